@@ -1,0 +1,83 @@
+// Symbolic sizes. A dimension is a linear form over the cell's size names:
+// `H`, `D + H` (a concatenation), `4*H` (stacked gates) or a plain number.
+
+export interface Dim {
+  readonly terms: Readonly<Record<string, number>>;
+  readonly c: number;
+  /** Canonical text, also the hash-consing key: `D + H`, `4*H`, `3`. */
+  readonly key: string;
+}
+
+function make(terms: Record<string, number>, c: number): Dim {
+  const names = Object.keys(terms).filter((k) => terms[k] !== 0).sort();
+  const clean: Record<string, number> = {};
+  for (const k of names) clean[k] = terms[k]!;
+  const parts = names.map((k) => (clean[k] === 1 ? k : `${clean[k]}*${k}`));
+  if (c !== 0 || parts.length === 0) parts.push(String(c));
+  return Object.freeze({ terms: Object.freeze(clean), c, key: parts.join(" + ").replace(/\+ -/g, "- ") });
+}
+
+export const dimConst = (c: number): Dim => make({}, c);
+export const dimSize = (name: string): Dim => make({ [name]: 1 }, 0);
+
+export function dimAdd(a: Dim, b: Dim, sign = 1): Dim {
+  const t: Record<string, number> = { ...a.terms };
+  for (const [k, v] of Object.entries(b.terms)) t[k] = (t[k] ?? 0) + sign * v;
+  return make(t, a.c + sign * b.c);
+}
+
+export function dimScale(a: Dim, s: number): Dim {
+  const t: Record<string, number> = {};
+  for (const [k, v] of Object.entries(a.terms)) t[k] = v * s;
+  return make(t, a.c * s);
+}
+
+export const dimEq = (a: Dim, b: Dim): boolean => a.key === b.key;
+export const isConstDim = (a: Dim): boolean => Object.keys(a.terms).length === 0;
+
+export function dimValue(a: Dim, sizes: Readonly<Record<string, number>>): number {
+  let v = a.c;
+  for (const [k, s] of Object.entries(a.terms)) {
+    const n = sizes[k];
+    if (n === undefined) throw new Error(`size ${k} has no value (sizes given: ${Object.keys(sizes).join(", ") || "none"})`);
+    v += s * n;
+  }
+  return v;
+}
+
+/** A product of dims as a polynomial, for parameter counts: `3*D*H + 3*H^2`. */
+export type Poly = Map<string, number>; // monomial ("D*H", "H^2", "") -> coefficient
+
+export function polyOfShape(shape: readonly Dim[]): Poly {
+  let p: Poly = new Map([["", 1]]);
+  for (const d of shape) {
+    const next: Poly = new Map();
+    const factors: [string, number][] = Object.entries(d.terms).map(([k, v]) => [k, v]);
+    if (d.c !== 0) factors.push(["", d.c]);
+    for (const [m, cm] of p) for (const [f, cf] of factors) {
+      const mono = [...m.split("*"), f].filter((s) => s !== "").sort().join("*");
+      next.set(mono, (next.get(mono) ?? 0) + cm * cf);
+    }
+    p = next;
+  }
+  return p;
+}
+
+export function polyAdd(a: Poly, b: Poly): Poly {
+  const r = new Map(a);
+  for (const [m, c] of b) r.set(m, (r.get(m) ?? 0) + c);
+  return r;
+}
+
+export function polyStr(p: Poly): string {
+  const pretty = (m: string) => {
+    const counts = new Map<string, number>();
+    for (const f of m.split("*")) if (f) counts.set(f, (counts.get(f) ?? 0) + 1);
+    return [...counts].map(([f, n]) => (n === 1 ? f : `${f}^${n}`)).join("*");
+  };
+  const terms = [...p]
+    .filter(([, c]) => c !== 0)
+    .sort(([a], [b]) => b.split("*").length - a.split("*").length || (a < b ? -1 : a > b ? 1 : 0))
+    .map(([m, c]) => (m === "" ? String(c) : c === 1 ? pretty(m) : `${c}*${pretty(m)}`));
+  return terms.length ? terms.join(" + ") : "0";
+}

@@ -1,0 +1,4 @@
+// cellforge's public API.
+export { defineCell, compileCell, type Cell, type CellSpec, type ParamSpec, type Init, type ShapeSpec } from "./cell.ts";
+export { CellError } from "./errors.ts";
+export { deriveBackward, type BackwardStep } from "./backward.ts";
