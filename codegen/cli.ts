@@ -1,0 +1,205 @@
+// The cellforge command line: show, check, list.
+import { parseArgs } from "node:util";
+import { basename, extname } from "node:path";
+import type { Cell } from "../src/cell.ts";
+import { CellError } from "../src/errors.ts";
+import { LoadError, builtinCellFiles, loadCell } from "../src/load.ts";
+import { deriveBackward } from "../src/backward.ts";
+import { backwardLines, formatLines, forwardLines } from "../src/print.ts";
+import { cellStats } from "../src/stats.ts";
+import { type CheckReport, PASS_RULE, checkGradients, formatReport } from "../src/gradcheck.ts";
+import { randomCase } from "../src/sequence.ts";
+import { shapeStr } from "../src/ir.ts";
+import type { Sizes } from "../src/eval.ts";
+
+const USAGE = `cellforge: recurrent cells from equations, with derived and checked backward passes
+
+usage:
+  cellforge show <cell>                the equations, the derived backward, the saved set, costs
+  cellforge check [<cell>…] [options]  gradient-check cells (all of dsl/ when none is named)
+  cellforge list [--json]              the cells in dsl/ with their costs
+
+<cell> is a name in dsl/ (gru, lstm, …) or a path to a .ts or .json cell file.
+
+check options:
+  --mode full|fast   every element (full, default) or random directions (fast)
+  --sizes D=5,H=7    sizes (default: the cell's defaults, then larger ones)
+  --B n  --T n       batch and sequence length for a single configuration
+  --atol x --rtol x  pass rule ${PASS_RULE} (defaults 1e-5, 1e-3)
+  --seed n           seed of the private RNG
+  --json             machine-readable reports
+  --verbose          the full table of every configuration`;
+
+const out = (s = "") => process.stdout.write(s + "\n");
+const PER = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k` : String(n));
+const AT128 = (cell: Cell): Sizes => Object.fromEntries(cell.sizes.map((s) => [s, 128]));
+
+async function allCells(): Promise<string[]> {
+  return builtinCellFiles().map((f) => basename(f, extname(f)));
+}
+
+function initText(init: Cell["params"][number]["init"]): string {
+  if (init === "uniform") return "U(±1/sqrt(H))";
+  if (typeof init === "string") return init;
+  return "constant" in init ? `constant ${init.constant}` : `U(±${init.uniform})`;
+}
+
+async function show(ref: string): Promise<void> {
+  const cell = await loadCell(ref);
+  const bw = deriveBackward(cell);
+  const st = cellStats(bw, AT128(cell));
+  out(`${cell.name}: ${cell.doc}`);
+  if (cell.file) out(`file: ${cell.file}`);
+  out(`sizes: ${cell.sizes.join(", ")}   inputs: ${cell.inputs.map((x) => `${x.attrs.name} ${shapeStr(x.type)}`).join(", ")}   state: ${cell.states.map((s) => `${s.attrs.name} ${shapeStr(s.type)}`).join(", ")}${cell.outputs.length ? `   outputs: ${cell.outputs.map((o) => `${o.name} ${shapeStr(o.node.type)}`).join(", ")}` : ""}`);
+  out(`parameters: ${st.paramFormula} = ${st.params.toLocaleString("en-US")} at ${Object.entries(AT128(cell)).map(([k, v]) => `${k}=${v}`).join(", ")}`);
+  const byInit = new Map<string, string[]>();
+  for (const p of cell.params) byInit.set(initText(p.init), [...(byInit.get(initText(p.init)) ?? []), `${p.name} ${shapeStr(p.node.type)}`]);
+  for (const [init, ps] of byInit) out(`  init ${init}: ${ps.join(", ")}`);
+  if (Object.keys(cell.constants).length) out(`constants: ${Object.entries(cell.constants).map(([k, v]) => `${k} = ${v}`).join(", ")}`);
+  out();
+  out("forward:");
+  out(formatLines(forwardLines(cell)));
+  const { saved, lines } = backwardLines(bw);
+  out();
+  out(`saved for the backward (per step${bw.recomputed.length ? `; recomputed instead of saved: ${bw.recomputed.length} cheap value${bw.recomputed.length > 1 ? "s" : ""}` : ""}):`);
+  out(saved.length ? formatLines(saved) : "  (nothing besides inputs, states and parameters)");
+  out();
+  out(`backward (derived, simplified): upstream ${bw.seeds.map((s) => s.attrs.name).join(", ")}; outer(u, v) sums u*v' over the batch, sumb(v) sums v over the batch`);
+  out(formatLines(lines));
+  out();
+  out(`per example per step at size 128: forward ${PER(st.forwardFlops)}FLOP, backward ${PER(st.backwardFlops)}FLOP, ${st.savedFloats} floats saved besides the state`);
+  for (const w of cell.warnings) out(`warning: ${w}`);
+}
+
+interface Config { sizes: Sizes; B: number; T: number; mode: "full" | "fast" }
+
+function configs(cell: Cell, v: Record<string, string | boolean | undefined>): Config[] {
+  const mode = (v.mode as "full" | "fast" | undefined) ?? "full";
+  if (mode !== "full" && mode !== "fast") throw new LoadError(`--mode is full or fast, not ${v.mode}`);
+  const given: Record<string, number> = { ...cell.defaults };
+  if (typeof v.sizes === "string")
+    for (const kv of v.sizes.split(",")) {
+      const [k, n] = kv.split("=");
+      if (!k || !cell.sizes.includes(k) || !n || !/^\d+$/.test(n)) throw new LoadError(`--sizes: "${kv}" is not SIZE=n with a size of ${cell.name} (${cell.sizes.join(", ")})`);
+      given[k] = Number(n);
+    }
+  const num = (x: unknown, name: string) => {
+    if (x === undefined) return undefined;
+    if (typeof x !== "string" || !/^\d+$/.test(x) || Number(x) < 1) throw new LoadError(`--${name} takes a positive integer`);
+    return Number(x);
+  };
+  const B = num(v.B, "B"), T = num(v.T, "T");
+  if (B || T || v.sizes) return [{ sizes: given, B: B ?? 2, T: T ?? 3, mode }];
+  const bigger = Object.fromEntries(cell.sizes.map((s, i) => [s, (given[s] ?? 3) + 2 + i]));
+  return [
+    { sizes: given, B: 2, T: 3, mode },
+    { sizes: given, B: 1, T: 1, mode },
+    { sizes: bigger, B: 3, T: 5, mode: "fast" },
+  ];
+}
+
+async function check(refs: string[], v: Record<string, string | boolean | undefined>): Promise<number> {
+  const names = refs.length ? refs : await allCells();
+  const num = (x: unknown, d: number) => (typeof x === "string" ? Number(x) : d);
+  const reports: CheckReport[] = [];
+  const summary: string[][] = [];
+  let failed = 0;
+  const t0 = performance.now();
+  for (const ref of names) {
+    const cell = await loadCell(ref);
+    const t = performance.now();
+    const rs = configs(cell, v).map((cf, i) =>
+      checkGradients(cell, randomCase(cell, { sizes: cf.sizes, B: cf.B, T: cf.T, seed: num(v.seed, 1) + i }), { mode: cf.mode, atol: num(v.atol, 1e-5), rtol: num(v.rtol, 1e-3), seed: num(v.seed, 1) }),
+    );
+    reports.push(...rs);
+    const pass = rs.every((r) => r.pass);
+    if (!pass) failed++;
+    if (!v.json) {
+      for (const w of cell.warnings) out(`warning: ${w}`);
+      if (v.verbose || names.length === 1 || !pass) for (const r of rs) out(formatReport(r) + "\n");
+    }
+    const maxRel = Math.max(...rs.flatMap((r) => r.rows.map((w) => w.maxRel)));
+    const checked = rs.reduce((s, r) => s + r.rows.reduce((a, w) => a + w.checked, 0), 0);
+    const kinks = rs.reduce((s, r) => s + r.rows.reduce((a, w) => a + w.kinks, 0), 0);
+    summary.push([cell.name, rs.map((r) => `${Object.values(r.sizes).join("x")} B${r.B} T${r.T} ${r.mode}`).join("; "), String(checked), maxRel.toExponential(1), String(kinks), rs.every((r) => r.structural.every((s) => s.pass)) ? "ok" : "FAIL", `${((performance.now() - t) / 1000).toFixed(2)}s`, pass ? "PASS" : "FAIL"]);
+  }
+  if (v.json) {
+    out(JSON.stringify(reports, null, 2));
+    return failed ? 1 : 0;
+  }
+  const head = ["cell", "configurations (sizes, batch, steps, mode)", "checked", "max rel err", "kinks", "structural", "time", "result"];
+  const w = head.map((h, i) => Math.max(h.length, ...summary.map((r) => r[i]!.length)));
+  const line = (r: string[]) => r.map((s, i) => (i === 2 || i === 3 || i === 4 || i === 6 ? s.padStart(w[i]!) : s.padEnd(w[i]!))).join("  ").trimEnd();
+  out(`gradient check, float64: derived BPTT gradients against central finite differences`);
+  out(`pass rule: ${PASS_RULE} with atol ${num(v.atol, 1e-5).toExponential(0)}, rtol ${num(v.rtol, 1e-3).toExponential(0)}; structural: linear in the upstream gradient, deterministic`);
+  out(line(head));
+  out(w.map((n) => "-".repeat(n)).join("  "));
+  for (const r of summary) out(line(r));
+  out(`${names.length - failed} passed, ${failed} failed (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  return failed ? 1 : 0;
+}
+
+async function list(v: Record<string, string | boolean | undefined>): Promise<void> {
+  const rows = [];
+  for (const name of await allCells()) {
+    const cell = await loadCell(name);
+    const st = cellStats(deriveBackward(cell), AT128(cell));
+    rows.push({ name: cell.name, source: cell.doc, params: st.params, paramFormula: st.paramFormula, forwardFlops: st.forwardFlops, backwardFlops: st.backwardFlops, savedFloats: st.savedFloats });
+  }
+  if (v.json) {
+    out(JSON.stringify(rows, null, 2));
+    return;
+  }
+  const head = ["cell", "params @128", "formula", "fwd FLOP/step", "bwd FLOP/step", "saved floats", "source"];
+  const body = rows.map((r) => [r.name, r.params.toLocaleString("en-US"), r.paramFormula, PER(r.forwardFlops), PER(r.backwardFlops), String(r.savedFloats), r.source.length > 70 ? r.source.slice(0, 67) + "..." : r.source]);
+  const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  out("per example per step, at D = H = 128 (saved floats: kept for BPTT besides the state)");
+  out(head.map((h, i) => h.padEnd(w[i]!)).join("  "));
+  for (const b of body) out(b.map((s, i) => (i >= 1 && i <= 5 && i !== 2 ? s.padStart(w[i]!) : s.padEnd(w[i]!))).join("  ").trimEnd());
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        json: { type: "boolean" }, verbose: { type: "boolean" }, help: { type: "boolean", short: "h" },
+        mode: { type: "string" }, sizes: { type: "string" }, B: { type: "string" }, T: { type: "string" },
+        atol: { type: "string" }, rtol: { type: "string" }, seed: { type: "string" }, all: { type: "boolean" },
+      },
+    });
+  } catch (e) {
+    process.stderr.write(`cellforge: ${(e as Error).message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  const [cmd, ...rest] = parsed.positionals;
+  const v = parsed.values as Record<string, string | boolean | undefined>;
+  try {
+    switch (cmd) {
+      case "show":
+        if (rest.length !== 1) throw new LoadError("usage: cellforge show <cell>");
+        await show(rest[0]!);
+        return 0;
+      case "check":
+        return await check(rest, v);
+      case "list":
+        await list(v);
+        return 0;
+      case undefined:
+      case "help":
+        out(USAGE);
+        return cmd === undefined && !v.help ? 2 : 0;
+      default:
+        process.stderr.write(`cellforge: unknown command "${cmd}"\n\n${USAGE}\n`);
+        return 2;
+    }
+  } catch (e) {
+    if (e instanceof CellError || e instanceof LoadError) {
+      process.stderr.write(`${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}
