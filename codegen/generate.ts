@@ -1,0 +1,56 @@
+// `cellforge generate`: regenerate generated/ from every cell in dsl/ (or check that it is fresh).
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync, rmSync } from "node:fs";
+import { basename, extname, join, relative } from "node:path";
+import { builtinCellFiles, loadCell, ROOT } from "../src/load.ts";
+import { deriveBackward } from "../src/backward.ts";
+import { buildPlan, type FullPlan } from "./plan.ts";
+import { emitGemmModule, emitKernelModule } from "./emit.ts";
+import { DEFAULT_TILE, type Tile } from "./gemm.ts";
+
+export const GENERATED_DIR = join(ROOT, "generated");
+
+export interface GeneratedFile {
+  readonly path: string;
+  readonly text: string;
+}
+
+/** Every generated file, in memory. */
+export async function generateAll(tile: Tile = DEFAULT_TILE): Promise<GeneratedFile[]> {
+  const files: GeneratedFile[] = [{ path: join(GENERATED_DIR, "gemm.ts"), text: await emitGemmModule(tile) }];
+  for (const f of builtinCellFiles()) {
+    const cell = await loadCell(f);
+    const plan = buildPlan(cell, deriveBackward(cell)) as FullPlan;
+    files.push({ path: join(GENERATED_DIR, `${basename(f, extname(f))}.ts`), text: await emitKernelModule(plan, { source: relative(ROOT, f) }) });
+  }
+  return files;
+}
+
+export interface GenerateResult {
+  readonly written: string[];
+  readonly stale: string[];
+  readonly removed: string[];
+}
+
+/** Write (or with `check`, only compare) generated/. Files no cell produces any more are stale too. */
+export async function generate(check: boolean, tile: Tile = DEFAULT_TILE): Promise<GenerateResult> {
+  const files = await generateAll(tile);
+  const stale: string[] = [], written: string[] = [], removed: string[] = [];
+  const want = new Set(files.map((f) => f.path));
+  for (const f of files) {
+    const old = existsSync(f.path) ? readFileSync(f.path, "utf8") : undefined;
+    if (old === f.text) continue;
+    stale.push(relative(ROOT, f.path));
+    if (!check) {
+      mkdirSync(GENERATED_DIR, { recursive: true });
+      writeFileSync(f.path, f.text);
+      written.push(relative(ROOT, f.path));
+    }
+  }
+  if (existsSync(GENERATED_DIR))
+    for (const f of readdirSync(GENERATED_DIR))
+      if (f.endsWith(".ts") && !want.has(join(GENERATED_DIR, f))) {
+        stale.push(relative(ROOT, join(GENERATED_DIR, f)));
+        if (!check) { rmSync(join(GENERATED_DIR, f)); removed.push(f); }
+      }
+  return { written, stale, removed };
+}

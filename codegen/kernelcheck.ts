@@ -1,0 +1,166 @@
+// Checking generated kernels: f64 against the reference evaluator (to 1e-12 relative) and against
+// finite differences; f32 against f64 within a stated tolerance. Kernels are generated fresh for
+// the cell being checked, so any cell file (in dsl/ or not) is checked the same way.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import type { Cell } from "../src/cell.ts";
+import { deriveBackward } from "../src/backward.ts";
+import { type SequenceCase, gradients, randomCase } from "../src/sequence.ts";
+import { ROOT } from "../src/load.ts";
+import { Rng } from "../src/rng.ts";
+import { buildPlan, type FullPlan } from "./plan.ts";
+import { emitKernelModule } from "./emit.ts";
+
+type A = Float32Array | Float64Array;
+export interface KernelModule {
+  paramLayout(sizes: Record<string, number>): { total: number; params: { name: string; offset: number; length: number }[] };
+  initParams(sizes: Record<string, number>, seed: number): Float64Array;
+  createKernel64(sizes: Record<string, number>, B: number, T: number): GenericKernel<Float64Array>;
+  createKernel32(sizes: Record<string, number>, B: number, T: number): GenericKernel<Float32Array>;
+}
+export interface GenericKernel<X extends A> {
+  readonly nParams: number;
+  forward(p: X, inputs: Record<string, X>, initial: Record<string, X>, out: Record<string, X>): void;
+  backward(p: X, inputs: Record<string, X>, initial: Record<string, X>, out: Record<string, X>, upstream: Record<string, X>, grads: { params: X; inputs: Record<string, X>; initial: Record<string, X> }): void;
+}
+
+const loaded = new Map<string, KernelModule>();
+
+/** Generate a cell's kernel module into a temporary file and import it. */
+export async function loadKernels(cell: Cell): Promise<KernelModule> {
+  const plan = buildPlan(cell, deriveBackward(cell)) as FullPlan;
+  const text = await emitKernelModule(plan, {
+    source: cell.file ?? `cell "${cell.name}"`,
+    gemmImport: pathToFileURL(join(ROOT, "generated", "gemm.ts")).href,
+    runtimeImport: pathToFileURL(join(ROOT, "src", "runtime.ts")).href,
+  });
+  const hash = createHash("sha256").update(text).digest("hex").slice(0, 16);
+  let mod = loaded.get(hash);
+  if (!mod) {
+    const dir = join(tmpdir(), "cellforge-kernels");
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, `${cell.name}-${hash}.ts`);
+    writeFileSync(file, text);
+    mod = (await import(pathToFileURL(file).href)) as KernelModule;
+    loaded.set(hash, mod);
+  }
+  return mod;
+}
+
+export interface KernelRun {
+  readonly outputs: Record<string, Float64Array>;
+  readonly params: Float64Array;
+  readonly inputs: Record<string, Float64Array>;
+  readonly initial: Record<string, Float64Array>;
+}
+
+/** Run a generated kernel on a case, forward and backward, in the given precision; results as f64. */
+export function runKernel(mod: KernelModule, cell: Cell, c: SequenceCase, bits: 32 | 64): KernelRun {
+  const F = bits === 64 ? Float64Array : Float32Array;
+  const k = (bits === 64 ? mod.createKernel64(c.sizes, c.B, c.T) : mod.createKernel32(c.sizes, c.B, c.T)) as GenericKernel<A>;
+  const layout = mod.paramLayout(c.sizes);
+  const p = new F(layout.total);
+  for (const q of layout.params) p.set(c.params[q.name]!, q.offset);
+  const conv = (r: Readonly<Record<string, Float64Array>>) => Object.fromEntries(Object.entries(r).map(([n, v]) => [n, F.from(v)]));
+  const inputs = conv(c.inputs), initial = conv(c.initial), upstream = conv(c.upstream);
+  const outNames = [...cell.states.map((s) => s.attrs.name!), ...cell.outputs.map((o) => o.name)];
+  const out = Object.fromEntries(outNames.map((n) => [n, new F(upstream[n]!.length)]));
+  k.forward(p, inputs, initial, out);
+  const grads = { params: new F(layout.total), inputs: Object.fromEntries(Object.entries(inputs).map(([n, v]) => [n, new F(v.length)])), initial: Object.fromEntries(Object.entries(initial).map(([n, v]) => [n, new F(v.length)])) };
+  k.backward(p, inputs, initial, out, upstream, grads);
+  const f64 = (r: Record<string, A>) => Object.fromEntries(Object.entries(r).map(([n, v]) => [n, Float64Array.from(v)]));
+  return { outputs: f64(out), params: Float64Array.from(grads.params), inputs: f64(grads.inputs), initial: f64(grads.initial) };
+}
+
+export interface Comparison {
+  readonly what: string;
+  readonly maxErr: number;
+  /** The pass rule, as printed. */
+  readonly rule: string;
+  readonly pass: boolean;
+  readonly detail: string;
+}
+
+/** max |a - b| / max(1, max |b|) over arrays: an error relative to the values' scale. */
+function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0, s = 1;
+  for (let i = 0; i < b.length; i++) { m = Math.max(m, Math.abs(a[i]! - b[i]!)); s = Math.max(s, Math.abs(b[i]!)); }
+  return m / s;
+}
+
+export const F64_TOL = 1e-12;
+/** f32 kernels against f64: float32 rounds at 6e-8; sums over K terms and T steps grow it to ~1e-6. */
+export const F32_TOL = 1e-4;
+
+export async function checkKernels(cell: Cell, c: SequenceCase = randomCase(cell)): Promise<Comparison[]> {
+  const mod = await loadKernels(cell);
+  const bw = deriveBackward(cell);
+  const ref = gradients(bw, c);
+  const k64 = runKernel(mod, cell, c, 64);
+  const k32 = runKernel(mod, cell, c, 32);
+  const layout = mod.paramLayout(c.sizes);
+  const flatRef = new Float64Array(layout.total);
+  for (const q of layout.params) flatRef.set(ref.grads.params[q.name]!, q.offset);
+  const rows: Comparison[] = [];
+  const add = (what: string, err: number, tol: number, detail: string) => rows.push({ what, maxErr: err, rule: `max|a-b| <= ${tol.toExponential(0)}*max(1,max|b|)`, pass: err <= tol, detail });
+  const cmp = (a: KernelRun, tol: number, label: string, against: { outputs: Record<string, Float64Array>; params: Float64Array; inputs: Record<string, Float64Array>; initial: Record<string, Float64Array> }) => {
+    const errs = [
+      ...Object.keys(against.outputs).map((n) => relErr(a.outputs[n]!, against.outputs[n]!)),
+      relErr(a.params, against.params),
+      ...Object.keys(against.inputs).map((n) => relErr(a.inputs[n]!, against.inputs[n]!)),
+      ...Object.keys(against.initial).map((n) => relErr(a.initial[n]!, against.initial[n]!)),
+    ];
+    add(label, Math.max(...errs), tol, "outputs, parameter, input and initial-state gradients");
+  };
+  const refRun = { outputs: ref.forward.outputs, params: flatRef, inputs: ref.grads.inputs, initial: ref.grads.initial };
+  cmp(k64, F64_TOL, "generated f64 = reference evaluator", refRun);
+  cmp(k32, F32_TOL, "generated f32 ≈ generated f64", k64);
+
+  // generated f64 against finite differences of its own forward, along random directions
+  const rng = new Rng(4242);
+  const lossOf = (cc: SequenceCase) => {
+    const r = runKernelForward(mod, cell, cc);
+    let l = 0;
+    for (const [n, v] of Object.entries(r)) { const u = cc.upstream[n]!; for (let i = 0; i < v.length; i++) l += u[i]! * v[i]!; }
+    return l;
+  };
+  let worst = 0, fdPass = true;
+  const K = 6;
+  for (let d = 0; d < K; d++) {
+    const dir = {
+      params: Object.fromEntries(Object.entries(c.params).map(([n, v]) => [n, rng.fill(new Float64Array(v.length))])),
+      inputs: Object.fromEntries(Object.entries(c.inputs).map(([n, v]) => [n, rng.fill(new Float64Array(v.length))])),
+      initial: Object.fromEntries(Object.entries(c.initial).map(([n, v]) => [n, rng.fill(new Float64Array(v.length))])),
+    };
+    const h = Math.cbrt(Number.EPSILON);
+    const moved = (s: number): SequenceCase => ({
+      ...c,
+      params: Object.fromEntries(Object.entries(c.params).map(([n, v]) => [n, v.map((x, i) => x + s * h * dir.params[n]![i]!)])),
+      inputs: Object.fromEntries(Object.entries(c.inputs).map(([n, v]) => [n, v.map((x, i) => x + s * h * dir.inputs[n]![i]!)])),
+      initial: Object.fromEntries(Object.entries(c.initial).map(([n, v]) => [n, v.map((x, i) => x + s * h * dir.initial[n]![i]!)])),
+    });
+    const numeric = (lossOf(moved(1)) - lossOf(moved(-1))) / (2 * h);
+    let analytic = 0;
+    for (const q of layout.params) { const g = k64.params.subarray(q.offset, q.offset + q.length), u = dir.params[q.name]!; for (let i = 0; i < u.length; i++) analytic += g[i]! * u[i]!; }
+    for (const [n, u] of Object.entries(dir.inputs)) for (let i = 0; i < u.length; i++) analytic += k64.inputs[n]![i]! * u[i]!;
+    for (const [n, u] of Object.entries(dir.initial)) for (let i = 0; i < u.length; i++) analytic += k64.initial[n]![i]! * u[i]!;
+    worst = Math.max(worst, Math.abs(analytic - numeric) / Math.max(Math.abs(numeric), 1e-300));
+    if (Math.abs(analytic - numeric) > 1e-5 + 1e-3 * Math.abs(numeric)) fdPass = false;
+  }
+  rows.push({ what: "generated f64 vs finite differences", maxErr: worst, rule: "|a-n| <= 1e-5 + 1e-3*|n|", pass: fdPass, detail: `${K} random directions through all parameters, inputs and initial states at once` });
+  return rows;
+}
+
+function runKernelForward(mod: KernelModule, cell: Cell, c: SequenceCase): Record<string, Float64Array> {
+  const k = mod.createKernel64(c.sizes, c.B, c.T);
+  const layout = mod.paramLayout(c.sizes);
+  const p = new Float64Array(layout.total);
+  for (const q of layout.params) p.set(c.params[q.name]!, q.offset);
+  const outNames = [...cell.states.map((s) => s.attrs.name!), ...cell.outputs.map((o) => o.name)];
+  const out = Object.fromEntries(outNames.map((n) => [n, new Float64Array(c.upstream[n]!.length)]));
+  k.forward(p, c.inputs as Record<string, Float64Array>, c.initial as Record<string, Float64Array>, out);
+  return out;
+}

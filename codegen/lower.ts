@@ -1,0 +1,453 @@
+// Lowering: a cell's forward and derived backward graphs become loop programs a performance
+// engineer would write by hand. The programs are data (stages over named buffers), so the
+// TypeScript emitter and a second emitter (WebAssembly) can share them.
+//
+//   setup     values that depend on parameters alone, once per call
+//   prologue  products with the inputs (W·x) for all T steps at once: one large packed product
+//   step      per time step: the packed recurrent product, then fused elementwise loops
+//   epilogue  (backward) dW for the input weights and dx for all T steps at once
+//
+// Within a program, nodes are placed in phases: a phase's matrix products (and other whole-vector
+// ops) run first, then all of its elementwise work in as few loops as there are iteration spaces.
+// Matrices multiplying the same vector are adjacent in the parameter buffer, so their products are
+// one GEMM over the stacked weights.
+import type { Cell } from "../src/cell.ts";
+import type { BackwardStep } from "../src/backward.ts";
+import { type Dim, dimAdd, dimConst, dimEq } from "../src/dims.ts";
+import { type Node, type Type, topo } from "../src/ir.ts";
+import { OPS, apply } from "../src/ops.ts";
+import { type Layout, paramLayout } from "./layout.ts";
+
+/** A TypeScript expression over the sizes, B, T and t (the emitters' variables). */
+export type Expr = string;
+
+/** Where a value lives: row r (an example, or a step×example) at buf[start + r*stride + i]. */
+export interface Place {
+  readonly buf: string;
+  readonly start: Expr;
+  readonly stride: Expr;
+}
+
+export interface Store {
+  readonly place: Place;
+  /** Add into the place instead of writing it (gradients accumulating over steps). */
+  readonly add: boolean;
+}
+
+export type Operand =
+  | { readonly kind: "load"; readonly place: Place; readonly type: Type }
+  | { readonly kind: "local"; readonly name: string }
+  | { readonly kind: "const"; readonly value: number }
+  | { readonly kind: "size"; readonly expr: Expr }
+  | { readonly kind: "node"; readonly node: Node; readonly args: readonly Operand[] };
+
+export interface LoopItem {
+  readonly node: Node;
+  /** The local's name when the value is bound (used twice, stored, or named); else inlined. */
+  readonly local: string | undefined;
+  readonly value: Operand;
+  readonly stores: readonly Store[];
+  readonly comment: string | undefined;
+}
+
+export interface Space {
+  readonly batched: boolean;
+  /** Elements per example (1 for a scalar). */
+  readonly n: Expr;
+}
+
+export type Stage =
+  | {
+      readonly kind: "gemm";
+      /** NT: C[r,j] = Σk A[r,k]·W[j,k];  NN: C[r,k] = Σj A[r,j]·W[j,k];  TN: C[j,k] = Σr A[r,j]·V[r,k]. */
+      readonly form: "NT" | "NN" | "TN";
+      readonly rows: Expr;
+      readonly M: Expr;
+      readonly K: Expr;
+      readonly a: Place;
+      readonly b: Place;
+      readonly c: Place;
+      readonly accumulate: boolean;
+      readonly note: string;
+    }
+  | { readonly kind: "loop"; readonly space: Space; readonly items: readonly LoopItem[] }
+  | { readonly kind: "op"; readonly node: Node; readonly args: readonly Operand[]; readonly out: Store; readonly note: string }
+  | { readonly kind: "copy"; readonly from: Operand; readonly space: Space; readonly to: Store };
+
+export interface Program {
+  readonly name: string;
+  /** Rows of batched values: "B" in a step, "T * B" in the prologue and epilogue. */
+  readonly rows: Expr;
+  readonly stages: readonly Stage[];
+}
+
+export interface BufferDecl {
+  readonly name: string;
+  readonly size: Expr;
+  /** scratch: reused by the memory plan; the rest persist across calls. */
+  readonly role: "scratch" | "tape" | "prologue" | "setup" | "carry" | "seed";
+}
+
+export interface KernelPlan {
+  readonly cell: Cell;
+  readonly bw: BackwardStep;
+  readonly layout: Layout;
+  readonly buffers: readonly BufferDecl[];
+  readonly fwdSetup: Program;
+  readonly prologue: Program;
+  readonly fwdStep: Program;
+  readonly bwdSetup: Program;
+  readonly bwdStep: Program;
+  readonly epilogue: Program;
+  /** The place of each forward value the backward reads at step t. */
+  readonly names: ReadonlyMap<Node, string>;
+  /** Inputs whose gradient the epilogue computes for all steps at once. */
+  readonly deferredInputs: ReadonlySet<Node>;
+}
+
+// --------------------------------------------------------------------------------- helpers
+
+export function dimExpr(d: Dim): Expr {
+  const parts = Object.entries(d.terms).map(([k, v]) => (v === 1 ? k : `${v} * ${k}`));
+  if (d.c !== 0 || parts.length === 0) parts.push(String(d.c));
+  return parts.length === 1 ? parts[0]! : `(${parts.join(" + ")})`;
+}
+const mulE = (...xs: Expr[]): Expr => {
+  const f = xs.filter((x) => x !== "1");
+  return f.length === 0 ? "1" : f.join(" * ");
+};
+const addE = (...xs: Expr[]): Expr => {
+  const f = xs.filter((x) => x !== "0");
+  return f.length === 0 ? "0" : f.join(" + ");
+};
+export const numelExpr = (t: Type): Expr => mulE(...t.shape.map(dimExpr));
+const isInline = (n: Node) => n.op === "const" || n.op === "size";
+const isParamLeaf = (n: Node) => n.op === "input" && n.attrs.role === "param";
+
+/** A place shifted by a column offset. */
+const shift = (p: Place, off: Expr): Place => ({ ...p, start: addE(p.start, off) });
+
+// --------------------------------------------------------------------------------- scheduling
+
+interface Run {
+  /** Parameter matrices, contiguous in the flat buffer, in buffer order. */
+  readonly ws: readonly Node[];
+  /** The other operand of each: g_k (backward) or the common vector (forward). */
+  readonly gs: readonly Node[];
+  readonly M: Expr;
+  readonly K: Expr;
+  /** Column offset of each member within the run. */
+  readonly offs: readonly Expr[];
+}
+
+export interface ScheduleInput {
+  readonly name: string;
+  readonly rows: Expr;
+  readonly roots: readonly Node[];
+  /** Values available as buffers. */
+  readonly given: ReadonlyMap<Node, Place>;
+  /** Places some nodes must also be written (or added) to. */
+  readonly required: ReadonlyMap<Node, readonly Store[]>;
+  /** Packed buffers already provided for runs (keyed by runKey): tapes of the backward. */
+  readonly runPlaces?: ReadonlyMap<string, Place>;
+  readonly layout: Layout;
+  readonly paramPlace: (w: Node) => Place;
+  /** Roots that are the per-step gradient of parameters (accumulated into dp). */
+  readonly gradOf: ReadonlyMap<Node, readonly Node[]>;
+  readonly names: ReadonlyMap<Node, string>;
+  readonly comments: ReadonlyMap<Node, string>;
+  readonly alloc: Allocator;
+}
+
+export const runKey = (ws: readonly Node[], gs: readonly Node[]) => ws.map((w, i) => `${w.id}:${gs[i]!.id}`).join(",");
+
+/** Split (matrix, operand) pairs into runs of matrices adjacent in the parameter buffer. */
+export function packRuns(pairs: readonly (readonly [Node, Node])[], layout: Layout): Run[] {
+  const sorted = [...pairs].sort((a, b) => layout.index.get(a[0])! - layout.index.get(b[0])!);
+  const runs: [Node, Node][][] = [];
+  for (const pr of sorted) {
+    const last = runs[runs.length - 1];
+    const prev = last?.[last.length - 1];
+    const adjacent = prev && layout.index.get(pr[0]) === layout.index.get(prev[0])! + 1 && dimEq(pr[0].type.shape[1]!, prev[0].type.shape[1]!);
+    if (last && adjacent) last.push([pr[0], pr[1]]);
+    else runs.push([[pr[0], pr[1]]]);
+  }
+  return runs.map((r) => {
+    const offs: Expr[] = [];
+    let acc: Dim = dimConst(0);
+    for (const [w] of r) {
+      offs.push(dimExpr(acc));
+      acc = dimAdd(acc, w.type.shape[0]!);
+    }
+    return { ws: r.map((x) => x[0]), gs: r.map((x) => x[1]), M: dimExpr(acc), K: dimExpr(r[0]![0].type.shape[1]!), offs };
+  });
+}
+
+/** Flatten an add tree whose terms include products Wᵀ·g (a backward "gemm sum"). */
+function gemmSumTerms(n: Node, given: ReadonlyMap<Node, Place>): { mts: Node[]; rest: Node[] } | undefined {
+  if (n.op !== "add") return undefined;
+  const terms: Node[] = [];
+  const walk = (m: Node) => (m.op === "add" && !given.has(m) ? m.args.forEach(walk) : terms.push(m));
+  walk(n);
+  const mts = terms.filter((t) => t.op === "matvecT" && isParamLeaf(t.args[0]!) && !given.has(t));
+  if (mts.length === 0) return undefined;
+  return { mts, rest: terms.filter((t) => !mts.includes(t)) };
+}
+
+/**
+ * The memory plan for scratch: a buffer serves one value for a whole program (programs are a few
+ * stages long); programs run one after another, so they share buffers of equal size.
+ */
+export interface Allocator {
+  scratch(size: Expr, program: string): string;
+}
+
+export function makeAllocator(): Allocator & { decls(): BufferDecl[] } {
+  const slots: { name: string; size: Expr; users: Set<string> }[] = [];
+  return {
+    scratch(size, program) {
+      let s = slots.find((x) => x.size === size && !x.users.has(program));
+      if (!s) slots.push((s = { name: `s${slots.length}`, size, users: new Set() }));
+      s.users.add(program);
+      return s.name;
+    },
+    decls: () => slots.map((s) => ({ name: s.name, size: s.size, role: "scratch" as const })),
+  };
+}
+
+type Kind = "ew" | "nt" | "gsum" | "tn" | "op";
+
+/** Schedule the graph of `roots` into stages. */
+export function schedule(inp: ScheduleInput): Program {
+  const { given, required, rows } = inp;
+  const gsum = new Map<Node, { mts: Node[]; rest: Node | undefined }>();
+  const deps = (n: Node): readonly Node[] => {
+    const g = gsum.get(n);
+    return g ? [...g.mts.map((m) => m.args[1]!), ...(g.rest ? [g.rest] : [])] : n.args;
+  };
+  // discover nodes, turning add trees of Wᵀ·g into gemm sums on the way
+  const order: Node[] = [];
+  const seen = new Set<Node>();
+  const visit = (n: Node) => {
+    if (seen.has(n) || given.has(n) || isInline(n)) return;
+    seen.add(n);
+    const t = gemmSumTerms(n, given);
+    if (t) gsum.set(n, { mts: t.mts, rest: t.rest.length ? t.rest.reduce((a, b) => apply("add", [a, b])) : undefined });
+    for (const a of deps(n)) visit(a);
+    order.push(n);
+  };
+  for (const r of inp.roots) visit(r);
+
+  const kind = (n: Node): Kind => {
+    if (gsum.has(n)) return "gsum";
+    if (n.op === "matvec" && isParamLeaf(n.args[0]!)) return "nt";
+    if (n.op === "outer") return "tn";
+    return OPS[n.op].kind === "elementwise" ? "ew" : "op";
+  };
+  const phase = new Map<Node, number>();
+  for (const n of order) {
+    let k = 0;
+    for (const a of deps(n)) {
+      if (given.has(a) || isInline(a)) continue;
+      const pa = phase.get(a)!;
+      k = Math.max(k, kind(n) === "ew" ? pa : kind(a) === "ew" ? pa + 1 : pa + 1);
+    }
+    phase.set(n, k);
+  }
+  const consumers = new Map<Node, Node[]>();
+  for (const n of order) for (const a of deps(n)) consumers.set(a, [...(consumers.get(a) ?? []), n]);
+
+  // places of computed values; extra stores for packed operands
+  const place = new Map<Node, Place>();
+  const extraStores = new Map<Node, Store[]>();
+  const addStore = (n: Node, s: Store) => extraStores.set(n, [...(extraStores.get(n) ?? []), s]);
+  const stages: Stage[] = [];
+  const newScratch = (size: Expr) => inp.alloc.scratch(size, inp.name);
+
+  const maxPhase = Math.max(0, ...order.map((n) => phase.get(n)!));
+  const operandOf = (n: Node): Operand => {
+    if (n.op === "const") return { kind: "const", value: n.attrs.value! };
+    if (n.op === "size") return { kind: "size", expr: dimExpr(n.attrs.dim!) };
+    const p = given.get(n) ?? place.get(n);
+    if (!p) throw new Error(`internal: no place for ${n.op} node ${n.id} in ${inp.name}`);
+    return { kind: "load", place: p, type: n.type };
+  };
+  const scratchPlace = (n: Node): Place => {
+    // filled in once the stage numbers are known
+    return { buf: newScratch(n.type.batched ? mulE(rows, numelExpr(n.type)) : numelExpr(n.type)), start: "0", stride: n.type.batched ? numelExpr(n.type) : "0" };
+  };
+
+  // runs, decided before any stage so elementwise loops know where to store packed operands
+  const runs = new Map<string, { run: Run; place: Place }>();
+  const runFor = (ws: readonly Node[], gs: readonly Node[]): { run: Run; place: Place }[] => {
+    return packRuns(ws.map((w, i) => [w, gs[i]!] as const), inp.layout).map((run) => {
+      const key = runKey(run.ws, run.gs);
+      let r = runs.get(key);
+      if (!r) {
+        const single = run.ws.length === 1 && (given.get(run.gs[0]!) ?? undefined);
+        const pre = inp.runPlaces?.get(key);
+        const p = pre ?? (single ? single : { buf: newScratch(mulE(rows, run.M)), start: "0", stride: run.M });
+        // the plan stores operands into provided (tape) places itself
+        if (!single && !pre) run.gs.forEach((g, i) => {
+          const tgt: Store = { place: shift(p, run.offs[i]!), add: false };
+          if (given.has(g)) stages.push({ kind: "copy", from: operandOf(g), space: { batched: true, n: dimExpr(run.ws[i]!.type.shape[0]!) }, to: tgt });
+          else addStore(g, tgt);
+        });
+        r = { run, place: p };
+        runs.set(key, r);
+      }
+      return r;
+    });
+  };
+  // backward operands of gemm sums and outer products get packed places
+  const gsumRuns = new Map<Node, { run: Run; place: Place }[]>();
+  const tnGroups = new Map<number, Map<Node, Node[]>>(); // phase -> v -> outer nodes
+  for (const n of order) {
+    if (kind(n) === "gsum") {
+      const g = gsum.get(n)!;
+      gsumRuns.set(n, runFor(g.mts.map((m) => m.args[0]!), g.mts.map((m) => m.args[1]!)));
+    }
+    if (kind(n) === "tn") {
+      const byV = tnGroups.get(phase.get(n)!) ?? new Map<Node, Node[]>();
+      byV.set(n.args[1]!, [...(byV.get(n.args[1]!) ?? []), n]);
+      tnGroups.set(phase.get(n)!, byV);
+    }
+  }
+  // outer products that are a parameter's gradient and nothing else accumulate straight into dp
+  const paramOfOuter = new Map<Node, Node>();
+  for (const [n, ws] of inp.gradOf) if (n.op === "outer" && !consumers.has(n) && ws[0]!.type.shape.length === 2) paramOfOuter.set(n, ws[0]!);
+  const tnRuns = new Map<Node, { run: Run; place: Place }[]>();
+  for (const byV of tnGroups.values())
+    for (const [, outs] of byV) {
+      const packable = outs.filter((o) => paramOfOuter.has(o));
+      if (packable.length === 0) continue;
+      const rs = runFor(packable.map((o) => paramOfOuter.get(o)!), packable.map((o) => o.args[0]!));
+      for (const o of packable) tnRuns.set(o, rs);
+    }
+
+  const requiredOf = (n: Node): Store[] => [...(required.get(n) ?? []), ...(extraStores.get(n) ?? [])];
+
+  for (let k = 0; k <= maxPhase; k++) {
+    const inPhase = order.filter((n) => phase.get(n) === k);
+    // ---- whole-vector stages
+    // packed forward products, grouped by their vector
+    const ntByV = new Map<Node, Node[]>();
+    for (const n of inPhase) if (kind(n) === "nt") ntByV.set(n.args[1]!, [...(ntByV.get(n.args[1]!) ?? []), n]);
+    for (const [v, ns] of ntByV) {
+      for (const run of packRuns(ns.map((n) => [n.args[0]!, n] as const), inp.layout)) {
+        const pre = inp.runPlaces?.get(runKey(run.ws, run.gs));
+        const req = run.gs.length === 1 && !pre ? (required.get(run.gs[0]!) ?? []).filter((s) => !s.add) : [];
+        const out = pre ?? (req.length === 1 ? req[0]!.place : { buf: newScratch(mulE(rows, run.M)), start: "0", stride: run.M });
+        run.gs.forEach((n, i) => place.set(n, shift(out, run.offs[i]!)));
+        stages.push({ kind: "gemm", form: "NT", rows, M: run.M, K: run.K, a: operandPlace(v), b: inp.paramPlace(run.ws[0]!), c: out, accumulate: false, note: `${run.ws.map((w) => w.attrs.name).join(", ")} times ${inp.names.get(v) ?? v.attrs.name ?? "a vector"}` });
+        for (const n of run.gs) for (const s of requiredOf(n)) if (!(req.length === 1 && s === req[0])) stages.push({ kind: "copy", from: operandOf(n), space: spaceOf(n), to: s });
+      }
+    }
+    for (const n of inPhase) {
+      const kd = kind(n);
+      if (kd === "gsum") {
+        const req = requiredOf(n).filter((s) => !s.add);
+        const out = req.length ? req[0]!.place : scratchPlace(n);
+        place.set(n, out);
+        gsumRuns.get(n)!.forEach(({ run, place: gp }, i) =>
+          stages.push({ kind: "gemm", form: "NN", rows, M: run.M, K: run.K, a: gp, b: inp.paramPlace(run.ws[0]!), c: out, accumulate: i > 0, note: `d(${inp.names.get(n) ?? "…"}) from ${run.ws.map((w) => w.attrs.name).join(", ")}` }));
+        const rest = gsum.get(n)!.rest;
+        if (rest) stages.push({ kind: "copy", from: operandOf(rest), space: spaceOf(n), to: { place: out, add: true } });
+        for (const s of requiredOf(n)) if (s.place !== out) stages.push({ kind: "copy", from: { kind: "load", place: out, type: n.type }, space: spaceOf(n), to: s });
+      } else if (kd === "tn") {
+        const rs = tnRuns.get(n);
+        if (rs) {
+          // emitted once per run, by its first member
+          for (const { run, place: gp } of rs) {
+            if (run.gs[0] !== n.args[0] || run.ws[0] !== paramOfOuter.get(n)) continue;
+            stages.push({ kind: "gemm", form: "TN", rows, M: run.M, K: run.K, a: gp, b: operandPlace(n.args[1]!), c: { ...inp.paramPlace(run.ws[0]!), buf: "dp" }, accumulate: true, note: `d${run.ws.map((w) => w.attrs.name).join(", d")}` });
+          }
+          for (const s of requiredOf(n)) if (!(s.add && s.place.buf === "dp" && paramOfOuter.has(n))) stages.push({ kind: "copy", from: operandOf(n), space: spaceOf(n), to: s });
+          place.set(n, { buf: "dp", start: inp.paramPlace(paramOfOuter.get(n)!).start, stride: "0" });
+        } else {
+          const out = scratchPlace(n);
+          place.set(n, out);
+          stages.push({ kind: "gemm", form: "TN", rows, M: dimExpr(n.type.shape[0]!), K: dimExpr(n.type.shape[1]!), a: operandPlace(n.args[0]!), b: operandPlace(n.args[1]!), c: out, accumulate: false, note: "outer product" });
+          for (const s of requiredOf(n)) stages.push({ kind: "copy", from: operandOf(n), space: spaceOf(n), to: s });
+        }
+      } else if (kd === "op") {
+        const req = requiredOf(n);
+        const direct = req.length === 1 ? req[0]! : undefined;
+        const out: Store = direct ?? { place: scratchPlace(n), add: false };
+        if (!direct || !direct.add) place.set(n, out.place);
+        stages.push({ kind: "op", node: n, args: n.args.map(operandOf), out, note: inp.comments.get(n) ?? "" });
+        if (!direct) for (const s of req) stages.push({ kind: "copy", from: operandOf(n), space: spaceOf(n), to: s });
+      }
+    }
+    // ---- fused elementwise loops, one per iteration space; smaller spaces first
+    const ew = inPhase.filter((n) => kind(n) === "ew");
+    const spaces = new Map<string, Node[]>();
+    for (const n of ew) {
+      const sp = spaceOf(n);
+      const key = `${sp.batched ? 1 : 0}|${sp.n}`;
+      spaces.set(key, [...(spaces.get(key) ?? []), n]);
+    }
+    const spaceKeys = [...spaces.keys()].sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : 1));
+    for (const key of spaceKeys) {
+      const members = spaces.get(key)!;
+      const inLoop = new Set(members);
+      const items: LoopItem[] = [];
+      for (const n of members) {
+        const outside = (consumers.get(n) ?? []).some((c) => !inLoop.has(c)) || inp.roots.includes(n);
+        const stores = requiredOf(n);
+        const own = outside && !stores.some((s) => !s.add) ? scratchPlace(n) : undefined;
+        const allStores = own ? [{ place: own, add: false }, ...stores] : stores;
+        const readable = allStores.find((s) => !s.add);
+        if (readable) place.set(n, readable.place);
+        const uses = (consumers.get(n) ?? []).filter((c) => inLoop.has(c)).length;
+        const named = inp.names.get(n);
+        const bind = allStores.length > 0 || uses > 1 || named !== undefined;
+        items.push({ node: n, local: bind ? (named ?? `t${n.id}`) : undefined, value: { kind: "node", node: n, args: n.args.map((a) => (inLoop.has(a) ? { kind: "local", name: `#${a.id}` } : operandOf(a))) }, stores: allStores, comment: inp.comments.get(n) });
+      }
+      stages.push({ kind: "loop", space: spaceOf(members[0]!), items });
+    }
+  }
+
+  // roots that are inputs or constants still go where they are required (dh = dh', a zero gradient)
+  for (const r of inp.roots)
+    if (given.has(r) || isInline(r))
+      for (const s of required.get(r) ?? []) if (!(s.add && r.op === "const" && r.attrs.value === 0)) stages.push({ kind: "copy", from: operandOf(r), space: spaceOf(r), to: s });
+
+  return { name: inp.name, rows, stages: resolveLocals(stages) };
+
+  function operandPlace(n: Node): Place {
+    const p = given.get(n) ?? place.get(n);
+    if (!p) throw new Error(`internal: ${n.op} node ${n.id} has no place before its product in ${inp.name}`);
+    return p;
+  }
+}
+
+function rank(spaceKey: string): number {
+  const [b, n] = spaceKey.split("|");
+  return (b === "1" ? 2 : 0) + (n === "1" ? 0 : 1);
+}
+
+export const spaceOf = (n: Node): Space => ({ batched: n.type.batched, n: numelExpr(n.type) });
+
+/** Replace `#id` local references with the bound names, and inline unbound single-use values. */
+function resolveLocals(stages: Stage[]): Stage[] {
+  return stages.map((st) => {
+    if (st.kind !== "loop") return st;
+    const byId = new Map(st.items.map((it) => [it.node.id, it]));
+    const fix = (o: Operand): Operand => {
+      if (o.kind === "local" && o.name.startsWith("#")) {
+        const it = byId.get(Number(o.name.slice(1)))!;
+        return it.local !== undefined ? { kind: "local", name: it.local } : fix(it.value);
+      }
+      if (o.kind === "node") return { ...o, args: o.args.map(fix) };
+      return o;
+    };
+    return { ...st, items: st.items.map((it) => ({ ...it, value: fix(it.value) })).filter((it) => it.local !== undefined || it.stores.length > 0) };
+  });
+}
+
+// --------------------------------------------------------------------------------- the kernel plan
+
+export { paramLayout };
+export type { Run };
+export const topoOf = topo;

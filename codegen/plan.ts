@@ -1,0 +1,251 @@
+// The kernel plan: which values live where, and the six programs of a cell's kernels.
+import type { Cell } from "../src/cell.ts";
+import type { BackwardStep } from "../src/backward.ts";
+import { type Node, topo } from "../src/ir.ts";
+import { paramLayout } from "./layout.ts";
+import { Namer } from "./names.ts";
+import {
+  type BufferDecl, type Expr, type KernelPlan, type Place, type Program, type Store,
+  dimExpr, makeAllocator, numelExpr, packRuns, runKey, schedule,
+} from "./lower.ts";
+
+const isLeaf = (n: Node) => n.op === "input" || n.op === "const" || n.op === "size";
+const isParam = (n: Node) => n.op === "input" && n.attrs.role === "param";
+
+/** Leaf roles each node depends on. */
+function roles(roots: readonly Node[]): Map<Node, Set<string>> {
+  const r = new Map<Node, Set<string>>();
+  for (const n of topo(roots)) {
+    const s = new Set<string>();
+    if (n.op === "input") s.add(n.attrs.role!);
+    for (const a of n.args) for (const x of r.get(a)!) s.add(x);
+    r.set(n, s);
+  }
+  return r;
+}
+
+export function buildPlan(cell: Cell, bw: BackwardStep): KernelPlan {
+  const layout = paramLayout(cell);
+  const alloc = makeAllocator();
+  const buffers: BufferDecl[] = [];
+  const namer = new Namer();
+  // emitter variables
+  namer.reserve("p", "dp", "B", "T", "t", "b", "i", "j", "k", ...cell.sizes);
+  const paramOff = new Map<Node, string>();
+  for (const p of layout.order) paramOff.set(p.node, namer.fresh(`o_${p.name}`));
+  const paramPlace = (w: Node): Place => ({ buf: "p", start: paramOff.get(w)!, stride: "0" });
+
+  // readable local names for named values, forward and backward
+  const names = new Map<Node, string>();
+  const comments = new Map<Node, string>();
+  for (const eq of cell.equations) if (!names.has(eq.node) && !isLeaf(eq.node)) { names.set(eq.node, namer.fresh(eq.lhs)); comments.set(eq.node, `${eq.text}`); }
+  for (const [n, nm] of bw.names) if (!names.has(n)) names.set(n, namer.fresh(nm));
+  for (const [n, eqs] of bw.origin) if (eqs.length) comments.set(n, eqs.length === 1 ? `grad of: ${eqs[0]!.text}` : `grad of: ${eqs.map((e) => e.lhs).join(", ")}`);
+
+  const vecN = (n: Node) => numelExpr(n.type);
+  const decl = (want: string, size: Expr, role: BufferDecl["role"]) => {
+    const name = namer.fresh(want);
+    buffers.push({ name, size, role });
+    return name;
+  };
+  const inputVar = new Map(cell.inputs.map((x) => [x, namer.fresh(x.attrs.name!)]));
+  const stateVar = new Map(cell.states.map((s) => [s, namer.fresh(`${s.attrs.name}Prev`)]));
+  const stateOff = new Map(cell.states.map((s) => [s, namer.fresh(`${s.attrs.name}PrevAt`)]));
+  const outVar = new Map<string, string>();
+  cell.states.forEach((s) => outVar.set(s.attrs.name!, namer.fresh(`${s.attrs.name}Out`)));
+  cell.outputs.forEach((o) => outVar.set(o.name, namer.fresh(`${o.name}Out`)));
+
+  // ---------------------------------------------------------------- forward
+  const fwdRoots = [...cell.next, ...cell.outputs.map((o) => o.node)];
+  const fr = roles(fwdRoots);
+  const paramOnly = (n: Node) => !isLeaf(n) && [...fr.get(n)!].every((r) => r === "param");
+  const stateIndep = (n: Node) => !fr.get(n)!.has("state") && fr.get(n)!.has("input");
+
+  // setup: values of parameters alone, consumed by per-example work (or saved)
+  const fwdNodes = topo(fwdRoots);
+  const users = new Map<Node, Node[]>();
+  for (const n of fwdNodes) for (const a of n.args) users.set(a, [...(users.get(a) ?? []), n]);
+  const savedSet = new Set(bw.saved);
+  const setupRoots = fwdNodes.filter((n) => paramOnly(n) && ((users.get(n) ?? []).some((u) => !paramOnly(u)) || savedSet.has(n) || fwdRoots.includes(n)));
+  const setupPlace = new Map<Node, Place>();
+  for (const n of setupRoots) setupPlace.set(n, { buf: decl(`u_${names.get(n) ?? n.op}`, vecN(n), "setup"), start: "0", stride: "0" });
+  const paramsGiven = new Map<Node, Place>(cell.params.map((p) => [p.node, paramPlace(p.node)]));
+  const fwdSetup = schedule({
+    name: "setup", rows: "1", roots: setupRoots, given: paramsGiven,
+    required: new Map(setupRoots.map((n) => [n, [{ place: setupPlace.get(n)!, add: false }]])),
+    layout, paramPlace, gradOf: new Map(), names, comments, alloc,
+  });
+
+  // prologue: products of parameter matrices with values that do not depend on the state, all steps at once
+  const hoisted = fwdNodes.filter((n) => n.op === "matvec" && isParam(n.args[0]!) && (stateIndep(n.args[1]!) || (n.args[1]!.op === "input" && n.args[1]!.attrs.role === "input")));
+  const prologueRuns = new Map<string, Place>(); // full T×B places
+  const stepRunPlace = new Map<Node, Place>(); // per-step place of each hoisted product
+  const byV = new Map<Node, Node[]>();
+  for (const n of hoisted) byV.set(n.args[1]!, [...(byV.get(n.args[1]!) ?? []), n]);
+  for (const [, ns] of byV)
+    for (const run of packRuns(ns.map((n) => [n.args[0]!, n] as const), layout)) {
+      const buf = decl(`xp${prologueRuns.size}`, `T * B * ${run.M}`, "prologue");
+      prologueRuns.set(runKey(run.ws, run.gs), { buf, start: "0", stride: run.M });
+      run.gs.forEach((n, i) => stepRunPlace.set(n, { buf, start: `t * B * ${run.M} + ${run.offs[i]}`.replace(/ \+ 0$/, ""), stride: run.M }));
+    }
+  const inputsFull = new Map<Node, Place>(cell.inputs.map((x) => [x, { buf: inputVar.get(x)!, start: "0", stride: vecN(x) }]));
+  const prologue = schedule({
+    name: "prologue", rows: "T * B", roots: hoisted, given: new Map([...paramsGiven, ...inputsFull, ...setupPlace]),
+    required: new Map(), runPlaces: prologueRuns, layout, paramPlace, gradOf: new Map(), names, comments, alloc,
+  });
+
+  // the step: tape places for saved values
+  const stepGiven = new Map<Node, Place>([...paramsGiven, ...setupPlace, ...stepRunPlace]);
+  cell.inputs.forEach((x) => stepGiven.set(x, { buf: inputVar.get(x)!, start: `t * B * ${vecN(x)}`, stride: vecN(x) }));
+  cell.states.forEach((s) => stepGiven.set(s, { buf: stateVar.get(s)!, start: stateOff.get(s)!, stride: vecN(s) }));
+  const outAt = (name: string, n: Node): Place => ({ buf: outVar.get(name)!, start: `t * B * ${vecN(n)}`, stride: vecN(n) });
+  const savedPlace = new Map<Node, Place>(); // where the backward finds each saved value at step t
+  const fwdRequired = new Map<Node, Store[]>();
+  const req = (m: Map<Node, Store[]>, n: Node, s: Store) => m.set(n, [...(m.get(n) ?? []), s]);
+  cell.states.forEach((s, i) => { const p = outAt(s.attrs.name!, cell.next[i]!); req(fwdRequired, cell.next[i]!, { place: p, add: false }); if (!savedPlace.has(cell.next[i]!)) savedPlace.set(cell.next[i]!, p); });
+  cell.outputs.forEach((o) => { const p = outAt(o.name, o.node); req(fwdRequired, o.node, { place: p, add: false }); if (!savedPlace.has(o.node)) savedPlace.set(o.node, p); });
+  for (const n of bw.saved) {
+    if (savedPlace.has(n)) continue;
+    const known = stepGiven.get(n);
+    if (known) { savedPlace.set(n, known); continue; }
+    const buf = decl(`tape_${names.get(n) ?? `v${n.id}`}`, `T * B * ${vecN(n)}`, "tape");
+    const p: Place = { buf, start: `t * B * ${vecN(n)}`, stride: vecN(n) };
+    savedPlace.set(n, p);
+    req(fwdRequired, n, { place: p, add: false });
+  }
+  const fwdStep = schedule({
+    name: "forward step", rows: "B", roots: [...fwdRoots, ...bw.saved.filter((n) => fwdRequired.has(n))], given: stepGiven,
+    required: fwdRequired, layout, paramPlace, gradOf: new Map(), names, comments, alloc,
+  });
+
+  // ---------------------------------------------------------------- backward
+  const wrt = [...cell.inputs, ...cell.states, ...cell.params.map((p) => p.node)];
+  const gradOfAll = new Map<Node, Node[]>();
+  cell.params.forEach((p, i) => { const g = bw.dParams[i]!; gradOfAll.set(g, [...(gradOfAll.get(g) ?? []), p.node]); });
+  void wrt;
+
+  // deferred to the epilogue: dW of matrices times an input, and dx when it is only such products
+  const deferredOuter = cell.params.map((p, i) => [p.node, bw.dParams[i]!] as const)
+    .filter(([w, g]) => g.op === "outer" && w.type.shape.length === 2 && g.args[1]!.op === "input" && g.args[1]!.attrs.role === "input");
+  const deferredInputs = new Set<Node>();
+  const dxPairs: (readonly [Node, Node])[] = [];
+  cell.inputs.forEach((x, i) => {
+    const d = bw.dInputs[i]!;
+    const terms: Node[] = [];
+    const walk = (m: Node) => (m.op === "add" ? m.args.forEach(walk) : terms.push(m));
+    walk(d);
+    if (terms.length && terms.every((t) => t.op === "matvecT" && isParam(t.args[0]!))) {
+      deferredInputs.add(x);
+      for (const t of terms) dxPairs.push([t.args[0]!, t.args[1]!]);
+    }
+  });
+  const pairKey = (w: Node, g: Node) => `${w.id}:${g.id}`;
+  const allPairs = new Map<string, readonly [Node, Node]>();
+  for (const [w, o] of deferredOuter) allPairs.set(pairKey(w, o.args[0]!), [w, o.args[0]!]);
+  for (const pr of dxPairs) allPairs.set(pairKey(pr[0], pr[1]), pr);
+  const stepRunPlaces = new Map<string, Place>();
+  const epiRunPlaces = new Map<string, Place>();
+  const bwdRequired = new Map<Node, Store[]>();
+  const epiGiven = new Map<Node, Place>([...paramsGiven, ...inputsFull, ...setupPlace]);
+  const gTapes: Node[] = [];
+  // runs for the outer products and the dx sums separately (they may pack differently), sharing tapes
+  const tapeOf = new Map<string, Place>();
+  const registerRuns = (pairs: readonly (readonly [Node, Node])[]) => {
+    for (const run of packRuns(pairs, layout)) {
+      const key = runKey(run.ws, run.gs);
+      if (tapeOf.has(key)) continue;
+      const buf = decl(`gx${tapeOf.size}`, `T * B * ${run.M}`, "tape");
+      tapeOf.set(key, { buf, start: "0", stride: run.M });
+      stepRunPlaces.set(key, { buf, start: `t * B * ${run.M}`, stride: run.M });
+      epiRunPlaces.set(key, { buf, start: "0", stride: run.M });
+      run.gs.forEach((g, i) => {
+        req(bwdRequired, g, { place: { buf, start: `t * B * ${run.M} + ${run.offs[i]}`.replace(/ \+ 0$/, ""), stride: run.M }, add: false });
+        if (!epiGiven.has(g)) epiGiven.set(g, { buf, start: run.offs[i]!, stride: run.M });
+        gTapes.push(g);
+      });
+    }
+  };
+  registerRuns(deferredOuter.map(([w, o]) => [w, o.args[0]!] as const));
+  registerRuns(dxPairs);
+  void allPairs;
+
+  const seedVar = new Map<Node, string>();
+  const carryVar = new Map<Node, string>();
+  const bwdGiven = new Map<Node, Place>([...stepGiven]);
+  for (const [n, p] of savedPlace) bwdGiven.set(n, p);
+  cell.states.forEach((s, i) => {
+    const seed = bw.seeds[i]!;
+    const v = decl(`seed_${s.attrs.name}`, `B * ${vecN(s)}`, "seed");
+    seedVar.set(seed, v);
+    bwdGiven.set(seed, { buf: v, start: "0", stride: vecN(s) });
+    const c = decl(`carry_${s.attrs.name}`, `B * ${vecN(s)}`, "carry");
+    carryVar.set(s, c);
+    req(bwdRequired, bw.dStates[i]!, { place: { buf: c, start: "0", stride: vecN(s) }, add: false });
+  });
+  const upVar = new Map<string, string>();
+  cell.states.forEach((s) => upVar.set(s.attrs.name!, namer.fresh(`d${s.attrs.name}Up`)));
+  cell.outputs.forEach((o, i) => {
+    upVar.set(o.name, namer.fresh(`d${o.name}Up`));
+    const seed = bw.seeds[cell.states.length + i]!;
+    bwdGiven.set(seed, { buf: upVar.get(o.name)!, start: `t * B * ${vecN(o.node)}`, stride: vecN(o.node) });
+  });
+  const dxVar = new Map(cell.inputs.map((x) => [x, namer.fresh(`d${x.attrs.name}`)]));
+  cell.inputs.forEach((x, i) => {
+    if (!deferredInputs.has(x)) req(bwdRequired, bw.dInputs[i]!, { place: { buf: dxVar.get(x)!, start: `t * B * ${vecN(x)}`, stride: vecN(x) }, add: false });
+  });
+  const deferredGrads = new Set(deferredOuter.map(([, o]) => o));
+  const stepGradOf = new Map<Node, Node[]>();
+  for (const [g, ws] of gradOfAll) {
+    if (deferredGrads.has(g)) continue;
+    stepGradOf.set(g, ws);
+    for (const w of ws) req(bwdRequired, g, { place: { ...paramPlace(w), buf: "dp" }, add: true });
+  }
+  // backward setup: parameter-only values the backward needs that the forward did not keep
+  const bwdRoots = [...bw.dStates, ...[...stepGradOf.keys()], ...cell.inputs.filter((x) => !deferredInputs.has(x)).map((x) => bw.dInputs[cell.inputs.indexOf(x)]!), ...gTapes];
+  const br = roles(bwdRoots);
+  const bwdNodes = topo(bwdRoots, (n) => bwdGiven.has(n));
+  const bUsers = new Map<Node, Node[]>();
+  for (const n of bwdNodes) for (const a of n.args) bUsers.set(a, [...(bUsers.get(a) ?? []), n]);
+  const bParamOnly = (n: Node) => !isLeaf(n) && !bwdGiven.has(n) && [...br.get(n)!].every((r) => r === "param");
+  const bSetupRoots = bwdNodes.filter((n) => bParamOnly(n) && (bUsers.get(n) ?? []).some((u) => !bParamOnly(u)));
+  for (const n of bSetupRoots) { const p: Place = { buf: decl(`u_${names.get(n) ?? n.op}`, vecN(n), "setup"), start: "0", stride: "0" }; setupPlace.set(n, p); bwdGiven.set(n, p); }
+  const bwdSetup = schedule({
+    name: "backward setup", rows: "1", roots: bSetupRoots, given: new Map([...paramsGiven, ...setupPlace]),
+    required: new Map(bSetupRoots.map((n) => [n, [{ place: setupPlace.get(n)!, add: false }]])),
+    layout, paramPlace, gradOf: new Map(), names, comments, alloc,
+  });
+  const bwdStep = schedule({
+    name: "backward step", rows: "B", roots: bwdRoots, given: bwdGiven, required: bwdRequired,
+    runPlaces: stepRunPlaces, layout, paramPlace, gradOf: stepGradOf, names, comments, alloc,
+  });
+  // epilogue: all steps at once
+  const epiRequired = new Map<Node, Store[]>();
+  const epiGradOf = new Map<Node, Node[]>();
+  for (const [w, o] of deferredOuter) { req(epiRequired, o, { place: { ...paramPlace(w), buf: "dp" }, add: true }); epiGradOf.set(o, [...(epiGradOf.get(o) ?? []), w]); }
+  cell.inputs.forEach((x, i) => { if (deferredInputs.has(x)) req(epiRequired, bw.dInputs[i]!, { place: { buf: dxVar.get(x)!, start: "0", stride: vecN(x) }, add: false }); });
+  const epilogue = schedule({
+    name: "epilogue", rows: "T * B", roots: [...epiRequired.keys()], given: epiGiven, required: epiRequired,
+    runPlaces: epiRunPlaces, layout, paramPlace, gradOf: epiGradOf, names, comments, alloc,
+  });
+
+  return {
+    cell, bw, layout, buffers: [...buffers, ...alloc.decls()], fwdSetup, prologue, fwdStep, bwdSetup, bwdStep, epilogue, names, deferredInputs,
+    vars: { paramOff, inputVar, stateVar, stateOff, outVar, upVar, dxVar, seedVar, carryVar },
+  } as KernelPlan & { vars: PlanVars };
+}
+
+export interface PlanVars {
+  readonly paramOff: ReadonlyMap<Node, string>;
+  readonly inputVar: ReadonlyMap<Node, string>;
+  readonly stateVar: ReadonlyMap<Node, string>;
+  readonly stateOff: ReadonlyMap<Node, string>;
+  readonly outVar: ReadonlyMap<string, string>;
+  readonly upVar: ReadonlyMap<string, string>;
+  readonly dxVar: ReadonlyMap<Node, string>;
+  readonly seedVar: ReadonlyMap<Node, string>;
+  readonly carryVar: ReadonlyMap<Node, string>;
+}
+
+export type FullPlan = KernelPlan & { vars: PlanVars };
+export { dimExpr };
+export type { Program };
