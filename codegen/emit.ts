@@ -131,7 +131,7 @@ function emitOp(st: Extract<Stage, { kind: "op" }>, rows: Expr): string[] {
   const len = (x: Node) => dimExpr(x.type.shape[0]!);
   switch (n.op) {
     case "sum":
-      return [...note, `for (let b = 0; b < ${R}; b++) {`, "let s = 0;", `for (let i = 0; i < ${len(n.args[0]!)}; i++) s += ${at(arg(0), "b", "i")};`, `${outAt("b", "0")} ${eq} s;`, "}"];
+      return [...note, `for (let b = 0; b < ${R}; b++) {`, "let s = 0;", `for (let i = 0; i < ${numelExpr(n.args[0]!.type)}; i++) s += ${at(arg(0), "b", "i")};`, `${outAt("b", "0")} ${eq} s;`, "}"];
     case "bcast":
       return [...note, `for (let b = 0; b < ${R}; b++) for (let i = 0; i < ${dimExpr(n.attrs.dim!)}; i++) ${outAt("b", "i")} ${eq} ${at(arg(0), "b", "0")};`];
     case "sumb":

@@ -8,7 +8,7 @@ export type VjpRule = (n: Node, g: Node) => readonly (Node | null)[];
 
 /** Make a gradient contribution the type of the value it belongs to (undo a broadcast). */
 export function fit(c: Node, t: Type): Node {
-  if (c.type.shape.length === 1 && t.shape.length === 0) c = apply("sum", [c]);
+  if (c.type.shape.length > 0 && t.shape.length === 0) c = apply("sum", [c]);
   else if (c.type.shape.length === 0 && t.shape.length === 1) c = apply("bcast", [c], { dim: t.shape[0]! });
   if (c.type.batched && !t.batched) c = apply("sumb", [c]);
   else if (!c.type.batched && t.batched) c = apply("expandb", [c]);

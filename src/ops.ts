@@ -202,7 +202,7 @@ export const OPS: Readonly<Record<OpName, OpDef>> = {
     fn: (at) => { const p = at.p!; return (a) => a! ** p; }, js: ([a], at) => `${a} ** ${fmtNum(at.p!)}`,
     // d(x^p) = p x^(p-1)
     vjp: (g, y) => [mul(g, mul(konst(y.attrs.p!), apply("pow", [y.args[0]!], { p: y.attrs.p! - 1 })))],
-    print: ([a], n) => `${a}^${fmtNum(n.attrs.p!)}`,
+    print: ([a], n) => `${/^[\w']+$/.test(a!) || /^\w+\(.*\)$/.test(a!) ? a : `(${a})`}^${fmtNum(n.attrs.p!)}`,
   },
 
   // activations: derivatives in terms of the output where that is cheaper ---------------------
@@ -304,16 +304,23 @@ export const OPS: Readonly<Record<OpName, OpDef>> = {
 
   // reductions and broadcasts -------------------------------------------------------------------
   sum: {
-    kind: "tensor", arity: 1, doc: "sum of a vector's elements", prec: 3,
-    type: ([v]) => { needVector("sum", v!); return withBatch(scalar, v!.batched); },
+    kind: "tensor", arity: 1, doc: "sum of a vector's (or matrix's) elements", prec: 3,
+    type: ([v]) => {
+      if (v!.shape.length === 0) throw new ShapeError(`sum: the operand must be a vector but is a scalar`, [v!]);
+      return withBatch(scalar, v!.batched);
+    },
     eval: ([v], n, cx) => {
-      const N = cx.size(n.args[0]!.type.shape[0]!), B = n.type.batched ? cx.B : 1;
+      const N = n.args[0]!.type.shape.reduce((p, d) => p * cx.size(d), 1), B = n.type.batched ? cx.B : 1;
       const s = new Float64Array(B);
       for (let b = 0; b < B; b++) for (let j = 0; j < N; j++) s[b]! += v![b * N + j]!;
       return s;
     },
-    flops: (n, size) => size(n.args[0]!.type.shape[0]!),
-    vjp: (g, y) => [apply("bcast", [g], { dim: y.args[0]!.type.shape[0]! })],
+    flops: (n, size) => n.args[0]!.type.shape.reduce((p, d) => p * size(d), 1),
+    // d(Σ v) = g in every element
+    vjp: (g, y) => {
+      const t = y.args[0]!.type;
+      return [t.shape.length === 1 ? apply("bcast", [g], { dim: t.shape[0]! }) : mul(g, konst(1, withBatch(t, false)))];
+    },
     print: ([a]) => `sum(${a})`,
   },
   bcast: {

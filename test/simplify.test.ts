@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { dimAdd, dimConst, dimSize } from "../src/dims.ts";
-import { type Node, mat, scalar, topo, typeEq, typeStr, vec } from "../src/ir.ts";
+import { type Node, mat, topo, typeEq, typeStr, vec } from "../src/ir.ts";
 import { add, apply, div, konst, leaf, mul, neg, sub } from "../src/ops.ts";
 import { type Rule, RULES, type SimplifyStats, simplify } from "../src/simplify.ts";
 import { type Env, evaluate, numel } from "../src/eval.ts";
@@ -28,7 +28,7 @@ const CASES: Readonly<Record<string, { readonly from: () => Node; readonly to: s
   "0 + x -> x": { from: () => add(c(0), x), to: "x" },
   "x - 0 -> x": { from: () => sub(x, c(0)), to: "x" },
   "0 - x -> -x": { from: () => sub(c(0), x), to: "-x" },
-  "x - x -> 0": { from: () => add(b, sub(x, x)), to: "b" },
+  "x - x -> 0": { from: () => add(y, sub(x, x)), to: "y" },
   "x * 0 -> 0,  0 * x -> 0": { from: () => add(y, mul(apply("tanh", [x]), c(0))), to: "y" },
   "0 / x -> 0": { from: () => add(y, div(c(0), x)), to: "y" },
   "-0 -> 0": { from: () => add(x, neg(konst(0, vec(H)))), to: "x" },
@@ -172,12 +172,5 @@ describe("the simplifier engine", () => {
     const [r] = simplify([e]);
     expect(print(r!)).toBe("x");
     expect(simplify([r!])[0]).toBe(r);
-  });
-
-  it("keeps scalar types scalar", () => {
-    const e = mul(apply("sum", [x]), c(1));
-    const [r] = simplify([e]);
-    expect(typeEq(r!.type, { batched: true, shape: [] })).toBe(true);
-    expect(typeEq(konst(2).type, scalar)).toBe(true);
   });
 });
