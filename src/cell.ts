@@ -4,10 +4,10 @@ import { parse, type MathNode } from "mathjs";
 import { type Dim, dimAdd, dimConst, dimScale, dimSize, dimValue } from "./dims.ts";
 import { type Node, type Type, mat, scalar, shapeStr, vec } from "./ir.ts";
 import { ShapeError, konst, leaf, apply } from "./ops.ts";
-import { CellError, type Where } from "./errors.ts";
-import { type Equation, FUNCTIONS, IDENT, NEXT, lower, parseEquations } from "./lang.ts";
+import { CellError, type Where, formatWarning, sourceIndex } from "./errors.ts";
+import { type Equation, type Scope, FUNCTIONS, IDENT, IDENT_RULE, NEXT, closest, didYouMean, lower, parseEquations } from "./lang.ts";
 import type { Sizes } from "./eval.ts";
-import { ActivationError, bindConstants, compileActivation } from "./activations.ts";
+import { ActivationError, bindConstants, compileActivation, differentiateActivation } from "./activations.ts";
 
 export type ShapeSpec = string | number | readonly (string | number)[];
 /** How a parameter starts: U(-1/sqrt(H), 1/sqrt(H)) by default. */
@@ -82,47 +82,106 @@ const RESERVED = new Set(
     "private protected public await arguments eval undefined NaN Infinity e pi i").split(" "),
 );
 
+/** Reserved for declared names, but an equation may define them (lstm.ts has an input gate i). */
+const MATH_CONSTANTS = new Set(["e", "pi", "i"]);
+
 export interface CompileOptions {
   /** The file the cell came from, and its text, so errors can give file lines and columns. */
   readonly file?: string;
   readonly source?: string;
 }
 
+const FIELDS = ["name", "doc", "sizes", "defaults", "inputs", "state", "outputs", "params", "constants", "activations", "equations"];
+/** What each object-valued field holds, for messages about a spec with the wrong types (a .json cell can hold anything). */
+const SECTIONS = {
+  sizes: 'an object of size names and what they are, like { D: "input size", H: "hidden size" } (or a list of names)',
+  defaults: "an object of size values, like { D: 3, H: 4 }",
+  inputs: 'an object of input names and shapes, like { x: "D" }',
+  state: 'an object of state names and shapes, like { h: "H" }',
+  outputs: 'an object of output names and shapes, like { y: "H" }',
+  params: 'an object of parameter names and shapes, like { W: ["H", "D"], b: "H" }',
+  constants: "an object of constant names and numbers, like { eps: 1e-5 }",
+  activations: 'an object of activation names and expressions in x, like { softsign: "x / (1 + abs(x))" }',
+} as const;
+
+const isRecord = (v: unknown): v is Readonly<Record<string, unknown>> => typeof v === "object" && v !== null && !Array.isArray(v);
+const kindOf = (v: unknown): string =>
+  v === null ? "null" : Array.isArray(v) ? "a list" : typeof v === "object" ? "an object" : `${typeof v === "string" ? "the string" : `the ${typeof v}`} ${JSON.stringify(v)}`;
+
 /** Compile a cell declaration into IR; every mistake is a CellError naming the cell and the spot. */
 export function compileCell(spec: CellSpec, opts: CompileOptions = {}): Cell {
-  const cellName = typeof spec?.name === "string" ? spec.name : "(unnamed)";
+  const raw: unknown = spec;
+  const cellName = isRecord(raw) && typeof raw.name === "string" ? raw.name : "(unnamed)";
+  const file = sourceIndex(opts.source);
   const at = (w: Partial<Where> = {}): Where => ({ cell: cellName, ...(opts.file ? { file: opts.file } : {}), ...w });
-  const bad = (problem: string, hint?: string): never => { throw new CellError(at(), problem, hint); };
+  /** A mistake in the declaration; `loc` is its line in the file, when the file is known. */
+  const bad = (problem: string, hint?: string, loc: Partial<Where> = {}): never => { throw new CellError(at(loc), problem, hint); };
+  const decl = file.decl;
+  const warnings: string[] = [];
+  const warn = (problem: string, loc: Partial<Where> = {}) => { warnings.push(formatWarning(at(loc), problem)); };
 
-  if (!spec || typeof spec !== "object") bad("a cell is an object: defineCell({ name, doc, sizes, inputs, state, params, equations })");
-  if (typeof spec.name !== "string" || !/^[A-Za-z][A-Za-z0-9_-]*$/.test(spec.name)) bad(`invalid cell name ${JSON.stringify(spec.name)}: letters, digits, _ and -, starting with a letter`);
-  if (typeof spec.doc !== "string" || spec.doc.trim() === "") bad("doc is missing: one line naming the cell's source (paper or library)");
-  for (const field of ["sizes", "inputs", "state", "params"] as const)
-    if (!spec[field] || typeof spec[field] !== "object") bad(`"${field}" is missing`);
-  if (typeof spec.equations !== "string" && !Array.isArray(spec.equations)) bad(`"equations" must be a string (one equation a line) or an array of strings`);
+  if (!isRecord(raw)) return bad(`a cell is an object: defineCell({ name, doc, sizes, inputs, state, params, equations }), not ${kindOf(raw)}`);
+  const extra = Object.keys(raw).filter((k) => !FIELDS.includes(k));
+  const typoOf = (field: string) => extra.find((k) => closest(k, [field]) === field);
+  for (const k of extra) {
+    const guess = closest(k, FIELDS);
+    warn(`unknown field "${k}" is ignored${guess ? ` (did you mean "${guess}"?)` : ""}`, decl(k));
+  }
+  const missing = (field: string, what: string): never => {
+    const typo = typoOf(field);
+    return bad(`"${field}" is missing: ${what}`, typo ? `"${typo}" is not a field; did you mean "${field}"?` : undefined);
+  };
+
+  if (typeof raw.name !== "string" || !/^[A-Za-z][A-Za-z0-9_-]*$/.test(raw.name))
+    bad(`invalid cell name ${JSON.stringify(raw.name) ?? "(missing)"}: letters, digits, _ and -, starting with a letter`, undefined, decl("name"));
+  if (raw.doc === undefined) missing("doc", "one line naming the cell's source (paper and equations, or library and file)");
+  if (typeof raw.doc !== "string" || raw.doc.trim() === "")
+    bad(`"doc" must be one line naming the cell's source (paper or library), not ${kindOf(raw.doc)}`, undefined, decl("doc"));
+  const section = (field: keyof typeof SECTIONS, required: boolean): Readonly<Record<string, unknown>> => {
+    const v = raw[field];
+    if (v === undefined) return required ? missing(field, SECTIONS[field]) : {};
+    if (field === "sizes" && Array.isArray(v)) return {};
+    return isRecord(v) ? v : bad(`"${field}" must be ${SECTIONS[field]}, not ${kindOf(v)}`, undefined, decl(field));
+  };
+  const specSizes = section("sizes", true), specInputs = section("inputs", true), specState = section("state", true);
+  const specParams = section("params", true), specOutputs = section("outputs", false), specConstants = section("constants", false);
+  const specActivations = section("activations", false), specDefaults = section("defaults", false);
+  if (raw.equations === undefined) missing("equations", "one equation a line, like `h' = tanh(W*x + U*h + b)`");
+  if (typeof raw.equations !== "string" && !Array.isArray(raw.equations))
+    bad(`"equations" must be a string (one equation a line) or a list of strings, not ${kindOf(raw.equations)}`, undefined, decl("equations"));
+  const equationsText = raw.equations as string | readonly unknown[];
+  if (Array.isArray(equationsText))
+    equationsText.forEach((e, i) => { if (typeof e !== "string") bad(`equations[${i}] must be a string, not ${kindOf(e)}`, undefined, decl("equations")); });
 
   // ---- names
-  const sizes = Array.isArray(spec.sizes) ? [...(spec.sizes as readonly string[])] : Object.keys(spec.sizes);
+  if (Array.isArray(raw.sizes)) raw.sizes.forEach((s, i) => { if (typeof s !== "string") bad(`sizes[${i}] must be a size name, not ${kindOf(s)}`, undefined, decl("sizes")); });
+  for (const [k, v] of Object.entries(specSizes))
+    if (typeof v !== "string")
+      bad(`size ${k} must be described in words, like { ${k}: "hidden size" }, not ${kindOf(v)}`, typeof v === "number" ? `a size's value for checks goes under defaults: { ${k}: ${v} }` : undefined, decl("sizes", k));
+  const sizes: string[] = Array.isArray(raw.sizes) ? [...(raw.sizes as string[])] : Object.keys(specSizes);
   const taken = new Map<string, string>();
-  const claim = (name: string, what: string) => {
-    if (typeof name !== "string" || !IDENT.test(name) || name.includes("__"))
-      bad(`invalid identifier ${JSON.stringify(name)} (${what}): names are ASCII letters, digits and _, starting with a letter, without "__"`);
-    if (RESERVED.has(name)) bad(`invalid identifier "${name}" (${what}): it is a reserved word`);
-    if (name in FUNCTIONS) bad(`invalid identifier "${name}" (${what}): it is the name of a function`);
+  const claim = (name: string, what: string, field: string) => {
+    const loc = decl(field, name);
+    if (!IDENT.test(name) || name.includes("__")) bad(`invalid identifier ${JSON.stringify(name)} (${what}): ${IDENT_RULE}`, undefined, loc);
+    if (RESERVED.has(name)) bad(`invalid identifier "${name}" (${what}): it is a reserved word`, undefined, loc);
+    if (Object.hasOwn(FUNCTIONS, name)) bad(`invalid identifier "${name}" (${what}): it is the name of a function`, undefined, loc);
     const prev = taken.get(name);
-    if (prev) bad(`"${name}" is declared twice: as ${prev} and as ${what}`);
+    if (prev) bad(`"${name}" is declared twice: as ${prev} and as ${what}`, undefined, loc);
     taken.set(name, what);
   };
-  sizes.forEach((s) => claim(s, "a size"));
+  sizes.forEach((s) => claim(s, "a size", "sizes"));
   const sizeSet = new Set(sizes);
 
-  const dimOf = (d: string | number, what: string): Dim => {
-    if (typeof d === "number") return Number.isInteger(d) && d > 0 ? dimConst(d) : bad(`${what}: a size must be a positive integer, not ${d}`);
+  const dimOf = (d: unknown, what: string, loc: (token?: string) => Partial<Where>): Dim => {
+    if (typeof d === "number")
+      return Number.isInteger(d) && d > 0 ? dimConst(d) : bad(`${what}: a size must be a positive integer, not ${d}`, undefined, loc(String(d)));
+    if (typeof d !== "string") return bad(`${what}: a size is a name ("H"), a positive integer or a sum like "D + H", not ${kindOf(d)}`, undefined, loc());
     let tree: MathNode;
-    try { tree = parse(d); } catch { return bad(`${what}: cannot read the size "${d}"`); }
+    try { tree = parse(d); } catch { return bad(`${what}: cannot read the size "${d}"`, `a size is a name ("H"), a positive integer or a sum like "D + H"`, loc(d)); }
     const walk = (n: MathNode): Dim => {
       const m = n as unknown as { type: string; name?: string; value?: unknown; op?: string; args?: MathNode[]; content?: MathNode };
-      if (m.type === "SymbolNode") return sizeSet.has(m.name!) ? dimSize(m.name!) : bad(`${what}: unknown size "${m.name}" (sizes: ${sizes.join(", ")})`);
+      if (m.type === "SymbolNode")
+        return sizeSet.has(m.name!) ? dimSize(m.name!) : bad(`${what}: unknown size "${m.name}"${didYouMean(closest(m.name!, sizes))}`, `the sizes are ${sizes.join(", ") || "(none)"}; declare new ones under sizes`, loc(m.name));
       if (m.type === "ConstantNode" && typeof m.value === "number") return dimConst(m.value);
       if (m.type === "ParenthesisNode") return walk(m.content!);
       if (m.type === "OperatorNode" && m.args!.length === 2) {
@@ -132,84 +191,100 @@ export function compileCell(spec: CellSpec, opts: CompileOptions = {}): Cell {
         if (m.op === "*" && (Object.keys(a.terms).length === 0 || Object.keys(b.terms).length === 0))
           return Object.keys(a.terms).length === 0 ? dimScale(b, a.c) : dimScale(a, b.c);
       }
-      return bad(`${what}: the size "${d}" must be a sum of size names and integers (like "D + H" or "4*H")`);
+      return bad(`${what}: the size "${d}" must be a sum of size names and integers (like "D + H" or "4*H")`, undefined, loc(d));
     };
     return walk(tree!);
   };
-  const shapeOf = (s: ShapeSpec, what: string): Dim[] =>
-    Array.isArray(s) ? (s as readonly (string | number)[]).map((d) => dimOf(d, what)) : typeof s === "string" || typeof s === "number" ? [dimOf(s, what)] : bad(`${what}: a shape is a size ("H") or a list of sizes (["H", "D"])`);
-  const vectorOf = (s: ShapeSpec, what: string): Type => {
-    const sh = shapeOf(s, what);
-    return sh.length === 1 ? vec(sh[0]!) : bad(`${what} must be a vector, but its shape has ${sh.length} dimensions`);
+  const shapeOf = (s: unknown, what: string, loc: (token?: string) => Partial<Where>): Dim[] =>
+    Array.isArray(s) ? s.map((d) => dimOf(d, what, loc)) : typeof s === "string" || typeof s === "number" ? [dimOf(s, what, loc)]
+      : bad(`${what}: a shape is a size ("H") or a list of sizes (["H", "D"]), not ${kindOf(s)}`, undefined, loc());
+  const vectorOf = (s: unknown, what: string, loc: (token?: string) => Partial<Where>): Type => {
+    const sh = shapeOf(s, what, loc);
+    return sh.length === 1 ? vec(sh[0]!) : bad(`${what} must be a vector, but its shape has ${sh.length} dimensions`, undefined, loc());
+  };
+  /** An input, state or output: a named vector. */
+  const declared = (field: string, what: string, name: string, shape: unknown): Type => {
+    claim(name, what, field);
+    return vectorOf(shape, `${what.replace(/^an? /, "")} ${name}`, (token) => decl(field, name, token));
   };
 
   const symbols = new Map<string, Node>();
-  const inputs = Object.entries(spec.inputs).map(([n, s]) => { claim(n, "an input"); const l = leaf(n, "input", vectorOf(s, `input ${n}`)); symbols.set(n, l); return l; });
-  const states = Object.entries(spec.state).map(([n, s]) => { claim(n, "a state"); const l = leaf(n, "state", vectorOf(s, `state ${n}`)); symbols.set(n, l); return l; });
-  if (states.length === 0) bad("a recurrent cell needs at least one state (e.g. state: { h: \"H\" })");
-  const outNames = Object.entries(spec.outputs ?? {}).map(([n, s]) => { claim(n, "an output"); return { name: n, type: vectorOf(s, `output ${n}`) }; });
-  const params: Param[] = Object.entries(spec.params).map(([n, p]) => {
-    claim(n, "a parameter");
-    const ps: ParamSpec = typeof p === "object" && !Array.isArray(p) ? (p as ParamSpec) : { shape: p as ShapeSpec };
-    const sh = shapeOf(ps.shape, `parameter ${n}`);
-    if (sh.length > 2) bad(`parameter ${n}: at most two dimensions, not ${sh.length}`);
+  const inputs = Object.entries(specInputs).map(([n, s]) => { const l = leaf(n, "input", declared("inputs", "an input", n, s)); symbols.set(n, l); return l; });
+  const states = Object.entries(specState).map(([n, s]) => { const l = leaf(n, "state", declared("state", "a state", n, s)); symbols.set(n, l); return l; });
+  if (states.length === 0) bad("a recurrent cell needs at least one state (e.g. state: { h: \"H\" })", undefined, decl("state"));
+  const outNames = Object.entries(specOutputs).map(([n, s]) => ({ name: n, type: declared("outputs", "an output", n, s) }));
+  const params: Param[] = Object.entries(specParams).map(([n, p]) => {
+    claim(n, "a parameter", "params");
+    const loc = (token?: string) => decl("params", n, token);
+    if (isRecord(p) && !("shape" in p))
+      bad(`parameter ${n}: { shape, init } needs a "shape"`, `a parameter is a shape (["H", "D"]) or { shape: ["H", "D"], init: "zeros" }`, loc());
+    if (p === null || typeof p === "boolean") bad(`parameter ${n}: a parameter is a shape (["H", "D"]) or { shape, init }, not ${kindOf(p)}`, undefined, loc());
+    const ps = (isRecord(p) ? p : { shape: p }) as { shape: unknown; init?: unknown };
+    const sh = shapeOf(ps.shape, `parameter ${n}`, loc);
+    if (sh.length > 2) bad(`parameter ${n}: at most two dimensions, not ${sh.length}`, undefined, loc());
     const type = sh.length === 0 ? scalar : sh.length === 1 ? vec(sh[0]!, false) : mat(sh[0]!, sh[1]!);
     const init = ps.init ?? "uniform";
-    if (!(init === "uniform" || init === "zeros" || init === "ones" || (typeof init === "object" && (typeof (init as { constant?: number }).constant === "number" || typeof (init as { uniform?: number }).uniform === "number"))))
-      bad(`parameter ${n}: init must be "uniform", "zeros", "ones", { constant: c } or { uniform: a }, not ${JSON.stringify(init)}`);
+    if (!isInit(init)) bad(`parameter ${n}: init must be "uniform", "zeros", "ones", { constant: c } or { uniform: a }, not ${JSON.stringify(init)}`, undefined, loc("init"));
     const node = leaf(n, "param", type);
     symbols.set(n, node);
-    return { name: n, node, init };
+    return { name: n, node, init: init as Init };
   });
-  const constants = { ...(spec.constants ?? {}) };
-  for (const [n, v] of Object.entries(constants)) {
-    claim(n, "a constant");
-    if (typeof v !== "number" || !Number.isFinite(v)) bad(`constant ${n} must be a finite number, not ${JSON.stringify(v)}`);
-    symbols.set(n, konst(v));
+  const constants: Record<string, number> = {};
+  for (const [n, v] of Object.entries(specConstants)) {
+    claim(n, "a constant", "constants");
+    if (typeof v !== "number" || !Number.isFinite(v)) bad(`constant ${n} must be a finite number, not ${kindOf(v)}`, undefined, decl("constants", n));
+    constants[n] = v as number;
+    symbols.set(n, konst(v as number));
   }
   const activations = new Map<string, string>();
-  for (const [n, expr] of Object.entries(spec.activations ?? {})) {
-    claim(n, "an activation");
-    if (typeof expr !== "string") bad(`activation ${n} must be a mathjs expression in x, such as "x / (1 + abs(x))"`);
-    try {
-      const bound = bindConstants(expr, constants);
-      compileActivation(bound);
-      activations.set(n, bound);
-    } catch (e) {
-      if (e instanceof ActivationError) bad(`activation ${n}: ${e.message}`);
-      throw e;
-    }
+  for (const [n, expr] of Object.entries(specActivations)) {
+    claim(n, "an activation", "activations");
+    if (typeof expr !== "string") bad(`activation ${n} must be a mathjs expression in x, such as "x / (1 + abs(x))", not ${kindOf(expr)}`, undefined, decl("activations", n));
+    activations.set(n, checkActivation(n, expr as string, constants, (offset, width) => file.within(decl("activations", n), expr as string, offset, width), bad));
   }
   for (const s of sizes) symbols.set(s, apply("size", [], { dim: dimSize(s) }));
 
   // ---- equations: parse, order by dependency, lower
-  const fileLines = locateInFile(opts.source);
-  const eqs = parseEquations(spec.equations, (w) => at(fileLines(w)));
+  const toFile = file.equations(typeof equationsText === "string" ? equationsText.split(/\r?\n/) : (equationsText as string[]).flatMap((e) => e.split(/\r?\n/)));
+  const inFile = (w: Partial<Where>): Partial<Where> => {
+    if (w.line === undefined) return w;
+    const m = toFile(w.line);
+    if (m) return { ...w, line: m.line, column: (w.column ?? 1) + m.offset };
+    return opts.file ? { ...w, relative: true } : w;
+  };
+  const eqs = parseEquations(equationsText as string | readonly string[], (w) => at(inFile(w)));
   const locate = (eq: Equation | undefined, node?: MathNode): Where => {
     if (!eq) return at();
     const sp = node ? eq.spans.get(node) : undefined;
     const [s, e] = sp ?? [eq.rhsAt + (eq.text.slice(eq.rhsAt).length - eq.text.slice(eq.rhsAt).trimStart().length), eq.text.length];
-    return at(fileLines({ equation: eq.text, line: eq.line, column: s + 1, eqColumn: s + 1, width: e - s }));
+    return at(inFile({ equation: eq.text, line: eq.line, column: s + 1, eqColumn: s + 1, width: e - s }));
   };
   const failAt = (eq: Equation, problem: string, hint?: string, node?: MathNode): never => { throw new CellError(locate(eq, node), problem, hint); };
   const lhsWhere = (eq: Equation) => {
     const col = eq.text.indexOf(eq.lhs) + 1;
-    return at(fileLines({ equation: eq.text, line: eq.line, column: col, eqColumn: col, width: eq.lhs.length }));
+    return at(inFile({ equation: eq.text, line: eq.line, column: col, eqColumn: col, width: eq.lhs.length }));
   };
+  const failLhs = (eq: Equation, problem: string, hint?: string): never => { throw new CellError(lhsWhere(eq), problem, hint); };
 
   const defs = new Map<string, Equation>(); // "z" or "h'"
   for (const eq of eqs) {
     const key = eq.primed ? `${eq.name}'` : eq.name;
     const kind = taken.get(eq.name);
-    if (eq.primed && kind !== "a state") throw new CellError(lhsWhere(eq), `"${eq.lhs}": only a state has a next value, and "${eq.name}" is ${kind ?? "not declared"}`);
-    if (!eq.primed && kind === "a state") throw new CellError(lhsWhere(eq), `"${eq.name}" is a state: its update is written ${eq.name}' = …`);
-    if (!eq.primed && kind && kind !== "an output") throw new CellError(lhsWhere(eq), `cannot assign to "${eq.name}", which is ${kind}`);
+    if (eq.primed && kind !== "a state")
+      failLhs(eq, `"${eq.lhs}": only a state has a next value, and "${eq.name}" is ${kind ?? "not declared"}`,
+        kind ? `write ${eq.name} = … for a value computed each step` : `declare ${eq.name} under state, or write ${eq.name} = … for a value computed each step`);
+    if (!eq.primed && kind === "a state")
+      failLhs(eq, `"${eq.name}" is a state: its update is written ${eq.name}' = …`, `on a right-hand side, ${eq.name} is the old value and ${eq.name}' the new one`);
+    if (!eq.primed && kind && kind !== "an output") failLhs(eq, `cannot assign to "${eq.name}", which is ${kind}`);
+    if (!kind && RESERVED.has(eq.name) && !MATH_CONSTANTS.has(eq.name)) failLhs(eq, `invalid identifier "${eq.name}": it is a reserved word`);
+    if (!kind && Object.hasOwn(FUNCTIONS, eq.name)) failLhs(eq, `cannot define "${eq.name}": it is the name of a function`);
     const prev = defs.get(key);
-    if (prev) throw new CellError(lhsWhere(eq), eq.primed ? `state ${eq.name} is updated twice (lines ${prev.line} and ${eq.line})` : `"${eq.name}" is defined twice (lines ${prev.line} and ${eq.line})`);
+    if (prev) failLhs(eq, eq.primed ? `state ${eq.name} is updated twice (lines ${prev.line} and ${eq.line})` : `"${eq.name}" is defined twice (lines ${prev.line} and ${eq.line})`);
     defs.set(key, eq);
   }
-  for (const s of Object.keys(spec.state)) if (!defs.has(`${s}'`)) bad(`state ${s} is never updated: add an equation ${s}' = …`);
-  for (const o of outNames) if (!defs.has(o.name)) bad(`output ${o.name} is never defined: add an equation ${o.name} = …`);
+  for (const s of states.map((n) => n.attrs.name!))
+    if (!defs.has(`${s}'`)) bad(`state ${s} is never updated: add an equation ${s}' = …`, `to keep it unchanged, write ${s}' = ${s}`, decl("state", s));
+  for (const o of outNames) if (!defs.has(o.name)) bad(`output ${o.name} is never defined: add an equation ${o.name} = …`, undefined, decl("outputs", o.name));
 
   // depth-first order; a back edge is a cycle
   const order: Equation[] = [];
@@ -219,7 +294,7 @@ export function compileCell(spec: CellSpec, opts: CompileOptions = {}): Cell {
     if (m === "done") return;
     if (m === "visiting") {
       const cyc = [...path.slice(path.indexOf(eq)), eq].map((e) => (e.primed ? `${e.name}'` : e.name));
-      throw new CellError(lhsWhere(eq), `cyclic definition: ${cyc.join(" -> ")}`, "each name is defined once from values already known; use the old state (h) or a new one (h')");
+      failLhs(eq, `cyclic definition: ${cyc.join(" -> ")}`, "each name is defined once from values already known; use the old state (h) or a new one (h')");
     }
     mark.set(eq, "visiting");
     for (const r of eq.reads) {
@@ -234,17 +309,22 @@ export function compileCell(spec: CellSpec, opts: CompileOptions = {}): Cell {
   const names = new Map<Node, string>();
   const values = new Map<string, Node>();
   const compiled: CompiledEquation[] = [];
-  const scope = {
+  const scope: Scope = {
     sizes: sizeSet,
     activations,
+    names: [...symbols.keys(), ...[...defs.values()].filter((e) => !e.primed).map((e) => e.name)],
+    kind: (name) => taken.get(name) ?? (defs.has(name) ? "defined by an equation" : undefined),
     lookup: (name: string, primed: boolean) => (primed ? values.get(`${name}'`) : values.get(name) ?? symbols.get(name)),
   };
   for (const eq of order) {
     const node = lower(eq.ast, { eq, scope, locate });
     const key = eq.primed ? `${eq.name}'` : eq.name;
     const want = eq.primed ? symbols.get(eq.name)!.type : outNames.find((o) => o.name === eq.name)?.type;
-    if (want && (want.shape.length !== node.type.shape.length || shapeStr(want) !== shapeStr(node.type) || !node.type.batched))
-      failAt(eq, `${key} is declared ${shapeStr(want)} but its equation gives ${node.type.batched ? shapeStr(node.type) : `${shapeStr(node.type)} shared by the batch (it depends on no input or state)`}`);
+    const owner = eq.primed ? `state ${eq.name}` : `output ${eq.name}`;
+    if (want && shapeStr(want) !== shapeStr(node.type))
+      failAt(eq, `${key} is ${shapeStr(node.type)}, but ${owner} is declared ${shapeStr(want)}`, eq.primed ? "the next value of a state has the state's shape" : undefined);
+    if (want && !node.type.batched)
+      failAt(eq, `${key} is the same for every example (it reads no input or state), but ${owner} holds one value per example`);
     values.set(key, node);
     if (!names.has(node) && node.op !== "input" && node.op !== "const") names.set(node, key);
     compiled.push({ lhs: key, text: eq.text.trim(), line: eq.line, node });
@@ -252,23 +332,35 @@ export function compileCell(spec: CellSpec, opts: CompileOptions = {}): Cell {
 
   const next = states.map((s) => values.get(`${s.attrs.name}'`)!);
   const outputs = outNames.map((o) => ({ name: o.name, node: values.get(o.name)! }));
-  const warnings = unusedWarnings(cellName, [...next, ...outputs.map((o) => o.node)], params, inputs);
-  const defaults = defaultSizes(sizes, spec.defaults, bad);
-  return { name: spec.name, doc: spec.doc, ...(opts.file ? { file: opts.file } : {}), sizes, defaults, inputs, states, next, outputs, params, constants, equations: compiled, names, warnings };
+  const used = reachable([...next, ...outputs.map((o) => o.node)]);
+  for (const p of params) if (!used.has(p.node)) warn(`parameter ${p.name} is never used (its gradient is zero)`, decl("params", p.name));
+  for (const x of inputs) if (!used.has(x)) warn(`input ${x.attrs.name} is never used`, decl("inputs", x.attrs.name!));
+  const read = new Set(eqs.flatMap((e) => e.reads.filter((r) => !r.primed).map((r) => r.name)));
+  for (const eq of eqs)
+    if (!eq.primed && !outNames.some((o) => o.name === eq.name) && !read.has(eq.name)) warn(`${eq.name} is defined but never used`, lhsWhere(eq));
+  const defaults = defaultSizes(sizes, specDefaults, (p, k) => bad(p, undefined, decl("defaults", k)));
+  return { name: cellName, doc: raw.doc as string, ...(opts.file ? { file: opts.file } : {}), sizes, defaults, inputs, states, next, outputs, params, constants, equations: compiled, names, warnings };
 }
 
-function defaultSizes(sizes: readonly string[], given: Readonly<Record<string, number>> | undefined, bad: (p: string) => never): Sizes {
+function isInit(v: unknown): v is Init {
+  if (v === "uniform" || v === "zeros" || v === "ones") return true;
+  if (!isRecord(v)) return false;
+  const keys = Object.keys(v);
+  return keys.length === 1 && (keys[0] === "constant" || keys[0] === "uniform") && typeof v[keys[0]] === "number" && Number.isFinite(v[keys[0]]);
+}
+
+function defaultSizes(sizes: readonly string[], given: Readonly<Record<string, unknown>>, bad: (p: string, key: string) => never): Sizes {
   const d: Record<string, number> = {};
   sizes.forEach((s, i) => (d[s] = 3 + i));
-  for (const [k, v] of Object.entries(given ?? {})) {
-    if (!sizes.includes(k)) bad(`defaults: "${k}" is not a size`);
-    if (!Number.isInteger(v) || v < 1) bad(`defaults: ${k} must be a positive integer`);
-    d[k] = v;
+  for (const [k, v] of Object.entries(given)) {
+    if (!sizes.includes(k)) bad(`defaults: "${k}" is not a size${didYouMean(closest(k, sizes))}`, k);
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 1) bad(`defaults: ${k} must be a positive integer, not ${kindOf(v)}`, k);
+    d[k] = v as number;
   }
   return d;
 }
 
-function unusedWarnings(cell: string, roots: readonly Node[], params: readonly Param[], inputs: readonly Node[]): string[] {
+function reachable(roots: readonly Node[]): Set<Node> {
   const used = new Set<Node>();
   const stack = [...roots];
   while (stack.length) {
@@ -277,26 +369,68 @@ function unusedWarnings(cell: string, roots: readonly Node[], params: readonly P
     used.add(n);
     stack.push(...n.args);
   }
-  return [
-    ...params.filter((p) => !used.has(p.node)).map((p) => `cell "${cell}": parameter ${p.name} is never used (its gradient is zero)`),
-    ...inputs.filter((x) => !used.has(x)).map((x) => `cell "${cell}": input ${x.attrs.name} is never used`),
-  ];
+  return used;
 }
 
-/** Map an equation-relative location to the file's line and column, when the file text is known. */
-function locateInFile(source: string | undefined): (w: Partial<Where>) => Partial<Where> {
-  if (!source) return (w) => w;
-  const lines = source.split(/\r?\n/);
-  return (w) => {
-    if (w.equation === undefined || w.eqColumn === undefined) return w;
-    const needle = w.equation.trim();
-    const lead = w.equation.length - w.equation.trimStart().length;
-    const candidates = lines.map((l, i) => [i, l.indexOf(needle)] as const).filter(([, c]) => c >= 0 && needle.length > 0);
-    if (candidates.length === 0) return w;
-    const [li, c] = candidates[0]!;
-    return { ...w, line: li + 1, column: c + (w.eqColumn - lead) };
+/**
+ * Check a user-defined activation: it must compile (x alone, supported functions) and mathjs must
+ * differentiate it to something that compiles too, so backward passes cannot fail later. Returns the
+ * expression with the cell's constants substituted. `spot(offset, width)` locates a part of `expr`.
+ */
+function checkActivation(
+  name: string,
+  expr: string,
+  constants: Readonly<Record<string, number>>,
+  spot: (offset: number, width: number) => Partial<Where>,
+  bad: (problem: string, hint?: string, loc?: Partial<Where>) => never,
+): string {
+  // ActivationError messages read `"<expression>": problem (advice)`; the caret shows the expression.
+  const explain = (e: unknown, bound: string): never => {
+    if (!(e instanceof ActivationError)) throw e;
+    let msg = e.message;
+    for (const prefix of [`"${expr}": `, `"${bound}": `]) if (msg.startsWith(prefix)) msg = msg.slice(prefix.length);
+    const char = /\s*\(char (\d+)\)/.exec(msg);
+    msg = msg.replace(/\s*\(char \d+\)/, "");
+    const advice = /^(.*?) \((.*)\)$/s.exec(msg);
+    const [problem, hint] = advice ? [advice[1]!, advice[2]!.replace(/^use: /, "the functions an activation may use: ")] : [msg, undefined];
+    const quoted = /(?:symbol|function|operator) "([^"]+)"/.exec(problem)?.[1];
+    const found = quoted ? new RegExp(`(?<![\\w$])${quoted.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}(?![\\w$])`).exec(expr) : null;
+    const offset = char ? Number(char[1]) - 1 : found ? found.index : 0;
+    const width = char ? 1 : found ? quoted!.length : expr.length;
+    return bad(`activation ${name}: ${problem.charAt(0).toLowerCase()}${problem.slice(1)}`, hint, spot(Math.min(offset, expr.length), width));
   };
+  let bound = expr;
+  try {
+    bound = bindConstants(expr, constants);
+    compileActivation(bound);
+  } catch (e) {
+    explain(e, bound);
+  }
+  if (differentiable.has(bound)) return bound;
+  let derivative: string;
+  try {
+    derivative = differentiateActivation(bound);
+  } catch (e) {
+    if (!(e instanceof ActivationError)) throw e;
+    const fn = /function "([^"]+)"/.exec(e.message)?.[1];
+    const found = fn ? new RegExp(`(?<![\\w$])${fn}\\s*\\(`).exec(expr) : null;
+    return bad(`activation ${name} cannot be differentiated${fn ? `: mathjs has no derivative for ${fn}` : ""}`,
+      "write it with functions mathjs can differentiate (exp, log, sqrt, abs, tanh, …), or use a built-in such as relu or clip",
+      spot(found ? found.index : 0, found ? fn!.length : expr.length));
+  }
+  try {
+    compileActivation(derivative);
+  } catch (e) {
+    if (!(e instanceof ActivationError)) throw e;
+    const fn = /function "([^"]+)"/.exec(e.message)?.[1];
+    return bad(`activation ${name}: its derivative, ${derivative}, uses ${fn ? `"${fn}", which activations do not support` : "something activations do not support"}`,
+      "write the activation with other functions", spot(0, expr.length));
+  }
+  differentiable.add(bound);
+  return bound;
 }
+/** Activations already checked (mathjs' simplify takes milliseconds). */
+const differentiable = new Set<string>();
 
 /** A parameter's numel at given sizes. */
 export const paramSize = (p: Param, sizes: Sizes): number => p.node.type.shape.reduce((a, d) => a * dimValue(d, sizes), 1);

@@ -42,6 +42,20 @@ export interface Equation {
 export type Locate = (eq: Equation | undefined, node?: MathNode) => Where;
 
 export const IDENT = /^[A-Za-z][A-Za-z0-9_]*$/;
+export const IDENT_RULE = 'names are ASCII letters, digits and _, starting with a letter, without "__"';
+
+/** mathjs' parse errors, reworded for an equation (the caret already shows where). */
+function syntaxProblem(msg: string, rhs: string): [string, string?] {
+  const opens = (rhs.match(/\(/g) ?? []).length, closes = (rhs.match(/\)/g) ?? []).length;
+  const parens = opens !== closes ? `the line has ${opens} "(" and ${closes} ")"` : undefined;
+  let m: RegExpExecArray | null;
+  if (msg === "Value expected") return ["a value is missing here (a name, a number or a parenthesis)", parens];
+  if (msg === "Unexpected end of expression") return ["the right-hand side ends too early: an operand or a closing parenthesis is missing", parens];
+  if ((m = /^Parenthesis (.) expected$/.exec(msg))) return [`"${m[1]}" expected here`, parens];
+  if ((m = /^Unexpected operator (.+)$/.exec(msg))) return [`unexpected "${m[1]}"`, m[1] === "," ? "commas separate the arguments of a function call" : parens];
+  if ((m = /^Syntax error in part "(.+)"$/.exec(msg))) return [`unexpected "${[...m[1]!][0]}"`, "the operators are + - * / .* ./ ^"];
+  return [msg.charAt(0).toLowerCase() + msg.slice(1), parens];
+}
 
 /** Split the equations text into equations; comments start with # or //. */
 export function parseEquations(source: string | readonly string[], where: (w: Partial<Where>) => Where): Equation[] {
@@ -62,11 +76,14 @@ export function parseEquations(source: string | readonly string[], where: (w: Pa
     const lhsCol = lhsRaw.length - lhsRaw.trimStart().length;
     const m = /^([A-Za-z_$][\w$]*)(')?$/.exec(lhs);
     if (!m) err(lhsCol, Math.max(1, lhs.length), `the left-hand side "${lhs}" is not a name (write \`z = …\`, or \`h' = …\` for the next value of a state)`);
-    if (!IDENT.test(m![1]!) || m![1]!.includes(NEXT))
-      err(lhsCol, lhs.length, `invalid identifier "${m![1]}": names are ASCII letters, digits and _, starting with a letter`);
+    if (!IDENT.test(m![1]!) || m![1]!.includes("__"))
+      err(lhsCol, m![1]!.length, `invalid identifier "${m![1]}": ${IDENT_RULE}`);
     const rhsAt = eqAt + 1;
     const rhsText = code.slice(rhsAt);
     if (rhsText.trim() === "") err(rhsAt, 1, "the right-hand side is empty");
+    // `__` is ours (h' is read as h__next), so a name the user writes may not contain it
+    for (const id of rhsText.matchAll(/[A-Za-z_$][\w$]*/g))
+      if (id[0].includes("__")) err(rhsAt + id.index, id[0].length, `invalid identifier "${id[0]}": ${IDENT_RULE}`);
     // h' -> h__next, remembering where each character came from
     let rewritten = "";
     const from: number[] = [];
@@ -90,10 +107,11 @@ export function parseEquations(source: string | readonly string[], where: (w: Pa
     try {
       ast = parse(rewritten);
     } catch (e) {
-      const msg = (e as Error).message;
+      const msg = e instanceof Error ? e.message : String(e);
       const at = /\(char (\d+)\)/.exec(msg);
       const col = at ? from[Math.min(Number(at[1]) - 1, from.length - 1)]! : rhsAt;
-      err(col, 1, `cannot parse: ${msg.replace(/\s*\(char \d+\)/, "")}`);
+      const [problem, hint] = syntaxProblem(msg.replace(/\s*\(char \d+\)/, ""), rhsText);
+      err(col, 1, `syntax error: ${problem}`, hint);
     }
     const spans = new Map<MathNode, readonly [number, number]>();
     try {
@@ -186,49 +204,100 @@ function scanSpans(root: MathNode, src: string, out: Map<MathNode, readonly [num
 export interface Scope {
   /** The node a name stands for, or undefined when the name is unknown. */
   lookup(name: string, primed: boolean): Node | undefined;
+  /** What a declared or defined name is ("a parameter", "defined by an equation"), for messages. */
+  kind?(name: string): string | undefined;
+  /** Every name a right-hand side may read, for "did you mean …?". */
+  readonly names?: readonly string[];
   readonly sizes: ReadonlySet<string>;
   readonly activations: ReadonlyMap<string, string>;
 }
 
-type Fn = (args: Node[], raw: MathNode[], fail: (problem: string, hint?: string) => never, dims: (i: number) => Dim) => Node;
+/** A call being lowered: its value arguments, and ways to complain about it or one of them. */
+export interface Call {
+  /** The values of the arguments that are not sizes, in the order written (size arguments come last). */
+  readonly args: readonly Node[];
+  /** Argument i (0-based, as written) read as a size such as H or 2*H. */
+  dim(i: number): Dim;
+  /** Value argument i must be a vector: its length. */
+  vector(i: number): Dim;
+  fail(problem: string, hint?: string): never;
+}
 
-const un = (op: OpName): Fn => (a, _r, fail) => (a.length === 1 ? apply(op, a) : fail(`${op} takes 1 argument, not ${a.length}`));
-const bin = (op: OpName): Fn => (a, _r, fail) => (a.length === 2 ? apply(op, a) : fail(`${op} takes 2 arguments, not ${a.length}`));
-const vecLen = (v: Node, fail: (p: string) => never): Dim =>
-  v.type.shape.length === 1 ? v.type.shape[0]! : fail(`expects a vector, but its argument is ${shapeStr(v.type)}`);
-const mean = (v: Node, fail: (p: string) => never) => apply("div", [apply("sum", [v]), apply("size", [], { dim: vecLen(v, fail) })]);
+export interface FunctionDef {
+  /** How a call is written: `clip(x, lo, hi)`. */
+  readonly usage: string;
+  readonly doc: string;
+  /** How many arguments, or "1+" for one or more. */
+  readonly arity: number | "1+";
+  /** Arguments that are sizes (H, 2*H), not values. */
+  readonly dimArgs?: readonly number[];
+  readonly fn: (c: Call) => Node;
+}
+
+const op = (name: OpName) => (c: Call) => apply(name, c.args);
+const meanOf = (v: Node, len: Dim) => apply("div", [apply("sum", [v]), apply("size", [], { dim: len })]);
+/** d < 0 at every size (sizes are at least 1). */
+const alwaysNegative = (d: Dim) => d.c <= 0 && Object.values(d.terms).every((v) => v <= 0) && (d.c < 0 || Object.keys(d.terms).length > 0);
+/** d <= 0 at every size. */
+const neverPositive = (d: Dim) => d.c <= 0 && Object.values(d.terms).every((v) => v <= 0);
 
 /** The functions of the equation language. Each maps to ops of the table (or to a few of them). */
-export const FUNCTIONS: Readonly<Record<string, { doc: string; fn: Fn; dimArgs?: number[] }>> = {
-  sigmoid: { doc: "logistic sigmoid 1/(1+e^-x)", fn: un("sigmoid") },
-  tanh: { doc: "hyperbolic tangent", fn: un("tanh") },
-  relu: { doc: "max(x, 0)", fn: un("relu") },
-  exp: { doc: "e^x", fn: un("exp") },
-  log: { doc: "natural logarithm", fn: un("log") },
-  softplus: { doc: "log(1 + e^x)", fn: un("softplus") },
-  abs: { doc: "|x|", fn: un("abs") },
-  sqrt: { doc: "square root", fn: un("sqrt") },
-  square: { doc: "x^2", fn: un("square") },
-  hardSigmoid: { doc: "tfjs and TF<=2.15 Keras: clip(0.2x + 0.5, 0, 1)", fn: un("hardSigmoid") },
-  hardSigmoidKeras: { doc: "Keras 3: clip(x/6 + 0.5, 0, 1)", fn: un("hardSigmoidKeras") },
-  max: { doc: "elementwise maximum of two values", fn: bin("max") },
-  min: { doc: "elementwise minimum of two values", fn: bin("min") },
-  clip: { doc: "clip(x, lo, hi) = min(max(x, lo), hi)", fn: (a, _r, fail) =>
-    a.length === 3 ? apply("min", [apply("max", [a[0]!, a[1]!]), a[2]!]) : fail(`clip takes 3 arguments (x, lo, hi), not ${a.length}`) },
-  sum: { doc: "sum of a vector's elements (a scalar per example)", fn: (a, _r, fail) => (a.length === 1 ? (vecLen(a[0]!, fail), apply("sum", a)) : fail("sum takes 1 argument")) },
-  mean: { doc: "mean of a vector's elements", fn: (a, _r, fail) => (a.length === 1 ? mean(a[0]!, fail) : fail("mean takes 1 argument")) },
-  var: { doc: "population variance of a vector's elements, mean((v - mean(v))^2)", fn: (a, _r, fail) =>
-    a.length === 1 ? mean(apply("square", [apply("sub", [a[0]!, mean(a[0]!, fail)])]), fail) : fail("var takes 1 argument") },
-  concat: { doc: "concat(a, b, …): vectors end to end", fn: (a, _r, fail) => {
-    a.forEach((v) => vecLen(v, fail));
-    return apply("concat", a);
+export const FUNCTIONS: Readonly<Record<string, FunctionDef>> = {
+  sigmoid: { usage: "sigmoid(x)", doc: "logistic sigmoid 1/(1+e^-x)", arity: 1, fn: op("sigmoid") },
+  tanh: { usage: "tanh(x)", doc: "hyperbolic tangent", arity: 1, fn: op("tanh") },
+  relu: { usage: "relu(x)", doc: "max(x, 0)", arity: 1, fn: op("relu") },
+  exp: { usage: "exp(x)", doc: "e^x", arity: 1, fn: op("exp") },
+  log: { usage: "log(x)", doc: "natural logarithm", arity: 1, fn: op("log") },
+  softplus: { usage: "softplus(x)", doc: "log(1 + e^x)", arity: 1, fn: op("softplus") },
+  abs: { usage: "abs(x)", doc: "|x|", arity: 1, fn: op("abs") },
+  sqrt: { usage: "sqrt(x)", doc: "square root", arity: 1, fn: op("sqrt") },
+  square: { usage: "square(x)", doc: "x^2", arity: 1, fn: op("square") },
+  hardSigmoid: { usage: "hardSigmoid(x)", doc: "tfjs and TF<=2.15 Keras: clip(0.2x + 0.5, 0, 1)", arity: 1, fn: op("hardSigmoid") },
+  hardSigmoidKeras: { usage: "hardSigmoidKeras(x)", doc: "Keras 3: clip(x/6 + 0.5, 0, 1)", arity: 1, fn: op("hardSigmoidKeras") },
+  max: { usage: "max(a, b)", doc: "elementwise maximum of two values", arity: 2, fn: op("max") },
+  min: { usage: "min(a, b)", doc: "elementwise minimum of two values", arity: 2, fn: op("min") },
+  clip: { usage: "clip(x, lo, hi)", doc: "clip(x, lo, hi) = min(max(x, lo), hi)", arity: 3, fn: ({ args: [x, lo, hi] }) =>
+    apply("min", [apply("max", [x!, lo!]), hi!]) },
+  sum: { usage: "sum(v)", doc: "sum of a vector's elements (a scalar per example)", arity: 1, fn: (c) => (c.vector(0), apply("sum", c.args)) },
+  mean: { usage: "mean(v)", doc: "mean of a vector's elements", arity: 1, fn: (c) => meanOf(c.args[0]!, c.vector(0)) },
+  var: { usage: "var(v)", doc: "population variance of a vector's elements, mean((v - mean(v))^2)", arity: 1, fn: (c) => {
+    const v = c.args[0]!, n = c.vector(0);
+    return meanOf(apply("square", [apply("sub", [v, meanOf(v, n)])]), n);
   } },
-  slice: { doc: "slice(v, start, len): len elements of v from start (0-based; start and len are sizes such as H or 2*H)", dimArgs: [1, 2], fn: (a, _r, fail, dims) => {
-    if (a.length !== 1) fail("slice takes 3 arguments: slice(v, start, len)");
-    vecLen(a[0]!, fail);
-    return apply("slice", a, { start: dims(1), len: dims(2) });
+  concat: { usage: "concat(a, b, …)", doc: "concat(a, b, …): vectors end to end", arity: "1+", fn: (c) => {
+    c.args.forEach((_v, i) => c.vector(i));
+    return apply("concat", c.args);
+  } },
+  slice: { usage: "slice(v, start, len)", doc: "slice(v, start, len): len elements of v from start (0-based; start and len are sizes such as H or 2*H)", arity: 3, dimArgs: [1, 2], fn: (c) => {
+    const n = c.vector(0), start = c.dim(1), len = c.dim(2), end = dimAdd(start, len);
+    if (alwaysNegative(start)) c.fail(`slice starts at ${start.key}, before the first element`);
+    if (neverPositive(len)) c.fail(`slice length ${len.key} is not positive`);
+    if (alwaysNegative(dimAdd(n, end, -1))) c.fail(`slice ends at ${end.key}, past the end of a vector of ${n.key}`, "slice(v, start, len) takes len elements from start, counting from 0");
+    return apply("slice", c.args, { start, len });
   } },
 };
+
+const isFunction = (name: string, scope: Scope) => Object.hasOwn(FUNCTIONS, name) || scope.activations.has(name);
+
+/** The closest name (edit distance at most 2, or equal ignoring case), for "did you mean …?". */
+export function closest(name: string, candidates: Iterable<string>): string | undefined {
+  let best: string | undefined, bestD = 3;
+  for (const c of candidates) {
+    const d = c.toLowerCase() === name.toLowerCase() ? 0 : editDistance(name, c);
+    if (d < bestD && d <= (name.length <= 1 ? 0 : name.length <= 4 ? 1 : 2)) { best = c; bestD = d; }
+  }
+  return best;
+}
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_v, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur.push(Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+export const didYouMean = (guess: string | undefined) => (guess ? ` (did you mean ${guess}?)` : "");
 
 export interface LowerContext {
   readonly eq: Equation;
@@ -241,9 +310,13 @@ export function lower(root: MathNode, cx: LowerContext): Node {
   const { eq, scope, locate } = cx;
   const src = (n: MathNode) => {
     const sp = eq.spans.get(n);
-    return sp ? eq.text.slice(sp[0], sp[1]) : (n as MathNode).toString();
+    return sp ? eq.text.slice(sp[0], sp[1]) : n.toString().replaceAll(NEXT, "'");
   };
-  const fail = (n: MathNode, problem: string, hint?: string): never => { throw new CellError(locate(eq, n), problem, hint); };
+  const fail = (n: MathNode, problem: string, hint?: string, width?: number): never => {
+    const w = locate(eq, n);
+    throw new CellError(width === undefined ? w : { ...w, width }, problem, hint);
+  };
+  const sizeList = [...scope.sizes].join(", ");
 
   const dimOf = (n: MathNode): Dim => {
     const m = n as unknown as MNode;
@@ -256,17 +329,21 @@ export function lower(root: MathNode, cx: LowerContext): Node {
       if (m.op === "-") return dimAdd(dimOf(a!), dimOf(b!), -1);
       if (m.op === "*") {
         const ca = a as unknown as MNode, cb = b as unknown as MNode;
-        if (ca.type === "ConstantNode") return dimScale(dimOf(b!), Number(ca.value));
-        if (cb.type === "ConstantNode") return dimScale(dimOf(a!), Number(cb.value));
+        if (ca.type === "ConstantNode" && Number.isInteger(ca.value)) return dimScale(dimOf(b!), Number(ca.value));
+        if (cb.type === "ConstantNode" && Number.isInteger(cb.value)) return dimScale(dimOf(a!), Number(cb.value));
       }
     }
-    return fail(n, `"${src(n)}" is not a size: use integers and size names (${[...scope.sizes].join(", ")}) with + - and *`);
+    return fail(n, `"${src(n)}" is not a size`, `a size is made of integers and size names (${sizeList}) with + - and *, like H or 2*H`);
   };
 
-  const shapeFail = (n: MathNode, ops: MathNode[], vals: Node[], e: ShapeError): never => {
-    const detail = ops.map((o, i) => `${src(o)} is ${shapeStr(vals[i]!.type)}`).join(" but ");
-    return fail(n, `shape mismatch in ${src(n)}: ${detail}`, e.message);
+  /** "a is [D] but b is [H]", or "a is [D], b is [H] and c is scalar". */
+  const shapesOf = (ops: readonly MathNode[], vals: readonly Node[]) => {
+    const parts = ops.map((o, i) => `${src(o)} is ${shapeStr(vals[i]!.type)}`);
+    return parts.length <= 2 ? parts.join(" but ") : `${parts.slice(0, -1).join(", ")} and ${parts[parts.length - 1]}`;
   };
+  const shapeFail = (n: MathNode, ops: readonly MathNode[], vals: readonly Node[], hint: string): never =>
+    fail(n, `shape mismatch in ${src(n)}: ${shapesOf(ops, vals)}`, hint);
+  const elementwiseHint = (what: string) => `${what} works elementwise: its operands need the same shape (a scalar is broadcast)`;
 
   const visit = (n: MathNode): Node => {
     const m = n as unknown as MNode;
@@ -281,29 +358,54 @@ export function lower(root: MathNode, cx: LowerContext): Node {
         const name = primed ? m.name!.slice(0, -NEXT.length) : m.name!;
         const v = scope.lookup(name, primed);
         if (v) return v;
-        if (!primed && (name in FUNCTIONS || scope.activations.has(name))) return fail(n, `"${name}" is a function; call it as ${name}(…)`);
-        return fail(n, `unknown symbol "${primed ? name + "'" : name}"`, primed ? `only states have a next value (name')` : "declare it as an input, state, parameter or constant, or define it by an equation");
+        const kind = scope.kind?.(name);
+        if (primed && kind)
+          return fail(n, `"${name}'": only a state has a next value, and ${name} is ${kind}`,
+            kind === "a parameter" ? "there are no transposes: declare the matrix with the shape you need" : undefined);
+        if (primed) return fail(n, `unknown symbol "${name}'"`, "only a state has a next value (h' for a state h)");
+        if (isFunction(name, scope)) return fail(n, `"${name}" is a function; call it as ${name}(…)`);
+        const hint = name === "pi" ? "write the number, 3.141592653589793"
+          : name === "e" ? "write exp(…) for powers of e"
+          : "declare it as an input, state, parameter or constant, or define it by an equation";
+        return fail(n, `unknown symbol "${name}"${didYouMean(closest(name, scope.names ?? []))}`, hint);
       }
       case "FunctionNode": {
         const fname = typeof m.fn === "string" ? m.fn : m.fn?.name ?? "";
         const args = m.args!;
+        if (fname === "") return fail(n, "only a named function can be called");
+        const failName = (problem: string, hint?: string): never => fail(n, problem, hint, fname.length);
         const user = scope.activations.get(fname);
         if (user !== undefined) {
-          if (args.length !== 1) return fail(n, `${fname} is an activation and takes 1 argument, not ${args.length}`);
-          const x = visit(args[0]!);
-          return apply("act", [x], { fn: { name: fname, expr: user } });
+          if (args.length !== 1) return failName(`${fname} is an activation: it takes 1 argument, but ${args.length} ${args.length === 1 ? "is" : "are"} given`);
+          return apply("act", [visit(args[0]!)], { fn: { name: fname, expr: user } });
         }
-        const f = FUNCTIONS[fname];
-        if (!f) return fail(n, `unknown function "${fname}"`, `known: ${[...Object.keys(FUNCTIONS), ...scope.activations.keys()].join(", ")}; add your own under \`activations\``);
+        const f = Object.hasOwn(FUNCTIONS, fname) ? FUNCTIONS[fname]! : undefined;
+        if (!f) {
+          const kind = scope.kind?.(fname);
+          if (kind) return failName(`"${fname}" is ${kind}, not a function`, args.length === 1 ? `for a product write ${fname}*${src(args[0]!)}` : undefined);
+          const known = [...Object.keys(FUNCTIONS), ...scope.activations.keys()];
+          return failName(`unknown function "${fname}"${didYouMean(closest(fname, known))}`, `the functions are ${known.join(", ")}; define your own under \`activations\``);
+        }
+        if (f.arity === "1+" ? args.length < 1 : args.length !== f.arity) {
+          const want = f.arity === "1+" ? "at least 1 argument" : `${f.arity} argument${f.arity === 1 ? "" : "s"}`;
+          return failName(`${fname} takes ${want}, but ${args.length} ${args.length === 1 ? "is" : "are"} given`, `write ${f.usage}`);
+        }
         const dimArgs = f.dimArgs ?? [];
-        const vals = args.filter((_a, i) => !dimArgs.includes(i)).map(visit);
+        const valueAt = args.map((_a, i) => i).filter((i) => !dimArgs.includes(i));
+        const vals = valueAt.map((i) => visit(args[i]!));
+        const call: Call = {
+          args: vals,
+          dim: (i) => dimOf(args[i]!),
+          vector: (i) => {
+            const t = vals[i]!.type;
+            return t.shape.length === 1 ? t.shape[0]! : fail(args[valueAt[i]!]!, `${fname} expects a vector, but ${src(args[valueAt[i]!]!)} is ${shapeStr(t)}`);
+          },
+          fail: (problem, hint) => fail(n, problem, hint),
+        };
         try {
-          return f.fn(vals, args, (p, h) => fail(n, `${fname}: ${p}`, h), (i) => {
-            if (i >= args.length) return fail(n, `${fname} is missing argument ${i + 1}`);
-            return dimOf(args[i]!);
-          });
+          return f.fn(call);
         } catch (e) {
-          if (e instanceof ShapeError) return shapeFail(n, args.filter((_a, i) => !dimArgs.includes(i)), vals, e);
+          if (e instanceof ShapeError) return shapeFail(n, valueAt.map((i) => args[i]!), vals, elementwiseHint(fname));
           throw e;
         }
       }
@@ -311,13 +413,13 @@ export function lower(root: MathNode, cx: LowerContext): Node {
         const args = m.args!;
         if (m.op === "'") return fail(n, "transposes are not part of the language", "a primed name (h') is the next value of a state; W*x multiplies by a matrix");
         const vals = args.map(visit);
+        const [a, b] = vals as [Node, Node];
         try {
           if (args.length === 1) {
             if (m.op === "-") return apply("neg", vals);
             if (m.op === "+") return vals[0]!;
-            return fail(n, `operator "${m.op}" is not supported`);
+            return fail(n, `operator "${m.op}" is not supported`, "the operators are + - * / .* ./ ^");
           }
-          const [a, b] = vals as [Node, Node];
           const isScalar = (v: Node) => v.type.shape.length === 0;
           switch (m.op) {
             case "+": return apply("add", vals);
@@ -327,7 +429,9 @@ export function lower(root: MathNode, cx: LowerContext): Node {
             case "*":
               if (isScalar(a) || isScalar(b)) return apply("mul", vals);
               if (a.type.shape.length === 2) return apply("matvec", vals);
-              return fail(n, `"*" is a matrix product, but ${src(args[0]!)} is ${shapeStr(a.type)} and ${src(args[1]!)} is ${shapeStr(b.type)}`, "use .* for an elementwise product");
+              if (b.type.shape.length === 2)
+                return fail(n, `"*" multiplies a matrix by a vector, but ${src(args[0]!)} is ${shapeStr(a.type)} and ${src(args[1]!)} is ${shapeStr(b.type)}`, `the matrix goes on the left: ${src(args[1]!)}*${src(args[0]!)}`);
+              return fail(n, `"*" between two vectors: ${src(args[0]!)} is ${shapeStr(a.type)} and ${src(args[1]!)} is ${shapeStr(b.type)}`, "use .* for an elementwise product (W*x is for a matrix W)");
             case "/":
               if (isScalar(b)) return apply("div", vals);
               return fail(n, `"/" divides by a scalar, but ${src(args[1]!)} is ${shapeStr(b.type)}`, "use ./ for an elementwise quotient");
@@ -345,13 +449,26 @@ export function lower(root: MathNode, cx: LowerContext): Node {
               return fail(n, `operator "${m.op}" is not supported`, "the operators are + - * / .* ./ ^");
           }
         } catch (e) {
-          if (e instanceof ShapeError) return shapeFail(n, args, vals, e);
-          throw e;
+          if (!(e instanceof ShapeError)) throw e;
+          if (m.op === "*" && a.type.shape.length === 2) {
+            const cols = a.type.shape[1]!.key.replace(/ /g, "");
+            return shapeFail(n, args, vals, b.type.shape.length === 1
+              ? `${src(args[0]!)} has ${cols} columns, so it multiplies a vector of ${cols}`
+              : `"*" multiplies a matrix by a vector; there are no matrix-matrix products`);
+          }
+          return shapeFail(n, args, vals, elementwiseHint(`"${m.op}"`));
         }
       }
       case "AccessorNode":
       case "IndexNode":
         return fail(n, "indexing is not supported", "use slice(v, start, len), e.g. slice(g, H, H)");
+      case "RangeNode":
+        return fail(n, "ranges (a:b) are not supported", "use slice(v, start, len), e.g. slice(g, H, H)");
+      case "AssignmentNode":
+      case "FunctionAssignmentNode":
+        return fail(n, "an equation has one \"=\"", "write each definition on its own line");
+      case "BlockNode":
+        return fail(n, "one equation a line: \";\" is not allowed", "write each equation on its own line");
       default:
         return fail(n, `${m.type.replace(/Node$/, "").toLowerCase()} expressions are not supported`);
     }

@@ -55,7 +55,9 @@ function elementwiseType(opName: string) {
     for (const t of shaped)
       if (!shapeEq(t, base))
         throw new ShapeError(`${opName}: operand shapes differ: ${args.map(shapeStr).join(" and ")}`, args);
-    return withBatch(base, args.some((t) => t.batched));
+    const batched = args.some((t) => t.batched);
+    if (batched && base.shape.length === 2) throw new ShapeError(`${opName}: a matrix cannot vary per example (${args.map(typeStr).join(" and ")})`, args);
+    return withBatch(base, batched);
   };
 }
 const ew = elementwiseType;
