@@ -58,8 +58,10 @@ export function findCellFile(ref: string): string {
   throw new LoadError(`no cell named "${ref}" in dsl/ (cells: ${names.join(", ")}); give a path to use a file elsewhere`);
 }
 
-/** Read a cell file's spec without compiling it. */
-export async function readSpec(file: string): Promise<CellSpec> {
+const isBuilt = (x: unknown): x is Cell => typeof x === "object" && x !== null && Array.isArray((x as Cell).next) && Array.isArray((x as Cell).states);
+
+/** Read a cell file's spec without compiling it (or the cell itself, for the builder form). */
+export async function readSpec(file: string): Promise<CellSpec | Cell> {
   const text = readFileSync(file, "utf8");
   if (extname(file) === ".json") {
     try {
@@ -79,7 +81,7 @@ export async function readSpec(file: string): Promise<CellSpec> {
   }
   if (!mod.default || typeof mod.default !== "object")
     throw new LoadError(`${file}: the file must \`export default defineCell({ ... })\``);
-  return mod.default as CellSpec;
+  return mod.default as CellSpec | Cell;
 }
 
 /** Load and compile a cell by name or path. */
@@ -87,5 +89,6 @@ export async function loadCell(ref: string): Promise<Cell> {
   const file = findCellFile(ref);
   const spec = await readSpec(file);
   const shown = file.startsWith(ROOT + "/") ? file.slice(ROOT.length + 1) : file;
+  if (isBuilt(spec)) return { ...spec, file: shown };
   return compileCell(spec, { file: shown, source: readFileSync(file, "utf8") });
 }
