@@ -10,14 +10,24 @@ import { cellStats } from "../src/stats.ts";
 import { type CheckReport, PASS_RULE, checkGradients, formatReport } from "../src/gradcheck.ts";
 import { randomCase } from "../src/sequence.ts";
 import { shapeStr } from "../src/ir.ts";
+import { readFileSync, writeFileSync } from "node:fs";
+import { type Comparison, checkKernels, loadKernels, runKernel } from "./kernelcheck.ts";
+import { generate } from "./generate.ts";
+import { CaseError, caseToJson, readCase, writeResult } from "./evalcase.ts";
+import { gradients } from "../src/sequence.ts";
 import type { Sizes } from "../src/eval.ts";
 
 const USAGE = `cellforge: recurrent cells from equations, with derived and checked backward passes
 
 usage:
   cellforge show <cell>                the equations, the derived backward, the saved set, costs
-  cellforge check [<cell>…] [options]  gradient-check cells (all of dsl/ when none is named)
+  cellforge check [<cell>…] [options]  gradient-check cells and their generated kernels (all of dsl/ when none is named)
   cellforge list [--json]              the cells in dsl/ with their costs
+  cellforge generate [--check] [--tile 4x4]
+                                       regenerate generated/ from dsl/; --check writes nothing and exits 1 if stale
+  cellforge eval <cell> --in case.json [--out result.json] [--reference]
+                                       one sequence forward and backward in float64 (generated kernel, or the
+                                       reference evaluator); --example writes a random case to start from
 
 <cell> is a name in dsl/ (gru, lstm, …) or a path to a .ts or .json cell file.
 
@@ -108,30 +118,43 @@ async function check(refs: string[], v: Record<string, string | boolean | undefi
   for (const ref of names) {
     const cell = await loadCell(ref);
     const t = performance.now();
-    const rs = configs(cell, v).map((cf, i) =>
-      checkGradients(cell, randomCase(cell, { sizes: cf.sizes, B: cf.B, T: cf.T, seed: num(v.seed, 1) + i }), { mode: cf.mode, atol: num(v.atol, 1e-5), rtol: num(v.rtol, 1e-3), seed: num(v.seed, 1) }),
-    );
-    reports.push(...rs);
-    const pass = rs.every((r) => r.pass);
+    const cfs = configs(cell, v);
+    const cases = cfs.map((cf, i) => randomCase(cell, { sizes: cf.sizes, B: cf.B, T: cf.T, seed: num(v.seed, 1) + i }));
+    const rs = cfs.map((cf, i) => checkGradients(cell, cases[i], { mode: cf.mode, atol: num(v.atol, 1e-5), rtol: num(v.rtol, 1e-3), seed: num(v.seed, 1) }));
+    const ks: Comparison[][] = [];
+    for (const c of cases) ks.push(await checkKernels(cell, c));
+    reports.push(...rs.map((r, i) => ({ ...r, kernels: ks[i]! })));
+    const kernelsPass = ks.every((k) => k.every((x) => x.pass));
+    const pass = rs.every((r) => r.pass) && kernelsPass;
     if (!pass) failed++;
     if (!v.json) {
       for (const w of cell.warnings) out(`warning: ${w}`);
-      if (v.verbose || names.length === 1 || !pass) for (const r of rs) out(formatReport(r) + "\n");
+      if (v.verbose || names.length === 1 || !pass)
+        rs.forEach((r, i) => {
+          out(formatReport(r));
+          out("generated kernels, same case:");
+          for (const k of ks[i]!) out(`  ${k.what.padEnd(38)} max err ${k.maxErr.toExponential(1).padStart(8)}   rule ${k.rule.padEnd(34)} ${k.pass ? "ok" : "FAIL"}`);
+          out("");
+        });
     }
     const maxRel = Math.max(...rs.flatMap((r) => r.rows.map((w) => w.maxRel)));
     const checked = rs.reduce((s, r) => s + r.rows.reduce((a, w) => a + w.checked, 0), 0);
     const kinks = rs.reduce((s, r) => s + r.rows.reduce((a, w) => a + w.kinks, 0), 0);
-    summary.push([cell.name, rs.map((r) => `${Object.values(r.sizes).join("x")} B${r.B} T${r.T} ${r.mode}`).join("; "), String(checked), maxRel.toExponential(1), String(kinks), rs.every((r) => r.structural.every((s) => s.pass)) ? "ok" : "FAIL", `${((performance.now() - t) / 1000).toFixed(2)}s`, pass ? "PASS" : "FAIL"]);
+    const kmax = (what: string) => Math.max(...ks.map((k) => k.find((x) => x.what.startsWith(what))!.maxErr)).toExponential(1);
+    summary.push([cell.name, rs.map((r) => `${Object.values(r.sizes).join("x")} B${r.B} T${r.T} ${r.mode}`).join("; "), String(checked), maxRel.toExponential(1), String(kinks), rs.every((r) => r.structural.every((s) => s.pass)) ? "ok" : "FAIL", kmax("generated f64 ="), kmax("generated f64 vs"), kmax("generated f32"), `${((performance.now() - t) / 1000).toFixed(2)}s`, pass ? "PASS" : "FAIL"]);
   }
   if (v.json) {
     out(JSON.stringify(reports, null, 2));
     return failed ? 1 : 0;
   }
-  const head = ["cell", "configurations (sizes, batch, steps, mode)", "checked", "max rel err", "kinks", "structural", "time", "result"];
+  const head = ["cell", "configurations (sizes, batch, steps, mode)", "checked", "max rel err", "kinks", "structural", "kernel f64=ref", "kernel FD", "f32~f64", "time", "result"];
   const w = head.map((h, i) => Math.max(h.length, ...summary.map((r) => r[i]!.length)));
-  const line = (r: string[]) => r.map((s, i) => (i === 2 || i === 3 || i === 4 || i === 6 ? s.padStart(w[i]!) : s.padEnd(w[i]!))).join("  ").trimEnd();
-  out(`gradient check, float64: derived BPTT gradients against central finite differences`);
-  out(`pass rule: ${PASS_RULE} with atol ${num(v.atol, 1e-5).toExponential(0)}, rtol ${num(v.rtol, 1e-3).toExponential(0)}; structural: linear in the upstream gradient, deterministic`);
+  const line = (r: string[]) => r.map((s, i) => (i >= 2 && i !== 5 && i !== 10 ? s.padStart(w[i]!) : s.padEnd(w[i]!))).join("  ").trimEnd();
+  out(`gradient check, float64: derived BPTT gradients (reference evaluator) against central finite differences,`);
+  out(`then the generated kernels on the same cases`);
+  out(`pass rules: reference ${PASS_RULE} with atol ${num(v.atol, 1e-5).toExponential(0)}, rtol ${num(v.rtol, 1e-3).toExponential(0)}; structural: linear in the upstream gradient, deterministic;`);
+  out(`  kernel f64 = reference: max|a-b| <= 1e-12*max(1,max|b|); kernel f64 vs finite differences: 6 random directions, same rule as above;`);
+  out(`  kernel f32 ~ kernel f64: max|a-b| <= 1e-4*max(1,max|b|) (float32 rounding, accumulated over sums and steps)`);
   out(line(head));
   out(w.map((n) => "-".repeat(n)).join("  "));
   for (const r of summary) out(line(r));
@@ -158,6 +181,63 @@ async function list(v: Record<string, string | boolean | undefined>): Promise<vo
   for (const b of body) out(b.map((s, i) => (i >= 1 && i <= 5 && i !== 2 ? s.padStart(w[i]!) : s.padEnd(w[i]!))).join("  ").trimEnd());
 }
 
+async function generateCmd(v: Record<string, string | boolean | undefined>): Promise<number> {
+  const m = typeof v.tile === "string" ? /^(\d+)x(\d+)$/.exec(v.tile) : null;
+  if (v.tile !== undefined && (!m || Number(m[1]) < 1 || Number(m[2]) < 1 || Number(m[1]) > 8 || Number(m[2]) > 8)) throw new LoadError(`--tile is ROWSxCOLS with each from 1 to 8, such as 4x4, not ${String(v.tile)}`);
+  const tile = m ? { rows: Number(m[1]), cols: Number(m[2]) } : undefined;
+  const r = await generate(!!v.check, tile);
+  if (v.check) {
+    if (r.stale.length) {
+      out(`stale generated files (run \`npm run generate\`):`);
+      for (const f of r.stale) out(`  ${f}`);
+      return 1;
+    }
+    out("generated/ is up to date");
+    return 0;
+  }
+  out(r.written.length || r.removed.length ? [...r.written.map((f) => `wrote ${f}`), ...r.removed.map((f) => `removed generated/${f}`)].join("\n") : "generated/ is up to date");
+  return 0;
+}
+
+async function evalCmd(ref: string, v: Record<string, string | boolean | undefined>): Promise<number> {
+  const cell = await loadCell(ref);
+  if (typeof v.example === "string") {
+    writeFileSync(v.example, JSON.stringify(caseToJson(cell, randomCase(cell, { B: 2, T: 3 })), null, 1) + "\n");
+    out(`wrote an example case for ${cell.name} to ${v.example}`);
+    return 0;
+  }
+  if (typeof v.in !== "string") throw new LoadError("eval needs --in case.json (or --example case.json to write one)");
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(v.in, "utf8"));
+  } catch (e) {
+    throw new CaseError(`${v.in}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : `not valid JSON: ${(e as Error).message}`}`);
+  }
+  let c;
+  try {
+    c = readCase(cell, json);
+  } catch (e) {
+    if (e instanceof CaseError) throw new CaseError(`${v.in}: ${e.message}`);
+    throw e;
+  }
+  let result;
+  if (v.reference) {
+    const { forward, grads } = gradients(deriveBackward(cell), c);
+    result = { outputs: forward.outputs, params: grads.params, inputs: grads.inputs, initial: grads.initial };
+  } else {
+    const mod = await loadKernels(cell);
+    const r = runKernel(mod, cell, c, 64);
+    const layout = mod.paramLayout(c.sizes);
+    result = { outputs: r.outputs, params: Object.fromEntries(layout.params.map((q) => [q.name, r.params.slice(q.offset, q.offset + q.length)])), inputs: r.inputs, initial: r.initial };
+  }
+  const text = JSON.stringify(writeResult(cell, c, result), null, 1) + "\n";
+  if (typeof v.out === "string") {
+    writeFileSync(v.out, text);
+    out(`wrote ${v.out}`);
+  } else process.stdout.write(text);
+  return 0;
+}
+
 export async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
@@ -168,6 +248,8 @@ export async function main(argv: string[]): Promise<number> {
         json: { type: "boolean" }, verbose: { type: "boolean" }, help: { type: "boolean", short: "h" },
         mode: { type: "string" }, sizes: { type: "string" }, B: { type: "string" }, T: { type: "string" },
         atol: { type: "string" }, rtol: { type: "string" }, seed: { type: "string" }, all: { type: "boolean" },
+        check: { type: "boolean" }, tile: { type: "string" }, in: { type: "string" }, out: { type: "string" },
+        reference: { type: "boolean" }, example: { type: "string" },
       },
     });
   } catch (e) {
@@ -187,6 +269,11 @@ export async function main(argv: string[]): Promise<number> {
       case "list":
         await list(v);
         return 0;
+      case "generate":
+        return await generateCmd(v);
+      case "eval":
+        if (rest.length !== 1) throw new LoadError("usage: cellforge eval <cell> --in case.json [--out result.json] [--reference]");
+        return await evalCmd(rest[0]!, v);
       case undefined:
       case "help":
         out(USAGE);
@@ -196,7 +283,7 @@ export async function main(argv: string[]): Promise<number> {
         return 2;
     }
   } catch (e) {
-    if (e instanceof CellError || e instanceof LoadError) {
+    if (e instanceof CellError || e instanceof LoadError || e instanceof CaseError) {
       process.stderr.write(`${e.message}\n`);
       return 1;
     }
