@@ -50,7 +50,7 @@ class LoopWriter {
 
   operand(o: Operand): string {
     switch (o.kind) {
-      case "load": return this.access(o.place, o.type.shape.length === 0);
+      case "load": return `${this.access(o.place, o.type.shape.length === 0)}!`;
       case "local": return o.name;
       case "const": return o.value < 0 ? `(${o.value})` : String(o.value);
       case "size": return o.expr;
@@ -63,7 +63,7 @@ class LoopWriter {
   }
 
   store(s: Store, value: string, scalar: boolean): string {
-    return `${this.access(s.place, scalar)} ${s.add ? "+=" : "="} ${value};`;
+    return `${this.access(s.place, scalar)}${s.add ? "! +=" : " ="} ${value};`;
   }
 
   wrap(rowsExpr: Expr, n: Expr, body: string[]): string[] {
@@ -116,7 +116,7 @@ function emitOp(st: Extract<Stage, { kind: "op" }>, rows: Expr): string[] {
   const n = st.node;
   const out = st.out;
   const note = st.note ? [`// ${st.note}`] : [];
-  const eq = out.add ? "+=" : "=";
+  const eq = out.add ? "+=" : "=";  // the target carries its own ! when accumulating
   const arg = (k: number) => st.args[k]!;
   const at = (o: Operand, b: string, i: string): string => {
     if (o.kind === "const") return String(o.value);
@@ -124,9 +124,10 @@ function emitOp(st: Extract<Stage, { kind: "op" }>, rows: Expr): string[] {
     if (o.kind !== "load") throw new Error("internal: op operand");
     const p = o.place;
     const row = isBatchedPlace(p) ? `${p.start === "0" ? "" : `${p.start} + `}${b} * ${p.stride}` : p.start;
-    return `${p.buf}[${row === "0" ? "" : `${row} + `}${i}]`.replace("[ + ", "[");
+    return `${p.buf}[${row === "0" ? "" : `${row} + `}${i}]!`.replace("[ + ", "[");
   };
-  const outAt = (b: string, i: string) => at({ kind: "load", place: out.place, type: n.type }, b, i);
+  // the output as an assignment target: `x[i] =`, or `x[i]! +=` when accumulating
+  const outAt = (b: string, i: string) => { const a = at({ kind: "load", place: out.place, type: n.type }, b, i); return out.add ? a : a.slice(0, -1); };
   const R = n.type.batched ? rows : "1";
   const len = (x: Node) => dimExpr(x.type.shape[0]!);
   switch (n.op) {
@@ -251,7 +252,7 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
       "// the upstream gradient of each new state, plus what flows back from step t + 1",
       ...cell.states.map((s, i) => {
         const sv = vars.seedVar.get(plan.bw.seeds[i]!)!, cv = vars.carryVar.get(s)!, up = vars.upVar.get(s.attrs.name!)!;
-        return `for (let k = 0, o = t * B * ${numel(s)}; k < B * ${numel(s)}; k++) ${sv}[k] = ${up}[o + k] + ${cv}[k];`;
+        return `for (let k = 0, o = t * B * ${numel(s)}; k < B * ${numel(s)}; k++) ${sv}[k] = ${up}[o + k]! + ${cv}[k]!;`;
       }),
       ...emitProgram(plan.bwdStep, bits),
       "}",

@@ -31,22 +31,22 @@ interface Index {
 const FORMS: Record<Form, Index> = {
   NT: {
     I: "rows", J: "m", P: "k",
-    aBase: (i) => `aOff + (${i}) * aStride`, aAt: (b, p) => `a[${b} + ${p}]`,
-    bBase: (j) => `bOff + (${j}) * k`, bAt: (b, p) => `w[${b} + ${p}]`,
+    aBase: (i) => `aOff + (${i}) * aStride`, aAt: (b, p) => `a[${b} + ${p}]!`,
+    bBase: (j) => `bOff + (${j}) * k`, bAt: (b, p) => `w[${b} + ${p}]!`,
     c: (i, j) => `c[cOff + (${i}) * cStride + ${j}]`,
     steps: [],
   },
   NN: {
     I: "rows", J: "k", P: "m",
-    aBase: (i) => `aOff + (${i}) * aStride`, aAt: (b, p) => `a[${b} + ${p}]`,
-    bBase: (j) => `bOff + ${j}`, bAt: (b) => `w[${b} + pk]`,
+    aBase: (i) => `aOff + (${i}) * aStride`, aAt: (b, p) => `a[${b} + ${p}]!`,
+    bBase: (j) => `bOff + ${j}`, bAt: (b) => `w[${b} + pk]!`,
     c: (i, j) => `c[cOff + (${i}) * cStride + ${j}]`,
     steps: [["pk", "k"]],
   },
   TN: {
     I: "m", J: "k", P: "rows",
-    aBase: (i) => `aOff + ${i}`, aAt: (b) => `a[${b} + pa]`,
-    bBase: (j) => `bOff + ${j}`, bAt: (b) => `w[${b} + pb]`,
+    aBase: (i) => `aOff + ${i}`, aAt: (b) => `a[${b} + pa]!`,
+    bBase: (j) => `bOff + ${j}`, bAt: (b) => `w[${b} + pb]!`,
     c: (i, j) => `c[cOff + (${i}) * k + ${j}]`,
     steps: [["pa", "aStride"], ["pb", "bStride"]],
   },
@@ -78,7 +78,7 @@ function body(form: Form, t: Tile): string {
   for (const r of ii) for (const c of jj) lines.push(`s${r}${c} += x${r} * y${c};`);
   lines.push("}");
   lines.push(`if (${acc}) {`);
-  for (const r of ii) for (const c of jj) lines.push(`${f.c(`i + ${r}`, `j + ${c}`)} += s${r}${c};`);
+  for (const r of ii) for (const c of jj) lines.push(`${f.c(`i + ${r}`, `j + ${c}`)}! += s${r}${c};`);
   lines.push("} else {");
   for (const r of ii) for (const c of jj) lines.push(`${f.c(`i + ${r}`, `j + ${c}`)} = s${r}${c};`);
   lines.push("}");
@@ -91,7 +91,7 @@ function body(form: Form, t: Tile): string {
   lines.push(`const b0 = ${f.bBase("j")};`);
   lines.push("let s = 0;");
   lines.push(`${pLoop} s += ${f.aAt("a0", "p")} * ${f.bAt("b0", "p")};`);
-  lines.push(`if (${acc}) ${f.c("i", "j")} += s; else ${f.c("i", "j")} = s;`);
+  lines.push(`if (${acc}) ${f.c("i", "j")}! += s; else ${f.c("i", "j")} = s;`);
   lines.push("}");
   lines.push("}");
   return lines.join("\n");

@@ -155,6 +155,8 @@ export interface ScheduleInput {
   /** Roots that are the per-step gradient of parameters (accumulated into dp). */
   readonly gradOf: ReadonlyMap<Node, readonly Node[]>;
   readonly names: ReadonlyMap<Node, string>;
+  /** A name for an unnamed value bound to a local, handed out in emission order (deterministic). */
+  readonly temp: (n: Node) => string;
   readonly comments: ReadonlyMap<Node, string>;
   readonly alloc: Allocator;
 }
@@ -402,7 +404,7 @@ export function schedule(inp: ScheduleInput): Program {
         const uses = (consumers.get(n) ?? []).filter((c) => inLoop.has(c)).length;
         const named = inp.names.get(n);
         const bind = allStores.length > 0 || uses > 1 || named !== undefined;
-        items.push({ node: n, local: bind ? (named ?? `t${n.id}`) : undefined, value: { kind: "node", node: n, args: n.args.map((a) => (inLoop.has(a) ? { kind: "local", name: `#${a.id}` } : operandOf(a))) }, stores: allStores, comment: inp.comments.get(n) });
+        items.push({ node: n, local: bind ? (named ?? inp.temp(n)) : undefined, value: { kind: "node", node: n, args: n.args.map((a) => (inLoop.has(a) ? { kind: "local", name: `#${a.id}` } : operandOf(a))) }, stores: allStores, comment: inp.comments.get(n) });
       }
       stages.push({ kind: "loop", space: spaceOf(members[0]!), items });
     }

@@ -43,6 +43,13 @@ export function buildPlan(cell: Cell, bw: BackwardStep): KernelPlan {
   for (const [n, eqs] of bw.origin) if (eqs.length) comments.set(n, eqs.length === 1 ? `grad of: ${eqs[0]!.text}` : `grad of: ${eqs.map((e) => e.lhs).join(", ")}`);
 
   const vecN = (n: Node) => numelExpr(n.type);
+  const temps = new Map<Node, string>();
+  const temp = (n: Node): string => {
+    let t = temps.get(n);
+    if (!t) temps.set(n, (t = namer.fresh(`t${temps.size + 1}`)));
+    return t;
+  };
+  let savedCount = 0;
   const decl = (want: string, size: Expr, role: BufferDecl["role"]) => {
     const name = namer.fresh(want);
     buffers.push({ name, size, role });
@@ -73,7 +80,7 @@ export function buildPlan(cell: Cell, bw: BackwardStep): KernelPlan {
   const fwdSetup = schedule({
     name: "setup", rows: "1", roots: setupRoots, given: paramsGiven,
     required: new Map(setupRoots.map((n) => [n, [{ place: setupPlace.get(n)!, add: false }]])),
-    layout, paramPlace, gradOf: new Map(), names, comments, alloc,
+    layout, paramPlace, gradOf: new Map(), names, temp, comments, alloc,
   });
 
   // prologue: products of parameter matrices with values that do not depend on the state, all steps at once
@@ -91,7 +98,7 @@ export function buildPlan(cell: Cell, bw: BackwardStep): KernelPlan {
   const inputsFull = new Map<Node, Place>(cell.inputs.map((x) => [x, { buf: inputVar.get(x)!, start: "0", stride: vecN(x) }]));
   const prologue = schedule({
     name: "prologue", rows: "T * B", roots: hoisted, given: new Map([...paramsGiven, ...inputsFull, ...setupPlace]),
-    required: new Map(), runPlaces: prologueRuns, layout, paramPlace, gradOf: new Map(), names, comments, alloc,
+    required: new Map(), runPlaces: prologueRuns, layout, paramPlace, gradOf: new Map(), names, temp, comments, alloc,
   });
 
   // the step: tape places for saved values
@@ -108,14 +115,14 @@ export function buildPlan(cell: Cell, bw: BackwardStep): KernelPlan {
     if (savedPlace.has(n)) continue;
     const known = stepGiven.get(n);
     if (known) { savedPlace.set(n, known); continue; }
-    const buf = decl(`tape_${names.get(n) ?? `v${n.id}`}`, `T * B * ${vecN(n)}`, "tape");
+    const buf = decl(`tape_${names.get(n) ?? `s${++savedCount}`}`, `T * B * ${vecN(n)}`, "tape");
     const p: Place = { buf, start: `t * B * ${vecN(n)}`, stride: vecN(n) };
     savedPlace.set(n, p);
     req(fwdRequired, n, { place: p, add: false });
   }
   const fwdStep = schedule({
     name: "forward step", rows: "B", roots: [...fwdRoots, ...bw.saved.filter((n) => fwdRequired.has(n))], given: stepGiven,
-    required: fwdRequired, layout, paramPlace, gradOf: new Map(), names, comments, alloc,
+    required: fwdRequired, layout, paramPlace, gradOf: new Map(), names, temp, comments, alloc,
   });
 
   // ---------------------------------------------------------------- backward
@@ -212,11 +219,11 @@ export function buildPlan(cell: Cell, bw: BackwardStep): KernelPlan {
   const bwdSetup = schedule({
     name: "backward setup", rows: "1", roots: bSetupRoots, given: new Map([...paramsGiven, ...setupPlace]),
     required: new Map(bSetupRoots.map((n) => [n, [{ place: setupPlace.get(n)!, add: false }]])),
-    layout, paramPlace, gradOf: new Map(), names, comments, alloc,
+    layout, paramPlace, gradOf: new Map(), names, temp, comments, alloc,
   });
   const bwdStep = schedule({
     name: "backward step", rows: "B", roots: bwdRoots, given: bwdGiven, required: bwdRequired,
-    runPlaces: stepRunPlaces, layout, paramPlace, gradOf: stepGradOf, names, comments, alloc,
+    runPlaces: stepRunPlaces, layout, paramPlace, gradOf: stepGradOf, names, temp, comments, alloc,
   });
   // epilogue: all steps at once
   const epiRequired = new Map<Node, Store[]>();
@@ -225,7 +232,7 @@ export function buildPlan(cell: Cell, bw: BackwardStep): KernelPlan {
   cell.inputs.forEach((x, i) => { if (deferredInputs.has(x)) req(epiRequired, bw.dInputs[i]!, { place: { buf: dxVar.get(x)!, start: "0", stride: vecN(x) }, add: false }); });
   const epilogue = schedule({
     name: "epilogue", rows: "T * B", roots: [...epiRequired.keys()], given: epiGiven, required: epiRequired,
-    runPlaces: epiRunPlaces, layout, paramPlace, gradOf: epiGradOf, names, comments, alloc,
+    runPlaces: epiRunPlaces, layout, paramPlace, gradOf: epiGradOf, names, temp, comments, alloc,
   });
 
   return {

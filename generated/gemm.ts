@@ -45,14 +45,14 @@ export function gemmNT64(
         s32 = 0,
         s33 = 0;
       for (let p = 0; p < k; p++) {
-        const x0 = a[a0 + p];
-        const x1 = a[a1 + p];
-        const x2 = a[a2 + p];
-        const x3 = a[a3 + p];
-        const y0 = w[b0 + p];
-        const y1 = w[b1 + p];
-        const y2 = w[b2 + p];
-        const y3 = w[b3 + p];
+        const x0 = a[a0 + p]!;
+        const x1 = a[a1 + p]!;
+        const x2 = a[a2 + p]!;
+        const x3 = a[a3 + p]!;
+        const y0 = w[b0 + p]!;
+        const y1 = w[b1 + p]!;
+        const y2 = w[b2 + p]!;
+        const y3 = w[b3 + p]!;
         s00 += x0 * y0;
         s01 += x0 * y1;
         s02 += x0 * y2;
@@ -71,22 +71,22 @@ export function gemmNT64(
         s33 += x3 * y3;
       }
       if (acc) {
-        c[cOff + (i + 0) * cStride + j + 0] += s00;
-        c[cOff + (i + 0) * cStride + j + 1] += s01;
-        c[cOff + (i + 0) * cStride + j + 2] += s02;
-        c[cOff + (i + 0) * cStride + j + 3] += s03;
-        c[cOff + (i + 1) * cStride + j + 0] += s10;
-        c[cOff + (i + 1) * cStride + j + 1] += s11;
-        c[cOff + (i + 1) * cStride + j + 2] += s12;
-        c[cOff + (i + 1) * cStride + j + 3] += s13;
-        c[cOff + (i + 2) * cStride + j + 0] += s20;
-        c[cOff + (i + 2) * cStride + j + 1] += s21;
-        c[cOff + (i + 2) * cStride + j + 2] += s22;
-        c[cOff + (i + 2) * cStride + j + 3] += s23;
-        c[cOff + (i + 3) * cStride + j + 0] += s30;
-        c[cOff + (i + 3) * cStride + j + 1] += s31;
-        c[cOff + (i + 3) * cStride + j + 2] += s32;
-        c[cOff + (i + 3) * cStride + j + 3] += s33;
+        c[cOff + (i + 0) * cStride + j + 0]! += s00;
+        c[cOff + (i + 0) * cStride + j + 1]! += s01;
+        c[cOff + (i + 0) * cStride + j + 2]! += s02;
+        c[cOff + (i + 0) * cStride + j + 3]! += s03;
+        c[cOff + (i + 1) * cStride + j + 0]! += s10;
+        c[cOff + (i + 1) * cStride + j + 1]! += s11;
+        c[cOff + (i + 1) * cStride + j + 2]! += s12;
+        c[cOff + (i + 1) * cStride + j + 3]! += s13;
+        c[cOff + (i + 2) * cStride + j + 0]! += s20;
+        c[cOff + (i + 2) * cStride + j + 1]! += s21;
+        c[cOff + (i + 2) * cStride + j + 2]! += s22;
+        c[cOff + (i + 2) * cStride + j + 3]! += s23;
+        c[cOff + (i + 3) * cStride + j + 0]! += s30;
+        c[cOff + (i + 3) * cStride + j + 1]! += s31;
+        c[cOff + (i + 3) * cStride + j + 2]! += s32;
+        c[cOff + (i + 3) * cStride + j + 3]! += s33;
       } else {
         c[cOff + (i + 0) * cStride + j + 0] = s00;
         c[cOff + (i + 0) * cStride + j + 1] = s01;
@@ -112,8 +112,8 @@ export function gemmNT64(
     for (let j = i < iEnd ? jEnd : 0; j < m; j++) {
       const b0 = bOff + j * k;
       let s = 0;
-      for (let p = 0; p < k; p++) s += a[a0 + p] * w[b0 + p];
-      if (acc) c[cOff + i * cStride + j] += s;
+      for (let p = 0; p < k; p++) s += a[a0 + p]! * w[b0 + p]!;
+      if (acc) c[cOff + i * cStride + j]! += s;
       else c[cOff + i * cStride + j] = s;
     }
   }
@@ -163,14 +163,14 @@ export function gemmNN64(
         s32 = 0,
         s33 = 0;
       for (let p = 0, pk = 0; p < m; p++, pk += k) {
-        const x0 = a[a0 + p];
-        const x1 = a[a1 + p];
-        const x2 = a[a2 + p];
-        const x3 = a[a3 + p];
-        const y0 = w[b0 + pk];
-        const y1 = w[b1 + pk];
-        const y2 = w[b2 + pk];
-        const y3 = w[b3 + pk];
+        const x0 = a[a0 + p]!;
+        const x1 = a[a1 + p]!;
+        const x2 = a[a2 + p]!;
+        const x3 = a[a3 + p]!;
+        const y0 = w[b0 + pk]!;
+        const y1 = w[b1 + pk]!;
+        const y2 = w[b2 + pk]!;
+        const y3 = w[b3 + pk]!;
         s00 += x0 * y0;
         s01 += x0 * y1;
         s02 += x0 * y2;
@@ -189,22 +189,22 @@ export function gemmNN64(
         s33 += x3 * y3;
       }
       if (acc) {
-        c[cOff + (i + 0) * cStride + j + 0] += s00;
-        c[cOff + (i + 0) * cStride + j + 1] += s01;
-        c[cOff + (i + 0) * cStride + j + 2] += s02;
-        c[cOff + (i + 0) * cStride + j + 3] += s03;
-        c[cOff + (i + 1) * cStride + j + 0] += s10;
-        c[cOff + (i + 1) * cStride + j + 1] += s11;
-        c[cOff + (i + 1) * cStride + j + 2] += s12;
-        c[cOff + (i + 1) * cStride + j + 3] += s13;
-        c[cOff + (i + 2) * cStride + j + 0] += s20;
-        c[cOff + (i + 2) * cStride + j + 1] += s21;
-        c[cOff + (i + 2) * cStride + j + 2] += s22;
-        c[cOff + (i + 2) * cStride + j + 3] += s23;
-        c[cOff + (i + 3) * cStride + j + 0] += s30;
-        c[cOff + (i + 3) * cStride + j + 1] += s31;
-        c[cOff + (i + 3) * cStride + j + 2] += s32;
-        c[cOff + (i + 3) * cStride + j + 3] += s33;
+        c[cOff + (i + 0) * cStride + j + 0]! += s00;
+        c[cOff + (i + 0) * cStride + j + 1]! += s01;
+        c[cOff + (i + 0) * cStride + j + 2]! += s02;
+        c[cOff + (i + 0) * cStride + j + 3]! += s03;
+        c[cOff + (i + 1) * cStride + j + 0]! += s10;
+        c[cOff + (i + 1) * cStride + j + 1]! += s11;
+        c[cOff + (i + 1) * cStride + j + 2]! += s12;
+        c[cOff + (i + 1) * cStride + j + 3]! += s13;
+        c[cOff + (i + 2) * cStride + j + 0]! += s20;
+        c[cOff + (i + 2) * cStride + j + 1]! += s21;
+        c[cOff + (i + 2) * cStride + j + 2]! += s22;
+        c[cOff + (i + 2) * cStride + j + 3]! += s23;
+        c[cOff + (i + 3) * cStride + j + 0]! += s30;
+        c[cOff + (i + 3) * cStride + j + 1]! += s31;
+        c[cOff + (i + 3) * cStride + j + 2]! += s32;
+        c[cOff + (i + 3) * cStride + j + 3]! += s33;
       } else {
         c[cOff + (i + 0) * cStride + j + 0] = s00;
         c[cOff + (i + 0) * cStride + j + 1] = s01;
@@ -230,8 +230,8 @@ export function gemmNN64(
     for (let j = i < iEnd ? jEnd : 0; j < k; j++) {
       const b0 = bOff + j;
       let s = 0;
-      for (let p = 0, pk = 0; p < m; p++, pk += k) s += a[a0 + p] * w[b0 + pk];
-      if (acc) c[cOff + i * cStride + j] += s;
+      for (let p = 0, pk = 0; p < m; p++, pk += k) s += a[a0 + p]! * w[b0 + pk]!;
+      if (acc) c[cOff + i * cStride + j]! += s;
       else c[cOff + i * cStride + j] = s;
     }
   }
@@ -280,14 +280,14 @@ export function gemmTN64(
         s32 = 0,
         s33 = 0;
       for (let p = 0, pa = 0, pb = 0; p < rows; p++, pa += aStride, pb += bStride) {
-        const x0 = a[a0 + pa];
-        const x1 = a[a1 + pa];
-        const x2 = a[a2 + pa];
-        const x3 = a[a3 + pa];
-        const y0 = w[b0 + pb];
-        const y1 = w[b1 + pb];
-        const y2 = w[b2 + pb];
-        const y3 = w[b3 + pb];
+        const x0 = a[a0 + pa]!;
+        const x1 = a[a1 + pa]!;
+        const x2 = a[a2 + pa]!;
+        const x3 = a[a3 + pa]!;
+        const y0 = w[b0 + pb]!;
+        const y1 = w[b1 + pb]!;
+        const y2 = w[b2 + pb]!;
+        const y3 = w[b3 + pb]!;
         s00 += x0 * y0;
         s01 += x0 * y1;
         s02 += x0 * y2;
@@ -306,22 +306,22 @@ export function gemmTN64(
         s33 += x3 * y3;
       }
       if (true) {
-        c[cOff + (i + 0) * k + j + 0] += s00;
-        c[cOff + (i + 0) * k + j + 1] += s01;
-        c[cOff + (i + 0) * k + j + 2] += s02;
-        c[cOff + (i + 0) * k + j + 3] += s03;
-        c[cOff + (i + 1) * k + j + 0] += s10;
-        c[cOff + (i + 1) * k + j + 1] += s11;
-        c[cOff + (i + 1) * k + j + 2] += s12;
-        c[cOff + (i + 1) * k + j + 3] += s13;
-        c[cOff + (i + 2) * k + j + 0] += s20;
-        c[cOff + (i + 2) * k + j + 1] += s21;
-        c[cOff + (i + 2) * k + j + 2] += s22;
-        c[cOff + (i + 2) * k + j + 3] += s23;
-        c[cOff + (i + 3) * k + j + 0] += s30;
-        c[cOff + (i + 3) * k + j + 1] += s31;
-        c[cOff + (i + 3) * k + j + 2] += s32;
-        c[cOff + (i + 3) * k + j + 3] += s33;
+        c[cOff + (i + 0) * k + j + 0]! += s00;
+        c[cOff + (i + 0) * k + j + 1]! += s01;
+        c[cOff + (i + 0) * k + j + 2]! += s02;
+        c[cOff + (i + 0) * k + j + 3]! += s03;
+        c[cOff + (i + 1) * k + j + 0]! += s10;
+        c[cOff + (i + 1) * k + j + 1]! += s11;
+        c[cOff + (i + 1) * k + j + 2]! += s12;
+        c[cOff + (i + 1) * k + j + 3]! += s13;
+        c[cOff + (i + 2) * k + j + 0]! += s20;
+        c[cOff + (i + 2) * k + j + 1]! += s21;
+        c[cOff + (i + 2) * k + j + 2]! += s22;
+        c[cOff + (i + 2) * k + j + 3]! += s23;
+        c[cOff + (i + 3) * k + j + 0]! += s30;
+        c[cOff + (i + 3) * k + j + 1]! += s31;
+        c[cOff + (i + 3) * k + j + 2]! += s32;
+        c[cOff + (i + 3) * k + j + 3]! += s33;
       } else {
         c[cOff + (i + 0) * k + j + 0] = s00;
         c[cOff + (i + 0) * k + j + 1] = s01;
@@ -347,8 +347,8 @@ export function gemmTN64(
     for (let j = i < iEnd ? jEnd : 0; j < k; j++) {
       const b0 = bOff + j;
       let s = 0;
-      for (let p = 0, pa = 0, pb = 0; p < rows; p++, pa += aStride, pb += bStride) s += a[a0 + pa] * w[b0 + pb];
-      if (true) c[cOff + i * k + j] += s;
+      for (let p = 0, pa = 0, pb = 0; p < rows; p++, pa += aStride, pb += bStride) s += a[a0 + pa]! * w[b0 + pb]!;
+      if (true) c[cOff + i * k + j]! += s;
       else c[cOff + i * k + j] = s;
     }
   }
@@ -398,14 +398,14 @@ export function gemmNT32(
         s32 = 0,
         s33 = 0;
       for (let p = 0; p < k; p++) {
-        const x0 = a[a0 + p];
-        const x1 = a[a1 + p];
-        const x2 = a[a2 + p];
-        const x3 = a[a3 + p];
-        const y0 = w[b0 + p];
-        const y1 = w[b1 + p];
-        const y2 = w[b2 + p];
-        const y3 = w[b3 + p];
+        const x0 = a[a0 + p]!;
+        const x1 = a[a1 + p]!;
+        const x2 = a[a2 + p]!;
+        const x3 = a[a3 + p]!;
+        const y0 = w[b0 + p]!;
+        const y1 = w[b1 + p]!;
+        const y2 = w[b2 + p]!;
+        const y3 = w[b3 + p]!;
         s00 += x0 * y0;
         s01 += x0 * y1;
         s02 += x0 * y2;
@@ -424,22 +424,22 @@ export function gemmNT32(
         s33 += x3 * y3;
       }
       if (acc) {
-        c[cOff + (i + 0) * cStride + j + 0] += s00;
-        c[cOff + (i + 0) * cStride + j + 1] += s01;
-        c[cOff + (i + 0) * cStride + j + 2] += s02;
-        c[cOff + (i + 0) * cStride + j + 3] += s03;
-        c[cOff + (i + 1) * cStride + j + 0] += s10;
-        c[cOff + (i + 1) * cStride + j + 1] += s11;
-        c[cOff + (i + 1) * cStride + j + 2] += s12;
-        c[cOff + (i + 1) * cStride + j + 3] += s13;
-        c[cOff + (i + 2) * cStride + j + 0] += s20;
-        c[cOff + (i + 2) * cStride + j + 1] += s21;
-        c[cOff + (i + 2) * cStride + j + 2] += s22;
-        c[cOff + (i + 2) * cStride + j + 3] += s23;
-        c[cOff + (i + 3) * cStride + j + 0] += s30;
-        c[cOff + (i + 3) * cStride + j + 1] += s31;
-        c[cOff + (i + 3) * cStride + j + 2] += s32;
-        c[cOff + (i + 3) * cStride + j + 3] += s33;
+        c[cOff + (i + 0) * cStride + j + 0]! += s00;
+        c[cOff + (i + 0) * cStride + j + 1]! += s01;
+        c[cOff + (i + 0) * cStride + j + 2]! += s02;
+        c[cOff + (i + 0) * cStride + j + 3]! += s03;
+        c[cOff + (i + 1) * cStride + j + 0]! += s10;
+        c[cOff + (i + 1) * cStride + j + 1]! += s11;
+        c[cOff + (i + 1) * cStride + j + 2]! += s12;
+        c[cOff + (i + 1) * cStride + j + 3]! += s13;
+        c[cOff + (i + 2) * cStride + j + 0]! += s20;
+        c[cOff + (i + 2) * cStride + j + 1]! += s21;
+        c[cOff + (i + 2) * cStride + j + 2]! += s22;
+        c[cOff + (i + 2) * cStride + j + 3]! += s23;
+        c[cOff + (i + 3) * cStride + j + 0]! += s30;
+        c[cOff + (i + 3) * cStride + j + 1]! += s31;
+        c[cOff + (i + 3) * cStride + j + 2]! += s32;
+        c[cOff + (i + 3) * cStride + j + 3]! += s33;
       } else {
         c[cOff + (i + 0) * cStride + j + 0] = s00;
         c[cOff + (i + 0) * cStride + j + 1] = s01;
@@ -465,8 +465,8 @@ export function gemmNT32(
     for (let j = i < iEnd ? jEnd : 0; j < m; j++) {
       const b0 = bOff + j * k;
       let s = 0;
-      for (let p = 0; p < k; p++) s += a[a0 + p] * w[b0 + p];
-      if (acc) c[cOff + i * cStride + j] += s;
+      for (let p = 0; p < k; p++) s += a[a0 + p]! * w[b0 + p]!;
+      if (acc) c[cOff + i * cStride + j]! += s;
       else c[cOff + i * cStride + j] = s;
     }
   }
@@ -516,14 +516,14 @@ export function gemmNN32(
         s32 = 0,
         s33 = 0;
       for (let p = 0, pk = 0; p < m; p++, pk += k) {
-        const x0 = a[a0 + p];
-        const x1 = a[a1 + p];
-        const x2 = a[a2 + p];
-        const x3 = a[a3 + p];
-        const y0 = w[b0 + pk];
-        const y1 = w[b1 + pk];
-        const y2 = w[b2 + pk];
-        const y3 = w[b3 + pk];
+        const x0 = a[a0 + p]!;
+        const x1 = a[a1 + p]!;
+        const x2 = a[a2 + p]!;
+        const x3 = a[a3 + p]!;
+        const y0 = w[b0 + pk]!;
+        const y1 = w[b1 + pk]!;
+        const y2 = w[b2 + pk]!;
+        const y3 = w[b3 + pk]!;
         s00 += x0 * y0;
         s01 += x0 * y1;
         s02 += x0 * y2;
@@ -542,22 +542,22 @@ export function gemmNN32(
         s33 += x3 * y3;
       }
       if (acc) {
-        c[cOff + (i + 0) * cStride + j + 0] += s00;
-        c[cOff + (i + 0) * cStride + j + 1] += s01;
-        c[cOff + (i + 0) * cStride + j + 2] += s02;
-        c[cOff + (i + 0) * cStride + j + 3] += s03;
-        c[cOff + (i + 1) * cStride + j + 0] += s10;
-        c[cOff + (i + 1) * cStride + j + 1] += s11;
-        c[cOff + (i + 1) * cStride + j + 2] += s12;
-        c[cOff + (i + 1) * cStride + j + 3] += s13;
-        c[cOff + (i + 2) * cStride + j + 0] += s20;
-        c[cOff + (i + 2) * cStride + j + 1] += s21;
-        c[cOff + (i + 2) * cStride + j + 2] += s22;
-        c[cOff + (i + 2) * cStride + j + 3] += s23;
-        c[cOff + (i + 3) * cStride + j + 0] += s30;
-        c[cOff + (i + 3) * cStride + j + 1] += s31;
-        c[cOff + (i + 3) * cStride + j + 2] += s32;
-        c[cOff + (i + 3) * cStride + j + 3] += s33;
+        c[cOff + (i + 0) * cStride + j + 0]! += s00;
+        c[cOff + (i + 0) * cStride + j + 1]! += s01;
+        c[cOff + (i + 0) * cStride + j + 2]! += s02;
+        c[cOff + (i + 0) * cStride + j + 3]! += s03;
+        c[cOff + (i + 1) * cStride + j + 0]! += s10;
+        c[cOff + (i + 1) * cStride + j + 1]! += s11;
+        c[cOff + (i + 1) * cStride + j + 2]! += s12;
+        c[cOff + (i + 1) * cStride + j + 3]! += s13;
+        c[cOff + (i + 2) * cStride + j + 0]! += s20;
+        c[cOff + (i + 2) * cStride + j + 1]! += s21;
+        c[cOff + (i + 2) * cStride + j + 2]! += s22;
+        c[cOff + (i + 2) * cStride + j + 3]! += s23;
+        c[cOff + (i + 3) * cStride + j + 0]! += s30;
+        c[cOff + (i + 3) * cStride + j + 1]! += s31;
+        c[cOff + (i + 3) * cStride + j + 2]! += s32;
+        c[cOff + (i + 3) * cStride + j + 3]! += s33;
       } else {
         c[cOff + (i + 0) * cStride + j + 0] = s00;
         c[cOff + (i + 0) * cStride + j + 1] = s01;
@@ -583,8 +583,8 @@ export function gemmNN32(
     for (let j = i < iEnd ? jEnd : 0; j < k; j++) {
       const b0 = bOff + j;
       let s = 0;
-      for (let p = 0, pk = 0; p < m; p++, pk += k) s += a[a0 + p] * w[b0 + pk];
-      if (acc) c[cOff + i * cStride + j] += s;
+      for (let p = 0, pk = 0; p < m; p++, pk += k) s += a[a0 + p]! * w[b0 + pk]!;
+      if (acc) c[cOff + i * cStride + j]! += s;
       else c[cOff + i * cStride + j] = s;
     }
   }
@@ -633,14 +633,14 @@ export function gemmTN32(
         s32 = 0,
         s33 = 0;
       for (let p = 0, pa = 0, pb = 0; p < rows; p++, pa += aStride, pb += bStride) {
-        const x0 = a[a0 + pa];
-        const x1 = a[a1 + pa];
-        const x2 = a[a2 + pa];
-        const x3 = a[a3 + pa];
-        const y0 = w[b0 + pb];
-        const y1 = w[b1 + pb];
-        const y2 = w[b2 + pb];
-        const y3 = w[b3 + pb];
+        const x0 = a[a0 + pa]!;
+        const x1 = a[a1 + pa]!;
+        const x2 = a[a2 + pa]!;
+        const x3 = a[a3 + pa]!;
+        const y0 = w[b0 + pb]!;
+        const y1 = w[b1 + pb]!;
+        const y2 = w[b2 + pb]!;
+        const y3 = w[b3 + pb]!;
         s00 += x0 * y0;
         s01 += x0 * y1;
         s02 += x0 * y2;
@@ -659,22 +659,22 @@ export function gemmTN32(
         s33 += x3 * y3;
       }
       if (true) {
-        c[cOff + (i + 0) * k + j + 0] += s00;
-        c[cOff + (i + 0) * k + j + 1] += s01;
-        c[cOff + (i + 0) * k + j + 2] += s02;
-        c[cOff + (i + 0) * k + j + 3] += s03;
-        c[cOff + (i + 1) * k + j + 0] += s10;
-        c[cOff + (i + 1) * k + j + 1] += s11;
-        c[cOff + (i + 1) * k + j + 2] += s12;
-        c[cOff + (i + 1) * k + j + 3] += s13;
-        c[cOff + (i + 2) * k + j + 0] += s20;
-        c[cOff + (i + 2) * k + j + 1] += s21;
-        c[cOff + (i + 2) * k + j + 2] += s22;
-        c[cOff + (i + 2) * k + j + 3] += s23;
-        c[cOff + (i + 3) * k + j + 0] += s30;
-        c[cOff + (i + 3) * k + j + 1] += s31;
-        c[cOff + (i + 3) * k + j + 2] += s32;
-        c[cOff + (i + 3) * k + j + 3] += s33;
+        c[cOff + (i + 0) * k + j + 0]! += s00;
+        c[cOff + (i + 0) * k + j + 1]! += s01;
+        c[cOff + (i + 0) * k + j + 2]! += s02;
+        c[cOff + (i + 0) * k + j + 3]! += s03;
+        c[cOff + (i + 1) * k + j + 0]! += s10;
+        c[cOff + (i + 1) * k + j + 1]! += s11;
+        c[cOff + (i + 1) * k + j + 2]! += s12;
+        c[cOff + (i + 1) * k + j + 3]! += s13;
+        c[cOff + (i + 2) * k + j + 0]! += s20;
+        c[cOff + (i + 2) * k + j + 1]! += s21;
+        c[cOff + (i + 2) * k + j + 2]! += s22;
+        c[cOff + (i + 2) * k + j + 3]! += s23;
+        c[cOff + (i + 3) * k + j + 0]! += s30;
+        c[cOff + (i + 3) * k + j + 1]! += s31;
+        c[cOff + (i + 3) * k + j + 2]! += s32;
+        c[cOff + (i + 3) * k + j + 3]! += s33;
       } else {
         c[cOff + (i + 0) * k + j + 0] = s00;
         c[cOff + (i + 0) * k + j + 1] = s01;
@@ -700,8 +700,8 @@ export function gemmTN32(
     for (let j = i < iEnd ? jEnd : 0; j < k; j++) {
       const b0 = bOff + j;
       let s = 0;
-      for (let p = 0, pa = 0, pb = 0; p < rows; p++, pa += aStride, pb += bStride) s += a[a0 + pa] * w[b0 + pb];
-      if (true) c[cOff + i * k + j] += s;
+      for (let p = 0, pa = 0, pb = 0; p < rows; p++, pa += aStride, pb += bStride) s += a[a0 + pa]! * w[b0 + pb]!;
+      if (true) c[cOff + i * k + j]! += s;
       else c[cOff + i * k + j] = s;
     }
   }

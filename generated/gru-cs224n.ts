@@ -98,7 +98,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
   const xp0 = new Float64Array(T * B * 3 * H);
   const tape_z = new Float64Array(T * B * H);
   const tape_r = new Float64Array(T * B * H);
-  const tape_v18 = new Float64Array(T * B * H);
+  const tape_s1 = new Float64Array(T * B * H);
   const tape_n = new Float64Array(T * B * H);
   const gx0 = new Float64Array(T * B * 3 * H);
   const seed_h = new Float64Array(B * H);
@@ -128,9 +128,9 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
       gemmNT64(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Uz, s0, 0, 3 * H, false);
       for (let b = 0; b < B; b++) {
         const s0Row = 2 * H + b * 3 * H;
-        const tape_v18Row1 = t * B * H + b * H;
+        const tape_s1Row1 = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
-          tape_v18[tape_v18Row1 + i] = s0[s0Row + i];
+          tape_s1[tape_s1Row1 + i] = s0[s0Row + i]!;
         }
       }
 
@@ -148,16 +148,16 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
         const hOutRow10 = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
           // z  = sigmoid(Wz*x + Uz*h)          # update gate
-          const z = 1 / (1 + Math.exp(-(xp0[xp0Row + i] + s0[s0Row1 + i])));
+          const z = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + s0[s0Row1 + i]!)));
           tape_z[tape_zRow2 + i] = z;
           // r  = sigmoid(Wr*x + Ur*h)          # reset gate
-          const r = 1 / (1 + Math.exp(-(xp0[xp0Row3 + i] + s0[s0Row4 + i])));
+          const r = 1 / (1 + Math.exp(-(xp0[xp0Row3 + i]! + s0[s0Row4 + i]!)));
           tape_r[tape_rRow5 + i] = r;
           // n  = tanh(r .* (U*h) + W*x)        # new memory
-          const n = Math.tanh(r * s0[s0Row6 + i] + xp0[xp0Row7 + i]);
+          const n = Math.tanh(r * s0[s0Row6 + i]! + xp0[xp0Row7 + i]!);
           tape_n[tape_nRow8 + i] = n;
           // h' = (1 - z) .* n + z .* h
-          const h_next = (1 - z) * n + z * hPrev[hPrevRow9 + i];
+          const h_next = (1 - z) * n + z * hPrev[hPrevRow9 + i]!;
           hOut[hOutRow10 + i] = h_next;
         }
       }
@@ -193,7 +193,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
-      for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k] + carry_h[k];
+      for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
       for (let b = 0; b < B; b++) {
         const tape_zRow = t * B * H + b * H;
         const seed_hRow1 = b * H;
@@ -201,7 +201,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
         const gx0Row3 = t * B * 3 * H + 2 * H + b * 3 * H;
         const tape_rRow4 = t * B * H + b * H;
         const s0Row5 = 2 * H + b * 3 * H;
-        const tape_v18Row6 = t * B * H + b * H;
+        const tape_s1Row6 = t * B * H + b * H;
         const gx0Row7 = t * B * 3 * H + H + b * 3 * H;
         const s0Row8 = H + b * 3 * H;
         const hPrevRow9 = hPrevAt + b * H;
@@ -209,25 +209,25 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
         const s0Row11 = b * 3 * H;
         const s1Row12 = b * H;
         for (let i = 0; i < H; i++) {
-          const t24 = 1 - tape_z[tape_zRow + i];
+          const t1 = 1 - tape_z[tape_zRow + i]!;
           // grad of: h' = (1 - z) .* n + z .* h
-          const dn = seed_h[seed_hRow1 + i] * t24;
-          const dn_pre = dn * (1 - tape_n[tape_nRow2 + i] * tape_n[tape_nRow2 + i]);
+          const dn = seed_h[seed_hRow1 + i]! * t1;
+          const dn_pre = dn * (1 - tape_n[tape_nRow2 + i]! * tape_n[tape_nRow2 + i]!);
           gx0[gx0Row3 + i] = dn_pre;
-          const t39 = dn_pre * tape_r[tape_rRow4 + i];
-          s0[s0Row5 + i] = t39;
+          const t2 = dn_pre * tape_r[tape_rRow4 + i]!;
+          s0[s0Row5 + i] = t2;
           // grad of: n  = tanh(r .* (U*h) + W*x)        # new memory
-          const dr = dn_pre * tape_v18[tape_v18Row6 + i];
-          const dr_pre = dr * (tape_r[tape_rRow4 + i] * (1 - tape_r[tape_rRow4 + i]));
+          const dr = dn_pre * tape_s1[tape_s1Row6 + i]!;
+          const dr_pre = dr * (tape_r[tape_rRow4 + i]! * (1 - tape_r[tape_rRow4 + i]!));
           gx0[gx0Row7 + i] = dr_pre;
           s0[s0Row8 + i] = dr_pre;
           // grad of: h' = (1 - z) .* n + z .* h
-          const dz = seed_h[seed_hRow1 + i] * (hPrev[hPrevRow9 + i] - tape_n[tape_nRow2 + i]);
-          const dz_pre = dz * (tape_z[tape_zRow + i] * t24);
+          const dz = seed_h[seed_hRow1 + i]! * (hPrev[hPrevRow9 + i]! - tape_n[tape_nRow2 + i]!);
+          const dz_pre = dz * (tape_z[tape_zRow + i]! * t1);
           gx0[gx0Row10 + i] = dz_pre;
           s0[s0Row11 + i] = dz_pre;
-          const t30 = seed_h[seed_hRow1 + i] * tape_z[tape_zRow + i];
-          s1[s1Row12 + i] = t30;
+          const t3 = seed_h[seed_hRow1 + i]! * tape_z[tape_zRow + i]!;
+          s1[s1Row12 + i] = t3;
         }
       }
 
@@ -237,7 +237,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
         const s1Row = b * H;
         const carry_hRow1 = b * H;
         for (let i = 0; i < H; i++) {
-          carry_h[carry_hRow1 + i] += s1[s1Row + i];
+          carry_h[carry_hRow1 + i]! += s1[s1Row + i]!;
         }
       }
 
@@ -272,7 +272,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
   const xp0 = new Float32Array(T * B * 3 * H);
   const tape_z = new Float32Array(T * B * H);
   const tape_r = new Float32Array(T * B * H);
-  const tape_v18 = new Float32Array(T * B * H);
+  const tape_s1 = new Float32Array(T * B * H);
   const tape_n = new Float32Array(T * B * H);
   const gx0 = new Float32Array(T * B * 3 * H);
   const seed_h = new Float32Array(B * H);
@@ -302,9 +302,9 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
       gemmNT32(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Uz, s0, 0, 3 * H, false);
       for (let b = 0; b < B; b++) {
         const s0Row = 2 * H + b * 3 * H;
-        const tape_v18Row1 = t * B * H + b * H;
+        const tape_s1Row1 = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
-          tape_v18[tape_v18Row1 + i] = s0[s0Row + i];
+          tape_s1[tape_s1Row1 + i] = s0[s0Row + i]!;
         }
       }
 
@@ -322,16 +322,16 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
         const hOutRow10 = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
           // z  = sigmoid(Wz*x + Uz*h)          # update gate
-          const z = 1 / (1 + Math.exp(-(xp0[xp0Row + i] + s0[s0Row1 + i])));
+          const z = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + s0[s0Row1 + i]!)));
           tape_z[tape_zRow2 + i] = z;
           // r  = sigmoid(Wr*x + Ur*h)          # reset gate
-          const r = 1 / (1 + Math.exp(-(xp0[xp0Row3 + i] + s0[s0Row4 + i])));
+          const r = 1 / (1 + Math.exp(-(xp0[xp0Row3 + i]! + s0[s0Row4 + i]!)));
           tape_r[tape_rRow5 + i] = r;
           // n  = tanh(r .* (U*h) + W*x)        # new memory
-          const n = Math.tanh(r * s0[s0Row6 + i] + xp0[xp0Row7 + i]);
+          const n = Math.tanh(r * s0[s0Row6 + i]! + xp0[xp0Row7 + i]!);
           tape_n[tape_nRow8 + i] = n;
           // h' = (1 - z) .* n + z .* h
-          const h_next = (1 - z) * n + z * hPrev[hPrevRow9 + i];
+          const h_next = (1 - z) * n + z * hPrev[hPrevRow9 + i]!;
           hOut[hOutRow10 + i] = h_next;
         }
       }
@@ -367,7 +367,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
-      for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k] + carry_h[k];
+      for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
       for (let b = 0; b < B; b++) {
         const tape_zRow = t * B * H + b * H;
         const seed_hRow1 = b * H;
@@ -375,7 +375,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
         const gx0Row3 = t * B * 3 * H + 2 * H + b * 3 * H;
         const tape_rRow4 = t * B * H + b * H;
         const s0Row5 = 2 * H + b * 3 * H;
-        const tape_v18Row6 = t * B * H + b * H;
+        const tape_s1Row6 = t * B * H + b * H;
         const gx0Row7 = t * B * 3 * H + H + b * 3 * H;
         const s0Row8 = H + b * 3 * H;
         const hPrevRow9 = hPrevAt + b * H;
@@ -383,25 +383,25 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
         const s0Row11 = b * 3 * H;
         const s1Row12 = b * H;
         for (let i = 0; i < H; i++) {
-          const t24 = 1 - tape_z[tape_zRow + i];
+          const t1 = 1 - tape_z[tape_zRow + i]!;
           // grad of: h' = (1 - z) .* n + z .* h
-          const dn = seed_h[seed_hRow1 + i] * t24;
-          const dn_pre = dn * (1 - tape_n[tape_nRow2 + i] * tape_n[tape_nRow2 + i]);
+          const dn = seed_h[seed_hRow1 + i]! * t1;
+          const dn_pre = dn * (1 - tape_n[tape_nRow2 + i]! * tape_n[tape_nRow2 + i]!);
           gx0[gx0Row3 + i] = dn_pre;
-          const t39 = dn_pre * tape_r[tape_rRow4 + i];
-          s0[s0Row5 + i] = t39;
+          const t2 = dn_pre * tape_r[tape_rRow4 + i]!;
+          s0[s0Row5 + i] = t2;
           // grad of: n  = tanh(r .* (U*h) + W*x)        # new memory
-          const dr = dn_pre * tape_v18[tape_v18Row6 + i];
-          const dr_pre = dr * (tape_r[tape_rRow4 + i] * (1 - tape_r[tape_rRow4 + i]));
+          const dr = dn_pre * tape_s1[tape_s1Row6 + i]!;
+          const dr_pre = dr * (tape_r[tape_rRow4 + i]! * (1 - tape_r[tape_rRow4 + i]!));
           gx0[gx0Row7 + i] = dr_pre;
           s0[s0Row8 + i] = dr_pre;
           // grad of: h' = (1 - z) .* n + z .* h
-          const dz = seed_h[seed_hRow1 + i] * (hPrev[hPrevRow9 + i] - tape_n[tape_nRow2 + i]);
-          const dz_pre = dz * (tape_z[tape_zRow + i] * t24);
+          const dz = seed_h[seed_hRow1 + i]! * (hPrev[hPrevRow9 + i]! - tape_n[tape_nRow2 + i]!);
+          const dz_pre = dz * (tape_z[tape_zRow + i]! * t1);
           gx0[gx0Row10 + i] = dz_pre;
           s0[s0Row11 + i] = dz_pre;
-          const t30 = seed_h[seed_hRow1 + i] * tape_z[tape_zRow + i];
-          s1[s1Row12 + i] = t30;
+          const t3 = seed_h[seed_hRow1 + i]! * tape_z[tape_zRow + i]!;
+          s1[s1Row12 + i] = t3;
         }
       }
 
@@ -411,7 +411,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
         const s1Row = b * H;
         const carry_hRow1 = b * H;
         for (let i = 0; i < H; i++) {
-          carry_h[carry_hRow1 + i] += s1[s1Row + i];
+          carry_h[carry_hRow1 + i]! += s1[s1Row + i]!;
         }
       }
 

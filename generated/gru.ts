@@ -134,7 +134,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
   const xp0 = new Float64Array(T * B * 3 * H);
   const tape_z = new Float64Array(T * B * H);
   const tape_r = new Float64Array(T * B * H);
-  const tape_v99 = new Float64Array(T * B * H);
+  const tape_s1 = new Float64Array(T * B * H);
   const tape_n = new Float64Array(T * B * H);
   const gx0 = new Float64Array(T * B * 3 * H);
   const seed_h = new Float64Array(B * H);
@@ -172,25 +172,25 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
         const s0Row4 = b * 3 * H;
         const tape_rRow5 = t * B * H + b * H;
         const s0Row6 = 2 * H + b * 3 * H;
-        const tape_v99Row7 = t * B * H + b * H;
+        const tape_s1Row7 = t * B * H + b * H;
         const xp0Row8 = t * B * 3 * H + 2 * H + b * 3 * H;
         const tape_nRow9 = t * B * H + b * H;
         const hPrevRow10 = hPrevAt + b * H;
         const hOutRow11 = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
           // z  = sigmoid(Wiz*x + biz + Whz*h + bhz)
-          const z = 1 / (1 + Math.exp(-(xp0[xp0Row + i] + p[o_biz + i] + s0[s0Row1 + i] + p[o_bhz + i])));
+          const z = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_biz + i]! + s0[s0Row1 + i]! + p[o_bhz + i]!)));
           tape_z[tape_zRow2 + i] = z;
           // r  = sigmoid(Wir*x + bir + Whr*h + bhr)
-          const r = 1 / (1 + Math.exp(-(xp0[xp0Row3 + i] + p[o_bir + i] + s0[s0Row4 + i] + p[o_bhr + i])));
+          const r = 1 / (1 + Math.exp(-(xp0[xp0Row3 + i]! + p[o_bir + i]! + s0[s0Row4 + i]! + p[o_bhr + i]!)));
           tape_r[tape_rRow5 + i] = r;
-          const t99 = s0[s0Row6 + i] + p[o_bhn + i];
-          tape_v99[tape_v99Row7 + i] = t99;
+          const t1 = s0[s0Row6 + i]! + p[o_bhn + i]!;
+          tape_s1[tape_s1Row7 + i] = t1;
           // n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
-          const n = Math.tanh(xp0[xp0Row8 + i] + p[o_bin + i] + r * t99);
+          const n = Math.tanh(xp0[xp0Row8 + i]! + p[o_bin + i]! + r * t1);
           tape_n[tape_nRow9 + i] = n;
           // h' = (1 - z) .* n + z .* h
-          const h_next = (1 - z) * n + z * hPrev[hPrevRow10 + i];
+          const h_next = (1 - z) * n + z * hPrev[hPrevRow10 + i]!;
           hOut[hOutRow11 + i] = h_next;
         }
       }
@@ -226,7 +226,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
-      for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k] + carry_h[k];
+      for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
       for (let b = 0; b < B; b++) {
         const tape_zRow = t * B * H + b * H;
         const seed_hRow1 = b * H;
@@ -234,7 +234,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
         const gx0Row3 = t * B * 3 * H + 2 * H + b * 3 * H;
         const tape_rRow4 = t * B * H + b * H;
         const s0Row5 = 2 * H + b * 3 * H;
-        const tape_v99Row6 = t * B * H + b * H;
+        const tape_s1Row6 = t * B * H + b * H;
         const gx0Row7 = t * B * 3 * H + b * 3 * H;
         const s0Row8 = b * 3 * H;
         const hPrevRow9 = hPrevAt + b * H;
@@ -242,25 +242,25 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
         const s0Row11 = H + b * 3 * H;
         const s1Row12 = b * H;
         for (let i = 0; i < H; i++) {
-          const t103 = 1 - tape_z[tape_zRow + i];
+          const t2 = 1 - tape_z[tape_zRow + i]!;
           // grad of: h' = (1 - z) .* n + z .* h
-          const dn = seed_h[seed_hRow1 + i] * t103;
-          const dn_pre = dn * (1 - tape_n[tape_nRow2 + i] * tape_n[tape_nRow2 + i]);
+          const dn = seed_h[seed_hRow1 + i]! * t2;
+          const dn_pre = dn * (1 - tape_n[tape_nRow2 + i]! * tape_n[tape_nRow2 + i]!);
           gx0[gx0Row3 + i] = dn_pre;
-          const t114 = dn_pre * tape_r[tape_rRow4 + i];
-          s0[s0Row5 + i] = t114;
+          const t3 = dn_pre * tape_r[tape_rRow4 + i]!;
+          s0[s0Row5 + i] = t3;
           // grad of: n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
-          const dr = dn_pre * tape_v99[tape_v99Row6 + i];
-          const dr_pre = dr * (tape_r[tape_rRow4 + i] * (1 - tape_r[tape_rRow4 + i]));
+          const dr = dn_pre * tape_s1[tape_s1Row6 + i]!;
+          const dr_pre = dr * (tape_r[tape_rRow4 + i]! * (1 - tape_r[tape_rRow4 + i]!));
           gx0[gx0Row7 + i] = dr_pre;
           s0[s0Row8 + i] = dr_pre;
           // grad of: h' = (1 - z) .* n + z .* h
-          const dz = seed_h[seed_hRow1 + i] * (hPrev[hPrevRow9 + i] - tape_n[tape_nRow2 + i]);
-          const dz_pre = dz * (tape_z[tape_zRow + i] * t103);
+          const dz = seed_h[seed_hRow1 + i]! * (hPrev[hPrevRow9 + i]! - tape_n[tape_nRow2 + i]!);
+          const dz_pre = dz * (tape_z[tape_zRow + i]! * t2);
           gx0[gx0Row10 + i] = dz_pre;
           s0[s0Row11 + i] = dz_pre;
-          const t107 = seed_h[seed_hRow1 + i] * tape_z[tape_zRow + i];
-          s1[s1Row12 + i] = t107;
+          const t4 = seed_h[seed_hRow1 + i]! * tape_z[tape_zRow + i]!;
+          s1[s1Row12 + i] = t4;
         }
       }
 
@@ -270,7 +270,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
         const s1Row = b * H;
         const carry_hRow1 = b * H;
         for (let i = 0; i < H; i++) {
-          carry_h[carry_hRow1 + i] += s1[s1Row + i];
+          carry_h[carry_hRow1 + i]! += s1[s1Row + i]!;
         }
       }
 
@@ -279,45 +279,45 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
       // grad of: r  = sigmoid(Wir*x + bir + Whr*h + bhr)
       for (let i = 0; i < H; i++) {
         let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * 3 * H + b * 3 * H + i];
+        for (let b = 0; b < B; b++) s += gx0[t * B * 3 * H + b * 3 * H + i]!;
         s2[i] = s;
       }
 
       for (let i = 0; i < H; i++) {
-        dp[o_bir + i] += s2[i];
+        dp[o_bir + i]! += s2[i]!;
       }
 
       for (let i = 0; i < H; i++) {
-        dp[o_bhr + i] += s2[i];
+        dp[o_bhr + i]! += s2[i]!;
       }
 
       // grad of: z  = sigmoid(Wiz*x + biz + Whz*h + bhz)
       for (let i = 0; i < H; i++) {
         let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * 3 * H + H + b * 3 * H + i];
+        for (let b = 0; b < B; b++) s += gx0[t * B * 3 * H + H + b * 3 * H + i]!;
         s3[i] = s;
       }
 
       for (let i = 0; i < H; i++) {
-        dp[o_biz + i] += s3[i];
+        dp[o_biz + i]! += s3[i]!;
       }
 
       for (let i = 0; i < H; i++) {
-        dp[o_bhz + i] += s3[i];
-      }
-
-      // grad of: n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * 3 * H + 2 * H + b * 3 * H + i];
-        dp[o_bin + i] += s;
+        dp[o_bhz + i]! += s3[i]!;
       }
 
       // grad of: n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
       for (let i = 0; i < H; i++) {
         let s = 0;
-        for (let b = 0; b < B; b++) s += s0[2 * H + b * 3 * H + i];
-        dp[o_bhn + i] += s;
+        for (let b = 0; b < B; b++) s += gx0[t * B * 3 * H + 2 * H + b * 3 * H + i]!;
+        dp[o_bin + i]! += s;
+      }
+
+      // grad of: n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
+      for (let i = 0; i < H; i++) {
+        let s = 0;
+        for (let b = 0; b < B; b++) s += s0[2 * H + b * 3 * H + i]!;
+        dp[o_bhn + i]! += s;
       }
     }
 
@@ -354,7 +354,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
   const xp0 = new Float32Array(T * B * 3 * H);
   const tape_z = new Float32Array(T * B * H);
   const tape_r = new Float32Array(T * B * H);
-  const tape_v99 = new Float32Array(T * B * H);
+  const tape_s1 = new Float32Array(T * B * H);
   const tape_n = new Float32Array(T * B * H);
   const gx0 = new Float32Array(T * B * 3 * H);
   const seed_h = new Float32Array(B * H);
@@ -392,25 +392,25 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
         const s0Row4 = b * 3 * H;
         const tape_rRow5 = t * B * H + b * H;
         const s0Row6 = 2 * H + b * 3 * H;
-        const tape_v99Row7 = t * B * H + b * H;
+        const tape_s1Row7 = t * B * H + b * H;
         const xp0Row8 = t * B * 3 * H + 2 * H + b * 3 * H;
         const tape_nRow9 = t * B * H + b * H;
         const hPrevRow10 = hPrevAt + b * H;
         const hOutRow11 = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
           // z  = sigmoid(Wiz*x + biz + Whz*h + bhz)
-          const z = 1 / (1 + Math.exp(-(xp0[xp0Row + i] + p[o_biz + i] + s0[s0Row1 + i] + p[o_bhz + i])));
+          const z = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_biz + i]! + s0[s0Row1 + i]! + p[o_bhz + i]!)));
           tape_z[tape_zRow2 + i] = z;
           // r  = sigmoid(Wir*x + bir + Whr*h + bhr)
-          const r = 1 / (1 + Math.exp(-(xp0[xp0Row3 + i] + p[o_bir + i] + s0[s0Row4 + i] + p[o_bhr + i])));
+          const r = 1 / (1 + Math.exp(-(xp0[xp0Row3 + i]! + p[o_bir + i]! + s0[s0Row4 + i]! + p[o_bhr + i]!)));
           tape_r[tape_rRow5 + i] = r;
-          const t99 = s0[s0Row6 + i] + p[o_bhn + i];
-          tape_v99[tape_v99Row7 + i] = t99;
+          const t1 = s0[s0Row6 + i]! + p[o_bhn + i]!;
+          tape_s1[tape_s1Row7 + i] = t1;
           // n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
-          const n = Math.tanh(xp0[xp0Row8 + i] + p[o_bin + i] + r * t99);
+          const n = Math.tanh(xp0[xp0Row8 + i]! + p[o_bin + i]! + r * t1);
           tape_n[tape_nRow9 + i] = n;
           // h' = (1 - z) .* n + z .* h
-          const h_next = (1 - z) * n + z * hPrev[hPrevRow10 + i];
+          const h_next = (1 - z) * n + z * hPrev[hPrevRow10 + i]!;
           hOut[hOutRow11 + i] = h_next;
         }
       }
@@ -446,7 +446,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
-      for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k] + carry_h[k];
+      for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
       for (let b = 0; b < B; b++) {
         const tape_zRow = t * B * H + b * H;
         const seed_hRow1 = b * H;
@@ -454,7 +454,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
         const gx0Row3 = t * B * 3 * H + 2 * H + b * 3 * H;
         const tape_rRow4 = t * B * H + b * H;
         const s0Row5 = 2 * H + b * 3 * H;
-        const tape_v99Row6 = t * B * H + b * H;
+        const tape_s1Row6 = t * B * H + b * H;
         const gx0Row7 = t * B * 3 * H + b * 3 * H;
         const s0Row8 = b * 3 * H;
         const hPrevRow9 = hPrevAt + b * H;
@@ -462,25 +462,25 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
         const s0Row11 = H + b * 3 * H;
         const s1Row12 = b * H;
         for (let i = 0; i < H; i++) {
-          const t103 = 1 - tape_z[tape_zRow + i];
+          const t2 = 1 - tape_z[tape_zRow + i]!;
           // grad of: h' = (1 - z) .* n + z .* h
-          const dn = seed_h[seed_hRow1 + i] * t103;
-          const dn_pre = dn * (1 - tape_n[tape_nRow2 + i] * tape_n[tape_nRow2 + i]);
+          const dn = seed_h[seed_hRow1 + i]! * t2;
+          const dn_pre = dn * (1 - tape_n[tape_nRow2 + i]! * tape_n[tape_nRow2 + i]!);
           gx0[gx0Row3 + i] = dn_pre;
-          const t114 = dn_pre * tape_r[tape_rRow4 + i];
-          s0[s0Row5 + i] = t114;
+          const t3 = dn_pre * tape_r[tape_rRow4 + i]!;
+          s0[s0Row5 + i] = t3;
           // grad of: n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
-          const dr = dn_pre * tape_v99[tape_v99Row6 + i];
-          const dr_pre = dr * (tape_r[tape_rRow4 + i] * (1 - tape_r[tape_rRow4 + i]));
+          const dr = dn_pre * tape_s1[tape_s1Row6 + i]!;
+          const dr_pre = dr * (tape_r[tape_rRow4 + i]! * (1 - tape_r[tape_rRow4 + i]!));
           gx0[gx0Row7 + i] = dr_pre;
           s0[s0Row8 + i] = dr_pre;
           // grad of: h' = (1 - z) .* n + z .* h
-          const dz = seed_h[seed_hRow1 + i] * (hPrev[hPrevRow9 + i] - tape_n[tape_nRow2 + i]);
-          const dz_pre = dz * (tape_z[tape_zRow + i] * t103);
+          const dz = seed_h[seed_hRow1 + i]! * (hPrev[hPrevRow9 + i]! - tape_n[tape_nRow2 + i]!);
+          const dz_pre = dz * (tape_z[tape_zRow + i]! * t2);
           gx0[gx0Row10 + i] = dz_pre;
           s0[s0Row11 + i] = dz_pre;
-          const t107 = seed_h[seed_hRow1 + i] * tape_z[tape_zRow + i];
-          s1[s1Row12 + i] = t107;
+          const t4 = seed_h[seed_hRow1 + i]! * tape_z[tape_zRow + i]!;
+          s1[s1Row12 + i] = t4;
         }
       }
 
@@ -490,7 +490,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
         const s1Row = b * H;
         const carry_hRow1 = b * H;
         for (let i = 0; i < H; i++) {
-          carry_h[carry_hRow1 + i] += s1[s1Row + i];
+          carry_h[carry_hRow1 + i]! += s1[s1Row + i]!;
         }
       }
 
@@ -499,45 +499,45 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
       // grad of: r  = sigmoid(Wir*x + bir + Whr*h + bhr)
       for (let i = 0; i < H; i++) {
         let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * 3 * H + b * 3 * H + i];
+        for (let b = 0; b < B; b++) s += gx0[t * B * 3 * H + b * 3 * H + i]!;
         s2[i] = s;
       }
 
       for (let i = 0; i < H; i++) {
-        dp[o_bir + i] += s2[i];
+        dp[o_bir + i]! += s2[i]!;
       }
 
       for (let i = 0; i < H; i++) {
-        dp[o_bhr + i] += s2[i];
+        dp[o_bhr + i]! += s2[i]!;
       }
 
       // grad of: z  = sigmoid(Wiz*x + biz + Whz*h + bhz)
       for (let i = 0; i < H; i++) {
         let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * 3 * H + H + b * 3 * H + i];
+        for (let b = 0; b < B; b++) s += gx0[t * B * 3 * H + H + b * 3 * H + i]!;
         s3[i] = s;
       }
 
       for (let i = 0; i < H; i++) {
-        dp[o_biz + i] += s3[i];
+        dp[o_biz + i]! += s3[i]!;
       }
 
       for (let i = 0; i < H; i++) {
-        dp[o_bhz + i] += s3[i];
-      }
-
-      // grad of: n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * 3 * H + 2 * H + b * 3 * H + i];
-        dp[o_bin + i] += s;
+        dp[o_bhz + i]! += s3[i]!;
       }
 
       // grad of: n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
       for (let i = 0; i < H; i++) {
         let s = 0;
-        for (let b = 0; b < B; b++) s += s0[2 * H + b * 3 * H + i];
-        dp[o_bhn + i] += s;
+        for (let b = 0; b < B; b++) s += gx0[t * B * 3 * H + 2 * H + b * 3 * H + i]!;
+        dp[o_bin + i]! += s;
+      }
+
+      // grad of: n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
+      for (let i = 0; i < H; i++) {
+        let s = 0;
+        for (let b = 0; b < B; b++) s += s0[2 * H + b * 3 * H + i]!;
+        dp[o_bhn + i]! += s;
       }
     }
 

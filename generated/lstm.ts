@@ -163,7 +163,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
   const tape_f = new Float64Array(T * B * H);
   const tape_i_1 = new Float64Array(T * B * H);
   const tape_g = new Float64Array(T * B * H);
-  const tape_v198 = new Float64Array(T * B * H);
+  const tape_s1 = new Float64Array(T * B * H);
   const gx0 = new Float64Array(T * B * 4 * H);
   const seed_h = new Float64Array(B * H);
   const carry_h = new Float64Array(B * H);
@@ -216,28 +216,28 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
         const tape_gRow11 = t * B * H + b * H;
         const cPrevRow12 = cPrevAt + b * H;
         const cOutRow13 = t * B * H + b * H;
-        const tape_v198Row14 = t * B * H + b * H;
+        const tape_s1Row14 = t * B * H + b * H;
         const hOutRow15 = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
           // o  = sigmoid(Wio*x + bio + Who*h + bho)
-          const o = 1 / (1 + Math.exp(-(xp0[xp0Row + i] + p[o_bio + i] + s0[s0Row1 + i] + p[o_bho + i])));
+          const o = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_bio + i]! + s0[s0Row1 + i]! + p[o_bho + i]!)));
           tape_o[tape_oRow2 + i] = o;
           // f  = sigmoid(Wif*x + bif + Whf*h + bhf)
-          const f = 1 / (1 + Math.exp(-(xp0[xp0Row3 + i] + p[o_bif + i] + s0[s0Row4 + i] + p[o_bhf + i])));
+          const f = 1 / (1 + Math.exp(-(xp0[xp0Row3 + i]! + p[o_bif + i]! + s0[s0Row4 + i]! + p[o_bhf + i]!)));
           tape_f[tape_fRow5 + i] = f;
           // i  = sigmoid(Wii*x + bii + Whi*h + bhi)
-          const i_1 = 1 / (1 + Math.exp(-(xp0[xp0Row6 + i] + p[o_bii + i] + s0[s0Row7 + i] + p[o_bhi + i])));
+          const i_1 = 1 / (1 + Math.exp(-(xp0[xp0Row6 + i]! + p[o_bii + i]! + s0[s0Row7 + i]! + p[o_bhi + i]!)));
           tape_i_1[tape_i_1Row8 + i] = i_1;
           // g  = tanh(Wig*x + big + Whg*h + bhg)
-          const g = Math.tanh(xp0[xp0Row9 + i] + p[o_big + i] + s0[s0Row10 + i] + p[o_bhg + i]);
+          const g = Math.tanh(xp0[xp0Row9 + i]! + p[o_big + i]! + s0[s0Row10 + i]! + p[o_bhg + i]!);
           tape_g[tape_gRow11 + i] = g;
           // c' = f .* c + i .* g
-          const c_next = f * cPrev[cPrevRow12 + i] + i_1 * g;
+          const c_next = f * cPrev[cPrevRow12 + i]! + i_1 * g;
           cOut[cOutRow13 + i] = c_next;
-          const t198 = Math.tanh(c_next);
-          tape_v198[tape_v198Row14 + i] = t198;
+          const t1 = Math.tanh(c_next);
+          tape_s1[tape_s1Row14 + i] = t1;
           // h' = o .* tanh(c')
-          const h_next = o * t198;
+          const h_next = o * t1;
           hOut[hOutRow15 + i] = h_next;
         }
       }
@@ -284,13 +284,13 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
       const cPrev = t === 0 ? cPrev0 : cOut;
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
-      for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k] + carry_h[k];
-      for (let k = 0, o = t * B * H; k < B * H; k++) seed_c[k] = dcUp[o + k] + carry_c[k];
+      for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
+      for (let k = 0, o = t * B * H; k < B * H; k++) seed_c[k] = dcUp[o + k]! + carry_c[k]!;
       for (let b = 0; b < B; b++) {
         const seed_cRow = b * H;
         const seed_hRow1 = b * H;
         const tape_oRow2 = t * B * H + b * H;
-        const tape_v198Row3 = t * B * H + b * H;
+        const tape_s1Row3 = t * B * H + b * H;
         const tape_i_1Row4 = t * B * H + b * H;
         const tape_gRow5 = t * B * H + b * H;
         const gx0Row6 = t * B * 4 * H + 2 * H + b * 4 * H;
@@ -307,32 +307,32 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
         for (let i = 0; i < H; i++) {
           // grad of: h' = o .* tanh(c')
           const dc_next_total =
-            seed_c[seed_cRow + i] +
-            seed_h[seed_hRow1 + i] *
-              tape_o[tape_oRow2 + i] *
-              (1 - tape_v198[tape_v198Row3 + i] * tape_v198[tape_v198Row3 + i]);
+            seed_c[seed_cRow + i]! +
+            seed_h[seed_hRow1 + i]! *
+              tape_o[tape_oRow2 + i]! *
+              (1 - tape_s1[tape_s1Row3 + i]! * tape_s1[tape_s1Row3 + i]!);
           // grad of: c' = f .* c + i .* g
-          const dg = dc_next_total * tape_i_1[tape_i_1Row4 + i];
-          const dg_pre = dg * (1 - tape_g[tape_gRow5 + i] * tape_g[tape_gRow5 + i]);
+          const dg = dc_next_total * tape_i_1[tape_i_1Row4 + i]!;
+          const dg_pre = dg * (1 - tape_g[tape_gRow5 + i]! * tape_g[tape_gRow5 + i]!);
           gx0[gx0Row6 + i] = dg_pre;
           s0[s0Row7 + i] = dg_pre;
           // grad of: c' = f .* c + i .* g
-          const di = dc_next_total * tape_g[tape_gRow5 + i];
-          const di_pre = di * (tape_i_1[tape_i_1Row4 + i] * (1 - tape_i_1[tape_i_1Row4 + i]));
+          const di = dc_next_total * tape_g[tape_gRow5 + i]!;
+          const di_pre = di * (tape_i_1[tape_i_1Row4 + i]! * (1 - tape_i_1[tape_i_1Row4 + i]!));
           gx0[gx0Row8 + i] = di_pre;
           s0[s0Row9 + i] = di_pre;
           // grad of: c' = f .* c + i .* g
-          const df = dc_next_total * cPrev[cPrevRow10 + i];
-          const df_pre = df * (tape_f[tape_fRow11 + i] * (1 - tape_f[tape_fRow11 + i]));
+          const df = dc_next_total * cPrev[cPrevRow10 + i]!;
+          const df_pre = df * (tape_f[tape_fRow11 + i]! * (1 - tape_f[tape_fRow11 + i]!));
           gx0[gx0Row12 + i] = df_pre;
           s0[s0Row13 + i] = df_pre;
           // grad of: h' = o .* tanh(c')
-          const do_1 = seed_h[seed_hRow1 + i] * tape_v198[tape_v198Row3 + i];
-          const do_pre = do_1 * (tape_o[tape_oRow2 + i] * (1 - tape_o[tape_oRow2 + i]));
+          const do_1 = seed_h[seed_hRow1 + i]! * tape_s1[tape_s1Row3 + i]!;
+          const do_pre = do_1 * (tape_o[tape_oRow2 + i]! * (1 - tape_o[tape_oRow2 + i]!));
           gx0[gx0Row14 + i] = do_pre;
           s0[s0Row15 + i] = do_pre;
           // grad of: c' = f .* c + i .* g
-          const dc = dc_next_total * tape_f[tape_fRow11 + i];
+          const dc = dc_next_total * tape_f[tape_fRow11 + i]!;
           carry_c[carry_cRow16 + i] = dc;
         }
       }
@@ -344,61 +344,61 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
       // grad of: i  = sigmoid(Wii*x + bii + Whi*h + bhi)
       for (let i = 0; i < H; i++) {
         let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * 4 * H + b * 4 * H + i];
+        for (let b = 0; b < B; b++) s += gx0[t * B * 4 * H + b * 4 * H + i]!;
         s1[i] = s;
       }
 
       for (let i = 0; i < H; i++) {
-        dp[o_bii + i] += s1[i];
+        dp[o_bii + i]! += s1[i]!;
       }
 
       for (let i = 0; i < H; i++) {
-        dp[o_bhi + i] += s1[i];
+        dp[o_bhi + i]! += s1[i]!;
       }
 
       // grad of: f  = sigmoid(Wif*x + bif + Whf*h + bhf)
       for (let i = 0; i < H; i++) {
         let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * 4 * H + H + b * 4 * H + i];
+        for (let b = 0; b < B; b++) s += gx0[t * B * 4 * H + H + b * 4 * H + i]!;
         s2[i] = s;
       }
 
       for (let i = 0; i < H; i++) {
-        dp[o_bif + i] += s2[i];
+        dp[o_bif + i]! += s2[i]!;
       }
 
       for (let i = 0; i < H; i++) {
-        dp[o_bhf + i] += s2[i];
+        dp[o_bhf + i]! += s2[i]!;
       }
 
       // grad of: g  = tanh(Wig*x + big + Whg*h + bhg)
       for (let i = 0; i < H; i++) {
         let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * 4 * H + 2 * H + b * 4 * H + i];
+        for (let b = 0; b < B; b++) s += gx0[t * B * 4 * H + 2 * H + b * 4 * H + i]!;
         s3[i] = s;
       }
 
       for (let i = 0; i < H; i++) {
-        dp[o_big + i] += s3[i];
+        dp[o_big + i]! += s3[i]!;
       }
 
       for (let i = 0; i < H; i++) {
-        dp[o_bhg + i] += s3[i];
+        dp[o_bhg + i]! += s3[i]!;
       }
 
       // grad of: o  = sigmoid(Wio*x + bio + Who*h + bho)
       for (let i = 0; i < H; i++) {
         let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * 4 * H + 3 * H + b * 4 * H + i];
+        for (let b = 0; b < B; b++) s += gx0[t * B * 4 * H + 3 * H + b * 4 * H + i]!;
         s4[i] = s;
       }
 
       for (let i = 0; i < H; i++) {
-        dp[o_bio + i] += s4[i];
+        dp[o_bio + i]! += s4[i]!;
       }
 
       for (let i = 0; i < H; i++) {
-        dp[o_bho + i] += s4[i];
+        dp[o_bho + i]! += s4[i]!;
       }
     }
 
@@ -442,7 +442,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
   const tape_f = new Float32Array(T * B * H);
   const tape_i_1 = new Float32Array(T * B * H);
   const tape_g = new Float32Array(T * B * H);
-  const tape_v198 = new Float32Array(T * B * H);
+  const tape_s1 = new Float32Array(T * B * H);
   const gx0 = new Float32Array(T * B * 4 * H);
   const seed_h = new Float32Array(B * H);
   const carry_h = new Float32Array(B * H);
@@ -495,28 +495,28 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
         const tape_gRow11 = t * B * H + b * H;
         const cPrevRow12 = cPrevAt + b * H;
         const cOutRow13 = t * B * H + b * H;
-        const tape_v198Row14 = t * B * H + b * H;
+        const tape_s1Row14 = t * B * H + b * H;
         const hOutRow15 = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
           // o  = sigmoid(Wio*x + bio + Who*h + bho)
-          const o = 1 / (1 + Math.exp(-(xp0[xp0Row + i] + p[o_bio + i] + s0[s0Row1 + i] + p[o_bho + i])));
+          const o = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_bio + i]! + s0[s0Row1 + i]! + p[o_bho + i]!)));
           tape_o[tape_oRow2 + i] = o;
           // f  = sigmoid(Wif*x + bif + Whf*h + bhf)
-          const f = 1 / (1 + Math.exp(-(xp0[xp0Row3 + i] + p[o_bif + i] + s0[s0Row4 + i] + p[o_bhf + i])));
+          const f = 1 / (1 + Math.exp(-(xp0[xp0Row3 + i]! + p[o_bif + i]! + s0[s0Row4 + i]! + p[o_bhf + i]!)));
           tape_f[tape_fRow5 + i] = f;
           // i  = sigmoid(Wii*x + bii + Whi*h + bhi)
-          const i_1 = 1 / (1 + Math.exp(-(xp0[xp0Row6 + i] + p[o_bii + i] + s0[s0Row7 + i] + p[o_bhi + i])));
+          const i_1 = 1 / (1 + Math.exp(-(xp0[xp0Row6 + i]! + p[o_bii + i]! + s0[s0Row7 + i]! + p[o_bhi + i]!)));
           tape_i_1[tape_i_1Row8 + i] = i_1;
           // g  = tanh(Wig*x + big + Whg*h + bhg)
-          const g = Math.tanh(xp0[xp0Row9 + i] + p[o_big + i] + s0[s0Row10 + i] + p[o_bhg + i]);
+          const g = Math.tanh(xp0[xp0Row9 + i]! + p[o_big + i]! + s0[s0Row10 + i]! + p[o_bhg + i]!);
           tape_g[tape_gRow11 + i] = g;
           // c' = f .* c + i .* g
-          const c_next = f * cPrev[cPrevRow12 + i] + i_1 * g;
+          const c_next = f * cPrev[cPrevRow12 + i]! + i_1 * g;
           cOut[cOutRow13 + i] = c_next;
-          const t198 = Math.tanh(c_next);
-          tape_v198[tape_v198Row14 + i] = t198;
+          const t1 = Math.tanh(c_next);
+          tape_s1[tape_s1Row14 + i] = t1;
           // h' = o .* tanh(c')
-          const h_next = o * t198;
+          const h_next = o * t1;
           hOut[hOutRow15 + i] = h_next;
         }
       }
@@ -563,13 +563,13 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
       const cPrev = t === 0 ? cPrev0 : cOut;
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
-      for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k] + carry_h[k];
-      for (let k = 0, o = t * B * H; k < B * H; k++) seed_c[k] = dcUp[o + k] + carry_c[k];
+      for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
+      for (let k = 0, o = t * B * H; k < B * H; k++) seed_c[k] = dcUp[o + k]! + carry_c[k]!;
       for (let b = 0; b < B; b++) {
         const seed_cRow = b * H;
         const seed_hRow1 = b * H;
         const tape_oRow2 = t * B * H + b * H;
-        const tape_v198Row3 = t * B * H + b * H;
+        const tape_s1Row3 = t * B * H + b * H;
         const tape_i_1Row4 = t * B * H + b * H;
         const tape_gRow5 = t * B * H + b * H;
         const gx0Row6 = t * B * 4 * H + 2 * H + b * 4 * H;
@@ -586,32 +586,32 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
         for (let i = 0; i < H; i++) {
           // grad of: h' = o .* tanh(c')
           const dc_next_total =
-            seed_c[seed_cRow + i] +
-            seed_h[seed_hRow1 + i] *
-              tape_o[tape_oRow2 + i] *
-              (1 - tape_v198[tape_v198Row3 + i] * tape_v198[tape_v198Row3 + i]);
+            seed_c[seed_cRow + i]! +
+            seed_h[seed_hRow1 + i]! *
+              tape_o[tape_oRow2 + i]! *
+              (1 - tape_s1[tape_s1Row3 + i]! * tape_s1[tape_s1Row3 + i]!);
           // grad of: c' = f .* c + i .* g
-          const dg = dc_next_total * tape_i_1[tape_i_1Row4 + i];
-          const dg_pre = dg * (1 - tape_g[tape_gRow5 + i] * tape_g[tape_gRow5 + i]);
+          const dg = dc_next_total * tape_i_1[tape_i_1Row4 + i]!;
+          const dg_pre = dg * (1 - tape_g[tape_gRow5 + i]! * tape_g[tape_gRow5 + i]!);
           gx0[gx0Row6 + i] = dg_pre;
           s0[s0Row7 + i] = dg_pre;
           // grad of: c' = f .* c + i .* g
-          const di = dc_next_total * tape_g[tape_gRow5 + i];
-          const di_pre = di * (tape_i_1[tape_i_1Row4 + i] * (1 - tape_i_1[tape_i_1Row4 + i]));
+          const di = dc_next_total * tape_g[tape_gRow5 + i]!;
+          const di_pre = di * (tape_i_1[tape_i_1Row4 + i]! * (1 - tape_i_1[tape_i_1Row4 + i]!));
           gx0[gx0Row8 + i] = di_pre;
           s0[s0Row9 + i] = di_pre;
           // grad of: c' = f .* c + i .* g
-          const df = dc_next_total * cPrev[cPrevRow10 + i];
-          const df_pre = df * (tape_f[tape_fRow11 + i] * (1 - tape_f[tape_fRow11 + i]));
+          const df = dc_next_total * cPrev[cPrevRow10 + i]!;
+          const df_pre = df * (tape_f[tape_fRow11 + i]! * (1 - tape_f[tape_fRow11 + i]!));
           gx0[gx0Row12 + i] = df_pre;
           s0[s0Row13 + i] = df_pre;
           // grad of: h' = o .* tanh(c')
-          const do_1 = seed_h[seed_hRow1 + i] * tape_v198[tape_v198Row3 + i];
-          const do_pre = do_1 * (tape_o[tape_oRow2 + i] * (1 - tape_o[tape_oRow2 + i]));
+          const do_1 = seed_h[seed_hRow1 + i]! * tape_s1[tape_s1Row3 + i]!;
+          const do_pre = do_1 * (tape_o[tape_oRow2 + i]! * (1 - tape_o[tape_oRow2 + i]!));
           gx0[gx0Row14 + i] = do_pre;
           s0[s0Row15 + i] = do_pre;
           // grad of: c' = f .* c + i .* g
-          const dc = dc_next_total * tape_f[tape_fRow11 + i];
+          const dc = dc_next_total * tape_f[tape_fRow11 + i]!;
           carry_c[carry_cRow16 + i] = dc;
         }
       }
@@ -623,61 +623,61 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
       // grad of: i  = sigmoid(Wii*x + bii + Whi*h + bhi)
       for (let i = 0; i < H; i++) {
         let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * 4 * H + b * 4 * H + i];
+        for (let b = 0; b < B; b++) s += gx0[t * B * 4 * H + b * 4 * H + i]!;
         s1[i] = s;
       }
 
       for (let i = 0; i < H; i++) {
-        dp[o_bii + i] += s1[i];
+        dp[o_bii + i]! += s1[i]!;
       }
 
       for (let i = 0; i < H; i++) {
-        dp[o_bhi + i] += s1[i];
+        dp[o_bhi + i]! += s1[i]!;
       }
 
       // grad of: f  = sigmoid(Wif*x + bif + Whf*h + bhf)
       for (let i = 0; i < H; i++) {
         let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * 4 * H + H + b * 4 * H + i];
+        for (let b = 0; b < B; b++) s += gx0[t * B * 4 * H + H + b * 4 * H + i]!;
         s2[i] = s;
       }
 
       for (let i = 0; i < H; i++) {
-        dp[o_bif + i] += s2[i];
+        dp[o_bif + i]! += s2[i]!;
       }
 
       for (let i = 0; i < H; i++) {
-        dp[o_bhf + i] += s2[i];
+        dp[o_bhf + i]! += s2[i]!;
       }
 
       // grad of: g  = tanh(Wig*x + big + Whg*h + bhg)
       for (let i = 0; i < H; i++) {
         let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * 4 * H + 2 * H + b * 4 * H + i];
+        for (let b = 0; b < B; b++) s += gx0[t * B * 4 * H + 2 * H + b * 4 * H + i]!;
         s3[i] = s;
       }
 
       for (let i = 0; i < H; i++) {
-        dp[o_big + i] += s3[i];
+        dp[o_big + i]! += s3[i]!;
       }
 
       for (let i = 0; i < H; i++) {
-        dp[o_bhg + i] += s3[i];
+        dp[o_bhg + i]! += s3[i]!;
       }
 
       // grad of: o  = sigmoid(Wio*x + bio + Who*h + bho)
       for (let i = 0; i < H; i++) {
         let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * 4 * H + 3 * H + b * 4 * H + i];
+        for (let b = 0; b < B; b++) s += gx0[t * B * 4 * H + 3 * H + b * 4 * H + i]!;
         s4[i] = s;
       }
 
       for (let i = 0; i < H; i++) {
-        dp[o_bio + i] += s4[i];
+        dp[o_bio + i]! += s4[i]!;
       }
 
       for (let i = 0; i < H; i++) {
-        dp[o_bho + i] += s4[i];
+        dp[o_bho + i]! += s4[i]!;
       }
     }
 

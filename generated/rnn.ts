@@ -116,7 +116,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
         const hOutRow2 = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
           // h' = tanh(Wih*x + bih + Whh*h + bhh)
-          const h_next = Math.tanh(xp0[xp0Row + i] + p[o_bih + i] + s0[s0Row1 + i] + p[o_bhh + i]);
+          const h_next = Math.tanh(xp0[xp0Row + i]! + p[o_bih + i]! + s0[s0Row1 + i]! + p[o_bhh + i]!);
           hOut[hOutRow2 + i] = h_next;
         }
       }
@@ -152,14 +152,14 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
-      for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k] + carry_h[k];
+      for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
       for (let b = 0; b < B; b++) {
         const seed_hRow = b * H;
         const hOutRow1 = t * B * H + b * H;
         const gx0Row2 = t * B * H + b * H;
         const s0Row3 = b * H;
         for (let i = 0; i < H; i++) {
-          const dh_next_pre = seed_h[seed_hRow + i] * (1 - hOut[hOutRow1 + i] * hOut[hOutRow1 + i]);
+          const dh_next_pre = seed_h[seed_hRow + i]! * (1 - hOut[hOutRow1 + i]! * hOut[hOutRow1 + i]!);
           gx0[gx0Row2 + i] = dh_next_pre;
           s0[s0Row3 + i] = dh_next_pre;
         }
@@ -169,7 +169,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
       for (let b = 0; b < B; b++)
         for (let j = 0; j < H; j++) {
           let s = 0;
-          for (let i = 0; i < H; i++) s += p[o_Whh + i * H + j] * gx0[t * B * H + b * H + i];
+          for (let i = 0; i < H; i++) s += p[o_Whh + i * H + j]! * gx0[t * B * H + b * H + i]!;
           carry_h[b * H + j] = s;
         }
 
@@ -178,16 +178,16 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
       // grad of: h' = tanh(Wih*x + bih + Whh*h + bhh)
       for (let i = 0; i < H; i++) {
         let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * H + b * H + i];
+        for (let b = 0; b < B; b++) s += gx0[t * B * H + b * H + i]!;
         s1[i] = s;
       }
 
       for (let i = 0; i < H; i++) {
-        dp[o_bih + i] += s1[i];
+        dp[o_bih + i]! += s1[i]!;
       }
 
       for (let i = 0; i < H; i++) {
-        dp[o_bhh + i] += s1[i];
+        dp[o_bhh + i]! += s1[i]!;
       }
     }
 
@@ -198,7 +198,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
     for (let b = 0; b < T * B; b++)
       for (let j = 0; j < D; j++) {
         let s = 0;
-        for (let i = 0; i < H; i++) s += p[o_Wih + i * D + j] * gx0[b * H + i];
+        for (let i = 0; i < H; i++) s += p[o_Wih + i * D + j]! * gx0[b * H + i]!;
         dx_1[b * D + j] = s;
       }
 
@@ -252,7 +252,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
         const hOutRow2 = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
           // h' = tanh(Wih*x + bih + Whh*h + bhh)
-          const h_next = Math.tanh(xp0[xp0Row + i] + p[o_bih + i] + s0[s0Row1 + i] + p[o_bhh + i]);
+          const h_next = Math.tanh(xp0[xp0Row + i]! + p[o_bih + i]! + s0[s0Row1 + i]! + p[o_bhh + i]!);
           hOut[hOutRow2 + i] = h_next;
         }
       }
@@ -288,14 +288,14 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
-      for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k] + carry_h[k];
+      for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
       for (let b = 0; b < B; b++) {
         const seed_hRow = b * H;
         const hOutRow1 = t * B * H + b * H;
         const gx0Row2 = t * B * H + b * H;
         const s0Row3 = b * H;
         for (let i = 0; i < H; i++) {
-          const dh_next_pre = seed_h[seed_hRow + i] * (1 - hOut[hOutRow1 + i] * hOut[hOutRow1 + i]);
+          const dh_next_pre = seed_h[seed_hRow + i]! * (1 - hOut[hOutRow1 + i]! * hOut[hOutRow1 + i]!);
           gx0[gx0Row2 + i] = dh_next_pre;
           s0[s0Row3 + i] = dh_next_pre;
         }
@@ -305,7 +305,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
       for (let b = 0; b < B; b++)
         for (let j = 0; j < H; j++) {
           let s = 0;
-          for (let i = 0; i < H; i++) s += p[o_Whh + i * H + j] * gx0[t * B * H + b * H + i];
+          for (let i = 0; i < H; i++) s += p[o_Whh + i * H + j]! * gx0[t * B * H + b * H + i]!;
           carry_h[b * H + j] = s;
         }
 
@@ -314,16 +314,16 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
       // grad of: h' = tanh(Wih*x + bih + Whh*h + bhh)
       for (let i = 0; i < H; i++) {
         let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * H + b * H + i];
+        for (let b = 0; b < B; b++) s += gx0[t * B * H + b * H + i]!;
         s1[i] = s;
       }
 
       for (let i = 0; i < H; i++) {
-        dp[o_bih + i] += s1[i];
+        dp[o_bih + i]! += s1[i]!;
       }
 
       for (let i = 0; i < H; i++) {
-        dp[o_bhh + i] += s1[i];
+        dp[o_bhh + i]! += s1[i]!;
       }
     }
 
@@ -334,7 +334,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
     for (let b = 0; b < T * B; b++)
       for (let j = 0; j < D; j++) {
         let s = 0;
-        for (let i = 0; i < H; i++) s += p[o_Wih + i * D + j] * gx0[b * H + i];
+        for (let i = 0; i < H; i++) s += p[o_Wih + i * D + j]! * gx0[b * H + i]!;
         dx_1[b * D + j] = s;
       }
 
