@@ -38,7 +38,8 @@ class LoopWriter {
       const key = `${p.buf}|${p.start}|${p.stride}`;
       let r = this.rows.get(key);
       if (!r) {
-        r = `${p.buf}Row${this.rows.size ? this.rows.size : ""}`;
+        const same = [...this.rows.keys()].filter((k) => k.startsWith(`${p.buf}|`)).length;
+        r = `${p.buf}Row${same ? same + 1 : ""}`;
         this.rows.set(key, r);
         this.rowDecls.push(`const ${r} = ${p.start === "0" ? "" : `${p.start} + `}b * ${p.stride};`);
       }
@@ -348,6 +349,18 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
       },
       kernelFn(64),
       kernelFn(32),
+      {
+        kind: StructureKind.Function, isExported: true, name: "createStep64",
+        docs: ["One step (forward from the state to the next, backward from the next state's gradient): the kernels with T = 1."],
+        parameters: [{ name: "sizes", type: "Sizes" }, { name: "B", type: "number" }], returnType: "Kernel<Float64Array>",
+        statements: ["return createKernel64(sizes, B, 1);"],
+      },
+      {
+        kind: StructureKind.Function, isExported: true, name: "createStep32",
+        docs: ["One step in float32: the kernels with T = 1."],
+        parameters: [{ name: "sizes", type: "Sizes" }, { name: "B", type: "number" }], returnType: "Kernel<Float32Array>",
+        statements: ["return createKernel32(sizes, B, 1);"],
+      },
     ],
   });
   return prettify(file.getFullText());

@@ -70,6 +70,7 @@ export function buildPlan(cell: Cell, bw: BackwardStep): KernelPlan {
 
   // setup: values of parameters alone, consumed by per-example work (or saved)
   const fwdNodes = topo(fwdRoots);
+  const fwdNodeSet = new Set(fwdNodes);
   const users = new Map<Node, Node[]>();
   for (const n of fwdNodes) for (const a of n.args) users.set(a, [...(users.get(a) ?? []), n]);
   const savedSet = new Set(bw.saved);
@@ -121,7 +122,8 @@ export function buildPlan(cell: Cell, bw: BackwardStep): KernelPlan {
     req(fwdRequired, n, { place: p, add: false });
   }
   const fwdStep = schedule({
-    name: "forward step", rows: "B", roots: [...fwdRoots, ...bw.saved.filter((n) => fwdRequired.has(n))], given: stepGiven,
+    // equations first, in the order written, so the loop reads like the cell
+    name: "forward step", rows: "B", roots: [...cell.equations.map((e) => e.node).filter((n) => fwdNodeSet.has(n)), ...fwdRoots, ...bw.saved.filter((n) => fwdRequired.has(n))], given: stepGiven,
     required: fwdRequired, layout, paramPlace, gradOf: new Map(), names, temp, comments, alloc,
   });
 

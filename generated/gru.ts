@@ -165,33 +165,33 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
       // Whr, Whz, Whn times h
       gemmNT64(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Whr, s0, 0, 3 * H, false);
       for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * 3 * H + H + b * 3 * H;
-        const s0Row1 = H + b * 3 * H;
-        const tape_zRow2 = t * B * H + b * H;
-        const xp0Row3 = t * B * 3 * H + b * 3 * H;
-        const s0Row4 = b * 3 * H;
-        const tape_rRow5 = t * B * H + b * H;
-        const s0Row6 = 2 * H + b * 3 * H;
-        const tape_s1Row7 = t * B * H + b * H;
-        const xp0Row8 = t * B * 3 * H + 2 * H + b * 3 * H;
-        const tape_nRow9 = t * B * H + b * H;
-        const hPrevRow10 = hPrevAt + b * H;
-        const hOutRow11 = t * B * H + b * H;
+        const xp0Row = t * B * 3 * H + b * 3 * H;
+        const s0Row = b * 3 * H;
+        const tape_rRow = t * B * H + b * H;
+        const xp0Row2 = t * B * 3 * H + H + b * 3 * H;
+        const s0Row2 = H + b * 3 * H;
+        const tape_zRow = t * B * H + b * H;
+        const s0Row3 = 2 * H + b * 3 * H;
+        const tape_s1Row = t * B * H + b * H;
+        const xp0Row3 = t * B * 3 * H + 2 * H + b * 3 * H;
+        const tape_nRow = t * B * H + b * H;
+        const hPrevRow = hPrevAt + b * H;
+        const hOutRow = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
-          // z  = sigmoid(Wiz*x + biz + Whz*h + bhz)
-          const z = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_biz + i]! + s0[s0Row1 + i]! + p[o_bhz + i]!)));
-          tape_z[tape_zRow2 + i] = z;
           // r  = sigmoid(Wir*x + bir + Whr*h + bhr)
-          const r = 1 / (1 + Math.exp(-(xp0[xp0Row3 + i]! + p[o_bir + i]! + s0[s0Row4 + i]! + p[o_bhr + i]!)));
-          tape_r[tape_rRow5 + i] = r;
-          const t1 = s0[s0Row6 + i]! + p[o_bhn + i]!;
-          tape_s1[tape_s1Row7 + i] = t1;
+          const r = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_bir + i]! + s0[s0Row + i]! + p[o_bhr + i]!)));
+          tape_r[tape_rRow + i] = r;
+          // z  = sigmoid(Wiz*x + biz + Whz*h + bhz)
+          const z = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + p[o_biz + i]! + s0[s0Row2 + i]! + p[o_bhz + i]!)));
+          tape_z[tape_zRow + i] = z;
+          const t1 = s0[s0Row3 + i]! + p[o_bhn + i]!;
+          tape_s1[tape_s1Row + i] = t1;
           // n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
-          const n = Math.tanh(xp0[xp0Row8 + i]! + p[o_bin + i]! + r * t1);
-          tape_n[tape_nRow9 + i] = n;
+          const n = Math.tanh(xp0[xp0Row3 + i]! + p[o_bin + i]! + r * t1);
+          tape_n[tape_nRow + i] = n;
           // h' = (1 - z) .* n + z .* h
-          const h_next = (1 - z) * n + z * hPrev[hPrevRow10 + i]!;
-          hOut[hOutRow11 + i] = h_next;
+          const h_next = (1 - z) * n + z * hPrev[hPrevRow + i]!;
+          hOut[hOutRow + i] = h_next;
         }
       }
     }
@@ -229,38 +229,38 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
       for (let b = 0; b < B; b++) {
         const tape_zRow = t * B * H + b * H;
-        const seed_hRow1 = b * H;
-        const tape_nRow2 = t * B * H + b * H;
-        const gx0Row3 = t * B * 3 * H + 2 * H + b * 3 * H;
-        const tape_rRow4 = t * B * H + b * H;
-        const s0Row5 = 2 * H + b * 3 * H;
-        const tape_s1Row6 = t * B * H + b * H;
-        const gx0Row7 = t * B * 3 * H + b * 3 * H;
-        const s0Row8 = b * 3 * H;
-        const hPrevRow9 = hPrevAt + b * H;
-        const gx0Row10 = t * B * 3 * H + H + b * 3 * H;
-        const s0Row11 = H + b * 3 * H;
-        const s1Row12 = b * H;
+        const seed_hRow = b * H;
+        const tape_nRow = t * B * H + b * H;
+        const gx0Row = t * B * 3 * H + 2 * H + b * 3 * H;
+        const tape_rRow = t * B * H + b * H;
+        const s0Row = 2 * H + b * 3 * H;
+        const tape_s1Row = t * B * H + b * H;
+        const gx0Row2 = t * B * 3 * H + b * 3 * H;
+        const s0Row2 = b * 3 * H;
+        const hPrevRow = hPrevAt + b * H;
+        const gx0Row3 = t * B * 3 * H + H + b * 3 * H;
+        const s0Row3 = H + b * 3 * H;
+        const s1Row = b * H;
         for (let i = 0; i < H; i++) {
           const t2 = 1 - tape_z[tape_zRow + i]!;
           // grad of: h' = (1 - z) .* n + z .* h
-          const dn = seed_h[seed_hRow1 + i]! * t2;
-          const dn_pre = dn * (1 - tape_n[tape_nRow2 + i]! * tape_n[tape_nRow2 + i]!);
-          gx0[gx0Row3 + i] = dn_pre;
-          const t3 = dn_pre * tape_r[tape_rRow4 + i]!;
-          s0[s0Row5 + i] = t3;
+          const dn = seed_h[seed_hRow + i]! * t2;
+          const dn_pre = dn * (1 - tape_n[tape_nRow + i]! * tape_n[tape_nRow + i]!);
+          gx0[gx0Row + i] = dn_pre;
+          const t3 = dn_pre * tape_r[tape_rRow + i]!;
+          s0[s0Row + i] = t3;
           // grad of: n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
-          const dr = dn_pre * tape_s1[tape_s1Row6 + i]!;
-          const dr_pre = dr * (tape_r[tape_rRow4 + i]! * (1 - tape_r[tape_rRow4 + i]!));
-          gx0[gx0Row7 + i] = dr_pre;
-          s0[s0Row8 + i] = dr_pre;
+          const dr = dn_pre * tape_s1[tape_s1Row + i]!;
+          const dr_pre = dr * (tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!));
+          gx0[gx0Row2 + i] = dr_pre;
+          s0[s0Row2 + i] = dr_pre;
           // grad of: h' = (1 - z) .* n + z .* h
-          const dz = seed_h[seed_hRow1 + i]! * (hPrev[hPrevRow9 + i]! - tape_n[tape_nRow2 + i]!);
+          const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_n[tape_nRow + i]!);
           const dz_pre = dz * (tape_z[tape_zRow + i]! * t2);
-          gx0[gx0Row10 + i] = dz_pre;
-          s0[s0Row11 + i] = dz_pre;
-          const t4 = seed_h[seed_hRow1 + i]! * tape_z[tape_zRow + i]!;
-          s1[s1Row12 + i] = t4;
+          gx0[gx0Row3 + i] = dz_pre;
+          s0[s0Row3 + i] = dz_pre;
+          const t4 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
+          s1[s1Row + i] = t4;
         }
       }
 
@@ -268,9 +268,9 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
       gemmNN64(B, 3 * H, H, s0, 0, 3 * H, p, o_Whr, carry_h, 0, H, false);
       for (let b = 0; b < B; b++) {
         const s1Row = b * H;
-        const carry_hRow1 = b * H;
+        const carry_hRow = b * H;
         for (let i = 0; i < H; i++) {
-          carry_h[carry_hRow1 + i]! += s1[s1Row + i]!;
+          carry_h[carry_hRow + i]! += s1[s1Row + i]!;
         }
       }
 
@@ -385,33 +385,33 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
       // Whr, Whz, Whn times h
       gemmNT32(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Whr, s0, 0, 3 * H, false);
       for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * 3 * H + H + b * 3 * H;
-        const s0Row1 = H + b * 3 * H;
-        const tape_zRow2 = t * B * H + b * H;
-        const xp0Row3 = t * B * 3 * H + b * 3 * H;
-        const s0Row4 = b * 3 * H;
-        const tape_rRow5 = t * B * H + b * H;
-        const s0Row6 = 2 * H + b * 3 * H;
-        const tape_s1Row7 = t * B * H + b * H;
-        const xp0Row8 = t * B * 3 * H + 2 * H + b * 3 * H;
-        const tape_nRow9 = t * B * H + b * H;
-        const hPrevRow10 = hPrevAt + b * H;
-        const hOutRow11 = t * B * H + b * H;
+        const xp0Row = t * B * 3 * H + b * 3 * H;
+        const s0Row = b * 3 * H;
+        const tape_rRow = t * B * H + b * H;
+        const xp0Row2 = t * B * 3 * H + H + b * 3 * H;
+        const s0Row2 = H + b * 3 * H;
+        const tape_zRow = t * B * H + b * H;
+        const s0Row3 = 2 * H + b * 3 * H;
+        const tape_s1Row = t * B * H + b * H;
+        const xp0Row3 = t * B * 3 * H + 2 * H + b * 3 * H;
+        const tape_nRow = t * B * H + b * H;
+        const hPrevRow = hPrevAt + b * H;
+        const hOutRow = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
-          // z  = sigmoid(Wiz*x + biz + Whz*h + bhz)
-          const z = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_biz + i]! + s0[s0Row1 + i]! + p[o_bhz + i]!)));
-          tape_z[tape_zRow2 + i] = z;
           // r  = sigmoid(Wir*x + bir + Whr*h + bhr)
-          const r = 1 / (1 + Math.exp(-(xp0[xp0Row3 + i]! + p[o_bir + i]! + s0[s0Row4 + i]! + p[o_bhr + i]!)));
-          tape_r[tape_rRow5 + i] = r;
-          const t1 = s0[s0Row6 + i]! + p[o_bhn + i]!;
-          tape_s1[tape_s1Row7 + i] = t1;
+          const r = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_bir + i]! + s0[s0Row + i]! + p[o_bhr + i]!)));
+          tape_r[tape_rRow + i] = r;
+          // z  = sigmoid(Wiz*x + biz + Whz*h + bhz)
+          const z = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + p[o_biz + i]! + s0[s0Row2 + i]! + p[o_bhz + i]!)));
+          tape_z[tape_zRow + i] = z;
+          const t1 = s0[s0Row3 + i]! + p[o_bhn + i]!;
+          tape_s1[tape_s1Row + i] = t1;
           // n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
-          const n = Math.tanh(xp0[xp0Row8 + i]! + p[o_bin + i]! + r * t1);
-          tape_n[tape_nRow9 + i] = n;
+          const n = Math.tanh(xp0[xp0Row3 + i]! + p[o_bin + i]! + r * t1);
+          tape_n[tape_nRow + i] = n;
           // h' = (1 - z) .* n + z .* h
-          const h_next = (1 - z) * n + z * hPrev[hPrevRow10 + i]!;
-          hOut[hOutRow11 + i] = h_next;
+          const h_next = (1 - z) * n + z * hPrev[hPrevRow + i]!;
+          hOut[hOutRow + i] = h_next;
         }
       }
     }
@@ -449,38 +449,38 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
       for (let b = 0; b < B; b++) {
         const tape_zRow = t * B * H + b * H;
-        const seed_hRow1 = b * H;
-        const tape_nRow2 = t * B * H + b * H;
-        const gx0Row3 = t * B * 3 * H + 2 * H + b * 3 * H;
-        const tape_rRow4 = t * B * H + b * H;
-        const s0Row5 = 2 * H + b * 3 * H;
-        const tape_s1Row6 = t * B * H + b * H;
-        const gx0Row7 = t * B * 3 * H + b * 3 * H;
-        const s0Row8 = b * 3 * H;
-        const hPrevRow9 = hPrevAt + b * H;
-        const gx0Row10 = t * B * 3 * H + H + b * 3 * H;
-        const s0Row11 = H + b * 3 * H;
-        const s1Row12 = b * H;
+        const seed_hRow = b * H;
+        const tape_nRow = t * B * H + b * H;
+        const gx0Row = t * B * 3 * H + 2 * H + b * 3 * H;
+        const tape_rRow = t * B * H + b * H;
+        const s0Row = 2 * H + b * 3 * H;
+        const tape_s1Row = t * B * H + b * H;
+        const gx0Row2 = t * B * 3 * H + b * 3 * H;
+        const s0Row2 = b * 3 * H;
+        const hPrevRow = hPrevAt + b * H;
+        const gx0Row3 = t * B * 3 * H + H + b * 3 * H;
+        const s0Row3 = H + b * 3 * H;
+        const s1Row = b * H;
         for (let i = 0; i < H; i++) {
           const t2 = 1 - tape_z[tape_zRow + i]!;
           // grad of: h' = (1 - z) .* n + z .* h
-          const dn = seed_h[seed_hRow1 + i]! * t2;
-          const dn_pre = dn * (1 - tape_n[tape_nRow2 + i]! * tape_n[tape_nRow2 + i]!);
-          gx0[gx0Row3 + i] = dn_pre;
-          const t3 = dn_pre * tape_r[tape_rRow4 + i]!;
-          s0[s0Row5 + i] = t3;
+          const dn = seed_h[seed_hRow + i]! * t2;
+          const dn_pre = dn * (1 - tape_n[tape_nRow + i]! * tape_n[tape_nRow + i]!);
+          gx0[gx0Row + i] = dn_pre;
+          const t3 = dn_pre * tape_r[tape_rRow + i]!;
+          s0[s0Row + i] = t3;
           // grad of: n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
-          const dr = dn_pre * tape_s1[tape_s1Row6 + i]!;
-          const dr_pre = dr * (tape_r[tape_rRow4 + i]! * (1 - tape_r[tape_rRow4 + i]!));
-          gx0[gx0Row7 + i] = dr_pre;
-          s0[s0Row8 + i] = dr_pre;
+          const dr = dn_pre * tape_s1[tape_s1Row + i]!;
+          const dr_pre = dr * (tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!));
+          gx0[gx0Row2 + i] = dr_pre;
+          s0[s0Row2 + i] = dr_pre;
           // grad of: h' = (1 - z) .* n + z .* h
-          const dz = seed_h[seed_hRow1 + i]! * (hPrev[hPrevRow9 + i]! - tape_n[tape_nRow2 + i]!);
+          const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_n[tape_nRow + i]!);
           const dz_pre = dz * (tape_z[tape_zRow + i]! * t2);
-          gx0[gx0Row10 + i] = dz_pre;
-          s0[s0Row11 + i] = dz_pre;
-          const t4 = seed_h[seed_hRow1 + i]! * tape_z[tape_zRow + i]!;
-          s1[s1Row12 + i] = t4;
+          gx0[gx0Row3 + i] = dz_pre;
+          s0[s0Row3 + i] = dz_pre;
+          const t4 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
+          s1[s1Row + i] = t4;
         }
       }
 
@@ -488,9 +488,9 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
       gemmNN32(B, 3 * H, H, s0, 0, 3 * H, p, o_Whr, carry_h, 0, H, false);
       for (let b = 0; b < B; b++) {
         const s1Row = b * H;
-        const carry_hRow1 = b * H;
+        const carry_hRow = b * H;
         for (let i = 0; i < H; i++) {
-          carry_h[carry_hRow1 + i]! += s1[s1Row + i]!;
+          carry_h[carry_hRow + i]! += s1[s1Row + i]!;
         }
       }
 
@@ -550,4 +550,14 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
   }
 
   return { sizes, B, T, nParams, forward, backward };
+}
+
+/** One step (forward from the state to the next, backward from the next state's gradient): the kernels with T = 1. */
+export function createStep64(sizes: Sizes, B: number): Kernel<Float64Array> {
+  return createKernel64(sizes, B, 1);
+}
+
+/** One step in float32: the kernels with T = 1. */
+export function createStep32(sizes: Sizes, B: number): Kernel<Float32Array> {
+  return createKernel32(sizes, B, 1);
 }

@@ -202,43 +202,43 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
       // Whi, Whf, Whg, Who times h
       gemmNT64(B, 4 * H, H, hPrev, hPrevAt, H, p, o_Whi, s0, 0, 4 * H, false);
       for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * 4 * H + 3 * H + b * 4 * H;
-        const s0Row1 = 3 * H + b * 4 * H;
-        const tape_oRow2 = t * B * H + b * H;
-        const xp0Row3 = t * B * 4 * H + H + b * 4 * H;
-        const s0Row4 = H + b * 4 * H;
-        const tape_fRow5 = t * B * H + b * H;
-        const xp0Row6 = t * B * 4 * H + b * 4 * H;
-        const s0Row7 = b * 4 * H;
-        const tape_i_1Row8 = t * B * H + b * H;
-        const xp0Row9 = t * B * 4 * H + 2 * H + b * 4 * H;
-        const s0Row10 = 2 * H + b * 4 * H;
-        const tape_gRow11 = t * B * H + b * H;
-        const cPrevRow12 = cPrevAt + b * H;
-        const cOutRow13 = t * B * H + b * H;
-        const tape_s1Row14 = t * B * H + b * H;
-        const hOutRow15 = t * B * H + b * H;
+        const xp0Row = t * B * 4 * H + b * 4 * H;
+        const s0Row = b * 4 * H;
+        const tape_i_1Row = t * B * H + b * H;
+        const xp0Row2 = t * B * 4 * H + H + b * 4 * H;
+        const s0Row2 = H + b * 4 * H;
+        const tape_fRow = t * B * H + b * H;
+        const xp0Row3 = t * B * 4 * H + 2 * H + b * 4 * H;
+        const s0Row3 = 2 * H + b * 4 * H;
+        const tape_gRow = t * B * H + b * H;
+        const xp0Row4 = t * B * 4 * H + 3 * H + b * 4 * H;
+        const s0Row4 = 3 * H + b * 4 * H;
+        const tape_oRow = t * B * H + b * H;
+        const cPrevRow = cPrevAt + b * H;
+        const cOutRow = t * B * H + b * H;
+        const tape_s1Row = t * B * H + b * H;
+        const hOutRow = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
-          // o  = sigmoid(Wio*x + bio + Who*h + bho)
-          const o = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_bio + i]! + s0[s0Row1 + i]! + p[o_bho + i]!)));
-          tape_o[tape_oRow2 + i] = o;
-          // f  = sigmoid(Wif*x + bif + Whf*h + bhf)
-          const f = 1 / (1 + Math.exp(-(xp0[xp0Row3 + i]! + p[o_bif + i]! + s0[s0Row4 + i]! + p[o_bhf + i]!)));
-          tape_f[tape_fRow5 + i] = f;
           // i  = sigmoid(Wii*x + bii + Whi*h + bhi)
-          const i_1 = 1 / (1 + Math.exp(-(xp0[xp0Row6 + i]! + p[o_bii + i]! + s0[s0Row7 + i]! + p[o_bhi + i]!)));
-          tape_i_1[tape_i_1Row8 + i] = i_1;
+          const i_1 = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_bii + i]! + s0[s0Row + i]! + p[o_bhi + i]!)));
+          tape_i_1[tape_i_1Row + i] = i_1;
+          // f  = sigmoid(Wif*x + bif + Whf*h + bhf)
+          const f = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + p[o_bif + i]! + s0[s0Row2 + i]! + p[o_bhf + i]!)));
+          tape_f[tape_fRow + i] = f;
           // g  = tanh(Wig*x + big + Whg*h + bhg)
-          const g = Math.tanh(xp0[xp0Row9 + i]! + p[o_big + i]! + s0[s0Row10 + i]! + p[o_bhg + i]!);
-          tape_g[tape_gRow11 + i] = g;
+          const g = Math.tanh(xp0[xp0Row3 + i]! + p[o_big + i]! + s0[s0Row3 + i]! + p[o_bhg + i]!);
+          tape_g[tape_gRow + i] = g;
+          // o  = sigmoid(Wio*x + bio + Who*h + bho)
+          const o = 1 / (1 + Math.exp(-(xp0[xp0Row4 + i]! + p[o_bio + i]! + s0[s0Row4 + i]! + p[o_bho + i]!)));
+          tape_o[tape_oRow + i] = o;
           // c' = f .* c + i .* g
-          const c_next = f * cPrev[cPrevRow12 + i]! + i_1 * g;
-          cOut[cOutRow13 + i] = c_next;
+          const c_next = f * cPrev[cPrevRow + i]! + i_1 * g;
+          cOut[cOutRow + i] = c_next;
           const t1 = Math.tanh(c_next);
-          tape_s1[tape_s1Row14 + i] = t1;
+          tape_s1[tape_s1Row + i] = t1;
           // h' = o .* tanh(c')
           const h_next = o * t1;
-          hOut[hOutRow15 + i] = h_next;
+          hOut[hOutRow + i] = h_next;
         }
       }
     }
@@ -288,52 +288,50 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_c[k] = dcUp[o + k]! + carry_c[k]!;
       for (let b = 0; b < B; b++) {
         const seed_cRow = b * H;
-        const seed_hRow1 = b * H;
-        const tape_oRow2 = t * B * H + b * H;
-        const tape_s1Row3 = t * B * H + b * H;
-        const tape_i_1Row4 = t * B * H + b * H;
-        const tape_gRow5 = t * B * H + b * H;
-        const gx0Row6 = t * B * 4 * H + 2 * H + b * 4 * H;
-        const s0Row7 = 2 * H + b * 4 * H;
-        const gx0Row8 = t * B * 4 * H + b * 4 * H;
-        const s0Row9 = b * 4 * H;
-        const cPrevRow10 = cPrevAt + b * H;
-        const tape_fRow11 = t * B * H + b * H;
-        const gx0Row12 = t * B * 4 * H + H + b * 4 * H;
-        const s0Row13 = H + b * 4 * H;
-        const gx0Row14 = t * B * 4 * H + 3 * H + b * 4 * H;
-        const s0Row15 = 3 * H + b * 4 * H;
-        const carry_cRow16 = b * H;
+        const seed_hRow = b * H;
+        const tape_oRow = t * B * H + b * H;
+        const tape_s1Row = t * B * H + b * H;
+        const tape_i_1Row = t * B * H + b * H;
+        const tape_gRow = t * B * H + b * H;
+        const gx0Row = t * B * 4 * H + 2 * H + b * 4 * H;
+        const s0Row = 2 * H + b * 4 * H;
+        const gx0Row2 = t * B * 4 * H + b * 4 * H;
+        const s0Row2 = b * 4 * H;
+        const cPrevRow = cPrevAt + b * H;
+        const tape_fRow = t * B * H + b * H;
+        const gx0Row3 = t * B * 4 * H + H + b * 4 * H;
+        const s0Row3 = H + b * 4 * H;
+        const gx0Row4 = t * B * 4 * H + 3 * H + b * 4 * H;
+        const s0Row4 = 3 * H + b * 4 * H;
+        const carry_cRow = b * H;
         for (let i = 0; i < H; i++) {
           // grad of: h' = o .* tanh(c')
           const dc_next_total =
             seed_c[seed_cRow + i]! +
-            seed_h[seed_hRow1 + i]! *
-              tape_o[tape_oRow2 + i]! *
-              (1 - tape_s1[tape_s1Row3 + i]! * tape_s1[tape_s1Row3 + i]!);
+            seed_h[seed_hRow + i]! * tape_o[tape_oRow + i]! * (1 - tape_s1[tape_s1Row + i]! * tape_s1[tape_s1Row + i]!);
           // grad of: c' = f .* c + i .* g
-          const dg = dc_next_total * tape_i_1[tape_i_1Row4 + i]!;
-          const dg_pre = dg * (1 - tape_g[tape_gRow5 + i]! * tape_g[tape_gRow5 + i]!);
-          gx0[gx0Row6 + i] = dg_pre;
-          s0[s0Row7 + i] = dg_pre;
+          const dg = dc_next_total * tape_i_1[tape_i_1Row + i]!;
+          const dg_pre = dg * (1 - tape_g[tape_gRow + i]! * tape_g[tape_gRow + i]!);
+          gx0[gx0Row + i] = dg_pre;
+          s0[s0Row + i] = dg_pre;
           // grad of: c' = f .* c + i .* g
-          const di = dc_next_total * tape_g[tape_gRow5 + i]!;
-          const di_pre = di * (tape_i_1[tape_i_1Row4 + i]! * (1 - tape_i_1[tape_i_1Row4 + i]!));
-          gx0[gx0Row8 + i] = di_pre;
-          s0[s0Row9 + i] = di_pre;
+          const di = dc_next_total * tape_g[tape_gRow + i]!;
+          const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
+          gx0[gx0Row2 + i] = di_pre;
+          s0[s0Row2 + i] = di_pre;
           // grad of: c' = f .* c + i .* g
-          const df = dc_next_total * cPrev[cPrevRow10 + i]!;
-          const df_pre = df * (tape_f[tape_fRow11 + i]! * (1 - tape_f[tape_fRow11 + i]!));
-          gx0[gx0Row12 + i] = df_pre;
-          s0[s0Row13 + i] = df_pre;
+          const df = dc_next_total * cPrev[cPrevRow + i]!;
+          const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
+          gx0[gx0Row3 + i] = df_pre;
+          s0[s0Row3 + i] = df_pre;
           // grad of: h' = o .* tanh(c')
-          const do_1 = seed_h[seed_hRow1 + i]! * tape_s1[tape_s1Row3 + i]!;
-          const do_pre = do_1 * (tape_o[tape_oRow2 + i]! * (1 - tape_o[tape_oRow2 + i]!));
-          gx0[gx0Row14 + i] = do_pre;
-          s0[s0Row15 + i] = do_pre;
+          const do_1 = seed_h[seed_hRow + i]! * tape_s1[tape_s1Row + i]!;
+          const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
+          gx0[gx0Row4 + i] = do_pre;
+          s0[s0Row4 + i] = do_pre;
           // grad of: c' = f .* c + i .* g
-          const dc = dc_next_total * tape_f[tape_fRow11 + i]!;
-          carry_c[carry_cRow16 + i] = dc;
+          const dc = dc_next_total * tape_f[tape_fRow + i]!;
+          carry_c[carry_cRow + i] = dc;
         }
       }
 
@@ -481,43 +479,43 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
       // Whi, Whf, Whg, Who times h
       gemmNT32(B, 4 * H, H, hPrev, hPrevAt, H, p, o_Whi, s0, 0, 4 * H, false);
       for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * 4 * H + 3 * H + b * 4 * H;
-        const s0Row1 = 3 * H + b * 4 * H;
-        const tape_oRow2 = t * B * H + b * H;
-        const xp0Row3 = t * B * 4 * H + H + b * 4 * H;
-        const s0Row4 = H + b * 4 * H;
-        const tape_fRow5 = t * B * H + b * H;
-        const xp0Row6 = t * B * 4 * H + b * 4 * H;
-        const s0Row7 = b * 4 * H;
-        const tape_i_1Row8 = t * B * H + b * H;
-        const xp0Row9 = t * B * 4 * H + 2 * H + b * 4 * H;
-        const s0Row10 = 2 * H + b * 4 * H;
-        const tape_gRow11 = t * B * H + b * H;
-        const cPrevRow12 = cPrevAt + b * H;
-        const cOutRow13 = t * B * H + b * H;
-        const tape_s1Row14 = t * B * H + b * H;
-        const hOutRow15 = t * B * H + b * H;
+        const xp0Row = t * B * 4 * H + b * 4 * H;
+        const s0Row = b * 4 * H;
+        const tape_i_1Row = t * B * H + b * H;
+        const xp0Row2 = t * B * 4 * H + H + b * 4 * H;
+        const s0Row2 = H + b * 4 * H;
+        const tape_fRow = t * B * H + b * H;
+        const xp0Row3 = t * B * 4 * H + 2 * H + b * 4 * H;
+        const s0Row3 = 2 * H + b * 4 * H;
+        const tape_gRow = t * B * H + b * H;
+        const xp0Row4 = t * B * 4 * H + 3 * H + b * 4 * H;
+        const s0Row4 = 3 * H + b * 4 * H;
+        const tape_oRow = t * B * H + b * H;
+        const cPrevRow = cPrevAt + b * H;
+        const cOutRow = t * B * H + b * H;
+        const tape_s1Row = t * B * H + b * H;
+        const hOutRow = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
-          // o  = sigmoid(Wio*x + bio + Who*h + bho)
-          const o = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_bio + i]! + s0[s0Row1 + i]! + p[o_bho + i]!)));
-          tape_o[tape_oRow2 + i] = o;
-          // f  = sigmoid(Wif*x + bif + Whf*h + bhf)
-          const f = 1 / (1 + Math.exp(-(xp0[xp0Row3 + i]! + p[o_bif + i]! + s0[s0Row4 + i]! + p[o_bhf + i]!)));
-          tape_f[tape_fRow5 + i] = f;
           // i  = sigmoid(Wii*x + bii + Whi*h + bhi)
-          const i_1 = 1 / (1 + Math.exp(-(xp0[xp0Row6 + i]! + p[o_bii + i]! + s0[s0Row7 + i]! + p[o_bhi + i]!)));
-          tape_i_1[tape_i_1Row8 + i] = i_1;
+          const i_1 = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_bii + i]! + s0[s0Row + i]! + p[o_bhi + i]!)));
+          tape_i_1[tape_i_1Row + i] = i_1;
+          // f  = sigmoid(Wif*x + bif + Whf*h + bhf)
+          const f = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + p[o_bif + i]! + s0[s0Row2 + i]! + p[o_bhf + i]!)));
+          tape_f[tape_fRow + i] = f;
           // g  = tanh(Wig*x + big + Whg*h + bhg)
-          const g = Math.tanh(xp0[xp0Row9 + i]! + p[o_big + i]! + s0[s0Row10 + i]! + p[o_bhg + i]!);
-          tape_g[tape_gRow11 + i] = g;
+          const g = Math.tanh(xp0[xp0Row3 + i]! + p[o_big + i]! + s0[s0Row3 + i]! + p[o_bhg + i]!);
+          tape_g[tape_gRow + i] = g;
+          // o  = sigmoid(Wio*x + bio + Who*h + bho)
+          const o = 1 / (1 + Math.exp(-(xp0[xp0Row4 + i]! + p[o_bio + i]! + s0[s0Row4 + i]! + p[o_bho + i]!)));
+          tape_o[tape_oRow + i] = o;
           // c' = f .* c + i .* g
-          const c_next = f * cPrev[cPrevRow12 + i]! + i_1 * g;
-          cOut[cOutRow13 + i] = c_next;
+          const c_next = f * cPrev[cPrevRow + i]! + i_1 * g;
+          cOut[cOutRow + i] = c_next;
           const t1 = Math.tanh(c_next);
-          tape_s1[tape_s1Row14 + i] = t1;
+          tape_s1[tape_s1Row + i] = t1;
           // h' = o .* tanh(c')
           const h_next = o * t1;
-          hOut[hOutRow15 + i] = h_next;
+          hOut[hOutRow + i] = h_next;
         }
       }
     }
@@ -567,52 +565,50 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_c[k] = dcUp[o + k]! + carry_c[k]!;
       for (let b = 0; b < B; b++) {
         const seed_cRow = b * H;
-        const seed_hRow1 = b * H;
-        const tape_oRow2 = t * B * H + b * H;
-        const tape_s1Row3 = t * B * H + b * H;
-        const tape_i_1Row4 = t * B * H + b * H;
-        const tape_gRow5 = t * B * H + b * H;
-        const gx0Row6 = t * B * 4 * H + 2 * H + b * 4 * H;
-        const s0Row7 = 2 * H + b * 4 * H;
-        const gx0Row8 = t * B * 4 * H + b * 4 * H;
-        const s0Row9 = b * 4 * H;
-        const cPrevRow10 = cPrevAt + b * H;
-        const tape_fRow11 = t * B * H + b * H;
-        const gx0Row12 = t * B * 4 * H + H + b * 4 * H;
-        const s0Row13 = H + b * 4 * H;
-        const gx0Row14 = t * B * 4 * H + 3 * H + b * 4 * H;
-        const s0Row15 = 3 * H + b * 4 * H;
-        const carry_cRow16 = b * H;
+        const seed_hRow = b * H;
+        const tape_oRow = t * B * H + b * H;
+        const tape_s1Row = t * B * H + b * H;
+        const tape_i_1Row = t * B * H + b * H;
+        const tape_gRow = t * B * H + b * H;
+        const gx0Row = t * B * 4 * H + 2 * H + b * 4 * H;
+        const s0Row = 2 * H + b * 4 * H;
+        const gx0Row2 = t * B * 4 * H + b * 4 * H;
+        const s0Row2 = b * 4 * H;
+        const cPrevRow = cPrevAt + b * H;
+        const tape_fRow = t * B * H + b * H;
+        const gx0Row3 = t * B * 4 * H + H + b * 4 * H;
+        const s0Row3 = H + b * 4 * H;
+        const gx0Row4 = t * B * 4 * H + 3 * H + b * 4 * H;
+        const s0Row4 = 3 * H + b * 4 * H;
+        const carry_cRow = b * H;
         for (let i = 0; i < H; i++) {
           // grad of: h' = o .* tanh(c')
           const dc_next_total =
             seed_c[seed_cRow + i]! +
-            seed_h[seed_hRow1 + i]! *
-              tape_o[tape_oRow2 + i]! *
-              (1 - tape_s1[tape_s1Row3 + i]! * tape_s1[tape_s1Row3 + i]!);
+            seed_h[seed_hRow + i]! * tape_o[tape_oRow + i]! * (1 - tape_s1[tape_s1Row + i]! * tape_s1[tape_s1Row + i]!);
           // grad of: c' = f .* c + i .* g
-          const dg = dc_next_total * tape_i_1[tape_i_1Row4 + i]!;
-          const dg_pre = dg * (1 - tape_g[tape_gRow5 + i]! * tape_g[tape_gRow5 + i]!);
-          gx0[gx0Row6 + i] = dg_pre;
-          s0[s0Row7 + i] = dg_pre;
+          const dg = dc_next_total * tape_i_1[tape_i_1Row + i]!;
+          const dg_pre = dg * (1 - tape_g[tape_gRow + i]! * tape_g[tape_gRow + i]!);
+          gx0[gx0Row + i] = dg_pre;
+          s0[s0Row + i] = dg_pre;
           // grad of: c' = f .* c + i .* g
-          const di = dc_next_total * tape_g[tape_gRow5 + i]!;
-          const di_pre = di * (tape_i_1[tape_i_1Row4 + i]! * (1 - tape_i_1[tape_i_1Row4 + i]!));
-          gx0[gx0Row8 + i] = di_pre;
-          s0[s0Row9 + i] = di_pre;
+          const di = dc_next_total * tape_g[tape_gRow + i]!;
+          const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
+          gx0[gx0Row2 + i] = di_pre;
+          s0[s0Row2 + i] = di_pre;
           // grad of: c' = f .* c + i .* g
-          const df = dc_next_total * cPrev[cPrevRow10 + i]!;
-          const df_pre = df * (tape_f[tape_fRow11 + i]! * (1 - tape_f[tape_fRow11 + i]!));
-          gx0[gx0Row12 + i] = df_pre;
-          s0[s0Row13 + i] = df_pre;
+          const df = dc_next_total * cPrev[cPrevRow + i]!;
+          const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
+          gx0[gx0Row3 + i] = df_pre;
+          s0[s0Row3 + i] = df_pre;
           // grad of: h' = o .* tanh(c')
-          const do_1 = seed_h[seed_hRow1 + i]! * tape_s1[tape_s1Row3 + i]!;
-          const do_pre = do_1 * (tape_o[tape_oRow2 + i]! * (1 - tape_o[tape_oRow2 + i]!));
-          gx0[gx0Row14 + i] = do_pre;
-          s0[s0Row15 + i] = do_pre;
+          const do_1 = seed_h[seed_hRow + i]! * tape_s1[tape_s1Row + i]!;
+          const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
+          gx0[gx0Row4 + i] = do_pre;
+          s0[s0Row4 + i] = do_pre;
           // grad of: c' = f .* c + i .* g
-          const dc = dc_next_total * tape_f[tape_fRow11 + i]!;
-          carry_c[carry_cRow16 + i] = dc;
+          const dc = dc_next_total * tape_f[tape_fRow + i]!;
+          carry_c[carry_cRow + i] = dc;
         }
       }
 
@@ -691,4 +687,14 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
   }
 
   return { sizes, B, T, nParams, forward, backward };
+}
+
+/** One step (forward from the state to the next, backward from the next state's gradient): the kernels with T = 1. */
+export function createStep64(sizes: Sizes, B: number): Kernel<Float64Array> {
+  return createKernel64(sizes, B, 1);
+}
+
+/** One step in float32: the kernels with T = 1. */
+export function createStep32(sizes: Sizes, B: number): Kernel<Float32Array> {
+  return createKernel32(sizes, B, 1);
 }

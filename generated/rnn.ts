@@ -112,12 +112,12 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
       gemmNT64(B, H, H, hPrev, hPrevAt, H, p, o_Whh, s0, 0, H, false);
       for (let b = 0; b < B; b++) {
         const xp0Row = t * B * H + b * H;
-        const s0Row1 = b * H;
-        const hOutRow2 = t * B * H + b * H;
+        const s0Row = b * H;
+        const hOutRow = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
           // h' = tanh(Wih*x + bih + Whh*h + bhh)
-          const h_next = Math.tanh(xp0[xp0Row + i]! + p[o_bih + i]! + s0[s0Row1 + i]! + p[o_bhh + i]!);
-          hOut[hOutRow2 + i] = h_next;
+          const h_next = Math.tanh(xp0[xp0Row + i]! + p[o_bih + i]! + s0[s0Row + i]! + p[o_bhh + i]!);
+          hOut[hOutRow + i] = h_next;
         }
       }
     }
@@ -155,13 +155,13 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
       for (let b = 0; b < B; b++) {
         const seed_hRow = b * H;
-        const hOutRow1 = t * B * H + b * H;
-        const gx0Row2 = t * B * H + b * H;
-        const s0Row3 = b * H;
+        const hOutRow = t * B * H + b * H;
+        const gx0Row = t * B * H + b * H;
+        const s0Row = b * H;
         for (let i = 0; i < H; i++) {
-          const dh_next_pre = seed_h[seed_hRow + i]! * (1 - hOut[hOutRow1 + i]! * hOut[hOutRow1 + i]!);
-          gx0[gx0Row2 + i] = dh_next_pre;
-          s0[s0Row3 + i] = dh_next_pre;
+          const dh_next_pre = seed_h[seed_hRow + i]! * (1 - hOut[hOutRow + i]! * hOut[hOutRow + i]!);
+          gx0[gx0Row + i] = dh_next_pre;
+          s0[s0Row + i] = dh_next_pre;
         }
       }
 
@@ -248,12 +248,12 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
       gemmNT32(B, H, H, hPrev, hPrevAt, H, p, o_Whh, s0, 0, H, false);
       for (let b = 0; b < B; b++) {
         const xp0Row = t * B * H + b * H;
-        const s0Row1 = b * H;
-        const hOutRow2 = t * B * H + b * H;
+        const s0Row = b * H;
+        const hOutRow = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
           // h' = tanh(Wih*x + bih + Whh*h + bhh)
-          const h_next = Math.tanh(xp0[xp0Row + i]! + p[o_bih + i]! + s0[s0Row1 + i]! + p[o_bhh + i]!);
-          hOut[hOutRow2 + i] = h_next;
+          const h_next = Math.tanh(xp0[xp0Row + i]! + p[o_bih + i]! + s0[s0Row + i]! + p[o_bhh + i]!);
+          hOut[hOutRow + i] = h_next;
         }
       }
     }
@@ -291,13 +291,13 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
       for (let b = 0; b < B; b++) {
         const seed_hRow = b * H;
-        const hOutRow1 = t * B * H + b * H;
-        const gx0Row2 = t * B * H + b * H;
-        const s0Row3 = b * H;
+        const hOutRow = t * B * H + b * H;
+        const gx0Row = t * B * H + b * H;
+        const s0Row = b * H;
         for (let i = 0; i < H; i++) {
-          const dh_next_pre = seed_h[seed_hRow + i]! * (1 - hOut[hOutRow1 + i]! * hOut[hOutRow1 + i]!);
-          gx0[gx0Row2 + i] = dh_next_pre;
-          s0[s0Row3 + i] = dh_next_pre;
+          const dh_next_pre = seed_h[seed_hRow + i]! * (1 - hOut[hOutRow + i]! * hOut[hOutRow + i]!);
+          gx0[gx0Row + i] = dh_next_pre;
+          s0[s0Row + i] = dh_next_pre;
         }
       }
 
@@ -342,4 +342,14 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
   }
 
   return { sizes, B, T, nParams, forward, backward };
+}
+
+/** One step (forward from the state to the next, backward from the next state's gradient): the kernels with T = 1. */
+export function createStep64(sizes: Sizes, B: number): Kernel<Float64Array> {
+  return createKernel64(sizes, B, 1);
+}
+
+/** One step in float32: the kernels with T = 1. */
+export function createStep32(sizes: Sizes, B: number): Kernel<Float32Array> {
+  return createKernel32(sizes, B, 1);
 }
