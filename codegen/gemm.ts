@@ -58,43 +58,43 @@ const DOC: Record<Form, string> = {
   TN: "C[i, j] += Σ_p A[p, i] · V[p, j] for i < m, j < k, p < rows: a weight gradient (m × k) summed over rows.",
 };
 
-/** The body of one product function; its signature is in `gemmFunctions`. */
-function body(form: Form, t: Tile): string {
-  const f = FORMS[form];
-  const R = t.rows, C = t.cols;
-  const ii = [...Array(R).keys()], jj = [...Array(C).keys()];
-  const acc = form === "TN" ? "true" : "acc";
+/** A block of r × c accumulators at (i, j): loads, multiply-adds, and the store. */
+function block(f: Index, rs: number, cs: number, i: string, j: string, acc: string, pLoop: string): string[] {
+  const ii = [...Array(rs).keys()], jj = [...Array(cs).keys()];
+  const at = (base: string, k: number) => (k ? `${base} + ${k}` : base);
   const lines: string[] = [];
-  lines.push(`const iEnd = ${f.I} - (${f.I} % ${R}), jEnd = ${f.J} - (${f.J} % ${C});`);
-  lines.push(`for (let i = 0; i < iEnd; i += ${R}) {`);
-  for (const r of ii) lines.push(`const a${r} = ${f.aBase(`i + ${r}`)};`);
-  lines.push(`for (let j = 0; j < jEnd; j += ${C}) {`);
-  for (const c of jj) lines.push(`const b${c} = ${f.bBase(`j + ${c}`)};`);
+  for (const r of ii) lines.push(`const a${r} = ${f.aBase(at(i, r))};`);
+  for (const c of jj) lines.push(`const b${c} = ${f.bBase(at(j, c))};`);
   lines.push(`let ${ii.flatMap((r) => jj.map((c) => `s${r}${c} = 0`)).join(", ")};`);
-  const pLoop = `for (let p = 0${f.steps.map(([v]) => `, ${v} = 0`).join("")}; p < ${f.P}; p++${f.steps.map(([v, st]) => `, ${v} += ${st}`).join("")})`;
   lines.push(`${pLoop} {`);
   for (const r of ii) lines.push(`const x${r} = ${f.aAt(`a${r}`, "p")};`);
   for (const c of jj) lines.push(`const y${c} = ${f.bAt(`b${c}`, "p")};`);
   for (const r of ii) for (const c of jj) lines.push(`s${r}${c} += x${r} * y${c};`);
   lines.push("}");
-  lines.push(`if (${acc}) {`);
-  for (const r of ii) for (const c of jj) lines.push(`${f.c(`i + ${r}`, `j + ${c}`)}! += s${r}${c};`);
-  lines.push("} else {");
-  for (const r of ii) for (const c of jj) lines.push(`${f.c(`i + ${r}`, `j + ${c}`)} = s${r}${c};`);
-  lines.push("}");
-  lines.push("}");
-  lines.push("}");
-  // the edges: rows past the last full tile, and columns past the last full tile
-  lines.push(`for (let i = 0; i < ${f.I}; i++) {`);
-  lines.push(`const a0 = ${f.aBase("i")};`);
-  lines.push(`for (let j = i < iEnd ? jEnd : 0; j < ${f.J}; j++) {`);
-  lines.push(`const b0 = ${f.bBase("j")};`);
-  lines.push("let s = 0;");
-  lines.push(`${pLoop} s += ${f.aAt("a0", "p")} * ${f.bAt("b0", "p")};`);
-  lines.push(`if (${acc}) ${f.c("i", "j")}! += s; else ${f.c("i", "j")} = s;`);
-  lines.push("}");
-  lines.push("}");
-  return lines.join("\n");
+  const store = (op: string) => ii.flatMap((r) => jj.map((c) => `${f.c(at(i, r), at(j, c))}${op} s${r}${c};`));
+  lines.push(`if (${acc}) {`, ...store("! +="), "} else {", ...store(" ="), "}");
+  return lines;
+}
+
+/** The body of one product function; its signature is in `gemmFunctions`. */
+function body(form: Form, t: Tile): string {
+  const f = FORMS[form];
+  const R = t.rows, C = t.cols;
+  const acc = form === "TN" ? "true" : "acc";
+  const pLoop = `for (let p = 0${f.steps.map(([v]) => `, ${v} = 0`).join("")}; p < ${f.P}; p++${f.steps.map(([v, st]) => `, ${v} += ${st}`).join("")})`;
+  return [
+    `const iEnd = ${f.I} - (${f.I} % ${R}), jEnd = ${f.J} - (${f.J} % ${C});`,
+    `// full ${R}×${C} tiles, and the last columns ${R} rows at a time`,
+    `for (let i = 0; i < iEnd; i += ${R}) {`,
+    `for (let j = 0; j < jEnd; j += ${C}) {`, ...block(f, R, C, "i", "j", acc, pLoop), "}",
+    `for (let j = jEnd; j < ${f.J}; j++) {`, ...block(f, R, 1, "i", "j", acc, pLoop), "}",
+    "}",
+    `// the last rows: ${C} columns at a time, then one by one`,
+    `for (let i = iEnd; i < ${f.I}; i++) {`,
+    `for (let j = 0; j < jEnd; j += ${C}) {`, ...block(f, 1, C, "i", "j", acc, pLoop), "}",
+    `for (let j = jEnd; j < ${f.J}; j++) {`, ...block(f, 1, 1, "i", "j", acc, pLoop), "}",
+    "}",
+  ].join("\n");
 }
 
 export interface GemmFunction {
