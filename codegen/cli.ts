@@ -11,9 +11,10 @@ import { type CheckReport, PASS_RULE, checkGradients, formatReport } from "../sr
 import { randomCase } from "../src/sequence.ts";
 import { shapeStr } from "../src/ir.ts";
 import { readFileSync, writeFileSync } from "node:fs";
-import { type Comparison, checkKernels, loadKernels, runKernel } from "./kernelcheck.ts";
-import { generate } from "./generate.ts";
+import type { Comparison } from "./kernelcheck.ts";
 import { CaseError, caseToJson, readCase, writeResult } from "./evalcase.ts";
+// Code generation (ts-morph, prettier) loads only for the commands that need it.
+const kernels = () => import("./kernelcheck.ts");
 import { gradients } from "../src/sequence.ts";
 import type { Sizes } from "../src/eval.ts";
 
@@ -122,6 +123,7 @@ async function check(refs: string[], v: Record<string, string | boolean | undefi
     const cases = cfs.map((cf, i) => randomCase(cell, { sizes: cf.sizes, B: cf.B, T: cf.T, seed: num(v.seed, 1) + i }));
     const rs = cfs.map((cf, i) => checkGradients(cell, cases[i], { mode: cf.mode, atol: num(v.atol, 1e-5), rtol: num(v.rtol, 1e-3), seed: num(v.seed, 1) }));
     const ks: Comparison[][] = [];
+    const { checkKernels } = await kernels();
     for (const c of cases) ks.push(await checkKernels(cell, c));
     reports.push(...rs.map((r, i) => ({ ...r, kernels: ks[i]! })));
     const kernelsPass = ks.every((k) => k.every((x) => x.pass));
@@ -185,6 +187,7 @@ async function generateCmd(v: Record<string, string | boolean | undefined>): Pro
   const m = typeof v.tile === "string" ? /^(\d+)x(\d+)$/.exec(v.tile) : null;
   if (v.tile !== undefined && (!m || Number(m[1]) < 1 || Number(m[2]) < 1 || Number(m[1]) > 8 || Number(m[2]) > 8)) throw new LoadError(`--tile is ROWSxCOLS with each from 1 to 8, such as 4x4, not ${String(v.tile)}`);
   const tile = m ? { rows: Number(m[1]), cols: Number(m[2]) } : undefined;
+  const { generate } = await import("./generate.ts");
   const r = await generate(!!v.check, tile);
   if (v.check) {
     if (r.stale.length) {
@@ -225,6 +228,7 @@ async function evalCmd(ref: string, v: Record<string, string | boolean | undefin
     const { forward, grads } = gradients(deriveBackward(cell), c);
     result = { outputs: forward.outputs, params: grads.params, inputs: grads.inputs, initial: grads.initial };
   } else {
+    const { loadKernels, runKernel } = await kernels();
     const mod = await loadKernels(cell);
     const r = runKernel(mod, cell, c, 64);
     const layout = mod.paramLayout(c.sizes);

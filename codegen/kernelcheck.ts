@@ -9,7 +9,7 @@ import { pathToFileURL } from "node:url";
 import type { Cell } from "../src/cell.ts";
 import { deriveBackward } from "../src/backward.ts";
 import { type SequenceCase, gradients, randomCase } from "../src/sequence.ts";
-import { ROOT } from "../src/load.ts";
+import { ROOT, hookModules } from "../src/load.ts";
 import { Rng } from "../src/rng.ts";
 import { buildPlan, type FullPlan } from "./plan.ts";
 import { emitKernelModule } from "./emit.ts";
@@ -44,6 +44,7 @@ export async function loadKernels(cell: Cell): Promise<KernelModule> {
     mkdirSync(dir, { recursive: true });
     const file = join(dir, `${cell.name}-${hash}.ts`);
     writeFileSync(file, text);
+    hookModules(); // the kernel is a .ts file outside this package: load it as an ES module
     mod = (await import(pathToFileURL(file).href)) as KernelModule;
     loaded.set(hash, mod);
   }

@@ -52,7 +52,9 @@ export interface CompiledEquation {
   /** `z` or `h'`. */
   readonly lhs: string;
   readonly text: string;
+  /** The line in the equations text, and (when the file is known) "file:line" in the file. */
   readonly line: number;
+  readonly where?: string;
   readonly node: Node;
 }
 
@@ -327,7 +329,8 @@ export function compileCell(spec: CellSpec, opts: CompileOptions = {}): Cell {
       failAt(eq, `${key} is the same for every example (it reads no input or state), but ${owner} holds one value per example`);
     values.set(key, node);
     if (!names.has(node) && node.op !== "input" && node.op !== "const") names.set(node, key);
-    compiled.push({ lhs: key, text: eq.text.trim(), line: eq.line, node });
+    const fl = toFile(eq.line);
+    compiled.push({ lhs: key, text: eq.text.trim(), line: eq.line, ...(opts.file ? { where: fl ? `${opts.file}:${fl.line}` : `${opts.file}, equations line ${eq.line}` } : {}), node });
   }
 
   const next = states.map((s) => values.get(`${s.attrs.name}'`)!);

@@ -16,7 +16,8 @@ const EXTS = [".ts", ".mts", ".json"];
 export class LoadError extends Error {}
 
 let hooked = false;
-function hookModules(): void {
+/** Let `import "cellforge"` resolve to this package, and .ts files load as ES modules, anywhere. */
+export function hookModules(): void {
   if (hooked) return;
   hooked = true;
   const entry = pathToFileURL(join(ROOT, "src", "index.ts")).href;
