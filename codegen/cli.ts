@@ -23,7 +23,9 @@ const USAGE = `cellforge: recurrent cells from equations, with derived and check
 usage:
   cellforge show <cell>                the equations, the derived backward, the saved set, costs
   cellforge check [<cell>…] [options]  gradient-check cells and their generated kernels (all of dsl/ when none is named)
-  cellforge list [--json]              the cells in dsl/ with their costs
+  cellforge list [--json]              the cells in dsl/ with their costs, and measured time per step
+  cellforge bench <cell> [--B n --T n --size n]
+                                       time the generated float32 kernels (forward, forward+backward)
   cellforge generate [--check] [--tile 4x4]
                                        regenerate generated/ from dsl/; --check writes nothing and exits 1 if stale
   cellforge eval <cell> --in case.json [--out result.json] [--reference]
@@ -166,21 +168,43 @@ async function check(refs: string[], v: Record<string, string | boolean | undefi
 
 async function list(v: Record<string, string | boolean | undefined>): Promise<void> {
   const rows = [];
+  const { timeCell } = await import("./timing.ts");
   for (const name of await allCells()) {
     const cell = await loadCell(name);
     const st = cellStats(deriveBackward(cell), AT128(cell));
-    rows.push({ name: cell.name, source: cell.doc, params: st.params, paramFormula: st.paramFormula, forwardFlops: st.forwardFlops, backwardFlops: st.backwardFlops, savedFloats: st.savedFloats });
+    const t = await timeCell(cell, { B: 32, T: 20, size: 128, budgetMs: 150 });
+    rows.push({ name: cell.name, source: cell.doc, params: st.params, paramFormula: st.paramFormula, forwardFlops: st.forwardFlops, backwardFlops: st.backwardFlops, savedFloats: st.savedFloats, forwardBackwardMsPerStep: t.forwardBackwardMs / t.T });
   }
   if (v.json) {
     out(JSON.stringify(rows, null, 2));
     return;
   }
-  const head = ["cell", "params @128", "formula", "fwd FLOP/step", "bwd FLOP/step", "saved floats", "source"];
-  const body = rows.map((r) => [r.name, r.params.toLocaleString("en-US"), r.paramFormula, PER(r.forwardFlops), PER(r.backwardFlops), String(r.savedFloats), r.source.length > 70 ? r.source.slice(0, 67) + "..." : r.source]);
+  const head = ["cell", "params", "formula", "fwd FLOP", "bwd FLOP", "saved", "fwd+bwd ms/step", "source"];
+  const body = rows.map((r) => [r.name, r.params.toLocaleString("en-US"), r.paramFormula, PER(r.forwardFlops), PER(r.backwardFlops), String(r.savedFloats), r.forwardBackwardMsPerStep.toFixed(3), r.source.length > 60 ? r.source.slice(0, 57) + "..." : r.source]);
   const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  out("per example per step, at D = H = 128 (saved floats: kept for BPTT besides the state)");
+  out("at D = H = 128: parameters; FLOPs and floats saved for BPTT (besides the state) per example per step;");
+  out("measured forward+backward time per step of the generated float32 kernels at B = 32 (median, T = 20)");
   out(head.map((h, i) => h.padEnd(w[i]!)).join("  "));
-  for (const b of body) out(b.map((s, i) => (i >= 1 && i <= 5 && i !== 2 ? s.padStart(w[i]!) : s.padEnd(w[i]!))).join("  ").trimEnd());
+  for (const b of body) out(b.map((s, i) => ([1, 3, 4, 5, 6].includes(i) ? s.padStart(w[i]!) : s.padEnd(w[i]!))).join("  ").trimEnd());
+}
+
+async function bench(ref: string, v: Record<string, string | boolean | undefined>): Promise<void> {
+  const cell = await loadCell(ref);
+  const int = (x: unknown, d: number, what: string) => {
+    if (x === undefined) return d;
+    if (typeof x !== "string" || !/^\d+$/.test(x) || Number(x) < 1) throw new LoadError(`--${what} takes a positive integer`);
+    return Number(x);
+  };
+  const B = int(v.B, 32, "B"), T = int(v.T, 50, "T"), size = int(v.size, 128, "size");
+  const { timeCell } = await import("./timing.ts");
+  const t = await timeCell(cell, { B, T, size, budgetMs: 2000 });
+  const st = cellStats(deriveBackward(cell), t.sizes);
+  const gf = (flop: number, ms: number) => ((flop * B * T) / ms / 1e6).toFixed(2);
+  const sizes = Object.entries(t.sizes).map(([k, n]) => `${k}=${n}`).join(" ");
+  out(`${cell.name}: generated float32 kernels, ${sizes}, B=${B}, T=${T}, single thread, median of ${t.runs}+ runs after warm-up`);
+  out(`  forward           ${t.forwardMs.toFixed(2).padStart(9)} ms   ${(t.forwardMs / T).toFixed(3)} ms/step   ${gf(st.forwardFlops, t.forwardMs)} GFLOP/s`);
+  out(`  forward+backward  ${t.forwardBackwardMs.toFixed(2).padStart(9)} ms   ${(t.forwardBackwardMs / T).toFixed(3)} ms/step   ${gf(st.forwardFlops + st.backwardFlops, t.forwardBackwardMs)} GFLOP/s`);
+  out(`  (FLOPs counted from the IR: ${PER(st.forwardFlops)}FLOP forward and ${PER(st.backwardFlops)}FLOP backward per example per step)`);
 }
 
 async function generateCmd(v: Record<string, string | boolean | undefined>): Promise<number> {
@@ -253,7 +277,7 @@ export async function main(argv: string[]): Promise<number> {
         mode: { type: "string" }, sizes: { type: "string" }, B: { type: "string" }, T: { type: "string" },
         atol: { type: "string" }, rtol: { type: "string" }, seed: { type: "string" }, all: { type: "boolean" },
         check: { type: "boolean" }, tile: { type: "string" }, in: { type: "string" }, out: { type: "string" },
-        reference: { type: "boolean" }, example: { type: "string" },
+        reference: { type: "boolean" }, example: { type: "string" }, size: { type: "string" },
       },
     });
   } catch (e) {
@@ -275,6 +299,10 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       case "generate":
         return await generateCmd(v);
+      case "bench":
+        if (rest.length !== 1) throw new LoadError("usage: cellforge bench <cell> [--B n] [--T n] [--size n]");
+        await bench(rest[0]!, v);
+        return 0;
       case "eval":
         if (rest.length !== 1) throw new LoadError("usage: cellforge eval <cell> --in case.json [--out result.json] [--reference]");
         return await evalCmd(rest[0]!, v);

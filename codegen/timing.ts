@@ -1,0 +1,48 @@
+// Timing a cell's generated float32 kernels: the median of repeated runs after warm-up.
+import type { Cell } from "../src/cell.ts";
+import { randomCase } from "../src/sequence.ts";
+import { loadKernels } from "./kernelcheck.ts";
+
+export interface CellTiming {
+  readonly B: number;
+  readonly T: number;
+  readonly sizes: Readonly<Record<string, number>>;
+  readonly runs: number;
+  /** Median milliseconds for the whole sequence. */
+  readonly forwardMs: number;
+  readonly forwardBackwardMs: number;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+
+/** Median time of `f` over repeated runs, after warm-up, within about `budgetMs`. */
+export function timeIt(f: () => void, budgetMs: number, minRuns = 5): { ms: number; runs: number } {
+  for (let i = 0; i < 3; i++) f();
+  const ts: number[] = [];
+  const start = performance.now();
+  while (ts.length < minRuns || (performance.now() - start < budgetMs && ts.length < 200)) {
+    const t0 = performance.now();
+    f();
+    ts.push(performance.now() - t0);
+  }
+  return { ms: median(ts), runs: ts.length };
+}
+
+export async function timeCell(cell: Cell, opts: { B?: number; T?: number; size?: number; budgetMs?: number } = {}): Promise<CellTiming> {
+  const B = opts.B ?? 32, T = opts.T ?? 50, n = opts.size ?? 128;
+  const sizes = Object.fromEntries(cell.sizes.map((s) => [s, n]));
+  const mod = await loadKernels(cell);
+  const c = randomCase(cell, { sizes, B, T, seed: 1 });
+  const k = mod.createKernel32(sizes, B, T);
+  const layout = mod.paramLayout(sizes);
+  const p = new Float32Array(layout.total);
+  for (const q of layout.params) p.set(c.params[q.name]!, q.offset);
+  const f32 = (r: Readonly<Record<string, Float64Array>>) => Object.fromEntries(Object.entries(r).map(([k2, v]) => [k2, Float32Array.from(v)]));
+  const inputs = f32(c.inputs), initial = f32(c.initial), upstream = f32(c.upstream);
+  const out = Object.fromEntries(Object.entries(upstream).map(([k2, v]) => [k2, new Float32Array(v.length)]));
+  const grads = { params: new Float32Array(layout.total), inputs: Object.fromEntries(Object.entries(inputs).map(([k2, v]) => [k2, new Float32Array(v.length)])), initial: Object.fromEntries(Object.entries(initial).map(([k2, v]) => [k2, new Float32Array(v.length)])) };
+  const budget = opts.budgetMs ?? 400;
+  const fwd = timeIt(() => k.forward(p, inputs, initial, out), budget);
+  const both = timeIt(() => { k.forward(p, inputs, initial, out); k.backward(p, inputs, initial, out, upstream, grads); }, budget);
+  return { B, T, sizes, runs: Math.min(fwd.runs, both.runs), forwardMs: fwd.ms, forwardBackwardMs: both.ms };
+}
