@@ -1,0 +1,80 @@
+// The plain-JS ceiling: the hand-tuned gemm timed at the two product shapes of
+// each workload's forward pass, and a bound on a whole cell derived from them.
+
+import { gemm, gemmReference } from "./jsgemm.ts";
+import { measure, type Budget, type Timing } from "./timing.ts";
+import { gates, type Cell, type Workload } from "./workloads.ts";
+
+export interface GemmShape {
+  workload: string;
+  cell: Cell;
+  /** "input" (hoisted over the sequence) or "step" (one recurrent step) */
+  role: "input" | "step";
+  M: number;
+  K: number;
+  N: number;
+}
+
+export interface GemmResult extends GemmShape {
+  timing: Timing;
+  gflops: number;
+}
+
+/** The forward products: (T·B)×D×G·H once, and B×H×G·H at each of T steps. */
+export function gemmShapes(w: Workload, cell: Cell): GemmShape[] {
+  const N = gates(cell) * w.H;
+  return [
+    { workload: w.name, cell, role: "input", M: w.T * w.B, K: w.D, N },
+    { workload: w.name, cell, role: "step", M: w.B, K: w.H, N },
+  ];
+}
+
+export async function benchGemm(shape: GemmShape, budget: Budget): Promise<GemmResult> {
+  const { M, K, N } = shape;
+  const a = filled(M * K, 1);
+  const b = filled(K * N, 2);
+  const c = new Float32Array(M * N);
+  const timing = await measure(() => gemm(a, b, c, M, K, N), budget);
+  return { ...shape, timing, gflops: (2 * M * K * N) / timing.medianMs / 1e6 };
+}
+
+/**
+ * Estimated fwd+bwd time of a cell at the plain-JS gemm rate: the forward's
+ * products (one input product, T step products) at their measured times, and
+ * the backward as twice that. Elementwise work is left out, so a real kernel
+ * is slower; it is a bound, not a measurement.
+ */
+export function gemmBoundMs(w: Workload, results: GemmResult[]): { forward: number; forwardBackward: number } {
+  const input = results.find((r) => r.role === "input")!;
+  const step = results.find((r) => r.role === "step")!;
+  const forward = input.timing.medianMs + w.T * step.timing.medianMs;
+  return { forward, forwardBackward: 3 * forward };
+}
+
+/** Throws if gemm disagrees with the triple loop on shapes that exercise every edge case. */
+export function checkGemm(): void {
+  for (const [M, K, N] of [
+    [1, 32, 96],
+    [7, 5, 9],
+    [13, 301, 262],
+    [64, 37, 517],
+  ] as const) {
+    const a = filled(M * K, 3);
+    const b = filled(K * N, 4);
+    const got = new Float32Array(M * N);
+    const want = new Float32Array(M * N);
+    gemm(a, b, got, M, K, N);
+    gemmReference(a, b, want, M, K, N);
+    for (let i = 0; i < M * N; i++) {
+      if (Math.abs(got[i]! - want[i]!) > 1e-4 * Math.sqrt(K)) {
+        throw new Error(`jsgemm wrong at ${M}x${K}x${N}, element ${i}: ${got[i]} vs ${want[i]}`);
+      }
+    }
+  }
+}
+
+function filled(n: number, seed: number): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = Math.sin(i * 0.7 + seed);
+  return a;
+}
