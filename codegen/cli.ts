@@ -172,7 +172,7 @@ async function list(v: Record<string, string | boolean | undefined>): Promise<vo
   for (const name of await allCells()) {
     const cell = await loadCell(name);
     const st = cellStats(deriveBackward(cell), AT128(cell));
-    const t = await timeCell(cell, { B: 32, T: 20, size: 128, budgetMs: 150 });
+    const t = await timeCell(cell, { B: 32, T: 10, size: 128, budgetMs: 0, committed: true, quick: true });
     rows.push({ name: cell.name, source: cell.doc, params: st.params, paramFormula: st.paramFormula, forwardFlops: st.forwardFlops, backwardFlops: st.backwardFlops, savedFloats: st.savedFloats, forwardBackwardMsPerStep: t.forwardBackwardMs / t.T });
   }
   if (v.json) {
@@ -183,7 +183,7 @@ async function list(v: Record<string, string | boolean | undefined>): Promise<vo
   const body = rows.map((r) => [r.name, r.params.toLocaleString("en-US"), r.paramFormula, PER(r.forwardFlops), PER(r.backwardFlops), String(r.savedFloats), r.forwardBackwardMsPerStep.toFixed(3), r.source.length > 60 ? r.source.slice(0, 57) + "..." : r.source]);
   const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   out("at D = H = 128: parameters; FLOPs and floats saved for BPTT (besides the state) per example per step;");
-  out("measured forward+backward time per step of the generated float32 kernels at B = 32 (median, T = 20)");
+  out("measured forward+backward time per step of the generated float32 kernels at B = 32 (median of 3, T = 10; `bench <cell>` for more)");
   out(head.map((h, i) => h.padEnd(w[i]!)).join("  "));
   for (const b of body) out(b.map((s, i) => ([1, 3, 4, 5, 6].includes(i) ? s.padStart(w[i]!) : s.padEnd(w[i]!))).join("  ").trimEnd());
 }

@@ -1,7 +1,7 @@
 // Checking generated kernels: f64 against the reference evaluator (to 1e-12 relative) and against
 // finite differences; f32 against f64 within a stated tolerance. Kernels are generated fresh for
 // the cell being checked, so any cell file (in dsl/ or not) is checked the same way.
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -29,8 +29,16 @@ export interface GenericKernel<X extends A> {
 
 const loaded = new Map<string, KernelModule>();
 
-/** Generate a cell's kernel module into a temporary file and import it. */
-export async function loadKernels(cell: Cell): Promise<KernelModule> {
+/**
+ * Generate a cell's kernel module into a temporary file and import it. With `committed`, a cell from
+ * dsl/ uses its kernels in generated/ (kept fresh by `generate`, checked by `generate --check`).
+ */
+export async function loadKernels(cell: Cell, opts: { committed?: boolean } = {}): Promise<KernelModule> {
+  const m = cell.file ? /^dsl\/([\w-]+)\.(ts|json)$/.exec(cell.file) : null;
+  if (opts.committed && m && existsSync(join(ROOT, "generated", `${m[1]}.ts`))) {
+    hookModules();
+    return (await import(pathToFileURL(join(ROOT, "generated", `${m[1]}.ts`)).href)) as KernelModule;
+  }
   const plan = buildPlan(cell, deriveBackward(cell)) as FullPlan;
   const text = await emitKernelModule(plan, {
     source: cell.file ?? `cell "${cell.name}"`,

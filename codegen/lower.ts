@@ -107,10 +107,12 @@ export interface KernelPlan {
 
 // --------------------------------------------------------------------------------- helpers
 
+/** A size as a TypeScript expression: `H`, `(3 * H)`, `(D + H)` (parenthesised unless an atom). */
 export function dimExpr(d: Dim): Expr {
   const parts = Object.entries(d.terms).map(([k, v]) => (v === 1 ? k : `${v} * ${k}`));
   if (d.c !== 0 || parts.length === 0) parts.push(String(d.c));
-  return parts.length === 1 ? parts[0]! : `(${parts.join(" + ")})`;
+  const e = parts.join(" + ");
+  return /^\w+$/.test(e) ? e : `(${e})`;
 }
 const mulE = (...xs: Expr[]): Expr => {
   const f = xs.filter((x) => x !== "1");

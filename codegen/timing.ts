@@ -16,8 +16,8 @@ export interface CellTiming {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
 /** Median time of `f` over repeated runs, after warm-up, within about `budgetMs`. */
-export function timeIt(f: () => void, budgetMs: number, minRuns = 5): { ms: number; runs: number } {
-  for (let i = 0; i < 3; i++) f();
+export function timeIt(f: () => void, budgetMs: number, minRuns = 5, warmups = 3): { ms: number; runs: number } {
+  for (let i = 0; i < warmups; i++) f();
   const ts: number[] = [];
   const start = performance.now();
   while (ts.length < minRuns || (performance.now() - start < budgetMs && ts.length < 200)) {
@@ -28,10 +28,10 @@ export function timeIt(f: () => void, budgetMs: number, minRuns = 5): { ms: numb
   return { ms: median(ts), runs: ts.length };
 }
 
-export async function timeCell(cell: Cell, opts: { B?: number; T?: number; size?: number; budgetMs?: number } = {}): Promise<CellTiming> {
+export async function timeCell(cell: Cell, opts: { B?: number; T?: number; size?: number; budgetMs?: number; committed?: boolean; quick?: boolean } = {}): Promise<CellTiming> {
   const B = opts.B ?? 32, T = opts.T ?? 50, n = opts.size ?? 128;
   const sizes = Object.fromEntries(cell.sizes.map((s) => [s, n]));
-  const mod = await loadKernels(cell);
+  const mod = await loadKernels(cell, { committed: opts.committed ?? false });
   const c = randomCase(cell, { sizes, B, T, seed: 1 });
   const k = mod.createKernel32(sizes, B, T);
   const layout = mod.paramLayout(sizes);
@@ -42,7 +42,8 @@ export async function timeCell(cell: Cell, opts: { B?: number; T?: number; size?
   const out = Object.fromEntries(Object.entries(upstream).map(([k2, v]) => [k2, new Float32Array(v.length)]));
   const grads = { params: new Float32Array(layout.total), inputs: Object.fromEntries(Object.entries(inputs).map(([k2, v]) => [k2, new Float32Array(v.length)])), initial: Object.fromEntries(Object.entries(initial).map(([k2, v]) => [k2, new Float32Array(v.length)])) };
   const budget = opts.budgetMs ?? 400;
-  const fwd = timeIt(() => k.forward(p, inputs, initial, out), budget);
-  const both = timeIt(() => { k.forward(p, inputs, initial, out); k.backward(p, inputs, initial, out, upstream, grads); }, budget);
+  const [minRuns, warmups] = opts.quick ? [3, 1] : [5, 3];
+  const fwd = timeIt(() => k.forward(p, inputs, initial, out), budget, minRuns, warmups);
+  const both = timeIt(() => { k.forward(p, inputs, initial, out); k.backward(p, inputs, initial, out, upstream, grads); }, budget, minRuns, warmups);
   return { B, T, sizes, runs: Math.min(fwd.runs, both.runs), forwardMs: fwd.ms, forwardBackwardMs: both.ms };
 }

@@ -95,15 +95,15 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
   const o_U = o_Ur + H * H;
   const nParams = o_U + H * H;
   // buffers, allocated once: saved values (tapes), packed products, scratch
-  const xp0 = new Float64Array(T * B * 3 * H);
+  const xp0 = new Float64Array(T * B * (3 * H));
   const tape_z = new Float64Array(T * B * H);
   const tape_r = new Float64Array(T * B * H);
   const tape_s1 = new Float64Array(T * B * H);
   const tape_n = new Float64Array(T * B * H);
-  const gx0 = new Float64Array(T * B * 3 * H);
+  const gx0 = new Float64Array(T * B * (3 * H));
   const seed_h = new Float64Array(B * H);
   const carry_h = new Float64Array(B * H);
-  const s0 = new Float64Array(B * 3 * H);
+  const s0 = new Float64Array(B * (3 * H));
   const s1 = new Float64Array(B * H);
   function forward(
     p: Float64Array,
@@ -127,7 +127,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
       // Uz, Ur, U times h
       gemmNT64(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Uz, s0, 0, 3 * H, false);
       for (let b = 0; b < B; b++) {
-        const s0Row = 2 * H + b * 3 * H;
+        const s0Row = 2 * H + b * (3 * H);
         const tape_s1Row = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
           tape_s1[tape_s1Row + i] = s0[s0Row + i]!;
@@ -135,14 +135,14 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
       }
 
       for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * 3 * H + b * 3 * H;
-        const s0Row = b * 3 * H;
+        const xp0Row = t * B * (3 * H) + b * (3 * H);
+        const s0Row = b * (3 * H);
         const tape_zRow = t * B * H + b * H;
-        const xp0Row2 = t * B * 3 * H + H + b * 3 * H;
-        const s0Row2 = H + b * 3 * H;
+        const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
+        const s0Row2 = H + b * (3 * H);
         const tape_rRow = t * B * H + b * H;
-        const s0Row3 = 2 * H + b * 3 * H;
-        const xp0Row3 = t * B * 3 * H + 2 * H + b * 3 * H;
+        const s0Row3 = 2 * H + b * (3 * H);
+        const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
         const tape_nRow = t * B * H + b * H;
         const hPrevRow = hPrevAt + b * H;
         const hOutRow = t * B * H + b * H;
@@ -198,15 +198,15 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
         const tape_zRow = t * B * H + b * H;
         const seed_hRow = b * H;
         const tape_nRow = t * B * H + b * H;
-        const gx0Row = t * B * 3 * H + 2 * H + b * 3 * H;
+        const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
         const tape_rRow = t * B * H + b * H;
-        const s0Row = 2 * H + b * 3 * H;
+        const s0Row = 2 * H + b * (3 * H);
         const tape_s1Row = t * B * H + b * H;
-        const gx0Row2 = t * B * 3 * H + H + b * 3 * H;
-        const s0Row2 = H + b * 3 * H;
+        const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
+        const s0Row2 = H + b * (3 * H);
         const hPrevRow = hPrevAt + b * H;
-        const gx0Row3 = t * B * 3 * H + b * 3 * H;
-        const s0Row3 = b * 3 * H;
+        const gx0Row3 = t * B * (3 * H) + b * (3 * H);
+        const s0Row3 = b * (3 * H);
         const s1Row = b * H;
         for (let i = 0; i < H; i++) {
           const t1 = 1 - tape_z[tape_zRow + i]!;
@@ -269,15 +269,15 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
   const o_U = o_Ur + H * H;
   const nParams = o_U + H * H;
   // buffers, allocated once: saved values (tapes), packed products, scratch
-  const xp0 = new Float32Array(T * B * 3 * H);
+  const xp0 = new Float32Array(T * B * (3 * H));
   const tape_z = new Float32Array(T * B * H);
   const tape_r = new Float32Array(T * B * H);
   const tape_s1 = new Float32Array(T * B * H);
   const tape_n = new Float32Array(T * B * H);
-  const gx0 = new Float32Array(T * B * 3 * H);
+  const gx0 = new Float32Array(T * B * (3 * H));
   const seed_h = new Float32Array(B * H);
   const carry_h = new Float32Array(B * H);
-  const s0 = new Float32Array(B * 3 * H);
+  const s0 = new Float32Array(B * (3 * H));
   const s1 = new Float32Array(B * H);
   function forward(
     p: Float32Array,
@@ -301,7 +301,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
       // Uz, Ur, U times h
       gemmNT32(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Uz, s0, 0, 3 * H, false);
       for (let b = 0; b < B; b++) {
-        const s0Row = 2 * H + b * 3 * H;
+        const s0Row = 2 * H + b * (3 * H);
         const tape_s1Row = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
           tape_s1[tape_s1Row + i] = s0[s0Row + i]!;
@@ -309,14 +309,14 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
       }
 
       for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * 3 * H + b * 3 * H;
-        const s0Row = b * 3 * H;
+        const xp0Row = t * B * (3 * H) + b * (3 * H);
+        const s0Row = b * (3 * H);
         const tape_zRow = t * B * H + b * H;
-        const xp0Row2 = t * B * 3 * H + H + b * 3 * H;
-        const s0Row2 = H + b * 3 * H;
+        const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
+        const s0Row2 = H + b * (3 * H);
         const tape_rRow = t * B * H + b * H;
-        const s0Row3 = 2 * H + b * 3 * H;
-        const xp0Row3 = t * B * 3 * H + 2 * H + b * 3 * H;
+        const s0Row3 = 2 * H + b * (3 * H);
+        const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
         const tape_nRow = t * B * H + b * H;
         const hPrevRow = hPrevAt + b * H;
         const hOutRow = t * B * H + b * H;
@@ -372,15 +372,15 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
         const tape_zRow = t * B * H + b * H;
         const seed_hRow = b * H;
         const tape_nRow = t * B * H + b * H;
-        const gx0Row = t * B * 3 * H + 2 * H + b * 3 * H;
+        const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
         const tape_rRow = t * B * H + b * H;
-        const s0Row = 2 * H + b * 3 * H;
+        const s0Row = 2 * H + b * (3 * H);
         const tape_s1Row = t * B * H + b * H;
-        const gx0Row2 = t * B * 3 * H + H + b * 3 * H;
-        const s0Row2 = H + b * 3 * H;
+        const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
+        const s0Row2 = H + b * (3 * H);
         const hPrevRow = hPrevAt + b * H;
-        const gx0Row3 = t * B * 3 * H + b * 3 * H;
-        const s0Row3 = b * 3 * H;
+        const gx0Row3 = t * B * (3 * H) + b * (3 * H);
+        const s0Row3 = b * (3 * H);
         const s1Row = b * H;
         for (let i = 0; i < H; i++) {
           const t1 = 1 - tape_z[tape_zRow + i]!;

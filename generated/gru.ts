@@ -131,15 +131,15 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
   const o_bhn = o_bhz + H;
   const nParams = o_bhn + H;
   // buffers, allocated once: saved values (tapes), packed products, scratch
-  const xp0 = new Float64Array(T * B * 3 * H);
+  const xp0 = new Float64Array(T * B * (3 * H));
   const tape_z = new Float64Array(T * B * H);
   const tape_r = new Float64Array(T * B * H);
   const tape_s1 = new Float64Array(T * B * H);
   const tape_n = new Float64Array(T * B * H);
-  const gx0 = new Float64Array(T * B * 3 * H);
+  const gx0 = new Float64Array(T * B * (3 * H));
   const seed_h = new Float64Array(B * H);
   const carry_h = new Float64Array(B * H);
-  const s0 = new Float64Array(B * 3 * H);
+  const s0 = new Float64Array(B * (3 * H));
   const s1 = new Float64Array(B * H);
   const s2 = new Float64Array(H);
   const s3 = new Float64Array(H);
@@ -165,15 +165,15 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
       // Whr, Whz, Whn times h
       gemmNT64(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Whr, s0, 0, 3 * H, false);
       for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * 3 * H + b * 3 * H;
-        const s0Row = b * 3 * H;
+        const xp0Row = t * B * (3 * H) + b * (3 * H);
+        const s0Row = b * (3 * H);
         const tape_rRow = t * B * H + b * H;
-        const xp0Row2 = t * B * 3 * H + H + b * 3 * H;
-        const s0Row2 = H + b * 3 * H;
+        const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
+        const s0Row2 = H + b * (3 * H);
         const tape_zRow = t * B * H + b * H;
-        const s0Row3 = 2 * H + b * 3 * H;
+        const s0Row3 = 2 * H + b * (3 * H);
         const tape_s1Row = t * B * H + b * H;
-        const xp0Row3 = t * B * 3 * H + 2 * H + b * 3 * H;
+        const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
         const tape_nRow = t * B * H + b * H;
         const hPrevRow = hPrevAt + b * H;
         const hOutRow = t * B * H + b * H;
@@ -231,15 +231,15 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
         const tape_zRow = t * B * H + b * H;
         const seed_hRow = b * H;
         const tape_nRow = t * B * H + b * H;
-        const gx0Row = t * B * 3 * H + 2 * H + b * 3 * H;
+        const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
         const tape_rRow = t * B * H + b * H;
-        const s0Row = 2 * H + b * 3 * H;
+        const s0Row = 2 * H + b * (3 * H);
         const tape_s1Row = t * B * H + b * H;
-        const gx0Row2 = t * B * 3 * H + b * 3 * H;
-        const s0Row2 = b * 3 * H;
+        const gx0Row2 = t * B * (3 * H) + b * (3 * H);
+        const s0Row2 = b * (3 * H);
         const hPrevRow = hPrevAt + b * H;
-        const gx0Row3 = t * B * 3 * H + H + b * 3 * H;
-        const s0Row3 = H + b * 3 * H;
+        const gx0Row3 = t * B * (3 * H) + H + b * (3 * H);
+        const s0Row3 = H + b * (3 * H);
         const s1Row = b * H;
         for (let i = 0; i < H; i++) {
           const t2 = 1 - tape_z[tape_zRow + i]!;
@@ -279,7 +279,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
       // grad of: r  = sigmoid(Wir*x + bir + Whr*h + bhr)
       for (let i = 0; i < H; i++) {
         let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * 3 * H + b * 3 * H + i]!;
+        for (let b = 0; b < B; b++) s += gx0[t * B * (3 * H) + b * (3 * H) + i]!;
         s2[i] = s;
       }
 
@@ -294,7 +294,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
       // grad of: z  = sigmoid(Wiz*x + biz + Whz*h + bhz)
       for (let i = 0; i < H; i++) {
         let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * 3 * H + H + b * 3 * H + i]!;
+        for (let b = 0; b < B; b++) s += gx0[t * B * (3 * H) + H + b * (3 * H) + i]!;
         s3[i] = s;
       }
 
@@ -309,14 +309,14 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
       // grad of: n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
       for (let i = 0; i < H; i++) {
         let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * 3 * H + 2 * H + b * 3 * H + i]!;
+        for (let b = 0; b < B; b++) s += gx0[t * B * (3 * H) + 2 * H + b * (3 * H) + i]!;
         dp[o_bin + i]! += s;
       }
 
       // grad of: n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
       for (let i = 0; i < H; i++) {
         let s = 0;
-        for (let b = 0; b < B; b++) s += s0[2 * H + b * 3 * H + i]!;
+        for (let b = 0; b < B; b++) s += s0[2 * H + b * (3 * H) + i]!;
         dp[o_bhn + i]! += s;
       }
     }
@@ -351,15 +351,15 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
   const o_bhn = o_bhz + H;
   const nParams = o_bhn + H;
   // buffers, allocated once: saved values (tapes), packed products, scratch
-  const xp0 = new Float32Array(T * B * 3 * H);
+  const xp0 = new Float32Array(T * B * (3 * H));
   const tape_z = new Float32Array(T * B * H);
   const tape_r = new Float32Array(T * B * H);
   const tape_s1 = new Float32Array(T * B * H);
   const tape_n = new Float32Array(T * B * H);
-  const gx0 = new Float32Array(T * B * 3 * H);
+  const gx0 = new Float32Array(T * B * (3 * H));
   const seed_h = new Float32Array(B * H);
   const carry_h = new Float32Array(B * H);
-  const s0 = new Float32Array(B * 3 * H);
+  const s0 = new Float32Array(B * (3 * H));
   const s1 = new Float32Array(B * H);
   const s2 = new Float32Array(H);
   const s3 = new Float32Array(H);
@@ -385,15 +385,15 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
       // Whr, Whz, Whn times h
       gemmNT32(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Whr, s0, 0, 3 * H, false);
       for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * 3 * H + b * 3 * H;
-        const s0Row = b * 3 * H;
+        const xp0Row = t * B * (3 * H) + b * (3 * H);
+        const s0Row = b * (3 * H);
         const tape_rRow = t * B * H + b * H;
-        const xp0Row2 = t * B * 3 * H + H + b * 3 * H;
-        const s0Row2 = H + b * 3 * H;
+        const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
+        const s0Row2 = H + b * (3 * H);
         const tape_zRow = t * B * H + b * H;
-        const s0Row3 = 2 * H + b * 3 * H;
+        const s0Row3 = 2 * H + b * (3 * H);
         const tape_s1Row = t * B * H + b * H;
-        const xp0Row3 = t * B * 3 * H + 2 * H + b * 3 * H;
+        const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
         const tape_nRow = t * B * H + b * H;
         const hPrevRow = hPrevAt + b * H;
         const hOutRow = t * B * H + b * H;
@@ -451,15 +451,15 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
         const tape_zRow = t * B * H + b * H;
         const seed_hRow = b * H;
         const tape_nRow = t * B * H + b * H;
-        const gx0Row = t * B * 3 * H + 2 * H + b * 3 * H;
+        const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
         const tape_rRow = t * B * H + b * H;
-        const s0Row = 2 * H + b * 3 * H;
+        const s0Row = 2 * H + b * (3 * H);
         const tape_s1Row = t * B * H + b * H;
-        const gx0Row2 = t * B * 3 * H + b * 3 * H;
-        const s0Row2 = b * 3 * H;
+        const gx0Row2 = t * B * (3 * H) + b * (3 * H);
+        const s0Row2 = b * (3 * H);
         const hPrevRow = hPrevAt + b * H;
-        const gx0Row3 = t * B * 3 * H + H + b * 3 * H;
-        const s0Row3 = H + b * 3 * H;
+        const gx0Row3 = t * B * (3 * H) + H + b * (3 * H);
+        const s0Row3 = H + b * (3 * H);
         const s1Row = b * H;
         for (let i = 0; i < H; i++) {
           const t2 = 1 - tape_z[tape_zRow + i]!;
@@ -499,7 +499,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
       // grad of: r  = sigmoid(Wir*x + bir + Whr*h + bhr)
       for (let i = 0; i < H; i++) {
         let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * 3 * H + b * 3 * H + i]!;
+        for (let b = 0; b < B; b++) s += gx0[t * B * (3 * H) + b * (3 * H) + i]!;
         s2[i] = s;
       }
 
@@ -514,7 +514,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
       // grad of: z  = sigmoid(Wiz*x + biz + Whz*h + bhz)
       for (let i = 0; i < H; i++) {
         let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * 3 * H + H + b * 3 * H + i]!;
+        for (let b = 0; b < B; b++) s += gx0[t * B * (3 * H) + H + b * (3 * H) + i]!;
         s3[i] = s;
       }
 
@@ -529,14 +529,14 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
       // grad of: n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
       for (let i = 0; i < H; i++) {
         let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * 3 * H + 2 * H + b * 3 * H + i]!;
+        for (let b = 0; b < B; b++) s += gx0[t * B * (3 * H) + 2 * H + b * (3 * H) + i]!;
         dp[o_bin + i]! += s;
       }
 
       // grad of: n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
       for (let i = 0; i < H; i++) {
         let s = 0;
-        for (let b = 0; b < B; b++) s += s0[2 * H + b * 3 * H + i]!;
+        for (let b = 0; b < B; b++) s += s0[2 * H + b * (3 * H) + i]!;
         dp[o_bhn + i]! += s;
       }
     }

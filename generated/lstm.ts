@@ -158,18 +158,18 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
   const o_bho = o_bhg + H;
   const nParams = o_bho + H;
   // buffers, allocated once: saved values (tapes), packed products, scratch
-  const xp0 = new Float64Array(T * B * 4 * H);
+  const xp0 = new Float64Array(T * B * (4 * H));
   const tape_o = new Float64Array(T * B * H);
   const tape_f = new Float64Array(T * B * H);
   const tape_i_1 = new Float64Array(T * B * H);
   const tape_g = new Float64Array(T * B * H);
   const tape_s1 = new Float64Array(T * B * H);
-  const gx0 = new Float64Array(T * B * 4 * H);
+  const gx0 = new Float64Array(T * B * (4 * H));
   const seed_h = new Float64Array(B * H);
   const carry_h = new Float64Array(B * H);
   const seed_c = new Float64Array(B * H);
   const carry_c = new Float64Array(B * H);
-  const s0 = new Float64Array(B * 4 * H);
+  const s0 = new Float64Array(B * (4 * H));
   const s1 = new Float64Array(H);
   const s2 = new Float64Array(H);
   const s3 = new Float64Array(H);
@@ -202,17 +202,17 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
       // Whi, Whf, Whg, Who times h
       gemmNT64(B, 4 * H, H, hPrev, hPrevAt, H, p, o_Whi, s0, 0, 4 * H, false);
       for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * 4 * H + b * 4 * H;
-        const s0Row = b * 4 * H;
+        const xp0Row = t * B * (4 * H) + b * (4 * H);
+        const s0Row = b * (4 * H);
         const tape_i_1Row = t * B * H + b * H;
-        const xp0Row2 = t * B * 4 * H + H + b * 4 * H;
-        const s0Row2 = H + b * 4 * H;
+        const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
+        const s0Row2 = H + b * (4 * H);
         const tape_fRow = t * B * H + b * H;
-        const xp0Row3 = t * B * 4 * H + 2 * H + b * 4 * H;
-        const s0Row3 = 2 * H + b * 4 * H;
+        const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
+        const s0Row3 = 2 * H + b * (4 * H);
         const tape_gRow = t * B * H + b * H;
-        const xp0Row4 = t * B * 4 * H + 3 * H + b * 4 * H;
-        const s0Row4 = 3 * H + b * 4 * H;
+        const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
+        const s0Row4 = 3 * H + b * (4 * H);
         const tape_oRow = t * B * H + b * H;
         const cPrevRow = cPrevAt + b * H;
         const cOutRow = t * B * H + b * H;
@@ -293,16 +293,16 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
         const tape_s1Row = t * B * H + b * H;
         const tape_i_1Row = t * B * H + b * H;
         const tape_gRow = t * B * H + b * H;
-        const gx0Row = t * B * 4 * H + 2 * H + b * 4 * H;
-        const s0Row = 2 * H + b * 4 * H;
-        const gx0Row2 = t * B * 4 * H + b * 4 * H;
-        const s0Row2 = b * 4 * H;
+        const gx0Row = t * B * (4 * H) + 2 * H + b * (4 * H);
+        const s0Row = 2 * H + b * (4 * H);
+        const gx0Row2 = t * B * (4 * H) + b * (4 * H);
+        const s0Row2 = b * (4 * H);
         const cPrevRow = cPrevAt + b * H;
         const tape_fRow = t * B * H + b * H;
-        const gx0Row3 = t * B * 4 * H + H + b * 4 * H;
-        const s0Row3 = H + b * 4 * H;
-        const gx0Row4 = t * B * 4 * H + 3 * H + b * 4 * H;
-        const s0Row4 = 3 * H + b * 4 * H;
+        const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
+        const s0Row3 = H + b * (4 * H);
+        const gx0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
+        const s0Row4 = 3 * H + b * (4 * H);
         const carry_cRow = b * H;
         for (let i = 0; i < H; i++) {
           // grad of: h' = o .* tanh(c')
@@ -342,7 +342,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
       // grad of: i  = sigmoid(Wii*x + bii + Whi*h + bhi)
       for (let i = 0; i < H; i++) {
         let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * 4 * H + b * 4 * H + i]!;
+        for (let b = 0; b < B; b++) s += gx0[t * B * (4 * H) + b * (4 * H) + i]!;
         s1[i] = s;
       }
 
@@ -357,7 +357,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
       // grad of: f  = sigmoid(Wif*x + bif + Whf*h + bhf)
       for (let i = 0; i < H; i++) {
         let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * 4 * H + H + b * 4 * H + i]!;
+        for (let b = 0; b < B; b++) s += gx0[t * B * (4 * H) + H + b * (4 * H) + i]!;
         s2[i] = s;
       }
 
@@ -372,7 +372,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
       // grad of: g  = tanh(Wig*x + big + Whg*h + bhg)
       for (let i = 0; i < H; i++) {
         let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * 4 * H + 2 * H + b * 4 * H + i]!;
+        for (let b = 0; b < B; b++) s += gx0[t * B * (4 * H) + 2 * H + b * (4 * H) + i]!;
         s3[i] = s;
       }
 
@@ -387,7 +387,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
       // grad of: o  = sigmoid(Wio*x + bio + Who*h + bho)
       for (let i = 0; i < H; i++) {
         let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * 4 * H + 3 * H + b * 4 * H + i]!;
+        for (let b = 0; b < B; b++) s += gx0[t * B * (4 * H) + 3 * H + b * (4 * H) + i]!;
         s4[i] = s;
       }
 
@@ -435,18 +435,18 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
   const o_bho = o_bhg + H;
   const nParams = o_bho + H;
   // buffers, allocated once: saved values (tapes), packed products, scratch
-  const xp0 = new Float32Array(T * B * 4 * H);
+  const xp0 = new Float32Array(T * B * (4 * H));
   const tape_o = new Float32Array(T * B * H);
   const tape_f = new Float32Array(T * B * H);
   const tape_i_1 = new Float32Array(T * B * H);
   const tape_g = new Float32Array(T * B * H);
   const tape_s1 = new Float32Array(T * B * H);
-  const gx0 = new Float32Array(T * B * 4 * H);
+  const gx0 = new Float32Array(T * B * (4 * H));
   const seed_h = new Float32Array(B * H);
   const carry_h = new Float32Array(B * H);
   const seed_c = new Float32Array(B * H);
   const carry_c = new Float32Array(B * H);
-  const s0 = new Float32Array(B * 4 * H);
+  const s0 = new Float32Array(B * (4 * H));
   const s1 = new Float32Array(H);
   const s2 = new Float32Array(H);
   const s3 = new Float32Array(H);
@@ -479,17 +479,17 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
       // Whi, Whf, Whg, Who times h
       gemmNT32(B, 4 * H, H, hPrev, hPrevAt, H, p, o_Whi, s0, 0, 4 * H, false);
       for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * 4 * H + b * 4 * H;
-        const s0Row = b * 4 * H;
+        const xp0Row = t * B * (4 * H) + b * (4 * H);
+        const s0Row = b * (4 * H);
         const tape_i_1Row = t * B * H + b * H;
-        const xp0Row2 = t * B * 4 * H + H + b * 4 * H;
-        const s0Row2 = H + b * 4 * H;
+        const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
+        const s0Row2 = H + b * (4 * H);
         const tape_fRow = t * B * H + b * H;
-        const xp0Row3 = t * B * 4 * H + 2 * H + b * 4 * H;
-        const s0Row3 = 2 * H + b * 4 * H;
+        const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
+        const s0Row3 = 2 * H + b * (4 * H);
         const tape_gRow = t * B * H + b * H;
-        const xp0Row4 = t * B * 4 * H + 3 * H + b * 4 * H;
-        const s0Row4 = 3 * H + b * 4 * H;
+        const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
+        const s0Row4 = 3 * H + b * (4 * H);
         const tape_oRow = t * B * H + b * H;
         const cPrevRow = cPrevAt + b * H;
         const cOutRow = t * B * H + b * H;
@@ -570,16 +570,16 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
         const tape_s1Row = t * B * H + b * H;
         const tape_i_1Row = t * B * H + b * H;
         const tape_gRow = t * B * H + b * H;
-        const gx0Row = t * B * 4 * H + 2 * H + b * 4 * H;
-        const s0Row = 2 * H + b * 4 * H;
-        const gx0Row2 = t * B * 4 * H + b * 4 * H;
-        const s0Row2 = b * 4 * H;
+        const gx0Row = t * B * (4 * H) + 2 * H + b * (4 * H);
+        const s0Row = 2 * H + b * (4 * H);
+        const gx0Row2 = t * B * (4 * H) + b * (4 * H);
+        const s0Row2 = b * (4 * H);
         const cPrevRow = cPrevAt + b * H;
         const tape_fRow = t * B * H + b * H;
-        const gx0Row3 = t * B * 4 * H + H + b * 4 * H;
-        const s0Row3 = H + b * 4 * H;
-        const gx0Row4 = t * B * 4 * H + 3 * H + b * 4 * H;
-        const s0Row4 = 3 * H + b * 4 * H;
+        const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
+        const s0Row3 = H + b * (4 * H);
+        const gx0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
+        const s0Row4 = 3 * H + b * (4 * H);
         const carry_cRow = b * H;
         for (let i = 0; i < H; i++) {
           // grad of: h' = o .* tanh(c')
@@ -619,7 +619,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
       // grad of: i  = sigmoid(Wii*x + bii + Whi*h + bhi)
       for (let i = 0; i < H; i++) {
         let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * 4 * H + b * 4 * H + i]!;
+        for (let b = 0; b < B; b++) s += gx0[t * B * (4 * H) + b * (4 * H) + i]!;
         s1[i] = s;
       }
 
@@ -634,7 +634,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
       // grad of: f  = sigmoid(Wif*x + bif + Whf*h + bhf)
       for (let i = 0; i < H; i++) {
         let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * 4 * H + H + b * 4 * H + i]!;
+        for (let b = 0; b < B; b++) s += gx0[t * B * (4 * H) + H + b * (4 * H) + i]!;
         s2[i] = s;
       }
 
@@ -649,7 +649,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
       // grad of: g  = tanh(Wig*x + big + Whg*h + bhg)
       for (let i = 0; i < H; i++) {
         let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * 4 * H + 2 * H + b * 4 * H + i]!;
+        for (let b = 0; b < B; b++) s += gx0[t * B * (4 * H) + 2 * H + b * (4 * H) + i]!;
         s3[i] = s;
       }
 
@@ -664,7 +664,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
       // grad of: o  = sigmoid(Wio*x + bio + Who*h + bho)
       for (let i = 0; i < H; i++) {
         let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * 4 * H + 3 * H + b * 4 * H + i]!;
+        for (let b = 0; b < B; b++) s += gx0[t * B * (4 * H) + 3 * H + b * (4 * H) + i]!;
         s4[i] = s;
       }
 

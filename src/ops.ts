@@ -152,7 +152,7 @@ export const OPS: Readonly<Record<OpName, OpDef>> = {
     eval: (_a, n, cx) => Float64Array.of(cx.size(n.attrs.dim!)),
     flops: () => 0,
     vjp: () => [],
-    print: (_a, n) => n.attrs.dim!.key,
+    print: (_a, n) => (/^\w+$/.test(n.attrs.dim!.key) ? n.attrs.dim!.key : `(${n.attrs.dim!.key})`),
   },
 
   // elementwise arithmetic -------------------------------------------------------------------

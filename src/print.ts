@@ -12,7 +12,7 @@ export function printExpr(n: Node, names: ReadonlyMap<Node, string>, self?: Node
     if (nm !== undefined) return nm;
     const def = OPS[m.op];
     // The right operand of - and / binds tighter; a negated product reads better parenthesised.
-    const argPrec = (i: number) => (def.prec === 3 ? -1 : def.prec + (i > 0 && (m.op === "sub" || m.op === "div" || m.op === "mul") ? 1 : 0));
+    const argPrec = (i: number) => (def.prec === 3 ? -1 : def.prec + (i > 0 && (m.op === "sub" || m.op === "div" || m.op === "mul" || m.op === "matvec" || m.op === "matvecT") ? 1 : 0));
     const s = def.print(m.args.map((a, i) => go(a, argPrec(i), i > 0)), m);
     void right;
     return def.prec < parentPrec || (def.prec === 2 && parentPrec === 2) ? `(${s})` : s;

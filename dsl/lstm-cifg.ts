@@ -1,0 +1,24 @@
+import { defineCell } from "cellforge";
+
+export default defineCell({
+  name: "lstm-cifg",
+  doc: "Greff et al. 2017 (arXiv 1503.04069, sec. 2) CIFG, coupled input and forget gate: the peephole LSTM with f = 1 - i (tf.contrib.rnn CoupledInputForgetGateLSTMCell learns f instead); [U] the paper text is not confirmed: follows the TF1 LSTMCell(use_peepholes=True) code path, tensorflow/python/ops/rnn_cell_impl.py",
+  sizes: { D: "input size", H: "hidden size" },
+  inputs: { x: "D" },
+  state: { h: "H", c: "H" },
+  params: {
+    Wz: ["H", "D"], Rz: ["H", "H"], bz: "H",
+    Wi: ["H", "D"], Ri: ["H", "H"], bi: "H",
+    Wo: ["H", "D"], Ro: ["H", "H"], bo: "H",
+    p_i: "H", p_o: "H",
+  },
+  equations: `
+    z  = tanh(Wz*x + Rz*h + bz)
+    i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+    # coupled: no forget-gate weights
+    f  = 1 - i
+    c' = z .* i + c .* f
+    o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+    h' = tanh(c') .* o
+  `,
+});

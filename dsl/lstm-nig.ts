@@ -1,0 +1,23 @@
+import { defineCell } from "cellforge";
+
+export default defineCell({
+  name: "lstm-nig",
+  doc: "Greff et al. 2017 (arXiv 1503.04069, sec. 2) NIG, no input gate: the peephole LSTM with i = 1; [U] the paper text is not confirmed: follows the TF1 LSTMCell(use_peepholes=True) code path, tensorflow/python/ops/rnn_cell_impl.py",
+  sizes: { D: "input size", H: "hidden size" },
+  inputs: { x: "D" },
+  state: { h: "H", c: "H" },
+  params: {
+    Wz: ["H", "D"], Rz: ["H", "H"], bz: "H",
+    Wf: ["H", "D"], Rf: ["H", "H"], bf: "H",
+    Wo: ["H", "D"], Ro: ["H", "H"], bo: "H",
+    p_f: "H", p_o: "H",
+  },
+  equations: `
+    z  = tanh(Wz*x + Rz*h + bz)
+    f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+    # i = 1
+    c' = z + c .* f
+    o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+    h' = tanh(c') .* o
+  `,
+});
