@@ -162,10 +162,10 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
         const s2Row = b * H;
         const s3Row = b * H;
         for (let i = 0; i < H; i++) {
-          // r  = sigmoid(Wr*x + Ur*h + br)        # eq 5
+          // r  = sigmoid(Wr*x + Ur*h + br)
           const r = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_br + i]!)));
           tape_r[tape_rRow + i] = r;
-          // z  = sigmoid(Wz*x + Uz*h + bz)        # eq 6
+          // z  = sigmoid(Wz*x + Uz*h + bz)
           const z = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_bz + i]!)));
           tape_z[tape_zRow + i] = z;
           const t1 = r * hPrev[hPrevRow + i]!;
@@ -187,10 +187,10 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
         const s3Row = b * H;
         const hOutRow = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
-          // hh = tanh(W*x + U*(r .* h) + b)       # eq 8
+          // hh = tanh(W*x + U*(r .* h) + b)
           const hh = Math.tanh(xp0[xp0Row + i]! + s4[s4Row + i]! + p[o_b + i]!);
           tape_hh[tape_hhRow + i] = hh;
-          // h' = z .* h + (1 - z) .* hh           # eq 7
+          // h' = z .* h + (1 - z) .* hh
           const h_next = s2[s2Row + i]! + s3[s3Row + i]! * hh;
           hOut[hOutRow + i] = h_next;
         }
@@ -244,14 +244,14 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
         const s6Row = b * H;
         for (let i = 0; i < H; i++) {
           const t3 = 1 - tape_z[tape_zRow + i]!;
-          // grad of: h' = z .* h + (1 - z) .* hh           # eq 7
+          // grad of: h' = z .* h + (1 - z) .* hh
           const dhh = seed_h[seed_hRow + i]! * t3;
           const dhh_pre = dhh * (1 - tape_hh[tape_hhRow + i]! * tape_hh[tape_hhRow + i]!);
           gx0[gx0Row + i] = dhh_pre;
           s3[s3Row + i] = dhh_pre;
           const t4 = tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!);
           s4[s4Row + i] = t4;
-          // grad of: h' = z .* h + (1 - z) .* hh           # eq 7
+          // grad of: h' = z .* h + (1 - z) .* hh
           const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_hh[tape_hhRow + i]!);
           const dz_pre = dz * (tape_z[tape_zRow + i]! * t3);
           gx0[gx0Row2 + i] = dz_pre;
@@ -273,7 +273,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
 
       // dUz
       gemmTN64(H, H, B, s2, 0, H, hPrev, hPrevAt, H, dp, o_Uz);
-      // grad of: z  = sigmoid(Wz*x + Uz*h + bz)        # eq 6
+      // grad of: z  = sigmoid(Wz*x + Uz*h + bz)
       for (let i = 0; i < H; i++) {
         let s = 0;
         for (let b = 0; b < B; b++) s += gx0[t * B * (3 * H) + H + b * (3 * H) + i]!;
@@ -282,7 +282,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
 
       // dU
       gemmTN64(H, H, B, s3, 0, H, s6, 0, H, dp, o_U);
-      // grad of: hh = tanh(W*x + U*(r .* h) + b)       # eq 8
+      // grad of: hh = tanh(W*x + U*(r .* h) + b)
       for (let i = 0; i < H; i++) {
         let s = 0;
         for (let b = 0; b < B; b++) s += gx0[t * B * (3 * H) + 2 * H + b * (3 * H) + i]!;
@@ -300,7 +300,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
         const s5Row = b * H;
         const s8Row = b * H;
         for (let i = 0; i < H; i++) {
-          // grad of: hh = tanh(W*x + U*(r .* h) + b)       # eq 8
+          // grad of: hh = tanh(W*x + U*(r .* h) + b)
           const dr = s7[s7Row + i]! * hPrev[hPrevRow + i]!;
           const dr_pre = dr * s4[s4Row + i]!;
           gx0[gx0Row + i] = dr_pre;
@@ -323,7 +323,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
 
       // dUr
       gemmTN64(H, H, B, s1, 0, H, hPrev, hPrevAt, H, dp, o_Ur);
-      // grad of: r  = sigmoid(Wr*x + Ur*h + br)        # eq 5
+      // grad of: r  = sigmoid(Wr*x + Ur*h + br)
       for (let i = 0; i < H; i++) {
         let s = 0;
         for (let b = 0; b < B; b++) s += gx0[t * B * (3 * H) + b * (3 * H) + i]!;
@@ -407,10 +407,10 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
         const s2Row = b * H;
         const s3Row = b * H;
         for (let i = 0; i < H; i++) {
-          // r  = sigmoid(Wr*x + Ur*h + br)        # eq 5
+          // r  = sigmoid(Wr*x + Ur*h + br)
           const r = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_br + i]!)));
           tape_r[tape_rRow + i] = r;
-          // z  = sigmoid(Wz*x + Uz*h + bz)        # eq 6
+          // z  = sigmoid(Wz*x + Uz*h + bz)
           const z = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_bz + i]!)));
           tape_z[tape_zRow + i] = z;
           const t1 = r * hPrev[hPrevRow + i]!;
@@ -432,10 +432,10 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
         const s3Row = b * H;
         const hOutRow = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
-          // hh = tanh(W*x + U*(r .* h) + b)       # eq 8
+          // hh = tanh(W*x + U*(r .* h) + b)
           const hh = Math.tanh(xp0[xp0Row + i]! + s4[s4Row + i]! + p[o_b + i]!);
           tape_hh[tape_hhRow + i] = hh;
-          // h' = z .* h + (1 - z) .* hh           # eq 7
+          // h' = z .* h + (1 - z) .* hh
           const h_next = s2[s2Row + i]! + s3[s3Row + i]! * hh;
           hOut[hOutRow + i] = h_next;
         }
@@ -489,14 +489,14 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
         const s6Row = b * H;
         for (let i = 0; i < H; i++) {
           const t3 = 1 - tape_z[tape_zRow + i]!;
-          // grad of: h' = z .* h + (1 - z) .* hh           # eq 7
+          // grad of: h' = z .* h + (1 - z) .* hh
           const dhh = seed_h[seed_hRow + i]! * t3;
           const dhh_pre = dhh * (1 - tape_hh[tape_hhRow + i]! * tape_hh[tape_hhRow + i]!);
           gx0[gx0Row + i] = dhh_pre;
           s3[s3Row + i] = dhh_pre;
           const t4 = tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!);
           s4[s4Row + i] = t4;
-          // grad of: h' = z .* h + (1 - z) .* hh           # eq 7
+          // grad of: h' = z .* h + (1 - z) .* hh
           const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_hh[tape_hhRow + i]!);
           const dz_pre = dz * (tape_z[tape_zRow + i]! * t3);
           gx0[gx0Row2 + i] = dz_pre;
@@ -518,7 +518,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
 
       // dUz
       gemmTN32(H, H, B, s2, 0, H, hPrev, hPrevAt, H, dp, o_Uz);
-      // grad of: z  = sigmoid(Wz*x + Uz*h + bz)        # eq 6
+      // grad of: z  = sigmoid(Wz*x + Uz*h + bz)
       for (let i = 0; i < H; i++) {
         let s = 0;
         for (let b = 0; b < B; b++) s += gx0[t * B * (3 * H) + H + b * (3 * H) + i]!;
@@ -527,7 +527,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
 
       // dU
       gemmTN32(H, H, B, s3, 0, H, s6, 0, H, dp, o_U);
-      // grad of: hh = tanh(W*x + U*(r .* h) + b)       # eq 8
+      // grad of: hh = tanh(W*x + U*(r .* h) + b)
       for (let i = 0; i < H; i++) {
         let s = 0;
         for (let b = 0; b < B; b++) s += gx0[t * B * (3 * H) + 2 * H + b * (3 * H) + i]!;
@@ -545,7 +545,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
         const s5Row = b * H;
         const s8Row = b * H;
         for (let i = 0; i < H; i++) {
-          // grad of: hh = tanh(W*x + U*(r .* h) + b)       # eq 8
+          // grad of: hh = tanh(W*x + U*(r .* h) + b)
           const dr = s7[s7Row + i]! * hPrev[hPrevRow + i]!;
           const dr_pre = dr * s4[s4Row + i]!;
           gx0[gx0Row + i] = dr_pre;
@@ -568,7 +568,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
 
       // dUr
       gemmTN32(H, H, B, s1, 0, H, hPrev, hPrevAt, H, dp, o_Ur);
-      // grad of: r  = sigmoid(Wr*x + Ur*h + br)        # eq 5
+      // grad of: r  = sigmoid(Wr*x + Ur*h + br)
       for (let i = 0; i < H; i++) {
         let s = 0;
         for (let b = 0; b < B; b++) s += gx0[t * B * (3 * H) + b * (3 * H) + i]!;

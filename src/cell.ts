@@ -330,7 +330,7 @@ export function compileCell(spec: CellSpec, opts: CompileOptions = {}): Cell {
     values.set(key, node);
     if (!names.has(node) && node.op !== "input" && node.op !== "const") names.set(node, key);
     const fl = toFile(eq.line);
-    compiled.push({ lhs: key, text: eq.text.trim(), line: eq.line, ...(opts.file ? { where: fl ? `${opts.file}:${fl.line}` : `${opts.file}, equations line ${eq.line}` } : {}), node });
+    compiled.push({ lhs: key, text: eq.text.replace(/\s*(#|\/\/).*$/, "").trim(), line: eq.line, ...(opts.file ? { where: fl ? `${opts.file}:${fl.line}` : `${opts.file}, equations line ${eq.line}` } : {}), node });
   }
 
   const next = states.map((s) => values.get(`${s.attrs.name}'`)!);
