@@ -2,6 +2,7 @@
 // each workload's forward pass, and a bound on a whole cell derived from them.
 
 import { gemm, gemmReference } from "./jsgemm.ts";
+import { gemmNN32, gemmNT32, gemmTN32 } from "../generated/gemm.ts";
 import { measure, type Budget, type Timing } from "./timing.ts";
 import { gates, type Cell, type Workload } from "./workloads.ts";
 
@@ -18,6 +19,11 @@ export interface GemmShape {
 export interface GemmResult extends GemmShape {
   timing: Timing;
   gflops: number;
+  /**
+   * cellforge's generated products at the same shape, GFLOP/s: the forward x·Wᵀ (NT), and the
+   * backward's g·W (NN, gradient to the vector) and gᵀ·x (TN, weight gradient summed over rows).
+   */
+  cellforge: { NT: number; NN: number; TN: number };
 }
 
 /** The forward products: (T·B)×D×G·H once, and B×H×G·H at each of T steps. */
@@ -35,7 +41,14 @@ export async function benchGemm(shape: GemmShape, budget: Budget): Promise<GemmR
   const b = filled(K * N, 2);
   const c = new Float32Array(M * N);
   const timing = await measure(() => gemm(a, b, c, M, K, N), budget);
-  return { ...shape, timing, gflops: (2 * M * K * N) / timing.medianMs / 1e6 };
+  const flop = 2 * M * K * N;
+  // the same product in cellforge's layout: rows M, stacked weights N×K (row-major), as the kernels call them
+  const w = filled(N * K, 5), g = filled(M * N, 6), dx = new Float32Array(M * K), dw = new Float32Array(N * K);
+  const nt = await measure(() => gemmNT32(M, N, K, a, 0, K, w, 0, c, 0, N, false), budget);
+  const nn = await measure(() => gemmNN32(M, N, K, g, 0, N, w, 0, dx, 0, K, false), budget);
+  const tn = await measure(() => gemmTN32(N, K, M, g, 0, N, a, 0, K, dw, 0), budget);
+  const rate = (t: Timing) => flop / t.medianMs / 1e6;
+  return { ...shape, timing, gflops: rate(timing), cellforge: { NT: rate(nt), NN: rate(nn), TN: rate(tn) } };
 }
 
 /**

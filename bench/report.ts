@@ -47,10 +47,16 @@ export function formatGemm(results: GemmResult[]): string {
     fmtMs(r.timing.medianMs),
     fmtRate(r.gflops),
     String(r.timing.runs),
+    fmtRate(r.cellforge.NT),
+    fmtRate(r.cellforge.NN),
+    fmtRate(r.cellforge.TN),
+    `${Math.round((100 * Math.min(r.cellforge.NT, r.cellforge.NN, r.cellforge.TN)) / r.gflops)}%`,
   ]);
   return [
-    `Plain-JS gemm (Float32Array, 4×4 register block, 16 accumulators, k unrolled by 2, B packed)`,
-    formatTable(["product", "M×K×N", "ms", "GFLOP/s", "runs"], rows),
+    `Plain-JS gemm (Float32Array, 4×4 register block, 16 accumulators, k unrolled by 2, B packed),`,
+    `and cellforge's generated products (generated/gemm.ts) at the same shapes, GFLOP/s:`,
+    `x·Wᵀ forward, g·W backward to the vector, gᵀ·x weight gradient; "worst/plain" is the slowest of the three over the plain-JS rate`,
+    formatTable(["product", "M×K×N", "ms", "GFLOP/s", "runs", "cf x·Wᵀ", "cf g·W", "cf gᵀ·x", "worst/plain"], rows),
   ].join("\n");
 }
 

@@ -77,21 +77,32 @@ function block(f: Index, rs: number, cs: number, i: string, j: string, acc: stri
 }
 
 /** The body of one product function; its signature is in `gemmFunctions`. */
-function body(form: Form, t: Tile): string {
+function body(form: Form, t: Tile, bits: 32 | 64): string {
   const f = FORMS[form];
   const R = t.rows, C = t.cols;
   const acc = form === "TN" ? "true" : "acc";
   const pLoop = `for (let p = 0${f.steps.map(([v]) => `, ${v} = 0`).join("")}; p < ${f.P}; p++${f.steps.map(([v, st]) => `, ${v} += ${st}`).join("")})`;
+  // Columns go in panels whose share of the second operand (P × panel elements) stays in cache
+  // (64 KB) while every row block passes over it.
+  const panel = 65536 / (bits / 8);
   return [
     `const iEnd = ${f.I} - (${f.I} % ${R}), jEnd = ${f.J} - (${f.J} % ${C});`,
-    `// full ${R}×${C} tiles, and the last columns ${R} rows at a time`,
+    `const panel = Math.max(${C}, Math.floor(${panel} / Math.max(1, ${f.P}) / ${C}) * ${C});`,
+    `for (let j0 = 0; j0 < jEnd; j0 += panel) {`,
+    `const j1 = Math.min(j0 + panel, jEnd);`,
+    `// full ${R}×${C} tiles, then the last rows ${C} columns at a time`,
     `for (let i = 0; i < iEnd; i += ${R}) {`,
-    `for (let j = 0; j < jEnd; j += ${C}) {`, ...block(f, R, C, "i", "j", acc, pLoop), "}",
+    `for (let j = j0; j < j1; j += ${C}) {`, ...block(f, R, C, "i", "j", acc, pLoop), "}",
+    "}",
+    `for (let i = iEnd; i < ${f.I}; i++) {`,
+    `for (let j = j0; j < j1; j += ${C}) {`, ...block(f, 1, C, "i", "j", acc, pLoop), "}",
+    "}",
+    "}",
+    `// the last columns: ${R} rows at a time, then one by one`,
+    `for (let i = 0; i < iEnd; i += ${R}) {`,
     `for (let j = jEnd; j < ${f.J}; j++) {`, ...block(f, R, 1, "i", "j", acc, pLoop), "}",
     "}",
-    `// the last rows: ${C} columns at a time, then one by one`,
     `for (let i = iEnd; i < ${f.I}; i++) {`,
-    `for (let j = 0; j < jEnd; j += ${C}) {`, ...block(f, 1, C, "i", "j", acc, pLoop), "}",
     `for (let j = jEnd; j < ${f.J}; j++) {`, ...block(f, 1, 1, "i", "j", acc, pLoop), "}",
     "}",
   ].join("\n");
@@ -112,6 +123,6 @@ export function gemmFunctions(bits: 32 | 64, tile: Tile = DEFAULT_TILE): GemmFun
       form === "TN"
         ? [["m", "number"], ["k", "number"], ["rows", "number"], ["a", A], ["aOff", "number"], ["aStride", "number"], ["w", A], ["bOff", "number"], ["bStride", "number"], ["c", A], ["cOff", "number"]]
         : [["rows", "number"], ["m", "number"], ["k", "number"], ["a", A], ["aOff", "number"], ["aStride", "number"], ["w", A], ["bOff", "number"], ["c", A], ["cOff", "number"], ["cStride", "number"], ["acc", "boolean"]];
-    return { name: `gemm${form}${bits}`, doc: DOC[form], params: shape.map(([name, type]) => ({ name: name!, type: type! })), body: body(form, tile) };
+    return { name: `gemm${form}${bits}`, doc: DOC[form], params: shape.map(([name, type]) => ({ name: name!, type: type! })), body: body(form, tile, bits) };
   });
 }

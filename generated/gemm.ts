@@ -18,95 +18,137 @@ export function gemmNT64(
 ): void {
   const iEnd = rows - (rows % 4),
     jEnd = m - (m % 4);
-  // full 4×4 tiles, and the last columns 4 rows at a time
-  for (let i = 0; i < iEnd; i += 4) {
-    for (let j = 0; j < jEnd; j += 4) {
-      const a0 = aOff + i * aStride;
-      const a1 = aOff + (i + 1) * aStride;
-      const a2 = aOff + (i + 2) * aStride;
-      const a3 = aOff + (i + 3) * aStride;
-      const b0 = bOff + j * k;
-      const b1 = bOff + (j + 1) * k;
-      const b2 = bOff + (j + 2) * k;
-      const b3 = bOff + (j + 3) * k;
-      let s00 = 0,
-        s01 = 0,
-        s02 = 0,
-        s03 = 0,
-        s10 = 0,
-        s11 = 0,
-        s12 = 0,
-        s13 = 0,
-        s20 = 0,
-        s21 = 0,
-        s22 = 0,
-        s23 = 0,
-        s30 = 0,
-        s31 = 0,
-        s32 = 0,
-        s33 = 0;
-      for (let p = 0; p < k; p++) {
-        const x0 = a[a0 + p]!;
-        const x1 = a[a1 + p]!;
-        const x2 = a[a2 + p]!;
-        const x3 = a[a3 + p]!;
-        const y0 = w[b0 + p]!;
-        const y1 = w[b1 + p]!;
-        const y2 = w[b2 + p]!;
-        const y3 = w[b3 + p]!;
-        s00 += x0 * y0;
-        s01 += x0 * y1;
-        s02 += x0 * y2;
-        s03 += x0 * y3;
-        s10 += x1 * y0;
-        s11 += x1 * y1;
-        s12 += x1 * y2;
-        s13 += x1 * y3;
-        s20 += x2 * y0;
-        s21 += x2 * y1;
-        s22 += x2 * y2;
-        s23 += x2 * y3;
-        s30 += x3 * y0;
-        s31 += x3 * y1;
-        s32 += x3 * y2;
-        s33 += x3 * y3;
-      }
-      if (acc) {
-        c[cOff + i * cStride + j]! += s00;
-        c[cOff + i * cStride + j + 1]! += s01;
-        c[cOff + i * cStride + j + 2]! += s02;
-        c[cOff + i * cStride + j + 3]! += s03;
-        c[cOff + (i + 1) * cStride + j]! += s10;
-        c[cOff + (i + 1) * cStride + j + 1]! += s11;
-        c[cOff + (i + 1) * cStride + j + 2]! += s12;
-        c[cOff + (i + 1) * cStride + j + 3]! += s13;
-        c[cOff + (i + 2) * cStride + j]! += s20;
-        c[cOff + (i + 2) * cStride + j + 1]! += s21;
-        c[cOff + (i + 2) * cStride + j + 2]! += s22;
-        c[cOff + (i + 2) * cStride + j + 3]! += s23;
-        c[cOff + (i + 3) * cStride + j]! += s30;
-        c[cOff + (i + 3) * cStride + j + 1]! += s31;
-        c[cOff + (i + 3) * cStride + j + 2]! += s32;
-        c[cOff + (i + 3) * cStride + j + 3]! += s33;
-      } else {
-        c[cOff + i * cStride + j] = s00;
-        c[cOff + i * cStride + j + 1] = s01;
-        c[cOff + i * cStride + j + 2] = s02;
-        c[cOff + i * cStride + j + 3] = s03;
-        c[cOff + (i + 1) * cStride + j] = s10;
-        c[cOff + (i + 1) * cStride + j + 1] = s11;
-        c[cOff + (i + 1) * cStride + j + 2] = s12;
-        c[cOff + (i + 1) * cStride + j + 3] = s13;
-        c[cOff + (i + 2) * cStride + j] = s20;
-        c[cOff + (i + 2) * cStride + j + 1] = s21;
-        c[cOff + (i + 2) * cStride + j + 2] = s22;
-        c[cOff + (i + 2) * cStride + j + 3] = s23;
-        c[cOff + (i + 3) * cStride + j] = s30;
-        c[cOff + (i + 3) * cStride + j + 1] = s31;
-        c[cOff + (i + 3) * cStride + j + 2] = s32;
-        c[cOff + (i + 3) * cStride + j + 3] = s33;
+  const panel = Math.max(4, Math.floor(8192 / Math.max(1, k) / 4) * 4);
+  for (let j0 = 0; j0 < jEnd; j0 += panel) {
+    const j1 = Math.min(j0 + panel, jEnd);
+    // full 4×4 tiles, then the last rows 4 columns at a time
+    for (let i = 0; i < iEnd; i += 4) {
+      for (let j = j0; j < j1; j += 4) {
+        const a0 = aOff + i * aStride;
+        const a1 = aOff + (i + 1) * aStride;
+        const a2 = aOff + (i + 2) * aStride;
+        const a3 = aOff + (i + 3) * aStride;
+        const b0 = bOff + j * k;
+        const b1 = bOff + (j + 1) * k;
+        const b2 = bOff + (j + 2) * k;
+        const b3 = bOff + (j + 3) * k;
+        let s00 = 0,
+          s01 = 0,
+          s02 = 0,
+          s03 = 0,
+          s10 = 0,
+          s11 = 0,
+          s12 = 0,
+          s13 = 0,
+          s20 = 0,
+          s21 = 0,
+          s22 = 0,
+          s23 = 0,
+          s30 = 0,
+          s31 = 0,
+          s32 = 0,
+          s33 = 0;
+        for (let p = 0; p < k; p++) {
+          const x0 = a[a0 + p]!;
+          const x1 = a[a1 + p]!;
+          const x2 = a[a2 + p]!;
+          const x3 = a[a3 + p]!;
+          const y0 = w[b0 + p]!;
+          const y1 = w[b1 + p]!;
+          const y2 = w[b2 + p]!;
+          const y3 = w[b3 + p]!;
+          s00 += x0 * y0;
+          s01 += x0 * y1;
+          s02 += x0 * y2;
+          s03 += x0 * y3;
+          s10 += x1 * y0;
+          s11 += x1 * y1;
+          s12 += x1 * y2;
+          s13 += x1 * y3;
+          s20 += x2 * y0;
+          s21 += x2 * y1;
+          s22 += x2 * y2;
+          s23 += x2 * y3;
+          s30 += x3 * y0;
+          s31 += x3 * y1;
+          s32 += x3 * y2;
+          s33 += x3 * y3;
+        }
+        if (acc) {
+          c[cOff + i * cStride + j]! += s00;
+          c[cOff + i * cStride + j + 1]! += s01;
+          c[cOff + i * cStride + j + 2]! += s02;
+          c[cOff + i * cStride + j + 3]! += s03;
+          c[cOff + (i + 1) * cStride + j]! += s10;
+          c[cOff + (i + 1) * cStride + j + 1]! += s11;
+          c[cOff + (i + 1) * cStride + j + 2]! += s12;
+          c[cOff + (i + 1) * cStride + j + 3]! += s13;
+          c[cOff + (i + 2) * cStride + j]! += s20;
+          c[cOff + (i + 2) * cStride + j + 1]! += s21;
+          c[cOff + (i + 2) * cStride + j + 2]! += s22;
+          c[cOff + (i + 2) * cStride + j + 3]! += s23;
+          c[cOff + (i + 3) * cStride + j]! += s30;
+          c[cOff + (i + 3) * cStride + j + 1]! += s31;
+          c[cOff + (i + 3) * cStride + j + 2]! += s32;
+          c[cOff + (i + 3) * cStride + j + 3]! += s33;
+        } else {
+          c[cOff + i * cStride + j] = s00;
+          c[cOff + i * cStride + j + 1] = s01;
+          c[cOff + i * cStride + j + 2] = s02;
+          c[cOff + i * cStride + j + 3] = s03;
+          c[cOff + (i + 1) * cStride + j] = s10;
+          c[cOff + (i + 1) * cStride + j + 1] = s11;
+          c[cOff + (i + 1) * cStride + j + 2] = s12;
+          c[cOff + (i + 1) * cStride + j + 3] = s13;
+          c[cOff + (i + 2) * cStride + j] = s20;
+          c[cOff + (i + 2) * cStride + j + 1] = s21;
+          c[cOff + (i + 2) * cStride + j + 2] = s22;
+          c[cOff + (i + 2) * cStride + j + 3] = s23;
+          c[cOff + (i + 3) * cStride + j] = s30;
+          c[cOff + (i + 3) * cStride + j + 1] = s31;
+          c[cOff + (i + 3) * cStride + j + 2] = s32;
+          c[cOff + (i + 3) * cStride + j + 3] = s33;
+        }
       }
     }
+    for (let i = iEnd; i < rows; i++) {
+      for (let j = j0; j < j1; j += 4) {
+        const a0 = aOff + i * aStride;
+        const b0 = bOff + j * k;
+        const b1 = bOff + (j + 1) * k;
+        const b2 = bOff + (j + 2) * k;
+        const b3 = bOff + (j + 3) * k;
+        let s00 = 0,
+          s01 = 0,
+          s02 = 0,
+          s03 = 0;
+        for (let p = 0; p < k; p++) {
+          const x0 = a[a0 + p]!;
+          const y0 = w[b0 + p]!;
+          const y1 = w[b1 + p]!;
+          const y2 = w[b2 + p]!;
+          const y3 = w[b3 + p]!;
+          s00 += x0 * y0;
+          s01 += x0 * y1;
+          s02 += x0 * y2;
+          s03 += x0 * y3;
+        }
+        if (acc) {
+          c[cOff + i * cStride + j]! += s00;
+          c[cOff + i * cStride + j + 1]! += s01;
+          c[cOff + i * cStride + j + 2]! += s02;
+          c[cOff + i * cStride + j + 3]! += s03;
+        } else {
+          c[cOff + i * cStride + j] = s00;
+          c[cOff + i * cStride + j + 1] = s01;
+          c[cOff + i * cStride + j + 2] = s02;
+          c[cOff + i * cStride + j + 3] = s03;
+        }
+      }
+    }
+  }
+  // the last columns: 4 rows at a time, then one by one
+  for (let i = 0; i < iEnd; i += 4) {
     for (let j = jEnd; j < m; j++) {
       const a0 = aOff + i * aStride;
       const a1 = aOff + (i + 1) * aStride;
@@ -141,41 +183,7 @@ export function gemmNT64(
       }
     }
   }
-  // the last rows: 4 columns at a time, then one by one
   for (let i = iEnd; i < rows; i++) {
-    for (let j = 0; j < jEnd; j += 4) {
-      const a0 = aOff + i * aStride;
-      const b0 = bOff + j * k;
-      const b1 = bOff + (j + 1) * k;
-      const b2 = bOff + (j + 2) * k;
-      const b3 = bOff + (j + 3) * k;
-      let s00 = 0,
-        s01 = 0,
-        s02 = 0,
-        s03 = 0;
-      for (let p = 0; p < k; p++) {
-        const x0 = a[a0 + p]!;
-        const y0 = w[b0 + p]!;
-        const y1 = w[b1 + p]!;
-        const y2 = w[b2 + p]!;
-        const y3 = w[b3 + p]!;
-        s00 += x0 * y0;
-        s01 += x0 * y1;
-        s02 += x0 * y2;
-        s03 += x0 * y3;
-      }
-      if (acc) {
-        c[cOff + i * cStride + j]! += s00;
-        c[cOff + i * cStride + j + 1]! += s01;
-        c[cOff + i * cStride + j + 2]! += s02;
-        c[cOff + i * cStride + j + 3]! += s03;
-      } else {
-        c[cOff + i * cStride + j] = s00;
-        c[cOff + i * cStride + j + 1] = s01;
-        c[cOff + i * cStride + j + 2] = s02;
-        c[cOff + i * cStride + j + 3] = s03;
-      }
-    }
     for (let j = jEnd; j < m; j++) {
       const a0 = aOff + i * aStride;
       const b0 = bOff + j * k;
@@ -211,95 +219,137 @@ export function gemmNN64(
 ): void {
   const iEnd = rows - (rows % 4),
     jEnd = k - (k % 4);
-  // full 4×4 tiles, and the last columns 4 rows at a time
-  for (let i = 0; i < iEnd; i += 4) {
-    for (let j = 0; j < jEnd; j += 4) {
-      const a0 = aOff + i * aStride;
-      const a1 = aOff + (i + 1) * aStride;
-      const a2 = aOff + (i + 2) * aStride;
-      const a3 = aOff + (i + 3) * aStride;
-      const b0 = bOff + j;
-      const b1 = bOff + j + 1;
-      const b2 = bOff + j + 2;
-      const b3 = bOff + j + 3;
-      let s00 = 0,
-        s01 = 0,
-        s02 = 0,
-        s03 = 0,
-        s10 = 0,
-        s11 = 0,
-        s12 = 0,
-        s13 = 0,
-        s20 = 0,
-        s21 = 0,
-        s22 = 0,
-        s23 = 0,
-        s30 = 0,
-        s31 = 0,
-        s32 = 0,
-        s33 = 0;
-      for (let p = 0, pk = 0; p < m; p++, pk += k) {
-        const x0 = a[a0 + p]!;
-        const x1 = a[a1 + p]!;
-        const x2 = a[a2 + p]!;
-        const x3 = a[a3 + p]!;
-        const y0 = w[b0 + pk]!;
-        const y1 = w[b1 + pk]!;
-        const y2 = w[b2 + pk]!;
-        const y3 = w[b3 + pk]!;
-        s00 += x0 * y0;
-        s01 += x0 * y1;
-        s02 += x0 * y2;
-        s03 += x0 * y3;
-        s10 += x1 * y0;
-        s11 += x1 * y1;
-        s12 += x1 * y2;
-        s13 += x1 * y3;
-        s20 += x2 * y0;
-        s21 += x2 * y1;
-        s22 += x2 * y2;
-        s23 += x2 * y3;
-        s30 += x3 * y0;
-        s31 += x3 * y1;
-        s32 += x3 * y2;
-        s33 += x3 * y3;
-      }
-      if (acc) {
-        c[cOff + i * cStride + j]! += s00;
-        c[cOff + i * cStride + j + 1]! += s01;
-        c[cOff + i * cStride + j + 2]! += s02;
-        c[cOff + i * cStride + j + 3]! += s03;
-        c[cOff + (i + 1) * cStride + j]! += s10;
-        c[cOff + (i + 1) * cStride + j + 1]! += s11;
-        c[cOff + (i + 1) * cStride + j + 2]! += s12;
-        c[cOff + (i + 1) * cStride + j + 3]! += s13;
-        c[cOff + (i + 2) * cStride + j]! += s20;
-        c[cOff + (i + 2) * cStride + j + 1]! += s21;
-        c[cOff + (i + 2) * cStride + j + 2]! += s22;
-        c[cOff + (i + 2) * cStride + j + 3]! += s23;
-        c[cOff + (i + 3) * cStride + j]! += s30;
-        c[cOff + (i + 3) * cStride + j + 1]! += s31;
-        c[cOff + (i + 3) * cStride + j + 2]! += s32;
-        c[cOff + (i + 3) * cStride + j + 3]! += s33;
-      } else {
-        c[cOff + i * cStride + j] = s00;
-        c[cOff + i * cStride + j + 1] = s01;
-        c[cOff + i * cStride + j + 2] = s02;
-        c[cOff + i * cStride + j + 3] = s03;
-        c[cOff + (i + 1) * cStride + j] = s10;
-        c[cOff + (i + 1) * cStride + j + 1] = s11;
-        c[cOff + (i + 1) * cStride + j + 2] = s12;
-        c[cOff + (i + 1) * cStride + j + 3] = s13;
-        c[cOff + (i + 2) * cStride + j] = s20;
-        c[cOff + (i + 2) * cStride + j + 1] = s21;
-        c[cOff + (i + 2) * cStride + j + 2] = s22;
-        c[cOff + (i + 2) * cStride + j + 3] = s23;
-        c[cOff + (i + 3) * cStride + j] = s30;
-        c[cOff + (i + 3) * cStride + j + 1] = s31;
-        c[cOff + (i + 3) * cStride + j + 2] = s32;
-        c[cOff + (i + 3) * cStride + j + 3] = s33;
+  const panel = Math.max(4, Math.floor(8192 / Math.max(1, m) / 4) * 4);
+  for (let j0 = 0; j0 < jEnd; j0 += panel) {
+    const j1 = Math.min(j0 + panel, jEnd);
+    // full 4×4 tiles, then the last rows 4 columns at a time
+    for (let i = 0; i < iEnd; i += 4) {
+      for (let j = j0; j < j1; j += 4) {
+        const a0 = aOff + i * aStride;
+        const a1 = aOff + (i + 1) * aStride;
+        const a2 = aOff + (i + 2) * aStride;
+        const a3 = aOff + (i + 3) * aStride;
+        const b0 = bOff + j;
+        const b1 = bOff + j + 1;
+        const b2 = bOff + j + 2;
+        const b3 = bOff + j + 3;
+        let s00 = 0,
+          s01 = 0,
+          s02 = 0,
+          s03 = 0,
+          s10 = 0,
+          s11 = 0,
+          s12 = 0,
+          s13 = 0,
+          s20 = 0,
+          s21 = 0,
+          s22 = 0,
+          s23 = 0,
+          s30 = 0,
+          s31 = 0,
+          s32 = 0,
+          s33 = 0;
+        for (let p = 0, pk = 0; p < m; p++, pk += k) {
+          const x0 = a[a0 + p]!;
+          const x1 = a[a1 + p]!;
+          const x2 = a[a2 + p]!;
+          const x3 = a[a3 + p]!;
+          const y0 = w[b0 + pk]!;
+          const y1 = w[b1 + pk]!;
+          const y2 = w[b2 + pk]!;
+          const y3 = w[b3 + pk]!;
+          s00 += x0 * y0;
+          s01 += x0 * y1;
+          s02 += x0 * y2;
+          s03 += x0 * y3;
+          s10 += x1 * y0;
+          s11 += x1 * y1;
+          s12 += x1 * y2;
+          s13 += x1 * y3;
+          s20 += x2 * y0;
+          s21 += x2 * y1;
+          s22 += x2 * y2;
+          s23 += x2 * y3;
+          s30 += x3 * y0;
+          s31 += x3 * y1;
+          s32 += x3 * y2;
+          s33 += x3 * y3;
+        }
+        if (acc) {
+          c[cOff + i * cStride + j]! += s00;
+          c[cOff + i * cStride + j + 1]! += s01;
+          c[cOff + i * cStride + j + 2]! += s02;
+          c[cOff + i * cStride + j + 3]! += s03;
+          c[cOff + (i + 1) * cStride + j]! += s10;
+          c[cOff + (i + 1) * cStride + j + 1]! += s11;
+          c[cOff + (i + 1) * cStride + j + 2]! += s12;
+          c[cOff + (i + 1) * cStride + j + 3]! += s13;
+          c[cOff + (i + 2) * cStride + j]! += s20;
+          c[cOff + (i + 2) * cStride + j + 1]! += s21;
+          c[cOff + (i + 2) * cStride + j + 2]! += s22;
+          c[cOff + (i + 2) * cStride + j + 3]! += s23;
+          c[cOff + (i + 3) * cStride + j]! += s30;
+          c[cOff + (i + 3) * cStride + j + 1]! += s31;
+          c[cOff + (i + 3) * cStride + j + 2]! += s32;
+          c[cOff + (i + 3) * cStride + j + 3]! += s33;
+        } else {
+          c[cOff + i * cStride + j] = s00;
+          c[cOff + i * cStride + j + 1] = s01;
+          c[cOff + i * cStride + j + 2] = s02;
+          c[cOff + i * cStride + j + 3] = s03;
+          c[cOff + (i + 1) * cStride + j] = s10;
+          c[cOff + (i + 1) * cStride + j + 1] = s11;
+          c[cOff + (i + 1) * cStride + j + 2] = s12;
+          c[cOff + (i + 1) * cStride + j + 3] = s13;
+          c[cOff + (i + 2) * cStride + j] = s20;
+          c[cOff + (i + 2) * cStride + j + 1] = s21;
+          c[cOff + (i + 2) * cStride + j + 2] = s22;
+          c[cOff + (i + 2) * cStride + j + 3] = s23;
+          c[cOff + (i + 3) * cStride + j] = s30;
+          c[cOff + (i + 3) * cStride + j + 1] = s31;
+          c[cOff + (i + 3) * cStride + j + 2] = s32;
+          c[cOff + (i + 3) * cStride + j + 3] = s33;
+        }
       }
     }
+    for (let i = iEnd; i < rows; i++) {
+      for (let j = j0; j < j1; j += 4) {
+        const a0 = aOff + i * aStride;
+        const b0 = bOff + j;
+        const b1 = bOff + j + 1;
+        const b2 = bOff + j + 2;
+        const b3 = bOff + j + 3;
+        let s00 = 0,
+          s01 = 0,
+          s02 = 0,
+          s03 = 0;
+        for (let p = 0, pk = 0; p < m; p++, pk += k) {
+          const x0 = a[a0 + p]!;
+          const y0 = w[b0 + pk]!;
+          const y1 = w[b1 + pk]!;
+          const y2 = w[b2 + pk]!;
+          const y3 = w[b3 + pk]!;
+          s00 += x0 * y0;
+          s01 += x0 * y1;
+          s02 += x0 * y2;
+          s03 += x0 * y3;
+        }
+        if (acc) {
+          c[cOff + i * cStride + j]! += s00;
+          c[cOff + i * cStride + j + 1]! += s01;
+          c[cOff + i * cStride + j + 2]! += s02;
+          c[cOff + i * cStride + j + 3]! += s03;
+        } else {
+          c[cOff + i * cStride + j] = s00;
+          c[cOff + i * cStride + j + 1] = s01;
+          c[cOff + i * cStride + j + 2] = s02;
+          c[cOff + i * cStride + j + 3] = s03;
+        }
+      }
+    }
+  }
+  // the last columns: 4 rows at a time, then one by one
+  for (let i = 0; i < iEnd; i += 4) {
     for (let j = jEnd; j < k; j++) {
       const a0 = aOff + i * aStride;
       const a1 = aOff + (i + 1) * aStride;
@@ -334,41 +384,7 @@ export function gemmNN64(
       }
     }
   }
-  // the last rows: 4 columns at a time, then one by one
   for (let i = iEnd; i < rows; i++) {
-    for (let j = 0; j < jEnd; j += 4) {
-      const a0 = aOff + i * aStride;
-      const b0 = bOff + j;
-      const b1 = bOff + j + 1;
-      const b2 = bOff + j + 2;
-      const b3 = bOff + j + 3;
-      let s00 = 0,
-        s01 = 0,
-        s02 = 0,
-        s03 = 0;
-      for (let p = 0, pk = 0; p < m; p++, pk += k) {
-        const x0 = a[a0 + p]!;
-        const y0 = w[b0 + pk]!;
-        const y1 = w[b1 + pk]!;
-        const y2 = w[b2 + pk]!;
-        const y3 = w[b3 + pk]!;
-        s00 += x0 * y0;
-        s01 += x0 * y1;
-        s02 += x0 * y2;
-        s03 += x0 * y3;
-      }
-      if (acc) {
-        c[cOff + i * cStride + j]! += s00;
-        c[cOff + i * cStride + j + 1]! += s01;
-        c[cOff + i * cStride + j + 2]! += s02;
-        c[cOff + i * cStride + j + 3]! += s03;
-      } else {
-        c[cOff + i * cStride + j] = s00;
-        c[cOff + i * cStride + j + 1] = s01;
-        c[cOff + i * cStride + j + 2] = s02;
-        c[cOff + i * cStride + j + 3] = s03;
-      }
-    }
     for (let j = jEnd; j < k; j++) {
       const a0 = aOff + i * aStride;
       const b0 = bOff + j;
@@ -403,95 +419,137 @@ export function gemmTN64(
 ): void {
   const iEnd = m - (m % 4),
     jEnd = k - (k % 4);
-  // full 4×4 tiles, and the last columns 4 rows at a time
-  for (let i = 0; i < iEnd; i += 4) {
-    for (let j = 0; j < jEnd; j += 4) {
-      const a0 = aOff + i;
-      const a1 = aOff + i + 1;
-      const a2 = aOff + i + 2;
-      const a3 = aOff + i + 3;
-      const b0 = bOff + j;
-      const b1 = bOff + j + 1;
-      const b2 = bOff + j + 2;
-      const b3 = bOff + j + 3;
-      let s00 = 0,
-        s01 = 0,
-        s02 = 0,
-        s03 = 0,
-        s10 = 0,
-        s11 = 0,
-        s12 = 0,
-        s13 = 0,
-        s20 = 0,
-        s21 = 0,
-        s22 = 0,
-        s23 = 0,
-        s30 = 0,
-        s31 = 0,
-        s32 = 0,
-        s33 = 0;
-      for (let p = 0, pa = 0, pb = 0; p < rows; p++, pa += aStride, pb += bStride) {
-        const x0 = a[a0 + pa]!;
-        const x1 = a[a1 + pa]!;
-        const x2 = a[a2 + pa]!;
-        const x3 = a[a3 + pa]!;
-        const y0 = w[b0 + pb]!;
-        const y1 = w[b1 + pb]!;
-        const y2 = w[b2 + pb]!;
-        const y3 = w[b3 + pb]!;
-        s00 += x0 * y0;
-        s01 += x0 * y1;
-        s02 += x0 * y2;
-        s03 += x0 * y3;
-        s10 += x1 * y0;
-        s11 += x1 * y1;
-        s12 += x1 * y2;
-        s13 += x1 * y3;
-        s20 += x2 * y0;
-        s21 += x2 * y1;
-        s22 += x2 * y2;
-        s23 += x2 * y3;
-        s30 += x3 * y0;
-        s31 += x3 * y1;
-        s32 += x3 * y2;
-        s33 += x3 * y3;
-      }
-      if (true) {
-        c[cOff + i * k + j]! += s00;
-        c[cOff + i * k + j + 1]! += s01;
-        c[cOff + i * k + j + 2]! += s02;
-        c[cOff + i * k + j + 3]! += s03;
-        c[cOff + (i + 1) * k + j]! += s10;
-        c[cOff + (i + 1) * k + j + 1]! += s11;
-        c[cOff + (i + 1) * k + j + 2]! += s12;
-        c[cOff + (i + 1) * k + j + 3]! += s13;
-        c[cOff + (i + 2) * k + j]! += s20;
-        c[cOff + (i + 2) * k + j + 1]! += s21;
-        c[cOff + (i + 2) * k + j + 2]! += s22;
-        c[cOff + (i + 2) * k + j + 3]! += s23;
-        c[cOff + (i + 3) * k + j]! += s30;
-        c[cOff + (i + 3) * k + j + 1]! += s31;
-        c[cOff + (i + 3) * k + j + 2]! += s32;
-        c[cOff + (i + 3) * k + j + 3]! += s33;
-      } else {
-        c[cOff + i * k + j] = s00;
-        c[cOff + i * k + j + 1] = s01;
-        c[cOff + i * k + j + 2] = s02;
-        c[cOff + i * k + j + 3] = s03;
-        c[cOff + (i + 1) * k + j] = s10;
-        c[cOff + (i + 1) * k + j + 1] = s11;
-        c[cOff + (i + 1) * k + j + 2] = s12;
-        c[cOff + (i + 1) * k + j + 3] = s13;
-        c[cOff + (i + 2) * k + j] = s20;
-        c[cOff + (i + 2) * k + j + 1] = s21;
-        c[cOff + (i + 2) * k + j + 2] = s22;
-        c[cOff + (i + 2) * k + j + 3] = s23;
-        c[cOff + (i + 3) * k + j] = s30;
-        c[cOff + (i + 3) * k + j + 1] = s31;
-        c[cOff + (i + 3) * k + j + 2] = s32;
-        c[cOff + (i + 3) * k + j + 3] = s33;
+  const panel = Math.max(4, Math.floor(8192 / Math.max(1, rows) / 4) * 4);
+  for (let j0 = 0; j0 < jEnd; j0 += panel) {
+    const j1 = Math.min(j0 + panel, jEnd);
+    // full 4×4 tiles, then the last rows 4 columns at a time
+    for (let i = 0; i < iEnd; i += 4) {
+      for (let j = j0; j < j1; j += 4) {
+        const a0 = aOff + i;
+        const a1 = aOff + i + 1;
+        const a2 = aOff + i + 2;
+        const a3 = aOff + i + 3;
+        const b0 = bOff + j;
+        const b1 = bOff + j + 1;
+        const b2 = bOff + j + 2;
+        const b3 = bOff + j + 3;
+        let s00 = 0,
+          s01 = 0,
+          s02 = 0,
+          s03 = 0,
+          s10 = 0,
+          s11 = 0,
+          s12 = 0,
+          s13 = 0,
+          s20 = 0,
+          s21 = 0,
+          s22 = 0,
+          s23 = 0,
+          s30 = 0,
+          s31 = 0,
+          s32 = 0,
+          s33 = 0;
+        for (let p = 0, pa = 0, pb = 0; p < rows; p++, pa += aStride, pb += bStride) {
+          const x0 = a[a0 + pa]!;
+          const x1 = a[a1 + pa]!;
+          const x2 = a[a2 + pa]!;
+          const x3 = a[a3 + pa]!;
+          const y0 = w[b0 + pb]!;
+          const y1 = w[b1 + pb]!;
+          const y2 = w[b2 + pb]!;
+          const y3 = w[b3 + pb]!;
+          s00 += x0 * y0;
+          s01 += x0 * y1;
+          s02 += x0 * y2;
+          s03 += x0 * y3;
+          s10 += x1 * y0;
+          s11 += x1 * y1;
+          s12 += x1 * y2;
+          s13 += x1 * y3;
+          s20 += x2 * y0;
+          s21 += x2 * y1;
+          s22 += x2 * y2;
+          s23 += x2 * y3;
+          s30 += x3 * y0;
+          s31 += x3 * y1;
+          s32 += x3 * y2;
+          s33 += x3 * y3;
+        }
+        if (true) {
+          c[cOff + i * k + j]! += s00;
+          c[cOff + i * k + j + 1]! += s01;
+          c[cOff + i * k + j + 2]! += s02;
+          c[cOff + i * k + j + 3]! += s03;
+          c[cOff + (i + 1) * k + j]! += s10;
+          c[cOff + (i + 1) * k + j + 1]! += s11;
+          c[cOff + (i + 1) * k + j + 2]! += s12;
+          c[cOff + (i + 1) * k + j + 3]! += s13;
+          c[cOff + (i + 2) * k + j]! += s20;
+          c[cOff + (i + 2) * k + j + 1]! += s21;
+          c[cOff + (i + 2) * k + j + 2]! += s22;
+          c[cOff + (i + 2) * k + j + 3]! += s23;
+          c[cOff + (i + 3) * k + j]! += s30;
+          c[cOff + (i + 3) * k + j + 1]! += s31;
+          c[cOff + (i + 3) * k + j + 2]! += s32;
+          c[cOff + (i + 3) * k + j + 3]! += s33;
+        } else {
+          c[cOff + i * k + j] = s00;
+          c[cOff + i * k + j + 1] = s01;
+          c[cOff + i * k + j + 2] = s02;
+          c[cOff + i * k + j + 3] = s03;
+          c[cOff + (i + 1) * k + j] = s10;
+          c[cOff + (i + 1) * k + j + 1] = s11;
+          c[cOff + (i + 1) * k + j + 2] = s12;
+          c[cOff + (i + 1) * k + j + 3] = s13;
+          c[cOff + (i + 2) * k + j] = s20;
+          c[cOff + (i + 2) * k + j + 1] = s21;
+          c[cOff + (i + 2) * k + j + 2] = s22;
+          c[cOff + (i + 2) * k + j + 3] = s23;
+          c[cOff + (i + 3) * k + j] = s30;
+          c[cOff + (i + 3) * k + j + 1] = s31;
+          c[cOff + (i + 3) * k + j + 2] = s32;
+          c[cOff + (i + 3) * k + j + 3] = s33;
+        }
       }
     }
+    for (let i = iEnd; i < m; i++) {
+      for (let j = j0; j < j1; j += 4) {
+        const a0 = aOff + i;
+        const b0 = bOff + j;
+        const b1 = bOff + j + 1;
+        const b2 = bOff + j + 2;
+        const b3 = bOff + j + 3;
+        let s00 = 0,
+          s01 = 0,
+          s02 = 0,
+          s03 = 0;
+        for (let p = 0, pa = 0, pb = 0; p < rows; p++, pa += aStride, pb += bStride) {
+          const x0 = a[a0 + pa]!;
+          const y0 = w[b0 + pb]!;
+          const y1 = w[b1 + pb]!;
+          const y2 = w[b2 + pb]!;
+          const y3 = w[b3 + pb]!;
+          s00 += x0 * y0;
+          s01 += x0 * y1;
+          s02 += x0 * y2;
+          s03 += x0 * y3;
+        }
+        if (true) {
+          c[cOff + i * k + j]! += s00;
+          c[cOff + i * k + j + 1]! += s01;
+          c[cOff + i * k + j + 2]! += s02;
+          c[cOff + i * k + j + 3]! += s03;
+        } else {
+          c[cOff + i * k + j] = s00;
+          c[cOff + i * k + j + 1] = s01;
+          c[cOff + i * k + j + 2] = s02;
+          c[cOff + i * k + j + 3] = s03;
+        }
+      }
+    }
+  }
+  // the last columns: 4 rows at a time, then one by one
+  for (let i = 0; i < iEnd; i += 4) {
     for (let j = jEnd; j < k; j++) {
       const a0 = aOff + i;
       const a1 = aOff + i + 1;
@@ -526,41 +584,7 @@ export function gemmTN64(
       }
     }
   }
-  // the last rows: 4 columns at a time, then one by one
   for (let i = iEnd; i < m; i++) {
-    for (let j = 0; j < jEnd; j += 4) {
-      const a0 = aOff + i;
-      const b0 = bOff + j;
-      const b1 = bOff + j + 1;
-      const b2 = bOff + j + 2;
-      const b3 = bOff + j + 3;
-      let s00 = 0,
-        s01 = 0,
-        s02 = 0,
-        s03 = 0;
-      for (let p = 0, pa = 0, pb = 0; p < rows; p++, pa += aStride, pb += bStride) {
-        const x0 = a[a0 + pa]!;
-        const y0 = w[b0 + pb]!;
-        const y1 = w[b1 + pb]!;
-        const y2 = w[b2 + pb]!;
-        const y3 = w[b3 + pb]!;
-        s00 += x0 * y0;
-        s01 += x0 * y1;
-        s02 += x0 * y2;
-        s03 += x0 * y3;
-      }
-      if (true) {
-        c[cOff + i * k + j]! += s00;
-        c[cOff + i * k + j + 1]! += s01;
-        c[cOff + i * k + j + 2]! += s02;
-        c[cOff + i * k + j + 3]! += s03;
-      } else {
-        c[cOff + i * k + j] = s00;
-        c[cOff + i * k + j + 1] = s01;
-        c[cOff + i * k + j + 2] = s02;
-        c[cOff + i * k + j + 3] = s03;
-      }
-    }
     for (let j = jEnd; j < k; j++) {
       const a0 = aOff + i;
       const b0 = bOff + j;
@@ -596,95 +620,137 @@ export function gemmNT32(
 ): void {
   const iEnd = rows - (rows % 4),
     jEnd = m - (m % 4);
-  // full 4×4 tiles, and the last columns 4 rows at a time
-  for (let i = 0; i < iEnd; i += 4) {
-    for (let j = 0; j < jEnd; j += 4) {
-      const a0 = aOff + i * aStride;
-      const a1 = aOff + (i + 1) * aStride;
-      const a2 = aOff + (i + 2) * aStride;
-      const a3 = aOff + (i + 3) * aStride;
-      const b0 = bOff + j * k;
-      const b1 = bOff + (j + 1) * k;
-      const b2 = bOff + (j + 2) * k;
-      const b3 = bOff + (j + 3) * k;
-      let s00 = 0,
-        s01 = 0,
-        s02 = 0,
-        s03 = 0,
-        s10 = 0,
-        s11 = 0,
-        s12 = 0,
-        s13 = 0,
-        s20 = 0,
-        s21 = 0,
-        s22 = 0,
-        s23 = 0,
-        s30 = 0,
-        s31 = 0,
-        s32 = 0,
-        s33 = 0;
-      for (let p = 0; p < k; p++) {
-        const x0 = a[a0 + p]!;
-        const x1 = a[a1 + p]!;
-        const x2 = a[a2 + p]!;
-        const x3 = a[a3 + p]!;
-        const y0 = w[b0 + p]!;
-        const y1 = w[b1 + p]!;
-        const y2 = w[b2 + p]!;
-        const y3 = w[b3 + p]!;
-        s00 += x0 * y0;
-        s01 += x0 * y1;
-        s02 += x0 * y2;
-        s03 += x0 * y3;
-        s10 += x1 * y0;
-        s11 += x1 * y1;
-        s12 += x1 * y2;
-        s13 += x1 * y3;
-        s20 += x2 * y0;
-        s21 += x2 * y1;
-        s22 += x2 * y2;
-        s23 += x2 * y3;
-        s30 += x3 * y0;
-        s31 += x3 * y1;
-        s32 += x3 * y2;
-        s33 += x3 * y3;
-      }
-      if (acc) {
-        c[cOff + i * cStride + j]! += s00;
-        c[cOff + i * cStride + j + 1]! += s01;
-        c[cOff + i * cStride + j + 2]! += s02;
-        c[cOff + i * cStride + j + 3]! += s03;
-        c[cOff + (i + 1) * cStride + j]! += s10;
-        c[cOff + (i + 1) * cStride + j + 1]! += s11;
-        c[cOff + (i + 1) * cStride + j + 2]! += s12;
-        c[cOff + (i + 1) * cStride + j + 3]! += s13;
-        c[cOff + (i + 2) * cStride + j]! += s20;
-        c[cOff + (i + 2) * cStride + j + 1]! += s21;
-        c[cOff + (i + 2) * cStride + j + 2]! += s22;
-        c[cOff + (i + 2) * cStride + j + 3]! += s23;
-        c[cOff + (i + 3) * cStride + j]! += s30;
-        c[cOff + (i + 3) * cStride + j + 1]! += s31;
-        c[cOff + (i + 3) * cStride + j + 2]! += s32;
-        c[cOff + (i + 3) * cStride + j + 3]! += s33;
-      } else {
-        c[cOff + i * cStride + j] = s00;
-        c[cOff + i * cStride + j + 1] = s01;
-        c[cOff + i * cStride + j + 2] = s02;
-        c[cOff + i * cStride + j + 3] = s03;
-        c[cOff + (i + 1) * cStride + j] = s10;
-        c[cOff + (i + 1) * cStride + j + 1] = s11;
-        c[cOff + (i + 1) * cStride + j + 2] = s12;
-        c[cOff + (i + 1) * cStride + j + 3] = s13;
-        c[cOff + (i + 2) * cStride + j] = s20;
-        c[cOff + (i + 2) * cStride + j + 1] = s21;
-        c[cOff + (i + 2) * cStride + j + 2] = s22;
-        c[cOff + (i + 2) * cStride + j + 3] = s23;
-        c[cOff + (i + 3) * cStride + j] = s30;
-        c[cOff + (i + 3) * cStride + j + 1] = s31;
-        c[cOff + (i + 3) * cStride + j + 2] = s32;
-        c[cOff + (i + 3) * cStride + j + 3] = s33;
+  const panel = Math.max(4, Math.floor(16384 / Math.max(1, k) / 4) * 4);
+  for (let j0 = 0; j0 < jEnd; j0 += panel) {
+    const j1 = Math.min(j0 + panel, jEnd);
+    // full 4×4 tiles, then the last rows 4 columns at a time
+    for (let i = 0; i < iEnd; i += 4) {
+      for (let j = j0; j < j1; j += 4) {
+        const a0 = aOff + i * aStride;
+        const a1 = aOff + (i + 1) * aStride;
+        const a2 = aOff + (i + 2) * aStride;
+        const a3 = aOff + (i + 3) * aStride;
+        const b0 = bOff + j * k;
+        const b1 = bOff + (j + 1) * k;
+        const b2 = bOff + (j + 2) * k;
+        const b3 = bOff + (j + 3) * k;
+        let s00 = 0,
+          s01 = 0,
+          s02 = 0,
+          s03 = 0,
+          s10 = 0,
+          s11 = 0,
+          s12 = 0,
+          s13 = 0,
+          s20 = 0,
+          s21 = 0,
+          s22 = 0,
+          s23 = 0,
+          s30 = 0,
+          s31 = 0,
+          s32 = 0,
+          s33 = 0;
+        for (let p = 0; p < k; p++) {
+          const x0 = a[a0 + p]!;
+          const x1 = a[a1 + p]!;
+          const x2 = a[a2 + p]!;
+          const x3 = a[a3 + p]!;
+          const y0 = w[b0 + p]!;
+          const y1 = w[b1 + p]!;
+          const y2 = w[b2 + p]!;
+          const y3 = w[b3 + p]!;
+          s00 += x0 * y0;
+          s01 += x0 * y1;
+          s02 += x0 * y2;
+          s03 += x0 * y3;
+          s10 += x1 * y0;
+          s11 += x1 * y1;
+          s12 += x1 * y2;
+          s13 += x1 * y3;
+          s20 += x2 * y0;
+          s21 += x2 * y1;
+          s22 += x2 * y2;
+          s23 += x2 * y3;
+          s30 += x3 * y0;
+          s31 += x3 * y1;
+          s32 += x3 * y2;
+          s33 += x3 * y3;
+        }
+        if (acc) {
+          c[cOff + i * cStride + j]! += s00;
+          c[cOff + i * cStride + j + 1]! += s01;
+          c[cOff + i * cStride + j + 2]! += s02;
+          c[cOff + i * cStride + j + 3]! += s03;
+          c[cOff + (i + 1) * cStride + j]! += s10;
+          c[cOff + (i + 1) * cStride + j + 1]! += s11;
+          c[cOff + (i + 1) * cStride + j + 2]! += s12;
+          c[cOff + (i + 1) * cStride + j + 3]! += s13;
+          c[cOff + (i + 2) * cStride + j]! += s20;
+          c[cOff + (i + 2) * cStride + j + 1]! += s21;
+          c[cOff + (i + 2) * cStride + j + 2]! += s22;
+          c[cOff + (i + 2) * cStride + j + 3]! += s23;
+          c[cOff + (i + 3) * cStride + j]! += s30;
+          c[cOff + (i + 3) * cStride + j + 1]! += s31;
+          c[cOff + (i + 3) * cStride + j + 2]! += s32;
+          c[cOff + (i + 3) * cStride + j + 3]! += s33;
+        } else {
+          c[cOff + i * cStride + j] = s00;
+          c[cOff + i * cStride + j + 1] = s01;
+          c[cOff + i * cStride + j + 2] = s02;
+          c[cOff + i * cStride + j + 3] = s03;
+          c[cOff + (i + 1) * cStride + j] = s10;
+          c[cOff + (i + 1) * cStride + j + 1] = s11;
+          c[cOff + (i + 1) * cStride + j + 2] = s12;
+          c[cOff + (i + 1) * cStride + j + 3] = s13;
+          c[cOff + (i + 2) * cStride + j] = s20;
+          c[cOff + (i + 2) * cStride + j + 1] = s21;
+          c[cOff + (i + 2) * cStride + j + 2] = s22;
+          c[cOff + (i + 2) * cStride + j + 3] = s23;
+          c[cOff + (i + 3) * cStride + j] = s30;
+          c[cOff + (i + 3) * cStride + j + 1] = s31;
+          c[cOff + (i + 3) * cStride + j + 2] = s32;
+          c[cOff + (i + 3) * cStride + j + 3] = s33;
+        }
       }
     }
+    for (let i = iEnd; i < rows; i++) {
+      for (let j = j0; j < j1; j += 4) {
+        const a0 = aOff + i * aStride;
+        const b0 = bOff + j * k;
+        const b1 = bOff + (j + 1) * k;
+        const b2 = bOff + (j + 2) * k;
+        const b3 = bOff + (j + 3) * k;
+        let s00 = 0,
+          s01 = 0,
+          s02 = 0,
+          s03 = 0;
+        for (let p = 0; p < k; p++) {
+          const x0 = a[a0 + p]!;
+          const y0 = w[b0 + p]!;
+          const y1 = w[b1 + p]!;
+          const y2 = w[b2 + p]!;
+          const y3 = w[b3 + p]!;
+          s00 += x0 * y0;
+          s01 += x0 * y1;
+          s02 += x0 * y2;
+          s03 += x0 * y3;
+        }
+        if (acc) {
+          c[cOff + i * cStride + j]! += s00;
+          c[cOff + i * cStride + j + 1]! += s01;
+          c[cOff + i * cStride + j + 2]! += s02;
+          c[cOff + i * cStride + j + 3]! += s03;
+        } else {
+          c[cOff + i * cStride + j] = s00;
+          c[cOff + i * cStride + j + 1] = s01;
+          c[cOff + i * cStride + j + 2] = s02;
+          c[cOff + i * cStride + j + 3] = s03;
+        }
+      }
+    }
+  }
+  // the last columns: 4 rows at a time, then one by one
+  for (let i = 0; i < iEnd; i += 4) {
     for (let j = jEnd; j < m; j++) {
       const a0 = aOff + i * aStride;
       const a1 = aOff + (i + 1) * aStride;
@@ -719,41 +785,7 @@ export function gemmNT32(
       }
     }
   }
-  // the last rows: 4 columns at a time, then one by one
   for (let i = iEnd; i < rows; i++) {
-    for (let j = 0; j < jEnd; j += 4) {
-      const a0 = aOff + i * aStride;
-      const b0 = bOff + j * k;
-      const b1 = bOff + (j + 1) * k;
-      const b2 = bOff + (j + 2) * k;
-      const b3 = bOff + (j + 3) * k;
-      let s00 = 0,
-        s01 = 0,
-        s02 = 0,
-        s03 = 0;
-      for (let p = 0; p < k; p++) {
-        const x0 = a[a0 + p]!;
-        const y0 = w[b0 + p]!;
-        const y1 = w[b1 + p]!;
-        const y2 = w[b2 + p]!;
-        const y3 = w[b3 + p]!;
-        s00 += x0 * y0;
-        s01 += x0 * y1;
-        s02 += x0 * y2;
-        s03 += x0 * y3;
-      }
-      if (acc) {
-        c[cOff + i * cStride + j]! += s00;
-        c[cOff + i * cStride + j + 1]! += s01;
-        c[cOff + i * cStride + j + 2]! += s02;
-        c[cOff + i * cStride + j + 3]! += s03;
-      } else {
-        c[cOff + i * cStride + j] = s00;
-        c[cOff + i * cStride + j + 1] = s01;
-        c[cOff + i * cStride + j + 2] = s02;
-        c[cOff + i * cStride + j + 3] = s03;
-      }
-    }
     for (let j = jEnd; j < m; j++) {
       const a0 = aOff + i * aStride;
       const b0 = bOff + j * k;
@@ -789,95 +821,137 @@ export function gemmNN32(
 ): void {
   const iEnd = rows - (rows % 4),
     jEnd = k - (k % 4);
-  // full 4×4 tiles, and the last columns 4 rows at a time
-  for (let i = 0; i < iEnd; i += 4) {
-    for (let j = 0; j < jEnd; j += 4) {
-      const a0 = aOff + i * aStride;
-      const a1 = aOff + (i + 1) * aStride;
-      const a2 = aOff + (i + 2) * aStride;
-      const a3 = aOff + (i + 3) * aStride;
-      const b0 = bOff + j;
-      const b1 = bOff + j + 1;
-      const b2 = bOff + j + 2;
-      const b3 = bOff + j + 3;
-      let s00 = 0,
-        s01 = 0,
-        s02 = 0,
-        s03 = 0,
-        s10 = 0,
-        s11 = 0,
-        s12 = 0,
-        s13 = 0,
-        s20 = 0,
-        s21 = 0,
-        s22 = 0,
-        s23 = 0,
-        s30 = 0,
-        s31 = 0,
-        s32 = 0,
-        s33 = 0;
-      for (let p = 0, pk = 0; p < m; p++, pk += k) {
-        const x0 = a[a0 + p]!;
-        const x1 = a[a1 + p]!;
-        const x2 = a[a2 + p]!;
-        const x3 = a[a3 + p]!;
-        const y0 = w[b0 + pk]!;
-        const y1 = w[b1 + pk]!;
-        const y2 = w[b2 + pk]!;
-        const y3 = w[b3 + pk]!;
-        s00 += x0 * y0;
-        s01 += x0 * y1;
-        s02 += x0 * y2;
-        s03 += x0 * y3;
-        s10 += x1 * y0;
-        s11 += x1 * y1;
-        s12 += x1 * y2;
-        s13 += x1 * y3;
-        s20 += x2 * y0;
-        s21 += x2 * y1;
-        s22 += x2 * y2;
-        s23 += x2 * y3;
-        s30 += x3 * y0;
-        s31 += x3 * y1;
-        s32 += x3 * y2;
-        s33 += x3 * y3;
-      }
-      if (acc) {
-        c[cOff + i * cStride + j]! += s00;
-        c[cOff + i * cStride + j + 1]! += s01;
-        c[cOff + i * cStride + j + 2]! += s02;
-        c[cOff + i * cStride + j + 3]! += s03;
-        c[cOff + (i + 1) * cStride + j]! += s10;
-        c[cOff + (i + 1) * cStride + j + 1]! += s11;
-        c[cOff + (i + 1) * cStride + j + 2]! += s12;
-        c[cOff + (i + 1) * cStride + j + 3]! += s13;
-        c[cOff + (i + 2) * cStride + j]! += s20;
-        c[cOff + (i + 2) * cStride + j + 1]! += s21;
-        c[cOff + (i + 2) * cStride + j + 2]! += s22;
-        c[cOff + (i + 2) * cStride + j + 3]! += s23;
-        c[cOff + (i + 3) * cStride + j]! += s30;
-        c[cOff + (i + 3) * cStride + j + 1]! += s31;
-        c[cOff + (i + 3) * cStride + j + 2]! += s32;
-        c[cOff + (i + 3) * cStride + j + 3]! += s33;
-      } else {
-        c[cOff + i * cStride + j] = s00;
-        c[cOff + i * cStride + j + 1] = s01;
-        c[cOff + i * cStride + j + 2] = s02;
-        c[cOff + i * cStride + j + 3] = s03;
-        c[cOff + (i + 1) * cStride + j] = s10;
-        c[cOff + (i + 1) * cStride + j + 1] = s11;
-        c[cOff + (i + 1) * cStride + j + 2] = s12;
-        c[cOff + (i + 1) * cStride + j + 3] = s13;
-        c[cOff + (i + 2) * cStride + j] = s20;
-        c[cOff + (i + 2) * cStride + j + 1] = s21;
-        c[cOff + (i + 2) * cStride + j + 2] = s22;
-        c[cOff + (i + 2) * cStride + j + 3] = s23;
-        c[cOff + (i + 3) * cStride + j] = s30;
-        c[cOff + (i + 3) * cStride + j + 1] = s31;
-        c[cOff + (i + 3) * cStride + j + 2] = s32;
-        c[cOff + (i + 3) * cStride + j + 3] = s33;
+  const panel = Math.max(4, Math.floor(16384 / Math.max(1, m) / 4) * 4);
+  for (let j0 = 0; j0 < jEnd; j0 += panel) {
+    const j1 = Math.min(j0 + panel, jEnd);
+    // full 4×4 tiles, then the last rows 4 columns at a time
+    for (let i = 0; i < iEnd; i += 4) {
+      for (let j = j0; j < j1; j += 4) {
+        const a0 = aOff + i * aStride;
+        const a1 = aOff + (i + 1) * aStride;
+        const a2 = aOff + (i + 2) * aStride;
+        const a3 = aOff + (i + 3) * aStride;
+        const b0 = bOff + j;
+        const b1 = bOff + j + 1;
+        const b2 = bOff + j + 2;
+        const b3 = bOff + j + 3;
+        let s00 = 0,
+          s01 = 0,
+          s02 = 0,
+          s03 = 0,
+          s10 = 0,
+          s11 = 0,
+          s12 = 0,
+          s13 = 0,
+          s20 = 0,
+          s21 = 0,
+          s22 = 0,
+          s23 = 0,
+          s30 = 0,
+          s31 = 0,
+          s32 = 0,
+          s33 = 0;
+        for (let p = 0, pk = 0; p < m; p++, pk += k) {
+          const x0 = a[a0 + p]!;
+          const x1 = a[a1 + p]!;
+          const x2 = a[a2 + p]!;
+          const x3 = a[a3 + p]!;
+          const y0 = w[b0 + pk]!;
+          const y1 = w[b1 + pk]!;
+          const y2 = w[b2 + pk]!;
+          const y3 = w[b3 + pk]!;
+          s00 += x0 * y0;
+          s01 += x0 * y1;
+          s02 += x0 * y2;
+          s03 += x0 * y3;
+          s10 += x1 * y0;
+          s11 += x1 * y1;
+          s12 += x1 * y2;
+          s13 += x1 * y3;
+          s20 += x2 * y0;
+          s21 += x2 * y1;
+          s22 += x2 * y2;
+          s23 += x2 * y3;
+          s30 += x3 * y0;
+          s31 += x3 * y1;
+          s32 += x3 * y2;
+          s33 += x3 * y3;
+        }
+        if (acc) {
+          c[cOff + i * cStride + j]! += s00;
+          c[cOff + i * cStride + j + 1]! += s01;
+          c[cOff + i * cStride + j + 2]! += s02;
+          c[cOff + i * cStride + j + 3]! += s03;
+          c[cOff + (i + 1) * cStride + j]! += s10;
+          c[cOff + (i + 1) * cStride + j + 1]! += s11;
+          c[cOff + (i + 1) * cStride + j + 2]! += s12;
+          c[cOff + (i + 1) * cStride + j + 3]! += s13;
+          c[cOff + (i + 2) * cStride + j]! += s20;
+          c[cOff + (i + 2) * cStride + j + 1]! += s21;
+          c[cOff + (i + 2) * cStride + j + 2]! += s22;
+          c[cOff + (i + 2) * cStride + j + 3]! += s23;
+          c[cOff + (i + 3) * cStride + j]! += s30;
+          c[cOff + (i + 3) * cStride + j + 1]! += s31;
+          c[cOff + (i + 3) * cStride + j + 2]! += s32;
+          c[cOff + (i + 3) * cStride + j + 3]! += s33;
+        } else {
+          c[cOff + i * cStride + j] = s00;
+          c[cOff + i * cStride + j + 1] = s01;
+          c[cOff + i * cStride + j + 2] = s02;
+          c[cOff + i * cStride + j + 3] = s03;
+          c[cOff + (i + 1) * cStride + j] = s10;
+          c[cOff + (i + 1) * cStride + j + 1] = s11;
+          c[cOff + (i + 1) * cStride + j + 2] = s12;
+          c[cOff + (i + 1) * cStride + j + 3] = s13;
+          c[cOff + (i + 2) * cStride + j] = s20;
+          c[cOff + (i + 2) * cStride + j + 1] = s21;
+          c[cOff + (i + 2) * cStride + j + 2] = s22;
+          c[cOff + (i + 2) * cStride + j + 3] = s23;
+          c[cOff + (i + 3) * cStride + j] = s30;
+          c[cOff + (i + 3) * cStride + j + 1] = s31;
+          c[cOff + (i + 3) * cStride + j + 2] = s32;
+          c[cOff + (i + 3) * cStride + j + 3] = s33;
+        }
       }
     }
+    for (let i = iEnd; i < rows; i++) {
+      for (let j = j0; j < j1; j += 4) {
+        const a0 = aOff + i * aStride;
+        const b0 = bOff + j;
+        const b1 = bOff + j + 1;
+        const b2 = bOff + j + 2;
+        const b3 = bOff + j + 3;
+        let s00 = 0,
+          s01 = 0,
+          s02 = 0,
+          s03 = 0;
+        for (let p = 0, pk = 0; p < m; p++, pk += k) {
+          const x0 = a[a0 + p]!;
+          const y0 = w[b0 + pk]!;
+          const y1 = w[b1 + pk]!;
+          const y2 = w[b2 + pk]!;
+          const y3 = w[b3 + pk]!;
+          s00 += x0 * y0;
+          s01 += x0 * y1;
+          s02 += x0 * y2;
+          s03 += x0 * y3;
+        }
+        if (acc) {
+          c[cOff + i * cStride + j]! += s00;
+          c[cOff + i * cStride + j + 1]! += s01;
+          c[cOff + i * cStride + j + 2]! += s02;
+          c[cOff + i * cStride + j + 3]! += s03;
+        } else {
+          c[cOff + i * cStride + j] = s00;
+          c[cOff + i * cStride + j + 1] = s01;
+          c[cOff + i * cStride + j + 2] = s02;
+          c[cOff + i * cStride + j + 3] = s03;
+        }
+      }
+    }
+  }
+  // the last columns: 4 rows at a time, then one by one
+  for (let i = 0; i < iEnd; i += 4) {
     for (let j = jEnd; j < k; j++) {
       const a0 = aOff + i * aStride;
       const a1 = aOff + (i + 1) * aStride;
@@ -912,41 +986,7 @@ export function gemmNN32(
       }
     }
   }
-  // the last rows: 4 columns at a time, then one by one
   for (let i = iEnd; i < rows; i++) {
-    for (let j = 0; j < jEnd; j += 4) {
-      const a0 = aOff + i * aStride;
-      const b0 = bOff + j;
-      const b1 = bOff + j + 1;
-      const b2 = bOff + j + 2;
-      const b3 = bOff + j + 3;
-      let s00 = 0,
-        s01 = 0,
-        s02 = 0,
-        s03 = 0;
-      for (let p = 0, pk = 0; p < m; p++, pk += k) {
-        const x0 = a[a0 + p]!;
-        const y0 = w[b0 + pk]!;
-        const y1 = w[b1 + pk]!;
-        const y2 = w[b2 + pk]!;
-        const y3 = w[b3 + pk]!;
-        s00 += x0 * y0;
-        s01 += x0 * y1;
-        s02 += x0 * y2;
-        s03 += x0 * y3;
-      }
-      if (acc) {
-        c[cOff + i * cStride + j]! += s00;
-        c[cOff + i * cStride + j + 1]! += s01;
-        c[cOff + i * cStride + j + 2]! += s02;
-        c[cOff + i * cStride + j + 3]! += s03;
-      } else {
-        c[cOff + i * cStride + j] = s00;
-        c[cOff + i * cStride + j + 1] = s01;
-        c[cOff + i * cStride + j + 2] = s02;
-        c[cOff + i * cStride + j + 3] = s03;
-      }
-    }
     for (let j = jEnd; j < k; j++) {
       const a0 = aOff + i * aStride;
       const b0 = bOff + j;
@@ -981,95 +1021,137 @@ export function gemmTN32(
 ): void {
   const iEnd = m - (m % 4),
     jEnd = k - (k % 4);
-  // full 4×4 tiles, and the last columns 4 rows at a time
-  for (let i = 0; i < iEnd; i += 4) {
-    for (let j = 0; j < jEnd; j += 4) {
-      const a0 = aOff + i;
-      const a1 = aOff + i + 1;
-      const a2 = aOff + i + 2;
-      const a3 = aOff + i + 3;
-      const b0 = bOff + j;
-      const b1 = bOff + j + 1;
-      const b2 = bOff + j + 2;
-      const b3 = bOff + j + 3;
-      let s00 = 0,
-        s01 = 0,
-        s02 = 0,
-        s03 = 0,
-        s10 = 0,
-        s11 = 0,
-        s12 = 0,
-        s13 = 0,
-        s20 = 0,
-        s21 = 0,
-        s22 = 0,
-        s23 = 0,
-        s30 = 0,
-        s31 = 0,
-        s32 = 0,
-        s33 = 0;
-      for (let p = 0, pa = 0, pb = 0; p < rows; p++, pa += aStride, pb += bStride) {
-        const x0 = a[a0 + pa]!;
-        const x1 = a[a1 + pa]!;
-        const x2 = a[a2 + pa]!;
-        const x3 = a[a3 + pa]!;
-        const y0 = w[b0 + pb]!;
-        const y1 = w[b1 + pb]!;
-        const y2 = w[b2 + pb]!;
-        const y3 = w[b3 + pb]!;
-        s00 += x0 * y0;
-        s01 += x0 * y1;
-        s02 += x0 * y2;
-        s03 += x0 * y3;
-        s10 += x1 * y0;
-        s11 += x1 * y1;
-        s12 += x1 * y2;
-        s13 += x1 * y3;
-        s20 += x2 * y0;
-        s21 += x2 * y1;
-        s22 += x2 * y2;
-        s23 += x2 * y3;
-        s30 += x3 * y0;
-        s31 += x3 * y1;
-        s32 += x3 * y2;
-        s33 += x3 * y3;
-      }
-      if (true) {
-        c[cOff + i * k + j]! += s00;
-        c[cOff + i * k + j + 1]! += s01;
-        c[cOff + i * k + j + 2]! += s02;
-        c[cOff + i * k + j + 3]! += s03;
-        c[cOff + (i + 1) * k + j]! += s10;
-        c[cOff + (i + 1) * k + j + 1]! += s11;
-        c[cOff + (i + 1) * k + j + 2]! += s12;
-        c[cOff + (i + 1) * k + j + 3]! += s13;
-        c[cOff + (i + 2) * k + j]! += s20;
-        c[cOff + (i + 2) * k + j + 1]! += s21;
-        c[cOff + (i + 2) * k + j + 2]! += s22;
-        c[cOff + (i + 2) * k + j + 3]! += s23;
-        c[cOff + (i + 3) * k + j]! += s30;
-        c[cOff + (i + 3) * k + j + 1]! += s31;
-        c[cOff + (i + 3) * k + j + 2]! += s32;
-        c[cOff + (i + 3) * k + j + 3]! += s33;
-      } else {
-        c[cOff + i * k + j] = s00;
-        c[cOff + i * k + j + 1] = s01;
-        c[cOff + i * k + j + 2] = s02;
-        c[cOff + i * k + j + 3] = s03;
-        c[cOff + (i + 1) * k + j] = s10;
-        c[cOff + (i + 1) * k + j + 1] = s11;
-        c[cOff + (i + 1) * k + j + 2] = s12;
-        c[cOff + (i + 1) * k + j + 3] = s13;
-        c[cOff + (i + 2) * k + j] = s20;
-        c[cOff + (i + 2) * k + j + 1] = s21;
-        c[cOff + (i + 2) * k + j + 2] = s22;
-        c[cOff + (i + 2) * k + j + 3] = s23;
-        c[cOff + (i + 3) * k + j] = s30;
-        c[cOff + (i + 3) * k + j + 1] = s31;
-        c[cOff + (i + 3) * k + j + 2] = s32;
-        c[cOff + (i + 3) * k + j + 3] = s33;
+  const panel = Math.max(4, Math.floor(16384 / Math.max(1, rows) / 4) * 4);
+  for (let j0 = 0; j0 < jEnd; j0 += panel) {
+    const j1 = Math.min(j0 + panel, jEnd);
+    // full 4×4 tiles, then the last rows 4 columns at a time
+    for (let i = 0; i < iEnd; i += 4) {
+      for (let j = j0; j < j1; j += 4) {
+        const a0 = aOff + i;
+        const a1 = aOff + i + 1;
+        const a2 = aOff + i + 2;
+        const a3 = aOff + i + 3;
+        const b0 = bOff + j;
+        const b1 = bOff + j + 1;
+        const b2 = bOff + j + 2;
+        const b3 = bOff + j + 3;
+        let s00 = 0,
+          s01 = 0,
+          s02 = 0,
+          s03 = 0,
+          s10 = 0,
+          s11 = 0,
+          s12 = 0,
+          s13 = 0,
+          s20 = 0,
+          s21 = 0,
+          s22 = 0,
+          s23 = 0,
+          s30 = 0,
+          s31 = 0,
+          s32 = 0,
+          s33 = 0;
+        for (let p = 0, pa = 0, pb = 0; p < rows; p++, pa += aStride, pb += bStride) {
+          const x0 = a[a0 + pa]!;
+          const x1 = a[a1 + pa]!;
+          const x2 = a[a2 + pa]!;
+          const x3 = a[a3 + pa]!;
+          const y0 = w[b0 + pb]!;
+          const y1 = w[b1 + pb]!;
+          const y2 = w[b2 + pb]!;
+          const y3 = w[b3 + pb]!;
+          s00 += x0 * y0;
+          s01 += x0 * y1;
+          s02 += x0 * y2;
+          s03 += x0 * y3;
+          s10 += x1 * y0;
+          s11 += x1 * y1;
+          s12 += x1 * y2;
+          s13 += x1 * y3;
+          s20 += x2 * y0;
+          s21 += x2 * y1;
+          s22 += x2 * y2;
+          s23 += x2 * y3;
+          s30 += x3 * y0;
+          s31 += x3 * y1;
+          s32 += x3 * y2;
+          s33 += x3 * y3;
+        }
+        if (true) {
+          c[cOff + i * k + j]! += s00;
+          c[cOff + i * k + j + 1]! += s01;
+          c[cOff + i * k + j + 2]! += s02;
+          c[cOff + i * k + j + 3]! += s03;
+          c[cOff + (i + 1) * k + j]! += s10;
+          c[cOff + (i + 1) * k + j + 1]! += s11;
+          c[cOff + (i + 1) * k + j + 2]! += s12;
+          c[cOff + (i + 1) * k + j + 3]! += s13;
+          c[cOff + (i + 2) * k + j]! += s20;
+          c[cOff + (i + 2) * k + j + 1]! += s21;
+          c[cOff + (i + 2) * k + j + 2]! += s22;
+          c[cOff + (i + 2) * k + j + 3]! += s23;
+          c[cOff + (i + 3) * k + j]! += s30;
+          c[cOff + (i + 3) * k + j + 1]! += s31;
+          c[cOff + (i + 3) * k + j + 2]! += s32;
+          c[cOff + (i + 3) * k + j + 3]! += s33;
+        } else {
+          c[cOff + i * k + j] = s00;
+          c[cOff + i * k + j + 1] = s01;
+          c[cOff + i * k + j + 2] = s02;
+          c[cOff + i * k + j + 3] = s03;
+          c[cOff + (i + 1) * k + j] = s10;
+          c[cOff + (i + 1) * k + j + 1] = s11;
+          c[cOff + (i + 1) * k + j + 2] = s12;
+          c[cOff + (i + 1) * k + j + 3] = s13;
+          c[cOff + (i + 2) * k + j] = s20;
+          c[cOff + (i + 2) * k + j + 1] = s21;
+          c[cOff + (i + 2) * k + j + 2] = s22;
+          c[cOff + (i + 2) * k + j + 3] = s23;
+          c[cOff + (i + 3) * k + j] = s30;
+          c[cOff + (i + 3) * k + j + 1] = s31;
+          c[cOff + (i + 3) * k + j + 2] = s32;
+          c[cOff + (i + 3) * k + j + 3] = s33;
+        }
       }
     }
+    for (let i = iEnd; i < m; i++) {
+      for (let j = j0; j < j1; j += 4) {
+        const a0 = aOff + i;
+        const b0 = bOff + j;
+        const b1 = bOff + j + 1;
+        const b2 = bOff + j + 2;
+        const b3 = bOff + j + 3;
+        let s00 = 0,
+          s01 = 0,
+          s02 = 0,
+          s03 = 0;
+        for (let p = 0, pa = 0, pb = 0; p < rows; p++, pa += aStride, pb += bStride) {
+          const x0 = a[a0 + pa]!;
+          const y0 = w[b0 + pb]!;
+          const y1 = w[b1 + pb]!;
+          const y2 = w[b2 + pb]!;
+          const y3 = w[b3 + pb]!;
+          s00 += x0 * y0;
+          s01 += x0 * y1;
+          s02 += x0 * y2;
+          s03 += x0 * y3;
+        }
+        if (true) {
+          c[cOff + i * k + j]! += s00;
+          c[cOff + i * k + j + 1]! += s01;
+          c[cOff + i * k + j + 2]! += s02;
+          c[cOff + i * k + j + 3]! += s03;
+        } else {
+          c[cOff + i * k + j] = s00;
+          c[cOff + i * k + j + 1] = s01;
+          c[cOff + i * k + j + 2] = s02;
+          c[cOff + i * k + j + 3] = s03;
+        }
+      }
+    }
+  }
+  // the last columns: 4 rows at a time, then one by one
+  for (let i = 0; i < iEnd; i += 4) {
     for (let j = jEnd; j < k; j++) {
       const a0 = aOff + i;
       const a1 = aOff + i + 1;
@@ -1104,41 +1186,7 @@ export function gemmTN32(
       }
     }
   }
-  // the last rows: 4 columns at a time, then one by one
   for (let i = iEnd; i < m; i++) {
-    for (let j = 0; j < jEnd; j += 4) {
-      const a0 = aOff + i;
-      const b0 = bOff + j;
-      const b1 = bOff + j + 1;
-      const b2 = bOff + j + 2;
-      const b3 = bOff + j + 3;
-      let s00 = 0,
-        s01 = 0,
-        s02 = 0,
-        s03 = 0;
-      for (let p = 0, pa = 0, pb = 0; p < rows; p++, pa += aStride, pb += bStride) {
-        const x0 = a[a0 + pa]!;
-        const y0 = w[b0 + pb]!;
-        const y1 = w[b1 + pb]!;
-        const y2 = w[b2 + pb]!;
-        const y3 = w[b3 + pb]!;
-        s00 += x0 * y0;
-        s01 += x0 * y1;
-        s02 += x0 * y2;
-        s03 += x0 * y3;
-      }
-      if (true) {
-        c[cOff + i * k + j]! += s00;
-        c[cOff + i * k + j + 1]! += s01;
-        c[cOff + i * k + j + 2]! += s02;
-        c[cOff + i * k + j + 3]! += s03;
-      } else {
-        c[cOff + i * k + j] = s00;
-        c[cOff + i * k + j + 1] = s01;
-        c[cOff + i * k + j + 2] = s02;
-        c[cOff + i * k + j + 3] = s03;
-      }
-    }
     for (let j = jEnd; j < k; j++) {
       const a0 = aOff + i;
       const b0 = bOff + j;
