@@ -24,6 +24,8 @@ usage:
   cellforge show <cell>                the equations, the derived backward, the saved set, costs
   cellforge check [<cell>…] [options]  gradient-check cells and their generated kernels (all of dsl/ when none is named)
   cellforge list [--json]              the cells in dsl/ with their costs, and measured time per step
+  cellforge convert --from pytorch|keras|cellforge --to cellforge|pytorch|keras <cell> <in.json> <out.json>
+                                       carry weights between PyTorch state_dict, Keras/tfjs and cellforge layouts
   cellforge bench <cell> [--B n --T n --size n]
                                        time the generated float32 kernels (forward, forward+backward)
   cellforge generate [--check] [--tile 4x4]
@@ -278,6 +280,7 @@ export async function main(argv: string[]): Promise<number> {
         atol: { type: "string" }, rtol: { type: "string" }, seed: { type: "string" }, all: { type: "boolean" },
         check: { type: "boolean" }, tile: { type: "string" }, in: { type: "string" }, out: { type: "string" },
         reference: { type: "boolean" }, example: { type: "string" }, size: { type: "string" },
+        from: { type: "string" }, to: { type: "string" },
       },
     });
   } catch (e) {
@@ -299,6 +302,10 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       case "generate":
         return await generateCmd(v);
+      case "convert": {
+        const { convertCmd } = await import("./convert-cmd.ts");
+        return await convertCmd(rest, v);
+      }
       case "bench":
         if (rest.length !== 1) throw new LoadError("usage: cellforge bench <cell> [--B n] [--T n] [--size n]");
         await bench(rest[0]!, v);

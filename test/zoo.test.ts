@@ -35,6 +35,7 @@ const PARAMS: Readonly<Record<string, { cellsMd: string; count: (D: number, H: n
   mgu: { cellsMd: "2H(D+H+1)", count: (D, H) => 2 * H * (D + H + 1) },
   lstm: { cellsMd: "4H(D+H+2)", count: (D, H) => 4 * H * (D + H + 2) },
   "lstm-keras": { cellsMd: "4H(D+H+1)", count: (D, H) => 4 * H * (D + H + 1) },
+  "lstm-tfjs": { cellsMd: "4H(D+H+1)", count: (D, H) => 4 * H * (D + H + 1) },
   "lstm-peephole": { cellsMd: "4H(D+H+1) + 3H", count: (D, H) => 4 * H * (D + H + 1) + 3 * H },
   "lstm-cifg": { cellsMd: "3H(D+H+1) + 2H (with peepholes)", count: (D, H) => 3 * H * (D + H + 1) + 2 * H },
   "lstm-nig": { cellsMd: "3H(D+H+1) + 2H", count: (D, H) => 3 * H * (D + H + 1) + 2 * H },
