@@ -202,7 +202,10 @@ export function buildPlan(cell: Cell, bw: BackwardStep): KernelPlan {
   cell.inputs.forEach((x, i) => {
     if (!deferredInputs.has(x)) req(bwdRequired, bw.dInputs[i]!, { place: { buf: dxVar.get(x)!, start: `t * B * ${vecN(x)}`, stride: vecN(x) }, add: false });
   });
-  const deferredGrads = new Set(deferredOuter.map(([, o]) => o));
+  // a bias gradient sumb(g) whose g is kept for every step anyway (in a tape above) is one sum
+  // over all T·B rows in the epilogue, not a sum per step
+  const deferredSums = [...gradOfAll.keys()].filter((g) => g.op === "sumb" && gTapes.includes(g.args[0]!));
+  const deferredGrads = new Set<Node>([...deferredOuter.map(([, o]) => o), ...deferredSums]);
   const stepGradOf = new Map<Node, Node[]>();
   for (const [g, ws] of gradOfAll) {
     if (deferredGrads.has(g)) continue;
@@ -231,6 +234,7 @@ export function buildPlan(cell: Cell, bw: BackwardStep): KernelPlan {
   const epiRequired = new Map<Node, Store[]>();
   const epiGradOf = new Map<Node, Node[]>();
   for (const [w, o] of deferredOuter) { req(epiRequired, o, { place: { ...paramPlace(w), buf: "dp" }, add: true }); epiGradOf.set(o, [...(epiGradOf.get(o) ?? []), w]); }
+  for (const g of deferredSums) for (const w of gradOfAll.get(g)!) { req(epiRequired, g, { place: { ...paramPlace(w), buf: "dp" }, add: true }); epiGradOf.set(g, [...(epiGradOf.get(g) ?? []), w]); }
   cell.inputs.forEach((x, i) => { if (deferredInputs.has(x)) req(epiRequired, bw.dInputs[i]!, { place: { buf: dxVar.get(x)!, start: "0", stride: vecN(x) }, add: false }); });
   const epilogue = schedule({
     name: "epilogue", rows: "T * B", roots: [...epiRequired.keys()], given: epiGiven, required: epiRequired,

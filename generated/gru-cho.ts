@@ -273,22 +273,8 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
 
       // dUz
       gemmTN64(H, H, B, s2, 0, H, hPrev, hPrevAt, H, dp, o_Uz);
-      // grad of: z  = sigmoid(Wz*x + Uz*h + bz)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (3 * H) + H + b * (3 * H) + i]!;
-        dp[o_bz + i]! += s;
-      }
-
       // dU
       gemmTN64(H, H, B, s3, 0, H, s6, 0, H, dp, o_U);
-      // grad of: hh = tanh(W*x + U*(r .* h) + b)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (3 * H) + 2 * H + b * (3 * H) + i]!;
-        dp[o_b + i]! += s;
-      }
-
       for (let b = 0; b < B; b++) {
         const s7Row = b * H;
         const hPrevRow = hPrevAt + b * H;
@@ -323,17 +309,32 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
 
       // dUr
       gemmTN64(H, H, B, s1, 0, H, hPrev, hPrevAt, H, dp, o_Ur);
-      // grad of: r  = sigmoid(Wr*x + Ur*h + br)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (3 * H) + b * (3 * H) + i]!;
-        dp[o_br + i]! += s;
-      }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWr, dWz, dW
     gemmTN64(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wr);
+    // grad of: r  = sigmoid(Wr*x + Ur*h + br)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[b * (3 * H) + i]!;
+      dp[o_br + i]! += s;
+    }
+
+    // grad of: z  = sigmoid(Wz*x + Uz*h + bz)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[H + b * (3 * H) + i]!;
+      dp[o_bz + i]! += s;
+    }
+
+    // grad of: hh = tanh(W*x + U*(r .* h) + b)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[2 * H + b * (3 * H) + i]!;
+      dp[o_b + i]! += s;
+    }
+
     // d(dx) from Wr, Wz, W
     gemmNN64(T * B, 3 * H, D, gx0, 0, 3 * H, p, o_Wr, dx_1, 0, D, false);
     dhPrev0.set(carry_h);
@@ -518,22 +519,8 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
 
       // dUz
       gemmTN32(H, H, B, s2, 0, H, hPrev, hPrevAt, H, dp, o_Uz);
-      // grad of: z  = sigmoid(Wz*x + Uz*h + bz)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (3 * H) + H + b * (3 * H) + i]!;
-        dp[o_bz + i]! += s;
-      }
-
       // dU
       gemmTN32(H, H, B, s3, 0, H, s6, 0, H, dp, o_U);
-      // grad of: hh = tanh(W*x + U*(r .* h) + b)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (3 * H) + 2 * H + b * (3 * H) + i]!;
-        dp[o_b + i]! += s;
-      }
-
       for (let b = 0; b < B; b++) {
         const s7Row = b * H;
         const hPrevRow = hPrevAt + b * H;
@@ -568,17 +555,32 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
 
       // dUr
       gemmTN32(H, H, B, s1, 0, H, hPrev, hPrevAt, H, dp, o_Ur);
-      // grad of: r  = sigmoid(Wr*x + Ur*h + br)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (3 * H) + b * (3 * H) + i]!;
-        dp[o_br + i]! += s;
-      }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWr, dWz, dW
     gemmTN32(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wr);
+    // grad of: r  = sigmoid(Wr*x + Ur*h + br)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[b * (3 * H) + i]!;
+      dp[o_br + i]! += s;
+    }
+
+    // grad of: z  = sigmoid(Wz*x + Uz*h + bz)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[H + b * (3 * H) + i]!;
+      dp[o_bz + i]! += s;
+    }
+
+    // grad of: hh = tanh(W*x + U*(r .* h) + b)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[2 * H + b * (3 * H) + i]!;
+      dp[o_b + i]! += s;
+    }
+
     // d(dx) from Wr, Wz, W
     gemmNN32(T * B, 3 * H, D, gx0, 0, 3 * H, p, o_Wr, dx_1, 0, D, false);
     dhPrev0.set(carry_h);

@@ -276,43 +276,6 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
 
       // dRr, dRu, dRh
       gemmTN64(3 * H, H, B, s0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rr);
-      // grad of: r  = sigmoid(Wr*x + Rr*h + bWr + bRr)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (3 * H) + b * (3 * H) + i]!;
-        s2[i] = s;
-      }
-
-      for (let i = 0; i < H; i++) {
-        dp[o_bWr + i]! += s2[i]!;
-      }
-
-      for (let i = 0; i < H; i++) {
-        dp[o_bRr + i]! += s2[i]!;
-      }
-
-      // grad of: u  = sigmoid(Wu*x + Ru*h + bWu + bRu)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (3 * H) + H + b * (3 * H) + i]!;
-        s3[i] = s;
-      }
-
-      for (let i = 0; i < H; i++) {
-        dp[o_bWu + i]! += s3[i]!;
-      }
-
-      for (let i = 0; i < H; i++) {
-        dp[o_bRu + i]! += s3[i]!;
-      }
-
-      // grad of: hh = tanh(Wh*x + r .* (Rh*h + bRh) + bWh)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (3 * H) + 2 * H + b * (3 * H) + i]!;
-        dp[o_bWh + i]! += s;
-      }
-
       // grad of: hh = tanh(Wh*x + r .* (Rh*h + bRh) + bWh)
       for (let i = 0; i < H; i++) {
         let s = 0;
@@ -324,6 +287,43 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWr, dWu, dWh
     gemmTN64(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wr);
+    // grad of: r  = sigmoid(Wr*x + Rr*h + bWr + bRr)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[b * (3 * H) + i]!;
+      s2[i] = s;
+    }
+
+    for (let i = 0; i < H; i++) {
+      dp[o_bWr + i]! += s2[i]!;
+    }
+
+    for (let i = 0; i < H; i++) {
+      dp[o_bRr + i]! += s2[i]!;
+    }
+
+    // grad of: u  = sigmoid(Wu*x + Ru*h + bWu + bRu)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[H + b * (3 * H) + i]!;
+      s3[i] = s;
+    }
+
+    for (let i = 0; i < H; i++) {
+      dp[o_bWu + i]! += s3[i]!;
+    }
+
+    for (let i = 0; i < H; i++) {
+      dp[o_bRu + i]! += s3[i]!;
+    }
+
+    // grad of: hh = tanh(Wh*x + r .* (Rh*h + bRh) + bWh)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[2 * H + b * (3 * H) + i]!;
+      dp[o_bWh + i]! += s;
+    }
+
     // d(dx) from Wr, Wu, Wh
     gemmNN64(T * B, 3 * H, D, gx0, 0, 3 * H, p, o_Wr, dx_1, 0, D, false);
     dhPrev0.set(carry_h);
@@ -496,43 +496,6 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
 
       // dRr, dRu, dRh
       gemmTN32(3 * H, H, B, s0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rr);
-      // grad of: r  = sigmoid(Wr*x + Rr*h + bWr + bRr)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (3 * H) + b * (3 * H) + i]!;
-        s2[i] = s;
-      }
-
-      for (let i = 0; i < H; i++) {
-        dp[o_bWr + i]! += s2[i]!;
-      }
-
-      for (let i = 0; i < H; i++) {
-        dp[o_bRr + i]! += s2[i]!;
-      }
-
-      // grad of: u  = sigmoid(Wu*x + Ru*h + bWu + bRu)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (3 * H) + H + b * (3 * H) + i]!;
-        s3[i] = s;
-      }
-
-      for (let i = 0; i < H; i++) {
-        dp[o_bWu + i]! += s3[i]!;
-      }
-
-      for (let i = 0; i < H; i++) {
-        dp[o_bRu + i]! += s3[i]!;
-      }
-
-      // grad of: hh = tanh(Wh*x + r .* (Rh*h + bRh) + bWh)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (3 * H) + 2 * H + b * (3 * H) + i]!;
-        dp[o_bWh + i]! += s;
-      }
-
       // grad of: hh = tanh(Wh*x + r .* (Rh*h + bRh) + bWh)
       for (let i = 0; i < H; i++) {
         let s = 0;
@@ -544,6 +507,43 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWr, dWu, dWh
     gemmTN32(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wr);
+    // grad of: r  = sigmoid(Wr*x + Rr*h + bWr + bRr)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[b * (3 * H) + i]!;
+      s2[i] = s;
+    }
+
+    for (let i = 0; i < H; i++) {
+      dp[o_bWr + i]! += s2[i]!;
+    }
+
+    for (let i = 0; i < H; i++) {
+      dp[o_bRr + i]! += s2[i]!;
+    }
+
+    // grad of: u  = sigmoid(Wu*x + Ru*h + bWu + bRu)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[H + b * (3 * H) + i]!;
+      s3[i] = s;
+    }
+
+    for (let i = 0; i < H; i++) {
+      dp[o_bWu + i]! += s3[i]!;
+    }
+
+    for (let i = 0; i < H; i++) {
+      dp[o_bRu + i]! += s3[i]!;
+    }
+
+    // grad of: hh = tanh(Wh*x + r .* (Rh*h + bRh) + bWh)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[2 * H + b * (3 * H) + i]!;
+      dp[o_bWh + i]! += s;
+    }
+
     // d(dx) from Wr, Wu, Wh
     gemmNN32(T * B, 3 * H, D, gx0, 0, 3 * H, p, o_Wr, dx_1, 0, D, false);
     dhPrev0.set(carry_h);

@@ -279,20 +279,6 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
       gemmTN64(H, H, B, s1, 0, H, hPrev, hPrevAt, H, dp, o_Rz);
       // dRh
       gemmTN64(H, H, B, s2, 0, H, s6, 0, H, dp, o_Rh);
-      // grad of: z  = sigmoid(Kz*x + bz + Rz*h)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (3 * H) + b * (3 * H) + i]!;
-        dp[o_bz + i]! += s;
-      }
-
-      // grad of: hh = tanh(Kh*x + bh + Rh*(r .* h))
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (3 * H) + 2 * H + b * (3 * H) + i]!;
-        dp[o_bh + i]! += s;
-      }
-
       for (let b = 0; b < B; b++) {
         const s7Row = b * H;
         const hPrevRow = hPrevAt + b * H;
@@ -327,17 +313,32 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
 
       // dRr
       gemmTN64(H, H, B, s3, 0, H, hPrev, hPrevAt, H, dp, o_Rr);
-      // grad of: r  = sigmoid(Kr*x + br + Rr*h)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (3 * H) + H + b * (3 * H) + i]!;
-        dp[o_br + i]! += s;
-      }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dKz, dKr, dKh
     gemmTN64(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Kz);
+    // grad of: z  = sigmoid(Kz*x + bz + Rz*h)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[b * (3 * H) + i]!;
+      dp[o_bz + i]! += s;
+    }
+
+    // grad of: r  = sigmoid(Kr*x + br + Rr*h)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[H + b * (3 * H) + i]!;
+      dp[o_br + i]! += s;
+    }
+
+    // grad of: hh = tanh(Kh*x + bh + Rh*(r .* h))
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[2 * H + b * (3 * H) + i]!;
+      dp[o_bh + i]! += s;
+    }
+
     // d(dx) from Kz, Kr, Kh
     gemmNN64(T * B, 3 * H, D, gx0, 0, 3 * H, p, o_Kz, dx_1, 0, D, false);
     dhPrev0.set(carry_h);
@@ -528,20 +529,6 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
       gemmTN32(H, H, B, s1, 0, H, hPrev, hPrevAt, H, dp, o_Rz);
       // dRh
       gemmTN32(H, H, B, s2, 0, H, s6, 0, H, dp, o_Rh);
-      // grad of: z  = sigmoid(Kz*x + bz + Rz*h)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (3 * H) + b * (3 * H) + i]!;
-        dp[o_bz + i]! += s;
-      }
-
-      // grad of: hh = tanh(Kh*x + bh + Rh*(r .* h))
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (3 * H) + 2 * H + b * (3 * H) + i]!;
-        dp[o_bh + i]! += s;
-      }
-
       for (let b = 0; b < B; b++) {
         const s7Row = b * H;
         const hPrevRow = hPrevAt + b * H;
@@ -576,17 +563,32 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
 
       // dRr
       gemmTN32(H, H, B, s3, 0, H, hPrev, hPrevAt, H, dp, o_Rr);
-      // grad of: r  = sigmoid(Kr*x + br + Rr*h)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (3 * H) + H + b * (3 * H) + i]!;
-        dp[o_br + i]! += s;
-      }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dKz, dKr, dKh
     gemmTN32(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Kz);
+    // grad of: z  = sigmoid(Kz*x + bz + Rz*h)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[b * (3 * H) + i]!;
+      dp[o_bz + i]! += s;
+    }
+
+    // grad of: r  = sigmoid(Kr*x + br + Rr*h)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[H + b * (3 * H) + i]!;
+      dp[o_br + i]! += s;
+    }
+
+    // grad of: hh = tanh(Kh*x + bh + Rh*(r .* h))
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[2 * H + b * (3 * H) + i]!;
+      dp[o_bh + i]! += s;
+    }
+
     // d(dx) from Kz, Kr, Kh
     gemmNN32(T * B, 3 * H, D, gx0, 0, 3 * H, p, o_Kz, dx_1, 0, D, false);
     dhPrev0.set(carry_h);

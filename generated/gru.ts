@@ -276,43 +276,6 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
 
       // dWhr, dWhz, dWhn
       gemmTN64(3 * H, H, B, s0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Whr);
-      // grad of: r  = sigmoid(Wir*x + bir + Whr*h + bhr)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (3 * H) + b * (3 * H) + i]!;
-        s2[i] = s;
-      }
-
-      for (let i = 0; i < H; i++) {
-        dp[o_bir + i]! += s2[i]!;
-      }
-
-      for (let i = 0; i < H; i++) {
-        dp[o_bhr + i]! += s2[i]!;
-      }
-
-      // grad of: z  = sigmoid(Wiz*x + biz + Whz*h + bhz)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (3 * H) + H + b * (3 * H) + i]!;
-        s3[i] = s;
-      }
-
-      for (let i = 0; i < H; i++) {
-        dp[o_biz + i]! += s3[i]!;
-      }
-
-      for (let i = 0; i < H; i++) {
-        dp[o_bhz + i]! += s3[i]!;
-      }
-
-      // grad of: n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (3 * H) + 2 * H + b * (3 * H) + i]!;
-        dp[o_bin + i]! += s;
-      }
-
       // grad of: n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
       for (let i = 0; i < H; i++) {
         let s = 0;
@@ -324,6 +287,43 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWir, dWiz, dWin
     gemmTN64(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wir);
+    // grad of: r  = sigmoid(Wir*x + bir + Whr*h + bhr)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[b * (3 * H) + i]!;
+      s2[i] = s;
+    }
+
+    for (let i = 0; i < H; i++) {
+      dp[o_bir + i]! += s2[i]!;
+    }
+
+    for (let i = 0; i < H; i++) {
+      dp[o_bhr + i]! += s2[i]!;
+    }
+
+    // grad of: z  = sigmoid(Wiz*x + biz + Whz*h + bhz)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[H + b * (3 * H) + i]!;
+      s3[i] = s;
+    }
+
+    for (let i = 0; i < H; i++) {
+      dp[o_biz + i]! += s3[i]!;
+    }
+
+    for (let i = 0; i < H; i++) {
+      dp[o_bhz + i]! += s3[i]!;
+    }
+
+    // grad of: n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[2 * H + b * (3 * H) + i]!;
+      dp[o_bin + i]! += s;
+    }
+
     // d(dx) from Wir, Wiz, Win
     gemmNN64(T * B, 3 * H, D, gx0, 0, 3 * H, p, o_Wir, dx_1, 0, D, false);
     dhPrev0.set(carry_h);
@@ -496,43 +496,6 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
 
       // dWhr, dWhz, dWhn
       gemmTN32(3 * H, H, B, s0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Whr);
-      // grad of: r  = sigmoid(Wir*x + bir + Whr*h + bhr)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (3 * H) + b * (3 * H) + i]!;
-        s2[i] = s;
-      }
-
-      for (let i = 0; i < H; i++) {
-        dp[o_bir + i]! += s2[i]!;
-      }
-
-      for (let i = 0; i < H; i++) {
-        dp[o_bhr + i]! += s2[i]!;
-      }
-
-      // grad of: z  = sigmoid(Wiz*x + biz + Whz*h + bhz)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (3 * H) + H + b * (3 * H) + i]!;
-        s3[i] = s;
-      }
-
-      for (let i = 0; i < H; i++) {
-        dp[o_biz + i]! += s3[i]!;
-      }
-
-      for (let i = 0; i < H; i++) {
-        dp[o_bhz + i]! += s3[i]!;
-      }
-
-      // grad of: n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (3 * H) + 2 * H + b * (3 * H) + i]!;
-        dp[o_bin + i]! += s;
-      }
-
       // grad of: n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
       for (let i = 0; i < H; i++) {
         let s = 0;
@@ -544,6 +507,43 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWir, dWiz, dWin
     gemmTN32(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wir);
+    // grad of: r  = sigmoid(Wir*x + bir + Whr*h + bhr)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[b * (3 * H) + i]!;
+      s2[i] = s;
+    }
+
+    for (let i = 0; i < H; i++) {
+      dp[o_bir + i]! += s2[i]!;
+    }
+
+    for (let i = 0; i < H; i++) {
+      dp[o_bhr + i]! += s2[i]!;
+    }
+
+    // grad of: z  = sigmoid(Wiz*x + biz + Whz*h + bhz)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[H + b * (3 * H) + i]!;
+      s3[i] = s;
+    }
+
+    for (let i = 0; i < H; i++) {
+      dp[o_biz + i]! += s3[i]!;
+    }
+
+    for (let i = 0; i < H; i++) {
+      dp[o_bhz + i]! += s3[i]!;
+    }
+
+    // grad of: n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[2 * H + b * (3 * H) + i]!;
+      dp[o_bin + i]! += s;
+    }
+
     // d(dx) from Wir, Wiz, Win
     gemmNN32(T * B, 3 * H, D, gx0, 0, 3 * H, p, o_Wir, dx_1, 0, D, false);
     dhPrev0.set(carry_h);

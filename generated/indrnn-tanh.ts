@@ -168,18 +168,18 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
         for (let b = 0; b < B; b++) s += s0[b * H + i]!;
         dp[o_u + i]! += s;
       }
-
-      // grad of: h' = tanh(W*x + u .* h + b)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * H + b * H + i]!;
-        dp[o_b + i]! += s;
-      }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dW
     gemmTN64(H, D, T * B, gx0, 0, H, x, 0, D, dp, o_W);
+    // grad of: h' = tanh(W*x + u .* h + b)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[b * H + i]!;
+      dp[o_b + i]! += s;
+    }
+
     // grad of: h' = tanh(W*x + u .* h + b)
     for (let b = 0; b < T * B; b++)
       for (let j = 0; j < D; j++) {
@@ -295,18 +295,18 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
         for (let b = 0; b < B; b++) s += s0[b * H + i]!;
         dp[o_u + i]! += s;
       }
-
-      // grad of: h' = tanh(W*x + u .* h + b)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * H + b * H + i]!;
-        dp[o_b + i]! += s;
-      }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dW
     gemmTN32(H, D, T * B, gx0, 0, H, x, 0, D, dp, o_W);
+    // grad of: h' = tanh(W*x + u .* h + b)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[b * H + i]!;
+      dp[o_b + i]! += s;
+    }
+
     // grad of: h' = tanh(W*x + u .* h + b)
     for (let b = 0; b < T * B; b++)
       for (let j = 0; j < D; j++) {

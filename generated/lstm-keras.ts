@@ -311,38 +311,39 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
       gemmNN64(B, 4 * H, H, s0, 0, 4 * H, p, o_Ri, carry_h, 0, H, false);
       // dRi, dRf, dRc, dRo
       gemmTN64(4 * H, H, B, s0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Ri);
-      // grad of: i  = sigmoid(Ki*x + Ri*h + bi)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (4 * H) + b * (4 * H) + i]!;
-        dp[o_bi + i]! += s;
-      }
-
-      // grad of: f  = sigmoid(Kf*x + Rf*h + bf)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (4 * H) + H + b * (4 * H) + i]!;
-        dp[o_bf + i]! += s;
-      }
-
-      // grad of: g  = tanh(Kc*x + Rc*h + bc)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (4 * H) + 2 * H + b * (4 * H) + i]!;
-        dp[o_bc + i]! += s;
-      }
-
-      // grad of: o  = sigmoid(Ko*x + Ro*h + bo)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (4 * H) + 3 * H + b * (4 * H) + i]!;
-        dp[o_bo + i]! += s;
-      }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dKi, dKf, dKc, dKo
     gemmTN64(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Ki);
+    // grad of: i  = sigmoid(Ki*x + Ri*h + bi)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[b * (4 * H) + i]!;
+      dp[o_bi + i]! += s;
+    }
+
+    // grad of: f  = sigmoid(Kf*x + Rf*h + bf)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[H + b * (4 * H) + i]!;
+      dp[o_bf + i]! += s;
+    }
+
+    // grad of: g  = tanh(Kc*x + Rc*h + bc)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[2 * H + b * (4 * H) + i]!;
+      dp[o_bc + i]! += s;
+    }
+
+    // grad of: o  = sigmoid(Ko*x + Ro*h + bo)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[3 * H + b * (4 * H) + i]!;
+      dp[o_bo + i]! += s;
+    }
+
     // d(dx) from Ki, Kf, Kc, Ko
     gemmNN64(T * B, 4 * H, D, gx0, 0, 4 * H, p, o_Ki, dx_1, 0, D, false);
     dhPrev0.set(carry_h);
@@ -548,38 +549,39 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
       gemmNN32(B, 4 * H, H, s0, 0, 4 * H, p, o_Ri, carry_h, 0, H, false);
       // dRi, dRf, dRc, dRo
       gemmTN32(4 * H, H, B, s0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Ri);
-      // grad of: i  = sigmoid(Ki*x + Ri*h + bi)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (4 * H) + b * (4 * H) + i]!;
-        dp[o_bi + i]! += s;
-      }
-
-      // grad of: f  = sigmoid(Kf*x + Rf*h + bf)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (4 * H) + H + b * (4 * H) + i]!;
-        dp[o_bf + i]! += s;
-      }
-
-      // grad of: g  = tanh(Kc*x + Rc*h + bc)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (4 * H) + 2 * H + b * (4 * H) + i]!;
-        dp[o_bc + i]! += s;
-      }
-
-      // grad of: o  = sigmoid(Ko*x + Ro*h + bo)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (4 * H) + 3 * H + b * (4 * H) + i]!;
-        dp[o_bo + i]! += s;
-      }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dKi, dKf, dKc, dKo
     gemmTN32(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Ki);
+    // grad of: i  = sigmoid(Ki*x + Ri*h + bi)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[b * (4 * H) + i]!;
+      dp[o_bi + i]! += s;
+    }
+
+    // grad of: f  = sigmoid(Kf*x + Rf*h + bf)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[H + b * (4 * H) + i]!;
+      dp[o_bf + i]! += s;
+    }
+
+    // grad of: g  = tanh(Kc*x + Rc*h + bc)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[2 * H + b * (4 * H) + i]!;
+      dp[o_bc + i]! += s;
+    }
+
+    // grad of: o  = sigmoid(Ko*x + Ro*h + bo)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[3 * H + b * (4 * H) + i]!;
+      dp[o_bo + i]! += s;
+    }
+
     // d(dx) from Ki, Kf, Kc, Ko
     gemmNN32(T * B, 4 * H, D, gx0, 0, 4 * H, p, o_Ki, dx_1, 0, D, false);
     dhPrev0.set(carry_h);

@@ -344,34 +344,6 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
       gemmNN64(B, 4 * H, H, s0, 0, 4 * H, p, o_Rz, carry_h, 0, H, false);
       // dRz, dRi, dRf, dRo
       gemmTN64(4 * H, H, B, s0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Rz);
-      // grad of: z  = Wz*x + Rz*h + bz
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (4 * H) + b * (4 * H) + i]!;
-        dp[o_bz + i]! += s;
-      }
-
-      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (4 * H) + H + b * (4 * H) + i]!;
-        dp[o_bi + i]! += s;
-      }
-
-      // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (4 * H) + 2 * H + b * (4 * H) + i]!;
-        dp[o_bf + i]! += s;
-      }
-
-      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (4 * H) + 3 * H + b * (4 * H) + i]!;
-        dp[o_bo + i]! += s;
-      }
-
       // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
       for (let i = 0; i < H; i++) {
         let s = 0;
@@ -397,6 +369,34 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWz, dWi, dWf, dWo
     gemmTN64(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Wz);
+    // grad of: z  = Wz*x + Rz*h + bz
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[b * (4 * H) + i]!;
+      dp[o_bz + i]! += s;
+    }
+
+    // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[H + b * (4 * H) + i]!;
+      dp[o_bi + i]! += s;
+    }
+
+    // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[2 * H + b * (4 * H) + i]!;
+      dp[o_bf + i]! += s;
+    }
+
+    // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[3 * H + b * (4 * H) + i]!;
+      dp[o_bo + i]! += s;
+    }
+
     // d(dx) from Wz, Wi, Wf, Wo
     gemmNN64(T * B, 4 * H, D, gx0, 0, 4 * H, p, o_Wz, dx_1, 0, D, false);
     dhPrev0.set(carry_h);
@@ -620,34 +620,6 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
       gemmNN32(B, 4 * H, H, s0, 0, 4 * H, p, o_Rz, carry_h, 0, H, false);
       // dRz, dRi, dRf, dRo
       gemmTN32(4 * H, H, B, s0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Rz);
-      // grad of: z  = Wz*x + Rz*h + bz
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (4 * H) + b * (4 * H) + i]!;
-        dp[o_bz + i]! += s;
-      }
-
-      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (4 * H) + H + b * (4 * H) + i]!;
-        dp[o_bi + i]! += s;
-      }
-
-      // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (4 * H) + 2 * H + b * (4 * H) + i]!;
-        dp[o_bf + i]! += s;
-      }
-
-      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (4 * H) + 3 * H + b * (4 * H) + i]!;
-        dp[o_bo + i]! += s;
-      }
-
       // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
       for (let i = 0; i < H; i++) {
         let s = 0;
@@ -673,6 +645,34 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWz, dWi, dWf, dWo
     gemmTN32(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Wz);
+    // grad of: z  = Wz*x + Rz*h + bz
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[b * (4 * H) + i]!;
+      dp[o_bz + i]! += s;
+    }
+
+    // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[H + b * (4 * H) + i]!;
+      dp[o_bi + i]! += s;
+    }
+
+    // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[2 * H + b * (4 * H) + i]!;
+      dp[o_bf + i]! += s;
+    }
+
+    // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[3 * H + b * (4 * H) + i]!;
+      dp[o_bo + i]! += s;
+    }
+
     // d(dx) from Wz, Wi, Wf, Wo
     gemmNN32(T * B, 4 * H, D, gx0, 0, 4 * H, p, o_Wz, dx_1, 0, D, false);
     dhPrev0.set(carry_h);

@@ -297,27 +297,6 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
       gemmNN64(B, 3 * H, H, s0, 0, 3 * H, p, o_Rz, carry_h, 0, H, false);
       // dRz, dRf, dRo
       gemmTN64(3 * H, H, B, s0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rz);
-      // grad of: z  = tanh(Wz*x + Rz*h + bz)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (3 * H) + b * (3 * H) + i]!;
-        dp[o_bz + i]! += s;
-      }
-
-      // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (3 * H) + H + b * (3 * H) + i]!;
-        dp[o_bf + i]! += s;
-      }
-
-      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (3 * H) + 2 * H + b * (3 * H) + i]!;
-        dp[o_bo + i]! += s;
-      }
-
       // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
       for (let i = 0; i < H; i++) {
         let s = 0;
@@ -336,6 +315,27 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWz, dWf, dWo
     gemmTN64(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wz);
+    // grad of: z  = tanh(Wz*x + Rz*h + bz)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[b * (3 * H) + i]!;
+      dp[o_bz + i]! += s;
+    }
+
+    // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[H + b * (3 * H) + i]!;
+      dp[o_bf + i]! += s;
+    }
+
+    // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[2 * H + b * (3 * H) + i]!;
+      dp[o_bo + i]! += s;
+    }
+
     // d(dx) from Wz, Wf, Wo
     gemmNN64(T * B, 3 * H, D, gx0, 0, 3 * H, p, o_Wz, dx_1, 0, D, false);
     dhPrev0.set(carry_h);
@@ -532,27 +532,6 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
       gemmNN32(B, 3 * H, H, s0, 0, 3 * H, p, o_Rz, carry_h, 0, H, false);
       // dRz, dRf, dRo
       gemmTN32(3 * H, H, B, s0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rz);
-      // grad of: z  = tanh(Wz*x + Rz*h + bz)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (3 * H) + b * (3 * H) + i]!;
-        dp[o_bz + i]! += s;
-      }
-
-      // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (3 * H) + H + b * (3 * H) + i]!;
-        dp[o_bf + i]! += s;
-      }
-
-      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (3 * H) + 2 * H + b * (3 * H) + i]!;
-        dp[o_bo + i]! += s;
-      }
-
       // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
       for (let i = 0; i < H; i++) {
         let s = 0;
@@ -571,6 +550,27 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWz, dWf, dWo
     gemmTN32(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wz);
+    // grad of: z  = tanh(Wz*x + Rz*h + bz)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[b * (3 * H) + i]!;
+      dp[o_bz + i]! += s;
+    }
+
+    // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[H + b * (3 * H) + i]!;
+      dp[o_bf + i]! += s;
+    }
+
+    // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[2 * H + b * (3 * H) + i]!;
+      dp[o_bo + i]! += s;
+    }
+
     // d(dx) from Wz, Wf, Wo
     gemmNN32(T * B, 3 * H, D, gx0, 0, 3 * H, p, o_Wz, dx_1, 0, D, false);
     dhPrev0.set(carry_h);

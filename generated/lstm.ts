@@ -339,70 +339,71 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
       gemmNN64(B, 4 * H, H, s0, 0, 4 * H, p, o_Whi, carry_h, 0, H, false);
       // dWhi, dWhf, dWhg, dWho
       gemmTN64(4 * H, H, B, s0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Whi);
-      // grad of: i  = sigmoid(Wii*x + bii + Whi*h + bhi)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (4 * H) + b * (4 * H) + i]!;
-        s1[i] = s;
-      }
-
-      for (let i = 0; i < H; i++) {
-        dp[o_bii + i]! += s1[i]!;
-      }
-
-      for (let i = 0; i < H; i++) {
-        dp[o_bhi + i]! += s1[i]!;
-      }
-
-      // grad of: f  = sigmoid(Wif*x + bif + Whf*h + bhf)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (4 * H) + H + b * (4 * H) + i]!;
-        s2[i] = s;
-      }
-
-      for (let i = 0; i < H; i++) {
-        dp[o_bif + i]! += s2[i]!;
-      }
-
-      for (let i = 0; i < H; i++) {
-        dp[o_bhf + i]! += s2[i]!;
-      }
-
-      // grad of: g  = tanh(Wig*x + big + Whg*h + bhg)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (4 * H) + 2 * H + b * (4 * H) + i]!;
-        s3[i] = s;
-      }
-
-      for (let i = 0; i < H; i++) {
-        dp[o_big + i]! += s3[i]!;
-      }
-
-      for (let i = 0; i < H; i++) {
-        dp[o_bhg + i]! += s3[i]!;
-      }
-
-      // grad of: o  = sigmoid(Wio*x + bio + Who*h + bho)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (4 * H) + 3 * H + b * (4 * H) + i]!;
-        s4[i] = s;
-      }
-
-      for (let i = 0; i < H; i++) {
-        dp[o_bio + i]! += s4[i]!;
-      }
-
-      for (let i = 0; i < H; i++) {
-        dp[o_bho + i]! += s4[i]!;
-      }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWii, dWif, dWig, dWio
     gemmTN64(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Wii);
+    // grad of: i  = sigmoid(Wii*x + bii + Whi*h + bhi)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[b * (4 * H) + i]!;
+      s1[i] = s;
+    }
+
+    for (let i = 0; i < H; i++) {
+      dp[o_bii + i]! += s1[i]!;
+    }
+
+    for (let i = 0; i < H; i++) {
+      dp[o_bhi + i]! += s1[i]!;
+    }
+
+    // grad of: f  = sigmoid(Wif*x + bif + Whf*h + bhf)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[H + b * (4 * H) + i]!;
+      s2[i] = s;
+    }
+
+    for (let i = 0; i < H; i++) {
+      dp[o_bif + i]! += s2[i]!;
+    }
+
+    for (let i = 0; i < H; i++) {
+      dp[o_bhf + i]! += s2[i]!;
+    }
+
+    // grad of: g  = tanh(Wig*x + big + Whg*h + bhg)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[2 * H + b * (4 * H) + i]!;
+      s3[i] = s;
+    }
+
+    for (let i = 0; i < H; i++) {
+      dp[o_big + i]! += s3[i]!;
+    }
+
+    for (let i = 0; i < H; i++) {
+      dp[o_bhg + i]! += s3[i]!;
+    }
+
+    // grad of: o  = sigmoid(Wio*x + bio + Who*h + bho)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[3 * H + b * (4 * H) + i]!;
+      s4[i] = s;
+    }
+
+    for (let i = 0; i < H; i++) {
+      dp[o_bio + i]! += s4[i]!;
+    }
+
+    for (let i = 0; i < H; i++) {
+      dp[o_bho + i]! += s4[i]!;
+    }
+
     // d(dx) from Wii, Wif, Wig, Wio
     gemmNN64(T * B, 4 * H, D, gx0, 0, 4 * H, p, o_Wii, dx_1, 0, D, false);
     dhPrev0.set(carry_h);
@@ -616,70 +617,71 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
       gemmNN32(B, 4 * H, H, s0, 0, 4 * H, p, o_Whi, carry_h, 0, H, false);
       // dWhi, dWhf, dWhg, dWho
       gemmTN32(4 * H, H, B, s0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Whi);
-      // grad of: i  = sigmoid(Wii*x + bii + Whi*h + bhi)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (4 * H) + b * (4 * H) + i]!;
-        s1[i] = s;
-      }
-
-      for (let i = 0; i < H; i++) {
-        dp[o_bii + i]! += s1[i]!;
-      }
-
-      for (let i = 0; i < H; i++) {
-        dp[o_bhi + i]! += s1[i]!;
-      }
-
-      // grad of: f  = sigmoid(Wif*x + bif + Whf*h + bhf)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (4 * H) + H + b * (4 * H) + i]!;
-        s2[i] = s;
-      }
-
-      for (let i = 0; i < H; i++) {
-        dp[o_bif + i]! += s2[i]!;
-      }
-
-      for (let i = 0; i < H; i++) {
-        dp[o_bhf + i]! += s2[i]!;
-      }
-
-      // grad of: g  = tanh(Wig*x + big + Whg*h + bhg)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (4 * H) + 2 * H + b * (4 * H) + i]!;
-        s3[i] = s;
-      }
-
-      for (let i = 0; i < H; i++) {
-        dp[o_big + i]! += s3[i]!;
-      }
-
-      for (let i = 0; i < H; i++) {
-        dp[o_bhg + i]! += s3[i]!;
-      }
-
-      // grad of: o  = sigmoid(Wio*x + bio + Who*h + bho)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (4 * H) + 3 * H + b * (4 * H) + i]!;
-        s4[i] = s;
-      }
-
-      for (let i = 0; i < H; i++) {
-        dp[o_bio + i]! += s4[i]!;
-      }
-
-      for (let i = 0; i < H; i++) {
-        dp[o_bho + i]! += s4[i]!;
-      }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWii, dWif, dWig, dWio
     gemmTN32(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Wii);
+    // grad of: i  = sigmoid(Wii*x + bii + Whi*h + bhi)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[b * (4 * H) + i]!;
+      s1[i] = s;
+    }
+
+    for (let i = 0; i < H; i++) {
+      dp[o_bii + i]! += s1[i]!;
+    }
+
+    for (let i = 0; i < H; i++) {
+      dp[o_bhi + i]! += s1[i]!;
+    }
+
+    // grad of: f  = sigmoid(Wif*x + bif + Whf*h + bhf)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[H + b * (4 * H) + i]!;
+      s2[i] = s;
+    }
+
+    for (let i = 0; i < H; i++) {
+      dp[o_bif + i]! += s2[i]!;
+    }
+
+    for (let i = 0; i < H; i++) {
+      dp[o_bhf + i]! += s2[i]!;
+    }
+
+    // grad of: g  = tanh(Wig*x + big + Whg*h + bhg)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[2 * H + b * (4 * H) + i]!;
+      s3[i] = s;
+    }
+
+    for (let i = 0; i < H; i++) {
+      dp[o_big + i]! += s3[i]!;
+    }
+
+    for (let i = 0; i < H; i++) {
+      dp[o_bhg + i]! += s3[i]!;
+    }
+
+    // grad of: o  = sigmoid(Wio*x + bio + Who*h + bho)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[3 * H + b * (4 * H) + i]!;
+      s4[i] = s;
+    }
+
+    for (let i = 0; i < H; i++) {
+      dp[o_bio + i]! += s4[i]!;
+    }
+
+    for (let i = 0; i < H; i++) {
+      dp[o_bho + i]! += s4[i]!;
+    }
+
     // d(dx) from Wii, Wif, Wig, Wio
     gemmNN32(T * B, 4 * H, D, gx0, 0, 4 * H, p, o_Wii, dx_1, 0, D, false);
     dhPrev0.set(carry_h);

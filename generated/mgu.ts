@@ -241,13 +241,6 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
 
       // dUh
       gemmTN64(H, H, B, s1, 0, H, s6, 0, H, dp, o_Uh);
-      // grad of: hh = tanh(Wh*x + Uh*(f .* h) + bh)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (2 * H) + H + b * (2 * H) + i]!;
-        dp[o_bh + i]! += s;
-      }
-
       for (let b = 0; b < B; b++) {
         const s2Row = b * H;
         const s7Row = b * H;
@@ -282,17 +275,25 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
 
       // dUf
       gemmTN64(H, H, B, s0, 0, H, hPrev, hPrevAt, H, dp, o_Uf);
-      // grad of: f  = sigmoid(Wf*x + Uf*h + bf)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (2 * H) + b * (2 * H) + i]!;
-        dp[o_bf + i]! += s;
-      }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWf, dWh
     gemmTN64(2 * H, D, T * B, gx0, 0, 2 * H, x, 0, D, dp, o_Wf);
+    // grad of: f  = sigmoid(Wf*x + Uf*h + bf)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[b * (2 * H) + i]!;
+      dp[o_bf + i]! += s;
+    }
+
+    // grad of: hh = tanh(Wh*x + Uh*(f .* h) + bh)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[H + b * (2 * H) + i]!;
+      dp[o_bh + i]! += s;
+    }
+
     // d(dx) from Wf, Wh
     gemmNN64(T * B, 2 * H, D, gx0, 0, 2 * H, p, o_Wf, dx_1, 0, D, false);
     dhPrev0.set(carry_h);
@@ -460,13 +461,6 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
 
       // dUh
       gemmTN32(H, H, B, s1, 0, H, s6, 0, H, dp, o_Uh);
-      // grad of: hh = tanh(Wh*x + Uh*(f .* h) + bh)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (2 * H) + H + b * (2 * H) + i]!;
-        dp[o_bh + i]! += s;
-      }
-
       for (let b = 0; b < B; b++) {
         const s2Row = b * H;
         const s7Row = b * H;
@@ -501,17 +495,25 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
 
       // dUf
       gemmTN32(H, H, B, s0, 0, H, hPrev, hPrevAt, H, dp, o_Uf);
-      // grad of: f  = sigmoid(Wf*x + Uf*h + bf)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (2 * H) + b * (2 * H) + i]!;
-        dp[o_bf + i]! += s;
-      }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWf, dWh
     gemmTN32(2 * H, D, T * B, gx0, 0, 2 * H, x, 0, D, dp, o_Wf);
+    // grad of: f  = sigmoid(Wf*x + Uf*h + bf)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[b * (2 * H) + i]!;
+      dp[o_bf + i]! += s;
+    }
+
+    // grad of: hh = tanh(Wh*x + Uh*(f .* h) + bh)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[H + b * (2 * H) + i]!;
+      dp[o_bh + i]! += s;
+    }
+
     // d(dx) from Wf, Wh
     gemmNN32(T * B, 2 * H, D, gx0, 0, 2 * H, p, o_Wf, dx_1, 0, D, false);
     dhPrev0.set(carry_h);

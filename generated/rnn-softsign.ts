@@ -179,25 +179,26 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
 
       // dWhh
       gemmTN64(H, H, B, s0, 0, H, hPrev, hPrevAt, H, dp, o_Whh);
-      // grad of: h' = softsign(Wih*x + bih + Whh*h + bhh)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * H + b * H + i]!;
-        s1[i] = s;
-      }
-
-      for (let i = 0; i < H; i++) {
-        dp[o_bih + i]! += s1[i]!;
-      }
-
-      for (let i = 0; i < H; i++) {
-        dp[o_bhh + i]! += s1[i]!;
-      }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWih
     gemmTN64(H, D, T * B, gx0, 0, H, x, 0, D, dp, o_Wih);
+    // grad of: h' = softsign(Wih*x + bih + Whh*h + bhh)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[b * H + i]!;
+      s1[i] = s;
+    }
+
+    for (let i = 0; i < H; i++) {
+      dp[o_bih + i]! += s1[i]!;
+    }
+
+    for (let i = 0; i < H; i++) {
+      dp[o_bhh + i]! += s1[i]!;
+    }
+
     // grad of: h' = softsign(Wih*x + bih + Whh*h + bhh)
     for (let b = 0; b < T * B; b++)
       for (let j = 0; j < D; j++) {
@@ -319,25 +320,26 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
 
       // dWhh
       gemmTN32(H, H, B, s0, 0, H, hPrev, hPrevAt, H, dp, o_Whh);
-      // grad of: h' = softsign(Wih*x + bih + Whh*h + bhh)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * H + b * H + i]!;
-        s1[i] = s;
-      }
-
-      for (let i = 0; i < H; i++) {
-        dp[o_bih + i]! += s1[i]!;
-      }
-
-      for (let i = 0; i < H; i++) {
-        dp[o_bhh + i]! += s1[i]!;
-      }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWih
     gemmTN32(H, D, T * B, gx0, 0, H, x, 0, D, dp, o_Wih);
+    // grad of: h' = softsign(Wih*x + bih + Whh*h + bhh)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[b * H + i]!;
+      s1[i] = s;
+    }
+
+    for (let i = 0; i < H; i++) {
+      dp[o_bih + i]! += s1[i]!;
+    }
+
+    for (let i = 0; i < H; i++) {
+      dp[o_bhh + i]! += s1[i]!;
+    }
+
     // grad of: h' = softsign(Wih*x + bih + Whh*h + bhh)
     for (let b = 0; b < T * B; b++)
       for (let j = 0; j < D; j++) {

@@ -263,20 +263,6 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
         dp[o_v_r + i]! += s;
       }
 
-      // grad of: f  = sigmoid(Wf*x + v_f .* c + b_f)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (3 * H) + b * (3 * H) + i]!;
-        dp[o_b_f + i]! += s;
-      }
-
-      // grad of: r  = sigmoid(Wr*x + v_r .* c + b_r)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (3 * H) + H + b * (3 * H) + i]!;
-        dp[o_b_r + i]! += s;
-      }
-
       // d(dx) from Wf, Wr, W
       gemmNN64(B, 3 * H, H, gx0, t * B * (3 * H), 3 * H, p, o_Wf, dx_1, t * B * H, H, false);
       for (let b = 0; b < B; b++) {
@@ -291,6 +277,20 @@ export function createKernel64(sizes: Sizes, B: number, T: number): Kernel<Float
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWf, dWr, dW
     gemmTN64(3 * H, H, T * B, gx0, 0, 3 * H, x, 0, H, dp, o_Wf);
+    // grad of: f  = sigmoid(Wf*x + v_f .* c + b_f)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[b * (3 * H) + i]!;
+      dp[o_b_f + i]! += s;
+    }
+
+    // grad of: r  = sigmoid(Wr*x + v_r .* c + b_r)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[H + b * (3 * H) + i]!;
+      dp[o_b_r + i]! += s;
+    }
+
     dcPrev0.set(carry_c);
   }
 
@@ -473,20 +473,6 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
         dp[o_v_r + i]! += s;
       }
 
-      // grad of: f  = sigmoid(Wf*x + v_f .* c + b_f)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (3 * H) + b * (3 * H) + i]!;
-        dp[o_b_f + i]! += s;
-      }
-
-      // grad of: r  = sigmoid(Wr*x + v_r .* c + b_r)
-      for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += gx0[t * B * (3 * H) + H + b * (3 * H) + i]!;
-        dp[o_b_r + i]! += s;
-      }
-
       // d(dx) from Wf, Wr, W
       gemmNN32(B, 3 * H, H, gx0, t * B * (3 * H), 3 * H, p, o_Wf, dx_1, t * B * H, H, false);
       for (let b = 0; b < B; b++) {
@@ -501,6 +487,20 @@ export function createKernel32(sizes: Sizes, B: number, T: number): Kernel<Float
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWf, dWr, dW
     gemmTN32(3 * H, H, T * B, gx0, 0, 3 * H, x, 0, H, dp, o_Wf);
+    // grad of: f  = sigmoid(Wf*x + v_f .* c + b_f)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[b * (3 * H) + i]!;
+      dp[o_b_f + i]! += s;
+    }
+
+    // grad of: r  = sigmoid(Wr*x + v_r .* c + b_r)
+    for (let i = 0; i < H; i++) {
+      let s = 0;
+      for (let b = 0; b < T * B; b++) s += gx0[H + b * (3 * H) + i]!;
+      dp[o_b_r + i]! += s;
+    }
+
     dcPrev0.set(carry_c);
   }
 
