@@ -377,5 +377,3 @@ export async function emitGemmModule(tile: Tile): Promise<string> {
   });
   return prettify(file.getFullText());
 }
-
-export { dimValue };

@@ -450,8 +450,3 @@ function resolveLocals(stages: Stage[]): Stage[] {
   });
 }
 
-// --------------------------------------------------------------------------------- the kernel plan
-
-export { paramLayout };
-export type { Run };
-export const topoOf = topo;

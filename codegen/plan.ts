@@ -128,10 +128,8 @@ export function buildPlan(cell: Cell, bw: BackwardStep): KernelPlan {
   });
 
   // ---------------------------------------------------------------- backward
-  const wrt = [...cell.inputs, ...cell.states, ...cell.params.map((p) => p.node)];
   const gradOfAll = new Map<Node, Node[]>();
   cell.params.forEach((p, i) => { const g = bw.dParams[i]!; gradOfAll.set(g, [...(gradOfAll.get(g) ?? []), p.node]); });
-  void wrt;
 
   // deferred to the epilogue: dW of matrices times an input, and dx when it is only such products
   const deferredOuter = cell.params.map((p, i) => [p.node, bw.dParams[i]!] as const)
@@ -148,10 +146,6 @@ export function buildPlan(cell: Cell, bw: BackwardStep): KernelPlan {
       for (const t of terms) dxPairs.push([t.args[0]!, t.args[1]!]);
     }
   });
-  const pairKey = (w: Node, g: Node) => `${w.id}:${g.id}`;
-  const allPairs = new Map<string, readonly [Node, Node]>();
-  for (const [w, o] of deferredOuter) allPairs.set(pairKey(w, o.args[0]!), [w, o.args[0]!]);
-  for (const pr of dxPairs) allPairs.set(pairKey(pr[0], pr[1]), pr);
   const stepRunPlaces = new Map<string, Place>();
   const epiRunPlaces = new Map<string, Place>();
   const bwdRequired = new Map<Node, Store[]>();
@@ -176,7 +170,6 @@ export function buildPlan(cell: Cell, bw: BackwardStep): KernelPlan {
   };
   registerRuns(deferredOuter.map(([w, o]) => [w, o.args[0]!] as const));
   registerRuns(dxPairs);
-  void allPairs;
 
   const seedVar = new Map<Node, string>();
   const carryVar = new Map<Node, string>();
@@ -260,5 +253,4 @@ export interface PlanVars {
 }
 
 export type FullPlan = KernelPlan & { vars: PlanVars };
-export { dimExpr };
 export type { Program };

@@ -7,17 +7,16 @@ import type { BackwardStep } from "./backward.ts";
 
 /** Print `n` as an expression; nodes in `names` (other than `self`) print as their names. */
 export function printExpr(n: Node, names: ReadonlyMap<Node, string>, self?: Node): string {
-  const go = (m: Node, parentPrec: number, right: boolean): string => {
+  const go = (m: Node, parentPrec: number): string => {
     const nm = m !== self ? names.get(m) : undefined;
     if (nm !== undefined) return nm;
     const def = OPS[m.op];
     // The right operand of - and / binds tighter; a negated product reads better parenthesised.
     const argPrec = (i: number) => (def.prec === 3 ? -1 : def.prec + (i > 0 && (m.op === "sub" || m.op === "div" || m.op === "mul" || m.op === "matvec" || m.op === "matvecT") ? 1 : 0));
-    const s = def.print(m.args.map((a, i) => go(a, argPrec(i), i > 0)), m);
-    void right;
+    const s = def.print(m.args.map((a, i) => go(a, argPrec(i))), m);
     return def.prec < parentPrec || (def.prec === 2 && parentPrec === 2) ? `(${s})` : s;
   };
-  return go(n, -1, false);
+  return go(n, -1);
 }
 
 export interface Line {
@@ -27,12 +26,7 @@ export interface Line {
 }
 
 export function forwardLines(cell: Cell): Line[] {
-  return cell.equations.map((eq) => ({ lhs: eq.lhs, rhs: printExpr(eq.node, withoutSelf(cell.names, eq.node, eq.lhs), eq.node) }));
-}
-
-function withoutSelf(names: ReadonlyMap<Node, string>, n: Node, lhs: string): ReadonlyMap<Node, string> {
-  // an equation like `a = z` names z's node `z`; printing `a` must still say `z`
-  return names.get(n) === lhs ? names : names;
+  return cell.equations.map((eq) => ({ lhs: eq.lhs, rhs: printExpr(eq.node, cell.names, eq.node) }));
 }
 
 /**
@@ -63,7 +57,6 @@ export function backwardLines(bw: BackwardStep): { saved: Line[]; lines: Line[] 
     if (bw.names.has(n)) { names.set(n, bw.names.get(n)!); lineNodes.push(n); }
     else if ((uses.get(n) ?? 0) > 1 && OPS[n.op].kind !== "leaf") { names.set(n, `t${++t}`); lineNodes.push(n); }
   }
-  const outs = new Set(bw.outputs);
   const lines: Line[] = lineNodes.map((n) => {
     const from = bw.origin.get(n);
     return { lhs: names.get(n)!, rhs: printExpr(n, names, n), ...(from && from.length ? { comment: from.length === 1 ? `grad of: ${from[0]!.text}` : `grad of: ${from.map((e) => e.lhs).join(", ")}` } : {}) };
@@ -74,7 +67,6 @@ export function backwardLines(bw: BackwardStep): { saved: Line[]; lines: Line[] 
     if (lineNodes.includes(o) && names.get(o) === wrtNames[i]) return;
     lines.push({ lhs: wrtNames[i]!, rhs: names.get(o) ?? printExpr(o, names) });
   });
-  void outs;
   return { saved, lines };
 }
 
