@@ -24,6 +24,10 @@ usage:
   cellforge show <cell>                the equations, the derived backward, the saved set, costs
   cellforge check [<cell>…] [options]  gradient-check cells and their generated kernels (all of dsl/ when none is named)
   cellforge list [--json]              the cells in dsl/ with their costs, and measured time per step
+  cellforge train <cell> --task adding|copy|reber [--T n] [--steps n] [--seed n] [--resume file.ckpt]
+                                       train a model of the cell's kernels plus a linear readout; log, plot, checkpoint
+  cellforge compare <cell> <cell>… --task adding [--T n] [--steps n]
+                                       train each under the same budget and seed: a table and one plot
   cellforge convert --from pytorch|keras|cellforge --to cellforge|pytorch|keras <cell> <in.json> <out.json>
                                        carry weights between PyTorch state_dict, Keras/tfjs and cellforge layouts
   cellforge bench <cell> [--B n --T n --size n]
@@ -281,6 +285,11 @@ export async function main(argv: string[]): Promise<number> {
         check: { type: "boolean" }, tile: { type: "string" }, in: { type: "string" }, out: { type: "string" },
         reference: { type: "boolean" }, example: { type: "string" }, size: { type: "string" },
         from: { type: "string" }, to: { type: "string" },
+        // train and compare (codegen/train-cmd.ts)
+        task: { type: "string" }, L: { type: "string" }, K: { type: "string" }, steps: { type: "string" },
+        hidden: { type: "string" }, layers: { type: "string" }, optimizer: { type: "string" }, lr: { type: "string" },
+        momentum: { type: "string" }, clip: { type: "string" }, "eval-every": { type: "string" }, "eval-size": { type: "string" },
+        threshold: { type: "string" }, precision: { type: "string" }, resume: { type: "string" }, "checkpoint-every": { type: "string" },
       },
     });
   } catch (e) {
@@ -302,6 +311,14 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       case "generate":
         return await generateCmd(v);
+      case "train": {
+        const { trainCmd } = await import("./train-cmd.ts");
+        return await trainCmd(rest, v);
+      }
+      case "compare": {
+        const { compareCmd } = await import("./train-cmd.ts");
+        return await compareCmd(rest, v);
+      }
       case "convert": {
         const { convertCmd } = await import("./convert-cmd.ts");
         return await convertCmd(rest, v);

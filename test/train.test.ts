@@ -1,0 +1,373 @@
+// The training runtime: optimizers against hand-computed steps, losses and the whole model's gradient
+// against finite differences, task generators against their definitions (the Reber strings against
+// a regular expression written from the grammar), checkpoints (bit-identical continuation, also
+// after SIGINT), and a short adding-problem run that must beat the mean-predictor.
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadKernels } from "../codegen/kernelcheck.ts";
+import { compareCmd, trainCmd } from "../codegen/train-cmd.ts";
+import { loadCell } from "../src/load.ts";
+import { Rng } from "../src/rng.ts";
+import { readCheckpoint, writeCheckpoint } from "../src/train/checkpoint.ts";
+import { mse, softmaxXent } from "../src/train/loss.ts";
+import { type CellKernels, SequenceModel, initModelParams, planModel } from "../src/train/model.ts";
+import { Adam, Sgd, clipFactor } from "../src/train/optim.ts";
+import { chartSvg } from "../src/train/plot.ts";
+import { REBER_SYMBOLS, embeddedReber, parseEmbeddedReber } from "../src/train/reber.ts";
+import { streamRng } from "../src/train/seeds.ts";
+import { makeTask } from "../src/train/tasks.ts";
+import { type TrainConfig, Trainer } from "../src/train/trainer.ts";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const TMP = mkdtempSync(join(tmpdir(), "cellforge-train-"));
+afterAll(() => rmSync(TMP, { recursive: true, force: true }));
+
+const kernels: Record<string, CellKernels> = {};
+beforeAll(async () => {
+  for (const c of ["gru", "lstm", "sru"]) kernels[c] = (await loadKernels(await loadCell(c))) as unknown as CellKernels;
+});
+
+/** Run a command with its stdout and stderr captured, so the test output stays readable. */
+async function quietly<T>(f: () => Promise<T>): Promise<{ value: T; out: string; err: string }> {
+  const o = process.stdout.write.bind(process.stdout), e = process.stderr.write.bind(process.stderr);
+  let out = "", err = "";
+  process.stdout.write = ((c: string | Uint8Array) => ((out += String(c)), true)) as typeof process.stdout.write;
+  process.stderr.write = ((c: string | Uint8Array) => ((err += String(c)), true)) as typeof process.stderr.write;
+  try {
+    return { value: await f(), out, err };
+  } finally {
+    process.stdout.write = o;
+    process.stderr.write = e;
+  }
+}
+
+const adamCfg = { kind: "adam", lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8 } as const;
+const small = (over: Partial<TrainConfig> = {}): TrainConfig => ({
+  cell: "gru", task: { name: "adding", T: 10 }, hidden: 8, layers: 1, B: 8, steps: 40, seed: 7, precision: 32,
+  optimizer: adamCfg, clip: 1, evalEvery: 10, evalSize: 32, threshold: 0.01, ...over,
+});
+
+describe("optimizers: hand-computed steps", () => {
+  it("SGD with momentum 0.9, lr 0.1: v = μv + g, p -= lr v", () => {
+    const p = new Float64Array([1, -2]), g = new Float64Array([0.5, 1]);
+    const o = new Sgd(2, { kind: "sgd", lr: 0.1, momentum: 0.9 });
+    o.step(p, g); // v = [0.5, 1]
+    expect(p[0]).toBeCloseTo(0.95, 15);
+    expect(p[1]).toBeCloseTo(-2.1, 15);
+    o.step(p, g); // v = 0.9*[0.5, 1] + [0.5, 1] = [0.95, 1.9]
+    expect(p[0]).toBeCloseTo(0.855, 14);
+    expect(p[1]).toBeCloseTo(-2.29, 14);
+    expect(o.t).toBe(2);
+  });
+
+  it("Adam, lr 0.1, β = (0.9, 0.999), ε = 1e-8: two steps with bias correction", () => {
+    const p = new Float64Array([1, -2]);
+    const o = new Adam(2, { kind: "adam", lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8 });
+    // step 1: m̂ = g, v̂ = g², so p -= 0.1 · g / (|g| + 1e-8)
+    o.step(p, new Float64Array([0.5, -1]));
+    expect(p[0]).toBeCloseTo(1 - 0.1 * (0.5 / (0.5 + 1e-8)), 15);
+    expect(p[1]).toBeCloseTo(-2 + 0.1 * (1 / (1 + 1e-8)), 15);
+    // step 2, g = [0.1, 0]: m = [0.055, -0.09], v = [0.00025975, 0.000999], 1-β1² = 0.19, 1-β2² = 0.001999
+    o.step(p, new Float64Array([0.1, 0]));
+    expect(p[0]).toBeCloseTo(0.8196959063846517, 13);
+    expect(p[1]).toBeCloseTo(-1.8329941765341886, 13);
+    expect(o.state.m[0]).toBeCloseTo(0.055, 15);
+    expect(o.state.v[0]).toBeCloseTo(0.00025975, 15);
+  });
+
+  it("updates a float32 buffer in one loop, and the clip factor scales the gradient", () => {
+    const p = new Float32Array([1, 1]);
+    new Sgd(2, { kind: "sgd", lr: 1, momentum: 0 }).step(p, new Float32Array([3, 4]), 0.5);
+    expect([...p]).toEqual([-0.5, -1]);
+    const g = new Float32Array([3, 4]);
+    expect(clipFactor(g, 1)).toEqual({ norm: 5, scale: 1 / (5 + 1e-6) });
+    expect(clipFactor(g, 10).scale).toBe(1);
+    expect(clipFactor(g, 0).scale).toBe(1);
+  });
+});
+
+describe("losses: gradients against central differences", () => {
+  const fd = (f: (x: Float64Array) => number, x: Float64Array, i: number) => {
+    const h = 1e-6, a = Float64Array.from(x), b = Float64Array.from(x);
+    a[i]! += h;
+    b[i]! -= h;
+    return (f(a) - f(b)) / (2 * h);
+  };
+  const rng = new Rng(3);
+  const pred = rng.fill(new Float64Array(12)), w = new Float64Array([1, 0, 2, 0.5]);
+
+  it("MSE, weighted rows", () => {
+    const y = rng.fill(new Float64Array(12)), g = new Float64Array(12);
+    mse(pred, y, w, 3, g);
+    for (let i = 0; i < 12; i++) expect(g[i]).toBeCloseTo(fd((p) => mse(p, y, w, 3, new Float64Array(12)), pred, i), 8);
+    // unweighted, one output: the mean squared error
+    expect(mse(new Float64Array([1, 3]), new Float64Array([0, 1]), null, 1, new Float64Array(2))).toBe(2.5);
+  });
+
+  it("softmax cross-entropy with soft targets and weights", () => {
+    const y = new Float64Array([0.5, 0.5, 0, 0, 0, 1, 1, 0, 0, 0.25, 0.25, 0.5]), g = new Float64Array(12);
+    softmaxXent(pred, y, w, 3, g);
+    for (let i = 0; i < 12; i++) expect(g[i]).toBeCloseTo(fd((p) => softmaxXent(p, y, w, 3, new Float64Array(12)), pred, i), 8);
+    // one row, uniform logits over 4 classes: log 4
+    expect(softmaxXent(new Float64Array(4), new Float64Array([0, 0, 1, 0]), null, 4, new Float64Array(4))).toBeCloseTo(Math.log(4), 14);
+  });
+});
+
+describe("the model: kernels, readout and projection wired right", () => {
+  // float64, the loss Σ c·pred for fixed c: dL/dθ by backward against central differences
+  for (const [cell, layers, at, inputSize] of [["lstm", 2, "every", 3], ["sru", 1, "last", 3], ["gru", 2, "last", 4]] as const) {
+    it(`${cell}, ${layers} layer(s), readout at ${at} step(s)${cell === "sru" ? ", input projected to H" : ""}`, () => {
+      const mod = kernels[cell]!;
+      const plan = planModel(mod, { layers, hidden: 5, inputSize, outputSize: 2, at });
+      expect(plan.inputProjection !== null).toBe(cell === "sru");
+      const B = 2, T = 4, m = new SequenceModel(mod, plan, 64, B, T);
+      initModelParams(mod, plan, 11, m.params);
+      new Rng(5).fill(m.x as Float64Array);
+      const c = new Rng(6).fill(new Float64Array(m.pred.length));
+      const loss = () => {
+        const pred = m.forward();
+        let s = 0;
+        for (let i = 0; i < pred.length; i++) s += pred[i]! * c[i]!;
+        return s;
+      };
+      loss();
+      m.backward(Float64Array.from(c));
+      const grads = Float64Array.from(m.grads);
+      const rng = new Rng(8);
+      for (let k = 0; k < 40; k++) {
+        const i = Math.floor(rng.next() * plan.total), p0 = m.params[i]!, h = 1e-6;
+        m.params[i] = p0 + h;
+        const up = loss();
+        m.params[i] = p0 - h;
+        const down = loss();
+        m.params[i] = p0;
+        expect(Math.abs(grads[i]! - (up - down) / (2 * h))).toBeLessThan(1e-7 + 1e-5 * Math.abs(grads[i]!));
+      }
+      expect(plan.params.at(-1)!.name).toBe("readout.b");
+    });
+  }
+});
+
+describe("tasks: deterministic and correct", () => {
+  it("adding: two markers, one in each half; the target is the sum of the marked values", () => {
+    const task = makeTask({ name: "adding", T: 50 });
+    const b = task.batch(streamRng(1, "batch", 0), 64);
+    for (let e = 0; e < 64; e++) {
+      const marked: number[] = [];
+      let sum = 0;
+      for (let t = 0; t < 50; t++) {
+        const v = b.x[(t * 64 + e) * 2]!, mk = b.x[(t * 64 + e) * 2 + 1]!;
+        expect(v >= 0 && v < 1).toBe(true);
+        expect(mk === 0 || mk === 1).toBe(true);
+        if (mk) {
+          marked.push(t);
+          sum += v;
+        }
+      }
+      expect(marked.length).toBe(2);
+      expect(marked[0]! < 25 && marked[1]! >= 25).toBe(true);
+      expect(b.y[e]).toBe(sum);
+    }
+    // predicting 1 scores about Var(u1 + u2) = 1/6
+    const big = task.batch(streamRng(2, "batch", 0), 4000);
+    const m = big.y.reduce((s, y) => s + (y - 1) ** 2, 0) / 4000;
+    expect(m).toBeGreaterThan(0.155);
+    expect(m).toBeLessThan(0.178);
+  });
+
+  it("the same seed and step give the same batch; another step another", () => {
+    for (const o of [{ name: "adding", T: 20 }, { name: "copy", T: 5, L: 3, K: 4 }, { name: "reber", T: 30 }] as const) {
+      const task = makeTask(o);
+      const a = task.batch(streamRng(9, "batch", 3), 16), b = task.batch(streamRng(9, "batch", 3), 16), c = task.batch(streamRng(9, "batch", 4), 16);
+      expect(a.x).toEqual(b.x);
+      expect(a.y).toEqual(b.y);
+      expect(a.x).not.toEqual(c.x);
+    }
+  });
+
+  it("copy: the L symbols come back after the delimiter, and only those steps are scored", () => {
+    const T = 6, L = 3, K = 4, B = 5, I = K + 2, n = T + 2 * L;
+    const task = makeTask({ name: "copy", T, L, K });
+    expect(task.length).toBe(n);
+    const b = task.batch(streamRng(1, "batch", 0), B);
+    const at = (t: number, e: number) => [...b.x.subarray((t * B + e) * I, (t * B + e + 1) * I)].indexOf(1);
+    for (let e = 0; e < B; e++) {
+      for (let t = 0; t < n; t++) {
+        const sym = at(t, e);
+        if (t < L) expect(sym).toBeLessThan(K);
+        else expect(sym).toBe(t === T + L - 1 ? K + 1 : K); // the delimiter, else blank
+        expect(b.w![t * B + e]).toBe(t >= T + L ? 1 : 0);
+        if (t >= T + L) expect([...b.y.subarray((t * B + e) * K, (t * B + e + 1) * K)].indexOf(1)).toBe(at(t - T - L, e));
+      }
+    }
+  });
+
+  // Reber's grammar written as a regular expression from its graph: B (T S* X … | P T* V …) E,
+  // the loops through X T* V P; embedded: B, T or P, a Reber string, the same letter, E.
+  const REBER = "B(?:TS*X(?:XT*V(?:PXT*V)*(?:V|PS)|S)|PT*V(?:PXT*V)*(?:V|PS))E";
+  const EMBEDDED = new RegExp(`^B([TP])${REBER}\\1E$`);
+
+  it("reber: the regular expression accepts known strings and rejects broken ones", () => {
+    for (const s of ["BTBTXSETE", "BPBPVVEPE", "BTBTSSXXTVVETE", "BPBPTVPXVVEPE"]) expect(EMBEDDED.test(s)).toBe(true);
+    // the wrong letter before the final E; an inner string cut short; no inner B; an inner V where X belongs
+    for (const s of ["BTBTXSEPE", "BTBTXETE", "BTTXSETE", "BTBTVSETE"]) expect(EMBEDDED.test(s)).toBe(false);
+  });
+
+  it("reber: generated strings are valid, and the targets are the grammar's next symbols", () => {
+    const rng = new Rng(4);
+    const seen = new Set<string>();
+    for (let i = 0; i < 2000; i++) {
+      const s = embeddedReber(rng);
+      expect(s.symbols).toMatch(EMBEDDED);
+      expect(parseEmbeddedReber(s.symbols)).toEqual(s.legal);
+      s.legal.slice(0, -1).forEach((l, j) => expect(l).toContain(s.symbols[j + 1]));
+      expect(s.legal.at(-3)).toBe(s.symbols[1]); // after the inner E only the second symbol may come
+      seen.add(s.symbols);
+    }
+    expect(seen.size).toBeGreaterThan(300);
+    for (const bad of ["BTBTXSEPE", "BTBTXSET", "BPBPVVEPEE"]) expect(parseEmbeddedReber(bad)).toBeNull();
+  });
+
+  it("reber batches: one-hot inputs, targets uniform over the allowed symbols, steps past the string unscored", () => {
+    const K = REBER_SYMBOLS.length, T = 30, B = 32, task = makeTask({ name: "reber", T });
+    const b = task.batch(streamRng(3, "batch", 0), B);
+    for (let e = 0; e < B; e++) {
+      let str = "";
+      for (let t = 0; t < T; t++) {
+        const r = t * B + e, x = [...b.x.subarray(r * K, r * K + K)], y = [...b.y.subarray(r * K, r * K + K)];
+        if (!b.w![r]) {
+          expect(x.every((v) => v === 0) && y.every((v) => v === 0)).toBe(true);
+          continue;
+        }
+        str += REBER_SYMBOLS[x.indexOf(1)];
+        expect(y.reduce((s, v) => s + v, 0)).toBeCloseTo(1, 15);
+      }
+      expect(str + "E").toMatch(EMBEDDED); // the inputs are every symbol but the last
+    }
+  });
+});
+
+describe("checkpoints", () => {
+  it("the file format round-trips arrays bit for bit and refuses a damaged file", () => {
+    const f = join(TMP, "fmt.ckpt"), a = new Float32Array([1.5, -0, NaN, 3e-39]), b = new Float64Array([Math.PI, -1e300]);
+    writeCheckpoint(f, { hello: "world" }, { a, b });
+    const c = readCheckpoint<{ hello: string }>(f);
+    expect(c.header.meta.hello).toBe("world");
+    expect(new Uint8Array(c.sections.get("a")!.buffer)).toEqual(new Uint8Array(a.buffer));
+    expect(new Uint8Array(c.sections.get("b")!.buffer)).toEqual(new Uint8Array(b.buffer));
+    const bytes = readFileSync(f);
+    bytes[bytes.length - 1]! ^= 1;
+    const g = join(TMP, "bad.ckpt");
+    writeFileSync(g, bytes);
+    expect(() => readCheckpoint(g)).toThrow(/sha256/);
+  });
+
+  const bitsOf = (tr: Trainer) => ({
+    params: Buffer.from(tr.model.params.buffer).toString("base64"),
+    state: Object.values(tr.optimizer.state).map((s) => Buffer.from(s.buffer).toString("base64")),
+    history: tr.history.map((r) => ({ ...r, seconds: 0 })),
+  });
+
+  for (const [what, over] of [
+    ["Adam, float32, GRU, adding", {}],
+    ["SGD with momentum, float64, 2-layer LSTM, Reber", { cell: "lstm", layers: 2, precision: 64, optimizer: { kind: "sgd", lr: 0.1, momentum: 0.9 }, task: { name: "reber", T: 16 }, threshold: 0.99 }],
+  ] as const) {
+    it(`resuming gives a bit-identical continuation: ${what}`, async () => {
+      const cfg = small(over as Partial<TrainConfig>), mod = kernels[cfg.cell]!;
+      const whole = new Trainer(mod, cfg);
+      await whole.run();
+      const half = new Trainer(mod, cfg);
+      expect(await half.run({ shouldStop: () => half.step === 23 })).toBe("stopped"); // between evaluations, as Ctrl-C stops it
+      const f = join(TMP, `${cfg.cell}.ckpt`);
+      half.save(f);
+      const resumed = Trainer.restore(mod, Trainer.read(f), f);
+      expect(resumed.step).toBe(23);
+      await resumed.run();
+      expect(bitsOf(resumed)).toEqual(bitsOf(whole));
+      expect(resumed.config).toEqual(whole.config);
+    });
+  }
+});
+
+describe("training", () => {
+  it("a GRU on the adding problem beats the mean-predictor's 0.167 by a wide margin within seconds", async () => {
+    const t0 = performance.now();
+    const tr = new Trainer(kernels.gru!, small({ task: { name: "adding", T: 20 }, hidden: 16, B: 32, steps: 400, evalEvery: 100, evalSize: 256 }));
+    await tr.run();
+    const final = tr.history.at(-1)!.metric;
+    expect(final).toBeLessThan(0.167 / 20); // seeds 1, 2, 3, 7 end at 0.0005 to 0.0015
+    expect(performance.now() - t0).toBeLessThan(30_000);
+  });
+
+  it("Ctrl-C saves a checkpoint; --resume then ends exactly where an uninterrupted run ends", async () => {
+    const common = { task: "adding", T: "8", hidden: "6", B: "4", "eval-every": "5", "eval-size": "8", seed: "3" };
+    const outA = join(TMP, "sigint");
+    // a child process, interrupted once it has printed progress (plain lines: stderr is not a terminal)
+    const code = `import { trainCmd } from ${JSON.stringify(pathToFileURL(join(ROOT, "codegen", "train-cmd.ts")).href)};
+process.exitCode = await trainCmd(["gru"], ${JSON.stringify({ ...common, steps: "1000000", out: outA })});`;
+    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], { cwd: ROOT });
+    let err = "", out = "";
+    const exit = await new Promise<number | null>((resolve) => {
+      child.stderr.on("data", (d: Buffer) => {
+        err += d.toString();
+        if (/step \d+\//.test(err) && !child.killed) child.kill("SIGINT");
+      });
+      child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+      child.on("close", resolve);
+    });
+    expect(exit, err).toBe(130);
+    expect(out).toMatch(/interrupted at step \d+: checkpoint saved/);
+    const ckpt = join(outA, "checkpoint.ckpt");
+    const stoppedAt = Trainer.read(ckpt).header.meta.step;
+    expect(stoppedAt).toBeGreaterThan(0);
+    const N = String(stoppedAt + 7);
+    expect((await quietly(() => trainCmd([], { resume: ckpt, steps: N, json: true }))).value).toBe(0);
+    const outB = join(TMP, "straight");
+    expect((await quietly(() => trainCmd(["gru"], { ...common, steps: N, out: outB, json: true }))).value).toBe(0);
+    const a = Trainer.read(ckpt), b = Trainer.read(join(outB, "checkpoint.ckpt"));
+    expect(a.header.meta.step).toBe(Number(N));
+    expect(a.header.sha256).toBe(b.header.sha256); // parameters and optimizer state, bit for bit
+    expect(existsSync(join(outA, "curve.svg")) && existsSync(join(outA, "log.csv"))).toBe(true);
+  });
+
+  it("compare: a table, one plot with every cell, and each cell's log", async () => {
+    const out = join(TMP, "cmp");
+    const r = await quietly(() => compareCmd(["gru", "lstm"], { task: "reber", T: "12", steps: "6", "eval-every": "3", "eval-size": "16", out }));
+    expect(r.value).toBe(0);
+    expect(r.out).toMatch(/^cell +parameters +ms\/step +final strings fully correct/m);
+    const svg = readFileSync(join(out, "curves.svg"), "utf8");
+    expect(svg).toMatch(/^<svg/);
+    expect(svg).toContain("lstm");
+    const md = readFileSync(join(out, "table.md"), "utf8");
+    expect(md).toMatch(/\| gru \| [\d,]+ \|/);
+    expect(md).toMatch(/\| lstm \| [\d,]+ \|/);
+    expect(readFileSync(join(out, "gru.log.csv"), "utf8").split("\n")[0]).toBe("step,seconds,train_loss,eval_loss,strings_fully_correct");
+  });
+
+  it("a mistake is a message, not a stack trace", async () => {
+    const r = await quietly(async () => [
+      await trainCmd(["gru"], { task: "sorting" }),
+      await trainCmd(["gru"], { steps: "-3" }),
+      await trainCmd([], { resume: join(TMP, "nothing.ckpt") }),
+      await trainCmd(["no-such-cell"], {}),
+      await trainCmd(["gru"], { T: "1" }),
+    ]);
+    expect(r.value).toEqual([2, 2, 1, 1, 1]);
+    expect(r.err).toMatch(/adding: T must be an integer >= 2, got 1/);
+    expect(r.err).toMatch(/--task is one of adding, copy, reber, not sorting/);
+    expect(r.err).toMatch(/--steps takes an integer >= 1, not -3/);
+    expect(r.err).toMatch(/nothing\.ckpt: no such file/);
+    expect(r.err).toMatch(/no cell named "no-such-cell"/);
+    expect(r.err).not.toMatch(/^\s+at /m);
+  });
+
+  it("plots are SVG drawn by vega", async () => {
+    const svg = await chartSvg("title here", [{ title: "p", xTitle: "step", yTitle: "y", logY: true, rules: [{ y: 0.5, label: "baseline" }], series: [{ label: "a", points: [{ x: 0, y: 1 }, { x: 1, y: 0.1 }] }] }]);
+    expect(svg).toMatch(/^<svg[^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+    expect(svg).toContain("title here");
+  });
+});
