@@ -260,7 +260,7 @@ async function evalCmd(ref: string, v: Record<string, string | boolean | undefin
   } else {
     const { loadKernels, runKernel } = await kernels();
     const mod = await loadKernels(cell);
-    const r = runKernel(mod, cell, c, 64);
+    const r = runKernel(mod, c, 64);
     const layout = mod.paramLayout(c.sizes);
     result = { outputs: r.outputs, params: Object.fromEntries(layout.params.map((q) => [q.name, r.params.slice(q.offset, q.offset + q.length)])), inputs: r.inputs, initial: r.initial };
   }

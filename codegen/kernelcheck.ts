@@ -67,18 +67,24 @@ export interface KernelRun {
 }
 
 /** Run a generated kernel on a case, forward and backward, in the given precision; results as f64. */
-export function runKernel(mod: KernelModule, cell: Cell, c: SequenceCase, bits: 32 | 64): KernelRun {
-  const F = bits === 64 ? Float64Array : Float32Array;
-  const k = (bits === 64 ? mod.createKernel64(c.sizes, c.B, c.T) : mod.createKernel32(c.sizes, c.B, c.T)) as GenericKernel<A>;
+/** A case as a kernel's arguments in one precision: the flat parameters, the inputs, and buffers for the results. */
+export function kernelArgs<X extends A>(mod: KernelModule, c: SequenceCase, F: { new (n: number): X; from(a: ArrayLike<number>): X }) {
   const layout = mod.paramLayout(c.sizes);
   const p = new F(layout.total);
   for (const q of layout.params) p.set(c.params[q.name]!, q.offset);
   const conv = (r: Readonly<Record<string, Float64Array>>) => Object.fromEntries(Object.entries(r).map(([n, v]) => [n, F.from(v)]));
+  const zerosLike = (r: Readonly<Record<string, X>>) => Object.fromEntries(Object.entries(r).map(([n, v]) => [n, new F(v.length)]));
   const inputs = conv(c.inputs), initial = conv(c.initial), upstream = conv(c.upstream);
-  const outNames = [...cell.states.map((s) => s.attrs.name!), ...cell.outputs.map((o) => o.name)];
-  const out = Object.fromEntries(outNames.map((n) => [n, new F(upstream[n]!.length)]));
+  // every state and output, in the shapes of their upstream gradients
+  const out = zerosLike(upstream);
+  const grads = { params: new F(layout.total), inputs: zerosLike(inputs), initial: zerosLike(initial) };
+  return { p, inputs, initial, upstream, out, grads };
+}
+
+export function runKernel(mod: KernelModule, c: SequenceCase, bits: 32 | 64): KernelRun {
+  const k = (bits === 64 ? mod.createKernel64(c.sizes, c.B, c.T) : mod.createKernel32(c.sizes, c.B, c.T)) as GenericKernel<A>;
+  const { p, inputs, initial, upstream, out, grads } = kernelArgs<A>(mod, c, bits === 64 ? Float64Array : Float32Array);
   k.forward(p, inputs, initial, out);
-  const grads = { params: new F(layout.total), inputs: Object.fromEntries(Object.entries(inputs).map(([n, v]) => [n, new F(v.length)])), initial: Object.fromEntries(Object.entries(initial).map(([n, v]) => [n, new F(v.length)])) };
   k.backward(p, inputs, initial, out, upstream, grads);
   const f64 = (r: Record<string, A>) => Object.fromEntries(Object.entries(r).map(([n, v]) => [n, Float64Array.from(v)]));
   return { outputs: f64(out), params: Float64Array.from(grads.params), inputs: f64(grads.inputs), initial: f64(grads.initial) };
@@ -108,8 +114,8 @@ export async function checkKernels(cell: Cell, c: SequenceCase = randomCase(cell
   const mod = await loadKernels(cell);
   const bw = deriveBackward(cell);
   const ref = gradients(bw, c);
-  const k64 = runKernel(mod, cell, c, 64);
-  const k32 = runKernel(mod, cell, c, 32);
+  const k64 = runKernel(mod, c, 64);
+  const k32 = runKernel(mod, c, 32);
   const layout = mod.paramLayout(c.sizes);
   const flatRef = new Float64Array(layout.total);
   for (const q of layout.params) flatRef.set(ref.grads.params[q.name]!, q.offset);
@@ -131,7 +137,7 @@ export async function checkKernels(cell: Cell, c: SequenceCase = randomCase(cell
   // generated f64 against finite differences of its own forward, along random directions
   const rng = new Rng(4242);
   const lossOf = (cc: SequenceCase) => {
-    const r = runKernelForward(mod, cell, cc);
+    const r = runKernelForward(mod, cc);
     let l = 0;
     for (const [n, v] of Object.entries(r)) { const u = cc.upstream[n]!; for (let i = 0; i < v.length; i++) l += u[i]! * v[i]!; }
     return l;
@@ -163,13 +169,8 @@ export async function checkKernels(cell: Cell, c: SequenceCase = randomCase(cell
   return rows;
 }
 
-function runKernelForward(mod: KernelModule, cell: Cell, c: SequenceCase): Record<string, Float64Array> {
-  const k = mod.createKernel64(c.sizes, c.B, c.T);
-  const layout = mod.paramLayout(c.sizes);
-  const p = new Float64Array(layout.total);
-  for (const q of layout.params) p.set(c.params[q.name]!, q.offset);
-  const outNames = [...cell.states.map((s) => s.attrs.name!), ...cell.outputs.map((o) => o.name)];
-  const out = Object.fromEntries(outNames.map((n) => [n, new Float64Array(c.upstream[n]!.length)]));
-  k.forward(p, c.inputs as Record<string, Float64Array>, c.initial as Record<string, Float64Array>, out);
+function runKernelForward(mod: KernelModule, c: SequenceCase): Record<string, Float64Array> {
+  const { p, inputs, initial, out } = kernelArgs(mod, c, Float64Array);
+  mod.createKernel64(c.sizes, c.B, c.T).forward(p, inputs, initial, out);
   return out;
 }

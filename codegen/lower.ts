@@ -188,11 +188,17 @@ export function packRuns(pairs: readonly (readonly [Node, Node])[], layout: Layo
 }
 
 /** Flatten an add tree whose terms include products Wᵀ·g (a backward "gemm sum"). */
-function gemmSumTerms(n: Node, given: ReadonlyMap<Node, Place>): { mts: Node[]; rest: Node[] } | undefined {
-  if (n.op !== "add") return undefined;
+/** The terms of an add tree, not looking inside values that are `given`. */
+export function addTerms(n: Node, given: ReadonlyMap<Node, Place> = new Map()): Node[] {
   const terms: Node[] = [];
   const walk = (m: Node) => (m.op === "add" && !given.has(m) ? m.args.forEach(walk) : terms.push(m));
   walk(n);
+  return terms;
+}
+
+function gemmSumTerms(n: Node, given: ReadonlyMap<Node, Place>): { mts: Node[]; rest: Node[] } | undefined {
+  if (n.op !== "add") return undefined;
+  const terms = addTerms(n, given);
   const mts = terms.filter((t) => t.op === "matvecT" && isParamLeaf(t.args[0]!) && !given.has(t));
   if (mts.length === 0) return undefined;
   return { mts, rest: terms.filter((t) => !mts.includes(t)) };

@@ -6,7 +6,7 @@ import { paramLayout } from "./layout.ts";
 import { Namer } from "./names.ts";
 import {
   type BufferDecl, type Expr, type KernelPlan, type Place, type Program, type Store,
-  dimExpr, makeAllocator, numelExpr, packRuns, runKey, schedule,
+  addTerms, makeAllocator, numelExpr, packRuns, runKey, schedule,
 } from "./lower.ts";
 
 const isLeaf = (n: Node) => n.op === "input" || n.op === "const" || n.op === "size";
@@ -138,9 +138,7 @@ export function buildPlan(cell: Cell, bw: BackwardStep): KernelPlan {
   const dxPairs: (readonly [Node, Node])[] = [];
   cell.inputs.forEach((x, i) => {
     const d = bw.dInputs[i]!;
-    const terms: Node[] = [];
-    const walk = (m: Node) => (m.op === "add" ? m.args.forEach(walk) : terms.push(m));
-    walk(d);
+    const terms = addTerms(d);
     if (terms.length && terms.every((t) => t.op === "matvecT" && isParam(t.args[0]!))) {
       deferredInputs.add(x);
       for (const t of terms) dxPairs.push([t.args[0]!, t.args[1]!]);

@@ -1,7 +1,7 @@
 // Timing a cell's generated float32 kernels: the median of repeated runs after warm-up.
 import type { Cell } from "../src/cell.ts";
 import { randomCase } from "../src/sequence.ts";
-import { loadKernels } from "./kernelcheck.ts";
+import { kernelArgs, loadKernels } from "./kernelcheck.ts";
 
 export interface CellTiming {
   readonly B: number;
@@ -34,13 +34,7 @@ export async function timeCell(cell: Cell, opts: { B?: number; T?: number; size?
   const mod = await loadKernels(cell, { committed: opts.committed ?? false });
   const c = randomCase(cell, { sizes, B, T, seed: 1 });
   const k = mod.createKernel32(sizes, B, T);
-  const layout = mod.paramLayout(sizes);
-  const p = new Float32Array(layout.total);
-  for (const q of layout.params) p.set(c.params[q.name]!, q.offset);
-  const f32 = (r: Readonly<Record<string, Float64Array>>) => Object.fromEntries(Object.entries(r).map(([k2, v]) => [k2, Float32Array.from(v)]));
-  const inputs = f32(c.inputs), initial = f32(c.initial), upstream = f32(c.upstream);
-  const out = Object.fromEntries(Object.entries(upstream).map(([k2, v]) => [k2, new Float32Array(v.length)]));
-  const grads = { params: new Float32Array(layout.total), inputs: Object.fromEntries(Object.entries(inputs).map(([k2, v]) => [k2, new Float32Array(v.length)])), initial: Object.fromEntries(Object.entries(initial).map(([k2, v]) => [k2, new Float32Array(v.length)])) };
+  const { p, inputs, initial, upstream, out, grads } = kernelArgs(mod, c, Float32Array);
   const budget = opts.budgetMs ?? 400;
   const [minRuns, warmups] = opts.quick ? [3, 1] : [5, 3];
   const fwd = timeIt(() => k.forward(p, inputs, initial, out), budget, minRuns, warmups);

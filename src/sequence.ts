@@ -1,11 +1,12 @@
 // Running a cell over T steps and backpropagating through time, with the reference evaluator.
 // The forward keeps only what the derived backward needs (the saved set) per step.
-import type { Cell, Param } from "./cell.ts";
+import type { Cell } from "./cell.ts";
 import type { BackwardStep } from "./backward.ts";
 import type { Node } from "./ir.ts";
 import { type Env, type Sizes, evaluate, numel } from "./eval.ts";
 import { dimValue } from "./dims.ts";
 import { Rng } from "./rng.ts";
+import { initSlice } from "./runtime.ts";
 
 /** One sequence problem, all flat row-major Float64Arrays: inputs and upstream are T×B×n, initial B×n. */
 export interface SequenceCase {
@@ -111,18 +112,12 @@ export function initParams(cell: Cell, sizes: Sizes, seed: number): Record<strin
   const rng = new Rng(seed);
   const hidden = sizes["H"] ?? vecLen(cell.states[0]!, sizes);
   const out: Record<string, Float64Array> = {};
-  for (const p of cell.params) out[p.name] = initOne(p, sizes, rng, 1 / Math.sqrt(hidden));
+  for (const p of cell.params) {
+    const a = new Float64Array(numel(p.node.type, 1, sizes));
+    initSlice(a, 0, a.length, p.init, 1 / Math.sqrt(hidden), rng); // the rule the generated initParams uses
+    out[p.name] = a;
+  }
   return out;
-}
-
-function initOne(p: Param, sizes: Sizes, rng: Rng, k: number): Float64Array {
-  const a = new Float64Array(numel(p.node.type, 1, sizes));
-  const init = p.init;
-  if (init === "zeros") return a;
-  if (init === "ones") return a.fill(1);
-  if (typeof init === "object" && "constant" in init) return a.fill(init.constant);
-  const r = typeof init === "object" && "uniform" in init ? init.uniform : k;
-  return rng.fill(a, -r, r);
 }
 
 /** A random case: parameters from their init rules, inputs, states and upstream gradients in ±1. */

@@ -225,7 +225,7 @@ describe("tfjs-layers GRU and LSTM (cpu backend, float32) = cellforge's cells, f
             expect(Math.min(...pre.map((p) => Math.abs(Math.abs(p) - 2.5))), "distance of a pre-activation from a kink").toBeGreaterThan(1e-3);
           }
           const mod = await loadKernels(cell);
-          const k64 = runKernel(mod, cell, c, 64), k32 = runKernel(mod, cell, c, 32);
+          const k64 = runKernel(mod, c, 64), k32 = runKernel(mod, c, 32);
           const tfr = runTfjs(v, cell, c, mode);
           expect(tfr.activation).toBe(v.act);
 
@@ -259,7 +259,7 @@ describe("the tolerance tells a wrong cell apart", () => {
     const c = makeCase(cell, SIZES[0], "cell");
     const tfr = runTfjs({ layer: "gru", act: "sigmoid", cell: async () => cell }, cell, c, "cell");
     expect(tfr.activation).toBe("hardSigmoid");
-    const k64 = runKernel(await loadKernels(cell), cell, c, 64);
+    const k64 = runKernel(await loadKernels(cell), c, 64);
     expect(relErr(tfr.h, k64.outputs.h!)).toBeGreaterThan(1000 * TOL);
   });
 });

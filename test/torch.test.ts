@@ -101,7 +101,7 @@ interface Result { outputs: Record<string, Float64Array>; params: Params; x: Flo
 
 async function runBoth(cell: Cell, sc: SequenceCase): Promise<Record<"kernel f64" | "reference", Result>> {
   const mod = await loadKernels(cell);
-  const k = runKernel(mod, cell, sc, 64);
+  const k = runKernel(mod, sc, 64);
   const params = Object.fromEntries(mod.paramLayout(sc.sizes).params.map((q) => [q.name, k.params.slice(q.offset, q.offset + q.length)]));
   const ref = gradients(deriveBackward(cell), sc);
   return {
