@@ -9,6 +9,7 @@ import { backwardLines, formatLines, forwardLines } from "../src/print.ts";
 import { cellStats } from "../src/stats.ts";
 import { type CheckReport, PASS_RULE, checkGradients, formatReport } from "../src/gradcheck.ts";
 import { randomCase } from "../src/sequence.ts";
+import { simdAvailable } from "../src/wasm.ts";
 import { shapeStr } from "../src/ir.ts";
 import { readFileSync, writeFileSync } from "node:fs";
 import type { Comparison } from "./kernelcheck.ts";
@@ -150,21 +151,28 @@ async function check(refs: string[], v: Record<string, string | boolean | undefi
     const maxRel = Math.max(...rs.flatMap((r) => r.rows.map((w) => w.maxRel)));
     const checked = rs.reduce((s, r) => s + r.rows.reduce((a, w) => a + w.checked, 0), 0);
     const kinks = rs.reduce((s, r) => s + r.rows.reduce((a, w) => a + w.kinks, 0), 0);
-    const kmax = (what: string) => Math.max(...ks.map((k) => k.find((x) => x.what.startsWith(what))!.maxErr)).toExponential(1);
-    summary.push([cell.name, rs.map((r) => `${Object.values(r.sizes).join("x")} B${r.B} T${r.T} ${r.mode}`).join("; "), String(checked), maxRel.toExponential(1), String(kinks), rs.every((r) => r.structural.every((s) => s.pass)) ? "ok" : "FAIL", kmax("generated f64 ="), kmax("generated f64 vs"), kmax("generated f32"), `${((performance.now() - t) / 1000).toFixed(2)}s`, pass ? "PASS" : "FAIL"]);
+    // the worst of each kernel comparison over the cases ("-" where it did not run: no SIMD here)
+    const kmax = (...whats: string[]) => {
+      const found = ks.flatMap((k) => k.filter((x) => whats.some((w) => x.what.startsWith(w))));
+      return found.length ? Math.max(...found.map((x) => x.maxErr)).toExponential(1) : "-";
+    };
+    const threadsCol = (() => { const f = ks.flatMap((k) => k.filter((x) => x.what.startsWith("wasm 2 threads"))); return f.length ? (f.every((x) => x.pass) ? "same" : "DIFFER") : "-"; })();
+    summary.push([cell.name, rs.map((r) => `${Object.values(r.sizes).join("x")} B${r.B} T${r.T} ${r.mode}`).join("; "), String(checked), maxRel.toExponential(1), String(kinks), rs.every((r) => r.structural.every((s) => s.pass)) ? "ok" : "FAIL", kmax("ts f64 ="), kmax("wasm f64 ="), kmax("ts f32", "wasm f32"), threadsCol, kmax("wasm f64 vs", "ts f64 vs"), `${((performance.now() - t) / 1000).toFixed(2)}s`, pass ? "PASS" : "FAIL"]);
   }
   if (v.json) {
     out(JSON.stringify(reports, null, 2));
     return failed ? 1 : 0;
   }
-  const head = ["cell", "configurations (sizes, batch, steps, mode)", "checked", "max rel err", "kinks", "structural", "kernel f64=ref", "kernel FD", "f32~f64", "time", "result"];
+  const head = ["cell", "configurations (sizes, batch, steps, mode)", "checked", "max rel err", "kinks", "structural", "ts f64=ref", "wasm f64=ts", "f32~f64", "1 vs 2 threads", "kernel FD", "time", "result"];
   const w = head.map((h, i) => Math.max(h.length, ...summary.map((r) => r[i]!.length)));
-  const line = (r: string[]) => r.map((s, i) => (i >= 2 && i !== 5 && i !== 10 ? s.padStart(w[i]!) : s.padEnd(w[i]!))).join("  ").trimEnd();
+  const line = (r: string[]) => r.map((s, i) => (i >= 2 && i !== 5 && i !== 9 && i !== 12 ? s.padStart(w[i]!) : s.padEnd(w[i]!))).join("  ").trimEnd();
   out(`gradient check, float64: derived BPTT gradients (reference evaluator) against central finite differences,`);
   out(`then the generated kernels on the same cases`);
   out(`pass rules: reference ${PASS_RULE} with atol ${num(v.atol, 1e-5).toExponential(0)}, rtol ${num(v.rtol, 1e-3).toExponential(0)}; structural: linear in the upstream gradient, deterministic;`);
-  out(`  kernel f64 = reference: max|a-b| <= 1e-12*max(1,max|b|); kernel f64 vs finite differences: 6 random directions, same rule as above;`);
-  out(`  kernel f32 ~ kernel f64: max|a-b| <= 1e-4*max(1,max|b|) (float32 rounding, accumulated over sums and steps)`);
+  out(`  ts kernel f64 = reference, wasm kernel f64 = ts kernel f64: max|a-b| <= 1e-12*max(1,max|b|);`);
+  out(`  f32 kernels (ts and wasm) ~ ts f64: max|a-b| <= 1e-4*max(1,max|b|) (float32 rounding, accumulated over sums and steps);`);
+  out(`  wasm on 2 threads = on 1 thread, bit for bit (f64 and f32); kernel f64 vs finite differences: 6 random directions, same rule as the reference`);
+  out(simdAvailable() ? "  (wasm: WebAssembly SIMD products, generated/gemm.wat; ts: the plain TypeScript kernels)" : "  (this engine has no WebAssembly SIMD: the wasm columns are not run)");
   out(line(head));
   out(w.map((n) => "-".repeat(n)).join("  "));
   for (const r of summary) out(line(r));

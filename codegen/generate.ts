@@ -4,8 +4,9 @@ import { basename, extname, join, relative } from "node:path";
 import { builtinCellFiles, loadCell, ROOT } from "../src/load.ts";
 import { deriveBackward } from "../src/backward.ts";
 import { buildPlan, type FullPlan } from "./plan.ts";
-import { emitGemmModule, emitKernelModule } from "./emit.ts";
+import { emitGemmModule, emitKernelModule, emitWasmModule } from "./emit.ts";
 import { DEFAULT_TILE, type Tile } from "./gemm.ts";
+import { DEFAULT_WASM_TILE, type WasmTile, buildWasm } from "./wasm.ts";
 
 export const GENERATED_DIR = join(ROOT, "generated");
 
@@ -15,8 +16,13 @@ export interface GeneratedFile {
 }
 
 /** Every generated file, in memory. */
-export async function generateAll(tile: Tile = DEFAULT_TILE): Promise<GeneratedFile[]> {
-  const files: GeneratedFile[] = [{ path: join(GENERATED_DIR, "gemm.ts"), text: await emitGemmModule(tile) }];
+export async function generateAll(tile: Tile = DEFAULT_TILE, wasmTile: WasmTile = DEFAULT_WASM_TILE): Promise<GeneratedFile[]> {
+  const wasm = buildWasm(wasmTile);
+  const files: GeneratedFile[] = [
+    { path: join(GENERATED_DIR, "gemm.ts"), text: await emitGemmModule(tile) },
+    { path: join(GENERATED_DIR, "gemm.wat"), text: wasm.text },
+    { path: join(GENERATED_DIR, "gemm-wasm.ts"), text: await emitWasmModule(wasm, wasmTile) },
+  ];
   for (const f of builtinCellFiles()) {
     const cell = await loadCell(f);
     const plan = buildPlan(cell, deriveBackward(cell)) as FullPlan;
@@ -32,8 +38,8 @@ export interface GenerateResult {
 }
 
 /** Write (or with `check`, only compare) generated/. Files no cell produces any more are stale too. */
-export async function generate(check: boolean, tile: Tile = DEFAULT_TILE): Promise<GenerateResult> {
-  const files = await generateAll(tile);
+export async function generate(check: boolean, tile: Tile = DEFAULT_TILE, wasmTile: WasmTile = DEFAULT_WASM_TILE): Promise<GenerateResult> {
+  const files = await generateAll(tile, wasmTile);
   const stale: string[] = [], written: string[] = [], removed: string[] = [];
   const want = new Set(files.map((f) => f.path));
   for (const f of files) {
@@ -48,7 +54,7 @@ export async function generate(check: boolean, tile: Tile = DEFAULT_TILE): Promi
   }
   if (existsSync(GENERATED_DIR))
     for (const f of readdirSync(GENERATED_DIR))
-      if (f.endsWith(".ts") && !want.has(join(GENERATED_DIR, f))) {
+      if ((f.endsWith(".ts") || f.endsWith(".wat")) && !want.has(join(GENERATED_DIR, f))) {
         stale.push(relative(ROOT, join(GENERATED_DIR, f)));
         if (!check) { rmSync(join(GENERATED_DIR, f)); removed.push(f); }
       }

@@ -11,6 +11,7 @@ import { deriveBackward } from "../src/backward.ts";
 import { type SequenceCase, gradients, randomCase } from "../src/sequence.ts";
 import { ROOT, hookModules } from "../src/load.ts";
 import { Rng } from "../src/rng.ts";
+import { type KernelOptions, simdAvailable } from "../src/wasm.ts";
 import { buildPlan, type FullPlan } from "./plan.ts";
 import { emitKernelModule } from "./emit.ts";
 
@@ -18,11 +19,14 @@ type A = Float32Array | Float64Array;
 export interface KernelModule {
   paramLayout(sizes: Record<string, number>): { total: number; params: { name: string; offset: number; length: number }[] };
   initParams(sizes: Record<string, number>, seed: number): Float64Array;
-  createKernel64(sizes: Record<string, number>, B: number, T: number): GenericKernel<Float64Array>;
-  createKernel32(sizes: Record<string, number>, B: number, T: number): GenericKernel<Float32Array>;
+  createKernel64(sizes: Record<string, number>, B: number, T: number, options?: KernelOptions): GenericKernel<Float64Array>;
+  createKernel32(sizes: Record<string, number>, B: number, T: number, options?: KernelOptions): GenericKernel<Float32Array>;
 }
 export interface GenericKernel<X extends A> {
   readonly nParams: number;
+  readonly backend: "wasm" | "ts";
+  readonly threads: number;
+  dispose(): void;
   forward(p: X, inputs: Record<string, X>, initial: Record<string, X>, out: Record<string, X>): void;
   backward(p: X, inputs: Record<string, X>, initial: Record<string, X>, out: Record<string, X>, upstream: Record<string, X>, grads: { params: X; inputs: Record<string, X>; initial: Record<string, X> }): void;
 }
@@ -44,6 +48,8 @@ export async function loadKernels(cell: Cell, opts: { committed?: boolean } = {}
     source: cell.file ?? `cell "${cell.name}"`,
     gemmImport: pathToFileURL(join(ROOT, "generated", "gemm.ts")).href,
     runtimeImport: pathToFileURL(join(ROOT, "src", "runtime.ts")).href,
+    wasmImport: pathToFileURL(join(ROOT, "generated", "gemm-wasm.ts")).href,
+    wasmRuntimeImport: pathToFileURL(join(ROOT, "src", "wasm.ts")).href,
   });
   const hash = createHash("sha256").update(text).digest("hex").slice(0, 16);
   let mod = loaded.get(hash);
@@ -66,7 +72,6 @@ export interface KernelRun {
   readonly initial: Record<string, Float64Array>;
 }
 
-/** Run a generated kernel on a case, forward and backward, in the given precision; results as f64. */
 /** A case as a kernel's arguments in one precision: the flat parameters, the inputs, and buffers for the results. */
 export function kernelArgs<X extends A>(mod: KernelModule, c: SequenceCase, F: { new (n: number): X; from(a: ArrayLike<number>): X }) {
   const layout = mod.paramLayout(c.sizes);
@@ -81,11 +86,16 @@ export function kernelArgs<X extends A>(mod: KernelModule, c: SequenceCase, F: {
   return { p, inputs, initial, upstream, out, grads };
 }
 
-export function runKernel(mod: KernelModule, c: SequenceCase, bits: 32 | 64): KernelRun {
-  const k = (bits === 64 ? mod.createKernel64(c.sizes, c.B, c.T) : mod.createKernel32(c.sizes, c.B, c.T)) as GenericKernel<A>;
+/** Run a generated kernel on a case, forward and backward, in the given precision and backend; results as f64. */
+export function runKernel(mod: KernelModule, c: SequenceCase, bits: 32 | 64, options: KernelOptions = {}): KernelRun {
+  const k = (bits === 64 ? mod.createKernel64(c.sizes, c.B, c.T, options) : mod.createKernel32(c.sizes, c.B, c.T, options)) as GenericKernel<A>;
   const { p, inputs, initial, upstream, out, grads } = kernelArgs<A>(mod, c, bits === 64 ? Float64Array : Float32Array);
-  k.forward(p, inputs, initial, out);
-  k.backward(p, inputs, initial, out, upstream, grads);
+  try {
+    k.forward(p, inputs, initial, out);
+    k.backward(p, inputs, initial, out, upstream, grads);
+  } finally {
+    k.dispose();
+  }
   const f64 = (r: Record<string, A>) => Object.fromEntries(Object.entries(r).map(([n, v]) => [n, Float64Array.from(v)]));
   return { outputs: f64(out), params: Float64Array.from(grads.params), inputs: f64(grads.inputs), initial: f64(grads.initial) };
 }
@@ -110,12 +120,31 @@ export const F64_TOL = 1e-12;
 /** f32 kernels against f64: float32 rounds at 6e-8; sums over K terms and T steps grow it to ~1e-6. */
 export const F32_TOL = 1e-4;
 
+/** Bitwise equality of two runs: the number of values that differ in any bit. */
+function differing(a: KernelRun, b: KernelRun): number {
+  const pairs: [Float64Array, Float64Array][] = [
+    ...Object.keys(a.outputs).map((n) => [a.outputs[n]!, b.outputs[n]!] as [Float64Array, Float64Array]),
+    [a.params, b.params],
+    ...Object.keys(a.inputs).map((n) => [a.inputs[n]!, b.inputs[n]!] as [Float64Array, Float64Array]),
+    ...Object.keys(a.initial).map((n) => [a.initial[n]!, b.initial[n]!] as [Float64Array, Float64Array]),
+  ];
+  let n = 0;
+  for (const [x, y] of pairs) for (let i = 0; i < x.length; i++) if (!Object.is(x[i], y[i])) n++;
+  return n;
+}
+
+/**
+ * The kernels on one case: the ts path against the reference evaluator, the wasm path (where the
+ * engine has SIMD) against the ts path, float32 against float64, two threads against one (products
+ * split however small, so the split is exercised), and the f64 kernels against finite differences.
+ */
 export async function checkKernels(cell: Cell, c: SequenceCase = randomCase(cell)): Promise<Comparison[]> {
   const mod = await loadKernels(cell);
   const bw = deriveBackward(cell);
   const ref = gradients(bw, c);
-  const k64 = runKernel(mod, c, 64);
-  const k32 = runKernel(mod, c, 32);
+  const wasm = simdAvailable();
+  const k64 = runKernel(mod, c, 64, { backend: "ts" });
+  const k32 = runKernel(mod, c, 32, { backend: "ts" });
   const layout = mod.paramLayout(c.sizes);
   const flatRef = new Float64Array(layout.total);
   for (const q of layout.params) flatRef.set(ref.grads.params[q.name]!, q.offset);
@@ -131,13 +160,25 @@ export async function checkKernels(cell: Cell, c: SequenceCase = randomCase(cell
     add(label, Math.max(...errs), tol, "outputs, parameter, input and initial-state gradients");
   };
   const refRun = { outputs: ref.forward.outputs, params: flatRef, inputs: ref.grads.inputs, initial: ref.grads.initial };
-  cmp(k64, F64_TOL, "generated f64 = reference evaluator", refRun);
-  cmp(k32, F32_TOL, "generated f32 ≈ generated f64", k64);
+  cmp(k64, F64_TOL, "ts f64 = reference evaluator", refRun);
+  cmp(k32, F32_TOL, "ts f32 ≈ ts f64", k64);
+  const fdOptions: KernelOptions = { backend: wasm ? "wasm" : "ts" };
+  let fdRun = k64;
+  if (wasm) {
+    const w64 = runKernel(mod, c, 64, { backend: "wasm" });
+    fdRun = w64;
+    const w32 = runKernel(mod, c, 32, { backend: "wasm" });
+    cmp(w64, F64_TOL, "wasm f64 = ts f64", k64);
+    cmp(w32, F32_TOL, "wasm f32 ≈ ts f64", k64);
+    const split = { backend: "wasm", threads: 2, minSplitFlops: 0 } as const;
+    const d = differing(runKernel(mod, c, 64, split), w64) + differing(runKernel(mod, c, 32, split), w32);
+    rows.push({ what: "wasm 2 threads = 1 thread", maxErr: d, rule: "bit-identical, f64 and f32", pass: d === 0, detail: `${d} values differ in some bit` });
+  }
 
   // generated f64 against finite differences of its own forward, along random directions
   const rng = new Rng(4242);
   const lossOf = (cc: SequenceCase) => {
-    const r = runKernelForward(mod, cc);
+    const r = runKernelForward(mod, cc, fdOptions);
     let l = 0;
     for (const [n, v] of Object.entries(r)) { const u = cc.upstream[n]!; for (let i = 0; i < v.length; i++) l += u[i]! * v[i]!; }
     return l;
@@ -159,18 +200,18 @@ export async function checkKernels(cell: Cell, c: SequenceCase = randomCase(cell
     });
     const numeric = (lossOf(moved(1)) - lossOf(moved(-1))) / (2 * h);
     let analytic = 0;
-    for (const q of layout.params) { const g = k64.params.subarray(q.offset, q.offset + q.length), u = dir.params[q.name]!; for (let i = 0; i < u.length; i++) analytic += g[i]! * u[i]!; }
-    for (const [n, u] of Object.entries(dir.inputs)) for (let i = 0; i < u.length; i++) analytic += k64.inputs[n]![i]! * u[i]!;
-    for (const [n, u] of Object.entries(dir.initial)) for (let i = 0; i < u.length; i++) analytic += k64.initial[n]![i]! * u[i]!;
+    for (const q of layout.params) { const g = fdRun.params.subarray(q.offset, q.offset + q.length), u = dir.params[q.name]!; for (let i = 0; i < u.length; i++) analytic += g[i]! * u[i]!; }
+    for (const [n, u] of Object.entries(dir.inputs)) for (let i = 0; i < u.length; i++) analytic += fdRun.inputs[n]![i]! * u[i]!;
+    for (const [n, u] of Object.entries(dir.initial)) for (let i = 0; i < u.length; i++) analytic += fdRun.initial[n]![i]! * u[i]!;
     worst = Math.max(worst, Math.abs(analytic - numeric) / Math.max(Math.abs(numeric), 1e-300));
     if (Math.abs(analytic - numeric) > 1e-5 + 1e-3 * Math.abs(numeric)) fdPass = false;
   }
-  rows.push({ what: "generated f64 vs finite differences", maxErr: worst, rule: "|a-n| <= 1e-5 + 1e-3*|n|", pass: fdPass, detail: `${K} random directions through all parameters, inputs and initial states at once` });
+  rows.push({ what: `${fdOptions.backend} f64 vs finite differences`, maxErr: worst, rule: "|a-n| <= 1e-5 + 1e-3*|n|", pass: fdPass, detail: `${K} random directions through all parameters, inputs and initial states at once` });
   return rows;
 }
 
-function runKernelForward(mod: KernelModule, c: SequenceCase): Record<string, Float64Array> {
+function runKernelForward(mod: KernelModule, c: SequenceCase, options: KernelOptions): Record<string, Float64Array> {
   const { p, inputs, initial, out } = kernelArgs(mod, c, Float64Array);
-  mod.createKernel64(c.sizes, c.B, c.T).forward(p, inputs, initial, out);
+  mod.createKernel64(c.sizes, c.B, c.T, options).forward(p, inputs, initial, out);
   return out;
 }

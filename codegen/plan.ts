@@ -30,7 +30,7 @@ export function buildPlan(cell: Cell, bw: BackwardStep): KernelPlan {
   const buffers: BufferDecl[] = [];
   const namer = new Namer();
   // emitter variables
-  namer.reserve("p", "dp", "B", "T", "t", "b", "i", "j", "k", ...cell.sizes);
+  namer.reserve("p", "dp", "B", "T", "t", "b", "i", "j", "k", "params", "inputs", "initial", "out", "upstream", "grads", "options", "need", "mem", "mm", "io", "forward", "backward", "spec", ...cell.sizes);
   const paramOff = new Map<Node, string>();
   for (const p of layout.order) paramOff.set(p.node, namer.fresh(`o_${p.name}`));
   const paramPlace = (w: Node): Place => ({ buf: "p", start: paramOff.get(w)!, stride: "0" });

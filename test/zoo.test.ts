@@ -518,6 +518,8 @@ describe("generated kernels of the zoo equal the reference evaluator (float64) a
       const cell = cellOf(name);
       const rows = await checkKernels(cell, randomCase(cell, { B: 2, T: 3, seed: 4 }));
       for (const r of rows) expect(r.pass, `${r.what}: ${r.maxErr}`).toBe(true);
-      expect(rows.find((r) => r.what.startsWith("generated f64 ="))!.maxErr).toBeLessThanOrEqual(F64_TOL);
+      expect(rows.find((r) => r.what.startsWith("ts f64 ="))!.maxErr).toBeLessThanOrEqual(F64_TOL);
+      expect(rows.find((r) => r.what.startsWith("wasm f64 ="))!.maxErr).toBeLessThanOrEqual(F64_TOL);
+      expect(rows.find((r) => r.what.startsWith("wasm 2 threads"))!.maxErr).toBe(0);
     });
 });

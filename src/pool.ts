@@ -1,0 +1,136 @@
+// Worker threads for the wasm products: started once, reused by every kernel, closed explicitly
+// (`workerPool.close()`) or by the process's exit (they are unref'd: a process never waits on them).
+//
+// Each worker owns a small control block of shared Int32s. The caller writes a job into it, bumps
+// its sequence number and notifies; the worker runs the job on its instance of the same module over
+// the same shared memory, stores the sequence number as done and notifies back. Both sides spin a
+// few microseconds before sleeping in `Atomics.wait`, since a recurrent step hands work back and
+// forth every few tens of microseconds. Attaching a kernel's memory (a `postMessage` of the memory
+// and the compiled module) goes through the same handshake, read on the worker with
+// `receiveMessageOnPort`, so everything here is synchronous for the caller.
+
+/** One product on one thread: the arguments of `mm32`/`mm64` (codegen/wasm.ts); fn 0 = f32, 1 = f64. */
+export interface Job {
+  readonly fn: number;
+  readonly I: number;
+  readonly J: number;
+  readonly P: number;
+  readonly a: number;
+  readonly aRS: number;
+  readonly aPS: number;
+  readonly b: number;
+  readonly bPS: number;
+  readonly c: number;
+  readonly cRS: number;
+  readonly acc: number;
+}
+
+export interface Pool {
+  /** Run jobs[0] on the calling thread and the others on workers; returns when all are done. */
+  run(jobs: readonly Job[], local: (j: Job) => void): void;
+  /** The workers forget this memory. */
+  detach(): void;
+}
+
+// the control block (must match src/wasm-worker.js)
+const SEQ = 0, DONE = 1, OP = 2, KERNEL = 3, FN = 4, ARGS = 5, ERROR = 16, SIZE = 20;
+const OP_RUN = 1, OP_ATTACH = 2, OP_DETACH = 3, OP_EXIT = 4;
+const SPIN = 20000;
+
+const isNode = typeof process !== "undefined" && !!process.versions?.node;
+const threads = isNode ? await import("node:worker_threads") : null;
+const os = isNode ? await import("node:os") : null;
+
+interface Worker {
+  readonly thread: import("node:worker_threads").Worker;
+  readonly ctrl: Int32Array;
+  readonly port: import("node:worker_threads").MessagePort;
+  seq: number;
+}
+
+const workers: Worker[] = [];
+let nextKernel = 1;
+
+function start(): Worker {
+  const { Worker, MessageChannel } = threads!;
+  const ctrl = new Int32Array(new SharedArrayBuffer(SIZE * 4));
+  const { port1, port2 } = new MessageChannel();
+  const thread = new Worker(new URL("./wasm-worker.js", import.meta.url), { workerData: { ctrl: ctrl.buffer, port: port2 }, transferList: [port2] });
+  thread.unref();
+  port1.unref();
+  return { thread, ctrl, port: port1, seq: 0 };
+}
+
+/** Post the job already written into w.ctrl. */
+function post(w: Worker, op: number): void {
+  w.ctrl[OP] = op;
+  w.ctrl[ERROR] = 0;
+  w.seq++;
+  Atomics.store(w.ctrl, SEQ, w.seq);
+  Atomics.notify(w.ctrl, SEQ);
+}
+
+function wait(w: Worker): void {
+  for (let spins = 0; Atomics.load(w.ctrl, DONE) !== w.seq; ) {
+    if (++spins > SPIN) Atomics.wait(w.ctrl, DONE, Atomics.load(w.ctrl, DONE), 1000);
+  }
+  if (w.ctrl[ERROR]) throw new Error(`cellforge: a worker thread failed (code ${w.ctrl[ERROR]}); see its message above`);
+}
+
+function write(w: Worker, kernel: number, j: Job): void {
+  const c = w.ctrl;
+  c[KERNEL] = kernel;
+  c[FN] = j.fn;
+  c[ARGS] = j.I; c[ARGS + 1] = j.J; c[ARGS + 2] = j.P;
+  c[ARGS + 3] = j.a; c[ARGS + 4] = j.aRS; c[ARGS + 5] = j.aPS;
+  c[ARGS + 6] = j.b; c[ARGS + 7] = j.bPS;
+  c[ARGS + 8] = j.c; c[ARGS + 9] = j.cRS; c[ARGS + 10] = j.acc;
+}
+
+export const workerPool = {
+  /** Whether threads can be used here (Node's worker_threads and SharedArrayBuffer). */
+  available(): boolean {
+    return !!threads && typeof SharedArrayBuffer === "function";
+  },
+  /** The cores this process may use. */
+  cores(): number {
+    return os ? Math.max(1, os.availableParallelism()) : 1;
+  },
+  /** Workers running now. */
+  size(): number {
+    return workers.length;
+  },
+  /** Share a kernel's memory and module with `threads - 1` workers (started on first use). */
+  attach(memory: WebAssembly.Memory, module: WebAssembly.Module, threadCount: number): Pool {
+    while (workers.length < threadCount - 1) workers.push(start());
+    const mine = workers.slice(0, threadCount - 1);
+    const id = nextKernel++;
+    for (const w of mine) {
+      w.ctrl[KERNEL] = id;
+      w.port.postMessage({ id, memory, module });
+      post(w, OP_ATTACH);
+    }
+    for (const w of mine) wait(w);
+    let attached = true;
+    return {
+      run(jobs, local) {
+        if (!attached) throw new Error("cellforge: this kernel was disposed");
+        const n = jobs.length - 1;
+        for (let k = 0; k < n; k++) { write(mine[k]!, id, jobs[k + 1]!); post(mine[k]!, OP_RUN); }
+        local(jobs[0]!);
+        for (let k = 0; k < n; k++) wait(mine[k]!);
+      },
+      detach() {
+        if (!attached) return;
+        attached = false;
+        for (const w of mine) if (workers.includes(w)) { w.ctrl[KERNEL] = id; post(w, OP_DETACH); wait(w); }
+      },
+    };
+  },
+  /** Stop every worker. Kernels created with threads > 1 cannot run afterwards; new ones start new workers. */
+  async close(): Promise<void> {
+    const all = workers.splice(0);
+    for (const w of all) post(w, OP_EXIT);
+    await Promise.all(all.map((w) => w.thread.terminate()));
+  },
+};
