@@ -1,19 +1,34 @@
-// cellforge's own generated kernels (generated/gru.ts, generated/lstm.ts), float32, as a contender.
+// cellforge's own generated kernels (generated/gru.ts, generated/lstm.ts), float32, as contenders:
+// the plain TypeScript path, and the WebAssembly SIMD path on one and on two threads.
 // The shared inputs are PyTorch's GRU and LSTM; each gate's block is placed by name into the
 // kernel's flat parameter buffer, so the loss can be checked against the other contenders.
 import * as gru from "../generated/gru.ts";
 import * as lstm from "../generated/lstm.ts";
+import type { KernelOptions } from "../src/wasm.ts";
 import { type Cell, type Contender, type Inputs, type Kernels, type Workload, gateMatrix } from "./workloads.ts";
 
 const GATES: Record<Cell, readonly string[]> = { gru: ["r", "z", "n"], lstm: ["i", "f", "g", "o"] };
 
-export const cellforge: Contender = {
-  name: "cellforge",
-  describe: "generated TypeScript kernels (float32, one thread)",
-  async setup(w: Workload, cell: Cell, inp: Inputs): Promise<Kernels> {
+function contender(name: string, describe: string, options: KernelOptions): Contender {
+  return {
+    name,
+    describe,
+    setup: (w, cell, inp) => setup(w, cell, inp, options),
+  };
+}
+
+export const cellforge = contender("cellforge", "generated TypeScript kernels (float32, one thread)", { backend: "ts" });
+
+export const contenders: Contender[] = [
+  cellforge,
+  contender("cellforge-wasm", "generated kernels, WebAssembly SIMD products (float32, one thread)", { backend: "wasm", threads: 1 }),
+  contender("cellforge-wasm-2t", "generated kernels, WebAssembly SIMD products on two threads (float32)", { backend: "wasm", threads: 2 }),
+];
+
+async function setup(w: Workload, cell: Cell, inp: Inputs, options: KernelOptions): Promise<Kernels> {
     const mod = cell === "gru" ? gru : lstm;
     const sizes = { D: w.D, H: w.H };
-    const k = mod.createKernel32(sizes, w.B, w.T);
+    const k = mod.createKernel32(sizes, w.B, w.T, options);
     const layout = mod.paramLayout(sizes);
     const p = new Float32Array(layout.total);
     const put = (name: string, a: Float32Array) => {
@@ -49,6 +64,6 @@ export const cellforge: Contender = {
         for (let i = 0; i < out.h.length; i++) l += out.h[i]! * inp.dy[i]!;
         return l;
       },
+      dispose: () => k.dispose(),
     };
-  },
-};
+}

@@ -24,6 +24,27 @@ export interface GemmResult extends GemmShape {
    * backward's g·W (NN, gradient to the vector) and gᵀ·x (TN, weight gradient summed over rows).
    */
   cellforge: { NT: number; NN: number; TN: number };
+  /** numpy.matmul at the same shape (BLAS sgemm, one thread; peers/torch.ts), when Python and numpy are there */
+  numpy?: { timing: Timing; gflops: number };
+  /** each cellforge product's rate over numpy's at the same shape (1 = as fast as the measured sgemm) */
+  cellforgeOfSgemm?: { NT: number; NN: number; TN: number };
+}
+
+/** Fills in `numpy` and `cellforgeOfSgemm` from sgemm timings at the same shapes. */
+export function attachSgemm(
+  results: GemmResult[],
+  sgemm: { M: number; K: number; N: number; timing: Timing; gflops: number }[],
+): void {
+  for (const r of results) {
+    const s = sgemm.find((q) => q.M === r.M && q.K === r.K && q.N === r.N);
+    if (!s) continue;
+    r.numpy = { timing: s.timing, gflops: s.gflops };
+    r.cellforgeOfSgemm = {
+      NT: r.cellforge.NT / s.gflops,
+      NN: r.cellforge.NN / s.gflops,
+      TN: r.cellforge.TN / s.gflops,
+    };
+  }
 }
 
 /** The forward products: (T·B)×D×G·H once, and B×H×G·H at each of T steps. */

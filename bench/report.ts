@@ -1,8 +1,9 @@
 // The text report: one table per workload and cell, with the loss check.
 
 import { fmtGflop, fmtMs, fmtRate, fmtRatio, formatTable, type Row } from "./table.ts";
-import type { BlockResult, ContenderResult } from "./results.ts";
+import { isCellforge, type BlockResult } from "./results.ts";
 import type { GemmResult } from "./gemmbench.ts";
+import type { PythonInfo } from "./peers/torch.ts";
 import type { Budget } from "./timing.ts";
 
 export interface Environment {
@@ -15,11 +16,29 @@ export interface Environment {
   packages: Record<string, string>;
   budget: Budget;
   forwardCutoffMs: number;
+  /** the Python side (pytorch row, numpy sgemm): versions and BLAS, or why it is not there */
+  python?: { info: PythonInfo } | { missing: string };
+}
+
+/** numpy's sgemm beside the plain-JS gemm table (peers/torch.ts). */
+export interface SgemmSummary {
+  /** why numpy did not run: "not installed: no Python at …", or "FAILED: …" */
+  note?: string;
+  /** the BLAS numpy calls, e.g. "OpenBLAS (/usr/lib/…/libblas.so.3)" */
+  blas?: string;
+  warnings?: string[];
+  /** a large square product, n×n×n, GFLOP/s: the most this machine's BLAS does on one thread */
+  peak?: { n: number; numpy: number; torch?: number };
+}
+
+/** "cellforge" → "cf", "cellforge-wasm" → "cf-wasm": the prefix of a ratio column's header. */
+export function cfLabel(name: string): string {
+  return name.replace(/^cellforge/, "cf");
 }
 
 export function headerText(env: Environment, budget: Budget): string {
   const lines = [
-    `cellforge bench: float32, one thread, one process`,
+    `cellforge bench: float32, one thread; pytorch and numpy in a Python subprocess, the rest in this process`,
     `  ${env.cpu} (${env.cores} cores), Node ${env.node}`,
     `  ${Object.entries(env.packages).map(([k, v]) => `${k} ${v}`).join(", ")}`,
     `  fwd+bwd: loss = Σ_t Σ h_t·dy_t and its gradient w.r.t. x and every weight, state from 0;`,
@@ -29,7 +48,7 @@ export function headerText(env: Environment, budget: Budget): string {
     `  at least ${budget.minRuns}, but a single one when a run takes over ${budget.slowRunMs / 1000} s.`,
     `  range: (slowest − fastest) / median of the fwd+bwd runs.`,
     `  1st call: the first fwd+bwd call alone (with any compilation).`,
-    `  cf×: the row's time over cellforge's (above 1, cellforge is faster).`,
+    `  cf×: the row's time over cellforge's (above 1, cellforge is faster); cf-NAME×: over cellforge-NAME's.`,
   ];
   if (env.loadAverage[0]! > 1.2) {
     lines.push(
@@ -40,24 +59,54 @@ export function headerText(env: Environment, budget: Budget): string {
   return lines.join("\n");
 }
 
-export function formatGemm(results: GemmResult[]): string {
-  const rows: Row[] = results.map((r) => [
-    `${r.workload} ${r.cell.toUpperCase()} ${r.role === "input" ? "input (T·B)×D×GH" : "step B×H×GH"}`,
-    `${r.M}×${r.K}×${r.N}`,
-    fmtMs(r.timing.medianMs),
-    fmtRate(r.gflops),
-    String(r.timing.runs),
-    fmtRate(r.cellforge.NT),
-    fmtRate(r.cellforge.NN),
-    fmtRate(r.cellforge.TN),
-    `${Math.round((100 * Math.min(r.cellforge.NT, r.cellforge.NN, r.cellforge.TN)) / r.gflops)}%`,
-  ]);
-  return [
+export function formatGemm(results: GemmResult[], sgemm?: SgemmSummary): string {
+  const withNumpy = results.some((r) => r.numpy);
+  const pct = (f: number) => `${Math.round(100 * f)}%`;
+  // a cellforge product: its rate, and with numpy its fraction of numpy's sgemm at the same shape
+  const cf = (r: GemmResult, k: "NT" | "NN" | "TN") =>
+    fmtRate(r.cellforge[k]) + (r.cellforgeOfSgemm ? ` ${pct(r.cellforgeOfSgemm[k]).padStart(4)}` : "");
+  const dash = "–";
+  const rows: Row[] = results.map((r) => {
+    const row = [
+      `${r.workload} ${r.cell.toUpperCase()} ${r.role === "input" ? "input (T·B)×D×GH" : "step B×H×GH"}`,
+      `${r.M}×${r.K}×${r.N}`,
+      fmtMs(r.timing.medianMs),
+      fmtRate(r.gflops),
+      String(r.timing.runs),
+      cf(r, "NT"),
+      cf(r, "NN"),
+      cf(r, "TN"),
+      pct(Math.min(r.cellforge.NT, r.cellforge.NN, r.cellforge.TN) / r.gflops),
+    ];
+    if (withNumpy) row.push(r.numpy ? fmtMs(r.numpy.timing.medianMs) : dash, r.numpy ? fmtRate(r.numpy.gflops) : dash);
+    return row;
+  });
+  const header = ["product", "M×K×N", "ms", "GFLOP/s", "runs", "cf x·Wᵀ", "cf g·W", "cf gᵀ·x", "worst/plain"];
+  if (withNumpy) header.push("numpy ms", "numpy GFLOP/s");
+  const lines = [
     `Plain-JS gemm (Float32Array, 4×4 register block, 16 accumulators, k unrolled by 2, B packed),`,
     `and cellforge's generated products (generated/gemm.ts) at the same shapes, GFLOP/s:`,
     `x·Wᵀ forward, g·W backward to the vector, gᵀ·x weight gradient; "worst/plain" is the slowest of the three over the plain-JS rate`,
-    formatTable(["product", "M×K×N", "ms", "GFLOP/s", "runs", "cf x·Wᵀ", "cf g·W", "cf gᵀ·x", "worst/plain"], rows),
-  ].join("\n");
+  ];
+  if (withNumpy) {
+    lines.push(
+      `numpy: numpy.matmul in float32 (BLAS sgemm, one thread${sgemm?.blas ? `, ${sgemm.blas}` : ""}), timed from Python;`,
+      `the % beside each cellforge rate is its fraction of numpy's sgemm at the same shape`,
+    );
+  }
+  lines.push(formatTable(header, rows));
+  if (sgemm?.peak) {
+    const { n, numpy, torch } = sgemm.peak;
+    lines.push(
+      `  sgemm ${n}×${n}×${n}: numpy ${fmtRate(numpy)} GFLOP/s` +
+        (torch !== undefined ? `, torch.mm ${fmtRate(torch)} GFLOP/s` : "") +
+        `:` +
+        ` the most this machine's BLAS does on one thread`,
+    );
+  }
+  if (sgemm?.note) lines.push(`  numpy sgemm: ${sgemm.note}`);
+  for (const w of sgemm?.warnings ?? []) lines.push(`  WARNING: ${w}`);
+  return lines.join("\n");
 }
 
 export function formatBlock(b: BlockResult): string {
@@ -65,9 +114,9 @@ export function formatBlock(b: BlockResult): string {
   const title =
     `${name} ${b.cell.toUpperCase()}  B=${B} D=${D} H=${H} T=${T}` +
     `   fwd ${fmtGflop(b.flops.forward)}, fwd+bwd ${fmtGflop(b.flops.forwardBackward)}`;
-  const cf = b.contenders.find((c) => c.name === "cellforge" && c.status === "ok");
+  const cfs = b.contenders.filter((c) => isCellforge(c.name) && c.status === "ok");
   const header = ["", "fwd+bwd ms", "GFLOP/s", "runs", "range", "1st call ms", "fwd ms", "GFLOP/s", "runs"];
-  if (cf) header.push("cf× fwd+bwd", "cf× fwd");
+  for (const cf of cfs) header.push(`${cfLabel(cf.name)}× fwd+bwd`, `${cfLabel(cf.name)}× fwd`);
   const rows: Row[] = [];
   const dash = "–";
   for (const c of b.contenders) {
@@ -77,7 +126,6 @@ export function formatBlock(b: BlockResult): string {
     }
     const fb = c.forwardBackward!;
     const fw = c.forward;
-    const sp = c.cellforgeSpeedup;
     const row = [
       c.name,
       fmtMs(fb.medianMs),
@@ -89,11 +137,16 @@ export function formatBlock(b: BlockResult): string {
       fw ? fmtRate(fw.gflops) : dash,
       fw ? String(fw.runs) : dash,
     ];
-    if (cf) {
-      row.push(
-        c === cf ? "" : sp?.forwardBackward !== undefined ? fmtRatio(sp.forwardBackward) : dash,
-        c === cf ? "" : sp?.forward !== undefined ? fmtRatio(sp.forward) : dash,
-      );
+    for (const cf of cfs) {
+      // cellforge rows are compared with the peers, not with each other
+      const sp = c.speedups?.[cf.name];
+      if (isCellforge(c.name)) row.push("", "");
+      else {
+        row.push(
+          sp?.forwardBackward !== undefined ? fmtRatio(sp.forwardBackward) : dash,
+          sp?.forward !== undefined ? fmtRatio(sp.forward) : dash,
+        );
+      }
     }
     rows.push(row);
   }
@@ -110,7 +163,7 @@ export function formatBlock(b: BlockResult): string {
       fmtRate(b.flops.forward / g.forward / 1e6),
       dash,
     ];
-    if (cf) {
+    for (const cf of cfs) {
       row.push(
         fmtRatio(g.forwardBackward / cf.forwardBackward!.medianMs),
         cf.forward ? fmtRatio(g.forward / cf.forward.medianMs) : dash,

@@ -1,5 +1,7 @@
-// npm run bench [-- options]: cellforge's kernels against TensorFlow.js,
-// jax-js and a hand-tuned plain-JS gemm, float32, one thread, one process.
+// npm run bench [-- options]: cellforge's kernels against TensorFlow.js, jax-js,
+// PyTorch and a hand-tuned plain-JS gemm (and numpy's sgemm), float32, one thread.
+// Everything runs in this process except PyTorch and numpy, which are timed in a
+// Python subprocess (peers/torch.ts, an "external" contender).
 
 import os from "node:os";
 import fs from "node:fs";
@@ -7,10 +9,16 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { DEFAULT_BUDGET, measure, type Budget } from "./timing.ts";
-import { benchGemm, checkGemm, gemmBoundMs, gemmShapes, type GemmResult } from "./gemmbench.ts";
+import { attachSgemm, benchGemm, checkGemm, gemmBoundMs, gemmShapes, type GemmResult } from "./gemmbench.ts";
 import { referenceLoss } from "./reference.ts";
-import { addSpeedups, measured, type BlockResult, type ContenderResult } from "./results.ts";
-import { formatBlock, formatGemm, headerText, type Environment } from "./report.ts";
+import {
+  addSpeedups,
+  measured,
+  type BlockResult,
+  type ContenderResult,
+  type ExternalContender,
+} from "./results.ts";
+import { formatBlock, formatGemm, headerText, type Environment, type SgemmSummary } from "./report.ts";
 import {
   CELLS,
   WORKLOADS,
@@ -23,47 +31,82 @@ import {
   type Kernels,
   type Workload,
 } from "./workloads.ts";
+import type { PythonInfo } from "./peers/torch.ts";
 
 const USAGE = `npm run bench [-- options]
 
   --only W1,W3         workloads to run (default: all of ${WORKLOADS.map((w) => w.name).join(", ")})
   --cell gru|lstm      one cell (default: both)
-  --contender a,b      contenders to run (cellforge, jax-js, tfjs-wasm, tfjs-cpu; default: all)
+  --contender a,b      contenders to run (cellforge and any other contender bench/cellforge.ts
+                       exports, jax-js, tfjs-wasm, tfjs-cpu, pytorch; default: all); a name
+                       ending in * picks every contender it begins, e.g. cellforge*
   --budget SECONDS     time for the measured runs of one measurement (default ${DEFAULT_BUDGET.measureMs / 1000})
-  --no-gemm            skip the plain-JS gemm table
+  --no-gemm            skip the plain-JS gemm table (and numpy's sgemm beside it)
   --json               write the results as JSON: to stdout (the table then goes to stderr;
                        use npm run -s to keep npm's banner out), or to the file given by --out
   --out FILE           with --json, the file to write
-  -h, --help           this text`;
+  -h, --help           this text
+
+  PyTorch and numpy run under /usr/bin/python3 (Debian's python3-torch), or $CELLFORGE_PYTHON.`;
 
 /** Forward alone is measured only when its first call takes less than this. */
 const FORWARD_CUTOFF_MS = 5_000;
+
+/** numpy's and torch's sgemm at n×n×n: the reference for what one core's BLAS does. */
+const SGEMM_PEAK_N = 1024;
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
 // ── contenders ───────────────────────────────────────────────────────────────
 
+/** A contender ready to run, or why it cannot run here (shown as a skipped row). */
+type Loaded = Contender | ExternalContender | { missing: string };
+
 interface Entry {
   name: string;
-  load: () => Promise<Contender | null>;
+  load: () => Promise<Loaded>;
 }
 
-const ENTRIES: Entry[] = [
-  { name: "cellforge", load: loadCellforge },
+const PEERS: Entry[] = [
   { name: "jax-js", load: async () => (await import("./peers/jaxjs.ts")).jaxjs(packageVersion("@jax-js/jax")) },
   { name: "tfjs-wasm", load: async () => (await import("./peers/tfjs.ts")).tfjs("wasm") },
   { name: "tfjs-cpu", load: async () => (await import("./peers/tfjs.ts")).tfjs("cpu") },
+  { name: "pytorch", load: async () => (await import("./peers/torch.ts")).pytorch() },
 ];
 
-/** bench/cellforge.ts is optional: null when the file is not there. */
-async function loadCellforge(): Promise<Contender | null> {
+/**
+ * cellforge's own contenders, from bench/cellforge.ts: every one in its `contenders` array when
+ * it exports one (e.g. cellforge and cellforge-wasm), else `cellforge` (or the default export).
+ * The module is imported here, before --contender is applied, to learn their names; when it is
+ * absent or fails to import, a single "cellforge" entry says so.
+ */
+async function cellforgeEntries(): Promise<Entry[]> {
   const file = path.join(ROOT, "bench", "cellforge.ts");
-  if (!fs.existsSync(file)) return null;
+  const one = (load: () => Promise<Loaded>): Entry[] => [{ name: "cellforge", load }];
+  if (!fs.existsSync(file)) return one(async () => ({ missing: "no bench/cellforge.ts" }));
   const specifier = "./cellforge.ts"; // not a literal: the file may be absent
-  const mod = (await import(specifier)) as { cellforge?: Contender; default?: Contender };
+  let mod: { contenders?: unknown; cellforge?: Contender; default?: Contender };
+  try {
+    mod = (await import(specifier)) as typeof mod;
+  } catch (err) {
+    return one(async () => {
+      throw err;
+    });
+  }
+  if (Array.isArray(mod.contenders) && mod.contenders.length > 0) {
+    return (mod.contenders as Contender[]).map((c) => ({ name: c.name, load: async () => c }));
+  }
   const c = mod.cellforge ?? mod.default;
-  if (!c) throw new Error("bench/cellforge.ts exports neither `cellforge` nor a default contender");
-  return c;
+  if (!c) {
+    return one(async () => {
+      throw new Error("bench/cellforge.ts exports neither `contenders`, `cellforge` nor a default contender");
+    });
+  }
+  return [{ name: c.name, load: async () => c }];
+}
+
+function isExternal(c: Contender | ExternalContender): c is ExternalContender {
+  return "measure" in c;
 }
 
 // ── main ─────────────────────────────────────────────────────────────────────
@@ -74,7 +117,7 @@ async function main(): Promise<void> {
 
   const workloads = pick(WORKLOADS, values.only, (w) => w.name, "workload");
   const cells = pick(CELLS, values.cell, (c) => c, "cell");
-  const entries = pick(ENTRIES, values.contender, (e) => e.name, "contender");
+  const entries = pick([...(await cellforgeEntries()), ...PEERS], values.contender, (e) => e.name, "contender");
   const budget: Budget = { ...DEFAULT_BUDGET };
   if (values.budget !== undefined) {
     const s = Number(values.budget);
@@ -94,8 +137,9 @@ async function main(): Promise<void> {
   const env = environment(budget);
   say(headerText(env, budget));
 
-  // The plain-JS gemm at each workload's shapes.
+  // The plain-JS gemm at each workload's shapes, then numpy's sgemm at the same shapes.
   const gemm = new Map<string, GemmResult[]>();
+  let sgemm: SgemmSummary | undefined;
   if (!values["no-gemm"]) {
     checkGemm();
     const gemmBudget: Budget = { ...budget, measureMs: Math.min(budget.measureMs, 1500) };
@@ -109,28 +153,43 @@ async function main(): Promise<void> {
         gemm.set(`${w.name}/${cell}`, results);
       }
     }
+    status("numpy sgemm (Python)");
+    sgemm = await numpyGemm([...gemm.values()].flat(), gemmBudget, env);
     status("");
     say();
-    say(formatGemm([...gemm.values()].flat()));
+    say(formatGemm([...gemm.values()].flat(), sgemm));
   }
 
   // Load the contenders once; a contender that fails to load gets a row saying so.
-  const contenders: { name: string; contender?: Contender; missing?: string; error?: string }[] = [];
+  const contenders: { name: string; contender?: Contender | ExternalContender; missing?: string; error?: string }[] =
+    [];
   for (const e of entries) {
     status(`loading ${e.name}`);
     try {
       const c = await e.load();
-      contenders.push(c ? { name: e.name, contender: c } : { name: e.name, missing: "no bench/cellforge.ts" });
+      contenders.push("missing" in c ? { name: e.name, missing: c.missing } : { name: e.name, contender: c });
     } catch (err) {
-      contenders.push({ name: e.name, error: `failed to load: ${message(err)}` });
+      // a compile error's first line ("Transform failed with 2 errors:") says little; the next one says where
+      const detail = err instanceof Error ? err.message.split("\n").slice(0, 2).join(" ") : String(err);
+      contenders.push({ name: e.name, error: `failed to load: ${detail}` });
     }
   }
   status("");
   const described = contenders.filter((c) => c.contender?.describe);
+  const width = Math.max(10, ...contenders.map((c) => c.name.length));
   if (described.length > 0) {
     say();
-    for (const c of described) say(`  ${c.name.padEnd(10)} ${c.contender!.describe}`);
+    for (const c of described) say(`  ${c.name.padEnd(width)} ${c.contender!.describe}`);
   }
+  const warned = new Set(sgemm?.warnings); // the numpy sgemm table may have said it already
+  for (const c of contenders) {
+    const x = c.contender;
+    if (!x || !isExternal(x)) continue;
+    for (const w of x.warnings ?? []) if (!warned.has(w)) say(`  ${c.name.padEnd(width)} WARNING: ${w}`);
+    if (x.name === "pytorch" && x.info && !env.python) env.python = { info: x.info as PythonInfo };
+  }
+  const torchRow = contenders.find((c) => c.name === "pytorch" && c.missing);
+  if (torchRow && !env.python) env.python = { missing: torchRow.missing! };
 
   const blocks: BlockResult[] = [];
   for (const w of workloads) {
@@ -152,7 +211,11 @@ async function main(): Promise<void> {
           continue;
         }
         status(`${w.name} ${cell} ${c.name}`);
-        block.contenders.push(await runContender(c.contender, w, cell, inputs, budget, block.flops));
+        block.contenders.push(
+          isExternal(c.contender)
+            ? await runExternal(c.contender, w, cell, inputs, budget, block.flops)
+            : await runContender(c.contender, w, cell, inputs, budget, block.flops),
+        );
       }
       status("");
       addSpeedups(block);
@@ -167,7 +230,11 @@ async function main(): Promise<void> {
   say(`total ${seconds.toFixed(0)} s; load average now ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`);
 
   if (values.json) {
-    const json = JSON.stringify({ environment: env, seconds, gemm: [...gemm.values()].flat(), results: blocks }, null, 2);
+    const json = JSON.stringify(
+      { environment: env, seconds, gemm: [...gemm.values()].flat(), sgemm, results: blocks },
+      null,
+      2,
+    );
     if (values.out !== undefined) {
       fs.writeFileSync(values.out, json + "\n");
       say(`JSON written to ${values.out}`);
@@ -209,6 +276,53 @@ async function runContender(
     } catch {
       // a failed dispose must not hide the measurement
     }
+  }
+}
+
+/** A contender timed in another process: its timings become the same row as runContender's. */
+async function runExternal(
+  c: ExternalContender,
+  w: Workload,
+  cell: Cell,
+  inputs: Inputs,
+  budget: Budget,
+  f: { forward: number; forwardBackward: number },
+): Promise<ContenderResult> {
+  try {
+    const m = await c.measure(w, cell, inputs, budget, FORWARD_CUTOFF_MS);
+    if ("skip" in m) return { name: c.name, status: "skipped", reason: m.skip };
+    const result: ContenderResult = { name: c.name, status: "ok", variant: m.variant };
+    result.forwardBackward = measured(m.forwardBackward, f.forwardBackward);
+    if (m.forward) result.forward = measured(m.forward, f.forward);
+    else result.forwardNote = m.forwardNote ?? "not provided";
+    if (m.loss !== undefined) result.loss = m.loss;
+    return result;
+  } catch (err) {
+    return { name: c.name, status: "failed", reason: message(err) };
+  }
+}
+
+/**
+ * numpy's sgemm at the gemm table's shapes (and the n×n×n peak), attached to the results;
+ * the summary says which BLAS it called, or why it did not run.
+ */
+async function numpyGemm(results: GemmResult[], budget: Budget, env: Environment): Promise<SgemmSummary> {
+  const { numpySgemm, describeBlas } = await import("./peers/torch.ts");
+  try {
+    const r = await numpySgemm(results, SGEMM_PEAK_N, budget);
+    if ("missing" in r) {
+      env.python = { missing: r.missing };
+      return { note: `not installed: ${r.missing}` };
+    }
+    env.python = { info: r.info };
+    attachSgemm(results, r.gemm);
+    return {
+      blas: describeBlas(r.info.blas.numpy),
+      warnings: r.info.warnings,
+      peak: r.peak && { n: SGEMM_PEAK_N, numpy: r.peak.numpy.gflops, torch: r.peak.torch?.gflops },
+    };
+  } catch (err) {
+    return { note: `FAILED: ${message(err)}` };
   }
 }
 
@@ -265,15 +379,16 @@ function parseCommandLine() {
   }
 }
 
+/** The items named in a comma-separated list, in their own order; "name*" matches every name it begins. */
 function pick<T>(all: readonly T[], wanted: string | undefined, key: (t: T) => string, what: string): T[] {
   if (wanted === undefined) return [...all];
   const names = wanted.split(",").map((s) => s.trim().toLowerCase());
+  const matches = (n: string, t: T) =>
+    n.endsWith("*") ? key(t).toLowerCase().startsWith(n.slice(0, -1)) : key(t).toLowerCase() === n;
   for (const n of names) {
-    if (!all.some((t) => key(t).toLowerCase() === n)) {
-      usage(`unknown ${what} "${n}"; choose from ${all.map(key).join(", ")}`);
-    }
+    if (!all.some((t) => matches(n, t))) usage(`unknown ${what} "${n}"; choose from ${all.map(key).join(", ")}`);
   }
-  return all.filter((t) => names.includes(key(t).toLowerCase()));
+  return all.filter((t) => names.some((n) => matches(n, t)));
 }
 
 function usage(problem: string): never {
