@@ -3,6 +3,8 @@
 
 import { gemm, gemmReference } from "./jsgemm.ts";
 import { gemmNN32, gemmNT32, gemmTN32 } from "../generated/gemm.ts";
+import { GEMM_WASM } from "../generated/gemm-wasm.ts";
+import { kernelMemory, simdAvailable } from "../src/wasm.ts";
 import { measure, type Budget, type Timing } from "./timing.ts";
 import { gates, type Cell, type Workload } from "./workloads.ts";
 
@@ -24,10 +26,13 @@ export interface GemmResult extends GemmShape {
    * backward's g·W (NN, gradient to the vector) and gᵀ·x (TN, weight gradient summed over rows).
    */
   cellforge: { NT: number; NN: number; TN: number };
+  /** the same products on the wasm path (generated/gemm.wat), one thread, when the engine has SIMD */
+  cellforgeWasm?: { NT: number; NN: number; TN: number };
   /** numpy.matmul at the same shape (BLAS sgemm, one thread; peers/torch.ts), when Python and numpy are there */
   numpy?: { timing: Timing; gflops: number };
   /** each cellforge product's rate over numpy's at the same shape (1 = as fast as the measured sgemm) */
   cellforgeOfSgemm?: { NT: number; NN: number; TN: number };
+  wasmOfSgemm?: { NT: number; NN: number; TN: number };
 }
 
 /** Fills in `numpy` and `cellforgeOfSgemm` from sgemm timings at the same shapes. */
@@ -44,6 +49,8 @@ export function attachSgemm(
       NN: r.cellforge.NN / s.gflops,
       TN: r.cellforge.TN / s.gflops,
     };
+    if (r.cellforgeWasm)
+      r.wasmOfSgemm = { NT: r.cellforgeWasm.NT / s.gflops, NN: r.cellforgeWasm.NN / s.gflops, TN: r.cellforgeWasm.TN / s.gflops };
   }
 }
 
@@ -69,7 +76,19 @@ export async function benchGemm(shape: GemmShape, budget: Budget): Promise<GemmR
   const nn = await measure(() => gemmNN32(M, N, K, g, 0, N, w, 0, dx, 0, K, false), budget);
   const tn = await measure(() => gemmTN32(N, K, M, g, 0, N, a, 0, K, dw, 0), budget);
   const rate = (t: Timing) => flop / t.medianMs / 1e6;
-  return { ...shape, timing, gflops: rate(timing), cellforge: { NT: rate(nt), NN: rate(nn), TN: rate(tn) } };
+  const result: GemmResult = { ...shape, timing, gflops: rate(timing), cellforge: { NT: rate(nt), NN: rate(nn), TN: rate(tn) } };
+  if (simdAvailable()) {
+    // the same three products on the wasm path, on buffers in a module's memory as the kernels have them
+    // (NT runs on Wᵀ, transposed once per kernel call: not timed here, as in a kernel it is once per T steps)
+    const mem = kernelMemory<Float32Array>(32, "bench", { backend: "wasm" }, [M * K, N * K, M * N, M * N, M * K, N * K, N * K], GEMM_WASM, null, { NT: gemmNT32, NN: gemmNN32, TN: gemmTN32 });
+    const put = (x: Float32Array) => { const v = mem.alloc(x.length); v.set(x); return v; };
+    const wa = put(a), ww = put(w), wc = mem.alloc(M * N), wg = put(g), wdx = mem.alloc(M * K), wdw = mem.alloc(N * K);
+    const wnt = await measure(() => mem.mm.NT(M, N, K, wa, 0, K, ww, 0, wc, 0, N, false), budget);
+    const wnn = await measure(() => mem.mm.NN(M, N, K, wg, 0, N, ww, 0, wdx, 0, K, false), budget);
+    const wtn = await measure(() => mem.mm.TN(N, K, M, wg, 0, N, wa, 0, K, wdw, 0), budget);
+    result.cellforgeWasm = { NT: rate(wnt), NN: rate(wnn), TN: rate(wtn) };
+  }
+  return result;
 }
 
 /**

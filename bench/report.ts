@@ -65,6 +65,9 @@ export function formatGemm(results: GemmResult[], sgemm?: SgemmSummary): string 
   // a cellforge product: its rate, and with numpy its fraction of numpy's sgemm at the same shape
   const cf = (r: GemmResult, k: "NT" | "NN" | "TN") =>
     fmtRate(r.cellforge[k]) + (r.cellforgeOfSgemm ? ` ${pct(r.cellforgeOfSgemm[k]).padStart(4)}` : "");
+  const withWasm = results.some((r) => r.cellforgeWasm);
+  const wasm = (r: GemmResult, k: "NT" | "NN" | "TN") =>
+    r.cellforgeWasm ? fmtRate(r.cellforgeWasm[k]) + (r.wasmOfSgemm ? ` ${pct(r.wasmOfSgemm[k]).padStart(4)}` : "") : "–";
   const dash = "–";
   const rows: Row[] = results.map((r) => {
     const row = [
@@ -78,16 +81,19 @@ export function formatGemm(results: GemmResult[], sgemm?: SgemmSummary): string 
       cf(r, "TN"),
       pct(Math.min(r.cellforge.NT, r.cellforge.NN, r.cellforge.TN) / r.gflops),
     ];
+    if (withWasm) row.push(wasm(r, "NT"), wasm(r, "NN"), wasm(r, "TN"));
     if (withNumpy) row.push(r.numpy ? fmtMs(r.numpy.timing.medianMs) : dash, r.numpy ? fmtRate(r.numpy.gflops) : dash);
     return row;
   });
   const header = ["product", "M×K×N", "ms", "GFLOP/s", "runs", "cf x·Wᵀ", "cf g·W", "cf gᵀ·x", "worst/plain"];
+  if (withWasm) header.push("wasm x·Wᵀ", "wasm g·W", "wasm gᵀ·x");
   if (withNumpy) header.push("numpy ms", "numpy GFLOP/s");
   const lines = [
     `Plain-JS gemm (Float32Array, 4×4 register block, 16 accumulators, k unrolled by 2, B packed),`,
     `and cellforge's generated products (generated/gemm.ts) at the same shapes, GFLOP/s:`,
     `x·Wᵀ forward, g·W backward to the vector, gᵀ·x weight gradient; "worst/plain" is the slowest of the three over the plain-JS rate`,
   ];
+  if (withWasm) lines.push(`wasm: the same three products on the WebAssembly SIMD path (generated/gemm.wat), one thread`);
   if (withNumpy) {
     lines.push(
       `numpy: numpy.matmul in float32 (BLAS sgemm, one thread${sgemm?.blas ? `, ${sgemm.blas}` : ""}), timed from Python;`,

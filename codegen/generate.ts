@@ -4,7 +4,7 @@ import { basename, extname, join, relative } from "node:path";
 import { builtinCellFiles, loadCell, ROOT } from "../src/load.ts";
 import { deriveBackward } from "../src/backward.ts";
 import { buildPlan, type FullPlan } from "./plan.ts";
-import { emitGemmModule, emitKernelModule, emitWasmModule } from "./emit.ts";
+import { cellWasm, emitGemmModule, emitKernelModule, emitWasmModule } from "./emit.ts";
 import { DEFAULT_TILE, type Tile } from "./gemm.ts";
 import { DEFAULT_WASM_TILE, type WasmTile, buildWasm } from "./wasm.ts";
 
@@ -17,7 +17,7 @@ export interface GeneratedFile {
 
 /** Every generated file, in memory. */
 export async function generateAll(tile: Tile = DEFAULT_TILE, wasmTile: WasmTile = DEFAULT_WASM_TILE): Promise<GeneratedFile[]> {
-  const wasm = buildWasm(wasmTile);
+  const wasm = await buildWasm(wasmTile);
   const files: GeneratedFile[] = [
     { path: join(GENERATED_DIR, "gemm.ts"), text: await emitGemmModule(tile) },
     { path: join(GENERATED_DIR, "gemm.wat"), text: wasm.text },
@@ -26,7 +26,10 @@ export async function generateAll(tile: Tile = DEFAULT_TILE, wasmTile: WasmTile 
   for (const f of builtinCellFiles()) {
     const cell = await loadCell(f);
     const plan = buildPlan(cell, deriveBackward(cell)) as FullPlan;
-    files.push({ path: join(GENERATED_DIR, `${basename(f, extname(f))}.ts`), text: await emitKernelModule(plan, { source: relative(ROOT, f) }) });
+    const source = relative(ROOT, f);
+    const wasm = await cellWasm(plan, source);
+    files.push({ path: join(GENERATED_DIR, `${basename(f, extname(f))}.ts`), text: await emitKernelModule(plan, { source, wasm }) });
+    files.push({ path: join(GENERATED_DIR, `${basename(f, extname(f))}.wat`), text: wasm.text });
   }
   return files;
 }

@@ -3,7 +3,7 @@
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "./gemm.ts";
 import { GEMM_WASM } from "./gemm-wasm.ts";
 import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../src/runtime.ts";
-import { type KernelOptions, kernelMemory } from "../src/wasm.ts";
+import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../src/wasm.ts";
 /** GRU of Cho et al. 2014 (arXiv 1406.1078, eqs 5-8), with biases: reset BEFORE the matmul U(r .* h), z keeps the old state */
 export const spec = {
   name: "gru-cho",
@@ -150,12 +150,12 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     2 * H * H,
     H * H,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT64,
     NN: gemmNN64,
     TN: gemmTN64,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -206,49 +206,98 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Ur, Uz times h
       mm.NT(B, 2 * H, H, hPrev, hPrevAt, H, p, o_Ur, s0, 0, 2 * H, false);
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (3 * H) + b * (3 * H);
-        const s0Row = b * (2 * H);
-        const tape_rRow = t * B * H + b * H;
-        const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
-        const s0Row2 = H + b * (2 * H);
-        const tape_zRow = t * B * H + b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const s1Row = b * H;
-        const s2Row = b * H;
-        const s3Row = b * H;
-        for (let i = 0; i < H; i++) {
-          // r  = sigmoid(Wr*x + Ur*h + br)
-          const r = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_br + i]!)));
-          tape_r[tape_rRow + i] = r;
-          // z  = sigmoid(Wz*x + Uz*h + bz)
-          const z = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_bz + i]!)));
-          tape_z[tape_zRow + i] = z;
-          const t1 = r * hPrev[hPrevRow + i]!;
-          s1[s1Row + i] = t1;
-          const t2 = z * hPrev[hPrevRow + i]!;
-          s2[s2Row + i] = t2;
-          const t3 = 1 - z;
-          s3[s3Row + i] = t3;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl)
+        wl(0, B, [
+          H,
+          at(xp0, t * B * (3 * H)),
+          3 * H,
+          at(s0, 0),
+          2 * H,
+          at(p, o_br),
+          at(tape_r, t * B * H),
+          H,
+          at(xp0, t * B * (3 * H) + H),
+          3 * H,
+          at(s0, H),
+          2 * H,
+          at(p, o_bz),
+          at(tape_z, t * B * H),
+          H,
+          at(hPrev, hPrevAt),
+          H,
+          at(s1, 0),
+          H,
+          at(s2, 0),
+          H,
+          at(s3, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (3 * H) + b * (3 * H);
+          const s0Row = b * (2 * H);
+          const tape_rRow = t * B * H + b * H;
+          const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
+          const s0Row2 = H + b * (2 * H);
+          const tape_zRow = t * B * H + b * H;
+          const hPrevRow = hPrevAt + b * H;
+          const s1Row = b * H;
+          const s2Row = b * H;
+          const s3Row = b * H;
+          for (let i = 0; i < H; i++) {
+            // r  = sigmoid(Wr*x + Ur*h + br)
+            const r = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_br + i]!)));
+            tape_r[tape_rRow + i] = r;
+            // z  = sigmoid(Wz*x + Uz*h + bz)
+            const z = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_bz + i]!)));
+            tape_z[tape_zRow + i] = z;
+            const t1 = r * hPrev[hPrevRow + i]!;
+            s1[s1Row + i] = t1;
+            const t2 = z * hPrev[hPrevRow + i]!;
+            s2[s2Row + i] = t2;
+            const t3 = 1 - z;
+            s3[s3Row + i] = t3;
+          }
         }
       }
 
       // U times a vector
       mm.NT(B, H, H, s1, 0, H, p, o_U, s4, 0, H, false);
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-        const s4Row = b * H;
-        const tape_hhRow = t * B * H + b * H;
-        const s2Row = b * H;
-        const s3Row = b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // hh = tanh(W*x + U*(r .* h) + b)
-          const hh = Math.tanh(xp0[xp0Row + i]! + s4[s4Row + i]! + p[o_b + i]!);
-          tape_hh[tape_hhRow + i] = hh;
-          // h' = z .* h + (1 - z) .* hh
-          const h_next = s2[s2Row + i]! + s3[s3Row + i]! * hh;
-          hOut[hOutRow + i] = h_next;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          H,
+          at(xp0, t * B * (3 * H) + 2 * H),
+          3 * H,
+          at(s4, 0),
+          H,
+          at(p, o_b),
+          at(tape_hh, t * B * H),
+          H,
+          at(s2, 0),
+          H,
+          at(s3, 0),
+          H,
+          at(hOut, t * B * H),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const s4Row = b * H;
+          const tape_hhRow = t * B * H + b * H;
+          const s2Row = b * H;
+          const s3Row = b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // hh = tanh(W*x + U*(r .* h) + b)
+            const hh = Math.tanh(xp0[xp0Row + i]! + s4[s4Row + i]! + p[o_b + i]!);
+            tape_hh[tape_hhRow + i] = hh;
+            // h' = z .* h + (1 - z) .* hh
+            const h_next = s2[s2Row + i]! + s3[s3Row + i]! * hh;
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -288,39 +337,72 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
-      for (let b = 0; b < B; b++) {
-        const tape_zRow = t * B * H + b * H;
-        const seed_hRow = b * H;
-        const tape_hhRow = t * B * H + b * H;
-        const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-        const s3Row = b * H;
-        const tape_rRow = t * B * H + b * H;
-        const s4Row = b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
-        const s0Row = H + b * (2 * H);
-        const s2Row = b * H;
-        const s5Row = b * H;
-        const s6Row = b * H;
-        for (let i = 0; i < H; i++) {
-          const t3 = 1 - tape_z[tape_zRow + i]!;
-          // grad of: h' = z .* h + (1 - z) .* hh
-          const dhh = seed_h[seed_hRow + i]! * t3;
-          const dhh_pre = dhh * (1 - tape_hh[tape_hhRow + i]! * tape_hh[tape_hhRow + i]!);
-          gx0[gx0Row + i] = dhh_pre;
-          s3[s3Row + i] = dhh_pre;
-          const t4 = tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!);
-          s4[s4Row + i] = t4;
-          // grad of: h' = z .* h + (1 - z) .* hh
-          const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_hh[tape_hhRow + i]!);
-          const dz_pre = dz * (tape_z[tape_zRow + i]! * t3);
-          gx0[gx0Row2 + i] = dz_pre;
-          s0[s0Row + i] = dz_pre;
-          s2[s2Row + i] = dz_pre;
-          const t5 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
-          s5[s5Row + i] = t5;
-          const t1 = tape_r[tape_rRow + i]! * hPrev[hPrevRow + i]!;
-          s6[s6Row + i] = t1;
+      // loop 2 (f32_2, f64_2 in the cell's .wat)
+      if (wl)
+        wl(2, B, [
+          H,
+          at(tape_z, t * B * H),
+          H,
+          at(seed_h, 0),
+          H,
+          at(tape_hh, t * B * H),
+          H,
+          at(gx0, t * B * (3 * H) + 2 * H),
+          3 * H,
+          at(s3, 0),
+          H,
+          at(tape_r, t * B * H),
+          H,
+          at(s4, 0),
+          H,
+          at(hPrev, hPrevAt),
+          H,
+          at(gx0, t * B * (3 * H) + H),
+          3 * H,
+          at(s0, H),
+          2 * H,
+          at(s2, 0),
+          H,
+          at(s5, 0),
+          H,
+          at(s6, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const tape_zRow = t * B * H + b * H;
+          const seed_hRow = b * H;
+          const tape_hhRow = t * B * H + b * H;
+          const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const s3Row = b * H;
+          const tape_rRow = t * B * H + b * H;
+          const s4Row = b * H;
+          const hPrevRow = hPrevAt + b * H;
+          const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
+          const s0Row = H + b * (2 * H);
+          const s2Row = b * H;
+          const s5Row = b * H;
+          const s6Row = b * H;
+          for (let i = 0; i < H; i++) {
+            const t3 = 1 - tape_z[tape_zRow + i]!;
+            // grad of: h' = z .* h + (1 - z) .* hh
+            const dhh = seed_h[seed_hRow + i]! * t3;
+            const dhh_pre = dhh * (1 - tape_hh[tape_hhRow + i]! * tape_hh[tape_hhRow + i]!);
+            gx0[gx0Row + i] = dhh_pre;
+            s3[s3Row + i] = dhh_pre;
+            const t4 = tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!);
+            s4[s4Row + i] = t4;
+            // grad of: h' = z .* h + (1 - z) .* hh
+            const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_hh[tape_hhRow + i]!);
+            const dz_pre = dz * (tape_z[tape_zRow + i]! * t3);
+            gx0[gx0Row2 + i] = dz_pre;
+            s0[s0Row + i] = dz_pre;
+            s2[s2Row + i] = dz_pre;
+            const t5 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
+            s5[s5Row + i] = t5;
+            const t1 = tape_r[tape_rRow + i]! * hPrev[hPrevRow + i]!;
+            s6[s6Row + i] = t1;
+          }
         }
       }
 
@@ -335,35 +417,64 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       mm.TN(H, H, B, s2, 0, H, hPrev, hPrevAt, H, dp, o_Uz);
       // dU
       mm.TN(H, H, B, s3, 0, H, s6, 0, H, dp, o_U);
-      for (let b = 0; b < B; b++) {
-        const s7Row = b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const s4Row = b * H;
-        const gx0Row = t * B * (3 * H) + b * (3 * H);
-        const s0Row = b * (2 * H);
-        const s1Row = b * H;
-        const tape_rRow = t * B * H + b * H;
-        const s5Row = b * H;
-        const s8Row = b * H;
-        for (let i = 0; i < H; i++) {
-          // grad of: hh = tanh(W*x + U*(r .* h) + b)
-          const dr = s7[s7Row + i]! * hPrev[hPrevRow + i]!;
-          const dr_pre = dr * s4[s4Row + i]!;
-          gx0[gx0Row + i] = dr_pre;
-          s0[s0Row + i] = dr_pre;
-          s1[s1Row + i] = dr_pre;
-          const t6 = s7[s7Row + i]! * tape_r[tape_rRow + i]! + s5[s5Row + i]!;
-          s8[s8Row + i] = t6;
+      // loop 3 (f32_3, f64_3 in the cell's .wat)
+      if (wl)
+        wl(3, B, [
+          H,
+          at(s7, 0),
+          H,
+          at(hPrev, hPrevAt),
+          H,
+          at(s4, 0),
+          H,
+          at(gx0, t * B * (3 * H)),
+          3 * H,
+          at(s0, 0),
+          2 * H,
+          at(s1, 0),
+          H,
+          at(tape_r, t * B * H),
+          H,
+          at(s5, 0),
+          H,
+          at(s8, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s7Row = b * H;
+          const hPrevRow = hPrevAt + b * H;
+          const s4Row = b * H;
+          const gx0Row = t * B * (3 * H) + b * (3 * H);
+          const s0Row = b * (2 * H);
+          const s1Row = b * H;
+          const tape_rRow = t * B * H + b * H;
+          const s5Row = b * H;
+          const s8Row = b * H;
+          for (let i = 0; i < H; i++) {
+            // grad of: hh = tanh(W*x + U*(r .* h) + b)
+            const dr = s7[s7Row + i]! * hPrev[hPrevRow + i]!;
+            const dr_pre = dr * s4[s4Row + i]!;
+            gx0[gx0Row + i] = dr_pre;
+            s0[s0Row + i] = dr_pre;
+            s1[s1Row + i] = dr_pre;
+            const t6 = s7[s7Row + i]! * tape_r[tape_rRow + i]! + s5[s5Row + i]!;
+            s8[s8Row + i] = t6;
+          }
         }
       }
 
       // d(dh) from Ur, Uz
       mm.NN(B, 2 * H, H, s0, 0, 2 * H, p, o_Ur, carry_h, 0, H, false);
-      for (let b = 0; b < B; b++) {
-        const s8Row = b * H;
-        const carry_hRow = b * H;
-        for (let i = 0; i < H; i++) {
-          carry_h[carry_hRow + i]! += s8[s8Row + i]!;
+      // loop 4 (f32_4, f64_4 in the cell's .wat)
+      if (wl) wl(4, B, [H, at(s8, 0), H, at(carry_h, 0), H]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s8Row = b * H;
+          const carry_hRow = b * H;
+          for (let i = 0; i < H; i++) {
+            carry_h[carry_hRow + i]! += s8[s8Row + i]!;
+          }
         }
       }
 
@@ -451,12 +562,12 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     2 * H * H,
     H * H,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT32,
     NN: gemmNN32,
     TN: gemmTN32,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -507,49 +618,98 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Ur, Uz times h
       mm.NT(B, 2 * H, H, hPrev, hPrevAt, H, p, o_Ur, s0, 0, 2 * H, false);
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (3 * H) + b * (3 * H);
-        const s0Row = b * (2 * H);
-        const tape_rRow = t * B * H + b * H;
-        const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
-        const s0Row2 = H + b * (2 * H);
-        const tape_zRow = t * B * H + b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const s1Row = b * H;
-        const s2Row = b * H;
-        const s3Row = b * H;
-        for (let i = 0; i < H; i++) {
-          // r  = sigmoid(Wr*x + Ur*h + br)
-          const r = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_br + i]!)));
-          tape_r[tape_rRow + i] = r;
-          // z  = sigmoid(Wz*x + Uz*h + bz)
-          const z = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_bz + i]!)));
-          tape_z[tape_zRow + i] = z;
-          const t1 = r * hPrev[hPrevRow + i]!;
-          s1[s1Row + i] = t1;
-          const t2 = z * hPrev[hPrevRow + i]!;
-          s2[s2Row + i] = t2;
-          const t3 = 1 - z;
-          s3[s3Row + i] = t3;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl)
+        wl(0, B, [
+          H,
+          at(xp0, t * B * (3 * H)),
+          3 * H,
+          at(s0, 0),
+          2 * H,
+          at(p, o_br),
+          at(tape_r, t * B * H),
+          H,
+          at(xp0, t * B * (3 * H) + H),
+          3 * H,
+          at(s0, H),
+          2 * H,
+          at(p, o_bz),
+          at(tape_z, t * B * H),
+          H,
+          at(hPrev, hPrevAt),
+          H,
+          at(s1, 0),
+          H,
+          at(s2, 0),
+          H,
+          at(s3, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (3 * H) + b * (3 * H);
+          const s0Row = b * (2 * H);
+          const tape_rRow = t * B * H + b * H;
+          const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
+          const s0Row2 = H + b * (2 * H);
+          const tape_zRow = t * B * H + b * H;
+          const hPrevRow = hPrevAt + b * H;
+          const s1Row = b * H;
+          const s2Row = b * H;
+          const s3Row = b * H;
+          for (let i = 0; i < H; i++) {
+            // r  = sigmoid(Wr*x + Ur*h + br)
+            const r = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_br + i]!)));
+            tape_r[tape_rRow + i] = r;
+            // z  = sigmoid(Wz*x + Uz*h + bz)
+            const z = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_bz + i]!)));
+            tape_z[tape_zRow + i] = z;
+            const t1 = r * hPrev[hPrevRow + i]!;
+            s1[s1Row + i] = t1;
+            const t2 = z * hPrev[hPrevRow + i]!;
+            s2[s2Row + i] = t2;
+            const t3 = 1 - z;
+            s3[s3Row + i] = t3;
+          }
         }
       }
 
       // U times a vector
       mm.NT(B, H, H, s1, 0, H, p, o_U, s4, 0, H, false);
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-        const s4Row = b * H;
-        const tape_hhRow = t * B * H + b * H;
-        const s2Row = b * H;
-        const s3Row = b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // hh = tanh(W*x + U*(r .* h) + b)
-          const hh = Math.tanh(xp0[xp0Row + i]! + s4[s4Row + i]! + p[o_b + i]!);
-          tape_hh[tape_hhRow + i] = hh;
-          // h' = z .* h + (1 - z) .* hh
-          const h_next = s2[s2Row + i]! + s3[s3Row + i]! * hh;
-          hOut[hOutRow + i] = h_next;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          H,
+          at(xp0, t * B * (3 * H) + 2 * H),
+          3 * H,
+          at(s4, 0),
+          H,
+          at(p, o_b),
+          at(tape_hh, t * B * H),
+          H,
+          at(s2, 0),
+          H,
+          at(s3, 0),
+          H,
+          at(hOut, t * B * H),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const s4Row = b * H;
+          const tape_hhRow = t * B * H + b * H;
+          const s2Row = b * H;
+          const s3Row = b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // hh = tanh(W*x + U*(r .* h) + b)
+            const hh = Math.tanh(xp0[xp0Row + i]! + s4[s4Row + i]! + p[o_b + i]!);
+            tape_hh[tape_hhRow + i] = hh;
+            // h' = z .* h + (1 - z) .* hh
+            const h_next = s2[s2Row + i]! + s3[s3Row + i]! * hh;
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -589,39 +749,72 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
-      for (let b = 0; b < B; b++) {
-        const tape_zRow = t * B * H + b * H;
-        const seed_hRow = b * H;
-        const tape_hhRow = t * B * H + b * H;
-        const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-        const s3Row = b * H;
-        const tape_rRow = t * B * H + b * H;
-        const s4Row = b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
-        const s0Row = H + b * (2 * H);
-        const s2Row = b * H;
-        const s5Row = b * H;
-        const s6Row = b * H;
-        for (let i = 0; i < H; i++) {
-          const t3 = 1 - tape_z[tape_zRow + i]!;
-          // grad of: h' = z .* h + (1 - z) .* hh
-          const dhh = seed_h[seed_hRow + i]! * t3;
-          const dhh_pre = dhh * (1 - tape_hh[tape_hhRow + i]! * tape_hh[tape_hhRow + i]!);
-          gx0[gx0Row + i] = dhh_pre;
-          s3[s3Row + i] = dhh_pre;
-          const t4 = tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!);
-          s4[s4Row + i] = t4;
-          // grad of: h' = z .* h + (1 - z) .* hh
-          const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_hh[tape_hhRow + i]!);
-          const dz_pre = dz * (tape_z[tape_zRow + i]! * t3);
-          gx0[gx0Row2 + i] = dz_pre;
-          s0[s0Row + i] = dz_pre;
-          s2[s2Row + i] = dz_pre;
-          const t5 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
-          s5[s5Row + i] = t5;
-          const t1 = tape_r[tape_rRow + i]! * hPrev[hPrevRow + i]!;
-          s6[s6Row + i] = t1;
+      // loop 2 (f32_2, f64_2 in the cell's .wat)
+      if (wl)
+        wl(2, B, [
+          H,
+          at(tape_z, t * B * H),
+          H,
+          at(seed_h, 0),
+          H,
+          at(tape_hh, t * B * H),
+          H,
+          at(gx0, t * B * (3 * H) + 2 * H),
+          3 * H,
+          at(s3, 0),
+          H,
+          at(tape_r, t * B * H),
+          H,
+          at(s4, 0),
+          H,
+          at(hPrev, hPrevAt),
+          H,
+          at(gx0, t * B * (3 * H) + H),
+          3 * H,
+          at(s0, H),
+          2 * H,
+          at(s2, 0),
+          H,
+          at(s5, 0),
+          H,
+          at(s6, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const tape_zRow = t * B * H + b * H;
+          const seed_hRow = b * H;
+          const tape_hhRow = t * B * H + b * H;
+          const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const s3Row = b * H;
+          const tape_rRow = t * B * H + b * H;
+          const s4Row = b * H;
+          const hPrevRow = hPrevAt + b * H;
+          const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
+          const s0Row = H + b * (2 * H);
+          const s2Row = b * H;
+          const s5Row = b * H;
+          const s6Row = b * H;
+          for (let i = 0; i < H; i++) {
+            const t3 = 1 - tape_z[tape_zRow + i]!;
+            // grad of: h' = z .* h + (1 - z) .* hh
+            const dhh = seed_h[seed_hRow + i]! * t3;
+            const dhh_pre = dhh * (1 - tape_hh[tape_hhRow + i]! * tape_hh[tape_hhRow + i]!);
+            gx0[gx0Row + i] = dhh_pre;
+            s3[s3Row + i] = dhh_pre;
+            const t4 = tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!);
+            s4[s4Row + i] = t4;
+            // grad of: h' = z .* h + (1 - z) .* hh
+            const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_hh[tape_hhRow + i]!);
+            const dz_pre = dz * (tape_z[tape_zRow + i]! * t3);
+            gx0[gx0Row2 + i] = dz_pre;
+            s0[s0Row + i] = dz_pre;
+            s2[s2Row + i] = dz_pre;
+            const t5 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
+            s5[s5Row + i] = t5;
+            const t1 = tape_r[tape_rRow + i]! * hPrev[hPrevRow + i]!;
+            s6[s6Row + i] = t1;
+          }
         }
       }
 
@@ -636,35 +829,64 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       mm.TN(H, H, B, s2, 0, H, hPrev, hPrevAt, H, dp, o_Uz);
       // dU
       mm.TN(H, H, B, s3, 0, H, s6, 0, H, dp, o_U);
-      for (let b = 0; b < B; b++) {
-        const s7Row = b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const s4Row = b * H;
-        const gx0Row = t * B * (3 * H) + b * (3 * H);
-        const s0Row = b * (2 * H);
-        const s1Row = b * H;
-        const tape_rRow = t * B * H + b * H;
-        const s5Row = b * H;
-        const s8Row = b * H;
-        for (let i = 0; i < H; i++) {
-          // grad of: hh = tanh(W*x + U*(r .* h) + b)
-          const dr = s7[s7Row + i]! * hPrev[hPrevRow + i]!;
-          const dr_pre = dr * s4[s4Row + i]!;
-          gx0[gx0Row + i] = dr_pre;
-          s0[s0Row + i] = dr_pre;
-          s1[s1Row + i] = dr_pre;
-          const t6 = s7[s7Row + i]! * tape_r[tape_rRow + i]! + s5[s5Row + i]!;
-          s8[s8Row + i] = t6;
+      // loop 3 (f32_3, f64_3 in the cell's .wat)
+      if (wl)
+        wl(3, B, [
+          H,
+          at(s7, 0),
+          H,
+          at(hPrev, hPrevAt),
+          H,
+          at(s4, 0),
+          H,
+          at(gx0, t * B * (3 * H)),
+          3 * H,
+          at(s0, 0),
+          2 * H,
+          at(s1, 0),
+          H,
+          at(tape_r, t * B * H),
+          H,
+          at(s5, 0),
+          H,
+          at(s8, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s7Row = b * H;
+          const hPrevRow = hPrevAt + b * H;
+          const s4Row = b * H;
+          const gx0Row = t * B * (3 * H) + b * (3 * H);
+          const s0Row = b * (2 * H);
+          const s1Row = b * H;
+          const tape_rRow = t * B * H + b * H;
+          const s5Row = b * H;
+          const s8Row = b * H;
+          for (let i = 0; i < H; i++) {
+            // grad of: hh = tanh(W*x + U*(r .* h) + b)
+            const dr = s7[s7Row + i]! * hPrev[hPrevRow + i]!;
+            const dr_pre = dr * s4[s4Row + i]!;
+            gx0[gx0Row + i] = dr_pre;
+            s0[s0Row + i] = dr_pre;
+            s1[s1Row + i] = dr_pre;
+            const t6 = s7[s7Row + i]! * tape_r[tape_rRow + i]! + s5[s5Row + i]!;
+            s8[s8Row + i] = t6;
+          }
         }
       }
 
       // d(dh) from Ur, Uz
       mm.NN(B, 2 * H, H, s0, 0, 2 * H, p, o_Ur, carry_h, 0, H, false);
-      for (let b = 0; b < B; b++) {
-        const s8Row = b * H;
-        const carry_hRow = b * H;
-        for (let i = 0; i < H; i++) {
-          carry_h[carry_hRow + i]! += s8[s8Row + i]!;
+      // loop 4 (f32_4, f64_4 in the cell's .wat)
+      if (wl) wl(4, B, [H, at(s8, 0), H, at(carry_h, 0), H]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s8Row = b * H;
+          const carry_hRow = b * H;
+          for (let i = 0; i < H; i++) {
+            carry_h[carry_hRow + i]! += s8[s8Row + i]!;
+          }
         }
       }
 
@@ -716,3 +938,102 @@ export function createStep64(sizes: Sizes, B: number, options: KernelOptions = {
 export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {}): Kernel<Float32Array> {
   return createKernel32(sizes, B, 1, options);
 }
+
+/** The elementwise loops in WebAssembly (text: generated/gru-cho.wat), for the wasm backend: which may split their rows between threads, and the module. */
+const LOOPS_WASM: LoopsModuleSource = {
+  loops: [
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+  ],
+  binary: [
+    "AGFzbQEAAAABdwZgAXsBe2AZf39/f39/f39/f39/f39/f39/f39/f39/fwBgEH9/f39/f39/f39/f39/f38AYB1/f39/f39/f39/",
+    "f39/f39/f39/f39/f39/f39/fwBgFX9/f39/f39/f39/f39/f39/f39/fwBgB39/f39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQD",
+    "Dw4AAAECAwQFAAABAgMEBQdRCgVmMzJfMAACBWYzMl8xAAMFZjMyXzIABAVmMzJfMwAFBWYzMl80AAYFZjY0XzAACQVmNjRfMQAK",
+    "BWY2NF8yAAsFZjY0XzMADAVmNjRfNAANCvgvDugDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5",
+    "AQ1QOQENUDkBDVA5IAAgAP0MO6q4PzuquD87qrg/O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMA",
+    "AJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0Mg4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmEL",
+    "tjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oq",
+    "PquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAB/eYB/QwAAIA/",
+    "AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8AAAB/AAAA",
+    "fwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9Ugt+AQF7/QwA",
+    "AIA/AACAPwAAgD8AAIA//QwAAABAAAAAQAAAAEAAAABA/QwAAABAAAAAQAAAAEAAAABAIAD94AH95gEQAP0MAACAPwAAgD8AAIA/",
+    "AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1D/VILjwUDDX8CewJ9A0AgACABTkUEQCADIAAgBGxBAnRq",
+    "IRwgBSAAIAZsQQJ0aiEdIAggACAJbEECdGohHiAKIAAgC2xBAnRqIR8gDCAAIA1sQQJ0aiEgIA8gACAQbEECdGohISARIAAgEmxB",
+    "AnRqIRsgEyAAIBRsQQJ0aiEiIBUgACAWbEECdGohIyAXIAAgGGxBAnRqISQgAiACQQNxayElQQAhGgNAIBogJU5FBED9DAAAgD8A",
+    "AIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gGkECdCIZIBxq/QAEACAZIB1q/QAEAP3kASAHIBlq/QAEAP3kAf3hARAA/eQB",
+    "/ecBISYgGSAeaiAm/QsEACAZICFq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/IBkgH2r9AAQAIBkgIGr9AAQA",
+    "/eQBIA4gGWr9AAQA/eQB/eEBEAD95AH95wEiJ/0LBAAgGSAiaiAmIBkgG2r9AAQA/eYB/QsEACAZICNqICcgGSAbav0ABAD95gH9",
+    "CwQAIBkgJGr9DAAAgD8AAIA/AACAPwAAgD8gJ/3lAf0LBAAgGkEEaiEaDAELCwNAIAIgGkxFBEBDAACAPyAaQQJ0IhkgHGoqAgAg",
+    "GSAdaioCAJIgByAZaioCAJKM/RMQAP0fAEMAAIA/kpUhKCAZIB5qICg4AgAgGSAhakMAAIA/IBkgH2oqAgAgGSAgaioCAJIgDiAZ",
+    "aioCAJKM/RMQAP0fAEMAAIA/kpUiKTgCACAZICJqICggGSAbaioCAJQ4AgAgGSAjaiApIBkgG2oqAgCUOAIAIBkgJGpDAACAPyAp",
+    "kzgCACAaQQFqIRoMAQsLIABBAWohAAwBCwsLyQIDCX8BewF9A0AgACABTkUEQCADIAAgBGxBAnRqIRIgBSAAIAZsQQJ0aiETIAgg",
+    "ACAJbEECdGohFCAKIAAgC2xBAnRqIRUgDCAAIA1sQQJ0aiEWIA4gACAPbEECdGohFyACIAJBA3FrIRhBACERA0AgESAYTkUEQCAR",
+    "QQJ0IhAgEmr9AAQAIBAgE2r9AAQA/eQBIAcgEGr9AAQA/eQBEAEhGSAQIBRqIBn9CwQAIBAgF2ogECAVav0ABAAgECAWav0ABAAg",
+    "Gf3mAf3kAf0LBAAgEUEEaiERDAELCwNAIAIgEUxFBEAgEUECdCIQIBJqKgIAIBAgE2oqAgCSIAcgEGoqAgCS/RMQAf0fACEaIBAg",
+    "FGogGjgCACAQIBdqIBAgFWoqAgAgECAWaioCACAalJI4AgAgEUEBaiERDAELCyAAQQFqIQAMAQsLC4UGAxB/AnsCfQNAIAAgAU5F",
+    "BEAgAyAAIARsQQJ0aiEfIAUgACAGbEECdGohICAHIAAgCGxBAnRqISEgCSAAIApsQQJ0aiEkIAsgACAMbEECdGohJSANIAAgDmxB",
+    "AnRqISIgDyAAIBBsQQJ0aiEmIBEgACASbEECdGohIyATIAAgFGxBAnRqIScgFSAAIBZsQQJ0aiEoIBcgACAYbEECdGohKSAZIAAg",
+    "GmxBAnRqISogGyAAIBxsQQJ0aiErIAIgAkEDcWshLEEAIR4DQCAeICxORQRA/QwAAIA/AACAPwAAgD8AAIA/IB5BAnQiHSAfav0A",
+    "BAD95QEhLSAdICRqIB0gIGr9AAQAIC395gH9DAAAgD8AAIA/AACAPwAAgD8gHSAhav0ABAAiLiAu/eYB/eUB/eYBIi79CwQAIB0g",
+    "JWogLv0LBAAgHSAmaiAdICJq/QAEACIu/QwAAIA/AACAPwAAgD8AAIA/IC795QH95gH9CwQAIB0gJ2ogHSAgav0ABAAgHSAjav0A",
+    "BAAgHSAhav0ABAD95QH95gEgHSAfav0ABAAgLf3mAf3mASIt/QsEACAdIChqIC39CwQAIB0gKWogLf0LBAAgHSAqaiAdICBq/QAE",
+    "ACAdIB9q/QAEAP3mAf0LBAAgHSAraiAdICJq/QAEACAdICNq/QAEAP3mAf0LBAAgHkEEaiEeDAELCwNAIAIgHkxFBEBDAACAPyAe",
+    "QQJ0Ih0gH2oqAgCTIS8gHSAkaiAdICBqKgIAIC+UQwAAgD8gHSAhaioCACIwIDCUk5QiMDgCACAdICVqIDA4AgAgHSAmaiAdICJq",
+    "KgIAIjBDAACAPyAwk5Q4AgAgHSAnaiAdICBqKgIAIB0gI2oqAgAgHSAhaioCAJOUIB0gH2oqAgAgL5SUIi84AgAgHSAoaiAvOAIA",
+    "IB0gKWogLzgCACAdICpqIB0gIGoqAgAgHSAfaioCAJQ4AgAgHSAraiAdICJqKgIAIB0gI2oqAgCUOAIAIB5BAWohHgwBCwsgAEEB",
+    "aiEADAELCwueAwMMfwF7AX0DQCAAIAFORQRAIAMgACAEbEECdGohFyAFIAAgBmxBAnRqIRggByAAIAhsQQJ0aiEZIAkgACAKbEEC",
+    "dGohGiALIAAgDGxBAnRqIRsgDSAAIA5sQQJ0aiEcIA8gACAQbEECdGohHSARIAAgEmxBAnRqIR4gEyAAIBRsQQJ0aiEfIAIgAkED",
+    "cWshIEEAIRYDQCAWICBORQRAIBZBAnQiFSAXav0ABAAgFSAYav0ABAD95gEgFSAZav0ABAD95gEhISAVIBpqICH9CwQAIBUgG2og",
+    "If0LBAAgFSAcaiAh/QsEACAVIB9qIBUgF2r9AAQAIBUgHWr9AAQA/eYBIBUgHmr9AAQA/eQB/QsEACAWQQRqIRYMAQsLA0AgAiAW",
+    "TEUEQCAWQQJ0IhUgF2oqAgAgFSAYaioCAJQgFSAZaioCAJQhIiAVIBpqICI4AgAgFSAbaiAiOAIAIBUgHGogIjgCACAVIB9qIBUg",
+    "F2oqAgAgFSAdaioCAJQgFSAeaioCAJI4AgAgFkEBaiEWDAELCyAAQQFqIQAMAQsLC6wBAQV/A0AgACABTkUEQCADIAAgBGxBAnRq",
+    "IQogBSAAIAZsQQJ0aiEJIAIgAkEDcWshC0EAIQcDQCAHIAtORQRAIAdBAnQiCCAJaiAIIAlq/QAEACAIIApq/QAEAP3kAf0LBAAg",
+    "B0EEaiEHDAELCwNAIAIgB0xFBEAgB0ECdCIIIAlqIAggCWoqAgAgCCAKaioCAJI4AgAgB0EBaiEHDAELCyAAQQFqIQAMAQsLC4sF",
+    "AQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAAAADwfwAAAAAAAPB//QwJbagTRhLmPQltqBNGEuY9IAAgAP0M/oIrZUcV9z/+gitl",
+    "RxX3P/3yAf2UAf0MAAAAAAAwkcAAAAAAADCRwP31Af0MAAAAAAAwkUAAAAAAADCRQP30ASIC/QwAAOD+Qi7mPwAA4P5CLuY//fIB",
+    "/fEBIAL9DHY8eTXvOeo9djx5Ne856j398gH98QEiAf3yAf0MmNj479juIT6Y2Pjv2O4hPv3wASAB/fIB/QzkRPVnReZaPuRE9WdF",
+    "5lo+/fABIAH98gH9DFyfeLdPfpI+XJ94t09+kj798AEgAf3yAf0MNMdWpeMdxz40x1al4x3HPv3wASAB/fIB/QwaoAEaoAH6Phqg",
+    "ARqgAfo+/fABIAH98gH9DBqgARqgASo/GqABGqABKj/98AEgAf3yAf0MF2zBFmzBVj8XbMEWbMFWP/3wASAB/fIB/QwRERERERGB",
+    "PxEREREREYE//fABIAH98gH9DFVVVVVVVaU/VVVVVVVVpT/98AEgAf3yAf0MVVVVVVVVxT9VVVVVVVXFP/3wASAB/fIB/QwAAAAA",
+    "AADgPwAAAAAAAOA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAC/fwBIgFB",
+    "Af2sASIC/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgASAC/bEB/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH9",
+    "8gEgAP0M7zn6/kIuhkDvOfr+Qi6GQP1K/VIgAP0MUjAt1RBJh8BSMC3VEEmHwP1J/VILfgEBe/0MAAAAAAAA8D8AAAAAAADwP/0M",
+    "AAAAAAAAAEAAAAAAAAAAQP0MAAAAAAAAAEAAAAAAAAAAQCAA/ewB/fIBEAf9DAAAAAAAAPA/AAAAAAAA8D/98AH98wH98QEiAf3t",
+    "ASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1SC6MFAw1/AnsCfANAIAAgAU5FBEAgAyAAIARsQQN0aiEcIAUgACAGbEEDdGohHSAI",
+    "IAAgCWxBA3RqIR4gCiAAIAtsQQN0aiEfIAwgACANbEEDdGohICAPIAAgEGxBA3RqISEgESAAIBJsQQN0aiEbIBMgACAUbEEDdGoh",
+    "IiAVIAAgFmxBA3RqISMgFyAAIBhsQQN0aiEkIAIgAkEBcWshJUEAIRoDQCAaICVORQRA/QwAAAAAAADwPwAAAAAAAPA//QwAAAAA",
+    "AADwPwAAAAAAAPA/IBpBA3QiGSAcav0ABAAgGSAdav0ABAD98AEgByAZav0ABAD98AH97QEQB/3wAf3zASEmIBkgHmogJv0LBAAg",
+    "GSAhav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAZIB9q/QAEACAZICBq/QAEAP3wASAOIBlq/QAEAP3wAf3t",
+    "ARAH/fAB/fMBIif9CwQAIBkgImogJiAZIBtq/QAEAP3yAf0LBAAgGSAjaiAnIBkgG2r9AAQA/fIB/QsEACAZICRq/QwAAAAAAADw",
+    "PwAAAAAAAPA/ICf98QH9CwQAIBpBAmohGgwBCwsDQCACIBpMRQRARAAAAAAAAPA/IBpBA3QiGSAcaisDACAZIB1qKwMAoCAHIBlq",
+    "KwMAoJr9FBAH/SEARAAAAAAAAPA/oKMhKCAZIB5qICg5AwAgGSAhakQAAAAAAADwPyAZIB9qKwMAIBkgIGorAwCgIA4gGWorAwCg",
+    "mv0UEAf9IQBEAAAAAAAA8D+goyIpOQMAIBkgImogKCAZIBtqKwMAojkDACAZICNqICkgGSAbaisDAKI5AwAgGSAkakQAAAAAAADw",
+    "PyApoTkDACAaQQFqIRoMAQsLIABBAWohAAwBCwsLyQIDCX8BewF8A0AgACABTkUEQCADIAAgBGxBA3RqIRIgBSAAIAZsQQN0aiET",
+    "IAggACAJbEEDdGohFCAKIAAgC2xBA3RqIRUgDCAAIA1sQQN0aiEWIA4gACAPbEEDdGohFyACIAJBAXFrIRhBACERA0AgESAYTkUE",
+    "QCARQQN0IhAgEmr9AAQAIBAgE2r9AAQA/fABIAcgEGr9AAQA/fABEAghGSAQIBRqIBn9CwQAIBAgF2ogECAVav0ABAAgECAWav0A",
+    "BAAgGf3yAf3wAf0LBAAgEUECaiERDAELCwNAIAIgEUxFBEAgEUEDdCIQIBJqKwMAIBAgE2orAwCgIAcgEGorAwCg/RQQCP0hACEa",
+    "IBAgFGogGjkDACAQIBdqIBAgFWorAwAgECAWaisDACAaoqA5AwAgEUEBaiERDAELCyAAQQFqIQAMAQsLC5EGAxB/AnsCfANAIAAg",
+    "AU5FBEAgAyAAIARsQQN0aiEfIAUgACAGbEEDdGohICAHIAAgCGxBA3RqISEgCSAAIApsQQN0aiEkIAsgACAMbEEDdGohJSANIAAg",
+    "DmxBA3RqISIgDyAAIBBsQQN0aiEmIBEgACASbEEDdGohIyATIAAgFGxBA3RqIScgFSAAIBZsQQN0aiEoIBcgACAYbEEDdGohKSAZ",
+    "IAAgGmxBA3RqISogGyAAIBxsQQN0aiErIAIgAkEBcWshLEEAIR4DQCAeICxORQRA/QwAAAAAAADwPwAAAAAAAPA/IB5BA3QiHSAf",
+    "av0ABAD98QEhLSAdICRqIB0gIGr9AAQAIC398gH9DAAAAAAAAPA/AAAAAAAA8D8gHSAhav0ABAAiLiAu/fIB/fEB/fIBIi79CwQA",
+    "IB0gJWogLv0LBAAgHSAmaiAdICJq/QAEACIu/QwAAAAAAADwPwAAAAAAAPA/IC798QH98gH9CwQAIB0gJ2ogHSAgav0ABAAgHSAj",
+    "av0ABAAgHSAhav0ABAD98QH98gEgHSAfav0ABAAgLf3yAf3yASIt/QsEACAdIChqIC39CwQAIB0gKWogLf0LBAAgHSAqaiAdICBq",
+    "/QAEACAdIB9q/QAEAP3yAf0LBAAgHSAraiAdICJq/QAEACAdICNq/QAEAP3yAf0LBAAgHkECaiEeDAELCwNAIAIgHkxFBEBEAAAA",
+    "AAAA8D8gHkEDdCIdIB9qKwMAoSEvIB0gJGogHSAgaisDACAvokQAAAAAAADwPyAdICFqKwMAIjAgMKKhoiIwOQMAIB0gJWogMDkD",
+    "ACAdICZqIB0gImorAwAiMEQAAAAAAADwPyAwoaI5AwAgHSAnaiAdICBqKwMAIB0gI2orAwAgHSAhaisDAKGiIB0gH2orAwAgL6Ki",
+    "Ii85AwAgHSAoaiAvOQMAIB0gKWogLzkDACAdICpqIB0gIGorAwAgHSAfaisDAKI5AwAgHSAraiAdICJqKwMAIB0gI2orAwCiOQMA",
+    "IB5BAWohHgwBCwsgAEEBaiEADAELCwueAwMMfwF7AXwDQCAAIAFORQRAIAMgACAEbEEDdGohFyAFIAAgBmxBA3RqIRggByAAIAhs",
+    "QQN0aiEZIAkgACAKbEEDdGohGiALIAAgDGxBA3RqIRsgDSAAIA5sQQN0aiEcIA8gACAQbEEDdGohHSARIAAgEmxBA3RqIR4gEyAA",
+    "IBRsQQN0aiEfIAIgAkEBcWshIEEAIRYDQCAWICBORQRAIBZBA3QiFSAXav0ABAAgFSAYav0ABAD98gEgFSAZav0ABAD98gEhISAV",
+    "IBpqICH9CwQAIBUgG2ogIf0LBAAgFSAcaiAh/QsEACAVIB9qIBUgF2r9AAQAIBUgHWr9AAQA/fIBIBUgHmr9AAQA/fAB/QsEACAW",
+    "QQJqIRYMAQsLA0AgAiAWTEUEQCAWQQN0IhUgF2orAwAgFSAYaisDAKIgFSAZaisDAKIhIiAVIBpqICI5AwAgFSAbaiAiOQMAIBUg",
+    "HGogIjkDACAVIB9qIBUgF2orAwAgFSAdaisDAKIgFSAeaisDAKA5AwAgFkEBaiEWDAELCyAAQQFqIQAMAQsLC6wBAQV/A0AgACAB",
+    "TkUEQCADIAAgBGxBA3RqIQogBSAAIAZsQQN0aiEJIAIgAkEBcWshC0EAIQcDQCAHIAtORQRAIAdBA3QiCCAJaiAIIAlq/QAEACAI",
+    "IApq/QAEAP3wAf0LBAAgB0ECaiEHDAELCwNAIAIgB0xFBEAgB0EDdCIIIAlqIAggCWorAwAgCCAKaisDAKA5AwAgB0EBaiEHDAEL",
+    "CyAAQQFqIQAMAQsLCw==",
+  ].join(""),
+};

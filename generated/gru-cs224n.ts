@@ -3,7 +3,7 @@
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "./gemm.ts";
 import { GEMM_WASM } from "./gemm-wasm.ts";
 import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../src/runtime.ts";
-import { type KernelOptions, kernelMemory } from "../src/wasm.ts";
+import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../src/wasm.ts";
 /** GRU of the Stanford cs224n notes (winter 2017, notes5.tex): no biases, reset after U*h, z keeps the old state */
 export const spec = {
   name: "gru-cs224n",
@@ -125,12 +125,12 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     3 * H * D,
     3 * H * H,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT64,
     NN: gemmNN64,
     TN: gemmTN64,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -175,39 +175,72 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Uz, Ur, U times h
       mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Uz, s0, 0, 3 * H, false);
-      for (let b = 0; b < B; b++) {
-        const s0Row = 2 * H + b * (3 * H);
-        const tape_s1Row = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          tape_s1[tape_s1Row + i] = s0[s0Row + i]!;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl) wl(0, B, [H, at(s0, 2 * H), 3 * H, at(tape_s1, t * B * H), H]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s0Row = 2 * H + b * (3 * H);
+          const tape_s1Row = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            tape_s1[tape_s1Row + i] = s0[s0Row + i]!;
+          }
         }
       }
 
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (3 * H) + b * (3 * H);
-        const s0Row = b * (3 * H);
-        const tape_zRow = t * B * H + b * H;
-        const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
-        const s0Row2 = H + b * (3 * H);
-        const tape_rRow = t * B * H + b * H;
-        const s0Row3 = 2 * H + b * (3 * H);
-        const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
-        const tape_nRow = t * B * H + b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // z  = sigmoid(Wz*x + Uz*h)
-          const z = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + s0[s0Row + i]!)));
-          tape_z[tape_zRow + i] = z;
-          // r  = sigmoid(Wr*x + Ur*h)
-          const r = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]!)));
-          tape_r[tape_rRow + i] = r;
-          // n  = tanh(r .* (U*h) + W*x)
-          const n = Math.tanh(r * s0[s0Row3 + i]! + xp0[xp0Row3 + i]!);
-          tape_n[tape_nRow + i] = n;
-          // h' = (1 - z) .* n + z .* h
-          const h_next = (1 - z) * n + z * hPrev[hPrevRow + i]!;
-          hOut[hOutRow + i] = h_next;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          H,
+          at(xp0, t * B * (3 * H)),
+          3 * H,
+          at(s0, 0),
+          3 * H,
+          at(tape_z, t * B * H),
+          H,
+          at(xp0, t * B * (3 * H) + H),
+          3 * H,
+          at(s0, H),
+          3 * H,
+          at(tape_r, t * B * H),
+          H,
+          at(s0, 2 * H),
+          3 * H,
+          at(xp0, t * B * (3 * H) + 2 * H),
+          3 * H,
+          at(tape_n, t * B * H),
+          H,
+          at(hPrev, hPrevAt),
+          H,
+          at(hOut, t * B * H),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (3 * H) + b * (3 * H);
+          const s0Row = b * (3 * H);
+          const tape_zRow = t * B * H + b * H;
+          const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
+          const s0Row2 = H + b * (3 * H);
+          const tape_rRow = t * B * H + b * H;
+          const s0Row3 = 2 * H + b * (3 * H);
+          const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const tape_nRow = t * B * H + b * H;
+          const hPrevRow = hPrevAt + b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // z  = sigmoid(Wz*x + Uz*h)
+            const z = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + s0[s0Row + i]!)));
+            tape_z[tape_zRow + i] = z;
+            // r  = sigmoid(Wr*x + Ur*h)
+            const r = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]!)));
+            tape_r[tape_rRow + i] = r;
+            // n  = tanh(r .* (U*h) + W*x)
+            const n = Math.tanh(r * s0[s0Row3 + i]! + xp0[xp0Row3 + i]!);
+            tape_n[tape_nRow + i] = n;
+            // h' = (1 - z) .* n + z .* h
+            const h_next = (1 - z) * n + z * hPrev[hPrevRow + i]!;
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -247,50 +280,87 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
-      for (let b = 0; b < B; b++) {
-        const tape_zRow = t * B * H + b * H;
-        const seed_hRow = b * H;
-        const tape_nRow = t * B * H + b * H;
-        const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-        const tape_rRow = t * B * H + b * H;
-        const s0Row = 2 * H + b * (3 * H);
-        const tape_s1Row = t * B * H + b * H;
-        const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
-        const s0Row2 = H + b * (3 * H);
-        const hPrevRow = hPrevAt + b * H;
-        const gx0Row3 = t * B * (3 * H) + b * (3 * H);
-        const s0Row3 = b * (3 * H);
-        const s1Row = b * H;
-        for (let i = 0; i < H; i++) {
-          const t1 = 1 - tape_z[tape_zRow + i]!;
-          // grad of: h' = (1 - z) .* n + z .* h
-          const dn = seed_h[seed_hRow + i]! * t1;
-          const dn_pre = dn * (1 - tape_n[tape_nRow + i]! * tape_n[tape_nRow + i]!);
-          gx0[gx0Row + i] = dn_pre;
-          const t2 = dn_pre * tape_r[tape_rRow + i]!;
-          s0[s0Row + i] = t2;
-          // grad of: n  = tanh(r .* (U*h) + W*x)
-          const dr = dn_pre * tape_s1[tape_s1Row + i]!;
-          const dr_pre = dr * (tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!));
-          gx0[gx0Row2 + i] = dr_pre;
-          s0[s0Row2 + i] = dr_pre;
-          // grad of: h' = (1 - z) .* n + z .* h
-          const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_n[tape_nRow + i]!);
-          const dz_pre = dz * (tape_z[tape_zRow + i]! * t1);
-          gx0[gx0Row3 + i] = dz_pre;
-          s0[s0Row3 + i] = dz_pre;
-          const t3 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
-          s1[s1Row + i] = t3;
+      // loop 2 (f32_2, f64_2 in the cell's .wat)
+      if (wl)
+        wl(2, B, [
+          H,
+          at(tape_z, t * B * H),
+          H,
+          at(seed_h, 0),
+          H,
+          at(tape_n, t * B * H),
+          H,
+          at(gx0, t * B * (3 * H) + 2 * H),
+          3 * H,
+          at(tape_r, t * B * H),
+          H,
+          at(s0, 2 * H),
+          3 * H,
+          at(tape_s1, t * B * H),
+          H,
+          at(gx0, t * B * (3 * H) + H),
+          3 * H,
+          at(s0, H),
+          3 * H,
+          at(hPrev, hPrevAt),
+          H,
+          at(gx0, t * B * (3 * H)),
+          3 * H,
+          at(s0, 0),
+          3 * H,
+          at(s1, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const tape_zRow = t * B * H + b * H;
+          const seed_hRow = b * H;
+          const tape_nRow = t * B * H + b * H;
+          const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const tape_rRow = t * B * H + b * H;
+          const s0Row = 2 * H + b * (3 * H);
+          const tape_s1Row = t * B * H + b * H;
+          const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
+          const s0Row2 = H + b * (3 * H);
+          const hPrevRow = hPrevAt + b * H;
+          const gx0Row3 = t * B * (3 * H) + b * (3 * H);
+          const s0Row3 = b * (3 * H);
+          const s1Row = b * H;
+          for (let i = 0; i < H; i++) {
+            const t1 = 1 - tape_z[tape_zRow + i]!;
+            // grad of: h' = (1 - z) .* n + z .* h
+            const dn = seed_h[seed_hRow + i]! * t1;
+            const dn_pre = dn * (1 - tape_n[tape_nRow + i]! * tape_n[tape_nRow + i]!);
+            gx0[gx0Row + i] = dn_pre;
+            const t2 = dn_pre * tape_r[tape_rRow + i]!;
+            s0[s0Row + i] = t2;
+            // grad of: n  = tanh(r .* (U*h) + W*x)
+            const dr = dn_pre * tape_s1[tape_s1Row + i]!;
+            const dr_pre = dr * (tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!));
+            gx0[gx0Row2 + i] = dr_pre;
+            s0[s0Row2 + i] = dr_pre;
+            // grad of: h' = (1 - z) .* n + z .* h
+            const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_n[tape_nRow + i]!);
+            const dz_pre = dz * (tape_z[tape_zRow + i]! * t1);
+            gx0[gx0Row3 + i] = dz_pre;
+            s0[s0Row3 + i] = dz_pre;
+            const t3 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
+            s1[s1Row + i] = t3;
+          }
         }
       }
 
       // d(dh) from Uz, Ur, U
       mm.NN(B, 3 * H, H, s0, 0, 3 * H, p, o_Uz, carry_h, 0, H, false);
-      for (let b = 0; b < B; b++) {
-        const s1Row = b * H;
-        const carry_hRow = b * H;
-        for (let i = 0; i < H; i++) {
-          carry_h[carry_hRow + i]! += s1[s1Row + i]!;
+      // loop 3 (f32_3, f64_3 in the cell's .wat)
+      if (wl) wl(3, B, [H, at(s1, 0), H, at(carry_h, 0), H]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s1Row = b * H;
+          const carry_hRow = b * H;
+          for (let i = 0; i < H; i++) {
+            carry_h[carry_hRow + i]! += s1[s1Row + i]!;
+          }
         }
       }
 
@@ -347,12 +417,12 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     3 * H * D,
     3 * H * H,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT32,
     NN: gemmNN32,
     TN: gemmTN32,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -397,39 +467,72 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Uz, Ur, U times h
       mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Uz, s0, 0, 3 * H, false);
-      for (let b = 0; b < B; b++) {
-        const s0Row = 2 * H + b * (3 * H);
-        const tape_s1Row = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          tape_s1[tape_s1Row + i] = s0[s0Row + i]!;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl) wl(0, B, [H, at(s0, 2 * H), 3 * H, at(tape_s1, t * B * H), H]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s0Row = 2 * H + b * (3 * H);
+          const tape_s1Row = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            tape_s1[tape_s1Row + i] = s0[s0Row + i]!;
+          }
         }
       }
 
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (3 * H) + b * (3 * H);
-        const s0Row = b * (3 * H);
-        const tape_zRow = t * B * H + b * H;
-        const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
-        const s0Row2 = H + b * (3 * H);
-        const tape_rRow = t * B * H + b * H;
-        const s0Row3 = 2 * H + b * (3 * H);
-        const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
-        const tape_nRow = t * B * H + b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // z  = sigmoid(Wz*x + Uz*h)
-          const z = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + s0[s0Row + i]!)));
-          tape_z[tape_zRow + i] = z;
-          // r  = sigmoid(Wr*x + Ur*h)
-          const r = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]!)));
-          tape_r[tape_rRow + i] = r;
-          // n  = tanh(r .* (U*h) + W*x)
-          const n = Math.tanh(r * s0[s0Row3 + i]! + xp0[xp0Row3 + i]!);
-          tape_n[tape_nRow + i] = n;
-          // h' = (1 - z) .* n + z .* h
-          const h_next = (1 - z) * n + z * hPrev[hPrevRow + i]!;
-          hOut[hOutRow + i] = h_next;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          H,
+          at(xp0, t * B * (3 * H)),
+          3 * H,
+          at(s0, 0),
+          3 * H,
+          at(tape_z, t * B * H),
+          H,
+          at(xp0, t * B * (3 * H) + H),
+          3 * H,
+          at(s0, H),
+          3 * H,
+          at(tape_r, t * B * H),
+          H,
+          at(s0, 2 * H),
+          3 * H,
+          at(xp0, t * B * (3 * H) + 2 * H),
+          3 * H,
+          at(tape_n, t * B * H),
+          H,
+          at(hPrev, hPrevAt),
+          H,
+          at(hOut, t * B * H),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (3 * H) + b * (3 * H);
+          const s0Row = b * (3 * H);
+          const tape_zRow = t * B * H + b * H;
+          const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
+          const s0Row2 = H + b * (3 * H);
+          const tape_rRow = t * B * H + b * H;
+          const s0Row3 = 2 * H + b * (3 * H);
+          const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const tape_nRow = t * B * H + b * H;
+          const hPrevRow = hPrevAt + b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // z  = sigmoid(Wz*x + Uz*h)
+            const z = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + s0[s0Row + i]!)));
+            tape_z[tape_zRow + i] = z;
+            // r  = sigmoid(Wr*x + Ur*h)
+            const r = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]!)));
+            tape_r[tape_rRow + i] = r;
+            // n  = tanh(r .* (U*h) + W*x)
+            const n = Math.tanh(r * s0[s0Row3 + i]! + xp0[xp0Row3 + i]!);
+            tape_n[tape_nRow + i] = n;
+            // h' = (1 - z) .* n + z .* h
+            const h_next = (1 - z) * n + z * hPrev[hPrevRow + i]!;
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -469,50 +572,87 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
-      for (let b = 0; b < B; b++) {
-        const tape_zRow = t * B * H + b * H;
-        const seed_hRow = b * H;
-        const tape_nRow = t * B * H + b * H;
-        const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-        const tape_rRow = t * B * H + b * H;
-        const s0Row = 2 * H + b * (3 * H);
-        const tape_s1Row = t * B * H + b * H;
-        const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
-        const s0Row2 = H + b * (3 * H);
-        const hPrevRow = hPrevAt + b * H;
-        const gx0Row3 = t * B * (3 * H) + b * (3 * H);
-        const s0Row3 = b * (3 * H);
-        const s1Row = b * H;
-        for (let i = 0; i < H; i++) {
-          const t1 = 1 - tape_z[tape_zRow + i]!;
-          // grad of: h' = (1 - z) .* n + z .* h
-          const dn = seed_h[seed_hRow + i]! * t1;
-          const dn_pre = dn * (1 - tape_n[tape_nRow + i]! * tape_n[tape_nRow + i]!);
-          gx0[gx0Row + i] = dn_pre;
-          const t2 = dn_pre * tape_r[tape_rRow + i]!;
-          s0[s0Row + i] = t2;
-          // grad of: n  = tanh(r .* (U*h) + W*x)
-          const dr = dn_pre * tape_s1[tape_s1Row + i]!;
-          const dr_pre = dr * (tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!));
-          gx0[gx0Row2 + i] = dr_pre;
-          s0[s0Row2 + i] = dr_pre;
-          // grad of: h' = (1 - z) .* n + z .* h
-          const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_n[tape_nRow + i]!);
-          const dz_pre = dz * (tape_z[tape_zRow + i]! * t1);
-          gx0[gx0Row3 + i] = dz_pre;
-          s0[s0Row3 + i] = dz_pre;
-          const t3 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
-          s1[s1Row + i] = t3;
+      // loop 2 (f32_2, f64_2 in the cell's .wat)
+      if (wl)
+        wl(2, B, [
+          H,
+          at(tape_z, t * B * H),
+          H,
+          at(seed_h, 0),
+          H,
+          at(tape_n, t * B * H),
+          H,
+          at(gx0, t * B * (3 * H) + 2 * H),
+          3 * H,
+          at(tape_r, t * B * H),
+          H,
+          at(s0, 2 * H),
+          3 * H,
+          at(tape_s1, t * B * H),
+          H,
+          at(gx0, t * B * (3 * H) + H),
+          3 * H,
+          at(s0, H),
+          3 * H,
+          at(hPrev, hPrevAt),
+          H,
+          at(gx0, t * B * (3 * H)),
+          3 * H,
+          at(s0, 0),
+          3 * H,
+          at(s1, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const tape_zRow = t * B * H + b * H;
+          const seed_hRow = b * H;
+          const tape_nRow = t * B * H + b * H;
+          const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const tape_rRow = t * B * H + b * H;
+          const s0Row = 2 * H + b * (3 * H);
+          const tape_s1Row = t * B * H + b * H;
+          const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
+          const s0Row2 = H + b * (3 * H);
+          const hPrevRow = hPrevAt + b * H;
+          const gx0Row3 = t * B * (3 * H) + b * (3 * H);
+          const s0Row3 = b * (3 * H);
+          const s1Row = b * H;
+          for (let i = 0; i < H; i++) {
+            const t1 = 1 - tape_z[tape_zRow + i]!;
+            // grad of: h' = (1 - z) .* n + z .* h
+            const dn = seed_h[seed_hRow + i]! * t1;
+            const dn_pre = dn * (1 - tape_n[tape_nRow + i]! * tape_n[tape_nRow + i]!);
+            gx0[gx0Row + i] = dn_pre;
+            const t2 = dn_pre * tape_r[tape_rRow + i]!;
+            s0[s0Row + i] = t2;
+            // grad of: n  = tanh(r .* (U*h) + W*x)
+            const dr = dn_pre * tape_s1[tape_s1Row + i]!;
+            const dr_pre = dr * (tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!));
+            gx0[gx0Row2 + i] = dr_pre;
+            s0[s0Row2 + i] = dr_pre;
+            // grad of: h' = (1 - z) .* n + z .* h
+            const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_n[tape_nRow + i]!);
+            const dz_pre = dz * (tape_z[tape_zRow + i]! * t1);
+            gx0[gx0Row3 + i] = dz_pre;
+            s0[s0Row3 + i] = dz_pre;
+            const t3 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
+            s1[s1Row + i] = t3;
+          }
         }
       }
 
       // d(dh) from Uz, Ur, U
       mm.NN(B, 3 * H, H, s0, 0, 3 * H, p, o_Uz, carry_h, 0, H, false);
-      for (let b = 0; b < B; b++) {
-        const s1Row = b * H;
-        const carry_hRow = b * H;
-        for (let i = 0; i < H; i++) {
-          carry_h[carry_hRow + i]! += s1[s1Row + i]!;
+      // loop 3 (f32_3, f64_3 in the cell's .wat)
+      if (wl) wl(3, B, [H, at(s1, 0), H, at(carry_h, 0), H]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s1Row = b * H;
+          const carry_hRow = b * H;
+          for (let i = 0; i < H; i++) {
+            carry_h[carry_hRow + i]! += s1[s1Row + i]!;
+          }
         }
       }
 
@@ -543,3 +683,84 @@ export function createStep64(sizes: Sizes, B: number, options: KernelOptions = {
 export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {}): Kernel<Float32Array> {
   return createKernel32(sizes, B, 1, options);
 }
+
+/** The elementwise loops in WebAssembly (text: generated/gru-cs224n.wat), for the wasm backend: which may split their rows between threads, and the module. */
+const LOOPS_WASM: LoopsModuleSource = {
+  loops: [
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+  ],
+  binary: [
+    "AGFzbQEAAAABTARgAXsBe2AHf39/f39/fwBgGX9/f39/f39/f39/f39/f39/f39/f39/f38AYB1/f39/f39/f39/f39/f39/f39/",
+    "f39/f39/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMNDAAAAQIDAQAAAQIDAQdBCAVmMzJfMAACBWYzMl8xAAMFZjMyXzIABAVm",
+    "MzJfMwAFBWY2NF8wAAgFZjY0XzEACQVmNjRfMgAKBWY2NF8zAAsK5CYM6AMBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAgH8AAIB/",
+    "AACAfwAAgH/9DAENUDkBDVA5AQ1QOQENUDkgACAA/Qw7qrg/O6q4PzuquD87qrg//eYB/Wr9DAAAlsMAAJbDAACWwwAAlsP96QH9",
+    "DAAAlkMAAJZDAACWQwAAlkP96AEiAv0MAIAxPwCAMT8AgDE/AIAxP/3mAf3lASAC/QyDgF65g4BeuYOAXrmDgF65/eYB/eUBIgH9",
+    "5gH9DGELtjphC7Y6YQu2OmELtjr95AEgAf3mAf0MiYgIPImICDyJiAg8iYgIPP3kASAB/eYB/Qyrqio9q6oqPauqKj2rqio9/eQB",
+    "IAH95gH9DKuqKj6rqio+q6oqPquqKj795AEgAf3mAf0MAAAAPwAAAD8AAAA/AAAAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA/",
+    "/eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAv34ASIBQQH9rAEiAv0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAEg",
+    "Av2xAf0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAD9DBhysUIYcrFCGHKxQhhysUL9RP1SIAD9DLTxz8K08c/CtPHPwrTx",
+    "z8L9Q/1SC34BAXv9DAAAgD8AAIA/AACAPwAAgD/9DAAAAEAAAABAAAAAQAAAAED9DAAAAEAAAABAAAAAQAAAAEAgAP3gAf3mARAA",
+    "/QwAAIA/AACAPwAAgD8AAIA//eQB/ecB/eUBIgH94QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/UP9UguXAQEFfwNAIAAgAU5FBEAg",
+    "AyAAIARsQQJ0aiEJIAUgACAGbEECdGohCiACIAJBA3FrIQhBACEHA0AgByAITkUEQCAHQQJ0IgsgCmogCSALav0ABAD9CwQAIAdB",
+    "BGohBwwBCwsDQCACIAdMRQRAIAdBAnQiCCAKaiAIIAlqKgIAOAIAIAdBAWohBwwBCwsgAEEBaiEADAELCwuPBQMOfwJ7An0DQCAA",
+    "IAFORQRAIAMgACAEbEECdGohGyAFIAAgBmxBAnRqIRwgByAAIAhsQQJ0aiEdIAkgACAKbEECdGohHiALIAAgDGxBAnRqIR8gDSAA",
+    "IA5sQQJ0aiEgIA8gACAQbEECdGohISARIAAgEmxBAnRqISIgEyAAIBRsQQJ0aiEjIBUgACAWbEECdGohJCAXIAAgGGxBAnRqISUg",
+    "AiACQQNxayEmQQAhGgNAIBogJk5FBED9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gGkECdCIZIBtq/QAEACAZ",
+    "IBxq/QAEAP3kAf3hARAA/eQB/ecBIScgGSAdaiAn/QsEACAZICBq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/",
+    "IBkgHmr9AAQAIBkgH2r9AAQA/eQB/eEBEAD95AH95wEiKP0LBAAgGSAjaiAoIBkgIWr9AAQA/eYBIBkgImr9AAQA/eQBEAEiKP0L",
+    "BAAgGSAlav0MAACAPwAAgD8AAIA/AACAPyAn/eUBICj95gEgJyAZICRq/QAEAP3mAf3kAf0LBAAgGkEEaiEaDAELCwNAIAIgGkxF",
+    "BEBDAACAPyAaQQJ0IhkgG2oqAgAgGSAcaioCAJKM/RMQAP0fAEMAAIA/kpUhKSAZIB1qICk4AgAgGSAgakMAAIA/IBkgHmoqAgAg",
+    "GSAfaioCAJKM/RMQAP0fAEMAAIA/kpUiKjgCACAZICNqICogGSAhaioCAJQgGSAiaioCAJL9ExAB/R8AIio4AgAgGSAlakMAAIA/",
+    "ICmTICqUICkgGSAkaioCAJSSOAIAIBpBAWohGgwBCwsgAEEBaiEADAELCwuNBgMQfwJ7An0DQCAAIAFORQRAIAMgACAEbEECdGoh",
+    "HyAFIAAgBmxBAnRqISAgByAAIAhsQQJ0aiEiIAkgACAKbEECdGohIyALIAAgDGxBAnRqISEgDSAAIA5sQQJ0aiEkIA8gACAQbEEC",
+    "dGohJSARIAAgEmxBAnRqISYgEyAAIBRsQQJ0aiEnIBUgACAWbEECdGohKCAXIAAgGGxBAnRqISkgGSAAIBpsQQJ0aiEqIBsgACAc",
+    "bEECdGohKyACIAJBA3FrISxBACEeA0AgHiAsTkUEQP0MAACAPwAAgD8AAIA/AACAPyAeQQJ0Ih0gH2r9AAQA/eUBIS4gHSAjaiAd",
+    "ICBq/QAEACAu/eYB/QwAAIA/AACAPwAAgD8AAIA/IB0gImr9AAQAIi0gLf3mAf3lAf3mASIt/QsEACAdICRqIC0gHSAhav0ABAD9",
+    "5gH9CwQAIB0gJmogLSAdICVq/QAEAP3mASAdICFq/QAEAP0MAACAPwAAgD8AAIA/AACAPyAdICFq/QAEAP3lAf3mAf3mASIt/QsE",
+    "ACAdICdqIC39CwQAIB0gKWogHSAgav0ABAAgHSAoav0ABAAgHSAiav0ABAD95QH95gEgHSAfav0ABAAgLv3mAf3mASIu/QsEACAd",
+    "ICpqIC79CwQAIB0gK2ogHSAgav0ABAAgHSAfav0ABAD95gH9CwQAIB5BBGohHgwBCwsDQCACIB5MRQRAQwAAgD8gHkECdCIdIB9q",
+    "KgIAkyEwIB0gI2ogHSAgaioCACAwlEMAAIA/IB0gImoqAgAiLyAvlJOUIi84AgAgHSAkaiAvIB0gIWoqAgCUOAIAIB0gJmogLyAd",
+    "ICVqKgIAlCAdICFqKgIAQwAAgD8gHSAhaioCAJOUlCIvOAIAIB0gJ2ogLzgCACAdIClqIB0gIGoqAgAgHSAoaioCACAdICJqKgIA",
+    "k5QgHSAfaioCACAwlJQiMDgCACAdICpqIDA4AgAgHSAraiAdICBqKgIAIB0gH2oqAgCUOAIAIB5BAWohHgwBCwsgAEEBaiEADAEL",
+    "CwusAQEFfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiEKIAUgACAGbEECdGohCSACIAJBA3FrIQtBACEHA0AgByALTkUEQCAHQQJ0Iggg",
+    "CWogCCAJav0ABAAgCCAKav0ABAD95AH9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQiCCAJaiAIIAlqKgIAIAggCmoqAgCS",
+    "OAIAIAdBAWohBwwBCwsgAEEBaiEADAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS",
+    "5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAw",
+    "kUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj4",
+    "79juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+",
+    "NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZs",
+    "wVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVV",
+    "VVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9",
+    "DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3H",
+    "Af0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9",
+    "Sf1SC34BAXv9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAABAAAAAAAAAAED9DAAAAAAAAABAAAAAAAAAAEAgAP3sAf3yARAG/QwA",
+    "AAAAAADwPwAAAAAAAPA//fAB/fMB/fEBIgH97QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/Un9UguXAQEFfwNAIAAgAU5FBEAgAyAA",
+    "IARsQQN0aiEJIAUgACAGbEEDdGohCiACIAJBAXFrIQhBACEHA0AgByAITkUEQCAHQQN0IgsgCmogCSALav0ABAD9CwQAIAdBAmoh",
+    "BwwBCwsDQCACIAdMRQRAIAdBA3QiCCAKaiAIIAlqKwMAOQMAIAdBAWohBwwBCwsgAEEBaiEADAELCwujBQMOfwJ7AnwDQCAAIAFO",
+    "RQRAIAMgACAEbEEDdGohGyAFIAAgBmxBA3RqIRwgByAAIAhsQQN0aiEdIAkgACAKbEEDdGohHiALIAAgDGxBA3RqIR8gDSAAIA5s",
+    "QQN0aiEgIA8gACAQbEEDdGohISARIAAgEmxBA3RqISIgEyAAIBRsQQN0aiEjIBUgACAWbEEDdGohJCAXIAAgGGxBA3RqISUgAiAC",
+    "QQFxayEmQQAhGgNAIBogJk5FBED9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gGkEDdCIZIBtq/QAEACAZIBxq",
+    "/QAEAP3wAf3tARAG/fAB/fMBIScgGSAdaiAn/QsEACAZICBq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/IBkg",
+    "Hmr9AAQAIBkgH2r9AAQA/fAB/e0BEAb98AH98wEiKP0LBAAgGSAjaiAoIBkgIWr9AAQA/fIBIBkgImr9AAQA/fABEAciKP0LBAAg",
+    "GSAlav0MAAAAAAAA8D8AAAAAAADwPyAn/fEBICj98gEgJyAZICRq/QAEAP3yAf3wAf0LBAAgGkECaiEaDAELCwNAIAIgGkxFBEBE",
+    "AAAAAAAA8D8gGkEDdCIZIBtqKwMAIBkgHGorAwCgmv0UEAb9IQBEAAAAAAAA8D+goyEpIBkgHWogKTkDACAZICBqRAAAAAAAAPA/",
+    "IBkgHmorAwAgGSAfaisDAKCa/RQQBv0hAEQAAAAAAADwP6CjIio5AwAgGSAjaiAqIBkgIWorAwCiIBkgImorAwCg/RQQB/0hACIq",
+    "OQMAIBkgJWpEAAAAAAAA8D8gKaEgKqIgKSAZICRqKwMAoqA5AwAgGkEBaiEaDAELCyAAQQFqIQAMAQsLC5kGAxB/AnsCfANAIAAg",
+    "AU5FBEAgAyAAIARsQQN0aiEfIAUgACAGbEEDdGohICAHIAAgCGxBA3RqISIgCSAAIApsQQN0aiEjIAsgACAMbEEDdGohISANIAAg",
+    "DmxBA3RqISQgDyAAIBBsQQN0aiElIBEgACASbEEDdGohJiATIAAgFGxBA3RqIScgFSAAIBZsQQN0aiEoIBcgACAYbEEDdGohKSAZ",
+    "IAAgGmxBA3RqISogGyAAIBxsQQN0aiErIAIgAkEBcWshLEEAIR4DQCAeICxORQRA/QwAAAAAAADwPwAAAAAAAPA/IB5BA3QiHSAf",
+    "av0ABAD98QEhLiAdICNqIB0gIGr9AAQAIC798gH9DAAAAAAAAPA/AAAAAAAA8D8gHSAiav0ABAAiLSAt/fIB/fEB/fIBIi39CwQA",
+    "IB0gJGogLSAdICFq/QAEAP3yAf0LBAAgHSAmaiAtIB0gJWr9AAQA/fIBIB0gIWr9AAQA/QwAAAAAAADwPwAAAAAAAPA/IB0gIWr9",
+    "AAQA/fEB/fIB/fIBIi39CwQAIB0gJ2ogLf0LBAAgHSApaiAdICBq/QAEACAdIChq/QAEACAdICJq/QAEAP3xAf3yASAdIB9q/QAE",
+    "ACAu/fIB/fIBIi79CwQAIB0gKmogLv0LBAAgHSAraiAdICBq/QAEACAdIB9q/QAEAP3yAf0LBAAgHkECaiEeDAELCwNAIAIgHkxF",
+    "BEBEAAAAAAAA8D8gHkEDdCIdIB9qKwMAoSEwIB0gI2ogHSAgaisDACAwokQAAAAAAADwPyAdICJqKwMAIi8gL6KhoiIvOQMAIB0g",
+    "JGogLyAdICFqKwMAojkDACAdICZqIC8gHSAlaisDAKIgHSAhaisDAEQAAAAAAADwPyAdICFqKwMAoaKiIi85AwAgHSAnaiAvOQMA",
+    "IB0gKWogHSAgaisDACAdIChqKwMAIB0gImorAwChoiAdIB9qKwMAIDCioiIwOQMAIB0gKmogMDkDACAdICtqIB0gIGorAwAgHSAf",
+    "aisDAKI5AwAgHkEBaiEeDAELCyAAQQFqIQAMAQsLC6wBAQV/A0AgACABTkUEQCADIAAgBGxBA3RqIQogBSAAIAZsQQN0aiEJIAIg",
+    "AkEBcWshC0EAIQcDQCAHIAtORQRAIAdBA3QiCCAJaiAIIAlq/QAEACAIIApq/QAEAP3wAf0LBAAgB0ECaiEHDAELCwNAIAIgB0xF",
+    "BEAgB0EDdCIIIAlqIAggCWorAwAgCCAKaisDAKA5AwAgB0EBaiEHDAELCyAAQQFqIQAMAQsLCw==",
+  ].join(""),
+};

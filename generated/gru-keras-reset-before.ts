@@ -3,7 +3,7 @@
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "./gemm.ts";
 import { GEMM_WASM } from "./gemm-wasm.ts";
 import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../src/runtime.ts";
-import { type KernelOptions, kernelMemory } from "../src/wasm.ts";
+import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../src/wasm.ts";
 /** Keras 3 GRUCell, reset_after=False (keras/src/layers/rnn/gru.py; arXiv 1406.1078v3 form): kernel and recurrent_kernel [z|r|h], single bias (3H) */
 export const spec = {
   name: "gru-keras-reset-before",
@@ -150,12 +150,12 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     2 * H * H,
     H * H,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT64,
     NN: gemmNN64,
     TN: gemmTN64,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -206,53 +206,106 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Rz, Rr times h
       mm.NT(B, 2 * H, H, hPrev, hPrevAt, H, p, o_Rz, s0, 0, 2 * H, false);
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (3 * H) + b * (3 * H);
-        const s0Row = b * (2 * H);
-        const tape_zRow = t * B * H + b * H;
-        const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
-        const s0Row2 = H + b * (2 * H);
-        const tape_rRow = t * B * H + b * H;
-        const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
-        const s1Row = b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const s2Row = b * H;
-        const s3Row = b * H;
-        const s4Row = b * H;
-        for (let i = 0; i < H; i++) {
-          // z  = sigmoid(Kz*x + bz + Rz*h)
-          const z = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_bz + i]! + s0[s0Row + i]!)));
-          tape_z[tape_zRow + i] = z;
-          // r  = sigmoid(Kr*x + br + Rr*h)
-          const r = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + p[o_br + i]! + s0[s0Row2 + i]!)));
-          tape_r[tape_rRow + i] = r;
-          const t1 = xp0[xp0Row3 + i]! + p[o_bh + i]!;
-          s1[s1Row + i] = t1;
-          const t2 = r * hPrev[hPrevRow + i]!;
-          s2[s2Row + i] = t2;
-          const t3 = z * hPrev[hPrevRow + i]!;
-          s3[s3Row + i] = t3;
-          const t4 = 1 - z;
-          s4[s4Row + i] = t4;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl)
+        wl(0, B, [
+          H,
+          at(xp0, t * B * (3 * H)),
+          3 * H,
+          at(p, o_bz),
+          at(s0, 0),
+          2 * H,
+          at(tape_z, t * B * H),
+          H,
+          at(xp0, t * B * (3 * H) + H),
+          3 * H,
+          at(p, o_br),
+          at(s0, H),
+          2 * H,
+          at(tape_r, t * B * H),
+          H,
+          at(xp0, t * B * (3 * H) + 2 * H),
+          3 * H,
+          at(p, o_bh),
+          at(s1, 0),
+          H,
+          at(hPrev, hPrevAt),
+          H,
+          at(s2, 0),
+          H,
+          at(s3, 0),
+          H,
+          at(s4, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (3 * H) + b * (3 * H);
+          const s0Row = b * (2 * H);
+          const tape_zRow = t * B * H + b * H;
+          const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
+          const s0Row2 = H + b * (2 * H);
+          const tape_rRow = t * B * H + b * H;
+          const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const s1Row = b * H;
+          const hPrevRow = hPrevAt + b * H;
+          const s2Row = b * H;
+          const s3Row = b * H;
+          const s4Row = b * H;
+          for (let i = 0; i < H; i++) {
+            // z  = sigmoid(Kz*x + bz + Rz*h)
+            const z = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_bz + i]! + s0[s0Row + i]!)));
+            tape_z[tape_zRow + i] = z;
+            // r  = sigmoid(Kr*x + br + Rr*h)
+            const r = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + p[o_br + i]! + s0[s0Row2 + i]!)));
+            tape_r[tape_rRow + i] = r;
+            const t1 = xp0[xp0Row3 + i]! + p[o_bh + i]!;
+            s1[s1Row + i] = t1;
+            const t2 = r * hPrev[hPrevRow + i]!;
+            s2[s2Row + i] = t2;
+            const t3 = z * hPrev[hPrevRow + i]!;
+            s3[s3Row + i] = t3;
+            const t4 = 1 - z;
+            s4[s4Row + i] = t4;
+          }
         }
       }
 
       // Rh times a vector
       mm.NT(B, H, H, s2, 0, H, p, o_Rh, s5, 0, H, false);
-      for (let b = 0; b < B; b++) {
-        const s1Row = b * H;
-        const s5Row = b * H;
-        const tape_hhRow = t * B * H + b * H;
-        const s3Row = b * H;
-        const s4Row = b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // hh = tanh(Kh*x + bh + Rh*(r .* h))
-          const hh = Math.tanh(s1[s1Row + i]! + s5[s5Row + i]!);
-          tape_hh[tape_hhRow + i] = hh;
-          // h' = z .* h + (1 - z) .* hh
-          const h_next = s3[s3Row + i]! + s4[s4Row + i]! * hh;
-          hOut[hOutRow + i] = h_next;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          H,
+          at(s1, 0),
+          H,
+          at(s5, 0),
+          H,
+          at(tape_hh, t * B * H),
+          H,
+          at(s3, 0),
+          H,
+          at(s4, 0),
+          H,
+          at(hOut, t * B * H),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s1Row = b * H;
+          const s5Row = b * H;
+          const tape_hhRow = t * B * H + b * H;
+          const s3Row = b * H;
+          const s4Row = b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // hh = tanh(Kh*x + bh + Rh*(r .* h))
+            const hh = Math.tanh(s1[s1Row + i]! + s5[s5Row + i]!);
+            tape_hh[tape_hhRow + i] = hh;
+            // h' = z .* h + (1 - z) .* hh
+            const h_next = s3[s3Row + i]! + s4[s4Row + i]! * hh;
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -292,39 +345,72 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
-      for (let b = 0; b < B; b++) {
-        const tape_zRow = t * B * H + b * H;
-        const seed_hRow = b * H;
-        const tape_hhRow = t * B * H + b * H;
-        const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-        const s2Row = b * H;
-        const tape_rRow = t * B * H + b * H;
-        const s4Row = b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const gx0Row2 = t * B * (3 * H) + b * (3 * H);
-        const s0Row = b * (2 * H);
-        const s1Row = b * H;
-        const s5Row = b * H;
-        const s6Row = b * H;
-        for (let i = 0; i < H; i++) {
-          const t4 = 1 - tape_z[tape_zRow + i]!;
-          // grad of: h' = z .* h + (1 - z) .* hh
-          const dhh = seed_h[seed_hRow + i]! * t4;
-          const dhh_pre = dhh * (1 - tape_hh[tape_hhRow + i]! * tape_hh[tape_hhRow + i]!);
-          gx0[gx0Row + i] = dhh_pre;
-          s2[s2Row + i] = dhh_pre;
-          const t5 = tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!);
-          s4[s4Row + i] = t5;
-          // grad of: h' = z .* h + (1 - z) .* hh
-          const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_hh[tape_hhRow + i]!);
-          const dz_pre = dz * (tape_z[tape_zRow + i]! * t4);
-          gx0[gx0Row2 + i] = dz_pre;
-          s0[s0Row + i] = dz_pre;
-          s1[s1Row + i] = dz_pre;
-          const t6 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
-          s5[s5Row + i] = t6;
-          const t2 = tape_r[tape_rRow + i]! * hPrev[hPrevRow + i]!;
-          s6[s6Row + i] = t2;
+      // loop 2 (f32_2, f64_2 in the cell's .wat)
+      if (wl)
+        wl(2, B, [
+          H,
+          at(tape_z, t * B * H),
+          H,
+          at(seed_h, 0),
+          H,
+          at(tape_hh, t * B * H),
+          H,
+          at(gx0, t * B * (3 * H) + 2 * H),
+          3 * H,
+          at(s2, 0),
+          H,
+          at(tape_r, t * B * H),
+          H,
+          at(s4, 0),
+          H,
+          at(hPrev, hPrevAt),
+          H,
+          at(gx0, t * B * (3 * H)),
+          3 * H,
+          at(s0, 0),
+          2 * H,
+          at(s1, 0),
+          H,
+          at(s5, 0),
+          H,
+          at(s6, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const tape_zRow = t * B * H + b * H;
+          const seed_hRow = b * H;
+          const tape_hhRow = t * B * H + b * H;
+          const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const s2Row = b * H;
+          const tape_rRow = t * B * H + b * H;
+          const s4Row = b * H;
+          const hPrevRow = hPrevAt + b * H;
+          const gx0Row2 = t * B * (3 * H) + b * (3 * H);
+          const s0Row = b * (2 * H);
+          const s1Row = b * H;
+          const s5Row = b * H;
+          const s6Row = b * H;
+          for (let i = 0; i < H; i++) {
+            const t4 = 1 - tape_z[tape_zRow + i]!;
+            // grad of: h' = z .* h + (1 - z) .* hh
+            const dhh = seed_h[seed_hRow + i]! * t4;
+            const dhh_pre = dhh * (1 - tape_hh[tape_hhRow + i]! * tape_hh[tape_hhRow + i]!);
+            gx0[gx0Row + i] = dhh_pre;
+            s2[s2Row + i] = dhh_pre;
+            const t5 = tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!);
+            s4[s4Row + i] = t5;
+            // grad of: h' = z .* h + (1 - z) .* hh
+            const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_hh[tape_hhRow + i]!);
+            const dz_pre = dz * (tape_z[tape_zRow + i]! * t4);
+            gx0[gx0Row2 + i] = dz_pre;
+            s0[s0Row + i] = dz_pre;
+            s1[s1Row + i] = dz_pre;
+            const t6 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
+            s5[s5Row + i] = t6;
+            const t2 = tape_r[tape_rRow + i]! * hPrev[hPrevRow + i]!;
+            s6[s6Row + i] = t2;
+          }
         }
       }
 
@@ -339,35 +425,64 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       mm.TN(H, H, B, s1, 0, H, hPrev, hPrevAt, H, dp, o_Rz);
       // dRh
       mm.TN(H, H, B, s2, 0, H, s6, 0, H, dp, o_Rh);
-      for (let b = 0; b < B; b++) {
-        const s7Row = b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const s4Row = b * H;
-        const gx0Row = t * B * (3 * H) + H + b * (3 * H);
-        const s0Row = H + b * (2 * H);
-        const s3Row = b * H;
-        const tape_rRow = t * B * H + b * H;
-        const s5Row = b * H;
-        const s8Row = b * H;
-        for (let i = 0; i < H; i++) {
-          // grad of: hh = tanh(Kh*x + bh + Rh*(r .* h))
-          const dr = s7[s7Row + i]! * hPrev[hPrevRow + i]!;
-          const dr_pre = dr * s4[s4Row + i]!;
-          gx0[gx0Row + i] = dr_pre;
-          s0[s0Row + i] = dr_pre;
-          s3[s3Row + i] = dr_pre;
-          const t7 = s7[s7Row + i]! * tape_r[tape_rRow + i]! + s5[s5Row + i]!;
-          s8[s8Row + i] = t7;
+      // loop 3 (f32_3, f64_3 in the cell's .wat)
+      if (wl)
+        wl(3, B, [
+          H,
+          at(s7, 0),
+          H,
+          at(hPrev, hPrevAt),
+          H,
+          at(s4, 0),
+          H,
+          at(gx0, t * B * (3 * H) + H),
+          3 * H,
+          at(s0, H),
+          2 * H,
+          at(s3, 0),
+          H,
+          at(tape_r, t * B * H),
+          H,
+          at(s5, 0),
+          H,
+          at(s8, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s7Row = b * H;
+          const hPrevRow = hPrevAt + b * H;
+          const s4Row = b * H;
+          const gx0Row = t * B * (3 * H) + H + b * (3 * H);
+          const s0Row = H + b * (2 * H);
+          const s3Row = b * H;
+          const tape_rRow = t * B * H + b * H;
+          const s5Row = b * H;
+          const s8Row = b * H;
+          for (let i = 0; i < H; i++) {
+            // grad of: hh = tanh(Kh*x + bh + Rh*(r .* h))
+            const dr = s7[s7Row + i]! * hPrev[hPrevRow + i]!;
+            const dr_pre = dr * s4[s4Row + i]!;
+            gx0[gx0Row + i] = dr_pre;
+            s0[s0Row + i] = dr_pre;
+            s3[s3Row + i] = dr_pre;
+            const t7 = s7[s7Row + i]! * tape_r[tape_rRow + i]! + s5[s5Row + i]!;
+            s8[s8Row + i] = t7;
+          }
         }
       }
 
       // d(dh) from Rz, Rr
       mm.NN(B, 2 * H, H, s0, 0, 2 * H, p, o_Rz, carry_h, 0, H, false);
-      for (let b = 0; b < B; b++) {
-        const s8Row = b * H;
-        const carry_hRow = b * H;
-        for (let i = 0; i < H; i++) {
-          carry_h[carry_hRow + i]! += s8[s8Row + i]!;
+      // loop 4 (f32_4, f64_4 in the cell's .wat)
+      if (wl) wl(4, B, [H, at(s8, 0), H, at(carry_h, 0), H]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s8Row = b * H;
+          const carry_hRow = b * H;
+          for (let i = 0; i < H; i++) {
+            carry_h[carry_hRow + i]! += s8[s8Row + i]!;
+          }
         }
       }
 
@@ -455,12 +570,12 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     2 * H * H,
     H * H,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT32,
     NN: gemmNN32,
     TN: gemmTN32,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -511,53 +626,106 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Rz, Rr times h
       mm.NT(B, 2 * H, H, hPrev, hPrevAt, H, p, o_Rz, s0, 0, 2 * H, false);
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (3 * H) + b * (3 * H);
-        const s0Row = b * (2 * H);
-        const tape_zRow = t * B * H + b * H;
-        const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
-        const s0Row2 = H + b * (2 * H);
-        const tape_rRow = t * B * H + b * H;
-        const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
-        const s1Row = b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const s2Row = b * H;
-        const s3Row = b * H;
-        const s4Row = b * H;
-        for (let i = 0; i < H; i++) {
-          // z  = sigmoid(Kz*x + bz + Rz*h)
-          const z = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_bz + i]! + s0[s0Row + i]!)));
-          tape_z[tape_zRow + i] = z;
-          // r  = sigmoid(Kr*x + br + Rr*h)
-          const r = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + p[o_br + i]! + s0[s0Row2 + i]!)));
-          tape_r[tape_rRow + i] = r;
-          const t1 = xp0[xp0Row3 + i]! + p[o_bh + i]!;
-          s1[s1Row + i] = t1;
-          const t2 = r * hPrev[hPrevRow + i]!;
-          s2[s2Row + i] = t2;
-          const t3 = z * hPrev[hPrevRow + i]!;
-          s3[s3Row + i] = t3;
-          const t4 = 1 - z;
-          s4[s4Row + i] = t4;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl)
+        wl(0, B, [
+          H,
+          at(xp0, t * B * (3 * H)),
+          3 * H,
+          at(p, o_bz),
+          at(s0, 0),
+          2 * H,
+          at(tape_z, t * B * H),
+          H,
+          at(xp0, t * B * (3 * H) + H),
+          3 * H,
+          at(p, o_br),
+          at(s0, H),
+          2 * H,
+          at(tape_r, t * B * H),
+          H,
+          at(xp0, t * B * (3 * H) + 2 * H),
+          3 * H,
+          at(p, o_bh),
+          at(s1, 0),
+          H,
+          at(hPrev, hPrevAt),
+          H,
+          at(s2, 0),
+          H,
+          at(s3, 0),
+          H,
+          at(s4, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (3 * H) + b * (3 * H);
+          const s0Row = b * (2 * H);
+          const tape_zRow = t * B * H + b * H;
+          const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
+          const s0Row2 = H + b * (2 * H);
+          const tape_rRow = t * B * H + b * H;
+          const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const s1Row = b * H;
+          const hPrevRow = hPrevAt + b * H;
+          const s2Row = b * H;
+          const s3Row = b * H;
+          const s4Row = b * H;
+          for (let i = 0; i < H; i++) {
+            // z  = sigmoid(Kz*x + bz + Rz*h)
+            const z = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_bz + i]! + s0[s0Row + i]!)));
+            tape_z[tape_zRow + i] = z;
+            // r  = sigmoid(Kr*x + br + Rr*h)
+            const r = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + p[o_br + i]! + s0[s0Row2 + i]!)));
+            tape_r[tape_rRow + i] = r;
+            const t1 = xp0[xp0Row3 + i]! + p[o_bh + i]!;
+            s1[s1Row + i] = t1;
+            const t2 = r * hPrev[hPrevRow + i]!;
+            s2[s2Row + i] = t2;
+            const t3 = z * hPrev[hPrevRow + i]!;
+            s3[s3Row + i] = t3;
+            const t4 = 1 - z;
+            s4[s4Row + i] = t4;
+          }
         }
       }
 
       // Rh times a vector
       mm.NT(B, H, H, s2, 0, H, p, o_Rh, s5, 0, H, false);
-      for (let b = 0; b < B; b++) {
-        const s1Row = b * H;
-        const s5Row = b * H;
-        const tape_hhRow = t * B * H + b * H;
-        const s3Row = b * H;
-        const s4Row = b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // hh = tanh(Kh*x + bh + Rh*(r .* h))
-          const hh = Math.tanh(s1[s1Row + i]! + s5[s5Row + i]!);
-          tape_hh[tape_hhRow + i] = hh;
-          // h' = z .* h + (1 - z) .* hh
-          const h_next = s3[s3Row + i]! + s4[s4Row + i]! * hh;
-          hOut[hOutRow + i] = h_next;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          H,
+          at(s1, 0),
+          H,
+          at(s5, 0),
+          H,
+          at(tape_hh, t * B * H),
+          H,
+          at(s3, 0),
+          H,
+          at(s4, 0),
+          H,
+          at(hOut, t * B * H),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s1Row = b * H;
+          const s5Row = b * H;
+          const tape_hhRow = t * B * H + b * H;
+          const s3Row = b * H;
+          const s4Row = b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // hh = tanh(Kh*x + bh + Rh*(r .* h))
+            const hh = Math.tanh(s1[s1Row + i]! + s5[s5Row + i]!);
+            tape_hh[tape_hhRow + i] = hh;
+            // h' = z .* h + (1 - z) .* hh
+            const h_next = s3[s3Row + i]! + s4[s4Row + i]! * hh;
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -597,39 +765,72 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
-      for (let b = 0; b < B; b++) {
-        const tape_zRow = t * B * H + b * H;
-        const seed_hRow = b * H;
-        const tape_hhRow = t * B * H + b * H;
-        const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-        const s2Row = b * H;
-        const tape_rRow = t * B * H + b * H;
-        const s4Row = b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const gx0Row2 = t * B * (3 * H) + b * (3 * H);
-        const s0Row = b * (2 * H);
-        const s1Row = b * H;
-        const s5Row = b * H;
-        const s6Row = b * H;
-        for (let i = 0; i < H; i++) {
-          const t4 = 1 - tape_z[tape_zRow + i]!;
-          // grad of: h' = z .* h + (1 - z) .* hh
-          const dhh = seed_h[seed_hRow + i]! * t4;
-          const dhh_pre = dhh * (1 - tape_hh[tape_hhRow + i]! * tape_hh[tape_hhRow + i]!);
-          gx0[gx0Row + i] = dhh_pre;
-          s2[s2Row + i] = dhh_pre;
-          const t5 = tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!);
-          s4[s4Row + i] = t5;
-          // grad of: h' = z .* h + (1 - z) .* hh
-          const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_hh[tape_hhRow + i]!);
-          const dz_pre = dz * (tape_z[tape_zRow + i]! * t4);
-          gx0[gx0Row2 + i] = dz_pre;
-          s0[s0Row + i] = dz_pre;
-          s1[s1Row + i] = dz_pre;
-          const t6 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
-          s5[s5Row + i] = t6;
-          const t2 = tape_r[tape_rRow + i]! * hPrev[hPrevRow + i]!;
-          s6[s6Row + i] = t2;
+      // loop 2 (f32_2, f64_2 in the cell's .wat)
+      if (wl)
+        wl(2, B, [
+          H,
+          at(tape_z, t * B * H),
+          H,
+          at(seed_h, 0),
+          H,
+          at(tape_hh, t * B * H),
+          H,
+          at(gx0, t * B * (3 * H) + 2 * H),
+          3 * H,
+          at(s2, 0),
+          H,
+          at(tape_r, t * B * H),
+          H,
+          at(s4, 0),
+          H,
+          at(hPrev, hPrevAt),
+          H,
+          at(gx0, t * B * (3 * H)),
+          3 * H,
+          at(s0, 0),
+          2 * H,
+          at(s1, 0),
+          H,
+          at(s5, 0),
+          H,
+          at(s6, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const tape_zRow = t * B * H + b * H;
+          const seed_hRow = b * H;
+          const tape_hhRow = t * B * H + b * H;
+          const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const s2Row = b * H;
+          const tape_rRow = t * B * H + b * H;
+          const s4Row = b * H;
+          const hPrevRow = hPrevAt + b * H;
+          const gx0Row2 = t * B * (3 * H) + b * (3 * H);
+          const s0Row = b * (2 * H);
+          const s1Row = b * H;
+          const s5Row = b * H;
+          const s6Row = b * H;
+          for (let i = 0; i < H; i++) {
+            const t4 = 1 - tape_z[tape_zRow + i]!;
+            // grad of: h' = z .* h + (1 - z) .* hh
+            const dhh = seed_h[seed_hRow + i]! * t4;
+            const dhh_pre = dhh * (1 - tape_hh[tape_hhRow + i]! * tape_hh[tape_hhRow + i]!);
+            gx0[gx0Row + i] = dhh_pre;
+            s2[s2Row + i] = dhh_pre;
+            const t5 = tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!);
+            s4[s4Row + i] = t5;
+            // grad of: h' = z .* h + (1 - z) .* hh
+            const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_hh[tape_hhRow + i]!);
+            const dz_pre = dz * (tape_z[tape_zRow + i]! * t4);
+            gx0[gx0Row2 + i] = dz_pre;
+            s0[s0Row + i] = dz_pre;
+            s1[s1Row + i] = dz_pre;
+            const t6 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
+            s5[s5Row + i] = t6;
+            const t2 = tape_r[tape_rRow + i]! * hPrev[hPrevRow + i]!;
+            s6[s6Row + i] = t2;
+          }
         }
       }
 
@@ -644,35 +845,64 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       mm.TN(H, H, B, s1, 0, H, hPrev, hPrevAt, H, dp, o_Rz);
       // dRh
       mm.TN(H, H, B, s2, 0, H, s6, 0, H, dp, o_Rh);
-      for (let b = 0; b < B; b++) {
-        const s7Row = b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const s4Row = b * H;
-        const gx0Row = t * B * (3 * H) + H + b * (3 * H);
-        const s0Row = H + b * (2 * H);
-        const s3Row = b * H;
-        const tape_rRow = t * B * H + b * H;
-        const s5Row = b * H;
-        const s8Row = b * H;
-        for (let i = 0; i < H; i++) {
-          // grad of: hh = tanh(Kh*x + bh + Rh*(r .* h))
-          const dr = s7[s7Row + i]! * hPrev[hPrevRow + i]!;
-          const dr_pre = dr * s4[s4Row + i]!;
-          gx0[gx0Row + i] = dr_pre;
-          s0[s0Row + i] = dr_pre;
-          s3[s3Row + i] = dr_pre;
-          const t7 = s7[s7Row + i]! * tape_r[tape_rRow + i]! + s5[s5Row + i]!;
-          s8[s8Row + i] = t7;
+      // loop 3 (f32_3, f64_3 in the cell's .wat)
+      if (wl)
+        wl(3, B, [
+          H,
+          at(s7, 0),
+          H,
+          at(hPrev, hPrevAt),
+          H,
+          at(s4, 0),
+          H,
+          at(gx0, t * B * (3 * H) + H),
+          3 * H,
+          at(s0, H),
+          2 * H,
+          at(s3, 0),
+          H,
+          at(tape_r, t * B * H),
+          H,
+          at(s5, 0),
+          H,
+          at(s8, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s7Row = b * H;
+          const hPrevRow = hPrevAt + b * H;
+          const s4Row = b * H;
+          const gx0Row = t * B * (3 * H) + H + b * (3 * H);
+          const s0Row = H + b * (2 * H);
+          const s3Row = b * H;
+          const tape_rRow = t * B * H + b * H;
+          const s5Row = b * H;
+          const s8Row = b * H;
+          for (let i = 0; i < H; i++) {
+            // grad of: hh = tanh(Kh*x + bh + Rh*(r .* h))
+            const dr = s7[s7Row + i]! * hPrev[hPrevRow + i]!;
+            const dr_pre = dr * s4[s4Row + i]!;
+            gx0[gx0Row + i] = dr_pre;
+            s0[s0Row + i] = dr_pre;
+            s3[s3Row + i] = dr_pre;
+            const t7 = s7[s7Row + i]! * tape_r[tape_rRow + i]! + s5[s5Row + i]!;
+            s8[s8Row + i] = t7;
+          }
         }
       }
 
       // d(dh) from Rz, Rr
       mm.NN(B, 2 * H, H, s0, 0, 2 * H, p, o_Rz, carry_h, 0, H, false);
-      for (let b = 0; b < B; b++) {
-        const s8Row = b * H;
-        const carry_hRow = b * H;
-        for (let i = 0; i < H; i++) {
-          carry_h[carry_hRow + i]! += s8[s8Row + i]!;
+      // loop 4 (f32_4, f64_4 in the cell's .wat)
+      if (wl) wl(4, B, [H, at(s8, 0), H, at(carry_h, 0), H]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s8Row = b * H;
+          const carry_hRow = b * H;
+          for (let i = 0; i < H; i++) {
+            carry_h[carry_hRow + i]! += s8[s8Row + i]!;
+          }
         }
       }
 
@@ -724,3 +954,103 @@ export function createStep64(sizes: Sizes, B: number, options: KernelOptions = {
 export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {}): Kernel<Float32Array> {
   return createKernel32(sizes, B, 1, options);
 }
+
+/** The elementwise loops in WebAssembly (text: generated/gru-keras-reset-before.wat), for the wasm backend: which may split their rows between threads, and the module. */
+const LOOPS_WASM: LoopsModuleSource = {
+  loops: [
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+  ],
+  binary: [
+    "AGFzbQEAAAABewZgAXsBe2Aef39/f39/f39/f39/f39/f39/f39/f39/f39/f39/AGAPf39/f39/f39/f39/f39/AGAdf39/f39/",
+    "f39/f39/f39/f39/f39/f39/f39/f38AYBV/f39/f39/f39/f39/f39/f39/f38AYAd/f39/f39/AAISAQNlbnYGbWVtb3J5AgMB",
+    "gIAEAw8OAAABAgMEBQAAAQIDBAUHUQoFZjMyXzAAAgVmMzJfMQADBWYzMl8yAAQFZjMyXzMABQVmMzJfNAAGBWY2NF8wAAkFZjY0",
+    "XzEACgVmNjRfMgALBWY2NF8zAAwFZjY0XzQADQrwMA7oAwECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8AAIB/AACAf/0M",
+    "AQ1QOQENUDkBDVA5AQ1QOSAAIAD9DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMA",
+    "AJZDAACWQ/3oASIC/QwAgDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmEL",
+    "tjphC7Y6YQu2Ov3kASAB/eYB/QyJiAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0Mq6oq",
+    "PquqKj6rqio+q6oqPv3kASAB/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0M",
+    "AACAPwAAgD8AAIA/AACAP/3kASAC/fgBIgFBAf2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAA",
+    "fwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgAP0MGHKxQhhysUIYcrFCGHKxQv1E/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VILfgEB",
+    "e/0MAACAPwAAgD8AAIA/AACAP/0MAAAAQAAAAEAAAABAAAAAQP0MAAAAQAAAAEAAAABAAAAAQCAA/eAB/eYBEAD9DAAAgD8AAIA/",
+    "AACAPwAAgD/95AH95wH95QEiAf3hASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Q/1SC+AFAw9/AnsCfQNAIAAgAU5FBEAgAyAAIARs",
+    "QQJ0aiEhIAYgACAHbEECdGohIiAIIAAgCWxBAnRqISMgCiAAIAtsQQJ0aiEkIA0gACAObEECdGohJSAPIAAgEGxBAnRqISYgESAA",
+    "IBJsQQJ0aiEnIBQgACAVbEECdGohKCAWIAAgF2xBAnRqISAgGCAAIBlsQQJ0aiEpIBogACAbbEECdGohKiAcIAAgHWxBAnRqISsg",
+    "AiACQQNxayEsQQAhHwNAIB8gLE5FBED9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gH0ECdCIeICFq/QAEACAF",
+    "IB5q/QAEAP3kASAeICJq/QAEAP3kAf3hARAA/eQB/ecBIS0gHiAjaiAt/QsEACAeICZq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/",
+    "AACAPwAAgD8AAIA/IB4gJGr9AAQAIAwgHmr9AAQA/eQBIB4gJWr9AAQA/eQB/eEBEAD95AH95wEiLv0LBAAgHiAoaiAeICdq/QAE",
+    "ACATIB5q/QAEAP3kAf0LBAAgHiApaiAuIB4gIGr9AAQA/eYB/QsEACAeICpqIC0gHiAgav0ABAD95gH9CwQAIB4gK2r9DAAAgD8A",
+    "AIA/AACAPwAAgD8gLf3lAf0LBAAgH0EEaiEfDAELCwNAIAIgH0xFBEBDAACAPyAfQQJ0Ih4gIWoqAgAgBSAeaioCAJIgHiAiaioC",
+    "AJKM/RMQAP0fAEMAAIA/kpUhLyAeICNqIC84AgAgHiAmakMAAIA/IB4gJGoqAgAgDCAeaioCAJIgHiAlaioCAJKM/RMQAP0fAEMA",
+    "AIA/kpUiMDgCACAeIChqIB4gJ2oqAgAgEyAeaioCAJI4AgAgHiApaiAwIB4gIGoqAgCUOAIAIB4gKmogLyAeICBqKgIAlDgCACAe",
+    "ICtqQwAAgD8gL5M4AgAgH0EBaiEfDAELCyAAQQFqIQAMAQsLC7QCAwl/AXsBfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiERIAUgACAG",
+    "bEECdGohEiAHIAAgCGxBAnRqIRMgCSAAIApsQQJ0aiEUIAsgACAMbEECdGohFSANIAAgDmxBAnRqIRYgAiACQQNxayEXQQAhEANA",
+    "IBAgF05FBEAgEEECdCIPIBFq/QAEACAPIBJq/QAEAP3kARABIRggDyATaiAY/QsEACAPIBZqIA8gFGr9AAQAIA8gFWr9AAQAIBj9",
+    "5gH95AH9CwQAIBBBBGohEAwBCwsDQCACIBBMRQRAIBBBAnQiDyARaioCACAPIBJqKgIAkv0TEAH9HwAhGSAPIBNqIBk4AgAgDyAW",
+    "aiAPIBRqKgIAIA8gFWoqAgAgGZSSOAIAIBBBAWohEAwBCwsgAEEBaiEADAELCwuFBgMQfwJ7An0DQCAAIAFORQRAIAMgACAEbEEC",
+    "dGohHyAFIAAgBmxBAnRqISAgByAAIAhsQQJ0aiEhIAkgACAKbEECdGohJCALIAAgDGxBAnRqISUgDSAAIA5sQQJ0aiEiIA8gACAQ",
+    "bEECdGohJiARIAAgEmxBAnRqISMgEyAAIBRsQQJ0aiEnIBUgACAWbEECdGohKCAXIAAgGGxBAnRqISkgGSAAIBpsQQJ0aiEqIBsg",
+    "ACAcbEECdGohKyACIAJBA3FrISxBACEeA0AgHiAsTkUEQP0MAACAPwAAgD8AAIA/AACAPyAeQQJ0Ih0gH2r9AAQA/eUBIS0gHSAk",
+    "aiAdICBq/QAEACAt/eYB/QwAAIA/AACAPwAAgD8AAIA/IB0gIWr9AAQAIi4gLv3mAf3lAf3mASIu/QsEACAdICVqIC79CwQAIB0g",
+    "JmogHSAiav0ABAAiLv0MAACAPwAAgD8AAIA/AACAPyAu/eUB/eYB/QsEACAdICdqIB0gIGr9AAQAIB0gI2r9AAQAIB0gIWr9AAQA",
+    "/eUB/eYBIB0gH2r9AAQAIC395gH95gEiLf0LBAAgHSAoaiAt/QsEACAdIClqIC39CwQAIB0gKmogHSAgav0ABAAgHSAfav0ABAD9",
+    "5gH9CwQAIB0gK2ogHSAiav0ABAAgHSAjav0ABAD95gH9CwQAIB5BBGohHgwBCwsDQCACIB5MRQRAQwAAgD8gHkECdCIdIB9qKgIA",
+    "kyEvIB0gJGogHSAgaioCACAvlEMAAIA/IB0gIWoqAgAiMCAwlJOUIjA4AgAgHSAlaiAwOAIAIB0gJmogHSAiaioCACIwQwAAgD8g",
+    "MJOUOAIAIB0gJ2ogHSAgaioCACAdICNqKgIAIB0gIWoqAgCTlCAdIB9qKgIAIC+UlCIvOAIAIB0gKGogLzgCACAdIClqIC84AgAg",
+    "HSAqaiAdICBqKgIAIB0gH2oqAgCUOAIAIB0gK2ogHSAiaioCACAdICNqKgIAlDgCACAeQQFqIR4MAQsLIABBAWohAAwBCwsLngMD",
+    "DH8BewF9A0AgACABTkUEQCADIAAgBGxBAnRqIRcgBSAAIAZsQQJ0aiEYIAcgACAIbEECdGohGSAJIAAgCmxBAnRqIRogCyAAIAxs",
+    "QQJ0aiEbIA0gACAObEECdGohHCAPIAAgEGxBAnRqIR0gESAAIBJsQQJ0aiEeIBMgACAUbEECdGohHyACIAJBA3FrISBBACEWA0Ag",
+    "FiAgTkUEQCAWQQJ0IhUgF2r9AAQAIBUgGGr9AAQA/eYBIBUgGWr9AAQA/eYBISEgFSAaaiAh/QsEACAVIBtqICH9CwQAIBUgHGog",
+    "If0LBAAgFSAfaiAVIBdq/QAEACAVIB1q/QAEAP3mASAVIB5q/QAEAP3kAf0LBAAgFkEEaiEWDAELCwNAIAIgFkxFBEAgFkECdCIV",
+    "IBdqKgIAIBUgGGoqAgCUIBUgGWoqAgCUISIgFSAaaiAiOAIAIBUgG2ogIjgCACAVIBxqICI4AgAgFSAfaiAVIBdqKgIAIBUgHWoq",
+    "AgCUIBUgHmoqAgCSOAIAIBZBAWohFgwBCwsgAEEBaiEADAELCwusAQEFfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiEKIAUgACAGbEEC",
+    "dGohCSACIAJBA3FrIQtBACEHA0AgByALTkUEQCAHQQJ0IgggCWogCCAJav0ABAAgCCAKav0ABAD95AH9CwQAIAdBBGohBwwBCwsD",
+    "QCACIAdMRQRAIAdBAnQiCCAJaiAIIAlqKgIAIAggCmoqAgCSOAIAIAdBAWohBwwBCwsgAEEBaiEADAELCwuLBQECe/0MAAAAAAAA",
+    "AAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9",
+    "DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk1",
+    "7znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB",
+    "/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB",
+    "/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3w",
+    "ASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADg",
+    "P/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M",
+    "/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5C",
+    "LoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC34BAXv9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAABAAAAA",
+    "AAAAAED9DAAAAAAAAABAAAAAAAAAAEAgAP3sAf3yARAH/QwAAAAAAADwPwAAAAAAAPA//fAB/fMB/fEBIgH97QEgASAA/QwAAAAA",
+    "AAAAAAAAAAAAAAAA/Un9Ugv0BQMPfwJ7AnwDQCAAIAFORQRAIAMgACAEbEEDdGohISAGIAAgB2xBA3RqISIgCCAAIAlsQQN0aiEj",
+    "IAogACALbEEDdGohJCANIAAgDmxBA3RqISUgDyAAIBBsQQN0aiEmIBEgACASbEEDdGohJyAUIAAgFWxBA3RqISggFiAAIBdsQQN0",
+    "aiEgIBggACAZbEEDdGohKSAaIAAgG2xBA3RqISogHCAAIB1sQQN0aiErIAIgAkEBcWshLEEAIR8DQCAfICxORQRA/QwAAAAAAADw",
+    "PwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/IB9BA3QiHiAhav0ABAAgBSAeav0ABAD98AEgHiAiav0ABAD98AH97QEQB/3wAf3z",
+    "ASEtIB4gI2ogLf0LBAAgHiAmav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAeICRq/QAEACAMIB5q/QAEAP3w",
+    "ASAeICVq/QAEAP3wAf3tARAH/fAB/fMBIi79CwQAIB4gKGogHiAnav0ABAAgEyAeav0ABAD98AH9CwQAIB4gKWogLiAeICBq/QAE",
+    "AP3yAf0LBAAgHiAqaiAtIB4gIGr9AAQA/fIB/QsEACAeICtq/QwAAAAAAADwPwAAAAAAAPA/IC398QH9CwQAIB9BAmohHwwBCwsD",
+    "QCACIB9MRQRARAAAAAAAAPA/IB9BA3QiHiAhaisDACAFIB5qKwMAoCAeICJqKwMAoJr9FBAH/SEARAAAAAAAAPA/oKMhLyAeICNq",
+    "IC85AwAgHiAmakQAAAAAAADwPyAeICRqKwMAIAwgHmorAwCgIB4gJWorAwCgmv0UEAf9IQBEAAAAAAAA8D+goyIwOQMAIB4gKGog",
+    "HiAnaisDACATIB5qKwMAoDkDACAeIClqIDAgHiAgaisDAKI5AwAgHiAqaiAvIB4gIGorAwCiOQMAIB4gK2pEAAAAAAAA8D8gL6E5",
+    "AwAgH0EBaiEfDAELCyAAQQFqIQAMAQsLC7QCAwl/AXsBfANAIAAgAU5FBEAgAyAAIARsQQN0aiERIAUgACAGbEEDdGohEiAHIAAg",
+    "CGxBA3RqIRMgCSAAIApsQQN0aiEUIAsgACAMbEEDdGohFSANIAAgDmxBA3RqIRYgAiACQQFxayEXQQAhEANAIBAgF05FBEAgEEED",
+    "dCIPIBFq/QAEACAPIBJq/QAEAP3wARAIIRggDyATaiAY/QsEACAPIBZqIA8gFGr9AAQAIA8gFWr9AAQAIBj98gH98AH9CwQAIBBB",
+    "AmohEAwBCwsDQCACIBBMRQRAIBBBA3QiDyARaisDACAPIBJqKwMAoP0UEAj9IQAhGSAPIBNqIBk5AwAgDyAWaiAPIBRqKwMAIA8g",
+    "FWorAwAgGaKgOQMAIBBBAWohEAwBCwsgAEEBaiEADAELCwuRBgMQfwJ7AnwDQCAAIAFORQRAIAMgACAEbEEDdGohHyAFIAAgBmxB",
+    "A3RqISAgByAAIAhsQQN0aiEhIAkgACAKbEEDdGohJCALIAAgDGxBA3RqISUgDSAAIA5sQQN0aiEiIA8gACAQbEEDdGohJiARIAAg",
+    "EmxBA3RqISMgEyAAIBRsQQN0aiEnIBUgACAWbEEDdGohKCAXIAAgGGxBA3RqISkgGSAAIBpsQQN0aiEqIBsgACAcbEEDdGohKyAC",
+    "IAJBAXFrISxBACEeA0AgHiAsTkUEQP0MAAAAAAAA8D8AAAAAAADwPyAeQQN0Ih0gH2r9AAQA/fEBIS0gHSAkaiAdICBq/QAEACAt",
+    "/fIB/QwAAAAAAADwPwAAAAAAAPA/IB0gIWr9AAQAIi4gLv3yAf3xAf3yASIu/QsEACAdICVqIC79CwQAIB0gJmogHSAiav0ABAAi",
+    "Lv0MAAAAAAAA8D8AAAAAAADwPyAu/fEB/fIB/QsEACAdICdqIB0gIGr9AAQAIB0gI2r9AAQAIB0gIWr9AAQA/fEB/fIBIB0gH2r9",
+    "AAQAIC398gH98gEiLf0LBAAgHSAoaiAt/QsEACAdIClqIC39CwQAIB0gKmogHSAgav0ABAAgHSAfav0ABAD98gH9CwQAIB0gK2og",
+    "HSAiav0ABAAgHSAjav0ABAD98gH9CwQAIB5BAmohHgwBCwsDQCACIB5MRQRARAAAAAAAAPA/IB5BA3QiHSAfaisDAKEhLyAdICRq",
+    "IB0gIGorAwAgL6JEAAAAAAAA8D8gHSAhaisDACIwIDCioaIiMDkDACAdICVqIDA5AwAgHSAmaiAdICJqKwMAIjBEAAAAAAAA8D8g",
+    "MKGiOQMAIB0gJ2ogHSAgaisDACAdICNqKwMAIB0gIWorAwChoiAdIB9qKwMAIC+ioiIvOQMAIB0gKGogLzkDACAdIClqIC85AwAg",
+    "HSAqaiAdICBqKwMAIB0gH2orAwCiOQMAIB0gK2ogHSAiaisDACAdICNqKwMAojkDACAeQQFqIR4MAQsLIABBAWohAAwBCwsLngMD",
+    "DH8BewF8A0AgACABTkUEQCADIAAgBGxBA3RqIRcgBSAAIAZsQQN0aiEYIAcgACAIbEEDdGohGSAJIAAgCmxBA3RqIRogCyAAIAxs",
+    "QQN0aiEbIA0gACAObEEDdGohHCAPIAAgEGxBA3RqIR0gESAAIBJsQQN0aiEeIBMgACAUbEEDdGohHyACIAJBAXFrISBBACEWA0Ag",
+    "FiAgTkUEQCAWQQN0IhUgF2r9AAQAIBUgGGr9AAQA/fIBIBUgGWr9AAQA/fIBISEgFSAaaiAh/QsEACAVIBtqICH9CwQAIBUgHGog",
+    "If0LBAAgFSAfaiAVIBdq/QAEACAVIB1q/QAEAP3yASAVIB5q/QAEAP3wAf0LBAAgFkECaiEWDAELCwNAIAIgFkxFBEAgFkEDdCIV",
+    "IBdqKwMAIBUgGGorAwCiIBUgGWorAwCiISIgFSAaaiAiOQMAIBUgG2ogIjkDACAVIBxqICI5AwAgFSAfaiAVIBdqKwMAIBUgHWor",
+    "AwCiIBUgHmorAwCgOQMAIBZBAWohFgwBCwsgAEEBaiEADAELCwusAQEFfwNAIAAgAU5FBEAgAyAAIARsQQN0aiEKIAUgACAGbEED",
+    "dGohCSACIAJBAXFrIQtBACEHA0AgByALTkUEQCAHQQN0IgggCWogCCAJav0ABAAgCCAKav0ABAD98AH9CwQAIAdBAmohBwwBCwsD",
+    "QCACIAdMRQRAIAdBA3QiCCAJaiAIIAlqKwMAIAggCmorAwCgOQMAIAdBAWohBwwBCwsgAEEBaiEADAELCws=",
+  ].join(""),
+};

@@ -3,7 +3,7 @@
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "./gemm.ts";
 import { GEMM_WASM } from "./gemm-wasm.ts";
 import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../src/runtime.ts";
-import { type KernelOptions, kernelMemory } from "../src/wasm.ts";
+import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../src/wasm.ts";
 /** Keras 3 GRUCell, reset_after=True (keras/src/layers/rnn/gru.py): kernel and recurrent_kernel [z|r|h], bias (2, 3H) = [input; recurrent]; the cuDNN-compatible form */
 export const spec = {
   name: "gru-keras",
@@ -163,12 +163,12 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     3 * H * D,
     3 * H * H,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT64,
     NN: gemmNN64,
     TN: gemmTN64,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -215,34 +215,71 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Rz, Rr, Rh times h
       mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Rz, s0, 0, 3 * H, false);
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (3 * H) + b * (3 * H);
-        const s0Row = b * (3 * H);
-        const tape_zRow = t * B * H + b * H;
-        const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
-        const s0Row2 = H + b * (3 * H);
-        const tape_rRow = t * B * H + b * H;
-        const s0Row3 = 2 * H + b * (3 * H);
-        const tape_s1Row = t * B * H + b * H;
-        const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
-        const tape_hhRow = t * B * H + b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // z  = sigmoid(Kz*x + bz + Rz*h + rbz)
-          const z = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_bz + i]! + s0[s0Row + i]! + p[o_rbz + i]!)));
-          tape_z[tape_zRow + i] = z;
-          // r  = sigmoid(Kr*x + br + Rr*h + rbr)
-          const r = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + p[o_br + i]! + s0[s0Row2 + i]! + p[o_rbr + i]!)));
-          tape_r[tape_rRow + i] = r;
-          const t1 = s0[s0Row3 + i]! + p[o_rbh + i]!;
-          tape_s1[tape_s1Row + i] = t1;
-          // hh = tanh(Kh*x + bh + r .* (Rh*h + rbh))
-          const hh = Math.tanh(xp0[xp0Row3 + i]! + p[o_bh + i]! + r * t1);
-          tape_hh[tape_hhRow + i] = hh;
-          // h' = z .* h + (1 - z) .* hh
-          const h_next = z * hPrev[hPrevRow + i]! + (1 - z) * hh;
-          hOut[hOutRow + i] = h_next;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl)
+        wl(0, B, [
+          H,
+          at(xp0, t * B * (3 * H)),
+          3 * H,
+          at(p, o_bz),
+          at(s0, 0),
+          3 * H,
+          at(p, o_rbz),
+          at(tape_z, t * B * H),
+          H,
+          at(xp0, t * B * (3 * H) + H),
+          3 * H,
+          at(p, o_br),
+          at(s0, H),
+          3 * H,
+          at(p, o_rbr),
+          at(tape_r, t * B * H),
+          H,
+          at(s0, 2 * H),
+          3 * H,
+          at(p, o_rbh),
+          at(tape_s1, t * B * H),
+          H,
+          at(xp0, t * B * (3 * H) + 2 * H),
+          3 * H,
+          at(p, o_bh),
+          at(tape_hh, t * B * H),
+          H,
+          at(hPrev, hPrevAt),
+          H,
+          at(hOut, t * B * H),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (3 * H) + b * (3 * H);
+          const s0Row = b * (3 * H);
+          const tape_zRow = t * B * H + b * H;
+          const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
+          const s0Row2 = H + b * (3 * H);
+          const tape_rRow = t * B * H + b * H;
+          const s0Row3 = 2 * H + b * (3 * H);
+          const tape_s1Row = t * B * H + b * H;
+          const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const tape_hhRow = t * B * H + b * H;
+          const hPrevRow = hPrevAt + b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // z  = sigmoid(Kz*x + bz + Rz*h + rbz)
+            const z = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_bz + i]! + s0[s0Row + i]! + p[o_rbz + i]!)));
+            tape_z[tape_zRow + i] = z;
+            // r  = sigmoid(Kr*x + br + Rr*h + rbr)
+            const r = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + p[o_br + i]! + s0[s0Row2 + i]! + p[o_rbr + i]!)));
+            tape_r[tape_rRow + i] = r;
+            const t1 = s0[s0Row3 + i]! + p[o_rbh + i]!;
+            tape_s1[tape_s1Row + i] = t1;
+            // hh = tanh(Kh*x + bh + r .* (Rh*h + rbh))
+            const hh = Math.tanh(xp0[xp0Row3 + i]! + p[o_bh + i]! + r * t1);
+            tape_hh[tape_hhRow + i] = hh;
+            // h' = z .* h + (1 - z) .* hh
+            const h_next = z * hPrev[hPrevRow + i]! + (1 - z) * hh;
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -282,50 +319,87 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
-      for (let b = 0; b < B; b++) {
-        const tape_zRow = t * B * H + b * H;
-        const seed_hRow = b * H;
-        const tape_hhRow = t * B * H + b * H;
-        const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-        const tape_rRow = t * B * H + b * H;
-        const s0Row = 2 * H + b * (3 * H);
-        const tape_s1Row = t * B * H + b * H;
-        const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
-        const s0Row2 = H + b * (3 * H);
-        const hPrevRow = hPrevAt + b * H;
-        const gx0Row3 = t * B * (3 * H) + b * (3 * H);
-        const s0Row3 = b * (3 * H);
-        const s1Row = b * H;
-        for (let i = 0; i < H; i++) {
-          const t2 = 1 - tape_z[tape_zRow + i]!;
-          // grad of: h' = z .* h + (1 - z) .* hh
-          const dhh = seed_h[seed_hRow + i]! * t2;
-          const dhh_pre = dhh * (1 - tape_hh[tape_hhRow + i]! * tape_hh[tape_hhRow + i]!);
-          gx0[gx0Row + i] = dhh_pre;
-          const t3 = dhh_pre * tape_r[tape_rRow + i]!;
-          s0[s0Row + i] = t3;
-          // grad of: hh = tanh(Kh*x + bh + r .* (Rh*h + rbh))
-          const dr = dhh_pre * tape_s1[tape_s1Row + i]!;
-          const dr_pre = dr * (tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!));
-          gx0[gx0Row2 + i] = dr_pre;
-          s0[s0Row2 + i] = dr_pre;
-          // grad of: h' = z .* h + (1 - z) .* hh
-          const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_hh[tape_hhRow + i]!);
-          const dz_pre = dz * (tape_z[tape_zRow + i]! * t2);
-          gx0[gx0Row3 + i] = dz_pre;
-          s0[s0Row3 + i] = dz_pre;
-          const t4 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
-          s1[s1Row + i] = t4;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          H,
+          at(tape_z, t * B * H),
+          H,
+          at(seed_h, 0),
+          H,
+          at(tape_hh, t * B * H),
+          H,
+          at(gx0, t * B * (3 * H) + 2 * H),
+          3 * H,
+          at(tape_r, t * B * H),
+          H,
+          at(s0, 2 * H),
+          3 * H,
+          at(tape_s1, t * B * H),
+          H,
+          at(gx0, t * B * (3 * H) + H),
+          3 * H,
+          at(s0, H),
+          3 * H,
+          at(hPrev, hPrevAt),
+          H,
+          at(gx0, t * B * (3 * H)),
+          3 * H,
+          at(s0, 0),
+          3 * H,
+          at(s1, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const tape_zRow = t * B * H + b * H;
+          const seed_hRow = b * H;
+          const tape_hhRow = t * B * H + b * H;
+          const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const tape_rRow = t * B * H + b * H;
+          const s0Row = 2 * H + b * (3 * H);
+          const tape_s1Row = t * B * H + b * H;
+          const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
+          const s0Row2 = H + b * (3 * H);
+          const hPrevRow = hPrevAt + b * H;
+          const gx0Row3 = t * B * (3 * H) + b * (3 * H);
+          const s0Row3 = b * (3 * H);
+          const s1Row = b * H;
+          for (let i = 0; i < H; i++) {
+            const t2 = 1 - tape_z[tape_zRow + i]!;
+            // grad of: h' = z .* h + (1 - z) .* hh
+            const dhh = seed_h[seed_hRow + i]! * t2;
+            const dhh_pre = dhh * (1 - tape_hh[tape_hhRow + i]! * tape_hh[tape_hhRow + i]!);
+            gx0[gx0Row + i] = dhh_pre;
+            const t3 = dhh_pre * tape_r[tape_rRow + i]!;
+            s0[s0Row + i] = t3;
+            // grad of: hh = tanh(Kh*x + bh + r .* (Rh*h + rbh))
+            const dr = dhh_pre * tape_s1[tape_s1Row + i]!;
+            const dr_pre = dr * (tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!));
+            gx0[gx0Row2 + i] = dr_pre;
+            s0[s0Row2 + i] = dr_pre;
+            // grad of: h' = z .* h + (1 - z) .* hh
+            const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_hh[tape_hhRow + i]!);
+            const dz_pre = dz * (tape_z[tape_zRow + i]! * t2);
+            gx0[gx0Row3 + i] = dz_pre;
+            s0[s0Row3 + i] = dz_pre;
+            const t4 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
+            s1[s1Row + i] = t4;
+          }
         }
       }
 
       // d(dh) from Rz, Rr, Rh
       mm.NN(B, 3 * H, H, s0, 0, 3 * H, p, o_Rz, carry_h, 0, H, false);
-      for (let b = 0; b < B; b++) {
-        const s1Row = b * H;
-        const carry_hRow = b * H;
-        for (let i = 0; i < H; i++) {
-          carry_h[carry_hRow + i]! += s1[s1Row + i]!;
+      // loop 2 (f32_2, f64_2 in the cell's .wat)
+      if (wl) wl(2, B, [H, at(s1, 0), H, at(carry_h, 0), H]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s1Row = b * H;
+          const carry_hRow = b * H;
+          for (let i = 0; i < H; i++) {
+            carry_h[carry_hRow + i]! += s1[s1Row + i]!;
+          }
         }
       }
 
@@ -349,12 +423,20 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       s2[i] = s;
     }
 
-    for (let i = 0; i < H; i++) {
-      dp[o_bz + i]! += s2[i]!;
+    // loop 3 (f32_3, f64_3 in the cell's .wat)
+    if (wl) wl(3, 1, [H, at(s2, 0), at(dp, o_bz)]);
+    else {
+      for (let i = 0; i < H; i++) {
+        dp[o_bz + i]! += s2[i]!;
+      }
     }
 
-    for (let i = 0; i < H; i++) {
-      dp[o_rbz + i]! += s2[i]!;
+    // loop 4 (f32_4, f64_4 in the cell's .wat)
+    if (wl) wl(4, 1, [H, at(s2, 0), at(dp, o_rbz)]);
+    else {
+      for (let i = 0; i < H; i++) {
+        dp[o_rbz + i]! += s2[i]!;
+      }
     }
 
     // grad of: r  = sigmoid(Kr*x + br + Rr*h + rbr)
@@ -364,12 +446,20 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       s3[i] = s;
     }
 
-    for (let i = 0; i < H; i++) {
-      dp[o_br + i]! += s3[i]!;
+    // loop 5 (f32_5, f64_5 in the cell's .wat)
+    if (wl) wl(5, 1, [H, at(s3, 0), at(dp, o_br)]);
+    else {
+      for (let i = 0; i < H; i++) {
+        dp[o_br + i]! += s3[i]!;
+      }
     }
 
-    for (let i = 0; i < H; i++) {
-      dp[o_rbr + i]! += s3[i]!;
+    // loop 6 (f32_6, f64_6 in the cell's .wat)
+    if (wl) wl(6, 1, [H, at(s3, 0), at(dp, o_rbr)]);
+    else {
+      for (let i = 0; i < H; i++) {
+        dp[o_rbr + i]! += s3[i]!;
+      }
     }
 
     // grad of: hh = tanh(Kh*x + bh + r .* (Rh*h + rbh))
@@ -433,12 +523,12 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     3 * H * D,
     3 * H * H,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT32,
     NN: gemmNN32,
     TN: gemmTN32,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -485,34 +575,71 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Rz, Rr, Rh times h
       mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Rz, s0, 0, 3 * H, false);
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (3 * H) + b * (3 * H);
-        const s0Row = b * (3 * H);
-        const tape_zRow = t * B * H + b * H;
-        const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
-        const s0Row2 = H + b * (3 * H);
-        const tape_rRow = t * B * H + b * H;
-        const s0Row3 = 2 * H + b * (3 * H);
-        const tape_s1Row = t * B * H + b * H;
-        const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
-        const tape_hhRow = t * B * H + b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // z  = sigmoid(Kz*x + bz + Rz*h + rbz)
-          const z = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_bz + i]! + s0[s0Row + i]! + p[o_rbz + i]!)));
-          tape_z[tape_zRow + i] = z;
-          // r  = sigmoid(Kr*x + br + Rr*h + rbr)
-          const r = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + p[o_br + i]! + s0[s0Row2 + i]! + p[o_rbr + i]!)));
-          tape_r[tape_rRow + i] = r;
-          const t1 = s0[s0Row3 + i]! + p[o_rbh + i]!;
-          tape_s1[tape_s1Row + i] = t1;
-          // hh = tanh(Kh*x + bh + r .* (Rh*h + rbh))
-          const hh = Math.tanh(xp0[xp0Row3 + i]! + p[o_bh + i]! + r * t1);
-          tape_hh[tape_hhRow + i] = hh;
-          // h' = z .* h + (1 - z) .* hh
-          const h_next = z * hPrev[hPrevRow + i]! + (1 - z) * hh;
-          hOut[hOutRow + i] = h_next;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl)
+        wl(0, B, [
+          H,
+          at(xp0, t * B * (3 * H)),
+          3 * H,
+          at(p, o_bz),
+          at(s0, 0),
+          3 * H,
+          at(p, o_rbz),
+          at(tape_z, t * B * H),
+          H,
+          at(xp0, t * B * (3 * H) + H),
+          3 * H,
+          at(p, o_br),
+          at(s0, H),
+          3 * H,
+          at(p, o_rbr),
+          at(tape_r, t * B * H),
+          H,
+          at(s0, 2 * H),
+          3 * H,
+          at(p, o_rbh),
+          at(tape_s1, t * B * H),
+          H,
+          at(xp0, t * B * (3 * H) + 2 * H),
+          3 * H,
+          at(p, o_bh),
+          at(tape_hh, t * B * H),
+          H,
+          at(hPrev, hPrevAt),
+          H,
+          at(hOut, t * B * H),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (3 * H) + b * (3 * H);
+          const s0Row = b * (3 * H);
+          const tape_zRow = t * B * H + b * H;
+          const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
+          const s0Row2 = H + b * (3 * H);
+          const tape_rRow = t * B * H + b * H;
+          const s0Row3 = 2 * H + b * (3 * H);
+          const tape_s1Row = t * B * H + b * H;
+          const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const tape_hhRow = t * B * H + b * H;
+          const hPrevRow = hPrevAt + b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // z  = sigmoid(Kz*x + bz + Rz*h + rbz)
+            const z = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_bz + i]! + s0[s0Row + i]! + p[o_rbz + i]!)));
+            tape_z[tape_zRow + i] = z;
+            // r  = sigmoid(Kr*x + br + Rr*h + rbr)
+            const r = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + p[o_br + i]! + s0[s0Row2 + i]! + p[o_rbr + i]!)));
+            tape_r[tape_rRow + i] = r;
+            const t1 = s0[s0Row3 + i]! + p[o_rbh + i]!;
+            tape_s1[tape_s1Row + i] = t1;
+            // hh = tanh(Kh*x + bh + r .* (Rh*h + rbh))
+            const hh = Math.tanh(xp0[xp0Row3 + i]! + p[o_bh + i]! + r * t1);
+            tape_hh[tape_hhRow + i] = hh;
+            // h' = z .* h + (1 - z) .* hh
+            const h_next = z * hPrev[hPrevRow + i]! + (1 - z) * hh;
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -552,50 +679,87 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
-      for (let b = 0; b < B; b++) {
-        const tape_zRow = t * B * H + b * H;
-        const seed_hRow = b * H;
-        const tape_hhRow = t * B * H + b * H;
-        const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-        const tape_rRow = t * B * H + b * H;
-        const s0Row = 2 * H + b * (3 * H);
-        const tape_s1Row = t * B * H + b * H;
-        const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
-        const s0Row2 = H + b * (3 * H);
-        const hPrevRow = hPrevAt + b * H;
-        const gx0Row3 = t * B * (3 * H) + b * (3 * H);
-        const s0Row3 = b * (3 * H);
-        const s1Row = b * H;
-        for (let i = 0; i < H; i++) {
-          const t2 = 1 - tape_z[tape_zRow + i]!;
-          // grad of: h' = z .* h + (1 - z) .* hh
-          const dhh = seed_h[seed_hRow + i]! * t2;
-          const dhh_pre = dhh * (1 - tape_hh[tape_hhRow + i]! * tape_hh[tape_hhRow + i]!);
-          gx0[gx0Row + i] = dhh_pre;
-          const t3 = dhh_pre * tape_r[tape_rRow + i]!;
-          s0[s0Row + i] = t3;
-          // grad of: hh = tanh(Kh*x + bh + r .* (Rh*h + rbh))
-          const dr = dhh_pre * tape_s1[tape_s1Row + i]!;
-          const dr_pre = dr * (tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!));
-          gx0[gx0Row2 + i] = dr_pre;
-          s0[s0Row2 + i] = dr_pre;
-          // grad of: h' = z .* h + (1 - z) .* hh
-          const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_hh[tape_hhRow + i]!);
-          const dz_pre = dz * (tape_z[tape_zRow + i]! * t2);
-          gx0[gx0Row3 + i] = dz_pre;
-          s0[s0Row3 + i] = dz_pre;
-          const t4 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
-          s1[s1Row + i] = t4;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          H,
+          at(tape_z, t * B * H),
+          H,
+          at(seed_h, 0),
+          H,
+          at(tape_hh, t * B * H),
+          H,
+          at(gx0, t * B * (3 * H) + 2 * H),
+          3 * H,
+          at(tape_r, t * B * H),
+          H,
+          at(s0, 2 * H),
+          3 * H,
+          at(tape_s1, t * B * H),
+          H,
+          at(gx0, t * B * (3 * H) + H),
+          3 * H,
+          at(s0, H),
+          3 * H,
+          at(hPrev, hPrevAt),
+          H,
+          at(gx0, t * B * (3 * H)),
+          3 * H,
+          at(s0, 0),
+          3 * H,
+          at(s1, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const tape_zRow = t * B * H + b * H;
+          const seed_hRow = b * H;
+          const tape_hhRow = t * B * H + b * H;
+          const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const tape_rRow = t * B * H + b * H;
+          const s0Row = 2 * H + b * (3 * H);
+          const tape_s1Row = t * B * H + b * H;
+          const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
+          const s0Row2 = H + b * (3 * H);
+          const hPrevRow = hPrevAt + b * H;
+          const gx0Row3 = t * B * (3 * H) + b * (3 * H);
+          const s0Row3 = b * (3 * H);
+          const s1Row = b * H;
+          for (let i = 0; i < H; i++) {
+            const t2 = 1 - tape_z[tape_zRow + i]!;
+            // grad of: h' = z .* h + (1 - z) .* hh
+            const dhh = seed_h[seed_hRow + i]! * t2;
+            const dhh_pre = dhh * (1 - tape_hh[tape_hhRow + i]! * tape_hh[tape_hhRow + i]!);
+            gx0[gx0Row + i] = dhh_pre;
+            const t3 = dhh_pre * tape_r[tape_rRow + i]!;
+            s0[s0Row + i] = t3;
+            // grad of: hh = tanh(Kh*x + bh + r .* (Rh*h + rbh))
+            const dr = dhh_pre * tape_s1[tape_s1Row + i]!;
+            const dr_pre = dr * (tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!));
+            gx0[gx0Row2 + i] = dr_pre;
+            s0[s0Row2 + i] = dr_pre;
+            // grad of: h' = z .* h + (1 - z) .* hh
+            const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_hh[tape_hhRow + i]!);
+            const dz_pre = dz * (tape_z[tape_zRow + i]! * t2);
+            gx0[gx0Row3 + i] = dz_pre;
+            s0[s0Row3 + i] = dz_pre;
+            const t4 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
+            s1[s1Row + i] = t4;
+          }
         }
       }
 
       // d(dh) from Rz, Rr, Rh
       mm.NN(B, 3 * H, H, s0, 0, 3 * H, p, o_Rz, carry_h, 0, H, false);
-      for (let b = 0; b < B; b++) {
-        const s1Row = b * H;
-        const carry_hRow = b * H;
-        for (let i = 0; i < H; i++) {
-          carry_h[carry_hRow + i]! += s1[s1Row + i]!;
+      // loop 2 (f32_2, f64_2 in the cell's .wat)
+      if (wl) wl(2, B, [H, at(s1, 0), H, at(carry_h, 0), H]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s1Row = b * H;
+          const carry_hRow = b * H;
+          for (let i = 0; i < H; i++) {
+            carry_h[carry_hRow + i]! += s1[s1Row + i]!;
+          }
         }
       }
 
@@ -619,12 +783,20 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       s2[i] = s;
     }
 
-    for (let i = 0; i < H; i++) {
-      dp[o_bz + i]! += s2[i]!;
+    // loop 3 (f32_3, f64_3 in the cell's .wat)
+    if (wl) wl(3, 1, [H, at(s2, 0), at(dp, o_bz)]);
+    else {
+      for (let i = 0; i < H; i++) {
+        dp[o_bz + i]! += s2[i]!;
+      }
     }
 
-    for (let i = 0; i < H; i++) {
-      dp[o_rbz + i]! += s2[i]!;
+    // loop 4 (f32_4, f64_4 in the cell's .wat)
+    if (wl) wl(4, 1, [H, at(s2, 0), at(dp, o_rbz)]);
+    else {
+      for (let i = 0; i < H; i++) {
+        dp[o_rbz + i]! += s2[i]!;
+      }
     }
 
     // grad of: r  = sigmoid(Kr*x + br + Rr*h + rbr)
@@ -634,12 +806,20 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       s3[i] = s;
     }
 
-    for (let i = 0; i < H; i++) {
-      dp[o_br + i]! += s3[i]!;
+    // loop 5 (f32_5, f64_5 in the cell's .wat)
+    if (wl) wl(5, 1, [H, at(s3, 0), at(dp, o_br)]);
+    else {
+      for (let i = 0; i < H; i++) {
+        dp[o_br + i]! += s3[i]!;
+      }
     }
 
-    for (let i = 0; i < H; i++) {
-      dp[o_rbr + i]! += s3[i]!;
+    // loop 6 (f32_6, f64_6 in the cell's .wat)
+    if (wl) wl(6, 1, [H, at(s3, 0), at(dp, o_rbr)]);
+    else {
+      for (let i = 0; i < H; i++) {
+        dp[o_rbr + i]! += s3[i]!;
+      }
     }
 
     // grad of: hh = tanh(Kh*x + bh + r .* (Rh*h + rbh))
@@ -669,3 +849,92 @@ export function createStep64(sizes: Sizes, B: number, options: KernelOptions = {
 export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {}): Kernel<Float32Array> {
   return createKernel32(sizes, B, 1, options);
 }
+
+/** The elementwise loops in WebAssembly (text: generated/gru-keras.wat), for the wasm backend: which may split their rows between threads, and the module. */
+const LOOPS_WASM: LoopsModuleSource = {
+  loops: [
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+  ],
+  binary: [
+    "AGFzbQEAAAABXAVgAXsBe2Ahf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/AGAdf39/f39/f39/f39/f39/f39/f39/",
+    "f39/f39/f38AYAd/f39/f39/AGAFf39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDDQwAAAECAwQAAAECAwQHcQ4FZjMyXzAAAgVm",
+    "MzJfMQADBWYzMl8yAAQFZjMyXzMABQVmMzJfNAAFBWYzMl81AAUFZjMyXzYABQVmNjRfMAAIBWY2NF8xAAkFZjY0XzIACgVmNjRf",
+    "MwALBWY2NF80AAsFZjY0XzUACwVmNjRfNgALCqIpDOgDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwB",
+    "DVA5AQ1QOQENUDkBDVA5IAAgAP0MO6q4PzuquD87qrg/O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAA",
+    "lkMAAJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0Mg4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2",
+    "OmELtjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+",
+    "q6oqPquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAB/eYB/QwA",
+    "AIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8AAAB/",
+    "AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9Ugt+AQF7",
+    "/QwAAIA/AACAPwAAgD8AAIA//QwAAABAAAAAQAAAAEAAAABA/QwAAABAAAAAQAAAAEAAAABAIAD94AH95gEQAP0MAACAPwAAgD8A",
+    "AIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1D/VILswYDD38DewN9A0AgACABTkUEQCADIAAgBGxB",
+    "AnRqISMgBiAAIAdsQQJ0aiEkIAkgACAKbEECdGohJSALIAAgDGxBAnRqISYgDiAAIA9sQQJ0aiEnIBEgACASbEECdGohKCATIAAg",
+    "FGxBAnRqISkgFiAAIBdsQQJ0aiEqIBggACAZbEECdGohKyAbIAAgHGxBAnRqISwgHSAAIB5sQQJ0aiEtIB8gACAgbEECdGohLiAC",
+    "IAJBA3FrIS9BACEiA0AgIiAvTkUEQP0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAiQQJ0IiEgI2r9AAQAIAUg",
+    "IWr9AAQA/eQBICEgJGr9AAQA/eQBIAggIWr9AAQA/eQB/eEBEAD95AH95wEhMCAhICVqIDD9CwQAICEgKGr9DAAAgD8AAIA/AACA",
+    "PwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gISAmav0ABAAgDSAhav0ABAD95AEgISAnav0ABAD95AEgECAhav0ABAD95AH94QEQAP3k",
+    "Af3nASIx/QsEACAhICpqICEgKWr9AAQAIBUgIWr9AAQA/eQBIjL9CwQAICEgLGogISArav0ABAAgGiAhav0ABAD95AEgMSAy/eYB",
+    "/eQBEAEiMf0LBAAgISAuaiAwICEgLWr9AAQA/eYB/QwAAIA/AACAPwAAgD8AAIA/IDD95QEgMf3mAf3kAf0LBAAgIkEEaiEiDAEL",
+    "CwNAIAIgIkxFBEBDAACAPyAiQQJ0IiEgI2oqAgAgBSAhaioCAJIgISAkaioCAJIgCCAhaioCAJKM/RMQAP0fAEMAAIA/kpUhMyAh",
+    "ICVqIDM4AgAgISAoakMAAIA/ICEgJmoqAgAgDSAhaioCAJIgISAnaioCAJIgECAhaioCAJKM/RMQAP0fAEMAAIA/kpUiNDgCACAh",
+    "ICpqICEgKWoqAgAgFSAhaioCAJIiNTgCACAhICxqICEgK2oqAgAgGiAhaioCAJIgNCA1lJL9ExAB/R8AIjQ4AgAgISAuaiAzICEg",
+    "LWoqAgCUQwAAgD8gM5MgNJSSOAIAICJBAWohIgwBCwsgAEEBaiEADAELCwuNBgMQfwJ7An0DQCAAIAFORQRAIAMgACAEbEECdGoh",
+    "HyAFIAAgBmxBAnRqISAgByAAIAhsQQJ0aiEiIAkgACAKbEECdGohIyALIAAgDGxBAnRqISEgDSAAIA5sQQJ0aiEkIA8gACAQbEEC",
+    "dGohJSARIAAgEmxBAnRqISYgEyAAIBRsQQJ0aiEnIBUgACAWbEECdGohKCAXIAAgGGxBAnRqISkgGSAAIBpsQQJ0aiEqIBsgACAc",
+    "bEECdGohKyACIAJBA3FrISxBACEeA0AgHiAsTkUEQP0MAACAPwAAgD8AAIA/AACAPyAeQQJ0Ih0gH2r9AAQA/eUBIS4gHSAjaiAd",
+    "ICBq/QAEACAu/eYB/QwAAIA/AACAPwAAgD8AAIA/IB0gImr9AAQAIi0gLf3mAf3lAf3mASIt/QsEACAdICRqIC0gHSAhav0ABAD9",
+    "5gH9CwQAIB0gJmogLSAdICVq/QAEAP3mASAdICFq/QAEAP0MAACAPwAAgD8AAIA/AACAPyAdICFq/QAEAP3lAf3mAf3mASIt/QsE",
+    "ACAdICdqIC39CwQAIB0gKWogHSAgav0ABAAgHSAoav0ABAAgHSAiav0ABAD95QH95gEgHSAfav0ABAAgLv3mAf3mASIu/QsEACAd",
+    "ICpqIC79CwQAIB0gK2ogHSAgav0ABAAgHSAfav0ABAD95gH9CwQAIB5BBGohHgwBCwsDQCACIB5MRQRAQwAAgD8gHkECdCIdIB9q",
+    "KgIAkyEwIB0gI2ogHSAgaioCACAwlEMAAIA/IB0gImoqAgAiLyAvlJOUIi84AgAgHSAkaiAvIB0gIWoqAgCUOAIAIB0gJmogLyAd",
+    "ICVqKgIAlCAdICFqKgIAQwAAgD8gHSAhaioCAJOUlCIvOAIAIB0gJ2ogLzgCACAdIClqIB0gIGoqAgAgHSAoaioCACAdICJqKgIA",
+    "k5QgHSAfaioCACAwlJQiMDgCACAdICpqIDA4AgAgHSAraiAdICBqKgIAIB0gH2oqAgCUOAIAIB5BAWohHgwBCwsgAEEBaiEADAEL",
+    "CwusAQEFfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiEKIAUgACAGbEECdGohCSACIAJBA3FrIQtBACEHA0AgByALTkUEQCAHQQJ0Iggg",
+    "CWogCCAJav0ABAAgCCAKav0ABAD95AH9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQiCCAJaiAIIAlqKgIAIAggCmoqAgCS",
+    "OAIAIAdBAWohBwwBCwsgAEEBaiEADAELCwuSAQEDfwNAIAAgAU5FBEAgAiACQQNxayEHQQAhBQNAIAUgB05FBEAgBUECdCIGIARq",
+    "IAQgBmr9AAQAIAMgBmr9AAQA/eQB/QsEACAFQQRqIQUMAQsLA0AgAiAFTEUEQCAFQQJ0IgYgBGogBCAGaioCACADIAZqKgIAkjgC",
+    "ACAFQQFqIQUMAQsLIABBAWohAAwBCwsLiwUBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAAAAAAPB/AAAAAAAA8H/9DAltqBNGEuY9",
+    "CW2oE0YS5j0gACAA/Qz+gitlRxX3P/6CK2VHFfc//fIB/ZQB/QwAAAAAADCRwAAAAAAAMJHA/fUB/QwAAAAAADCRQAAAAAAAMJFA",
+    "/fQBIgL9DAAA4P5CLuY/AADg/kIu5j/98gH98QEgAv0Mdjx5Ne856j12PHk17znqPf3yAf3xASIB/fIB/QyY2Pjv2O4hPpjY+O/Y",
+    "7iE+/fABIAH98gH9DORE9WdF5lo+5ET1Z0XmWj798AEgAf3yAf0MXJ94t09+kj5cn3i3T36SPv3wASAB/fIB/Qw0x1al4x3HPjTH",
+    "VqXjHcc+/fABIAH98gH9DBqgARqgAfo+GqABGqAB+j798AEgAf3yAf0MGqABGqABKj8aoAEaoAEqP/3wASAB/fIB/QwXbMEWbMFW",
+    "PxdswRZswVY//fABIAH98gH9DBEREREREYE/ERERERERgT/98AEgAf3yAf0MVVVVVVVVpT9VVVVVVVWlP/3wASAB/fIB/QxVVVVV",
+    "VVXFP1VVVVVVVcU//fABIAH98gH9DAAAAAAAAOA/AAAAAAAA4D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAB/fIB/QwA",
+    "AAAAAADwPwAAAAAAAPA//fABIAL9/AEiAUEB/awBIgL9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASABIAL9sQH9xwH9",
+    "DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASAA/QzvOfr+Qi6GQO85+v5CLoZA/Ur9UiAA/QxSMC3VEEmHwFIwLdUQSYfA/Un9",
+    "Ugt+AQF7/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAAAAQAAAAAAAAABA/QwAAAAAAAAAQAAAAAAAAABAIAD97AH98gEQBv0MAAAA",
+    "AAAA8D8AAAAAAADwP/3wAf3zAf3xASIB/e0BIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1J/VILxwYDD38DewN8A0AgACABTkUEQCAD",
+    "IAAgBGxBA3RqISMgBiAAIAdsQQN0aiEkIAkgACAKbEEDdGohJSALIAAgDGxBA3RqISYgDiAAIA9sQQN0aiEnIBEgACASbEEDdGoh",
+    "KCATIAAgFGxBA3RqISkgFiAAIBdsQQN0aiEqIBggACAZbEEDdGohKyAbIAAgHGxBA3RqISwgHSAAIB5sQQN0aiEtIB8gACAgbEED",
+    "dGohLiACIAJBAXFrIS9BACEiA0AgIiAvTkUEQP0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAiQQN0IiEgI2r9",
+    "AAQAIAUgIWr9AAQA/fABICEgJGr9AAQA/fABIAggIWr9AAQA/fAB/e0BEAb98AH98wEhMCAhICVqIDD9CwQAICEgKGr9DAAAAAAA",
+    "APA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gISAmav0ABAAgDSAhav0ABAD98AEgISAnav0ABAD98AEgECAhav0ABAD98AH9",
+    "7QEQBv3wAf3zASIx/QsEACAhICpqICEgKWr9AAQAIBUgIWr9AAQA/fABIjL9CwQAICEgLGogISArav0ABAAgGiAhav0ABAD98AEg",
+    "MSAy/fIB/fABEAciMf0LBAAgISAuaiAwICEgLWr9AAQA/fIB/QwAAAAAAADwPwAAAAAAAPA/IDD98QEgMf3yAf3wAf0LBAAgIkEC",
+    "aiEiDAELCwNAIAIgIkxFBEBEAAAAAAAA8D8gIkEDdCIhICNqKwMAIAUgIWorAwCgICEgJGorAwCgIAggIWorAwCgmv0UEAb9IQBE",
+    "AAAAAAAA8D+goyEzICEgJWogMzkDACAhIChqRAAAAAAAAPA/ICEgJmorAwAgDSAhaisDAKAgISAnaisDAKAgECAhaisDAKCa/RQQ",
+    "Bv0hAEQAAAAAAADwP6CjIjQ5AwAgISAqaiAhIClqKwMAIBUgIWorAwCgIjU5AwAgISAsaiAhICtqKwMAIBogIWorAwCgIDQgNaKg",
+    "/RQQB/0hACI0OQMAICEgLmogMyAhIC1qKwMAokQAAAAAAADwPyAzoSA0oqA5AwAgIkEBaiEiDAELCyAAQQFqIQAMAQsLC5kGAxB/",
+    "AnsCfANAIAAgAU5FBEAgAyAAIARsQQN0aiEfIAUgACAGbEEDdGohICAHIAAgCGxBA3RqISIgCSAAIApsQQN0aiEjIAsgACAMbEED",
+    "dGohISANIAAgDmxBA3RqISQgDyAAIBBsQQN0aiElIBEgACASbEEDdGohJiATIAAgFGxBA3RqIScgFSAAIBZsQQN0aiEoIBcgACAY",
+    "bEEDdGohKSAZIAAgGmxBA3RqISogGyAAIBxsQQN0aiErIAIgAkEBcWshLEEAIR4DQCAeICxORQRA/QwAAAAAAADwPwAAAAAAAPA/",
+    "IB5BA3QiHSAfav0ABAD98QEhLiAdICNqIB0gIGr9AAQAIC798gH9DAAAAAAAAPA/AAAAAAAA8D8gHSAiav0ABAAiLSAt/fIB/fEB",
+    "/fIBIi39CwQAIB0gJGogLSAdICFq/QAEAP3yAf0LBAAgHSAmaiAtIB0gJWr9AAQA/fIBIB0gIWr9AAQA/QwAAAAAAADwPwAAAAAA",
+    "APA/IB0gIWr9AAQA/fEB/fIB/fIBIi39CwQAIB0gJ2ogLf0LBAAgHSApaiAdICBq/QAEACAdIChq/QAEACAdICJq/QAEAP3xAf3y",
+    "ASAdIB9q/QAEACAu/fIB/fIBIi79CwQAIB0gKmogLv0LBAAgHSAraiAdICBq/QAEACAdIB9q/QAEAP3yAf0LBAAgHkECaiEeDAEL",
+    "CwNAIAIgHkxFBEBEAAAAAAAA8D8gHkEDdCIdIB9qKwMAoSEwIB0gI2ogHSAgaisDACAwokQAAAAAAADwPyAdICJqKwMAIi8gL6Kh",
+    "oiIvOQMAIB0gJGogLyAdICFqKwMAojkDACAdICZqIC8gHSAlaisDAKIgHSAhaisDAEQAAAAAAADwPyAdICFqKwMAoaKiIi85AwAg",
+    "HSAnaiAvOQMAIB0gKWogHSAgaisDACAdIChqKwMAIB0gImorAwChoiAdIB9qKwMAIDCioiIwOQMAIB0gKmogMDkDACAdICtqIB0g",
+    "IGorAwAgHSAfaisDAKI5AwAgHkEBaiEeDAELCyAAQQFqIQAMAQsLC6wBAQV/A0AgACABTkUEQCADIAAgBGxBA3RqIQogBSAAIAZs",
+    "QQN0aiEJIAIgAkEBcWshC0EAIQcDQCAHIAtORQRAIAdBA3QiCCAJaiAIIAlq/QAEACAIIApq/QAEAP3wAf0LBAAgB0ECaiEHDAEL",
+    "CwNAIAIgB0xFBEAgB0EDdCIIIAlqIAggCWorAwAgCCAKaisDAKA5AwAgB0EBaiEHDAELCyAAQQFqIQAMAQsLC5IBAQN/A0AgACAB",
+    "TkUEQCACIAJBAXFrIQdBACEFA0AgBSAHTkUEQCAFQQN0IgYgBGogBCAGav0ABAAgAyAGav0ABAD98AH9CwQAIAVBAmohBQwBCwsD",
+    "QCACIAVMRQRAIAVBA3QiBiAEaiAEIAZqKwMAIAMgBmorAwCgOQMAIAVBAWohBQwBCwsgAEEBaiEADAELCws=",
+  ].join(""),
+};

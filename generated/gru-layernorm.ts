@@ -3,7 +3,7 @@
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "./gemm.ts";
 import { GEMM_WASM } from "./gemm-wasm.ts";
 import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../src/runtime.ts";
-import { type KernelOptions, kernelMemory } from "../src/wasm.ts";
+import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../src/wasm.ts";
 /** haste LayerNormGRU (frameworks/pytorch/layer_norm_gru.py, LayerNormGRUScript): layout [z|r|g], Wx = LN(K*x) .* gamma[0] + bias, Rh = LN(R*h) .* gamma[1] + recurrent_bias, reset after the product, h' = z .* h + (1 - z) .* g */
 export const spec = {
   name: "gru-layernorm",
@@ -165,12 +165,12 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     3 * H * D,
     3 * H * H,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT64,
     NN: gemmNN64,
     TN: gemmTN64,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -261,23 +261,42 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
         s1[b * 1 + 0] = s;
       }
 
-      for (let b = 0; b < B; b++) {
-        const s1Row = b * 1;
-        const s2Row = b * 1;
-        const t1 = s1[s1Row]! / (3 * H);
-        s2[s2Row] = t1;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl) wl(0, B, [at(s1, 0), 1, 3 * H, at(s2, 0), 1]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s1Row = b * 1;
+          const s2Row = b * 1;
+          const t1 = s1[s1Row]! / (3 * H);
+          s2[s2Row] = t1;
+        }
       }
 
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (3 * H) + b * (3 * H);
-        const s2Row = b * 1;
-        const tape_s1Row = t * B * (3 * H) + b * (3 * H);
-        const s3Row = b * (3 * H);
-        for (let i = 0; i < 3 * H; i++) {
-          const t2 = xp0[xp0Row + i]! - s2[s2Row]!;
-          tape_s1[tape_s1Row + i] = t2;
-          const t3 = t2 * t2;
-          s3[s3Row + i] = t3;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          3 * H,
+          at(xp0, t * B * (3 * H)),
+          3 * H,
+          at(s2, 0),
+          1,
+          at(tape_s1, t * B * (3 * H)),
+          3 * H,
+          at(s3, 0),
+          3 * H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (3 * H) + b * (3 * H);
+          const s2Row = b * 1;
+          const tape_s1Row = t * B * (3 * H) + b * (3 * H);
+          const s3Row = b * (3 * H);
+          for (let i = 0; i < 3 * H; i++) {
+            const t2 = xp0[xp0Row + i]! - s2[s2Row]!;
+            tape_s1[tape_s1Row + i] = t2;
+            const t3 = t2 * t2;
+            s3[s3Row + i] = t3;
+          }
         }
       }
 
@@ -293,33 +312,60 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
         s5[b * 1 + 0] = s;
       }
 
-      for (let b = 0; b < B; b++) {
-        const s4Row = b * 1;
-        const tape_s2Row = t * B * 1 + b * 1;
-        const s5Row = b * 1;
-        const s6Row = b * 1;
-        const t4 = Math.sqrt(s4[s4Row]! / (3 * H) + 0.00001);
-        tape_s2[tape_s2Row] = t4;
-        const t5 = s5[s5Row]! / (3 * H);
-        s6[s6Row] = t5;
+      // loop 2 (f32_2, f64_2 in the cell's .wat)
+      if (wl) wl(2, B, [at(s4, 0), 1, 3 * H, at(tape_s2, t * B * 1), 1, at(s5, 0), 1, at(s6, 0), 1]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s4Row = b * 1;
+          const tape_s2Row = t * B * 1 + b * 1;
+          const s5Row = b * 1;
+          const s6Row = b * 1;
+          const t4 = Math.sqrt(s4[s4Row]! / (3 * H) + 0.00001);
+          tape_s2[tape_s2Row] = t4;
+          const t5 = s5[s5Row]! / (3 * H);
+          s6[s6Row] = t5;
+        }
       }
 
-      for (let b = 0; b < B; b++) {
-        const tape_s1Row = t * B * (3 * H) + b * (3 * H);
-        const tape_s2Row = t * B * 1 + b * 1;
-        const s7Row = b * (3 * H);
-        const s0Row = b * (3 * H);
-        const s6Row = b * 1;
-        const tape_s3Row = t * B * (3 * H) + b * (3 * H);
-        const s8Row = b * (3 * H);
-        for (let i = 0; i < 3 * H; i++) {
-          // wx = gx .* ((a - mean(a)) / sqrt(var(a) + eps)) + b
-          const wx = p[o_gx + i]! * (tape_s1[tape_s1Row + i]! / tape_s2[tape_s2Row]!) + p[o_b + i]!;
-          s7[s7Row + i] = wx;
-          const t6 = s0[s0Row + i]! - s6[s6Row]!;
-          tape_s3[tape_s3Row + i] = t6;
-          const t7 = t6 * t6;
-          s8[s8Row + i] = t7;
+      // loop 3 (f32_3, f64_3 in the cell's .wat)
+      if (wl)
+        wl(3, B, [
+          3 * H,
+          at(p, o_gx),
+          at(tape_s1, t * B * (3 * H)),
+          3 * H,
+          at(tape_s2, t * B * 1),
+          1,
+          at(p, o_b),
+          at(s7, 0),
+          3 * H,
+          at(s0, 0),
+          3 * H,
+          at(s6, 0),
+          1,
+          at(tape_s3, t * B * (3 * H)),
+          3 * H,
+          at(s8, 0),
+          3 * H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const tape_s1Row = t * B * (3 * H) + b * (3 * H);
+          const tape_s2Row = t * B * 1 + b * 1;
+          const s7Row = b * (3 * H);
+          const s0Row = b * (3 * H);
+          const s6Row = b * 1;
+          const tape_s3Row = t * B * (3 * H) + b * (3 * H);
+          const s8Row = b * (3 * H);
+          for (let i = 0; i < 3 * H; i++) {
+            // wx = gx .* ((a - mean(a)) / sqrt(var(a) + eps)) + b
+            const wx = p[o_gx + i]! * (tape_s1[tape_s1Row + i]! / tape_s2[tape_s2Row]!) + p[o_b + i]!;
+            s7[s7Row + i] = wx;
+            const t6 = s0[s0Row + i]! - s6[s6Row]!;
+            tape_s3[tape_s3Row + i] = t6;
+            const t7 = t6 * t6;
+            s8[s8Row + i] = t7;
+          }
         }
       }
 
@@ -332,21 +378,40 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) s10[b * H + i] = s7[b * (3 * H) + 0 + i]!;
       for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) s11[b * H + i] = s7[b * (3 * H) + H + i]!;
       for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) s12[b * H + i] = s7[b * (3 * H) + 2 * H + i]!;
-      for (let b = 0; b < B; b++) {
-        const s9Row = b * 1;
-        const tape_s4Row = t * B * 1 + b * 1;
-        const t8 = Math.sqrt(s9[s9Row]! / (3 * H) + 0.00001);
-        tape_s4[tape_s4Row] = t8;
+      // loop 4 (f32_4, f64_4 in the cell's .wat)
+      if (wl) wl(4, B, [at(s9, 0), 1, 3 * H, at(tape_s4, t * B * 1), 1]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s9Row = b * 1;
+          const tape_s4Row = t * B * 1 + b * 1;
+          const t8 = Math.sqrt(s9[s9Row]! / (3 * H) + 0.00001);
+          tape_s4[tape_s4Row] = t8;
+        }
       }
 
-      for (let b = 0; b < B; b++) {
-        const tape_s3Row = t * B * (3 * H) + b * (3 * H);
-        const tape_s4Row = t * B * 1 + b * 1;
-        const s13Row = b * (3 * H);
-        for (let i = 0; i < 3 * H; i++) {
-          // rh = gr .* ((u - mean(u)) / sqrt(var(u) + eps)) + rb
-          const rh = p[o_gr + i]! * (tape_s3[tape_s3Row + i]! / tape_s4[tape_s4Row]!) + p[o_rb + i]!;
-          s13[s13Row + i] = rh;
+      // loop 5 (f32_5, f64_5 in the cell's .wat)
+      if (wl)
+        wl(5, B, [
+          3 * H,
+          at(p, o_gr),
+          at(tape_s3, t * B * (3 * H)),
+          3 * H,
+          at(tape_s4, t * B * 1),
+          1,
+          at(p, o_rb),
+          at(s13, 0),
+          3 * H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const tape_s3Row = t * B * (3 * H) + b * (3 * H);
+          const tape_s4Row = t * B * 1 + b * 1;
+          const s13Row = b * (3 * H);
+          for (let i = 0; i < 3 * H; i++) {
+            // rh = gr .* ((u - mean(u)) / sqrt(var(u) + eps)) + rb
+            const rh = p[o_gr + i]! * (tape_s3[tape_s3Row + i]! / tape_s4[tape_s4Row]!) + p[o_rb + i]!;
+            s13[s13Row + i] = rh;
+          }
         }
       }
 
@@ -354,31 +419,60 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) s15[b * H + i] = s13[b * (3 * H) + H + i]!;
       for (let b = 0; b < B; b++)
         for (let i = 0; i < H; i++) tape_s5[t * B * H + b * H + i] = s13[b * (3 * H) + 2 * H + i]!;
-      for (let b = 0; b < B; b++) {
-        const s10Row = b * H;
-        const s14Row = b * H;
-        const tape_zRow = t * B * H + b * H;
-        const s11Row = b * H;
-        const s15Row = b * H;
-        const tape_rRow = t * B * H + b * H;
-        const s12Row = b * H;
-        const tape_s5Row = t * B * H + b * H;
-        const tape_gRow = t * B * H + b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // z  = sigmoid(slice(wx, 0, H) + slice(rh, 0, H))
-          const z = 1 / (1 + Math.exp(-(s10[s10Row + i]! + s14[s14Row + i]!)));
-          tape_z[tape_zRow + i] = z;
-          // r  = sigmoid(slice(wx, H, H) + slice(rh, H, H))
-          const r = 1 / (1 + Math.exp(-(s11[s11Row + i]! + s15[s15Row + i]!)));
-          tape_r[tape_rRow + i] = r;
-          // g  = tanh(slice(wx, 2*H, H) + r .* slice(rh, 2*H, H))
-          const g = Math.tanh(s12[s12Row + i]! + r * tape_s5[tape_s5Row + i]!);
-          tape_g[tape_gRow + i] = g;
-          // h' = z .* h + (1 - z) .* g
-          const h_next = z * hPrev[hPrevRow + i]! + (1 - z) * g;
-          hOut[hOutRow + i] = h_next;
+      // loop 6 (f32_6, f64_6 in the cell's .wat)
+      if (wl)
+        wl(6, B, [
+          H,
+          at(s10, 0),
+          H,
+          at(s14, 0),
+          H,
+          at(tape_z, t * B * H),
+          H,
+          at(s11, 0),
+          H,
+          at(s15, 0),
+          H,
+          at(tape_r, t * B * H),
+          H,
+          at(s12, 0),
+          H,
+          at(tape_s5, t * B * H),
+          H,
+          at(tape_g, t * B * H),
+          H,
+          at(hPrev, hPrevAt),
+          H,
+          at(hOut, t * B * H),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s10Row = b * H;
+          const s14Row = b * H;
+          const tape_zRow = t * B * H + b * H;
+          const s11Row = b * H;
+          const s15Row = b * H;
+          const tape_rRow = t * B * H + b * H;
+          const s12Row = b * H;
+          const tape_s5Row = t * B * H + b * H;
+          const tape_gRow = t * B * H + b * H;
+          const hPrevRow = hPrevAt + b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // z  = sigmoid(slice(wx, 0, H) + slice(rh, 0, H))
+            const z = 1 / (1 + Math.exp(-(s10[s10Row + i]! + s14[s14Row + i]!)));
+            tape_z[tape_zRow + i] = z;
+            // r  = sigmoid(slice(wx, H, H) + slice(rh, H, H))
+            const r = 1 / (1 + Math.exp(-(s11[s11Row + i]! + s15[s15Row + i]!)));
+            tape_r[tape_rRow + i] = r;
+            // g  = tanh(slice(wx, 2*H, H) + r .* slice(rh, 2*H, H))
+            const g = Math.tanh(s12[s12Row + i]! + r * tape_s5[tape_s5Row + i]!);
+            tape_g[tape_gRow + i] = g;
+            // h' = z .* h + (1 - z) .* g
+            const h_next = z * hPrev[hPrevRow + i]! + (1 - z) * g;
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -418,62 +512,114 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
-      for (let b = 0; b < B; b++) {
-        const tape_s4Row = t * B * 1 + b * 1;
-        const s1Row = b * 1;
-        const tape_s2Row = t * B * 1 + b * 1;
-        const s2Row = b * 1;
-        const t9 = 2 * tape_s4[tape_s4Row]!;
-        s1[s1Row] = t9;
-        const t10 = 2 * tape_s2[tape_s2Row]!;
-        s2[s2Row] = t10;
-      }
-
-      for (let b = 0; b < B; b++) {
-        const tape_s3Row = t * B * (3 * H) + b * (3 * H);
-        const tape_s4Row = t * B * 1 + b * 1;
-        const s3Row = b * (3 * H);
-        const tape_s1Row = t * B * (3 * H) + b * (3 * H);
-        const tape_s2Row = t * B * 1 + b * 1;
-        const s7Row = b * (3 * H);
-        for (let i = 0; i < 3 * H; i++) {
-          const t11 = tape_s3[tape_s3Row + i]! / tape_s4[tape_s4Row]!;
-          s3[s3Row + i] = t11;
-          const t12 = tape_s1[tape_s1Row + i]! / tape_s2[tape_s2Row]!;
-          s7[s7Row + i] = t12;
+      // loop 7 (f32_7, f64_7 in the cell's .wat)
+      if (wl) wl(7, B, [at(tape_s4, t * B * 1), 1, at(s1, 0), 1, at(tape_s2, t * B * 1), 1, at(s2, 0), 1]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const tape_s4Row = t * B * 1 + b * 1;
+          const s1Row = b * 1;
+          const tape_s2Row = t * B * 1 + b * 1;
+          const s2Row = b * 1;
+          const t9 = 2 * tape_s4[tape_s4Row]!;
+          s1[s1Row] = t9;
+          const t10 = 2 * tape_s2[tape_s2Row]!;
+          s2[s2Row] = t10;
         }
       }
 
-      for (let b = 0; b < B; b++) {
-        const tape_zRow = t * B * H + b * H;
-        const seed_hRow = b * H;
-        const tape_gRow = t * B * H + b * H;
-        const s10Row = b * H;
-        const tape_rRow = t * B * H + b * H;
-        const s11Row = b * H;
-        const tape_s5Row = t * B * H + b * H;
-        const s12Row = b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const s14Row = b * H;
-        const s15Row = b * H;
-        for (let i = 0; i < H; i++) {
-          const t13 = 1 - tape_z[tape_zRow + i]!;
-          // grad of: h' = z .* h + (1 - z) .* g
-          const dg = seed_h[seed_hRow + i]! * t13;
-          const dg_pre = dg * (1 - tape_g[tape_gRow + i]! * tape_g[tape_gRow + i]!);
-          s10[s10Row + i] = dg_pre;
-          const t14 = dg_pre * tape_r[tape_rRow + i]!;
-          s11[s11Row + i] = t14;
-          // grad of: g  = tanh(slice(wx, 2*H, H) + r .* slice(rh, 2*H, H))
-          const dr = dg_pre * tape_s5[tape_s5Row + i]!;
-          const dr_pre = dr * (tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!));
-          s12[s12Row + i] = dr_pre;
-          // grad of: h' = z .* h + (1 - z) .* g
-          const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_g[tape_gRow + i]!);
-          const dz_pre = dz * (tape_z[tape_zRow + i]! * t13);
-          s14[s14Row + i] = dz_pre;
-          const t15 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
-          s15[s15Row + i] = t15;
+      // loop 8 (f32_8, f64_8 in the cell's .wat)
+      if (wl)
+        wl(8, B, [
+          3 * H,
+          at(tape_s3, t * B * (3 * H)),
+          3 * H,
+          at(tape_s4, t * B * 1),
+          1,
+          at(s3, 0),
+          3 * H,
+          at(tape_s1, t * B * (3 * H)),
+          3 * H,
+          at(tape_s2, t * B * 1),
+          1,
+          at(s7, 0),
+          3 * H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const tape_s3Row = t * B * (3 * H) + b * (3 * H);
+          const tape_s4Row = t * B * 1 + b * 1;
+          const s3Row = b * (3 * H);
+          const tape_s1Row = t * B * (3 * H) + b * (3 * H);
+          const tape_s2Row = t * B * 1 + b * 1;
+          const s7Row = b * (3 * H);
+          for (let i = 0; i < 3 * H; i++) {
+            const t11 = tape_s3[tape_s3Row + i]! / tape_s4[tape_s4Row]!;
+            s3[s3Row + i] = t11;
+            const t12 = tape_s1[tape_s1Row + i]! / tape_s2[tape_s2Row]!;
+            s7[s7Row + i] = t12;
+          }
+        }
+      }
+
+      // loop 9 (f32_9, f64_9 in the cell's .wat)
+      if (wl)
+        wl(9, B, [
+          H,
+          at(tape_z, t * B * H),
+          H,
+          at(seed_h, 0),
+          H,
+          at(tape_g, t * B * H),
+          H,
+          at(s10, 0),
+          H,
+          at(tape_r, t * B * H),
+          H,
+          at(s11, 0),
+          H,
+          at(tape_s5, t * B * H),
+          H,
+          at(s12, 0),
+          H,
+          at(hPrev, hPrevAt),
+          H,
+          at(s14, 0),
+          H,
+          at(s15, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const tape_zRow = t * B * H + b * H;
+          const seed_hRow = b * H;
+          const tape_gRow = t * B * H + b * H;
+          const s10Row = b * H;
+          const tape_rRow = t * B * H + b * H;
+          const s11Row = b * H;
+          const tape_s5Row = t * B * H + b * H;
+          const s12Row = b * H;
+          const hPrevRow = hPrevAt + b * H;
+          const s14Row = b * H;
+          const s15Row = b * H;
+          for (let i = 0; i < H; i++) {
+            const t13 = 1 - tape_z[tape_zRow + i]!;
+            // grad of: h' = z .* h + (1 - z) .* g
+            const dg = seed_h[seed_hRow + i]! * t13;
+            const dg_pre = dg * (1 - tape_g[tape_gRow + i]! * tape_g[tape_gRow + i]!);
+            s10[s10Row + i] = dg_pre;
+            const t14 = dg_pre * tape_r[tape_rRow + i]!;
+            s11[s11Row + i] = t14;
+            // grad of: g  = tanh(slice(wx, 2*H, H) + r .* slice(rh, 2*H, H))
+            const dr = dg_pre * tape_s5[tape_s5Row + i]!;
+            const dr_pre = dr * (tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!));
+            s12[s12Row + i] = dr_pre;
+            // grad of: h' = z .* h + (1 - z) .* g
+            const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_g[tape_gRow + i]!);
+            const dz_pre = dz * (tape_z[tape_zRow + i]! * t13);
+            s14[s14Row + i] = dz_pre;
+            const t15 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
+            s15[s15Row + i] = t15;
+          }
         }
       }
 
@@ -486,44 +632,85 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       for (let b = 0; b < B; b++)
         for (let i = 0; i < 3 * H; i++)
           s17[b * (3 * H) + i] = i >= 2 * H && i < 2 * H + H ? s10[b * H + i - 2 * H]! : 0;
-      for (let b = 0; b < B; b++) {
-        const s8Row = b * (3 * H);
-        const s13Row = b * (3 * H);
-        const s16Row = b * (3 * H);
-        const s18Row = b * (3 * H);
-        const tape_s4Row = t * B * 1 + b * 1;
-        const s19Row = b * (3 * H);
-        const s3Row = b * (3 * H);
-        const s20Row = b * (3 * H);
-        const s17Row = b * (3 * H);
-        const s21Row = b * (3 * H);
-        const s7Row = b * (3 * H);
-        const s22Row = b * (3 * H);
-        const s23Row = b * (3 * H);
-        const tape_s2Row = t * B * 1 + b * 1;
-        const s24Row = b * (3 * H);
-        const s25Row = b * (3 * H);
-        for (let i = 0; i < 3 * H; i++) {
-          // grad of: z, r, g
-          const drh = s8[s8Row + i]! + s13[s13Row + i]! + s16[s16Row + i]!;
-          s18[s18Row + i] = drh;
-          const t16 = drh * p[o_gr + i]!;
-          const t17 = t16 / tape_s4[tape_s4Row]!;
-          s19[s19Row + i] = t17;
-          const t18 = -((t16 * s3[s3Row + i]!) / tape_s4[tape_s4Row]!);
-          s20[s20Row + i] = t18;
-          // grad of: z, r, g
-          const dwx = s13[s13Row + i]! + s17[s17Row + i]! + s16[s16Row + i]!;
-          s21[s21Row + i] = dwx;
-          const t19 = dwx * s7[s7Row + i]!;
-          s22[s22Row + i] = t19;
-          const t20 = drh * s3[s3Row + i]!;
-          s23[s23Row + i] = t20;
-          const t21 = dwx * p[o_gx + i]!;
-          const t22 = t21 / tape_s2[tape_s2Row]!;
-          s24[s24Row + i] = t22;
-          const t23 = -((t21 * s7[s7Row + i]!) / tape_s2[tape_s2Row]!);
-          s25[s25Row + i] = t23;
+      // loop 10 (f32_10, f64_10 in the cell's .wat)
+      if (wl)
+        wl(10, B, [
+          3 * H,
+          at(s8, 0),
+          3 * H,
+          at(s13, 0),
+          3 * H,
+          at(s16, 0),
+          3 * H,
+          at(s18, 0),
+          3 * H,
+          at(p, o_gr),
+          at(tape_s4, t * B * 1),
+          1,
+          at(s19, 0),
+          3 * H,
+          at(s3, 0),
+          3 * H,
+          at(s20, 0),
+          3 * H,
+          at(s17, 0),
+          3 * H,
+          at(s21, 0),
+          3 * H,
+          at(s7, 0),
+          3 * H,
+          at(s22, 0),
+          3 * H,
+          at(s23, 0),
+          3 * H,
+          at(p, o_gx),
+          at(tape_s2, t * B * 1),
+          1,
+          at(s24, 0),
+          3 * H,
+          at(s25, 0),
+          3 * H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s8Row = b * (3 * H);
+          const s13Row = b * (3 * H);
+          const s16Row = b * (3 * H);
+          const s18Row = b * (3 * H);
+          const tape_s4Row = t * B * 1 + b * 1;
+          const s19Row = b * (3 * H);
+          const s3Row = b * (3 * H);
+          const s20Row = b * (3 * H);
+          const s17Row = b * (3 * H);
+          const s21Row = b * (3 * H);
+          const s7Row = b * (3 * H);
+          const s22Row = b * (3 * H);
+          const s23Row = b * (3 * H);
+          const tape_s2Row = t * B * 1 + b * 1;
+          const s24Row = b * (3 * H);
+          const s25Row = b * (3 * H);
+          for (let i = 0; i < 3 * H; i++) {
+            // grad of: z, r, g
+            const drh = s8[s8Row + i]! + s13[s13Row + i]! + s16[s16Row + i]!;
+            s18[s18Row + i] = drh;
+            const t16 = drh * p[o_gr + i]!;
+            const t17 = t16 / tape_s4[tape_s4Row]!;
+            s19[s19Row + i] = t17;
+            const t18 = -((t16 * s3[s3Row + i]!) / tape_s4[tape_s4Row]!);
+            s20[s20Row + i] = t18;
+            // grad of: z, r, g
+            const dwx = s13[s13Row + i]! + s17[s17Row + i]! + s16[s16Row + i]!;
+            s21[s21Row + i] = dwx;
+            const t19 = dwx * s7[s7Row + i]!;
+            s22[s22Row + i] = t19;
+            const t20 = drh * s3[s3Row + i]!;
+            s23[s23Row + i] = t20;
+            const t21 = dwx * p[o_gx + i]!;
+            const t22 = t21 / tape_s2[tape_s2Row]!;
+            s24[s24Row + i] = t22;
+            const t23 = -((t21 * s7[s7Row + i]!) / tape_s2[tape_s2Row]!);
+            s25[s25Row + i] = t23;
+          }
         }
       }
 
@@ -567,41 +754,72 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
         s5[b * 1 + 0] = s;
       }
 
-      for (let b = 0; b < B; b++) {
-        const s4Row = b * 1;
-        const s1Row = b * 1;
-        const s6Row = b * 1;
-        const s5Row = b * 1;
-        const s2Row = b * 1;
-        const s9Row = b * 1;
-        const t24 = s4[s4Row]! / s1[s1Row]! / (3 * H);
-        s6[s6Row] = t24;
-        const t25 = s5[s5Row]! / s2[s2Row]! / (3 * H);
-        s9[s9Row] = t25;
+      // loop 11 (f32_11, f64_11 in the cell's .wat)
+      if (wl) wl(11, B, [at(s4, 0), 1, at(s1, 0), 1, 3 * H, at(s6, 0), 1, at(s5, 0), 1, at(s2, 0), 1, at(s9, 0), 1]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s4Row = b * 1;
+          const s1Row = b * 1;
+          const s6Row = b * 1;
+          const s5Row = b * 1;
+          const s2Row = b * 1;
+          const s9Row = b * 1;
+          const t24 = s4[s4Row]! / s1[s1Row]! / (3 * H);
+          s6[s6Row] = t24;
+          const t25 = s5[s5Row]! / s2[s2Row]! / (3 * H);
+          s9[s9Row] = t25;
+        }
       }
 
       for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) s26[b * (3 * H) + i] = s6[b * 1 + 0]!;
       for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) s27[b * (3 * H) + i] = s9[b * 1 + 0]!;
-      for (let b = 0; b < B; b++) {
-        const s19Row = b * (3 * H);
-        const s26Row = b * (3 * H);
-        const tape_s3Row = t * B * (3 * H) + b * (3 * H);
-        const s28Row = b * (3 * H);
-        const s29Row = b * (3 * H);
-        const s24Row = b * (3 * H);
-        const s27Row = b * (3 * H);
-        const tape_s1Row = t * B * (3 * H) + b * (3 * H);
-        const s30Row = b * (3 * H);
-        const s31Row = b * (3 * H);
-        for (let i = 0; i < 3 * H; i++) {
-          const t26 = s19[s19Row + i]! + 2 * (s26[s26Row + i]! * tape_s3[tape_s3Row + i]!);
-          s28[s28Row + i] = t26;
-          const t27 = -t26;
-          s29[s29Row + i] = t27;
-          const t28 = s24[s24Row + i]! + 2 * (s27[s27Row + i]! * tape_s1[tape_s1Row + i]!);
-          s30[s30Row + i] = t28;
-          const t29 = -t28;
-          s31[s31Row + i] = t29;
+      // loop 12 (f32_12, f64_12 in the cell's .wat)
+      if (wl)
+        wl(12, B, [
+          3 * H,
+          at(s19, 0),
+          3 * H,
+          at(s26, 0),
+          3 * H,
+          at(tape_s3, t * B * (3 * H)),
+          3 * H,
+          at(s28, 0),
+          3 * H,
+          at(s29, 0),
+          3 * H,
+          at(s24, 0),
+          3 * H,
+          at(s27, 0),
+          3 * H,
+          at(tape_s1, t * B * (3 * H)),
+          3 * H,
+          at(s30, 0),
+          3 * H,
+          at(s31, 0),
+          3 * H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s19Row = b * (3 * H);
+          const s26Row = b * (3 * H);
+          const tape_s3Row = t * B * (3 * H) + b * (3 * H);
+          const s28Row = b * (3 * H);
+          const s29Row = b * (3 * H);
+          const s24Row = b * (3 * H);
+          const s27Row = b * (3 * H);
+          const tape_s1Row = t * B * (3 * H) + b * (3 * H);
+          const s30Row = b * (3 * H);
+          const s31Row = b * (3 * H);
+          for (let i = 0; i < 3 * H; i++) {
+            const t26 = s19[s19Row + i]! + 2 * (s26[s26Row + i]! * tape_s3[tape_s3Row + i]!);
+            s28[s28Row + i] = t26;
+            const t27 = -t26;
+            s29[s29Row + i] = t27;
+            const t28 = s24[s24Row + i]! + 2 * (s27[s27Row + i]! * tape_s1[tape_s1Row + i]!);
+            s30[s30Row + i] = t28;
+            const t29 = -t28;
+            s31[s31Row + i] = t29;
+          }
         }
       }
 
@@ -617,43 +835,70 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
         s33[b * 1 + 0] = s;
       }
 
-      for (let b = 0; b < B; b++) {
-        const s32Row = b * 1;
-        const s34Row = b * 1;
-        const s33Row = b * 1;
-        const s35Row = b * 1;
-        const t30 = s32[s32Row]! / (3 * H);
-        s34[s34Row] = t30;
-        const t31 = s33[s33Row]! / (3 * H);
-        s35[s35Row] = t31;
+      // loop 13 (f32_13, f64_13 in the cell's .wat)
+      if (wl) wl(13, B, [at(s32, 0), 1, 3 * H, at(s34, 0), 1, at(s33, 0), 1, at(s35, 0), 1]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s32Row = b * 1;
+          const s34Row = b * 1;
+          const s33Row = b * 1;
+          const s35Row = b * 1;
+          const t30 = s32[s32Row]! / (3 * H);
+          s34[s34Row] = t30;
+          const t31 = s33[s33Row]! / (3 * H);
+          s35[s35Row] = t31;
+        }
       }
 
       for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) s36[b * (3 * H) + i] = s34[b * 1 + 0]!;
       for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) s37[b * (3 * H) + i] = s35[b * 1 + 0]!;
-      for (let b = 0; b < B; b++) {
-        const s28Row = b * (3 * H);
-        const s36Row = b * (3 * H);
-        const s0Row = b * (3 * H);
-        const s30Row = b * (3 * H);
-        const s37Row = b * (3 * H);
-        const gx0Row = t * B * (3 * H) + b * (3 * H);
-        for (let i = 0; i < 3 * H; i++) {
-          // grad of: rh = gr .* ((u - mean(u)) / sqrt(var(u) + eps)) + rb
-          const du = s28[s28Row + i]! + s36[s36Row + i]!;
-          s0[s0Row + i] = du;
-          // grad of: wx = gx .* ((a - mean(a)) / sqrt(var(a) + eps)) + b
-          const da = s30[s30Row + i]! + s37[s37Row + i]!;
-          gx0[gx0Row + i] = da;
+      // loop 14 (f32_14, f64_14 in the cell's .wat)
+      if (wl)
+        wl(14, B, [
+          3 * H,
+          at(s28, 0),
+          3 * H,
+          at(s36, 0),
+          3 * H,
+          at(s0, 0),
+          3 * H,
+          at(s30, 0),
+          3 * H,
+          at(s37, 0),
+          3 * H,
+          at(gx0, t * B * (3 * H)),
+          3 * H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s28Row = b * (3 * H);
+          const s36Row = b * (3 * H);
+          const s0Row = b * (3 * H);
+          const s30Row = b * (3 * H);
+          const s37Row = b * (3 * H);
+          const gx0Row = t * B * (3 * H) + b * (3 * H);
+          for (let i = 0; i < 3 * H; i++) {
+            // grad of: rh = gr .* ((u - mean(u)) / sqrt(var(u) + eps)) + rb
+            const du = s28[s28Row + i]! + s36[s36Row + i]!;
+            s0[s0Row + i] = du;
+            // grad of: wx = gx .* ((a - mean(a)) / sqrt(var(a) + eps)) + b
+            const da = s30[s30Row + i]! + s37[s37Row + i]!;
+            gx0[gx0Row + i] = da;
+          }
         }
       }
 
       // d(dh) from R
       mm.NN(B, 3 * H, H, s0, 0, 3 * H, p, o_R, carry_h, 0, H, false);
-      for (let b = 0; b < B; b++) {
-        const s15Row = b * H;
-        const carry_hRow = b * H;
-        for (let i = 0; i < H; i++) {
-          carry_h[carry_hRow + i]! += s15[s15Row + i]!;
+      // loop 15 (f32_15, f64_15 in the cell's .wat)
+      if (wl) wl(15, B, [H, at(s15, 0), H, at(carry_h, 0), H]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s15Row = b * H;
+          const carry_hRow = b * H;
+          for (let i = 0; i < H; i++) {
+            carry_h[carry_hRow + i]! += s15[s15Row + i]!;
+          }
         }
       }
 
@@ -756,12 +1001,12 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     3 * H * D,
     3 * H * H,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT32,
     NN: gemmNN32,
     TN: gemmTN32,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -852,23 +1097,42 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
         s1[b * 1 + 0] = s;
       }
 
-      for (let b = 0; b < B; b++) {
-        const s1Row = b * 1;
-        const s2Row = b * 1;
-        const t1 = s1[s1Row]! / (3 * H);
-        s2[s2Row] = t1;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl) wl(0, B, [at(s1, 0), 1, 3 * H, at(s2, 0), 1]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s1Row = b * 1;
+          const s2Row = b * 1;
+          const t1 = s1[s1Row]! / (3 * H);
+          s2[s2Row] = t1;
+        }
       }
 
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (3 * H) + b * (3 * H);
-        const s2Row = b * 1;
-        const tape_s1Row = t * B * (3 * H) + b * (3 * H);
-        const s3Row = b * (3 * H);
-        for (let i = 0; i < 3 * H; i++) {
-          const t2 = xp0[xp0Row + i]! - s2[s2Row]!;
-          tape_s1[tape_s1Row + i] = t2;
-          const t3 = t2 * t2;
-          s3[s3Row + i] = t3;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          3 * H,
+          at(xp0, t * B * (3 * H)),
+          3 * H,
+          at(s2, 0),
+          1,
+          at(tape_s1, t * B * (3 * H)),
+          3 * H,
+          at(s3, 0),
+          3 * H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (3 * H) + b * (3 * H);
+          const s2Row = b * 1;
+          const tape_s1Row = t * B * (3 * H) + b * (3 * H);
+          const s3Row = b * (3 * H);
+          for (let i = 0; i < 3 * H; i++) {
+            const t2 = xp0[xp0Row + i]! - s2[s2Row]!;
+            tape_s1[tape_s1Row + i] = t2;
+            const t3 = t2 * t2;
+            s3[s3Row + i] = t3;
+          }
         }
       }
 
@@ -884,33 +1148,60 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
         s5[b * 1 + 0] = s;
       }
 
-      for (let b = 0; b < B; b++) {
-        const s4Row = b * 1;
-        const tape_s2Row = t * B * 1 + b * 1;
-        const s5Row = b * 1;
-        const s6Row = b * 1;
-        const t4 = Math.sqrt(s4[s4Row]! / (3 * H) + 0.00001);
-        tape_s2[tape_s2Row] = t4;
-        const t5 = s5[s5Row]! / (3 * H);
-        s6[s6Row] = t5;
+      // loop 2 (f32_2, f64_2 in the cell's .wat)
+      if (wl) wl(2, B, [at(s4, 0), 1, 3 * H, at(tape_s2, t * B * 1), 1, at(s5, 0), 1, at(s6, 0), 1]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s4Row = b * 1;
+          const tape_s2Row = t * B * 1 + b * 1;
+          const s5Row = b * 1;
+          const s6Row = b * 1;
+          const t4 = Math.sqrt(s4[s4Row]! / (3 * H) + 0.00001);
+          tape_s2[tape_s2Row] = t4;
+          const t5 = s5[s5Row]! / (3 * H);
+          s6[s6Row] = t5;
+        }
       }
 
-      for (let b = 0; b < B; b++) {
-        const tape_s1Row = t * B * (3 * H) + b * (3 * H);
-        const tape_s2Row = t * B * 1 + b * 1;
-        const s7Row = b * (3 * H);
-        const s0Row = b * (3 * H);
-        const s6Row = b * 1;
-        const tape_s3Row = t * B * (3 * H) + b * (3 * H);
-        const s8Row = b * (3 * H);
-        for (let i = 0; i < 3 * H; i++) {
-          // wx = gx .* ((a - mean(a)) / sqrt(var(a) + eps)) + b
-          const wx = p[o_gx + i]! * (tape_s1[tape_s1Row + i]! / tape_s2[tape_s2Row]!) + p[o_b + i]!;
-          s7[s7Row + i] = wx;
-          const t6 = s0[s0Row + i]! - s6[s6Row]!;
-          tape_s3[tape_s3Row + i] = t6;
-          const t7 = t6 * t6;
-          s8[s8Row + i] = t7;
+      // loop 3 (f32_3, f64_3 in the cell's .wat)
+      if (wl)
+        wl(3, B, [
+          3 * H,
+          at(p, o_gx),
+          at(tape_s1, t * B * (3 * H)),
+          3 * H,
+          at(tape_s2, t * B * 1),
+          1,
+          at(p, o_b),
+          at(s7, 0),
+          3 * H,
+          at(s0, 0),
+          3 * H,
+          at(s6, 0),
+          1,
+          at(tape_s3, t * B * (3 * H)),
+          3 * H,
+          at(s8, 0),
+          3 * H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const tape_s1Row = t * B * (3 * H) + b * (3 * H);
+          const tape_s2Row = t * B * 1 + b * 1;
+          const s7Row = b * (3 * H);
+          const s0Row = b * (3 * H);
+          const s6Row = b * 1;
+          const tape_s3Row = t * B * (3 * H) + b * (3 * H);
+          const s8Row = b * (3 * H);
+          for (let i = 0; i < 3 * H; i++) {
+            // wx = gx .* ((a - mean(a)) / sqrt(var(a) + eps)) + b
+            const wx = p[o_gx + i]! * (tape_s1[tape_s1Row + i]! / tape_s2[tape_s2Row]!) + p[o_b + i]!;
+            s7[s7Row + i] = wx;
+            const t6 = s0[s0Row + i]! - s6[s6Row]!;
+            tape_s3[tape_s3Row + i] = t6;
+            const t7 = t6 * t6;
+            s8[s8Row + i] = t7;
+          }
         }
       }
 
@@ -923,21 +1214,40 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) s10[b * H + i] = s7[b * (3 * H) + 0 + i]!;
       for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) s11[b * H + i] = s7[b * (3 * H) + H + i]!;
       for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) s12[b * H + i] = s7[b * (3 * H) + 2 * H + i]!;
-      for (let b = 0; b < B; b++) {
-        const s9Row = b * 1;
-        const tape_s4Row = t * B * 1 + b * 1;
-        const t8 = Math.sqrt(s9[s9Row]! / (3 * H) + 0.00001);
-        tape_s4[tape_s4Row] = t8;
+      // loop 4 (f32_4, f64_4 in the cell's .wat)
+      if (wl) wl(4, B, [at(s9, 0), 1, 3 * H, at(tape_s4, t * B * 1), 1]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s9Row = b * 1;
+          const tape_s4Row = t * B * 1 + b * 1;
+          const t8 = Math.sqrt(s9[s9Row]! / (3 * H) + 0.00001);
+          tape_s4[tape_s4Row] = t8;
+        }
       }
 
-      for (let b = 0; b < B; b++) {
-        const tape_s3Row = t * B * (3 * H) + b * (3 * H);
-        const tape_s4Row = t * B * 1 + b * 1;
-        const s13Row = b * (3 * H);
-        for (let i = 0; i < 3 * H; i++) {
-          // rh = gr .* ((u - mean(u)) / sqrt(var(u) + eps)) + rb
-          const rh = p[o_gr + i]! * (tape_s3[tape_s3Row + i]! / tape_s4[tape_s4Row]!) + p[o_rb + i]!;
-          s13[s13Row + i] = rh;
+      // loop 5 (f32_5, f64_5 in the cell's .wat)
+      if (wl)
+        wl(5, B, [
+          3 * H,
+          at(p, o_gr),
+          at(tape_s3, t * B * (3 * H)),
+          3 * H,
+          at(tape_s4, t * B * 1),
+          1,
+          at(p, o_rb),
+          at(s13, 0),
+          3 * H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const tape_s3Row = t * B * (3 * H) + b * (3 * H);
+          const tape_s4Row = t * B * 1 + b * 1;
+          const s13Row = b * (3 * H);
+          for (let i = 0; i < 3 * H; i++) {
+            // rh = gr .* ((u - mean(u)) / sqrt(var(u) + eps)) + rb
+            const rh = p[o_gr + i]! * (tape_s3[tape_s3Row + i]! / tape_s4[tape_s4Row]!) + p[o_rb + i]!;
+            s13[s13Row + i] = rh;
+          }
         }
       }
 
@@ -945,31 +1255,60 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) s15[b * H + i] = s13[b * (3 * H) + H + i]!;
       for (let b = 0; b < B; b++)
         for (let i = 0; i < H; i++) tape_s5[t * B * H + b * H + i] = s13[b * (3 * H) + 2 * H + i]!;
-      for (let b = 0; b < B; b++) {
-        const s10Row = b * H;
-        const s14Row = b * H;
-        const tape_zRow = t * B * H + b * H;
-        const s11Row = b * H;
-        const s15Row = b * H;
-        const tape_rRow = t * B * H + b * H;
-        const s12Row = b * H;
-        const tape_s5Row = t * B * H + b * H;
-        const tape_gRow = t * B * H + b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // z  = sigmoid(slice(wx, 0, H) + slice(rh, 0, H))
-          const z = 1 / (1 + Math.exp(-(s10[s10Row + i]! + s14[s14Row + i]!)));
-          tape_z[tape_zRow + i] = z;
-          // r  = sigmoid(slice(wx, H, H) + slice(rh, H, H))
-          const r = 1 / (1 + Math.exp(-(s11[s11Row + i]! + s15[s15Row + i]!)));
-          tape_r[tape_rRow + i] = r;
-          // g  = tanh(slice(wx, 2*H, H) + r .* slice(rh, 2*H, H))
-          const g = Math.tanh(s12[s12Row + i]! + r * tape_s5[tape_s5Row + i]!);
-          tape_g[tape_gRow + i] = g;
-          // h' = z .* h + (1 - z) .* g
-          const h_next = z * hPrev[hPrevRow + i]! + (1 - z) * g;
-          hOut[hOutRow + i] = h_next;
+      // loop 6 (f32_6, f64_6 in the cell's .wat)
+      if (wl)
+        wl(6, B, [
+          H,
+          at(s10, 0),
+          H,
+          at(s14, 0),
+          H,
+          at(tape_z, t * B * H),
+          H,
+          at(s11, 0),
+          H,
+          at(s15, 0),
+          H,
+          at(tape_r, t * B * H),
+          H,
+          at(s12, 0),
+          H,
+          at(tape_s5, t * B * H),
+          H,
+          at(tape_g, t * B * H),
+          H,
+          at(hPrev, hPrevAt),
+          H,
+          at(hOut, t * B * H),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s10Row = b * H;
+          const s14Row = b * H;
+          const tape_zRow = t * B * H + b * H;
+          const s11Row = b * H;
+          const s15Row = b * H;
+          const tape_rRow = t * B * H + b * H;
+          const s12Row = b * H;
+          const tape_s5Row = t * B * H + b * H;
+          const tape_gRow = t * B * H + b * H;
+          const hPrevRow = hPrevAt + b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // z  = sigmoid(slice(wx, 0, H) + slice(rh, 0, H))
+            const z = 1 / (1 + Math.exp(-(s10[s10Row + i]! + s14[s14Row + i]!)));
+            tape_z[tape_zRow + i] = z;
+            // r  = sigmoid(slice(wx, H, H) + slice(rh, H, H))
+            const r = 1 / (1 + Math.exp(-(s11[s11Row + i]! + s15[s15Row + i]!)));
+            tape_r[tape_rRow + i] = r;
+            // g  = tanh(slice(wx, 2*H, H) + r .* slice(rh, 2*H, H))
+            const g = Math.tanh(s12[s12Row + i]! + r * tape_s5[tape_s5Row + i]!);
+            tape_g[tape_gRow + i] = g;
+            // h' = z .* h + (1 - z) .* g
+            const h_next = z * hPrev[hPrevRow + i]! + (1 - z) * g;
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -1009,62 +1348,114 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
-      for (let b = 0; b < B; b++) {
-        const tape_s4Row = t * B * 1 + b * 1;
-        const s1Row = b * 1;
-        const tape_s2Row = t * B * 1 + b * 1;
-        const s2Row = b * 1;
-        const t9 = 2 * tape_s4[tape_s4Row]!;
-        s1[s1Row] = t9;
-        const t10 = 2 * tape_s2[tape_s2Row]!;
-        s2[s2Row] = t10;
-      }
-
-      for (let b = 0; b < B; b++) {
-        const tape_s3Row = t * B * (3 * H) + b * (3 * H);
-        const tape_s4Row = t * B * 1 + b * 1;
-        const s3Row = b * (3 * H);
-        const tape_s1Row = t * B * (3 * H) + b * (3 * H);
-        const tape_s2Row = t * B * 1 + b * 1;
-        const s7Row = b * (3 * H);
-        for (let i = 0; i < 3 * H; i++) {
-          const t11 = tape_s3[tape_s3Row + i]! / tape_s4[tape_s4Row]!;
-          s3[s3Row + i] = t11;
-          const t12 = tape_s1[tape_s1Row + i]! / tape_s2[tape_s2Row]!;
-          s7[s7Row + i] = t12;
+      // loop 7 (f32_7, f64_7 in the cell's .wat)
+      if (wl) wl(7, B, [at(tape_s4, t * B * 1), 1, at(s1, 0), 1, at(tape_s2, t * B * 1), 1, at(s2, 0), 1]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const tape_s4Row = t * B * 1 + b * 1;
+          const s1Row = b * 1;
+          const tape_s2Row = t * B * 1 + b * 1;
+          const s2Row = b * 1;
+          const t9 = 2 * tape_s4[tape_s4Row]!;
+          s1[s1Row] = t9;
+          const t10 = 2 * tape_s2[tape_s2Row]!;
+          s2[s2Row] = t10;
         }
       }
 
-      for (let b = 0; b < B; b++) {
-        const tape_zRow = t * B * H + b * H;
-        const seed_hRow = b * H;
-        const tape_gRow = t * B * H + b * H;
-        const s10Row = b * H;
-        const tape_rRow = t * B * H + b * H;
-        const s11Row = b * H;
-        const tape_s5Row = t * B * H + b * H;
-        const s12Row = b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const s14Row = b * H;
-        const s15Row = b * H;
-        for (let i = 0; i < H; i++) {
-          const t13 = 1 - tape_z[tape_zRow + i]!;
-          // grad of: h' = z .* h + (1 - z) .* g
-          const dg = seed_h[seed_hRow + i]! * t13;
-          const dg_pre = dg * (1 - tape_g[tape_gRow + i]! * tape_g[tape_gRow + i]!);
-          s10[s10Row + i] = dg_pre;
-          const t14 = dg_pre * tape_r[tape_rRow + i]!;
-          s11[s11Row + i] = t14;
-          // grad of: g  = tanh(slice(wx, 2*H, H) + r .* slice(rh, 2*H, H))
-          const dr = dg_pre * tape_s5[tape_s5Row + i]!;
-          const dr_pre = dr * (tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!));
-          s12[s12Row + i] = dr_pre;
-          // grad of: h' = z .* h + (1 - z) .* g
-          const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_g[tape_gRow + i]!);
-          const dz_pre = dz * (tape_z[tape_zRow + i]! * t13);
-          s14[s14Row + i] = dz_pre;
-          const t15 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
-          s15[s15Row + i] = t15;
+      // loop 8 (f32_8, f64_8 in the cell's .wat)
+      if (wl)
+        wl(8, B, [
+          3 * H,
+          at(tape_s3, t * B * (3 * H)),
+          3 * H,
+          at(tape_s4, t * B * 1),
+          1,
+          at(s3, 0),
+          3 * H,
+          at(tape_s1, t * B * (3 * H)),
+          3 * H,
+          at(tape_s2, t * B * 1),
+          1,
+          at(s7, 0),
+          3 * H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const tape_s3Row = t * B * (3 * H) + b * (3 * H);
+          const tape_s4Row = t * B * 1 + b * 1;
+          const s3Row = b * (3 * H);
+          const tape_s1Row = t * B * (3 * H) + b * (3 * H);
+          const tape_s2Row = t * B * 1 + b * 1;
+          const s7Row = b * (3 * H);
+          for (let i = 0; i < 3 * H; i++) {
+            const t11 = tape_s3[tape_s3Row + i]! / tape_s4[tape_s4Row]!;
+            s3[s3Row + i] = t11;
+            const t12 = tape_s1[tape_s1Row + i]! / tape_s2[tape_s2Row]!;
+            s7[s7Row + i] = t12;
+          }
+        }
+      }
+
+      // loop 9 (f32_9, f64_9 in the cell's .wat)
+      if (wl)
+        wl(9, B, [
+          H,
+          at(tape_z, t * B * H),
+          H,
+          at(seed_h, 0),
+          H,
+          at(tape_g, t * B * H),
+          H,
+          at(s10, 0),
+          H,
+          at(tape_r, t * B * H),
+          H,
+          at(s11, 0),
+          H,
+          at(tape_s5, t * B * H),
+          H,
+          at(s12, 0),
+          H,
+          at(hPrev, hPrevAt),
+          H,
+          at(s14, 0),
+          H,
+          at(s15, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const tape_zRow = t * B * H + b * H;
+          const seed_hRow = b * H;
+          const tape_gRow = t * B * H + b * H;
+          const s10Row = b * H;
+          const tape_rRow = t * B * H + b * H;
+          const s11Row = b * H;
+          const tape_s5Row = t * B * H + b * H;
+          const s12Row = b * H;
+          const hPrevRow = hPrevAt + b * H;
+          const s14Row = b * H;
+          const s15Row = b * H;
+          for (let i = 0; i < H; i++) {
+            const t13 = 1 - tape_z[tape_zRow + i]!;
+            // grad of: h' = z .* h + (1 - z) .* g
+            const dg = seed_h[seed_hRow + i]! * t13;
+            const dg_pre = dg * (1 - tape_g[tape_gRow + i]! * tape_g[tape_gRow + i]!);
+            s10[s10Row + i] = dg_pre;
+            const t14 = dg_pre * tape_r[tape_rRow + i]!;
+            s11[s11Row + i] = t14;
+            // grad of: g  = tanh(slice(wx, 2*H, H) + r .* slice(rh, 2*H, H))
+            const dr = dg_pre * tape_s5[tape_s5Row + i]!;
+            const dr_pre = dr * (tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!));
+            s12[s12Row + i] = dr_pre;
+            // grad of: h' = z .* h + (1 - z) .* g
+            const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_g[tape_gRow + i]!);
+            const dz_pre = dz * (tape_z[tape_zRow + i]! * t13);
+            s14[s14Row + i] = dz_pre;
+            const t15 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
+            s15[s15Row + i] = t15;
+          }
         }
       }
 
@@ -1077,44 +1468,85 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       for (let b = 0; b < B; b++)
         for (let i = 0; i < 3 * H; i++)
           s17[b * (3 * H) + i] = i >= 2 * H && i < 2 * H + H ? s10[b * H + i - 2 * H]! : 0;
-      for (let b = 0; b < B; b++) {
-        const s8Row = b * (3 * H);
-        const s13Row = b * (3 * H);
-        const s16Row = b * (3 * H);
-        const s18Row = b * (3 * H);
-        const tape_s4Row = t * B * 1 + b * 1;
-        const s19Row = b * (3 * H);
-        const s3Row = b * (3 * H);
-        const s20Row = b * (3 * H);
-        const s17Row = b * (3 * H);
-        const s21Row = b * (3 * H);
-        const s7Row = b * (3 * H);
-        const s22Row = b * (3 * H);
-        const s23Row = b * (3 * H);
-        const tape_s2Row = t * B * 1 + b * 1;
-        const s24Row = b * (3 * H);
-        const s25Row = b * (3 * H);
-        for (let i = 0; i < 3 * H; i++) {
-          // grad of: z, r, g
-          const drh = s8[s8Row + i]! + s13[s13Row + i]! + s16[s16Row + i]!;
-          s18[s18Row + i] = drh;
-          const t16 = drh * p[o_gr + i]!;
-          const t17 = t16 / tape_s4[tape_s4Row]!;
-          s19[s19Row + i] = t17;
-          const t18 = -((t16 * s3[s3Row + i]!) / tape_s4[tape_s4Row]!);
-          s20[s20Row + i] = t18;
-          // grad of: z, r, g
-          const dwx = s13[s13Row + i]! + s17[s17Row + i]! + s16[s16Row + i]!;
-          s21[s21Row + i] = dwx;
-          const t19 = dwx * s7[s7Row + i]!;
-          s22[s22Row + i] = t19;
-          const t20 = drh * s3[s3Row + i]!;
-          s23[s23Row + i] = t20;
-          const t21 = dwx * p[o_gx + i]!;
-          const t22 = t21 / tape_s2[tape_s2Row]!;
-          s24[s24Row + i] = t22;
-          const t23 = -((t21 * s7[s7Row + i]!) / tape_s2[tape_s2Row]!);
-          s25[s25Row + i] = t23;
+      // loop 10 (f32_10, f64_10 in the cell's .wat)
+      if (wl)
+        wl(10, B, [
+          3 * H,
+          at(s8, 0),
+          3 * H,
+          at(s13, 0),
+          3 * H,
+          at(s16, 0),
+          3 * H,
+          at(s18, 0),
+          3 * H,
+          at(p, o_gr),
+          at(tape_s4, t * B * 1),
+          1,
+          at(s19, 0),
+          3 * H,
+          at(s3, 0),
+          3 * H,
+          at(s20, 0),
+          3 * H,
+          at(s17, 0),
+          3 * H,
+          at(s21, 0),
+          3 * H,
+          at(s7, 0),
+          3 * H,
+          at(s22, 0),
+          3 * H,
+          at(s23, 0),
+          3 * H,
+          at(p, o_gx),
+          at(tape_s2, t * B * 1),
+          1,
+          at(s24, 0),
+          3 * H,
+          at(s25, 0),
+          3 * H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s8Row = b * (3 * H);
+          const s13Row = b * (3 * H);
+          const s16Row = b * (3 * H);
+          const s18Row = b * (3 * H);
+          const tape_s4Row = t * B * 1 + b * 1;
+          const s19Row = b * (3 * H);
+          const s3Row = b * (3 * H);
+          const s20Row = b * (3 * H);
+          const s17Row = b * (3 * H);
+          const s21Row = b * (3 * H);
+          const s7Row = b * (3 * H);
+          const s22Row = b * (3 * H);
+          const s23Row = b * (3 * H);
+          const tape_s2Row = t * B * 1 + b * 1;
+          const s24Row = b * (3 * H);
+          const s25Row = b * (3 * H);
+          for (let i = 0; i < 3 * H; i++) {
+            // grad of: z, r, g
+            const drh = s8[s8Row + i]! + s13[s13Row + i]! + s16[s16Row + i]!;
+            s18[s18Row + i] = drh;
+            const t16 = drh * p[o_gr + i]!;
+            const t17 = t16 / tape_s4[tape_s4Row]!;
+            s19[s19Row + i] = t17;
+            const t18 = -((t16 * s3[s3Row + i]!) / tape_s4[tape_s4Row]!);
+            s20[s20Row + i] = t18;
+            // grad of: z, r, g
+            const dwx = s13[s13Row + i]! + s17[s17Row + i]! + s16[s16Row + i]!;
+            s21[s21Row + i] = dwx;
+            const t19 = dwx * s7[s7Row + i]!;
+            s22[s22Row + i] = t19;
+            const t20 = drh * s3[s3Row + i]!;
+            s23[s23Row + i] = t20;
+            const t21 = dwx * p[o_gx + i]!;
+            const t22 = t21 / tape_s2[tape_s2Row]!;
+            s24[s24Row + i] = t22;
+            const t23 = -((t21 * s7[s7Row + i]!) / tape_s2[tape_s2Row]!);
+            s25[s25Row + i] = t23;
+          }
         }
       }
 
@@ -1158,41 +1590,72 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
         s5[b * 1 + 0] = s;
       }
 
-      for (let b = 0; b < B; b++) {
-        const s4Row = b * 1;
-        const s1Row = b * 1;
-        const s6Row = b * 1;
-        const s5Row = b * 1;
-        const s2Row = b * 1;
-        const s9Row = b * 1;
-        const t24 = s4[s4Row]! / s1[s1Row]! / (3 * H);
-        s6[s6Row] = t24;
-        const t25 = s5[s5Row]! / s2[s2Row]! / (3 * H);
-        s9[s9Row] = t25;
+      // loop 11 (f32_11, f64_11 in the cell's .wat)
+      if (wl) wl(11, B, [at(s4, 0), 1, at(s1, 0), 1, 3 * H, at(s6, 0), 1, at(s5, 0), 1, at(s2, 0), 1, at(s9, 0), 1]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s4Row = b * 1;
+          const s1Row = b * 1;
+          const s6Row = b * 1;
+          const s5Row = b * 1;
+          const s2Row = b * 1;
+          const s9Row = b * 1;
+          const t24 = s4[s4Row]! / s1[s1Row]! / (3 * H);
+          s6[s6Row] = t24;
+          const t25 = s5[s5Row]! / s2[s2Row]! / (3 * H);
+          s9[s9Row] = t25;
+        }
       }
 
       for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) s26[b * (3 * H) + i] = s6[b * 1 + 0]!;
       for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) s27[b * (3 * H) + i] = s9[b * 1 + 0]!;
-      for (let b = 0; b < B; b++) {
-        const s19Row = b * (3 * H);
-        const s26Row = b * (3 * H);
-        const tape_s3Row = t * B * (3 * H) + b * (3 * H);
-        const s28Row = b * (3 * H);
-        const s29Row = b * (3 * H);
-        const s24Row = b * (3 * H);
-        const s27Row = b * (3 * H);
-        const tape_s1Row = t * B * (3 * H) + b * (3 * H);
-        const s30Row = b * (3 * H);
-        const s31Row = b * (3 * H);
-        for (let i = 0; i < 3 * H; i++) {
-          const t26 = s19[s19Row + i]! + 2 * (s26[s26Row + i]! * tape_s3[tape_s3Row + i]!);
-          s28[s28Row + i] = t26;
-          const t27 = -t26;
-          s29[s29Row + i] = t27;
-          const t28 = s24[s24Row + i]! + 2 * (s27[s27Row + i]! * tape_s1[tape_s1Row + i]!);
-          s30[s30Row + i] = t28;
-          const t29 = -t28;
-          s31[s31Row + i] = t29;
+      // loop 12 (f32_12, f64_12 in the cell's .wat)
+      if (wl)
+        wl(12, B, [
+          3 * H,
+          at(s19, 0),
+          3 * H,
+          at(s26, 0),
+          3 * H,
+          at(tape_s3, t * B * (3 * H)),
+          3 * H,
+          at(s28, 0),
+          3 * H,
+          at(s29, 0),
+          3 * H,
+          at(s24, 0),
+          3 * H,
+          at(s27, 0),
+          3 * H,
+          at(tape_s1, t * B * (3 * H)),
+          3 * H,
+          at(s30, 0),
+          3 * H,
+          at(s31, 0),
+          3 * H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s19Row = b * (3 * H);
+          const s26Row = b * (3 * H);
+          const tape_s3Row = t * B * (3 * H) + b * (3 * H);
+          const s28Row = b * (3 * H);
+          const s29Row = b * (3 * H);
+          const s24Row = b * (3 * H);
+          const s27Row = b * (3 * H);
+          const tape_s1Row = t * B * (3 * H) + b * (3 * H);
+          const s30Row = b * (3 * H);
+          const s31Row = b * (3 * H);
+          for (let i = 0; i < 3 * H; i++) {
+            const t26 = s19[s19Row + i]! + 2 * (s26[s26Row + i]! * tape_s3[tape_s3Row + i]!);
+            s28[s28Row + i] = t26;
+            const t27 = -t26;
+            s29[s29Row + i] = t27;
+            const t28 = s24[s24Row + i]! + 2 * (s27[s27Row + i]! * tape_s1[tape_s1Row + i]!);
+            s30[s30Row + i] = t28;
+            const t29 = -t28;
+            s31[s31Row + i] = t29;
+          }
         }
       }
 
@@ -1208,43 +1671,70 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
         s33[b * 1 + 0] = s;
       }
 
-      for (let b = 0; b < B; b++) {
-        const s32Row = b * 1;
-        const s34Row = b * 1;
-        const s33Row = b * 1;
-        const s35Row = b * 1;
-        const t30 = s32[s32Row]! / (3 * H);
-        s34[s34Row] = t30;
-        const t31 = s33[s33Row]! / (3 * H);
-        s35[s35Row] = t31;
+      // loop 13 (f32_13, f64_13 in the cell's .wat)
+      if (wl) wl(13, B, [at(s32, 0), 1, 3 * H, at(s34, 0), 1, at(s33, 0), 1, at(s35, 0), 1]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s32Row = b * 1;
+          const s34Row = b * 1;
+          const s33Row = b * 1;
+          const s35Row = b * 1;
+          const t30 = s32[s32Row]! / (3 * H);
+          s34[s34Row] = t30;
+          const t31 = s33[s33Row]! / (3 * H);
+          s35[s35Row] = t31;
+        }
       }
 
       for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) s36[b * (3 * H) + i] = s34[b * 1 + 0]!;
       for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) s37[b * (3 * H) + i] = s35[b * 1 + 0]!;
-      for (let b = 0; b < B; b++) {
-        const s28Row = b * (3 * H);
-        const s36Row = b * (3 * H);
-        const s0Row = b * (3 * H);
-        const s30Row = b * (3 * H);
-        const s37Row = b * (3 * H);
-        const gx0Row = t * B * (3 * H) + b * (3 * H);
-        for (let i = 0; i < 3 * H; i++) {
-          // grad of: rh = gr .* ((u - mean(u)) / sqrt(var(u) + eps)) + rb
-          const du = s28[s28Row + i]! + s36[s36Row + i]!;
-          s0[s0Row + i] = du;
-          // grad of: wx = gx .* ((a - mean(a)) / sqrt(var(a) + eps)) + b
-          const da = s30[s30Row + i]! + s37[s37Row + i]!;
-          gx0[gx0Row + i] = da;
+      // loop 14 (f32_14, f64_14 in the cell's .wat)
+      if (wl)
+        wl(14, B, [
+          3 * H,
+          at(s28, 0),
+          3 * H,
+          at(s36, 0),
+          3 * H,
+          at(s0, 0),
+          3 * H,
+          at(s30, 0),
+          3 * H,
+          at(s37, 0),
+          3 * H,
+          at(gx0, t * B * (3 * H)),
+          3 * H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s28Row = b * (3 * H);
+          const s36Row = b * (3 * H);
+          const s0Row = b * (3 * H);
+          const s30Row = b * (3 * H);
+          const s37Row = b * (3 * H);
+          const gx0Row = t * B * (3 * H) + b * (3 * H);
+          for (let i = 0; i < 3 * H; i++) {
+            // grad of: rh = gr .* ((u - mean(u)) / sqrt(var(u) + eps)) + rb
+            const du = s28[s28Row + i]! + s36[s36Row + i]!;
+            s0[s0Row + i] = du;
+            // grad of: wx = gx .* ((a - mean(a)) / sqrt(var(a) + eps)) + b
+            const da = s30[s30Row + i]! + s37[s37Row + i]!;
+            gx0[gx0Row + i] = da;
+          }
         }
       }
 
       // d(dh) from R
       mm.NN(B, 3 * H, H, s0, 0, 3 * H, p, o_R, carry_h, 0, H, false);
-      for (let b = 0; b < B; b++) {
-        const s15Row = b * H;
-        const carry_hRow = b * H;
-        for (let i = 0; i < H; i++) {
-          carry_h[carry_hRow + i]! += s15[s15Row + i]!;
+      // loop 15 (f32_15, f64_15 in the cell's .wat)
+      if (wl) wl(15, B, [H, at(s15, 0), H, at(carry_h, 0), H]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s15Row = b * H;
+          const carry_hRow = b * H;
+          for (let i = 0; i < H; i++) {
+            carry_h[carry_hRow + i]! += s15[s15Row + i]!;
+          }
         }
       }
 
@@ -1281,3 +1771,180 @@ export function createStep64(sizes: Sizes, B: number, options: KernelOptions = {
 export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {}): Kernel<Float32Array> {
   return createKernel32(sizes, B, 1, options);
 }
+
+/** The elementwise loops in WebAssembly (text: generated/gru-layernorm.wat), for the wasm backend: which may split their rows between threads, and the module. */
+const LOOPS_WASM: LoopsModuleSource = {
+  loops: [
+    { vector: false, splittable: true },
+    { vector: true, splittable: true },
+    { vector: false, splittable: true },
+    { vector: true, splittable: true },
+    { vector: false, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: false, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: false, splittable: true },
+    { vector: true, splittable: true },
+    { vector: false, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+  ],
+  binary: [
+    "AGFzbQEAAAABsQEJYAF7AXtgB39/f39/f38AYAt/f39/f39/f39/fwBgE39/f39/f39/f39/f39/f39/f38AYBl/f39/f39/f39/",
+    "f39/f39/f39/f39/f39/AGAKf39/f39/f39/fwBgD39/f39/f39/f39/f39/fwBgJX9/f39/f39/f39/f39/f39/f39/f39/f39/",
+    "f39/f39/f39/f38AYBd/f39/f39/f39/f39/f39/f39/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMlJAAAAQICAwECBAUGBAcG",
+    "CAIGAQAAAQICAwECBAUGBAcGCAIGAQeNAiAFZjMyXzAAAgVmMzJfMQADBWYzMl8yAAQFZjMyXzMABQVmMzJfNAAGBWYzMl81AAcF",
+    "ZjMyXzYACAVmMzJfNwAJBWYzMl84AAoFZjMyXzkACwZmMzJfMTAADAZmMzJfMTEADQZmMzJfMTIADgZmMzJfMTMADwZmMzJfMTQA",
+    "EAZmMzJfMTUAEQVmNjRfMAAUBWY2NF8xABUFZjY0XzIAFgVmNjRfMwAXBWY2NF80ABgFZjY0XzUAGQVmNjRfNgAaBWY2NF83ABsF",
+    "ZjY0XzgAHAVmNjRfOQAdBmY2NF8xMAAeBmY2NF8xMQAfBmY2NF8xMgAgBmY2NF8xMwAhBmY2NF8xNAAiBmY2NF8xNQAjCo5VJOgD",
+    "AQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5AQ1QOQENUDkBDVA5IAAgAP0MO6q4PzuquD87qrg/",
+    "O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMAAJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH9",
+    "5QEgAv0Mg4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImI",
+    "CDz95AEgAf3mAf0Mq6oqPauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/AAAA",
+    "PwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9",
+    "DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKx",
+    "QhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9Ugt+AQF7/QwAAIA/AACAPwAAgD8AAIA//QwAAABAAAAAQAAAAEAA",
+    "AABA/QwAAABAAAAAQAAAAEAAAABAIAD94AH95gEQAP0MAACAPwAAgD8AAIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAA",
+    "AAAAAAAAAAAAAP1D/VILNwADQCAAIAFORQRAIAUgACAGbEECdGogAiAAIANsQQJ0aioCACAEspU4AgAgAEEBaiEADAELCwvpAQMH",
+    "fwF7AX0DQCAAIAFORQRAIAMgACAEbEECdGohDSAFIAAgBmxBAnRqIQ4gByAAIAhsQQJ0aiEPIAkgACAKbEECdGohECACIAJBA3Fr",
+    "IRFBACELA0AgCyARTkUEQCALQQJ0IgwgDWr9AAQAIA79CQIA/eUBIRIgDCAPaiAS/QsEACAMIBBqIBIgEv3mAf0LBAAgC0EEaiEL",
+    "DAELCwNAIAIgC0xFBEAgC0ECdCIMIA1qKgIAIA4qAgCTIRMgDCAPaiATOAIAIAwgEGogEyATlDgCACALQQFqIQsMAQsLIABBAWoh",
+    "AAwBCwsLYQEBfQNAIAAgAU5FBEAgBSAAIAZsQQJ0aiACIAAgA2xBAnRqKgIAIASyIguVQ6zFJzeSkTgCACAJIAAgCmxBAnRqIAcg",
+    "ACAIbEECdGoqAgAgC5U4AgAgAEEBaiEADAELCwvnAgMKfwF7AX0DQCAAIAFORQRAIAQgACAFbEECdGohFSAGIAAgB2xBAnRqIRYg",
+    "CSAAIApsQQJ0aiEXIAsgACAMbEECdGohGCANIAAgDmxBAnRqIRkgDyAAIBBsQQJ0aiEaIBEgACASbEECdGohGyACIAJBA3FrIRxB",
+    "ACEUA0AgFCAcTkUEQCAUQQJ0IhMgF2ogAyATav0ABAAgEyAVav0ABAAgFv0JAgD95wH95gEgCCATav0ABAD95AH9CwQAIBMgGmog",
+    "EyAYav0ABAAgGf0JAgD95QEiHf0LBAAgEyAbaiAdIB395gH9CwQAIBRBBGohFAwBCwsDQCACIBRMRQRAIBRBAnQiEyAXaiADIBNq",
+    "KgIAIBMgFWoqAgAgFioCAJWUIAggE2oqAgCSOAIAIBMgGmogEyAYaioCACAZKgIAkyIeOAIAIBMgG2ogHiAelDgCACAUQQFqIRQM",
+    "AQsLIABBAWohAAwBCwsLPgADQCAAIAFORQRAIAUgACAGbEECdGogAiAAIANsQQJ0aioCACAEspVDrMUnN5KROAIAIABBAWohAAwB",
+    "CwsL3QEBBn8DQCAAIAFORQRAIAQgACAFbEECdGohDSAGIAAgB2xBAnRqIQ4gCSAAIApsQQJ0aiEPIAIgAkEDcWshEEEAIQsDQCAL",
+    "IBBORQRAIAtBAnQiDCAPaiADIAxq/QAEACAMIA1q/QAEACAO/QkCAP3nAf3mASAIIAxq/QAEAP3kAf0LBAAgC0EEaiELDAELCwNA",
+    "IAIgC0xFBEAgC0ECdCIMIA9qIAMgDGoqAgAgDCANaioCACAOKgIAlZQgCCAMaioCAJI4AgAgC0EBaiELDAELCyAAQQFqIQAMAQsL",
+    "C48FAw5/AnsCfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEbIAUgACAGbEECdGohHCAHIAAgCGxBAnRqIR0gCSAAIApsQQJ0aiEeIAsg",
+    "ACAMbEECdGohHyANIAAgDmxBAnRqISAgDyAAIBBsQQJ0aiEhIBEgACASbEECdGohIiATIAAgFGxBAnRqISMgFSAAIBZsQQJ0aiEk",
+    "IBcgACAYbEECdGohJSACIAJBA3FrISZBACEaA0AgGiAmTkUEQP0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAa",
+    "QQJ0IhkgG2r9AAQAIBkgHGr9AAQA/eQB/eEBEAD95AH95wEhJyAZIB1qICf9CwQAIBkgIGr9DAAAgD8AAIA/AACAPwAAgD/9DAAA",
+    "gD8AAIA/AACAPwAAgD8gGSAeav0ABAAgGSAfav0ABAD95AH94QEQAP3kAf3nASIo/QsEACAZICNqIBkgIWr9AAQAICggGSAiav0A",
+    "BAD95gH95AEQASIo/QsEACAZICVqICcgGSAkav0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gJ/3lASAo/eYB/eQB/QsEACAaQQRq",
+    "IRoMAQsLA0AgAiAaTEUEQEMAAIA/IBpBAnQiGSAbaioCACAZIBxqKgIAkoz9ExAA/R8AQwAAgD+SlSEpIBkgHWogKTgCACAZICBq",
+    "QwAAgD8gGSAeaioCACAZIB9qKgIAkoz9ExAA/R8AQwAAgD+SlSIqOAIAIBkgI2ogGSAhaioCACAqIBkgImoqAgCUkv0TEAH9HwAi",
+    "KjgCACAZICVqICkgGSAkaioCAJRDAACAPyApkyAqlJI4AgAgGkEBaiEaDAELCyAAQQFqIQAMAQsLC1sAA0AgACABTkUEQCAEIAAg",
+    "BWxBAnRqIAIgACADbEECdGoqAgBDAAAAQJQ4AgAgCCAAIAlsQQJ0aiAGIAAgB2xBAnRqKgIAQwAAAECUOAIAIABBAWohAAwBCwsL",
+    "iwIBCX8DQCAAIAFORQRAIAMgACAEbEECdGohESAFIAAgBmxBAnRqIRIgByAAIAhsQQJ0aiETIAkgACAKbEECdGohFCALIAAgDGxB",
+    "AnRqIRUgDSAAIA5sQQJ0aiEWIAIgAkEDcWshF0EAIQ8DQCAPIBdORQRAIA9BAnQiECATaiAQIBFq/QAEACAS/QkCAP3nAf0LBAAg",
+    "ECAWaiAQIBRq/QAEACAV/QkCAP3nAf0LBAAgD0EEaiEPDAELCwNAIAIgD0xFBEAgD0ECdCIQIBNqIBAgEWoqAgAgEioCAJU4AgAg",
+    "ECAWaiAQIBRqKgIAIBUqAgCVOAIAIA9BAWohDwwBCwsgAEEBaiEADAELCwvBBQMOfwJ7An0DQCAAIAFORQRAIAMgACAEbEECdGoh",
+    "GyAFIAAgBmxBAnRqIRwgByAAIAhsQQJ0aiEeIAkgACAKbEECdGohHyALIAAgDGxBAnRqIR0gDSAAIA5sQQJ0aiEgIA8gACAQbEEC",
+    "dGohISARIAAgEmxBAnRqISIgEyAAIBRsQQJ0aiEjIBUgACAWbEECdGohJCAXIAAgGGxBAnRqISUgAiACQQNxayEmQQAhGgNAIBog",
+    "Jk5FBED9DAAAgD8AAIA/AACAPwAAgD8gGkECdCIZIBtq/QAEAP3lASEoIBkgH2ogGSAcav0ABAAgKP3mAf0MAACAPwAAgD8AAIA/",
+    "AACAPyAZIB5q/QAEACInICf95gH95QH95gEiJ/0LBAAgGSAgaiAnIBkgHWr9AAQA/eYB/QsEACAZICJqICcgGSAhav0ABAD95gEg",
+    "GSAdav0ABAD9DAAAgD8AAIA/AACAPwAAgD8gGSAdav0ABAD95QH95gH95gH9CwQAIBkgJGogGSAcav0ABAAgGSAjav0ABAAgGSAe",
+    "av0ABAD95QH95gEgGSAbav0ABAAgKP3mAf3mAf0LBAAgGSAlaiAZIBxq/QAEACAZIBtq/QAEAP3mAf0LBAAgGkEEaiEaDAELCwNA",
+    "IAIgGkxFBEBDAACAPyAaQQJ0IhkgG2oqAgCTISogGSAfaiAZIBxqKgIAICqUQwAAgD8gGSAeaioCACIpICmUk5QiKTgCACAZICBq",
+    "ICkgGSAdaioCAJQ4AgAgGSAiaiApIBkgIWoqAgCUIBkgHWoqAgBDAACAPyAZIB1qKgIAk5SUOAIAIBkgJGogGSAcaioCACAZICNq",
+    "KgIAIBkgHmoqAgCTlCAZIBtqKgIAICqUlDgCACAZICVqIBkgHGoqAgAgGSAbaioCAJQ4AgAgGkEBaiEaDAELCyAAQQFqIQAMAQsL",
+    "C5sGAxN/AnsCfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEtIAUgACAGbEECdGohJyAHIAAgCGxBAnRqISggCSAAIApsQQJ0aiEuIAwg",
+    "ACANbEECdGohKSAOIAAgD2xBAnRqIS8gECAAIBFsQQJ0aiEqIBIgACATbEECdGohMCAUIAAgFWxBAnRqITEgFiAAIBdsQQJ0aiEy",
+    "IBggACAZbEECdGohKyAaIAAgG2xBAnRqITMgHCAAIB1sQQJ0aiE0IB8gACAgbEECdGohLCAhIAAgImxBAnRqITUgIyAAICRsQQJ0",
+    "aiE2IAIgAkEDcWshN0EAISYDQCAmIDdORQRAICZBAnQiJSAtav0ABAAgJSAnav0ABAD95AEgJSAoav0ABAD95AEhOCAlIC5qIDj9",
+    "CwQAICUgL2ogOCALICVq/QAEAP3mASI5ICn9CQIA/ecB/QsEACAlIDBqIDkgJSAqav0ABAD95gEgKf0JAgD95wH94QH9CwQAICUg",
+    "MmogJSAnav0ABAAgJSAxav0ABAD95AEgJSAoav0ABAD95AEiOf0LBAAgJSAzaiA5ICUgK2r9AAQA/eYB/QsEACAlIDRqIDggJSAq",
+    "av0ABAD95gH9CwQAICUgNWogOSAeICVq/QAEAP3mASI4ICz9CQIA/ecB/QsEACAlIDZqIDggJSArav0ABAD95gEgLP0JAgD95wH9",
+    "4QH9CwQAICZBBGohJgwBCwsDQCACICZMRQRAICZBAnQiJSAtaioCACAlICdqKgIAkiAlIChqKgIAkiE6ICUgLmogOjgCACAlIC9q",
+    "IDogCyAlaioCAJQiOyApKgIAlTgCACAlIDBqIDsgJSAqaioCAJQgKSoCAJWMOAIAICUgMmogJSAnaioCACAlIDFqKgIAkiAlIChq",
+    "KgIAkiI7OAIAICUgM2ogOyAlICtqKgIAlDgCACAlIDRqIDogJSAqaioCAJQ4AgAgJSA1aiA7IB4gJWoqAgCUIjogLCoCAJU4AgAg",
+    "JSA2aiA6ICUgK2oqAgCUICwqAgCVjDgCACAmQQFqISYMAQsLIABBAWohAAwBCwsLeAEBfQNAIAAgAU5FBEAgByAAIAhsQQJ0aiAC",
+    "IAAgA2xBAnRqKgIAIAQgACAFbEECdGoqAgCVIAayIg+VOAIAIA0gACAObEECdGogCSAAIApsQQJ0aioCACALIAAgDGxBAnRqKgIA",
+    "lSAPlTgCACAAQQFqIQAMAQsLC+0DAw1/AXsBfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEZIAUgACAGbEECdGohGiAHIAAgCGxBAnRq",
+    "IRsgCSAAIApsQQJ0aiEcIAsgACAMbEECdGohHSANIAAgDmxBAnRqIR4gDyAAIBBsQQJ0aiEfIBEgACASbEECdGohICATIAAgFGxB",
+    "AnRqISEgFSAAIBZsQQJ0aiEiIAIgAkEDcWshI0EAIRgDQCAYICNORQRAIBhBAnQiFyAZav0ABAD9DAAAAEAAAABAAAAAQAAAAEAg",
+    "FyAaav0ABAAgFyAbav0ABAD95gH95gH95AEhJCAXIBxqICT9CwQAIBcgHWogJP3hAf0LBAAgFyAhaiAXIB5q/QAEAP0MAAAAQAAA",
+    "AEAAAABAAAAAQCAXIB9q/QAEACAXICBq/QAEAP3mAf3mAf3kASIk/QsEACAXICJqICT94QH9CwQAIBhBBGohGAwBCwsDQCACIBhM",
+    "RQRAIBhBAnQiFyAZaioCACAXIBpqKgIAIBcgG2oqAgCUQwAAAECUkiElIBcgHGogJTgCACAXIB1qICWMOAIAIBcgIWogFyAeaioC",
+    "ACAXIB9qKgIAIBcgIGoqAgCUQwAAAECUkiIlOAIAIBcgImogJYw4AgAgGEEBaiEYDAELCyAAQQFqIQAMAQsLC1oBAX0DQCAAIAFO",
+    "RQRAIAUgACAGbEECdGogAiAAIANsQQJ0aioCACAEsiILlTgCACAJIAAgCmxBAnRqIAcgACAIbEECdGoqAgAgC5U4AgAgAEEBaiEA",
+    "DAELCwuXAgEJfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiERIAUgACAGbEECdGohEiAHIAAgCGxBAnRqIRMgCSAAIApsQQJ0aiEUIAsg",
+    "ACAMbEECdGohFSANIAAgDmxBAnRqIRYgAiACQQNxayEXQQAhEANAIBAgF05FBEAgEEECdCIPIBNqIA8gEWr9AAQAIA8gEmr9AAQA",
+    "/eQB/QsEACAPIBZqIA8gFGr9AAQAIA8gFWr9AAQA/eQB/QsEACAQQQRqIRAMAQsLA0AgAiAQTEUEQCAQQQJ0Ig8gE2ogDyARaioC",
+    "ACAPIBJqKgIAkjgCACAPIBZqIA8gFGoqAgAgDyAVaioCAJI4AgAgEEEBaiEQDAELCyAAQQFqIQAMAQsLC6wBAQV/A0AgACABTkUE",
+    "QCADIAAgBGxBAnRqIQogBSAAIAZsQQJ0aiEJIAIgAkEDcWshC0EAIQcDQCAHIAtORQRAIAdBAnQiCCAJaiAIIAlq/QAEACAIIApq",
+    "/QAEAP3kAf0LBAAgB0EEaiEHDAELCwNAIAIgB0xFBEAgB0ECdCIIIAlqIAggCWoqAgAgCCAKaioCAJI4AgAgB0EBaiEHDAELCyAA",
+    "QQFqIQAMAQsLC4sFAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAAAADwfwAAAAAAAPB//QwJbagTRhLmPQltqBNGEuY9IAAgAP0M",
+    "/oIrZUcV9z/+gitlRxX3P/3yAf2UAf0MAAAAAAAwkcAAAAAAADCRwP31Af0MAAAAAAAwkUAAAAAAADCRQP30ASIC/QwAAOD+Qi7m",
+    "PwAA4P5CLuY//fIB/fEBIAL9DHY8eTXvOeo9djx5Ne856j398gH98QEiAf3yAf0MmNj479juIT6Y2Pjv2O4hPv3wASAB/fIB/Qzk",
+    "RPVnReZaPuRE9WdF5lo+/fABIAH98gH9DFyfeLdPfpI+XJ94t09+kj798AEgAf3yAf0MNMdWpeMdxz40x1al4x3HPv3wASAB/fIB",
+    "/QwaoAEaoAH6PhqgARqgAfo+/fABIAH98gH9DBqgARqgASo/GqABGqABKj/98AEgAf3yAf0MF2zBFmzBVj8XbMEWbMFWP/3wASAB",
+    "/fIB/QwRERERERGBPxEREREREYE//fABIAH98gH9DFVVVVVVVaU/VVVVVVVVpT/98AEgAf3yAf0MVVVVVVVVxT9VVVVVVVXFP/3w",
+    "ASAB/fIB/QwAAAAAAADgPwAAAAAAAOA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADw",
+    "P/3wASAC/fwBIgFBAf2sASIC/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgASAC/bEB/ccB/Qz/AwAAAAAAAP8DAAAA",
+    "AAAA/c4BQTT9ywH98gEgAP0M7zn6/kIuhkDvOfr+Qi6GQP1K/VIgAP0MUjAt1RBJh8BSMC3VEEmHwP1J/VILfgEBe/0MAAAAAAAA",
+    "8D8AAAAAAADwP/0MAAAAAAAAAEAAAAAAAAAAQP0MAAAAAAAAAEAAAAAAAAAAQCAA/ewB/fIBEBL9DAAAAAAAAPA/AAAAAAAA8D/9",
+    "8AH98wH98QEiAf3tASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1SCzcAA0AgACABTkUEQCAFIAAgBmxBA3RqIAIgACADbEEDdGor",
+    "AwAgBLejOQMAIABBAWohAAwBCwsL6QEDB38BewF8A0AgACABTkUEQCADIAAgBGxBA3RqIQ0gBSAAIAZsQQN0aiEOIAcgACAIbEED",
+    "dGohDyAJIAAgCmxBA3RqIRAgAiACQQFxayERQQAhCwNAIAsgEU5FBEAgC0EDdCIMIA1q/QAEACAO/QoDAP3xASESIAwgD2ogEv0L",
+    "BAAgDCAQaiASIBL98gH9CwQAIAtBAmohCwwBCwsDQCACIAtMRQRAIAtBA3QiDCANaisDACAOKwMAoSETIAwgD2ogEzkDACAMIBBq",
+    "IBMgE6I5AwAgC0EBaiELDAELCyAAQQFqIQAMAQsLC2UBAXwDQCAAIAFORQRAIAUgACAGbEEDdGogAiAAIANsQQN0aisDACAEtyIL",
+    "o0TxaOOItfjkPqCfOQMAIAkgACAKbEEDdGogByAAIAhsQQN0aisDACALozkDACAAQQFqIQAMAQsLC+cCAwp/AXsBfANAIAAgAU5F",
+    "BEAgBCAAIAVsQQN0aiEVIAYgACAHbEEDdGohFiAJIAAgCmxBA3RqIRcgCyAAIAxsQQN0aiEYIA0gACAObEEDdGohGSAPIAAgEGxB",
+    "A3RqIRogESAAIBJsQQN0aiEbIAIgAkEBcWshHEEAIRQDQCAUIBxORQRAIBRBA3QiEyAXaiADIBNq/QAEACATIBVq/QAEACAW/QoD",
+    "AP3zAf3yASAIIBNq/QAEAP3wAf0LBAAgEyAaaiATIBhq/QAEACAZ/QoDAP3xASId/QsEACATIBtqIB0gHf3yAf0LBAAgFEECaiEU",
+    "DAELCwNAIAIgFExFBEAgFEEDdCITIBdqIAMgE2orAwAgEyAVaisDACAWKwMAo6IgCCATaisDAKA5AwAgEyAaaiATIBhqKwMAIBkr",
+    "AwChIh45AwAgEyAbaiAeIB6iOQMAIBRBAWohFAwBCwsgAEEBaiEADAELCwtCAANAIAAgAU5FBEAgBSAAIAZsQQN0aiACIAAgA2xB",
+    "A3RqKwMAIAS3o0TxaOOItfjkPqCfOQMAIABBAWohAAwBCwsL3QEBBn8DQCAAIAFORQRAIAQgACAFbEEDdGohDSAGIAAgB2xBA3Rq",
+    "IQ4gCSAAIApsQQN0aiEPIAIgAkEBcWshEEEAIQsDQCALIBBORQRAIAtBA3QiDCAPaiADIAxq/QAEACAMIA1q/QAEACAO/QoDAP3z",
+    "Af3yASAIIAxq/QAEAP3wAf0LBAAgC0ECaiELDAELCwNAIAIgC0xFBEAgC0EDdCIMIA9qIAMgDGorAwAgDCANaisDACAOKwMAo6Ig",
+    "CCAMaisDAKA5AwAgC0EBaiELDAELCyAAQQFqIQAMAQsLC6MFAw5/AnsCfANAIAAgAU5FBEAgAyAAIARsQQN0aiEbIAUgACAGbEED",
+    "dGohHCAHIAAgCGxBA3RqIR0gCSAAIApsQQN0aiEeIAsgACAMbEEDdGohHyANIAAgDmxBA3RqISAgDyAAIBBsQQN0aiEhIBEgACAS",
+    "bEEDdGohIiATIAAgFGxBA3RqISMgFSAAIBZsQQN0aiEkIBcgACAYbEEDdGohJSACIAJBAXFrISZBACEaA0AgGiAmTkUEQP0MAAAA",
+    "AAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAaQQN0IhkgG2r9AAQAIBkgHGr9AAQA/fAB/e0BEBL98AH98wEhJyAZIB1q",
+    "ICf9CwQAIBkgIGr9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gGSAeav0ABAAgGSAfav0ABAD98AH97QEQEv3w",
+    "Af3zASIo/QsEACAZICNqIBkgIWr9AAQAICggGSAiav0ABAD98gH98AEQEyIo/QsEACAZICVqICcgGSAkav0ABAD98gH9DAAAAAAA",
+    "APA/AAAAAAAA8D8gJ/3xASAo/fIB/fAB/QsEACAaQQJqIRoMAQsLA0AgAiAaTEUEQEQAAAAAAADwPyAaQQN0IhkgG2orAwAgGSAc",
+    "aisDAKCa/RQQEv0hAEQAAAAAAADwP6CjISkgGSAdaiApOQMAIBkgIGpEAAAAAAAA8D8gGSAeaisDACAZIB9qKwMAoJr9FBAS/SEA",
+    "RAAAAAAAAPA/oKMiKjkDACAZICNqIBkgIWorAwAgKiAZICJqKwMAoqD9FBAT/SEAIio5AwAgGSAlaiApIBkgJGorAwCiRAAAAAAA",
+    "APA/ICmhICqioDkDACAaQQFqIRoMAQsLIABBAWohAAwBCwsLYwADQCAAIAFORQRAIAQgACAFbEEDdGogAiAAIANsQQN0aisDAEQA",
+    "AAAAAAAAQKI5AwAgCCAAIAlsQQN0aiAGIAAgB2xBA3RqKwMARAAAAAAAAABAojkDACAAQQFqIQAMAQsLC4sCAQl/A0AgACABTkUE",
+    "QCADIAAgBGxBA3RqIREgBSAAIAZsQQN0aiESIAcgACAIbEEDdGohEyAJIAAgCmxBA3RqIRQgCyAAIAxsQQN0aiEVIA0gACAObEED",
+    "dGohFiACIAJBAXFrIRdBACEPA0AgDyAXTkUEQCAPQQN0IhAgE2ogECARav0ABAAgEv0KAwD98wH9CwQAIBAgFmogECAUav0ABAAg",
+    "Ff0KAwD98wH9CwQAIA9BAmohDwwBCwsDQCACIA9MRQRAIA9BA3QiECATaiAQIBFqKwMAIBIrAwCjOQMAIBAgFmogECAUaisDACAV",
+    "KwMAozkDACAPQQFqIQ8MAQsLIABBAWohAAwBCwsLzQUDDn8CewJ8A0AgACABTkUEQCADIAAgBGxBA3RqIRsgBSAAIAZsQQN0aiEc",
+    "IAcgACAIbEEDdGohHiAJIAAgCmxBA3RqIR8gCyAAIAxsQQN0aiEdIA0gACAObEEDdGohICAPIAAgEGxBA3RqISEgESAAIBJsQQN0",
+    "aiEiIBMgACAUbEEDdGohIyAVIAAgFmxBA3RqISQgFyAAIBhsQQN0aiElIAIgAkEBcWshJkEAIRoDQCAaICZORQRA/QwAAAAAAADw",
+    "PwAAAAAAAPA/IBpBA3QiGSAbav0ABAD98QEhKCAZIB9qIBkgHGr9AAQAICj98gH9DAAAAAAAAPA/AAAAAAAA8D8gGSAeav0ABAAi",
+    "JyAn/fIB/fEB/fIBIif9CwQAIBkgIGogJyAZIB1q/QAEAP3yAf0LBAAgGSAiaiAnIBkgIWr9AAQA/fIBIBkgHWr9AAQA/QwAAAAA",
+    "AADwPwAAAAAAAPA/IBkgHWr9AAQA/fEB/fIB/fIB/QsEACAZICRqIBkgHGr9AAQAIBkgI2r9AAQAIBkgHmr9AAQA/fEB/fIBIBkg",
+    "G2r9AAQAICj98gH98gH9CwQAIBkgJWogGSAcav0ABAAgGSAbav0ABAD98gH9CwQAIBpBAmohGgwBCwsDQCACIBpMRQRARAAAAAAA",
+    "APA/IBpBA3QiGSAbaisDAKEhKiAZIB9qIBkgHGorAwAgKqJEAAAAAAAA8D8gGSAeaisDACIpICmioaIiKTkDACAZICBqICkgGSAd",
+    "aisDAKI5AwAgGSAiaiApIBkgIWorAwCiIBkgHWorAwBEAAAAAAAA8D8gGSAdaisDAKGiojkDACAZICRqIBkgHGorAwAgGSAjaisD",
+    "ACAZIB5qKwMAoaIgGSAbaisDACAqoqI5AwAgGSAlaiAZIBxqKwMAIBkgG2orAwCiOQMAIBpBAWohGgwBCwsgAEEBaiEADAELCwub",
+    "BgMTfwJ7AnwDQCAAIAFORQRAIAMgACAEbEEDdGohLSAFIAAgBmxBA3RqIScgByAAIAhsQQN0aiEoIAkgACAKbEEDdGohLiAMIAAg",
+    "DWxBA3RqISkgDiAAIA9sQQN0aiEvIBAgACARbEEDdGohKiASIAAgE2xBA3RqITAgFCAAIBVsQQN0aiExIBYgACAXbEEDdGohMiAY",
+    "IAAgGWxBA3RqISsgGiAAIBtsQQN0aiEzIBwgACAdbEEDdGohNCAfIAAgIGxBA3RqISwgISAAICJsQQN0aiE1ICMgACAkbEEDdGoh",
+    "NiACIAJBAXFrITdBACEmA0AgJiA3TkUEQCAmQQN0IiUgLWr9AAQAICUgJ2r9AAQA/fABICUgKGr9AAQA/fABITggJSAuaiA4/QsE",
+    "ACAlIC9qIDggCyAlav0ABAD98gEiOSAp/QoDAP3zAf0LBAAgJSAwaiA5ICUgKmr9AAQA/fIBICn9CgMA/fMB/e0B/QsEACAlIDJq",
+    "ICUgJ2r9AAQAICUgMWr9AAQA/fABICUgKGr9AAQA/fABIjn9CwQAICUgM2ogOSAlICtq/QAEAP3yAf0LBAAgJSA0aiA4ICUgKmr9",
+    "AAQA/fIB/QsEACAlIDVqIDkgHiAlav0ABAD98gEiOCAs/QoDAP3zAf0LBAAgJSA2aiA4ICUgK2r9AAQA/fIBICz9CgMA/fMB/e0B",
+    "/QsEACAmQQJqISYMAQsLA0AgAiAmTEUEQCAmQQN0IiUgLWorAwAgJSAnaisDAKAgJSAoaisDAKAhOiAlIC5qIDo5AwAgJSAvaiA6",
+    "IAsgJWorAwCiIjsgKSsDAKM5AwAgJSAwaiA7ICUgKmorAwCiICkrAwCjmjkDACAlIDJqICUgJ2orAwAgJSAxaisDAKAgJSAoaisD",
+    "AKAiOzkDACAlIDNqIDsgJSAraisDAKI5AwAgJSA0aiA6ICUgKmorAwCiOQMAICUgNWogOyAeICVqKwMAoiI6ICwrAwCjOQMAICUg",
+    "NmogOiAlICtqKwMAoiAsKwMAo5o5AwAgJkEBaiEmDAELCyAAQQFqIQAMAQsLC3gBAXwDQCAAIAFORQRAIAcgACAIbEEDdGogAiAA",
+    "IANsQQN0aisDACAEIAAgBWxBA3RqKwMAoyAGtyIPozkDACANIAAgDmxBA3RqIAkgACAKbEEDdGorAwAgCyAAIAxsQQN0aisDAKMg",
+    "D6M5AwAgAEEBaiEADAELCwv1AwMNfwF7AXwDQCAAIAFORQRAIAMgACAEbEEDdGohGSAFIAAgBmxBA3RqIRogByAAIAhsQQN0aiEb",
+    "IAkgACAKbEEDdGohHCALIAAgDGxBA3RqIR0gDSAAIA5sQQN0aiEeIA8gACAQbEEDdGohHyARIAAgEmxBA3RqISAgEyAAIBRsQQN0",
+    "aiEhIBUgACAWbEEDdGohIiACIAJBAXFrISNBACEYA0AgGCAjTkUEQCAYQQN0IhcgGWr9AAQA/QwAAAAAAAAAQAAAAAAAAABAIBcg",
+    "Gmr9AAQAIBcgG2r9AAQA/fIB/fIB/fABISQgFyAcaiAk/QsEACAXIB1qICT97QH9CwQAIBcgIWogFyAeav0ABAD9DAAAAAAAAABA",
+    "AAAAAAAAAEAgFyAfav0ABAAgFyAgav0ABAD98gH98gH98AEiJP0LBAAgFyAiaiAk/e0B/QsEACAYQQJqIRgMAQsLA0AgAiAYTEUE",
+    "QCAYQQN0IhcgGWorAwAgFyAaaisDACAXIBtqKwMAokQAAAAAAAAAQKKgISUgFyAcaiAlOQMAIBcgHWogJZo5AwAgFyAhaiAXIB5q",
+    "KwMAIBcgH2orAwAgFyAgaisDAKJEAAAAAAAAAECioCIlOQMAIBcgImogJZo5AwAgGEEBaiEYDAELCyAAQQFqIQAMAQsLC1oBAXwD",
+    "QCAAIAFORQRAIAUgACAGbEEDdGogAiAAIANsQQN0aisDACAEtyILozkDACAJIAAgCmxBA3RqIAcgACAIbEEDdGorAwAgC6M5AwAg",
+    "AEEBaiEADAELCwuXAgEJfwNAIAAgAU5FBEAgAyAAIARsQQN0aiERIAUgACAGbEEDdGohEiAHIAAgCGxBA3RqIRMgCSAAIApsQQN0",
+    "aiEUIAsgACAMbEEDdGohFSANIAAgDmxBA3RqIRYgAiACQQFxayEXQQAhEANAIBAgF05FBEAgEEEDdCIPIBNqIA8gEWr9AAQAIA8g",
+    "Emr9AAQA/fAB/QsEACAPIBZqIA8gFGr9AAQAIA8gFWr9AAQA/fAB/QsEACAQQQJqIRAMAQsLA0AgAiAQTEUEQCAQQQN0Ig8gE2og",
+    "DyARaisDACAPIBJqKwMAoDkDACAPIBZqIA8gFGorAwAgDyAVaisDAKA5AwAgEEEBaiEQDAELCyAAQQFqIQAMAQsLC6wBAQV/A0Ag",
+    "ACABTkUEQCADIAAgBGxBA3RqIQogBSAAIAZsQQN0aiEJIAIgAkEBcWshC0EAIQcDQCAHIAtORQRAIAdBA3QiCCAJaiAIIAlq/QAE",
+    "ACAIIApq/QAEAP3wAf0LBAAgB0ECaiEHDAELCwNAIAIgB0xFBEAgB0EDdCIIIAlqIAggCWorAwAgCCAKaisDAKA5AwAgB0EBaiEH",
+    "DAELCyAAQQFqIQAMAQsLCw==",
+  ].join(""),
+};

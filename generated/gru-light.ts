@@ -3,7 +3,7 @@
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "./gemm.ts";
 import { GEMM_WASM } from "./gemm-wasm.ts";
 import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../src/runtime.ts";
-import { type KernelOptions, kernelMemory } from "../src/wasm.ts";
+import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../src/wasm.ts";
 /** Light GRU (Li-GRU), Ravanelli et al. 2018 (arXiv 1803.10225) WITHOUT batch norm: no reset gate, ReLU candidate; BN(W*x) becomes gz .* (W*x) + bz (BN's gamma and beta, no statistics) */
 export const spec = {
   name: "gru-light",
@@ -137,12 +137,12 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     2 * H * D,
     2 * H * H,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT64,
     NN: gemmNN64,
     TN: gemmTN64,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -187,25 +187,52 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Uz, Uh times h
       mm.NT(B, 2 * H, H, hPrev, hPrevAt, H, p, o_Uz, s0, 0, 2 * H, false);
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (2 * H) + b * (2 * H);
-        const s0Row = b * (2 * H);
-        const tape_zRow = t * B * H + b * H;
-        const xp0Row2 = t * B * (2 * H) + H + b * (2 * H);
-        const s0Row2 = H + b * (2 * H);
-        const tape_hhRow = t * B * H + b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // z  = sigmoid(gz .* (Wz*x) + bz + Uz*h)
-          const z = 1 / (1 + Math.exp(-(p[o_gz + i]! * xp0[xp0Row + i]! + p[o_bz + i]! + s0[s0Row + i]!)));
-          tape_z[tape_zRow + i] = z;
-          // hh = relu(gh .* (Wh*x) + bh + Uh*h)
-          const hh = Math.max(p[o_gh + i]! * xp0[xp0Row2 + i]! + p[o_bh + i]! + s0[s0Row2 + i]!, 0);
-          tape_hh[tape_hhRow + i] = hh;
-          // h' = z .* h + (1 - z) .* hh
-          const h_next = z * hPrev[hPrevRow + i]! + (1 - z) * hh;
-          hOut[hOutRow + i] = h_next;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl)
+        wl(0, B, [
+          H,
+          at(p, o_gz),
+          at(xp0, t * B * (2 * H)),
+          2 * H,
+          at(p, o_bz),
+          at(s0, 0),
+          2 * H,
+          at(tape_z, t * B * H),
+          H,
+          at(p, o_gh),
+          at(xp0, t * B * (2 * H) + H),
+          2 * H,
+          at(p, o_bh),
+          at(s0, H),
+          2 * H,
+          at(tape_hh, t * B * H),
+          H,
+          at(hPrev, hPrevAt),
+          H,
+          at(hOut, t * B * H),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (2 * H) + b * (2 * H);
+          const s0Row = b * (2 * H);
+          const tape_zRow = t * B * H + b * H;
+          const xp0Row2 = t * B * (2 * H) + H + b * (2 * H);
+          const s0Row2 = H + b * (2 * H);
+          const tape_hhRow = t * B * H + b * H;
+          const hPrevRow = hPrevAt + b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // z  = sigmoid(gz .* (Wz*x) + bz + Uz*h)
+            const z = 1 / (1 + Math.exp(-(p[o_gz + i]! * xp0[xp0Row + i]! + p[o_bz + i]! + s0[s0Row + i]!)));
+            tape_z[tape_zRow + i] = z;
+            // hh = relu(gh .* (Wh*x) + bh + Uh*h)
+            const hh = Math.max(p[o_gh + i]! * xp0[xp0Row2 + i]! + p[o_bh + i]! + s0[s0Row2 + i]!, 0);
+            tape_hh[tape_hhRow + i] = hh;
+            // h' = z .* h + (1 - z) .* hh
+            const h_next = z * hPrev[hPrevRow + i]! + (1 - z) * hh;
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -245,50 +272,89 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
-      for (let b = 0; b < B; b++) {
-        const tape_zRow = t * B * H + b * H;
-        const seed_hRow = b * H;
-        const tape_hhRow = t * B * H + b * H;
-        const s0Row = H + b * (2 * H);
-        const hPrevRow = hPrevAt + b * H;
-        const s0Row2 = b * (2 * H);
-        const s1Row = b * H;
-        const xp0Row = t * B * (2 * H) + b * (2 * H);
-        const s2Row = b * H;
-        const xp0Row2 = t * B * (2 * H) + H + b * (2 * H);
-        const s3Row = b * H;
-        const gx0Row = t * B * (2 * H) + b * (2 * H);
-        const gx0Row2 = t * B * (2 * H) + H + b * (2 * H);
-        for (let i = 0; i < H; i++) {
-          const t1 = 1 - tape_z[tape_zRow + i]!;
-          // grad of: h' = z .* h + (1 - z) .* hh
-          const dhh = seed_h[seed_hRow + i]! * t1;
-          const dhh_pre = dhh * (tape_hh[tape_hhRow + i]! > 0 ? 1 : 0);
-          s0[s0Row + i] = dhh_pre;
-          // grad of: h' = z .* h + (1 - z) .* hh
-          const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_hh[tape_hhRow + i]!);
-          const dz_pre = dz * (tape_z[tape_zRow + i]! * t1);
-          s0[s0Row2 + i] = dz_pre;
-          const t2 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
-          s1[s1Row + i] = t2;
-          const t3 = dz_pre * xp0[xp0Row + i]!;
-          s2[s2Row + i] = t3;
-          const t4 = dhh_pre * xp0[xp0Row2 + i]!;
-          s3[s3Row + i] = t4;
-          const t5 = dz_pre * p[o_gz + i]!;
-          gx0[gx0Row + i] = t5;
-          const t6 = dhh_pre * p[o_gh + i]!;
-          gx0[gx0Row2 + i] = t6;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          H,
+          at(tape_z, t * B * H),
+          H,
+          at(seed_h, 0),
+          H,
+          at(tape_hh, t * B * H),
+          H,
+          at(s0, H),
+          2 * H,
+          at(hPrev, hPrevAt),
+          H,
+          at(s0, 0),
+          2 * H,
+          at(s1, 0),
+          H,
+          at(xp0, t * B * (2 * H)),
+          2 * H,
+          at(s2, 0),
+          H,
+          at(xp0, t * B * (2 * H) + H),
+          2 * H,
+          at(s3, 0),
+          H,
+          at(p, o_gz),
+          at(gx0, t * B * (2 * H)),
+          2 * H,
+          at(p, o_gh),
+          at(gx0, t * B * (2 * H) + H),
+          2 * H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const tape_zRow = t * B * H + b * H;
+          const seed_hRow = b * H;
+          const tape_hhRow = t * B * H + b * H;
+          const s0Row = H + b * (2 * H);
+          const hPrevRow = hPrevAt + b * H;
+          const s0Row2 = b * (2 * H);
+          const s1Row = b * H;
+          const xp0Row = t * B * (2 * H) + b * (2 * H);
+          const s2Row = b * H;
+          const xp0Row2 = t * B * (2 * H) + H + b * (2 * H);
+          const s3Row = b * H;
+          const gx0Row = t * B * (2 * H) + b * (2 * H);
+          const gx0Row2 = t * B * (2 * H) + H + b * (2 * H);
+          for (let i = 0; i < H; i++) {
+            const t1 = 1 - tape_z[tape_zRow + i]!;
+            // grad of: h' = z .* h + (1 - z) .* hh
+            const dhh = seed_h[seed_hRow + i]! * t1;
+            const dhh_pre = dhh * (tape_hh[tape_hhRow + i]! > 0 ? 1 : 0);
+            s0[s0Row + i] = dhh_pre;
+            // grad of: h' = z .* h + (1 - z) .* hh
+            const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_hh[tape_hhRow + i]!);
+            const dz_pre = dz * (tape_z[tape_zRow + i]! * t1);
+            s0[s0Row2 + i] = dz_pre;
+            const t2 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
+            s1[s1Row + i] = t2;
+            const t3 = dz_pre * xp0[xp0Row + i]!;
+            s2[s2Row + i] = t3;
+            const t4 = dhh_pre * xp0[xp0Row2 + i]!;
+            s3[s3Row + i] = t4;
+            const t5 = dz_pre * p[o_gz + i]!;
+            gx0[gx0Row + i] = t5;
+            const t6 = dhh_pre * p[o_gh + i]!;
+            gx0[gx0Row2 + i] = t6;
+          }
         }
       }
 
       // d(dh) from Uz, Uh
       mm.NN(B, 2 * H, H, s0, 0, 2 * H, p, o_Uz, carry_h, 0, H, false);
-      for (let b = 0; b < B; b++) {
-        const s1Row = b * H;
-        const carry_hRow = b * H;
-        for (let i = 0; i < H; i++) {
-          carry_h[carry_hRow + i]! += s1[s1Row + i]!;
+      // loop 2 (f32_2, f64_2 in the cell's .wat)
+      if (wl) wl(2, B, [H, at(s1, 0), H, at(carry_h, 0), H]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s1Row = b * H;
+          const carry_hRow = b * H;
+          for (let i = 0; i < H; i++) {
+            carry_h[carry_hRow + i]! += s1[s1Row + i]!;
+          }
         }
       }
 
@@ -374,12 +440,12 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     2 * H * D,
     2 * H * H,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT32,
     NN: gemmNN32,
     TN: gemmTN32,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -424,25 +490,52 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Uz, Uh times h
       mm.NT(B, 2 * H, H, hPrev, hPrevAt, H, p, o_Uz, s0, 0, 2 * H, false);
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (2 * H) + b * (2 * H);
-        const s0Row = b * (2 * H);
-        const tape_zRow = t * B * H + b * H;
-        const xp0Row2 = t * B * (2 * H) + H + b * (2 * H);
-        const s0Row2 = H + b * (2 * H);
-        const tape_hhRow = t * B * H + b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // z  = sigmoid(gz .* (Wz*x) + bz + Uz*h)
-          const z = 1 / (1 + Math.exp(-(p[o_gz + i]! * xp0[xp0Row + i]! + p[o_bz + i]! + s0[s0Row + i]!)));
-          tape_z[tape_zRow + i] = z;
-          // hh = relu(gh .* (Wh*x) + bh + Uh*h)
-          const hh = Math.max(p[o_gh + i]! * xp0[xp0Row2 + i]! + p[o_bh + i]! + s0[s0Row2 + i]!, 0);
-          tape_hh[tape_hhRow + i] = hh;
-          // h' = z .* h + (1 - z) .* hh
-          const h_next = z * hPrev[hPrevRow + i]! + (1 - z) * hh;
-          hOut[hOutRow + i] = h_next;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl)
+        wl(0, B, [
+          H,
+          at(p, o_gz),
+          at(xp0, t * B * (2 * H)),
+          2 * H,
+          at(p, o_bz),
+          at(s0, 0),
+          2 * H,
+          at(tape_z, t * B * H),
+          H,
+          at(p, o_gh),
+          at(xp0, t * B * (2 * H) + H),
+          2 * H,
+          at(p, o_bh),
+          at(s0, H),
+          2 * H,
+          at(tape_hh, t * B * H),
+          H,
+          at(hPrev, hPrevAt),
+          H,
+          at(hOut, t * B * H),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (2 * H) + b * (2 * H);
+          const s0Row = b * (2 * H);
+          const tape_zRow = t * B * H + b * H;
+          const xp0Row2 = t * B * (2 * H) + H + b * (2 * H);
+          const s0Row2 = H + b * (2 * H);
+          const tape_hhRow = t * B * H + b * H;
+          const hPrevRow = hPrevAt + b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // z  = sigmoid(gz .* (Wz*x) + bz + Uz*h)
+            const z = 1 / (1 + Math.exp(-(p[o_gz + i]! * xp0[xp0Row + i]! + p[o_bz + i]! + s0[s0Row + i]!)));
+            tape_z[tape_zRow + i] = z;
+            // hh = relu(gh .* (Wh*x) + bh + Uh*h)
+            const hh = Math.max(p[o_gh + i]! * xp0[xp0Row2 + i]! + p[o_bh + i]! + s0[s0Row2 + i]!, 0);
+            tape_hh[tape_hhRow + i] = hh;
+            // h' = z .* h + (1 - z) .* hh
+            const h_next = z * hPrev[hPrevRow + i]! + (1 - z) * hh;
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -482,50 +575,89 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
-      for (let b = 0; b < B; b++) {
-        const tape_zRow = t * B * H + b * H;
-        const seed_hRow = b * H;
-        const tape_hhRow = t * B * H + b * H;
-        const s0Row = H + b * (2 * H);
-        const hPrevRow = hPrevAt + b * H;
-        const s0Row2 = b * (2 * H);
-        const s1Row = b * H;
-        const xp0Row = t * B * (2 * H) + b * (2 * H);
-        const s2Row = b * H;
-        const xp0Row2 = t * B * (2 * H) + H + b * (2 * H);
-        const s3Row = b * H;
-        const gx0Row = t * B * (2 * H) + b * (2 * H);
-        const gx0Row2 = t * B * (2 * H) + H + b * (2 * H);
-        for (let i = 0; i < H; i++) {
-          const t1 = 1 - tape_z[tape_zRow + i]!;
-          // grad of: h' = z .* h + (1 - z) .* hh
-          const dhh = seed_h[seed_hRow + i]! * t1;
-          const dhh_pre = dhh * (tape_hh[tape_hhRow + i]! > 0 ? 1 : 0);
-          s0[s0Row + i] = dhh_pre;
-          // grad of: h' = z .* h + (1 - z) .* hh
-          const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_hh[tape_hhRow + i]!);
-          const dz_pre = dz * (tape_z[tape_zRow + i]! * t1);
-          s0[s0Row2 + i] = dz_pre;
-          const t2 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
-          s1[s1Row + i] = t2;
-          const t3 = dz_pre * xp0[xp0Row + i]!;
-          s2[s2Row + i] = t3;
-          const t4 = dhh_pre * xp0[xp0Row2 + i]!;
-          s3[s3Row + i] = t4;
-          const t5 = dz_pre * p[o_gz + i]!;
-          gx0[gx0Row + i] = t5;
-          const t6 = dhh_pre * p[o_gh + i]!;
-          gx0[gx0Row2 + i] = t6;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          H,
+          at(tape_z, t * B * H),
+          H,
+          at(seed_h, 0),
+          H,
+          at(tape_hh, t * B * H),
+          H,
+          at(s0, H),
+          2 * H,
+          at(hPrev, hPrevAt),
+          H,
+          at(s0, 0),
+          2 * H,
+          at(s1, 0),
+          H,
+          at(xp0, t * B * (2 * H)),
+          2 * H,
+          at(s2, 0),
+          H,
+          at(xp0, t * B * (2 * H) + H),
+          2 * H,
+          at(s3, 0),
+          H,
+          at(p, o_gz),
+          at(gx0, t * B * (2 * H)),
+          2 * H,
+          at(p, o_gh),
+          at(gx0, t * B * (2 * H) + H),
+          2 * H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const tape_zRow = t * B * H + b * H;
+          const seed_hRow = b * H;
+          const tape_hhRow = t * B * H + b * H;
+          const s0Row = H + b * (2 * H);
+          const hPrevRow = hPrevAt + b * H;
+          const s0Row2 = b * (2 * H);
+          const s1Row = b * H;
+          const xp0Row = t * B * (2 * H) + b * (2 * H);
+          const s2Row = b * H;
+          const xp0Row2 = t * B * (2 * H) + H + b * (2 * H);
+          const s3Row = b * H;
+          const gx0Row = t * B * (2 * H) + b * (2 * H);
+          const gx0Row2 = t * B * (2 * H) + H + b * (2 * H);
+          for (let i = 0; i < H; i++) {
+            const t1 = 1 - tape_z[tape_zRow + i]!;
+            // grad of: h' = z .* h + (1 - z) .* hh
+            const dhh = seed_h[seed_hRow + i]! * t1;
+            const dhh_pre = dhh * (tape_hh[tape_hhRow + i]! > 0 ? 1 : 0);
+            s0[s0Row + i] = dhh_pre;
+            // grad of: h' = z .* h + (1 - z) .* hh
+            const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_hh[tape_hhRow + i]!);
+            const dz_pre = dz * (tape_z[tape_zRow + i]! * t1);
+            s0[s0Row2 + i] = dz_pre;
+            const t2 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
+            s1[s1Row + i] = t2;
+            const t3 = dz_pre * xp0[xp0Row + i]!;
+            s2[s2Row + i] = t3;
+            const t4 = dhh_pre * xp0[xp0Row2 + i]!;
+            s3[s3Row + i] = t4;
+            const t5 = dz_pre * p[o_gz + i]!;
+            gx0[gx0Row + i] = t5;
+            const t6 = dhh_pre * p[o_gh + i]!;
+            gx0[gx0Row2 + i] = t6;
+          }
         }
       }
 
       // d(dh) from Uz, Uh
       mm.NN(B, 2 * H, H, s0, 0, 2 * H, p, o_Uz, carry_h, 0, H, false);
-      for (let b = 0; b < B; b++) {
-        const s1Row = b * H;
-        const carry_hRow = b * H;
-        for (let i = 0; i < H; i++) {
-          carry_h[carry_hRow + i]! += s1[s1Row + i]!;
+      // loop 2 (f32_2, f64_2 in the cell's .wat)
+      if (wl) wl(2, B, [H, at(s1, 0), H, at(carry_h, 0), H]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s1Row = b * H;
+          const carry_hRow = b * H;
+          for (let i = 0; i < H; i++) {
+            carry_h[carry_hRow + i]! += s1[s1Row + i]!;
+          }
         }
       }
 
@@ -583,3 +715,74 @@ export function createStep64(sizes: Sizes, B: number, options: KernelOptions = {
 export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {}): Kernel<Float32Array> {
   return createKernel32(sizes, B, 1, options);
 }
+
+/** The elementwise loops in WebAssembly (text: generated/gru-light.wat), for the wasm backend: which may split their rows between threads, and the module. */
+const LOOPS_WASM: LoopsModuleSource = {
+  loops: [
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+  ],
+  binary: [
+    "AGFzbQEAAAABTARgAXsBe2AXf39/f39/f39/f39/f39/f39/f39/f38AYB9/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/",
+    "AGAHf39/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMJCAABAgMAAQIDBzEGBWYzMl8wAAEFZjMyXzEAAgVmMzJfMgADBWY2NF8w",
+    "AAUFZjY0XzEABgVmNjRfMgAHCrAhCOgDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5AQ1QOQEN",
+    "UDkBDVA5IAAgAP0MO6q4PzuquD87qrg/O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMAAJZD/egB",
+    "IgL9DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0Mg4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6",
+    "/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6r",
+    "qio+/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAB/eYB/QwAAIA/AACAPwAA",
+    "gD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8AAAB/AAAAfwAAAH8A",
+    "AAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9UgvIBAMLfwJ7An0DQCAA",
+    "IAFORQRAIAQgACAFbEECdGohGSAHIAAgCGxBAnRqIRogCSAAIApsQQJ0aiEbIAwgACANbEECdGohHCAPIAAgEGxBAnRqIR0gESAA",
+    "IBJsQQJ0aiEeIBMgACAUbEECdGohHyAVIAAgFmxBAnRqISAgAiACQQNxayEhQQAhGANAIBggIU5FBED9DAAAgD8AAIA/AACAPwAA",
+    "gD/9DAAAgD8AAIA/AACAPwAAgD8gGEECdCIXIANq/QAEACAXIBlq/QAEAP3mASAGIBdq/QAEAP3kASAXIBpq/QAEAP3kAf3hARAA",
+    "/eQB/ecBISIgFyAbaiAi/QsEACAXIB5qIAsgF2r9AAQAIBcgHGr9AAQA/eYBIA4gF2r9AAQA/eQBIBcgHWr9AAQA/eQB/QwAAAAA",
+    "AAAAAAAAAAAAAAAA/ekBIiP9CwQAIBcgIGogIiAXIB9q/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAi/eUBICP95gH95AH9CwQA",
+    "IBhBBGohGAwBCwsDQCACIBhMRQRAQwAAgD8gGEECdCIXIANqKgIAIBcgGWoqAgCUIAYgF2oqAgCSIBcgGmoqAgCSjP0TEAD9HwBD",
+    "AACAP5KVISQgFyAbaiAkOAIAIBcgHmogCyAXaioCACAXIBxqKgIAlCAOIBdqKgIAkiAXIB1qKgIAkkMAAAAAlyIlOAIAIBcgIGog",
+    "JCAXIB9qKgIAlEMAAIA/ICSTICWUkjgCACAYQQFqIRgMAQsLIABBAWohAAwBCwsLkgYDEH8CewJ9A0AgACABTkUEQCADIAAgBGxB",
+    "AnRqISEgBSAAIAZsQQJ0aiEiIAcgACAIbEECdGohIyAJIAAgCmxBAnRqISQgCyAAIAxsQQJ0aiElIA0gACAObEECdGohJiAPIAAg",
+    "EGxBAnRqIScgESAAIBJsQQJ0aiEoIBMgACAUbEECdGohKSAVIAAgFmxBAnRqISogFyAAIBhsQQJ0aiErIBogACAbbEECdGohLCAd",
+    "IAAgHmxBAnRqIS0gAiACQQNxayEuQQAhIANAICAgLk5FBED9DAAAgD8AAIA/AACAPwAAgD8gIEECdCIfICFq/QAEAP3lASEvIB8g",
+    "JGogHyAiav0ABAAgL/3mAf0MAACAPwAAgD8AAIA/AACAP/0MAAAAAAAAAAAAAAAAAAAAACAfICNq/QAEAP0MAAAAAAAAAAAAAAAA",
+    "AAAAAP1E/VL95gEiMP0LBAAgHyAmaiAfICJq/QAEACAfICVq/QAEACAfICNq/QAEAP3lAf3mASAfICFq/QAEACAv/eYB/eYBIi/9",
+    "CwQAIB8gJ2ogHyAiav0ABAAgHyAhav0ABAD95gH9CwQAIB8gKWogLyAfIChq/QAEAP3mAf0LBAAgHyAraiAwIB8gKmr9AAQA/eYB",
+    "/QsEACAfICxqIC8gGSAfav0ABAD95gH9CwQAIB8gLWogMCAcIB9q/QAEAP3mAf0LBAAgIEEEaiEgDAELCwNAIAIgIExFBEBDAACA",
+    "PyAgQQJ0Ih8gIWoqAgCTITEgHyAkaiAfICJqKgIAIDGUQwAAgD9DAAAAACAfICNqKgIAQwAAAABeG5QiMjgCACAfICZqIB8gImoq",
+    "AgAgHyAlaioCACAfICNqKgIAk5QgHyAhaioCACAxlJQiMTgCACAfICdqIB8gImoqAgAgHyAhaioCAJQ4AgAgHyApaiAxIB8gKGoq",
+    "AgCUOAIAIB8gK2ogMiAfICpqKgIAlDgCACAfICxqIDEgGSAfaioCAJQ4AgAgHyAtaiAyIBwgH2oqAgCUOAIAICBBAWohIAwBCwsg",
+    "AEEBaiEADAELCwusAQEFfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiEKIAUgACAGbEECdGohCSACIAJBA3FrIQtBACEHA0AgByALTkUE",
+    "QCAHQQJ0IgggCWogCCAJav0ABAAgCCAKav0ABAD95AH9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQiCCAJaiAIIAlqKgIA",
+    "IAggCmoqAgCSOAIAIAdBAWohBwwBCwsgAEEBaiEADAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADw",
+    "f/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAA",
+    "MJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY",
+    "+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9",
+    "DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH9",
+    "8gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fAB",
+    "IAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA/",
+    "/fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIB",
+    "IAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfA",
+    "UjAt1RBJh8D9Sf1SC9gEAwt/AnsCfANAIAAgAU5FBEAgBCAAIAVsQQN0aiEZIAcgACAIbEEDdGohGiAJIAAgCmxBA3RqIRsgDCAA",
+    "IA1sQQN0aiEcIA8gACAQbEEDdGohHSARIAAgEmxBA3RqIR4gEyAAIBRsQQN0aiEfIBUgACAWbEEDdGohICACIAJBAXFrISFBACEY",
+    "A0AgGCAhTkUEQP0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAYQQN0IhcgA2r9AAQAIBcgGWr9AAQA/fIBIAYg",
+    "F2r9AAQA/fABIBcgGmr9AAQA/fAB/e0BEAT98AH98wEhIiAXIBtqICL9CwQAIBcgHmogCyAXav0ABAAgFyAcav0ABAD98gEgDiAX",
+    "av0ABAD98AEgFyAdav0ABAD98AH9DAAAAAAAAAAAAAAAAAAAAAD99QEiI/0LBAAgFyAgaiAiIBcgH2r9AAQA/fIB/QwAAAAAAADw",
+    "PwAAAAAAAPA/ICL98QEgI/3yAf3wAf0LBAAgGEECaiEYDAELCwNAIAIgGExFBEBEAAAAAAAA8D8gGEEDdCIXIANqKwMAIBcgGWor",
+    "AwCiIAYgF2orAwCgIBcgGmorAwCgmv0UEAT9IQBEAAAAAAAA8D+goyEkIBcgG2ogJDkDACAXIB5qIAsgF2orAwAgFyAcaisDAKIg",
+    "DiAXaisDAKAgFyAdaisDAKBEAAAAAAAAAAClIiU5AwAgFyAgaiAkIBcgH2orAwCiRAAAAAAAAPA/ICShICWioDkDACAYQQFqIRgM",
+    "AQsLIABBAWohAAwBCwsLogYDEH8CewJ8A0AgACABTkUEQCADIAAgBGxBA3RqISEgBSAAIAZsQQN0aiEiIAcgACAIbEEDdGohIyAJ",
+    "IAAgCmxBA3RqISQgCyAAIAxsQQN0aiElIA0gACAObEEDdGohJiAPIAAgEGxBA3RqIScgESAAIBJsQQN0aiEoIBMgACAUbEEDdGoh",
+    "KSAVIAAgFmxBA3RqISogFyAAIBhsQQN0aiErIBogACAbbEEDdGohLCAdIAAgHmxBA3RqIS0gAiACQQFxayEuQQAhIANAICAgLk5F",
+    "BED9DAAAAAAAAPA/AAAAAAAA8D8gIEEDdCIfICFq/QAEAP3xASEvIB8gJGogHyAiav0ABAAgL/3yAf0MAAAAAAAA8D8AAAAAAADw",
+    "P/0MAAAAAAAAAAAAAAAAAAAAACAfICNq/QAEAP0MAAAAAAAAAAAAAAAAAAAAAP1K/VL98gEiMP0LBAAgHyAmaiAfICJq/QAEACAf",
+    "ICVq/QAEACAfICNq/QAEAP3xAf3yASAfICFq/QAEACAv/fIB/fIBIi/9CwQAIB8gJ2ogHyAiav0ABAAgHyAhav0ABAD98gH9CwQA",
+    "IB8gKWogLyAfIChq/QAEAP3yAf0LBAAgHyAraiAwIB8gKmr9AAQA/fIB/QsEACAfICxqIC8gGSAfav0ABAD98gH9CwQAIB8gLWog",
+    "MCAcIB9q/QAEAP3yAf0LBAAgIEECaiEgDAELCwNAIAIgIExFBEBEAAAAAAAA8D8gIEEDdCIfICFqKwMAoSExIB8gJGogHyAiaisD",
+    "ACAxokQAAAAAAADwP0QAAAAAAAAAACAfICNqKwMARAAAAAAAAAAAZBuiIjI5AwAgHyAmaiAfICJqKwMAIB8gJWorAwAgHyAjaisD",
+    "AKGiIB8gIWorAwAgMaKiIjE5AwAgHyAnaiAfICJqKwMAIB8gIWorAwCiOQMAIB8gKWogMSAfIChqKwMAojkDACAfICtqIDIgHyAq",
+    "aisDAKI5AwAgHyAsaiAxIBkgH2orAwCiOQMAIB8gLWogMiAcIB9qKwMAojkDACAgQQFqISAMAQsLIABBAWohAAwBCwsLrAEBBX8D",
+    "QCAAIAFORQRAIAMgACAEbEEDdGohCiAFIAAgBmxBA3RqIQkgAiACQQFxayELQQAhBwNAIAcgC05FBEAgB0EDdCIIIAlqIAggCWr9",
+    "AAQAIAggCmr9AAQA/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IgggCWogCCAJaisDACAIIApqKwMAoDkDACAHQQFq",
+    "IQcMAQsLIABBAWohAAwBCwsL",
+  ].join(""),
+};

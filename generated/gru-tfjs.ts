@@ -3,7 +3,7 @@
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "./gemm.ts";
 import { GEMM_WASM } from "./gemm-wasm.ts";
 import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../src/runtime.ts";
-import { type KernelOptions, kernelMemory } from "../src/wasm.ts";
+import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../src/wasm.ts";
 /** tfjs-layers GRUCell (tfjs-layers/src/layers/recurrent.ts): reset-before only, kernel [z|r|h], single bias, recurrentActivation 'hardSigmoid' = clip(0.2x + 0.5, 0, 1) */
 export const spec = {
   name: "gru-tfjs",
@@ -150,12 +150,12 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     2 * H * H,
     H * H,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT64,
     NN: gemmNN64,
     TN: gemmTN64,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -206,53 +206,106 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Rz, Rr times h
       mm.NT(B, 2 * H, H, hPrev, hPrevAt, H, p, o_Rz, s0, 0, 2 * H, false);
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (3 * H) + b * (3 * H);
-        const s0Row = b * (2 * H);
-        const tape_zRow = t * B * H + b * H;
-        const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
-        const s0Row2 = H + b * (2 * H);
-        const tape_rRow = t * B * H + b * H;
-        const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
-        const s1Row = b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const s2Row = b * H;
-        const s3Row = b * H;
-        const s4Row = b * H;
-        for (let i = 0; i < H; i++) {
-          // z  = hardSigmoid(Kz*x + bz + Rz*h)
-          const z = Math.min(Math.max(0.2 * (xp0[xp0Row + i]! + p[o_bz + i]! + s0[s0Row + i]!) + 0.5, 0), 1);
-          tape_z[tape_zRow + i] = z;
-          // r  = hardSigmoid(Kr*x + br + Rr*h)
-          const r = Math.min(Math.max(0.2 * (xp0[xp0Row2 + i]! + p[o_br + i]! + s0[s0Row2 + i]!) + 0.5, 0), 1);
-          tape_r[tape_rRow + i] = r;
-          const t1 = xp0[xp0Row3 + i]! + p[o_bh + i]!;
-          s1[s1Row + i] = t1;
-          const t2 = r * hPrev[hPrevRow + i]!;
-          s2[s2Row + i] = t2;
-          const t3 = z * hPrev[hPrevRow + i]!;
-          s3[s3Row + i] = t3;
-          const t4 = 1 - z;
-          s4[s4Row + i] = t4;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl)
+        wl(0, B, [
+          H,
+          at(xp0, t * B * (3 * H)),
+          3 * H,
+          at(p, o_bz),
+          at(s0, 0),
+          2 * H,
+          at(tape_z, t * B * H),
+          H,
+          at(xp0, t * B * (3 * H) + H),
+          3 * H,
+          at(p, o_br),
+          at(s0, H),
+          2 * H,
+          at(tape_r, t * B * H),
+          H,
+          at(xp0, t * B * (3 * H) + 2 * H),
+          3 * H,
+          at(p, o_bh),
+          at(s1, 0),
+          H,
+          at(hPrev, hPrevAt),
+          H,
+          at(s2, 0),
+          H,
+          at(s3, 0),
+          H,
+          at(s4, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (3 * H) + b * (3 * H);
+          const s0Row = b * (2 * H);
+          const tape_zRow = t * B * H + b * H;
+          const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
+          const s0Row2 = H + b * (2 * H);
+          const tape_rRow = t * B * H + b * H;
+          const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const s1Row = b * H;
+          const hPrevRow = hPrevAt + b * H;
+          const s2Row = b * H;
+          const s3Row = b * H;
+          const s4Row = b * H;
+          for (let i = 0; i < H; i++) {
+            // z  = hardSigmoid(Kz*x + bz + Rz*h)
+            const z = Math.min(Math.max(0.2 * (xp0[xp0Row + i]! + p[o_bz + i]! + s0[s0Row + i]!) + 0.5, 0), 1);
+            tape_z[tape_zRow + i] = z;
+            // r  = hardSigmoid(Kr*x + br + Rr*h)
+            const r = Math.min(Math.max(0.2 * (xp0[xp0Row2 + i]! + p[o_br + i]! + s0[s0Row2 + i]!) + 0.5, 0), 1);
+            tape_r[tape_rRow + i] = r;
+            const t1 = xp0[xp0Row3 + i]! + p[o_bh + i]!;
+            s1[s1Row + i] = t1;
+            const t2 = r * hPrev[hPrevRow + i]!;
+            s2[s2Row + i] = t2;
+            const t3 = z * hPrev[hPrevRow + i]!;
+            s3[s3Row + i] = t3;
+            const t4 = 1 - z;
+            s4[s4Row + i] = t4;
+          }
         }
       }
 
       // Rh times a vector
       mm.NT(B, H, H, s2, 0, H, p, o_Rh, s5, 0, H, false);
-      for (let b = 0; b < B; b++) {
-        const s1Row = b * H;
-        const s5Row = b * H;
-        const tape_hhRow = t * B * H + b * H;
-        const s3Row = b * H;
-        const s4Row = b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // hh = tanh(Kh*x + bh + Rh*(r .* h))
-          const hh = Math.tanh(s1[s1Row + i]! + s5[s5Row + i]!);
-          tape_hh[tape_hhRow + i] = hh;
-          // h' = z .* h + (1 - z) .* hh
-          const h_next = s3[s3Row + i]! + s4[s4Row + i]! * hh;
-          hOut[hOutRow + i] = h_next;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          H,
+          at(s1, 0),
+          H,
+          at(s5, 0),
+          H,
+          at(tape_hh, t * B * H),
+          H,
+          at(s3, 0),
+          H,
+          at(s4, 0),
+          H,
+          at(hOut, t * B * H),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s1Row = b * H;
+          const s5Row = b * H;
+          const tape_hhRow = t * B * H + b * H;
+          const s3Row = b * H;
+          const s4Row = b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // hh = tanh(Kh*x + bh + Rh*(r .* h))
+            const hh = Math.tanh(s1[s1Row + i]! + s5[s5Row + i]!);
+            tape_hh[tape_hhRow + i] = hh;
+            // h' = z .* h + (1 - z) .* hh
+            const h_next = s3[s3Row + i]! + s4[s4Row + i]! * hh;
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -292,39 +345,72 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
-      for (let b = 0; b < B; b++) {
-        const tape_zRow = t * B * H + b * H;
-        const seed_hRow = b * H;
-        const tape_hhRow = t * B * H + b * H;
-        const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-        const s2Row = b * H;
-        const tape_rRow = t * B * H + b * H;
-        const s4Row = b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const gx0Row2 = t * B * (3 * H) + b * (3 * H);
-        const s0Row = b * (2 * H);
-        const s1Row = b * H;
-        const s5Row = b * H;
-        const s6Row = b * H;
-        for (let i = 0; i < H; i++) {
-          const t4 = 1 - tape_z[tape_zRow + i]!;
-          // grad of: h' = z .* h + (1 - z) .* hh
-          const dhh = seed_h[seed_hRow + i]! * t4;
-          const dhh_pre = dhh * (1 - tape_hh[tape_hhRow + i]! * tape_hh[tape_hhRow + i]!);
-          gx0[gx0Row + i] = dhh_pre;
-          s2[s2Row + i] = dhh_pre;
-          const t5 = (tape_r[tape_rRow + i]! > 0 ? 1 : 0) * (1 - tape_r[tape_rRow + i]! > 0 ? 1 : 0);
-          s4[s4Row + i] = t5;
-          // grad of: h' = z .* h + (1 - z) .* hh
-          const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_hh[tape_hhRow + i]!);
-          const dz_pre = 0.2 * (dz * ((tape_z[tape_zRow + i]! > 0 ? 1 : 0) * (t4 > 0 ? 1 : 0)));
-          gx0[gx0Row2 + i] = dz_pre;
-          s0[s0Row + i] = dz_pre;
-          s1[s1Row + i] = dz_pre;
-          const t6 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
-          s5[s5Row + i] = t6;
-          const t2 = tape_r[tape_rRow + i]! * hPrev[hPrevRow + i]!;
-          s6[s6Row + i] = t2;
+      // loop 2 (f32_2, f64_2 in the cell's .wat)
+      if (wl)
+        wl(2, B, [
+          H,
+          at(tape_z, t * B * H),
+          H,
+          at(seed_h, 0),
+          H,
+          at(tape_hh, t * B * H),
+          H,
+          at(gx0, t * B * (3 * H) + 2 * H),
+          3 * H,
+          at(s2, 0),
+          H,
+          at(tape_r, t * B * H),
+          H,
+          at(s4, 0),
+          H,
+          at(hPrev, hPrevAt),
+          H,
+          at(gx0, t * B * (3 * H)),
+          3 * H,
+          at(s0, 0),
+          2 * H,
+          at(s1, 0),
+          H,
+          at(s5, 0),
+          H,
+          at(s6, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const tape_zRow = t * B * H + b * H;
+          const seed_hRow = b * H;
+          const tape_hhRow = t * B * H + b * H;
+          const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const s2Row = b * H;
+          const tape_rRow = t * B * H + b * H;
+          const s4Row = b * H;
+          const hPrevRow = hPrevAt + b * H;
+          const gx0Row2 = t * B * (3 * H) + b * (3 * H);
+          const s0Row = b * (2 * H);
+          const s1Row = b * H;
+          const s5Row = b * H;
+          const s6Row = b * H;
+          for (let i = 0; i < H; i++) {
+            const t4 = 1 - tape_z[tape_zRow + i]!;
+            // grad of: h' = z .* h + (1 - z) .* hh
+            const dhh = seed_h[seed_hRow + i]! * t4;
+            const dhh_pre = dhh * (1 - tape_hh[tape_hhRow + i]! * tape_hh[tape_hhRow + i]!);
+            gx0[gx0Row + i] = dhh_pre;
+            s2[s2Row + i] = dhh_pre;
+            const t5 = (tape_r[tape_rRow + i]! > 0 ? 1 : 0) * (1 - tape_r[tape_rRow + i]! > 0 ? 1 : 0);
+            s4[s4Row + i] = t5;
+            // grad of: h' = z .* h + (1 - z) .* hh
+            const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_hh[tape_hhRow + i]!);
+            const dz_pre = 0.2 * (dz * ((tape_z[tape_zRow + i]! > 0 ? 1 : 0) * (t4 > 0 ? 1 : 0)));
+            gx0[gx0Row2 + i] = dz_pre;
+            s0[s0Row + i] = dz_pre;
+            s1[s1Row + i] = dz_pre;
+            const t6 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
+            s5[s5Row + i] = t6;
+            const t2 = tape_r[tape_rRow + i]! * hPrev[hPrevRow + i]!;
+            s6[s6Row + i] = t2;
+          }
         }
       }
 
@@ -339,35 +425,64 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       mm.TN(H, H, B, s1, 0, H, hPrev, hPrevAt, H, dp, o_Rz);
       // dRh
       mm.TN(H, H, B, s2, 0, H, s6, 0, H, dp, o_Rh);
-      for (let b = 0; b < B; b++) {
-        const s7Row = b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const s4Row = b * H;
-        const gx0Row = t * B * (3 * H) + H + b * (3 * H);
-        const s0Row = H + b * (2 * H);
-        const s3Row = b * H;
-        const tape_rRow = t * B * H + b * H;
-        const s5Row = b * H;
-        const s8Row = b * H;
-        for (let i = 0; i < H; i++) {
-          // grad of: hh = tanh(Kh*x + bh + Rh*(r .* h))
-          const dr = s7[s7Row + i]! * hPrev[hPrevRow + i]!;
-          const dr_pre = 0.2 * (dr * s4[s4Row + i]!);
-          gx0[gx0Row + i] = dr_pre;
-          s0[s0Row + i] = dr_pre;
-          s3[s3Row + i] = dr_pre;
-          const t7 = s7[s7Row + i]! * tape_r[tape_rRow + i]! + s5[s5Row + i]!;
-          s8[s8Row + i] = t7;
+      // loop 3 (f32_3, f64_3 in the cell's .wat)
+      if (wl)
+        wl(3, B, [
+          H,
+          at(s7, 0),
+          H,
+          at(hPrev, hPrevAt),
+          H,
+          at(s4, 0),
+          H,
+          at(gx0, t * B * (3 * H) + H),
+          3 * H,
+          at(s0, H),
+          2 * H,
+          at(s3, 0),
+          H,
+          at(tape_r, t * B * H),
+          H,
+          at(s5, 0),
+          H,
+          at(s8, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s7Row = b * H;
+          const hPrevRow = hPrevAt + b * H;
+          const s4Row = b * H;
+          const gx0Row = t * B * (3 * H) + H + b * (3 * H);
+          const s0Row = H + b * (2 * H);
+          const s3Row = b * H;
+          const tape_rRow = t * B * H + b * H;
+          const s5Row = b * H;
+          const s8Row = b * H;
+          for (let i = 0; i < H; i++) {
+            // grad of: hh = tanh(Kh*x + bh + Rh*(r .* h))
+            const dr = s7[s7Row + i]! * hPrev[hPrevRow + i]!;
+            const dr_pre = 0.2 * (dr * s4[s4Row + i]!);
+            gx0[gx0Row + i] = dr_pre;
+            s0[s0Row + i] = dr_pre;
+            s3[s3Row + i] = dr_pre;
+            const t7 = s7[s7Row + i]! * tape_r[tape_rRow + i]! + s5[s5Row + i]!;
+            s8[s8Row + i] = t7;
+          }
         }
       }
 
       // d(dh) from Rz, Rr
       mm.NN(B, 2 * H, H, s0, 0, 2 * H, p, o_Rz, carry_h, 0, H, false);
-      for (let b = 0; b < B; b++) {
-        const s8Row = b * H;
-        const carry_hRow = b * H;
-        for (let i = 0; i < H; i++) {
-          carry_h[carry_hRow + i]! += s8[s8Row + i]!;
+      // loop 4 (f32_4, f64_4 in the cell's .wat)
+      if (wl) wl(4, B, [H, at(s8, 0), H, at(carry_h, 0), H]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s8Row = b * H;
+          const carry_hRow = b * H;
+          for (let i = 0; i < H; i++) {
+            carry_h[carry_hRow + i]! += s8[s8Row + i]!;
+          }
         }
       }
 
@@ -455,12 +570,12 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     2 * H * H,
     H * H,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT32,
     NN: gemmNN32,
     TN: gemmTN32,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -511,53 +626,106 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Rz, Rr times h
       mm.NT(B, 2 * H, H, hPrev, hPrevAt, H, p, o_Rz, s0, 0, 2 * H, false);
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (3 * H) + b * (3 * H);
-        const s0Row = b * (2 * H);
-        const tape_zRow = t * B * H + b * H;
-        const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
-        const s0Row2 = H + b * (2 * H);
-        const tape_rRow = t * B * H + b * H;
-        const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
-        const s1Row = b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const s2Row = b * H;
-        const s3Row = b * H;
-        const s4Row = b * H;
-        for (let i = 0; i < H; i++) {
-          // z  = hardSigmoid(Kz*x + bz + Rz*h)
-          const z = Math.min(Math.max(0.2 * (xp0[xp0Row + i]! + p[o_bz + i]! + s0[s0Row + i]!) + 0.5, 0), 1);
-          tape_z[tape_zRow + i] = z;
-          // r  = hardSigmoid(Kr*x + br + Rr*h)
-          const r = Math.min(Math.max(0.2 * (xp0[xp0Row2 + i]! + p[o_br + i]! + s0[s0Row2 + i]!) + 0.5, 0), 1);
-          tape_r[tape_rRow + i] = r;
-          const t1 = xp0[xp0Row3 + i]! + p[o_bh + i]!;
-          s1[s1Row + i] = t1;
-          const t2 = r * hPrev[hPrevRow + i]!;
-          s2[s2Row + i] = t2;
-          const t3 = z * hPrev[hPrevRow + i]!;
-          s3[s3Row + i] = t3;
-          const t4 = 1 - z;
-          s4[s4Row + i] = t4;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl)
+        wl(0, B, [
+          H,
+          at(xp0, t * B * (3 * H)),
+          3 * H,
+          at(p, o_bz),
+          at(s0, 0),
+          2 * H,
+          at(tape_z, t * B * H),
+          H,
+          at(xp0, t * B * (3 * H) + H),
+          3 * H,
+          at(p, o_br),
+          at(s0, H),
+          2 * H,
+          at(tape_r, t * B * H),
+          H,
+          at(xp0, t * B * (3 * H) + 2 * H),
+          3 * H,
+          at(p, o_bh),
+          at(s1, 0),
+          H,
+          at(hPrev, hPrevAt),
+          H,
+          at(s2, 0),
+          H,
+          at(s3, 0),
+          H,
+          at(s4, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (3 * H) + b * (3 * H);
+          const s0Row = b * (2 * H);
+          const tape_zRow = t * B * H + b * H;
+          const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
+          const s0Row2 = H + b * (2 * H);
+          const tape_rRow = t * B * H + b * H;
+          const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const s1Row = b * H;
+          const hPrevRow = hPrevAt + b * H;
+          const s2Row = b * H;
+          const s3Row = b * H;
+          const s4Row = b * H;
+          for (let i = 0; i < H; i++) {
+            // z  = hardSigmoid(Kz*x + bz + Rz*h)
+            const z = Math.min(Math.max(0.2 * (xp0[xp0Row + i]! + p[o_bz + i]! + s0[s0Row + i]!) + 0.5, 0), 1);
+            tape_z[tape_zRow + i] = z;
+            // r  = hardSigmoid(Kr*x + br + Rr*h)
+            const r = Math.min(Math.max(0.2 * (xp0[xp0Row2 + i]! + p[o_br + i]! + s0[s0Row2 + i]!) + 0.5, 0), 1);
+            tape_r[tape_rRow + i] = r;
+            const t1 = xp0[xp0Row3 + i]! + p[o_bh + i]!;
+            s1[s1Row + i] = t1;
+            const t2 = r * hPrev[hPrevRow + i]!;
+            s2[s2Row + i] = t2;
+            const t3 = z * hPrev[hPrevRow + i]!;
+            s3[s3Row + i] = t3;
+            const t4 = 1 - z;
+            s4[s4Row + i] = t4;
+          }
         }
       }
 
       // Rh times a vector
       mm.NT(B, H, H, s2, 0, H, p, o_Rh, s5, 0, H, false);
-      for (let b = 0; b < B; b++) {
-        const s1Row = b * H;
-        const s5Row = b * H;
-        const tape_hhRow = t * B * H + b * H;
-        const s3Row = b * H;
-        const s4Row = b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // hh = tanh(Kh*x + bh + Rh*(r .* h))
-          const hh = Math.tanh(s1[s1Row + i]! + s5[s5Row + i]!);
-          tape_hh[tape_hhRow + i] = hh;
-          // h' = z .* h + (1 - z) .* hh
-          const h_next = s3[s3Row + i]! + s4[s4Row + i]! * hh;
-          hOut[hOutRow + i] = h_next;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          H,
+          at(s1, 0),
+          H,
+          at(s5, 0),
+          H,
+          at(tape_hh, t * B * H),
+          H,
+          at(s3, 0),
+          H,
+          at(s4, 0),
+          H,
+          at(hOut, t * B * H),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s1Row = b * H;
+          const s5Row = b * H;
+          const tape_hhRow = t * B * H + b * H;
+          const s3Row = b * H;
+          const s4Row = b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // hh = tanh(Kh*x + bh + Rh*(r .* h))
+            const hh = Math.tanh(s1[s1Row + i]! + s5[s5Row + i]!);
+            tape_hh[tape_hhRow + i] = hh;
+            // h' = z .* h + (1 - z) .* hh
+            const h_next = s3[s3Row + i]! + s4[s4Row + i]! * hh;
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -597,39 +765,72 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
-      for (let b = 0; b < B; b++) {
-        const tape_zRow = t * B * H + b * H;
-        const seed_hRow = b * H;
-        const tape_hhRow = t * B * H + b * H;
-        const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-        const s2Row = b * H;
-        const tape_rRow = t * B * H + b * H;
-        const s4Row = b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const gx0Row2 = t * B * (3 * H) + b * (3 * H);
-        const s0Row = b * (2 * H);
-        const s1Row = b * H;
-        const s5Row = b * H;
-        const s6Row = b * H;
-        for (let i = 0; i < H; i++) {
-          const t4 = 1 - tape_z[tape_zRow + i]!;
-          // grad of: h' = z .* h + (1 - z) .* hh
-          const dhh = seed_h[seed_hRow + i]! * t4;
-          const dhh_pre = dhh * (1 - tape_hh[tape_hhRow + i]! * tape_hh[tape_hhRow + i]!);
-          gx0[gx0Row + i] = dhh_pre;
-          s2[s2Row + i] = dhh_pre;
-          const t5 = (tape_r[tape_rRow + i]! > 0 ? 1 : 0) * (1 - tape_r[tape_rRow + i]! > 0 ? 1 : 0);
-          s4[s4Row + i] = t5;
-          // grad of: h' = z .* h + (1 - z) .* hh
-          const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_hh[tape_hhRow + i]!);
-          const dz_pre = 0.2 * (dz * ((tape_z[tape_zRow + i]! > 0 ? 1 : 0) * (t4 > 0 ? 1 : 0)));
-          gx0[gx0Row2 + i] = dz_pre;
-          s0[s0Row + i] = dz_pre;
-          s1[s1Row + i] = dz_pre;
-          const t6 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
-          s5[s5Row + i] = t6;
-          const t2 = tape_r[tape_rRow + i]! * hPrev[hPrevRow + i]!;
-          s6[s6Row + i] = t2;
+      // loop 2 (f32_2, f64_2 in the cell's .wat)
+      if (wl)
+        wl(2, B, [
+          H,
+          at(tape_z, t * B * H),
+          H,
+          at(seed_h, 0),
+          H,
+          at(tape_hh, t * B * H),
+          H,
+          at(gx0, t * B * (3 * H) + 2 * H),
+          3 * H,
+          at(s2, 0),
+          H,
+          at(tape_r, t * B * H),
+          H,
+          at(s4, 0),
+          H,
+          at(hPrev, hPrevAt),
+          H,
+          at(gx0, t * B * (3 * H)),
+          3 * H,
+          at(s0, 0),
+          2 * H,
+          at(s1, 0),
+          H,
+          at(s5, 0),
+          H,
+          at(s6, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const tape_zRow = t * B * H + b * H;
+          const seed_hRow = b * H;
+          const tape_hhRow = t * B * H + b * H;
+          const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const s2Row = b * H;
+          const tape_rRow = t * B * H + b * H;
+          const s4Row = b * H;
+          const hPrevRow = hPrevAt + b * H;
+          const gx0Row2 = t * B * (3 * H) + b * (3 * H);
+          const s0Row = b * (2 * H);
+          const s1Row = b * H;
+          const s5Row = b * H;
+          const s6Row = b * H;
+          for (let i = 0; i < H; i++) {
+            const t4 = 1 - tape_z[tape_zRow + i]!;
+            // grad of: h' = z .* h + (1 - z) .* hh
+            const dhh = seed_h[seed_hRow + i]! * t4;
+            const dhh_pre = dhh * (1 - tape_hh[tape_hhRow + i]! * tape_hh[tape_hhRow + i]!);
+            gx0[gx0Row + i] = dhh_pre;
+            s2[s2Row + i] = dhh_pre;
+            const t5 = (tape_r[tape_rRow + i]! > 0 ? 1 : 0) * (1 - tape_r[tape_rRow + i]! > 0 ? 1 : 0);
+            s4[s4Row + i] = t5;
+            // grad of: h' = z .* h + (1 - z) .* hh
+            const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_hh[tape_hhRow + i]!);
+            const dz_pre = 0.2 * (dz * ((tape_z[tape_zRow + i]! > 0 ? 1 : 0) * (t4 > 0 ? 1 : 0)));
+            gx0[gx0Row2 + i] = dz_pre;
+            s0[s0Row + i] = dz_pre;
+            s1[s1Row + i] = dz_pre;
+            const t6 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
+            s5[s5Row + i] = t6;
+            const t2 = tape_r[tape_rRow + i]! * hPrev[hPrevRow + i]!;
+            s6[s6Row + i] = t2;
+          }
         }
       }
 
@@ -644,35 +845,64 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       mm.TN(H, H, B, s1, 0, H, hPrev, hPrevAt, H, dp, o_Rz);
       // dRh
       mm.TN(H, H, B, s2, 0, H, s6, 0, H, dp, o_Rh);
-      for (let b = 0; b < B; b++) {
-        const s7Row = b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const s4Row = b * H;
-        const gx0Row = t * B * (3 * H) + H + b * (3 * H);
-        const s0Row = H + b * (2 * H);
-        const s3Row = b * H;
-        const tape_rRow = t * B * H + b * H;
-        const s5Row = b * H;
-        const s8Row = b * H;
-        for (let i = 0; i < H; i++) {
-          // grad of: hh = tanh(Kh*x + bh + Rh*(r .* h))
-          const dr = s7[s7Row + i]! * hPrev[hPrevRow + i]!;
-          const dr_pre = 0.2 * (dr * s4[s4Row + i]!);
-          gx0[gx0Row + i] = dr_pre;
-          s0[s0Row + i] = dr_pre;
-          s3[s3Row + i] = dr_pre;
-          const t7 = s7[s7Row + i]! * tape_r[tape_rRow + i]! + s5[s5Row + i]!;
-          s8[s8Row + i] = t7;
+      // loop 3 (f32_3, f64_3 in the cell's .wat)
+      if (wl)
+        wl(3, B, [
+          H,
+          at(s7, 0),
+          H,
+          at(hPrev, hPrevAt),
+          H,
+          at(s4, 0),
+          H,
+          at(gx0, t * B * (3 * H) + H),
+          3 * H,
+          at(s0, H),
+          2 * H,
+          at(s3, 0),
+          H,
+          at(tape_r, t * B * H),
+          H,
+          at(s5, 0),
+          H,
+          at(s8, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s7Row = b * H;
+          const hPrevRow = hPrevAt + b * H;
+          const s4Row = b * H;
+          const gx0Row = t * B * (3 * H) + H + b * (3 * H);
+          const s0Row = H + b * (2 * H);
+          const s3Row = b * H;
+          const tape_rRow = t * B * H + b * H;
+          const s5Row = b * H;
+          const s8Row = b * H;
+          for (let i = 0; i < H; i++) {
+            // grad of: hh = tanh(Kh*x + bh + Rh*(r .* h))
+            const dr = s7[s7Row + i]! * hPrev[hPrevRow + i]!;
+            const dr_pre = 0.2 * (dr * s4[s4Row + i]!);
+            gx0[gx0Row + i] = dr_pre;
+            s0[s0Row + i] = dr_pre;
+            s3[s3Row + i] = dr_pre;
+            const t7 = s7[s7Row + i]! * tape_r[tape_rRow + i]! + s5[s5Row + i]!;
+            s8[s8Row + i] = t7;
+          }
         }
       }
 
       // d(dh) from Rz, Rr
       mm.NN(B, 2 * H, H, s0, 0, 2 * H, p, o_Rz, carry_h, 0, H, false);
-      for (let b = 0; b < B; b++) {
-        const s8Row = b * H;
-        const carry_hRow = b * H;
-        for (let i = 0; i < H; i++) {
-          carry_h[carry_hRow + i]! += s8[s8Row + i]!;
+      // loop 4 (f32_4, f64_4 in the cell's .wat)
+      if (wl) wl(4, B, [H, at(s8, 0), H, at(carry_h, 0), H]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s8Row = b * H;
+          const carry_hRow = b * H;
+          for (let i = 0; i < H; i++) {
+            carry_h[carry_hRow + i]! += s8[s8Row + i]!;
+          }
         }
       }
 
@@ -724,3 +954,116 @@ export function createStep64(sizes: Sizes, B: number, options: KernelOptions = {
 export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {}): Kernel<Float32Array> {
   return createKernel32(sizes, B, 1, options);
 }
+
+/** The elementwise loops in WebAssembly (text: generated/gru-tfjs.wat), for the wasm backend: which may split their rows between threads, and the module. */
+const LOOPS_WASM: LoopsModuleSource = {
+  loops: [
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+  ],
+  binary: [
+    "AGFzbQEAAAABewZgAXsBe2Aef39/f39/f39/f39/f39/f39/f39/f39/f39/f39/AGAPf39/f39/f39/f39/f39/AGAdf39/f39/",
+    "f39/f39/f39/f39/f39/f39/f39/f38AYBV/f39/f39/f39/f39/f39/f39/f38AYAd/f39/f39/AAISAQNlbnYGbWVtb3J5AgMB",
+    "gIAEAw0MAAECAwQFAAECAwQFB1EKBWYzMl8wAAEFZjMyXzEAAgVmMzJfMgADBWYzMl8zAAQFZjMyXzQABQVmNjRfMAAHBWY2NF8x",
+    "AAgFZjY0XzIACQVmNjRfMwAKBWY2NF80AAsKkjgM4AQBA3v9DAAAgD8AAIA/AACAPwAAgD/9DAAAAEAAAABAAAAAQAAAAED9DAAA",
+    "AAAAAAAAAAAAAAAAAAD9DAAAgH8AAIB/AACAfwAAgH/9DAENUDkBDVA5AQ1QOQENUDn9DAAAAEAAAABAAAAAQAAAAEAgAP3gAf3m",
+    "ASIDIAP9DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMAAJZDAACWQ/3oASIC/QwA",
+    "gDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2Ov3kASAB",
+    "/eYB/QyJiAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+q6oqPv3k",
+    "ASAB/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACA",
+    "P/3kASAC/fgBIgFBAf2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/AAAA/a4B",
+    "QRf9qwH95gEgA/0MGHKxQhhysUIYcrFCGHKxQv1E/VIgA/0MtPHPwrTxz8K08c/CtPHPwv1D/VL9DAAAgD8AAIA/AACAPwAAgD/9",
+    "5AH95wH95QEiAf3hASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Q/1SC7IGAw9/AnsCfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEhIAYg",
+    "ACAHbEECdGohIiAIIAAgCWxBAnRqISMgCiAAIAtsQQJ0aiEkIA0gACAObEECdGohJSAPIAAgEGxBAnRqISYgESAAIBJsQQJ0aiEn",
+    "IBQgACAVbEECdGohKCAWIAAgF2xBAnRqISAgGCAAIBlsQQJ0aiEpIBogACAbbEECdGohKiAcIAAgHWxBAnRqISsgAiACQQNxayEs",
+    "QQAhHwNAIB8gLE5FBED9DM3MTD7NzEw+zcxMPs3MTD4gH0ECdCIeICFq/QAEACAFIB5q/QAEAP3kASAeICJq/QAEAP3kAf3mAf0M",
+    "AAAAPwAAAD8AAAA/AAAAP/3kAf0MAAAAAAAAAAAAAAAAAAAAAP3pAf0MAACAPwAAgD8AAIA/AACAP/3oASEtIB4gI2ogLf0LBAAg",
+    "HiAmav0MzcxMPs3MTD7NzEw+zcxMPiAeICRq/QAEACAMIB5q/QAEAP3kASAeICVq/QAEAP3kAf3mAf0MAAAAPwAAAD8AAAA/AAAA",
+    "P/3kAf0MAAAAAAAAAAAAAAAAAAAAAP3pAf0MAACAPwAAgD8AAIA/AACAP/3oASIu/QsEACAeIChqIB4gJ2r9AAQAIBMgHmr9AAQA",
+    "/eQB/QsEACAeIClqIC4gHiAgav0ABAD95gH9CwQAIB4gKmogLSAeICBq/QAEAP3mAf0LBAAgHiArav0MAACAPwAAgD8AAIA/AACA",
+    "PyAt/eUB/QsEACAfQQRqIR8MAQsLA0AgAiAfTEUEQCAfQQJ0Ih4gIWoqAgAgBSAeaioCAJIgHiAiaioCAJJDzcxMPpRDAAAAP5JD",
+    "AAAAAJdDAACAP5YhLyAeICNqIC84AgAgHiAmaiAeICRqKgIAIAwgHmoqAgCSIB4gJWoqAgCSQ83MTD6UQwAAAD+SQwAAAACXQwAA",
+    "gD+WIjA4AgAgHiAoaiAeICdqKgIAIBMgHmoqAgCSOAIAIB4gKWogMCAeICBqKgIAlDgCACAeICpqIC8gHiAgaioCAJQ4AgAgHiAr",
+    "akMAAIA/IC+TOAIAIB9BAWohHwwBCwsgAEEBaiEADAELCwu0AgMJfwF7AX0DQCAAIAFORQRAIAMgACAEbEECdGohESAFIAAgBmxB",
+    "AnRqIRIgByAAIAhsQQJ0aiETIAkgACAKbEECdGohFCALIAAgDGxBAnRqIRUgDSAAIA5sQQJ0aiEWIAIgAkEDcWshF0EAIRADQCAQ",
+    "IBdORQRAIBBBAnQiDyARav0ABAAgDyASav0ABAD95AEQACEYIA8gE2ogGP0LBAAgDyAWaiAPIBRq/QAEACAPIBVq/QAEACAY/eYB",
+    "/eQB/QsEACAQQQRqIRAMAQsLA0AgAiAQTEUEQCAQQQJ0Ig8gEWoqAgAgDyASaioCAJL9ExAA/R8AIRkgDyATaiAZOAIAIA8gFmog",
+    "DyAUaioCACAPIBVqKgIAIBmUkjgCACAQQQFqIRAMAQsLIABBAWohAAwBCwsLzAgDEH8CewJ9A0AgACABTkUEQCADIAAgBGxBAnRq",
+    "IR8gBSAAIAZsQQJ0aiEgIAcgACAIbEECdGohISAJIAAgCmxBAnRqISQgCyAAIAxsQQJ0aiElIA0gACAObEECdGohIiAPIAAgEGxB",
+    "AnRqISYgESAAIBJsQQJ0aiEjIBMgACAUbEECdGohJyAVIAAgFmxBAnRqISggFyAAIBhsQQJ0aiEpIBkgACAabEECdGohKiAbIAAg",
+    "HGxBAnRqISsgAiACQQNxayEsQQAhHgNAIB4gLE5FBED9DAAAgD8AAIA/AACAPwAAgD8gHkECdCIdIB9q/QAEAP3lASEtIB0gJGog",
+    "HSAgav0ABAAgLf3mAf0MAACAPwAAgD8AAIA/AACAPyAdICFq/QAEACIuIC795gH95QH95gEiLv0LBAAgHSAlaiAu/QsEACAdICZq",
+    "/QwAAIA/AACAPwAAgD8AAIA//QwAAAAAAAAAAAAAAAAAAAAAIB0gImr9AAQAIi79DAAAAAAAAAAAAAAAAAAAAAD9RP1S/QwAAIA/",
+    "AACAPwAAgD8AAIA//QwAAAAAAAAAAAAAAAAAAAAA/QwAAIA/AACAPwAAgD8AAIA/IC795QH9DAAAAAAAAAAAAAAAAAAAAAD9RP1S",
+    "/eYB/QsEACAdICdq/QzNzEw+zcxMPs3MTD7NzEw+IB0gIGr9AAQAIB0gI2r9AAQAIB0gIWr9AAQA/eUB/eYB/QwAAIA/AACAPwAA",
+    "gD8AAIA//QwAAAAAAAAAAAAAAAAAAAAAIB0gH2r9AAQA/QwAAAAAAAAAAAAAAAAAAAAA/UT9Uv0MAACAPwAAgD8AAIA/AACAP/0M",
+    "AAAAAAAAAAAAAAAAAAAAACAt/QwAAAAAAAAAAAAAAAAAAAAA/UT9Uv3mAf3mAf3mASIt/QsEACAdIChqIC39CwQAIB0gKWogLf0L",
+    "BAAgHSAqaiAdICBq/QAEACAdIB9q/QAEAP3mAf0LBAAgHSAraiAdICJq/QAEACAdICNq/QAEAP3mAf0LBAAgHkEEaiEeDAELCwNA",
+    "IAIgHkxFBEBDAACAPyAeQQJ0Ih0gH2oqAgCTIS8gHSAkaiAdICBqKgIAIC+UQwAAgD8gHSAhaioCACIwIDCUk5QiMDgCACAdICVq",
+    "IDA4AgAgHSAmakMAAIA/QwAAAAAgHSAiaioCACIwQwAAAABeG0MAAIA/QwAAAABDAACAPyAwk0MAAAAAXhuUOAIAIB0gJ2ogHSAg",
+    "aioCACAdICNqKgIAIB0gIWoqAgCTlEMAAIA/QwAAAAAgHSAfaioCAEMAAAAAXhtDAACAP0MAAAAAIC9DAAAAAF4blJRDzcxMPpQi",
+    "LzgCACAdIChqIC84AgAgHSApaiAvOAIAIB0gKmogHSAgaioCACAdIB9qKgIAlDgCACAdICtqIB0gImoqAgAgHSAjaioCAJQ4AgAg",
+    "HkEBaiEeDAELCyAAQQFqIQAMAQsLC7kDAwx/AXsBfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEXIAUgACAGbEECdGohGCAHIAAgCGxB",
+    "AnRqIRkgCSAAIApsQQJ0aiEaIAsgACAMbEECdGohGyANIAAgDmxBAnRqIRwgDyAAIBBsQQJ0aiEdIBEgACASbEECdGohHiATIAAg",
+    "FGxBAnRqIR8gAiACQQNxayEgQQAhFgNAIBYgIE5FBED9DM3MTD7NzEw+zcxMPs3MTD4gFkECdCIVIBdq/QAEACAVIBhq/QAEAP3m",
+    "ASAVIBlq/QAEAP3mAf3mASEhIBUgGmogIf0LBAAgFSAbaiAh/QsEACAVIBxqICH9CwQAIBUgH2ogFSAXav0ABAAgFSAdav0ABAD9",
+    "5gEgFSAeav0ABAD95AH9CwQAIBZBBGohFgwBCwsDQCACIBZMRQRAIBZBAnQiFSAXaioCACAVIBhqKgIAlCAVIBlqKgIAlEPNzEw+",
+    "lCEiIBUgGmogIjgCACAVIBtqICI4AgAgFSAcaiAiOAIAIBUgH2ogFSAXaioCACAVIB1qKgIAlCAVIB5qKgIAkjgCACAWQQFqIRYM",
+    "AQsLIABBAWohAAwBCwsLrAEBBX8DQCAAIAFORQRAIAMgACAEbEECdGohCiAFIAAgBmxBAnRqIQkgAiACQQNxayELQQAhBwNAIAcg",
+    "C05FBEAgB0ECdCIIIAlqIAggCWr9AAQAIAggCmr9AAQA/eQB/QsEACAHQQRqIQcMAQsLA0AgAiAHTEUEQCAHQQJ0IgggCWogCCAJ",
+    "aioCACAIIApqKgIAkjgCACAHQQFqIQcMAQsLIABBAWohAAwBCwsLgwYBA3v9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAABAAAAA",
+    "AAAAAED9DAAAAAAAAAAAAAAAAAAAAAD9DAAAAAAAAPB/AAAAAAAA8H/9DAltqBNGEuY9CW2oE0YS5j39DAAAAAAAAABAAAAAAAAA",
+    "AEAgAP3sAf3yASIDIAP9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAw",
+    "kUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj4",
+    "79juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+",
+    "NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZs",
+    "wVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVV",
+    "VVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9",
+    "DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3H",
+    "Af0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAP9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAP9DFIwLdUQSYfAUjAt1RBJh8D9",
+    "Sf1S/QwAAAAAAADwPwAAAAAAAPA//fAB/fMB/fEBIgH97QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/Un9UgvWBgMPfwJ7AnwDQCAA",
+    "IAFORQRAIAMgACAEbEEDdGohISAGIAAgB2xBA3RqISIgCCAAIAlsQQN0aiEjIAogACALbEEDdGohJCANIAAgDmxBA3RqISUgDyAA",
+    "IBBsQQN0aiEmIBEgACASbEEDdGohJyAUIAAgFWxBA3RqISggFiAAIBdsQQN0aiEgIBggACAZbEEDdGohKSAaIAAgG2xBA3RqISog",
+    "HCAAIB1sQQN0aiErIAIgAkEBcWshLEEAIR8DQCAfICxORQRA/QyamZmZmZnJP5qZmZmZmck/IB9BA3QiHiAhav0ABAAgBSAeav0A",
+    "BAD98AEgHiAiav0ABAD98AH98gH9DAAAAAAAAOA/AAAAAAAA4D/98AH9DAAAAAAAAAAAAAAAAAAAAAD99QH9DAAAAAAAAPA/AAAA",
+    "AAAA8D/99AEhLSAeICNqIC39CwQAIB4gJmr9DJqZmZmZmck/mpmZmZmZyT8gHiAkav0ABAAgDCAeav0ABAD98AEgHiAlav0ABAD9",
+    "8AH98gH9DAAAAAAAAOA/AAAAAAAA4D/98AH9DAAAAAAAAAAAAAAAAAAAAAD99QH9DAAAAAAAAPA/AAAAAAAA8D/99AEiLv0LBAAg",
+    "HiAoaiAeICdq/QAEACATIB5q/QAEAP3wAf0LBAAgHiApaiAuIB4gIGr9AAQA/fIB/QsEACAeICpqIC0gHiAgav0ABAD98gH9CwQA",
+    "IB4gK2r9DAAAAAAAAPA/AAAAAAAA8D8gLf3xAf0LBAAgH0ECaiEfDAELCwNAIAIgH0xFBEAgH0EDdCIeICFqKwMAIAUgHmorAwCg",
+    "IB4gImorAwCgRJqZmZmZmck/okQAAAAAAADgP6BEAAAAAAAAAAClRAAAAAAAAPA/pCEvIB4gI2ogLzkDACAeICZqIB4gJGorAwAg",
+    "DCAeaisDAKAgHiAlaisDAKBEmpmZmZmZyT+iRAAAAAAAAOA/oEQAAAAAAAAAAKVEAAAAAAAA8D+kIjA5AwAgHiAoaiAeICdqKwMA",
+    "IBMgHmorAwCgOQMAIB4gKWogMCAeICBqKwMAojkDACAeICpqIC8gHiAgaisDAKI5AwAgHiArakQAAAAAAADwPyAvoTkDACAfQQFq",
+    "IR8MAQsLIABBAWohAAwBCwsLtAIDCX8BewF8A0AgACABTkUEQCADIAAgBGxBA3RqIREgBSAAIAZsQQN0aiESIAcgACAIbEEDdGoh",
+    "EyAJIAAgCmxBA3RqIRQgCyAAIAxsQQN0aiEVIA0gACAObEEDdGohFiACIAJBAXFrIRdBACEQA0AgECAXTkUEQCAQQQN0Ig8gEWr9",
+    "AAQAIA8gEmr9AAQA/fABEAYhGCAPIBNqIBj9CwQAIA8gFmogDyAUav0ABAAgDyAVav0ABAAgGP3yAf3wAf0LBAAgEEECaiEQDAEL",
+    "CwNAIAIgEExFBEAgEEEDdCIPIBFqKwMAIA8gEmorAwCg/RQQBv0hACEZIA8gE2ogGTkDACAPIBZqIA8gFGorAwAgDyAVaisDACAZ",
+    "oqA5AwAgEEEBaiEQDAELCyAAQQFqIQAMAQsLC4wJAxB/AnsCfANAIAAgAU5FBEAgAyAAIARsQQN0aiEfIAUgACAGbEEDdGohICAH",
+    "IAAgCGxBA3RqISEgCSAAIApsQQN0aiEkIAsgACAMbEEDdGohJSANIAAgDmxBA3RqISIgDyAAIBBsQQN0aiEmIBEgACASbEEDdGoh",
+    "IyATIAAgFGxBA3RqIScgFSAAIBZsQQN0aiEoIBcgACAYbEEDdGohKSAZIAAgGmxBA3RqISogGyAAIBxsQQN0aiErIAIgAkEBcWsh",
+    "LEEAIR4DQCAeICxORQRA/QwAAAAAAADwPwAAAAAAAPA/IB5BA3QiHSAfav0ABAD98QEhLSAdICRqIB0gIGr9AAQAIC398gH9DAAA",
+    "AAAAAPA/AAAAAAAA8D8gHSAhav0ABAAiLiAu/fIB/fEB/fIBIi79CwQAIB0gJWogLv0LBAAgHSAmav0MAAAAAAAA8D8AAAAAAADw",
+    "P/0MAAAAAAAAAAAAAAAAAAAAACAdICJq/QAEACIu/QwAAAAAAAAAAAAAAAAAAAAA/Ur9Uv0MAAAAAAAA8D8AAAAAAADwP/0MAAAA",
+    "AAAAAAAAAAAAAAAAAP0MAAAAAAAA8D8AAAAAAADwPyAu/fEB/QwAAAAAAAAAAAAAAAAAAAAA/Ur9Uv3yAf0LBAAgHSAnav0MmpmZ",
+    "mZmZyT+amZmZmZnJPyAdICBq/QAEACAdICNq/QAEACAdICFq/QAEAP3xAf3yAf0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAAAA",
+    "AAAAAAAAACAdIB9q/QAEAP0MAAAAAAAAAAAAAAAAAAAAAP1K/VL9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAAAAAAAAAAAAAAAg",
+    "Lf0MAAAAAAAAAAAAAAAAAAAAAP1K/VL98gH98gH98gEiLf0LBAAgHSAoaiAt/QsEACAdIClqIC39CwQAIB0gKmogHSAgav0ABAAg",
+    "HSAfav0ABAD98gH9CwQAIB0gK2ogHSAiav0ABAAgHSAjav0ABAD98gH9CwQAIB5BAmohHgwBCwsDQCACIB5MRQRARAAAAAAAAPA/",
+    "IB5BA3QiHSAfaisDAKEhLyAdICRqIB0gIGorAwAgL6JEAAAAAAAA8D8gHSAhaisDACIwIDCioaIiMDkDACAdICVqIDA5AwAgHSAm",
+    "akQAAAAAAADwP0QAAAAAAAAAACAdICJqKwMAIjBEAAAAAAAAAABkG0QAAAAAAADwP0QAAAAAAAAAAEQAAAAAAADwPyAwoUQAAAAA",
+    "AAAAAGQbojkDACAdICdqIB0gIGorAwAgHSAjaisDACAdICFqKwMAoaJEAAAAAAAA8D9EAAAAAAAAAAAgHSAfaisDAEQAAAAAAAAA",
+    "AGQbRAAAAAAAAPA/RAAAAAAAAAAAIC9EAAAAAAAAAABkG6KiRJqZmZmZmck/oiIvOQMAIB0gKGogLzkDACAdIClqIC85AwAgHSAq",
+    "aiAdICBqKwMAIB0gH2orAwCiOQMAIB0gK2ogHSAiaisDACAdICNqKwMAojkDACAeQQFqIR4MAQsLIABBAWohAAwBCwsLvQMDDH8B",
+    "ewF8A0AgACABTkUEQCADIAAgBGxBA3RqIRcgBSAAIAZsQQN0aiEYIAcgACAIbEEDdGohGSAJIAAgCmxBA3RqIRogCyAAIAxsQQN0",
+    "aiEbIA0gACAObEEDdGohHCAPIAAgEGxBA3RqIR0gESAAIBJsQQN0aiEeIBMgACAUbEEDdGohHyACIAJBAXFrISBBACEWA0AgFiAg",
+    "TkUEQP0MmpmZmZmZyT+amZmZmZnJPyAWQQN0IhUgF2r9AAQAIBUgGGr9AAQA/fIBIBUgGWr9AAQA/fIB/fIBISEgFSAaaiAh/QsE",
+    "ACAVIBtqICH9CwQAIBUgHGogIf0LBAAgFSAfaiAVIBdq/QAEACAVIB1q/QAEAP3yASAVIB5q/QAEAP3wAf0LBAAgFkECaiEWDAEL",
+    "CwNAIAIgFkxFBEAgFkEDdCIVIBdqKwMAIBUgGGorAwCiIBUgGWorAwCiRJqZmZmZmck/oiEiIBUgGmogIjkDACAVIBtqICI5AwAg",
+    "FSAcaiAiOQMAIBUgH2ogFSAXaisDACAVIB1qKwMAoiAVIB5qKwMAoDkDACAWQQFqIRYMAQsLIABBAWohAAwBCwsLrAEBBX8DQCAA",
+    "IAFORQRAIAMgACAEbEEDdGohCiAFIAAgBmxBA3RqIQkgAiACQQFxayELQQAhBwNAIAcgC05FBEAgB0EDdCIIIAlqIAggCWr9AAQA",
+    "IAggCmr9AAQA/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IgggCWogCCAJaisDACAIIApqKwMAoDkDACAHQQFqIQcM",
+    "AQsLIABBAWohAAwBCwsL",
+  ].join(""),
+};

@@ -3,7 +3,7 @@
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "./gemm.ts";
 import { GEMM_WASM } from "./gemm-wasm.ts";
 import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../src/runtime.ts";
-import { type KernelOptions, kernelMemory } from "../src/wasm.ts";
+import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../src/wasm.ts";
 /** PyTorch nn.GRU / nn.GRUCell (torch/nn/modules/rnn.py): gates [r|z|n], reset after W_hn*h + b_hn */
 export const spec = {
   name: "gru",
@@ -163,12 +163,12 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     3 * H * D,
     3 * H * H,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT64,
     NN: gemmNN64,
     TN: gemmTN64,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -215,34 +215,71 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Whr, Whz, Whn times h
       mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Whr, s0, 0, 3 * H, false);
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (3 * H) + b * (3 * H);
-        const s0Row = b * (3 * H);
-        const tape_rRow = t * B * H + b * H;
-        const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
-        const s0Row2 = H + b * (3 * H);
-        const tape_zRow = t * B * H + b * H;
-        const s0Row3 = 2 * H + b * (3 * H);
-        const tape_s1Row = t * B * H + b * H;
-        const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
-        const tape_nRow = t * B * H + b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // r  = sigmoid(Wir*x + bir + Whr*h + bhr)
-          const r = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_bir + i]! + s0[s0Row + i]! + p[o_bhr + i]!)));
-          tape_r[tape_rRow + i] = r;
-          // z  = sigmoid(Wiz*x + biz + Whz*h + bhz)
-          const z = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + p[o_biz + i]! + s0[s0Row2 + i]! + p[o_bhz + i]!)));
-          tape_z[tape_zRow + i] = z;
-          const t1 = s0[s0Row3 + i]! + p[o_bhn + i]!;
-          tape_s1[tape_s1Row + i] = t1;
-          // n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
-          const n = Math.tanh(xp0[xp0Row3 + i]! + p[o_bin + i]! + r * t1);
-          tape_n[tape_nRow + i] = n;
-          // h' = (1 - z) .* n + z .* h
-          const h_next = (1 - z) * n + z * hPrev[hPrevRow + i]!;
-          hOut[hOutRow + i] = h_next;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl)
+        wl(0, B, [
+          H,
+          at(xp0, t * B * (3 * H)),
+          3 * H,
+          at(p, o_bir),
+          at(s0, 0),
+          3 * H,
+          at(p, o_bhr),
+          at(tape_r, t * B * H),
+          H,
+          at(xp0, t * B * (3 * H) + H),
+          3 * H,
+          at(p, o_biz),
+          at(s0, H),
+          3 * H,
+          at(p, o_bhz),
+          at(tape_z, t * B * H),
+          H,
+          at(s0, 2 * H),
+          3 * H,
+          at(p, o_bhn),
+          at(tape_s1, t * B * H),
+          H,
+          at(xp0, t * B * (3 * H) + 2 * H),
+          3 * H,
+          at(p, o_bin),
+          at(tape_n, t * B * H),
+          H,
+          at(hPrev, hPrevAt),
+          H,
+          at(hOut, t * B * H),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (3 * H) + b * (3 * H);
+          const s0Row = b * (3 * H);
+          const tape_rRow = t * B * H + b * H;
+          const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
+          const s0Row2 = H + b * (3 * H);
+          const tape_zRow = t * B * H + b * H;
+          const s0Row3 = 2 * H + b * (3 * H);
+          const tape_s1Row = t * B * H + b * H;
+          const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const tape_nRow = t * B * H + b * H;
+          const hPrevRow = hPrevAt + b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // r  = sigmoid(Wir*x + bir + Whr*h + bhr)
+            const r = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_bir + i]! + s0[s0Row + i]! + p[o_bhr + i]!)));
+            tape_r[tape_rRow + i] = r;
+            // z  = sigmoid(Wiz*x + biz + Whz*h + bhz)
+            const z = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + p[o_biz + i]! + s0[s0Row2 + i]! + p[o_bhz + i]!)));
+            tape_z[tape_zRow + i] = z;
+            const t1 = s0[s0Row3 + i]! + p[o_bhn + i]!;
+            tape_s1[tape_s1Row + i] = t1;
+            // n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
+            const n = Math.tanh(xp0[xp0Row3 + i]! + p[o_bin + i]! + r * t1);
+            tape_n[tape_nRow + i] = n;
+            // h' = (1 - z) .* n + z .* h
+            const h_next = (1 - z) * n + z * hPrev[hPrevRow + i]!;
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -282,50 +319,87 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
-      for (let b = 0; b < B; b++) {
-        const tape_zRow = t * B * H + b * H;
-        const seed_hRow = b * H;
-        const tape_nRow = t * B * H + b * H;
-        const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-        const tape_rRow = t * B * H + b * H;
-        const s0Row = 2 * H + b * (3 * H);
-        const tape_s1Row = t * B * H + b * H;
-        const gx0Row2 = t * B * (3 * H) + b * (3 * H);
-        const s0Row2 = b * (3 * H);
-        const hPrevRow = hPrevAt + b * H;
-        const gx0Row3 = t * B * (3 * H) + H + b * (3 * H);
-        const s0Row3 = H + b * (3 * H);
-        const s1Row = b * H;
-        for (let i = 0; i < H; i++) {
-          const t2 = 1 - tape_z[tape_zRow + i]!;
-          // grad of: h' = (1 - z) .* n + z .* h
-          const dn = seed_h[seed_hRow + i]! * t2;
-          const dn_pre = dn * (1 - tape_n[tape_nRow + i]! * tape_n[tape_nRow + i]!);
-          gx0[gx0Row + i] = dn_pre;
-          const t3 = dn_pre * tape_r[tape_rRow + i]!;
-          s0[s0Row + i] = t3;
-          // grad of: n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
-          const dr = dn_pre * tape_s1[tape_s1Row + i]!;
-          const dr_pre = dr * (tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!));
-          gx0[gx0Row2 + i] = dr_pre;
-          s0[s0Row2 + i] = dr_pre;
-          // grad of: h' = (1 - z) .* n + z .* h
-          const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_n[tape_nRow + i]!);
-          const dz_pre = dz * (tape_z[tape_zRow + i]! * t2);
-          gx0[gx0Row3 + i] = dz_pre;
-          s0[s0Row3 + i] = dz_pre;
-          const t4 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
-          s1[s1Row + i] = t4;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          H,
+          at(tape_z, t * B * H),
+          H,
+          at(seed_h, 0),
+          H,
+          at(tape_n, t * B * H),
+          H,
+          at(gx0, t * B * (3 * H) + 2 * H),
+          3 * H,
+          at(tape_r, t * B * H),
+          H,
+          at(s0, 2 * H),
+          3 * H,
+          at(tape_s1, t * B * H),
+          H,
+          at(gx0, t * B * (3 * H)),
+          3 * H,
+          at(s0, 0),
+          3 * H,
+          at(hPrev, hPrevAt),
+          H,
+          at(gx0, t * B * (3 * H) + H),
+          3 * H,
+          at(s0, H),
+          3 * H,
+          at(s1, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const tape_zRow = t * B * H + b * H;
+          const seed_hRow = b * H;
+          const tape_nRow = t * B * H + b * H;
+          const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const tape_rRow = t * B * H + b * H;
+          const s0Row = 2 * H + b * (3 * H);
+          const tape_s1Row = t * B * H + b * H;
+          const gx0Row2 = t * B * (3 * H) + b * (3 * H);
+          const s0Row2 = b * (3 * H);
+          const hPrevRow = hPrevAt + b * H;
+          const gx0Row3 = t * B * (3 * H) + H + b * (3 * H);
+          const s0Row3 = H + b * (3 * H);
+          const s1Row = b * H;
+          for (let i = 0; i < H; i++) {
+            const t2 = 1 - tape_z[tape_zRow + i]!;
+            // grad of: h' = (1 - z) .* n + z .* h
+            const dn = seed_h[seed_hRow + i]! * t2;
+            const dn_pre = dn * (1 - tape_n[tape_nRow + i]! * tape_n[tape_nRow + i]!);
+            gx0[gx0Row + i] = dn_pre;
+            const t3 = dn_pre * tape_r[tape_rRow + i]!;
+            s0[s0Row + i] = t3;
+            // grad of: n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
+            const dr = dn_pre * tape_s1[tape_s1Row + i]!;
+            const dr_pre = dr * (tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!));
+            gx0[gx0Row2 + i] = dr_pre;
+            s0[s0Row2 + i] = dr_pre;
+            // grad of: h' = (1 - z) .* n + z .* h
+            const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_n[tape_nRow + i]!);
+            const dz_pre = dz * (tape_z[tape_zRow + i]! * t2);
+            gx0[gx0Row3 + i] = dz_pre;
+            s0[s0Row3 + i] = dz_pre;
+            const t4 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
+            s1[s1Row + i] = t4;
+          }
         }
       }
 
       // d(dh) from Whr, Whz, Whn
       mm.NN(B, 3 * H, H, s0, 0, 3 * H, p, o_Whr, carry_h, 0, H, false);
-      for (let b = 0; b < B; b++) {
-        const s1Row = b * H;
-        const carry_hRow = b * H;
-        for (let i = 0; i < H; i++) {
-          carry_h[carry_hRow + i]! += s1[s1Row + i]!;
+      // loop 2 (f32_2, f64_2 in the cell's .wat)
+      if (wl) wl(2, B, [H, at(s1, 0), H, at(carry_h, 0), H]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s1Row = b * H;
+          const carry_hRow = b * H;
+          for (let i = 0; i < H; i++) {
+            carry_h[carry_hRow + i]! += s1[s1Row + i]!;
+          }
         }
       }
 
@@ -349,12 +423,20 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       s2[i] = s;
     }
 
-    for (let i = 0; i < H; i++) {
-      dp[o_bir + i]! += s2[i]!;
+    // loop 3 (f32_3, f64_3 in the cell's .wat)
+    if (wl) wl(3, 1, [H, at(s2, 0), at(dp, o_bir)]);
+    else {
+      for (let i = 0; i < H; i++) {
+        dp[o_bir + i]! += s2[i]!;
+      }
     }
 
-    for (let i = 0; i < H; i++) {
-      dp[o_bhr + i]! += s2[i]!;
+    // loop 4 (f32_4, f64_4 in the cell's .wat)
+    if (wl) wl(4, 1, [H, at(s2, 0), at(dp, o_bhr)]);
+    else {
+      for (let i = 0; i < H; i++) {
+        dp[o_bhr + i]! += s2[i]!;
+      }
     }
 
     // grad of: z  = sigmoid(Wiz*x + biz + Whz*h + bhz)
@@ -364,12 +446,20 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       s3[i] = s;
     }
 
-    for (let i = 0; i < H; i++) {
-      dp[o_biz + i]! += s3[i]!;
+    // loop 5 (f32_5, f64_5 in the cell's .wat)
+    if (wl) wl(5, 1, [H, at(s3, 0), at(dp, o_biz)]);
+    else {
+      for (let i = 0; i < H; i++) {
+        dp[o_biz + i]! += s3[i]!;
+      }
     }
 
-    for (let i = 0; i < H; i++) {
-      dp[o_bhz + i]! += s3[i]!;
+    // loop 6 (f32_6, f64_6 in the cell's .wat)
+    if (wl) wl(6, 1, [H, at(s3, 0), at(dp, o_bhz)]);
+    else {
+      for (let i = 0; i < H; i++) {
+        dp[o_bhz + i]! += s3[i]!;
+      }
     }
 
     // grad of: n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
@@ -433,12 +523,12 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     3 * H * D,
     3 * H * H,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT32,
     NN: gemmNN32,
     TN: gemmTN32,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -485,34 +575,71 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Whr, Whz, Whn times h
       mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Whr, s0, 0, 3 * H, false);
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (3 * H) + b * (3 * H);
-        const s0Row = b * (3 * H);
-        const tape_rRow = t * B * H + b * H;
-        const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
-        const s0Row2 = H + b * (3 * H);
-        const tape_zRow = t * B * H + b * H;
-        const s0Row3 = 2 * H + b * (3 * H);
-        const tape_s1Row = t * B * H + b * H;
-        const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
-        const tape_nRow = t * B * H + b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // r  = sigmoid(Wir*x + bir + Whr*h + bhr)
-          const r = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_bir + i]! + s0[s0Row + i]! + p[o_bhr + i]!)));
-          tape_r[tape_rRow + i] = r;
-          // z  = sigmoid(Wiz*x + biz + Whz*h + bhz)
-          const z = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + p[o_biz + i]! + s0[s0Row2 + i]! + p[o_bhz + i]!)));
-          tape_z[tape_zRow + i] = z;
-          const t1 = s0[s0Row3 + i]! + p[o_bhn + i]!;
-          tape_s1[tape_s1Row + i] = t1;
-          // n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
-          const n = Math.tanh(xp0[xp0Row3 + i]! + p[o_bin + i]! + r * t1);
-          tape_n[tape_nRow + i] = n;
-          // h' = (1 - z) .* n + z .* h
-          const h_next = (1 - z) * n + z * hPrev[hPrevRow + i]!;
-          hOut[hOutRow + i] = h_next;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl)
+        wl(0, B, [
+          H,
+          at(xp0, t * B * (3 * H)),
+          3 * H,
+          at(p, o_bir),
+          at(s0, 0),
+          3 * H,
+          at(p, o_bhr),
+          at(tape_r, t * B * H),
+          H,
+          at(xp0, t * B * (3 * H) + H),
+          3 * H,
+          at(p, o_biz),
+          at(s0, H),
+          3 * H,
+          at(p, o_bhz),
+          at(tape_z, t * B * H),
+          H,
+          at(s0, 2 * H),
+          3 * H,
+          at(p, o_bhn),
+          at(tape_s1, t * B * H),
+          H,
+          at(xp0, t * B * (3 * H) + 2 * H),
+          3 * H,
+          at(p, o_bin),
+          at(tape_n, t * B * H),
+          H,
+          at(hPrev, hPrevAt),
+          H,
+          at(hOut, t * B * H),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (3 * H) + b * (3 * H);
+          const s0Row = b * (3 * H);
+          const tape_rRow = t * B * H + b * H;
+          const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
+          const s0Row2 = H + b * (3 * H);
+          const tape_zRow = t * B * H + b * H;
+          const s0Row3 = 2 * H + b * (3 * H);
+          const tape_s1Row = t * B * H + b * H;
+          const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const tape_nRow = t * B * H + b * H;
+          const hPrevRow = hPrevAt + b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // r  = sigmoid(Wir*x + bir + Whr*h + bhr)
+            const r = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_bir + i]! + s0[s0Row + i]! + p[o_bhr + i]!)));
+            tape_r[tape_rRow + i] = r;
+            // z  = sigmoid(Wiz*x + biz + Whz*h + bhz)
+            const z = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + p[o_biz + i]! + s0[s0Row2 + i]! + p[o_bhz + i]!)));
+            tape_z[tape_zRow + i] = z;
+            const t1 = s0[s0Row3 + i]! + p[o_bhn + i]!;
+            tape_s1[tape_s1Row + i] = t1;
+            // n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
+            const n = Math.tanh(xp0[xp0Row3 + i]! + p[o_bin + i]! + r * t1);
+            tape_n[tape_nRow + i] = n;
+            // h' = (1 - z) .* n + z .* h
+            const h_next = (1 - z) * n + z * hPrev[hPrevRow + i]!;
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -552,50 +679,87 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
-      for (let b = 0; b < B; b++) {
-        const tape_zRow = t * B * H + b * H;
-        const seed_hRow = b * H;
-        const tape_nRow = t * B * H + b * H;
-        const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-        const tape_rRow = t * B * H + b * H;
-        const s0Row = 2 * H + b * (3 * H);
-        const tape_s1Row = t * B * H + b * H;
-        const gx0Row2 = t * B * (3 * H) + b * (3 * H);
-        const s0Row2 = b * (3 * H);
-        const hPrevRow = hPrevAt + b * H;
-        const gx0Row3 = t * B * (3 * H) + H + b * (3 * H);
-        const s0Row3 = H + b * (3 * H);
-        const s1Row = b * H;
-        for (let i = 0; i < H; i++) {
-          const t2 = 1 - tape_z[tape_zRow + i]!;
-          // grad of: h' = (1 - z) .* n + z .* h
-          const dn = seed_h[seed_hRow + i]! * t2;
-          const dn_pre = dn * (1 - tape_n[tape_nRow + i]! * tape_n[tape_nRow + i]!);
-          gx0[gx0Row + i] = dn_pre;
-          const t3 = dn_pre * tape_r[tape_rRow + i]!;
-          s0[s0Row + i] = t3;
-          // grad of: n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
-          const dr = dn_pre * tape_s1[tape_s1Row + i]!;
-          const dr_pre = dr * (tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!));
-          gx0[gx0Row2 + i] = dr_pre;
-          s0[s0Row2 + i] = dr_pre;
-          // grad of: h' = (1 - z) .* n + z .* h
-          const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_n[tape_nRow + i]!);
-          const dz_pre = dz * (tape_z[tape_zRow + i]! * t2);
-          gx0[gx0Row3 + i] = dz_pre;
-          s0[s0Row3 + i] = dz_pre;
-          const t4 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
-          s1[s1Row + i] = t4;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          H,
+          at(tape_z, t * B * H),
+          H,
+          at(seed_h, 0),
+          H,
+          at(tape_n, t * B * H),
+          H,
+          at(gx0, t * B * (3 * H) + 2 * H),
+          3 * H,
+          at(tape_r, t * B * H),
+          H,
+          at(s0, 2 * H),
+          3 * H,
+          at(tape_s1, t * B * H),
+          H,
+          at(gx0, t * B * (3 * H)),
+          3 * H,
+          at(s0, 0),
+          3 * H,
+          at(hPrev, hPrevAt),
+          H,
+          at(gx0, t * B * (3 * H) + H),
+          3 * H,
+          at(s0, H),
+          3 * H,
+          at(s1, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const tape_zRow = t * B * H + b * H;
+          const seed_hRow = b * H;
+          const tape_nRow = t * B * H + b * H;
+          const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const tape_rRow = t * B * H + b * H;
+          const s0Row = 2 * H + b * (3 * H);
+          const tape_s1Row = t * B * H + b * H;
+          const gx0Row2 = t * B * (3 * H) + b * (3 * H);
+          const s0Row2 = b * (3 * H);
+          const hPrevRow = hPrevAt + b * H;
+          const gx0Row3 = t * B * (3 * H) + H + b * (3 * H);
+          const s0Row3 = H + b * (3 * H);
+          const s1Row = b * H;
+          for (let i = 0; i < H; i++) {
+            const t2 = 1 - tape_z[tape_zRow + i]!;
+            // grad of: h' = (1 - z) .* n + z .* h
+            const dn = seed_h[seed_hRow + i]! * t2;
+            const dn_pre = dn * (1 - tape_n[tape_nRow + i]! * tape_n[tape_nRow + i]!);
+            gx0[gx0Row + i] = dn_pre;
+            const t3 = dn_pre * tape_r[tape_rRow + i]!;
+            s0[s0Row + i] = t3;
+            // grad of: n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
+            const dr = dn_pre * tape_s1[tape_s1Row + i]!;
+            const dr_pre = dr * (tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!));
+            gx0[gx0Row2 + i] = dr_pre;
+            s0[s0Row2 + i] = dr_pre;
+            // grad of: h' = (1 - z) .* n + z .* h
+            const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_n[tape_nRow + i]!);
+            const dz_pre = dz * (tape_z[tape_zRow + i]! * t2);
+            gx0[gx0Row3 + i] = dz_pre;
+            s0[s0Row3 + i] = dz_pre;
+            const t4 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
+            s1[s1Row + i] = t4;
+          }
         }
       }
 
       // d(dh) from Whr, Whz, Whn
       mm.NN(B, 3 * H, H, s0, 0, 3 * H, p, o_Whr, carry_h, 0, H, false);
-      for (let b = 0; b < B; b++) {
-        const s1Row = b * H;
-        const carry_hRow = b * H;
-        for (let i = 0; i < H; i++) {
-          carry_h[carry_hRow + i]! += s1[s1Row + i]!;
+      // loop 2 (f32_2, f64_2 in the cell's .wat)
+      if (wl) wl(2, B, [H, at(s1, 0), H, at(carry_h, 0), H]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s1Row = b * H;
+          const carry_hRow = b * H;
+          for (let i = 0; i < H; i++) {
+            carry_h[carry_hRow + i]! += s1[s1Row + i]!;
+          }
         }
       }
 
@@ -619,12 +783,20 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       s2[i] = s;
     }
 
-    for (let i = 0; i < H; i++) {
-      dp[o_bir + i]! += s2[i]!;
+    // loop 3 (f32_3, f64_3 in the cell's .wat)
+    if (wl) wl(3, 1, [H, at(s2, 0), at(dp, o_bir)]);
+    else {
+      for (let i = 0; i < H; i++) {
+        dp[o_bir + i]! += s2[i]!;
+      }
     }
 
-    for (let i = 0; i < H; i++) {
-      dp[o_bhr + i]! += s2[i]!;
+    // loop 4 (f32_4, f64_4 in the cell's .wat)
+    if (wl) wl(4, 1, [H, at(s2, 0), at(dp, o_bhr)]);
+    else {
+      for (let i = 0; i < H; i++) {
+        dp[o_bhr + i]! += s2[i]!;
+      }
     }
 
     // grad of: z  = sigmoid(Wiz*x + biz + Whz*h + bhz)
@@ -634,12 +806,20 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       s3[i] = s;
     }
 
-    for (let i = 0; i < H; i++) {
-      dp[o_biz + i]! += s3[i]!;
+    // loop 5 (f32_5, f64_5 in the cell's .wat)
+    if (wl) wl(5, 1, [H, at(s3, 0), at(dp, o_biz)]);
+    else {
+      for (let i = 0; i < H; i++) {
+        dp[o_biz + i]! += s3[i]!;
+      }
     }
 
-    for (let i = 0; i < H; i++) {
-      dp[o_bhz + i]! += s3[i]!;
+    // loop 6 (f32_6, f64_6 in the cell's .wat)
+    if (wl) wl(6, 1, [H, at(s3, 0), at(dp, o_bhz)]);
+    else {
+      for (let i = 0; i < H; i++) {
+        dp[o_bhz + i]! += s3[i]!;
+      }
     }
 
     // grad of: n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
@@ -669,3 +849,92 @@ export function createStep64(sizes: Sizes, B: number, options: KernelOptions = {
 export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {}): Kernel<Float32Array> {
   return createKernel32(sizes, B, 1, options);
 }
+
+/** The elementwise loops in WebAssembly (text: generated/gru.wat), for the wasm backend: which may split their rows between threads, and the module. */
+const LOOPS_WASM: LoopsModuleSource = {
+  loops: [
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+  ],
+  binary: [
+    "AGFzbQEAAAABXAVgAXsBe2Ahf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/AGAdf39/f39/f39/f39/f39/f39/f39/",
+    "f39/f39/f38AYAd/f39/f39/AGAFf39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDDQwAAAECAwQAAAECAwQHcQ4FZjMyXzAAAgVm",
+    "MzJfMQADBWYzMl8yAAQFZjMyXzMABQVmMzJfNAAFBWYzMl81AAUFZjMyXzYABQVmNjRfMAAIBWY2NF8xAAkFZjY0XzIACgVmNjRf",
+    "MwALBWY2NF80AAsFZjY0XzUACwVmNjRfNgALCqIpDOgDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwB",
+    "DVA5AQ1QOQENUDkBDVA5IAAgAP0MO6q4PzuquD87qrg/O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAA",
+    "lkMAAJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0Mg4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2",
+    "OmELtjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+",
+    "q6oqPquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAB/eYB/QwA",
+    "AIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8AAAB/",
+    "AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9Ugt+AQF7",
+    "/QwAAIA/AACAPwAAgD8AAIA//QwAAABAAAAAQAAAAEAAAABA/QwAAABAAAAAQAAAAEAAAABAIAD94AH95gEQAP0MAACAPwAAgD8A",
+    "AIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1D/VILswYDD38DewN9A0AgACABTkUEQCADIAAgBGxB",
+    "AnRqISMgBiAAIAdsQQJ0aiEkIAkgACAKbEECdGohJSALIAAgDGxBAnRqISYgDiAAIA9sQQJ0aiEnIBEgACASbEECdGohKCATIAAg",
+    "FGxBAnRqISkgFiAAIBdsQQJ0aiEqIBggACAZbEECdGohKyAbIAAgHGxBAnRqISwgHSAAIB5sQQJ0aiEtIB8gACAgbEECdGohLiAC",
+    "IAJBA3FrIS9BACEiA0AgIiAvTkUEQP0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAiQQJ0IiEgI2r9AAQAIAUg",
+    "IWr9AAQA/eQBICEgJGr9AAQA/eQBIAggIWr9AAQA/eQB/eEBEAD95AH95wEhMCAhICVqIDD9CwQAICEgKGr9DAAAgD8AAIA/AACA",
+    "PwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gISAmav0ABAAgDSAhav0ABAD95AEgISAnav0ABAD95AEgECAhav0ABAD95AH94QEQAP3k",
+    "Af3nASIx/QsEACAhICpqICEgKWr9AAQAIBUgIWr9AAQA/eQBIjL9CwQAICEgLGogISArav0ABAAgGiAhav0ABAD95AEgMCAy/eYB",
+    "/eQBEAEiMP0LBAAgISAuav0MAACAPwAAgD8AAIA/AACAPyAx/eUBIDD95gEgMSAhIC1q/QAEAP3mAf3kAf0LBAAgIkEEaiEiDAEL",
+    "CwNAIAIgIkxFBEBDAACAPyAiQQJ0IiEgI2oqAgAgBSAhaioCAJIgISAkaioCAJIgCCAhaioCAJKM/RMQAP0fAEMAAIA/kpUhMyAh",
+    "ICVqIDM4AgAgISAoakMAAIA/ICEgJmoqAgAgDSAhaioCAJIgISAnaioCAJIgECAhaioCAJKM/RMQAP0fAEMAAIA/kpUiNDgCACAh",
+    "ICpqICEgKWoqAgAgFSAhaioCAJIiNTgCACAhICxqICEgK2oqAgAgGiAhaioCAJIgMyA1lJL9ExAB/R8AIjM4AgAgISAuakMAAIA/",
+    "IDSTIDOUIDQgISAtaioCAJSSOAIAICJBAWohIgwBCwsgAEEBaiEADAELCwuNBgMQfwJ7An0DQCAAIAFORQRAIAMgACAEbEECdGoh",
+    "HyAFIAAgBmxBAnRqISAgByAAIAhsQQJ0aiEiIAkgACAKbEECdGohIyALIAAgDGxBAnRqISEgDSAAIA5sQQJ0aiEkIA8gACAQbEEC",
+    "dGohJSARIAAgEmxBAnRqISYgEyAAIBRsQQJ0aiEnIBUgACAWbEECdGohKCAXIAAgGGxBAnRqISkgGSAAIBpsQQJ0aiEqIBsgACAc",
+    "bEECdGohKyACIAJBA3FrISxBACEeA0AgHiAsTkUEQP0MAACAPwAAgD8AAIA/AACAPyAeQQJ0Ih0gH2r9AAQA/eUBIS4gHSAjaiAd",
+    "ICBq/QAEACAu/eYB/QwAAIA/AACAPwAAgD8AAIA/IB0gImr9AAQAIi0gLf3mAf3lAf3mASIt/QsEACAdICRqIC0gHSAhav0ABAD9",
+    "5gH9CwQAIB0gJmogLSAdICVq/QAEAP3mASAdICFq/QAEAP0MAACAPwAAgD8AAIA/AACAPyAdICFq/QAEAP3lAf3mAf3mASIt/QsE",
+    "ACAdICdqIC39CwQAIB0gKWogHSAgav0ABAAgHSAoav0ABAAgHSAiav0ABAD95QH95gEgHSAfav0ABAAgLv3mAf3mASIu/QsEACAd",
+    "ICpqIC79CwQAIB0gK2ogHSAgav0ABAAgHSAfav0ABAD95gH9CwQAIB5BBGohHgwBCwsDQCACIB5MRQRAQwAAgD8gHkECdCIdIB9q",
+    "KgIAkyEwIB0gI2ogHSAgaioCACAwlEMAAIA/IB0gImoqAgAiLyAvlJOUIi84AgAgHSAkaiAvIB0gIWoqAgCUOAIAIB0gJmogLyAd",
+    "ICVqKgIAlCAdICFqKgIAQwAAgD8gHSAhaioCAJOUlCIvOAIAIB0gJ2ogLzgCACAdIClqIB0gIGoqAgAgHSAoaioCACAdICJqKgIA",
+    "k5QgHSAfaioCACAwlJQiMDgCACAdICpqIDA4AgAgHSAraiAdICBqKgIAIB0gH2oqAgCUOAIAIB5BAWohHgwBCwsgAEEBaiEADAEL",
+    "CwusAQEFfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiEKIAUgACAGbEECdGohCSACIAJBA3FrIQtBACEHA0AgByALTkUEQCAHQQJ0Iggg",
+    "CWogCCAJav0ABAAgCCAKav0ABAD95AH9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQiCCAJaiAIIAlqKgIAIAggCmoqAgCS",
+    "OAIAIAdBAWohBwwBCwsgAEEBaiEADAELCwuSAQEDfwNAIAAgAU5FBEAgAiACQQNxayEHQQAhBQNAIAUgB05FBEAgBUECdCIGIARq",
+    "IAQgBmr9AAQAIAMgBmr9AAQA/eQB/QsEACAFQQRqIQUMAQsLA0AgAiAFTEUEQCAFQQJ0IgYgBGogBCAGaioCACADIAZqKgIAkjgC",
+    "ACAFQQFqIQUMAQsLIABBAWohAAwBCwsLiwUBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAAAAAAPB/AAAAAAAA8H/9DAltqBNGEuY9",
+    "CW2oE0YS5j0gACAA/Qz+gitlRxX3P/6CK2VHFfc//fIB/ZQB/QwAAAAAADCRwAAAAAAAMJHA/fUB/QwAAAAAADCRQAAAAAAAMJFA",
+    "/fQBIgL9DAAA4P5CLuY/AADg/kIu5j/98gH98QEgAv0Mdjx5Ne856j12PHk17znqPf3yAf3xASIB/fIB/QyY2Pjv2O4hPpjY+O/Y",
+    "7iE+/fABIAH98gH9DORE9WdF5lo+5ET1Z0XmWj798AEgAf3yAf0MXJ94t09+kj5cn3i3T36SPv3wASAB/fIB/Qw0x1al4x3HPjTH",
+    "VqXjHcc+/fABIAH98gH9DBqgARqgAfo+GqABGqAB+j798AEgAf3yAf0MGqABGqABKj8aoAEaoAEqP/3wASAB/fIB/QwXbMEWbMFW",
+    "PxdswRZswVY//fABIAH98gH9DBEREREREYE/ERERERERgT/98AEgAf3yAf0MVVVVVVVVpT9VVVVVVVWlP/3wASAB/fIB/QxVVVVV",
+    "VVXFP1VVVVVVVcU//fABIAH98gH9DAAAAAAAAOA/AAAAAAAA4D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAB/fIB/QwA",
+    "AAAAAADwPwAAAAAAAPA//fABIAL9/AEiAUEB/awBIgL9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASABIAL9sQH9xwH9",
+    "DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASAA/QzvOfr+Qi6GQO85+v5CLoZA/Ur9UiAA/QxSMC3VEEmHwFIwLdUQSYfA/Un9",
+    "Ugt+AQF7/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAAAAQAAAAAAAAABA/QwAAAAAAAAAQAAAAAAAAABAIAD97AH98gEQBv0MAAAA",
+    "AAAA8D8AAAAAAADwP/3wAf3zAf3xASIB/e0BIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1J/VILxwYDD38DewN8A0AgACABTkUEQCAD",
+    "IAAgBGxBA3RqISMgBiAAIAdsQQN0aiEkIAkgACAKbEEDdGohJSALIAAgDGxBA3RqISYgDiAAIA9sQQN0aiEnIBEgACASbEEDdGoh",
+    "KCATIAAgFGxBA3RqISkgFiAAIBdsQQN0aiEqIBggACAZbEEDdGohKyAbIAAgHGxBA3RqISwgHSAAIB5sQQN0aiEtIB8gACAgbEED",
+    "dGohLiACIAJBAXFrIS9BACEiA0AgIiAvTkUEQP0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAiQQN0IiEgI2r9",
+    "AAQAIAUgIWr9AAQA/fABICEgJGr9AAQA/fABIAggIWr9AAQA/fAB/e0BEAb98AH98wEhMCAhICVqIDD9CwQAICEgKGr9DAAAAAAA",
+    "APA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gISAmav0ABAAgDSAhav0ABAD98AEgISAnav0ABAD98AEgECAhav0ABAD98AH9",
+    "7QEQBv3wAf3zASIx/QsEACAhICpqICEgKWr9AAQAIBUgIWr9AAQA/fABIjL9CwQAICEgLGogISArav0ABAAgGiAhav0ABAD98AEg",
+    "MCAy/fIB/fABEAciMP0LBAAgISAuav0MAAAAAAAA8D8AAAAAAADwPyAx/fEBIDD98gEgMSAhIC1q/QAEAP3yAf3wAf0LBAAgIkEC",
+    "aiEiDAELCwNAIAIgIkxFBEBEAAAAAAAA8D8gIkEDdCIhICNqKwMAIAUgIWorAwCgICEgJGorAwCgIAggIWorAwCgmv0UEAb9IQBE",
+    "AAAAAAAA8D+goyEzICEgJWogMzkDACAhIChqRAAAAAAAAPA/ICEgJmorAwAgDSAhaisDAKAgISAnaisDAKAgECAhaisDAKCa/RQQ",
+    "Bv0hAEQAAAAAAADwP6CjIjQ5AwAgISAqaiAhIClqKwMAIBUgIWorAwCgIjU5AwAgISAsaiAhICtqKwMAIBogIWorAwCgIDMgNaKg",
+    "/RQQB/0hACIzOQMAICEgLmpEAAAAAAAA8D8gNKEgM6IgNCAhIC1qKwMAoqA5AwAgIkEBaiEiDAELCyAAQQFqIQAMAQsLC5kGAxB/",
+    "AnsCfANAIAAgAU5FBEAgAyAAIARsQQN0aiEfIAUgACAGbEEDdGohICAHIAAgCGxBA3RqISIgCSAAIApsQQN0aiEjIAsgACAMbEED",
+    "dGohISANIAAgDmxBA3RqISQgDyAAIBBsQQN0aiElIBEgACASbEEDdGohJiATIAAgFGxBA3RqIScgFSAAIBZsQQN0aiEoIBcgACAY",
+    "bEEDdGohKSAZIAAgGmxBA3RqISogGyAAIBxsQQN0aiErIAIgAkEBcWshLEEAIR4DQCAeICxORQRA/QwAAAAAAADwPwAAAAAAAPA/",
+    "IB5BA3QiHSAfav0ABAD98QEhLiAdICNqIB0gIGr9AAQAIC798gH9DAAAAAAAAPA/AAAAAAAA8D8gHSAiav0ABAAiLSAt/fIB/fEB",
+    "/fIBIi39CwQAIB0gJGogLSAdICFq/QAEAP3yAf0LBAAgHSAmaiAtIB0gJWr9AAQA/fIBIB0gIWr9AAQA/QwAAAAAAADwPwAAAAAA",
+    "APA/IB0gIWr9AAQA/fEB/fIB/fIBIi39CwQAIB0gJ2ogLf0LBAAgHSApaiAdICBq/QAEACAdIChq/QAEACAdICJq/QAEAP3xAf3y",
+    "ASAdIB9q/QAEACAu/fIB/fIBIi79CwQAIB0gKmogLv0LBAAgHSAraiAdICBq/QAEACAdIB9q/QAEAP3yAf0LBAAgHkECaiEeDAEL",
+    "CwNAIAIgHkxFBEBEAAAAAAAA8D8gHkEDdCIdIB9qKwMAoSEwIB0gI2ogHSAgaisDACAwokQAAAAAAADwPyAdICJqKwMAIi8gL6Kh",
+    "oiIvOQMAIB0gJGogLyAdICFqKwMAojkDACAdICZqIC8gHSAlaisDAKIgHSAhaisDAEQAAAAAAADwPyAdICFqKwMAoaKiIi85AwAg",
+    "HSAnaiAvOQMAIB0gKWogHSAgaisDACAdIChqKwMAIB0gImorAwChoiAdIB9qKwMAIDCioiIwOQMAIB0gKmogMDkDACAdICtqIB0g",
+    "IGorAwAgHSAfaisDAKI5AwAgHkEBaiEeDAELCyAAQQFqIQAMAQsLC6wBAQV/A0AgACABTkUEQCADIAAgBGxBA3RqIQogBSAAIAZs",
+    "QQN0aiEJIAIgAkEBcWshC0EAIQcDQCAHIAtORQRAIAdBA3QiCCAJaiAIIAlq/QAEACAIIApq/QAEAP3wAf0LBAAgB0ECaiEHDAEL",
+    "CwNAIAIgB0xFBEAgB0EDdCIIIAlqIAggCWorAwAgCCAKaisDAKA5AwAgB0EBaiEHDAELCyAAQQFqIQAMAQsLC5IBAQN/A0AgACAB",
+    "TkUEQCACIAJBAXFrIQdBACEFA0AgBSAHTkUEQCAFQQN0IgYgBGogBCAGav0ABAAgAyAGav0ABAD98AH9CwQAIAVBAmohBQwBCwsD",
+    "QCACIAVMRQRAIAVBA3QiBiAEaiAEIAZqKwMAIAMgBmorAwCgOQMAIAVBAWohBQwBCwsgAEEBaiEADAELCws=",
+  ].join(""),
+};

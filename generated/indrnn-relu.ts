@@ -3,7 +3,7 @@
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "./gemm.ts";
 import { GEMM_WASM } from "./gemm-wasm.ts";
 import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../src/runtime.ts";
-import { type KernelOptions, kernelMemory } from "../src/wasm.ts";
+import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../src/wasm.ts";
 /** IndRNN, Li et al. CVPR 2018 (arXiv 1803.04831) with ReLU as in the paper: h' = relu(W*x + u .* h + b), u a vector; init as haste (frameworks/pytorch/indrnn.py): u ~ U(-0.5, 0.5), b = 0 */
 export const spec = {
   name: "indrnn-relu",
@@ -101,12 +101,12 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     B * H,
     H * D,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT64,
     NN: gemmNN64,
     TN: gemmTN64,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -144,14 +144,19 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     for (let t = 0; t < T; t++) {
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * H + b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // h' = relu(W*x + u .* h + b)
-          const h_next = Math.max(xp0[xp0Row + i]! + p[o_u + i]! * hPrev[hPrevRow + i]! + p[o_b + i]!, 0);
-          hOut[hOutRow + i] = h_next;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl)
+        wl(0, B, [H, at(xp0, t * B * H), H, at(p, o_u), at(hPrev, hPrevAt), H, at(p, o_b), at(hOut, t * B * H), H]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * H + b * H;
+          const hPrevRow = hPrevAt + b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // h' = relu(W*x + u .* h + b)
+            const h_next = Math.max(xp0[xp0Row + i]! + p[o_u + i]! * hPrev[hPrevRow + i]! + p[o_b + i]!, 0);
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -191,21 +196,41 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
-      for (let b = 0; b < B; b++) {
-        const seed_hRow = b * H;
-        const hOutRow = t * B * H + b * H;
-        const gx0Row = t * B * H + b * H;
-        const carry_hRow = b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const s0Row = b * H;
-        for (let i = 0; i < H; i++) {
-          const dh_next_pre = seed_h[seed_hRow + i]! * (hOut[hOutRow + i]! > 0 ? 1 : 0);
-          gx0[gx0Row + i] = dh_next_pre;
-          // grad of: h' = relu(W*x + u .* h + b)
-          const dh = dh_next_pre * p[o_u + i]!;
-          carry_h[carry_hRow + i] = dh;
-          const t1 = dh_next_pre * hPrev[hPrevRow + i]!;
-          s0[s0Row + i] = t1;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          H,
+          at(seed_h, 0),
+          H,
+          at(hOut, t * B * H),
+          H,
+          at(gx0, t * B * H),
+          H,
+          at(p, o_u),
+          at(carry_h, 0),
+          H,
+          at(hPrev, hPrevAt),
+          H,
+          at(s0, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const seed_hRow = b * H;
+          const hOutRow = t * B * H + b * H;
+          const gx0Row = t * B * H + b * H;
+          const carry_hRow = b * H;
+          const hPrevRow = hPrevAt + b * H;
+          const s0Row = b * H;
+          for (let i = 0; i < H; i++) {
+            const dh_next_pre = seed_h[seed_hRow + i]! * (hOut[hOutRow + i]! > 0 ? 1 : 0);
+            gx0[gx0Row + i] = dh_next_pre;
+            // grad of: h' = relu(W*x + u .* h + b)
+            const dh = dh_next_pre * p[o_u + i]!;
+            carry_h[carry_hRow + i] = dh;
+            const t1 = dh_next_pre * hPrev[hPrevRow + i]!;
+            s0[s0Row + i] = t1;
+          }
         }
       }
 
@@ -270,12 +295,12 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     B * H,
     H * D,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT32,
     NN: gemmNN32,
     TN: gemmTN32,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -313,14 +338,19 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     for (let t = 0; t < T; t++) {
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * H + b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // h' = relu(W*x + u .* h + b)
-          const h_next = Math.max(xp0[xp0Row + i]! + p[o_u + i]! * hPrev[hPrevRow + i]! + p[o_b + i]!, 0);
-          hOut[hOutRow + i] = h_next;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl)
+        wl(0, B, [H, at(xp0, t * B * H), H, at(p, o_u), at(hPrev, hPrevAt), H, at(p, o_b), at(hOut, t * B * H), H]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * H + b * H;
+          const hPrevRow = hPrevAt + b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // h' = relu(W*x + u .* h + b)
+            const h_next = Math.max(xp0[xp0Row + i]! + p[o_u + i]! * hPrev[hPrevRow + i]! + p[o_b + i]!, 0);
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -360,21 +390,41 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
-      for (let b = 0; b < B; b++) {
-        const seed_hRow = b * H;
-        const hOutRow = t * B * H + b * H;
-        const gx0Row = t * B * H + b * H;
-        const carry_hRow = b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const s0Row = b * H;
-        for (let i = 0; i < H; i++) {
-          const dh_next_pre = seed_h[seed_hRow + i]! * (hOut[hOutRow + i]! > 0 ? 1 : 0);
-          gx0[gx0Row + i] = dh_next_pre;
-          // grad of: h' = relu(W*x + u .* h + b)
-          const dh = dh_next_pre * p[o_u + i]!;
-          carry_h[carry_hRow + i] = dh;
-          const t1 = dh_next_pre * hPrev[hPrevRow + i]!;
-          s0[s0Row + i] = t1;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          H,
+          at(seed_h, 0),
+          H,
+          at(hOut, t * B * H),
+          H,
+          at(gx0, t * B * H),
+          H,
+          at(p, o_u),
+          at(carry_h, 0),
+          H,
+          at(hPrev, hPrevAt),
+          H,
+          at(s0, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const seed_hRow = b * H;
+          const hOutRow = t * B * H + b * H;
+          const gx0Row = t * B * H + b * H;
+          const carry_hRow = b * H;
+          const hPrevRow = hPrevAt + b * H;
+          const s0Row = b * H;
+          for (let i = 0; i < H; i++) {
+            const dh_next_pre = seed_h[seed_hRow + i]! * (hOut[hOutRow + i]! > 0 ? 1 : 0);
+            gx0[gx0Row + i] = dh_next_pre;
+            // grad of: h' = relu(W*x + u .* h + b)
+            const dh = dh_next_pre * p[o_u + i]!;
+            carry_h[carry_hRow + i] = dh;
+            const t1 = dh_next_pre * hPrev[hPrevRow + i]!;
+            s0[s0Row + i] = t1;
+          }
         }
       }
 
@@ -422,3 +472,33 @@ export function createStep64(sizes: Sizes, B: number, options: KernelOptions = {
 export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {}): Kernel<Float32Array> {
   return createKernel32(sizes, B, 1, options);
 }
+
+/** The elementwise loops in WebAssembly (text: generated/indrnn-relu.wat), for the wasm backend: which may split their rows between threads, and the module. */
+const LOOPS_WASM: LoopsModuleSource = {
+  loops: [
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+  ],
+  binary: [
+    "AGFzbQEAAAABIgJgC39/f39/f39/f39/AGAQf39/f39/f39/f39/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMFBAABAAEHIQQF",
+    "ZjMyXzAAAAVmMzJfMQABBWY2NF8wAAIFZjY0XzEAAwqrCgT+AQEGfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiENIAYgACAHbEECdGoh",
+    "DiAJIAAgCmxBAnRqIQ8gAiACQQNxayEQQQAhDANAIAwgEE5FBEAgDEECdCILIA9qIAsgDWr9AAQAIAUgC2r9AAQAIAsgDmr9AAQA",
+    "/eYB/eQBIAggC2r9AAQA/eQB/QwAAAAAAAAAAAAAAAAAAAAA/ekB/QsEACAMQQRqIQwMAQsLA0AgAiAMTEUEQCAMQQJ0IgsgD2og",
+    "CyANaioCACAFIAtqKgIAIAsgDmoqAgCUkiAIIAtqKgIAkkMAAAAAlzgCACAMQQFqIQwMAQsLIABBAWohAAwBCwsLiwMDCX8BewF9",
+    "A0AgACABTkUEQCADIAAgBGxBAnRqIRIgBSAAIAZsQQJ0aiETIAcgACAIbEECdGohFCAKIAAgC2xBAnRqIRUgDCAAIA1sQQJ0aiEW",
+    "IA4gACAPbEECdGohFyACIAJBA3FrIRhBACERA0AgESAYTkUEQCARQQJ0IhAgEmr9AAQA/QwAAIA/AACAPwAAgD8AAIA//QwAAAAA",
+    "AAAAAAAAAAAAAAAAIBAgE2r9AAQA/QwAAAAAAAAAAAAAAAAAAAAA/UT9Uv3mASEZIBAgFGogGf0LBAAgECAVaiAZIAkgEGr9AAQA",
+    "/eYB/QsEACAQIBdqIBkgECAWav0ABAD95gH9CwQAIBFBBGohEQwBCwsDQCACIBFMRQRAIBFBAnQiECASaioCAEMAAIA/QwAAAAAg",
+    "ECATaioCAEMAAAAAXhuUIRogECAUaiAaOAIAIBAgFWogGiAJIBBqKgIAlDgCACAQIBdqIBogECAWaioCAJQ4AgAgEUEBaiERDAEL",
+    "CyAAQQFqIQAMAQsLC4ICAQZ/A0AgACABTkUEQCADIAAgBGxBA3RqIQ0gBiAAIAdsQQN0aiEOIAkgACAKbEEDdGohDyACIAJBAXFr",
+    "IRBBACEMA0AgDCAQTkUEQCAMQQN0IgsgD2ogCyANav0ABAAgBSALav0ABAAgCyAOav0ABAD98gH98AEgCCALav0ABAD98AH9DAAA",
+    "AAAAAAAAAAAAAAAAAAD99QH9CwQAIAxBAmohDAwBCwsDQCACIAxMRQRAIAxBA3QiCyAPaiALIA1qKwMAIAUgC2orAwAgCyAOaisD",
+    "AKKgIAggC2orAwCgRAAAAAAAAAAApTkDACAMQQFqIQwMAQsLIABBAWohAAwBCwsLlwMDCX8BewF8A0AgACABTkUEQCADIAAgBGxB",
+    "A3RqIRIgBSAAIAZsQQN0aiETIAcgACAIbEEDdGohFCAKIAAgC2xBA3RqIRUgDCAAIA1sQQN0aiEWIA4gACAPbEEDdGohFyACIAJB",
+    "AXFrIRhBACERA0AgESAYTkUEQCARQQN0IhAgEmr9AAQA/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAAAAAAAAAAAAAAAAIBAgE2r9",
+    "AAQA/QwAAAAAAAAAAAAAAAAAAAAA/Ur9Uv3yASEZIBAgFGogGf0LBAAgECAVaiAZIAkgEGr9AAQA/fIB/QsEACAQIBdqIBkgECAW",
+    "av0ABAD98gH9CwQAIBFBAmohEQwBCwsDQCACIBFMRQRAIBFBA3QiECASaisDAEQAAAAAAADwP0QAAAAAAAAAACAQIBNqKwMARAAA",
+    "AAAAAAAAZBuiIRogECAUaiAaOQMAIBAgFWogGiAJIBBqKwMAojkDACAQIBdqIBogECAWaisDAKI5AwAgEUEBaiERDAELCyAAQQFq",
+    "IQAMAQsLCw==",
+  ].join(""),
+};

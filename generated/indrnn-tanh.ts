@@ -3,7 +3,7 @@
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "./gemm.ts";
 import { GEMM_WASM } from "./gemm-wasm.ts";
 import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../src/runtime.ts";
-import { type KernelOptions, kernelMemory } from "../src/wasm.ts";
+import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../src/wasm.ts";
 /** IndRNN, Li et al. CVPR 2018 (arXiv 1803.04831) with tanh as haste's IndRNN (frameworks/pytorch/indrnn.py): h' = tanh(W*x + u .* h + b), u ~ U(-0.5, 0.5), b = 0 */
 export const spec = {
   name: "indrnn-tanh",
@@ -101,12 +101,12 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     B * H,
     H * D,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT64,
     NN: gemmNN64,
     TN: gemmTN64,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -144,14 +144,19 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     for (let t = 0; t < T; t++) {
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * H + b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // h' = tanh(W*x + u .* h + b)
-          const h_next = Math.tanh(xp0[xp0Row + i]! + p[o_u + i]! * hPrev[hPrevRow + i]! + p[o_b + i]!);
-          hOut[hOutRow + i] = h_next;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl)
+        wl(0, B, [H, at(xp0, t * B * H), H, at(p, o_u), at(hPrev, hPrevAt), H, at(p, o_b), at(hOut, t * B * H), H]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * H + b * H;
+          const hPrevRow = hPrevAt + b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // h' = tanh(W*x + u .* h + b)
+            const h_next = Math.tanh(xp0[xp0Row + i]! + p[o_u + i]! * hPrev[hPrevRow + i]! + p[o_b + i]!);
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -191,21 +196,41 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
-      for (let b = 0; b < B; b++) {
-        const seed_hRow = b * H;
-        const hOutRow = t * B * H + b * H;
-        const gx0Row = t * B * H + b * H;
-        const carry_hRow = b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const s0Row = b * H;
-        for (let i = 0; i < H; i++) {
-          const dh_next_pre = seed_h[seed_hRow + i]! * (1 - hOut[hOutRow + i]! * hOut[hOutRow + i]!);
-          gx0[gx0Row + i] = dh_next_pre;
-          // grad of: h' = tanh(W*x + u .* h + b)
-          const dh = dh_next_pre * p[o_u + i]!;
-          carry_h[carry_hRow + i] = dh;
-          const t1 = dh_next_pre * hPrev[hPrevRow + i]!;
-          s0[s0Row + i] = t1;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          H,
+          at(seed_h, 0),
+          H,
+          at(hOut, t * B * H),
+          H,
+          at(gx0, t * B * H),
+          H,
+          at(p, o_u),
+          at(carry_h, 0),
+          H,
+          at(hPrev, hPrevAt),
+          H,
+          at(s0, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const seed_hRow = b * H;
+          const hOutRow = t * B * H + b * H;
+          const gx0Row = t * B * H + b * H;
+          const carry_hRow = b * H;
+          const hPrevRow = hPrevAt + b * H;
+          const s0Row = b * H;
+          for (let i = 0; i < H; i++) {
+            const dh_next_pre = seed_h[seed_hRow + i]! * (1 - hOut[hOutRow + i]! * hOut[hOutRow + i]!);
+            gx0[gx0Row + i] = dh_next_pre;
+            // grad of: h' = tanh(W*x + u .* h + b)
+            const dh = dh_next_pre * p[o_u + i]!;
+            carry_h[carry_hRow + i] = dh;
+            const t1 = dh_next_pre * hPrev[hPrevRow + i]!;
+            s0[s0Row + i] = t1;
+          }
         }
       }
 
@@ -270,12 +295,12 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     B * H,
     H * D,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT32,
     NN: gemmNN32,
     TN: gemmTN32,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -313,14 +338,19 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     for (let t = 0; t < T; t++) {
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * H + b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // h' = tanh(W*x + u .* h + b)
-          const h_next = Math.tanh(xp0[xp0Row + i]! + p[o_u + i]! * hPrev[hPrevRow + i]! + p[o_b + i]!);
-          hOut[hOutRow + i] = h_next;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl)
+        wl(0, B, [H, at(xp0, t * B * H), H, at(p, o_u), at(hPrev, hPrevAt), H, at(p, o_b), at(hOut, t * B * H), H]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * H + b * H;
+          const hPrevRow = hPrevAt + b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // h' = tanh(W*x + u .* h + b)
+            const h_next = Math.tanh(xp0[xp0Row + i]! + p[o_u + i]! * hPrev[hPrevRow + i]! + p[o_b + i]!);
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -360,21 +390,41 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
-      for (let b = 0; b < B; b++) {
-        const seed_hRow = b * H;
-        const hOutRow = t * B * H + b * H;
-        const gx0Row = t * B * H + b * H;
-        const carry_hRow = b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const s0Row = b * H;
-        for (let i = 0; i < H; i++) {
-          const dh_next_pre = seed_h[seed_hRow + i]! * (1 - hOut[hOutRow + i]! * hOut[hOutRow + i]!);
-          gx0[gx0Row + i] = dh_next_pre;
-          // grad of: h' = tanh(W*x + u .* h + b)
-          const dh = dh_next_pre * p[o_u + i]!;
-          carry_h[carry_hRow + i] = dh;
-          const t1 = dh_next_pre * hPrev[hPrevRow + i]!;
-          s0[s0Row + i] = t1;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          H,
+          at(seed_h, 0),
+          H,
+          at(hOut, t * B * H),
+          H,
+          at(gx0, t * B * H),
+          H,
+          at(p, o_u),
+          at(carry_h, 0),
+          H,
+          at(hPrev, hPrevAt),
+          H,
+          at(s0, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const seed_hRow = b * H;
+          const hOutRow = t * B * H + b * H;
+          const gx0Row = t * B * H + b * H;
+          const carry_hRow = b * H;
+          const hPrevRow = hPrevAt + b * H;
+          const s0Row = b * H;
+          for (let i = 0; i < H; i++) {
+            const dh_next_pre = seed_h[seed_hRow + i]! * (1 - hOut[hOutRow + i]! * hOut[hOutRow + i]!);
+            gx0[gx0Row + i] = dh_next_pre;
+            // grad of: h' = tanh(W*x + u .* h + b)
+            const dh = dh_next_pre * p[o_u + i]!;
+            carry_h[carry_hRow + i] = dh;
+            const t1 = dh_next_pre * hPrev[hPrevRow + i]!;
+            s0[s0Row + i] = t1;
+          }
         }
       }
 
@@ -422,3 +472,50 @@ export function createStep64(sizes: Sizes, B: number, options: KernelOptions = {
 export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {}): Kernel<Float32Array> {
   return createKernel32(sizes, B, 1, options);
 }
+
+/** The elementwise loops in WebAssembly (text: generated/indrnn-tanh.wat), for the wasm backend: which may split their rows between threads, and the module. */
+const LOOPS_WASM: LoopsModuleSource = {
+  loops: [
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+  ],
+  binary: [
+    "AGFzbQEAAAABJwNgAXsBe2ALf39/f39/f39/f38AYBB/f39/f39/f39/f39/f39/AAISAQNlbnYGbWVtb3J5AgMBgIAEAwcGAAEC",
+    "AAECByEEBWYzMl8wAAEFZjMyXzEAAgVmNjRfMAAEBWY2NF8xAAUKmhQG4AQBA3v9DAAAgD8AAIA/AACAPwAAgD/9DAAAAEAAAABA",
+    "AAAAQAAAAED9DAAAAAAAAAAAAAAAAAAAAAD9DAAAgH8AAIB/AACAfwAAgH/9DAENUDkBDVA5AQ1QOQENUDn9DAAAAEAAAABAAAAA",
+    "QAAAAEAgAP3gAf3mASIDIAP9DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMAAJZD",
+    "AACWQ/3oASIC/QwAgDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmELtjph",
+    "C7Y6YQu2Ov3kASAB/eYB/QyJiAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0Mq6oqPquq",
+    "Kj6rqio+q6oqPv3kASAB/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0MAACA",
+    "PwAAgD8AAIA/AACAP/3kASAC/fgBIgFBAf2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAA",
+    "AH8AAAB/AAAA/a4BQRf9qwH95gEgA/0MGHKxQhhysUIYcrFCGHKxQv1E/VIgA/0MtPHPwrTxz8K08c/CtPHPwv1D/VL9DAAAgD8A",
+    "AIA/AACAPwAAgD/95AH95wH95QEiAf3hASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Q/1SC+wBAQZ/A0AgACABTkUEQCADIAAgBGxB",
+    "AnRqIQ0gBiAAIAdsQQJ0aiEOIAkgACAKbEECdGohDyACIAJBA3FrIRBBACEMA0AgDCAQTkUEQCAMQQJ0IgsgD2ogCyANav0ABAAg",
+    "BSALav0ABAAgCyAOav0ABAD95gH95AEgCCALav0ABAD95AEQAP0LBAAgDEEEaiEMDAELCwNAIAIgDExFBEAgDEECdCILIA9qIAsg",
+    "DWoqAgAgBSALaioCACALIA5qKgIAlJIgCCALaioCAJL9ExAA/R8AOAIAIAxBAWohDAwBCwsgAEEBaiEADAELCwvnAgMJfwF7AX0D",
+    "QCAAIAFORQRAIAMgACAEbEECdGohEiAFIAAgBmxBAnRqIRMgByAAIAhsQQJ0aiEUIAogACALbEECdGohFSAMIAAgDWxBAnRqIRYg",
+    "DiAAIA9sQQJ0aiEXIAIgAkEDcWshGEEAIREDQCARIBhORQRAIBFBAnQiECASav0ABAD9DAAAgD8AAIA/AACAPwAAgD8gECATav0A",
+    "BAAiGSAZ/eYB/eUB/eYBIRkgECAUaiAZ/QsEACAQIBVqIBkgCSAQav0ABAD95gH9CwQAIBAgF2ogGSAQIBZq/QAEAP3mAf0LBAAg",
+    "EUEEaiERDAELCwNAIAIgEUxFBEAgEUECdCIQIBJqKgIAQwAAgD8gECATaioCACIaIBqUk5QhGiAQIBRqIBo4AgAgECAVaiAaIAkg",
+    "EGoqAgCUOAIAIBAgF2ogGiAQIBZqKgIAlDgCACARQQFqIREMAQsLIABBAWohAAwBCwsLgwYBA3v9DAAAAAAAAPA/AAAAAAAA8D/9",
+    "DAAAAAAAAABAAAAAAAAAAED9DAAAAAAAAAAAAAAAAAAAAAD9DAAAAAAAAPB/AAAAAAAA8H/9DAltqBNGEuY9CW2oE0YS5j39DAAA",
+    "AAAAAABAAAAAAAAAAEAgAP3sAf3yASIDIAP9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAA",
+    "AAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9",
+    "DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH9",
+    "8gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fAB",
+    "IAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU/",
+    "/fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAA",
+    "APA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB",
+    "/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAP9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAP9DFIwLdUQ",
+    "SYfAUjAt1RBJh8D9Sf1S/QwAAAAAAADwPwAAAAAAAPA//fAB/fMB/fEBIgH97QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/Un9Ugvs",
+    "AQEGfwNAIAAgAU5FBEAgAyAAIARsQQN0aiENIAYgACAHbEEDdGohDiAJIAAgCmxBA3RqIQ8gAiACQQFxayEQQQAhDANAIAwgEE5F",
+    "BEAgDEEDdCILIA9qIAsgDWr9AAQAIAUgC2r9AAQAIAsgDmr9AAQA/fIB/fABIAggC2r9AAQA/fABEAP9CwQAIAxBAmohDAwBCwsD",
+    "QCACIAxMRQRAIAxBA3QiCyAPaiALIA1qKwMAIAUgC2orAwAgCyAOaisDAKKgIAggC2orAwCg/RQQA/0hADkDACAMQQFqIQwMAQsL",
+    "IABBAWohAAwBCwsL6wIDCX8BewF8A0AgACABTkUEQCADIAAgBGxBA3RqIRIgBSAAIAZsQQN0aiETIAcgACAIbEEDdGohFCAKIAAg",
+    "C2xBA3RqIRUgDCAAIA1sQQN0aiEWIA4gACAPbEEDdGohFyACIAJBAXFrIRhBACERA0AgESAYTkUEQCARQQN0IhAgEmr9AAQA/QwA",
+    "AAAAAADwPwAAAAAAAPA/IBAgE2r9AAQAIhkgGf3yAf3xAf3yASEZIBAgFGogGf0LBAAgECAVaiAZIAkgEGr9AAQA/fIB/QsEACAQ",
+    "IBdqIBkgECAWav0ABAD98gH9CwQAIBFBAmohEQwBCwsDQCACIBFMRQRAIBFBA3QiECASaisDAEQAAAAAAADwPyAQIBNqKwMAIhog",
+    "GqKhoiEaIBAgFGogGjkDACAQIBVqIBogCSAQaisDAKI5AwAgECAXaiAaIBAgFmorAwCiOQMAIBFBAWohEQwBCwsgAEEBaiEADAEL",
+    "Cws=",
+  ].join(""),
+};

@@ -3,7 +3,7 @@
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "./gemm.ts";
 import { GEMM_WASM } from "./gemm-wasm.ts";
 import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../src/runtime.ts";
-import { type KernelOptions, kernelMemory } from "../src/wasm.ts";
+import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../src/wasm.ts";
 /** Greff et al. 2017 (arXiv 1503.04069, sec. 2) CIFG, coupled input and forget gate: the peephole LSTM with f = 1 - i (tf.contrib.rnn CoupledInputForgetGateLSTMCell learns f instead); [U] the paper text is not confirmed: follows the TF1 LSTMCell(use_peepholes=True) code path, tensorflow/python/ops/rnn_cell_impl.py */
 export const spec = {
   name: "lstm-cifg",
@@ -164,12 +164,12 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     3 * H * D,
     3 * H * H,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT64,
     NN: gemmNN64,
     TN: gemmTN64,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -226,42 +226,81 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Rz, Ri, Ro times h
       mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Rz, s0, 0, 3 * H, false);
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (3 * H) + b * (3 * H);
-        const s0Row = b * (3 * H);
-        const tape_zRow = t * B * H + b * H;
-        const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
-        const s0Row2 = H + b * (3 * H);
-        const cPrevRow = cPrevAt + b * H;
-        const tape_i_1Row = t * B * H + b * H;
-        const s1Row = b * H;
-        const cOutRow = t * B * H + b * H;
-        const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
-        const s0Row3 = 2 * H + b * (3 * H);
-        const tape_oRow = t * B * H + b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // z  = tanh(Wz*x + Rz*h + bz)
-          const z = Math.tanh(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bz + i]!);
-          tape_z[tape_zRow + i] = z;
-          // i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-          const i_1 =
-            1 /
-            (1 +
-              Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_p_i + i]! * cPrev[cPrevRow + i]! + p[o_bi + i]!)));
-          tape_i_1[tape_i_1Row + i] = i_1;
-          // f  = 1 - i
-          const f = 1 - i_1;
-          s1[s1Row + i] = f;
-          // c' = z .* i + c .* f
-          const c_next = z * i_1 + cPrev[cPrevRow + i]! * f;
-          cOut[cOutRow + i] = c_next;
-          // o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-          const o = 1 / (1 + Math.exp(-(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
-          tape_o[tape_oRow + i] = o;
-          // h' = tanh(c') .* o
-          const h_next = Math.tanh(c_next) * o;
-          hOut[hOutRow + i] = h_next;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl)
+        wl(0, B, [
+          H,
+          at(xp0, t * B * (3 * H)),
+          3 * H,
+          at(s0, 0),
+          3 * H,
+          at(p, o_bz),
+          at(tape_z, t * B * H),
+          H,
+          at(xp0, t * B * (3 * H) + H),
+          3 * H,
+          at(s0, H),
+          3 * H,
+          at(p, o_p_i),
+          at(cPrev, cPrevAt),
+          H,
+          at(p, o_bi),
+          at(tape_i_1, t * B * H),
+          H,
+          at(s1, 0),
+          H,
+          at(cOut, t * B * H),
+          H,
+          at(xp0, t * B * (3 * H) + 2 * H),
+          3 * H,
+          at(s0, 2 * H),
+          3 * H,
+          at(p, o_p_o),
+          at(p, o_bo),
+          at(tape_o, t * B * H),
+          H,
+          at(hOut, t * B * H),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (3 * H) + b * (3 * H);
+          const s0Row = b * (3 * H);
+          const tape_zRow = t * B * H + b * H;
+          const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
+          const s0Row2 = H + b * (3 * H);
+          const cPrevRow = cPrevAt + b * H;
+          const tape_i_1Row = t * B * H + b * H;
+          const s1Row = b * H;
+          const cOutRow = t * B * H + b * H;
+          const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const s0Row3 = 2 * H + b * (3 * H);
+          const tape_oRow = t * B * H + b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // z  = tanh(Wz*x + Rz*h + bz)
+            const z = Math.tanh(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bz + i]!);
+            tape_z[tape_zRow + i] = z;
+            // i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+            const i_1 =
+              1 /
+              (1 +
+                Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_p_i + i]! * cPrev[cPrevRow + i]! + p[o_bi + i]!)));
+            tape_i_1[tape_i_1Row + i] = i_1;
+            // f  = 1 - i
+            const f = 1 - i_1;
+            s1[s1Row + i] = f;
+            // c' = z .* i + c .* f
+            const c_next = z * i_1 + cPrev[cPrevRow + i]! * f;
+            cOut[cOutRow + i] = c_next;
+            // o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+            const o =
+              1 / (1 + Math.exp(-(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
+            tape_o[tape_oRow + i] = o;
+            // h' = tanh(c') .* o
+            const h_next = Math.tanh(c_next) * o;
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -314,54 +353,95 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_c[k] = dcUp[o + k]! + carry_c[k]!;
-      for (let b = 0; b < B; b++) {
-        const cOutRow = t * B * H + b * H;
-        const seed_hRow = b * H;
-        const tape_oRow = t * B * H + b * H;
-        const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-        const s0Row = 2 * H + b * (3 * H);
-        const seed_cRow = b * H;
-        const tape_zRow = t * B * H + b * H;
-        const cPrevRow = cPrevAt + b * H;
-        const tape_i_1Row = t * B * H + b * H;
-        const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
-        const s0Row2 = H + b * (3 * H);
-        const gx0Row3 = t * B * (3 * H) + b * (3 * H);
-        const s0Row3 = b * (3 * H);
-        const carry_cRow = b * H;
-        const s1Row = b * H;
-        const s2Row = b * H;
-        for (let i = 0; i < H; i++) {
-          const t1 = Math.tanh(cOut[cOutRow + i]!);
-          // grad of: h' = tanh(c') .* o
-          const do_1 = seed_h[seed_hRow + i]! * t1;
-          const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
-          gx0[gx0Row + i] = do_pre;
-          s0[s0Row + i] = do_pre;
-          // grad of: o, h'
-          const dc_next_total =
-            seed_c[seed_cRow + i]! +
-            do_pre * p[o_p_o + i]! +
-            seed_h[seed_hRow + i]! * tape_o[tape_oRow + i]! * (1 - t1 * t1);
-          // grad of: f, c'
-          const di = dc_next_total * (tape_z[tape_zRow + i]! - cPrev[cPrevRow + i]!);
-          // f  = 1 - i
-          const f = 1 - tape_i_1[tape_i_1Row + i]!;
-          const di_pre = di * (tape_i_1[tape_i_1Row + i]! * f);
-          gx0[gx0Row2 + i] = di_pre;
-          s0[s0Row2 + i] = di_pre;
-          // grad of: c' = z .* i + c .* f
-          const dz = dc_next_total * tape_i_1[tape_i_1Row + i]!;
-          const dz_pre = dz * (1 - tape_z[tape_zRow + i]! * tape_z[tape_zRow + i]!);
-          gx0[gx0Row3 + i] = dz_pre;
-          s0[s0Row3 + i] = dz_pre;
-          // grad of: i, c'
-          const dc = dc_next_total * f + di_pre * p[o_p_i + i]!;
-          carry_c[carry_cRow + i] = dc;
-          const t2 = di_pre * cPrev[cPrevRow + i]!;
-          s1[s1Row + i] = t2;
-          const t3 = do_pre * cOut[cOutRow + i]!;
-          s2[s2Row + i] = t3;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          H,
+          at(cOut, t * B * H),
+          H,
+          at(seed_h, 0),
+          H,
+          at(tape_o, t * B * H),
+          H,
+          at(gx0, t * B * (3 * H) + 2 * H),
+          3 * H,
+          at(s0, 2 * H),
+          3 * H,
+          at(seed_c, 0),
+          H,
+          at(p, o_p_o),
+          at(tape_z, t * B * H),
+          H,
+          at(cPrev, cPrevAt),
+          H,
+          at(tape_i_1, t * B * H),
+          H,
+          at(gx0, t * B * (3 * H) + H),
+          3 * H,
+          at(s0, H),
+          3 * H,
+          at(gx0, t * B * (3 * H)),
+          3 * H,
+          at(s0, 0),
+          3 * H,
+          at(p, o_p_i),
+          at(carry_c, 0),
+          H,
+          at(s1, 0),
+          H,
+          at(s2, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const cOutRow = t * B * H + b * H;
+          const seed_hRow = b * H;
+          const tape_oRow = t * B * H + b * H;
+          const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const s0Row = 2 * H + b * (3 * H);
+          const seed_cRow = b * H;
+          const tape_zRow = t * B * H + b * H;
+          const cPrevRow = cPrevAt + b * H;
+          const tape_i_1Row = t * B * H + b * H;
+          const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
+          const s0Row2 = H + b * (3 * H);
+          const gx0Row3 = t * B * (3 * H) + b * (3 * H);
+          const s0Row3 = b * (3 * H);
+          const carry_cRow = b * H;
+          const s1Row = b * H;
+          const s2Row = b * H;
+          for (let i = 0; i < H; i++) {
+            const t1 = Math.tanh(cOut[cOutRow + i]!);
+            // grad of: h' = tanh(c') .* o
+            const do_1 = seed_h[seed_hRow + i]! * t1;
+            const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
+            gx0[gx0Row + i] = do_pre;
+            s0[s0Row + i] = do_pre;
+            // grad of: o, h'
+            const dc_next_total =
+              seed_c[seed_cRow + i]! +
+              do_pre * p[o_p_o + i]! +
+              seed_h[seed_hRow + i]! * tape_o[tape_oRow + i]! * (1 - t1 * t1);
+            // grad of: f, c'
+            const di = dc_next_total * (tape_z[tape_zRow + i]! - cPrev[cPrevRow + i]!);
+            // f  = 1 - i
+            const f = 1 - tape_i_1[tape_i_1Row + i]!;
+            const di_pre = di * (tape_i_1[tape_i_1Row + i]! * f);
+            gx0[gx0Row2 + i] = di_pre;
+            s0[s0Row2 + i] = di_pre;
+            // grad of: c' = z .* i + c .* f
+            const dz = dc_next_total * tape_i_1[tape_i_1Row + i]!;
+            const dz_pre = dz * (1 - tape_z[tape_zRow + i]! * tape_z[tape_zRow + i]!);
+            gx0[gx0Row3 + i] = dz_pre;
+            s0[s0Row3 + i] = dz_pre;
+            // grad of: i, c'
+            const dc = dc_next_total * f + di_pre * p[o_p_i + i]!;
+            carry_c[carry_cRow + i] = dc;
+            const t2 = di_pre * cPrev[cPrevRow + i]!;
+            s1[s1Row + i] = t2;
+            const t3 = do_pre * cOut[cOutRow + i]!;
+            s2[s2Row + i] = t3;
+          }
         }
       }
 
@@ -467,12 +547,12 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     3 * H * D,
     3 * H * H,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT32,
     NN: gemmNN32,
     TN: gemmTN32,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -529,42 +609,81 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Rz, Ri, Ro times h
       mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Rz, s0, 0, 3 * H, false);
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (3 * H) + b * (3 * H);
-        const s0Row = b * (3 * H);
-        const tape_zRow = t * B * H + b * H;
-        const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
-        const s0Row2 = H + b * (3 * H);
-        const cPrevRow = cPrevAt + b * H;
-        const tape_i_1Row = t * B * H + b * H;
-        const s1Row = b * H;
-        const cOutRow = t * B * H + b * H;
-        const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
-        const s0Row3 = 2 * H + b * (3 * H);
-        const tape_oRow = t * B * H + b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // z  = tanh(Wz*x + Rz*h + bz)
-          const z = Math.tanh(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bz + i]!);
-          tape_z[tape_zRow + i] = z;
-          // i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-          const i_1 =
-            1 /
-            (1 +
-              Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_p_i + i]! * cPrev[cPrevRow + i]! + p[o_bi + i]!)));
-          tape_i_1[tape_i_1Row + i] = i_1;
-          // f  = 1 - i
-          const f = 1 - i_1;
-          s1[s1Row + i] = f;
-          // c' = z .* i + c .* f
-          const c_next = z * i_1 + cPrev[cPrevRow + i]! * f;
-          cOut[cOutRow + i] = c_next;
-          // o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-          const o = 1 / (1 + Math.exp(-(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
-          tape_o[tape_oRow + i] = o;
-          // h' = tanh(c') .* o
-          const h_next = Math.tanh(c_next) * o;
-          hOut[hOutRow + i] = h_next;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl)
+        wl(0, B, [
+          H,
+          at(xp0, t * B * (3 * H)),
+          3 * H,
+          at(s0, 0),
+          3 * H,
+          at(p, o_bz),
+          at(tape_z, t * B * H),
+          H,
+          at(xp0, t * B * (3 * H) + H),
+          3 * H,
+          at(s0, H),
+          3 * H,
+          at(p, o_p_i),
+          at(cPrev, cPrevAt),
+          H,
+          at(p, o_bi),
+          at(tape_i_1, t * B * H),
+          H,
+          at(s1, 0),
+          H,
+          at(cOut, t * B * H),
+          H,
+          at(xp0, t * B * (3 * H) + 2 * H),
+          3 * H,
+          at(s0, 2 * H),
+          3 * H,
+          at(p, o_p_o),
+          at(p, o_bo),
+          at(tape_o, t * B * H),
+          H,
+          at(hOut, t * B * H),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (3 * H) + b * (3 * H);
+          const s0Row = b * (3 * H);
+          const tape_zRow = t * B * H + b * H;
+          const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
+          const s0Row2 = H + b * (3 * H);
+          const cPrevRow = cPrevAt + b * H;
+          const tape_i_1Row = t * B * H + b * H;
+          const s1Row = b * H;
+          const cOutRow = t * B * H + b * H;
+          const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const s0Row3 = 2 * H + b * (3 * H);
+          const tape_oRow = t * B * H + b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // z  = tanh(Wz*x + Rz*h + bz)
+            const z = Math.tanh(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bz + i]!);
+            tape_z[tape_zRow + i] = z;
+            // i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+            const i_1 =
+              1 /
+              (1 +
+                Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_p_i + i]! * cPrev[cPrevRow + i]! + p[o_bi + i]!)));
+            tape_i_1[tape_i_1Row + i] = i_1;
+            // f  = 1 - i
+            const f = 1 - i_1;
+            s1[s1Row + i] = f;
+            // c' = z .* i + c .* f
+            const c_next = z * i_1 + cPrev[cPrevRow + i]! * f;
+            cOut[cOutRow + i] = c_next;
+            // o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+            const o =
+              1 / (1 + Math.exp(-(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
+            tape_o[tape_oRow + i] = o;
+            // h' = tanh(c') .* o
+            const h_next = Math.tanh(c_next) * o;
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -617,54 +736,95 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_c[k] = dcUp[o + k]! + carry_c[k]!;
-      for (let b = 0; b < B; b++) {
-        const cOutRow = t * B * H + b * H;
-        const seed_hRow = b * H;
-        const tape_oRow = t * B * H + b * H;
-        const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-        const s0Row = 2 * H + b * (3 * H);
-        const seed_cRow = b * H;
-        const tape_zRow = t * B * H + b * H;
-        const cPrevRow = cPrevAt + b * H;
-        const tape_i_1Row = t * B * H + b * H;
-        const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
-        const s0Row2 = H + b * (3 * H);
-        const gx0Row3 = t * B * (3 * H) + b * (3 * H);
-        const s0Row3 = b * (3 * H);
-        const carry_cRow = b * H;
-        const s1Row = b * H;
-        const s2Row = b * H;
-        for (let i = 0; i < H; i++) {
-          const t1 = Math.tanh(cOut[cOutRow + i]!);
-          // grad of: h' = tanh(c') .* o
-          const do_1 = seed_h[seed_hRow + i]! * t1;
-          const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
-          gx0[gx0Row + i] = do_pre;
-          s0[s0Row + i] = do_pre;
-          // grad of: o, h'
-          const dc_next_total =
-            seed_c[seed_cRow + i]! +
-            do_pre * p[o_p_o + i]! +
-            seed_h[seed_hRow + i]! * tape_o[tape_oRow + i]! * (1 - t1 * t1);
-          // grad of: f, c'
-          const di = dc_next_total * (tape_z[tape_zRow + i]! - cPrev[cPrevRow + i]!);
-          // f  = 1 - i
-          const f = 1 - tape_i_1[tape_i_1Row + i]!;
-          const di_pre = di * (tape_i_1[tape_i_1Row + i]! * f);
-          gx0[gx0Row2 + i] = di_pre;
-          s0[s0Row2 + i] = di_pre;
-          // grad of: c' = z .* i + c .* f
-          const dz = dc_next_total * tape_i_1[tape_i_1Row + i]!;
-          const dz_pre = dz * (1 - tape_z[tape_zRow + i]! * tape_z[tape_zRow + i]!);
-          gx0[gx0Row3 + i] = dz_pre;
-          s0[s0Row3 + i] = dz_pre;
-          // grad of: i, c'
-          const dc = dc_next_total * f + di_pre * p[o_p_i + i]!;
-          carry_c[carry_cRow + i] = dc;
-          const t2 = di_pre * cPrev[cPrevRow + i]!;
-          s1[s1Row + i] = t2;
-          const t3 = do_pre * cOut[cOutRow + i]!;
-          s2[s2Row + i] = t3;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          H,
+          at(cOut, t * B * H),
+          H,
+          at(seed_h, 0),
+          H,
+          at(tape_o, t * B * H),
+          H,
+          at(gx0, t * B * (3 * H) + 2 * H),
+          3 * H,
+          at(s0, 2 * H),
+          3 * H,
+          at(seed_c, 0),
+          H,
+          at(p, o_p_o),
+          at(tape_z, t * B * H),
+          H,
+          at(cPrev, cPrevAt),
+          H,
+          at(tape_i_1, t * B * H),
+          H,
+          at(gx0, t * B * (3 * H) + H),
+          3 * H,
+          at(s0, H),
+          3 * H,
+          at(gx0, t * B * (3 * H)),
+          3 * H,
+          at(s0, 0),
+          3 * H,
+          at(p, o_p_i),
+          at(carry_c, 0),
+          H,
+          at(s1, 0),
+          H,
+          at(s2, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const cOutRow = t * B * H + b * H;
+          const seed_hRow = b * H;
+          const tape_oRow = t * B * H + b * H;
+          const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const s0Row = 2 * H + b * (3 * H);
+          const seed_cRow = b * H;
+          const tape_zRow = t * B * H + b * H;
+          const cPrevRow = cPrevAt + b * H;
+          const tape_i_1Row = t * B * H + b * H;
+          const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
+          const s0Row2 = H + b * (3 * H);
+          const gx0Row3 = t * B * (3 * H) + b * (3 * H);
+          const s0Row3 = b * (3 * H);
+          const carry_cRow = b * H;
+          const s1Row = b * H;
+          const s2Row = b * H;
+          for (let i = 0; i < H; i++) {
+            const t1 = Math.tanh(cOut[cOutRow + i]!);
+            // grad of: h' = tanh(c') .* o
+            const do_1 = seed_h[seed_hRow + i]! * t1;
+            const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
+            gx0[gx0Row + i] = do_pre;
+            s0[s0Row + i] = do_pre;
+            // grad of: o, h'
+            const dc_next_total =
+              seed_c[seed_cRow + i]! +
+              do_pre * p[o_p_o + i]! +
+              seed_h[seed_hRow + i]! * tape_o[tape_oRow + i]! * (1 - t1 * t1);
+            // grad of: f, c'
+            const di = dc_next_total * (tape_z[tape_zRow + i]! - cPrev[cPrevRow + i]!);
+            // f  = 1 - i
+            const f = 1 - tape_i_1[tape_i_1Row + i]!;
+            const di_pre = di * (tape_i_1[tape_i_1Row + i]! * f);
+            gx0[gx0Row2 + i] = di_pre;
+            s0[s0Row2 + i] = di_pre;
+            // grad of: c' = z .* i + c .* f
+            const dz = dc_next_total * tape_i_1[tape_i_1Row + i]!;
+            const dz_pre = dz * (1 - tape_z[tape_zRow + i]! * tape_z[tape_zRow + i]!);
+            gx0[gx0Row3 + i] = dz_pre;
+            s0[s0Row3 + i] = dz_pre;
+            // grad of: i, c'
+            const dc = dc_next_total * f + di_pre * p[o_p_i + i]!;
+            carry_c[carry_cRow + i] = dc;
+            const t2 = di_pre * cPrev[cPrevRow + i]!;
+            s1[s1Row + i] = t2;
+            const t3 = do_pre * cOut[cOutRow + i]!;
+            s2[s2Row + i] = t3;
+          }
         }
       }
 
@@ -733,3 +893,85 @@ export function createStep64(sizes: Sizes, B: number, options: KernelOptions = {
 export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {}): Kernel<Float32Array> {
   return createKernel32(sizes, B, 1, options);
 }
+
+/** The elementwise loops in WebAssembly (text: generated/lstm-cifg.wat), for the wasm backend: which may split their rows between threads, and the module. */
+const LOOPS_WASM: LoopsModuleSource = {
+  loops: [
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+  ],
+  binary: [
+    "AGFzbQEAAAABUwNgAXsBe2Aif39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/fwBgJX9/f39/f39/f39/f39/f39/f39/",
+    "f39/f39/f39/f39/f39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDCQgAAAECAAABAgchBAVmMzJfMAACBWYzMl8xAAMFZjY0XzAA",
+    "BgVmNjRfMQAHCvAoCOgDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5AQ1QOQENUDkBDVA5IAAg",
+    "AP0MO6q4PzuquD87qrg/O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMAAJZD/egBIgL9DACAMT8A",
+    "gDE/AIAxPwCAMT/95gH95QEgAv0Mg4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6/eQBIAH95gH9",
+    "DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH9",
+    "5gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQB",
+    "IAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2r",
+    "Af3mASAA/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9Ugt+AQF7/QwAAIA/AACAPwAAgD8AAIA/",
+    "/QwAAABAAAAAQAAAAEAAAABA/QwAAABAAAAAQAAAAEAAAABAIAD94AH95gEQAP0MAACAPwAAgD8AAIA/AACAP/3kAf3nAf3lASIB",
+    "/eEBIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1D/VIL6gYDEH8DewN9A0AgACABTkUEQCADIAAgBGxBAnRqISUgBSAAIAZsQQJ0aiEm",
+    "IAggACAJbEECdGohJyAKIAAgC2xBAnRqISggDCAAIA1sQQJ0aiEpIA8gACAQbEECdGohJCASIAAgE2xBAnRqISogFCAAIBVsQQJ0",
+    "aiErIBYgACAXbEECdGohLCAYIAAgGWxBAnRqIS0gGiAAIBtsQQJ0aiEuIB4gACAfbEECdGohLyAgIAAgIWxBAnRqITAgAiACQQNx",
+    "ayExQQAhIwNAICMgMU5FBEAgI0ECdCIiICVq/QAEACAiICZq/QAEAP3kASAHICJq/QAEAP3kARABITIgIiAnaiAy/QsEACAiICpq",
+    "/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/ICIgKGr9AAQAICIgKWr9AAQA/eQBIA4gImr9AAQAICIgJGr9AAQA",
+    "/eYB/eQBIBEgImr9AAQA/eQB/eEBEAD95AH95wEiM/0LBAAgIiArav0MAACAPwAAgD8AAIA/AACAPyAz/eUBIjT9CwQAICIgLGog",
+    "MiAz/eYBICIgJGr9AAQAIDT95gH95AEiMv0LBAAgIiAvav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAiIC1q",
+    "/QAEACAiIC5q/QAEAP3kASAcICJq/QAEACAy/eYB/eQBIB0gImr9AAQA/eQB/eEBEAD95AH95wEiM/0LBAAgIiAwaiAyEAEgM/3m",
+    "Af0LBAAgI0EEaiEjDAELCwNAIAIgI0xFBEAgI0ECdCIiICVqKgIAICIgJmoqAgCSIAcgImoqAgCS/RMQAf0fACE1ICIgJ2ogNTgC",
+    "ACAiICpqQwAAgD8gIiAoaioCACAiIClqKgIAkiAOICJqKgIAICIgJGoqAgCUkiARICJqKgIAkoz9ExAA/R8AQwAAgD+SlSI2OAIA",
+    "ICIgK2pDAACAPyA2kyI3OAIAICIgLGogNSA2lCAiICRqKgIAIDeUkiI1OAIAICIgL2pDAACAPyAiIC1qKgIAICIgLmoqAgCSIBwg",
+    "ImoqAgAgNZSSIB0gImoqAgCSjP0TEAD9HwBDAACAP5KVIjY4AgAgIiAwaiA1/RMQAf0fACA2lDgCACAjQQFqISMMAQsLIABBAWoh",
+    "AAwBCwsL/QcDE38FewV9A0AgACABTkUEQCADIAAgBGxBAnRqISggBSAAIAZsQQJ0aiEpIAcgACAIbEECdGohKiAJIAAgCmxBAnRq",
+    "IS0gCyAAIAxsQQJ0aiEuIA0gACAObEECdGohLyAQIAAgEWxBAnRqIScgEiAAIBNsQQJ0aiErIBQgACAVbEECdGohLCAWIAAgF2xB",
+    "AnRqITAgGCAAIBlsQQJ0aiExIBogACAbbEECdGohMiAcIAAgHWxBAnRqITMgHyAAICBsQQJ0aiE0ICEgACAibEECdGohNSAjIAAg",
+    "JGxBAnRqITYgAiACQQNxayE3QQAhJgNAICYgN05FBEAgJkECdCIlIChq/QAEABABITggJSAtaiAlIClq/QAEACA4/eYBICUgKmr9",
+    "AAQAIjn9DAAAgD8AAIA/AACAPwAAgD8gOf3lAf3mAf3mASI5/QsEACAlIC5qIDn9CwQAICUgMGogJSAvav0ABAAgOSAPICVq/QAE",
+    "AP3mAf3kASAlIClq/QAEACAlICpq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyA4IDj95gH95QH95gH95AEiOiAlICdq/QAEACAl",
+    "ICtq/QAEAP3lAf3mASAlICxq/QAEACI4/QwAAIA/AACAPwAAgD8AAIA/IDj95QEiO/3mAf3mASI4/QsEACAlIDFqIDj9CwQAICUg",
+    "MmogOiAlICxq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAlICdq/QAEACAlICdq/QAEAP3mAf3lAf3mASI8/QsEACAlIDNqIDz9",
+    "CwQAICUgNGogOiA7/eYBIDggHiAlav0ABAD95gH95AH9CwQAICUgNWogOCAlICtq/QAEAP3mAf0LBAAgJSA2aiA5ICUgKGr9AAQA",
+    "/eYB/QsEACAmQQRqISYMAQsLA0AgAiAmTEUEQCAmQQJ0IiUgKGoqAgD9ExAB/R8AIT0gJSAtaiAlIClqKgIAID2UICUgKmoqAgAi",
+    "PkMAAIA/ID6TlJQiPjgCACAlIC5qID44AgAgJSAwaiAlIC9qKgIAID4gDyAlaioCAJSSICUgKWoqAgAgJSAqaioCAJRDAACAPyA9",
+    "ID2Uk5SSIj8gJSAnaioCACAlICtqKgIAk5QgJSAsaioCACI9QwAAgD8gPZMiQJSUIj04AgAgJSAxaiA9OAIAICUgMmogPyAlICxq",
+    "KgIAlEMAAIA/ICUgJ2oqAgAgJSAnaioCAJSTlCJBOAIAICUgM2ogQTgCACAlIDRqID8gQJQgPSAeICVqKgIAlJI4AgAgJSA1aiA9",
+    "ICUgK2oqAgCUOAIAICUgNmogPiAlIChqKgIAlDgCACAmQQFqISYMAQsLIABBAWohAAwBCwsLiwUBAnv9DAAAAAAAAAAAAAAAAAAA",
+    "AAD9DAAAAAAAAPB/AAAAAAAA8H/9DAltqBNGEuY9CW2oE0YS5j0gACAA/Qz+gitlRxX3P/6CK2VHFfc//fIB/ZQB/QwAAAAAADCR",
+    "wAAAAAAAMJHA/fUB/QwAAAAAADCRQAAAAAAAMJFA/fQBIgL9DAAA4P5CLuY/AADg/kIu5j/98gH98QEgAv0Mdjx5Ne856j12PHk1",
+    "7znqPf3yAf3xASIB/fIB/QyY2Pjv2O4hPpjY+O/Y7iE+/fABIAH98gH9DORE9WdF5lo+5ET1Z0XmWj798AEgAf3yAf0MXJ94t09+",
+    "kj5cn3i3T36SPv3wASAB/fIB/Qw0x1al4x3HPjTHVqXjHcc+/fABIAH98gH9DBqgARqgAfo+GqABGqAB+j798AEgAf3yAf0MGqAB",
+    "GqABKj8aoAEaoAEqP/3wASAB/fIB/QwXbMEWbMFWPxdswRZswVY//fABIAH98gH9DBEREREREYE/ERERERERgT/98AEgAf3yAf0M",
+    "VVVVVVVVpT9VVVVVVVWlP/3wASAB/fIB/QxVVVVVVVXFP1VVVVVVVcU//fABIAH98gH9DAAAAAAAAOA/AAAAAAAA4D/98AEgAf3y",
+    "Af0MAAAAAAAA8D8AAAAAAADwP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAL9/AEiAUEB/awBIgL9xwH9DP8DAAAAAAAA",
+    "/wMAAAAAAAD9zgFBNP3LAf3yASABIAL9sQH9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASAA/QzvOfr+Qi6GQO85+v5C",
+    "LoZA/Ur9UiAA/QxSMC3VEEmHwFIwLdUQSYfA/Un9Ugt+AQF7/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAAAAQAAAAAAAAABA/QwA",
+    "AAAAAAAAQAAAAAAAAABAIAD97AH98gEQBP0MAAAAAAAA8D8AAAAAAADwP/3wAf3zAf3xASIB/e0BIAEgAP0MAAAAAAAAAAAAAAAA",
+    "AAAAAP1J/VIL/gYDEH8DewN8A0AgACABTkUEQCADIAAgBGxBA3RqISUgBSAAIAZsQQN0aiEmIAggACAJbEEDdGohJyAKIAAgC2xB",
+    "A3RqISggDCAAIA1sQQN0aiEpIA8gACAQbEEDdGohJCASIAAgE2xBA3RqISogFCAAIBVsQQN0aiErIBYgACAXbEEDdGohLCAYIAAg",
+    "GWxBA3RqIS0gGiAAIBtsQQN0aiEuIB4gACAfbEEDdGohLyAgIAAgIWxBA3RqITAgAiACQQFxayExQQAhIwNAICMgMU5FBEAgI0ED",
+    "dCIiICVq/QAEACAiICZq/QAEAP3wASAHICJq/QAEAP3wARAFITIgIiAnaiAy/QsEACAiICpq/QwAAAAAAADwPwAAAAAAAPA//QwA",
+    "AAAAAADwPwAAAAAAAPA/ICIgKGr9AAQAICIgKWr9AAQA/fABIA4gImr9AAQAICIgJGr9AAQA/fIB/fABIBEgImr9AAQA/fAB/e0B",
+    "EAT98AH98wEiM/0LBAAgIiArav0MAAAAAAAA8D8AAAAAAADwPyAz/fEBIjT9CwQAICIgLGogMiAz/fIBICIgJGr9AAQAIDT98gH9",
+    "8AEiMv0LBAAgIiAvav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAiIC1q/QAEACAiIC5q/QAEAP3wASAcICJq",
+    "/QAEACAy/fIB/fABIB0gImr9AAQA/fAB/e0BEAT98AH98wEiM/0LBAAgIiAwaiAyEAUgM/3yAf0LBAAgI0ECaiEjDAELCwNAIAIg",
+    "I0xFBEAgI0EDdCIiICVqKwMAICIgJmorAwCgIAcgImorAwCg/RQQBf0hACE1ICIgJ2ogNTkDACAiICpqRAAAAAAAAPA/ICIgKGor",
+    "AwAgIiApaisDAKAgDiAiaisDACAiICRqKwMAoqAgESAiaisDAKCa/RQQBP0hAEQAAAAAAADwP6CjIjY5AwAgIiArakQAAAAAAADw",
+    "PyA2oSI3OQMAICIgLGogNSA2oiAiICRqKwMAIDeioCI1OQMAICIgL2pEAAAAAAAA8D8gIiAtaisDACAiIC5qKwMAoCAcICJqKwMA",
+    "IDWioCAdICJqKwMAoJr9FBAE/SEARAAAAAAAAPA/oKMiNjkDACAiIDBqIDX9FBAF/SEAIDaiOQMAICNBAWohIwwBCwsgAEEBaiEA",
+    "DAELCwuNCAMTfwV7BXwDQCAAIAFORQRAIAMgACAEbEEDdGohKCAFIAAgBmxBA3RqISkgByAAIAhsQQN0aiEqIAkgACAKbEEDdGoh",
+    "LSALIAAgDGxBA3RqIS4gDSAAIA5sQQN0aiEvIBAgACARbEEDdGohJyASIAAgE2xBA3RqISsgFCAAIBVsQQN0aiEsIBYgACAXbEED",
+    "dGohMCAYIAAgGWxBA3RqITEgGiAAIBtsQQN0aiEyIBwgACAdbEEDdGohMyAfIAAgIGxBA3RqITQgISAAICJsQQN0aiE1ICMgACAk",
+    "bEEDdGohNiACIAJBAXFrITdBACEmA0AgJiA3TkUEQCAmQQN0IiUgKGr9AAQAEAUhOCAlIC1qICUgKWr9AAQAIDj98gEgJSAqav0A",
+    "BAAiOf0MAAAAAAAA8D8AAAAAAADwPyA5/fEB/fIB/fIBIjn9CwQAICUgLmogOf0LBAAgJSAwaiAlIC9q/QAEACA5IA8gJWr9AAQA",
+    "/fIB/fABICUgKWr9AAQAICUgKmr9AAQA/fIB/QwAAAAAAADwPwAAAAAAAPA/IDggOP3yAf3xAf3yAf3wASI6ICUgJ2r9AAQAICUg",
+    "K2r9AAQA/fEB/fIBICUgLGr9AAQAIjj9DAAAAAAAAPA/AAAAAAAA8D8gOP3xASI7/fIB/fIBIjj9CwQAICUgMWogOP0LBAAgJSAy",
+    "aiA6ICUgLGr9AAQA/fIB/QwAAAAAAADwPwAAAAAAAPA/ICUgJ2r9AAQAICUgJ2r9AAQA/fIB/fEB/fIBIjz9CwQAICUgM2ogPP0L",
+    "BAAgJSA0aiA6IDv98gEgOCAeICVq/QAEAP3yAf3wAf0LBAAgJSA1aiA4ICUgK2r9AAQA/fIB/QsEACAlIDZqIDkgJSAoav0ABAD9",
+    "8gH9CwQAICZBAmohJgwBCwsDQCACICZMRQRAICZBA3QiJSAoaisDAP0UEAX9IQAhPSAlIC1qICUgKWorAwAgPaIgJSAqaisDACI+",
+    "RAAAAAAAAPA/ID6hoqIiPjkDACAlIC5qID45AwAgJSAwaiAlIC9qKwMAID4gDyAlaisDAKKgICUgKWorAwAgJSAqaisDAKJEAAAA",
+    "AAAA8D8gPSA9oqGioCI/ICUgJ2orAwAgJSAraisDAKGiICUgLGorAwAiPUQAAAAAAADwPyA9oSJAoqIiPTkDACAlIDFqID05AwAg",
+    "JSAyaiA/ICUgLGorAwCiRAAAAAAAAPA/ICUgJ2orAwAgJSAnaisDAKKhoiJBOQMAICUgM2ogQTkDACAlIDRqID8gQKIgPSAeICVq",
+    "KwMAoqA5AwAgJSA1aiA9ICUgK2orAwCiOQMAICUgNmogPiAlIChqKwMAojkDACAmQQFqISYMAQsLIABBAWohAAwBCwsL",
+  ].join(""),
+};

@@ -3,7 +3,7 @@
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "./gemm.ts";
 import { GEMM_WASM } from "./gemm-wasm.ts";
 import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../src/runtime.ts";
-import { type KernelOptions, kernelMemory } from "../src/wasm.ts";
+import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../src/wasm.ts";
 /** Keras 3 LSTMCell (keras/src/layers/rnn/lstm.py): kernel and recurrent_kernel [i|f|c|o], a single bias; unit_forget_bias=True starts b_f at 1 (Jozefowicz et al. 2015) */
 export const spec = {
   name: "lstm-keras",
@@ -170,12 +170,12 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     4 * H * D,
     4 * H * H,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT64,
     NN: gemmNN64,
     TN: gemmTN64,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -232,44 +232,87 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Ri, Rf, Rc, Ro times h
       mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_Ri, s0, 0, 4 * H, false);
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (4 * H) + b * (4 * H);
-        const s0Row = b * (4 * H);
-        const tape_i_1Row = t * B * H + b * H;
-        const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
-        const s0Row2 = H + b * (4 * H);
-        const tape_fRow = t * B * H + b * H;
-        const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
-        const s0Row3 = 2 * H + b * (4 * H);
-        const tape_gRow = t * B * H + b * H;
-        const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
-        const s0Row4 = 3 * H + b * (4 * H);
-        const tape_oRow = t * B * H + b * H;
-        const cPrevRow = cPrevAt + b * H;
-        const cOutRow = t * B * H + b * H;
-        const tape_s1Row = t * B * H + b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // i  = sigmoid(Ki*x + Ri*h + bi)
-          const i_1 = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bi + i]!)));
-          tape_i_1[tape_i_1Row + i] = i_1;
-          // f  = sigmoid(Kf*x + Rf*h + bf)
-          const f = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_bf + i]!)));
-          tape_f[tape_fRow + i] = f;
-          // g  = tanh(Kc*x + Rc*h + bc)
-          const g = Math.tanh(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_bc + i]!);
-          tape_g[tape_gRow + i] = g;
-          // o  = sigmoid(Ko*x + Ro*h + bo)
-          const o = 1 / (1 + Math.exp(-(xp0[xp0Row4 + i]! + s0[s0Row4 + i]! + p[o_bo + i]!)));
-          tape_o[tape_oRow + i] = o;
-          // c' = f .* c + i .* g
-          const c_next = f * cPrev[cPrevRow + i]! + i_1 * g;
-          cOut[cOutRow + i] = c_next;
-          const t1 = Math.tanh(c_next);
-          tape_s1[tape_s1Row + i] = t1;
-          // h' = o .* tanh(c')
-          const h_next = o * t1;
-          hOut[hOutRow + i] = h_next;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl)
+        wl(0, B, [
+          H,
+          at(xp0, t * B * (4 * H)),
+          4 * H,
+          at(s0, 0),
+          4 * H,
+          at(p, o_bi),
+          at(tape_i_1, t * B * H),
+          H,
+          at(xp0, t * B * (4 * H) + H),
+          4 * H,
+          at(s0, H),
+          4 * H,
+          at(p, o_bf),
+          at(tape_f, t * B * H),
+          H,
+          at(xp0, t * B * (4 * H) + 2 * H),
+          4 * H,
+          at(s0, 2 * H),
+          4 * H,
+          at(p, o_bc),
+          at(tape_g, t * B * H),
+          H,
+          at(xp0, t * B * (4 * H) + 3 * H),
+          4 * H,
+          at(s0, 3 * H),
+          4 * H,
+          at(p, o_bo),
+          at(tape_o, t * B * H),
+          H,
+          at(cPrev, cPrevAt),
+          H,
+          at(cOut, t * B * H),
+          H,
+          at(tape_s1, t * B * H),
+          H,
+          at(hOut, t * B * H),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (4 * H) + b * (4 * H);
+          const s0Row = b * (4 * H);
+          const tape_i_1Row = t * B * H + b * H;
+          const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
+          const s0Row2 = H + b * (4 * H);
+          const tape_fRow = t * B * H + b * H;
+          const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
+          const s0Row3 = 2 * H + b * (4 * H);
+          const tape_gRow = t * B * H + b * H;
+          const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
+          const s0Row4 = 3 * H + b * (4 * H);
+          const tape_oRow = t * B * H + b * H;
+          const cPrevRow = cPrevAt + b * H;
+          const cOutRow = t * B * H + b * H;
+          const tape_s1Row = t * B * H + b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // i  = sigmoid(Ki*x + Ri*h + bi)
+            const i_1 = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bi + i]!)));
+            tape_i_1[tape_i_1Row + i] = i_1;
+            // f  = sigmoid(Kf*x + Rf*h + bf)
+            const f = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_bf + i]!)));
+            tape_f[tape_fRow + i] = f;
+            // g  = tanh(Kc*x + Rc*h + bc)
+            const g = Math.tanh(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_bc + i]!);
+            tape_g[tape_gRow + i] = g;
+            // o  = sigmoid(Ko*x + Ro*h + bo)
+            const o = 1 / (1 + Math.exp(-(xp0[xp0Row4 + i]! + s0[s0Row4 + i]! + p[o_bo + i]!)));
+            tape_o[tape_oRow + i] = o;
+            // c' = f .* c + i .* g
+            const c_next = f * cPrev[cPrevRow + i]! + i_1 * g;
+            cOut[cOutRow + i] = c_next;
+            const t1 = Math.tanh(c_next);
+            tape_s1[tape_s1Row + i] = t1;
+            // h' = o .* tanh(c')
+            const h_next = o * t1;
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -322,52 +365,95 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_c[k] = dcUp[o + k]! + carry_c[k]!;
-      for (let b = 0; b < B; b++) {
-        const seed_cRow = b * H;
-        const seed_hRow = b * H;
-        const tape_oRow = t * B * H + b * H;
-        const tape_s1Row = t * B * H + b * H;
-        const tape_i_1Row = t * B * H + b * H;
-        const tape_gRow = t * B * H + b * H;
-        const gx0Row = t * B * (4 * H) + 2 * H + b * (4 * H);
-        const s0Row = 2 * H + b * (4 * H);
-        const gx0Row2 = t * B * (4 * H) + b * (4 * H);
-        const s0Row2 = b * (4 * H);
-        const cPrevRow = cPrevAt + b * H;
-        const tape_fRow = t * B * H + b * H;
-        const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
-        const s0Row3 = H + b * (4 * H);
-        const gx0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
-        const s0Row4 = 3 * H + b * (4 * H);
-        const carry_cRow = b * H;
-        for (let i = 0; i < H; i++) {
-          // grad of: h' = o .* tanh(c')
-          const dc_next_total =
-            seed_c[seed_cRow + i]! +
-            seed_h[seed_hRow + i]! * tape_o[tape_oRow + i]! * (1 - tape_s1[tape_s1Row + i]! * tape_s1[tape_s1Row + i]!);
-          // grad of: c' = f .* c + i .* g
-          const dg = dc_next_total * tape_i_1[tape_i_1Row + i]!;
-          const dg_pre = dg * (1 - tape_g[tape_gRow + i]! * tape_g[tape_gRow + i]!);
-          gx0[gx0Row + i] = dg_pre;
-          s0[s0Row + i] = dg_pre;
-          // grad of: c' = f .* c + i .* g
-          const di = dc_next_total * tape_g[tape_gRow + i]!;
-          const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
-          gx0[gx0Row2 + i] = di_pre;
-          s0[s0Row2 + i] = di_pre;
-          // grad of: c' = f .* c + i .* g
-          const df = dc_next_total * cPrev[cPrevRow + i]!;
-          const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
-          gx0[gx0Row3 + i] = df_pre;
-          s0[s0Row3 + i] = df_pre;
-          // grad of: h' = o .* tanh(c')
-          const do_1 = seed_h[seed_hRow + i]! * tape_s1[tape_s1Row + i]!;
-          const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
-          gx0[gx0Row4 + i] = do_pre;
-          s0[s0Row4 + i] = do_pre;
-          // grad of: c' = f .* c + i .* g
-          const dc = dc_next_total * tape_f[tape_fRow + i]!;
-          carry_c[carry_cRow + i] = dc;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          H,
+          at(seed_c, 0),
+          H,
+          at(seed_h, 0),
+          H,
+          at(tape_o, t * B * H),
+          H,
+          at(tape_s1, t * B * H),
+          H,
+          at(tape_i_1, t * B * H),
+          H,
+          at(tape_g, t * B * H),
+          H,
+          at(gx0, t * B * (4 * H) + 2 * H),
+          4 * H,
+          at(s0, 2 * H),
+          4 * H,
+          at(gx0, t * B * (4 * H)),
+          4 * H,
+          at(s0, 0),
+          4 * H,
+          at(cPrev, cPrevAt),
+          H,
+          at(tape_f, t * B * H),
+          H,
+          at(gx0, t * B * (4 * H) + H),
+          4 * H,
+          at(s0, H),
+          4 * H,
+          at(gx0, t * B * (4 * H) + 3 * H),
+          4 * H,
+          at(s0, 3 * H),
+          4 * H,
+          at(carry_c, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const seed_cRow = b * H;
+          const seed_hRow = b * H;
+          const tape_oRow = t * B * H + b * H;
+          const tape_s1Row = t * B * H + b * H;
+          const tape_i_1Row = t * B * H + b * H;
+          const tape_gRow = t * B * H + b * H;
+          const gx0Row = t * B * (4 * H) + 2 * H + b * (4 * H);
+          const s0Row = 2 * H + b * (4 * H);
+          const gx0Row2 = t * B * (4 * H) + b * (4 * H);
+          const s0Row2 = b * (4 * H);
+          const cPrevRow = cPrevAt + b * H;
+          const tape_fRow = t * B * H + b * H;
+          const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
+          const s0Row3 = H + b * (4 * H);
+          const gx0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
+          const s0Row4 = 3 * H + b * (4 * H);
+          const carry_cRow = b * H;
+          for (let i = 0; i < H; i++) {
+            // grad of: h' = o .* tanh(c')
+            const dc_next_total =
+              seed_c[seed_cRow + i]! +
+              seed_h[seed_hRow + i]! *
+                tape_o[tape_oRow + i]! *
+                (1 - tape_s1[tape_s1Row + i]! * tape_s1[tape_s1Row + i]!);
+            // grad of: c' = f .* c + i .* g
+            const dg = dc_next_total * tape_i_1[tape_i_1Row + i]!;
+            const dg_pre = dg * (1 - tape_g[tape_gRow + i]! * tape_g[tape_gRow + i]!);
+            gx0[gx0Row + i] = dg_pre;
+            s0[s0Row + i] = dg_pre;
+            // grad of: c' = f .* c + i .* g
+            const di = dc_next_total * tape_g[tape_gRow + i]!;
+            const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
+            gx0[gx0Row2 + i] = di_pre;
+            s0[s0Row2 + i] = di_pre;
+            // grad of: c' = f .* c + i .* g
+            const df = dc_next_total * cPrev[cPrevRow + i]!;
+            const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
+            gx0[gx0Row3 + i] = df_pre;
+            s0[s0Row3 + i] = df_pre;
+            // grad of: h' = o .* tanh(c')
+            const do_1 = seed_h[seed_hRow + i]! * tape_s1[tape_s1Row + i]!;
+            const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
+            gx0[gx0Row4 + i] = do_pre;
+            s0[s0Row4 + i] = do_pre;
+            // grad of: c' = f .* c + i .* g
+            const dc = dc_next_total * tape_f[tape_fRow + i]!;
+            carry_c[carry_cRow + i] = dc;
+          }
         }
       }
 
@@ -468,12 +554,12 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     4 * H * D,
     4 * H * H,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT32,
     NN: gemmNN32,
     TN: gemmTN32,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -530,44 +616,87 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Ri, Rf, Rc, Ro times h
       mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_Ri, s0, 0, 4 * H, false);
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (4 * H) + b * (4 * H);
-        const s0Row = b * (4 * H);
-        const tape_i_1Row = t * B * H + b * H;
-        const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
-        const s0Row2 = H + b * (4 * H);
-        const tape_fRow = t * B * H + b * H;
-        const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
-        const s0Row3 = 2 * H + b * (4 * H);
-        const tape_gRow = t * B * H + b * H;
-        const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
-        const s0Row4 = 3 * H + b * (4 * H);
-        const tape_oRow = t * B * H + b * H;
-        const cPrevRow = cPrevAt + b * H;
-        const cOutRow = t * B * H + b * H;
-        const tape_s1Row = t * B * H + b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // i  = sigmoid(Ki*x + Ri*h + bi)
-          const i_1 = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bi + i]!)));
-          tape_i_1[tape_i_1Row + i] = i_1;
-          // f  = sigmoid(Kf*x + Rf*h + bf)
-          const f = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_bf + i]!)));
-          tape_f[tape_fRow + i] = f;
-          // g  = tanh(Kc*x + Rc*h + bc)
-          const g = Math.tanh(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_bc + i]!);
-          tape_g[tape_gRow + i] = g;
-          // o  = sigmoid(Ko*x + Ro*h + bo)
-          const o = 1 / (1 + Math.exp(-(xp0[xp0Row4 + i]! + s0[s0Row4 + i]! + p[o_bo + i]!)));
-          tape_o[tape_oRow + i] = o;
-          // c' = f .* c + i .* g
-          const c_next = f * cPrev[cPrevRow + i]! + i_1 * g;
-          cOut[cOutRow + i] = c_next;
-          const t1 = Math.tanh(c_next);
-          tape_s1[tape_s1Row + i] = t1;
-          // h' = o .* tanh(c')
-          const h_next = o * t1;
-          hOut[hOutRow + i] = h_next;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl)
+        wl(0, B, [
+          H,
+          at(xp0, t * B * (4 * H)),
+          4 * H,
+          at(s0, 0),
+          4 * H,
+          at(p, o_bi),
+          at(tape_i_1, t * B * H),
+          H,
+          at(xp0, t * B * (4 * H) + H),
+          4 * H,
+          at(s0, H),
+          4 * H,
+          at(p, o_bf),
+          at(tape_f, t * B * H),
+          H,
+          at(xp0, t * B * (4 * H) + 2 * H),
+          4 * H,
+          at(s0, 2 * H),
+          4 * H,
+          at(p, o_bc),
+          at(tape_g, t * B * H),
+          H,
+          at(xp0, t * B * (4 * H) + 3 * H),
+          4 * H,
+          at(s0, 3 * H),
+          4 * H,
+          at(p, o_bo),
+          at(tape_o, t * B * H),
+          H,
+          at(cPrev, cPrevAt),
+          H,
+          at(cOut, t * B * H),
+          H,
+          at(tape_s1, t * B * H),
+          H,
+          at(hOut, t * B * H),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (4 * H) + b * (4 * H);
+          const s0Row = b * (4 * H);
+          const tape_i_1Row = t * B * H + b * H;
+          const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
+          const s0Row2 = H + b * (4 * H);
+          const tape_fRow = t * B * H + b * H;
+          const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
+          const s0Row3 = 2 * H + b * (4 * H);
+          const tape_gRow = t * B * H + b * H;
+          const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
+          const s0Row4 = 3 * H + b * (4 * H);
+          const tape_oRow = t * B * H + b * H;
+          const cPrevRow = cPrevAt + b * H;
+          const cOutRow = t * B * H + b * H;
+          const tape_s1Row = t * B * H + b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // i  = sigmoid(Ki*x + Ri*h + bi)
+            const i_1 = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bi + i]!)));
+            tape_i_1[tape_i_1Row + i] = i_1;
+            // f  = sigmoid(Kf*x + Rf*h + bf)
+            const f = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_bf + i]!)));
+            tape_f[tape_fRow + i] = f;
+            // g  = tanh(Kc*x + Rc*h + bc)
+            const g = Math.tanh(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_bc + i]!);
+            tape_g[tape_gRow + i] = g;
+            // o  = sigmoid(Ko*x + Ro*h + bo)
+            const o = 1 / (1 + Math.exp(-(xp0[xp0Row4 + i]! + s0[s0Row4 + i]! + p[o_bo + i]!)));
+            tape_o[tape_oRow + i] = o;
+            // c' = f .* c + i .* g
+            const c_next = f * cPrev[cPrevRow + i]! + i_1 * g;
+            cOut[cOutRow + i] = c_next;
+            const t1 = Math.tanh(c_next);
+            tape_s1[tape_s1Row + i] = t1;
+            // h' = o .* tanh(c')
+            const h_next = o * t1;
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -620,52 +749,95 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_c[k] = dcUp[o + k]! + carry_c[k]!;
-      for (let b = 0; b < B; b++) {
-        const seed_cRow = b * H;
-        const seed_hRow = b * H;
-        const tape_oRow = t * B * H + b * H;
-        const tape_s1Row = t * B * H + b * H;
-        const tape_i_1Row = t * B * H + b * H;
-        const tape_gRow = t * B * H + b * H;
-        const gx0Row = t * B * (4 * H) + 2 * H + b * (4 * H);
-        const s0Row = 2 * H + b * (4 * H);
-        const gx0Row2 = t * B * (4 * H) + b * (4 * H);
-        const s0Row2 = b * (4 * H);
-        const cPrevRow = cPrevAt + b * H;
-        const tape_fRow = t * B * H + b * H;
-        const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
-        const s0Row3 = H + b * (4 * H);
-        const gx0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
-        const s0Row4 = 3 * H + b * (4 * H);
-        const carry_cRow = b * H;
-        for (let i = 0; i < H; i++) {
-          // grad of: h' = o .* tanh(c')
-          const dc_next_total =
-            seed_c[seed_cRow + i]! +
-            seed_h[seed_hRow + i]! * tape_o[tape_oRow + i]! * (1 - tape_s1[tape_s1Row + i]! * tape_s1[tape_s1Row + i]!);
-          // grad of: c' = f .* c + i .* g
-          const dg = dc_next_total * tape_i_1[tape_i_1Row + i]!;
-          const dg_pre = dg * (1 - tape_g[tape_gRow + i]! * tape_g[tape_gRow + i]!);
-          gx0[gx0Row + i] = dg_pre;
-          s0[s0Row + i] = dg_pre;
-          // grad of: c' = f .* c + i .* g
-          const di = dc_next_total * tape_g[tape_gRow + i]!;
-          const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
-          gx0[gx0Row2 + i] = di_pre;
-          s0[s0Row2 + i] = di_pre;
-          // grad of: c' = f .* c + i .* g
-          const df = dc_next_total * cPrev[cPrevRow + i]!;
-          const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
-          gx0[gx0Row3 + i] = df_pre;
-          s0[s0Row3 + i] = df_pre;
-          // grad of: h' = o .* tanh(c')
-          const do_1 = seed_h[seed_hRow + i]! * tape_s1[tape_s1Row + i]!;
-          const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
-          gx0[gx0Row4 + i] = do_pre;
-          s0[s0Row4 + i] = do_pre;
-          // grad of: c' = f .* c + i .* g
-          const dc = dc_next_total * tape_f[tape_fRow + i]!;
-          carry_c[carry_cRow + i] = dc;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          H,
+          at(seed_c, 0),
+          H,
+          at(seed_h, 0),
+          H,
+          at(tape_o, t * B * H),
+          H,
+          at(tape_s1, t * B * H),
+          H,
+          at(tape_i_1, t * B * H),
+          H,
+          at(tape_g, t * B * H),
+          H,
+          at(gx0, t * B * (4 * H) + 2 * H),
+          4 * H,
+          at(s0, 2 * H),
+          4 * H,
+          at(gx0, t * B * (4 * H)),
+          4 * H,
+          at(s0, 0),
+          4 * H,
+          at(cPrev, cPrevAt),
+          H,
+          at(tape_f, t * B * H),
+          H,
+          at(gx0, t * B * (4 * H) + H),
+          4 * H,
+          at(s0, H),
+          4 * H,
+          at(gx0, t * B * (4 * H) + 3 * H),
+          4 * H,
+          at(s0, 3 * H),
+          4 * H,
+          at(carry_c, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const seed_cRow = b * H;
+          const seed_hRow = b * H;
+          const tape_oRow = t * B * H + b * H;
+          const tape_s1Row = t * B * H + b * H;
+          const tape_i_1Row = t * B * H + b * H;
+          const tape_gRow = t * B * H + b * H;
+          const gx0Row = t * B * (4 * H) + 2 * H + b * (4 * H);
+          const s0Row = 2 * H + b * (4 * H);
+          const gx0Row2 = t * B * (4 * H) + b * (4 * H);
+          const s0Row2 = b * (4 * H);
+          const cPrevRow = cPrevAt + b * H;
+          const tape_fRow = t * B * H + b * H;
+          const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
+          const s0Row3 = H + b * (4 * H);
+          const gx0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
+          const s0Row4 = 3 * H + b * (4 * H);
+          const carry_cRow = b * H;
+          for (let i = 0; i < H; i++) {
+            // grad of: h' = o .* tanh(c')
+            const dc_next_total =
+              seed_c[seed_cRow + i]! +
+              seed_h[seed_hRow + i]! *
+                tape_o[tape_oRow + i]! *
+                (1 - tape_s1[tape_s1Row + i]! * tape_s1[tape_s1Row + i]!);
+            // grad of: c' = f .* c + i .* g
+            const dg = dc_next_total * tape_i_1[tape_i_1Row + i]!;
+            const dg_pre = dg * (1 - tape_g[tape_gRow + i]! * tape_g[tape_gRow + i]!);
+            gx0[gx0Row + i] = dg_pre;
+            s0[s0Row + i] = dg_pre;
+            // grad of: c' = f .* c + i .* g
+            const di = dc_next_total * tape_g[tape_gRow + i]!;
+            const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
+            gx0[gx0Row2 + i] = di_pre;
+            s0[s0Row2 + i] = di_pre;
+            // grad of: c' = f .* c + i .* g
+            const df = dc_next_total * cPrev[cPrevRow + i]!;
+            const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
+            gx0[gx0Row3 + i] = df_pre;
+            s0[s0Row3 + i] = df_pre;
+            // grad of: h' = o .* tanh(c')
+            const do_1 = seed_h[seed_hRow + i]! * tape_s1[tape_s1Row + i]!;
+            const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
+            gx0[gx0Row4 + i] = do_pre;
+            s0[s0Row4 + i] = do_pre;
+            // grad of: c' = f .* c + i .* g
+            const dc = dc_next_total * tape_f[tape_fRow + i]!;
+            carry_c[carry_cRow + i] = dc;
+          }
         }
       }
 
@@ -728,3 +900,88 @@ export function createStep64(sizes: Sizes, B: number, options: KernelOptions = {
 export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {}): Kernel<Float32Array> {
   return createKernel32(sizes, B, 1, options);
 }
+
+/** The elementwise loops in WebAssembly (text: generated/lstm-keras.wat), for the wasm backend: which may split their rows between threads, and the module. */
+const LOOPS_WASM: LoopsModuleSource = {
+  loops: [
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+  ],
+  binary: [
+    "AGFzbQEAAAABWANgAXsBe2Anf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/AGAlf39/f39/f39/f39/f39/",
+    "f39/f39/f39/f39/f39/f39/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMJCAAAAQIAAAECByEEBWYzMl8wAAIFZjMyXzEAAwVm",
+    "NjRfMAAGBWY2NF8xAAcKpioI6AMBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAgH8AAIB/AACAfwAAgH/9DAENUDkBDVA5AQ1QOQEN",
+    "UDkgACAA/Qw7qrg/O6q4PzuquD87qrg//eYB/Wr9DAAAlsMAAJbDAACWwwAAlsP96QH9DAAAlkMAAJZDAACWQwAAlkP96AEiAv0M",
+    "AIAxPwCAMT8AgDE/AIAxP/3mAf3lASAC/QyDgF65g4BeuYOAXrmDgF65/eYB/eUBIgH95gH9DGELtjphC7Y6YQu2OmELtjr95AEg",
+    "Af3mAf0MiYgIPImICDyJiAg8iYgIPP3kASAB/eYB/Qyrqio9q6oqPauqKj2rqio9/eQBIAH95gH9DKuqKj6rqio+q6oqPquqKj79",
+    "5AEgAf3mAf0MAAAAPwAAAD8AAAA/AAAAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAA",
+    "gD/95AEgAv34ASIBQQH9rAEiAv0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAEgAv2xAf0MfwAAAH8AAAB/AAAAfwAAAP2u",
+    "AUEX/asB/eYBIAD9DBhysUIYcrFCGHKxQhhysUL9RP1SIAD9DLTxz8K08c/CtPHPwrTxz8L9Q/1SC34BAXv9DAAAgD8AAIA/AACA",
+    "PwAAgD/9DAAAAEAAAABAAAAAQAAAAED9DAAAAEAAAABAAAAAQAAAAEAgAP3gAf3mARAA/QwAAIA/AACAPwAAgD8AAIA//eQB/ecB",
+    "/eUBIgH94QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/UP9UgvCBwMTfwR7BH0DQCAAIAFORQRAIAMgACAEbEECdGohKSAFIAAgBmxB",
+    "AnRqISogCCAAIAlsQQJ0aiErIAogACALbEECdGohLCAMIAAgDWxBAnRqIS0gDyAAIBBsQQJ0aiEuIBEgACASbEECdGohLyATIAAg",
+    "FGxBAnRqITAgFiAAIBdsQQJ0aiExIBggACAZbEECdGohMiAaIAAgG2xBAnRqITMgHSAAIB5sQQJ0aiE0IB8gACAgbEECdGohNSAh",
+    "IAAgImxBAnRqITYgIyAAICRsQQJ0aiE3ICUgACAmbEECdGohOCACIAJBA3FrITlBACEoA0AgKCA5TkUEQP0MAACAPwAAgD8AAIA/",
+    "AACAP/0MAACAPwAAgD8AAIA/AACAPyAoQQJ0IicgKWr9AAQAICcgKmr9AAQA/eQBIAcgJ2r9AAQA/eQB/eEBEAD95AH95wEhOiAn",
+    "ICtqIDr9CwQAICcgLmr9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gJyAsav0ABAAgJyAtav0ABAD95AEgDiAn",
+    "av0ABAD95AH94QEQAP3kAf3nASI7/QsEACAnIDFqICcgL2r9AAQAICcgMGr9AAQA/eQBIBUgJ2r9AAQA/eQBEAEiPP0LBAAgJyA0",
+    "av0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAnIDJq/QAEACAnIDNq/QAEAP3kASAcICdq/QAEAP3kAf3hARAA",
+    "/eQB/ecBIj39CwQAICcgNmogOyAnIDVq/QAEAP3mASA6IDz95gH95AEiOv0LBAAgJyA3aiA6EAEiOv0LBAAgJyA4aiA9IDr95gH9",
+    "CwQAIChBBGohKAwBCwsDQCACIChMRQRAQwAAgD8gKEECdCInIClqKgIAICcgKmoqAgCSIAcgJ2oqAgCSjP0TEAD9HwBDAACAP5KV",
+    "IT4gJyAraiA+OAIAICcgLmpDAACAPyAnICxqKgIAICcgLWoqAgCSIA4gJ2oqAgCSjP0TEAD9HwBDAACAP5KVIj84AgAgJyAxaiAn",
+    "IC9qKgIAICcgMGoqAgCSIBUgJ2oqAgCS/RMQAf0fACJAOAIAICcgNGpDAACAPyAnIDJqKgIAICcgM2oqAgCSIBwgJ2oqAgCSjP0T",
+    "EAD9HwBDAACAP5KVIkE4AgAgJyA2aiA/ICcgNWoqAgCUID4gQJSSIj44AgAgJyA3aiA+/RMQAf0fACI+OAIAICcgOGogQSA+lDgC",
+    "ACAoQQFqISgMAQsLIABBAWohAAwBCwsL/AcDFH8CewJ9A0AgACABTkUEQCADIAAgBGxBAnRqIS0gBSAAIAZsQQJ0aiEpIAcgACAI",
+    "bEECdGohJyAJIAAgCmxBAnRqISogCyAAIAxsQQJ0aiEoIA0gACAObEECdGohKyAPIAAgEGxBAnRqIS4gESAAIBJsQQJ0aiEvIBMg",
+    "ACAUbEECdGohMCAVIAAgFmxBAnRqITEgFyAAIBhsQQJ0aiEyIBkgACAabEECdGohLCAbIAAgHGxBAnRqITMgHSAAIB5sQQJ0aiE0",
+    "IB8gACAgbEECdGohNSAhIAAgImxBAnRqITYgIyAAICRsQQJ0aiE3IAIgAkEDcWshOEEAISYDQCAmIDhORQRAICZBAnQiJSAtav0A",
+    "BAAgJSApav0ABAAgJSAnav0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gJSAqav0ABAAiOSA5/eYB/eUB/eYB/eQBIjogJSAoav0A",
+    "BAD95gH9DAAAgD8AAIA/AACAPwAAgD8gJSArav0ABAAiOSA5/eYB/eUB/eYBITkgJSAuaiA5/QsEACAlIC9qIDn9CwQAICUgMGog",
+    "OiAlICtq/QAEAP3mASAlIChq/QAEAP0MAACAPwAAgD8AAIA/AACAPyAlIChq/QAEAP3lAf3mAf3mASI5/QsEACAlIDFqIDn9CwQA",
+    "ICUgM2ogOiAlIDJq/QAEAP3mASAlICxq/QAEACI5/QwAAIA/AACAPwAAgD8AAIA/IDn95QH95gH95gEiOf0LBAAgJSA0aiA5/QsE",
+    "ACAlIDVqICUgKWr9AAQAICUgKmr9AAQA/eYBICUgJ2r9AAQA/QwAAIA/AACAPwAAgD8AAIA/ICUgJ2r9AAQA/eUB/eYB/eYBIjn9",
+    "CwQAICUgNmogOf0LBAAgJSA3aiA6ICUgLGr9AAQA/eYB/QsEACAmQQRqISYMAQsLA0AgAiAmTEUEQCAmQQJ0IiUgLWoqAgAgJSAp",
+    "aioCACAlICdqKgIAlEMAAIA/ICUgKmoqAgAiOyA7lJOUkiI8ICUgKGoqAgCUQwAAgD8gJSAraioCACI7IDuUk5QhOyAlIC5qIDs4",
+    "AgAgJSAvaiA7OAIAICUgMGogPCAlICtqKgIAlCAlIChqKgIAQwAAgD8gJSAoaioCAJOUlCI7OAIAICUgMWogOzgCACAlIDNqIDwg",
+    "JSAyaioCAJQgJSAsaioCACI7QwAAgD8gO5OUlCI7OAIAICUgNGogOzgCACAlIDVqICUgKWoqAgAgJSAqaioCAJQgJSAnaioCAEMA",
+    "AIA/ICUgJ2oqAgCTlJQiOzgCACAlIDZqIDs4AgAgJSA3aiA8ICUgLGoqAgCUOAIAICZBAWohJgwBCwsgAEEBaiEADAELCwuLBQEC",
+    "e/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV",
+    "9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3x",
+    "ASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZa",
+    "Pv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEa",
+    "oAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8R",
+    "ERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA",
+    "4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9",
+    "rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIB",
+    "IAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC34BAXv9DAAAAAAAAPA/AAAAAAAA8D/9DAAA",
+    "AAAAAABAAAAAAAAAAED9DAAAAAAAAABAAAAAAAAAAEAgAP3sAf3yARAE/QwAAAAAAADwPwAAAAAAAPA//fAB/fMB/fEBIgH97QEg",
+    "ASAA/QwAAAAAAAAAAAAAAAAAAAAA/Un9UgvaBwMTfwR7BHwDQCAAIAFORQRAIAMgACAEbEEDdGohKSAFIAAgBmxBA3RqISogCCAA",
+    "IAlsQQN0aiErIAogACALbEEDdGohLCAMIAAgDWxBA3RqIS0gDyAAIBBsQQN0aiEuIBEgACASbEEDdGohLyATIAAgFGxBA3RqITAg",
+    "FiAAIBdsQQN0aiExIBggACAZbEEDdGohMiAaIAAgG2xBA3RqITMgHSAAIB5sQQN0aiE0IB8gACAgbEEDdGohNSAhIAAgImxBA3Rq",
+    "ITYgIyAAICRsQQN0aiE3ICUgACAmbEEDdGohOCACIAJBAXFrITlBACEoA0AgKCA5TkUEQP0MAAAAAAAA8D8AAAAAAADwP/0MAAAA",
+    "AAAA8D8AAAAAAADwPyAoQQN0IicgKWr9AAQAICcgKmr9AAQA/fABIAcgJ2r9AAQA/fAB/e0BEAT98AH98wEhOiAnICtqIDr9CwQA",
+    "ICcgLmr9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gJyAsav0ABAAgJyAtav0ABAD98AEgDiAnav0ABAD98AH9",
+    "7QEQBP3wAf3zASI7/QsEACAnIDFqICcgL2r9AAQAICcgMGr9AAQA/fABIBUgJ2r9AAQA/fABEAUiPP0LBAAgJyA0av0MAAAAAAAA",
+    "8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAnIDJq/QAEACAnIDNq/QAEAP3wASAcICdq/QAEAP3wAf3tARAE/fAB/fMBIj39",
+    "CwQAICcgNmogOyAnIDVq/QAEAP3yASA6IDz98gH98AEiOv0LBAAgJyA3aiA6EAUiOv0LBAAgJyA4aiA9IDr98gH9CwQAIChBAmoh",
+    "KAwBCwsDQCACIChMRQRARAAAAAAAAPA/IChBA3QiJyApaisDACAnICpqKwMAoCAHICdqKwMAoJr9FBAE/SEARAAAAAAAAPA/oKMh",
+    "PiAnICtqID45AwAgJyAuakQAAAAAAADwPyAnICxqKwMAICcgLWorAwCgIA4gJ2orAwCgmv0UEAT9IQBEAAAAAAAA8D+goyI/OQMA",
+    "ICcgMWogJyAvaisDACAnIDBqKwMAoCAVICdqKwMAoP0UEAX9IQAiQDkDACAnIDRqRAAAAAAAAPA/ICcgMmorAwAgJyAzaisDAKAg",
+    "HCAnaisDAKCa/RQQBP0hAEQAAAAAAADwP6CjIkE5AwAgJyA2aiA/ICcgNWorAwCiID4gQKKgIj45AwAgJyA3aiA+/RQQBf0hACI+",
+    "OQMAICcgOGogQSA+ojkDACAoQQFqISgMAQsLIABBAWohAAwBCwsLkAgDFH8CewJ8A0AgACABTkUEQCADIAAgBGxBA3RqIS0gBSAA",
+    "IAZsQQN0aiEpIAcgACAIbEEDdGohJyAJIAAgCmxBA3RqISogCyAAIAxsQQN0aiEoIA0gACAObEEDdGohKyAPIAAgEGxBA3RqIS4g",
+    "ESAAIBJsQQN0aiEvIBMgACAUbEEDdGohMCAVIAAgFmxBA3RqITEgFyAAIBhsQQN0aiEyIBkgACAabEEDdGohLCAbIAAgHGxBA3Rq",
+    "ITMgHSAAIB5sQQN0aiE0IB8gACAgbEEDdGohNSAhIAAgImxBA3RqITYgIyAAICRsQQN0aiE3IAIgAkEBcWshOEEAISYDQCAmIDhO",
+    "RQRAICZBA3QiJSAtav0ABAAgJSApav0ABAAgJSAnav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gJSAqav0ABAAiOSA5/fIB/fEB",
+    "/fIB/fABIjogJSAoav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gJSArav0ABAAiOSA5/fIB/fEB/fIBITkgJSAuaiA5/QsEACAl",
+    "IC9qIDn9CwQAICUgMGogOiAlICtq/QAEAP3yASAlIChq/QAEAP0MAAAAAAAA8D8AAAAAAADwPyAlIChq/QAEAP3xAf3yAf3yASI5",
+    "/QsEACAlIDFqIDn9CwQAICUgM2ogOiAlIDJq/QAEAP3yASAlICxq/QAEACI5/QwAAAAAAADwPwAAAAAAAPA/IDn98QH98gH98gEi",
+    "Of0LBAAgJSA0aiA5/QsEACAlIDVqICUgKWr9AAQAICUgKmr9AAQA/fIBICUgJ2r9AAQA/QwAAAAAAADwPwAAAAAAAPA/ICUgJ2r9",
+    "AAQA/fEB/fIB/fIBIjn9CwQAICUgNmogOf0LBAAgJSA3aiA6ICUgLGr9AAQA/fIB/QsEACAmQQJqISYMAQsLA0AgAiAmTEUEQCAm",
+    "QQN0IiUgLWorAwAgJSApaisDACAlICdqKwMAokQAAAAAAADwPyAlICpqKwMAIjsgO6KhoqAiPCAlIChqKwMAokQAAAAAAADwPyAl",
+    "ICtqKwMAIjsgO6KhoiE7ICUgLmogOzkDACAlIC9qIDs5AwAgJSAwaiA8ICUgK2orAwCiICUgKGorAwBEAAAAAAAA8D8gJSAoaisD",
+    "AKGioiI7OQMAICUgMWogOzkDACAlIDNqIDwgJSAyaisDAKIgJSAsaisDACI7RAAAAAAAAPA/IDuhoqIiOzkDACAlIDRqIDs5AwAg",
+    "JSA1aiAlIClqKwMAICUgKmorAwCiICUgJ2orAwBEAAAAAAAA8D8gJSAnaisDAKGioiI7OQMAICUgNmogOzkDACAlIDdqIDwgJSAs",
+    "aisDAKI5AwAgJkEBaiEmDAELCyAAQQFqIQAMAQsLCw==",
+  ].join(""),
+};

@@ -3,7 +3,7 @@
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "./gemm.ts";
 import { GEMM_WASM } from "./gemm-wasm.ts";
 import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../src/runtime.ts";
-import { type KernelOptions, kernelMemory } from "../src/wasm.ts";
+import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../src/wasm.ts";
 /** haste LayerNormLSTM (frameworks/pytorch/layer_norm_lstm.py, lib/layer_norm_lstm_forward_gpu.cu.cc), after Ba et al. 2016 (arXiv 1607.06450, supp. eqs 20-22): gates [i|g|f|o], LN(R*h) + LN(K*x) with gains and no beta, h' = o .* tanh(LN(c') with gain and beta) */
 export const spec = {
   name: "lstm-layernorm",
@@ -214,12 +214,12 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     4 * H * D,
     4 * H * H,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT64,
     NN: gemmNN64,
     TN: gemmTN64,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -338,23 +338,42 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
         s1[b * 1 + 0] = s;
       }
 
-      for (let b = 0; b < B; b++) {
-        const s1Row = b * 1;
-        const s2Row = b * 1;
-        const t1 = s1[s1Row]! / (4 * H);
-        s2[s2Row] = t1;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl) wl(0, B, [at(s1, 0), 1, 4 * H, at(s2, 0), 1]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s1Row = b * 1;
+          const s2Row = b * 1;
+          const t1 = s1[s1Row]! / (4 * H);
+          s2[s2Row] = t1;
+        }
       }
 
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (4 * H) + b * (4 * H);
-        const s2Row = b * 1;
-        const tape_s3Row = t * B * (4 * H) + b * (4 * H);
-        const s3Row = b * (4 * H);
-        for (let i = 0; i < 4 * H; i++) {
-          const t2 = xp0[xp0Row + i]! - s2[s2Row]!;
-          tape_s3[tape_s3Row + i] = t2;
-          const t3 = t2 * t2;
-          s3[s3Row + i] = t3;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          4 * H,
+          at(xp0, t * B * (4 * H)),
+          4 * H,
+          at(s2, 0),
+          1,
+          at(tape_s3, t * B * (4 * H)),
+          4 * H,
+          at(s3, 0),
+          4 * H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (4 * H) + b * (4 * H);
+          const s2Row = b * 1;
+          const tape_s3Row = t * B * (4 * H) + b * (4 * H);
+          const s3Row = b * (4 * H);
+          for (let i = 0; i < 4 * H; i++) {
+            const t2 = xp0[xp0Row + i]! - s2[s2Row]!;
+            tape_s3[tape_s3Row + i] = t2;
+            const t3 = t2 * t2;
+            s3[s3Row + i] = t3;
+          }
         }
       }
 
@@ -370,36 +389,64 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
         s5[b * 1 + 0] = s;
       }
 
-      for (let b = 0; b < B; b++) {
-        const s4Row = b * 1;
-        const tape_s4Row = t * B * 1 + b * 1;
-        const s5Row = b * 1;
-        const s6Row = b * 1;
-        const t4 = Math.sqrt(s4[s4Row]! / (4 * H) + 0.00001);
-        tape_s4[tape_s4Row] = t4;
-        const t5 = s5[s5Row]! / (4 * H);
-        s6[s6Row] = t5;
+      // loop 2 (f32_2, f64_2 in the cell's .wat)
+      if (wl) wl(2, B, [at(s4, 0), 1, 4 * H, at(tape_s4, t * B * 1), 1, at(s5, 0), 1, at(s6, 0), 1]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s4Row = b * 1;
+          const tape_s4Row = t * B * 1 + b * 1;
+          const s5Row = b * 1;
+          const s6Row = b * 1;
+          const t4 = Math.sqrt(s4[s4Row]! / (4 * H) + 0.00001);
+          tape_s4[tape_s4Row] = t4;
+          const t5 = s5[s5Row]! / (4 * H);
+          s6[s6Row] = t5;
+        }
       }
 
-      for (let b = 0; b < B; b++) {
-        const tape_s3Row = t * B * (4 * H) + b * (4 * H);
-        const tape_s4Row = t * B * 1 + b * 1;
-        const s7Row = b * (4 * H);
-        const s0Row = b * (4 * H);
-        const s6Row = b * 1;
-        const tape_s1Row = t * B * (4 * H) + b * (4 * H);
-        const s8Row = b * (4 * H);
-        const s9Row = b * (4 * H);
-        for (let i = 0; i < 4 * H; i++) {
-          // na = (a - mean(a)) / sqrt(var(a) + eps)
-          const na = tape_s3[tape_s3Row + i]! / tape_s4[tape_s4Row]!;
-          s7[s7Row + i] = na;
-          const t6 = s0[s0Row + i]! - s6[s6Row]!;
-          tape_s1[tape_s1Row + i] = t6;
-          const t7 = t6 * t6;
-          s8[s8Row + i] = t7;
-          const t8 = p[o_gx + i]! * na;
-          s9[s9Row + i] = t8;
+      // loop 3 (f32_3, f64_3 in the cell's .wat)
+      if (wl)
+        wl(3, B, [
+          4 * H,
+          at(tape_s3, t * B * (4 * H)),
+          4 * H,
+          at(tape_s4, t * B * 1),
+          1,
+          at(s7, 0),
+          4 * H,
+          at(s0, 0),
+          4 * H,
+          at(s6, 0),
+          1,
+          at(tape_s1, t * B * (4 * H)),
+          4 * H,
+          at(s8, 0),
+          4 * H,
+          at(p, o_gx),
+          at(s9, 0),
+          4 * H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const tape_s3Row = t * B * (4 * H) + b * (4 * H);
+          const tape_s4Row = t * B * 1 + b * 1;
+          const s7Row = b * (4 * H);
+          const s0Row = b * (4 * H);
+          const s6Row = b * 1;
+          const tape_s1Row = t * B * (4 * H) + b * (4 * H);
+          const s8Row = b * (4 * H);
+          const s9Row = b * (4 * H);
+          for (let i = 0; i < 4 * H; i++) {
+            // na = (a - mean(a)) / sqrt(var(a) + eps)
+            const na = tape_s3[tape_s3Row + i]! / tape_s4[tape_s4Row]!;
+            s7[s7Row + i] = na;
+            const t6 = s0[s0Row + i]! - s6[s6Row]!;
+            tape_s1[tape_s1Row + i] = t6;
+            const t7 = t6 * t6;
+            s8[s8Row + i] = t7;
+            const t8 = p[o_gx + i]! * na;
+            s9[s9Row + i] = t8;
+          }
         }
       }
 
@@ -409,26 +456,48 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
         s10[b * 1 + 0] = s;
       }
 
-      for (let b = 0; b < B; b++) {
-        const s10Row = b * 1;
-        const tape_s2Row = t * B * 1 + b * 1;
-        const t9 = Math.sqrt(s10[s10Row]! / (4 * H) + 0.00001);
-        tape_s2[tape_s2Row] = t9;
+      // loop 4 (f32_4, f64_4 in the cell's .wat)
+      if (wl) wl(4, B, [at(s10, 0), 1, 4 * H, at(tape_s2, t * B * 1), 1]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s10Row = b * 1;
+          const tape_s2Row = t * B * 1 + b * 1;
+          const t9 = Math.sqrt(s10[s10Row]! / (4 * H) + 0.00001);
+          tape_s2[tape_s2Row] = t9;
+        }
       }
 
-      for (let b = 0; b < B; b++) {
-        const tape_s1Row = t * B * (4 * H) + b * (4 * H);
-        const tape_s2Row = t * B * 1 + b * 1;
-        const s11Row = b * (4 * H);
-        const s9Row = b * (4 * H);
-        const s12Row = b * (4 * H);
-        for (let i = 0; i < 4 * H; i++) {
-          // nu = (u - mean(u)) / sqrt(var(u) + eps)
-          const nu = tape_s1[tape_s1Row + i]! / tape_s2[tape_s2Row]!;
-          s11[s11Row + i] = nu;
-          // v  = gr .* nu + gx .* na
-          const v = p[o_gr + i]! * nu + s9[s9Row + i]!;
-          s12[s12Row + i] = v;
+      // loop 5 (f32_5, f64_5 in the cell's .wat)
+      if (wl)
+        wl(5, B, [
+          4 * H,
+          at(tape_s1, t * B * (4 * H)),
+          4 * H,
+          at(tape_s2, t * B * 1),
+          1,
+          at(s11, 0),
+          4 * H,
+          at(p, o_gr),
+          at(s9, 0),
+          4 * H,
+          at(s12, 0),
+          4 * H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const tape_s1Row = t * B * (4 * H) + b * (4 * H);
+          const tape_s2Row = t * B * 1 + b * 1;
+          const s11Row = b * (4 * H);
+          const s9Row = b * (4 * H);
+          const s12Row = b * (4 * H);
+          for (let i = 0; i < 4 * H; i++) {
+            // nu = (u - mean(u)) / sqrt(var(u) + eps)
+            const nu = tape_s1[tape_s1Row + i]! / tape_s2[tape_s2Row]!;
+            s11[s11Row + i] = nu;
+            // v  = gr .* nu + gx .* na
+            const v = p[o_gr + i]! * nu + s9[s9Row + i]!;
+            s12[s12Row + i] = v;
+          }
         }
       }
 
@@ -436,33 +505,64 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) s14[b * H + i] = s12[b * (4 * H) + H + i]!;
       for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) s15[b * H + i] = s12[b * (4 * H) + 2 * H + i]!;
       for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) s16[b * H + i] = s12[b * (4 * H) + 3 * H + i]!;
-      for (let b = 0; b < B; b++) {
-        const s13Row = b * H;
-        const tape_i_1Row = t * B * H + b * H;
-        const s14Row = b * H;
-        const tape_gRow = t * B * H + b * H;
-        const s15Row = b * H;
-        const tape_fRow = t * B * H + b * H;
-        const s16Row = b * H;
-        const tape_oRow = t * B * H + b * H;
-        const cPrevRow = cPrevAt + b * H;
-        const cOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // i  = sigmoid(slice(v, 0, H) + bi)
-          const i_1 = 1 / (1 + Math.exp(-(s13[s13Row + i]! + p[o_bi + i]!)));
-          tape_i_1[tape_i_1Row + i] = i_1;
-          // g  = tanh(slice(v, H, H) + bg)
-          const g = Math.tanh(s14[s14Row + i]! + p[o_bg + i]!);
-          tape_g[tape_gRow + i] = g;
-          // f  = sigmoid(slice(v, 2*H, H) + bf)
-          const f = 1 / (1 + Math.exp(-(s15[s15Row + i]! + p[o_bf + i]!)));
-          tape_f[tape_fRow + i] = f;
-          // o  = sigmoid(slice(v, 3*H, H) + bo)
-          const o = 1 / (1 + Math.exp(-(s16[s16Row + i]! + p[o_bo + i]!)));
-          tape_o[tape_oRow + i] = o;
-          // c' = f .* c + i .* g
-          const c_next = f * cPrev[cPrevRow + i]! + i_1 * g;
-          cOut[cOutRow + i] = c_next;
+      // loop 6 (f32_6, f64_6 in the cell's .wat)
+      if (wl)
+        wl(6, B, [
+          H,
+          at(s13, 0),
+          H,
+          at(p, o_bi),
+          at(tape_i_1, t * B * H),
+          H,
+          at(s14, 0),
+          H,
+          at(p, o_bg),
+          at(tape_g, t * B * H),
+          H,
+          at(s15, 0),
+          H,
+          at(p, o_bf),
+          at(tape_f, t * B * H),
+          H,
+          at(s16, 0),
+          H,
+          at(p, o_bo),
+          at(tape_o, t * B * H),
+          H,
+          at(cPrev, cPrevAt),
+          H,
+          at(cOut, t * B * H),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s13Row = b * H;
+          const tape_i_1Row = t * B * H + b * H;
+          const s14Row = b * H;
+          const tape_gRow = t * B * H + b * H;
+          const s15Row = b * H;
+          const tape_fRow = t * B * H + b * H;
+          const s16Row = b * H;
+          const tape_oRow = t * B * H + b * H;
+          const cPrevRow = cPrevAt + b * H;
+          const cOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // i  = sigmoid(slice(v, 0, H) + bi)
+            const i_1 = 1 / (1 + Math.exp(-(s13[s13Row + i]! + p[o_bi + i]!)));
+            tape_i_1[tape_i_1Row + i] = i_1;
+            // g  = tanh(slice(v, H, H) + bg)
+            const g = Math.tanh(s14[s14Row + i]! + p[o_bg + i]!);
+            tape_g[tape_gRow + i] = g;
+            // f  = sigmoid(slice(v, 2*H, H) + bf)
+            const f = 1 / (1 + Math.exp(-(s15[s15Row + i]! + p[o_bf + i]!)));
+            tape_f[tape_fRow + i] = f;
+            // o  = sigmoid(slice(v, 3*H, H) + bo)
+            const o = 1 / (1 + Math.exp(-(s16[s16Row + i]! + p[o_bo + i]!)));
+            tape_o[tape_oRow + i] = o;
+            // c' = f .* c + i .* g
+            const c_next = f * cPrev[cPrevRow + i]! + i_1 * g;
+            cOut[cOutRow + i] = c_next;
+          }
         }
       }
 
@@ -472,23 +572,31 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
         s17[b * 1 + 0] = s;
       }
 
-      for (let b = 0; b < B; b++) {
-        const s17Row = b * 1;
-        const s18Row = b * 1;
-        const t10 = s17[s17Row]! / H;
-        s18[s18Row] = t10;
+      // loop 7 (f32_7, f64_7 in the cell's .wat)
+      if (wl) wl(7, B, [at(s17, 0), 1, H, at(s18, 0), 1]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s17Row = b * 1;
+          const s18Row = b * 1;
+          const t10 = s17[s17Row]! / H;
+          s18[s18Row] = t10;
+        }
       }
 
-      for (let b = 0; b < B; b++) {
-        const cOutRow = t * B * H + b * H;
-        const s18Row = b * 1;
-        const tape_s5Row = t * B * H + b * H;
-        const s19Row = b * H;
-        for (let i = 0; i < H; i++) {
-          const t11 = cOut[cOutRow + i]! - s18[s18Row]!;
-          tape_s5[tape_s5Row + i] = t11;
-          const t12 = t11 * t11;
-          s19[s19Row + i] = t12;
+      // loop 8 (f32_8, f64_8 in the cell's .wat)
+      if (wl) wl(8, B, [H, at(cOut, t * B * H), H, at(s18, 0), 1, at(tape_s5, t * B * H), H, at(s19, 0), H]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const cOutRow = t * B * H + b * H;
+          const s18Row = b * 1;
+          const tape_s5Row = t * B * H + b * H;
+          const s19Row = b * H;
+          for (let i = 0; i < H; i++) {
+            const t11 = cOut[cOutRow + i]! - s18[s18Row]!;
+            tape_s5[tape_s5Row + i] = t11;
+            const t12 = t11 * t11;
+            s19[s19Row + i] = t12;
+          }
         }
       }
 
@@ -498,29 +606,54 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
         s20[b * 1 + 0] = s;
       }
 
-      for (let b = 0; b < B; b++) {
-        const s20Row = b * 1;
-        const tape_s6Row = t * B * 1 + b * 1;
-        const t13 = Math.sqrt(s20[s20Row]! / H + 0.00001);
-        tape_s6[tape_s6Row] = t13;
+      // loop 9 (f32_9, f64_9 in the cell's .wat)
+      if (wl) wl(9, B, [at(s20, 0), 1, H, at(tape_s6, t * B * 1), 1]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s20Row = b * 1;
+          const tape_s6Row = t * B * 1 + b * 1;
+          const t13 = Math.sqrt(s20[s20Row]! / H + 0.00001);
+          tape_s6[tape_s6Row] = t13;
+        }
       }
 
-      for (let b = 0; b < B; b++) {
-        const tape_s5Row = t * B * H + b * H;
-        const tape_s6Row = t * B * 1 + b * 1;
-        const s21Row = b * H;
-        const tape_s7Row = t * B * H + b * H;
-        const tape_oRow = t * B * H + b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // nc = (c' - mean(c')) / sqrt(var(c') + eps)
-          const nc = tape_s5[tape_s5Row + i]! / tape_s6[tape_s6Row]!;
-          s21[s21Row + i] = nc;
-          const t14 = Math.tanh(p[o_gamma_h + i]! * nc + p[o_beta_h + i]!);
-          tape_s7[tape_s7Row + i] = t14;
-          // h' = o .* tanh(gamma_h .* nc + beta_h)
-          const h_next = tape_o[tape_oRow + i]! * t14;
-          hOut[hOutRow + i] = h_next;
+      // loop 10 (f32_10, f64_10 in the cell's .wat)
+      if (wl)
+        wl(10, B, [
+          H,
+          at(tape_s5, t * B * H),
+          H,
+          at(tape_s6, t * B * 1),
+          1,
+          at(s21, 0),
+          H,
+          at(p, o_gamma_h),
+          at(p, o_beta_h),
+          at(tape_s7, t * B * H),
+          H,
+          at(tape_o, t * B * H),
+          H,
+          at(hOut, t * B * H),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const tape_s5Row = t * B * H + b * H;
+          const tape_s6Row = t * B * 1 + b * 1;
+          const s21Row = b * H;
+          const tape_s7Row = t * B * H + b * H;
+          const tape_oRow = t * B * H + b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // nc = (c' - mean(c')) / sqrt(var(c') + eps)
+            const nc = tape_s5[tape_s5Row + i]! / tape_s6[tape_s6Row]!;
+            s21[s21Row + i] = nc;
+            const t14 = Math.tanh(p[o_gamma_h + i]! * nc + p[o_beta_h + i]!);
+            tape_s7[tape_s7Row + i] = t14;
+            // h' = o .* tanh(gamma_h .* nc + beta_h)
+            const h_next = tape_o[tape_oRow + i]! * t14;
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -573,79 +706,158 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_c[k] = dcUp[o + k]! + carry_c[k]!;
-      for (let b = 0; b < B; b++) {
-        const tape_s6Row = t * B * 1 + b * 1;
-        const s1Row = b * 1;
-        const tape_s2Row = t * B * 1 + b * 1;
-        const s2Row = b * 1;
-        const tape_s4Row = t * B * 1 + b * 1;
-        const s4Row = b * 1;
-        const t15 = 2 * tape_s6[tape_s6Row]!;
-        s1[s1Row] = t15;
-        const t16 = 2 * tape_s2[tape_s2Row]!;
-        s2[s2Row] = t16;
-        const t17 = 2 * tape_s4[tape_s4Row]!;
-        s4[s4Row] = t17;
-      }
-
-      for (let b = 0; b < B; b++) {
-        const tape_s1Row = t * B * (4 * H) + b * (4 * H);
-        const tape_s2Row = t * B * 1 + b * 1;
-        const s3Row = b * (4 * H);
-        const tape_s3Row = t * B * (4 * H) + b * (4 * H);
-        const tape_s4Row = t * B * 1 + b * 1;
-        const s7Row = b * (4 * H);
-        for (let i = 0; i < 4 * H; i++) {
-          // nu = (u - mean(u)) / sqrt(var(u) + eps)
-          const nu = tape_s1[tape_s1Row + i]! / tape_s2[tape_s2Row]!;
-          s3[s3Row + i] = nu;
-          // na = (a - mean(a)) / sqrt(var(a) + eps)
-          const na = tape_s3[tape_s3Row + i]! / tape_s4[tape_s4Row]!;
-          s7[s7Row + i] = na;
+      // loop 11 (f32_11, f64_11 in the cell's .wat)
+      if (wl)
+        wl(11, B, [
+          at(tape_s6, t * B * 1),
+          1,
+          at(s1, 0),
+          1,
+          at(tape_s2, t * B * 1),
+          1,
+          at(s2, 0),
+          1,
+          at(tape_s4, t * B * 1),
+          1,
+          at(s4, 0),
+          1,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const tape_s6Row = t * B * 1 + b * 1;
+          const s1Row = b * 1;
+          const tape_s2Row = t * B * 1 + b * 1;
+          const s2Row = b * 1;
+          const tape_s4Row = t * B * 1 + b * 1;
+          const s4Row = b * 1;
+          const t15 = 2 * tape_s6[tape_s6Row]!;
+          s1[s1Row] = t15;
+          const t16 = 2 * tape_s2[tape_s2Row]!;
+          s2[s2Row] = t16;
+          const t17 = 2 * tape_s4[tape_s4Row]!;
+          s4[s4Row] = t17;
         }
       }
 
-      for (let b = 0; b < B; b++) {
-        const seed_hRow = b * H;
-        const tape_oRow = t * B * H + b * H;
-        const tape_s7Row = t * B * H + b * H;
-        const s13Row = b * H;
-        const tape_s6Row = t * B * 1 + b * 1;
-        const s14Row = b * H;
-        const tape_s5Row = t * B * H + b * H;
-        const s15Row = b * H;
-        const tape_gRow = t * B * H + b * H;
-        const s16Row = b * H;
-        const tape_i_1Row = t * B * H + b * H;
-        const s19Row = b * H;
-        const tape_fRow = t * B * H + b * H;
-        const s21Row = b * H;
-        const s22Row = b * H;
-        const s23Row = b * H;
-        for (let i = 0; i < H; i++) {
-          const t18 =
-            seed_h[seed_hRow + i]! * tape_o[tape_oRow + i]! * (1 - tape_s7[tape_s7Row + i]! * tape_s7[tape_s7Row + i]!);
-          s13[s13Row + i] = t18;
-          // grad of: h' = o .* tanh(gamma_h .* nc + beta_h)
-          const dnc = t18 * p[o_gamma_h + i]!;
-          const t19 = dnc / tape_s6[tape_s6Row]!;
-          s14[s14Row + i] = t19;
-          // nc = (c' - mean(c')) / sqrt(var(c') + eps)
-          const nc = tape_s5[tape_s5Row + i]! / tape_s6[tape_s6Row]!;
-          const t20 = -((dnc * nc) / tape_s6[tape_s6Row]!);
-          s15[s15Row + i] = t20;
-          const t21 = 1 - tape_g[tape_gRow + i]! * tape_g[tape_gRow + i]!;
-          s16[s16Row + i] = t21;
-          const t22 = tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!);
-          s19[s19Row + i] = t22;
-          const t23 = tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!);
-          s21[s21Row + i] = t23;
-          // grad of: h' = o .* tanh(gamma_h .* nc + beta_h)
-          const do_1 = seed_h[seed_hRow + i]! * tape_s7[tape_s7Row + i]!;
-          const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
-          s22[s22Row + i] = do_pre;
-          const t24 = t18 * nc;
-          s23[s23Row + i] = t24;
+      // loop 12 (f32_12, f64_12 in the cell's .wat)
+      if (wl)
+        wl(12, B, [
+          4 * H,
+          at(tape_s1, t * B * (4 * H)),
+          4 * H,
+          at(tape_s2, t * B * 1),
+          1,
+          at(s3, 0),
+          4 * H,
+          at(tape_s3, t * B * (4 * H)),
+          4 * H,
+          at(tape_s4, t * B * 1),
+          1,
+          at(s7, 0),
+          4 * H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const tape_s1Row = t * B * (4 * H) + b * (4 * H);
+          const tape_s2Row = t * B * 1 + b * 1;
+          const s3Row = b * (4 * H);
+          const tape_s3Row = t * B * (4 * H) + b * (4 * H);
+          const tape_s4Row = t * B * 1 + b * 1;
+          const s7Row = b * (4 * H);
+          for (let i = 0; i < 4 * H; i++) {
+            // nu = (u - mean(u)) / sqrt(var(u) + eps)
+            const nu = tape_s1[tape_s1Row + i]! / tape_s2[tape_s2Row]!;
+            s3[s3Row + i] = nu;
+            // na = (a - mean(a)) / sqrt(var(a) + eps)
+            const na = tape_s3[tape_s3Row + i]! / tape_s4[tape_s4Row]!;
+            s7[s7Row + i] = na;
+          }
+        }
+      }
+
+      // loop 13 (f32_13, f64_13 in the cell's .wat)
+      if (wl)
+        wl(13, B, [
+          H,
+          at(seed_h, 0),
+          H,
+          at(tape_o, t * B * H),
+          H,
+          at(tape_s7, t * B * H),
+          H,
+          at(s13, 0),
+          H,
+          at(p, o_gamma_h),
+          at(tape_s6, t * B * 1),
+          1,
+          at(s14, 0),
+          H,
+          at(tape_s5, t * B * H),
+          H,
+          at(s15, 0),
+          H,
+          at(tape_g, t * B * H),
+          H,
+          at(s16, 0),
+          H,
+          at(tape_i_1, t * B * H),
+          H,
+          at(s19, 0),
+          H,
+          at(tape_f, t * B * H),
+          H,
+          at(s21, 0),
+          H,
+          at(s22, 0),
+          H,
+          at(s23, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const seed_hRow = b * H;
+          const tape_oRow = t * B * H + b * H;
+          const tape_s7Row = t * B * H + b * H;
+          const s13Row = b * H;
+          const tape_s6Row = t * B * 1 + b * 1;
+          const s14Row = b * H;
+          const tape_s5Row = t * B * H + b * H;
+          const s15Row = b * H;
+          const tape_gRow = t * B * H + b * H;
+          const s16Row = b * H;
+          const tape_i_1Row = t * B * H + b * H;
+          const s19Row = b * H;
+          const tape_fRow = t * B * H + b * H;
+          const s21Row = b * H;
+          const s22Row = b * H;
+          const s23Row = b * H;
+          for (let i = 0; i < H; i++) {
+            const t18 =
+              seed_h[seed_hRow + i]! *
+              tape_o[tape_oRow + i]! *
+              (1 - tape_s7[tape_s7Row + i]! * tape_s7[tape_s7Row + i]!);
+            s13[s13Row + i] = t18;
+            // grad of: h' = o .* tanh(gamma_h .* nc + beta_h)
+            const dnc = t18 * p[o_gamma_h + i]!;
+            const t19 = dnc / tape_s6[tape_s6Row]!;
+            s14[s14Row + i] = t19;
+            // nc = (c' - mean(c')) / sqrt(var(c') + eps)
+            const nc = tape_s5[tape_s5Row + i]! / tape_s6[tape_s6Row]!;
+            const t20 = -((dnc * nc) / tape_s6[tape_s6Row]!);
+            s15[s15Row + i] = t20;
+            const t21 = 1 - tape_g[tape_gRow + i]! * tape_g[tape_gRow + i]!;
+            s16[s16Row + i] = t21;
+            const t22 = tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!);
+            s19[s19Row + i] = t22;
+            const t23 = tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!);
+            s21[s21Row + i] = t23;
+            // grad of: h' = o .* tanh(gamma_h .* nc + beta_h)
+            const do_1 = seed_h[seed_hRow + i]! * tape_s7[tape_s7Row + i]!;
+            const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
+            s22[s22Row + i] = do_pre;
+            const t24 = t18 * nc;
+            s23[s23Row + i] = t24;
+          }
         }
       }
 
@@ -678,28 +890,51 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
         dp[o_beta_h + i]! += s;
       }
 
-      for (let b = 0; b < B; b++) {
-        const s5Row = b * 1;
-        const s1Row = b * 1;
-        const s6Row = b * 1;
-        const t25 = s5[s5Row]! / s1[s1Row]! / H;
-        s6[s6Row] = t25;
+      // loop 14 (f32_14, f64_14 in the cell's .wat)
+      if (wl) wl(14, B, [at(s5, 0), 1, at(s1, 0), 1, H, at(s6, 0), 1]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s5Row = b * 1;
+          const s1Row = b * 1;
+          const s6Row = b * 1;
+          const t25 = s5[s5Row]! / s1[s1Row]! / H;
+          s6[s6Row] = t25;
+        }
       }
 
       for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) s24[b * H + i] = s6[b * 1 + 0]!;
-      for (let b = 0; b < B; b++) {
-        const s14Row = b * H;
-        const s24Row = b * H;
-        const tape_s5Row = t * B * H + b * H;
-        const seed_cRow = b * H;
-        const s25Row = b * H;
-        const s26Row = b * H;
-        for (let i = 0; i < H; i++) {
-          const t26 = s14[s14Row + i]! + 2 * (s24[s24Row + i]! * tape_s5[tape_s5Row + i]!);
-          const t27 = seed_c[seed_cRow + i]! + t26;
-          s25[s25Row + i] = t27;
-          const t28 = -t26;
-          s26[s26Row + i] = t28;
+      // loop 15 (f32_15, f64_15 in the cell's .wat)
+      if (wl)
+        wl(15, B, [
+          H,
+          at(s14, 0),
+          H,
+          at(s24, 0),
+          H,
+          at(tape_s5, t * B * H),
+          H,
+          at(seed_c, 0),
+          H,
+          at(s25, 0),
+          H,
+          at(s26, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s14Row = b * H;
+          const s24Row = b * H;
+          const tape_s5Row = t * B * H + b * H;
+          const seed_cRow = b * H;
+          const s25Row = b * H;
+          const s26Row = b * H;
+          for (let i = 0; i < H; i++) {
+            const t26 = s14[s14Row + i]! + 2 * (s24[s24Row + i]! * tape_s5[tape_s5Row + i]!);
+            const t27 = seed_c[seed_cRow + i]! + t26;
+            s25[s25Row + i] = t27;
+            const t28 = -t26;
+            s26[s26Row + i] = t28;
+          }
         }
       }
 
@@ -709,46 +944,83 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
         s10[b * 1 + 0] = s;
       }
 
-      for (let b = 0; b < B; b++) {
-        const s10Row = b * 1;
-        const s17Row = b * 1;
-        const t29 = s10[s10Row]! / H;
-        s17[s17Row] = t29;
+      // loop 16 (f32_16, f64_16 in the cell's .wat)
+      if (wl) wl(16, B, [at(s10, 0), 1, H, at(s17, 0), 1]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s10Row = b * 1;
+          const s17Row = b * 1;
+          const t29 = s10[s10Row]! / H;
+          s17[s17Row] = t29;
+        }
       }
 
       for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) s27[b * H + i] = s17[b * 1 + 0]!;
-      for (let b = 0; b < B; b++) {
-        const s25Row = b * H;
-        const s27Row = b * H;
-        const tape_i_1Row = t * B * H + b * H;
-        const s16Row = b * H;
-        const s28Row = b * H;
-        const tape_gRow = t * B * H + b * H;
-        const s19Row = b * H;
-        const s29Row = b * H;
-        const cPrevRow = cPrevAt + b * H;
-        const s21Row = b * H;
-        const s30Row = b * H;
-        const tape_fRow = t * B * H + b * H;
-        const carry_cRow = b * H;
-        for (let i = 0; i < H; i++) {
-          // grad of: nc = (c' - mean(c')) / sqrt(var(c') + eps)
-          const dc_next_total = s25[s25Row + i]! + s27[s27Row + i]!;
-          // grad of: c' = f .* c + i .* g
-          const dg = dc_next_total * tape_i_1[tape_i_1Row + i]!;
-          const dg_pre = dg * s16[s16Row + i]!;
-          s28[s28Row + i] = dg_pre;
-          // grad of: c' = f .* c + i .* g
-          const di = dc_next_total * tape_g[tape_gRow + i]!;
-          const di_pre = di * s19[s19Row + i]!;
-          s29[s29Row + i] = di_pre;
-          // grad of: c' = f .* c + i .* g
-          const df = dc_next_total * cPrev[cPrevRow + i]!;
-          const df_pre = df * s21[s21Row + i]!;
-          s30[s30Row + i] = df_pre;
-          // grad of: c' = f .* c + i .* g
-          const dc = dc_next_total * tape_f[tape_fRow + i]!;
-          carry_c[carry_cRow + i] = dc;
+      // loop 17 (f32_17, f64_17 in the cell's .wat)
+      if (wl)
+        wl(17, B, [
+          H,
+          at(s25, 0),
+          H,
+          at(s27, 0),
+          H,
+          at(tape_i_1, t * B * H),
+          H,
+          at(s16, 0),
+          H,
+          at(s28, 0),
+          H,
+          at(tape_g, t * B * H),
+          H,
+          at(s19, 0),
+          H,
+          at(s29, 0),
+          H,
+          at(cPrev, cPrevAt),
+          H,
+          at(s21, 0),
+          H,
+          at(s30, 0),
+          H,
+          at(tape_f, t * B * H),
+          H,
+          at(carry_c, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s25Row = b * H;
+          const s27Row = b * H;
+          const tape_i_1Row = t * B * H + b * H;
+          const s16Row = b * H;
+          const s28Row = b * H;
+          const tape_gRow = t * B * H + b * H;
+          const s19Row = b * H;
+          const s29Row = b * H;
+          const cPrevRow = cPrevAt + b * H;
+          const s21Row = b * H;
+          const s30Row = b * H;
+          const tape_fRow = t * B * H + b * H;
+          const carry_cRow = b * H;
+          for (let i = 0; i < H; i++) {
+            // grad of: nc = (c' - mean(c')) / sqrt(var(c') + eps)
+            const dc_next_total = s25[s25Row + i]! + s27[s27Row + i]!;
+            // grad of: c' = f .* c + i .* g
+            const dg = dc_next_total * tape_i_1[tape_i_1Row + i]!;
+            const dg_pre = dg * s16[s16Row + i]!;
+            s28[s28Row + i] = dg_pre;
+            // grad of: c' = f .* c + i .* g
+            const di = dc_next_total * tape_g[tape_gRow + i]!;
+            const di_pre = di * s19[s19Row + i]!;
+            s29[s29Row + i] = di_pre;
+            // grad of: c' = f .* c + i .* g
+            const df = dc_next_total * cPrev[cPrevRow + i]!;
+            const df_pre = df * s21[s21Row + i]!;
+            s30[s30Row + i] = df_pre;
+            // grad of: c' = f .* c + i .* g
+            const dc = dc_next_total * tape_f[tape_fRow + i]!;
+            carry_c[carry_cRow + i] = dc;
+          }
         }
       }
 
@@ -780,40 +1052,77 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
         dp[o_bf + i]! += s;
       }
 
-      for (let b = 0; b < B; b++) {
-        const s9Row = b * (4 * H);
-        const s11Row = b * (4 * H);
-        const s12Row = b * (4 * H);
-        const s8Row = b * (4 * H);
-        const tape_s2Row = t * B * 1 + b * 1;
-        const s31Row = b * (4 * H);
-        const s3Row = b * (4 * H);
-        const s32Row = b * (4 * H);
-        const s7Row = b * (4 * H);
-        const s33Row = b * (4 * H);
-        const s34Row = b * (4 * H);
-        const tape_s4Row = t * B * 1 + b * 1;
-        const s35Row = b * (4 * H);
-        const s36Row = b * (4 * H);
-        for (let i = 0; i < 4 * H; i++) {
-          // grad of: i, g, f, o
-          const dv = s9[s9Row + i]! + s11[s11Row + i]! + s12[s12Row + i]! + s8[s8Row + i]!;
-          // grad of: v  = gr .* nu + gx .* na
-          const dnu = dv * p[o_gr + i]!;
-          const t30 = dnu / tape_s2[tape_s2Row]!;
-          s31[s31Row + i] = t30;
-          const t31 = -((dnu * s3[s3Row + i]!) / tape_s2[tape_s2Row]!);
-          s32[s32Row + i] = t31;
-          const t32 = dv * s7[s7Row + i]!;
-          s33[s33Row + i] = t32;
-          const t33 = dv * s3[s3Row + i]!;
-          s34[s34Row + i] = t33;
-          // grad of: v  = gr .* nu + gx .* na
-          const dna = dv * p[o_gx + i]!;
-          const t34 = dna / tape_s4[tape_s4Row]!;
-          s35[s35Row + i] = t34;
-          const t35 = -((dna * s7[s7Row + i]!) / tape_s4[tape_s4Row]!);
-          s36[s36Row + i] = t35;
+      // loop 18 (f32_18, f64_18 in the cell's .wat)
+      if (wl)
+        wl(18, B, [
+          4 * H,
+          at(s9, 0),
+          4 * H,
+          at(s11, 0),
+          4 * H,
+          at(s12, 0),
+          4 * H,
+          at(s8, 0),
+          4 * H,
+          at(p, o_gr),
+          at(tape_s2, t * B * 1),
+          1,
+          at(s31, 0),
+          4 * H,
+          at(s3, 0),
+          4 * H,
+          at(s32, 0),
+          4 * H,
+          at(s7, 0),
+          4 * H,
+          at(s33, 0),
+          4 * H,
+          at(s34, 0),
+          4 * H,
+          at(p, o_gx),
+          at(tape_s4, t * B * 1),
+          1,
+          at(s35, 0),
+          4 * H,
+          at(s36, 0),
+          4 * H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s9Row = b * (4 * H);
+          const s11Row = b * (4 * H);
+          const s12Row = b * (4 * H);
+          const s8Row = b * (4 * H);
+          const tape_s2Row = t * B * 1 + b * 1;
+          const s31Row = b * (4 * H);
+          const s3Row = b * (4 * H);
+          const s32Row = b * (4 * H);
+          const s7Row = b * (4 * H);
+          const s33Row = b * (4 * H);
+          const s34Row = b * (4 * H);
+          const tape_s4Row = t * B * 1 + b * 1;
+          const s35Row = b * (4 * H);
+          const s36Row = b * (4 * H);
+          for (let i = 0; i < 4 * H; i++) {
+            // grad of: i, g, f, o
+            const dv = s9[s9Row + i]! + s11[s11Row + i]! + s12[s12Row + i]! + s8[s8Row + i]!;
+            // grad of: v  = gr .* nu + gx .* na
+            const dnu = dv * p[o_gr + i]!;
+            const t30 = dnu / tape_s2[tape_s2Row]!;
+            s31[s31Row + i] = t30;
+            const t31 = -((dnu * s3[s3Row + i]!) / tape_s2[tape_s2Row]!);
+            s32[s32Row + i] = t31;
+            const t32 = dv * s7[s7Row + i]!;
+            s33[s33Row + i] = t32;
+            const t33 = dv * s3[s3Row + i]!;
+            s34[s34Row + i] = t33;
+            // grad of: v  = gr .* nu + gx .* na
+            const dna = dv * p[o_gx + i]!;
+            const t34 = dna / tape_s4[tape_s4Row]!;
+            s35[s35Row + i] = t34;
+            const t35 = -((dna * s7[s7Row + i]!) / tape_s4[tape_s4Row]!);
+            s36[s36Row + i] = t35;
+          }
         }
       }
 
@@ -843,41 +1152,73 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
         s20[b * 1 + 0] = s;
       }
 
-      for (let b = 0; b < B; b++) {
-        const s18Row = b * 1;
-        const s2Row = b * 1;
-        const s37Row = b * 1;
-        const s20Row = b * 1;
-        const s4Row = b * 1;
-        const s38Row = b * 1;
-        const t36 = s18[s18Row]! / s2[s2Row]! / (4 * H);
-        s37[s37Row] = t36;
-        const t37 = s20[s20Row]! / s4[s4Row]! / (4 * H);
-        s38[s38Row] = t37;
+      // loop 19 (f32_19, f64_19 in the cell's .wat)
+      if (wl)
+        wl(19, B, [at(s18, 0), 1, at(s2, 0), 1, 4 * H, at(s37, 0), 1, at(s20, 0), 1, at(s4, 0), 1, at(s38, 0), 1]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s18Row = b * 1;
+          const s2Row = b * 1;
+          const s37Row = b * 1;
+          const s20Row = b * 1;
+          const s4Row = b * 1;
+          const s38Row = b * 1;
+          const t36 = s18[s18Row]! / s2[s2Row]! / (4 * H);
+          s37[s37Row] = t36;
+          const t37 = s20[s20Row]! / s4[s4Row]! / (4 * H);
+          s38[s38Row] = t37;
+        }
       }
 
       for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) s39[b * (4 * H) + i] = s37[b * 1 + 0]!;
       for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) s40[b * (4 * H) + i] = s38[b * 1 + 0]!;
-      for (let b = 0; b < B; b++) {
-        const s31Row = b * (4 * H);
-        const s39Row = b * (4 * H);
-        const tape_s1Row = t * B * (4 * H) + b * (4 * H);
-        const s41Row = b * (4 * H);
-        const s42Row = b * (4 * H);
-        const s35Row = b * (4 * H);
-        const s40Row = b * (4 * H);
-        const tape_s3Row = t * B * (4 * H) + b * (4 * H);
-        const s43Row = b * (4 * H);
-        const s44Row = b * (4 * H);
-        for (let i = 0; i < 4 * H; i++) {
-          const t38 = s31[s31Row + i]! + 2 * (s39[s39Row + i]! * tape_s1[tape_s1Row + i]!);
-          s41[s41Row + i] = t38;
-          const t39 = -t38;
-          s42[s42Row + i] = t39;
-          const t40 = s35[s35Row + i]! + 2 * (s40[s40Row + i]! * tape_s3[tape_s3Row + i]!);
-          s43[s43Row + i] = t40;
-          const t41 = -t40;
-          s44[s44Row + i] = t41;
+      // loop 20 (f32_20, f64_20 in the cell's .wat)
+      if (wl)
+        wl(20, B, [
+          4 * H,
+          at(s31, 0),
+          4 * H,
+          at(s39, 0),
+          4 * H,
+          at(tape_s1, t * B * (4 * H)),
+          4 * H,
+          at(s41, 0),
+          4 * H,
+          at(s42, 0),
+          4 * H,
+          at(s35, 0),
+          4 * H,
+          at(s40, 0),
+          4 * H,
+          at(tape_s3, t * B * (4 * H)),
+          4 * H,
+          at(s43, 0),
+          4 * H,
+          at(s44, 0),
+          4 * H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s31Row = b * (4 * H);
+          const s39Row = b * (4 * H);
+          const tape_s1Row = t * B * (4 * H) + b * (4 * H);
+          const s41Row = b * (4 * H);
+          const s42Row = b * (4 * H);
+          const s35Row = b * (4 * H);
+          const s40Row = b * (4 * H);
+          const tape_s3Row = t * B * (4 * H) + b * (4 * H);
+          const s43Row = b * (4 * H);
+          const s44Row = b * (4 * H);
+          for (let i = 0; i < 4 * H; i++) {
+            const t38 = s31[s31Row + i]! + 2 * (s39[s39Row + i]! * tape_s1[tape_s1Row + i]!);
+            s41[s41Row + i] = t38;
+            const t39 = -t38;
+            s42[s42Row + i] = t39;
+            const t40 = s35[s35Row + i]! + 2 * (s40[s40Row + i]! * tape_s3[tape_s3Row + i]!);
+            s43[s43Row + i] = t40;
+            const t41 = -t40;
+            s44[s44Row + i] = t41;
+          }
         }
       }
 
@@ -893,33 +1234,56 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
         s46[b * 1 + 0] = s;
       }
 
-      for (let b = 0; b < B; b++) {
-        const s45Row = b * 1;
-        const s47Row = b * 1;
-        const s46Row = b * 1;
-        const s48Row = b * 1;
-        const t42 = s45[s45Row]! / (4 * H);
-        s47[s47Row] = t42;
-        const t43 = s46[s46Row]! / (4 * H);
-        s48[s48Row] = t43;
+      // loop 21 (f32_21, f64_21 in the cell's .wat)
+      if (wl) wl(21, B, [at(s45, 0), 1, 4 * H, at(s47, 0), 1, at(s46, 0), 1, at(s48, 0), 1]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s45Row = b * 1;
+          const s47Row = b * 1;
+          const s46Row = b * 1;
+          const s48Row = b * 1;
+          const t42 = s45[s45Row]! / (4 * H);
+          s47[s47Row] = t42;
+          const t43 = s46[s46Row]! / (4 * H);
+          s48[s48Row] = t43;
+        }
       }
 
       for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) s49[b * (4 * H) + i] = s47[b * 1 + 0]!;
       for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) s50[b * (4 * H) + i] = s48[b * 1 + 0]!;
-      for (let b = 0; b < B; b++) {
-        const s41Row = b * (4 * H);
-        const s49Row = b * (4 * H);
-        const s0Row = b * (4 * H);
-        const s43Row = b * (4 * H);
-        const s50Row = b * (4 * H);
-        const gx0Row = t * B * (4 * H) + b * (4 * H);
-        for (let i = 0; i < 4 * H; i++) {
-          // grad of: nu = (u - mean(u)) / sqrt(var(u) + eps)
-          const du = s41[s41Row + i]! + s49[s49Row + i]!;
-          s0[s0Row + i] = du;
-          // grad of: na = (a - mean(a)) / sqrt(var(a) + eps)
-          const da = s43[s43Row + i]! + s50[s50Row + i]!;
-          gx0[gx0Row + i] = da;
+      // loop 22 (f32_22, f64_22 in the cell's .wat)
+      if (wl)
+        wl(22, B, [
+          4 * H,
+          at(s41, 0),
+          4 * H,
+          at(s49, 0),
+          4 * H,
+          at(s0, 0),
+          4 * H,
+          at(s43, 0),
+          4 * H,
+          at(s50, 0),
+          4 * H,
+          at(gx0, t * B * (4 * H)),
+          4 * H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s41Row = b * (4 * H);
+          const s49Row = b * (4 * H);
+          const s0Row = b * (4 * H);
+          const s43Row = b * (4 * H);
+          const s50Row = b * (4 * H);
+          const gx0Row = t * B * (4 * H) + b * (4 * H);
+          for (let i = 0; i < 4 * H; i++) {
+            // grad of: nu = (u - mean(u)) / sqrt(var(u) + eps)
+            const du = s41[s41Row + i]! + s49[s49Row + i]!;
+            s0[s0Row + i] = du;
+            // grad of: na = (a - mean(a)) / sqrt(var(a) + eps)
+            const da = s43[s43Row + i]! + s50[s50Row + i]!;
+            gx0[gx0Row + i] = da;
+          }
         }
       }
 
@@ -1058,12 +1422,12 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     4 * H * D,
     4 * H * H,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT32,
     NN: gemmNN32,
     TN: gemmTN32,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -1182,23 +1546,42 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
         s1[b * 1 + 0] = s;
       }
 
-      for (let b = 0; b < B; b++) {
-        const s1Row = b * 1;
-        const s2Row = b * 1;
-        const t1 = s1[s1Row]! / (4 * H);
-        s2[s2Row] = t1;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl) wl(0, B, [at(s1, 0), 1, 4 * H, at(s2, 0), 1]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s1Row = b * 1;
+          const s2Row = b * 1;
+          const t1 = s1[s1Row]! / (4 * H);
+          s2[s2Row] = t1;
+        }
       }
 
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (4 * H) + b * (4 * H);
-        const s2Row = b * 1;
-        const tape_s3Row = t * B * (4 * H) + b * (4 * H);
-        const s3Row = b * (4 * H);
-        for (let i = 0; i < 4 * H; i++) {
-          const t2 = xp0[xp0Row + i]! - s2[s2Row]!;
-          tape_s3[tape_s3Row + i] = t2;
-          const t3 = t2 * t2;
-          s3[s3Row + i] = t3;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          4 * H,
+          at(xp0, t * B * (4 * H)),
+          4 * H,
+          at(s2, 0),
+          1,
+          at(tape_s3, t * B * (4 * H)),
+          4 * H,
+          at(s3, 0),
+          4 * H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (4 * H) + b * (4 * H);
+          const s2Row = b * 1;
+          const tape_s3Row = t * B * (4 * H) + b * (4 * H);
+          const s3Row = b * (4 * H);
+          for (let i = 0; i < 4 * H; i++) {
+            const t2 = xp0[xp0Row + i]! - s2[s2Row]!;
+            tape_s3[tape_s3Row + i] = t2;
+            const t3 = t2 * t2;
+            s3[s3Row + i] = t3;
+          }
         }
       }
 
@@ -1214,36 +1597,64 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
         s5[b * 1 + 0] = s;
       }
 
-      for (let b = 0; b < B; b++) {
-        const s4Row = b * 1;
-        const tape_s4Row = t * B * 1 + b * 1;
-        const s5Row = b * 1;
-        const s6Row = b * 1;
-        const t4 = Math.sqrt(s4[s4Row]! / (4 * H) + 0.00001);
-        tape_s4[tape_s4Row] = t4;
-        const t5 = s5[s5Row]! / (4 * H);
-        s6[s6Row] = t5;
+      // loop 2 (f32_2, f64_2 in the cell's .wat)
+      if (wl) wl(2, B, [at(s4, 0), 1, 4 * H, at(tape_s4, t * B * 1), 1, at(s5, 0), 1, at(s6, 0), 1]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s4Row = b * 1;
+          const tape_s4Row = t * B * 1 + b * 1;
+          const s5Row = b * 1;
+          const s6Row = b * 1;
+          const t4 = Math.sqrt(s4[s4Row]! / (4 * H) + 0.00001);
+          tape_s4[tape_s4Row] = t4;
+          const t5 = s5[s5Row]! / (4 * H);
+          s6[s6Row] = t5;
+        }
       }
 
-      for (let b = 0; b < B; b++) {
-        const tape_s3Row = t * B * (4 * H) + b * (4 * H);
-        const tape_s4Row = t * B * 1 + b * 1;
-        const s7Row = b * (4 * H);
-        const s0Row = b * (4 * H);
-        const s6Row = b * 1;
-        const tape_s1Row = t * B * (4 * H) + b * (4 * H);
-        const s8Row = b * (4 * H);
-        const s9Row = b * (4 * H);
-        for (let i = 0; i < 4 * H; i++) {
-          // na = (a - mean(a)) / sqrt(var(a) + eps)
-          const na = tape_s3[tape_s3Row + i]! / tape_s4[tape_s4Row]!;
-          s7[s7Row + i] = na;
-          const t6 = s0[s0Row + i]! - s6[s6Row]!;
-          tape_s1[tape_s1Row + i] = t6;
-          const t7 = t6 * t6;
-          s8[s8Row + i] = t7;
-          const t8 = p[o_gx + i]! * na;
-          s9[s9Row + i] = t8;
+      // loop 3 (f32_3, f64_3 in the cell's .wat)
+      if (wl)
+        wl(3, B, [
+          4 * H,
+          at(tape_s3, t * B * (4 * H)),
+          4 * H,
+          at(tape_s4, t * B * 1),
+          1,
+          at(s7, 0),
+          4 * H,
+          at(s0, 0),
+          4 * H,
+          at(s6, 0),
+          1,
+          at(tape_s1, t * B * (4 * H)),
+          4 * H,
+          at(s8, 0),
+          4 * H,
+          at(p, o_gx),
+          at(s9, 0),
+          4 * H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const tape_s3Row = t * B * (4 * H) + b * (4 * H);
+          const tape_s4Row = t * B * 1 + b * 1;
+          const s7Row = b * (4 * H);
+          const s0Row = b * (4 * H);
+          const s6Row = b * 1;
+          const tape_s1Row = t * B * (4 * H) + b * (4 * H);
+          const s8Row = b * (4 * H);
+          const s9Row = b * (4 * H);
+          for (let i = 0; i < 4 * H; i++) {
+            // na = (a - mean(a)) / sqrt(var(a) + eps)
+            const na = tape_s3[tape_s3Row + i]! / tape_s4[tape_s4Row]!;
+            s7[s7Row + i] = na;
+            const t6 = s0[s0Row + i]! - s6[s6Row]!;
+            tape_s1[tape_s1Row + i] = t6;
+            const t7 = t6 * t6;
+            s8[s8Row + i] = t7;
+            const t8 = p[o_gx + i]! * na;
+            s9[s9Row + i] = t8;
+          }
         }
       }
 
@@ -1253,26 +1664,48 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
         s10[b * 1 + 0] = s;
       }
 
-      for (let b = 0; b < B; b++) {
-        const s10Row = b * 1;
-        const tape_s2Row = t * B * 1 + b * 1;
-        const t9 = Math.sqrt(s10[s10Row]! / (4 * H) + 0.00001);
-        tape_s2[tape_s2Row] = t9;
+      // loop 4 (f32_4, f64_4 in the cell's .wat)
+      if (wl) wl(4, B, [at(s10, 0), 1, 4 * H, at(tape_s2, t * B * 1), 1]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s10Row = b * 1;
+          const tape_s2Row = t * B * 1 + b * 1;
+          const t9 = Math.sqrt(s10[s10Row]! / (4 * H) + 0.00001);
+          tape_s2[tape_s2Row] = t9;
+        }
       }
 
-      for (let b = 0; b < B; b++) {
-        const tape_s1Row = t * B * (4 * H) + b * (4 * H);
-        const tape_s2Row = t * B * 1 + b * 1;
-        const s11Row = b * (4 * H);
-        const s9Row = b * (4 * H);
-        const s12Row = b * (4 * H);
-        for (let i = 0; i < 4 * H; i++) {
-          // nu = (u - mean(u)) / sqrt(var(u) + eps)
-          const nu = tape_s1[tape_s1Row + i]! / tape_s2[tape_s2Row]!;
-          s11[s11Row + i] = nu;
-          // v  = gr .* nu + gx .* na
-          const v = p[o_gr + i]! * nu + s9[s9Row + i]!;
-          s12[s12Row + i] = v;
+      // loop 5 (f32_5, f64_5 in the cell's .wat)
+      if (wl)
+        wl(5, B, [
+          4 * H,
+          at(tape_s1, t * B * (4 * H)),
+          4 * H,
+          at(tape_s2, t * B * 1),
+          1,
+          at(s11, 0),
+          4 * H,
+          at(p, o_gr),
+          at(s9, 0),
+          4 * H,
+          at(s12, 0),
+          4 * H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const tape_s1Row = t * B * (4 * H) + b * (4 * H);
+          const tape_s2Row = t * B * 1 + b * 1;
+          const s11Row = b * (4 * H);
+          const s9Row = b * (4 * H);
+          const s12Row = b * (4 * H);
+          for (let i = 0; i < 4 * H; i++) {
+            // nu = (u - mean(u)) / sqrt(var(u) + eps)
+            const nu = tape_s1[tape_s1Row + i]! / tape_s2[tape_s2Row]!;
+            s11[s11Row + i] = nu;
+            // v  = gr .* nu + gx .* na
+            const v = p[o_gr + i]! * nu + s9[s9Row + i]!;
+            s12[s12Row + i] = v;
+          }
         }
       }
 
@@ -1280,33 +1713,64 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) s14[b * H + i] = s12[b * (4 * H) + H + i]!;
       for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) s15[b * H + i] = s12[b * (4 * H) + 2 * H + i]!;
       for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) s16[b * H + i] = s12[b * (4 * H) + 3 * H + i]!;
-      for (let b = 0; b < B; b++) {
-        const s13Row = b * H;
-        const tape_i_1Row = t * B * H + b * H;
-        const s14Row = b * H;
-        const tape_gRow = t * B * H + b * H;
-        const s15Row = b * H;
-        const tape_fRow = t * B * H + b * H;
-        const s16Row = b * H;
-        const tape_oRow = t * B * H + b * H;
-        const cPrevRow = cPrevAt + b * H;
-        const cOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // i  = sigmoid(slice(v, 0, H) + bi)
-          const i_1 = 1 / (1 + Math.exp(-(s13[s13Row + i]! + p[o_bi + i]!)));
-          tape_i_1[tape_i_1Row + i] = i_1;
-          // g  = tanh(slice(v, H, H) + bg)
-          const g = Math.tanh(s14[s14Row + i]! + p[o_bg + i]!);
-          tape_g[tape_gRow + i] = g;
-          // f  = sigmoid(slice(v, 2*H, H) + bf)
-          const f = 1 / (1 + Math.exp(-(s15[s15Row + i]! + p[o_bf + i]!)));
-          tape_f[tape_fRow + i] = f;
-          // o  = sigmoid(slice(v, 3*H, H) + bo)
-          const o = 1 / (1 + Math.exp(-(s16[s16Row + i]! + p[o_bo + i]!)));
-          tape_o[tape_oRow + i] = o;
-          // c' = f .* c + i .* g
-          const c_next = f * cPrev[cPrevRow + i]! + i_1 * g;
-          cOut[cOutRow + i] = c_next;
+      // loop 6 (f32_6, f64_6 in the cell's .wat)
+      if (wl)
+        wl(6, B, [
+          H,
+          at(s13, 0),
+          H,
+          at(p, o_bi),
+          at(tape_i_1, t * B * H),
+          H,
+          at(s14, 0),
+          H,
+          at(p, o_bg),
+          at(tape_g, t * B * H),
+          H,
+          at(s15, 0),
+          H,
+          at(p, o_bf),
+          at(tape_f, t * B * H),
+          H,
+          at(s16, 0),
+          H,
+          at(p, o_bo),
+          at(tape_o, t * B * H),
+          H,
+          at(cPrev, cPrevAt),
+          H,
+          at(cOut, t * B * H),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s13Row = b * H;
+          const tape_i_1Row = t * B * H + b * H;
+          const s14Row = b * H;
+          const tape_gRow = t * B * H + b * H;
+          const s15Row = b * H;
+          const tape_fRow = t * B * H + b * H;
+          const s16Row = b * H;
+          const tape_oRow = t * B * H + b * H;
+          const cPrevRow = cPrevAt + b * H;
+          const cOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // i  = sigmoid(slice(v, 0, H) + bi)
+            const i_1 = 1 / (1 + Math.exp(-(s13[s13Row + i]! + p[o_bi + i]!)));
+            tape_i_1[tape_i_1Row + i] = i_1;
+            // g  = tanh(slice(v, H, H) + bg)
+            const g = Math.tanh(s14[s14Row + i]! + p[o_bg + i]!);
+            tape_g[tape_gRow + i] = g;
+            // f  = sigmoid(slice(v, 2*H, H) + bf)
+            const f = 1 / (1 + Math.exp(-(s15[s15Row + i]! + p[o_bf + i]!)));
+            tape_f[tape_fRow + i] = f;
+            // o  = sigmoid(slice(v, 3*H, H) + bo)
+            const o = 1 / (1 + Math.exp(-(s16[s16Row + i]! + p[o_bo + i]!)));
+            tape_o[tape_oRow + i] = o;
+            // c' = f .* c + i .* g
+            const c_next = f * cPrev[cPrevRow + i]! + i_1 * g;
+            cOut[cOutRow + i] = c_next;
+          }
         }
       }
 
@@ -1316,23 +1780,31 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
         s17[b * 1 + 0] = s;
       }
 
-      for (let b = 0; b < B; b++) {
-        const s17Row = b * 1;
-        const s18Row = b * 1;
-        const t10 = s17[s17Row]! / H;
-        s18[s18Row] = t10;
+      // loop 7 (f32_7, f64_7 in the cell's .wat)
+      if (wl) wl(7, B, [at(s17, 0), 1, H, at(s18, 0), 1]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s17Row = b * 1;
+          const s18Row = b * 1;
+          const t10 = s17[s17Row]! / H;
+          s18[s18Row] = t10;
+        }
       }
 
-      for (let b = 0; b < B; b++) {
-        const cOutRow = t * B * H + b * H;
-        const s18Row = b * 1;
-        const tape_s5Row = t * B * H + b * H;
-        const s19Row = b * H;
-        for (let i = 0; i < H; i++) {
-          const t11 = cOut[cOutRow + i]! - s18[s18Row]!;
-          tape_s5[tape_s5Row + i] = t11;
-          const t12 = t11 * t11;
-          s19[s19Row + i] = t12;
+      // loop 8 (f32_8, f64_8 in the cell's .wat)
+      if (wl) wl(8, B, [H, at(cOut, t * B * H), H, at(s18, 0), 1, at(tape_s5, t * B * H), H, at(s19, 0), H]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const cOutRow = t * B * H + b * H;
+          const s18Row = b * 1;
+          const tape_s5Row = t * B * H + b * H;
+          const s19Row = b * H;
+          for (let i = 0; i < H; i++) {
+            const t11 = cOut[cOutRow + i]! - s18[s18Row]!;
+            tape_s5[tape_s5Row + i] = t11;
+            const t12 = t11 * t11;
+            s19[s19Row + i] = t12;
+          }
         }
       }
 
@@ -1342,29 +1814,54 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
         s20[b * 1 + 0] = s;
       }
 
-      for (let b = 0; b < B; b++) {
-        const s20Row = b * 1;
-        const tape_s6Row = t * B * 1 + b * 1;
-        const t13 = Math.sqrt(s20[s20Row]! / H + 0.00001);
-        tape_s6[tape_s6Row] = t13;
+      // loop 9 (f32_9, f64_9 in the cell's .wat)
+      if (wl) wl(9, B, [at(s20, 0), 1, H, at(tape_s6, t * B * 1), 1]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s20Row = b * 1;
+          const tape_s6Row = t * B * 1 + b * 1;
+          const t13 = Math.sqrt(s20[s20Row]! / H + 0.00001);
+          tape_s6[tape_s6Row] = t13;
+        }
       }
 
-      for (let b = 0; b < B; b++) {
-        const tape_s5Row = t * B * H + b * H;
-        const tape_s6Row = t * B * 1 + b * 1;
-        const s21Row = b * H;
-        const tape_s7Row = t * B * H + b * H;
-        const tape_oRow = t * B * H + b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // nc = (c' - mean(c')) / sqrt(var(c') + eps)
-          const nc = tape_s5[tape_s5Row + i]! / tape_s6[tape_s6Row]!;
-          s21[s21Row + i] = nc;
-          const t14 = Math.tanh(p[o_gamma_h + i]! * nc + p[o_beta_h + i]!);
-          tape_s7[tape_s7Row + i] = t14;
-          // h' = o .* tanh(gamma_h .* nc + beta_h)
-          const h_next = tape_o[tape_oRow + i]! * t14;
-          hOut[hOutRow + i] = h_next;
+      // loop 10 (f32_10, f64_10 in the cell's .wat)
+      if (wl)
+        wl(10, B, [
+          H,
+          at(tape_s5, t * B * H),
+          H,
+          at(tape_s6, t * B * 1),
+          1,
+          at(s21, 0),
+          H,
+          at(p, o_gamma_h),
+          at(p, o_beta_h),
+          at(tape_s7, t * B * H),
+          H,
+          at(tape_o, t * B * H),
+          H,
+          at(hOut, t * B * H),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const tape_s5Row = t * B * H + b * H;
+          const tape_s6Row = t * B * 1 + b * 1;
+          const s21Row = b * H;
+          const tape_s7Row = t * B * H + b * H;
+          const tape_oRow = t * B * H + b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // nc = (c' - mean(c')) / sqrt(var(c') + eps)
+            const nc = tape_s5[tape_s5Row + i]! / tape_s6[tape_s6Row]!;
+            s21[s21Row + i] = nc;
+            const t14 = Math.tanh(p[o_gamma_h + i]! * nc + p[o_beta_h + i]!);
+            tape_s7[tape_s7Row + i] = t14;
+            // h' = o .* tanh(gamma_h .* nc + beta_h)
+            const h_next = tape_o[tape_oRow + i]! * t14;
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -1417,79 +1914,158 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_c[k] = dcUp[o + k]! + carry_c[k]!;
-      for (let b = 0; b < B; b++) {
-        const tape_s6Row = t * B * 1 + b * 1;
-        const s1Row = b * 1;
-        const tape_s2Row = t * B * 1 + b * 1;
-        const s2Row = b * 1;
-        const tape_s4Row = t * B * 1 + b * 1;
-        const s4Row = b * 1;
-        const t15 = 2 * tape_s6[tape_s6Row]!;
-        s1[s1Row] = t15;
-        const t16 = 2 * tape_s2[tape_s2Row]!;
-        s2[s2Row] = t16;
-        const t17 = 2 * tape_s4[tape_s4Row]!;
-        s4[s4Row] = t17;
-      }
-
-      for (let b = 0; b < B; b++) {
-        const tape_s1Row = t * B * (4 * H) + b * (4 * H);
-        const tape_s2Row = t * B * 1 + b * 1;
-        const s3Row = b * (4 * H);
-        const tape_s3Row = t * B * (4 * H) + b * (4 * H);
-        const tape_s4Row = t * B * 1 + b * 1;
-        const s7Row = b * (4 * H);
-        for (let i = 0; i < 4 * H; i++) {
-          // nu = (u - mean(u)) / sqrt(var(u) + eps)
-          const nu = tape_s1[tape_s1Row + i]! / tape_s2[tape_s2Row]!;
-          s3[s3Row + i] = nu;
-          // na = (a - mean(a)) / sqrt(var(a) + eps)
-          const na = tape_s3[tape_s3Row + i]! / tape_s4[tape_s4Row]!;
-          s7[s7Row + i] = na;
+      // loop 11 (f32_11, f64_11 in the cell's .wat)
+      if (wl)
+        wl(11, B, [
+          at(tape_s6, t * B * 1),
+          1,
+          at(s1, 0),
+          1,
+          at(tape_s2, t * B * 1),
+          1,
+          at(s2, 0),
+          1,
+          at(tape_s4, t * B * 1),
+          1,
+          at(s4, 0),
+          1,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const tape_s6Row = t * B * 1 + b * 1;
+          const s1Row = b * 1;
+          const tape_s2Row = t * B * 1 + b * 1;
+          const s2Row = b * 1;
+          const tape_s4Row = t * B * 1 + b * 1;
+          const s4Row = b * 1;
+          const t15 = 2 * tape_s6[tape_s6Row]!;
+          s1[s1Row] = t15;
+          const t16 = 2 * tape_s2[tape_s2Row]!;
+          s2[s2Row] = t16;
+          const t17 = 2 * tape_s4[tape_s4Row]!;
+          s4[s4Row] = t17;
         }
       }
 
-      for (let b = 0; b < B; b++) {
-        const seed_hRow = b * H;
-        const tape_oRow = t * B * H + b * H;
-        const tape_s7Row = t * B * H + b * H;
-        const s13Row = b * H;
-        const tape_s6Row = t * B * 1 + b * 1;
-        const s14Row = b * H;
-        const tape_s5Row = t * B * H + b * H;
-        const s15Row = b * H;
-        const tape_gRow = t * B * H + b * H;
-        const s16Row = b * H;
-        const tape_i_1Row = t * B * H + b * H;
-        const s19Row = b * H;
-        const tape_fRow = t * B * H + b * H;
-        const s21Row = b * H;
-        const s22Row = b * H;
-        const s23Row = b * H;
-        for (let i = 0; i < H; i++) {
-          const t18 =
-            seed_h[seed_hRow + i]! * tape_o[tape_oRow + i]! * (1 - tape_s7[tape_s7Row + i]! * tape_s7[tape_s7Row + i]!);
-          s13[s13Row + i] = t18;
-          // grad of: h' = o .* tanh(gamma_h .* nc + beta_h)
-          const dnc = t18 * p[o_gamma_h + i]!;
-          const t19 = dnc / tape_s6[tape_s6Row]!;
-          s14[s14Row + i] = t19;
-          // nc = (c' - mean(c')) / sqrt(var(c') + eps)
-          const nc = tape_s5[tape_s5Row + i]! / tape_s6[tape_s6Row]!;
-          const t20 = -((dnc * nc) / tape_s6[tape_s6Row]!);
-          s15[s15Row + i] = t20;
-          const t21 = 1 - tape_g[tape_gRow + i]! * tape_g[tape_gRow + i]!;
-          s16[s16Row + i] = t21;
-          const t22 = tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!);
-          s19[s19Row + i] = t22;
-          const t23 = tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!);
-          s21[s21Row + i] = t23;
-          // grad of: h' = o .* tanh(gamma_h .* nc + beta_h)
-          const do_1 = seed_h[seed_hRow + i]! * tape_s7[tape_s7Row + i]!;
-          const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
-          s22[s22Row + i] = do_pre;
-          const t24 = t18 * nc;
-          s23[s23Row + i] = t24;
+      // loop 12 (f32_12, f64_12 in the cell's .wat)
+      if (wl)
+        wl(12, B, [
+          4 * H,
+          at(tape_s1, t * B * (4 * H)),
+          4 * H,
+          at(tape_s2, t * B * 1),
+          1,
+          at(s3, 0),
+          4 * H,
+          at(tape_s3, t * B * (4 * H)),
+          4 * H,
+          at(tape_s4, t * B * 1),
+          1,
+          at(s7, 0),
+          4 * H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const tape_s1Row = t * B * (4 * H) + b * (4 * H);
+          const tape_s2Row = t * B * 1 + b * 1;
+          const s3Row = b * (4 * H);
+          const tape_s3Row = t * B * (4 * H) + b * (4 * H);
+          const tape_s4Row = t * B * 1 + b * 1;
+          const s7Row = b * (4 * H);
+          for (let i = 0; i < 4 * H; i++) {
+            // nu = (u - mean(u)) / sqrt(var(u) + eps)
+            const nu = tape_s1[tape_s1Row + i]! / tape_s2[tape_s2Row]!;
+            s3[s3Row + i] = nu;
+            // na = (a - mean(a)) / sqrt(var(a) + eps)
+            const na = tape_s3[tape_s3Row + i]! / tape_s4[tape_s4Row]!;
+            s7[s7Row + i] = na;
+          }
+        }
+      }
+
+      // loop 13 (f32_13, f64_13 in the cell's .wat)
+      if (wl)
+        wl(13, B, [
+          H,
+          at(seed_h, 0),
+          H,
+          at(tape_o, t * B * H),
+          H,
+          at(tape_s7, t * B * H),
+          H,
+          at(s13, 0),
+          H,
+          at(p, o_gamma_h),
+          at(tape_s6, t * B * 1),
+          1,
+          at(s14, 0),
+          H,
+          at(tape_s5, t * B * H),
+          H,
+          at(s15, 0),
+          H,
+          at(tape_g, t * B * H),
+          H,
+          at(s16, 0),
+          H,
+          at(tape_i_1, t * B * H),
+          H,
+          at(s19, 0),
+          H,
+          at(tape_f, t * B * H),
+          H,
+          at(s21, 0),
+          H,
+          at(s22, 0),
+          H,
+          at(s23, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const seed_hRow = b * H;
+          const tape_oRow = t * B * H + b * H;
+          const tape_s7Row = t * B * H + b * H;
+          const s13Row = b * H;
+          const tape_s6Row = t * B * 1 + b * 1;
+          const s14Row = b * H;
+          const tape_s5Row = t * B * H + b * H;
+          const s15Row = b * H;
+          const tape_gRow = t * B * H + b * H;
+          const s16Row = b * H;
+          const tape_i_1Row = t * B * H + b * H;
+          const s19Row = b * H;
+          const tape_fRow = t * B * H + b * H;
+          const s21Row = b * H;
+          const s22Row = b * H;
+          const s23Row = b * H;
+          for (let i = 0; i < H; i++) {
+            const t18 =
+              seed_h[seed_hRow + i]! *
+              tape_o[tape_oRow + i]! *
+              (1 - tape_s7[tape_s7Row + i]! * tape_s7[tape_s7Row + i]!);
+            s13[s13Row + i] = t18;
+            // grad of: h' = o .* tanh(gamma_h .* nc + beta_h)
+            const dnc = t18 * p[o_gamma_h + i]!;
+            const t19 = dnc / tape_s6[tape_s6Row]!;
+            s14[s14Row + i] = t19;
+            // nc = (c' - mean(c')) / sqrt(var(c') + eps)
+            const nc = tape_s5[tape_s5Row + i]! / tape_s6[tape_s6Row]!;
+            const t20 = -((dnc * nc) / tape_s6[tape_s6Row]!);
+            s15[s15Row + i] = t20;
+            const t21 = 1 - tape_g[tape_gRow + i]! * tape_g[tape_gRow + i]!;
+            s16[s16Row + i] = t21;
+            const t22 = tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!);
+            s19[s19Row + i] = t22;
+            const t23 = tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!);
+            s21[s21Row + i] = t23;
+            // grad of: h' = o .* tanh(gamma_h .* nc + beta_h)
+            const do_1 = seed_h[seed_hRow + i]! * tape_s7[tape_s7Row + i]!;
+            const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
+            s22[s22Row + i] = do_pre;
+            const t24 = t18 * nc;
+            s23[s23Row + i] = t24;
+          }
         }
       }
 
@@ -1522,28 +2098,51 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
         dp[o_beta_h + i]! += s;
       }
 
-      for (let b = 0; b < B; b++) {
-        const s5Row = b * 1;
-        const s1Row = b * 1;
-        const s6Row = b * 1;
-        const t25 = s5[s5Row]! / s1[s1Row]! / H;
-        s6[s6Row] = t25;
+      // loop 14 (f32_14, f64_14 in the cell's .wat)
+      if (wl) wl(14, B, [at(s5, 0), 1, at(s1, 0), 1, H, at(s6, 0), 1]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s5Row = b * 1;
+          const s1Row = b * 1;
+          const s6Row = b * 1;
+          const t25 = s5[s5Row]! / s1[s1Row]! / H;
+          s6[s6Row] = t25;
+        }
       }
 
       for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) s24[b * H + i] = s6[b * 1 + 0]!;
-      for (let b = 0; b < B; b++) {
-        const s14Row = b * H;
-        const s24Row = b * H;
-        const tape_s5Row = t * B * H + b * H;
-        const seed_cRow = b * H;
-        const s25Row = b * H;
-        const s26Row = b * H;
-        for (let i = 0; i < H; i++) {
-          const t26 = s14[s14Row + i]! + 2 * (s24[s24Row + i]! * tape_s5[tape_s5Row + i]!);
-          const t27 = seed_c[seed_cRow + i]! + t26;
-          s25[s25Row + i] = t27;
-          const t28 = -t26;
-          s26[s26Row + i] = t28;
+      // loop 15 (f32_15, f64_15 in the cell's .wat)
+      if (wl)
+        wl(15, B, [
+          H,
+          at(s14, 0),
+          H,
+          at(s24, 0),
+          H,
+          at(tape_s5, t * B * H),
+          H,
+          at(seed_c, 0),
+          H,
+          at(s25, 0),
+          H,
+          at(s26, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s14Row = b * H;
+          const s24Row = b * H;
+          const tape_s5Row = t * B * H + b * H;
+          const seed_cRow = b * H;
+          const s25Row = b * H;
+          const s26Row = b * H;
+          for (let i = 0; i < H; i++) {
+            const t26 = s14[s14Row + i]! + 2 * (s24[s24Row + i]! * tape_s5[tape_s5Row + i]!);
+            const t27 = seed_c[seed_cRow + i]! + t26;
+            s25[s25Row + i] = t27;
+            const t28 = -t26;
+            s26[s26Row + i] = t28;
+          }
         }
       }
 
@@ -1553,46 +2152,83 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
         s10[b * 1 + 0] = s;
       }
 
-      for (let b = 0; b < B; b++) {
-        const s10Row = b * 1;
-        const s17Row = b * 1;
-        const t29 = s10[s10Row]! / H;
-        s17[s17Row] = t29;
+      // loop 16 (f32_16, f64_16 in the cell's .wat)
+      if (wl) wl(16, B, [at(s10, 0), 1, H, at(s17, 0), 1]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s10Row = b * 1;
+          const s17Row = b * 1;
+          const t29 = s10[s10Row]! / H;
+          s17[s17Row] = t29;
+        }
       }
 
       for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) s27[b * H + i] = s17[b * 1 + 0]!;
-      for (let b = 0; b < B; b++) {
-        const s25Row = b * H;
-        const s27Row = b * H;
-        const tape_i_1Row = t * B * H + b * H;
-        const s16Row = b * H;
-        const s28Row = b * H;
-        const tape_gRow = t * B * H + b * H;
-        const s19Row = b * H;
-        const s29Row = b * H;
-        const cPrevRow = cPrevAt + b * H;
-        const s21Row = b * H;
-        const s30Row = b * H;
-        const tape_fRow = t * B * H + b * H;
-        const carry_cRow = b * H;
-        for (let i = 0; i < H; i++) {
-          // grad of: nc = (c' - mean(c')) / sqrt(var(c') + eps)
-          const dc_next_total = s25[s25Row + i]! + s27[s27Row + i]!;
-          // grad of: c' = f .* c + i .* g
-          const dg = dc_next_total * tape_i_1[tape_i_1Row + i]!;
-          const dg_pre = dg * s16[s16Row + i]!;
-          s28[s28Row + i] = dg_pre;
-          // grad of: c' = f .* c + i .* g
-          const di = dc_next_total * tape_g[tape_gRow + i]!;
-          const di_pre = di * s19[s19Row + i]!;
-          s29[s29Row + i] = di_pre;
-          // grad of: c' = f .* c + i .* g
-          const df = dc_next_total * cPrev[cPrevRow + i]!;
-          const df_pre = df * s21[s21Row + i]!;
-          s30[s30Row + i] = df_pre;
-          // grad of: c' = f .* c + i .* g
-          const dc = dc_next_total * tape_f[tape_fRow + i]!;
-          carry_c[carry_cRow + i] = dc;
+      // loop 17 (f32_17, f64_17 in the cell's .wat)
+      if (wl)
+        wl(17, B, [
+          H,
+          at(s25, 0),
+          H,
+          at(s27, 0),
+          H,
+          at(tape_i_1, t * B * H),
+          H,
+          at(s16, 0),
+          H,
+          at(s28, 0),
+          H,
+          at(tape_g, t * B * H),
+          H,
+          at(s19, 0),
+          H,
+          at(s29, 0),
+          H,
+          at(cPrev, cPrevAt),
+          H,
+          at(s21, 0),
+          H,
+          at(s30, 0),
+          H,
+          at(tape_f, t * B * H),
+          H,
+          at(carry_c, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s25Row = b * H;
+          const s27Row = b * H;
+          const tape_i_1Row = t * B * H + b * H;
+          const s16Row = b * H;
+          const s28Row = b * H;
+          const tape_gRow = t * B * H + b * H;
+          const s19Row = b * H;
+          const s29Row = b * H;
+          const cPrevRow = cPrevAt + b * H;
+          const s21Row = b * H;
+          const s30Row = b * H;
+          const tape_fRow = t * B * H + b * H;
+          const carry_cRow = b * H;
+          for (let i = 0; i < H; i++) {
+            // grad of: nc = (c' - mean(c')) / sqrt(var(c') + eps)
+            const dc_next_total = s25[s25Row + i]! + s27[s27Row + i]!;
+            // grad of: c' = f .* c + i .* g
+            const dg = dc_next_total * tape_i_1[tape_i_1Row + i]!;
+            const dg_pre = dg * s16[s16Row + i]!;
+            s28[s28Row + i] = dg_pre;
+            // grad of: c' = f .* c + i .* g
+            const di = dc_next_total * tape_g[tape_gRow + i]!;
+            const di_pre = di * s19[s19Row + i]!;
+            s29[s29Row + i] = di_pre;
+            // grad of: c' = f .* c + i .* g
+            const df = dc_next_total * cPrev[cPrevRow + i]!;
+            const df_pre = df * s21[s21Row + i]!;
+            s30[s30Row + i] = df_pre;
+            // grad of: c' = f .* c + i .* g
+            const dc = dc_next_total * tape_f[tape_fRow + i]!;
+            carry_c[carry_cRow + i] = dc;
+          }
         }
       }
 
@@ -1624,40 +2260,77 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
         dp[o_bf + i]! += s;
       }
 
-      for (let b = 0; b < B; b++) {
-        const s9Row = b * (4 * H);
-        const s11Row = b * (4 * H);
-        const s12Row = b * (4 * H);
-        const s8Row = b * (4 * H);
-        const tape_s2Row = t * B * 1 + b * 1;
-        const s31Row = b * (4 * H);
-        const s3Row = b * (4 * H);
-        const s32Row = b * (4 * H);
-        const s7Row = b * (4 * H);
-        const s33Row = b * (4 * H);
-        const s34Row = b * (4 * H);
-        const tape_s4Row = t * B * 1 + b * 1;
-        const s35Row = b * (4 * H);
-        const s36Row = b * (4 * H);
-        for (let i = 0; i < 4 * H; i++) {
-          // grad of: i, g, f, o
-          const dv = s9[s9Row + i]! + s11[s11Row + i]! + s12[s12Row + i]! + s8[s8Row + i]!;
-          // grad of: v  = gr .* nu + gx .* na
-          const dnu = dv * p[o_gr + i]!;
-          const t30 = dnu / tape_s2[tape_s2Row]!;
-          s31[s31Row + i] = t30;
-          const t31 = -((dnu * s3[s3Row + i]!) / tape_s2[tape_s2Row]!);
-          s32[s32Row + i] = t31;
-          const t32 = dv * s7[s7Row + i]!;
-          s33[s33Row + i] = t32;
-          const t33 = dv * s3[s3Row + i]!;
-          s34[s34Row + i] = t33;
-          // grad of: v  = gr .* nu + gx .* na
-          const dna = dv * p[o_gx + i]!;
-          const t34 = dna / tape_s4[tape_s4Row]!;
-          s35[s35Row + i] = t34;
-          const t35 = -((dna * s7[s7Row + i]!) / tape_s4[tape_s4Row]!);
-          s36[s36Row + i] = t35;
+      // loop 18 (f32_18, f64_18 in the cell's .wat)
+      if (wl)
+        wl(18, B, [
+          4 * H,
+          at(s9, 0),
+          4 * H,
+          at(s11, 0),
+          4 * H,
+          at(s12, 0),
+          4 * H,
+          at(s8, 0),
+          4 * H,
+          at(p, o_gr),
+          at(tape_s2, t * B * 1),
+          1,
+          at(s31, 0),
+          4 * H,
+          at(s3, 0),
+          4 * H,
+          at(s32, 0),
+          4 * H,
+          at(s7, 0),
+          4 * H,
+          at(s33, 0),
+          4 * H,
+          at(s34, 0),
+          4 * H,
+          at(p, o_gx),
+          at(tape_s4, t * B * 1),
+          1,
+          at(s35, 0),
+          4 * H,
+          at(s36, 0),
+          4 * H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s9Row = b * (4 * H);
+          const s11Row = b * (4 * H);
+          const s12Row = b * (4 * H);
+          const s8Row = b * (4 * H);
+          const tape_s2Row = t * B * 1 + b * 1;
+          const s31Row = b * (4 * H);
+          const s3Row = b * (4 * H);
+          const s32Row = b * (4 * H);
+          const s7Row = b * (4 * H);
+          const s33Row = b * (4 * H);
+          const s34Row = b * (4 * H);
+          const tape_s4Row = t * B * 1 + b * 1;
+          const s35Row = b * (4 * H);
+          const s36Row = b * (4 * H);
+          for (let i = 0; i < 4 * H; i++) {
+            // grad of: i, g, f, o
+            const dv = s9[s9Row + i]! + s11[s11Row + i]! + s12[s12Row + i]! + s8[s8Row + i]!;
+            // grad of: v  = gr .* nu + gx .* na
+            const dnu = dv * p[o_gr + i]!;
+            const t30 = dnu / tape_s2[tape_s2Row]!;
+            s31[s31Row + i] = t30;
+            const t31 = -((dnu * s3[s3Row + i]!) / tape_s2[tape_s2Row]!);
+            s32[s32Row + i] = t31;
+            const t32 = dv * s7[s7Row + i]!;
+            s33[s33Row + i] = t32;
+            const t33 = dv * s3[s3Row + i]!;
+            s34[s34Row + i] = t33;
+            // grad of: v  = gr .* nu + gx .* na
+            const dna = dv * p[o_gx + i]!;
+            const t34 = dna / tape_s4[tape_s4Row]!;
+            s35[s35Row + i] = t34;
+            const t35 = -((dna * s7[s7Row + i]!) / tape_s4[tape_s4Row]!);
+            s36[s36Row + i] = t35;
+          }
         }
       }
 
@@ -1687,41 +2360,73 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
         s20[b * 1 + 0] = s;
       }
 
-      for (let b = 0; b < B; b++) {
-        const s18Row = b * 1;
-        const s2Row = b * 1;
-        const s37Row = b * 1;
-        const s20Row = b * 1;
-        const s4Row = b * 1;
-        const s38Row = b * 1;
-        const t36 = s18[s18Row]! / s2[s2Row]! / (4 * H);
-        s37[s37Row] = t36;
-        const t37 = s20[s20Row]! / s4[s4Row]! / (4 * H);
-        s38[s38Row] = t37;
+      // loop 19 (f32_19, f64_19 in the cell's .wat)
+      if (wl)
+        wl(19, B, [at(s18, 0), 1, at(s2, 0), 1, 4 * H, at(s37, 0), 1, at(s20, 0), 1, at(s4, 0), 1, at(s38, 0), 1]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s18Row = b * 1;
+          const s2Row = b * 1;
+          const s37Row = b * 1;
+          const s20Row = b * 1;
+          const s4Row = b * 1;
+          const s38Row = b * 1;
+          const t36 = s18[s18Row]! / s2[s2Row]! / (4 * H);
+          s37[s37Row] = t36;
+          const t37 = s20[s20Row]! / s4[s4Row]! / (4 * H);
+          s38[s38Row] = t37;
+        }
       }
 
       for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) s39[b * (4 * H) + i] = s37[b * 1 + 0]!;
       for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) s40[b * (4 * H) + i] = s38[b * 1 + 0]!;
-      for (let b = 0; b < B; b++) {
-        const s31Row = b * (4 * H);
-        const s39Row = b * (4 * H);
-        const tape_s1Row = t * B * (4 * H) + b * (4 * H);
-        const s41Row = b * (4 * H);
-        const s42Row = b * (4 * H);
-        const s35Row = b * (4 * H);
-        const s40Row = b * (4 * H);
-        const tape_s3Row = t * B * (4 * H) + b * (4 * H);
-        const s43Row = b * (4 * H);
-        const s44Row = b * (4 * H);
-        for (let i = 0; i < 4 * H; i++) {
-          const t38 = s31[s31Row + i]! + 2 * (s39[s39Row + i]! * tape_s1[tape_s1Row + i]!);
-          s41[s41Row + i] = t38;
-          const t39 = -t38;
-          s42[s42Row + i] = t39;
-          const t40 = s35[s35Row + i]! + 2 * (s40[s40Row + i]! * tape_s3[tape_s3Row + i]!);
-          s43[s43Row + i] = t40;
-          const t41 = -t40;
-          s44[s44Row + i] = t41;
+      // loop 20 (f32_20, f64_20 in the cell's .wat)
+      if (wl)
+        wl(20, B, [
+          4 * H,
+          at(s31, 0),
+          4 * H,
+          at(s39, 0),
+          4 * H,
+          at(tape_s1, t * B * (4 * H)),
+          4 * H,
+          at(s41, 0),
+          4 * H,
+          at(s42, 0),
+          4 * H,
+          at(s35, 0),
+          4 * H,
+          at(s40, 0),
+          4 * H,
+          at(tape_s3, t * B * (4 * H)),
+          4 * H,
+          at(s43, 0),
+          4 * H,
+          at(s44, 0),
+          4 * H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s31Row = b * (4 * H);
+          const s39Row = b * (4 * H);
+          const tape_s1Row = t * B * (4 * H) + b * (4 * H);
+          const s41Row = b * (4 * H);
+          const s42Row = b * (4 * H);
+          const s35Row = b * (4 * H);
+          const s40Row = b * (4 * H);
+          const tape_s3Row = t * B * (4 * H) + b * (4 * H);
+          const s43Row = b * (4 * H);
+          const s44Row = b * (4 * H);
+          for (let i = 0; i < 4 * H; i++) {
+            const t38 = s31[s31Row + i]! + 2 * (s39[s39Row + i]! * tape_s1[tape_s1Row + i]!);
+            s41[s41Row + i] = t38;
+            const t39 = -t38;
+            s42[s42Row + i] = t39;
+            const t40 = s35[s35Row + i]! + 2 * (s40[s40Row + i]! * tape_s3[tape_s3Row + i]!);
+            s43[s43Row + i] = t40;
+            const t41 = -t40;
+            s44[s44Row + i] = t41;
+          }
         }
       }
 
@@ -1737,33 +2442,56 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
         s46[b * 1 + 0] = s;
       }
 
-      for (let b = 0; b < B; b++) {
-        const s45Row = b * 1;
-        const s47Row = b * 1;
-        const s46Row = b * 1;
-        const s48Row = b * 1;
-        const t42 = s45[s45Row]! / (4 * H);
-        s47[s47Row] = t42;
-        const t43 = s46[s46Row]! / (4 * H);
-        s48[s48Row] = t43;
+      // loop 21 (f32_21, f64_21 in the cell's .wat)
+      if (wl) wl(21, B, [at(s45, 0), 1, 4 * H, at(s47, 0), 1, at(s46, 0), 1, at(s48, 0), 1]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s45Row = b * 1;
+          const s47Row = b * 1;
+          const s46Row = b * 1;
+          const s48Row = b * 1;
+          const t42 = s45[s45Row]! / (4 * H);
+          s47[s47Row] = t42;
+          const t43 = s46[s46Row]! / (4 * H);
+          s48[s48Row] = t43;
+        }
       }
 
       for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) s49[b * (4 * H) + i] = s47[b * 1 + 0]!;
       for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) s50[b * (4 * H) + i] = s48[b * 1 + 0]!;
-      for (let b = 0; b < B; b++) {
-        const s41Row = b * (4 * H);
-        const s49Row = b * (4 * H);
-        const s0Row = b * (4 * H);
-        const s43Row = b * (4 * H);
-        const s50Row = b * (4 * H);
-        const gx0Row = t * B * (4 * H) + b * (4 * H);
-        for (let i = 0; i < 4 * H; i++) {
-          // grad of: nu = (u - mean(u)) / sqrt(var(u) + eps)
-          const du = s41[s41Row + i]! + s49[s49Row + i]!;
-          s0[s0Row + i] = du;
-          // grad of: na = (a - mean(a)) / sqrt(var(a) + eps)
-          const da = s43[s43Row + i]! + s50[s50Row + i]!;
-          gx0[gx0Row + i] = da;
+      // loop 22 (f32_22, f64_22 in the cell's .wat)
+      if (wl)
+        wl(22, B, [
+          4 * H,
+          at(s41, 0),
+          4 * H,
+          at(s49, 0),
+          4 * H,
+          at(s0, 0),
+          4 * H,
+          at(s43, 0),
+          4 * H,
+          at(s50, 0),
+          4 * H,
+          at(gx0, t * B * (4 * H)),
+          4 * H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s41Row = b * (4 * H);
+          const s49Row = b * (4 * H);
+          const s0Row = b * (4 * H);
+          const s43Row = b * (4 * H);
+          const s50Row = b * (4 * H);
+          const gx0Row = t * B * (4 * H) + b * (4 * H);
+          for (let i = 0; i < 4 * H; i++) {
+            // grad of: nu = (u - mean(u)) / sqrt(var(u) + eps)
+            const du = s41[s41Row + i]! + s49[s49Row + i]!;
+            s0[s0Row + i] = du;
+            // grad of: na = (a - mean(a)) / sqrt(var(a) + eps)
+            const da = s43[s43Row + i]! + s50[s50Row + i]!;
+            gx0[gx0Row + i] = da;
+          }
         }
       }
 
@@ -1810,3 +2538,228 @@ export function createStep64(sizes: Sizes, B: number, options: KernelOptions = {
 export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {}): Kernel<Float32Array> {
   return createKernel32(sizes, B, 1, options);
 }
+
+/** The elementwise loops in WebAssembly (text: generated/lstm-layernorm.wat), for the wasm backend: which may split their rows between threads, and the module. */
+const LOOPS_WASM: LoopsModuleSource = {
+  loops: [
+    { vector: false, splittable: true },
+    { vector: true, splittable: true },
+    { vector: false, splittable: true },
+    { vector: true, splittable: true },
+    { vector: false, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: false, splittable: true },
+    { vector: true, splittable: true },
+    { vector: false, splittable: true },
+    { vector: true, splittable: true },
+    { vector: false, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: false, splittable: true },
+    { vector: true, splittable: true },
+    { vector: false, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: false, splittable: true },
+    { vector: true, splittable: true },
+    { vector: false, splittable: true },
+    { vector: true, splittable: true },
+  ],
+  binary: [
+    "AGFzbQEAAAABmwINYAF7AXtgB39/f39/f38AYAt/f39/f39/f39/fwBgFH9/f39/f39/f39/f39/f39/f39/AGAOf39/f39/f39/",
+    "f39/f38AYBt/f39/f39/f39/f39/f39/f39/f39/f39/f38AYBF/f39/f39/f39/f39/f39/fwBgD39/f39/f39/f39/f39/fwBg",
+    "JH9/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/fwBgCX9/f39/f39/fwBgHX9/f39/f39/f39/f39/f39/f39/f39/",
+    "f39/f39/AGAhf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/AGAXf39/f39/f39/f39/f39/f39/f39/f38AAhIBA2Vu",
+    "dgZtZW1vcnkCAwGAgAQDKyoAAAECAgMBBAUGBAcICQcKCwcMAgcAAAECAgMBBAUGBAcICQcKCwcMAgcHiwMuBWYzMl8wAAIFZjMy",
+    "XzEAAwVmMzJfMgAEBWYzMl8zAAUFZjMyXzQABgVmMzJfNQAHBWYzMl82AAgFZjMyXzcAAgVmMzJfOAADBWYzMl85AAYGZjMyXzEw",
+    "AAkGZjMyXzExAAoGZjMyXzEyAAsGZjMyXzEzAAwGZjMyXzE0AA0GZjMyXzE1AA4GZjMyXzE2AAIGZjMyXzE3AA8GZjMyXzE4ABAG",
+    "ZjMyXzE5ABEGZjMyXzIwABIGZjMyXzIxABMGZjMyXzIyABQFZjY0XzAAFwVmNjRfMQAYBWY2NF8yABkFZjY0XzMAGgVmNjRfNAAb",
+    "BWY2NF81ABwFZjY0XzYAHQVmNjRfNwAXBWY2NF84ABgFZjY0XzkAGwZmNjRfMTAAHgZmNjRfMTEAHwZmNjRfMTIAIAZmNjRfMTMA",
+    "IQZmNjRfMTQAIgZmNjRfMTUAIwZmNjRfMTYAFwZmNjRfMTcAJAZmNjRfMTgAJQZmNjRfMTkAJgZmNjRfMjAAJwZmNjRfMjEAKAZm",
+    "NjRfMjIAKQrXayroAwECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8AAIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAAIAD9",
+    "DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMAAJZDAACWQ/3oASIC/QwAgDE/AIAx",
+    "PwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2Ov3kASAB/eYB/QyJ",
+    "iAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+q6oqPv3kASAB/eYB",
+    "/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAC",
+    "/fgBIgFBAf2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH9",
+    "5gEgAP0MGHKxQhhysUIYcrFCGHKxQv1E/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VILfgEBe/0MAACAPwAAgD8AAIA/AACAP/0M",
+    "AAAAQAAAAEAAAABAAAAAQP0MAAAAQAAAAEAAAABAAAAAQCAA/eAB/eYBEAD9DAAAgD8AAIA/AACAPwAAgD/95AH95wH95QEiAf3h",
+    "ASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Q/1SCzcAA0AgACABTkUEQCAFIAAgBmxBAnRqIAIgACADbEECdGoqAgAgBLKVOAIAIABB",
+    "AWohAAwBCwsL6QEDB38BewF9A0AgACABTkUEQCADIAAgBGxBAnRqIQ0gBSAAIAZsQQJ0aiEOIAcgACAIbEECdGohDyAJIAAgCmxB",
+    "AnRqIRAgAiACQQNxayERQQAhCwNAIAsgEU5FBEAgC0ECdCIMIA1q/QAEACAO/QkCAP3lASESIAwgD2ogEv0LBAAgDCAQaiASIBL9",
+    "5gH9CwQAIAtBBGohCwwBCwsDQCACIAtMRQRAIAtBAnQiDCANaioCACAOKgIAkyETIAwgD2ogEzgCACAMIBBqIBMgE5Q4AgAgC0EB",
+    "aiELDAELCyAAQQFqIQAMAQsLC2EBAX0DQCAAIAFORQRAIAUgACAGbEECdGogAiAAIANsQQJ0aioCACAEsiILlUOsxSc3kpE4AgAg",
+    "CSAAIApsQQJ0aiAHIAAgCGxBAnRqKgIAIAuVOAIAIABBAWohAAwBCwsL/AIDC38CewJ9A0AgACABTkUEQCADIAAgBGxBAnRqIRYg",
+    "BSAAIAZsQQJ0aiEXIAcgACAIbEECdGohGCAJIAAgCmxBAnRqIRkgCyAAIAxsQQJ0aiEaIA0gACAObEECdGohGyAPIAAgEGxBAnRq",
+    "IRwgEiAAIBNsQQJ0aiEdIAIgAkEDcWshHkEAIRUDQCAVIB5ORQRAIBVBAnQiFCAWav0ABAAgF/0JAgD95wEhHyAUIBhqIB/9CwQA",
+    "IBQgG2ogFCAZav0ABAAgGv0JAgD95QEiIP0LBAAgFCAcaiAgICD95gH9CwQAIBQgHWogESAUav0ABAAgH/3mAf0LBAAgFUEEaiEV",
+    "DAELCwNAIAIgFUxFBEAgFUECdCIUIBZqKgIAIBcqAgCVISEgFCAYaiAhOAIAIBQgG2ogFCAZaioCACAaKgIAkyIiOAIAIBQgHGog",
+    "IiAilDgCACAUIB1qIBEgFGoqAgAgIZQ4AgAgFUEBaiEVDAELCyAAQQFqIQAMAQsLCz4AA0AgACABTkUEQCAFIAAgBmxBAnRqIAIg",
+    "ACADbEECdGoqAgAgBLKVQ6zFJzeSkTgCACAAQQFqIQAMAQsLC5gCAwh/AXsBfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEQIAUgACAG",
+    "bEECdGohESAHIAAgCGxBAnRqIRIgCiAAIAtsQQJ0aiETIAwgACANbEECdGohFCACIAJBA3FrIRVBACEPA0AgDyAVTkUEQCAPQQJ0",
+    "Ig4gEGr9AAQAIBH9CQIA/ecBIRYgDiASaiAW/QsEACAOIBRqIAkgDmr9AAQAIBb95gEgDiATav0ABAD95AH9CwQAIA9BBGohDwwB",
+    "CwsDQCACIA9MRQRAIA9BAnQiDiAQaioCACARKgIAlSEXIA4gEmogFzgCACAOIBRqIAkgDmoqAgAgF5QgDiATaioCAJI4AgAgD0EB",
+    "aiEPDAELCyAAQQFqIQAMAQsLC9kFAw1/A3sDfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEdIAYgACAHbEECdGohHiAIIAAgCWxBAnRq",
+    "IR8gCyAAIAxsQQJ0aiEgIA0gACAObEECdGohISAQIAAgEWxBAnRqISIgEiAAIBNsQQJ0aiEjIBUgACAWbEECdGohJCAXIAAgGGxB",
+    "AnRqISUgGSAAIBpsQQJ0aiEmIAIgAkEDcWshJ0EAIRwDQCAcICdORQRA/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8A",
+    "AIA/IBxBAnQiGyAdav0ABAAgBSAbav0ABAD95AH94QEQAP3kAf3nASEoIBsgHmogKP0LBAAgGyAgaiAbIB9q/QAEACAKIBtq/QAE",
+    "AP3kARABIin9CwQAIBsgImr9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gGyAhav0ABAAgDyAbav0ABAD95AH9",
+    "4QEQAP3kAf3nASIq/QsEACAbICRq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/IBsgI2r9AAQAIBQgG2r9AAQA",
+    "/eQB/eEBEAD95AH95wH9CwQAIBsgJmogKiAbICVq/QAEAP3mASAoICn95gH95AH9CwQAIBxBBGohHAwBCwsDQCACIBxMRQRAQwAA",
+    "gD8gHEECdCIbIB1qKgIAIAUgG2oqAgCSjP0TEAD9HwBDAACAP5KVISsgGyAeaiArOAIAIBsgIGogGyAfaioCACAKIBtqKgIAkv0T",
+    "EAH9HwAiLDgCACAbICJqQwAAgD8gGyAhaioCACAPIBtqKgIAkoz9ExAA/R8AQwAAgD+SlSItOAIAIBsgJGpDAACAPyAbICNqKgIA",
+    "IBQgG2oqAgCSjP0TEAD9HwBDAACAP5KVOAIAIBsgJmogLSAbICVqKgIAlCArICyUkjgCACAcQQFqIRwMAQsLIABBAWohAAwBCwsL",
+    "3AIDCX8BewF9A0AgACABTkUEQCADIAAgBGxBAnRqIRMgBSAAIAZsQQJ0aiEUIAcgACAIbEECdGohFSALIAAgDGxBAnRqIRYgDSAA",
+    "IA5sQQJ0aiEXIA8gACAQbEECdGohGCACIAJBA3FrIRlBACESA0AgEiAZTkUEQCASQQJ0IhEgE2r9AAQAIBT9CQIA/ecBIRogESAV",
+    "aiAa/QsEACARIBZqIAkgEWr9AAQAIBr95gEgCiARav0ABAD95AEQASIa/QsEACARIBhqIBEgF2r9AAQAIBr95gH9CwQAIBJBBGoh",
+    "EgwBCwsDQCACIBJMRQRAIBJBAnQiESATaioCACAUKgIAlSEbIBEgFWogGzgCACARIBZqIAkgEWoqAgAgG5QgCiARaioCAJL9ExAB",
+    "/R8AIhs4AgAgESAYaiARIBdqKgIAIBuUOAIAIBJBAWohEgwBCwsgAEEBaiEADAELCwt9AANAIAAgAU5FBEAgBCAAIAVsQQJ0aiAC",
+    "IAAgA2xBAnRqKgIAQwAAAECUOAIAIAggACAJbEECdGogBiAAIAdsQQJ0aioCAEMAAABAlDgCACAMIAAgDWxBAnRqIAogACALbEEC",
+    "dGoqAgBDAAAAQJQ4AgAgAEEBaiEADAELCwuLAgEJfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiERIAUgACAGbEECdGohEiAHIAAgCGxB",
+    "AnRqIRMgCSAAIApsQQJ0aiEUIAsgACAMbEECdGohFSANIAAgDmxBAnRqIRYgAiACQQNxayEXQQAhDwNAIA8gF05FBEAgD0ECdCIQ",
+    "IBNqIBAgEWr9AAQAIBL9CQIA/ecB/QsEACAQIBZqIBAgFGr9AAQAIBX9CQIA/ecB/QsEACAPQQRqIQ8MAQsLA0AgAiAPTEUEQCAP",
+    "QQJ0IhAgE2ogECARaioCACASKgIAlTgCACAQIBZqIBAgFGoqAgAgFSoCAJU4AgAgD0EBaiEPDAELCyAAQQFqIQAMAQsLC6sHAxN/",
+    "A3sDfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEoIAUgACAGbEECdGohJiAHIAAgCGxBAnRqISkgCSAAIApsQQJ0aiEqIAwgACANbEEC",
+    "dGohJyAOIAAgD2xBAnRqISsgECAAIBFsQQJ0aiEsIBIgACATbEECdGohLSAUIAAgFWxBAnRqIS4gFiAAIBdsQQJ0aiEvIBggACAZ",
+    "bEECdGohMCAaIAAgG2xBAnRqITEgHCAAIB1sQQJ0aiEyIB4gACAfbEECdGohMyAgIAAgIWxBAnRqITQgIiAAICNsQQJ0aiE1IAIg",
+    "AkEDcWshNkEAISUDQCAlIDZORQRAICVBAnQiJCAoav0ABAAgJCAmav0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gJCApav0ABAAi",
+    "NyA3/eYB/eUB/eYBITcgJCAqaiA3/QsEACAkICtqIDcgCyAkav0ABAD95gEiOSAn/QkCAP3nAf0LBAAgJCAtaiA5ICQgLGr9AAQA",
+    "ICf9CQIA/ecBIjn95gEgJ/0JAgD95wH94QH9CwQAICQgL2r9DAAAgD8AAIA/AACAPwAAgD8gJCAuav0ABAAiOCA4/eYB/eUB/QsE",
+    "ACAkIDFqICQgMGr9AAQAIjj9DAAAgD8AAIA/AACAPwAAgD8gOP3lAf3mAf0LBAAgJCAzaiAkIDJq/QAEACI4/QwAAIA/AACAPwAA",
+    "gD8AAIA/IDj95QH95gH9CwQAICQgNGogJCAoav0ABAAgJCApav0ABAD95gEgJCAmav0ABAD9DAAAgD8AAIA/AACAPwAAgD8gJCAm",
+    "av0ABAD95QH95gH95gH9CwQAICQgNWogNyA5/eYB/QsEACAlQQRqISUMAQsLA0AgAiAlTEUEQCAlQQJ0IiQgKGoqAgAgJCAmaioC",
+    "AJRDAACAPyAkIClqKgIAIjogOpSTlCE6ICQgKmogOjgCACAkICtqIDogCyAkaioCAJQiPCAnKgIAlTgCACAkIC1qIDwgJCAsaioC",
+    "ACAnKgIAlSI8lCAnKgIAlYw4AgAgJCAvakMAAIA/ICQgLmoqAgAiOyA7lJM4AgAgJCAxaiAkIDBqKgIAIjtDAACAPyA7k5Q4AgAg",
+    "JCAzaiAkIDJqKgIAIjtDAACAPyA7k5Q4AgAgJCA0aiAkIChqKgIAICQgKWoqAgCUICQgJmoqAgBDAACAPyAkICZqKgIAk5SUOAIA",
+    "ICQgNWogOiA8lDgCACAlQQFqISUMAQsLIABBAWohAAwBCwsLRgADQCAAIAFORQRAIAcgACAIbEECdGogAiAAIANsQQJ0aioCACAE",
+    "IAAgBWxBAnRqKgIAlSAGspU4AgAgAEEBaiEADAELCwvKAgMJfwF7AX0DQCAAIAFORQRAIAMgACAEbEECdGohESAFIAAgBmxBAnRq",
+    "IRIgByAAIAhsQQJ0aiETIAkgACAKbEECdGohFCALIAAgDGxBAnRqIRUgDSAAIA5sQQJ0aiEWIAIgAkEDcWshF0EAIRADQCAQIBdO",
+    "RQRAIBBBAnQiDyARav0ABAD9DAAAAEAAAABAAAAAQAAAAEAgDyASav0ABAAgDyATav0ABAD95gH95gH95AEhGCAPIBVqIA8gFGr9",
+    "AAQAIBj95AH9CwQAIA8gFmogGP3hAf0LBAAgEEEEaiEQDAELCwNAIAIgEExFBEAgEEECdCIPIBFqKgIAIA8gEmoqAgAgDyATaioC",
+    "AJRDAAAAQJSSIRkgDyAVaiAPIBRqKgIAIBmSOAIAIA8gFmogGYw4AgAgEEEBaiEQDAELCyAAQQFqIQAMAQsLC5kEAxB/AXsBfQNA",
+    "IAAgAU5FBEAgAyAAIARsQQJ0aiEfIAUgACAGbEECdGohICAHIAAgCGxBAnRqISEgCSAAIApsQQJ0aiEiIAsgACAMbEECdGohIyAN",
+    "IAAgDmxBAnRqISQgDyAAIBBsQQJ0aiElIBEgACASbEECdGohJiATIAAgFGxBAnRqIScgFSAAIBZsQQJ0aiEoIBcgACAYbEECdGoh",
+    "KSAZIAAgGmxBAnRqISogGyAAIBxsQQJ0aiErIAIgAkEDcWshLEEAIR4DQCAeICxORQRAIB5BAnQiHSAfav0ABAAgHSAgav0ABAD9",
+    "5AEhLSAdICNqIC0gHSAhav0ABAD95gEgHSAiav0ABAD95gH9CwQAIB0gJmogLSAdICRq/QAEAP3mASAdICVq/QAEAP3mAf0LBAAg",
+    "HSApaiAtIB0gJ2r9AAQA/eYBIB0gKGr9AAQA/eYB/QsEACAdICtqIC0gHSAqav0ABAD95gH9CwQAIB5BBGohHgwBCwsDQCACIB5M",
+    "RQRAIB5BAnQiHSAfaioCACAdICBqKgIAkiEuIB0gI2ogLiAdICFqKgIAlCAdICJqKgIAlDgCACAdICZqIC4gHSAkaioCAJQgHSAl",
+    "aioCAJQ4AgAgHSApaiAuIB0gJ2oqAgCUIB0gKGoqAgCUOAIAIB0gK2ogLiAdICpqKgIAlDgCACAeQQFqIR4MAQsLIABBAWohAAwB",
+    "CwsLsQUDEX8CewJ9A0AgACABTkUEQCADIAAgBGxBAnRqIScgBSAAIAZsQQJ0aiEoIAcgACAIbEECdGohKSAJIAAgCmxBAnRqISog",
+    "DCAAIA1sQQJ0aiEjIA4gACAPbEECdGohKyAQIAAgEWxBAnRqISQgEiAAIBNsQQJ0aiEsIBQgACAVbEECdGohJSAWIAAgF2xBAnRq",
+    "IS0gGCAAIBlsQQJ0aiEuIBsgACAcbEECdGohJiAdIAAgHmxBAnRqIS8gHyAAICBsQQJ0aiEwIAIgAkEDcWshMUEAISIDQCAiIDFO",
+    "RQRAICJBAnQiISAnav0ABAAgISAoav0ABAD95AEgISApav0ABAD95AEgISAqav0ABAD95AEiMiALICFq/QAEAP3mASEzICEgK2og",
+    "MyAj/QkCAP3nAf0LBAAgISAsaiAzICEgJGr9AAQA/eYBICP9CQIA/ecB/eEB/QsEACAhIC1qIDIgISAlav0ABAD95gH9CwQAICEg",
+    "LmogMiAhICRq/QAEAP3mAf0LBAAgISAvaiAyIBogIWr9AAQA/eYBIjIgJv0JAgD95wH9CwQAICEgMGogMiAhICVq/QAEAP3mASAm",
+    "/QkCAP3nAf3hAf0LBAAgIkEEaiEiDAELCwNAIAIgIkxFBEAgIkECdCIhICdqKgIAICEgKGoqAgCSICEgKWoqAgCSICEgKmoqAgCS",
+    "IjQgCyAhaioCAJQhNSAhICtqIDUgIyoCAJU4AgAgISAsaiA1ICEgJGoqAgCUICMqAgCVjDgCACAhIC1qIDQgISAlaioCAJQ4AgAg",
+    "ISAuaiA0ICEgJGoqAgCUOAIAICEgL2ogNCAaICFqKgIAlCI0ICYqAgCVOAIAICEgMGogNCAhICVqKgIAlCAmKgIAlYw4AgAgIkEB",
+    "aiEiDAELCyAAQQFqIQAMAQsLC3gBAX0DQCAAIAFORQRAIAcgACAIbEECdGogAiAAIANsQQJ0aioCACAEIAAgBWxBAnRqKgIAlSAG",
+    "siIPlTgCACANIAAgDmxBAnRqIAkgACAKbEECdGoqAgAgCyAAIAxsQQJ0aioCAJUgD5U4AgAgAEEBaiEADAELCwvtAwMNfwF7AX0D",
+    "QCAAIAFORQRAIAMgACAEbEECdGohGSAFIAAgBmxBAnRqIRogByAAIAhsQQJ0aiEbIAkgACAKbEECdGohHCALIAAgDGxBAnRqIR0g",
+    "DSAAIA5sQQJ0aiEeIA8gACAQbEECdGohHyARIAAgEmxBAnRqISAgEyAAIBRsQQJ0aiEhIBUgACAWbEECdGohIiACIAJBA3FrISNB",
+    "ACEYA0AgGCAjTkUEQCAYQQJ0IhcgGWr9AAQA/QwAAABAAAAAQAAAAEAAAABAIBcgGmr9AAQAIBcgG2r9AAQA/eYB/eYB/eQBISQg",
+    "FyAcaiAk/QsEACAXIB1qICT94QH9CwQAIBcgIWogFyAeav0ABAD9DAAAAEAAAABAAAAAQAAAAEAgFyAfav0ABAAgFyAgav0ABAD9",
+    "5gH95gH95AEiJP0LBAAgFyAiaiAk/eEB/QsEACAYQQRqIRgMAQsLA0AgAiAYTEUEQCAYQQJ0IhcgGWoqAgAgFyAaaioCACAXIBtq",
+    "KgIAlEMAAABAlJIhJSAXIBxqICU4AgAgFyAdaiAljDgCACAXICFqIBcgHmoqAgAgFyAfaioCACAXICBqKgIAlEMAAABAlJIiJTgC",
+    "ACAXICJqICWMOAIAIBhBAWohGAwBCwsgAEEBaiEADAELCwtaAQF9A0AgACABTkUEQCAFIAAgBmxBAnRqIAIgACADbEECdGoqAgAg",
+    "BLIiC5U4AgAgCSAAIApsQQJ0aiAHIAAgCGxBAnRqKgIAIAuVOAIAIABBAWohAAwBCwsLlwIBCX8DQCAAIAFORQRAIAMgACAEbEEC",
+    "dGohESAFIAAgBmxBAnRqIRIgByAAIAhsQQJ0aiETIAkgACAKbEECdGohFCALIAAgDGxBAnRqIRUgDSAAIA5sQQJ0aiEWIAIgAkED",
+    "cWshF0EAIRADQCAQIBdORQRAIBBBAnQiDyATaiAPIBFq/QAEACAPIBJq/QAEAP3kAf0LBAAgDyAWaiAPIBRq/QAEACAPIBVq/QAE",
+    "AP3kAf0LBAAgEEEEaiEQDAELCwNAIAIgEExFBEAgEEECdCIPIBNqIA8gEWoqAgAgDyASaioCAJI4AgAgDyAWaiAPIBRqKgIAIA8g",
+    "FWoqAgCSOAIAIBBBAWohEAwBCwsgAEEBaiEADAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0M",
+    "CW2oE0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFA",
+    "AAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y",
+    "7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTH",
+    "VqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9",
+    "DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH9",
+    "8gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fAB",
+    "IAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEg",
+    "Av2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt",
+    "1RBJh8D9Sf1SC34BAXv9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAABAAAAAAAAAAED9DAAAAAAAAABAAAAAAAAAAEAgAP3sAf3y",
+    "ARAV/QwAAAAAAADwPwAAAAAAAPA//fAB/fMB/fEBIgH97QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/Un9Ugs3AANAIAAgAU5FBEAg",
+    "BSAAIAZsQQN0aiACIAAgA2xBA3RqKwMAIAS3ozkDACAAQQFqIQAMAQsLC+kBAwd/AXsBfANAIAAgAU5FBEAgAyAAIARsQQN0aiEN",
+    "IAUgACAGbEEDdGohDiAHIAAgCGxBA3RqIQ8gCSAAIApsQQN0aiEQIAIgAkEBcWshEUEAIQsDQCALIBFORQRAIAtBA3QiDCANav0A",
+    "BAAgDv0KAwD98QEhEiAMIA9qIBL9CwQAIAwgEGogEiAS/fIB/QsEACALQQJqIQsMAQsLA0AgAiALTEUEQCALQQN0IgwgDWorAwAg",
+    "DisDAKEhEyAMIA9qIBM5AwAgDCAQaiATIBOiOQMAIAtBAWohCwwBCwsgAEEBaiEADAELCwtlAQF8A0AgACABTkUEQCAFIAAgBmxB",
+    "A3RqIAIgACADbEEDdGorAwAgBLciC6NE8WjjiLX45D6gnzkDACAJIAAgCmxBA3RqIAcgACAIbEEDdGorAwAgC6M5AwAgAEEBaiEA",
+    "DAELCwv8AgMLfwJ7AnwDQCAAIAFORQRAIAMgACAEbEEDdGohFiAFIAAgBmxBA3RqIRcgByAAIAhsQQN0aiEYIAkgACAKbEEDdGoh",
+    "GSALIAAgDGxBA3RqIRogDSAAIA5sQQN0aiEbIA8gACAQbEEDdGohHCASIAAgE2xBA3RqIR0gAiACQQFxayEeQQAhFQNAIBUgHk5F",
+    "BEAgFUEDdCIUIBZq/QAEACAX/QoDAP3zASEfIBQgGGogH/0LBAAgFCAbaiAUIBlq/QAEACAa/QoDAP3xASIg/QsEACAUIBxqICAg",
+    "IP3yAf0LBAAgFCAdaiARIBRq/QAEACAf/fIB/QsEACAVQQJqIRUMAQsLA0AgAiAVTEUEQCAVQQN0IhQgFmorAwAgFysDAKMhISAU",
+    "IBhqICE5AwAgFCAbaiAUIBlqKwMAIBorAwChIiI5AwAgFCAcaiAiICKiOQMAIBQgHWogESAUaisDACAhojkDACAVQQFqIRUMAQsL",
+    "IABBAWohAAwBCwsLQgADQCAAIAFORQRAIAUgACAGbEEDdGogAiAAIANsQQN0aisDACAEt6NE8WjjiLX45D6gnzkDACAAQQFqIQAM",
+    "AQsLC5gCAwh/AXsBfANAIAAgAU5FBEAgAyAAIARsQQN0aiEQIAUgACAGbEEDdGohESAHIAAgCGxBA3RqIRIgCiAAIAtsQQN0aiET",
+    "IAwgACANbEEDdGohFCACIAJBAXFrIRVBACEPA0AgDyAVTkUEQCAPQQN0Ig4gEGr9AAQAIBH9CgMA/fMBIRYgDiASaiAW/QsEACAO",
+    "IBRqIAkgDmr9AAQAIBb98gEgDiATav0ABAD98AH9CwQAIA9BAmohDwwBCwsDQCACIA9MRQRAIA9BA3QiDiAQaisDACARKwMAoyEX",
+    "IA4gEmogFzkDACAOIBRqIAkgDmorAwAgF6IgDiATaisDAKA5AwAgD0EBaiEPDAELCyAAQQFqIQAMAQsLC/EFAw1/A3sDfANAIAAg",
+    "AU5FBEAgAyAAIARsQQN0aiEdIAYgACAHbEEDdGohHiAIIAAgCWxBA3RqIR8gCyAAIAxsQQN0aiEgIA0gACAObEEDdGohISAQIAAg",
+    "EWxBA3RqISIgEiAAIBNsQQN0aiEjIBUgACAWbEEDdGohJCAXIAAgGGxBA3RqISUgGSAAIBpsQQN0aiEmIAIgAkEBcWshJ0EAIRwD",
+    "QCAcICdORQRA/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/IBxBA3QiGyAdav0ABAAgBSAbav0ABAD98AH97QEQ",
+    "Ff3wAf3zASEoIBsgHmogKP0LBAAgGyAgaiAbIB9q/QAEACAKIBtq/QAEAP3wARAWIin9CwQAIBsgImr9DAAAAAAAAPA/AAAAAAAA",
+    "8D/9DAAAAAAAAPA/AAAAAAAA8D8gGyAhav0ABAAgDyAbav0ABAD98AH97QEQFf3wAf3zASIq/QsEACAbICRq/QwAAAAAAADwPwAA",
+    "AAAAAPA//QwAAAAAAADwPwAAAAAAAPA/IBsgI2r9AAQAIBQgG2r9AAQA/fAB/e0BEBX98AH98wH9CwQAIBsgJmogKiAbICVq/QAE",
+    "AP3yASAoICn98gH98AH9CwQAIBxBAmohHAwBCwsDQCACIBxMRQRARAAAAAAAAPA/IBxBA3QiGyAdaisDACAFIBtqKwMAoJr9FBAV",
+    "/SEARAAAAAAAAPA/oKMhKyAbIB5qICs5AwAgGyAgaiAbIB9qKwMAIAogG2orAwCg/RQQFv0hACIsOQMAIBsgImpEAAAAAAAA8D8g",
+    "GyAhaisDACAPIBtqKwMAoJr9FBAV/SEARAAAAAAAAPA/oKMiLTkDACAbICRqRAAAAAAAAPA/IBsgI2orAwAgFCAbaisDAKCa/RQQ",
+    "Ff0hAEQAAAAAAADwP6CjOQMAIBsgJmogLSAbICVqKwMAoiArICyioDkDACAcQQFqIRwMAQsLIABBAWohAAwBCwsL3AIDCX8BewF8",
+    "A0AgACABTkUEQCADIAAgBGxBA3RqIRMgBSAAIAZsQQN0aiEUIAcgACAIbEEDdGohFSALIAAgDGxBA3RqIRYgDSAAIA5sQQN0aiEX",
+    "IA8gACAQbEEDdGohGCACIAJBAXFrIRlBACESA0AgEiAZTkUEQCASQQN0IhEgE2r9AAQAIBT9CgMA/fMBIRogESAVaiAa/QsEACAR",
+    "IBZqIAkgEWr9AAQAIBr98gEgCiARav0ABAD98AEQFiIa/QsEACARIBhqIBEgF2r9AAQAIBr98gH9CwQAIBJBAmohEgwBCwsDQCAC",
+    "IBJMRQRAIBJBA3QiESATaisDACAUKwMAoyEbIBEgFWogGzkDACARIBZqIAkgEWorAwAgG6IgCiARaisDAKD9FBAW/SEAIhs5AwAg",
+    "ESAYaiARIBdqKwMAIBuiOQMAIBJBAWohEgwBCwsgAEEBaiEADAELCwuJAQADQCAAIAFORQRAIAQgACAFbEEDdGogAiAAIANsQQN0",
+    "aisDAEQAAAAAAAAAQKI5AwAgCCAAIAlsQQN0aiAGIAAgB2xBA3RqKwMARAAAAAAAAABAojkDACAMIAAgDWxBA3RqIAogACALbEED",
+    "dGorAwBEAAAAAAAAAECiOQMAIABBAWohAAwBCwsLiwIBCX8DQCAAIAFORQRAIAMgACAEbEEDdGohESAFIAAgBmxBA3RqIRIgByAA",
+    "IAhsQQN0aiETIAkgACAKbEEDdGohFCALIAAgDGxBA3RqIRUgDSAAIA5sQQN0aiEWIAIgAkEBcWshF0EAIQ8DQCAPIBdORQRAIA9B",
+    "A3QiECATaiAQIBFq/QAEACAS/QoDAP3zAf0LBAAgECAWaiAQIBRq/QAEACAV/QoDAP3zAf0LBAAgD0ECaiEPDAELCwNAIAIgD0xF",
+    "BEAgD0EDdCIQIBNqIBAgEWorAwAgEisDAKM5AwAgECAWaiAQIBRqKwMAIBUrAwCjOQMAIA9BAWohDwwBCwsgAEEBaiEADAELCwu/",
+    "BwMTfwN7A3wDQCAAIAFORQRAIAMgACAEbEEDdGohKCAFIAAgBmxBA3RqISYgByAAIAhsQQN0aiEpIAkgACAKbEEDdGohKiAMIAAg",
+    "DWxBA3RqIScgDiAAIA9sQQN0aiErIBAgACARbEEDdGohLCASIAAgE2xBA3RqIS0gFCAAIBVsQQN0aiEuIBYgACAXbEEDdGohLyAY",
+    "IAAgGWxBA3RqITAgGiAAIBtsQQN0aiExIBwgACAdbEEDdGohMiAeIAAgH2xBA3RqITMgICAAICFsQQN0aiE0ICIgACAjbEEDdGoh",
+    "NSACIAJBAXFrITZBACElA0AgJSA2TkUEQCAlQQN0IiQgKGr9AAQAICQgJmr9AAQA/fIB/QwAAAAAAADwPwAAAAAAAPA/ICQgKWr9",
+    "AAQAIjcgN/3yAf3xAf3yASE3ICQgKmogN/0LBAAgJCAraiA3IAsgJGr9AAQA/fIBIjkgJ/0KAwD98wH9CwQAICQgLWogOSAkICxq",
+    "/QAEACAn/QoDAP3zASI5/fIBICf9CgMA/fMB/e0B/QsEACAkIC9q/QwAAAAAAADwPwAAAAAAAPA/ICQgLmr9AAQAIjggOP3yAf3x",
+    "Af0LBAAgJCAxaiAkIDBq/QAEACI4/QwAAAAAAADwPwAAAAAAAPA/IDj98QH98gH9CwQAICQgM2ogJCAyav0ABAAiOP0MAAAAAAAA",
+    "8D8AAAAAAADwPyA4/fEB/fIB/QsEACAkIDRqICQgKGr9AAQAICQgKWr9AAQA/fIBICQgJmr9AAQA/QwAAAAAAADwPwAAAAAAAPA/",
+    "ICQgJmr9AAQA/fEB/fIB/fIB/QsEACAkIDVqIDcgOf3yAf0LBAAgJUECaiElDAELCwNAIAIgJUxFBEAgJUEDdCIkIChqKwMAICQg",
+    "JmorAwCiRAAAAAAAAPA/ICQgKWorAwAiOiA6oqGiITogJCAqaiA6OQMAICQgK2ogOiALICRqKwMAoiI8ICcrAwCjOQMAICQgLWog",
+    "PCAkICxqKwMAICcrAwCjIjyiICcrAwCjmjkDACAkIC9qRAAAAAAAAPA/ICQgLmorAwAiOyA7oqE5AwAgJCAxaiAkIDBqKwMAIjtE",
+    "AAAAAAAA8D8gO6GiOQMAICQgM2ogJCAyaisDACI7RAAAAAAAAPA/IDuhojkDACAkIDRqICQgKGorAwAgJCApaisDAKIgJCAmaisD",
+    "AEQAAAAAAADwPyAkICZqKwMAoaKiOQMAICQgNWogOiA8ojkDACAlQQFqISUMAQsLIABBAWohAAwBCwsLRgADQCAAIAFORQRAIAcg",
+    "ACAIbEEDdGogAiAAIANsQQN0aisDACAEIAAgBWxBA3RqKwMAoyAGt6M5AwAgAEEBaiEADAELCwvOAgMJfwF7AXwDQCAAIAFORQRA",
+    "IAMgACAEbEEDdGohESAFIAAgBmxBA3RqIRIgByAAIAhsQQN0aiETIAkgACAKbEEDdGohFCALIAAgDGxBA3RqIRUgDSAAIA5sQQN0",
+    "aiEWIAIgAkEBcWshF0EAIRADQCAQIBdORQRAIBBBA3QiDyARav0ABAD9DAAAAAAAAABAAAAAAAAAAEAgDyASav0ABAAgDyATav0A",
+    "BAD98gH98gH98AEhGCAPIBVqIA8gFGr9AAQAIBj98AH9CwQAIA8gFmogGP3tAf0LBAAgEEECaiEQDAELCwNAIAIgEExFBEAgEEED",
+    "dCIPIBFqKwMAIA8gEmorAwAgDyATaisDAKJEAAAAAAAAAECioCEZIA8gFWogDyAUaisDACAZoDkDACAPIBZqIBmaOQMAIBBBAWoh",
+    "EAwBCwsgAEEBaiEADAELCwuZBAMQfwF7AXwDQCAAIAFORQRAIAMgACAEbEEDdGohHyAFIAAgBmxBA3RqISAgByAAIAhsQQN0aiEh",
+    "IAkgACAKbEEDdGohIiALIAAgDGxBA3RqISMgDSAAIA5sQQN0aiEkIA8gACAQbEEDdGohJSARIAAgEmxBA3RqISYgEyAAIBRsQQN0",
+    "aiEnIBUgACAWbEEDdGohKCAXIAAgGGxBA3RqISkgGSAAIBpsQQN0aiEqIBsgACAcbEEDdGohKyACIAJBAXFrISxBACEeA0AgHiAs",
+    "TkUEQCAeQQN0Ih0gH2r9AAQAIB0gIGr9AAQA/fABIS0gHSAjaiAtIB0gIWr9AAQA/fIBIB0gImr9AAQA/fIB/QsEACAdICZqIC0g",
+    "HSAkav0ABAD98gEgHSAlav0ABAD98gH9CwQAIB0gKWogLSAdICdq/QAEAP3yASAdIChq/QAEAP3yAf0LBAAgHSAraiAtIB0gKmr9",
+    "AAQA/fIB/QsEACAeQQJqIR4MAQsLA0AgAiAeTEUEQCAeQQN0Ih0gH2orAwAgHSAgaisDAKAhLiAdICNqIC4gHSAhaisDAKIgHSAi",
+    "aisDAKI5AwAgHSAmaiAuIB0gJGorAwCiIB0gJWorAwCiOQMAIB0gKWogLiAdICdqKwMAoiAdIChqKwMAojkDACAdICtqIC4gHSAq",
+    "aisDAKI5AwAgHkEBaiEeDAELCyAAQQFqIQAMAQsLC7EFAxF/AnsCfANAIAAgAU5FBEAgAyAAIARsQQN0aiEnIAUgACAGbEEDdGoh",
+    "KCAHIAAgCGxBA3RqISkgCSAAIApsQQN0aiEqIAwgACANbEEDdGohIyAOIAAgD2xBA3RqISsgECAAIBFsQQN0aiEkIBIgACATbEED",
+    "dGohLCAUIAAgFWxBA3RqISUgFiAAIBdsQQN0aiEtIBggACAZbEEDdGohLiAbIAAgHGxBA3RqISYgHSAAIB5sQQN0aiEvIB8gACAg",
+    "bEEDdGohMCACIAJBAXFrITFBACEiA0AgIiAxTkUEQCAiQQN0IiEgJ2r9AAQAICEgKGr9AAQA/fABICEgKWr9AAQA/fABICEgKmr9",
+    "AAQA/fABIjIgCyAhav0ABAD98gEhMyAhICtqIDMgI/0KAwD98wH9CwQAICEgLGogMyAhICRq/QAEAP3yASAj/QoDAP3zAf3tAf0L",
+    "BAAgISAtaiAyICEgJWr9AAQA/fIB/QsEACAhIC5qIDIgISAkav0ABAD98gH9CwQAICEgL2ogMiAaICFq/QAEAP3yASIyICb9CgMA",
+    "/fMB/QsEACAhIDBqIDIgISAlav0ABAD98gEgJv0KAwD98wH97QH9CwQAICJBAmohIgwBCwsDQCACICJMRQRAICJBA3QiISAnaisD",
+    "ACAhIChqKwMAoCAhIClqKwMAoCAhICpqKwMAoCI0IAsgIWorAwCiITUgISAraiA1ICMrAwCjOQMAICEgLGogNSAhICRqKwMAoiAj",
+    "KwMAo5o5AwAgISAtaiA0ICEgJWorAwCiOQMAICEgLmogNCAhICRqKwMAojkDACAhIC9qIDQgGiAhaisDAKIiNCAmKwMAozkDACAh",
+    "IDBqIDQgISAlaisDAKIgJisDAKOaOQMAICJBAWohIgwBCwsgAEEBaiEADAELCwt4AQF8A0AgACABTkUEQCAHIAAgCGxBA3RqIAIg",
+    "ACADbEEDdGorAwAgBCAAIAVsQQN0aisDAKMgBrciD6M5AwAgDSAAIA5sQQN0aiAJIAAgCmxBA3RqKwMAIAsgACAMbEEDdGorAwCj",
+    "IA+jOQMAIABBAWohAAwBCwsL9QMDDX8BewF8A0AgACABTkUEQCADIAAgBGxBA3RqIRkgBSAAIAZsQQN0aiEaIAcgACAIbEEDdGoh",
+    "GyAJIAAgCmxBA3RqIRwgCyAAIAxsQQN0aiEdIA0gACAObEEDdGohHiAPIAAgEGxBA3RqIR8gESAAIBJsQQN0aiEgIBMgACAUbEED",
+    "dGohISAVIAAgFmxBA3RqISIgAiACQQFxayEjQQAhGANAIBggI05FBEAgGEEDdCIXIBlq/QAEAP0MAAAAAAAAAEAAAAAAAAAAQCAX",
+    "IBpq/QAEACAXIBtq/QAEAP3yAf3yAf3wASEkIBcgHGogJP0LBAAgFyAdaiAk/e0B/QsEACAXICFqIBcgHmr9AAQA/QwAAAAAAAAA",
+    "QAAAAAAAAABAIBcgH2r9AAQAIBcgIGr9AAQA/fIB/fIB/fABIiT9CwQAIBcgImogJP3tAf0LBAAgGEECaiEYDAELCwNAIAIgGExF",
+    "BEAgGEEDdCIXIBlqKwMAIBcgGmorAwAgFyAbaisDAKJEAAAAAAAAAECioCElIBcgHGogJTkDACAXIB1qICWaOQMAIBcgIWogFyAe",
+    "aisDACAXIB9qKwMAIBcgIGorAwCiRAAAAAAAAABAoqAiJTkDACAXICJqICWaOQMAIBhBAWohGAwBCwsgAEEBaiEADAELCwtaAQF8",
+    "A0AgACABTkUEQCAFIAAgBmxBA3RqIAIgACADbEEDdGorAwAgBLciC6M5AwAgCSAAIApsQQN0aiAHIAAgCGxBA3RqKwMAIAujOQMA",
+    "IABBAWohAAwBCwsLlwIBCX8DQCAAIAFORQRAIAMgACAEbEEDdGohESAFIAAgBmxBA3RqIRIgByAAIAhsQQN0aiETIAkgACAKbEED",
+    "dGohFCALIAAgDGxBA3RqIRUgDSAAIA5sQQN0aiEWIAIgAkEBcWshF0EAIRADQCAQIBdORQRAIBBBA3QiDyATaiAPIBFq/QAEACAP",
+    "IBJq/QAEAP3wAf0LBAAgDyAWaiAPIBRq/QAEACAPIBVq/QAEAP3wAf0LBAAgEEECaiEQDAELCwNAIAIgEExFBEAgEEEDdCIPIBNq",
+    "IA8gEWorAwAgDyASaisDAKA5AwAgDyAWaiAPIBRqKwMAIA8gFWorAwCgOQMAIBBBAWohEAwBCwsgAEEBaiEADAELCws=",
+  ].join(""),
+};

@@ -3,7 +3,7 @@
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "./gemm.ts";
 import { GEMM_WASM } from "./gemm-wasm.ts";
 import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../src/runtime.ts";
-import { type KernelOptions, kernelMemory } from "../src/wasm.ts";
+import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../src/wasm.ts";
 /** Greff et al. 2017 (arXiv 1503.04069, sec. 2) NFG, no forget gate: the peephole LSTM with f = 1; [U] the paper text is not confirmed: follows the TF1 LSTMCell(use_peepholes=True) code path, tensorflow/python/ops/rnn_cell_impl.py */
 export const spec = {
   name: "lstm-nfg",
@@ -164,12 +164,12 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     3 * H * D,
     3 * H * H,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT64,
     NN: gemmNN64,
     TN: gemmTN64,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -226,38 +226,75 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Rz, Ri, Ro times h
       mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Rz, s0, 0, 3 * H, false);
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (3 * H) + b * (3 * H);
-        const s0Row = b * (3 * H);
-        const tape_zRow = t * B * H + b * H;
-        const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
-        const s0Row2 = H + b * (3 * H);
-        const cPrevRow = cPrevAt + b * H;
-        const tape_i_1Row = t * B * H + b * H;
-        const cOutRow = t * B * H + b * H;
-        const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
-        const s0Row3 = 2 * H + b * (3 * H);
-        const tape_oRow = t * B * H + b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // z  = tanh(Wz*x + Rz*h + bz)
-          const z = Math.tanh(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bz + i]!);
-          tape_z[tape_zRow + i] = z;
-          // i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-          const i_1 =
-            1 /
-            (1 +
-              Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_p_i + i]! * cPrev[cPrevRow + i]! + p[o_bi + i]!)));
-          tape_i_1[tape_i_1Row + i] = i_1;
-          // c' = z .* i + c
-          const c_next = z * i_1 + cPrev[cPrevRow + i]!;
-          cOut[cOutRow + i] = c_next;
-          // o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-          const o = 1 / (1 + Math.exp(-(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
-          tape_o[tape_oRow + i] = o;
-          // h' = tanh(c') .* o
-          const h_next = Math.tanh(c_next) * o;
-          hOut[hOutRow + i] = h_next;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl)
+        wl(0, B, [
+          H,
+          at(xp0, t * B * (3 * H)),
+          3 * H,
+          at(s0, 0),
+          3 * H,
+          at(p, o_bz),
+          at(tape_z, t * B * H),
+          H,
+          at(xp0, t * B * (3 * H) + H),
+          3 * H,
+          at(s0, H),
+          3 * H,
+          at(p, o_p_i),
+          at(cPrev, cPrevAt),
+          H,
+          at(p, o_bi),
+          at(tape_i_1, t * B * H),
+          H,
+          at(cOut, t * B * H),
+          H,
+          at(xp0, t * B * (3 * H) + 2 * H),
+          3 * H,
+          at(s0, 2 * H),
+          3 * H,
+          at(p, o_p_o),
+          at(p, o_bo),
+          at(tape_o, t * B * H),
+          H,
+          at(hOut, t * B * H),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (3 * H) + b * (3 * H);
+          const s0Row = b * (3 * H);
+          const tape_zRow = t * B * H + b * H;
+          const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
+          const s0Row2 = H + b * (3 * H);
+          const cPrevRow = cPrevAt + b * H;
+          const tape_i_1Row = t * B * H + b * H;
+          const cOutRow = t * B * H + b * H;
+          const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const s0Row3 = 2 * H + b * (3 * H);
+          const tape_oRow = t * B * H + b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // z  = tanh(Wz*x + Rz*h + bz)
+            const z = Math.tanh(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bz + i]!);
+            tape_z[tape_zRow + i] = z;
+            // i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+            const i_1 =
+              1 /
+              (1 +
+                Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_p_i + i]! * cPrev[cPrevRow + i]! + p[o_bi + i]!)));
+            tape_i_1[tape_i_1Row + i] = i_1;
+            // c' = z .* i + c
+            const c_next = z * i_1 + cPrev[cPrevRow + i]!;
+            cOut[cOutRow + i] = c_next;
+            // o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+            const o =
+              1 / (1 + Math.exp(-(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
+            tape_o[tape_oRow + i] = o;
+            // h' = tanh(c') .* o
+            const h_next = Math.tanh(c_next) * o;
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -310,52 +347,93 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_c[k] = dcUp[o + k]! + carry_c[k]!;
-      for (let b = 0; b < B; b++) {
-        const cOutRow = t * B * H + b * H;
-        const seed_hRow = b * H;
-        const tape_oRow = t * B * H + b * H;
-        const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-        const s0Row = 2 * H + b * (3 * H);
-        const seed_cRow = b * H;
-        const tape_zRow = t * B * H + b * H;
-        const tape_i_1Row = t * B * H + b * H;
-        const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
-        const s0Row2 = H + b * (3 * H);
-        const gx0Row3 = t * B * (3 * H) + b * (3 * H);
-        const s0Row3 = b * (3 * H);
-        const carry_cRow = b * H;
-        const cPrevRow = cPrevAt + b * H;
-        const s1Row = b * H;
-        const s2Row = b * H;
-        for (let i = 0; i < H; i++) {
-          const t1 = Math.tanh(cOut[cOutRow + i]!);
-          // grad of: h' = tanh(c') .* o
-          const do_1 = seed_h[seed_hRow + i]! * t1;
-          const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
-          gx0[gx0Row + i] = do_pre;
-          s0[s0Row + i] = do_pre;
-          // grad of: o, h'
-          const dc_next_total =
-            seed_c[seed_cRow + i]! +
-            do_pre * p[o_p_o + i]! +
-            seed_h[seed_hRow + i]! * tape_o[tape_oRow + i]! * (1 - t1 * t1);
-          // grad of: c' = z .* i + c
-          const di = dc_next_total * tape_z[tape_zRow + i]!;
-          const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
-          gx0[gx0Row2 + i] = di_pre;
-          s0[s0Row2 + i] = di_pre;
-          // grad of: c' = z .* i + c
-          const dz = dc_next_total * tape_i_1[tape_i_1Row + i]!;
-          const dz_pre = dz * (1 - tape_z[tape_zRow + i]! * tape_z[tape_zRow + i]!);
-          gx0[gx0Row3 + i] = dz_pre;
-          s0[s0Row3 + i] = dz_pre;
-          // grad of: i, c'
-          const dc = dc_next_total + di_pre * p[o_p_i + i]!;
-          carry_c[carry_cRow + i] = dc;
-          const t2 = di_pre * cPrev[cPrevRow + i]!;
-          s1[s1Row + i] = t2;
-          const t3 = do_pre * cOut[cOutRow + i]!;
-          s2[s2Row + i] = t3;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          H,
+          at(cOut, t * B * H),
+          H,
+          at(seed_h, 0),
+          H,
+          at(tape_o, t * B * H),
+          H,
+          at(gx0, t * B * (3 * H) + 2 * H),
+          3 * H,
+          at(s0, 2 * H),
+          3 * H,
+          at(seed_c, 0),
+          H,
+          at(p, o_p_o),
+          at(tape_z, t * B * H),
+          H,
+          at(tape_i_1, t * B * H),
+          H,
+          at(gx0, t * B * (3 * H) + H),
+          3 * H,
+          at(s0, H),
+          3 * H,
+          at(gx0, t * B * (3 * H)),
+          3 * H,
+          at(s0, 0),
+          3 * H,
+          at(p, o_p_i),
+          at(carry_c, 0),
+          H,
+          at(cPrev, cPrevAt),
+          H,
+          at(s1, 0),
+          H,
+          at(s2, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const cOutRow = t * B * H + b * H;
+          const seed_hRow = b * H;
+          const tape_oRow = t * B * H + b * H;
+          const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const s0Row = 2 * H + b * (3 * H);
+          const seed_cRow = b * H;
+          const tape_zRow = t * B * H + b * H;
+          const tape_i_1Row = t * B * H + b * H;
+          const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
+          const s0Row2 = H + b * (3 * H);
+          const gx0Row3 = t * B * (3 * H) + b * (3 * H);
+          const s0Row3 = b * (3 * H);
+          const carry_cRow = b * H;
+          const cPrevRow = cPrevAt + b * H;
+          const s1Row = b * H;
+          const s2Row = b * H;
+          for (let i = 0; i < H; i++) {
+            const t1 = Math.tanh(cOut[cOutRow + i]!);
+            // grad of: h' = tanh(c') .* o
+            const do_1 = seed_h[seed_hRow + i]! * t1;
+            const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
+            gx0[gx0Row + i] = do_pre;
+            s0[s0Row + i] = do_pre;
+            // grad of: o, h'
+            const dc_next_total =
+              seed_c[seed_cRow + i]! +
+              do_pre * p[o_p_o + i]! +
+              seed_h[seed_hRow + i]! * tape_o[tape_oRow + i]! * (1 - t1 * t1);
+            // grad of: c' = z .* i + c
+            const di = dc_next_total * tape_z[tape_zRow + i]!;
+            const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
+            gx0[gx0Row2 + i] = di_pre;
+            s0[s0Row2 + i] = di_pre;
+            // grad of: c' = z .* i + c
+            const dz = dc_next_total * tape_i_1[tape_i_1Row + i]!;
+            const dz_pre = dz * (1 - tape_z[tape_zRow + i]! * tape_z[tape_zRow + i]!);
+            gx0[gx0Row3 + i] = dz_pre;
+            s0[s0Row3 + i] = dz_pre;
+            // grad of: i, c'
+            const dc = dc_next_total + di_pre * p[o_p_i + i]!;
+            carry_c[carry_cRow + i] = dc;
+            const t2 = di_pre * cPrev[cPrevRow + i]!;
+            s1[s1Row + i] = t2;
+            const t3 = do_pre * cOut[cOutRow + i]!;
+            s2[s2Row + i] = t3;
+          }
         }
       }
 
@@ -461,12 +539,12 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     3 * H * D,
     3 * H * H,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT32,
     NN: gemmNN32,
     TN: gemmTN32,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -523,38 +601,75 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Rz, Ri, Ro times h
       mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Rz, s0, 0, 3 * H, false);
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (3 * H) + b * (3 * H);
-        const s0Row = b * (3 * H);
-        const tape_zRow = t * B * H + b * H;
-        const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
-        const s0Row2 = H + b * (3 * H);
-        const cPrevRow = cPrevAt + b * H;
-        const tape_i_1Row = t * B * H + b * H;
-        const cOutRow = t * B * H + b * H;
-        const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
-        const s0Row3 = 2 * H + b * (3 * H);
-        const tape_oRow = t * B * H + b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // z  = tanh(Wz*x + Rz*h + bz)
-          const z = Math.tanh(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bz + i]!);
-          tape_z[tape_zRow + i] = z;
-          // i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-          const i_1 =
-            1 /
-            (1 +
-              Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_p_i + i]! * cPrev[cPrevRow + i]! + p[o_bi + i]!)));
-          tape_i_1[tape_i_1Row + i] = i_1;
-          // c' = z .* i + c
-          const c_next = z * i_1 + cPrev[cPrevRow + i]!;
-          cOut[cOutRow + i] = c_next;
-          // o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-          const o = 1 / (1 + Math.exp(-(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
-          tape_o[tape_oRow + i] = o;
-          // h' = tanh(c') .* o
-          const h_next = Math.tanh(c_next) * o;
-          hOut[hOutRow + i] = h_next;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl)
+        wl(0, B, [
+          H,
+          at(xp0, t * B * (3 * H)),
+          3 * H,
+          at(s0, 0),
+          3 * H,
+          at(p, o_bz),
+          at(tape_z, t * B * H),
+          H,
+          at(xp0, t * B * (3 * H) + H),
+          3 * H,
+          at(s0, H),
+          3 * H,
+          at(p, o_p_i),
+          at(cPrev, cPrevAt),
+          H,
+          at(p, o_bi),
+          at(tape_i_1, t * B * H),
+          H,
+          at(cOut, t * B * H),
+          H,
+          at(xp0, t * B * (3 * H) + 2 * H),
+          3 * H,
+          at(s0, 2 * H),
+          3 * H,
+          at(p, o_p_o),
+          at(p, o_bo),
+          at(tape_o, t * B * H),
+          H,
+          at(hOut, t * B * H),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (3 * H) + b * (3 * H);
+          const s0Row = b * (3 * H);
+          const tape_zRow = t * B * H + b * H;
+          const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
+          const s0Row2 = H + b * (3 * H);
+          const cPrevRow = cPrevAt + b * H;
+          const tape_i_1Row = t * B * H + b * H;
+          const cOutRow = t * B * H + b * H;
+          const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const s0Row3 = 2 * H + b * (3 * H);
+          const tape_oRow = t * B * H + b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // z  = tanh(Wz*x + Rz*h + bz)
+            const z = Math.tanh(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bz + i]!);
+            tape_z[tape_zRow + i] = z;
+            // i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+            const i_1 =
+              1 /
+              (1 +
+                Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_p_i + i]! * cPrev[cPrevRow + i]! + p[o_bi + i]!)));
+            tape_i_1[tape_i_1Row + i] = i_1;
+            // c' = z .* i + c
+            const c_next = z * i_1 + cPrev[cPrevRow + i]!;
+            cOut[cOutRow + i] = c_next;
+            // o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+            const o =
+              1 / (1 + Math.exp(-(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
+            tape_o[tape_oRow + i] = o;
+            // h' = tanh(c') .* o
+            const h_next = Math.tanh(c_next) * o;
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -607,52 +722,93 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_c[k] = dcUp[o + k]! + carry_c[k]!;
-      for (let b = 0; b < B; b++) {
-        const cOutRow = t * B * H + b * H;
-        const seed_hRow = b * H;
-        const tape_oRow = t * B * H + b * H;
-        const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-        const s0Row = 2 * H + b * (3 * H);
-        const seed_cRow = b * H;
-        const tape_zRow = t * B * H + b * H;
-        const tape_i_1Row = t * B * H + b * H;
-        const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
-        const s0Row2 = H + b * (3 * H);
-        const gx0Row3 = t * B * (3 * H) + b * (3 * H);
-        const s0Row3 = b * (3 * H);
-        const carry_cRow = b * H;
-        const cPrevRow = cPrevAt + b * H;
-        const s1Row = b * H;
-        const s2Row = b * H;
-        for (let i = 0; i < H; i++) {
-          const t1 = Math.tanh(cOut[cOutRow + i]!);
-          // grad of: h' = tanh(c') .* o
-          const do_1 = seed_h[seed_hRow + i]! * t1;
-          const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
-          gx0[gx0Row + i] = do_pre;
-          s0[s0Row + i] = do_pre;
-          // grad of: o, h'
-          const dc_next_total =
-            seed_c[seed_cRow + i]! +
-            do_pre * p[o_p_o + i]! +
-            seed_h[seed_hRow + i]! * tape_o[tape_oRow + i]! * (1 - t1 * t1);
-          // grad of: c' = z .* i + c
-          const di = dc_next_total * tape_z[tape_zRow + i]!;
-          const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
-          gx0[gx0Row2 + i] = di_pre;
-          s0[s0Row2 + i] = di_pre;
-          // grad of: c' = z .* i + c
-          const dz = dc_next_total * tape_i_1[tape_i_1Row + i]!;
-          const dz_pre = dz * (1 - tape_z[tape_zRow + i]! * tape_z[tape_zRow + i]!);
-          gx0[gx0Row3 + i] = dz_pre;
-          s0[s0Row3 + i] = dz_pre;
-          // grad of: i, c'
-          const dc = dc_next_total + di_pre * p[o_p_i + i]!;
-          carry_c[carry_cRow + i] = dc;
-          const t2 = di_pre * cPrev[cPrevRow + i]!;
-          s1[s1Row + i] = t2;
-          const t3 = do_pre * cOut[cOutRow + i]!;
-          s2[s2Row + i] = t3;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          H,
+          at(cOut, t * B * H),
+          H,
+          at(seed_h, 0),
+          H,
+          at(tape_o, t * B * H),
+          H,
+          at(gx0, t * B * (3 * H) + 2 * H),
+          3 * H,
+          at(s0, 2 * H),
+          3 * H,
+          at(seed_c, 0),
+          H,
+          at(p, o_p_o),
+          at(tape_z, t * B * H),
+          H,
+          at(tape_i_1, t * B * H),
+          H,
+          at(gx0, t * B * (3 * H) + H),
+          3 * H,
+          at(s0, H),
+          3 * H,
+          at(gx0, t * B * (3 * H)),
+          3 * H,
+          at(s0, 0),
+          3 * H,
+          at(p, o_p_i),
+          at(carry_c, 0),
+          H,
+          at(cPrev, cPrevAt),
+          H,
+          at(s1, 0),
+          H,
+          at(s2, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const cOutRow = t * B * H + b * H;
+          const seed_hRow = b * H;
+          const tape_oRow = t * B * H + b * H;
+          const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const s0Row = 2 * H + b * (3 * H);
+          const seed_cRow = b * H;
+          const tape_zRow = t * B * H + b * H;
+          const tape_i_1Row = t * B * H + b * H;
+          const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
+          const s0Row2 = H + b * (3 * H);
+          const gx0Row3 = t * B * (3 * H) + b * (3 * H);
+          const s0Row3 = b * (3 * H);
+          const carry_cRow = b * H;
+          const cPrevRow = cPrevAt + b * H;
+          const s1Row = b * H;
+          const s2Row = b * H;
+          for (let i = 0; i < H; i++) {
+            const t1 = Math.tanh(cOut[cOutRow + i]!);
+            // grad of: h' = tanh(c') .* o
+            const do_1 = seed_h[seed_hRow + i]! * t1;
+            const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
+            gx0[gx0Row + i] = do_pre;
+            s0[s0Row + i] = do_pre;
+            // grad of: o, h'
+            const dc_next_total =
+              seed_c[seed_cRow + i]! +
+              do_pre * p[o_p_o + i]! +
+              seed_h[seed_hRow + i]! * tape_o[tape_oRow + i]! * (1 - t1 * t1);
+            // grad of: c' = z .* i + c
+            const di = dc_next_total * tape_z[tape_zRow + i]!;
+            const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
+            gx0[gx0Row2 + i] = di_pre;
+            s0[s0Row2 + i] = di_pre;
+            // grad of: c' = z .* i + c
+            const dz = dc_next_total * tape_i_1[tape_i_1Row + i]!;
+            const dz_pre = dz * (1 - tape_z[tape_zRow + i]! * tape_z[tape_zRow + i]!);
+            gx0[gx0Row3 + i] = dz_pre;
+            s0[s0Row3 + i] = dz_pre;
+            // grad of: i, c'
+            const dc = dc_next_total + di_pre * p[o_p_i + i]!;
+            carry_c[carry_cRow + i] = dc;
+            const t2 = di_pre * cPrev[cPrevRow + i]!;
+            s1[s1Row + i] = t2;
+            const t3 = do_pre * cOut[cOutRow + i]!;
+            s2[s2Row + i] = t3;
+          }
         }
       }
 
@@ -721,3 +877,83 @@ export function createStep64(sizes: Sizes, B: number, options: KernelOptions = {
 export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {}): Kernel<Float32Array> {
   return createKernel32(sizes, B, 1, options);
 }
+
+/** The elementwise loops in WebAssembly (text: generated/lstm-nfg.wat), for the wasm backend: which may split their rows between threads, and the module. */
+const LOOPS_WASM: LoopsModuleSource = {
+  loops: [
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+  ],
+  binary: [
+    "AGFzbQEAAAABUQNgAXsBe2Agf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f38AYCV/f39/f39/f39/f39/f39/f39/f39/",
+    "f39/f39/f39/f39/f39/AAISAQNlbnYGbWVtb3J5AgMBgIAEAwkIAAABAgAAAQIHIQQFZjMyXzAAAgVmMzJfMQADBWY2NF8wAAYF",
+    "ZjY0XzEABwqYJwjoAwECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8AAIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAAIAD9",
+    "DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMAAJZDAACWQ/3oASIC/QwAgDE/AIAx",
+    "PwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2Ov3kASAB/eYB/QyJ",
+    "iAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+q6oqPv3kASAB/eYB",
+    "/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAC",
+    "/fgBIgFBAf2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH9",
+    "5gEgAP0MGHKxQhhysUIYcrFCGHKxQv1E/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VILfgEBe/0MAACAPwAAgD8AAIA/AACAP/0M",
+    "AAAAQAAAAEAAAABAAAAAQP0MAAAAQAAAAEAAAABAAAAAQCAA/eAB/eYBEAD9DAAAgD8AAIA/AACAPwAAgD/95AH95wH95QEiAf3h",
+    "ASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Q/1SC6EGAw9/AnsCfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEjIAUgACAGbEECdGohJCAI",
+    "IAAgCWxBAnRqISUgCiAAIAtsQQJ0aiEmIAwgACANbEECdGohJyAPIAAgEGxBAnRqISIgEiAAIBNsQQJ0aiEoIBQgACAVbEECdGoh",
+    "KSAWIAAgF2xBAnRqISogGCAAIBlsQQJ0aiErIBwgACAdbEECdGohLCAeIAAgH2xBAnRqIS0gAiACQQNxayEuQQAhIQNAICEgLk5F",
+    "BEAgIUECdCIgICNq/QAEACAgICRq/QAEAP3kASAHICBq/QAEAP3kARABIS8gICAlaiAv/QsEACAgIChq/QwAAIA/AACAPwAAgD8A",
+    "AIA//QwAAIA/AACAPwAAgD8AAIA/ICAgJmr9AAQAICAgJ2r9AAQA/eQBIA4gIGr9AAQAICAgImr9AAQA/eYB/eQBIBEgIGr9AAQA",
+    "/eQB/eEBEAD95AH95wEiMP0LBAAgICApaiAvIDD95gEgICAiav0ABAD95AEiL/0LBAAgICAsav0MAACAPwAAgD8AAIA/AACAP/0M",
+    "AACAPwAAgD8AAIA/AACAPyAgICpq/QAEACAgICtq/QAEAP3kASAaICBq/QAEACAv/eYB/eQBIBsgIGr9AAQA/eQB/eEBEAD95AH9",
+    "5wEiMP0LBAAgICAtaiAvEAEgMP3mAf0LBAAgIUEEaiEhDAELCwNAIAIgIUxFBEAgIUECdCIgICNqKgIAICAgJGoqAgCSIAcgIGoq",
+    "AgCS/RMQAf0fACExICAgJWogMTgCACAgIChqQwAAgD8gICAmaioCACAgICdqKgIAkiAOICBqKgIAICAgImoqAgCUkiARICBqKgIA",
+    "koz9ExAA/R8AQwAAgD+SlSIyOAIAICAgKWogMSAylCAgICJqKgIAkiIxOAIAICAgLGpDAACAPyAgICpqKgIAICAgK2oqAgCSIBog",
+    "IGoqAgAgMZSSIBsgIGoqAgCSjP0TEAD9HwBDAACAP5KVIjI4AgAgICAtaiAx/RMQAf0fACAylDgCACAhQQFqISEMAQsLIABBAWoh",
+    "AAwBCwsL3AcDE38EewR9A0AgACABTkUEQCADIAAgBGxBAnRqISggBSAAIAZsQQJ0aiEpIAcgACAIbEECdGohKiAJIAAgCmxBAnRq",
+    "ISwgCyAAIAxsQQJ0aiEtIA0gACAObEECdGohLiAQIAAgEWxBAnRqIScgEiAAIBNsQQJ0aiErIBQgACAVbEECdGohLyAWIAAgF2xB",
+    "AnRqITAgGCAAIBlsQQJ0aiExIBogACAbbEECdGohMiAdIAAgHmxBAnRqITMgHyAAICBsQQJ0aiE0ICEgACAibEECdGohNSAjIAAg",
+    "JGxBAnRqITYgAiACQQNxayE3QQAhJgNAICYgN05FBEAgJkECdCIlIChq/QAEABABITggJSAsaiAlIClq/QAEACA4/eYBICUgKmr9",
+    "AAQAIjn9DAAAgD8AAIA/AACAPwAAgD8gOf3lAf3mAf3mASI5/QsEACAlIC1qIDn9CwQAICUgL2ogJSAuav0ABAAgOSAPICVq/QAE",
+    "AP3mAf3kASAlIClq/QAEACAlICpq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyA4IDj95gH95QH95gH95AEiOiAlICdq/QAEAP3m",
+    "ASAlICtq/QAEACI4/QwAAIA/AACAPwAAgD8AAIA/IDj95QH95gH95gEiOP0LBAAgJSAwaiA4/QsEACAlIDFqIDogJSArav0ABAD9",
+    "5gH9DAAAgD8AAIA/AACAPwAAgD8gJSAnav0ABAAgJSAnav0ABAD95gH95QH95gEiO/0LBAAgJSAyaiA7/QsEACAlIDNqIDogOCAc",
+    "ICVq/QAEAP3mAf3kAf0LBAAgJSA1aiA4ICUgNGr9AAQA/eYB/QsEACAlIDZqIDkgJSAoav0ABAD95gH9CwQAICZBBGohJgwBCwsD",
+    "QCACICZMRQRAICZBAnQiJSAoaioCAP0TEAH9HwAhPCAlICxqICUgKWoqAgAgPJQgJSAqaioCACI9QwAAgD8gPZOUlCI9OAIAICUg",
+    "LWogPTgCACAlIC9qICUgLmoqAgAgPSAPICVqKgIAlJIgJSApaioCACAlICpqKgIAlEMAAIA/IDwgPJSTlJIiPiAlICdqKgIAlCAl",
+    "ICtqKgIAIjxDAACAPyA8k5SUIjw4AgAgJSAwaiA8OAIAICUgMWogPiAlICtqKgIAlEMAAIA/ICUgJ2oqAgAgJSAnaioCAJSTlCI/",
+    "OAIAICUgMmogPzgCACAlIDNqID4gPCAcICVqKgIAlJI4AgAgJSA1aiA8ICUgNGoqAgCUOAIAICUgNmogPSAlIChqKgIAlDgCACAm",
+    "QQFqISYMAQsLIABBAWohAAwBCwsLiwUBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAAAAAAPB/AAAAAAAA8H/9DAltqBNGEuY9CW2o",
+    "E0YS5j0gACAA/Qz+gitlRxX3P/6CK2VHFfc//fIB/ZQB/QwAAAAAADCRwAAAAAAAMJHA/fUB/QwAAAAAADCRQAAAAAAAMJFA/fQB",
+    "IgL9DAAA4P5CLuY/AADg/kIu5j/98gH98QEgAv0Mdjx5Ne856j12PHk17znqPf3yAf3xASIB/fIB/QyY2Pjv2O4hPpjY+O/Y7iE+",
+    "/fABIAH98gH9DORE9WdF5lo+5ET1Z0XmWj798AEgAf3yAf0MXJ94t09+kj5cn3i3T36SPv3wASAB/fIB/Qw0x1al4x3HPjTHVqXj",
+    "Hcc+/fABIAH98gH9DBqgARqgAfo+GqABGqAB+j798AEgAf3yAf0MGqABGqABKj8aoAEaoAEqP/3wASAB/fIB/QwXbMEWbMFWPxds",
+    "wRZswVY//fABIAH98gH9DBEREREREYE/ERERERERgT/98AEgAf3yAf0MVVVVVVVVpT9VVVVVVVWlP/3wASAB/fIB/QxVVVVVVVXF",
+    "P1VVVVVVVcU//fABIAH98gH9DAAAAAAAAOA/AAAAAAAA4D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAB/fIB/QwAAAAA",
+    "AADwPwAAAAAAAPA//fABIAL9/AEiAUEB/awBIgL9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASABIAL9sQH9xwH9DP8D",
+    "AAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASAA/QzvOfr+Qi6GQO85+v5CLoZA/Ur9UiAA/QxSMC3VEEmHwFIwLdUQSYfA/Un9Ugt+",
+    "AQF7/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAAAAQAAAAAAAAABA/QwAAAAAAAAAQAAAAAAAAABAIAD97AH98gEQBP0MAAAAAAAA",
+    "8D8AAAAAAADwP/3wAf3zAf3xASIB/e0BIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1J/VILsQYDD38CewJ8A0AgACABTkUEQCADIAAg",
+    "BGxBA3RqISMgBSAAIAZsQQN0aiEkIAggACAJbEEDdGohJSAKIAAgC2xBA3RqISYgDCAAIA1sQQN0aiEnIA8gACAQbEEDdGohIiAS",
+    "IAAgE2xBA3RqISggFCAAIBVsQQN0aiEpIBYgACAXbEEDdGohKiAYIAAgGWxBA3RqISsgHCAAIB1sQQN0aiEsIB4gACAfbEEDdGoh",
+    "LSACIAJBAXFrIS5BACEhA0AgISAuTkUEQCAhQQN0IiAgI2r9AAQAICAgJGr9AAQA/fABIAcgIGr9AAQA/fABEAUhLyAgICVqIC/9",
+    "CwQAICAgKGr9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gICAmav0ABAAgICAnav0ABAD98AEgDiAgav0ABAAg",
+    "ICAiav0ABAD98gH98AEgESAgav0ABAD98AH97QEQBP3wAf3zASIw/QsEACAgIClqIC8gMP3yASAgICJq/QAEAP3wASIv/QsEACAg",
+    "ICxq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICAgKmr9AAQAICAgK2r9AAQA/fABIBogIGr9AAQAIC/98gH9",
+    "8AEgGyAgav0ABAD98AH97QEQBP3wAf3zASIw/QsEACAgIC1qIC8QBSAw/fIB/QsEACAhQQJqISEMAQsLA0AgAiAhTEUEQCAhQQN0",
+    "IiAgI2orAwAgICAkaisDAKAgByAgaisDAKD9FBAF/SEAITEgICAlaiAxOQMAICAgKGpEAAAAAAAA8D8gICAmaisDACAgICdqKwMA",
+    "oCAOICBqKwMAICAgImorAwCioCARICBqKwMAoJr9FBAE/SEARAAAAAAAAPA/oKMiMjkDACAgIClqIDEgMqIgICAiaisDAKAiMTkD",
+    "ACAgICxqRAAAAAAAAPA/ICAgKmorAwAgICAraisDAKAgGiAgaisDACAxoqAgGyAgaisDAKCa/RQQBP0hAEQAAAAAAADwP6CjIjI5",
+    "AwAgICAtaiAx/RQQBf0hACAyojkDACAhQQFqISEMAQsLIABBAWohAAwBCwsL7AcDE38EewR8A0AgACABTkUEQCADIAAgBGxBA3Rq",
+    "ISggBSAAIAZsQQN0aiEpIAcgACAIbEEDdGohKiAJIAAgCmxBA3RqISwgCyAAIAxsQQN0aiEtIA0gACAObEEDdGohLiAQIAAgEWxB",
+    "A3RqIScgEiAAIBNsQQN0aiErIBQgACAVbEEDdGohLyAWIAAgF2xBA3RqITAgGCAAIBlsQQN0aiExIBogACAbbEEDdGohMiAdIAAg",
+    "HmxBA3RqITMgHyAAICBsQQN0aiE0ICEgACAibEEDdGohNSAjIAAgJGxBA3RqITYgAiACQQFxayE3QQAhJgNAICYgN05FBEAgJkED",
+    "dCIlIChq/QAEABAFITggJSAsaiAlIClq/QAEACA4/fIBICUgKmr9AAQAIjn9DAAAAAAAAPA/AAAAAAAA8D8gOf3xAf3yAf3yASI5",
+    "/QsEACAlIC1qIDn9CwQAICUgL2ogJSAuav0ABAAgOSAPICVq/QAEAP3yAf3wASAlIClq/QAEACAlICpq/QAEAP3yAf0MAAAAAAAA",
+    "8D8AAAAAAADwPyA4IDj98gH98QH98gH98AEiOiAlICdq/QAEAP3yASAlICtq/QAEACI4/QwAAAAAAADwPwAAAAAAAPA/IDj98QH9",
+    "8gH98gEiOP0LBAAgJSAwaiA4/QsEACAlIDFqIDogJSArav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gJSAnav0ABAAgJSAnav0A",
+    "BAD98gH98QH98gEiO/0LBAAgJSAyaiA7/QsEACAlIDNqIDogOCAcICVq/QAEAP3yAf3wAf0LBAAgJSA1aiA4ICUgNGr9AAQA/fIB",
+    "/QsEACAlIDZqIDkgJSAoav0ABAD98gH9CwQAICZBAmohJgwBCwsDQCACICZMRQRAICZBA3QiJSAoaisDAP0UEAX9IQAhPCAlICxq",
+    "ICUgKWorAwAgPKIgJSAqaisDACI9RAAAAAAAAPA/ID2hoqIiPTkDACAlIC1qID05AwAgJSAvaiAlIC5qKwMAID0gDyAlaisDAKKg",
+    "ICUgKWorAwAgJSAqaisDAKJEAAAAAAAA8D8gPCA8oqGioCI+ICUgJ2orAwCiICUgK2orAwAiPEQAAAAAAADwPyA8oaKiIjw5AwAg",
+    "JSAwaiA8OQMAICUgMWogPiAlICtqKwMAokQAAAAAAADwPyAlICdqKwMAICUgJ2orAwCioaIiPzkDACAlIDJqID85AwAgJSAzaiA+",
+    "IDwgHCAlaisDAKKgOQMAICUgNWogPCAlIDRqKwMAojkDACAlIDZqID0gJSAoaisDAKI5AwAgJkEBaiEmDAELCyAAQQFqIQAMAQsL",
+    "Cw==",
+  ].join(""),
+};

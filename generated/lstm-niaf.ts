@@ -3,7 +3,7 @@
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "./gemm.ts";
 import { GEMM_WASM } from "./gemm-wasm.ts";
 import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../src/runtime.ts";
-import { type KernelOptions, kernelMemory } from "../src/wasm.ts";
+import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../src/wasm.ts";
 /** Greff et al. 2017 (arXiv 1503.04069, sec. 2) NIAF, no input activation: the peephole LSTM with g(x) = x (block input without tanh); [U] the paper text is not confirmed: follows the TF1 LSTMCell(use_peepholes=True) code path, tensorflow/python/ops/rnn_cell_impl.py */
 export const spec = {
   name: "lstm-niaf",
@@ -190,12 +190,12 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     4 * H * D,
     4 * H * H,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT64,
     NN: gemmNN64,
     TN: gemmTN64,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -254,47 +254,92 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Rz, Ri, Rf, Ro times h
       mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_Rz, s0, 0, 4 * H, false);
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (4 * H) + b * (4 * H);
-        const s0Row = b * (4 * H);
-        const tape_zRow = t * B * H + b * H;
-        const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
-        const s0Row2 = H + b * (4 * H);
-        const cPrevRow = cPrevAt + b * H;
-        const tape_i_1Row = t * B * H + b * H;
-        const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
-        const s0Row3 = 2 * H + b * (4 * H);
-        const tape_fRow = t * B * H + b * H;
-        const cOutRow = t * B * H + b * H;
-        const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
-        const s0Row4 = 3 * H + b * (4 * H);
-        const tape_oRow = t * B * H + b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // z  = Wz*x + Rz*h + bz
-          const z = xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bz + i]!;
-          tape_z[tape_zRow + i] = z;
-          // i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-          const i_1 =
-            1 /
-            (1 +
-              Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_p_i + i]! * cPrev[cPrevRow + i]! + p[o_bi + i]!)));
-          tape_i_1[tape_i_1Row + i] = i_1;
-          // f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-          const f =
-            1 /
-            (1 +
-              Math.exp(-(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_p_f + i]! * cPrev[cPrevRow + i]! + p[o_bf + i]!)));
-          tape_f[tape_fRow + i] = f;
-          // c' = z .* i + c .* f
-          const c_next = z * i_1 + cPrev[cPrevRow + i]! * f;
-          cOut[cOutRow + i] = c_next;
-          // o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-          const o = 1 / (1 + Math.exp(-(xp0[xp0Row4 + i]! + s0[s0Row4 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
-          tape_o[tape_oRow + i] = o;
-          // h' = tanh(c') .* o
-          const h_next = Math.tanh(c_next) * o;
-          hOut[hOutRow + i] = h_next;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl)
+        wl(0, B, [
+          H,
+          at(xp0, t * B * (4 * H)),
+          4 * H,
+          at(s0, 0),
+          4 * H,
+          at(p, o_bz),
+          at(tape_z, t * B * H),
+          H,
+          at(xp0, t * B * (4 * H) + H),
+          4 * H,
+          at(s0, H),
+          4 * H,
+          at(p, o_p_i),
+          at(cPrev, cPrevAt),
+          H,
+          at(p, o_bi),
+          at(tape_i_1, t * B * H),
+          H,
+          at(xp0, t * B * (4 * H) + 2 * H),
+          4 * H,
+          at(s0, 2 * H),
+          4 * H,
+          at(p, o_p_f),
+          at(p, o_bf),
+          at(tape_f, t * B * H),
+          H,
+          at(cOut, t * B * H),
+          H,
+          at(xp0, t * B * (4 * H) + 3 * H),
+          4 * H,
+          at(s0, 3 * H),
+          4 * H,
+          at(p, o_p_o),
+          at(p, o_bo),
+          at(tape_o, t * B * H),
+          H,
+          at(hOut, t * B * H),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (4 * H) + b * (4 * H);
+          const s0Row = b * (4 * H);
+          const tape_zRow = t * B * H + b * H;
+          const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
+          const s0Row2 = H + b * (4 * H);
+          const cPrevRow = cPrevAt + b * H;
+          const tape_i_1Row = t * B * H + b * H;
+          const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
+          const s0Row3 = 2 * H + b * (4 * H);
+          const tape_fRow = t * B * H + b * H;
+          const cOutRow = t * B * H + b * H;
+          const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
+          const s0Row4 = 3 * H + b * (4 * H);
+          const tape_oRow = t * B * H + b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // z  = Wz*x + Rz*h + bz
+            const z = xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bz + i]!;
+            tape_z[tape_zRow + i] = z;
+            // i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+            const i_1 =
+              1 /
+              (1 +
+                Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_p_i + i]! * cPrev[cPrevRow + i]! + p[o_bi + i]!)));
+            tape_i_1[tape_i_1Row + i] = i_1;
+            // f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+            const f =
+              1 /
+              (1 +
+                Math.exp(-(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_p_f + i]! * cPrev[cPrevRow + i]! + p[o_bf + i]!)));
+            tape_f[tape_fRow + i] = f;
+            // c' = z .* i + c .* f
+            const c_next = z * i_1 + cPrev[cPrevRow + i]! * f;
+            cOut[cOutRow + i] = c_next;
+            // o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+            const o =
+              1 / (1 + Math.exp(-(xp0[xp0Row4 + i]! + s0[s0Row4 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
+            tape_o[tape_oRow + i] = o;
+            // h' = tanh(c') .* o
+            const h_next = Math.tanh(c_next) * o;
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -347,62 +392,112 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_c[k] = dcUp[o + k]! + carry_c[k]!;
-      for (let b = 0; b < B; b++) {
-        const cOutRow = t * B * H + b * H;
-        const seed_hRow = b * H;
-        const tape_oRow = t * B * H + b * H;
-        const gx0Row = t * B * (4 * H) + 3 * H + b * (4 * H);
-        const s0Row = 3 * H + b * (4 * H);
-        const seed_cRow = b * H;
-        const cPrevRow = cPrevAt + b * H;
-        const tape_fRow = t * B * H + b * H;
-        const gx0Row2 = t * B * (4 * H) + 2 * H + b * (4 * H);
-        const s0Row2 = 2 * H + b * (4 * H);
-        const tape_zRow = t * B * H + b * H;
-        const tape_i_1Row = t * B * H + b * H;
-        const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
-        const s0Row3 = H + b * (4 * H);
-        const gx0Row4 = t * B * (4 * H) + b * (4 * H);
-        const s0Row4 = b * (4 * H);
-        const carry_cRow = b * H;
-        const s1Row = b * H;
-        const s2Row = b * H;
-        const s3Row = b * H;
-        for (let i = 0; i < H; i++) {
-          const t1 = Math.tanh(cOut[cOutRow + i]!);
-          // grad of: h' = tanh(c') .* o
-          const do_1 = seed_h[seed_hRow + i]! * t1;
-          const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
-          gx0[gx0Row + i] = do_pre;
-          s0[s0Row + i] = do_pre;
-          // grad of: o, h'
-          const dc_next_total =
-            seed_c[seed_cRow + i]! +
-            do_pre * p[o_p_o + i]! +
-            seed_h[seed_hRow + i]! * tape_o[tape_oRow + i]! * (1 - t1 * t1);
-          // grad of: c' = z .* i + c .* f
-          const df = dc_next_total * cPrev[cPrevRow + i]!;
-          const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
-          gx0[gx0Row2 + i] = df_pre;
-          s0[s0Row2 + i] = df_pre;
-          // grad of: c' = z .* i + c .* f
-          const di = dc_next_total * tape_z[tape_zRow + i]!;
-          const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
-          gx0[gx0Row3 + i] = di_pre;
-          s0[s0Row3 + i] = di_pre;
-          // grad of: c' = z .* i + c .* f
-          const dz = dc_next_total * tape_i_1[tape_i_1Row + i]!;
-          gx0[gx0Row4 + i] = dz;
-          s0[s0Row4 + i] = dz;
-          // grad of: i, f, c'
-          const dc = dc_next_total * tape_f[tape_fRow + i]! + df_pre * p[o_p_f + i]! + di_pre * p[o_p_i + i]!;
-          carry_c[carry_cRow + i] = dc;
-          const t2 = di_pre * cPrev[cPrevRow + i]!;
-          s1[s1Row + i] = t2;
-          const t3 = df_pre * cPrev[cPrevRow + i]!;
-          s2[s2Row + i] = t3;
-          const t4 = do_pre * cOut[cOutRow + i]!;
-          s3[s3Row + i] = t4;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          H,
+          at(cOut, t * B * H),
+          H,
+          at(seed_h, 0),
+          H,
+          at(tape_o, t * B * H),
+          H,
+          at(gx0, t * B * (4 * H) + 3 * H),
+          4 * H,
+          at(s0, 3 * H),
+          4 * H,
+          at(seed_c, 0),
+          H,
+          at(p, o_p_o),
+          at(cPrev, cPrevAt),
+          H,
+          at(tape_f, t * B * H),
+          H,
+          at(gx0, t * B * (4 * H) + 2 * H),
+          4 * H,
+          at(s0, 2 * H),
+          4 * H,
+          at(tape_z, t * B * H),
+          H,
+          at(tape_i_1, t * B * H),
+          H,
+          at(gx0, t * B * (4 * H) + H),
+          4 * H,
+          at(s0, H),
+          4 * H,
+          at(gx0, t * B * (4 * H)),
+          4 * H,
+          at(s0, 0),
+          4 * H,
+          at(p, o_p_f),
+          at(p, o_p_i),
+          at(carry_c, 0),
+          H,
+          at(s1, 0),
+          H,
+          at(s2, 0),
+          H,
+          at(s3, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const cOutRow = t * B * H + b * H;
+          const seed_hRow = b * H;
+          const tape_oRow = t * B * H + b * H;
+          const gx0Row = t * B * (4 * H) + 3 * H + b * (4 * H);
+          const s0Row = 3 * H + b * (4 * H);
+          const seed_cRow = b * H;
+          const cPrevRow = cPrevAt + b * H;
+          const tape_fRow = t * B * H + b * H;
+          const gx0Row2 = t * B * (4 * H) + 2 * H + b * (4 * H);
+          const s0Row2 = 2 * H + b * (4 * H);
+          const tape_zRow = t * B * H + b * H;
+          const tape_i_1Row = t * B * H + b * H;
+          const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
+          const s0Row3 = H + b * (4 * H);
+          const gx0Row4 = t * B * (4 * H) + b * (4 * H);
+          const s0Row4 = b * (4 * H);
+          const carry_cRow = b * H;
+          const s1Row = b * H;
+          const s2Row = b * H;
+          const s3Row = b * H;
+          for (let i = 0; i < H; i++) {
+            const t1 = Math.tanh(cOut[cOutRow + i]!);
+            // grad of: h' = tanh(c') .* o
+            const do_1 = seed_h[seed_hRow + i]! * t1;
+            const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
+            gx0[gx0Row + i] = do_pre;
+            s0[s0Row + i] = do_pre;
+            // grad of: o, h'
+            const dc_next_total =
+              seed_c[seed_cRow + i]! +
+              do_pre * p[o_p_o + i]! +
+              seed_h[seed_hRow + i]! * tape_o[tape_oRow + i]! * (1 - t1 * t1);
+            // grad of: c' = z .* i + c .* f
+            const df = dc_next_total * cPrev[cPrevRow + i]!;
+            const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
+            gx0[gx0Row2 + i] = df_pre;
+            s0[s0Row2 + i] = df_pre;
+            // grad of: c' = z .* i + c .* f
+            const di = dc_next_total * tape_z[tape_zRow + i]!;
+            const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
+            gx0[gx0Row3 + i] = di_pre;
+            s0[s0Row3 + i] = di_pre;
+            // grad of: c' = z .* i + c .* f
+            const dz = dc_next_total * tape_i_1[tape_i_1Row + i]!;
+            gx0[gx0Row4 + i] = dz;
+            s0[s0Row4 + i] = dz;
+            // grad of: i, f, c'
+            const dc = dc_next_total * tape_f[tape_fRow + i]! + df_pre * p[o_p_f + i]! + di_pre * p[o_p_i + i]!;
+            carry_c[carry_cRow + i] = dc;
+            const t2 = di_pre * cPrev[cPrevRow + i]!;
+            s1[s1Row + i] = t2;
+            const t3 = df_pre * cPrev[cPrevRow + i]!;
+            s2[s2Row + i] = t3;
+            const t4 = do_pre * cOut[cOutRow + i]!;
+            s3[s3Row + i] = t4;
+          }
         }
       }
 
@@ -528,12 +623,12 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     4 * H * D,
     4 * H * H,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT32,
     NN: gemmNN32,
     TN: gemmTN32,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -592,47 +687,92 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Rz, Ri, Rf, Ro times h
       mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_Rz, s0, 0, 4 * H, false);
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (4 * H) + b * (4 * H);
-        const s0Row = b * (4 * H);
-        const tape_zRow = t * B * H + b * H;
-        const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
-        const s0Row2 = H + b * (4 * H);
-        const cPrevRow = cPrevAt + b * H;
-        const tape_i_1Row = t * B * H + b * H;
-        const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
-        const s0Row3 = 2 * H + b * (4 * H);
-        const tape_fRow = t * B * H + b * H;
-        const cOutRow = t * B * H + b * H;
-        const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
-        const s0Row4 = 3 * H + b * (4 * H);
-        const tape_oRow = t * B * H + b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // z  = Wz*x + Rz*h + bz
-          const z = xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bz + i]!;
-          tape_z[tape_zRow + i] = z;
-          // i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-          const i_1 =
-            1 /
-            (1 +
-              Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_p_i + i]! * cPrev[cPrevRow + i]! + p[o_bi + i]!)));
-          tape_i_1[tape_i_1Row + i] = i_1;
-          // f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-          const f =
-            1 /
-            (1 +
-              Math.exp(-(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_p_f + i]! * cPrev[cPrevRow + i]! + p[o_bf + i]!)));
-          tape_f[tape_fRow + i] = f;
-          // c' = z .* i + c .* f
-          const c_next = z * i_1 + cPrev[cPrevRow + i]! * f;
-          cOut[cOutRow + i] = c_next;
-          // o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-          const o = 1 / (1 + Math.exp(-(xp0[xp0Row4 + i]! + s0[s0Row4 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
-          tape_o[tape_oRow + i] = o;
-          // h' = tanh(c') .* o
-          const h_next = Math.tanh(c_next) * o;
-          hOut[hOutRow + i] = h_next;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl)
+        wl(0, B, [
+          H,
+          at(xp0, t * B * (4 * H)),
+          4 * H,
+          at(s0, 0),
+          4 * H,
+          at(p, o_bz),
+          at(tape_z, t * B * H),
+          H,
+          at(xp0, t * B * (4 * H) + H),
+          4 * H,
+          at(s0, H),
+          4 * H,
+          at(p, o_p_i),
+          at(cPrev, cPrevAt),
+          H,
+          at(p, o_bi),
+          at(tape_i_1, t * B * H),
+          H,
+          at(xp0, t * B * (4 * H) + 2 * H),
+          4 * H,
+          at(s0, 2 * H),
+          4 * H,
+          at(p, o_p_f),
+          at(p, o_bf),
+          at(tape_f, t * B * H),
+          H,
+          at(cOut, t * B * H),
+          H,
+          at(xp0, t * B * (4 * H) + 3 * H),
+          4 * H,
+          at(s0, 3 * H),
+          4 * H,
+          at(p, o_p_o),
+          at(p, o_bo),
+          at(tape_o, t * B * H),
+          H,
+          at(hOut, t * B * H),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (4 * H) + b * (4 * H);
+          const s0Row = b * (4 * H);
+          const tape_zRow = t * B * H + b * H;
+          const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
+          const s0Row2 = H + b * (4 * H);
+          const cPrevRow = cPrevAt + b * H;
+          const tape_i_1Row = t * B * H + b * H;
+          const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
+          const s0Row3 = 2 * H + b * (4 * H);
+          const tape_fRow = t * B * H + b * H;
+          const cOutRow = t * B * H + b * H;
+          const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
+          const s0Row4 = 3 * H + b * (4 * H);
+          const tape_oRow = t * B * H + b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // z  = Wz*x + Rz*h + bz
+            const z = xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bz + i]!;
+            tape_z[tape_zRow + i] = z;
+            // i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+            const i_1 =
+              1 /
+              (1 +
+                Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_p_i + i]! * cPrev[cPrevRow + i]! + p[o_bi + i]!)));
+            tape_i_1[tape_i_1Row + i] = i_1;
+            // f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+            const f =
+              1 /
+              (1 +
+                Math.exp(-(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_p_f + i]! * cPrev[cPrevRow + i]! + p[o_bf + i]!)));
+            tape_f[tape_fRow + i] = f;
+            // c' = z .* i + c .* f
+            const c_next = z * i_1 + cPrev[cPrevRow + i]! * f;
+            cOut[cOutRow + i] = c_next;
+            // o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+            const o =
+              1 / (1 + Math.exp(-(xp0[xp0Row4 + i]! + s0[s0Row4 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
+            tape_o[tape_oRow + i] = o;
+            // h' = tanh(c') .* o
+            const h_next = Math.tanh(c_next) * o;
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -685,62 +825,112 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_c[k] = dcUp[o + k]! + carry_c[k]!;
-      for (let b = 0; b < B; b++) {
-        const cOutRow = t * B * H + b * H;
-        const seed_hRow = b * H;
-        const tape_oRow = t * B * H + b * H;
-        const gx0Row = t * B * (4 * H) + 3 * H + b * (4 * H);
-        const s0Row = 3 * H + b * (4 * H);
-        const seed_cRow = b * H;
-        const cPrevRow = cPrevAt + b * H;
-        const tape_fRow = t * B * H + b * H;
-        const gx0Row2 = t * B * (4 * H) + 2 * H + b * (4 * H);
-        const s0Row2 = 2 * H + b * (4 * H);
-        const tape_zRow = t * B * H + b * H;
-        const tape_i_1Row = t * B * H + b * H;
-        const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
-        const s0Row3 = H + b * (4 * H);
-        const gx0Row4 = t * B * (4 * H) + b * (4 * H);
-        const s0Row4 = b * (4 * H);
-        const carry_cRow = b * H;
-        const s1Row = b * H;
-        const s2Row = b * H;
-        const s3Row = b * H;
-        for (let i = 0; i < H; i++) {
-          const t1 = Math.tanh(cOut[cOutRow + i]!);
-          // grad of: h' = tanh(c') .* o
-          const do_1 = seed_h[seed_hRow + i]! * t1;
-          const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
-          gx0[gx0Row + i] = do_pre;
-          s0[s0Row + i] = do_pre;
-          // grad of: o, h'
-          const dc_next_total =
-            seed_c[seed_cRow + i]! +
-            do_pre * p[o_p_o + i]! +
-            seed_h[seed_hRow + i]! * tape_o[tape_oRow + i]! * (1 - t1 * t1);
-          // grad of: c' = z .* i + c .* f
-          const df = dc_next_total * cPrev[cPrevRow + i]!;
-          const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
-          gx0[gx0Row2 + i] = df_pre;
-          s0[s0Row2 + i] = df_pre;
-          // grad of: c' = z .* i + c .* f
-          const di = dc_next_total * tape_z[tape_zRow + i]!;
-          const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
-          gx0[gx0Row3 + i] = di_pre;
-          s0[s0Row3 + i] = di_pre;
-          // grad of: c' = z .* i + c .* f
-          const dz = dc_next_total * tape_i_1[tape_i_1Row + i]!;
-          gx0[gx0Row4 + i] = dz;
-          s0[s0Row4 + i] = dz;
-          // grad of: i, f, c'
-          const dc = dc_next_total * tape_f[tape_fRow + i]! + df_pre * p[o_p_f + i]! + di_pre * p[o_p_i + i]!;
-          carry_c[carry_cRow + i] = dc;
-          const t2 = di_pre * cPrev[cPrevRow + i]!;
-          s1[s1Row + i] = t2;
-          const t3 = df_pre * cPrev[cPrevRow + i]!;
-          s2[s2Row + i] = t3;
-          const t4 = do_pre * cOut[cOutRow + i]!;
-          s3[s3Row + i] = t4;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          H,
+          at(cOut, t * B * H),
+          H,
+          at(seed_h, 0),
+          H,
+          at(tape_o, t * B * H),
+          H,
+          at(gx0, t * B * (4 * H) + 3 * H),
+          4 * H,
+          at(s0, 3 * H),
+          4 * H,
+          at(seed_c, 0),
+          H,
+          at(p, o_p_o),
+          at(cPrev, cPrevAt),
+          H,
+          at(tape_f, t * B * H),
+          H,
+          at(gx0, t * B * (4 * H) + 2 * H),
+          4 * H,
+          at(s0, 2 * H),
+          4 * H,
+          at(tape_z, t * B * H),
+          H,
+          at(tape_i_1, t * B * H),
+          H,
+          at(gx0, t * B * (4 * H) + H),
+          4 * H,
+          at(s0, H),
+          4 * H,
+          at(gx0, t * B * (4 * H)),
+          4 * H,
+          at(s0, 0),
+          4 * H,
+          at(p, o_p_f),
+          at(p, o_p_i),
+          at(carry_c, 0),
+          H,
+          at(s1, 0),
+          H,
+          at(s2, 0),
+          H,
+          at(s3, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const cOutRow = t * B * H + b * H;
+          const seed_hRow = b * H;
+          const tape_oRow = t * B * H + b * H;
+          const gx0Row = t * B * (4 * H) + 3 * H + b * (4 * H);
+          const s0Row = 3 * H + b * (4 * H);
+          const seed_cRow = b * H;
+          const cPrevRow = cPrevAt + b * H;
+          const tape_fRow = t * B * H + b * H;
+          const gx0Row2 = t * B * (4 * H) + 2 * H + b * (4 * H);
+          const s0Row2 = 2 * H + b * (4 * H);
+          const tape_zRow = t * B * H + b * H;
+          const tape_i_1Row = t * B * H + b * H;
+          const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
+          const s0Row3 = H + b * (4 * H);
+          const gx0Row4 = t * B * (4 * H) + b * (4 * H);
+          const s0Row4 = b * (4 * H);
+          const carry_cRow = b * H;
+          const s1Row = b * H;
+          const s2Row = b * H;
+          const s3Row = b * H;
+          for (let i = 0; i < H; i++) {
+            const t1 = Math.tanh(cOut[cOutRow + i]!);
+            // grad of: h' = tanh(c') .* o
+            const do_1 = seed_h[seed_hRow + i]! * t1;
+            const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
+            gx0[gx0Row + i] = do_pre;
+            s0[s0Row + i] = do_pre;
+            // grad of: o, h'
+            const dc_next_total =
+              seed_c[seed_cRow + i]! +
+              do_pre * p[o_p_o + i]! +
+              seed_h[seed_hRow + i]! * tape_o[tape_oRow + i]! * (1 - t1 * t1);
+            // grad of: c' = z .* i + c .* f
+            const df = dc_next_total * cPrev[cPrevRow + i]!;
+            const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
+            gx0[gx0Row2 + i] = df_pre;
+            s0[s0Row2 + i] = df_pre;
+            // grad of: c' = z .* i + c .* f
+            const di = dc_next_total * tape_z[tape_zRow + i]!;
+            const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
+            gx0[gx0Row3 + i] = di_pre;
+            s0[s0Row3 + i] = di_pre;
+            // grad of: c' = z .* i + c .* f
+            const dz = dc_next_total * tape_i_1[tape_i_1Row + i]!;
+            gx0[gx0Row4 + i] = dz;
+            s0[s0Row4 + i] = dz;
+            // grad of: i, f, c'
+            const dc = dc_next_total * tape_f[tape_fRow + i]! + df_pre * p[o_p_f + i]! + di_pre * p[o_p_i + i]!;
+            carry_c[carry_cRow + i] = dc;
+            const t2 = di_pre * cPrev[cPrevRow + i]!;
+            s1[s1Row + i] = t2;
+            const t3 = df_pre * cPrev[cPrevRow + i]!;
+            s2[s2Row + i] = t3;
+            const t4 = do_pre * cOut[cOutRow + i]!;
+            s3[s3Row + i] = t4;
+          }
         }
       }
 
@@ -823,3 +1013,94 @@ export function createStep64(sizes: Sizes, B: number, options: KernelOptions = {
 export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {}): Kernel<Float32Array> {
   return createKernel32(sizes, B, 1, options);
 }
+
+/** The elementwise loops in WebAssembly (text: generated/lstm-niaf.wat), for the wasm backend: which may split their rows between threads, and the module. */
+const LOOPS_WASM: LoopsModuleSource = {
+  loops: [
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+  ],
+  binary: [
+    "AGFzbQEAAAABYgNgAXsBe2Aof39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/fwBgLn9/f39/f39/f39/f39/",
+    "f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDCQgAAAECAAABAgchBAVmMzJfMAAC",
+    "BWYzMl8xAAMFZjY0XzAABgVmNjRfMQAHCvotCOgDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5",
+    "AQ1QOQENUDkBDVA5IAAgAP0MO6q4PzuquD87qrg/O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMA",
+    "AJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0Mg4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmEL",
+    "tjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oq",
+    "PquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAB/eYB/QwAAIA/",
+    "AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8AAAB/AAAA",
+    "fwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9Ugt+AQF7/QwA",
+    "AIA/AACAPwAAgD8AAIA//QwAAABAAAAAQAAAAEAAAABA/QwAAABAAAAAQAAAAEAAAABAIAD94AH95gEQAP0MAACAPwAAgD8AAIA/",
+    "AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1D/VILhAgDEn8DewN9A0AgACABTkUEQCADIAAgBGxBAnRq",
+    "ISsgBSAAIAZsQQJ0aiEsIAggACAJbEECdGohLSAKIAAgC2xBAnRqIS4gDCAAIA1sQQJ0aiEvIA8gACAQbEECdGohKiASIAAgE2xB",
+    "AnRqITAgFCAAIBVsQQJ0aiExIBYgACAXbEECdGohMiAaIAAgG2xBAnRqITMgHCAAIB1sQQJ0aiE0IB4gACAfbEECdGohNSAgIAAg",
+    "IWxBAnRqITYgJCAAICVsQQJ0aiE3ICYgACAnbEECdGohOCACIAJBA3FrITlBACEpA0AgKSA5TkUEQCApQQJ0IiggK2r9AAQAICgg",
+    "LGr9AAQA/eQBIAcgKGr9AAQA/eQBITogKCAtaiA6/QsEACAoIDBq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/",
+    "ICggLmr9AAQAICggL2r9AAQA/eQBIA4gKGr9AAQAICggKmr9AAQA/eYB/eQBIBEgKGr9AAQA/eQB/eEBEAD95AH95wEiO/0LBAAg",
+    "KCAzav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAoIDFq/QAEACAoIDJq/QAEAP3kASAYIChq/QAEACAoICpq",
+    "/QAEAP3mAf3kASAZIChq/QAEAP3kAf3hARAA/eQB/ecBIjz9CwQAICggNGogOiA7/eYBICggKmr9AAQAIDz95gH95AEiOv0LBAAg",
+    "KCA3av0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAoIDVq/QAEACAoIDZq/QAEAP3kASAiIChq/QAEACA6/eYB",
+    "/eQBICMgKGr9AAQA/eQB/eEBEAD95AH95wEiO/0LBAAgKCA4aiA6EAEgO/3mAf0LBAAgKUEEaiEpDAELCwNAIAIgKUxFBEAgKUEC",
+    "dCIoICtqKgIAICggLGoqAgCSIAcgKGoqAgCSIT0gKCAtaiA9OAIAICggMGpDAACAPyAoIC5qKgIAICggL2oqAgCSIA4gKGoqAgAg",
+    "KCAqaioCAJSSIBEgKGoqAgCSjP0TEAD9HwBDAACAP5KVIj44AgAgKCAzakMAAIA/ICggMWoqAgAgKCAyaioCAJIgGCAoaioCACAo",
+    "ICpqKgIAlJIgGSAoaioCAJKM/RMQAP0fAEMAAIA/kpUiPzgCACAoIDRqID0gPpQgKCAqaioCACA/lJIiPTgCACAoIDdqQwAAgD8g",
+    "KCA1aioCACAoIDZqKgIAkiAiIChqKgIAID2UkiAjIChqKgIAkoz9ExAA/R8AQwAAgD+SlSI+OAIAICggOGogPf0TEAH9HwAgPpQ4",
+    "AgAgKUEBaiEpDAELCyAAQQFqIQAMAQsLC6YJAxd/BXsFfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiExIAUgACAGbEECdGohMiAHIAAg",
+    "CGxBAnRqITMgCSAAIApsQQJ0aiE2IAsgACAMbEECdGohNyANIAAgDmxBAnRqITggECAAIBFsQQJ0aiEwIBIgACATbEECdGohNCAU",
+    "IAAgFWxBAnRqITkgFiAAIBdsQQJ0aiE6IBggACAZbEECdGohOyAaIAAgG2xBAnRqITUgHCAAIB1sQQJ0aiE8IB4gACAfbEECdGoh",
+    "PSAgIAAgIWxBAnRqIT4gIiAAICNsQQJ0aiE/ICYgACAnbEECdGohQCAoIAAgKWxBAnRqIUEgKiAAICtsQQJ0aiFCICwgACAtbEEC",
+    "dGohQyACIAJBA3FrIURBACEvA0AgLyBETkUEQCAvQQJ0Ii4gMWr9AAQAEAEhRSAuIDZqIC4gMmr9AAQAIEX95gEgLiAzav0ABAAi",
+    "Rv0MAACAPwAAgD8AAIA/AACAPyBG/eUB/eYB/eYBIkb9CwQAIC4gN2ogRv0LBAAgLiA5aiAuIDhq/QAEACBGIA8gLmr9AAQA/eYB",
+    "/eQBIC4gMmr9AAQAIC4gM2r9AAQA/eYB/QwAAIA/AACAPwAAgD8AAIA/IEUgRf3mAf3lAf3mAf3kASJFIC4gMGr9AAQA/eYBIC4g",
+    "NGr9AAQAIkf9DAAAgD8AAIA/AACAPwAAgD8gR/3lAf3mAf3mASJH/QsEACAuIDpqIEf9CwQAIC4gPGogRSAuIDtq/QAEAP3mASAu",
+    "IDVq/QAEACJI/QwAAIA/AACAPwAAgD8AAIA/IEj95QH95gH95gEiSP0LBAAgLiA9aiBI/QsEACAuID5qIEUgLiA1av0ABAD95gEi",
+    "Sf0LBAAgLiA/aiBJ/QsEACAuIEBqIEUgLiA0av0ABAD95gEgRyAkIC5q/QAEAP3mAf3kASBIICUgLmr9AAQA/eYB/eQB/QsEACAu",
+    "IEFqIEggLiAwav0ABAD95gH9CwQAIC4gQmogRyAuIDBq/QAEAP3mAf0LBAAgLiBDaiBGIC4gMWr9AAQA/eYB/QsEACAvQQRqIS8M",
+    "AQsLA0AgAiAvTEUEQCAvQQJ0Ii4gMWoqAgD9ExAB/R8AIUogLiA2aiAuIDJqKgIAIEqUIC4gM2oqAgAiS0MAAIA/IEuTlJQiSzgC",
+    "ACAuIDdqIEs4AgAgLiA5aiAuIDhqKgIAIEsgDyAuaioCAJSSIC4gMmoqAgAgLiAzaioCAJRDAACAPyBKIEqUk5SSIkogLiAwaioC",
+    "AJQgLiA0aioCACJMQwAAgD8gTJOUlCJMOAIAIC4gOmogTDgCACAuIDxqIEogLiA7aioCAJQgLiA1aioCACJNQwAAgD8gTZOUlCJN",
+    "OAIAIC4gPWogTTgCACAuID5qIEogLiA1aioCAJQiTjgCACAuID9qIE44AgAgLiBAaiBKIC4gNGoqAgCUIEwgJCAuaioCAJSSIE0g",
+    "JSAuaioCAJSSOAIAIC4gQWogTSAuIDBqKgIAlDgCACAuIEJqIEwgLiAwaioCAJQ4AgAgLiBDaiBLIC4gMWoqAgCUOAIAIC9BAWoh",
+    "LwwBCwsgAEEBaiEADAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLm",
+    "PSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0M",
+    "AADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEg",
+    "Af3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz79",
+    "8AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzB",
+    "Vj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVV",
+    "VVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/",
+    "AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAA",
+    "AAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC34BAXv9",
+    "DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAABAAAAAAAAAAED9DAAAAAAAAABAAAAAAAAAAEAgAP3sAf3yARAE/QwAAAAAAADwPwAA",
+    "AAAAAPA//fAB/fMB/fEBIgH97QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/Un9UgucCAMSfwN7A3wDQCAAIAFORQRAIAMgACAEbEED",
+    "dGohKyAFIAAgBmxBA3RqISwgCCAAIAlsQQN0aiEtIAogACALbEEDdGohLiAMIAAgDWxBA3RqIS8gDyAAIBBsQQN0aiEqIBIgACAT",
+    "bEEDdGohMCAUIAAgFWxBA3RqITEgFiAAIBdsQQN0aiEyIBogACAbbEEDdGohMyAcIAAgHWxBA3RqITQgHiAAIB9sQQN0aiE1ICAg",
+    "ACAhbEEDdGohNiAkIAAgJWxBA3RqITcgJiAAICdsQQN0aiE4IAIgAkEBcWshOUEAISkDQCApIDlORQRAIClBA3QiKCArav0ABAAg",
+    "KCAsav0ABAD98AEgByAoav0ABAD98AEhOiAoIC1qIDr9CwQAICggMGr9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA",
+    "8D8gKCAuav0ABAAgKCAvav0ABAD98AEgDiAoav0ABAAgKCAqav0ABAD98gH98AEgESAoav0ABAD98AH97QEQBP3wAf3zASI7/QsE",
+    "ACAoIDNq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICggMWr9AAQAICggMmr9AAQA/fABIBggKGr9AAQAICgg",
+    "Kmr9AAQA/fIB/fABIBkgKGr9AAQA/fAB/e0BEAT98AH98wEiPP0LBAAgKCA0aiA6IDv98gEgKCAqav0ABAAgPP3yAf3wASI6/QsE",
+    "ACAoIDdq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICggNWr9AAQAICggNmr9AAQA/fABICIgKGr9AAQAIDr9",
+    "8gH98AEgIyAoav0ABAD98AH97QEQBP3wAf3zASI7/QsEACAoIDhqIDoQBSA7/fIB/QsEACApQQJqISkMAQsLA0AgAiApTEUEQCAp",
+    "QQN0IiggK2orAwAgKCAsaisDAKAgByAoaisDAKAhPSAoIC1qID05AwAgKCAwakQAAAAAAADwPyAoIC5qKwMAICggL2orAwCgIA4g",
+    "KGorAwAgKCAqaisDAKKgIBEgKGorAwCgmv0UEAT9IQBEAAAAAAAA8D+goyI+OQMAICggM2pEAAAAAAAA8D8gKCAxaisDACAoIDJq",
+    "KwMAoCAYIChqKwMAICggKmorAwCioCAZIChqKwMAoJr9FBAE/SEARAAAAAAAAPA/oKMiPzkDACAoIDRqID0gPqIgKCAqaisDACA/",
+    "oqAiPTkDACAoIDdqRAAAAAAAAPA/ICggNWorAwAgKCA2aisDAKAgIiAoaisDACA9oqAgIyAoaisDAKCa/RQQBP0hAEQAAAAAAADw",
+    "P6CjIj45AwAgKCA4aiA9/RQQBf0hACA+ojkDACApQQFqISkMAQsLIABBAWohAAwBCwsLtgkDF38FewV8A0AgACABTkUEQCADIAAg",
+    "BGxBA3RqITEgBSAAIAZsQQN0aiEyIAcgACAIbEEDdGohMyAJIAAgCmxBA3RqITYgCyAAIAxsQQN0aiE3IA0gACAObEEDdGohOCAQ",
+    "IAAgEWxBA3RqITAgEiAAIBNsQQN0aiE0IBQgACAVbEEDdGohOSAWIAAgF2xBA3RqITogGCAAIBlsQQN0aiE7IBogACAbbEEDdGoh",
+    "NSAcIAAgHWxBA3RqITwgHiAAIB9sQQN0aiE9ICAgACAhbEEDdGohPiAiIAAgI2xBA3RqIT8gJiAAICdsQQN0aiFAICggACApbEED",
+    "dGohQSAqIAAgK2xBA3RqIUIgLCAAIC1sQQN0aiFDIAIgAkEBcWshREEAIS8DQCAvIERORQRAIC9BA3QiLiAxav0ABAAQBSFFIC4g",
+    "NmogLiAyav0ABAAgRf3yASAuIDNq/QAEACJG/QwAAAAAAADwPwAAAAAAAPA/IEb98QH98gH98gEiRv0LBAAgLiA3aiBG/QsEACAu",
+    "IDlqIC4gOGr9AAQAIEYgDyAuav0ABAD98gH98AEgLiAyav0ABAAgLiAzav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gRSBF/fIB",
+    "/fEB/fIB/fABIkUgLiAwav0ABAD98gEgLiA0av0ABAAiR/0MAAAAAAAA8D8AAAAAAADwPyBH/fEB/fIB/fIBIkf9CwQAIC4gOmog",
+    "R/0LBAAgLiA8aiBFIC4gO2r9AAQA/fIBIC4gNWr9AAQAIkj9DAAAAAAAAPA/AAAAAAAA8D8gSP3xAf3yAf3yASJI/QsEACAuID1q",
+    "IEj9CwQAIC4gPmogRSAuIDVq/QAEAP3yASJJ/QsEACAuID9qIEn9CwQAIC4gQGogRSAuIDRq/QAEAP3yASBHICQgLmr9AAQA/fIB",
+    "/fABIEggJSAuav0ABAD98gH98AH9CwQAIC4gQWogSCAuIDBq/QAEAP3yAf0LBAAgLiBCaiBHIC4gMGr9AAQA/fIB/QsEACAuIENq",
+    "IEYgLiAxav0ABAD98gH9CwQAIC9BAmohLwwBCwsDQCACIC9MRQRAIC9BA3QiLiAxaisDAP0UEAX9IQAhSiAuIDZqIC4gMmorAwAg",
+    "SqIgLiAzaisDACJLRAAAAAAAAPA/IEuhoqIiSzkDACAuIDdqIEs5AwAgLiA5aiAuIDhqKwMAIEsgDyAuaisDAKKgIC4gMmorAwAg",
+    "LiAzaisDAKJEAAAAAAAA8D8gSiBKoqGioCJKIC4gMGorAwCiIC4gNGorAwAiTEQAAAAAAADwPyBMoaKiIkw5AwAgLiA6aiBMOQMA",
+    "IC4gPGogSiAuIDtqKwMAoiAuIDVqKwMAIk1EAAAAAAAA8D8gTaGioiJNOQMAIC4gPWogTTkDACAuID5qIEogLiA1aisDAKIiTjkD",
+    "ACAuID9qIE45AwAgLiBAaiBKIC4gNGorAwCiIEwgJCAuaisDAKKgIE0gJSAuaisDAKKgOQMAIC4gQWogTSAuIDBqKwMAojkDACAu",
+    "IEJqIEwgLiAwaisDAKI5AwAgLiBDaiBLIC4gMWorAwCiOQMAIC9BAWohLwwBCwsgAEEBaiEADAELCws=",
+  ].join(""),
+};

@@ -3,7 +3,7 @@
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "./gemm.ts";
 import { GEMM_WASM } from "./gemm-wasm.ts";
 import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../src/runtime.ts";
-import { type KernelOptions, kernelMemory } from "../src/wasm.ts";
+import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../src/wasm.ts";
 /** Greff et al. 2017 (arXiv 1503.04069, sec. 2) NIG, no input gate: the peephole LSTM with i = 1; [U] the paper text is not confirmed: follows the TF1 LSTMCell(use_peepholes=True) code path, tensorflow/python/ops/rnn_cell_impl.py */
 export const spec = {
   name: "lstm-nig",
@@ -164,12 +164,12 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     3 * H * D,
     3 * H * H,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT64,
     NN: gemmNN64,
     TN: gemmTN64,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -226,38 +226,75 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Rz, Rf, Ro times h
       mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Rz, s0, 0, 3 * H, false);
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (3 * H) + b * (3 * H);
-        const s0Row = b * (3 * H);
-        const tape_zRow = t * B * H + b * H;
-        const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
-        const s0Row2 = H + b * (3 * H);
-        const cPrevRow = cPrevAt + b * H;
-        const tape_fRow = t * B * H + b * H;
-        const cOutRow = t * B * H + b * H;
-        const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
-        const s0Row3 = 2 * H + b * (3 * H);
-        const tape_oRow = t * B * H + b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // z  = tanh(Wz*x + Rz*h + bz)
-          const z = Math.tanh(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bz + i]!);
-          tape_z[tape_zRow + i] = z;
-          // f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-          const f =
-            1 /
-            (1 +
-              Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_p_f + i]! * cPrev[cPrevRow + i]! + p[o_bf + i]!)));
-          tape_f[tape_fRow + i] = f;
-          // c' = z + c .* f
-          const c_next = z + cPrev[cPrevRow + i]! * f;
-          cOut[cOutRow + i] = c_next;
-          // o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-          const o = 1 / (1 + Math.exp(-(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
-          tape_o[tape_oRow + i] = o;
-          // h' = tanh(c') .* o
-          const h_next = Math.tanh(c_next) * o;
-          hOut[hOutRow + i] = h_next;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl)
+        wl(0, B, [
+          H,
+          at(xp0, t * B * (3 * H)),
+          3 * H,
+          at(s0, 0),
+          3 * H,
+          at(p, o_bz),
+          at(tape_z, t * B * H),
+          H,
+          at(xp0, t * B * (3 * H) + H),
+          3 * H,
+          at(s0, H),
+          3 * H,
+          at(p, o_p_f),
+          at(cPrev, cPrevAt),
+          H,
+          at(p, o_bf),
+          at(tape_f, t * B * H),
+          H,
+          at(cOut, t * B * H),
+          H,
+          at(xp0, t * B * (3 * H) + 2 * H),
+          3 * H,
+          at(s0, 2 * H),
+          3 * H,
+          at(p, o_p_o),
+          at(p, o_bo),
+          at(tape_o, t * B * H),
+          H,
+          at(hOut, t * B * H),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (3 * H) + b * (3 * H);
+          const s0Row = b * (3 * H);
+          const tape_zRow = t * B * H + b * H;
+          const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
+          const s0Row2 = H + b * (3 * H);
+          const cPrevRow = cPrevAt + b * H;
+          const tape_fRow = t * B * H + b * H;
+          const cOutRow = t * B * H + b * H;
+          const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const s0Row3 = 2 * H + b * (3 * H);
+          const tape_oRow = t * B * H + b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // z  = tanh(Wz*x + Rz*h + bz)
+            const z = Math.tanh(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bz + i]!);
+            tape_z[tape_zRow + i] = z;
+            // f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+            const f =
+              1 /
+              (1 +
+                Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_p_f + i]! * cPrev[cPrevRow + i]! + p[o_bf + i]!)));
+            tape_f[tape_fRow + i] = f;
+            // c' = z + c .* f
+            const c_next = z + cPrev[cPrevRow + i]! * f;
+            cOut[cOutRow + i] = c_next;
+            // o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+            const o =
+              1 / (1 + Math.exp(-(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
+            tape_o[tape_oRow + i] = o;
+            // h' = tanh(c') .* o
+            const h_next = Math.tanh(c_next) * o;
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -310,50 +347,91 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_c[k] = dcUp[o + k]! + carry_c[k]!;
-      for (let b = 0; b < B; b++) {
-        const cOutRow = t * B * H + b * H;
-        const seed_hRow = b * H;
-        const tape_oRow = t * B * H + b * H;
-        const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-        const s0Row = 2 * H + b * (3 * H);
-        const seed_cRow = b * H;
-        const cPrevRow = cPrevAt + b * H;
-        const tape_fRow = t * B * H + b * H;
-        const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
-        const s0Row2 = H + b * (3 * H);
-        const tape_zRow = t * B * H + b * H;
-        const gx0Row3 = t * B * (3 * H) + b * (3 * H);
-        const s0Row3 = b * (3 * H);
-        const carry_cRow = b * H;
-        const s1Row = b * H;
-        const s2Row = b * H;
-        for (let i = 0; i < H; i++) {
-          const t1 = Math.tanh(cOut[cOutRow + i]!);
-          // grad of: h' = tanh(c') .* o
-          const do_1 = seed_h[seed_hRow + i]! * t1;
-          const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
-          gx0[gx0Row + i] = do_pre;
-          s0[s0Row + i] = do_pre;
-          // grad of: c' = z + c .* f
-          const dz =
-            seed_c[seed_cRow + i]! +
-            do_pre * p[o_p_o + i]! +
-            seed_h[seed_hRow + i]! * tape_o[tape_oRow + i]! * (1 - t1 * t1);
-          // grad of: c' = z + c .* f
-          const df = dz * cPrev[cPrevRow + i]!;
-          const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
-          gx0[gx0Row2 + i] = df_pre;
-          s0[s0Row2 + i] = df_pre;
-          const dz_pre = dz * (1 - tape_z[tape_zRow + i]! * tape_z[tape_zRow + i]!);
-          gx0[gx0Row3 + i] = dz_pre;
-          s0[s0Row3 + i] = dz_pre;
-          // grad of: f, c'
-          const dc = dz * tape_f[tape_fRow + i]! + df_pre * p[o_p_f + i]!;
-          carry_c[carry_cRow + i] = dc;
-          const t2 = df_pre * cPrev[cPrevRow + i]!;
-          s1[s1Row + i] = t2;
-          const t3 = do_pre * cOut[cOutRow + i]!;
-          s2[s2Row + i] = t3;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          H,
+          at(cOut, t * B * H),
+          H,
+          at(seed_h, 0),
+          H,
+          at(tape_o, t * B * H),
+          H,
+          at(gx0, t * B * (3 * H) + 2 * H),
+          3 * H,
+          at(s0, 2 * H),
+          3 * H,
+          at(seed_c, 0),
+          H,
+          at(p, o_p_o),
+          at(cPrev, cPrevAt),
+          H,
+          at(tape_f, t * B * H),
+          H,
+          at(gx0, t * B * (3 * H) + H),
+          3 * H,
+          at(s0, H),
+          3 * H,
+          at(tape_z, t * B * H),
+          H,
+          at(gx0, t * B * (3 * H)),
+          3 * H,
+          at(s0, 0),
+          3 * H,
+          at(p, o_p_f),
+          at(carry_c, 0),
+          H,
+          at(s1, 0),
+          H,
+          at(s2, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const cOutRow = t * B * H + b * H;
+          const seed_hRow = b * H;
+          const tape_oRow = t * B * H + b * H;
+          const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const s0Row = 2 * H + b * (3 * H);
+          const seed_cRow = b * H;
+          const cPrevRow = cPrevAt + b * H;
+          const tape_fRow = t * B * H + b * H;
+          const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
+          const s0Row2 = H + b * (3 * H);
+          const tape_zRow = t * B * H + b * H;
+          const gx0Row3 = t * B * (3 * H) + b * (3 * H);
+          const s0Row3 = b * (3 * H);
+          const carry_cRow = b * H;
+          const s1Row = b * H;
+          const s2Row = b * H;
+          for (let i = 0; i < H; i++) {
+            const t1 = Math.tanh(cOut[cOutRow + i]!);
+            // grad of: h' = tanh(c') .* o
+            const do_1 = seed_h[seed_hRow + i]! * t1;
+            const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
+            gx0[gx0Row + i] = do_pre;
+            s0[s0Row + i] = do_pre;
+            // grad of: c' = z + c .* f
+            const dz =
+              seed_c[seed_cRow + i]! +
+              do_pre * p[o_p_o + i]! +
+              seed_h[seed_hRow + i]! * tape_o[tape_oRow + i]! * (1 - t1 * t1);
+            // grad of: c' = z + c .* f
+            const df = dz * cPrev[cPrevRow + i]!;
+            const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
+            gx0[gx0Row2 + i] = df_pre;
+            s0[s0Row2 + i] = df_pre;
+            const dz_pre = dz * (1 - tape_z[tape_zRow + i]! * tape_z[tape_zRow + i]!);
+            gx0[gx0Row3 + i] = dz_pre;
+            s0[s0Row3 + i] = dz_pre;
+            // grad of: f, c'
+            const dc = dz * tape_f[tape_fRow + i]! + df_pre * p[o_p_f + i]!;
+            carry_c[carry_cRow + i] = dc;
+            const t2 = df_pre * cPrev[cPrevRow + i]!;
+            s1[s1Row + i] = t2;
+            const t3 = do_pre * cOut[cOutRow + i]!;
+            s2[s2Row + i] = t3;
+          }
         }
       }
 
@@ -459,12 +537,12 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     3 * H * D,
     3 * H * H,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT32,
     NN: gemmNN32,
     TN: gemmTN32,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -521,38 +599,75 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Rz, Rf, Ro times h
       mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Rz, s0, 0, 3 * H, false);
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (3 * H) + b * (3 * H);
-        const s0Row = b * (3 * H);
-        const tape_zRow = t * B * H + b * H;
-        const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
-        const s0Row2 = H + b * (3 * H);
-        const cPrevRow = cPrevAt + b * H;
-        const tape_fRow = t * B * H + b * H;
-        const cOutRow = t * B * H + b * H;
-        const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
-        const s0Row3 = 2 * H + b * (3 * H);
-        const tape_oRow = t * B * H + b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // z  = tanh(Wz*x + Rz*h + bz)
-          const z = Math.tanh(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bz + i]!);
-          tape_z[tape_zRow + i] = z;
-          // f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-          const f =
-            1 /
-            (1 +
-              Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_p_f + i]! * cPrev[cPrevRow + i]! + p[o_bf + i]!)));
-          tape_f[tape_fRow + i] = f;
-          // c' = z + c .* f
-          const c_next = z + cPrev[cPrevRow + i]! * f;
-          cOut[cOutRow + i] = c_next;
-          // o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-          const o = 1 / (1 + Math.exp(-(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
-          tape_o[tape_oRow + i] = o;
-          // h' = tanh(c') .* o
-          const h_next = Math.tanh(c_next) * o;
-          hOut[hOutRow + i] = h_next;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl)
+        wl(0, B, [
+          H,
+          at(xp0, t * B * (3 * H)),
+          3 * H,
+          at(s0, 0),
+          3 * H,
+          at(p, o_bz),
+          at(tape_z, t * B * H),
+          H,
+          at(xp0, t * B * (3 * H) + H),
+          3 * H,
+          at(s0, H),
+          3 * H,
+          at(p, o_p_f),
+          at(cPrev, cPrevAt),
+          H,
+          at(p, o_bf),
+          at(tape_f, t * B * H),
+          H,
+          at(cOut, t * B * H),
+          H,
+          at(xp0, t * B * (3 * H) + 2 * H),
+          3 * H,
+          at(s0, 2 * H),
+          3 * H,
+          at(p, o_p_o),
+          at(p, o_bo),
+          at(tape_o, t * B * H),
+          H,
+          at(hOut, t * B * H),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (3 * H) + b * (3 * H);
+          const s0Row = b * (3 * H);
+          const tape_zRow = t * B * H + b * H;
+          const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
+          const s0Row2 = H + b * (3 * H);
+          const cPrevRow = cPrevAt + b * H;
+          const tape_fRow = t * B * H + b * H;
+          const cOutRow = t * B * H + b * H;
+          const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const s0Row3 = 2 * H + b * (3 * H);
+          const tape_oRow = t * B * H + b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // z  = tanh(Wz*x + Rz*h + bz)
+            const z = Math.tanh(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bz + i]!);
+            tape_z[tape_zRow + i] = z;
+            // f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+            const f =
+              1 /
+              (1 +
+                Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_p_f + i]! * cPrev[cPrevRow + i]! + p[o_bf + i]!)));
+            tape_f[tape_fRow + i] = f;
+            // c' = z + c .* f
+            const c_next = z + cPrev[cPrevRow + i]! * f;
+            cOut[cOutRow + i] = c_next;
+            // o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+            const o =
+              1 / (1 + Math.exp(-(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
+            tape_o[tape_oRow + i] = o;
+            // h' = tanh(c') .* o
+            const h_next = Math.tanh(c_next) * o;
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -605,50 +720,91 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_c[k] = dcUp[o + k]! + carry_c[k]!;
-      for (let b = 0; b < B; b++) {
-        const cOutRow = t * B * H + b * H;
-        const seed_hRow = b * H;
-        const tape_oRow = t * B * H + b * H;
-        const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-        const s0Row = 2 * H + b * (3 * H);
-        const seed_cRow = b * H;
-        const cPrevRow = cPrevAt + b * H;
-        const tape_fRow = t * B * H + b * H;
-        const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
-        const s0Row2 = H + b * (3 * H);
-        const tape_zRow = t * B * H + b * H;
-        const gx0Row3 = t * B * (3 * H) + b * (3 * H);
-        const s0Row3 = b * (3 * H);
-        const carry_cRow = b * H;
-        const s1Row = b * H;
-        const s2Row = b * H;
-        for (let i = 0; i < H; i++) {
-          const t1 = Math.tanh(cOut[cOutRow + i]!);
-          // grad of: h' = tanh(c') .* o
-          const do_1 = seed_h[seed_hRow + i]! * t1;
-          const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
-          gx0[gx0Row + i] = do_pre;
-          s0[s0Row + i] = do_pre;
-          // grad of: c' = z + c .* f
-          const dz =
-            seed_c[seed_cRow + i]! +
-            do_pre * p[o_p_o + i]! +
-            seed_h[seed_hRow + i]! * tape_o[tape_oRow + i]! * (1 - t1 * t1);
-          // grad of: c' = z + c .* f
-          const df = dz * cPrev[cPrevRow + i]!;
-          const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
-          gx0[gx0Row2 + i] = df_pre;
-          s0[s0Row2 + i] = df_pre;
-          const dz_pre = dz * (1 - tape_z[tape_zRow + i]! * tape_z[tape_zRow + i]!);
-          gx0[gx0Row3 + i] = dz_pre;
-          s0[s0Row3 + i] = dz_pre;
-          // grad of: f, c'
-          const dc = dz * tape_f[tape_fRow + i]! + df_pre * p[o_p_f + i]!;
-          carry_c[carry_cRow + i] = dc;
-          const t2 = df_pre * cPrev[cPrevRow + i]!;
-          s1[s1Row + i] = t2;
-          const t3 = do_pre * cOut[cOutRow + i]!;
-          s2[s2Row + i] = t3;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          H,
+          at(cOut, t * B * H),
+          H,
+          at(seed_h, 0),
+          H,
+          at(tape_o, t * B * H),
+          H,
+          at(gx0, t * B * (3 * H) + 2 * H),
+          3 * H,
+          at(s0, 2 * H),
+          3 * H,
+          at(seed_c, 0),
+          H,
+          at(p, o_p_o),
+          at(cPrev, cPrevAt),
+          H,
+          at(tape_f, t * B * H),
+          H,
+          at(gx0, t * B * (3 * H) + H),
+          3 * H,
+          at(s0, H),
+          3 * H,
+          at(tape_z, t * B * H),
+          H,
+          at(gx0, t * B * (3 * H)),
+          3 * H,
+          at(s0, 0),
+          3 * H,
+          at(p, o_p_f),
+          at(carry_c, 0),
+          H,
+          at(s1, 0),
+          H,
+          at(s2, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const cOutRow = t * B * H + b * H;
+          const seed_hRow = b * H;
+          const tape_oRow = t * B * H + b * H;
+          const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const s0Row = 2 * H + b * (3 * H);
+          const seed_cRow = b * H;
+          const cPrevRow = cPrevAt + b * H;
+          const tape_fRow = t * B * H + b * H;
+          const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
+          const s0Row2 = H + b * (3 * H);
+          const tape_zRow = t * B * H + b * H;
+          const gx0Row3 = t * B * (3 * H) + b * (3 * H);
+          const s0Row3 = b * (3 * H);
+          const carry_cRow = b * H;
+          const s1Row = b * H;
+          const s2Row = b * H;
+          for (let i = 0; i < H; i++) {
+            const t1 = Math.tanh(cOut[cOutRow + i]!);
+            // grad of: h' = tanh(c') .* o
+            const do_1 = seed_h[seed_hRow + i]! * t1;
+            const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
+            gx0[gx0Row + i] = do_pre;
+            s0[s0Row + i] = do_pre;
+            // grad of: c' = z + c .* f
+            const dz =
+              seed_c[seed_cRow + i]! +
+              do_pre * p[o_p_o + i]! +
+              seed_h[seed_hRow + i]! * tape_o[tape_oRow + i]! * (1 - t1 * t1);
+            // grad of: c' = z + c .* f
+            const df = dz * cPrev[cPrevRow + i]!;
+            const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
+            gx0[gx0Row2 + i] = df_pre;
+            s0[s0Row2 + i] = df_pre;
+            const dz_pre = dz * (1 - tape_z[tape_zRow + i]! * tape_z[tape_zRow + i]!);
+            gx0[gx0Row3 + i] = dz_pre;
+            s0[s0Row3 + i] = dz_pre;
+            // grad of: f, c'
+            const dc = dz * tape_f[tape_fRow + i]! + df_pre * p[o_p_f + i]!;
+            carry_c[carry_cRow + i] = dc;
+            const t2 = df_pre * cPrev[cPrevRow + i]!;
+            s1[s1Row + i] = t2;
+            const t3 = do_pre * cOut[cOutRow + i]!;
+            s2[s2Row + i] = t3;
+          }
         }
       }
 
@@ -717,3 +873,82 @@ export function createStep64(sizes: Sizes, B: number, options: KernelOptions = {
 export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {}): Kernel<Float32Array> {
   return createKernel32(sizes, B, 1, options);
 }
+
+/** The elementwise loops in WebAssembly (text: generated/lstm-nig.wat), for the wasm backend: which may split their rows between threads, and the module. */
+const LOOPS_WASM: LoopsModuleSource = {
+  loops: [
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+  ],
+  binary: [
+    "AGFzbQEAAAABUQNgAXsBe2Agf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f38AYCV/f39/f39/f39/f39/f39/f39/f39/",
+    "f39/f39/f39/f39/f39/AAISAQNlbnYGbWVtb3J5AgMBgIAEAwkIAAABAgAAAQIHIQQFZjMyXzAAAgVmMzJfMQADBWY2NF8wAAYF",
+    "ZjY0XzEABwqGJwjoAwECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8AAIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAAIAD9",
+    "DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMAAJZDAACWQ/3oASIC/QwAgDE/AIAx",
+    "PwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2Ov3kASAB/eYB/QyJ",
+    "iAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+q6oqPv3kASAB/eYB",
+    "/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAC",
+    "/fgBIgFBAf2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH9",
+    "5gEgAP0MGHKxQhhysUIYcrFCGHKxQv1E/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VILfgEBe/0MAACAPwAAgD8AAIA/AACAP/0M",
+    "AAAAQAAAAEAAAABAAAAAQP0MAAAAQAAAAEAAAABAAAAAQCAA/eAB/eYBEAD9DAAAgD8AAIA/AACAPwAAgD/95AH95wH95QEiAf3h",
+    "ASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Q/1SC6EGAw9/AnsCfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEjIAUgACAGbEECdGohJCAI",
+    "IAAgCWxBAnRqISUgCiAAIAtsQQJ0aiEmIAwgACANbEECdGohJyAPIAAgEGxBAnRqISIgEiAAIBNsQQJ0aiEoIBQgACAVbEECdGoh",
+    "KSAWIAAgF2xBAnRqISogGCAAIBlsQQJ0aiErIBwgACAdbEECdGohLCAeIAAgH2xBAnRqIS0gAiACQQNxayEuQQAhIQNAICEgLk5F",
+    "BEAgIUECdCIgICNq/QAEACAgICRq/QAEAP3kASAHICBq/QAEAP3kARABIS8gICAlaiAv/QsEACAgIChq/QwAAIA/AACAPwAAgD8A",
+    "AIA//QwAAIA/AACAPwAAgD8AAIA/ICAgJmr9AAQAICAgJ2r9AAQA/eQBIA4gIGr9AAQAICAgImr9AAQA/eYB/eQBIBEgIGr9AAQA",
+    "/eQB/eEBEAD95AH95wEiMP0LBAAgICApaiAvICAgImr9AAQAIDD95gH95AEiL/0LBAAgICAsav0MAACAPwAAgD8AAIA/AACAP/0M",
+    "AACAPwAAgD8AAIA/AACAPyAgICpq/QAEACAgICtq/QAEAP3kASAaICBq/QAEACAv/eYB/eQBIBsgIGr9AAQA/eQB/eEBEAD95AH9",
+    "5wEiMP0LBAAgICAtaiAvEAEgMP3mAf0LBAAgIUEEaiEhDAELCwNAIAIgIUxFBEAgIUECdCIgICNqKgIAICAgJGoqAgCSIAcgIGoq",
+    "AgCS/RMQAf0fACExICAgJWogMTgCACAgIChqQwAAgD8gICAmaioCACAgICdqKgIAkiAOICBqKgIAICAgImoqAgCUkiARICBqKgIA",
+    "koz9ExAA/R8AQwAAgD+SlSIyOAIAICAgKWogMSAgICJqKgIAIDKUkiIxOAIAICAgLGpDAACAPyAgICpqKgIAICAgK2oqAgCSIBog",
+    "IGoqAgAgMZSSIBsgIGoqAgCSjP0TEAD9HwBDAACAP5KVIjI4AgAgICAtaiAx/RMQAf0fACAylDgCACAhQQFqISEMAQsLIABBAWoh",
+    "AAwBCwsL0wcDE38EewR9A0AgACABTkUEQCADIAAgBGxBAnRqIScgBSAAIAZsQQJ0aiEoIAcgACAIbEECdGohKSAJIAAgCmxBAnRq",
+    "ISwgCyAAIAxsQQJ0aiEtIA0gACAObEECdGohLiAQIAAgEWxBAnRqISogEiAAIBNsQQJ0aiErIBQgACAVbEECdGohLyAWIAAgF2xB",
+    "AnRqITAgGCAAIBlsQQJ0aiExIBogACAbbEECdGohMiAcIAAgHWxBAnRqITMgHyAAICBsQQJ0aiE0ICEgACAibEECdGohNSAjIAAg",
+    "JGxBAnRqITYgAiACQQNxayE3QQAhJgNAICYgN05FBEAgJkECdCIlICdq/QAEABABITggJSAsaiAlIChq/QAEACA4/eYBICUgKWr9",
+    "AAQAIjn9DAAAgD8AAIA/AACAPwAAgD8gOf3lAf3mAf3mASI5/QsEACAlIC1qIDn9CwQAICUgL2ogJSAuav0ABAAgOSAPICVq/QAE",
+    "AP3mAf3kASAlIChq/QAEACAlIClq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyA4IDj95gH95QH95gH95AEiOyAlICpq/QAEAP3m",
+    "ASAlICtq/QAEACI4/QwAAIA/AACAPwAAgD8AAIA/IDj95QH95gH95gEiOP0LBAAgJSAwaiA4/QsEACAlIDJqIDv9DAAAgD8AAIA/",
+    "AACAPwAAgD8gJSAxav0ABAAiOiA6/eYB/eUB/eYBIjr9CwQAICUgM2ogOv0LBAAgJSA0aiA7ICUgK2r9AAQA/eYBIDggHiAlav0A",
+    "BAD95gH95AH9CwQAICUgNWogOCAlICpq/QAEAP3mAf0LBAAgJSA2aiA5ICUgJ2r9AAQA/eYB/QsEACAmQQRqISYMAQsLA0AgAiAm",
+    "TEUEQCAmQQJ0IiUgJ2oqAgD9ExAB/R8AITwgJSAsaiAlIChqKgIAIDyUICUgKWoqAgAiPUMAAIA/ID2TlJQiPTgCACAlIC1qID04",
+    "AgAgJSAvaiAlIC5qKgIAID0gDyAlaioCAJSSICUgKGoqAgAgJSApaioCAJRDAACAPyA8IDyUk5SSIj8gJSAqaioCAJQgJSAraioC",
+    "ACI8QwAAgD8gPJOUlCI8OAIAICUgMGogPDgCACAlIDJqID9DAACAPyAlIDFqKgIAIj4gPpSTlCI+OAIAICUgM2ogPjgCACAlIDRq",
+    "ID8gJSAraioCAJQgPCAeICVqKgIAlJI4AgAgJSA1aiA8ICUgKmoqAgCUOAIAICUgNmogPSAlICdqKgIAlDgCACAmQQFqISYMAQsL",
+    "IABBAWohAAwBCwsLiwUBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAAAAAAPB/AAAAAAAA8H/9DAltqBNGEuY9CW2oE0YS5j0gACAA",
+    "/Qz+gitlRxX3P/6CK2VHFfc//fIB/ZQB/QwAAAAAADCRwAAAAAAAMJHA/fUB/QwAAAAAADCRQAAAAAAAMJFA/fQBIgL9DAAA4P5C",
+    "LuY/AADg/kIu5j/98gH98QEgAv0Mdjx5Ne856j12PHk17znqPf3yAf3xASIB/fIB/QyY2Pjv2O4hPpjY+O/Y7iE+/fABIAH98gH9",
+    "DORE9WdF5lo+5ET1Z0XmWj798AEgAf3yAf0MXJ94t09+kj5cn3i3T36SPv3wASAB/fIB/Qw0x1al4x3HPjTHVqXjHcc+/fABIAH9",
+    "8gH9DBqgARqgAfo+GqABGqAB+j798AEgAf3yAf0MGqABGqABKj8aoAEaoAEqP/3wASAB/fIB/QwXbMEWbMFWPxdswRZswVY//fAB",
+    "IAH98gH9DBEREREREYE/ERERERERgT/98AEgAf3yAf0MVVVVVVVVpT9VVVVVVVWlP/3wASAB/fIB/QxVVVVVVVXFP1VVVVVVVcU/",
+    "/fABIAH98gH9DAAAAAAAAOA/AAAAAAAA4D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAB/fIB/QwAAAAAAADwPwAAAAAA",
+    "APA//fABIAL9/AEiAUEB/awBIgL9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASABIAL9sQH9xwH9DP8DAAAAAAAA/wMA",
+    "AAAAAAD9zgFBNP3LAf3yASAA/QzvOfr+Qi6GQO85+v5CLoZA/Ur9UiAA/QxSMC3VEEmHwFIwLdUQSYfA/Un9Ugt+AQF7/QwAAAAA",
+    "AADwPwAAAAAAAPA//QwAAAAAAAAAQAAAAAAAAABA/QwAAAAAAAAAQAAAAAAAAABAIAD97AH98gEQBP0MAAAAAAAA8D8AAAAAAADw",
+    "P/3wAf3zAf3xASIB/e0BIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1J/VILsQYDD38CewJ8A0AgACABTkUEQCADIAAgBGxBA3RqISMg",
+    "BSAAIAZsQQN0aiEkIAggACAJbEEDdGohJSAKIAAgC2xBA3RqISYgDCAAIA1sQQN0aiEnIA8gACAQbEEDdGohIiASIAAgE2xBA3Rq",
+    "ISggFCAAIBVsQQN0aiEpIBYgACAXbEEDdGohKiAYIAAgGWxBA3RqISsgHCAAIB1sQQN0aiEsIB4gACAfbEEDdGohLSACIAJBAXFr",
+    "IS5BACEhA0AgISAuTkUEQCAhQQN0IiAgI2r9AAQAICAgJGr9AAQA/fABIAcgIGr9AAQA/fABEAUhLyAgICVqIC/9CwQAICAgKGr9",
+    "DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gICAmav0ABAAgICAnav0ABAD98AEgDiAgav0ABAAgICAiav0ABAD9",
+    "8gH98AEgESAgav0ABAD98AH97QEQBP3wAf3zASIw/QsEACAgIClqIC8gICAiav0ABAAgMP3yAf3wASIv/QsEACAgICxq/QwAAAAA",
+    "AADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICAgKmr9AAQAICAgK2r9AAQA/fABIBogIGr9AAQAIC/98gH98AEgGyAgav0A",
+    "BAD98AH97QEQBP3wAf3zASIw/QsEACAgIC1qIC8QBSAw/fIB/QsEACAhQQJqISEMAQsLA0AgAiAhTEUEQCAhQQN0IiAgI2orAwAg",
+    "ICAkaisDAKAgByAgaisDAKD9FBAF/SEAITEgICAlaiAxOQMAICAgKGpEAAAAAAAA8D8gICAmaisDACAgICdqKwMAoCAOICBqKwMA",
+    "ICAgImorAwCioCARICBqKwMAoJr9FBAE/SEARAAAAAAAAPA/oKMiMjkDACAgIClqIDEgICAiaisDACAyoqAiMTkDACAgICxqRAAA",
+    "AAAAAPA/ICAgKmorAwAgICAraisDAKAgGiAgaisDACAxoqAgGyAgaisDAKCa/RQQBP0hAEQAAAAAAADwP6CjIjI5AwAgICAtaiAx",
+    "/RQQBf0hACAyojkDACAhQQFqISEMAQsLIABBAWohAAwBCwsL4wcDE38EewR8A0AgACABTkUEQCADIAAgBGxBA3RqIScgBSAAIAZs",
+    "QQN0aiEoIAcgACAIbEEDdGohKSAJIAAgCmxBA3RqISwgCyAAIAxsQQN0aiEtIA0gACAObEEDdGohLiAQIAAgEWxBA3RqISogEiAA",
+    "IBNsQQN0aiErIBQgACAVbEEDdGohLyAWIAAgF2xBA3RqITAgGCAAIBlsQQN0aiExIBogACAbbEEDdGohMiAcIAAgHWxBA3RqITMg",
+    "HyAAICBsQQN0aiE0ICEgACAibEEDdGohNSAjIAAgJGxBA3RqITYgAiACQQFxayE3QQAhJgNAICYgN05FBEAgJkEDdCIlICdq/QAE",
+    "ABAFITggJSAsaiAlIChq/QAEACA4/fIBICUgKWr9AAQAIjn9DAAAAAAAAPA/AAAAAAAA8D8gOf3xAf3yAf3yASI5/QsEACAlIC1q",
+    "IDn9CwQAICUgL2ogJSAuav0ABAAgOSAPICVq/QAEAP3yAf3wASAlIChq/QAEACAlIClq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADw",
+    "PyA4IDj98gH98QH98gH98AEiOyAlICpq/QAEAP3yASAlICtq/QAEACI4/QwAAAAAAADwPwAAAAAAAPA/IDj98QH98gH98gEiOP0L",
+    "BAAgJSAwaiA4/QsEACAlIDJqIDv9DAAAAAAAAPA/AAAAAAAA8D8gJSAxav0ABAAiOiA6/fIB/fEB/fIBIjr9CwQAICUgM2ogOv0L",
+    "BAAgJSA0aiA7ICUgK2r9AAQA/fIBIDggHiAlav0ABAD98gH98AH9CwQAICUgNWogOCAlICpq/QAEAP3yAf0LBAAgJSA2aiA5ICUg",
+    "J2r9AAQA/fIB/QsEACAmQQJqISYMAQsLA0AgAiAmTEUEQCAmQQN0IiUgJ2orAwD9FBAF/SEAITwgJSAsaiAlIChqKwMAIDyiICUg",
+    "KWorAwAiPUQAAAAAAADwPyA9oaKiIj05AwAgJSAtaiA9OQMAICUgL2ogJSAuaisDACA9IA8gJWorAwCioCAlIChqKwMAICUgKWor",
+    "AwCiRAAAAAAAAPA/IDwgPKKhoqAiPyAlICpqKwMAoiAlICtqKwMAIjxEAAAAAAAA8D8gPKGioiI8OQMAICUgMGogPDkDACAlIDJq",
+    "ID9EAAAAAAAA8D8gJSAxaisDACI+ID6ioaIiPjkDACAlIDNqID45AwAgJSA0aiA/ICUgK2orAwCiIDwgHiAlaisDAKKgOQMAICUg",
+    "NWogPCAlICpqKwMAojkDACAlIDZqID0gJSAnaisDAKI5AwAgJkEBaiEmDAELCyAAQQFqIQAMAQsLCw==",
+  ].join(""),
+};

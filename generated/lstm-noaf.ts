@@ -3,7 +3,7 @@
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "./gemm.ts";
 import { GEMM_WASM } from "./gemm-wasm.ts";
 import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../src/runtime.ts";
-import { type KernelOptions, kernelMemory } from "../src/wasm.ts";
+import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../src/wasm.ts";
 /** Greff et al. 2017 (arXiv 1503.04069, sec. 2) NOAF, no output activation: the peephole LSTM with h(x) = x (output without tanh); [U] the paper text is not confirmed: follows the TF1 LSTMCell(use_peepholes=True) code path, tensorflow/python/ops/rnn_cell_impl.py */
 export const spec = {
   name: "lstm-noaf",
@@ -190,12 +190,12 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     4 * H * D,
     4 * H * H,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT64,
     NN: gemmNN64,
     TN: gemmTN64,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -254,47 +254,92 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Rz, Ri, Rf, Ro times h
       mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_Rz, s0, 0, 4 * H, false);
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (4 * H) + b * (4 * H);
-        const s0Row = b * (4 * H);
-        const tape_zRow = t * B * H + b * H;
-        const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
-        const s0Row2 = H + b * (4 * H);
-        const cPrevRow = cPrevAt + b * H;
-        const tape_i_1Row = t * B * H + b * H;
-        const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
-        const s0Row3 = 2 * H + b * (4 * H);
-        const tape_fRow = t * B * H + b * H;
-        const cOutRow = t * B * H + b * H;
-        const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
-        const s0Row4 = 3 * H + b * (4 * H);
-        const tape_oRow = t * B * H + b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // z  = tanh(Wz*x + Rz*h + bz)
-          const z = Math.tanh(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bz + i]!);
-          tape_z[tape_zRow + i] = z;
-          // i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-          const i_1 =
-            1 /
-            (1 +
-              Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_p_i + i]! * cPrev[cPrevRow + i]! + p[o_bi + i]!)));
-          tape_i_1[tape_i_1Row + i] = i_1;
-          // f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-          const f =
-            1 /
-            (1 +
-              Math.exp(-(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_p_f + i]! * cPrev[cPrevRow + i]! + p[o_bf + i]!)));
-          tape_f[tape_fRow + i] = f;
-          // c' = z .* i + c .* f
-          const c_next = z * i_1 + cPrev[cPrevRow + i]! * f;
-          cOut[cOutRow + i] = c_next;
-          // o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-          const o = 1 / (1 + Math.exp(-(xp0[xp0Row4 + i]! + s0[s0Row4 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
-          tape_o[tape_oRow + i] = o;
-          // h' = c' .* o
-          const h_next = c_next * o;
-          hOut[hOutRow + i] = h_next;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl)
+        wl(0, B, [
+          H,
+          at(xp0, t * B * (4 * H)),
+          4 * H,
+          at(s0, 0),
+          4 * H,
+          at(p, o_bz),
+          at(tape_z, t * B * H),
+          H,
+          at(xp0, t * B * (4 * H) + H),
+          4 * H,
+          at(s0, H),
+          4 * H,
+          at(p, o_p_i),
+          at(cPrev, cPrevAt),
+          H,
+          at(p, o_bi),
+          at(tape_i_1, t * B * H),
+          H,
+          at(xp0, t * B * (4 * H) + 2 * H),
+          4 * H,
+          at(s0, 2 * H),
+          4 * H,
+          at(p, o_p_f),
+          at(p, o_bf),
+          at(tape_f, t * B * H),
+          H,
+          at(cOut, t * B * H),
+          H,
+          at(xp0, t * B * (4 * H) + 3 * H),
+          4 * H,
+          at(s0, 3 * H),
+          4 * H,
+          at(p, o_p_o),
+          at(p, o_bo),
+          at(tape_o, t * B * H),
+          H,
+          at(hOut, t * B * H),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (4 * H) + b * (4 * H);
+          const s0Row = b * (4 * H);
+          const tape_zRow = t * B * H + b * H;
+          const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
+          const s0Row2 = H + b * (4 * H);
+          const cPrevRow = cPrevAt + b * H;
+          const tape_i_1Row = t * B * H + b * H;
+          const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
+          const s0Row3 = 2 * H + b * (4 * H);
+          const tape_fRow = t * B * H + b * H;
+          const cOutRow = t * B * H + b * H;
+          const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
+          const s0Row4 = 3 * H + b * (4 * H);
+          const tape_oRow = t * B * H + b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // z  = tanh(Wz*x + Rz*h + bz)
+            const z = Math.tanh(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bz + i]!);
+            tape_z[tape_zRow + i] = z;
+            // i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+            const i_1 =
+              1 /
+              (1 +
+                Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_p_i + i]! * cPrev[cPrevRow + i]! + p[o_bi + i]!)));
+            tape_i_1[tape_i_1Row + i] = i_1;
+            // f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+            const f =
+              1 /
+              (1 +
+                Math.exp(-(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_p_f + i]! * cPrev[cPrevRow + i]! + p[o_bf + i]!)));
+            tape_f[tape_fRow + i] = f;
+            // c' = z .* i + c .* f
+            const c_next = z * i_1 + cPrev[cPrevRow + i]! * f;
+            cOut[cOutRow + i] = c_next;
+            // o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+            const o =
+              1 / (1 + Math.exp(-(xp0[xp0Row4 + i]! + s0[s0Row4 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
+            tape_o[tape_oRow + i] = o;
+            // h' = c' .* o
+            const h_next = c_next * o;
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -347,60 +392,110 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_c[k] = dcUp[o + k]! + carry_c[k]!;
-      for (let b = 0; b < B; b++) {
-        const seed_hRow = b * H;
-        const cOutRow = t * B * H + b * H;
-        const tape_oRow = t * B * H + b * H;
-        const gx0Row = t * B * (4 * H) + 3 * H + b * (4 * H);
-        const s0Row = 3 * H + b * (4 * H);
-        const seed_cRow = b * H;
-        const cPrevRow = cPrevAt + b * H;
-        const tape_fRow = t * B * H + b * H;
-        const gx0Row2 = t * B * (4 * H) + 2 * H + b * (4 * H);
-        const s0Row2 = 2 * H + b * (4 * H);
-        const tape_zRow = t * B * H + b * H;
-        const tape_i_1Row = t * B * H + b * H;
-        const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
-        const s0Row3 = H + b * (4 * H);
-        const gx0Row4 = t * B * (4 * H) + b * (4 * H);
-        const s0Row4 = b * (4 * H);
-        const carry_cRow = b * H;
-        const s1Row = b * H;
-        const s2Row = b * H;
-        const s3Row = b * H;
-        for (let i = 0; i < H; i++) {
-          // grad of: h' = c' .* o
-          const do_1 = seed_h[seed_hRow + i]! * cOut[cOutRow + i]!;
-          const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
-          gx0[gx0Row + i] = do_pre;
-          s0[s0Row + i] = do_pre;
-          // grad of: o, h'
-          const dc_next_total =
-            seed_c[seed_cRow + i]! + seed_h[seed_hRow + i]! * tape_o[tape_oRow + i]! + do_pre * p[o_p_o + i]!;
-          // grad of: c' = z .* i + c .* f
-          const df = dc_next_total * cPrev[cPrevRow + i]!;
-          const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
-          gx0[gx0Row2 + i] = df_pre;
-          s0[s0Row2 + i] = df_pre;
-          // grad of: c' = z .* i + c .* f
-          const di = dc_next_total * tape_z[tape_zRow + i]!;
-          const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
-          gx0[gx0Row3 + i] = di_pre;
-          s0[s0Row3 + i] = di_pre;
-          // grad of: c' = z .* i + c .* f
-          const dz = dc_next_total * tape_i_1[tape_i_1Row + i]!;
-          const dz_pre = dz * (1 - tape_z[tape_zRow + i]! * tape_z[tape_zRow + i]!);
-          gx0[gx0Row4 + i] = dz_pre;
-          s0[s0Row4 + i] = dz_pre;
-          // grad of: i, f, c'
-          const dc = dc_next_total * tape_f[tape_fRow + i]! + df_pre * p[o_p_f + i]! + di_pre * p[o_p_i + i]!;
-          carry_c[carry_cRow + i] = dc;
-          const t1 = di_pre * cPrev[cPrevRow + i]!;
-          s1[s1Row + i] = t1;
-          const t2 = df_pre * cPrev[cPrevRow + i]!;
-          s2[s2Row + i] = t2;
-          const t3 = do_pre * cOut[cOutRow + i]!;
-          s3[s3Row + i] = t3;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          H,
+          at(seed_h, 0),
+          H,
+          at(cOut, t * B * H),
+          H,
+          at(tape_o, t * B * H),
+          H,
+          at(gx0, t * B * (4 * H) + 3 * H),
+          4 * H,
+          at(s0, 3 * H),
+          4 * H,
+          at(seed_c, 0),
+          H,
+          at(p, o_p_o),
+          at(cPrev, cPrevAt),
+          H,
+          at(tape_f, t * B * H),
+          H,
+          at(gx0, t * B * (4 * H) + 2 * H),
+          4 * H,
+          at(s0, 2 * H),
+          4 * H,
+          at(tape_z, t * B * H),
+          H,
+          at(tape_i_1, t * B * H),
+          H,
+          at(gx0, t * B * (4 * H) + H),
+          4 * H,
+          at(s0, H),
+          4 * H,
+          at(gx0, t * B * (4 * H)),
+          4 * H,
+          at(s0, 0),
+          4 * H,
+          at(p, o_p_f),
+          at(p, o_p_i),
+          at(carry_c, 0),
+          H,
+          at(s1, 0),
+          H,
+          at(s2, 0),
+          H,
+          at(s3, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const seed_hRow = b * H;
+          const cOutRow = t * B * H + b * H;
+          const tape_oRow = t * B * H + b * H;
+          const gx0Row = t * B * (4 * H) + 3 * H + b * (4 * H);
+          const s0Row = 3 * H + b * (4 * H);
+          const seed_cRow = b * H;
+          const cPrevRow = cPrevAt + b * H;
+          const tape_fRow = t * B * H + b * H;
+          const gx0Row2 = t * B * (4 * H) + 2 * H + b * (4 * H);
+          const s0Row2 = 2 * H + b * (4 * H);
+          const tape_zRow = t * B * H + b * H;
+          const tape_i_1Row = t * B * H + b * H;
+          const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
+          const s0Row3 = H + b * (4 * H);
+          const gx0Row4 = t * B * (4 * H) + b * (4 * H);
+          const s0Row4 = b * (4 * H);
+          const carry_cRow = b * H;
+          const s1Row = b * H;
+          const s2Row = b * H;
+          const s3Row = b * H;
+          for (let i = 0; i < H; i++) {
+            // grad of: h' = c' .* o
+            const do_1 = seed_h[seed_hRow + i]! * cOut[cOutRow + i]!;
+            const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
+            gx0[gx0Row + i] = do_pre;
+            s0[s0Row + i] = do_pre;
+            // grad of: o, h'
+            const dc_next_total =
+              seed_c[seed_cRow + i]! + seed_h[seed_hRow + i]! * tape_o[tape_oRow + i]! + do_pre * p[o_p_o + i]!;
+            // grad of: c' = z .* i + c .* f
+            const df = dc_next_total * cPrev[cPrevRow + i]!;
+            const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
+            gx0[gx0Row2 + i] = df_pre;
+            s0[s0Row2 + i] = df_pre;
+            // grad of: c' = z .* i + c .* f
+            const di = dc_next_total * tape_z[tape_zRow + i]!;
+            const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
+            gx0[gx0Row3 + i] = di_pre;
+            s0[s0Row3 + i] = di_pre;
+            // grad of: c' = z .* i + c .* f
+            const dz = dc_next_total * tape_i_1[tape_i_1Row + i]!;
+            const dz_pre = dz * (1 - tape_z[tape_zRow + i]! * tape_z[tape_zRow + i]!);
+            gx0[gx0Row4 + i] = dz_pre;
+            s0[s0Row4 + i] = dz_pre;
+            // grad of: i, f, c'
+            const dc = dc_next_total * tape_f[tape_fRow + i]! + df_pre * p[o_p_f + i]! + di_pre * p[o_p_i + i]!;
+            carry_c[carry_cRow + i] = dc;
+            const t1 = di_pre * cPrev[cPrevRow + i]!;
+            s1[s1Row + i] = t1;
+            const t2 = df_pre * cPrev[cPrevRow + i]!;
+            s2[s2Row + i] = t2;
+            const t3 = do_pre * cOut[cOutRow + i]!;
+            s3[s3Row + i] = t3;
+          }
         }
       }
 
@@ -526,12 +621,12 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     4 * H * D,
     4 * H * H,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT32,
     NN: gemmNN32,
     TN: gemmTN32,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -590,47 +685,92 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Rz, Ri, Rf, Ro times h
       mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_Rz, s0, 0, 4 * H, false);
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (4 * H) + b * (4 * H);
-        const s0Row = b * (4 * H);
-        const tape_zRow = t * B * H + b * H;
-        const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
-        const s0Row2 = H + b * (4 * H);
-        const cPrevRow = cPrevAt + b * H;
-        const tape_i_1Row = t * B * H + b * H;
-        const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
-        const s0Row3 = 2 * H + b * (4 * H);
-        const tape_fRow = t * B * H + b * H;
-        const cOutRow = t * B * H + b * H;
-        const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
-        const s0Row4 = 3 * H + b * (4 * H);
-        const tape_oRow = t * B * H + b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // z  = tanh(Wz*x + Rz*h + bz)
-          const z = Math.tanh(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bz + i]!);
-          tape_z[tape_zRow + i] = z;
-          // i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-          const i_1 =
-            1 /
-            (1 +
-              Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_p_i + i]! * cPrev[cPrevRow + i]! + p[o_bi + i]!)));
-          tape_i_1[tape_i_1Row + i] = i_1;
-          // f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-          const f =
-            1 /
-            (1 +
-              Math.exp(-(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_p_f + i]! * cPrev[cPrevRow + i]! + p[o_bf + i]!)));
-          tape_f[tape_fRow + i] = f;
-          // c' = z .* i + c .* f
-          const c_next = z * i_1 + cPrev[cPrevRow + i]! * f;
-          cOut[cOutRow + i] = c_next;
-          // o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-          const o = 1 / (1 + Math.exp(-(xp0[xp0Row4 + i]! + s0[s0Row4 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
-          tape_o[tape_oRow + i] = o;
-          // h' = c' .* o
-          const h_next = c_next * o;
-          hOut[hOutRow + i] = h_next;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl)
+        wl(0, B, [
+          H,
+          at(xp0, t * B * (4 * H)),
+          4 * H,
+          at(s0, 0),
+          4 * H,
+          at(p, o_bz),
+          at(tape_z, t * B * H),
+          H,
+          at(xp0, t * B * (4 * H) + H),
+          4 * H,
+          at(s0, H),
+          4 * H,
+          at(p, o_p_i),
+          at(cPrev, cPrevAt),
+          H,
+          at(p, o_bi),
+          at(tape_i_1, t * B * H),
+          H,
+          at(xp0, t * B * (4 * H) + 2 * H),
+          4 * H,
+          at(s0, 2 * H),
+          4 * H,
+          at(p, o_p_f),
+          at(p, o_bf),
+          at(tape_f, t * B * H),
+          H,
+          at(cOut, t * B * H),
+          H,
+          at(xp0, t * B * (4 * H) + 3 * H),
+          4 * H,
+          at(s0, 3 * H),
+          4 * H,
+          at(p, o_p_o),
+          at(p, o_bo),
+          at(tape_o, t * B * H),
+          H,
+          at(hOut, t * B * H),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (4 * H) + b * (4 * H);
+          const s0Row = b * (4 * H);
+          const tape_zRow = t * B * H + b * H;
+          const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
+          const s0Row2 = H + b * (4 * H);
+          const cPrevRow = cPrevAt + b * H;
+          const tape_i_1Row = t * B * H + b * H;
+          const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
+          const s0Row3 = 2 * H + b * (4 * H);
+          const tape_fRow = t * B * H + b * H;
+          const cOutRow = t * B * H + b * H;
+          const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
+          const s0Row4 = 3 * H + b * (4 * H);
+          const tape_oRow = t * B * H + b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // z  = tanh(Wz*x + Rz*h + bz)
+            const z = Math.tanh(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bz + i]!);
+            tape_z[tape_zRow + i] = z;
+            // i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+            const i_1 =
+              1 /
+              (1 +
+                Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_p_i + i]! * cPrev[cPrevRow + i]! + p[o_bi + i]!)));
+            tape_i_1[tape_i_1Row + i] = i_1;
+            // f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+            const f =
+              1 /
+              (1 +
+                Math.exp(-(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_p_f + i]! * cPrev[cPrevRow + i]! + p[o_bf + i]!)));
+            tape_f[tape_fRow + i] = f;
+            // c' = z .* i + c .* f
+            const c_next = z * i_1 + cPrev[cPrevRow + i]! * f;
+            cOut[cOutRow + i] = c_next;
+            // o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+            const o =
+              1 / (1 + Math.exp(-(xp0[xp0Row4 + i]! + s0[s0Row4 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
+            tape_o[tape_oRow + i] = o;
+            // h' = c' .* o
+            const h_next = c_next * o;
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -683,60 +823,110 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_c[k] = dcUp[o + k]! + carry_c[k]!;
-      for (let b = 0; b < B; b++) {
-        const seed_hRow = b * H;
-        const cOutRow = t * B * H + b * H;
-        const tape_oRow = t * B * H + b * H;
-        const gx0Row = t * B * (4 * H) + 3 * H + b * (4 * H);
-        const s0Row = 3 * H + b * (4 * H);
-        const seed_cRow = b * H;
-        const cPrevRow = cPrevAt + b * H;
-        const tape_fRow = t * B * H + b * H;
-        const gx0Row2 = t * B * (4 * H) + 2 * H + b * (4 * H);
-        const s0Row2 = 2 * H + b * (4 * H);
-        const tape_zRow = t * B * H + b * H;
-        const tape_i_1Row = t * B * H + b * H;
-        const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
-        const s0Row3 = H + b * (4 * H);
-        const gx0Row4 = t * B * (4 * H) + b * (4 * H);
-        const s0Row4 = b * (4 * H);
-        const carry_cRow = b * H;
-        const s1Row = b * H;
-        const s2Row = b * H;
-        const s3Row = b * H;
-        for (let i = 0; i < H; i++) {
-          // grad of: h' = c' .* o
-          const do_1 = seed_h[seed_hRow + i]! * cOut[cOutRow + i]!;
-          const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
-          gx0[gx0Row + i] = do_pre;
-          s0[s0Row + i] = do_pre;
-          // grad of: o, h'
-          const dc_next_total =
-            seed_c[seed_cRow + i]! + seed_h[seed_hRow + i]! * tape_o[tape_oRow + i]! + do_pre * p[o_p_o + i]!;
-          // grad of: c' = z .* i + c .* f
-          const df = dc_next_total * cPrev[cPrevRow + i]!;
-          const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
-          gx0[gx0Row2 + i] = df_pre;
-          s0[s0Row2 + i] = df_pre;
-          // grad of: c' = z .* i + c .* f
-          const di = dc_next_total * tape_z[tape_zRow + i]!;
-          const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
-          gx0[gx0Row3 + i] = di_pre;
-          s0[s0Row3 + i] = di_pre;
-          // grad of: c' = z .* i + c .* f
-          const dz = dc_next_total * tape_i_1[tape_i_1Row + i]!;
-          const dz_pre = dz * (1 - tape_z[tape_zRow + i]! * tape_z[tape_zRow + i]!);
-          gx0[gx0Row4 + i] = dz_pre;
-          s0[s0Row4 + i] = dz_pre;
-          // grad of: i, f, c'
-          const dc = dc_next_total * tape_f[tape_fRow + i]! + df_pre * p[o_p_f + i]! + di_pre * p[o_p_i + i]!;
-          carry_c[carry_cRow + i] = dc;
-          const t1 = di_pre * cPrev[cPrevRow + i]!;
-          s1[s1Row + i] = t1;
-          const t2 = df_pre * cPrev[cPrevRow + i]!;
-          s2[s2Row + i] = t2;
-          const t3 = do_pre * cOut[cOutRow + i]!;
-          s3[s3Row + i] = t3;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          H,
+          at(seed_h, 0),
+          H,
+          at(cOut, t * B * H),
+          H,
+          at(tape_o, t * B * H),
+          H,
+          at(gx0, t * B * (4 * H) + 3 * H),
+          4 * H,
+          at(s0, 3 * H),
+          4 * H,
+          at(seed_c, 0),
+          H,
+          at(p, o_p_o),
+          at(cPrev, cPrevAt),
+          H,
+          at(tape_f, t * B * H),
+          H,
+          at(gx0, t * B * (4 * H) + 2 * H),
+          4 * H,
+          at(s0, 2 * H),
+          4 * H,
+          at(tape_z, t * B * H),
+          H,
+          at(tape_i_1, t * B * H),
+          H,
+          at(gx0, t * B * (4 * H) + H),
+          4 * H,
+          at(s0, H),
+          4 * H,
+          at(gx0, t * B * (4 * H)),
+          4 * H,
+          at(s0, 0),
+          4 * H,
+          at(p, o_p_f),
+          at(p, o_p_i),
+          at(carry_c, 0),
+          H,
+          at(s1, 0),
+          H,
+          at(s2, 0),
+          H,
+          at(s3, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const seed_hRow = b * H;
+          const cOutRow = t * B * H + b * H;
+          const tape_oRow = t * B * H + b * H;
+          const gx0Row = t * B * (4 * H) + 3 * H + b * (4 * H);
+          const s0Row = 3 * H + b * (4 * H);
+          const seed_cRow = b * H;
+          const cPrevRow = cPrevAt + b * H;
+          const tape_fRow = t * B * H + b * H;
+          const gx0Row2 = t * B * (4 * H) + 2 * H + b * (4 * H);
+          const s0Row2 = 2 * H + b * (4 * H);
+          const tape_zRow = t * B * H + b * H;
+          const tape_i_1Row = t * B * H + b * H;
+          const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
+          const s0Row3 = H + b * (4 * H);
+          const gx0Row4 = t * B * (4 * H) + b * (4 * H);
+          const s0Row4 = b * (4 * H);
+          const carry_cRow = b * H;
+          const s1Row = b * H;
+          const s2Row = b * H;
+          const s3Row = b * H;
+          for (let i = 0; i < H; i++) {
+            // grad of: h' = c' .* o
+            const do_1 = seed_h[seed_hRow + i]! * cOut[cOutRow + i]!;
+            const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
+            gx0[gx0Row + i] = do_pre;
+            s0[s0Row + i] = do_pre;
+            // grad of: o, h'
+            const dc_next_total =
+              seed_c[seed_cRow + i]! + seed_h[seed_hRow + i]! * tape_o[tape_oRow + i]! + do_pre * p[o_p_o + i]!;
+            // grad of: c' = z .* i + c .* f
+            const df = dc_next_total * cPrev[cPrevRow + i]!;
+            const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
+            gx0[gx0Row2 + i] = df_pre;
+            s0[s0Row2 + i] = df_pre;
+            // grad of: c' = z .* i + c .* f
+            const di = dc_next_total * tape_z[tape_zRow + i]!;
+            const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
+            gx0[gx0Row3 + i] = di_pre;
+            s0[s0Row3 + i] = di_pre;
+            // grad of: c' = z .* i + c .* f
+            const dz = dc_next_total * tape_i_1[tape_i_1Row + i]!;
+            const dz_pre = dz * (1 - tape_z[tape_zRow + i]! * tape_z[tape_zRow + i]!);
+            gx0[gx0Row4 + i] = dz_pre;
+            s0[s0Row4 + i] = dz_pre;
+            // grad of: i, f, c'
+            const dc = dc_next_total * tape_f[tape_fRow + i]! + df_pre * p[o_p_f + i]! + di_pre * p[o_p_i + i]!;
+            carry_c[carry_cRow + i] = dc;
+            const t1 = di_pre * cPrev[cPrevRow + i]!;
+            s1[s1Row + i] = t1;
+            const t2 = df_pre * cPrev[cPrevRow + i]!;
+            s2[s2Row + i] = t2;
+            const t3 = do_pre * cOut[cOutRow + i]!;
+            s3[s3Row + i] = t3;
+          }
         }
       }
 
@@ -819,3 +1009,95 @@ export function createStep64(sizes: Sizes, B: number, options: KernelOptions = {
 export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {}): Kernel<Float32Array> {
   return createKernel32(sizes, B, 1, options);
 }
+
+/** The elementwise loops in WebAssembly (text: generated/lstm-noaf.wat), for the wasm backend: which may split their rows between threads, and the module. */
+const LOOPS_WASM: LoopsModuleSource = {
+  loops: [
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+  ],
+  binary: [
+    "AGFzbQEAAAABYgNgAXsBe2Aof39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/fwBgLn9/f39/f39/f39/f39/",
+    "f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDCQgAAAECAAABAgchBAVmMzJfMAAC",
+    "BWYzMl8xAAMFZjY0XzAABgVmNjRfMQAHCpQuCOgDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5",
+    "AQ1QOQENUDkBDVA5IAAgAP0MO6q4PzuquD87qrg/O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMA",
+    "AJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0Mg4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmEL",
+    "tjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oq",
+    "PquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAB/eYB/QwAAIA/",
+    "AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8AAAB/AAAA",
+    "fwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9Ugt+AQF7/QwA",
+    "AIA/AACAPwAAgD8AAIA//QwAAABAAAAAQAAAAEAAAABA/QwAAABAAAAAQAAAAEAAAABAIAD94AH95gEQAP0MAACAPwAAgD8AAIA/",
+    "AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1D/VILhAgDEn8DewN9A0AgACABTkUEQCADIAAgBGxBAnRq",
+    "ISsgBSAAIAZsQQJ0aiEsIAggACAJbEECdGohLSAKIAAgC2xBAnRqIS4gDCAAIA1sQQJ0aiEvIA8gACAQbEECdGohKiASIAAgE2xB",
+    "AnRqITAgFCAAIBVsQQJ0aiExIBYgACAXbEECdGohMiAaIAAgG2xBAnRqITMgHCAAIB1sQQJ0aiE0IB4gACAfbEECdGohNSAgIAAg",
+    "IWxBAnRqITYgJCAAICVsQQJ0aiE3ICYgACAnbEECdGohOCACIAJBA3FrITlBACEpA0AgKSA5TkUEQCApQQJ0IiggK2r9AAQAICgg",
+    "LGr9AAQA/eQBIAcgKGr9AAQA/eQBEAEhOiAoIC1qIDr9CwQAICggMGr9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAA",
+    "gD8gKCAuav0ABAAgKCAvav0ABAD95AEgDiAoav0ABAAgKCAqav0ABAD95gH95AEgESAoav0ABAD95AH94QEQAP3kAf3nASI7/QsE",
+    "ACAoIDNq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/ICggMWr9AAQAICggMmr9AAQA/eQBIBggKGr9AAQAICgg",
+    "Kmr9AAQA/eYB/eQBIBkgKGr9AAQA/eQB/eEBEAD95AH95wEiPP0LBAAgKCA0aiA6IDv95gEgKCAqav0ABAAgPP3mAf3kASI6/QsE",
+    "ACAoIDdq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/ICggNWr9AAQAICggNmr9AAQA/eQBICIgKGr9AAQAIDr9",
+    "5gH95AEgIyAoav0ABAD95AH94QEQAP3kAf3nASI7/QsEACAoIDhqIDogO/3mAf0LBAAgKUEEaiEpDAELCwNAIAIgKUxFBEAgKUEC",
+    "dCIoICtqKgIAICggLGoqAgCSIAcgKGoqAgCS/RMQAf0fACE9ICggLWogPTgCACAoIDBqQwAAgD8gKCAuaioCACAoIC9qKgIAkiAO",
+    "IChqKgIAICggKmoqAgCUkiARIChqKgIAkoz9ExAA/R8AQwAAgD+SlSI+OAIAICggM2pDAACAPyAoIDFqKgIAICggMmoqAgCSIBgg",
+    "KGoqAgAgKCAqaioCAJSSIBkgKGoqAgCSjP0TEAD9HwBDAACAP5KVIj84AgAgKCA0aiA9ID6UICggKmoqAgAgP5SSIj04AgAgKCA3",
+    "akMAAIA/ICggNWoqAgAgKCA2aioCAJIgIiAoaioCACA9lJIgIyAoaioCAJKM/RMQAP0fAEMAAIA/kpUiPjgCACAoIDhqID0gPpQ4",
+    "AgAgKUEBaiEpDAELCyAAQQFqIQAMAQsLC7MJAxd/BXsFfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEyIAUgACAGbEECdGohMyAHIAAg",
+    "CGxBAnRqITQgCSAAIApsQQJ0aiE3IAsgACAMbEECdGohOCANIAAgDmxBAnRqITkgECAAIBFsQQJ0aiEwIBIgACATbEECdGohNSAU",
+    "IAAgFWxBAnRqITogFiAAIBdsQQJ0aiE7IBggACAZbEECdGohMSAaIAAgG2xBAnRqITYgHCAAIB1sQQJ0aiE8IB4gACAfbEECdGoh",
+    "PSAgIAAgIWxBAnRqIT4gIiAAICNsQQJ0aiE/ICYgACAnbEECdGohQCAoIAAgKWxBAnRqIUEgKiAAICtsQQJ0aiFCICwgACAtbEEC",
+    "dGohQyACIAJBA3FrIURBACEvA0AgLyBETkUEQCAvQQJ0Ii4gMmr9AAQAIC4gM2r9AAQA/eYBIC4gNGr9AAQAIkX9DAAAgD8AAIA/",
+    "AACAPwAAgD8gRf3lAf3mAf3mASFFIC4gN2ogRf0LBAAgLiA4aiBF/QsEACAuIDpqIC4gOWr9AAQAIC4gMmr9AAQAIC4gNGr9AAQA",
+    "/eYB/eQBIEUgDyAuav0ABAD95gH95AEiSCAuIDBq/QAEAP3mASAuIDVq/QAEACJG/QwAAIA/AACAPwAAgD8AAIA/IEb95QH95gH9",
+    "5gEiRv0LBAAgLiA7aiBG/QsEACAuIDxqIEggLiAxav0ABAD95gEgLiA2av0ABAAiR/0MAACAPwAAgD8AAIA/AACAPyBH/eUB/eYB",
+    "/eYBIkf9CwQAIC4gPWogR/0LBAAgLiA+aiBIIC4gNmr9AAQA/eYB/QwAAIA/AACAPwAAgD8AAIA/IC4gMWr9AAQAIC4gMWr9AAQA",
+    "/eYB/eUB/eYBIkn9CwQAIC4gP2ogSf0LBAAgLiBAaiBIIC4gNWr9AAQA/eYBIEYgJCAuav0ABAD95gH95AEgRyAlIC5q/QAEAP3m",
+    "Af3kAf0LBAAgLiBBaiBHIC4gMGr9AAQA/eYB/QsEACAuIEJqIEYgLiAwav0ABAD95gH9CwQAIC4gQ2ogRSAuIDNq/QAEAP3mAf0L",
+    "BAAgL0EEaiEvDAELCwNAIAIgL0xFBEAgL0ECdCIuIDJqKgIAIC4gM2oqAgCUIC4gNGoqAgAiSkMAAIA/IEqTlJQhSiAuIDdqIEo4",
+    "AgAgLiA4aiBKOAIAIC4gOmogLiA5aioCACAuIDJqKgIAIC4gNGoqAgCUkiBKIA8gLmoqAgCUkiJNIC4gMGoqAgCUIC4gNWoqAgAi",
+    "S0MAAIA/IEuTlJQiSzgCACAuIDtqIEs4AgAgLiA8aiBNIC4gMWoqAgCUIC4gNmoqAgAiTEMAAIA/IEyTlJQiTDgCACAuID1qIEw4",
+    "AgAgLiA+aiBNIC4gNmoqAgCUQwAAgD8gLiAxaioCACAuIDFqKgIAlJOUIk44AgAgLiA/aiBOOAIAIC4gQGogTSAuIDVqKgIAlCBL",
+    "ICQgLmoqAgCUkiBMICUgLmoqAgCUkjgCACAuIEFqIEwgLiAwaioCAJQ4AgAgLiBCaiBLIC4gMGoqAgCUOAIAIC4gQ2ogSiAuIDNq",
+    "KgIAlDgCACAvQQFqIS8MAQsLIABBAWohAAwBCwsLiwUBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAAAAAAPB/AAAAAAAA8H/9DAlt",
+    "qBNGEuY9CW2oE0YS5j0gACAA/Qz+gitlRxX3P/6CK2VHFfc//fIB/ZQB/QwAAAAAADCRwAAAAAAAMJHA/fUB/QwAAAAAADCRQAAA",
+    "AAAAMJFA/fQBIgL9DAAA4P5CLuY/AADg/kIu5j/98gH98QEgAv0Mdjx5Ne856j12PHk17znqPf3yAf3xASIB/fIB/QyY2Pjv2O4h",
+    "PpjY+O/Y7iE+/fABIAH98gH9DORE9WdF5lo+5ET1Z0XmWj798AEgAf3yAf0MXJ94t09+kj5cn3i3T36SPv3wASAB/fIB/Qw0x1al",
+    "4x3HPjTHVqXjHcc+/fABIAH98gH9DBqgARqgAfo+GqABGqAB+j798AEgAf3yAf0MGqABGqABKj8aoAEaoAEqP/3wASAB/fIB/QwX",
+    "bMEWbMFWPxdswRZswVY//fABIAH98gH9DBEREREREYE/ERERERERgT/98AEgAf3yAf0MVVVVVVVVpT9VVVVVVVWlP/3wASAB/fIB",
+    "/QxVVVVVVVXFP1VVVVVVVcU//fABIAH98gH9DAAAAAAAAOA/AAAAAAAA4D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAB",
+    "/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAL9/AEiAUEB/awBIgL9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASABIAL9",
+    "sQH9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASAA/QzvOfr+Qi6GQO85+v5CLoZA/Ur9UiAA/QxSMC3VEEmHwFIwLdUQ",
+    "SYfA/Un9Ugt+AQF7/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAAAAQAAAAAAAAABA/QwAAAAAAAAAQAAAAAAAAABAIAD97AH98gEQ",
+    "BP0MAAAAAAAA8D8AAAAAAADwP/3wAf3zAf3xASIB/e0BIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1J/VILnAgDEn8DewN8A0AgACAB",
+    "TkUEQCADIAAgBGxBA3RqISsgBSAAIAZsQQN0aiEsIAggACAJbEEDdGohLSAKIAAgC2xBA3RqIS4gDCAAIA1sQQN0aiEvIA8gACAQ",
+    "bEEDdGohKiASIAAgE2xBA3RqITAgFCAAIBVsQQN0aiExIBYgACAXbEEDdGohMiAaIAAgG2xBA3RqITMgHCAAIB1sQQN0aiE0IB4g",
+    "ACAfbEEDdGohNSAgIAAgIWxBA3RqITYgJCAAICVsQQN0aiE3ICYgACAnbEEDdGohOCACIAJBAXFrITlBACEpA0AgKSA5TkUEQCAp",
+    "QQN0IiggK2r9AAQAICggLGr9AAQA/fABIAcgKGr9AAQA/fABEAUhOiAoIC1qIDr9CwQAICggMGr9DAAAAAAAAPA/AAAAAAAA8D/9",
+    "DAAAAAAAAPA/AAAAAAAA8D8gKCAuav0ABAAgKCAvav0ABAD98AEgDiAoav0ABAAgKCAqav0ABAD98gH98AEgESAoav0ABAD98AH9",
+    "7QEQBP3wAf3zASI7/QsEACAoIDNq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICggMWr9AAQAICggMmr9AAQA",
+    "/fABIBggKGr9AAQAICggKmr9AAQA/fIB/fABIBkgKGr9AAQA/fAB/e0BEAT98AH98wEiPP0LBAAgKCA0aiA6IDv98gEgKCAqav0A",
+    "BAAgPP3yAf3wASI6/QsEACAoIDdq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICggNWr9AAQAICggNmr9AAQA",
+    "/fABICIgKGr9AAQAIDr98gH98AEgIyAoav0ABAD98AH97QEQBP3wAf3zASI7/QsEACAoIDhqIDogO/3yAf0LBAAgKUECaiEpDAEL",
+    "CwNAIAIgKUxFBEAgKUEDdCIoICtqKwMAICggLGorAwCgIAcgKGorAwCg/RQQBf0hACE9ICggLWogPTkDACAoIDBqRAAAAAAAAPA/",
+    "ICggLmorAwAgKCAvaisDAKAgDiAoaisDACAoICpqKwMAoqAgESAoaisDAKCa/RQQBP0hAEQAAAAAAADwP6CjIj45AwAgKCAzakQA",
+    "AAAAAADwPyAoIDFqKwMAICggMmorAwCgIBggKGorAwAgKCAqaisDAKKgIBkgKGorAwCgmv0UEAT9IQBEAAAAAAAA8D+goyI/OQMA",
+    "ICggNGogPSA+oiAoICpqKwMAID+ioCI9OQMAICggN2pEAAAAAAAA8D8gKCA1aisDACAoIDZqKwMAoCAiIChqKwMAID2ioCAjIChq",
+    "KwMAoJr9FBAE/SEARAAAAAAAAPA/oKMiPjkDACAoIDhqID0gPqI5AwAgKUEBaiEpDAELCyAAQQFqIQAMAQsLC8MJAxd/BXsFfANA",
+    "IAAgAU5FBEAgAyAAIARsQQN0aiEyIAUgACAGbEEDdGohMyAHIAAgCGxBA3RqITQgCSAAIApsQQN0aiE3IAsgACAMbEEDdGohOCAN",
+    "IAAgDmxBA3RqITkgECAAIBFsQQN0aiEwIBIgACATbEEDdGohNSAUIAAgFWxBA3RqITogFiAAIBdsQQN0aiE7IBggACAZbEEDdGoh",
+    "MSAaIAAgG2xBA3RqITYgHCAAIB1sQQN0aiE8IB4gACAfbEEDdGohPSAgIAAgIWxBA3RqIT4gIiAAICNsQQN0aiE/ICYgACAnbEED",
+    "dGohQCAoIAAgKWxBA3RqIUEgKiAAICtsQQN0aiFCICwgACAtbEEDdGohQyACIAJBAXFrIURBACEvA0AgLyBETkUEQCAvQQN0Ii4g",
+    "Mmr9AAQAIC4gM2r9AAQA/fIBIC4gNGr9AAQAIkX9DAAAAAAAAPA/AAAAAAAA8D8gRf3xAf3yAf3yASFFIC4gN2ogRf0LBAAgLiA4",
+    "aiBF/QsEACAuIDpqIC4gOWr9AAQAIC4gMmr9AAQAIC4gNGr9AAQA/fIB/fABIEUgDyAuav0ABAD98gH98AEiSCAuIDBq/QAEAP3y",
+    "ASAuIDVq/QAEACJG/QwAAAAAAADwPwAAAAAAAPA/IEb98QH98gH98gEiRv0LBAAgLiA7aiBG/QsEACAuIDxqIEggLiAxav0ABAD9",
+    "8gEgLiA2av0ABAAiR/0MAAAAAAAA8D8AAAAAAADwPyBH/fEB/fIB/fIBIkf9CwQAIC4gPWogR/0LBAAgLiA+aiBIIC4gNmr9AAQA",
+    "/fIB/QwAAAAAAADwPwAAAAAAAPA/IC4gMWr9AAQAIC4gMWr9AAQA/fIB/fEB/fIBIkn9CwQAIC4gP2ogSf0LBAAgLiBAaiBIIC4g",
+    "NWr9AAQA/fIBIEYgJCAuav0ABAD98gH98AEgRyAlIC5q/QAEAP3yAf3wAf0LBAAgLiBBaiBHIC4gMGr9AAQA/fIB/QsEACAuIEJq",
+    "IEYgLiAwav0ABAD98gH9CwQAIC4gQ2ogRSAuIDNq/QAEAP3yAf0LBAAgL0ECaiEvDAELCwNAIAIgL0xFBEAgL0EDdCIuIDJqKwMA",
+    "IC4gM2orAwCiIC4gNGorAwAiSkQAAAAAAADwPyBKoaKiIUogLiA3aiBKOQMAIC4gOGogSjkDACAuIDpqIC4gOWorAwAgLiAyaisD",
+    "ACAuIDRqKwMAoqAgSiAPIC5qKwMAoqAiTSAuIDBqKwMAoiAuIDVqKwMAIktEAAAAAAAA8D8gS6GioiJLOQMAIC4gO2ogSzkDACAu",
+    "IDxqIE0gLiAxaisDAKIgLiA2aisDACJMRAAAAAAAAPA/IEyhoqIiTDkDACAuID1qIEw5AwAgLiA+aiBNIC4gNmorAwCiRAAAAAAA",
+    "APA/IC4gMWorAwAgLiAxaisDAKKhoiJOOQMAIC4gP2ogTjkDACAuIEBqIE0gLiA1aisDAKIgSyAkIC5qKwMAoqAgTCAlIC5qKwMA",
+    "oqA5AwAgLiBBaiBMIC4gMGorAwCiOQMAIC4gQmogSyAuIDBqKwMAojkDACAuIENqIEogLiAzaisDAKI5AwAgL0EBaiEvDAELCyAA",
+    "QQFqIQAMAQsLCw==",
+  ].join(""),
+};

@@ -3,7 +3,7 @@
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "./gemm.ts";
 import { GEMM_WASM } from "./gemm-wasm.ts";
 import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../src/runtime.ts";
-import { type KernelOptions, kernelMemory } from "../src/wasm.ts";
+import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../src/wasm.ts";
 /** Greff et al. 2017 (arXiv 1503.04069, sec. 2) NOG, no output gate: the peephole LSTM with o = 1; [U] the paper text is not confirmed: follows the TF1 LSTMCell(use_peepholes=True) code path, tensorflow/python/ops/rnn_cell_impl.py */
 export const spec = {
   name: "lstm-nog",
@@ -164,12 +164,12 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     3 * H * D,
     3 * H * H,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT64,
     NN: gemmNN64,
     TN: gemmTN64,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -226,41 +226,77 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Rz, Ri, Rf times h
       mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Rz, s0, 0, 3 * H, false);
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (3 * H) + b * (3 * H);
-        const s0Row = b * (3 * H);
-        const tape_zRow = t * B * H + b * H;
-        const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
-        const s0Row2 = H + b * (3 * H);
-        const cPrevRow = cPrevAt + b * H;
-        const tape_i_1Row = t * B * H + b * H;
-        const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
-        const s0Row3 = 2 * H + b * (3 * H);
-        const tape_fRow = t * B * H + b * H;
-        const cOutRow = t * B * H + b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // z  = tanh(Wz*x + Rz*h + bz)
-          const z = Math.tanh(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bz + i]!);
-          tape_z[tape_zRow + i] = z;
-          // i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-          const i_1 =
-            1 /
-            (1 +
-              Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_p_i + i]! * cPrev[cPrevRow + i]! + p[o_bi + i]!)));
-          tape_i_1[tape_i_1Row + i] = i_1;
-          // f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-          const f =
-            1 /
-            (1 +
-              Math.exp(-(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_p_f + i]! * cPrev[cPrevRow + i]! + p[o_bf + i]!)));
-          tape_f[tape_fRow + i] = f;
-          // c' = z .* i + c .* f
-          const c_next = z * i_1 + cPrev[cPrevRow + i]! * f;
-          cOut[cOutRow + i] = c_next;
-          // h' = tanh(c')
-          const h_next = Math.tanh(c_next);
-          hOut[hOutRow + i] = h_next;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl)
+        wl(0, B, [
+          H,
+          at(xp0, t * B * (3 * H)),
+          3 * H,
+          at(s0, 0),
+          3 * H,
+          at(p, o_bz),
+          at(tape_z, t * B * H),
+          H,
+          at(xp0, t * B * (3 * H) + H),
+          3 * H,
+          at(s0, H),
+          3 * H,
+          at(p, o_p_i),
+          at(cPrev, cPrevAt),
+          H,
+          at(p, o_bi),
+          at(tape_i_1, t * B * H),
+          H,
+          at(xp0, t * B * (3 * H) + 2 * H),
+          3 * H,
+          at(s0, 2 * H),
+          3 * H,
+          at(p, o_p_f),
+          at(p, o_bf),
+          at(tape_f, t * B * H),
+          H,
+          at(cOut, t * B * H),
+          H,
+          at(hOut, t * B * H),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (3 * H) + b * (3 * H);
+          const s0Row = b * (3 * H);
+          const tape_zRow = t * B * H + b * H;
+          const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
+          const s0Row2 = H + b * (3 * H);
+          const cPrevRow = cPrevAt + b * H;
+          const tape_i_1Row = t * B * H + b * H;
+          const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const s0Row3 = 2 * H + b * (3 * H);
+          const tape_fRow = t * B * H + b * H;
+          const cOutRow = t * B * H + b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // z  = tanh(Wz*x + Rz*h + bz)
+            const z = Math.tanh(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bz + i]!);
+            tape_z[tape_zRow + i] = z;
+            // i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+            const i_1 =
+              1 /
+              (1 +
+                Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_p_i + i]! * cPrev[cPrevRow + i]! + p[o_bi + i]!)));
+            tape_i_1[tape_i_1Row + i] = i_1;
+            // f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+            const f =
+              1 /
+              (1 +
+                Math.exp(-(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_p_f + i]! * cPrev[cPrevRow + i]! + p[o_bf + i]!)));
+            tape_f[tape_fRow + i] = f;
+            // c' = z .* i + c .* f
+            const c_next = z * i_1 + cPrev[cPrevRow + i]! * f;
+            cOut[cOutRow + i] = c_next;
+            // h' = tanh(c')
+            const h_next = Math.tanh(c_next);
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -313,49 +349,90 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_c[k] = dcUp[o + k]! + carry_c[k]!;
-      for (let b = 0; b < B; b++) {
-        const seed_cRow = b * H;
-        const seed_hRow = b * H;
-        const hOutRow = t * B * H + b * H;
-        const cPrevRow = cPrevAt + b * H;
-        const tape_fRow = t * B * H + b * H;
-        const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-        const s0Row = 2 * H + b * (3 * H);
-        const tape_zRow = t * B * H + b * H;
-        const tape_i_1Row = t * B * H + b * H;
-        const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
-        const s0Row2 = H + b * (3 * H);
-        const gx0Row3 = t * B * (3 * H) + b * (3 * H);
-        const s0Row3 = b * (3 * H);
-        const carry_cRow = b * H;
-        const s1Row = b * H;
-        const s2Row = b * H;
-        for (let i = 0; i < H; i++) {
-          // grad of: h' = tanh(c')
-          const dc_next_total =
-            seed_c[seed_cRow + i]! + seed_h[seed_hRow + i]! * (1 - hOut[hOutRow + i]! * hOut[hOutRow + i]!);
-          // grad of: c' = z .* i + c .* f
-          const df = dc_next_total * cPrev[cPrevRow + i]!;
-          const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
-          gx0[gx0Row + i] = df_pre;
-          s0[s0Row + i] = df_pre;
-          // grad of: c' = z .* i + c .* f
-          const di = dc_next_total * tape_z[tape_zRow + i]!;
-          const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
-          gx0[gx0Row2 + i] = di_pre;
-          s0[s0Row2 + i] = di_pre;
-          // grad of: c' = z .* i + c .* f
-          const dz = dc_next_total * tape_i_1[tape_i_1Row + i]!;
-          const dz_pre = dz * (1 - tape_z[tape_zRow + i]! * tape_z[tape_zRow + i]!);
-          gx0[gx0Row3 + i] = dz_pre;
-          s0[s0Row3 + i] = dz_pre;
-          // grad of: i, f, c'
-          const dc = dc_next_total * tape_f[tape_fRow + i]! + df_pre * p[o_p_f + i]! + di_pre * p[o_p_i + i]!;
-          carry_c[carry_cRow + i] = dc;
-          const t1 = di_pre * cPrev[cPrevRow + i]!;
-          s1[s1Row + i] = t1;
-          const t2 = df_pre * cPrev[cPrevRow + i]!;
-          s2[s2Row + i] = t2;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          H,
+          at(seed_c, 0),
+          H,
+          at(seed_h, 0),
+          H,
+          at(hOut, t * B * H),
+          H,
+          at(cPrev, cPrevAt),
+          H,
+          at(tape_f, t * B * H),
+          H,
+          at(gx0, t * B * (3 * H) + 2 * H),
+          3 * H,
+          at(s0, 2 * H),
+          3 * H,
+          at(tape_z, t * B * H),
+          H,
+          at(tape_i_1, t * B * H),
+          H,
+          at(gx0, t * B * (3 * H) + H),
+          3 * H,
+          at(s0, H),
+          3 * H,
+          at(gx0, t * B * (3 * H)),
+          3 * H,
+          at(s0, 0),
+          3 * H,
+          at(p, o_p_f),
+          at(p, o_p_i),
+          at(carry_c, 0),
+          H,
+          at(s1, 0),
+          H,
+          at(s2, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const seed_cRow = b * H;
+          const seed_hRow = b * H;
+          const hOutRow = t * B * H + b * H;
+          const cPrevRow = cPrevAt + b * H;
+          const tape_fRow = t * B * H + b * H;
+          const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const s0Row = 2 * H + b * (3 * H);
+          const tape_zRow = t * B * H + b * H;
+          const tape_i_1Row = t * B * H + b * H;
+          const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
+          const s0Row2 = H + b * (3 * H);
+          const gx0Row3 = t * B * (3 * H) + b * (3 * H);
+          const s0Row3 = b * (3 * H);
+          const carry_cRow = b * H;
+          const s1Row = b * H;
+          const s2Row = b * H;
+          for (let i = 0; i < H; i++) {
+            // grad of: h' = tanh(c')
+            const dc_next_total =
+              seed_c[seed_cRow + i]! + seed_h[seed_hRow + i]! * (1 - hOut[hOutRow + i]! * hOut[hOutRow + i]!);
+            // grad of: c' = z .* i + c .* f
+            const df = dc_next_total * cPrev[cPrevRow + i]!;
+            const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
+            gx0[gx0Row + i] = df_pre;
+            s0[s0Row + i] = df_pre;
+            // grad of: c' = z .* i + c .* f
+            const di = dc_next_total * tape_z[tape_zRow + i]!;
+            const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
+            gx0[gx0Row2 + i] = di_pre;
+            s0[s0Row2 + i] = di_pre;
+            // grad of: c' = z .* i + c .* f
+            const dz = dc_next_total * tape_i_1[tape_i_1Row + i]!;
+            const dz_pre = dz * (1 - tape_z[tape_zRow + i]! * tape_z[tape_zRow + i]!);
+            gx0[gx0Row3 + i] = dz_pre;
+            s0[s0Row3 + i] = dz_pre;
+            // grad of: i, f, c'
+            const dc = dc_next_total * tape_f[tape_fRow + i]! + df_pre * p[o_p_f + i]! + di_pre * p[o_p_i + i]!;
+            carry_c[carry_cRow + i] = dc;
+            const t1 = di_pre * cPrev[cPrevRow + i]!;
+            s1[s1Row + i] = t1;
+            const t2 = df_pre * cPrev[cPrevRow + i]!;
+            s2[s2Row + i] = t2;
+          }
         }
       }
 
@@ -461,12 +538,12 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     3 * H * D,
     3 * H * H,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT32,
     NN: gemmNN32,
     TN: gemmTN32,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -523,41 +600,77 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Rz, Ri, Rf times h
       mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Rz, s0, 0, 3 * H, false);
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (3 * H) + b * (3 * H);
-        const s0Row = b * (3 * H);
-        const tape_zRow = t * B * H + b * H;
-        const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
-        const s0Row2 = H + b * (3 * H);
-        const cPrevRow = cPrevAt + b * H;
-        const tape_i_1Row = t * B * H + b * H;
-        const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
-        const s0Row3 = 2 * H + b * (3 * H);
-        const tape_fRow = t * B * H + b * H;
-        const cOutRow = t * B * H + b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // z  = tanh(Wz*x + Rz*h + bz)
-          const z = Math.tanh(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bz + i]!);
-          tape_z[tape_zRow + i] = z;
-          // i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-          const i_1 =
-            1 /
-            (1 +
-              Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_p_i + i]! * cPrev[cPrevRow + i]! + p[o_bi + i]!)));
-          tape_i_1[tape_i_1Row + i] = i_1;
-          // f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-          const f =
-            1 /
-            (1 +
-              Math.exp(-(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_p_f + i]! * cPrev[cPrevRow + i]! + p[o_bf + i]!)));
-          tape_f[tape_fRow + i] = f;
-          // c' = z .* i + c .* f
-          const c_next = z * i_1 + cPrev[cPrevRow + i]! * f;
-          cOut[cOutRow + i] = c_next;
-          // h' = tanh(c')
-          const h_next = Math.tanh(c_next);
-          hOut[hOutRow + i] = h_next;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl)
+        wl(0, B, [
+          H,
+          at(xp0, t * B * (3 * H)),
+          3 * H,
+          at(s0, 0),
+          3 * H,
+          at(p, o_bz),
+          at(tape_z, t * B * H),
+          H,
+          at(xp0, t * B * (3 * H) + H),
+          3 * H,
+          at(s0, H),
+          3 * H,
+          at(p, o_p_i),
+          at(cPrev, cPrevAt),
+          H,
+          at(p, o_bi),
+          at(tape_i_1, t * B * H),
+          H,
+          at(xp0, t * B * (3 * H) + 2 * H),
+          3 * H,
+          at(s0, 2 * H),
+          3 * H,
+          at(p, o_p_f),
+          at(p, o_bf),
+          at(tape_f, t * B * H),
+          H,
+          at(cOut, t * B * H),
+          H,
+          at(hOut, t * B * H),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (3 * H) + b * (3 * H);
+          const s0Row = b * (3 * H);
+          const tape_zRow = t * B * H + b * H;
+          const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
+          const s0Row2 = H + b * (3 * H);
+          const cPrevRow = cPrevAt + b * H;
+          const tape_i_1Row = t * B * H + b * H;
+          const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const s0Row3 = 2 * H + b * (3 * H);
+          const tape_fRow = t * B * H + b * H;
+          const cOutRow = t * B * H + b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // z  = tanh(Wz*x + Rz*h + bz)
+            const z = Math.tanh(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bz + i]!);
+            tape_z[tape_zRow + i] = z;
+            // i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+            const i_1 =
+              1 /
+              (1 +
+                Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_p_i + i]! * cPrev[cPrevRow + i]! + p[o_bi + i]!)));
+            tape_i_1[tape_i_1Row + i] = i_1;
+            // f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+            const f =
+              1 /
+              (1 +
+                Math.exp(-(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_p_f + i]! * cPrev[cPrevRow + i]! + p[o_bf + i]!)));
+            tape_f[tape_fRow + i] = f;
+            // c' = z .* i + c .* f
+            const c_next = z * i_1 + cPrev[cPrevRow + i]! * f;
+            cOut[cOutRow + i] = c_next;
+            // h' = tanh(c')
+            const h_next = Math.tanh(c_next);
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -610,49 +723,90 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_c[k] = dcUp[o + k]! + carry_c[k]!;
-      for (let b = 0; b < B; b++) {
-        const seed_cRow = b * H;
-        const seed_hRow = b * H;
-        const hOutRow = t * B * H + b * H;
-        const cPrevRow = cPrevAt + b * H;
-        const tape_fRow = t * B * H + b * H;
-        const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-        const s0Row = 2 * H + b * (3 * H);
-        const tape_zRow = t * B * H + b * H;
-        const tape_i_1Row = t * B * H + b * H;
-        const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
-        const s0Row2 = H + b * (3 * H);
-        const gx0Row3 = t * B * (3 * H) + b * (3 * H);
-        const s0Row3 = b * (3 * H);
-        const carry_cRow = b * H;
-        const s1Row = b * H;
-        const s2Row = b * H;
-        for (let i = 0; i < H; i++) {
-          // grad of: h' = tanh(c')
-          const dc_next_total =
-            seed_c[seed_cRow + i]! + seed_h[seed_hRow + i]! * (1 - hOut[hOutRow + i]! * hOut[hOutRow + i]!);
-          // grad of: c' = z .* i + c .* f
-          const df = dc_next_total * cPrev[cPrevRow + i]!;
-          const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
-          gx0[gx0Row + i] = df_pre;
-          s0[s0Row + i] = df_pre;
-          // grad of: c' = z .* i + c .* f
-          const di = dc_next_total * tape_z[tape_zRow + i]!;
-          const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
-          gx0[gx0Row2 + i] = di_pre;
-          s0[s0Row2 + i] = di_pre;
-          // grad of: c' = z .* i + c .* f
-          const dz = dc_next_total * tape_i_1[tape_i_1Row + i]!;
-          const dz_pre = dz * (1 - tape_z[tape_zRow + i]! * tape_z[tape_zRow + i]!);
-          gx0[gx0Row3 + i] = dz_pre;
-          s0[s0Row3 + i] = dz_pre;
-          // grad of: i, f, c'
-          const dc = dc_next_total * tape_f[tape_fRow + i]! + df_pre * p[o_p_f + i]! + di_pre * p[o_p_i + i]!;
-          carry_c[carry_cRow + i] = dc;
-          const t1 = di_pre * cPrev[cPrevRow + i]!;
-          s1[s1Row + i] = t1;
-          const t2 = df_pre * cPrev[cPrevRow + i]!;
-          s2[s2Row + i] = t2;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          H,
+          at(seed_c, 0),
+          H,
+          at(seed_h, 0),
+          H,
+          at(hOut, t * B * H),
+          H,
+          at(cPrev, cPrevAt),
+          H,
+          at(tape_f, t * B * H),
+          H,
+          at(gx0, t * B * (3 * H) + 2 * H),
+          3 * H,
+          at(s0, 2 * H),
+          3 * H,
+          at(tape_z, t * B * H),
+          H,
+          at(tape_i_1, t * B * H),
+          H,
+          at(gx0, t * B * (3 * H) + H),
+          3 * H,
+          at(s0, H),
+          3 * H,
+          at(gx0, t * B * (3 * H)),
+          3 * H,
+          at(s0, 0),
+          3 * H,
+          at(p, o_p_f),
+          at(p, o_p_i),
+          at(carry_c, 0),
+          H,
+          at(s1, 0),
+          H,
+          at(s2, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const seed_cRow = b * H;
+          const seed_hRow = b * H;
+          const hOutRow = t * B * H + b * H;
+          const cPrevRow = cPrevAt + b * H;
+          const tape_fRow = t * B * H + b * H;
+          const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const s0Row = 2 * H + b * (3 * H);
+          const tape_zRow = t * B * H + b * H;
+          const tape_i_1Row = t * B * H + b * H;
+          const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
+          const s0Row2 = H + b * (3 * H);
+          const gx0Row3 = t * B * (3 * H) + b * (3 * H);
+          const s0Row3 = b * (3 * H);
+          const carry_cRow = b * H;
+          const s1Row = b * H;
+          const s2Row = b * H;
+          for (let i = 0; i < H; i++) {
+            // grad of: h' = tanh(c')
+            const dc_next_total =
+              seed_c[seed_cRow + i]! + seed_h[seed_hRow + i]! * (1 - hOut[hOutRow + i]! * hOut[hOutRow + i]!);
+            // grad of: c' = z .* i + c .* f
+            const df = dc_next_total * cPrev[cPrevRow + i]!;
+            const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
+            gx0[gx0Row + i] = df_pre;
+            s0[s0Row + i] = df_pre;
+            // grad of: c' = z .* i + c .* f
+            const di = dc_next_total * tape_z[tape_zRow + i]!;
+            const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
+            gx0[gx0Row2 + i] = di_pre;
+            s0[s0Row2 + i] = di_pre;
+            // grad of: c' = z .* i + c .* f
+            const dz = dc_next_total * tape_i_1[tape_i_1Row + i]!;
+            const dz_pre = dz * (1 - tape_z[tape_zRow + i]! * tape_z[tape_zRow + i]!);
+            gx0[gx0Row3 + i] = dz_pre;
+            s0[s0Row3 + i] = dz_pre;
+            // grad of: i, f, c'
+            const dc = dc_next_total * tape_f[tape_fRow + i]! + df_pre * p[o_p_f + i]! + di_pre * p[o_p_i + i]!;
+            carry_c[carry_cRow + i] = dc;
+            const t1 = di_pre * cPrev[cPrevRow + i]!;
+            s1[s1Row + i] = t1;
+            const t2 = df_pre * cPrev[cPrevRow + i]!;
+            s2[s2Row + i] = t2;
+          }
         }
       }
 
@@ -721,3 +875,83 @@ export function createStep64(sizes: Sizes, B: number, options: KernelOptions = {
 export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {}): Kernel<Float32Array> {
   return createKernel32(sizes, B, 1, options);
 }
+
+/** The elementwise loops in WebAssembly (text: generated/lstm-nog.wat), for the wasm backend: which may split their rows between threads, and the module. */
+const LOOPS_WASM: LoopsModuleSource = {
+  loops: [
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+  ],
+  binary: [
+    "AGFzbQEAAAABUQNgAXsBe2Agf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f38AYCV/f39/f39/f39/f39/f39/f39/f39/",
+    "f39/f39/f39/f39/f39/AAISAQNlbnYGbWVtb3J5AgMBgIAEAwkIAAABAgAAAQIHIQQFZjMyXzAAAgVmMzJfMQADBWY2NF8wAAYF",
+    "ZjY0XzEABwqgJwjoAwECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8AAIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAAIAD9",
+    "DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMAAJZDAACWQ/3oASIC/QwAgDE/AIAx",
+    "PwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2Ov3kASAB/eYB/QyJ",
+    "iAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+q6oqPv3kASAB/eYB",
+    "/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAC",
+    "/fgBIgFBAf2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH9",
+    "5gEgAP0MGHKxQhhysUIYcrFCGHKxQv1E/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VILfgEBe/0MAACAPwAAgD8AAIA/AACAP/0M",
+    "AAAAQAAAAEAAAABAAAAAQP0MAAAAQAAAAEAAAABAAAAAQCAA/eAB/eYBEAD9DAAAgD8AAIA/AACAPwAAgD/95AH95wH95QEiAf3h",
+    "ASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Q/1SC64GAw9/A3sDfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEjIAUgACAGbEECdGohJCAI",
+    "IAAgCWxBAnRqISUgCiAAIAtsQQJ0aiEmIAwgACANbEECdGohJyAPIAAgEGxBAnRqISIgEiAAIBNsQQJ0aiEoIBQgACAVbEECdGoh",
+    "KSAWIAAgF2xBAnRqISogGiAAIBtsQQJ0aiErIBwgACAdbEECdGohLCAeIAAgH2xBAnRqIS0gAiACQQNxayEuQQAhIQNAICEgLk5F",
+    "BEAgIUECdCIgICNq/QAEACAgICRq/QAEAP3kASAHICBq/QAEAP3kARABIS8gICAlaiAv/QsEACAgIChq/QwAAIA/AACAPwAAgD8A",
+    "AIA//QwAAIA/AACAPwAAgD8AAIA/ICAgJmr9AAQAICAgJ2r9AAQA/eQBIA4gIGr9AAQAICAgImr9AAQA/eYB/eQBIBEgIGr9AAQA",
+    "/eQB/eEBEAD95AH95wEiMP0LBAAgICArav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAgIClq/QAEACAgICpq",
+    "/QAEAP3kASAYICBq/QAEACAgICJq/QAEAP3mAf3kASAZICBq/QAEAP3kAf3hARAA/eQB/ecBIjH9CwQAICAgLGogLyAw/eYBICAg",
+    "Imr9AAQAIDH95gH95AEiL/0LBAAgICAtaiAvEAH9CwQAICFBBGohIQwBCwsDQCACICFMRQRAICFBAnQiICAjaioCACAgICRqKgIA",
+    "kiAHICBqKgIAkv0TEAH9HwAhMiAgICVqIDI4AgAgICAoakMAAIA/ICAgJmoqAgAgICAnaioCAJIgDiAgaioCACAgICJqKgIAlJIg",
+    "ESAgaioCAJKM/RMQAP0fAEMAAIA/kpUiMzgCACAgICtqQwAAgD8gICApaioCACAgICpqKgIAkiAYICBqKgIAICAgImoqAgCUkiAZ",
+    "ICBqKgIAkoz9ExAA/R8AQwAAgD+SlSI0OAIAICAgLGogMiAzlCAgICJqKgIAIDSUkiIyOAIAICAgLWogMv0TEAH9HwA4AgAgIUEB",
+    "aiEhDAELCyAAQQFqIQAMAQsLC9MHAxN/BHsEfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiErIAUgACAGbEECdGohLCAHIAAgCGxBAnRq",
+    "IS0gCSAAIApsQQJ0aiEnIAsgACAMbEECdGohKSANIAAgDmxBAnRqIS4gDyAAIBBsQQJ0aiEvIBEgACASbEECdGohKCATIAAgFGxB",
+    "AnRqISogFSAAIBZsQQJ0aiEwIBcgACAYbEECdGohMSAZIAAgGmxBAnRqITIgGyAAIBxsQQJ0aiEzIB8gACAgbEECdGohNCAhIAAg",
+    "ImxBAnRqITUgIyAAICRsQQJ0aiE2IAIgAkEDcWshN0EAISYDQCAmIDdORQRAICZBAnQiJSArav0ABAAgJSAsav0ABAD9DAAAgD8A",
+    "AIA/AACAPwAAgD8gJSAtav0ABAAiOCA4/eYB/eUB/eYB/eQBIjogJSAnav0ABAD95gEgJSApav0ABAAiOP0MAACAPwAAgD8AAIA/",
+    "AACAPyA4/eUB/eYB/eYBITggJSAuaiA4/QsEACAlIC9qIDj9CwQAICUgMGogOiAlIChq/QAEAP3mASAlICpq/QAEACI5/QwAAIA/",
+    "AACAPwAAgD8AAIA/IDn95QH95gH95gEiOf0LBAAgJSAxaiA5/QsEACAlIDJqIDogJSAqav0ABAD95gH9DAAAgD8AAIA/AACAPwAA",
+    "gD8gJSAoav0ABAAgJSAoav0ABAD95gH95QH95gEiO/0LBAAgJSAzaiA7/QsEACAlIDRqIDogJSApav0ABAD95gEgOCAdICVq/QAE",
+    "AP3mAf3kASA5IB4gJWr9AAQA/eYB/eQB/QsEACAlIDVqIDkgJSAnav0ABAD95gH9CwQAICUgNmogOCAlICdq/QAEAP3mAf0LBAAg",
+    "JkEEaiEmDAELCwNAIAIgJkxFBEAgJkECdCIlICtqKgIAICUgLGoqAgBDAACAPyAlIC1qKgIAIjwgPJSTlJIiPiAlICdqKgIAlCAl",
+    "IClqKgIAIjxDAACAPyA8k5SUITwgJSAuaiA8OAIAICUgL2ogPDgCACAlIDBqID4gJSAoaioCAJQgJSAqaioCACI9QwAAgD8gPZOU",
+    "lCI9OAIAICUgMWogPTgCACAlIDJqID4gJSAqaioCAJRDAACAPyAlIChqKgIAICUgKGoqAgCUk5QiPzgCACAlIDNqID84AgAgJSA0",
+    "aiA+ICUgKWoqAgCUIDwgHSAlaioCAJSSID0gHiAlaioCAJSSOAIAICUgNWogPSAlICdqKgIAlDgCACAlIDZqIDwgJSAnaioCAJQ4",
+    "AgAgJkEBaiEmDAELCyAAQQFqIQAMAQsLC4sFAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAAAADwfwAAAAAAAPB//QwJbagTRhLm",
+    "PQltqBNGEuY9IAAgAP0M/oIrZUcV9z/+gitlRxX3P/3yAf2UAf0MAAAAAAAwkcAAAAAAADCRwP31Af0MAAAAAAAwkUAAAAAAADCR",
+    "QP30ASIC/QwAAOD+Qi7mPwAA4P5CLuY//fIB/fEBIAL9DHY8eTXvOeo9djx5Ne856j398gH98QEiAf3yAf0MmNj479juIT6Y2Pjv",
+    "2O4hPv3wASAB/fIB/QzkRPVnReZaPuRE9WdF5lo+/fABIAH98gH9DFyfeLdPfpI+XJ94t09+kj798AEgAf3yAf0MNMdWpeMdxz40",
+    "x1al4x3HPv3wASAB/fIB/QwaoAEaoAH6PhqgARqgAfo+/fABIAH98gH9DBqgARqgASo/GqABGqABKj/98AEgAf3yAf0MF2zBFmzB",
+    "Vj8XbMEWbMFWP/3wASAB/fIB/QwRERERERGBPxEREREREYE//fABIAH98gH9DFVVVVVVVaU/VVVVVVVVpT/98AEgAf3yAf0MVVVV",
+    "VVVVxT9VVVVVVVXFP/3wASAB/fIB/QwAAAAAAADgPwAAAAAAAOA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAf3yAf0M",
+    "AAAAAAAA8D8AAAAAAADwP/3wASAC/fwBIgFBAf2sASIC/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgASAC/bEB/ccB",
+    "/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgAP0M7zn6/kIuhkDvOfr+Qi6GQP1K/VIgAP0MUjAt1RBJh8BSMC3VEEmHwP1J",
+    "/VILfgEBe/0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAEAAAAAAAAAAQP0MAAAAAAAAAEAAAAAAAAAAQCAA/ewB/fIBEAT9DAAA",
+    "AAAAAPA/AAAAAAAA8D/98AH98wH98QEiAf3tASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1SC74GAw9/A3sDfANAIAAgAU5FBEAg",
+    "AyAAIARsQQN0aiEjIAUgACAGbEEDdGohJCAIIAAgCWxBA3RqISUgCiAAIAtsQQN0aiEmIAwgACANbEEDdGohJyAPIAAgEGxBA3Rq",
+    "ISIgEiAAIBNsQQN0aiEoIBQgACAVbEEDdGohKSAWIAAgF2xBA3RqISogGiAAIBtsQQN0aiErIBwgACAdbEEDdGohLCAeIAAgH2xB",
+    "A3RqIS0gAiACQQFxayEuQQAhIQNAICEgLk5FBEAgIUEDdCIgICNq/QAEACAgICRq/QAEAP3wASAHICBq/QAEAP3wARAFIS8gICAl",
+    "aiAv/QsEACAgIChq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICAgJmr9AAQAICAgJ2r9AAQA/fABIA4gIGr9",
+    "AAQAICAgImr9AAQA/fIB/fABIBEgIGr9AAQA/fAB/e0BEAT98AH98wEiMP0LBAAgICArav0MAAAAAAAA8D8AAAAAAADwP/0MAAAA",
+    "AAAA8D8AAAAAAADwPyAgIClq/QAEACAgICpq/QAEAP3wASAYICBq/QAEACAgICJq/QAEAP3yAf3wASAZICBq/QAEAP3wAf3tARAE",
+    "/fAB/fMBIjH9CwQAICAgLGogLyAw/fIBICAgImr9AAQAIDH98gH98AEiL/0LBAAgICAtaiAvEAX9CwQAICFBAmohIQwBCwsDQCAC",
+    "ICFMRQRAICFBA3QiICAjaisDACAgICRqKwMAoCAHICBqKwMAoP0UEAX9IQAhMiAgICVqIDI5AwAgICAoakQAAAAAAADwPyAgICZq",
+    "KwMAICAgJ2orAwCgIA4gIGorAwAgICAiaisDAKKgIBEgIGorAwCgmv0UEAT9IQBEAAAAAAAA8D+goyIzOQMAICAgK2pEAAAAAAAA",
+    "8D8gICApaisDACAgICpqKwMAoCAYICBqKwMAICAgImorAwCioCAZICBqKwMAoJr9FBAE/SEARAAAAAAAAPA/oKMiNDkDACAgICxq",
+    "IDIgM6IgICAiaisDACA0oqAiMjkDACAgIC1qIDL9FBAF/SEAOQMAICFBAWohIQwBCwsgAEEBaiEADAELCwvjBwMTfwR7BHwDQCAA",
+    "IAFORQRAIAMgACAEbEEDdGohKyAFIAAgBmxBA3RqISwgByAAIAhsQQN0aiEtIAkgACAKbEEDdGohJyALIAAgDGxBA3RqISkgDSAA",
+    "IA5sQQN0aiEuIA8gACAQbEEDdGohLyARIAAgEmxBA3RqISggEyAAIBRsQQN0aiEqIBUgACAWbEEDdGohMCAXIAAgGGxBA3RqITEg",
+    "GSAAIBpsQQN0aiEyIBsgACAcbEEDdGohMyAfIAAgIGxBA3RqITQgISAAICJsQQN0aiE1ICMgACAkbEEDdGohNiACIAJBAXFrITdB",
+    "ACEmA0AgJiA3TkUEQCAmQQN0IiUgK2r9AAQAICUgLGr9AAQA/QwAAAAAAADwPwAAAAAAAPA/ICUgLWr9AAQAIjggOP3yAf3xAf3y",
+    "Af3wASI6ICUgJ2r9AAQA/fIBICUgKWr9AAQAIjj9DAAAAAAAAPA/AAAAAAAA8D8gOP3xAf3yAf3yASE4ICUgLmogOP0LBAAgJSAv",
+    "aiA4/QsEACAlIDBqIDogJSAoav0ABAD98gEgJSAqav0ABAAiOf0MAAAAAAAA8D8AAAAAAADwPyA5/fEB/fIB/fIBIjn9CwQAICUg",
+    "MWogOf0LBAAgJSAyaiA6ICUgKmr9AAQA/fIB/QwAAAAAAADwPwAAAAAAAPA/ICUgKGr9AAQAICUgKGr9AAQA/fIB/fEB/fIBIjv9",
+    "CwQAICUgM2ogO/0LBAAgJSA0aiA6ICUgKWr9AAQA/fIBIDggHSAlav0ABAD98gH98AEgOSAeICVq/QAEAP3yAf3wAf0LBAAgJSA1",
+    "aiA5ICUgJ2r9AAQA/fIB/QsEACAlIDZqIDggJSAnav0ABAD98gH9CwQAICZBAmohJgwBCwsDQCACICZMRQRAICZBA3QiJSAraisD",
+    "ACAlICxqKwMARAAAAAAAAPA/ICUgLWorAwAiPCA8oqGioCI+ICUgJ2orAwCiICUgKWorAwAiPEQAAAAAAADwPyA8oaKiITwgJSAu",
+    "aiA8OQMAICUgL2ogPDkDACAlIDBqID4gJSAoaisDAKIgJSAqaisDACI9RAAAAAAAAPA/ID2hoqIiPTkDACAlIDFqID05AwAgJSAy",
+    "aiA+ICUgKmorAwCiRAAAAAAAAPA/ICUgKGorAwAgJSAoaisDAKKhoiI/OQMAICUgM2ogPzkDACAlIDRqID4gJSApaisDAKIgPCAd",
+    "ICVqKwMAoqAgPSAeICVqKwMAoqA5AwAgJSA1aiA9ICUgJ2orAwCiOQMAICUgNmogPCAlICdqKwMAojkDACAmQQFqISYMAQsLIABB",
+    "AWohAAwBCwsL",
+  ].join(""),
+};

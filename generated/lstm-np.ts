@@ -3,7 +3,7 @@
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "./gemm.ts";
 import { GEMM_WASM } from "./gemm-wasm.ts";
 import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../src/runtime.ts";
-import { type KernelOptions, kernelMemory } from "../src/wasm.ts";
+import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../src/wasm.ts";
 /** Greff et al. 2017 (arXiv 1503.04069, sec. 2) NP, no peepholes: the peephole LSTM without p_i, p_f, p_o (the standard LSTM with one bias per gate); [U] the paper text is not confirmed: follows the TF1 LSTMCell(use_peepholes=True) code path, tensorflow/python/ops/rnn_cell_impl.py */
 export const spec = {
   name: "lstm-np",
@@ -170,12 +170,12 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     4 * H * D,
     4 * H * H,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT64,
     NN: gemmNN64,
     TN: gemmTN64,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -232,44 +232,87 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Rz, Ri, Rf, Ro times h
       mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_Rz, s0, 0, 4 * H, false);
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (4 * H) + b * (4 * H);
-        const s0Row = b * (4 * H);
-        const tape_zRow = t * B * H + b * H;
-        const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
-        const s0Row2 = H + b * (4 * H);
-        const tape_i_1Row = t * B * H + b * H;
-        const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
-        const s0Row3 = 2 * H + b * (4 * H);
-        const tape_fRow = t * B * H + b * H;
-        const cPrevRow = cPrevAt + b * H;
-        const cOutRow = t * B * H + b * H;
-        const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
-        const s0Row4 = 3 * H + b * (4 * H);
-        const tape_oRow = t * B * H + b * H;
-        const tape_s1Row = t * B * H + b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // z  = tanh(Wz*x + Rz*h + bz)
-          const z = Math.tanh(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bz + i]!);
-          tape_z[tape_zRow + i] = z;
-          // i  = sigmoid(Wi*x + Ri*h + bi)
-          const i_1 = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_bi + i]!)));
-          tape_i_1[tape_i_1Row + i] = i_1;
-          // f  = sigmoid(Wf*x + Rf*h + bf)
-          const f = 1 / (1 + Math.exp(-(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_bf + i]!)));
-          tape_f[tape_fRow + i] = f;
-          // c' = z .* i + c .* f
-          const c_next = z * i_1 + cPrev[cPrevRow + i]! * f;
-          cOut[cOutRow + i] = c_next;
-          // o  = sigmoid(Wo*x + Ro*h + bo)
-          const o = 1 / (1 + Math.exp(-(xp0[xp0Row4 + i]! + s0[s0Row4 + i]! + p[o_bo + i]!)));
-          tape_o[tape_oRow + i] = o;
-          const t1 = Math.tanh(c_next);
-          tape_s1[tape_s1Row + i] = t1;
-          // h' = tanh(c') .* o
-          const h_next = t1 * o;
-          hOut[hOutRow + i] = h_next;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl)
+        wl(0, B, [
+          H,
+          at(xp0, t * B * (4 * H)),
+          4 * H,
+          at(s0, 0),
+          4 * H,
+          at(p, o_bz),
+          at(tape_z, t * B * H),
+          H,
+          at(xp0, t * B * (4 * H) + H),
+          4 * H,
+          at(s0, H),
+          4 * H,
+          at(p, o_bi),
+          at(tape_i_1, t * B * H),
+          H,
+          at(xp0, t * B * (4 * H) + 2 * H),
+          4 * H,
+          at(s0, 2 * H),
+          4 * H,
+          at(p, o_bf),
+          at(tape_f, t * B * H),
+          H,
+          at(cPrev, cPrevAt),
+          H,
+          at(cOut, t * B * H),
+          H,
+          at(xp0, t * B * (4 * H) + 3 * H),
+          4 * H,
+          at(s0, 3 * H),
+          4 * H,
+          at(p, o_bo),
+          at(tape_o, t * B * H),
+          H,
+          at(tape_s1, t * B * H),
+          H,
+          at(hOut, t * B * H),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (4 * H) + b * (4 * H);
+          const s0Row = b * (4 * H);
+          const tape_zRow = t * B * H + b * H;
+          const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
+          const s0Row2 = H + b * (4 * H);
+          const tape_i_1Row = t * B * H + b * H;
+          const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
+          const s0Row3 = 2 * H + b * (4 * H);
+          const tape_fRow = t * B * H + b * H;
+          const cPrevRow = cPrevAt + b * H;
+          const cOutRow = t * B * H + b * H;
+          const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
+          const s0Row4 = 3 * H + b * (4 * H);
+          const tape_oRow = t * B * H + b * H;
+          const tape_s1Row = t * B * H + b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // z  = tanh(Wz*x + Rz*h + bz)
+            const z = Math.tanh(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bz + i]!);
+            tape_z[tape_zRow + i] = z;
+            // i  = sigmoid(Wi*x + Ri*h + bi)
+            const i_1 = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_bi + i]!)));
+            tape_i_1[tape_i_1Row + i] = i_1;
+            // f  = sigmoid(Wf*x + Rf*h + bf)
+            const f = 1 / (1 + Math.exp(-(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_bf + i]!)));
+            tape_f[tape_fRow + i] = f;
+            // c' = z .* i + c .* f
+            const c_next = z * i_1 + cPrev[cPrevRow + i]! * f;
+            cOut[cOutRow + i] = c_next;
+            // o  = sigmoid(Wo*x + Ro*h + bo)
+            const o = 1 / (1 + Math.exp(-(xp0[xp0Row4 + i]! + s0[s0Row4 + i]! + p[o_bo + i]!)));
+            tape_o[tape_oRow + i] = o;
+            const t1 = Math.tanh(c_next);
+            tape_s1[tape_s1Row + i] = t1;
+            // h' = tanh(c') .* o
+            const h_next = t1 * o;
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -322,52 +365,95 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_c[k] = dcUp[o + k]! + carry_c[k]!;
-      for (let b = 0; b < B; b++) {
-        const seed_hRow = b * H;
-        const tape_s1Row = t * B * H + b * H;
-        const tape_oRow = t * B * H + b * H;
-        const gx0Row = t * B * (4 * H) + 3 * H + b * (4 * H);
-        const s0Row = 3 * H + b * (4 * H);
-        const seed_cRow = b * H;
-        const cPrevRow = cPrevAt + b * H;
-        const tape_fRow = t * B * H + b * H;
-        const gx0Row2 = t * B * (4 * H) + 2 * H + b * (4 * H);
-        const s0Row2 = 2 * H + b * (4 * H);
-        const tape_zRow = t * B * H + b * H;
-        const tape_i_1Row = t * B * H + b * H;
-        const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
-        const s0Row3 = H + b * (4 * H);
-        const gx0Row4 = t * B * (4 * H) + b * (4 * H);
-        const s0Row4 = b * (4 * H);
-        const carry_cRow = b * H;
-        for (let i = 0; i < H; i++) {
-          // grad of: h' = tanh(c') .* o
-          const do_1 = seed_h[seed_hRow + i]! * tape_s1[tape_s1Row + i]!;
-          const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
-          gx0[gx0Row + i] = do_pre;
-          s0[s0Row + i] = do_pre;
-          // grad of: h' = tanh(c') .* o
-          const dc_next_total =
-            seed_c[seed_cRow + i]! +
-            seed_h[seed_hRow + i]! * tape_o[tape_oRow + i]! * (1 - tape_s1[tape_s1Row + i]! * tape_s1[tape_s1Row + i]!);
-          // grad of: c' = z .* i + c .* f
-          const df = dc_next_total * cPrev[cPrevRow + i]!;
-          const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
-          gx0[gx0Row2 + i] = df_pre;
-          s0[s0Row2 + i] = df_pre;
-          // grad of: c' = z .* i + c .* f
-          const di = dc_next_total * tape_z[tape_zRow + i]!;
-          const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
-          gx0[gx0Row3 + i] = di_pre;
-          s0[s0Row3 + i] = di_pre;
-          // grad of: c' = z .* i + c .* f
-          const dz = dc_next_total * tape_i_1[tape_i_1Row + i]!;
-          const dz_pre = dz * (1 - tape_z[tape_zRow + i]! * tape_z[tape_zRow + i]!);
-          gx0[gx0Row4 + i] = dz_pre;
-          s0[s0Row4 + i] = dz_pre;
-          // grad of: c' = z .* i + c .* f
-          const dc = dc_next_total * tape_f[tape_fRow + i]!;
-          carry_c[carry_cRow + i] = dc;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          H,
+          at(seed_h, 0),
+          H,
+          at(tape_s1, t * B * H),
+          H,
+          at(tape_o, t * B * H),
+          H,
+          at(gx0, t * B * (4 * H) + 3 * H),
+          4 * H,
+          at(s0, 3 * H),
+          4 * H,
+          at(seed_c, 0),
+          H,
+          at(cPrev, cPrevAt),
+          H,
+          at(tape_f, t * B * H),
+          H,
+          at(gx0, t * B * (4 * H) + 2 * H),
+          4 * H,
+          at(s0, 2 * H),
+          4 * H,
+          at(tape_z, t * B * H),
+          H,
+          at(tape_i_1, t * B * H),
+          H,
+          at(gx0, t * B * (4 * H) + H),
+          4 * H,
+          at(s0, H),
+          4 * H,
+          at(gx0, t * B * (4 * H)),
+          4 * H,
+          at(s0, 0),
+          4 * H,
+          at(carry_c, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const seed_hRow = b * H;
+          const tape_s1Row = t * B * H + b * H;
+          const tape_oRow = t * B * H + b * H;
+          const gx0Row = t * B * (4 * H) + 3 * H + b * (4 * H);
+          const s0Row = 3 * H + b * (4 * H);
+          const seed_cRow = b * H;
+          const cPrevRow = cPrevAt + b * H;
+          const tape_fRow = t * B * H + b * H;
+          const gx0Row2 = t * B * (4 * H) + 2 * H + b * (4 * H);
+          const s0Row2 = 2 * H + b * (4 * H);
+          const tape_zRow = t * B * H + b * H;
+          const tape_i_1Row = t * B * H + b * H;
+          const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
+          const s0Row3 = H + b * (4 * H);
+          const gx0Row4 = t * B * (4 * H) + b * (4 * H);
+          const s0Row4 = b * (4 * H);
+          const carry_cRow = b * H;
+          for (let i = 0; i < H; i++) {
+            // grad of: h' = tanh(c') .* o
+            const do_1 = seed_h[seed_hRow + i]! * tape_s1[tape_s1Row + i]!;
+            const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
+            gx0[gx0Row + i] = do_pre;
+            s0[s0Row + i] = do_pre;
+            // grad of: h' = tanh(c') .* o
+            const dc_next_total =
+              seed_c[seed_cRow + i]! +
+              seed_h[seed_hRow + i]! *
+                tape_o[tape_oRow + i]! *
+                (1 - tape_s1[tape_s1Row + i]! * tape_s1[tape_s1Row + i]!);
+            // grad of: c' = z .* i + c .* f
+            const df = dc_next_total * cPrev[cPrevRow + i]!;
+            const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
+            gx0[gx0Row2 + i] = df_pre;
+            s0[s0Row2 + i] = df_pre;
+            // grad of: c' = z .* i + c .* f
+            const di = dc_next_total * tape_z[tape_zRow + i]!;
+            const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
+            gx0[gx0Row3 + i] = di_pre;
+            s0[s0Row3 + i] = di_pre;
+            // grad of: c' = z .* i + c .* f
+            const dz = dc_next_total * tape_i_1[tape_i_1Row + i]!;
+            const dz_pre = dz * (1 - tape_z[tape_zRow + i]! * tape_z[tape_zRow + i]!);
+            gx0[gx0Row4 + i] = dz_pre;
+            s0[s0Row4 + i] = dz_pre;
+            // grad of: c' = z .* i + c .* f
+            const dc = dc_next_total * tape_f[tape_fRow + i]!;
+            carry_c[carry_cRow + i] = dc;
+          }
         }
       }
 
@@ -468,12 +554,12 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     4 * H * D,
     4 * H * H,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT32,
     NN: gemmNN32,
     TN: gemmTN32,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -530,44 +616,87 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Rz, Ri, Rf, Ro times h
       mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_Rz, s0, 0, 4 * H, false);
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (4 * H) + b * (4 * H);
-        const s0Row = b * (4 * H);
-        const tape_zRow = t * B * H + b * H;
-        const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
-        const s0Row2 = H + b * (4 * H);
-        const tape_i_1Row = t * B * H + b * H;
-        const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
-        const s0Row3 = 2 * H + b * (4 * H);
-        const tape_fRow = t * B * H + b * H;
-        const cPrevRow = cPrevAt + b * H;
-        const cOutRow = t * B * H + b * H;
-        const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
-        const s0Row4 = 3 * H + b * (4 * H);
-        const tape_oRow = t * B * H + b * H;
-        const tape_s1Row = t * B * H + b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // z  = tanh(Wz*x + Rz*h + bz)
-          const z = Math.tanh(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bz + i]!);
-          tape_z[tape_zRow + i] = z;
-          // i  = sigmoid(Wi*x + Ri*h + bi)
-          const i_1 = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_bi + i]!)));
-          tape_i_1[tape_i_1Row + i] = i_1;
-          // f  = sigmoid(Wf*x + Rf*h + bf)
-          const f = 1 / (1 + Math.exp(-(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_bf + i]!)));
-          tape_f[tape_fRow + i] = f;
-          // c' = z .* i + c .* f
-          const c_next = z * i_1 + cPrev[cPrevRow + i]! * f;
-          cOut[cOutRow + i] = c_next;
-          // o  = sigmoid(Wo*x + Ro*h + bo)
-          const o = 1 / (1 + Math.exp(-(xp0[xp0Row4 + i]! + s0[s0Row4 + i]! + p[o_bo + i]!)));
-          tape_o[tape_oRow + i] = o;
-          const t1 = Math.tanh(c_next);
-          tape_s1[tape_s1Row + i] = t1;
-          // h' = tanh(c') .* o
-          const h_next = t1 * o;
-          hOut[hOutRow + i] = h_next;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl)
+        wl(0, B, [
+          H,
+          at(xp0, t * B * (4 * H)),
+          4 * H,
+          at(s0, 0),
+          4 * H,
+          at(p, o_bz),
+          at(tape_z, t * B * H),
+          H,
+          at(xp0, t * B * (4 * H) + H),
+          4 * H,
+          at(s0, H),
+          4 * H,
+          at(p, o_bi),
+          at(tape_i_1, t * B * H),
+          H,
+          at(xp0, t * B * (4 * H) + 2 * H),
+          4 * H,
+          at(s0, 2 * H),
+          4 * H,
+          at(p, o_bf),
+          at(tape_f, t * B * H),
+          H,
+          at(cPrev, cPrevAt),
+          H,
+          at(cOut, t * B * H),
+          H,
+          at(xp0, t * B * (4 * H) + 3 * H),
+          4 * H,
+          at(s0, 3 * H),
+          4 * H,
+          at(p, o_bo),
+          at(tape_o, t * B * H),
+          H,
+          at(tape_s1, t * B * H),
+          H,
+          at(hOut, t * B * H),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (4 * H) + b * (4 * H);
+          const s0Row = b * (4 * H);
+          const tape_zRow = t * B * H + b * H;
+          const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
+          const s0Row2 = H + b * (4 * H);
+          const tape_i_1Row = t * B * H + b * H;
+          const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
+          const s0Row3 = 2 * H + b * (4 * H);
+          const tape_fRow = t * B * H + b * H;
+          const cPrevRow = cPrevAt + b * H;
+          const cOutRow = t * B * H + b * H;
+          const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
+          const s0Row4 = 3 * H + b * (4 * H);
+          const tape_oRow = t * B * H + b * H;
+          const tape_s1Row = t * B * H + b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // z  = tanh(Wz*x + Rz*h + bz)
+            const z = Math.tanh(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bz + i]!);
+            tape_z[tape_zRow + i] = z;
+            // i  = sigmoid(Wi*x + Ri*h + bi)
+            const i_1 = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_bi + i]!)));
+            tape_i_1[tape_i_1Row + i] = i_1;
+            // f  = sigmoid(Wf*x + Rf*h + bf)
+            const f = 1 / (1 + Math.exp(-(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_bf + i]!)));
+            tape_f[tape_fRow + i] = f;
+            // c' = z .* i + c .* f
+            const c_next = z * i_1 + cPrev[cPrevRow + i]! * f;
+            cOut[cOutRow + i] = c_next;
+            // o  = sigmoid(Wo*x + Ro*h + bo)
+            const o = 1 / (1 + Math.exp(-(xp0[xp0Row4 + i]! + s0[s0Row4 + i]! + p[o_bo + i]!)));
+            tape_o[tape_oRow + i] = o;
+            const t1 = Math.tanh(c_next);
+            tape_s1[tape_s1Row + i] = t1;
+            // h' = tanh(c') .* o
+            const h_next = t1 * o;
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -620,52 +749,95 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_c[k] = dcUp[o + k]! + carry_c[k]!;
-      for (let b = 0; b < B; b++) {
-        const seed_hRow = b * H;
-        const tape_s1Row = t * B * H + b * H;
-        const tape_oRow = t * B * H + b * H;
-        const gx0Row = t * B * (4 * H) + 3 * H + b * (4 * H);
-        const s0Row = 3 * H + b * (4 * H);
-        const seed_cRow = b * H;
-        const cPrevRow = cPrevAt + b * H;
-        const tape_fRow = t * B * H + b * H;
-        const gx0Row2 = t * B * (4 * H) + 2 * H + b * (4 * H);
-        const s0Row2 = 2 * H + b * (4 * H);
-        const tape_zRow = t * B * H + b * H;
-        const tape_i_1Row = t * B * H + b * H;
-        const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
-        const s0Row3 = H + b * (4 * H);
-        const gx0Row4 = t * B * (4 * H) + b * (4 * H);
-        const s0Row4 = b * (4 * H);
-        const carry_cRow = b * H;
-        for (let i = 0; i < H; i++) {
-          // grad of: h' = tanh(c') .* o
-          const do_1 = seed_h[seed_hRow + i]! * tape_s1[tape_s1Row + i]!;
-          const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
-          gx0[gx0Row + i] = do_pre;
-          s0[s0Row + i] = do_pre;
-          // grad of: h' = tanh(c') .* o
-          const dc_next_total =
-            seed_c[seed_cRow + i]! +
-            seed_h[seed_hRow + i]! * tape_o[tape_oRow + i]! * (1 - tape_s1[tape_s1Row + i]! * tape_s1[tape_s1Row + i]!);
-          // grad of: c' = z .* i + c .* f
-          const df = dc_next_total * cPrev[cPrevRow + i]!;
-          const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
-          gx0[gx0Row2 + i] = df_pre;
-          s0[s0Row2 + i] = df_pre;
-          // grad of: c' = z .* i + c .* f
-          const di = dc_next_total * tape_z[tape_zRow + i]!;
-          const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
-          gx0[gx0Row3 + i] = di_pre;
-          s0[s0Row3 + i] = di_pre;
-          // grad of: c' = z .* i + c .* f
-          const dz = dc_next_total * tape_i_1[tape_i_1Row + i]!;
-          const dz_pre = dz * (1 - tape_z[tape_zRow + i]! * tape_z[tape_zRow + i]!);
-          gx0[gx0Row4 + i] = dz_pre;
-          s0[s0Row4 + i] = dz_pre;
-          // grad of: c' = z .* i + c .* f
-          const dc = dc_next_total * tape_f[tape_fRow + i]!;
-          carry_c[carry_cRow + i] = dc;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          H,
+          at(seed_h, 0),
+          H,
+          at(tape_s1, t * B * H),
+          H,
+          at(tape_o, t * B * H),
+          H,
+          at(gx0, t * B * (4 * H) + 3 * H),
+          4 * H,
+          at(s0, 3 * H),
+          4 * H,
+          at(seed_c, 0),
+          H,
+          at(cPrev, cPrevAt),
+          H,
+          at(tape_f, t * B * H),
+          H,
+          at(gx0, t * B * (4 * H) + 2 * H),
+          4 * H,
+          at(s0, 2 * H),
+          4 * H,
+          at(tape_z, t * B * H),
+          H,
+          at(tape_i_1, t * B * H),
+          H,
+          at(gx0, t * B * (4 * H) + H),
+          4 * H,
+          at(s0, H),
+          4 * H,
+          at(gx0, t * B * (4 * H)),
+          4 * H,
+          at(s0, 0),
+          4 * H,
+          at(carry_c, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const seed_hRow = b * H;
+          const tape_s1Row = t * B * H + b * H;
+          const tape_oRow = t * B * H + b * H;
+          const gx0Row = t * B * (4 * H) + 3 * H + b * (4 * H);
+          const s0Row = 3 * H + b * (4 * H);
+          const seed_cRow = b * H;
+          const cPrevRow = cPrevAt + b * H;
+          const tape_fRow = t * B * H + b * H;
+          const gx0Row2 = t * B * (4 * H) + 2 * H + b * (4 * H);
+          const s0Row2 = 2 * H + b * (4 * H);
+          const tape_zRow = t * B * H + b * H;
+          const tape_i_1Row = t * B * H + b * H;
+          const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
+          const s0Row3 = H + b * (4 * H);
+          const gx0Row4 = t * B * (4 * H) + b * (4 * H);
+          const s0Row4 = b * (4 * H);
+          const carry_cRow = b * H;
+          for (let i = 0; i < H; i++) {
+            // grad of: h' = tanh(c') .* o
+            const do_1 = seed_h[seed_hRow + i]! * tape_s1[tape_s1Row + i]!;
+            const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
+            gx0[gx0Row + i] = do_pre;
+            s0[s0Row + i] = do_pre;
+            // grad of: h' = tanh(c') .* o
+            const dc_next_total =
+              seed_c[seed_cRow + i]! +
+              seed_h[seed_hRow + i]! *
+                tape_o[tape_oRow + i]! *
+                (1 - tape_s1[tape_s1Row + i]! * tape_s1[tape_s1Row + i]!);
+            // grad of: c' = z .* i + c .* f
+            const df = dc_next_total * cPrev[cPrevRow + i]!;
+            const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
+            gx0[gx0Row2 + i] = df_pre;
+            s0[s0Row2 + i] = df_pre;
+            // grad of: c' = z .* i + c .* f
+            const di = dc_next_total * tape_z[tape_zRow + i]!;
+            const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
+            gx0[gx0Row3 + i] = di_pre;
+            s0[s0Row3 + i] = di_pre;
+            // grad of: c' = z .* i + c .* f
+            const dz = dc_next_total * tape_i_1[tape_i_1Row + i]!;
+            const dz_pre = dz * (1 - tape_z[tape_zRow + i]! * tape_z[tape_zRow + i]!);
+            gx0[gx0Row4 + i] = dz_pre;
+            s0[s0Row4 + i] = dz_pre;
+            // grad of: c' = z .* i + c .* f
+            const dc = dc_next_total * tape_f[tape_fRow + i]!;
+            carry_c[carry_cRow + i] = dc;
+          }
         }
       }
 
@@ -728,3 +900,88 @@ export function createStep64(sizes: Sizes, B: number, options: KernelOptions = {
 export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {}): Kernel<Float32Array> {
   return createKernel32(sizes, B, 1, options);
 }
+
+/** The elementwise loops in WebAssembly (text: generated/lstm-np.wat), for the wasm backend: which may split their rows between threads, and the module. */
+const LOOPS_WASM: LoopsModuleSource = {
+  loops: [
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+  ],
+  binary: [
+    "AGFzbQEAAAABWANgAXsBe2Anf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/AGAlf39/f39/f39/f39/f39/",
+    "f39/f39/f39/f39/f39/f39/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMJCAAAAQIAAAECByEEBWYzMl8wAAIFZjMyXzEAAwVm",
+    "NjRfMAAGBWY2NF8xAAcKpioI6AMBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAgH8AAIB/AACAfwAAgH/9DAENUDkBDVA5AQ1QOQEN",
+    "UDkgACAA/Qw7qrg/O6q4PzuquD87qrg//eYB/Wr9DAAAlsMAAJbDAACWwwAAlsP96QH9DAAAlkMAAJZDAACWQwAAlkP96AEiAv0M",
+    "AIAxPwCAMT8AgDE/AIAxP/3mAf3lASAC/QyDgF65g4BeuYOAXrmDgF65/eYB/eUBIgH95gH9DGELtjphC7Y6YQu2OmELtjr95AEg",
+    "Af3mAf0MiYgIPImICDyJiAg8iYgIPP3kASAB/eYB/Qyrqio9q6oqPauqKj2rqio9/eQBIAH95gH9DKuqKj6rqio+q6oqPquqKj79",
+    "5AEgAf3mAf0MAAAAPwAAAD8AAAA/AAAAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAA",
+    "gD/95AEgAv34ASIBQQH9rAEiAv0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAEgAv2xAf0MfwAAAH8AAAB/AAAAfwAAAP2u",
+    "AUEX/asB/eYBIAD9DBhysUIYcrFCGHKxQhhysUL9RP1SIAD9DLTxz8K08c/CtPHPwrTxz8L9Q/1SC34BAXv9DAAAgD8AAIA/AACA",
+    "PwAAgD/9DAAAAEAAAABAAAAAQAAAAED9DAAAAEAAAABAAAAAQAAAAEAgAP3gAf3mARAA/QwAAIA/AACAPwAAgD8AAIA//eQB/ecB",
+    "/eUBIgH94QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/UP9UgvCBwMTfwN7A30DQCAAIAFORQRAIAMgACAEbEECdGohKSAFIAAgBmxB",
+    "AnRqISogCCAAIAlsQQJ0aiErIAogACALbEECdGohLCAMIAAgDWxBAnRqIS0gDyAAIBBsQQJ0aiEuIBEgACASbEECdGohLyATIAAg",
+    "FGxBAnRqITAgFiAAIBdsQQJ0aiExIBggACAZbEECdGohMiAaIAAgG2xBAnRqITMgHCAAIB1sQQJ0aiE0IB4gACAfbEECdGohNSAh",
+    "IAAgImxBAnRqITYgIyAAICRsQQJ0aiE3ICUgACAmbEECdGohOCACIAJBA3FrITlBACEoA0AgKCA5TkUEQCAoQQJ0IicgKWr9AAQA",
+    "ICcgKmr9AAQA/eQBIAcgJ2r9AAQA/eQBEAEhOiAnICtqIDr9CwQAICcgLmr9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACA",
+    "PwAAgD8gJyAsav0ABAAgJyAtav0ABAD95AEgDiAnav0ABAD95AH94QEQAP3kAf3nASI7/QsEACAnIDFq/QwAAIA/AACAPwAAgD8A",
+    "AIA//QwAAIA/AACAPwAAgD8AAIA/ICcgL2r9AAQAICcgMGr9AAQA/eQBIBUgJ2r9AAQA/eQB/eEBEAD95AH95wEiPP0LBAAgJyAz",
+    "aiA6IDv95gEgJyAyav0ABAAgPP3mAf3kASI6/QsEACAnIDZq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/ICcg",
+    "NGr9AAQAICcgNWr9AAQA/eQBICAgJ2r9AAQA/eQB/eEBEAD95AH95wEiO/0LBAAgJyA3aiA6EAEiOv0LBAAgJyA4aiA6IDv95gH9",
+    "CwQAIChBBGohKAwBCwsDQCACIChMRQRAIChBAnQiJyApaioCACAnICpqKgIAkiAHICdqKgIAkv0TEAH9HwAhPSAnICtqID04AgAg",
+    "JyAuakMAAIA/ICcgLGoqAgAgJyAtaioCAJIgDiAnaioCAJKM/RMQAP0fAEMAAIA/kpUiPjgCACAnIDFqQwAAgD8gJyAvaioCACAn",
+    "IDBqKgIAkiAVICdqKgIAkoz9ExAA/R8AQwAAgD+SlSI/OAIAICcgM2ogPSA+lCAnIDJqKgIAID+UkiI9OAIAICcgNmpDAACAPyAn",
+    "IDRqKgIAICcgNWoqAgCSICAgJ2oqAgCSjP0TEAD9HwBDAACAP5KVIj44AgAgJyA3aiA9/RMQAf0fACI9OAIAICcgOGogPSA+lDgC",
+    "ACAoQQFqISgMAQsLIABBAWohAAwBCwsL/AcDFH8CewJ9A0AgACABTkUEQCADIAAgBGxBAnRqISkgBSAAIAZsQQJ0aiEnIAcgACAI",
+    "bEECdGohKiAJIAAgCmxBAnRqIS0gCyAAIAxsQQJ0aiEuIA0gACAObEECdGohLyAPIAAgEGxBAnRqITAgESAAIBJsQQJ0aiErIBMg",
+    "ACAUbEECdGohMSAVIAAgFmxBAnRqITIgFyAAIBhsQQJ0aiEoIBkgACAabEECdGohLCAbIAAgHGxBAnRqITMgHSAAIB5sQQJ0aiE0",
+    "IB8gACAgbEECdGohNSAhIAAgImxBAnRqITYgIyAAICRsQQJ0aiE3IAIgAkEDcWshOEEAISYDQCAmIDhORQRAICZBAnQiJSApav0A",
+    "BAAgJSAnav0ABAD95gEgJSAqav0ABAAiOv0MAACAPwAAgD8AAIA/AACAPyA6/eUB/eYB/eYBITogJSAtaiA6/QsEACAlIC5qIDr9",
+    "CwQAICUgMWogJSAvav0ABAAgJSApav0ABAAgJSAqav0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gJSAnav0ABAAgJSAnav0ABAD9",
+    "5gH95QH95gH95AEiOiAlIDBq/QAEAP3mASAlICtq/QAEACI5/QwAAIA/AACAPwAAgD8AAIA/IDn95QH95gH95gEiOf0LBAAgJSAy",
+    "aiA5/QsEACAlIDNqIDogJSAoav0ABAD95gEgJSAsav0ABAAiOf0MAACAPwAAgD8AAIA/AACAPyA5/eUB/eYB/eYBIjn9CwQAICUg",
+    "NGogOf0LBAAgJSA1aiA6ICUgLGr9AAQA/eYB/QwAAIA/AACAPwAAgD8AAIA/ICUgKGr9AAQAICUgKGr9AAQA/eYB/eUB/eYBIjn9",
+    "CwQAICUgNmogOf0LBAAgJSA3aiA6ICUgK2r9AAQA/eYB/QsEACAmQQRqISYMAQsLA0AgAiAmTEUEQCAmQQJ0IiUgKWoqAgAgJSAn",
+    "aioCAJQgJSAqaioCACI8QwAAgD8gPJOUlCE8ICUgLWogPDgCACAlIC5qIDw4AgAgJSAxaiAlIC9qKgIAICUgKWoqAgAgJSAqaioC",
+    "AJRDAACAPyAlICdqKgIAICUgJ2oqAgCUk5SSIjwgJSAwaioCAJQgJSAraioCACI7QwAAgD8gO5OUlCI7OAIAICUgMmogOzgCACAl",
+    "IDNqIDwgJSAoaioCAJQgJSAsaioCACI7QwAAgD8gO5OUlCI7OAIAICUgNGogOzgCACAlIDVqIDwgJSAsaioCAJRDAACAPyAlIChq",
+    "KgIAICUgKGoqAgCUk5QiOzgCACAlIDZqIDs4AgAgJSA3aiA8ICUgK2oqAgCUOAIAICZBAWohJgwBCwsgAEEBaiEADAELCwuLBQEC",
+    "e/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV",
+    "9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3x",
+    "ASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZa",
+    "Pv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEa",
+    "oAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8R",
+    "ERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA",
+    "4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9",
+    "rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIB",
+    "IAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC34BAXv9DAAAAAAAAPA/AAAAAAAA8D/9DAAA",
+    "AAAAAABAAAAAAAAAAED9DAAAAAAAAABAAAAAAAAAAEAgAP3sAf3yARAE/QwAAAAAAADwPwAAAAAAAPA//fAB/fMB/fEBIgH97QEg",
+    "ASAA/QwAAAAAAAAAAAAAAAAAAAAA/Un9UgvaBwMTfwN7A3wDQCAAIAFORQRAIAMgACAEbEEDdGohKSAFIAAgBmxBA3RqISogCCAA",
+    "IAlsQQN0aiErIAogACALbEEDdGohLCAMIAAgDWxBA3RqIS0gDyAAIBBsQQN0aiEuIBEgACASbEEDdGohLyATIAAgFGxBA3RqITAg",
+    "FiAAIBdsQQN0aiExIBggACAZbEEDdGohMiAaIAAgG2xBA3RqITMgHCAAIB1sQQN0aiE0IB4gACAfbEEDdGohNSAhIAAgImxBA3Rq",
+    "ITYgIyAAICRsQQN0aiE3ICUgACAmbEEDdGohOCACIAJBAXFrITlBACEoA0AgKCA5TkUEQCAoQQN0IicgKWr9AAQAICcgKmr9AAQA",
+    "/fABIAcgJ2r9AAQA/fABEAUhOiAnICtqIDr9CwQAICcgLmr9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gJyAs",
+    "av0ABAAgJyAtav0ABAD98AEgDiAnav0ABAD98AH97QEQBP3wAf3zASI7/QsEACAnIDFq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAA",
+    "AADwPwAAAAAAAPA/ICcgL2r9AAQAICcgMGr9AAQA/fABIBUgJ2r9AAQA/fAB/e0BEAT98AH98wEiPP0LBAAgJyAzaiA6IDv98gEg",
+    "JyAyav0ABAAgPP3yAf3wASI6/QsEACAnIDZq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICcgNGr9AAQAICcg",
+    "NWr9AAQA/fABICAgJ2r9AAQA/fAB/e0BEAT98AH98wEiO/0LBAAgJyA3aiA6EAUiOv0LBAAgJyA4aiA6IDv98gH9CwQAIChBAmoh",
+    "KAwBCwsDQCACIChMRQRAIChBA3QiJyApaisDACAnICpqKwMAoCAHICdqKwMAoP0UEAX9IQAhPSAnICtqID05AwAgJyAuakQAAAAA",
+    "AADwPyAnICxqKwMAICcgLWorAwCgIA4gJ2orAwCgmv0UEAT9IQBEAAAAAAAA8D+goyI+OQMAICcgMWpEAAAAAAAA8D8gJyAvaisD",
+    "ACAnIDBqKwMAoCAVICdqKwMAoJr9FBAE/SEARAAAAAAAAPA/oKMiPzkDACAnIDNqID0gPqIgJyAyaisDACA/oqAiPTkDACAnIDZq",
+    "RAAAAAAAAPA/ICcgNGorAwAgJyA1aisDAKAgICAnaisDAKCa/RQQBP0hAEQAAAAAAADwP6CjIj45AwAgJyA3aiA9/RQQBf0hACI9",
+    "OQMAICcgOGogPSA+ojkDACAoQQFqISgMAQsLIABBAWohAAwBCwsLkAgDFH8CewJ8A0AgACABTkUEQCADIAAgBGxBA3RqISkgBSAA",
+    "IAZsQQN0aiEnIAcgACAIbEEDdGohKiAJIAAgCmxBA3RqIS0gCyAAIAxsQQN0aiEuIA0gACAObEEDdGohLyAPIAAgEGxBA3RqITAg",
+    "ESAAIBJsQQN0aiErIBMgACAUbEEDdGohMSAVIAAgFmxBA3RqITIgFyAAIBhsQQN0aiEoIBkgACAabEEDdGohLCAbIAAgHGxBA3Rq",
+    "ITMgHSAAIB5sQQN0aiE0IB8gACAgbEEDdGohNSAhIAAgImxBA3RqITYgIyAAICRsQQN0aiE3IAIgAkEBcWshOEEAISYDQCAmIDhO",
+    "RQRAICZBA3QiJSApav0ABAAgJSAnav0ABAD98gEgJSAqav0ABAAiOv0MAAAAAAAA8D8AAAAAAADwPyA6/fEB/fIB/fIBITogJSAt",
+    "aiA6/QsEACAlIC5qIDr9CwQAICUgMWogJSAvav0ABAAgJSApav0ABAAgJSAqav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gJSAn",
+    "av0ABAAgJSAnav0ABAD98gH98QH98gH98AEiOiAlIDBq/QAEAP3yASAlICtq/QAEACI5/QwAAAAAAADwPwAAAAAAAPA/IDn98QH9",
+    "8gH98gEiOf0LBAAgJSAyaiA5/QsEACAlIDNqIDogJSAoav0ABAD98gEgJSAsav0ABAAiOf0MAAAAAAAA8D8AAAAAAADwPyA5/fEB",
+    "/fIB/fIBIjn9CwQAICUgNGogOf0LBAAgJSA1aiA6ICUgLGr9AAQA/fIB/QwAAAAAAADwPwAAAAAAAPA/ICUgKGr9AAQAICUgKGr9",
+    "AAQA/fIB/fEB/fIBIjn9CwQAICUgNmogOf0LBAAgJSA3aiA6ICUgK2r9AAQA/fIB/QsEACAmQQJqISYMAQsLA0AgAiAmTEUEQCAm",
+    "QQN0IiUgKWorAwAgJSAnaisDAKIgJSAqaisDACI8RAAAAAAAAPA/IDyhoqIhPCAlIC1qIDw5AwAgJSAuaiA8OQMAICUgMWogJSAv",
+    "aisDACAlIClqKwMAICUgKmorAwCiRAAAAAAAAPA/ICUgJ2orAwAgJSAnaisDAKKhoqAiPCAlIDBqKwMAoiAlICtqKwMAIjtEAAAA",
+    "AAAA8D8gO6GioiI7OQMAICUgMmogOzkDACAlIDNqIDwgJSAoaisDAKIgJSAsaisDACI7RAAAAAAAAPA/IDuhoqIiOzkDACAlIDRq",
+    "IDs5AwAgJSA1aiA8ICUgLGorAwCiRAAAAAAAAPA/ICUgKGorAwAgJSAoaisDAKKhoiI7OQMAICUgNmogOzkDACAlIDdqIDwgJSAr",
+    "aisDAKI5AwAgJkEBaiEmDAELCyAAQQFqIQAMAQsLCw==",
+  ].join(""),
+};

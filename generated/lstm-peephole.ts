@@ -3,7 +3,7 @@
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "./gemm.ts";
 import { GEMM_WASM } from "./gemm-wasm.ts";
 import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../src/runtime.ts";
-import { type KernelOptions, kernelMemory } from "../src/wasm.ts";
+import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../src/wasm.ts";
 /** Peephole LSTM (Gers & Schmidhuber 2000) as TF1 LSTMCell(use_peepholes=True) (tensorflow/python/ops/rnn_cell_impl.py): i, f see c, o sees the new c'; the vanilla LSTM of Greff et al. 2017 (arXiv 1503.04069, sec. 2) [U: not confirmed against the paper text] */
 export const spec = {
   name: "lstm-peephole",
@@ -190,12 +190,12 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     4 * H * D,
     4 * H * H,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT64,
     NN: gemmNN64,
     TN: gemmTN64,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -254,47 +254,92 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Rz, Ri, Rf, Ro times h
       mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_Rz, s0, 0, 4 * H, false);
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (4 * H) + b * (4 * H);
-        const s0Row = b * (4 * H);
-        const tape_zRow = t * B * H + b * H;
-        const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
-        const s0Row2 = H + b * (4 * H);
-        const cPrevRow = cPrevAt + b * H;
-        const tape_i_1Row = t * B * H + b * H;
-        const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
-        const s0Row3 = 2 * H + b * (4 * H);
-        const tape_fRow = t * B * H + b * H;
-        const cOutRow = t * B * H + b * H;
-        const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
-        const s0Row4 = 3 * H + b * (4 * H);
-        const tape_oRow = t * B * H + b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // z  = tanh(Wz*x + Rz*h + bz)
-          const z = Math.tanh(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bz + i]!);
-          tape_z[tape_zRow + i] = z;
-          // i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-          const i_1 =
-            1 /
-            (1 +
-              Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_p_i + i]! * cPrev[cPrevRow + i]! + p[o_bi + i]!)));
-          tape_i_1[tape_i_1Row + i] = i_1;
-          // f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-          const f =
-            1 /
-            (1 +
-              Math.exp(-(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_p_f + i]! * cPrev[cPrevRow + i]! + p[o_bf + i]!)));
-          tape_f[tape_fRow + i] = f;
-          // c' = z .* i + c .* f
-          const c_next = z * i_1 + cPrev[cPrevRow + i]! * f;
-          cOut[cOutRow + i] = c_next;
-          // o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-          const o = 1 / (1 + Math.exp(-(xp0[xp0Row4 + i]! + s0[s0Row4 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
-          tape_o[tape_oRow + i] = o;
-          // h' = tanh(c') .* o
-          const h_next = Math.tanh(c_next) * o;
-          hOut[hOutRow + i] = h_next;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl)
+        wl(0, B, [
+          H,
+          at(xp0, t * B * (4 * H)),
+          4 * H,
+          at(s0, 0),
+          4 * H,
+          at(p, o_bz),
+          at(tape_z, t * B * H),
+          H,
+          at(xp0, t * B * (4 * H) + H),
+          4 * H,
+          at(s0, H),
+          4 * H,
+          at(p, o_p_i),
+          at(cPrev, cPrevAt),
+          H,
+          at(p, o_bi),
+          at(tape_i_1, t * B * H),
+          H,
+          at(xp0, t * B * (4 * H) + 2 * H),
+          4 * H,
+          at(s0, 2 * H),
+          4 * H,
+          at(p, o_p_f),
+          at(p, o_bf),
+          at(tape_f, t * B * H),
+          H,
+          at(cOut, t * B * H),
+          H,
+          at(xp0, t * B * (4 * H) + 3 * H),
+          4 * H,
+          at(s0, 3 * H),
+          4 * H,
+          at(p, o_p_o),
+          at(p, o_bo),
+          at(tape_o, t * B * H),
+          H,
+          at(hOut, t * B * H),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (4 * H) + b * (4 * H);
+          const s0Row = b * (4 * H);
+          const tape_zRow = t * B * H + b * H;
+          const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
+          const s0Row2 = H + b * (4 * H);
+          const cPrevRow = cPrevAt + b * H;
+          const tape_i_1Row = t * B * H + b * H;
+          const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
+          const s0Row3 = 2 * H + b * (4 * H);
+          const tape_fRow = t * B * H + b * H;
+          const cOutRow = t * B * H + b * H;
+          const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
+          const s0Row4 = 3 * H + b * (4 * H);
+          const tape_oRow = t * B * H + b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // z  = tanh(Wz*x + Rz*h + bz)
+            const z = Math.tanh(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bz + i]!);
+            tape_z[tape_zRow + i] = z;
+            // i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+            const i_1 =
+              1 /
+              (1 +
+                Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_p_i + i]! * cPrev[cPrevRow + i]! + p[o_bi + i]!)));
+            tape_i_1[tape_i_1Row + i] = i_1;
+            // f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+            const f =
+              1 /
+              (1 +
+                Math.exp(-(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_p_f + i]! * cPrev[cPrevRow + i]! + p[o_bf + i]!)));
+            tape_f[tape_fRow + i] = f;
+            // c' = z .* i + c .* f
+            const c_next = z * i_1 + cPrev[cPrevRow + i]! * f;
+            cOut[cOutRow + i] = c_next;
+            // o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+            const o =
+              1 / (1 + Math.exp(-(xp0[xp0Row4 + i]! + s0[s0Row4 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
+            tape_o[tape_oRow + i] = o;
+            // h' = tanh(c') .* o
+            const h_next = Math.tanh(c_next) * o;
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -347,63 +392,113 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_c[k] = dcUp[o + k]! + carry_c[k]!;
-      for (let b = 0; b < B; b++) {
-        const cOutRow = t * B * H + b * H;
-        const seed_hRow = b * H;
-        const tape_oRow = t * B * H + b * H;
-        const gx0Row = t * B * (4 * H) + 3 * H + b * (4 * H);
-        const s0Row = 3 * H + b * (4 * H);
-        const seed_cRow = b * H;
-        const cPrevRow = cPrevAt + b * H;
-        const tape_fRow = t * B * H + b * H;
-        const gx0Row2 = t * B * (4 * H) + 2 * H + b * (4 * H);
-        const s0Row2 = 2 * H + b * (4 * H);
-        const tape_zRow = t * B * H + b * H;
-        const tape_i_1Row = t * B * H + b * H;
-        const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
-        const s0Row3 = H + b * (4 * H);
-        const gx0Row4 = t * B * (4 * H) + b * (4 * H);
-        const s0Row4 = b * (4 * H);
-        const carry_cRow = b * H;
-        const s1Row = b * H;
-        const s2Row = b * H;
-        const s3Row = b * H;
-        for (let i = 0; i < H; i++) {
-          const t1 = Math.tanh(cOut[cOutRow + i]!);
-          // grad of: h' = tanh(c') .* o
-          const do_1 = seed_h[seed_hRow + i]! * t1;
-          const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
-          gx0[gx0Row + i] = do_pre;
-          s0[s0Row + i] = do_pre;
-          // grad of: o, h'
-          const dc_next_total =
-            seed_c[seed_cRow + i]! +
-            do_pre * p[o_p_o + i]! +
-            seed_h[seed_hRow + i]! * tape_o[tape_oRow + i]! * (1 - t1 * t1);
-          // grad of: c' = z .* i + c .* f
-          const df = dc_next_total * cPrev[cPrevRow + i]!;
-          const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
-          gx0[gx0Row2 + i] = df_pre;
-          s0[s0Row2 + i] = df_pre;
-          // grad of: c' = z .* i + c .* f
-          const di = dc_next_total * tape_z[tape_zRow + i]!;
-          const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
-          gx0[gx0Row3 + i] = di_pre;
-          s0[s0Row3 + i] = di_pre;
-          // grad of: c' = z .* i + c .* f
-          const dz = dc_next_total * tape_i_1[tape_i_1Row + i]!;
-          const dz_pre = dz * (1 - tape_z[tape_zRow + i]! * tape_z[tape_zRow + i]!);
-          gx0[gx0Row4 + i] = dz_pre;
-          s0[s0Row4 + i] = dz_pre;
-          // grad of: i, f, c'
-          const dc = dc_next_total * tape_f[tape_fRow + i]! + df_pre * p[o_p_f + i]! + di_pre * p[o_p_i + i]!;
-          carry_c[carry_cRow + i] = dc;
-          const t2 = di_pre * cPrev[cPrevRow + i]!;
-          s1[s1Row + i] = t2;
-          const t3 = df_pre * cPrev[cPrevRow + i]!;
-          s2[s2Row + i] = t3;
-          const t4 = do_pre * cOut[cOutRow + i]!;
-          s3[s3Row + i] = t4;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          H,
+          at(cOut, t * B * H),
+          H,
+          at(seed_h, 0),
+          H,
+          at(tape_o, t * B * H),
+          H,
+          at(gx0, t * B * (4 * H) + 3 * H),
+          4 * H,
+          at(s0, 3 * H),
+          4 * H,
+          at(seed_c, 0),
+          H,
+          at(p, o_p_o),
+          at(cPrev, cPrevAt),
+          H,
+          at(tape_f, t * B * H),
+          H,
+          at(gx0, t * B * (4 * H) + 2 * H),
+          4 * H,
+          at(s0, 2 * H),
+          4 * H,
+          at(tape_z, t * B * H),
+          H,
+          at(tape_i_1, t * B * H),
+          H,
+          at(gx0, t * B * (4 * H) + H),
+          4 * H,
+          at(s0, H),
+          4 * H,
+          at(gx0, t * B * (4 * H)),
+          4 * H,
+          at(s0, 0),
+          4 * H,
+          at(p, o_p_f),
+          at(p, o_p_i),
+          at(carry_c, 0),
+          H,
+          at(s1, 0),
+          H,
+          at(s2, 0),
+          H,
+          at(s3, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const cOutRow = t * B * H + b * H;
+          const seed_hRow = b * H;
+          const tape_oRow = t * B * H + b * H;
+          const gx0Row = t * B * (4 * H) + 3 * H + b * (4 * H);
+          const s0Row = 3 * H + b * (4 * H);
+          const seed_cRow = b * H;
+          const cPrevRow = cPrevAt + b * H;
+          const tape_fRow = t * B * H + b * H;
+          const gx0Row2 = t * B * (4 * H) + 2 * H + b * (4 * H);
+          const s0Row2 = 2 * H + b * (4 * H);
+          const tape_zRow = t * B * H + b * H;
+          const tape_i_1Row = t * B * H + b * H;
+          const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
+          const s0Row3 = H + b * (4 * H);
+          const gx0Row4 = t * B * (4 * H) + b * (4 * H);
+          const s0Row4 = b * (4 * H);
+          const carry_cRow = b * H;
+          const s1Row = b * H;
+          const s2Row = b * H;
+          const s3Row = b * H;
+          for (let i = 0; i < H; i++) {
+            const t1 = Math.tanh(cOut[cOutRow + i]!);
+            // grad of: h' = tanh(c') .* o
+            const do_1 = seed_h[seed_hRow + i]! * t1;
+            const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
+            gx0[gx0Row + i] = do_pre;
+            s0[s0Row + i] = do_pre;
+            // grad of: o, h'
+            const dc_next_total =
+              seed_c[seed_cRow + i]! +
+              do_pre * p[o_p_o + i]! +
+              seed_h[seed_hRow + i]! * tape_o[tape_oRow + i]! * (1 - t1 * t1);
+            // grad of: c' = z .* i + c .* f
+            const df = dc_next_total * cPrev[cPrevRow + i]!;
+            const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
+            gx0[gx0Row2 + i] = df_pre;
+            s0[s0Row2 + i] = df_pre;
+            // grad of: c' = z .* i + c .* f
+            const di = dc_next_total * tape_z[tape_zRow + i]!;
+            const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
+            gx0[gx0Row3 + i] = di_pre;
+            s0[s0Row3 + i] = di_pre;
+            // grad of: c' = z .* i + c .* f
+            const dz = dc_next_total * tape_i_1[tape_i_1Row + i]!;
+            const dz_pre = dz * (1 - tape_z[tape_zRow + i]! * tape_z[tape_zRow + i]!);
+            gx0[gx0Row4 + i] = dz_pre;
+            s0[s0Row4 + i] = dz_pre;
+            // grad of: i, f, c'
+            const dc = dc_next_total * tape_f[tape_fRow + i]! + df_pre * p[o_p_f + i]! + di_pre * p[o_p_i + i]!;
+            carry_c[carry_cRow + i] = dc;
+            const t2 = di_pre * cPrev[cPrevRow + i]!;
+            s1[s1Row + i] = t2;
+            const t3 = df_pre * cPrev[cPrevRow + i]!;
+            s2[s2Row + i] = t3;
+            const t4 = do_pre * cOut[cOutRow + i]!;
+            s3[s3Row + i] = t4;
+          }
         }
       }
 
@@ -529,12 +624,12 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     4 * H * D,
     4 * H * H,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT32,
     NN: gemmNN32,
     TN: gemmTN32,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -593,47 +688,92 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Rz, Ri, Rf, Ro times h
       mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_Rz, s0, 0, 4 * H, false);
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (4 * H) + b * (4 * H);
-        const s0Row = b * (4 * H);
-        const tape_zRow = t * B * H + b * H;
-        const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
-        const s0Row2 = H + b * (4 * H);
-        const cPrevRow = cPrevAt + b * H;
-        const tape_i_1Row = t * B * H + b * H;
-        const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
-        const s0Row3 = 2 * H + b * (4 * H);
-        const tape_fRow = t * B * H + b * H;
-        const cOutRow = t * B * H + b * H;
-        const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
-        const s0Row4 = 3 * H + b * (4 * H);
-        const tape_oRow = t * B * H + b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // z  = tanh(Wz*x + Rz*h + bz)
-          const z = Math.tanh(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bz + i]!);
-          tape_z[tape_zRow + i] = z;
-          // i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-          const i_1 =
-            1 /
-            (1 +
-              Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_p_i + i]! * cPrev[cPrevRow + i]! + p[o_bi + i]!)));
-          tape_i_1[tape_i_1Row + i] = i_1;
-          // f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-          const f =
-            1 /
-            (1 +
-              Math.exp(-(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_p_f + i]! * cPrev[cPrevRow + i]! + p[o_bf + i]!)));
-          tape_f[tape_fRow + i] = f;
-          // c' = z .* i + c .* f
-          const c_next = z * i_1 + cPrev[cPrevRow + i]! * f;
-          cOut[cOutRow + i] = c_next;
-          // o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-          const o = 1 / (1 + Math.exp(-(xp0[xp0Row4 + i]! + s0[s0Row4 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
-          tape_o[tape_oRow + i] = o;
-          // h' = tanh(c') .* o
-          const h_next = Math.tanh(c_next) * o;
-          hOut[hOutRow + i] = h_next;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl)
+        wl(0, B, [
+          H,
+          at(xp0, t * B * (4 * H)),
+          4 * H,
+          at(s0, 0),
+          4 * H,
+          at(p, o_bz),
+          at(tape_z, t * B * H),
+          H,
+          at(xp0, t * B * (4 * H) + H),
+          4 * H,
+          at(s0, H),
+          4 * H,
+          at(p, o_p_i),
+          at(cPrev, cPrevAt),
+          H,
+          at(p, o_bi),
+          at(tape_i_1, t * B * H),
+          H,
+          at(xp0, t * B * (4 * H) + 2 * H),
+          4 * H,
+          at(s0, 2 * H),
+          4 * H,
+          at(p, o_p_f),
+          at(p, o_bf),
+          at(tape_f, t * B * H),
+          H,
+          at(cOut, t * B * H),
+          H,
+          at(xp0, t * B * (4 * H) + 3 * H),
+          4 * H,
+          at(s0, 3 * H),
+          4 * H,
+          at(p, o_p_o),
+          at(p, o_bo),
+          at(tape_o, t * B * H),
+          H,
+          at(hOut, t * B * H),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (4 * H) + b * (4 * H);
+          const s0Row = b * (4 * H);
+          const tape_zRow = t * B * H + b * H;
+          const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
+          const s0Row2 = H + b * (4 * H);
+          const cPrevRow = cPrevAt + b * H;
+          const tape_i_1Row = t * B * H + b * H;
+          const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
+          const s0Row3 = 2 * H + b * (4 * H);
+          const tape_fRow = t * B * H + b * H;
+          const cOutRow = t * B * H + b * H;
+          const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
+          const s0Row4 = 3 * H + b * (4 * H);
+          const tape_oRow = t * B * H + b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // z  = tanh(Wz*x + Rz*h + bz)
+            const z = Math.tanh(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bz + i]!);
+            tape_z[tape_zRow + i] = z;
+            // i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+            const i_1 =
+              1 /
+              (1 +
+                Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_p_i + i]! * cPrev[cPrevRow + i]! + p[o_bi + i]!)));
+            tape_i_1[tape_i_1Row + i] = i_1;
+            // f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+            const f =
+              1 /
+              (1 +
+                Math.exp(-(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_p_f + i]! * cPrev[cPrevRow + i]! + p[o_bf + i]!)));
+            tape_f[tape_fRow + i] = f;
+            // c' = z .* i + c .* f
+            const c_next = z * i_1 + cPrev[cPrevRow + i]! * f;
+            cOut[cOutRow + i] = c_next;
+            // o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+            const o =
+              1 / (1 + Math.exp(-(xp0[xp0Row4 + i]! + s0[s0Row4 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
+            tape_o[tape_oRow + i] = o;
+            // h' = tanh(c') .* o
+            const h_next = Math.tanh(c_next) * o;
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -686,63 +826,113 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_c[k] = dcUp[o + k]! + carry_c[k]!;
-      for (let b = 0; b < B; b++) {
-        const cOutRow = t * B * H + b * H;
-        const seed_hRow = b * H;
-        const tape_oRow = t * B * H + b * H;
-        const gx0Row = t * B * (4 * H) + 3 * H + b * (4 * H);
-        const s0Row = 3 * H + b * (4 * H);
-        const seed_cRow = b * H;
-        const cPrevRow = cPrevAt + b * H;
-        const tape_fRow = t * B * H + b * H;
-        const gx0Row2 = t * B * (4 * H) + 2 * H + b * (4 * H);
-        const s0Row2 = 2 * H + b * (4 * H);
-        const tape_zRow = t * B * H + b * H;
-        const tape_i_1Row = t * B * H + b * H;
-        const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
-        const s0Row3 = H + b * (4 * H);
-        const gx0Row4 = t * B * (4 * H) + b * (4 * H);
-        const s0Row4 = b * (4 * H);
-        const carry_cRow = b * H;
-        const s1Row = b * H;
-        const s2Row = b * H;
-        const s3Row = b * H;
-        for (let i = 0; i < H; i++) {
-          const t1 = Math.tanh(cOut[cOutRow + i]!);
-          // grad of: h' = tanh(c') .* o
-          const do_1 = seed_h[seed_hRow + i]! * t1;
-          const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
-          gx0[gx0Row + i] = do_pre;
-          s0[s0Row + i] = do_pre;
-          // grad of: o, h'
-          const dc_next_total =
-            seed_c[seed_cRow + i]! +
-            do_pre * p[o_p_o + i]! +
-            seed_h[seed_hRow + i]! * tape_o[tape_oRow + i]! * (1 - t1 * t1);
-          // grad of: c' = z .* i + c .* f
-          const df = dc_next_total * cPrev[cPrevRow + i]!;
-          const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
-          gx0[gx0Row2 + i] = df_pre;
-          s0[s0Row2 + i] = df_pre;
-          // grad of: c' = z .* i + c .* f
-          const di = dc_next_total * tape_z[tape_zRow + i]!;
-          const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
-          gx0[gx0Row3 + i] = di_pre;
-          s0[s0Row3 + i] = di_pre;
-          // grad of: c' = z .* i + c .* f
-          const dz = dc_next_total * tape_i_1[tape_i_1Row + i]!;
-          const dz_pre = dz * (1 - tape_z[tape_zRow + i]! * tape_z[tape_zRow + i]!);
-          gx0[gx0Row4 + i] = dz_pre;
-          s0[s0Row4 + i] = dz_pre;
-          // grad of: i, f, c'
-          const dc = dc_next_total * tape_f[tape_fRow + i]! + df_pre * p[o_p_f + i]! + di_pre * p[o_p_i + i]!;
-          carry_c[carry_cRow + i] = dc;
-          const t2 = di_pre * cPrev[cPrevRow + i]!;
-          s1[s1Row + i] = t2;
-          const t3 = df_pre * cPrev[cPrevRow + i]!;
-          s2[s2Row + i] = t3;
-          const t4 = do_pre * cOut[cOutRow + i]!;
-          s3[s3Row + i] = t4;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          H,
+          at(cOut, t * B * H),
+          H,
+          at(seed_h, 0),
+          H,
+          at(tape_o, t * B * H),
+          H,
+          at(gx0, t * B * (4 * H) + 3 * H),
+          4 * H,
+          at(s0, 3 * H),
+          4 * H,
+          at(seed_c, 0),
+          H,
+          at(p, o_p_o),
+          at(cPrev, cPrevAt),
+          H,
+          at(tape_f, t * B * H),
+          H,
+          at(gx0, t * B * (4 * H) + 2 * H),
+          4 * H,
+          at(s0, 2 * H),
+          4 * H,
+          at(tape_z, t * B * H),
+          H,
+          at(tape_i_1, t * B * H),
+          H,
+          at(gx0, t * B * (4 * H) + H),
+          4 * H,
+          at(s0, H),
+          4 * H,
+          at(gx0, t * B * (4 * H)),
+          4 * H,
+          at(s0, 0),
+          4 * H,
+          at(p, o_p_f),
+          at(p, o_p_i),
+          at(carry_c, 0),
+          H,
+          at(s1, 0),
+          H,
+          at(s2, 0),
+          H,
+          at(s3, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const cOutRow = t * B * H + b * H;
+          const seed_hRow = b * H;
+          const tape_oRow = t * B * H + b * H;
+          const gx0Row = t * B * (4 * H) + 3 * H + b * (4 * H);
+          const s0Row = 3 * H + b * (4 * H);
+          const seed_cRow = b * H;
+          const cPrevRow = cPrevAt + b * H;
+          const tape_fRow = t * B * H + b * H;
+          const gx0Row2 = t * B * (4 * H) + 2 * H + b * (4 * H);
+          const s0Row2 = 2 * H + b * (4 * H);
+          const tape_zRow = t * B * H + b * H;
+          const tape_i_1Row = t * B * H + b * H;
+          const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
+          const s0Row3 = H + b * (4 * H);
+          const gx0Row4 = t * B * (4 * H) + b * (4 * H);
+          const s0Row4 = b * (4 * H);
+          const carry_cRow = b * H;
+          const s1Row = b * H;
+          const s2Row = b * H;
+          const s3Row = b * H;
+          for (let i = 0; i < H; i++) {
+            const t1 = Math.tanh(cOut[cOutRow + i]!);
+            // grad of: h' = tanh(c') .* o
+            const do_1 = seed_h[seed_hRow + i]! * t1;
+            const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
+            gx0[gx0Row + i] = do_pre;
+            s0[s0Row + i] = do_pre;
+            // grad of: o, h'
+            const dc_next_total =
+              seed_c[seed_cRow + i]! +
+              do_pre * p[o_p_o + i]! +
+              seed_h[seed_hRow + i]! * tape_o[tape_oRow + i]! * (1 - t1 * t1);
+            // grad of: c' = z .* i + c .* f
+            const df = dc_next_total * cPrev[cPrevRow + i]!;
+            const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
+            gx0[gx0Row2 + i] = df_pre;
+            s0[s0Row2 + i] = df_pre;
+            // grad of: c' = z .* i + c .* f
+            const di = dc_next_total * tape_z[tape_zRow + i]!;
+            const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
+            gx0[gx0Row3 + i] = di_pre;
+            s0[s0Row3 + i] = di_pre;
+            // grad of: c' = z .* i + c .* f
+            const dz = dc_next_total * tape_i_1[tape_i_1Row + i]!;
+            const dz_pre = dz * (1 - tape_z[tape_zRow + i]! * tape_z[tape_zRow + i]!);
+            gx0[gx0Row4 + i] = dz_pre;
+            s0[s0Row4 + i] = dz_pre;
+            // grad of: i, f, c'
+            const dc = dc_next_total * tape_f[tape_fRow + i]! + df_pre * p[o_p_f + i]! + di_pre * p[o_p_i + i]!;
+            carry_c[carry_cRow + i] = dc;
+            const t2 = di_pre * cPrev[cPrevRow + i]!;
+            s1[s1Row + i] = t2;
+            const t3 = df_pre * cPrev[cPrevRow + i]!;
+            s2[s2Row + i] = t3;
+            const t4 = do_pre * cOut[cOutRow + i]!;
+            s3[s3Row + i] = t4;
+          }
         }
       }
 
@@ -825,3 +1015,96 @@ export function createStep64(sizes: Sizes, B: number, options: KernelOptions = {
 export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {}): Kernel<Float32Array> {
   return createKernel32(sizes, B, 1, options);
 }
+
+/** The elementwise loops in WebAssembly (text: generated/lstm-peephole.wat), for the wasm backend: which may split their rows between threads, and the module. */
+const LOOPS_WASM: LoopsModuleSource = {
+  loops: [
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+  ],
+  binary: [
+    "AGFzbQEAAAABYgNgAXsBe2Aof39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/fwBgLn9/f39/f39/f39/f39/",
+    "f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDCQgAAAECAAABAgchBAVmMzJfMAAC",
+    "BWYzMl8xAAMFZjY0XzAABgVmNjRfMQAHCpovCOgDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5",
+    "AQ1QOQENUDkBDVA5IAAgAP0MO6q4PzuquD87qrg/O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMA",
+    "AJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0Mg4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmEL",
+    "tjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oq",
+    "PquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAB/eYB/QwAAIA/",
+    "AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8AAAB/AAAA",
+    "fwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9Ugt+AQF7/QwA",
+    "AIA/AACAPwAAgD8AAIA//QwAAABAAAAAQAAAAEAAAABA/QwAAABAAAAAQAAAAEAAAABAIAD94AH95gEQAP0MAACAPwAAgD8AAIA/",
+    "AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1D/VILjQgDEn8DewN9A0AgACABTkUEQCADIAAgBGxBAnRq",
+    "ISsgBSAAIAZsQQJ0aiEsIAggACAJbEECdGohLSAKIAAgC2xBAnRqIS4gDCAAIA1sQQJ0aiEvIA8gACAQbEECdGohKiASIAAgE2xB",
+    "AnRqITAgFCAAIBVsQQJ0aiExIBYgACAXbEECdGohMiAaIAAgG2xBAnRqITMgHCAAIB1sQQJ0aiE0IB4gACAfbEECdGohNSAgIAAg",
+    "IWxBAnRqITYgJCAAICVsQQJ0aiE3ICYgACAnbEECdGohOCACIAJBA3FrITlBACEpA0AgKSA5TkUEQCApQQJ0IiggK2r9AAQAICgg",
+    "LGr9AAQA/eQBIAcgKGr9AAQA/eQBEAEhOiAoIC1qIDr9CwQAICggMGr9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAA",
+    "gD8gKCAuav0ABAAgKCAvav0ABAD95AEgDiAoav0ABAAgKCAqav0ABAD95gH95AEgESAoav0ABAD95AH94QEQAP3kAf3nASI7/QsE",
+    "ACAoIDNq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/ICggMWr9AAQAICggMmr9AAQA/eQBIBggKGr9AAQAICgg",
+    "Kmr9AAQA/eYB/eQBIBkgKGr9AAQA/eQB/eEBEAD95AH95wEiPP0LBAAgKCA0aiA6IDv95gEgKCAqav0ABAAgPP3mAf3kASI6/QsE",
+    "ACAoIDdq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/ICggNWr9AAQAICggNmr9AAQA/eQBICIgKGr9AAQAIDr9",
+    "5gH95AEgIyAoav0ABAD95AH94QEQAP3kAf3nASI7/QsEACAoIDhqIDoQASA7/eYB/QsEACApQQRqISkMAQsLA0AgAiApTEUEQCAp",
+    "QQJ0IiggK2oqAgAgKCAsaioCAJIgByAoaioCAJL9ExAB/R8AIT0gKCAtaiA9OAIAICggMGpDAACAPyAoIC5qKgIAICggL2oqAgCS",
+    "IA4gKGoqAgAgKCAqaioCAJSSIBEgKGoqAgCSjP0TEAD9HwBDAACAP5KVIj44AgAgKCAzakMAAIA/ICggMWoqAgAgKCAyaioCAJIg",
+    "GCAoaioCACAoICpqKgIAlJIgGSAoaioCAJKM/RMQAP0fAEMAAIA/kpUiPzgCACAoIDRqID0gPpQgKCAqaioCACA/lJIiPTgCACAo",
+    "IDdqQwAAgD8gKCA1aioCACAoIDZqKgIAkiAiIChqKgIAID2UkiAjIChqKgIAkoz9ExAA/R8AQwAAgD+SlSI+OAIAICggOGogPf0T",
+    "EAH9HwAgPpQ4AgAgKUEBaiEpDAELCyAAQQFqIQAMAQsLC+sJAxd/BXsFfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEyIAUgACAGbEEC",
+    "dGohMyAHIAAgCGxBAnRqITQgCSAAIApsQQJ0aiE3IAsgACAMbEECdGohOCANIAAgDmxBAnRqITkgECAAIBFsQQJ0aiEwIBIgACAT",
+    "bEECdGohNSAUIAAgFWxBAnRqITogFiAAIBdsQQJ0aiE7IBggACAZbEECdGohMSAaIAAgG2xBAnRqITYgHCAAIB1sQQJ0aiE8IB4g",
+    "ACAfbEECdGohPSAgIAAgIWxBAnRqIT4gIiAAICNsQQJ0aiE/ICYgACAnbEECdGohQCAoIAAgKWxBAnRqIUEgKiAAICtsQQJ0aiFC",
+    "ICwgACAtbEECdGohQyACIAJBA3FrIURBACEvA0AgLyBETkUEQCAvQQJ0Ii4gMmr9AAQAEAEhRSAuIDdqIC4gM2r9AAQAIEX95gEg",
+    "LiA0av0ABAAiRv0MAACAPwAAgD8AAIA/AACAPyBG/eUB/eYB/eYBIkb9CwQAIC4gOGogRv0LBAAgLiA6aiAuIDlq/QAEACBGIA8g",
+    "Lmr9AAQA/eYB/eQBIC4gM2r9AAQAIC4gNGr9AAQA/eYB/QwAAIA/AACAPwAAgD8AAIA/IEUgRf3mAf3lAf3mAf3kASJFIC4gMGr9",
+    "AAQA/eYBIC4gNWr9AAQAIkf9DAAAgD8AAIA/AACAPwAAgD8gR/3lAf3mAf3mASJH/QsEACAuIDtqIEf9CwQAIC4gPGogRSAuIDFq",
+    "/QAEAP3mASAuIDZq/QAEACJI/QwAAIA/AACAPwAAgD8AAIA/IEj95QH95gH95gEiSP0LBAAgLiA9aiBI/QsEACAuID5qIEUgLiA2",
+    "av0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gLiAxav0ABAAgLiAxav0ABAD95gH95QH95gEiSf0LBAAgLiA/aiBJ/QsEACAuIEBq",
+    "IEUgLiA1av0ABAD95gEgRyAkIC5q/QAEAP3mAf3kASBIICUgLmr9AAQA/eYB/eQB/QsEACAuIEFqIEggLiAwav0ABAD95gH9CwQA",
+    "IC4gQmogRyAuIDBq/QAEAP3mAf0LBAAgLiBDaiBGIC4gMmr9AAQA/eYB/QsEACAvQQRqIS8MAQsLA0AgAiAvTEUEQCAvQQJ0Ii4g",
+    "MmoqAgD9ExAB/R8AIUogLiA3aiAuIDNqKgIAIEqUIC4gNGoqAgAiS0MAAIA/IEuTlJQiSzgCACAuIDhqIEs4AgAgLiA6aiAuIDlq",
+    "KgIAIEsgDyAuaioCAJSSIC4gM2oqAgAgLiA0aioCAJRDAACAPyBKIEqUk5SSIkogLiAwaioCAJQgLiA1aioCACJMQwAAgD8gTJOU",
+    "lCJMOAIAIC4gO2ogTDgCACAuIDxqIEogLiAxaioCAJQgLiA2aioCACJNQwAAgD8gTZOUlCJNOAIAIC4gPWogTTgCACAuID5qIEog",
+    "LiA2aioCAJRDAACAPyAuIDFqKgIAIC4gMWoqAgCUk5QiTjgCACAuID9qIE44AgAgLiBAaiBKIC4gNWoqAgCUIEwgJCAuaioCAJSS",
+    "IE0gJSAuaioCAJSSOAIAIC4gQWogTSAuIDBqKgIAlDgCACAuIEJqIEwgLiAwaioCAJQ4AgAgLiBDaiBLIC4gMmoqAgCUOAIAIC9B",
+    "AWohLwwBCwsgAEEBaiEADAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagT",
+    "RhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEi",
+    "Av0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT79",
+    "8AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMd",
+    "xz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zB",
+    "FmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/",
+    "VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAA",
+    "APA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMA",
+    "AAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC34B",
+    "AXv9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAABAAAAAAAAAAED9DAAAAAAAAABAAAAAAAAAAEAgAP3sAf3yARAE/QwAAAAAAADw",
+    "PwAAAAAAAPA//fAB/fMB/fEBIgH97QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/Un9UgulCAMSfwN7A3wDQCAAIAFORQRAIAMgACAE",
+    "bEEDdGohKyAFIAAgBmxBA3RqISwgCCAAIAlsQQN0aiEtIAogACALbEEDdGohLiAMIAAgDWxBA3RqIS8gDyAAIBBsQQN0aiEqIBIg",
+    "ACATbEEDdGohMCAUIAAgFWxBA3RqITEgFiAAIBdsQQN0aiEyIBogACAbbEEDdGohMyAcIAAgHWxBA3RqITQgHiAAIB9sQQN0aiE1",
+    "ICAgACAhbEEDdGohNiAkIAAgJWxBA3RqITcgJiAAICdsQQN0aiE4IAIgAkEBcWshOUEAISkDQCApIDlORQRAIClBA3QiKCArav0A",
+    "BAAgKCAsav0ABAD98AEgByAoav0ABAD98AEQBSE6ICggLWogOv0LBAAgKCAwav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8A",
+    "AAAAAADwPyAoIC5q/QAEACAoIC9q/QAEAP3wASAOIChq/QAEACAoICpq/QAEAP3yAf3wASARIChq/QAEAP3wAf3tARAE/fAB/fMB",
+    "Ijv9CwQAICggM2r9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gKCAxav0ABAAgKCAyav0ABAD98AEgGCAoav0A",
+    "BAAgKCAqav0ABAD98gH98AEgGSAoav0ABAD98AH97QEQBP3wAf3zASI8/QsEACAoIDRqIDogO/3yASAoICpq/QAEACA8/fIB/fAB",
+    "Ijr9CwQAICggN2r9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gKCA1av0ABAAgKCA2av0ABAD98AEgIiAoav0A",
+    "BAAgOv3yAf3wASAjIChq/QAEAP3wAf3tARAE/fAB/fMBIjv9CwQAICggOGogOhAFIDv98gH9CwQAIClBAmohKQwBCwsDQCACIClM",
+    "RQRAIClBA3QiKCAraisDACAoICxqKwMAoCAHIChqKwMAoP0UEAX9IQAhPSAoIC1qID05AwAgKCAwakQAAAAAAADwPyAoIC5qKwMA",
+    "ICggL2orAwCgIA4gKGorAwAgKCAqaisDAKKgIBEgKGorAwCgmv0UEAT9IQBEAAAAAAAA8D+goyI+OQMAICggM2pEAAAAAAAA8D8g",
+    "KCAxaisDACAoIDJqKwMAoCAYIChqKwMAICggKmorAwCioCAZIChqKwMAoJr9FBAE/SEARAAAAAAAAPA/oKMiPzkDACAoIDRqID0g",
+    "PqIgKCAqaisDACA/oqAiPTkDACAoIDdqRAAAAAAAAPA/ICggNWorAwAgKCA2aisDAKAgIiAoaisDACA9oqAgIyAoaisDAKCa/RQQ",
+    "BP0hAEQAAAAAAADwP6CjIj45AwAgKCA4aiA9/RQQBf0hACA+ojkDACApQQFqISkMAQsLIABBAWohAAwBCwsL/wkDF38FewV8A0Ag",
+    "ACABTkUEQCADIAAgBGxBA3RqITIgBSAAIAZsQQN0aiEzIAcgACAIbEEDdGohNCAJIAAgCmxBA3RqITcgCyAAIAxsQQN0aiE4IA0g",
+    "ACAObEEDdGohOSAQIAAgEWxBA3RqITAgEiAAIBNsQQN0aiE1IBQgACAVbEEDdGohOiAWIAAgF2xBA3RqITsgGCAAIBlsQQN0aiEx",
+    "IBogACAbbEEDdGohNiAcIAAgHWxBA3RqITwgHiAAIB9sQQN0aiE9ICAgACAhbEEDdGohPiAiIAAgI2xBA3RqIT8gJiAAICdsQQN0",
+    "aiFAICggACApbEEDdGohQSAqIAAgK2xBA3RqIUIgLCAAIC1sQQN0aiFDIAIgAkEBcWshREEAIS8DQCAvIERORQRAIC9BA3QiLiAy",
+    "av0ABAAQBSFFIC4gN2ogLiAzav0ABAAgRf3yASAuIDRq/QAEACJG/QwAAAAAAADwPwAAAAAAAPA/IEb98QH98gH98gEiRv0LBAAg",
+    "LiA4aiBG/QsEACAuIDpqIC4gOWr9AAQAIEYgDyAuav0ABAD98gH98AEgLiAzav0ABAAgLiA0av0ABAD98gH9DAAAAAAAAPA/AAAA",
+    "AAAA8D8gRSBF/fIB/fEB/fIB/fABIkUgLiAwav0ABAD98gEgLiA1av0ABAAiR/0MAAAAAAAA8D8AAAAAAADwPyBH/fEB/fIB/fIB",
+    "Ikf9CwQAIC4gO2ogR/0LBAAgLiA8aiBFIC4gMWr9AAQA/fIBIC4gNmr9AAQAIkj9DAAAAAAAAPA/AAAAAAAA8D8gSP3xAf3yAf3y",
+    "ASJI/QsEACAuID1qIEj9CwQAIC4gPmogRSAuIDZq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyAuIDFq/QAEACAuIDFq/QAEAP3y",
+    "Af3xAf3yASJJ/QsEACAuID9qIEn9CwQAIC4gQGogRSAuIDVq/QAEAP3yASBHICQgLmr9AAQA/fIB/fABIEggJSAuav0ABAD98gH9",
+    "8AH9CwQAIC4gQWogSCAuIDBq/QAEAP3yAf0LBAAgLiBCaiBHIC4gMGr9AAQA/fIB/QsEACAuIENqIEYgLiAyav0ABAD98gH9CwQA",
+    "IC9BAmohLwwBCwsDQCACIC9MRQRAIC9BA3QiLiAyaisDAP0UEAX9IQAhSiAuIDdqIC4gM2orAwAgSqIgLiA0aisDACJLRAAAAAAA",
+    "APA/IEuhoqIiSzkDACAuIDhqIEs5AwAgLiA6aiAuIDlqKwMAIEsgDyAuaisDAKKgIC4gM2orAwAgLiA0aisDAKJEAAAAAAAA8D8g",
+    "SiBKoqGioCJKIC4gMGorAwCiIC4gNWorAwAiTEQAAAAAAADwPyBMoaKiIkw5AwAgLiA7aiBMOQMAIC4gPGogSiAuIDFqKwMAoiAu",
+    "IDZqKwMAIk1EAAAAAAAA8D8gTaGioiJNOQMAIC4gPWogTTkDACAuID5qIEogLiA2aisDAKJEAAAAAAAA8D8gLiAxaisDACAuIDFq",
+    "KwMAoqGiIk45AwAgLiA/aiBOOQMAIC4gQGogSiAuIDVqKwMAoiBMICQgLmorAwCioCBNICUgLmorAwCioDkDACAuIEFqIE0gLiAw",
+    "aisDAKI5AwAgLiBCaiBMIC4gMGorAwCiOQMAIC4gQ2ogSyAuIDJqKwMAojkDACAvQQFqIS8MAQsLIABBAWohAAwBCwsL",
+  ].join(""),
+};

@@ -3,7 +3,7 @@
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "./gemm.ts";
 import { GEMM_WASM } from "./gemm-wasm.ts";
 import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../src/runtime.ts";
-import { type KernelOptions, kernelMemory } from "../src/wasm.ts";
+import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../src/wasm.ts";
 /** tfjs-layers LSTMCell (tfjs-layers/src/layers/recurrent.ts): kernel [i|f|c|o], a single bias, recurrentActivation 'hardSigmoid' = clip(0.2x + 0.5, 0, 1) by default; unitForgetBias has no default (no +1) */
 export const spec = {
   name: "lstm-tfjs",
@@ -170,12 +170,12 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     4 * H * D,
     4 * H * H,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT64,
     NN: gemmNN64,
     TN: gemmTN64,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -232,44 +232,87 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Ri, Rf, Rc, Ro times h
       mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_Ri, s0, 0, 4 * H, false);
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (4 * H) + b * (4 * H);
-        const s0Row = b * (4 * H);
-        const tape_i_1Row = t * B * H + b * H;
-        const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
-        const s0Row2 = H + b * (4 * H);
-        const tape_fRow = t * B * H + b * H;
-        const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
-        const s0Row3 = 2 * H + b * (4 * H);
-        const tape_gRow = t * B * H + b * H;
-        const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
-        const s0Row4 = 3 * H + b * (4 * H);
-        const tape_oRow = t * B * H + b * H;
-        const cPrevRow = cPrevAt + b * H;
-        const cOutRow = t * B * H + b * H;
-        const tape_s1Row = t * B * H + b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // i  = hardSigmoid(Ki*x + Ri*h + bi)
-          const i_1 = Math.min(Math.max(0.2 * (xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bi + i]!) + 0.5, 0), 1);
-          tape_i_1[tape_i_1Row + i] = i_1;
-          // f  = hardSigmoid(Kf*x + Rf*h + bf)
-          const f = Math.min(Math.max(0.2 * (xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_bf + i]!) + 0.5, 0), 1);
-          tape_f[tape_fRow + i] = f;
-          // g  = tanh(Kc*x + Rc*h + bc)
-          const g = Math.tanh(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_bc + i]!);
-          tape_g[tape_gRow + i] = g;
-          // o  = hardSigmoid(Ko*x + Ro*h + bo)
-          const o = Math.min(Math.max(0.2 * (xp0[xp0Row4 + i]! + s0[s0Row4 + i]! + p[o_bo + i]!) + 0.5, 0), 1);
-          tape_o[tape_oRow + i] = o;
-          // c' = f .* c + i .* g
-          const c_next = f * cPrev[cPrevRow + i]! + i_1 * g;
-          cOut[cOutRow + i] = c_next;
-          const t1 = Math.tanh(c_next);
-          tape_s1[tape_s1Row + i] = t1;
-          // h' = o .* tanh(c')
-          const h_next = o * t1;
-          hOut[hOutRow + i] = h_next;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl)
+        wl(0, B, [
+          H,
+          at(xp0, t * B * (4 * H)),
+          4 * H,
+          at(s0, 0),
+          4 * H,
+          at(p, o_bi),
+          at(tape_i_1, t * B * H),
+          H,
+          at(xp0, t * B * (4 * H) + H),
+          4 * H,
+          at(s0, H),
+          4 * H,
+          at(p, o_bf),
+          at(tape_f, t * B * H),
+          H,
+          at(xp0, t * B * (4 * H) + 2 * H),
+          4 * H,
+          at(s0, 2 * H),
+          4 * H,
+          at(p, o_bc),
+          at(tape_g, t * B * H),
+          H,
+          at(xp0, t * B * (4 * H) + 3 * H),
+          4 * H,
+          at(s0, 3 * H),
+          4 * H,
+          at(p, o_bo),
+          at(tape_o, t * B * H),
+          H,
+          at(cPrev, cPrevAt),
+          H,
+          at(cOut, t * B * H),
+          H,
+          at(tape_s1, t * B * H),
+          H,
+          at(hOut, t * B * H),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (4 * H) + b * (4 * H);
+          const s0Row = b * (4 * H);
+          const tape_i_1Row = t * B * H + b * H;
+          const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
+          const s0Row2 = H + b * (4 * H);
+          const tape_fRow = t * B * H + b * H;
+          const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
+          const s0Row3 = 2 * H + b * (4 * H);
+          const tape_gRow = t * B * H + b * H;
+          const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
+          const s0Row4 = 3 * H + b * (4 * H);
+          const tape_oRow = t * B * H + b * H;
+          const cPrevRow = cPrevAt + b * H;
+          const cOutRow = t * B * H + b * H;
+          const tape_s1Row = t * B * H + b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // i  = hardSigmoid(Ki*x + Ri*h + bi)
+            const i_1 = Math.min(Math.max(0.2 * (xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bi + i]!) + 0.5, 0), 1);
+            tape_i_1[tape_i_1Row + i] = i_1;
+            // f  = hardSigmoid(Kf*x + Rf*h + bf)
+            const f = Math.min(Math.max(0.2 * (xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_bf + i]!) + 0.5, 0), 1);
+            tape_f[tape_fRow + i] = f;
+            // g  = tanh(Kc*x + Rc*h + bc)
+            const g = Math.tanh(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_bc + i]!);
+            tape_g[tape_gRow + i] = g;
+            // o  = hardSigmoid(Ko*x + Ro*h + bo)
+            const o = Math.min(Math.max(0.2 * (xp0[xp0Row4 + i]! + s0[s0Row4 + i]! + p[o_bo + i]!) + 0.5, 0), 1);
+            tape_o[tape_oRow + i] = o;
+            // c' = f .* c + i .* g
+            const c_next = f * cPrev[cPrevRow + i]! + i_1 * g;
+            cOut[cOutRow + i] = c_next;
+            const t1 = Math.tanh(c_next);
+            tape_s1[tape_s1Row + i] = t1;
+            // h' = o .* tanh(c')
+            const h_next = o * t1;
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -322,54 +365,98 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_c[k] = dcUp[o + k]! + carry_c[k]!;
-      for (let b = 0; b < B; b++) {
-        const seed_cRow = b * H;
-        const seed_hRow = b * H;
-        const tape_oRow = t * B * H + b * H;
-        const tape_s1Row = t * B * H + b * H;
-        const tape_i_1Row = t * B * H + b * H;
-        const tape_gRow = t * B * H + b * H;
-        const gx0Row = t * B * (4 * H) + 2 * H + b * (4 * H);
-        const s0Row = 2 * H + b * (4 * H);
-        const gx0Row2 = t * B * (4 * H) + b * (4 * H);
-        const s0Row2 = b * (4 * H);
-        const cPrevRow = cPrevAt + b * H;
-        const tape_fRow = t * B * H + b * H;
-        const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
-        const s0Row3 = H + b * (4 * H);
-        const gx0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
-        const s0Row4 = 3 * H + b * (4 * H);
-        const carry_cRow = b * H;
-        for (let i = 0; i < H; i++) {
-          // grad of: h' = o .* tanh(c')
-          const dc_next_total =
-            seed_c[seed_cRow + i]! +
-            seed_h[seed_hRow + i]! * tape_o[tape_oRow + i]! * (1 - tape_s1[tape_s1Row + i]! * tape_s1[tape_s1Row + i]!);
-          // grad of: c' = f .* c + i .* g
-          const dg = dc_next_total * tape_i_1[tape_i_1Row + i]!;
-          const dg_pre = dg * (1 - tape_g[tape_gRow + i]! * tape_g[tape_gRow + i]!);
-          gx0[gx0Row + i] = dg_pre;
-          s0[s0Row + i] = dg_pre;
-          // grad of: c' = f .* c + i .* g
-          const di = dc_next_total * tape_g[tape_gRow + i]!;
-          const di_pre =
-            0.2 * (di * ((tape_i_1[tape_i_1Row + i]! > 0 ? 1 : 0) * (1 - tape_i_1[tape_i_1Row + i]! > 0 ? 1 : 0)));
-          gx0[gx0Row2 + i] = di_pre;
-          s0[s0Row2 + i] = di_pre;
-          // grad of: c' = f .* c + i .* g
-          const df = dc_next_total * cPrev[cPrevRow + i]!;
-          const df_pre = 0.2 * (df * ((tape_f[tape_fRow + i]! > 0 ? 1 : 0) * (1 - tape_f[tape_fRow + i]! > 0 ? 1 : 0)));
-          gx0[gx0Row3 + i] = df_pre;
-          s0[s0Row3 + i] = df_pre;
-          // grad of: h' = o .* tanh(c')
-          const do_1 = seed_h[seed_hRow + i]! * tape_s1[tape_s1Row + i]!;
-          const do_pre =
-            0.2 * (do_1 * ((tape_o[tape_oRow + i]! > 0 ? 1 : 0) * (1 - tape_o[tape_oRow + i]! > 0 ? 1 : 0)));
-          gx0[gx0Row4 + i] = do_pre;
-          s0[s0Row4 + i] = do_pre;
-          // grad of: c' = f .* c + i .* g
-          const dc = dc_next_total * tape_f[tape_fRow + i]!;
-          carry_c[carry_cRow + i] = dc;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          H,
+          at(seed_c, 0),
+          H,
+          at(seed_h, 0),
+          H,
+          at(tape_o, t * B * H),
+          H,
+          at(tape_s1, t * B * H),
+          H,
+          at(tape_i_1, t * B * H),
+          H,
+          at(tape_g, t * B * H),
+          H,
+          at(gx0, t * B * (4 * H) + 2 * H),
+          4 * H,
+          at(s0, 2 * H),
+          4 * H,
+          at(gx0, t * B * (4 * H)),
+          4 * H,
+          at(s0, 0),
+          4 * H,
+          at(cPrev, cPrevAt),
+          H,
+          at(tape_f, t * B * H),
+          H,
+          at(gx0, t * B * (4 * H) + H),
+          4 * H,
+          at(s0, H),
+          4 * H,
+          at(gx0, t * B * (4 * H) + 3 * H),
+          4 * H,
+          at(s0, 3 * H),
+          4 * H,
+          at(carry_c, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const seed_cRow = b * H;
+          const seed_hRow = b * H;
+          const tape_oRow = t * B * H + b * H;
+          const tape_s1Row = t * B * H + b * H;
+          const tape_i_1Row = t * B * H + b * H;
+          const tape_gRow = t * B * H + b * H;
+          const gx0Row = t * B * (4 * H) + 2 * H + b * (4 * H);
+          const s0Row = 2 * H + b * (4 * H);
+          const gx0Row2 = t * B * (4 * H) + b * (4 * H);
+          const s0Row2 = b * (4 * H);
+          const cPrevRow = cPrevAt + b * H;
+          const tape_fRow = t * B * H + b * H;
+          const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
+          const s0Row3 = H + b * (4 * H);
+          const gx0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
+          const s0Row4 = 3 * H + b * (4 * H);
+          const carry_cRow = b * H;
+          for (let i = 0; i < H; i++) {
+            // grad of: h' = o .* tanh(c')
+            const dc_next_total =
+              seed_c[seed_cRow + i]! +
+              seed_h[seed_hRow + i]! *
+                tape_o[tape_oRow + i]! *
+                (1 - tape_s1[tape_s1Row + i]! * tape_s1[tape_s1Row + i]!);
+            // grad of: c' = f .* c + i .* g
+            const dg = dc_next_total * tape_i_1[tape_i_1Row + i]!;
+            const dg_pre = dg * (1 - tape_g[tape_gRow + i]! * tape_g[tape_gRow + i]!);
+            gx0[gx0Row + i] = dg_pre;
+            s0[s0Row + i] = dg_pre;
+            // grad of: c' = f .* c + i .* g
+            const di = dc_next_total * tape_g[tape_gRow + i]!;
+            const di_pre =
+              0.2 * (di * ((tape_i_1[tape_i_1Row + i]! > 0 ? 1 : 0) * (1 - tape_i_1[tape_i_1Row + i]! > 0 ? 1 : 0)));
+            gx0[gx0Row2 + i] = di_pre;
+            s0[s0Row2 + i] = di_pre;
+            // grad of: c' = f .* c + i .* g
+            const df = dc_next_total * cPrev[cPrevRow + i]!;
+            const df_pre =
+              0.2 * (df * ((tape_f[tape_fRow + i]! > 0 ? 1 : 0) * (1 - tape_f[tape_fRow + i]! > 0 ? 1 : 0)));
+            gx0[gx0Row3 + i] = df_pre;
+            s0[s0Row3 + i] = df_pre;
+            // grad of: h' = o .* tanh(c')
+            const do_1 = seed_h[seed_hRow + i]! * tape_s1[tape_s1Row + i]!;
+            const do_pre =
+              0.2 * (do_1 * ((tape_o[tape_oRow + i]! > 0 ? 1 : 0) * (1 - tape_o[tape_oRow + i]! > 0 ? 1 : 0)));
+            gx0[gx0Row4 + i] = do_pre;
+            s0[s0Row4 + i] = do_pre;
+            // grad of: c' = f .* c + i .* g
+            const dc = dc_next_total * tape_f[tape_fRow + i]!;
+            carry_c[carry_cRow + i] = dc;
+          }
         }
       }
 
@@ -470,12 +557,12 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     4 * H * D,
     4 * H * H,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT32,
     NN: gemmNN32,
     TN: gemmTN32,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -532,44 +619,87 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Ri, Rf, Rc, Ro times h
       mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_Ri, s0, 0, 4 * H, false);
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (4 * H) + b * (4 * H);
-        const s0Row = b * (4 * H);
-        const tape_i_1Row = t * B * H + b * H;
-        const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
-        const s0Row2 = H + b * (4 * H);
-        const tape_fRow = t * B * H + b * H;
-        const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
-        const s0Row3 = 2 * H + b * (4 * H);
-        const tape_gRow = t * B * H + b * H;
-        const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
-        const s0Row4 = 3 * H + b * (4 * H);
-        const tape_oRow = t * B * H + b * H;
-        const cPrevRow = cPrevAt + b * H;
-        const cOutRow = t * B * H + b * H;
-        const tape_s1Row = t * B * H + b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // i  = hardSigmoid(Ki*x + Ri*h + bi)
-          const i_1 = Math.min(Math.max(0.2 * (xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bi + i]!) + 0.5, 0), 1);
-          tape_i_1[tape_i_1Row + i] = i_1;
-          // f  = hardSigmoid(Kf*x + Rf*h + bf)
-          const f = Math.min(Math.max(0.2 * (xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_bf + i]!) + 0.5, 0), 1);
-          tape_f[tape_fRow + i] = f;
-          // g  = tanh(Kc*x + Rc*h + bc)
-          const g = Math.tanh(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_bc + i]!);
-          tape_g[tape_gRow + i] = g;
-          // o  = hardSigmoid(Ko*x + Ro*h + bo)
-          const o = Math.min(Math.max(0.2 * (xp0[xp0Row4 + i]! + s0[s0Row4 + i]! + p[o_bo + i]!) + 0.5, 0), 1);
-          tape_o[tape_oRow + i] = o;
-          // c' = f .* c + i .* g
-          const c_next = f * cPrev[cPrevRow + i]! + i_1 * g;
-          cOut[cOutRow + i] = c_next;
-          const t1 = Math.tanh(c_next);
-          tape_s1[tape_s1Row + i] = t1;
-          // h' = o .* tanh(c')
-          const h_next = o * t1;
-          hOut[hOutRow + i] = h_next;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl)
+        wl(0, B, [
+          H,
+          at(xp0, t * B * (4 * H)),
+          4 * H,
+          at(s0, 0),
+          4 * H,
+          at(p, o_bi),
+          at(tape_i_1, t * B * H),
+          H,
+          at(xp0, t * B * (4 * H) + H),
+          4 * H,
+          at(s0, H),
+          4 * H,
+          at(p, o_bf),
+          at(tape_f, t * B * H),
+          H,
+          at(xp0, t * B * (4 * H) + 2 * H),
+          4 * H,
+          at(s0, 2 * H),
+          4 * H,
+          at(p, o_bc),
+          at(tape_g, t * B * H),
+          H,
+          at(xp0, t * B * (4 * H) + 3 * H),
+          4 * H,
+          at(s0, 3 * H),
+          4 * H,
+          at(p, o_bo),
+          at(tape_o, t * B * H),
+          H,
+          at(cPrev, cPrevAt),
+          H,
+          at(cOut, t * B * H),
+          H,
+          at(tape_s1, t * B * H),
+          H,
+          at(hOut, t * B * H),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (4 * H) + b * (4 * H);
+          const s0Row = b * (4 * H);
+          const tape_i_1Row = t * B * H + b * H;
+          const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
+          const s0Row2 = H + b * (4 * H);
+          const tape_fRow = t * B * H + b * H;
+          const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
+          const s0Row3 = 2 * H + b * (4 * H);
+          const tape_gRow = t * B * H + b * H;
+          const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
+          const s0Row4 = 3 * H + b * (4 * H);
+          const tape_oRow = t * B * H + b * H;
+          const cPrevRow = cPrevAt + b * H;
+          const cOutRow = t * B * H + b * H;
+          const tape_s1Row = t * B * H + b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // i  = hardSigmoid(Ki*x + Ri*h + bi)
+            const i_1 = Math.min(Math.max(0.2 * (xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bi + i]!) + 0.5, 0), 1);
+            tape_i_1[tape_i_1Row + i] = i_1;
+            // f  = hardSigmoid(Kf*x + Rf*h + bf)
+            const f = Math.min(Math.max(0.2 * (xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_bf + i]!) + 0.5, 0), 1);
+            tape_f[tape_fRow + i] = f;
+            // g  = tanh(Kc*x + Rc*h + bc)
+            const g = Math.tanh(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_bc + i]!);
+            tape_g[tape_gRow + i] = g;
+            // o  = hardSigmoid(Ko*x + Ro*h + bo)
+            const o = Math.min(Math.max(0.2 * (xp0[xp0Row4 + i]! + s0[s0Row4 + i]! + p[o_bo + i]!) + 0.5, 0), 1);
+            tape_o[tape_oRow + i] = o;
+            // c' = f .* c + i .* g
+            const c_next = f * cPrev[cPrevRow + i]! + i_1 * g;
+            cOut[cOutRow + i] = c_next;
+            const t1 = Math.tanh(c_next);
+            tape_s1[tape_s1Row + i] = t1;
+            // h' = o .* tanh(c')
+            const h_next = o * t1;
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -622,54 +752,98 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_c[k] = dcUp[o + k]! + carry_c[k]!;
-      for (let b = 0; b < B; b++) {
-        const seed_cRow = b * H;
-        const seed_hRow = b * H;
-        const tape_oRow = t * B * H + b * H;
-        const tape_s1Row = t * B * H + b * H;
-        const tape_i_1Row = t * B * H + b * H;
-        const tape_gRow = t * B * H + b * H;
-        const gx0Row = t * B * (4 * H) + 2 * H + b * (4 * H);
-        const s0Row = 2 * H + b * (4 * H);
-        const gx0Row2 = t * B * (4 * H) + b * (4 * H);
-        const s0Row2 = b * (4 * H);
-        const cPrevRow = cPrevAt + b * H;
-        const tape_fRow = t * B * H + b * H;
-        const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
-        const s0Row3 = H + b * (4 * H);
-        const gx0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
-        const s0Row4 = 3 * H + b * (4 * H);
-        const carry_cRow = b * H;
-        for (let i = 0; i < H; i++) {
-          // grad of: h' = o .* tanh(c')
-          const dc_next_total =
-            seed_c[seed_cRow + i]! +
-            seed_h[seed_hRow + i]! * tape_o[tape_oRow + i]! * (1 - tape_s1[tape_s1Row + i]! * tape_s1[tape_s1Row + i]!);
-          // grad of: c' = f .* c + i .* g
-          const dg = dc_next_total * tape_i_1[tape_i_1Row + i]!;
-          const dg_pre = dg * (1 - tape_g[tape_gRow + i]! * tape_g[tape_gRow + i]!);
-          gx0[gx0Row + i] = dg_pre;
-          s0[s0Row + i] = dg_pre;
-          // grad of: c' = f .* c + i .* g
-          const di = dc_next_total * tape_g[tape_gRow + i]!;
-          const di_pre =
-            0.2 * (di * ((tape_i_1[tape_i_1Row + i]! > 0 ? 1 : 0) * (1 - tape_i_1[tape_i_1Row + i]! > 0 ? 1 : 0)));
-          gx0[gx0Row2 + i] = di_pre;
-          s0[s0Row2 + i] = di_pre;
-          // grad of: c' = f .* c + i .* g
-          const df = dc_next_total * cPrev[cPrevRow + i]!;
-          const df_pre = 0.2 * (df * ((tape_f[tape_fRow + i]! > 0 ? 1 : 0) * (1 - tape_f[tape_fRow + i]! > 0 ? 1 : 0)));
-          gx0[gx0Row3 + i] = df_pre;
-          s0[s0Row3 + i] = df_pre;
-          // grad of: h' = o .* tanh(c')
-          const do_1 = seed_h[seed_hRow + i]! * tape_s1[tape_s1Row + i]!;
-          const do_pre =
-            0.2 * (do_1 * ((tape_o[tape_oRow + i]! > 0 ? 1 : 0) * (1 - tape_o[tape_oRow + i]! > 0 ? 1 : 0)));
-          gx0[gx0Row4 + i] = do_pre;
-          s0[s0Row4 + i] = do_pre;
-          // grad of: c' = f .* c + i .* g
-          const dc = dc_next_total * tape_f[tape_fRow + i]!;
-          carry_c[carry_cRow + i] = dc;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          H,
+          at(seed_c, 0),
+          H,
+          at(seed_h, 0),
+          H,
+          at(tape_o, t * B * H),
+          H,
+          at(tape_s1, t * B * H),
+          H,
+          at(tape_i_1, t * B * H),
+          H,
+          at(tape_g, t * B * H),
+          H,
+          at(gx0, t * B * (4 * H) + 2 * H),
+          4 * H,
+          at(s0, 2 * H),
+          4 * H,
+          at(gx0, t * B * (4 * H)),
+          4 * H,
+          at(s0, 0),
+          4 * H,
+          at(cPrev, cPrevAt),
+          H,
+          at(tape_f, t * B * H),
+          H,
+          at(gx0, t * B * (4 * H) + H),
+          4 * H,
+          at(s0, H),
+          4 * H,
+          at(gx0, t * B * (4 * H) + 3 * H),
+          4 * H,
+          at(s0, 3 * H),
+          4 * H,
+          at(carry_c, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const seed_cRow = b * H;
+          const seed_hRow = b * H;
+          const tape_oRow = t * B * H + b * H;
+          const tape_s1Row = t * B * H + b * H;
+          const tape_i_1Row = t * B * H + b * H;
+          const tape_gRow = t * B * H + b * H;
+          const gx0Row = t * B * (4 * H) + 2 * H + b * (4 * H);
+          const s0Row = 2 * H + b * (4 * H);
+          const gx0Row2 = t * B * (4 * H) + b * (4 * H);
+          const s0Row2 = b * (4 * H);
+          const cPrevRow = cPrevAt + b * H;
+          const tape_fRow = t * B * H + b * H;
+          const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
+          const s0Row3 = H + b * (4 * H);
+          const gx0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
+          const s0Row4 = 3 * H + b * (4 * H);
+          const carry_cRow = b * H;
+          for (let i = 0; i < H; i++) {
+            // grad of: h' = o .* tanh(c')
+            const dc_next_total =
+              seed_c[seed_cRow + i]! +
+              seed_h[seed_hRow + i]! *
+                tape_o[tape_oRow + i]! *
+                (1 - tape_s1[tape_s1Row + i]! * tape_s1[tape_s1Row + i]!);
+            // grad of: c' = f .* c + i .* g
+            const dg = dc_next_total * tape_i_1[tape_i_1Row + i]!;
+            const dg_pre = dg * (1 - tape_g[tape_gRow + i]! * tape_g[tape_gRow + i]!);
+            gx0[gx0Row + i] = dg_pre;
+            s0[s0Row + i] = dg_pre;
+            // grad of: c' = f .* c + i .* g
+            const di = dc_next_total * tape_g[tape_gRow + i]!;
+            const di_pre =
+              0.2 * (di * ((tape_i_1[tape_i_1Row + i]! > 0 ? 1 : 0) * (1 - tape_i_1[tape_i_1Row + i]! > 0 ? 1 : 0)));
+            gx0[gx0Row2 + i] = di_pre;
+            s0[s0Row2 + i] = di_pre;
+            // grad of: c' = f .* c + i .* g
+            const df = dc_next_total * cPrev[cPrevRow + i]!;
+            const df_pre =
+              0.2 * (df * ((tape_f[tape_fRow + i]! > 0 ? 1 : 0) * (1 - tape_f[tape_fRow + i]! > 0 ? 1 : 0)));
+            gx0[gx0Row3 + i] = df_pre;
+            s0[s0Row3 + i] = df_pre;
+            // grad of: h' = o .* tanh(c')
+            const do_1 = seed_h[seed_hRow + i]! * tape_s1[tape_s1Row + i]!;
+            const do_pre =
+              0.2 * (do_1 * ((tape_o[tape_oRow + i]! > 0 ? 1 : 0) * (1 - tape_o[tape_oRow + i]! > 0 ? 1 : 0)));
+            gx0[gx0Row4 + i] = do_pre;
+            s0[s0Row4 + i] = do_pre;
+            // grad of: c' = f .* c + i .* g
+            const dc = dc_next_total * tape_f[tape_fRow + i]!;
+            carry_c[carry_cRow + i] = dc;
+          }
         }
       }
 
@@ -732,3 +906,107 @@ export function createStep64(sizes: Sizes, B: number, options: KernelOptions = {
 export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {}): Kernel<Float32Array> {
   return createKernel32(sizes, B, 1, options);
 }
+
+/** The elementwise loops in WebAssembly (text: generated/lstm-tfjs.wat), for the wasm backend: which may split their rows between threads, and the module. */
+const LOOPS_WASM: LoopsModuleSource = {
+  loops: [
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+  ],
+  binary: [
+    "AGFzbQEAAAABWANgAXsBe2Anf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/AGAlf39/f39/f39/f39/f39/",
+    "f39/f39/f39/f39/f39/f39/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMHBgABAgABAgchBAVmMzJfMAABBWYzMl8xAAIFZjY0",
+    "XzAABAVmNjRfMQAFCqA1BuAEAQN7/QwAAIA/AACAPwAAgD8AAIA//QwAAABAAAAAQAAAAEAAAABA/QwAAAAAAAAAAAAAAAAAAAAA",
+    "/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5AQ1QOQENUDkBDVA5/QwAAABAAAAAQAAAAEAAAABAIAD94AH95gEiAyAD/Qw7qrg/O6q4",
+    "PzuquD87qrg//eYB/Wr9DAAAlsMAAJbDAACWwwAAlsP96QH9DAAAlkMAAJZDAACWQwAAlkP96AEiAv0MAIAxPwCAMT8AgDE/AIAx",
+    "P/3mAf3lASAC/QyDgF65g4BeuYOAXrmDgF65/eYB/eUBIgH95gH9DGELtjphC7Y6YQu2OmELtjr95AEgAf3mAf0MiYgIPImICDyJ",
+    "iAg8iYgIPP3kASAB/eYB/Qyrqio9q6oqPauqKj2rqio9/eQBIAH95gH9DKuqKj6rqio+q6oqPquqKj795AEgAf3mAf0MAAAAPwAA",
+    "AD8AAAA/AAAAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAv34ASIBQQH9",
+    "rAEiAv0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAEgAv2xAf0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAP9DBhy",
+    "sUIYcrFCGHKxQhhysUL9RP1SIAP9DLTxz8K08c/CtPHPwrTxz8L9Q/1S/QwAAIA/AACAPwAAgD8AAIA//eQB/ecB/eUBIgH94QEg",
+    "ASAA/QwAAAAAAAAAAAAAAAAAAAAA/UP9Ugu9CAMTfwR7BH0DQCAAIAFORQRAIAMgACAEbEECdGohKSAFIAAgBmxBAnRqISogCCAA",
+    "IAlsQQJ0aiErIAogACALbEECdGohLCAMIAAgDWxBAnRqIS0gDyAAIBBsQQJ0aiEuIBEgACASbEECdGohLyATIAAgFGxBAnRqITAg",
+    "FiAAIBdsQQJ0aiExIBggACAZbEECdGohMiAaIAAgG2xBAnRqITMgHSAAIB5sQQJ0aiE0IB8gACAgbEECdGohNSAhIAAgImxBAnRq",
+    "ITYgIyAAICRsQQJ0aiE3ICUgACAmbEECdGohOCACIAJBA3FrITlBACEoA0AgKCA5TkUEQP0MzcxMPs3MTD7NzEw+zcxMPiAoQQJ0",
+    "IicgKWr9AAQAICcgKmr9AAQA/eQBIAcgJ2r9AAQA/eQB/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQB/QwAAAAAAAAAAAAAAAAAAAAA",
+    "/ekB/QwAAIA/AACAPwAAgD8AAIA//egBITogJyAraiA6/QsEACAnIC5q/QzNzEw+zcxMPs3MTD7NzEw+ICcgLGr9AAQAICcgLWr9",
+    "AAQA/eQBIA4gJ2r9AAQA/eQB/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQB/QwAAAAAAAAAAAAAAAAAAAAA/ekB/QwAAIA/AACAPwAA",
+    "gD8AAIA//egBIjv9CwQAICcgMWogJyAvav0ABAAgJyAwav0ABAD95AEgFSAnav0ABAD95AEQACI8/QsEACAnIDRq/QzNzEw+zcxM",
+    "Ps3MTD7NzEw+ICcgMmr9AAQAICcgM2r9AAQA/eQBIBwgJ2r9AAQA/eQB/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQB/QwAAAAAAAAA",
+    "AAAAAAAAAAAA/ekB/QwAAIA/AACAPwAAgD8AAIA//egBIj39CwQAICcgNmogOyAnIDVq/QAEAP3mASA6IDz95gH95AEiOv0LBAAg",
+    "JyA3aiA6EAAiOv0LBAAgJyA4aiA9IDr95gH9CwQAIChBBGohKAwBCwsDQCACIChMRQRAIChBAnQiJyApaioCACAnICpqKgIAkiAH",
+    "ICdqKgIAkkPNzEw+lEMAAAA/kkMAAAAAl0MAAIA/liE+ICcgK2ogPjgCACAnIC5qICcgLGoqAgAgJyAtaioCAJIgDiAnaioCAJJD",
+    "zcxMPpRDAAAAP5JDAAAAAJdDAACAP5YiPzgCACAnIDFqICcgL2oqAgAgJyAwaioCAJIgFSAnaioCAJL9ExAA/R8AIkA4AgAgJyA0",
+    "aiAnIDJqKgIAICcgM2oqAgCSIBwgJ2oqAgCSQ83MTD6UQwAAAD+SQwAAAACXQwAAgD+WIkE4AgAgJyA2aiA/ICcgNWoqAgCUID4g",
+    "QJSSIj44AgAgJyA3aiA+/RMQAP0fACI+OAIAICcgOGogQSA+lDgCACAoQQFqISgMAQsLIABBAWohAAwBCwsLjwwDFH8CewJ9A0Ag",
+    "ACABTkUEQCADIAAgBGxBAnRqIS0gBSAAIAZsQQJ0aiEpIAcgACAIbEECdGohJyAJIAAgCmxBAnRqISogCyAAIAxsQQJ0aiEoIA0g",
+    "ACAObEECdGohKyAPIAAgEGxBAnRqIS4gESAAIBJsQQJ0aiEvIBMgACAUbEECdGohMCAVIAAgFmxBAnRqITEgFyAAIBhsQQJ0aiEy",
+    "IBkgACAabEECdGohLCAbIAAgHGxBAnRqITMgHSAAIB5sQQJ0aiE0IB8gACAgbEECdGohNSAhIAAgImxBAnRqITYgIyAAICRsQQJ0",
+    "aiE3IAIgAkEDcWshOEEAISYDQCAmIDhORQRAICZBAnQiJSAtav0ABAAgJSApav0ABAAgJSAnav0ABAD95gH9DAAAgD8AAIA/AACA",
+    "PwAAgD8gJSAqav0ABAAiOSA5/eYB/eUB/eYB/eQBIjogJSAoav0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gJSArav0ABAAiOSA5",
+    "/eYB/eUB/eYBITkgJSAuaiA5/QsEACAlIC9qIDn9CwQAICUgMGr9DM3MTD7NzEw+zcxMPs3MTD4gOiAlICtq/QAEAP3mAf0MAACA",
+    "PwAAgD8AAIA/AACAP/0MAAAAAAAAAAAAAAAAAAAAACAlIChq/QAEAP0MAAAAAAAAAAAAAAAAAAAAAP1E/VL9DAAAgD8AAIA/AACA",
+    "PwAAgD/9DAAAAAAAAAAAAAAAAAAAAAD9DAAAgD8AAIA/AACAPwAAgD8gJSAoav0ABAD95QH9DAAAAAAAAAAAAAAAAAAAAAD9RP1S",
+    "/eYB/eYB/eYBIjn9CwQAICUgMWogOf0LBAAgJSAzav0MzcxMPs3MTD7NzEw+zcxMPiA6ICUgMmr9AAQA/eYB/QwAAIA/AACAPwAA",
+    "gD8AAIA//QwAAAAAAAAAAAAAAAAAAAAAICUgLGr9AAQAIjn9DAAAAAAAAAAAAAAAAAAAAAD9RP1S/QwAAIA/AACAPwAAgD8AAIA/",
+    "/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIA/AACAPwAAgD8AAIA/IDn95QH9DAAAAAAAAAAAAAAAAAAAAAD9RP1S/eYB/eYB/eYBIjn9",
+    "CwQAICUgNGogOf0LBAAgJSA1av0MzcxMPs3MTD7NzEw+zcxMPiAlIClq/QAEACAlICpq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACA",
+    "P/0MAAAAAAAAAAAAAAAAAAAAACAlICdq/QAEAP0MAAAAAAAAAAAAAAAAAAAAAP1E/VL9DAAAgD8AAIA/AACAPwAAgD/9DAAAAAAA",
+    "AAAAAAAAAAAAAAD9DAAAgD8AAIA/AACAPwAAgD8gJSAnav0ABAD95QH9DAAAAAAAAAAAAAAAAAAAAAD9RP1S/eYB/eYB/eYBIjn9",
+    "CwQAICUgNmogOf0LBAAgJSA3aiA6ICUgLGr9AAQA/eYB/QsEACAmQQRqISYMAQsLA0AgAiAmTEUEQCAmQQJ0IiUgLWoqAgAgJSAp",
+    "aioCACAlICdqKgIAlEMAAIA/ICUgKmoqAgAiOyA7lJOUkiI8ICUgKGoqAgCUQwAAgD8gJSAraioCACI7IDuUk5QhOyAlIC5qIDs4",
+    "AgAgJSAvaiA7OAIAICUgMGogPCAlICtqKgIAlEMAAIA/QwAAAAAgJSAoaioCAEMAAAAAXhtDAACAP0MAAAAAQwAAgD8gJSAoaioC",
+    "AJNDAAAAAF4blJRDzcxMPpQiOzgCACAlIDFqIDs4AgAgJSAzaiA8ICUgMmoqAgCUQwAAgD9DAAAAACAlICxqKgIAIjtDAAAAAF4b",
+    "QwAAgD9DAAAAAEMAAIA/IDuTQwAAAABeG5SUQ83MTD6UIjs4AgAgJSA0aiA7OAIAICUgNWogJSApaioCACAlICpqKgIAlEMAAIA/",
+    "QwAAAAAgJSAnaioCAEMAAAAAXhtDAACAP0MAAAAAQwAAgD8gJSAnaioCAJNDAAAAAF4blJRDzcxMPpQiOzgCACAlIDZqIDs4AgAg",
+    "JSA3aiA8ICUgLGoqAgCUOAIAICZBAWohJgwBCwsgAEEBaiEADAELCwuDBgEDe/0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAEAA",
+    "AAAAAAAAQP0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPf0MAAAAAAAAAEAAAAAA",
+    "AAAAQCAA/ewB/fIBIgMgA/0M/oIrZUcV9z/+gitlRxX3P/3yAf2UAf0MAAAAAAAwkcAAAAAAADCRwP31Af0MAAAAAAAwkUAAAAAA",
+    "ADCRQP30ASIC/QwAAOD+Qi7mPwAA4P5CLuY//fIB/fEBIAL9DHY8eTXvOeo9djx5Ne856j398gH98QEiAf3yAf0MmNj479juIT6Y",
+    "2Pjv2O4hPv3wASAB/fIB/QzkRPVnReZaPuRE9WdF5lo+/fABIAH98gH9DFyfeLdPfpI+XJ94t09+kj798AEgAf3yAf0MNMdWpeMd",
+    "xz40x1al4x3HPv3wASAB/fIB/QwaoAEaoAH6PhqgARqgAfo+/fABIAH98gH9DBqgARqgASo/GqABGqABKj/98AEgAf3yAf0MF2zB",
+    "FmzBVj8XbMEWbMFWP/3wASAB/fIB/QwRERERERGBPxEREREREYE//fABIAH98gH9DFVVVVVVVaU/VVVVVVVVpT/98AEgAf3yAf0M",
+    "VVVVVVVVxT9VVVVVVVXFP/3wASAB/fIB/QwAAAAAAADgPwAAAAAAAOA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAf3y",
+    "Af0MAAAAAAAA8D8AAAAAAADwP/3wASAC/fwBIgFBAf2sASIC/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgASAC/bEB",
+    "/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgA/0M7zn6/kIuhkDvOfr+Qi6GQP1K/VIgA/0MUjAt1RBJh8BSMC3VEEmH",
+    "wP1J/VL9DAAAAAAAAPA/AAAAAAAA8D/98AH98wH98QEiAf3tASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1SC+0IAxN/BHsEfANA",
+    "IAAgAU5FBEAgAyAAIARsQQN0aiEpIAUgACAGbEEDdGohKiAIIAAgCWxBA3RqISsgCiAAIAtsQQN0aiEsIAwgACANbEEDdGohLSAP",
+    "IAAgEGxBA3RqIS4gESAAIBJsQQN0aiEvIBMgACAUbEEDdGohMCAWIAAgF2xBA3RqITEgGCAAIBlsQQN0aiEyIBogACAbbEEDdGoh",
+    "MyAdIAAgHmxBA3RqITQgHyAAICBsQQN0aiE1ICEgACAibEEDdGohNiAjIAAgJGxBA3RqITcgJSAAICZsQQN0aiE4IAIgAkEBcWsh",
+    "OUEAISgDQCAoIDlORQRA/QyamZmZmZnJP5qZmZmZmck/IChBA3QiJyApav0ABAAgJyAqav0ABAD98AEgByAnav0ABAD98AH98gH9",
+    "DAAAAAAAAOA/AAAAAAAA4D/98AH9DAAAAAAAAAAAAAAAAAAAAAD99QH9DAAAAAAAAPA/AAAAAAAA8D/99AEhOiAnICtqIDr9CwQA",
+    "ICcgLmr9DJqZmZmZmck/mpmZmZmZyT8gJyAsav0ABAAgJyAtav0ABAD98AEgDiAnav0ABAD98AH98gH9DAAAAAAAAOA/AAAAAAAA",
+    "4D/98AH9DAAAAAAAAAAAAAAAAAAAAAD99QH9DAAAAAAAAPA/AAAAAAAA8D/99AEiO/0LBAAgJyAxaiAnIC9q/QAEACAnIDBq/QAE",
+    "AP3wASAVICdq/QAEAP3wARADIjz9CwQAICcgNGr9DJqZmZmZmck/mpmZmZmZyT8gJyAyav0ABAAgJyAzav0ABAD98AEgHCAnav0A",
+    "BAD98AH98gH9DAAAAAAAAOA/AAAAAAAA4D/98AH9DAAAAAAAAAAAAAAAAAAAAAD99QH9DAAAAAAAAPA/AAAAAAAA8D/99AEiPf0L",
+    "BAAgJyA2aiA7ICcgNWr9AAQA/fIBIDogPP3yAf3wASI6/QsEACAnIDdqIDoQAyI6/QsEACAnIDhqID0gOv3yAf0LBAAgKEECaiEo",
+    "DAELCwNAIAIgKExFBEAgKEEDdCInIClqKwMAICcgKmorAwCgIAcgJ2orAwCgRJqZmZmZmck/okQAAAAAAADgP6BEAAAAAAAAAACl",
+    "RAAAAAAAAPA/pCE+ICcgK2ogPjkDACAnIC5qICcgLGorAwAgJyAtaisDAKAgDiAnaisDAKBEmpmZmZmZyT+iRAAAAAAAAOA/oEQA",
+    "AAAAAAAAAKVEAAAAAAAA8D+kIj85AwAgJyAxaiAnIC9qKwMAICcgMGorAwCgIBUgJ2orAwCg/RQQA/0hACJAOQMAICcgNGogJyAy",
+    "aisDACAnIDNqKwMAoCAcICdqKwMAoESamZmZmZnJP6JEAAAAAAAA4D+gRAAAAAAAAAAApUQAAAAAAADwP6QiQTkDACAnIDZqID8g",
+    "JyA1aisDAKIgPiBAoqAiPjkDACAnIDdqID79FBAD/SEAIj45AwAgJyA4aiBBID6iOQMAIChBAWohKAwBCwsgAEEBaiEADAELCwv3",
+    "DAMUfwJ7AnwDQCAAIAFORQRAIAMgACAEbEEDdGohLSAFIAAgBmxBA3RqISkgByAAIAhsQQN0aiEnIAkgACAKbEEDdGohKiALIAAg",
+    "DGxBA3RqISggDSAAIA5sQQN0aiErIA8gACAQbEEDdGohLiARIAAgEmxBA3RqIS8gEyAAIBRsQQN0aiEwIBUgACAWbEEDdGohMSAX",
+    "IAAgGGxBA3RqITIgGSAAIBpsQQN0aiEsIBsgACAcbEEDdGohMyAdIAAgHmxBA3RqITQgHyAAICBsQQN0aiE1ICEgACAibEEDdGoh",
+    "NiAjIAAgJGxBA3RqITcgAiACQQFxayE4QQAhJgNAICYgOE5FBEAgJkEDdCIlIC1q/QAEACAlIClq/QAEACAlICdq/QAEAP3yAf0M",
+    "AAAAAAAA8D8AAAAAAADwPyAlICpq/QAEACI5IDn98gH98QH98gH98AEiOiAlIChq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyAl",
+    "ICtq/QAEACI5IDn98gH98QH98gEhOSAlIC5qIDn9CwQAICUgL2ogOf0LBAAgJSAwav0MmpmZmZmZyT+amZmZmZnJPyA6ICUgK2r9",
+    "AAQA/fIB/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAAAAAAAAAAAAAAAAICUgKGr9AAQA/QwAAAAAAAAAAAAAAAAAAAAA/Ur9Uv0M",
+    "AAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8D8AAAAAAADwPyAlIChq/QAEAP3xAf0MAAAAAAAAAAAA",
+    "AAAAAAAAAP1K/VL98gH98gH98gEiOf0LBAAgJSAxaiA5/QsEACAlIDNq/QyamZmZmZnJP5qZmZmZmck/IDogJSAyav0ABAD98gH9",
+    "DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAAAAAAAAAAAAAAAgJSAsav0ABAAiOf0MAAAAAAAAAAAAAAAAAAAAAP1K/VL9DAAAAAAA",
+    "APA/AAAAAAAA8D/9DAAAAAAAAAAAAAAAAAAAAAD9DAAAAAAAAPA/AAAAAAAA8D8gOf3xAf0MAAAAAAAAAAAAAAAAAAAAAP1K/VL9",
+    "8gH98gH98gEiOf0LBAAgJSA0aiA5/QsEACAlIDVq/QyamZmZmZnJP5qZmZmZmck/ICUgKWr9AAQAICUgKmr9AAQA/fIB/QwAAAAA",
+    "AADwPwAAAAAAAPA//QwAAAAAAAAAAAAAAAAAAAAAICUgJ2r9AAQA/QwAAAAAAAAAAAAAAAAAAAAA/Ur9Uv0MAAAAAAAA8D8AAAAA",
+    "AADwP/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8D8AAAAAAADwPyAlICdq/QAEAP3xAf0MAAAAAAAAAAAAAAAAAAAAAP1K/VL9",
+    "8gH98gH98gEiOf0LBAAgJSA2aiA5/QsEACAlIDdqIDogJSAsav0ABAD98gH9CwQAICZBAmohJgwBCwsDQCACICZMRQRAICZBA3Qi",
+    "JSAtaisDACAlIClqKwMAICUgJ2orAwCiRAAAAAAAAPA/ICUgKmorAwAiOyA7oqGioCI8ICUgKGorAwCiRAAAAAAAAPA/ICUgK2or",
+    "AwAiOyA7oqGiITsgJSAuaiA7OQMAICUgL2ogOzkDACAlIDBqIDwgJSAraisDAKJEAAAAAAAA8D9EAAAAAAAAAAAgJSAoaisDAEQA",
+    "AAAAAAAAAGQbRAAAAAAAAPA/RAAAAAAAAAAARAAAAAAAAPA/ICUgKGorAwChRAAAAAAAAAAAZBuiokSamZmZmZnJP6IiOzkDACAl",
+    "IDFqIDs5AwAgJSAzaiA8ICUgMmorAwCiRAAAAAAAAPA/RAAAAAAAAAAAICUgLGorAwAiO0QAAAAAAAAAAGQbRAAAAAAAAPA/RAAA",
+    "AAAAAAAARAAAAAAAAPA/IDuhRAAAAAAAAAAAZBuiokSamZmZmZnJP6IiOzkDACAlIDRqIDs5AwAgJSA1aiAlIClqKwMAICUgKmor",
+    "AwCiRAAAAAAAAPA/RAAAAAAAAAAAICUgJ2orAwBEAAAAAAAAAABkG0QAAAAAAADwP0QAAAAAAAAAAEQAAAAAAADwPyAlICdqKwMA",
+    "oUQAAAAAAAAAAGQboqJEmpmZmZmZyT+iIjs5AwAgJSA2aiA7OQMAICUgN2ogPCAlICxqKwMAojkDACAmQQFqISYMAQsLIABBAWoh",
+    "AAwBCwsL",
+  ].join(""),
+};

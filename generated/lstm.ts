@@ -3,7 +3,7 @@
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "./gemm.ts";
 import { GEMM_WASM } from "./gemm-wasm.ts";
 import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../src/runtime.ts";
-import { type KernelOptions, kernelMemory } from "../src/wasm.ts";
+import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../src/wasm.ts";
 /** PyTorch nn.LSTM / nn.LSTMCell (torch/nn/modules/rnn.py): gates [i|f|g|o], two biases */
 export const spec = {
   name: "lstm",
@@ -198,12 +198,12 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     4 * H * D,
     4 * H * H,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT64,
     NN: gemmNN64,
     TN: gemmTN64,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -264,44 +264,91 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Whi, Whf, Whg, Who times h
       mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_Whi, s0, 0, 4 * H, false);
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (4 * H) + b * (4 * H);
-        const s0Row = b * (4 * H);
-        const tape_i_1Row = t * B * H + b * H;
-        const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
-        const s0Row2 = H + b * (4 * H);
-        const tape_fRow = t * B * H + b * H;
-        const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
-        const s0Row3 = 2 * H + b * (4 * H);
-        const tape_gRow = t * B * H + b * H;
-        const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
-        const s0Row4 = 3 * H + b * (4 * H);
-        const tape_oRow = t * B * H + b * H;
-        const cPrevRow = cPrevAt + b * H;
-        const cOutRow = t * B * H + b * H;
-        const tape_s1Row = t * B * H + b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // i  = sigmoid(Wii*x + bii + Whi*h + bhi)
-          const i_1 = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_bii + i]! + s0[s0Row + i]! + p[o_bhi + i]!)));
-          tape_i_1[tape_i_1Row + i] = i_1;
-          // f  = sigmoid(Wif*x + bif + Whf*h + bhf)
-          const f = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + p[o_bif + i]! + s0[s0Row2 + i]! + p[o_bhf + i]!)));
-          tape_f[tape_fRow + i] = f;
-          // g  = tanh(Wig*x + big + Whg*h + bhg)
-          const g = Math.tanh(xp0[xp0Row3 + i]! + p[o_big + i]! + s0[s0Row3 + i]! + p[o_bhg + i]!);
-          tape_g[tape_gRow + i] = g;
-          // o  = sigmoid(Wio*x + bio + Who*h + bho)
-          const o = 1 / (1 + Math.exp(-(xp0[xp0Row4 + i]! + p[o_bio + i]! + s0[s0Row4 + i]! + p[o_bho + i]!)));
-          tape_o[tape_oRow + i] = o;
-          // c' = f .* c + i .* g
-          const c_next = f * cPrev[cPrevRow + i]! + i_1 * g;
-          cOut[cOutRow + i] = c_next;
-          const t1 = Math.tanh(c_next);
-          tape_s1[tape_s1Row + i] = t1;
-          // h' = o .* tanh(c')
-          const h_next = o * t1;
-          hOut[hOutRow + i] = h_next;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl)
+        wl(0, B, [
+          H,
+          at(xp0, t * B * (4 * H)),
+          4 * H,
+          at(p, o_bii),
+          at(s0, 0),
+          4 * H,
+          at(p, o_bhi),
+          at(tape_i_1, t * B * H),
+          H,
+          at(xp0, t * B * (4 * H) + H),
+          4 * H,
+          at(p, o_bif),
+          at(s0, H),
+          4 * H,
+          at(p, o_bhf),
+          at(tape_f, t * B * H),
+          H,
+          at(xp0, t * B * (4 * H) + 2 * H),
+          4 * H,
+          at(p, o_big),
+          at(s0, 2 * H),
+          4 * H,
+          at(p, o_bhg),
+          at(tape_g, t * B * H),
+          H,
+          at(xp0, t * B * (4 * H) + 3 * H),
+          4 * H,
+          at(p, o_bio),
+          at(s0, 3 * H),
+          4 * H,
+          at(p, o_bho),
+          at(tape_o, t * B * H),
+          H,
+          at(cPrev, cPrevAt),
+          H,
+          at(cOut, t * B * H),
+          H,
+          at(tape_s1, t * B * H),
+          H,
+          at(hOut, t * B * H),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (4 * H) + b * (4 * H);
+          const s0Row = b * (4 * H);
+          const tape_i_1Row = t * B * H + b * H;
+          const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
+          const s0Row2 = H + b * (4 * H);
+          const tape_fRow = t * B * H + b * H;
+          const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
+          const s0Row3 = 2 * H + b * (4 * H);
+          const tape_gRow = t * B * H + b * H;
+          const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
+          const s0Row4 = 3 * H + b * (4 * H);
+          const tape_oRow = t * B * H + b * H;
+          const cPrevRow = cPrevAt + b * H;
+          const cOutRow = t * B * H + b * H;
+          const tape_s1Row = t * B * H + b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // i  = sigmoid(Wii*x + bii + Whi*h + bhi)
+            const i_1 = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_bii + i]! + s0[s0Row + i]! + p[o_bhi + i]!)));
+            tape_i_1[tape_i_1Row + i] = i_1;
+            // f  = sigmoid(Wif*x + bif + Whf*h + bhf)
+            const f = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + p[o_bif + i]! + s0[s0Row2 + i]! + p[o_bhf + i]!)));
+            tape_f[tape_fRow + i] = f;
+            // g  = tanh(Wig*x + big + Whg*h + bhg)
+            const g = Math.tanh(xp0[xp0Row3 + i]! + p[o_big + i]! + s0[s0Row3 + i]! + p[o_bhg + i]!);
+            tape_g[tape_gRow + i] = g;
+            // o  = sigmoid(Wio*x + bio + Who*h + bho)
+            const o = 1 / (1 + Math.exp(-(xp0[xp0Row4 + i]! + p[o_bio + i]! + s0[s0Row4 + i]! + p[o_bho + i]!)));
+            tape_o[tape_oRow + i] = o;
+            // c' = f .* c + i .* g
+            const c_next = f * cPrev[cPrevRow + i]! + i_1 * g;
+            cOut[cOutRow + i] = c_next;
+            const t1 = Math.tanh(c_next);
+            tape_s1[tape_s1Row + i] = t1;
+            // h' = o .* tanh(c')
+            const h_next = o * t1;
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -354,52 +401,95 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_c[k] = dcUp[o + k]! + carry_c[k]!;
-      for (let b = 0; b < B; b++) {
-        const seed_cRow = b * H;
-        const seed_hRow = b * H;
-        const tape_oRow = t * B * H + b * H;
-        const tape_s1Row = t * B * H + b * H;
-        const tape_i_1Row = t * B * H + b * H;
-        const tape_gRow = t * B * H + b * H;
-        const gx0Row = t * B * (4 * H) + 2 * H + b * (4 * H);
-        const s0Row = 2 * H + b * (4 * H);
-        const gx0Row2 = t * B * (4 * H) + b * (4 * H);
-        const s0Row2 = b * (4 * H);
-        const cPrevRow = cPrevAt + b * H;
-        const tape_fRow = t * B * H + b * H;
-        const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
-        const s0Row3 = H + b * (4 * H);
-        const gx0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
-        const s0Row4 = 3 * H + b * (4 * H);
-        const carry_cRow = b * H;
-        for (let i = 0; i < H; i++) {
-          // grad of: h' = o .* tanh(c')
-          const dc_next_total =
-            seed_c[seed_cRow + i]! +
-            seed_h[seed_hRow + i]! * tape_o[tape_oRow + i]! * (1 - tape_s1[tape_s1Row + i]! * tape_s1[tape_s1Row + i]!);
-          // grad of: c' = f .* c + i .* g
-          const dg = dc_next_total * tape_i_1[tape_i_1Row + i]!;
-          const dg_pre = dg * (1 - tape_g[tape_gRow + i]! * tape_g[tape_gRow + i]!);
-          gx0[gx0Row + i] = dg_pre;
-          s0[s0Row + i] = dg_pre;
-          // grad of: c' = f .* c + i .* g
-          const di = dc_next_total * tape_g[tape_gRow + i]!;
-          const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
-          gx0[gx0Row2 + i] = di_pre;
-          s0[s0Row2 + i] = di_pre;
-          // grad of: c' = f .* c + i .* g
-          const df = dc_next_total * cPrev[cPrevRow + i]!;
-          const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
-          gx0[gx0Row3 + i] = df_pre;
-          s0[s0Row3 + i] = df_pre;
-          // grad of: h' = o .* tanh(c')
-          const do_1 = seed_h[seed_hRow + i]! * tape_s1[tape_s1Row + i]!;
-          const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
-          gx0[gx0Row4 + i] = do_pre;
-          s0[s0Row4 + i] = do_pre;
-          // grad of: c' = f .* c + i .* g
-          const dc = dc_next_total * tape_f[tape_fRow + i]!;
-          carry_c[carry_cRow + i] = dc;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          H,
+          at(seed_c, 0),
+          H,
+          at(seed_h, 0),
+          H,
+          at(tape_o, t * B * H),
+          H,
+          at(tape_s1, t * B * H),
+          H,
+          at(tape_i_1, t * B * H),
+          H,
+          at(tape_g, t * B * H),
+          H,
+          at(gx0, t * B * (4 * H) + 2 * H),
+          4 * H,
+          at(s0, 2 * H),
+          4 * H,
+          at(gx0, t * B * (4 * H)),
+          4 * H,
+          at(s0, 0),
+          4 * H,
+          at(cPrev, cPrevAt),
+          H,
+          at(tape_f, t * B * H),
+          H,
+          at(gx0, t * B * (4 * H) + H),
+          4 * H,
+          at(s0, H),
+          4 * H,
+          at(gx0, t * B * (4 * H) + 3 * H),
+          4 * H,
+          at(s0, 3 * H),
+          4 * H,
+          at(carry_c, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const seed_cRow = b * H;
+          const seed_hRow = b * H;
+          const tape_oRow = t * B * H + b * H;
+          const tape_s1Row = t * B * H + b * H;
+          const tape_i_1Row = t * B * H + b * H;
+          const tape_gRow = t * B * H + b * H;
+          const gx0Row = t * B * (4 * H) + 2 * H + b * (4 * H);
+          const s0Row = 2 * H + b * (4 * H);
+          const gx0Row2 = t * B * (4 * H) + b * (4 * H);
+          const s0Row2 = b * (4 * H);
+          const cPrevRow = cPrevAt + b * H;
+          const tape_fRow = t * B * H + b * H;
+          const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
+          const s0Row3 = H + b * (4 * H);
+          const gx0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
+          const s0Row4 = 3 * H + b * (4 * H);
+          const carry_cRow = b * H;
+          for (let i = 0; i < H; i++) {
+            // grad of: h' = o .* tanh(c')
+            const dc_next_total =
+              seed_c[seed_cRow + i]! +
+              seed_h[seed_hRow + i]! *
+                tape_o[tape_oRow + i]! *
+                (1 - tape_s1[tape_s1Row + i]! * tape_s1[tape_s1Row + i]!);
+            // grad of: c' = f .* c + i .* g
+            const dg = dc_next_total * tape_i_1[tape_i_1Row + i]!;
+            const dg_pre = dg * (1 - tape_g[tape_gRow + i]! * tape_g[tape_gRow + i]!);
+            gx0[gx0Row + i] = dg_pre;
+            s0[s0Row + i] = dg_pre;
+            // grad of: c' = f .* c + i .* g
+            const di = dc_next_total * tape_g[tape_gRow + i]!;
+            const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
+            gx0[gx0Row2 + i] = di_pre;
+            s0[s0Row2 + i] = di_pre;
+            // grad of: c' = f .* c + i .* g
+            const df = dc_next_total * cPrev[cPrevRow + i]!;
+            const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
+            gx0[gx0Row3 + i] = df_pre;
+            s0[s0Row3 + i] = df_pre;
+            // grad of: h' = o .* tanh(c')
+            const do_1 = seed_h[seed_hRow + i]! * tape_s1[tape_s1Row + i]!;
+            const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
+            gx0[gx0Row4 + i] = do_pre;
+            s0[s0Row4 + i] = do_pre;
+            // grad of: c' = f .* c + i .* g
+            const dc = dc_next_total * tape_f[tape_fRow + i]!;
+            carry_c[carry_cRow + i] = dc;
+          }
         }
       }
 
@@ -419,12 +509,20 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       s1[i] = s;
     }
 
-    for (let i = 0; i < H; i++) {
-      dp[o_bii + i]! += s1[i]!;
+    // loop 2 (f32_2, f64_2 in the cell's .wat)
+    if (wl) wl(2, 1, [H, at(s1, 0), at(dp, o_bii)]);
+    else {
+      for (let i = 0; i < H; i++) {
+        dp[o_bii + i]! += s1[i]!;
+      }
     }
 
-    for (let i = 0; i < H; i++) {
-      dp[o_bhi + i]! += s1[i]!;
+    // loop 3 (f32_3, f64_3 in the cell's .wat)
+    if (wl) wl(3, 1, [H, at(s1, 0), at(dp, o_bhi)]);
+    else {
+      for (let i = 0; i < H; i++) {
+        dp[o_bhi + i]! += s1[i]!;
+      }
     }
 
     // grad of: f  = sigmoid(Wif*x + bif + Whf*h + bhf)
@@ -434,12 +532,20 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       s2[i] = s;
     }
 
-    for (let i = 0; i < H; i++) {
-      dp[o_bif + i]! += s2[i]!;
+    // loop 4 (f32_4, f64_4 in the cell's .wat)
+    if (wl) wl(4, 1, [H, at(s2, 0), at(dp, o_bif)]);
+    else {
+      for (let i = 0; i < H; i++) {
+        dp[o_bif + i]! += s2[i]!;
+      }
     }
 
-    for (let i = 0; i < H; i++) {
-      dp[o_bhf + i]! += s2[i]!;
+    // loop 5 (f32_5, f64_5 in the cell's .wat)
+    if (wl) wl(5, 1, [H, at(s2, 0), at(dp, o_bhf)]);
+    else {
+      for (let i = 0; i < H; i++) {
+        dp[o_bhf + i]! += s2[i]!;
+      }
     }
 
     // grad of: g  = tanh(Wig*x + big + Whg*h + bhg)
@@ -449,12 +555,20 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       s3[i] = s;
     }
 
-    for (let i = 0; i < H; i++) {
-      dp[o_big + i]! += s3[i]!;
+    // loop 6 (f32_6, f64_6 in the cell's .wat)
+    if (wl) wl(6, 1, [H, at(s3, 0), at(dp, o_big)]);
+    else {
+      for (let i = 0; i < H; i++) {
+        dp[o_big + i]! += s3[i]!;
+      }
     }
 
-    for (let i = 0; i < H; i++) {
-      dp[o_bhg + i]! += s3[i]!;
+    // loop 7 (f32_7, f64_7 in the cell's .wat)
+    if (wl) wl(7, 1, [H, at(s3, 0), at(dp, o_bhg)]);
+    else {
+      for (let i = 0; i < H; i++) {
+        dp[o_bhg + i]! += s3[i]!;
+      }
     }
 
     // grad of: o  = sigmoid(Wio*x + bio + Who*h + bho)
@@ -464,12 +578,20 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       s4[i] = s;
     }
 
-    for (let i = 0; i < H; i++) {
-      dp[o_bio + i]! += s4[i]!;
+    // loop 8 (f32_8, f64_8 in the cell's .wat)
+    if (wl) wl(8, 1, [H, at(s4, 0), at(dp, o_bio)]);
+    else {
+      for (let i = 0; i < H; i++) {
+        dp[o_bio + i]! += s4[i]!;
+      }
     }
 
-    for (let i = 0; i < H; i++) {
-      dp[o_bho + i]! += s4[i]!;
+    // loop 9 (f32_9, f64_9 in the cell's .wat)
+    if (wl) wl(9, 1, [H, at(s4, 0), at(dp, o_bho)]);
+    else {
+      for (let i = 0; i < H; i++) {
+        dp[o_bho + i]! += s4[i]!;
+      }
     }
 
     // d(dx) from Wii, Wif, Wig, Wio
@@ -540,12 +662,12 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     4 * H * D,
     4 * H * H,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT32,
     NN: gemmNN32,
     TN: gemmTN32,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -606,44 +728,91 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Whi, Whf, Whg, Who times h
       mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_Whi, s0, 0, 4 * H, false);
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (4 * H) + b * (4 * H);
-        const s0Row = b * (4 * H);
-        const tape_i_1Row = t * B * H + b * H;
-        const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
-        const s0Row2 = H + b * (4 * H);
-        const tape_fRow = t * B * H + b * H;
-        const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
-        const s0Row3 = 2 * H + b * (4 * H);
-        const tape_gRow = t * B * H + b * H;
-        const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
-        const s0Row4 = 3 * H + b * (4 * H);
-        const tape_oRow = t * B * H + b * H;
-        const cPrevRow = cPrevAt + b * H;
-        const cOutRow = t * B * H + b * H;
-        const tape_s1Row = t * B * H + b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // i  = sigmoid(Wii*x + bii + Whi*h + bhi)
-          const i_1 = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_bii + i]! + s0[s0Row + i]! + p[o_bhi + i]!)));
-          tape_i_1[tape_i_1Row + i] = i_1;
-          // f  = sigmoid(Wif*x + bif + Whf*h + bhf)
-          const f = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + p[o_bif + i]! + s0[s0Row2 + i]! + p[o_bhf + i]!)));
-          tape_f[tape_fRow + i] = f;
-          // g  = tanh(Wig*x + big + Whg*h + bhg)
-          const g = Math.tanh(xp0[xp0Row3 + i]! + p[o_big + i]! + s0[s0Row3 + i]! + p[o_bhg + i]!);
-          tape_g[tape_gRow + i] = g;
-          // o  = sigmoid(Wio*x + bio + Who*h + bho)
-          const o = 1 / (1 + Math.exp(-(xp0[xp0Row4 + i]! + p[o_bio + i]! + s0[s0Row4 + i]! + p[o_bho + i]!)));
-          tape_o[tape_oRow + i] = o;
-          // c' = f .* c + i .* g
-          const c_next = f * cPrev[cPrevRow + i]! + i_1 * g;
-          cOut[cOutRow + i] = c_next;
-          const t1 = Math.tanh(c_next);
-          tape_s1[tape_s1Row + i] = t1;
-          // h' = o .* tanh(c')
-          const h_next = o * t1;
-          hOut[hOutRow + i] = h_next;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl)
+        wl(0, B, [
+          H,
+          at(xp0, t * B * (4 * H)),
+          4 * H,
+          at(p, o_bii),
+          at(s0, 0),
+          4 * H,
+          at(p, o_bhi),
+          at(tape_i_1, t * B * H),
+          H,
+          at(xp0, t * B * (4 * H) + H),
+          4 * H,
+          at(p, o_bif),
+          at(s0, H),
+          4 * H,
+          at(p, o_bhf),
+          at(tape_f, t * B * H),
+          H,
+          at(xp0, t * B * (4 * H) + 2 * H),
+          4 * H,
+          at(p, o_big),
+          at(s0, 2 * H),
+          4 * H,
+          at(p, o_bhg),
+          at(tape_g, t * B * H),
+          H,
+          at(xp0, t * B * (4 * H) + 3 * H),
+          4 * H,
+          at(p, o_bio),
+          at(s0, 3 * H),
+          4 * H,
+          at(p, o_bho),
+          at(tape_o, t * B * H),
+          H,
+          at(cPrev, cPrevAt),
+          H,
+          at(cOut, t * B * H),
+          H,
+          at(tape_s1, t * B * H),
+          H,
+          at(hOut, t * B * H),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (4 * H) + b * (4 * H);
+          const s0Row = b * (4 * H);
+          const tape_i_1Row = t * B * H + b * H;
+          const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
+          const s0Row2 = H + b * (4 * H);
+          const tape_fRow = t * B * H + b * H;
+          const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
+          const s0Row3 = 2 * H + b * (4 * H);
+          const tape_gRow = t * B * H + b * H;
+          const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
+          const s0Row4 = 3 * H + b * (4 * H);
+          const tape_oRow = t * B * H + b * H;
+          const cPrevRow = cPrevAt + b * H;
+          const cOutRow = t * B * H + b * H;
+          const tape_s1Row = t * B * H + b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // i  = sigmoid(Wii*x + bii + Whi*h + bhi)
+            const i_1 = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_bii + i]! + s0[s0Row + i]! + p[o_bhi + i]!)));
+            tape_i_1[tape_i_1Row + i] = i_1;
+            // f  = sigmoid(Wif*x + bif + Whf*h + bhf)
+            const f = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + p[o_bif + i]! + s0[s0Row2 + i]! + p[o_bhf + i]!)));
+            tape_f[tape_fRow + i] = f;
+            // g  = tanh(Wig*x + big + Whg*h + bhg)
+            const g = Math.tanh(xp0[xp0Row3 + i]! + p[o_big + i]! + s0[s0Row3 + i]! + p[o_bhg + i]!);
+            tape_g[tape_gRow + i] = g;
+            // o  = sigmoid(Wio*x + bio + Who*h + bho)
+            const o = 1 / (1 + Math.exp(-(xp0[xp0Row4 + i]! + p[o_bio + i]! + s0[s0Row4 + i]! + p[o_bho + i]!)));
+            tape_o[tape_oRow + i] = o;
+            // c' = f .* c + i .* g
+            const c_next = f * cPrev[cPrevRow + i]! + i_1 * g;
+            cOut[cOutRow + i] = c_next;
+            const t1 = Math.tanh(c_next);
+            tape_s1[tape_s1Row + i] = t1;
+            // h' = o .* tanh(c')
+            const h_next = o * t1;
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -696,52 +865,95 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_c[k] = dcUp[o + k]! + carry_c[k]!;
-      for (let b = 0; b < B; b++) {
-        const seed_cRow = b * H;
-        const seed_hRow = b * H;
-        const tape_oRow = t * B * H + b * H;
-        const tape_s1Row = t * B * H + b * H;
-        const tape_i_1Row = t * B * H + b * H;
-        const tape_gRow = t * B * H + b * H;
-        const gx0Row = t * B * (4 * H) + 2 * H + b * (4 * H);
-        const s0Row = 2 * H + b * (4 * H);
-        const gx0Row2 = t * B * (4 * H) + b * (4 * H);
-        const s0Row2 = b * (4 * H);
-        const cPrevRow = cPrevAt + b * H;
-        const tape_fRow = t * B * H + b * H;
-        const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
-        const s0Row3 = H + b * (4 * H);
-        const gx0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
-        const s0Row4 = 3 * H + b * (4 * H);
-        const carry_cRow = b * H;
-        for (let i = 0; i < H; i++) {
-          // grad of: h' = o .* tanh(c')
-          const dc_next_total =
-            seed_c[seed_cRow + i]! +
-            seed_h[seed_hRow + i]! * tape_o[tape_oRow + i]! * (1 - tape_s1[tape_s1Row + i]! * tape_s1[tape_s1Row + i]!);
-          // grad of: c' = f .* c + i .* g
-          const dg = dc_next_total * tape_i_1[tape_i_1Row + i]!;
-          const dg_pre = dg * (1 - tape_g[tape_gRow + i]! * tape_g[tape_gRow + i]!);
-          gx0[gx0Row + i] = dg_pre;
-          s0[s0Row + i] = dg_pre;
-          // grad of: c' = f .* c + i .* g
-          const di = dc_next_total * tape_g[tape_gRow + i]!;
-          const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
-          gx0[gx0Row2 + i] = di_pre;
-          s0[s0Row2 + i] = di_pre;
-          // grad of: c' = f .* c + i .* g
-          const df = dc_next_total * cPrev[cPrevRow + i]!;
-          const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
-          gx0[gx0Row3 + i] = df_pre;
-          s0[s0Row3 + i] = df_pre;
-          // grad of: h' = o .* tanh(c')
-          const do_1 = seed_h[seed_hRow + i]! * tape_s1[tape_s1Row + i]!;
-          const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
-          gx0[gx0Row4 + i] = do_pre;
-          s0[s0Row4 + i] = do_pre;
-          // grad of: c' = f .* c + i .* g
-          const dc = dc_next_total * tape_f[tape_fRow + i]!;
-          carry_c[carry_cRow + i] = dc;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          H,
+          at(seed_c, 0),
+          H,
+          at(seed_h, 0),
+          H,
+          at(tape_o, t * B * H),
+          H,
+          at(tape_s1, t * B * H),
+          H,
+          at(tape_i_1, t * B * H),
+          H,
+          at(tape_g, t * B * H),
+          H,
+          at(gx0, t * B * (4 * H) + 2 * H),
+          4 * H,
+          at(s0, 2 * H),
+          4 * H,
+          at(gx0, t * B * (4 * H)),
+          4 * H,
+          at(s0, 0),
+          4 * H,
+          at(cPrev, cPrevAt),
+          H,
+          at(tape_f, t * B * H),
+          H,
+          at(gx0, t * B * (4 * H) + H),
+          4 * H,
+          at(s0, H),
+          4 * H,
+          at(gx0, t * B * (4 * H) + 3 * H),
+          4 * H,
+          at(s0, 3 * H),
+          4 * H,
+          at(carry_c, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const seed_cRow = b * H;
+          const seed_hRow = b * H;
+          const tape_oRow = t * B * H + b * H;
+          const tape_s1Row = t * B * H + b * H;
+          const tape_i_1Row = t * B * H + b * H;
+          const tape_gRow = t * B * H + b * H;
+          const gx0Row = t * B * (4 * H) + 2 * H + b * (4 * H);
+          const s0Row = 2 * H + b * (4 * H);
+          const gx0Row2 = t * B * (4 * H) + b * (4 * H);
+          const s0Row2 = b * (4 * H);
+          const cPrevRow = cPrevAt + b * H;
+          const tape_fRow = t * B * H + b * H;
+          const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
+          const s0Row3 = H + b * (4 * H);
+          const gx0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
+          const s0Row4 = 3 * H + b * (4 * H);
+          const carry_cRow = b * H;
+          for (let i = 0; i < H; i++) {
+            // grad of: h' = o .* tanh(c')
+            const dc_next_total =
+              seed_c[seed_cRow + i]! +
+              seed_h[seed_hRow + i]! *
+                tape_o[tape_oRow + i]! *
+                (1 - tape_s1[tape_s1Row + i]! * tape_s1[tape_s1Row + i]!);
+            // grad of: c' = f .* c + i .* g
+            const dg = dc_next_total * tape_i_1[tape_i_1Row + i]!;
+            const dg_pre = dg * (1 - tape_g[tape_gRow + i]! * tape_g[tape_gRow + i]!);
+            gx0[gx0Row + i] = dg_pre;
+            s0[s0Row + i] = dg_pre;
+            // grad of: c' = f .* c + i .* g
+            const di = dc_next_total * tape_g[tape_gRow + i]!;
+            const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
+            gx0[gx0Row2 + i] = di_pre;
+            s0[s0Row2 + i] = di_pre;
+            // grad of: c' = f .* c + i .* g
+            const df = dc_next_total * cPrev[cPrevRow + i]!;
+            const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
+            gx0[gx0Row3 + i] = df_pre;
+            s0[s0Row3 + i] = df_pre;
+            // grad of: h' = o .* tanh(c')
+            const do_1 = seed_h[seed_hRow + i]! * tape_s1[tape_s1Row + i]!;
+            const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
+            gx0[gx0Row4 + i] = do_pre;
+            s0[s0Row4 + i] = do_pre;
+            // grad of: c' = f .* c + i .* g
+            const dc = dc_next_total * tape_f[tape_fRow + i]!;
+            carry_c[carry_cRow + i] = dc;
+          }
         }
       }
 
@@ -761,12 +973,20 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       s1[i] = s;
     }
 
-    for (let i = 0; i < H; i++) {
-      dp[o_bii + i]! += s1[i]!;
+    // loop 2 (f32_2, f64_2 in the cell's .wat)
+    if (wl) wl(2, 1, [H, at(s1, 0), at(dp, o_bii)]);
+    else {
+      for (let i = 0; i < H; i++) {
+        dp[o_bii + i]! += s1[i]!;
+      }
     }
 
-    for (let i = 0; i < H; i++) {
-      dp[o_bhi + i]! += s1[i]!;
+    // loop 3 (f32_3, f64_3 in the cell's .wat)
+    if (wl) wl(3, 1, [H, at(s1, 0), at(dp, o_bhi)]);
+    else {
+      for (let i = 0; i < H; i++) {
+        dp[o_bhi + i]! += s1[i]!;
+      }
     }
 
     // grad of: f  = sigmoid(Wif*x + bif + Whf*h + bhf)
@@ -776,12 +996,20 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       s2[i] = s;
     }
 
-    for (let i = 0; i < H; i++) {
-      dp[o_bif + i]! += s2[i]!;
+    // loop 4 (f32_4, f64_4 in the cell's .wat)
+    if (wl) wl(4, 1, [H, at(s2, 0), at(dp, o_bif)]);
+    else {
+      for (let i = 0; i < H; i++) {
+        dp[o_bif + i]! += s2[i]!;
+      }
     }
 
-    for (let i = 0; i < H; i++) {
-      dp[o_bhf + i]! += s2[i]!;
+    // loop 5 (f32_5, f64_5 in the cell's .wat)
+    if (wl) wl(5, 1, [H, at(s2, 0), at(dp, o_bhf)]);
+    else {
+      for (let i = 0; i < H; i++) {
+        dp[o_bhf + i]! += s2[i]!;
+      }
     }
 
     // grad of: g  = tanh(Wig*x + big + Whg*h + bhg)
@@ -791,12 +1019,20 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       s3[i] = s;
     }
 
-    for (let i = 0; i < H; i++) {
-      dp[o_big + i]! += s3[i]!;
+    // loop 6 (f32_6, f64_6 in the cell's .wat)
+    if (wl) wl(6, 1, [H, at(s3, 0), at(dp, o_big)]);
+    else {
+      for (let i = 0; i < H; i++) {
+        dp[o_big + i]! += s3[i]!;
+      }
     }
 
-    for (let i = 0; i < H; i++) {
-      dp[o_bhg + i]! += s3[i]!;
+    // loop 7 (f32_7, f64_7 in the cell's .wat)
+    if (wl) wl(7, 1, [H, at(s3, 0), at(dp, o_bhg)]);
+    else {
+      for (let i = 0; i < H; i++) {
+        dp[o_bhg + i]! += s3[i]!;
+      }
     }
 
     // grad of: o  = sigmoid(Wio*x + bio + Who*h + bho)
@@ -806,12 +1042,20 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       s4[i] = s;
     }
 
-    for (let i = 0; i < H; i++) {
-      dp[o_bio + i]! += s4[i]!;
+    // loop 8 (f32_8, f64_8 in the cell's .wat)
+    if (wl) wl(8, 1, [H, at(s4, 0), at(dp, o_bio)]);
+    else {
+      for (let i = 0; i < H; i++) {
+        dp[o_bio + i]! += s4[i]!;
+      }
     }
 
-    for (let i = 0; i < H; i++) {
-      dp[o_bho + i]! += s4[i]!;
+    // loop 9 (f32_9, f64_9 in the cell's .wat)
+    if (wl) wl(9, 1, [H, at(s4, 0), at(dp, o_bho)]);
+    else {
+      for (let i = 0; i < H; i++) {
+        dp[o_bho + i]! += s4[i]!;
+      }
     }
 
     // d(dx) from Wii, Wif, Wig, Wio
@@ -836,3 +1080,104 @@ export function createStep64(sizes: Sizes, B: number, options: KernelOptions = {
 export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {}): Kernel<Float32Array> {
   return createKernel32(sizes, B, 1, options);
 }
+
+/** The elementwise loops in WebAssembly (text: generated/lstm.wat), for the wasm backend: which may split their rows between threads, and the module. */
+const LOOPS_WASM: LoopsModuleSource = {
+  loops: [
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+  ],
+  binary: [
+    "AGFzbQEAAAABZARgAXsBe2Arf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/fwBgJX9/f39/f39/f39/",
+    "f39/f39/f39/f39/f39/f39/f39/f39/f38AYAV/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMLCgAAAQIDAAABAgMHoQEUBWYz",
+    "Ml8wAAIFZjMyXzEAAwVmMzJfMgAEBWYzMl8zAAQFZjMyXzQABAVmMzJfNQAEBWYzMl82AAQFZjMyXzcABAVmMzJfOAAEBWYzMl85",
+    "AAQFZjY0XzAABwVmNjRfMQAIBWY2NF8yAAkFZjY0XzMACQVmNjRfNAAJBWY2NF81AAkFZjY0XzYACQVmNjRfNwAJBWY2NF84AAkF",
+    "ZjY0XzkACQr2LQroAwECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8AAIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAAIAD9",
+    "DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMAAJZDAACWQ/3oASIC/QwAgDE/AIAx",
+    "PwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2Ov3kASAB/eYB/QyJ",
+    "iAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+q6oqPv3kASAB/eYB",
+    "/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAC",
+    "/fgBIgFBAf2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH9",
+    "5gEgAP0MGHKxQhhysUIYcrFCGHKxQv1E/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VILfgEBe/0MAACAPwAAgD8AAIA/AACAP/0M",
+    "AAAAQAAAAEAAAABAAAAAQP0MAAAAQAAAAEAAAABAAAAAQCAA/eAB/eYBEAD9DAAAgD8AAIA/AACAPwAAgD/95AH95wH95QEiAf3h",
+    "ASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Q/1SC5YIAxN/BHsEfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEtIAYgACAHbEECdGohLiAJ",
+    "IAAgCmxBAnRqIS8gCyAAIAxsQQJ0aiEwIA4gACAPbEECdGohMSARIAAgEmxBAnRqITIgEyAAIBRsQQJ0aiEzIBYgACAXbEECdGoh",
+    "NCAZIAAgGmxBAnRqITUgGyAAIBxsQQJ0aiE2IB4gACAfbEECdGohNyAhIAAgImxBAnRqITggIyAAICRsQQJ0aiE5ICUgACAmbEEC",
+    "dGohOiAnIAAgKGxBAnRqITsgKSAAICpsQQJ0aiE8IAIgAkEDcWshPUEAISwDQCAsID1ORQRA/QwAAIA/AACAPwAAgD8AAIA//QwA",
+    "AIA/AACAPwAAgD8AAIA/ICxBAnQiKyAtav0ABAAgBSArav0ABAD95AEgKyAuav0ABAD95AEgCCArav0ABAD95AH94QEQAP3kAf3n",
+    "ASE+ICsgL2ogPv0LBAAgKyAyav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyArIDBq/QAEACANICtq/QAEAP3k",
+    "ASArIDFq/QAEAP3kASAQICtq/QAEAP3kAf3hARAA/eQB/ecBIj/9CwQAICsgNWogKyAzav0ABAAgFSArav0ABAD95AEgKyA0av0A",
+    "BAD95AEgGCArav0ABAD95AEQASJA/QsEACArIDhq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/ICsgNmr9AAQA",
+    "IB0gK2r9AAQA/eQBICsgN2r9AAQA/eQBICAgK2r9AAQA/eQB/eEBEAD95AH95wEiQf0LBAAgKyA6aiA/ICsgOWr9AAQA/eYBID4g",
+    "QP3mAf3kASI+/QsEACArIDtqID4QASI+/QsEACArIDxqIEEgPv3mAf0LBAAgLEEEaiEsDAELCwNAIAIgLExFBEBDAACAPyAsQQJ0",
+    "IisgLWoqAgAgBSAraioCAJIgKyAuaioCAJIgCCAraioCAJKM/RMQAP0fAEMAAIA/kpUhQiArIC9qIEI4AgAgKyAyakMAAIA/ICsg",
+    "MGoqAgAgDSAraioCAJIgKyAxaioCAJIgECAraioCAJKM/RMQAP0fAEMAAIA/kpUiQzgCACArIDVqICsgM2oqAgAgFSAraioCAJIg",
+    "KyA0aioCAJIgGCAraioCAJL9ExAB/R8AIkQ4AgAgKyA4akMAAIA/ICsgNmoqAgAgHSAraioCAJIgKyA3aioCAJIgICAraioCAJKM",
+    "/RMQAP0fAEMAAIA/kpUiRTgCACArIDpqIEMgKyA5aioCAJQgQiBElJIiQjgCACArIDtqIEL9ExAB/R8AIkI4AgAgKyA8aiBFIEKU",
+    "OAIAICxBAWohLAwBCwsgAEEBaiEADAELCwv8BwMUfwJ7An0DQCAAIAFORQRAIAMgACAEbEECdGohLSAFIAAgBmxBAnRqISkgByAA",
+    "IAhsQQJ0aiEnIAkgACAKbEECdGohKiALIAAgDGxBAnRqISggDSAAIA5sQQJ0aiErIA8gACAQbEECdGohLiARIAAgEmxBAnRqIS8g",
+    "EyAAIBRsQQJ0aiEwIBUgACAWbEECdGohMSAXIAAgGGxBAnRqITIgGSAAIBpsQQJ0aiEsIBsgACAcbEECdGohMyAdIAAgHmxBAnRq",
+    "ITQgHyAAICBsQQJ0aiE1ICEgACAibEECdGohNiAjIAAgJGxBAnRqITcgAiACQQNxayE4QQAhJgNAICYgOE5FBEAgJkECdCIlIC1q",
+    "/QAEACAlIClq/QAEACAlICdq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAlICpq/QAEACI5IDn95gH95QH95gH95AEiOiAlIChq",
+    "/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAlICtq/QAEACI5IDn95gH95QH95gEhOSAlIC5qIDn9CwQAICUgL2ogOf0LBAAgJSAw",
+    "aiA6ICUgK2r9AAQA/eYBICUgKGr9AAQA/QwAAIA/AACAPwAAgD8AAIA/ICUgKGr9AAQA/eUB/eYB/eYBIjn9CwQAICUgMWogOf0L",
+    "BAAgJSAzaiA6ICUgMmr9AAQA/eYBICUgLGr9AAQAIjn9DAAAgD8AAIA/AACAPwAAgD8gOf3lAf3mAf3mASI5/QsEACAlIDRqIDn9",
+    "CwQAICUgNWogJSApav0ABAAgJSAqav0ABAD95gEgJSAnav0ABAD9DAAAgD8AAIA/AACAPwAAgD8gJSAnav0ABAD95QH95gH95gEi",
+    "Of0LBAAgJSA2aiA5/QsEACAlIDdqIDogJSAsav0ABAD95gH9CwQAICZBBGohJgwBCwsDQCACICZMRQRAICZBAnQiJSAtaioCACAl",
+    "IClqKgIAICUgJ2oqAgCUQwAAgD8gJSAqaioCACI7IDuUk5SSIjwgJSAoaioCAJRDAACAPyAlICtqKgIAIjsgO5STlCE7ICUgLmog",
+    "OzgCACAlIC9qIDs4AgAgJSAwaiA8ICUgK2oqAgCUICUgKGoqAgBDAACAPyAlIChqKgIAk5SUIjs4AgAgJSAxaiA7OAIAICUgM2og",
+    "PCAlIDJqKgIAlCAlICxqKgIAIjtDAACAPyA7k5SUIjs4AgAgJSA0aiA7OAIAICUgNWogJSApaioCACAlICpqKgIAlCAlICdqKgIA",
+    "QwAAgD8gJSAnaioCAJOUlCI7OAIAICUgNmogOzgCACAlIDdqIDwgJSAsaioCAJQ4AgAgJkEBaiEmDAELCyAAQQFqIQAMAQsLC5IB",
+    "AQN/A0AgACABTkUEQCACIAJBA3FrIQdBACEFA0AgBSAHTkUEQCAFQQJ0IgYgBGogBCAGav0ABAAgAyAGav0ABAD95AH9CwQAIAVB",
+    "BGohBQwBCwsDQCACIAVMRQRAIAVBAnQiBiAEaiAEIAZqKgIAIAMgBmoqAgCSOAIAIAVBAWohBQwBCwsgAEEBaiEADAELCwuLBQEC",
+    "e/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV",
+    "9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3x",
+    "ASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZa",
+    "Pv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEa",
+    "oAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8R",
+    "ERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA",
+    "4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9",
+    "rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIB",
+    "IAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC34BAXv9DAAAAAAAAPA/AAAAAAAA8D/9DAAA",
+    "AAAAAABAAAAAAAAAAED9DAAAAAAAAABAAAAAAAAAAEAgAP3sAf3yARAF/QwAAAAAAADwPwAAAAAAAPA//fAB/fMB/fEBIgH97QEg",
+    "ASAA/QwAAAAAAAAAAAAAAAAAAAAA/Un9UguuCAMTfwR7BHwDQCAAIAFORQRAIAMgACAEbEEDdGohLSAGIAAgB2xBA3RqIS4gCSAA",
+    "IApsQQN0aiEvIAsgACAMbEEDdGohMCAOIAAgD2xBA3RqITEgESAAIBJsQQN0aiEyIBMgACAUbEEDdGohMyAWIAAgF2xBA3RqITQg",
+    "GSAAIBpsQQN0aiE1IBsgACAcbEEDdGohNiAeIAAgH2xBA3RqITcgISAAICJsQQN0aiE4ICMgACAkbEEDdGohOSAlIAAgJmxBA3Rq",
+    "ITogJyAAIChsQQN0aiE7ICkgACAqbEEDdGohPCACIAJBAXFrIT1BACEsA0AgLCA9TkUEQP0MAAAAAAAA8D8AAAAAAADwP/0MAAAA",
+    "AAAA8D8AAAAAAADwPyAsQQN0IisgLWr9AAQAIAUgK2r9AAQA/fABICsgLmr9AAQA/fABIAggK2r9AAQA/fAB/e0BEAX98AH98wEh",
+    "PiArIC9qID79CwQAICsgMmr9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gKyAwav0ABAAgDSArav0ABAD98AEg",
+    "KyAxav0ABAD98AEgECArav0ABAD98AH97QEQBf3wAf3zASI//QsEACArIDVqICsgM2r9AAQAIBUgK2r9AAQA/fABICsgNGr9AAQA",
+    "/fABIBggK2r9AAQA/fABEAYiQP0LBAAgKyA4av0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyArIDZq/QAEACAd",
+    "ICtq/QAEAP3wASArIDdq/QAEAP3wASAgICtq/QAEAP3wAf3tARAF/fAB/fMBIkH9CwQAICsgOmogPyArIDlq/QAEAP3yASA+IED9",
+    "8gH98AEiPv0LBAAgKyA7aiA+EAYiPv0LBAAgKyA8aiBBID798gH9CwQAICxBAmohLAwBCwsDQCACICxMRQRARAAAAAAAAPA/ICxB",
+    "A3QiKyAtaisDACAFICtqKwMAoCArIC5qKwMAoCAIICtqKwMAoJr9FBAF/SEARAAAAAAAAPA/oKMhQiArIC9qIEI5AwAgKyAyakQA",
+    "AAAAAADwPyArIDBqKwMAIA0gK2orAwCgICsgMWorAwCgIBAgK2orAwCgmv0UEAX9IQBEAAAAAAAA8D+goyJDOQMAICsgNWogKyAz",
+    "aisDACAVICtqKwMAoCArIDRqKwMAoCAYICtqKwMAoP0UEAb9IQAiRDkDACArIDhqRAAAAAAAAPA/ICsgNmorAwAgHSAraisDAKAg",
+    "KyA3aisDAKAgICAraisDAKCa/RQQBf0hAEQAAAAAAADwP6CjIkU5AwAgKyA6aiBDICsgOWorAwCiIEIgRKKgIkI5AwAgKyA7aiBC",
+    "/RQQBv0hACJCOQMAICsgPGogRSBCojkDACAsQQFqISwMAQsLIABBAWohAAwBCwsLkAgDFH8CewJ8A0AgACABTkUEQCADIAAgBGxB",
+    "A3RqIS0gBSAAIAZsQQN0aiEpIAcgACAIbEEDdGohJyAJIAAgCmxBA3RqISogCyAAIAxsQQN0aiEoIA0gACAObEEDdGohKyAPIAAg",
+    "EGxBA3RqIS4gESAAIBJsQQN0aiEvIBMgACAUbEEDdGohMCAVIAAgFmxBA3RqITEgFyAAIBhsQQN0aiEyIBkgACAabEEDdGohLCAb",
+    "IAAgHGxBA3RqITMgHSAAIB5sQQN0aiE0IB8gACAgbEEDdGohNSAhIAAgImxBA3RqITYgIyAAICRsQQN0aiE3IAIgAkEBcWshOEEA",
+    "ISYDQCAmIDhORQRAICZBA3QiJSAtav0ABAAgJSApav0ABAAgJSAnav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gJSAqav0ABAAi",
+    "OSA5/fIB/fEB/fIB/fABIjogJSAoav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gJSArav0ABAAiOSA5/fIB/fEB/fIBITkgJSAu",
+    "aiA5/QsEACAlIC9qIDn9CwQAICUgMGogOiAlICtq/QAEAP3yASAlIChq/QAEAP0MAAAAAAAA8D8AAAAAAADwPyAlIChq/QAEAP3x",
+    "Af3yAf3yASI5/QsEACAlIDFqIDn9CwQAICUgM2ogOiAlIDJq/QAEAP3yASAlICxq/QAEACI5/QwAAAAAAADwPwAAAAAAAPA/IDn9",
+    "8QH98gH98gEiOf0LBAAgJSA0aiA5/QsEACAlIDVqICUgKWr9AAQAICUgKmr9AAQA/fIBICUgJ2r9AAQA/QwAAAAAAADwPwAAAAAA",
+    "APA/ICUgJ2r9AAQA/fEB/fIB/fIBIjn9CwQAICUgNmogOf0LBAAgJSA3aiA6ICUgLGr9AAQA/fIB/QsEACAmQQJqISYMAQsLA0Ag",
+    "AiAmTEUEQCAmQQN0IiUgLWorAwAgJSApaisDACAlICdqKwMAokQAAAAAAADwPyAlICpqKwMAIjsgO6KhoqAiPCAlIChqKwMAokQA",
+    "AAAAAADwPyAlICtqKwMAIjsgO6KhoiE7ICUgLmogOzkDACAlIC9qIDs5AwAgJSAwaiA8ICUgK2orAwCiICUgKGorAwBEAAAAAAAA",
+    "8D8gJSAoaisDAKGioiI7OQMAICUgMWogOzkDACAlIDNqIDwgJSAyaisDAKIgJSAsaisDACI7RAAAAAAAAPA/IDuhoqIiOzkDACAl",
+    "IDRqIDs5AwAgJSA1aiAlIClqKwMAICUgKmorAwCiICUgJ2orAwBEAAAAAAAA8D8gJSAnaisDAKGioiI7OQMAICUgNmogOzkDACAl",
+    "IDdqIDwgJSAsaisDAKI5AwAgJkEBaiEmDAELCyAAQQFqIQAMAQsLC5IBAQN/A0AgACABTkUEQCACIAJBAXFrIQdBACEFA0AgBSAH",
+    "TkUEQCAFQQN0IgYgBGogBCAGav0ABAAgAyAGav0ABAD98AH9CwQAIAVBAmohBQwBCwsDQCACIAVMRQRAIAVBA3QiBiAEaiAEIAZq",
+    "KwMAIAMgBmorAwCgOQMAIAVBAWohBQwBCwsgAEEBaiEADAELCws=",
+  ].join(""),
+};

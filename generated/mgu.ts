@@ -3,7 +3,7 @@
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "./gemm.ts";
 import { GEMM_WASM } from "./gemm-wasm.ts";
 import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../src/runtime.ts";
-import { type KernelOptions, kernelMemory } from "../src/wasm.ts";
+import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../src/wasm.ts";
 /** Minimal gated unit, Zhou et al. 2016 (arXiv 1603.09420): one forget gate; it resets h before U_h and mixes toward the candidate, h' = (1 - f) .* h + f .* h~ */
 export const spec = {
   name: "mgu",
@@ -131,12 +131,12 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     H * H,
     H * H,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT64,
     NN: gemmNN64,
     TN: gemmTN64,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -186,40 +186,80 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Uf times h
       mm.NT(B, H, H, hPrev, hPrevAt, H, p, o_Uf, s0, 0, H, false);
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (2 * H) + b * (2 * H);
-        const s0Row = b * H;
-        const tape_fRow = t * B * H + b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const s1Row = b * H;
-        const s2Row = b * H;
-        for (let i = 0; i < H; i++) {
-          // f  = sigmoid(Wf*x + Uf*h + bf)
-          const f = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bf + i]!)));
-          tape_f[tape_fRow + i] = f;
-          const t1 = f * hPrev[hPrevRow + i]!;
-          s1[s1Row + i] = t1;
-          const t2 = (1 - f) * hPrev[hPrevRow + i]!;
-          s2[s2Row + i] = t2;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl)
+        wl(0, B, [
+          H,
+          at(xp0, t * B * (2 * H)),
+          2 * H,
+          at(s0, 0),
+          H,
+          at(p, o_bf),
+          at(tape_f, t * B * H),
+          H,
+          at(hPrev, hPrevAt),
+          H,
+          at(s1, 0),
+          H,
+          at(s2, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (2 * H) + b * (2 * H);
+          const s0Row = b * H;
+          const tape_fRow = t * B * H + b * H;
+          const hPrevRow = hPrevAt + b * H;
+          const s1Row = b * H;
+          const s2Row = b * H;
+          for (let i = 0; i < H; i++) {
+            // f  = sigmoid(Wf*x + Uf*h + bf)
+            const f = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bf + i]!)));
+            tape_f[tape_fRow + i] = f;
+            const t1 = f * hPrev[hPrevRow + i]!;
+            s1[s1Row + i] = t1;
+            const t2 = (1 - f) * hPrev[hPrevRow + i]!;
+            s2[s2Row + i] = t2;
+          }
         }
       }
 
       // Uh times a vector
       mm.NT(B, H, H, s1, 0, H, p, o_Uh, s3, 0, H, false);
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (2 * H) + H + b * (2 * H);
-        const s3Row = b * H;
-        const tape_hhRow = t * B * H + b * H;
-        const s2Row = b * H;
-        const tape_fRow = t * B * H + b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // hh = tanh(Wh*x + Uh*(f .* h) + bh)
-          const hh = Math.tanh(xp0[xp0Row + i]! + s3[s3Row + i]! + p[o_bh + i]!);
-          tape_hh[tape_hhRow + i] = hh;
-          // h' = (1 - f) .* h + f .* hh
-          const h_next = s2[s2Row + i]! + tape_f[tape_fRow + i]! * hh;
-          hOut[hOutRow + i] = h_next;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          H,
+          at(xp0, t * B * (2 * H) + H),
+          2 * H,
+          at(s3, 0),
+          H,
+          at(p, o_bh),
+          at(tape_hh, t * B * H),
+          H,
+          at(s2, 0),
+          H,
+          at(tape_f, t * B * H),
+          H,
+          at(hOut, t * B * H),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (2 * H) + H + b * (2 * H);
+          const s3Row = b * H;
+          const tape_hhRow = t * B * H + b * H;
+          const s2Row = b * H;
+          const tape_fRow = t * B * H + b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // hh = tanh(Wh*x + Uh*(f .* h) + bh)
+            const hh = Math.tanh(xp0[xp0Row + i]! + s3[s3Row + i]! + p[o_bh + i]!);
+            tape_hh[tape_hhRow + i] = hh;
+            // h' = (1 - f) .* h + f .* hh
+            const h_next = s2[s2Row + i]! + tape_f[tape_fRow + i]! * hh;
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -259,35 +299,64 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
-      for (let b = 0; b < B; b++) {
-        const seed_hRow = b * H;
-        const tape_hhRow = t * B * H + b * H;
-        const s2Row = b * H;
-        const tape_fRow = t * B * H + b * H;
-        const gx0Row = t * B * (2 * H) + H + b * (2 * H);
-        const s1Row = b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const s3Row = b * H;
-        const s4Row = b * H;
-        const s5Row = b * H;
-        const s6Row = b * H;
-        for (let i = 0; i < H; i++) {
-          const t3 = seed_h[seed_hRow + i]! * tape_hh[tape_hhRow + i]!;
-          s2[s2Row + i] = t3;
-          // grad of: h' = (1 - f) .* h + f .* hh
-          const dhh = seed_h[seed_hRow + i]! * tape_f[tape_fRow + i]!;
-          const dhh_pre = dhh * (1 - tape_hh[tape_hhRow + i]! * tape_hh[tape_hhRow + i]!);
-          gx0[gx0Row + i] = dhh_pre;
-          s1[s1Row + i] = dhh_pre;
-          const t4 = seed_h[seed_hRow + i]! * hPrev[hPrevRow + i]!;
-          s3[s3Row + i] = t4;
-          const t5 = 1 - tape_f[tape_fRow + i]!;
-          const t6 = tape_f[tape_fRow + i]! * t5;
-          s4[s4Row + i] = t6;
-          const t7 = seed_h[seed_hRow + i]! * t5;
-          s5[s5Row + i] = t7;
-          const t1 = tape_f[tape_fRow + i]! * hPrev[hPrevRow + i]!;
-          s6[s6Row + i] = t1;
+      // loop 2 (f32_2, f64_2 in the cell's .wat)
+      if (wl)
+        wl(2, B, [
+          H,
+          at(seed_h, 0),
+          H,
+          at(tape_hh, t * B * H),
+          H,
+          at(s2, 0),
+          H,
+          at(tape_f, t * B * H),
+          H,
+          at(gx0, t * B * (2 * H) + H),
+          2 * H,
+          at(s1, 0),
+          H,
+          at(hPrev, hPrevAt),
+          H,
+          at(s3, 0),
+          H,
+          at(s4, 0),
+          H,
+          at(s5, 0),
+          H,
+          at(s6, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const seed_hRow = b * H;
+          const tape_hhRow = t * B * H + b * H;
+          const s2Row = b * H;
+          const tape_fRow = t * B * H + b * H;
+          const gx0Row = t * B * (2 * H) + H + b * (2 * H);
+          const s1Row = b * H;
+          const hPrevRow = hPrevAt + b * H;
+          const s3Row = b * H;
+          const s4Row = b * H;
+          const s5Row = b * H;
+          const s6Row = b * H;
+          for (let i = 0; i < H; i++) {
+            const t3 = seed_h[seed_hRow + i]! * tape_hh[tape_hhRow + i]!;
+            s2[s2Row + i] = t3;
+            // grad of: h' = (1 - f) .* h + f .* hh
+            const dhh = seed_h[seed_hRow + i]! * tape_f[tape_fRow + i]!;
+            const dhh_pre = dhh * (1 - tape_hh[tape_hhRow + i]! * tape_hh[tape_hhRow + i]!);
+            gx0[gx0Row + i] = dhh_pre;
+            s1[s1Row + i] = dhh_pre;
+            const t4 = seed_h[seed_hRow + i]! * hPrev[hPrevRow + i]!;
+            s3[s3Row + i] = t4;
+            const t5 = 1 - tape_f[tape_fRow + i]!;
+            const t6 = tape_f[tape_fRow + i]! * t5;
+            s4[s4Row + i] = t6;
+            const t7 = seed_h[seed_hRow + i]! * t5;
+            s5[s5Row + i] = t7;
+            const t1 = tape_f[tape_fRow + i]! * hPrev[hPrevRow + i]!;
+            s6[s6Row + i] = t1;
+          }
         }
       }
 
@@ -300,35 +369,66 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
 
       // dUh
       mm.TN(H, H, B, s1, 0, H, s6, 0, H, dp, o_Uh);
-      for (let b = 0; b < B; b++) {
-        const s2Row = b * H;
-        const s7Row = b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const s3Row = b * H;
-        const s4Row = b * H;
-        const gx0Row = t * B * (2 * H) + b * (2 * H);
-        const s0Row = b * H;
-        const tape_fRow = t * B * H + b * H;
-        const s5Row = b * H;
-        const s8Row = b * H;
-        for (let i = 0; i < H; i++) {
-          // grad of: hh, h'
-          const df = s2[s2Row + i]! + s7[s7Row + i]! * hPrev[hPrevRow + i]! - s3[s3Row + i]!;
-          const df_pre = df * s4[s4Row + i]!;
-          gx0[gx0Row + i] = df_pre;
-          s0[s0Row + i] = df_pre;
-          const t8 = s7[s7Row + i]! * tape_f[tape_fRow + i]! + s5[s5Row + i]!;
-          s8[s8Row + i] = t8;
+      // loop 3 (f32_3, f64_3 in the cell's .wat)
+      if (wl)
+        wl(3, B, [
+          H,
+          at(s2, 0),
+          H,
+          at(s7, 0),
+          H,
+          at(hPrev, hPrevAt),
+          H,
+          at(s3, 0),
+          H,
+          at(s4, 0),
+          H,
+          at(gx0, t * B * (2 * H)),
+          2 * H,
+          at(s0, 0),
+          H,
+          at(tape_f, t * B * H),
+          H,
+          at(s5, 0),
+          H,
+          at(s8, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s2Row = b * H;
+          const s7Row = b * H;
+          const hPrevRow = hPrevAt + b * H;
+          const s3Row = b * H;
+          const s4Row = b * H;
+          const gx0Row = t * B * (2 * H) + b * (2 * H);
+          const s0Row = b * H;
+          const tape_fRow = t * B * H + b * H;
+          const s5Row = b * H;
+          const s8Row = b * H;
+          for (let i = 0; i < H; i++) {
+            // grad of: hh, h'
+            const df = s2[s2Row + i]! + s7[s7Row + i]! * hPrev[hPrevRow + i]! - s3[s3Row + i]!;
+            const df_pre = df * s4[s4Row + i]!;
+            gx0[gx0Row + i] = df_pre;
+            s0[s0Row + i] = df_pre;
+            const t8 = s7[s7Row + i]! * tape_f[tape_fRow + i]! + s5[s5Row + i]!;
+            s8[s8Row + i] = t8;
+          }
         }
       }
 
       // d(dh) from Uf
       mm.NN(B, H, H, s0, 0, H, p, o_Uf, carry_h, 0, H, false);
-      for (let b = 0; b < B; b++) {
-        const s8Row = b * H;
-        const carry_hRow = b * H;
-        for (let i = 0; i < H; i++) {
-          carry_h[carry_hRow + i]! += s8[s8Row + i]!;
+      // loop 4 (f32_4, f64_4 in the cell's .wat)
+      if (wl) wl(4, B, [H, at(s8, 0), H, at(carry_h, 0), H]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s8Row = b * H;
+          const carry_hRow = b * H;
+          for (let i = 0; i < H; i++) {
+            carry_h[carry_hRow + i]! += s8[s8Row + i]!;
+          }
         }
       }
 
@@ -405,12 +505,12 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     H * H,
     H * H,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT32,
     NN: gemmNN32,
     TN: gemmTN32,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -460,40 +560,80 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Uf times h
       mm.NT(B, H, H, hPrev, hPrevAt, H, p, o_Uf, s0, 0, H, false);
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (2 * H) + b * (2 * H);
-        const s0Row = b * H;
-        const tape_fRow = t * B * H + b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const s1Row = b * H;
-        const s2Row = b * H;
-        for (let i = 0; i < H; i++) {
-          // f  = sigmoid(Wf*x + Uf*h + bf)
-          const f = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bf + i]!)));
-          tape_f[tape_fRow + i] = f;
-          const t1 = f * hPrev[hPrevRow + i]!;
-          s1[s1Row + i] = t1;
-          const t2 = (1 - f) * hPrev[hPrevRow + i]!;
-          s2[s2Row + i] = t2;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl)
+        wl(0, B, [
+          H,
+          at(xp0, t * B * (2 * H)),
+          2 * H,
+          at(s0, 0),
+          H,
+          at(p, o_bf),
+          at(tape_f, t * B * H),
+          H,
+          at(hPrev, hPrevAt),
+          H,
+          at(s1, 0),
+          H,
+          at(s2, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (2 * H) + b * (2 * H);
+          const s0Row = b * H;
+          const tape_fRow = t * B * H + b * H;
+          const hPrevRow = hPrevAt + b * H;
+          const s1Row = b * H;
+          const s2Row = b * H;
+          for (let i = 0; i < H; i++) {
+            // f  = sigmoid(Wf*x + Uf*h + bf)
+            const f = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bf + i]!)));
+            tape_f[tape_fRow + i] = f;
+            const t1 = f * hPrev[hPrevRow + i]!;
+            s1[s1Row + i] = t1;
+            const t2 = (1 - f) * hPrev[hPrevRow + i]!;
+            s2[s2Row + i] = t2;
+          }
         }
       }
 
       // Uh times a vector
       mm.NT(B, H, H, s1, 0, H, p, o_Uh, s3, 0, H, false);
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (2 * H) + H + b * (2 * H);
-        const s3Row = b * H;
-        const tape_hhRow = t * B * H + b * H;
-        const s2Row = b * H;
-        const tape_fRow = t * B * H + b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // hh = tanh(Wh*x + Uh*(f .* h) + bh)
-          const hh = Math.tanh(xp0[xp0Row + i]! + s3[s3Row + i]! + p[o_bh + i]!);
-          tape_hh[tape_hhRow + i] = hh;
-          // h' = (1 - f) .* h + f .* hh
-          const h_next = s2[s2Row + i]! + tape_f[tape_fRow + i]! * hh;
-          hOut[hOutRow + i] = h_next;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          H,
+          at(xp0, t * B * (2 * H) + H),
+          2 * H,
+          at(s3, 0),
+          H,
+          at(p, o_bh),
+          at(tape_hh, t * B * H),
+          H,
+          at(s2, 0),
+          H,
+          at(tape_f, t * B * H),
+          H,
+          at(hOut, t * B * H),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (2 * H) + H + b * (2 * H);
+          const s3Row = b * H;
+          const tape_hhRow = t * B * H + b * H;
+          const s2Row = b * H;
+          const tape_fRow = t * B * H + b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // hh = tanh(Wh*x + Uh*(f .* h) + bh)
+            const hh = Math.tanh(xp0[xp0Row + i]! + s3[s3Row + i]! + p[o_bh + i]!);
+            tape_hh[tape_hhRow + i] = hh;
+            // h' = (1 - f) .* h + f .* hh
+            const h_next = s2[s2Row + i]! + tape_f[tape_fRow + i]! * hh;
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -533,35 +673,64 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
-      for (let b = 0; b < B; b++) {
-        const seed_hRow = b * H;
-        const tape_hhRow = t * B * H + b * H;
-        const s2Row = b * H;
-        const tape_fRow = t * B * H + b * H;
-        const gx0Row = t * B * (2 * H) + H + b * (2 * H);
-        const s1Row = b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const s3Row = b * H;
-        const s4Row = b * H;
-        const s5Row = b * H;
-        const s6Row = b * H;
-        for (let i = 0; i < H; i++) {
-          const t3 = seed_h[seed_hRow + i]! * tape_hh[tape_hhRow + i]!;
-          s2[s2Row + i] = t3;
-          // grad of: h' = (1 - f) .* h + f .* hh
-          const dhh = seed_h[seed_hRow + i]! * tape_f[tape_fRow + i]!;
-          const dhh_pre = dhh * (1 - tape_hh[tape_hhRow + i]! * tape_hh[tape_hhRow + i]!);
-          gx0[gx0Row + i] = dhh_pre;
-          s1[s1Row + i] = dhh_pre;
-          const t4 = seed_h[seed_hRow + i]! * hPrev[hPrevRow + i]!;
-          s3[s3Row + i] = t4;
-          const t5 = 1 - tape_f[tape_fRow + i]!;
-          const t6 = tape_f[tape_fRow + i]! * t5;
-          s4[s4Row + i] = t6;
-          const t7 = seed_h[seed_hRow + i]! * t5;
-          s5[s5Row + i] = t7;
-          const t1 = tape_f[tape_fRow + i]! * hPrev[hPrevRow + i]!;
-          s6[s6Row + i] = t1;
+      // loop 2 (f32_2, f64_2 in the cell's .wat)
+      if (wl)
+        wl(2, B, [
+          H,
+          at(seed_h, 0),
+          H,
+          at(tape_hh, t * B * H),
+          H,
+          at(s2, 0),
+          H,
+          at(tape_f, t * B * H),
+          H,
+          at(gx0, t * B * (2 * H) + H),
+          2 * H,
+          at(s1, 0),
+          H,
+          at(hPrev, hPrevAt),
+          H,
+          at(s3, 0),
+          H,
+          at(s4, 0),
+          H,
+          at(s5, 0),
+          H,
+          at(s6, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const seed_hRow = b * H;
+          const tape_hhRow = t * B * H + b * H;
+          const s2Row = b * H;
+          const tape_fRow = t * B * H + b * H;
+          const gx0Row = t * B * (2 * H) + H + b * (2 * H);
+          const s1Row = b * H;
+          const hPrevRow = hPrevAt + b * H;
+          const s3Row = b * H;
+          const s4Row = b * H;
+          const s5Row = b * H;
+          const s6Row = b * H;
+          for (let i = 0; i < H; i++) {
+            const t3 = seed_h[seed_hRow + i]! * tape_hh[tape_hhRow + i]!;
+            s2[s2Row + i] = t3;
+            // grad of: h' = (1 - f) .* h + f .* hh
+            const dhh = seed_h[seed_hRow + i]! * tape_f[tape_fRow + i]!;
+            const dhh_pre = dhh * (1 - tape_hh[tape_hhRow + i]! * tape_hh[tape_hhRow + i]!);
+            gx0[gx0Row + i] = dhh_pre;
+            s1[s1Row + i] = dhh_pre;
+            const t4 = seed_h[seed_hRow + i]! * hPrev[hPrevRow + i]!;
+            s3[s3Row + i] = t4;
+            const t5 = 1 - tape_f[tape_fRow + i]!;
+            const t6 = tape_f[tape_fRow + i]! * t5;
+            s4[s4Row + i] = t6;
+            const t7 = seed_h[seed_hRow + i]! * t5;
+            s5[s5Row + i] = t7;
+            const t1 = tape_f[tape_fRow + i]! * hPrev[hPrevRow + i]!;
+            s6[s6Row + i] = t1;
+          }
         }
       }
 
@@ -574,35 +743,66 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
 
       // dUh
       mm.TN(H, H, B, s1, 0, H, s6, 0, H, dp, o_Uh);
-      for (let b = 0; b < B; b++) {
-        const s2Row = b * H;
-        const s7Row = b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const s3Row = b * H;
-        const s4Row = b * H;
-        const gx0Row = t * B * (2 * H) + b * (2 * H);
-        const s0Row = b * H;
-        const tape_fRow = t * B * H + b * H;
-        const s5Row = b * H;
-        const s8Row = b * H;
-        for (let i = 0; i < H; i++) {
-          // grad of: hh, h'
-          const df = s2[s2Row + i]! + s7[s7Row + i]! * hPrev[hPrevRow + i]! - s3[s3Row + i]!;
-          const df_pre = df * s4[s4Row + i]!;
-          gx0[gx0Row + i] = df_pre;
-          s0[s0Row + i] = df_pre;
-          const t8 = s7[s7Row + i]! * tape_f[tape_fRow + i]! + s5[s5Row + i]!;
-          s8[s8Row + i] = t8;
+      // loop 3 (f32_3, f64_3 in the cell's .wat)
+      if (wl)
+        wl(3, B, [
+          H,
+          at(s2, 0),
+          H,
+          at(s7, 0),
+          H,
+          at(hPrev, hPrevAt),
+          H,
+          at(s3, 0),
+          H,
+          at(s4, 0),
+          H,
+          at(gx0, t * B * (2 * H)),
+          2 * H,
+          at(s0, 0),
+          H,
+          at(tape_f, t * B * H),
+          H,
+          at(s5, 0),
+          H,
+          at(s8, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s2Row = b * H;
+          const s7Row = b * H;
+          const hPrevRow = hPrevAt + b * H;
+          const s3Row = b * H;
+          const s4Row = b * H;
+          const gx0Row = t * B * (2 * H) + b * (2 * H);
+          const s0Row = b * H;
+          const tape_fRow = t * B * H + b * H;
+          const s5Row = b * H;
+          const s8Row = b * H;
+          for (let i = 0; i < H; i++) {
+            // grad of: hh, h'
+            const df = s2[s2Row + i]! + s7[s7Row + i]! * hPrev[hPrevRow + i]! - s3[s3Row + i]!;
+            const df_pre = df * s4[s4Row + i]!;
+            gx0[gx0Row + i] = df_pre;
+            s0[s0Row + i] = df_pre;
+            const t8 = s7[s7Row + i]! * tape_f[tape_fRow + i]! + s5[s5Row + i]!;
+            s8[s8Row + i] = t8;
+          }
         }
       }
 
       // d(dh) from Uf
       mm.NN(B, H, H, s0, 0, H, p, o_Uf, carry_h, 0, H, false);
-      for (let b = 0; b < B; b++) {
-        const s8Row = b * H;
-        const carry_hRow = b * H;
-        for (let i = 0; i < H; i++) {
-          carry_h[carry_hRow + i]! += s8[s8Row + i]!;
+      // loop 4 (f32_4, f64_4 in the cell's .wat)
+      if (wl) wl(4, B, [H, at(s8, 0), H, at(carry_h, 0), H]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s8Row = b * H;
+          const carry_hRow = b * H;
+          for (let i = 0; i < H; i++) {
+            carry_h[carry_hRow + i]! += s8[s8Row + i]!;
+          }
         }
       }
 
@@ -647,3 +847,94 @@ export function createStep64(sizes: Sizes, B: number, options: KernelOptions = {
 export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {}): Kernel<Float32Array> {
   return createKernel32(sizes, B, 1, options);
 }
+
+/** The elementwise loops in WebAssembly (text: generated/mgu.wat), for the wasm backend: which may split their rows between threads, and the module. */
+const LOOPS_WASM: LoopsModuleSource = {
+  loops: [
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+  ],
+  binary: [
+    "AGFzbQEAAAABWQVgAXsBe2AQf39/f39/f39/f39/f39/fwBgGX9/f39/f39/f39/f39/f39/f39/f39/f38AYBd/f39/f39/f39/",
+    "f39/f39/f39/f39/fwBgB39/f39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDDw4AAAEBAgMEAAABAQIDBAdRCgVmMzJfMAACBWYz",
+    "Ml8xAAMFZjMyXzIABAVmMzJfMwAFBWYzMl80AAYFZjY0XzAACQVmNjRfMQAKBWY2NF8yAAsFZjY0XzMADAVmNjRfNAANCr4rDugD",
+    "AQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5AQ1QOQENUDkBDVA5IAAgAP0MO6q4PzuquD87qrg/",
+    "O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMAAJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH9",
+    "5QEgAv0Mg4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImI",
+    "CDz95AEgAf3mAf0Mq6oqPauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/AAAA",
+    "PwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9",
+    "DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKx",
+    "QhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9Ugt+AQF7/QwAAIA/AACAPwAAgD8AAIA//QwAAABAAAAAQAAAAEAA",
+    "AABA/QwAAABAAAAAQAAAAEAAAABAIAD94AH95gEQAP0MAACAPwAAgD8AAIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAA",
+    "AAAAAAAAAAAAAP1D/VILswMDCX8BewF9A0AgACABTkUEQCADIAAgBGxBAnRqIRMgBSAAIAZsQQJ0aiEUIAggACAJbEECdGohFSAK",
+    "IAAgC2xBAnRqIRIgDCAAIA1sQQJ0aiEWIA4gACAPbEECdGohFyACIAJBA3FrIRhBACERA0AgESAYTkUEQP0MAACAPwAAgD8AAIA/",
+    "AACAP/0MAACAPwAAgD8AAIA/AACAPyARQQJ0IhAgE2r9AAQAIBAgFGr9AAQA/eQBIAcgEGr9AAQA/eQB/eEBEAD95AH95wEhGSAQ",
+    "IBVqIBn9CwQAIBAgFmogGSAQIBJq/QAEAP3mAf0LBAAgECAXav0MAACAPwAAgD8AAIA/AACAPyAZ/eUBIBAgEmr9AAQA/eYB/QsE",
+    "ACARQQRqIREMAQsLA0AgAiARTEUEQEMAAIA/IBFBAnQiECATaioCACAQIBRqKgIAkiAHIBBqKgIAkoz9ExAA/R8AQwAAgD+SlSEa",
+    "IBAgFWogGjgCACAQIBZqIBogECASaioCAJQ4AgAgECAXakMAAIA/IBqTIBAgEmoqAgCUOAIAIBFBAWohEQwBCwsgAEEBaiEADAEL",
+    "CwvJAgMJfwF7AX0DQCAAIAFORQRAIAMgACAEbEECdGohEiAFIAAgBmxBAnRqIRMgCCAAIAlsQQJ0aiEUIAogACALbEECdGohFSAM",
+    "IAAgDWxBAnRqIRYgDiAAIA9sQQJ0aiEXIAIgAkEDcWshGEEAIREDQCARIBhORQRAIBFBAnQiECASav0ABAAgECATav0ABAD95AEg",
+    "ByAQav0ABAD95AEQASEZIBAgFGogGf0LBAAgECAXaiAQIBVq/QAEACAQIBZq/QAEACAZ/eYB/eQB/QsEACARQQRqIREMAQsLA0Ag",
+    "AiARTEUEQCARQQJ0IhAgEmoqAgAgECATaioCAJIgByAQaioCAJL9ExAB/R8AIRogECAUaiAaOAIAIBAgF2ogECAVaioCACAQIBZq",
+    "KgIAIBqUkjgCACARQQFqIREMAQsLIABBAWohAAwBCwsLqAUDDn8BewF9A0AgACABTkUEQCADIAAgBGxBAnRqIRogBSAAIAZsQQJ0",
+    "aiEdIAcgACAIbEECdGohHyAJIAAgCmxBAnRqIRsgCyAAIAxsQQJ0aiEgIA0gACAObEECdGohISAPIAAgEGxBAnRqIR4gESAAIBJs",
+    "QQJ0aiEiIBMgACAUbEECdGohIyAVIAAgFmxBAnRqISQgFyAAIBhsQQJ0aiElIAIgAkEDcWshJkEAIRwDQCAcICZORQRAIBxBAnQi",
+    "GSAfaiAZIBpq/QAEACAZIB1q/QAEAP3mAf0LBAAgGSAgaiAZIBpq/QAEACAZIBtq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAZ",
+    "IB1q/QAEACAZIB1q/QAEAP3mAf3lAf3mASIn/QsEACAZICFqICf9CwQAIBkgImogGSAaav0ABAAgGSAeav0ABAD95gH9CwQAIBkg",
+    "I2ogGSAbav0ABAD9DAAAgD8AAIA/AACAPwAAgD8gGSAbav0ABAD95QEiJ/3mAf0LBAAgGSAkaiAZIBpq/QAEACAn/eYB/QsEACAZ",
+    "ICVqIBkgG2r9AAQAIBkgHmr9AAQA/eYB/QsEACAcQQRqIRwMAQsLA0AgAiAcTEUEQCAcQQJ0IhkgH2ogGSAaaioCACAZIB1qKgIA",
+    "lDgCACAZICBqIBkgGmoqAgAgGSAbaioCAJRDAACAPyAZIB1qKgIAIBkgHWoqAgCUk5QiKDgCACAZICFqICg4AgAgGSAiaiAZIBpq",
+    "KgIAIBkgHmoqAgCUOAIAIBkgI2ogGSAbaioCAEMAAIA/IBkgG2oqAgCTIiiUOAIAIBkgJGogGSAaaioCACAolDgCACAZICVqIBkg",
+    "G2oqAgAgGSAeaioCAJQ4AgAgHEEBaiEcDAELCyAAQQFqIQAMAQsLC8ADAw1/AXsBfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEaIAUg",
+    "ACAGbEECdGohGSAHIAAgCGxBAnRqIRsgCSAAIApsQQJ0aiEcIAsgACAMbEECdGohHSANIAAgDmxBAnRqIR4gDyAAIBBsQQJ0aiEf",
+    "IBEgACASbEECdGohICATIAAgFGxBAnRqISEgFSAAIBZsQQJ0aiEiIAIgAkEDcWshI0EAIRgDQCAYICNORQRAIBhBAnQiFyAaav0A",
+    "BAAgFyAZav0ABAAgFyAbav0ABAD95gH95AEgFyAcav0ABAD95QEgFyAdav0ABAD95gEhJCAXIB5qICT9CwQAIBcgH2ogJP0LBAAg",
+    "FyAiaiAXIBlq/QAEACAXICBq/QAEAP3mASAXICFq/QAEAP3kAf0LBAAgGEEEaiEYDAELCwNAIAIgGExFBEAgGEECdCIXIBpqKgIA",
+    "IBcgGWoqAgAgFyAbaioCAJSSIBcgHGoqAgCTIBcgHWoqAgCUISUgFyAeaiAlOAIAIBcgH2ogJTgCACAXICJqIBcgGWoqAgAgFyAg",
+    "aioCAJQgFyAhaioCAJI4AgAgGEEBaiEYDAELCyAAQQFqIQAMAQsLC6wBAQV/A0AgACABTkUEQCADIAAgBGxBAnRqIQogBSAAIAZs",
+    "QQJ0aiEJIAIgAkEDcWshC0EAIQcDQCAHIAtORQRAIAdBAnQiCCAJaiAIIAlq/QAEACAIIApq/QAEAP3kAf0LBAAgB0EEaiEHDAEL",
+    "CwNAIAIgB0xFBEAgB0ECdCIIIAlqIAggCWoqAgAgCCAKaioCAJI4AgAgB0EBaiEHDAELCyAAQQFqIQAMAQsLC4sFAQJ7/QwAAAAA",
+    "AAAAAAAAAAAAAAAA/QwAAAAAAADwfwAAAAAAAPB//QwJbagTRhLmPQltqBNGEuY9IAAgAP0M/oIrZUcV9z/+gitlRxX3P/3yAf2U",
+    "Af0MAAAAAAAwkcAAAAAAADCRwP31Af0MAAAAAAAwkUAAAAAAADCRQP30ASIC/QwAAOD+Qi7mPwAA4P5CLuY//fIB/fEBIAL9DHY8",
+    "eTXvOeo9djx5Ne856j398gH98QEiAf3yAf0MmNj479juIT6Y2Pjv2O4hPv3wASAB/fIB/QzkRPVnReZaPuRE9WdF5lo+/fABIAH9",
+    "8gH9DFyfeLdPfpI+XJ94t09+kj798AEgAf3yAf0MNMdWpeMdxz40x1al4x3HPv3wASAB/fIB/QwaoAEaoAH6PhqgARqgAfo+/fAB",
+    "IAH98gH9DBqgARqgASo/GqABGqABKj/98AEgAf3yAf0MF2zBFmzBVj8XbMEWbMFWP/3wASAB/fIB/QwRERERERGBPxEREREREYE/",
+    "/fABIAH98gH9DFVVVVVVVaU/VVVVVVVVpT/98AEgAf3yAf0MVVVVVVVVxT9VVVVVVVXFP/3wASAB/fIB/QwAAAAAAADgPwAAAAAA",
+    "AOA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAC/fwBIgFBAf2sASIC/ccB",
+    "/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgASAC/bEB/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgAP0M7zn6",
+    "/kIuhkDvOfr+Qi6GQP1K/VIgAP0MUjAt1RBJh8BSMC3VEEmHwP1J/VILfgEBe/0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAEAA",
+    "AAAAAAAAQP0MAAAAAAAAAEAAAAAAAAAAQCAA/ewB/fIBEAf9DAAAAAAAAPA/AAAAAAAA8D/98AH98wH98QEiAf3tASABIAD9DAAA",
+    "AAAAAAAAAAAAAAAAAAD9Sf1SC78DAwl/AXsBfANAIAAgAU5FBEAgAyAAIARsQQN0aiETIAUgACAGbEEDdGohFCAIIAAgCWxBA3Rq",
+    "IRUgCiAAIAtsQQN0aiESIAwgACANbEEDdGohFiAOIAAgD2xBA3RqIRcgAiACQQFxayEYQQAhEQNAIBEgGE5FBED9DAAAAAAAAPA/",
+    "AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gEUEDdCIQIBNq/QAEACAQIBRq/QAEAP3wASAHIBBq/QAEAP3wAf3tARAH/fAB/fMB",
+    "IRkgECAVaiAZ/QsEACAQIBZqIBkgECASav0ABAD98gH9CwQAIBAgF2r9DAAAAAAAAPA/AAAAAAAA8D8gGf3xASAQIBJq/QAEAP3y",
+    "Af0LBAAgEUECaiERDAELCwNAIAIgEUxFBEBEAAAAAAAA8D8gEUEDdCIQIBNqKwMAIBAgFGorAwCgIAcgEGorAwCgmv0UEAf9IQBE",
+    "AAAAAAAA8D+goyEaIBAgFWogGjkDACAQIBZqIBogECASaisDAKI5AwAgECAXakQAAAAAAADwPyAaoSAQIBJqKwMAojkDACARQQFq",
+    "IREMAQsLIABBAWohAAwBCwsLyQIDCX8BewF8A0AgACABTkUEQCADIAAgBGxBA3RqIRIgBSAAIAZsQQN0aiETIAggACAJbEEDdGoh",
+    "FCAKIAAgC2xBA3RqIRUgDCAAIA1sQQN0aiEWIA4gACAPbEEDdGohFyACIAJBAXFrIRhBACERA0AgESAYTkUEQCARQQN0IhAgEmr9",
+    "AAQAIBAgE2r9AAQA/fABIAcgEGr9AAQA/fABEAghGSAQIBRqIBn9CwQAIBAgF2ogECAVav0ABAAgECAWav0ABAAgGf3yAf3wAf0L",
+    "BAAgEUECaiERDAELCwNAIAIgEUxFBEAgEUEDdCIQIBJqKwMAIBAgE2orAwCgIAcgEGorAwCg/RQQCP0hACEaIBAgFGogGjkDACAQ",
+    "IBdqIBAgFWorAwAgECAWaisDACAaoqA5AwAgEUEBaiERDAELCyAAQQFqIQAMAQsLC7AFAw5/AXsBfANAIAAgAU5FBEAgAyAAIARs",
+    "QQN0aiEaIAUgACAGbEEDdGohHSAHIAAgCGxBA3RqIR8gCSAAIApsQQN0aiEbIAsgACAMbEEDdGohICANIAAgDmxBA3RqISEgDyAA",
+    "IBBsQQN0aiEeIBEgACASbEEDdGohIiATIAAgFGxBA3RqISMgFSAAIBZsQQN0aiEkIBcgACAYbEEDdGohJSACIAJBAXFrISZBACEc",
+    "A0AgHCAmTkUEQCAcQQN0IhkgH2ogGSAaav0ABAAgGSAdav0ABAD98gH9CwQAIBkgIGogGSAaav0ABAAgGSAbav0ABAD98gH9DAAA",
+    "AAAAAPA/AAAAAAAA8D8gGSAdav0ABAAgGSAdav0ABAD98gH98QH98gEiJ/0LBAAgGSAhaiAn/QsEACAZICJqIBkgGmr9AAQAIBkg",
+    "Hmr9AAQA/fIB/QsEACAZICNqIBkgG2r9AAQA/QwAAAAAAADwPwAAAAAAAPA/IBkgG2r9AAQA/fEBIif98gH9CwQAIBkgJGogGSAa",
+    "av0ABAAgJ/3yAf0LBAAgGSAlaiAZIBtq/QAEACAZIB5q/QAEAP3yAf0LBAAgHEECaiEcDAELCwNAIAIgHExFBEAgHEEDdCIZIB9q",
+    "IBkgGmorAwAgGSAdaisDAKI5AwAgGSAgaiAZIBpqKwMAIBkgG2orAwCiRAAAAAAAAPA/IBkgHWorAwAgGSAdaisDAKKhoiIoOQMA",
+    "IBkgIWogKDkDACAZICJqIBkgGmorAwAgGSAeaisDAKI5AwAgGSAjaiAZIBtqKwMARAAAAAAAAPA/IBkgG2orAwChIiiiOQMAIBkg",
+    "JGogGSAaaisDACAoojkDACAZICVqIBkgG2orAwAgGSAeaisDAKI5AwAgHEEBaiEcDAELCyAAQQFqIQAMAQsLC8ADAw1/AXsBfANA",
+    "IAAgAU5FBEAgAyAAIARsQQN0aiEaIAUgACAGbEEDdGohGSAHIAAgCGxBA3RqIRsgCSAAIApsQQN0aiEcIAsgACAMbEEDdGohHSAN",
+    "IAAgDmxBA3RqIR4gDyAAIBBsQQN0aiEfIBEgACASbEEDdGohICATIAAgFGxBA3RqISEgFSAAIBZsQQN0aiEiIAIgAkEBcWshI0EA",
+    "IRgDQCAYICNORQRAIBhBA3QiFyAaav0ABAAgFyAZav0ABAAgFyAbav0ABAD98gH98AEgFyAcav0ABAD98QEgFyAdav0ABAD98gEh",
+    "JCAXIB5qICT9CwQAIBcgH2ogJP0LBAAgFyAiaiAXIBlq/QAEACAXICBq/QAEAP3yASAXICFq/QAEAP3wAf0LBAAgGEECaiEYDAEL",
+    "CwNAIAIgGExFBEAgGEEDdCIXIBpqKwMAIBcgGWorAwAgFyAbaisDAKKgIBcgHGorAwChIBcgHWorAwCiISUgFyAeaiAlOQMAIBcg",
+    "H2ogJTkDACAXICJqIBcgGWorAwAgFyAgaisDAKIgFyAhaisDAKA5AwAgGEEBaiEYDAELCyAAQQFqIQAMAQsLC6wBAQV/A0AgACAB",
+    "TkUEQCADIAAgBGxBA3RqIQogBSAAIAZsQQN0aiEJIAIgAkEBcWshC0EAIQcDQCAHIAtORQRAIAdBA3QiCCAJaiAIIAlq/QAEACAI",
+    "IApq/QAEAP3wAf0LBAAgB0ECaiEHDAELCwNAIAIgB0xFBEAgB0EDdCIIIAlqIAggCWorAwAgCCAKaisDAKA5AwAgB0EBaiEHDAEL",
+    "CyAAQQFqIQAMAQsLCw==",
+  ].join(""),
+};

@@ -3,7 +3,7 @@
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "./gemm.ts";
 import { GEMM_WASM } from "./gemm-wasm.ts";
 import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../src/runtime.ts";
-import { type KernelOptions, kernelMemory } from "../src/wasm.ts";
+import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../src/wasm.ts";
 /** Elman RNN in PyTorch nn.RNN's layout (two biases) with a user-defined softsign activation x / (1 + |x|), as Keras activations.softsign */
 export const spec = {
   name: "rnn-softsign",
@@ -110,12 +110,12 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     H * D,
     H * H,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT64,
     NN: gemmNN64,
     TN: gemmTN64,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -241,12 +241,20 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       s1[i] = s;
     }
 
-    for (let i = 0; i < H; i++) {
-      dp[o_bih + i]! += s1[i]!;
+    // loop 0 (f32_0, f64_0 in the cell's .wat)
+    if (wl) wl(0, 1, [H, at(s1, 0), at(dp, o_bih)]);
+    else {
+      for (let i = 0; i < H; i++) {
+        dp[o_bih + i]! += s1[i]!;
+      }
     }
 
-    for (let i = 0; i < H; i++) {
-      dp[o_bhh + i]! += s1[i]!;
+    // loop 1 (f32_1, f64_1 in the cell's .wat)
+    if (wl) wl(1, 1, [H, at(s1, 0), at(dp, o_bhh)]);
+    else {
+      for (let i = 0; i < H; i++) {
+        dp[o_bhh + i]! += s1[i]!;
+      }
     }
 
     // grad of: h' = softsign(Wih*x + bih + Whh*h + bhh)
@@ -296,12 +304,12 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     H * D,
     H * H,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT32,
     NN: gemmNN32,
     TN: gemmTN32,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -427,12 +435,20 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       s1[i] = s;
     }
 
-    for (let i = 0; i < H; i++) {
-      dp[o_bih + i]! += s1[i]!;
+    // loop 0 (f32_0, f64_0 in the cell's .wat)
+    if (wl) wl(0, 1, [H, at(s1, 0), at(dp, o_bih)]);
+    else {
+      for (let i = 0; i < H; i++) {
+        dp[o_bih + i]! += s1[i]!;
+      }
     }
 
-    for (let i = 0; i < H; i++) {
-      dp[o_bhh + i]! += s1[i]!;
+    // loop 1 (f32_1, f64_1 in the cell's .wat)
+    if (wl) wl(1, 1, [H, at(s1, 0), at(dp, o_bhh)]);
+    else {
+      for (let i = 0; i < H; i++) {
+        dp[o_bhh + i]! += s1[i]!;
+      }
     }
 
     // grad of: h' = softsign(Wih*x + bih + Whh*h + bhh)
@@ -461,3 +477,19 @@ export function createStep64(sizes: Sizes, B: number, options: KernelOptions = {
 export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {}): Kernel<Float32Array> {
   return createKernel32(sizes, B, 1, options);
 }
+
+/** The elementwise loops in WebAssembly (text: generated/rnn-softsign.wat), for the wasm backend: which may split their rows between threads, and the module. */
+const LOOPS_WASM: LoopsModuleSource = {
+  loops: [
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+  ],
+  binary: [
+    "AGFzbQEAAAABCQFgBX9/f39/AAISAQNlbnYGbWVtb3J5AgMBgIAEAwMCAAAHIQQFZjMyXzAAAAVmMzJfMQAABWY2NF8wAAEFZjY0",
+    "XzEAAQqpAgKSAQEDfwNAIAAgAU5FBEAgAiACQQNxayEHQQAhBQNAIAUgB05FBEAgBUECdCIGIARqIAQgBmr9AAQAIAMgBmr9AAQA",
+    "/eQB/QsEACAFQQRqIQUMAQsLA0AgAiAFTEUEQCAFQQJ0IgYgBGogBCAGaioCACADIAZqKgIAkjgCACAFQQFqIQUMAQsLIABBAWoh",
+    "AAwBCwsLkgEBA38DQCAAIAFORQRAIAIgAkEBcWshB0EAIQUDQCAFIAdORQRAIAVBA3QiBiAEaiAEIAZq/QAEACADIAZq/QAEAP3w",
+    "Af0LBAAgBUECaiEFDAELCwNAIAIgBUxFBEAgBUEDdCIGIARqIAQgBmorAwAgAyAGaisDAKA5AwAgBUEBaiEFDAELCyAAQQFqIQAM",
+    "AQsLCw==",
+  ].join(""),
+};

@@ -3,7 +3,7 @@
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "./gemm.ts";
 import { GEMM_WASM } from "./gemm-wasm.ts";
 import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../src/runtime.ts";
-import { type KernelOptions, kernelMemory } from "../src/wasm.ts";
+import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../src/wasm.ts";
 /** Elman RNN with tanh, as PyTorch nn.RNN / nn.RNNCell (nonlinearity='tanh'), two biases */
 export const spec = {
   name: "rnn",
@@ -109,12 +109,12 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     H * D,
     H * H,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT64,
     NN: gemmNN64,
     TN: gemmTN64,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -155,14 +155,18 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Whh times h
       mm.NT(B, H, H, hPrev, hPrevAt, H, p, o_Whh, s0, 0, H, false);
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * H + b * H;
-        const s0Row = b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // h' = tanh(Wih*x + bih + Whh*h + bhh)
-          const h_next = Math.tanh(xp0[xp0Row + i]! + p[o_bih + i]! + s0[s0Row + i]! + p[o_bhh + i]!);
-          hOut[hOutRow + i] = h_next;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl) wl(0, B, [H, at(xp0, t * B * H), H, at(p, o_bih), at(s0, 0), H, at(p, o_bhh), at(hOut, t * B * H), H]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * H + b * H;
+          const s0Row = b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // h' = tanh(Wih*x + bih + Whh*h + bhh)
+            const h_next = Math.tanh(xp0[xp0Row + i]! + p[o_bih + i]! + s0[s0Row + i]! + p[o_bhh + i]!);
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -202,15 +206,19 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
-      for (let b = 0; b < B; b++) {
-        const seed_hRow = b * H;
-        const hOutRow = t * B * H + b * H;
-        const gx0Row = t * B * H + b * H;
-        const s0Row = b * H;
-        for (let i = 0; i < H; i++) {
-          const dh_next_pre = seed_h[seed_hRow + i]! * (1 - hOut[hOutRow + i]! * hOut[hOutRow + i]!);
-          gx0[gx0Row + i] = dh_next_pre;
-          s0[s0Row + i] = dh_next_pre;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl) wl(1, B, [H, at(seed_h, 0), H, at(hOut, t * B * H), H, at(gx0, t * B * H), H, at(s0, 0), H]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const seed_hRow = b * H;
+          const hOutRow = t * B * H + b * H;
+          const gx0Row = t * B * H + b * H;
+          const s0Row = b * H;
+          for (let i = 0; i < H; i++) {
+            const dh_next_pre = seed_h[seed_hRow + i]! * (1 - hOut[hOutRow + i]! * hOut[hOutRow + i]!);
+            gx0[gx0Row + i] = dh_next_pre;
+            s0[s0Row + i] = dh_next_pre;
+          }
         }
       }
 
@@ -236,12 +244,20 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       s1[i] = s;
     }
 
-    for (let i = 0; i < H; i++) {
-      dp[o_bih + i]! += s1[i]!;
+    // loop 2 (f32_2, f64_2 in the cell's .wat)
+    if (wl) wl(2, 1, [H, at(s1, 0), at(dp, o_bih)]);
+    else {
+      for (let i = 0; i < H; i++) {
+        dp[o_bih + i]! += s1[i]!;
+      }
     }
 
-    for (let i = 0; i < H; i++) {
-      dp[o_bhh + i]! += s1[i]!;
+    // loop 3 (f32_3, f64_3 in the cell's .wat)
+    if (wl) wl(3, 1, [H, at(s1, 0), at(dp, o_bhh)]);
+    else {
+      for (let i = 0; i < H; i++) {
+        dp[o_bhh + i]! += s1[i]!;
+      }
     }
 
     // grad of: h' = tanh(Wih*x + bih + Whh*h + bhh)
@@ -290,12 +306,12 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     H * D,
     H * H,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT32,
     NN: gemmNN32,
     TN: gemmTN32,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * D),
@@ -336,14 +352,18 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Whh times h
       mm.NT(B, H, H, hPrev, hPrevAt, H, p, o_Whh, s0, 0, H, false);
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * H + b * H;
-        const s0Row = b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // h' = tanh(Wih*x + bih + Whh*h + bhh)
-          const h_next = Math.tanh(xp0[xp0Row + i]! + p[o_bih + i]! + s0[s0Row + i]! + p[o_bhh + i]!);
-          hOut[hOutRow + i] = h_next;
+      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      if (wl) wl(0, B, [H, at(xp0, t * B * H), H, at(p, o_bih), at(s0, 0), H, at(p, o_bhh), at(hOut, t * B * H), H]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * H + b * H;
+          const s0Row = b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // h' = tanh(Wih*x + bih + Whh*h + bhh)
+            const h_next = Math.tanh(xp0[xp0Row + i]! + p[o_bih + i]! + s0[s0Row + i]! + p[o_bhh + i]!);
+            hOut[hOutRow + i] = h_next;
+          }
         }
       }
     }
@@ -383,15 +403,19 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
-      for (let b = 0; b < B; b++) {
-        const seed_hRow = b * H;
-        const hOutRow = t * B * H + b * H;
-        const gx0Row = t * B * H + b * H;
-        const s0Row = b * H;
-        for (let i = 0; i < H; i++) {
-          const dh_next_pre = seed_h[seed_hRow + i]! * (1 - hOut[hOutRow + i]! * hOut[hOutRow + i]!);
-          gx0[gx0Row + i] = dh_next_pre;
-          s0[s0Row + i] = dh_next_pre;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl) wl(1, B, [H, at(seed_h, 0), H, at(hOut, t * B * H), H, at(gx0, t * B * H), H, at(s0, 0), H]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const seed_hRow = b * H;
+          const hOutRow = t * B * H + b * H;
+          const gx0Row = t * B * H + b * H;
+          const s0Row = b * H;
+          for (let i = 0; i < H; i++) {
+            const dh_next_pre = seed_h[seed_hRow + i]! * (1 - hOut[hOutRow + i]! * hOut[hOutRow + i]!);
+            gx0[gx0Row + i] = dh_next_pre;
+            s0[s0Row + i] = dh_next_pre;
+          }
         }
       }
 
@@ -417,12 +441,20 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       s1[i] = s;
     }
 
-    for (let i = 0; i < H; i++) {
-      dp[o_bih + i]! += s1[i]!;
+    // loop 2 (f32_2, f64_2 in the cell's .wat)
+    if (wl) wl(2, 1, [H, at(s1, 0), at(dp, o_bih)]);
+    else {
+      for (let i = 0; i < H; i++) {
+        dp[o_bih + i]! += s1[i]!;
+      }
     }
 
-    for (let i = 0; i < H; i++) {
-      dp[o_bhh + i]! += s1[i]!;
+    // loop 3 (f32_3, f64_3 in the cell's .wat)
+    if (wl) wl(3, 1, [H, at(s1, 0), at(dp, o_bhh)]);
+    else {
+      for (let i = 0; i < H; i++) {
+        dp[o_bhh + i]! += s1[i]!;
+      }
     }
 
     // grad of: h' = tanh(Wih*x + bih + Whh*h + bhh)
@@ -451,3 +483,53 @@ export function createStep64(sizes: Sizes, B: number, options: KernelOptions = {
 export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {}): Kernel<Float32Array> {
   return createKernel32(sizes, B, 1, options);
 }
+
+/** The elementwise loops in WebAssembly (text: generated/rnn.wat), for the wasm backend: which may split their rows between threads, and the module. */
+const LOOPS_WASM: LoopsModuleSource = {
+  loops: [
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+  ],
+  binary: [
+    "AGFzbQEAAAABHANgAXsBe2ALf39/f39/f39/f38AYAV/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMJCAABAQIAAQECB0EIBWYz",
+    "Ml8wAAEFZjMyXzEAAgVmMzJfMgADBWYzMl8zAAMFZjY0XzAABQVmNjRfMQAGBWY2NF8yAAcFZjY0XzMABwqQFQjgBAEDe/0MAACA",
+    "PwAAgD8AAIA/AACAP/0MAAAAQAAAAEAAAABAAAAAQP0MAAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8AAIB/AACAf/0MAQ1QOQEN",
+    "UDkBDVA5AQ1QOf0MAAAAQAAAAEAAAABAAAAAQCAA/eAB/eYBIgMgA/0MO6q4PzuquD87qrg/O6q4P/3mAf1q/QwAAJbDAACWwwAA",
+    "lsMAAJbD/ekB/QwAAJZDAACWQwAAlkMAAJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0Mg4BeuYOAXrmDgF65g4Be",
+    "uf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauqKj2r",
+    "qio9q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAA",
+    "gD8AAIA/AACAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFB",
+    "F/2rAf3mASABIAL9sQH9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAD/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAD/Qy08c/C",
+    "tPHPwrTxz8K08c/C/UP9Uv0MAACAPwAAgD8AAIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1D/VIL",
+    "7AEBBn8DQCAAIAFORQRAIAMgACAEbEECdGohDSAGIAAgB2xBAnRqIQ4gCSAAIApsQQJ0aiEPIAIgAkEDcWshEEEAIQwDQCAMIBBO",
+    "RQRAIAxBAnQiCyAPaiALIA1q/QAEACAFIAtq/QAEAP3kASALIA5q/QAEAP3kASAIIAtq/QAEAP3kARAA/QsEACAMQQRqIQwMAQsL",
+    "A0AgAiAMTEUEQCAMQQJ0IgsgD2ogCyANaioCACAFIAtqKgIAkiALIA5qKgIAkiAIIAtqKgIAkv0TEAD9HwA4AgAgDEEBaiEMDAEL",
+    "CyAAQQFqIQAMAQsLC44CAwd/AXsBfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiENIAUgACAGbEECdGohDiAHIAAgCGxBAnRqIQ8gCSAA",
+    "IApsQQJ0aiEQIAIgAkEDcWshEUEAIQsDQCALIBFORQRAIAtBAnQiDCANav0ABAD9DAAAgD8AAIA/AACAPwAAgD8gDCAOav0ABAAi",
+    "EiAS/eYB/eUB/eYBIRIgDCAPaiAS/QsEACAMIBBqIBL9CwQAIAtBBGohCwwBCwsDQCACIAtMRQRAIAtBAnQiDCANaioCAEMAAIA/",
+    "IAwgDmoqAgAiEyATlJOUIRMgDCAPaiATOAIAIAwgEGogEzgCACALQQFqIQsMAQsLIABBAWohAAwBCwsLkgEBA38DQCAAIAFORQRA",
+    "IAIgAkEDcWshB0EAIQUDQCAFIAdORQRAIAVBAnQiBiAEaiAEIAZq/QAEACADIAZq/QAEAP3kAf0LBAAgBUEEaiEFDAELCwNAIAIg",
+    "BUxFBEAgBUECdCIGIARqIAQgBmoqAgAgAyAGaioCAJI4AgAgBUEBaiEFDAELCyAAQQFqIQAMAQsLC4MGAQN7/QwAAAAAAADwPwAA",
+    "AAAAAPA//QwAAAAAAAAAQAAAAAAAAABA/QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAAAADwfwAAAAAAAPB//QwJbagTRhLmPQltqBNG",
+    "EuY9/QwAAAAAAAAAQAAAAAAAAABAIAD97AH98gEiAyAD/Qz+gitlRxX3P/6CK2VHFfc//fIB/ZQB/QwAAAAAADCRwAAAAAAAMJHA",
+    "/fUB/QwAAAAAADCRQAAAAAAAMJFA/fQBIgL9DAAA4P5CLuY/AADg/kIu5j/98gH98QEgAv0Mdjx5Ne856j12PHk17znqPf3yAf3x",
+    "ASIB/fIB/QyY2Pjv2O4hPpjY+O/Y7iE+/fABIAH98gH9DORE9WdF5lo+5ET1Z0XmWj798AEgAf3yAf0MXJ94t09+kj5cn3i3T36S",
+    "Pv3wASAB/fIB/Qw0x1al4x3HPjTHVqXjHcc+/fABIAH98gH9DBqgARqgAfo+GqABGqAB+j798AEgAf3yAf0MGqABGqABKj8aoAEa",
+    "oAEqP/3wASAB/fIB/QwXbMEWbMFWPxdswRZswVY//fABIAH98gH9DBEREREREYE/ERERERERgT/98AEgAf3yAf0MVVVVVVVVpT9V",
+    "VVVVVVWlP/3wASAB/fIB/QxVVVVVVVXFP1VVVVVVVcU//fABIAH98gH9DAAAAAAAAOA/AAAAAAAA4D/98AEgAf3yAf0MAAAAAAAA",
+    "8D8AAAAAAADwP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAL9/AEiAUEB/awBIgL9xwH9DP8DAAAAAAAA/wMAAAAAAAD9",
+    "zgFBNP3LAf3yASABIAL9sQH9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASAD/QzvOfr+Qi6GQO85+v5CLoZA/Ur9UiAD",
+    "/QxSMC3VEEmHwFIwLdUQSYfA/Un9Uv0MAAAAAAAA8D8AAAAAAADwP/3wAf3zAf3xASIB/e0BIAEgAP0MAAAAAAAAAAAAAAAAAAAA",
+    "AP1J/VIL7AEBBn8DQCAAIAFORQRAIAMgACAEbEEDdGohDSAGIAAgB2xBA3RqIQ4gCSAAIApsQQN0aiEPIAIgAkEBcWshEEEAIQwD",
+    "QCAMIBBORQRAIAxBA3QiCyAPaiALIA1q/QAEACAFIAtq/QAEAP3wASALIA5q/QAEAP3wASAIIAtq/QAEAP3wARAE/QsEACAMQQJq",
+    "IQwMAQsLA0AgAiAMTEUEQCAMQQN0IgsgD2ogCyANaisDACAFIAtqKwMAoCALIA5qKwMAoCAIIAtqKwMAoP0UEAT9IQA5AwAgDEEB",
+    "aiEMDAELCyAAQQFqIQAMAQsLC5ICAwd/AXsBfANAIAAgAU5FBEAgAyAAIARsQQN0aiENIAUgACAGbEEDdGohDiAHIAAgCGxBA3Rq",
+    "IQ8gCSAAIApsQQN0aiEQIAIgAkEBcWshEUEAIQsDQCALIBFORQRAIAtBA3QiDCANav0ABAD9DAAAAAAAAPA/AAAAAAAA8D8gDCAO",
+    "av0ABAAiEiAS/fIB/fEB/fIBIRIgDCAPaiAS/QsEACAMIBBqIBL9CwQAIAtBAmohCwwBCwsDQCACIAtMRQRAIAtBA3QiDCANaisD",
+    "AEQAAAAAAADwPyAMIA5qKwMAIhMgE6KhoiETIAwgD2ogEzkDACAMIBBqIBM5AwAgC0EBaiELDAELCyAAQQFqIQAMAQsLC5IBAQN/",
+    "A0AgACABTkUEQCACIAJBAXFrIQdBACEFA0AgBSAHTkUEQCAFQQN0IgYgBGogBCAGav0ABAAgAyAGav0ABAD98AH9CwQAIAVBAmoh",
+    "BQwBCwsDQCACIAVMRQRAIAVBA3QiBiAEaiAEIAZqKwMAIAMgBmorAwCgOQMAIAVBAWohBQwBCwsgAEEBaiEADAELCws=",
+  ].join(""),
+};

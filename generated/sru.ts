@@ -3,7 +3,7 @@
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "./gemm.ts";
 import { GEMM_WASM } from "./gemm-wasm.ts";
 import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../src/runtime.ts";
-import { type KernelOptions, kernelMemory } from "../src/wasm.ts";
+import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../src/wasm.ts";
 /** SRU, Lei et al. EMNLP 2018 (arXiv 1709.02755), as asappresearch/sru sru/ops.py elementwise_recurrence_naive with SRUCell defaults (highway_bias 0, rescale=True, use_tanh=False), D == H */
 export const spec = {
   name: "sru",
@@ -132,12 +132,12 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     B * H,
     3 * H * H,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT64,
     NN: gemmNN64,
     TN: gemmTN64,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * H),
@@ -178,10 +178,14 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     const cOut = mem.output(io.cOut, out.c);
     checkArray(spec.name, "out.h", out.h, Float64Array, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
-    {
-      // scale_x = sqrt(1 + 2*exp(highway_bias))
-      const scale_x = Math.sqrt(1 + 2 * Math.exp(0));
-      u_scale_x[0] = scale_x;
+    // loop 0 (f32_0, f64_0 in the cell's .wat)
+    if (wl) wl(0, 1, [at(u_scale_x, 0)]);
+    else {
+      {
+        // scale_x = sqrt(1 + 2*exp(highway_bias))
+        const scale_x = Math.sqrt(1 + 2 * Math.exp(0));
+        u_scale_x[0] = scale_x;
+      }
     }
 
     // all steps at once: the products with the inputs
@@ -190,29 +194,59 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     for (let t = 0; t < T; t++) {
       const cPrev = t === 0 ? cPrev0 : cOut;
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (3 * H) + b * (3 * H);
-        const cPrevRow = cPrevAt + b * H;
-        const tape_fRow = t * B * H + b * H;
-        const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
-        const tape_rRow = t * B * H + b * H;
-        const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
-        const cOutRow = t * B * H + b * H;
-        const xRow = t * B * H + b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // f  = sigmoid(Wf*x + v_f .* c + b_f)
-          const f = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_v_f + i]! * cPrev[cPrevRow + i]! + p[o_b_f + i]!)));
-          tape_f[tape_fRow + i] = f;
-          // r  = sigmoid(Wr*x + v_r .* c + b_r)
-          const r = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + p[o_v_r + i]! * cPrev[cPrevRow + i]! + p[o_b_r + i]!)));
-          tape_r[tape_rRow + i] = r;
-          // c' = f .* c + (1 - f) .* (W*x)
-          const c_next = f * cPrev[cPrevRow + i]! + (1 - f) * xp0[xp0Row3 + i]!;
-          cOut[cOutRow + i] = c_next;
-          // h  = r .* c' + (1 - r) .* (scale_x * x)
-          const h = r * c_next + (1 - r) * (u_scale_x[0]! * x[xRow + i]!);
-          hOut[hOutRow + i] = h;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          H,
+          at(xp0, t * B * (3 * H)),
+          3 * H,
+          at(p, o_v_f),
+          at(cPrev, cPrevAt),
+          H,
+          at(p, o_b_f),
+          at(tape_f, t * B * H),
+          H,
+          at(xp0, t * B * (3 * H) + H),
+          3 * H,
+          at(p, o_v_r),
+          at(p, o_b_r),
+          at(tape_r, t * B * H),
+          H,
+          at(xp0, t * B * (3 * H) + 2 * H),
+          3 * H,
+          at(cOut, t * B * H),
+          H,
+          at(u_scale_x, 0),
+          at(x, t * B * H),
+          H,
+          at(hOut, t * B * H),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (3 * H) + b * (3 * H);
+          const cPrevRow = cPrevAt + b * H;
+          const tape_fRow = t * B * H + b * H;
+          const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
+          const tape_rRow = t * B * H + b * H;
+          const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const cOutRow = t * B * H + b * H;
+          const xRow = t * B * H + b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // f  = sigmoid(Wf*x + v_f .* c + b_f)
+            const f = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_v_f + i]! * cPrev[cPrevRow + i]! + p[o_b_f + i]!)));
+            tape_f[tape_fRow + i] = f;
+            // r  = sigmoid(Wr*x + v_r .* c + b_r)
+            const r = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + p[o_v_r + i]! * cPrev[cPrevRow + i]! + p[o_b_r + i]!)));
+            tape_r[tape_rRow + i] = r;
+            // c' = f .* c + (1 - f) .* (W*x)
+            const c_next = f * cPrev[cPrevRow + i]! + (1 - f) * xp0[xp0Row3 + i]!;
+            cOut[cOutRow + i] = c_next;
+            // h  = r .* c' + (1 - r) .* (scale_x * x)
+            const h = r * c_next + (1 - r) * (u_scale_x[0]! * x[xRow + i]!);
+            hOut[hOutRow + i] = h;
+          }
         }
       }
     }
@@ -251,10 +285,14 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     checkArray(spec.name, "grads.initial.c", grads.initial.c, Float64Array, B * H, "B×H");
     const dcPrev0 = mem.output(io.dcPrev0, grads.initial.c);
     dp.fill(0);
-    {
-      // scale_x = sqrt(1 + 2*exp(highway_bias))
-      const scale_x = Math.sqrt(1 + 2 * Math.exp(0));
-      u_scale_x[0] = scale_x;
+    // loop 0 (f32_0, f64_0 in the cell's .wat)
+    if (wl) wl(0, 1, [at(u_scale_x, 0)]);
+    else {
+      {
+        // scale_x = sqrt(1 + 2*exp(highway_bias))
+        const scale_x = Math.sqrt(1 + 2 * Math.exp(0));
+        u_scale_x[0] = scale_x;
+      }
     }
 
     carry_c.fill(0);
@@ -263,46 +301,86 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_c[k] = dcUp[o + k]! + carry_c[k]!;
-      for (let b = 0; b < B; b++) {
-        const dhUpRow = t * B * H + b * H;
-        const cOutRow = t * B * H + b * H;
-        const xRow = t * B * H + b * H;
-        const tape_rRow = t * B * H + b * H;
-        const gx0Row = t * B * (3 * H) + H + b * (3 * H);
-        const seed_cRow = b * H;
-        const cPrevRow = cPrevAt + b * H;
-        const xp0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-        const tape_fRow = t * B * H + b * H;
-        const gx0Row2 = t * B * (3 * H) + b * (3 * H);
-        const carry_cRow = b * H;
-        const s0Row = b * H;
-        const s1Row = b * H;
-        const gx0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
-        const s2Row = b * H;
-        for (let i = 0; i < H; i++) {
-          // grad of: h  = r .* c' + (1 - r) .* (scale_x * x)
-          const dr = dhUp[dhUpRow + i]! * cOut[cOutRow + i]! - 1.7320508075688772 * (dhUp[dhUpRow + i]! * x[xRow + i]!);
-          const t1 = 1 - tape_r[tape_rRow + i]!;
-          const dr_pre = dr * (tape_r[tape_rRow + i]! * t1);
-          gx0[gx0Row + i] = dr_pre;
-          // grad of: h  = r .* c' + (1 - r) .* (scale_x * x)
-          const dc_next_total = seed_c[seed_cRow + i]! + dhUp[dhUpRow + i]! * tape_r[tape_rRow + i]!;
-          // grad of: c' = f .* c + (1 - f) .* (W*x)
-          const df = dc_next_total * (cPrev[cPrevRow + i]! - xp0[xp0Row + i]!);
-          const t2 = 1 - tape_f[tape_fRow + i]!;
-          const df_pre = df * (tape_f[tape_fRow + i]! * t2);
-          gx0[gx0Row2 + i] = df_pre;
-          // grad of: f, r, c'
-          const dc = dr_pre * p[o_v_r + i]! + dc_next_total * tape_f[tape_fRow + i]! + df_pre * p[o_v_f + i]!;
-          carry_c[carry_cRow + i] = dc;
-          const t3 = df_pre * cPrev[cPrevRow + i]!;
-          s0[s0Row + i] = t3;
-          const t4 = dr_pre * cPrev[cPrevRow + i]!;
-          s1[s1Row + i] = t4;
-          const t5 = dc_next_total * t2;
-          gx0[gx0Row3 + i] = t5;
-          const t6 = 1.7320508075688772 * (dhUp[dhUpRow + i]! * t1);
-          s2[s2Row + i] = t6;
+      // loop 2 (f32_2, f64_2 in the cell's .wat)
+      if (wl)
+        wl(2, B, [
+          H,
+          at(dhUp, t * B * H),
+          H,
+          at(cOut, t * B * H),
+          H,
+          at(x, t * B * H),
+          H,
+          at(tape_r, t * B * H),
+          H,
+          at(gx0, t * B * (3 * H) + H),
+          3 * H,
+          at(seed_c, 0),
+          H,
+          at(cPrev, cPrevAt),
+          H,
+          at(xp0, t * B * (3 * H) + 2 * H),
+          3 * H,
+          at(tape_f, t * B * H),
+          H,
+          at(gx0, t * B * (3 * H)),
+          3 * H,
+          at(p, o_v_r),
+          at(p, o_v_f),
+          at(carry_c, 0),
+          H,
+          at(s0, 0),
+          H,
+          at(s1, 0),
+          H,
+          at(gx0, t * B * (3 * H) + 2 * H),
+          3 * H,
+          at(s2, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const dhUpRow = t * B * H + b * H;
+          const cOutRow = t * B * H + b * H;
+          const xRow = t * B * H + b * H;
+          const tape_rRow = t * B * H + b * H;
+          const gx0Row = t * B * (3 * H) + H + b * (3 * H);
+          const seed_cRow = b * H;
+          const cPrevRow = cPrevAt + b * H;
+          const xp0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const tape_fRow = t * B * H + b * H;
+          const gx0Row2 = t * B * (3 * H) + b * (3 * H);
+          const carry_cRow = b * H;
+          const s0Row = b * H;
+          const s1Row = b * H;
+          const gx0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const s2Row = b * H;
+          for (let i = 0; i < H; i++) {
+            // grad of: h  = r .* c' + (1 - r) .* (scale_x * x)
+            const dr =
+              dhUp[dhUpRow + i]! * cOut[cOutRow + i]! - 1.7320508075688772 * (dhUp[dhUpRow + i]! * x[xRow + i]!);
+            const t1 = 1 - tape_r[tape_rRow + i]!;
+            const dr_pre = dr * (tape_r[tape_rRow + i]! * t1);
+            gx0[gx0Row + i] = dr_pre;
+            // grad of: h  = r .* c' + (1 - r) .* (scale_x * x)
+            const dc_next_total = seed_c[seed_cRow + i]! + dhUp[dhUpRow + i]! * tape_r[tape_rRow + i]!;
+            // grad of: c' = f .* c + (1 - f) .* (W*x)
+            const df = dc_next_total * (cPrev[cPrevRow + i]! - xp0[xp0Row + i]!);
+            const t2 = 1 - tape_f[tape_fRow + i]!;
+            const df_pre = df * (tape_f[tape_fRow + i]! * t2);
+            gx0[gx0Row2 + i] = df_pre;
+            // grad of: f, r, c'
+            const dc = dr_pre * p[o_v_r + i]! + dc_next_total * tape_f[tape_fRow + i]! + df_pre * p[o_v_f + i]!;
+            carry_c[carry_cRow + i] = dc;
+            const t3 = df_pre * cPrev[cPrevRow + i]!;
+            s0[s0Row + i] = t3;
+            const t4 = dr_pre * cPrev[cPrevRow + i]!;
+            s1[s1Row + i] = t4;
+            const t5 = dc_next_total * t2;
+            gx0[gx0Row3 + i] = t5;
+            const t6 = 1.7320508075688772 * (dhUp[dhUpRow + i]! * t1);
+            s2[s2Row + i] = t6;
+          }
         }
       }
 
@@ -322,11 +400,15 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
 
       // d(dx) from Wf, Wr, W
       mm.NN(B, 3 * H, H, gx0, t * B * (3 * H), 3 * H, p, o_Wf, dx_1, t * B * H, H, false);
-      for (let b = 0; b < B; b++) {
-        const s2Row = b * H;
-        const dx_1Row = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          dx_1[dx_1Row + i]! += s2[s2Row + i]!;
+      // loop 3 (f32_3, f64_3 in the cell's .wat)
+      if (wl) wl(3, B, [H, at(s2, 0), H, at(dx_1, t * B * H), H]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s2Row = b * H;
+          const dx_1Row = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            dx_1[dx_1Row + i]! += s2[s2Row + i]!;
+          }
         }
       }
     }
@@ -394,12 +476,12 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     B * H,
     3 * H * H,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, {
+  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
     NT: gemmNT32,
     NN: gemmNN32,
     TN: gemmTN32,
   });
-  const mm = mem.mm;
+  const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
     x: mem.region(T * B * H),
@@ -440,10 +522,14 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     const cOut = mem.output(io.cOut, out.c);
     checkArray(spec.name, "out.h", out.h, Float32Array, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
-    {
-      // scale_x = sqrt(1 + 2*exp(highway_bias))
-      const scale_x = Math.sqrt(1 + 2 * Math.exp(0));
-      u_scale_x[0] = scale_x;
+    // loop 0 (f32_0, f64_0 in the cell's .wat)
+    if (wl) wl(0, 1, [at(u_scale_x, 0)]);
+    else {
+      {
+        // scale_x = sqrt(1 + 2*exp(highway_bias))
+        const scale_x = Math.sqrt(1 + 2 * Math.exp(0));
+        u_scale_x[0] = scale_x;
+      }
     }
 
     // all steps at once: the products with the inputs
@@ -452,29 +538,59 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     for (let t = 0; t < T; t++) {
       const cPrev = t === 0 ? cPrev0 : cOut;
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (3 * H) + b * (3 * H);
-        const cPrevRow = cPrevAt + b * H;
-        const tape_fRow = t * B * H + b * H;
-        const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
-        const tape_rRow = t * B * H + b * H;
-        const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
-        const cOutRow = t * B * H + b * H;
-        const xRow = t * B * H + b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          // f  = sigmoid(Wf*x + v_f .* c + b_f)
-          const f = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_v_f + i]! * cPrev[cPrevRow + i]! + p[o_b_f + i]!)));
-          tape_f[tape_fRow + i] = f;
-          // r  = sigmoid(Wr*x + v_r .* c + b_r)
-          const r = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + p[o_v_r + i]! * cPrev[cPrevRow + i]! + p[o_b_r + i]!)));
-          tape_r[tape_rRow + i] = r;
-          // c' = f .* c + (1 - f) .* (W*x)
-          const c_next = f * cPrev[cPrevRow + i]! + (1 - f) * xp0[xp0Row3 + i]!;
-          cOut[cOutRow + i] = c_next;
-          // h  = r .* c' + (1 - r) .* (scale_x * x)
-          const h = r * c_next + (1 - r) * (u_scale_x[0]! * x[xRow + i]!);
-          hOut[hOutRow + i] = h;
+      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      if (wl)
+        wl(1, B, [
+          H,
+          at(xp0, t * B * (3 * H)),
+          3 * H,
+          at(p, o_v_f),
+          at(cPrev, cPrevAt),
+          H,
+          at(p, o_b_f),
+          at(tape_f, t * B * H),
+          H,
+          at(xp0, t * B * (3 * H) + H),
+          3 * H,
+          at(p, o_v_r),
+          at(p, o_b_r),
+          at(tape_r, t * B * H),
+          H,
+          at(xp0, t * B * (3 * H) + 2 * H),
+          3 * H,
+          at(cOut, t * B * H),
+          H,
+          at(u_scale_x, 0),
+          at(x, t * B * H),
+          H,
+          at(hOut, t * B * H),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const xp0Row = t * B * (3 * H) + b * (3 * H);
+          const cPrevRow = cPrevAt + b * H;
+          const tape_fRow = t * B * H + b * H;
+          const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
+          const tape_rRow = t * B * H + b * H;
+          const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const cOutRow = t * B * H + b * H;
+          const xRow = t * B * H + b * H;
+          const hOutRow = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            // f  = sigmoid(Wf*x + v_f .* c + b_f)
+            const f = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_v_f + i]! * cPrev[cPrevRow + i]! + p[o_b_f + i]!)));
+            tape_f[tape_fRow + i] = f;
+            // r  = sigmoid(Wr*x + v_r .* c + b_r)
+            const r = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + p[o_v_r + i]! * cPrev[cPrevRow + i]! + p[o_b_r + i]!)));
+            tape_r[tape_rRow + i] = r;
+            // c' = f .* c + (1 - f) .* (W*x)
+            const c_next = f * cPrev[cPrevRow + i]! + (1 - f) * xp0[xp0Row3 + i]!;
+            cOut[cOutRow + i] = c_next;
+            // h  = r .* c' + (1 - r) .* (scale_x * x)
+            const h = r * c_next + (1 - r) * (u_scale_x[0]! * x[xRow + i]!);
+            hOut[hOutRow + i] = h;
+          }
         }
       }
     }
@@ -513,10 +629,14 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     checkArray(spec.name, "grads.initial.c", grads.initial.c, Float32Array, B * H, "B×H");
     const dcPrev0 = mem.output(io.dcPrev0, grads.initial.c);
     dp.fill(0);
-    {
-      // scale_x = sqrt(1 + 2*exp(highway_bias))
-      const scale_x = Math.sqrt(1 + 2 * Math.exp(0));
-      u_scale_x[0] = scale_x;
+    // loop 0 (f32_0, f64_0 in the cell's .wat)
+    if (wl) wl(0, 1, [at(u_scale_x, 0)]);
+    else {
+      {
+        // scale_x = sqrt(1 + 2*exp(highway_bias))
+        const scale_x = Math.sqrt(1 + 2 * Math.exp(0));
+        u_scale_x[0] = scale_x;
+      }
     }
 
     carry_c.fill(0);
@@ -525,46 +645,86 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0, o = t * B * H; k < B * H; k++) seed_c[k] = dcUp[o + k]! + carry_c[k]!;
-      for (let b = 0; b < B; b++) {
-        const dhUpRow = t * B * H + b * H;
-        const cOutRow = t * B * H + b * H;
-        const xRow = t * B * H + b * H;
-        const tape_rRow = t * B * H + b * H;
-        const gx0Row = t * B * (3 * H) + H + b * (3 * H);
-        const seed_cRow = b * H;
-        const cPrevRow = cPrevAt + b * H;
-        const xp0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-        const tape_fRow = t * B * H + b * H;
-        const gx0Row2 = t * B * (3 * H) + b * (3 * H);
-        const carry_cRow = b * H;
-        const s0Row = b * H;
-        const s1Row = b * H;
-        const gx0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
-        const s2Row = b * H;
-        for (let i = 0; i < H; i++) {
-          // grad of: h  = r .* c' + (1 - r) .* (scale_x * x)
-          const dr = dhUp[dhUpRow + i]! * cOut[cOutRow + i]! - 1.7320508075688772 * (dhUp[dhUpRow + i]! * x[xRow + i]!);
-          const t1 = 1 - tape_r[tape_rRow + i]!;
-          const dr_pre = dr * (tape_r[tape_rRow + i]! * t1);
-          gx0[gx0Row + i] = dr_pre;
-          // grad of: h  = r .* c' + (1 - r) .* (scale_x * x)
-          const dc_next_total = seed_c[seed_cRow + i]! + dhUp[dhUpRow + i]! * tape_r[tape_rRow + i]!;
-          // grad of: c' = f .* c + (1 - f) .* (W*x)
-          const df = dc_next_total * (cPrev[cPrevRow + i]! - xp0[xp0Row + i]!);
-          const t2 = 1 - tape_f[tape_fRow + i]!;
-          const df_pre = df * (tape_f[tape_fRow + i]! * t2);
-          gx0[gx0Row2 + i] = df_pre;
-          // grad of: f, r, c'
-          const dc = dr_pre * p[o_v_r + i]! + dc_next_total * tape_f[tape_fRow + i]! + df_pre * p[o_v_f + i]!;
-          carry_c[carry_cRow + i] = dc;
-          const t3 = df_pre * cPrev[cPrevRow + i]!;
-          s0[s0Row + i] = t3;
-          const t4 = dr_pre * cPrev[cPrevRow + i]!;
-          s1[s1Row + i] = t4;
-          const t5 = dc_next_total * t2;
-          gx0[gx0Row3 + i] = t5;
-          const t6 = 1.7320508075688772 * (dhUp[dhUpRow + i]! * t1);
-          s2[s2Row + i] = t6;
+      // loop 2 (f32_2, f64_2 in the cell's .wat)
+      if (wl)
+        wl(2, B, [
+          H,
+          at(dhUp, t * B * H),
+          H,
+          at(cOut, t * B * H),
+          H,
+          at(x, t * B * H),
+          H,
+          at(tape_r, t * B * H),
+          H,
+          at(gx0, t * B * (3 * H) + H),
+          3 * H,
+          at(seed_c, 0),
+          H,
+          at(cPrev, cPrevAt),
+          H,
+          at(xp0, t * B * (3 * H) + 2 * H),
+          3 * H,
+          at(tape_f, t * B * H),
+          H,
+          at(gx0, t * B * (3 * H)),
+          3 * H,
+          at(p, o_v_r),
+          at(p, o_v_f),
+          at(carry_c, 0),
+          H,
+          at(s0, 0),
+          H,
+          at(s1, 0),
+          H,
+          at(gx0, t * B * (3 * H) + 2 * H),
+          3 * H,
+          at(s2, 0),
+          H,
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const dhUpRow = t * B * H + b * H;
+          const cOutRow = t * B * H + b * H;
+          const xRow = t * B * H + b * H;
+          const tape_rRow = t * B * H + b * H;
+          const gx0Row = t * B * (3 * H) + H + b * (3 * H);
+          const seed_cRow = b * H;
+          const cPrevRow = cPrevAt + b * H;
+          const xp0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const tape_fRow = t * B * H + b * H;
+          const gx0Row2 = t * B * (3 * H) + b * (3 * H);
+          const carry_cRow = b * H;
+          const s0Row = b * H;
+          const s1Row = b * H;
+          const gx0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const s2Row = b * H;
+          for (let i = 0; i < H; i++) {
+            // grad of: h  = r .* c' + (1 - r) .* (scale_x * x)
+            const dr =
+              dhUp[dhUpRow + i]! * cOut[cOutRow + i]! - 1.7320508075688772 * (dhUp[dhUpRow + i]! * x[xRow + i]!);
+            const t1 = 1 - tape_r[tape_rRow + i]!;
+            const dr_pre = dr * (tape_r[tape_rRow + i]! * t1);
+            gx0[gx0Row + i] = dr_pre;
+            // grad of: h  = r .* c' + (1 - r) .* (scale_x * x)
+            const dc_next_total = seed_c[seed_cRow + i]! + dhUp[dhUpRow + i]! * tape_r[tape_rRow + i]!;
+            // grad of: c' = f .* c + (1 - f) .* (W*x)
+            const df = dc_next_total * (cPrev[cPrevRow + i]! - xp0[xp0Row + i]!);
+            const t2 = 1 - tape_f[tape_fRow + i]!;
+            const df_pre = df * (tape_f[tape_fRow + i]! * t2);
+            gx0[gx0Row2 + i] = df_pre;
+            // grad of: f, r, c'
+            const dc = dr_pre * p[o_v_r + i]! + dc_next_total * tape_f[tape_fRow + i]! + df_pre * p[o_v_f + i]!;
+            carry_c[carry_cRow + i] = dc;
+            const t3 = df_pre * cPrev[cPrevRow + i]!;
+            s0[s0Row + i] = t3;
+            const t4 = dr_pre * cPrev[cPrevRow + i]!;
+            s1[s1Row + i] = t4;
+            const t5 = dc_next_total * t2;
+            gx0[gx0Row3 + i] = t5;
+            const t6 = 1.7320508075688772 * (dhUp[dhUpRow + i]! * t1);
+            s2[s2Row + i] = t6;
+          }
         }
       }
 
@@ -584,11 +744,15 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
 
       // d(dx) from Wf, Wr, W
       mm.NN(B, 3 * H, H, gx0, t * B * (3 * H), 3 * H, p, o_Wf, dx_1, t * B * H, H, false);
-      for (let b = 0; b < B; b++) {
-        const s2Row = b * H;
-        const dx_1Row = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          dx_1[dx_1Row + i]! += s2[s2Row + i]!;
+      // loop 3 (f32_3, f64_3 in the cell's .wat)
+      if (wl) wl(3, B, [H, at(s2, 0), H, at(dx_1, t * B * H), H]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const s2Row = b * H;
+          const dx_1Row = t * B * H + b * H;
+          for (let i = 0; i < H; i++) {
+            dx_1[dx_1Row + i]! += s2[s2Row + i]!;
+          }
         }
       }
     }
@@ -628,3 +792,86 @@ export function createStep64(sizes: Sizes, B: number, options: KernelOptions = {
 export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {}): Kernel<Float32Array> {
   return createKernel32(sizes, B, 1, options);
 }
+
+/** The elementwise loops in WebAssembly (text: generated/sru.wat), for the wasm backend: which may split their rows between threads, and the module. */
+const LOOPS_WASM: LoopsModuleSource = {
+  loops: [
+    { vector: false, splittable: false },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+  ],
+  binary: [
+    "AGFzbQEAAAABWQVgAXsBe2ADf39/AGAaf39/f39/f39/f39/f39/f39/f39/f39/f38AYCN/f39/f39/f39/f39/f39/f39/f39/",
+    "f39/f39/f39/f39/fwBgB39/f39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDCwoAAQIDBAABAgMEB0EIBWYzMl8wAAEFZjMyXzEA",
+    "AgVmMzJfMgADBWYzMl8zAAQFZjY0XzAABgVmNjRfMQAHBWY2NF8yAAgFZjY0XzMACQruJwroAwECe/0MAAAAAAAAAAAAAAAAAAAA",
+    "AP0MAACAfwAAgH8AAIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAAIAD9DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMA",
+    "AJbDAACWw/3pAf0MAACWQwAAlkMAAJZDAACWQ/3oASIC/QwAgDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOA",
+    "Xrn95gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2Ov3kASAB/eYB/QyJiAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9",
+    "q6oqPauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+q6oqPv3kASAB/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8A",
+    "AIA/AACAPwAAgD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAC/fgBIgFBAf2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4B",
+    "QRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgAP0MGHKxQhhysUIYcrFCGHKxQv1E/VIgAP0MtPHP",
+    "wrTxz8K08c/CtPHPwv1D/VILQAADQCAAIAFORQRAIAL9DAAAAAAAAAAAAAAAAAAAAAAQAP0fAEMAAABAlEMAAIA/kpE4AgAgAEEB",
+    "aiEADAELCwvyBQMMfwJ7An0DQCAAIAFORQRAIAMgACAEbEECdGohHSAGIAAgB2xBAnRqIRwgCSAAIApsQQJ0aiEeIAsgACAMbEEC",
+    "dGohHyAPIAAgEGxBAnRqISAgESAAIBJsQQJ0aiEhIBMgACAUbEECdGohIiAWIAAgF2xBAnRqISMgGCAAIBlsQQJ0aiEkIAIgAkED",
+    "cWshJUEAIRsDQCAbICVORQRA/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/IBtBAnQiGiAdav0ABAAgBSAaav0A",
+    "BAAgGiAcav0ABAD95gH95AEgCCAaav0ABAD95AH94QEQAP3kAf3nASEmIBogHmogJv0LBAAgGiAgav0MAACAPwAAgD8AAIA/AACA",
+    "P/0MAACAPwAAgD8AAIA/AACAPyAaIB9q/QAEACANIBpq/QAEACAaIBxq/QAEAP3mAf3kASAOIBpq/QAEAP3kAf3hARAA/eQB/ecB",
+    "Iif9CwQAIBogImogJiAaIBxq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAm/eUBIBogIWr9AAQA/eYB/eQBIib9CwQAIBogJGog",
+    "JyAm/eYB/QwAAIA/AACAPwAAgD8AAIA/ICf95QEgFf0JAgAgGiAjav0ABAD95gH95gH95AH9CwQAIBtBBGohGwwBCwsDQCACIBtM",
+    "RQRAQwAAgD8gG0ECdCIaIB1qKgIAIAUgGmoqAgAgGiAcaioCAJSSIAggGmoqAgCSjP0TEAD9HwBDAACAP5KVISggGiAeaiAoOAIA",
+    "IBogIGpDAACAPyAaIB9qKgIAIA0gGmoqAgAgGiAcaioCAJSSIA4gGmoqAgCSjP0TEAD9HwBDAACAP5KVIik4AgAgGiAiaiAoIBog",
+    "HGoqAgCUQwAAgD8gKJMgGiAhaioCAJSSIig4AgAgGiAkaiApICiUQwAAgD8gKZMgFSoCACAaICNqKgIAlJSSOAIAIBtBAWohGwwB",
+    "CwsgAEEBaiEADAELCwu+BwMSfwV7BX0DQCAAIAFORQRAIAMgACAEbEECdGohJSAFIAAgBmxBAnRqISkgByAAIAhsQQJ0aiEqIAkg",
+    "ACAKbEECdGohJiALIAAgDGxBAnRqISsgDSAAIA5sQQJ0aiEsIA8gACAQbEECdGohJyARIAAgEmxBAnRqIS0gEyAAIBRsQQJ0aiEo",
+    "IBUgACAWbEECdGohLiAZIAAgGmxBAnRqIS8gGyAAIBxsQQJ0aiEwIB0gACAebEECdGohMSAfIAAgIGxBAnRqITIgISAAICJsQQJ0",
+    "aiEzIAIgAkEDcWshNEEAISQDQCAkIDRORQRA/QwAAIA/AACAPwAAgD8AAIA/ICRBAnQiIyAmav0ABAD95QEhNyAjICtqICMgJWr9",
+    "AAQAIjUgIyApav0ABAD95gH9DNez3T/Xs90/17PdP9ez3T8gNSAjICpq/QAEAP3mAf3mAf3lASAjICZq/QAEACA3/eYB/eYBIjX9",
+    "CwQAICMgLmogIyAsav0ABAAgIyAlav0ABAAgIyAmav0ABAD95gH95AEiOCAjICdq/QAEACAjIC1q/QAEAP3lAf3mASAjIChq/QAE",
+    "ACI2/QwAAIA/AACAPwAAgD8AAIA/IDb95QEiOf3mAf3mASI2/QsEACAjIC9qIDUgFyAjav0ABAD95gEgOCAjIChq/QAEAP3mAf3k",
+    "ASA2IBggI2r9AAQA/eYB/eQB/QsEACAjIDBqIDYgIyAnav0ABAD95gH9CwQAICMgMWogNSAjICdq/QAEAP3mAf0LBAAgIyAyaiA4",
+    "IDn95gH9CwQAICMgM2r9DNez3T/Xs90/17PdP9ez3T8gIyAlav0ABAAgN/3mAf3mAf0LBAAgJEEEaiEkDAELCwNAIAIgJExFBEBD",
+    "AACAPyAkQQJ0IiMgJmoqAgCTITwgIyAraiAjICVqKgIAIjogIyApaioCAJQgOiAjICpqKgIAlEPXs90/lJMgIyAmaioCACA8lJQi",
+    "OjgCACAjIC5qICMgLGoqAgAgIyAlaioCACAjICZqKgIAlJIiPSAjICdqKgIAICMgLWoqAgCTlCAjIChqKgIAIjtDAACAPyA7kyI+",
+    "lJQiOzgCACAjIC9qIDogFyAjaioCAJQgPSAjIChqKgIAlJIgOyAYICNqKgIAlJI4AgAgIyAwaiA7ICMgJ2oqAgCUOAIAICMgMWog",
+    "OiAjICdqKgIAlDgCACAjIDJqID0gPpQ4AgAgIyAzaiAjICVqKgIAIDyUQ9ez3T+UOAIAICRBAWohJAwBCwsgAEEBaiEADAELCwus",
+    "AQEFfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiEKIAUgACAGbEECdGohCSACIAJBA3FrIQtBACEHA0AgByALTkUEQCAHQQJ0IgggCWog",
+    "CCAJav0ABAAgCCAKav0ABAD95AH9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQiCCAJaiAIIAlqKgIAIAggCmoqAgCSOAIA",
+    "IAdBAWohBwwBCwsgAEEBaiEADAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0J",
+    "bagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD9",
+    "9AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479ju",
+    "IT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdW",
+    "peMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/",
+    "F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVV",
+    "VcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAA",
+    "AAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M",
+    "/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1S",
+    "C0gAA0AgACABTkUEQCAC/QwAAAAAAAAAAAAAAAAAAAAAEAX9IQBEAAAAAAAAAECiRAAAAAAAAPA/oJ85AwAgAEEBaiEADAELCwuK",
+    "BgMMfwJ7AnwDQCAAIAFORQRAIAMgACAEbEEDdGohHSAGIAAgB2xBA3RqIRwgCSAAIApsQQN0aiEeIAsgACAMbEEDdGohHyAPIAAg",
+    "EGxBA3RqISAgESAAIBJsQQN0aiEhIBMgACAUbEEDdGohIiAWIAAgF2xBA3RqISMgGCAAIBlsQQN0aiEkIAIgAkEBcWshJUEAIRsD",
+    "QCAbICVORQRA/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/IBtBA3QiGiAdav0ABAAgBSAaav0ABAAgGiAcav0A",
+    "BAD98gH98AEgCCAaav0ABAD98AH97QEQBf3wAf3zASEmIBogHmogJv0LBAAgGiAgav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA",
+    "8D8AAAAAAADwPyAaIB9q/QAEACANIBpq/QAEACAaIBxq/QAEAP3yAf3wASAOIBpq/QAEAP3wAf3tARAF/fAB/fMBIif9CwQAIBog",
+    "ImogJiAaIBxq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyAm/fEBIBogIWr9AAQA/fIB/fABIib9CwQAIBogJGogJyAm/fIB/QwA",
+    "AAAAAADwPwAAAAAAAPA/ICf98QEgFf0KAwAgGiAjav0ABAD98gH98gH98AH9CwQAIBtBAmohGwwBCwsDQCACIBtMRQRARAAAAAAA",
+    "APA/IBtBA3QiGiAdaisDACAFIBpqKwMAIBogHGorAwCioCAIIBpqKwMAoJr9FBAF/SEARAAAAAAAAPA/oKMhKCAaIB5qICg5AwAg",
+    "GiAgakQAAAAAAADwPyAaIB9qKwMAIA0gGmorAwAgGiAcaisDAKKgIA4gGmorAwCgmv0UEAX9IQBEAAAAAAAA8D+goyIpOQMAIBog",
+    "ImogKCAaIBxqKwMAokQAAAAAAADwPyAooSAaICFqKwMAoqAiKDkDACAaICRqICkgKKJEAAAAAAAA8D8gKaEgFSsDACAaICNqKwMA",
+    "oqKgOQMAIBtBAWohGwwBCwsgAEEBaiEADAELCwvOBwMSfwV7BXwDQCAAIAFORQRAIAMgACAEbEEDdGohJSAFIAAgBmxBA3RqISkg",
+    "ByAAIAhsQQN0aiEqIAkgACAKbEEDdGohJiALIAAgDGxBA3RqISsgDSAAIA5sQQN0aiEsIA8gACAQbEEDdGohJyARIAAgEmxBA3Rq",
+    "IS0gEyAAIBRsQQN0aiEoIBUgACAWbEEDdGohLiAZIAAgGmxBA3RqIS8gGyAAIBxsQQN0aiEwIB0gACAebEEDdGohMSAfIAAgIGxB",
+    "A3RqITIgISAAICJsQQN0aiEzIAIgAkEBcWshNEEAISQDQCAkIDRORQRA/QwAAAAAAADwPwAAAAAAAPA/ICRBA3QiIyAmav0ABAD9",
+    "8QEhNyAjICtqICMgJWr9AAQAIjUgIyApav0ABAD98gH9DKpMWOh6tvs/qkxY6Hq2+z8gNSAjICpq/QAEAP3yAf3yAf3xASAjICZq",
+    "/QAEACA3/fIB/fIBIjX9CwQAICMgLmogIyAsav0ABAAgIyAlav0ABAAgIyAmav0ABAD98gH98AEiOCAjICdq/QAEACAjIC1q/QAE",
+    "AP3xAf3yASAjIChq/QAEACI2/QwAAAAAAADwPwAAAAAAAPA/IDb98QEiOf3yAf3yASI2/QsEACAjIC9qIDUgFyAjav0ABAD98gEg",
+    "OCAjIChq/QAEAP3yAf3wASA2IBggI2r9AAQA/fIB/fAB/QsEACAjIDBqIDYgIyAnav0ABAD98gH9CwQAICMgMWogNSAjICdq/QAE",
+    "AP3yAf0LBAAgIyAyaiA4IDn98gH9CwQAICMgM2r9DKpMWOh6tvs/qkxY6Hq2+z8gIyAlav0ABAAgN/3yAf3yAf0LBAAgJEECaiEk",
+    "DAELCwNAIAIgJExFBEBEAAAAAAAA8D8gJEEDdCIjICZqKwMAoSE8ICMgK2ogIyAlaisDACI6ICMgKWorAwCiIDogIyAqaisDAKJE",
+    "qkxY6Hq2+z+ioSAjICZqKwMAIDyioiI6OQMAICMgLmogIyAsaisDACAjICVqKwMAICMgJmorAwCioCI9ICMgJ2orAwAgIyAtaisD",
+    "AKGiICMgKGorAwAiO0QAAAAAAADwPyA7oSI+oqIiOzkDACAjIC9qIDogFyAjaisDAKIgPSAjIChqKwMAoqAgOyAYICNqKwMAoqA5",
+    "AwAgIyAwaiA7ICMgJ2orAwCiOQMAICMgMWogOiAjICdqKwMAojkDACAjIDJqID0gPqI5AwAgIyAzaiAjICVqKwMAIDyiRKpMWOh6",
+    "tvs/ojkDACAkQQFqISQMAQsLIABBAWohAAwBCwsLrAEBBX8DQCAAIAFORQRAIAMgACAEbEEDdGohCiAFIAAgBmxBA3RqIQkgAiAC",
+    "QQFxayELQQAhBwNAIAcgC05FBEAgB0EDdCIIIAlqIAggCWr9AAQAIAggCmr9AAQA/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUE",
+    "QCAHQQN0IgggCWogCCAJaisDACAIIApqKwMAoDkDACAHQQFqIQcMAQsLIABBAWohAAwBCwsL",
+  ].join(""),
+};

@@ -9,20 +9,12 @@
 // and the compiled module) goes through the same handshake, read on the worker with
 // `receiveMessageOnPort`, so everything here is synchronous for the caller.
 
-/** One product on one thread: the arguments of `mm32`/`mm64` (codegen/wasm.ts); fn 0 = f32, 1 = f64. */
+/** One call on one thread: export `fn` (its index in the module's export list) of module `module`. */
 export interface Job {
+  /** 0: the products (generated/gemm-wasm.ts), 1: the cell's loops */
+  readonly module: number;
   readonly fn: number;
-  readonly I: number;
-  readonly J: number;
-  readonly P: number;
-  readonly a: number;
-  readonly aRS: number;
-  readonly aPS: number;
-  readonly b: number;
-  readonly bPS: number;
-  readonly c: number;
-  readonly cRS: number;
-  readonly acc: number;
+  readonly args: readonly number[];
 }
 
 export interface Pool {
@@ -33,7 +25,7 @@ export interface Pool {
 }
 
 // the control block (must match src/wasm-worker.js)
-const SEQ = 0, DONE = 1, OP = 2, KERNEL = 3, FN = 4, ARGS = 5, ERROR = 16, SIZE = 20;
+const SEQ = 0, DONE = 1, OP = 2, KERNEL = 3, MODULE = 4, FN = 5, NARGS = 6, ERROR = 7, ARGS = 8, MAX_ARGS = 120, SIZE = ARGS + MAX_ARGS;
 const OP_RUN = 1, OP_ATTACH = 2, OP_DETACH = 3, OP_EXIT = 4;
 const SPIN = 20000;
 
@@ -55,7 +47,9 @@ function start(): Worker {
   const { Worker, MessageChannel } = threads!;
   const ctrl = new Int32Array(new SharedArrayBuffer(SIZE * 4));
   const { port1, port2 } = new MessageChannel();
-  const thread = new Worker(new URL("./wasm-worker.js", import.meta.url), { workerData: { ctrl: ctrl.buffer, port: port2 }, transferList: [port2] });
+  // plain JavaScript, started without the parent's flags: no loader (tsx, -e code) that could wait
+  // on this thread while it waits on the worker
+  const thread = new Worker(new URL("./wasm-worker.js", import.meta.url), { workerData: { ctrl: ctrl.buffer, port: port2 }, transferList: [port2], execArgv: [] });
   thread.unref();
   port1.unref();
   return { thread, ctrl, port: port1, seq: 0 };
@@ -70,21 +64,26 @@ function post(w: Worker, op: number): void {
   Atomics.notify(w.ctrl, SEQ);
 }
 
-function wait(w: Worker): void {
+/** Wait for the worker to finish its job; `deadlineMs` bounds the wait (a worker that never started). */
+function wait(w: Worker, deadlineMs = Infinity): void {
+  const t0 = Date.now();
   for (let spins = 0; Atomics.load(w.ctrl, DONE) !== w.seq; ) {
-    if (++spins > SPIN) Atomics.wait(w.ctrl, DONE, Atomics.load(w.ctrl, DONE), 1000);
+    if (++spins > SPIN) {
+      Atomics.wait(w.ctrl, DONE, Atomics.load(w.ctrl, DONE), 1000);
+      if (Date.now() - t0 > deadlineMs) throw new Error(`cellforge: a worker thread did not answer within ${deadlineMs / 1000} s (src/wasm-worker.js failed to start?)`);
+    }
   }
   if (w.ctrl[ERROR]) throw new Error(`cellforge: a worker thread failed (code ${w.ctrl[ERROR]}); see its message above`);
 }
 
 function write(w: Worker, kernel: number, j: Job): void {
   const c = w.ctrl;
+  if (j.args.length > MAX_ARGS) throw new Error(`internal: a job with ${j.args.length} arguments (at most ${MAX_ARGS})`);
   c[KERNEL] = kernel;
+  c[MODULE] = j.module;
   c[FN] = j.fn;
-  c[ARGS] = j.I; c[ARGS + 1] = j.J; c[ARGS + 2] = j.P;
-  c[ARGS + 3] = j.a; c[ARGS + 4] = j.aRS; c[ARGS + 5] = j.aPS;
-  c[ARGS + 6] = j.b; c[ARGS + 7] = j.bPS;
-  c[ARGS + 8] = j.c; c[ARGS + 9] = j.cRS; c[ARGS + 10] = j.acc;
+  c[NARGS] = j.args.length;
+  for (let k = 0; k < j.args.length; k++) c[ARGS + k] = j.args[k]!;
 }
 
 export const workerPool = {
@@ -100,17 +99,17 @@ export const workerPool = {
   size(): number {
     return workers.length;
   },
-  /** Share a kernel's memory and module with `threads - 1` workers (started on first use). */
-  attach(memory: WebAssembly.Memory, module: WebAssembly.Module, threadCount: number): Pool {
+  /** Share a kernel's memory and modules with `threads - 1` workers (started on first use). */
+  attach(memory: WebAssembly.Memory, modules: readonly WebAssembly.Module[], threadCount: number): Pool {
     while (workers.length < threadCount - 1) workers.push(start());
     const mine = workers.slice(0, threadCount - 1);
     const id = nextKernel++;
     for (const w of mine) {
       w.ctrl[KERNEL] = id;
-      w.port.postMessage({ id, memory, module });
+      w.port.postMessage({ id, memory, modules });
       post(w, OP_ATTACH);
     }
-    for (const w of mine) wait(w);
+    for (const w of mine) wait(w, 60_000);
     let attached = true;
     return {
       run(jobs, local) {

@@ -2,7 +2,7 @@
 // module over their shared memory. Plain JavaScript so that it starts without a TypeScript loader.
 import { workerData, receiveMessageOnPort } from "node:worker_threads";
 
-const SEQ = 0, DONE = 1, OP = 2, KERNEL = 3, FN = 4, ARGS = 5, ERROR = 16;
+const SEQ = 0, DONE = 1, OP = 2, KERNEL = 3, MODULE = 4, FN = 5, NARGS = 6, ERROR = 7, ARGS = 8;
 const OP_RUN = 1, OP_ATTACH = 2, OP_DETACH = 3, OP_EXIT = 4;
 const SPIN = 20000;
 
@@ -22,16 +22,21 @@ for (;;) {
     if (op === OP_ATTACH) {
       const got = receiveMessageOnPort(port);
       if (!got) throw new Error("attach: no message");
-      const { id, memory, module } = got.message;
-      kernels.set(id, new WebAssembly.Instance(module, { env: { memory } }).exports);
+      // each module's exported functions, in the module's export order (the caller counts the same way)
+      const { id, memory, modules } = got.message;
+      kernels.set(id, modules.map((m) => {
+        const ex = new WebAssembly.Instance(m, { env: { memory } }).exports;
+        return WebAssembly.Module.exports(m).map((e) => ex[e.name]);
+      }));
     } else if (op === OP_DETACH) {
       kernels.delete(ctrl[KERNEL]);
     } else if (op === OP_RUN) {
-      const ex = kernels.get(ctrl[KERNEL]);
-      if (!ex) throw new Error(`run: kernel ${ctrl[KERNEL]} is not attached`);
-      const f = ctrl[FN] === 0 ? ex.mm32 : ex.mm64;
-      const a = ARGS;
-      f(ctrl[a], ctrl[a + 1], ctrl[a + 2], ctrl[a + 3], ctrl[a + 4], ctrl[a + 5], ctrl[a + 6], ctrl[a + 7], ctrl[a + 8], ctrl[a + 9], ctrl[a + 10]);
+      const fns = kernels.get(ctrl[KERNEL]);
+      if (!fns) throw new Error(`run: kernel ${ctrl[KERNEL]} is not attached`);
+      const f = fns[ctrl[MODULE]][ctrl[FN]];
+      const args = [];
+      for (let k = 0; k < ctrl[NARGS]; k++) args.push(ctrl[ARGS + k]);
+      f(...args);
     }
   } catch (e) {
     console.error(`cellforge worker: ${e instanceof Error ? e.message : String(e)}`);

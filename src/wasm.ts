@@ -32,17 +32,29 @@ export interface Products<A extends FloatArray> {
   TN(m: number, k: number, rows: number, a: A, aOff: number, aStride: number, w: A, bOff: number, bStride: number, c: A, cOff: number): void;
 }
 
-/** The generated WebAssembly (generated/gemm-wasm.ts): base64 binaries and the tile they were made for. */
+/** The generated products (generated/gemm-wasm.ts): the base64 binary and the tile it was made for. */
 export interface WasmModuleSource {
   readonly tile: { readonly rows: number; readonly vectors: number };
+  /** floats of work area each thread's product needs (packed panels) */
+  readonly workFloats: number;
+  /** its memory is imported shared; `unshared` makes the variant for one thread */
   readonly binary: string;
-  readonly sharedBinary: string;
+}
+
+/** A cell's elementwise loops (embedded in generated/<cell>.ts): per loop, its shape, and the base64 binary. */
+export interface LoopsModuleSource {
+  readonly loops: readonly { readonly vector: boolean; readonly splittable: boolean }[];
+  readonly binary: string;
 }
 
 export interface KernelMemory<A extends FloatArray> {
   readonly backend: Backend;
   readonly threads: number;
   readonly mm: Products<A>;
+  /** Run loop `id` of the cell's module over `rows` rows (wasm), or null (ts: the loops run in TypeScript). */
+  readonly wl: ((id: number, rows: number, args: readonly number[]) => void) | null;
+  /** The byte address of element `off` of a buffer in the module's memory. */
+  readonly at: (a: A, off: number) => number;
   /** A buffer for the kernel's lifetime: a view into the module's memory, or a new array. */
   alloc(n: number): A;
   /** The kernel's own copy of an argument (wasm), or null (ts: the caller's array is used). */
@@ -113,15 +125,35 @@ function decode(b64: string): Uint8Array {
   return out;
 }
 
-function moduleOf(b64: string): WebAssembly.Module {
-  let m = compiled.get(b64);
-  if (!m) compiled.set(b64, (m = new WebAssembly.Module(decode(b64) as Uint8Array<ArrayBuffer>)));
+/**
+ * The generated modules import their memory as shared with a maximum (limits flag 3). For one thread
+ * (no SharedArrayBuffer needed, as in a browser page that is not cross-origin isolated) the same
+ * module with the flag cleared to 1 takes an ordinary memory. The import is found by its bytes:
+ * "\x03env\x06memory", kind 2 (memory), flags 3.
+ */
+function unshared(bytes: Uint8Array): Uint8Array {
+  const pattern = [3, 101, 110, 118, 6, 109, 101, 109, 111, 114, 121, 2, 3];
+  const at: number[] = [];
+  for (let i = 0; i + pattern.length <= bytes.length; i++) if (pattern.every((b, k) => bytes[i + k] === b)) at.push(i);
+  if (at.length !== 1) throw new Error(`internal: the generated module's memory import was not found once (${at.length})`);
+  const out = bytes.slice();
+  out[at[0]! + pattern.length - 1] = 1;
+  return out;
+}
+
+function moduleOf(b64: string, shared: boolean): WebAssembly.Module {
+  const key = `${shared ? "s" : "u"}${b64}`;
+  let m = compiled.get(key);
+  if (!m) {
+    const bytes = decode(b64);
+    compiled.set(key, (m = new WebAssembly.Module((shared ? bytes : unshared(bytes)) as Uint8Array<ArrayBuffer>)));
+  }
   return m;
 }
 
 interface Exports {
-  mm32(I: number, J: number, P: number, a: number, aRS: number, aPS: number, b: number, bPS: number, c: number, cRS: number, acc: number): void;
-  mm64(I: number, J: number, P: number, a: number, aRS: number, aPS: number, b: number, bPS: number, c: number, cRS: number, acc: number): void;
+  mm32(I: number, J: number, P: number, a: number, aRS: number, aPS: number, b: number, bPS: number, c: number, cRS: number, acc: number, work: number): void;
+  mm64(I: number, J: number, P: number, a: number, aRS: number, aPS: number, b: number, bPS: number, c: number, cRS: number, acc: number, work: number): void;
   transpose32(rows: number, cols: number, src: number, srcRS: number, dst: number): void;
   transpose64(rows: number, cols: number, src: number, srcRS: number, dst: number): void;
 }
@@ -135,14 +167,15 @@ const PAGE = 65536;
  * allocate (saved values, scratch, argument regions, transposed weights): the memory is sized once.
  */
 export function kernelMemory<A extends FloatArray>(
-  bits: 32 | 64, cell: string, options: KernelOptions, need: readonly number[], wasm: WasmModuleSource, ts: Products<A>,
+  bits: 32 | 64, cell: string, options: KernelOptions, need: readonly number[], wasm: WasmModuleSource, loops: LoopsModuleSource | null, ts: Products<A>,
 ): KernelMemory<A> {
   const backend = resolveBackend(cell, options);
   const threads = resolveThreads(cell, options, backend);
   const Ctor = (bits === 32 ? Float32Array : Float64Array) as unknown as { new (n: number): A; new (b: ArrayBufferLike, off: number, n: number): A };
   if (backend === "ts") {
     return {
-      backend, threads: 1, mm: ts,
+      backend, threads: 1, mm: ts, wl: null,
+      at: () => { throw new Error("internal: addresses exist on the wasm backend only"); },
       alloc: (n) => new Ctor(n),
       region: () => null,
       input: (_r, given) => given,
@@ -154,13 +187,18 @@ export function kernelMemory<A extends FloatArray>(
   }
   const bytes = bits / 8;
   const align = 16 / bytes; // every buffer starts on a 16-byte boundary
-  const floats = need.reduce((s, n) => s + Math.ceil(n / align) * align, 0);
+  // and a work area per thread for the products' packed panels
+  const works = Array<number>(threads).fill(wasm.workFloats);
+  const floats = [...need, ...works].reduce((s, n) => s + Math.ceil(n / align) * align, 0);
   const pages = Math.max(1, Math.ceil((floats * bytes) / PAGE));
   if (pages > 65536) throw new RangeError(`${cell}: the kernel needs ${floats * bytes} bytes, more than WebAssembly's 4 GiB`);
   const shared = threads > 1;
-  const memory = new WebAssembly.Memory(shared ? { initial: pages, maximum: pages, shared: true } : { initial: pages });
-  const module = moduleOf(shared ? wasm.sharedBinary : wasm.binary);
+  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared });
+  const module = moduleOf(wasm.binary, shared);
+  const loopSource = loops ?? { loops: [], binary: "" };
+  const loopModule = loops ? moduleOf(loops.binary, shared) : null;
   const ex = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as Exports;
+  const loopEx = (loopModule ? new WebAssembly.Instance(loopModule, { env: { memory } }).exports : {}) as Record<string, (...args: number[]) => void>;
   const buffer = memory.buffer;
   let top = 0;
   const alloc = (n: number): A => {
@@ -169,6 +207,7 @@ export function kernelMemory<A extends FloatArray>(
     if (top > floats) throw new Error(`internal: ${cell} allocated more than the ${floats} floats it declared`);
     return a;
   };
+  const work = works.map((n) => alloc(n).byteOffset);
   const addr = (a: A, off: number) => {
     if (a.buffer !== buffer) throw new Error(`internal: ${cell} passed an array outside its memory to a product`);
     return a.byteOffset + off * bytes;
@@ -179,16 +218,18 @@ export function kernelMemory<A extends FloatArray>(
   const transposed = new Map<string, { at: A; generation: number }>();
   const mmFn = bits === 32 ? ex.mm32 : ex.mm64;
   const trFn = bits === 32 ? ex.transpose32 : ex.transpose64;
-  const pool: Pool | null = threads > 1 ? workerPool.attach(memory, module, threads) : null;
+  const pool: Pool | null = threads > 1 ? workerPool.attach(memory, loopModule ? [module, loopModule] : [module], threads) : null;
+  const names = (m: WebAssembly.Module) => WebAssembly.Module.exports(m).map((e) => e.name);
+  const gemmNames = names(module), loopNames = loopModule ? names(loopModule) : [];
+  const mmIndex = gemmNames.indexOf(`mm${bits}`);
   const W = wasm.tile.vectors * (16 / bytes), R = wasm.tile.rows;
-  const fn = bits === 32 ? 0 : 1;
   const minSplit = options.minSplitFlops ?? MIN_SPLIT_FLOPS;
   const mm = (I: number, J: number, P: number, a: number, aRS: number, aPS: number, b: number, bPS: number, c: number, cRS: number, acc: number) => {
     if (pool && 2 * I * J * P >= minSplit) {
-      const jobs = split(I, J, P, a, aRS, aPS, b, bPS, c, cRS, acc, threads, R, W, bytes, fn);
-      if (jobs.length > 1) return pool.run(jobs, (j) => mmFn(j.I, j.J, j.P, j.a, j.aRS, j.aPS, j.b, j.bPS, j.c, j.cRS, j.acc));
+      const jobs = split(I, J, P, a, aRS, aPS, b, bPS, c, cRS, acc, threads, R, W, bytes, mmIndex, work);
+      if (jobs.length > 1) return pool.run(jobs, (j) => (mmFn as (...x: number[]) => void)(...j.args));
     }
-    mmFn(I, J, P, a, aRS, aPS, b, bPS, c, cRS, acc);
+    mmFn(I, J, P, a, aRS, aPS, b, bPS, c, cRS, acc, work[0]!);
   };
   const mmProducts: Products<A> = {
     NT(rows, m, k, a, aOff, aStride, w, bOff, c, cOff, cStride, acc) {
@@ -208,8 +249,24 @@ export function kernelMemory<A extends FloatArray>(
       mm(m, k, rows, addr(a, aOff), 1, aStride, addr(w, bOff), bStride, addr(c, cOff), k, 1);
     },
   };
+  // the cell's loops: rows split between threads where the loop allows it and there is enough work
+  const loopFns = loopSource.loops.map((_, id) => loopEx[`f${bits}_${id}`]!);
+  const loopIndex = loopSource.loops.map((_, id) => loopNames.indexOf(`f${bits}_${id}`));
+  const wl = (id: number, rows: number, args: readonly number[]) => {
+    const meta = loopSource.loops[id]!;
+    const n = meta.vector ? args[0]! : 1;
+    if (pool && meta.splittable && rows >= threads && rows * n >= minLoopSplit) {
+      const jobs: Job[] = [];
+      const per = Math.ceil(rows / threads);
+      for (let b0 = 0; b0 < rows; b0 += per) jobs.push({ module: 1, fn: loopIndex[id]!, args: [b0, Math.min(rows, b0 + per), ...args] });
+      return pool.run(jobs, (j) => loopFns[id]!(...j.args));
+    }
+    loopFns[id]!(0, rows, ...args);
+  };
+  const minLoopSplit = options.minSplitFlops ?? MIN_SPLIT_ELEMENTS;
   return {
-    backend, threads, mm: mmProducts, alloc,
+    backend, threads, mm: mmProducts, alloc, wl,
+    at: (a, off) => addr(a, off),
     region: (n) => alloc(n),
     input(region, given) {
       if (!region) return given;
@@ -231,26 +288,29 @@ export function kernelMemory<A extends FloatArray>(
 
 /** Products smaller than this run on the calling thread: waking a worker costs more. */
 const MIN_SPLIT_FLOPS = 1 << 18;
+/** Loops over fewer elements than this run on the calling thread. */
+const MIN_SPLIT_ELEMENTS = 1 << 12;
 
 /**
  * Cut one product into `n` jobs along the rows of C (in whole tiles of R rows), or, when there are
  * too few rows, along its columns (in whole vectors of W). Never along P: each element's sum stays whole.
  */
-function split(I: number, J: number, P: number, a: number, aRS: number, aPS: number, b: number, bPS: number, c: number, cRS: number, acc: number, n: number, R: number, W: number, bytes: number, fn: number): Job[] {
+function split(I: number, J: number, P: number, a: number, aRS: number, aPS: number, b: number, bPS: number, c: number, cRS: number, acc: number, n: number, R: number, W: number, bytes: number, fn: number, work: readonly number[]): Job[] {
   const jobs: Job[] = [];
+  const mm = (I: number, J: number, a: number, b: number, c: number, work: number): Job => ({ module: 0, fn, args: [I, J, P, a, aRS, aPS, b, bPS, c, cRS, acc, work] });
   if (I >= n * R) {
     const per = Math.ceil(I / n / R) * R;
     for (let i0 = 0; i0 < I; i0 += per) {
       const rows = Math.min(per, I - i0);
-      jobs.push({ fn, I: rows, J, P, a: a + i0 * aRS * bytes, aRS, aPS, b, bPS, c: c + i0 * cRS * bytes, cRS, acc });
+      jobs.push(mm(rows, J, a + i0 * aRS * bytes, b, c + i0 * cRS * bytes, work[jobs.length]!));
     }
   } else if (J >= n * W) {
     const per = Math.ceil(J / n / W) * W;
     for (let j0 = 0; j0 < J; j0 += per) {
       const cols = Math.min(per, J - j0);
-      jobs.push({ fn, I, J: cols, P, a, aRS, aPS, b: b + j0 * bytes, bPS, c: c + j0 * bytes, cRS, acc });
+      jobs.push(mm(I, cols, a, b + j0 * bytes, c + j0 * bytes, work[jobs.length]!));
     }
-  } else jobs.push({ fn, I, J, P, a, aRS, aPS, b, bPS, c, cRS, acc });
+  } else jobs.push(mm(I, J, a, b, c, work[0]!));
   return jobs;
 }
 

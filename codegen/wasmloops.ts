@@ -1,0 +1,375 @@
+// The fused elementwise loops of a cell's plan, in WebAssembly SIMD: one function per loop stage,
+// per precision, in a module of the cell's own (generated/<cell>.wat).
+//
+// A loop stage (codegen/lower.ts) walks rows b (examples, or steps × examples) and, within a row,
+// elements i of a vector, computing each item's expression tree and storing it. Here the i loop
+// goes four floats (f32x4) or two doubles (f64x2) at a time, then one at a time for the rest; the
+// TypeScript side passes each place's base address and row stride, the sizes the expressions use,
+// and the rows [b0, b1) to do, so the rows of one loop can be split between threads.
+//
+// The transcendental functions are computed here (no calls out to JavaScript): exp by range
+// reduction (x = k·ln 2 + r, ln 2 in two parts) and a Taylor polynomial, log from the exponent and
+// 2·atanh((m − 1)/(m + 1)) of the mantissa, tanh, sigmoid, softplus and pow from those. In float64
+// they are within a couple of ulps of Math.exp and Math.log; the scalar path calls the vector
+// functions on a splat, so a value never depends on where in a vector it falls.
+//
+// A loop qualifies when every op in it has a form here; a user-defined activation (mathjs) does
+// not, and its loop stays in TypeScript on both backends.
+import { OPS } from "../src/ops.ts";
+import type { Expr, Operand, Place, Stage, Store } from "./lower.ts";
+
+type Bits = 32 | 64;
+
+const P = (bits: Bits) => ({
+  bits,
+  lanes: bits === 32 ? 4 : 2,
+  bytes: bits / 8,
+  shift: bits === 32 ? 2 : 3,
+  s: `f${bits}`, // scalar type
+  v: bits === 32 ? "f32x4" : "f64x2",
+  splatLoad: bits === 32 ? "v128.load32_splat" : "v128.load64_splat",
+});
+type Prec = ReturnType<typeof P>;
+
+/** A float literal in WebAssembly text. */
+function lit(c: number): string {
+  if (Number.isNaN(c)) return "nan";
+  if (c === Infinity) return "inf";
+  if (c === -Infinity) return "-inf";
+  if (Object.is(c, -0)) return "-0";
+  return String(c);
+}
+const vconst = (p: Prec, c: number) => `(v128.const ${p.v} ${Array(p.lanes).fill(lit(c)).join(" ")})`;
+const sconst = (p: Prec, c: number) => `(${p.s}.const ${lit(c)})`;
+
+// ------------------------------------------------------------------------------ math
+
+/** The vector math functions, by name: exp, log, log1p, tanh (each v128 → v128). */
+function mathFunctions(p: Prec, used: ReadonlySet<string>): string[] {
+  const V = p.v, c = (x: number) => vconst(p, x);
+  const g = (x: string) => `(local.get $${x})`;
+  const out: string[] = [];
+  const need = new Set(used);
+  if (need.has("tanh") || need.has("log1p")) need.add("exp");
+  if (need.has("log1p")) need.add("log");
+  if (need.has("exp")) {
+    const f64 = p.bits === 64;
+    // Taylor coefficients 1/n! (degree 13 for doubles, 7 for floats; |r| ≤ ln2/2)
+    const degree = f64 ? 13 : 7;
+    let poly = c(1 / factorial(degree));
+    for (let n = degree - 1; n >= 0; n--) poly = `(${V}.add (${V}.mul ${poly} ${g("r")}) ${c(1 / factorial(n))})`;
+    const ln2hi = f64 ? 6.93147180369123816490e-1 : 0.693359375, ln2lo = f64 ? 1.90821492927058770002e-10 : -2.12194440e-4;
+    const kmax = f64 ? 1100 : 300, hi = f64 ? 709.782712893384 : 88.72283935546875, lo = f64 ? -745.1332191019412 : -103.97208;
+    const scale = (k: string) => (f64
+      ? `(i64x2.shl (i64x2.add (i64x2.extend_low_i32x4_s ${k}) (v128.const i64x2 1023 1023)) (i32.const 52))`
+      : `(i32x4.shl (i32x4.add ${k} (v128.const i32x4 127 127 127 127)) (i32.const 23))`);
+    out.push(
+      `;; e^x: x = k·ln2 + r, e^r by its Taylor polynomial (degree ${degree}), times 2^k in two halves (so 2^k never overflows before the product does)`,
+      `(func $exp (param $x v128) (result v128) (local $k v128) (local $r v128) (local $ki v128) (local $k1 v128) (local $y v128)`,
+      `  (local.set $k (${V}.min (${V}.max (${V}.nearest (${V}.mul ${g("x")} ${c(Math.LOG2E)})) ${c(-kmax)}) ${c(kmax)}))`,
+      `  (local.set $r (${V}.sub (${V}.sub ${g("x")} (${V}.mul ${g("k")} ${c(ln2hi)})) (${V}.mul ${g("k")} ${c(ln2lo)})))`,
+      `  (local.set $ki ${f64 ? `(i32x4.trunc_sat_f64x2_s_zero ${g("k")})` : `(i32x4.trunc_sat_f32x4_s ${g("k")})`})`,
+      `  (local.set $k1 (i32x4.shr_s ${g("ki")} (i32.const 1)))`,
+      `  (local.set $y (${V}.mul (${V}.mul ${poly} ${scale(g("k1"))}) ${scale(`(i32x4.sub ${g("ki")} ${g("k1")})`)}))`,
+      `  ;; past the ends: inf and 0 (NaN stays NaN through the arithmetic)`,
+      `  (local.set $y (v128.bitselect ${c(Infinity)} ${g("y")} (${V}.gt ${g("x")} ${c(hi)})))`,
+      `  (v128.bitselect ${c(0)} ${g("y")} (${V}.lt ${g("x")} ${c(lo)})))`,
+    );
+  }
+  if (need.has("log")) {
+    const f64 = p.bits === 64;
+    const terms = f64 ? 11 : 5; // log m = 2s(1 + z/3 + z²/5 + …), z = s² ≤ 0.0295
+    let poly = c(1 / (2 * terms + 1));
+    for (let n = terms - 1; n >= 0; n--) poly = `(${V}.add (${V}.mul ${poly} ${g("z")}) ${c(1 / (2 * n + 1))})`;
+    const I = f64 ? "i64x2" : "i32x4";
+    const mant = f64 ? "(v128.const i64x2 0x000FFFFFFFFFFFFF 0x000FFFFFFFFFFFFF)" : "(v128.const i32x4 0x007FFFFF 0x007FFFFF 0x007FFFFF 0x007FFFFF)";
+    const one = f64 ? "(v128.const i64x2 0x3FF0000000000000 0x3FF0000000000000)" : "(v128.const i32x4 0x3F800000 0x3F800000 0x3F800000 0x3F800000)";
+    const sh = f64 ? 52 : 23, bias = f64 ? 1023 : 127, tiny = f64 ? 2.2250738585072014e-308 : 1.1754943508222875e-38, up = f64 ? 54 : 24;
+    // the exponent as floats: for doubles, the low halves of the two i64 lanes into i32 lanes 0 and 1 first
+    const eFloat = f64
+      ? `(f64x2.convert_low_i32x4_s (i8x16.shuffle 0 1 2 3 8 9 10 11 0 1 2 3 8 9 10 11 ${g("e")} ${g("e")}))`
+      : `(f32x4.convert_i32x4_s ${g("e")})`;
+    const ln2hi = f64 ? 6.93147180369123816490e-1 : 0.693359375, ln2lo = f64 ? 1.90821492927058770002e-10 : -2.12194440e-4;
+    out.push(
+      ";; log x: x = m·2^e with m in [√½, √2), log m = 2·atanh(s), s = (m − 1)/(m + 1), by its series; subnormals scaled up first",
+      `(func $log (param $x v128) (result v128) (local $sub v128) (local $xs v128) (local $e v128) (local $m v128) (local $big v128) (local $s v128) (local $z v128) (local $ef v128) (local $y v128)`,
+      `  (local.set $sub (${V}.lt ${g("x")} ${c(tiny)}))`,
+      `  (local.set $xs (v128.bitselect (${V}.mul ${g("x")} ${c(2 ** up)}) ${g("x")} ${g("sub")}))`,
+      `  (local.set $e (${I}.sub (${I}.shr_u ${g("xs")} (i32.const ${sh})) (${I}.add (v128.const ${I} ${Array(p.bits === 64 ? 2 : 4).fill(bias).join(" ")}) (v128.and ${g("sub")} (v128.const ${I} ${Array(p.bits === 64 ? 2 : 4).fill(up).join(" ")})))))`,
+      `  (local.set $m (v128.or (v128.and ${g("xs")} ${mant}) ${one}))`,
+      `  (local.set $big (${V}.gt ${g("m")} ${c(Math.SQRT2)}))`,
+      `  (local.set $m (v128.bitselect (${V}.mul ${g("m")} ${c(0.5)}) ${g("m")} ${g("big")}))`,
+      `  (local.set $e (${I}.sub ${g("e")} ${g("big")})) ;; big is all ones (−1) where m was halved`,
+      `  (local.set $s (${V}.div (${V}.sub ${g("m")} ${c(1)}) (${V}.add ${g("m")} ${c(1)})))`,
+      `  (local.set $z (${V}.mul ${g("s")} ${g("s")}))`,
+      `  (local.set $ef ${eFloat})`,
+      `  (local.set $y (${V}.add (${V}.mul ${g("ef")} ${c(ln2hi)}) (${V}.add (${V}.mul (${V}.mul ${c(2)} ${g("s")}) ${poly}) (${V}.mul ${g("ef")} ${c(ln2lo)}))))`,
+      "  ;; log 0 = −inf, log of a negative number is NaN, log inf = inf, NaN stays NaN",
+      `  (local.set $y (v128.bitselect ${c(-Infinity)} ${g("y")} (${V}.eq ${g("x")} ${c(0)})))`,
+      `  (local.set $y (v128.bitselect ${c(NaN)} ${g("y")} (${V}.lt ${g("x")} ${c(0)})))`,
+      `  (local.set $y (v128.bitselect ${c(Infinity)} ${g("y")} (${V}.eq ${g("x")} ${c(Infinity)})))`,
+      `  (v128.bitselect ${g("x")} ${g("y")} (${V}.ne ${g("x")} ${g("x")})))`,
+    );
+  }
+  if (need.has("log1p")) {
+    out.push(
+      ";; log(1 + u), accurate for small u: log w − ((w − 1) − u)/w with w = 1 + u",
+      `(func $log1p (param $u v128) (result v128) (local $w v128)`,
+      `  (local.set $w (${V}.add ${c(1)} ${g("u")}))`,
+      `  (${V}.sub (call $log ${g("w")}) (${V}.div (${V}.sub (${V}.sub ${g("w")} ${c(1)}) ${g("u")}) ${g("w")})))`,
+    );
+  }
+  if (need.has("tanh")) {
+    out.push(
+      ";; tanh x = sign(x)·(1 − 2/(e^{2|x|} + 1))",
+      `(func $tanh (param $x v128) (result v128) (local $t v128)`,
+      `  (local.set $t (${V}.sub ${c(1)} (${V}.div ${c(2)} (${V}.add (call $exp (${V}.mul ${c(2)} (${V}.abs ${g("x")}))) ${c(1)}))))`,
+      `  (v128.bitselect (${V}.neg ${g("t")}) ${g("t")} (${V}.lt ${g("x")} ${c(0)})))`,
+    );
+  }
+  return out;
+}
+
+function factorial(n: number): number {
+  let f = 1;
+  for (let i = 2; i <= n; i++) f *= i;
+  return f;
+}
+
+// ------------------------------------------------------------------------------ expressions
+
+/** What a loop function takes besides b0 and b1, as TypeScript expressions for the caller. */
+export interface LoopParam {
+  readonly name: string;
+  /** "at": a place's base address (buf, start); "int": an integer (a row stride, a size, n) */
+  readonly kind: "at" | "int";
+  readonly buf?: string;
+  readonly expr: Expr;
+}
+
+export interface WasmLoop {
+  readonly id: number;
+  /** vector space: the first parameter is n, the elements per row */
+  readonly vector: boolean;
+  /** rows may be split between threads: no store goes to a place shared by all rows */
+  readonly splittable: boolean;
+  readonly params: readonly LoopParam[];
+  /** the function's text per precision */
+  readonly text: Record<Bits, string[]>;
+  readonly math: ReadonlySet<string>;
+}
+
+const WASM_OPS = new Set(["add", "sub", "mul", "div", "neg", "max", "min", "pow", "sigmoid", "tanh", "relu", "exp", "log", "softplus", "abs", "sqrt", "square", "hardSigmoid", "hardSigmoidKeras", "step", "sign"]);
+
+function operandOk(o: Operand): boolean {
+  if (o.kind !== "node") return true;
+  return WASM_OPS.has(o.node.op) && OPS[o.node.op].kind === "elementwise" && o.args.every(operandOk);
+}
+
+const isBatchedPlace = (pl: Place) => pl.stride !== "0";
+
+/** Lower one loop (or copy) stage; null when it has an op without a WebAssembly form. */
+export function wasmLoop(st: Extract<Stage, { kind: "loop" | "copy" }>, id: number): WasmLoop | null {
+  const items = st.kind === "loop" ? st.items.map((it) => ({ local: it.local, value: it.value, stores: it.stores, comment: it.comment })) : [{ local: undefined, value: st.from, stores: [st.to], comment: "a copy" }];
+  if (!items.every((it) => operandOk(it.value))) return null;
+  const space = st.space;
+  const vector = space.n !== "1";
+  const batched = space.batched;
+
+  // parameters: n, then each place (base address, and row stride when rows step through it), then sizes
+  const params: LoopParam[] = [];
+  if (vector) params.push({ name: "n", kind: "int", expr: space.n });
+  const places = new Map<string, { base: string; stride: string | null }>();
+  const placeOf = (pl: Place) => {
+    const key = `${pl.buf}|${pl.start}|${pl.stride}`;
+    let e = places.get(key);
+    if (!e) {
+      const k = places.size;
+      const rowed = batched && isBatchedPlace(pl);
+      e = { base: `a${k}`, stride: rowed ? `s${k}` : null };
+      places.set(key, e);
+      params.push({ name: e.base, kind: "at", buf: pl.buf, expr: pl.start });
+      if (rowed) params.push({ name: e.stride!, kind: "int", expr: pl.stride });
+    }
+    return e;
+  };
+  const sizes = new Map<string, string>();
+  const sizeOf = (expr: Expr) => {
+    let s = sizes.get(expr);
+    if (!s) { s = `z${sizes.size}`; sizes.set(expr, s); params.push({ name: s, kind: "int", expr }); }
+    return s;
+  };
+  const math = new Set<string>();
+  let splittable = batched;
+  for (const it of items) for (const s of it.stores) if (batched && !isBatchedPlace(s.place)) splittable = false;
+
+  const text = {} as Record<Bits, string[]>;
+  for (const bits of [32, 64] as const) {
+    const p = P(bits);
+    const locals = new Set<string>();
+    // the address of a place's element: row base (rb_k, set per row) or base, plus the element offset
+    const addrOf = (pl: Place, scalar: boolean) => {
+      const e = placeOf(pl);
+      const base = e.stride ? `(local.get $rb_${e.base})` : `(local.get $${e.base})`;
+      return scalar ? base : `(i32.add ${base} (local.get $off))`;
+    };
+    const expr = (o: Operand, vec: boolean): string => {
+      const T = vec ? p.v : p.s;
+      const k = (x: number) => (vec ? vconst(p, x) : sconst(p, x));
+      switch (o.kind) {
+        case "load": {
+          const scalarVal = o.type.shape.length === 0;
+          const a = addrOf(o.place, scalarVal);
+          if (!vec) return `(${p.s}.load ${a})`;
+          return scalarVal ? `(${p.splatLoad} ${a})` : `(v128.load ${a})`;
+        }
+        case "local": { locals.add(o.name); return `(local.get $${vec ? "v" : "f"}_${o.name})`; }
+        case "const": return k(o.value);
+        case "size": { const z = sizeOf(o.expr); return vec ? `(${p.v}.splat (${p.s}.convert_i32_s (local.get $${z})))` : `(${p.s}.convert_i32_s (local.get $${z}))`; }
+        case "node": {
+          const a = o.args.map((x) => expr(x, vec));
+          const fn = (name: string, x: string) => {
+            math.add(name);
+            return vec ? `(call $${name} ${x})` : `(${p.v}.extract_lane 0 (call $${name} (${p.v}.splat ${x})))`;
+          };
+          const sel = (yes: string, no: string, cond: string) => (vec ? `(v128.bitselect ${yes} ${no} ${cond})` : `(select ${yes} ${no} ${cond})`);
+          switch (o.node.op) {
+            case "add": return `(${T}.add ${a[0]} ${a[1]})`;
+            case "sub": return `(${T}.sub ${a[0]} ${a[1]})`;
+            case "mul": return `(${T}.mul ${a[0]} ${a[1]})`;
+            case "div": return `(${T}.div ${a[0]} ${a[1]})`;
+            case "neg": return `(${T}.neg ${a[0]})`;
+            case "max": return `(${T}.max ${a[0]} ${a[1]})`;
+            case "min": return `(${T}.min ${a[0]} ${a[1]})`;
+            case "abs": return `(${T}.abs ${a[0]})`;
+            case "sqrt": return `(${T}.sqrt ${a[0]})`;
+            case "square": return `(${T}.mul ${a[0]} ${a[0]})`;
+            case "relu": return `(${T}.max ${a[0]} ${k(0)})`;
+            case "exp": return fn("exp", a[0]!);
+            case "log": return fn("log", a[0]!);
+            case "tanh": return fn("tanh", a[0]!);
+            case "sigmoid": return `(${T}.div ${k(1)} (${T}.add ${k(1)} ${fn("exp", `(${T}.neg ${a[0]})`)}))`;
+            case "softplus": {
+              // x > 0 ? x + log1p(exp(−x)) : log1p(exp(x))
+              const x = a[0]!;
+              return sel(`(${T}.add ${x} ${fn("log1p", fn("exp", `(${T}.neg ${x})`))})`, fn("log1p", fn("exp", x)), `(${T}.gt ${x} ${k(0)})`);
+            }
+            case "hardSigmoid": return `(${T}.min (${T}.max (${T}.add (${T}.mul ${k(0.2)} ${a[0]}) ${k(0.5)}) ${k(0)}) ${k(1)})`;
+            case "hardSigmoidKeras": return `(${T}.min (${T}.max (${T}.add (${T}.div ${a[0]} ${k(6)}) ${k(0.5)}) ${k(0)}) ${k(1)})`;
+            case "step": return sel(k(1), k(0), `(${T}.gt ${a[0]} ${k(0)})`);
+            case "sign": return sel(k(1), sel(k(-1), `(${T}.mul ${a[0]} ${k(0)})`, `(${T}.lt ${a[0]} ${k(0)})`), `(${T}.gt ${a[0]} ${k(0)})`);
+            case "pow": {
+              const e = o.node.attrs.p!;
+              const x = a[0]!;
+              if (e === 1) return x;
+              if (e === 2) return `(${T}.mul ${x} ${x})`;
+              if (e === 0.5) return `(${T}.sqrt ${x})`;
+              if (Number.isInteger(e) && Math.abs(e) <= 8 && e !== 0) {
+                let r = x;
+                for (let q = 1; q < Math.abs(e); q++) r = `(${T}.mul ${r} ${x})`;
+                return e > 0 ? r : `(${T}.div ${k(1)} ${r})`;
+              }
+              return fn("exp", `(${T}.mul ${k(e)} ${fn("log", x)})`);
+            }
+            default: throw new Error(`internal: no WebAssembly form for ${o.node.op}`);
+          }
+        }
+      }
+    };
+    const store = (s: Store, value: string, vec: boolean, scalarVal: boolean) => {
+      const a = addrOf(s.place, scalarVal);
+      const T = vec ? p.v : p.s;
+      const op = vec && !scalarVal ? "v128" : p.s;
+      const v = s.add ? `(${T}.add ${vec && !scalarVal ? `(v128.load ${a})` : `(${p.s}.load ${a})`} ${value})` : value;
+      return `(${op}.store ${a} ${v})`;
+    };
+    const body = (vec: boolean, scalarSpace: boolean): string[] => {
+      const lines: string[] = [];
+      for (const it of items) {
+        if (it.comment && vec === vector) lines.push(`;; ${it.comment.replace(/\s+/g, " ")}`);
+        const v = expr(it.value, vec);
+        const scalarVal = scalarSpace;
+        if (it.local !== undefined) {
+          locals.add(it.local);
+          lines.push(`(local.set $${vec ? "v" : "f"}_${it.local} ${v})`);
+          for (const s of it.stores) lines.push(store(s, `(local.get $${vec ? "v" : "f"}_${it.local})`, vec, scalarVal));
+        } else for (const s of it.stores) lines.push(store(s, v, vec, scalarVal));
+      }
+      return lines;
+    };
+    const vecBody = vector ? body(true, false) : [];
+    const scalarBody = body(false, !vector);
+    const rowSets = [...places.values()].filter((e) => e.stride).map((e) => `(local.set $rb_${e.base} (i32.add (local.get $${e.base}) (i32.shl (i32.mul (local.get $b) (local.get $${e.stride})) (i32.const ${p.shift}))))`);
+    const inner = vector
+      ? [
+          `(local.set $nv (i32.sub (local.get $n) (i32.rem_u (local.get $n) (i32.const ${p.lanes}))))`,
+          ";; whole vectors",
+          "(local.set $i (i32.const 0))",
+          "(block $v_done (loop $v_next",
+          "  (br_if $v_done (i32.ge_s (local.get $i) (local.get $nv)))",
+          `  (local.set $off (i32.shl (local.get $i) (i32.const ${p.shift})))`,
+          ...vecBody.map((l) => `  ${l}`),
+          `  (local.set $i (i32.add (local.get $i) (i32.const ${p.lanes})))`,
+          "  (br $v_next)))",
+          ";; the rest, one at a time",
+          "(block $s_done (loop $s_next",
+          "  (br_if $s_done (i32.ge_s (local.get $i) (local.get $n)))",
+          `  (local.set $off (i32.shl (local.get $i) (i32.const ${p.shift})))`,
+          ...scalarBody.map((l) => `  ${l}`),
+          "  (local.set $i (i32.add (local.get $i) (i32.const 1)))",
+          "  (br $s_next)))",
+        ]
+      : scalarBody;
+    const fnLines = [
+      `(func $f${bits}_${id} (export "f${bits}_${id}") (param $b0 i32) (param $b1 i32) ${params.map((q) => `(param $${q.name} i32)`).join(" ")}`,
+      "  (local $b i32) (local $i i32) (local $nv i32) (local $off i32)",
+      ...[...places.values()].filter((e) => e.stride).map((e) => `  (local $rb_${e.base} i32)`),
+      ...[...locals].flatMap((l) => [`  (local $v_${l} v128)`, `  (local $f_${l} ${p.s})`]),
+      "  (local.set $b (local.get $b0))",
+      "  (block $b_done (loop $b_next",
+      "    (br_if $b_done (i32.ge_s (local.get $b) (local.get $b1)))",
+      ...rowSets.map((l) => `    ${l}`),
+      ...inner.map((l) => `    ${l}`),
+      "    (local.set $b (i32.add (local.get $b) (i32.const 1)))",
+      "    (br $b_next)))",
+      ")",
+    ];
+    text[bits] = fnLines;
+  }
+  return { id, vector, splittable, params, text, math };
+}
+
+/** The module of a cell's loops: both precisions, the math functions they call, the memory imported. */
+export function loopsModuleText(cellName: string, source: string, loops: readonly WasmLoop[]): string {
+  const used = new Set(loops.flatMap((l) => [...l.math]));
+  return [
+    `;; Generated by cellforge from ${source}: the elementwise loops of the cell "${cellName}" in WebAssembly SIMD.`,
+    ";; Do not edit: regenerate with `npm run generate` (check with `npm run generate -- --check`).",
+    `;; f32_<k> and f64_<k> are loop k of the kernel (its comment in generated/${cellName}.ts says which), rows b0 ≤ b < b1.`,
+    "(module",
+    `  (import "env" "memory" (memory 1 65536 shared))`,
+    ...([32, 64] as const).flatMap((bits) => [
+      `  ;; ---------------------------------------------------------------- ${bits}-bit`,
+      ...mathFunctions(P(bits), used).map((l) => `  ${l.replace(/\(func \$(\w+)/, `(func $$$1${bits}`).replace(/call \$(exp|log|log1p|tanh)\b/g, `call $$$1${bits}`)}`),
+      ...loops.flatMap((l) => l.text[bits].map((x) => `  ${x.replace(/call \$(exp|log|log1p|tanh)\b/g, `call $$$1${bits}`)}`)),
+    ]),
+    ")",
+    "",
+  ].join("\n");
+}
+
+/**
+ * For tests: the math functions of one precision as a module of scalar exports (exp, log, log1p,
+ * tanh: f → f, each through its vector form on a splat, as the loops call them).
+ */
+export function mathModuleText(bits: Bits): string {
+  const p = P(bits);
+  const names = ["exp", "log", "log1p", "tanh"];
+  return [
+    "(module",
+    "  (memory 1)",
+    ...mathFunctions(p, new Set(names)).map((l) => `  ${l}`),
+    ...names.map((n) => `  (func (export "${n}") (param $x ${p.s}) (result ${p.s}) (${p.v}.extract_lane 0 (call $${n} (${p.v}.splat (local.get $x)))))`),
+    ")",
+  ].join("\n");
+}
