@@ -21,8 +21,8 @@ export const cellforge = contender("cellforge", "generated TypeScript kernels (f
 
 export const contenders: Contender[] = [
   cellforge,
-  contender("cellforge-wasm", "generated kernels, WebAssembly SIMD products (float32, one thread)", { backend: "wasm", threads: 1 }),
-  contender("cellforge-wasm-2t", "generated kernels, WebAssembly SIMD products on two threads (float32)", { backend: "wasm", threads: 2 }),
+  contender("cellforge-wasm", "generated kernels on the wasm path: SIMD products and loops (float32, one thread)", { backend: "wasm", threads: 1 }),
+  contender("cellforge-wasm-2t", "the same on two threads (float32)", { backend: "wasm", threads: 2 }),
 ];
 
 async function setup(w: Workload, cell: Cell, inp: Inputs, options: KernelOptions): Promise<Kernels> {

@@ -38,7 +38,7 @@ export function cfLabel(name: string): string {
 
 export function headerText(env: Environment, budget: Budget): string {
   const lines = [
-    `cellforge bench: float32, one thread; pytorch and numpy in a Python subprocess, the rest in this process`,
+    `cellforge bench: float32, one thread (cellforge-wasm-2t: two); pytorch and numpy in a Python subprocess, the rest in this process`,
     `  ${env.cpu} (${env.cores} cores), Node ${env.node}`,
     `  ${Object.entries(env.packages).map(([k, v]) => `${k} ${v}`).join(", ")}`,
     `  fwd+bwd: loss = Σ_t Σ h_t·dy_t and its gradient w.r.t. x and every weight, state from 0;`,

@@ -1,5 +1,6 @@
 // npm run bench [-- options]: cellforge's kernels against TensorFlow.js, jax-js,
-// PyTorch and a hand-tuned plain-JS gemm (and numpy's sgemm), float32, one thread.
+// PyTorch and a hand-tuned plain-JS gemm (and numpy's sgemm), float32, one thread (and cellforge's
+// wasm path on two).
 // Everything runs in this process except PyTorch and numpy, which are timed in a
 // Python subprocess (peers/torch.ts, an "external" contender).
 

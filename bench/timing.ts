@@ -31,8 +31,10 @@ export interface Budget {
 export const DEFAULT_BUDGET: Budget = {
   measureMs: 3000,
   warmupMs: 600,
-  maxRuns: 30,
-  maxWarmups: 3,
+  // fast kernels get enough warm-up calls for the JIT to finish with them (a 0.5 ms call is still
+  // interpreted after 3), and enough runs for a steady median; slow ones stop at the time budgets
+  maxRuns: 100,
+  maxWarmups: 100,
   minRuns: 3,
   slowRunMs: 6000,
 };

@@ -31,9 +31,9 @@ usage:
                                        train each under the same budget and seed: a table and one plot
   cellforge convert --from pytorch|keras|cellforge --to cellforge|pytorch|keras <cell> <in.json> <out.json>
                                        carry weights between PyTorch state_dict, Keras/tfjs and cellforge layouts
-  cellforge bench <cell> [--B n --T n --size n]
+  cellforge bench <cell> [--B n --T n --size n] [--backend wasm|ts] [--threads n|auto]
                                        time the generated float32 kernels (forward, forward+backward)
-  cellforge generate [--check] [--tile 4x4]
+  cellforge generate [--check] [--tile 4x4] [--wasm-tile 4x2]
                                        regenerate generated/ from dsl/; --check writes nothing and exits 1 if stale
   cellforge eval <cell> --in case.json [--out result.json] [--reference]
                                        one sequence forward and backward in float64 (generated kernel, or the
@@ -187,7 +187,7 @@ async function list(v: Record<string, string | boolean | undefined>): Promise<vo
     const cell = await loadCell(name);
     const st = cellStats(deriveBackward(cell), AT128(cell));
     const t = await timeCell(cell, { B: 32, T: 10, size: 128, budgetMs: 0, committed: true, quick: true });
-    rows.push({ name: cell.name, source: cell.doc, params: st.params, paramFormula: st.paramFormula, forwardFlops: st.forwardFlops, backwardFlops: st.backwardFlops, savedFloats: st.savedFloats, forwardBackwardMsPerStep: t.forwardBackwardMs / t.T });
+    rows.push({ name: cell.name, source: cell.doc, params: st.params, paramFormula: st.paramFormula, forwardFlops: st.forwardFlops, backwardFlops: st.backwardFlops, savedFloats: st.savedFloats, forwardBackwardMsPerStep: t.forwardBackwardMs / t.T, backend: t.backend });
   }
   if (v.json) {
     out(JSON.stringify(rows, null, 2));
@@ -197,7 +197,7 @@ async function list(v: Record<string, string | boolean | undefined>): Promise<vo
   const body = rows.map((r) => [r.name, r.params.toLocaleString("en-US"), r.paramFormula, PER(r.forwardFlops), PER(r.backwardFlops), String(r.savedFloats), r.forwardBackwardMsPerStep.toFixed(3), r.source.length > 60 ? r.source.slice(0, 57) + "..." : r.source]);
   const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   out("at D = H = 128: parameters; FLOPs and floats saved for BPTT (besides the state) per example per step;");
-  out("measured forward+backward time per step of the generated float32 kernels at B = 32 (median of 3, T = 10; `bench <cell>` for more)");
+  out(`measured forward+backward time per step of the generated float32 kernels (${rows[0]?.backend ?? "wasm"} path, one thread) at B = 32 (median of 3, T = 10; \`bench <cell>\` for more)`);
   out(head.map((h, i) => h.padEnd(w[i]!)).join("  "));
   for (const b of body) out(b.map((s, i) => ([1, 3, 4, 5, 6].includes(i) ? s.padStart(w[i]!) : s.padEnd(w[i]!))).join("  ").trimEnd());
 }
@@ -211,11 +211,14 @@ async function bench(ref: string, v: Record<string, string | boolean | undefined
   };
   const B = int(v.B, 32, "B"), T = int(v.T, 50, "T"), size = int(v.size, 128, "size");
   const { timeCell } = await import("./timing.ts");
-  const t = await timeCell(cell, { B, T, size, budgetMs: 2000 });
+  const backend = v.backend ?? "auto";
+  if (backend !== "auto" && backend !== "wasm" && backend !== "ts") throw new LoadError(`--backend is wasm, ts or auto, not ${String(backend)}`);
+  const threads = v.threads === undefined || v.threads === "auto" ? (v.threads ?? 1) : int(v.threads, 1, "threads");
+  const t = await timeCell(cell, { B, T, size, budgetMs: 2000, options: { backend, threads: threads as number | "auto" } });
   const st = cellStats(deriveBackward(cell), t.sizes);
   const gf = (flop: number, ms: number) => ((flop * B * T) / ms / 1e6).toFixed(2);
   const sizes = Object.entries(t.sizes).map(([k, n]) => `${k}=${n}`).join(" ");
-  out(`${cell.name}: generated float32 kernels, ${sizes}, B=${B}, T=${T}, single thread, median of ${t.runs}+ runs after warm-up`);
+  out(`${cell.name}: generated float32 kernels on the ${t.backend} path, ${t.threads === 1 ? "one thread" : `${t.threads} threads`}, ${sizes}, B=${B}, T=${T}, median of ${t.runs}+ runs after warm-up`);
   out(`  forward           ${t.forwardMs.toFixed(2).padStart(9)} ms   ${(t.forwardMs / T).toFixed(3)} ms/step   ${gf(st.forwardFlops, t.forwardMs)} GFLOP/s`);
   out(`  forward+backward  ${t.forwardBackwardMs.toFixed(2).padStart(9)} ms   ${(t.forwardBackwardMs / T).toFixed(3)} ms/step   ${gf(st.forwardFlops + st.backwardFlops, t.forwardBackwardMs)} GFLOP/s`);
   out(`  (FLOPs counted from the IR: ${PER(st.forwardFlops)}FLOP forward and ${PER(st.backwardFlops)}FLOP backward per example per step)`);
@@ -225,8 +228,14 @@ async function generateCmd(v: Record<string, string | boolean | undefined>): Pro
   const m = typeof v.tile === "string" ? /^(\d+)x(\d+)$/.exec(v.tile) : null;
   if (v.tile !== undefined && (!m || Number(m[1]) < 1 || Number(m[2]) < 1 || Number(m[1]) > 8 || Number(m[2]) > 8)) throw new LoadError(`--tile is ROWSxCOLS with each from 1 to 8, such as 4x4, not ${String(v.tile)}`);
   const tile = m ? { rows: Number(m[1]), cols: Number(m[2]) } : undefined;
+  const wm = typeof v["wasm-tile"] === "string" ? /^(\d+)x(\d+)$/.exec(v["wasm-tile"]) : null;
+  if (v["wasm-tile"] !== undefined && (!wm || Number(wm[1]) < 1 || Number(wm[2]) < 1 || Number(wm[1]) > 6 || Number(wm[2]) > 4))
+    throw new LoadError(`--wasm-tile is ROWSxVECTORS (rows of the product's register tile, 1 to 6, and its vectors of 4 floats, 1 to 4), such as 4x2, not ${String(v["wasm-tile"])}`);
   const { generate } = await import("./generate.ts");
-  const r = await generate(!!v.check, tile);
+  const { DEFAULT_WASM_TILE } = await import("./wasm.ts");
+  // mc (rows per packed block) stays a multiple of the tile's rows, nc a multiple of its columns
+  const wasmTile = wm ? { ...DEFAULT_WASM_TILE, rows: Number(wm[1]), vectors: Number(wm[2]), mc: 16 * Number(wm[1]), nc: 64 * Number(wm[2]) * 4 } : undefined;
+  const r = await generate(!!v.check, tile, wasmTile);
   if (v.check) {
     if (r.stale.length) {
       out(`stale generated files (run \`npm run generate\`):`);
@@ -288,9 +297,9 @@ export async function main(argv: string[]): Promise<number> {
       allowPositionals: true,
       options: {
         json: { type: "boolean" }, verbose: { type: "boolean" }, help: { type: "boolean", short: "h" },
-        mode: { type: "string" }, sizes: { type: "string" }, B: { type: "string" }, T: { type: "string" },
+        mode: { type: "string" }, sizes: { type: "string" }, B: { type: "string" }, T: { type: "string" }, backend: { type: "string" }, threads: { type: "string" },
         atol: { type: "string" }, rtol: { type: "string" }, seed: { type: "string" }, all: { type: "boolean" },
-        check: { type: "boolean" }, tile: { type: "string" }, in: { type: "string" }, out: { type: "string" },
+        check: { type: "boolean" }, tile: { type: "string" }, "wasm-tile": { type: "string" }, in: { type: "string" }, out: { type: "string" },
         reference: { type: "boolean" }, example: { type: "string" }, size: { type: "string" },
         from: { type: "string" }, to: { type: "string" },
         // train and compare (codegen/train-cmd.ts)
@@ -332,7 +341,7 @@ export async function main(argv: string[]): Promise<number> {
         return await convertCmd(rest, v);
       }
       case "bench":
-        if (rest.length !== 1) throw new LoadError("usage: cellforge bench <cell> [--B n] [--T n] [--size n]");
+        if (rest.length !== 1) throw new LoadError("usage: cellforge bench <cell> [--B n] [--T n] [--size n] [--backend wasm|ts] [--threads n|auto]");
         await bench(rest[0]!, v);
         return 0;
       case "eval":
