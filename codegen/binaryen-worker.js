@@ -11,6 +11,7 @@ parentPort.on("message", ({ id, text }) => {
     const F = binaryen.Features;
     m.setFeatures(F.MVP | F.SIMD128 | F.Atomics | F.BulkMemory | F.MutableGlobals | F.SignExt);
     if (!m.validate()) throw new Error("the generated WebAssembly does not validate");
+    binaryen.setDebugInfo(true); // keep the function names: a profile then says tile32, not wasm-function[1]
     binaryen.setOptimizeLevel(3);
     binaryen.setShrinkLevel(0);
     m.optimize();
