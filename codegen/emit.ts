@@ -394,7 +394,7 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
           { name: "sizes", type: "Sizes", isReadonly: true }, { name: "B", type: "number", isReadonly: true },
           { name: "T", type: "number", isReadonly: true }, { name: "nParams", type: "number", isReadonly: true },
           { name: "backend", type: `"wasm" | "ts"`, isReadonly: true, docs: ["Where the products run: WebAssembly SIMD or plain TypeScript."] },
-          { name: "threads", type: "number", isReadonly: true, docs: ["Threads the products are split across (wasm only)."] },
+          { name: "threads", type: "number", isReadonly: true, docs: ["Threads the products and loops are split across (wasm only)."] },
         ],
         methods: [
           { name: "forward", docs: ["Run T steps from `initial`, writing every state and output to `out` and saving what the backward needs."], parameters: [{ name: "p", type: "A" }, { name: "inputs", type: "Inputs<A>" }, { name: "initial", type: "States<A>" }, { name: "out", type: "Outputs<A>" }], returnType: "void" },

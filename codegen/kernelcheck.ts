@@ -204,7 +204,7 @@ export async function checkKernels(cell: Cell, c: SequenceCase = randomCase(cell
     for (const [n, u] of Object.entries(dir.inputs)) for (let i = 0; i < u.length; i++) analytic += fdRun.inputs[n]![i]! * u[i]!;
     for (const [n, u] of Object.entries(dir.initial)) for (let i = 0; i < u.length; i++) analytic += fdRun.initial[n]![i]! * u[i]!;
     worst = Math.max(worst, Math.abs(analytic - numeric) / Math.max(Math.abs(numeric), 1e-300));
-    if (Math.abs(analytic - numeric) > 1e-5 + 1e-3 * Math.abs(numeric)) fdPass = false;
+    if (!(Math.abs(analytic - numeric) <= 1e-5 + 1e-3 * Math.abs(numeric))) fdPass = false; // NaN fails
   }
   rows.push({ what: `${fdOptions.backend} f64 vs finite differences`, maxErr: worst, rule: "|a-n| <= 1e-5 + 1e-3*|n|", pass: fdPass, detail: `${K} random directions through all parameters, inputs and initial states at once` });
   return rows;

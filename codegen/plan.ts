@@ -30,7 +30,11 @@ export function buildPlan(cell: Cell, bw: BackwardStep): KernelPlan {
   const buffers: BufferDecl[] = [];
   const namer = new Namer();
   // emitter variables
-  namer.reserve("p", "dp", "B", "T", "t", "b", "i", "j", "k", "params", "inputs", "initial", "out", "upstream", "grads", "options", "need", "mem", "mm", "io", "forward", "backward", "spec", ...cell.sizes);
+  namer.reserve("p", "dp", "B", "T", "t", "b", "i", "j", "k", "params", "inputs", "initial", "out", "upstream", "grads", "options", "need", "mem", "mm", "io", "wl", "at", "forward", "backward", "spec",
+    // the generated module's imports and declarations
+    "gemmNN32", "gemmNN64", "gemmNT32", "gemmNT64", "gemmTN32", "gemmTN64", "GEMM_WASM", "LOOPS_WASM", "kernelMemory",
+    "Rng", "checkArray", "checkCount", "checkSizes", "initSlice", "paramLayout", "initParams", "createKernel32", "createKernel64", "createStep32", "createStep64",
+    ...cell.sizes);
   const paramOff = new Map<Node, string>();
   for (const p of layout.order) paramOff.set(p.node, namer.fresh(`o_${p.name}`));
   const paramPlace = (w: Node): Place => ({ buf: "p", start: paramOff.get(w)!, stride: "0" });

@@ -120,11 +120,17 @@ function mathFunctions(p: Prec, used: ReadonlySet<string>): string[] {
     );
   }
   if (need.has("tanh")) {
+    // near 0, 1 − 2/(e^{2|x|} + 1) cancels: there, the odd Taylor series (to x^15, or x^7 for floats)
+    const coef = [1, -1 / 3, 2 / 15, -17 / 315, 62 / 2835, -1382 / 155925, 21844 / 6081075, -929569 / 638512875].slice(0, p.bits === 64 ? 8 : 4);
+    let series = c(coef[coef.length - 1]!);
+    for (let n = coef.length - 2; n >= 0; n--) series = `(${V}.add (${V}.mul ${series} ${g("z")}) ${c(coef[n]!)})`;
     out.push(
-      ";; tanh x = sign(x)·(1 − 2/(e^{2|x|} + 1))",
-      `(func $tanh (param $x v128) (result v128) (local $t v128)`,
+      ";; tanh x = sign(x)·(1 − 2/(e^{2|x|} + 1)); for |x| < 0.1, x·(1 − x²/3 + 2x⁴/15 − …)",
+      `(func $tanh (param $x v128) (result v128) (local $t v128) (local $z v128)`,
       `  (local.set $t (${V}.sub ${c(1)} (${V}.div ${c(2)} (${V}.add (call $exp (${V}.mul ${c(2)} (${V}.abs ${g("x")}))) ${c(1)}))))`,
-      `  (v128.bitselect (${V}.neg ${g("t")}) ${g("t")} (${V}.lt ${g("x")} ${c(0)})))`,
+      `  (local.set $t (v128.bitselect (${V}.neg ${g("t")}) ${g("t")} (${V}.lt ${g("x")} ${c(0)})))`,
+      `  (local.set $z (${V}.mul ${g("x")} ${g("x")}))`,
+      `  (v128.bitselect (${V}.mul ${g("x")} ${series}) ${g("t")} (${V}.lt (${V}.abs ${g("x")}) ${c(0.1)})))`,
     );
   }
   return out;
@@ -170,7 +176,7 @@ const isBatchedPlace = (pl: Place) => pl.stride !== "0";
 
 /** Lower one loop (or copy) stage; null when it has an op without a WebAssembly form. */
 export function wasmLoop(st: Extract<Stage, { kind: "loop" | "copy" }>, id: number): WasmLoop | null {
-  const items = st.kind === "loop" ? st.items.map((it) => ({ local: it.local, value: it.value, stores: it.stores, comment: it.comment })) : [{ local: undefined, value: st.from, stores: [st.to], comment: "a copy" }];
+  const items = st.kind === "loop" ? st.items.map((it) => ({ local: it.local, value: it.value, stores: it.stores, comment: it.comment })) : [{ local: undefined, value: st.from, stores: [st.to], comment: st.to.add ? "an accumulation (+=)" : "a copy" }];
   if (!items.every((it) => operandOk(it.value))) return null;
   const space = st.space;
   const vector = space.n !== "1";
@@ -261,13 +267,20 @@ export function wasmLoop(st: Extract<Stage, { kind: "loop" | "copy" }>, id: numb
             case "pow": {
               const e = o.node.attrs.p!;
               const x = a[0]!;
-              if (e === 1) return x;
-              if (e === 2) return `(${T}.mul ${x} ${x})`;
-              if (e === 0.5) return `(${T}.sqrt ${x})`;
-              if (Number.isInteger(e) && Math.abs(e) <= 8 && e !== 0) {
-                let r = x;
-                for (let q = 1; q < Math.abs(e); q++) r = `(${T}.mul ${r} ${x})`;
-                return e > 0 ? r : `(${T}.div ${k(1)} ${r})`;
+              if (e === 0) return k(1); // x^0 = 1 for every x, NaN included, as in JavaScript
+              if (e === 0.5) {
+                // as x ** 0.5: (−0)^0.5 = +0 and (−inf)^0.5 = +inf, where sqrt gives −0 and NaN
+                const r = `(${T}.abs (${T}.sqrt ${x}))`;
+                return sel(k(Infinity), r, `(${T}.eq ${x} ${k(-Infinity)})`);
+              }
+              if (Number.isInteger(e) && Math.abs(e) < 2 ** 31) {
+                // an integer power by repeated squaring (the sign of a negative base comes out right)
+                let n = Math.abs(e), sq = x, r: string | null = null;
+                for (; n > 0; n = Math.floor(n / 2)) {
+                  if (n % 2) r = r === null ? sq : `(${T}.mul ${r} ${sq})`;
+                  if (n > 1) sq = `(${T}.mul ${sq} ${sq})`;
+                }
+                return e > 0 ? r! : `(${T}.div ${k(1)} ${r!})`;
               }
               return fn("exp", `(${T}.mul ${k(e)} ${fn("log", x)})`);
             }

@@ -14,10 +14,12 @@
     ;; past the ends: inf and 0 (NaN stays NaN through the arithmetic)
     (local.set $y (v128.bitselect (v128.const f32x4 inf inf inf inf) (local.get $y) (f32x4.gt (local.get $x) (v128.const f32x4 88.72283935546875 88.72283935546875 88.72283935546875 88.72283935546875))))
     (v128.bitselect (v128.const f32x4 0 0 0 0) (local.get $y) (f32x4.lt (local.get $x) (v128.const f32x4 -103.97208 -103.97208 -103.97208 -103.97208))))
-  ;; tanh x = sign(x)·(1 − 2/(e^{2|x|} + 1))
-  (func $tanh32 (param $x v128) (result v128) (local $t v128)
+  ;; tanh x = sign(x)·(1 − 2/(e^{2|x|} + 1)); for |x| < 0.1, x·(1 − x²/3 + 2x⁴/15 − …)
+  (func $tanh32 (param $x v128) (result v128) (local $t v128) (local $z v128)
     (local.set $t (f32x4.sub (v128.const f32x4 1 1 1 1) (f32x4.div (v128.const f32x4 2 2 2 2) (f32x4.add (call $exp32 (f32x4.mul (v128.const f32x4 2 2 2 2) (f32x4.abs (local.get $x)))) (v128.const f32x4 1 1 1 1)))))
-    (v128.bitselect (f32x4.neg (local.get $t)) (local.get $t) (f32x4.lt (local.get $x) (v128.const f32x4 0 0 0 0))))
+    (local.set $t (v128.bitselect (f32x4.neg (local.get $t)) (local.get $t) (f32x4.lt (local.get $x) (v128.const f32x4 0 0 0 0))))
+    (local.set $z (f32x4.mul (local.get $x) (local.get $x)))
+    (v128.bitselect (f32x4.mul (local.get $x) (f32x4.add (f32x4.mul (f32x4.add (f32x4.mul (f32x4.add (f32x4.mul (v128.const f32x4 -0.05396825396825397 -0.05396825396825397 -0.05396825396825397 -0.05396825396825397) (local.get $z)) (v128.const f32x4 0.13333333333333333 0.13333333333333333 0.13333333333333333 0.13333333333333333)) (local.get $z)) (v128.const f32x4 -0.3333333333333333 -0.3333333333333333 -0.3333333333333333 -0.3333333333333333)) (local.get $z)) (v128.const f32x4 1 1 1 1))) (local.get $t) (f32x4.lt (f32x4.abs (local.get $x)) (v128.const f32x4 0.1 0.1 0.1 0.1))))
   (func $f32_0 (export "f32_0") (param $b0 i32) (param $b1 i32) (param $n i32) (param $a0 i32) (param $s0 i32) (param $a1 i32) (param $s1 i32) (param $a2 i32) (param $a3 i32) (param $a4 i32) (param $s4 i32) (param $a5 i32) (param $s5 i32) (param $a6 i32) (param $s6 i32) (param $a7 i32) (param $a8 i32) (param $a9 i32) (param $s9 i32) (param $a10 i32) (param $s10 i32) (param $a11 i32) (param $a12 i32) (param $s12 i32) (param $a13 i32) (param $s13 i32) (param $a14 i32) (param $a15 i32) (param $s15 i32) (param $a16 i32) (param $s16 i32) (param $a17 i32) (param $s17 i32)
     (local $b i32) (local $i i32) (local $nv i32) (local $off i32)
     (local $rb_a0 i32)
@@ -214,7 +216,7 @@
       (block $v_done (loop $v_next
         (br_if $v_done (i32.ge_s (local.get $i) (local.get $nv)))
         (local.set $off (i32.shl (local.get $i) (i32.const 2)))
-        ;; a copy
+        ;; an accumulation (+=)
         (v128.store (i32.add (local.get $rb_a1) (local.get $off)) (f32x4.add (v128.load (i32.add (local.get $rb_a1) (local.get $off))) (v128.load (i32.add (local.get $rb_a0) (local.get $off)))))
         (local.set $i (i32.add (local.get $i) (i32.const 4)))
         (br $v_next)))
@@ -239,7 +241,7 @@
       (block $v_done (loop $v_next
         (br_if $v_done (i32.ge_s (local.get $i) (local.get $nv)))
         (local.set $off (i32.shl (local.get $i) (i32.const 2)))
-        ;; a copy
+        ;; an accumulation (+=)
         (v128.store (i32.add (local.get $a1) (local.get $off)) (f32x4.add (v128.load (i32.add (local.get $a1) (local.get $off))) (v128.load (i32.add (local.get $a0) (local.get $off)))))
         (local.set $i (i32.add (local.get $i) (i32.const 4)))
         (br $v_next)))
@@ -264,7 +266,7 @@
       (block $v_done (loop $v_next
         (br_if $v_done (i32.ge_s (local.get $i) (local.get $nv)))
         (local.set $off (i32.shl (local.get $i) (i32.const 2)))
-        ;; a copy
+        ;; an accumulation (+=)
         (v128.store (i32.add (local.get $a1) (local.get $off)) (f32x4.add (v128.load (i32.add (local.get $a1) (local.get $off))) (v128.load (i32.add (local.get $a0) (local.get $off)))))
         (local.set $i (i32.add (local.get $i) (i32.const 4)))
         (br $v_next)))
@@ -289,7 +291,7 @@
       (block $v_done (loop $v_next
         (br_if $v_done (i32.ge_s (local.get $i) (local.get $nv)))
         (local.set $off (i32.shl (local.get $i) (i32.const 2)))
-        ;; a copy
+        ;; an accumulation (+=)
         (v128.store (i32.add (local.get $a1) (local.get $off)) (f32x4.add (v128.load (i32.add (local.get $a1) (local.get $off))) (v128.load (i32.add (local.get $a0) (local.get $off)))))
         (local.set $i (i32.add (local.get $i) (i32.const 4)))
         (br $v_next)))
@@ -314,7 +316,7 @@
       (block $v_done (loop $v_next
         (br_if $v_done (i32.ge_s (local.get $i) (local.get $nv)))
         (local.set $off (i32.shl (local.get $i) (i32.const 2)))
-        ;; a copy
+        ;; an accumulation (+=)
         (v128.store (i32.add (local.get $a1) (local.get $off)) (f32x4.add (v128.load (i32.add (local.get $a1) (local.get $off))) (v128.load (i32.add (local.get $a0) (local.get $off)))))
         (local.set $i (i32.add (local.get $i) (i32.const 4)))
         (br $v_next)))
@@ -339,10 +341,12 @@
     ;; past the ends: inf and 0 (NaN stays NaN through the arithmetic)
     (local.set $y (v128.bitselect (v128.const f64x2 inf inf) (local.get $y) (f64x2.gt (local.get $x) (v128.const f64x2 709.782712893384 709.782712893384))))
     (v128.bitselect (v128.const f64x2 0 0) (local.get $y) (f64x2.lt (local.get $x) (v128.const f64x2 -745.1332191019412 -745.1332191019412))))
-  ;; tanh x = sign(x)·(1 − 2/(e^{2|x|} + 1))
-  (func $tanh64 (param $x v128) (result v128) (local $t v128)
+  ;; tanh x = sign(x)·(1 − 2/(e^{2|x|} + 1)); for |x| < 0.1, x·(1 − x²/3 + 2x⁴/15 − …)
+  (func $tanh64 (param $x v128) (result v128) (local $t v128) (local $z v128)
     (local.set $t (f64x2.sub (v128.const f64x2 1 1) (f64x2.div (v128.const f64x2 2 2) (f64x2.add (call $exp64 (f64x2.mul (v128.const f64x2 2 2) (f64x2.abs (local.get $x)))) (v128.const f64x2 1 1)))))
-    (v128.bitselect (f64x2.neg (local.get $t)) (local.get $t) (f64x2.lt (local.get $x) (v128.const f64x2 0 0))))
+    (local.set $t (v128.bitselect (f64x2.neg (local.get $t)) (local.get $t) (f64x2.lt (local.get $x) (v128.const f64x2 0 0))))
+    (local.set $z (f64x2.mul (local.get $x) (local.get $x)))
+    (v128.bitselect (f64x2.mul (local.get $x) (f64x2.add (f64x2.mul (f64x2.add (f64x2.mul (f64x2.add (f64x2.mul (f64x2.add (f64x2.mul (f64x2.add (f64x2.mul (f64x2.add (f64x2.mul (f64x2.add (f64x2.mul (v128.const f64x2 -0.0014558343870513183 -0.0014558343870513183) (local.get $z)) (v128.const f64x2 0.003592128036572481 0.003592128036572481)) (local.get $z)) (v128.const f64x2 -0.008863235529902197 -0.008863235529902197)) (local.get $z)) (v128.const f64x2 0.021869488536155203 0.021869488536155203)) (local.get $z)) (v128.const f64x2 -0.05396825396825397 -0.05396825396825397)) (local.get $z)) (v128.const f64x2 0.13333333333333333 0.13333333333333333)) (local.get $z)) (v128.const f64x2 -0.3333333333333333 -0.3333333333333333)) (local.get $z)) (v128.const f64x2 1 1))) (local.get $t) (f64x2.lt (f64x2.abs (local.get $x)) (v128.const f64x2 0.1 0.1))))
   (func $f64_0 (export "f64_0") (param $b0 i32) (param $b1 i32) (param $n i32) (param $a0 i32) (param $s0 i32) (param $a1 i32) (param $s1 i32) (param $a2 i32) (param $a3 i32) (param $a4 i32) (param $s4 i32) (param $a5 i32) (param $s5 i32) (param $a6 i32) (param $s6 i32) (param $a7 i32) (param $a8 i32) (param $a9 i32) (param $s9 i32) (param $a10 i32) (param $s10 i32) (param $a11 i32) (param $a12 i32) (param $s12 i32) (param $a13 i32) (param $s13 i32) (param $a14 i32) (param $a15 i32) (param $s15 i32) (param $a16 i32) (param $s16 i32) (param $a17 i32) (param $s17 i32)
     (local $b i32) (local $i i32) (local $nv i32) (local $off i32)
     (local $rb_a0 i32)
@@ -539,7 +543,7 @@
       (block $v_done (loop $v_next
         (br_if $v_done (i32.ge_s (local.get $i) (local.get $nv)))
         (local.set $off (i32.shl (local.get $i) (i32.const 3)))
-        ;; a copy
+        ;; an accumulation (+=)
         (v128.store (i32.add (local.get $rb_a1) (local.get $off)) (f64x2.add (v128.load (i32.add (local.get $rb_a1) (local.get $off))) (v128.load (i32.add (local.get $rb_a0) (local.get $off)))))
         (local.set $i (i32.add (local.get $i) (i32.const 2)))
         (br $v_next)))
@@ -564,7 +568,7 @@
       (block $v_done (loop $v_next
         (br_if $v_done (i32.ge_s (local.get $i) (local.get $nv)))
         (local.set $off (i32.shl (local.get $i) (i32.const 3)))
-        ;; a copy
+        ;; an accumulation (+=)
         (v128.store (i32.add (local.get $a1) (local.get $off)) (f64x2.add (v128.load (i32.add (local.get $a1) (local.get $off))) (v128.load (i32.add (local.get $a0) (local.get $off)))))
         (local.set $i (i32.add (local.get $i) (i32.const 2)))
         (br $v_next)))
@@ -589,7 +593,7 @@
       (block $v_done (loop $v_next
         (br_if $v_done (i32.ge_s (local.get $i) (local.get $nv)))
         (local.set $off (i32.shl (local.get $i) (i32.const 3)))
-        ;; a copy
+        ;; an accumulation (+=)
         (v128.store (i32.add (local.get $a1) (local.get $off)) (f64x2.add (v128.load (i32.add (local.get $a1) (local.get $off))) (v128.load (i32.add (local.get $a0) (local.get $off)))))
         (local.set $i (i32.add (local.get $i) (i32.const 2)))
         (br $v_next)))
@@ -614,7 +618,7 @@
       (block $v_done (loop $v_next
         (br_if $v_done (i32.ge_s (local.get $i) (local.get $nv)))
         (local.set $off (i32.shl (local.get $i) (i32.const 3)))
-        ;; a copy
+        ;; an accumulation (+=)
         (v128.store (i32.add (local.get $a1) (local.get $off)) (f64x2.add (v128.load (i32.add (local.get $a1) (local.get $off))) (v128.load (i32.add (local.get $a0) (local.get $off)))))
         (local.set $i (i32.add (local.get $i) (i32.const 2)))
         (br $v_next)))
@@ -639,7 +643,7 @@
       (block $v_done (loop $v_next
         (br_if $v_done (i32.ge_s (local.get $i) (local.get $nv)))
         (local.set $off (i32.shl (local.get $i) (i32.const 3)))
-        ;; a copy
+        ;; an accumulation (+=)
         (v128.store (i32.add (local.get $a1) (local.get $off)) (f64x2.add (v128.load (i32.add (local.get $a1) (local.get $off))) (v128.load (i32.add (local.get $a0) (local.get $off)))))
         (local.set $i (i32.add (local.get $i) (i32.const 2)))
         (br $v_next)))

@@ -36,7 +36,7 @@ export interface Kernel<A> {
   readonly nParams: number;
   /** Where the products run: WebAssembly SIMD or plain TypeScript. */
   readonly backend: "wasm" | "ts";
-  /** Threads the products are split across (wasm only). */
+  /** Threads the products and loops are split across (wasm only). */
   readonly threads: number;
   /** Run T steps from `initial`, writing every state and output to `out` and saving what the backward needs. */
   forward(p: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void;

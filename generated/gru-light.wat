@@ -192,7 +192,7 @@
       (block $v_done (loop $v_next
         (br_if $v_done (i32.ge_s (local.get $i) (local.get $nv)))
         (local.set $off (i32.shl (local.get $i) (i32.const 2)))
-        ;; a copy
+        ;; an accumulation (+=)
         (v128.store (i32.add (local.get $rb_a1) (local.get $off)) (f32x4.add (v128.load (i32.add (local.get $rb_a1) (local.get $off))) (v128.load (i32.add (local.get $rb_a0) (local.get $off)))))
         (local.set $i (i32.add (local.get $i) (i32.const 4)))
         (br $v_next)))
@@ -395,7 +395,7 @@
       (block $v_done (loop $v_next
         (br_if $v_done (i32.ge_s (local.get $i) (local.get $nv)))
         (local.set $off (i32.shl (local.get $i) (i32.const 3)))
-        ;; a copy
+        ;; an accumulation (+=)
         (v128.store (i32.add (local.get $rb_a1) (local.get $off)) (f64x2.add (v128.load (i32.add (local.get $rb_a1) (local.get $off))) (v128.load (i32.add (local.get $rb_a0) (local.get $off)))))
         (local.set $i (i32.add (local.get $i) (i32.const 2)))
         (br $v_next)))

@@ -84,6 +84,13 @@ const RESERVED = new Set(
     "private protected public await arguments eval undefined NaN Infinity e pi i").split(" "),
 );
 
+/** Names the generated kernels declare next to the sizes (codegen/emit.ts, codegen/plan.ts). */
+const KERNEL_NAMES = new Set(
+  ("B T t b p dp sizes spec nParams params inputs initial out upstream grads options need mem mm io wl at forward backward " +
+    "gemmNN32 gemmNN64 gemmNT32 gemmNT64 gemmTN32 gemmTN64 GEMM_WASM LOOPS_WASM kernelMemory Rng checkArray checkCount checkSizes initSlice " +
+    "paramLayout initParams createKernel32 createKernel64 createStep32 createStep64").split(" "),
+);
+
 /** Reserved for declared names, but an equation may define them (lstm.ts has an input gate i). */
 const MATH_CONSTANTS = new Set(["e", "pi", "i"]);
 
@@ -171,7 +178,11 @@ export function compileCell(spec: CellSpec, opts: CompileOptions = {}): Cell {
     if (prev) bad(`"${name}" is declared twice: as ${prev} and as ${what}`, undefined, loc);
     taken.set(name, what);
   };
-  sizes.forEach((s) => claim(s, "a size", "sizes"));
+  sizes.forEach((s) => {
+    // a size is a variable of the generated kernels, beside their own
+    if (KERNEL_NAMES.has(s)) bad(`invalid size name "${s}": the generated kernels use that name (B is the batch, T the steps)`, "choose another name for the size", decl("sizes", s));
+    claim(s, "a size", "sizes");
+  });
   const sizeSet = new Set(sizes);
 
   const dimOf = (d: unknown, what: string, loc: (token?: string) => Partial<Where>): Dim => {

@@ -25,7 +25,11 @@ export interface Pool {
 }
 
 // the control block (must match src/wasm-worker.js)
-const SEQ = 0, DONE = 1, OP = 2, KERNEL = 3, MODULE = 4, FN = 5, NARGS = 6, ERROR = 7, ARGS = 8, MAX_ARGS = 120, SIZE = ARGS + MAX_ARGS;
+const SEQ = 0, DONE = 1, OP = 2, KERNEL = 3, MODULE = 4, FN = 5, NARGS = 6, ERROR = 7, ARGS = 8;
+/** The most arguments a job carries (a loop with more runs on the calling thread alone). */
+export const MAX_ARGS = 240;
+/** After the arguments: a worker's error message, one UTF-16 code unit per Int32. */
+const MESSAGE = ARGS + MAX_ARGS, MESSAGE_LENGTH = 200, SIZE = MESSAGE + MESSAGE_LENGTH;
 const OP_RUN = 1, OP_ATTACH = 2, OP_DETACH = 3, OP_EXIT = 4;
 const SPIN = 20000;
 
@@ -73,7 +77,11 @@ function wait(w: Worker, deadlineMs = Infinity): void {
       if (Date.now() - t0 > deadlineMs) throw new Error(`cellforge: a worker thread did not answer within ${deadlineMs / 1000} s (src/wasm-worker.js failed to start?)`);
     }
   }
-  if (w.ctrl[ERROR]) throw new Error(`cellforge: a worker thread failed (code ${w.ctrl[ERROR]}); see its message above`);
+  if (w.ctrl[ERROR]) {
+    let msg = "";
+    for (let k = 0; k < MESSAGE_LENGTH && w.ctrl[MESSAGE + k]; k++) msg += String.fromCharCode(w.ctrl[MESSAGE + k]!);
+    throw new Error(`cellforge: a worker thread failed: ${msg}`);
+  }
 }
 
 function write(w: Worker, kernel: number, j: Job): void {
@@ -114,10 +122,14 @@ export const workerPool = {
     return {
       run(jobs, local) {
         if (!attached) throw new Error("cellforge: this kernel was disposed");
+        if (!mine.every((w) => workers.includes(w))) throw new Error("cellforge: the worker threads were closed (workerPool.close()); make a new kernel");
         const n = jobs.length - 1;
         for (let k = 0; k < n; k++) { write(mine[k]!, id, jobs[k + 1]!); post(mine[k]!, OP_RUN); }
-        local(jobs[0]!);
-        for (let k = 0; k < n; k++) wait(mine[k]!);
+        // every worker's part is awaited, even when another part throws: none may still be writing
+        let failure: unknown;
+        try { local(jobs[0]!); } catch (e) { failure = e; }
+        for (let k = 0; k < n; k++) try { wait(mine[k]!); } catch (e) { failure ??= e; }
+        if (failure !== undefined) throw failure;
       },
       detach() {
         if (!attached) return;

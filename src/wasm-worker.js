@@ -1,8 +1,16 @@
 // A worker thread of src/pool.ts: runs products on its own instance of the kernels' WebAssembly
 // module over their shared memory. Plain JavaScript so that it starts without a TypeScript loader.
 import { workerData, receiveMessageOnPort } from "node:worker_threads";
+import v8 from "node:v8";
+import vm from "node:vm";
 
 const SEQ = 0, DONE = 1, OP = 2, KERNEL = 3, MODULE = 4, FN = 5, NARGS = 6, ERROR = 7, ARGS = 8;
+const MAX_ARGS = 240, MESSAGE = ARGS + MAX_ARGS, MESSAGE_LENGTH = 200; // as in src/pool.ts
+
+// An idle worker allocates nothing, so nothing would ever collect a detached kernel's memory:
+// it collects explicitly on detach.
+v8.setFlagsFromString("--expose-gc");
+const gc = vm.runInNewContext("gc");
 const OP_RUN = 1, OP_ATTACH = 2, OP_DETACH = 3, OP_EXIT = 4;
 const SPIN = 20000;
 
@@ -30,6 +38,7 @@ for (;;) {
       }));
     } else if (op === OP_DETACH) {
       kernels.delete(ctrl[KERNEL]);
+      gc();
     } else if (op === OP_RUN) {
       const fns = kernels.get(ctrl[KERNEL]);
       if (!fns) throw new Error(`run: kernel ${ctrl[KERNEL]} is not attached`);
@@ -39,7 +48,9 @@ for (;;) {
       f(...args);
     }
   } catch (e) {
-    console.error(`cellforge worker: ${e instanceof Error ? e.message : String(e)}`);
+    // the message goes back through the control block: the caller is blocked, it reads no events
+    const msg = (e instanceof Error ? e.message : String(e)).slice(0, MESSAGE_LENGTH - 1);
+    for (let k = 0; k < MESSAGE_LENGTH; k++) ctrl[MESSAGE + k] = k < msg.length ? msg.charCodeAt(k) : 0;
     ctrl[ERROR] = 1;
   }
   Atomics.store(ctrl, DONE, seq);

@@ -1,17 +1,18 @@
 // The runtime of the WebAssembly path: where a kernel's buffers live, and how its products run.
 //
-// A generated kernel asks `kernelMemory` for its buffers and its three products (codegen/gemm.ts's
-// NT, NN and TN). On the ts backend the buffers are ordinary typed arrays and the products the
-// generated TypeScript ones. On the wasm backend every buffer — parameters, saved values, scratch,
-// and the kernel's own copy of each argument — is a view into one WebAssembly memory, made once
-// when the kernel is created; the elementwise loops run in JavaScript on those views and the
-// products in WebAssembly SIMD (codegen/wasm.ts) on the same bytes. A call copies its arguments in
-// once and its results out once; nothing is copied per step.
+// A generated kernel asks `kernelMemory` for its buffers, its three products (codegen/gemm.ts's
+// NT, NN and TN) and its loops. On the ts backend the buffers are ordinary typed arrays, the
+// products the generated TypeScript ones, and the loops run in TypeScript. On the wasm backend every
+// buffer — parameters, saved values, scratch, and the kernel's own copy of each argument — is a view
+// into one WebAssembly memory, made once when the kernel is created; the products
+// (generated/gemm.wat) and the loops with a WebAssembly form (generated/<cell>.wat) run there, on
+// the same bytes, and the few whole-vector ops left (sums over the batch, copies) in JavaScript on
+// the views. A call copies its arguments in once and its results out once; nothing is copied per step.
 //
 // With threads > 1 the memory is shared with worker threads (src/pool.ts) and every product is
 // split by rows (or columns) of its result, never along its sum, so each number is computed by the
 // same instructions in the same order whatever the thread count: results are bit-identical.
-import { type Pool, type Job, workerPool } from "./pool.ts";
+import { type Pool, type Job, MAX_ARGS, workerPool } from "./pool.ts";
 import type { FloatArray } from "./runtime.ts";
 
 export type Backend = "wasm" | "ts";
@@ -19,9 +20,12 @@ export type Backend = "wasm" | "ts";
 export interface KernelOptions {
   /** "wasm" where WebAssembly SIMD is available, else "ts" (the default, "auto") */
   readonly backend?: Backend | "auto";
-  /** threads for the wasm products: 1 (default), 2, or "auto" (the machine's cores) */
+  /** threads for the wasm path's products and loops: 1 (default), 2, … or "auto" (the machine's cores) */
   readonly threads?: number | "auto";
-  /** products smaller than this many flops stay on the calling thread (default 2^18); tests set 0 */
+  /**
+   * Work below which a product or a loop stays on the calling thread: products of fewer flops
+   * (default 2^18), loops over fewer elements (default 2^12). Tests set 0 to split everything.
+   */
   readonly minSplitFlops?: number;
 }
 
@@ -65,9 +69,9 @@ export interface KernelMemory<A extends FloatArray> {
   output(region: A | null, given: A): A;
   /** After a call: results copied from the region to the caller's array. */
   flush(region: A | null, given: A): void;
-  /** At the start of each call: weights transposed in an earlier call are stale. */
+  /** At the start of each call: weights transposed in an earlier call are stale. Throws once disposed. */
   begin(): void;
-  /** Let the worker threads forget this kernel's memory. */
+  /** Let the worker threads forget this kernel's memory; the kernel refuses to run afterwards. */
   dispose(): void;
 }
 
@@ -146,7 +150,11 @@ function moduleOf(b64: string, shared: boolean): WebAssembly.Module {
   let m = compiled.get(key);
   if (!m) {
     const bytes = decode(b64);
-    compiled.set(key, (m = new WebAssembly.Module((shared ? bytes : unshared(bytes)) as Uint8Array<ArrayBuffer>)));
+    m = new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
+    // a module with nothing to do in memory (a cell whose loops all stay in TypeScript) imports none
+    const importsMemory = WebAssembly.Module.imports(m).some((i) => i.kind === "memory");
+    if (!shared && importsMemory) m = new WebAssembly.Module(unshared(bytes) as Uint8Array<ArrayBuffer>);
+    compiled.set(key, m);
   }
   return m;
 }
@@ -172,6 +180,10 @@ export function kernelMemory<A extends FloatArray>(
   const backend = resolveBackend(cell, options);
   const threads = resolveThreads(cell, options, backend);
   const Ctor = (bits === 32 ? Float32Array : Float64Array) as unknown as { new (n: number): A; new (b: ArrayBufferLike, off: number, n: number): A };
+  let disposed = false;
+  const refuseDisposed = () => {
+    if (disposed) throw new Error(`${cell}: this kernel was disposed`);
+  };
   if (backend === "ts") {
     return {
       backend, threads: 1, mm: ts, wl: null,
@@ -181,8 +193,8 @@ export function kernelMemory<A extends FloatArray>(
       input: (_r, given) => given,
       output: (_r, given) => given,
       flush: () => {},
-      begin: () => {},
-      dispose: () => {},
+      begin: refuseDisposed,
+      dispose: () => { disposed = true; },
     };
   }
   const bytes = bits / 8;
@@ -255,7 +267,7 @@ export function kernelMemory<A extends FloatArray>(
   const wl = (id: number, rows: number, args: readonly number[]) => {
     const meta = loopSource.loops[id]!;
     const n = meta.vector ? args[0]! : 1;
-    if (pool && meta.splittable && rows >= threads && rows * n >= minLoopSplit) {
+    if (pool && meta.splittable && rows >= threads && rows * n >= minLoopSplit && args.length + 2 <= MAX_ARGS) {
       const jobs: Job[] = [];
       const per = Math.ceil(rows / threads);
       for (let b0 = 0; b0 < rows; b0 += per) jobs.push({ module: 1, fn: loopIndex[id]!, args: [b0, Math.min(rows, b0 + per), ...args] });
@@ -278,9 +290,11 @@ export function kernelMemory<A extends FloatArray>(
       if (region && region !== given) given.set(region);
     },
     begin() {
+      refuseDisposed();
       generation++;
     },
     dispose() {
+      disposed = true;
       pool?.detach();
     },
   };

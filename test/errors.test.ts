@@ -239,6 +239,13 @@ describe("errors in the declaration", () => {
     expect(errorOf(cell({ equations: "h' = toString(h)" })).problem).toBe('unknown function "toString"');
   });
 
+  it("a size named like one of the generated kernels' variables", () => {
+    for (const name of ["B", "T", "mem", "params"]) {
+      const e = errorOf(cell({ sizes: { D: "input size", H: "hidden size", [name]: "something" } }));
+      expect(e.problem).toBe(`invalid size name "${name}": the generated kernels use that name (B is the batch, T the steps)`);
+    }
+  });
+
   it("a name declared twice", () => {
     expect(errorOf(cell({ inputs: { x: "D", h: "H" } })).problem).toBe('"h" is declared twice: as an input and as a state');
   });

@@ -23,7 +23,7 @@ const CELLS = {
       a = Wa*x + Ua*h + ba
       b = Wb*x + Ub*h + bb
       u = softplus(a) + sqrt(square(b) + 1) + log(1 + sigmoid(b)) .* exp(-square(a) / 4)
-      w = (1 + sigmoid(a))^1.5 - (2 + tanh(b))^-2 + (0.5 * b)^3 + (1 + sigmoid(b))^-0.5
+      w = (1 + sigmoid(a))^1.5 - (2 + tanh(b))^-2 + (0.5 * b)^3 + (1 + sigmoid(b))^-0.5 + 0.01 * (1 + sigmoid(a))^10 - 0.1 * (0.5 + sigmoid(b))^-9 + b^0
       q = max(a, b) - min(a, relu(b)) + abs(a) ./ (1 + abs(b))
       k = hardSigmoid(a) .* hardSigmoidKeras(b) + clip(b, -0.5, 0.5) - a ./ (2 + sigmoid(b))
       h' = tanh(0.1 * (u + w + q + k)) + 0.5 * h
@@ -52,6 +52,17 @@ describe.runIf(simdAvailable())("every elementwise op on the wasm path", () => {
         for (const r of rows) expect(r.pass, `${r.what}: ${r.maxErr} (${r.rule})`).toBe(true);
         expect(rows.map((r) => r.what)).toEqual(expect.arrayContaining(["wasm f64 = ts f64", "wasm 2 threads = 1 thread"]));
       });
+
+  it("a cell whose every loop stays in TypeScript, and values named like the kernel's own variables", async () => {
+    const cells = [
+      compileCell({ name: "no-wasm-loop", ...base, activations: { softsign: "x / (1 + abs(x))" }, equations: "h' = softsign(Wa*x + Ua*h + ba)" } as Parameters<typeof compileCell>[0]),
+      compileCell({ name: "names", ...base, inputs: { at: "D" }, params: { Wa: ["H", "D"], Ua: ["H", "H"], wl: "H", mem: "H", Wb: ["H", "D"], Ub: ["H", "H"], bb: "H" }, equations: "h' = tanh(Wa*at + Ua*h + wl) .* sigmoid(Wb*at + Ub*h + bb + mem)" } as Parameters<typeof compileCell>[0]),
+    ];
+    for (const cell of cells) {
+      const rows = await checkKernels(cell, randomCase(cell, { sizes: { D: 3, H: 5 }, B: 2, T: 3, seed: 5 }));
+      for (const r of rows) expect(r.pass, `${cell.name}: ${r.what}: ${r.maxErr}`).toBe(true);
+    }
+  });
 
   it("the user activation's loop is the one left in TypeScript", async () => {
     const cell = compileCell({ name: "mixed", ...CELLS.mixed } as Parameters<typeof compileCell>[0]);

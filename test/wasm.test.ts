@@ -37,26 +37,28 @@ describe("WebAssembly math, against Math", () => {
     ["log1p", Math.log1p, [...sample(2001, 0, 1), ...[1e-10, 1e-17, 0]]],
     ["tanh", Math.tanh, [...sample(4001, -20, 20), ...specials]],
   ];
+  // tanh: 1 − 2/(e^{2|x|} + 1) loses up to ~10 ulps just above 0.1, where the series stops
+  const allowed = (name: string, bits: 32 | 64) => (name === "tanh" ? 16 : bits === 64 ? 4 : 8);
   for (const [name, ref, xs] of cases)
-    it(`${name}: float64 within 4 ulps (tanh: absolute 2e-16 near 0), special values exact`, async () => {
+    it(`${name}: float64 within ${allowed(name, 64)} ulps of Math's, special values (±0, ±inf, NaN, subnormals) as Math's`, async () => {
       const f = (await mathExports(64))[name]!;
       let worst = 0;
-      for (const x of xs) {
+      for (const x of [...xs, 1e-10, -1e-10, 1e-20, 0.0999, 0.1, 0.1001]) {
         const got = f(x), want = ref(x);
-        const err = name === "tanh" && Math.abs(x) < 0.5 ? Math.abs(got - want) / Number.EPSILON : ulps(got, want, 64);
-        if (!(err <= 4)) throw new Error(`${name}(${x}) = ${got}, Math says ${want} (${err} ulps)`);
+        const err = ulps(got, want, 64);
+        if (!(err <= allowed(name, 64))) throw new Error(`${name}(${x}) = ${got}, Math says ${want} (${err} ulps)`);
         worst = Math.max(worst, err);
       }
-      expect(worst).toBeLessThanOrEqual(4);
+      expect(worst).toBeLessThanOrEqual(allowed(name, 64));
     });
   for (const [name, ref, xs] of cases)
-    it(`${name}: float32 within 8 float32 ulps of Math's (rounded)`, async () => {
+    it(`${name}: float32 within ${allowed(name, 32)} float32 ulps of Math's (rounded)`, async () => {
       const f = (await mathExports(32))[name]!;
-      for (const x0 of xs) {
+      for (const x0 of [...xs, 1e-5, -1e-8, 0.0999, 0.1001]) {
         const x = Math.fround(x0);
         const got = f(x), want = Math.fround(ref(x));
-        const err = name === "tanh" && Math.abs(x) < 0.5 ? Math.abs(got - want) / 2 ** -23 : ulps(got, want, 32);
-        if (!(err <= 8)) throw new Error(`${name}(${x}) = ${got}, Math says ${want} (${err} float32 ulps)`);
+        const err = ulps(got, want, 32);
+        if (!(err <= allowed(name, 32))) throw new Error(`${name}(${x}) = ${got}, Math says ${want} (${err} float32 ulps)`);
       }
     });
 });
@@ -117,6 +119,28 @@ describe.runIf(simdAvailable())("the wasm path", () => {
     expect(k2.threads).toBe(2);
     k2.dispose();
     expect(gru.createKernel32({ D: 3, H: 4 }, 2, 3, { threads: "auto" }).threads).toBe(workerPool.cores());
+  });
+
+  it("a disposed kernel refuses to run, on either path", () => {
+    for (const options of [{ backend: "wasm", threads: 2 }, { backend: "wasm" }, { backend: "ts" }] as const) {
+      const k = gru.createKernel64({ D: 3, H: 4 }, 2, 3, options);
+      k.dispose();
+      expect(() => k.forward(gru.initParams({ D: 3, H: 4 }, 1), { x: new Float64Array(18) }, { h: new Float64Array(8) }, { h: new Float64Array(24) })).toThrow(/this kernel was disposed/);
+    }
+  });
+
+  it("after workerPool.close(), a kernel made before says so, and a new one starts new workers", async () => {
+    const sizes = { D: 8, H: 8 };
+    const args = [Float32Array.from(gru.initParams(sizes, 1)), { x: new Float32Array(3 * 4 * 8) }, { h: new Float32Array(4 * 8) }, { h: new Float32Array(3 * 4 * 8) }] as const;
+    const old = gru.createKernel32(sizes, 4, 3, { threads: 2, minSplitFlops: 0 });
+    old.forward(...args);
+    await workerPool.close();
+    expect(workerPool.size()).toBe(0);
+    expect(() => old.forward(...args)).toThrow(/worker threads were closed/);
+    const fresh = gru.createKernel32(sizes, 4, 3, { threads: 2, minSplitFlops: 0 });
+    fresh.forward(...args);
+    expect(workerPool.size()).toBe(1);
+    fresh.dispose();
   });
 
   it("refuses wrong lengths at entry, as the ts path does", () => {
