@@ -172,7 +172,7 @@ async function check(refs: string[], v: Record<string, string | boolean | undefi
   out(`  ts kernel f64 = reference, wasm kernel f64 = ts kernel f64: max|a-b| <= 1e-12*max(1,max|b|);`);
   out(`  f32 kernels (ts and wasm) ~ ts f64: max|a-b| <= 1e-4*max(1,max|b|) (float32 rounding, accumulated over sums and steps);`);
   out(`  wasm on 2 threads = on 1 thread, bit for bit (f64 and f32); kernel f64 vs finite differences: 6 random directions, same rule as the reference`);
-  out(simdAvailable() ? "  (wasm: WebAssembly SIMD products, generated/gemm.wat; ts: the plain TypeScript kernels)" : "  (this engine has no WebAssembly SIMD: the wasm columns are not run)");
+  out(simdAvailable() ? "  (wasm: the products of generated/gemm.wat and the loops of generated/<cell>.wat, WebAssembly SIMD; ts: the plain TypeScript kernels)" : "  (this engine has no WebAssembly SIMD: the wasm columns are not run)");
   out(line(head));
   out(w.map((n) => "-".repeat(n)).join("  "));
   for (const r of summary) out(line(r));
