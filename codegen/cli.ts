@@ -224,17 +224,24 @@ async function bench(ref: string, v: Record<string, string | boolean | undefined
   out(`  (FLOPs counted from the IR: ${PER(st.forwardFlops)}FLOP forward and ${PER(st.backwardFlops)}FLOP backward per example per step)`);
 }
 
+/** `--NAME RxC` with each number from 1 to its maximum, or undefined when the option is absent. */
+function tileOption(v: Record<string, string | boolean | undefined>, name: string, what: string, max: readonly [number, number]): [number, number] | undefined {
+  const x = v[name];
+  if (x === undefined) return undefined;
+  const m = typeof x === "string" ? /^(\d+)x(\d+)$/.exec(x) : null;
+  const r = Number(m?.[1]), c = Number(m?.[2]);
+  if (!m || r < 1 || c < 1 || r > max[0] || c > max[1]) throw new LoadError(`--${name} is ${what}, such as ${name === "tile" ? "4x4" : "4x2"}, not ${String(x)}`);
+  return [r, c];
+}
+
 async function generateCmd(v: Record<string, string | boolean | undefined>): Promise<number> {
-  const m = typeof v.tile === "string" ? /^(\d+)x(\d+)$/.exec(v.tile) : null;
-  if (v.tile !== undefined && (!m || Number(m[1]) < 1 || Number(m[2]) < 1 || Number(m[1]) > 8 || Number(m[2]) > 8)) throw new LoadError(`--tile is ROWSxCOLS with each from 1 to 8, such as 4x4, not ${String(v.tile)}`);
-  const tile = m ? { rows: Number(m[1]), cols: Number(m[2]) } : undefined;
-  const wm = typeof v["wasm-tile"] === "string" ? /^(\d+)x(\d+)$/.exec(v["wasm-tile"]) : null;
-  if (v["wasm-tile"] !== undefined && (!wm || Number(wm[1]) < 1 || Number(wm[2]) < 1 || Number(wm[1]) > 6 || Number(wm[2]) > 4))
-    throw new LoadError(`--wasm-tile is ROWSxVECTORS (rows of the product's register tile, 1 to 6, and its vectors of 4 floats, 1 to 4), such as 4x2, not ${String(v["wasm-tile"])}`);
+  const t = tileOption(v, "tile", "ROWSxCOLS with each from 1 to 8", [8, 8]);
+  const tile = t ? { rows: t[0], cols: t[1] } : undefined;
+  const wt = tileOption(v, "wasm-tile", "ROWSxVECTORS (rows of the product's register tile, 1 to 6, and its vectors of 4 floats, 1 to 4)", [6, 4]);
   const { generate } = await import("./generate.ts");
   const { DEFAULT_WASM_TILE } = await import("./wasm.ts");
   // mc (rows per packed block) stays a multiple of the tile's rows, nc a multiple of its columns
-  const wasmTile = wm ? { ...DEFAULT_WASM_TILE, rows: Number(wm[1]), vectors: Number(wm[2]), mc: 16 * Number(wm[1]), nc: 64 * Number(wm[2]) * 4 } : undefined;
+  const wasmTile = wt ? { ...DEFAULT_WASM_TILE, rows: wt[0], vectors: wt[1], mc: 16 * wt[0], nc: 64 * wt[1] * 4 } : undefined;
   const r = await generate(!!v.check, tile, wasmTile);
   if (v.check) {
     if (r.stale.length) {

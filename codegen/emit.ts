@@ -88,12 +88,11 @@ function wasmCall(wl: WasmLoop, rows: Expr, space: { batched: boolean }, js: str
   return [`// loop ${wl.id} (f32_${wl.id}, f64_${wl.id} in the cell's .wat)`, `if (wl) wl(${wl.id}, ${space.batched ? rows : "1"}, [${args.join(", ")}]);`, "else {", ...js, "}"];
 }
 
-function emitStage(st: Stage, rows: Expr, bits: 32 | 64, loops: ReadonlyMap<Stage, WasmLoop>): string[] {
+function emitStage(st: Stage, rows: Expr, loops: ReadonlyMap<Stage, WasmLoop>): string[] {
   const wl = loops.get(st);
-  if (wl && (st.kind === "loop" || st.kind === "copy")) return wasmCall(wl, rows, st.space, emitStage(st, rows, bits, new Map()));
+  if (wl && (st.kind === "loop" || st.kind === "copy")) return wasmCall(wl, rows, st.space, emitStage(st, rows, new Map()));
   switch (st.kind) {
     case "gemm": {
-      void bits;
       const f = `mm.${st.form}`;
       if (st.form === "TN")
         return [`// ${st.note}`, `${f}(${st.M}, ${st.K}, ${st.rows}, ${st.a.buf}, ${st.a.start}, ${st.a.stride}, ${st.b.buf}, ${st.b.start}, ${st.b.stride}, ${st.c.buf}, ${st.c.start});`];
@@ -180,8 +179,8 @@ function emitOp(st: Extract<Stage, { kind: "op" }>, rows: Expr): string[] {
   }
 }
 
-function emitProgram(p: Program, bits: 32 | 64, loops: ReadonlyMap<Stage, WasmLoop>): string[] {
-  return p.stages.flatMap((s) => emitStage(s, p.rows, bits, loops));
+function emitProgram(p: Program, loops: ReadonlyMap<Stage, WasmLoop>): string[] {
+  return p.stages.flatMap((s) => emitStage(s, p.rows, loops));
 }
 
 /** The loops of a plan with a WebAssembly form, numbered in the order the kernels run them; and their module. */
@@ -277,11 +276,11 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
       ...checks("inputs", inputList, "T * B", "T×B", inputVarOf, "input"),
       ...checks("initial", stateList, "B", "B", (k) => init0[k]!, "input"),
       ...checks("out", outList, "T * B", "T×B", outVarOf, "output"),
-      ...emitProgram(plan.fwdSetup, bits, wasm.loops),
-      ...(plan.prologue.stages.length ? ["// all steps at once: the products with the inputs", ...emitProgram(plan.prologue, bits, wasm.loops)] : []),
+      ...emitProgram(plan.fwdSetup, wasm.loops),
+      ...(plan.prologue.stages.length ? ["// all steps at once: the products with the inputs", ...emitProgram(plan.prologue, wasm.loops)] : []),
       "for (let t = 0; t < T; t++) {",
       ...stepStateVars(""),
-      ...emitProgram(plan.fwdStep, bits, wasm.loops),
+      ...emitProgram(plan.fwdStep, wasm.loops),
       "}",
       ...flushes("out", outList, outVarOf),
     ];
@@ -302,8 +301,8 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
       ...checks("grads.inputs", gradInputs, "T * B", "T×B", dxVarOf, "output"),
       ...checks("grads.initial", stateList, "B", "B", (k) => `d${init0[k]}`, "output"),
       "dp.fill(0);",
-      ...emitProgram(plan.fwdSetup, bits, wasm.loops),
-      ...emitProgram(plan.bwdSetup, bits, wasm.loops),
+      ...emitProgram(plan.fwdSetup, wasm.loops),
+      ...emitProgram(plan.bwdSetup, wasm.loops),
       ...cell.states.map((s) => `${vars.carryVar.get(s)}.fill(0);`),
       "for (let t = T - 1; t >= 0; t--) {",
       ...stepStateVars(""),
@@ -312,9 +311,9 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
         const sv = vars.seedVar.get(plan.bw.seeds[i]!)!, cv = vars.carryVar.get(s)!, up = vars.upVar.get(s.attrs.name!)!;
         return `for (let k = 0, o = t * B * ${numel(s)}; k < B * ${numel(s)}; k++) ${sv}[k] = ${up}[o + k]! + ${cv}[k]!;`;
       }),
-      ...emitProgram(plan.bwdStep, bits, wasm.loops),
+      ...emitProgram(plan.bwdStep, wasm.loops),
       "}",
-      ...(plan.epilogue.stages.length ? ["// all steps at once: weight gradients of the input products, and the input gradients", ...emitProgram(plan.epilogue, bits, wasm.loops)] : []),
+      ...(plan.epilogue.stages.length ? ["// all steps at once: weight gradients of the input products, and the input gradients", ...emitProgram(plan.epilogue, wasm.loops)] : []),
       ...cell.states.map((s, k) => `d${init0[k]}.set(${vars.carryVar.get(s)});`),
       `mem.flush(io.dp, grads.params);`,
       ...flushes("grads.inputs", gradInputs, dxVarOf),

@@ -45,16 +45,6 @@ export const TRAIN_OPTIONS_USAGE = `train and compare options:
   --checkpoint-every n  also save a checkpoint every n steps (0: only at the end and on Ctrl-C)
   --json             print the summary as JSON`;
 
-/** Options for node:util parseArgs, to merge into the command line's. */
-export const TRAIN_PARSE_OPTIONS = {
-  task: { type: "string" }, T: { type: "string" }, L: { type: "string" }, K: { type: "string" },
-  steps: { type: "string" }, seed: { type: "string" }, hidden: { type: "string" }, layers: { type: "string" },
-  B: { type: "string" }, sizes: { type: "string" }, optimizer: { type: "string" }, lr: { type: "string" },
-  momentum: { type: "string" }, clip: { type: "string" }, "eval-every": { type: "string" }, "eval-size": { type: "string" },
-  threshold: { type: "string" }, precision: { type: "string" }, out: { type: "string" }, resume: { type: "string" },
-  "checkpoint-every": { type: "string" }, json: { type: "boolean" },
-} as const;
-
 /** A mistake in the command line. */
 export class UsageError extends Error {}
 

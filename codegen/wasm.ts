@@ -48,7 +48,9 @@ export function workFloats(tile: WasmTile): number {
 
 type Bits = 32 | 64;
 
-const T = (bits: Bits) => ({
+/** One precision's names in WebAssembly text: lanes per vector, the scalar and vector types, the splat load. */
+export const precision = (bits: Bits) => ({
+  bits,
   lanes: bits === 32 ? 4 : 2,
   bytes: bits / 8,
   shift: bits === 32 ? 2 : 3,
@@ -56,6 +58,7 @@ const T = (bits: Bits) => ({
   v: bits === 32 ? "f32x4" : "f64x2",
   splat: bits === 32 ? "v128.load32_splat" : "v128.load64_splat",
 });
+const T = precision;
 
 // A few helpers to keep the text below readable.
 const get = (x: string) => `(local.get $${x})`;

@@ -17,18 +17,11 @@
 // not, and its loop stays in TypeScript on both backends.
 import { OPS } from "../src/ops.ts";
 import type { Expr, Operand, Place, Stage, Store } from "./lower.ts";
+import { precision } from "./wasm.ts";
 
 type Bits = 32 | 64;
 
-const P = (bits: Bits) => ({
-  bits,
-  lanes: bits === 32 ? 4 : 2,
-  bytes: bits / 8,
-  shift: bits === 32 ? 2 : 3,
-  s: `f${bits}`, // scalar type
-  v: bits === 32 ? "f32x4" : "f64x2",
-  splatLoad: bits === 32 ? "v128.load32_splat" : "v128.load64_splat",
-});
+const P = precision;
 type Prec = ReturnType<typeof P>;
 
 /** A float literal in WebAssembly text. */
@@ -40,7 +33,7 @@ function lit(c: number): string {
   return String(c);
 }
 const vconst = (p: Prec, c: number) => `(v128.const ${p.v} ${Array(p.lanes).fill(lit(c)).join(" ")})`;
-const sconst = (p: Prec, c: number) => `(${p.s}.const ${lit(c)})`;
+const sconst = (p: Prec, c: number) => `(${p.f}.const ${lit(c)})`;
 
 // ------------------------------------------------------------------------------ math
 
@@ -220,18 +213,18 @@ export function wasmLoop(st: Extract<Stage, { kind: "loop" | "copy" }>, id: numb
       return scalar ? base : `(i32.add ${base} (local.get $off))`;
     };
     const expr = (o: Operand, vec: boolean): string => {
-      const T = vec ? p.v : p.s;
+      const T = vec ? p.v : p.f;
       const k = (x: number) => (vec ? vconst(p, x) : sconst(p, x));
       switch (o.kind) {
         case "load": {
           const scalarVal = o.type.shape.length === 0;
           const a = addrOf(o.place, scalarVal);
-          if (!vec) return `(${p.s}.load ${a})`;
-          return scalarVal ? `(${p.splatLoad} ${a})` : `(v128.load ${a})`;
+          if (!vec) return `(${p.f}.load ${a})`;
+          return scalarVal ? `(${p.splat} ${a})` : `(v128.load ${a})`;
         }
         case "local": { locals.add(o.name); return `(local.get $${vec ? "v" : "f"}_${o.name})`; }
         case "const": return k(o.value);
-        case "size": { const z = sizeOf(o.expr); return vec ? `(${p.v}.splat (${p.s}.convert_i32_s (local.get $${z})))` : `(${p.s}.convert_i32_s (local.get $${z}))`; }
+        case "size": { const z = sizeOf(o.expr); return vec ? `(${p.v}.splat (${p.f}.convert_i32_s (local.get $${z})))` : `(${p.f}.convert_i32_s (local.get $${z}))`; }
         case "node": {
           const a = o.args.map((x) => expr(x, vec));
           const fn = (name: string, x: string) => {
@@ -291,9 +284,9 @@ export function wasmLoop(st: Extract<Stage, { kind: "loop" | "copy" }>, id: numb
     };
     const store = (s: Store, value: string, vec: boolean, scalarVal: boolean) => {
       const a = addrOf(s.place, scalarVal);
-      const T = vec ? p.v : p.s;
-      const op = vec && !scalarVal ? "v128" : p.s;
-      const v = s.add ? `(${T}.add ${vec && !scalarVal ? `(v128.load ${a})` : `(${p.s}.load ${a})`} ${value})` : value;
+      const T = vec ? p.v : p.f;
+      const op = vec && !scalarVal ? "v128" : p.f;
+      const v = s.add ? `(${T}.add ${vec && !scalarVal ? `(v128.load ${a})` : `(${p.f}.load ${a})`} ${value})` : value;
       return `(${op}.store ${a} ${v})`;
     };
     const body = (vec: boolean, scalarSpace: boolean): string[] => {
@@ -337,7 +330,7 @@ export function wasmLoop(st: Extract<Stage, { kind: "loop" | "copy" }>, id: numb
       `(func $f${bits}_${id} (export "f${bits}_${id}") (param $b0 i32) (param $b1 i32) ${params.map((q) => `(param $${q.name} i32)`).join(" ")}`,
       "  (local $b i32) (local $i i32) (local $nv i32) (local $off i32)",
       ...[...places.values()].filter((e) => e.stride).map((e) => `  (local $rb_${e.base} i32)`),
-      ...[...locals].flatMap((l) => [`  (local $v_${l} v128)`, `  (local $f_${l} ${p.s})`]),
+      ...[...locals].flatMap((l) => [`  (local $v_${l} v128)`, `  (local $f_${l} ${p.f})`]),
       "  (local.set $b (local.get $b0))",
       "  (block $b_done (loop $b_next",
       "    (br_if $b_done (i32.ge_s (local.get $b) (local.get $b1)))",
@@ -382,7 +375,7 @@ export function mathModuleText(bits: Bits): string {
     "(module",
     "  (memory 1)",
     ...mathFunctions(p, new Set(names)).map((l) => `  ${l}`),
-    ...names.map((n) => `  (func (export "${n}") (param $x ${p.s}) (result ${p.s}) (${p.v}.extract_lane 0 (call $${n} (${p.v}.splat (local.get $x)))))`),
+    ...names.map((n) => `  (func (export "${n}") (param $x ${p.f}) (result ${p.f}) (${p.v}.extract_lane 0 (call $${n} (${p.v}.splat (local.get $x)))))`),
     ")",
   ].join("\n");
 }

@@ -86,6 +86,12 @@ let simdOverride: boolean | undefined;
 export function simdAvailable(): boolean {
   if (simdOverride !== undefined) return simdOverride;
   if (typeof process !== "undefined" && process.env?.CELLFORGE_NO_SIMD === "1") return false;
+  return (simdDetected ??= detectSimd());
+}
+
+let simdDetected: boolean | undefined;
+
+function detectSimd(): boolean {
   try {
     return typeof WebAssembly === "object" && WebAssembly.validate(SIMD_PROBE);
   } catch {

@@ -169,8 +169,8 @@ function writeInputs(dir: string, inputs: Inputs): Record<string, string> {
 /** Runs the script with one request; throws NotInstalled when Python, numpy or torch is missing. */
 function callPython(request: object): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const threads = { OMP_NUM_THREADS: "1", OPENBLAS_NUM_THREADS: "1", MKL_NUM_THREADS: "1" };
-    const child = spawn(PYTHON, [SCRIPT], { env: { ...process.env, ...threads }, stdio: ["pipe", "pipe", "pipe"] });
+    // the script sets the BLAS thread variables itself, before it imports numpy and torch
+    const child = spawn(PYTHON, [SCRIPT], { stdio: ["pipe", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));

@@ -74,8 +74,6 @@ export class Trainer {
   history: LogRow[] = [];
   /** First evaluated step whose metric met the threshold. */
   reachedAt: number | null = null;
-  /** Global gradient norm of the last step, before clipping. */
-  lastNorm = 0;
   private lossSum = 0;
   private lossCount = 0;
   private readonly dPred: FloatArray;
@@ -108,8 +106,7 @@ export class Trainer {
     const pred = model.forward();
     const loss = lossAndGrad(task.loss, pred, batch.y, batch.w, task.outputSize, this.dPred);
     model.backward(this.dPred);
-    const { norm, scale } = clipFactor(model.grads, config.clip);
-    this.lastNorm = norm;
+    const { scale } = clipFactor(model.grads, config.clip);
     this.optimizer.step(model.params, model.grads, scale);
     this.step++;
     this.lossSum += loss;
