@@ -74,7 +74,7 @@ export async function benchGemm(shape: GemmShape, budget: Budget): Promise<GemmR
   const w = filled(N * K, 5), g = filled(M * N, 6), dx = new Float32Array(M * K), dw = new Float32Array(N * K);
   const nt = await measure(() => gemmNT32(M, N, K, a, 0, K, w, 0, c, 0, N, false), budget);
   const nn = await measure(() => gemmNN32(M, N, K, g, 0, N, w, 0, dx, 0, K, false), budget);
-  const tn = await measure(() => gemmTN32(N, K, M, g, 0, N, a, 0, K, dw, 0), budget);
+  const tn = await measure(() => gemmTN32(N, K, M, g, 0, N, a, 0, K, dw, 0, true), budget);
   const rate = (t: Timing) => flop / t.medianMs / 1e6;
   const result: GemmResult = { ...shape, timing, gflops: rate(timing), cellforge: { NT: rate(nt), NN: rate(nn), TN: rate(tn) } };
   if (simdAvailable()) {
@@ -85,7 +85,7 @@ export async function benchGemm(shape: GemmShape, budget: Budget): Promise<GemmR
     const wa = put(a), ww = put(w), wc = mem.alloc(M * N), wg = put(g), wdx = mem.alloc(M * K), wdw = mem.alloc(N * K);
     const wnt = await measure(() => mem.mm.NT(M, N, K, wa, 0, K, ww, 0, wc, 0, N, false), budget);
     const wnn = await measure(() => mem.mm.NN(M, N, K, wg, 0, N, ww, 0, wdx, 0, K, false), budget);
-    const wtn = await measure(() => mem.mm.TN(N, K, M, wg, 0, N, wa, 0, K, wdw, 0), budget);
+    const wtn = await measure(() => mem.mm.TN(N, K, M, wg, 0, N, wa, 0, K, wdw, 0, true), budget);
     result.cellforgeWasm = { NT: rate(wnt), NN: rate(wnn), TN: rate(wtn) };
   }
   return result;

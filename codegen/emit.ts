@@ -95,7 +95,7 @@ function emitStage(st: Stage, rows: Expr, loops: ReadonlyMap<Stage, WasmLoop>): 
     case "gemm": {
       const f = `mm.${st.form}`;
       if (st.form === "TN")
-        return [`// ${st.note}`, `${f}(${st.M}, ${st.K}, ${st.rows}, ${st.a.buf}, ${st.a.start}, ${st.a.stride}, ${st.b.buf}, ${st.b.start}, ${st.b.stride}, ${st.c.buf}, ${st.c.start});`];
+        return [`// ${st.note}`, `${f}(${st.M}, ${st.K}, ${st.rows}, ${st.a.buf}, ${st.a.start}, ${st.a.stride}, ${st.b.buf}, ${st.b.start}, ${st.b.stride}, ${st.c.buf}, ${st.c.start}, ${st.accumulate});`];
       return [`// ${st.note}`, `${f}(${st.rows}, ${st.M}, ${st.K}, ${st.a.buf}, ${st.a.start}, ${st.a.stride}, ${st.b.buf}, ${st.b.start}, ${st.c.buf}, ${st.c.start}, ${st.c.stride}, ${st.accumulate});`];
     }
     case "loop": {

@@ -2,7 +2,8 @@
 // The three forms the kernels need, all as "accumulate outer products over a reduction index p":
 //   NT  C[i,j] = Σp A[i,p]·W[j,p]   forward: x·Wᵀ (rows × stacked gates)
 //   NN  C[i,j] = Σp A[i,p]·W[p,j]   backward: g·W (gradient to the vector)
-//   TN  C[i,j] += Σp A[p,i]·V[p,j]  backward: gᵀ·v (weight gradient, summed over rows)
+//   TN  C[i,j] = Σp A[p,i]·V[p,j]   backward: gᵀ·v (weight gradient, summed over rows)
+// Each writes C, or adds into it when its last argument `acc` is true.
 
 export interface Tile {
   readonly rows: number;
@@ -55,7 +56,7 @@ const FORMS: Record<Form, Index> = {
 const DOC: Record<Form, string> = {
   NT: "C[i, j] (+)= Σ_p A[i, p] · W[j, p] for i < rows, j < m, p < k: rows of A times the stacked matrix W (m × k), transposed.",
   NN: "C[i, j] (+)= Σ_p A[i, p] · W[p, j] for i < rows, j < k, p < m: rows of A (the gradients of m outputs) times W (m × k).",
-  TN: "C[i, j] += Σ_p A[p, i] · V[p, j] for i < m, j < k, p < rows: a weight gradient (m × k) summed over rows.",
+  TN: "C[i, j] (+)= Σ_p A[p, i] · V[p, j] for i < m, j < k, p < rows: a weight gradient (m × k) summed over rows.",
 };
 
 /** A block of r × c accumulators at (i, j): loads, multiply-adds, and the store. */
@@ -80,7 +81,6 @@ function block(f: Index, rs: number, cs: number, i: string, j: string, acc: stri
 function body(form: Form, t: Tile, bits: 32 | 64): string {
   const f = FORMS[form];
   const R = t.rows, C = t.cols;
-  const acc = form === "TN" ? "true" : "acc";
   const pLoop = `for (let p = 0${f.steps.map(([v]) => `, ${v} = 0`).join("")}; p < ${f.P}; p++${f.steps.map(([v, st]) => `, ${v} += ${st}`).join("")})`;
   // Columns go in panels whose share of the second operand (P × panel elements) stays in cache
   // (64 KB) while every row block passes over it.
@@ -92,18 +92,18 @@ function body(form: Form, t: Tile, bits: 32 | 64): string {
     `const j1 = Math.min(j0 + panel, jEnd);`,
     `// full ${R}×${C} tiles, then the last rows ${C} columns at a time`,
     `for (let i = 0; i < iEnd; i += ${R}) {`,
-    `for (let j = j0; j < j1; j += ${C}) {`, ...block(f, R, C, "i", "j", acc, pLoop), "}",
+    `for (let j = j0; j < j1; j += ${C}) {`, ...block(f, R, C, "i", "j", "acc", pLoop), "}",
     "}",
     `for (let i = iEnd; i < ${f.I}; i++) {`,
-    `for (let j = j0; j < j1; j += ${C}) {`, ...block(f, 1, C, "i", "j", acc, pLoop), "}",
+    `for (let j = j0; j < j1; j += ${C}) {`, ...block(f, 1, C, "i", "j", "acc", pLoop), "}",
     "}",
     "}",
     `// the last columns: ${R} rows at a time, then one by one`,
     `for (let i = 0; i < iEnd; i += ${R}) {`,
-    `for (let j = jEnd; j < ${f.J}; j++) {`, ...block(f, R, 1, "i", "j", acc, pLoop), "}",
+    `for (let j = jEnd; j < ${f.J}; j++) {`, ...block(f, R, 1, "i", "j", "acc", pLoop), "}",
     "}",
     `for (let i = iEnd; i < ${f.I}; i++) {`,
-    `for (let j = jEnd; j < ${f.J}; j++) {`, ...block(f, 1, 1, "i", "j", acc, pLoop), "}",
+    `for (let j = jEnd; j < ${f.J}; j++) {`, ...block(f, 1, 1, "i", "j", "acc", pLoop), "}",
     "}",
   ].join("\n");
 }
@@ -121,7 +121,7 @@ export function gemmFunctions(bits: 32 | 64, tile: Tile = DEFAULT_TILE): GemmFun
   return (["NT", "NN", "TN"] as const).map((form) => {
     const shape =
       form === "TN"
-        ? [["m", "number"], ["k", "number"], ["rows", "number"], ["a", A], ["aOff", "number"], ["aStride", "number"], ["w", A], ["bOff", "number"], ["bStride", "number"], ["c", A], ["cOff", "number"]]
+        ? [["m", "number"], ["k", "number"], ["rows", "number"], ["a", A], ["aOff", "number"], ["aStride", "number"], ["w", A], ["bOff", "number"], ["bStride", "number"], ["c", A], ["cOff", "number"], ["acc", "boolean"]]
         : [["rows", "number"], ["m", "number"], ["k", "number"], ["a", A], ["aOff", "number"], ["aStride", "number"], ["w", A], ["bOff", "number"], ["c", A], ["cOff", "number"], ["cStride", "number"], ["acc", "boolean"]];
     return { name: `gemm${form}${bits}`, doc: DOC[form], params: shape.map(([name, type]) => ({ name: name!, type: type! })), body: body(form, tile, bits) };
   });

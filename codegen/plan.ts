@@ -215,9 +215,11 @@ export function buildPlan(cell: Cell, bw: BackwardStep): KernelPlan {
   for (const n of bwdNodes) for (const a of n.args) bUsers.set(a, [...(bUsers.get(a) ?? []), n]);
   const bParamOnly = (n: Node) => !isLeaf(n) && !bwdGiven.has(n) && [...br.get(n)!].every((r) => r === "param");
   const bSetupRoots = bwdNodes.filter((n) => bParamOnly(n) && (bUsers.get(n) ?? []).some((u) => !bParamOnly(u)));
+  // what the backward setup reads: the parameters and the forward's setup values (not its own roots)
+  const bSetupGiven = new Map([...paramsGiven, ...setupPlace]);
   for (const n of bSetupRoots) { const p: Place = { buf: decl(`u_${names.get(n) ?? n.op}`, vecN(n), "setup"), start: "0", stride: "0" }; setupPlace.set(n, p); bwdGiven.set(n, p); }
   const bwdSetup = schedule({
-    name: "backward setup", rows: "1", roots: bSetupRoots, given: new Map([...paramsGiven, ...setupPlace]),
+    name: "backward setup", rows: "1", roots: bSetupRoots, given: bSetupGiven,
     required: new Map(bSetupRoots.map((n) => [n, [{ place: setupPlace.get(n)!, add: false }]])),
     layout, paramPlace, gradOf: new Map(), names, temp, comments, alloc,
   });

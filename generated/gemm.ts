@@ -403,7 +403,7 @@ export function gemmNN64(
   }
 }
 
-/** C[i, j] += Σ_p A[p, i] · V[p, j] for i < m, j < k, p < rows: a weight gradient (m × k) summed over rows. */
+/** C[i, j] (+)= Σ_p A[p, i] · V[p, j] for i < m, j < k, p < rows: a weight gradient (m × k) summed over rows. */
 export function gemmTN64(
   m: number,
   k: number,
@@ -416,6 +416,7 @@ export function gemmTN64(
   bStride: number,
   c: Float64Array,
   cOff: number,
+  acc: boolean,
 ): void {
   const iEnd = m - (m % 4),
     jEnd = k - (k % 4);
@@ -475,7 +476,7 @@ export function gemmTN64(
           s32 += x3 * y2;
           s33 += x3 * y3;
         }
-        if (true) {
+        if (acc) {
           c[cOff + i * k + j]! += s00;
           c[cOff + i * k + j + 1]! += s01;
           c[cOff + i * k + j + 2]! += s02;
@@ -534,7 +535,7 @@ export function gemmTN64(
           s02 += x0 * y2;
           s03 += x0 * y3;
         }
-        if (true) {
+        if (acc) {
           c[cOff + i * k + j]! += s00;
           c[cOff + i * k + j + 1]! += s01;
           c[cOff + i * k + j + 2]! += s02;
@@ -571,7 +572,7 @@ export function gemmTN64(
         s20 += x2 * y0;
         s30 += x3 * y0;
       }
-      if (true) {
+      if (acc) {
         c[cOff + i * k + j]! += s00;
         c[cOff + (i + 1) * k + j]! += s10;
         c[cOff + (i + 2) * k + j]! += s20;
@@ -594,7 +595,7 @@ export function gemmTN64(
         const y0 = w[b0 + pb]!;
         s00 += x0 * y0;
       }
-      if (true) {
+      if (acc) {
         c[cOff + i * k + j]! += s00;
       } else {
         c[cOff + i * k + j] = s00;
@@ -1005,7 +1006,7 @@ export function gemmNN32(
   }
 }
 
-/** C[i, j] += Σ_p A[p, i] · V[p, j] for i < m, j < k, p < rows: a weight gradient (m × k) summed over rows. */
+/** C[i, j] (+)= Σ_p A[p, i] · V[p, j] for i < m, j < k, p < rows: a weight gradient (m × k) summed over rows. */
 export function gemmTN32(
   m: number,
   k: number,
@@ -1018,6 +1019,7 @@ export function gemmTN32(
   bStride: number,
   c: Float32Array,
   cOff: number,
+  acc: boolean,
 ): void {
   const iEnd = m - (m % 4),
     jEnd = k - (k % 4);
@@ -1077,7 +1079,7 @@ export function gemmTN32(
           s32 += x3 * y2;
           s33 += x3 * y3;
         }
-        if (true) {
+        if (acc) {
           c[cOff + i * k + j]! += s00;
           c[cOff + i * k + j + 1]! += s01;
           c[cOff + i * k + j + 2]! += s02;
@@ -1136,7 +1138,7 @@ export function gemmTN32(
           s02 += x0 * y2;
           s03 += x0 * y3;
         }
-        if (true) {
+        if (acc) {
           c[cOff + i * k + j]! += s00;
           c[cOff + i * k + j + 1]! += s01;
           c[cOff + i * k + j + 2]! += s02;
@@ -1173,7 +1175,7 @@ export function gemmTN32(
         s20 += x2 * y0;
         s30 += x3 * y0;
       }
-      if (true) {
+      if (acc) {
         c[cOff + i * k + j]! += s00;
         c[cOff + (i + 1) * k + j]! += s10;
         c[cOff + (i + 2) * k + j]! += s20;
@@ -1196,7 +1198,7 @@ export function gemmTN32(
         const y0 = w[b0 + pb]!;
         s00 += x0 * y0;
       }
-      if (true) {
+      if (acc) {
         c[cOff + i * k + j]! += s00;
       } else {
         c[cOff + i * k + j] = s00;

@@ -414,9 +414,9 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
         }
 
       // dUz
-      mm.TN(H, H, B, s2, 0, H, hPrev, hPrevAt, H, dp, o_Uz);
+      mm.TN(H, H, B, s2, 0, H, hPrev, hPrevAt, H, dp, o_Uz, true);
       // dU
-      mm.TN(H, H, B, s3, 0, H, s6, 0, H, dp, o_U);
+      mm.TN(H, H, B, s3, 0, H, s6, 0, H, dp, o_U, true);
       // loop 3 (f32_3, f64_3 in the cell's .wat)
       if (wl)
         wl(3, B, [
@@ -479,12 +479,12 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       }
 
       // dUr
-      mm.TN(H, H, B, s1, 0, H, hPrev, hPrevAt, H, dp, o_Ur);
+      mm.TN(H, H, B, s1, 0, H, hPrev, hPrevAt, H, dp, o_Ur, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWr, dWz, dW
-    mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wr);
+    mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wr, true);
     // grad of: r  = sigmoid(Wr*x + Ur*h + br)
     for (let i = 0; i < H; i++) {
       let s = 0;
@@ -826,9 +826,9 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
         }
 
       // dUz
-      mm.TN(H, H, B, s2, 0, H, hPrev, hPrevAt, H, dp, o_Uz);
+      mm.TN(H, H, B, s2, 0, H, hPrev, hPrevAt, H, dp, o_Uz, true);
       // dU
-      mm.TN(H, H, B, s3, 0, H, s6, 0, H, dp, o_U);
+      mm.TN(H, H, B, s3, 0, H, s6, 0, H, dp, o_U, true);
       // loop 3 (f32_3, f64_3 in the cell's .wat)
       if (wl)
         wl(3, B, [
@@ -891,12 +891,12 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       }
 
       // dUr
-      mm.TN(H, H, B, s1, 0, H, hPrev, hPrevAt, H, dp, o_Ur);
+      mm.TN(H, H, B, s1, 0, H, hPrev, hPrevAt, H, dp, o_Ur, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWr, dWz, dW
-    mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wr);
+    mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wr, true);
     // grad of: r  = sigmoid(Wr*x + Ur*h + br)
     for (let i = 0; i < H; i++) {
       let s = 0;

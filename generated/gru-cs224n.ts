@@ -365,12 +365,12 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       }
 
       // dUz, dUr, dU
-      mm.TN(3 * H, H, B, s0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Uz);
+      mm.TN(3 * H, H, B, s0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Uz, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWz, dWr, dW
-    mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wz);
+    mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wz, true);
     // d(dx) from Wz, Wr, W
     mm.NN(T * B, 3 * H, D, gx0, 0, 3 * H, p, o_Wz, dx_1, 0, D, false);
     dhPrev0.set(carry_h);
@@ -657,12 +657,12 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       }
 
       // dUz, dUr, dU
-      mm.TN(3 * H, H, B, s0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Uz);
+      mm.TN(3 * H, H, B, s0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Uz, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWz, dWr, dW
-    mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wz);
+    mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wz, true);
     // d(dx) from Wz, Wr, W
     mm.NN(T * B, 3 * H, D, gx0, 0, 3 * H, p, o_Wz, dx_1, 0, D, false);
     dhPrev0.set(carry_h);

@@ -404,7 +404,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       }
 
       // dRr, dRu, dRh
-      mm.TN(3 * H, H, B, s0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rr);
+      mm.TN(3 * H, H, B, s0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rr, true);
       // grad of: hh = tanh(Wh*x + r .* (Rh*h + bRh) + bWh)
       for (let i = 0; i < H; i++) {
         let s = 0;
@@ -415,7 +415,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWr, dWu, dWh
-    mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wr);
+    mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wr, true);
     // grad of: r  = sigmoid(Wr*x + Rr*h + bWr + bRr)
     for (let i = 0; i < H; i++) {
       let s = 0;
@@ -764,7 +764,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       }
 
       // dRr, dRu, dRh
-      mm.TN(3 * H, H, B, s0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rr);
+      mm.TN(3 * H, H, B, s0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rr, true);
       // grad of: hh = tanh(Wh*x + r .* (Rh*h + bRh) + bWh)
       for (let i = 0; i < H; i++) {
         let s = 0;
@@ -775,7 +775,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWr, dWu, dWh
-    mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wr);
+    mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wr, true);
     // grad of: r  = sigmoid(Wr*x + Rr*h + bWr + bRr)
     for (let i = 0; i < H; i++) {
       let s = 0;

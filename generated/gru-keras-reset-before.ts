@@ -422,9 +422,9 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
         }
 
       // dRz
-      mm.TN(H, H, B, s1, 0, H, hPrev, hPrevAt, H, dp, o_Rz);
+      mm.TN(H, H, B, s1, 0, H, hPrev, hPrevAt, H, dp, o_Rz, true);
       // dRh
-      mm.TN(H, H, B, s2, 0, H, s6, 0, H, dp, o_Rh);
+      mm.TN(H, H, B, s2, 0, H, s6, 0, H, dp, o_Rh, true);
       // loop 3 (f32_3, f64_3 in the cell's .wat)
       if (wl)
         wl(3, B, [
@@ -487,12 +487,12 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       }
 
       // dRr
-      mm.TN(H, H, B, s3, 0, H, hPrev, hPrevAt, H, dp, o_Rr);
+      mm.TN(H, H, B, s3, 0, H, hPrev, hPrevAt, H, dp, o_Rr, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dKz, dKr, dKh
-    mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Kz);
+    mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Kz, true);
     // grad of: z  = sigmoid(Kz*x + bz + Rz*h)
     for (let i = 0; i < H; i++) {
       let s = 0;
@@ -842,9 +842,9 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
         }
 
       // dRz
-      mm.TN(H, H, B, s1, 0, H, hPrev, hPrevAt, H, dp, o_Rz);
+      mm.TN(H, H, B, s1, 0, H, hPrev, hPrevAt, H, dp, o_Rz, true);
       // dRh
-      mm.TN(H, H, B, s2, 0, H, s6, 0, H, dp, o_Rh);
+      mm.TN(H, H, B, s2, 0, H, s6, 0, H, dp, o_Rh, true);
       // loop 3 (f32_3, f64_3 in the cell's .wat)
       if (wl)
         wl(3, B, [
@@ -907,12 +907,12 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       }
 
       // dRr
-      mm.TN(H, H, B, s3, 0, H, hPrev, hPrevAt, H, dp, o_Rr);
+      mm.TN(H, H, B, s3, 0, H, hPrev, hPrevAt, H, dp, o_Rr, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dKz, dKr, dKh
-    mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Kz);
+    mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Kz, true);
     // grad of: z  = sigmoid(Kz*x + bz + Rz*h)
     for (let i = 0; i < H; i++) {
       let s = 0;

@@ -404,7 +404,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       }
 
       // dRz, dRr, dRh
-      mm.TN(3 * H, H, B, s0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rz);
+      mm.TN(3 * H, H, B, s0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
       // grad of: hh = tanh(Kh*x + bh + r .* (Rh*h + rbh))
       for (let i = 0; i < H; i++) {
         let s = 0;
@@ -415,7 +415,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dKz, dKr, dKh
-    mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Kz);
+    mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Kz, true);
     // grad of: z  = sigmoid(Kz*x + bz + Rz*h + rbz)
     for (let i = 0; i < H; i++) {
       let s = 0;
@@ -764,7 +764,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       }
 
       // dRz, dRr, dRh
-      mm.TN(3 * H, H, B, s0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rz);
+      mm.TN(3 * H, H, B, s0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
       // grad of: hh = tanh(Kh*x + bh + r .* (Rh*h + rbh))
       for (let i = 0; i < H; i++) {
         let s = 0;
@@ -775,7 +775,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dKz, dKr, dKh
-    mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Kz);
+    mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Kz, true);
     // grad of: z  = sigmoid(Kz*x + bz + Rz*h + rbz)
     for (let i = 0; i < H; i++) {
       let s = 0;

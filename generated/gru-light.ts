@@ -359,7 +359,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       }
 
       // dUz, dUh
-      mm.TN(2 * H, H, B, s0, 0, 2 * H, hPrev, hPrevAt, H, dp, o_Uz);
+      mm.TN(2 * H, H, B, s0, 0, 2 * H, hPrev, hPrevAt, H, dp, o_Uz, true);
       // grad of: z  = sigmoid(gz .* (Wz*x) + bz + Uz*h)
       for (let i = 0; i < H; i++) {
         let s = 0;
@@ -391,7 +391,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWz, dWh
-    mm.TN(2 * H, D, T * B, gx0, 0, 2 * H, x, 0, D, dp, o_Wz);
+    mm.TN(2 * H, D, T * B, gx0, 0, 2 * H, x, 0, D, dp, o_Wz, true);
     // d(dx) from Wz, Wh
     mm.NN(T * B, 2 * H, D, gx0, 0, 2 * H, p, o_Wz, dx_1, 0, D, false);
     dhPrev0.set(carry_h);
@@ -662,7 +662,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       }
 
       // dUz, dUh
-      mm.TN(2 * H, H, B, s0, 0, 2 * H, hPrev, hPrevAt, H, dp, o_Uz);
+      mm.TN(2 * H, H, B, s0, 0, 2 * H, hPrev, hPrevAt, H, dp, o_Uz, true);
       // grad of: z  = sigmoid(gz .* (Wz*x) + bz + Uz*h)
       for (let i = 0; i < H; i++) {
         let s = 0;
@@ -694,7 +694,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWz, dWh
-    mm.TN(2 * H, D, T * B, gx0, 0, 2 * H, x, 0, D, dp, o_Wz);
+    mm.TN(2 * H, D, T * B, gx0, 0, 2 * H, x, 0, D, dp, o_Wz, true);
     // d(dx) from Wz, Wh
     mm.NN(T * B, 2 * H, D, gx0, 0, 2 * H, p, o_Wz, dx_1, 0, D, false);
     dhPrev0.set(carry_h);

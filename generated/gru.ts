@@ -404,7 +404,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       }
 
       // dWhr, dWhz, dWhn
-      mm.TN(3 * H, H, B, s0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Whr);
+      mm.TN(3 * H, H, B, s0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Whr, true);
       // grad of: n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
       for (let i = 0; i < H; i++) {
         let s = 0;
@@ -415,7 +415,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWir, dWiz, dWin
-    mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wir);
+    mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wir, true);
     // grad of: r  = sigmoid(Wir*x + bir + Whr*h + bhr)
     for (let i = 0; i < H; i++) {
       let s = 0;
@@ -764,7 +764,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       }
 
       // dWhr, dWhz, dWhn
-      mm.TN(3 * H, H, B, s0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Whr);
+      mm.TN(3 * H, H, B, s0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Whr, true);
       // grad of: n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
       for (let i = 0; i < H; i++) {
         let s = 0;
@@ -775,7 +775,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWir, dWiz, dWin
-    mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wir);
+    mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wir, true);
     // grad of: r  = sigmoid(Wir*x + bir + Whr*h + bhr)
     for (let i = 0; i < H; i++) {
       let s = 0;

@@ -244,7 +244,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dW
-    mm.TN(H, D, T * B, gx0, 0, H, x, 0, D, dp, o_W);
+    mm.TN(H, D, T * B, gx0, 0, H, x, 0, D, dp, o_W, true);
     // grad of: h' = relu(W*x + u .* h + b)
     for (let i = 0; i < H; i++) {
       let s = 0;
@@ -438,7 +438,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dW
-    mm.TN(H, D, T * B, gx0, 0, H, x, 0, D, dp, o_W);
+    mm.TN(H, D, T * B, gx0, 0, H, x, 0, D, dp, o_W, true);
     // grad of: h' = relu(W*x + u .* h + b)
     for (let i = 0; i < H; i++) {
       let s = 0;

@@ -460,12 +460,12 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       // d(dh) from Ri, Rf, Rc, Ro
       mm.NN(B, 4 * H, H, s0, 0, 4 * H, p, o_Ri, carry_h, 0, H, false);
       // dRi, dRf, dRc, dRo
-      mm.TN(4 * H, H, B, s0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Ri);
+      mm.TN(4 * H, H, B, s0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Ri, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dKi, dKf, dKc, dKo
-    mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Ki);
+    mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Ki, true);
     // grad of: i  = sigmoid(Ki*x + Ri*h + bi)
     for (let i = 0; i < H; i++) {
       let s = 0;
@@ -844,12 +844,12 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       // d(dh) from Ri, Rf, Rc, Ro
       mm.NN(B, 4 * H, H, s0, 0, 4 * H, p, o_Ri, carry_h, 0, H, false);
       // dRi, dRf, dRc, dRo
-      mm.TN(4 * H, H, B, s0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Ri);
+      mm.TN(4 * H, H, B, s0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Ri, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dKi, dKf, dKc, dKo
-    mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Ki);
+    mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Ki, true);
     // grad of: i  = sigmoid(Ki*x + Ri*h + bi)
     for (let i = 0; i < H; i++) {
       let s = 0;

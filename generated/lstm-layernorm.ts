@@ -1296,12 +1296,12 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
         }
 
       // dR
-      mm.TN(4 * H, H, B, s0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_R);
+      mm.TN(4 * H, H, B, s0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_R, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dK
-    mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_K);
+    mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_K, true);
     // grad of: a  = K*x
     for (let b = 0; b < T * B; b++)
       for (let j = 0; j < D; j++) {
@@ -2504,12 +2504,12 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
         }
 
       // dR
-      mm.TN(4 * H, H, B, s0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_R);
+      mm.TN(4 * H, H, B, s0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_R, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dK
-    mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_K);
+    mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_K, true);
     // grad of: a  = K*x
     for (let b = 0; b < T * B; b++)
       for (let j = 0; j < D; j++) {

@@ -504,7 +504,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       // d(dh) from Rz, Ri, Rf, Ro
       mm.NN(B, 4 * H, H, s0, 0, 4 * H, p, o_Rz, carry_h, 0, H, false);
       // dRz, dRi, dRf, dRo
-      mm.TN(4 * H, H, B, s0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Rz);
+      mm.TN(4 * H, H, B, s0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
       // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
       for (let i = 0; i < H; i++) {
         let s = 0;
@@ -529,7 +529,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWz, dWi, dWf, dWo
-    mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Wz);
+    mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Wz, true);
     // grad of: z  = Wz*x + Rz*h + bz
     for (let i = 0; i < H; i++) {
       let s = 0;
@@ -937,7 +937,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       // d(dh) from Rz, Ri, Rf, Ro
       mm.NN(B, 4 * H, H, s0, 0, 4 * H, p, o_Rz, carry_h, 0, H, false);
       // dRz, dRi, dRf, dRo
-      mm.TN(4 * H, H, B, s0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Rz);
+      mm.TN(4 * H, H, B, s0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
       // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
       for (let i = 0; i < H; i++) {
         let s = 0;
@@ -962,7 +962,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWz, dWi, dWf, dWo
-    mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Wz);
+    mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Wz, true);
     // grad of: z  = Wz*x + Rz*h + bz
     for (let i = 0; i < H; i++) {
       let s = 0;

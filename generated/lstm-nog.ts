@@ -439,7 +439,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       // d(dh) from Rz, Ri, Rf
       mm.NN(B, 3 * H, H, s0, 0, 3 * H, p, o_Rz, carry_h, 0, H, false);
       // dRz, dRi, dRf
-      mm.TN(3 * H, H, B, s0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rz);
+      mm.TN(3 * H, H, B, s0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
       // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
       for (let i = 0; i < H; i++) {
         let s = 0;
@@ -457,7 +457,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWz, dWi, dWf
-    mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wz);
+    mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wz, true);
     // grad of: z  = tanh(Wz*x + Rz*h + bz)
     for (let i = 0; i < H; i++) {
       let s = 0;
@@ -813,7 +813,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       // d(dh) from Rz, Ri, Rf
       mm.NN(B, 3 * H, H, s0, 0, 3 * H, p, o_Rz, carry_h, 0, H, false);
       // dRz, dRi, dRf
-      mm.TN(3 * H, H, B, s0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rz);
+      mm.TN(3 * H, H, B, s0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
       // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
       for (let i = 0; i < H; i++) {
         let s = 0;
@@ -831,7 +831,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWz, dWi, dWf
-    mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wz);
+    mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wz, true);
     // grad of: z  = tanh(Wz*x + Rz*h + bz)
     for (let i = 0; i < H; i++) {
       let s = 0;

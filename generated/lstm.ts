@@ -496,12 +496,12 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       // d(dh) from Whi, Whf, Whg, Who
       mm.NN(B, 4 * H, H, s0, 0, 4 * H, p, o_Whi, carry_h, 0, H, false);
       // dWhi, dWhf, dWhg, dWho
-      mm.TN(4 * H, H, B, s0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Whi);
+      mm.TN(4 * H, H, B, s0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Whi, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWii, dWif, dWig, dWio
-    mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Wii);
+    mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Wii, true);
     // grad of: i  = sigmoid(Wii*x + bii + Whi*h + bhi)
     for (let i = 0; i < H; i++) {
       let s = 0;
@@ -960,12 +960,12 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       // d(dh) from Whi, Whf, Whg, Who
       mm.NN(B, 4 * H, H, s0, 0, 4 * H, p, o_Whi, carry_h, 0, H, false);
       // dWhi, dWhf, dWhg, dWho
-      mm.TN(4 * H, H, B, s0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Whi);
+      mm.TN(4 * H, H, B, s0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Whi, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWii, dWif, dWig, dWio
-    mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Wii);
+    mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Wii, true);
     // grad of: i  = sigmoid(Wii*x + bii + Whi*h + bhi)
     for (let i = 0; i < H; i++) {
       let s = 0;

@@ -368,7 +368,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
         }
 
       // dUh
-      mm.TN(H, H, B, s1, 0, H, s6, 0, H, dp, o_Uh);
+      mm.TN(H, H, B, s1, 0, H, s6, 0, H, dp, o_Uh, true);
       // loop 3 (f32_3, f64_3 in the cell's .wat)
       if (wl)
         wl(3, B, [
@@ -433,12 +433,12 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       }
 
       // dUf
-      mm.TN(H, H, B, s0, 0, H, hPrev, hPrevAt, H, dp, o_Uf);
+      mm.TN(H, H, B, s0, 0, H, hPrev, hPrevAt, H, dp, o_Uf, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWf, dWh
-    mm.TN(2 * H, D, T * B, gx0, 0, 2 * H, x, 0, D, dp, o_Wf);
+    mm.TN(2 * H, D, T * B, gx0, 0, 2 * H, x, 0, D, dp, o_Wf, true);
     // grad of: f  = sigmoid(Wf*x + Uf*h + bf)
     for (let i = 0; i < H; i++) {
       let s = 0;
@@ -742,7 +742,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
         }
 
       // dUh
-      mm.TN(H, H, B, s1, 0, H, s6, 0, H, dp, o_Uh);
+      mm.TN(H, H, B, s1, 0, H, s6, 0, H, dp, o_Uh, true);
       // loop 3 (f32_3, f64_3 in the cell's .wat)
       if (wl)
         wl(3, B, [
@@ -807,12 +807,12 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       }
 
       // dUf
-      mm.TN(H, H, B, s0, 0, H, hPrev, hPrevAt, H, dp, o_Uf);
+      mm.TN(H, H, B, s0, 0, H, hPrev, hPrevAt, H, dp, o_Uf, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWf, dWh
-    mm.TN(2 * H, D, T * B, gx0, 0, 2 * H, x, 0, D, dp, o_Wf);
+    mm.TN(2 * H, D, T * B, gx0, 0, 2 * H, x, 0, D, dp, o_Wf, true);
     // grad of: f  = sigmoid(Wf*x + Uf*h + bf)
     for (let i = 0; i < H; i++) {
       let s = 0;

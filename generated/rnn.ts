@@ -231,12 +231,12 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
         }
 
       // dWhh
-      mm.TN(H, H, B, s0, 0, H, hPrev, hPrevAt, H, dp, o_Whh);
+      mm.TN(H, H, B, s0, 0, H, hPrev, hPrevAt, H, dp, o_Whh, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWih
-    mm.TN(H, D, T * B, gx0, 0, H, x, 0, D, dp, o_Wih);
+    mm.TN(H, D, T * B, gx0, 0, H, x, 0, D, dp, o_Wih, true);
     // grad of: h' = tanh(Wih*x + bih + Whh*h + bhh)
     for (let i = 0; i < H; i++) {
       let s = 0;
@@ -428,12 +428,12 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
         }
 
       // dWhh
-      mm.TN(H, H, B, s0, 0, H, hPrev, hPrevAt, H, dp, o_Whh);
+      mm.TN(H, H, B, s0, 0, H, hPrev, hPrevAt, H, dp, o_Whh, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWih
-    mm.TN(H, D, T * B, gx0, 0, H, x, 0, D, dp, o_Wih);
+    mm.TN(H, D, T * B, gx0, 0, H, x, 0, D, dp, o_Wih, true);
     // grad of: h' = tanh(Wih*x + bih + Whh*h + bhh)
     for (let i = 0; i < H; i++) {
       let s = 0;

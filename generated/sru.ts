@@ -415,7 +415,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWf, dWr, dW
-    mm.TN(3 * H, H, T * B, gx0, 0, 3 * H, x, 0, H, dp, o_Wf);
+    mm.TN(3 * H, H, T * B, gx0, 0, 3 * H, x, 0, H, dp, o_Wf, true);
     // grad of: f  = sigmoid(Wf*x + v_f .* c + b_f)
     for (let i = 0; i < H; i++) {
       let s = 0;
@@ -759,7 +759,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWf, dWr, dW
-    mm.TN(3 * H, H, T * B, gx0, 0, 3 * H, x, 0, H, dp, o_Wf);
+    mm.TN(3 * H, H, T * B, gx0, 0, 3 * H, x, 0, H, dp, o_Wf, true);
     // grad of: f  = sigmoid(Wf*x + v_f .* c + b_f)
     for (let i = 0; i < H; i++) {
       let s = 0;

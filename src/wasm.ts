@@ -33,7 +33,7 @@ export interface KernelOptions {
 export interface Products<A extends FloatArray> {
   NT(rows: number, m: number, k: number, a: A, aOff: number, aStride: number, w: A, bOff: number, c: A, cOff: number, cStride: number, acc: boolean): void;
   NN(rows: number, m: number, k: number, a: A, aOff: number, aStride: number, w: A, bOff: number, c: A, cOff: number, cStride: number, acc: boolean): void;
-  TN(m: number, k: number, rows: number, a: A, aOff: number, aStride: number, w: A, bOff: number, bStride: number, c: A, cOff: number): void;
+  TN(m: number, k: number, rows: number, a: A, aOff: number, aStride: number, w: A, bOff: number, bStride: number, c: A, cOff: number, acc: boolean): void;
 }
 
 /** The generated products (generated/gemm-wasm.ts): the base64 binary and the tile it was made for. */
@@ -263,8 +263,8 @@ export function kernelMemory<A extends FloatArray>(
     NN(rows, m, k, a, aOff, aStride, w, bOff, c, cOff, cStride, acc) {
       mm(rows, k, m, addr(a, aOff), aStride, 1, addr(w, bOff), k, addr(c, cOff), cStride, acc ? 1 : 0);
     },
-    TN(m, k, rows, a, aOff, aStride, w, bOff, bStride, c, cOff) {
-      mm(m, k, rows, addr(a, aOff), 1, aStride, addr(w, bOff), bStride, addr(c, cOff), k, 1);
+    TN(m, k, rows, a, aOff, aStride, w, bOff, bStride, c, cOff, acc) {
+      mm(m, k, rows, addr(a, aOff), 1, aStride, addr(w, bOff), bStride, addr(c, cOff), k, acc ? 1 : 0);
     },
   };
   // the cell's loops: rows split between threads where the loop allows it and there is enough work
