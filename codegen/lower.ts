@@ -17,6 +17,7 @@ import { type Dim, dimAdd, dimConst, dimEq } from "../src/dims.ts";
 import { type Node, type Type, topo } from "../src/ir.ts";
 import { OPS, apply } from "../src/ops.ts";
 import { type Layout, paramLayout } from "./layout.ts";
+import { sizeIdent } from "./names.ts";
 
 /** A TypeScript expression over the sizes, B, T and t (the emitters' variables). */
 export type Expr = string;
@@ -109,10 +110,10 @@ export interface KernelPlan {
 
 /** A size as a TypeScript expression: `H`, `(3 * H)`, `(D + H)` (parenthesised unless an atom). */
 export function dimExpr(d: Dim): Expr {
-  const parts = Object.entries(d.terms).map(([k, v]) => (v === 1 ? k : `${v} * ${k}`));
+  const parts = Object.entries(d.terms).map(([k, v]) => (v === 1 ? sizeIdent(k) : `${v} * ${sizeIdent(k)}`));
   if (d.c !== 0 || parts.length === 0) parts.push(String(d.c));
   const e = parts.join(" + ");
-  return /^\w+$/.test(e) ? e : `(${e})`;
+  return /^[\w$]+$/.test(e) ? e : `(${e})`;
 }
 const mulE = (...xs: Expr[]): Expr => {
   const f = xs.filter((x) => x !== "1");
@@ -212,12 +213,12 @@ export interface Allocator {
   scratch(size: Expr, program: string): string;
 }
 
-export function makeAllocator(): Allocator & { decls(): BufferDecl[] } {
+export function makeAllocator(fresh: (want: string) => string): Allocator & { decls(): BufferDecl[] } {
   const slots: { name: string; size: Expr; users: Set<string> }[] = [];
   return {
     scratch(size, program) {
       let s = slots.find((x) => x.size === size && !x.users.has(program));
-      if (!s) slots.push((s = { name: `s${slots.length}`, size, users: new Set() }));
+      if (!s) slots.push((s = { name: fresh(`s${slots.length}`), size, users: new Set() }));
       s.users.add(program);
       return s.name;
     },
@@ -324,14 +325,16 @@ export function schedule(inp: ScheduleInput): Program {
     }
   }
   // outer products that are a parameter's gradient and nothing else accumulate straight into dp
-  const paramOfOuter = new Map<Node, Node>();
-  for (const [n, ws] of inp.gradOf) if (n.op === "outer" && !consumers.has(n) && ws[0]!.type.shape.length === 2) paramOfOuter.set(n, ws[0]!);
+  // (two parameters can share one gradient node: W*x + V*x gives dW = dV = outer(g, x))
+  const paramsOfOuter = new Map<Node, readonly Node[]>();
+  for (const [n, ws] of inp.gradOf) if (n.op === "outer" && !consumers.has(n) && ws.every((w) => w.type.shape.length === 2)) paramsOfOuter.set(n, ws);
   const tnRuns = new Map<Node, { run: Run; place: Place }[]>();
   for (const byV of tnGroups.values())
     for (const [, outs] of byV) {
-      const packable = outs.filter((o) => paramOfOuter.has(o));
+      const packable = outs.filter((o) => paramsOfOuter.has(o));
       if (packable.length === 0) continue;
-      const rs = runFor(packable.map((o) => paramOfOuter.get(o)!), packable.map((o) => o.args[0]!));
+      const pairs = packable.flatMap((o) => paramsOfOuter.get(o)!.map((w) => [w, o.args[0]!] as const));
+      const rs = runFor(pairs.map(([w]) => w), pairs.map(([, g]) => g));
       for (const o of packable) tnRuns.set(o, rs);
     }
 
@@ -369,11 +372,13 @@ export function schedule(inp: ScheduleInput): Program {
         if (rs) {
           // emitted once per run, by its first member
           for (const { run, place: gp } of rs) {
-            if (run.gs[0] !== n.args[0] || run.ws[0] !== paramOfOuter.get(n)) continue;
+            if (!paramsOfOuter.get(n)!.includes(run.ws[0]!)) continue;
             stages.push({ kind: "gemm", form: "TN", rows, M: run.M, K: run.K, a: gp, b: operandPlace(n.args[1]!), c: { ...inp.paramPlace(run.ws[0]!), buf: "dp" }, accumulate: true, note: `d${run.ws.map((w) => w.attrs.name).join(", d")}` });
           }
-          for (const s of requiredOf(n)) if (!(s.add && s.place.buf === "dp" && paramOfOuter.has(n))) stages.push({ kind: "copy", from: operandOf(n), space: spaceOf(n), to: s });
-          place.set(n, { buf: "dp", start: inp.paramPlace(paramOfOuter.get(n)!).start, stride: "0" });
+          // the products above added n into the gradient of each of its parameters; other places get a copy
+          const done = new Set(paramsOfOuter.get(n)!.map((w) => inp.paramPlace(w).start));
+          for (const s of requiredOf(n)) if (!(s.add && s.place.buf === "dp" && done.has(s.place.start))) stages.push({ kind: "copy", from: operandOf(n), space: spaceOf(n), to: s });
+          place.set(n, { buf: "dp", start: inp.paramPlace(paramsOfOuter.get(n)![0]!).start, stride: "0" });
         } else {
           const out = scratchPlace(n);
           place.set(n, out);

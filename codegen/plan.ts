@@ -3,7 +3,7 @@ import type { Cell } from "../src/cell.ts";
 import type { BackwardStep } from "../src/backward.ts";
 import { type Node, topo } from "../src/ir.ts";
 import { paramLayout } from "./layout.ts";
-import { Namer } from "./names.ts";
+import { Namer, sizeIdent } from "./names.ts";
 import {
   type BufferDecl, type Expr, type KernelPlan, type Place, type Program, type Store,
   addTerms, makeAllocator, numelExpr, packRuns, runKey, schedule,
@@ -24,17 +24,13 @@ function roles(roots: readonly Node[]): Map<Node, Set<string>> {
   return r;
 }
 
-export function buildPlan(cell: Cell, bw: BackwardStep): KernelPlan {
+export function buildPlan(cell: Cell, bw: BackwardStep): FullPlan {
   const layout = paramLayout(cell);
-  const alloc = makeAllocator();
   const buffers: BufferDecl[] = [];
+  // every identifier below comes from one namer; sizes are spelled by sizeIdent everywhere
   const namer = new Namer();
-  // emitter variables
-  namer.reserve("p", "dp", "B", "T", "t", "b", "i", "j", "k", "params", "inputs", "initial", "out", "upstream", "grads", "options", "need", "mem", "mm", "io", "wl", "at", "forward", "backward", "spec",
-    // the generated module's imports and declarations
-    "gemmNN32", "gemmNN64", "gemmNT32", "gemmNT64", "gemmTN32", "gemmTN64", "GEMM_WASM", "LOOPS_WASM", "kernelMemory",
-    "Rng", "checkArray", "checkCount", "checkSizes", "initSlice", "paramLayout", "initParams", "createKernel32", "createKernel64", "createStep32", "createStep64",
-    ...cell.sizes);
+  namer.reserve(...cell.sizes.map(sizeIdent));
+  const alloc = makeAllocator((want) => namer.fresh(want));
   const paramOff = new Map<Node, string>();
   for (const p of layout.order) paramOff.set(p.node, namer.fresh(`o_${p.name}`));
   const paramPlace = (w: Node): Place => ({ buf: "p", start: paramOff.get(w)!, stride: "0" });
@@ -62,6 +58,8 @@ export function buildPlan(cell: Cell, bw: BackwardStep): KernelPlan {
   const inputVar = new Map(cell.inputs.map((x) => [x, namer.fresh(x.attrs.name!)]));
   const stateVar = new Map(cell.states.map((s) => [s, namer.fresh(`${s.attrs.name}Prev`)]));
   const stateOff = new Map(cell.states.map((s) => [s, namer.fresh(`${s.attrs.name}PrevAt`)]));
+  const initVar = new Map(cell.states.map((s) => [s, namer.fresh(`${s.attrs.name}Prev0`)]));
+  const dInitVar = new Map(cell.states.map((s) => [s, namer.fresh(`d${s.attrs.name}Prev0`)]));
   const outVar = new Map<string, string>();
   cell.states.forEach((s) => outVar.set(s.attrs.name!, namer.fresh(`${s.attrs.name}Out`)));
   cell.outputs.forEach((o) => outVar.set(o.name, namer.fresh(`${o.name}Out`)));
@@ -240,8 +238,9 @@ export function buildPlan(cell: Cell, bw: BackwardStep): KernelPlan {
 
   return {
     cell, bw, layout, buffers: [...buffers, ...alloc.decls()], fwdSetup, prologue, fwdStep, bwdSetup, bwdStep, epilogue, names, deferredInputs,
-    vars: { paramOff, inputVar, stateVar, stateOff, outVar, upVar, dxVar, seedVar, carryVar },
-  } as KernelPlan & { vars: PlanVars };
+    vars: { paramOff, inputVar, stateVar, stateOff, initVar, dInitVar, outVar, upVar, dxVar, seedVar, carryVar },
+    namer,
+  } as FullPlan;
 }
 
 export interface PlanVars {
@@ -249,6 +248,9 @@ export interface PlanVars {
   readonly inputVar: ReadonlyMap<Node, string>;
   readonly stateVar: ReadonlyMap<Node, string>;
   readonly stateOff: ReadonlyMap<Node, string>;
+  /** The initial state argument, and its gradient. */
+  readonly initVar: ReadonlyMap<Node, string>;
+  readonly dInitVar: ReadonlyMap<Node, string>;
   readonly outVar: ReadonlyMap<string, string>;
   readonly upVar: ReadonlyMap<string, string>;
   readonly dxVar: ReadonlyMap<Node, string>;
@@ -256,5 +258,6 @@ export interface PlanVars {
   readonly carryVar: ReadonlyMap<Node, string>;
 }
 
-export type FullPlan = KernelPlan & { vars: PlanVars };
+/** The plan with its variables, and the namer that gave them out (the emitter asks it for row variables). */
+export type FullPlan = KernelPlan & { vars: PlanVars; namer: Namer };
 export type { Program };

@@ -18,6 +18,7 @@
 import { OPS } from "../src/ops.ts";
 import type { Expr, Operand, Place, Stage, Store } from "./lower.ts";
 import { precision } from "./wasm.ts";
+import { commentText } from "./escape.ts";
 
 type Bits = 32 | 64;
 
@@ -37,7 +38,11 @@ const sconst = (p: Prec, c: number) => `(${p.f}.const ${lit(c)})`;
 
 // ------------------------------------------------------------------------------ math
 
-/** The vector math functions, by name: exp, log, log1p, tanh (each v128 → v128). */
+/** Integer powers up to this are repeated squarings (exact to a few ulps); larger ones are e^(p·log|x|). */
+const POWI_MAX = 64;
+const F32_MAX = 3.4028234663852886e38;
+
+/** The vector math functions, by name: exp, log, log1p, tanh (each v128 → v128), and powi (v128, i32 → v128). */
 function mathFunctions(p: Prec, used: ReadonlySet<string>): string[] {
   const V = p.v, c = (x: number) => vconst(p, x);
   const g = (x: string) => `(local.get $${x})`;
@@ -126,6 +131,20 @@ function mathFunctions(p: Prec, used: ReadonlySet<string>): string[] {
       `  (v128.bitselect (${V}.mul ${g("x")} ${series}) ${g("t")} (${V}.lt (${V}.abs ${g("x")}) ${c(0.1)})))`,
     );
   }
+  if (need.has("powi")) {
+    out.push(
+      `;; x^n for 1 ≤ n ≤ ${POWI_MAX}: repeated squaring over the bits of n, lowest first`,
+      `(func $powi (param $x v128) (param $n i32) (result v128) (local $r v128)`,
+      `  (local.set $r ${c(1)})`,
+      "  (block $done (loop $next",
+      `    (if (i32.and ${g("n")} (i32.const 1)) (then (local.set $r (${V}.mul ${g("r")} ${g("x")}))))`,
+      `    (local.set $n (i32.shr_u ${g("n")} (i32.const 1)))`,
+      `    (br_if $done (i32.eqz ${g("n")}))`,
+      `    (local.set $x (${V}.mul ${g("x")} ${g("x")}))`,
+      "    (br $next)))",
+      `  ${g("r")})`,
+    );
+  }
   return out;
 }
 
@@ -206,6 +225,7 @@ export function wasmLoop(st: Extract<Stage, { kind: "loop" | "copy" }>, id: numb
   for (const bits of [32, 64] as const) {
     const p = P(bits);
     const locals = new Set<string>();
+    let reused = 0;
     // the address of a place's element: row base (rb_k, set per row) or base, plus the element offset
     const addrOf = (pl: Place, scalar: boolean) => {
       const e = placeOf(pl);
@@ -227,6 +247,15 @@ export function wasmLoop(st: Extract<Stage, { kind: "loop" | "copy" }>, id: numb
         case "size": { const z = sizeOf(o.expr); return vec ? `(${p.v}.splat (${p.f}.convert_i32_s (local.get $${z})))` : `(${p.f}.convert_i32_s (local.get $${z}))`; }
         case "node": {
           const a = o.args.map((x) => expr(x, vec));
+          // operand i where a form reads it more than once: a computed one is evaluated once into a
+          // local (local.tee where it is read first, local.get after), so nesting does not double the text
+          const twice = (i: number): [string, string] => {
+            if (o.args[i]!.kind !== "node") return [a[i]!, a[i]!];
+            const l = `.r${reused++}`;
+            locals.add(l);
+            const name = `$${vec ? "v" : "f"}_${l}`;
+            return [`(local.tee ${name} ${a[i]})`, `(local.get ${name})`];
+          };
           const fn = (name: string, x: string) => {
             math.add(name);
             return vec ? `(call $${name} ${x})` : `(${p.v}.extract_lane 0 (call $${name} (${p.v}.splat ${x})))`;
@@ -242,7 +271,7 @@ export function wasmLoop(st: Extract<Stage, { kind: "loop" | "copy" }>, id: numb
             case "min": return `(${T}.min ${a[0]} ${a[1]})`;
             case "abs": return `(${T}.abs ${a[0]})`;
             case "sqrt": return `(${T}.sqrt ${a[0]})`;
-            case "square": return `(${T}.mul ${a[0]} ${a[0]})`;
+            case "square": { const [x, again] = twice(0); return `(${T}.mul ${x} ${again})`; }
             case "relu": return `(${T}.max ${a[0]} ${k(0)})`;
             case "exp": return fn("exp", a[0]!);
             case "log": return fn("log", a[0]!);
@@ -250,32 +279,42 @@ export function wasmLoop(st: Extract<Stage, { kind: "loop" | "copy" }>, id: numb
             case "sigmoid": return `(${T}.div ${k(1)} (${T}.add ${k(1)} ${fn("exp", `(${T}.neg ${a[0]})`)}))`;
             case "softplus": {
               // x > 0 ? x + log1p(exp(−x)) : log1p(exp(x))
-              const x = a[0]!;
-              return sel(`(${T}.add ${x} ${fn("log1p", fn("exp", `(${T}.neg ${x})`))})`, fn("log1p", fn("exp", x)), `(${T}.gt ${x} ${k(0)})`);
+              const [x, again] = twice(0);
+              return sel(`(${T}.add ${x} ${fn("log1p", fn("exp", `(${T}.neg ${again})`))})`, fn("log1p", fn("exp", again)), `(${T}.gt ${again} ${k(0)})`);
             }
             case "hardSigmoid": return `(${T}.min (${T}.max (${T}.add (${T}.mul ${k(0.2)} ${a[0]}) ${k(0.5)}) ${k(0)}) ${k(1)})`;
             case "hardSigmoidKeras": return `(${T}.min (${T}.max (${T}.add (${T}.div ${a[0]} ${k(6)}) ${k(0.5)}) ${k(0)}) ${k(1)})`;
             case "step": return sel(k(1), k(0), `(${T}.gt ${a[0]} ${k(0)})`);
-            case "sign": return sel(k(1), sel(k(-1), `(${T}.mul ${a[0]} ${k(0)})`, `(${T}.lt ${a[0]} ${k(0)})`), `(${T}.gt ${a[0]} ${k(0)})`);
+            case "sign": { const [x, again] = twice(0); return sel(k(1), sel(k(-1), `(${T}.mul ${x} ${k(0)})`, `(${T}.lt ${again} ${k(0)})`), `(${T}.gt ${again} ${k(0)})`); }
             case "pow": {
+              // as JavaScript's x ** e, for every x (negative, ±0, ±inf, NaN) and every finite e
               const e = o.node.attrs.p!;
-              const x = a[0]!;
               if (e === 0) return k(1); // x^0 = 1 for every x, NaN included, as in JavaScript
               if (e === 0.5) {
                 // as x ** 0.5: (−0)^0.5 = +0 and (−inf)^0.5 = +inf, where sqrt gives −0 and NaN
+                const [x, again] = twice(0);
                 const r = `(${T}.abs (${T}.sqrt ${x}))`;
-                return sel(k(Infinity), r, `(${T}.eq ${x} ${k(-Infinity)})`);
+                return sel(k(Infinity), r, `(${T}.eq ${again} ${k(-Infinity)})`);
               }
-              if (Number.isInteger(e) && Math.abs(e) < 2 ** 31) {
-                // an integer power by repeated squaring (the sign of a negative base comes out right)
-                let n = Math.abs(e), sq = x, r: string | null = null;
-                for (; n > 0; n = Math.floor(n / 2)) {
-                  if (n % 2) r = r === null ? sq : `(${T}.mul ${r} ${sq})`;
-                  if (n > 1) sq = `(${T}.mul ${sq} ${sq})`;
-                }
-                return e > 0 ? r! : `(${T}.div ${k(1)} ${r!})`;
+              if (Number.isInteger(e) && Math.abs(e) <= POWI_MAX) {
+                // a small integer power by repeated squaring ($powi, a loop over the bits of |e|);
+                // the sign of a negative base comes out right, and x^−n is 1/x^n
+                math.add("powi");
+                const n = `(i32.const ${Math.abs(e)})`;
+                const r = vec ? `(call $powi ${a[0]} ${n})` : `(${p.v}.extract_lane 0 (call $powi (${p.v}.splat ${a[0]}) ${n}))`;
+                return e > 0 ? r : `(${T}.div ${k(1)} ${r})`;
               }
-              return fn("exp", `(${T}.mul ${k(e)} ${fn("log", x)})`);
+              // any other power as e^(e·log|x|) (its error grows with e·log|x|, not with e, unlike
+              // squaring's), then JavaScript's signs: an odd power keeps the sign of x (of −0 too), and
+              // a fractional power of a finite negative x is NaN
+              // (an exponent beyond float32's range is its largest float instead of inf, so 1^e stays 1)
+              const ek = p.bits === 32 ? Math.max(-F32_MAX, Math.min(F32_MAX, e)) : e;
+              const y = (x: string) => fn("exp", `(${T}.mul ${k(ek)} ${fn("log", `(${T}.abs ${x})`)})`);
+              if (Number.isInteger(e) && e % 2 === 0) return y(a[0]!);
+              const [x, again] = twice(0);
+              if (Number.isInteger(e)) return vec ? `(v128.bitselect ${x} ${y(again)} ${k(-0)})` : `(${p.f}.copysign ${y(x)} ${again})`;
+              const negative = `(${vec ? "v128" : "i32"}.and (${T}.lt ${again} ${k(0)}) (${T}.gt ${again} ${k(-Infinity)}))`;
+              return sel(k(NaN), y(x), negative);
             }
             default: throw new Error(`internal: no WebAssembly form for ${o.node.op}`);
           }
@@ -292,7 +331,7 @@ export function wasmLoop(st: Extract<Stage, { kind: "loop" | "copy" }>, id: numb
     const body = (vec: boolean, scalarSpace: boolean): string[] => {
       const lines: string[] = [];
       for (const it of items) {
-        if (it.comment && vec === vector) lines.push(`;; ${it.comment.replace(/\s+/g, " ")}`);
+        if (it.comment && vec === vector) lines.push(`;; ${commentText(it.comment.replace(/\s+/g, " "))}`);
         const v = expr(it.value, vec);
         const scalarVal = scalarSpace;
         if (it.local !== undefined) {
@@ -342,6 +381,8 @@ export function wasmLoop(st: Extract<Stage, { kind: "loop" | "copy" }>, id: numb
     ];
     text[bits] = fnLines;
   }
+  // an engine takes at most 1000 parameters per function (V8, SpiderMonkey): more, and the loop stays in TypeScript
+  if (params.length + 2 > 1000) return null;
   return { id, vector, splittable, params, text, math };
 }
 
@@ -349,15 +390,15 @@ export function wasmLoop(st: Extract<Stage, { kind: "loop" | "copy" }>, id: numb
 export function loopsModuleText(cellName: string, source: string, loops: readonly WasmLoop[]): string {
   const used = new Set(loops.flatMap((l) => [...l.math]));
   return [
-    `;; Generated by cellforge from ${source}: the elementwise loops of the cell "${cellName}" in WebAssembly SIMD.`,
+    `;; Generated by cellforge from ${commentText(source)}: the elementwise loops of the cell "${commentText(cellName)}" in WebAssembly SIMD.`,
     ";; Do not edit: regenerate with `npm run generate` (check with `npm run generate -- --check`).",
-    `;; f32_<k> and f64_<k> are loop k of the kernel (its comment in generated/${cellName}.ts says which), rows b0 ≤ b < b1.`,
+    `;; f32_<k> and f64_<k> are loop k of the kernel (its comment in generated/${commentText(cellName)}.ts says which), rows b0 ≤ b < b1.`,
     "(module",
     `  (import "env" "memory" (memory 1 65536 shared))`,
     ...([32, 64] as const).flatMap((bits) => [
       `  ;; ---------------------------------------------------------------- ${bits}-bit`,
-      ...mathFunctions(P(bits), used).map((l) => `  ${l.replace(/\(func \$(\w+)/, `(func $$$1${bits}`).replace(/call \$(exp|log|log1p|tanh)\b/g, `call $$$1${bits}`)}`),
-      ...loops.flatMap((l) => l.text[bits].map((x) => `  ${x.replace(/call \$(exp|log|log1p|tanh)\b/g, `call $$$1${bits}`)}`)),
+      ...mathFunctions(P(bits), used).map((l) => `  ${l.replace(/\(func \$(\w+)/, `(func $$$1${bits}`).replace(/call \$(exp|log|log1p|tanh|powi)\b/g, `call $$$1${bits}`)}`),
+      ...loops.flatMap((l) => l.text[bits].map((x) => `  ${x.replace(/call \$(exp|log|log1p|tanh|powi)\b/g, `call $$$1${bits}`)}`)),
     ]),
     ")",
     "",

@@ -279,7 +279,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
-      for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
+      for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
       // loop 2 (f32_2, f64_2 in the cell's .wat)
       if (wl)
         wl(2, B, [
@@ -571,7 +571,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
-      for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
+      for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
       // loop 2 (f32_2, f64_2 in the cell's .wat)
       if (wl)
         wl(2, B, [

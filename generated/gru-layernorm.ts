@@ -511,7 +511,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
-      for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
+      for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
       // loop 7 (f32_7, f64_7 in the cell's .wat)
       if (wl) wl(7, B, [at(tape_s4, t * B * 1), 1, at(s1, 0), 1, at(tape_s2, t * B * 1), 1, at(s2, 0), 1]);
       else {
@@ -1347,7 +1347,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
-      for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
+      for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
       // loop 7 (f32_7, f64_7 in the cell's .wat)
       if (wl) wl(7, B, [at(tape_s4, t * B * 1), 1, at(s1, 0), 1, at(tape_s2, t * B * 1), 1, at(s2, 0), 1]);
       else {

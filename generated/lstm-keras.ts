@@ -363,8 +363,8 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const cPrev = t === 0 ? cPrev0 : cOut;
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
-      for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
-      for (let k = 0, o = t * B * H; k < B * H; k++) seed_c[k] = dcUp[o + k]! + carry_c[k]!;
+      for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
+      for (let k = 0; k < B * H; k++) seed_c[k] = dcUp[t * B * H + k]! + carry_c[k]!;
       // loop 1 (f32_1, f64_1 in the cell's .wat)
       if (wl)
         wl(1, B, [
@@ -747,8 +747,8 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const cPrev = t === 0 ? cPrev0 : cOut;
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
-      for (let k = 0, o = t * B * H; k < B * H; k++) seed_h[k] = dhUp[o + k]! + carry_h[k]!;
-      for (let k = 0, o = t * B * H; k < B * H; k++) seed_c[k] = dcUp[o + k]! + carry_c[k]!;
+      for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
+      for (let k = 0; k < B * H; k++) seed_c[k] = dcUp[t * B * H + k]! + carry_c[k]!;
       // loop 1 (f32_1, f64_1 in the cell's .wat)
       if (wl)
         wl(1, B, [

@@ -69,7 +69,7 @@ function walk<T>(n: MathNode, w: Walk<T>, expr: string): T {
     }
     case "FunctionNode": {
       const name = node.fn?.name ?? "";
-      if (!(name in FUNCS)) throw new ActivationError(`"${expr}": function "${name}" is not supported in activations (use: ${Object.keys(FUNCS).join(", ")})`);
+      if (!Object.hasOwn(FUNCS, name)) throw new ActivationError(`"${expr}": function "${name}" is not supported in activations (use: ${Object.keys(FUNCS).join(", ")})`);
       return w.call(name, node.args!.map((a) => walk(a, w, expr)));
     }
     default:
@@ -124,7 +124,7 @@ export function bindConstants(expr: string, constants: Readonly<Record<string, n
   try {
     const t = parse(expr).transform((n) => {
       const s = n as MathNode & { type: string; name?: string };
-      if (s.type === "SymbolNode" && s.name !== undefined && s.name in constants) return parse(`(${constants[s.name]})`);
+      if (s.type === "SymbolNode" && s.name !== undefined && Object.hasOwn(constants, s.name)) return parse(`(${constants[s.name]})`);
       return n;
     });
     return t.toString();

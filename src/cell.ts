@@ -5,7 +5,7 @@ import { type Dim, dimAdd, dimConst, dimScale, dimSize, dimValue } from "./dims.
 import { type Node, type Type, mat, scalar, shapeStr, vec } from "./ir.ts";
 import { ShapeError, konst, leaf, apply } from "./ops.ts";
 import { CellError, type Where, formatWarning, sourceIndex } from "./errors.ts";
-import { type Equation, type Scope, FUNCTIONS, IDENT, IDENT_RULE, NEXT, closest, didYouMean, lower, parseEquations } from "./lang.ts";
+import { type Equation, type Scope, FUNCTIONS, IDENT, IDENT_RULE, NEXT, RESERVED_WORDS, closest, didYouMean, lower, parseEquations } from "./lang.ts";
 import type { Sizes } from "./eval.ts";
 import { ActivationError, bindConstants, compileActivation, differentiateActivation } from "./activations.ts";
 
@@ -78,21 +78,8 @@ export interface Cell {
   readonly warnings: readonly string[];
 }
 
-const RESERVED = new Set(
-  ("break case catch class const continue debugger default delete do else enum export extends false finally for function if import in " +
-    "instanceof new null return super switch this throw true try typeof var void while with yield let static implements interface package " +
-    "private protected public await arguments eval undefined NaN Infinity e pi i").split(" "),
-);
-
-/** Names the generated kernels declare next to the sizes (codegen/emit.ts, codegen/plan.ts). */
-const KERNEL_NAMES = new Set(
-  ("B T t b p dp sizes spec nParams params inputs initial out upstream grads options need mem mm io wl at forward backward " +
-    "gemmNN32 gemmNN64 gemmNT32 gemmNT64 gemmTN32 gemmTN64 GEMM_WASM LOOPS_WASM kernelMemory Rng checkArray checkCount checkSizes initSlice " +
-    "paramLayout initParams createKernel32 createKernel64 createStep32 createStep64").split(" "),
-);
-
-/** Reserved for declared names, but an equation may define them (lstm.ts has an input gate i). */
-const MATH_CONSTANTS = new Set(["e", "pi", "i"]);
+/** Words of the equation language itself (mathjs operators and literals): no declared name may be one. */
+const RESERVED = new Map(Object.entries(RESERVED_WORDS));
 
 export interface CompileOptions {
   /** The file the cell came from, and its text, so errors can give file lines and columns. */
@@ -172,17 +159,13 @@ export function compileCell(spec: CellSpec, opts: CompileOptions = {}): Cell {
   const claim = (name: string, what: string, field: string) => {
     const loc = decl(field, name);
     if (!IDENT.test(name) || name.includes("__")) bad(`invalid identifier ${JSON.stringify(name)} (${what}): ${IDENT_RULE}`, undefined, loc);
-    if (RESERVED.has(name)) bad(`invalid identifier "${name}" (${what}): it is a reserved word`, undefined, loc);
+    if (RESERVED.has(name)) bad(`invalid identifier "${name}" (${what}): it is reserved, as ${RESERVED.get(name)}`, undefined, loc);
     if (Object.hasOwn(FUNCTIONS, name)) bad(`invalid identifier "${name}" (${what}): it is the name of a function`, undefined, loc);
     const prev = taken.get(name);
     if (prev) bad(`"${name}" is declared twice: as ${prev} and as ${what}`, undefined, loc);
     taken.set(name, what);
   };
-  sizes.forEach((s) => {
-    // a size is a variable of the generated kernels, beside their own
-    if (KERNEL_NAMES.has(s)) bad(`invalid size name "${s}": the generated kernels use that name (B is the batch, T the steps)`, "choose another name for the size", decl("sizes", s));
-    claim(s, "a size", "sizes");
-  });
+  sizes.forEach((s) => claim(s, "a size", "sizes"));
   const sizeSet = new Set(sizes);
 
   const dimOf = (d: unknown, what: string, loc: (token?: string) => Partial<Where>): Dim => {
@@ -242,7 +225,7 @@ export function compileCell(spec: CellSpec, opts: CompileOptions = {}): Cell {
     symbols.set(n, node);
     return { name: n, node, init: init as Init };
   });
-  const constants: Record<string, number> = {};
+  const constants = Object.create(null) as Record<string, number>; // keyed by user names: no prototype
   for (const [n, v] of Object.entries(specConstants)) {
     claim(n, "a constant", "constants");
     if (typeof v !== "number" || !Number.isFinite(v)) bad(`constant ${n} must be a finite number, not ${kindOf(v)}`, undefined, decl("constants", n));
@@ -289,7 +272,7 @@ export function compileCell(spec: CellSpec, opts: CompileOptions = {}): Cell {
     if (!eq.primed && kind === "a state")
       failLhs(eq, `"${eq.name}" is a state: its update is written ${eq.name}' = …`, `on a right-hand side, ${eq.name} is the old value and ${eq.name}' the new one`);
     if (!eq.primed && kind && kind !== "an output") failLhs(eq, `cannot assign to "${eq.name}", which is ${kind}`);
-    if (!kind && RESERVED.has(eq.name) && !MATH_CONSTANTS.has(eq.name)) failLhs(eq, `invalid identifier "${eq.name}": it is a reserved word`);
+    if (!kind && RESERVED.has(eq.name)) failLhs(eq, `invalid identifier "${eq.name}": it is reserved, as ${RESERVED.get(eq.name)}`);
     if (!kind && Object.hasOwn(FUNCTIONS, eq.name)) failLhs(eq, `cannot define "${eq.name}": it is the name of a function`);
     const prev = defs.get(key);
     if (prev) failLhs(eq, eq.primed ? `state ${eq.name} is updated twice (lines ${prev.line} and ${eq.line})` : `"${eq.name}" is defined twice (lines ${prev.line} and ${eq.line})`);
@@ -341,7 +324,7 @@ export function compileCell(spec: CellSpec, opts: CompileOptions = {}): Cell {
     values.set(key, node);
     if (!names.has(node) && node.op !== "input" && node.op !== "const") names.set(node, key);
     const fl = toFile(eq.line);
-    compiled.push({ lhs: key, text: eq.text.replace(/\s*(#|\/\/).*$/, "").trim(), line: eq.line, ...(opts.file ? { where: fl ? `${opts.file}:${fl.line}` : `${opts.file}, equations line ${eq.line}` } : {}), node });
+    compiled.push({ lhs: key, text: eq.text.replace(/\s*(#|\/\/)[^]*$/, "").trim(), line: eq.line, ...(opts.file ? { where: fl ? `${opts.file}:${fl.line}` : `${opts.file}, equations line ${eq.line}` } : {}), node });
   }
 
   const next = states.map((s) => values.get(`${s.attrs.name}'`)!);
@@ -364,7 +347,7 @@ function isInit(v: unknown): v is Init {
 }
 
 function defaultSizes(sizes: readonly string[], given: Readonly<Record<string, unknown>>, bad: (p: string, key: string) => never): Sizes {
-  const d: Record<string, number> = {};
+  const d = Object.create(null) as Record<string, number>; // keyed by user names: no prototype
   sizes.forEach((s, i) => (d[s] = 3 + i));
   for (const [k, v] of Object.entries(given)) {
     if (!sizes.includes(k)) bad(`defaults: "${k}" is not a size${didYouMean(closest(k, sizes))}`, k);

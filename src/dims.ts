@@ -8,9 +8,12 @@ export interface Dim {
   readonly key: string;
 }
 
+/** A table keyed by size names: no prototype, so a size named `constructor` or `toString` is just a key. */
+const table = (): Record<string, number> => Object.create(null) as Record<string, number>;
+
 function make(terms: Record<string, number>, c: number): Dim {
   const names = Object.keys(terms).filter((k) => terms[k] !== 0).sort();
-  const clean: Record<string, number> = {};
+  const clean = table();
   for (const k of names) clean[k] = terms[k]!;
   const parts = names.map((k) => (clean[k] === 1 ? k : `${clean[k]}*${k}`));
   if (c !== 0 || parts.length === 0) parts.push(String(c));
@@ -18,16 +21,16 @@ function make(terms: Record<string, number>, c: number): Dim {
 }
 
 export const dimConst = (c: number): Dim => make({}, c);
-export const dimSize = (name: string): Dim => make({ [name]: 1 }, 0);
+export const dimSize = (name: string): Dim => make(Object.assign(table(), { [name]: 1 }), 0);
 
 export function dimAdd(a: Dim, b: Dim, sign = 1): Dim {
-  const t: Record<string, number> = { ...a.terms };
+  const t = Object.assign(table(), a.terms);
   for (const [k, v] of Object.entries(b.terms)) t[k] = (t[k] ?? 0) + sign * v;
   return make(t, a.c + sign * b.c);
 }
 
 export function dimScale(a: Dim, s: number): Dim {
-  const t: Record<string, number> = {};
+  const t = table();
   for (const [k, v] of Object.entries(a.terms)) t[k] = v * s;
   return make(t, a.c * s);
 }
@@ -38,7 +41,7 @@ export const isConstDim = (a: Dim): boolean => Object.keys(a.terms).length === 0
 export function dimValue(a: Dim, sizes: Readonly<Record<string, number>>): number {
   let v = a.c;
   for (const [k, s] of Object.entries(a.terms)) {
-    const n = sizes[k];
+    const n = Object.hasOwn(sizes, k) ? sizes[k] : undefined;
     if (n === undefined) throw new Error(`size ${k} has no value (sizes given: ${Object.keys(sizes).join(", ") || "none"})`);
     v += s * n;
   }

@@ -8,6 +8,7 @@ import { type Dim, dimAdd, dimConst, dimScale, dimSize } from "./dims.ts";
 import { type Node, shapeStr } from "./ir.ts";
 import { type OpName, ShapeError, apply, konst } from "./ops.ts";
 import { CellError, type Where } from "./errors.ts";
+import { CELL_OPERANDS, scanExpression } from "./limits.ts";
 
 export const NEXT = "__next"; // h' is parsed as h__next
 
@@ -42,6 +43,28 @@ export interface Equation {
 export type Locate = (eq: Equation | undefined, node?: MathNode) => Where;
 
 export const IDENT = /^[A-Za-z][A-Za-z0-9_]*$/;
+
+/**
+ * The only names a cell may not declare, each with its reason: they are part of the equation
+ * language (mathjs' grammar), so an equation could not tell the name from the operator or literal.
+ * Every other identifier works in every role (JavaScript words and the kernels' own variables too:
+ * the generated code renames, see codegen/names.ts), and `e`, `pi`, `i` are names like any other.
+ */
+export const RESERVED_WORDS: Readonly<Record<string, string>> = Object.freeze(Object.assign(Object.create(null) as Record<string, string>, {
+  not: "an operator of the equation language (logical not)",
+  and: "an operator of the equation language (logical and)",
+  or: "an operator of the equation language (logical or)",
+  xor: "an operator of the equation language (logical xor)",
+  mod: "an operator of the equation language (modulo)",
+  to: "an operator of the equation language (unit conversion)",
+  in: "an operator of the equation language (unit conversion)",
+  true: "a literal of the equation language",
+  false: "a literal of the equation language",
+  null: "a literal of the equation language",
+  undefined: "a literal of the equation language",
+  NaN: "a literal of the equation language",
+  Infinity: "a literal of the equation language",
+}));
 export const IDENT_RULE = 'names are ASCII letters, digits and _, starting with a letter, without "__"';
 
 /** mathjs' parse errors, reworded for an equation (the caret already shows where). */
@@ -61,10 +84,11 @@ function syntaxProblem(msg: string, rhs: string): [string, string?] {
 export function parseEquations(source: string | readonly string[], where: (w: Partial<Where>) => Where): Equation[] {
   const lines = typeof source === "string" ? source.split(/\r?\n/) : source.flatMap((s) => s.split(/\r?\n/));
   const eqs: Equation[] = [];
+  let operands = 0; // in the equations so far
   lines.forEach((raw, i) => {
     const line = i + 1;
     const text = raw.replace(/\s+$/, "");
-    const code = text.replace(/(#|\/\/).*$/, "");
+    const code = text.replace(/(#|\/\/)[^]*$/, "");
     if (code.trim() === "") return;
     const err = (col: number, width: number, problem: string, hint?: string): never => {
       throw new CellError(where({ equation: text, line, column: col + 1, eqColumn: col + 1, width }), problem, hint);
@@ -81,6 +105,17 @@ export function parseEquations(source: string | readonly string[], where: (w: Pa
     const rhsAt = eqAt + 1;
     const rhsText = code.slice(rhsAt);
     if (rhsText.trim() === "") err(rhsAt, 1, "the right-hand side is empty");
+    // bounded work: a right-hand side past the limits (src/limits.ts) is refused before mathjs reads it
+    const size = scanExpression(rhsText, "the right-hand side");
+    if (size.problem) err(rhsAt + size.problem.at, size.problem.width, size.problem.problem, size.problem.hint);
+    operands += size.operands.length;
+    if (operands > CELL_OPERANDS) {
+      const rest = lines.slice(i + 1).map((l) => l.replace(/(#|\/\/)[^]*$/, "")).map((l) => l.slice(l.search(/(?<![<>=!])=(?!=)/) + 1 || l.length));
+      const total = operands + rest.reduce((a, r) => a + scanExpression(r, "").operands.length, 0);
+      const [at, width] = size.operands[size.operands.length - (operands - CELL_OPERANDS)]!;
+      err(rhsAt + at, width, `the equations have ${total.toLocaleString("en-US")} operands (names and numbers) in all; the limit is ${CELL_OPERANDS.toLocaleString("en-US")} per cell`,
+        "make the cell smaller: its backward pass and kernels grow with all of its equations together");
+    }
     // `__` is ours (h' is read as h__next), so a name the user writes may not contain it
     for (const id of rhsText.matchAll(/[A-Za-z_$][\w$]*/g))
       if (id[0].includes("__")) err(rhsAt + id.index, id[0].length, `invalid identifier "${id[0]}": ${IDENT_RULE}`);

@@ -8,7 +8,7 @@ export type FloatArray = Float32Array | Float64Array;
 export function checkSizes<S extends Readonly<Record<string, number>>>(cell: string, sizes: S, names: readonly string[]): S {
   if (!sizes || typeof sizes !== "object") throw new TypeError(`${cell}: sizes must be an object with ${names.join(", ")}`);
   for (const n of names) {
-    const v = sizes[n];
+    const v = Object.hasOwn(sizes, n) ? sizes[n] : undefined; // a size named toString is not Object.prototype's
     if (typeof v !== "number" || !Number.isInteger(v) || v < 1) throw new RangeError(`${cell}: size ${n} must be a positive integer, got ${String(v)}`);
   }
   return sizes;

@@ -22,6 +22,8 @@ const CASES: readonly CellSpec[] = [
   rnn("tied", "g = sigmoid(W*x + b)\nh' = tanh(U*g + U*h)"),
   rnn("tied-scaled", "g = sigmoid(W*x + b)\nh' = tanh(U*g - 2*U*h)"),
   rnn("times-zero", "a = W*x + U*h\nh' = tanh(b - 0 .* a)"),
+  { ...rnn("shared-gradient", "h' = tanh(W*x + V*x + U*h + U2*h + b + c)"), params: { W: ["H", "D"], V: ["H", "D"], U: ["H", "H"], U2: ["H", "H"], b: "H", c: "H" } },
+  { ...rnn("tied-input-and-state", "h' = tanh(U*x + U*h - U*(2*x) + b)"), inputs: { x: "H" }, params: { U: ["H", "H"], b: "H" } },
   rnn("zero-product", "h' = tanh(b + 0 * (U*h) + W*x)"),
 ];
 
