@@ -254,8 +254,8 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
     const prev = layout.order[i - 1];
     return `const ${vars.paramOff.get(p.node)} = ${prev ? `${vars.paramOff.get(prev.node)} + ${numel(prev.node)}` : "0"};`;
   });
-  const last = layout.order[layout.order.length - 1]!;
-  const totalExpr = `${vars.paramOff.get(last.node)} + ${numel(last.node)}`;
+  const last = layout.order[layout.order.length - 1];
+  const totalExpr = last ? `${vars.paramOff.get(last.node)} + ${numel(last.node)}` : "0"; // a cell may have no parameters
   // a size is read into the variable sizeIdent gives it (`o: $o` where the name is a kernel word)
   const sizeDestructure = `const { ${sizes.map((s) => (sizeIdent(s) === s ? s : `${s}: ${sizeIdent(s)}`)).join(", ")} } = checkSizes(spec.name, sizes, spec.sizes);`;
 

@@ -200,7 +200,8 @@ export function addTerms(n: Node, given: ReadonlyMap<Node, Place> = new Map()): 
 function gemmSumTerms(n: Node, given: ReadonlyMap<Node, Place>): { mts: Node[]; rest: Node[] } | undefined {
   if (n.op !== "add") return undefined;
   const terms = addTerms(n, given);
-  const mts = terms.filter((t) => t.op === "matvecT" && isParamLeaf(t.args[0]!) && !given.has(t));
+  // a product of a shared vector inside a per-example sum stays a term of its own (the GEMM runs over one row or all)
+  const mts = terms.filter((t) => t.op === "matvecT" && isParamLeaf(t.args[0]!) && !given.has(t) && t.type.batched === n.type.batched);
   if (mts.length === 0) return undefined;
   return { mts, rest: terms.filter((t) => !mts.includes(t)) };
 }
@@ -301,7 +302,7 @@ export function schedule(inp: ScheduleInput): Program {
         // the plan stores operands into provided (tape) places itself
         if (!single && !pre) run.gs.forEach((g, i) => {
           const tgt: Store = { place: shift(p, run.offs[i]!), add: false };
-          if (given.has(g)) stages.push({ kind: "copy", from: operandOf(g), space: { batched: true, n: dimExpr(run.ws[i]!.type.shape[0]!) }, to: tgt });
+          if (given.has(g)) stages.push({ kind: "copy", from: operandOf(g), space: { batched: g.type.batched, n: dimExpr(run.ws[i]!.type.shape[0]!) }, to: tgt });
           else addStore(g, tgt);
         });
         r = { run, place: p };
@@ -331,7 +332,7 @@ export function schedule(inp: ScheduleInput): Program {
   const tnRuns = new Map<Node, { run: Run; place: Place }[]>();
   for (const byV of tnGroups.values())
     for (const [, outs] of byV) {
-      const packable = outs.filter((o) => paramsOfOuter.has(o));
+      const packable = outs.filter((o) => paramsOfOuter.has(o) && o.args[0]!.type.batched);
       if (packable.length === 0) continue;
       const pairs = packable.flatMap((o) => paramsOfOuter.get(o)!.map((w) => [w, o.args[0]!] as const));
       const rs = runFor(pairs.map(([w]) => w), pairs.map(([, g]) => g));
@@ -350,9 +351,11 @@ export function schedule(inp: ScheduleInput): Program {
       for (const run of packRuns(ns.map((n) => [n.args[0]!, n] as const), inp.layout)) {
         const pre = inp.runPlaces?.get(runKey(run.ws, run.gs));
         const req = run.gs.length === 1 && !pre ? (required.get(run.gs[0]!) ?? []).filter((s) => !s.add) : [];
-        const out = pre ?? (req.length === 1 ? req[0]!.place : { buf: newScratch(mulE(rows, run.M)), start: "0", stride: run.M });
+        // a shared vector (a parameter's product with a parameter) is one row, not one per example
+        const R = v.type.batched ? rows : "1";
+        const out = pre ?? (req.length === 1 ? req[0]!.place : { buf: newScratch(mulE(R, run.M)), start: "0", stride: v.type.batched ? run.M : "0" });
         run.gs.forEach((n, i) => place.set(n, shift(out, run.offs[i]!)));
-        stages.push({ kind: "gemm", form: "NT", rows, M: run.M, K: run.K, a: operandPlace(v), b: inp.paramPlace(run.ws[0]!), c: out, accumulate: false, note: `${run.ws.map((w) => w.attrs.name).join(", ")} times ${inp.names.get(v) ?? v.attrs.name ?? "a vector"}` });
+        stages.push({ kind: "gemm", form: "NT", rows: R, M: run.M, K: run.K, a: operandPlace(v), b: inp.paramPlace(run.ws[0]!), c: out, accumulate: false, note: `${run.ws.map((w) => w.attrs.name).join(", ")} times ${inp.names.get(v) ?? v.attrs.name ?? "a vector"}` });
         for (const n of run.gs) for (const s of requiredOf(n)) if (!(req.length === 1 && s === req[0])) stages.push({ kind: "copy", from: operandOf(n), space: spaceOf(n), to: s });
       }
     }
@@ -363,7 +366,7 @@ export function schedule(inp: ScheduleInput): Program {
         const out = req.length ? req[0]!.place : scratchPlace(n);
         place.set(n, out);
         gsumRuns.get(n)!.forEach(({ run, place: gp }, i) =>
-          stages.push({ kind: "gemm", form: "NN", rows, M: run.M, K: run.K, a: gp, b: inp.paramPlace(run.ws[0]!), c: out, accumulate: i > 0, note: `d(${inp.names.get(n) ?? "…"}) from ${run.ws.map((w) => w.attrs.name).join(", ")}` }));
+          stages.push({ kind: "gemm", form: "NN", rows: n.type.batched ? rows : "1", M: run.M, K: run.K, a: gp, b: inp.paramPlace(run.ws[0]!), c: out, accumulate: i > 0, note: `d(${inp.names.get(n) ?? "…"}) from ${run.ws.map((w) => w.attrs.name).join(", ")}` }));
         const rest = gsum.get(n)!.rest;
         if (rest) stages.push({ kind: "copy", from: operandOf(rest), space: spaceOf(n), to: { place: out, add: true } });
         for (const s of requiredOf(n)) if (s.place !== out) stages.push({ kind: "copy", from: { kind: "load", place: out, type: n.type }, space: spaceOf(n), to: s });
@@ -382,12 +385,15 @@ export function schedule(inp: ScheduleInput): Program {
         } else {
           const out = scratchPlace(n);
           place.set(n, out);
-          stages.push({ kind: "gemm", form: "TN", rows, M: dimExpr(n.type.shape[0]!), K: dimExpr(n.type.shape[1]!), a: operandPlace(n.args[0]!), b: operandPlace(n.args[1]!), c: out, accumulate: false, note: "outer product" });
+          // a sum over the batch only where an operand varies with the example
+          const R = n.args[0]!.type.batched || n.args[1]!.type.batched ? rows : "1";
+          stages.push({ kind: "gemm", form: "TN", rows: R, M: dimExpr(n.type.shape[0]!), K: dimExpr(n.type.shape[1]!), a: operandPlace(n.args[0]!), b: operandPlace(n.args[1]!), c: out, accumulate: false, note: "outer product" });
           for (const s of requiredOf(n)) stages.push({ kind: "copy", from: operandOf(n), space: spaceOf(n), to: s });
         }
       } else if (kd === "op") {
         const req = requiredOf(n);
-        const direct = req.length === 1 ? req[0]! : undefined;
+        // written straight to its one place, unless that place only accumulates and a later stage reads n
+        const direct = req.length === 1 && !(req[0]!.add && consumers.has(n)) ? req[0]! : undefined;
         const out: Store = direct ?? { place: scratchPlace(n), add: false };
         if (!direct || !direct.add) place.set(n, out.place);
         stages.push({ kind: "op", node: n, args: n.args.map(operandOf), out, note: inp.comments.get(n) ?? "" });

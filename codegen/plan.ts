@@ -112,8 +112,11 @@ export function buildPlan(cell: Cell, bw: BackwardStep): FullPlan {
   const savedPlace = new Map<Node, Place>(); // where the backward finds each saved value at step t
   const fwdRequired = new Map<Node, Store[]>();
   const req = (m: Map<Node, Store[]>, n: Node, s: Store) => m.set(n, [...(m.get(n) ?? []), s]);
-  cell.states.forEach((s, i) => { const p = outAt(s.attrs.name!, cell.next[i]!); req(fwdRequired, cell.next[i]!, { place: p, add: false }); if (!savedPlace.has(cell.next[i]!)) savedPlace.set(cell.next[i]!, p); });
-  cell.outputs.forEach((o) => { const p = outAt(o.name, o.node); req(fwdRequired, o.node, { place: p, add: false }); if (!savedPlace.has(o.node)) savedPlace.set(o.node, p); });
+  // the backward finds a new state or an output where the forward wrote it, unless it is a value the
+  // step is given anyway (h' = h: the new state is the old one, which the backward reads as such)
+  const keep = (n: Node, p: Place) => { if (!savedPlace.has(n) && !stepGiven.has(n)) savedPlace.set(n, p); };
+  cell.states.forEach((s, i) => { const p = outAt(s.attrs.name!, cell.next[i]!); req(fwdRequired, cell.next[i]!, { place: p, add: false }); keep(cell.next[i]!, p); });
+  cell.outputs.forEach((o) => { const p = outAt(o.name, o.node); req(fwdRequired, o.node, { place: p, add: false }); keep(o.node, p); });
   for (const n of bw.saved) {
     if (savedPlace.has(n)) continue;
     const known = stepGiven.get(n);
