@@ -68,7 +68,8 @@ class LoopWriter {
 
   operand(o: Operand): string {
     switch (o.kind) {
-      case "load": return `${this.access(o.place, o.type.shape.length === 0)}!`;
+      // a scalar, or any value in a loop of one element (a vector of size 1), is element 0 of its place
+      case "load": return `${this.access(o.place, o.type.shape.length === 0 || !this.vector)}!`;
       case "local": return o.name;
       case "const": return o.value < 0 ? `(${o.value})` : String(o.value);
       case "size": return o.expr;
@@ -188,6 +189,12 @@ function emitOp(st: Extract<Stage, { kind: "op" }>, rows: Expr): string[] {
     case "matvecT": {
       const [M, N] = n.args[0]!.type.shape.map(dimExpr) as [Expr, Expr];
       return [...note, `for (let b = 0; b < ${R}; b++) for (let j = 0; j < ${N}; j++) {`, "let s = 0;", `for (let i = 0; i < ${M}; i++) s += ${at(arg(0), "0", `i * ${N} + j`)} * ${at(arg(1), "b", "i")};`, `${outAt("b", "j")} ${eq} s;`, "}"];
+    }
+    case "outer": {
+      // Σ over the rows of u vᵀ, for the rare product the GEMM paths cannot take (a constant operand)
+      const [M, N] = n.type.shape.map(dimExpr) as [Expr, Expr];
+      const RB = n.args.some((a) => a.type.batched) ? rows : "1";
+      return [...note, `for (let i = 0; i < ${M}; i++) for (let j = 0; j < ${N}; j++) {`, "let s = 0;", `for (let b = 0; b < ${RB}; b++) s += ${at(arg(0), "b", "i")} * ${at(arg(1), "b", "j")};`, `${outAt("0", `i * ${N} + j`)} ${eq} s;`, "}"];
     }
     default:
       throw new Error(`internal: no loop emission for ${n.op}`);

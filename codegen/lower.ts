@@ -201,7 +201,7 @@ function gemmSumTerms(n: Node, given: ReadonlyMap<Node, Place>): { mts: Node[]; 
   if (n.op !== "add") return undefined;
   const terms = addTerms(n, given);
   // a product of a shared vector inside a per-example sum stays a term of its own (the GEMM runs over one row or all)
-  const mts = terms.filter((t) => t.op === "matvecT" && isParamLeaf(t.args[0]!) && !given.has(t) && t.type.batched === n.type.batched);
+  const mts = terms.filter((t) => t.op === "matvecT" && isParamLeaf(t.args[0]!) && !given.has(t) && t.type.batched === n.type.batched && !isInline(t.args[1]!));
   if (mts.length === 0) return undefined;
   return { mts, rest: terms.filter((t) => !mts.includes(t)) };
 }
@@ -252,6 +252,8 @@ export function schedule(inp: ScheduleInput): Program {
 
   const kind = (n: Node): Kind => {
     if (gsum.has(n)) return "gsum";
+    // a product with a constant (W*sigmoid(0) after folding) has no buffer to multiply: a plain loop
+    if ((n.op === "matvec" || n.op === "outer") && n.args.some(isInline)) return "op";
     if (n.op === "matvec" && isParamLeaf(n.args[0]!)) return "nt";
     if (n.op === "outer") return "tn";
     return OPS[n.op].kind === "elementwise" ? "ew" : "op";
@@ -429,10 +431,14 @@ export function schedule(inp: ScheduleInput): Program {
     }
   }
 
-  // roots that are inputs or constants still go where they are required (dh = dh', a zero gradient)
-  for (const r of inp.roots)
+  // roots that are inputs or constants still go where they are required (dh = dh', a zero gradient),
+  // first: they read only what the program is given, and a product may read the place they fill
+  // (dy is the upstream of an output and also the tape its weight gradient reads)
+  const first: Stage[] = [];
+  for (const r of new Set(inp.roots))
     if (given.has(r) || isInline(r))
-      for (const s of required.get(r) ?? []) if (!(s.add && r.op === "const" && r.attrs.value === 0)) stages.push({ kind: "copy", from: operandOf(r), space: spaceOf(r), to: s });
+      for (const s of required.get(r) ?? []) if (!(s.add && r.op === "const" && r.attrs.value === 0)) first.push({ kind: "copy", from: operandOf(r), space: spaceOf(r), to: s });
+  stages.unshift(...first);
 
   return { name: inp.name, rows, stages: resolveLocals(stages) };
 

@@ -138,13 +138,13 @@ export function buildPlan(cell: Cell, bw: BackwardStep): FullPlan {
 
   // deferred to the epilogue: dW of matrices times an input, and dx when it is only such products
   const deferredOuter = cell.params.map((p, i) => [p.node, bw.dParams[i]!] as const)
-    .filter(([w, g]) => g.op === "outer" && w.type.shape.length === 2 && g.args[1]!.op === "input" && g.args[1]!.attrs.role === "input");
+    .filter(([w, g]) => g.op === "outer" && w.type.shape.length === 2 && g.args[1]!.op === "input" && g.args[1]!.attrs.role === "input" && !isLeaf(g.args[0]!));
   const deferredInputs = new Set<Node>();
   const dxPairs: (readonly [Node, Node])[] = [];
   cell.inputs.forEach((x, i) => {
     const d = bw.dInputs[i]!;
     const terms = addTerms(d);
-    if (terms.length && terms.every((t) => t.op === "matvecT" && isParam(t.args[0]!))) {
+    if (terms.length && terms.every((t) => t.op === "matvecT" && isParam(t.args[0]!) && !isLeaf(t.args[1]!))) {
       deferredInputs.add(x);
       for (const t of terms) dxPairs.push([t.args[0]!, t.args[1]!]);
     }

@@ -102,6 +102,7 @@ export function parseEquations(source: string | readonly string[], where: (w: Pa
     if (!m) err(lhsCol, Math.max(1, lhs.length), `the left-hand side "${lhs}" is not a name (write \`z = …\`, or \`h' = …\` for the next value of a state)`);
     if (!IDENT.test(m![1]!) || m![1]!.includes("__"))
       err(lhsCol, m![1]!.length, `invalid identifier "${m![1]}": ${IDENT_RULE}`);
+    if (Object.hasOwn(RESERVED_WORDS, m![1]!)) err(lhsCol, m![1]!.length, `invalid identifier "${m![1]}": it is reserved, as ${RESERVED_WORDS[m![1]!]}`);
     const rhsAt = eqAt + 1;
     const rhsText = code.slice(rhsAt);
     if (rhsText.trim() === "") err(rhsAt, 1, "the right-hand side is empty");
@@ -146,6 +147,9 @@ export function parseEquations(source: string | readonly string[], where: (w: Pa
       const at = /\(char (\d+)\)/.exec(msg);
       const col = at ? from[Math.min(Number(at[1]) - 1, from.length - 1)]! : rhsAt;
       const [problem, hint] = syntaxProblem(msg.replace(/\s*\(char \d+\)/, ""), rhsText);
+      // a reserved word used as a name reads as an operator or a literal: say so
+      const word = [...rhsText.matchAll(/[A-Za-z][\w]*/g)].find((w) => Object.hasOwn(RESERVED_WORDS, w[0]));
+      if (word) err(rhsAt + word.index, word[0].length, `syntax error: "${word[0]}" cannot be a name here: it is reserved, as ${RESERVED_WORDS[word[0]]}`);
       err(col, 1, `syntax error: ${problem}`, hint);
     }
     const spans = new Map<MathNode, readonly [number, number]>();
@@ -453,7 +457,7 @@ export function lower(root: MathNode, cx: LowerContext): Node {
           if (args.length === 1) {
             if (m.op === "-") return apply("neg", vals);
             if (m.op === "+") return vals[0]!;
-            return fail(n, `operator "${m.op}" is not supported`, "the operators are + - * / .* ./ ^");
+            return fail(n, `operator "${m.op}" is not supported`, Object.hasOwn(RESERVED_WORDS, m.op!) ? `"${m.op}" is reserved, as ${RESERVED_WORDS[m.op!]}: it cannot be a name` : "the operators are + - * / .* ./ ^");
           }
           const isScalar = (v: Node) => v.type.shape.length === 0;
           switch (m.op) {
@@ -481,7 +485,7 @@ export function lower(root: MathNode, cx: LowerContext): Node {
               return apply("pow", [a], { p });
             }
             default:
-              return fail(n, `operator "${m.op}" is not supported`, "the operators are + - * / .* ./ ^");
+              return fail(n, `operator "${m.op}" is not supported`, Object.hasOwn(RESERVED_WORDS, m.op!) ? `"${m.op}" is reserved, as ${RESERVED_WORDS[m.op!]}: it cannot be a name` : "the operators are + - * / .* ./ ^");
           }
         } catch (e) {
           if (!(e instanceof ShapeError)) throw e;
