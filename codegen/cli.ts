@@ -14,6 +14,8 @@ import { shapeStr } from "../src/ir.ts";
 import { readFileSync, writeFileSync } from "node:fs";
 import type { Comparison } from "./kernelcheck.ts";
 import { CaseError, caseToJson, readCase, writeResult } from "./evalcase.ts";
+import { KernelRefusedError } from "./kernelerror.ts";
+import { CacheError } from "./privatecache.ts";
 // Code generation (ts-morph, prettier) loads only for the commands that need it.
 const kernels = () => import("./kernelcheck.ts");
 import { gradients } from "../src/sequence.ts";
@@ -363,7 +365,7 @@ export async function main(argv: string[]): Promise<number> {
         return 2;
     }
   } catch (e) {
-    if (e instanceof CellError || e instanceof LoadError || e instanceof CaseError) {
+    if (e instanceof CellError || e instanceof LoadError || e instanceof CaseError || e instanceof KernelRefusedError || e instanceof CacheError) {
       process.stderr.write(`${e.message}\n`);
       return 1;
     }

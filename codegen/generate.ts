@@ -1,4 +1,5 @@
 // `cellforge generate`: regenerate generated/ from every cell in dsl/ (or check that it is fresh).
+// Every kernel is proven against the reference evaluator before anything is written.
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync, rmSync } from "node:fs";
 import { basename, extname, join, relative } from "node:path";
 import { builtinCellFiles, loadCell, ROOT } from "../src/load.ts";
@@ -7,12 +8,17 @@ import { buildPlan, type FullPlan } from "./plan.ts";
 import { cellWasm, emitGemmModule, emitKernelModule, emitWasmModule } from "./emit.ts";
 import { DEFAULT_TILE, type Tile } from "./gemm.ts";
 import { DEFAULT_WASM_TILE, type WasmTile, buildWasm } from "./wasm.ts";
+import type { Cell } from "../src/cell.ts";
+import { proveKernelText } from "./kernelcheck.ts";
+import { KERNEL_IMPORTS, moduleFromText } from "./kernelmodule.ts";
 
 export const GENERATED_DIR = join(ROOT, "generated");
 
 export interface GeneratedFile {
   readonly path: string;
   readonly text: string;
+  /** The cell, for a kernel module. */
+  readonly cell?: Cell;
 }
 
 /** Every generated file, in memory. */
@@ -28,7 +34,7 @@ export async function generateAll(tile: Tile = DEFAULT_TILE, wasmTile: WasmTile 
     const plan = buildPlan(cell, deriveBackward(cell)) as FullPlan;
     const source = relative(ROOT, f);
     const wasm = await cellWasm(plan, source);
-    files.push({ path: join(GENERATED_DIR, `${basename(f, extname(f))}.ts`), text: await emitKernelModule(plan, { source, wasm }) });
+    files.push({ path: join(GENERATED_DIR, `${basename(f, extname(f))}.ts`), text: await emitKernelModule(plan, { source, wasm }), cell });
     files.push({ path: join(GENERATED_DIR, `${basename(f, extname(f))}.wat`), text: wasm.text });
   }
   return files;
@@ -43,6 +49,7 @@ export interface GenerateResult {
 /** Write (or with `check`, only compare) generated/. Files no cell produces any more are stale too. */
 export async function generate(check: boolean, tile: Tile = DEFAULT_TILE, wasmTile: WasmTile = DEFAULT_WASM_TILE): Promise<GenerateResult> {
   const files = await generateAll(tile, wasmTile);
+  if (!check) proveAll(files);
   const stale: string[] = [], written: string[] = [], removed: string[] = [];
   const want = new Set(files.map((f) => f.path));
   for (const f of files) {
@@ -62,4 +69,11 @@ export async function generate(check: boolean, tile: Tile = DEFAULT_TILE, wasmTi
         if (!check) { rmSync(join(GENERATED_DIR, f)); removed.push(f); }
       }
   return { written, stale, removed };
+}
+
+/** Prove every kernel (codegen/kernelcheck.ts `proveKernel`), run in memory on the products as generated now; throws at the first refused. */
+function proveAll(files: readonly GeneratedFile[]): void {
+  const text = (name: string) => files.find((f) => f.path === join(GENERATED_DIR, name))!.text;
+  const imports = { ...KERNEL_IMPORTS, "./gemm.ts": moduleFromText(text("gemm.ts"), "gemm.ts"), "./gemm-wasm.ts": moduleFromText(text("gemm-wasm.ts"), "gemm-wasm.ts") };
+  for (const f of files) if (f.cell) proveKernelText(f.cell, f.text, imports);
 }

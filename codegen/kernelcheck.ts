@@ -1,9 +1,9 @@
 // Checking generated kernels: f64 against the reference evaluator (to 1e-12 relative) and against
 // finite differences; f32 against f64 within a stated tolerance. Kernels are generated fresh for
 // the cell being checked, so any cell file (in dsl/ or not) is checked the same way.
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+// No kernel is handed out unchecked: `loadKernels` proves each one on a small case first (`proveKernel`).
+import { existsSync, readFileSync } from "node:fs";
 import { createHash } from "node:crypto";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Cell } from "../src/cell.ts";
@@ -14,6 +14,9 @@ import { Rng } from "../src/rng.ts";
 import { type KernelOptions, simdAvailable } from "../src/wasm.ts";
 import { buildPlan, type FullPlan } from "./plan.ts";
 import { emitKernelModule } from "./emit.ts";
+import { type KernelPath, KernelRefusedError, pathText } from "./kernelerror.ts";
+import { type KernelImports, moduleFromText } from "./kernelmodule.ts";
+import { typecheckKernel } from "./typecheck.ts";
 
 type A = Float32Array | Float64Array;
 export interface KernelModule {
@@ -31,38 +34,62 @@ export interface GenericKernel<X extends A> {
   backward(p: X, inputs: Record<string, X>, initial: Record<string, X>, out: Record<string, X>, upstream: Record<string, X>, grads: { params: X; inputs: Record<string, X>; initial: Record<string, X> }): void;
 }
 
+/** Kernel modules made this process, by the hash of their text; and the hashes the gate passed. */
 const loaded = new Map<string, KernelModule>();
+const proven = new Set<string>();
+const hashOf = (text: string) => createHash("sha256").update(text).digest("hex").slice(0, 16);
 
 /**
- * Generate a cell's kernel module into a temporary file and import it. With `committed`, a cell from
- * dsl/ uses its kernels in generated/ (kept fresh by `generate`, checked by `generate --check`).
+ * A cell's kernel module, proven against the reference evaluator (`proveKernel`, once per kernel
+ * per process) before it is handed out. It is generated from the cell's equations, typechecked,
+ * and made a module in memory (nothing is written or imported from disk). With `committed`, a cell
+ * from dsl/ uses its kernels in generated/ (kept fresh by `generate`, checked by `generate --check`).
  */
 export async function loadKernels(cell: Cell, opts: { committed?: boolean } = {}): Promise<KernelModule> {
-  const m = cell.file ? /^dsl\/([\w-]+)\.(ts|json)$/.exec(cell.file) : null;
-  if (opts.committed && m && existsSync(join(ROOT, "generated", `${m[1]}.ts`))) {
-    hookModules();
-    return (await import(pathToFileURL(join(ROOT, "generated", `${m[1]}.ts`)).href)) as KernelModule;
+  const { hash, mod } = await kernelsOf(cell, opts);
+  if (fault) {
+    const m = fault(mod, cell);
+    proveKernel(cell, m);
+    return m;
   }
-  const plan = buildPlan(cell, deriveBackward(cell)) as FullPlan;
-  const text = await emitKernelModule(plan, {
-    source: cell.file ?? `cell "${cell.name}"`,
-    gemmImport: pathToFileURL(join(ROOT, "generated", "gemm.ts")).href,
-    runtimeImport: pathToFileURL(join(ROOT, "src", "runtime.ts")).href,
-    wasmImport: pathToFileURL(join(ROOT, "generated", "gemm-wasm.ts")).href,
-    wasmRuntimeImport: pathToFileURL(join(ROOT, "src", "wasm.ts")).href,
-  });
-  const hash = createHash("sha256").update(text).digest("hex").slice(0, 16);
-  let mod = loaded.get(hash);
-  if (!mod) {
-    const dir = join(tmpdir(), "cellforge-kernels");
-    mkdirSync(dir, { recursive: true });
-    const file = join(dir, `${cell.name}-${hash}.ts`);
-    writeFileSync(file, text);
-    hookModules(); // the kernel is a .ts file outside this package: load it as an ES module
-    mod = (await import(pathToFileURL(file).href)) as KernelModule;
-    loaded.set(hash, mod);
+  if (!proven.has(hash)) {
+    proveKernel(cell, mod);
+    proven.add(hash);
   }
   return mod;
+}
+
+/** The kernels as made, before the gate (`check` compares them in full and reports, rather than refusing). */
+async function kernelsOf(cell: Cell, opts: { committed?: boolean }): Promise<{ hash: string; mod: KernelModule }> {
+  const m = cell.file ? /^dsl\/([\w-]+)\.(ts|json)$/.exec(cell.file) : null;
+  const committed = m ? join(ROOT, "generated", `${m[1]}.ts`) : null;
+  if (opts.committed && committed && existsSync(committed)) {
+    hookModules();
+    return { hash: hashOf(readFileSync(committed, "utf8")), mod: (await import(pathToFileURL(committed).href)) as KernelModule };
+  }
+  const plan = buildPlan(cell, deriveBackward(cell)) as FullPlan;
+  const text = await emitKernelModule(plan, { source: cell.file ?? `cell "${cell.name}"` });
+  const hash = hashOf(text);
+  let mod = loaded.get(hash);
+  if (!mod) {
+    // the same text as a committed file is typechecked with it, by `tsc` in the test suite
+    if (!(committed && existsSync(committed) && readFileSync(committed, "utf8") === text)) typecheckKernel(cell, text);
+    mod = moduleFromText(text, `${cell.name}-${hash}.ts`) as unknown as KernelModule;
+    loaded.set(hash, mod);
+  }
+  return { hash, mod };
+}
+
+let fault: ((mod: KernelModule, cell: Cell) => KernelModule) | undefined;
+/** For tests only: every kernel module passes through `f` before the gate sees it (to plant a wrong kernel); no argument removes it. */
+export function plantKernelFault(f?: (mod: KernelModule, cell: Cell) => KernelModule): void {
+  fault = f;
+}
+
+/** `generate`, before writing a kernel file: its text made a module in memory (with the new products) and proven. */
+export function proveKernelText(cell: Cell, text: string, imports?: KernelImports): ProofSummary {
+  const mod = moduleFromText(text, `${cell.name}.ts`, imports) as unknown as KernelModule;
+  return proveKernel(cell, fault ? fault(mod, cell) : mod);
 }
 
 export interface KernelRun {
@@ -133,13 +160,74 @@ function differing(a: KernelRun, b: KernelRun): number {
   return n;
 }
 
+export interface ProofSummary {
+  /** The paths compared, in order. */
+  readonly paths: readonly KernelPath[];
+  readonly ms: number;
+}
+
+/** The gate's case: the cell's default sizes, B = 2, T = 3, a fixed seed. */
+export const gateCase = (cell: Cell): SequenceCase => randomCase(cell, { B: 2, T: 3, seed: 1 });
+
+/**
+ * The gate every kernel passes before it is used or written: on one small case, forward and backward,
+ * the ts path in float64 equals the reference evaluator and the wasm path in float64 equals the ts
+ * path (F64_TOL), and float32 on each path is within F32_TOL of float64 (the wasm path where the
+ * engine has SIMD). Throws a KernelRefusedError naming the path and the first quantity that differs.
+ * `checkKernels` is the full comparison (more cases, two threads, finite differences).
+ */
+export function proveKernel(cell: Cell, mod: KernelModule, c: SequenceCase = gateCase(cell)): ProofSummary {
+  const t0 = performance.now();
+  const ref = gradients(deriveBackward(cell), c);
+  const layout = mod.paramLayout(c.sizes);
+  const flat = new Float64Array(layout.total);
+  for (const q of layout.params) flat.set(ref.grads.params[q.name]!, q.offset);
+  const refRun: KernelRun = { outputs: ref.forward.outputs, params: flat, inputs: ref.grads.inputs, initial: ref.grads.initial };
+  const paths: KernelPath[] = [{ backend: "ts", bits: 64 }, { backend: "ts", bits: 32 }];
+  if (simdAvailable()) paths.push({ backend: "wasm", bits: 64 }, { backend: "wasm", bits: 32 });
+  const at = `${Object.entries(c.sizes).map(([k, n]) => `${k}=${n}`).join(" ")} B=${c.B} T=${c.T}`;
+  let ts64 = refRun;
+  for (const path of paths) {
+    let r: KernelRun;
+    try {
+      r = runKernel(mod, c, path.bits, { backend: path.backend });
+    } catch (e) {
+      throw new KernelRefusedError(cell, path, `fails on ${pathText(path)}, on a random case at ${at}: ${(e as Error).message}`);
+    }
+    const first = path.backend === "ts" && path.bits === 64;
+    const tol = path.bits === 64 ? F64_TOL : F32_TOL;
+    const d = firstDifference(r, first ? refRun : ts64, layout.params, tol);
+    if (d)
+      throw new KernelRefusedError(cell, path, `disagrees with the reference evaluator on ${pathText(path)}: ${d.what} differs by ${d.err.toPrecision(2)}${first ? "" : " from the ts path's float64 result, which equals the reference"} (rule max|a-b| <= ${tol.toExponential(0)}*max(1,max|b|); a random case at ${at})`);
+    if (first) ts64 = r;
+  }
+  return { paths, ms: performance.now() - t0 };
+}
+
+/** The first quantity of a run (the forward's values, then the gradients) out of tolerance, by relErr; NaN fails. */
+function firstDifference(a: KernelRun, b: KernelRun, params: readonly { name: string; offset: number; length: number }[], tol: number): { what: string; err: number } | undefined {
+  const none = new Float64Array(0);
+  const q = (what: string, x: Float64Array | undefined, y: Float64Array) => [what, x ?? none, y] as const;
+  const quantities = [
+    ...Object.keys(b.outputs).map((n) => q(`the forward's ${n}`, a.outputs[n], b.outputs[n]!)),
+    ...params.map((p) => q(`d${p.name}`, a.params.subarray(p.offset, p.offset + p.length), b.params.subarray(p.offset, p.offset + p.length))),
+    ...Object.keys(b.inputs).map((n) => q(`d${n}`, a.inputs[n], b.inputs[n]!)),
+    ...Object.keys(b.initial).map((n) => q(`d${n} (initial state)`, a.initial[n], b.initial[n]!)),
+  ];
+  for (const [what, x, y] of quantities) {
+    const err = relErr(x, y);
+    if (!(err <= tol)) return { what, err };
+  }
+  return undefined;
+}
+
 /**
  * The kernels on one case: the ts path against the reference evaluator, the wasm path (where the
  * engine has SIMD) against the ts path, float32 against float64, two threads against one (products
  * split however small, so the split is exercised), and the f64 kernels against finite differences.
  */
 export async function checkKernels(cell: Cell, c: SequenceCase = randomCase(cell)): Promise<Comparison[]> {
-  const mod = await loadKernels(cell);
+  const { mod } = await kernelsOf(cell, {});
   const bw = deriveBackward(cell);
   const ref = gradients(bw, c);
   const wasm = simdAvailable();

@@ -102,7 +102,7 @@ export function configFromFlags(cell: string, f: Flags): TrainConfig {
 
 // ---- loading, running, writing -----------------------------------------------------------------
 
-/** A cell's kernels, generated fresh from its equations (a name in dsl/ or a path). */
+/** A cell's kernels, generated fresh from its equations (a name in dsl/ or a path), proven against the reference evaluator. */
 async function kernelsFor(ref: string): Promise<CellKernels> {
   const { loadKernels } = await import("./kernelcheck.ts");
   const mod = (await loadKernels(await loadCell(ref))) as unknown as CellKernels;
@@ -279,13 +279,16 @@ export async function compareCmd(args: string[], flags: Flags): Promise<number> 
     if (args.length < 1) throw new UsageError(`usage:\n${TRAIN_USAGE}`);
     if (new Set(args).size !== args.length) throw new UsageError("compare: a cell is named twice");
     const base = configFromFlags(args[0]!, flags);
+    // every cell's kernels first, each proven: a refused one stops the comparison before anything trains
+    const mods: CellKernels[] = [];
+    for (const ref of args) mods.push(await kernelsFor(ref));
     const out = typeof flags.out === "string" ? flags.out : join("runs", `compare-${taskLabel(base.task)}-seed${base.seed}`);
     mkdirSync(out, { recursive: true });
     const every = intFlag(flags, "checkpoint-every", 0, 0);
     const trainers: Trainer[] = [];
-    for (const ref of args) {
+    for (const [i, ref] of args.entries()) {
       const config = { ...base, cell: ref };
-      const mod = await kernelsFor(ref);
+      const mod = mods[i]!;
       const name = cellLabel(ref), ckpt = join(out, `${name}.ckpt`);
       // A checkpoint of this very configuration in the output folder is continued (or reused when finished).
       let tr: Trainer | null = null;

@@ -1,0 +1,29 @@
+// An emitted kernel module made a module object in memory: its TypeScript transpiled to JavaScript
+// and run with its imports bound to modules this process already holds. Nothing is written to disk
+// and nothing is imported from a path, so nobody can put a file where a kernel is read from; and it
+// works the same under every module loader (tsx for the CLI, vite for vitest), which a `data:` URL
+// import does not (vitest hands it to Node, which cannot load the .ts files it imports).
+import { ts } from "ts-morph";
+import * as gemm from "../generated/gemm.ts";
+import * as gemmWasm from "../generated/gemm-wasm.ts";
+import * as runtime from "../src/runtime.ts";
+import * as wasm from "../src/wasm.ts";
+
+/** A kernel's imports by specifier, as emit.ts writes them for a file in generated/, and the modules they stand for. */
+export type KernelImports = Readonly<Record<string, object>>;
+
+/** The committed products and the runtime. */
+export const KERNEL_IMPORTS: KernelImports = { "./gemm.ts": gemm, "./gemm-wasm.ts": gemmWasm, "../src/runtime.ts": runtime, "../src/wasm.ts": wasm };
+
+/** Run a module's text (emitted for generated/) with its imports bound to `imports`; `label` names it in stack traces. */
+export function moduleFromText(text: string, label: string, imports: KernelImports = KERNEL_IMPORTS): Record<string, unknown> {
+  const js = ts.transpileModule(text, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 } }).outputText;
+  const require = (specifier: string) => {
+    const m = imports[specifier];
+    if (!m) throw new Error(`internal: the kernel module ${label} imports "${specifier}", which is none of ${Object.keys(imports).join(", ")}`);
+    return m;
+  };
+  const exports: Record<string, unknown> = {};
+  new Function("require", "exports", `${js}\n//# sourceURL=cellforge-kernel:///${label}`)(require, exports);
+  return exports;
+}
