@@ -98,7 +98,7 @@ interface Config { sizes: Sizes; B: number; T: number; mode: "full" | "fast" }
 function configs(cell: Cell, v: Record<string, string | boolean | undefined>): Config[] {
   const mode = (v.mode as "full" | "fast" | undefined) ?? "full";
   if (mode !== "full" && mode !== "fast") throw new LoadError(`--mode is full or fast, not ${v.mode}`);
-  const given: Record<string, number> = { ...cell.defaults };
+  const given: Record<string, number> = Object.assign(Object.create(null) as Record<string, number>, cell.defaults); // keyed by size names
   if (typeof v.sizes === "string")
     for (const kv of v.sizes.split(",")) {
       const [k, n] = kv.split("=");

@@ -242,6 +242,8 @@ export interface EmitOptions {
   readonly wasmRuntimeImport?: string;
   /** The cell's loops in WebAssembly (made here when not given). */
   readonly wasm?: Awaited<ReturnType<typeof cellWasm>>;
+  /** Format with prettier (default): for files people read; a kernel made to run in memory skips it. */
+  readonly format?: boolean;
 }
 
 export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promise<string> {
@@ -463,7 +465,7 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
       loopsWasm,
     ],
   });
-  return prettify(file.getFullText());
+  return opts.format === false ? file.getFullText() : prettify(file.getFullText());
 }
 
 export async function emitGemmModule(tile: Tile): Promise<string> {

@@ -49,7 +49,8 @@ export function readCase(cell: Cell, json: unknown): SequenceCase {
   const c = obj(json, "the case");
   const sz = obj(c.sizes, "sizes");
   const sizes: Record<string, number> = {};
-  for (const s of cell.sizes) sizes[s] = count(sz[s], `sizes.${s}`);
+  // a case's tables are keyed by the cell's names: only own keys count (a size may be named toString)
+  for (const s of cell.sizes) sizes[s] = count(Object.hasOwn(sz, s) ? sz[s] : undefined, `sizes.${s}`);
   for (const k of Object.keys(sz)) if (!cell.sizes.includes(k)) throw new CaseError(`sizes.${k}: ${cell.name} has no size ${k} (sizes: ${cell.sizes.join(", ")})`);
   const T = count(c.T, "T"), B = count(c.B, "B");
   const dimsOf = (shape: readonly { key: string }[]) => shape.map((d) => dimValue(d as Parameters<typeof dimValue>[0], sizes));
@@ -57,7 +58,7 @@ export function readCase(cell: Cell, json: unknown): SequenceCase {
   const params: Record<string, Float64Array> = {};
   const P = obj(c.params, "params");
   for (const p of cell.params) {
-    if (!(p.name in P)) throw new CaseError(`params.${p.name}: missing (shape ${shapeText([], p.node.type.shape)})`);
+    if (!Object.hasOwn(P, p.name)) throw new CaseError(`params.${p.name}: missing (shape ${shapeText([], p.node.type.shape)})`);
     params[p.name] = flatten(P[p.name], dimsOf(p.node.type.shape), `params.${p.name}`, shapeText([], p.node.type.shape));
   }
   for (const k of Object.keys(P)) if (!cell.params.some((p) => p.name === k)) throw new CaseError(`params.${k}: ${cell.name} has no parameter ${k}`);
@@ -65,7 +66,7 @@ export function readCase(cell: Cell, json: unknown): SequenceCase {
     const g = obj(c[field], field);
     const out: Record<string, Float64Array> = {};
     for (const n of nodes) {
-      if (!(n.name in g)) throw new CaseError(`${field}.${n.name}: missing (shape ${shapeText(leadText, n.shape)})`);
+      if (!Object.hasOwn(g, n.name)) throw new CaseError(`${field}.${n.name}: missing (shape ${shapeText(leadText, n.shape)})`);
       out[n.name] = flatten(g[n.name], [...lead, ...dimsOf(n.shape)], `${field}.${n.name}`, shapeText(leadText, n.shape));
     }
     return out;

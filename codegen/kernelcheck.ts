@@ -60,7 +60,7 @@ export async function loadKernels(cell: Cell, opts: { committed?: boolean } = {}
 }
 
 /** The kernels as made, before the gate (`check` compares them in full and reports, rather than refusing). */
-async function kernelsOf(cell: Cell, opts: { committed?: boolean }): Promise<{ hash: string; mod: KernelModule }> {
+async function kernelsOf(cell: Cell, opts: { committed?: boolean; typecheck?: boolean }): Promise<{ hash: string; mod: KernelModule }> {
   const m = cell.file ? /^dsl\/([\w-]+)\.(ts|json)$/.exec(cell.file) : null;
   const committed = m ? join(ROOT, "generated", `${m[1]}.ts`) : null;
   if (opts.committed && committed && existsSync(committed)) {
@@ -68,12 +68,13 @@ async function kernelsOf(cell: Cell, opts: { committed?: boolean }): Promise<{ h
     return { hash: hashOf(readFileSync(committed, "utf8")), mod: (await import(pathToFileURL(committed).href)) as KernelModule };
   }
   const plan = buildPlan(cell, deriveBackward(cell)) as FullPlan;
-  const text = await emitKernelModule(plan, { source: cell.file ?? `cell "${cell.name}"` });
+  // formatted only where it may equal a committed file (and share its typecheck); formatting changes no token
+  const text = await emitKernelModule(plan, { source: cell.file ?? `cell "${cell.name}"`, format: committed !== null });
   const hash = hashOf(text);
   let mod = loaded.get(hash);
   if (!mod) {
     // the same text as a committed file is typechecked with it, by `tsc` in the test suite
-    if (!(committed && existsSync(committed) && readFileSync(committed, "utf8") === text)) typecheckKernel(cell, text);
+    if (opts.typecheck !== false && !(committed && existsSync(committed) && readFileSync(committed, "utf8") === text)) typecheckKernel(cell, text);
     mod = moduleFromText(text, `${cell.name}-${hash}.ts`) as unknown as KernelModule;
     loaded.set(hash, mod);
   }
@@ -226,8 +227,8 @@ function firstDifference(a: KernelRun, b: KernelRun, params: readonly { name: st
  * engine has SIMD) against the ts path, float32 against float64, two threads against one (products
  * split however small, so the split is exercised), and the f64 kernels against finite differences.
  */
-export async function checkKernels(cell: Cell, c: SequenceCase = randomCase(cell)): Promise<Comparison[]> {
-  const { mod } = await kernelsOf(cell, {});
+export async function checkKernels(cell: Cell, c: SequenceCase = randomCase(cell), opts: { typecheck?: boolean } = {}): Promise<Comparison[]> {
+  const { mod } = await kernelsOf(cell, opts);
   const bw = deriveBackward(cell);
   const ref = gradients(bw, c);
   const wasm = simdAvailable();
