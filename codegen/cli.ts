@@ -10,6 +10,7 @@ import { cellStats } from "../src/stats.ts";
 import { type CheckReport, PASS_RULE, checkGradients, formatReport } from "../src/gradcheck.ts";
 import { randomCase } from "../src/sequence.ts";
 import { simdAvailable } from "../src/wasm.ts";
+import { LimitError } from "../src/runtime.ts";
 import { shapeStr } from "../src/ir.ts";
 import { readFileSync, writeFileSync } from "node:fs";
 import type { Comparison } from "./kernelcheck.ts";
@@ -365,7 +366,7 @@ export async function main(argv: string[]): Promise<number> {
         return 2;
     }
   } catch (e) {
-    if (e instanceof CellError || e instanceof LoadError || e instanceof CaseError || e instanceof KernelRefusedError || e instanceof CacheError) {
+    if (e instanceof CellError || e instanceof LoadError || e instanceof CaseError || e instanceof KernelRefusedError || e instanceof CacheError || e instanceof LimitError) {
       process.stderr.write(`${e.message}\n`);
       return 1;
     }

@@ -7,7 +7,7 @@
 // The loss is Σ_t Σ_name <upstream[name][t], value[name][t]>.
 import type { Cell } from "../src/cell.ts";
 import { dimValue } from "../src/dims.ts";
-import type { SequenceCase } from "../src/sequence.ts";
+import { type SequenceCase, checkCase } from "../src/sequence.ts";
 
 export class CaseError extends Error {}
 
@@ -53,6 +53,7 @@ export function readCase(cell: Cell, json: unknown): SequenceCase {
   for (const s of cell.sizes) sizes[s] = count(Object.hasOwn(sz, s) ? sz[s] : undefined, `sizes.${s}`);
   for (const k of Object.keys(sz)) if (!cell.sizes.includes(k)) throw new CaseError(`sizes.${k}: ${cell.name} has no size ${k} (sizes: ${cell.sizes.join(", ")})`);
   const T = count(c.T, "T"), B = count(c.B, "B");
+  checkCase(cell, sizes, B, T); // before any array of the case is made
   const dimsOf = (shape: readonly { key: string }[]) => shape.map((d) => dimValue(d as Parameters<typeof dimValue>[0], sizes));
   const shapeText = (lead: string[], shape: readonly { key: string }[]) => `[${[...lead, ...shape.map((d) => d.key.replace(/ /g, ""))].join(",")}]`;
   const params: Record<string, Float64Array> = {};

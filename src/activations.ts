@@ -110,13 +110,44 @@ export function compileActivation(expr: string): Compiled {
   return c;
 }
 
-/** d/dx of an activation, by mathjs.derivative, simplified; returned as expression text in x. */
+/** Derivatives taken, by expression: a backward is derived many times (show, check, each kernel). */
+const derivatives = new Map<string, string>();
+
+/**
+ * d/dx of an activation, by mathjs.derivative; returned as expression text in x. mathjs' simplify
+ * tidies a small derivative (softsign' = 1 / (abs(x) + 1) ^ 2); its search grows exponentially with
+ * the terms of a sum or product (the derivative of x + x + … takes seconds at 25 terms, hours at 50),
+ * so a larger derivative is used as mathjs derived it: the same function, written out longer.
+ */
 export function differentiateActivation(expr: string): string {
+  let d = derivatives.get(expr);
+  if (d !== undefined) return d;
   try {
-    return simplify(derivative(parse(expr), "x")).toString();
+    const raw = derivative(parse(expr), "x", { simplify: false });
+    d = simplifiable(raw) ? simplify(derivative(parse(expr), "x")).toString() : raw.toString();
   } catch (e) {
     throw new ActivationError(`"${expr}": mathjs cannot differentiate it: ${(e as Error).message}`);
   }
+  derivatives.set(expr, d);
+  return d;
+}
+
+/** Small enough for mathjs' simplify to be quick: at most 60 nodes, and no sum or product of more than 8 terms. */
+function simplifiable(root: MathNode): boolean {
+  let count = 0;
+  const stack = [root];
+  while (stack.length) {
+    if (++count > 60) return false;
+    stack.pop()!.forEach((child) => stack.push(child));
+  }
+  // terms of the sum (+ -) or product (* /) that `n` heads, looking through parentheses
+  type Op = MathNode & { type: string; op?: string; args?: MathNode[]; content?: MathNode };
+  const kind = (n: Op) => (n.type === "OperatorNode" && n.args?.length === 2 ? (n.op === "+" || n.op === "-" ? "sum" : n.op === "*" || n.op === "/" ? "product" : undefined) : undefined);
+  const bare = (n: Op): Op => (n.type === "ParenthesisNode" ? bare(n.content as Op) : n);
+  let longest = 0;
+  const terms = (n: Op, k: string): number => (kind(bare(n)) === k ? (bare(n).args as Op[]).reduce((a, c) => a + terms(c, k), 0) : 1);
+  root.traverse((n) => { const k = kind(n as Op); if (k) longest = Math.max(longest, terms(n as Op, k)); });
+  return longest <= 8;
 }
 
 /** Substitute named numeric constants into an activation expression. */

@@ -3,12 +3,13 @@
 // language builds (hash-consing makes them the same nodes), and the result is an ordinary Cell.
 import type { Cell, CellSpec, CompiledEquation } from "./cell.ts";
 import { compileCell } from "./cell.ts";
-import { type Node, shapeStr } from "./ir.ts";
+import { type Node, shapeStr, topo } from "./ir.ts";
 import { type OpName, ShapeError, apply, konst } from "./ops.ts";
 import { dimAdd, dimConst, dimSize, type Dim } from "./dims.ts";
 import { CellError } from "./errors.ts";
 import { printExpr } from "./print.ts";
 import { IDENT } from "./lang.ts";
+import { BUILDER_LIMITS } from "./limits.ts";
 
 export type Value = Node | number;
 const v = (x: Value): Node => (typeof x === "number" ? konst(x) : x);
@@ -94,6 +95,18 @@ export function buildCell<const D extends Declaration>(decl: D, body: (vars: Var
     if (lhs.endsWith("'") && !stateNames.includes(name)) fail(`builder: "${lhs}": ${name} is not a state`);
     if (!names.has(node) && node.op !== "input" && node.op !== "const") names.set(node, lhs);
   }
+  // bounded work, as for equations (src/limits.ts): how deep each definition goes below the named values, and how big the cell is
+  const depth = new Map<Node, number>();
+  let operations = 0;
+  for (const n of topo(Object.values(defs!))) {
+    const leaf = n.op === "input" || n.op === "const" || n.op === "size";
+    if (!leaf) operations++;
+    depth.set(n, leaf ? 0 : 1 + Math.max(0, ...n.args.map((a) => (names.has(a) ? 0 : depth.get(a)!))));
+  }
+  const over = (problem: string): never => { throw new CellError({ cell: decl.name }, `builder: ${problem}`, "return a part under a name of its own (\"s\": …), and use it"); };
+  for (const [lhs, node] of Object.entries(defs!))
+    if (depth.get(node)! > BUILDER_LIMITS.depth) over(`${lhs} is ${depth.get(node)!.toLocaleString("en-US")} operations deep; the limit is ${BUILDER_LIMITS.depth}`);
+  if (operations > BUILDER_LIMITS.operations) over(`the cell has ${operations.toLocaleString("en-US")} operations; the limit is ${BUILDER_LIMITS.operations.toLocaleString("en-US")}`);
   for (const [lhs, node] of Object.entries(defs!)) equations.push({ lhs, text: `${lhs} = ${printExpr(node, names, node)}`, line: equations.length + 1, node });
   const next = stateNames.map((s, i) => {
     const n = defs[`${s}'`];

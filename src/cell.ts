@@ -8,6 +8,7 @@ import { CellError, type Where, formatWarning, sourceIndex } from "./errors.ts";
 import { type Equation, type Scope, FUNCTIONS, IDENT, IDENT_RULE, NEXT, RESERVED_WORDS, closest, didYouMean, lower, parseEquations } from "./lang.ts";
 import type { Sizes } from "./eval.ts";
 import { ActivationError, bindConstants, compileActivation, differentiateActivation } from "./activations.ts";
+import { ACTIVATION_LIMITS, scanExpression } from "./limits.ts";
 
 export type ShapeSpec = string | number | readonly (string | number)[];
 /** How a parameter starts: U(-1/sqrt(H), 1/sqrt(H)) by default. */
@@ -396,6 +397,10 @@ function checkActivation(
     const width = char ? 1 : found ? quoted!.length : expr.length;
     return bad(`activation ${name}: ${problem.charAt(0).toLowerCase()}${problem.slice(1)}`, hint, spot(Math.min(offset, expr.length), width));
   };
+  // bounded work: an expression past the limits (src/limits.ts) is refused before mathjs reads it
+  const size = scanExpression(expr, "its expression", ACTIVATION_LIMITS);
+  if (size.problem)
+    return bad(`activation ${name}: ${size.problem.problem}`, "write a shorter expression, or apply several activations one inside another in the equations", spot(size.problem.at, size.problem.width));
   let bound = expr;
   try {
     bound = bindConstants(expr, constants);

@@ -109,10 +109,10 @@ export function parseEquations(source: string | readonly string[], where: (w: Pa
     // bounded work: a right-hand side past the limits (src/limits.ts) is refused before mathjs reads it
     const size = scanExpression(rhsText, "the right-hand side");
     if (size.problem) err(rhsAt + size.problem.at, size.problem.width, size.problem.problem, size.problem.hint);
-    operands += size.operands.length;
+    operands += size.count;
     if (operands > CELL_OPERANDS) {
       const rest = lines.slice(i + 1).map((l) => l.replace(/(#|\/\/)[^]*$/, "")).map((l) => l.slice(l.search(/(?<![<>=!])=(?!=)/) + 1 || l.length));
-      const total = operands + rest.reduce((a, r) => a + scanExpression(r, "").operands.length, 0);
+      const total = operands + rest.reduce((a, r) => a + scanExpression(r, "").count, 0);
       const [at, width] = size.operands[size.operands.length - (operands - CELL_OPERANDS)]!;
       err(rhsAt + at, width, `the equations have ${total.toLocaleString("en-US")} operands (names and numbers) in all; the limit is ${CELL_OPERANDS.toLocaleString("en-US")} per cell`,
         "make the cell smaller: its backward pass and kernels grow with all of its equations together");

@@ -120,6 +120,18 @@ function matvecFlops(n: Node, size: (d: Dim) => number) {
   return 2 * size(w[0]!) * size(w[1]!);
 }
 
+/**
+ * JavaScript that reads its operand `a` more than once (`x * x`). A name or an array element is
+ * repeated as it is; a computed operand is passed to an arrow function instead, so that nested
+ * calls (square(square(…)), softsign(softsign(…))) do not double the text at every level.
+ */
+function reuse(a: string, body: (x: string) => string): string {
+  if (/^[\w$.]+(\[[^[\]()]*\]!?)?$/.test(a) || body("\0").split("\0").length <= 2) return body(a);
+  return `((x: number) => ${body("x")})(${a})`;
+}
+/** `a ** p` with p as JavaScript reads it back exactly (never a fraction such as 1/3). */
+const powJs = (a: string, p: number) => `${a} ** ${String(p)}`;
+
 // ---------------------------------------------------------------- the table
 
 /** Every op. Adding one: a name here and a block in OPS below; the compiler insists on both. */
@@ -201,10 +213,11 @@ export const OPS: Readonly<Record<OpName, OpDef>> = {
   },
   pow: {
     kind: "elementwise", arity: 1, doc: "a ^ p for a constant p", prec: 3, type: ew("^"),
-    fn: (at) => { const p = at.p!; return (a) => a! ** p; }, js: ([a], at) => `${a} ** ${fmtNum(at.p!)}`,
+    // one ** (Math.pow) in the evaluator and the TypeScript kernels: x^1048576 costs what x^3 does
+    fn: (at) => { const p = at.p!; return (a) => a! ** p; }, js: ([a], at) => powJs(a!, at.p!),
     // d(x^p) = p x^(p-1)
     vjp: (g, y) => [mul(g, mul(konst(y.attrs.p!), apply("pow", [y.args[0]!], { p: y.attrs.p! - 1 })))],
-    print: ([a], n) => `${/^[\w']+$/.test(a!) || /^\w+\(.*\)$/.test(a!) ? a : `(${a})`}^${fmtNum(n.attrs.p!)}`,
+    print: ([a], n) => `${/^[\w']+$/.test(a!) || /^\w+\(.*\)$/.test(a!) ? a : `(${a})`}^${fmtNum(n.attrs.p!).includes("/") ? `(${fmtNum(n.attrs.p!)})` : fmtNum(n.attrs.p!)}`,
   },
 
   // activations: derivatives in terms of the output where that is cheaper ---------------------
@@ -213,10 +226,10 @@ export const OPS: Readonly<Record<OpName, OpDef>> = {
   relu: unary("relu", (x) => (x > 0 ? x : 0), (a) => `Math.max(${a}, 0)`, (g, y) => mul(g, step(y))),
   exp: unary("exp", Math.exp, (a) => `Math.exp(${a})`, (g, y) => mul(g, y)),
   log: unary("log", Math.log, (a) => `Math.log(${a})`, (g, _y, x) => div(g, x)),
-  softplus: unary("softplus", softplus, (a) => `(${a} > 0 ? ${a} + Math.log1p(Math.exp(-${a})) : Math.log1p(Math.exp(${a})))`, (g, _y, x) => mul(g, apply("sigmoid", [x]))),
+  softplus: unary("softplus", softplus, (a) => reuse(a, (x) => `(${x} > 0 ? ${x} + Math.log1p(Math.exp(-${x})) : Math.log1p(Math.exp(${x})))`), (g, _y, x) => mul(g, apply("sigmoid", [x]))),
   abs: unary("abs", Math.abs, (a) => `Math.abs(${a})`, (g, _y, x) => mul(g, apply("sign", [x]))),
   sqrt: unary("sqrt", Math.sqrt, (a) => `Math.sqrt(${a})`, (g, y) => div(g, mul(konst(2), y))),
-  square: unary("square", (x) => x * x, (a) => `${a} * ${a}`, (g, _y, x) => mul(g, mul(konst(2), x))),
+  square: unary("square", (x) => x * x, (a) => reuse(a, (x) => `${x} * ${x}`), (g, _y, x) => mul(g, mul(konst(2), x))),
   hardSigmoid: unary("hardSigmoid", (x) => clip01(0.2 * x + 0.5), (a) => `Math.min(Math.max(0.2 * ${a} + 0.5, 0), 1)`, (g, y) => mul(g, mul(konst(0.2), insideUnit(y)))),
   hardSigmoidKeras: unary("hardSigmoidKeras", (x) => clip01(x / 6 + 0.5), (a) => `Math.min(Math.max(${a} / 6 + 0.5, 0), 1)`, (g, y) => mul(g, mul(konst(1 / 6), insideUnit(y)))),
   step: unary("step", (x) => (x > 0 ? 1 : 0), (a) => `(${a} > 0 ? 1 : 0)`, () => null),
@@ -224,7 +237,7 @@ export const OPS: Readonly<Record<OpName, OpDef>> = {
   act: {
     kind: "elementwise", arity: 1, doc: "a user-defined activation (mathjs expression in x)", prec: 3, type: ew("activation"),
     fn: (at) => compileActivation(at.fn!.expr).f as (...x: number[]) => number,
-    js: ([a], at) => compileActivation(at.fn!.expr).js(a!),
+    js: ([a], at) => reuse(a!, compileActivation(at.fn!.expr).js),
     // mathjs differentiates the expression; the derivative is itself an activation, so this recurses.
     vjp: (g, y) => {
       const f = y.attrs.fn!;

@@ -5,8 +5,28 @@ import { OPS } from "./ops.ts";
 import type { Cell } from "./cell.ts";
 import type { BackwardStep } from "./backward.ts";
 
+/**
+ * How long `n` would print, roughly, and how deep, without printing it. A value used twice prints
+ * twice, so var(a - var(a - …)) doubles at every level: such an expression is not written out.
+ */
+export function printedSize(n: Node, names: ReadonlyMap<Node, string>, self?: Node): { readonly chars: number; readonly depth: number } {
+  const named = (m: Node) => m !== self && names.has(m);
+  const size = new Map<Node, { chars: number; depth: number }>();
+  for (const m of topo([n], named)) {
+    let chars = named(m) ? names.get(m)!.length : m.op.length + 3, depth = 0;
+    if (!named(m)) for (const a of m.args) { const s = size.get(a)!; chars += s.chars + 2; depth = Math.max(depth, s.depth + 1); }
+    size.set(m, { chars, depth });
+  }
+  return size.get(n)!;
+}
+/** Longer or deeper than this, an expression prints as a note of its size. */
+const PRINT_MAX = { chars: 20_000, depth: 1_000 } as const;
+
 /** Print `n` as an expression; nodes in `names` (other than `self`) print as their names. */
 export function printExpr(n: Node, names: ReadonlyMap<Node, string>, self?: Node): string {
+  const big = printedSize(n, names, self);
+  if (big.chars > PRINT_MAX.chars || big.depth > PRINT_MAX.depth)
+    return `(an expression ${big.depth > PRINT_MAX.depth ? `${big.depth.toLocaleString("en-US")} operations deep` : `of about ${big.chars.toLocaleString("en-US", { maximumSignificantDigits: 2 })} characters`}, not written out)`;
   const go = (m: Node, parentPrec: number): string => {
     const nm = m !== self ? names.get(m) : undefined;
     if (nm !== undefined) return nm;
@@ -26,7 +46,9 @@ export interface Line {
 }
 
 export function forwardLines(cell: Cell): Line[] {
-  return cell.equations.map((eq) => ({ lhs: eq.lhs, rhs: printExpr(eq.node, cell.names, eq.node) }));
+  // an equation whose expansion is too long to print (nested var) is shown as it was written
+  const big = (eq: Cell["equations"][number]) => { const s = printedSize(eq.node, cell.names, eq.node); return s.chars > PRINT_MAX.chars || s.depth > PRINT_MAX.depth; };
+  return cell.equations.map((eq) => ({ lhs: eq.lhs, rhs: big(eq) ? eq.text.slice(eq.text.indexOf("=") + 1).trim() : printExpr(eq.node, cell.names, eq.node) }));
 }
 
 /**

@@ -28,6 +28,46 @@ export function checkArray(cell: string, name: string, a: unknown, ctor: Float32
   if (a.length !== length) throw new RangeError(`${cell}: ${name} must have length ${length} (${shape}), got ${a.length}`);
 }
 
+/**
+ * The most bytes of buffers one kernel, one case or one run of the reference evaluator may take:
+ * 4 GiB, the largest WebAssembly memory, on the ts path too. Work past it is refused up front.
+ */
+export const MAX_BUFFER_BYTES = 2 ** 32;
+
+/** Work that cannot fit in memory, refused before anything is allocated; the message states the bytes. */
+export class LimitError extends RangeError {
+  constructor(message: string) {
+    super(message);
+    this.name = "LimitError";
+  }
+}
+
+/** `512 bytes`, `3.9 MB`, `240.0 GB` (powers of 1000), and past exabytes `1.2e+24 bytes`. */
+export function formatBytes(n: number): string {
+  if (!(n < 1e21)) return Number.isFinite(n) ? `${n.toExponential(1)} bytes` : "more bytes than a number holds";
+  if (n < 1000) return `${n} bytes`;
+  const units = ["kB", "MB", "GB", "TB", "PB", "EB"];
+  let u = -1;
+  while (n >= 1000 && u < units.length - 1) { n /= 1000; u++; }
+  return `${n.toFixed(1)} ${units[u]}`;
+}
+
+/** `D=3, H=100000, B=2, T=3`: the sizes, then B and T when given. */
+export function sizesText(sizes: Readonly<Record<string, number>>, B?: number, T?: number): string {
+  return [...Object.entries(sizes), ...(B === undefined ? [] : [["B", B]]), ...(T === undefined ? [] : [["T", T]])].map(([k, v]) => `${k}=${v}`).join(", ");
+}
+
+/**
+ * Refuse work whose buffers would pass MAX_BUFFER_BYTES, before any is allocated: `floats` values
+ * of `bits`-bit floats for `what` ("kernel for gru at D=3, H=100000, B=2, T=3"), one `unit` of work.
+ * A count past 2^53 (sizes whose product no double holds exactly) is refused as well.
+ */
+export function checkMemory(what: string, floats: number, bits: 32 | 64, unit: "kernel" | "case" | "run"): void {
+  const bytes = floats * (bits / 8);
+  if (Number.isSafeInteger(floats) && floats >= 0 && bytes <= MAX_BUFFER_BYTES) return;
+  throw new LimitError(`${what} needs ${formatBytes(bytes)} of buffers (float${bits}); the limit is 4 GiB per ${unit}`);
+}
+
 export type Init = "uniform" | "zeros" | "ones" | { readonly constant: number } | { readonly uniform: number };
 
 /** Fill `a[off, off+n)` by an init rule; `k` is the default uniform bound 1/sqrt(H). */

@@ -2,11 +2,11 @@
 // The forward keeps only what the derived backward needs (the saved set) per step.
 import type { Cell } from "./cell.ts";
 import type { BackwardStep } from "./backward.ts";
-import type { Node } from "./ir.ts";
+import { type Node, topo } from "./ir.ts";
 import { type Env, type Sizes, evaluate, numel } from "./eval.ts";
 import { dimValue } from "./dims.ts";
 import { Rng } from "./rng.ts";
-import { initSlice } from "./runtime.ts";
+import { checkMemory, initSlice, sizesText } from "./runtime.ts";
 
 /** One sequence problem, all flat row-major Float64Arrays: inputs and upstream are T×B×n, initial B×n. */
 export interface SequenceCase {
@@ -101,8 +101,32 @@ export function backwardSequence(bw: BackwardStep, c: SequenceCase, fwd: Forward
   return { params, inputs, initial };
 }
 
+/** Floats of a case: parameters, and per sequence its inputs, initial states and upstream gradients. */
+function caseFloats(cell: Cell, sizes: Sizes, B: number, T: number): number {
+  const per = (ns: readonly Node[]) => ns.reduce((s, n) => s + numel(n.type, B, sizes), 0);
+  return per(cell.params.map((p) => p.node)) + T * per(cell.inputs) + per(cell.states) + T * per([...cell.next, ...cell.outputs.map((o) => o.node)]);
+}
+
+/** Refuse a case too big for memory before it is made (a random one, or one read from JSON). */
+export function checkCase(cell: Cell, sizes: Sizes, B: number, T: number): void {
+  checkMemory(`a case of ${cell.name} at ${sizesText(sizes, B, T)}`, caseFloats(cell, sizes, B, T), 64, "case");
+}
+
+/**
+ * Refuse a reference run too big for memory, before it starts. It holds the case, every state and
+ * output at every step, the saved values of every step, the gradients, and one step's values.
+ */
+export function checkReference(bw: BackwardStep, c: Pick<SequenceCase, "sizes" | "B" | "T">): void {
+  const { cell } = bw, { sizes, B, T } = c;
+  const per = (ns: Iterable<Node>) => { let s = 0; for (const n of ns) s += numel(n.type, B, sizes); return s; };
+  const roots = [...cell.next, ...cell.outputs.map((o) => o.node)];
+  const floats = 2 * caseFloats(cell, sizes, B, T) + T * per(new Set([...bw.saved, ...cell.states])) + per(topo(roots)) + per(topo(bw.outputs));
+  checkMemory(`the reference evaluator for ${cell.name} at ${sizesText(sizes, B, T)}`, floats, 64, "run");
+}
+
 /** Forward and BPTT in one call, keeping only the saved set between them. */
 export function gradients(bw: BackwardStep, c: SequenceCase): { forward: ForwardResult; grads: Gradients } {
+  checkReference(bw, c);
   const forward = forwardSequence(bw.cell, c, bw.saved);
   return { forward, grads: backwardSequence(bw, c, forward) };
 }
@@ -124,6 +148,7 @@ export function initParams(cell: Cell, sizes: Sizes, seed: number): Record<strin
 export function randomCase(cell: Cell, opts: { sizes?: Sizes; B?: number; T?: number; seed?: number } = {}): SequenceCase {
   const sizes = opts.sizes ?? cell.defaults;
   const B = opts.B ?? 2, T = opts.T ?? 3, seed = opts.seed ?? 1;
+  checkCase(cell, sizes, B, T);
   const rng = new Rng(seed * 7919 + 17);
   const params = initParams(cell, sizes, seed);
   // Random (not init-rule) values for parameters that start constant, so every path is exercised.

@@ -13,7 +13,7 @@
 // split by rows (or columns) of its result, never along its sum, so each number is computed by the
 // same instructions in the same order whatever the thread count: results are bit-identical.
 import { type Pool, type Job, MAX_ARGS, workerPool } from "./pool.ts";
-import type { FloatArray } from "./runtime.ts";
+import { type FloatArray, LimitError, checkMemory, formatBytes } from "./runtime.ts";
 
 export type Backend = "wasm" | "ts";
 
@@ -185,6 +185,11 @@ export function kernelMemory<A extends FloatArray>(
 ): KernelMemory<A> {
   const backend = resolveBackend(cell, options);
   const threads = resolveThreads(cell, options, backend);
+  // refused up front, on both paths, with the bytes it would take
+  const what = `${cell}: the kernel for these sizes, B and T`;
+  checkMemory(what, need.reduce((s, n) => s + n, 0), bits, "kernel");
+  /** An allocation the engine refuses below the limit (a machine with less memory) says so too. */
+  const outOfMemory = (bytes: number) => new LimitError(`${what} could not get ${formatBytes(bytes)} of memory for its buffers (float${bits}): this machine has less to give`);
   const Ctor = (bits === 32 ? Float32Array : Float64Array) as unknown as { new (n: number): A; new (b: ArrayBufferLike, off: number, n: number): A };
   let disposed = false;
   const refuseDisposed = () => {
@@ -194,7 +199,13 @@ export function kernelMemory<A extends FloatArray>(
     return {
       backend, threads: 1, mm: ts, wl: null,
       at: () => { throw new Error("internal: addresses exist on the wasm backend only"); },
-      alloc: (n) => new Ctor(n),
+      alloc: (n) => {
+        try {
+          return new Ctor(n);
+        } catch (e) {
+          throw e instanceof RangeError ? outOfMemory(n * (bits / 8)) : e;
+        }
+      },
       region: () => null,
       input: (_r, given) => given,
       output: (_r, given) => given,
@@ -208,10 +219,15 @@ export function kernelMemory<A extends FloatArray>(
   // and a work area per thread for the products' packed panels
   const works = Array<number>(threads).fill(wasm.workFloats);
   const floats = [...need, ...works].reduce((s, n) => s + Math.ceil(n / align) * align, 0);
+  checkMemory(what, floats, bits, "kernel"); // with the work areas and the alignment, at most 4 GiB = 65536 pages
   const pages = Math.max(1, Math.ceil((floats * bytes) / PAGE));
-  if (pages > 65536) throw new RangeError(`${cell}: the kernel needs ${floats * bytes} bytes, more than WebAssembly's 4 GiB`);
   const shared = threads > 1;
-  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared });
+  let memory: WebAssembly.Memory;
+  try {
+    memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared });
+  } catch (e) {
+    throw e instanceof RangeError ? outOfMemory(pages * PAGE) : e;
+  }
   const module = moduleOf(wasm.binary, shared);
   const loopSource = loops ?? { loops: [], binary: "" };
   const loopModule = loops ? moduleOf(loops.binary, shared) : null;
