@@ -1,0 +1,90 @@
+// The fuzzer's own parts, without running kernels: the grammar is deterministic, makes cells the
+// language accepts (a refusal is always a CellError pinned on a hostile name), reaches every
+// function of the language's table, every written form of a product and every role of a hostile
+// name; the minimizer shrinks a cell while a failure holds and keeps what causes it.
+import { describe, expect, it } from "vitest";
+import { FUNCTIONS } from "../src/lang.ts";
+import { type FuzzCell, allDecls, equationLines, toSpec } from "./fuzz/ast.ts";
+import { checkFuzzCell } from "./fuzz/check.ts";
+import { generateCell } from "./fuzz/grammar.ts";
+import { minimize } from "./fuzz/minimize.ts";
+import { distinctFailures } from "./fuzz/run.ts";
+import { runParallel } from "./fuzz/tier.ts";
+
+const SEED = 7, N = 300;
+const cells = Array.from({ length: N }, (_v, i) => generateCell(SEED, i));
+const texts = cells.map((fc) => equationLines(toSpec(fc)).join("\n"));
+
+describe("fuzz grammar", () => {
+  it("is deterministic for a seed and index", () => {
+    expect(JSON.stringify(toSpec(generateCell(SEED, 17)))).toBe(JSON.stringify(toSpec(cells[17]!)));
+    expect(JSON.stringify(toSpec(generateCell(SEED + 1, 17)))).not.toBe(JSON.stringify(toSpec(cells[17]!)));
+  });
+
+  // measured: 3–9 s (the time limits below are 3x that or more)
+  it(`makes cells that compile, or are refused only for a hostile name, with a CellError (${N} cells)`, async () => {
+    const problems: string[] = [];
+    for (const fc of cells) {
+      const out = await checkFuzzCell(fc, { rename: true, only: "compile" });
+      if (!out.compiled || out.findings.length) problems.push(`${fc.name}: ${out.findings.map((f) => f.detail).join("; ")}`);
+    }
+    expect(problems).toEqual([]);
+  }, 30_000);
+
+  it("reaches every function of the language, and every written form of a product", () => {
+    const all = texts.join("\n");
+    const missing = Object.keys(FUNCTIONS).filter((f) => !new RegExp(`(?<![\\w$])${f}\\(`).test(all));
+    expect(missing, "functions of src/lang.ts the grammar never calls").toEqual([]);
+    const forms: Record<string, RegExp> = {
+      "2*W*x": /(?<![\w.])\d+(\.\d+)?\*\w+\*\w/, "W*x*2": /\w\*\w+\*\d/, "2*(U*h)": /\d\*\(\w+\*/, "U/2*h": /\w\/\d+\*\w/,
+      "(W*x)/3": /\(\w+\*\w+\)\/\d/, "-U*h": /-\w+\*\w/, "0 .* a": /0 \.\* /, "a ./ b": / \.\/ /, "a^p": /\^-?\d/,
+      "concat": /concat\(/, "slice with a size start": /slice\([^()]*, [A-Za-z]/, "h'": /\w' /,
+    };
+    expect(Object.entries(forms).filter(([, re]) => !re.test(all)).map(([k]) => k)).toEqual([]);
+  });
+
+  it("gives hostile names every role", () => {
+    const roles = new Set(cells.flatMap((fc) => allDecls(fc).filter((d) => d.hostile).map((d) => d.role)));
+    expect([...roles].sort()).toEqual(["activation", "constant", "equation", "input", "output", "param", "size", "state"]);
+  });
+});
+
+describe("fuzz minimizer", () => {
+  it("shrinks a cell while the failure holds, and keeps its cause", async () => {
+    // a stand-in failure: the cell calls max(…) and has a hostile name
+    const fails = async (fc: FuzzCell) => {
+      const out = await checkFuzzCell(fc, { only: "compile" });
+      return out.compiled && equationLines(toSpec(fc)).some((e) => e.includes("max(")) && allDecls(fc).some((d) => d.hostile);
+    };
+    let start: FuzzCell | undefined;
+    for (let i = 0; i < N && !start; i++) if (cells[i]!.equations.length >= 3 && (await fails(cells[i]!))) start = cells[i];
+    expect(start).toBeDefined();
+    const m = await minimize(start!, fails, { budgetMs: 60_000 });
+    expect(m.complete).toBe(true);
+    expect(await fails(m.cell)).toBe(true);
+    expect(m.cell.equations.length).toBeLessThan(start!.equations.length);
+    expect(allDecls(m.cell).filter((d) => d.hostile)).toHaveLength(1);
+    expect(JSON.stringify(toSpec(m.cell)).length).toBeLessThan(JSON.stringify(toSpec(start!)).length);
+  }, 30_000);
+});
+
+describe("fuzz tier", () => {
+  it("finds a planted failure in its child processes, minimizes it and reports the minimized cell", async () => {
+    // every cell calling max(…) fails (CELLFORGE_FUZZ_PLANT, check.ts): two such cells in a row, one a process (no kernels run)
+    const first = texts.findIndex((t, i) => t.includes("max(") && texts[i + 1]?.includes("max("));
+    process.env.CELLFORGE_FUZZ_PLANT = "max";
+    try {
+      const s = await runParallel(SEED, first, 2, 55_000);
+      expect(s.generated).toBe(2);
+      const fs = distinctFailures(s.failures);
+      expect(fs.length).toBe(2);
+      for (const f of fs) {
+        expect(f.kind).toBe("planted: max");
+        expect(equationLines(f.minimized).some((l) => l.includes("max("))).toBe(true);
+        expect(f.minimizedCell.equations.length).toBeLessThanOrEqual(2);
+      }
+    } finally {
+      delete process.env.CELLFORGE_FUZZ_PLANT;
+    }
+  }, 60_000); // measured: 15–17 s, mostly two processes starting
+});
