@@ -27,5 +27,5 @@ export function moduleFromText(text: string, label: string, imports: KernelImpor
   };
   const module = { exports: {} as Record<string, unknown> };
   new Function("require", "module", "exports", `${js}\n//# sourceURL=cellforge-kernel:///${commentText(label)}`)(require, module, module.exports);
-  return module.exports;
+  return { ...module.exports }; // plain properties (esbuild's CommonJS exports are getters)
 }

@@ -1,4 +1,4 @@
-// npm run fuzz -- --cells N --seed S [--start I] [--out dir] [--minimize-ms M]
+// npm run fuzz -- --cells N --seed S [--start I | --only I] [--out dir] [--minimize-ms M] [--typecheck-every K]
 // The differential fuzzer (test/fuzz/): N random cells from seed S, each compiled and checked on
 // every kernel path against the reference evaluator and finite differences; every failure is
 // minimized and written as a cell file to --out (default fuzz-failures/). Exit 1 on any failure.

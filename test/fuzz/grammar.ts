@@ -80,7 +80,7 @@ class Gen {
     this.fc = {
       name: `fuzz-${seed}-${index}`, origin: `differential fuzzer, seed ${seed} cell ${index}`, sizesAsList: this.chance(0.2),
       sizes: [], inputs: [], states: [], outputs: [], params: [], constants: [], activations: [], eqNames: [], equations: [],
-      B: this.pick([1, 2, 2, 3, 5]), T: this.pick([1, 2, 3, 3, 4]), caseSeed: this.int(1, 1000),
+      B: this.pick([1, 2, 2, 3, 5, 8]), T: this.pick([1, 2, 3, 3, 4]), caseSeed: this.int(1, 1000),
     };
   }
 
@@ -120,7 +120,7 @@ class Gen {
     const values = this.shuffle([2, 3, 4]).slice(0, n);
     if (this.chance(0.15)) values[this.int(0, n - 1)] = 1;
     // now and then a larger size, so products fill whole register tiles and leave remainders
-    if (this.chance(0.2)) values[this.int(0, n - 1)] = this.pick([5, 6, 7, 9]);
+    if (this.chance(0.2)) values[this.int(0, n - 1)] = this.pick([5, 6, 7, 9, 13, 17]);
     for (const value of values) this.fc.sizes.push({ ...this.decl("size"), value } as SizeDecl);
     // the dims values may have: each size, twice a size, a sum of two, a size plus one
     const dims: FDim[] = this.fc.sizes.map((s) => dimOfSize(s.id));
@@ -129,8 +129,8 @@ class Gen {
     if (this.chance(0.25)) dims.push({ c: this.pick([1, 1, 2]), terms: [[this.size(this.int(0, n - 1)), 1]] });
     // a fixed length, written as a number: a 1-row matrix, a vector of 2
     if (this.chance(0.15)) dims.push({ c: this.pick([1, 2]), terms: [] });
-    this.palette = dims.filter((d) => this.val(d) <= 12);
-    const singles = this.palette.slice(0, n);
+    const singles = dims.slice(0, n);
+    this.palette = [...singles, ...dims.slice(n).filter((d) => this.val(d) <= 12)];
     const vecDecl = (role: Role): VecDecl => ({ ...this.decl(role), dim: this.chance(0.7) ? this.pick(singles) : this.dimPick() } as VecDecl);
     for (let k = this.weighted([[0.5, () => 1], [0.35, () => 2], [0.15, () => 3]] as const); k > 0; k--) this.fc.inputs.push(vecDecl("input"));
     for (let k = this.weighted([[0.5, () => 1], [0.35, () => 2], [0.15, () => 3]] as const); k > 0; k--) this.fc.states.push(vecDecl("state"));
