@@ -1,7 +1,7 @@
 // The generated kernels: equal to the reference evaluator, checked against finite differences,
 // float32 close to float64, fresh, typechecked, and strict about their arguments.
 import { describe, expect, it } from "vitest";
-import { execFileSync, spawnSync } from "node:child_process";
+import { runNode, runNodeOk } from "./spawn.ts";
 import { mkdtempSync, readFileSync, writeFileSync, cpSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -52,26 +52,26 @@ describe("generated files", () => {
     }
   });
 
-  it("generate --check notices a stale file and a stray one, and names them", () => {
+  it("generate --check notices a stale file and a stray one, and names them", async () => {
     const dir = mkdtempSync(join(tmpdir(), "cellforge-stale-"));
     try {
       for (const f of ["package.json", "bin", "src", "codegen", "dsl", "generated"]) cpSync(join(ROOT, f), join(dir, f), { recursive: true });
       cpSync(join(ROOT, "node_modules"), join(dir, "node_modules"), { recursive: true, dereference: false, verbatimSymlinks: true });
-      const run = () => spawnSync(process.execPath, [join(dir, "bin", "cellforge.js"), "generate", "--check"], { cwd: dir, encoding: "utf8" });
-      expect(run().status).toBe(0);
+      const run = () => runNode([join(dir, "bin", "cellforge.js"), "generate", "--check"], { cwd: dir });
+      expect((await run()).status).toBe(0);
       writeFileSync(join(dir, "generated", "lstm.ts"), readFileSync(join(dir, "generated", "lstm.ts"), "utf8").replace("Math.tanh", "Math.sinh"));
       writeFileSync(join(dir, "generated", "old-cell.ts"), "// left over\n");
-      const r = run();
+      const r = await run();
       expect(r.status).toBe(1);
       expect(r.stdout).toContain("generated/lstm.ts");
       expect(r.stdout).toContain("generated/old-cell.ts");
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  }, 120_000);
+  }, 300_000);
 
-  it("typecheck in strict mode", () => {
-    const out = spawnSync(process.execPath, [join(ROOT, "node_modules", "typescript", "bin", "tsc"), "--noEmit", "-p", join(ROOT, "tsconfig.json")], { encoding: "utf8" });
+  it("typecheck in strict mode", async () => {
+    const out = await runNode([join(ROOT, "node_modules", "typescript", "bin", "tsc"), "--noEmit", "-p", join(ROOT, "tsconfig.json")]);
     // the whole project, generated/ included, under strict and noUncheckedIndexedAccess
     expect(out.stdout + out.stderr).toBe("");
     expect(out.status).toBe(0);
@@ -114,7 +114,7 @@ describe("eval case files", () => {
   it("refuse malformed cases, naming the field and the shape", async () => {
     const cell = await loadCell("gru");
     const file = join(mkdtempSync(join(tmpdir(), "cellforge-case-")), "case.json");
-    execFileSync(process.execPath, [join(ROOT, "bin", "cellforge.js"), "eval", "gru", "--example", file]);
+    await runNodeOk([join(ROOT, "bin", "cellforge.js"), "eval", "gru", "--example", file]);
     const good = JSON.parse(readFileSync(file, "utf8"));
     expect(() => readCase(cell, good)).not.toThrow();
     const bad = (f: (c: any) => void) => { const c = structuredClone(good); f(c); return () => readCase(cell, c); };
@@ -126,12 +126,12 @@ describe("eval case files", () => {
     expect(bad((c) => delete c.upstream)).toThrow(/upstream: expected an object/);
   });
 
-  it("round-trips through the CLI, generated kernel equal to the reference", () => {
+  it("round-trips through the CLI, generated kernel equal to the reference", async () => {
     const dir = mkdtempSync(join(tmpdir(), "cellforge-eval-"));
-    const cli = (...a: string[]) => execFileSync(process.execPath, [join(ROOT, "bin", "cellforge.js"), ...a], { encoding: "utf8" });
-    cli("eval", "lstm", "--example", join(dir, "case.json"));
-    cli("eval", "lstm", "--in", join(dir, "case.json"), "--out", join(dir, "k.json"));
-    cli("eval", "lstm", "--in", join(dir, "case.json"), "--reference", "--out", join(dir, "r.json"));
+    const cli = (...a: string[]) => runNodeOk([join(ROOT, "bin", "cellforge.js"), ...a]);
+    await cli("eval", "lstm", "--example", join(dir, "case.json"));
+    await cli("eval", "lstm", "--in", join(dir, "case.json"), "--out", join(dir, "k.json"));
+    await cli("eval", "lstm", "--in", join(dir, "case.json"), "--reference", "--out", join(dir, "r.json"));
     const flat = (x: unknown): number[] => (Array.isArray(x) ? x.flatMap(flat) : typeof x === "object" && x ? Object.keys(x).sort().flatMap((k) => flat((x as Record<string, unknown>)[k])) : typeof x === "number" ? [x] : []);
     const a = flat(JSON.parse(readFileSync(join(dir, "k.json"), "utf8"))), b = flat(JSON.parse(readFileSync(join(dir, "r.json"), "utf8")));
     expect(a.length).toBe(b.length);
