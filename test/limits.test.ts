@@ -15,7 +15,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { compileCell, type CellSpec, type CompileOptions } from "../src/cell.ts";
 import { CellError } from "../src/errors.ts";
 import { deriveBackward } from "../src/backward.ts";
-import { buildCell, add, matmul, tanh } from "../src/builder.ts";
+import { buildCell, add, matmul, mul, tanh } from "../src/builder.ts";
 import { checkReference, gradients, randomCase, type SequenceCase } from "../src/sequence.ts";
 import { ACTIVATION_LIMITS, BUILDER_LIMITS, CELL_OPERANDS, EXPRESSION_LIMITS, scanExpression } from "../src/limits.ts";
 import { LimitError, MAX_BUFFER_BYTES } from "../src/runtime.ts";
@@ -287,6 +287,14 @@ describe("expression limits", () => {
     })();
     expect(e).toBeInstanceOf(CellError);
     expect((e as CellError).message).toMatch(new RegExp(`builder: h' is ${BUILDER_LIMITS.depth + 54} operations deep; the limit is ${BUILDER_LIMITS.depth}`));
+    // shallow but wide: a balanced sum of 1,100 terms tanh(c*h) is 13 deep and 3,300 operations
+    const wide = () => buildCell({ ...decl, name: "wide" }, ({ x, h, W, U, b }) => {
+      let terms = Array.from({ length: 1100 }, (_, k) => tanh(mul((k + 1) / 1000, h)));
+      while (terms.length > 1) terms = Array.from({ length: Math.ceil(terms.length / 2) }, (_, i) => (terms[2 * i + 1] ? add(terms[2 * i]!, terms[2 * i + 1]!) : terms[2 * i]!));
+      return { "h'": tanh(add(matmul(W, x), matmul(U, h), b, terms[0]!)) };
+    });
+    expect(wide).toThrow(CellError);
+    expect(wide).toThrow(new RegExp(`builder: the cell has 3,\\d{3} operations; the limit is ${BUILDER_LIMITS.operations.toLocaleString("en-US")}`));
   });
 });
 
