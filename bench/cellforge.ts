@@ -4,7 +4,7 @@
 // kernel's flat parameter buffer, so the loss can be checked against the other contenders.
 import * as gru from "../generated/gru.ts";
 import * as lstm from "../generated/lstm.ts";
-import type { KernelOptions } from "../src/wasm.ts";
+import type { KernelOptions } from "../runtime/memory.ts";
 import { type Cell, type Contender, type Inputs, type Kernels, type Workload, gateMatrix } from "./workloads.ts";
 
 const GATES: Record<Cell, readonly string[]> = { gru: ["r", "z", "n"], lstm: ["i", "f", "g", "o"] };

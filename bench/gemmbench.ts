@@ -2,9 +2,9 @@
 // each workload's forward pass, and a bound on a whole cell derived from them.
 
 import { gemm, gemmReference } from "./jsgemm.ts";
-import { gemmNN32, gemmNT32, gemmTN32 } from "../generated/gemm.ts";
-import { GEMM_WASM } from "../generated/gemm-wasm.ts";
-import { kernelMemory, simdAvailable } from "../src/wasm.ts";
+import { gemmNN32, gemmNT32, gemmTN32 } from "../runtime/gemm.ts";
+import { GEMM_WASM } from "../runtime/gemm-wasm.ts";
+import { kernelMemory, simdAvailable } from "../runtime/memory.ts";
 import { measure, type Budget, type Timing } from "./timing.ts";
 import { gates, type Cell, type Workload } from "./workloads.ts";
 
@@ -26,7 +26,7 @@ export interface GemmResult extends GemmShape {
    * backward's g·W (NN, gradient to the vector) and gᵀ·x (TN, weight gradient summed over rows).
    */
   cellforge: { NT: number; NN: number; TN: number };
-  /** the same products on the wasm path (generated/gemm.wat), one thread, when the engine has SIMD */
+  /** the same products on the wasm path (runtime/gemm.wat), one thread, when the engine has SIMD */
   cellforgeWasm?: { NT: number; NN: number; TN: number };
   /** numpy.matmul at the same shape (BLAS sgemm, one thread; peers/torch.ts), when Python and numpy are there */
   numpy?: { timing: Timing; gflops: number };

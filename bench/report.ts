@@ -90,10 +90,10 @@ export function formatGemm(results: GemmResult[], sgemm?: SgemmSummary): string 
   if (withNumpy) header.push("numpy ms", "numpy GFLOP/s");
   const lines = [
     `Plain-JS gemm (Float32Array, 4×4 register block, 16 accumulators, k unrolled by 2, B packed),`,
-    `and cellforge's generated products (generated/gemm.ts) at the same shapes, GFLOP/s:`,
+    `and cellforge's generated products (runtime/gemm.ts) at the same shapes, GFLOP/s:`,
     `x·Wᵀ forward, g·W backward to the vector, gᵀ·x weight gradient; "worst/plain" is the slowest of the three over the plain-JS rate`,
   ];
-  if (withWasm) lines.push(`wasm: the same three products on the WebAssembly SIMD path (generated/gemm.wat), one thread`);
+  if (withWasm) lines.push(`wasm: the same three products on the WebAssembly SIMD path (runtime/gemm.wat), one thread`);
   if (withNumpy) {
     lines.push(
       `numpy: numpy.matmul in float32 (BLAS sgemm, one thread${sgemm?.blas ? `, ${sgemm.blas}` : ""}), timed from Python;`,

@@ -8,5 +8,5 @@ process.stdout.on("error", (e) => {
   throw e;
 });
 register();
-const { main } = await import("../codegen/cli.ts");
+const { main } = await import("../cli/main.ts");
 process.exitCode = await main(process.argv.slice(2));

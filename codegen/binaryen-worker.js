@@ -1,4 +1,4 @@
-// Assembles WebAssembly text for codegen/wasm.ts with binaryen, on a worker thread of its own:
+// Assembles WebAssembly text for codegen/gemm-wasm.ts with binaryen, on a worker thread of its own:
 // plain JavaScript started without the TypeScript loader, because binaryen's 15 MB module loads in
 // half a second natively and in eight through a transforming loader.
 import { parentPort } from "node:worker_threads";

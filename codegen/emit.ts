@@ -6,11 +6,11 @@ import { OPS } from "../src/ops.ts";
 import { dimValue } from "../src/dims.ts";
 import type { Node } from "../src/ir.ts";
 import type { Init } from "../src/cell.ts";
-import { type Expr, type Operand, type Place, type Program, type Space, type Stage, type Store, dimExpr, numelExpr } from "./lower.ts";
+import { type Expr, type Operand, type Place, type Program, type Space, type Stage, type Store, dimExpr, numelExpr } from "./schedule.ts";
 import type { FullPlan } from "./plan.ts";
 import { sizeIdent } from "./names.ts";
 import { type Tile, gemmFunctions } from "./gemm.ts";
-import { type WasmBuild, type WasmTile, assemble, workFloats } from "./wasm.ts";
+import { type WasmBuild, type WasmTile, assemble, workFloats } from "./gemm-wasm.ts";
 import { type WasmLoop, loopsModuleText, wasmLoop } from "./wasmloops.ts";
 import { commentText, jsLiteral } from "./escape.ts";
 
@@ -390,10 +390,10 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
   const file = project.createSourceFile(`${cell.name}.ts`, {
     statements: [
       GENERATED_HEADER(opts.source, `kernels for the cell "${cell.name}"`),
-      { kind: StructureKind.ImportDeclaration, moduleSpecifier: opts.gemmImport ?? "./gemm.ts", namedImports: gemmNames },
-      { kind: StructureKind.ImportDeclaration, moduleSpecifier: opts.wasmImport ?? "./gemm-wasm.ts", namedImports: ["GEMM_WASM"] },
-      { kind: StructureKind.ImportDeclaration, moduleSpecifier: opts.runtimeImport ?? "../src/runtime.ts", namedImports: ["Rng", "checkArray", "checkCount", "checkSizes", "initSlice"] },
-      { kind: StructureKind.ImportDeclaration, moduleSpecifier: opts.wasmRuntimeImport ?? "../src/wasm.ts", namedImports: ["type KernelOptions", "type LoopsModuleSource", "kernelMemory"] },
+      { kind: StructureKind.ImportDeclaration, moduleSpecifier: opts.gemmImport ?? "../runtime/gemm.ts", namedImports: gemmNames },
+      { kind: StructureKind.ImportDeclaration, moduleSpecifier: opts.wasmImport ?? "../runtime/gemm-wasm.ts", namedImports: ["GEMM_WASM"] },
+      { kind: StructureKind.ImportDeclaration, moduleSpecifier: opts.runtimeImport ?? "../runtime/checks.ts", namedImports: ["Rng", "checkArray", "checkCount", "checkSizes", "initSlice"] },
+      { kind: StructureKind.ImportDeclaration, moduleSpecifier: opts.wasmRuntimeImport ?? "../runtime/memory.ts", namedImports: ["type KernelOptions", "type LoopsModuleSource", "kernelMemory"] },
       {
         kind: StructureKind.VariableStatement, isExported: true, declarationKind: VariableDeclarationKind.Const,
         docs: [commentText(cell.doc)],
@@ -485,10 +485,10 @@ export async function emitWasmModule(wasm: WasmBuild, tile: WasmTile): Promise<s
   const project = newProject();
   const file = project.createSourceFile("gemm-wasm.ts", {
     statements: [
-      GENERATED_HEADER("codegen/wasm.ts", `WebAssembly SIMD products, tile ${tile.rows} rows × ${tile.vectors} vectors`),
-      "// The module's text is generated/gemm.wat; binaryen assembled, validated and optimized it into the binary below",
-      "// (its memory is shared; src/wasm.ts makes the unshared variant for one thread by flipping that flag).",
-      { kind: StructureKind.ImportDeclaration, moduleSpecifier: "../src/wasm.ts", namedImports: ["type WasmModuleSource"] },
+      GENERATED_HEADER("codegen/gemm-wasm.ts", `WebAssembly SIMD products, tile ${tile.rows} rows × ${tile.vectors} vectors`),
+      "// The module's text is runtime/gemm.wat; binaryen assembled, validated and optimized it into the binary below",
+      "// (its memory is shared; runtime/memory.ts makes the unshared variant for one thread by flipping that flag).",
+      { kind: StructureKind.ImportDeclaration, moduleSpecifier: "./memory.ts", namedImports: ["type WasmModuleSource"] },
       {
         kind: StructureKind.VariableStatement, isExported: true, declarationKind: VariableDeclarationKind.Const,
         declarations: [{ name: "GEMM_WASM", type: "WasmModuleSource", initializer: `{ tile: { rows: ${tile.rows}, vectors: ${tile.vectors} }, workFloats: ${workFloats(tile)}, binary: ${base64Lines(wasm.binary)} }` }],

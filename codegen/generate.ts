@@ -1,18 +1,21 @@
-// `cellforge generate`: regenerate generated/ from every cell in dsl/ (or check that it is fresh).
+// `cellforge generate`: regenerate generated/ from every cell in dsl/, and the products the runtime
+// runs (runtime/gemm.ts, runtime/gemm-wasm.ts), or check that they are fresh.
 // Every kernel is proven against the reference evaluator before anything is written.
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync, rmSync } from "node:fs";
-import { basename, extname, join, relative } from "node:path";
+import { basename, dirname, extname, join, relative } from "node:path";
 import { builtinCellFiles, loadCell, ROOT } from "../src/load.ts";
 import { deriveBackward } from "../src/backward.ts";
 import { buildPlan, type FullPlan } from "./plan.ts";
 import { cellWasm, emitGemmModule, emitKernelModule, emitWasmModule } from "./emit.ts";
 import { DEFAULT_TILE, type Tile } from "./gemm.ts";
-import { DEFAULT_WASM_TILE, type WasmTile, buildWasm } from "./wasm.ts";
+import { DEFAULT_WASM_TILE, type WasmTile, buildWasm } from "./gemm-wasm.ts";
 import type { Cell } from "../src/cell.ts";
-import { proveKernelText } from "./kernelcheck.ts";
-import { KERNEL_IMPORTS, moduleFromText } from "./kernelmodule.ts";
+import { proveKernelText } from "../check/kernelcheck.ts";
+import { KERNEL_IMPORTS, moduleFromText } from "../check/kernelmodule.ts";
 
 export const GENERATED_DIR = join(ROOT, "generated");
+/** The runtime generated kernels import; its products (GEMM) are generated too. */
+export const RUNTIME_DIR = join(ROOT, "runtime");
 
 export interface GeneratedFile {
   readonly path: string;
@@ -25,9 +28,9 @@ export interface GeneratedFile {
 export async function generateAll(tile: Tile = DEFAULT_TILE, wasmTile: WasmTile = DEFAULT_WASM_TILE): Promise<GeneratedFile[]> {
   const wasm = await buildWasm(wasmTile);
   const files: GeneratedFile[] = [
-    { path: join(GENERATED_DIR, "gemm.ts"), text: await emitGemmModule(tile) },
-    { path: join(GENERATED_DIR, "gemm.wat"), text: wasm.text },
-    { path: join(GENERATED_DIR, "gemm-wasm.ts"), text: await emitWasmModule(wasm, wasmTile) },
+    { path: join(RUNTIME_DIR, "gemm.ts"), text: await emitGemmModule(tile) },
+    { path: join(RUNTIME_DIR, "gemm.wat"), text: wasm.text },
+    { path: join(RUNTIME_DIR, "gemm-wasm.ts"), text: await emitWasmModule(wasm, wasmTile) },
   ];
   for (const f of builtinCellFiles()) {
     const cell = await loadCell(f);
@@ -46,7 +49,7 @@ export interface GenerateResult {
   readonly removed: string[];
 }
 
-/** Write (or with `check`, only compare) generated/. Files no cell produces any more are stale too. */
+/** Write (or with `check`, only compare) generated/ and the runtime's products. Files in generated/ no cell produces any more are stale too. */
 export async function generate(check: boolean, tile: Tile = DEFAULT_TILE, wasmTile: WasmTile = DEFAULT_WASM_TILE): Promise<GenerateResult> {
   const files = await generateAll(tile, wasmTile);
   if (!check) proveAll(files);
@@ -57,7 +60,7 @@ export async function generate(check: boolean, tile: Tile = DEFAULT_TILE, wasmTi
     if (old === f.text) continue;
     stale.push(relative(ROOT, f.path));
     if (!check) {
-      mkdirSync(GENERATED_DIR, { recursive: true });
+      mkdirSync(dirname(f.path), { recursive: true });
       writeFileSync(f.path, f.text);
       written.push(relative(ROOT, f.path));
     }
@@ -71,9 +74,9 @@ export async function generate(check: boolean, tile: Tile = DEFAULT_TILE, wasmTi
   return { written, stale, removed };
 }
 
-/** Prove every kernel (codegen/kernelcheck.ts `proveKernel`), run in memory on the products as generated now; throws at the first refused. */
+/** Prove every kernel (check/kernelcheck.ts `proveKernel`), run in memory on the products as generated now; throws at the first refused. */
 function proveAll(files: readonly GeneratedFile[]): void {
-  const text = (name: string) => files.find((f) => f.path === join(GENERATED_DIR, name))!.text;
-  const imports = { ...KERNEL_IMPORTS, "./gemm.ts": moduleFromText(text("gemm.ts"), "gemm.ts"), "./gemm-wasm.ts": moduleFromText(text("gemm-wasm.ts"), "gemm-wasm.ts") };
+  const text = (name: string) => files.find((f) => f.path === join(RUNTIME_DIR, name))!.text;
+  const imports = { ...KERNEL_IMPORTS, "../runtime/gemm.ts": moduleFromText(text("gemm.ts"), "gemm.ts"), "../runtime/gemm-wasm.ts": moduleFromText(text("gemm-wasm.ts"), "gemm-wasm.ts") };
   for (const f of files) if (f.cell) proveKernelText(f.cell, f.text, imports);
 }

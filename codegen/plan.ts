@@ -7,7 +7,7 @@ import { Namer, sizeIdent } from "./names.ts";
 import {
   type BufferDecl, type Expr, type KernelPlan, type Place, type Program, type Store,
   addTerms, makeAllocator, numelExpr, packRuns, runKey, schedule,
-} from "./lower.ts";
+} from "./schedule.ts";
 
 const isLeaf = (n: Node) => n.op === "input" || n.op === "const" || n.op === "size";
 const isParam = (n: Node) => n.op === "input" && n.attrs.role === "param";

@@ -1,7 +1,7 @@
 // The fused elementwise loops of a cell's plan, in WebAssembly SIMD: one function per loop stage,
 // per precision, in a module of the cell's own (generated/<cell>.wat).
 //
-// A loop stage (codegen/lower.ts) walks rows b (examples, or steps × examples) and, within a row,
+// A loop stage (codegen/schedule.ts) walks rows b (examples, or steps × examples) and, within a row,
 // elements i of a vector, computing each item's expression tree and storing it. Here the i loop
 // goes four floats (f32x4) or two doubles (f64x2) at a time, then one at a time for the rest; the
 // TypeScript side passes each place's base address and row stride, the sizes the expressions use,
@@ -16,8 +16,8 @@
 // A loop qualifies when every op in it has a form here; a user-defined activation (mathjs) does
 // not, and its loop stays in TypeScript on both backends.
 import { OPS } from "../src/ops.ts";
-import type { Expr, Operand, Place, Stage, Store } from "./lower.ts";
-import { precision } from "./wasm.ts";
+import type { Expr, Operand, Place, Stage, Store } from "./schedule.ts";
+import { precision } from "./gemm-wasm.ts";
 import { commentText } from "./escape.ts";
 
 type Bits = 32 | 64;

@@ -42,7 +42,7 @@ try {
   await build({
     entryPoints: [join(ROOT, "generated", "gru.ts")],
     bundle: true, format: "esm", platform: "browser", target: "es2022",
-    external: ["node:*"], // src/pool.ts imports worker_threads only under Node
+    external: ["node:*"], // runtime/pool.ts imports worker_threads only under Node
     outfile: join(dir, "gru.js"), logLevel: "error",
   });
   writeFileSync(join(dir, "case.js"), CASE);

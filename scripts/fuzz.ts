@@ -5,7 +5,7 @@
 // `--only I` runs cell I alone (as `--start I --cells 1`), to reproduce one from a report.
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { workerPool } from "../src/pool.ts";
+import { workerPool } from "../runtime/pool.ts";
 import { type FuzzFailure, type Progress, distinctFailures, formatSummary, oneLine, runFuzz, writeFailure } from "../test/fuzz/run.ts";
 
 const USAGE = "usage: npm run fuzz -- --cells N --seed S [--start I | --only I] [--out dir] [--minimize-ms M] [--typecheck-every K]";

@@ -5,8 +5,8 @@ import type { BackwardStep } from "./backward.ts";
 import { type Node, topo } from "./ir.ts";
 import { type Env, type Sizes, evaluate, numel } from "./eval.ts";
 import { dimValue } from "./dims.ts";
-import { Rng } from "./rng.ts";
-import { checkMemory, initSlice, sizesText } from "./runtime.ts";
+import { Rng } from "../runtime/rng.ts";
+import { checkMemory, initSlice, sizesText } from "../runtime/checks.ts";
 
 /** One sequence problem, all flat row-major Float64Arrays: inputs and upstream are T×B×n, initial B×n. */
 export interface SequenceCase {

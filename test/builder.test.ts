@@ -3,7 +3,7 @@ import gruSpec from "../dsl/gru.ts";
 import lstmSpec from "../dsl/lstm.ts";
 import { compileCell } from "../src/cell.ts";
 import { add, buildCell, matmul, mul, sigmoid, sub, tanh } from "../src/builder.ts";
-import { checkGradients } from "../src/gradcheck.ts";
+import { checkGradients } from "../check/gradcheck.ts";
 import { randomCase } from "../src/sequence.ts";
 import { CellError } from "../src/errors.ts";
 

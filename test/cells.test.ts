@@ -11,7 +11,7 @@ import { deriveBackward } from "../src/backward.ts";
 import { backwardLines } from "../src/print.ts";
 import { cellStats, paramCount, paramFormula } from "../src/stats.ts";
 import { type SequenceCase, forwardSequence, gradients, randomCase } from "../src/sequence.ts";
-import { checkGradients, formatReport } from "../src/gradcheck.ts";
+import { checkGradients, formatReport } from "../check/gradcheck.ts";
 import { topo } from "../src/ir.ts";
 
 const FIXTURE = new URL("./fixtures/cells/gru.json", import.meta.url);

@@ -144,7 +144,7 @@ describe.concurrent("cellforge CLI", () => {
     expect(r.stdout).toMatch(/^2 passed, 0 failed/m);
   });
 
-  // KNOWN BUG (codegen/kernelcheck.ts + src/load.ts): `check` of .json cells alone crashes with
+  // KNOWN BUG (check/kernelcheck.ts + src/load.ts): `check` of .json cells alone crashes with
   // ERR_REQUIRE_CYCLE_MODULE and a stack trace: the generated kernel (a .ts file in the temp dir) is
   // imported before anything registered the ESM load hook, which only a .ts cell file installs, so
   // tsx loads it as CommonJS. Together with a .ts cell (above) it works. When this is fixed, this

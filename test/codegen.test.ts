@@ -7,9 +7,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadCell, ROOT } from "../src/load.ts";
 import { randomCase } from "../src/sequence.ts";
-import { checkKernels, F32_TOL, F64_TOL } from "../codegen/kernelcheck.ts";
+import { checkKernels, F32_TOL, F64_TOL } from "../check/kernelcheck.ts";
 import { generateAll } from "../codegen/generate.ts";
-import { CaseError, readCase } from "../codegen/evalcase.ts";
+import { CaseError, readCase } from "../cli/evalcase.ts";
 import * as gru from "../generated/gru.ts";
 
 const CELLS = ["rnn", "gru-cs224n", "gru", "lstm"];
@@ -55,7 +55,7 @@ describe("generated files", () => {
   it("generate --check notices a stale file and a stray one, and names them", async () => {
     const dir = mkdtempSync(join(tmpdir(), "cellforge-stale-"));
     try {
-      for (const f of ["package.json", "bin", "src", "codegen", "dsl", "generated"]) cpSync(join(ROOT, f), join(dir, f), { recursive: true });
+      for (const f of ["package.json", "bin", "src", "runtime", "codegen", "check", "cli", "dsl", "generated"]) cpSync(join(ROOT, f), join(dir, f), { recursive: true });
       cpSync(join(ROOT, "node_modules"), join(dir, "node_modules"), { recursive: true, dereference: false, verbatimSymlinks: true });
       const run = () => runNode([join(dir, "bin", "cellforge.js"), "generate", "--check"], { cwd: dir });
       expect((await run()).status).toBe(0);

@@ -13,7 +13,7 @@ import { deriveBackward } from "../src/backward.ts";
 import { loadCell, readSpec } from "../src/load.ts";
 import { buildPlan, type FullPlan } from "../codegen/plan.ts";
 import { cellWasm, emitKernelModule } from "../codegen/emit.ts";
-import { loadKernels } from "../codegen/kernelcheck.ts";
+import { loadKernels } from "../check/kernelcheck.ts";
 import { commentText, jsLiteral } from "../codegen/escape.ts";
 
 /** What a payload runs if it gets out of its comment. */

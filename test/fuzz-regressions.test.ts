@@ -7,8 +7,8 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { type CellSpec, compileCell } from "../src/cell.ts";
 import { randomCase } from "../src/sequence.ts";
-import { checkGradients } from "../src/gradcheck.ts";
-import { checkKernels } from "../codegen/kernelcheck.ts";
+import { checkGradients } from "../check/gradcheck.ts";
+import { checkKernels } from "../check/kernelcheck.ts";
 
 const DIR = join(import.meta.dirname, "fixtures", "fuzz");
 const files = readdirSync(DIR).filter((f) => f.endsWith(".json")).sort();

@@ -7,14 +7,14 @@ import type { Cell } from "../src/cell.ts";
 import { compileCell } from "../src/cell.ts";
 import { loadCell } from "../src/load.ts";
 import { type BackwardStep, deriveBackward } from "../src/backward.ts";
-import { type CheckReport, checkGradients, formatReport, localise } from "../src/gradcheck.ts";
+import { type CheckReport, checkGradients, formatReport, localise } from "../check/gradcheck.ts";
 import { type SequenceCase, randomCase } from "../src/sequence.ts";
 import { type Env, type EvalStats, type Sizes, evaluate, numel } from "../src/eval.ts";
 import { type Node, topo } from "../src/ir.ts";
 import { type ElementwiseOp, OPS, add, apply, konst, leaf, mul, sub, vjpOf } from "../src/ops.ts";
 import { type VjpRule, vjp } from "../src/diff.ts";
 import { simplify } from "../src/simplify.ts";
-import { Rng } from "../src/rng.ts";
+import { Rng } from "../runtime/rng.ts";
 
 const BUILTIN = ["rnn", "gru-cs224n", "gru", "lstm"] as const;
 const cells = new Map<string, Cell>();

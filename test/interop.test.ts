@@ -15,7 +15,7 @@ import { type SequenceCase, gradients, randomCase } from "../src/sequence.ts";
 import { FORMS, formById } from "../src/interop/forms.ts";
 import { formCell, recognize } from "../src/interop/match.ts";
 import { type CellParams, InteropError, type Nested, type Params, readCellParams, readWeights, route, writeCellParams, writeWeights } from "../src/interop/convert.ts";
-import { convertCmd } from "../codegen/convert-cmd.ts";
+import { convertCmd } from "../cli/convert.ts";
 
 const BUILTIN = ["rnn", "gru", "lstm", "gru-cudnn", "gru-keras", "gru-keras-reset-before", "gru-tfjs", "gru-cho", "gru-cs224n", "lstm-keras", "lstm-tfjs", "lstm-np", "lstm-peephole", "mgu"] as const;
 const cells = new Map<string, Cell>();

@@ -1,23 +1,23 @@
-// The gate every kernel passes before it is used or written (codegen/kernelcheck.ts `proveKernel`):
+// The gate every kernel passes before it is used or written (check/kernelcheck.ts `proveKernel`):
 // planted wrong kernels are refused on each path and by each command that hands a kernel out, with
 // the cell, the path and the quantity named. Kernels for cells outside dsl/ are made in memory
 // (nothing in a shared temporary folder) and typechecked; the verdict is kept in a private cache
-// (codegen/privatecache.ts) that is checked, written atomically, never follows a link, and cleaned.
+// (check/privatecache.ts) that is checked, written atomically, never follows a link, and cleaned.
 import { spawn } from "node:child_process";
 import { chmodSync, chownSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { F64_TOL, type KernelModule, gateCase, loadKernels, plantKernelFault, proveKernel, runKernel } from "../codegen/kernelcheck.ts";
-import { type KernelPath, KernelRefusedError } from "../codegen/kernelerror.ts";
-import { CacheError, openPrivateCache, privateCacheDir } from "../codegen/privatecache.ts";
-import { typecheckKernel } from "../codegen/typecheck.ts";
-import { caseToJson, readCase, writeResult } from "../codegen/evalcase.ts";
+import { F64_TOL, type KernelModule, gateCase, loadKernels, plantKernelFault, proveKernel, runKernel } from "../check/kernelcheck.ts";
+import { type KernelPath, KernelRefusedError } from "../check/kernelerror.ts";
+import { CacheError, openPrivateCache, privateCacheDir } from "../check/privatecache.ts";
+import { typecheckKernel } from "../check/typecheck.ts";
+import { caseToJson, readCase, writeResult } from "../cli/evalcase.ts";
 import { deriveBackward } from "../src/backward.ts";
 import { loadCell } from "../src/load.ts";
 import { gradients, randomCase } from "../src/sequence.ts";
-import { simdAvailable } from "../src/wasm.ts";
+import { simdAvailable } from "../runtime/memory.ts";
 import { wrongKernel } from "./fixtures/wrongkernel.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -306,7 +306,7 @@ describe.concurrent("the commands refuse a planted wrong kernel: exit 1, the cel
   it("generate: refuses before it writes any file", async () => {
     // a copy of the checkout (node_modules linked), where generated/lstm.ts is stale: generate would rewrite it
     const dir = mkdtempSync(join(TMP, "generate-"));
-    for (const f of ["package.json", "tsconfig.json", "bin", "src", "codegen", "dsl", "generated", "test/fixtures"]) cpSync(join(ROOT, f), join(dir, f), { recursive: true });
+    for (const f of ["package.json", "tsconfig.json", "bin", "src", "runtime", "codegen", "check", "cli", "dsl", "generated", "test/fixtures"]) cpSync(join(ROOT, f), join(dir, f), { recursive: true });
     symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
     const stale = join(dir, "generated", "lstm.ts");
     writeFileSync(stale, readFileSync(stale, "utf8").replace("Math.tanh", "Math.sinh"));

@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { compileCell, type CellSpec } from "../src/cell.ts";
 import { randomCase } from "../src/sequence.ts";
-import { checkKernels } from "../codegen/kernelcheck.ts";
+import { checkKernels } from "../check/kernelcheck.ts";
 
 const rnn = (name: string, equations: string): CellSpec => ({
   name, doc: "a regression case of the lowering", sizes: ["D", "H"], inputs: { x: "D" }, state: { h: "H" },

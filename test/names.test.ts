@@ -6,7 +6,7 @@ import { compileCell, type CellSpec } from "../src/cell.ts";
 import { CellError } from "../src/errors.ts";
 import { FUNCTIONS, RESERVED_WORDS } from "../src/lang.ts";
 import { randomCase } from "../src/sequence.ts";
-import { checkKernels } from "../codegen/kernelcheck.ts";
+import { checkKernels } from "../check/kernelcheck.ts";
 import { KERNEL_WORDS, Namer, sizeIdent } from "../codegen/names.ts";
 
 const PROTOTYPE_KEYS = ["constructor", "toString", "valueOf", "hasOwnProperty", "isPrototypeOf", "propertyIsEnumerable", "toLocaleString"];

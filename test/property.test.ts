@@ -14,7 +14,7 @@ import { type VjpRule, vjp } from "../src/diff.ts";
 import { simplify } from "../src/simplify.ts";
 import { type Env, type Sizes, evaluate, numel } from "../src/eval.ts";
 import { printExpr } from "../src/print.ts";
-import { Rng } from "../src/rng.ts";
+import { Rng } from "../runtime/rng.ts";
 
 // ------------------------------------------------------------------ leaves and numbers
 

@@ -9,7 +9,7 @@ import { add, apply, div, konst, leaf, mul, neg, sub } from "../src/ops.ts";
 import { type Rule, RULES, type SimplifyStats, simplify } from "../src/simplify.ts";
 import { type Env, evaluate, numel } from "../src/eval.ts";
 import { printExpr } from "../src/print.ts";
-import { Rng } from "../src/rng.ts";
+import { Rng } from "../runtime/rng.ts";
 
 const D = dimSize("D"), H = dimSize("H");
 const x = leaf("x", "input", vec(H));

@@ -29,7 +29,7 @@ import { compileCell } from "../src/cell.ts";
 import { loadCell } from "../src/load.ts";
 import { topo } from "../src/ir.ts";
 import { type SequenceCase, forwardSequence, randomCase } from "../src/sequence.ts";
-import { loadKernels, runKernel } from "../codegen/kernelcheck.ts";
+import { loadKernels, runKernel } from "../check/kernelcheck.ts";
 import { type Nested, readWeights, writeWeights } from "../src/interop/convert.ts";
 import lstmKerasSpec from "../dsl/lstm-keras.ts";
 

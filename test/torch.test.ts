@@ -12,7 +12,7 @@ import type { Cell } from "../src/cell.ts";
 import { loadCell, ROOT } from "../src/load.ts";
 import { deriveBackward } from "../src/backward.ts";
 import { type SequenceCase, gradients } from "../src/sequence.ts";
-import { loadKernels, runKernel } from "../codegen/kernelcheck.ts";
+import { loadKernels, runKernel } from "../check/kernelcheck.ts";
 import { type CellParams, type Nested, type Params, readWeights, writeWeights } from "../src/interop/convert.ts";
 
 /** Agreement rule, elementwise: |a - b| <= REL * |b| (measured: at most ~2e-12, see the table printed at the end). */

@@ -8,10 +8,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadKernels } from "../codegen/kernelcheck.ts";
-import { compareCmd, trainCmd } from "../codegen/train-cmd.ts";
+import { loadKernels } from "../check/kernelcheck.ts";
+import { compareCmd, trainCmd } from "../cli/train.ts";
 import { loadCell } from "../src/load.ts";
-import { Rng } from "../src/rng.ts";
+import { Rng } from "../runtime/rng.ts";
 import { readCheckpoint, writeCheckpoint } from "../src/train/checkpoint.ts";
 import { mse, softmaxXent } from "../src/train/loss.ts";
 import { type CellKernels, SequenceModel, initModelParams, planModel } from "../src/train/model.ts";
@@ -307,7 +307,7 @@ describe("training", () => {
     const common = { task: "adding", T: "8", hidden: "6", B: "4", "eval-every": "5", "eval-size": "8", seed: "3" };
     const outA = join(TMP, "sigint");
     // a child process, interrupted once it has printed progress (plain lines: stderr is not a terminal)
-    const code = `import { trainCmd } from ${JSON.stringify(pathToFileURL(join(ROOT, "codegen", "train-cmd.ts")).href)};
+    const code = `import { trainCmd } from ${JSON.stringify(pathToFileURL(join(ROOT, "cli", "train.ts")).href)};
 process.exitCode = await trainCmd(["gru"], ${JSON.stringify({ ...common, steps: "1000000", out: outA })});`;
     const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], { cwd: ROOT });
     let err = "", out = "";

@@ -4,8 +4,8 @@
 import { describe, expect, it } from "vitest";
 import { compileCell } from "../src/cell.ts";
 import { randomCase } from "../src/sequence.ts";
-import { checkKernels, loadKernels } from "../codegen/kernelcheck.ts";
-import { simdAvailable } from "../src/wasm.ts";
+import { checkKernels, loadKernels } from "../check/kernelcheck.ts";
+import { simdAvailable } from "../runtime/memory.ts";
 
 const base = {
   doc: "a test cell for the WebAssembly loops (test/wasm-ops.test.ts)",

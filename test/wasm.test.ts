@@ -5,11 +5,11 @@ import { describe, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
 import { runNode } from "./spawn.ts";
 import { join } from "node:path";
-import { assemble } from "../codegen/wasm.ts";
+import { assemble } from "../codegen/gemm-wasm.ts";
 import { mathModuleText } from "../codegen/wasmloops.ts";
 import { ROOT } from "../src/load.ts";
-import { reportSimd, simdAvailable } from "../src/wasm.ts";
-import { workerPool } from "../src/pool.ts";
+import { reportSimd, simdAvailable } from "../runtime/memory.ts";
+import { workerPool } from "../runtime/pool.ts";
 import * as gru from "../generated/gru.ts";
 import * as lstm from "../generated/lstm.ts";
 
@@ -184,7 +184,7 @@ describe("without WebAssembly SIMD", () => {
 describe.runIf(simdAvailable())("worker threads", () => {
   const script = (close: boolean) => `
     const gru = await import(${JSON.stringify(join(ROOT, "generated", "gru.ts"))});
-    const { workerPool } = await import(${JSON.stringify(join(ROOT, "src", "pool.ts"))});
+    const { workerPool } = await import(${JSON.stringify(join(ROOT, "runtime", "pool.ts"))});
     const sizes = { D: 16, H: 16 };
     const k = gru.createKernel32(sizes, 8, 3, { threads: 2, minSplitFlops: 0 });
     const p = Float32Array.from(gru.initParams(sizes, 1));

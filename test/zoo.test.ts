@@ -14,7 +14,7 @@ import { type SequenceCase, gradients, initParams, randomCase } from "../src/seq
 import { paramCount, paramFormula } from "../src/stats.ts";
 import { apply } from "../src/ops.ts";
 import type { Node } from "../src/ir.ts";
-import { checkKernels, F64_TOL } from "../codegen/kernelcheck.ts";
+import { checkKernels, F64_TOL } from "../check/kernelcheck.ts";
 import kerasResetBeforeSpec from "../dsl/gru-keras-reset-before.ts";
 
 // ------------------------------------------------------------------ parameter counts

@@ -7,13 +7,13 @@
 //
 // A cell's exposed value is its first declared output if it has one (SRU's h), else the state h,
 // else its first state. The other states (the LSTM's c) pass nothing up and get zero upstream.
-import type { Rng } from "../rng.ts";
+import type { Rng } from "../../runtime/rng.ts";
 import { deriveSeed, streamRng } from "./seeds.ts";
 
 export type FloatArray = Float32Array | Float64Array;
 export type Precision = 32 | 64;
 
-/** What the training runtime needs of a generated kernel module (generated/<cell>.ts, or codegen/kernelcheck.ts loadKernels). */
+/** What the training runtime needs of a generated kernel module (generated/<cell>.ts, or check/kernelcheck.ts loadKernels). */
 export interface CellKernels {
   readonly spec: {
     readonly name: string;

@@ -8,7 +8,7 @@
 // cross-entropy). A step is predicted right when the |S| most probable symbols are exactly the
 // allowed set S; a string is predicted right when all of its steps are. A model that learned the
 // inner grammar but not the dependency gets about half the strings right (it must guess T or P).
-import type { Rng } from "../rng.ts";
+import type { Rng } from "../../runtime/rng.ts";
 import { type Task, TaskError, type TaskOptions } from "./task.ts";
 
 export const REBER_SYMBOLS = ["B", "T", "P", "S", "X", "V", "E"] as const;

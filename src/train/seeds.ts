@@ -2,7 +2,7 @@
 // step, the evaluation set. A batch's data depends only on (seed, step), so a run resumed from a
 // checkpoint draws exactly the batches it would have drawn without stopping: no generator state
 // needs saving.
-import { Rng } from "../rng.ts";
+import { Rng } from "../../runtime/rng.ts";
 
 /** FNV-1a over the characters of `s`. */
 function hashString(s: string): number {

@@ -1,6 +1,6 @@
 // What a task is: batches of inputs and targets, a loss, and a metric with its baseline. The tasks
 // themselves are in tasks.ts (adding, copy) and reber.ts.
-import type { Rng } from "../rng.ts";
+import type { Rng } from "../../runtime/rng.ts";
 
 export type LossKind = "mse" | "xent";
 

@@ -1,13 +1,13 @@
 // Checking one fuzz cell: compile it (a refusal must be a CellError, and is attributed to the
 // hostile name that causes it), then run the reference gradient check (finite differences, fast
-// mode) and every kernel path (codegen/kernelcheck.ts: ts f64 = reference, f32 ≈ f64, wasm = ts,
+// mode) and every kernel path (check/kernelcheck.ts: ts f64 = reference, f32 ≈ f64, wasm = ts,
 // 2 threads = 1 thread, kernel finite differences). Whatever is wrong comes back as findings,
 // each with a kind that survives minimization (the failing row, or the stage and error class).
 import { compileCell, type Cell } from "../../src/cell.ts";
 import { CellError } from "../../src/errors.ts";
 import { randomCase } from "../../src/sequence.ts";
-import { checkGradients } from "../../src/gradcheck.ts";
-import { checkKernels } from "../../codegen/kernelcheck.ts";
+import { checkGradients } from "../../check/gradcheck.ts";
+import { checkKernels } from "../../check/kernelcheck.ts";
 import { type FuzzCell, type Role, allDecls, clone, equationLines, toSpec } from "./ast.ts";
 import { PLAIN_PREFIX } from "./names.ts";
 

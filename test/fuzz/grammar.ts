@@ -15,7 +15,7 @@
 // sees small arguments, and state updates are bounded (an activation, a gated mix, o .* tanh(c')),
 // so T steps cannot blow up. Kinks (relu, abs, max, min, clip, hard sigmoids) are kept: the
 // checkers treat kinks specially, and exact zeros (0 .* a) only ever appear beside another term.
-import { Rng } from "../../src/rng.ts";
+import { Rng } from "../../runtime/rng.ts";
 import type { Init } from "../../src/cell.ts";
 import {
   type ActDecl, type ConstDecl, type Decl, type Expr, type FDim, type FuzzCell, type ParamDecl, type Role, type SizeDecl, type VecDecl,

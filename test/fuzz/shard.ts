@@ -2,7 +2,7 @@
 // runs one test file at a time on a 2-core machine):
 //   node --import tsx test/fuzz/shard.ts --seed S --start I --cells N [--minimize-ms M] [--total-minimize-ms M] [--typecheck-every K]
 // The last line of its output is `FUZZ-REPORT <json>`: the summary with every failure, minimized.
-import { workerPool } from "../../src/pool.ts";
+import { workerPool } from "../../runtime/pool.ts";
 import { type FuzzSummary, runFuzz } from "./run.ts";
 
 export const REPORT = "FUZZ-REPORT ";

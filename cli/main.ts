@@ -7,18 +7,18 @@ import { LoadError, builtinCellFiles, loadCell } from "../src/load.ts";
 import { deriveBackward } from "../src/backward.ts";
 import { backwardLines, formatLines, forwardLines } from "../src/print.ts";
 import { cellStats } from "../src/stats.ts";
-import { type CheckReport, PASS_RULE, checkGradients, formatReport } from "../src/gradcheck.ts";
+import { type CheckReport, PASS_RULE, checkGradients, formatReport } from "../check/gradcheck.ts";
 import { randomCase } from "../src/sequence.ts";
-import { simdAvailable } from "../src/wasm.ts";
-import { LimitError } from "../src/runtime.ts";
+import { simdAvailable } from "../runtime/memory.ts";
+import { LimitError } from "../runtime/checks.ts";
 import { shapeStr } from "../src/ir.ts";
 import { readFileSync, writeFileSync } from "node:fs";
-import type { Comparison } from "./kernelcheck.ts";
+import type { Comparison } from "../check/kernelcheck.ts";
 import { CaseError, caseToJson, readCase, writeResult } from "./evalcase.ts";
-import { KernelRefusedError } from "./kernelerror.ts";
-import { CacheError } from "./privatecache.ts";
+import { KernelRefusedError } from "../check/kernelerror.ts";
+import { CacheError } from "../check/privatecache.ts";
 // Code generation (ts-morph, prettier) loads only for the commands that need it.
-const kernels = () => import("./kernelcheck.ts");
+const kernels = () => import("../check/kernelcheck.ts");
 import { gradients } from "../src/sequence.ts";
 import type { Sizes } from "../src/eval.ts";
 
@@ -175,7 +175,7 @@ async function check(refs: string[], v: Record<string, string | boolean | undefi
   out(`  ts kernel f64 = reference, wasm kernel f64 = ts kernel f64: max|a-b| <= 1e-12*max(1,max|b|);`);
   out(`  f32 kernels (ts and wasm) ~ ts f64: max|a-b| <= 1e-4*max(1,max|b|) (float32 rounding, accumulated over sums and steps);`);
   out(`  wasm on 2 threads = on 1 thread, bit for bit (f64 and f32); kernel f64 vs finite differences: 6 random directions, same rule as the reference`);
-  out(simdAvailable() ? "  (wasm: the products of generated/gemm.wat and the loops of generated/<cell>.wat, WebAssembly SIMD; ts: the plain TypeScript kernels)" : "  (this engine has no WebAssembly SIMD: the wasm columns are not run)");
+  out(simdAvailable() ? "  (wasm: the products of runtime/gemm.wat and the loops of generated/<cell>.wat, WebAssembly SIMD; ts: the plain TypeScript kernels)" : "  (this engine has no WebAssembly SIMD: the wasm columns are not run)");
   out(line(head));
   out(w.map((n) => "-".repeat(n)).join("  "));
   for (const r of summary) out(line(r));
@@ -241,8 +241,8 @@ async function generateCmd(v: Record<string, string | boolean | undefined>): Pro
   const t = tileOption(v, "tile", "ROWSxCOLS with each from 1 to 8", [8, 8]);
   const tile = t ? { rows: t[0], cols: t[1] } : undefined;
   const wt = tileOption(v, "wasm-tile", "ROWSxVECTORS (rows of the product's register tile, 1 to 6, and its vectors of 4 floats, 1 to 4)", [6, 4]);
-  const { generate } = await import("./generate.ts");
-  const { DEFAULT_WASM_TILE } = await import("./wasm.ts");
+  const { generate } = await import("../codegen/generate.ts");
+  const { DEFAULT_WASM_TILE } = await import("../codegen/gemm-wasm.ts");
   // mc (rows per packed block) stays a multiple of the tile's rows, nc a multiple of its columns
   const wasmTile = wt ? { ...DEFAULT_WASM_TILE, rows: wt[0], vectors: wt[1], mc: 16 * wt[0], nc: 64 * wt[1] * 4 } : undefined;
   const r = await generate(!!v.check, tile, wasmTile);
@@ -312,7 +312,7 @@ export async function main(argv: string[]): Promise<number> {
         check: { type: "boolean" }, tile: { type: "string" }, "wasm-tile": { type: "string" }, in: { type: "string" }, out: { type: "string" },
         reference: { type: "boolean" }, example: { type: "string" }, size: { type: "string" },
         from: { type: "string" }, to: { type: "string" },
-        // train and compare (codegen/train-cmd.ts)
+        // train and compare (cli/train.ts)
         task: { type: "string" }, L: { type: "string" }, K: { type: "string" }, steps: { type: "string" },
         hidden: { type: "string" }, layers: { type: "string" }, optimizer: { type: "string" }, lr: { type: "string" },
         momentum: { type: "string" }, clip: { type: "string" }, "eval-every": { type: "string" }, "eval-size": { type: "string" },
@@ -339,15 +339,15 @@ export async function main(argv: string[]): Promise<number> {
       case "generate":
         return await generateCmd(v);
       case "train": {
-        const { trainCmd } = await import("./train-cmd.ts");
+        const { trainCmd } = await import("./train.ts");
         return await trainCmd(rest, v);
       }
       case "compare": {
-        const { compareCmd } = await import("./train-cmd.ts");
+        const { compareCmd } = await import("./train.ts");
         return await compareCmd(rest, v);
       }
       case "convert": {
-        const { convertCmd } = await import("./convert-cmd.ts");
+        const { convertCmd } = await import("./convert.ts");
         return await convertCmd(rest, v);
       }
       case "bench":

@@ -1,8 +1,8 @@
 // Timing a cell's generated float32 kernels: the median of repeated runs after warm-up.
 import type { Cell } from "../src/cell.ts";
 import { randomCase } from "../src/sequence.ts";
-import type { KernelOptions } from "../src/wasm.ts";
-import { kernelArgs, loadKernels } from "./kernelcheck.ts";
+import type { KernelOptions } from "../runtime/memory.ts";
+import { kernelArgs, loadKernels } from "../check/kernelcheck.ts";
 
 export interface CellTiming {
   readonly B: number;

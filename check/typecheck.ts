@@ -2,7 +2,7 @@
 // tsconfig.json's options (strict, noUncheckedIndexedAccess, …), the text placed in generated/ so
 // its imports resolve to the committed products and the runtime. A check costs seconds (the
 // TypeScript program with its libraries and @types/node), so a pass is remembered in the private
-// cache (codegen/privatecache.ts) under a key of the kernel's text, every file it imports, the
+// cache (check/privatecache.ts) under a key of the kernel's text, every file it imports, the
 // options and the compiler's version: each kernel is checked once per machine.
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -18,7 +18,7 @@ let project: Project | undefined;
 const caches = new Map<string, PrivateCache>();
 const passed = new Set<string>();
 
-/** The text of every file a module imports, transitively, by relative specifier ("./x.ts", "../src/y.ts"). */
+/** The text of every file a module imports, transitively, by relative specifier ("./x.ts", "../runtime/y.ts"). */
 function localImports(text: string, dir: string, seen = new Map<string, string>()): Map<string, string> {
   for (const m of text.matchAll(/^\s*(?:import|export)\b[^;]*?\bfrom\s+"(\.{1,2}\/[^"]+)"/gm)) {
     const file = resolve(dir, m[1]!);

@@ -2,15 +2,15 @@
 // with a private seeded RNG. As thorough as torch.autograd.gradcheck and jax's check_grads:
 // every element (full) or random directions (fast), structural checks of the backward, and on
 // failure a localisation that names the equation whose derivative rule is wrong.
-import type { Cell, CompiledEquation } from "./cell.ts";
-import { type BackwardStep, type DeriveOptions, deriveBackward } from "./backward.ts";
-import { type ForwardResult, type Gradients, type SequenceCase, backwardSequence, forwardSequence, gradients, randomCase } from "./sequence.ts";
-import { type Env, evaluate, numel } from "./eval.ts";
-import { type Node, topo, typeStr } from "./ir.ts";
-import { dimValue } from "./dims.ts";
-import { OPS, leaf, vjpOf } from "./ops.ts";
-import { fit } from "./diff.ts";
-import { Rng } from "./rng.ts";
+import type { Cell, CompiledEquation } from "../src/cell.ts";
+import { type BackwardStep, type DeriveOptions, deriveBackward } from "../src/backward.ts";
+import { type ForwardResult, type Gradients, type SequenceCase, backwardSequence, forwardSequence, gradients, randomCase } from "../src/sequence.ts";
+import { type Env, evaluate, numel } from "../src/eval.ts";
+import { type Node, topo, typeStr } from "../src/ir.ts";
+import { dimValue } from "../src/dims.ts";
+import { OPS, leaf, vjpOf } from "../src/ops.ts";
+import { fit } from "../src/diff.ts";
+import { Rng } from "../runtime/rng.ts";
 
 export interface CheckOptions extends DeriveOptions {
   readonly mode?: "full" | "fast";

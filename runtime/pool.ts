@@ -11,7 +11,7 @@
 
 /** One call on one thread: export `fn` (its index in the module's export list) of module `module`. */
 export interface Job {
-  /** 0: the products (generated/gemm-wasm.ts), 1: the cell's loops */
+  /** 0: the products (runtime/gemm-wasm.ts), 1: the cell's loops */
   readonly module: number;
   readonly fn: number;
   readonly args: readonly number[];
@@ -24,7 +24,7 @@ export interface Pool {
   detach(): void;
 }
 
-// the control block (must match src/wasm-worker.js)
+// the control block (must match runtime/wasm-worker.js)
 const SEQ = 0, DONE = 1, OP = 2, KERNEL = 3, MODULE = 4, FN = 5, NARGS = 6, ERROR = 7, ARGS = 8;
 /** The most arguments a job carries (a loop with more runs on the calling thread alone). */
 export const MAX_ARGS = 240;
@@ -74,7 +74,7 @@ function wait(w: Worker, deadlineMs = Infinity): void {
   for (let spins = 0; Atomics.load(w.ctrl, DONE) !== w.seq; ) {
     if (++spins > SPIN) {
       Atomics.wait(w.ctrl, DONE, Atomics.load(w.ctrl, DONE), 1000);
-      if (Date.now() - t0 > deadlineMs) throw new Error(`cellforge: a worker thread did not answer within ${deadlineMs / 1000} s (src/wasm-worker.js failed to start?)`);
+      if (Date.now() - t0 > deadlineMs) throw new Error(`cellforge: a worker thread did not answer within ${deadlineMs / 1000} s (runtime/wasm-worker.js failed to start?)`);
     }
   }
   if (w.ctrl[ERROR]) {

@@ -1,11 +1,11 @@
-// A worker thread of src/pool.ts: runs products on its own instance of the kernels' WebAssembly
+// A worker thread of runtime/pool.ts: runs products on its own instance of the kernels' WebAssembly
 // module over their shared memory. Plain JavaScript so that it starts without a TypeScript loader.
 import { workerData, receiveMessageOnPort } from "node:worker_threads";
 import v8 from "node:v8";
 import vm from "node:vm";
 
 const SEQ = 0, DONE = 1, OP = 2, KERNEL = 3, MODULE = 4, FN = 5, NARGS = 6, ERROR = 7, ARGS = 8;
-const MAX_ARGS = 240, MESSAGE = ARGS + MAX_ARGS, MESSAGE_LENGTH = 200; // as in src/pool.ts
+const MAX_ARGS = 240, MESSAGE = ARGS + MAX_ARGS, MESSAGE_LENGTH = 200; // as in runtime/pool.ts
 
 // An idle worker allocates nothing, so nothing would ever collect a detached kernel's memory:
 // it collects explicitly on detach.

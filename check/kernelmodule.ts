@@ -4,17 +4,17 @@
 // works the same under every module loader (tsx for the CLI, vite for vitest), which a `data:` URL
 // import does not (vitest hands it to Node, which cannot load the .ts files it imports).
 import { transformSync } from "esbuild";
-import { commentText } from "./escape.ts";
-import * as gemm from "../generated/gemm.ts";
-import * as gemmWasm from "../generated/gemm-wasm.ts";
-import * as runtime from "../src/runtime.ts";
-import * as wasm from "../src/wasm.ts";
+import { commentText } from "../codegen/escape.ts";
+import * as gemm from "../runtime/gemm.ts";
+import * as gemmWasm from "../runtime/gemm-wasm.ts";
+import * as runtime from "../runtime/checks.ts";
+import * as wasm from "../runtime/memory.ts";
 
 /** A kernel's imports by specifier, as emit.ts writes them for a file in generated/, and the modules they stand for. */
 export type KernelImports = Readonly<Record<string, object>>;
 
 /** The committed products and the runtime. */
-export const KERNEL_IMPORTS: KernelImports = { "./gemm.ts": gemm, "./gemm-wasm.ts": gemmWasm, "../src/runtime.ts": runtime, "../src/wasm.ts": wasm };
+export const KERNEL_IMPORTS: KernelImports = { "../runtime/gemm.ts": gemm, "../runtime/gemm-wasm.ts": gemmWasm, "../runtime/checks.ts": runtime, "../runtime/memory.ts": wasm };
 
 /** Run a module's text (emitted for generated/) with its imports bound to `imports`; `label` names it in stack traces. */
 export function moduleFromText(text: string, label: string, imports: KernelImports = KERNEL_IMPORTS): Record<string, unknown> {

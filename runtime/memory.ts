@@ -5,15 +5,15 @@
 // products the generated TypeScript ones, and the loops run in TypeScript. On the wasm backend every
 // buffer — parameters, saved values, scratch, and the kernel's own copy of each argument — is a view
 // into one WebAssembly memory, made once when the kernel is created; the products
-// (generated/gemm.wat) and the loops with a WebAssembly form (generated/<cell>.wat) run there, on
+// (runtime/gemm.wat) and the loops with a WebAssembly form (generated/<cell>.wat) run there, on
 // the same bytes, and the few whole-vector ops left (sums over the batch, copies) in JavaScript on
 // the views. A call copies its arguments in once and its results out once; nothing is copied per step.
 //
-// With threads > 1 the memory is shared with worker threads (src/pool.ts) and every product is
+// With threads > 1 the memory is shared with worker threads (runtime/pool.ts) and every product is
 // split by rows (or columns) of its result, never along its sum, so each number is computed by the
 // same instructions in the same order whatever the thread count: results are bit-identical.
 import { type Pool, type Job, MAX_ARGS, workerPool } from "./pool.ts";
-import { type FloatArray, LimitError, checkMemory, formatBytes } from "./runtime.ts";
+import { type FloatArray, LimitError, checkMemory, formatBytes } from "./checks.ts";
 
 export type Backend = "wasm" | "ts";
 
@@ -36,7 +36,7 @@ export interface Products<A extends FloatArray> {
   TN(m: number, k: number, rows: number, a: A, aOff: number, aStride: number, w: A, bOff: number, bStride: number, c: A, cOff: number, acc: boolean): void;
 }
 
-/** The generated products (generated/gemm-wasm.ts): the base64 binary and the tile it was made for. */
+/** The generated products (runtime/gemm-wasm.ts): the base64 binary and the tile it was made for. */
 export interface WasmModuleSource {
   readonly tile: { readonly rows: number; readonly vectors: number };
   /** floats of work area each thread's product needs (packed panels) */
