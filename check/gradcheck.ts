@@ -160,7 +160,7 @@ export function checkGradients(cell: Cell, c: SequenceCase = randomCase(cell), o
  * A kink within the step (relu, max, a hard sigmoid's corner): the one-sided slopes disagree, and
  * the analytic value is one of them or lies between them (a subgradient).
  */
-function isKink(a: number, lp: number, l0: number, lm: number, h: number, ok: (a: number, n: number) => boolean): boolean {
+export function isKink(a: number, lp: number, l0: number, lm: number, h: number, ok: (a: number, n: number) => boolean): boolean {
   const right = (lp - l0) / h, left = (l0 - lm) / h;
   if (ok(right, left)) return false;
   return ok(a, right) || ok(a, left) || (a - left) * (a - right) <= 0;
