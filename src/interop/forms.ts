@@ -5,7 +5,18 @@
 //
 // Gate orders (CELLS.md): PyTorch/cuDNN GRU [r|z|n], LSTM [i|f|g|o]; Keras/tfjs GRU [z|r|h],
 // LSTM [i|f|c|o]. PyTorch stores W as (k·H, n) and computes x@Wᵀ; Keras stores kernel (n, k·H).
+//
+// The equations are the built-in cells' (dsl/), never restated here: a form with another gate
+// function than its built-in cell is that cell with the gate function replaced (`withGate`).
 import type { CellSpec } from "../cell.ts";
+import rnn from "../../dsl/rnn.ts";
+import gru from "../../dsl/gru.ts";
+import lstm from "../../dsl/lstm.ts";
+import gruKeras from "../../dsl/gru-keras.ts";
+import gruKerasResetBefore from "../../dsl/gru-keras-reset-before.ts";
+import gruTfjs from "../../dsl/gru-tfjs.ts";
+import lstmKeras from "../../dsl/lstm-keras.ts";
+import lstmTfjs from "../../dsl/lstm-tfjs.ts";
 
 export type Framework = "pytorch" | "keras";
 
@@ -36,9 +47,9 @@ export interface Form {
   readonly framework: Framework;
   /** What a reader calls it: `PyTorch nn.GRU / nn.GRUCell`. */
   readonly title: string;
-  /** The equations, with the parameter names used by `layout` (those of the built-in cell of this form). */
+  /** The equations, with the parameter names used by `layout`: a built-in cell's, or one with its gate function replaced. */
   readonly spec: CellSpec;
-  /** The built-in cell in dsl/ that is this form, when there is one. */
+  /** The built-in cell in dsl/ that is this form, when there is one (`spec` is then that cell's). */
   readonly builtin?: string;
   /** Stored tensors in the order the framework lists them, by their names in that framework. */
   readonly layout: Readonly<Record<string, TensorLayout>>;
@@ -48,7 +59,16 @@ export interface Form {
   readonly config?: Readonly<Record<string, string | boolean>>;
 }
 
-const SIZES = { D: "input size", H: "hidden size" } as const;
+/**
+ * A Keras cell with another recurrent activation: every call of the base cell's `sigmoid` (the only
+ * gate function in those cells; a name followed by `(` is always a call) becomes `act`.
+ */
+function withGate(base: CellSpec, act: RecurrentActivation): CellSpec {
+  if (act === "sigmoid") return base;
+  const swap = (e: string) => e.replace(/\bsigmoid\(/g, `${act}(`);
+  const equations = typeof base.equations === "string" ? swap(base.equations) : base.equations.map(swap);
+  return { ...base, name: `${base.name}-${act}`, doc: `${base.doc ?? base.name}, recurrent activation ${act}`, equations };
+}
 
 // ------------------------------------------------------------------ PyTorch (torch/nn/modules/rnn.py)
 
@@ -57,11 +77,7 @@ const pytorchRnn: Form = {
   framework: "pytorch",
   title: "PyTorch nn.RNN / nn.RNNCell (nonlinearity='tanh')",
   builtin: "rnn",
-  spec: {
-    name: "pytorch-rnn", doc: "PyTorch nn.RNN, tanh", sizes: SIZES, inputs: { x: "D" }, state: { h: "H" },
-    params: { Wih: ["H", "D"], Whh: ["H", "H"], bih: "H", bhh: "H" },
-    equations: "h' = tanh(Wih*x + bih + Whh*h + bhh)",
-  },
+  spec: rnn,
   layout: { weight_ih: { kind: "rows", parts: ["Wih"] }, weight_hh: { kind: "rows", parts: ["Whh"] }, bias_ih: { kind: "rows", parts: ["bih"] }, bias_hh: { kind: "rows", parts: ["bhh"] } },
   sizeFrom: { D: ["weight_ih", 1], H: ["weight_hh", 1] },
 };
@@ -71,19 +87,7 @@ const pytorchGru: Form = {
   framework: "pytorch",
   title: "PyTorch nn.GRU / nn.GRUCell",
   builtin: "gru",
-  spec: {
-    name: "pytorch-gru", doc: "PyTorch nn.GRU", sizes: SIZES, inputs: { x: "D" }, state: { h: "H" },
-    params: {
-      Wir: ["H", "D"], Wiz: ["H", "D"], Win: ["H", "D"], Whr: ["H", "H"], Whz: ["H", "H"], Whn: ["H", "H"],
-      bir: "H", biz: "H", bin: "H", bhr: "H", bhz: "H", bhn: "H",
-    },
-    equations: [
-      "r  = sigmoid(Wir*x + bir + Whr*h + bhr)",
-      "z  = sigmoid(Wiz*x + biz + Whz*h + bhz)",
-      "n  = tanh(Win*x + bin + r .* (Whn*h + bhn))",
-      "h' = (1 - z) .* n + z .* h",
-    ],
-  },
+  spec: gru,
   layout: {
     weight_ih: { kind: "rows", parts: ["Wir", "Wiz", "Win"] },
     weight_hh: { kind: "rows", parts: ["Whr", "Whz", "Whn"] },
@@ -98,21 +102,7 @@ const pytorchLstm: Form = {
   framework: "pytorch",
   title: "PyTorch nn.LSTM / nn.LSTMCell",
   builtin: "lstm",
-  spec: {
-    name: "pytorch-lstm", doc: "PyTorch nn.LSTM", sizes: SIZES, inputs: { x: "D" }, state: { h: "H", c: "H" },
-    params: {
-      Wii: ["H", "D"], Wif: ["H", "D"], Wig: ["H", "D"], Wio: ["H", "D"], Whi: ["H", "H"], Whf: ["H", "H"], Whg: ["H", "H"], Who: ["H", "H"],
-      bii: "H", bif: "H", big: "H", bio: "H", bhi: "H", bhf: "H", bhg: "H", bho: "H",
-    },
-    equations: [
-      "i  = sigmoid(Wii*x + bii + Whi*h + bhi)",
-      "f  = sigmoid(Wif*x + bif + Whf*h + bhf)",
-      "g  = tanh(Wig*x + big + Whg*h + bhg)",
-      "o  = sigmoid(Wio*x + bio + Who*h + bho)",
-      "c' = f .* c + i .* g",
-      "h' = o .* tanh(c')",
-    ],
-  },
+  spec: lstm,
   layout: {
     weight_ih: { kind: "rows", parts: ["Wii", "Wif", "Wig", "Wio"] },
     weight_hh: { kind: "rows", parts: ["Whi", "Whf", "Whg", "Who"] },
@@ -124,8 +114,10 @@ const pytorchLstm: Form = {
 
 // ------------------------------------------------------------------ Keras 3 / tfjs-layers (keras/src/layers/rnn/{gru,lstm}.py, tfjs-layers/src/layers/recurrent.ts)
 
-const KERAS_GRU_PARAMS = { Kz: ["H", "D"], Kr: ["H", "D"], Kh: ["H", "D"], Rz: ["H", "H"], Rr: ["H", "H"], Rh: ["H", "H"], bz: "H", br: "H", bh: "H" } as const;
 const kerasKernels = { kernel: { kind: "cols", parts: ["Kz", "Kr", "Kh"] }, recurrent_kernel: { kind: "cols", parts: ["Rz", "Rr", "Rh"] } } as const;
+const BUILTIN_SPECS: Readonly<Record<string, CellSpec>> = {
+  "gru-keras": gruKeras, "gru-keras-reset-before": gruKerasResetBefore, "gru-tfjs": gruTfjs, "lstm-keras": lstmKeras, "lstm-tfjs": lstmTfjs,
+};
 const BUILTIN_KERAS: Readonly<Record<string, string>> = {
   "keras-gru-reset-after/sigmoid": "gru-keras",
   "keras-gru-reset-before/sigmoid": "gru-keras-reset-before",
@@ -142,13 +134,7 @@ function kerasGru(resetAfter: boolean, act: RecurrentActivation): Form {
     framework: "keras",
     title: `Keras GRU (reset_after=${resetAfter ? "True" : "False"}, recurrent_activation ${act})${!resetAfter && act === "hardSigmoid" ? ", the tfjs default" : ""}`,
     ...(builtin ? { builtin } : {}),
-    spec: {
-      name: id.replace("/", "-"), doc: `Keras GRU, reset_after=${resetAfter}`, sizes: SIZES, inputs: { x: "D" }, state: { h: "H" },
-      params: resetAfter ? { ...KERAS_GRU_PARAMS, rbz: "H", rbr: "H", rbh: "H" } : KERAS_GRU_PARAMS,
-      equations: resetAfter
-        ? [`z = ${act}(Kz*x + bz + Rz*h + rbz)`, `r = ${act}(Kr*x + br + Rr*h + rbr)`, "hh = tanh(Kh*x + bh + r .* (Rh*h + rbh))", "h' = z .* h + (1 - z) .* hh"]
-        : [`z = ${act}(Kz*x + bz + Rz*h)`, `r = ${act}(Kr*x + br + Rr*h)`, "hh = tanh(Kh*x + bh + Rh*(r .* h))", "h' = z .* h + (1 - z) .* hh"],
-    },
+    spec: builtin ? BUILTIN_SPECS[builtin]! : withGate(resetAfter ? gruKeras : gruKerasResetBefore, act),
     layout: {
       ...kerasKernels,
       bias: resetAfter ? { kind: "grid", rows: [["bz", "br", "bh"], ["rbz", "rbr", "rbh"]] } : { kind: "rows", parts: ["bz", "br", "bh"] },
@@ -166,18 +152,7 @@ function kerasLstm(act: RecurrentActivation): Form {
     framework: "keras",
     title: `Keras LSTM (recurrent_activation ${act})${act === "hardSigmoid" ? ", the tfjs default" : ""}`,
     ...(builtin ? { builtin } : {}),
-    spec: {
-      name: id.replace("/", "-"), doc: "Keras LSTM", sizes: SIZES, inputs: { x: "D" }, state: { h: "H", c: "H" },
-      params: { Ki: ["H", "D"], Kf: ["H", "D"], Kc: ["H", "D"], Ko: ["H", "D"], Ri: ["H", "H"], Rf: ["H", "H"], Rc: ["H", "H"], Ro: ["H", "H"], bi: "H", bf: "H", bc: "H", bo: "H" },
-      equations: [
-        `i = ${act}(Ki*x + Ri*h + bi)`,
-        `f = ${act}(Kf*x + Rf*h + bf)`,
-        "g = tanh(Kc*x + Rc*h + bc)",
-        `o = ${act}(Ko*x + Ro*h + bo)`,
-        "c' = f .* c + i .* g",
-        "h' = o .* tanh(c')",
-      ],
-    },
+    spec: builtin ? BUILTIN_SPECS[builtin]! : withGate(lstmKeras, act),
     layout: {
       kernel: { kind: "cols", parts: ["Ki", "Kf", "Kc", "Ko"] },
       recurrent_kernel: { kind: "cols", parts: ["Ri", "Rf", "Rc", "Ro"] },
