@@ -5,14 +5,15 @@ import { type Dim, dimAdd, dimConst, dimScale, dimSize, dimValue } from "./dims.
 import { type Node, type Type, mat, scalar, shapeStr, vec } from "./ir.ts";
 import { ShapeError, konst, leaf, apply } from "./ops.ts";
 import { CellError, type Where, formatWarning, sourceIndex } from "./errors.ts";
-import { type Equation, type Scope, FUNCTIONS, IDENT, IDENT_RULE, NEXT, RESERVED_WORDS, closest, didYouMean, lower, parseEquations } from "./lang.ts";
+import { type Equation, type Scope, IDENT, IDENT_RULE, NEXT, RESERVED_WORDS, closest, didYouMean, lower, parseEquations } from "./lang.ts";
 import type { Sizes } from "./eval.ts";
 import { ActivationError, bindConstants, compileActivation, differentiateActivation } from "./activations.ts";
 import { ACTIVATION_LIMITS, scanExpression } from "./limits.ts";
+import type { Init } from "../runtime/checks.ts";
 
 export type ShapeSpec = string | number | readonly (string | number)[];
-/** How a parameter starts: U(-1/sqrt(H), 1/sqrt(H)) by default. */
-export type Init = "uniform" | "zeros" | "ones" | { readonly constant: number } | { readonly uniform: number };
+/** How a parameter starts: U(-1/sqrt(H), 1/sqrt(H)) by default (the runtime's `initSlice` does it). */
+export type { Init };
 export interface ParamSpec {
   readonly shape: ShapeSpec;
   readonly init?: Init;
@@ -161,7 +162,7 @@ export function compileCell(spec: CellSpec, opts: CompileOptions = {}): Cell {
     const loc = decl(field, name);
     if (!IDENT.test(name) || name.includes("__")) bad(`invalid identifier ${JSON.stringify(name)} (${what}): ${IDENT_RULE}`, undefined, loc);
     if (RESERVED.has(name)) bad(`invalid identifier "${name}" (${what}): it is reserved, as ${RESERVED.get(name)}`, undefined, loc);
-    if (Object.hasOwn(FUNCTIONS, name)) bad(`invalid identifier "${name}" (${what}): it is the name of a function`, undefined, loc);
+    // a declared name may be a function's: it hides that function in this cell (src/lang.ts)
     const prev = taken.get(name);
     if (prev) bad(`"${name}" is declared twice: as ${prev} and as ${what}`, undefined, loc);
     taken.set(name, what);
@@ -274,7 +275,6 @@ export function compileCell(spec: CellSpec, opts: CompileOptions = {}): Cell {
       failLhs(eq, `"${eq.name}" is a state: its update is written ${eq.name}' = …`, `on a right-hand side, ${eq.name} is the old value and ${eq.name}' the new one`);
     if (!eq.primed && kind && kind !== "an output") failLhs(eq, `cannot assign to "${eq.name}", which is ${kind}`);
     if (!kind && RESERVED.has(eq.name)) failLhs(eq, `invalid identifier "${eq.name}": it is reserved, as ${RESERVED.get(eq.name)}`);
-    if (!kind && Object.hasOwn(FUNCTIONS, eq.name)) failLhs(eq, `cannot define "${eq.name}": it is the name of a function`);
     const prev = defs.get(key);
     if (prev) failLhs(eq, eq.primed ? `state ${eq.name} is updated twice (lines ${prev.line} and ${eq.line})` : `"${eq.name}" is defined twice (lines ${prev.line} and ${eq.line})`);
     defs.set(key, eq);

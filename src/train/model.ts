@@ -8,30 +8,13 @@
 // A cell's exposed value is its first declared output if it has one (SRU's h), else the state h,
 // else its first state. The other states (the LSTM's c) pass nothing up and get zero upstream.
 import type { Rng } from "../../runtime/rng.ts";
+import type { FloatArray, Kernel, KernelModule, Precision } from "../../runtime/kernel.ts";
 import { deriveSeed, streamRng } from "./seeds.ts";
 
-export type FloatArray = Float32Array | Float64Array;
-export type Precision = 32 | 64;
+export type { FloatArray, Precision };
 
 /** What the training runtime needs of a generated kernel module (generated/<cell>.ts, or check/kernelcheck.ts loadKernels). */
-export interface CellKernels {
-  readonly spec: {
-    readonly name: string;
-    readonly sizes: readonly string[];
-    readonly inputs: readonly { readonly name: string; readonly size: string }[];
-    readonly states: readonly { readonly name: string; readonly size: string }[];
-    readonly outputs: readonly { readonly name: string; readonly size: string }[];
-  };
-  paramLayout(sizes: Record<string, number>): { total: number; params: { name: string; offset: number; length: number }[] };
-  initParams(sizes: Record<string, number>, seed: number): Float64Array;
-  createKernel64(sizes: Record<string, number>, B: number, T: number): Kernel<Float64Array>;
-  createKernel32(sizes: Record<string, number>, B: number, T: number): Kernel<Float32Array>;
-}
-interface Kernel<X extends FloatArray> {
-  readonly nParams: number;
-  forward(p: X, inputs: Record<string, X>, initial: Record<string, X>, out: Record<string, X>): void;
-  backward(p: X, inputs: Record<string, X>, initial: Record<string, X>, out: Record<string, X>, upstream: Record<string, X>, grads: { params: X; inputs: Record<string, X>; initial: Record<string, X> }): void;
-}
+export type CellKernels = KernelModule;
 
 export interface ModelConfig {
   readonly layers: number;
