@@ -8,6 +8,7 @@
 import type { Cell } from "../src/cell.ts";
 import { dimValue } from "../src/dims.ts";
 import { type SequenceCase, checkCase } from "../src/sequence.ts";
+import { isSize } from "../runtime/checks.ts";
 
 export class CaseError extends Error {}
 
@@ -40,7 +41,7 @@ const obj = (v: unknown, field: string): Record<string, unknown> => {
   return v as Record<string, unknown>;
 };
 const count = (v: unknown, field: string): number => {
-  if (typeof v !== "number" || !Number.isInteger(v) || v < 1) throw new CaseError(`${field}: expected a positive integer, got ${JSON.stringify(v)}`);
+  if (!isSize(v)) throw new CaseError(`${field}: expected a positive integer, got ${JSON.stringify(v)}`);
   return v;
 };
 

@@ -4,6 +4,7 @@
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { basename, dirname, extname, join } from "node:path";
 import { CellError } from "../src/errors.ts";
+import { parseSizes } from "./sizes.ts";
 import { LoadError, loadCell } from "../src/load.ts";
 import { CheckpointError } from "../src/train/checkpoint.ts";
 import { type CellKernels, ModelError, type Precision } from "../src/train/model.ts";
@@ -69,13 +70,7 @@ function numFlag(f: Flags, name: string, d: number): number {
 
 function sizesFlag(f: Flags): Record<string, number> | undefined {
   if (typeof f.sizes !== "string") return undefined;
-  const out: Record<string, number> = {};
-  for (const kv of f.sizes.split(",")) {
-    const m = /^(\w+)=(\d+)$/.exec(kv.trim());
-    if (!m || Number(m[2]) < 1) throw new UsageError(`--sizes: "${kv}" is not SIZE=n`);
-    out[m[1]!] = Number(m[2]);
-  }
-  return out;
+  return parseSizes(f.sizes, undefined, (m) => { throw new UsageError(m); });
 }
 
 /** The run's configuration from the flags and the task's defaults. */

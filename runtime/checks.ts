@@ -5,11 +5,14 @@ import { Rng } from "./rng.ts";
 export type FloatArray = Float32Array | Float64Array;
 
 /** Sizes must be positive integers; returns them for destructuring. */
+/** A size's value, wherever sizes are given (a kernel's sizes, a cell's defaults, a case, `--sizes`): a positive integer. */
+export const isSize = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v) && v >= 1;
+
 export function checkSizes<S extends Readonly<Record<string, number>>>(cell: string, sizes: S, names: readonly string[]): S {
   if (!sizes || typeof sizes !== "object") throw new TypeError(`${cell}: sizes must be an object with ${names.join(", ")}`);
   for (const n of names) {
     const v = Object.hasOwn(sizes, n) ? sizes[n] : undefined; // a size named toString is not Object.prototype's
-    if (typeof v !== "number" || !Number.isInteger(v) || v < 1) throw new RangeError(`${cell}: size ${n} must be a positive integer, got ${String(v)}`);
+    if (!isSize(v)) throw new RangeError(`${cell}: size ${n} must be a positive integer, got ${String(v)}`);
   }
   return sizes;
 }

@@ -9,7 +9,7 @@ import { type Equation, type Scope, IDENT, IDENT_RULE, NEXT, RESERVED_WORDS, clo
 import type { Sizes } from "./eval.ts";
 import { ActivationError, bindConstants, compileActivation, differentiateActivation } from "./activations.ts";
 import { ACTIVATION_LIMITS, scanExpression } from "./limits.ts";
-import type { Init } from "../runtime/checks.ts";
+import { type Init, isSize } from "../runtime/checks.ts";
 
 export type ShapeSpec = string | number | readonly (string | number)[];
 /** How a parameter starts: U(-1/sqrt(H), 1/sqrt(H)) by default (the runtime's `initSlice` does it). */
@@ -352,8 +352,8 @@ function defaultSizes(sizes: readonly string[], given: Readonly<Record<string, u
   sizes.forEach((s, i) => (d[s] = 3 + i));
   for (const [k, v] of Object.entries(given)) {
     if (!sizes.includes(k)) bad(`defaults: "${k}" is not a size${didYouMean(closest(k, sizes))}`, k);
-    if (typeof v !== "number" || !Number.isInteger(v) || v < 1) bad(`defaults: ${k} must be a positive integer, not ${kindOf(v)}`, k);
-    d[k] = v as number;
+    if (!isSize(v)) bad(`defaults: ${k} must be a positive integer, not ${kindOf(v)}`, k);
+    d[k] = v;
   }
   return d;
 }
