@@ -2,7 +2,7 @@
 // with a private seeded RNG. As thorough as torch.autograd.gradcheck and jax's check_grads:
 // every element (full) or random directions (fast), structural checks of the backward, and on
 // failure a localisation that names the equation whose derivative rule is wrong.
-import type { Cell, CompiledEquation } from "../src/cell.ts";
+import { type Cell, type CompiledEquation, stepRoots } from "../src/cell.ts";
 import { type BackwardStep, type DeriveOptions, deriveBackward } from "../src/backward.ts";
 import { type ForwardResult, type Gradients, type SequenceCase, backwardSequence, forwardSequence, gradients, randomCase } from "../src/sequence.ts";
 import { type Env, evaluate, numel } from "../src/eval.ts";
@@ -199,7 +199,7 @@ function structuralChecks(bw: BackwardStep, c: SequenceCase, g1: Gradients): Str
 export function localise(bw: BackwardStep, c: SequenceCase, opts: DeriveOptions = {}): Blame[] {
   const cell = bw.cell;
   const rule = opts.rule ?? vjpOf;
-  const roots = [...cell.next, ...cell.outputs.map((o) => o.node)];
+  const roots = stepRoots(cell);
   const env: Env = new Map(cell.params.map((p) => [p.node, c.params[p.name]!]));
   cell.inputs.forEach((x) => env.set(x, c.inputs[x.attrs.name!]!.subarray(0, numel(x.type, c.B, c.sizes))));
   cell.states.forEach((s) => env.set(s, c.initial[s.attrs.name!]!));

@@ -1,6 +1,6 @@
 // A cell's backward step, derived: reverse mode over the step's equations, simplified, with the
 // set of forward values it reads (the saved set) kept small.
-import type { Cell, CompiledEquation } from "./cell.ts";
+import { type Cell, type CompiledEquation, stepRoots } from "./cell.ts";
 import { type Node, topo } from "./ir.ts";
 import { OPS, leaf } from "./ops.ts";
 import { type VjpRule, vjp } from "./diff.ts";
@@ -36,7 +36,7 @@ export interface DeriveOptions {
 export const seedName = (name: string): string => `d${name}`;
 
 export function deriveBackward(cell: Cell, opts: DeriveOptions = {}): BackwardStep {
-  const roots = [...cell.next, ...cell.outputs.map((o) => o.node)];
+  const roots = stepRoots(cell);
   const rootNames = [...cell.states.map((s) => `${s.attrs.name}'`), ...cell.outputs.map((o) => o.name)];
   const seeds = roots.map((r, i) => leaf(seedName(rootNames[i]!), "seed", r.type));
   const wrt = [...cell.inputs, ...cell.states, ...cell.params.map((p) => p.node)];

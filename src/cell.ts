@@ -80,6 +80,9 @@ export interface Cell {
   readonly warnings: readonly string[];
 }
 
+/** What one step computes: the next value of every state, then every output (the roots of the step's graph). */
+export const stepRoots = (cell: Pick<Cell, "next" | "outputs">): Node[] => [...cell.next, ...cell.outputs.map((o) => o.node)];
+
 /** Words of the equation language itself (mathjs operators and literals): no declared name may be one. */
 const RESERVED = new Map(Object.entries(RESERVED_WORDS));
 
@@ -330,7 +333,7 @@ export function compileCell(spec: CellSpec, opts: CompileOptions = {}): Cell {
 
   const next = states.map((s) => values.get(`${s.attrs.name}'`)!);
   const outputs = outNames.map((o) => ({ name: o.name, node: values.get(o.name)! }));
-  const used = reachable([...next, ...outputs.map((o) => o.node)]);
+  const used = reachable(stepRoots({ next, outputs }));
   for (const p of params) if (!used.has(p.node)) warn(`parameter ${p.name} is never used (its gradient is zero)`, decl("params", p.name));
   for (const x of inputs) if (!used.has(x)) warn(`input ${x.attrs.name} is never used`, decl("inputs", x.attrs.name!));
   const read = new Set(eqs.flatMap((e) => e.reads.filter((r) => !r.primed).map((r) => r.name)));

@@ -1,6 +1,6 @@
 // Running a cell over T steps and backpropagating through time, with the reference evaluator.
 // The forward keeps only what the derived backward needs (the saved set) per step.
-import type { Cell } from "./cell.ts";
+import { type Cell, stepRoots } from "./cell.ts";
 import type { BackwardStep } from "./backward.ts";
 import { type Node, topo } from "./ir.ts";
 import { type Env, type Sizes, evaluate, numel } from "./eval.ts";
@@ -39,7 +39,7 @@ const stepSlice = (a: Float64Array, t: number, B: number, n: number) => a.subarr
 
 export function forwardSequence(cell: Cell, c: SequenceCase, keep: readonly Node[] = []): ForwardResult {
   const { B, T, sizes } = c;
-  const roots = [...cell.next, ...cell.outputs.map((o) => o.node)];
+  const roots = stepRoots(cell);
   const rootNames = [...cell.states.map((s) => s.attrs.name!), ...cell.outputs.map((o) => o.name)];
   const outputs: Record<string, Float64Array> = {};
   roots.forEach((r, i) => (outputs[rootNames[i]!] = new Float64Array(T * B * vecLen(r, sizes))));
@@ -104,7 +104,7 @@ export function backwardSequence(bw: BackwardStep, c: SequenceCase, fwd: Forward
 /** Floats of a case: parameters, and per sequence its inputs, initial states and upstream gradients. */
 function caseFloats(cell: Cell, sizes: Sizes, B: number, T: number): number {
   const per = (ns: readonly Node[]) => ns.reduce((s, n) => s + numel(n.type, B, sizes), 0);
-  return per(cell.params.map((p) => p.node)) + T * per(cell.inputs) + per(cell.states) + T * per([...cell.next, ...cell.outputs.map((o) => o.node)]);
+  return per(cell.params.map((p) => p.node)) + T * per(cell.inputs) + per(cell.states) + T * per(stepRoots(cell));
 }
 
 /** Refuse a case too big for memory before it is made (a random one, or one read from JSON). */
@@ -119,7 +119,7 @@ export function checkCase(cell: Cell, sizes: Sizes, B: number, T: number): void 
 export function checkReference(bw: BackwardStep, c: Pick<SequenceCase, "sizes" | "B" | "T">): void {
   const { cell } = bw, { sizes, B, T } = c;
   const per = (ns: Iterable<Node>) => { let s = 0; for (const n of ns) s += numel(n.type, B, sizes); return s; };
-  const roots = [...cell.next, ...cell.outputs.map((o) => o.node)];
+  const roots = stepRoots(cell);
   const floats = 2 * caseFloats(cell, sizes, B, T) + T * per(new Set([...bw.saved, ...cell.states])) + per(topo(roots)) + per(topo(bw.outputs));
   checkMemory(`the reference evaluator for ${cell.name} at ${sizesText(sizes, B, T)}`, floats, 64, "run");
 }

@@ -1,6 +1,6 @@
 // What a cell costs: parameters (as a formula in the sizes and as a number), FLOPs per example per
 // step for the forward and the derived backward, and floats saved per example per step for BPTT.
-import type { Cell } from "./cell.ts";
+import { type Cell, stepRoots } from "./cell.ts";
 import type { BackwardStep } from "./backward.ts";
 import { type Poly, dimValue, polyAdd, polyOfShape, polyStr } from "./dims.ts";
 import { type Node, topo } from "./ir.ts";
@@ -42,7 +42,7 @@ export interface CellStats {
 
 export function cellStats(bw: BackwardStep, sizes: Sizes): CellStats {
   const cell = bw.cell;
-  const fwd = topo([...cell.next, ...cell.outputs.map((o) => o.node)]);
+  const fwd = topo(stepRoots(cell));
   const fwdSet = new Set(fwd);
   const bwdOnly = topo(bw.outputs, (n) => fwdSet.has(n) && !bw.recomputed.includes(n)).filter((n) => !fwdSet.has(n) || bw.recomputed.includes(n));
   const states = new Set(cell.next);
