@@ -111,16 +111,60 @@ const kindOf = (v: unknown): string =>
 
 /** Compile a cell declaration into IR; every mistake is a CellError naming the cell and the spot. */
 export function compileCell(spec: CellSpec, opts: CompileOptions = {}): Cell {
-  const raw: unknown = spec;
-  const cellName = isRecord(raw) && typeof raw.name === "string" ? raw.name : "(unnamed)";
-  const file = sourceIndex(opts.source);
-  const at = (w: Partial<Where> = {}): Where => ({ cell: cellName, ...(opts.file ? { file: opts.file } : {}), ...w });
-  /** A mistake in the declaration; `loc` is its line in the file, when the file is known. */
-  const bad = (problem: string, hint?: string, loc: Partial<Where> = {}): never => { throw new CellError(at(loc), problem, hint); };
-  const decl = file.decl;
-  const warnings: string[] = [];
-  const warn = (problem: string, loc: Partial<Where> = {}) => { warnings.push(formatWarning(at(loc), problem)); };
+  const cx = context(spec, opts);
+  const sections = readSections(spec, cx); // the declaration's fields, each of the kind it must be
+  const decls = declare(sections, cx); // every declared name: sizes, inputs, states, outputs, parameters, constants, activations
+  const eqs = orderEquations(sections.equations, decls, cx); // the equations parsed, checked against the declarations, in dependency order
+  const step = lowerEquations(eqs, decls, cx); // each lowered to IR and checked against its declared shape
+  warnUnused(eqs, decls, step, cx);
+  const defaults = defaultSizes(decls.sizes, sections.defaults, (p, k) => cx.bad(p, undefined, cx.decl("defaults", k)));
+  const { inputs, states, params, constants } = decls;
+  return { name: cx.name, doc: sections.doc, ...(opts.file ? { file: opts.file } : {}), sizes: decls.sizes, defaults, inputs, states, ...step, params, constants, warnings: cx.warnings };
+}
 
+/** Where a mistake is, and how to say so: every phase of `compileCell` reports through this. */
+interface Context {
+  readonly name: string;
+  readonly opts: CompileOptions;
+  readonly file: ReturnType<typeof sourceIndex>;
+  /** The declaration `field: { …, key: … }` in the file (the key, or `token` after it on its line). */
+  readonly decl: ReturnType<typeof sourceIndex>["decl"];
+  readonly at: (w?: Partial<Where>) => Where;
+  /** A mistake in the declaration; `loc` is its line in the file, when the file is known. */
+  readonly bad: (problem: string, hint?: string, loc?: Partial<Where>) => never;
+  readonly warn: (problem: string, loc?: Partial<Where>) => void;
+  readonly warnings: string[];
+}
+
+function context(spec: unknown, opts: CompileOptions): Context {
+  const name = isRecord(spec) && typeof spec.name === "string" ? spec.name : "(unnamed)";
+  const file = sourceIndex(opts.source);
+  const warnings: string[] = [];
+  const at = (w: Partial<Where> = {}): Where => ({ cell: name, ...(opts.file ? { file: opts.file } : {}), ...w });
+  return {
+    name, opts, file, decl: file.decl, at, warnings,
+    bad: (problem, hint, loc = {}) => { throw new CellError(at(loc), problem, hint); },
+    warn: (problem, loc = {}) => { warnings.push(formatWarning(at(loc), problem)); },
+  };
+}
+
+type Section = Readonly<Record<string, unknown>>;
+interface Sections {
+  readonly raw: Section;
+  readonly doc: string;
+  readonly sizes: Section;
+  readonly inputs: Section;
+  readonly state: Section;
+  readonly params: Section;
+  readonly outputs: Section;
+  readonly constants: Section;
+  readonly activations: Section;
+  readonly defaults: Section;
+  readonly equations: string | readonly string[];
+}
+
+/** The declaration's fields, each of the kind it must be (a .json cell can hold anything). */
+function readSections(raw: unknown, { bad, warn, decl }: Context): Sections {
   if (!isRecord(raw)) return bad(`a cell is an object: defineCell({ name, doc, sizes, inputs, state, params, equations }), not ${kindOf(raw)}`);
   const extra = Object.keys(raw).filter((k) => !FIELDS.includes(k));
   const typoOf = (field: string) => extra.find((k) => closest(k, [field]) === field);
@@ -138,28 +182,47 @@ export function compileCell(spec: CellSpec, opts: CompileOptions = {}): Cell {
   if (raw.doc === undefined) missing("doc", "one line naming the cell's source (paper and equations, or library and file)");
   if (typeof raw.doc !== "string" || raw.doc.trim() === "")
     bad(`"doc" must be one line naming the cell's source (paper or library), not ${kindOf(raw.doc)}`, undefined, decl("doc"));
-  const section = (field: keyof typeof SECTIONS, required: boolean): Readonly<Record<string, unknown>> => {
+  const section = (field: keyof typeof SECTIONS, required: boolean): Section => {
     const v = raw[field];
     if (v === undefined) return required ? missing(field, SECTIONS[field]) : {};
     if (field === "sizes" && Array.isArray(v)) return {};
     return isRecord(v) ? v : bad(`"${field}" must be ${SECTIONS[field]}, not ${kindOf(v)}`, undefined, decl(field));
   };
-  const specSizes = section("sizes", true), specInputs = section("inputs", true), specState = section("state", true);
-  const specParams = section("params", true), specOutputs = section("outputs", false), specConstants = section("constants", false);
-  const specActivations = section("activations", false), specDefaults = section("defaults", false);
+  const sizes = section("sizes", true), inputs = section("inputs", true), state = section("state", true);
+  const params = section("params", true), outputs = section("outputs", false), constants = section("constants", false);
+  const activations = section("activations", false), defaults = section("defaults", false);
   if (raw.equations === undefined) missing("equations", "one equation a line, like `h' = tanh(W*x + U*h + b)`");
   if (typeof raw.equations !== "string" && !Array.isArray(raw.equations))
     bad(`"equations" must be a string (one equation a line) or a list of strings, not ${kindOf(raw.equations)}`, undefined, decl("equations"));
-  const equationsText = raw.equations as string | readonly unknown[];
-  if (Array.isArray(equationsText))
-    equationsText.forEach((e, i) => { if (typeof e !== "string") bad(`equations[${i}] must be a string, not ${kindOf(e)}`, undefined, decl("equations")); });
+  const equations = raw.equations as string | readonly unknown[];
+  if (Array.isArray(equations))
+    equations.forEach((e, i) => { if (typeof e !== "string") bad(`equations[${i}] must be a string, not ${kindOf(e)}`, undefined, decl("equations")); });
+  return { raw, doc: raw.doc as string, sizes, inputs, state, params, outputs, constants, activations, defaults, equations: equations as string | readonly string[] };
+}
 
-  // ---- names
+/** Every name the cell declares, each claimed once, with its IR leaf. */
+interface Declarations {
+  readonly sizes: readonly string[];
+  readonly sizeSet: ReadonlySet<string>;
+  /** What each declared name is: "a size", "an input", … */
+  readonly taken: ReadonlyMap<string, string>;
+  /** The leaf (or constant, or size) each name stands for on a right-hand side. */
+  readonly symbols: ReadonlyMap<string, Node>;
+  readonly inputs: readonly Node[];
+  readonly states: readonly Node[];
+  readonly outNames: readonly { readonly name: string; readonly type: Type }[];
+  readonly params: readonly Param[];
+  readonly constants: Readonly<Record<string, number>>;
+  readonly activations: ReadonlyMap<string, string>;
+}
+
+function declare(sp: Sections, { bad, decl, file }: Context): Declarations {
+  const raw = sp.raw;
   if (Array.isArray(raw.sizes)) raw.sizes.forEach((s, i) => { if (typeof s !== "string") bad(`sizes[${i}] must be a size name, not ${kindOf(s)}`, undefined, decl("sizes")); });
-  for (const [k, v] of Object.entries(specSizes))
+  for (const [k, v] of Object.entries(sp.sizes))
     if (typeof v !== "string")
       bad(`size ${k} must be described in words, like { ${k}: "hidden size" }, not ${kindOf(v)}`, typeof v === "number" ? `a size's value for checks goes under defaults: { ${k}: ${v} }` : undefined, decl("sizes", k));
-  const sizes: string[] = Array.isArray(raw.sizes) ? [...(raw.sizes as string[])] : Object.keys(specSizes);
+  const sizes: string[] = Array.isArray(raw.sizes) ? [...(raw.sizes as string[])] : Object.keys(sp.sizes);
   const taken = new Map<string, string>();
   const claim = (name: string, what: string, field: string) => {
     const loc = decl(field, name);
@@ -210,11 +273,11 @@ export function compileCell(spec: CellSpec, opts: CompileOptions = {}): Cell {
   };
 
   const symbols = new Map<string, Node>();
-  const inputs = Object.entries(specInputs).map(([n, s]) => { const l = leaf(n, "input", declared("inputs", "an input", n, s)); symbols.set(n, l); return l; });
-  const states = Object.entries(specState).map(([n, s]) => { const l = leaf(n, "state", declared("state", "a state", n, s)); symbols.set(n, l); return l; });
+  const inputs = Object.entries(sp.inputs).map(([n, s]) => { const l = leaf(n, "input", declared("inputs", "an input", n, s)); symbols.set(n, l); return l; });
+  const states = Object.entries(sp.state).map(([n, s]) => { const l = leaf(n, "state", declared("state", "a state", n, s)); symbols.set(n, l); return l; });
   if (states.length === 0) bad("a recurrent cell needs at least one state (e.g. state: { h: \"H\" })", undefined, decl("state"));
-  const outNames = Object.entries(specOutputs).map(([n, s]) => ({ name: n, type: declared("outputs", "an output", n, s) }));
-  const params: Param[] = Object.entries(specParams).map(([n, p]) => {
+  const outNames = Object.entries(sp.outputs).map(([n, s]) => ({ name: n, type: declared("outputs", "an output", n, s) }));
+  const params: Param[] = Object.entries(sp.params).map(([n, p]) => {
     claim(n, "a parameter", "params");
     const loc = (token?: string) => decl("params", n, token);
     if (isRecord(p) && !("shape" in p))
@@ -231,36 +294,49 @@ export function compileCell(spec: CellSpec, opts: CompileOptions = {}): Cell {
     return { name: n, node, init: init as Init };
   });
   const constants = Object.create(null) as Record<string, number>; // keyed by user names: no prototype
-  for (const [n, v] of Object.entries(specConstants)) {
+  for (const [n, v] of Object.entries(sp.constants)) {
     claim(n, "a constant", "constants");
     if (typeof v !== "number" || !Number.isFinite(v)) bad(`constant ${n} must be a finite number, not ${kindOf(v)}`, undefined, decl("constants", n));
     constants[n] = v as number;
     symbols.set(n, konst(v as number));
   }
   const activations = new Map<string, string>();
-  for (const [n, expr] of Object.entries(specActivations)) {
+  for (const [n, expr] of Object.entries(sp.activations)) {
     claim(n, "an activation", "activations");
     if (typeof expr !== "string") bad(`activation ${n} must be a mathjs expression in x, such as "x / (1 + abs(x))", not ${kindOf(expr)}`, undefined, decl("activations", n));
     activations.set(n, checkActivation(n, expr as string, constants, (offset, width) => file.within(decl("activations", n), expr as string, offset, width), bad));
   }
   for (const s of sizes) symbols.set(s, apply("size", [], { dim: dimSize(s) }));
+  return { sizes, sizeSet, taken, symbols, inputs, states, outNames, params, constants, activations };
+}
 
-  // ---- equations: parse, order by dependency, lower
-  const toFile = file.equations(typeof equationsText === "string" ? equationsText.split(/\r?\n/) : (equationsText as string[]).flatMap((e) => e.split(/\r?\n/)));
+/** The parsed equations, in dependency order, and how to point at a spot in them. */
+interface Equations {
+  readonly all: readonly Equation[];
+  readonly order: readonly Equation[];
+  /** Each equation by what it defines: "z" or "h'". */
+  readonly defs: ReadonlyMap<string, Equation>;
+  /** An equation's line in the file, when the file is known. */
+  readonly toFile: (line: number) => { line: number; offset: number } | undefined;
+  readonly locate: (eq: Equation | undefined, node?: MathNode) => Where;
+  readonly lhsWhere: (eq: Equation) => Where;
+}
+
+function orderEquations(text: string | readonly string[], { taken, states, outNames }: Declarations, { at, bad, decl, file, opts }: Context): Equations {
+  const toFile = file.equations(typeof text === "string" ? text.split(/\r?\n/) : text.flatMap((e) => e.split(/\r?\n/)));
   const inFile = (w: Partial<Where>): Partial<Where> => {
     if (w.line === undefined) return w;
     const m = toFile(w.line);
     if (m) return { ...w, line: m.line, column: (w.column ?? 1) + m.offset };
     return opts.file ? { ...w, relative: true } : w;
   };
-  const eqs = parseEquations(equationsText as string | readonly string[], (w) => at(inFile(w)));
+  const eqs = parseEquations(text, (w) => at(inFile(w)));
   const locate = (eq: Equation | undefined, node?: MathNode): Where => {
     if (!eq) return at();
     const sp = node ? eq.spans.get(node) : undefined;
     const [s, e] = sp ?? [eq.rhsAt + (eq.text.slice(eq.rhsAt).length - eq.text.slice(eq.rhsAt).trimStart().length), eq.text.length];
     return at(inFile({ equation: eq.text, line: eq.line, column: s + 1, eqColumn: s + 1, width: e - s }));
   };
-  const failAt = (eq: Equation, problem: string, hint?: string, node?: MathNode): never => { throw new CellError(locate(eq, node), problem, hint); };
   const lhsWhere = (eq: Equation) => {
     const col = eq.text.indexOf(eq.lhs) + 1;
     return at(inFile({ equation: eq.text, line: eq.line, column: col, eqColumn: col, width: eq.lhs.length }));
@@ -305,21 +381,27 @@ export function compileCell(spec: CellSpec, opts: CompileOptions = {}): Cell {
     order.push(eq);
   };
   for (const eq of eqs) visit(eq, []);
+  return { all: eqs, order, defs, toFile, locate, lhsWhere };
+}
 
+/** The step as IR: each equation lowered in order, checked against the shape its left-hand side is declared with. */
+function lowerEquations(eqs: Equations, d: Declarations, { opts }: Context): Pick<Cell, "next" | "outputs" | "equations" | "names"> {
+  const { order, defs, locate, toFile } = eqs;
+  const failAt = (eq: Equation, problem: string, hint?: string, node?: MathNode): never => { throw new CellError(locate(eq, node), problem, hint); };
   const names = new Map<Node, string>();
   const values = new Map<string, Node>();
   const compiled: CompiledEquation[] = [];
   const scope: Scope = {
-    sizes: sizeSet,
-    activations,
-    names: [...symbols.keys(), ...[...defs.values()].filter((e) => !e.primed).map((e) => e.name)],
-    kind: (name) => taken.get(name) ?? (defs.has(name) ? "defined by an equation" : undefined),
-    lookup: (name: string, primed: boolean) => (primed ? values.get(`${name}'`) : values.get(name) ?? symbols.get(name)),
+    sizes: d.sizeSet,
+    activations: d.activations,
+    names: [...d.symbols.keys(), ...[...defs.values()].filter((e) => !e.primed).map((e) => e.name)],
+    kind: (name) => d.taken.get(name) ?? (defs.has(name) ? "defined by an equation" : undefined),
+    lookup: (name: string, primed: boolean) => (primed ? values.get(`${name}'`) : values.get(name) ?? d.symbols.get(name)),
   };
   for (const eq of order) {
     const node = lower(eq.ast, { eq, scope, locate });
     const key = eq.primed ? `${eq.name}'` : eq.name;
-    const want = eq.primed ? symbols.get(eq.name)!.type : outNames.find((o) => o.name === eq.name)?.type;
+    const want = eq.primed ? d.symbols.get(eq.name)!.type : d.outNames.find((o) => o.name === eq.name)?.type;
     const owner = eq.primed ? `state ${eq.name}` : `output ${eq.name}`;
     if (want && shapeStr(want) !== shapeStr(node.type))
       failAt(eq, `${key} is ${shapeStr(node.type)}, but ${owner} is declared ${shapeStr(want)}`, eq.primed ? "the next value of a state has the state's shape" : undefined);
@@ -330,17 +412,19 @@ export function compileCell(spec: CellSpec, opts: CompileOptions = {}): Cell {
     const fl = toFile(eq.line);
     compiled.push({ lhs: key, text: eq.text.replace(/\s*(#|\/\/)[^]*$/, "").trim(), line: eq.line, ...(opts.file ? { where: fl ? `${opts.file}:${fl.line}` : `${opts.file}, equations line ${eq.line}` } : {}), node });
   }
+  const next = d.states.map((s) => values.get(`${s.attrs.name}'`)!);
+  const outputs = d.outNames.map((o) => ({ name: o.name, node: values.get(o.name)! }));
+  return { next, outputs, equations: compiled, names };
+}
 
-  const next = states.map((s) => values.get(`${s.attrs.name}'`)!);
-  const outputs = outNames.map((o) => ({ name: o.name, node: values.get(o.name)! }));
-  const used = reachable(stepRoots({ next, outputs }));
-  for (const p of params) if (!used.has(p.node)) warn(`parameter ${p.name} is never used (its gradient is zero)`, decl("params", p.name));
-  for (const x of inputs) if (!used.has(x)) warn(`input ${x.attrs.name} is never used`, decl("inputs", x.attrs.name!));
-  const read = new Set(eqs.flatMap((e) => e.reads.filter((r) => !r.primed).map((r) => r.name)));
-  for (const eq of eqs)
-    if (!eq.primed && !outNames.some((o) => o.name === eq.name) && !read.has(eq.name)) warn(`${eq.name} is defined but never used`, lhsWhere(eq));
-  const defaults = defaultSizes(sizes, specDefaults, (p, k) => bad(p, undefined, decl("defaults", k)));
-  return { name: cellName, doc: raw.doc as string, ...(opts.file ? { file: opts.file } : {}), sizes, defaults, inputs, states, next, outputs, params, constants, equations: compiled, names, warnings };
+/** Warnings, not errors: a parameter or input the step never reads, a value defined and never used. */
+function warnUnused(eqs: Equations, d: Declarations, step: Pick<Cell, "next" | "outputs">, { warn, decl }: Context): void {
+  const used = reachable(stepRoots(step));
+  for (const p of d.params) if (!used.has(p.node)) warn(`parameter ${p.name} is never used (its gradient is zero)`, decl("params", p.name));
+  for (const x of d.inputs) if (!used.has(x)) warn(`input ${x.attrs.name} is never used`, decl("inputs", x.attrs.name!));
+  const read = new Set(eqs.all.flatMap((e) => e.reads.filter((r) => !r.primed).map((r) => r.name)));
+  for (const eq of eqs.all)
+    if (!eq.primed && !d.outNames.some((o) => o.name === eq.name) && !read.has(eq.name)) warn(`${eq.name} is defined but never used`, eqs.lhsWhere(eq));
 }
 
 function isInit(v: unknown): v is Init {
