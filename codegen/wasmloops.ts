@@ -13,9 +13,10 @@
 // they are within a couple of ulps of Math.exp and Math.log; the scalar path calls the vector
 // functions on a splat, so a value never depends on where in a vector it falls.
 //
-// A loop qualifies when every op in it has a form here; a user-defined activation (mathjs) does
-// not, and its loop stays in TypeScript on both backends.
-import { OPS } from "../src/ops.ts";
+// A loop qualifies when every op in it has a WebAssembly form: each op's form is in its block of the
+// op table (src/ops.ts), written with the helpers here; an op without one says why there (a
+// user-defined activation, a mathjs expression), and its loops stay in TypeScript on both backends.
+import { wasmForm } from "../src/ops.ts";
 import type { Expr, Operand, Place, Stage, Store } from "./schedule.ts";
 import { precision } from "./gemm-wasm.ts";
 import { commentText } from "./escape.ts";
@@ -40,7 +41,6 @@ const sconst = (p: Prec, c: number) => `(${p.f}.const ${lit(c)})`;
 
 /** Integer powers up to this are repeated squarings (exact to a few ulps); larger ones are e^(p·log|x|). */
 const POWI_MAX = 64;
-const F32_MAX = 3.4028234663852886e38;
 
 /** The vector math functions, by name: exp, log, log1p, tanh (each v128 → v128), and powi (v128, i32 → v128). */
 function mathFunctions(p: Prec, used: ReadonlySet<string>): string[] {
@@ -177,11 +177,10 @@ export interface WasmLoop {
   readonly math: ReadonlySet<string>;
 }
 
-const WASM_OPS = new Set(["add", "sub", "mul", "div", "neg", "max", "min", "pow", "sigmoid", "tanh", "relu", "exp", "log", "softplus", "abs", "sqrt", "square", "hardSigmoid", "hardSigmoidKeras", "step", "sign"]);
-
+/** An op has a form here when its block in the op table gives one (`wasm`), and so does every operand. */
 function operandOk(o: Operand): boolean {
   if (o.kind !== "node") return true;
-  return WASM_OPS.has(o.node.op) && OPS[o.node.op].kind === "elementwise" && o.args.every(operandOk);
+  return wasmForm(o.node.op) !== null && o.args.every(operandOk);
 }
 
 const isBatchedPlace = (pl: Place) => pl.stride !== "0";
@@ -261,63 +260,14 @@ export function wasmLoop(st: Extract<Stage, { kind: "loop" | "copy" }>, id: numb
             return vec ? `(call $${name} ${x})` : `(${p.v}.extract_lane 0 (call $${name} (${p.v}.splat ${x})))`;
           };
           const sel = (yes: string, no: string, cond: string) => (vec ? `(v128.bitselect ${yes} ${no} ${cond})` : `(select ${yes} ${no} ${cond})`);
-          switch (o.node.op) {
-            case "add": return `(${T}.add ${a[0]} ${a[1]})`;
-            case "sub": return `(${T}.sub ${a[0]} ${a[1]})`;
-            case "mul": return `(${T}.mul ${a[0]} ${a[1]})`;
-            case "div": return `(${T}.div ${a[0]} ${a[1]})`;
-            case "neg": return `(${T}.neg ${a[0]})`;
-            case "max": return `(${T}.max ${a[0]} ${a[1]})`;
-            case "min": return `(${T}.min ${a[0]} ${a[1]})`;
-            case "abs": return `(${T}.abs ${a[0]})`;
-            case "sqrt": return `(${T}.sqrt ${a[0]})`;
-            case "square": { const [x, again] = twice(0); return `(${T}.mul ${x} ${again})`; }
-            case "relu": return `(${T}.max ${a[0]} ${k(0)})`;
-            case "exp": return fn("exp", a[0]!);
-            case "log": return fn("log", a[0]!);
-            case "tanh": return fn("tanh", a[0]!);
-            case "sigmoid": return `(${T}.div ${k(1)} (${T}.add ${k(1)} ${fn("exp", `(${T}.neg ${a[0]})`)}))`;
-            case "softplus": {
-              // x > 0 ? x + log1p(exp(−x)) : log1p(exp(x))
-              const [x, again] = twice(0);
-              return sel(`(${T}.add ${x} ${fn("log1p", fn("exp", `(${T}.neg ${again})`))})`, fn("log1p", fn("exp", again)), `(${T}.gt ${again} ${k(0)})`);
-            }
-            case "hardSigmoid": return `(${T}.min (${T}.max (${T}.add (${T}.mul ${k(0.2)} ${a[0]}) ${k(0.5)}) ${k(0)}) ${k(1)})`;
-            case "hardSigmoidKeras": return `(${T}.min (${T}.max (${T}.add (${T}.div ${a[0]} ${k(6)}) ${k(0.5)}) ${k(0)}) ${k(1)})`;
-            case "step": return sel(k(1), k(0), `(${T}.gt ${a[0]} ${k(0)})`);
-            case "sign": { const [x, again] = twice(0); return sel(k(1), sel(k(-1), `(${T}.mul ${x} ${k(0)})`, `(${T}.lt ${again} ${k(0)})`), `(${T}.gt ${again} ${k(0)})`); }
-            case "pow": {
-              // as JavaScript's x ** e, for every x (negative, ±0, ±inf, NaN) and every finite e
-              const e = o.node.attrs.p!;
-              if (e === 0) return k(1); // x^0 = 1 for every x, NaN included, as in JavaScript
-              if (e === 0.5) {
-                // as x ** 0.5: (−0)^0.5 = +0 and (−inf)^0.5 = +inf, where sqrt gives −0 and NaN
-                const [x, again] = twice(0);
-                const r = `(${T}.abs (${T}.sqrt ${x}))`;
-                return sel(k(Infinity), r, `(${T}.eq ${again} ${k(-Infinity)})`);
-              }
-              if (Number.isInteger(e) && Math.abs(e) <= POWI_MAX) {
-                // a small integer power by repeated squaring ($powi, a loop over the bits of |e|);
-                // the sign of a negative base comes out right, and x^−n is 1/x^n
-                math.add("powi");
-                const n = `(i32.const ${Math.abs(e)})`;
-                const r = vec ? `(call $powi ${a[0]} ${n})` : `(${p.v}.extract_lane 0 (call $powi (${p.v}.splat ${a[0]}) ${n}))`;
-                return e > 0 ? r : `(${T}.div ${k(1)} ${r})`;
-              }
-              // any other power as e^(e·log|x|) (its error grows with e·log|x|, not with e, unlike
-              // squaring's), then JavaScript's signs: an odd power keeps the sign of x (of −0 too), and
-              // a fractional power of a finite negative x is NaN
-              // (an exponent beyond float32's range is its largest float instead of inf, so 1^e stays 1)
-              const ek = p.bits === 32 ? Math.max(-F32_MAX, Math.min(F32_MAX, e)) : e;
-              const y = (x: string) => fn("exp", `(${T}.mul ${k(ek)} ${fn("log", `(${T}.abs ${x})`)})`);
-              if (Number.isInteger(e) && e % 2 === 0) return y(a[0]!);
-              const [x, again] = twice(0);
-              if (Number.isInteger(e)) return vec ? `(v128.bitselect ${x} ${y(again)} ${k(-0)})` : `(${p.f}.copysign ${y(x)} ${again})`;
-              const negative = `(${vec ? "v128" : "i32"}.and (${T}.lt ${again} ${k(0)}) (${T}.gt ${again} ${k(-Infinity)}))`;
-              return sel(k(NaN), y(x), negative);
-            }
-            default: throw new Error(`internal: no WebAssembly form for ${o.node.op}`);
-          }
+          // the op's own form, from its block in the op table (src/ops.ts)
+          const form = wasmForm(o.node.op);
+          if (!form) throw new Error(`internal: no WebAssembly form for ${o.node.op}`);
+          const powi = (x: string, n: number) => {
+            math.add("powi");
+            return vec ? `(call $powi ${x} (i32.const ${n}))` : `(${p.v}.extract_lane 0 (call $powi (${p.v}.splat ${x}) (i32.const ${n})))`;
+          };
+          return form({ T, bits, vector: vec, powiMax: POWI_MAX, k, twice, math: fn, powi, select: sel }, a, o.node.attrs);
         }
       }
     };

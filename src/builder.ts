@@ -4,7 +4,7 @@
 import type { Cell, CellSpec, CompiledEquation } from "./cell.ts";
 import { compileCell } from "./cell.ts";
 import { type Node, shapeStr, topo } from "./ir.ts";
-import { type OpName, ShapeError, apply, konst } from "./ops.ts";
+import { type ArityOf, type FunctionOpName, FUNCTION_OPS, ShapeError, apply, konst } from "./ops.ts";
 import { dimAdd, dimConst, dimSize, type Dim } from "./dims.ts";
 import { CellError } from "./errors.ts";
 import { printExpr } from "./print.ts";
@@ -32,13 +32,14 @@ export function matmul(a: Value, b: Value): Node {
 }
 export const constant = (c: number): Node => konst(c);
 
-// ---- functions
-const un = (op: OpName) => (a: Value): Node => apply(op, [v(a)]);
-export const sigmoid = un("sigmoid"), tanh = un("tanh"), relu = un("relu"), exp = un("exp"), log = un("log");
-export const softplus = un("softplus"), abs = un("abs"), sqrt = un("sqrt"), square = un("square");
-export const hardSigmoid = un("hardSigmoid"), hardSigmoidKeras = un("hardSigmoidKeras");
-export const max = (a: Value, b: Value): Node => apply("max", [v(a), v(b)]);
-export const min = (a: Value, b: Value): Node => apply("min", [v(a), v(b)]);
+// ---- functions: each function op of the table (src/ops.ts: an op with a `call`) by its name, then the composites
+type OpFunction<K extends FunctionOpName> = ArityOf<K> extends 2 ? (a: Value, b: Value) => Node : (a: Value) => Node;
+const opFunctions = Object.fromEntries(FUNCTION_OPS.map((op) => [op, (...xs: Value[]) => apply(op, xs.map(v))])) as { readonly [K in FunctionOpName]: OpFunction<K> };
+export const { sigmoid, tanh, relu, exp, log, softplus, abs, sqrt, square, hardSigmoid, hardSigmoidKeras, max, min } = opFunctions;
+/** A function op left out of the exports above is a compile error here, naming it. */
+type Unexported = Exclude<FunctionOpName, keyof typeof import("./builder.ts")>;
+const everyFunctionExported: [Unexported] extends [never] ? true : Unexported = true;
+void everyFunctionExported;
 export const clip = (x: Value, lo: Value, hi: Value): Node => min(max(x, lo), hi);
 export const pow = (a: Value, p: number): Node => (p === 2 ? square(a) : p === 1 ? v(a) : p === 0.5 ? sqrt(a) : apply("pow", [v(a)], { p }));
 export const sum = (a: Value): Node => apply("sum", [v(a)]);

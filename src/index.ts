@@ -2,8 +2,5 @@
 export { defineCell, compileCell, type Cell, type CellSpec, type ParamSpec, type Init, type ShapeSpec } from "./cell.ts";
 export { CellError } from "./errors.ts";
 export { deriveBackward, type BackwardStep } from "./backward.ts";
-export {
-  buildCell, type Declaration, type Value,
-  add, sub, mul, div, neg, matmul, constant, pow, sigmoid, tanh, relu, exp, log, softplus, abs, sqrt, square,
-  hardSigmoid, hardSigmoidKeras, max, min, clip, sum, mean, variance, concat, slice, activation,
-} from "./builder.ts";
+// the builder: buildCell, the operators, and every function of the equations (src/builder.ts)
+export * from "./builder.ts";

@@ -6,7 +6,7 @@
 import { parse, type MathNode } from "mathjs";
 import { type Dim, dimAdd, dimConst, dimScale, dimSize } from "./dims.ts";
 import { type Node, shapeStr } from "./ir.ts";
-import { type OpName, ShapeError, apply, konst } from "./ops.ts";
+import { FUNCTION_OPS, OPS, ShapeError, apply, konst } from "./ops.ts";
 import { CellError, type Where } from "./errors.ts";
 import { CELL_OPERANDS, scanExpression } from "./limits.ts";
 
@@ -273,47 +273,46 @@ export interface FunctionDef {
   readonly fn: (c: Call) => Node;
 }
 
-const op = (name: OpName) => (c: Call) => apply(name, c.args);
 const meanOf = (v: Node, len: Dim) => apply("div", [apply("sum", [v]), apply("size", [], { dim: len })]);
 /** d < 0 at every size (sizes are at least 1). */
 const alwaysNegative = (d: Dim) => d.c <= 0 && Object.values(d.terms).every((v) => v <= 0) && (d.c < 0 || Object.keys(d.terms).length > 0);
 /** d <= 0 at every size. */
 const neverPositive = (d: Dim) => d.c <= 0 && Object.values(d.terms).every((v) => v <= 0);
 
-/** The functions of the equation language. Each maps to ops of the table (or to a few of them). */
-export const FUNCTIONS: Readonly<Record<string, FunctionDef>> = {
-  sigmoid: { usage: "sigmoid(x)", doc: "logistic sigmoid 1/(1+e^-x)", arity: 1, fn: op("sigmoid") },
-  tanh: { usage: "tanh(x)", doc: "hyperbolic tangent", arity: 1, fn: op("tanh") },
-  relu: { usage: "relu(x)", doc: "max(x, 0)", arity: 1, fn: op("relu") },
-  exp: { usage: "exp(x)", doc: "e^x", arity: 1, fn: op("exp") },
-  log: { usage: "log(x)", doc: "natural logarithm", arity: 1, fn: op("log") },
-  softplus: { usage: "softplus(x)", doc: "log(1 + e^x)", arity: 1, fn: op("softplus") },
-  abs: { usage: "abs(x)", doc: "|x|", arity: 1, fn: op("abs") },
-  sqrt: { usage: "sqrt(x)", doc: "square root", arity: 1, fn: op("sqrt") },
-  square: { usage: "square(x)", doc: "x^2", arity: 1, fn: op("square") },
-  hardSigmoid: { usage: "hardSigmoid(x)", doc: "tfjs and TF<=2.15 Keras: clip(0.2x + 0.5, 0, 1)", arity: 1, fn: op("hardSigmoid") },
-  hardSigmoidKeras: { usage: "hardSigmoidKeras(x)", doc: "Keras 3: clip(x/6 + 0.5, 0, 1)", arity: 1, fn: op("hardSigmoidKeras") },
-  max: { usage: "max(a, b)", doc: "elementwise maximum of two values", arity: 2, fn: op("max") },
-  min: { usage: "min(a, b)", doc: "elementwise minimum of two values", arity: 2, fn: op("min") },
-  clip: { usage: "clip(x, lo, hi)", doc: "clip(x, lo, hi) = min(max(x, lo), hi)", arity: 3, fn: ({ args: [x, lo, hi] }) =>
+/**
+ * The functions that are not one op applied to its arguments: several ops (clip, mean, var), or a
+ * language form that checks its arguments as the equations read them (vectors, sizes). The one
+ * place they are listed; the functions that are one op come from the op table (an op's `call`).
+ */
+export const COMPOSITES: Readonly<Record<string, FunctionDef>> = {
+  clip: { usage: "clip(x, lo, hi)", doc: "`min(max(x, lo), hi)`", arity: 3, fn: ({ args: [x, lo, hi] }) =>
     apply("min", [apply("max", [x!, lo!]), hi!]) },
-  sum: { usage: "sum(v)", doc: "sum of a vector's elements (a scalar per example)", arity: 1, fn: (c) => (c.vector(0), apply("sum", c.args)) },
-  mean: { usage: "mean(v)", doc: "mean of a vector's elements", arity: 1, fn: (c) => meanOf(c.args[0]!, c.vector(0)) },
-  var: { usage: "var(v)", doc: "population variance of a vector's elements, mean((v - mean(v))^2)", arity: 1, fn: (c) => {
+  sum: { usage: "sum(v)", doc: "sum of a vector's elements, a scalar per example", arity: 1, fn: (c) => (c.vector(0), apply("sum", c.args)) },
+  mean: { usage: "mean(v)", doc: "mean of a vector's elements, a scalar per example", arity: 1, fn: (c) => meanOf(c.args[0]!, c.vector(0)) },
+  var: { usage: "var(v)", doc: "population variance of a vector's elements, `mean((v - mean(v))^2)`, as layer norm uses", arity: 1, fn: (c) => {
     const v = c.args[0]!, n = c.vector(0);
     return meanOf(apply("square", [apply("sub", [v, meanOf(v, n)])]), n);
   } },
-  concat: { usage: "concat(a, b, …)", doc: "concat(a, b, …): vectors end to end", arity: "1+", fn: (c) => {
+  concat: { usage: "concat(a, b, …)", doc: "vectors end to end", arity: "1+", fn: (c) => {
     c.args.forEach((_v, i) => c.vector(i));
     return apply("concat", c.args);
   } },
-  slice: { usage: "slice(v, start, len)", doc: "slice(v, start, len): len elements of v from start (0-based; start and len are sizes such as H or 2*H)", arity: 3, dimArgs: [1, 2], fn: (c) => {
+  slice: { usage: "slice(v, start, len)", doc: "`len` elements of `v` from `start` (0-based); `start` and `len` are sizes: `slice(g, H, H)`, `slice(v, 0, 2*H)`", arity: 3, dimArgs: [1, 2], fn: (c) => {
     const n = c.vector(0), start = c.dim(1), len = c.dim(2), end = dimAdd(start, len);
     if (alwaysNegative(start)) c.fail(`slice starts at ${start.key}, before the first element`);
     if (neverPositive(len)) c.fail(`slice length ${len.key} is not positive`);
     if (alwaysNegative(dimAdd(n, end, -1))) c.fail(`slice ends at ${end.key}, past the end of a vector of ${n.key}`, "slice(v, start, len) takes len elements from start, counting from 0");
     return apply("slice", c.args, { start, len });
   } },
+};
+
+/** The functions of the equation language: each function op of the table (src/ops.ts), then the composites. */
+export const FUNCTIONS: Readonly<Record<string, FunctionDef>> = {
+  ...Object.fromEntries(FUNCTION_OPS.map((name) => {
+    const def = OPS[name];
+    return [name, { usage: def.call!.usage, doc: def.call!.doc, arity: def.arity as number, fn: (c: Call) => apply(name, c.args) }];
+  })),
+  ...COMPOSITES,
 };
 
 const isFunction = (name: string, scope: Scope) => Object.hasOwn(FUNCTIONS, name) || scope.activations.has(name);
@@ -418,11 +417,12 @@ export function lower(root: MathNode, cx: LowerContext): Node {
           if (args.length !== 1) return failName(`${fname} is an activation: it takes 1 argument, but ${args.length} ${args.length === 1 ? "is" : "are"} given`);
           return apply("act", [visit(args[0]!)], { fn: { name: fname, expr: user } });
         }
+        // a name the cell declares or defines hides a function of the same name (one added later breaks no cell)
+        const kind = scope.kind?.(fname);
+        if (kind) return failName(`"${fname}" is ${kind}, not a function`, args.length === 1 ? `for a product write ${fname}*${src(args[0]!)}` : undefined);
         const f = Object.hasOwn(FUNCTIONS, fname) ? FUNCTIONS[fname]! : undefined;
         if (!f) {
-          const kind = scope.kind?.(fname);
-          if (kind) return failName(`"${fname}" is ${kind}, not a function`, args.length === 1 ? `for a product write ${fname}*${src(args[0]!)}` : undefined);
-          const known = [...Object.keys(FUNCTIONS), ...scope.activations.keys()];
+          const known = [...Object.keys(FUNCTIONS).filter((k) => !scope.activations.has(k)), ...scope.activations.keys()];
           return failName(`unknown function "${fname}"${didYouMean(closest(fname, known))}`, `the functions are ${known.join(", ")}; define your own under \`activations\``);
         }
         if (f.arity === "1+" ? args.length < 1 : args.length !== f.arity) {

@@ -31,8 +31,8 @@ export function printExpr(n: Node, names: ReadonlyMap<Node, string>, self?: Node
     const nm = m !== self ? names.get(m) : undefined;
     if (nm !== undefined) return nm;
     const def = OPS[m.op];
-    // The right operand of - and / binds tighter; a negated product reads better parenthesised.
-    const argPrec = (i: number) => (def.prec === 3 ? -1 : def.prec + (i > 0 && (m.op === "sub" || m.op === "div" || m.op === "mul" || m.op === "matvec" || m.op === "matvecT") ? 1 : 0));
+    // The right operand of - and / binds tighter (the op's `rightTighter`); a negated product reads better parenthesised.
+    const argPrec = (i: number) => (def.prec === 3 ? -1 : def.prec + (i > 0 && def.rightTighter ? 1 : 0));
     const s = def.print(m.args.map((a, i) => go(a, argPrec(i))), m);
     return def.prec < parentPrec || (def.prec === 2 && parentPrec === 2) ? `(${s})` : s;
   };

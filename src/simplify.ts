@@ -32,10 +32,13 @@ export const RULES: readonly Rule[] = [
   { law: "x * 0 -> 0,  0 * x -> 0", op: "mul", rewrite: (n, [x, y]) => (isConst(x!, 0) || isConst(y!, 0) ? zero(n) : undefined) },
   { law: "0 / x -> 0", op: "div", rewrite: (n, [x]) => (isConst(x!, 0) ? zero(n) : undefined) },
   { law: "-0 -> 0", op: "neg", rewrite: (n, [x]) => (isConst(x!, 0) ? zero(n) : undefined) },
-  { law: "linear(0) -> 0  (W*0, W'*0, outer(0, v), sum(0), slice(0), …)", op: "*", rewrite: (n, a) =>
-    ["matvec", "matvecT", "outer", "sum", "sumb", "bcast", "expandb", "slice", "pad", "concat"].includes(n.op) &&
-    (n.op === "concat" ? a.every((x) => isConst(x, 0)) : n.op === "matvec" || n.op === "matvecT" ? isConst(a[1]!, 0) : a.some((x) => isConst(x, 0)))
-      ? zero(n) : undefined },
+  // which operands make a tensor op zero is its `linear` in the op table
+  { law: "linear(0) -> 0  (W*0, W'*0, outer(0, v), sum(0), slice(0), …)", op: "*", rewrite: (n, a) => {
+    const def = OPS[n.op];
+    if (def.kind !== "tensor" || def.linear === false) return undefined;
+    const zeros = def.linear === "each" ? a.some((x) => isConst(x, 0)) : def.linear === "all" ? a.every((x) => isConst(x, 0)) : isConst(a[def.linear]!, 0);
+    return zeros ? zero(n) : undefined;
+  } },
   // ones and signs -------------------------------------------------------------------------
   { law: "x * 1 -> x", op: "mul", rewrite: (n, [x, y]) => (isConst(y!, 1) ? x : undefined) },
   { law: "1 * x -> x", op: "mul", rewrite: (n, [x, y]) => (isConst(x!, 1) ? y : undefined) },
