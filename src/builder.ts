@@ -35,7 +35,7 @@ export const constant = (c: number): Node => konst(c);
 // ---- functions: each function op of the table (src/ops.ts: an op with a `call`) by its name, then the composites
 type OpFunction<K extends FunctionOpName> = ArityOf<K> extends 2 ? (a: Value, b: Value) => Node : (a: Value) => Node;
 const opFunctions = Object.fromEntries(FUNCTION_OPS.map((op) => [op, (...xs: Value[]) => apply(op, xs.map(v))])) as { readonly [K in FunctionOpName]: OpFunction<K> };
-export const { sigmoid, tanh, relu, exp, log, softplus, abs, sqrt, square, hardSigmoid, hardSigmoidKeras, max, min } = opFunctions;
+export const { sigmoid, tanh, relu, exp, log, softplus, abs, sqrt, square, hardSigmoid, hardSigmoidKeras, softsign, max, min } = opFunctions;
 /** A function op left out of the exports above is a compile error here, naming it. */
 type Unexported = Exclude<FunctionOpName, keyof typeof import("./builder.ts")>;
 const everyFunctionExported: [Unexported] extends [never] ? true : Unexported = true;

@@ -234,7 +234,7 @@ export type OpName =
   | "input" | "const" | "size"
   | "add" | "sub" | "mul" | "div" | "neg" | "max" | "min" | "pow"
   | "sigmoid" | "tanh" | "relu" | "exp" | "log" | "softplus" | "abs" | "sqrt" | "square"
-  | "hardSigmoid" | "hardSigmoidKeras" | "step" | "sign" | "act"
+  | "hardSigmoid" | "hardSigmoidKeras" | "softsign" | "step" | "sign" | "act"
   | "matvec" | "matvecT" | "outer"
   | "sum" | "bcast" | "sumb" | "expandb"
   | "concat" | "slice" | "pad";
@@ -417,6 +417,14 @@ const TABLE = {
     wasm: ({ T, k }, a) => `(${T}.min (${T}.max (${T}.add (${T}.div ${a} ${k(6)}) ${k(0.5)}) ${k(0)}) ${k(1)})`,
     vjp: (g, y) => mul(g, mul(konst(1 / 6), insideUnit(y))),
     domain: { operands: ["real"], kinks: ([x]) => [add(x!, konst(3)), sub(x!, konst(3))] },
+  }),
+  softsign: unary("softsign", {
+    call: { usage: "softsign(x)", doc: "`x / (1 + abs(x))`, as Keras's softsign" },
+    f: (x) => x / (1 + Math.abs(x)), js: (a) => reuse(a, (x) => `${x} / (1 + Math.abs(${x}))`),
+    wasm: (w) => { const [x, again] = w.twice(0); return `(${w.T}.div ${x} (${w.T}.add ${w.k(1)} (${w.T}.abs ${again})))`; },
+    // 1/(1 + |x|)^2 = (1 - |y|)^2, from the output
+    vjp: (g, y) => mul(g, apply("square", [sub(one(), apply("abs", [y]))])),
+    domain: { operands: ["real"], kinks: ([x]) => [x!] },
   }),
   max: {
     kind: "elementwise", arity: 2, doc: "elementwise maximum (ties send the gradient to b)", prec: 3, type: ew("max"),
