@@ -2,7 +2,7 @@
 // by a program (a family of variants in a loop). The operations build the very IR the equation
 // language builds (hash-consing makes them the same nodes), and the result is an ordinary Cell.
 import type { Cell, CellSpec, CompiledEquation } from "./cell.ts";
-import { compileCell } from "./cell.ts";
+import { declareCell, stepRoots } from "./cell.ts";
 import { type Node, shapeStr, topo } from "./ir.ts";
 import { type ArityOf, type FunctionOpName, FUNCTION_OPS, ShapeError, apply, konst } from "./ops.ts";
 import { dimAdd, dimConst, dimSize, type Dim } from "./dims.ts";
@@ -74,8 +74,8 @@ type Vars<D extends Declaration> = { readonly [K in Names<D>]: Node } & { readon
  */
 export function buildCell<const D extends Declaration>(decl: D, body: (vars: Vars<D>) => Readonly<Record<string, Node>>): Cell {
   const stateNames = Object.keys(decl.state);
-  // The declaration part is compiled (and checked) as any cell is; the equations come from `body`.
-  const base = compileCell({ ...decl, equations: stateNames.map((s) => `${s}' = ${s}`) } as CellSpec);
+  // The declaration part is checked as any cell's is; the equations come from `body`.
+  const { outputTypes, ...base } = declareCell(decl);
   const vars: Record<string, Node> = {};
   for (const n of [...base.inputs, ...base.states, ...base.params.map((p) => p.node)]) vars[n.attrs.name!] = n;
   for (const [k, c] of Object.entries(decl.constants ?? {})) vars[k] = konst(c);
@@ -119,10 +119,12 @@ export function buildCell<const D extends Declaration>(decl: D, body: (vars: Var
   const outputs = Object.keys(decl.outputs ?? {}).map((o) => {
     const n = defs[o];
     if (!n) fail(`output ${o} is never defined: return "${o}" from the builder`);
+    const want = outputTypes.get(o)!;
+    if (shapeStr(n!.type) !== shapeStr(want) || !n!.type.batched) fail(`${o} is ${shapeStr(n!.type)}${n!.type.batched ? "" : " (shared by the batch)"}, but output ${o} is declared ${shapeStr(want)}`);
     return { name: o, node: n! };
   });
   const used = new Set<Node>();
-  const stack = [...next, ...outputs.map((o) => o.node)];
+  const stack = stepRoots({ next, outputs });
   while (stack.length) { const n = stack.pop()!; if (!used.has(n)) { used.add(n); stack.push(...n.args); } }
   const warnings = base.params.filter((p) => !used.has(p.node)).map((p) => `cell "${decl.name}": parameter ${p.name} is never used (its gradient is zero)`);
   return { ...base, next, outputs, equations, names, warnings };

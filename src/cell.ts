@@ -122,6 +122,20 @@ export function compileCell(spec: CellSpec, opts: CompileOptions = {}): Cell {
   return { name: cx.name, doc: sections.doc, ...(opts.file ? { file: opts.file } : {}), sizes: decls.sizes, defaults, inputs, states, ...step, params, constants, warnings: cx.warnings };
 }
 
+/**
+ * A cell's declaration without its equations (the builder's, src/builder.ts): every field and name
+ * checked as `compileCell` checks them, each with its IR leaf and type. `equations` is ignored.
+ */
+export function declareCell(spec: Omit<CellSpec, "equations">, opts: CompileOptions = {}): Omit<Cell, "next" | "outputs" | "equations" | "names"> & { readonly outputTypes: ReadonlyMap<string, Type> } {
+  const cx = context(spec, opts);
+  const sections = readSections({ ...spec, equations: [] }, cx);
+  const decls = declare(sections, cx);
+  const defaults = defaultSizes(decls.sizes, sections.defaults, (p, k) => cx.bad(p, undefined, cx.decl("defaults", k)));
+  const { inputs, states, params, constants } = decls;
+  const outputTypes = new Map(decls.outNames.map((o) => [o.name, o.type]));
+  return { name: cx.name, doc: sections.doc, ...(opts.file ? { file: opts.file } : {}), sizes: decls.sizes, defaults, inputs, states, params, constants, warnings: cx.warnings, outputTypes };
+}
+
 /** Where a mistake is, and how to say so: every phase of `compileCell` reports through this. */
 interface Context {
   readonly name: string;

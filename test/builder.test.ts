@@ -19,6 +19,23 @@ function builtGru() {
 }
 
 describe("the builder form", () => {
+  it("builds a cell with outputs as the equations do, and checks their declared shapes", () => {
+    const decl = {
+      name: "rnn-y", doc: "an Elman RNN with a readout", sizes: { D: "input", H: "hidden", O: "output" }, inputs: { x: "D" }, state: { h: "H" },
+      outputs: { y: "O" }, params: { W: ["H", "D"], U: ["H", "H"], b: "H", V: ["O", "H"] },
+    } as const;
+    const text = compileCell({ ...decl, equations: ["h' = tanh(W*x + U*h + b)", "y = V*h'"] });
+    const built = buildCell(decl, ({ x, h, W, U, b, V }) => {
+      const hn = tanh(add(matmul(W, x), matmul(U, h), b));
+      return { "h'": hn, y: matmul(V, hn) };
+    });
+    expect(built.outputs.map((o) => o.name)).toEqual(["y"]);
+    expect(built.outputs[0]!.node).toBe(text.outputs[0]!.node);
+    expect(checkGradients(built, randomCase(built, { B: 2, T: 3, seed: 3 }), { mode: "fast" }).pass).toBe(true);
+    expect(() => buildCell(decl, ({ x, h, W, U, b }) => ({ "h'": tanh(add(matmul(W, x), matmul(U, h), b)), y: h }))).toThrow(/y is \[H\], but output y is declared \[O\]/);
+    expect(() => buildCell(decl, ({ x, h, W, U, b }) => ({ "h'": tanh(add(matmul(W, x), matmul(U, h), b)) }))).toThrow(/output y is never defined/);
+  });
+
   it("builds the very same IR as the equations (the same nodes)", () => {
     const text = compileCell(gruSpec);
     const built = builtGru();
