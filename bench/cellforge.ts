@@ -1,29 +1,34 @@
 // cellforge's own generated kernels (generated/gru.ts, generated/lstm.ts), float32, as contenders:
-// the plain TypeScript path, and the WebAssembly SIMD path on one and on two threads.
+// one per backend of runtime/memory.ts's BACKENDS on one thread ("cellforge" for the reference
+// backend, ts; "cellforge-NAME" for the others), and on two threads for a parallel one ("cellforge-wasm-2t").
 // The shared inputs are PyTorch's GRU and LSTM; each gate's block is placed by name into the
 // kernel's flat parameter buffer, so the loss can be checked against the other contenders.
 import * as gru from "../generated/gru.ts";
 import * as lstm from "../generated/lstm.ts";
-import type { KernelOptions } from "../runtime/memory.ts";
-import { type Cell, type Contender, type Inputs, type Kernels, type Workload, gateMatrix } from "./workloads.ts";
+import { BACKENDS, type KernelBackend, type KernelOptions, REFERENCE_BACKEND } from "../runtime/memory.ts";
+import { type Cell, type Contender, type Inputs, type Kernels, type Skip, type Workload, gateMatrix } from "./workloads.ts";
 
 const GATES: Record<Cell, readonly string[]> = { gru: ["r", "z", "n"], lstm: ["i", "f", "g", "o"] };
 
-function contender(name: string, describe: string, options: KernelOptions): Contender {
+function contender(name: string, describe: string, backend: KernelBackend, threads: number): Contender {
   return {
     name,
     describe,
-    setup: (w, cell, inp) => setup(w, cell, inp, options),
+    setup: async (w, cell, inp): Promise<Kernels | Skip> => {
+      const a = backend.available();
+      return a.ok ? setup(w, cell, inp, { backend: backend.name, threads }) : { skip: `this engine has no ${a.missing}` };
+    },
   };
 }
 
-export const cellforge = contender("cellforge", "generated TypeScript kernels (float32, one thread)", { backend: "ts" });
+/** Per backend (the reference one first): one thread, and two on a parallel backend. */
+export const contenders: Contender[] = [REFERENCE_BACKEND, ...BACKENDS.filter((b) => b !== REFERENCE_BACKEND)].flatMap((b) => {
+  const name = b === REFERENCE_BACKEND ? "cellforge" : `cellforge-${b.name}`;
+  const one = contender(name, `generated kernels on the ${b.name} backend: ${b.description} (float32, one thread)`, b, 1);
+  return b.parallel ? [one, contender(`${name}-2t`, "the same on two threads (float32)", b, 2)] : [one];
+});
 
-export const contenders: Contender[] = [
-  cellforge,
-  contender("cellforge-wasm", "generated kernels on the wasm path: SIMD products and loops (float32, one thread)", { backend: "wasm", threads: 1 }),
-  contender("cellforge-wasm-2t", "the same on two threads (float32)", { backend: "wasm", threads: 2 }),
-];
+export const cellforge = contenders[0]!;
 
 async function setup(w: Workload, cell: Cell, inp: Inputs, options: KernelOptions): Promise<Kernels> {
     const mod = cell === "gru" ? gru : lstm;

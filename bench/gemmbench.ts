@@ -4,7 +4,7 @@
 import { gemm, gemmReference } from "./jsgemm.ts";
 import { gemmNN32, gemmNT32, gemmTN32 } from "../runtime/gemm.ts";
 import { GEMM_WASM } from "../runtime/gemm-wasm.ts";
-import { kernelMemory, simdAvailable } from "../runtime/memory.ts";
+import { REFERENCE_BACKEND, availableBackends, kernelMemory } from "../runtime/memory.ts";
 import { measure, type Budget, type Timing } from "./timing.ts";
 import { gates, type Cell, type Workload } from "./workloads.ts";
 
@@ -22,18 +22,21 @@ export interface GemmResult extends GemmShape {
   timing: Timing;
   gflops: number;
   /**
-   * cellforge's generated products at the same shape, GFLOP/s: the forward x·Wᵀ (NT), and the
-   * backward's g·W (NN, gradient to the vector) and gᵀ·x (TN, weight gradient summed over rows).
+   * cellforge's generated products at the same shape on the reference backend (ts: runtime/gemm.ts),
+   * GFLOP/s: the forward x·Wᵀ (NT), and the backward's g·W (NN, gradient to the vector) and gᵀ·x
+   * (TN, weight gradient summed over rows).
    */
-  cellforge: { NT: number; NN: number; TN: number };
-  /** the same products on the wasm path (runtime/gemm.wat), one thread, when the engine has SIMD */
-  cellforgeWasm?: { NT: number; NN: number; TN: number };
+  cellforge: Rates;
+  /** the same products on every other backend this engine runs (wasm: runtime/gemm.wat), one thread, by name */
+  backends: Record<string, Rates>;
   /** numpy.matmul at the same shape (BLAS sgemm, one thread; peers/torch.ts), when Python and numpy are there */
   numpy?: { timing: Timing; gflops: number };
   /** each cellforge product's rate over numpy's at the same shape (1 = as fast as the measured sgemm) */
-  cellforgeOfSgemm?: { NT: number; NN: number; TN: number };
-  wasmOfSgemm?: { NT: number; NN: number; TN: number };
+  cellforgeOfSgemm?: Rates;
+  backendsOfSgemm?: Record<string, Rates>;
 }
+
+export interface Rates { NT: number; NN: number; TN: number }
 
 /** Fills in `numpy` and `cellforgeOfSgemm` from sgemm timings at the same shapes. */
 export function attachSgemm(
@@ -49,8 +52,7 @@ export function attachSgemm(
       NN: r.cellforge.NN / s.gflops,
       TN: r.cellforge.TN / s.gflops,
     };
-    if (r.cellforgeWasm)
-      r.wasmOfSgemm = { NT: r.cellforgeWasm.NT / s.gflops, NN: r.cellforgeWasm.NN / s.gflops, TN: r.cellforgeWasm.TN / s.gflops };
+    r.backendsOfSgemm = Object.fromEntries(Object.entries(r.backends).map(([name, x]) => [name, { NT: x.NT / s.gflops, NN: x.NN / s.gflops, TN: x.TN / s.gflops }]));
   }
 }
 
@@ -70,25 +72,28 @@ export async function benchGemm(shape: GemmShape, budget: Budget): Promise<GemmR
   const c = new Float32Array(M * N);
   const timing = await measure(() => gemm(a, b, c, M, K, N), budget);
   const flop = 2 * M * K * N;
-  // the same product in cellforge's layout: rows M, stacked weights N×K (row-major), as the kernels call them
-  const w = filled(N * K, 5), g = filled(M * N, 6), dx = new Float32Array(M * K), dw = new Float32Array(N * K);
-  const nt = await measure(() => gemmNT32(M, N, K, a, 0, K, w, 0, c, 0, N, false), budget);
-  const nn = await measure(() => gemmNN32(M, N, K, g, 0, N, w, 0, dx, 0, K, false), budget);
-  const tn = await measure(() => gemmTN32(N, K, M, g, 0, N, a, 0, K, dw, 0, true), budget);
   const rate = (t: Timing) => flop / t.medianMs / 1e6;
-  const result: GemmResult = { ...shape, timing, gflops: rate(timing), cellforge: { NT: rate(nt), NN: rate(nn), TN: rate(tn) } };
-  if (simdAvailable()) {
-    // the same three products on the wasm path, on buffers in a module's memory as the kernels have them
-    // (NT runs on Wᵀ, transposed once per kernel call: not timed here, as in a kernel it is once per T steps)
-    const mem = kernelMemory<Float32Array>(32, "bench", { backend: "wasm" }, [M * K, N * K, M * N, M * N, M * K, N * K, N * K], GEMM_WASM, null, { NT: gemmNT32, NN: gemmNN32, TN: gemmTN32 });
-    const put = (x: Float32Array) => { const v = mem.alloc(x.length); v.set(x); return v; };
-    const wa = put(a), ww = put(w), wc = mem.alloc(M * N), wg = put(g), wdx = mem.alloc(M * K), wdw = mem.alloc(N * K);
-    const wnt = await measure(() => mem.mm.NT(M, N, K, wa, 0, K, ww, 0, wc, 0, N, false), budget);
-    const wnn = await measure(() => mem.mm.NN(M, N, K, wg, 0, N, ww, 0, wdx, 0, K, false), budget);
-    const wtn = await measure(() => mem.mm.TN(N, K, M, wg, 0, N, wa, 0, K, wdw, 0, true), budget);
-    result.cellforgeWasm = { NT: rate(wnt), NN: rate(wnn), TN: rate(wtn) };
-  }
-  return result;
+  // the same product in cellforge's layout: rows M, stacked weights N×K (row-major), as the kernels call them,
+  // on each backend's products and buffers (on wasm, in a module's memory as the kernels have them;
+  // NT runs on Wᵀ, transposed once per kernel call: not timed here, as in a kernel it is once per T steps)
+  const w = filled(N * K, 5), g = filled(M * N, 6);
+  const ratesOn = async (backend: string): Promise<Rates> => {
+    const mem = kernelMemory<Float32Array>(32, "bench", { backend }, [M * K, N * K, M * N, M * N, M * K, N * K, N * K], GEMM_WASM, null, { NT: gemmNT32, NN: gemmNN32, TN: gemmTN32 });
+    try {
+      const put = (x: Float32Array) => { const v = mem.alloc(x.length); v.set(x); return v; };
+      const ba = put(a), bw = put(w), bc = mem.alloc(M * N), bg = put(g), bdx = mem.alloc(M * K), bdw = mem.alloc(N * K);
+      mem.begin();
+      const nt = await measure(() => mem.mm.NT(M, N, K, ba, 0, K, bw, 0, bc, 0, N, false), budget);
+      const nn = await measure(() => mem.mm.NN(M, N, K, bg, 0, N, bw, 0, bdx, 0, K, false), budget);
+      const tn = await measure(() => mem.mm.TN(N, K, M, bg, 0, N, ba, 0, K, bdw, 0, true), budget);
+      return { NT: rate(nt), NN: rate(nn), TN: rate(tn) };
+    } finally {
+      mem.dispose();
+    }
+  };
+  const backends: Record<string, Rates> = {};
+  for (const b of availableBackends()) if (b !== REFERENCE_BACKEND) backends[b.name] = await ratesOn(b.name);
+  return { ...shape, timing, gflops: rate(timing), cellforge: await ratesOn(REFERENCE_BACKEND.name), backends };
 }
 
 /**

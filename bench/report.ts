@@ -3,6 +3,7 @@
 import { fmtGflop, fmtMs, fmtRate, fmtRatio, formatTable, type Row } from "./table.ts";
 import { isCellforge, type BlockResult } from "./results.ts";
 import type { GemmResult } from "./gemmbench.ts";
+import { BACKENDS } from "../runtime/memory.ts";
 import type { PythonInfo } from "./peers/torch.ts";
 import type { Budget } from "./timing.ts";
 
@@ -65,9 +66,12 @@ export function formatGemm(results: GemmResult[], sgemm?: SgemmSummary): string 
   // a cellforge product: its rate, and with numpy its fraction of numpy's sgemm at the same shape
   const cf = (r: GemmResult, k: "NT" | "NN" | "TN") =>
     fmtRate(r.cellforge[k]) + (r.cellforgeOfSgemm ? ` ${pct(r.cellforgeOfSgemm[k]).padStart(4)}` : "");
-  const withWasm = results.some((r) => r.cellforgeWasm);
-  const wasm = (r: GemmResult, k: "NT" | "NN" | "TN") =>
-    r.cellforgeWasm ? fmtRate(r.cellforgeWasm[k]) + (r.wasmOfSgemm ? ` ${pct(r.wasmOfSgemm[k]).padStart(4)}` : "") : "–";
+  // a column of each product per other backend that ran (wasm where the engine has SIMD)
+  const others = [...new Set(results.flatMap((r) => Object.keys(r.backends)))];
+  const other = (r: GemmResult, name: string, k: "NT" | "NN" | "TN") => {
+    const x = r.backends[name], of = r.backendsOfSgemm?.[name];
+    return x ? fmtRate(x[k]) + (of ? ` ${pct(of[k]).padStart(4)}` : "") : "–";
+  };
   const dash = "–";
   const rows: Row[] = results.map((r) => {
     const row = [
@@ -81,19 +85,19 @@ export function formatGemm(results: GemmResult[], sgemm?: SgemmSummary): string 
       cf(r, "TN"),
       pct(Math.min(r.cellforge.NT, r.cellforge.NN, r.cellforge.TN) / r.gflops),
     ];
-    if (withWasm) row.push(wasm(r, "NT"), wasm(r, "NN"), wasm(r, "TN"));
+    for (const name of others) row.push(other(r, name, "NT"), other(r, name, "NN"), other(r, name, "TN"));
     if (withNumpy) row.push(r.numpy ? fmtMs(r.numpy.timing.medianMs) : dash, r.numpy ? fmtRate(r.numpy.gflops) : dash);
     return row;
   });
   const header = ["product", "M×K×N", "ms", "GFLOP/s", "runs", "cf x·Wᵀ", "cf g·W", "cf gᵀ·x", "worst/plain"];
-  if (withWasm) header.push("wasm x·Wᵀ", "wasm g·W", "wasm gᵀ·x");
+  for (const name of others) header.push(`${name} x·Wᵀ`, `${name} g·W`, `${name} gᵀ·x`);
   if (withNumpy) header.push("numpy ms", "numpy GFLOP/s");
   const lines = [
     `Plain-JS gemm (Float32Array, 4×4 register block, 16 accumulators, k unrolled by 2, B packed),`,
     `and cellforge's generated products (runtime/gemm.ts) at the same shapes, GFLOP/s:`,
     `x·Wᵀ forward, g·W backward to the vector, gᵀ·x weight gradient; "worst/plain" is the slowest of the three over the plain-JS rate`,
   ];
-  if (withWasm) lines.push(`wasm: the same three products on the WebAssembly SIMD path (runtime/gemm.wat), one thread`);
+  for (const name of others) lines.push(`${name}: the same three products on the ${name} backend (${BACKENDS.find((b) => b.name === name)?.description ?? "not registered in this process"}), one thread`);
   if (withNumpy) {
     lines.push(
       `numpy: numpy.matmul in float32 (BLAS sgemm, one thread${sgemm?.blas ? `, ${sgemm.blas}` : ""}), timed from Python;`,

@@ -12,7 +12,7 @@ import { type SequenceCase, gradients, randomCase } from "../src/sequence.ts";
 import { ROOT, hookModules } from "../src/load.ts";
 import { Rng } from "../runtime/rng.ts";
 import { isKink } from "./gradcheck.ts";
-import { type KernelOptions, simdAvailable } from "../runtime/memory.ts";
+import { type BackendName, type KernelBackend, type KernelOptions, REFERENCE_BACKEND, availableBackends, resolveBackend, runsOnThreads } from "../runtime/memory.ts";
 import { buildPlan, type FullPlan } from "../codegen/plan.ts";
 import { emitKernelModule } from "../codegen/emit.ts";
 import { type KernelPath, KernelRefusedError, pathText } from "./kernelerror.ts";
@@ -28,7 +28,7 @@ export interface KernelModule {
 }
 export interface GenericKernel<X extends A> {
   readonly nParams: number;
-  readonly backend: "wasm" | "ts";
+  readonly backend: BackendName;
   readonly threads: number;
   dispose(): void;
   forward(p: X, inputs: Record<string, X>, initial: Record<string, X>, out: Record<string, X>): void;
@@ -131,6 +131,13 @@ export function runKernel(mod: KernelModule, c: SequenceCase, bits: 32 | 64, opt
 
 export interface Comparison {
   readonly what: string;
+  /** The backend whose kernels were compared (by name, as in BACKENDS). */
+  readonly backend: string;
+  /**
+   * f64: its float64 kernels against the reference evaluator (the reference backend) or against the
+   * reference backend's; f32: float32 against that float64; threads: 2 threads against 1; fd: against finite differences.
+   */
+  readonly kind: "f64" | "f32" | "threads" | "fd";
   readonly maxErr: number;
   /** The pass rule, as printed. */
   readonly rule: string;
@@ -171,11 +178,15 @@ export interface ProofSummary {
 /** The gate's case: the cell's default sizes, B = 2, T = 3, a fixed seed. */
 export const gateCase = (cell: Cell): SequenceCase => randomCase(cell, { B: 2, T: 3, seed: 1 });
 
+/** A backend and a precision as the gate names them. (KernelPath still types the backend as a built-in name.) */
+const pathOf = (b: KernelBackend, bits: 32 | 64): KernelPath => ({ backend: b.name as KernelPath["backend"], bits });
+
 /**
  * The gate every kernel passes before it is used or written: on one small case, forward and backward,
- * the ts path in float64 equals the reference evaluator and the wasm path in float64 equals the ts
- * path (F64_TOL), and float32 on each path is within F32_TOL of float64 (the wasm path where the
- * engine has SIMD). Throws a KernelRefusedError naming the path and the first quantity that differs.
+ * the reference backend (ts) in float64 equals the reference evaluator and every other backend of
+ * BACKENDS this engine runs (wasm where it has SIMD) in float64 equals the reference backend's
+ * (F64_TOL), and float32 on each backend is within F32_TOL of that float64. Throws a
+ * KernelRefusedError naming the path and the first quantity that differs.
  * `checkKernels` is the full comparison (more cases, two threads, finite differences).
  */
 export function proveKernel(cell: Cell, mod: KernelModule, c: SequenceCase = gateCase(cell)): ProofSummary {
@@ -185,10 +196,10 @@ export function proveKernel(cell: Cell, mod: KernelModule, c: SequenceCase = gat
   const flat = new Float64Array(layout.total);
   for (const q of layout.params) flat.set(ref.grads.params[q.name]!, q.offset);
   const refRun: KernelRun = { outputs: ref.forward.outputs, params: flat, inputs: ref.grads.inputs, initial: ref.grads.initial };
-  const paths: KernelPath[] = [{ backend: "ts", bits: 64 }, { backend: "ts", bits: 32 }];
-  if (simdAvailable()) paths.push({ backend: "wasm", bits: 64 }, { backend: "wasm", bits: 32 });
+  const paths = availableBackends().flatMap((b) => [pathOf(b, 64), pathOf(b, 32)]);
+  const refName = REFERENCE_BACKEND.name;
   const at = `${Object.entries(c.sizes).map(([k, n]) => `${k}=${n}`).join(" ")} B=${c.B} T=${c.T}`;
-  let ts64 = refRun;
+  let ref64 = refRun;
   for (const path of paths) {
     let r: KernelRun;
     try {
@@ -196,12 +207,12 @@ export function proveKernel(cell: Cell, mod: KernelModule, c: SequenceCase = gat
     } catch (e) {
       throw new KernelRefusedError(cell, path, `fails on ${pathText(path)}, on a random case at ${at}: ${(e as Error).message}`);
     }
-    const first = path.backend === "ts" && path.bits === 64;
+    const first = path.backend === refName && path.bits === 64;
     const tol = path.bits === 64 ? F64_TOL : F32_TOL;
-    const d = firstDifference(r, first ? refRun : ts64, layout.params, tol);
+    const d = firstDifference(r, first ? refRun : ref64, layout.params, tol);
     if (d)
-      throw new KernelRefusedError(cell, path, `disagrees with the reference evaluator on ${pathText(path)}: ${d.what} differs by ${d.err.toPrecision(2)}${first ? "" : " from the ts path's float64 result, which equals the reference"} (rule max|a-b| <= ${tol.toExponential(0)}*max(1,max|b|); a random case at ${at})`);
-    if (first) ts64 = r;
+      throw new KernelRefusedError(cell, path, `disagrees with the reference evaluator on ${pathText(path)}: ${d.what} differs by ${d.err.toPrecision(2)}${first ? "" : ` from the ${refName} path's float64 result, which equals the reference`} (rule max|a-b| <= ${tol.toExponential(0)}*max(1,max|b|); a random case at ${at})`);
+    if (first) ref64 = r;
   }
   return { paths, ms: performance.now() - t0 };
 }
@@ -224,46 +235,53 @@ function firstDifference(a: KernelRun, b: KernelRun, params: readonly { name: st
 }
 
 /**
- * The kernels on one case: the ts path against the reference evaluator, the wasm path (where the
- * engine has SIMD) against the ts path, float32 against float64, two threads against one (products
- * split however small, so the split is exercised), and the f64 kernels against finite differences.
+ * The kernels on one case, on every backend of BACKENDS this engine runs: the reference backend (ts)
+ * against the reference evaluator, every other backend (wasm where the engine has SIMD) against it,
+ * float32 against float64, two threads against one on a parallel backend (products split however
+ * small, so the split is exercised), and the f64 kernels of the default backend ("auto") against
+ * finite differences.
  */
 export async function checkKernels(cell: Cell, c: SequenceCase = randomCase(cell), opts: { typecheck?: boolean } = {}): Promise<Comparison[]> {
   const { mod } = await kernelsOf(cell, opts);
   const bw = deriveBackward(cell);
   const ref = gradients(bw, c);
-  const wasm = simdAvailable();
-  const k64 = runKernel(mod, c, 64, { backend: "ts" });
-  const k32 = runKernel(mod, c, 32, { backend: "ts" });
   const layout = mod.paramLayout(c.sizes);
   const flatRef = new Float64Array(layout.total);
   for (const q of layout.params) flatRef.set(ref.grads.params[q.name]!, q.offset);
   const rows: Comparison[] = [];
-  const add = (what: string, err: number, tol: number, detail: string) => rows.push({ what, maxErr: err, rule: `max|a-b| <= ${tol.toExponential(0)}*max(1,max|b|)`, pass: err <= tol, detail });
-  const cmp = (a: KernelRun, tol: number, label: string, against: { outputs: Record<string, Float64Array>; params: Float64Array; inputs: Record<string, Float64Array>; initial: Record<string, Float64Array> }) => {
+  const add = (backend: string, kind: Comparison["kind"], what: string, err: number, tol: number, detail: string) => rows.push({ what, backend, kind, maxErr: err, rule: `max|a-b| <= ${tol.toExponential(0)}*max(1,max|b|)`, pass: err <= tol, detail });
+  const cmp = (a: KernelRun, backend: string, kind: "f64" | "f32", label: string, against: KernelRun) => {
     const errs = [
       ...Object.keys(against.outputs).map((n) => relErr(a.outputs[n]!, against.outputs[n]!)),
       relErr(a.params, against.params),
       ...Object.keys(against.inputs).map((n) => relErr(a.inputs[n]!, against.inputs[n]!)),
       ...Object.keys(against.initial).map((n) => relErr(a.initial[n]!, against.initial[n]!)),
     ];
-    add(label, Math.max(...errs), tol, "outputs, parameter, input and initial-state gradients");
+    add(backend, kind, label, Math.max(...errs), kind === "f64" ? F64_TOL : F32_TOL, "outputs, parameter, input and initial-state gradients");
   };
-  const refRun = { outputs: ref.forward.outputs, params: flatRef, inputs: ref.grads.inputs, initial: ref.grads.initial };
-  cmp(k64, F64_TOL, "ts f64 = reference evaluator", refRun);
-  cmp(k32, F32_TOL, "ts f32 ≈ ts f64", k64);
-  const fdOptions: KernelOptions = { backend: wasm ? "wasm" : "ts" };
-  let fdRun = k64;
-  if (wasm) {
-    const w64 = runKernel(mod, c, 64, { backend: "wasm" });
-    fdRun = w64;
-    const w32 = runKernel(mod, c, 32, { backend: "wasm" });
-    cmp(w64, F64_TOL, "wasm f64 = ts f64", k64);
-    cmp(w32, F32_TOL, "wasm f32 ≈ ts f64", k64);
-    const split = { backend: "wasm", threads: 2, minSplitFlops: 0 } as const;
-    const d = differing(runKernel(mod, c, 64, split), w64) + differing(runKernel(mod, c, 32, split), w32);
-    rows.push({ what: "wasm 2 threads = 1 thread", maxErr: d, rule: "bit-identical, f64 and f32", pass: d === 0, detail: `${d} values differ in some bit` });
+  const refRun: KernelRun = { outputs: ref.forward.outputs, params: flatRef, inputs: ref.grads.inputs, initial: ref.grads.initial };
+  const r = REFERENCE_BACKEND.name;
+  const fdBackend = resolveBackend(cell.name, {});
+  let ref64: KernelRun = refRun, fdRun = refRun;
+  for (const b of availableBackends()) {
+    const k64 = runKernel(mod, c, 64, { backend: b.name });
+    const k32 = runKernel(mod, c, 32, { backend: b.name });
+    if (b === REFERENCE_BACKEND) {
+      cmp(k64, b.name, "f64", `${r} f64 = reference evaluator`, refRun);
+      ref64 = k64;
+      cmp(k32, b.name, "f32", `${r} f32 ≈ ${r} f64`, k64);
+    } else {
+      cmp(k64, b.name, "f64", `${b.name} f64 = ${r} f64`, ref64);
+      cmp(k32, b.name, "f32", `${b.name} f32 ≈ ${r} f64`, ref64);
+    }
+    if (b === fdBackend) fdRun = k64;
+    if (runsOnThreads(b, 2)) {
+      const split = { backend: b.name, threads: 2, minSplitFlops: 0 };
+      const d = differing(runKernel(mod, c, 64, split), k64) + differing(runKernel(mod, c, 32, split), k32);
+      rows.push({ what: `${b.name} 2 threads = 1 thread`, backend: b.name, kind: "threads", maxErr: d, rule: "bit-identical, f64 and f32", pass: d === 0, detail: `${d} values differ in some bit` });
+    }
   }
+  const fdOptions: KernelOptions = { backend: fdBackend.name };
 
   // generated f64 against finite differences of its own forward, along random directions
   const rng = new Rng(4242);
@@ -305,7 +323,7 @@ export async function checkKernels(cell: Cell, c: SequenceCase = randomCase(cell
   }
   if (verdicts < K) fdPass = false;
   const replaced = kinks ? `; ${kinks} crossing a kink replaced${verdicts < K ? `, only ${verdicts} of ${K} gave a verdict` : ""}` : "";
-  rows.push({ what: `${fdOptions.backend} f64 vs finite differences`, maxErr: worst, rule: "|a-n| <= 1e-5 + 1e-3*|n|", pass: fdPass, detail: `${K} random directions through all parameters, inputs and initial states at once${replaced}` });
+  rows.push({ what: `${fdBackend.name} f64 vs finite differences`, backend: fdBackend.name, kind: "fd", maxErr: worst, rule: "|a-n| <= 1e-5 + 1e-3*|n|", pass: fdPass, detail: `${K} random directions through all parameters, inputs and initial states at once${replaced}` });
   return rows;
 }
 

@@ -2,6 +2,7 @@
 import { parseArgs } from "node:util";
 import { basename, extname } from "node:path";
 import type { Cell } from "../src/cell.ts";
+import { parseSizes } from "./sizes.ts";
 import { CellError } from "../src/errors.ts";
 import { LoadError, builtinCellFiles, loadCell } from "../src/load.ts";
 import { deriveBackward } from "../src/backward.ts";
@@ -9,7 +10,7 @@ import { backwardLines, formatLines, forwardLines } from "../src/print.ts";
 import { cellStats } from "../src/stats.ts";
 import { type CheckReport, PASS_RULE, checkGradients, formatReport } from "../check/gradcheck.ts";
 import { randomCase } from "../src/sequence.ts";
-import { simdAvailable } from "../runtime/memory.ts";
+import { BACKENDS, REFERENCE_BACKEND, runsOnThreads } from "../runtime/memory.ts";
 import { LimitError } from "../runtime/checks.ts";
 import { shapeStr } from "../src/ir.ts";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -34,8 +35,9 @@ usage:
                                        train each under the same budget and seed: a table and one plot
   cellforge convert --from pytorch|keras|cellforge --to cellforge|pytorch|keras <cell> <in.json> <out.json>
                                        carry weights between PyTorch state_dict, Keras/tfjs and cellforge layouts
-  cellforge bench <cell> [--B n --T n --size n] [--backend wasm|ts] [--threads n|auto]
-                                       time the generated float32 kernels (forward, forward+backward)
+  cellforge bench <cell> [--B n --T n --size n] [--backend ${BACKENDS.map((b) => b.name).join("|")}|auto] [--threads n|auto]
+                                       time the generated float32 kernels (forward, forward+backward) on every
+                                       backend this engine runs, or on the one --backend names
   cellforge generate [--check] [--tile 4x4] [--wasm-tile 4x2]
                                        regenerate generated/ from dsl/; --check writes nothing and exits 1 if stale
   cellforge eval <cell> --in case.json [--out result.json] [--reference]
@@ -100,12 +102,7 @@ function configs(cell: Cell, v: Record<string, string | boolean | undefined>): C
   const mode = (v.mode as "full" | "fast" | undefined) ?? "full";
   if (mode !== "full" && mode !== "fast") throw new LoadError(`--mode is full or fast, not ${v.mode}`);
   const given: Record<string, number> = Object.assign(Object.create(null) as Record<string, number>, cell.defaults); // keyed by size names
-  if (typeof v.sizes === "string")
-    for (const kv of v.sizes.split(",")) {
-      const [k, n] = kv.split("=");
-      if (!k || !cell.sizes.includes(k) || !n || !/^\d+$/.test(n)) throw new LoadError(`--sizes: "${kv}" is not SIZE=n with a size of ${cell.name} (${cell.sizes.join(", ")})`);
-      given[k] = Number(n);
-    }
+  if (typeof v.sizes === "string") Object.assign(given, parseSizes(v.sizes, cell.sizes, (m) => { throw new LoadError(m); }));
   const num = (x: unknown, name: string) => {
     if (x === undefined) return undefined;
     if (typeof x !== "string" || !/^\d+$/.test(x) || Number(x) < 1) throw new LoadError(`--${name} takes a positive integer`);
@@ -123,6 +120,10 @@ function configs(cell: Cell, v: Record<string, string | boolean | undefined>): C
 
 async function check(refs: string[], v: Record<string, string | boolean | undefined>): Promise<number> {
   const names = refs.length ? refs : await allCells();
+  // a float64 column per backend: the reference backend's against the reference evaluator, then each other one's against it
+  const ref = REFERENCE_BACKEND.name;
+  const ordered = [REFERENCE_BACKEND, ...BACKENDS.filter((b) => b !== REFERENCE_BACKEND)];
+  const others = ordered.slice(1).map((b) => b.name);
   const num = (x: unknown, d: number) => (typeof x === "string" ? Number(x) : d);
   const reports: CheckReport[] = [];
   const summary: string[][] = [];
@@ -154,28 +155,35 @@ async function check(refs: string[], v: Record<string, string | boolean | undefi
     const maxRel = Math.max(...rs.flatMap((r) => r.rows.map((w) => w.maxRel)));
     const checked = rs.reduce((s, r) => s + r.rows.reduce((a, w) => a + w.checked, 0), 0);
     const kinks = rs.reduce((s, r) => s + r.rows.reduce((a, w) => a + w.kinks, 0), 0);
-    // the worst of each kernel comparison over the cases ("-" where it did not run: no SIMD here)
-    const kmax = (...whats: string[]) => {
-      const found = ks.flatMap((k) => k.filter((x) => whats.some((w) => x.what.startsWith(w))));
-      return found.length ? Math.max(...found.map((x) => x.maxErr)).toExponential(1) : "-";
-    };
-    const threadsCol = (() => { const f = ks.flatMap((k) => k.filter((x) => x.what.startsWith("wasm 2 threads"))); return f.length ? (f.every((x) => x.pass) ? "same" : "DIFFER") : "-"; })();
-    summary.push([cell.name, rs.map((r) => `${Object.values(r.sizes).join("x")} B${r.B} T${r.T} ${r.mode}`).join("; "), String(checked), maxRel.toExponential(1), String(kinks), rs.every((r) => r.structural.every((s) => s.pass)) ? "ok" : "FAIL", kmax("ts f64 ="), kmax("wasm f64 ="), kmax("ts f32", "wasm f32"), threadsCol, kmax("wasm f64 vs", "ts f64 vs"), `${((performance.now() - t) / 1000).toFixed(2)}s`, pass ? "PASS" : "FAIL"]);
+    // the worst of each kernel comparison over the cases ("-" where it did not run: a backend this engine lacks)
+    const found = (kind: Comparison["kind"], backend?: string) => ks.flatMap((k) => k.filter((x) => x.kind === kind && (backend === undefined || x.backend === backend)));
+    const kmax = (rows: Comparison[]) => (rows.length ? Math.max(...rows.map((x) => x.maxErr)).toExponential(1) : "-");
+    const threads = found("threads");
+    summary.push([
+      cell.name, rs.map((r) => `${Object.values(r.sizes).join("x")} B${r.B} T${r.T} ${r.mode}`).join("; "), String(checked), maxRel.toExponential(1), String(kinks), rs.every((r) => r.structural.every((s) => s.pass)) ? "ok" : "FAIL",
+      ...ordered.map((b) => kmax(found("f64", b.name))), kmax(found("f32")), threads.length ? (threads.every((x) => x.pass) ? "same" : "DIFFER") : "-", kmax(found("fd")),
+      `${((performance.now() - t) / 1000).toFixed(2)}s`, pass ? "PASS" : "FAIL",
+    ]);
   }
   if (v.json) {
     out(JSON.stringify(reports, null, 2));
     return failed ? 1 : 0;
   }
-  const head = ["cell", "configurations (sizes, batch, steps, mode)", "checked", "max rel err", "kinks", "structural", "ts f64=ref", "wasm f64=ts", "f32~f64", "1 vs 2 threads", "kernel FD", "time", "result"];
+  const head = ["cell", "configurations (sizes, batch, steps, mode)", "checked", "max rel err", "kinks", "structural", `${ref} f64=ref`, ...others.map((b) => `${b} f64=${ref}`), "f32~f64", "1 vs 2 threads", "kernel FD", "time", "result"];
+  // words left-aligned, numbers right-aligned
+  const words = new Set(["cell", "configurations (sizes, batch, steps, mode)", "structural", "1 vs 2 threads", "result"]);
   const w = head.map((h, i) => Math.max(h.length, ...summary.map((r) => r[i]!.length)));
-  const line = (r: string[]) => r.map((s, i) => (i >= 2 && i !== 5 && i !== 9 && i !== 12 ? s.padStart(w[i]!) : s.padEnd(w[i]!))).join("  ").trimEnd();
+  const line = (r: string[]) => r.map((s, i) => (words.has(head[i]!) ? s.padEnd(w[i]!) : s.padStart(w[i]!))).join("  ").trimEnd();
   out(`gradient check, float64: derived BPTT gradients (reference evaluator) against central finite differences,`);
   out(`then the generated kernels on the same cases`);
   out(`pass rules: reference ${PASS_RULE} with atol ${num(v.atol, 1e-5).toExponential(0)}, rtol ${num(v.rtol, 1e-3).toExponential(0)}; structural: linear in the upstream gradient, deterministic;`);
-  out(`  ts kernel f64 = reference, wasm kernel f64 = ts kernel f64: max|a-b| <= 1e-12*max(1,max|b|);`);
-  out(`  f32 kernels (ts and wasm) ~ ts f64: max|a-b| <= 1e-4*max(1,max|b|) (float32 rounding, accumulated over sums and steps);`);
-  out(`  wasm on 2 threads = on 1 thread, bit for bit (f64 and f32); kernel f64 vs finite differences: 6 random directions, same rule as the reference`);
-  out(simdAvailable() ? "  (wasm: the products of runtime/gemm.wat and the loops of generated/<cell>.wat, WebAssembly SIMD; ts: the plain TypeScript kernels)" : "  (this engine has no WebAssembly SIMD: the wasm columns are not run)");
+  const and = (xs: readonly string[]) => xs.join(", ").replace(/, ([^,]*)$/, " and $1");
+  const parallel = BACKENDS.filter((b) => runsOnThreads(b, 2)).map((b) => b.name);
+  out(`  ${ref} kernel f64 = reference${others.length ? `, ${others.map((b) => `${b} kernel f64`).join(", ")} = ${ref} kernel f64` : ""}: max|a-b| <= 1e-12*max(1,max|b|);`);
+  out(`  f32 kernels (${and(ordered.map((b) => b.name))}) ~ ${ref} f64: max|a-b| <= 1e-4*max(1,max|b|) (float32 rounding, accumulated over sums and steps);`);
+  out(`  ${parallel.length ? `${and(parallel)} on 2 threads = on 1 thread, bit for bit (f64 and f32); ` : ""}kernel f64 vs finite differences: 6 random directions, same rule as the reference`);
+  const missing = BACKENDS.flatMap((b) => { const a = b.available(); return a.ok ? [] : [`this engine has no ${a.missing}: the ${b.name} columns are not run`]; });
+  out(`  (${missing.length ? missing.join("; ") : BACKENDS.map((b) => `${b.name}: ${b.description}`).join("; ")})`);
   out(line(head));
   out(w.map((n) => "-".repeat(n)).join("  "));
   for (const r of summary) out(line(r));
@@ -214,17 +222,32 @@ async function bench(ref: string, v: Record<string, string | boolean | undefined
   };
   const B = int(v.B, 32, "B"), T = int(v.T, 50, "T"), size = int(v.size, 128, "size");
   const { timeCell } = await import("./timing.ts");
-  const backend = v.backend ?? "auto";
-  if (backend !== "auto" && backend !== "wasm" && backend !== "ts") throw new LoadError(`--backend is wasm, ts or auto, not ${String(backend)}`);
-  const threads = v.threads === undefined || v.threads === "auto" ? (v.threads ?? 1) : int(v.threads, 1, "threads");
-  const t = await timeCell(cell, { B, T, size, budgetMs: 2000, options: { backend, threads: threads as number | "auto" } });
-  const st = cellStats(deriveBackward(cell), t.sizes);
-  const gf = (flop: number, ms: number) => ((flop * B * T) / ms / 1e6).toFixed(2);
-  const sizes = Object.entries(t.sizes).map(([k, n]) => `${k}=${n}`).join(" ");
-  out(`${cell.name}: generated float32 kernels on the ${t.backend} path, ${t.threads === 1 ? "one thread" : `${t.threads} threads`}, ${sizes}, B=${B}, T=${T}, median of ${t.runs}+ runs after warm-up`);
-  out(`  forward           ${t.forwardMs.toFixed(2).padStart(9)} ms   ${(t.forwardMs / T).toFixed(3)} ms/step   ${gf(st.forwardFlops, t.forwardMs)} GFLOP/s`);
-  out(`  forward+backward  ${t.forwardBackwardMs.toFixed(2).padStart(9)} ms   ${(t.forwardBackwardMs / T).toFixed(3)} ms/step   ${gf(st.forwardFlops + st.backwardFlops, t.forwardBackwardMs)} GFLOP/s`);
-  out(`  (FLOPs counted from the IR: ${PER(st.forwardFlops)}FLOP forward and ${PER(st.backwardFlops)}FLOP backward per example per step)`);
+  const names = BACKENDS.map((b) => b.name);
+  const backend = v.backend;
+  if (backend !== undefined && backend !== "auto" && !names.includes(String(backend))) throw new LoadError(`--backend is ${[...names, "auto"].join(", ").replace(/, ([^,]*)$/, " or $1")}, not ${String(backend)}`);
+  const threads = (v.threads === undefined || v.threads === "auto" ? (v.threads ?? 1) : int(v.threads, 1, "threads")) as number | "auto";
+  // without --backend: every backend, the reference one first; those that cannot run here say why
+  const runs: { backend: string; skip?: string }[] = typeof backend === "string" ? [{ backend }] : [REFERENCE_BACKEND, ...BACKENDS.filter((b) => b !== REFERENCE_BACKEND)].map((b) => {
+    const a = b.available();
+    if (!a.ok) return { backend: b.name, skip: `this engine has no ${a.missing}` };
+    if (threads !== "auto" && !runsOnThreads(b, threads)) return { backend: b.name, skip: `the ${b.name} kernels run on one thread` };
+    return { backend: b.name };
+  });
+  let st: ReturnType<typeof cellStats> | undefined;
+  for (const r of runs) {
+    if (r.skip) {
+      out(`${cell.name}: not timed on the ${r.backend} path: ${r.skip}`);
+      continue;
+    }
+    const t = await timeCell(cell, { B, T, size, budgetMs: 2000, options: { backend: r.backend, threads } });
+    st ??= cellStats(deriveBackward(cell), t.sizes);
+    const gf = (flop: number, ms: number) => ((flop * B * T) / ms / 1e6).toFixed(2);
+    const sizes = Object.entries(t.sizes).map(([k, n]) => `${k}=${n}`).join(" ");
+    out(`${cell.name}: generated float32 kernels on the ${t.backend} path, ${t.threads === 1 ? "one thread" : `${t.threads} threads`}, ${sizes}, B=${B}, T=${T}, median of ${t.runs}+ runs after warm-up`);
+    out(`  forward           ${t.forwardMs.toFixed(2).padStart(9)} ms   ${(t.forwardMs / T).toFixed(3)} ms/step   ${gf(st.forwardFlops, t.forwardMs)} GFLOP/s`);
+    out(`  forward+backward  ${t.forwardBackwardMs.toFixed(2).padStart(9)} ms   ${(t.forwardBackwardMs / T).toFixed(3)} ms/step   ${gf(st.forwardFlops + st.backwardFlops, t.forwardBackwardMs)} GFLOP/s`);
+  }
+  if (st) out(`  (FLOPs counted from the IR: ${PER(st.forwardFlops)}FLOP forward and ${PER(st.backwardFlops)}FLOP backward per example per step)`);
 }
 
 /** `--NAME RxC` with each number from 1 to its maximum, or undefined when the option is absent. */
@@ -351,7 +374,7 @@ export async function main(argv: string[]): Promise<number> {
         return await convertCmd(rest, v);
       }
       case "bench":
-        if (rest.length !== 1) throw new LoadError("usage: cellforge bench <cell> [--B n] [--T n] [--size n] [--backend wasm|ts] [--threads n|auto]");
+        if (rest.length !== 1) throw new LoadError(`usage: cellforge bench <cell> [--B n] [--T n] [--size n] [--backend ${BACKENDS.map((b) => b.name).join("|")}|auto] [--threads n|auto]`);
         await bench(rest[0]!, v);
         return 0;
       case "eval":

@@ -1,7 +1,7 @@
 // Timing a cell's generated float32 kernels: the median of repeated runs after warm-up.
 import type { Cell } from "../src/cell.ts";
 import { randomCase } from "../src/sequence.ts";
-import type { KernelOptions } from "../runtime/memory.ts";
+import type { BackendName, KernelOptions } from "../runtime/memory.ts";
 import { kernelArgs, loadKernels } from "../check/kernelcheck.ts";
 
 export interface CellTiming {
@@ -9,8 +9,8 @@ export interface CellTiming {
   readonly T: number;
   readonly sizes: Readonly<Record<string, number>>;
   readonly runs: number;
-  /** the path the kernels ran on, and their threads */
-  readonly backend: "wasm" | "ts";
+  /** the backend the kernels ran on (a name of BACKENDS), and their threads */
+  readonly backend: BackendName;
   readonly threads: number;
   /** Median milliseconds for the whole sequence. */
   readonly forwardMs: number;
