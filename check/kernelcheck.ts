@@ -18,22 +18,10 @@ import { emitKernelModule } from "../codegen/emit.ts";
 import { type KernelPath, KernelRefusedError, pathText } from "./kernelerror.ts";
 import { type KernelImports, moduleFromText } from "./kernelmodule.ts";
 import { typecheckKernel } from "./typecheck.ts";
+import type { FloatArray, Kernel, KernelModule } from "../runtime/kernel.ts";
 
-type A = Float32Array | Float64Array;
-export interface KernelModule {
-  paramLayout(sizes: Record<string, number>): { total: number; params: { name: string; offset: number; length: number }[] };
-  initParams(sizes: Record<string, number>, seed: number): Float64Array;
-  createKernel64(sizes: Record<string, number>, B: number, T: number, options?: KernelOptions): GenericKernel<Float64Array>;
-  createKernel32(sizes: Record<string, number>, B: number, T: number, options?: KernelOptions): GenericKernel<Float32Array>;
-}
-export interface GenericKernel<X extends A> {
-  readonly nParams: number;
-  readonly backend: BackendName;
-  readonly threads: number;
-  dispose(): void;
-  forward(p: X, inputs: Record<string, X>, initial: Record<string, X>, out: Record<string, X>): void;
-  backward(p: X, inputs: Record<string, X>, initial: Record<string, X>, out: Record<string, X>, upstream: Record<string, X>, grads: { params: X; inputs: Record<string, X>; initial: Record<string, X> }): void;
-}
+type A = FloatArray;
+export type { KernelModule };
 
 /** Kernel modules made this process, by the hash of their text; and the hashes the gate passed. */
 const loaded = new Map<string, KernelModule>();
@@ -117,7 +105,7 @@ export function kernelArgs<X extends A>(mod: KernelModule, c: SequenceCase, F: {
 
 /** Run a generated kernel on a case, forward and backward, in the given precision and backend; results as f64. */
 export function runKernel(mod: KernelModule, c: SequenceCase, bits: 32 | 64, options: KernelOptions = {}): KernelRun {
-  const k = (bits === 64 ? mod.createKernel64(c.sizes, c.B, c.T, options) : mod.createKernel32(c.sizes, c.B, c.T, options)) as GenericKernel<A>;
+  const k = (bits === 64 ? mod.createKernel64(c.sizes, c.B, c.T, options) : mod.createKernel32(c.sizes, c.B, c.T, options)) as Kernel<A>;
   const { p, inputs, initial, upstream, out, grads } = kernelArgs<A>(mod, c, bits === 64 ? Float64Array : Float32Array);
   try {
     k.forward(p, inputs, initial, out);
@@ -179,7 +167,7 @@ export interface ProofSummary {
 export const gateCase = (cell: Cell): SequenceCase => randomCase(cell, { B: 2, T: 3, seed: 1 });
 
 /** A backend and a precision as the gate names them. (KernelPath still types the backend as a built-in name.) */
-const pathOf = (b: KernelBackend, bits: 32 | 64): KernelPath => ({ backend: b.name as KernelPath["backend"], bits });
+const pathOf = (b: KernelBackend, bits: 32 | 64): KernelPath => ({ backend: b.name, bits });
 
 /**
  * The gate every kernel passes before it is used or written: on one small case, forward and backward,

@@ -4,7 +4,8 @@
 
 /** Where a kernel ran: the backend and the precision. */
 export interface KernelPath {
-  readonly backend: "ts" | "wasm";
+  /** A registered backend's name (runtime/memory.ts BACKENDS). */
+  readonly backend: string;
   readonly bits: 32 | 64;
 }
 

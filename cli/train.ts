@@ -100,7 +100,7 @@ export function configFromFlags(cell: string, f: Flags): TrainConfig {
 /** A cell's kernels, generated fresh from its equations (a name in dsl/ or a path), proven against the reference evaluator. */
 async function kernelsFor(ref: string): Promise<CellKernels> {
   const { loadKernels } = await import("../check/kernelcheck.ts");
-  const mod = (await loadKernels(await loadCell(ref))) as unknown as CellKernels;
+  const mod: CellKernels = await loadKernels(await loadCell(ref));
   if (!mod.spec) throw new LoadError(`the kernels of ${ref} have no spec: regenerate them`);
   return mod;
 }

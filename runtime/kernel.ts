@@ -3,7 +3,7 @@
 // (generated/<cell>.ts) has these members with types of its own cell (named inputs, states and
 // sizes), and is assignable to `KernelModule`.
 import type { FloatArray, Init } from "./checks.ts";
-import type { Backend, KernelOptions } from "./memory.ts";
+import type { BackendName, KernelOptions } from "./memory.ts";
 
 export type { FloatArray };
 export type Precision = 32 | 64;
@@ -22,7 +22,7 @@ export interface Grads<A extends FloatArray> {
 export interface Kernel<A extends FloatArray> {
   readonly nParams: number;
   /** Where the products run. */
-  readonly backend: Backend;
+  readonly backend: BackendName;
   /** Threads the products and loops are split across. */
   readonly threads: number;
   /** Run T steps from `initial`, writing every state and output to `out` and saving what the backward needs. */
