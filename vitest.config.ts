@@ -1,5 +1,38 @@
+// Two tiers, as vitest projects: `npm run test:unit` (project "unit"), `npm run test:e2e` (project
+// "e2e"), and `npm test` runs both, unit first (sequence.groupOrder), e2e after it.
+//
+// unit: logic and property tests, in process; the tier is under a minute on a quiet 2-core machine.
+// e2e:  what starts processes (the CLI, worker threads, child processes), generates or typechecks
+//       kernels, the browser, the PyTorch and tfjs comparisons, the fuzz tier and the kernel gate.
+// A test file is unit unless it is listed in E2E; the times that decided each file's tier are in
+// README.md, "Tests".
 import { defineConfig } from "vitest/config";
+import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+
+const E2E = [
+  "backends", // a planted backend's kernels generated, checked and gated (one test 21 s: loading the generator)
+  "browser", // headless Chromium (skipped, with the reason, when there is none)
+  "cli", // every command, spawned
+  "codegen", // generate --check in a copied checkout, tsc over the repository, spawned commands
+  "escape", // emits and typechecks kernels for each planted vector
+  "fuzz", // the fuzz tier: 200 cells in child processes
+  "fuzz-grammar", // includes the fuzz tier's planted failure, in two child processes
+  "fuzz-regressions", // every fixture's kernels generated and run
+  "kernelgate", // planted wrong kernels, spawned commands, typechecking, the private cache
+  "limits", // x^1048576 compiled and run, a cell at every limit through show and check, spawned
+  "lowering", // kernels generated and checked for each form of a product (96 s)
+  "names", // kernels generated for every reserved word in every role (116 s, one test)
+  "optable", // a kernel generated and checked for every tensor op (43 s)
+  "tfjs", // the tfjs comparison
+  "torch", // the PyTorch comparison (fixtures, through the generated kernels)
+  "train", // training runs, a checkpoint after SIGINT in a child process
+  "wasm", // worker threads, a process without SIMD
+  "wasm-ops", // wasm kernels generated for every elementwise op (72 s)
+  "zoo", // the zoo's generated kernels against the reference
+].map((f) => `test/${f}.test.ts`);
+// A renamed file must not fall into the unit tier unnoticed.
+for (const f of E2E) if (!existsSync(fileURLToPath(new URL(f, import.meta.url)))) throw new Error(`vitest.config.ts: E2E lists ${f}, which does not exist`);
 
 export default defineConfig({
   resolve: {
@@ -7,11 +40,35 @@ export default defineConfig({
     alias: { cellforge: fileURLToPath(new URL("./src/index.ts", import.meta.url)) },
   },
   test: {
-    include: ["test/**/*.test.ts"],
-    // Measured on the 2-core machine while other work held the load at 10-15: a spawned CLI command
-    // 30-60 s, generate --check in a copied checkout 130 s, the fuzz tier's planted failure 56 s.
-    // Tests that take longer set their own timeout from their own measurement.
-    testTimeout: 300_000,
-    hookTimeout: 120_000,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: "unit",
+          include: ["test/**/*.test.ts"],
+          exclude: E2E,
+          sequence: { groupOrder: 0 },
+          // Measured on the 2-core machine with other jobs holding the load at 24-33: the slowest unit
+          // test without a timeout of its own 6.2 s (errors.test.ts, random equations; 5.2 s in a second
+          // run), the slowest hook 0.8 s (interop.test.ts's beforeAll, loading 14 cells). About 10x and
+          // 75x that. (property.test.ts sets its own: 32.6 s measured at load 30.)
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: "e2e",
+          include: E2E,
+          sequence: { groupOrder: 1 },
+          // Measured on the 2-core machine while other work held the load at 10-15: a spawned CLI command
+          // 30-60 s, generate --check in a copied checkout 130 s, the fuzz tier's planted failure 56 s.
+          // Tests that take longer set their own timeout from their own measurement.
+          testTimeout: 300_000,
+          hookTimeout: 120_000,
+        },
+      },
+    ],
   },
 });

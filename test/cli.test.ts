@@ -51,7 +51,9 @@ export default defineCell({
 `);
 afterAll(() => rmSync(OUTSIDE, { recursive: true, force: true }));
 
-describe.concurrent("cellforge CLI", () => {
+// Measured with the eight commands started at once on the 2-core machine while other jobs held the
+// load at 25-30: 71-267 s each, and one (list --json) past the 300 s default; 600 s is twice that.
+describe.concurrent("cellforge CLI", { timeout: 600_000 }, () => {
   it("show gru: forward equations, the derived backward with dWhz, the saved set and the parameter count", async ({ expect }) => {
     const r = await cellforge("show", "gru");
     expect(r.stderr).toBe("");
