@@ -5,7 +5,6 @@ import { format } from "prettier";
 import { OPS } from "../src/ops.ts";
 import { dimValue } from "../src/dims.ts";
 import type { Node } from "../src/ir.ts";
-import type { Init } from "../src/cell.ts";
 import { type Expr, type Operand, type Place, type Program, type Space, type Stage, type Store, dimExpr, numelExpr } from "./schedule.ts";
 import type { FullPlan } from "./plan.ts";
 import { sizeIdent } from "./names.ts";
@@ -100,8 +99,9 @@ function loopFor(space: Space, rowName: RowNames): LoopWriter {
 
 /** A loop stage with a WebAssembly form: called there on the wasm backend, in TypeScript on the ts one. */
 function wasmCall(wl: WasmLoop, rows: Expr, space: { batched: boolean }, js: string[]): string[] {
-  const args = wl.params.map((q) => (q.kind === "at" ? `at(${q.buf}, ${q.expr})` : q.expr));
-  return [`// loop ${wl.id} (f32_${wl.id}, f64_${wl.id} in the cell's .wat)`, `if (wl) wl(${wl.id}, ${space.batched ? rows : "1"}, [${args.join(", ")}]);`, "else {", ...js, "}"];
+  // one argument a line, each with the name of the parameter it becomes in the .wat
+  const args = wl.params.map((q) => `${q.kind === "at" ? `at(${q.buf}, ${q.expr})` : q.expr}, // $${q.name}`);
+  return [`// loop ${wl.id}: f32_${wl.id} and f64_${wl.id} in the cell's .wat, over rows [b0, b1)`, `if (wl)`, `wl(${wl.id}, ${space.batched ? rows : "1"}, [`, ...args, "]);", "else {", ...js, "}"];
 }
 
 function emitStage(st: Stage, rows: Expr, loops: ReadonlyMap<Stage, WasmLoop>, rowName: RowNames): string[] {
@@ -159,11 +159,11 @@ function emitOp(st: Extract<Stage, { kind: "op" }>, rows: Expr): string[] {
   const len = (x: Node) => dimExpr(x.type.shape[0]!);
   switch (n.op) {
     case "sum":
-      return [...note, `for (let b = 0; b < ${R}; b++) {`, "let s = 0;", `for (let i = 0; i < ${numelExpr(n.args[0]!.type)}; i++) s += ${at(arg(0), "b", "i")};`, `${outAt("b", "0")} ${eq} s;`, "}"];
+      return [...note, `for (let b = 0; b < ${R}; b++) {`, "let sum = 0;", `for (let i = 0; i < ${numelExpr(n.args[0]!.type)}; i++) sum += ${at(arg(0), "b", "i")};`, `${outAt("b", "0")} ${eq} sum;`, "}"];
     case "bcast":
       return [...note, `for (let b = 0; b < ${R}; b++) for (let i = 0; i < ${dimExpr(n.attrs.dim!)}; i++) ${outAt("b", "i")} ${eq} ${at(arg(0), "b", "0")};`];
     case "sumb":
-      return [...note, `for (let i = 0; i < ${numelExpr(n.type)}; i++) {`, "let s = 0;", `for (let b = 0; b < ${rows}; b++) s += ${at(arg(0), "b", "i")};`, `${outAt("0", "i")} ${eq} s;`, "}"];
+      return [...note, `for (let i = 0; i < ${numelExpr(n.type)}; i++) {`, "let sum = 0;", `for (let b = 0; b < ${rows}; b++) sum += ${at(arg(0), "b", "i")};`, `${outAt("0", "i")} ${eq} sum;`, "}"];
     case "expandb":
       return [...note, `for (let b = 0; b < ${rows}; b++) for (let i = 0; i < ${numelExpr(n.type)}; i++) ${outAt("b", "i")} ${eq} ${at(arg(0), "0", "i")};`];
     case "slice":
@@ -184,17 +184,17 @@ function emitOp(st: Extract<Stage, { kind: "op" }>, rows: Expr): string[] {
     }
     case "matvec": {
       const [M, N] = n.args[0]!.type.shape.map(dimExpr) as [Expr, Expr];
-      return [...note, `for (let b = 0; b < ${R}; b++) for (let i = 0; i < ${M}; i++) {`, "let s = 0;", `for (let j = 0; j < ${N}; j++) s += ${at(arg(0), "0", `i * ${N} + j`)} * ${at(arg(1), "b", "j")};`, `${outAt("b", "i")} ${eq} s;`, "}"];
+      return [...note, `for (let b = 0; b < ${R}; b++) for (let i = 0; i < ${M}; i++) {`, "let sum = 0;", `for (let j = 0; j < ${N}; j++) sum += ${at(arg(0), "0", `i * ${N} + j`)} * ${at(arg(1), "b", "j")};`, `${outAt("b", "i")} ${eq} sum;`, "}"];
     }
     case "matvecT": {
       const [M, N] = n.args[0]!.type.shape.map(dimExpr) as [Expr, Expr];
-      return [...note, `for (let b = 0; b < ${R}; b++) for (let j = 0; j < ${N}; j++) {`, "let s = 0;", `for (let i = 0; i < ${M}; i++) s += ${at(arg(0), "0", `i * ${N} + j`)} * ${at(arg(1), "b", "i")};`, `${outAt("b", "j")} ${eq} s;`, "}"];
+      return [...note, `for (let b = 0; b < ${R}; b++) for (let j = 0; j < ${N}; j++) {`, "let sum = 0;", `for (let i = 0; i < ${M}; i++) sum += ${at(arg(0), "0", `i * ${N} + j`)} * ${at(arg(1), "b", "i")};`, `${outAt("b", "j")} ${eq} sum;`, "}"];
     }
     case "outer": {
       // Σ over the rows of u vᵀ, for the rare product the GEMM paths cannot take (a constant operand)
       const [M, N] = n.type.shape.map(dimExpr) as [Expr, Expr];
       const RB = n.args.some((a) => a.type.batched) ? rows : "1";
-      return [...note, `for (let i = 0; i < ${M}; i++) for (let j = 0; j < ${N}; j++) {`, "let s = 0;", `for (let b = 0; b < ${RB}; b++) s += ${at(arg(0), "b", "i")} * ${at(arg(1), "b", "j")};`, `${outAt("0", `i * ${N} + j`)} ${eq} s;`, "}"];
+      return [...note, `for (let i = 0; i < ${M}; i++) for (let j = 0; j < ${N}; j++) {`, "let sum = 0;", `for (let b = 0; b < ${RB}; b++) sum += ${at(arg(0), "b", "i")} * ${at(arg(1), "b", "j")};`, `${outAt("0", `i * ${N} + j`)} ${eq} sum;`, "}"];
     }
     default:
       throw new Error(`internal: no loop emission for ${n.op}`);
@@ -218,19 +218,15 @@ export async function cellWasm(plan: FullPlan, source: string): Promise<{ loops:
   return { loops, text, binary: await assemble(text) };
 }
 
-/** A binary as base64 in lines of 100 characters, joined at load. */
-function base64Lines(b: Uint8Array): string {
+/** A binary as base64 in lines of `width` characters, joined at load (a kernel's: 112, within prettier's 120 once indented). */
+function base64Lines(b: Uint8Array, width = 100): string {
   const s = Buffer.from(b).toString("base64");
   const out: string[] = [];
-  for (let i = 0; i < s.length; i += 100) out.push(jsLiteral(s.slice(i, i + 100)));
+  for (let i = 0; i < s.length; i += width) out.push(jsLiteral(s.slice(i, i + width)));
   return `[\n${out.join(",\n")},\n].join("")`;
 }
 
 // ------------------------------------------------------------------------------ the module
-
-function initLiteral(init: Init): string {
-  return jsLiteral(init);
-}
 
 export interface EmitOptions {
   /** The cell file, relative to the repository, for the header. */
@@ -244,6 +240,15 @@ export interface EmitOptions {
   readonly wasm?: Awaited<ReturnType<typeof cellWasm>>;
   /** Format with prettier (default): for files people read; a kernel made to run in memory skips it. */
   readonly format?: boolean;
+  /**
+   * One kernel body for both precisions (`createKernel`), instead of two copies of it (`kernel64`,
+   * `kernel32`, the default). One body takes 40% fewer lines in generated/, but V8 keeps one set of inline caches
+   * per function: a process that runs both precisions makes every typed-array access in it
+   * polymorphic: float32 after float64 measured 1.56× slower on the ts backend and 1.89× on the wasm
+   * one (lstm-layernorm; gru and lstm 1.0–1.07×). A process that runs one precision measured the same
+   * either way (0.98–1.00×).
+   */
+  readonly sharedBody?: boolean;
 }
 
 export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promise<string> {
@@ -259,17 +264,24 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
   const byName = (names: readonly string[]) => `{ ${names.map((n) => `readonly ${n}: A`).join("; ")} }`;
   const numel = (n: Node) => numelExpr(n.type);
 
+  // the layout of the flat buffer is written once, in `offsets`; everything else reads its offsets from there
   const offsetDecls = layout.order.map((p, i) => {
     const prev = layout.order[i - 1];
     return `const ${vars.paramOff.get(p.node)} = ${prev ? `${vars.paramOff.get(prev.node)} + ${numel(prev.node)}` : "0"};`;
   });
   const last = layout.order[layout.order.length - 1];
   const totalExpr = last ? `${vars.paramOff.get(last.node)} + ${numel(last.node)}` : "0"; // a cell may have no parameters
+  const offsetNames = layout.order.map((p) => vars.paramOff.get(p.node)!);
+  // initParams draws its random numbers in the order the cell declares its parameters
+  const initOrder = cell.params.map((q) => layout.order.indexOf(q));
+  const kExpr = sizes.includes("H") ? sizeIdent("H") : dimExpr(cell.states[0]!.type.shape[0]!);
+  const offsetsUse = `const { ${[...offsetNames, "nParams"].join(", ")} } = offsets(sizes);`;
   // a size is read into the variable sizeIdent gives it (`o: $o` where the name is a kernel word)
   const sizeDestructure = `const { ${sizes.map((s) => (sizeIdent(s) === s ? s : `${s}: ${sizeIdent(s)}`)).join(", ")} } = checkSizes(spec.name, sizes, spec.sizes);`;
 
-  const kernelFn = (bits: 32 | 64): StatementStructures => {
-    const A = `Float${bits}Array`;
+  const bodies = opts.sharedBody ? { 64: "createKernel", 32: "createKernel" } : { 64: "kernel64", 32: "kernel32" };
+  const kernelFn = (name: string): StatementStructures => {
+    const A = "A";
     const shapes = (n: Node, lead: string) => `${lead}${n.type.shape.map((d) => `×${d.key.replace(/ /g, "")}`).join("")}`;
     // each argument is checked, then bound to the kernel's own copy of it (wasm) or used as it is (ts)
     const regions: [string, string][] = [];
@@ -277,7 +289,7 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
     const checks = (prefix: string, list: readonly { name: string; node: Node }[], lead: Expr, leadText: string, varOf: (k: number) => string, how: "input" | "output") =>
       list.flatMap(({ name, node }, k) => {
         region(varOf(k), `${lead} * ${numel(node)}`);
-        return [`checkArray(spec.name, ${jsLiteral(`${prefix}.${name}`)}, ${prefix}.${name}, ${A}, ${lead} * ${numel(node)}, ${jsLiteral(shapes(node, leadText))});`, `const ${varOf(k)} = mem.${how}(io.${varOf(k)}, ${prefix}.${name});`];
+        return [`checkArray(spec.name, ${jsLiteral(`${prefix}.${name}`)}, ${prefix}.${name}, F, ${lead} * ${numel(node)}, ${jsLiteral(shapes(node, leadText))});`, `const ${varOf(k)} = mem.${how}(io.${varOf(k)}, ${prefix}.${name});`];
       });
     const flushes = (prefix: string, list: readonly { name: string }[], varOf: (k: number) => string) => list.map(({ name }, k) => `mem.flush(io.${varOf(k)}, ${prefix}.${name});`);
     const inputList = cell.inputs.map((x) => ({ name: x.attrs.name!, node: x }));
@@ -297,7 +309,7 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
     const inputVarOf = (k: number) => vars.inputVar.get(cell.inputs[k]!)!;
     const outVarOf = (k: number) => vars.outVar.get(outList[k]!.name)!;
     const forwardBody = [
-      `checkArray(spec.name, "params", params, ${A}, nParams, "the flat parameter buffer");`,
+      `checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");`,
       "mem.begin();",
       `const p = mem.input(io.p, params);`,
       ...checks("inputs", inputList, "T * B", "T×B", inputVarOf, "input"),
@@ -316,14 +328,14 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
     region("dp", "nParams");
     const dxVarOf = (k: number) => vars.dxVar.get(cell.inputs[k]!)!;
     const backwardBody = [
-      `checkArray(spec.name, "params", params, ${A}, nParams, "the flat parameter buffer");`,
+      `checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");`,
       "mem.begin();",
       `const p = mem.input(io.p, params);`,
       ...checks("inputs", inputList, "T * B", "T×B", inputVarOf, "input"),
       ...checks("initial", stateList, "B", "B", (k) => init0[k]!, "input"),
       ...checks("out", outList, "T * B", "T×B", outVarOf, "input"),
       ...checks("upstream", upList, "T * B", "T×B", (k) => vars.upVar.get(upList[k]!.name)!, "input"),
-      `checkArray(spec.name, "grads.params", grads.params, ${A}, nParams, "the flat parameter buffer");`,
+      `checkArray(spec.name, "grads.params", grads.params, F, nParams, "the flat parameter buffer");`,
       `const dp = mem.output(io.dp, grads.params);`,
       ...checks("grads.inputs", gradInputs, "T * B", "T×B", dxVarOf, "output"),
       ...checks("grads.initial", stateList, "B", "B", (k) => dInit0[k]!, "output"),
@@ -348,23 +360,29 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
     ];
     return {
       kind: StructureKind.Function,
-      isExported: true,
-      name: `createKernel${bits}`,
+      name,
+      typeParameters: [{ name: "A", constraint: "FloatArray" }],
       docs: [
-        `The ${bits}-bit kernels for batch B and T steps, on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. ` +
+        (opts.sharedBody
+          ? "The kernels for batch B and T steps, in the precision of `F` (createKernel64 and createKernel32 below), on the wasm backend"
+          : name === bodies[64]
+            ? "The kernels for batch B and T steps, in the precision of `F` (createKernel64 below; kernel32 is the same text, a copy so that each precision's typed-array accesses stay monomorphic in V8), on the wasm backend"
+            : "The float32 copy of kernel64, the same text: V8 keeps inline caches per function, so one body for both precisions would slow a process that runs both. On the wasm backend") + " (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. " +
           "Memory is allocated here, once; `backward` reads what the last `forward` saved.",
       ],
-      parameters: [{ name: "sizes", type: "Sizes" }, { name: "B", type: "number" }, { name: "T", type: "number" }, { name: "options", type: "KernelOptions", initializer: "{}" }],
-      returnType: `Kernel<${A}>`,
+      parameters: [
+        { name: "bits", type: "32 | 64" }, { name: "F", type: "Float32ArrayConstructor | Float64ArrayConstructor" }, { name: "gemm", type: "Products<A>" },
+        { name: "sizes", type: "Sizes" }, { name: "B", type: "number" }, { name: "T", type: "number" }, { name: "options", type: "KernelOptions" },
+      ],
+      returnType: "Kernel<A>",
       statements: [
         sizeDestructure,
         `checkCount(spec.name, "B", B);`,
         `checkCount(spec.name, "T", T);`,
-        ...offsetDecls,
-        `const nParams = ${totalExpr};`,
+        offsetsUse,
         "// floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)",
         `const need = [${[...regions.map(([, size]) => size), ...plan.buffers.map((b) => b.size), ...ntBlocks].join(", ")}];`,
-        `const mem = kernelMemory<${A}>(${bits}, spec.name, options, need, GEMM_WASM, LOOPS_WASM, { NT: gemmNT${bits}, NN: gemmNN${bits}, TN: gemmTN${bits} });`,
+        `const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);`,
         "const { mm, wl, at } = mem;",
         `const io = { ${regions.map(([v, size]) => `${v}: mem.region(${size})`).join(", ")} };`,
         "// buffers, allocated once: saved values (tapes), packed products, scratch",
@@ -382,18 +400,17 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
   const loopsWasm: StatementStructures = {
     kind: StructureKind.VariableStatement, declarationKind: VariableDeclarationKind.Const,
     docs: [`The elementwise loops in WebAssembly (text: ${commentText(opts.source.replace(/^dsl\//, "generated/").replace(/\.(ts|json)$/, ".wat"))}), for the wasm backend: which may split their rows between threads, and the module.`],
-    declarations: [{ name: "LOOPS_WASM", type: "LoopsModuleSource", initializer: `{ loops: ${jsLiteral([...wasm.loops.values()].map((l) => ({ vector: l.vector, splittable: l.splittable })))}, binary: ${base64Lines(wasm.binary)} }` }],
+    declarations: [{ name: "LOOPS_WASM", type: "LoopsModuleSource", initializer: `{ loops: ${jsLiteral([...wasm.loops.values()].map((l) => ({ vector: l.vector, splittable: l.splittable })))}, binary: ${base64Lines(wasm.binary, 112)} }` }],
   };
 
-  const declOrder = cell.params;
   const gemmNames = ["NT", "NN", "TN"].flatMap((f) => [`gemm${f}32`, `gemm${f}64`]).sort();
   const file = project.createSourceFile(`${cell.name}.ts`, {
     statements: [
       GENERATED_HEADER(opts.source, `kernels for the cell "${cell.name}"`),
       { kind: StructureKind.ImportDeclaration, moduleSpecifier: opts.gemmImport ?? "../runtime/gemm.ts", namedImports: gemmNames },
       { kind: StructureKind.ImportDeclaration, moduleSpecifier: opts.wasmImport ?? "../runtime/gemm-wasm.ts", namedImports: ["GEMM_WASM"] },
-      { kind: StructureKind.ImportDeclaration, moduleSpecifier: opts.runtimeImport ?? "../runtime/checks.ts", namedImports: ["Rng", "checkArray", "checkCount", "checkSizes", "initSlice"] },
-      { kind: StructureKind.ImportDeclaration, moduleSpecifier: opts.wasmRuntimeImport ?? "../runtime/memory.ts", namedImports: ["type KernelOptions", "type LoopsModuleSource", "kernelMemory"] },
+      { kind: StructureKind.ImportDeclaration, moduleSpecifier: opts.runtimeImport ?? "../runtime/checks.ts", namedImports: ["type FloatArray", "Rng", "checkArray", "checkCount", "checkSizes", "initSlice"] },
+      { kind: StructureKind.ImportDeclaration, moduleSpecifier: opts.wasmRuntimeImport ?? "../runtime/memory.ts", namedImports: ["type KernelOptions", "type LoopsModuleSource", "type Products", "kernelMemory"] },
       {
         kind: StructureKind.VariableStatement, isExported: true, declarationKind: VariableDeclarationKind.Const,
         docs: [commentText(cell.doc)],
@@ -429,27 +446,55 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
         ],
       },
       {
+        kind: StructureKind.Function, name: "offsets",
+        docs: ["Where each parameter starts in the flat buffer, and the buffer's length: the one place the layout is written."],
+        parameters: [{ name: "sizes", type: "Sizes" }],
+        statements: [sizeDestructure, ...offsetDecls, `return { ${[...offsetNames, `nParams: ${totalExpr}`].join(", ")} };`],
+      },
+      {
         kind: StructureKind.Function, isExported: true, name: "paramLayout",
         docs: ["Offset and length of every parameter in the flat buffer."],
         parameters: [{ name: "sizes", type: "Sizes" }],
         returnType: `{ total: number; params: { name: string; offset: number; length: number }[] }`,
-        statements: [sizeDestructure, ...offsetDecls,
-          `return { total: ${totalExpr}, params: [${layout.order.map((p) => `{ name: ${jsLiteral(p.name)}, offset: ${vars.paramOff.get(p.node)}, length: ${numel(p.node)} }`).join(", ")}] };`],
+        statements: [
+          "// the offsets in buffer order (the order of spec.params), then the total: each parameter runs to the next one",
+          "const o = Object.values(offsets(sizes));",
+          "return { total: o[o.length - 1]!, params: spec.params.map(({ name }, k) => ({ name, offset: o[k]!, length: o[k + 1]! - o[k]! })) };",
+        ],
       },
       {
         kind: StructureKind.Function, isExported: true, name: "initParams",
         docs: ["Parameters by their init rules (uniform ±1/sqrt(H) unless declared otherwise), from a seed."],
         parameters: [{ name: "sizes", type: "Sizes" }, { name: "seed", type: "number" }],
         returnType: "Float64Array",
-        statements: [sizeDestructure, ...offsetDecls,
-          `const p = new Float64Array(${totalExpr});`,
-          `const rng = new Rng(seed);`,
-          `const k = 1 / Math.sqrt(${sizes.includes("H") ? sizeIdent("H") : dimExpr(cell.states[0]!.type.shape[0]!)});`,
-          ...declOrder.map((q) => `initSlice(p, ${vars.paramOff.get(q.node)}, ${numel(q.node)}, ${initLiteral(q.init)}, k, rng);`),
-          "return p;"],
+        statements: [
+          sizeDestructure,
+          "const { total, params } = paramLayout(sizes);",
+          "const p = new Float64Array(total);",
+          "const rng = new Rng(seed);",
+          `const k = 1 / Math.sqrt(${kExpr});`,
+          ...(initOrder.every((q, i) => q === i)
+            ? ["for (const [i, { offset, length }] of params.entries()) initSlice(p, offset, length, spec.params[i]!.init, k, rng);"]
+            : ["// in the order the cell declares them: that is the order the random numbers are drawn in",
+               `for (const i of [${initOrder.join(", ")}]) initSlice(p, params[i]!.offset, params[i]!.length, spec.params[i]!.init, k, rng);`]),
+          "return p;",
+        ],
       },
-      kernelFn(64),
-      kernelFn(32),
+      ...(opts.sharedBody ? [kernelFn(bodies[64])] : [kernelFn(bodies[64]), kernelFn(bodies[32])]),
+      {
+        kind: StructureKind.Function, isExported: true, name: "createKernel64",
+        docs: [`The float64 kernels for batch B and T steps (see ${bodies[64]}).`],
+        parameters: [{ name: "sizes", type: "Sizes" }, { name: "B", type: "number" }, { name: "T", type: "number" }, { name: "options", type: "KernelOptions", initializer: "{}" }],
+        returnType: "Kernel<Float64Array>",
+        statements: [`return ${bodies[64]}(64, Float64Array, { NT: gemmNT64, NN: gemmNN64, TN: gemmTN64 }, sizes, B, T, options);`],
+      },
+      {
+        kind: StructureKind.Function, isExported: true, name: "createKernel32",
+        docs: [`The float32 kernels for batch B and T steps (see ${bodies[32]}).`],
+        parameters: [{ name: "sizes", type: "Sizes" }, { name: "B", type: "number" }, { name: "T", type: "number" }, { name: "options", type: "KernelOptions", initializer: "{}" }],
+        returnType: "Kernel<Float32Array>",
+        statements: [`return ${bodies[32]}(32, Float32Array, { NT: gemmNT32, NN: gemmNN32, TN: gemmTN32 }, sizes, B, T, options);`],
+      },
       {
         kind: StructureKind.Function, isExported: true, name: "createStep64",
         docs: ["One step (forward from the state to the next, backward from the next state's gradient): the kernels with T = 1."],

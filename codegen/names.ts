@@ -18,14 +18,15 @@ const LANGUAGE_WORDS = [
 /** What the emitted module writes literally: codegen/emit.ts, the generated module's imports and exports. */
 const EMITTER_WORDS = [
   // loop indices and scalars of emitted loops
-  "b", "i", "j", "k", "s", "t",
-  // the kernel's parameters, arguments and variables
-  "sizes", "B", "T", "options", "nParams", "need", "mem", "mm", "wl", "at", "io", "p", "dp", "rng",
+  "b", "i", "j", "k", "s", "sum", "t",
+  // the kernel's parameters, arguments and variables (its precision: bits, F, gemm)
+  "bits", "F", "gemm", "sizes", "B", "T", "options", "nParams", "need", "mem", "mm", "wl", "at", "io", "p", "dp", "rng",
+  "o", "total", "offset", "length",
   "forward", "backward", "params", "inputs", "initial", "out", "upstream", "grads",
   // module scope: imports, exports, types
   "spec", "Sizes", "Inputs", "States", "Outputs", "Grads", "Kernel", "A", "KernelOptions", "LoopsModuleSource",
   "kernelMemory", "GEMM_WASM", "LOOPS_WASM", "Rng", "checkArray", "checkCount", "checkSizes", "initSlice",
-  "paramLayout", "initParams", "createKernel32", "createKernel64", "createStep32", "createStep64",
+  "FloatArray", "Products", "offsets", "paramLayout", "initParams", "createKernel", "kernel32", "kernel64", "createKernel32", "createKernel64", "createStep32", "createStep64",
   "gemmNN32", "gemmNN64", "gemmNT32", "gemmNT64", "gemmTN32", "gemmTN64",
 ];
 

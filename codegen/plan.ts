@@ -49,7 +49,6 @@ export function buildPlan(cell: Cell, bw: BackwardStep): FullPlan {
     if (!t) temps.set(n, (t = namer.fresh(`t${temps.size + 1}`)));
     return t;
   };
-  let savedCount = 0;
   const decl = (want: string, size: Expr, role: BufferDecl["role"]) => {
     const name = namer.fresh(want);
     buffers.push({ name, size, role });
@@ -121,7 +120,8 @@ export function buildPlan(cell: Cell, bw: BackwardStep): FullPlan {
     if (savedPlace.has(n)) continue;
     const known = stepGiven.get(n);
     if (known) { savedPlace.set(n, known); continue; }
-    const buf = decl(`tape_${names.get(n) ?? `s${++savedCount}`}`, `T * B * ${vecN(n)}`, "tape");
+    // the tape of a value is named after it: `tape_r` holds r, `tape_t1` the unnamed t1
+    const buf = decl(`tape_${names.get(n) ?? temp(n)}`, `T * B * ${vecN(n)}`, "tape");
     const p: Place = { buf, start: `t * B * ${vecN(n)}`, stride: vecN(n) };
     savedPlace.set(n, p);
     req(fwdRequired, n, { place: p, add: false });

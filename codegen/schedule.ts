@@ -219,7 +219,7 @@ export function makeAllocator(fresh: (want: string) => string): Allocator & { de
   return {
     scratch(size, program) {
       let s = slots.find((x) => x.size === size && !x.users.has(program));
-      if (!s) slots.push((s = { name: fresh(`s${slots.length}`), size, users: new Set() }));
+      if (!s) slots.push((s = { name: fresh(`scratch${slots.length}`), size, users: new Set() }));
       s.users.add(program);
       return s.name;
     },

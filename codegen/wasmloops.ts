@@ -193,17 +193,30 @@ export function wasmLoop(st: Extract<Stage, { kind: "loop" | "copy" }>, id: numb
   const vector = space.n !== "1";
   const batched = space.batched;
 
-  // parameters: n, then each place (base address, and row stride when rows step through it), then sizes
+  // parameters: n, then each place (base address, and row stride when rows step through it), then sizes;
+  // each named after what it holds: `$x` (the address of x's first row), `$x_stride`, and `$x_row`, the
+  // local holding the current row's address; a second place in the same buffer is `$xp0_2`; a parameter
+  // `$bir` and its gradient `$dbir`; a size its own name (`$H`). No name is one of the function's other
+  // locals ($b, $i, $v_r, …).
+  const taken = new Set(["b0", "b1", "n", "b", "i", "nv", "off", ...items.flatMap((it) => (it.local === undefined ? [] : [`v_${it.local}`, `f_${it.local}`]))]);
+  const fresh = (want: string) => {
+    let name = want;
+    for (let k = 2; taken.has(name); k++) name = `${want}_${k}`;
+    taken.add(name);
+    return name;
+  };
   const params: LoopParam[] = [];
   if (vector) params.push({ name: "n", kind: "int", expr: space.n });
-  const places = new Map<string, { base: string; stride: string | null }>();
+  const places = new Map<string, { base: string; stride: string | null; row: string | null }>();
   const placeOf = (pl: Place) => {
     const key = `${pl.buf}|${pl.start}|${pl.stride}`;
     let e = places.get(key);
     if (!e) {
-      const k = places.size;
       const rowed = batched && isBatchedPlace(pl);
-      e = { base: `a${k}`, stride: rowed ? `s${k}` : null };
+      // a parameter (p at o_bir) or its gradient (dp at o_bir) is named after it: $bir, $dbir
+      const param = (pl.buf === "p" || pl.buf === "dp") && /^o_([\w$]+)$/.exec(pl.start);
+      const base = fresh(param ? `${pl.buf === "dp" ? "d" : ""}${param[1]}` : pl.buf);
+      e = { base, stride: rowed ? fresh(`${base}_stride`) : null, row: rowed ? fresh(`${base}_row`) : null };
       places.set(key, e);
       params.push({ name: e.base, kind: "at", buf: pl.buf, expr: pl.start });
       if (rowed) params.push({ name: e.stride!, kind: "int", expr: pl.stride });
@@ -213,7 +226,13 @@ export function wasmLoop(st: Extract<Stage, { kind: "loop" | "copy" }>, id: numb
   const sizes = new Map<string, string>();
   const sizeOf = (expr: Expr) => {
     let s = sizes.get(expr);
-    if (!s) { s = `z${sizes.size}`; sizes.set(expr, s); params.push({ name: s, kind: "int", expr }); }
+    if (!s) {
+      // `H`, `3*H`, `D+H` (characters a WebAssembly name may hold); anything with parentheses is `size`
+      const bare = expr.replace(/^\((.*)\)$/, "$1").replace(/ /g, "");
+      s = fresh(/^[\w$*+]+$/.test(bare) ? bare : "size");
+      sizes.set(expr, s);
+      params.push({ name: s, kind: "int", expr });
+    }
     return s;
   };
   const math = new Set<string>();
@@ -225,10 +244,10 @@ export function wasmLoop(st: Extract<Stage, { kind: "loop" | "copy" }>, id: numb
     const p = P(bits);
     const locals = new Set<string>();
     let reused = 0;
-    // the address of a place's element: row base (rb_k, set per row) or base, plus the element offset
+    // the address of a place's element: its row's address (set per row) or its base, plus the element offset
     const addrOf = (pl: Place, scalar: boolean) => {
       const e = placeOf(pl);
-      const base = e.stride ? `(local.get $rb_${e.base})` : `(local.get $${e.base})`;
+      const base = e.row ? `(local.get $${e.row})` : `(local.get $${e.base})`;
       return scalar ? base : `(i32.add ${base} (local.get $off))`;
     };
     const expr = (o: Operand, vec: boolean): string => {
@@ -281,7 +300,8 @@ export function wasmLoop(st: Extract<Stage, { kind: "loop" | "copy" }>, id: numb
     const body = (vec: boolean, scalarSpace: boolean): string[] => {
       const lines: string[] = [];
       for (const it of items) {
-        if (it.comment && vec === vector) lines.push(`;; ${commentText(it.comment.replace(/\s+/g, " "))}`);
+        // every equation is named where it is computed: in the vector loop and again in the scalar tail
+        if (it.comment) lines.push(`;; ${commentText(it.comment.replace(/\s+/g, " "))}`);
         const v = expr(it.value, vec);
         const scalarVal = scalarSpace;
         if (it.local !== undefined) {
@@ -294,7 +314,7 @@ export function wasmLoop(st: Extract<Stage, { kind: "loop" | "copy" }>, id: numb
     };
     const vecBody = vector ? body(true, false) : [];
     const scalarBody = body(false, !vector);
-    const rowSets = [...places.values()].filter((e) => e.stride).map((e) => `(local.set $rb_${e.base} (i32.add (local.get $${e.base}) (i32.shl (i32.mul (local.get $b) (local.get $${e.stride})) (i32.const ${p.shift}))))`);
+    const rowSets = [...places.values()].filter((e) => e.row).map((e) => `(local.set $${e.row} (i32.add (local.get $${e.base}) (i32.shl (i32.mul (local.get $b) (local.get $${e.stride})) (i32.const ${p.shift}))))`);
     const inner = vector
       ? [
           `(local.set $nv (i32.sub (local.get $n) (i32.rem_u (local.get $n) (i32.const ${p.lanes}))))`,
@@ -306,19 +326,19 @@ export function wasmLoop(st: Extract<Stage, { kind: "loop" | "copy" }>, id: numb
           ...vecBody.map((l) => `  ${l}`),
           `  (local.set $i (i32.add (local.get $i) (i32.const ${p.lanes})))`,
           "  (br $v_next)))",
-          ";; the rest, one at a time",
-          "(block $s_done (loop $s_next",
-          "  (br_if $s_done (i32.ge_s (local.get $i) (local.get $n)))",
+          ";; the tail: the rest, one at a time",
+          "(block $tail_done (loop $tail_next",
+          "  (br_if $tail_done (i32.ge_s (local.get $i) (local.get $n)))",
           `  (local.set $off (i32.shl (local.get $i) (i32.const ${p.shift})))`,
           ...scalarBody.map((l) => `  ${l}`),
           "  (local.set $i (i32.add (local.get $i) (i32.const 1)))",
-          "  (br $s_next)))",
+          "  (br $tail_next)))",
         ]
       : scalarBody;
     const fnLines = [
       `(func $f${bits}_${id} (export "f${bits}_${id}") (param $b0 i32) (param $b1 i32) ${params.map((q) => `(param $${q.name} i32)`).join(" ")}`,
       "  (local $b i32) (local $i i32) (local $nv i32) (local $off i32)",
-      ...[...places.values()].filter((e) => e.stride).map((e) => `  (local $rb_${e.base} i32)`),
+      ...[...places.values()].filter((e) => e.row).map((e) => `  (local $${e.row} i32)`),
       ...[...locals].flatMap((l) => [`  (local $v_${l} v128)`, `  (local $f_${l} ${p.f})`]),
       "  (local.set $b (local.get $b0))",
       "  (block $b_done (loop $b_next",
@@ -343,6 +363,8 @@ export function loopsModuleText(cellName: string, source: string, loops: readonl
     `;; Generated by cellforge from ${commentText(source)}: the elementwise loops of the cell "${commentText(cellName)}" in WebAssembly SIMD.`,
     ";; Do not edit: regenerate with `npm run generate` (check with `npm run generate -- --check`).",
     `;; f32_<k> and f64_<k> are loop k of the kernel (its comment in generated/${commentText(cellName)}.ts says which), rows b0 ≤ b < b1.`,
+    ";; Parameters are named after what they hold: $n the elements of a row, $x the address of buffer x at the loop's first row,",
+    ";; $x_stride its elements from row to row ($x_row: the current row's address); $bir a parameter, $dbir its gradient; $H a size.",
     "(module",
     `  (import "env" "memory" (memory 1 65536 shared))`,
     ...([32, 64] as const).flatMap((bits) => [

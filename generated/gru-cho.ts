@@ -2,8 +2,8 @@
 // Do not edit: regenerate with `npm run generate` (check with `npm run generate -- --check`).
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "../runtime/gemm.ts";
 import { GEMM_WASM } from "../runtime/gemm-wasm.ts";
-import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../runtime/checks.ts";
-import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../runtime/memory.ts";
+import { type FloatArray, Rng, checkArray, checkCount, checkSizes, initSlice } from "../runtime/checks.ts";
+import { type KernelOptions, type LoopsModuleSource, type Products, kernelMemory } from "../runtime/memory.ts";
 /** GRU of Cho et al. 2014 (arXiv 1406.1078, eqs 5-8), with biases: reset BEFORE the matmul U(r .* h), z keeps the old state */
 export const spec = {
   name: "gru-cho",
@@ -47,11 +47,8 @@ export interface Kernel<A> {
   backward(p: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>, upstream: Outputs<A>, grads: Grads<A>): void;
 }
 
-/** Offset and length of every parameter in the flat buffer. */
-export function paramLayout(sizes: Sizes): {
-  total: number;
-  params: { name: string; offset: number; length: number }[];
-} {
+/** Where each parameter starts in the flat buffer, and the buffer's length: the one place the layout is written. */
+function offsets(sizes: Sizes) {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   const o_Wr = 0;
   const o_Wz = o_Wr + H * D;
@@ -62,64 +59,49 @@ export function paramLayout(sizes: Sizes): {
   const o_br = o_U + H * H;
   const o_bz = o_br + H;
   const o_b = o_bz + H;
+  return { o_Wr, o_Wz, o_W, o_Ur, o_Uz, o_U, o_br, o_bz, o_b, nParams: o_b + H };
+}
+
+/** Offset and length of every parameter in the flat buffer. */
+export function paramLayout(sizes: Sizes): {
+  total: number;
+  params: { name: string; offset: number; length: number }[];
+} {
+  // the offsets in buffer order (the order of spec.params), then the total: each parameter runs to the next one
+  const o = Object.values(offsets(sizes));
   return {
-    total: o_b + H,
-    params: [
-      { name: "Wr", offset: o_Wr, length: H * D },
-      { name: "Wz", offset: o_Wz, length: H * D },
-      { name: "W", offset: o_W, length: H * D },
-      { name: "Ur", offset: o_Ur, length: H * H },
-      { name: "Uz", offset: o_Uz, length: H * H },
-      { name: "U", offset: o_U, length: H * H },
-      { name: "br", offset: o_br, length: H },
-      { name: "bz", offset: o_bz, length: H },
-      { name: "b", offset: o_b, length: H },
-    ],
+    total: o[o.length - 1]!,
+    params: spec.params.map(({ name }, k) => ({ name, offset: o[k]!, length: o[k + 1]! - o[k]! })),
   };
 }
 
 /** Parameters by their init rules (uniform ±1/sqrt(H) unless declared otherwise), from a seed. */
 export function initParams(sizes: Sizes, seed: number): Float64Array {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
-  const o_Wr = 0;
-  const o_Wz = o_Wr + H * D;
-  const o_W = o_Wz + H * D;
-  const o_Ur = o_W + H * D;
-  const o_Uz = o_Ur + H * H;
-  const o_U = o_Uz + H * H;
-  const o_br = o_U + H * H;
-  const o_bz = o_br + H;
-  const o_b = o_bz + H;
-  const p = new Float64Array(o_b + H);
+  const { total, params } = paramLayout(sizes);
+  const p = new Float64Array(total);
   const rng = new Rng(seed);
   const k = 1 / Math.sqrt(H);
-  initSlice(p, o_Wr, H * D, "uniform", k, rng);
-  initSlice(p, o_Ur, H * H, "uniform", k, rng);
-  initSlice(p, o_br, H, "uniform", k, rng);
-  initSlice(p, o_Wz, H * D, "uniform", k, rng);
-  initSlice(p, o_Uz, H * H, "uniform", k, rng);
-  initSlice(p, o_bz, H, "uniform", k, rng);
-  initSlice(p, o_W, H * D, "uniform", k, rng);
-  initSlice(p, o_U, H * H, "uniform", k, rng);
-  initSlice(p, o_b, H, "uniform", k, rng);
+  // in the order the cell declares them: that is the order the random numbers are drawn in
+  for (const i of [0, 3, 6, 1, 4, 7, 2, 5, 8])
+    initSlice(p, params[i]!.offset, params[i]!.length, spec.params[i]!.init, k, rng);
   return p;
 }
 
-/** The 64-bit kernels for batch B and T steps, on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
-export function createKernel64(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float64Array> {
+/** The kernels for batch B and T steps, in the precision of `F` (createKernel64 below; kernel32 is the same text, a copy so that each precision's typed-array accesses stay monomorphic in V8), on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
+function kernel64<A extends FloatArray>(
+  bits: 32 | 64,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+  gemm: Products<A>,
+  sizes: Sizes,
+  B: number,
+  T: number,
+  options: KernelOptions,
+): Kernel<A> {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
-  const o_Wr = 0;
-  const o_Wz = o_Wr + H * D;
-  const o_W = o_Wz + H * D;
-  const o_Ur = o_W + H * D;
-  const o_Uz = o_Ur + H * H;
-  const o_U = o_Uz + H * H;
-  const o_br = o_U + H * H;
-  const o_bz = o_br + H;
-  const o_b = o_bz + H;
-  const nParams = o_b + H;
+  const { o_Wr, o_Wz, o_W, o_Ur, o_Uz, o_U, o_br, o_bz, o_b, nParams } = offsets(sizes);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -150,11 +132,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     2 * H * H,
     H * H,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
-    NT: gemmNT64,
-    NN: gemmNN64,
-    TN: gemmTN64,
-  });
+  const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);
   const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
@@ -174,29 +152,24 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   const gx0 = mem.alloc(T * B * (3 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
-  const s0 = mem.alloc(B * (2 * H));
-  const s1 = mem.alloc(B * H);
-  const s2 = mem.alloc(B * H);
-  const s3 = mem.alloc(B * H);
-  const s4 = mem.alloc(B * H);
-  const s5 = mem.alloc(B * H);
-  const s6 = mem.alloc(B * H);
-  const s7 = mem.alloc(B * H);
-  const s8 = mem.alloc(B * H);
-  function forward(
-    params: Float64Array,
-    inputs: Inputs<Float64Array>,
-    initial: States<Float64Array>,
-    out: Outputs<Float64Array>,
-  ): void {
-    checkArray(spec.name, "params", params, Float64Array, nParams, "the flat parameter buffer");
+  const scratch0 = mem.alloc(B * (2 * H));
+  const scratch1 = mem.alloc(B * H);
+  const scratch2 = mem.alloc(B * H);
+  const scratch3 = mem.alloc(B * H);
+  const scratch4 = mem.alloc(B * H);
+  const scratch5 = mem.alloc(B * H);
+  const scratch6 = mem.alloc(B * H);
+  const scratch7 = mem.alloc(B * H);
+  const scratch8 = mem.alloc(B * H);
+  function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "out.h", out.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
     // all steps at once: the products with the inputs
     // Wr, Wz, W times x
@@ -205,97 +178,97 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Ur, Uz times h
-      mm.NT(B, 2 * H, H, hPrev, hPrevAt, H, p, o_Ur, s0, 0, 2 * H, false);
-      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      mm.NT(B, 2 * H, H, hPrev, hPrevAt, H, p, o_Ur, scratch0, 0, 2 * H, false);
+      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(0, B, [
-          H,
-          at(xp0, t * B * (3 * H)),
-          3 * H,
-          at(s0, 0),
-          2 * H,
-          at(p, o_br),
-          at(tape_r, t * B * H),
-          H,
-          at(xp0, t * B * (3 * H) + H),
-          3 * H,
-          at(s0, H),
-          2 * H,
-          at(p, o_bz),
-          at(tape_z, t * B * H),
-          H,
-          at(hPrev, hPrevAt),
-          H,
-          at(s1, 0),
-          H,
-          at(s2, 0),
-          H,
-          at(s3, 0),
-          H,
+          H, // $n
+          at(xp0, t * B * (3 * H)), // $xp0
+          3 * H, // $xp0_stride
+          at(scratch0, 0), // $scratch0
+          2 * H, // $scratch0_stride
+          at(p, o_br), // $br
+          at(tape_r, t * B * H), // $tape_r
+          H, // $tape_r_stride
+          at(xp0, t * B * (3 * H) + H), // $xp0_2
+          3 * H, // $xp0_2_stride
+          at(scratch0, H), // $scratch0_2
+          2 * H, // $scratch0_2_stride
+          at(p, o_bz), // $bz
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(hPrev, hPrevAt), // $hPrev
+          H, // $hPrev_stride
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const xp0Row = t * B * (3 * H) + b * (3 * H);
-          const s0Row = b * (2 * H);
+          const scratch0Row = b * (2 * H);
           const tape_rRow = t * B * H + b * H;
           const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
-          const s0Row2 = H + b * (2 * H);
+          const scratch0Row2 = H + b * (2 * H);
           const tape_zRow = t * B * H + b * H;
           const hPrevRow = hPrevAt + b * H;
-          const s1Row = b * H;
-          const s2Row = b * H;
-          const s3Row = b * H;
+          const scratch1Row = b * H;
+          const scratch2Row = b * H;
+          const scratch3Row = b * H;
           for (let i = 0; i < H; i++) {
             // r  = sigmoid(Wr*x + Ur*h + br)
-            const r = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_br + i]!)));
+            const r = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_br + i]!)));
             tape_r[tape_rRow + i] = r;
             // z  = sigmoid(Wz*x + Uz*h + bz)
-            const z = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_bz + i]!)));
+            const z = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + scratch0[scratch0Row2 + i]! + p[o_bz + i]!)));
             tape_z[tape_zRow + i] = z;
             const t1 = r * hPrev[hPrevRow + i]!;
-            s1[s1Row + i] = t1;
+            scratch1[scratch1Row + i] = t1;
             const t2 = z * hPrev[hPrevRow + i]!;
-            s2[s2Row + i] = t2;
+            scratch2[scratch2Row + i] = t2;
             const t3 = 1 - z;
-            s3[s3Row + i] = t3;
+            scratch3[scratch3Row + i] = t3;
           }
         }
       }
 
       // U times a vector
-      mm.NT(B, H, H, s1, 0, H, p, o_U, s4, 0, H, false);
-      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      mm.NT(B, H, H, scratch1, 0, H, p, o_U, scratch4, 0, H, false);
+      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(1, B, [
-          H,
-          at(xp0, t * B * (3 * H) + 2 * H),
-          3 * H,
-          at(s4, 0),
-          H,
-          at(p, o_b),
-          at(tape_hh, t * B * H),
-          H,
-          at(s2, 0),
-          H,
-          at(s3, 0),
-          H,
-          at(hOut, t * B * H),
-          H,
+          H, // $n
+          at(xp0, t * B * (3 * H) + 2 * H), // $xp0
+          3 * H, // $xp0_stride
+          at(scratch4, 0), // $scratch4
+          H, // $scratch4_stride
+          at(p, o_b), // $b_2
+          at(tape_hh, t * B * H), // $tape_hh
+          H, // $tape_hh_stride
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
+          at(hOut, t * B * H), // $hOut
+          H, // $hOut_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const xp0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const s4Row = b * H;
+          const scratch4Row = b * H;
           const tape_hhRow = t * B * H + b * H;
-          const s2Row = b * H;
-          const s3Row = b * H;
+          const scratch2Row = b * H;
+          const scratch3Row = b * H;
           const hOutRow = t * B * H + b * H;
           for (let i = 0; i < H; i++) {
             // hh = tanh(W*x + U*(r .* h) + b)
-            const hh = Math.tanh(xp0[xp0Row + i]! + s4[s4Row + i]! + p[o_b + i]!);
+            const hh = Math.tanh(xp0[xp0Row + i]! + scratch4[scratch4Row + i]! + p[o_b + i]!);
             tape_hh[tape_hhRow + i] = hh;
             // h' = z .* h + (1 - z) .* hh
-            const h_next = s2[s2Row + i]! + s3[s3Row + i]! * hh;
+            const h_next = scratch2[scratch2Row + i]! + scratch3[scratch3Row + i]! * hh;
             hOut[hOutRow + i] = h_next;
           }
         }
@@ -306,29 +279,29 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   function backward(
-    params: Float64Array,
-    inputs: Inputs<Float64Array>,
-    initial: States<Float64Array>,
-    out: Outputs<Float64Array>,
-    upstream: Outputs<Float64Array>,
-    grads: Grads<Float64Array>,
+    params: A,
+    inputs: Inputs<A>,
+    initial: States<A>,
+    out: Outputs<A>,
+    upstream: Outputs<A>,
+    grads: Grads<A>,
   ): void {
-    checkArray(spec.name, "params", params, Float64Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "out.h", out.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.input(io.hOut, out.h);
-    checkArray(spec.name, "upstream.h", upstream.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.h", upstream.h, F, T * B * H, "T×B×H");
     const dhUp = mem.input(io.dhUp, upstream.h);
-    checkArray(spec.name, "grads.params", grads.params, Float64Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "grads.params", grads.params, F, nParams, "the flat parameter buffer");
     const dp = mem.output(io.dp, grads.params);
-    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, F, T * B * D, "T×B×D");
     const dx_1 = mem.output(io.dx_1, grads.inputs.x);
-    checkArray(spec.name, "grads.initial.h", grads.initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.h", grads.initial.h, F, B * H, "B×H");
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
     dp.fill(0);
     carry_h.fill(0);
@@ -337,36 +310,36 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
-      // loop 2 (f32_2, f64_2 in the cell's .wat)
+      // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(2, B, [
-          H,
-          at(tape_z, t * B * H),
-          H,
-          at(seed_h, 0),
-          H,
-          at(tape_hh, t * B * H),
-          H,
-          at(gx0, t * B * (3 * H) + 2 * H),
-          3 * H,
-          at(s3, 0),
-          H,
-          at(tape_r, t * B * H),
-          H,
-          at(s4, 0),
-          H,
-          at(hPrev, hPrevAt),
-          H,
-          at(gx0, t * B * (3 * H) + H),
-          3 * H,
-          at(s0, H),
-          2 * H,
-          at(s2, 0),
-          H,
-          at(s5, 0),
-          H,
-          at(s6, 0),
-          H,
+          H, // $n
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+          at(tape_hh, t * B * H), // $tape_hh
+          H, // $tape_hh_stride
+          at(gx0, t * B * (3 * H) + 2 * H), // $gx0
+          3 * H, // $gx0_stride
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
+          at(tape_r, t * B * H), // $tape_r
+          H, // $tape_r_stride
+          at(scratch4, 0), // $scratch4
+          H, // $scratch4_stride
+          at(hPrev, hPrevAt), // $hPrev
+          H, // $hPrev_stride
+          at(gx0, t * B * (3 * H) + H), // $gx0_2
+          3 * H, // $gx0_2_stride
+          at(scratch0, H), // $scratch0
+          2 * H, // $scratch0_stride
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+          at(scratch5, 0), // $scratch5
+          H, // $scratch5_stride
+          at(scratch6, 0), // $scratch6
+          H, // $scratch6_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -374,112 +347,119 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
           const seed_hRow = b * H;
           const tape_hhRow = t * B * H + b * H;
           const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const s3Row = b * H;
+          const scratch3Row = b * H;
           const tape_rRow = t * B * H + b * H;
-          const s4Row = b * H;
+          const scratch4Row = b * H;
           const hPrevRow = hPrevAt + b * H;
           const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
-          const s0Row = H + b * (2 * H);
-          const s2Row = b * H;
-          const s5Row = b * H;
-          const s6Row = b * H;
+          const scratch0Row = H + b * (2 * H);
+          const scratch2Row = b * H;
+          const scratch5Row = b * H;
+          const scratch6Row = b * H;
           for (let i = 0; i < H; i++) {
             const t3 = 1 - tape_z[tape_zRow + i]!;
             // grad of: h' = z .* h + (1 - z) .* hh
             const dhh = seed_h[seed_hRow + i]! * t3;
             const dhh_pre = dhh * (1 - tape_hh[tape_hhRow + i]! * tape_hh[tape_hhRow + i]!);
             gx0[gx0Row + i] = dhh_pre;
-            s3[s3Row + i] = dhh_pre;
+            scratch3[scratch3Row + i] = dhh_pre;
             const t4 = tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!);
-            s4[s4Row + i] = t4;
+            scratch4[scratch4Row + i] = t4;
             // grad of: h' = z .* h + (1 - z) .* hh
             const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_hh[tape_hhRow + i]!);
             const dz_pre = dz * (tape_z[tape_zRow + i]! * t3);
             gx0[gx0Row2 + i] = dz_pre;
-            s0[s0Row + i] = dz_pre;
-            s2[s2Row + i] = dz_pre;
+            scratch0[scratch0Row + i] = dz_pre;
+            scratch2[scratch2Row + i] = dz_pre;
             const t5 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
-            s5[s5Row + i] = t5;
+            scratch5[scratch5Row + i] = t5;
             const t1 = tape_r[tape_rRow + i]! * hPrev[hPrevRow + i]!;
-            s6[s6Row + i] = t1;
+            scratch6[scratch6Row + i] = t1;
           }
         }
       }
 
       for (let b = 0; b < B; b++)
         for (let j = 0; j < H; j++) {
-          let s = 0;
-          for (let i = 0; i < H; i++) s += p[o_U + i * H + j]! * gx0[t * B * (3 * H) + 2 * H + b * (3 * H) + i]!;
-          s7[b * H + j] = s;
+          let sum = 0;
+          for (let i = 0; i < H; i++) sum += p[o_U + i * H + j]! * gx0[t * B * (3 * H) + 2 * H + b * (3 * H) + i]!;
+          scratch7[b * H + j] = sum;
         }
 
       // dUz
-      mm.TN(H, H, B, s2, 0, H, hPrev, hPrevAt, H, dp, o_Uz, true);
+      mm.TN(H, H, B, scratch2, 0, H, hPrev, hPrevAt, H, dp, o_Uz, true);
       // dU
-      mm.TN(H, H, B, s3, 0, H, s6, 0, H, dp, o_U, true);
-      // loop 3 (f32_3, f64_3 in the cell's .wat)
+      mm.TN(H, H, B, scratch3, 0, H, scratch6, 0, H, dp, o_U, true);
+      // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(3, B, [
-          H,
-          at(s7, 0),
-          H,
-          at(hPrev, hPrevAt),
-          H,
-          at(s4, 0),
-          H,
-          at(gx0, t * B * (3 * H)),
-          3 * H,
-          at(s0, 0),
-          2 * H,
-          at(s1, 0),
-          H,
-          at(tape_r, t * B * H),
-          H,
-          at(s5, 0),
-          H,
-          at(s8, 0),
-          H,
+          H, // $n
+          at(scratch7, 0), // $scratch7
+          H, // $scratch7_stride
+          at(hPrev, hPrevAt), // $hPrev
+          H, // $hPrev_stride
+          at(scratch4, 0), // $scratch4
+          H, // $scratch4_stride
+          at(gx0, t * B * (3 * H)), // $gx0
+          3 * H, // $gx0_stride
+          at(scratch0, 0), // $scratch0
+          2 * H, // $scratch0_stride
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+          at(tape_r, t * B * H), // $tape_r
+          H, // $tape_r_stride
+          at(scratch5, 0), // $scratch5
+          H, // $scratch5_stride
+          at(scratch8, 0), // $scratch8
+          H, // $scratch8_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s7Row = b * H;
+          const scratch7Row = b * H;
           const hPrevRow = hPrevAt + b * H;
-          const s4Row = b * H;
+          const scratch4Row = b * H;
           const gx0Row = t * B * (3 * H) + b * (3 * H);
-          const s0Row = b * (2 * H);
-          const s1Row = b * H;
+          const scratch0Row = b * (2 * H);
+          const scratch1Row = b * H;
           const tape_rRow = t * B * H + b * H;
-          const s5Row = b * H;
-          const s8Row = b * H;
+          const scratch5Row = b * H;
+          const scratch8Row = b * H;
           for (let i = 0; i < H; i++) {
             // grad of: hh = tanh(W*x + U*(r .* h) + b)
-            const dr = s7[s7Row + i]! * hPrev[hPrevRow + i]!;
-            const dr_pre = dr * s4[s4Row + i]!;
+            const dr = scratch7[scratch7Row + i]! * hPrev[hPrevRow + i]!;
+            const dr_pre = dr * scratch4[scratch4Row + i]!;
             gx0[gx0Row + i] = dr_pre;
-            s0[s0Row + i] = dr_pre;
-            s1[s1Row + i] = dr_pre;
-            const t6 = s7[s7Row + i]! * tape_r[tape_rRow + i]! + s5[s5Row + i]!;
-            s8[s8Row + i] = t6;
+            scratch0[scratch0Row + i] = dr_pre;
+            scratch1[scratch1Row + i] = dr_pre;
+            const t6 = scratch7[scratch7Row + i]! * tape_r[tape_rRow + i]! + scratch5[scratch5Row + i]!;
+            scratch8[scratch8Row + i] = t6;
           }
         }
       }
 
       // d(dh) from Ur, Uz
-      mm.NN(B, 2 * H, H, s0, 0, 2 * H, p, o_Ur, carry_h, 0, H, false);
-      // loop 4 (f32_4, f64_4 in the cell's .wat)
-      if (wl) wl(4, B, [H, at(s8, 0), H, at(carry_h, 0), H]);
+      mm.NN(B, 2 * H, H, scratch0, 0, 2 * H, p, o_Ur, carry_h, 0, H, false);
+      // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(4, B, [
+          H, // $n
+          at(scratch8, 0), // $scratch8
+          H, // $scratch8_stride
+          at(carry_h, 0), // $carry_h
+          H, // $carry_h_stride
+        ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s8Row = b * H;
+          const scratch8Row = b * H;
           const carry_hRow = b * H;
           for (let i = 0; i < H; i++) {
-            carry_h[carry_hRow + i]! += s8[s8Row + i]!;
+            carry_h[carry_hRow + i]! += scratch8[scratch8Row + i]!;
           }
         }
       }
 
       // dUr
-      mm.TN(H, H, B, s1, 0, H, hPrev, hPrevAt, H, dp, o_Ur, true);
+      mm.TN(H, H, B, scratch1, 0, H, hPrev, hPrevAt, H, dp, o_Ur, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
@@ -487,23 +467,23 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wr, true);
     // grad of: r  = sigmoid(Wr*x + Ur*h + br)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[b * (3 * H) + i]!;
-      dp[o_br + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
+      dp[o_br + i]! += sum;
     }
 
     // grad of: z  = sigmoid(Wz*x + Uz*h + bz)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[H + b * (3 * H) + i]!;
-      dp[o_bz + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
+      dp[o_bz + i]! += sum;
     }
 
     // grad of: hh = tanh(W*x + U*(r .* h) + b)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[2 * H + b * (3 * H) + i]!;
-      dp[o_b + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
+      dp[o_b + i]! += sum;
     }
 
     // d(dx) from Wr, Wz, W
@@ -517,21 +497,20 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };
 }
 
-/** The 32-bit kernels for batch B and T steps, on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
-export function createKernel32(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float32Array> {
+/** The float32 copy of kernel64, the same text: V8 keeps inline caches per function, so one body for both precisions would slow a process that runs both. On the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
+function kernel32<A extends FloatArray>(
+  bits: 32 | 64,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+  gemm: Products<A>,
+  sizes: Sizes,
+  B: number,
+  T: number,
+  options: KernelOptions,
+): Kernel<A> {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
-  const o_Wr = 0;
-  const o_Wz = o_Wr + H * D;
-  const o_W = o_Wz + H * D;
-  const o_Ur = o_W + H * D;
-  const o_Uz = o_Ur + H * H;
-  const o_U = o_Uz + H * H;
-  const o_br = o_U + H * H;
-  const o_bz = o_br + H;
-  const o_b = o_bz + H;
-  const nParams = o_b + H;
+  const { o_Wr, o_Wz, o_W, o_Ur, o_Uz, o_U, o_br, o_bz, o_b, nParams } = offsets(sizes);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -562,11 +541,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     2 * H * H,
     H * H,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
-    NT: gemmNT32,
-    NN: gemmNN32,
-    TN: gemmTN32,
-  });
+  const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);
   const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
@@ -586,29 +561,24 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   const gx0 = mem.alloc(T * B * (3 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
-  const s0 = mem.alloc(B * (2 * H));
-  const s1 = mem.alloc(B * H);
-  const s2 = mem.alloc(B * H);
-  const s3 = mem.alloc(B * H);
-  const s4 = mem.alloc(B * H);
-  const s5 = mem.alloc(B * H);
-  const s6 = mem.alloc(B * H);
-  const s7 = mem.alloc(B * H);
-  const s8 = mem.alloc(B * H);
-  function forward(
-    params: Float32Array,
-    inputs: Inputs<Float32Array>,
-    initial: States<Float32Array>,
-    out: Outputs<Float32Array>,
-  ): void {
-    checkArray(spec.name, "params", params, Float32Array, nParams, "the flat parameter buffer");
+  const scratch0 = mem.alloc(B * (2 * H));
+  const scratch1 = mem.alloc(B * H);
+  const scratch2 = mem.alloc(B * H);
+  const scratch3 = mem.alloc(B * H);
+  const scratch4 = mem.alloc(B * H);
+  const scratch5 = mem.alloc(B * H);
+  const scratch6 = mem.alloc(B * H);
+  const scratch7 = mem.alloc(B * H);
+  const scratch8 = mem.alloc(B * H);
+  function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "out.h", out.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
     // all steps at once: the products with the inputs
     // Wr, Wz, W times x
@@ -617,97 +587,97 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Ur, Uz times h
-      mm.NT(B, 2 * H, H, hPrev, hPrevAt, H, p, o_Ur, s0, 0, 2 * H, false);
-      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      mm.NT(B, 2 * H, H, hPrev, hPrevAt, H, p, o_Ur, scratch0, 0, 2 * H, false);
+      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(0, B, [
-          H,
-          at(xp0, t * B * (3 * H)),
-          3 * H,
-          at(s0, 0),
-          2 * H,
-          at(p, o_br),
-          at(tape_r, t * B * H),
-          H,
-          at(xp0, t * B * (3 * H) + H),
-          3 * H,
-          at(s0, H),
-          2 * H,
-          at(p, o_bz),
-          at(tape_z, t * B * H),
-          H,
-          at(hPrev, hPrevAt),
-          H,
-          at(s1, 0),
-          H,
-          at(s2, 0),
-          H,
-          at(s3, 0),
-          H,
+          H, // $n
+          at(xp0, t * B * (3 * H)), // $xp0
+          3 * H, // $xp0_stride
+          at(scratch0, 0), // $scratch0
+          2 * H, // $scratch0_stride
+          at(p, o_br), // $br
+          at(tape_r, t * B * H), // $tape_r
+          H, // $tape_r_stride
+          at(xp0, t * B * (3 * H) + H), // $xp0_2
+          3 * H, // $xp0_2_stride
+          at(scratch0, H), // $scratch0_2
+          2 * H, // $scratch0_2_stride
+          at(p, o_bz), // $bz
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(hPrev, hPrevAt), // $hPrev
+          H, // $hPrev_stride
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const xp0Row = t * B * (3 * H) + b * (3 * H);
-          const s0Row = b * (2 * H);
+          const scratch0Row = b * (2 * H);
           const tape_rRow = t * B * H + b * H;
           const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
-          const s0Row2 = H + b * (2 * H);
+          const scratch0Row2 = H + b * (2 * H);
           const tape_zRow = t * B * H + b * H;
           const hPrevRow = hPrevAt + b * H;
-          const s1Row = b * H;
-          const s2Row = b * H;
-          const s3Row = b * H;
+          const scratch1Row = b * H;
+          const scratch2Row = b * H;
+          const scratch3Row = b * H;
           for (let i = 0; i < H; i++) {
             // r  = sigmoid(Wr*x + Ur*h + br)
-            const r = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_br + i]!)));
+            const r = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_br + i]!)));
             tape_r[tape_rRow + i] = r;
             // z  = sigmoid(Wz*x + Uz*h + bz)
-            const z = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_bz + i]!)));
+            const z = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + scratch0[scratch0Row2 + i]! + p[o_bz + i]!)));
             tape_z[tape_zRow + i] = z;
             const t1 = r * hPrev[hPrevRow + i]!;
-            s1[s1Row + i] = t1;
+            scratch1[scratch1Row + i] = t1;
             const t2 = z * hPrev[hPrevRow + i]!;
-            s2[s2Row + i] = t2;
+            scratch2[scratch2Row + i] = t2;
             const t3 = 1 - z;
-            s3[s3Row + i] = t3;
+            scratch3[scratch3Row + i] = t3;
           }
         }
       }
 
       // U times a vector
-      mm.NT(B, H, H, s1, 0, H, p, o_U, s4, 0, H, false);
-      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      mm.NT(B, H, H, scratch1, 0, H, p, o_U, scratch4, 0, H, false);
+      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(1, B, [
-          H,
-          at(xp0, t * B * (3 * H) + 2 * H),
-          3 * H,
-          at(s4, 0),
-          H,
-          at(p, o_b),
-          at(tape_hh, t * B * H),
-          H,
-          at(s2, 0),
-          H,
-          at(s3, 0),
-          H,
-          at(hOut, t * B * H),
-          H,
+          H, // $n
+          at(xp0, t * B * (3 * H) + 2 * H), // $xp0
+          3 * H, // $xp0_stride
+          at(scratch4, 0), // $scratch4
+          H, // $scratch4_stride
+          at(p, o_b), // $b_2
+          at(tape_hh, t * B * H), // $tape_hh
+          H, // $tape_hh_stride
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
+          at(hOut, t * B * H), // $hOut
+          H, // $hOut_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const xp0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const s4Row = b * H;
+          const scratch4Row = b * H;
           const tape_hhRow = t * B * H + b * H;
-          const s2Row = b * H;
-          const s3Row = b * H;
+          const scratch2Row = b * H;
+          const scratch3Row = b * H;
           const hOutRow = t * B * H + b * H;
           for (let i = 0; i < H; i++) {
             // hh = tanh(W*x + U*(r .* h) + b)
-            const hh = Math.tanh(xp0[xp0Row + i]! + s4[s4Row + i]! + p[o_b + i]!);
+            const hh = Math.tanh(xp0[xp0Row + i]! + scratch4[scratch4Row + i]! + p[o_b + i]!);
             tape_hh[tape_hhRow + i] = hh;
             // h' = z .* h + (1 - z) .* hh
-            const h_next = s2[s2Row + i]! + s3[s3Row + i]! * hh;
+            const h_next = scratch2[scratch2Row + i]! + scratch3[scratch3Row + i]! * hh;
             hOut[hOutRow + i] = h_next;
           }
         }
@@ -718,29 +688,29 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   function backward(
-    params: Float32Array,
-    inputs: Inputs<Float32Array>,
-    initial: States<Float32Array>,
-    out: Outputs<Float32Array>,
-    upstream: Outputs<Float32Array>,
-    grads: Grads<Float32Array>,
+    params: A,
+    inputs: Inputs<A>,
+    initial: States<A>,
+    out: Outputs<A>,
+    upstream: Outputs<A>,
+    grads: Grads<A>,
   ): void {
-    checkArray(spec.name, "params", params, Float32Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "out.h", out.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.input(io.hOut, out.h);
-    checkArray(spec.name, "upstream.h", upstream.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.h", upstream.h, F, T * B * H, "T×B×H");
     const dhUp = mem.input(io.dhUp, upstream.h);
-    checkArray(spec.name, "grads.params", grads.params, Float32Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "grads.params", grads.params, F, nParams, "the flat parameter buffer");
     const dp = mem.output(io.dp, grads.params);
-    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, F, T * B * D, "T×B×D");
     const dx_1 = mem.output(io.dx_1, grads.inputs.x);
-    checkArray(spec.name, "grads.initial.h", grads.initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.h", grads.initial.h, F, B * H, "B×H");
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
     dp.fill(0);
     carry_h.fill(0);
@@ -749,36 +719,36 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
-      // loop 2 (f32_2, f64_2 in the cell's .wat)
+      // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(2, B, [
-          H,
-          at(tape_z, t * B * H),
-          H,
-          at(seed_h, 0),
-          H,
-          at(tape_hh, t * B * H),
-          H,
-          at(gx0, t * B * (3 * H) + 2 * H),
-          3 * H,
-          at(s3, 0),
-          H,
-          at(tape_r, t * B * H),
-          H,
-          at(s4, 0),
-          H,
-          at(hPrev, hPrevAt),
-          H,
-          at(gx0, t * B * (3 * H) + H),
-          3 * H,
-          at(s0, H),
-          2 * H,
-          at(s2, 0),
-          H,
-          at(s5, 0),
-          H,
-          at(s6, 0),
-          H,
+          H, // $n
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+          at(tape_hh, t * B * H), // $tape_hh
+          H, // $tape_hh_stride
+          at(gx0, t * B * (3 * H) + 2 * H), // $gx0
+          3 * H, // $gx0_stride
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
+          at(tape_r, t * B * H), // $tape_r
+          H, // $tape_r_stride
+          at(scratch4, 0), // $scratch4
+          H, // $scratch4_stride
+          at(hPrev, hPrevAt), // $hPrev
+          H, // $hPrev_stride
+          at(gx0, t * B * (3 * H) + H), // $gx0_2
+          3 * H, // $gx0_2_stride
+          at(scratch0, H), // $scratch0
+          2 * H, // $scratch0_stride
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+          at(scratch5, 0), // $scratch5
+          H, // $scratch5_stride
+          at(scratch6, 0), // $scratch6
+          H, // $scratch6_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -786,112 +756,119 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
           const seed_hRow = b * H;
           const tape_hhRow = t * B * H + b * H;
           const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const s3Row = b * H;
+          const scratch3Row = b * H;
           const tape_rRow = t * B * H + b * H;
-          const s4Row = b * H;
+          const scratch4Row = b * H;
           const hPrevRow = hPrevAt + b * H;
           const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
-          const s0Row = H + b * (2 * H);
-          const s2Row = b * H;
-          const s5Row = b * H;
-          const s6Row = b * H;
+          const scratch0Row = H + b * (2 * H);
+          const scratch2Row = b * H;
+          const scratch5Row = b * H;
+          const scratch6Row = b * H;
           for (let i = 0; i < H; i++) {
             const t3 = 1 - tape_z[tape_zRow + i]!;
             // grad of: h' = z .* h + (1 - z) .* hh
             const dhh = seed_h[seed_hRow + i]! * t3;
             const dhh_pre = dhh * (1 - tape_hh[tape_hhRow + i]! * tape_hh[tape_hhRow + i]!);
             gx0[gx0Row + i] = dhh_pre;
-            s3[s3Row + i] = dhh_pre;
+            scratch3[scratch3Row + i] = dhh_pre;
             const t4 = tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!);
-            s4[s4Row + i] = t4;
+            scratch4[scratch4Row + i] = t4;
             // grad of: h' = z .* h + (1 - z) .* hh
             const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_hh[tape_hhRow + i]!);
             const dz_pre = dz * (tape_z[tape_zRow + i]! * t3);
             gx0[gx0Row2 + i] = dz_pre;
-            s0[s0Row + i] = dz_pre;
-            s2[s2Row + i] = dz_pre;
+            scratch0[scratch0Row + i] = dz_pre;
+            scratch2[scratch2Row + i] = dz_pre;
             const t5 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
-            s5[s5Row + i] = t5;
+            scratch5[scratch5Row + i] = t5;
             const t1 = tape_r[tape_rRow + i]! * hPrev[hPrevRow + i]!;
-            s6[s6Row + i] = t1;
+            scratch6[scratch6Row + i] = t1;
           }
         }
       }
 
       for (let b = 0; b < B; b++)
         for (let j = 0; j < H; j++) {
-          let s = 0;
-          for (let i = 0; i < H; i++) s += p[o_U + i * H + j]! * gx0[t * B * (3 * H) + 2 * H + b * (3 * H) + i]!;
-          s7[b * H + j] = s;
+          let sum = 0;
+          for (let i = 0; i < H; i++) sum += p[o_U + i * H + j]! * gx0[t * B * (3 * H) + 2 * H + b * (3 * H) + i]!;
+          scratch7[b * H + j] = sum;
         }
 
       // dUz
-      mm.TN(H, H, B, s2, 0, H, hPrev, hPrevAt, H, dp, o_Uz, true);
+      mm.TN(H, H, B, scratch2, 0, H, hPrev, hPrevAt, H, dp, o_Uz, true);
       // dU
-      mm.TN(H, H, B, s3, 0, H, s6, 0, H, dp, o_U, true);
-      // loop 3 (f32_3, f64_3 in the cell's .wat)
+      mm.TN(H, H, B, scratch3, 0, H, scratch6, 0, H, dp, o_U, true);
+      // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(3, B, [
-          H,
-          at(s7, 0),
-          H,
-          at(hPrev, hPrevAt),
-          H,
-          at(s4, 0),
-          H,
-          at(gx0, t * B * (3 * H)),
-          3 * H,
-          at(s0, 0),
-          2 * H,
-          at(s1, 0),
-          H,
-          at(tape_r, t * B * H),
-          H,
-          at(s5, 0),
-          H,
-          at(s8, 0),
-          H,
+          H, // $n
+          at(scratch7, 0), // $scratch7
+          H, // $scratch7_stride
+          at(hPrev, hPrevAt), // $hPrev
+          H, // $hPrev_stride
+          at(scratch4, 0), // $scratch4
+          H, // $scratch4_stride
+          at(gx0, t * B * (3 * H)), // $gx0
+          3 * H, // $gx0_stride
+          at(scratch0, 0), // $scratch0
+          2 * H, // $scratch0_stride
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+          at(tape_r, t * B * H), // $tape_r
+          H, // $tape_r_stride
+          at(scratch5, 0), // $scratch5
+          H, // $scratch5_stride
+          at(scratch8, 0), // $scratch8
+          H, // $scratch8_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s7Row = b * H;
+          const scratch7Row = b * H;
           const hPrevRow = hPrevAt + b * H;
-          const s4Row = b * H;
+          const scratch4Row = b * H;
           const gx0Row = t * B * (3 * H) + b * (3 * H);
-          const s0Row = b * (2 * H);
-          const s1Row = b * H;
+          const scratch0Row = b * (2 * H);
+          const scratch1Row = b * H;
           const tape_rRow = t * B * H + b * H;
-          const s5Row = b * H;
-          const s8Row = b * H;
+          const scratch5Row = b * H;
+          const scratch8Row = b * H;
           for (let i = 0; i < H; i++) {
             // grad of: hh = tanh(W*x + U*(r .* h) + b)
-            const dr = s7[s7Row + i]! * hPrev[hPrevRow + i]!;
-            const dr_pre = dr * s4[s4Row + i]!;
+            const dr = scratch7[scratch7Row + i]! * hPrev[hPrevRow + i]!;
+            const dr_pre = dr * scratch4[scratch4Row + i]!;
             gx0[gx0Row + i] = dr_pre;
-            s0[s0Row + i] = dr_pre;
-            s1[s1Row + i] = dr_pre;
-            const t6 = s7[s7Row + i]! * tape_r[tape_rRow + i]! + s5[s5Row + i]!;
-            s8[s8Row + i] = t6;
+            scratch0[scratch0Row + i] = dr_pre;
+            scratch1[scratch1Row + i] = dr_pre;
+            const t6 = scratch7[scratch7Row + i]! * tape_r[tape_rRow + i]! + scratch5[scratch5Row + i]!;
+            scratch8[scratch8Row + i] = t6;
           }
         }
       }
 
       // d(dh) from Ur, Uz
-      mm.NN(B, 2 * H, H, s0, 0, 2 * H, p, o_Ur, carry_h, 0, H, false);
-      // loop 4 (f32_4, f64_4 in the cell's .wat)
-      if (wl) wl(4, B, [H, at(s8, 0), H, at(carry_h, 0), H]);
+      mm.NN(B, 2 * H, H, scratch0, 0, 2 * H, p, o_Ur, carry_h, 0, H, false);
+      // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(4, B, [
+          H, // $n
+          at(scratch8, 0), // $scratch8
+          H, // $scratch8_stride
+          at(carry_h, 0), // $carry_h
+          H, // $carry_h_stride
+        ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s8Row = b * H;
+          const scratch8Row = b * H;
           const carry_hRow = b * H;
           for (let i = 0; i < H; i++) {
-            carry_h[carry_hRow + i]! += s8[s8Row + i]!;
+            carry_h[carry_hRow + i]! += scratch8[scratch8Row + i]!;
           }
         }
       }
 
       // dUr
-      mm.TN(H, H, B, s1, 0, H, hPrev, hPrevAt, H, dp, o_Ur, true);
+      mm.TN(H, H, B, scratch1, 0, H, hPrev, hPrevAt, H, dp, o_Ur, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
@@ -899,23 +876,23 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wr, true);
     // grad of: r  = sigmoid(Wr*x + Ur*h + br)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[b * (3 * H) + i]!;
-      dp[o_br + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
+      dp[o_br + i]! += sum;
     }
 
     // grad of: z  = sigmoid(Wz*x + Uz*h + bz)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[H + b * (3 * H) + i]!;
-      dp[o_bz + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
+      dp[o_bz + i]! += sum;
     }
 
     // grad of: hh = tanh(W*x + U*(r .* h) + b)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[2 * H + b * (3 * H) + i]!;
-      dp[o_b + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
+      dp[o_b + i]! += sum;
     }
 
     // d(dx) from Wr, Wz, W
@@ -927,6 +904,16 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };
+}
+
+/** The float64 kernels for batch B and T steps (see kernel64). */
+export function createKernel64(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float64Array> {
+  return kernel64(64, Float64Array, { NT: gemmNT64, NN: gemmNN64, TN: gemmTN64 }, sizes, B, T, options);
+}
+
+/** The float32 kernels for batch B and T steps (see kernel32). */
+export function createKernel32(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float32Array> {
+  return kernel32(32, Float32Array, { NT: gemmNT32, NN: gemmNN32, TN: gemmTN32 }, sizes, B, T, options);
 }
 
 /** One step (forward from the state to the next, backward from the next state's gradient): the kernels with T = 1. */
@@ -949,97 +936,87 @@ const LOOPS_WASM: LoopsModuleSource = {
     { vector: true, splittable: true },
   ],
   binary: [
-    "AGFzbQEAAAABdwZgAXsBe2AZf39/f39/f39/f39/f39/f39/f39/f39/fwBgEH9/f39/f39/f39/f39/f38AYB1/f39/f39/f39/",
-    "f39/f39/f39/f39/f39/f39/fwBgFX9/f39/f39/f39/f39/f39/f39/fwBgB39/f39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQD",
-    "Dw4AAAECAwQFAAABAgMEBQdRCgVmMzJfMAACBWYzMl8xAAMFZjMyXzIABAVmMzJfMwAFBWYzMl80AAYFZjY0XzAACQVmNjRfMQAK",
-    "BWY2NF8yAAsFZjY0XzMADAVmNjRfNAANCu4yDugDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5",
-    "AQ1QOQENUDkBDVA5IAAgAP0MO6q4PzuquD87qrg/O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMA",
-    "AJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0Mg4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmEL",
-    "tjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oq",
-    "PquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAB/eYB/QwAAIA/",
-    "AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8AAAB/AAAA",
-    "fwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9UguEAgECeyAA",
-    "/QzRDV290Q1dvdENXb3RDV29IAAgAP3mASIB/eYB/QyJiAg+iYgIPomICD6JiAg+/eQBIAH95gH9DKuqqr6rqqq+q6qqvquqqr79",
-    "5AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kAf3mAf0MAACAPwAAgD8AAIA/AACAP/0MAAAAQAAAAEAAAABAAAAAQP0MAAAAQAAA",
-    "AEAAAABAAAAAQCAA/eABIgL95gEQAP0MAACAPwAAgD8AAIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAAAAAAAAAAAAAA",
-    "AP1D/VIgAv0MzczMPc3MzD3NzMw9zczMPf1D/VILjwUDDX8CewJ9A0AgACABTkUEQCADIAAgBGxBAnRqIRwgBSAAIAZsQQJ0aiEd",
-    "IAggACAJbEECdGohHiAKIAAgC2xBAnRqIR8gDCAAIA1sQQJ0aiEgIA8gACAQbEECdGohISARIAAgEmxBAnRqIRsgEyAAIBRsQQJ0",
-    "aiEiIBUgACAWbEECdGohIyAXIAAgGGxBAnRqISQgAiACQQNxayElQQAhGgNAIBogJU5FBED9DAAAgD8AAIA/AACAPwAAgD/9DAAA",
-    "gD8AAIA/AACAPwAAgD8gGkECdCIZIBxq/QAEACAZIB1q/QAEAP3kASAHIBlq/QAEAP3kAf3hARAA/eQB/ecBISYgGSAeaiAm/QsE",
-    "ACAZICFq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/IBkgH2r9AAQAIBkgIGr9AAQA/eQBIA4gGWr9AAQA/eQB",
-    "/eEBEAD95AH95wEiJ/0LBAAgGSAiaiAmIBkgG2r9AAQA/eYB/QsEACAZICNqICcgGSAbav0ABAD95gH9CwQAIBkgJGr9DAAAgD8A",
-    "AIA/AACAPwAAgD8gJ/3lAf0LBAAgGkEEaiEaDAELCwNAIAIgGkxFBEBDAACAPyAaQQJ0IhkgHGoqAgAgGSAdaioCAJIgByAZaioC",
-    "AJKM/RMQAP0fAEMAAIA/kpUhKCAZIB5qICg4AgAgGSAhakMAAIA/IBkgH2oqAgAgGSAgaioCAJIgDiAZaioCAJKM/RMQAP0fAEMA",
-    "AIA/kpUiKTgCACAZICJqICggGSAbaioCAJQ4AgAgGSAjaiApIBkgG2oqAgCUOAIAIBkgJGpDAACAPyApkzgCACAaQQFqIRoMAQsL",
-    "IABBAWohAAwBCwsLyQIDCX8BewF9A0AgACABTkUEQCADIAAgBGxBAnRqIRIgBSAAIAZsQQJ0aiETIAggACAJbEECdGohFCAKIAAg",
-    "C2xBAnRqIRUgDCAAIA1sQQJ0aiEWIA4gACAPbEECdGohFyACIAJBA3FrIRhBACERA0AgESAYTkUEQCARQQJ0IhAgEmr9AAQAIBAg",
-    "E2r9AAQA/eQBIAcgEGr9AAQA/eQBEAEhGSAQIBRqIBn9CwQAIBAgF2ogECAVav0ABAAgECAWav0ABAAgGf3mAf3kAf0LBAAgEUEE",
-    "aiERDAELCwNAIAIgEUxFBEAgEUECdCIQIBJqKgIAIBAgE2oqAgCSIAcgEGoqAgCS/RMQAf0fACEaIBAgFGogGjgCACAQIBdqIBAg",
-    "FWoqAgAgECAWaioCACAalJI4AgAgEUEBaiERDAELCyAAQQFqIQAMAQsLC4UGAxB/AnsCfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEf",
-    "IAUgACAGbEECdGohICAHIAAgCGxBAnRqISEgCSAAIApsQQJ0aiEkIAsgACAMbEECdGohJSANIAAgDmxBAnRqISIgDyAAIBBsQQJ0",
-    "aiEmIBEgACASbEECdGohIyATIAAgFGxBAnRqIScgFSAAIBZsQQJ0aiEoIBcgACAYbEECdGohKSAZIAAgGmxBAnRqISogGyAAIBxs",
-    "QQJ0aiErIAIgAkEDcWshLEEAIR4DQCAeICxORQRA/QwAAIA/AACAPwAAgD8AAIA/IB5BAnQiHSAfav0ABAD95QEhLSAdICRqIB0g",
-    "IGr9AAQAIC395gH9DAAAgD8AAIA/AACAPwAAgD8gHSAhav0ABAAiLiAu/eYB/eUB/eYBIi79CwQAIB0gJWogLv0LBAAgHSAmaiAd",
-    "ICJq/QAEACIu/QwAAIA/AACAPwAAgD8AAIA/IC795QH95gH9CwQAIB0gJ2ogHSAgav0ABAAgHSAjav0ABAAgHSAhav0ABAD95QH9",
-    "5gEgHSAfav0ABAAgLf3mAf3mASIt/QsEACAdIChqIC39CwQAIB0gKWogLf0LBAAgHSAqaiAdICBq/QAEACAdIB9q/QAEAP3mAf0L",
-    "BAAgHSAraiAdICJq/QAEACAdICNq/QAEAP3mAf0LBAAgHkEEaiEeDAELCwNAIAIgHkxFBEBDAACAPyAeQQJ0Ih0gH2oqAgCTIS8g",
-    "HSAkaiAdICBqKgIAIC+UQwAAgD8gHSAhaioCACIwIDCUk5QiMDgCACAdICVqIDA4AgAgHSAmaiAdICJqKgIAIjBDAACAPyAwk5Q4",
-    "AgAgHSAnaiAdICBqKgIAIB0gI2oqAgAgHSAhaioCAJOUIB0gH2oqAgAgL5SUIi84AgAgHSAoaiAvOAIAIB0gKWogLzgCACAdICpq",
-    "IB0gIGoqAgAgHSAfaioCAJQ4AgAgHSAraiAdICJqKgIAIB0gI2oqAgCUOAIAIB5BAWohHgwBCwsgAEEBaiEADAELCwueAwMMfwF7",
-    "AX0DQCAAIAFORQRAIAMgACAEbEECdGohFyAFIAAgBmxBAnRqIRggByAAIAhsQQJ0aiEZIAkgACAKbEECdGohGiALIAAgDGxBAnRq",
-    "IRsgDSAAIA5sQQJ0aiEcIA8gACAQbEECdGohHSARIAAgEmxBAnRqIR4gEyAAIBRsQQJ0aiEfIAIgAkEDcWshIEEAIRYDQCAWICBO",
-    "RQRAIBZBAnQiFSAXav0ABAAgFSAYav0ABAD95gEgFSAZav0ABAD95gEhISAVIBpqICH9CwQAIBUgG2ogIf0LBAAgFSAcaiAh/QsE",
-    "ACAVIB9qIBUgF2r9AAQAIBUgHWr9AAQA/eYBIBUgHmr9AAQA/eQB/QsEACAWQQRqIRYMAQsLA0AgAiAWTEUEQCAWQQJ0IhUgF2oq",
-    "AgAgFSAYaioCAJQgFSAZaioCAJQhIiAVIBpqICI4AgAgFSAbaiAiOAIAIBUgHGogIjgCACAVIB9qIBUgF2oqAgAgFSAdaioCAJQg",
-    "FSAeaioCAJI4AgAgFkEBaiEWDAELCyAAQQFqIQAMAQsLC6wBAQV/A0AgACABTkUEQCADIAAgBGxBAnRqIQogBSAAIAZsQQJ0aiEJ",
-    "IAIgAkEDcWshC0EAIQcDQCAHIAtORQRAIAdBAnQiCCAJaiAIIAlq/QAEACAIIApq/QAEAP3kAf0LBAAgB0EEaiEHDAELCwNAIAIg",
-    "B0xFBEAgB0ECdCIIIAlqIAggCWoqAgAgCCAKaioCAJI4AgAgB0EBaiEHDAELCyAAQQFqIQAMAQsLC4sFAQJ7/QwAAAAAAAAAAAAA",
-    "AAAAAAAA/QwAAAAAAADwfwAAAAAAAPB//QwJbagTRhLmPQltqBNGEuY9IAAgAP0M/oIrZUcV9z/+gitlRxX3P/3yAf2UAf0MAAAA",
-    "AAAwkcAAAAAAADCRwP31Af0MAAAAAAAwkUAAAAAAADCRQP30ASIC/QwAAOD+Qi7mPwAA4P5CLuY//fIB/fEBIAL9DHY8eTXvOeo9",
-    "djx5Ne856j398gH98QEiAf3yAf0MmNj479juIT6Y2Pjv2O4hPv3wASAB/fIB/QzkRPVnReZaPuRE9WdF5lo+/fABIAH98gH9DFyf",
-    "eLdPfpI+XJ94t09+kj798AEgAf3yAf0MNMdWpeMdxz40x1al4x3HPv3wASAB/fIB/QwaoAEaoAH6PhqgARqgAfo+/fABIAH98gH9",
-    "DBqgARqgASo/GqABGqABKj/98AEgAf3yAf0MF2zBFmzBVj8XbMEWbMFWP/3wASAB/fIB/QwRERERERGBPxEREREREYE//fABIAH9",
-    "8gH9DFVVVVVVVaU/VVVVVVVVpT/98AEgAf3yAf0MVVVVVVVVxT9VVVVVVVXFP/3wASAB/fIB/QwAAAAAAADgPwAAAAAAAOA//fAB",
-    "IAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAC/fwBIgFBAf2sASIC/ccB/Qz/AwAA",
-    "AAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgASAC/bEB/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgAP0M7zn6/kIuhkDv",
-    "Ofr+Qi6GQP1K/VIgAP0MUjAt1RBJh8BSMC3VEEmHwP1J/VIL7AIBAnsgAP0M43UrRTbaV7/jdStFNtpXvyAAIAD98gEiAf3yAf0M",
-    "4H0VDj1tbT/gfRUOPW1tP/3wASAB/fIB/Qw9wuZV4yaCvz3C5lXjJoK//fABIAH98gH9DPoQLIj0ZJY/+hAsiPRklj/98AEgAf3y",
-    "Af0MHLqhG7qhq78cuqEbuqGrv/3wASAB/fIB/QwRERERERHBPxEREREREcE//fABIAH98gH9DFVVVVVVVdW/VVVVVVVV1b/98AEg",
-    "Af3yAf0MAAAAAAAA8D8AAAAAAADwP/3wAf3yAf0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAEAAAAAAAAAAQP0MAAAAAAAAAEAA",
-    "AAAAAAAAQCAA/ewBIgL98gEQB/0MAAAAAAAA8D8AAAAAAADwP/3wAf3zAf3xASIB/e0BIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1J",
-    "/VIgAv0MmpmZmZmZuT+amZmZmZm5P/1J/VILowUDDX8CewJ8A0AgACABTkUEQCADIAAgBGxBA3RqIRwgBSAAIAZsQQN0aiEdIAgg",
-    "ACAJbEEDdGohHiAKIAAgC2xBA3RqIR8gDCAAIA1sQQN0aiEgIA8gACAQbEEDdGohISARIAAgEmxBA3RqIRsgEyAAIBRsQQN0aiEi",
-    "IBUgACAWbEEDdGohIyAXIAAgGGxBA3RqISQgAiACQQFxayElQQAhGgNAIBogJU5FBED9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAA",
-    "APA/AAAAAAAA8D8gGkEDdCIZIBxq/QAEACAZIB1q/QAEAP3wASAHIBlq/QAEAP3wAf3tARAH/fAB/fMBISYgGSAeaiAm/QsEACAZ",
-    "ICFq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/IBkgH2r9AAQAIBkgIGr9AAQA/fABIA4gGWr9AAQA/fAB/e0B",
-    "EAf98AH98wEiJ/0LBAAgGSAiaiAmIBkgG2r9AAQA/fIB/QsEACAZICNqICcgGSAbav0ABAD98gH9CwQAIBkgJGr9DAAAAAAAAPA/",
-    "AAAAAAAA8D8gJ/3xAf0LBAAgGkECaiEaDAELCwNAIAIgGkxFBEBEAAAAAAAA8D8gGkEDdCIZIBxqKwMAIBkgHWorAwCgIAcgGWor",
-    "AwCgmv0UEAf9IQBEAAAAAAAA8D+goyEoIBkgHmogKDkDACAZICFqRAAAAAAAAPA/IBkgH2orAwAgGSAgaisDAKAgDiAZaisDAKCa",
-    "/RQQB/0hAEQAAAAAAADwP6CjIik5AwAgGSAiaiAoIBkgG2orAwCiOQMAIBkgI2ogKSAZIBtqKwMAojkDACAZICRqRAAAAAAAAPA/",
-    "ICmhOQMAIBpBAWohGgwBCwsgAEEBaiEADAELCwvJAgMJfwF7AXwDQCAAIAFORQRAIAMgACAEbEEDdGohEiAFIAAgBmxBA3RqIRMg",
-    "CCAAIAlsQQN0aiEUIAogACALbEEDdGohFSAMIAAgDWxBA3RqIRYgDiAAIA9sQQN0aiEXIAIgAkEBcWshGEEAIREDQCARIBhORQRA",
-    "IBFBA3QiECASav0ABAAgECATav0ABAD98AEgByAQav0ABAD98AEQCCEZIBAgFGogGf0LBAAgECAXaiAQIBVq/QAEACAQIBZq/QAE",
-    "ACAZ/fIB/fAB/QsEACARQQJqIREMAQsLA0AgAiARTEUEQCARQQN0IhAgEmorAwAgECATaisDAKAgByAQaisDAKD9FBAI/SEAIRog",
-    "ECAUaiAaOQMAIBAgF2ogECAVaisDACAQIBZqKwMAIBqioDkDACARQQFqIREMAQsLIABBAWohAAwBCwsLkQYDEH8CewJ8A0AgACAB",
-    "TkUEQCADIAAgBGxBA3RqIR8gBSAAIAZsQQN0aiEgIAcgACAIbEEDdGohISAJIAAgCmxBA3RqISQgCyAAIAxsQQN0aiElIA0gACAO",
-    "bEEDdGohIiAPIAAgEGxBA3RqISYgESAAIBJsQQN0aiEjIBMgACAUbEEDdGohJyAVIAAgFmxBA3RqISggFyAAIBhsQQN0aiEpIBkg",
-    "ACAabEEDdGohKiAbIAAgHGxBA3RqISsgAiACQQFxayEsQQAhHgNAIB4gLE5FBED9DAAAAAAAAPA/AAAAAAAA8D8gHkEDdCIdIB9q",
-    "/QAEAP3xASEtIB0gJGogHSAgav0ABAAgLf3yAf0MAAAAAAAA8D8AAAAAAADwPyAdICFq/QAEACIuIC798gH98QH98gEiLv0LBAAg",
-    "HSAlaiAu/QsEACAdICZqIB0gImr9AAQAIi79DAAAAAAAAPA/AAAAAAAA8D8gLv3xAf3yAf0LBAAgHSAnaiAdICBq/QAEACAdICNq",
-    "/QAEACAdICFq/QAEAP3xAf3yASAdIB9q/QAEACAt/fIB/fIBIi39CwQAIB0gKGogLf0LBAAgHSApaiAt/QsEACAdICpqIB0gIGr9",
-    "AAQAIB0gH2r9AAQA/fIB/QsEACAdICtqIB0gImr9AAQAIB0gI2r9AAQA/fIB/QsEACAeQQJqIR4MAQsLA0AgAiAeTEUEQEQAAAAA",
-    "AADwPyAeQQN0Ih0gH2orAwChIS8gHSAkaiAdICBqKwMAIC+iRAAAAAAAAPA/IB0gIWorAwAiMCAwoqGiIjA5AwAgHSAlaiAwOQMA",
-    "IB0gJmogHSAiaisDACIwRAAAAAAAAPA/IDChojkDACAdICdqIB0gIGorAwAgHSAjaisDACAdICFqKwMAoaIgHSAfaisDACAvoqIi",
-    "LzkDACAdIChqIC85AwAgHSApaiAvOQMAIB0gKmogHSAgaisDACAdIB9qKwMAojkDACAdICtqIB0gImorAwAgHSAjaisDAKI5AwAg",
-    "HkEBaiEeDAELCyAAQQFqIQAMAQsLC54DAwx/AXsBfANAIAAgAU5FBEAgAyAAIARsQQN0aiEXIAUgACAGbEEDdGohGCAHIAAgCGxB",
-    "A3RqIRkgCSAAIApsQQN0aiEaIAsgACAMbEEDdGohGyANIAAgDmxBA3RqIRwgDyAAIBBsQQN0aiEdIBEgACASbEEDdGohHiATIAAg",
-    "FGxBA3RqIR8gAiACQQFxayEgQQAhFgNAIBYgIE5FBEAgFkEDdCIVIBdq/QAEACAVIBhq/QAEAP3yASAVIBlq/QAEAP3yASEhIBUg",
-    "GmogIf0LBAAgFSAbaiAh/QsEACAVIBxqICH9CwQAIBUgH2ogFSAXav0ABAAgFSAdav0ABAD98gEgFSAeav0ABAD98AH9CwQAIBZB",
-    "AmohFgwBCwsDQCACIBZMRQRAIBZBA3QiFSAXaisDACAVIBhqKwMAoiAVIBlqKwMAoiEiIBUgGmogIjkDACAVIBtqICI5AwAgFSAc",
-    "aiAiOQMAIBUgH2ogFSAXaisDACAVIB1qKwMAoiAVIB5qKwMAoDkDACAWQQFqIRYMAQsLIABBAWohAAwBCwsLrAEBBX8DQCAAIAFO",
-    "RQRAIAMgACAEbEEDdGohCiAFIAAgBmxBA3RqIQkgAiACQQFxayELQQAhBwNAIAcgC05FBEAgB0EDdCIIIAlqIAggCWr9AAQAIAgg",
-    "Cmr9AAQA/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IgggCWogCCAJaisDACAIIApqKwMAoDkDACAHQQFqIQcMAQsL",
-    "IABBAWohAAwBCwsLAGwEbmFtZQFlDgAFZXhwMzIBBnRhbmgzMgIFZjMyXzADBWYzMl8xBAVmMzJfMgUFZjMyXzMGBWYzMl80BwVl",
-    "eHA2NAgGdGFuaDY0CQVmNjRfMAoFZjY0XzELBWY2NF8yDAVmNjRfMw0FZjY0XzQ=",
+    "AGFzbQEAAAABdwZgAXsBe2AZf39/f39/f39/f39/f39/f39/f39/f39/fwBgEH9/f39/f39/f39/f39/f38AYB1/f39/f39/f39/f39/f39/f39/",
+    "f39/f39/f39/fwBgFX9/f39/f39/f39/f39/f39/f39/fwBgB39/f39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDDw4AAAECAwQFAAABAgMEBQdR",
+    "CgVmMzJfMAACBWYzMl8xAAMFZjMyXzIABAVmMzJfMwAFBWYzMl80AAYFZjY0XzAACQVmNjRfMQAKBWY2NF8yAAsFZjY0XzMADAVmNjRfNAANCu4y",
+    "DugDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5AQ1QOQENUDkBDVA5IAAgAP0MO6q4PzuquD87qrg/O6q4P/3m",
+    "Af1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMAAJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0Mg4BeuYOAXrmD",
+    "gF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauqKj2rqio9",
+    "q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3k",
+    "ASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8AAAB/",
+    "AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9UguEAgECeyAA/QzRDV29",
+    "0Q1dvdENXb3RDV29IAAgAP3mASIB/eYB/QyJiAg+iYgIPomICD6JiAg+/eQBIAH95gH9DKuqqr6rqqq+q6qqvquqqr795AEgAf3mAf0MAACAPwAA",
+    "gD8AAIA/AACAP/3kAf3mAf0MAACAPwAAgD8AAIA/AACAP/0MAAAAQAAAAEAAAABAAAAAQP0MAAAAQAAAAEAAAABAAAAAQCAA/eABIgL95gEQAP0M",
+    "AACAPwAAgD8AAIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1D/VIgAv0MzczMPc3MzD3NzMw9zczMPf1D/VILjwUD",
+    "DX8CewJ9A0AgACABTkUEQCADIAAgBGxBAnRqIRwgBSAAIAZsQQJ0aiEdIAggACAJbEECdGohHiAKIAAgC2xBAnRqIR8gDCAAIA1sQQJ0aiEgIA8g",
+    "ACAQbEECdGohISARIAAgEmxBAnRqIRsgEyAAIBRsQQJ0aiEiIBUgACAWbEECdGohIyAXIAAgGGxBAnRqISQgAiACQQNxayElQQAhGgNAIBogJU5F",
+    "BED9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gGkECdCIZIBxq/QAEACAZIB1q/QAEAP3kASAHIBlq/QAEAP3kAf3hARAA/eQB",
+    "/ecBISYgGSAeaiAm/QsEACAZICFq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/IBkgH2r9AAQAIBkgIGr9AAQA/eQBIA4gGWr9",
+    "AAQA/eQB/eEBEAD95AH95wEiJ/0LBAAgGSAiaiAmIBkgG2r9AAQA/eYB/QsEACAZICNqICcgGSAbav0ABAD95gH9CwQAIBkgJGr9DAAAgD8AAIA/",
+    "AACAPwAAgD8gJ/3lAf0LBAAgGkEEaiEaDAELCwNAIAIgGkxFBEBDAACAPyAaQQJ0IhkgHGoqAgAgGSAdaioCAJIgByAZaioCAJKM/RMQAP0fAEMA",
+    "AIA/kpUhKCAZIB5qICg4AgAgGSAhakMAAIA/IBkgH2oqAgAgGSAgaioCAJIgDiAZaioCAJKM/RMQAP0fAEMAAIA/kpUiKTgCACAZICJqICggGSAb",
+    "aioCAJQ4AgAgGSAjaiApIBkgG2oqAgCUOAIAIBkgJGpDAACAPyApkzgCACAaQQFqIRoMAQsLIABBAWohAAwBCwsLyQIDCX8BewF9A0AgACABTkUE",
+    "QCADIAAgBGxBAnRqIRIgBSAAIAZsQQJ0aiETIAggACAJbEECdGohFCAKIAAgC2xBAnRqIRUgDCAAIA1sQQJ0aiEWIA4gACAPbEECdGohFyACIAJB",
+    "A3FrIRhBACERA0AgESAYTkUEQCARQQJ0IhAgEmr9AAQAIBAgE2r9AAQA/eQBIAcgEGr9AAQA/eQBEAEhGSAQIBRqIBn9CwQAIBAgF2ogECAVav0A",
+    "BAAgECAWav0ABAAgGf3mAf3kAf0LBAAgEUEEaiERDAELCwNAIAIgEUxFBEAgEUECdCIQIBJqKgIAIBAgE2oqAgCSIAcgEGoqAgCS/RMQAf0fACEa",
+    "IBAgFGogGjgCACAQIBdqIBAgFWoqAgAgECAWaioCACAalJI4AgAgEUEBaiERDAELCyAAQQFqIQAMAQsLC4UGAxB/AnsCfQNAIAAgAU5FBEAgAyAA",
+    "IARsQQJ0aiEfIAUgACAGbEECdGohICAHIAAgCGxBAnRqISEgCSAAIApsQQJ0aiEkIAsgACAMbEECdGohJSANIAAgDmxBAnRqISIgDyAAIBBsQQJ0",
+    "aiEmIBEgACASbEECdGohIyATIAAgFGxBAnRqIScgFSAAIBZsQQJ0aiEoIBcgACAYbEECdGohKSAZIAAgGmxBAnRqISogGyAAIBxsQQJ0aiErIAIg",
+    "AkEDcWshLEEAIR4DQCAeICxORQRA/QwAAIA/AACAPwAAgD8AAIA/IB5BAnQiHSAfav0ABAD95QEhLSAdICRqIB0gIGr9AAQAIC395gH9DAAAgD8A",
+    "AIA/AACAPwAAgD8gHSAhav0ABAAiLiAu/eYB/eUB/eYBIi79CwQAIB0gJWogLv0LBAAgHSAmaiAdICJq/QAEACIu/QwAAIA/AACAPwAAgD8AAIA/",
+    "IC795QH95gH9CwQAIB0gJ2ogHSAgav0ABAAgHSAjav0ABAAgHSAhav0ABAD95QH95gEgHSAfav0ABAAgLf3mAf3mASIt/QsEACAdIChqIC39CwQA",
+    "IB0gKWogLf0LBAAgHSAqaiAdICBq/QAEACAdIB9q/QAEAP3mAf0LBAAgHSAraiAdICJq/QAEACAdICNq/QAEAP3mAf0LBAAgHkEEaiEeDAELCwNA",
+    "IAIgHkxFBEBDAACAPyAeQQJ0Ih0gH2oqAgCTIS8gHSAkaiAdICBqKgIAIC+UQwAAgD8gHSAhaioCACIwIDCUk5QiMDgCACAdICVqIDA4AgAgHSAm",
+    "aiAdICJqKgIAIjBDAACAPyAwk5Q4AgAgHSAnaiAdICBqKgIAIB0gI2oqAgAgHSAhaioCAJOUIB0gH2oqAgAgL5SUIi84AgAgHSAoaiAvOAIAIB0g",
+    "KWogLzgCACAdICpqIB0gIGoqAgAgHSAfaioCAJQ4AgAgHSAraiAdICJqKgIAIB0gI2oqAgCUOAIAIB5BAWohHgwBCwsgAEEBaiEADAELCwueAwMM",
+    "fwF7AX0DQCAAIAFORQRAIAMgACAEbEECdGohFyAFIAAgBmxBAnRqIRggByAAIAhsQQJ0aiEZIAkgACAKbEECdGohGiALIAAgDGxBAnRqIRsgDSAA",
+    "IA5sQQJ0aiEcIA8gACAQbEECdGohHSARIAAgEmxBAnRqIR4gEyAAIBRsQQJ0aiEfIAIgAkEDcWshIEEAIRYDQCAWICBORQRAIBZBAnQiFSAXav0A",
+    "BAAgFSAYav0ABAD95gEgFSAZav0ABAD95gEhISAVIBpqICH9CwQAIBUgG2ogIf0LBAAgFSAcaiAh/QsEACAVIB9qIBUgF2r9AAQAIBUgHWr9AAQA",
+    "/eYBIBUgHmr9AAQA/eQB/QsEACAWQQRqIRYMAQsLA0AgAiAWTEUEQCAWQQJ0IhUgF2oqAgAgFSAYaioCAJQgFSAZaioCAJQhIiAVIBpqICI4AgAg",
+    "FSAbaiAiOAIAIBUgHGogIjgCACAVIB9qIBUgF2oqAgAgFSAdaioCAJQgFSAeaioCAJI4AgAgFkEBaiEWDAELCyAAQQFqIQAMAQsLC6wBAQV/A0Ag",
+    "ACABTkUEQCADIAAgBGxBAnRqIQogBSAAIAZsQQJ0aiEJIAIgAkEDcWshC0EAIQcDQCAHIAtORQRAIAdBAnQiCCAJaiAIIAlq/QAEACAIIApq/QAE",
+    "AP3kAf0LBAAgB0EEaiEHDAELCwNAIAIgB0xFBEAgB0ECdCIIIAlqIAggCWoqAgAgCCAKaioCAJI4AgAgB0EBaiEHDAELCyAAQQFqIQAMAQsLC4sF",
+    "AQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAAAADwfwAAAAAAAPB//QwJbagTRhLmPQltqBNGEuY9IAAgAP0M/oIrZUcV9z/+gitlRxX3P/3yAf2U",
+    "Af0MAAAAAAAwkcAAAAAAADCRwP31Af0MAAAAAAAwkUAAAAAAADCRQP30ASIC/QwAAOD+Qi7mPwAA4P5CLuY//fIB/fEBIAL9DHY8eTXvOeo9djx5",
+    "Ne856j398gH98QEiAf3yAf0MmNj479juIT6Y2Pjv2O4hPv3wASAB/fIB/QzkRPVnReZaPuRE9WdF5lo+/fABIAH98gH9DFyfeLdPfpI+XJ94t09+",
+    "kj798AEgAf3yAf0MNMdWpeMdxz40x1al4x3HPv3wASAB/fIB/QwaoAEaoAH6PhqgARqgAfo+/fABIAH98gH9DBqgARqgASo/GqABGqABKj/98AEg",
+    "Af3yAf0MF2zBFmzBVj8XbMEWbMFWP/3wASAB/fIB/QwRERERERGBPxEREREREYE//fABIAH98gH9DFVVVVVVVaU/VVVVVVVVpT/98AEgAf3yAf0M",
+    "VVVVVVVVxT9VVVVVVVXFP/3wASAB/fIB/QwAAAAAAADgPwAAAAAAAOA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAf3yAf0MAAAAAAAA",
+    "8D8AAAAAAADwP/3wASAC/fwBIgFBAf2sASIC/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgASAC/bEB/ccB/Qz/AwAAAAAAAP8DAAAA",
+    "AAAA/c4BQTT9ywH98gEgAP0M7zn6/kIuhkDvOfr+Qi6GQP1K/VIgAP0MUjAt1RBJh8BSMC3VEEmHwP1J/VIL7AIBAnsgAP0M43UrRTbaV7/jdStF",
+    "NtpXvyAAIAD98gEiAf3yAf0M4H0VDj1tbT/gfRUOPW1tP/3wASAB/fIB/Qw9wuZV4yaCvz3C5lXjJoK//fABIAH98gH9DPoQLIj0ZJY/+hAsiPRk",
+    "lj/98AEgAf3yAf0MHLqhG7qhq78cuqEbuqGrv/3wASAB/fIB/QwRERERERHBPxEREREREcE//fABIAH98gH9DFVVVVVVVdW/VVVVVVVV1b/98AEg",
+    "Af3yAf0MAAAAAAAA8D8AAAAAAADwP/3wAf3yAf0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAEAAAAAAAAAAQP0MAAAAAAAAAEAAAAAAAAAAQCAA",
+    "/ewBIgL98gEQB/0MAAAAAAAA8D8AAAAAAADwP/3wAf3zAf3xASIB/e0BIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1J/VIgAv0MmpmZmZmZuT+amZmZ",
+    "mZm5P/1J/VILowUDDX8CewJ8A0AgACABTkUEQCADIAAgBGxBA3RqIRwgBSAAIAZsQQN0aiEdIAggACAJbEEDdGohHiAKIAAgC2xBA3RqIR8gDCAA",
+    "IA1sQQN0aiEgIA8gACAQbEEDdGohISARIAAgEmxBA3RqIRsgEyAAIBRsQQN0aiEiIBUgACAWbEEDdGohIyAXIAAgGGxBA3RqISQgAiACQQFxayEl",
+    "QQAhGgNAIBogJU5FBED9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gGkEDdCIZIBxq/QAEACAZIB1q/QAEAP3wASAHIBlq/QAE",
+    "AP3wAf3tARAH/fAB/fMBISYgGSAeaiAm/QsEACAZICFq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/IBkgH2r9AAQAIBkgIGr9",
+    "AAQA/fABIA4gGWr9AAQA/fAB/e0BEAf98AH98wEiJ/0LBAAgGSAiaiAmIBkgG2r9AAQA/fIB/QsEACAZICNqICcgGSAbav0ABAD98gH9CwQAIBkg",
+    "JGr9DAAAAAAAAPA/AAAAAAAA8D8gJ/3xAf0LBAAgGkECaiEaDAELCwNAIAIgGkxFBEBEAAAAAAAA8D8gGkEDdCIZIBxqKwMAIBkgHWorAwCgIAcg",
+    "GWorAwCgmv0UEAf9IQBEAAAAAAAA8D+goyEoIBkgHmogKDkDACAZICFqRAAAAAAAAPA/IBkgH2orAwAgGSAgaisDAKAgDiAZaisDAKCa/RQQB/0h",
+    "AEQAAAAAAADwP6CjIik5AwAgGSAiaiAoIBkgG2orAwCiOQMAIBkgI2ogKSAZIBtqKwMAojkDACAZICRqRAAAAAAAAPA/ICmhOQMAIBpBAWohGgwB",
+    "CwsgAEEBaiEADAELCwvJAgMJfwF7AXwDQCAAIAFORQRAIAMgACAEbEEDdGohEiAFIAAgBmxBA3RqIRMgCCAAIAlsQQN0aiEUIAogACALbEEDdGoh",
+    "FSAMIAAgDWxBA3RqIRYgDiAAIA9sQQN0aiEXIAIgAkEBcWshGEEAIREDQCARIBhORQRAIBFBA3QiECASav0ABAAgECATav0ABAD98AEgByAQav0A",
+    "BAD98AEQCCEZIBAgFGogGf0LBAAgECAXaiAQIBVq/QAEACAQIBZq/QAEACAZ/fIB/fAB/QsEACARQQJqIREMAQsLA0AgAiARTEUEQCARQQN0IhAg",
+    "EmorAwAgECATaisDAKAgByAQaisDAKD9FBAI/SEAIRogECAUaiAaOQMAIBAgF2ogECAVaisDACAQIBZqKwMAIBqioDkDACARQQFqIREMAQsLIABB",
+    "AWohAAwBCwsLkQYDEH8CewJ8A0AgACABTkUEQCADIAAgBGxBA3RqIR8gBSAAIAZsQQN0aiEgIAcgACAIbEEDdGohISAJIAAgCmxBA3RqISQgCyAA",
+    "IAxsQQN0aiElIA0gACAObEEDdGohIiAPIAAgEGxBA3RqISYgESAAIBJsQQN0aiEjIBMgACAUbEEDdGohJyAVIAAgFmxBA3RqISggFyAAIBhsQQN0",
+    "aiEpIBkgACAabEEDdGohKiAbIAAgHGxBA3RqISsgAiACQQFxayEsQQAhHgNAIB4gLE5FBED9DAAAAAAAAPA/AAAAAAAA8D8gHkEDdCIdIB9q/QAE",
+    "AP3xASEtIB0gJGogHSAgav0ABAAgLf3yAf0MAAAAAAAA8D8AAAAAAADwPyAdICFq/QAEACIuIC798gH98QH98gEiLv0LBAAgHSAlaiAu/QsEACAd",
+    "ICZqIB0gImr9AAQAIi79DAAAAAAAAPA/AAAAAAAA8D8gLv3xAf3yAf0LBAAgHSAnaiAdICBq/QAEACAdICNq/QAEACAdICFq/QAEAP3xAf3yASAd",
+    "IB9q/QAEACAt/fIB/fIBIi39CwQAIB0gKGogLf0LBAAgHSApaiAt/QsEACAdICpqIB0gIGr9AAQAIB0gH2r9AAQA/fIB/QsEACAdICtqIB0gImr9",
+    "AAQAIB0gI2r9AAQA/fIB/QsEACAeQQJqIR4MAQsLA0AgAiAeTEUEQEQAAAAAAADwPyAeQQN0Ih0gH2orAwChIS8gHSAkaiAdICBqKwMAIC+iRAAA",
+    "AAAAAPA/IB0gIWorAwAiMCAwoqGiIjA5AwAgHSAlaiAwOQMAIB0gJmogHSAiaisDACIwRAAAAAAAAPA/IDChojkDACAdICdqIB0gIGorAwAgHSAj",
+    "aisDACAdICFqKwMAoaIgHSAfaisDACAvoqIiLzkDACAdIChqIC85AwAgHSApaiAvOQMAIB0gKmogHSAgaisDACAdIB9qKwMAojkDACAdICtqIB0g",
+    "ImorAwAgHSAjaisDAKI5AwAgHkEBaiEeDAELCyAAQQFqIQAMAQsLC54DAwx/AXsBfANAIAAgAU5FBEAgAyAAIARsQQN0aiEXIAUgACAGbEEDdGoh",
+    "GCAHIAAgCGxBA3RqIRkgCSAAIApsQQN0aiEaIAsgACAMbEEDdGohGyANIAAgDmxBA3RqIRwgDyAAIBBsQQN0aiEdIBEgACASbEEDdGohHiATIAAg",
+    "FGxBA3RqIR8gAiACQQFxayEgQQAhFgNAIBYgIE5FBEAgFkEDdCIVIBdq/QAEACAVIBhq/QAEAP3yASAVIBlq/QAEAP3yASEhIBUgGmogIf0LBAAg",
+    "FSAbaiAh/QsEACAVIBxqICH9CwQAIBUgH2ogFSAXav0ABAAgFSAdav0ABAD98gEgFSAeav0ABAD98AH9CwQAIBZBAmohFgwBCwsDQCACIBZMRQRA",
+    "IBZBA3QiFSAXaisDACAVIBhqKwMAoiAVIBlqKwMAoiEiIBUgGmogIjkDACAVIBtqICI5AwAgFSAcaiAiOQMAIBUgH2ogFSAXaisDACAVIB1qKwMA",
+    "oiAVIB5qKwMAoDkDACAWQQFqIRYMAQsLIABBAWohAAwBCwsLrAEBBX8DQCAAIAFORQRAIAMgACAEbEEDdGohCiAFIAAgBmxBA3RqIQkgAiACQQFx",
+    "ayELQQAhBwNAIAcgC05FBEAgB0EDdCIIIAlqIAggCWr9AAQAIAggCmr9AAQA/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IgggCWog",
+    "CCAJaisDACAIIApqKwMAoDkDACAHQQFqIQcMAQsLIABBAWohAAwBCwsLAGwEbmFtZQFlDgAFZXhwMzIBBnRhbmgzMgIFZjMyXzADBWYzMl8xBAVm",
+    "MzJfMgUFZjMyXzMGBWYzMl80BwVleHA2NAgGdGFuaDY0CQVmNjRfMAoFZjY0XzELBWY2NF8yDAVmNjRfMw0FZjY0XzQ=",
   ].join(""),
 };

@@ -2,8 +2,8 @@
 // Do not edit: regenerate with `npm run generate` (check with `npm run generate -- --check`).
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "../runtime/gemm.ts";
 import { GEMM_WASM } from "../runtime/gemm-wasm.ts";
-import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../runtime/checks.ts";
-import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../runtime/memory.ts";
+import { type FloatArray, Rng, checkArray, checkCount, checkSizes, initSlice } from "../runtime/checks.ts";
+import { type KernelOptions, type LoopsModuleSource, type Products, kernelMemory } from "../runtime/memory.ts";
 /** GRU of the Stanford cs224n notes (winter 2017, notes5.tex): no biases, reset after U*h, z keeps the old state */
 export const spec = {
   name: "gru-cs224n",
@@ -44,11 +44,8 @@ export interface Kernel<A> {
   backward(p: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>, upstream: Outputs<A>, grads: Grads<A>): void;
 }
 
-/** Offset and length of every parameter in the flat buffer. */
-export function paramLayout(sizes: Sizes): {
-  total: number;
-  params: { name: string; offset: number; length: number }[];
-} {
+/** Where each parameter starts in the flat buffer, and the buffer's length: the one place the layout is written. */
+function offsets(sizes: Sizes) {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   const o_Wz = 0;
   const o_Wr = o_Wz + H * D;
@@ -56,52 +53,48 @@ export function paramLayout(sizes: Sizes): {
   const o_Uz = o_W + H * D;
   const o_Ur = o_Uz + H * H;
   const o_U = o_Ur + H * H;
+  return { o_Wz, o_Wr, o_W, o_Uz, o_Ur, o_U, nParams: o_U + H * H };
+}
+
+/** Offset and length of every parameter in the flat buffer. */
+export function paramLayout(sizes: Sizes): {
+  total: number;
+  params: { name: string; offset: number; length: number }[];
+} {
+  // the offsets in buffer order (the order of spec.params), then the total: each parameter runs to the next one
+  const o = Object.values(offsets(sizes));
   return {
-    total: o_U + H * H,
-    params: [
-      { name: "Wz", offset: o_Wz, length: H * D },
-      { name: "Wr", offset: o_Wr, length: H * D },
-      { name: "W", offset: o_W, length: H * D },
-      { name: "Uz", offset: o_Uz, length: H * H },
-      { name: "Ur", offset: o_Ur, length: H * H },
-      { name: "U", offset: o_U, length: H * H },
-    ],
+    total: o[o.length - 1]!,
+    params: spec.params.map(({ name }, k) => ({ name, offset: o[k]!, length: o[k + 1]! - o[k]! })),
   };
 }
 
 /** Parameters by their init rules (uniform ±1/sqrt(H) unless declared otherwise), from a seed. */
 export function initParams(sizes: Sizes, seed: number): Float64Array {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
-  const o_Wz = 0;
-  const o_Wr = o_Wz + H * D;
-  const o_W = o_Wr + H * D;
-  const o_Uz = o_W + H * D;
-  const o_Ur = o_Uz + H * H;
-  const o_U = o_Ur + H * H;
-  const p = new Float64Array(o_U + H * H);
+  const { total, params } = paramLayout(sizes);
+  const p = new Float64Array(total);
   const rng = new Rng(seed);
   const k = 1 / Math.sqrt(H);
-  initSlice(p, o_Wz, H * D, "uniform", k, rng);
-  initSlice(p, o_Uz, H * H, "uniform", k, rng);
-  initSlice(p, o_Wr, H * D, "uniform", k, rng);
-  initSlice(p, o_Ur, H * H, "uniform", k, rng);
-  initSlice(p, o_W, H * D, "uniform", k, rng);
-  initSlice(p, o_U, H * H, "uniform", k, rng);
+  // in the order the cell declares them: that is the order the random numbers are drawn in
+  for (const i of [0, 3, 1, 4, 2, 5]) initSlice(p, params[i]!.offset, params[i]!.length, spec.params[i]!.init, k, rng);
   return p;
 }
 
-/** The 64-bit kernels for batch B and T steps, on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
-export function createKernel64(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float64Array> {
+/** The kernels for batch B and T steps, in the precision of `F` (createKernel64 below; kernel32 is the same text, a copy so that each precision's typed-array accesses stay monomorphic in V8), on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
+function kernel64<A extends FloatArray>(
+  bits: 32 | 64,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+  gemm: Products<A>,
+  sizes: Sizes,
+  B: number,
+  T: number,
+  options: KernelOptions,
+): Kernel<A> {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
-  const o_Wz = 0;
-  const o_Wr = o_Wz + H * D;
-  const o_W = o_Wr + H * D;
-  const o_Uz = o_W + H * D;
-  const o_Ur = o_Uz + H * H;
-  const o_U = o_Ur + H * H;
-  const nParams = o_U + H * H;
+  const { o_Wz, o_Wr, o_W, o_Uz, o_Ur, o_U, nParams } = offsets(sizes);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -125,11 +118,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     3 * H * D,
     3 * H * H,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
-    NT: gemmNT64,
-    NN: gemmNN64,
-    TN: gemmTN64,
-  });
+  const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);
   const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
@@ -145,27 +134,22 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   const xp0 = mem.alloc(T * B * (3 * H));
   const tape_z = mem.alloc(T * B * H);
   const tape_r = mem.alloc(T * B * H);
-  const tape_s1 = mem.alloc(T * B * H);
+  const tape_t1 = mem.alloc(T * B * H);
   const tape_n = mem.alloc(T * B * H);
   const gx0 = mem.alloc(T * B * (3 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
-  const s0 = mem.alloc(B * (3 * H));
-  const s1 = mem.alloc(B * H);
-  function forward(
-    params: Float64Array,
-    inputs: Inputs<Float64Array>,
-    initial: States<Float64Array>,
-    out: Outputs<Float64Array>,
-  ): void {
-    checkArray(spec.name, "params", params, Float64Array, nParams, "the flat parameter buffer");
+  const scratch0 = mem.alloc(B * (3 * H));
+  const scratch1 = mem.alloc(B * H);
+  function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "out.h", out.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
     // all steps at once: the products with the inputs
     // Wz, Wr, W times x
@@ -174,68 +158,75 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Uz, Ur, U times h
-      mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Uz, s0, 0, 3 * H, false);
-      // loop 0 (f32_0, f64_0 in the cell's .wat)
-      if (wl) wl(0, B, [H, at(s0, 2 * H), 3 * H, at(tape_s1, t * B * H), H]);
+      mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Uz, scratch0, 0, 3 * H, false);
+      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(0, B, [
+          H, // $n
+          at(scratch0, 2 * H), // $scratch0
+          3 * H, // $scratch0_stride
+          at(tape_t1, t * B * H), // $tape_t1
+          H, // $tape_t1_stride
+        ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s0Row = 2 * H + b * (3 * H);
-          const tape_s1Row = t * B * H + b * H;
+          const scratch0Row = 2 * H + b * (3 * H);
+          const tape_t1Row = t * B * H + b * H;
           for (let i = 0; i < H; i++) {
-            tape_s1[tape_s1Row + i] = s0[s0Row + i]!;
+            tape_t1[tape_t1Row + i] = scratch0[scratch0Row + i]!;
           }
         }
       }
 
-      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(1, B, [
-          H,
-          at(xp0, t * B * (3 * H)),
-          3 * H,
-          at(s0, 0),
-          3 * H,
-          at(tape_z, t * B * H),
-          H,
-          at(xp0, t * B * (3 * H) + H),
-          3 * H,
-          at(s0, H),
-          3 * H,
-          at(tape_r, t * B * H),
-          H,
-          at(s0, 2 * H),
-          3 * H,
-          at(xp0, t * B * (3 * H) + 2 * H),
-          3 * H,
-          at(tape_n, t * B * H),
-          H,
-          at(hPrev, hPrevAt),
-          H,
-          at(hOut, t * B * H),
-          H,
+          H, // $n
+          at(xp0, t * B * (3 * H)), // $xp0
+          3 * H, // $xp0_stride
+          at(scratch0, 0), // $scratch0
+          3 * H, // $scratch0_stride
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(xp0, t * B * (3 * H) + H), // $xp0_2
+          3 * H, // $xp0_2_stride
+          at(scratch0, H), // $scratch0_2
+          3 * H, // $scratch0_2_stride
+          at(tape_r, t * B * H), // $tape_r
+          H, // $tape_r_stride
+          at(scratch0, 2 * H), // $scratch0_3
+          3 * H, // $scratch0_3_stride
+          at(xp0, t * B * (3 * H) + 2 * H), // $xp0_3
+          3 * H, // $xp0_3_stride
+          at(tape_n, t * B * H), // $tape_n
+          H, // $tape_n_stride
+          at(hPrev, hPrevAt), // $hPrev
+          H, // $hPrev_stride
+          at(hOut, t * B * H), // $hOut
+          H, // $hOut_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const xp0Row = t * B * (3 * H) + b * (3 * H);
-          const s0Row = b * (3 * H);
+          const scratch0Row = b * (3 * H);
           const tape_zRow = t * B * H + b * H;
           const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
-          const s0Row2 = H + b * (3 * H);
+          const scratch0Row2 = H + b * (3 * H);
           const tape_rRow = t * B * H + b * H;
-          const s0Row3 = 2 * H + b * (3 * H);
+          const scratch0Row3 = 2 * H + b * (3 * H);
           const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
           const tape_nRow = t * B * H + b * H;
           const hPrevRow = hPrevAt + b * H;
           const hOutRow = t * B * H + b * H;
           for (let i = 0; i < H; i++) {
             // z  = sigmoid(Wz*x + Uz*h)
-            const z = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + s0[s0Row + i]!)));
+            const z = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + scratch0[scratch0Row + i]!)));
             tape_z[tape_zRow + i] = z;
             // r  = sigmoid(Wr*x + Ur*h)
-            const r = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]!)));
+            const r = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + scratch0[scratch0Row2 + i]!)));
             tape_r[tape_rRow + i] = r;
             // n  = tanh(r .* (U*h) + W*x)
-            const n = Math.tanh(r * s0[s0Row3 + i]! + xp0[xp0Row3 + i]!);
+            const n = Math.tanh(r * scratch0[scratch0Row3 + i]! + xp0[xp0Row3 + i]!);
             tape_n[tape_nRow + i] = n;
             // h' = (1 - z) .* n + z .* h
             const h_next = (1 - z) * n + z * hPrev[hPrevRow + i]!;
@@ -249,29 +240,29 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   function backward(
-    params: Float64Array,
-    inputs: Inputs<Float64Array>,
-    initial: States<Float64Array>,
-    out: Outputs<Float64Array>,
-    upstream: Outputs<Float64Array>,
-    grads: Grads<Float64Array>,
+    params: A,
+    inputs: Inputs<A>,
+    initial: States<A>,
+    out: Outputs<A>,
+    upstream: Outputs<A>,
+    grads: Grads<A>,
   ): void {
-    checkArray(spec.name, "params", params, Float64Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "out.h", out.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.input(io.hOut, out.h);
-    checkArray(spec.name, "upstream.h", upstream.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.h", upstream.h, F, T * B * H, "T×B×H");
     const dhUp = mem.input(io.dhUp, upstream.h);
-    checkArray(spec.name, "grads.params", grads.params, Float64Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "grads.params", grads.params, F, nParams, "the flat parameter buffer");
     const dp = mem.output(io.dp, grads.params);
-    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, F, T * B * D, "T×B×D");
     const dx_1 = mem.output(io.dx_1, grads.inputs.x);
-    checkArray(spec.name, "grads.initial.h", grads.initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.h", grads.initial.h, F, B * H, "B×H");
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
     dp.fill(0);
     carry_h.fill(0);
@@ -280,36 +271,36 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
-      // loop 2 (f32_2, f64_2 in the cell's .wat)
+      // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(2, B, [
-          H,
-          at(tape_z, t * B * H),
-          H,
-          at(seed_h, 0),
-          H,
-          at(tape_n, t * B * H),
-          H,
-          at(gx0, t * B * (3 * H) + 2 * H),
-          3 * H,
-          at(tape_r, t * B * H),
-          H,
-          at(s0, 2 * H),
-          3 * H,
-          at(tape_s1, t * B * H),
-          H,
-          at(gx0, t * B * (3 * H) + H),
-          3 * H,
-          at(s0, H),
-          3 * H,
-          at(hPrev, hPrevAt),
-          H,
-          at(gx0, t * B * (3 * H)),
-          3 * H,
-          at(s0, 0),
-          3 * H,
-          at(s1, 0),
-          H,
+          H, // $n
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+          at(tape_n, t * B * H), // $tape_n
+          H, // $tape_n_stride
+          at(gx0, t * B * (3 * H) + 2 * H), // $gx0
+          3 * H, // $gx0_stride
+          at(tape_r, t * B * H), // $tape_r
+          H, // $tape_r_stride
+          at(scratch0, 2 * H), // $scratch0
+          3 * H, // $scratch0_stride
+          at(tape_t1, t * B * H), // $tape_t1
+          H, // $tape_t1_stride
+          at(gx0, t * B * (3 * H) + H), // $gx0_2
+          3 * H, // $gx0_2_stride
+          at(scratch0, H), // $scratch0_2
+          3 * H, // $scratch0_2_stride
+          at(hPrev, hPrevAt), // $hPrev
+          H, // $hPrev_stride
+          at(gx0, t * B * (3 * H)), // $gx0_3
+          3 * H, // $gx0_3_stride
+          at(scratch0, 0), // $scratch0_3
+          3 * H, // $scratch0_3_stride
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -318,54 +309,61 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
           const tape_nRow = t * B * H + b * H;
           const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
           const tape_rRow = t * B * H + b * H;
-          const s0Row = 2 * H + b * (3 * H);
-          const tape_s1Row = t * B * H + b * H;
+          const scratch0Row = 2 * H + b * (3 * H);
+          const tape_t1Row = t * B * H + b * H;
           const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
-          const s0Row2 = H + b * (3 * H);
+          const scratch0Row2 = H + b * (3 * H);
           const hPrevRow = hPrevAt + b * H;
           const gx0Row3 = t * B * (3 * H) + b * (3 * H);
-          const s0Row3 = b * (3 * H);
-          const s1Row = b * H;
+          const scratch0Row3 = b * (3 * H);
+          const scratch1Row = b * H;
           for (let i = 0; i < H; i++) {
-            const t1 = 1 - tape_z[tape_zRow + i]!;
+            const t2 = 1 - tape_z[tape_zRow + i]!;
             // grad of: h' = (1 - z) .* n + z .* h
-            const dn = seed_h[seed_hRow + i]! * t1;
+            const dn = seed_h[seed_hRow + i]! * t2;
             const dn_pre = dn * (1 - tape_n[tape_nRow + i]! * tape_n[tape_nRow + i]!);
             gx0[gx0Row + i] = dn_pre;
-            const t2 = dn_pre * tape_r[tape_rRow + i]!;
-            s0[s0Row + i] = t2;
+            const t3 = dn_pre * tape_r[tape_rRow + i]!;
+            scratch0[scratch0Row + i] = t3;
             // grad of: n  = tanh(r .* (U*h) + W*x)
-            const dr = dn_pre * tape_s1[tape_s1Row + i]!;
+            const dr = dn_pre * tape_t1[tape_t1Row + i]!;
             const dr_pre = dr * (tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!));
             gx0[gx0Row2 + i] = dr_pre;
-            s0[s0Row2 + i] = dr_pre;
+            scratch0[scratch0Row2 + i] = dr_pre;
             // grad of: h' = (1 - z) .* n + z .* h
             const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_n[tape_nRow + i]!);
-            const dz_pre = dz * (tape_z[tape_zRow + i]! * t1);
+            const dz_pre = dz * (tape_z[tape_zRow + i]! * t2);
             gx0[gx0Row3 + i] = dz_pre;
-            s0[s0Row3 + i] = dz_pre;
-            const t3 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
-            s1[s1Row + i] = t3;
+            scratch0[scratch0Row3 + i] = dz_pre;
+            const t4 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
+            scratch1[scratch1Row + i] = t4;
           }
         }
       }
 
       // d(dh) from Uz, Ur, U
-      mm.NN(B, 3 * H, H, s0, 0, 3 * H, p, o_Uz, carry_h, 0, H, false);
-      // loop 3 (f32_3, f64_3 in the cell's .wat)
-      if (wl) wl(3, B, [H, at(s1, 0), H, at(carry_h, 0), H]);
+      mm.NN(B, 3 * H, H, scratch0, 0, 3 * H, p, o_Uz, carry_h, 0, H, false);
+      // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(3, B, [
+          H, // $n
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+          at(carry_h, 0), // $carry_h
+          H, // $carry_h_stride
+        ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s1Row = b * H;
+          const scratch1Row = b * H;
           const carry_hRow = b * H;
           for (let i = 0; i < H; i++) {
-            carry_h[carry_hRow + i]! += s1[s1Row + i]!;
+            carry_h[carry_hRow + i]! += scratch1[scratch1Row + i]!;
           }
         }
       }
 
       // dUz, dUr, dU
-      mm.TN(3 * H, H, B, s0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Uz, true);
+      mm.TN(3 * H, H, B, scratch0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Uz, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
@@ -382,18 +380,20 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };
 }
 
-/** The 32-bit kernels for batch B and T steps, on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
-export function createKernel32(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float32Array> {
+/** The float32 copy of kernel64, the same text: V8 keeps inline caches per function, so one body for both precisions would slow a process that runs both. On the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
+function kernel32<A extends FloatArray>(
+  bits: 32 | 64,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+  gemm: Products<A>,
+  sizes: Sizes,
+  B: number,
+  T: number,
+  options: KernelOptions,
+): Kernel<A> {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
-  const o_Wz = 0;
-  const o_Wr = o_Wz + H * D;
-  const o_W = o_Wr + H * D;
-  const o_Uz = o_W + H * D;
-  const o_Ur = o_Uz + H * H;
-  const o_U = o_Ur + H * H;
-  const nParams = o_U + H * H;
+  const { o_Wz, o_Wr, o_W, o_Uz, o_Ur, o_U, nParams } = offsets(sizes);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -417,11 +417,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     3 * H * D,
     3 * H * H,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
-    NT: gemmNT32,
-    NN: gemmNN32,
-    TN: gemmTN32,
-  });
+  const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);
   const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
@@ -437,27 +433,22 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   const xp0 = mem.alloc(T * B * (3 * H));
   const tape_z = mem.alloc(T * B * H);
   const tape_r = mem.alloc(T * B * H);
-  const tape_s1 = mem.alloc(T * B * H);
+  const tape_t1 = mem.alloc(T * B * H);
   const tape_n = mem.alloc(T * B * H);
   const gx0 = mem.alloc(T * B * (3 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
-  const s0 = mem.alloc(B * (3 * H));
-  const s1 = mem.alloc(B * H);
-  function forward(
-    params: Float32Array,
-    inputs: Inputs<Float32Array>,
-    initial: States<Float32Array>,
-    out: Outputs<Float32Array>,
-  ): void {
-    checkArray(spec.name, "params", params, Float32Array, nParams, "the flat parameter buffer");
+  const scratch0 = mem.alloc(B * (3 * H));
+  const scratch1 = mem.alloc(B * H);
+  function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "out.h", out.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
     // all steps at once: the products with the inputs
     // Wz, Wr, W times x
@@ -466,68 +457,75 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Uz, Ur, U times h
-      mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Uz, s0, 0, 3 * H, false);
-      // loop 0 (f32_0, f64_0 in the cell's .wat)
-      if (wl) wl(0, B, [H, at(s0, 2 * H), 3 * H, at(tape_s1, t * B * H), H]);
+      mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Uz, scratch0, 0, 3 * H, false);
+      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(0, B, [
+          H, // $n
+          at(scratch0, 2 * H), // $scratch0
+          3 * H, // $scratch0_stride
+          at(tape_t1, t * B * H), // $tape_t1
+          H, // $tape_t1_stride
+        ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s0Row = 2 * H + b * (3 * H);
-          const tape_s1Row = t * B * H + b * H;
+          const scratch0Row = 2 * H + b * (3 * H);
+          const tape_t1Row = t * B * H + b * H;
           for (let i = 0; i < H; i++) {
-            tape_s1[tape_s1Row + i] = s0[s0Row + i]!;
+            tape_t1[tape_t1Row + i] = scratch0[scratch0Row + i]!;
           }
         }
       }
 
-      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(1, B, [
-          H,
-          at(xp0, t * B * (3 * H)),
-          3 * H,
-          at(s0, 0),
-          3 * H,
-          at(tape_z, t * B * H),
-          H,
-          at(xp0, t * B * (3 * H) + H),
-          3 * H,
-          at(s0, H),
-          3 * H,
-          at(tape_r, t * B * H),
-          H,
-          at(s0, 2 * H),
-          3 * H,
-          at(xp0, t * B * (3 * H) + 2 * H),
-          3 * H,
-          at(tape_n, t * B * H),
-          H,
-          at(hPrev, hPrevAt),
-          H,
-          at(hOut, t * B * H),
-          H,
+          H, // $n
+          at(xp0, t * B * (3 * H)), // $xp0
+          3 * H, // $xp0_stride
+          at(scratch0, 0), // $scratch0
+          3 * H, // $scratch0_stride
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(xp0, t * B * (3 * H) + H), // $xp0_2
+          3 * H, // $xp0_2_stride
+          at(scratch0, H), // $scratch0_2
+          3 * H, // $scratch0_2_stride
+          at(tape_r, t * B * H), // $tape_r
+          H, // $tape_r_stride
+          at(scratch0, 2 * H), // $scratch0_3
+          3 * H, // $scratch0_3_stride
+          at(xp0, t * B * (3 * H) + 2 * H), // $xp0_3
+          3 * H, // $xp0_3_stride
+          at(tape_n, t * B * H), // $tape_n
+          H, // $tape_n_stride
+          at(hPrev, hPrevAt), // $hPrev
+          H, // $hPrev_stride
+          at(hOut, t * B * H), // $hOut
+          H, // $hOut_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const xp0Row = t * B * (3 * H) + b * (3 * H);
-          const s0Row = b * (3 * H);
+          const scratch0Row = b * (3 * H);
           const tape_zRow = t * B * H + b * H;
           const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
-          const s0Row2 = H + b * (3 * H);
+          const scratch0Row2 = H + b * (3 * H);
           const tape_rRow = t * B * H + b * H;
-          const s0Row3 = 2 * H + b * (3 * H);
+          const scratch0Row3 = 2 * H + b * (3 * H);
           const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
           const tape_nRow = t * B * H + b * H;
           const hPrevRow = hPrevAt + b * H;
           const hOutRow = t * B * H + b * H;
           for (let i = 0; i < H; i++) {
             // z  = sigmoid(Wz*x + Uz*h)
-            const z = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + s0[s0Row + i]!)));
+            const z = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + scratch0[scratch0Row + i]!)));
             tape_z[tape_zRow + i] = z;
             // r  = sigmoid(Wr*x + Ur*h)
-            const r = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]!)));
+            const r = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + scratch0[scratch0Row2 + i]!)));
             tape_r[tape_rRow + i] = r;
             // n  = tanh(r .* (U*h) + W*x)
-            const n = Math.tanh(r * s0[s0Row3 + i]! + xp0[xp0Row3 + i]!);
+            const n = Math.tanh(r * scratch0[scratch0Row3 + i]! + xp0[xp0Row3 + i]!);
             tape_n[tape_nRow + i] = n;
             // h' = (1 - z) .* n + z .* h
             const h_next = (1 - z) * n + z * hPrev[hPrevRow + i]!;
@@ -541,29 +539,29 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   function backward(
-    params: Float32Array,
-    inputs: Inputs<Float32Array>,
-    initial: States<Float32Array>,
-    out: Outputs<Float32Array>,
-    upstream: Outputs<Float32Array>,
-    grads: Grads<Float32Array>,
+    params: A,
+    inputs: Inputs<A>,
+    initial: States<A>,
+    out: Outputs<A>,
+    upstream: Outputs<A>,
+    grads: Grads<A>,
   ): void {
-    checkArray(spec.name, "params", params, Float32Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "out.h", out.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.input(io.hOut, out.h);
-    checkArray(spec.name, "upstream.h", upstream.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.h", upstream.h, F, T * B * H, "T×B×H");
     const dhUp = mem.input(io.dhUp, upstream.h);
-    checkArray(spec.name, "grads.params", grads.params, Float32Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "grads.params", grads.params, F, nParams, "the flat parameter buffer");
     const dp = mem.output(io.dp, grads.params);
-    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, F, T * B * D, "T×B×D");
     const dx_1 = mem.output(io.dx_1, grads.inputs.x);
-    checkArray(spec.name, "grads.initial.h", grads.initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.h", grads.initial.h, F, B * H, "B×H");
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
     dp.fill(0);
     carry_h.fill(0);
@@ -572,36 +570,36 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
-      // loop 2 (f32_2, f64_2 in the cell's .wat)
+      // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(2, B, [
-          H,
-          at(tape_z, t * B * H),
-          H,
-          at(seed_h, 0),
-          H,
-          at(tape_n, t * B * H),
-          H,
-          at(gx0, t * B * (3 * H) + 2 * H),
-          3 * H,
-          at(tape_r, t * B * H),
-          H,
-          at(s0, 2 * H),
-          3 * H,
-          at(tape_s1, t * B * H),
-          H,
-          at(gx0, t * B * (3 * H) + H),
-          3 * H,
-          at(s0, H),
-          3 * H,
-          at(hPrev, hPrevAt),
-          H,
-          at(gx0, t * B * (3 * H)),
-          3 * H,
-          at(s0, 0),
-          3 * H,
-          at(s1, 0),
-          H,
+          H, // $n
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+          at(tape_n, t * B * H), // $tape_n
+          H, // $tape_n_stride
+          at(gx0, t * B * (3 * H) + 2 * H), // $gx0
+          3 * H, // $gx0_stride
+          at(tape_r, t * B * H), // $tape_r
+          H, // $tape_r_stride
+          at(scratch0, 2 * H), // $scratch0
+          3 * H, // $scratch0_stride
+          at(tape_t1, t * B * H), // $tape_t1
+          H, // $tape_t1_stride
+          at(gx0, t * B * (3 * H) + H), // $gx0_2
+          3 * H, // $gx0_2_stride
+          at(scratch0, H), // $scratch0_2
+          3 * H, // $scratch0_2_stride
+          at(hPrev, hPrevAt), // $hPrev
+          H, // $hPrev_stride
+          at(gx0, t * B * (3 * H)), // $gx0_3
+          3 * H, // $gx0_3_stride
+          at(scratch0, 0), // $scratch0_3
+          3 * H, // $scratch0_3_stride
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -610,54 +608,61 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
           const tape_nRow = t * B * H + b * H;
           const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
           const tape_rRow = t * B * H + b * H;
-          const s0Row = 2 * H + b * (3 * H);
-          const tape_s1Row = t * B * H + b * H;
+          const scratch0Row = 2 * H + b * (3 * H);
+          const tape_t1Row = t * B * H + b * H;
           const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
-          const s0Row2 = H + b * (3 * H);
+          const scratch0Row2 = H + b * (3 * H);
           const hPrevRow = hPrevAt + b * H;
           const gx0Row3 = t * B * (3 * H) + b * (3 * H);
-          const s0Row3 = b * (3 * H);
-          const s1Row = b * H;
+          const scratch0Row3 = b * (3 * H);
+          const scratch1Row = b * H;
           for (let i = 0; i < H; i++) {
-            const t1 = 1 - tape_z[tape_zRow + i]!;
+            const t2 = 1 - tape_z[tape_zRow + i]!;
             // grad of: h' = (1 - z) .* n + z .* h
-            const dn = seed_h[seed_hRow + i]! * t1;
+            const dn = seed_h[seed_hRow + i]! * t2;
             const dn_pre = dn * (1 - tape_n[tape_nRow + i]! * tape_n[tape_nRow + i]!);
             gx0[gx0Row + i] = dn_pre;
-            const t2 = dn_pre * tape_r[tape_rRow + i]!;
-            s0[s0Row + i] = t2;
+            const t3 = dn_pre * tape_r[tape_rRow + i]!;
+            scratch0[scratch0Row + i] = t3;
             // grad of: n  = tanh(r .* (U*h) + W*x)
-            const dr = dn_pre * tape_s1[tape_s1Row + i]!;
+            const dr = dn_pre * tape_t1[tape_t1Row + i]!;
             const dr_pre = dr * (tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!));
             gx0[gx0Row2 + i] = dr_pre;
-            s0[s0Row2 + i] = dr_pre;
+            scratch0[scratch0Row2 + i] = dr_pre;
             // grad of: h' = (1 - z) .* n + z .* h
             const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_n[tape_nRow + i]!);
-            const dz_pre = dz * (tape_z[tape_zRow + i]! * t1);
+            const dz_pre = dz * (tape_z[tape_zRow + i]! * t2);
             gx0[gx0Row3 + i] = dz_pre;
-            s0[s0Row3 + i] = dz_pre;
-            const t3 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
-            s1[s1Row + i] = t3;
+            scratch0[scratch0Row3 + i] = dz_pre;
+            const t4 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
+            scratch1[scratch1Row + i] = t4;
           }
         }
       }
 
       // d(dh) from Uz, Ur, U
-      mm.NN(B, 3 * H, H, s0, 0, 3 * H, p, o_Uz, carry_h, 0, H, false);
-      // loop 3 (f32_3, f64_3 in the cell's .wat)
-      if (wl) wl(3, B, [H, at(s1, 0), H, at(carry_h, 0), H]);
+      mm.NN(B, 3 * H, H, scratch0, 0, 3 * H, p, o_Uz, carry_h, 0, H, false);
+      // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(3, B, [
+          H, // $n
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+          at(carry_h, 0), // $carry_h
+          H, // $carry_h_stride
+        ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s1Row = b * H;
+          const scratch1Row = b * H;
           const carry_hRow = b * H;
           for (let i = 0; i < H; i++) {
-            carry_h[carry_hRow + i]! += s1[s1Row + i]!;
+            carry_h[carry_hRow + i]! += scratch1[scratch1Row + i]!;
           }
         }
       }
 
       // dUz, dUr, dU
-      mm.TN(3 * H, H, B, s0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Uz, true);
+      mm.TN(3 * H, H, B, scratch0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Uz, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
@@ -672,6 +677,16 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };
+}
+
+/** The float64 kernels for batch B and T steps (see kernel64). */
+export function createKernel64(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float64Array> {
+  return kernel64(64, Float64Array, { NT: gemmNT64, NN: gemmNN64, TN: gemmTN64 }, sizes, B, T, options);
+}
+
+/** The float32 kernels for batch B and T steps (see kernel32). */
+export function createKernel32(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float32Array> {
+  return kernel32(32, Float32Array, { NT: gemmNT32, NN: gemmNN32, TN: gemmTN32 }, sizes, B, T, options);
 }
 
 /** One step (forward from the state to the next, backward from the next state's gradient): the kernels with T = 1. */
@@ -693,80 +708,72 @@ const LOOPS_WASM: LoopsModuleSource = {
     { vector: true, splittable: true },
   ],
   binary: [
-    "AGFzbQEAAAABTARgAXsBe2AHf39/f39/fwBgGX9/f39/f39/f39/f39/f39/f39/f39/f38AYB1/f39/f39/f39/f39/f39/f39/",
-    "f39/f39/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMNDAAAAQIDAQAAAQIDAQdBCAVmMzJfMAACBWYzMl8xAAMFZjMyXzIABAVm",
-    "MzJfMwAFBWY2NF8wAAgFZjY0XzEACQVmNjRfMgAKBWY2NF8zAAsK2ikM6AMBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAgH8AAIB/",
-    "AACAfwAAgH/9DAENUDkBDVA5AQ1QOQENUDkgACAA/Qw7qrg/O6q4PzuquD87qrg//eYB/Wr9DAAAlsMAAJbDAACWwwAAlsP96QH9",
-    "DAAAlkMAAJZDAACWQwAAlkP96AEiAv0MAIAxPwCAMT8AgDE/AIAxP/3mAf3lASAC/QyDgF65g4BeuYOAXrmDgF65/eYB/eUBIgH9",
-    "5gH9DGELtjphC7Y6YQu2OmELtjr95AEgAf3mAf0MiYgIPImICDyJiAg8iYgIPP3kASAB/eYB/Qyrqio9q6oqPauqKj2rqio9/eQB",
-    "IAH95gH9DKuqKj6rqio+q6oqPquqKj795AEgAf3mAf0MAAAAPwAAAD8AAAA/AAAAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA/",
-    "/eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAv34ASIBQQH9rAEiAv0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAEg",
-    "Av2xAf0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAD9DBhysUIYcrFCGHKxQhhysUL9RP1SIAD9DLTxz8K08c/CtPHPwrTx",
-    "z8L9Q/1SC4QCAQJ7IAD9DNENXb3RDV290Q1dvdENXb0gACAA/eYBIgH95gH9DImICD6JiAg+iYgIPomICD795AEgAf3mAf0Mq6qq",
-    "vquqqr6rqqq+q6qqvv3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQB/eYB/QwAAIA/AACAPwAAgD8AAIA//QwAAABAAAAAQAAA",
-    "AEAAAABA/QwAAABAAAAAQAAAAEAAAABAIAD94AEiAv3mARAA/QwAAIA/AACAPwAAgD8AAIA//eQB/ecB/eUBIgH94QEgASAA/QwA",
-    "AAAAAAAAAAAAAAAAAAAA/UP9UiAC/QzNzMw9zczMPc3MzD3NzMw9/UP9UguXAQEFfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiEJIAUg",
-    "ACAGbEECdGohCiACIAJBA3FrIQhBACEHA0AgByAITkUEQCAHQQJ0IgsgCmogCSALav0ABAD9CwQAIAdBBGohBwwBCwsDQCACIAdM",
-    "RQRAIAdBAnQiCCAKaiAIIAlqKgIAOAIAIAdBAWohBwwBCwsgAEEBaiEADAELCwuPBQMOfwJ7An0DQCAAIAFORQRAIAMgACAEbEEC",
-    "dGohGyAFIAAgBmxBAnRqIRwgByAAIAhsQQJ0aiEdIAkgACAKbEECdGohHiALIAAgDGxBAnRqIR8gDSAAIA5sQQJ0aiEgIA8gACAQ",
-    "bEECdGohISARIAAgEmxBAnRqISIgEyAAIBRsQQJ0aiEjIBUgACAWbEECdGohJCAXIAAgGGxBAnRqISUgAiACQQNxayEmQQAhGgNA",
-    "IBogJk5FBED9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gGkECdCIZIBtq/QAEACAZIBxq/QAEAP3kAf3hARAA",
-    "/eQB/ecBIScgGSAdaiAn/QsEACAZICBq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/IBkgHmr9AAQAIBkgH2r9",
-    "AAQA/eQB/eEBEAD95AH95wEiKP0LBAAgGSAjaiAoIBkgIWr9AAQA/eYBIBkgImr9AAQA/eQBEAEiKP0LBAAgGSAlav0MAACAPwAA",
-    "gD8AAIA/AACAPyAn/eUBICj95gEgJyAZICRq/QAEAP3mAf3kAf0LBAAgGkEEaiEaDAELCwNAIAIgGkxFBEBDAACAPyAaQQJ0Ihkg",
-    "G2oqAgAgGSAcaioCAJKM/RMQAP0fAEMAAIA/kpUhKSAZIB1qICk4AgAgGSAgakMAAIA/IBkgHmoqAgAgGSAfaioCAJKM/RMQAP0f",
-    "AEMAAIA/kpUiKjgCACAZICNqICogGSAhaioCAJQgGSAiaioCAJL9ExAB/R8AIio4AgAgGSAlakMAAIA/ICmTICqUICkgGSAkaioC",
-    "AJSSOAIAIBpBAWohGgwBCwsgAEEBaiEADAELCwuNBgMQfwJ7An0DQCAAIAFORQRAIAMgACAEbEECdGohHyAFIAAgBmxBAnRqISAg",
-    "ByAAIAhsQQJ0aiEiIAkgACAKbEECdGohIyALIAAgDGxBAnRqISEgDSAAIA5sQQJ0aiEkIA8gACAQbEECdGohJSARIAAgEmxBAnRq",
-    "ISYgEyAAIBRsQQJ0aiEnIBUgACAWbEECdGohKCAXIAAgGGxBAnRqISkgGSAAIBpsQQJ0aiEqIBsgACAcbEECdGohKyACIAJBA3Fr",
-    "ISxBACEeA0AgHiAsTkUEQP0MAACAPwAAgD8AAIA/AACAPyAeQQJ0Ih0gH2r9AAQA/eUBIS4gHSAjaiAdICBq/QAEACAu/eYB/QwA",
-    "AIA/AACAPwAAgD8AAIA/IB0gImr9AAQAIi0gLf3mAf3lAf3mASIt/QsEACAdICRqIC0gHSAhav0ABAD95gH9CwQAIB0gJmogLSAd",
-    "ICVq/QAEAP3mASAdICFq/QAEAP0MAACAPwAAgD8AAIA/AACAPyAdICFq/QAEAP3lAf3mAf3mASIt/QsEACAdICdqIC39CwQAIB0g",
-    "KWogHSAgav0ABAAgHSAoav0ABAAgHSAiav0ABAD95QH95gEgHSAfav0ABAAgLv3mAf3mASIu/QsEACAdICpqIC79CwQAIB0gK2og",
-    "HSAgav0ABAAgHSAfav0ABAD95gH9CwQAIB5BBGohHgwBCwsDQCACIB5MRQRAQwAAgD8gHkECdCIdIB9qKgIAkyEwIB0gI2ogHSAg",
-    "aioCACAwlEMAAIA/IB0gImoqAgAiLyAvlJOUIi84AgAgHSAkaiAvIB0gIWoqAgCUOAIAIB0gJmogLyAdICVqKgIAlCAdICFqKgIA",
-    "QwAAgD8gHSAhaioCAJOUlCIvOAIAIB0gJ2ogLzgCACAdIClqIB0gIGoqAgAgHSAoaioCACAdICJqKgIAk5QgHSAfaioCACAwlJQi",
-    "MDgCACAdICpqIDA4AgAgHSAraiAdICBqKgIAIB0gH2oqAgCUOAIAIB5BAWohHgwBCwsgAEEBaiEADAELCwusAQEFfwNAIAAgAU5F",
-    "BEAgAyAAIARsQQJ0aiEKIAUgACAGbEECdGohCSACIAJBA3FrIQtBACEHA0AgByALTkUEQCAHQQJ0IgggCWogCCAJav0ABAAgCCAK",
-    "av0ABAD95AH9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQiCCAJaiAIIAlqKgIAIAggCmoqAgCSOAIAIAdBAWohBwwBCwsg",
-    "AEEBaiEADAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9",
-    "DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu",
-    "5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M",
-    "5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3y",
-    "Af0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEg",
-    "Af3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/9",
-    "8AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA",
-    "8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAA",
-    "AAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC+wCAQJ7IAD9DON1",
-    "K0U22le/43UrRTbaV78gACAA/fIBIgH98gH9DOB9FQ49bW0/4H0VDj1tbT/98AEgAf3yAf0MPcLmVeMmgr89wuZV4yaCv/3wASAB",
-    "/fIB/Qz6ECyI9GSWP/oQLIj0ZJY//fABIAH98gH9DBy6oRu6oau/HLqhG7qhq7/98AEgAf3yAf0MERERERERwT8RERERERHBP/3w",
-    "ASAB/fIB/QxVVVVVVVXVv1VVVVVVVdW//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AH98gH9DAAAAAAAAPA/AAAAAAAA8D/9",
-    "DAAAAAAAAABAAAAAAAAAAED9DAAAAAAAAABAAAAAAAAAAEAgAP3sASIC/fIBEAb9DAAAAAAAAPA/AAAAAAAA8D/98AH98wH98QEi",
-    "Af3tASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1SIAL9DJqZmZmZmbk/mpmZmZmZuT/9Sf1SC5cBAQV/A0AgACABTkUEQCADIAAg",
-    "BGxBA3RqIQkgBSAAIAZsQQN0aiEKIAIgAkEBcWshCEEAIQcDQCAHIAhORQRAIAdBA3QiCyAKaiAJIAtq/QAEAP0LBAAgB0ECaiEH",
-    "DAELCwNAIAIgB0xFBEAgB0EDdCIIIApqIAggCWorAwA5AwAgB0EBaiEHDAELCyAAQQFqIQAMAQsLC6MFAw5/AnsCfANAIAAgAU5F",
-    "BEAgAyAAIARsQQN0aiEbIAUgACAGbEEDdGohHCAHIAAgCGxBA3RqIR0gCSAAIApsQQN0aiEeIAsgACAMbEEDdGohHyANIAAgDmxB",
-    "A3RqISAgDyAAIBBsQQN0aiEhIBEgACASbEEDdGohIiATIAAgFGxBA3RqISMgFSAAIBZsQQN0aiEkIBcgACAYbEEDdGohJSACIAJB",
-    "AXFrISZBACEaA0AgGiAmTkUEQP0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAaQQN0IhkgG2r9AAQAIBkgHGr9",
-    "AAQA/fAB/e0BEAb98AH98wEhJyAZIB1qICf9CwQAIBkgIGr9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gGSAe",
-    "av0ABAAgGSAfav0ABAD98AH97QEQBv3wAf3zASIo/QsEACAZICNqICggGSAhav0ABAD98gEgGSAiav0ABAD98AEQByIo/QsEACAZ",
-    "ICVq/QwAAAAAAADwPwAAAAAAAPA/ICf98QEgKP3yASAnIBkgJGr9AAQA/fIB/fAB/QsEACAaQQJqIRoMAQsLA0AgAiAaTEUEQEQA",
-    "AAAAAADwPyAaQQN0IhkgG2orAwAgGSAcaisDAKCa/RQQBv0hAEQAAAAAAADwP6CjISkgGSAdaiApOQMAIBkgIGpEAAAAAAAA8D8g",
-    "GSAeaisDACAZIB9qKwMAoJr9FBAG/SEARAAAAAAAAPA/oKMiKjkDACAZICNqICogGSAhaisDAKIgGSAiaisDAKD9FBAH/SEAIio5",
-    "AwAgGSAlakQAAAAAAADwPyApoSAqoiApIBkgJGorAwCioDkDACAaQQFqIRoMAQsLIABBAWohAAwBCwsLmQYDEH8CewJ8A0AgACAB",
-    "TkUEQCADIAAgBGxBA3RqIR8gBSAAIAZsQQN0aiEgIAcgACAIbEEDdGohIiAJIAAgCmxBA3RqISMgCyAAIAxsQQN0aiEhIA0gACAO",
-    "bEEDdGohJCAPIAAgEGxBA3RqISUgESAAIBJsQQN0aiEmIBMgACAUbEEDdGohJyAVIAAgFmxBA3RqISggFyAAIBhsQQN0aiEpIBkg",
-    "ACAabEEDdGohKiAbIAAgHGxBA3RqISsgAiACQQFxayEsQQAhHgNAIB4gLE5FBED9DAAAAAAAAPA/AAAAAAAA8D8gHkEDdCIdIB9q",
-    "/QAEAP3xASEuIB0gI2ogHSAgav0ABAAgLv3yAf0MAAAAAAAA8D8AAAAAAADwPyAdICJq/QAEACItIC398gH98QH98gEiLf0LBAAg",
-    "HSAkaiAtIB0gIWr9AAQA/fIB/QsEACAdICZqIC0gHSAlav0ABAD98gEgHSAhav0ABAD9DAAAAAAAAPA/AAAAAAAA8D8gHSAhav0A",
-    "BAD98QH98gH98gEiLf0LBAAgHSAnaiAt/QsEACAdIClqIB0gIGr9AAQAIB0gKGr9AAQAIB0gImr9AAQA/fEB/fIBIB0gH2r9AAQA",
-    "IC798gH98gEiLv0LBAAgHSAqaiAu/QsEACAdICtqIB0gIGr9AAQAIB0gH2r9AAQA/fIB/QsEACAeQQJqIR4MAQsLA0AgAiAeTEUE",
-    "QEQAAAAAAADwPyAeQQN0Ih0gH2orAwChITAgHSAjaiAdICBqKwMAIDCiRAAAAAAAAPA/IB0gImorAwAiLyAvoqGiIi85AwAgHSAk",
-    "aiAvIB0gIWorAwCiOQMAIB0gJmogLyAdICVqKwMAoiAdICFqKwMARAAAAAAAAPA/IB0gIWorAwChoqIiLzkDACAdICdqIC85AwAg",
-    "HSApaiAdICBqKwMAIB0gKGorAwAgHSAiaisDAKGiIB0gH2orAwAgMKKiIjA5AwAgHSAqaiAwOQMAIB0gK2ogHSAgaisDACAdIB9q",
-    "KwMAojkDACAeQQFqIR4MAQsLIABBAWohAAwBCwsLrAEBBX8DQCAAIAFORQRAIAMgACAEbEEDdGohCiAFIAAgBmxBA3RqIQkgAiAC",
-    "QQFxayELQQAhBwNAIAcgC05FBEAgB0EDdCIIIAlqIAggCWr9AAQAIAggCmr9AAQA/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUE",
-    "QCAHQQN0IgggCWogCCAJaisDACAIIApqKwMAoDkDACAHQQFqIQcMAQsLIABBAWohAAwBCwsLAF4EbmFtZQFXDAAFZXhwMzIBBnRh",
-    "bmgzMgIFZjMyXzADBWYzMl8xBAVmMzJfMgUFZjMyXzMGBWV4cDY0BwZ0YW5oNjQIBWY2NF8wCQVmNjRfMQoFZjY0XzILBWY2NF8z",
+    "AGFzbQEAAAABTARgAXsBe2AHf39/f39/fwBgGX9/f39/f39/f39/f39/f39/f39/f39/f38AYB1/f39/f39/f39/f39/f39/f39/f39/f39/f39/",
+    "fwACEgEDZW52Bm1lbW9yeQIDAYCABAMNDAAAAQIDAQAAAQIDAQdBCAVmMzJfMAACBWYzMl8xAAMFZjMyXzIABAVmMzJfMwAFBWY2NF8wAAgFZjY0",
+    "XzEACQVmNjRfMgAKBWY2NF8zAAsK2ikM6AMBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAgH8AAIB/AACAfwAAgH/9DAENUDkBDVA5AQ1QOQENUDkg",
+    "ACAA/Qw7qrg/O6q4PzuquD87qrg//eYB/Wr9DAAAlsMAAJbDAACWwwAAlsP96QH9DAAAlkMAAJZDAACWQwAAlkP96AEiAv0MAIAxPwCAMT8AgDE/",
+    "AIAxP/3mAf3lASAC/QyDgF65g4BeuYOAXrmDgF65/eYB/eUBIgH95gH9DGELtjphC7Y6YQu2OmELtjr95AEgAf3mAf0MiYgIPImICDyJiAg8iYgI",
+    "PP3kASAB/eYB/Qyrqio9q6oqPauqKj2rqio9/eQBIAH95gH9DKuqKj6rqio+q6oqPquqKj795AEgAf3mAf0MAAAAPwAAAD8AAAA/AAAAP/3kASAB",
+    "/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAv34ASIBQQH9rAEiAv0MfwAAAH8AAAB/AAAAfwAAAP2u",
+    "AUEX/asB/eYBIAEgAv2xAf0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAD9DBhysUIYcrFCGHKxQhhysUL9RP1SIAD9DLTxz8K08c/CtPHP",
+    "wrTxz8L9Q/1SC4QCAQJ7IAD9DNENXb3RDV290Q1dvdENXb0gACAA/eYBIgH95gH9DImICD6JiAg+iYgIPomICD795AEgAf3mAf0Mq6qqvquqqr6r",
+    "qqq+q6qqvv3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQB/eYB/QwAAIA/AACAPwAAgD8AAIA//QwAAABAAAAAQAAAAEAAAABA/QwAAABAAAAA",
+    "QAAAAEAAAABAIAD94AEiAv3mARAA/QwAAIA/AACAPwAAgD8AAIA//eQB/ecB/eUBIgH94QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/UP9UiAC/QzN",
+    "zMw9zczMPc3MzD3NzMw9/UP9UguXAQEFfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiEJIAUgACAGbEECdGohCiACIAJBA3FrIQhBACEHA0AgByAITkUE",
+    "QCAHQQJ0IgsgCmogCSALav0ABAD9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQiCCAKaiAIIAlqKgIAOAIAIAdBAWohBwwBCwsgAEEBaiEA",
+    "DAELCwuPBQMOfwJ7An0DQCAAIAFORQRAIAMgACAEbEECdGohGyAFIAAgBmxBAnRqIRwgByAAIAhsQQJ0aiEdIAkgACAKbEECdGohHiALIAAgDGxB",
+    "AnRqIR8gDSAAIA5sQQJ0aiEgIA8gACAQbEECdGohISARIAAgEmxBAnRqISIgEyAAIBRsQQJ0aiEjIBUgACAWbEECdGohJCAXIAAgGGxBAnRqISUg",
+    "AiACQQNxayEmQQAhGgNAIBogJk5FBED9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gGkECdCIZIBtq/QAEACAZIBxq/QAEAP3k",
+    "Af3hARAA/eQB/ecBIScgGSAdaiAn/QsEACAZICBq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/IBkgHmr9AAQAIBkgH2r9AAQA",
+    "/eQB/eEBEAD95AH95wEiKP0LBAAgGSAjaiAoIBkgIWr9AAQA/eYBIBkgImr9AAQA/eQBEAEiKP0LBAAgGSAlav0MAACAPwAAgD8AAIA/AACAPyAn",
+    "/eUBICj95gEgJyAZICRq/QAEAP3mAf3kAf0LBAAgGkEEaiEaDAELCwNAIAIgGkxFBEBDAACAPyAaQQJ0IhkgG2oqAgAgGSAcaioCAJKM/RMQAP0f",
+    "AEMAAIA/kpUhKSAZIB1qICk4AgAgGSAgakMAAIA/IBkgHmoqAgAgGSAfaioCAJKM/RMQAP0fAEMAAIA/kpUiKjgCACAZICNqICogGSAhaioCAJQg",
+    "GSAiaioCAJL9ExAB/R8AIio4AgAgGSAlakMAAIA/ICmTICqUICkgGSAkaioCAJSSOAIAIBpBAWohGgwBCwsgAEEBaiEADAELCwuNBgMQfwJ7An0D",
+    "QCAAIAFORQRAIAMgACAEbEECdGohHyAFIAAgBmxBAnRqISAgByAAIAhsQQJ0aiEiIAkgACAKbEECdGohIyALIAAgDGxBAnRqISEgDSAAIA5sQQJ0",
+    "aiEkIA8gACAQbEECdGohJSARIAAgEmxBAnRqISYgEyAAIBRsQQJ0aiEnIBUgACAWbEECdGohKCAXIAAgGGxBAnRqISkgGSAAIBpsQQJ0aiEqIBsg",
+    "ACAcbEECdGohKyACIAJBA3FrISxBACEeA0AgHiAsTkUEQP0MAACAPwAAgD8AAIA/AACAPyAeQQJ0Ih0gH2r9AAQA/eUBIS4gHSAjaiAdICBq/QAE",
+    "ACAu/eYB/QwAAIA/AACAPwAAgD8AAIA/IB0gImr9AAQAIi0gLf3mAf3lAf3mASIt/QsEACAdICRqIC0gHSAhav0ABAD95gH9CwQAIB0gJmogLSAd",
+    "ICVq/QAEAP3mASAdICFq/QAEAP0MAACAPwAAgD8AAIA/AACAPyAdICFq/QAEAP3lAf3mAf3mASIt/QsEACAdICdqIC39CwQAIB0gKWogHSAgav0A",
+    "BAAgHSAoav0ABAAgHSAiav0ABAD95QH95gEgHSAfav0ABAAgLv3mAf3mASIu/QsEACAdICpqIC79CwQAIB0gK2ogHSAgav0ABAAgHSAfav0ABAD9",
+    "5gH9CwQAIB5BBGohHgwBCwsDQCACIB5MRQRAQwAAgD8gHkECdCIdIB9qKgIAkyEwIB0gI2ogHSAgaioCACAwlEMAAIA/IB0gImoqAgAiLyAvlJOU",
+    "Ii84AgAgHSAkaiAvIB0gIWoqAgCUOAIAIB0gJmogLyAdICVqKgIAlCAdICFqKgIAQwAAgD8gHSAhaioCAJOUlCIvOAIAIB0gJ2ogLzgCACAdIClq",
+    "IB0gIGoqAgAgHSAoaioCACAdICJqKgIAk5QgHSAfaioCACAwlJQiMDgCACAdICpqIDA4AgAgHSAraiAdICBqKgIAIB0gH2oqAgCUOAIAIB5BAWoh",
+    "HgwBCwsgAEEBaiEADAELCwusAQEFfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiEKIAUgACAGbEECdGohCSACIAJBA3FrIQtBACEHA0AgByALTkUEQCAH",
+    "QQJ0IgggCWogCCAJav0ABAAgCCAKav0ABAD95AH9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQiCCAJaiAIIAlqKgIAIAggCmoqAgCSOAIA",
+    "IAdBAWohBwwBCwsgAEEBaiEADAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPSAA",
+    "IAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+",
+    "Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZa",
+    "Pv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB",
+    "/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxV",
+    "VVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADw",
+    "PwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIB",
+    "IAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9",
+    "Sf1SC+wCAQJ7IAD9DON1K0U22le/43UrRTbaV78gACAA/fIBIgH98gH9DOB9FQ49bW0/4H0VDj1tbT/98AEgAf3yAf0MPcLmVeMmgr89wuZV4yaC",
+    "v/3wASAB/fIB/Qz6ECyI9GSWP/oQLIj0ZJY//fABIAH98gH9DBy6oRu6oau/HLqhG7qhq7/98AEgAf3yAf0MERERERERwT8RERERERHBP/3wASAB",
+    "/fIB/QxVVVVVVVXVv1VVVVVVVdW//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AH98gH9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAABAAAAA",
+    "AAAAAED9DAAAAAAAAABAAAAAAAAAAEAgAP3sASIC/fIBEAb9DAAAAAAAAPA/AAAAAAAA8D/98AH98wH98QEiAf3tASABIAD9DAAAAAAAAAAAAAAA",
+    "AAAAAAD9Sf1SIAL9DJqZmZmZmbk/mpmZmZmZuT/9Sf1SC5cBAQV/A0AgACABTkUEQCADIAAgBGxBA3RqIQkgBSAAIAZsQQN0aiEKIAIgAkEBcWsh",
+    "CEEAIQcDQCAHIAhORQRAIAdBA3QiCyAKaiAJIAtq/QAEAP0LBAAgB0ECaiEHDAELCwNAIAIgB0xFBEAgB0EDdCIIIApqIAggCWorAwA5AwAgB0EB",
+    "aiEHDAELCyAAQQFqIQAMAQsLC6MFAw5/AnsCfANAIAAgAU5FBEAgAyAAIARsQQN0aiEbIAUgACAGbEEDdGohHCAHIAAgCGxBA3RqIR0gCSAAIAps",
+    "QQN0aiEeIAsgACAMbEEDdGohHyANIAAgDmxBA3RqISAgDyAAIBBsQQN0aiEhIBEgACASbEEDdGohIiATIAAgFGxBA3RqISMgFSAAIBZsQQN0aiEk",
+    "IBcgACAYbEEDdGohJSACIAJBAXFrISZBACEaA0AgGiAmTkUEQP0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAaQQN0IhkgG2r9",
+    "AAQAIBkgHGr9AAQA/fAB/e0BEAb98AH98wEhJyAZIB1qICf9CwQAIBkgIGr9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gGSAe",
+    "av0ABAAgGSAfav0ABAD98AH97QEQBv3wAf3zASIo/QsEACAZICNqICggGSAhav0ABAD98gEgGSAiav0ABAD98AEQByIo/QsEACAZICVq/QwAAAAA",
+    "AADwPwAAAAAAAPA/ICf98QEgKP3yASAnIBkgJGr9AAQA/fIB/fAB/QsEACAaQQJqIRoMAQsLA0AgAiAaTEUEQEQAAAAAAADwPyAaQQN0IhkgG2or",
+    "AwAgGSAcaisDAKCa/RQQBv0hAEQAAAAAAADwP6CjISkgGSAdaiApOQMAIBkgIGpEAAAAAAAA8D8gGSAeaisDACAZIB9qKwMAoJr9FBAG/SEARAAA",
+    "AAAAAPA/oKMiKjkDACAZICNqICogGSAhaisDAKIgGSAiaisDAKD9FBAH/SEAIio5AwAgGSAlakQAAAAAAADwPyApoSAqoiApIBkgJGorAwCioDkD",
+    "ACAaQQFqIRoMAQsLIABBAWohAAwBCwsLmQYDEH8CewJ8A0AgACABTkUEQCADIAAgBGxBA3RqIR8gBSAAIAZsQQN0aiEgIAcgACAIbEEDdGohIiAJ",
+    "IAAgCmxBA3RqISMgCyAAIAxsQQN0aiEhIA0gACAObEEDdGohJCAPIAAgEGxBA3RqISUgESAAIBJsQQN0aiEmIBMgACAUbEEDdGohJyAVIAAgFmxB",
+    "A3RqISggFyAAIBhsQQN0aiEpIBkgACAabEEDdGohKiAbIAAgHGxBA3RqISsgAiACQQFxayEsQQAhHgNAIB4gLE5FBED9DAAAAAAAAPA/AAAAAAAA",
+    "8D8gHkEDdCIdIB9q/QAEAP3xASEuIB0gI2ogHSAgav0ABAAgLv3yAf0MAAAAAAAA8D8AAAAAAADwPyAdICJq/QAEACItIC398gH98QH98gEiLf0L",
+    "BAAgHSAkaiAtIB0gIWr9AAQA/fIB/QsEACAdICZqIC0gHSAlav0ABAD98gEgHSAhav0ABAD9DAAAAAAAAPA/AAAAAAAA8D8gHSAhav0ABAD98QH9",
+    "8gH98gEiLf0LBAAgHSAnaiAt/QsEACAdIClqIB0gIGr9AAQAIB0gKGr9AAQAIB0gImr9AAQA/fEB/fIBIB0gH2r9AAQAIC798gH98gEiLv0LBAAg",
+    "HSAqaiAu/QsEACAdICtqIB0gIGr9AAQAIB0gH2r9AAQA/fIB/QsEACAeQQJqIR4MAQsLA0AgAiAeTEUEQEQAAAAAAADwPyAeQQN0Ih0gH2orAwCh",
+    "ITAgHSAjaiAdICBqKwMAIDCiRAAAAAAAAPA/IB0gImorAwAiLyAvoqGiIi85AwAgHSAkaiAvIB0gIWorAwCiOQMAIB0gJmogLyAdICVqKwMAoiAd",
+    "ICFqKwMARAAAAAAAAPA/IB0gIWorAwChoqIiLzkDACAdICdqIC85AwAgHSApaiAdICBqKwMAIB0gKGorAwAgHSAiaisDAKGiIB0gH2orAwAgMKKi",
+    "IjA5AwAgHSAqaiAwOQMAIB0gK2ogHSAgaisDACAdIB9qKwMAojkDACAeQQFqIR4MAQsLIABBAWohAAwBCwsLrAEBBX8DQCAAIAFORQRAIAMgACAE",
+    "bEEDdGohCiAFIAAgBmxBA3RqIQkgAiACQQFxayELQQAhBwNAIAcgC05FBEAgB0EDdCIIIAlqIAggCWr9AAQAIAggCmr9AAQA/fAB/QsEACAHQQJq",
+    "IQcMAQsLA0AgAiAHTEUEQCAHQQN0IgggCWogCCAJaisDACAIIApqKwMAoDkDACAHQQFqIQcMAQsLIABBAWohAAwBCwsLAF4EbmFtZQFXDAAFZXhw",
+    "MzIBBnRhbmgzMgIFZjMyXzADBWYzMl8xBAVmMzJfMgUFZjMyXzMGBWV4cDY0BwZ0YW5oNjQIBWY2NF8wCQVmNjRfMQoFZjY0XzILBWY2NF8z",
   ].join(""),
 };

@@ -2,8 +2,8 @@
 // Do not edit: regenerate with `npm run generate` (check with `npm run generate -- --check`).
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "../runtime/gemm.ts";
 import { GEMM_WASM } from "../runtime/gemm-wasm.ts";
-import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../runtime/checks.ts";
-import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../runtime/memory.ts";
+import { type FloatArray, Rng, checkArray, checkCount, checkSizes, initSlice } from "../runtime/checks.ts";
+import { type KernelOptions, type LoopsModuleSource, type Products, kernelMemory } from "../runtime/memory.ts";
 /** Keras 3 GRUCell, reset_after=False (keras/src/layers/rnn/gru.py; arXiv 1406.1078v3 form): kernel and recurrent_kernel [z|r|h], single bias (3H) */
 export const spec = {
   name: "gru-keras-reset-before",
@@ -47,11 +47,8 @@ export interface Kernel<A> {
   backward(p: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>, upstream: Outputs<A>, grads: Grads<A>): void;
 }
 
-/** Offset and length of every parameter in the flat buffer. */
-export function paramLayout(sizes: Sizes): {
-  total: number;
-  params: { name: string; offset: number; length: number }[];
-} {
+/** Where each parameter starts in the flat buffer, and the buffer's length: the one place the layout is written. */
+function offsets(sizes: Sizes) {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   const o_Kz = 0;
   const o_Kr = o_Kz + H * D;
@@ -62,64 +59,47 @@ export function paramLayout(sizes: Sizes): {
   const o_bz = o_Rh + H * H;
   const o_br = o_bz + H;
   const o_bh = o_br + H;
+  return { o_Kz, o_Kr, o_Kh, o_Rz, o_Rr, o_Rh, o_bz, o_br, o_bh, nParams: o_bh + H };
+}
+
+/** Offset and length of every parameter in the flat buffer. */
+export function paramLayout(sizes: Sizes): {
+  total: number;
+  params: { name: string; offset: number; length: number }[];
+} {
+  // the offsets in buffer order (the order of spec.params), then the total: each parameter runs to the next one
+  const o = Object.values(offsets(sizes));
   return {
-    total: o_bh + H,
-    params: [
-      { name: "Kz", offset: o_Kz, length: H * D },
-      { name: "Kr", offset: o_Kr, length: H * D },
-      { name: "Kh", offset: o_Kh, length: H * D },
-      { name: "Rz", offset: o_Rz, length: H * H },
-      { name: "Rr", offset: o_Rr, length: H * H },
-      { name: "Rh", offset: o_Rh, length: H * H },
-      { name: "bz", offset: o_bz, length: H },
-      { name: "br", offset: o_br, length: H },
-      { name: "bh", offset: o_bh, length: H },
-    ],
+    total: o[o.length - 1]!,
+    params: spec.params.map(({ name }, k) => ({ name, offset: o[k]!, length: o[k + 1]! - o[k]! })),
   };
 }
 
 /** Parameters by their init rules (uniform ±1/sqrt(H) unless declared otherwise), from a seed. */
 export function initParams(sizes: Sizes, seed: number): Float64Array {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
-  const o_Kz = 0;
-  const o_Kr = o_Kz + H * D;
-  const o_Kh = o_Kr + H * D;
-  const o_Rz = o_Kh + H * D;
-  const o_Rr = o_Rz + H * H;
-  const o_Rh = o_Rr + H * H;
-  const o_bz = o_Rh + H * H;
-  const o_br = o_bz + H;
-  const o_bh = o_br + H;
-  const p = new Float64Array(o_bh + H);
+  const { total, params } = paramLayout(sizes);
+  const p = new Float64Array(total);
   const rng = new Rng(seed);
   const k = 1 / Math.sqrt(H);
-  initSlice(p, o_Kz, H * D, "uniform", k, rng);
-  initSlice(p, o_Kr, H * D, "uniform", k, rng);
-  initSlice(p, o_Kh, H * D, "uniform", k, rng);
-  initSlice(p, o_Rz, H * H, "uniform", k, rng);
-  initSlice(p, o_Rr, H * H, "uniform", k, rng);
-  initSlice(p, o_Rh, H * H, "uniform", k, rng);
-  initSlice(p, o_bz, H, "zeros", k, rng);
-  initSlice(p, o_br, H, "zeros", k, rng);
-  initSlice(p, o_bh, H, "zeros", k, rng);
+  for (const [i, { offset, length }] of params.entries()) initSlice(p, offset, length, spec.params[i]!.init, k, rng);
   return p;
 }
 
-/** The 64-bit kernels for batch B and T steps, on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
-export function createKernel64(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float64Array> {
+/** The kernels for batch B and T steps, in the precision of `F` (createKernel64 below; kernel32 is the same text, a copy so that each precision's typed-array accesses stay monomorphic in V8), on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
+function kernel64<A extends FloatArray>(
+  bits: 32 | 64,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+  gemm: Products<A>,
+  sizes: Sizes,
+  B: number,
+  T: number,
+  options: KernelOptions,
+): Kernel<A> {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
-  const o_Kz = 0;
-  const o_Kr = o_Kz + H * D;
-  const o_Kh = o_Kr + H * D;
-  const o_Rz = o_Kh + H * D;
-  const o_Rr = o_Rz + H * H;
-  const o_Rh = o_Rr + H * H;
-  const o_bz = o_Rh + H * H;
-  const o_br = o_bz + H;
-  const o_bh = o_br + H;
-  const nParams = o_bh + H;
+  const { o_Kz, o_Kr, o_Kh, o_Rz, o_Rr, o_Rh, o_bz, o_br, o_bh, nParams } = offsets(sizes);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -150,11 +130,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     2 * H * H,
     H * H,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
-    NT: gemmNT64,
-    NN: gemmNN64,
-    TN: gemmTN64,
-  });
+  const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);
   const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
@@ -174,29 +150,24 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   const gx0 = mem.alloc(T * B * (3 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
-  const s0 = mem.alloc(B * (2 * H));
-  const s1 = mem.alloc(B * H);
-  const s2 = mem.alloc(B * H);
-  const s3 = mem.alloc(B * H);
-  const s4 = mem.alloc(B * H);
-  const s5 = mem.alloc(B * H);
-  const s6 = mem.alloc(B * H);
-  const s7 = mem.alloc(B * H);
-  const s8 = mem.alloc(B * H);
-  function forward(
-    params: Float64Array,
-    inputs: Inputs<Float64Array>,
-    initial: States<Float64Array>,
-    out: Outputs<Float64Array>,
-  ): void {
-    checkArray(spec.name, "params", params, Float64Array, nParams, "the flat parameter buffer");
+  const scratch0 = mem.alloc(B * (2 * H));
+  const scratch1 = mem.alloc(B * H);
+  const scratch2 = mem.alloc(B * H);
+  const scratch3 = mem.alloc(B * H);
+  const scratch4 = mem.alloc(B * H);
+  const scratch5 = mem.alloc(B * H);
+  const scratch6 = mem.alloc(B * H);
+  const scratch7 = mem.alloc(B * H);
+  const scratch8 = mem.alloc(B * H);
+  function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "out.h", out.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
     // all steps at once: the products with the inputs
     // Kz, Kr, Kh times x
@@ -205,105 +176,105 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Rz, Rr times h
-      mm.NT(B, 2 * H, H, hPrev, hPrevAt, H, p, o_Rz, s0, 0, 2 * H, false);
-      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      mm.NT(B, 2 * H, H, hPrev, hPrevAt, H, p, o_Rz, scratch0, 0, 2 * H, false);
+      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(0, B, [
-          H,
-          at(xp0, t * B * (3 * H)),
-          3 * H,
-          at(p, o_bz),
-          at(s0, 0),
-          2 * H,
-          at(tape_z, t * B * H),
-          H,
-          at(xp0, t * B * (3 * H) + H),
-          3 * H,
-          at(p, o_br),
-          at(s0, H),
-          2 * H,
-          at(tape_r, t * B * H),
-          H,
-          at(xp0, t * B * (3 * H) + 2 * H),
-          3 * H,
-          at(p, o_bh),
-          at(s1, 0),
-          H,
-          at(hPrev, hPrevAt),
-          H,
-          at(s2, 0),
-          H,
-          at(s3, 0),
-          H,
-          at(s4, 0),
-          H,
+          H, // $n
+          at(xp0, t * B * (3 * H)), // $xp0
+          3 * H, // $xp0_stride
+          at(p, o_bz), // $bz
+          at(scratch0, 0), // $scratch0
+          2 * H, // $scratch0_stride
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(xp0, t * B * (3 * H) + H), // $xp0_2
+          3 * H, // $xp0_2_stride
+          at(p, o_br), // $br
+          at(scratch0, H), // $scratch0_2
+          2 * H, // $scratch0_2_stride
+          at(tape_r, t * B * H), // $tape_r
+          H, // $tape_r_stride
+          at(xp0, t * B * (3 * H) + 2 * H), // $xp0_3
+          3 * H, // $xp0_3_stride
+          at(p, o_bh), // $bh
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+          at(hPrev, hPrevAt), // $hPrev
+          H, // $hPrev_stride
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
+          at(scratch4, 0), // $scratch4
+          H, // $scratch4_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const xp0Row = t * B * (3 * H) + b * (3 * H);
-          const s0Row = b * (2 * H);
+          const scratch0Row = b * (2 * H);
           const tape_zRow = t * B * H + b * H;
           const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
-          const s0Row2 = H + b * (2 * H);
+          const scratch0Row2 = H + b * (2 * H);
           const tape_rRow = t * B * H + b * H;
           const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const s1Row = b * H;
+          const scratch1Row = b * H;
           const hPrevRow = hPrevAt + b * H;
-          const s2Row = b * H;
-          const s3Row = b * H;
-          const s4Row = b * H;
+          const scratch2Row = b * H;
+          const scratch3Row = b * H;
+          const scratch4Row = b * H;
           for (let i = 0; i < H; i++) {
             // z  = sigmoid(Kz*x + bz + Rz*h)
-            const z = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_bz + i]! + s0[s0Row + i]!)));
+            const z = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_bz + i]! + scratch0[scratch0Row + i]!)));
             tape_z[tape_zRow + i] = z;
             // r  = sigmoid(Kr*x + br + Rr*h)
-            const r = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + p[o_br + i]! + s0[s0Row2 + i]!)));
+            const r = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + p[o_br + i]! + scratch0[scratch0Row2 + i]!)));
             tape_r[tape_rRow + i] = r;
             const t1 = xp0[xp0Row3 + i]! + p[o_bh + i]!;
-            s1[s1Row + i] = t1;
+            scratch1[scratch1Row + i] = t1;
             const t2 = r * hPrev[hPrevRow + i]!;
-            s2[s2Row + i] = t2;
+            scratch2[scratch2Row + i] = t2;
             const t3 = z * hPrev[hPrevRow + i]!;
-            s3[s3Row + i] = t3;
+            scratch3[scratch3Row + i] = t3;
             const t4 = 1 - z;
-            s4[s4Row + i] = t4;
+            scratch4[scratch4Row + i] = t4;
           }
         }
       }
 
       // Rh times a vector
-      mm.NT(B, H, H, s2, 0, H, p, o_Rh, s5, 0, H, false);
-      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      mm.NT(B, H, H, scratch2, 0, H, p, o_Rh, scratch5, 0, H, false);
+      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(1, B, [
-          H,
-          at(s1, 0),
-          H,
-          at(s5, 0),
-          H,
-          at(tape_hh, t * B * H),
-          H,
-          at(s3, 0),
-          H,
-          at(s4, 0),
-          H,
-          at(hOut, t * B * H),
-          H,
+          H, // $n
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+          at(scratch5, 0), // $scratch5
+          H, // $scratch5_stride
+          at(tape_hh, t * B * H), // $tape_hh
+          H, // $tape_hh_stride
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
+          at(scratch4, 0), // $scratch4
+          H, // $scratch4_stride
+          at(hOut, t * B * H), // $hOut
+          H, // $hOut_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s1Row = b * H;
-          const s5Row = b * H;
+          const scratch1Row = b * H;
+          const scratch5Row = b * H;
           const tape_hhRow = t * B * H + b * H;
-          const s3Row = b * H;
-          const s4Row = b * H;
+          const scratch3Row = b * H;
+          const scratch4Row = b * H;
           const hOutRow = t * B * H + b * H;
           for (let i = 0; i < H; i++) {
             // hh = tanh(Kh*x + bh + Rh*(r .* h))
-            const hh = Math.tanh(s1[s1Row + i]! + s5[s5Row + i]!);
+            const hh = Math.tanh(scratch1[scratch1Row + i]! + scratch5[scratch5Row + i]!);
             tape_hh[tape_hhRow + i] = hh;
             // h' = z .* h + (1 - z) .* hh
-            const h_next = s3[s3Row + i]! + s4[s4Row + i]! * hh;
+            const h_next = scratch3[scratch3Row + i]! + scratch4[scratch4Row + i]! * hh;
             hOut[hOutRow + i] = h_next;
           }
         }
@@ -314,29 +285,29 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   function backward(
-    params: Float64Array,
-    inputs: Inputs<Float64Array>,
-    initial: States<Float64Array>,
-    out: Outputs<Float64Array>,
-    upstream: Outputs<Float64Array>,
-    grads: Grads<Float64Array>,
+    params: A,
+    inputs: Inputs<A>,
+    initial: States<A>,
+    out: Outputs<A>,
+    upstream: Outputs<A>,
+    grads: Grads<A>,
   ): void {
-    checkArray(spec.name, "params", params, Float64Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "out.h", out.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.input(io.hOut, out.h);
-    checkArray(spec.name, "upstream.h", upstream.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.h", upstream.h, F, T * B * H, "T×B×H");
     const dhUp = mem.input(io.dhUp, upstream.h);
-    checkArray(spec.name, "grads.params", grads.params, Float64Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "grads.params", grads.params, F, nParams, "the flat parameter buffer");
     const dp = mem.output(io.dp, grads.params);
-    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, F, T * B * D, "T×B×D");
     const dx_1 = mem.output(io.dx_1, grads.inputs.x);
-    checkArray(spec.name, "grads.initial.h", grads.initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.h", grads.initial.h, F, B * H, "B×H");
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
     dp.fill(0);
     carry_h.fill(0);
@@ -345,36 +316,36 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
-      // loop 2 (f32_2, f64_2 in the cell's .wat)
+      // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(2, B, [
-          H,
-          at(tape_z, t * B * H),
-          H,
-          at(seed_h, 0),
-          H,
-          at(tape_hh, t * B * H),
-          H,
-          at(gx0, t * B * (3 * H) + 2 * H),
-          3 * H,
-          at(s2, 0),
-          H,
-          at(tape_r, t * B * H),
-          H,
-          at(s4, 0),
-          H,
-          at(hPrev, hPrevAt),
-          H,
-          at(gx0, t * B * (3 * H)),
-          3 * H,
-          at(s0, 0),
-          2 * H,
-          at(s1, 0),
-          H,
-          at(s5, 0),
-          H,
-          at(s6, 0),
-          H,
+          H, // $n
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+          at(tape_hh, t * B * H), // $tape_hh
+          H, // $tape_hh_stride
+          at(gx0, t * B * (3 * H) + 2 * H), // $gx0
+          3 * H, // $gx0_stride
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+          at(tape_r, t * B * H), // $tape_r
+          H, // $tape_r_stride
+          at(scratch4, 0), // $scratch4
+          H, // $scratch4_stride
+          at(hPrev, hPrevAt), // $hPrev
+          H, // $hPrev_stride
+          at(gx0, t * B * (3 * H)), // $gx0_2
+          3 * H, // $gx0_2_stride
+          at(scratch0, 0), // $scratch0
+          2 * H, // $scratch0_stride
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+          at(scratch5, 0), // $scratch5
+          H, // $scratch5_stride
+          at(scratch6, 0), // $scratch6
+          H, // $scratch6_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -382,112 +353,119 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
           const seed_hRow = b * H;
           const tape_hhRow = t * B * H + b * H;
           const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const s2Row = b * H;
+          const scratch2Row = b * H;
           const tape_rRow = t * B * H + b * H;
-          const s4Row = b * H;
+          const scratch4Row = b * H;
           const hPrevRow = hPrevAt + b * H;
           const gx0Row2 = t * B * (3 * H) + b * (3 * H);
-          const s0Row = b * (2 * H);
-          const s1Row = b * H;
-          const s5Row = b * H;
-          const s6Row = b * H;
+          const scratch0Row = b * (2 * H);
+          const scratch1Row = b * H;
+          const scratch5Row = b * H;
+          const scratch6Row = b * H;
           for (let i = 0; i < H; i++) {
             const t4 = 1 - tape_z[tape_zRow + i]!;
             // grad of: h' = z .* h + (1 - z) .* hh
             const dhh = seed_h[seed_hRow + i]! * t4;
             const dhh_pre = dhh * (1 - tape_hh[tape_hhRow + i]! * tape_hh[tape_hhRow + i]!);
             gx0[gx0Row + i] = dhh_pre;
-            s2[s2Row + i] = dhh_pre;
+            scratch2[scratch2Row + i] = dhh_pre;
             const t5 = tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!);
-            s4[s4Row + i] = t5;
+            scratch4[scratch4Row + i] = t5;
             // grad of: h' = z .* h + (1 - z) .* hh
             const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_hh[tape_hhRow + i]!);
             const dz_pre = dz * (tape_z[tape_zRow + i]! * t4);
             gx0[gx0Row2 + i] = dz_pre;
-            s0[s0Row + i] = dz_pre;
-            s1[s1Row + i] = dz_pre;
+            scratch0[scratch0Row + i] = dz_pre;
+            scratch1[scratch1Row + i] = dz_pre;
             const t6 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
-            s5[s5Row + i] = t6;
+            scratch5[scratch5Row + i] = t6;
             const t2 = tape_r[tape_rRow + i]! * hPrev[hPrevRow + i]!;
-            s6[s6Row + i] = t2;
+            scratch6[scratch6Row + i] = t2;
           }
         }
       }
 
       for (let b = 0; b < B; b++)
         for (let j = 0; j < H; j++) {
-          let s = 0;
-          for (let i = 0; i < H; i++) s += p[o_Rh + i * H + j]! * gx0[t * B * (3 * H) + 2 * H + b * (3 * H) + i]!;
-          s7[b * H + j] = s;
+          let sum = 0;
+          for (let i = 0; i < H; i++) sum += p[o_Rh + i * H + j]! * gx0[t * B * (3 * H) + 2 * H + b * (3 * H) + i]!;
+          scratch7[b * H + j] = sum;
         }
 
       // dRz
-      mm.TN(H, H, B, s1, 0, H, hPrev, hPrevAt, H, dp, o_Rz, true);
+      mm.TN(H, H, B, scratch1, 0, H, hPrev, hPrevAt, H, dp, o_Rz, true);
       // dRh
-      mm.TN(H, H, B, s2, 0, H, s6, 0, H, dp, o_Rh, true);
-      // loop 3 (f32_3, f64_3 in the cell's .wat)
+      mm.TN(H, H, B, scratch2, 0, H, scratch6, 0, H, dp, o_Rh, true);
+      // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(3, B, [
-          H,
-          at(s7, 0),
-          H,
-          at(hPrev, hPrevAt),
-          H,
-          at(s4, 0),
-          H,
-          at(gx0, t * B * (3 * H) + H),
-          3 * H,
-          at(s0, H),
-          2 * H,
-          at(s3, 0),
-          H,
-          at(tape_r, t * B * H),
-          H,
-          at(s5, 0),
-          H,
-          at(s8, 0),
-          H,
+          H, // $n
+          at(scratch7, 0), // $scratch7
+          H, // $scratch7_stride
+          at(hPrev, hPrevAt), // $hPrev
+          H, // $hPrev_stride
+          at(scratch4, 0), // $scratch4
+          H, // $scratch4_stride
+          at(gx0, t * B * (3 * H) + H), // $gx0
+          3 * H, // $gx0_stride
+          at(scratch0, H), // $scratch0
+          2 * H, // $scratch0_stride
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
+          at(tape_r, t * B * H), // $tape_r
+          H, // $tape_r_stride
+          at(scratch5, 0), // $scratch5
+          H, // $scratch5_stride
+          at(scratch8, 0), // $scratch8
+          H, // $scratch8_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s7Row = b * H;
+          const scratch7Row = b * H;
           const hPrevRow = hPrevAt + b * H;
-          const s4Row = b * H;
+          const scratch4Row = b * H;
           const gx0Row = t * B * (3 * H) + H + b * (3 * H);
-          const s0Row = H + b * (2 * H);
-          const s3Row = b * H;
+          const scratch0Row = H + b * (2 * H);
+          const scratch3Row = b * H;
           const tape_rRow = t * B * H + b * H;
-          const s5Row = b * H;
-          const s8Row = b * H;
+          const scratch5Row = b * H;
+          const scratch8Row = b * H;
           for (let i = 0; i < H; i++) {
             // grad of: hh = tanh(Kh*x + bh + Rh*(r .* h))
-            const dr = s7[s7Row + i]! * hPrev[hPrevRow + i]!;
-            const dr_pre = dr * s4[s4Row + i]!;
+            const dr = scratch7[scratch7Row + i]! * hPrev[hPrevRow + i]!;
+            const dr_pre = dr * scratch4[scratch4Row + i]!;
             gx0[gx0Row + i] = dr_pre;
-            s0[s0Row + i] = dr_pre;
-            s3[s3Row + i] = dr_pre;
-            const t7 = s7[s7Row + i]! * tape_r[tape_rRow + i]! + s5[s5Row + i]!;
-            s8[s8Row + i] = t7;
+            scratch0[scratch0Row + i] = dr_pre;
+            scratch3[scratch3Row + i] = dr_pre;
+            const t7 = scratch7[scratch7Row + i]! * tape_r[tape_rRow + i]! + scratch5[scratch5Row + i]!;
+            scratch8[scratch8Row + i] = t7;
           }
         }
       }
 
       // d(dh) from Rz, Rr
-      mm.NN(B, 2 * H, H, s0, 0, 2 * H, p, o_Rz, carry_h, 0, H, false);
-      // loop 4 (f32_4, f64_4 in the cell's .wat)
-      if (wl) wl(4, B, [H, at(s8, 0), H, at(carry_h, 0), H]);
+      mm.NN(B, 2 * H, H, scratch0, 0, 2 * H, p, o_Rz, carry_h, 0, H, false);
+      // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(4, B, [
+          H, // $n
+          at(scratch8, 0), // $scratch8
+          H, // $scratch8_stride
+          at(carry_h, 0), // $carry_h
+          H, // $carry_h_stride
+        ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s8Row = b * H;
+          const scratch8Row = b * H;
           const carry_hRow = b * H;
           for (let i = 0; i < H; i++) {
-            carry_h[carry_hRow + i]! += s8[s8Row + i]!;
+            carry_h[carry_hRow + i]! += scratch8[scratch8Row + i]!;
           }
         }
       }
 
       // dRr
-      mm.TN(H, H, B, s3, 0, H, hPrev, hPrevAt, H, dp, o_Rr, true);
+      mm.TN(H, H, B, scratch3, 0, H, hPrev, hPrevAt, H, dp, o_Rr, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
@@ -495,23 +473,23 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Kz, true);
     // grad of: z  = sigmoid(Kz*x + bz + Rz*h)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[b * (3 * H) + i]!;
-      dp[o_bz + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
+      dp[o_bz + i]! += sum;
     }
 
     // grad of: r  = sigmoid(Kr*x + br + Rr*h)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[H + b * (3 * H) + i]!;
-      dp[o_br + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
+      dp[o_br + i]! += sum;
     }
 
     // grad of: hh = tanh(Kh*x + bh + Rh*(r .* h))
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[2 * H + b * (3 * H) + i]!;
-      dp[o_bh + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
+      dp[o_bh + i]! += sum;
     }
 
     // d(dx) from Kz, Kr, Kh
@@ -525,21 +503,20 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };
 }
 
-/** The 32-bit kernels for batch B and T steps, on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
-export function createKernel32(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float32Array> {
+/** The float32 copy of kernel64, the same text: V8 keeps inline caches per function, so one body for both precisions would slow a process that runs both. On the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
+function kernel32<A extends FloatArray>(
+  bits: 32 | 64,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+  gemm: Products<A>,
+  sizes: Sizes,
+  B: number,
+  T: number,
+  options: KernelOptions,
+): Kernel<A> {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
-  const o_Kz = 0;
-  const o_Kr = o_Kz + H * D;
-  const o_Kh = o_Kr + H * D;
-  const o_Rz = o_Kh + H * D;
-  const o_Rr = o_Rz + H * H;
-  const o_Rh = o_Rr + H * H;
-  const o_bz = o_Rh + H * H;
-  const o_br = o_bz + H;
-  const o_bh = o_br + H;
-  const nParams = o_bh + H;
+  const { o_Kz, o_Kr, o_Kh, o_Rz, o_Rr, o_Rh, o_bz, o_br, o_bh, nParams } = offsets(sizes);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -570,11 +547,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     2 * H * H,
     H * H,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
-    NT: gemmNT32,
-    NN: gemmNN32,
-    TN: gemmTN32,
-  });
+  const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);
   const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
@@ -594,29 +567,24 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   const gx0 = mem.alloc(T * B * (3 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
-  const s0 = mem.alloc(B * (2 * H));
-  const s1 = mem.alloc(B * H);
-  const s2 = mem.alloc(B * H);
-  const s3 = mem.alloc(B * H);
-  const s4 = mem.alloc(B * H);
-  const s5 = mem.alloc(B * H);
-  const s6 = mem.alloc(B * H);
-  const s7 = mem.alloc(B * H);
-  const s8 = mem.alloc(B * H);
-  function forward(
-    params: Float32Array,
-    inputs: Inputs<Float32Array>,
-    initial: States<Float32Array>,
-    out: Outputs<Float32Array>,
-  ): void {
-    checkArray(spec.name, "params", params, Float32Array, nParams, "the flat parameter buffer");
+  const scratch0 = mem.alloc(B * (2 * H));
+  const scratch1 = mem.alloc(B * H);
+  const scratch2 = mem.alloc(B * H);
+  const scratch3 = mem.alloc(B * H);
+  const scratch4 = mem.alloc(B * H);
+  const scratch5 = mem.alloc(B * H);
+  const scratch6 = mem.alloc(B * H);
+  const scratch7 = mem.alloc(B * H);
+  const scratch8 = mem.alloc(B * H);
+  function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "out.h", out.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
     // all steps at once: the products with the inputs
     // Kz, Kr, Kh times x
@@ -625,105 +593,105 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Rz, Rr times h
-      mm.NT(B, 2 * H, H, hPrev, hPrevAt, H, p, o_Rz, s0, 0, 2 * H, false);
-      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      mm.NT(B, 2 * H, H, hPrev, hPrevAt, H, p, o_Rz, scratch0, 0, 2 * H, false);
+      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(0, B, [
-          H,
-          at(xp0, t * B * (3 * H)),
-          3 * H,
-          at(p, o_bz),
-          at(s0, 0),
-          2 * H,
-          at(tape_z, t * B * H),
-          H,
-          at(xp0, t * B * (3 * H) + H),
-          3 * H,
-          at(p, o_br),
-          at(s0, H),
-          2 * H,
-          at(tape_r, t * B * H),
-          H,
-          at(xp0, t * B * (3 * H) + 2 * H),
-          3 * H,
-          at(p, o_bh),
-          at(s1, 0),
-          H,
-          at(hPrev, hPrevAt),
-          H,
-          at(s2, 0),
-          H,
-          at(s3, 0),
-          H,
-          at(s4, 0),
-          H,
+          H, // $n
+          at(xp0, t * B * (3 * H)), // $xp0
+          3 * H, // $xp0_stride
+          at(p, o_bz), // $bz
+          at(scratch0, 0), // $scratch0
+          2 * H, // $scratch0_stride
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(xp0, t * B * (3 * H) + H), // $xp0_2
+          3 * H, // $xp0_2_stride
+          at(p, o_br), // $br
+          at(scratch0, H), // $scratch0_2
+          2 * H, // $scratch0_2_stride
+          at(tape_r, t * B * H), // $tape_r
+          H, // $tape_r_stride
+          at(xp0, t * B * (3 * H) + 2 * H), // $xp0_3
+          3 * H, // $xp0_3_stride
+          at(p, o_bh), // $bh
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+          at(hPrev, hPrevAt), // $hPrev
+          H, // $hPrev_stride
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
+          at(scratch4, 0), // $scratch4
+          H, // $scratch4_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const xp0Row = t * B * (3 * H) + b * (3 * H);
-          const s0Row = b * (2 * H);
+          const scratch0Row = b * (2 * H);
           const tape_zRow = t * B * H + b * H;
           const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
-          const s0Row2 = H + b * (2 * H);
+          const scratch0Row2 = H + b * (2 * H);
           const tape_rRow = t * B * H + b * H;
           const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const s1Row = b * H;
+          const scratch1Row = b * H;
           const hPrevRow = hPrevAt + b * H;
-          const s2Row = b * H;
-          const s3Row = b * H;
-          const s4Row = b * H;
+          const scratch2Row = b * H;
+          const scratch3Row = b * H;
+          const scratch4Row = b * H;
           for (let i = 0; i < H; i++) {
             // z  = sigmoid(Kz*x + bz + Rz*h)
-            const z = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_bz + i]! + s0[s0Row + i]!)));
+            const z = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_bz + i]! + scratch0[scratch0Row + i]!)));
             tape_z[tape_zRow + i] = z;
             // r  = sigmoid(Kr*x + br + Rr*h)
-            const r = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + p[o_br + i]! + s0[s0Row2 + i]!)));
+            const r = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + p[o_br + i]! + scratch0[scratch0Row2 + i]!)));
             tape_r[tape_rRow + i] = r;
             const t1 = xp0[xp0Row3 + i]! + p[o_bh + i]!;
-            s1[s1Row + i] = t1;
+            scratch1[scratch1Row + i] = t1;
             const t2 = r * hPrev[hPrevRow + i]!;
-            s2[s2Row + i] = t2;
+            scratch2[scratch2Row + i] = t2;
             const t3 = z * hPrev[hPrevRow + i]!;
-            s3[s3Row + i] = t3;
+            scratch3[scratch3Row + i] = t3;
             const t4 = 1 - z;
-            s4[s4Row + i] = t4;
+            scratch4[scratch4Row + i] = t4;
           }
         }
       }
 
       // Rh times a vector
-      mm.NT(B, H, H, s2, 0, H, p, o_Rh, s5, 0, H, false);
-      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      mm.NT(B, H, H, scratch2, 0, H, p, o_Rh, scratch5, 0, H, false);
+      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(1, B, [
-          H,
-          at(s1, 0),
-          H,
-          at(s5, 0),
-          H,
-          at(tape_hh, t * B * H),
-          H,
-          at(s3, 0),
-          H,
-          at(s4, 0),
-          H,
-          at(hOut, t * B * H),
-          H,
+          H, // $n
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+          at(scratch5, 0), // $scratch5
+          H, // $scratch5_stride
+          at(tape_hh, t * B * H), // $tape_hh
+          H, // $tape_hh_stride
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
+          at(scratch4, 0), // $scratch4
+          H, // $scratch4_stride
+          at(hOut, t * B * H), // $hOut
+          H, // $hOut_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s1Row = b * H;
-          const s5Row = b * H;
+          const scratch1Row = b * H;
+          const scratch5Row = b * H;
           const tape_hhRow = t * B * H + b * H;
-          const s3Row = b * H;
-          const s4Row = b * H;
+          const scratch3Row = b * H;
+          const scratch4Row = b * H;
           const hOutRow = t * B * H + b * H;
           for (let i = 0; i < H; i++) {
             // hh = tanh(Kh*x + bh + Rh*(r .* h))
-            const hh = Math.tanh(s1[s1Row + i]! + s5[s5Row + i]!);
+            const hh = Math.tanh(scratch1[scratch1Row + i]! + scratch5[scratch5Row + i]!);
             tape_hh[tape_hhRow + i] = hh;
             // h' = z .* h + (1 - z) .* hh
-            const h_next = s3[s3Row + i]! + s4[s4Row + i]! * hh;
+            const h_next = scratch3[scratch3Row + i]! + scratch4[scratch4Row + i]! * hh;
             hOut[hOutRow + i] = h_next;
           }
         }
@@ -734,29 +702,29 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   function backward(
-    params: Float32Array,
-    inputs: Inputs<Float32Array>,
-    initial: States<Float32Array>,
-    out: Outputs<Float32Array>,
-    upstream: Outputs<Float32Array>,
-    grads: Grads<Float32Array>,
+    params: A,
+    inputs: Inputs<A>,
+    initial: States<A>,
+    out: Outputs<A>,
+    upstream: Outputs<A>,
+    grads: Grads<A>,
   ): void {
-    checkArray(spec.name, "params", params, Float32Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "out.h", out.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.input(io.hOut, out.h);
-    checkArray(spec.name, "upstream.h", upstream.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.h", upstream.h, F, T * B * H, "T×B×H");
     const dhUp = mem.input(io.dhUp, upstream.h);
-    checkArray(spec.name, "grads.params", grads.params, Float32Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "grads.params", grads.params, F, nParams, "the flat parameter buffer");
     const dp = mem.output(io.dp, grads.params);
-    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, F, T * B * D, "T×B×D");
     const dx_1 = mem.output(io.dx_1, grads.inputs.x);
-    checkArray(spec.name, "grads.initial.h", grads.initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.h", grads.initial.h, F, B * H, "B×H");
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
     dp.fill(0);
     carry_h.fill(0);
@@ -765,36 +733,36 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
-      // loop 2 (f32_2, f64_2 in the cell's .wat)
+      // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(2, B, [
-          H,
-          at(tape_z, t * B * H),
-          H,
-          at(seed_h, 0),
-          H,
-          at(tape_hh, t * B * H),
-          H,
-          at(gx0, t * B * (3 * H) + 2 * H),
-          3 * H,
-          at(s2, 0),
-          H,
-          at(tape_r, t * B * H),
-          H,
-          at(s4, 0),
-          H,
-          at(hPrev, hPrevAt),
-          H,
-          at(gx0, t * B * (3 * H)),
-          3 * H,
-          at(s0, 0),
-          2 * H,
-          at(s1, 0),
-          H,
-          at(s5, 0),
-          H,
-          at(s6, 0),
-          H,
+          H, // $n
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+          at(tape_hh, t * B * H), // $tape_hh
+          H, // $tape_hh_stride
+          at(gx0, t * B * (3 * H) + 2 * H), // $gx0
+          3 * H, // $gx0_stride
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+          at(tape_r, t * B * H), // $tape_r
+          H, // $tape_r_stride
+          at(scratch4, 0), // $scratch4
+          H, // $scratch4_stride
+          at(hPrev, hPrevAt), // $hPrev
+          H, // $hPrev_stride
+          at(gx0, t * B * (3 * H)), // $gx0_2
+          3 * H, // $gx0_2_stride
+          at(scratch0, 0), // $scratch0
+          2 * H, // $scratch0_stride
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+          at(scratch5, 0), // $scratch5
+          H, // $scratch5_stride
+          at(scratch6, 0), // $scratch6
+          H, // $scratch6_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -802,112 +770,119 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
           const seed_hRow = b * H;
           const tape_hhRow = t * B * H + b * H;
           const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const s2Row = b * H;
+          const scratch2Row = b * H;
           const tape_rRow = t * B * H + b * H;
-          const s4Row = b * H;
+          const scratch4Row = b * H;
           const hPrevRow = hPrevAt + b * H;
           const gx0Row2 = t * B * (3 * H) + b * (3 * H);
-          const s0Row = b * (2 * H);
-          const s1Row = b * H;
-          const s5Row = b * H;
-          const s6Row = b * H;
+          const scratch0Row = b * (2 * H);
+          const scratch1Row = b * H;
+          const scratch5Row = b * H;
+          const scratch6Row = b * H;
           for (let i = 0; i < H; i++) {
             const t4 = 1 - tape_z[tape_zRow + i]!;
             // grad of: h' = z .* h + (1 - z) .* hh
             const dhh = seed_h[seed_hRow + i]! * t4;
             const dhh_pre = dhh * (1 - tape_hh[tape_hhRow + i]! * tape_hh[tape_hhRow + i]!);
             gx0[gx0Row + i] = dhh_pre;
-            s2[s2Row + i] = dhh_pre;
+            scratch2[scratch2Row + i] = dhh_pre;
             const t5 = tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!);
-            s4[s4Row + i] = t5;
+            scratch4[scratch4Row + i] = t5;
             // grad of: h' = z .* h + (1 - z) .* hh
             const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_hh[tape_hhRow + i]!);
             const dz_pre = dz * (tape_z[tape_zRow + i]! * t4);
             gx0[gx0Row2 + i] = dz_pre;
-            s0[s0Row + i] = dz_pre;
-            s1[s1Row + i] = dz_pre;
+            scratch0[scratch0Row + i] = dz_pre;
+            scratch1[scratch1Row + i] = dz_pre;
             const t6 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
-            s5[s5Row + i] = t6;
+            scratch5[scratch5Row + i] = t6;
             const t2 = tape_r[tape_rRow + i]! * hPrev[hPrevRow + i]!;
-            s6[s6Row + i] = t2;
+            scratch6[scratch6Row + i] = t2;
           }
         }
       }
 
       for (let b = 0; b < B; b++)
         for (let j = 0; j < H; j++) {
-          let s = 0;
-          for (let i = 0; i < H; i++) s += p[o_Rh + i * H + j]! * gx0[t * B * (3 * H) + 2 * H + b * (3 * H) + i]!;
-          s7[b * H + j] = s;
+          let sum = 0;
+          for (let i = 0; i < H; i++) sum += p[o_Rh + i * H + j]! * gx0[t * B * (3 * H) + 2 * H + b * (3 * H) + i]!;
+          scratch7[b * H + j] = sum;
         }
 
       // dRz
-      mm.TN(H, H, B, s1, 0, H, hPrev, hPrevAt, H, dp, o_Rz, true);
+      mm.TN(H, H, B, scratch1, 0, H, hPrev, hPrevAt, H, dp, o_Rz, true);
       // dRh
-      mm.TN(H, H, B, s2, 0, H, s6, 0, H, dp, o_Rh, true);
-      // loop 3 (f32_3, f64_3 in the cell's .wat)
+      mm.TN(H, H, B, scratch2, 0, H, scratch6, 0, H, dp, o_Rh, true);
+      // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(3, B, [
-          H,
-          at(s7, 0),
-          H,
-          at(hPrev, hPrevAt),
-          H,
-          at(s4, 0),
-          H,
-          at(gx0, t * B * (3 * H) + H),
-          3 * H,
-          at(s0, H),
-          2 * H,
-          at(s3, 0),
-          H,
-          at(tape_r, t * B * H),
-          H,
-          at(s5, 0),
-          H,
-          at(s8, 0),
-          H,
+          H, // $n
+          at(scratch7, 0), // $scratch7
+          H, // $scratch7_stride
+          at(hPrev, hPrevAt), // $hPrev
+          H, // $hPrev_stride
+          at(scratch4, 0), // $scratch4
+          H, // $scratch4_stride
+          at(gx0, t * B * (3 * H) + H), // $gx0
+          3 * H, // $gx0_stride
+          at(scratch0, H), // $scratch0
+          2 * H, // $scratch0_stride
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
+          at(tape_r, t * B * H), // $tape_r
+          H, // $tape_r_stride
+          at(scratch5, 0), // $scratch5
+          H, // $scratch5_stride
+          at(scratch8, 0), // $scratch8
+          H, // $scratch8_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s7Row = b * H;
+          const scratch7Row = b * H;
           const hPrevRow = hPrevAt + b * H;
-          const s4Row = b * H;
+          const scratch4Row = b * H;
           const gx0Row = t * B * (3 * H) + H + b * (3 * H);
-          const s0Row = H + b * (2 * H);
-          const s3Row = b * H;
+          const scratch0Row = H + b * (2 * H);
+          const scratch3Row = b * H;
           const tape_rRow = t * B * H + b * H;
-          const s5Row = b * H;
-          const s8Row = b * H;
+          const scratch5Row = b * H;
+          const scratch8Row = b * H;
           for (let i = 0; i < H; i++) {
             // grad of: hh = tanh(Kh*x + bh + Rh*(r .* h))
-            const dr = s7[s7Row + i]! * hPrev[hPrevRow + i]!;
-            const dr_pre = dr * s4[s4Row + i]!;
+            const dr = scratch7[scratch7Row + i]! * hPrev[hPrevRow + i]!;
+            const dr_pre = dr * scratch4[scratch4Row + i]!;
             gx0[gx0Row + i] = dr_pre;
-            s0[s0Row + i] = dr_pre;
-            s3[s3Row + i] = dr_pre;
-            const t7 = s7[s7Row + i]! * tape_r[tape_rRow + i]! + s5[s5Row + i]!;
-            s8[s8Row + i] = t7;
+            scratch0[scratch0Row + i] = dr_pre;
+            scratch3[scratch3Row + i] = dr_pre;
+            const t7 = scratch7[scratch7Row + i]! * tape_r[tape_rRow + i]! + scratch5[scratch5Row + i]!;
+            scratch8[scratch8Row + i] = t7;
           }
         }
       }
 
       // d(dh) from Rz, Rr
-      mm.NN(B, 2 * H, H, s0, 0, 2 * H, p, o_Rz, carry_h, 0, H, false);
-      // loop 4 (f32_4, f64_4 in the cell's .wat)
-      if (wl) wl(4, B, [H, at(s8, 0), H, at(carry_h, 0), H]);
+      mm.NN(B, 2 * H, H, scratch0, 0, 2 * H, p, o_Rz, carry_h, 0, H, false);
+      // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(4, B, [
+          H, // $n
+          at(scratch8, 0), // $scratch8
+          H, // $scratch8_stride
+          at(carry_h, 0), // $carry_h
+          H, // $carry_h_stride
+        ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s8Row = b * H;
+          const scratch8Row = b * H;
           const carry_hRow = b * H;
           for (let i = 0; i < H; i++) {
-            carry_h[carry_hRow + i]! += s8[s8Row + i]!;
+            carry_h[carry_hRow + i]! += scratch8[scratch8Row + i]!;
           }
         }
       }
 
       // dRr
-      mm.TN(H, H, B, s3, 0, H, hPrev, hPrevAt, H, dp, o_Rr, true);
+      mm.TN(H, H, B, scratch3, 0, H, hPrev, hPrevAt, H, dp, o_Rr, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
@@ -915,23 +890,23 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Kz, true);
     // grad of: z  = sigmoid(Kz*x + bz + Rz*h)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[b * (3 * H) + i]!;
-      dp[o_bz + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
+      dp[o_bz + i]! += sum;
     }
 
     // grad of: r  = sigmoid(Kr*x + br + Rr*h)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[H + b * (3 * H) + i]!;
-      dp[o_br + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
+      dp[o_br + i]! += sum;
     }
 
     // grad of: hh = tanh(Kh*x + bh + Rh*(r .* h))
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[2 * H + b * (3 * H) + i]!;
-      dp[o_bh + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
+      dp[o_bh + i]! += sum;
     }
 
     // d(dx) from Kz, Kr, Kh
@@ -943,6 +918,16 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };
+}
+
+/** The float64 kernels for batch B and T steps (see kernel64). */
+export function createKernel64(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float64Array> {
+  return kernel64(64, Float64Array, { NT: gemmNT64, NN: gemmNN64, TN: gemmTN64 }, sizes, B, T, options);
+}
+
+/** The float32 kernels for batch B and T steps (see kernel32). */
+export function createKernel32(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float32Array> {
+  return kernel32(32, Float32Array, { NT: gemmNT32, NN: gemmNN32, TN: gemmTN32 }, sizes, B, T, options);
 }
 
 /** One step (forward from the state to the next, backward from the next state's gradient): the kernels with T = 1. */
@@ -965,99 +950,89 @@ const LOOPS_WASM: LoopsModuleSource = {
     { vector: true, splittable: true },
   ],
   binary: [
-    "AGFzbQEAAAABewZgAXsBe2Aef39/f39/f39/f39/f39/f39/f39/f39/f39/f39/AGAPf39/f39/f39/f39/f39/AGAdf39/f39/",
-    "f39/f39/f39/f39/f39/f39/f39/f38AYBV/f39/f39/f39/f39/f39/f39/f38AYAd/f39/f39/AAISAQNlbnYGbWVtb3J5AgMB",
-    "gIAEAw8OAAABAgMEBQAAAQIDBAUHUQoFZjMyXzAAAgVmMzJfMQADBWYzMl8yAAQFZjMyXzMABQVmMzJfNAAGBWY2NF8wAAkFZjY0",
-    "XzEACgVmNjRfMgALBWY2NF8zAAwFZjY0XzQADQrmMw7oAwECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8AAIB/AACAf/0M",
-    "AQ1QOQENUDkBDVA5AQ1QOSAAIAD9DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMA",
-    "AJZDAACWQ/3oASIC/QwAgDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmEL",
-    "tjphC7Y6YQu2Ov3kASAB/eYB/QyJiAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0Mq6oq",
-    "PquqKj6rqio+q6oqPv3kASAB/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0M",
-    "AACAPwAAgD8AAIA/AACAP/3kASAC/fgBIgFBAf2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAA",
-    "fwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgAP0MGHKxQhhysUIYcrFCGHKxQv1E/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VILhAIB",
-    "AnsgAP0M0Q1dvdENXb3RDV290Q1dvSAAIAD95gEiAf3mAf0MiYgIPomICD6JiAg+iYgIPv3kASAB/eYB/Qyrqqq+q6qqvquqqr6r",
-    "qqq+/eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AH95gH9DAAAgD8AAIA/AACAPwAAgD/9DAAAAEAAAABAAAAAQAAAAED9DAAA",
-    "AEAAAABAAAAAQAAAAEAgAP3gASIC/eYBEAD9DAAAgD8AAIA/AACAPwAAgD/95AH95wH95QEiAf3hASABIAD9DAAAAAAAAAAAAAAA",
-    "AAAAAAD9Q/1SIAL9DM3MzD3NzMw9zczMPc3MzD39Q/1SC+AFAw9/AnsCfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEhIAYgACAHbEEC",
-    "dGohIiAIIAAgCWxBAnRqISMgCiAAIAtsQQJ0aiEkIA0gACAObEECdGohJSAPIAAgEGxBAnRqISYgESAAIBJsQQJ0aiEnIBQgACAV",
-    "bEECdGohKCAWIAAgF2xBAnRqISAgGCAAIBlsQQJ0aiEpIBogACAbbEECdGohKiAcIAAgHWxBAnRqISsgAiACQQNxayEsQQAhHwNA",
-    "IB8gLE5FBED9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gH0ECdCIeICFq/QAEACAFIB5q/QAEAP3kASAeICJq",
-    "/QAEAP3kAf3hARAA/eQB/ecBIS0gHiAjaiAt/QsEACAeICZq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/IB4g",
-    "JGr9AAQAIAwgHmr9AAQA/eQBIB4gJWr9AAQA/eQB/eEBEAD95AH95wEiLv0LBAAgHiAoaiAeICdq/QAEACATIB5q/QAEAP3kAf0L",
-    "BAAgHiApaiAuIB4gIGr9AAQA/eYB/QsEACAeICpqIC0gHiAgav0ABAD95gH9CwQAIB4gK2r9DAAAgD8AAIA/AACAPwAAgD8gLf3l",
-    "Af0LBAAgH0EEaiEfDAELCwNAIAIgH0xFBEBDAACAPyAfQQJ0Ih4gIWoqAgAgBSAeaioCAJIgHiAiaioCAJKM/RMQAP0fAEMAAIA/",
-    "kpUhLyAeICNqIC84AgAgHiAmakMAAIA/IB4gJGoqAgAgDCAeaioCAJIgHiAlaioCAJKM/RMQAP0fAEMAAIA/kpUiMDgCACAeIChq",
-    "IB4gJ2oqAgAgEyAeaioCAJI4AgAgHiApaiAwIB4gIGoqAgCUOAIAIB4gKmogLyAeICBqKgIAlDgCACAeICtqQwAAgD8gL5M4AgAg",
-    "H0EBaiEfDAELCyAAQQFqIQAMAQsLC7QCAwl/AXsBfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiERIAUgACAGbEECdGohEiAHIAAgCGxB",
-    "AnRqIRMgCSAAIApsQQJ0aiEUIAsgACAMbEECdGohFSANIAAgDmxBAnRqIRYgAiACQQNxayEXQQAhEANAIBAgF05FBEAgEEECdCIP",
-    "IBFq/QAEACAPIBJq/QAEAP3kARABIRggDyATaiAY/QsEACAPIBZqIA8gFGr9AAQAIA8gFWr9AAQAIBj95gH95AH9CwQAIBBBBGoh",
-    "EAwBCwsDQCACIBBMRQRAIBBBAnQiDyARaioCACAPIBJqKgIAkv0TEAH9HwAhGSAPIBNqIBk4AgAgDyAWaiAPIBRqKgIAIA8gFWoq",
-    "AgAgGZSSOAIAIBBBAWohEAwBCwsgAEEBaiEADAELCwuFBgMQfwJ7An0DQCAAIAFORQRAIAMgACAEbEECdGohHyAFIAAgBmxBAnRq",
-    "ISAgByAAIAhsQQJ0aiEhIAkgACAKbEECdGohJCALIAAgDGxBAnRqISUgDSAAIA5sQQJ0aiEiIA8gACAQbEECdGohJiARIAAgEmxB",
-    "AnRqISMgEyAAIBRsQQJ0aiEnIBUgACAWbEECdGohKCAXIAAgGGxBAnRqISkgGSAAIBpsQQJ0aiEqIBsgACAcbEECdGohKyACIAJB",
-    "A3FrISxBACEeA0AgHiAsTkUEQP0MAACAPwAAgD8AAIA/AACAPyAeQQJ0Ih0gH2r9AAQA/eUBIS0gHSAkaiAdICBq/QAEACAt/eYB",
-    "/QwAAIA/AACAPwAAgD8AAIA/IB0gIWr9AAQAIi4gLv3mAf3lAf3mASIu/QsEACAdICVqIC79CwQAIB0gJmogHSAiav0ABAAiLv0M",
-    "AACAPwAAgD8AAIA/AACAPyAu/eUB/eYB/QsEACAdICdqIB0gIGr9AAQAIB0gI2r9AAQAIB0gIWr9AAQA/eUB/eYBIB0gH2r9AAQA",
-    "IC395gH95gEiLf0LBAAgHSAoaiAt/QsEACAdIClqIC39CwQAIB0gKmogHSAgav0ABAAgHSAfav0ABAD95gH9CwQAIB0gK2ogHSAi",
-    "av0ABAAgHSAjav0ABAD95gH9CwQAIB5BBGohHgwBCwsDQCACIB5MRQRAQwAAgD8gHkECdCIdIB9qKgIAkyEvIB0gJGogHSAgaioC",
-    "ACAvlEMAAIA/IB0gIWoqAgAiMCAwlJOUIjA4AgAgHSAlaiAwOAIAIB0gJmogHSAiaioCACIwQwAAgD8gMJOUOAIAIB0gJ2ogHSAg",
-    "aioCACAdICNqKgIAIB0gIWoqAgCTlCAdIB9qKgIAIC+UlCIvOAIAIB0gKGogLzgCACAdIClqIC84AgAgHSAqaiAdICBqKgIAIB0g",
-    "H2oqAgCUOAIAIB0gK2ogHSAiaioCACAdICNqKgIAlDgCACAeQQFqIR4MAQsLIABBAWohAAwBCwsLngMDDH8BewF9A0AgACABTkUE",
-    "QCADIAAgBGxBAnRqIRcgBSAAIAZsQQJ0aiEYIAcgACAIbEECdGohGSAJIAAgCmxBAnRqIRogCyAAIAxsQQJ0aiEbIA0gACAObEEC",
-    "dGohHCAPIAAgEGxBAnRqIR0gESAAIBJsQQJ0aiEeIBMgACAUbEECdGohHyACIAJBA3FrISBBACEWA0AgFiAgTkUEQCAWQQJ0IhUg",
-    "F2r9AAQAIBUgGGr9AAQA/eYBIBUgGWr9AAQA/eYBISEgFSAaaiAh/QsEACAVIBtqICH9CwQAIBUgHGogIf0LBAAgFSAfaiAVIBdq",
-    "/QAEACAVIB1q/QAEAP3mASAVIB5q/QAEAP3kAf0LBAAgFkEEaiEWDAELCwNAIAIgFkxFBEAgFkECdCIVIBdqKgIAIBUgGGoqAgCU",
-    "IBUgGWoqAgCUISIgFSAaaiAiOAIAIBUgG2ogIjgCACAVIBxqICI4AgAgFSAfaiAVIBdqKgIAIBUgHWoqAgCUIBUgHmoqAgCSOAIA",
-    "IBZBAWohFgwBCwsgAEEBaiEADAELCwusAQEFfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiEKIAUgACAGbEECdGohCSACIAJBA3FrIQtB",
-    "ACEHA0AgByALTkUEQCAHQQJ0IgggCWogCCAJav0ABAAgCCAKav0ABAD95AH9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQi",
-    "CCAJaiAIIAlqKgIAIAggCmoqAgCSOAIAIAdBAWohBwwBCwsgAEEBaiEADAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAA",
-    "AAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAw",
-    "kcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB",
-    "/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdP",
-    "fpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqg",
-    "ARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWl",
-    "P1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAA",
-    "AADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAA",
-    "AP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1S",
-    "IAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC+wCAQJ7IAD9DON1K0U22le/43UrRTbaV78gACAA/fIBIgH98gH9DOB9FQ49bW0/4H0V",
-    "Dj1tbT/98AEgAf3yAf0MPcLmVeMmgr89wuZV4yaCv/3wASAB/fIB/Qz6ECyI9GSWP/oQLIj0ZJY//fABIAH98gH9DBy6oRu6oau/",
-    "HLqhG7qhq7/98AEgAf3yAf0MERERERERwT8RERERERHBP/3wASAB/fIB/QxVVVVVVVXVv1VVVVVVVdW//fABIAH98gH9DAAAAAAA",
-    "APA/AAAAAAAA8D/98AH98gH9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAABAAAAAAAAAAED9DAAAAAAAAABAAAAAAAAAAEAgAP3s",
-    "ASIC/fIBEAf9DAAAAAAAAPA/AAAAAAAA8D/98AH98wH98QEiAf3tASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1SIAL9DJqZmZmZ",
-    "mbk/mpmZmZmZuT/9Sf1SC/QFAw9/AnsCfANAIAAgAU5FBEAgAyAAIARsQQN0aiEhIAYgACAHbEEDdGohIiAIIAAgCWxBA3RqISMg",
-    "CiAAIAtsQQN0aiEkIA0gACAObEEDdGohJSAPIAAgEGxBA3RqISYgESAAIBJsQQN0aiEnIBQgACAVbEEDdGohKCAWIAAgF2xBA3Rq",
-    "ISAgGCAAIBlsQQN0aiEpIBogACAbbEEDdGohKiAcIAAgHWxBA3RqISsgAiACQQFxayEsQQAhHwNAIB8gLE5FBED9DAAAAAAAAPA/",
-    "AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gH0EDdCIeICFq/QAEACAFIB5q/QAEAP3wASAeICJq/QAEAP3wAf3tARAH/fAB/fMB",
-    "IS0gHiAjaiAt/QsEACAeICZq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/IB4gJGr9AAQAIAwgHmr9AAQA/fAB",
-    "IB4gJWr9AAQA/fAB/e0BEAf98AH98wEiLv0LBAAgHiAoaiAeICdq/QAEACATIB5q/QAEAP3wAf0LBAAgHiApaiAuIB4gIGr9AAQA",
-    "/fIB/QsEACAeICpqIC0gHiAgav0ABAD98gH9CwQAIB4gK2r9DAAAAAAAAPA/AAAAAAAA8D8gLf3xAf0LBAAgH0ECaiEfDAELCwNA",
-    "IAIgH0xFBEBEAAAAAAAA8D8gH0EDdCIeICFqKwMAIAUgHmorAwCgIB4gImorAwCgmv0UEAf9IQBEAAAAAAAA8D+goyEvIB4gI2og",
-    "LzkDACAeICZqRAAAAAAAAPA/IB4gJGorAwAgDCAeaisDAKAgHiAlaisDAKCa/RQQB/0hAEQAAAAAAADwP6CjIjA5AwAgHiAoaiAe",
-    "ICdqKwMAIBMgHmorAwCgOQMAIB4gKWogMCAeICBqKwMAojkDACAeICpqIC8gHiAgaisDAKI5AwAgHiArakQAAAAAAADwPyAvoTkD",
-    "ACAfQQFqIR8MAQsLIABBAWohAAwBCwsLtAIDCX8BewF8A0AgACABTkUEQCADIAAgBGxBA3RqIREgBSAAIAZsQQN0aiESIAcgACAI",
-    "bEEDdGohEyAJIAAgCmxBA3RqIRQgCyAAIAxsQQN0aiEVIA0gACAObEEDdGohFiACIAJBAXFrIRdBACEQA0AgECAXTkUEQCAQQQN0",
-    "Ig8gEWr9AAQAIA8gEmr9AAQA/fABEAghGCAPIBNqIBj9CwQAIA8gFmogDyAUav0ABAAgDyAVav0ABAAgGP3yAf3wAf0LBAAgEEEC",
-    "aiEQDAELCwNAIAIgEExFBEAgEEEDdCIPIBFqKwMAIA8gEmorAwCg/RQQCP0hACEZIA8gE2ogGTkDACAPIBZqIA8gFGorAwAgDyAV",
-    "aisDACAZoqA5AwAgEEEBaiEQDAELCyAAQQFqIQAMAQsLC5EGAxB/AnsCfANAIAAgAU5FBEAgAyAAIARsQQN0aiEfIAUgACAGbEED",
-    "dGohICAHIAAgCGxBA3RqISEgCSAAIApsQQN0aiEkIAsgACAMbEEDdGohJSANIAAgDmxBA3RqISIgDyAAIBBsQQN0aiEmIBEgACAS",
-    "bEEDdGohIyATIAAgFGxBA3RqIScgFSAAIBZsQQN0aiEoIBcgACAYbEEDdGohKSAZIAAgGmxBA3RqISogGyAAIBxsQQN0aiErIAIg",
-    "AkEBcWshLEEAIR4DQCAeICxORQRA/QwAAAAAAADwPwAAAAAAAPA/IB5BA3QiHSAfav0ABAD98QEhLSAdICRqIB0gIGr9AAQAIC39",
-    "8gH9DAAAAAAAAPA/AAAAAAAA8D8gHSAhav0ABAAiLiAu/fIB/fEB/fIBIi79CwQAIB0gJWogLv0LBAAgHSAmaiAdICJq/QAEACIu",
-    "/QwAAAAAAADwPwAAAAAAAPA/IC798QH98gH9CwQAIB0gJ2ogHSAgav0ABAAgHSAjav0ABAAgHSAhav0ABAD98QH98gEgHSAfav0A",
-    "BAAgLf3yAf3yASIt/QsEACAdIChqIC39CwQAIB0gKWogLf0LBAAgHSAqaiAdICBq/QAEACAdIB9q/QAEAP3yAf0LBAAgHSAraiAd",
-    "ICJq/QAEACAdICNq/QAEAP3yAf0LBAAgHkECaiEeDAELCwNAIAIgHkxFBEBEAAAAAAAA8D8gHkEDdCIdIB9qKwMAoSEvIB0gJGog",
-    "HSAgaisDACAvokQAAAAAAADwPyAdICFqKwMAIjAgMKKhoiIwOQMAIB0gJWogMDkDACAdICZqIB0gImorAwAiMEQAAAAAAADwPyAw",
-    "oaI5AwAgHSAnaiAdICBqKwMAIB0gI2orAwAgHSAhaisDAKGiIB0gH2orAwAgL6KiIi85AwAgHSAoaiAvOQMAIB0gKWogLzkDACAd",
-    "ICpqIB0gIGorAwAgHSAfaisDAKI5AwAgHSAraiAdICJqKwMAIB0gI2orAwCiOQMAIB5BAWohHgwBCwsgAEEBaiEADAELCwueAwMM",
-    "fwF7AXwDQCAAIAFORQRAIAMgACAEbEEDdGohFyAFIAAgBmxBA3RqIRggByAAIAhsQQN0aiEZIAkgACAKbEEDdGohGiALIAAgDGxB",
-    "A3RqIRsgDSAAIA5sQQN0aiEcIA8gACAQbEEDdGohHSARIAAgEmxBA3RqIR4gEyAAIBRsQQN0aiEfIAIgAkEBcWshIEEAIRYDQCAW",
-    "ICBORQRAIBZBA3QiFSAXav0ABAAgFSAYav0ABAD98gEgFSAZav0ABAD98gEhISAVIBpqICH9CwQAIBUgG2ogIf0LBAAgFSAcaiAh",
-    "/QsEACAVIB9qIBUgF2r9AAQAIBUgHWr9AAQA/fIBIBUgHmr9AAQA/fAB/QsEACAWQQJqIRYMAQsLA0AgAiAWTEUEQCAWQQN0IhUg",
-    "F2orAwAgFSAYaisDAKIgFSAZaisDAKIhIiAVIBpqICI5AwAgFSAbaiAiOQMAIBUgHGogIjkDACAVIB9qIBUgF2orAwAgFSAdaisD",
-    "AKIgFSAeaisDAKA5AwAgFkEBaiEWDAELCyAAQQFqIQAMAQsLC6wBAQV/A0AgACABTkUEQCADIAAgBGxBA3RqIQogBSAAIAZsQQN0",
-    "aiEJIAIgAkEBcWshC0EAIQcDQCAHIAtORQRAIAdBA3QiCCAJaiAIIAlq/QAEACAIIApq/QAEAP3wAf0LBAAgB0ECaiEHDAELCwNA",
-    "IAIgB0xFBEAgB0EDdCIIIAlqIAggCWorAwAgCCAKaisDAKA5AwAgB0EBaiEHDAELCyAAQQFqIQAMAQsLCwBsBG5hbWUBZQ4ABWV4",
-    "cDMyAQZ0YW5oMzICBWYzMl8wAwVmMzJfMQQFZjMyXzIFBWYzMl8zBgVmMzJfNAcFZXhwNjQIBnRhbmg2NAkFZjY0XzAKBWY2NF8x",
-    "CwVmNjRfMgwFZjY0XzMNBWY2NF80",
+    "AGFzbQEAAAABewZgAXsBe2Aef39/f39/f39/f39/f39/f39/f39/f39/f39/f39/AGAPf39/f39/f39/f39/f39/AGAdf39/f39/f39/f39/f39/",
+    "f39/f39/f39/f39/f38AYBV/f39/f39/f39/f39/f39/f39/f38AYAd/f39/f39/AAISAQNlbnYGbWVtb3J5AgMBgIAEAw8OAAABAgMEBQAAAQID",
+    "BAUHUQoFZjMyXzAAAgVmMzJfMQADBWYzMl8yAAQFZjMyXzMABQVmMzJfNAAGBWY2NF8wAAkFZjY0XzEACgVmNjRfMgALBWY2NF8zAAwFZjY0XzQA",
+    "DQrmMw7oAwECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8AAIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAAIAD9DDuquD87qrg/O6q4Pzuq",
+    "uD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMAAJZDAACWQ/3oASIC/QwAgDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmD",
+    "gF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2Ov3kASAB/eYB/QyJiAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9",
+    "q6oqPauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+q6oqPv3kASAB/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAA",
+    "gD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAC/fgBIgFBAf2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/",
+    "AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgAP0MGHKxQhhysUIYcrFCGHKxQv1E/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VILhAIBAnsgAP0M",
+    "0Q1dvdENXb3RDV290Q1dvSAAIAD95gEiAf3mAf0MiYgIPomICD6JiAg+iYgIPv3kASAB/eYB/Qyrqqq+q6qqvquqqr6rqqq+/eQBIAH95gH9DAAA",
+    "gD8AAIA/AACAPwAAgD/95AH95gH9DAAAgD8AAIA/AACAPwAAgD/9DAAAAEAAAABAAAAAQAAAAED9DAAAAEAAAABAAAAAQAAAAEAgAP3gASIC/eYB",
+    "EAD9DAAAgD8AAIA/AACAPwAAgD/95AH95wH95QEiAf3hASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Q/1SIAL9DM3MzD3NzMw9zczMPc3MzD39Q/1S",
+    "C+AFAw9/AnsCfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEhIAYgACAHbEECdGohIiAIIAAgCWxBAnRqISMgCiAAIAtsQQJ0aiEkIA0gACAObEECdGoh",
+    "JSAPIAAgEGxBAnRqISYgESAAIBJsQQJ0aiEnIBQgACAVbEECdGohKCAWIAAgF2xBAnRqISAgGCAAIBlsQQJ0aiEpIBogACAbbEECdGohKiAcIAAg",
+    "HWxBAnRqISsgAiACQQNxayEsQQAhHwNAIB8gLE5FBED9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gH0ECdCIeICFq/QAEACAF",
+    "IB5q/QAEAP3kASAeICJq/QAEAP3kAf3hARAA/eQB/ecBIS0gHiAjaiAt/QsEACAeICZq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8A",
+    "AIA/IB4gJGr9AAQAIAwgHmr9AAQA/eQBIB4gJWr9AAQA/eQB/eEBEAD95AH95wEiLv0LBAAgHiAoaiAeICdq/QAEACATIB5q/QAEAP3kAf0LBAAg",
+    "HiApaiAuIB4gIGr9AAQA/eYB/QsEACAeICpqIC0gHiAgav0ABAD95gH9CwQAIB4gK2r9DAAAgD8AAIA/AACAPwAAgD8gLf3lAf0LBAAgH0EEaiEf",
+    "DAELCwNAIAIgH0xFBEBDAACAPyAfQQJ0Ih4gIWoqAgAgBSAeaioCAJIgHiAiaioCAJKM/RMQAP0fAEMAAIA/kpUhLyAeICNqIC84AgAgHiAmakMA",
+    "AIA/IB4gJGoqAgAgDCAeaioCAJIgHiAlaioCAJKM/RMQAP0fAEMAAIA/kpUiMDgCACAeIChqIB4gJ2oqAgAgEyAeaioCAJI4AgAgHiApaiAwIB4g",
+    "IGoqAgCUOAIAIB4gKmogLyAeICBqKgIAlDgCACAeICtqQwAAgD8gL5M4AgAgH0EBaiEfDAELCyAAQQFqIQAMAQsLC7QCAwl/AXsBfQNAIAAgAU5F",
+    "BEAgAyAAIARsQQJ0aiERIAUgACAGbEECdGohEiAHIAAgCGxBAnRqIRMgCSAAIApsQQJ0aiEUIAsgACAMbEECdGohFSANIAAgDmxBAnRqIRYgAiAC",
+    "QQNxayEXQQAhEANAIBAgF05FBEAgEEECdCIPIBFq/QAEACAPIBJq/QAEAP3kARABIRggDyATaiAY/QsEACAPIBZqIA8gFGr9AAQAIA8gFWr9AAQA",
+    "IBj95gH95AH9CwQAIBBBBGohEAwBCwsDQCACIBBMRQRAIBBBAnQiDyARaioCACAPIBJqKgIAkv0TEAH9HwAhGSAPIBNqIBk4AgAgDyAWaiAPIBRq",
+    "KgIAIA8gFWoqAgAgGZSSOAIAIBBBAWohEAwBCwsgAEEBaiEADAELCwuFBgMQfwJ7An0DQCAAIAFORQRAIAMgACAEbEECdGohHyAFIAAgBmxBAnRq",
+    "ISAgByAAIAhsQQJ0aiEhIAkgACAKbEECdGohJCALIAAgDGxBAnRqISUgDSAAIA5sQQJ0aiEiIA8gACAQbEECdGohJiARIAAgEmxBAnRqISMgEyAA",
+    "IBRsQQJ0aiEnIBUgACAWbEECdGohKCAXIAAgGGxBAnRqISkgGSAAIBpsQQJ0aiEqIBsgACAcbEECdGohKyACIAJBA3FrISxBACEeA0AgHiAsTkUE",
+    "QP0MAACAPwAAgD8AAIA/AACAPyAeQQJ0Ih0gH2r9AAQA/eUBIS0gHSAkaiAdICBq/QAEACAt/eYB/QwAAIA/AACAPwAAgD8AAIA/IB0gIWr9AAQA",
+    "Ii4gLv3mAf3lAf3mASIu/QsEACAdICVqIC79CwQAIB0gJmogHSAiav0ABAAiLv0MAACAPwAAgD8AAIA/AACAPyAu/eUB/eYB/QsEACAdICdqIB0g",
+    "IGr9AAQAIB0gI2r9AAQAIB0gIWr9AAQA/eUB/eYBIB0gH2r9AAQAIC395gH95gEiLf0LBAAgHSAoaiAt/QsEACAdIClqIC39CwQAIB0gKmogHSAg",
+    "av0ABAAgHSAfav0ABAD95gH9CwQAIB0gK2ogHSAiav0ABAAgHSAjav0ABAD95gH9CwQAIB5BBGohHgwBCwsDQCACIB5MRQRAQwAAgD8gHkECdCId",
+    "IB9qKgIAkyEvIB0gJGogHSAgaioCACAvlEMAAIA/IB0gIWoqAgAiMCAwlJOUIjA4AgAgHSAlaiAwOAIAIB0gJmogHSAiaioCACIwQwAAgD8gMJOU",
+    "OAIAIB0gJ2ogHSAgaioCACAdICNqKgIAIB0gIWoqAgCTlCAdIB9qKgIAIC+UlCIvOAIAIB0gKGogLzgCACAdIClqIC84AgAgHSAqaiAdICBqKgIA",
+    "IB0gH2oqAgCUOAIAIB0gK2ogHSAiaioCACAdICNqKgIAlDgCACAeQQFqIR4MAQsLIABBAWohAAwBCwsLngMDDH8BewF9A0AgACABTkUEQCADIAAg",
+    "BGxBAnRqIRcgBSAAIAZsQQJ0aiEYIAcgACAIbEECdGohGSAJIAAgCmxBAnRqIRogCyAAIAxsQQJ0aiEbIA0gACAObEECdGohHCAPIAAgEGxBAnRq",
+    "IR0gESAAIBJsQQJ0aiEeIBMgACAUbEECdGohHyACIAJBA3FrISBBACEWA0AgFiAgTkUEQCAWQQJ0IhUgF2r9AAQAIBUgGGr9AAQA/eYBIBUgGWr9",
+    "AAQA/eYBISEgFSAaaiAh/QsEACAVIBtqICH9CwQAIBUgHGogIf0LBAAgFSAfaiAVIBdq/QAEACAVIB1q/QAEAP3mASAVIB5q/QAEAP3kAf0LBAAg",
+    "FkEEaiEWDAELCwNAIAIgFkxFBEAgFkECdCIVIBdqKgIAIBUgGGoqAgCUIBUgGWoqAgCUISIgFSAaaiAiOAIAIBUgG2ogIjgCACAVIBxqICI4AgAg",
+    "FSAfaiAVIBdqKgIAIBUgHWoqAgCUIBUgHmoqAgCSOAIAIBZBAWohFgwBCwsgAEEBaiEADAELCwusAQEFfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiEK",
+    "IAUgACAGbEECdGohCSACIAJBA3FrIQtBACEHA0AgByALTkUEQCAHQQJ0IgggCWogCCAJav0ABAAgCCAKav0ABAD95AH9CwQAIAdBBGohBwwBCwsD",
+    "QCACIAdMRQRAIAdBAnQiCCAJaiAIIAlqKgIAIAggCmoqAgCSOAIAIAdBAWohBwwBCwsgAEEBaiEADAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAA",
+    "AP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD9",
+    "9QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY",
+    "+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+",
+    "NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzB",
+    "Vj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEg",
+    "Af3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIB",
+    "QQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85",
+    "+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC+wCAQJ7IAD9DON1K0U22le/43UrRTbaV78gACAA/fIBIgH98gH9DOB9",
+    "FQ49bW0/4H0VDj1tbT/98AEgAf3yAf0MPcLmVeMmgr89wuZV4yaCv/3wASAB/fIB/Qz6ECyI9GSWP/oQLIj0ZJY//fABIAH98gH9DBy6oRu6oau/",
+    "HLqhG7qhq7/98AEgAf3yAf0MERERERERwT8RERERERHBP/3wASAB/fIB/QxVVVVVVVXVv1VVVVVVVdW//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA",
+    "8D/98AH98gH9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAABAAAAAAAAAAED9DAAAAAAAAABAAAAAAAAAAEAgAP3sASIC/fIBEAf9DAAAAAAAAPA/",
+    "AAAAAAAA8D/98AH98wH98QEiAf3tASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1SIAL9DJqZmZmZmbk/mpmZmZmZuT/9Sf1SC/QFAw9/AnsCfANA",
+    "IAAgAU5FBEAgAyAAIARsQQN0aiEhIAYgACAHbEEDdGohIiAIIAAgCWxBA3RqISMgCiAAIAtsQQN0aiEkIA0gACAObEEDdGohJSAPIAAgEGxBA3Rq",
+    "ISYgESAAIBJsQQN0aiEnIBQgACAVbEEDdGohKCAWIAAgF2xBA3RqISAgGCAAIBlsQQN0aiEpIBogACAbbEEDdGohKiAcIAAgHWxBA3RqISsgAiAC",
+    "QQFxayEsQQAhHwNAIB8gLE5FBED9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gH0EDdCIeICFq/QAEACAFIB5q/QAEAP3wASAe",
+    "ICJq/QAEAP3wAf3tARAH/fAB/fMBIS0gHiAjaiAt/QsEACAeICZq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/IB4gJGr9AAQA",
+    "IAwgHmr9AAQA/fABIB4gJWr9AAQA/fAB/e0BEAf98AH98wEiLv0LBAAgHiAoaiAeICdq/QAEACATIB5q/QAEAP3wAf0LBAAgHiApaiAuIB4gIGr9",
+    "AAQA/fIB/QsEACAeICpqIC0gHiAgav0ABAD98gH9CwQAIB4gK2r9DAAAAAAAAPA/AAAAAAAA8D8gLf3xAf0LBAAgH0ECaiEfDAELCwNAIAIgH0xF",
+    "BEBEAAAAAAAA8D8gH0EDdCIeICFqKwMAIAUgHmorAwCgIB4gImorAwCgmv0UEAf9IQBEAAAAAAAA8D+goyEvIB4gI2ogLzkDACAeICZqRAAAAAAA",
+    "APA/IB4gJGorAwAgDCAeaisDAKAgHiAlaisDAKCa/RQQB/0hAEQAAAAAAADwP6CjIjA5AwAgHiAoaiAeICdqKwMAIBMgHmorAwCgOQMAIB4gKWog",
+    "MCAeICBqKwMAojkDACAeICpqIC8gHiAgaisDAKI5AwAgHiArakQAAAAAAADwPyAvoTkDACAfQQFqIR8MAQsLIABBAWohAAwBCwsLtAIDCX8BewF8",
+    "A0AgACABTkUEQCADIAAgBGxBA3RqIREgBSAAIAZsQQN0aiESIAcgACAIbEEDdGohEyAJIAAgCmxBA3RqIRQgCyAAIAxsQQN0aiEVIA0gACAObEED",
+    "dGohFiACIAJBAXFrIRdBACEQA0AgECAXTkUEQCAQQQN0Ig8gEWr9AAQAIA8gEmr9AAQA/fABEAghGCAPIBNqIBj9CwQAIA8gFmogDyAUav0ABAAg",
+    "DyAVav0ABAAgGP3yAf3wAf0LBAAgEEECaiEQDAELCwNAIAIgEExFBEAgEEEDdCIPIBFqKwMAIA8gEmorAwCg/RQQCP0hACEZIA8gE2ogGTkDACAP",
+    "IBZqIA8gFGorAwAgDyAVaisDACAZoqA5AwAgEEEBaiEQDAELCyAAQQFqIQAMAQsLC5EGAxB/AnsCfANAIAAgAU5FBEAgAyAAIARsQQN0aiEfIAUg",
+    "ACAGbEEDdGohICAHIAAgCGxBA3RqISEgCSAAIApsQQN0aiEkIAsgACAMbEEDdGohJSANIAAgDmxBA3RqISIgDyAAIBBsQQN0aiEmIBEgACASbEED",
+    "dGohIyATIAAgFGxBA3RqIScgFSAAIBZsQQN0aiEoIBcgACAYbEEDdGohKSAZIAAgGmxBA3RqISogGyAAIBxsQQN0aiErIAIgAkEBcWshLEEAIR4D",
+    "QCAeICxORQRA/QwAAAAAAADwPwAAAAAAAPA/IB5BA3QiHSAfav0ABAD98QEhLSAdICRqIB0gIGr9AAQAIC398gH9DAAAAAAAAPA/AAAAAAAA8D8g",
+    "HSAhav0ABAAiLiAu/fIB/fEB/fIBIi79CwQAIB0gJWogLv0LBAAgHSAmaiAdICJq/QAEACIu/QwAAAAAAADwPwAAAAAAAPA/IC798QH98gH9CwQA",
+    "IB0gJ2ogHSAgav0ABAAgHSAjav0ABAAgHSAhav0ABAD98QH98gEgHSAfav0ABAAgLf3yAf3yASIt/QsEACAdIChqIC39CwQAIB0gKWogLf0LBAAg",
+    "HSAqaiAdICBq/QAEACAdIB9q/QAEAP3yAf0LBAAgHSAraiAdICJq/QAEACAdICNq/QAEAP3yAf0LBAAgHkECaiEeDAELCwNAIAIgHkxFBEBEAAAA",
+    "AAAA8D8gHkEDdCIdIB9qKwMAoSEvIB0gJGogHSAgaisDACAvokQAAAAAAADwPyAdICFqKwMAIjAgMKKhoiIwOQMAIB0gJWogMDkDACAdICZqIB0g",
+    "ImorAwAiMEQAAAAAAADwPyAwoaI5AwAgHSAnaiAdICBqKwMAIB0gI2orAwAgHSAhaisDAKGiIB0gH2orAwAgL6KiIi85AwAgHSAoaiAvOQMAIB0g",
+    "KWogLzkDACAdICpqIB0gIGorAwAgHSAfaisDAKI5AwAgHSAraiAdICJqKwMAIB0gI2orAwCiOQMAIB5BAWohHgwBCwsgAEEBaiEADAELCwueAwMM",
+    "fwF7AXwDQCAAIAFORQRAIAMgACAEbEEDdGohFyAFIAAgBmxBA3RqIRggByAAIAhsQQN0aiEZIAkgACAKbEEDdGohGiALIAAgDGxBA3RqIRsgDSAA",
+    "IA5sQQN0aiEcIA8gACAQbEEDdGohHSARIAAgEmxBA3RqIR4gEyAAIBRsQQN0aiEfIAIgAkEBcWshIEEAIRYDQCAWICBORQRAIBZBA3QiFSAXav0A",
+    "BAAgFSAYav0ABAD98gEgFSAZav0ABAD98gEhISAVIBpqICH9CwQAIBUgG2ogIf0LBAAgFSAcaiAh/QsEACAVIB9qIBUgF2r9AAQAIBUgHWr9AAQA",
+    "/fIBIBUgHmr9AAQA/fAB/QsEACAWQQJqIRYMAQsLA0AgAiAWTEUEQCAWQQN0IhUgF2orAwAgFSAYaisDAKIgFSAZaisDAKIhIiAVIBpqICI5AwAg",
+    "FSAbaiAiOQMAIBUgHGogIjkDACAVIB9qIBUgF2orAwAgFSAdaisDAKIgFSAeaisDAKA5AwAgFkEBaiEWDAELCyAAQQFqIQAMAQsLC6wBAQV/A0Ag",
+    "ACABTkUEQCADIAAgBGxBA3RqIQogBSAAIAZsQQN0aiEJIAIgAkEBcWshC0EAIQcDQCAHIAtORQRAIAdBA3QiCCAJaiAIIAlq/QAEACAIIApq/QAE",
+    "AP3wAf0LBAAgB0ECaiEHDAELCwNAIAIgB0xFBEAgB0EDdCIIIAlqIAggCWorAwAgCCAKaisDAKA5AwAgB0EBaiEHDAELCyAAQQFqIQAMAQsLCwBs",
+    "BG5hbWUBZQ4ABWV4cDMyAQZ0YW5oMzICBWYzMl8wAwVmMzJfMQQFZjMyXzIFBWYzMl8zBgVmMzJfNAcFZXhwNjQIBnRhbmg2NAkFZjY0XzAKBWY2",
+    "NF8xCwVmNjRfMgwFZjY0XzMNBWY2NF80",
   ].join(""),
 };

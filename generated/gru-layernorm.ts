@@ -2,8 +2,8 @@
 // Do not edit: regenerate with `npm run generate` (check with `npm run generate -- --check`).
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "../runtime/gemm.ts";
 import { GEMM_WASM } from "../runtime/gemm-wasm.ts";
-import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../runtime/checks.ts";
-import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../runtime/memory.ts";
+import { type FloatArray, Rng, checkArray, checkCount, checkSizes, initSlice } from "../runtime/checks.ts";
+import { type KernelOptions, type LoopsModuleSource, type Products, kernelMemory } from "../runtime/memory.ts";
 /** haste LayerNormGRU (frameworks/pytorch/layer_norm_gru.py, LayerNormGRUScript): layout [z|r|g], Wx = LN(K*x) .* gamma[0] + bias, Rh = LN(R*h) .* gamma[1] + recurrent_bias, reset after the product, h' = z .* h + (1 - z) .* g */
 export const spec = {
   name: "gru-layernorm",
@@ -44,11 +44,8 @@ export interface Kernel<A> {
   backward(p: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>, upstream: Outputs<A>, grads: Grads<A>): void;
 }
 
-/** Offset and length of every parameter in the flat buffer. */
-export function paramLayout(sizes: Sizes): {
-  total: number;
-  params: { name: string; offset: number; length: number }[];
-} {
+/** Where each parameter starts in the flat buffer, and the buffer's length: the one place the layout is written. */
+function offsets(sizes: Sizes) {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   const o_K = 0;
   const o_R = o_K + 3 * H * D;
@@ -56,52 +53,47 @@ export function paramLayout(sizes: Sizes): {
   const o_rb = o_b + 3 * H;
   const o_gx = o_rb + 3 * H;
   const o_gr = o_gx + 3 * H;
+  return { o_K, o_R, o_b, o_rb, o_gx, o_gr, nParams: o_gr + 3 * H };
+}
+
+/** Offset and length of every parameter in the flat buffer. */
+export function paramLayout(sizes: Sizes): {
+  total: number;
+  params: { name: string; offset: number; length: number }[];
+} {
+  // the offsets in buffer order (the order of spec.params), then the total: each parameter runs to the next one
+  const o = Object.values(offsets(sizes));
   return {
-    total: o_gr + 3 * H,
-    params: [
-      { name: "K", offset: o_K, length: 3 * H * D },
-      { name: "R", offset: o_R, length: 3 * H * H },
-      { name: "b", offset: o_b, length: 3 * H },
-      { name: "rb", offset: o_rb, length: 3 * H },
-      { name: "gx", offset: o_gx, length: 3 * H },
-      { name: "gr", offset: o_gr, length: 3 * H },
-    ],
+    total: o[o.length - 1]!,
+    params: spec.params.map(({ name }, k) => ({ name, offset: o[k]!, length: o[k + 1]! - o[k]! })),
   };
 }
 
 /** Parameters by their init rules (uniform ±1/sqrt(H) unless declared otherwise), from a seed. */
 export function initParams(sizes: Sizes, seed: number): Float64Array {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
-  const o_K = 0;
-  const o_R = o_K + 3 * H * D;
-  const o_b = o_R + 3 * H * H;
-  const o_rb = o_b + 3 * H;
-  const o_gx = o_rb + 3 * H;
-  const o_gr = o_gx + 3 * H;
-  const p = new Float64Array(o_gr + 3 * H);
+  const { total, params } = paramLayout(sizes);
+  const p = new Float64Array(total);
   const rng = new Rng(seed);
   const k = 1 / Math.sqrt(H);
-  initSlice(p, o_K, 3 * H * D, "uniform", k, rng);
-  initSlice(p, o_R, 3 * H * H, "uniform", k, rng);
-  initSlice(p, o_b, 3 * H, "zeros", k, rng);
-  initSlice(p, o_rb, 3 * H, "zeros", k, rng);
-  initSlice(p, o_gx, 3 * H, "ones", k, rng);
-  initSlice(p, o_gr, 3 * H, "ones", k, rng);
+  for (const [i, { offset, length }] of params.entries()) initSlice(p, offset, length, spec.params[i]!.init, k, rng);
   return p;
 }
 
-/** The 64-bit kernels for batch B and T steps, on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
-export function createKernel64(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float64Array> {
+/** The kernels for batch B and T steps, in the precision of `F` (createKernel64 below; kernel32 is the same text, a copy so that each precision's typed-array accesses stay monomorphic in V8), on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
+function kernel64<A extends FloatArray>(
+  bits: 32 | 64,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+  gemm: Products<A>,
+  sizes: Sizes,
+  B: number,
+  T: number,
+  options: KernelOptions,
+): Kernel<A> {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
-  const o_K = 0;
-  const o_R = o_K + 3 * H * D;
-  const o_b = o_R + 3 * H * H;
-  const o_rb = o_b + 3 * H;
-  const o_gx = o_rb + 3 * H;
-  const o_gr = o_gx + 3 * H;
-  const nParams = o_gr + 3 * H;
+  const { o_K, o_R, o_b, o_rb, o_gx, o_gr, nParams } = offsets(sizes);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -165,11 +157,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     3 * H * D,
     3 * H * H,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
-    NT: gemmNT64,
-    NN: gemmNN64,
-    TN: gemmTN64,
-  });
+  const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);
   const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
@@ -183,69 +171,64 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
   const xp0 = mem.alloc(T * B * (3 * H));
-  const tape_s1 = mem.alloc(T * B * (3 * H));
-  const tape_s2 = mem.alloc(T * B * 1);
-  const tape_s3 = mem.alloc(T * B * (3 * H));
-  const tape_s4 = mem.alloc(T * B * 1);
+  const tape_t1 = mem.alloc(T * B * (3 * H));
+  const tape_t2 = mem.alloc(T * B * 1);
+  const tape_t3 = mem.alloc(T * B * (3 * H));
+  const tape_t4 = mem.alloc(T * B * 1);
   const tape_z = mem.alloc(T * B * H);
   const tape_r = mem.alloc(T * B * H);
-  const tape_s5 = mem.alloc(T * B * H);
+  const tape_t5 = mem.alloc(T * B * H);
   const tape_g = mem.alloc(T * B * H);
   const gx0 = mem.alloc(T * B * (3 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
-  const s0 = mem.alloc(B * (3 * H));
-  const s1 = mem.alloc(B);
-  const s2 = mem.alloc(B);
-  const s3 = mem.alloc(B * (3 * H));
-  const s4 = mem.alloc(B);
-  const s5 = mem.alloc(B);
-  const s6 = mem.alloc(B);
-  const s7 = mem.alloc(B * (3 * H));
-  const s8 = mem.alloc(B * (3 * H));
-  const s9 = mem.alloc(B);
-  const s10 = mem.alloc(B * H);
-  const s11 = mem.alloc(B * H);
-  const s12 = mem.alloc(B * H);
-  const s13 = mem.alloc(B * (3 * H));
-  const s14 = mem.alloc(B * H);
-  const s15 = mem.alloc(B * H);
-  const s16 = mem.alloc(B * (3 * H));
-  const s17 = mem.alloc(B * (3 * H));
-  const s18 = mem.alloc(B * (3 * H));
-  const s19 = mem.alloc(B * (3 * H));
-  const s20 = mem.alloc(B * (3 * H));
-  const s21 = mem.alloc(B * (3 * H));
-  const s22 = mem.alloc(B * (3 * H));
-  const s23 = mem.alloc(B * (3 * H));
-  const s24 = mem.alloc(B * (3 * H));
-  const s25 = mem.alloc(B * (3 * H));
-  const s26 = mem.alloc(B * (3 * H));
-  const s27 = mem.alloc(B * (3 * H));
-  const s28 = mem.alloc(B * (3 * H));
-  const s29 = mem.alloc(B * (3 * H));
-  const s30 = mem.alloc(B * (3 * H));
-  const s31 = mem.alloc(B * (3 * H));
-  const s32 = mem.alloc(B);
-  const s33 = mem.alloc(B);
-  const s34 = mem.alloc(B);
-  const s35 = mem.alloc(B);
-  const s36 = mem.alloc(B * (3 * H));
-  const s37 = mem.alloc(B * (3 * H));
-  function forward(
-    params: Float64Array,
-    inputs: Inputs<Float64Array>,
-    initial: States<Float64Array>,
-    out: Outputs<Float64Array>,
-  ): void {
-    checkArray(spec.name, "params", params, Float64Array, nParams, "the flat parameter buffer");
+  const scratch0 = mem.alloc(B * (3 * H));
+  const scratch1 = mem.alloc(B);
+  const scratch2 = mem.alloc(B);
+  const scratch3 = mem.alloc(B * (3 * H));
+  const scratch4 = mem.alloc(B);
+  const scratch5 = mem.alloc(B);
+  const scratch6 = mem.alloc(B);
+  const scratch7 = mem.alloc(B * (3 * H));
+  const scratch8 = mem.alloc(B * (3 * H));
+  const scratch9 = mem.alloc(B);
+  const scratch10 = mem.alloc(B * H);
+  const scratch11 = mem.alloc(B * H);
+  const scratch12 = mem.alloc(B * H);
+  const scratch13 = mem.alloc(B * (3 * H));
+  const scratch14 = mem.alloc(B * H);
+  const scratch15 = mem.alloc(B * H);
+  const scratch16 = mem.alloc(B * (3 * H));
+  const scratch17 = mem.alloc(B * (3 * H));
+  const scratch18 = mem.alloc(B * (3 * H));
+  const scratch19 = mem.alloc(B * (3 * H));
+  const scratch20 = mem.alloc(B * (3 * H));
+  const scratch21 = mem.alloc(B * (3 * H));
+  const scratch22 = mem.alloc(B * (3 * H));
+  const scratch23 = mem.alloc(B * (3 * H));
+  const scratch24 = mem.alloc(B * (3 * H));
+  const scratch25 = mem.alloc(B * (3 * H));
+  const scratch26 = mem.alloc(B * (3 * H));
+  const scratch27 = mem.alloc(B * (3 * H));
+  const scratch28 = mem.alloc(B * (3 * H));
+  const scratch29 = mem.alloc(B * (3 * H));
+  const scratch30 = mem.alloc(B * (3 * H));
+  const scratch31 = mem.alloc(B * (3 * H));
+  const scratch32 = mem.alloc(B);
+  const scratch33 = mem.alloc(B);
+  const scratch34 = mem.alloc(B);
+  const scratch35 = mem.alloc(B);
+  const scratch36 = mem.alloc(B * (3 * H));
+  const scratch37 = mem.alloc(B * (3 * H));
+  function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "out.h", out.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
     // all steps at once: the products with the inputs
     // K times x
@@ -254,220 +237,245 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // R times h
-      mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_R, s0, 0, 3 * H, false);
+      mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_R, scratch0, 0, 3 * H, false);
       for (let b = 0; b < B; b++) {
-        let s = 0;
-        for (let i = 0; i < 3 * H; i++) s += xp0[t * B * (3 * H) + b * (3 * H) + i]!;
-        s1[b * 1 + 0] = s;
+        let sum = 0;
+        for (let i = 0; i < 3 * H; i++) sum += xp0[t * B * (3 * H) + b * (3 * H) + i]!;
+        scratch1[b * 1 + 0] = sum;
       }
 
-      // loop 0 (f32_0, f64_0 in the cell's .wat)
-      if (wl) wl(0, B, [at(s1, 0), 1, 3 * H, at(s2, 0), 1]);
+      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(0, B, [
+          at(scratch1, 0), // $scratch1
+          1, // $scratch1_stride
+          3 * H, // $3*H
+          at(scratch2, 0), // $scratch2
+          1, // $scratch2_stride
+        ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s1Row = b * 1;
-          const s2Row = b * 1;
-          const t1 = s1[s1Row]! / (3 * H);
-          s2[s2Row] = t1;
+          const scratch1Row = b * 1;
+          const scratch2Row = b * 1;
+          const t6 = scratch1[scratch1Row]! / (3 * H);
+          scratch2[scratch2Row] = t6;
         }
       }
 
-      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(1, B, [
-          3 * H,
-          at(xp0, t * B * (3 * H)),
-          3 * H,
-          at(s2, 0),
-          1,
-          at(tape_s1, t * B * (3 * H)),
-          3 * H,
-          at(s3, 0),
-          3 * H,
+          3 * H, // $n
+          at(xp0, t * B * (3 * H)), // $xp0
+          3 * H, // $xp0_stride
+          at(scratch2, 0), // $scratch2
+          1, // $scratch2_stride
+          at(tape_t1, t * B * (3 * H)), // $tape_t1
+          3 * H, // $tape_t1_stride
+          at(scratch3, 0), // $scratch3
+          3 * H, // $scratch3_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const xp0Row = t * B * (3 * H) + b * (3 * H);
-          const s2Row = b * 1;
-          const tape_s1Row = t * B * (3 * H) + b * (3 * H);
-          const s3Row = b * (3 * H);
+          const scratch2Row = b * 1;
+          const tape_t1Row = t * B * (3 * H) + b * (3 * H);
+          const scratch3Row = b * (3 * H);
           for (let i = 0; i < 3 * H; i++) {
-            const t2 = xp0[xp0Row + i]! - s2[s2Row]!;
-            tape_s1[tape_s1Row + i] = t2;
-            const t3 = t2 * t2;
-            s3[s3Row + i] = t3;
+            const t1 = xp0[xp0Row + i]! - scratch2[scratch2Row]!;
+            tape_t1[tape_t1Row + i] = t1;
+            const t7 = t1 * t1;
+            scratch3[scratch3Row + i] = t7;
           }
         }
       }
 
       for (let b = 0; b < B; b++) {
-        let s = 0;
-        for (let i = 0; i < 3 * H; i++) s += s3[b * (3 * H) + i]!;
-        s4[b * 1 + 0] = s;
+        let sum = 0;
+        for (let i = 0; i < 3 * H; i++) sum += scratch3[b * (3 * H) + i]!;
+        scratch4[b * 1 + 0] = sum;
       }
 
       for (let b = 0; b < B; b++) {
-        let s = 0;
-        for (let i = 0; i < 3 * H; i++) s += s0[b * (3 * H) + i]!;
-        s5[b * 1 + 0] = s;
+        let sum = 0;
+        for (let i = 0; i < 3 * H; i++) sum += scratch0[b * (3 * H) + i]!;
+        scratch5[b * 1 + 0] = sum;
       }
 
-      // loop 2 (f32_2, f64_2 in the cell's .wat)
-      if (wl) wl(2, B, [at(s4, 0), 1, 3 * H, at(tape_s2, t * B * 1), 1, at(s5, 0), 1, at(s6, 0), 1]);
+      // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(2, B, [
+          at(scratch4, 0), // $scratch4
+          1, // $scratch4_stride
+          3 * H, // $3*H
+          at(tape_t2, t * B * 1), // $tape_t2
+          1, // $tape_t2_stride
+          at(scratch5, 0), // $scratch5
+          1, // $scratch5_stride
+          at(scratch6, 0), // $scratch6
+          1, // $scratch6_stride
+        ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s4Row = b * 1;
-          const tape_s2Row = t * B * 1 + b * 1;
-          const s5Row = b * 1;
-          const s6Row = b * 1;
-          const t4 = Math.sqrt(s4[s4Row]! / (3 * H) + 0.00001);
-          tape_s2[tape_s2Row] = t4;
-          const t5 = s5[s5Row]! / (3 * H);
-          s6[s6Row] = t5;
+          const scratch4Row = b * 1;
+          const tape_t2Row = t * B * 1 + b * 1;
+          const scratch5Row = b * 1;
+          const scratch6Row = b * 1;
+          const t2 = Math.sqrt(scratch4[scratch4Row]! / (3 * H) + 0.00001);
+          tape_t2[tape_t2Row] = t2;
+          const t8 = scratch5[scratch5Row]! / (3 * H);
+          scratch6[scratch6Row] = t8;
         }
       }
 
-      // loop 3 (f32_3, f64_3 in the cell's .wat)
+      // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(3, B, [
-          3 * H,
-          at(p, o_gx),
-          at(tape_s1, t * B * (3 * H)),
-          3 * H,
-          at(tape_s2, t * B * 1),
-          1,
-          at(p, o_b),
-          at(s7, 0),
-          3 * H,
-          at(s0, 0),
-          3 * H,
-          at(s6, 0),
-          1,
-          at(tape_s3, t * B * (3 * H)),
-          3 * H,
-          at(s8, 0),
-          3 * H,
+          3 * H, // $n
+          at(p, o_gx), // $gx
+          at(tape_t1, t * B * (3 * H)), // $tape_t1
+          3 * H, // $tape_t1_stride
+          at(tape_t2, t * B * 1), // $tape_t2
+          1, // $tape_t2_stride
+          at(p, o_b), // $b_2
+          at(scratch7, 0), // $scratch7
+          3 * H, // $scratch7_stride
+          at(scratch0, 0), // $scratch0
+          3 * H, // $scratch0_stride
+          at(scratch6, 0), // $scratch6
+          1, // $scratch6_stride
+          at(tape_t3, t * B * (3 * H)), // $tape_t3
+          3 * H, // $tape_t3_stride
+          at(scratch8, 0), // $scratch8
+          3 * H, // $scratch8_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const tape_s1Row = t * B * (3 * H) + b * (3 * H);
-          const tape_s2Row = t * B * 1 + b * 1;
-          const s7Row = b * (3 * H);
-          const s0Row = b * (3 * H);
-          const s6Row = b * 1;
-          const tape_s3Row = t * B * (3 * H) + b * (3 * H);
-          const s8Row = b * (3 * H);
+          const tape_t1Row = t * B * (3 * H) + b * (3 * H);
+          const tape_t2Row = t * B * 1 + b * 1;
+          const scratch7Row = b * (3 * H);
+          const scratch0Row = b * (3 * H);
+          const scratch6Row = b * 1;
+          const tape_t3Row = t * B * (3 * H) + b * (3 * H);
+          const scratch8Row = b * (3 * H);
           for (let i = 0; i < 3 * H; i++) {
             // wx = gx .* ((a - mean(a)) / sqrt(var(a) + eps)) + b
-            const wx = p[o_gx + i]! * (tape_s1[tape_s1Row + i]! / tape_s2[tape_s2Row]!) + p[o_b + i]!;
-            s7[s7Row + i] = wx;
-            const t6 = s0[s0Row + i]! - s6[s6Row]!;
-            tape_s3[tape_s3Row + i] = t6;
-            const t7 = t6 * t6;
-            s8[s8Row + i] = t7;
+            const wx = p[o_gx + i]! * (tape_t1[tape_t1Row + i]! / tape_t2[tape_t2Row]!) + p[o_b + i]!;
+            scratch7[scratch7Row + i] = wx;
+            const t3 = scratch0[scratch0Row + i]! - scratch6[scratch6Row]!;
+            tape_t3[tape_t3Row + i] = t3;
+            const t9 = t3 * t3;
+            scratch8[scratch8Row + i] = t9;
           }
         }
       }
 
       for (let b = 0; b < B; b++) {
-        let s = 0;
-        for (let i = 0; i < 3 * H; i++) s += s8[b * (3 * H) + i]!;
-        s9[b * 1 + 0] = s;
+        let sum = 0;
+        for (let i = 0; i < 3 * H; i++) sum += scratch8[b * (3 * H) + i]!;
+        scratch9[b * 1 + 0] = sum;
       }
 
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) s10[b * H + i] = s7[b * (3 * H) + 0 + i]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) s11[b * H + i] = s7[b * (3 * H) + H + i]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) s12[b * H + i] = s7[b * (3 * H) + 2 * H + i]!;
-      // loop 4 (f32_4, f64_4 in the cell's .wat)
-      if (wl) wl(4, B, [at(s9, 0), 1, 3 * H, at(tape_s4, t * B * 1), 1]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const s9Row = b * 1;
-          const tape_s4Row = t * B * 1 + b * 1;
-          const t8 = Math.sqrt(s9[s9Row]! / (3 * H) + 0.00001);
-          tape_s4[tape_s4Row] = t8;
-        }
-      }
-
-      // loop 5 (f32_5, f64_5 in the cell's .wat)
+      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch10[b * H + i] = scratch7[b * (3 * H) + 0 + i]!;
+      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch11[b * H + i] = scratch7[b * (3 * H) + H + i]!;
+      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch12[b * H + i] = scratch7[b * (3 * H) + 2 * H + i]!;
+      // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(5, B, [
-          3 * H,
-          at(p, o_gr),
-          at(tape_s3, t * B * (3 * H)),
-          3 * H,
-          at(tape_s4, t * B * 1),
-          1,
-          at(p, o_rb),
-          at(s13, 0),
-          3 * H,
+        wl(4, B, [
+          at(scratch9, 0), // $scratch9
+          1, // $scratch9_stride
+          3 * H, // $3*H
+          at(tape_t4, t * B * 1), // $tape_t4
+          1, // $tape_t4_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const tape_s3Row = t * B * (3 * H) + b * (3 * H);
-          const tape_s4Row = t * B * 1 + b * 1;
-          const s13Row = b * (3 * H);
+          const scratch9Row = b * 1;
+          const tape_t4Row = t * B * 1 + b * 1;
+          const t4 = Math.sqrt(scratch9[scratch9Row]! / (3 * H) + 0.00001);
+          tape_t4[tape_t4Row] = t4;
+        }
+      }
+
+      // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(5, B, [
+          3 * H, // $n
+          at(p, o_gr), // $gr
+          at(tape_t3, t * B * (3 * H)), // $tape_t3
+          3 * H, // $tape_t3_stride
+          at(tape_t4, t * B * 1), // $tape_t4
+          1, // $tape_t4_stride
+          at(p, o_rb), // $rb
+          at(scratch13, 0), // $scratch13
+          3 * H, // $scratch13_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const tape_t3Row = t * B * (3 * H) + b * (3 * H);
+          const tape_t4Row = t * B * 1 + b * 1;
+          const scratch13Row = b * (3 * H);
           for (let i = 0; i < 3 * H; i++) {
             // rh = gr .* ((u - mean(u)) / sqrt(var(u) + eps)) + rb
-            const rh = p[o_gr + i]! * (tape_s3[tape_s3Row + i]! / tape_s4[tape_s4Row]!) + p[o_rb + i]!;
-            s13[s13Row + i] = rh;
+            const rh = p[o_gr + i]! * (tape_t3[tape_t3Row + i]! / tape_t4[tape_t4Row]!) + p[o_rb + i]!;
+            scratch13[scratch13Row + i] = rh;
           }
         }
       }
 
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) s14[b * H + i] = s13[b * (3 * H) + 0 + i]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) s15[b * H + i] = s13[b * (3 * H) + H + i]!;
+      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch14[b * H + i] = scratch13[b * (3 * H) + 0 + i]!;
+      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch15[b * H + i] = scratch13[b * (3 * H) + H + i]!;
       for (let b = 0; b < B; b++)
-        for (let i = 0; i < H; i++) tape_s5[t * B * H + b * H + i] = s13[b * (3 * H) + 2 * H + i]!;
-      // loop 6 (f32_6, f64_6 in the cell's .wat)
+        for (let i = 0; i < H; i++) tape_t5[t * B * H + b * H + i] = scratch13[b * (3 * H) + 2 * H + i]!;
+      // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(6, B, [
-          H,
-          at(s10, 0),
-          H,
-          at(s14, 0),
-          H,
-          at(tape_z, t * B * H),
-          H,
-          at(s11, 0),
-          H,
-          at(s15, 0),
-          H,
-          at(tape_r, t * B * H),
-          H,
-          at(s12, 0),
-          H,
-          at(tape_s5, t * B * H),
-          H,
-          at(tape_g, t * B * H),
-          H,
-          at(hPrev, hPrevAt),
-          H,
-          at(hOut, t * B * H),
-          H,
+          H, // $n
+          at(scratch10, 0), // $scratch10
+          H, // $scratch10_stride
+          at(scratch14, 0), // $scratch14
+          H, // $scratch14_stride
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(scratch11, 0), // $scratch11
+          H, // $scratch11_stride
+          at(scratch15, 0), // $scratch15
+          H, // $scratch15_stride
+          at(tape_r, t * B * H), // $tape_r
+          H, // $tape_r_stride
+          at(scratch12, 0), // $scratch12
+          H, // $scratch12_stride
+          at(tape_t5, t * B * H), // $tape_t5
+          H, // $tape_t5_stride
+          at(tape_g, t * B * H), // $tape_g
+          H, // $tape_g_stride
+          at(hPrev, hPrevAt), // $hPrev
+          H, // $hPrev_stride
+          at(hOut, t * B * H), // $hOut
+          H, // $hOut_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s10Row = b * H;
-          const s14Row = b * H;
+          const scratch10Row = b * H;
+          const scratch14Row = b * H;
           const tape_zRow = t * B * H + b * H;
-          const s11Row = b * H;
-          const s15Row = b * H;
+          const scratch11Row = b * H;
+          const scratch15Row = b * H;
           const tape_rRow = t * B * H + b * H;
-          const s12Row = b * H;
-          const tape_s5Row = t * B * H + b * H;
+          const scratch12Row = b * H;
+          const tape_t5Row = t * B * H + b * H;
           const tape_gRow = t * B * H + b * H;
           const hPrevRow = hPrevAt + b * H;
           const hOutRow = t * B * H + b * H;
           for (let i = 0; i < H; i++) {
             // z  = sigmoid(slice(wx, 0, H) + slice(rh, 0, H))
-            const z = 1 / (1 + Math.exp(-(s10[s10Row + i]! + s14[s14Row + i]!)));
+            const z = 1 / (1 + Math.exp(-(scratch10[scratch10Row + i]! + scratch14[scratch14Row + i]!)));
             tape_z[tape_zRow + i] = z;
             // r  = sigmoid(slice(wx, H, H) + slice(rh, H, H))
-            const r = 1 / (1 + Math.exp(-(s11[s11Row + i]! + s15[s15Row + i]!)));
+            const r = 1 / (1 + Math.exp(-(scratch11[scratch11Row + i]! + scratch15[scratch15Row + i]!)));
             tape_r[tape_rRow + i] = r;
             // g  = tanh(slice(wx, 2*H, H) + r .* slice(rh, 2*H, H))
-            const g = Math.tanh(s12[s12Row + i]! + r * tape_s5[tape_s5Row + i]!);
+            const g = Math.tanh(scratch12[scratch12Row + i]! + r * tape_t5[tape_t5Row + i]!);
             tape_g[tape_gRow + i] = g;
             // h' = z .* h + (1 - z) .* g
             const h_next = z * hPrev[hPrevRow + i]! + (1 - z) * g;
@@ -481,29 +489,29 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   function backward(
-    params: Float64Array,
-    inputs: Inputs<Float64Array>,
-    initial: States<Float64Array>,
-    out: Outputs<Float64Array>,
-    upstream: Outputs<Float64Array>,
-    grads: Grads<Float64Array>,
+    params: A,
+    inputs: Inputs<A>,
+    initial: States<A>,
+    out: Outputs<A>,
+    upstream: Outputs<A>,
+    grads: Grads<A>,
   ): void {
-    checkArray(spec.name, "params", params, Float64Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "out.h", out.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.input(io.hOut, out.h);
-    checkArray(spec.name, "upstream.h", upstream.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.h", upstream.h, F, T * B * H, "T×B×H");
     const dhUp = mem.input(io.dhUp, upstream.h);
-    checkArray(spec.name, "grads.params", grads.params, Float64Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "grads.params", grads.params, F, nParams, "the flat parameter buffer");
     const dp = mem.output(io.dp, grads.params);
-    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, F, T * B * D, "T×B×D");
     const dx_1 = mem.output(io.dx_1, grads.inputs.x);
-    checkArray(spec.name, "grads.initial.h", grads.initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.h", grads.initial.h, F, B * H, "B×H");
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
     dp.fill(0);
     carry_h.fill(0);
@@ -512,398 +520,444 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
-      // loop 7 (f32_7, f64_7 in the cell's .wat)
-      if (wl) wl(7, B, [at(tape_s4, t * B * 1), 1, at(s1, 0), 1, at(tape_s2, t * B * 1), 1, at(s2, 0), 1]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const tape_s4Row = t * B * 1 + b * 1;
-          const s1Row = b * 1;
-          const tape_s2Row = t * B * 1 + b * 1;
-          const s2Row = b * 1;
-          const t9 = 2 * tape_s4[tape_s4Row]!;
-          s1[s1Row] = t9;
-          const t10 = 2 * tape_s2[tape_s2Row]!;
-          s2[s2Row] = t10;
-        }
-      }
-
-      // loop 8 (f32_8, f64_8 in the cell's .wat)
+      // loop 7: f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(8, B, [
-          3 * H,
-          at(tape_s3, t * B * (3 * H)),
-          3 * H,
-          at(tape_s4, t * B * 1),
-          1,
-          at(s3, 0),
-          3 * H,
-          at(tape_s1, t * B * (3 * H)),
-          3 * H,
-          at(tape_s2, t * B * 1),
-          1,
-          at(s7, 0),
-          3 * H,
+        wl(7, B, [
+          at(tape_t4, t * B * 1), // $tape_t4
+          1, // $tape_t4_stride
+          at(scratch1, 0), // $scratch1
+          1, // $scratch1_stride
+          at(tape_t2, t * B * 1), // $tape_t2
+          1, // $tape_t2_stride
+          at(scratch2, 0), // $scratch2
+          1, // $scratch2_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const tape_s3Row = t * B * (3 * H) + b * (3 * H);
-          const tape_s4Row = t * B * 1 + b * 1;
-          const s3Row = b * (3 * H);
-          const tape_s1Row = t * B * (3 * H) + b * (3 * H);
-          const tape_s2Row = t * B * 1 + b * 1;
-          const s7Row = b * (3 * H);
+          const tape_t4Row = t * B * 1 + b * 1;
+          const scratch1Row = b * 1;
+          const tape_t2Row = t * B * 1 + b * 1;
+          const scratch2Row = b * 1;
+          const t10 = 2 * tape_t4[tape_t4Row]!;
+          scratch1[scratch1Row] = t10;
+          const t11 = 2 * tape_t2[tape_t2Row]!;
+          scratch2[scratch2Row] = t11;
+        }
+      }
+
+      // loop 8: f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(8, B, [
+          3 * H, // $n
+          at(tape_t3, t * B * (3 * H)), // $tape_t3
+          3 * H, // $tape_t3_stride
+          at(tape_t4, t * B * 1), // $tape_t4
+          1, // $tape_t4_stride
+          at(scratch3, 0), // $scratch3
+          3 * H, // $scratch3_stride
+          at(tape_t1, t * B * (3 * H)), // $tape_t1
+          3 * H, // $tape_t1_stride
+          at(tape_t2, t * B * 1), // $tape_t2
+          1, // $tape_t2_stride
+          at(scratch7, 0), // $scratch7
+          3 * H, // $scratch7_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const tape_t3Row = t * B * (3 * H) + b * (3 * H);
+          const tape_t4Row = t * B * 1 + b * 1;
+          const scratch3Row = b * (3 * H);
+          const tape_t1Row = t * B * (3 * H) + b * (3 * H);
+          const tape_t2Row = t * B * 1 + b * 1;
+          const scratch7Row = b * (3 * H);
           for (let i = 0; i < 3 * H; i++) {
-            const t11 = tape_s3[tape_s3Row + i]! / tape_s4[tape_s4Row]!;
-            s3[s3Row + i] = t11;
-            const t12 = tape_s1[tape_s1Row + i]! / tape_s2[tape_s2Row]!;
-            s7[s7Row + i] = t12;
+            const t12 = tape_t3[tape_t3Row + i]! / tape_t4[tape_t4Row]!;
+            scratch3[scratch3Row + i] = t12;
+            const t13 = tape_t1[tape_t1Row + i]! / tape_t2[tape_t2Row]!;
+            scratch7[scratch7Row + i] = t13;
           }
         }
       }
 
-      // loop 9 (f32_9, f64_9 in the cell's .wat)
+      // loop 9: f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(9, B, [
-          H,
-          at(tape_z, t * B * H),
-          H,
-          at(seed_h, 0),
-          H,
-          at(tape_g, t * B * H),
-          H,
-          at(s10, 0),
-          H,
-          at(tape_r, t * B * H),
-          H,
-          at(s11, 0),
-          H,
-          at(tape_s5, t * B * H),
-          H,
-          at(s12, 0),
-          H,
-          at(hPrev, hPrevAt),
-          H,
-          at(s14, 0),
-          H,
-          at(s15, 0),
-          H,
+          H, // $n
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+          at(tape_g, t * B * H), // $tape_g
+          H, // $tape_g_stride
+          at(scratch10, 0), // $scratch10
+          H, // $scratch10_stride
+          at(tape_r, t * B * H), // $tape_r
+          H, // $tape_r_stride
+          at(scratch11, 0), // $scratch11
+          H, // $scratch11_stride
+          at(tape_t5, t * B * H), // $tape_t5
+          H, // $tape_t5_stride
+          at(scratch12, 0), // $scratch12
+          H, // $scratch12_stride
+          at(hPrev, hPrevAt), // $hPrev
+          H, // $hPrev_stride
+          at(scratch14, 0), // $scratch14
+          H, // $scratch14_stride
+          at(scratch15, 0), // $scratch15
+          H, // $scratch15_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const tape_zRow = t * B * H + b * H;
           const seed_hRow = b * H;
           const tape_gRow = t * B * H + b * H;
-          const s10Row = b * H;
+          const scratch10Row = b * H;
           const tape_rRow = t * B * H + b * H;
-          const s11Row = b * H;
-          const tape_s5Row = t * B * H + b * H;
-          const s12Row = b * H;
+          const scratch11Row = b * H;
+          const tape_t5Row = t * B * H + b * H;
+          const scratch12Row = b * H;
           const hPrevRow = hPrevAt + b * H;
-          const s14Row = b * H;
-          const s15Row = b * H;
+          const scratch14Row = b * H;
+          const scratch15Row = b * H;
           for (let i = 0; i < H; i++) {
-            const t13 = 1 - tape_z[tape_zRow + i]!;
+            const t14 = 1 - tape_z[tape_zRow + i]!;
             // grad of: h' = z .* h + (1 - z) .* g
-            const dg = seed_h[seed_hRow + i]! * t13;
+            const dg = seed_h[seed_hRow + i]! * t14;
             const dg_pre = dg * (1 - tape_g[tape_gRow + i]! * tape_g[tape_gRow + i]!);
-            s10[s10Row + i] = dg_pre;
-            const t14 = dg_pre * tape_r[tape_rRow + i]!;
-            s11[s11Row + i] = t14;
+            scratch10[scratch10Row + i] = dg_pre;
+            const t15 = dg_pre * tape_r[tape_rRow + i]!;
+            scratch11[scratch11Row + i] = t15;
             // grad of: g  = tanh(slice(wx, 2*H, H) + r .* slice(rh, 2*H, H))
-            const dr = dg_pre * tape_s5[tape_s5Row + i]!;
+            const dr = dg_pre * tape_t5[tape_t5Row + i]!;
             const dr_pre = dr * (tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!));
-            s12[s12Row + i] = dr_pre;
+            scratch12[scratch12Row + i] = dr_pre;
             // grad of: h' = z .* h + (1 - z) .* g
             const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_g[tape_gRow + i]!);
-            const dz_pre = dz * (tape_z[tape_zRow + i]! * t13);
-            s14[s14Row + i] = dz_pre;
-            const t15 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
-            s15[s15Row + i] = t15;
+            const dz_pre = dz * (tape_z[tape_zRow + i]! * t14);
+            scratch14[scratch14Row + i] = dz_pre;
+            const t16 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
+            scratch15[scratch15Row + i] = t16;
           }
         }
       }
 
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < 3 * H; i++) s8[b * (3 * H) + i] = i >= 2 * H && i < 2 * H + H ? s11[b * H + i - 2 * H]! : 0;
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < 3 * H; i++) s13[b * (3 * H) + i] = i >= H && i < H + H ? s12[b * H + i - H]! : 0;
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < 3 * H; i++) s16[b * (3 * H) + i] = i >= 0 && i < 0 + H ? s14[b * H + i - 0]! : 0;
       for (let b = 0; b < B; b++)
         for (let i = 0; i < 3 * H; i++)
-          s17[b * (3 * H) + i] = i >= 2 * H && i < 2 * H + H ? s10[b * H + i - 2 * H]! : 0;
-      // loop 10 (f32_10, f64_10 in the cell's .wat)
+          scratch8[b * (3 * H) + i] = i >= 2 * H && i < 2 * H + H ? scratch11[b * H + i - 2 * H]! : 0;
+      for (let b = 0; b < B; b++)
+        for (let i = 0; i < 3 * H; i++)
+          scratch13[b * (3 * H) + i] = i >= H && i < H + H ? scratch12[b * H + i - H]! : 0;
+      for (let b = 0; b < B; b++)
+        for (let i = 0; i < 3 * H; i++)
+          scratch16[b * (3 * H) + i] = i >= 0 && i < 0 + H ? scratch14[b * H + i - 0]! : 0;
+      for (let b = 0; b < B; b++)
+        for (let i = 0; i < 3 * H; i++)
+          scratch17[b * (3 * H) + i] = i >= 2 * H && i < 2 * H + H ? scratch10[b * H + i - 2 * H]! : 0;
+      // loop 10: f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(10, B, [
-          3 * H,
-          at(s8, 0),
-          3 * H,
-          at(s13, 0),
-          3 * H,
-          at(s16, 0),
-          3 * H,
-          at(s18, 0),
-          3 * H,
-          at(p, o_gr),
-          at(tape_s4, t * B * 1),
-          1,
-          at(s19, 0),
-          3 * H,
-          at(s3, 0),
-          3 * H,
-          at(s20, 0),
-          3 * H,
-          at(s17, 0),
-          3 * H,
-          at(s21, 0),
-          3 * H,
-          at(s7, 0),
-          3 * H,
-          at(s22, 0),
-          3 * H,
-          at(s23, 0),
-          3 * H,
-          at(p, o_gx),
-          at(tape_s2, t * B * 1),
-          1,
-          at(s24, 0),
-          3 * H,
-          at(s25, 0),
-          3 * H,
+          3 * H, // $n
+          at(scratch8, 0), // $scratch8
+          3 * H, // $scratch8_stride
+          at(scratch13, 0), // $scratch13
+          3 * H, // $scratch13_stride
+          at(scratch16, 0), // $scratch16
+          3 * H, // $scratch16_stride
+          at(scratch18, 0), // $scratch18
+          3 * H, // $scratch18_stride
+          at(p, o_gr), // $gr
+          at(tape_t4, t * B * 1), // $tape_t4
+          1, // $tape_t4_stride
+          at(scratch19, 0), // $scratch19
+          3 * H, // $scratch19_stride
+          at(scratch3, 0), // $scratch3
+          3 * H, // $scratch3_stride
+          at(scratch20, 0), // $scratch20
+          3 * H, // $scratch20_stride
+          at(scratch17, 0), // $scratch17
+          3 * H, // $scratch17_stride
+          at(scratch21, 0), // $scratch21
+          3 * H, // $scratch21_stride
+          at(scratch7, 0), // $scratch7
+          3 * H, // $scratch7_stride
+          at(scratch22, 0), // $scratch22
+          3 * H, // $scratch22_stride
+          at(scratch23, 0), // $scratch23
+          3 * H, // $scratch23_stride
+          at(p, o_gx), // $gx
+          at(tape_t2, t * B * 1), // $tape_t2
+          1, // $tape_t2_stride
+          at(scratch24, 0), // $scratch24
+          3 * H, // $scratch24_stride
+          at(scratch25, 0), // $scratch25
+          3 * H, // $scratch25_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s8Row = b * (3 * H);
-          const s13Row = b * (3 * H);
-          const s16Row = b * (3 * H);
-          const s18Row = b * (3 * H);
-          const tape_s4Row = t * B * 1 + b * 1;
-          const s19Row = b * (3 * H);
-          const s3Row = b * (3 * H);
-          const s20Row = b * (3 * H);
-          const s17Row = b * (3 * H);
-          const s21Row = b * (3 * H);
-          const s7Row = b * (3 * H);
-          const s22Row = b * (3 * H);
-          const s23Row = b * (3 * H);
-          const tape_s2Row = t * B * 1 + b * 1;
-          const s24Row = b * (3 * H);
-          const s25Row = b * (3 * H);
+          const scratch8Row = b * (3 * H);
+          const scratch13Row = b * (3 * H);
+          const scratch16Row = b * (3 * H);
+          const scratch18Row = b * (3 * H);
+          const tape_t4Row = t * B * 1 + b * 1;
+          const scratch19Row = b * (3 * H);
+          const scratch3Row = b * (3 * H);
+          const scratch20Row = b * (3 * H);
+          const scratch17Row = b * (3 * H);
+          const scratch21Row = b * (3 * H);
+          const scratch7Row = b * (3 * H);
+          const scratch22Row = b * (3 * H);
+          const scratch23Row = b * (3 * H);
+          const tape_t2Row = t * B * 1 + b * 1;
+          const scratch24Row = b * (3 * H);
+          const scratch25Row = b * (3 * H);
           for (let i = 0; i < 3 * H; i++) {
             // grad of: z, r, g
-            const drh = s8[s8Row + i]! + s13[s13Row + i]! + s16[s16Row + i]!;
-            s18[s18Row + i] = drh;
-            const t16 = drh * p[o_gr + i]!;
-            const t17 = t16 / tape_s4[tape_s4Row]!;
-            s19[s19Row + i] = t17;
-            const t18 = -((t16 * s3[s3Row + i]!) / tape_s4[tape_s4Row]!);
-            s20[s20Row + i] = t18;
+            const drh = scratch8[scratch8Row + i]! + scratch13[scratch13Row + i]! + scratch16[scratch16Row + i]!;
+            scratch18[scratch18Row + i] = drh;
+            const t17 = drh * p[o_gr + i]!;
+            const t18 = t17 / tape_t4[tape_t4Row]!;
+            scratch19[scratch19Row + i] = t18;
+            const t19 = -((t17 * scratch3[scratch3Row + i]!) / tape_t4[tape_t4Row]!);
+            scratch20[scratch20Row + i] = t19;
             // grad of: z, r, g
-            const dwx = s13[s13Row + i]! + s17[s17Row + i]! + s16[s16Row + i]!;
-            s21[s21Row + i] = dwx;
-            const t19 = dwx * s7[s7Row + i]!;
-            s22[s22Row + i] = t19;
-            const t20 = drh * s3[s3Row + i]!;
-            s23[s23Row + i] = t20;
-            const t21 = dwx * p[o_gx + i]!;
-            const t22 = t21 / tape_s2[tape_s2Row]!;
-            s24[s24Row + i] = t22;
-            const t23 = -((t21 * s7[s7Row + i]!) / tape_s2[tape_s2Row]!);
-            s25[s25Row + i] = t23;
+            const dwx = scratch13[scratch13Row + i]! + scratch17[scratch17Row + i]! + scratch16[scratch16Row + i]!;
+            scratch21[scratch21Row + i] = dwx;
+            const t20 = dwx * scratch7[scratch7Row + i]!;
+            scratch22[scratch22Row + i] = t20;
+            const t21 = drh * scratch3[scratch3Row + i]!;
+            scratch23[scratch23Row + i] = t21;
+            const t22 = dwx * p[o_gx + i]!;
+            const t23 = t22 / tape_t2[tape_t2Row]!;
+            scratch24[scratch24Row + i] = t23;
+            const t24 = -((t22 * scratch7[scratch7Row + i]!) / tape_t2[tape_t2Row]!);
+            scratch25[scratch25Row + i] = t24;
           }
         }
       }
 
       for (let b = 0; b < B; b++) {
-        let s = 0;
-        for (let i = 0; i < 3 * H; i++) s += s20[b * (3 * H) + i]!;
-        s4[b * 1 + 0] = s;
+        let sum = 0;
+        for (let i = 0; i < 3 * H; i++) sum += scratch20[b * (3 * H) + i]!;
+        scratch4[b * 1 + 0] = sum;
       }
 
       // grad of: wx = gx .* ((a - mean(a)) / sqrt(var(a) + eps)) + b
       for (let i = 0; i < 3 * H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s21[b * (3 * H) + i]!;
-        dp[o_b + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch21[b * (3 * H) + i]!;
+        dp[o_b + i]! += sum;
       }
 
       // grad of: rh = gr .* ((u - mean(u)) / sqrt(var(u) + eps)) + rb
       for (let i = 0; i < 3 * H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s18[b * (3 * H) + i]!;
-        dp[o_rb + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch18[b * (3 * H) + i]!;
+        dp[o_rb + i]! += sum;
       }
 
       // grad of: wx = gx .* ((a - mean(a)) / sqrt(var(a) + eps)) + b
       for (let i = 0; i < 3 * H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s22[b * (3 * H) + i]!;
-        dp[o_gx + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch22[b * (3 * H) + i]!;
+        dp[o_gx + i]! += sum;
       }
 
       // grad of: rh = gr .* ((u - mean(u)) / sqrt(var(u) + eps)) + rb
       for (let i = 0; i < 3 * H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s23[b * (3 * H) + i]!;
-        dp[o_gr + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch23[b * (3 * H) + i]!;
+        dp[o_gr + i]! += sum;
       }
 
       for (let b = 0; b < B; b++) {
-        let s = 0;
-        for (let i = 0; i < 3 * H; i++) s += s25[b * (3 * H) + i]!;
-        s5[b * 1 + 0] = s;
+        let sum = 0;
+        for (let i = 0; i < 3 * H; i++) sum += scratch25[b * (3 * H) + i]!;
+        scratch5[b * 1 + 0] = sum;
       }
 
-      // loop 11 (f32_11, f64_11 in the cell's .wat)
-      if (wl) wl(11, B, [at(s4, 0), 1, at(s1, 0), 1, 3 * H, at(s6, 0), 1, at(s5, 0), 1, at(s2, 0), 1, at(s9, 0), 1]);
+      // loop 11: f32_11 and f64_11 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(11, B, [
+          at(scratch4, 0), // $scratch4
+          1, // $scratch4_stride
+          at(scratch1, 0), // $scratch1
+          1, // $scratch1_stride
+          3 * H, // $3*H
+          at(scratch6, 0), // $scratch6
+          1, // $scratch6_stride
+          at(scratch5, 0), // $scratch5
+          1, // $scratch5_stride
+          at(scratch2, 0), // $scratch2
+          1, // $scratch2_stride
+          at(scratch9, 0), // $scratch9
+          1, // $scratch9_stride
+        ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s4Row = b * 1;
-          const s1Row = b * 1;
-          const s6Row = b * 1;
-          const s5Row = b * 1;
-          const s2Row = b * 1;
-          const s9Row = b * 1;
-          const t24 = s4[s4Row]! / s1[s1Row]! / (3 * H);
-          s6[s6Row] = t24;
-          const t25 = s5[s5Row]! / s2[s2Row]! / (3 * H);
-          s9[s9Row] = t25;
+          const scratch4Row = b * 1;
+          const scratch1Row = b * 1;
+          const scratch6Row = b * 1;
+          const scratch5Row = b * 1;
+          const scratch2Row = b * 1;
+          const scratch9Row = b * 1;
+          const t25 = scratch4[scratch4Row]! / scratch1[scratch1Row]! / (3 * H);
+          scratch6[scratch6Row] = t25;
+          const t26 = scratch5[scratch5Row]! / scratch2[scratch2Row]! / (3 * H);
+          scratch9[scratch9Row] = t26;
         }
       }
 
-      for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) s26[b * (3 * H) + i] = s6[b * 1 + 0]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) s27[b * (3 * H) + i] = s9[b * 1 + 0]!;
-      // loop 12 (f32_12, f64_12 in the cell's .wat)
+      for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch26[b * (3 * H) + i] = scratch6[b * 1 + 0]!;
+      for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch27[b * (3 * H) + i] = scratch9[b * 1 + 0]!;
+      // loop 12: f32_12 and f64_12 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(12, B, [
-          3 * H,
-          at(s19, 0),
-          3 * H,
-          at(s26, 0),
-          3 * H,
-          at(tape_s3, t * B * (3 * H)),
-          3 * H,
-          at(s28, 0),
-          3 * H,
-          at(s29, 0),
-          3 * H,
-          at(s24, 0),
-          3 * H,
-          at(s27, 0),
-          3 * H,
-          at(tape_s1, t * B * (3 * H)),
-          3 * H,
-          at(s30, 0),
-          3 * H,
-          at(s31, 0),
-          3 * H,
+          3 * H, // $n
+          at(scratch19, 0), // $scratch19
+          3 * H, // $scratch19_stride
+          at(scratch26, 0), // $scratch26
+          3 * H, // $scratch26_stride
+          at(tape_t3, t * B * (3 * H)), // $tape_t3
+          3 * H, // $tape_t3_stride
+          at(scratch28, 0), // $scratch28
+          3 * H, // $scratch28_stride
+          at(scratch29, 0), // $scratch29
+          3 * H, // $scratch29_stride
+          at(scratch24, 0), // $scratch24
+          3 * H, // $scratch24_stride
+          at(scratch27, 0), // $scratch27
+          3 * H, // $scratch27_stride
+          at(tape_t1, t * B * (3 * H)), // $tape_t1
+          3 * H, // $tape_t1_stride
+          at(scratch30, 0), // $scratch30
+          3 * H, // $scratch30_stride
+          at(scratch31, 0), // $scratch31
+          3 * H, // $scratch31_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s19Row = b * (3 * H);
-          const s26Row = b * (3 * H);
-          const tape_s3Row = t * B * (3 * H) + b * (3 * H);
-          const s28Row = b * (3 * H);
-          const s29Row = b * (3 * H);
-          const s24Row = b * (3 * H);
-          const s27Row = b * (3 * H);
-          const tape_s1Row = t * B * (3 * H) + b * (3 * H);
-          const s30Row = b * (3 * H);
-          const s31Row = b * (3 * H);
+          const scratch19Row = b * (3 * H);
+          const scratch26Row = b * (3 * H);
+          const tape_t3Row = t * B * (3 * H) + b * (3 * H);
+          const scratch28Row = b * (3 * H);
+          const scratch29Row = b * (3 * H);
+          const scratch24Row = b * (3 * H);
+          const scratch27Row = b * (3 * H);
+          const tape_t1Row = t * B * (3 * H) + b * (3 * H);
+          const scratch30Row = b * (3 * H);
+          const scratch31Row = b * (3 * H);
           for (let i = 0; i < 3 * H; i++) {
-            const t26 = s19[s19Row + i]! + 2 * (s26[s26Row + i]! * tape_s3[tape_s3Row + i]!);
-            s28[s28Row + i] = t26;
-            const t27 = -t26;
-            s29[s29Row + i] = t27;
-            const t28 = s24[s24Row + i]! + 2 * (s27[s27Row + i]! * tape_s1[tape_s1Row + i]!);
-            s30[s30Row + i] = t28;
-            const t29 = -t28;
-            s31[s31Row + i] = t29;
+            const t27 = scratch19[scratch19Row + i]! + 2 * (scratch26[scratch26Row + i]! * tape_t3[tape_t3Row + i]!);
+            scratch28[scratch28Row + i] = t27;
+            const t28 = -t27;
+            scratch29[scratch29Row + i] = t28;
+            const t29 = scratch24[scratch24Row + i]! + 2 * (scratch27[scratch27Row + i]! * tape_t1[tape_t1Row + i]!);
+            scratch30[scratch30Row + i] = t29;
+            const t30 = -t29;
+            scratch31[scratch31Row + i] = t30;
           }
         }
       }
 
       for (let b = 0; b < B; b++) {
-        let s = 0;
-        for (let i = 0; i < 3 * H; i++) s += s29[b * (3 * H) + i]!;
-        s32[b * 1 + 0] = s;
+        let sum = 0;
+        for (let i = 0; i < 3 * H; i++) sum += scratch29[b * (3 * H) + i]!;
+        scratch32[b * 1 + 0] = sum;
       }
 
       for (let b = 0; b < B; b++) {
-        let s = 0;
-        for (let i = 0; i < 3 * H; i++) s += s31[b * (3 * H) + i]!;
-        s33[b * 1 + 0] = s;
+        let sum = 0;
+        for (let i = 0; i < 3 * H; i++) sum += scratch31[b * (3 * H) + i]!;
+        scratch33[b * 1 + 0] = sum;
       }
 
-      // loop 13 (f32_13, f64_13 in the cell's .wat)
-      if (wl) wl(13, B, [at(s32, 0), 1, 3 * H, at(s34, 0), 1, at(s33, 0), 1, at(s35, 0), 1]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const s32Row = b * 1;
-          const s34Row = b * 1;
-          const s33Row = b * 1;
-          const s35Row = b * 1;
-          const t30 = s32[s32Row]! / (3 * H);
-          s34[s34Row] = t30;
-          const t31 = s33[s33Row]! / (3 * H);
-          s35[s35Row] = t31;
-        }
-      }
-
-      for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) s36[b * (3 * H) + i] = s34[b * 1 + 0]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) s37[b * (3 * H) + i] = s35[b * 1 + 0]!;
-      // loop 14 (f32_14, f64_14 in the cell's .wat)
+      // loop 13: f32_13 and f64_13 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(14, B, [
-          3 * H,
-          at(s28, 0),
-          3 * H,
-          at(s36, 0),
-          3 * H,
-          at(s0, 0),
-          3 * H,
-          at(s30, 0),
-          3 * H,
-          at(s37, 0),
-          3 * H,
-          at(gx0, t * B * (3 * H)),
-          3 * H,
+        wl(13, B, [
+          at(scratch32, 0), // $scratch32
+          1, // $scratch32_stride
+          3 * H, // $3*H
+          at(scratch34, 0), // $scratch34
+          1, // $scratch34_stride
+          at(scratch33, 0), // $scratch33
+          1, // $scratch33_stride
+          at(scratch35, 0), // $scratch35
+          1, // $scratch35_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s28Row = b * (3 * H);
-          const s36Row = b * (3 * H);
-          const s0Row = b * (3 * H);
-          const s30Row = b * (3 * H);
-          const s37Row = b * (3 * H);
+          const scratch32Row = b * 1;
+          const scratch34Row = b * 1;
+          const scratch33Row = b * 1;
+          const scratch35Row = b * 1;
+          const t31 = scratch32[scratch32Row]! / (3 * H);
+          scratch34[scratch34Row] = t31;
+          const t32 = scratch33[scratch33Row]! / (3 * H);
+          scratch35[scratch35Row] = t32;
+        }
+      }
+
+      for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch36[b * (3 * H) + i] = scratch34[b * 1 + 0]!;
+      for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch37[b * (3 * H) + i] = scratch35[b * 1 + 0]!;
+      // loop 14: f32_14 and f64_14 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(14, B, [
+          3 * H, // $n
+          at(scratch28, 0), // $scratch28
+          3 * H, // $scratch28_stride
+          at(scratch36, 0), // $scratch36
+          3 * H, // $scratch36_stride
+          at(scratch0, 0), // $scratch0
+          3 * H, // $scratch0_stride
+          at(scratch30, 0), // $scratch30
+          3 * H, // $scratch30_stride
+          at(scratch37, 0), // $scratch37
+          3 * H, // $scratch37_stride
+          at(gx0, t * B * (3 * H)), // $gx0
+          3 * H, // $gx0_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const scratch28Row = b * (3 * H);
+          const scratch36Row = b * (3 * H);
+          const scratch0Row = b * (3 * H);
+          const scratch30Row = b * (3 * H);
+          const scratch37Row = b * (3 * H);
           const gx0Row = t * B * (3 * H) + b * (3 * H);
           for (let i = 0; i < 3 * H; i++) {
             // grad of: rh = gr .* ((u - mean(u)) / sqrt(var(u) + eps)) + rb
-            const du = s28[s28Row + i]! + s36[s36Row + i]!;
-            s0[s0Row + i] = du;
+            const du = scratch28[scratch28Row + i]! + scratch36[scratch36Row + i]!;
+            scratch0[scratch0Row + i] = du;
             // grad of: wx = gx .* ((a - mean(a)) / sqrt(var(a) + eps)) + b
-            const da = s30[s30Row + i]! + s37[s37Row + i]!;
+            const da = scratch30[scratch30Row + i]! + scratch37[scratch37Row + i]!;
             gx0[gx0Row + i] = da;
           }
         }
       }
 
       // d(dh) from R
-      mm.NN(B, 3 * H, H, s0, 0, 3 * H, p, o_R, carry_h, 0, H, false);
-      // loop 15 (f32_15, f64_15 in the cell's .wat)
-      if (wl) wl(15, B, [H, at(s15, 0), H, at(carry_h, 0), H]);
+      mm.NN(B, 3 * H, H, scratch0, 0, 3 * H, p, o_R, carry_h, 0, H, false);
+      // loop 15: f32_15 and f64_15 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(15, B, [
+          H, // $n
+          at(scratch15, 0), // $scratch15
+          H, // $scratch15_stride
+          at(carry_h, 0), // $carry_h
+          H, // $carry_h_stride
+        ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s15Row = b * H;
+          const scratch15Row = b * H;
           const carry_hRow = b * H;
           for (let i = 0; i < H; i++) {
-            carry_h[carry_hRow + i]! += s15[s15Row + i]!;
+            carry_h[carry_hRow + i]! += scratch15[scratch15Row + i]!;
           }
         }
       }
 
       // dR
-      mm.TN(3 * H, H, B, s0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_R, true);
+      mm.TN(3 * H, H, B, scratch0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_R, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
@@ -912,9 +966,9 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     // grad of: a  = K*x
     for (let b = 0; b < T * B; b++)
       for (let j = 0; j < D; j++) {
-        let s = 0;
-        for (let i = 0; i < 3 * H; i++) s += p[o_K + i * D + j]! * gx0[b * (3 * H) + i]!;
-        dx_1[b * D + j] = s;
+        let sum = 0;
+        for (let i = 0; i < 3 * H; i++) sum += p[o_K + i * D + j]! * gx0[b * (3 * H) + i]!;
+        dx_1[b * D + j] = sum;
       }
 
     dhPrev0.set(carry_h);
@@ -926,18 +980,20 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };
 }
 
-/** The 32-bit kernels for batch B and T steps, on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
-export function createKernel32(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float32Array> {
+/** The float32 copy of kernel64, the same text: V8 keeps inline caches per function, so one body for both precisions would slow a process that runs both. On the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
+function kernel32<A extends FloatArray>(
+  bits: 32 | 64,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+  gemm: Products<A>,
+  sizes: Sizes,
+  B: number,
+  T: number,
+  options: KernelOptions,
+): Kernel<A> {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
-  const o_K = 0;
-  const o_R = o_K + 3 * H * D;
-  const o_b = o_R + 3 * H * H;
-  const o_rb = o_b + 3 * H;
-  const o_gx = o_rb + 3 * H;
-  const o_gr = o_gx + 3 * H;
-  const nParams = o_gr + 3 * H;
+  const { o_K, o_R, o_b, o_rb, o_gx, o_gr, nParams } = offsets(sizes);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -1001,11 +1057,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     3 * H * D,
     3 * H * H,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
-    NT: gemmNT32,
-    NN: gemmNN32,
-    TN: gemmTN32,
-  });
+  const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);
   const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
@@ -1019,69 +1071,64 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
   const xp0 = mem.alloc(T * B * (3 * H));
-  const tape_s1 = mem.alloc(T * B * (3 * H));
-  const tape_s2 = mem.alloc(T * B * 1);
-  const tape_s3 = mem.alloc(T * B * (3 * H));
-  const tape_s4 = mem.alloc(T * B * 1);
+  const tape_t1 = mem.alloc(T * B * (3 * H));
+  const tape_t2 = mem.alloc(T * B * 1);
+  const tape_t3 = mem.alloc(T * B * (3 * H));
+  const tape_t4 = mem.alloc(T * B * 1);
   const tape_z = mem.alloc(T * B * H);
   const tape_r = mem.alloc(T * B * H);
-  const tape_s5 = mem.alloc(T * B * H);
+  const tape_t5 = mem.alloc(T * B * H);
   const tape_g = mem.alloc(T * B * H);
   const gx0 = mem.alloc(T * B * (3 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
-  const s0 = mem.alloc(B * (3 * H));
-  const s1 = mem.alloc(B);
-  const s2 = mem.alloc(B);
-  const s3 = mem.alloc(B * (3 * H));
-  const s4 = mem.alloc(B);
-  const s5 = mem.alloc(B);
-  const s6 = mem.alloc(B);
-  const s7 = mem.alloc(B * (3 * H));
-  const s8 = mem.alloc(B * (3 * H));
-  const s9 = mem.alloc(B);
-  const s10 = mem.alloc(B * H);
-  const s11 = mem.alloc(B * H);
-  const s12 = mem.alloc(B * H);
-  const s13 = mem.alloc(B * (3 * H));
-  const s14 = mem.alloc(B * H);
-  const s15 = mem.alloc(B * H);
-  const s16 = mem.alloc(B * (3 * H));
-  const s17 = mem.alloc(B * (3 * H));
-  const s18 = mem.alloc(B * (3 * H));
-  const s19 = mem.alloc(B * (3 * H));
-  const s20 = mem.alloc(B * (3 * H));
-  const s21 = mem.alloc(B * (3 * H));
-  const s22 = mem.alloc(B * (3 * H));
-  const s23 = mem.alloc(B * (3 * H));
-  const s24 = mem.alloc(B * (3 * H));
-  const s25 = mem.alloc(B * (3 * H));
-  const s26 = mem.alloc(B * (3 * H));
-  const s27 = mem.alloc(B * (3 * H));
-  const s28 = mem.alloc(B * (3 * H));
-  const s29 = mem.alloc(B * (3 * H));
-  const s30 = mem.alloc(B * (3 * H));
-  const s31 = mem.alloc(B * (3 * H));
-  const s32 = mem.alloc(B);
-  const s33 = mem.alloc(B);
-  const s34 = mem.alloc(B);
-  const s35 = mem.alloc(B);
-  const s36 = mem.alloc(B * (3 * H));
-  const s37 = mem.alloc(B * (3 * H));
-  function forward(
-    params: Float32Array,
-    inputs: Inputs<Float32Array>,
-    initial: States<Float32Array>,
-    out: Outputs<Float32Array>,
-  ): void {
-    checkArray(spec.name, "params", params, Float32Array, nParams, "the flat parameter buffer");
+  const scratch0 = mem.alloc(B * (3 * H));
+  const scratch1 = mem.alloc(B);
+  const scratch2 = mem.alloc(B);
+  const scratch3 = mem.alloc(B * (3 * H));
+  const scratch4 = mem.alloc(B);
+  const scratch5 = mem.alloc(B);
+  const scratch6 = mem.alloc(B);
+  const scratch7 = mem.alloc(B * (3 * H));
+  const scratch8 = mem.alloc(B * (3 * H));
+  const scratch9 = mem.alloc(B);
+  const scratch10 = mem.alloc(B * H);
+  const scratch11 = mem.alloc(B * H);
+  const scratch12 = mem.alloc(B * H);
+  const scratch13 = mem.alloc(B * (3 * H));
+  const scratch14 = mem.alloc(B * H);
+  const scratch15 = mem.alloc(B * H);
+  const scratch16 = mem.alloc(B * (3 * H));
+  const scratch17 = mem.alloc(B * (3 * H));
+  const scratch18 = mem.alloc(B * (3 * H));
+  const scratch19 = mem.alloc(B * (3 * H));
+  const scratch20 = mem.alloc(B * (3 * H));
+  const scratch21 = mem.alloc(B * (3 * H));
+  const scratch22 = mem.alloc(B * (3 * H));
+  const scratch23 = mem.alloc(B * (3 * H));
+  const scratch24 = mem.alloc(B * (3 * H));
+  const scratch25 = mem.alloc(B * (3 * H));
+  const scratch26 = mem.alloc(B * (3 * H));
+  const scratch27 = mem.alloc(B * (3 * H));
+  const scratch28 = mem.alloc(B * (3 * H));
+  const scratch29 = mem.alloc(B * (3 * H));
+  const scratch30 = mem.alloc(B * (3 * H));
+  const scratch31 = mem.alloc(B * (3 * H));
+  const scratch32 = mem.alloc(B);
+  const scratch33 = mem.alloc(B);
+  const scratch34 = mem.alloc(B);
+  const scratch35 = mem.alloc(B);
+  const scratch36 = mem.alloc(B * (3 * H));
+  const scratch37 = mem.alloc(B * (3 * H));
+  function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "out.h", out.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
     // all steps at once: the products with the inputs
     // K times x
@@ -1090,220 +1137,245 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // R times h
-      mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_R, s0, 0, 3 * H, false);
+      mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_R, scratch0, 0, 3 * H, false);
       for (let b = 0; b < B; b++) {
-        let s = 0;
-        for (let i = 0; i < 3 * H; i++) s += xp0[t * B * (3 * H) + b * (3 * H) + i]!;
-        s1[b * 1 + 0] = s;
+        let sum = 0;
+        for (let i = 0; i < 3 * H; i++) sum += xp0[t * B * (3 * H) + b * (3 * H) + i]!;
+        scratch1[b * 1 + 0] = sum;
       }
 
-      // loop 0 (f32_0, f64_0 in the cell's .wat)
-      if (wl) wl(0, B, [at(s1, 0), 1, 3 * H, at(s2, 0), 1]);
+      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(0, B, [
+          at(scratch1, 0), // $scratch1
+          1, // $scratch1_stride
+          3 * H, // $3*H
+          at(scratch2, 0), // $scratch2
+          1, // $scratch2_stride
+        ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s1Row = b * 1;
-          const s2Row = b * 1;
-          const t1 = s1[s1Row]! / (3 * H);
-          s2[s2Row] = t1;
+          const scratch1Row = b * 1;
+          const scratch2Row = b * 1;
+          const t6 = scratch1[scratch1Row]! / (3 * H);
+          scratch2[scratch2Row] = t6;
         }
       }
 
-      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(1, B, [
-          3 * H,
-          at(xp0, t * B * (3 * H)),
-          3 * H,
-          at(s2, 0),
-          1,
-          at(tape_s1, t * B * (3 * H)),
-          3 * H,
-          at(s3, 0),
-          3 * H,
+          3 * H, // $n
+          at(xp0, t * B * (3 * H)), // $xp0
+          3 * H, // $xp0_stride
+          at(scratch2, 0), // $scratch2
+          1, // $scratch2_stride
+          at(tape_t1, t * B * (3 * H)), // $tape_t1
+          3 * H, // $tape_t1_stride
+          at(scratch3, 0), // $scratch3
+          3 * H, // $scratch3_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const xp0Row = t * B * (3 * H) + b * (3 * H);
-          const s2Row = b * 1;
-          const tape_s1Row = t * B * (3 * H) + b * (3 * H);
-          const s3Row = b * (3 * H);
+          const scratch2Row = b * 1;
+          const tape_t1Row = t * B * (3 * H) + b * (3 * H);
+          const scratch3Row = b * (3 * H);
           for (let i = 0; i < 3 * H; i++) {
-            const t2 = xp0[xp0Row + i]! - s2[s2Row]!;
-            tape_s1[tape_s1Row + i] = t2;
-            const t3 = t2 * t2;
-            s3[s3Row + i] = t3;
+            const t1 = xp0[xp0Row + i]! - scratch2[scratch2Row]!;
+            tape_t1[tape_t1Row + i] = t1;
+            const t7 = t1 * t1;
+            scratch3[scratch3Row + i] = t7;
           }
         }
       }
 
       for (let b = 0; b < B; b++) {
-        let s = 0;
-        for (let i = 0; i < 3 * H; i++) s += s3[b * (3 * H) + i]!;
-        s4[b * 1 + 0] = s;
+        let sum = 0;
+        for (let i = 0; i < 3 * H; i++) sum += scratch3[b * (3 * H) + i]!;
+        scratch4[b * 1 + 0] = sum;
       }
 
       for (let b = 0; b < B; b++) {
-        let s = 0;
-        for (let i = 0; i < 3 * H; i++) s += s0[b * (3 * H) + i]!;
-        s5[b * 1 + 0] = s;
+        let sum = 0;
+        for (let i = 0; i < 3 * H; i++) sum += scratch0[b * (3 * H) + i]!;
+        scratch5[b * 1 + 0] = sum;
       }
 
-      // loop 2 (f32_2, f64_2 in the cell's .wat)
-      if (wl) wl(2, B, [at(s4, 0), 1, 3 * H, at(tape_s2, t * B * 1), 1, at(s5, 0), 1, at(s6, 0), 1]);
+      // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(2, B, [
+          at(scratch4, 0), // $scratch4
+          1, // $scratch4_stride
+          3 * H, // $3*H
+          at(tape_t2, t * B * 1), // $tape_t2
+          1, // $tape_t2_stride
+          at(scratch5, 0), // $scratch5
+          1, // $scratch5_stride
+          at(scratch6, 0), // $scratch6
+          1, // $scratch6_stride
+        ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s4Row = b * 1;
-          const tape_s2Row = t * B * 1 + b * 1;
-          const s5Row = b * 1;
-          const s6Row = b * 1;
-          const t4 = Math.sqrt(s4[s4Row]! / (3 * H) + 0.00001);
-          tape_s2[tape_s2Row] = t4;
-          const t5 = s5[s5Row]! / (3 * H);
-          s6[s6Row] = t5;
+          const scratch4Row = b * 1;
+          const tape_t2Row = t * B * 1 + b * 1;
+          const scratch5Row = b * 1;
+          const scratch6Row = b * 1;
+          const t2 = Math.sqrt(scratch4[scratch4Row]! / (3 * H) + 0.00001);
+          tape_t2[tape_t2Row] = t2;
+          const t8 = scratch5[scratch5Row]! / (3 * H);
+          scratch6[scratch6Row] = t8;
         }
       }
 
-      // loop 3 (f32_3, f64_3 in the cell's .wat)
+      // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(3, B, [
-          3 * H,
-          at(p, o_gx),
-          at(tape_s1, t * B * (3 * H)),
-          3 * H,
-          at(tape_s2, t * B * 1),
-          1,
-          at(p, o_b),
-          at(s7, 0),
-          3 * H,
-          at(s0, 0),
-          3 * H,
-          at(s6, 0),
-          1,
-          at(tape_s3, t * B * (3 * H)),
-          3 * H,
-          at(s8, 0),
-          3 * H,
+          3 * H, // $n
+          at(p, o_gx), // $gx
+          at(tape_t1, t * B * (3 * H)), // $tape_t1
+          3 * H, // $tape_t1_stride
+          at(tape_t2, t * B * 1), // $tape_t2
+          1, // $tape_t2_stride
+          at(p, o_b), // $b_2
+          at(scratch7, 0), // $scratch7
+          3 * H, // $scratch7_stride
+          at(scratch0, 0), // $scratch0
+          3 * H, // $scratch0_stride
+          at(scratch6, 0), // $scratch6
+          1, // $scratch6_stride
+          at(tape_t3, t * B * (3 * H)), // $tape_t3
+          3 * H, // $tape_t3_stride
+          at(scratch8, 0), // $scratch8
+          3 * H, // $scratch8_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const tape_s1Row = t * B * (3 * H) + b * (3 * H);
-          const tape_s2Row = t * B * 1 + b * 1;
-          const s7Row = b * (3 * H);
-          const s0Row = b * (3 * H);
-          const s6Row = b * 1;
-          const tape_s3Row = t * B * (3 * H) + b * (3 * H);
-          const s8Row = b * (3 * H);
+          const tape_t1Row = t * B * (3 * H) + b * (3 * H);
+          const tape_t2Row = t * B * 1 + b * 1;
+          const scratch7Row = b * (3 * H);
+          const scratch0Row = b * (3 * H);
+          const scratch6Row = b * 1;
+          const tape_t3Row = t * B * (3 * H) + b * (3 * H);
+          const scratch8Row = b * (3 * H);
           for (let i = 0; i < 3 * H; i++) {
             // wx = gx .* ((a - mean(a)) / sqrt(var(a) + eps)) + b
-            const wx = p[o_gx + i]! * (tape_s1[tape_s1Row + i]! / tape_s2[tape_s2Row]!) + p[o_b + i]!;
-            s7[s7Row + i] = wx;
-            const t6 = s0[s0Row + i]! - s6[s6Row]!;
-            tape_s3[tape_s3Row + i] = t6;
-            const t7 = t6 * t6;
-            s8[s8Row + i] = t7;
+            const wx = p[o_gx + i]! * (tape_t1[tape_t1Row + i]! / tape_t2[tape_t2Row]!) + p[o_b + i]!;
+            scratch7[scratch7Row + i] = wx;
+            const t3 = scratch0[scratch0Row + i]! - scratch6[scratch6Row]!;
+            tape_t3[tape_t3Row + i] = t3;
+            const t9 = t3 * t3;
+            scratch8[scratch8Row + i] = t9;
           }
         }
       }
 
       for (let b = 0; b < B; b++) {
-        let s = 0;
-        for (let i = 0; i < 3 * H; i++) s += s8[b * (3 * H) + i]!;
-        s9[b * 1 + 0] = s;
+        let sum = 0;
+        for (let i = 0; i < 3 * H; i++) sum += scratch8[b * (3 * H) + i]!;
+        scratch9[b * 1 + 0] = sum;
       }
 
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) s10[b * H + i] = s7[b * (3 * H) + 0 + i]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) s11[b * H + i] = s7[b * (3 * H) + H + i]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) s12[b * H + i] = s7[b * (3 * H) + 2 * H + i]!;
-      // loop 4 (f32_4, f64_4 in the cell's .wat)
-      if (wl) wl(4, B, [at(s9, 0), 1, 3 * H, at(tape_s4, t * B * 1), 1]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const s9Row = b * 1;
-          const tape_s4Row = t * B * 1 + b * 1;
-          const t8 = Math.sqrt(s9[s9Row]! / (3 * H) + 0.00001);
-          tape_s4[tape_s4Row] = t8;
-        }
-      }
-
-      // loop 5 (f32_5, f64_5 in the cell's .wat)
+      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch10[b * H + i] = scratch7[b * (3 * H) + 0 + i]!;
+      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch11[b * H + i] = scratch7[b * (3 * H) + H + i]!;
+      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch12[b * H + i] = scratch7[b * (3 * H) + 2 * H + i]!;
+      // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(5, B, [
-          3 * H,
-          at(p, o_gr),
-          at(tape_s3, t * B * (3 * H)),
-          3 * H,
-          at(tape_s4, t * B * 1),
-          1,
-          at(p, o_rb),
-          at(s13, 0),
-          3 * H,
+        wl(4, B, [
+          at(scratch9, 0), // $scratch9
+          1, // $scratch9_stride
+          3 * H, // $3*H
+          at(tape_t4, t * B * 1), // $tape_t4
+          1, // $tape_t4_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const tape_s3Row = t * B * (3 * H) + b * (3 * H);
-          const tape_s4Row = t * B * 1 + b * 1;
-          const s13Row = b * (3 * H);
+          const scratch9Row = b * 1;
+          const tape_t4Row = t * B * 1 + b * 1;
+          const t4 = Math.sqrt(scratch9[scratch9Row]! / (3 * H) + 0.00001);
+          tape_t4[tape_t4Row] = t4;
+        }
+      }
+
+      // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(5, B, [
+          3 * H, // $n
+          at(p, o_gr), // $gr
+          at(tape_t3, t * B * (3 * H)), // $tape_t3
+          3 * H, // $tape_t3_stride
+          at(tape_t4, t * B * 1), // $tape_t4
+          1, // $tape_t4_stride
+          at(p, o_rb), // $rb
+          at(scratch13, 0), // $scratch13
+          3 * H, // $scratch13_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const tape_t3Row = t * B * (3 * H) + b * (3 * H);
+          const tape_t4Row = t * B * 1 + b * 1;
+          const scratch13Row = b * (3 * H);
           for (let i = 0; i < 3 * H; i++) {
             // rh = gr .* ((u - mean(u)) / sqrt(var(u) + eps)) + rb
-            const rh = p[o_gr + i]! * (tape_s3[tape_s3Row + i]! / tape_s4[tape_s4Row]!) + p[o_rb + i]!;
-            s13[s13Row + i] = rh;
+            const rh = p[o_gr + i]! * (tape_t3[tape_t3Row + i]! / tape_t4[tape_t4Row]!) + p[o_rb + i]!;
+            scratch13[scratch13Row + i] = rh;
           }
         }
       }
 
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) s14[b * H + i] = s13[b * (3 * H) + 0 + i]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) s15[b * H + i] = s13[b * (3 * H) + H + i]!;
+      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch14[b * H + i] = scratch13[b * (3 * H) + 0 + i]!;
+      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch15[b * H + i] = scratch13[b * (3 * H) + H + i]!;
       for (let b = 0; b < B; b++)
-        for (let i = 0; i < H; i++) tape_s5[t * B * H + b * H + i] = s13[b * (3 * H) + 2 * H + i]!;
-      // loop 6 (f32_6, f64_6 in the cell's .wat)
+        for (let i = 0; i < H; i++) tape_t5[t * B * H + b * H + i] = scratch13[b * (3 * H) + 2 * H + i]!;
+      // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(6, B, [
-          H,
-          at(s10, 0),
-          H,
-          at(s14, 0),
-          H,
-          at(tape_z, t * B * H),
-          H,
-          at(s11, 0),
-          H,
-          at(s15, 0),
-          H,
-          at(tape_r, t * B * H),
-          H,
-          at(s12, 0),
-          H,
-          at(tape_s5, t * B * H),
-          H,
-          at(tape_g, t * B * H),
-          H,
-          at(hPrev, hPrevAt),
-          H,
-          at(hOut, t * B * H),
-          H,
+          H, // $n
+          at(scratch10, 0), // $scratch10
+          H, // $scratch10_stride
+          at(scratch14, 0), // $scratch14
+          H, // $scratch14_stride
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(scratch11, 0), // $scratch11
+          H, // $scratch11_stride
+          at(scratch15, 0), // $scratch15
+          H, // $scratch15_stride
+          at(tape_r, t * B * H), // $tape_r
+          H, // $tape_r_stride
+          at(scratch12, 0), // $scratch12
+          H, // $scratch12_stride
+          at(tape_t5, t * B * H), // $tape_t5
+          H, // $tape_t5_stride
+          at(tape_g, t * B * H), // $tape_g
+          H, // $tape_g_stride
+          at(hPrev, hPrevAt), // $hPrev
+          H, // $hPrev_stride
+          at(hOut, t * B * H), // $hOut
+          H, // $hOut_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s10Row = b * H;
-          const s14Row = b * H;
+          const scratch10Row = b * H;
+          const scratch14Row = b * H;
           const tape_zRow = t * B * H + b * H;
-          const s11Row = b * H;
-          const s15Row = b * H;
+          const scratch11Row = b * H;
+          const scratch15Row = b * H;
           const tape_rRow = t * B * H + b * H;
-          const s12Row = b * H;
-          const tape_s5Row = t * B * H + b * H;
+          const scratch12Row = b * H;
+          const tape_t5Row = t * B * H + b * H;
           const tape_gRow = t * B * H + b * H;
           const hPrevRow = hPrevAt + b * H;
           const hOutRow = t * B * H + b * H;
           for (let i = 0; i < H; i++) {
             // z  = sigmoid(slice(wx, 0, H) + slice(rh, 0, H))
-            const z = 1 / (1 + Math.exp(-(s10[s10Row + i]! + s14[s14Row + i]!)));
+            const z = 1 / (1 + Math.exp(-(scratch10[scratch10Row + i]! + scratch14[scratch14Row + i]!)));
             tape_z[tape_zRow + i] = z;
             // r  = sigmoid(slice(wx, H, H) + slice(rh, H, H))
-            const r = 1 / (1 + Math.exp(-(s11[s11Row + i]! + s15[s15Row + i]!)));
+            const r = 1 / (1 + Math.exp(-(scratch11[scratch11Row + i]! + scratch15[scratch15Row + i]!)));
             tape_r[tape_rRow + i] = r;
             // g  = tanh(slice(wx, 2*H, H) + r .* slice(rh, 2*H, H))
-            const g = Math.tanh(s12[s12Row + i]! + r * tape_s5[tape_s5Row + i]!);
+            const g = Math.tanh(scratch12[scratch12Row + i]! + r * tape_t5[tape_t5Row + i]!);
             tape_g[tape_gRow + i] = g;
             // h' = z .* h + (1 - z) .* g
             const h_next = z * hPrev[hPrevRow + i]! + (1 - z) * g;
@@ -1317,29 +1389,29 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   function backward(
-    params: Float32Array,
-    inputs: Inputs<Float32Array>,
-    initial: States<Float32Array>,
-    out: Outputs<Float32Array>,
-    upstream: Outputs<Float32Array>,
-    grads: Grads<Float32Array>,
+    params: A,
+    inputs: Inputs<A>,
+    initial: States<A>,
+    out: Outputs<A>,
+    upstream: Outputs<A>,
+    grads: Grads<A>,
   ): void {
-    checkArray(spec.name, "params", params, Float32Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "out.h", out.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.input(io.hOut, out.h);
-    checkArray(spec.name, "upstream.h", upstream.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.h", upstream.h, F, T * B * H, "T×B×H");
     const dhUp = mem.input(io.dhUp, upstream.h);
-    checkArray(spec.name, "grads.params", grads.params, Float32Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "grads.params", grads.params, F, nParams, "the flat parameter buffer");
     const dp = mem.output(io.dp, grads.params);
-    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, F, T * B * D, "T×B×D");
     const dx_1 = mem.output(io.dx_1, grads.inputs.x);
-    checkArray(spec.name, "grads.initial.h", grads.initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.h", grads.initial.h, F, B * H, "B×H");
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
     dp.fill(0);
     carry_h.fill(0);
@@ -1348,398 +1420,444 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
-      // loop 7 (f32_7, f64_7 in the cell's .wat)
-      if (wl) wl(7, B, [at(tape_s4, t * B * 1), 1, at(s1, 0), 1, at(tape_s2, t * B * 1), 1, at(s2, 0), 1]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const tape_s4Row = t * B * 1 + b * 1;
-          const s1Row = b * 1;
-          const tape_s2Row = t * B * 1 + b * 1;
-          const s2Row = b * 1;
-          const t9 = 2 * tape_s4[tape_s4Row]!;
-          s1[s1Row] = t9;
-          const t10 = 2 * tape_s2[tape_s2Row]!;
-          s2[s2Row] = t10;
-        }
-      }
-
-      // loop 8 (f32_8, f64_8 in the cell's .wat)
+      // loop 7: f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(8, B, [
-          3 * H,
-          at(tape_s3, t * B * (3 * H)),
-          3 * H,
-          at(tape_s4, t * B * 1),
-          1,
-          at(s3, 0),
-          3 * H,
-          at(tape_s1, t * B * (3 * H)),
-          3 * H,
-          at(tape_s2, t * B * 1),
-          1,
-          at(s7, 0),
-          3 * H,
+        wl(7, B, [
+          at(tape_t4, t * B * 1), // $tape_t4
+          1, // $tape_t4_stride
+          at(scratch1, 0), // $scratch1
+          1, // $scratch1_stride
+          at(tape_t2, t * B * 1), // $tape_t2
+          1, // $tape_t2_stride
+          at(scratch2, 0), // $scratch2
+          1, // $scratch2_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const tape_s3Row = t * B * (3 * H) + b * (3 * H);
-          const tape_s4Row = t * B * 1 + b * 1;
-          const s3Row = b * (3 * H);
-          const tape_s1Row = t * B * (3 * H) + b * (3 * H);
-          const tape_s2Row = t * B * 1 + b * 1;
-          const s7Row = b * (3 * H);
+          const tape_t4Row = t * B * 1 + b * 1;
+          const scratch1Row = b * 1;
+          const tape_t2Row = t * B * 1 + b * 1;
+          const scratch2Row = b * 1;
+          const t10 = 2 * tape_t4[tape_t4Row]!;
+          scratch1[scratch1Row] = t10;
+          const t11 = 2 * tape_t2[tape_t2Row]!;
+          scratch2[scratch2Row] = t11;
+        }
+      }
+
+      // loop 8: f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(8, B, [
+          3 * H, // $n
+          at(tape_t3, t * B * (3 * H)), // $tape_t3
+          3 * H, // $tape_t3_stride
+          at(tape_t4, t * B * 1), // $tape_t4
+          1, // $tape_t4_stride
+          at(scratch3, 0), // $scratch3
+          3 * H, // $scratch3_stride
+          at(tape_t1, t * B * (3 * H)), // $tape_t1
+          3 * H, // $tape_t1_stride
+          at(tape_t2, t * B * 1), // $tape_t2
+          1, // $tape_t2_stride
+          at(scratch7, 0), // $scratch7
+          3 * H, // $scratch7_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const tape_t3Row = t * B * (3 * H) + b * (3 * H);
+          const tape_t4Row = t * B * 1 + b * 1;
+          const scratch3Row = b * (3 * H);
+          const tape_t1Row = t * B * (3 * H) + b * (3 * H);
+          const tape_t2Row = t * B * 1 + b * 1;
+          const scratch7Row = b * (3 * H);
           for (let i = 0; i < 3 * H; i++) {
-            const t11 = tape_s3[tape_s3Row + i]! / tape_s4[tape_s4Row]!;
-            s3[s3Row + i] = t11;
-            const t12 = tape_s1[tape_s1Row + i]! / tape_s2[tape_s2Row]!;
-            s7[s7Row + i] = t12;
+            const t12 = tape_t3[tape_t3Row + i]! / tape_t4[tape_t4Row]!;
+            scratch3[scratch3Row + i] = t12;
+            const t13 = tape_t1[tape_t1Row + i]! / tape_t2[tape_t2Row]!;
+            scratch7[scratch7Row + i] = t13;
           }
         }
       }
 
-      // loop 9 (f32_9, f64_9 in the cell's .wat)
+      // loop 9: f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(9, B, [
-          H,
-          at(tape_z, t * B * H),
-          H,
-          at(seed_h, 0),
-          H,
-          at(tape_g, t * B * H),
-          H,
-          at(s10, 0),
-          H,
-          at(tape_r, t * B * H),
-          H,
-          at(s11, 0),
-          H,
-          at(tape_s5, t * B * H),
-          H,
-          at(s12, 0),
-          H,
-          at(hPrev, hPrevAt),
-          H,
-          at(s14, 0),
-          H,
-          at(s15, 0),
-          H,
+          H, // $n
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+          at(tape_g, t * B * H), // $tape_g
+          H, // $tape_g_stride
+          at(scratch10, 0), // $scratch10
+          H, // $scratch10_stride
+          at(tape_r, t * B * H), // $tape_r
+          H, // $tape_r_stride
+          at(scratch11, 0), // $scratch11
+          H, // $scratch11_stride
+          at(tape_t5, t * B * H), // $tape_t5
+          H, // $tape_t5_stride
+          at(scratch12, 0), // $scratch12
+          H, // $scratch12_stride
+          at(hPrev, hPrevAt), // $hPrev
+          H, // $hPrev_stride
+          at(scratch14, 0), // $scratch14
+          H, // $scratch14_stride
+          at(scratch15, 0), // $scratch15
+          H, // $scratch15_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const tape_zRow = t * B * H + b * H;
           const seed_hRow = b * H;
           const tape_gRow = t * B * H + b * H;
-          const s10Row = b * H;
+          const scratch10Row = b * H;
           const tape_rRow = t * B * H + b * H;
-          const s11Row = b * H;
-          const tape_s5Row = t * B * H + b * H;
-          const s12Row = b * H;
+          const scratch11Row = b * H;
+          const tape_t5Row = t * B * H + b * H;
+          const scratch12Row = b * H;
           const hPrevRow = hPrevAt + b * H;
-          const s14Row = b * H;
-          const s15Row = b * H;
+          const scratch14Row = b * H;
+          const scratch15Row = b * H;
           for (let i = 0; i < H; i++) {
-            const t13 = 1 - tape_z[tape_zRow + i]!;
+            const t14 = 1 - tape_z[tape_zRow + i]!;
             // grad of: h' = z .* h + (1 - z) .* g
-            const dg = seed_h[seed_hRow + i]! * t13;
+            const dg = seed_h[seed_hRow + i]! * t14;
             const dg_pre = dg * (1 - tape_g[tape_gRow + i]! * tape_g[tape_gRow + i]!);
-            s10[s10Row + i] = dg_pre;
-            const t14 = dg_pre * tape_r[tape_rRow + i]!;
-            s11[s11Row + i] = t14;
+            scratch10[scratch10Row + i] = dg_pre;
+            const t15 = dg_pre * tape_r[tape_rRow + i]!;
+            scratch11[scratch11Row + i] = t15;
             // grad of: g  = tanh(slice(wx, 2*H, H) + r .* slice(rh, 2*H, H))
-            const dr = dg_pre * tape_s5[tape_s5Row + i]!;
+            const dr = dg_pre * tape_t5[tape_t5Row + i]!;
             const dr_pre = dr * (tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!));
-            s12[s12Row + i] = dr_pre;
+            scratch12[scratch12Row + i] = dr_pre;
             // grad of: h' = z .* h + (1 - z) .* g
             const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_g[tape_gRow + i]!);
-            const dz_pre = dz * (tape_z[tape_zRow + i]! * t13);
-            s14[s14Row + i] = dz_pre;
-            const t15 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
-            s15[s15Row + i] = t15;
+            const dz_pre = dz * (tape_z[tape_zRow + i]! * t14);
+            scratch14[scratch14Row + i] = dz_pre;
+            const t16 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
+            scratch15[scratch15Row + i] = t16;
           }
         }
       }
 
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < 3 * H; i++) s8[b * (3 * H) + i] = i >= 2 * H && i < 2 * H + H ? s11[b * H + i - 2 * H]! : 0;
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < 3 * H; i++) s13[b * (3 * H) + i] = i >= H && i < H + H ? s12[b * H + i - H]! : 0;
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < 3 * H; i++) s16[b * (3 * H) + i] = i >= 0 && i < 0 + H ? s14[b * H + i - 0]! : 0;
       for (let b = 0; b < B; b++)
         for (let i = 0; i < 3 * H; i++)
-          s17[b * (3 * H) + i] = i >= 2 * H && i < 2 * H + H ? s10[b * H + i - 2 * H]! : 0;
-      // loop 10 (f32_10, f64_10 in the cell's .wat)
+          scratch8[b * (3 * H) + i] = i >= 2 * H && i < 2 * H + H ? scratch11[b * H + i - 2 * H]! : 0;
+      for (let b = 0; b < B; b++)
+        for (let i = 0; i < 3 * H; i++)
+          scratch13[b * (3 * H) + i] = i >= H && i < H + H ? scratch12[b * H + i - H]! : 0;
+      for (let b = 0; b < B; b++)
+        for (let i = 0; i < 3 * H; i++)
+          scratch16[b * (3 * H) + i] = i >= 0 && i < 0 + H ? scratch14[b * H + i - 0]! : 0;
+      for (let b = 0; b < B; b++)
+        for (let i = 0; i < 3 * H; i++)
+          scratch17[b * (3 * H) + i] = i >= 2 * H && i < 2 * H + H ? scratch10[b * H + i - 2 * H]! : 0;
+      // loop 10: f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(10, B, [
-          3 * H,
-          at(s8, 0),
-          3 * H,
-          at(s13, 0),
-          3 * H,
-          at(s16, 0),
-          3 * H,
-          at(s18, 0),
-          3 * H,
-          at(p, o_gr),
-          at(tape_s4, t * B * 1),
-          1,
-          at(s19, 0),
-          3 * H,
-          at(s3, 0),
-          3 * H,
-          at(s20, 0),
-          3 * H,
-          at(s17, 0),
-          3 * H,
-          at(s21, 0),
-          3 * H,
-          at(s7, 0),
-          3 * H,
-          at(s22, 0),
-          3 * H,
-          at(s23, 0),
-          3 * H,
-          at(p, o_gx),
-          at(tape_s2, t * B * 1),
-          1,
-          at(s24, 0),
-          3 * H,
-          at(s25, 0),
-          3 * H,
+          3 * H, // $n
+          at(scratch8, 0), // $scratch8
+          3 * H, // $scratch8_stride
+          at(scratch13, 0), // $scratch13
+          3 * H, // $scratch13_stride
+          at(scratch16, 0), // $scratch16
+          3 * H, // $scratch16_stride
+          at(scratch18, 0), // $scratch18
+          3 * H, // $scratch18_stride
+          at(p, o_gr), // $gr
+          at(tape_t4, t * B * 1), // $tape_t4
+          1, // $tape_t4_stride
+          at(scratch19, 0), // $scratch19
+          3 * H, // $scratch19_stride
+          at(scratch3, 0), // $scratch3
+          3 * H, // $scratch3_stride
+          at(scratch20, 0), // $scratch20
+          3 * H, // $scratch20_stride
+          at(scratch17, 0), // $scratch17
+          3 * H, // $scratch17_stride
+          at(scratch21, 0), // $scratch21
+          3 * H, // $scratch21_stride
+          at(scratch7, 0), // $scratch7
+          3 * H, // $scratch7_stride
+          at(scratch22, 0), // $scratch22
+          3 * H, // $scratch22_stride
+          at(scratch23, 0), // $scratch23
+          3 * H, // $scratch23_stride
+          at(p, o_gx), // $gx
+          at(tape_t2, t * B * 1), // $tape_t2
+          1, // $tape_t2_stride
+          at(scratch24, 0), // $scratch24
+          3 * H, // $scratch24_stride
+          at(scratch25, 0), // $scratch25
+          3 * H, // $scratch25_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s8Row = b * (3 * H);
-          const s13Row = b * (3 * H);
-          const s16Row = b * (3 * H);
-          const s18Row = b * (3 * H);
-          const tape_s4Row = t * B * 1 + b * 1;
-          const s19Row = b * (3 * H);
-          const s3Row = b * (3 * H);
-          const s20Row = b * (3 * H);
-          const s17Row = b * (3 * H);
-          const s21Row = b * (3 * H);
-          const s7Row = b * (3 * H);
-          const s22Row = b * (3 * H);
-          const s23Row = b * (3 * H);
-          const tape_s2Row = t * B * 1 + b * 1;
-          const s24Row = b * (3 * H);
-          const s25Row = b * (3 * H);
+          const scratch8Row = b * (3 * H);
+          const scratch13Row = b * (3 * H);
+          const scratch16Row = b * (3 * H);
+          const scratch18Row = b * (3 * H);
+          const tape_t4Row = t * B * 1 + b * 1;
+          const scratch19Row = b * (3 * H);
+          const scratch3Row = b * (3 * H);
+          const scratch20Row = b * (3 * H);
+          const scratch17Row = b * (3 * H);
+          const scratch21Row = b * (3 * H);
+          const scratch7Row = b * (3 * H);
+          const scratch22Row = b * (3 * H);
+          const scratch23Row = b * (3 * H);
+          const tape_t2Row = t * B * 1 + b * 1;
+          const scratch24Row = b * (3 * H);
+          const scratch25Row = b * (3 * H);
           for (let i = 0; i < 3 * H; i++) {
             // grad of: z, r, g
-            const drh = s8[s8Row + i]! + s13[s13Row + i]! + s16[s16Row + i]!;
-            s18[s18Row + i] = drh;
-            const t16 = drh * p[o_gr + i]!;
-            const t17 = t16 / tape_s4[tape_s4Row]!;
-            s19[s19Row + i] = t17;
-            const t18 = -((t16 * s3[s3Row + i]!) / tape_s4[tape_s4Row]!);
-            s20[s20Row + i] = t18;
+            const drh = scratch8[scratch8Row + i]! + scratch13[scratch13Row + i]! + scratch16[scratch16Row + i]!;
+            scratch18[scratch18Row + i] = drh;
+            const t17 = drh * p[o_gr + i]!;
+            const t18 = t17 / tape_t4[tape_t4Row]!;
+            scratch19[scratch19Row + i] = t18;
+            const t19 = -((t17 * scratch3[scratch3Row + i]!) / tape_t4[tape_t4Row]!);
+            scratch20[scratch20Row + i] = t19;
             // grad of: z, r, g
-            const dwx = s13[s13Row + i]! + s17[s17Row + i]! + s16[s16Row + i]!;
-            s21[s21Row + i] = dwx;
-            const t19 = dwx * s7[s7Row + i]!;
-            s22[s22Row + i] = t19;
-            const t20 = drh * s3[s3Row + i]!;
-            s23[s23Row + i] = t20;
-            const t21 = dwx * p[o_gx + i]!;
-            const t22 = t21 / tape_s2[tape_s2Row]!;
-            s24[s24Row + i] = t22;
-            const t23 = -((t21 * s7[s7Row + i]!) / tape_s2[tape_s2Row]!);
-            s25[s25Row + i] = t23;
+            const dwx = scratch13[scratch13Row + i]! + scratch17[scratch17Row + i]! + scratch16[scratch16Row + i]!;
+            scratch21[scratch21Row + i] = dwx;
+            const t20 = dwx * scratch7[scratch7Row + i]!;
+            scratch22[scratch22Row + i] = t20;
+            const t21 = drh * scratch3[scratch3Row + i]!;
+            scratch23[scratch23Row + i] = t21;
+            const t22 = dwx * p[o_gx + i]!;
+            const t23 = t22 / tape_t2[tape_t2Row]!;
+            scratch24[scratch24Row + i] = t23;
+            const t24 = -((t22 * scratch7[scratch7Row + i]!) / tape_t2[tape_t2Row]!);
+            scratch25[scratch25Row + i] = t24;
           }
         }
       }
 
       for (let b = 0; b < B; b++) {
-        let s = 0;
-        for (let i = 0; i < 3 * H; i++) s += s20[b * (3 * H) + i]!;
-        s4[b * 1 + 0] = s;
+        let sum = 0;
+        for (let i = 0; i < 3 * H; i++) sum += scratch20[b * (3 * H) + i]!;
+        scratch4[b * 1 + 0] = sum;
       }
 
       // grad of: wx = gx .* ((a - mean(a)) / sqrt(var(a) + eps)) + b
       for (let i = 0; i < 3 * H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s21[b * (3 * H) + i]!;
-        dp[o_b + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch21[b * (3 * H) + i]!;
+        dp[o_b + i]! += sum;
       }
 
       // grad of: rh = gr .* ((u - mean(u)) / sqrt(var(u) + eps)) + rb
       for (let i = 0; i < 3 * H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s18[b * (3 * H) + i]!;
-        dp[o_rb + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch18[b * (3 * H) + i]!;
+        dp[o_rb + i]! += sum;
       }
 
       // grad of: wx = gx .* ((a - mean(a)) / sqrt(var(a) + eps)) + b
       for (let i = 0; i < 3 * H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s22[b * (3 * H) + i]!;
-        dp[o_gx + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch22[b * (3 * H) + i]!;
+        dp[o_gx + i]! += sum;
       }
 
       // grad of: rh = gr .* ((u - mean(u)) / sqrt(var(u) + eps)) + rb
       for (let i = 0; i < 3 * H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s23[b * (3 * H) + i]!;
-        dp[o_gr + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch23[b * (3 * H) + i]!;
+        dp[o_gr + i]! += sum;
       }
 
       for (let b = 0; b < B; b++) {
-        let s = 0;
-        for (let i = 0; i < 3 * H; i++) s += s25[b * (3 * H) + i]!;
-        s5[b * 1 + 0] = s;
+        let sum = 0;
+        for (let i = 0; i < 3 * H; i++) sum += scratch25[b * (3 * H) + i]!;
+        scratch5[b * 1 + 0] = sum;
       }
 
-      // loop 11 (f32_11, f64_11 in the cell's .wat)
-      if (wl) wl(11, B, [at(s4, 0), 1, at(s1, 0), 1, 3 * H, at(s6, 0), 1, at(s5, 0), 1, at(s2, 0), 1, at(s9, 0), 1]);
+      // loop 11: f32_11 and f64_11 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(11, B, [
+          at(scratch4, 0), // $scratch4
+          1, // $scratch4_stride
+          at(scratch1, 0), // $scratch1
+          1, // $scratch1_stride
+          3 * H, // $3*H
+          at(scratch6, 0), // $scratch6
+          1, // $scratch6_stride
+          at(scratch5, 0), // $scratch5
+          1, // $scratch5_stride
+          at(scratch2, 0), // $scratch2
+          1, // $scratch2_stride
+          at(scratch9, 0), // $scratch9
+          1, // $scratch9_stride
+        ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s4Row = b * 1;
-          const s1Row = b * 1;
-          const s6Row = b * 1;
-          const s5Row = b * 1;
-          const s2Row = b * 1;
-          const s9Row = b * 1;
-          const t24 = s4[s4Row]! / s1[s1Row]! / (3 * H);
-          s6[s6Row] = t24;
-          const t25 = s5[s5Row]! / s2[s2Row]! / (3 * H);
-          s9[s9Row] = t25;
+          const scratch4Row = b * 1;
+          const scratch1Row = b * 1;
+          const scratch6Row = b * 1;
+          const scratch5Row = b * 1;
+          const scratch2Row = b * 1;
+          const scratch9Row = b * 1;
+          const t25 = scratch4[scratch4Row]! / scratch1[scratch1Row]! / (3 * H);
+          scratch6[scratch6Row] = t25;
+          const t26 = scratch5[scratch5Row]! / scratch2[scratch2Row]! / (3 * H);
+          scratch9[scratch9Row] = t26;
         }
       }
 
-      for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) s26[b * (3 * H) + i] = s6[b * 1 + 0]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) s27[b * (3 * H) + i] = s9[b * 1 + 0]!;
-      // loop 12 (f32_12, f64_12 in the cell's .wat)
+      for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch26[b * (3 * H) + i] = scratch6[b * 1 + 0]!;
+      for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch27[b * (3 * H) + i] = scratch9[b * 1 + 0]!;
+      // loop 12: f32_12 and f64_12 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(12, B, [
-          3 * H,
-          at(s19, 0),
-          3 * H,
-          at(s26, 0),
-          3 * H,
-          at(tape_s3, t * B * (3 * H)),
-          3 * H,
-          at(s28, 0),
-          3 * H,
-          at(s29, 0),
-          3 * H,
-          at(s24, 0),
-          3 * H,
-          at(s27, 0),
-          3 * H,
-          at(tape_s1, t * B * (3 * H)),
-          3 * H,
-          at(s30, 0),
-          3 * H,
-          at(s31, 0),
-          3 * H,
+          3 * H, // $n
+          at(scratch19, 0), // $scratch19
+          3 * H, // $scratch19_stride
+          at(scratch26, 0), // $scratch26
+          3 * H, // $scratch26_stride
+          at(tape_t3, t * B * (3 * H)), // $tape_t3
+          3 * H, // $tape_t3_stride
+          at(scratch28, 0), // $scratch28
+          3 * H, // $scratch28_stride
+          at(scratch29, 0), // $scratch29
+          3 * H, // $scratch29_stride
+          at(scratch24, 0), // $scratch24
+          3 * H, // $scratch24_stride
+          at(scratch27, 0), // $scratch27
+          3 * H, // $scratch27_stride
+          at(tape_t1, t * B * (3 * H)), // $tape_t1
+          3 * H, // $tape_t1_stride
+          at(scratch30, 0), // $scratch30
+          3 * H, // $scratch30_stride
+          at(scratch31, 0), // $scratch31
+          3 * H, // $scratch31_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s19Row = b * (3 * H);
-          const s26Row = b * (3 * H);
-          const tape_s3Row = t * B * (3 * H) + b * (3 * H);
-          const s28Row = b * (3 * H);
-          const s29Row = b * (3 * H);
-          const s24Row = b * (3 * H);
-          const s27Row = b * (3 * H);
-          const tape_s1Row = t * B * (3 * H) + b * (3 * H);
-          const s30Row = b * (3 * H);
-          const s31Row = b * (3 * H);
+          const scratch19Row = b * (3 * H);
+          const scratch26Row = b * (3 * H);
+          const tape_t3Row = t * B * (3 * H) + b * (3 * H);
+          const scratch28Row = b * (3 * H);
+          const scratch29Row = b * (3 * H);
+          const scratch24Row = b * (3 * H);
+          const scratch27Row = b * (3 * H);
+          const tape_t1Row = t * B * (3 * H) + b * (3 * H);
+          const scratch30Row = b * (3 * H);
+          const scratch31Row = b * (3 * H);
           for (let i = 0; i < 3 * H; i++) {
-            const t26 = s19[s19Row + i]! + 2 * (s26[s26Row + i]! * tape_s3[tape_s3Row + i]!);
-            s28[s28Row + i] = t26;
-            const t27 = -t26;
-            s29[s29Row + i] = t27;
-            const t28 = s24[s24Row + i]! + 2 * (s27[s27Row + i]! * tape_s1[tape_s1Row + i]!);
-            s30[s30Row + i] = t28;
-            const t29 = -t28;
-            s31[s31Row + i] = t29;
+            const t27 = scratch19[scratch19Row + i]! + 2 * (scratch26[scratch26Row + i]! * tape_t3[tape_t3Row + i]!);
+            scratch28[scratch28Row + i] = t27;
+            const t28 = -t27;
+            scratch29[scratch29Row + i] = t28;
+            const t29 = scratch24[scratch24Row + i]! + 2 * (scratch27[scratch27Row + i]! * tape_t1[tape_t1Row + i]!);
+            scratch30[scratch30Row + i] = t29;
+            const t30 = -t29;
+            scratch31[scratch31Row + i] = t30;
           }
         }
       }
 
       for (let b = 0; b < B; b++) {
-        let s = 0;
-        for (let i = 0; i < 3 * H; i++) s += s29[b * (3 * H) + i]!;
-        s32[b * 1 + 0] = s;
+        let sum = 0;
+        for (let i = 0; i < 3 * H; i++) sum += scratch29[b * (3 * H) + i]!;
+        scratch32[b * 1 + 0] = sum;
       }
 
       for (let b = 0; b < B; b++) {
-        let s = 0;
-        for (let i = 0; i < 3 * H; i++) s += s31[b * (3 * H) + i]!;
-        s33[b * 1 + 0] = s;
+        let sum = 0;
+        for (let i = 0; i < 3 * H; i++) sum += scratch31[b * (3 * H) + i]!;
+        scratch33[b * 1 + 0] = sum;
       }
 
-      // loop 13 (f32_13, f64_13 in the cell's .wat)
-      if (wl) wl(13, B, [at(s32, 0), 1, 3 * H, at(s34, 0), 1, at(s33, 0), 1, at(s35, 0), 1]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const s32Row = b * 1;
-          const s34Row = b * 1;
-          const s33Row = b * 1;
-          const s35Row = b * 1;
-          const t30 = s32[s32Row]! / (3 * H);
-          s34[s34Row] = t30;
-          const t31 = s33[s33Row]! / (3 * H);
-          s35[s35Row] = t31;
-        }
-      }
-
-      for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) s36[b * (3 * H) + i] = s34[b * 1 + 0]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) s37[b * (3 * H) + i] = s35[b * 1 + 0]!;
-      // loop 14 (f32_14, f64_14 in the cell's .wat)
+      // loop 13: f32_13 and f64_13 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(14, B, [
-          3 * H,
-          at(s28, 0),
-          3 * H,
-          at(s36, 0),
-          3 * H,
-          at(s0, 0),
-          3 * H,
-          at(s30, 0),
-          3 * H,
-          at(s37, 0),
-          3 * H,
-          at(gx0, t * B * (3 * H)),
-          3 * H,
+        wl(13, B, [
+          at(scratch32, 0), // $scratch32
+          1, // $scratch32_stride
+          3 * H, // $3*H
+          at(scratch34, 0), // $scratch34
+          1, // $scratch34_stride
+          at(scratch33, 0), // $scratch33
+          1, // $scratch33_stride
+          at(scratch35, 0), // $scratch35
+          1, // $scratch35_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s28Row = b * (3 * H);
-          const s36Row = b * (3 * H);
-          const s0Row = b * (3 * H);
-          const s30Row = b * (3 * H);
-          const s37Row = b * (3 * H);
+          const scratch32Row = b * 1;
+          const scratch34Row = b * 1;
+          const scratch33Row = b * 1;
+          const scratch35Row = b * 1;
+          const t31 = scratch32[scratch32Row]! / (3 * H);
+          scratch34[scratch34Row] = t31;
+          const t32 = scratch33[scratch33Row]! / (3 * H);
+          scratch35[scratch35Row] = t32;
+        }
+      }
+
+      for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch36[b * (3 * H) + i] = scratch34[b * 1 + 0]!;
+      for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch37[b * (3 * H) + i] = scratch35[b * 1 + 0]!;
+      // loop 14: f32_14 and f64_14 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(14, B, [
+          3 * H, // $n
+          at(scratch28, 0), // $scratch28
+          3 * H, // $scratch28_stride
+          at(scratch36, 0), // $scratch36
+          3 * H, // $scratch36_stride
+          at(scratch0, 0), // $scratch0
+          3 * H, // $scratch0_stride
+          at(scratch30, 0), // $scratch30
+          3 * H, // $scratch30_stride
+          at(scratch37, 0), // $scratch37
+          3 * H, // $scratch37_stride
+          at(gx0, t * B * (3 * H)), // $gx0
+          3 * H, // $gx0_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const scratch28Row = b * (3 * H);
+          const scratch36Row = b * (3 * H);
+          const scratch0Row = b * (3 * H);
+          const scratch30Row = b * (3 * H);
+          const scratch37Row = b * (3 * H);
           const gx0Row = t * B * (3 * H) + b * (3 * H);
           for (let i = 0; i < 3 * H; i++) {
             // grad of: rh = gr .* ((u - mean(u)) / sqrt(var(u) + eps)) + rb
-            const du = s28[s28Row + i]! + s36[s36Row + i]!;
-            s0[s0Row + i] = du;
+            const du = scratch28[scratch28Row + i]! + scratch36[scratch36Row + i]!;
+            scratch0[scratch0Row + i] = du;
             // grad of: wx = gx .* ((a - mean(a)) / sqrt(var(a) + eps)) + b
-            const da = s30[s30Row + i]! + s37[s37Row + i]!;
+            const da = scratch30[scratch30Row + i]! + scratch37[scratch37Row + i]!;
             gx0[gx0Row + i] = da;
           }
         }
       }
 
       // d(dh) from R
-      mm.NN(B, 3 * H, H, s0, 0, 3 * H, p, o_R, carry_h, 0, H, false);
-      // loop 15 (f32_15, f64_15 in the cell's .wat)
-      if (wl) wl(15, B, [H, at(s15, 0), H, at(carry_h, 0), H]);
+      mm.NN(B, 3 * H, H, scratch0, 0, 3 * H, p, o_R, carry_h, 0, H, false);
+      // loop 15: f32_15 and f64_15 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(15, B, [
+          H, // $n
+          at(scratch15, 0), // $scratch15
+          H, // $scratch15_stride
+          at(carry_h, 0), // $carry_h
+          H, // $carry_h_stride
+        ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s15Row = b * H;
+          const scratch15Row = b * H;
           const carry_hRow = b * H;
           for (let i = 0; i < H; i++) {
-            carry_h[carry_hRow + i]! += s15[s15Row + i]!;
+            carry_h[carry_hRow + i]! += scratch15[scratch15Row + i]!;
           }
         }
       }
 
       // dR
-      mm.TN(3 * H, H, B, s0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_R, true);
+      mm.TN(3 * H, H, B, scratch0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_R, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
@@ -1748,9 +1866,9 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     // grad of: a  = K*x
     for (let b = 0; b < T * B; b++)
       for (let j = 0; j < D; j++) {
-        let s = 0;
-        for (let i = 0; i < 3 * H; i++) s += p[o_K + i * D + j]! * gx0[b * (3 * H) + i]!;
-        dx_1[b * D + j] = s;
+        let sum = 0;
+        for (let i = 0; i < 3 * H; i++) sum += p[o_K + i * D + j]! * gx0[b * (3 * H) + i]!;
+        dx_1[b * D + j] = sum;
       }
 
     dhPrev0.set(carry_h);
@@ -1760,6 +1878,16 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };
+}
+
+/** The float64 kernels for batch B and T steps (see kernel64). */
+export function createKernel64(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float64Array> {
+  return kernel64(64, Float64Array, { NT: gemmNT64, NN: gemmNN64, TN: gemmTN64 }, sizes, B, T, options);
+}
+
+/** The float32 kernels for batch B and T steps (see kernel32). */
+export function createKernel32(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float32Array> {
+  return kernel32(32, Float32Array, { NT: gemmNT32, NN: gemmNN32, TN: gemmTN32 }, sizes, B, T, options);
 }
 
 /** One step (forward from the state to the next, backward from the next state's gradient): the kernels with T = 1. */
@@ -1793,166 +1921,149 @@ const LOOPS_WASM: LoopsModuleSource = {
     { vector: true, splittable: true },
   ],
   binary: [
-    "AGFzbQEAAAABsQEJYAF7AXtgB39/f39/f38AYAt/f39/f39/f39/fwBgE39/f39/f39/f39/f39/f39/f38AYBl/f39/f39/f39/",
-    "f39/f39/f39/f39/f39/AGAKf39/f39/f39/fwBgD39/f39/f39/f39/f39/fwBgJX9/f39/f39/f39/f39/f39/f39/f39/f39/",
-    "f39/f39/f39/f38AYBd/f39/f39/f39/f39/f39/f39/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMlJAAAAQICAwECBAUGBAcG",
-    "CAIGAQAAAQICAwECBAUGBAcGCAIGAQeNAiAFZjMyXzAAAgVmMzJfMQADBWYzMl8yAAQFZjMyXzMABQVmMzJfNAAGBWYzMl81AAcF",
-    "ZjMyXzYACAVmMzJfNwAJBWYzMl84AAoFZjMyXzkACwZmMzJfMTAADAZmMzJfMTEADQZmMzJfMTIADgZmMzJfMTMADwZmMzJfMTQA",
-    "EAZmMzJfMTUAEQVmNjRfMAAUBWY2NF8xABUFZjY0XzIAFgVmNjRfMwAXBWY2NF80ABgFZjY0XzUAGQVmNjRfNgAaBWY2NF83ABsF",
-    "ZjY0XzgAHAVmNjRfOQAdBmY2NF8xMAAeBmY2NF8xMQAfBmY2NF8xMgAgBmY2NF8xMwAhBmY2NF8xNAAiBmY2NF8xNQAjCoRYJOgD",
-    "AQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5AQ1QOQENUDkBDVA5IAAgAP0MO6q4PzuquD87qrg/",
-    "O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMAAJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH9",
-    "5QEgAv0Mg4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImI",
-    "CDz95AEgAf3mAf0Mq6oqPauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/AAAA",
-    "PwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9",
-    "DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKx",
-    "QhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9UguEAgECeyAA/QzRDV290Q1dvdENXb3RDV29IAAgAP3mASIB/eYB",
-    "/QyJiAg+iYgIPomICD6JiAg+/eQBIAH95gH9DKuqqr6rqqq+q6qqvquqqr795AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kAf3m",
-    "Af0MAACAPwAAgD8AAIA/AACAP/0MAAAAQAAAAEAAAABAAAAAQP0MAAAAQAAAAEAAAABAAAAAQCAA/eABIgL95gEQAP0MAACAPwAA",
-    "gD8AAIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1D/VIgAv0MzczMPc3MzD3NzMw9zczMPf1D/VIL",
-    "NwADQCAAIAFORQRAIAUgACAGbEECdGogAiAAIANsQQJ0aioCACAEspU4AgAgAEEBaiEADAELCwvpAQMHfwF7AX0DQCAAIAFORQRA",
-    "IAMgACAEbEECdGohDSAFIAAgBmxBAnRqIQ4gByAAIAhsQQJ0aiEPIAkgACAKbEECdGohECACIAJBA3FrIRFBACELA0AgCyARTkUE",
-    "QCALQQJ0IgwgDWr9AAQAIA79CQIA/eUBIRIgDCAPaiAS/QsEACAMIBBqIBIgEv3mAf0LBAAgC0EEaiELDAELCwNAIAIgC0xFBEAg",
-    "C0ECdCIMIA1qKgIAIA4qAgCTIRMgDCAPaiATOAIAIAwgEGogEyATlDgCACALQQFqIQsMAQsLIABBAWohAAwBCwsLYQEBfQNAIAAg",
-    "AU5FBEAgBSAAIAZsQQJ0aiACIAAgA2xBAnRqKgIAIASyIguVQ6zFJzeSkTgCACAJIAAgCmxBAnRqIAcgACAIbEECdGoqAgAgC5U4",
-    "AgAgAEEBaiEADAELCwvnAgMKfwF7AX0DQCAAIAFORQRAIAQgACAFbEECdGohFSAGIAAgB2xBAnRqIRYgCSAAIApsQQJ0aiEXIAsg",
-    "ACAMbEECdGohGCANIAAgDmxBAnRqIRkgDyAAIBBsQQJ0aiEaIBEgACASbEECdGohGyACIAJBA3FrIRxBACEUA0AgFCAcTkUEQCAU",
-    "QQJ0IhMgF2ogAyATav0ABAAgEyAVav0ABAAgFv0JAgD95wH95gEgCCATav0ABAD95AH9CwQAIBMgGmogEyAYav0ABAAgGf0JAgD9",
-    "5QEiHf0LBAAgEyAbaiAdIB395gH9CwQAIBRBBGohFAwBCwsDQCACIBRMRQRAIBRBAnQiEyAXaiADIBNqKgIAIBMgFWoqAgAgFioC",
-    "AJWUIAggE2oqAgCSOAIAIBMgGmogEyAYaioCACAZKgIAkyIeOAIAIBMgG2ogHiAelDgCACAUQQFqIRQMAQsLIABBAWohAAwBCwsL",
-    "PgADQCAAIAFORQRAIAUgACAGbEECdGogAiAAIANsQQJ0aioCACAEspVDrMUnN5KROAIAIABBAWohAAwBCwsL3QEBBn8DQCAAIAFO",
-    "RQRAIAQgACAFbEECdGohDSAGIAAgB2xBAnRqIQ4gCSAAIApsQQJ0aiEPIAIgAkEDcWshEEEAIQsDQCALIBBORQRAIAtBAnQiDCAP",
-    "aiADIAxq/QAEACAMIA1q/QAEACAO/QkCAP3nAf3mASAIIAxq/QAEAP3kAf0LBAAgC0EEaiELDAELCwNAIAIgC0xFBEAgC0ECdCIM",
-    "IA9qIAMgDGoqAgAgDCANaioCACAOKgIAlZQgCCAMaioCAJI4AgAgC0EBaiELDAELCyAAQQFqIQAMAQsLC48FAw5/AnsCfQNAIAAg",
-    "AU5FBEAgAyAAIARsQQJ0aiEbIAUgACAGbEECdGohHCAHIAAgCGxBAnRqIR0gCSAAIApsQQJ0aiEeIAsgACAMbEECdGohHyANIAAg",
-    "DmxBAnRqISAgDyAAIBBsQQJ0aiEhIBEgACASbEECdGohIiATIAAgFGxBAnRqISMgFSAAIBZsQQJ0aiEkIBcgACAYbEECdGohJSAC",
-    "IAJBA3FrISZBACEaA0AgGiAmTkUEQP0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAaQQJ0IhkgG2r9AAQAIBkg",
-    "HGr9AAQA/eQB/eEBEAD95AH95wEhJyAZIB1qICf9CwQAIBkgIGr9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8g",
-    "GSAeav0ABAAgGSAfav0ABAD95AH94QEQAP3kAf3nASIo/QsEACAZICNqIBkgIWr9AAQAICggGSAiav0ABAD95gH95AEQASIo/QsE",
-    "ACAZICVqICcgGSAkav0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gJ/3lASAo/eYB/eQB/QsEACAaQQRqIRoMAQsLA0AgAiAaTEUE",
-    "QEMAAIA/IBpBAnQiGSAbaioCACAZIBxqKgIAkoz9ExAA/R8AQwAAgD+SlSEpIBkgHWogKTgCACAZICBqQwAAgD8gGSAeaioCACAZ",
-    "IB9qKgIAkoz9ExAA/R8AQwAAgD+SlSIqOAIAIBkgI2ogGSAhaioCACAqIBkgImoqAgCUkv0TEAH9HwAiKjgCACAZICVqICkgGSAk",
-    "aioCAJRDAACAPyApkyAqlJI4AgAgGkEBaiEaDAELCyAAQQFqIQAMAQsLC1sAA0AgACABTkUEQCAEIAAgBWxBAnRqIAIgACADbEEC",
-    "dGoqAgBDAAAAQJQ4AgAgCCAAIAlsQQJ0aiAGIAAgB2xBAnRqKgIAQwAAAECUOAIAIABBAWohAAwBCwsLiwIBCX8DQCAAIAFORQRA",
-    "IAMgACAEbEECdGohESAFIAAgBmxBAnRqIRIgByAAIAhsQQJ0aiETIAkgACAKbEECdGohFCALIAAgDGxBAnRqIRUgDSAAIA5sQQJ0",
-    "aiEWIAIgAkEDcWshF0EAIQ8DQCAPIBdORQRAIA9BAnQiECATaiAQIBFq/QAEACAS/QkCAP3nAf0LBAAgECAWaiAQIBRq/QAEACAV",
-    "/QkCAP3nAf0LBAAgD0EEaiEPDAELCwNAIAIgD0xFBEAgD0ECdCIQIBNqIBAgEWoqAgAgEioCAJU4AgAgECAWaiAQIBRqKgIAIBUq",
-    "AgCVOAIAIA9BAWohDwwBCwsgAEEBaiEADAELCwvBBQMOfwJ7An0DQCAAIAFORQRAIAMgACAEbEECdGohGyAFIAAgBmxBAnRqIRwg",
-    "ByAAIAhsQQJ0aiEeIAkgACAKbEECdGohHyALIAAgDGxBAnRqIR0gDSAAIA5sQQJ0aiEgIA8gACAQbEECdGohISARIAAgEmxBAnRq",
-    "ISIgEyAAIBRsQQJ0aiEjIBUgACAWbEECdGohJCAXIAAgGGxBAnRqISUgAiACQQNxayEmQQAhGgNAIBogJk5FBED9DAAAgD8AAIA/",
-    "AACAPwAAgD8gGkECdCIZIBtq/QAEAP3lASEoIBkgH2ogGSAcav0ABAAgKP3mAf0MAACAPwAAgD8AAIA/AACAPyAZIB5q/QAEACIn",
-    "ICf95gH95QH95gEiJ/0LBAAgGSAgaiAnIBkgHWr9AAQA/eYB/QsEACAZICJqICcgGSAhav0ABAD95gEgGSAdav0ABAD9DAAAgD8A",
-    "AIA/AACAPwAAgD8gGSAdav0ABAD95QH95gH95gH9CwQAIBkgJGogGSAcav0ABAAgGSAjav0ABAAgGSAeav0ABAD95QH95gEgGSAb",
-    "av0ABAAgKP3mAf3mAf0LBAAgGSAlaiAZIBxq/QAEACAZIBtq/QAEAP3mAf0LBAAgGkEEaiEaDAELCwNAIAIgGkxFBEBDAACAPyAa",
-    "QQJ0IhkgG2oqAgCTISogGSAfaiAZIBxqKgIAICqUQwAAgD8gGSAeaioCACIpICmUk5QiKTgCACAZICBqICkgGSAdaioCAJQ4AgAg",
-    "GSAiaiApIBkgIWoqAgCUIBkgHWoqAgBDAACAPyAZIB1qKgIAk5SUOAIAIBkgJGogGSAcaioCACAZICNqKgIAIBkgHmoqAgCTlCAZ",
-    "IBtqKgIAICqUlDgCACAZICVqIBkgHGoqAgAgGSAbaioCAJQ4AgAgGkEBaiEaDAELCyAAQQFqIQAMAQsLC5sGAxN/AnsCfQNAIAAg",
-    "AU5FBEAgAyAAIARsQQJ0aiEtIAUgACAGbEECdGohJyAHIAAgCGxBAnRqISggCSAAIApsQQJ0aiEuIAwgACANbEECdGohKSAOIAAg",
-    "D2xBAnRqIS8gECAAIBFsQQJ0aiEqIBIgACATbEECdGohMCAUIAAgFWxBAnRqITEgFiAAIBdsQQJ0aiEyIBggACAZbEECdGohKyAa",
-    "IAAgG2xBAnRqITMgHCAAIB1sQQJ0aiE0IB8gACAgbEECdGohLCAhIAAgImxBAnRqITUgIyAAICRsQQJ0aiE2IAIgAkEDcWshN0EA",
-    "ISYDQCAmIDdORQRAICZBAnQiJSAtav0ABAAgJSAnav0ABAD95AEgJSAoav0ABAD95AEhOCAlIC5qIDj9CwQAICUgL2ogOCALICVq",
-    "/QAEAP3mASI5ICn9CQIA/ecB/QsEACAlIDBqIDkgJSAqav0ABAD95gEgKf0JAgD95wH94QH9CwQAICUgMmogJSAnav0ABAAgJSAx",
-    "av0ABAD95AEgJSAoav0ABAD95AEiOf0LBAAgJSAzaiA5ICUgK2r9AAQA/eYB/QsEACAlIDRqIDggJSAqav0ABAD95gH9CwQAICUg",
-    "NWogOSAeICVq/QAEAP3mASI4ICz9CQIA/ecB/QsEACAlIDZqIDggJSArav0ABAD95gEgLP0JAgD95wH94QH9CwQAICZBBGohJgwB",
-    "CwsDQCACICZMRQRAICZBAnQiJSAtaioCACAlICdqKgIAkiAlIChqKgIAkiE6ICUgLmogOjgCACAlIC9qIDogCyAlaioCAJQiOyAp",
-    "KgIAlTgCACAlIDBqIDsgJSAqaioCAJQgKSoCAJWMOAIAICUgMmogJSAnaioCACAlIDFqKgIAkiAlIChqKgIAkiI7OAIAICUgM2og",
-    "OyAlICtqKgIAlDgCACAlIDRqIDogJSAqaioCAJQ4AgAgJSA1aiA7IB4gJWoqAgCUIjogLCoCAJU4AgAgJSA2aiA6ICUgK2oqAgCU",
-    "ICwqAgCVjDgCACAmQQFqISYMAQsLIABBAWohAAwBCwsLeAEBfQNAIAAgAU5FBEAgByAAIAhsQQJ0aiACIAAgA2xBAnRqKgIAIAQg",
-    "ACAFbEECdGoqAgCVIAayIg+VOAIAIA0gACAObEECdGogCSAAIApsQQJ0aioCACALIAAgDGxBAnRqKgIAlSAPlTgCACAAQQFqIQAM",
-    "AQsLC+0DAw1/AXsBfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEZIAUgACAGbEECdGohGiAHIAAgCGxBAnRqIRsgCSAAIApsQQJ0aiEc",
-    "IAsgACAMbEECdGohHSANIAAgDmxBAnRqIR4gDyAAIBBsQQJ0aiEfIBEgACASbEECdGohICATIAAgFGxBAnRqISEgFSAAIBZsQQJ0",
-    "aiEiIAIgAkEDcWshI0EAIRgDQCAYICNORQRAIBhBAnQiFyAZav0ABAD9DAAAAEAAAABAAAAAQAAAAEAgFyAaav0ABAAgFyAbav0A",
-    "BAD95gH95gH95AEhJCAXIBxqICT9CwQAIBcgHWogJP3hAf0LBAAgFyAhaiAXIB5q/QAEAP0MAAAAQAAAAEAAAABAAAAAQCAXIB9q",
-    "/QAEACAXICBq/QAEAP3mAf3mAf3kASIk/QsEACAXICJqICT94QH9CwQAIBhBBGohGAwBCwsDQCACIBhMRQRAIBhBAnQiFyAZaioC",
-    "ACAXIBpqKgIAIBcgG2oqAgCUQwAAAECUkiElIBcgHGogJTgCACAXIB1qICWMOAIAIBcgIWogFyAeaioCACAXIB9qKgIAIBcgIGoq",
-    "AgCUQwAAAECUkiIlOAIAIBcgImogJYw4AgAgGEEBaiEYDAELCyAAQQFqIQAMAQsLC1oBAX0DQCAAIAFORQRAIAUgACAGbEECdGog",
-    "AiAAIANsQQJ0aioCACAEsiILlTgCACAJIAAgCmxBAnRqIAcgACAIbEECdGoqAgAgC5U4AgAgAEEBaiEADAELCwuXAgEJfwNAIAAg",
-    "AU5FBEAgAyAAIARsQQJ0aiERIAUgACAGbEECdGohEiAHIAAgCGxBAnRqIRMgCSAAIApsQQJ0aiEUIAsgACAMbEECdGohFSANIAAg",
-    "DmxBAnRqIRYgAiACQQNxayEXQQAhEANAIBAgF05FBEAgEEECdCIPIBNqIA8gEWr9AAQAIA8gEmr9AAQA/eQB/QsEACAPIBZqIA8g",
-    "FGr9AAQAIA8gFWr9AAQA/eQB/QsEACAQQQRqIRAMAQsLA0AgAiAQTEUEQCAQQQJ0Ig8gE2ogDyARaioCACAPIBJqKgIAkjgCACAP",
-    "IBZqIA8gFGoqAgAgDyAVaioCAJI4AgAgEEEBaiEQDAELCyAAQQFqIQAMAQsLC6wBAQV/A0AgACABTkUEQCADIAAgBGxBAnRqIQog",
-    "BSAAIAZsQQJ0aiEJIAIgAkEDcWshC0EAIQcDQCAHIAtORQRAIAdBAnQiCCAJaiAIIAlq/QAEACAIIApq/QAEAP3kAf0LBAAgB0EE",
-    "aiEHDAELCwNAIAIgB0xFBEAgB0ECdCIIIAlqIAggCWoqAgAgCCAKaioCAJI4AgAgB0EBaiEHDAELCyAAQQFqIQAMAQsLC4sFAQJ7",
-    "/QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAAAADwfwAAAAAAAPB//QwJbagTRhLmPQltqBNGEuY9IAAgAP0M/oIrZUcV9z/+gitlRxX3",
-    "P/3yAf2UAf0MAAAAAAAwkcAAAAAAADCRwP31Af0MAAAAAAAwkUAAAAAAADCRQP30ASIC/QwAAOD+Qi7mPwAA4P5CLuY//fIB/fEB",
-    "IAL9DHY8eTXvOeo9djx5Ne856j398gH98QEiAf3yAf0MmNj479juIT6Y2Pjv2O4hPv3wASAB/fIB/QzkRPVnReZaPuRE9WdF5lo+",
-    "/fABIAH98gH9DFyfeLdPfpI+XJ94t09+kj798AEgAf3yAf0MNMdWpeMdxz40x1al4x3HPv3wASAB/fIB/QwaoAEaoAH6PhqgARqg",
-    "Afo+/fABIAH98gH9DBqgARqgASo/GqABGqABKj/98AEgAf3yAf0MF2zBFmzBVj8XbMEWbMFWP/3wASAB/fIB/QwRERERERGBPxER",
-    "EREREYE//fABIAH98gH9DFVVVVVVVaU/VVVVVVVVpT/98AEgAf3yAf0MVVVVVVVVxT9VVVVVVVXFP/3wASAB/fIB/QwAAAAAAADg",
-    "PwAAAAAAAOA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAC/fwBIgFBAf2s",
-    "ASIC/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgASAC/bEB/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEg",
-    "AP0M7zn6/kIuhkDvOfr+Qi6GQP1K/VIgAP0MUjAt1RBJh8BSMC3VEEmHwP1J/VIL7AIBAnsgAP0M43UrRTbaV7/jdStFNtpXvyAA",
-    "IAD98gEiAf3yAf0M4H0VDj1tbT/gfRUOPW1tP/3wASAB/fIB/Qw9wuZV4yaCvz3C5lXjJoK//fABIAH98gH9DPoQLIj0ZJY/+hAs",
-    "iPRklj/98AEgAf3yAf0MHLqhG7qhq78cuqEbuqGrv/3wASAB/fIB/QwRERERERHBPxEREREREcE//fABIAH98gH9DFVVVVVVVdW/",
-    "VVVVVVVV1b/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wAf3yAf0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAEAAAAAAAAAA",
-    "QP0MAAAAAAAAAEAAAAAAAAAAQCAA/ewBIgL98gEQEv0MAAAAAAAA8D8AAAAAAADwP/3wAf3zAf3xASIB/e0BIAEgAP0MAAAAAAAA",
-    "AAAAAAAAAAAAAP1J/VIgAv0MmpmZmZmZuT+amZmZmZm5P/1J/VILNwADQCAAIAFORQRAIAUgACAGbEEDdGogAiAAIANsQQN0aisD",
-    "ACAEt6M5AwAgAEEBaiEADAELCwvpAQMHfwF7AXwDQCAAIAFORQRAIAMgACAEbEEDdGohDSAFIAAgBmxBA3RqIQ4gByAAIAhsQQN0",
-    "aiEPIAkgACAKbEEDdGohECACIAJBAXFrIRFBACELA0AgCyARTkUEQCALQQN0IgwgDWr9AAQAIA79CgMA/fEBIRIgDCAPaiAS/QsE",
-    "ACAMIBBqIBIgEv3yAf0LBAAgC0ECaiELDAELCwNAIAIgC0xFBEAgC0EDdCIMIA1qKwMAIA4rAwChIRMgDCAPaiATOQMAIAwgEGog",
-    "EyATojkDACALQQFqIQsMAQsLIABBAWohAAwBCwsLZQEBfANAIAAgAU5FBEAgBSAAIAZsQQN0aiACIAAgA2xBA3RqKwMAIAS3Iguj",
-    "RPFo44i1+OQ+oJ85AwAgCSAAIApsQQN0aiAHIAAgCGxBA3RqKwMAIAujOQMAIABBAWohAAwBCwsL5wIDCn8BewF8A0AgACABTkUE",
-    "QCAEIAAgBWxBA3RqIRUgBiAAIAdsQQN0aiEWIAkgACAKbEEDdGohFyALIAAgDGxBA3RqIRggDSAAIA5sQQN0aiEZIA8gACAQbEED",
-    "dGohGiARIAAgEmxBA3RqIRsgAiACQQFxayEcQQAhFANAIBQgHE5FBEAgFEEDdCITIBdqIAMgE2r9AAQAIBMgFWr9AAQAIBb9CgMA",
-    "/fMB/fIBIAggE2r9AAQA/fAB/QsEACATIBpqIBMgGGr9AAQAIBn9CgMA/fEBIh39CwQAIBMgG2ogHSAd/fIB/QsEACAUQQJqIRQM",
-    "AQsLA0AgAiAUTEUEQCAUQQN0IhMgF2ogAyATaisDACATIBVqKwMAIBYrAwCjoiAIIBNqKwMAoDkDACATIBpqIBMgGGorAwAgGSsD",
-    "AKEiHjkDACATIBtqIB4gHqI5AwAgFEEBaiEUDAELCyAAQQFqIQAMAQsLC0IAA0AgACABTkUEQCAFIAAgBmxBA3RqIAIgACADbEED",
-    "dGorAwAgBLejRPFo44i1+OQ+oJ85AwAgAEEBaiEADAELCwvdAQEGfwNAIAAgAU5FBEAgBCAAIAVsQQN0aiENIAYgACAHbEEDdGoh",
-    "DiAJIAAgCmxBA3RqIQ8gAiACQQFxayEQQQAhCwNAIAsgEE5FBEAgC0EDdCIMIA9qIAMgDGr9AAQAIAwgDWr9AAQAIA79CgMA/fMB",
-    "/fIBIAggDGr9AAQA/fAB/QsEACALQQJqIQsMAQsLA0AgAiALTEUEQCALQQN0IgwgD2ogAyAMaisDACAMIA1qKwMAIA4rAwCjoiAI",
-    "IAxqKwMAoDkDACALQQFqIQsMAQsLIABBAWohAAwBCwsLowUDDn8CewJ8A0AgACABTkUEQCADIAAgBGxBA3RqIRsgBSAAIAZsQQN0",
-    "aiEcIAcgACAIbEEDdGohHSAJIAAgCmxBA3RqIR4gCyAAIAxsQQN0aiEfIA0gACAObEEDdGohICAPIAAgEGxBA3RqISEgESAAIBJs",
-    "QQN0aiEiIBMgACAUbEEDdGohIyAVIAAgFmxBA3RqISQgFyAAIBhsQQN0aiElIAIgAkEBcWshJkEAIRoDQCAaICZORQRA/QwAAAAA",
-    "AADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/IBpBA3QiGSAbav0ABAAgGSAcav0ABAD98AH97QEQEv3wAf3zASEnIBkgHWog",
-    "J/0LBAAgGSAgav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAZIB5q/QAEACAZIB9q/QAEAP3wAf3tARAS/fAB",
-    "/fMBIij9CwQAIBkgI2ogGSAhav0ABAAgKCAZICJq/QAEAP3yAf3wARATIij9CwQAIBkgJWogJyAZICRq/QAEAP3yAf0MAAAAAAAA",
-    "8D8AAAAAAADwPyAn/fEBICj98gH98AH9CwQAIBpBAmohGgwBCwsDQCACIBpMRQRARAAAAAAAAPA/IBpBA3QiGSAbaisDACAZIBxq",
-    "KwMAoJr9FBAS/SEARAAAAAAAAPA/oKMhKSAZIB1qICk5AwAgGSAgakQAAAAAAADwPyAZIB5qKwMAIBkgH2orAwCgmv0UEBL9IQBE",
-    "AAAAAAAA8D+goyIqOQMAIBkgI2ogGSAhaisDACAqIBkgImorAwCioP0UEBP9IQAiKjkDACAZICVqICkgGSAkaisDAKJEAAAAAAAA",
-    "8D8gKaEgKqKgOQMAIBpBAWohGgwBCwsgAEEBaiEADAELCwtjAANAIAAgAU5FBEAgBCAAIAVsQQN0aiACIAAgA2xBA3RqKwMARAAA",
-    "AAAAAABAojkDACAIIAAgCWxBA3RqIAYgACAHbEEDdGorAwBEAAAAAAAAAECiOQMAIABBAWohAAwBCwsLiwIBCX8DQCAAIAFORQRA",
-    "IAMgACAEbEEDdGohESAFIAAgBmxBA3RqIRIgByAAIAhsQQN0aiETIAkgACAKbEEDdGohFCALIAAgDGxBA3RqIRUgDSAAIA5sQQN0",
-    "aiEWIAIgAkEBcWshF0EAIQ8DQCAPIBdORQRAIA9BA3QiECATaiAQIBFq/QAEACAS/QoDAP3zAf0LBAAgECAWaiAQIBRq/QAEACAV",
-    "/QoDAP3zAf0LBAAgD0ECaiEPDAELCwNAIAIgD0xFBEAgD0EDdCIQIBNqIBAgEWorAwAgEisDAKM5AwAgECAWaiAQIBRqKwMAIBUr",
-    "AwCjOQMAIA9BAWohDwwBCwsgAEEBaiEADAELCwvNBQMOfwJ7AnwDQCAAIAFORQRAIAMgACAEbEEDdGohGyAFIAAgBmxBA3RqIRwg",
-    "ByAAIAhsQQN0aiEeIAkgACAKbEEDdGohHyALIAAgDGxBA3RqIR0gDSAAIA5sQQN0aiEgIA8gACAQbEEDdGohISARIAAgEmxBA3Rq",
-    "ISIgEyAAIBRsQQN0aiEjIBUgACAWbEEDdGohJCAXIAAgGGxBA3RqISUgAiACQQFxayEmQQAhGgNAIBogJk5FBED9DAAAAAAAAPA/",
-    "AAAAAAAA8D8gGkEDdCIZIBtq/QAEAP3xASEoIBkgH2ogGSAcav0ABAAgKP3yAf0MAAAAAAAA8D8AAAAAAADwPyAZIB5q/QAEACIn",
-    "ICf98gH98QH98gEiJ/0LBAAgGSAgaiAnIBkgHWr9AAQA/fIB/QsEACAZICJqICcgGSAhav0ABAD98gEgGSAdav0ABAD9DAAAAAAA",
-    "APA/AAAAAAAA8D8gGSAdav0ABAD98QH98gH98gH9CwQAIBkgJGogGSAcav0ABAAgGSAjav0ABAAgGSAeav0ABAD98QH98gEgGSAb",
-    "av0ABAAgKP3yAf3yAf0LBAAgGSAlaiAZIBxq/QAEACAZIBtq/QAEAP3yAf0LBAAgGkECaiEaDAELCwNAIAIgGkxFBEBEAAAAAAAA",
-    "8D8gGkEDdCIZIBtqKwMAoSEqIBkgH2ogGSAcaisDACAqokQAAAAAAADwPyAZIB5qKwMAIikgKaKhoiIpOQMAIBkgIGogKSAZIB1q",
-    "KwMAojkDACAZICJqICkgGSAhaisDAKIgGSAdaisDAEQAAAAAAADwPyAZIB1qKwMAoaKiOQMAIBkgJGogGSAcaisDACAZICNqKwMA",
-    "IBkgHmorAwChoiAZIBtqKwMAICqiojkDACAZICVqIBkgHGorAwAgGSAbaisDAKI5AwAgGkEBaiEaDAELCyAAQQFqIQAMAQsLC5sG",
-    "AxN/AnsCfANAIAAgAU5FBEAgAyAAIARsQQN0aiEtIAUgACAGbEEDdGohJyAHIAAgCGxBA3RqISggCSAAIApsQQN0aiEuIAwgACAN",
-    "bEEDdGohKSAOIAAgD2xBA3RqIS8gECAAIBFsQQN0aiEqIBIgACATbEEDdGohMCAUIAAgFWxBA3RqITEgFiAAIBdsQQN0aiEyIBgg",
-    "ACAZbEEDdGohKyAaIAAgG2xBA3RqITMgHCAAIB1sQQN0aiE0IB8gACAgbEEDdGohLCAhIAAgImxBA3RqITUgIyAAICRsQQN0aiE2",
-    "IAIgAkEBcWshN0EAISYDQCAmIDdORQRAICZBA3QiJSAtav0ABAAgJSAnav0ABAD98AEgJSAoav0ABAD98AEhOCAlIC5qIDj9CwQA",
-    "ICUgL2ogOCALICVq/QAEAP3yASI5ICn9CgMA/fMB/QsEACAlIDBqIDkgJSAqav0ABAD98gEgKf0KAwD98wH97QH9CwQAICUgMmog",
-    "JSAnav0ABAAgJSAxav0ABAD98AEgJSAoav0ABAD98AEiOf0LBAAgJSAzaiA5ICUgK2r9AAQA/fIB/QsEACAlIDRqIDggJSAqav0A",
-    "BAD98gH9CwQAICUgNWogOSAeICVq/QAEAP3yASI4ICz9CgMA/fMB/QsEACAlIDZqIDggJSArav0ABAD98gEgLP0KAwD98wH97QH9",
-    "CwQAICZBAmohJgwBCwsDQCACICZMRQRAICZBA3QiJSAtaisDACAlICdqKwMAoCAlIChqKwMAoCE6ICUgLmogOjkDACAlIC9qIDog",
-    "CyAlaisDAKIiOyApKwMAozkDACAlIDBqIDsgJSAqaisDAKIgKSsDAKOaOQMAICUgMmogJSAnaisDACAlIDFqKwMAoCAlIChqKwMA",
-    "oCI7OQMAICUgM2ogOyAlICtqKwMAojkDACAlIDRqIDogJSAqaisDAKI5AwAgJSA1aiA7IB4gJWorAwCiIjogLCsDAKM5AwAgJSA2",
-    "aiA6ICUgK2orAwCiICwrAwCjmjkDACAmQQFqISYMAQsLIABBAWohAAwBCwsLeAEBfANAIAAgAU5FBEAgByAAIAhsQQN0aiACIAAg",
-    "A2xBA3RqKwMAIAQgACAFbEEDdGorAwCjIAa3Ig+jOQMAIA0gACAObEEDdGogCSAAIApsQQN0aisDACALIAAgDGxBA3RqKwMAoyAP",
-    "ozkDACAAQQFqIQAMAQsLC/UDAw1/AXsBfANAIAAgAU5FBEAgAyAAIARsQQN0aiEZIAUgACAGbEEDdGohGiAHIAAgCGxBA3RqIRsg",
-    "CSAAIApsQQN0aiEcIAsgACAMbEEDdGohHSANIAAgDmxBA3RqIR4gDyAAIBBsQQN0aiEfIBEgACASbEEDdGohICATIAAgFGxBA3Rq",
-    "ISEgFSAAIBZsQQN0aiEiIAIgAkEBcWshI0EAIRgDQCAYICNORQRAIBhBA3QiFyAZav0ABAD9DAAAAAAAAABAAAAAAAAAAEAgFyAa",
-    "av0ABAAgFyAbav0ABAD98gH98gH98AEhJCAXIBxqICT9CwQAIBcgHWogJP3tAf0LBAAgFyAhaiAXIB5q/QAEAP0MAAAAAAAAAEAA",
-    "AAAAAAAAQCAXIB9q/QAEACAXICBq/QAEAP3yAf3yAf3wASIk/QsEACAXICJqICT97QH9CwQAIBhBAmohGAwBCwsDQCACIBhMRQRA",
-    "IBhBA3QiFyAZaisDACAXIBpqKwMAIBcgG2orAwCiRAAAAAAAAABAoqAhJSAXIBxqICU5AwAgFyAdaiAlmjkDACAXICFqIBcgHmor",
-    "AwAgFyAfaisDACAXICBqKwMAokQAAAAAAAAAQKKgIiU5AwAgFyAiaiAlmjkDACAYQQFqIRgMAQsLIABBAWohAAwBCwsLWgEBfANA",
-    "IAAgAU5FBEAgBSAAIAZsQQN0aiACIAAgA2xBA3RqKwMAIAS3IgujOQMAIAkgACAKbEEDdGogByAAIAhsQQN0aisDACALozkDACAA",
-    "QQFqIQAMAQsLC5cCAQl/A0AgACABTkUEQCADIAAgBGxBA3RqIREgBSAAIAZsQQN0aiESIAcgACAIbEEDdGohEyAJIAAgCmxBA3Rq",
-    "IRQgCyAAIAxsQQN0aiEVIA0gACAObEEDdGohFiACIAJBAXFrIRdBACEQA0AgECAXTkUEQCAQQQN0Ig8gE2ogDyARav0ABAAgDyAS",
-    "av0ABAD98AH9CwQAIA8gFmogDyAUav0ABAAgDyAVav0ABAD98AH9CwQAIBBBAmohEAwBCwsDQCACIBBMRQRAIBBBA3QiDyATaiAP",
-    "IBFqKwMAIA8gEmorAwCgOQMAIA8gFmogDyAUaisDACAPIBVqKwMAoDkDACAQQQFqIRAMAQsLIABBAWohAAwBCwsLrAEBBX8DQCAA",
-    "IAFORQRAIAMgACAEbEEDdGohCiAFIAAgBmxBA3RqIQkgAiACQQFxayELQQAhBwNAIAcgC05FBEAgB0EDdCIIIAlqIAggCWr9AAQA",
-    "IAggCmr9AAQA/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IgggCWogCCAJaisDACAIIApqKwMAoDkDACAHQQFqIQcM",
-    "AQsLIABBAWohAAwBCwsLAJMCBG5hbWUBiwIkAAVleHAzMgEGdGFuaDMyAgVmMzJfMAMFZjMyXzEEBWYzMl8yBQVmMzJfMwYFZjMy",
-    "XzQHBWYzMl81CAVmMzJfNgkFZjMyXzcKBWYzMl84CwVmMzJfOQwGZjMyXzEwDQZmMzJfMTEOBmYzMl8xMg8GZjMyXzEzEAZmMzJf",
-    "MTQRBmYzMl8xNRIFZXhwNjQTBnRhbmg2NBQFZjY0XzAVBWY2NF8xFgVmNjRfMhcFZjY0XzMYBWY2NF80GQVmNjRfNRoFZjY0XzYb",
-    "BWY2NF83HAVmNjRfOB0FZjY0XzkeBmY2NF8xMB8GZjY0XzExIAZmNjRfMTIhBmY2NF8xMyIGZjY0XzE0IwZmNjRfMTU=",
+    "AGFzbQEAAAABsQEJYAF7AXtgB39/f39/f38AYAt/f39/f39/f39/fwBgE39/f39/f39/f39/f39/f39/f38AYBl/f39/f39/f39/f39/f39/f39/",
+    "f39/f39/AGAKf39/f39/f39/fwBgD39/f39/f39/f39/f39/fwBgJX9/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f38AYBd/f39/",
+    "f39/f39/f39/f39/f39/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMlJAAAAQICAwECBAUGBAcGCAIGAQAAAQICAwECBAUGBAcGCAIGAQeNAiAF",
+    "ZjMyXzAAAgVmMzJfMQADBWYzMl8yAAQFZjMyXzMABQVmMzJfNAAGBWYzMl81AAcFZjMyXzYACAVmMzJfNwAJBWYzMl84AAoFZjMyXzkACwZmMzJf",
+    "MTAADAZmMzJfMTEADQZmMzJfMTIADgZmMzJfMTMADwZmMzJfMTQAEAZmMzJfMTUAEQVmNjRfMAAUBWY2NF8xABUFZjY0XzIAFgVmNjRfMwAXBWY2",
+    "NF80ABgFZjY0XzUAGQVmNjRfNgAaBWY2NF83ABsFZjY0XzgAHAVmNjRfOQAdBmY2NF8xMAAeBmY2NF8xMQAfBmY2NF8xMgAgBmY2NF8xMwAhBmY2",
+    "NF8xNAAiBmY2NF8xNQAjCoRYJOgDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5AQ1QOQENUDkBDVA5IAAgAP0M",
+    "O6q4PzuquD87qrg/O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMAAJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/9",
+    "5gH95QEgAv0Mg4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEg",
+    "Af3mAf0Mq6oqPauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0M",
+    "AACAPwAAgD8AAIA/AACAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2r",
+    "Af3mASABIAL9sQH9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C",
+    "/UP9UguEAgECeyAA/QzRDV290Q1dvdENXb3RDV29IAAgAP3mASIB/eYB/QyJiAg+iYgIPomICD6JiAg+/eQBIAH95gH9DKuqqr6rqqq+q6qqvquq",
+    "qr795AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kAf3mAf0MAACAPwAAgD8AAIA/AACAP/0MAAAAQAAAAEAAAABAAAAAQP0MAAAAQAAAAEAAAABA",
+    "AAAAQCAA/eABIgL95gEQAP0MAACAPwAAgD8AAIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1D/VIgAv0MzczMPc3M",
+    "zD3NzMw9zczMPf1D/VILNwADQCAAIAFORQRAIAUgACAGbEECdGogAiAAIANsQQJ0aioCACAEspU4AgAgAEEBaiEADAELCwvpAQMHfwF7AX0DQCAA",
+    "IAFORQRAIAMgACAEbEECdGohDSAFIAAgBmxBAnRqIQ4gByAAIAhsQQJ0aiEPIAkgACAKbEECdGohECACIAJBA3FrIRFBACELA0AgCyARTkUEQCAL",
+    "QQJ0IgwgDWr9AAQAIA79CQIA/eUBIRIgDCAPaiAS/QsEACAMIBBqIBIgEv3mAf0LBAAgC0EEaiELDAELCwNAIAIgC0xFBEAgC0ECdCIMIA1qKgIA",
+    "IA4qAgCTIRMgDCAPaiATOAIAIAwgEGogEyATlDgCACALQQFqIQsMAQsLIABBAWohAAwBCwsLYQEBfQNAIAAgAU5FBEAgBSAAIAZsQQJ0aiACIAAg",
+    "A2xBAnRqKgIAIASyIguVQ6zFJzeSkTgCACAJIAAgCmxBAnRqIAcgACAIbEECdGoqAgAgC5U4AgAgAEEBaiEADAELCwvnAgMKfwF7AX0DQCAAIAFO",
+    "RQRAIAQgACAFbEECdGohFSAGIAAgB2xBAnRqIRYgCSAAIApsQQJ0aiEXIAsgACAMbEECdGohGCANIAAgDmxBAnRqIRkgDyAAIBBsQQJ0aiEaIBEg",
+    "ACASbEECdGohGyACIAJBA3FrIRxBACEUA0AgFCAcTkUEQCAUQQJ0IhMgF2ogAyATav0ABAAgEyAVav0ABAAgFv0JAgD95wH95gEgCCATav0ABAD9",
+    "5AH9CwQAIBMgGmogEyAYav0ABAAgGf0JAgD95QEiHf0LBAAgEyAbaiAdIB395gH9CwQAIBRBBGohFAwBCwsDQCACIBRMRQRAIBRBAnQiEyAXaiAD",
+    "IBNqKgIAIBMgFWoqAgAgFioCAJWUIAggE2oqAgCSOAIAIBMgGmogEyAYaioCACAZKgIAkyIeOAIAIBMgG2ogHiAelDgCACAUQQFqIRQMAQsLIABB",
+    "AWohAAwBCwsLPgADQCAAIAFORQRAIAUgACAGbEECdGogAiAAIANsQQJ0aioCACAEspVDrMUnN5KROAIAIABBAWohAAwBCwsL3QEBBn8DQCAAIAFO",
+    "RQRAIAQgACAFbEECdGohDSAGIAAgB2xBAnRqIQ4gCSAAIApsQQJ0aiEPIAIgAkEDcWshEEEAIQsDQCALIBBORQRAIAtBAnQiDCAPaiADIAxq/QAE",
+    "ACAMIA1q/QAEACAO/QkCAP3nAf3mASAIIAxq/QAEAP3kAf0LBAAgC0EEaiELDAELCwNAIAIgC0xFBEAgC0ECdCIMIA9qIAMgDGoqAgAgDCANaioC",
+    "ACAOKgIAlZQgCCAMaioCAJI4AgAgC0EBaiELDAELCyAAQQFqIQAMAQsLC48FAw5/AnsCfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEbIAUgACAGbEEC",
+    "dGohHCAHIAAgCGxBAnRqIR0gCSAAIApsQQJ0aiEeIAsgACAMbEECdGohHyANIAAgDmxBAnRqISAgDyAAIBBsQQJ0aiEhIBEgACASbEECdGohIiAT",
+    "IAAgFGxBAnRqISMgFSAAIBZsQQJ0aiEkIBcgACAYbEECdGohJSACIAJBA3FrISZBACEaA0AgGiAmTkUEQP0MAACAPwAAgD8AAIA/AACAP/0MAACA",
+    "PwAAgD8AAIA/AACAPyAaQQJ0IhkgG2r9AAQAIBkgHGr9AAQA/eQB/eEBEAD95AH95wEhJyAZIB1qICf9CwQAIBkgIGr9DAAAgD8AAIA/AACAPwAA",
+    "gD/9DAAAgD8AAIA/AACAPwAAgD8gGSAeav0ABAAgGSAfav0ABAD95AH94QEQAP3kAf3nASIo/QsEACAZICNqIBkgIWr9AAQAICggGSAiav0ABAD9",
+    "5gH95AEQASIo/QsEACAZICVqICcgGSAkav0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gJ/3lASAo/eYB/eQB/QsEACAaQQRqIRoMAQsLA0AgAiAa",
+    "TEUEQEMAAIA/IBpBAnQiGSAbaioCACAZIBxqKgIAkoz9ExAA/R8AQwAAgD+SlSEpIBkgHWogKTgCACAZICBqQwAAgD8gGSAeaioCACAZIB9qKgIA",
+    "koz9ExAA/R8AQwAAgD+SlSIqOAIAIBkgI2ogGSAhaioCACAqIBkgImoqAgCUkv0TEAH9HwAiKjgCACAZICVqICkgGSAkaioCAJRDAACAPyApkyAq",
+    "lJI4AgAgGkEBaiEaDAELCyAAQQFqIQAMAQsLC1sAA0AgACABTkUEQCAEIAAgBWxBAnRqIAIgACADbEECdGoqAgBDAAAAQJQ4AgAgCCAAIAlsQQJ0",
+    "aiAGIAAgB2xBAnRqKgIAQwAAAECUOAIAIABBAWohAAwBCwsLiwIBCX8DQCAAIAFORQRAIAMgACAEbEECdGohESAFIAAgBmxBAnRqIRIgByAAIAhs",
+    "QQJ0aiETIAkgACAKbEECdGohFCALIAAgDGxBAnRqIRUgDSAAIA5sQQJ0aiEWIAIgAkEDcWshF0EAIQ8DQCAPIBdORQRAIA9BAnQiECATaiAQIBFq",
+    "/QAEACAS/QkCAP3nAf0LBAAgECAWaiAQIBRq/QAEACAV/QkCAP3nAf0LBAAgD0EEaiEPDAELCwNAIAIgD0xFBEAgD0ECdCIQIBNqIBAgEWoqAgAg",
+    "EioCAJU4AgAgECAWaiAQIBRqKgIAIBUqAgCVOAIAIA9BAWohDwwBCwsgAEEBaiEADAELCwvBBQMOfwJ7An0DQCAAIAFORQRAIAMgACAEbEECdGoh",
+    "GyAFIAAgBmxBAnRqIRwgByAAIAhsQQJ0aiEeIAkgACAKbEECdGohHyALIAAgDGxBAnRqIR0gDSAAIA5sQQJ0aiEgIA8gACAQbEECdGohISARIAAg",
+    "EmxBAnRqISIgEyAAIBRsQQJ0aiEjIBUgACAWbEECdGohJCAXIAAgGGxBAnRqISUgAiACQQNxayEmQQAhGgNAIBogJk5FBED9DAAAgD8AAIA/AACA",
+    "PwAAgD8gGkECdCIZIBtq/QAEAP3lASEoIBkgH2ogGSAcav0ABAAgKP3mAf0MAACAPwAAgD8AAIA/AACAPyAZIB5q/QAEACInICf95gH95QH95gEi",
+    "J/0LBAAgGSAgaiAnIBkgHWr9AAQA/eYB/QsEACAZICJqICcgGSAhav0ABAD95gEgGSAdav0ABAD9DAAAgD8AAIA/AACAPwAAgD8gGSAdav0ABAD9",
+    "5QH95gH95gH9CwQAIBkgJGogGSAcav0ABAAgGSAjav0ABAAgGSAeav0ABAD95QH95gEgGSAbav0ABAAgKP3mAf3mAf0LBAAgGSAlaiAZIBxq/QAE",
+    "ACAZIBtq/QAEAP3mAf0LBAAgGkEEaiEaDAELCwNAIAIgGkxFBEBDAACAPyAaQQJ0IhkgG2oqAgCTISogGSAfaiAZIBxqKgIAICqUQwAAgD8gGSAe",
+    "aioCACIpICmUk5QiKTgCACAZICBqICkgGSAdaioCAJQ4AgAgGSAiaiApIBkgIWoqAgCUIBkgHWoqAgBDAACAPyAZIB1qKgIAk5SUOAIAIBkgJGog",
+    "GSAcaioCACAZICNqKgIAIBkgHmoqAgCTlCAZIBtqKgIAICqUlDgCACAZICVqIBkgHGoqAgAgGSAbaioCAJQ4AgAgGkEBaiEaDAELCyAAQQFqIQAM",
+    "AQsLC5sGAxN/AnsCfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEtIAUgACAGbEECdGohJyAHIAAgCGxBAnRqISggCSAAIApsQQJ0aiEuIAwgACANbEEC",
+    "dGohKSAOIAAgD2xBAnRqIS8gECAAIBFsQQJ0aiEqIBIgACATbEECdGohMCAUIAAgFWxBAnRqITEgFiAAIBdsQQJ0aiEyIBggACAZbEECdGohKyAa",
+    "IAAgG2xBAnRqITMgHCAAIB1sQQJ0aiE0IB8gACAgbEECdGohLCAhIAAgImxBAnRqITUgIyAAICRsQQJ0aiE2IAIgAkEDcWshN0EAISYDQCAmIDdO",
+    "RQRAICZBAnQiJSAtav0ABAAgJSAnav0ABAD95AEgJSAoav0ABAD95AEhOCAlIC5qIDj9CwQAICUgL2ogOCALICVq/QAEAP3mASI5ICn9CQIA/ecB",
+    "/QsEACAlIDBqIDkgJSAqav0ABAD95gEgKf0JAgD95wH94QH9CwQAICUgMmogJSAnav0ABAAgJSAxav0ABAD95AEgJSAoav0ABAD95AEiOf0LBAAg",
+    "JSAzaiA5ICUgK2r9AAQA/eYB/QsEACAlIDRqIDggJSAqav0ABAD95gH9CwQAICUgNWogOSAeICVq/QAEAP3mASI4ICz9CQIA/ecB/QsEACAlIDZq",
+    "IDggJSArav0ABAD95gEgLP0JAgD95wH94QH9CwQAICZBBGohJgwBCwsDQCACICZMRQRAICZBAnQiJSAtaioCACAlICdqKgIAkiAlIChqKgIAkiE6",
+    "ICUgLmogOjgCACAlIC9qIDogCyAlaioCAJQiOyApKgIAlTgCACAlIDBqIDsgJSAqaioCAJQgKSoCAJWMOAIAICUgMmogJSAnaioCACAlIDFqKgIA",
+    "kiAlIChqKgIAkiI7OAIAICUgM2ogOyAlICtqKgIAlDgCACAlIDRqIDogJSAqaioCAJQ4AgAgJSA1aiA7IB4gJWoqAgCUIjogLCoCAJU4AgAgJSA2",
+    "aiA6ICUgK2oqAgCUICwqAgCVjDgCACAmQQFqISYMAQsLIABBAWohAAwBCwsLeAEBfQNAIAAgAU5FBEAgByAAIAhsQQJ0aiACIAAgA2xBAnRqKgIA",
+    "IAQgACAFbEECdGoqAgCVIAayIg+VOAIAIA0gACAObEECdGogCSAAIApsQQJ0aioCACALIAAgDGxBAnRqKgIAlSAPlTgCACAAQQFqIQAMAQsLC+0D",
+    "Aw1/AXsBfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEZIAUgACAGbEECdGohGiAHIAAgCGxBAnRqIRsgCSAAIApsQQJ0aiEcIAsgACAMbEECdGohHSAN",
+    "IAAgDmxBAnRqIR4gDyAAIBBsQQJ0aiEfIBEgACASbEECdGohICATIAAgFGxBAnRqISEgFSAAIBZsQQJ0aiEiIAIgAkEDcWshI0EAIRgDQCAYICNO",
+    "RQRAIBhBAnQiFyAZav0ABAD9DAAAAEAAAABAAAAAQAAAAEAgFyAaav0ABAAgFyAbav0ABAD95gH95gH95AEhJCAXIBxqICT9CwQAIBcgHWogJP3h",
+    "Af0LBAAgFyAhaiAXIB5q/QAEAP0MAAAAQAAAAEAAAABAAAAAQCAXIB9q/QAEACAXICBq/QAEAP3mAf3mAf3kASIk/QsEACAXICJqICT94QH9CwQA",
+    "IBhBBGohGAwBCwsDQCACIBhMRQRAIBhBAnQiFyAZaioCACAXIBpqKgIAIBcgG2oqAgCUQwAAAECUkiElIBcgHGogJTgCACAXIB1qICWMOAIAIBcg",
+    "IWogFyAeaioCACAXIB9qKgIAIBcgIGoqAgCUQwAAAECUkiIlOAIAIBcgImogJYw4AgAgGEEBaiEYDAELCyAAQQFqIQAMAQsLC1oBAX0DQCAAIAFO",
+    "RQRAIAUgACAGbEECdGogAiAAIANsQQJ0aioCACAEsiILlTgCACAJIAAgCmxBAnRqIAcgACAIbEECdGoqAgAgC5U4AgAgAEEBaiEADAELCwuXAgEJ",
+    "fwNAIAAgAU5FBEAgAyAAIARsQQJ0aiERIAUgACAGbEECdGohEiAHIAAgCGxBAnRqIRMgCSAAIApsQQJ0aiEUIAsgACAMbEECdGohFSANIAAgDmxB",
+    "AnRqIRYgAiACQQNxayEXQQAhEANAIBAgF05FBEAgEEECdCIPIBNqIA8gEWr9AAQAIA8gEmr9AAQA/eQB/QsEACAPIBZqIA8gFGr9AAQAIA8gFWr9",
+    "AAQA/eQB/QsEACAQQQRqIRAMAQsLA0AgAiAQTEUEQCAQQQJ0Ig8gE2ogDyARaioCACAPIBJqKgIAkjgCACAPIBZqIA8gFGoqAgAgDyAVaioCAJI4",
+    "AgAgEEEBaiEQDAELCyAAQQFqIQAMAQsLC6wBAQV/A0AgACABTkUEQCADIAAgBGxBAnRqIQogBSAAIAZsQQJ0aiEJIAIgAkEDcWshC0EAIQcDQCAH",
+    "IAtORQRAIAdBAnQiCCAJaiAIIAlq/QAEACAIIApq/QAEAP3kAf0LBAAgB0EEaiEHDAELCwNAIAIgB0xFBEAgB0ECdCIIIAlqIAggCWoqAgAgCCAK",
+    "aioCAJI4AgAgB0EBaiEHDAELCyAAQQFqIQAMAQsLC4sFAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAAAADwfwAAAAAAAPB//QwJbagTRhLmPQlt",
+    "qBNGEuY9IAAgAP0M/oIrZUcV9z/+gitlRxX3P/3yAf2UAf0MAAAAAAAwkcAAAAAAADCRwP31Af0MAAAAAAAwkUAAAAAAADCRQP30ASIC/QwAAOD+",
+    "Qi7mPwAA4P5CLuY//fIB/fEBIAL9DHY8eTXvOeo9djx5Ne856j398gH98QEiAf3yAf0MmNj479juIT6Y2Pjv2O4hPv3wASAB/fIB/QzkRPVnReZa",
+    "PuRE9WdF5lo+/fABIAH98gH9DFyfeLdPfpI+XJ94t09+kj798AEgAf3yAf0MNMdWpeMdxz40x1al4x3HPv3wASAB/fIB/QwaoAEaoAH6PhqgARqg",
+    "Afo+/fABIAH98gH9DBqgARqgASo/GqABGqABKj/98AEgAf3yAf0MF2zBFmzBVj8XbMEWbMFWP/3wASAB/fIB/QwRERERERGBPxEREREREYE//fAB",
+    "IAH98gH9DFVVVVVVVaU/VVVVVVVVpT/98AEgAf3yAf0MVVVVVVVVxT9VVVVVVVXFP/3wASAB/fIB/QwAAAAAAADgPwAAAAAAAOA//fABIAH98gH9",
+    "DAAAAAAAAPA/AAAAAAAA8D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAC/fwBIgFBAf2sASIC/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4B",
+    "QTT9ywH98gEgASAC/bEB/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgAP0M7zn6/kIuhkDvOfr+Qi6GQP1K/VIgAP0MUjAt1RBJh8BS",
+    "MC3VEEmHwP1J/VIL7AIBAnsgAP0M43UrRTbaV7/jdStFNtpXvyAAIAD98gEiAf3yAf0M4H0VDj1tbT/gfRUOPW1tP/3wASAB/fIB/Qw9wuZV4yaC",
+    "vz3C5lXjJoK//fABIAH98gH9DPoQLIj0ZJY/+hAsiPRklj/98AEgAf3yAf0MHLqhG7qhq78cuqEbuqGrv/3wASAB/fIB/QwRERERERHBPxERERER",
+    "EcE//fABIAH98gH9DFVVVVVVVdW/VVVVVVVV1b/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wAf3yAf0MAAAAAAAA8D8AAAAAAADwP/0MAAAA",
+    "AAAAAEAAAAAAAAAAQP0MAAAAAAAAAEAAAAAAAAAAQCAA/ewBIgL98gEQEv0MAAAAAAAA8D8AAAAAAADwP/3wAf3zAf3xASIB/e0BIAEgAP0MAAAA",
+    "AAAAAAAAAAAAAAAAAP1J/VIgAv0MmpmZmZmZuT+amZmZmZm5P/1J/VILNwADQCAAIAFORQRAIAUgACAGbEEDdGogAiAAIANsQQN0aisDACAEt6M5",
+    "AwAgAEEBaiEADAELCwvpAQMHfwF7AXwDQCAAIAFORQRAIAMgACAEbEEDdGohDSAFIAAgBmxBA3RqIQ4gByAAIAhsQQN0aiEPIAkgACAKbEEDdGoh",
+    "ECACIAJBAXFrIRFBACELA0AgCyARTkUEQCALQQN0IgwgDWr9AAQAIA79CgMA/fEBIRIgDCAPaiAS/QsEACAMIBBqIBIgEv3yAf0LBAAgC0ECaiEL",
+    "DAELCwNAIAIgC0xFBEAgC0EDdCIMIA1qKwMAIA4rAwChIRMgDCAPaiATOQMAIAwgEGogEyATojkDACALQQFqIQsMAQsLIABBAWohAAwBCwsLZQEB",
+    "fANAIAAgAU5FBEAgBSAAIAZsQQN0aiACIAAgA2xBA3RqKwMAIAS3IgujRPFo44i1+OQ+oJ85AwAgCSAAIApsQQN0aiAHIAAgCGxBA3RqKwMAIAuj",
+    "OQMAIABBAWohAAwBCwsL5wIDCn8BewF8A0AgACABTkUEQCAEIAAgBWxBA3RqIRUgBiAAIAdsQQN0aiEWIAkgACAKbEEDdGohFyALIAAgDGxBA3Rq",
+    "IRggDSAAIA5sQQN0aiEZIA8gACAQbEEDdGohGiARIAAgEmxBA3RqIRsgAiACQQFxayEcQQAhFANAIBQgHE5FBEAgFEEDdCITIBdqIAMgE2r9AAQA",
+    "IBMgFWr9AAQAIBb9CgMA/fMB/fIBIAggE2r9AAQA/fAB/QsEACATIBpqIBMgGGr9AAQAIBn9CgMA/fEBIh39CwQAIBMgG2ogHSAd/fIB/QsEACAU",
+    "QQJqIRQMAQsLA0AgAiAUTEUEQCAUQQN0IhMgF2ogAyATaisDACATIBVqKwMAIBYrAwCjoiAIIBNqKwMAoDkDACATIBpqIBMgGGorAwAgGSsDAKEi",
+    "HjkDACATIBtqIB4gHqI5AwAgFEEBaiEUDAELCyAAQQFqIQAMAQsLC0IAA0AgACABTkUEQCAFIAAgBmxBA3RqIAIgACADbEEDdGorAwAgBLejRPFo",
+    "44i1+OQ+oJ85AwAgAEEBaiEADAELCwvdAQEGfwNAIAAgAU5FBEAgBCAAIAVsQQN0aiENIAYgACAHbEEDdGohDiAJIAAgCmxBA3RqIQ8gAiACQQFx",
+    "ayEQQQAhCwNAIAsgEE5FBEAgC0EDdCIMIA9qIAMgDGr9AAQAIAwgDWr9AAQAIA79CgMA/fMB/fIBIAggDGr9AAQA/fAB/QsEACALQQJqIQsMAQsL",
+    "A0AgAiALTEUEQCALQQN0IgwgD2ogAyAMaisDACAMIA1qKwMAIA4rAwCjoiAIIAxqKwMAoDkDACALQQFqIQsMAQsLIABBAWohAAwBCwsLowUDDn8C",
+    "ewJ8A0AgACABTkUEQCADIAAgBGxBA3RqIRsgBSAAIAZsQQN0aiEcIAcgACAIbEEDdGohHSAJIAAgCmxBA3RqIR4gCyAAIAxsQQN0aiEfIA0gACAO",
+    "bEEDdGohICAPIAAgEGxBA3RqISEgESAAIBJsQQN0aiEiIBMgACAUbEEDdGohIyAVIAAgFmxBA3RqISQgFyAAIBhsQQN0aiElIAIgAkEBcWshJkEA",
+    "IRoDQCAaICZORQRA/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/IBpBA3QiGSAbav0ABAAgGSAcav0ABAD98AH97QEQEv3wAf3z",
+    "ASEnIBkgHWogJ/0LBAAgGSAgav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAZIB5q/QAEACAZIB9q/QAEAP3wAf3tARAS/fAB",
+    "/fMBIij9CwQAIBkgI2ogGSAhav0ABAAgKCAZICJq/QAEAP3yAf3wARATIij9CwQAIBkgJWogJyAZICRq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADw",
+    "PyAn/fEBICj98gH98AH9CwQAIBpBAmohGgwBCwsDQCACIBpMRQRARAAAAAAAAPA/IBpBA3QiGSAbaisDACAZIBxqKwMAoJr9FBAS/SEARAAAAAAA",
+    "APA/oKMhKSAZIB1qICk5AwAgGSAgakQAAAAAAADwPyAZIB5qKwMAIBkgH2orAwCgmv0UEBL9IQBEAAAAAAAA8D+goyIqOQMAIBkgI2ogGSAhaisD",
+    "ACAqIBkgImorAwCioP0UEBP9IQAiKjkDACAZICVqICkgGSAkaisDAKJEAAAAAAAA8D8gKaEgKqKgOQMAIBpBAWohGgwBCwsgAEEBaiEADAELCwtj",
+    "AANAIAAgAU5FBEAgBCAAIAVsQQN0aiACIAAgA2xBA3RqKwMARAAAAAAAAABAojkDACAIIAAgCWxBA3RqIAYgACAHbEEDdGorAwBEAAAAAAAAAECi",
+    "OQMAIABBAWohAAwBCwsLiwIBCX8DQCAAIAFORQRAIAMgACAEbEEDdGohESAFIAAgBmxBA3RqIRIgByAAIAhsQQN0aiETIAkgACAKbEEDdGohFCAL",
+    "IAAgDGxBA3RqIRUgDSAAIA5sQQN0aiEWIAIgAkEBcWshF0EAIQ8DQCAPIBdORQRAIA9BA3QiECATaiAQIBFq/QAEACAS/QoDAP3zAf0LBAAgECAW",
+    "aiAQIBRq/QAEACAV/QoDAP3zAf0LBAAgD0ECaiEPDAELCwNAIAIgD0xFBEAgD0EDdCIQIBNqIBAgEWorAwAgEisDAKM5AwAgECAWaiAQIBRqKwMA",
+    "IBUrAwCjOQMAIA9BAWohDwwBCwsgAEEBaiEADAELCwvNBQMOfwJ7AnwDQCAAIAFORQRAIAMgACAEbEEDdGohGyAFIAAgBmxBA3RqIRwgByAAIAhs",
+    "QQN0aiEeIAkgACAKbEEDdGohHyALIAAgDGxBA3RqIR0gDSAAIA5sQQN0aiEgIA8gACAQbEEDdGohISARIAAgEmxBA3RqISIgEyAAIBRsQQN0aiEj",
+    "IBUgACAWbEEDdGohJCAXIAAgGGxBA3RqISUgAiACQQFxayEmQQAhGgNAIBogJk5FBED9DAAAAAAAAPA/AAAAAAAA8D8gGkEDdCIZIBtq/QAEAP3x",
+    "ASEoIBkgH2ogGSAcav0ABAAgKP3yAf0MAAAAAAAA8D8AAAAAAADwPyAZIB5q/QAEACInICf98gH98QH98gEiJ/0LBAAgGSAgaiAnIBkgHWr9AAQA",
+    "/fIB/QsEACAZICJqICcgGSAhav0ABAD98gEgGSAdav0ABAD9DAAAAAAAAPA/AAAAAAAA8D8gGSAdav0ABAD98QH98gH98gH9CwQAIBkgJGogGSAc",
+    "av0ABAAgGSAjav0ABAAgGSAeav0ABAD98QH98gEgGSAbav0ABAAgKP3yAf3yAf0LBAAgGSAlaiAZIBxq/QAEACAZIBtq/QAEAP3yAf0LBAAgGkEC",
+    "aiEaDAELCwNAIAIgGkxFBEBEAAAAAAAA8D8gGkEDdCIZIBtqKwMAoSEqIBkgH2ogGSAcaisDACAqokQAAAAAAADwPyAZIB5qKwMAIikgKaKhoiIp",
+    "OQMAIBkgIGogKSAZIB1qKwMAojkDACAZICJqICkgGSAhaisDAKIgGSAdaisDAEQAAAAAAADwPyAZIB1qKwMAoaKiOQMAIBkgJGogGSAcaisDACAZ",
+    "ICNqKwMAIBkgHmorAwChoiAZIBtqKwMAICqiojkDACAZICVqIBkgHGorAwAgGSAbaisDAKI5AwAgGkEBaiEaDAELCyAAQQFqIQAMAQsLC5sGAxN/",
+    "AnsCfANAIAAgAU5FBEAgAyAAIARsQQN0aiEtIAUgACAGbEEDdGohJyAHIAAgCGxBA3RqISggCSAAIApsQQN0aiEuIAwgACANbEEDdGohKSAOIAAg",
+    "D2xBA3RqIS8gECAAIBFsQQN0aiEqIBIgACATbEEDdGohMCAUIAAgFWxBA3RqITEgFiAAIBdsQQN0aiEyIBggACAZbEEDdGohKyAaIAAgG2xBA3Rq",
+    "ITMgHCAAIB1sQQN0aiE0IB8gACAgbEEDdGohLCAhIAAgImxBA3RqITUgIyAAICRsQQN0aiE2IAIgAkEBcWshN0EAISYDQCAmIDdORQRAICZBA3Qi",
+    "JSAtav0ABAAgJSAnav0ABAD98AEgJSAoav0ABAD98AEhOCAlIC5qIDj9CwQAICUgL2ogOCALICVq/QAEAP3yASI5ICn9CgMA/fMB/QsEACAlIDBq",
+    "IDkgJSAqav0ABAD98gEgKf0KAwD98wH97QH9CwQAICUgMmogJSAnav0ABAAgJSAxav0ABAD98AEgJSAoav0ABAD98AEiOf0LBAAgJSAzaiA5ICUg",
+    "K2r9AAQA/fIB/QsEACAlIDRqIDggJSAqav0ABAD98gH9CwQAICUgNWogOSAeICVq/QAEAP3yASI4ICz9CgMA/fMB/QsEACAlIDZqIDggJSArav0A",
+    "BAD98gEgLP0KAwD98wH97QH9CwQAICZBAmohJgwBCwsDQCACICZMRQRAICZBA3QiJSAtaisDACAlICdqKwMAoCAlIChqKwMAoCE6ICUgLmogOjkD",
+    "ACAlIC9qIDogCyAlaisDAKIiOyApKwMAozkDACAlIDBqIDsgJSAqaisDAKIgKSsDAKOaOQMAICUgMmogJSAnaisDACAlIDFqKwMAoCAlIChqKwMA",
+    "oCI7OQMAICUgM2ogOyAlICtqKwMAojkDACAlIDRqIDogJSAqaisDAKI5AwAgJSA1aiA7IB4gJWorAwCiIjogLCsDAKM5AwAgJSA2aiA6ICUgK2or",
+    "AwCiICwrAwCjmjkDACAmQQFqISYMAQsLIABBAWohAAwBCwsLeAEBfANAIAAgAU5FBEAgByAAIAhsQQN0aiACIAAgA2xBA3RqKwMAIAQgACAFbEED",
+    "dGorAwCjIAa3Ig+jOQMAIA0gACAObEEDdGogCSAAIApsQQN0aisDACALIAAgDGxBA3RqKwMAoyAPozkDACAAQQFqIQAMAQsLC/UDAw1/AXsBfANA",
+    "IAAgAU5FBEAgAyAAIARsQQN0aiEZIAUgACAGbEEDdGohGiAHIAAgCGxBA3RqIRsgCSAAIApsQQN0aiEcIAsgACAMbEEDdGohHSANIAAgDmxBA3Rq",
+    "IR4gDyAAIBBsQQN0aiEfIBEgACASbEEDdGohICATIAAgFGxBA3RqISEgFSAAIBZsQQN0aiEiIAIgAkEBcWshI0EAIRgDQCAYICNORQRAIBhBA3Qi",
+    "FyAZav0ABAD9DAAAAAAAAABAAAAAAAAAAEAgFyAaav0ABAAgFyAbav0ABAD98gH98gH98AEhJCAXIBxqICT9CwQAIBcgHWogJP3tAf0LBAAgFyAh",
+    "aiAXIB5q/QAEAP0MAAAAAAAAAEAAAAAAAAAAQCAXIB9q/QAEACAXICBq/QAEAP3yAf3yAf3wASIk/QsEACAXICJqICT97QH9CwQAIBhBAmohGAwB",
+    "CwsDQCACIBhMRQRAIBhBA3QiFyAZaisDACAXIBpqKwMAIBcgG2orAwCiRAAAAAAAAABAoqAhJSAXIBxqICU5AwAgFyAdaiAlmjkDACAXICFqIBcg",
+    "HmorAwAgFyAfaisDACAXICBqKwMAokQAAAAAAAAAQKKgIiU5AwAgFyAiaiAlmjkDACAYQQFqIRgMAQsLIABBAWohAAwBCwsLWgEBfANAIAAgAU5F",
+    "BEAgBSAAIAZsQQN0aiACIAAgA2xBA3RqKwMAIAS3IgujOQMAIAkgACAKbEEDdGogByAAIAhsQQN0aisDACALozkDACAAQQFqIQAMAQsLC5cCAQl/",
+    "A0AgACABTkUEQCADIAAgBGxBA3RqIREgBSAAIAZsQQN0aiESIAcgACAIbEEDdGohEyAJIAAgCmxBA3RqIRQgCyAAIAxsQQN0aiEVIA0gACAObEED",
+    "dGohFiACIAJBAXFrIRdBACEQA0AgECAXTkUEQCAQQQN0Ig8gE2ogDyARav0ABAAgDyASav0ABAD98AH9CwQAIA8gFmogDyAUav0ABAAgDyAVav0A",
+    "BAD98AH9CwQAIBBBAmohEAwBCwsDQCACIBBMRQRAIBBBA3QiDyATaiAPIBFqKwMAIA8gEmorAwCgOQMAIA8gFmogDyAUaisDACAPIBVqKwMAoDkD",
+    "ACAQQQFqIRAMAQsLIABBAWohAAwBCwsLrAEBBX8DQCAAIAFORQRAIAMgACAEbEEDdGohCiAFIAAgBmxBA3RqIQkgAiACQQFxayELQQAhBwNAIAcg",
+    "C05FBEAgB0EDdCIIIAlqIAggCWr9AAQAIAggCmr9AAQA/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IgggCWogCCAJaisDACAIIApq",
+    "KwMAoDkDACAHQQFqIQcMAQsLIABBAWohAAwBCwsLAJMCBG5hbWUBiwIkAAVleHAzMgEGdGFuaDMyAgVmMzJfMAMFZjMyXzEEBWYzMl8yBQVmMzJf",
+    "MwYFZjMyXzQHBWYzMl81CAVmMzJfNgkFZjMyXzcKBWYzMl84CwVmMzJfOQwGZjMyXzEwDQZmMzJfMTEOBmYzMl8xMg8GZjMyXzEzEAZmMzJfMTQR",
+    "BmYzMl8xNRIFZXhwNjQTBnRhbmg2NBQFZjY0XzAVBWY2NF8xFgVmNjRfMhcFZjY0XzMYBWY2NF80GQVmNjRfNRoFZjY0XzYbBWY2NF83HAVmNjRf",
+    "OB0FZjY0XzkeBmY2NF8xMB8GZjY0XzExIAZmNjRfMTIhBmY2NF8xMyIGZjY0XzE0IwZmNjRfMTU=",
   ].join(""),
 };

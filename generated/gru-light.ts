@@ -2,8 +2,8 @@
 // Do not edit: regenerate with `npm run generate` (check with `npm run generate -- --check`).
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "../runtime/gemm.ts";
 import { GEMM_WASM } from "../runtime/gemm-wasm.ts";
-import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../runtime/checks.ts";
-import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../runtime/memory.ts";
+import { type FloatArray, Rng, checkArray, checkCount, checkSizes, initSlice } from "../runtime/checks.ts";
+import { type KernelOptions, type LoopsModuleSource, type Products, kernelMemory } from "../runtime/memory.ts";
 /** Light GRU (Li-GRU), Ravanelli et al. 2018 (arXiv 1803.10225) WITHOUT batch norm: no reset gate, ReLU candidate; BN(W*x) becomes gz .* (W*x) + bz (BN's gamma and beta, no statistics) */
 export const spec = {
   name: "gru-light",
@@ -46,11 +46,8 @@ export interface Kernel<A> {
   backward(p: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>, upstream: Outputs<A>, grads: Grads<A>): void;
 }
 
-/** Offset and length of every parameter in the flat buffer. */
-export function paramLayout(sizes: Sizes): {
-  total: number;
-  params: { name: string; offset: number; length: number }[];
-} {
+/** Where each parameter starts in the flat buffer, and the buffer's length: the one place the layout is written. */
+function offsets(sizes: Sizes) {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   const o_Wz = 0;
   const o_Wh = o_Wz + H * D;
@@ -60,60 +57,49 @@ export function paramLayout(sizes: Sizes): {
   const o_bz = o_gz + H;
   const o_gh = o_bz + H;
   const o_bh = o_gh + H;
+  return { o_Wz, o_Wh, o_Uz, o_Uh, o_gz, o_bz, o_gh, o_bh, nParams: o_bh + H };
+}
+
+/** Offset and length of every parameter in the flat buffer. */
+export function paramLayout(sizes: Sizes): {
+  total: number;
+  params: { name: string; offset: number; length: number }[];
+} {
+  // the offsets in buffer order (the order of spec.params), then the total: each parameter runs to the next one
+  const o = Object.values(offsets(sizes));
   return {
-    total: o_bh + H,
-    params: [
-      { name: "Wz", offset: o_Wz, length: H * D },
-      { name: "Wh", offset: o_Wh, length: H * D },
-      { name: "Uz", offset: o_Uz, length: H * H },
-      { name: "Uh", offset: o_Uh, length: H * H },
-      { name: "gz", offset: o_gz, length: H },
-      { name: "bz", offset: o_bz, length: H },
-      { name: "gh", offset: o_gh, length: H },
-      { name: "bh", offset: o_bh, length: H },
-    ],
+    total: o[o.length - 1]!,
+    params: spec.params.map(({ name }, k) => ({ name, offset: o[k]!, length: o[k + 1]! - o[k]! })),
   };
 }
 
 /** Parameters by their init rules (uniform ±1/sqrt(H) unless declared otherwise), from a seed. */
 export function initParams(sizes: Sizes, seed: number): Float64Array {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
-  const o_Wz = 0;
-  const o_Wh = o_Wz + H * D;
-  const o_Uz = o_Wh + H * D;
-  const o_Uh = o_Uz + H * H;
-  const o_gz = o_Uh + H * H;
-  const o_bz = o_gz + H;
-  const o_gh = o_bz + H;
-  const o_bh = o_gh + H;
-  const p = new Float64Array(o_bh + H);
+  const { total, params } = paramLayout(sizes);
+  const p = new Float64Array(total);
   const rng = new Rng(seed);
   const k = 1 / Math.sqrt(H);
-  initSlice(p, o_Wz, H * D, "uniform", k, rng);
-  initSlice(p, o_Uz, H * H, "uniform", k, rng);
-  initSlice(p, o_gz, H, "ones", k, rng);
-  initSlice(p, o_bz, H, "zeros", k, rng);
-  initSlice(p, o_Wh, H * D, "uniform", k, rng);
-  initSlice(p, o_Uh, H * H, "uniform", k, rng);
-  initSlice(p, o_gh, H, "ones", k, rng);
-  initSlice(p, o_bh, H, "zeros", k, rng);
+  // in the order the cell declares them: that is the order the random numbers are drawn in
+  for (const i of [0, 2, 4, 5, 1, 3, 6, 7])
+    initSlice(p, params[i]!.offset, params[i]!.length, spec.params[i]!.init, k, rng);
   return p;
 }
 
-/** The 64-bit kernels for batch B and T steps, on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
-export function createKernel64(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float64Array> {
+/** The kernels for batch B and T steps, in the precision of `F` (createKernel64 below; kernel32 is the same text, a copy so that each precision's typed-array accesses stay monomorphic in V8), on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
+function kernel64<A extends FloatArray>(
+  bits: 32 | 64,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+  gemm: Products<A>,
+  sizes: Sizes,
+  B: number,
+  T: number,
+  options: KernelOptions,
+): Kernel<A> {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
-  const o_Wz = 0;
-  const o_Wh = o_Wz + H * D;
-  const o_Uz = o_Wh + H * D;
-  const o_Uh = o_Uz + H * H;
-  const o_gz = o_Uh + H * H;
-  const o_bz = o_gz + H;
-  const o_gh = o_bz + H;
-  const o_bh = o_gh + H;
-  const nParams = o_bh + H;
+  const { o_Wz, o_Wh, o_Uz, o_Uh, o_gz, o_bz, o_gh, o_bh, nParams } = offsets(sizes);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -137,11 +123,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     2 * H * D,
     2 * H * H,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
-    NT: gemmNT64,
-    NN: gemmNN64,
-    TN: gemmTN64,
-  });
+  const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);
   const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
@@ -160,24 +142,19 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   const gx0 = mem.alloc(T * B * (2 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
-  const s0 = mem.alloc(B * (2 * H));
-  const s1 = mem.alloc(B * H);
-  const s2 = mem.alloc(B * H);
-  const s3 = mem.alloc(B * H);
-  function forward(
-    params: Float64Array,
-    inputs: Inputs<Float64Array>,
-    initial: States<Float64Array>,
-    out: Outputs<Float64Array>,
-  ): void {
-    checkArray(spec.name, "params", params, Float64Array, nParams, "the flat parameter buffer");
+  const scratch0 = mem.alloc(B * (2 * H));
+  const scratch1 = mem.alloc(B * H);
+  const scratch2 = mem.alloc(B * H);
+  const scratch3 = mem.alloc(B * H);
+  function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "out.h", out.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
     // all steps at once: the products with the inputs
     // Wz, Wh times x
@@ -186,48 +163,49 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Uz, Uh times h
-      mm.NT(B, 2 * H, H, hPrev, hPrevAt, H, p, o_Uz, s0, 0, 2 * H, false);
-      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      mm.NT(B, 2 * H, H, hPrev, hPrevAt, H, p, o_Uz, scratch0, 0, 2 * H, false);
+      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(0, B, [
-          H,
-          at(p, o_gz),
-          at(xp0, t * B * (2 * H)),
-          2 * H,
-          at(p, o_bz),
-          at(s0, 0),
-          2 * H,
-          at(tape_z, t * B * H),
-          H,
-          at(p, o_gh),
-          at(xp0, t * B * (2 * H) + H),
-          2 * H,
-          at(p, o_bh),
-          at(s0, H),
-          2 * H,
-          at(tape_hh, t * B * H),
-          H,
-          at(hPrev, hPrevAt),
-          H,
-          at(hOut, t * B * H),
-          H,
+          H, // $n
+          at(p, o_gz), // $gz
+          at(xp0, t * B * (2 * H)), // $xp0
+          2 * H, // $xp0_stride
+          at(p, o_bz), // $bz
+          at(scratch0, 0), // $scratch0
+          2 * H, // $scratch0_stride
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(p, o_gh), // $gh
+          at(xp0, t * B * (2 * H) + H), // $xp0_2
+          2 * H, // $xp0_2_stride
+          at(p, o_bh), // $bh
+          at(scratch0, H), // $scratch0_2
+          2 * H, // $scratch0_2_stride
+          at(tape_hh, t * B * H), // $tape_hh
+          H, // $tape_hh_stride
+          at(hPrev, hPrevAt), // $hPrev
+          H, // $hPrev_stride
+          at(hOut, t * B * H), // $hOut
+          H, // $hOut_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const xp0Row = t * B * (2 * H) + b * (2 * H);
-          const s0Row = b * (2 * H);
+          const scratch0Row = b * (2 * H);
           const tape_zRow = t * B * H + b * H;
           const xp0Row2 = t * B * (2 * H) + H + b * (2 * H);
-          const s0Row2 = H + b * (2 * H);
+          const scratch0Row2 = H + b * (2 * H);
           const tape_hhRow = t * B * H + b * H;
           const hPrevRow = hPrevAt + b * H;
           const hOutRow = t * B * H + b * H;
           for (let i = 0; i < H; i++) {
             // z  = sigmoid(gz .* (Wz*x) + bz + Uz*h)
-            const z = 1 / (1 + Math.exp(-(p[o_gz + i]! * xp0[xp0Row + i]! + p[o_bz + i]! + s0[s0Row + i]!)));
+            const z =
+              1 / (1 + Math.exp(-(p[o_gz + i]! * xp0[xp0Row + i]! + p[o_bz + i]! + scratch0[scratch0Row + i]!)));
             tape_z[tape_zRow + i] = z;
             // hh = relu(gh .* (Wh*x) + bh + Uh*h)
-            const hh = Math.max(p[o_gh + i]! * xp0[xp0Row2 + i]! + p[o_bh + i]! + s0[s0Row2 + i]!, 0);
+            const hh = Math.max(p[o_gh + i]! * xp0[xp0Row2 + i]! + p[o_bh + i]! + scratch0[scratch0Row2 + i]!, 0);
             tape_hh[tape_hhRow + i] = hh;
             // h' = z .* h + (1 - z) .* hh
             const h_next = z * hPrev[hPrevRow + i]! + (1 - z) * hh;
@@ -241,29 +219,29 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   function backward(
-    params: Float64Array,
-    inputs: Inputs<Float64Array>,
-    initial: States<Float64Array>,
-    out: Outputs<Float64Array>,
-    upstream: Outputs<Float64Array>,
-    grads: Grads<Float64Array>,
+    params: A,
+    inputs: Inputs<A>,
+    initial: States<A>,
+    out: Outputs<A>,
+    upstream: Outputs<A>,
+    grads: Grads<A>,
   ): void {
-    checkArray(spec.name, "params", params, Float64Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "out.h", out.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.input(io.hOut, out.h);
-    checkArray(spec.name, "upstream.h", upstream.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.h", upstream.h, F, T * B * H, "T×B×H");
     const dhUp = mem.input(io.dhUp, upstream.h);
-    checkArray(spec.name, "grads.params", grads.params, Float64Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "grads.params", grads.params, F, nParams, "the flat parameter buffer");
     const dp = mem.output(io.dp, grads.params);
-    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, F, T * B * D, "T×B×D");
     const dx_1 = mem.output(io.dx_1, grads.inputs.x);
-    checkArray(spec.name, "grads.initial.h", grads.initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.h", grads.initial.h, F, B * H, "B×H");
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
     dp.fill(0);
     carry_h.fill(0);
@@ -272,52 +250,52 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
-      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(1, B, [
-          H,
-          at(tape_z, t * B * H),
-          H,
-          at(seed_h, 0),
-          H,
-          at(tape_hh, t * B * H),
-          H,
-          at(s0, H),
-          2 * H,
-          at(hPrev, hPrevAt),
-          H,
-          at(s0, 0),
-          2 * H,
-          at(s1, 0),
-          H,
-          at(xp0, t * B * (2 * H)),
-          2 * H,
-          at(s2, 0),
-          H,
-          at(xp0, t * B * (2 * H) + H),
-          2 * H,
-          at(s3, 0),
-          H,
-          at(p, o_gz),
-          at(gx0, t * B * (2 * H)),
-          2 * H,
-          at(p, o_gh),
-          at(gx0, t * B * (2 * H) + H),
-          2 * H,
+          H, // $n
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+          at(tape_hh, t * B * H), // $tape_hh
+          H, // $tape_hh_stride
+          at(scratch0, H), // $scratch0
+          2 * H, // $scratch0_stride
+          at(hPrev, hPrevAt), // $hPrev
+          H, // $hPrev_stride
+          at(scratch0, 0), // $scratch0_2
+          2 * H, // $scratch0_2_stride
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+          at(xp0, t * B * (2 * H)), // $xp0
+          2 * H, // $xp0_stride
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+          at(xp0, t * B * (2 * H) + H), // $xp0_2
+          2 * H, // $xp0_2_stride
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
+          at(p, o_gz), // $gz
+          at(gx0, t * B * (2 * H)), // $gx0
+          2 * H, // $gx0_stride
+          at(p, o_gh), // $gh
+          at(gx0, t * B * (2 * H) + H), // $gx0_2
+          2 * H, // $gx0_2_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const tape_zRow = t * B * H + b * H;
           const seed_hRow = b * H;
           const tape_hhRow = t * B * H + b * H;
-          const s0Row = H + b * (2 * H);
+          const scratch0Row = H + b * (2 * H);
           const hPrevRow = hPrevAt + b * H;
-          const s0Row2 = b * (2 * H);
-          const s1Row = b * H;
+          const scratch0Row2 = b * (2 * H);
+          const scratch1Row = b * H;
           const xp0Row = t * B * (2 * H) + b * (2 * H);
-          const s2Row = b * H;
+          const scratch2Row = b * H;
           const xp0Row2 = t * B * (2 * H) + H + b * (2 * H);
-          const s3Row = b * H;
+          const scratch3Row = b * H;
           const gx0Row = t * B * (2 * H) + b * (2 * H);
           const gx0Row2 = t * B * (2 * H) + H + b * (2 * H);
           for (let i = 0; i < H; i++) {
@@ -325,17 +303,17 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
             // grad of: h' = z .* h + (1 - z) .* hh
             const dhh = seed_h[seed_hRow + i]! * t1;
             const dhh_pre = dhh * (tape_hh[tape_hhRow + i]! > 0 ? 1 : 0);
-            s0[s0Row + i] = dhh_pre;
+            scratch0[scratch0Row + i] = dhh_pre;
             // grad of: h' = z .* h + (1 - z) .* hh
             const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_hh[tape_hhRow + i]!);
             const dz_pre = dz * (tape_z[tape_zRow + i]! * t1);
-            s0[s0Row2 + i] = dz_pre;
+            scratch0[scratch0Row2 + i] = dz_pre;
             const t2 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
-            s1[s1Row + i] = t2;
+            scratch1[scratch1Row + i] = t2;
             const t3 = dz_pre * xp0[xp0Row + i]!;
-            s2[s2Row + i] = t3;
+            scratch2[scratch2Row + i] = t3;
             const t4 = dhh_pre * xp0[xp0Row2 + i]!;
-            s3[s3Row + i] = t4;
+            scratch3[scratch3Row + i] = t4;
             const t5 = dz_pre * p[o_gz + i]!;
             gx0[gx0Row + i] = t5;
             const t6 = dhh_pre * p[o_gh + i]!;
@@ -345,47 +323,54 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       }
 
       // d(dh) from Uz, Uh
-      mm.NN(B, 2 * H, H, s0, 0, 2 * H, p, o_Uz, carry_h, 0, H, false);
-      // loop 2 (f32_2, f64_2 in the cell's .wat)
-      if (wl) wl(2, B, [H, at(s1, 0), H, at(carry_h, 0), H]);
+      mm.NN(B, 2 * H, H, scratch0, 0, 2 * H, p, o_Uz, carry_h, 0, H, false);
+      // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(2, B, [
+          H, // $n
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+          at(carry_h, 0), // $carry_h
+          H, // $carry_h_stride
+        ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s1Row = b * H;
+          const scratch1Row = b * H;
           const carry_hRow = b * H;
           for (let i = 0; i < H; i++) {
-            carry_h[carry_hRow + i]! += s1[s1Row + i]!;
+            carry_h[carry_hRow + i]! += scratch1[scratch1Row + i]!;
           }
         }
       }
 
       // dUz, dUh
-      mm.TN(2 * H, H, B, s0, 0, 2 * H, hPrev, hPrevAt, H, dp, o_Uz, true);
+      mm.TN(2 * H, H, B, scratch0, 0, 2 * H, hPrev, hPrevAt, H, dp, o_Uz, true);
       // grad of: z  = sigmoid(gz .* (Wz*x) + bz + Uz*h)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s2[b * H + i]!;
-        dp[o_gz + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
+        dp[o_gz + i]! += sum;
       }
 
       // grad of: z  = sigmoid(gz .* (Wz*x) + bz + Uz*h)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s0[b * (2 * H) + i]!;
-        dp[o_bz + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch0[b * (2 * H) + i]!;
+        dp[o_bz + i]! += sum;
       }
 
       // grad of: hh = relu(gh .* (Wh*x) + bh + Uh*h)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s3[b * H + i]!;
-        dp[o_gh + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch3[b * H + i]!;
+        dp[o_gh + i]! += sum;
       }
 
       // grad of: hh = relu(gh .* (Wh*x) + bh + Uh*h)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s0[H + b * (2 * H) + i]!;
-        dp[o_bh + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch0[H + b * (2 * H) + i]!;
+        dp[o_bh + i]! += sum;
       }
     }
 
@@ -403,20 +388,20 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };
 }
 
-/** The 32-bit kernels for batch B and T steps, on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
-export function createKernel32(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float32Array> {
+/** The float32 copy of kernel64, the same text: V8 keeps inline caches per function, so one body for both precisions would slow a process that runs both. On the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
+function kernel32<A extends FloatArray>(
+  bits: 32 | 64,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+  gemm: Products<A>,
+  sizes: Sizes,
+  B: number,
+  T: number,
+  options: KernelOptions,
+): Kernel<A> {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
-  const o_Wz = 0;
-  const o_Wh = o_Wz + H * D;
-  const o_Uz = o_Wh + H * D;
-  const o_Uh = o_Uz + H * H;
-  const o_gz = o_Uh + H * H;
-  const o_bz = o_gz + H;
-  const o_gh = o_bz + H;
-  const o_bh = o_gh + H;
-  const nParams = o_bh + H;
+  const { o_Wz, o_Wh, o_Uz, o_Uh, o_gz, o_bz, o_gh, o_bh, nParams } = offsets(sizes);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -440,11 +425,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     2 * H * D,
     2 * H * H,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
-    NT: gemmNT32,
-    NN: gemmNN32,
-    TN: gemmTN32,
-  });
+  const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);
   const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
@@ -463,24 +444,19 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   const gx0 = mem.alloc(T * B * (2 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
-  const s0 = mem.alloc(B * (2 * H));
-  const s1 = mem.alloc(B * H);
-  const s2 = mem.alloc(B * H);
-  const s3 = mem.alloc(B * H);
-  function forward(
-    params: Float32Array,
-    inputs: Inputs<Float32Array>,
-    initial: States<Float32Array>,
-    out: Outputs<Float32Array>,
-  ): void {
-    checkArray(spec.name, "params", params, Float32Array, nParams, "the flat parameter buffer");
+  const scratch0 = mem.alloc(B * (2 * H));
+  const scratch1 = mem.alloc(B * H);
+  const scratch2 = mem.alloc(B * H);
+  const scratch3 = mem.alloc(B * H);
+  function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "out.h", out.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
     // all steps at once: the products with the inputs
     // Wz, Wh times x
@@ -489,48 +465,49 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Uz, Uh times h
-      mm.NT(B, 2 * H, H, hPrev, hPrevAt, H, p, o_Uz, s0, 0, 2 * H, false);
-      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      mm.NT(B, 2 * H, H, hPrev, hPrevAt, H, p, o_Uz, scratch0, 0, 2 * H, false);
+      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(0, B, [
-          H,
-          at(p, o_gz),
-          at(xp0, t * B * (2 * H)),
-          2 * H,
-          at(p, o_bz),
-          at(s0, 0),
-          2 * H,
-          at(tape_z, t * B * H),
-          H,
-          at(p, o_gh),
-          at(xp0, t * B * (2 * H) + H),
-          2 * H,
-          at(p, o_bh),
-          at(s0, H),
-          2 * H,
-          at(tape_hh, t * B * H),
-          H,
-          at(hPrev, hPrevAt),
-          H,
-          at(hOut, t * B * H),
-          H,
+          H, // $n
+          at(p, o_gz), // $gz
+          at(xp0, t * B * (2 * H)), // $xp0
+          2 * H, // $xp0_stride
+          at(p, o_bz), // $bz
+          at(scratch0, 0), // $scratch0
+          2 * H, // $scratch0_stride
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(p, o_gh), // $gh
+          at(xp0, t * B * (2 * H) + H), // $xp0_2
+          2 * H, // $xp0_2_stride
+          at(p, o_bh), // $bh
+          at(scratch0, H), // $scratch0_2
+          2 * H, // $scratch0_2_stride
+          at(tape_hh, t * B * H), // $tape_hh
+          H, // $tape_hh_stride
+          at(hPrev, hPrevAt), // $hPrev
+          H, // $hPrev_stride
+          at(hOut, t * B * H), // $hOut
+          H, // $hOut_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const xp0Row = t * B * (2 * H) + b * (2 * H);
-          const s0Row = b * (2 * H);
+          const scratch0Row = b * (2 * H);
           const tape_zRow = t * B * H + b * H;
           const xp0Row2 = t * B * (2 * H) + H + b * (2 * H);
-          const s0Row2 = H + b * (2 * H);
+          const scratch0Row2 = H + b * (2 * H);
           const tape_hhRow = t * B * H + b * H;
           const hPrevRow = hPrevAt + b * H;
           const hOutRow = t * B * H + b * H;
           for (let i = 0; i < H; i++) {
             // z  = sigmoid(gz .* (Wz*x) + bz + Uz*h)
-            const z = 1 / (1 + Math.exp(-(p[o_gz + i]! * xp0[xp0Row + i]! + p[o_bz + i]! + s0[s0Row + i]!)));
+            const z =
+              1 / (1 + Math.exp(-(p[o_gz + i]! * xp0[xp0Row + i]! + p[o_bz + i]! + scratch0[scratch0Row + i]!)));
             tape_z[tape_zRow + i] = z;
             // hh = relu(gh .* (Wh*x) + bh + Uh*h)
-            const hh = Math.max(p[o_gh + i]! * xp0[xp0Row2 + i]! + p[o_bh + i]! + s0[s0Row2 + i]!, 0);
+            const hh = Math.max(p[o_gh + i]! * xp0[xp0Row2 + i]! + p[o_bh + i]! + scratch0[scratch0Row2 + i]!, 0);
             tape_hh[tape_hhRow + i] = hh;
             // h' = z .* h + (1 - z) .* hh
             const h_next = z * hPrev[hPrevRow + i]! + (1 - z) * hh;
@@ -544,29 +521,29 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   function backward(
-    params: Float32Array,
-    inputs: Inputs<Float32Array>,
-    initial: States<Float32Array>,
-    out: Outputs<Float32Array>,
-    upstream: Outputs<Float32Array>,
-    grads: Grads<Float32Array>,
+    params: A,
+    inputs: Inputs<A>,
+    initial: States<A>,
+    out: Outputs<A>,
+    upstream: Outputs<A>,
+    grads: Grads<A>,
   ): void {
-    checkArray(spec.name, "params", params, Float32Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "out.h", out.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.input(io.hOut, out.h);
-    checkArray(spec.name, "upstream.h", upstream.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.h", upstream.h, F, T * B * H, "T×B×H");
     const dhUp = mem.input(io.dhUp, upstream.h);
-    checkArray(spec.name, "grads.params", grads.params, Float32Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "grads.params", grads.params, F, nParams, "the flat parameter buffer");
     const dp = mem.output(io.dp, grads.params);
-    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, F, T * B * D, "T×B×D");
     const dx_1 = mem.output(io.dx_1, grads.inputs.x);
-    checkArray(spec.name, "grads.initial.h", grads.initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.h", grads.initial.h, F, B * H, "B×H");
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
     dp.fill(0);
     carry_h.fill(0);
@@ -575,52 +552,52 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
-      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(1, B, [
-          H,
-          at(tape_z, t * B * H),
-          H,
-          at(seed_h, 0),
-          H,
-          at(tape_hh, t * B * H),
-          H,
-          at(s0, H),
-          2 * H,
-          at(hPrev, hPrevAt),
-          H,
-          at(s0, 0),
-          2 * H,
-          at(s1, 0),
-          H,
-          at(xp0, t * B * (2 * H)),
-          2 * H,
-          at(s2, 0),
-          H,
-          at(xp0, t * B * (2 * H) + H),
-          2 * H,
-          at(s3, 0),
-          H,
-          at(p, o_gz),
-          at(gx0, t * B * (2 * H)),
-          2 * H,
-          at(p, o_gh),
-          at(gx0, t * B * (2 * H) + H),
-          2 * H,
+          H, // $n
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+          at(tape_hh, t * B * H), // $tape_hh
+          H, // $tape_hh_stride
+          at(scratch0, H), // $scratch0
+          2 * H, // $scratch0_stride
+          at(hPrev, hPrevAt), // $hPrev
+          H, // $hPrev_stride
+          at(scratch0, 0), // $scratch0_2
+          2 * H, // $scratch0_2_stride
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+          at(xp0, t * B * (2 * H)), // $xp0
+          2 * H, // $xp0_stride
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+          at(xp0, t * B * (2 * H) + H), // $xp0_2
+          2 * H, // $xp0_2_stride
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
+          at(p, o_gz), // $gz
+          at(gx0, t * B * (2 * H)), // $gx0
+          2 * H, // $gx0_stride
+          at(p, o_gh), // $gh
+          at(gx0, t * B * (2 * H) + H), // $gx0_2
+          2 * H, // $gx0_2_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const tape_zRow = t * B * H + b * H;
           const seed_hRow = b * H;
           const tape_hhRow = t * B * H + b * H;
-          const s0Row = H + b * (2 * H);
+          const scratch0Row = H + b * (2 * H);
           const hPrevRow = hPrevAt + b * H;
-          const s0Row2 = b * (2 * H);
-          const s1Row = b * H;
+          const scratch0Row2 = b * (2 * H);
+          const scratch1Row = b * H;
           const xp0Row = t * B * (2 * H) + b * (2 * H);
-          const s2Row = b * H;
+          const scratch2Row = b * H;
           const xp0Row2 = t * B * (2 * H) + H + b * (2 * H);
-          const s3Row = b * H;
+          const scratch3Row = b * H;
           const gx0Row = t * B * (2 * H) + b * (2 * H);
           const gx0Row2 = t * B * (2 * H) + H + b * (2 * H);
           for (let i = 0; i < H; i++) {
@@ -628,17 +605,17 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
             // grad of: h' = z .* h + (1 - z) .* hh
             const dhh = seed_h[seed_hRow + i]! * t1;
             const dhh_pre = dhh * (tape_hh[tape_hhRow + i]! > 0 ? 1 : 0);
-            s0[s0Row + i] = dhh_pre;
+            scratch0[scratch0Row + i] = dhh_pre;
             // grad of: h' = z .* h + (1 - z) .* hh
             const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_hh[tape_hhRow + i]!);
             const dz_pre = dz * (tape_z[tape_zRow + i]! * t1);
-            s0[s0Row2 + i] = dz_pre;
+            scratch0[scratch0Row2 + i] = dz_pre;
             const t2 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
-            s1[s1Row + i] = t2;
+            scratch1[scratch1Row + i] = t2;
             const t3 = dz_pre * xp0[xp0Row + i]!;
-            s2[s2Row + i] = t3;
+            scratch2[scratch2Row + i] = t3;
             const t4 = dhh_pre * xp0[xp0Row2 + i]!;
-            s3[s3Row + i] = t4;
+            scratch3[scratch3Row + i] = t4;
             const t5 = dz_pre * p[o_gz + i]!;
             gx0[gx0Row + i] = t5;
             const t6 = dhh_pre * p[o_gh + i]!;
@@ -648,47 +625,54 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       }
 
       // d(dh) from Uz, Uh
-      mm.NN(B, 2 * H, H, s0, 0, 2 * H, p, o_Uz, carry_h, 0, H, false);
-      // loop 2 (f32_2, f64_2 in the cell's .wat)
-      if (wl) wl(2, B, [H, at(s1, 0), H, at(carry_h, 0), H]);
+      mm.NN(B, 2 * H, H, scratch0, 0, 2 * H, p, o_Uz, carry_h, 0, H, false);
+      // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(2, B, [
+          H, // $n
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+          at(carry_h, 0), // $carry_h
+          H, // $carry_h_stride
+        ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s1Row = b * H;
+          const scratch1Row = b * H;
           const carry_hRow = b * H;
           for (let i = 0; i < H; i++) {
-            carry_h[carry_hRow + i]! += s1[s1Row + i]!;
+            carry_h[carry_hRow + i]! += scratch1[scratch1Row + i]!;
           }
         }
       }
 
       // dUz, dUh
-      mm.TN(2 * H, H, B, s0, 0, 2 * H, hPrev, hPrevAt, H, dp, o_Uz, true);
+      mm.TN(2 * H, H, B, scratch0, 0, 2 * H, hPrev, hPrevAt, H, dp, o_Uz, true);
       // grad of: z  = sigmoid(gz .* (Wz*x) + bz + Uz*h)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s2[b * H + i]!;
-        dp[o_gz + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
+        dp[o_gz + i]! += sum;
       }
 
       // grad of: z  = sigmoid(gz .* (Wz*x) + bz + Uz*h)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s0[b * (2 * H) + i]!;
-        dp[o_bz + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch0[b * (2 * H) + i]!;
+        dp[o_bz + i]! += sum;
       }
 
       // grad of: hh = relu(gh .* (Wh*x) + bh + Uh*h)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s3[b * H + i]!;
-        dp[o_gh + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch3[b * H + i]!;
+        dp[o_gh + i]! += sum;
       }
 
       // grad of: hh = relu(gh .* (Wh*x) + bh + Uh*h)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s0[H + b * (2 * H) + i]!;
-        dp[o_bh + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch0[H + b * (2 * H) + i]!;
+        dp[o_bh + i]! += sum;
       }
     }
 
@@ -704,6 +688,16 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };
+}
+
+/** The float64 kernels for batch B and T steps (see kernel64). */
+export function createKernel64(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float64Array> {
+  return kernel64(64, Float64Array, { NT: gemmNT64, NN: gemmNN64, TN: gemmTN64 }, sizes, B, T, options);
+}
+
+/** The float32 kernels for batch B and T steps (see kernel32). */
+export function createKernel32(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float32Array> {
+  return kernel32(32, Float32Array, { NT: gemmNT32, NN: gemmNN32, TN: gemmTN32 }, sizes, B, T, options);
 }
 
 /** One step (forward from the state to the next, backward from the next state's gradient): the kernels with T = 1. */
@@ -724,66 +718,59 @@ const LOOPS_WASM: LoopsModuleSource = {
     { vector: true, splittable: true },
   ],
   binary: [
-    "AGFzbQEAAAABTARgAXsBe2AXf39/f39/f39/f39/f39/f39/f39/f38AYB9/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/",
-    "AGAHf39/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMJCAABAgMAAQIDBzEGBWYzMl8wAAEFZjMyXzEAAgVmMzJfMgADBWY2NF8w",
-    "AAUFZjY0XzEABgVmNjRfMgAHCrAhCOgDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5AQ1QOQEN",
-    "UDkBDVA5IAAgAP0MO6q4PzuquD87qrg/O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMAAJZD/egB",
-    "IgL9DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0Mg4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6",
-    "/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6r",
-    "qio+/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAB/eYB/QwAAIA/AACAPwAA",
-    "gD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8AAAB/AAAAfwAAAH8A",
-    "AAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9UgvIBAMLfwJ7An0DQCAA",
-    "IAFORQRAIAQgACAFbEECdGohGSAHIAAgCGxBAnRqIRogCSAAIApsQQJ0aiEbIAwgACANbEECdGohHCAPIAAgEGxBAnRqIR0gESAA",
-    "IBJsQQJ0aiEeIBMgACAUbEECdGohHyAVIAAgFmxBAnRqISAgAiACQQNxayEhQQAhGANAIBggIU5FBED9DAAAgD8AAIA/AACAPwAA",
-    "gD/9DAAAgD8AAIA/AACAPwAAgD8gGEECdCIXIANq/QAEACAXIBlq/QAEAP3mASAGIBdq/QAEAP3kASAXIBpq/QAEAP3kAf3hARAA",
-    "/eQB/ecBISIgFyAbaiAi/QsEACAXIB5qIAsgF2r9AAQAIBcgHGr9AAQA/eYBIA4gF2r9AAQA/eQBIBcgHWr9AAQA/eQB/QwAAAAA",
-    "AAAAAAAAAAAAAAAA/ekBIiP9CwQAIBcgIGogIiAXIB9q/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAi/eUBICP95gH95AH9CwQA",
-    "IBhBBGohGAwBCwsDQCACIBhMRQRAQwAAgD8gGEECdCIXIANqKgIAIBcgGWoqAgCUIAYgF2oqAgCSIBcgGmoqAgCSjP0TEAD9HwBD",
-    "AACAP5KVISQgFyAbaiAkOAIAIBcgHmogCyAXaioCACAXIBxqKgIAlCAOIBdqKgIAkiAXIB1qKgIAkkMAAAAAlyIlOAIAIBcgIGog",
-    "JCAXIB9qKgIAlEMAAIA/ICSTICWUkjgCACAYQQFqIRgMAQsLIABBAWohAAwBCwsLkgYDEH8CewJ9A0AgACABTkUEQCADIAAgBGxB",
-    "AnRqISEgBSAAIAZsQQJ0aiEiIAcgACAIbEECdGohIyAJIAAgCmxBAnRqISQgCyAAIAxsQQJ0aiElIA0gACAObEECdGohJiAPIAAg",
-    "EGxBAnRqIScgESAAIBJsQQJ0aiEoIBMgACAUbEECdGohKSAVIAAgFmxBAnRqISogFyAAIBhsQQJ0aiErIBogACAbbEECdGohLCAd",
-    "IAAgHmxBAnRqIS0gAiACQQNxayEuQQAhIANAICAgLk5FBED9DAAAgD8AAIA/AACAPwAAgD8gIEECdCIfICFq/QAEAP3lASEvIB8g",
-    "JGogHyAiav0ABAAgL/3mAf0MAACAPwAAgD8AAIA/AACAP/0MAAAAAAAAAAAAAAAAAAAAACAfICNq/QAEAP0MAAAAAAAAAAAAAAAA",
-    "AAAAAP1E/VL95gEiMP0LBAAgHyAmaiAfICJq/QAEACAfICVq/QAEACAfICNq/QAEAP3lAf3mASAfICFq/QAEACAv/eYB/eYBIi/9",
-    "CwQAIB8gJ2ogHyAiav0ABAAgHyAhav0ABAD95gH9CwQAIB8gKWogLyAfIChq/QAEAP3mAf0LBAAgHyAraiAwIB8gKmr9AAQA/eYB",
-    "/QsEACAfICxqIC8gGSAfav0ABAD95gH9CwQAIB8gLWogMCAcIB9q/QAEAP3mAf0LBAAgIEEEaiEgDAELCwNAIAIgIExFBEBDAACA",
-    "PyAgQQJ0Ih8gIWoqAgCTITEgHyAkaiAfICJqKgIAIDGUQwAAgD9DAAAAACAfICNqKgIAQwAAAABeG5QiMjgCACAfICZqIB8gImoq",
-    "AgAgHyAlaioCACAfICNqKgIAk5QgHyAhaioCACAxlJQiMTgCACAfICdqIB8gImoqAgAgHyAhaioCAJQ4AgAgHyApaiAxIB8gKGoq",
-    "AgCUOAIAIB8gK2ogMiAfICpqKgIAlDgCACAfICxqIDEgGSAfaioCAJQ4AgAgHyAtaiAyIBwgH2oqAgCUOAIAICBBAWohIAwBCwsg",
-    "AEEBaiEADAELCwusAQEFfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiEKIAUgACAGbEECdGohCSACIAJBA3FrIQtBACEHA0AgByALTkUE",
-    "QCAHQQJ0IgggCWogCCAJav0ABAAgCCAKav0ABAD95AH9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQiCCAJaiAIIAlqKgIA",
-    "IAggCmoqAgCSOAIAIAdBAWohBwwBCwsgAEEBaiEADAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADw",
-    "f/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAA",
-    "MJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY",
-    "+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9",
-    "DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH9",
-    "8gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fAB",
-    "IAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA/",
-    "/fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIB",
-    "IAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfA",
-    "UjAt1RBJh8D9Sf1SC9gEAwt/AnsCfANAIAAgAU5FBEAgBCAAIAVsQQN0aiEZIAcgACAIbEEDdGohGiAJIAAgCmxBA3RqIRsgDCAA",
-    "IA1sQQN0aiEcIA8gACAQbEEDdGohHSARIAAgEmxBA3RqIR4gEyAAIBRsQQN0aiEfIBUgACAWbEEDdGohICACIAJBAXFrISFBACEY",
-    "A0AgGCAhTkUEQP0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAYQQN0IhcgA2r9AAQAIBcgGWr9AAQA/fIBIAYg",
-    "F2r9AAQA/fABIBcgGmr9AAQA/fAB/e0BEAT98AH98wEhIiAXIBtqICL9CwQAIBcgHmogCyAXav0ABAAgFyAcav0ABAD98gEgDiAX",
-    "av0ABAD98AEgFyAdav0ABAD98AH9DAAAAAAAAAAAAAAAAAAAAAD99QEiI/0LBAAgFyAgaiAiIBcgH2r9AAQA/fIB/QwAAAAAAADw",
-    "PwAAAAAAAPA/ICL98QEgI/3yAf3wAf0LBAAgGEECaiEYDAELCwNAIAIgGExFBEBEAAAAAAAA8D8gGEEDdCIXIANqKwMAIBcgGWor",
-    "AwCiIAYgF2orAwCgIBcgGmorAwCgmv0UEAT9IQBEAAAAAAAA8D+goyEkIBcgG2ogJDkDACAXIB5qIAsgF2orAwAgFyAcaisDAKIg",
-    "DiAXaisDAKAgFyAdaisDAKBEAAAAAAAAAAClIiU5AwAgFyAgaiAkIBcgH2orAwCiRAAAAAAAAPA/ICShICWioDkDACAYQQFqIRgM",
-    "AQsLIABBAWohAAwBCwsLogYDEH8CewJ8A0AgACABTkUEQCADIAAgBGxBA3RqISEgBSAAIAZsQQN0aiEiIAcgACAIbEEDdGohIyAJ",
-    "IAAgCmxBA3RqISQgCyAAIAxsQQN0aiElIA0gACAObEEDdGohJiAPIAAgEGxBA3RqIScgESAAIBJsQQN0aiEoIBMgACAUbEEDdGoh",
-    "KSAVIAAgFmxBA3RqISogFyAAIBhsQQN0aiErIBogACAbbEEDdGohLCAdIAAgHmxBA3RqIS0gAiACQQFxayEuQQAhIANAICAgLk5F",
-    "BED9DAAAAAAAAPA/AAAAAAAA8D8gIEEDdCIfICFq/QAEAP3xASEvIB8gJGogHyAiav0ABAAgL/3yAf0MAAAAAAAA8D8AAAAAAADw",
-    "P/0MAAAAAAAAAAAAAAAAAAAAACAfICNq/QAEAP0MAAAAAAAAAAAAAAAAAAAAAP1K/VL98gEiMP0LBAAgHyAmaiAfICJq/QAEACAf",
-    "ICVq/QAEACAfICNq/QAEAP3xAf3yASAfICFq/QAEACAv/fIB/fIBIi/9CwQAIB8gJ2ogHyAiav0ABAAgHyAhav0ABAD98gH9CwQA",
-    "IB8gKWogLyAfIChq/QAEAP3yAf0LBAAgHyAraiAwIB8gKmr9AAQA/fIB/QsEACAfICxqIC8gGSAfav0ABAD98gH9CwQAIB8gLWog",
-    "MCAcIB9q/QAEAP3yAf0LBAAgIEECaiEgDAELCwNAIAIgIExFBEBEAAAAAAAA8D8gIEEDdCIfICFqKwMAoSExIB8gJGogHyAiaisD",
-    "ACAxokQAAAAAAADwP0QAAAAAAAAAACAfICNqKwMARAAAAAAAAAAAZBuiIjI5AwAgHyAmaiAfICJqKwMAIB8gJWorAwAgHyAjaisD",
-    "AKGiIB8gIWorAwAgMaKiIjE5AwAgHyAnaiAfICJqKwMAIB8gIWorAwCiOQMAIB8gKWogMSAfIChqKwMAojkDACAfICtqIDIgHyAq",
-    "aisDAKI5AwAgHyAsaiAxIBkgH2orAwCiOQMAIB8gLWogMiAcIB9qKwMAojkDACAgQQFqISAMAQsLIABBAWohAAwBCwsLrAEBBX8D",
-    "QCAAIAFORQRAIAMgACAEbEEDdGohCiAFIAAgBmxBA3RqIQkgAiACQQFxayELQQAhBwNAIAcgC05FBEAgB0EDdCIIIAlqIAggCWr9",
-    "AAQAIAggCmr9AAQA/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IgggCWogCCAJaisDACAIIApqKwMAoDkDACAHQQFq",
-    "IQcMAQsLIABBAWohAAwBCwsLAEAEbmFtZQE5CAAFZXhwMzIBBWYzMl8wAgVmMzJfMQMFZjMyXzIEBWV4cDY0BQVmNjRfMAYFZjY0",
-    "XzEHBWY2NF8y",
+    "AGFzbQEAAAABTARgAXsBe2AXf39/f39/f39/f39/f39/f39/f39/f38AYB9/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/AGAHf39/f39/",
+    "fwACEgEDZW52Bm1lbW9yeQIDAYCABAMJCAABAgMAAQIDBzEGBWYzMl8wAAEFZjMyXzEAAgVmMzJfMgADBWY2NF8wAAUFZjY0XzEABgVmNjRfMgAH",
+    "CrAhCOgDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5AQ1QOQENUDkBDVA5IAAgAP0MO6q4PzuquD87qrg/O6q4",
+    "P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMAAJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0Mg4BeuYOA",
+    "XrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauqKj2r",
+    "qio9q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACA",
+    "P/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8A",
+    "AAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9UgvIBAMLfwJ7An0D",
+    "QCAAIAFORQRAIAQgACAFbEECdGohGSAHIAAgCGxBAnRqIRogCSAAIApsQQJ0aiEbIAwgACANbEECdGohHCAPIAAgEGxBAnRqIR0gESAAIBJsQQJ0",
+    "aiEeIBMgACAUbEECdGohHyAVIAAgFmxBAnRqISAgAiACQQNxayEhQQAhGANAIBggIU5FBED9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACA",
+    "PwAAgD8gGEECdCIXIANq/QAEACAXIBlq/QAEAP3mASAGIBdq/QAEAP3kASAXIBpq/QAEAP3kAf3hARAA/eQB/ecBISIgFyAbaiAi/QsEACAXIB5q",
+    "IAsgF2r9AAQAIBcgHGr9AAQA/eYBIA4gF2r9AAQA/eQBIBcgHWr9AAQA/eQB/QwAAAAAAAAAAAAAAAAAAAAA/ekBIiP9CwQAIBcgIGogIiAXIB9q",
+    "/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAi/eUBICP95gH95AH9CwQAIBhBBGohGAwBCwsDQCACIBhMRQRAQwAAgD8gGEECdCIXIANqKgIAIBcg",
+    "GWoqAgCUIAYgF2oqAgCSIBcgGmoqAgCSjP0TEAD9HwBDAACAP5KVISQgFyAbaiAkOAIAIBcgHmogCyAXaioCACAXIBxqKgIAlCAOIBdqKgIAkiAX",
+    "IB1qKgIAkkMAAAAAlyIlOAIAIBcgIGogJCAXIB9qKgIAlEMAAIA/ICSTICWUkjgCACAYQQFqIRgMAQsLIABBAWohAAwBCwsLkgYDEH8CewJ9A0Ag",
+    "ACABTkUEQCADIAAgBGxBAnRqISEgBSAAIAZsQQJ0aiEiIAcgACAIbEECdGohIyAJIAAgCmxBAnRqISQgCyAAIAxsQQJ0aiElIA0gACAObEECdGoh",
+    "JiAPIAAgEGxBAnRqIScgESAAIBJsQQJ0aiEoIBMgACAUbEECdGohKSAVIAAgFmxBAnRqISogFyAAIBhsQQJ0aiErIBogACAbbEECdGohLCAdIAAg",
+    "HmxBAnRqIS0gAiACQQNxayEuQQAhIANAICAgLk5FBED9DAAAgD8AAIA/AACAPwAAgD8gIEECdCIfICFq/QAEAP3lASEvIB8gJGogHyAiav0ABAAg",
+    "L/3mAf0MAACAPwAAgD8AAIA/AACAP/0MAAAAAAAAAAAAAAAAAAAAACAfICNq/QAEAP0MAAAAAAAAAAAAAAAAAAAAAP1E/VL95gEiMP0LBAAgHyAm",
+    "aiAfICJq/QAEACAfICVq/QAEACAfICNq/QAEAP3lAf3mASAfICFq/QAEACAv/eYB/eYBIi/9CwQAIB8gJ2ogHyAiav0ABAAgHyAhav0ABAD95gH9",
+    "CwQAIB8gKWogLyAfIChq/QAEAP3mAf0LBAAgHyAraiAwIB8gKmr9AAQA/eYB/QsEACAfICxqIC8gGSAfav0ABAD95gH9CwQAIB8gLWogMCAcIB9q",
+    "/QAEAP3mAf0LBAAgIEEEaiEgDAELCwNAIAIgIExFBEBDAACAPyAgQQJ0Ih8gIWoqAgCTITEgHyAkaiAfICJqKgIAIDGUQwAAgD9DAAAAACAfICNq",
+    "KgIAQwAAAABeG5QiMjgCACAfICZqIB8gImoqAgAgHyAlaioCACAfICNqKgIAk5QgHyAhaioCACAxlJQiMTgCACAfICdqIB8gImoqAgAgHyAhaioC",
+    "AJQ4AgAgHyApaiAxIB8gKGoqAgCUOAIAIB8gK2ogMiAfICpqKgIAlDgCACAfICxqIDEgGSAfaioCAJQ4AgAgHyAtaiAyIBwgH2oqAgCUOAIAICBB",
+    "AWohIAwBCwsgAEEBaiEADAELCwusAQEFfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiEKIAUgACAGbEECdGohCSACIAJBA3FrIQtBACEHA0AgByALTkUE",
+    "QCAHQQJ0IgggCWogCCAJav0ABAAgCCAKav0ABAD95AH9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQiCCAJaiAIIAlqKgIAIAggCmoqAgCS",
+    "OAIAIAdBAWohBwwBCwsgAEEBaiEADAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLm",
+    "PSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8A",
+    "AOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVn",
+    "ReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3w",
+    "ASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB",
+    "/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAA",
+    "AADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB",
+    "/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJ",
+    "h8D9Sf1SC9gEAwt/AnsCfANAIAAgAU5FBEAgBCAAIAVsQQN0aiEZIAcgACAIbEEDdGohGiAJIAAgCmxBA3RqIRsgDCAAIA1sQQN0aiEcIA8gACAQ",
+    "bEEDdGohHSARIAAgEmxBA3RqIR4gEyAAIBRsQQN0aiEfIBUgACAWbEEDdGohICACIAJBAXFrISFBACEYA0AgGCAhTkUEQP0MAAAAAAAA8D8AAAAA",
+    "AADwP/0MAAAAAAAA8D8AAAAAAADwPyAYQQN0IhcgA2r9AAQAIBcgGWr9AAQA/fIBIAYgF2r9AAQA/fABIBcgGmr9AAQA/fAB/e0BEAT98AH98wEh",
+    "IiAXIBtqICL9CwQAIBcgHmogCyAXav0ABAAgFyAcav0ABAD98gEgDiAXav0ABAD98AEgFyAdav0ABAD98AH9DAAAAAAAAAAAAAAAAAAAAAD99QEi",
+    "I/0LBAAgFyAgaiAiIBcgH2r9AAQA/fIB/QwAAAAAAADwPwAAAAAAAPA/ICL98QEgI/3yAf3wAf0LBAAgGEECaiEYDAELCwNAIAIgGExFBEBEAAAA",
+    "AAAA8D8gGEEDdCIXIANqKwMAIBcgGWorAwCiIAYgF2orAwCgIBcgGmorAwCgmv0UEAT9IQBEAAAAAAAA8D+goyEkIBcgG2ogJDkDACAXIB5qIAsg",
+    "F2orAwAgFyAcaisDAKIgDiAXaisDAKAgFyAdaisDAKBEAAAAAAAAAAClIiU5AwAgFyAgaiAkIBcgH2orAwCiRAAAAAAAAPA/ICShICWioDkDACAY",
+    "QQFqIRgMAQsLIABBAWohAAwBCwsLogYDEH8CewJ8A0AgACABTkUEQCADIAAgBGxBA3RqISEgBSAAIAZsQQN0aiEiIAcgACAIbEEDdGohIyAJIAAg",
+    "CmxBA3RqISQgCyAAIAxsQQN0aiElIA0gACAObEEDdGohJiAPIAAgEGxBA3RqIScgESAAIBJsQQN0aiEoIBMgACAUbEEDdGohKSAVIAAgFmxBA3Rq",
+    "ISogFyAAIBhsQQN0aiErIBogACAbbEEDdGohLCAdIAAgHmxBA3RqIS0gAiACQQFxayEuQQAhIANAICAgLk5FBED9DAAAAAAAAPA/AAAAAAAA8D8g",
+    "IEEDdCIfICFq/QAEAP3xASEvIB8gJGogHyAiav0ABAAgL/3yAf0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAAAAAAAAAAAAACAfICNq/QAEAP0M",
+    "AAAAAAAAAAAAAAAAAAAAAP1K/VL98gEiMP0LBAAgHyAmaiAfICJq/QAEACAfICVq/QAEACAfICNq/QAEAP3xAf3yASAfICFq/QAEACAv/fIB/fIB",
+    "Ii/9CwQAIB8gJ2ogHyAiav0ABAAgHyAhav0ABAD98gH9CwQAIB8gKWogLyAfIChq/QAEAP3yAf0LBAAgHyAraiAwIB8gKmr9AAQA/fIB/QsEACAf",
+    "ICxqIC8gGSAfav0ABAD98gH9CwQAIB8gLWogMCAcIB9q/QAEAP3yAf0LBAAgIEECaiEgDAELCwNAIAIgIExFBEBEAAAAAAAA8D8gIEEDdCIfICFq",
+    "KwMAoSExIB8gJGogHyAiaisDACAxokQAAAAAAADwP0QAAAAAAAAAACAfICNqKwMARAAAAAAAAAAAZBuiIjI5AwAgHyAmaiAfICJqKwMAIB8gJWor",
+    "AwAgHyAjaisDAKGiIB8gIWorAwAgMaKiIjE5AwAgHyAnaiAfICJqKwMAIB8gIWorAwCiOQMAIB8gKWogMSAfIChqKwMAojkDACAfICtqIDIgHyAq",
+    "aisDAKI5AwAgHyAsaiAxIBkgH2orAwCiOQMAIB8gLWogMiAcIB9qKwMAojkDACAgQQFqISAMAQsLIABBAWohAAwBCwsLrAEBBX8DQCAAIAFORQRA",
+    "IAMgACAEbEEDdGohCiAFIAAgBmxBA3RqIQkgAiACQQFxayELQQAhBwNAIAcgC05FBEAgB0EDdCIIIAlqIAggCWr9AAQAIAggCmr9AAQA/fAB/QsE",
+    "ACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IgggCWogCCAJaisDACAIIApqKwMAoDkDACAHQQFqIQcMAQsLIABBAWohAAwBCwsLAEAEbmFtZQE5",
+    "CAAFZXhwMzIBBWYzMl8wAgVmMzJfMQMFZjMyXzIEBWV4cDY0BQVmNjRfMAYFZjY0XzEHBWY2NF8y",
   ].join(""),
 };

@@ -2,8 +2,8 @@
 // Do not edit: regenerate with `npm run generate` (check with `npm run generate -- --check`).
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "../runtime/gemm.ts";
 import { GEMM_WASM } from "../runtime/gemm-wasm.ts";
-import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../runtime/checks.ts";
-import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../runtime/memory.ts";
+import { type FloatArray, Rng, checkArray, checkCount, checkSizes, initSlice } from "../runtime/checks.ts";
+import { type KernelOptions, type LoopsModuleSource, type Products, kernelMemory } from "../runtime/memory.ts";
 /** tfjs-layers GRUCell (tfjs-layers/src/layers/recurrent.ts): reset-before only, kernel [z|r|h], single bias, recurrentActivation 'hardSigmoid' = clip(0.2x + 0.5, 0, 1) */
 export const spec = {
   name: "gru-tfjs",
@@ -47,11 +47,8 @@ export interface Kernel<A> {
   backward(p: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>, upstream: Outputs<A>, grads: Grads<A>): void;
 }
 
-/** Offset and length of every parameter in the flat buffer. */
-export function paramLayout(sizes: Sizes): {
-  total: number;
-  params: { name: string; offset: number; length: number }[];
-} {
+/** Where each parameter starts in the flat buffer, and the buffer's length: the one place the layout is written. */
+function offsets(sizes: Sizes) {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   const o_Kz = 0;
   const o_Kr = o_Kz + H * D;
@@ -62,64 +59,47 @@ export function paramLayout(sizes: Sizes): {
   const o_bz = o_Rh + H * H;
   const o_br = o_bz + H;
   const o_bh = o_br + H;
+  return { o_Kz, o_Kr, o_Kh, o_Rz, o_Rr, o_Rh, o_bz, o_br, o_bh, nParams: o_bh + H };
+}
+
+/** Offset and length of every parameter in the flat buffer. */
+export function paramLayout(sizes: Sizes): {
+  total: number;
+  params: { name: string; offset: number; length: number }[];
+} {
+  // the offsets in buffer order (the order of spec.params), then the total: each parameter runs to the next one
+  const o = Object.values(offsets(sizes));
   return {
-    total: o_bh + H,
-    params: [
-      { name: "Kz", offset: o_Kz, length: H * D },
-      { name: "Kr", offset: o_Kr, length: H * D },
-      { name: "Kh", offset: o_Kh, length: H * D },
-      { name: "Rz", offset: o_Rz, length: H * H },
-      { name: "Rr", offset: o_Rr, length: H * H },
-      { name: "Rh", offset: o_Rh, length: H * H },
-      { name: "bz", offset: o_bz, length: H },
-      { name: "br", offset: o_br, length: H },
-      { name: "bh", offset: o_bh, length: H },
-    ],
+    total: o[o.length - 1]!,
+    params: spec.params.map(({ name }, k) => ({ name, offset: o[k]!, length: o[k + 1]! - o[k]! })),
   };
 }
 
 /** Parameters by their init rules (uniform ±1/sqrt(H) unless declared otherwise), from a seed. */
 export function initParams(sizes: Sizes, seed: number): Float64Array {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
-  const o_Kz = 0;
-  const o_Kr = o_Kz + H * D;
-  const o_Kh = o_Kr + H * D;
-  const o_Rz = o_Kh + H * D;
-  const o_Rr = o_Rz + H * H;
-  const o_Rh = o_Rr + H * H;
-  const o_bz = o_Rh + H * H;
-  const o_br = o_bz + H;
-  const o_bh = o_br + H;
-  const p = new Float64Array(o_bh + H);
+  const { total, params } = paramLayout(sizes);
+  const p = new Float64Array(total);
   const rng = new Rng(seed);
   const k = 1 / Math.sqrt(H);
-  initSlice(p, o_Kz, H * D, "uniform", k, rng);
-  initSlice(p, o_Kr, H * D, "uniform", k, rng);
-  initSlice(p, o_Kh, H * D, "uniform", k, rng);
-  initSlice(p, o_Rz, H * H, "uniform", k, rng);
-  initSlice(p, o_Rr, H * H, "uniform", k, rng);
-  initSlice(p, o_Rh, H * H, "uniform", k, rng);
-  initSlice(p, o_bz, H, "zeros", k, rng);
-  initSlice(p, o_br, H, "zeros", k, rng);
-  initSlice(p, o_bh, H, "zeros", k, rng);
+  for (const [i, { offset, length }] of params.entries()) initSlice(p, offset, length, spec.params[i]!.init, k, rng);
   return p;
 }
 
-/** The 64-bit kernels for batch B and T steps, on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
-export function createKernel64(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float64Array> {
+/** The kernels for batch B and T steps, in the precision of `F` (createKernel64 below; kernel32 is the same text, a copy so that each precision's typed-array accesses stay monomorphic in V8), on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
+function kernel64<A extends FloatArray>(
+  bits: 32 | 64,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+  gemm: Products<A>,
+  sizes: Sizes,
+  B: number,
+  T: number,
+  options: KernelOptions,
+): Kernel<A> {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
-  const o_Kz = 0;
-  const o_Kr = o_Kz + H * D;
-  const o_Kh = o_Kr + H * D;
-  const o_Rz = o_Kh + H * D;
-  const o_Rr = o_Rz + H * H;
-  const o_Rh = o_Rr + H * H;
-  const o_bz = o_Rh + H * H;
-  const o_br = o_bz + H;
-  const o_bh = o_br + H;
-  const nParams = o_bh + H;
+  const { o_Kz, o_Kr, o_Kh, o_Rz, o_Rr, o_Rh, o_bz, o_br, o_bh, nParams } = offsets(sizes);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -150,11 +130,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     2 * H * H,
     H * H,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
-    NT: gemmNT64,
-    NN: gemmNN64,
-    TN: gemmTN64,
-  });
+  const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);
   const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
@@ -174,29 +150,24 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   const gx0 = mem.alloc(T * B * (3 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
-  const s0 = mem.alloc(B * (2 * H));
-  const s1 = mem.alloc(B * H);
-  const s2 = mem.alloc(B * H);
-  const s3 = mem.alloc(B * H);
-  const s4 = mem.alloc(B * H);
-  const s5 = mem.alloc(B * H);
-  const s6 = mem.alloc(B * H);
-  const s7 = mem.alloc(B * H);
-  const s8 = mem.alloc(B * H);
-  function forward(
-    params: Float64Array,
-    inputs: Inputs<Float64Array>,
-    initial: States<Float64Array>,
-    out: Outputs<Float64Array>,
-  ): void {
-    checkArray(spec.name, "params", params, Float64Array, nParams, "the flat parameter buffer");
+  const scratch0 = mem.alloc(B * (2 * H));
+  const scratch1 = mem.alloc(B * H);
+  const scratch2 = mem.alloc(B * H);
+  const scratch3 = mem.alloc(B * H);
+  const scratch4 = mem.alloc(B * H);
+  const scratch5 = mem.alloc(B * H);
+  const scratch6 = mem.alloc(B * H);
+  const scratch7 = mem.alloc(B * H);
+  const scratch8 = mem.alloc(B * H);
+  function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "out.h", out.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
     // all steps at once: the products with the inputs
     // Kz, Kr, Kh times x
@@ -205,105 +176,111 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Rz, Rr times h
-      mm.NT(B, 2 * H, H, hPrev, hPrevAt, H, p, o_Rz, s0, 0, 2 * H, false);
-      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      mm.NT(B, 2 * H, H, hPrev, hPrevAt, H, p, o_Rz, scratch0, 0, 2 * H, false);
+      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(0, B, [
-          H,
-          at(xp0, t * B * (3 * H)),
-          3 * H,
-          at(p, o_bz),
-          at(s0, 0),
-          2 * H,
-          at(tape_z, t * B * H),
-          H,
-          at(xp0, t * B * (3 * H) + H),
-          3 * H,
-          at(p, o_br),
-          at(s0, H),
-          2 * H,
-          at(tape_r, t * B * H),
-          H,
-          at(xp0, t * B * (3 * H) + 2 * H),
-          3 * H,
-          at(p, o_bh),
-          at(s1, 0),
-          H,
-          at(hPrev, hPrevAt),
-          H,
-          at(s2, 0),
-          H,
-          at(s3, 0),
-          H,
-          at(s4, 0),
-          H,
+          H, // $n
+          at(xp0, t * B * (3 * H)), // $xp0
+          3 * H, // $xp0_stride
+          at(p, o_bz), // $bz
+          at(scratch0, 0), // $scratch0
+          2 * H, // $scratch0_stride
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(xp0, t * B * (3 * H) + H), // $xp0_2
+          3 * H, // $xp0_2_stride
+          at(p, o_br), // $br
+          at(scratch0, H), // $scratch0_2
+          2 * H, // $scratch0_2_stride
+          at(tape_r, t * B * H), // $tape_r
+          H, // $tape_r_stride
+          at(xp0, t * B * (3 * H) + 2 * H), // $xp0_3
+          3 * H, // $xp0_3_stride
+          at(p, o_bh), // $bh
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+          at(hPrev, hPrevAt), // $hPrev
+          H, // $hPrev_stride
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
+          at(scratch4, 0), // $scratch4
+          H, // $scratch4_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const xp0Row = t * B * (3 * H) + b * (3 * H);
-          const s0Row = b * (2 * H);
+          const scratch0Row = b * (2 * H);
           const tape_zRow = t * B * H + b * H;
           const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
-          const s0Row2 = H + b * (2 * H);
+          const scratch0Row2 = H + b * (2 * H);
           const tape_rRow = t * B * H + b * H;
           const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const s1Row = b * H;
+          const scratch1Row = b * H;
           const hPrevRow = hPrevAt + b * H;
-          const s2Row = b * H;
-          const s3Row = b * H;
-          const s4Row = b * H;
+          const scratch2Row = b * H;
+          const scratch3Row = b * H;
+          const scratch4Row = b * H;
           for (let i = 0; i < H; i++) {
             // z  = hardSigmoid(Kz*x + bz + Rz*h)
-            const z = Math.min(Math.max(0.2 * (xp0[xp0Row + i]! + p[o_bz + i]! + s0[s0Row + i]!) + 0.5, 0), 1);
+            const z = Math.min(
+              Math.max(0.2 * (xp0[xp0Row + i]! + p[o_bz + i]! + scratch0[scratch0Row + i]!) + 0.5, 0),
+              1,
+            );
             tape_z[tape_zRow + i] = z;
             // r  = hardSigmoid(Kr*x + br + Rr*h)
-            const r = Math.min(Math.max(0.2 * (xp0[xp0Row2 + i]! + p[o_br + i]! + s0[s0Row2 + i]!) + 0.5, 0), 1);
+            const r = Math.min(
+              Math.max(0.2 * (xp0[xp0Row2 + i]! + p[o_br + i]! + scratch0[scratch0Row2 + i]!) + 0.5, 0),
+              1,
+            );
             tape_r[tape_rRow + i] = r;
             const t1 = xp0[xp0Row3 + i]! + p[o_bh + i]!;
-            s1[s1Row + i] = t1;
+            scratch1[scratch1Row + i] = t1;
             const t2 = r * hPrev[hPrevRow + i]!;
-            s2[s2Row + i] = t2;
+            scratch2[scratch2Row + i] = t2;
             const t3 = z * hPrev[hPrevRow + i]!;
-            s3[s3Row + i] = t3;
+            scratch3[scratch3Row + i] = t3;
             const t4 = 1 - z;
-            s4[s4Row + i] = t4;
+            scratch4[scratch4Row + i] = t4;
           }
         }
       }
 
       // Rh times a vector
-      mm.NT(B, H, H, s2, 0, H, p, o_Rh, s5, 0, H, false);
-      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      mm.NT(B, H, H, scratch2, 0, H, p, o_Rh, scratch5, 0, H, false);
+      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(1, B, [
-          H,
-          at(s1, 0),
-          H,
-          at(s5, 0),
-          H,
-          at(tape_hh, t * B * H),
-          H,
-          at(s3, 0),
-          H,
-          at(s4, 0),
-          H,
-          at(hOut, t * B * H),
-          H,
+          H, // $n
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+          at(scratch5, 0), // $scratch5
+          H, // $scratch5_stride
+          at(tape_hh, t * B * H), // $tape_hh
+          H, // $tape_hh_stride
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
+          at(scratch4, 0), // $scratch4
+          H, // $scratch4_stride
+          at(hOut, t * B * H), // $hOut
+          H, // $hOut_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s1Row = b * H;
-          const s5Row = b * H;
+          const scratch1Row = b * H;
+          const scratch5Row = b * H;
           const tape_hhRow = t * B * H + b * H;
-          const s3Row = b * H;
-          const s4Row = b * H;
+          const scratch3Row = b * H;
+          const scratch4Row = b * H;
           const hOutRow = t * B * H + b * H;
           for (let i = 0; i < H; i++) {
             // hh = tanh(Kh*x + bh + Rh*(r .* h))
-            const hh = Math.tanh(s1[s1Row + i]! + s5[s5Row + i]!);
+            const hh = Math.tanh(scratch1[scratch1Row + i]! + scratch5[scratch5Row + i]!);
             tape_hh[tape_hhRow + i] = hh;
             // h' = z .* h + (1 - z) .* hh
-            const h_next = s3[s3Row + i]! + s4[s4Row + i]! * hh;
+            const h_next = scratch3[scratch3Row + i]! + scratch4[scratch4Row + i]! * hh;
             hOut[hOutRow + i] = h_next;
           }
         }
@@ -314,29 +291,29 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   function backward(
-    params: Float64Array,
-    inputs: Inputs<Float64Array>,
-    initial: States<Float64Array>,
-    out: Outputs<Float64Array>,
-    upstream: Outputs<Float64Array>,
-    grads: Grads<Float64Array>,
+    params: A,
+    inputs: Inputs<A>,
+    initial: States<A>,
+    out: Outputs<A>,
+    upstream: Outputs<A>,
+    grads: Grads<A>,
   ): void {
-    checkArray(spec.name, "params", params, Float64Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "out.h", out.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.input(io.hOut, out.h);
-    checkArray(spec.name, "upstream.h", upstream.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.h", upstream.h, F, T * B * H, "T×B×H");
     const dhUp = mem.input(io.dhUp, upstream.h);
-    checkArray(spec.name, "grads.params", grads.params, Float64Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "grads.params", grads.params, F, nParams, "the flat parameter buffer");
     const dp = mem.output(io.dp, grads.params);
-    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, F, T * B * D, "T×B×D");
     const dx_1 = mem.output(io.dx_1, grads.inputs.x);
-    checkArray(spec.name, "grads.initial.h", grads.initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.h", grads.initial.h, F, B * H, "B×H");
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
     dp.fill(0);
     carry_h.fill(0);
@@ -345,36 +322,36 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
-      // loop 2 (f32_2, f64_2 in the cell's .wat)
+      // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(2, B, [
-          H,
-          at(tape_z, t * B * H),
-          H,
-          at(seed_h, 0),
-          H,
-          at(tape_hh, t * B * H),
-          H,
-          at(gx0, t * B * (3 * H) + 2 * H),
-          3 * H,
-          at(s2, 0),
-          H,
-          at(tape_r, t * B * H),
-          H,
-          at(s4, 0),
-          H,
-          at(hPrev, hPrevAt),
-          H,
-          at(gx0, t * B * (3 * H)),
-          3 * H,
-          at(s0, 0),
-          2 * H,
-          at(s1, 0),
-          H,
-          at(s5, 0),
-          H,
-          at(s6, 0),
-          H,
+          H, // $n
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+          at(tape_hh, t * B * H), // $tape_hh
+          H, // $tape_hh_stride
+          at(gx0, t * B * (3 * H) + 2 * H), // $gx0
+          3 * H, // $gx0_stride
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+          at(tape_r, t * B * H), // $tape_r
+          H, // $tape_r_stride
+          at(scratch4, 0), // $scratch4
+          H, // $scratch4_stride
+          at(hPrev, hPrevAt), // $hPrev
+          H, // $hPrev_stride
+          at(gx0, t * B * (3 * H)), // $gx0_2
+          3 * H, // $gx0_2_stride
+          at(scratch0, 0), // $scratch0
+          2 * H, // $scratch0_stride
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+          at(scratch5, 0), // $scratch5
+          H, // $scratch5_stride
+          at(scratch6, 0), // $scratch6
+          H, // $scratch6_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -382,112 +359,119 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
           const seed_hRow = b * H;
           const tape_hhRow = t * B * H + b * H;
           const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const s2Row = b * H;
+          const scratch2Row = b * H;
           const tape_rRow = t * B * H + b * H;
-          const s4Row = b * H;
+          const scratch4Row = b * H;
           const hPrevRow = hPrevAt + b * H;
           const gx0Row2 = t * B * (3 * H) + b * (3 * H);
-          const s0Row = b * (2 * H);
-          const s1Row = b * H;
-          const s5Row = b * H;
-          const s6Row = b * H;
+          const scratch0Row = b * (2 * H);
+          const scratch1Row = b * H;
+          const scratch5Row = b * H;
+          const scratch6Row = b * H;
           for (let i = 0; i < H; i++) {
             const t4 = 1 - tape_z[tape_zRow + i]!;
             // grad of: h' = z .* h + (1 - z) .* hh
             const dhh = seed_h[seed_hRow + i]! * t4;
             const dhh_pre = dhh * (1 - tape_hh[tape_hhRow + i]! * tape_hh[tape_hhRow + i]!);
             gx0[gx0Row + i] = dhh_pre;
-            s2[s2Row + i] = dhh_pre;
+            scratch2[scratch2Row + i] = dhh_pre;
             const t5 = (tape_r[tape_rRow + i]! > 0 ? 1 : 0) * (1 - tape_r[tape_rRow + i]! > 0 ? 1 : 0);
-            s4[s4Row + i] = t5;
+            scratch4[scratch4Row + i] = t5;
             // grad of: h' = z .* h + (1 - z) .* hh
             const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_hh[tape_hhRow + i]!);
             const dz_pre = 0.2 * (dz * ((tape_z[tape_zRow + i]! > 0 ? 1 : 0) * (t4 > 0 ? 1 : 0)));
             gx0[gx0Row2 + i] = dz_pre;
-            s0[s0Row + i] = dz_pre;
-            s1[s1Row + i] = dz_pre;
+            scratch0[scratch0Row + i] = dz_pre;
+            scratch1[scratch1Row + i] = dz_pre;
             const t6 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
-            s5[s5Row + i] = t6;
+            scratch5[scratch5Row + i] = t6;
             const t2 = tape_r[tape_rRow + i]! * hPrev[hPrevRow + i]!;
-            s6[s6Row + i] = t2;
+            scratch6[scratch6Row + i] = t2;
           }
         }
       }
 
       for (let b = 0; b < B; b++)
         for (let j = 0; j < H; j++) {
-          let s = 0;
-          for (let i = 0; i < H; i++) s += p[o_Rh + i * H + j]! * gx0[t * B * (3 * H) + 2 * H + b * (3 * H) + i]!;
-          s7[b * H + j] = s;
+          let sum = 0;
+          for (let i = 0; i < H; i++) sum += p[o_Rh + i * H + j]! * gx0[t * B * (3 * H) + 2 * H + b * (3 * H) + i]!;
+          scratch7[b * H + j] = sum;
         }
 
       // dRz
-      mm.TN(H, H, B, s1, 0, H, hPrev, hPrevAt, H, dp, o_Rz, true);
+      mm.TN(H, H, B, scratch1, 0, H, hPrev, hPrevAt, H, dp, o_Rz, true);
       // dRh
-      mm.TN(H, H, B, s2, 0, H, s6, 0, H, dp, o_Rh, true);
-      // loop 3 (f32_3, f64_3 in the cell's .wat)
+      mm.TN(H, H, B, scratch2, 0, H, scratch6, 0, H, dp, o_Rh, true);
+      // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(3, B, [
-          H,
-          at(s7, 0),
-          H,
-          at(hPrev, hPrevAt),
-          H,
-          at(s4, 0),
-          H,
-          at(gx0, t * B * (3 * H) + H),
-          3 * H,
-          at(s0, H),
-          2 * H,
-          at(s3, 0),
-          H,
-          at(tape_r, t * B * H),
-          H,
-          at(s5, 0),
-          H,
-          at(s8, 0),
-          H,
+          H, // $n
+          at(scratch7, 0), // $scratch7
+          H, // $scratch7_stride
+          at(hPrev, hPrevAt), // $hPrev
+          H, // $hPrev_stride
+          at(scratch4, 0), // $scratch4
+          H, // $scratch4_stride
+          at(gx0, t * B * (3 * H) + H), // $gx0
+          3 * H, // $gx0_stride
+          at(scratch0, H), // $scratch0
+          2 * H, // $scratch0_stride
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
+          at(tape_r, t * B * H), // $tape_r
+          H, // $tape_r_stride
+          at(scratch5, 0), // $scratch5
+          H, // $scratch5_stride
+          at(scratch8, 0), // $scratch8
+          H, // $scratch8_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s7Row = b * H;
+          const scratch7Row = b * H;
           const hPrevRow = hPrevAt + b * H;
-          const s4Row = b * H;
+          const scratch4Row = b * H;
           const gx0Row = t * B * (3 * H) + H + b * (3 * H);
-          const s0Row = H + b * (2 * H);
-          const s3Row = b * H;
+          const scratch0Row = H + b * (2 * H);
+          const scratch3Row = b * H;
           const tape_rRow = t * B * H + b * H;
-          const s5Row = b * H;
-          const s8Row = b * H;
+          const scratch5Row = b * H;
+          const scratch8Row = b * H;
           for (let i = 0; i < H; i++) {
             // grad of: hh = tanh(Kh*x + bh + Rh*(r .* h))
-            const dr = s7[s7Row + i]! * hPrev[hPrevRow + i]!;
-            const dr_pre = 0.2 * (dr * s4[s4Row + i]!);
+            const dr = scratch7[scratch7Row + i]! * hPrev[hPrevRow + i]!;
+            const dr_pre = 0.2 * (dr * scratch4[scratch4Row + i]!);
             gx0[gx0Row + i] = dr_pre;
-            s0[s0Row + i] = dr_pre;
-            s3[s3Row + i] = dr_pre;
-            const t7 = s7[s7Row + i]! * tape_r[tape_rRow + i]! + s5[s5Row + i]!;
-            s8[s8Row + i] = t7;
+            scratch0[scratch0Row + i] = dr_pre;
+            scratch3[scratch3Row + i] = dr_pre;
+            const t7 = scratch7[scratch7Row + i]! * tape_r[tape_rRow + i]! + scratch5[scratch5Row + i]!;
+            scratch8[scratch8Row + i] = t7;
           }
         }
       }
 
       // d(dh) from Rz, Rr
-      mm.NN(B, 2 * H, H, s0, 0, 2 * H, p, o_Rz, carry_h, 0, H, false);
-      // loop 4 (f32_4, f64_4 in the cell's .wat)
-      if (wl) wl(4, B, [H, at(s8, 0), H, at(carry_h, 0), H]);
+      mm.NN(B, 2 * H, H, scratch0, 0, 2 * H, p, o_Rz, carry_h, 0, H, false);
+      // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(4, B, [
+          H, // $n
+          at(scratch8, 0), // $scratch8
+          H, // $scratch8_stride
+          at(carry_h, 0), // $carry_h
+          H, // $carry_h_stride
+        ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s8Row = b * H;
+          const scratch8Row = b * H;
           const carry_hRow = b * H;
           for (let i = 0; i < H; i++) {
-            carry_h[carry_hRow + i]! += s8[s8Row + i]!;
+            carry_h[carry_hRow + i]! += scratch8[scratch8Row + i]!;
           }
         }
       }
 
       // dRr
-      mm.TN(H, H, B, s3, 0, H, hPrev, hPrevAt, H, dp, o_Rr, true);
+      mm.TN(H, H, B, scratch3, 0, H, hPrev, hPrevAt, H, dp, o_Rr, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
@@ -495,23 +479,23 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Kz, true);
     // grad of: z  = hardSigmoid(Kz*x + bz + Rz*h)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[b * (3 * H) + i]!;
-      dp[o_bz + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
+      dp[o_bz + i]! += sum;
     }
 
     // grad of: r  = hardSigmoid(Kr*x + br + Rr*h)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[H + b * (3 * H) + i]!;
-      dp[o_br + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
+      dp[o_br + i]! += sum;
     }
 
     // grad of: hh = tanh(Kh*x + bh + Rh*(r .* h))
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[2 * H + b * (3 * H) + i]!;
-      dp[o_bh + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
+      dp[o_bh + i]! += sum;
     }
 
     // d(dx) from Kz, Kr, Kh
@@ -525,21 +509,20 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };
 }
 
-/** The 32-bit kernels for batch B and T steps, on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
-export function createKernel32(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float32Array> {
+/** The float32 copy of kernel64, the same text: V8 keeps inline caches per function, so one body for both precisions would slow a process that runs both. On the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
+function kernel32<A extends FloatArray>(
+  bits: 32 | 64,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+  gemm: Products<A>,
+  sizes: Sizes,
+  B: number,
+  T: number,
+  options: KernelOptions,
+): Kernel<A> {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
-  const o_Kz = 0;
-  const o_Kr = o_Kz + H * D;
-  const o_Kh = o_Kr + H * D;
-  const o_Rz = o_Kh + H * D;
-  const o_Rr = o_Rz + H * H;
-  const o_Rh = o_Rr + H * H;
-  const o_bz = o_Rh + H * H;
-  const o_br = o_bz + H;
-  const o_bh = o_br + H;
-  const nParams = o_bh + H;
+  const { o_Kz, o_Kr, o_Kh, o_Rz, o_Rr, o_Rh, o_bz, o_br, o_bh, nParams } = offsets(sizes);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -570,11 +553,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     2 * H * H,
     H * H,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
-    NT: gemmNT32,
-    NN: gemmNN32,
-    TN: gemmTN32,
-  });
+  const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);
   const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
@@ -594,29 +573,24 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   const gx0 = mem.alloc(T * B * (3 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
-  const s0 = mem.alloc(B * (2 * H));
-  const s1 = mem.alloc(B * H);
-  const s2 = mem.alloc(B * H);
-  const s3 = mem.alloc(B * H);
-  const s4 = mem.alloc(B * H);
-  const s5 = mem.alloc(B * H);
-  const s6 = mem.alloc(B * H);
-  const s7 = mem.alloc(B * H);
-  const s8 = mem.alloc(B * H);
-  function forward(
-    params: Float32Array,
-    inputs: Inputs<Float32Array>,
-    initial: States<Float32Array>,
-    out: Outputs<Float32Array>,
-  ): void {
-    checkArray(spec.name, "params", params, Float32Array, nParams, "the flat parameter buffer");
+  const scratch0 = mem.alloc(B * (2 * H));
+  const scratch1 = mem.alloc(B * H);
+  const scratch2 = mem.alloc(B * H);
+  const scratch3 = mem.alloc(B * H);
+  const scratch4 = mem.alloc(B * H);
+  const scratch5 = mem.alloc(B * H);
+  const scratch6 = mem.alloc(B * H);
+  const scratch7 = mem.alloc(B * H);
+  const scratch8 = mem.alloc(B * H);
+  function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "out.h", out.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
     // all steps at once: the products with the inputs
     // Kz, Kr, Kh times x
@@ -625,105 +599,111 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Rz, Rr times h
-      mm.NT(B, 2 * H, H, hPrev, hPrevAt, H, p, o_Rz, s0, 0, 2 * H, false);
-      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      mm.NT(B, 2 * H, H, hPrev, hPrevAt, H, p, o_Rz, scratch0, 0, 2 * H, false);
+      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(0, B, [
-          H,
-          at(xp0, t * B * (3 * H)),
-          3 * H,
-          at(p, o_bz),
-          at(s0, 0),
-          2 * H,
-          at(tape_z, t * B * H),
-          H,
-          at(xp0, t * B * (3 * H) + H),
-          3 * H,
-          at(p, o_br),
-          at(s0, H),
-          2 * H,
-          at(tape_r, t * B * H),
-          H,
-          at(xp0, t * B * (3 * H) + 2 * H),
-          3 * H,
-          at(p, o_bh),
-          at(s1, 0),
-          H,
-          at(hPrev, hPrevAt),
-          H,
-          at(s2, 0),
-          H,
-          at(s3, 0),
-          H,
-          at(s4, 0),
-          H,
+          H, // $n
+          at(xp0, t * B * (3 * H)), // $xp0
+          3 * H, // $xp0_stride
+          at(p, o_bz), // $bz
+          at(scratch0, 0), // $scratch0
+          2 * H, // $scratch0_stride
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(xp0, t * B * (3 * H) + H), // $xp0_2
+          3 * H, // $xp0_2_stride
+          at(p, o_br), // $br
+          at(scratch0, H), // $scratch0_2
+          2 * H, // $scratch0_2_stride
+          at(tape_r, t * B * H), // $tape_r
+          H, // $tape_r_stride
+          at(xp0, t * B * (3 * H) + 2 * H), // $xp0_3
+          3 * H, // $xp0_3_stride
+          at(p, o_bh), // $bh
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+          at(hPrev, hPrevAt), // $hPrev
+          H, // $hPrev_stride
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
+          at(scratch4, 0), // $scratch4
+          H, // $scratch4_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const xp0Row = t * B * (3 * H) + b * (3 * H);
-          const s0Row = b * (2 * H);
+          const scratch0Row = b * (2 * H);
           const tape_zRow = t * B * H + b * H;
           const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
-          const s0Row2 = H + b * (2 * H);
+          const scratch0Row2 = H + b * (2 * H);
           const tape_rRow = t * B * H + b * H;
           const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const s1Row = b * H;
+          const scratch1Row = b * H;
           const hPrevRow = hPrevAt + b * H;
-          const s2Row = b * H;
-          const s3Row = b * H;
-          const s4Row = b * H;
+          const scratch2Row = b * H;
+          const scratch3Row = b * H;
+          const scratch4Row = b * H;
           for (let i = 0; i < H; i++) {
             // z  = hardSigmoid(Kz*x + bz + Rz*h)
-            const z = Math.min(Math.max(0.2 * (xp0[xp0Row + i]! + p[o_bz + i]! + s0[s0Row + i]!) + 0.5, 0), 1);
+            const z = Math.min(
+              Math.max(0.2 * (xp0[xp0Row + i]! + p[o_bz + i]! + scratch0[scratch0Row + i]!) + 0.5, 0),
+              1,
+            );
             tape_z[tape_zRow + i] = z;
             // r  = hardSigmoid(Kr*x + br + Rr*h)
-            const r = Math.min(Math.max(0.2 * (xp0[xp0Row2 + i]! + p[o_br + i]! + s0[s0Row2 + i]!) + 0.5, 0), 1);
+            const r = Math.min(
+              Math.max(0.2 * (xp0[xp0Row2 + i]! + p[o_br + i]! + scratch0[scratch0Row2 + i]!) + 0.5, 0),
+              1,
+            );
             tape_r[tape_rRow + i] = r;
             const t1 = xp0[xp0Row3 + i]! + p[o_bh + i]!;
-            s1[s1Row + i] = t1;
+            scratch1[scratch1Row + i] = t1;
             const t2 = r * hPrev[hPrevRow + i]!;
-            s2[s2Row + i] = t2;
+            scratch2[scratch2Row + i] = t2;
             const t3 = z * hPrev[hPrevRow + i]!;
-            s3[s3Row + i] = t3;
+            scratch3[scratch3Row + i] = t3;
             const t4 = 1 - z;
-            s4[s4Row + i] = t4;
+            scratch4[scratch4Row + i] = t4;
           }
         }
       }
 
       // Rh times a vector
-      mm.NT(B, H, H, s2, 0, H, p, o_Rh, s5, 0, H, false);
-      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      mm.NT(B, H, H, scratch2, 0, H, p, o_Rh, scratch5, 0, H, false);
+      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(1, B, [
-          H,
-          at(s1, 0),
-          H,
-          at(s5, 0),
-          H,
-          at(tape_hh, t * B * H),
-          H,
-          at(s3, 0),
-          H,
-          at(s4, 0),
-          H,
-          at(hOut, t * B * H),
-          H,
+          H, // $n
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+          at(scratch5, 0), // $scratch5
+          H, // $scratch5_stride
+          at(tape_hh, t * B * H), // $tape_hh
+          H, // $tape_hh_stride
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
+          at(scratch4, 0), // $scratch4
+          H, // $scratch4_stride
+          at(hOut, t * B * H), // $hOut
+          H, // $hOut_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s1Row = b * H;
-          const s5Row = b * H;
+          const scratch1Row = b * H;
+          const scratch5Row = b * H;
           const tape_hhRow = t * B * H + b * H;
-          const s3Row = b * H;
-          const s4Row = b * H;
+          const scratch3Row = b * H;
+          const scratch4Row = b * H;
           const hOutRow = t * B * H + b * H;
           for (let i = 0; i < H; i++) {
             // hh = tanh(Kh*x + bh + Rh*(r .* h))
-            const hh = Math.tanh(s1[s1Row + i]! + s5[s5Row + i]!);
+            const hh = Math.tanh(scratch1[scratch1Row + i]! + scratch5[scratch5Row + i]!);
             tape_hh[tape_hhRow + i] = hh;
             // h' = z .* h + (1 - z) .* hh
-            const h_next = s3[s3Row + i]! + s4[s4Row + i]! * hh;
+            const h_next = scratch3[scratch3Row + i]! + scratch4[scratch4Row + i]! * hh;
             hOut[hOutRow + i] = h_next;
           }
         }
@@ -734,29 +714,29 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   function backward(
-    params: Float32Array,
-    inputs: Inputs<Float32Array>,
-    initial: States<Float32Array>,
-    out: Outputs<Float32Array>,
-    upstream: Outputs<Float32Array>,
-    grads: Grads<Float32Array>,
+    params: A,
+    inputs: Inputs<A>,
+    initial: States<A>,
+    out: Outputs<A>,
+    upstream: Outputs<A>,
+    grads: Grads<A>,
   ): void {
-    checkArray(spec.name, "params", params, Float32Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "out.h", out.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.input(io.hOut, out.h);
-    checkArray(spec.name, "upstream.h", upstream.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.h", upstream.h, F, T * B * H, "T×B×H");
     const dhUp = mem.input(io.dhUp, upstream.h);
-    checkArray(spec.name, "grads.params", grads.params, Float32Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "grads.params", grads.params, F, nParams, "the flat parameter buffer");
     const dp = mem.output(io.dp, grads.params);
-    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, F, T * B * D, "T×B×D");
     const dx_1 = mem.output(io.dx_1, grads.inputs.x);
-    checkArray(spec.name, "grads.initial.h", grads.initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.h", grads.initial.h, F, B * H, "B×H");
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
     dp.fill(0);
     carry_h.fill(0);
@@ -765,36 +745,36 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
-      // loop 2 (f32_2, f64_2 in the cell's .wat)
+      // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(2, B, [
-          H,
-          at(tape_z, t * B * H),
-          H,
-          at(seed_h, 0),
-          H,
-          at(tape_hh, t * B * H),
-          H,
-          at(gx0, t * B * (3 * H) + 2 * H),
-          3 * H,
-          at(s2, 0),
-          H,
-          at(tape_r, t * B * H),
-          H,
-          at(s4, 0),
-          H,
-          at(hPrev, hPrevAt),
-          H,
-          at(gx0, t * B * (3 * H)),
-          3 * H,
-          at(s0, 0),
-          2 * H,
-          at(s1, 0),
-          H,
-          at(s5, 0),
-          H,
-          at(s6, 0),
-          H,
+          H, // $n
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+          at(tape_hh, t * B * H), // $tape_hh
+          H, // $tape_hh_stride
+          at(gx0, t * B * (3 * H) + 2 * H), // $gx0
+          3 * H, // $gx0_stride
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+          at(tape_r, t * B * H), // $tape_r
+          H, // $tape_r_stride
+          at(scratch4, 0), // $scratch4
+          H, // $scratch4_stride
+          at(hPrev, hPrevAt), // $hPrev
+          H, // $hPrev_stride
+          at(gx0, t * B * (3 * H)), // $gx0_2
+          3 * H, // $gx0_2_stride
+          at(scratch0, 0), // $scratch0
+          2 * H, // $scratch0_stride
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+          at(scratch5, 0), // $scratch5
+          H, // $scratch5_stride
+          at(scratch6, 0), // $scratch6
+          H, // $scratch6_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -802,112 +782,119 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
           const seed_hRow = b * H;
           const tape_hhRow = t * B * H + b * H;
           const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const s2Row = b * H;
+          const scratch2Row = b * H;
           const tape_rRow = t * B * H + b * H;
-          const s4Row = b * H;
+          const scratch4Row = b * H;
           const hPrevRow = hPrevAt + b * H;
           const gx0Row2 = t * B * (3 * H) + b * (3 * H);
-          const s0Row = b * (2 * H);
-          const s1Row = b * H;
-          const s5Row = b * H;
-          const s6Row = b * H;
+          const scratch0Row = b * (2 * H);
+          const scratch1Row = b * H;
+          const scratch5Row = b * H;
+          const scratch6Row = b * H;
           for (let i = 0; i < H; i++) {
             const t4 = 1 - tape_z[tape_zRow + i]!;
             // grad of: h' = z .* h + (1 - z) .* hh
             const dhh = seed_h[seed_hRow + i]! * t4;
             const dhh_pre = dhh * (1 - tape_hh[tape_hhRow + i]! * tape_hh[tape_hhRow + i]!);
             gx0[gx0Row + i] = dhh_pre;
-            s2[s2Row + i] = dhh_pre;
+            scratch2[scratch2Row + i] = dhh_pre;
             const t5 = (tape_r[tape_rRow + i]! > 0 ? 1 : 0) * (1 - tape_r[tape_rRow + i]! > 0 ? 1 : 0);
-            s4[s4Row + i] = t5;
+            scratch4[scratch4Row + i] = t5;
             // grad of: h' = z .* h + (1 - z) .* hh
             const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_hh[tape_hhRow + i]!);
             const dz_pre = 0.2 * (dz * ((tape_z[tape_zRow + i]! > 0 ? 1 : 0) * (t4 > 0 ? 1 : 0)));
             gx0[gx0Row2 + i] = dz_pre;
-            s0[s0Row + i] = dz_pre;
-            s1[s1Row + i] = dz_pre;
+            scratch0[scratch0Row + i] = dz_pre;
+            scratch1[scratch1Row + i] = dz_pre;
             const t6 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
-            s5[s5Row + i] = t6;
+            scratch5[scratch5Row + i] = t6;
             const t2 = tape_r[tape_rRow + i]! * hPrev[hPrevRow + i]!;
-            s6[s6Row + i] = t2;
+            scratch6[scratch6Row + i] = t2;
           }
         }
       }
 
       for (let b = 0; b < B; b++)
         for (let j = 0; j < H; j++) {
-          let s = 0;
-          for (let i = 0; i < H; i++) s += p[o_Rh + i * H + j]! * gx0[t * B * (3 * H) + 2 * H + b * (3 * H) + i]!;
-          s7[b * H + j] = s;
+          let sum = 0;
+          for (let i = 0; i < H; i++) sum += p[o_Rh + i * H + j]! * gx0[t * B * (3 * H) + 2 * H + b * (3 * H) + i]!;
+          scratch7[b * H + j] = sum;
         }
 
       // dRz
-      mm.TN(H, H, B, s1, 0, H, hPrev, hPrevAt, H, dp, o_Rz, true);
+      mm.TN(H, H, B, scratch1, 0, H, hPrev, hPrevAt, H, dp, o_Rz, true);
       // dRh
-      mm.TN(H, H, B, s2, 0, H, s6, 0, H, dp, o_Rh, true);
-      // loop 3 (f32_3, f64_3 in the cell's .wat)
+      mm.TN(H, H, B, scratch2, 0, H, scratch6, 0, H, dp, o_Rh, true);
+      // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(3, B, [
-          H,
-          at(s7, 0),
-          H,
-          at(hPrev, hPrevAt),
-          H,
-          at(s4, 0),
-          H,
-          at(gx0, t * B * (3 * H) + H),
-          3 * H,
-          at(s0, H),
-          2 * H,
-          at(s3, 0),
-          H,
-          at(tape_r, t * B * H),
-          H,
-          at(s5, 0),
-          H,
-          at(s8, 0),
-          H,
+          H, // $n
+          at(scratch7, 0), // $scratch7
+          H, // $scratch7_stride
+          at(hPrev, hPrevAt), // $hPrev
+          H, // $hPrev_stride
+          at(scratch4, 0), // $scratch4
+          H, // $scratch4_stride
+          at(gx0, t * B * (3 * H) + H), // $gx0
+          3 * H, // $gx0_stride
+          at(scratch0, H), // $scratch0
+          2 * H, // $scratch0_stride
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
+          at(tape_r, t * B * H), // $tape_r
+          H, // $tape_r_stride
+          at(scratch5, 0), // $scratch5
+          H, // $scratch5_stride
+          at(scratch8, 0), // $scratch8
+          H, // $scratch8_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s7Row = b * H;
+          const scratch7Row = b * H;
           const hPrevRow = hPrevAt + b * H;
-          const s4Row = b * H;
+          const scratch4Row = b * H;
           const gx0Row = t * B * (3 * H) + H + b * (3 * H);
-          const s0Row = H + b * (2 * H);
-          const s3Row = b * H;
+          const scratch0Row = H + b * (2 * H);
+          const scratch3Row = b * H;
           const tape_rRow = t * B * H + b * H;
-          const s5Row = b * H;
-          const s8Row = b * H;
+          const scratch5Row = b * H;
+          const scratch8Row = b * H;
           for (let i = 0; i < H; i++) {
             // grad of: hh = tanh(Kh*x + bh + Rh*(r .* h))
-            const dr = s7[s7Row + i]! * hPrev[hPrevRow + i]!;
-            const dr_pre = 0.2 * (dr * s4[s4Row + i]!);
+            const dr = scratch7[scratch7Row + i]! * hPrev[hPrevRow + i]!;
+            const dr_pre = 0.2 * (dr * scratch4[scratch4Row + i]!);
             gx0[gx0Row + i] = dr_pre;
-            s0[s0Row + i] = dr_pre;
-            s3[s3Row + i] = dr_pre;
-            const t7 = s7[s7Row + i]! * tape_r[tape_rRow + i]! + s5[s5Row + i]!;
-            s8[s8Row + i] = t7;
+            scratch0[scratch0Row + i] = dr_pre;
+            scratch3[scratch3Row + i] = dr_pre;
+            const t7 = scratch7[scratch7Row + i]! * tape_r[tape_rRow + i]! + scratch5[scratch5Row + i]!;
+            scratch8[scratch8Row + i] = t7;
           }
         }
       }
 
       // d(dh) from Rz, Rr
-      mm.NN(B, 2 * H, H, s0, 0, 2 * H, p, o_Rz, carry_h, 0, H, false);
-      // loop 4 (f32_4, f64_4 in the cell's .wat)
-      if (wl) wl(4, B, [H, at(s8, 0), H, at(carry_h, 0), H]);
+      mm.NN(B, 2 * H, H, scratch0, 0, 2 * H, p, o_Rz, carry_h, 0, H, false);
+      // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(4, B, [
+          H, // $n
+          at(scratch8, 0), // $scratch8
+          H, // $scratch8_stride
+          at(carry_h, 0), // $carry_h
+          H, // $carry_h_stride
+        ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s8Row = b * H;
+          const scratch8Row = b * H;
           const carry_hRow = b * H;
           for (let i = 0; i < H; i++) {
-            carry_h[carry_hRow + i]! += s8[s8Row + i]!;
+            carry_h[carry_hRow + i]! += scratch8[scratch8Row + i]!;
           }
         }
       }
 
       // dRr
-      mm.TN(H, H, B, s3, 0, H, hPrev, hPrevAt, H, dp, o_Rr, true);
+      mm.TN(H, H, B, scratch3, 0, H, hPrev, hPrevAt, H, dp, o_Rr, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
@@ -915,23 +902,23 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Kz, true);
     // grad of: z  = hardSigmoid(Kz*x + bz + Rz*h)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[b * (3 * H) + i]!;
-      dp[o_bz + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
+      dp[o_bz + i]! += sum;
     }
 
     // grad of: r  = hardSigmoid(Kr*x + br + Rr*h)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[H + b * (3 * H) + i]!;
-      dp[o_br + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
+      dp[o_br + i]! += sum;
     }
 
     // grad of: hh = tanh(Kh*x + bh + Rh*(r .* h))
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[2 * H + b * (3 * H) + i]!;
-      dp[o_bh + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
+      dp[o_bh + i]! += sum;
     }
 
     // d(dx) from Kz, Kr, Kh
@@ -943,6 +930,16 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };
+}
+
+/** The float64 kernels for batch B and T steps (see kernel64). */
+export function createKernel64(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float64Array> {
+  return kernel64(64, Float64Array, { NT: gemmNT64, NN: gemmNN64, TN: gemmTN64 }, sizes, B, T, options);
+}
+
+/** The float32 kernels for batch B and T steps (see kernel32). */
+export function createKernel32(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float32Array> {
+  return kernel32(32, Float32Array, { NT: gemmNT32, NN: gemmNN32, TN: gemmTN32 }, sizes, B, T, options);
 }
 
 /** One step (forward from the state to the next, backward from the next state's gradient): the kernels with T = 1. */
@@ -965,111 +962,100 @@ const LOOPS_WASM: LoopsModuleSource = {
     { vector: true, splittable: true },
   ],
   binary: [
-    "AGFzbQEAAAABewZgAXsBe2Aef39/f39/f39/f39/f39/f39/f39/f39/f39/f39/AGAPf39/f39/f39/f39/f39/AGAdf39/f39/",
-    "f39/f39/f39/f39/f39/f39/f39/f38AYBV/f39/f39/f39/f39/f39/f39/f38AYAd/f39/f39/AAISAQNlbnYGbWVtb3J5AgMB",
-    "gIAEAw0MAAECAwQFAAECAwQFB1EKBWYzMl8wAAEFZjMyXzEAAgVmMzJfMgADBWYzMl8zAAQFZjMyXzQABQVmNjRfMAAHBWY2NF8x",
-    "AAgFZjY0XzIACQVmNjRfMwAKBWY2NF80AAsKhjsM5gUBBHsgAP0M0Q1dvdENXb3RDV290Q1dvSAAIAD95gEiAf3mAf0MiYgIPomI",
-    "CD6JiAg+iYgIPv3kASAB/eYB/Qyrqqq+q6qqvquqqr6rqqq+/eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AH95gH9DAAAgD8A",
-    "AIA/AACAPwAAgD/9DAAAAEAAAABAAAAAQAAAAED9DAAAAAAAAAAAAAAAAAAAAAD9DAAAgH8AAIB/AACAfwAAgH/9DAENUDkBDVA5",
-    "AQ1QOQENUDn9DAAAAEAAAABAAAAAQAAAAEAgAP3gASIE/eYBIgMgA/0MO6q4PzuquD87qrg/O6q4P/3mAf1q/QwAAJbDAACWwwAA",
-    "lsMAAJbD/ekB/QwAAJZDAACWQwAAlkMAAJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0Mg4BeuYOAXrmDgF65g4Be",
-    "uf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauqKj2r",
-    "qio9q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAA",
-    "gD8AAIA/AACAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFB",
-    "F/2rAf3mASABIAL9sQH9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAD/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAD/Qy08c/C",
-    "tPHPwrTxz8K08c/C/UP9Uv0MAACAPwAAgD8AAIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1D/VIg",
-    "BP0MzczMPc3MzD3NzMw9zczMPf1D/VILsgYDD38CewJ9A0AgACABTkUEQCADIAAgBGxBAnRqISEgBiAAIAdsQQJ0aiEiIAggACAJ",
-    "bEECdGohIyAKIAAgC2xBAnRqISQgDSAAIA5sQQJ0aiElIA8gACAQbEECdGohJiARIAAgEmxBAnRqIScgFCAAIBVsQQJ0aiEoIBYg",
-    "ACAXbEECdGohICAYIAAgGWxBAnRqISkgGiAAIBtsQQJ0aiEqIBwgACAdbEECdGohKyACIAJBA3FrISxBACEfA0AgHyAsTkUEQP0M",
-    "zcxMPs3MTD7NzEw+zcxMPiAfQQJ0Ih4gIWr9AAQAIAUgHmr9AAQA/eQBIB4gImr9AAQA/eQB/eYB/QwAAAA/AAAAPwAAAD8AAAA/",
-    "/eQB/QwAAAAAAAAAAAAAAAAAAAAA/ekB/QwAAIA/AACAPwAAgD8AAIA//egBIS0gHiAjaiAt/QsEACAeICZq/QzNzEw+zcxMPs3M",
-    "TD7NzEw+IB4gJGr9AAQAIAwgHmr9AAQA/eQBIB4gJWr9AAQA/eQB/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQB/QwAAAAAAAAAAAAA",
-    "AAAAAAAA/ekB/QwAAIA/AACAPwAAgD8AAIA//egBIi79CwQAIB4gKGogHiAnav0ABAAgEyAeav0ABAD95AH9CwQAIB4gKWogLiAe",
-    "ICBq/QAEAP3mAf0LBAAgHiAqaiAtIB4gIGr9AAQA/eYB/QsEACAeICtq/QwAAIA/AACAPwAAgD8AAIA/IC395QH9CwQAIB9BBGoh",
-    "HwwBCwsDQCACIB9MRQRAIB9BAnQiHiAhaioCACAFIB5qKgIAkiAeICJqKgIAkkPNzEw+lEMAAAA/kkMAAAAAl0MAAIA/liEvIB4g",
-    "I2ogLzgCACAeICZqIB4gJGoqAgAgDCAeaioCAJIgHiAlaioCAJJDzcxMPpRDAAAAP5JDAAAAAJdDAACAP5YiMDgCACAeIChqIB4g",
-    "J2oqAgAgEyAeaioCAJI4AgAgHiApaiAwIB4gIGoqAgCUOAIAIB4gKmogLyAeICBqKgIAlDgCACAeICtqQwAAgD8gL5M4AgAgH0EB",
-    "aiEfDAELCyAAQQFqIQAMAQsLC7QCAwl/AXsBfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiERIAUgACAGbEECdGohEiAHIAAgCGxBAnRq",
-    "IRMgCSAAIApsQQJ0aiEUIAsgACAMbEECdGohFSANIAAgDmxBAnRqIRYgAiACQQNxayEXQQAhEANAIBAgF05FBEAgEEECdCIPIBFq",
-    "/QAEACAPIBJq/QAEAP3kARAAIRggDyATaiAY/QsEACAPIBZqIA8gFGr9AAQAIA8gFWr9AAQAIBj95gH95AH9CwQAIBBBBGohEAwB",
-    "CwsDQCACIBBMRQRAIBBBAnQiDyARaioCACAPIBJqKgIAkv0TEAD9HwAhGSAPIBNqIBk4AgAgDyAWaiAPIBRqKgIAIA8gFWoqAgAg",
-    "GZSSOAIAIBBBAWohEAwBCwsgAEEBaiEADAELCwvMCAMQfwJ7An0DQCAAIAFORQRAIAMgACAEbEECdGohHyAFIAAgBmxBAnRqISAg",
-    "ByAAIAhsQQJ0aiEhIAkgACAKbEECdGohJCALIAAgDGxBAnRqISUgDSAAIA5sQQJ0aiEiIA8gACAQbEECdGohJiARIAAgEmxBAnRq",
-    "ISMgEyAAIBRsQQJ0aiEnIBUgACAWbEECdGohKCAXIAAgGGxBAnRqISkgGSAAIBpsQQJ0aiEqIBsgACAcbEECdGohKyACIAJBA3Fr",
-    "ISxBACEeA0AgHiAsTkUEQP0MAACAPwAAgD8AAIA/AACAPyAeQQJ0Ih0gH2r9AAQA/eUBIS0gHSAkaiAdICBq/QAEACAt/eYB/QwA",
-    "AIA/AACAPwAAgD8AAIA/IB0gIWr9AAQAIi4gLv3mAf3lAf3mASIu/QsEACAdICVqIC79CwQAIB0gJmr9DAAAgD8AAIA/AACAPwAA",
-    "gD/9DAAAAAAAAAAAAAAAAAAAAAAgHSAiav0ABAAiLv0MAAAAAAAAAAAAAAAAAAAAAP1E/VL9DAAAgD8AAIA/AACAPwAAgD/9DAAA",
-    "AAAAAAAAAAAAAAAAAAD9DAAAgD8AAIA/AACAPwAAgD8gLv3lAf0MAAAAAAAAAAAAAAAAAAAAAP1E/VL95gH9CwQAIB0gJ2r9DM3M",
-    "TD7NzEw+zcxMPs3MTD4gHSAgav0ABAAgHSAjav0ABAAgHSAhav0ABAD95QH95gH9DAAAgD8AAIA/AACAPwAAgD/9DAAAAAAAAAAA",
-    "AAAAAAAAAAAgHSAfav0ABAD9DAAAAAAAAAAAAAAAAAAAAAD9RP1S/QwAAIA/AACAPwAAgD8AAIA//QwAAAAAAAAAAAAAAAAAAAAA",
-    "IC39DAAAAAAAAAAAAAAAAAAAAAD9RP1S/eYB/eYB/eYBIi39CwQAIB0gKGogLf0LBAAgHSApaiAt/QsEACAdICpqIB0gIGr9AAQA",
-    "IB0gH2r9AAQA/eYB/QsEACAdICtqIB0gImr9AAQAIB0gI2r9AAQA/eYB/QsEACAeQQRqIR4MAQsLA0AgAiAeTEUEQEMAAIA/IB5B",
-    "AnQiHSAfaioCAJMhLyAdICRqIB0gIGoqAgAgL5RDAACAPyAdICFqKgIAIjAgMJSTlCIwOAIAIB0gJWogMDgCACAdICZqQwAAgD9D",
-    "AAAAACAdICJqKgIAIjBDAAAAAF4bQwAAgD9DAAAAAEMAAIA/IDCTQwAAAABeG5Q4AgAgHSAnaiAdICBqKgIAIB0gI2oqAgAgHSAh",
-    "aioCAJOUQwAAgD9DAAAAACAdIB9qKgIAQwAAAABeG0MAAIA/QwAAAAAgL0MAAAAAXhuUlEPNzEw+lCIvOAIAIB0gKGogLzgCACAd",
-    "IClqIC84AgAgHSAqaiAdICBqKgIAIB0gH2oqAgCUOAIAIB0gK2ogHSAiaioCACAdICNqKgIAlDgCACAeQQFqIR4MAQsLIABBAWoh",
-    "AAwBCwsLuQMDDH8BewF9A0AgACABTkUEQCADIAAgBGxBAnRqIRcgBSAAIAZsQQJ0aiEYIAcgACAIbEECdGohGSAJIAAgCmxBAnRq",
-    "IRogCyAAIAxsQQJ0aiEbIA0gACAObEECdGohHCAPIAAgEGxBAnRqIR0gESAAIBJsQQJ0aiEeIBMgACAUbEECdGohHyACIAJBA3Fr",
-    "ISBBACEWA0AgFiAgTkUEQP0MzcxMPs3MTD7NzEw+zcxMPiAWQQJ0IhUgF2r9AAQAIBUgGGr9AAQA/eYBIBUgGWr9AAQA/eYB/eYB",
-    "ISEgFSAaaiAh/QsEACAVIBtqICH9CwQAIBUgHGogIf0LBAAgFSAfaiAVIBdq/QAEACAVIB1q/QAEAP3mASAVIB5q/QAEAP3kAf0L",
-    "BAAgFkEEaiEWDAELCwNAIAIgFkxFBEAgFkECdCIVIBdqKgIAIBUgGGoqAgCUIBUgGWoqAgCUQ83MTD6UISIgFSAaaiAiOAIAIBUg",
-    "G2ogIjgCACAVIBxqICI4AgAgFSAfaiAVIBdqKgIAIBUgHWoqAgCUIBUgHmoqAgCSOAIAIBZBAWohFgwBCwsgAEEBaiEADAELCwus",
-    "AQEFfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiEKIAUgACAGbEECdGohCSACIAJBA3FrIQtBACEHA0AgByALTkUEQCAHQQJ0IgggCWog",
-    "CCAJav0ABAAgCCAKav0ABAD95AH9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQiCCAJaiAIIAlqKgIAIAggCmoqAgCSOAIA",
-    "IAdBAWohBwwBCwsgAEEBaiEADAELCwvxBwEEeyAA/QzjdStFNtpXv+N1K0U22le/IAAgAP3yASIB/fIB/QzgfRUOPW1tP+B9FQ49",
-    "bW0//fABIAH98gH9DD3C5lXjJoK/PcLmVeMmgr/98AEgAf3yAf0M+hAsiPRklj/6ECyI9GSWP/3wASAB/fIB/QwcuqEbuqGrvxy6",
-    "oRu6oau//fABIAH98gH9DBEREREREcE/ERERERERwT/98AEgAf3yAf0MVVVVVVVV1b9VVVVVVVXVv/3wASAB/fIB/QwAAAAAAADw",
-    "PwAAAAAAAPA//fAB/fIB/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAAAAQAAAAAAAAABA/QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAA",
-    "AADwfwAAAAAAAPB//QwJbagTRhLmPQltqBNGEuY9/QwAAAAAAAAAQAAAAAAAAABAIAD97AEiBP3yASIDIAP9DP6CK2VHFfc//oIr",
-    "ZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3y",
-    "Af3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVn",
-    "ReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4a",
-    "oAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERER",
-    "gT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAA",
-    "AAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIB",
-    "QQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB",
-    "/fIBIAP9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAP9DFIwLdUQSYfAUjAt1RBJh8D9Sf1S/QwAAAAAAADwPwAAAAAAAPA//fAB/fMB",
-    "/fEBIgH97QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/Un9UiAE/QyamZmZmZm5P5qZmZmZmbk//Un9UgvWBgMPfwJ7AnwDQCAAIAFO",
-    "RQRAIAMgACAEbEEDdGohISAGIAAgB2xBA3RqISIgCCAAIAlsQQN0aiEjIAogACALbEEDdGohJCANIAAgDmxBA3RqISUgDyAAIBBs",
-    "QQN0aiEmIBEgACASbEEDdGohJyAUIAAgFWxBA3RqISggFiAAIBdsQQN0aiEgIBggACAZbEEDdGohKSAaIAAgG2xBA3RqISogHCAA",
-    "IB1sQQN0aiErIAIgAkEBcWshLEEAIR8DQCAfICxORQRA/QyamZmZmZnJP5qZmZmZmck/IB9BA3QiHiAhav0ABAAgBSAeav0ABAD9",
-    "8AEgHiAiav0ABAD98AH98gH9DAAAAAAAAOA/AAAAAAAA4D/98AH9DAAAAAAAAAAAAAAAAAAAAAD99QH9DAAAAAAAAPA/AAAAAAAA",
-    "8D/99AEhLSAeICNqIC39CwQAIB4gJmr9DJqZmZmZmck/mpmZmZmZyT8gHiAkav0ABAAgDCAeav0ABAD98AEgHiAlav0ABAD98AH9",
-    "8gH9DAAAAAAAAOA/AAAAAAAA4D/98AH9DAAAAAAAAAAAAAAAAAAAAAD99QH9DAAAAAAAAPA/AAAAAAAA8D/99AEiLv0LBAAgHiAo",
-    "aiAeICdq/QAEACATIB5q/QAEAP3wAf0LBAAgHiApaiAuIB4gIGr9AAQA/fIB/QsEACAeICpqIC0gHiAgav0ABAD98gH9CwQAIB4g",
-    "K2r9DAAAAAAAAPA/AAAAAAAA8D8gLf3xAf0LBAAgH0ECaiEfDAELCwNAIAIgH0xFBEAgH0EDdCIeICFqKwMAIAUgHmorAwCgIB4g",
-    "ImorAwCgRJqZmZmZmck/okQAAAAAAADgP6BEAAAAAAAAAAClRAAAAAAAAPA/pCEvIB4gI2ogLzkDACAeICZqIB4gJGorAwAgDCAe",
-    "aisDAKAgHiAlaisDAKBEmpmZmZmZyT+iRAAAAAAAAOA/oEQAAAAAAAAAAKVEAAAAAAAA8D+kIjA5AwAgHiAoaiAeICdqKwMAIBMg",
-    "HmorAwCgOQMAIB4gKWogMCAeICBqKwMAojkDACAeICpqIC8gHiAgaisDAKI5AwAgHiArakQAAAAAAADwPyAvoTkDACAfQQFqIR8M",
-    "AQsLIABBAWohAAwBCwsLtAIDCX8BewF8A0AgACABTkUEQCADIAAgBGxBA3RqIREgBSAAIAZsQQN0aiESIAcgACAIbEEDdGohEyAJ",
-    "IAAgCmxBA3RqIRQgCyAAIAxsQQN0aiEVIA0gACAObEEDdGohFiACIAJBAXFrIRdBACEQA0AgECAXTkUEQCAQQQN0Ig8gEWr9AAQA",
-    "IA8gEmr9AAQA/fABEAYhGCAPIBNqIBj9CwQAIA8gFmogDyAUav0ABAAgDyAVav0ABAAgGP3yAf3wAf0LBAAgEEECaiEQDAELCwNA",
-    "IAIgEExFBEAgEEEDdCIPIBFqKwMAIA8gEmorAwCg/RQQBv0hACEZIA8gE2ogGTkDACAPIBZqIA8gFGorAwAgDyAVaisDACAZoqA5",
-    "AwAgEEEBaiEQDAELCyAAQQFqIQAMAQsLC4wJAxB/AnsCfANAIAAgAU5FBEAgAyAAIARsQQN0aiEfIAUgACAGbEEDdGohICAHIAAg",
-    "CGxBA3RqISEgCSAAIApsQQN0aiEkIAsgACAMbEEDdGohJSANIAAgDmxBA3RqISIgDyAAIBBsQQN0aiEmIBEgACASbEEDdGohIyAT",
-    "IAAgFGxBA3RqIScgFSAAIBZsQQN0aiEoIBcgACAYbEEDdGohKSAZIAAgGmxBA3RqISogGyAAIBxsQQN0aiErIAIgAkEBcWshLEEA",
-    "IR4DQCAeICxORQRA/QwAAAAAAADwPwAAAAAAAPA/IB5BA3QiHSAfav0ABAD98QEhLSAdICRqIB0gIGr9AAQAIC398gH9DAAAAAAA",
-    "APA/AAAAAAAA8D8gHSAhav0ABAAiLiAu/fIB/fEB/fIBIi79CwQAIB0gJWogLv0LBAAgHSAmav0MAAAAAAAA8D8AAAAAAADwP/0M",
-    "AAAAAAAAAAAAAAAAAAAAACAdICJq/QAEACIu/QwAAAAAAAAAAAAAAAAAAAAA/Ur9Uv0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA",
-    "AAAAAAAAAAAAAP0MAAAAAAAA8D8AAAAAAADwPyAu/fEB/QwAAAAAAAAAAAAAAAAAAAAA/Ur9Uv3yAf0LBAAgHSAnav0MmpmZmZmZ",
-    "yT+amZmZmZnJPyAdICBq/QAEACAdICNq/QAEACAdICFq/QAEAP3xAf3yAf0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAAAAAAAA",
-    "AAAAACAdIB9q/QAEAP0MAAAAAAAAAAAAAAAAAAAAAP1K/VL9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAAAAAAAAAAAAAAAgLf0M",
-    "AAAAAAAAAAAAAAAAAAAAAP1K/VL98gH98gH98gEiLf0LBAAgHSAoaiAt/QsEACAdIClqIC39CwQAIB0gKmogHSAgav0ABAAgHSAf",
-    "av0ABAD98gH9CwQAIB0gK2ogHSAiav0ABAAgHSAjav0ABAD98gH9CwQAIB5BAmohHgwBCwsDQCACIB5MRQRARAAAAAAAAPA/IB5B",
-    "A3QiHSAfaisDAKEhLyAdICRqIB0gIGorAwAgL6JEAAAAAAAA8D8gHSAhaisDACIwIDCioaIiMDkDACAdICVqIDA5AwAgHSAmakQA",
-    "AAAAAADwP0QAAAAAAAAAACAdICJqKwMAIjBEAAAAAAAAAABkG0QAAAAAAADwP0QAAAAAAAAAAEQAAAAAAADwPyAwoUQAAAAAAAAA",
-    "AGQbojkDACAdICdqIB0gIGorAwAgHSAjaisDACAdICFqKwMAoaJEAAAAAAAA8D9EAAAAAAAAAAAgHSAfaisDAEQAAAAAAAAAAGQb",
-    "RAAAAAAAAPA/RAAAAAAAAAAAIC9EAAAAAAAAAABkG6KiRJqZmZmZmck/oiIvOQMAIB0gKGogLzkDACAdIClqIC85AwAgHSAqaiAd",
-    "ICBqKwMAIB0gH2orAwCiOQMAIB0gK2ogHSAiaisDACAdICNqKwMAojkDACAeQQFqIR4MAQsLIABBAWohAAwBCwsLvQMDDH8BewF8",
-    "A0AgACABTkUEQCADIAAgBGxBA3RqIRcgBSAAIAZsQQN0aiEYIAcgACAIbEEDdGohGSAJIAAgCmxBA3RqIRogCyAAIAxsQQN0aiEb",
-    "IA0gACAObEEDdGohHCAPIAAgEGxBA3RqIR0gESAAIBJsQQN0aiEeIBMgACAUbEEDdGohHyACIAJBAXFrISBBACEWA0AgFiAgTkUE",
-    "QP0MmpmZmZmZyT+amZmZmZnJPyAWQQN0IhUgF2r9AAQAIBUgGGr9AAQA/fIBIBUgGWr9AAQA/fIB/fIBISEgFSAaaiAh/QsEACAV",
-    "IBtqICH9CwQAIBUgHGogIf0LBAAgFSAfaiAVIBdq/QAEACAVIB1q/QAEAP3yASAVIB5q/QAEAP3wAf0LBAAgFkECaiEWDAELCwNA",
-    "IAIgFkxFBEAgFkEDdCIVIBdqKwMAIBUgGGorAwCiIBUgGWorAwCiRJqZmZmZmck/oiEiIBUgGmogIjkDACAVIBtqICI5AwAgFSAc",
-    "aiAiOQMAIBUgH2ogFSAXaisDACAVIB1qKwMAoiAVIB5qKwMAoDkDACAWQQFqIRYMAQsLIABBAWohAAwBCwsLrAEBBX8DQCAAIAFO",
-    "RQRAIAMgACAEbEEDdGohCiAFIAAgBmxBA3RqIQkgAiACQQFxayELQQAhBwNAIAcgC05FBEAgB0EDdCIIIAlqIAggCWr9AAQAIAgg",
-    "Cmr9AAQA/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IgggCWogCCAJaisDACAIIApqKwMAoDkDACAHQQFqIQcMAQsL",
-    "IABBAWohAAwBCwsLAF4EbmFtZQFXDAAGdGFuaDMyAQVmMzJfMAIFZjMyXzEDBWYzMl8yBAVmMzJfMwUFZjMyXzQGBnRhbmg2NAcF",
-    "ZjY0XzAIBWY2NF8xCQVmNjRfMgoFZjY0XzMLBWY2NF80",
+    "AGFzbQEAAAABewZgAXsBe2Aef39/f39/f39/f39/f39/f39/f39/f39/f39/f39/AGAPf39/f39/f39/f39/f39/AGAdf39/f39/f39/f39/f39/",
+    "f39/f39/f39/f39/f38AYBV/f39/f39/f39/f39/f39/f39/f38AYAd/f39/f39/AAISAQNlbnYGbWVtb3J5AgMBgIAEAw0MAAECAwQFAAECAwQF",
+    "B1EKBWYzMl8wAAEFZjMyXzEAAgVmMzJfMgADBWYzMl8zAAQFZjMyXzQABQVmNjRfMAAHBWY2NF8xAAgFZjY0XzIACQVmNjRfMwAKBWY2NF80AAsK",
+    "hjsM5gUBBHsgAP0M0Q1dvdENXb3RDV290Q1dvSAAIAD95gEiAf3mAf0MiYgIPomICD6JiAg+iYgIPv3kASAB/eYB/Qyrqqq+q6qqvquqqr6rqqq+",
+    "/eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AH95gH9DAAAgD8AAIA/AACAPwAAgD/9DAAAAEAAAABAAAAAQAAAAED9DAAAAAAAAAAAAAAAAAAA",
+    "AAD9DAAAgH8AAIB/AACAfwAAgH/9DAENUDkBDVA5AQ1QOQENUDn9DAAAAEAAAABAAAAAQAAAAEAgAP3gASIE/eYBIgMgA/0MO6q4PzuquD87qrg/",
+    "O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMAAJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0Mg4Be",
+    "uYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauq",
+    "Kj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/",
+    "AACAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9",
+    "DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAD/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAD/Qy08c/CtPHPwrTxz8K08c/C/UP9Uv0MAACAPwAA",
+    "gD8AAIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1D/VIgBP0MzczMPc3MzD3NzMw9zczMPf1D/VILsgYDD38CewJ9",
+    "A0AgACABTkUEQCADIAAgBGxBAnRqISEgBiAAIAdsQQJ0aiEiIAggACAJbEECdGohIyAKIAAgC2xBAnRqISQgDSAAIA5sQQJ0aiElIA8gACAQbEEC",
+    "dGohJiARIAAgEmxBAnRqIScgFCAAIBVsQQJ0aiEoIBYgACAXbEECdGohICAYIAAgGWxBAnRqISkgGiAAIBtsQQJ0aiEqIBwgACAdbEECdGohKyAC",
+    "IAJBA3FrISxBACEfA0AgHyAsTkUEQP0MzcxMPs3MTD7NzEw+zcxMPiAfQQJ0Ih4gIWr9AAQAIAUgHmr9AAQA/eQBIB4gImr9AAQA/eQB/eYB/QwA",
+    "AAA/AAAAPwAAAD8AAAA//eQB/QwAAAAAAAAAAAAAAAAAAAAA/ekB/QwAAIA/AACAPwAAgD8AAIA//egBIS0gHiAjaiAt/QsEACAeICZq/QzNzEw+",
+    "zcxMPs3MTD7NzEw+IB4gJGr9AAQAIAwgHmr9AAQA/eQBIB4gJWr9AAQA/eQB/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQB/QwAAAAAAAAAAAAAAAAA",
+    "AAAA/ekB/QwAAIA/AACAPwAAgD8AAIA//egBIi79CwQAIB4gKGogHiAnav0ABAAgEyAeav0ABAD95AH9CwQAIB4gKWogLiAeICBq/QAEAP3mAf0L",
+    "BAAgHiAqaiAtIB4gIGr9AAQA/eYB/QsEACAeICtq/QwAAIA/AACAPwAAgD8AAIA/IC395QH9CwQAIB9BBGohHwwBCwsDQCACIB9MRQRAIB9BAnQi",
+    "HiAhaioCACAFIB5qKgIAkiAeICJqKgIAkkPNzEw+lEMAAAA/kkMAAAAAl0MAAIA/liEvIB4gI2ogLzgCACAeICZqIB4gJGoqAgAgDCAeaioCAJIg",
+    "HiAlaioCAJJDzcxMPpRDAAAAP5JDAAAAAJdDAACAP5YiMDgCACAeIChqIB4gJ2oqAgAgEyAeaioCAJI4AgAgHiApaiAwIB4gIGoqAgCUOAIAIB4g",
+    "KmogLyAeICBqKgIAlDgCACAeICtqQwAAgD8gL5M4AgAgH0EBaiEfDAELCyAAQQFqIQAMAQsLC7QCAwl/AXsBfQNAIAAgAU5FBEAgAyAAIARsQQJ0",
+    "aiERIAUgACAGbEECdGohEiAHIAAgCGxBAnRqIRMgCSAAIApsQQJ0aiEUIAsgACAMbEECdGohFSANIAAgDmxBAnRqIRYgAiACQQNxayEXQQAhEANA",
+    "IBAgF05FBEAgEEECdCIPIBFq/QAEACAPIBJq/QAEAP3kARAAIRggDyATaiAY/QsEACAPIBZqIA8gFGr9AAQAIA8gFWr9AAQAIBj95gH95AH9CwQA",
+    "IBBBBGohEAwBCwsDQCACIBBMRQRAIBBBAnQiDyARaioCACAPIBJqKgIAkv0TEAD9HwAhGSAPIBNqIBk4AgAgDyAWaiAPIBRqKgIAIA8gFWoqAgAg",
+    "GZSSOAIAIBBBAWohEAwBCwsgAEEBaiEADAELCwvMCAMQfwJ7An0DQCAAIAFORQRAIAMgACAEbEECdGohHyAFIAAgBmxBAnRqISAgByAAIAhsQQJ0",
+    "aiEhIAkgACAKbEECdGohJCALIAAgDGxBAnRqISUgDSAAIA5sQQJ0aiEiIA8gACAQbEECdGohJiARIAAgEmxBAnRqISMgEyAAIBRsQQJ0aiEnIBUg",
+    "ACAWbEECdGohKCAXIAAgGGxBAnRqISkgGSAAIBpsQQJ0aiEqIBsgACAcbEECdGohKyACIAJBA3FrISxBACEeA0AgHiAsTkUEQP0MAACAPwAAgD8A",
+    "AIA/AACAPyAeQQJ0Ih0gH2r9AAQA/eUBIS0gHSAkaiAdICBq/QAEACAt/eYB/QwAAIA/AACAPwAAgD8AAIA/IB0gIWr9AAQAIi4gLv3mAf3lAf3m",
+    "ASIu/QsEACAdICVqIC79CwQAIB0gJmr9DAAAgD8AAIA/AACAPwAAgD/9DAAAAAAAAAAAAAAAAAAAAAAgHSAiav0ABAAiLv0MAAAAAAAAAAAAAAAA",
+    "AAAAAP1E/VL9DAAAgD8AAIA/AACAPwAAgD/9DAAAAAAAAAAAAAAAAAAAAAD9DAAAgD8AAIA/AACAPwAAgD8gLv3lAf0MAAAAAAAAAAAAAAAAAAAA",
+    "AP1E/VL95gH9CwQAIB0gJ2r9DM3MTD7NzEw+zcxMPs3MTD4gHSAgav0ABAAgHSAjav0ABAAgHSAhav0ABAD95QH95gH9DAAAgD8AAIA/AACAPwAA",
+    "gD/9DAAAAAAAAAAAAAAAAAAAAAAgHSAfav0ABAD9DAAAAAAAAAAAAAAAAAAAAAD9RP1S/QwAAIA/AACAPwAAgD8AAIA//QwAAAAAAAAAAAAAAAAA",
+    "AAAAIC39DAAAAAAAAAAAAAAAAAAAAAD9RP1S/eYB/eYB/eYBIi39CwQAIB0gKGogLf0LBAAgHSApaiAt/QsEACAdICpqIB0gIGr9AAQAIB0gH2r9",
+    "AAQA/eYB/QsEACAdICtqIB0gImr9AAQAIB0gI2r9AAQA/eYB/QsEACAeQQRqIR4MAQsLA0AgAiAeTEUEQEMAAIA/IB5BAnQiHSAfaioCAJMhLyAd",
+    "ICRqIB0gIGoqAgAgL5RDAACAPyAdICFqKgIAIjAgMJSTlCIwOAIAIB0gJWogMDgCACAdICZqQwAAgD9DAAAAACAdICJqKgIAIjBDAAAAAF4bQwAA",
+    "gD9DAAAAAEMAAIA/IDCTQwAAAABeG5Q4AgAgHSAnaiAdICBqKgIAIB0gI2oqAgAgHSAhaioCAJOUQwAAgD9DAAAAACAdIB9qKgIAQwAAAABeG0MA",
+    "AIA/QwAAAAAgL0MAAAAAXhuUlEPNzEw+lCIvOAIAIB0gKGogLzgCACAdIClqIC84AgAgHSAqaiAdICBqKgIAIB0gH2oqAgCUOAIAIB0gK2ogHSAi",
+    "aioCACAdICNqKgIAlDgCACAeQQFqIR4MAQsLIABBAWohAAwBCwsLuQMDDH8BewF9A0AgACABTkUEQCADIAAgBGxBAnRqIRcgBSAAIAZsQQJ0aiEY",
+    "IAcgACAIbEECdGohGSAJIAAgCmxBAnRqIRogCyAAIAxsQQJ0aiEbIA0gACAObEECdGohHCAPIAAgEGxBAnRqIR0gESAAIBJsQQJ0aiEeIBMgACAU",
+    "bEECdGohHyACIAJBA3FrISBBACEWA0AgFiAgTkUEQP0MzcxMPs3MTD7NzEw+zcxMPiAWQQJ0IhUgF2r9AAQAIBUgGGr9AAQA/eYBIBUgGWr9AAQA",
+    "/eYB/eYBISEgFSAaaiAh/QsEACAVIBtqICH9CwQAIBUgHGogIf0LBAAgFSAfaiAVIBdq/QAEACAVIB1q/QAEAP3mASAVIB5q/QAEAP3kAf0LBAAg",
+    "FkEEaiEWDAELCwNAIAIgFkxFBEAgFkECdCIVIBdqKgIAIBUgGGoqAgCUIBUgGWoqAgCUQ83MTD6UISIgFSAaaiAiOAIAIBUgG2ogIjgCACAVIBxq",
+    "ICI4AgAgFSAfaiAVIBdqKgIAIBUgHWoqAgCUIBUgHmoqAgCSOAIAIBZBAWohFgwBCwsgAEEBaiEADAELCwusAQEFfwNAIAAgAU5FBEAgAyAAIARs",
+    "QQJ0aiEKIAUgACAGbEECdGohCSACIAJBA3FrIQtBACEHA0AgByALTkUEQCAHQQJ0IgggCWogCCAJav0ABAAgCCAKav0ABAD95AH9CwQAIAdBBGoh",
+    "BwwBCwsDQCACIAdMRQRAIAdBAnQiCCAJaiAIIAlqKgIAIAggCmoqAgCSOAIAIAdBAWohBwwBCwsgAEEBaiEADAELCwvxBwEEeyAA/QzjdStFNtpX",
+    "v+N1K0U22le/IAAgAP3yASIB/fIB/QzgfRUOPW1tP+B9FQ49bW0//fABIAH98gH9DD3C5lXjJoK/PcLmVeMmgr/98AEgAf3yAf0M+hAsiPRklj/6",
+    "ECyI9GSWP/3wASAB/fIB/QwcuqEbuqGrvxy6oRu6oau//fABIAH98gH9DBEREREREcE/ERERERERwT/98AEgAf3yAf0MVVVVVVVV1b9VVVVVVVXV",
+    "v/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fAB/fIB/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAAAAQAAAAAAAAABA/QwAAAAAAAAAAAAAAAAA",
+    "AAAA/QwAAAAAAADwfwAAAAAAAPB//QwJbagTRhLmPQltqBNGEuY9/QwAAAAAAAAAQAAAAAAAAABAIAD97AEiBP3yASIDIAP9DP6CK2VHFfc//oIr",
+    "ZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2",
+    "PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3",
+    "T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqg",
+    "ARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU/",
+    "/fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH9",
+    "8gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMA",
+    "AAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAP9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAP9DFIwLdUQSYfAUjAt1RBJh8D9Sf1S/QwAAAAAAADwPwAA",
+    "AAAAAPA//fAB/fMB/fEBIgH97QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/Un9UiAE/QyamZmZmZm5P5qZmZmZmbk//Un9UgvWBgMPfwJ7AnwDQCAA",
+    "IAFORQRAIAMgACAEbEEDdGohISAGIAAgB2xBA3RqISIgCCAAIAlsQQN0aiEjIAogACALbEEDdGohJCANIAAgDmxBA3RqISUgDyAAIBBsQQN0aiEm",
+    "IBEgACASbEEDdGohJyAUIAAgFWxBA3RqISggFiAAIBdsQQN0aiEgIBggACAZbEEDdGohKSAaIAAgG2xBA3RqISogHCAAIB1sQQN0aiErIAIgAkEB",
+    "cWshLEEAIR8DQCAfICxORQRA/QyamZmZmZnJP5qZmZmZmck/IB9BA3QiHiAhav0ABAAgBSAeav0ABAD98AEgHiAiav0ABAD98AH98gH9DAAAAAAA",
+    "AOA/AAAAAAAA4D/98AH9DAAAAAAAAAAAAAAAAAAAAAD99QH9DAAAAAAAAPA/AAAAAAAA8D/99AEhLSAeICNqIC39CwQAIB4gJmr9DJqZmZmZmck/",
+    "mpmZmZmZyT8gHiAkav0ABAAgDCAeav0ABAD98AEgHiAlav0ABAD98AH98gH9DAAAAAAAAOA/AAAAAAAA4D/98AH9DAAAAAAAAAAAAAAAAAAAAAD9",
+    "9QH9DAAAAAAAAPA/AAAAAAAA8D/99AEiLv0LBAAgHiAoaiAeICdq/QAEACATIB5q/QAEAP3wAf0LBAAgHiApaiAuIB4gIGr9AAQA/fIB/QsEACAe",
+    "ICpqIC0gHiAgav0ABAD98gH9CwQAIB4gK2r9DAAAAAAAAPA/AAAAAAAA8D8gLf3xAf0LBAAgH0ECaiEfDAELCwNAIAIgH0xFBEAgH0EDdCIeICFq",
+    "KwMAIAUgHmorAwCgIB4gImorAwCgRJqZmZmZmck/okQAAAAAAADgP6BEAAAAAAAAAAClRAAAAAAAAPA/pCEvIB4gI2ogLzkDACAeICZqIB4gJGor",
+    "AwAgDCAeaisDAKAgHiAlaisDAKBEmpmZmZmZyT+iRAAAAAAAAOA/oEQAAAAAAAAAAKVEAAAAAAAA8D+kIjA5AwAgHiAoaiAeICdqKwMAIBMgHmor",
+    "AwCgOQMAIB4gKWogMCAeICBqKwMAojkDACAeICpqIC8gHiAgaisDAKI5AwAgHiArakQAAAAAAADwPyAvoTkDACAfQQFqIR8MAQsLIABBAWohAAwB",
+    "CwsLtAIDCX8BewF8A0AgACABTkUEQCADIAAgBGxBA3RqIREgBSAAIAZsQQN0aiESIAcgACAIbEEDdGohEyAJIAAgCmxBA3RqIRQgCyAAIAxsQQN0",
+    "aiEVIA0gACAObEEDdGohFiACIAJBAXFrIRdBACEQA0AgECAXTkUEQCAQQQN0Ig8gEWr9AAQAIA8gEmr9AAQA/fABEAYhGCAPIBNqIBj9CwQAIA8g",
+    "FmogDyAUav0ABAAgDyAVav0ABAAgGP3yAf3wAf0LBAAgEEECaiEQDAELCwNAIAIgEExFBEAgEEEDdCIPIBFqKwMAIA8gEmorAwCg/RQQBv0hACEZ",
+    "IA8gE2ogGTkDACAPIBZqIA8gFGorAwAgDyAVaisDACAZoqA5AwAgEEEBaiEQDAELCyAAQQFqIQAMAQsLC4wJAxB/AnsCfANAIAAgAU5FBEAgAyAA",
+    "IARsQQN0aiEfIAUgACAGbEEDdGohICAHIAAgCGxBA3RqISEgCSAAIApsQQN0aiEkIAsgACAMbEEDdGohJSANIAAgDmxBA3RqISIgDyAAIBBsQQN0",
+    "aiEmIBEgACASbEEDdGohIyATIAAgFGxBA3RqIScgFSAAIBZsQQN0aiEoIBcgACAYbEEDdGohKSAZIAAgGmxBA3RqISogGyAAIBxsQQN0aiErIAIg",
+    "AkEBcWshLEEAIR4DQCAeICxORQRA/QwAAAAAAADwPwAAAAAAAPA/IB5BA3QiHSAfav0ABAD98QEhLSAdICRqIB0gIGr9AAQAIC398gH9DAAAAAAA",
+    "APA/AAAAAAAA8D8gHSAhav0ABAAiLiAu/fIB/fEB/fIBIi79CwQAIB0gJWogLv0LBAAgHSAmav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAAAA",
+    "AAAAAAAAACAdICJq/QAEACIu/QwAAAAAAAAAAAAAAAAAAAAA/Ur9Uv0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA",
+    "8D8AAAAAAADwPyAu/fEB/QwAAAAAAAAAAAAAAAAAAAAA/Ur9Uv3yAf0LBAAgHSAnav0MmpmZmZmZyT+amZmZmZnJPyAdICBq/QAEACAdICNq/QAE",
+    "ACAdICFq/QAEAP3xAf3yAf0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAAAAAAAAAAAAACAdIB9q/QAEAP0MAAAAAAAAAAAAAAAAAAAAAP1K/VL9",
+    "DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAAAAAAAAAAAAAAAgLf0MAAAAAAAAAAAAAAAAAAAAAP1K/VL98gH98gH98gEiLf0LBAAgHSAoaiAt/QsE",
+    "ACAdIClqIC39CwQAIB0gKmogHSAgav0ABAAgHSAfav0ABAD98gH9CwQAIB0gK2ogHSAiav0ABAAgHSAjav0ABAD98gH9CwQAIB5BAmohHgwBCwsD",
+    "QCACIB5MRQRARAAAAAAAAPA/IB5BA3QiHSAfaisDAKEhLyAdICRqIB0gIGorAwAgL6JEAAAAAAAA8D8gHSAhaisDACIwIDCioaIiMDkDACAdICVq",
+    "IDA5AwAgHSAmakQAAAAAAADwP0QAAAAAAAAAACAdICJqKwMAIjBEAAAAAAAAAABkG0QAAAAAAADwP0QAAAAAAAAAAEQAAAAAAADwPyAwoUQAAAAA",
+    "AAAAAGQbojkDACAdICdqIB0gIGorAwAgHSAjaisDACAdICFqKwMAoaJEAAAAAAAA8D9EAAAAAAAAAAAgHSAfaisDAEQAAAAAAAAAAGQbRAAAAAAA",
+    "APA/RAAAAAAAAAAAIC9EAAAAAAAAAABkG6KiRJqZmZmZmck/oiIvOQMAIB0gKGogLzkDACAdIClqIC85AwAgHSAqaiAdICBqKwMAIB0gH2orAwCi",
+    "OQMAIB0gK2ogHSAiaisDACAdICNqKwMAojkDACAeQQFqIR4MAQsLIABBAWohAAwBCwsLvQMDDH8BewF8A0AgACABTkUEQCADIAAgBGxBA3RqIRcg",
+    "BSAAIAZsQQN0aiEYIAcgACAIbEEDdGohGSAJIAAgCmxBA3RqIRogCyAAIAxsQQN0aiEbIA0gACAObEEDdGohHCAPIAAgEGxBA3RqIR0gESAAIBJs",
+    "QQN0aiEeIBMgACAUbEEDdGohHyACIAJBAXFrISBBACEWA0AgFiAgTkUEQP0MmpmZmZmZyT+amZmZmZnJPyAWQQN0IhUgF2r9AAQAIBUgGGr9AAQA",
+    "/fIBIBUgGWr9AAQA/fIB/fIBISEgFSAaaiAh/QsEACAVIBtqICH9CwQAIBUgHGogIf0LBAAgFSAfaiAVIBdq/QAEACAVIB1q/QAEAP3yASAVIB5q",
+    "/QAEAP3wAf0LBAAgFkECaiEWDAELCwNAIAIgFkxFBEAgFkEDdCIVIBdqKwMAIBUgGGorAwCiIBUgGWorAwCiRJqZmZmZmck/oiEiIBUgGmogIjkD",
+    "ACAVIBtqICI5AwAgFSAcaiAiOQMAIBUgH2ogFSAXaisDACAVIB1qKwMAoiAVIB5qKwMAoDkDACAWQQFqIRYMAQsLIABBAWohAAwBCwsLrAEBBX8D",
+    "QCAAIAFORQRAIAMgACAEbEEDdGohCiAFIAAgBmxBA3RqIQkgAiACQQFxayELQQAhBwNAIAcgC05FBEAgB0EDdCIIIAlqIAggCWr9AAQAIAggCmr9",
+    "AAQA/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IgggCWogCCAJaisDACAIIApqKwMAoDkDACAHQQFqIQcMAQsLIABBAWohAAwBCwsL",
+    "AF4EbmFtZQFXDAAGdGFuaDMyAQVmMzJfMAIFZjMyXzEDBWYzMl8yBAVmMzJfMwUFZjMyXzQGBnRhbmg2NAcFZjY0XzAIBWY2NF8xCQVmNjRfMgoF",
+    "ZjY0XzMLBWY2NF80",
   ].join(""),
 };

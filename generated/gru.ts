@@ -2,8 +2,8 @@
 // Do not edit: regenerate with `npm run generate` (check with `npm run generate -- --check`).
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "../runtime/gemm.ts";
 import { GEMM_WASM } from "../runtime/gemm-wasm.ts";
-import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../runtime/checks.ts";
-import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../runtime/memory.ts";
+import { type FloatArray, Rng, checkArray, checkCount, checkSizes, initSlice } from "../runtime/checks.ts";
+import { type KernelOptions, type LoopsModuleSource, type Products, kernelMemory } from "../runtime/memory.ts";
 /** PyTorch nn.GRU / nn.GRUCell (torch/nn/modules/rnn.py): gates [r|z|n], reset after W_hn*h + b_hn */
 export const spec = {
   name: "gru",
@@ -50,11 +50,8 @@ export interface Kernel<A> {
   backward(p: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>, upstream: Outputs<A>, grads: Grads<A>): void;
 }
 
-/** Offset and length of every parameter in the flat buffer. */
-export function paramLayout(sizes: Sizes): {
-  total: number;
-  params: { name: string; offset: number; length: number }[];
-} {
+/** Where each parameter starts in the flat buffer, and the buffer's length: the one place the layout is written. */
+function offsets(sizes: Sizes) {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   const o_Wir = 0;
   const o_Wiz = o_Wir + H * D;
@@ -68,76 +65,48 @@ export function paramLayout(sizes: Sizes): {
   const o_bhr = o_bin + H;
   const o_bhz = o_bhr + H;
   const o_bhn = o_bhz + H;
+  return { o_Wir, o_Wiz, o_Win, o_Whr, o_Whz, o_Whn, o_bir, o_biz, o_bin, o_bhr, o_bhz, o_bhn, nParams: o_bhn + H };
+}
+
+/** Offset and length of every parameter in the flat buffer. */
+export function paramLayout(sizes: Sizes): {
+  total: number;
+  params: { name: string; offset: number; length: number }[];
+} {
+  // the offsets in buffer order (the order of spec.params), then the total: each parameter runs to the next one
+  const o = Object.values(offsets(sizes));
   return {
-    total: o_bhn + H,
-    params: [
-      { name: "Wir", offset: o_Wir, length: H * D },
-      { name: "Wiz", offset: o_Wiz, length: H * D },
-      { name: "Win", offset: o_Win, length: H * D },
-      { name: "Whr", offset: o_Whr, length: H * H },
-      { name: "Whz", offset: o_Whz, length: H * H },
-      { name: "Whn", offset: o_Whn, length: H * H },
-      { name: "bir", offset: o_bir, length: H },
-      { name: "biz", offset: o_biz, length: H },
-      { name: "bin", offset: o_bin, length: H },
-      { name: "bhr", offset: o_bhr, length: H },
-      { name: "bhz", offset: o_bhz, length: H },
-      { name: "bhn", offset: o_bhn, length: H },
-    ],
+    total: o[o.length - 1]!,
+    params: spec.params.map(({ name }, k) => ({ name, offset: o[k]!, length: o[k + 1]! - o[k]! })),
   };
 }
 
 /** Parameters by their init rules (uniform ±1/sqrt(H) unless declared otherwise), from a seed. */
 export function initParams(sizes: Sizes, seed: number): Float64Array {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
-  const o_Wir = 0;
-  const o_Wiz = o_Wir + H * D;
-  const o_Win = o_Wiz + H * D;
-  const o_Whr = o_Win + H * D;
-  const o_Whz = o_Whr + H * H;
-  const o_Whn = o_Whz + H * H;
-  const o_bir = o_Whn + H * H;
-  const o_biz = o_bir + H;
-  const o_bin = o_biz + H;
-  const o_bhr = o_bin + H;
-  const o_bhz = o_bhr + H;
-  const o_bhn = o_bhz + H;
-  const p = new Float64Array(o_bhn + H);
+  const { total, params } = paramLayout(sizes);
+  const p = new Float64Array(total);
   const rng = new Rng(seed);
   const k = 1 / Math.sqrt(H);
-  initSlice(p, o_Wir, H * D, "uniform", k, rng);
-  initSlice(p, o_Wiz, H * D, "uniform", k, rng);
-  initSlice(p, o_Win, H * D, "uniform", k, rng);
-  initSlice(p, o_Whr, H * H, "uniform", k, rng);
-  initSlice(p, o_Whz, H * H, "uniform", k, rng);
-  initSlice(p, o_Whn, H * H, "uniform", k, rng);
-  initSlice(p, o_bir, H, "uniform", k, rng);
-  initSlice(p, o_biz, H, "uniform", k, rng);
-  initSlice(p, o_bin, H, "uniform", k, rng);
-  initSlice(p, o_bhr, H, "uniform", k, rng);
-  initSlice(p, o_bhz, H, "uniform", k, rng);
-  initSlice(p, o_bhn, H, "uniform", k, rng);
+  for (const [i, { offset, length }] of params.entries()) initSlice(p, offset, length, spec.params[i]!.init, k, rng);
   return p;
 }
 
-/** The 64-bit kernels for batch B and T steps, on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
-export function createKernel64(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float64Array> {
+/** The kernels for batch B and T steps, in the precision of `F` (createKernel64 below; kernel32 is the same text, a copy so that each precision's typed-array accesses stay monomorphic in V8), on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
+function kernel64<A extends FloatArray>(
+  bits: 32 | 64,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+  gemm: Products<A>,
+  sizes: Sizes,
+  B: number,
+  T: number,
+  options: KernelOptions,
+): Kernel<A> {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
-  const o_Wir = 0;
-  const o_Wiz = o_Wir + H * D;
-  const o_Win = o_Wiz + H * D;
-  const o_Whr = o_Win + H * D;
-  const o_Whz = o_Whr + H * H;
-  const o_Whn = o_Whz + H * H;
-  const o_bir = o_Whn + H * H;
-  const o_biz = o_bir + H;
-  const o_bin = o_biz + H;
-  const o_bhr = o_bin + H;
-  const o_bhz = o_bhr + H;
-  const o_bhn = o_bhz + H;
-  const nParams = o_bhn + H;
+  const { o_Wir, o_Wiz, o_Win, o_Whr, o_Whz, o_Whn, o_bir, o_biz, o_bin, o_bhr, o_bhz, o_bhn, nParams } =
+    offsets(sizes);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -163,11 +132,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     3 * H * D,
     3 * H * H,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
-    NT: gemmNT64,
-    NN: gemmNN64,
-    TN: gemmTN64,
-  });
+  const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);
   const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
@@ -183,29 +148,24 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   const xp0 = mem.alloc(T * B * (3 * H));
   const tape_z = mem.alloc(T * B * H);
   const tape_r = mem.alloc(T * B * H);
-  const tape_s1 = mem.alloc(T * B * H);
+  const tape_t1 = mem.alloc(T * B * H);
   const tape_n = mem.alloc(T * B * H);
   const gx0 = mem.alloc(T * B * (3 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
-  const s0 = mem.alloc(B * (3 * H));
-  const s1 = mem.alloc(B * H);
-  const s2 = mem.alloc(H);
-  const s3 = mem.alloc(H);
-  function forward(
-    params: Float64Array,
-    inputs: Inputs<Float64Array>,
-    initial: States<Float64Array>,
-    out: Outputs<Float64Array>,
-  ): void {
-    checkArray(spec.name, "params", params, Float64Array, nParams, "the flat parameter buffer");
+  const scratch0 = mem.alloc(B * (3 * H));
+  const scratch1 = mem.alloc(B * H);
+  const scratch2 = mem.alloc(H);
+  const scratch3 = mem.alloc(H);
+  function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "out.h", out.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
     // all steps at once: the products with the inputs
     // Wir, Wiz, Win times x
@@ -214,65 +174,67 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Whr, Whz, Whn times h
-      mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Whr, s0, 0, 3 * H, false);
-      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Whr, scratch0, 0, 3 * H, false);
+      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(0, B, [
-          H,
-          at(xp0, t * B * (3 * H)),
-          3 * H,
-          at(p, o_bir),
-          at(s0, 0),
-          3 * H,
-          at(p, o_bhr),
-          at(tape_r, t * B * H),
-          H,
-          at(xp0, t * B * (3 * H) + H),
-          3 * H,
-          at(p, o_biz),
-          at(s0, H),
-          3 * H,
-          at(p, o_bhz),
-          at(tape_z, t * B * H),
-          H,
-          at(s0, 2 * H),
-          3 * H,
-          at(p, o_bhn),
-          at(tape_s1, t * B * H),
-          H,
-          at(xp0, t * B * (3 * H) + 2 * H),
-          3 * H,
-          at(p, o_bin),
-          at(tape_n, t * B * H),
-          H,
-          at(hPrev, hPrevAt),
-          H,
-          at(hOut, t * B * H),
-          H,
+          H, // $n
+          at(xp0, t * B * (3 * H)), // $xp0
+          3 * H, // $xp0_stride
+          at(p, o_bir), // $bir
+          at(scratch0, 0), // $scratch0
+          3 * H, // $scratch0_stride
+          at(p, o_bhr), // $bhr
+          at(tape_r, t * B * H), // $tape_r
+          H, // $tape_r_stride
+          at(xp0, t * B * (3 * H) + H), // $xp0_2
+          3 * H, // $xp0_2_stride
+          at(p, o_biz), // $biz
+          at(scratch0, H), // $scratch0_2
+          3 * H, // $scratch0_2_stride
+          at(p, o_bhz), // $bhz
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(scratch0, 2 * H), // $scratch0_3
+          3 * H, // $scratch0_3_stride
+          at(p, o_bhn), // $bhn
+          at(tape_t1, t * B * H), // $tape_t1
+          H, // $tape_t1_stride
+          at(xp0, t * B * (3 * H) + 2 * H), // $xp0_3
+          3 * H, // $xp0_3_stride
+          at(p, o_bin), // $bin
+          at(tape_n, t * B * H), // $tape_n
+          H, // $tape_n_stride
+          at(hPrev, hPrevAt), // $hPrev
+          H, // $hPrev_stride
+          at(hOut, t * B * H), // $hOut
+          H, // $hOut_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const xp0Row = t * B * (3 * H) + b * (3 * H);
-          const s0Row = b * (3 * H);
+          const scratch0Row = b * (3 * H);
           const tape_rRow = t * B * H + b * H;
           const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
-          const s0Row2 = H + b * (3 * H);
+          const scratch0Row2 = H + b * (3 * H);
           const tape_zRow = t * B * H + b * H;
-          const s0Row3 = 2 * H + b * (3 * H);
-          const tape_s1Row = t * B * H + b * H;
+          const scratch0Row3 = 2 * H + b * (3 * H);
+          const tape_t1Row = t * B * H + b * H;
           const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
           const tape_nRow = t * B * H + b * H;
           const hPrevRow = hPrevAt + b * H;
           const hOutRow = t * B * H + b * H;
           for (let i = 0; i < H; i++) {
             // r  = sigmoid(Wir*x + bir + Whr*h + bhr)
-            const r = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_bir + i]! + s0[s0Row + i]! + p[o_bhr + i]!)));
+            const r =
+              1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_bir + i]! + scratch0[scratch0Row + i]! + p[o_bhr + i]!)));
             tape_r[tape_rRow + i] = r;
             // z  = sigmoid(Wiz*x + biz + Whz*h + bhz)
-            const z = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + p[o_biz + i]! + s0[s0Row2 + i]! + p[o_bhz + i]!)));
+            const z =
+              1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + p[o_biz + i]! + scratch0[scratch0Row2 + i]! + p[o_bhz + i]!)));
             tape_z[tape_zRow + i] = z;
-            const t1 = s0[s0Row3 + i]! + p[o_bhn + i]!;
-            tape_s1[tape_s1Row + i] = t1;
+            const t1 = scratch0[scratch0Row3 + i]! + p[o_bhn + i]!;
+            tape_t1[tape_t1Row + i] = t1;
             // n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
             const n = Math.tanh(xp0[xp0Row3 + i]! + p[o_bin + i]! + r * t1);
             tape_n[tape_nRow + i] = n;
@@ -288,29 +250,29 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   function backward(
-    params: Float64Array,
-    inputs: Inputs<Float64Array>,
-    initial: States<Float64Array>,
-    out: Outputs<Float64Array>,
-    upstream: Outputs<Float64Array>,
-    grads: Grads<Float64Array>,
+    params: A,
+    inputs: Inputs<A>,
+    initial: States<A>,
+    out: Outputs<A>,
+    upstream: Outputs<A>,
+    grads: Grads<A>,
   ): void {
-    checkArray(spec.name, "params", params, Float64Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "out.h", out.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.input(io.hOut, out.h);
-    checkArray(spec.name, "upstream.h", upstream.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.h", upstream.h, F, T * B * H, "T×B×H");
     const dhUp = mem.input(io.dhUp, upstream.h);
-    checkArray(spec.name, "grads.params", grads.params, Float64Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "grads.params", grads.params, F, nParams, "the flat parameter buffer");
     const dp = mem.output(io.dp, grads.params);
-    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, F, T * B * D, "T×B×D");
     const dx_1 = mem.output(io.dx_1, grads.inputs.x);
-    checkArray(spec.name, "grads.initial.h", grads.initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.h", grads.initial.h, F, B * H, "B×H");
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
     dp.fill(0);
     carry_h.fill(0);
@@ -319,36 +281,36 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
-      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(1, B, [
-          H,
-          at(tape_z, t * B * H),
-          H,
-          at(seed_h, 0),
-          H,
-          at(tape_n, t * B * H),
-          H,
-          at(gx0, t * B * (3 * H) + 2 * H),
-          3 * H,
-          at(tape_r, t * B * H),
-          H,
-          at(s0, 2 * H),
-          3 * H,
-          at(tape_s1, t * B * H),
-          H,
-          at(gx0, t * B * (3 * H)),
-          3 * H,
-          at(s0, 0),
-          3 * H,
-          at(hPrev, hPrevAt),
-          H,
-          at(gx0, t * B * (3 * H) + H),
-          3 * H,
-          at(s0, H),
-          3 * H,
-          at(s1, 0),
-          H,
+          H, // $n
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+          at(tape_n, t * B * H), // $tape_n
+          H, // $tape_n_stride
+          at(gx0, t * B * (3 * H) + 2 * H), // $gx0
+          3 * H, // $gx0_stride
+          at(tape_r, t * B * H), // $tape_r
+          H, // $tape_r_stride
+          at(scratch0, 2 * H), // $scratch0
+          3 * H, // $scratch0_stride
+          at(tape_t1, t * B * H), // $tape_t1
+          H, // $tape_t1_stride
+          at(gx0, t * B * (3 * H)), // $gx0_2
+          3 * H, // $gx0_2_stride
+          at(scratch0, 0), // $scratch0_2
+          3 * H, // $scratch0_2_stride
+          at(hPrev, hPrevAt), // $hPrev
+          H, // $hPrev_stride
+          at(gx0, t * B * (3 * H) + H), // $gx0_3
+          3 * H, // $gx0_3_stride
+          at(scratch0, H), // $scratch0_3
+          3 * H, // $scratch0_3_stride
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -357,14 +319,14 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
           const tape_nRow = t * B * H + b * H;
           const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
           const tape_rRow = t * B * H + b * H;
-          const s0Row = 2 * H + b * (3 * H);
-          const tape_s1Row = t * B * H + b * H;
+          const scratch0Row = 2 * H + b * (3 * H);
+          const tape_t1Row = t * B * H + b * H;
           const gx0Row2 = t * B * (3 * H) + b * (3 * H);
-          const s0Row2 = b * (3 * H);
+          const scratch0Row2 = b * (3 * H);
           const hPrevRow = hPrevAt + b * H;
           const gx0Row3 = t * B * (3 * H) + H + b * (3 * H);
-          const s0Row3 = H + b * (3 * H);
-          const s1Row = b * H;
+          const scratch0Row3 = H + b * (3 * H);
+          const scratch1Row = b * H;
           for (let i = 0; i < H; i++) {
             const t2 = 1 - tape_z[tape_zRow + i]!;
             // grad of: h' = (1 - z) .* n + z .* h
@@ -372,44 +334,51 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
             const dn_pre = dn * (1 - tape_n[tape_nRow + i]! * tape_n[tape_nRow + i]!);
             gx0[gx0Row + i] = dn_pre;
             const t3 = dn_pre * tape_r[tape_rRow + i]!;
-            s0[s0Row + i] = t3;
+            scratch0[scratch0Row + i] = t3;
             // grad of: n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
-            const dr = dn_pre * tape_s1[tape_s1Row + i]!;
+            const dr = dn_pre * tape_t1[tape_t1Row + i]!;
             const dr_pre = dr * (tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!));
             gx0[gx0Row2 + i] = dr_pre;
-            s0[s0Row2 + i] = dr_pre;
+            scratch0[scratch0Row2 + i] = dr_pre;
             // grad of: h' = (1 - z) .* n + z .* h
             const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_n[tape_nRow + i]!);
             const dz_pre = dz * (tape_z[tape_zRow + i]! * t2);
             gx0[gx0Row3 + i] = dz_pre;
-            s0[s0Row3 + i] = dz_pre;
+            scratch0[scratch0Row3 + i] = dz_pre;
             const t4 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
-            s1[s1Row + i] = t4;
+            scratch1[scratch1Row + i] = t4;
           }
         }
       }
 
       // d(dh) from Whr, Whz, Whn
-      mm.NN(B, 3 * H, H, s0, 0, 3 * H, p, o_Whr, carry_h, 0, H, false);
-      // loop 2 (f32_2, f64_2 in the cell's .wat)
-      if (wl) wl(2, B, [H, at(s1, 0), H, at(carry_h, 0), H]);
+      mm.NN(B, 3 * H, H, scratch0, 0, 3 * H, p, o_Whr, carry_h, 0, H, false);
+      // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(2, B, [
+          H, // $n
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+          at(carry_h, 0), // $carry_h
+          H, // $carry_h_stride
+        ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s1Row = b * H;
+          const scratch1Row = b * H;
           const carry_hRow = b * H;
           for (let i = 0; i < H; i++) {
-            carry_h[carry_hRow + i]! += s1[s1Row + i]!;
+            carry_h[carry_hRow + i]! += scratch1[scratch1Row + i]!;
           }
         }
       }
 
       // dWhr, dWhz, dWhn
-      mm.TN(3 * H, H, B, s0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Whr, true);
+      mm.TN(3 * H, H, B, scratch0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Whr, true);
       // grad of: n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s0[2 * H + b * (3 * H) + i]!;
-        dp[o_bhn + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch0[2 * H + b * (3 * H) + i]!;
+        dp[o_bhn + i]! += sum;
       }
     }
 
@@ -418,55 +387,75 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wir, true);
     // grad of: r  = sigmoid(Wir*x + bir + Whr*h + bhr)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[b * (3 * H) + i]!;
-      s2[i] = s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
+      scratch2[i] = sum;
     }
 
-    // loop 3 (f32_3, f64_3 in the cell's .wat)
-    if (wl) wl(3, 1, [H, at(s2, 0), at(dp, o_bir)]);
+    // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(3, 1, [
+        H, // $n
+        at(scratch2, 0), // $scratch2
+        at(dp, o_bir), // $dbir
+      ]);
     else {
       for (let i = 0; i < H; i++) {
-        dp[o_bir + i]! += s2[i]!;
+        dp[o_bir + i]! += scratch2[i]!;
       }
     }
 
-    // loop 4 (f32_4, f64_4 in the cell's .wat)
-    if (wl) wl(4, 1, [H, at(s2, 0), at(dp, o_bhr)]);
+    // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(4, 1, [
+        H, // $n
+        at(scratch2, 0), // $scratch2
+        at(dp, o_bhr), // $dbhr
+      ]);
     else {
       for (let i = 0; i < H; i++) {
-        dp[o_bhr + i]! += s2[i]!;
+        dp[o_bhr + i]! += scratch2[i]!;
       }
     }
 
     // grad of: z  = sigmoid(Wiz*x + biz + Whz*h + bhz)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[H + b * (3 * H) + i]!;
-      s3[i] = s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
+      scratch3[i] = sum;
     }
 
-    // loop 5 (f32_5, f64_5 in the cell's .wat)
-    if (wl) wl(5, 1, [H, at(s3, 0), at(dp, o_biz)]);
+    // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(5, 1, [
+        H, // $n
+        at(scratch3, 0), // $scratch3
+        at(dp, o_biz), // $dbiz
+      ]);
     else {
       for (let i = 0; i < H; i++) {
-        dp[o_biz + i]! += s3[i]!;
+        dp[o_biz + i]! += scratch3[i]!;
       }
     }
 
-    // loop 6 (f32_6, f64_6 in the cell's .wat)
-    if (wl) wl(6, 1, [H, at(s3, 0), at(dp, o_bhz)]);
+    // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(6, 1, [
+        H, // $n
+        at(scratch3, 0), // $scratch3
+        at(dp, o_bhz), // $dbhz
+      ]);
     else {
       for (let i = 0; i < H; i++) {
-        dp[o_bhz + i]! += s3[i]!;
+        dp[o_bhz + i]! += scratch3[i]!;
       }
     }
 
     // grad of: n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[2 * H + b * (3 * H) + i]!;
-      dp[o_bin + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
+      dp[o_bin + i]! += sum;
     }
 
     // d(dx) from Wir, Wiz, Win
@@ -480,24 +469,21 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };
 }
 
-/** The 32-bit kernels for batch B and T steps, on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
-export function createKernel32(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float32Array> {
+/** The float32 copy of kernel64, the same text: V8 keeps inline caches per function, so one body for both precisions would slow a process that runs both. On the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
+function kernel32<A extends FloatArray>(
+  bits: 32 | 64,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+  gemm: Products<A>,
+  sizes: Sizes,
+  B: number,
+  T: number,
+  options: KernelOptions,
+): Kernel<A> {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
-  const o_Wir = 0;
-  const o_Wiz = o_Wir + H * D;
-  const o_Win = o_Wiz + H * D;
-  const o_Whr = o_Win + H * D;
-  const o_Whz = o_Whr + H * H;
-  const o_Whn = o_Whz + H * H;
-  const o_bir = o_Whn + H * H;
-  const o_biz = o_bir + H;
-  const o_bin = o_biz + H;
-  const o_bhr = o_bin + H;
-  const o_bhz = o_bhr + H;
-  const o_bhn = o_bhz + H;
-  const nParams = o_bhn + H;
+  const { o_Wir, o_Wiz, o_Win, o_Whr, o_Whz, o_Whn, o_bir, o_biz, o_bin, o_bhr, o_bhz, o_bhn, nParams } =
+    offsets(sizes);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -523,11 +509,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     3 * H * D,
     3 * H * H,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
-    NT: gemmNT32,
-    NN: gemmNN32,
-    TN: gemmTN32,
-  });
+  const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);
   const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
@@ -543,29 +525,24 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   const xp0 = mem.alloc(T * B * (3 * H));
   const tape_z = mem.alloc(T * B * H);
   const tape_r = mem.alloc(T * B * H);
-  const tape_s1 = mem.alloc(T * B * H);
+  const tape_t1 = mem.alloc(T * B * H);
   const tape_n = mem.alloc(T * B * H);
   const gx0 = mem.alloc(T * B * (3 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
-  const s0 = mem.alloc(B * (3 * H));
-  const s1 = mem.alloc(B * H);
-  const s2 = mem.alloc(H);
-  const s3 = mem.alloc(H);
-  function forward(
-    params: Float32Array,
-    inputs: Inputs<Float32Array>,
-    initial: States<Float32Array>,
-    out: Outputs<Float32Array>,
-  ): void {
-    checkArray(spec.name, "params", params, Float32Array, nParams, "the flat parameter buffer");
+  const scratch0 = mem.alloc(B * (3 * H));
+  const scratch1 = mem.alloc(B * H);
+  const scratch2 = mem.alloc(H);
+  const scratch3 = mem.alloc(H);
+  function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "out.h", out.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
     // all steps at once: the products with the inputs
     // Wir, Wiz, Win times x
@@ -574,65 +551,67 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Whr, Whz, Whn times h
-      mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Whr, s0, 0, 3 * H, false);
-      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Whr, scratch0, 0, 3 * H, false);
+      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(0, B, [
-          H,
-          at(xp0, t * B * (3 * H)),
-          3 * H,
-          at(p, o_bir),
-          at(s0, 0),
-          3 * H,
-          at(p, o_bhr),
-          at(tape_r, t * B * H),
-          H,
-          at(xp0, t * B * (3 * H) + H),
-          3 * H,
-          at(p, o_biz),
-          at(s0, H),
-          3 * H,
-          at(p, o_bhz),
-          at(tape_z, t * B * H),
-          H,
-          at(s0, 2 * H),
-          3 * H,
-          at(p, o_bhn),
-          at(tape_s1, t * B * H),
-          H,
-          at(xp0, t * B * (3 * H) + 2 * H),
-          3 * H,
-          at(p, o_bin),
-          at(tape_n, t * B * H),
-          H,
-          at(hPrev, hPrevAt),
-          H,
-          at(hOut, t * B * H),
-          H,
+          H, // $n
+          at(xp0, t * B * (3 * H)), // $xp0
+          3 * H, // $xp0_stride
+          at(p, o_bir), // $bir
+          at(scratch0, 0), // $scratch0
+          3 * H, // $scratch0_stride
+          at(p, o_bhr), // $bhr
+          at(tape_r, t * B * H), // $tape_r
+          H, // $tape_r_stride
+          at(xp0, t * B * (3 * H) + H), // $xp0_2
+          3 * H, // $xp0_2_stride
+          at(p, o_biz), // $biz
+          at(scratch0, H), // $scratch0_2
+          3 * H, // $scratch0_2_stride
+          at(p, o_bhz), // $bhz
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(scratch0, 2 * H), // $scratch0_3
+          3 * H, // $scratch0_3_stride
+          at(p, o_bhn), // $bhn
+          at(tape_t1, t * B * H), // $tape_t1
+          H, // $tape_t1_stride
+          at(xp0, t * B * (3 * H) + 2 * H), // $xp0_3
+          3 * H, // $xp0_3_stride
+          at(p, o_bin), // $bin
+          at(tape_n, t * B * H), // $tape_n
+          H, // $tape_n_stride
+          at(hPrev, hPrevAt), // $hPrev
+          H, // $hPrev_stride
+          at(hOut, t * B * H), // $hOut
+          H, // $hOut_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const xp0Row = t * B * (3 * H) + b * (3 * H);
-          const s0Row = b * (3 * H);
+          const scratch0Row = b * (3 * H);
           const tape_rRow = t * B * H + b * H;
           const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
-          const s0Row2 = H + b * (3 * H);
+          const scratch0Row2 = H + b * (3 * H);
           const tape_zRow = t * B * H + b * H;
-          const s0Row3 = 2 * H + b * (3 * H);
-          const tape_s1Row = t * B * H + b * H;
+          const scratch0Row3 = 2 * H + b * (3 * H);
+          const tape_t1Row = t * B * H + b * H;
           const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
           const tape_nRow = t * B * H + b * H;
           const hPrevRow = hPrevAt + b * H;
           const hOutRow = t * B * H + b * H;
           for (let i = 0; i < H; i++) {
             // r  = sigmoid(Wir*x + bir + Whr*h + bhr)
-            const r = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_bir + i]! + s0[s0Row + i]! + p[o_bhr + i]!)));
+            const r =
+              1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_bir + i]! + scratch0[scratch0Row + i]! + p[o_bhr + i]!)));
             tape_r[tape_rRow + i] = r;
             // z  = sigmoid(Wiz*x + biz + Whz*h + bhz)
-            const z = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + p[o_biz + i]! + s0[s0Row2 + i]! + p[o_bhz + i]!)));
+            const z =
+              1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + p[o_biz + i]! + scratch0[scratch0Row2 + i]! + p[o_bhz + i]!)));
             tape_z[tape_zRow + i] = z;
-            const t1 = s0[s0Row3 + i]! + p[o_bhn + i]!;
-            tape_s1[tape_s1Row + i] = t1;
+            const t1 = scratch0[scratch0Row3 + i]! + p[o_bhn + i]!;
+            tape_t1[tape_t1Row + i] = t1;
             // n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
             const n = Math.tanh(xp0[xp0Row3 + i]! + p[o_bin + i]! + r * t1);
             tape_n[tape_nRow + i] = n;
@@ -648,29 +627,29 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   function backward(
-    params: Float32Array,
-    inputs: Inputs<Float32Array>,
-    initial: States<Float32Array>,
-    out: Outputs<Float32Array>,
-    upstream: Outputs<Float32Array>,
-    grads: Grads<Float32Array>,
+    params: A,
+    inputs: Inputs<A>,
+    initial: States<A>,
+    out: Outputs<A>,
+    upstream: Outputs<A>,
+    grads: Grads<A>,
   ): void {
-    checkArray(spec.name, "params", params, Float32Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "out.h", out.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.input(io.hOut, out.h);
-    checkArray(spec.name, "upstream.h", upstream.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.h", upstream.h, F, T * B * H, "T×B×H");
     const dhUp = mem.input(io.dhUp, upstream.h);
-    checkArray(spec.name, "grads.params", grads.params, Float32Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "grads.params", grads.params, F, nParams, "the flat parameter buffer");
     const dp = mem.output(io.dp, grads.params);
-    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, F, T * B * D, "T×B×D");
     const dx_1 = mem.output(io.dx_1, grads.inputs.x);
-    checkArray(spec.name, "grads.initial.h", grads.initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.h", grads.initial.h, F, B * H, "B×H");
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
     dp.fill(0);
     carry_h.fill(0);
@@ -679,36 +658,36 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
-      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(1, B, [
-          H,
-          at(tape_z, t * B * H),
-          H,
-          at(seed_h, 0),
-          H,
-          at(tape_n, t * B * H),
-          H,
-          at(gx0, t * B * (3 * H) + 2 * H),
-          3 * H,
-          at(tape_r, t * B * H),
-          H,
-          at(s0, 2 * H),
-          3 * H,
-          at(tape_s1, t * B * H),
-          H,
-          at(gx0, t * B * (3 * H)),
-          3 * H,
-          at(s0, 0),
-          3 * H,
-          at(hPrev, hPrevAt),
-          H,
-          at(gx0, t * B * (3 * H) + H),
-          3 * H,
-          at(s0, H),
-          3 * H,
-          at(s1, 0),
-          H,
+          H, // $n
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+          at(tape_n, t * B * H), // $tape_n
+          H, // $tape_n_stride
+          at(gx0, t * B * (3 * H) + 2 * H), // $gx0
+          3 * H, // $gx0_stride
+          at(tape_r, t * B * H), // $tape_r
+          H, // $tape_r_stride
+          at(scratch0, 2 * H), // $scratch0
+          3 * H, // $scratch0_stride
+          at(tape_t1, t * B * H), // $tape_t1
+          H, // $tape_t1_stride
+          at(gx0, t * B * (3 * H)), // $gx0_2
+          3 * H, // $gx0_2_stride
+          at(scratch0, 0), // $scratch0_2
+          3 * H, // $scratch0_2_stride
+          at(hPrev, hPrevAt), // $hPrev
+          H, // $hPrev_stride
+          at(gx0, t * B * (3 * H) + H), // $gx0_3
+          3 * H, // $gx0_3_stride
+          at(scratch0, H), // $scratch0_3
+          3 * H, // $scratch0_3_stride
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -717,14 +696,14 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
           const tape_nRow = t * B * H + b * H;
           const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
           const tape_rRow = t * B * H + b * H;
-          const s0Row = 2 * H + b * (3 * H);
-          const tape_s1Row = t * B * H + b * H;
+          const scratch0Row = 2 * H + b * (3 * H);
+          const tape_t1Row = t * B * H + b * H;
           const gx0Row2 = t * B * (3 * H) + b * (3 * H);
-          const s0Row2 = b * (3 * H);
+          const scratch0Row2 = b * (3 * H);
           const hPrevRow = hPrevAt + b * H;
           const gx0Row3 = t * B * (3 * H) + H + b * (3 * H);
-          const s0Row3 = H + b * (3 * H);
-          const s1Row = b * H;
+          const scratch0Row3 = H + b * (3 * H);
+          const scratch1Row = b * H;
           for (let i = 0; i < H; i++) {
             const t2 = 1 - tape_z[tape_zRow + i]!;
             // grad of: h' = (1 - z) .* n + z .* h
@@ -732,44 +711,51 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
             const dn_pre = dn * (1 - tape_n[tape_nRow + i]! * tape_n[tape_nRow + i]!);
             gx0[gx0Row + i] = dn_pre;
             const t3 = dn_pre * tape_r[tape_rRow + i]!;
-            s0[s0Row + i] = t3;
+            scratch0[scratch0Row + i] = t3;
             // grad of: n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
-            const dr = dn_pre * tape_s1[tape_s1Row + i]!;
+            const dr = dn_pre * tape_t1[tape_t1Row + i]!;
             const dr_pre = dr * (tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!));
             gx0[gx0Row2 + i] = dr_pre;
-            s0[s0Row2 + i] = dr_pre;
+            scratch0[scratch0Row2 + i] = dr_pre;
             // grad of: h' = (1 - z) .* n + z .* h
             const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_n[tape_nRow + i]!);
             const dz_pre = dz * (tape_z[tape_zRow + i]! * t2);
             gx0[gx0Row3 + i] = dz_pre;
-            s0[s0Row3 + i] = dz_pre;
+            scratch0[scratch0Row3 + i] = dz_pre;
             const t4 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
-            s1[s1Row + i] = t4;
+            scratch1[scratch1Row + i] = t4;
           }
         }
       }
 
       // d(dh) from Whr, Whz, Whn
-      mm.NN(B, 3 * H, H, s0, 0, 3 * H, p, o_Whr, carry_h, 0, H, false);
-      // loop 2 (f32_2, f64_2 in the cell's .wat)
-      if (wl) wl(2, B, [H, at(s1, 0), H, at(carry_h, 0), H]);
+      mm.NN(B, 3 * H, H, scratch0, 0, 3 * H, p, o_Whr, carry_h, 0, H, false);
+      // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(2, B, [
+          H, // $n
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+          at(carry_h, 0), // $carry_h
+          H, // $carry_h_stride
+        ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s1Row = b * H;
+          const scratch1Row = b * H;
           const carry_hRow = b * H;
           for (let i = 0; i < H; i++) {
-            carry_h[carry_hRow + i]! += s1[s1Row + i]!;
+            carry_h[carry_hRow + i]! += scratch1[scratch1Row + i]!;
           }
         }
       }
 
       // dWhr, dWhz, dWhn
-      mm.TN(3 * H, H, B, s0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Whr, true);
+      mm.TN(3 * H, H, B, scratch0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Whr, true);
       // grad of: n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s0[2 * H + b * (3 * H) + i]!;
-        dp[o_bhn + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch0[2 * H + b * (3 * H) + i]!;
+        dp[o_bhn + i]! += sum;
       }
     }
 
@@ -778,55 +764,75 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wir, true);
     // grad of: r  = sigmoid(Wir*x + bir + Whr*h + bhr)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[b * (3 * H) + i]!;
-      s2[i] = s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
+      scratch2[i] = sum;
     }
 
-    // loop 3 (f32_3, f64_3 in the cell's .wat)
-    if (wl) wl(3, 1, [H, at(s2, 0), at(dp, o_bir)]);
+    // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(3, 1, [
+        H, // $n
+        at(scratch2, 0), // $scratch2
+        at(dp, o_bir), // $dbir
+      ]);
     else {
       for (let i = 0; i < H; i++) {
-        dp[o_bir + i]! += s2[i]!;
+        dp[o_bir + i]! += scratch2[i]!;
       }
     }
 
-    // loop 4 (f32_4, f64_4 in the cell's .wat)
-    if (wl) wl(4, 1, [H, at(s2, 0), at(dp, o_bhr)]);
+    // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(4, 1, [
+        H, // $n
+        at(scratch2, 0), // $scratch2
+        at(dp, o_bhr), // $dbhr
+      ]);
     else {
       for (let i = 0; i < H; i++) {
-        dp[o_bhr + i]! += s2[i]!;
+        dp[o_bhr + i]! += scratch2[i]!;
       }
     }
 
     // grad of: z  = sigmoid(Wiz*x + biz + Whz*h + bhz)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[H + b * (3 * H) + i]!;
-      s3[i] = s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
+      scratch3[i] = sum;
     }
 
-    // loop 5 (f32_5, f64_5 in the cell's .wat)
-    if (wl) wl(5, 1, [H, at(s3, 0), at(dp, o_biz)]);
+    // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(5, 1, [
+        H, // $n
+        at(scratch3, 0), // $scratch3
+        at(dp, o_biz), // $dbiz
+      ]);
     else {
       for (let i = 0; i < H; i++) {
-        dp[o_biz + i]! += s3[i]!;
+        dp[o_biz + i]! += scratch3[i]!;
       }
     }
 
-    // loop 6 (f32_6, f64_6 in the cell's .wat)
-    if (wl) wl(6, 1, [H, at(s3, 0), at(dp, o_bhz)]);
+    // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(6, 1, [
+        H, // $n
+        at(scratch3, 0), // $scratch3
+        at(dp, o_bhz), // $dbhz
+      ]);
     else {
       for (let i = 0; i < H; i++) {
-        dp[o_bhz + i]! += s3[i]!;
+        dp[o_bhz + i]! += scratch3[i]!;
       }
     }
 
     // grad of: n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[2 * H + b * (3 * H) + i]!;
-      dp[o_bin + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
+      dp[o_bin + i]! += sum;
     }
 
     // d(dx) from Wir, Wiz, Win
@@ -838,6 +844,16 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };
+}
+
+/** The float64 kernels for batch B and T steps (see kernel64). */
+export function createKernel64(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float64Array> {
+  return kernel64(64, Float64Array, { NT: gemmNT64, NN: gemmNN64, TN: gemmTN64 }, sizes, B, T, options);
+}
+
+/** The float32 kernels for batch B and T steps (see kernel32). */
+export function createKernel32(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float32Array> {
+  return kernel32(32, Float32Array, { NT: gemmNT32, NN: gemmNN32, TN: gemmTN32 }, sizes, B, T, options);
 }
 
 /** One step (forward from the state to the next, backward from the next state's gradient): the kernels with T = 1. */
@@ -862,86 +878,77 @@ const LOOPS_WASM: LoopsModuleSource = {
     { vector: true, splittable: false },
   ],
   binary: [
-    "AGFzbQEAAAABXAVgAXsBe2Ahf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/AGAdf39/f39/f39/f39/f39/f39/f39/",
-    "f39/f39/f38AYAd/f39/f39/AGAFf39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDDQwAAAECAwQAAAECAwQHcQ4FZjMyXzAAAgVm",
-    "MzJfMQADBWYzMl8yAAQFZjMyXzMABQVmMzJfNAAFBWYzMl81AAUFZjMyXzYABQVmNjRfMAAIBWY2NF8xAAkFZjY0XzIACgVmNjRf",
-    "MwALBWY2NF80AAsFZjY0XzUACwVmNjRfNgALCpgsDOgDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwB",
-    "DVA5AQ1QOQENUDkBDVA5IAAgAP0MO6q4PzuquD87qrg/O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAA",
-    "lkMAAJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0Mg4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2",
-    "OmELtjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+",
-    "q6oqPquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAB/eYB/QwA",
-    "AIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8AAAB/",
-    "AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9UguEAgEC",
-    "eyAA/QzRDV290Q1dvdENXb3RDV29IAAgAP3mASIB/eYB/QyJiAg+iYgIPomICD6JiAg+/eQBIAH95gH9DKuqqr6rqqq+q6qqvquq",
-    "qr795AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kAf3mAf0MAACAPwAAgD8AAIA/AACAP/0MAAAAQAAAAEAAAABAAAAAQP0MAAAA",
-    "QAAAAEAAAABAAAAAQCAA/eABIgL95gEQAP0MAACAPwAAgD8AAIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAAAAAAAAAA",
-    "AAAAAP1D/VIgAv0MzczMPc3MzD3NzMw9zczMPf1D/VILswYDD38DewN9A0AgACABTkUEQCADIAAgBGxBAnRqISMgBiAAIAdsQQJ0",
-    "aiEkIAkgACAKbEECdGohJSALIAAgDGxBAnRqISYgDiAAIA9sQQJ0aiEnIBEgACASbEECdGohKCATIAAgFGxBAnRqISkgFiAAIBds",
-    "QQJ0aiEqIBggACAZbEECdGohKyAbIAAgHGxBAnRqISwgHSAAIB5sQQJ0aiEtIB8gACAgbEECdGohLiACIAJBA3FrIS9BACEiA0Ag",
-    "IiAvTkUEQP0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAiQQJ0IiEgI2r9AAQAIAUgIWr9AAQA/eQBICEgJGr9",
-    "AAQA/eQBIAggIWr9AAQA/eQB/eEBEAD95AH95wEhMCAhICVqIDD9CwQAICEgKGr9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/",
-    "AACAPwAAgD8gISAmav0ABAAgDSAhav0ABAD95AEgISAnav0ABAD95AEgECAhav0ABAD95AH94QEQAP3kAf3nASIx/QsEACAhICpq",
-    "ICEgKWr9AAQAIBUgIWr9AAQA/eQBIjL9CwQAICEgLGogISArav0ABAAgGiAhav0ABAD95AEgMCAy/eYB/eQBEAEiMP0LBAAgISAu",
-    "av0MAACAPwAAgD8AAIA/AACAPyAx/eUBIDD95gEgMSAhIC1q/QAEAP3mAf3kAf0LBAAgIkEEaiEiDAELCwNAIAIgIkxFBEBDAACA",
-    "PyAiQQJ0IiEgI2oqAgAgBSAhaioCAJIgISAkaioCAJIgCCAhaioCAJKM/RMQAP0fAEMAAIA/kpUhMyAhICVqIDM4AgAgISAoakMA",
-    "AIA/ICEgJmoqAgAgDSAhaioCAJIgISAnaioCAJIgECAhaioCAJKM/RMQAP0fAEMAAIA/kpUiNDgCACAhICpqICEgKWoqAgAgFSAh",
-    "aioCAJIiNTgCACAhICxqICEgK2oqAgAgGiAhaioCAJIgMyA1lJL9ExAB/R8AIjM4AgAgISAuakMAAIA/IDSTIDOUIDQgISAtaioC",
-    "AJSSOAIAICJBAWohIgwBCwsgAEEBaiEADAELCwuNBgMQfwJ7An0DQCAAIAFORQRAIAMgACAEbEECdGohHyAFIAAgBmxBAnRqISAg",
-    "ByAAIAhsQQJ0aiEiIAkgACAKbEECdGohIyALIAAgDGxBAnRqISEgDSAAIA5sQQJ0aiEkIA8gACAQbEECdGohJSARIAAgEmxBAnRq",
-    "ISYgEyAAIBRsQQJ0aiEnIBUgACAWbEECdGohKCAXIAAgGGxBAnRqISkgGSAAIBpsQQJ0aiEqIBsgACAcbEECdGohKyACIAJBA3Fr",
-    "ISxBACEeA0AgHiAsTkUEQP0MAACAPwAAgD8AAIA/AACAPyAeQQJ0Ih0gH2r9AAQA/eUBIS4gHSAjaiAdICBq/QAEACAu/eYB/QwA",
-    "AIA/AACAPwAAgD8AAIA/IB0gImr9AAQAIi0gLf3mAf3lAf3mASIt/QsEACAdICRqIC0gHSAhav0ABAD95gH9CwQAIB0gJmogLSAd",
-    "ICVq/QAEAP3mASAdICFq/QAEAP0MAACAPwAAgD8AAIA/AACAPyAdICFq/QAEAP3lAf3mAf3mASIt/QsEACAdICdqIC39CwQAIB0g",
-    "KWogHSAgav0ABAAgHSAoav0ABAAgHSAiav0ABAD95QH95gEgHSAfav0ABAAgLv3mAf3mASIu/QsEACAdICpqIC79CwQAIB0gK2og",
-    "HSAgav0ABAAgHSAfav0ABAD95gH9CwQAIB5BBGohHgwBCwsDQCACIB5MRQRAQwAAgD8gHkECdCIdIB9qKgIAkyEwIB0gI2ogHSAg",
-    "aioCACAwlEMAAIA/IB0gImoqAgAiLyAvlJOUIi84AgAgHSAkaiAvIB0gIWoqAgCUOAIAIB0gJmogLyAdICVqKgIAlCAdICFqKgIA",
-    "QwAAgD8gHSAhaioCAJOUlCIvOAIAIB0gJ2ogLzgCACAdIClqIB0gIGoqAgAgHSAoaioCACAdICJqKgIAk5QgHSAfaioCACAwlJQi",
-    "MDgCACAdICpqIDA4AgAgHSAraiAdICBqKgIAIB0gH2oqAgCUOAIAIB5BAWohHgwBCwsgAEEBaiEADAELCwusAQEFfwNAIAAgAU5F",
-    "BEAgAyAAIARsQQJ0aiEKIAUgACAGbEECdGohCSACIAJBA3FrIQtBACEHA0AgByALTkUEQCAHQQJ0IgggCWogCCAJav0ABAAgCCAK",
-    "av0ABAD95AH9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQiCCAJaiAIIAlqKgIAIAggCmoqAgCSOAIAIAdBAWohBwwBCwsg",
-    "AEEBaiEADAELCwuSAQEDfwNAIAAgAU5FBEAgAiACQQNxayEHQQAhBQNAIAUgB05FBEAgBUECdCIGIARqIAQgBmr9AAQAIAMgBmr9",
-    "AAQA/eQB/QsEACAFQQRqIQUMAQsLA0AgAiAFTEUEQCAFQQJ0IgYgBGogBCAGaioCACADIAZqKgIAkjgCACAFQQFqIQUMAQsLIABB",
-    "AWohAAwBCwsLiwUBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAAAAAAPB/AAAAAAAA8H/9DAltqBNGEuY9CW2oE0YS5j0gACAA/Qz+",
-    "gitlRxX3P/6CK2VHFfc//fIB/ZQB/QwAAAAAADCRwAAAAAAAMJHA/fUB/QwAAAAAADCRQAAAAAAAMJFA/fQBIgL9DAAA4P5CLuY/",
-    "AADg/kIu5j/98gH98QEgAv0Mdjx5Ne856j12PHk17znqPf3yAf3xASIB/fIB/QyY2Pjv2O4hPpjY+O/Y7iE+/fABIAH98gH9DORE",
-    "9WdF5lo+5ET1Z0XmWj798AEgAf3yAf0MXJ94t09+kj5cn3i3T36SPv3wASAB/fIB/Qw0x1al4x3HPjTHVqXjHcc+/fABIAH98gH9",
-    "DBqgARqgAfo+GqABGqAB+j798AEgAf3yAf0MGqABGqABKj8aoAEaoAEqP/3wASAB/fIB/QwXbMEWbMFWPxdswRZswVY//fABIAH9",
-    "8gH9DBEREREREYE/ERERERERgT/98AEgAf3yAf0MVVVVVVVVpT9VVVVVVVWlP/3wASAB/fIB/QxVVVVVVVXFP1VVVVVVVcU//fAB",
-    "IAH98gH9DAAAAAAAAOA/AAAAAAAA4D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA/",
-    "/fABIAL9/AEiAUEB/awBIgL9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASABIAL9sQH9xwH9DP8DAAAAAAAA/wMAAAAA",
-    "AAD9zgFBNP3LAf3yASAA/QzvOfr+Qi6GQO85+v5CLoZA/Ur9UiAA/QxSMC3VEEmHwFIwLdUQSYfA/Un9UgvsAgECeyAA/QzjdStF",
-    "NtpXv+N1K0U22le/IAAgAP3yASIB/fIB/QzgfRUOPW1tP+B9FQ49bW0//fABIAH98gH9DD3C5lXjJoK/PcLmVeMmgr/98AEgAf3y",
-    "Af0M+hAsiPRklj/6ECyI9GSWP/3wASAB/fIB/QwcuqEbuqGrvxy6oRu6oau//fABIAH98gH9DBEREREREcE/ERERERERwT/98AEg",
-    "Af3yAf0MVVVVVVVV1b9VVVVVVVXVv/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fAB/fIB/QwAAAAAAADwPwAAAAAAAPA//QwA",
-    "AAAAAAAAQAAAAAAAAABA/QwAAAAAAAAAQAAAAAAAAABAIAD97AEiAv3yARAG/QwAAAAAAADwPwAAAAAAAPA//fAB/fMB/fEBIgH9",
-    "7QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/Un9UiAC/QyamZmZmZm5P5qZmZmZmbk//Un9UgvHBgMPfwN7A3wDQCAAIAFORQRAIAMg",
-    "ACAEbEEDdGohIyAGIAAgB2xBA3RqISQgCSAAIApsQQN0aiElIAsgACAMbEEDdGohJiAOIAAgD2xBA3RqIScgESAAIBJsQQN0aiEo",
-    "IBMgACAUbEEDdGohKSAWIAAgF2xBA3RqISogGCAAIBlsQQN0aiErIBsgACAcbEEDdGohLCAdIAAgHmxBA3RqIS0gHyAAICBsQQN0",
-    "aiEuIAIgAkEBcWshL0EAISIDQCAiIC9ORQRA/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICJBA3QiISAjav0A",
-    "BAAgBSAhav0ABAD98AEgISAkav0ABAD98AEgCCAhav0ABAD98AH97QEQBv3wAf3zASEwICEgJWogMP0LBAAgISAoav0MAAAAAAAA",
-    "8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAhICZq/QAEACANICFq/QAEAP3wASAhICdq/QAEAP3wASAQICFq/QAEAP3wAf3t",
-    "ARAG/fAB/fMBIjH9CwQAICEgKmogISApav0ABAAgFSAhav0ABAD98AEiMv0LBAAgISAsaiAhICtq/QAEACAaICFq/QAEAP3wASAw",
-    "IDL98gH98AEQByIw/QsEACAhIC5q/QwAAAAAAADwPwAAAAAAAPA/IDH98QEgMP3yASAxICEgLWr9AAQA/fIB/fAB/QsEACAiQQJq",
-    "ISIMAQsLA0AgAiAiTEUEQEQAAAAAAADwPyAiQQN0IiEgI2orAwAgBSAhaisDAKAgISAkaisDAKAgCCAhaisDAKCa/RQQBv0hAEQA",
-    "AAAAAADwP6CjITMgISAlaiAzOQMAICEgKGpEAAAAAAAA8D8gISAmaisDACANICFqKwMAoCAhICdqKwMAoCAQICFqKwMAoJr9FBAG",
-    "/SEARAAAAAAAAPA/oKMiNDkDACAhICpqICEgKWorAwAgFSAhaisDAKAiNTkDACAhICxqICEgK2orAwAgGiAhaisDAKAgMyA1oqD9",
-    "FBAH/SEAIjM5AwAgISAuakQAAAAAAADwPyA0oSAzoiA0ICEgLWorAwCioDkDACAiQQFqISIMAQsLIABBAWohAAwBCwsLmQYDEH8C",
-    "ewJ8A0AgACABTkUEQCADIAAgBGxBA3RqIR8gBSAAIAZsQQN0aiEgIAcgACAIbEEDdGohIiAJIAAgCmxBA3RqISMgCyAAIAxsQQN0",
-    "aiEhIA0gACAObEEDdGohJCAPIAAgEGxBA3RqISUgESAAIBJsQQN0aiEmIBMgACAUbEEDdGohJyAVIAAgFmxBA3RqISggFyAAIBhs",
-    "QQN0aiEpIBkgACAabEEDdGohKiAbIAAgHGxBA3RqISsgAiACQQFxayEsQQAhHgNAIB4gLE5FBED9DAAAAAAAAPA/AAAAAAAA8D8g",
-    "HkEDdCIdIB9q/QAEAP3xASEuIB0gI2ogHSAgav0ABAAgLv3yAf0MAAAAAAAA8D8AAAAAAADwPyAdICJq/QAEACItIC398gH98QH9",
-    "8gEiLf0LBAAgHSAkaiAtIB0gIWr9AAQA/fIB/QsEACAdICZqIC0gHSAlav0ABAD98gEgHSAhav0ABAD9DAAAAAAAAPA/AAAAAAAA",
-    "8D8gHSAhav0ABAD98QH98gH98gEiLf0LBAAgHSAnaiAt/QsEACAdIClqIB0gIGr9AAQAIB0gKGr9AAQAIB0gImr9AAQA/fEB/fIB",
-    "IB0gH2r9AAQAIC798gH98gEiLv0LBAAgHSAqaiAu/QsEACAdICtqIB0gIGr9AAQAIB0gH2r9AAQA/fIB/QsEACAeQQJqIR4MAQsL",
-    "A0AgAiAeTEUEQEQAAAAAAADwPyAeQQN0Ih0gH2orAwChITAgHSAjaiAdICBqKwMAIDCiRAAAAAAAAPA/IB0gImorAwAiLyAvoqGi",
-    "Ii85AwAgHSAkaiAvIB0gIWorAwCiOQMAIB0gJmogLyAdICVqKwMAoiAdICFqKwMARAAAAAAAAPA/IB0gIWorAwChoqIiLzkDACAd",
-    "ICdqIC85AwAgHSApaiAdICBqKwMAIB0gKGorAwAgHSAiaisDAKGiIB0gH2orAwAgMKKiIjA5AwAgHSAqaiAwOQMAIB0gK2ogHSAg",
-    "aisDACAdIB9qKwMAojkDACAeQQFqIR4MAQsLIABBAWohAAwBCwsLrAEBBX8DQCAAIAFORQRAIAMgACAEbEEDdGohCiAFIAAgBmxB",
-    "A3RqIQkgAiACQQFxayELQQAhBwNAIAcgC05FBEAgB0EDdCIIIAlqIAggCWr9AAQAIAggCmr9AAQA/fAB/QsEACAHQQJqIQcMAQsL",
-    "A0AgAiAHTEUEQCAHQQN0IgggCWogCCAJaisDACAIIApqKwMAoDkDACAHQQFqIQcMAQsLIABBAWohAAwBCwsLkgEBA38DQCAAIAFO",
-    "RQRAIAIgAkEBcWshB0EAIQUDQCAFIAdORQRAIAVBA3QiBiAEaiAEIAZq/QAEACADIAZq/QAEAP3wAf0LBAAgBUECaiEFDAELCwNA",
-    "IAIgBUxFBEAgBUEDdCIGIARqIAQgBmorAwAgAyAGaisDAKA5AwAgBUEBaiEFDAELCyAAQQFqIQAMAQsLCwBeBG5hbWUBVwwABWV4",
-    "cDMyAQZ0YW5oMzICBWYzMl8wAwVmMzJfMQQFZjMyXzIFBWYzMl8zBgVleHA2NAcGdGFuaDY0CAVmNjRfMAkFZjY0XzEKBWY2NF8y",
-    "CwVmNjRfMw==",
+    "AGFzbQEAAAABXAVgAXsBe2Ahf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/AGAdf39/f39/f39/f39/f39/f39/f39/f39/f39/f38A",
+    "YAd/f39/f39/AGAFf39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDDQwAAAECAwQAAAECAwQHcQ4FZjMyXzAAAgVmMzJfMQADBWYzMl8yAAQFZjMy",
+    "XzMABQVmMzJfNAAFBWYzMl81AAUFZjMyXzYABQVmNjRfMAAIBWY2NF8xAAkFZjY0XzIACgVmNjRfMwALBWY2NF80AAsFZjY0XzUACwVmNjRfNgAL",
+    "CpgsDOgDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5AQ1QOQENUDkBDVA5IAAgAP0MO6q4PzuquD87qrg/O6q4",
+    "P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMAAJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0Mg4BeuYOA",
+    "XrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauqKj2r",
+    "qio9q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACA",
+    "P/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8A",
+    "AAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9UguEAgECeyAA/QzR",
+    "DV290Q1dvdENXb3RDV29IAAgAP3mASIB/eYB/QyJiAg+iYgIPomICD6JiAg+/eQBIAH95gH9DKuqqr6rqqq+q6qqvquqqr795AEgAf3mAf0MAACA",
+    "PwAAgD8AAIA/AACAP/3kAf3mAf0MAACAPwAAgD8AAIA/AACAP/0MAAAAQAAAAEAAAABAAAAAQP0MAAAAQAAAAEAAAABAAAAAQCAA/eABIgL95gEQ",
+    "AP0MAACAPwAAgD8AAIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1D/VIgAv0MzczMPc3MzD3NzMw9zczMPf1D/VIL",
+    "swYDD38DewN9A0AgACABTkUEQCADIAAgBGxBAnRqISMgBiAAIAdsQQJ0aiEkIAkgACAKbEECdGohJSALIAAgDGxBAnRqISYgDiAAIA9sQQJ0aiEn",
+    "IBEgACASbEECdGohKCATIAAgFGxBAnRqISkgFiAAIBdsQQJ0aiEqIBggACAZbEECdGohKyAbIAAgHGxBAnRqISwgHSAAIB5sQQJ0aiEtIB8gACAg",
+    "bEECdGohLiACIAJBA3FrIS9BACEiA0AgIiAvTkUEQP0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAiQQJ0IiEgI2r9AAQAIAUg",
+    "IWr9AAQA/eQBICEgJGr9AAQA/eQBIAggIWr9AAQA/eQB/eEBEAD95AH95wEhMCAhICVqIDD9CwQAICEgKGr9DAAAgD8AAIA/AACAPwAAgD/9DAAA",
+    "gD8AAIA/AACAPwAAgD8gISAmav0ABAAgDSAhav0ABAD95AEgISAnav0ABAD95AEgECAhav0ABAD95AH94QEQAP3kAf3nASIx/QsEACAhICpqICEg",
+    "KWr9AAQAIBUgIWr9AAQA/eQBIjL9CwQAICEgLGogISArav0ABAAgGiAhav0ABAD95AEgMCAy/eYB/eQBEAEiMP0LBAAgISAuav0MAACAPwAAgD8A",
+    "AIA/AACAPyAx/eUBIDD95gEgMSAhIC1q/QAEAP3mAf3kAf0LBAAgIkEEaiEiDAELCwNAIAIgIkxFBEBDAACAPyAiQQJ0IiEgI2oqAgAgBSAhaioC",
+    "AJIgISAkaioCAJIgCCAhaioCAJKM/RMQAP0fAEMAAIA/kpUhMyAhICVqIDM4AgAgISAoakMAAIA/ICEgJmoqAgAgDSAhaioCAJIgISAnaioCAJIg",
+    "ECAhaioCAJKM/RMQAP0fAEMAAIA/kpUiNDgCACAhICpqICEgKWoqAgAgFSAhaioCAJIiNTgCACAhICxqICEgK2oqAgAgGiAhaioCAJIgMyA1lJL9",
+    "ExAB/R8AIjM4AgAgISAuakMAAIA/IDSTIDOUIDQgISAtaioCAJSSOAIAICJBAWohIgwBCwsgAEEBaiEADAELCwuNBgMQfwJ7An0DQCAAIAFORQRA",
+    "IAMgACAEbEECdGohHyAFIAAgBmxBAnRqISAgByAAIAhsQQJ0aiEiIAkgACAKbEECdGohIyALIAAgDGxBAnRqISEgDSAAIA5sQQJ0aiEkIA8gACAQ",
+    "bEECdGohJSARIAAgEmxBAnRqISYgEyAAIBRsQQJ0aiEnIBUgACAWbEECdGohKCAXIAAgGGxBAnRqISkgGSAAIBpsQQJ0aiEqIBsgACAcbEECdGoh",
+    "KyACIAJBA3FrISxBACEeA0AgHiAsTkUEQP0MAACAPwAAgD8AAIA/AACAPyAeQQJ0Ih0gH2r9AAQA/eUBIS4gHSAjaiAdICBq/QAEACAu/eYB/QwA",
+    "AIA/AACAPwAAgD8AAIA/IB0gImr9AAQAIi0gLf3mAf3lAf3mASIt/QsEACAdICRqIC0gHSAhav0ABAD95gH9CwQAIB0gJmogLSAdICVq/QAEAP3m",
+    "ASAdICFq/QAEAP0MAACAPwAAgD8AAIA/AACAPyAdICFq/QAEAP3lAf3mAf3mASIt/QsEACAdICdqIC39CwQAIB0gKWogHSAgav0ABAAgHSAoav0A",
+    "BAAgHSAiav0ABAD95QH95gEgHSAfav0ABAAgLv3mAf3mASIu/QsEACAdICpqIC79CwQAIB0gK2ogHSAgav0ABAAgHSAfav0ABAD95gH9CwQAIB5B",
+    "BGohHgwBCwsDQCACIB5MRQRAQwAAgD8gHkECdCIdIB9qKgIAkyEwIB0gI2ogHSAgaioCACAwlEMAAIA/IB0gImoqAgAiLyAvlJOUIi84AgAgHSAk",
+    "aiAvIB0gIWoqAgCUOAIAIB0gJmogLyAdICVqKgIAlCAdICFqKgIAQwAAgD8gHSAhaioCAJOUlCIvOAIAIB0gJ2ogLzgCACAdIClqIB0gIGoqAgAg",
+    "HSAoaioCACAdICJqKgIAk5QgHSAfaioCACAwlJQiMDgCACAdICpqIDA4AgAgHSAraiAdICBqKgIAIB0gH2oqAgCUOAIAIB5BAWohHgwBCwsgAEEB",
+    "aiEADAELCwusAQEFfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiEKIAUgACAGbEECdGohCSACIAJBA3FrIQtBACEHA0AgByALTkUEQCAHQQJ0IgggCWog",
+    "CCAJav0ABAAgCCAKav0ABAD95AH9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQiCCAJaiAIIAlqKgIAIAggCmoqAgCSOAIAIAdBAWohBwwB",
+    "CwsgAEEBaiEADAELCwuSAQEDfwNAIAAgAU5FBEAgAiACQQNxayEHQQAhBQNAIAUgB05FBEAgBUECdCIGIARqIAQgBmr9AAQAIAMgBmr9AAQA/eQB",
+    "/QsEACAFQQRqIQUMAQsLA0AgAiAFTEUEQCAFQQJ0IgYgBGogBCAGaioCACADIAZqKgIAkjgCACAFQQFqIQUMAQsLIABBAWohAAwBCwsLiwUBAnv9",
+    "DAAAAAAAAAAAAAAAAAAAAAD9DAAAAAAAAPB/AAAAAAAA8H/9DAltqBNGEuY9CW2oE0YS5j0gACAA/Qz+gitlRxX3P/6CK2VHFfc//fIB/ZQB/QwA",
+    "AAAAADCRwAAAAAAAMJHA/fUB/QwAAAAAADCRQAAAAAAAMJFA/fQBIgL9DAAA4P5CLuY/AADg/kIu5j/98gH98QEgAv0Mdjx5Ne856j12PHk17znq",
+    "Pf3yAf3xASIB/fIB/QyY2Pjv2O4hPpjY+O/Y7iE+/fABIAH98gH9DORE9WdF5lo+5ET1Z0XmWj798AEgAf3yAf0MXJ94t09+kj5cn3i3T36SPv3w",
+    "ASAB/fIB/Qw0x1al4x3HPjTHVqXjHcc+/fABIAH98gH9DBqgARqgAfo+GqABGqAB+j798AEgAf3yAf0MGqABGqABKj8aoAEaoAEqP/3wASAB/fIB",
+    "/QwXbMEWbMFWPxdswRZswVY//fABIAH98gH9DBEREREREYE/ERERERERgT/98AEgAf3yAf0MVVVVVVVVpT9VVVVVVVWlP/3wASAB/fIB/QxVVVVV",
+    "VVXFP1VVVVVVVcU//fABIAH98gH9DAAAAAAAAOA/AAAAAAAA4D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAB/fIB/QwAAAAAAADwPwAA",
+    "AAAAAPA//fABIAL9/AEiAUEB/awBIgL9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASABIAL9sQH9xwH9DP8DAAAAAAAA/wMAAAAAAAD9",
+    "zgFBNP3LAf3yASAA/QzvOfr+Qi6GQO85+v5CLoZA/Ur9UiAA/QxSMC3VEEmHwFIwLdUQSYfA/Un9UgvsAgECeyAA/QzjdStFNtpXv+N1K0U22le/",
+    "IAAgAP3yASIB/fIB/QzgfRUOPW1tP+B9FQ49bW0//fABIAH98gH9DD3C5lXjJoK/PcLmVeMmgr/98AEgAf3yAf0M+hAsiPRklj/6ECyI9GSWP/3w",
+    "ASAB/fIB/QwcuqEbuqGrvxy6oRu6oau//fABIAH98gH9DBEREREREcE/ERERERERwT/98AEgAf3yAf0MVVVVVVVV1b9VVVVVVVXVv/3wASAB/fIB",
+    "/QwAAAAAAADwPwAAAAAAAPA//fAB/fIB/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAAAAQAAAAAAAAABA/QwAAAAAAAAAQAAAAAAAAABAIAD97AEi",
+    "Av3yARAG/QwAAAAAAADwPwAAAAAAAPA//fAB/fMB/fEBIgH97QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/Un9UiAC/QyamZmZmZm5P5qZmZmZmbk/",
+    "/Un9UgvHBgMPfwN7A3wDQCAAIAFORQRAIAMgACAEbEEDdGohIyAGIAAgB2xBA3RqISQgCSAAIApsQQN0aiElIAsgACAMbEEDdGohJiAOIAAgD2xB",
+    "A3RqIScgESAAIBJsQQN0aiEoIBMgACAUbEEDdGohKSAWIAAgF2xBA3RqISogGCAAIBlsQQN0aiErIBsgACAcbEEDdGohLCAdIAAgHmxBA3RqIS0g",
+    "HyAAICBsQQN0aiEuIAIgAkEBcWshL0EAISIDQCAiIC9ORQRA/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICJBA3QiISAjav0A",
+    "BAAgBSAhav0ABAD98AEgISAkav0ABAD98AEgCCAhav0ABAD98AH97QEQBv3wAf3zASEwICEgJWogMP0LBAAgISAoav0MAAAAAAAA8D8AAAAAAADw",
+    "P/0MAAAAAAAA8D8AAAAAAADwPyAhICZq/QAEACANICFq/QAEAP3wASAhICdq/QAEAP3wASAQICFq/QAEAP3wAf3tARAG/fAB/fMBIjH9CwQAICEg",
+    "KmogISApav0ABAAgFSAhav0ABAD98AEiMv0LBAAgISAsaiAhICtq/QAEACAaICFq/QAEAP3wASAwIDL98gH98AEQByIw/QsEACAhIC5q/QwAAAAA",
+    "AADwPwAAAAAAAPA/IDH98QEgMP3yASAxICEgLWr9AAQA/fIB/fAB/QsEACAiQQJqISIMAQsLA0AgAiAiTEUEQEQAAAAAAADwPyAiQQN0IiEgI2or",
+    "AwAgBSAhaisDAKAgISAkaisDAKAgCCAhaisDAKCa/RQQBv0hAEQAAAAAAADwP6CjITMgISAlaiAzOQMAICEgKGpEAAAAAAAA8D8gISAmaisDACAN",
+    "ICFqKwMAoCAhICdqKwMAoCAQICFqKwMAoJr9FBAG/SEARAAAAAAAAPA/oKMiNDkDACAhICpqICEgKWorAwAgFSAhaisDAKAiNTkDACAhICxqICEg",
+    "K2orAwAgGiAhaisDAKAgMyA1oqD9FBAH/SEAIjM5AwAgISAuakQAAAAAAADwPyA0oSAzoiA0ICEgLWorAwCioDkDACAiQQFqISIMAQsLIABBAWoh",
+    "AAwBCwsLmQYDEH8CewJ8A0AgACABTkUEQCADIAAgBGxBA3RqIR8gBSAAIAZsQQN0aiEgIAcgACAIbEEDdGohIiAJIAAgCmxBA3RqISMgCyAAIAxs",
+    "QQN0aiEhIA0gACAObEEDdGohJCAPIAAgEGxBA3RqISUgESAAIBJsQQN0aiEmIBMgACAUbEEDdGohJyAVIAAgFmxBA3RqISggFyAAIBhsQQN0aiEp",
+    "IBkgACAabEEDdGohKiAbIAAgHGxBA3RqISsgAiACQQFxayEsQQAhHgNAIB4gLE5FBED9DAAAAAAAAPA/AAAAAAAA8D8gHkEDdCIdIB9q/QAEAP3x",
+    "ASEuIB0gI2ogHSAgav0ABAAgLv3yAf0MAAAAAAAA8D8AAAAAAADwPyAdICJq/QAEACItIC398gH98QH98gEiLf0LBAAgHSAkaiAtIB0gIWr9AAQA",
+    "/fIB/QsEACAdICZqIC0gHSAlav0ABAD98gEgHSAhav0ABAD9DAAAAAAAAPA/AAAAAAAA8D8gHSAhav0ABAD98QH98gH98gEiLf0LBAAgHSAnaiAt",
+    "/QsEACAdIClqIB0gIGr9AAQAIB0gKGr9AAQAIB0gImr9AAQA/fEB/fIBIB0gH2r9AAQAIC798gH98gEiLv0LBAAgHSAqaiAu/QsEACAdICtqIB0g",
+    "IGr9AAQAIB0gH2r9AAQA/fIB/QsEACAeQQJqIR4MAQsLA0AgAiAeTEUEQEQAAAAAAADwPyAeQQN0Ih0gH2orAwChITAgHSAjaiAdICBqKwMAIDCi",
+    "RAAAAAAAAPA/IB0gImorAwAiLyAvoqGiIi85AwAgHSAkaiAvIB0gIWorAwCiOQMAIB0gJmogLyAdICVqKwMAoiAdICFqKwMARAAAAAAAAPA/IB0g",
+    "IWorAwChoqIiLzkDACAdICdqIC85AwAgHSApaiAdICBqKwMAIB0gKGorAwAgHSAiaisDAKGiIB0gH2orAwAgMKKiIjA5AwAgHSAqaiAwOQMAIB0g",
+    "K2ogHSAgaisDACAdIB9qKwMAojkDACAeQQFqIR4MAQsLIABBAWohAAwBCwsLrAEBBX8DQCAAIAFORQRAIAMgACAEbEEDdGohCiAFIAAgBmxBA3Rq",
+    "IQkgAiACQQFxayELQQAhBwNAIAcgC05FBEAgB0EDdCIIIAlqIAggCWr9AAQAIAggCmr9AAQA/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAH",
+    "QQN0IgggCWogCCAJaisDACAIIApqKwMAoDkDACAHQQFqIQcMAQsLIABBAWohAAwBCwsLkgEBA38DQCAAIAFORQRAIAIgAkEBcWshB0EAIQUDQCAF",
+    "IAdORQRAIAVBA3QiBiAEaiAEIAZq/QAEACADIAZq/QAEAP3wAf0LBAAgBUECaiEFDAELCwNAIAIgBUxFBEAgBUEDdCIGIARqIAQgBmorAwAgAyAG",
+    "aisDAKA5AwAgBUEBaiEFDAELCyAAQQFqIQAMAQsLCwBeBG5hbWUBVwwABWV4cDMyAQZ0YW5oMzICBWYzMl8wAwVmMzJfMQQFZjMyXzIFBWYzMl8z",
+    "BgVleHA2NAcGdGFuaDY0CAVmNjRfMAkFZjY0XzEKBWY2NF8yCwVmNjRfMw==",
   ].join(""),
 };

@@ -2,8 +2,8 @@
 // Do not edit: regenerate with `npm run generate` (check with `npm run generate -- --check`).
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "../runtime/gemm.ts";
 import { GEMM_WASM } from "../runtime/gemm-wasm.ts";
-import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../runtime/checks.ts";
-import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../runtime/memory.ts";
+import { type FloatArray, Rng, checkArray, checkCount, checkSizes, initSlice } from "../runtime/checks.ts";
+import { type KernelOptions, type LoopsModuleSource, type Products, kernelMemory } from "../runtime/memory.ts";
 /** IndRNN, Li et al. CVPR 2018 (arXiv 1803.04831) with ReLU as in the paper: h' = relu(W*x + u .* h + b), u a vector; init as haste (frameworks/pytorch/indrnn.py): u ~ U(-0.5, 0.5), b = 0 */
 export const spec = {
   name: "indrnn-relu",
@@ -41,49 +41,53 @@ export interface Kernel<A> {
   backward(p: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>, upstream: Outputs<A>, grads: Grads<A>): void;
 }
 
+/** Where each parameter starts in the flat buffer, and the buffer's length: the one place the layout is written. */
+function offsets(sizes: Sizes) {
+  const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
+  const o_W = 0;
+  const o_u = o_W + H * D;
+  const o_b = o_u + H;
+  return { o_W, o_u, o_b, nParams: o_b + H };
+}
+
 /** Offset and length of every parameter in the flat buffer. */
 export function paramLayout(sizes: Sizes): {
   total: number;
   params: { name: string; offset: number; length: number }[];
 } {
-  const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
-  const o_W = 0;
-  const o_u = o_W + H * D;
-  const o_b = o_u + H;
+  // the offsets in buffer order (the order of spec.params), then the total: each parameter runs to the next one
+  const o = Object.values(offsets(sizes));
   return {
-    total: o_b + H,
-    params: [
-      { name: "W", offset: o_W, length: H * D },
-      { name: "u", offset: o_u, length: H },
-      { name: "b", offset: o_b, length: H },
-    ],
+    total: o[o.length - 1]!,
+    params: spec.params.map(({ name }, k) => ({ name, offset: o[k]!, length: o[k + 1]! - o[k]! })),
   };
 }
 
 /** Parameters by their init rules (uniform ±1/sqrt(H) unless declared otherwise), from a seed. */
 export function initParams(sizes: Sizes, seed: number): Float64Array {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
-  const o_W = 0;
-  const o_u = o_W + H * D;
-  const o_b = o_u + H;
-  const p = new Float64Array(o_b + H);
+  const { total, params } = paramLayout(sizes);
+  const p = new Float64Array(total);
   const rng = new Rng(seed);
   const k = 1 / Math.sqrt(H);
-  initSlice(p, o_W, H * D, "uniform", k, rng);
-  initSlice(p, o_u, H, { uniform: 0.5 }, k, rng);
-  initSlice(p, o_b, H, "zeros", k, rng);
+  for (const [i, { offset, length }] of params.entries()) initSlice(p, offset, length, spec.params[i]!.init, k, rng);
   return p;
 }
 
-/** The 64-bit kernels for batch B and T steps, on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
-export function createKernel64(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float64Array> {
+/** The kernels for batch B and T steps, in the precision of `F` (createKernel64 below; kernel32 is the same text, a copy so that each precision's typed-array accesses stay monomorphic in V8), on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
+function kernel64<A extends FloatArray>(
+  bits: 32 | 64,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+  gemm: Products<A>,
+  sizes: Sizes,
+  B: number,
+  T: number,
+  options: KernelOptions,
+): Kernel<A> {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
-  const o_W = 0;
-  const o_u = o_W + H * D;
-  const o_b = o_u + H;
-  const nParams = o_b + H;
+  const { o_W, o_u, o_b, nParams } = offsets(sizes);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -101,11 +105,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     B * H,
     H * D,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
-    NT: gemmNT64,
-    NN: gemmNN64,
-    TN: gemmTN64,
-  });
+  const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);
   const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
@@ -122,21 +122,16 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   const gx0 = mem.alloc(T * B * H);
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
-  const s0 = mem.alloc(B * H);
-  function forward(
-    params: Float64Array,
-    inputs: Inputs<Float64Array>,
-    initial: States<Float64Array>,
-    out: Outputs<Float64Array>,
-  ): void {
-    checkArray(spec.name, "params", params, Float64Array, nParams, "the flat parameter buffer");
+  const scratch0 = mem.alloc(B * H);
+  function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "out.h", out.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
     // all steps at once: the products with the inputs
     // W times x
@@ -144,9 +139,19 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     for (let t = 0; t < T; t++) {
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(0, B, [H, at(xp0, t * B * H), H, at(p, o_u), at(hPrev, hPrevAt), H, at(p, o_b), at(hOut, t * B * H), H]);
+        wl(0, B, [
+          H, // $n
+          at(xp0, t * B * H), // $xp0
+          H, // $xp0_stride
+          at(p, o_u), // $u
+          at(hPrev, hPrevAt), // $hPrev
+          H, // $hPrev_stride
+          at(p, o_b), // $b_2
+          at(hOut, t * B * H), // $hOut
+          H, // $hOut_stride
+        ]);
       else {
         for (let b = 0; b < B; b++) {
           const xp0Row = t * B * H + b * H;
@@ -165,29 +170,29 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   function backward(
-    params: Float64Array,
-    inputs: Inputs<Float64Array>,
-    initial: States<Float64Array>,
-    out: Outputs<Float64Array>,
-    upstream: Outputs<Float64Array>,
-    grads: Grads<Float64Array>,
+    params: A,
+    inputs: Inputs<A>,
+    initial: States<A>,
+    out: Outputs<A>,
+    upstream: Outputs<A>,
+    grads: Grads<A>,
   ): void {
-    checkArray(spec.name, "params", params, Float64Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "out.h", out.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.input(io.hOut, out.h);
-    checkArray(spec.name, "upstream.h", upstream.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.h", upstream.h, F, T * B * H, "T×B×H");
     const dhUp = mem.input(io.dhUp, upstream.h);
-    checkArray(spec.name, "grads.params", grads.params, Float64Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "grads.params", grads.params, F, nParams, "the flat parameter buffer");
     const dp = mem.output(io.dp, grads.params);
-    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, F, T * B * D, "T×B×D");
     const dx_1 = mem.output(io.dx_1, grads.inputs.x);
-    checkArray(spec.name, "grads.initial.h", grads.initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.h", grads.initial.h, F, B * H, "B×H");
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
     dp.fill(0);
     carry_h.fill(0);
@@ -196,23 +201,23 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
-      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(1, B, [
-          H,
-          at(seed_h, 0),
-          H,
-          at(hOut, t * B * H),
-          H,
-          at(gx0, t * B * H),
-          H,
-          at(p, o_u),
-          at(carry_h, 0),
-          H,
-          at(hPrev, hPrevAt),
-          H,
-          at(s0, 0),
-          H,
+          H, // $n
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+          at(hOut, t * B * H), // $hOut
+          H, // $hOut_stride
+          at(gx0, t * B * H), // $gx0
+          H, // $gx0_stride
+          at(p, o_u), // $u
+          at(carry_h, 0), // $carry_h
+          H, // $carry_h_stride
+          at(hPrev, hPrevAt), // $hPrev
+          H, // $hPrev_stride
+          at(scratch0, 0), // $scratch0
+          H, // $scratch0_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -221,7 +226,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
           const gx0Row = t * B * H + b * H;
           const carry_hRow = b * H;
           const hPrevRow = hPrevAt + b * H;
-          const s0Row = b * H;
+          const scratch0Row = b * H;
           for (let i = 0; i < H; i++) {
             const dh_next_pre = seed_h[seed_hRow + i]! * (hOut[hOutRow + i]! > 0 ? 1 : 0);
             gx0[gx0Row + i] = dh_next_pre;
@@ -229,16 +234,16 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
             const dh = dh_next_pre * p[o_u + i]!;
             carry_h[carry_hRow + i] = dh;
             const t1 = dh_next_pre * hPrev[hPrevRow + i]!;
-            s0[s0Row + i] = t1;
+            scratch0[scratch0Row + i] = t1;
           }
         }
       }
 
       // grad of: h' = relu(W*x + u .* h + b)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s0[b * H + i]!;
-        dp[o_u + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch0[b * H + i]!;
+        dp[o_u + i]! += sum;
       }
     }
 
@@ -247,17 +252,17 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     mm.TN(H, D, T * B, gx0, 0, H, x, 0, D, dp, o_W, true);
     // grad of: h' = relu(W*x + u .* h + b)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[b * H + i]!;
-      dp[o_b + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[b * H + i]!;
+      dp[o_b + i]! += sum;
     }
 
     // grad of: h' = relu(W*x + u .* h + b)
     for (let b = 0; b < T * B; b++)
       for (let j = 0; j < D; j++) {
-        let s = 0;
-        for (let i = 0; i < H; i++) s += p[o_W + i * D + j]! * gx0[b * H + i]!;
-        dx_1[b * D + j] = s;
+        let sum = 0;
+        for (let i = 0; i < H; i++) sum += p[o_W + i * D + j]! * gx0[b * H + i]!;
+        dx_1[b * D + j] = sum;
       }
 
     dhPrev0.set(carry_h);
@@ -269,15 +274,20 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };
 }
 
-/** The 32-bit kernels for batch B and T steps, on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
-export function createKernel32(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float32Array> {
+/** The float32 copy of kernel64, the same text: V8 keeps inline caches per function, so one body for both precisions would slow a process that runs both. On the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
+function kernel32<A extends FloatArray>(
+  bits: 32 | 64,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+  gemm: Products<A>,
+  sizes: Sizes,
+  B: number,
+  T: number,
+  options: KernelOptions,
+): Kernel<A> {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
-  const o_W = 0;
-  const o_u = o_W + H * D;
-  const o_b = o_u + H;
-  const nParams = o_b + H;
+  const { o_W, o_u, o_b, nParams } = offsets(sizes);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -295,11 +305,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     B * H,
     H * D,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
-    NT: gemmNT32,
-    NN: gemmNN32,
-    TN: gemmTN32,
-  });
+  const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);
   const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
@@ -316,21 +322,16 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   const gx0 = mem.alloc(T * B * H);
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
-  const s0 = mem.alloc(B * H);
-  function forward(
-    params: Float32Array,
-    inputs: Inputs<Float32Array>,
-    initial: States<Float32Array>,
-    out: Outputs<Float32Array>,
-  ): void {
-    checkArray(spec.name, "params", params, Float32Array, nParams, "the flat parameter buffer");
+  const scratch0 = mem.alloc(B * H);
+  function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "out.h", out.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
     // all steps at once: the products with the inputs
     // W times x
@@ -338,9 +339,19 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     for (let t = 0; t < T; t++) {
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(0, B, [H, at(xp0, t * B * H), H, at(p, o_u), at(hPrev, hPrevAt), H, at(p, o_b), at(hOut, t * B * H), H]);
+        wl(0, B, [
+          H, // $n
+          at(xp0, t * B * H), // $xp0
+          H, // $xp0_stride
+          at(p, o_u), // $u
+          at(hPrev, hPrevAt), // $hPrev
+          H, // $hPrev_stride
+          at(p, o_b), // $b_2
+          at(hOut, t * B * H), // $hOut
+          H, // $hOut_stride
+        ]);
       else {
         for (let b = 0; b < B; b++) {
           const xp0Row = t * B * H + b * H;
@@ -359,29 +370,29 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   function backward(
-    params: Float32Array,
-    inputs: Inputs<Float32Array>,
-    initial: States<Float32Array>,
-    out: Outputs<Float32Array>,
-    upstream: Outputs<Float32Array>,
-    grads: Grads<Float32Array>,
+    params: A,
+    inputs: Inputs<A>,
+    initial: States<A>,
+    out: Outputs<A>,
+    upstream: Outputs<A>,
+    grads: Grads<A>,
   ): void {
-    checkArray(spec.name, "params", params, Float32Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "out.h", out.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.input(io.hOut, out.h);
-    checkArray(spec.name, "upstream.h", upstream.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.h", upstream.h, F, T * B * H, "T×B×H");
     const dhUp = mem.input(io.dhUp, upstream.h);
-    checkArray(spec.name, "grads.params", grads.params, Float32Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "grads.params", grads.params, F, nParams, "the flat parameter buffer");
     const dp = mem.output(io.dp, grads.params);
-    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, F, T * B * D, "T×B×D");
     const dx_1 = mem.output(io.dx_1, grads.inputs.x);
-    checkArray(spec.name, "grads.initial.h", grads.initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.h", grads.initial.h, F, B * H, "B×H");
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
     dp.fill(0);
     carry_h.fill(0);
@@ -390,23 +401,23 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
-      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(1, B, [
-          H,
-          at(seed_h, 0),
-          H,
-          at(hOut, t * B * H),
-          H,
-          at(gx0, t * B * H),
-          H,
-          at(p, o_u),
-          at(carry_h, 0),
-          H,
-          at(hPrev, hPrevAt),
-          H,
-          at(s0, 0),
-          H,
+          H, // $n
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+          at(hOut, t * B * H), // $hOut
+          H, // $hOut_stride
+          at(gx0, t * B * H), // $gx0
+          H, // $gx0_stride
+          at(p, o_u), // $u
+          at(carry_h, 0), // $carry_h
+          H, // $carry_h_stride
+          at(hPrev, hPrevAt), // $hPrev
+          H, // $hPrev_stride
+          at(scratch0, 0), // $scratch0
+          H, // $scratch0_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -415,7 +426,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
           const gx0Row = t * B * H + b * H;
           const carry_hRow = b * H;
           const hPrevRow = hPrevAt + b * H;
-          const s0Row = b * H;
+          const scratch0Row = b * H;
           for (let i = 0; i < H; i++) {
             const dh_next_pre = seed_h[seed_hRow + i]! * (hOut[hOutRow + i]! > 0 ? 1 : 0);
             gx0[gx0Row + i] = dh_next_pre;
@@ -423,16 +434,16 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
             const dh = dh_next_pre * p[o_u + i]!;
             carry_h[carry_hRow + i] = dh;
             const t1 = dh_next_pre * hPrev[hPrevRow + i]!;
-            s0[s0Row + i] = t1;
+            scratch0[scratch0Row + i] = t1;
           }
         }
       }
 
       // grad of: h' = relu(W*x + u .* h + b)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s0[b * H + i]!;
-        dp[o_u + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch0[b * H + i]!;
+        dp[o_u + i]! += sum;
       }
     }
 
@@ -441,17 +452,17 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     mm.TN(H, D, T * B, gx0, 0, H, x, 0, D, dp, o_W, true);
     // grad of: h' = relu(W*x + u .* h + b)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[b * H + i]!;
-      dp[o_b + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[b * H + i]!;
+      dp[o_b + i]! += sum;
     }
 
     // grad of: h' = relu(W*x + u .* h + b)
     for (let b = 0; b < T * B; b++)
       for (let j = 0; j < D; j++) {
-        let s = 0;
-        for (let i = 0; i < H; i++) s += p[o_W + i * D + j]! * gx0[b * H + i]!;
-        dx_1[b * D + j] = s;
+        let sum = 0;
+        for (let i = 0; i < H; i++) sum += p[o_W + i * D + j]! * gx0[b * H + i]!;
+        dx_1[b * D + j] = sum;
       }
 
     dhPrev0.set(carry_h);
@@ -461,6 +472,16 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };
+}
+
+/** The float64 kernels for batch B and T steps (see kernel64). */
+export function createKernel64(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float64Array> {
+  return kernel64(64, Float64Array, { NT: gemmNT64, NN: gemmNN64, TN: gemmTN64 }, sizes, B, T, options);
+}
+
+/** The float32 kernels for batch B and T steps (see kernel32). */
+export function createKernel32(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float32Array> {
+  return kernel32(32, Float32Array, { NT: gemmNT32, NN: gemmNN32, TN: gemmTN32 }, sizes, B, T, options);
 }
 
 /** One step (forward from the state to the next, backward from the next state's gradient): the kernels with T = 1. */
@@ -480,25 +501,23 @@ const LOOPS_WASM: LoopsModuleSource = {
     { vector: true, splittable: true },
   ],
   binary: [
-    "AGFzbQEAAAABIgJgC39/f39/f39/f39/AGAQf39/f39/f39/f39/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMFBAABAAEHIQQF",
-    "ZjMyXzAAAAVmMzJfMQABBWY2NF8wAAIFZjY0XzEAAwqrCgT+AQEGfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiENIAYgACAHbEECdGoh",
-    "DiAJIAAgCmxBAnRqIQ8gAiACQQNxayEQQQAhDANAIAwgEE5FBEAgDEECdCILIA9qIAsgDWr9AAQAIAUgC2r9AAQAIAsgDmr9AAQA",
-    "/eYB/eQBIAggC2r9AAQA/eQB/QwAAAAAAAAAAAAAAAAAAAAA/ekB/QsEACAMQQRqIQwMAQsLA0AgAiAMTEUEQCAMQQJ0IgsgD2og",
-    "CyANaioCACAFIAtqKgIAIAsgDmoqAgCUkiAIIAtqKgIAkkMAAAAAlzgCACAMQQFqIQwMAQsLIABBAWohAAwBCwsLiwMDCX8BewF9",
-    "A0AgACABTkUEQCADIAAgBGxBAnRqIRIgBSAAIAZsQQJ0aiETIAcgACAIbEECdGohFCAKIAAgC2xBAnRqIRUgDCAAIA1sQQJ0aiEW",
-    "IA4gACAPbEECdGohFyACIAJBA3FrIRhBACERA0AgESAYTkUEQCARQQJ0IhAgEmr9AAQA/QwAAIA/AACAPwAAgD8AAIA//QwAAAAA",
-    "AAAAAAAAAAAAAAAAIBAgE2r9AAQA/QwAAAAAAAAAAAAAAAAAAAAA/UT9Uv3mASEZIBAgFGogGf0LBAAgECAVaiAZIAkgEGr9AAQA",
-    "/eYB/QsEACAQIBdqIBkgECAWav0ABAD95gH9CwQAIBFBBGohEQwBCwsDQCACIBFMRQRAIBFBAnQiECASaioCAEMAAIA/QwAAAAAg",
-    "ECATaioCAEMAAAAAXhuUIRogECAUaiAaOAIAIBAgFWogGiAJIBBqKgIAlDgCACAQIBdqIBogECAWaioCAJQ4AgAgEUEBaiERDAEL",
-    "CyAAQQFqIQAMAQsLC4ICAQZ/A0AgACABTkUEQCADIAAgBGxBA3RqIQ0gBiAAIAdsQQN0aiEOIAkgACAKbEEDdGohDyACIAJBAXFr",
-    "IRBBACEMA0AgDCAQTkUEQCAMQQN0IgsgD2ogCyANav0ABAAgBSALav0ABAAgCyAOav0ABAD98gH98AEgCCALav0ABAD98AH9DAAA",
-    "AAAAAAAAAAAAAAAAAAD99QH9CwQAIAxBAmohDAwBCwsDQCACIAxMRQRAIAxBA3QiCyAPaiALIA1qKwMAIAUgC2orAwAgCyAOaisD",
-    "AKKgIAggC2orAwCgRAAAAAAAAAAApTkDACAMQQFqIQwMAQsLIABBAWohAAwBCwsLlwMDCX8BewF8A0AgACABTkUEQCADIAAgBGxB",
-    "A3RqIRIgBSAAIAZsQQN0aiETIAcgACAIbEEDdGohFCAKIAAgC2xBA3RqIRUgDCAAIA1sQQN0aiEWIA4gACAPbEEDdGohFyACIAJB",
-    "AXFrIRhBACERA0AgESAYTkUEQCARQQN0IhAgEmr9AAQA/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAAAAAAAAAAAAAAAAIBAgE2r9",
-    "AAQA/QwAAAAAAAAAAAAAAAAAAAAA/Ur9Uv3yASEZIBAgFGogGf0LBAAgECAVaiAZIAkgEGr9AAQA/fIB/QsEACAQIBdqIBkgECAW",
-    "av0ABAD98gH9CwQAIBFBAmohEQwBCwsDQCACIBFMRQRAIBFBA3QiECASaisDAEQAAAAAAADwP0QAAAAAAAAAACAQIBNqKwMARAAA",
-    "AAAAAAAAZBuiIRogECAUaiAaOQMAIBAgFWogGiAJIBBqKwMAojkDACAQIBdqIBogECAWaisDAKI5AwAgEUEBaiERDAELCyAAQQFq",
-    "IQAMAQsLCwAkBG5hbWUBHQQABWYzMl8wAQVmMzJfMQIFZjY0XzADBWY2NF8x",
+    "AGFzbQEAAAABIgJgC39/f39/f39/f39/AGAQf39/f39/f39/f39/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMFBAABAAEHIQQFZjMyXzAAAAVm",
+    "MzJfMQABBWY2NF8wAAIFZjY0XzEAAwqrCgT+AQEGfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiENIAYgACAHbEECdGohDiAJIAAgCmxBAnRqIQ8gAiAC",
+    "QQNxayEQQQAhDANAIAwgEE5FBEAgDEECdCILIA9qIAsgDWr9AAQAIAUgC2r9AAQAIAsgDmr9AAQA/eYB/eQBIAggC2r9AAQA/eQB/QwAAAAAAAAA",
+    "AAAAAAAAAAAA/ekB/QsEACAMQQRqIQwMAQsLA0AgAiAMTEUEQCAMQQJ0IgsgD2ogCyANaioCACAFIAtqKgIAIAsgDmoqAgCUkiAIIAtqKgIAkkMA",
+    "AAAAlzgCACAMQQFqIQwMAQsLIABBAWohAAwBCwsLiwMDCX8BewF9A0AgACABTkUEQCADIAAgBGxBAnRqIRIgBSAAIAZsQQJ0aiETIAcgACAIbEEC",
+    "dGohFCAKIAAgC2xBAnRqIRUgDCAAIA1sQQJ0aiEWIA4gACAPbEECdGohFyACIAJBA3FrIRhBACERA0AgESAYTkUEQCARQQJ0IhAgEmr9AAQA/QwA",
+    "AIA/AACAPwAAgD8AAIA//QwAAAAAAAAAAAAAAAAAAAAAIBAgE2r9AAQA/QwAAAAAAAAAAAAAAAAAAAAA/UT9Uv3mASEZIBAgFGogGf0LBAAgECAV",
+    "aiAZIAkgEGr9AAQA/eYB/QsEACAQIBdqIBkgECAWav0ABAD95gH9CwQAIBFBBGohEQwBCwsDQCACIBFMRQRAIBFBAnQiECASaioCAEMAAIA/QwAA",
+    "AAAgECATaioCAEMAAAAAXhuUIRogECAUaiAaOAIAIBAgFWogGiAJIBBqKgIAlDgCACAQIBdqIBogECAWaioCAJQ4AgAgEUEBaiERDAELCyAAQQFq",
+    "IQAMAQsLC4ICAQZ/A0AgACABTkUEQCADIAAgBGxBA3RqIQ0gBiAAIAdsQQN0aiEOIAkgACAKbEEDdGohDyACIAJBAXFrIRBBACEMA0AgDCAQTkUE",
+    "QCAMQQN0IgsgD2ogCyANav0ABAAgBSALav0ABAAgCyAOav0ABAD98gH98AEgCCALav0ABAD98AH9DAAAAAAAAAAAAAAAAAAAAAD99QH9CwQAIAxB",
+    "AmohDAwBCwsDQCACIAxMRQRAIAxBA3QiCyAPaiALIA1qKwMAIAUgC2orAwAgCyAOaisDAKKgIAggC2orAwCgRAAAAAAAAAAApTkDACAMQQFqIQwM",
+    "AQsLIABBAWohAAwBCwsLlwMDCX8BewF8A0AgACABTkUEQCADIAAgBGxBA3RqIRIgBSAAIAZsQQN0aiETIAcgACAIbEEDdGohFCAKIAAgC2xBA3Rq",
+    "IRUgDCAAIA1sQQN0aiEWIA4gACAPbEEDdGohFyACIAJBAXFrIRhBACERA0AgESAYTkUEQCARQQN0IhAgEmr9AAQA/QwAAAAAAADwPwAAAAAAAPA/",
+    "/QwAAAAAAAAAAAAAAAAAAAAAIBAgE2r9AAQA/QwAAAAAAAAAAAAAAAAAAAAA/Ur9Uv3yASEZIBAgFGogGf0LBAAgECAVaiAZIAkgEGr9AAQA/fIB",
+    "/QsEACAQIBdqIBkgECAWav0ABAD98gH9CwQAIBFBAmohEQwBCwsDQCACIBFMRQRAIBFBA3QiECASaisDAEQAAAAAAADwP0QAAAAAAAAAACAQIBNq",
+    "KwMARAAAAAAAAAAAZBuiIRogECAUaiAaOQMAIBAgFWogGiAJIBBqKwMAojkDACAQIBdqIBogECAWaisDAKI5AwAgEUEBaiERDAELCyAAQQFqIQAM",
+    "AQsLCwAkBG5hbWUBHQQABWYzMl8wAQVmMzJfMQIFZjY0XzADBWY2NF8x",
   ].join(""),
 };

@@ -2,8 +2,8 @@
 // Do not edit: regenerate with `npm run generate` (check with `npm run generate -- --check`).
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "../runtime/gemm.ts";
 import { GEMM_WASM } from "../runtime/gemm-wasm.ts";
-import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../runtime/checks.ts";
-import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../runtime/memory.ts";
+import { type FloatArray, Rng, checkArray, checkCount, checkSizes, initSlice } from "../runtime/checks.ts";
+import { type KernelOptions, type LoopsModuleSource, type Products, kernelMemory } from "../runtime/memory.ts";
 /** Greff et al. 2017 (arXiv 1503.04069, sec. 2) CIFG, coupled input and forget gate: the peephole LSTM with f = 1 - i (tf.contrib.rnn CoupledInputForgetGateLSTMCell learns f instead); [U] the paper text is not confirmed: follows the TF1 LSTMCell(use_peepholes=True) code path, tensorflow/python/ops/rnn_cell_impl.py */
 export const spec = {
   name: "lstm-cifg",
@@ -52,11 +52,8 @@ export interface Kernel<A> {
   backward(p: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>, upstream: Outputs<A>, grads: Grads<A>): void;
 }
 
-/** Offset and length of every parameter in the flat buffer. */
-export function paramLayout(sizes: Sizes): {
-  total: number;
-  params: { name: string; offset: number; length: number }[];
-} {
+/** Where each parameter starts in the flat buffer, and the buffer's length: the one place the layout is written. */
+function offsets(sizes: Sizes) {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   const o_Wz = 0;
   const o_Wi = o_Wz + H * D;
@@ -69,72 +66,49 @@ export function paramLayout(sizes: Sizes): {
   const o_bo = o_bi + H;
   const o_p_i = o_bo + H;
   const o_p_o = o_p_i + H;
+  return { o_Wz, o_Wi, o_Wo, o_Rz, o_Ri, o_Ro, o_bz, o_bi, o_bo, o_p_i, o_p_o, nParams: o_p_o + H };
+}
+
+/** Offset and length of every parameter in the flat buffer. */
+export function paramLayout(sizes: Sizes): {
+  total: number;
+  params: { name: string; offset: number; length: number }[];
+} {
+  // the offsets in buffer order (the order of spec.params), then the total: each parameter runs to the next one
+  const o = Object.values(offsets(sizes));
   return {
-    total: o_p_o + H,
-    params: [
-      { name: "Wz", offset: o_Wz, length: H * D },
-      { name: "Wi", offset: o_Wi, length: H * D },
-      { name: "Wo", offset: o_Wo, length: H * D },
-      { name: "Rz", offset: o_Rz, length: H * H },
-      { name: "Ri", offset: o_Ri, length: H * H },
-      { name: "Ro", offset: o_Ro, length: H * H },
-      { name: "bz", offset: o_bz, length: H },
-      { name: "bi", offset: o_bi, length: H },
-      { name: "bo", offset: o_bo, length: H },
-      { name: "p_i", offset: o_p_i, length: H },
-      { name: "p_o", offset: o_p_o, length: H },
-    ],
+    total: o[o.length - 1]!,
+    params: spec.params.map(({ name }, k) => ({ name, offset: o[k]!, length: o[k + 1]! - o[k]! })),
   };
 }
 
 /** Parameters by their init rules (uniform ±1/sqrt(H) unless declared otherwise), from a seed. */
 export function initParams(sizes: Sizes, seed: number): Float64Array {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
-  const o_Wz = 0;
-  const o_Wi = o_Wz + H * D;
-  const o_Wo = o_Wi + H * D;
-  const o_Rz = o_Wo + H * D;
-  const o_Ri = o_Rz + H * H;
-  const o_Ro = o_Ri + H * H;
-  const o_bz = o_Ro + H * H;
-  const o_bi = o_bz + H;
-  const o_bo = o_bi + H;
-  const o_p_i = o_bo + H;
-  const o_p_o = o_p_i + H;
-  const p = new Float64Array(o_p_o + H);
+  const { total, params } = paramLayout(sizes);
+  const p = new Float64Array(total);
   const rng = new Rng(seed);
   const k = 1 / Math.sqrt(H);
-  initSlice(p, o_Wz, H * D, "uniform", k, rng);
-  initSlice(p, o_Rz, H * H, "uniform", k, rng);
-  initSlice(p, o_bz, H, "uniform", k, rng);
-  initSlice(p, o_Wi, H * D, "uniform", k, rng);
-  initSlice(p, o_Ri, H * H, "uniform", k, rng);
-  initSlice(p, o_bi, H, "uniform", k, rng);
-  initSlice(p, o_Wo, H * D, "uniform", k, rng);
-  initSlice(p, o_Ro, H * H, "uniform", k, rng);
-  initSlice(p, o_bo, H, "uniform", k, rng);
-  initSlice(p, o_p_i, H, "uniform", k, rng);
-  initSlice(p, o_p_o, H, "uniform", k, rng);
+  // in the order the cell declares them: that is the order the random numbers are drawn in
+  for (const i of [0, 3, 6, 1, 4, 7, 2, 5, 8, 9, 10])
+    initSlice(p, params[i]!.offset, params[i]!.length, spec.params[i]!.init, k, rng);
   return p;
 }
 
-/** The 64-bit kernels for batch B and T steps, on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
-export function createKernel64(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float64Array> {
+/** The kernels for batch B and T steps, in the precision of `F` (createKernel64 below; kernel32 is the same text, a copy so that each precision's typed-array accesses stay monomorphic in V8), on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
+function kernel64<A extends FloatArray>(
+  bits: 32 | 64,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+  gemm: Products<A>,
+  sizes: Sizes,
+  B: number,
+  T: number,
+  options: KernelOptions,
+): Kernel<A> {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
-  const o_Wz = 0;
-  const o_Wi = o_Wz + H * D;
-  const o_Wo = o_Wi + H * D;
-  const o_Rz = o_Wo + H * D;
-  const o_Ri = o_Rz + H * H;
-  const o_Ro = o_Ri + H * H;
-  const o_bz = o_Ro + H * H;
-  const o_bi = o_bz + H;
-  const o_bo = o_bi + H;
-  const o_p_i = o_bo + H;
-  const o_p_o = o_p_i + H;
-  const nParams = o_p_o + H;
+  const { o_Wz, o_Wi, o_Wo, o_Rz, o_Ri, o_Ro, o_bz, o_bi, o_bo, o_p_i, o_p_o, nParams } = offsets(sizes);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -164,11 +138,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     3 * H * D,
     3 * H * H,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
-    NT: gemmNT64,
-    NN: gemmNN64,
-    TN: gemmTN64,
-  });
+  const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);
   const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
@@ -188,33 +158,28 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   const xp0 = mem.alloc(T * B * (3 * H));
   const tape_z = mem.alloc(T * B * H);
   const tape_i_1 = mem.alloc(T * B * H);
-  const tape_o = mem.alloc(T * B * H);
+  const tape_o_1 = mem.alloc(T * B * H);
   const gx0 = mem.alloc(T * B * (3 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
   const seed_c = mem.alloc(B * H);
   const carry_c = mem.alloc(B * H);
-  const s0 = mem.alloc(B * (3 * H));
-  const s1 = mem.alloc(B * H);
-  const s2 = mem.alloc(B * H);
-  function forward(
-    params: Float64Array,
-    inputs: Inputs<Float64Array>,
-    initial: States<Float64Array>,
-    out: Outputs<Float64Array>,
-  ): void {
-    checkArray(spec.name, "params", params, Float64Array, nParams, "the flat parameter buffer");
+  const scratch0 = mem.alloc(B * (3 * H));
+  const scratch1 = mem.alloc(B * H);
+  const scratch2 = mem.alloc(B * H);
+  function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "initial.c", initial.c, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.c", initial.c, F, B * H, "B×H");
     const cPrev0 = mem.input(io.cPrev0, initial.c);
-    checkArray(spec.name, "out.h", out.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
-    checkArray(spec.name, "out.c", out.c, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.output(io.cOut, out.c);
     // all steps at once: the products with the inputs
     // Wz, Wi, Wo times x
@@ -225,80 +190,89 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const cPrev = t === 0 ? cPrev0 : cOut;
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Rz, Ri, Ro times h
-      mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Rz, s0, 0, 3 * H, false);
-      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Rz, scratch0, 0, 3 * H, false);
+      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(0, B, [
-          H,
-          at(xp0, t * B * (3 * H)),
-          3 * H,
-          at(s0, 0),
-          3 * H,
-          at(p, o_bz),
-          at(tape_z, t * B * H),
-          H,
-          at(xp0, t * B * (3 * H) + H),
-          3 * H,
-          at(s0, H),
-          3 * H,
-          at(p, o_p_i),
-          at(cPrev, cPrevAt),
-          H,
-          at(p, o_bi),
-          at(tape_i_1, t * B * H),
-          H,
-          at(s1, 0),
-          H,
-          at(cOut, t * B * H),
-          H,
-          at(xp0, t * B * (3 * H) + 2 * H),
-          3 * H,
-          at(s0, 2 * H),
-          3 * H,
-          at(p, o_p_o),
-          at(p, o_bo),
-          at(tape_o, t * B * H),
-          H,
-          at(hOut, t * B * H),
-          H,
+          H, // $n
+          at(xp0, t * B * (3 * H)), // $xp0
+          3 * H, // $xp0_stride
+          at(scratch0, 0), // $scratch0
+          3 * H, // $scratch0_stride
+          at(p, o_bz), // $bz
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(xp0, t * B * (3 * H) + H), // $xp0_2
+          3 * H, // $xp0_2_stride
+          at(scratch0, H), // $scratch0_2
+          3 * H, // $scratch0_2_stride
+          at(p, o_p_i), // $p_i
+          at(cPrev, cPrevAt), // $cPrev
+          H, // $cPrev_stride
+          at(p, o_bi), // $bi
+          at(tape_i_1, t * B * H), // $tape_i_1
+          H, // $tape_i_1_stride
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+          at(cOut, t * B * H), // $cOut
+          H, // $cOut_stride
+          at(xp0, t * B * (3 * H) + 2 * H), // $xp0_3
+          3 * H, // $xp0_3_stride
+          at(scratch0, 2 * H), // $scratch0_3
+          3 * H, // $scratch0_3_stride
+          at(p, o_p_o), // $p_o
+          at(p, o_bo), // $bo
+          at(tape_o_1, t * B * H), // $tape_o_1
+          H, // $tape_o_1_stride
+          at(hOut, t * B * H), // $hOut
+          H, // $hOut_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const xp0Row = t * B * (3 * H) + b * (3 * H);
-          const s0Row = b * (3 * H);
+          const scratch0Row = b * (3 * H);
           const tape_zRow = t * B * H + b * H;
           const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
-          const s0Row2 = H + b * (3 * H);
+          const scratch0Row2 = H + b * (3 * H);
           const cPrevRow = cPrevAt + b * H;
           const tape_i_1Row = t * B * H + b * H;
-          const s1Row = b * H;
+          const scratch1Row = b * H;
           const cOutRow = t * B * H + b * H;
           const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const s0Row3 = 2 * H + b * (3 * H);
-          const tape_oRow = t * B * H + b * H;
+          const scratch0Row3 = 2 * H + b * (3 * H);
+          const tape_o_1Row = t * B * H + b * H;
           const hOutRow = t * B * H + b * H;
           for (let i = 0; i < H; i++) {
             // z  = tanh(Wz*x + Rz*h + bz)
-            const z = Math.tanh(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bz + i]!);
+            const z = Math.tanh(xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_bz + i]!);
             tape_z[tape_zRow + i] = z;
             // i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
             const i_1 =
               1 /
               (1 +
-                Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_p_i + i]! * cPrev[cPrevRow + i]! + p[o_bi + i]!)));
+                Math.exp(
+                  -(
+                    xp0[xp0Row2 + i]! +
+                    scratch0[scratch0Row2 + i]! +
+                    p[o_p_i + i]! * cPrev[cPrevRow + i]! +
+                    p[o_bi + i]!
+                  ),
+                ));
             tape_i_1[tape_i_1Row + i] = i_1;
             // f  = 1 - i
             const f = 1 - i_1;
-            s1[s1Row + i] = f;
+            scratch1[scratch1Row + i] = f;
             // c' = z .* i + c .* f
             const c_next = z * i_1 + cPrev[cPrevRow + i]! * f;
             cOut[cOutRow + i] = c_next;
             // o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-            const o =
-              1 / (1 + Math.exp(-(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
-            tape_o[tape_oRow + i] = o;
+            const o_1 =
+              1 /
+              (1 +
+                Math.exp(-(xp0[xp0Row3 + i]! + scratch0[scratch0Row3 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
+            tape_o_1[tape_o_1Row + i] = o_1;
             // h' = tanh(c') .* o
-            const h_next = Math.tanh(c_next) * o;
+            const h_next = Math.tanh(c_next) * o_1;
             hOut[hOutRow + i] = h_next;
           }
         }
@@ -310,37 +284,37 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   function backward(
-    params: Float64Array,
-    inputs: Inputs<Float64Array>,
-    initial: States<Float64Array>,
-    out: Outputs<Float64Array>,
-    upstream: Outputs<Float64Array>,
-    grads: Grads<Float64Array>,
+    params: A,
+    inputs: Inputs<A>,
+    initial: States<A>,
+    out: Outputs<A>,
+    upstream: Outputs<A>,
+    grads: Grads<A>,
   ): void {
-    checkArray(spec.name, "params", params, Float64Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "initial.c", initial.c, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.c", initial.c, F, B * H, "B×H");
     const cPrev0 = mem.input(io.cPrev0, initial.c);
-    checkArray(spec.name, "out.h", out.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.input(io.hOut, out.h);
-    checkArray(spec.name, "out.c", out.c, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.input(io.cOut, out.c);
-    checkArray(spec.name, "upstream.h", upstream.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.h", upstream.h, F, T * B * H, "T×B×H");
     const dhUp = mem.input(io.dhUp, upstream.h);
-    checkArray(spec.name, "upstream.c", upstream.c, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.c", upstream.c, F, T * B * H, "T×B×H");
     const dcUp = mem.input(io.dcUp, upstream.c);
-    checkArray(spec.name, "grads.params", grads.params, Float64Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "grads.params", grads.params, F, nParams, "the flat parameter buffer");
     const dp = mem.output(io.dp, grads.params);
-    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, F, T * B * D, "T×B×D");
     const dx_1 = mem.output(io.dx_1, grads.inputs.x);
-    checkArray(spec.name, "grads.initial.h", grads.initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.h", grads.initial.h, F, B * H, "B×H");
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
-    checkArray(spec.name, "grads.initial.c", grads.initial.c, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.c", grads.initial.c, F, B * H, "B×H");
     const dcPrev0 = mem.output(io.dcPrev0, grads.initial.c);
     dp.fill(0);
     carry_h.fill(0);
@@ -353,114 +327,114 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
       for (let k = 0; k < B * H; k++) seed_c[k] = dcUp[t * B * H + k]! + carry_c[k]!;
-      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(1, B, [
-          H,
-          at(cOut, t * B * H),
-          H,
-          at(seed_h, 0),
-          H,
-          at(tape_o, t * B * H),
-          H,
-          at(gx0, t * B * (3 * H) + 2 * H),
-          3 * H,
-          at(s0, 2 * H),
-          3 * H,
-          at(seed_c, 0),
-          H,
-          at(p, o_p_o),
-          at(tape_z, t * B * H),
-          H,
-          at(cPrev, cPrevAt),
-          H,
-          at(tape_i_1, t * B * H),
-          H,
-          at(gx0, t * B * (3 * H) + H),
-          3 * H,
-          at(s0, H),
-          3 * H,
-          at(gx0, t * B * (3 * H)),
-          3 * H,
-          at(s0, 0),
-          3 * H,
-          at(p, o_p_i),
-          at(carry_c, 0),
-          H,
-          at(s1, 0),
-          H,
-          at(s2, 0),
-          H,
+          H, // $n
+          at(cOut, t * B * H), // $cOut
+          H, // $cOut_stride
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+          at(tape_o_1, t * B * H), // $tape_o_1
+          H, // $tape_o_1_stride
+          at(gx0, t * B * (3 * H) + 2 * H), // $gx0
+          3 * H, // $gx0_stride
+          at(scratch0, 2 * H), // $scratch0
+          3 * H, // $scratch0_stride
+          at(seed_c, 0), // $seed_c
+          H, // $seed_c_stride
+          at(p, o_p_o), // $p_o
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(cPrev, cPrevAt), // $cPrev
+          H, // $cPrev_stride
+          at(tape_i_1, t * B * H), // $tape_i_1
+          H, // $tape_i_1_stride
+          at(gx0, t * B * (3 * H) + H), // $gx0_2
+          3 * H, // $gx0_2_stride
+          at(scratch0, H), // $scratch0_2
+          3 * H, // $scratch0_2_stride
+          at(gx0, t * B * (3 * H)), // $gx0_3
+          3 * H, // $gx0_3_stride
+          at(scratch0, 0), // $scratch0_3
+          3 * H, // $scratch0_3_stride
+          at(p, o_p_i), // $p_i
+          at(carry_c, 0), // $carry_c
+          H, // $carry_c_stride
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const cOutRow = t * B * H + b * H;
           const seed_hRow = b * H;
-          const tape_oRow = t * B * H + b * H;
+          const tape_o_1Row = t * B * H + b * H;
           const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const s0Row = 2 * H + b * (3 * H);
+          const scratch0Row = 2 * H + b * (3 * H);
           const seed_cRow = b * H;
           const tape_zRow = t * B * H + b * H;
           const cPrevRow = cPrevAt + b * H;
           const tape_i_1Row = t * B * H + b * H;
           const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
-          const s0Row2 = H + b * (3 * H);
+          const scratch0Row2 = H + b * (3 * H);
           const gx0Row3 = t * B * (3 * H) + b * (3 * H);
-          const s0Row3 = b * (3 * H);
+          const scratch0Row3 = b * (3 * H);
           const carry_cRow = b * H;
-          const s1Row = b * H;
-          const s2Row = b * H;
+          const scratch1Row = b * H;
+          const scratch2Row = b * H;
           for (let i = 0; i < H; i++) {
             const t1 = Math.tanh(cOut[cOutRow + i]!);
             // grad of: h' = tanh(c') .* o
             const do_1 = seed_h[seed_hRow + i]! * t1;
-            const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
+            const do_pre = do_1 * (tape_o_1[tape_o_1Row + i]! * (1 - tape_o_1[tape_o_1Row + i]!));
             gx0[gx0Row + i] = do_pre;
-            s0[s0Row + i] = do_pre;
+            scratch0[scratch0Row + i] = do_pre;
             // grad of: o, h'
             const dc_next_total =
               seed_c[seed_cRow + i]! +
               do_pre * p[o_p_o + i]! +
-              seed_h[seed_hRow + i]! * tape_o[tape_oRow + i]! * (1 - t1 * t1);
+              seed_h[seed_hRow + i]! * tape_o_1[tape_o_1Row + i]! * (1 - t1 * t1);
             // grad of: f, c'
             const di = dc_next_total * (tape_z[tape_zRow + i]! - cPrev[cPrevRow + i]!);
             // f  = 1 - i
             const f = 1 - tape_i_1[tape_i_1Row + i]!;
             const di_pre = di * (tape_i_1[tape_i_1Row + i]! * f);
             gx0[gx0Row2 + i] = di_pre;
-            s0[s0Row2 + i] = di_pre;
+            scratch0[scratch0Row2 + i] = di_pre;
             // grad of: c' = z .* i + c .* f
             const dz = dc_next_total * tape_i_1[tape_i_1Row + i]!;
             const dz_pre = dz * (1 - tape_z[tape_zRow + i]! * tape_z[tape_zRow + i]!);
             gx0[gx0Row3 + i] = dz_pre;
-            s0[s0Row3 + i] = dz_pre;
+            scratch0[scratch0Row3 + i] = dz_pre;
             // grad of: i, c'
             const dc = dc_next_total * f + di_pre * p[o_p_i + i]!;
             carry_c[carry_cRow + i] = dc;
             const t2 = di_pre * cPrev[cPrevRow + i]!;
-            s1[s1Row + i] = t2;
+            scratch1[scratch1Row + i] = t2;
             const t3 = do_pre * cOut[cOutRow + i]!;
-            s2[s2Row + i] = t3;
+            scratch2[scratch2Row + i] = t3;
           }
         }
       }
 
       // d(dh) from Rz, Ri, Ro
-      mm.NN(B, 3 * H, H, s0, 0, 3 * H, p, o_Rz, carry_h, 0, H, false);
+      mm.NN(B, 3 * H, H, scratch0, 0, 3 * H, p, o_Rz, carry_h, 0, H, false);
       // dRz, dRi, dRo
-      mm.TN(3 * H, H, B, s0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
+      mm.TN(3 * H, H, B, scratch0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
       // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s1[b * H + i]!;
-        dp[o_p_i + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
+        dp[o_p_i + i]! += sum;
       }
 
       // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s2[b * H + i]!;
-        dp[o_p_o + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
+        dp[o_p_o + i]! += sum;
       }
     }
 
@@ -469,23 +443,23 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wz, true);
     // grad of: z  = tanh(Wz*x + Rz*h + bz)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[b * (3 * H) + i]!;
-      dp[o_bz + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
+      dp[o_bz + i]! += sum;
     }
 
     // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[H + b * (3 * H) + i]!;
-      dp[o_bi + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
+      dp[o_bi + i]! += sum;
     }
 
     // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[2 * H + b * (3 * H) + i]!;
-      dp[o_bo + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
+      dp[o_bo + i]! += sum;
     }
 
     // d(dx) from Wz, Wi, Wo
@@ -501,23 +475,20 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };
 }
 
-/** The 32-bit kernels for batch B and T steps, on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
-export function createKernel32(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float32Array> {
+/** The float32 copy of kernel64, the same text: V8 keeps inline caches per function, so one body for both precisions would slow a process that runs both. On the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
+function kernel32<A extends FloatArray>(
+  bits: 32 | 64,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+  gemm: Products<A>,
+  sizes: Sizes,
+  B: number,
+  T: number,
+  options: KernelOptions,
+): Kernel<A> {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
-  const o_Wz = 0;
-  const o_Wi = o_Wz + H * D;
-  const o_Wo = o_Wi + H * D;
-  const o_Rz = o_Wo + H * D;
-  const o_Ri = o_Rz + H * H;
-  const o_Ro = o_Ri + H * H;
-  const o_bz = o_Ro + H * H;
-  const o_bi = o_bz + H;
-  const o_bo = o_bi + H;
-  const o_p_i = o_bo + H;
-  const o_p_o = o_p_i + H;
-  const nParams = o_p_o + H;
+  const { o_Wz, o_Wi, o_Wo, o_Rz, o_Ri, o_Ro, o_bz, o_bi, o_bo, o_p_i, o_p_o, nParams } = offsets(sizes);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -547,11 +518,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     3 * H * D,
     3 * H * H,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
-    NT: gemmNT32,
-    NN: gemmNN32,
-    TN: gemmTN32,
-  });
+  const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);
   const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
@@ -571,33 +538,28 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   const xp0 = mem.alloc(T * B * (3 * H));
   const tape_z = mem.alloc(T * B * H);
   const tape_i_1 = mem.alloc(T * B * H);
-  const tape_o = mem.alloc(T * B * H);
+  const tape_o_1 = mem.alloc(T * B * H);
   const gx0 = mem.alloc(T * B * (3 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
   const seed_c = mem.alloc(B * H);
   const carry_c = mem.alloc(B * H);
-  const s0 = mem.alloc(B * (3 * H));
-  const s1 = mem.alloc(B * H);
-  const s2 = mem.alloc(B * H);
-  function forward(
-    params: Float32Array,
-    inputs: Inputs<Float32Array>,
-    initial: States<Float32Array>,
-    out: Outputs<Float32Array>,
-  ): void {
-    checkArray(spec.name, "params", params, Float32Array, nParams, "the flat parameter buffer");
+  const scratch0 = mem.alloc(B * (3 * H));
+  const scratch1 = mem.alloc(B * H);
+  const scratch2 = mem.alloc(B * H);
+  function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "initial.c", initial.c, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.c", initial.c, F, B * H, "B×H");
     const cPrev0 = mem.input(io.cPrev0, initial.c);
-    checkArray(spec.name, "out.h", out.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
-    checkArray(spec.name, "out.c", out.c, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.output(io.cOut, out.c);
     // all steps at once: the products with the inputs
     // Wz, Wi, Wo times x
@@ -608,80 +570,89 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const cPrev = t === 0 ? cPrev0 : cOut;
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Rz, Ri, Ro times h
-      mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Rz, s0, 0, 3 * H, false);
-      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Rz, scratch0, 0, 3 * H, false);
+      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(0, B, [
-          H,
-          at(xp0, t * B * (3 * H)),
-          3 * H,
-          at(s0, 0),
-          3 * H,
-          at(p, o_bz),
-          at(tape_z, t * B * H),
-          H,
-          at(xp0, t * B * (3 * H) + H),
-          3 * H,
-          at(s0, H),
-          3 * H,
-          at(p, o_p_i),
-          at(cPrev, cPrevAt),
-          H,
-          at(p, o_bi),
-          at(tape_i_1, t * B * H),
-          H,
-          at(s1, 0),
-          H,
-          at(cOut, t * B * H),
-          H,
-          at(xp0, t * B * (3 * H) + 2 * H),
-          3 * H,
-          at(s0, 2 * H),
-          3 * H,
-          at(p, o_p_o),
-          at(p, o_bo),
-          at(tape_o, t * B * H),
-          H,
-          at(hOut, t * B * H),
-          H,
+          H, // $n
+          at(xp0, t * B * (3 * H)), // $xp0
+          3 * H, // $xp0_stride
+          at(scratch0, 0), // $scratch0
+          3 * H, // $scratch0_stride
+          at(p, o_bz), // $bz
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(xp0, t * B * (3 * H) + H), // $xp0_2
+          3 * H, // $xp0_2_stride
+          at(scratch0, H), // $scratch0_2
+          3 * H, // $scratch0_2_stride
+          at(p, o_p_i), // $p_i
+          at(cPrev, cPrevAt), // $cPrev
+          H, // $cPrev_stride
+          at(p, o_bi), // $bi
+          at(tape_i_1, t * B * H), // $tape_i_1
+          H, // $tape_i_1_stride
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+          at(cOut, t * B * H), // $cOut
+          H, // $cOut_stride
+          at(xp0, t * B * (3 * H) + 2 * H), // $xp0_3
+          3 * H, // $xp0_3_stride
+          at(scratch0, 2 * H), // $scratch0_3
+          3 * H, // $scratch0_3_stride
+          at(p, o_p_o), // $p_o
+          at(p, o_bo), // $bo
+          at(tape_o_1, t * B * H), // $tape_o_1
+          H, // $tape_o_1_stride
+          at(hOut, t * B * H), // $hOut
+          H, // $hOut_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const xp0Row = t * B * (3 * H) + b * (3 * H);
-          const s0Row = b * (3 * H);
+          const scratch0Row = b * (3 * H);
           const tape_zRow = t * B * H + b * H;
           const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
-          const s0Row2 = H + b * (3 * H);
+          const scratch0Row2 = H + b * (3 * H);
           const cPrevRow = cPrevAt + b * H;
           const tape_i_1Row = t * B * H + b * H;
-          const s1Row = b * H;
+          const scratch1Row = b * H;
           const cOutRow = t * B * H + b * H;
           const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const s0Row3 = 2 * H + b * (3 * H);
-          const tape_oRow = t * B * H + b * H;
+          const scratch0Row3 = 2 * H + b * (3 * H);
+          const tape_o_1Row = t * B * H + b * H;
           const hOutRow = t * B * H + b * H;
           for (let i = 0; i < H; i++) {
             // z  = tanh(Wz*x + Rz*h + bz)
-            const z = Math.tanh(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bz + i]!);
+            const z = Math.tanh(xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_bz + i]!);
             tape_z[tape_zRow + i] = z;
             // i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
             const i_1 =
               1 /
               (1 +
-                Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_p_i + i]! * cPrev[cPrevRow + i]! + p[o_bi + i]!)));
+                Math.exp(
+                  -(
+                    xp0[xp0Row2 + i]! +
+                    scratch0[scratch0Row2 + i]! +
+                    p[o_p_i + i]! * cPrev[cPrevRow + i]! +
+                    p[o_bi + i]!
+                  ),
+                ));
             tape_i_1[tape_i_1Row + i] = i_1;
             // f  = 1 - i
             const f = 1 - i_1;
-            s1[s1Row + i] = f;
+            scratch1[scratch1Row + i] = f;
             // c' = z .* i + c .* f
             const c_next = z * i_1 + cPrev[cPrevRow + i]! * f;
             cOut[cOutRow + i] = c_next;
             // o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-            const o =
-              1 / (1 + Math.exp(-(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
-            tape_o[tape_oRow + i] = o;
+            const o_1 =
+              1 /
+              (1 +
+                Math.exp(-(xp0[xp0Row3 + i]! + scratch0[scratch0Row3 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
+            tape_o_1[tape_o_1Row + i] = o_1;
             // h' = tanh(c') .* o
-            const h_next = Math.tanh(c_next) * o;
+            const h_next = Math.tanh(c_next) * o_1;
             hOut[hOutRow + i] = h_next;
           }
         }
@@ -693,37 +664,37 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   function backward(
-    params: Float32Array,
-    inputs: Inputs<Float32Array>,
-    initial: States<Float32Array>,
-    out: Outputs<Float32Array>,
-    upstream: Outputs<Float32Array>,
-    grads: Grads<Float32Array>,
+    params: A,
+    inputs: Inputs<A>,
+    initial: States<A>,
+    out: Outputs<A>,
+    upstream: Outputs<A>,
+    grads: Grads<A>,
   ): void {
-    checkArray(spec.name, "params", params, Float32Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "initial.c", initial.c, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.c", initial.c, F, B * H, "B×H");
     const cPrev0 = mem.input(io.cPrev0, initial.c);
-    checkArray(spec.name, "out.h", out.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.input(io.hOut, out.h);
-    checkArray(spec.name, "out.c", out.c, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.input(io.cOut, out.c);
-    checkArray(spec.name, "upstream.h", upstream.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.h", upstream.h, F, T * B * H, "T×B×H");
     const dhUp = mem.input(io.dhUp, upstream.h);
-    checkArray(spec.name, "upstream.c", upstream.c, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.c", upstream.c, F, T * B * H, "T×B×H");
     const dcUp = mem.input(io.dcUp, upstream.c);
-    checkArray(spec.name, "grads.params", grads.params, Float32Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "grads.params", grads.params, F, nParams, "the flat parameter buffer");
     const dp = mem.output(io.dp, grads.params);
-    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, F, T * B * D, "T×B×D");
     const dx_1 = mem.output(io.dx_1, grads.inputs.x);
-    checkArray(spec.name, "grads.initial.h", grads.initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.h", grads.initial.h, F, B * H, "B×H");
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
-    checkArray(spec.name, "grads.initial.c", grads.initial.c, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.c", grads.initial.c, F, B * H, "B×H");
     const dcPrev0 = mem.output(io.dcPrev0, grads.initial.c);
     dp.fill(0);
     carry_h.fill(0);
@@ -736,114 +707,114 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
       for (let k = 0; k < B * H; k++) seed_c[k] = dcUp[t * B * H + k]! + carry_c[k]!;
-      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(1, B, [
-          H,
-          at(cOut, t * B * H),
-          H,
-          at(seed_h, 0),
-          H,
-          at(tape_o, t * B * H),
-          H,
-          at(gx0, t * B * (3 * H) + 2 * H),
-          3 * H,
-          at(s0, 2 * H),
-          3 * H,
-          at(seed_c, 0),
-          H,
-          at(p, o_p_o),
-          at(tape_z, t * B * H),
-          H,
-          at(cPrev, cPrevAt),
-          H,
-          at(tape_i_1, t * B * H),
-          H,
-          at(gx0, t * B * (3 * H) + H),
-          3 * H,
-          at(s0, H),
-          3 * H,
-          at(gx0, t * B * (3 * H)),
-          3 * H,
-          at(s0, 0),
-          3 * H,
-          at(p, o_p_i),
-          at(carry_c, 0),
-          H,
-          at(s1, 0),
-          H,
-          at(s2, 0),
-          H,
+          H, // $n
+          at(cOut, t * B * H), // $cOut
+          H, // $cOut_stride
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+          at(tape_o_1, t * B * H), // $tape_o_1
+          H, // $tape_o_1_stride
+          at(gx0, t * B * (3 * H) + 2 * H), // $gx0
+          3 * H, // $gx0_stride
+          at(scratch0, 2 * H), // $scratch0
+          3 * H, // $scratch0_stride
+          at(seed_c, 0), // $seed_c
+          H, // $seed_c_stride
+          at(p, o_p_o), // $p_o
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(cPrev, cPrevAt), // $cPrev
+          H, // $cPrev_stride
+          at(tape_i_1, t * B * H), // $tape_i_1
+          H, // $tape_i_1_stride
+          at(gx0, t * B * (3 * H) + H), // $gx0_2
+          3 * H, // $gx0_2_stride
+          at(scratch0, H), // $scratch0_2
+          3 * H, // $scratch0_2_stride
+          at(gx0, t * B * (3 * H)), // $gx0_3
+          3 * H, // $gx0_3_stride
+          at(scratch0, 0), // $scratch0_3
+          3 * H, // $scratch0_3_stride
+          at(p, o_p_i), // $p_i
+          at(carry_c, 0), // $carry_c
+          H, // $carry_c_stride
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const cOutRow = t * B * H + b * H;
           const seed_hRow = b * H;
-          const tape_oRow = t * B * H + b * H;
+          const tape_o_1Row = t * B * H + b * H;
           const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const s0Row = 2 * H + b * (3 * H);
+          const scratch0Row = 2 * H + b * (3 * H);
           const seed_cRow = b * H;
           const tape_zRow = t * B * H + b * H;
           const cPrevRow = cPrevAt + b * H;
           const tape_i_1Row = t * B * H + b * H;
           const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
-          const s0Row2 = H + b * (3 * H);
+          const scratch0Row2 = H + b * (3 * H);
           const gx0Row3 = t * B * (3 * H) + b * (3 * H);
-          const s0Row3 = b * (3 * H);
+          const scratch0Row3 = b * (3 * H);
           const carry_cRow = b * H;
-          const s1Row = b * H;
-          const s2Row = b * H;
+          const scratch1Row = b * H;
+          const scratch2Row = b * H;
           for (let i = 0; i < H; i++) {
             const t1 = Math.tanh(cOut[cOutRow + i]!);
             // grad of: h' = tanh(c') .* o
             const do_1 = seed_h[seed_hRow + i]! * t1;
-            const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
+            const do_pre = do_1 * (tape_o_1[tape_o_1Row + i]! * (1 - tape_o_1[tape_o_1Row + i]!));
             gx0[gx0Row + i] = do_pre;
-            s0[s0Row + i] = do_pre;
+            scratch0[scratch0Row + i] = do_pre;
             // grad of: o, h'
             const dc_next_total =
               seed_c[seed_cRow + i]! +
               do_pre * p[o_p_o + i]! +
-              seed_h[seed_hRow + i]! * tape_o[tape_oRow + i]! * (1 - t1 * t1);
+              seed_h[seed_hRow + i]! * tape_o_1[tape_o_1Row + i]! * (1 - t1 * t1);
             // grad of: f, c'
             const di = dc_next_total * (tape_z[tape_zRow + i]! - cPrev[cPrevRow + i]!);
             // f  = 1 - i
             const f = 1 - tape_i_1[tape_i_1Row + i]!;
             const di_pre = di * (tape_i_1[tape_i_1Row + i]! * f);
             gx0[gx0Row2 + i] = di_pre;
-            s0[s0Row2 + i] = di_pre;
+            scratch0[scratch0Row2 + i] = di_pre;
             // grad of: c' = z .* i + c .* f
             const dz = dc_next_total * tape_i_1[tape_i_1Row + i]!;
             const dz_pre = dz * (1 - tape_z[tape_zRow + i]! * tape_z[tape_zRow + i]!);
             gx0[gx0Row3 + i] = dz_pre;
-            s0[s0Row3 + i] = dz_pre;
+            scratch0[scratch0Row3 + i] = dz_pre;
             // grad of: i, c'
             const dc = dc_next_total * f + di_pre * p[o_p_i + i]!;
             carry_c[carry_cRow + i] = dc;
             const t2 = di_pre * cPrev[cPrevRow + i]!;
-            s1[s1Row + i] = t2;
+            scratch1[scratch1Row + i] = t2;
             const t3 = do_pre * cOut[cOutRow + i]!;
-            s2[s2Row + i] = t3;
+            scratch2[scratch2Row + i] = t3;
           }
         }
       }
 
       // d(dh) from Rz, Ri, Ro
-      mm.NN(B, 3 * H, H, s0, 0, 3 * H, p, o_Rz, carry_h, 0, H, false);
+      mm.NN(B, 3 * H, H, scratch0, 0, 3 * H, p, o_Rz, carry_h, 0, H, false);
       // dRz, dRi, dRo
-      mm.TN(3 * H, H, B, s0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
+      mm.TN(3 * H, H, B, scratch0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
       // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s1[b * H + i]!;
-        dp[o_p_i + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
+        dp[o_p_i + i]! += sum;
       }
 
       // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s2[b * H + i]!;
-        dp[o_p_o + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
+        dp[o_p_o + i]! += sum;
       }
     }
 
@@ -852,23 +823,23 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wz, true);
     // grad of: z  = tanh(Wz*x + Rz*h + bz)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[b * (3 * H) + i]!;
-      dp[o_bz + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
+      dp[o_bz + i]! += sum;
     }
 
     // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[H + b * (3 * H) + i]!;
-      dp[o_bi + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
+      dp[o_bi + i]! += sum;
     }
 
     // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[2 * H + b * (3 * H) + i]!;
-      dp[o_bo + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
+      dp[o_bo + i]! += sum;
     }
 
     // d(dx) from Wz, Wi, Wo
@@ -882,6 +853,16 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };
+}
+
+/** The float64 kernels for batch B and T steps (see kernel64). */
+export function createKernel64(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float64Array> {
+  return kernel64(64, Float64Array, { NT: gemmNT64, NN: gemmNN64, TN: gemmTN64 }, sizes, B, T, options);
+}
+
+/** The float32 kernels for batch B and T steps (see kernel32). */
+export function createKernel32(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float32Array> {
+  return kernel32(32, Float32Array, { NT: gemmNT32, NN: gemmNN32, TN: gemmTN32 }, sizes, B, T, options);
 }
 
 /** One step (forward from the state to the next, backward from the next state's gradient): the kernels with T = 1. */
@@ -901,83 +882,75 @@ const LOOPS_WASM: LoopsModuleSource = {
     { vector: true, splittable: true },
   ],
   binary: [
-    "AGFzbQEAAAABUwNgAXsBe2Aif39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/fwBgJX9/f39/f39/f39/f39/f39/f39/",
-    "f39/f39/f39/f39/f39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDCQgAAAECAAABAgchBAVmMzJfMAACBWYzMl8xAAMFZjY0XzAA",
-    "BgVmNjRfMQAHCuYrCOgDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5AQ1QOQENUDkBDVA5IAAg",
-    "AP0MO6q4PzuquD87qrg/O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMAAJZD/egBIgL9DACAMT8A",
-    "gDE/AIAxPwCAMT/95gH95QEgAv0Mg4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6/eQBIAH95gH9",
-    "DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH9",
-    "5gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQB",
-    "IAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2r",
-    "Af3mASAA/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9UguEAgECeyAA/QzRDV290Q1dvdENXb3R",
-    "DV29IAAgAP3mASIB/eYB/QyJiAg+iYgIPomICD6JiAg+/eQBIAH95gH9DKuqqr6rqqq+q6qqvquqqr795AEgAf3mAf0MAACAPwAA",
-    "gD8AAIA/AACAP/3kAf3mAf0MAACAPwAAgD8AAIA/AACAP/0MAAAAQAAAAEAAAABAAAAAQP0MAAAAQAAAAEAAAABAAAAAQCAA/eAB",
-    "IgL95gEQAP0MAACAPwAAgD8AAIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1D/VIgAv0MzczMPc3M",
-    "zD3NzMw9zczMPf1D/VIL6gYDEH8DewN9A0AgACABTkUEQCADIAAgBGxBAnRqISUgBSAAIAZsQQJ0aiEmIAggACAJbEECdGohJyAK",
-    "IAAgC2xBAnRqISggDCAAIA1sQQJ0aiEpIA8gACAQbEECdGohJCASIAAgE2xBAnRqISogFCAAIBVsQQJ0aiErIBYgACAXbEECdGoh",
-    "LCAYIAAgGWxBAnRqIS0gGiAAIBtsQQJ0aiEuIB4gACAfbEECdGohLyAgIAAgIWxBAnRqITAgAiACQQNxayExQQAhIwNAICMgMU5F",
-    "BEAgI0ECdCIiICVq/QAEACAiICZq/QAEAP3kASAHICJq/QAEAP3kARABITIgIiAnaiAy/QsEACAiICpq/QwAAIA/AACAPwAAgD8A",
-    "AIA//QwAAIA/AACAPwAAgD8AAIA/ICIgKGr9AAQAICIgKWr9AAQA/eQBIA4gImr9AAQAICIgJGr9AAQA/eYB/eQBIBEgImr9AAQA",
-    "/eQB/eEBEAD95AH95wEiM/0LBAAgIiArav0MAACAPwAAgD8AAIA/AACAPyAz/eUBIjT9CwQAICIgLGogMiAz/eYBICIgJGr9AAQA",
-    "IDT95gH95AEiMv0LBAAgIiAvav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAiIC1q/QAEACAiIC5q/QAEAP3k",
-    "ASAcICJq/QAEACAy/eYB/eQBIB0gImr9AAQA/eQB/eEBEAD95AH95wEiM/0LBAAgIiAwaiAyEAEgM/3mAf0LBAAgI0EEaiEjDAEL",
-    "CwNAIAIgI0xFBEAgI0ECdCIiICVqKgIAICIgJmoqAgCSIAcgImoqAgCS/RMQAf0fACE1ICIgJ2ogNTgCACAiICpqQwAAgD8gIiAo",
-    "aioCACAiIClqKgIAkiAOICJqKgIAICIgJGoqAgCUkiARICJqKgIAkoz9ExAA/R8AQwAAgD+SlSI2OAIAICIgK2pDAACAPyA2kyI3",
-    "OAIAICIgLGogNSA2lCAiICRqKgIAIDeUkiI1OAIAICIgL2pDAACAPyAiIC1qKgIAICIgLmoqAgCSIBwgImoqAgAgNZSSIB0gImoq",
-    "AgCSjP0TEAD9HwBDAACAP5KVIjY4AgAgIiAwaiA1/RMQAf0fACA2lDgCACAjQQFqISMMAQsLIABBAWohAAwBCwsL/QcDE38FewV9",
-    "A0AgACABTkUEQCADIAAgBGxBAnRqISggBSAAIAZsQQJ0aiEpIAcgACAIbEECdGohKiAJIAAgCmxBAnRqIS0gCyAAIAxsQQJ0aiEu",
-    "IA0gACAObEECdGohLyAQIAAgEWxBAnRqIScgEiAAIBNsQQJ0aiErIBQgACAVbEECdGohLCAWIAAgF2xBAnRqITAgGCAAIBlsQQJ0",
-    "aiExIBogACAbbEECdGohMiAcIAAgHWxBAnRqITMgHyAAICBsQQJ0aiE0ICEgACAibEECdGohNSAjIAAgJGxBAnRqITYgAiACQQNx",
-    "ayE3QQAhJgNAICYgN05FBEAgJkECdCIlIChq/QAEABABITggJSAtaiAlIClq/QAEACA4/eYBICUgKmr9AAQAIjn9DAAAgD8AAIA/",
-    "AACAPwAAgD8gOf3lAf3mAf3mASI5/QsEACAlIC5qIDn9CwQAICUgMGogJSAvav0ABAAgOSAPICVq/QAEAP3mAf3kASAlIClq/QAE",
-    "ACAlICpq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyA4IDj95gH95QH95gH95AEiOiAlICdq/QAEACAlICtq/QAEAP3lAf3mASAl",
-    "ICxq/QAEACI4/QwAAIA/AACAPwAAgD8AAIA/IDj95QEiO/3mAf3mASI4/QsEACAlIDFqIDj9CwQAICUgMmogOiAlICxq/QAEAP3m",
-    "Af0MAACAPwAAgD8AAIA/AACAPyAlICdq/QAEACAlICdq/QAEAP3mAf3lAf3mASI8/QsEACAlIDNqIDz9CwQAICUgNGogOiA7/eYB",
-    "IDggHiAlav0ABAD95gH95AH9CwQAICUgNWogOCAlICtq/QAEAP3mAf0LBAAgJSA2aiA5ICUgKGr9AAQA/eYB/QsEACAmQQRqISYM",
-    "AQsLA0AgAiAmTEUEQCAmQQJ0IiUgKGoqAgD9ExAB/R8AIT0gJSAtaiAlIClqKgIAID2UICUgKmoqAgAiPkMAAIA/ID6TlJQiPjgC",
-    "ACAlIC5qID44AgAgJSAwaiAlIC9qKgIAID4gDyAlaioCAJSSICUgKWoqAgAgJSAqaioCAJRDAACAPyA9ID2Uk5SSIj8gJSAnaioC",
-    "ACAlICtqKgIAk5QgJSAsaioCACI9QwAAgD8gPZMiQJSUIj04AgAgJSAxaiA9OAIAICUgMmogPyAlICxqKgIAlEMAAIA/ICUgJ2oq",
-    "AgAgJSAnaioCAJSTlCJBOAIAICUgM2ogQTgCACAlIDRqID8gQJQgPSAeICVqKgIAlJI4AgAgJSA1aiA9ICUgK2oqAgCUOAIAICUg",
-    "NmogPiAlIChqKgIAlDgCACAmQQFqISYMAQsLIABBAWohAAwBCwsLiwUBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAAAAAAPB/AAAA",
-    "AAAA8H/9DAltqBNGEuY9CW2oE0YS5j0gACAA/Qz+gitlRxX3P/6CK2VHFfc//fIB/ZQB/QwAAAAAADCRwAAAAAAAMJHA/fUB/QwA",
-    "AAAAADCRQAAAAAAAMJFA/fQBIgL9DAAA4P5CLuY/AADg/kIu5j/98gH98QEgAv0Mdjx5Ne856j12PHk17znqPf3yAf3xASIB/fIB",
-    "/QyY2Pjv2O4hPpjY+O/Y7iE+/fABIAH98gH9DORE9WdF5lo+5ET1Z0XmWj798AEgAf3yAf0MXJ94t09+kj5cn3i3T36SPv3wASAB",
-    "/fIB/Qw0x1al4x3HPjTHVqXjHcc+/fABIAH98gH9DBqgARqgAfo+GqABGqAB+j798AEgAf3yAf0MGqABGqABKj8aoAEaoAEqP/3w",
-    "ASAB/fIB/QwXbMEWbMFWPxdswRZswVY//fABIAH98gH9DBEREREREYE/ERERERERgT/98AEgAf3yAf0MVVVVVVVVpT9VVVVVVVWl",
-    "P/3wASAB/fIB/QxVVVVVVVXFP1VVVVVVVcU//fABIAH98gH9DAAAAAAAAOA/AAAAAAAA4D/98AEgAf3yAf0MAAAAAAAA8D8AAAAA",
-    "AADwP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAL9/AEiAUEB/awBIgL9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3L",
-    "Af3yASABIAL9sQH9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASAA/QzvOfr+Qi6GQO85+v5CLoZA/Ur9UiAA/QxSMC3V",
-    "EEmHwFIwLdUQSYfA/Un9UgvsAgECeyAA/QzjdStFNtpXv+N1K0U22le/IAAgAP3yASIB/fIB/QzgfRUOPW1tP+B9FQ49bW0//fAB",
-    "IAH98gH9DD3C5lXjJoK/PcLmVeMmgr/98AEgAf3yAf0M+hAsiPRklj/6ECyI9GSWP/3wASAB/fIB/QwcuqEbuqGrvxy6oRu6oau/",
-    "/fABIAH98gH9DBEREREREcE/ERERERERwT/98AEgAf3yAf0MVVVVVVVV1b9VVVVVVVXVv/3wASAB/fIB/QwAAAAAAADwPwAAAAAA",
-    "APA//fAB/fIB/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAAAAQAAAAAAAAABA/QwAAAAAAAAAQAAAAAAAAABAIAD97AEiAv3yARAE",
-    "/QwAAAAAAADwPwAAAAAAAPA//fAB/fMB/fEBIgH97QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/Un9UiAC/QyamZmZmZm5P5qZmZmZ",
-    "mbk//Un9Ugv+BgMQfwN7A3wDQCAAIAFORQRAIAMgACAEbEEDdGohJSAFIAAgBmxBA3RqISYgCCAAIAlsQQN0aiEnIAogACALbEED",
-    "dGohKCAMIAAgDWxBA3RqISkgDyAAIBBsQQN0aiEkIBIgACATbEEDdGohKiAUIAAgFWxBA3RqISsgFiAAIBdsQQN0aiEsIBggACAZ",
-    "bEEDdGohLSAaIAAgG2xBA3RqIS4gHiAAIB9sQQN0aiEvICAgACAhbEEDdGohMCACIAJBAXFrITFBACEjA0AgIyAxTkUEQCAjQQN0",
-    "IiIgJWr9AAQAICIgJmr9AAQA/fABIAcgImr9AAQA/fABEAUhMiAiICdqIDL9CwQAICIgKmr9DAAAAAAAAPA/AAAAAAAA8D/9DAAA",
-    "AAAAAPA/AAAAAAAA8D8gIiAoav0ABAAgIiApav0ABAD98AEgDiAiav0ABAAgIiAkav0ABAD98gH98AEgESAiav0ABAD98AH97QEQ",
-    "BP3wAf3zASIz/QsEACAiICtq/QwAAAAAAADwPwAAAAAAAPA/IDP98QEiNP0LBAAgIiAsaiAyIDP98gEgIiAkav0ABAAgNP3yAf3w",
-    "ASIy/QsEACAiIC9q/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICIgLWr9AAQAICIgLmr9AAQA/fABIBwgImr9",
-    "AAQAIDL98gH98AEgHSAiav0ABAD98AH97QEQBP3wAf3zASIz/QsEACAiIDBqIDIQBSAz/fIB/QsEACAjQQJqISMMAQsLA0AgAiAj",
-    "TEUEQCAjQQN0IiIgJWorAwAgIiAmaisDAKAgByAiaisDAKD9FBAF/SEAITUgIiAnaiA1OQMAICIgKmpEAAAAAAAA8D8gIiAoaisD",
-    "ACAiIClqKwMAoCAOICJqKwMAICIgJGorAwCioCARICJqKwMAoJr9FBAE/SEARAAAAAAAAPA/oKMiNjkDACAiICtqRAAAAAAAAPA/",
-    "IDahIjc5AwAgIiAsaiA1IDaiICIgJGorAwAgN6KgIjU5AwAgIiAvakQAAAAAAADwPyAiIC1qKwMAICIgLmorAwCgIBwgImorAwAg",
-    "NaKgIB0gImorAwCgmv0UEAT9IQBEAAAAAAAA8D+goyI2OQMAICIgMGogNf0UEAX9IQAgNqI5AwAgI0EBaiEjDAELCyAAQQFqIQAM",
-    "AQsLC40IAxN/BXsFfANAIAAgAU5FBEAgAyAAIARsQQN0aiEoIAUgACAGbEEDdGohKSAHIAAgCGxBA3RqISogCSAAIApsQQN0aiEt",
-    "IAsgACAMbEEDdGohLiANIAAgDmxBA3RqIS8gECAAIBFsQQN0aiEnIBIgACATbEEDdGohKyAUIAAgFWxBA3RqISwgFiAAIBdsQQN0",
-    "aiEwIBggACAZbEEDdGohMSAaIAAgG2xBA3RqITIgHCAAIB1sQQN0aiEzIB8gACAgbEEDdGohNCAhIAAgImxBA3RqITUgIyAAICRs",
-    "QQN0aiE2IAIgAkEBcWshN0EAISYDQCAmIDdORQRAICZBA3QiJSAoav0ABAAQBSE4ICUgLWogJSApav0ABAAgOP3yASAlICpq/QAE",
-    "ACI5/QwAAAAAAADwPwAAAAAAAPA/IDn98QH98gH98gEiOf0LBAAgJSAuaiA5/QsEACAlIDBqICUgL2r9AAQAIDkgDyAlav0ABAD9",
-    "8gH98AEgJSApav0ABAAgJSAqav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gOCA4/fIB/fEB/fIB/fABIjogJSAnav0ABAAgJSAr",
-    "av0ABAD98QH98gEgJSAsav0ABAAiOP0MAAAAAAAA8D8AAAAAAADwPyA4/fEBIjv98gH98gEiOP0LBAAgJSAxaiA4/QsEACAlIDJq",
-    "IDogJSAsav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gJSAnav0ABAAgJSAnav0ABAD98gH98QH98gEiPP0LBAAgJSAzaiA8/QsE",
-    "ACAlIDRqIDogO/3yASA4IB4gJWr9AAQA/fIB/fAB/QsEACAlIDVqIDggJSArav0ABAD98gH9CwQAICUgNmogOSAlIChq/QAEAP3y",
-    "Af0LBAAgJkECaiEmDAELCwNAIAIgJkxFBEAgJkEDdCIlIChqKwMA/RQQBf0hACE9ICUgLWogJSApaisDACA9oiAlICpqKwMAIj5E",
-    "AAAAAAAA8D8gPqGioiI+OQMAICUgLmogPjkDACAlIDBqICUgL2orAwAgPiAPICVqKwMAoqAgJSApaisDACAlICpqKwMAokQAAAAA",
-    "AADwPyA9ID2ioaKgIj8gJSAnaisDACAlICtqKwMAoaIgJSAsaisDACI9RAAAAAAAAPA/ID2hIkCioiI9OQMAICUgMWogPTkDACAl",
-    "IDJqID8gJSAsaisDAKJEAAAAAAAA8D8gJSAnaisDACAlICdqKwMAoqGiIkE5AwAgJSAzaiBBOQMAICUgNGogPyBAoiA9IB4gJWor",
-    "AwCioDkDACAlIDVqID0gJSAraisDAKI5AwAgJSA2aiA+ICUgKGorAwCiOQMAICZBAWohJgwBCwsgAEEBaiEADAELCwsAQgRuYW1l",
-    "ATsIAAVleHAzMgEGdGFuaDMyAgVmMzJfMAMFZjMyXzEEBWV4cDY0BQZ0YW5oNjQGBWY2NF8wBwVmNjRfMQ==",
+    "AGFzbQEAAAABUwNgAXsBe2Aif39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/fwBgJX9/f39/f39/f39/f39/f39/f39/f39/f39/f39/",
+    "f39/f39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDCQgAAAECAAABAgchBAVmMzJfMAACBWYzMl8xAAMFZjY0XzAABgVmNjRfMQAHCuYrCOgDAQJ7",
+    "/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5AQ1QOQENUDkBDVA5IAAgAP0MO6q4PzuquD87qrg/O6q4P/3mAf1q/QwA",
+    "AJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMAAJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0Mg4BeuYOAXrmDgF65g4Be",
+    "uf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauqKj2rqio9q6oqPf3k",
+    "ASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAB/eYB",
+    "/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8AAAB/AAAAfwAA",
+    "AH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9UguEAgECeyAA/QzRDV290Q1dvdEN",
+    "Xb3RDV29IAAgAP3mASIB/eYB/QyJiAg+iYgIPomICD6JiAg+/eQBIAH95gH9DKuqqr6rqqq+q6qqvquqqr795AEgAf3mAf0MAACAPwAAgD8AAIA/",
+    "AACAP/3kAf3mAf0MAACAPwAAgD8AAIA/AACAP/0MAAAAQAAAAEAAAABAAAAAQP0MAAAAQAAAAEAAAABAAAAAQCAA/eABIgL95gEQAP0MAACAPwAA",
+    "gD8AAIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1D/VIgAv0MzczMPc3MzD3NzMw9zczMPf1D/VIL6gYDEH8DewN9",
+    "A0AgACABTkUEQCADIAAgBGxBAnRqISUgBSAAIAZsQQJ0aiEmIAggACAJbEECdGohJyAKIAAgC2xBAnRqISggDCAAIA1sQQJ0aiEpIA8gACAQbEEC",
+    "dGohJCASIAAgE2xBAnRqISogFCAAIBVsQQJ0aiErIBYgACAXbEECdGohLCAYIAAgGWxBAnRqIS0gGiAAIBtsQQJ0aiEuIB4gACAfbEECdGohLyAg",
+    "IAAgIWxBAnRqITAgAiACQQNxayExQQAhIwNAICMgMU5FBEAgI0ECdCIiICVq/QAEACAiICZq/QAEAP3kASAHICJq/QAEAP3kARABITIgIiAnaiAy",
+    "/QsEACAiICpq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/ICIgKGr9AAQAICIgKWr9AAQA/eQBIA4gImr9AAQAICIgJGr9AAQA",
+    "/eYB/eQBIBEgImr9AAQA/eQB/eEBEAD95AH95wEiM/0LBAAgIiArav0MAACAPwAAgD8AAIA/AACAPyAz/eUBIjT9CwQAICIgLGogMiAz/eYBICIg",
+    "JGr9AAQAIDT95gH95AEiMv0LBAAgIiAvav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAiIC1q/QAEACAiIC5q/QAEAP3kASAc",
+    "ICJq/QAEACAy/eYB/eQBIB0gImr9AAQA/eQB/eEBEAD95AH95wEiM/0LBAAgIiAwaiAyEAEgM/3mAf0LBAAgI0EEaiEjDAELCwNAIAIgI0xFBEAg",
+    "I0ECdCIiICVqKgIAICIgJmoqAgCSIAcgImoqAgCS/RMQAf0fACE1ICIgJ2ogNTgCACAiICpqQwAAgD8gIiAoaioCACAiIClqKgIAkiAOICJqKgIA",
+    "ICIgJGoqAgCUkiARICJqKgIAkoz9ExAA/R8AQwAAgD+SlSI2OAIAICIgK2pDAACAPyA2kyI3OAIAICIgLGogNSA2lCAiICRqKgIAIDeUkiI1OAIA",
+    "ICIgL2pDAACAPyAiIC1qKgIAICIgLmoqAgCSIBwgImoqAgAgNZSSIB0gImoqAgCSjP0TEAD9HwBDAACAP5KVIjY4AgAgIiAwaiA1/RMQAf0fACA2",
+    "lDgCACAjQQFqISMMAQsLIABBAWohAAwBCwsL/QcDE38FewV9A0AgACABTkUEQCADIAAgBGxBAnRqISggBSAAIAZsQQJ0aiEpIAcgACAIbEECdGoh",
+    "KiAJIAAgCmxBAnRqIS0gCyAAIAxsQQJ0aiEuIA0gACAObEECdGohLyAQIAAgEWxBAnRqIScgEiAAIBNsQQJ0aiErIBQgACAVbEECdGohLCAWIAAg",
+    "F2xBAnRqITAgGCAAIBlsQQJ0aiExIBogACAbbEECdGohMiAcIAAgHWxBAnRqITMgHyAAICBsQQJ0aiE0ICEgACAibEECdGohNSAjIAAgJGxBAnRq",
+    "ITYgAiACQQNxayE3QQAhJgNAICYgN05FBEAgJkECdCIlIChq/QAEABABITggJSAtaiAlIClq/QAEACA4/eYBICUgKmr9AAQAIjn9DAAAgD8AAIA/",
+    "AACAPwAAgD8gOf3lAf3mAf3mASI5/QsEACAlIC5qIDn9CwQAICUgMGogJSAvav0ABAAgOSAPICVq/QAEAP3mAf3kASAlIClq/QAEACAlICpq/QAE",
+    "AP3mAf0MAACAPwAAgD8AAIA/AACAPyA4IDj95gH95QH95gH95AEiOiAlICdq/QAEACAlICtq/QAEAP3lAf3mASAlICxq/QAEACI4/QwAAIA/AACA",
+    "PwAAgD8AAIA/IDj95QEiO/3mAf3mASI4/QsEACAlIDFqIDj9CwQAICUgMmogOiAlICxq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAlICdq/QAE",
+    "ACAlICdq/QAEAP3mAf3lAf3mASI8/QsEACAlIDNqIDz9CwQAICUgNGogOiA7/eYBIDggHiAlav0ABAD95gH95AH9CwQAICUgNWogOCAlICtq/QAE",
+    "AP3mAf0LBAAgJSA2aiA5ICUgKGr9AAQA/eYB/QsEACAmQQRqISYMAQsLA0AgAiAmTEUEQCAmQQJ0IiUgKGoqAgD9ExAB/R8AIT0gJSAtaiAlIClq",
+    "KgIAID2UICUgKmoqAgAiPkMAAIA/ID6TlJQiPjgCACAlIC5qID44AgAgJSAwaiAlIC9qKgIAID4gDyAlaioCAJSSICUgKWoqAgAgJSAqaioCAJRD",
+    "AACAPyA9ID2Uk5SSIj8gJSAnaioCACAlICtqKgIAk5QgJSAsaioCACI9QwAAgD8gPZMiQJSUIj04AgAgJSAxaiA9OAIAICUgMmogPyAlICxqKgIA",
+    "lEMAAIA/ICUgJ2oqAgAgJSAnaioCAJSTlCJBOAIAICUgM2ogQTgCACAlIDRqID8gQJQgPSAeICVqKgIAlJI4AgAgJSA1aiA9ICUgK2oqAgCUOAIA",
+    "ICUgNmogPiAlIChqKgIAlDgCACAmQQFqISYMAQsLIABBAWohAAwBCwsLiwUBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAAAAAAPB/AAAAAAAA8H/9",
+    "DAltqBNGEuY9CW2oE0YS5j0gACAA/Qz+gitlRxX3P/6CK2VHFfc//fIB/ZQB/QwAAAAAADCRwAAAAAAAMJHA/fUB/QwAAAAAADCRQAAAAAAAMJFA",
+    "/fQBIgL9DAAA4P5CLuY/AADg/kIu5j/98gH98QEgAv0Mdjx5Ne856j12PHk17znqPf3yAf3xASIB/fIB/QyY2Pjv2O4hPpjY+O/Y7iE+/fABIAH9",
+    "8gH9DORE9WdF5lo+5ET1Z0XmWj798AEgAf3yAf0MXJ94t09+kj5cn3i3T36SPv3wASAB/fIB/Qw0x1al4x3HPjTHVqXjHcc+/fABIAH98gH9DBqg",
+    "ARqgAfo+GqABGqAB+j798AEgAf3yAf0MGqABGqABKj8aoAEaoAEqP/3wASAB/fIB/QwXbMEWbMFWPxdswRZswVY//fABIAH98gH9DBEREREREYE/",
+    "ERERERERgT/98AEgAf3yAf0MVVVVVVVVpT9VVVVVVVWlP/3wASAB/fIB/QxVVVVVVVXFP1VVVVVVVcU//fABIAH98gH9DAAAAAAAAOA/AAAAAAAA",
+    "4D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAL9/AEiAUEB/awBIgL9xwH9DP8DAAAAAAAA",
+    "/wMAAAAAAAD9zgFBNP3LAf3yASABIAL9sQH9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASAA/QzvOfr+Qi6GQO85+v5CLoZA/Ur9UiAA",
+    "/QxSMC3VEEmHwFIwLdUQSYfA/Un9UgvsAgECeyAA/QzjdStFNtpXv+N1K0U22le/IAAgAP3yASIB/fIB/QzgfRUOPW1tP+B9FQ49bW0//fABIAH9",
+    "8gH9DD3C5lXjJoK/PcLmVeMmgr/98AEgAf3yAf0M+hAsiPRklj/6ECyI9GSWP/3wASAB/fIB/QwcuqEbuqGrvxy6oRu6oau//fABIAH98gH9DBER",
+    "EREREcE/ERERERERwT/98AEgAf3yAf0MVVVVVVVV1b9VVVVVVVXVv/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fAB/fIB/QwAAAAAAADwPwAA",
+    "AAAAAPA//QwAAAAAAAAAQAAAAAAAAABA/QwAAAAAAAAAQAAAAAAAAABAIAD97AEiAv3yARAE/QwAAAAAAADwPwAAAAAAAPA//fAB/fMB/fEBIgH9",
+    "7QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/Un9UiAC/QyamZmZmZm5P5qZmZmZmbk//Un9Ugv+BgMQfwN7A3wDQCAAIAFORQRAIAMgACAEbEEDdGoh",
+    "JSAFIAAgBmxBA3RqISYgCCAAIAlsQQN0aiEnIAogACALbEEDdGohKCAMIAAgDWxBA3RqISkgDyAAIBBsQQN0aiEkIBIgACATbEEDdGohKiAUIAAg",
+    "FWxBA3RqISsgFiAAIBdsQQN0aiEsIBggACAZbEEDdGohLSAaIAAgG2xBA3RqIS4gHiAAIB9sQQN0aiEvICAgACAhbEEDdGohMCACIAJBAXFrITFB",
+    "ACEjA0AgIyAxTkUEQCAjQQN0IiIgJWr9AAQAICIgJmr9AAQA/fABIAcgImr9AAQA/fABEAUhMiAiICdqIDL9CwQAICIgKmr9DAAAAAAAAPA/AAAA",
+    "AAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gIiAoav0ABAAgIiApav0ABAD98AEgDiAiav0ABAAgIiAkav0ABAD98gH98AEgESAiav0ABAD98AH97QEQ",
+    "BP3wAf3zASIz/QsEACAiICtq/QwAAAAAAADwPwAAAAAAAPA/IDP98QEiNP0LBAAgIiAsaiAyIDP98gEgIiAkav0ABAAgNP3yAf3wASIy/QsEACAi",
+    "IC9q/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICIgLWr9AAQAICIgLmr9AAQA/fABIBwgImr9AAQAIDL98gH98AEgHSAiav0A",
+    "BAD98AH97QEQBP3wAf3zASIz/QsEACAiIDBqIDIQBSAz/fIB/QsEACAjQQJqISMMAQsLA0AgAiAjTEUEQCAjQQN0IiIgJWorAwAgIiAmaisDAKAg",
+    "ByAiaisDAKD9FBAF/SEAITUgIiAnaiA1OQMAICIgKmpEAAAAAAAA8D8gIiAoaisDACAiIClqKwMAoCAOICJqKwMAICIgJGorAwCioCARICJqKwMA",
+    "oJr9FBAE/SEARAAAAAAAAPA/oKMiNjkDACAiICtqRAAAAAAAAPA/IDahIjc5AwAgIiAsaiA1IDaiICIgJGorAwAgN6KgIjU5AwAgIiAvakQAAAAA",
+    "AADwPyAiIC1qKwMAICIgLmorAwCgIBwgImorAwAgNaKgIB0gImorAwCgmv0UEAT9IQBEAAAAAAAA8D+goyI2OQMAICIgMGogNf0UEAX9IQAgNqI5",
+    "AwAgI0EBaiEjDAELCyAAQQFqIQAMAQsLC40IAxN/BXsFfANAIAAgAU5FBEAgAyAAIARsQQN0aiEoIAUgACAGbEEDdGohKSAHIAAgCGxBA3RqISog",
+    "CSAAIApsQQN0aiEtIAsgACAMbEEDdGohLiANIAAgDmxBA3RqIS8gECAAIBFsQQN0aiEnIBIgACATbEEDdGohKyAUIAAgFWxBA3RqISwgFiAAIBds",
+    "QQN0aiEwIBggACAZbEEDdGohMSAaIAAgG2xBA3RqITIgHCAAIB1sQQN0aiEzIB8gACAgbEEDdGohNCAhIAAgImxBA3RqITUgIyAAICRsQQN0aiE2",
+    "IAIgAkEBcWshN0EAISYDQCAmIDdORQRAICZBA3QiJSAoav0ABAAQBSE4ICUgLWogJSApav0ABAAgOP3yASAlICpq/QAEACI5/QwAAAAAAADwPwAA",
+    "AAAAAPA/IDn98QH98gH98gEiOf0LBAAgJSAuaiA5/QsEACAlIDBqICUgL2r9AAQAIDkgDyAlav0ABAD98gH98AEgJSApav0ABAAgJSAqav0ABAD9",
+    "8gH9DAAAAAAAAPA/AAAAAAAA8D8gOCA4/fIB/fEB/fIB/fABIjogJSAnav0ABAAgJSArav0ABAD98QH98gEgJSAsav0ABAAiOP0MAAAAAAAA8D8A",
+    "AAAAAADwPyA4/fEBIjv98gH98gEiOP0LBAAgJSAxaiA4/QsEACAlIDJqIDogJSAsav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gJSAnav0ABAAg",
+    "JSAnav0ABAD98gH98QH98gEiPP0LBAAgJSAzaiA8/QsEACAlIDRqIDogO/3yASA4IB4gJWr9AAQA/fIB/fAB/QsEACAlIDVqIDggJSArav0ABAD9",
+    "8gH9CwQAICUgNmogOSAlIChq/QAEAP3yAf0LBAAgJkECaiEmDAELCwNAIAIgJkxFBEAgJkEDdCIlIChqKwMA/RQQBf0hACE9ICUgLWogJSApaisD",
+    "ACA9oiAlICpqKwMAIj5EAAAAAAAA8D8gPqGioiI+OQMAICUgLmogPjkDACAlIDBqICUgL2orAwAgPiAPICVqKwMAoqAgJSApaisDACAlICpqKwMA",
+    "okQAAAAAAADwPyA9ID2ioaKgIj8gJSAnaisDACAlICtqKwMAoaIgJSAsaisDACI9RAAAAAAAAPA/ID2hIkCioiI9OQMAICUgMWogPTkDACAlIDJq",
+    "ID8gJSAsaisDAKJEAAAAAAAA8D8gJSAnaisDACAlICdqKwMAoqGiIkE5AwAgJSAzaiBBOQMAICUgNGogPyBAoiA9IB4gJWorAwCioDkDACAlIDVq",
+    "ID0gJSAraisDAKI5AwAgJSA2aiA+ICUgKGorAwCiOQMAICZBAWohJgwBCwsgAEEBaiEADAELCwsAQgRuYW1lATsIAAVleHAzMgEGdGFuaDMyAgVm",
+    "MzJfMAMFZjMyXzEEBWV4cDY0BQZ0YW5oNjQGBWY2NF8wBwVmNjRfMQ==",
   ].join(""),
 };

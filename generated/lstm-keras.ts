@@ -2,8 +2,8 @@
 // Do not edit: regenerate with `npm run generate` (check with `npm run generate -- --check`).
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "../runtime/gemm.ts";
 import { GEMM_WASM } from "../runtime/gemm-wasm.ts";
-import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../runtime/checks.ts";
-import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../runtime/memory.ts";
+import { type FloatArray, Rng, checkArray, checkCount, checkSizes, initSlice } from "../runtime/checks.ts";
+import { type KernelOptions, type LoopsModuleSource, type Products, kernelMemory } from "../runtime/memory.ts";
 /** Keras 3 LSTMCell (keras/src/layers/rnn/lstm.py): kernel and recurrent_kernel [i|f|c|o], a single bias; unit_forget_bias=True starts b_f at 1 (Jozefowicz et al. 2015) */
 export const spec = {
   name: "lstm-keras",
@@ -53,11 +53,8 @@ export interface Kernel<A> {
   backward(p: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>, upstream: Outputs<A>, grads: Grads<A>): void;
 }
 
-/** Offset and length of every parameter in the flat buffer. */
-export function paramLayout(sizes: Sizes): {
-  total: number;
-  params: { name: string; offset: number; length: number }[];
-} {
+/** Where each parameter starts in the flat buffer, and the buffer's length: the one place the layout is written. */
+function offsets(sizes: Sizes) {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   const o_Ki = 0;
   const o_Kf = o_Ki + H * D;
@@ -71,76 +68,47 @@ export function paramLayout(sizes: Sizes): {
   const o_bf = o_bi + H;
   const o_bc = o_bf + H;
   const o_bo = o_bc + H;
+  return { o_Ki, o_Kf, o_Kc, o_Ko, o_Ri, o_Rf, o_Rc, o_Ro, o_bi, o_bf, o_bc, o_bo, nParams: o_bo + H };
+}
+
+/** Offset and length of every parameter in the flat buffer. */
+export function paramLayout(sizes: Sizes): {
+  total: number;
+  params: { name: string; offset: number; length: number }[];
+} {
+  // the offsets in buffer order (the order of spec.params), then the total: each parameter runs to the next one
+  const o = Object.values(offsets(sizes));
   return {
-    total: o_bo + H,
-    params: [
-      { name: "Ki", offset: o_Ki, length: H * D },
-      { name: "Kf", offset: o_Kf, length: H * D },
-      { name: "Kc", offset: o_Kc, length: H * D },
-      { name: "Ko", offset: o_Ko, length: H * D },
-      { name: "Ri", offset: o_Ri, length: H * H },
-      { name: "Rf", offset: o_Rf, length: H * H },
-      { name: "Rc", offset: o_Rc, length: H * H },
-      { name: "Ro", offset: o_Ro, length: H * H },
-      { name: "bi", offset: o_bi, length: H },
-      { name: "bf", offset: o_bf, length: H },
-      { name: "bc", offset: o_bc, length: H },
-      { name: "bo", offset: o_bo, length: H },
-    ],
+    total: o[o.length - 1]!,
+    params: spec.params.map(({ name }, k) => ({ name, offset: o[k]!, length: o[k + 1]! - o[k]! })),
   };
 }
 
 /** Parameters by their init rules (uniform ±1/sqrt(H) unless declared otherwise), from a seed. */
 export function initParams(sizes: Sizes, seed: number): Float64Array {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
-  const o_Ki = 0;
-  const o_Kf = o_Ki + H * D;
-  const o_Kc = o_Kf + H * D;
-  const o_Ko = o_Kc + H * D;
-  const o_Ri = o_Ko + H * D;
-  const o_Rf = o_Ri + H * H;
-  const o_Rc = o_Rf + H * H;
-  const o_Ro = o_Rc + H * H;
-  const o_bi = o_Ro + H * H;
-  const o_bf = o_bi + H;
-  const o_bc = o_bf + H;
-  const o_bo = o_bc + H;
-  const p = new Float64Array(o_bo + H);
+  const { total, params } = paramLayout(sizes);
+  const p = new Float64Array(total);
   const rng = new Rng(seed);
   const k = 1 / Math.sqrt(H);
-  initSlice(p, o_Ki, H * D, "uniform", k, rng);
-  initSlice(p, o_Kf, H * D, "uniform", k, rng);
-  initSlice(p, o_Kc, H * D, "uniform", k, rng);
-  initSlice(p, o_Ko, H * D, "uniform", k, rng);
-  initSlice(p, o_Ri, H * H, "uniform", k, rng);
-  initSlice(p, o_Rf, H * H, "uniform", k, rng);
-  initSlice(p, o_Rc, H * H, "uniform", k, rng);
-  initSlice(p, o_Ro, H * H, "uniform", k, rng);
-  initSlice(p, o_bi, H, "zeros", k, rng);
-  initSlice(p, o_bf, H, { constant: 1 }, k, rng);
-  initSlice(p, o_bc, H, "zeros", k, rng);
-  initSlice(p, o_bo, H, "zeros", k, rng);
+  for (const [i, { offset, length }] of params.entries()) initSlice(p, offset, length, spec.params[i]!.init, k, rng);
   return p;
 }
 
-/** The 64-bit kernels for batch B and T steps, on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
-export function createKernel64(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float64Array> {
+/** The kernels for batch B and T steps, in the precision of `F` (createKernel64 below; kernel32 is the same text, a copy so that each precision's typed-array accesses stay monomorphic in V8), on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
+function kernel64<A extends FloatArray>(
+  bits: 32 | 64,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+  gemm: Products<A>,
+  sizes: Sizes,
+  B: number,
+  T: number,
+  options: KernelOptions,
+): Kernel<A> {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
-  const o_Ki = 0;
-  const o_Kf = o_Ki + H * D;
-  const o_Kc = o_Kf + H * D;
-  const o_Ko = o_Kc + H * D;
-  const o_Ri = o_Ko + H * D;
-  const o_Rf = o_Ri + H * H;
-  const o_Rc = o_Rf + H * H;
-  const o_Ro = o_Rc + H * H;
-  const o_bi = o_Ro + H * H;
-  const o_bf = o_bi + H;
-  const o_bc = o_bf + H;
-  const o_bo = o_bc + H;
-  const nParams = o_bo + H;
+  const { o_Ki, o_Kf, o_Kc, o_Ko, o_Ri, o_Rf, o_Rc, o_Ro, o_bi, o_bf, o_bc, o_bo, nParams } = offsets(sizes);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -170,11 +138,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     4 * H * D,
     4 * H * H,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
-    NT: gemmNT64,
-    NN: gemmNN64,
-    TN: gemmTN64,
-  });
+  const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);
   const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
@@ -192,35 +156,30 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
   const xp0 = mem.alloc(T * B * (4 * H));
-  const tape_o = mem.alloc(T * B * H);
+  const tape_o_1 = mem.alloc(T * B * H);
   const tape_f = mem.alloc(T * B * H);
   const tape_i_1 = mem.alloc(T * B * H);
   const tape_g = mem.alloc(T * B * H);
-  const tape_s1 = mem.alloc(T * B * H);
+  const tape_t1 = mem.alloc(T * B * H);
   const gx0 = mem.alloc(T * B * (4 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
   const seed_c = mem.alloc(B * H);
   const carry_c = mem.alloc(B * H);
-  const s0 = mem.alloc(B * (4 * H));
-  function forward(
-    params: Float64Array,
-    inputs: Inputs<Float64Array>,
-    initial: States<Float64Array>,
-    out: Outputs<Float64Array>,
-  ): void {
-    checkArray(spec.name, "params", params, Float64Array, nParams, "the flat parameter buffer");
+  const scratch0 = mem.alloc(B * (4 * H));
+  function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "initial.c", initial.c, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.c", initial.c, F, B * H, "B×H");
     const cPrev0 = mem.input(io.cPrev0, initial.c);
-    checkArray(spec.name, "out.h", out.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
-    checkArray(spec.name, "out.c", out.c, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.output(io.cOut, out.c);
     // all steps at once: the products with the inputs
     // Ki, Kf, Kc, Ko times x
@@ -231,86 +190,86 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const cPrev = t === 0 ? cPrev0 : cOut;
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Ri, Rf, Rc, Ro times h
-      mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_Ri, s0, 0, 4 * H, false);
-      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_Ri, scratch0, 0, 4 * H, false);
+      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(0, B, [
-          H,
-          at(xp0, t * B * (4 * H)),
-          4 * H,
-          at(s0, 0),
-          4 * H,
-          at(p, o_bi),
-          at(tape_i_1, t * B * H),
-          H,
-          at(xp0, t * B * (4 * H) + H),
-          4 * H,
-          at(s0, H),
-          4 * H,
-          at(p, o_bf),
-          at(tape_f, t * B * H),
-          H,
-          at(xp0, t * B * (4 * H) + 2 * H),
-          4 * H,
-          at(s0, 2 * H),
-          4 * H,
-          at(p, o_bc),
-          at(tape_g, t * B * H),
-          H,
-          at(xp0, t * B * (4 * H) + 3 * H),
-          4 * H,
-          at(s0, 3 * H),
-          4 * H,
-          at(p, o_bo),
-          at(tape_o, t * B * H),
-          H,
-          at(cPrev, cPrevAt),
-          H,
-          at(cOut, t * B * H),
-          H,
-          at(tape_s1, t * B * H),
-          H,
-          at(hOut, t * B * H),
-          H,
+          H, // $n
+          at(xp0, t * B * (4 * H)), // $xp0
+          4 * H, // $xp0_stride
+          at(scratch0, 0), // $scratch0
+          4 * H, // $scratch0_stride
+          at(p, o_bi), // $bi
+          at(tape_i_1, t * B * H), // $tape_i_1
+          H, // $tape_i_1_stride
+          at(xp0, t * B * (4 * H) + H), // $xp0_2
+          4 * H, // $xp0_2_stride
+          at(scratch0, H), // $scratch0_2
+          4 * H, // $scratch0_2_stride
+          at(p, o_bf), // $bf
+          at(tape_f, t * B * H), // $tape_f
+          H, // $tape_f_stride
+          at(xp0, t * B * (4 * H) + 2 * H), // $xp0_3
+          4 * H, // $xp0_3_stride
+          at(scratch0, 2 * H), // $scratch0_3
+          4 * H, // $scratch0_3_stride
+          at(p, o_bc), // $bc
+          at(tape_g, t * B * H), // $tape_g
+          H, // $tape_g_stride
+          at(xp0, t * B * (4 * H) + 3 * H), // $xp0_4
+          4 * H, // $xp0_4_stride
+          at(scratch0, 3 * H), // $scratch0_4
+          4 * H, // $scratch0_4_stride
+          at(p, o_bo), // $bo
+          at(tape_o_1, t * B * H), // $tape_o_1
+          H, // $tape_o_1_stride
+          at(cPrev, cPrevAt), // $cPrev
+          H, // $cPrev_stride
+          at(cOut, t * B * H), // $cOut
+          H, // $cOut_stride
+          at(tape_t1, t * B * H), // $tape_t1
+          H, // $tape_t1_stride
+          at(hOut, t * B * H), // $hOut
+          H, // $hOut_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const xp0Row = t * B * (4 * H) + b * (4 * H);
-          const s0Row = b * (4 * H);
+          const scratch0Row = b * (4 * H);
           const tape_i_1Row = t * B * H + b * H;
           const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
-          const s0Row2 = H + b * (4 * H);
+          const scratch0Row2 = H + b * (4 * H);
           const tape_fRow = t * B * H + b * H;
           const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
-          const s0Row3 = 2 * H + b * (4 * H);
+          const scratch0Row3 = 2 * H + b * (4 * H);
           const tape_gRow = t * B * H + b * H;
           const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
-          const s0Row4 = 3 * H + b * (4 * H);
-          const tape_oRow = t * B * H + b * H;
+          const scratch0Row4 = 3 * H + b * (4 * H);
+          const tape_o_1Row = t * B * H + b * H;
           const cPrevRow = cPrevAt + b * H;
           const cOutRow = t * B * H + b * H;
-          const tape_s1Row = t * B * H + b * H;
+          const tape_t1Row = t * B * H + b * H;
           const hOutRow = t * B * H + b * H;
           for (let i = 0; i < H; i++) {
             // i  = sigmoid(Ki*x + Ri*h + bi)
-            const i_1 = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bi + i]!)));
+            const i_1 = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_bi + i]!)));
             tape_i_1[tape_i_1Row + i] = i_1;
             // f  = sigmoid(Kf*x + Rf*h + bf)
-            const f = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_bf + i]!)));
+            const f = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + scratch0[scratch0Row2 + i]! + p[o_bf + i]!)));
             tape_f[tape_fRow + i] = f;
             // g  = tanh(Kc*x + Rc*h + bc)
-            const g = Math.tanh(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_bc + i]!);
+            const g = Math.tanh(xp0[xp0Row3 + i]! + scratch0[scratch0Row3 + i]! + p[o_bc + i]!);
             tape_g[tape_gRow + i] = g;
             // o  = sigmoid(Ko*x + Ro*h + bo)
-            const o = 1 / (1 + Math.exp(-(xp0[xp0Row4 + i]! + s0[s0Row4 + i]! + p[o_bo + i]!)));
-            tape_o[tape_oRow + i] = o;
+            const o_1 = 1 / (1 + Math.exp(-(xp0[xp0Row4 + i]! + scratch0[scratch0Row4 + i]! + p[o_bo + i]!)));
+            tape_o_1[tape_o_1Row + i] = o_1;
             // c' = f .* c + i .* g
             const c_next = f * cPrev[cPrevRow + i]! + i_1 * g;
             cOut[cOutRow + i] = c_next;
             const t1 = Math.tanh(c_next);
-            tape_s1[tape_s1Row + i] = t1;
+            tape_t1[tape_t1Row + i] = t1;
             // h' = o .* tanh(c')
-            const h_next = o * t1;
+            const h_next = o_1 * t1;
             hOut[hOutRow + i] = h_next;
           }
         }
@@ -322,37 +281,37 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   function backward(
-    params: Float64Array,
-    inputs: Inputs<Float64Array>,
-    initial: States<Float64Array>,
-    out: Outputs<Float64Array>,
-    upstream: Outputs<Float64Array>,
-    grads: Grads<Float64Array>,
+    params: A,
+    inputs: Inputs<A>,
+    initial: States<A>,
+    out: Outputs<A>,
+    upstream: Outputs<A>,
+    grads: Grads<A>,
   ): void {
-    checkArray(spec.name, "params", params, Float64Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "initial.c", initial.c, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.c", initial.c, F, B * H, "B×H");
     const cPrev0 = mem.input(io.cPrev0, initial.c);
-    checkArray(spec.name, "out.h", out.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.input(io.hOut, out.h);
-    checkArray(spec.name, "out.c", out.c, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.input(io.cOut, out.c);
-    checkArray(spec.name, "upstream.h", upstream.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.h", upstream.h, F, T * B * H, "T×B×H");
     const dhUp = mem.input(io.dhUp, upstream.h);
-    checkArray(spec.name, "upstream.c", upstream.c, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.c", upstream.c, F, T * B * H, "T×B×H");
     const dcUp = mem.input(io.dcUp, upstream.c);
-    checkArray(spec.name, "grads.params", grads.params, Float64Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "grads.params", grads.params, F, nParams, "the flat parameter buffer");
     const dp = mem.output(io.dp, grads.params);
-    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, F, T * B * D, "T×B×D");
     const dx_1 = mem.output(io.dx_1, grads.inputs.x);
-    checkArray(spec.name, "grads.initial.h", grads.initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.h", grads.initial.h, F, B * H, "B×H");
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
-    checkArray(spec.name, "grads.initial.c", grads.initial.c, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.c", grads.initial.c, F, B * H, "B×H");
     const dcPrev0 = mem.output(io.dcPrev0, grads.initial.c);
     dp.fill(0);
     carry_h.fill(0);
@@ -365,91 +324,91 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
       for (let k = 0; k < B * H; k++) seed_c[k] = dcUp[t * B * H + k]! + carry_c[k]!;
-      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(1, B, [
-          H,
-          at(seed_c, 0),
-          H,
-          at(seed_h, 0),
-          H,
-          at(tape_o, t * B * H),
-          H,
-          at(tape_s1, t * B * H),
-          H,
-          at(tape_i_1, t * B * H),
-          H,
-          at(tape_g, t * B * H),
-          H,
-          at(gx0, t * B * (4 * H) + 2 * H),
-          4 * H,
-          at(s0, 2 * H),
-          4 * H,
-          at(gx0, t * B * (4 * H)),
-          4 * H,
-          at(s0, 0),
-          4 * H,
-          at(cPrev, cPrevAt),
-          H,
-          at(tape_f, t * B * H),
-          H,
-          at(gx0, t * B * (4 * H) + H),
-          4 * H,
-          at(s0, H),
-          4 * H,
-          at(gx0, t * B * (4 * H) + 3 * H),
-          4 * H,
-          at(s0, 3 * H),
-          4 * H,
-          at(carry_c, 0),
-          H,
+          H, // $n
+          at(seed_c, 0), // $seed_c
+          H, // $seed_c_stride
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+          at(tape_o_1, t * B * H), // $tape_o_1
+          H, // $tape_o_1_stride
+          at(tape_t1, t * B * H), // $tape_t1
+          H, // $tape_t1_stride
+          at(tape_i_1, t * B * H), // $tape_i_1
+          H, // $tape_i_1_stride
+          at(tape_g, t * B * H), // $tape_g
+          H, // $tape_g_stride
+          at(gx0, t * B * (4 * H) + 2 * H), // $gx0
+          4 * H, // $gx0_stride
+          at(scratch0, 2 * H), // $scratch0
+          4 * H, // $scratch0_stride
+          at(gx0, t * B * (4 * H)), // $gx0_2
+          4 * H, // $gx0_2_stride
+          at(scratch0, 0), // $scratch0_2
+          4 * H, // $scratch0_2_stride
+          at(cPrev, cPrevAt), // $cPrev
+          H, // $cPrev_stride
+          at(tape_f, t * B * H), // $tape_f
+          H, // $tape_f_stride
+          at(gx0, t * B * (4 * H) + H), // $gx0_3
+          4 * H, // $gx0_3_stride
+          at(scratch0, H), // $scratch0_3
+          4 * H, // $scratch0_3_stride
+          at(gx0, t * B * (4 * H) + 3 * H), // $gx0_4
+          4 * H, // $gx0_4_stride
+          at(scratch0, 3 * H), // $scratch0_4
+          4 * H, // $scratch0_4_stride
+          at(carry_c, 0), // $carry_c
+          H, // $carry_c_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const seed_cRow = b * H;
           const seed_hRow = b * H;
-          const tape_oRow = t * B * H + b * H;
-          const tape_s1Row = t * B * H + b * H;
+          const tape_o_1Row = t * B * H + b * H;
+          const tape_t1Row = t * B * H + b * H;
           const tape_i_1Row = t * B * H + b * H;
           const tape_gRow = t * B * H + b * H;
           const gx0Row = t * B * (4 * H) + 2 * H + b * (4 * H);
-          const s0Row = 2 * H + b * (4 * H);
+          const scratch0Row = 2 * H + b * (4 * H);
           const gx0Row2 = t * B * (4 * H) + b * (4 * H);
-          const s0Row2 = b * (4 * H);
+          const scratch0Row2 = b * (4 * H);
           const cPrevRow = cPrevAt + b * H;
           const tape_fRow = t * B * H + b * H;
           const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
-          const s0Row3 = H + b * (4 * H);
+          const scratch0Row3 = H + b * (4 * H);
           const gx0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
-          const s0Row4 = 3 * H + b * (4 * H);
+          const scratch0Row4 = 3 * H + b * (4 * H);
           const carry_cRow = b * H;
           for (let i = 0; i < H; i++) {
             // grad of: h' = o .* tanh(c')
             const dc_next_total =
               seed_c[seed_cRow + i]! +
               seed_h[seed_hRow + i]! *
-                tape_o[tape_oRow + i]! *
-                (1 - tape_s1[tape_s1Row + i]! * tape_s1[tape_s1Row + i]!);
+                tape_o_1[tape_o_1Row + i]! *
+                (1 - tape_t1[tape_t1Row + i]! * tape_t1[tape_t1Row + i]!);
             // grad of: c' = f .* c + i .* g
             const dg = dc_next_total * tape_i_1[tape_i_1Row + i]!;
             const dg_pre = dg * (1 - tape_g[tape_gRow + i]! * tape_g[tape_gRow + i]!);
             gx0[gx0Row + i] = dg_pre;
-            s0[s0Row + i] = dg_pre;
+            scratch0[scratch0Row + i] = dg_pre;
             // grad of: c' = f .* c + i .* g
             const di = dc_next_total * tape_g[tape_gRow + i]!;
             const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
             gx0[gx0Row2 + i] = di_pre;
-            s0[s0Row2 + i] = di_pre;
+            scratch0[scratch0Row2 + i] = di_pre;
             // grad of: c' = f .* c + i .* g
             const df = dc_next_total * cPrev[cPrevRow + i]!;
             const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
             gx0[gx0Row3 + i] = df_pre;
-            s0[s0Row3 + i] = df_pre;
+            scratch0[scratch0Row3 + i] = df_pre;
             // grad of: h' = o .* tanh(c')
-            const do_1 = seed_h[seed_hRow + i]! * tape_s1[tape_s1Row + i]!;
-            const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
+            const do_1 = seed_h[seed_hRow + i]! * tape_t1[tape_t1Row + i]!;
+            const do_pre = do_1 * (tape_o_1[tape_o_1Row + i]! * (1 - tape_o_1[tape_o_1Row + i]!));
             gx0[gx0Row4 + i] = do_pre;
-            s0[s0Row4 + i] = do_pre;
+            scratch0[scratch0Row4 + i] = do_pre;
             // grad of: c' = f .* c + i .* g
             const dc = dc_next_total * tape_f[tape_fRow + i]!;
             carry_c[carry_cRow + i] = dc;
@@ -458,9 +417,9 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       }
 
       // d(dh) from Ri, Rf, Rc, Ro
-      mm.NN(B, 4 * H, H, s0, 0, 4 * H, p, o_Ri, carry_h, 0, H, false);
+      mm.NN(B, 4 * H, H, scratch0, 0, 4 * H, p, o_Ri, carry_h, 0, H, false);
       // dRi, dRf, dRc, dRo
-      mm.TN(4 * H, H, B, s0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Ri, true);
+      mm.TN(4 * H, H, B, scratch0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Ri, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
@@ -468,30 +427,30 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Ki, true);
     // grad of: i  = sigmoid(Ki*x + Ri*h + bi)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[b * (4 * H) + i]!;
-      dp[o_bi + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
+      dp[o_bi + i]! += sum;
     }
 
     // grad of: f  = sigmoid(Kf*x + Rf*h + bf)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[H + b * (4 * H) + i]!;
-      dp[o_bf + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
+      dp[o_bf + i]! += sum;
     }
 
     // grad of: g  = tanh(Kc*x + Rc*h + bc)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[2 * H + b * (4 * H) + i]!;
-      dp[o_bc + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
+      dp[o_bc + i]! += sum;
     }
 
     // grad of: o  = sigmoid(Ko*x + Ro*h + bo)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[3 * H + b * (4 * H) + i]!;
-      dp[o_bo + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
+      dp[o_bo + i]! += sum;
     }
 
     // d(dx) from Ki, Kf, Kc, Ko
@@ -507,24 +466,20 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };
 }
 
-/** The 32-bit kernels for batch B and T steps, on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
-export function createKernel32(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float32Array> {
+/** The float32 copy of kernel64, the same text: V8 keeps inline caches per function, so one body for both precisions would slow a process that runs both. On the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
+function kernel32<A extends FloatArray>(
+  bits: 32 | 64,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+  gemm: Products<A>,
+  sizes: Sizes,
+  B: number,
+  T: number,
+  options: KernelOptions,
+): Kernel<A> {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
-  const o_Ki = 0;
-  const o_Kf = o_Ki + H * D;
-  const o_Kc = o_Kf + H * D;
-  const o_Ko = o_Kc + H * D;
-  const o_Ri = o_Ko + H * D;
-  const o_Rf = o_Ri + H * H;
-  const o_Rc = o_Rf + H * H;
-  const o_Ro = o_Rc + H * H;
-  const o_bi = o_Ro + H * H;
-  const o_bf = o_bi + H;
-  const o_bc = o_bf + H;
-  const o_bo = o_bc + H;
-  const nParams = o_bo + H;
+  const { o_Ki, o_Kf, o_Kc, o_Ko, o_Ri, o_Rf, o_Rc, o_Ro, o_bi, o_bf, o_bc, o_bo, nParams } = offsets(sizes);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -554,11 +509,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     4 * H * D,
     4 * H * H,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
-    NT: gemmNT32,
-    NN: gemmNN32,
-    TN: gemmTN32,
-  });
+  const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);
   const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
@@ -576,35 +527,30 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
   const xp0 = mem.alloc(T * B * (4 * H));
-  const tape_o = mem.alloc(T * B * H);
+  const tape_o_1 = mem.alloc(T * B * H);
   const tape_f = mem.alloc(T * B * H);
   const tape_i_1 = mem.alloc(T * B * H);
   const tape_g = mem.alloc(T * B * H);
-  const tape_s1 = mem.alloc(T * B * H);
+  const tape_t1 = mem.alloc(T * B * H);
   const gx0 = mem.alloc(T * B * (4 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
   const seed_c = mem.alloc(B * H);
   const carry_c = mem.alloc(B * H);
-  const s0 = mem.alloc(B * (4 * H));
-  function forward(
-    params: Float32Array,
-    inputs: Inputs<Float32Array>,
-    initial: States<Float32Array>,
-    out: Outputs<Float32Array>,
-  ): void {
-    checkArray(spec.name, "params", params, Float32Array, nParams, "the flat parameter buffer");
+  const scratch0 = mem.alloc(B * (4 * H));
+  function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "initial.c", initial.c, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.c", initial.c, F, B * H, "B×H");
     const cPrev0 = mem.input(io.cPrev0, initial.c);
-    checkArray(spec.name, "out.h", out.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
-    checkArray(spec.name, "out.c", out.c, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.output(io.cOut, out.c);
     // all steps at once: the products with the inputs
     // Ki, Kf, Kc, Ko times x
@@ -615,86 +561,86 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const cPrev = t === 0 ? cPrev0 : cOut;
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Ri, Rf, Rc, Ro times h
-      mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_Ri, s0, 0, 4 * H, false);
-      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_Ri, scratch0, 0, 4 * H, false);
+      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(0, B, [
-          H,
-          at(xp0, t * B * (4 * H)),
-          4 * H,
-          at(s0, 0),
-          4 * H,
-          at(p, o_bi),
-          at(tape_i_1, t * B * H),
-          H,
-          at(xp0, t * B * (4 * H) + H),
-          4 * H,
-          at(s0, H),
-          4 * H,
-          at(p, o_bf),
-          at(tape_f, t * B * H),
-          H,
-          at(xp0, t * B * (4 * H) + 2 * H),
-          4 * H,
-          at(s0, 2 * H),
-          4 * H,
-          at(p, o_bc),
-          at(tape_g, t * B * H),
-          H,
-          at(xp0, t * B * (4 * H) + 3 * H),
-          4 * H,
-          at(s0, 3 * H),
-          4 * H,
-          at(p, o_bo),
-          at(tape_o, t * B * H),
-          H,
-          at(cPrev, cPrevAt),
-          H,
-          at(cOut, t * B * H),
-          H,
-          at(tape_s1, t * B * H),
-          H,
-          at(hOut, t * B * H),
-          H,
+          H, // $n
+          at(xp0, t * B * (4 * H)), // $xp0
+          4 * H, // $xp0_stride
+          at(scratch0, 0), // $scratch0
+          4 * H, // $scratch0_stride
+          at(p, o_bi), // $bi
+          at(tape_i_1, t * B * H), // $tape_i_1
+          H, // $tape_i_1_stride
+          at(xp0, t * B * (4 * H) + H), // $xp0_2
+          4 * H, // $xp0_2_stride
+          at(scratch0, H), // $scratch0_2
+          4 * H, // $scratch0_2_stride
+          at(p, o_bf), // $bf
+          at(tape_f, t * B * H), // $tape_f
+          H, // $tape_f_stride
+          at(xp0, t * B * (4 * H) + 2 * H), // $xp0_3
+          4 * H, // $xp0_3_stride
+          at(scratch0, 2 * H), // $scratch0_3
+          4 * H, // $scratch0_3_stride
+          at(p, o_bc), // $bc
+          at(tape_g, t * B * H), // $tape_g
+          H, // $tape_g_stride
+          at(xp0, t * B * (4 * H) + 3 * H), // $xp0_4
+          4 * H, // $xp0_4_stride
+          at(scratch0, 3 * H), // $scratch0_4
+          4 * H, // $scratch0_4_stride
+          at(p, o_bo), // $bo
+          at(tape_o_1, t * B * H), // $tape_o_1
+          H, // $tape_o_1_stride
+          at(cPrev, cPrevAt), // $cPrev
+          H, // $cPrev_stride
+          at(cOut, t * B * H), // $cOut
+          H, // $cOut_stride
+          at(tape_t1, t * B * H), // $tape_t1
+          H, // $tape_t1_stride
+          at(hOut, t * B * H), // $hOut
+          H, // $hOut_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const xp0Row = t * B * (4 * H) + b * (4 * H);
-          const s0Row = b * (4 * H);
+          const scratch0Row = b * (4 * H);
           const tape_i_1Row = t * B * H + b * H;
           const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
-          const s0Row2 = H + b * (4 * H);
+          const scratch0Row2 = H + b * (4 * H);
           const tape_fRow = t * B * H + b * H;
           const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
-          const s0Row3 = 2 * H + b * (4 * H);
+          const scratch0Row3 = 2 * H + b * (4 * H);
           const tape_gRow = t * B * H + b * H;
           const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
-          const s0Row4 = 3 * H + b * (4 * H);
-          const tape_oRow = t * B * H + b * H;
+          const scratch0Row4 = 3 * H + b * (4 * H);
+          const tape_o_1Row = t * B * H + b * H;
           const cPrevRow = cPrevAt + b * H;
           const cOutRow = t * B * H + b * H;
-          const tape_s1Row = t * B * H + b * H;
+          const tape_t1Row = t * B * H + b * H;
           const hOutRow = t * B * H + b * H;
           for (let i = 0; i < H; i++) {
             // i  = sigmoid(Ki*x + Ri*h + bi)
-            const i_1 = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bi + i]!)));
+            const i_1 = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_bi + i]!)));
             tape_i_1[tape_i_1Row + i] = i_1;
             // f  = sigmoid(Kf*x + Rf*h + bf)
-            const f = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_bf + i]!)));
+            const f = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + scratch0[scratch0Row2 + i]! + p[o_bf + i]!)));
             tape_f[tape_fRow + i] = f;
             // g  = tanh(Kc*x + Rc*h + bc)
-            const g = Math.tanh(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_bc + i]!);
+            const g = Math.tanh(xp0[xp0Row3 + i]! + scratch0[scratch0Row3 + i]! + p[o_bc + i]!);
             tape_g[tape_gRow + i] = g;
             // o  = sigmoid(Ko*x + Ro*h + bo)
-            const o = 1 / (1 + Math.exp(-(xp0[xp0Row4 + i]! + s0[s0Row4 + i]! + p[o_bo + i]!)));
-            tape_o[tape_oRow + i] = o;
+            const o_1 = 1 / (1 + Math.exp(-(xp0[xp0Row4 + i]! + scratch0[scratch0Row4 + i]! + p[o_bo + i]!)));
+            tape_o_1[tape_o_1Row + i] = o_1;
             // c' = f .* c + i .* g
             const c_next = f * cPrev[cPrevRow + i]! + i_1 * g;
             cOut[cOutRow + i] = c_next;
             const t1 = Math.tanh(c_next);
-            tape_s1[tape_s1Row + i] = t1;
+            tape_t1[tape_t1Row + i] = t1;
             // h' = o .* tanh(c')
-            const h_next = o * t1;
+            const h_next = o_1 * t1;
             hOut[hOutRow + i] = h_next;
           }
         }
@@ -706,37 +652,37 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   function backward(
-    params: Float32Array,
-    inputs: Inputs<Float32Array>,
-    initial: States<Float32Array>,
-    out: Outputs<Float32Array>,
-    upstream: Outputs<Float32Array>,
-    grads: Grads<Float32Array>,
+    params: A,
+    inputs: Inputs<A>,
+    initial: States<A>,
+    out: Outputs<A>,
+    upstream: Outputs<A>,
+    grads: Grads<A>,
   ): void {
-    checkArray(spec.name, "params", params, Float32Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "initial.c", initial.c, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.c", initial.c, F, B * H, "B×H");
     const cPrev0 = mem.input(io.cPrev0, initial.c);
-    checkArray(spec.name, "out.h", out.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.input(io.hOut, out.h);
-    checkArray(spec.name, "out.c", out.c, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.input(io.cOut, out.c);
-    checkArray(spec.name, "upstream.h", upstream.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.h", upstream.h, F, T * B * H, "T×B×H");
     const dhUp = mem.input(io.dhUp, upstream.h);
-    checkArray(spec.name, "upstream.c", upstream.c, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.c", upstream.c, F, T * B * H, "T×B×H");
     const dcUp = mem.input(io.dcUp, upstream.c);
-    checkArray(spec.name, "grads.params", grads.params, Float32Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "grads.params", grads.params, F, nParams, "the flat parameter buffer");
     const dp = mem.output(io.dp, grads.params);
-    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, F, T * B * D, "T×B×D");
     const dx_1 = mem.output(io.dx_1, grads.inputs.x);
-    checkArray(spec.name, "grads.initial.h", grads.initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.h", grads.initial.h, F, B * H, "B×H");
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
-    checkArray(spec.name, "grads.initial.c", grads.initial.c, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.c", grads.initial.c, F, B * H, "B×H");
     const dcPrev0 = mem.output(io.dcPrev0, grads.initial.c);
     dp.fill(0);
     carry_h.fill(0);
@@ -749,91 +695,91 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
       for (let k = 0; k < B * H; k++) seed_c[k] = dcUp[t * B * H + k]! + carry_c[k]!;
-      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(1, B, [
-          H,
-          at(seed_c, 0),
-          H,
-          at(seed_h, 0),
-          H,
-          at(tape_o, t * B * H),
-          H,
-          at(tape_s1, t * B * H),
-          H,
-          at(tape_i_1, t * B * H),
-          H,
-          at(tape_g, t * B * H),
-          H,
-          at(gx0, t * B * (4 * H) + 2 * H),
-          4 * H,
-          at(s0, 2 * H),
-          4 * H,
-          at(gx0, t * B * (4 * H)),
-          4 * H,
-          at(s0, 0),
-          4 * H,
-          at(cPrev, cPrevAt),
-          H,
-          at(tape_f, t * B * H),
-          H,
-          at(gx0, t * B * (4 * H) + H),
-          4 * H,
-          at(s0, H),
-          4 * H,
-          at(gx0, t * B * (4 * H) + 3 * H),
-          4 * H,
-          at(s0, 3 * H),
-          4 * H,
-          at(carry_c, 0),
-          H,
+          H, // $n
+          at(seed_c, 0), // $seed_c
+          H, // $seed_c_stride
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+          at(tape_o_1, t * B * H), // $tape_o_1
+          H, // $tape_o_1_stride
+          at(tape_t1, t * B * H), // $tape_t1
+          H, // $tape_t1_stride
+          at(tape_i_1, t * B * H), // $tape_i_1
+          H, // $tape_i_1_stride
+          at(tape_g, t * B * H), // $tape_g
+          H, // $tape_g_stride
+          at(gx0, t * B * (4 * H) + 2 * H), // $gx0
+          4 * H, // $gx0_stride
+          at(scratch0, 2 * H), // $scratch0
+          4 * H, // $scratch0_stride
+          at(gx0, t * B * (4 * H)), // $gx0_2
+          4 * H, // $gx0_2_stride
+          at(scratch0, 0), // $scratch0_2
+          4 * H, // $scratch0_2_stride
+          at(cPrev, cPrevAt), // $cPrev
+          H, // $cPrev_stride
+          at(tape_f, t * B * H), // $tape_f
+          H, // $tape_f_stride
+          at(gx0, t * B * (4 * H) + H), // $gx0_3
+          4 * H, // $gx0_3_stride
+          at(scratch0, H), // $scratch0_3
+          4 * H, // $scratch0_3_stride
+          at(gx0, t * B * (4 * H) + 3 * H), // $gx0_4
+          4 * H, // $gx0_4_stride
+          at(scratch0, 3 * H), // $scratch0_4
+          4 * H, // $scratch0_4_stride
+          at(carry_c, 0), // $carry_c
+          H, // $carry_c_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const seed_cRow = b * H;
           const seed_hRow = b * H;
-          const tape_oRow = t * B * H + b * H;
-          const tape_s1Row = t * B * H + b * H;
+          const tape_o_1Row = t * B * H + b * H;
+          const tape_t1Row = t * B * H + b * H;
           const tape_i_1Row = t * B * H + b * H;
           const tape_gRow = t * B * H + b * H;
           const gx0Row = t * B * (4 * H) + 2 * H + b * (4 * H);
-          const s0Row = 2 * H + b * (4 * H);
+          const scratch0Row = 2 * H + b * (4 * H);
           const gx0Row2 = t * B * (4 * H) + b * (4 * H);
-          const s0Row2 = b * (4 * H);
+          const scratch0Row2 = b * (4 * H);
           const cPrevRow = cPrevAt + b * H;
           const tape_fRow = t * B * H + b * H;
           const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
-          const s0Row3 = H + b * (4 * H);
+          const scratch0Row3 = H + b * (4 * H);
           const gx0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
-          const s0Row4 = 3 * H + b * (4 * H);
+          const scratch0Row4 = 3 * H + b * (4 * H);
           const carry_cRow = b * H;
           for (let i = 0; i < H; i++) {
             // grad of: h' = o .* tanh(c')
             const dc_next_total =
               seed_c[seed_cRow + i]! +
               seed_h[seed_hRow + i]! *
-                tape_o[tape_oRow + i]! *
-                (1 - tape_s1[tape_s1Row + i]! * tape_s1[tape_s1Row + i]!);
+                tape_o_1[tape_o_1Row + i]! *
+                (1 - tape_t1[tape_t1Row + i]! * tape_t1[tape_t1Row + i]!);
             // grad of: c' = f .* c + i .* g
             const dg = dc_next_total * tape_i_1[tape_i_1Row + i]!;
             const dg_pre = dg * (1 - tape_g[tape_gRow + i]! * tape_g[tape_gRow + i]!);
             gx0[gx0Row + i] = dg_pre;
-            s0[s0Row + i] = dg_pre;
+            scratch0[scratch0Row + i] = dg_pre;
             // grad of: c' = f .* c + i .* g
             const di = dc_next_total * tape_g[tape_gRow + i]!;
             const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
             gx0[gx0Row2 + i] = di_pre;
-            s0[s0Row2 + i] = di_pre;
+            scratch0[scratch0Row2 + i] = di_pre;
             // grad of: c' = f .* c + i .* g
             const df = dc_next_total * cPrev[cPrevRow + i]!;
             const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
             gx0[gx0Row3 + i] = df_pre;
-            s0[s0Row3 + i] = df_pre;
+            scratch0[scratch0Row3 + i] = df_pre;
             // grad of: h' = o .* tanh(c')
-            const do_1 = seed_h[seed_hRow + i]! * tape_s1[tape_s1Row + i]!;
-            const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
+            const do_1 = seed_h[seed_hRow + i]! * tape_t1[tape_t1Row + i]!;
+            const do_pre = do_1 * (tape_o_1[tape_o_1Row + i]! * (1 - tape_o_1[tape_o_1Row + i]!));
             gx0[gx0Row4 + i] = do_pre;
-            s0[s0Row4 + i] = do_pre;
+            scratch0[scratch0Row4 + i] = do_pre;
             // grad of: c' = f .* c + i .* g
             const dc = dc_next_total * tape_f[tape_fRow + i]!;
             carry_c[carry_cRow + i] = dc;
@@ -842,9 +788,9 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       }
 
       // d(dh) from Ri, Rf, Rc, Ro
-      mm.NN(B, 4 * H, H, s0, 0, 4 * H, p, o_Ri, carry_h, 0, H, false);
+      mm.NN(B, 4 * H, H, scratch0, 0, 4 * H, p, o_Ri, carry_h, 0, H, false);
       // dRi, dRf, dRc, dRo
-      mm.TN(4 * H, H, B, s0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Ri, true);
+      mm.TN(4 * H, H, B, scratch0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Ri, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
@@ -852,30 +798,30 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Ki, true);
     // grad of: i  = sigmoid(Ki*x + Ri*h + bi)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[b * (4 * H) + i]!;
-      dp[o_bi + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
+      dp[o_bi + i]! += sum;
     }
 
     // grad of: f  = sigmoid(Kf*x + Rf*h + bf)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[H + b * (4 * H) + i]!;
-      dp[o_bf + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
+      dp[o_bf + i]! += sum;
     }
 
     // grad of: g  = tanh(Kc*x + Rc*h + bc)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[2 * H + b * (4 * H) + i]!;
-      dp[o_bc + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
+      dp[o_bc + i]! += sum;
     }
 
     // grad of: o  = sigmoid(Ko*x + Ro*h + bo)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[3 * H + b * (4 * H) + i]!;
-      dp[o_bo + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
+      dp[o_bo + i]! += sum;
     }
 
     // d(dx) from Ki, Kf, Kc, Ko
@@ -889,6 +835,16 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };
+}
+
+/** The float64 kernels for batch B and T steps (see kernel64). */
+export function createKernel64(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float64Array> {
+  return kernel64(64, Float64Array, { NT: gemmNT64, NN: gemmNN64, TN: gemmTN64 }, sizes, B, T, options);
+}
+
+/** The float32 kernels for batch B and T steps (see kernel32). */
+export function createKernel32(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float32Array> {
+  return kernel32(32, Float32Array, { NT: gemmNT32, NN: gemmNN32, TN: gemmTN32 }, sizes, B, T, options);
 }
 
 /** One step (forward from the state to the next, backward from the next state's gradient): the kernels with T = 1. */
@@ -908,86 +864,77 @@ const LOOPS_WASM: LoopsModuleSource = {
     { vector: true, splittable: true },
   ],
   binary: [
-    "AGFzbQEAAAABWANgAXsBe2Anf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/AGAlf39/f39/f39/f39/f39/",
-    "f39/f39/f39/f39/f39/f39/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMJCAAAAQIAAAECByEEBWYzMl8wAAIFZjMyXzEAAwVm",
-    "NjRfMAAGBWY2NF8xAAcKnC0I6AMBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAgH8AAIB/AACAfwAAgH/9DAENUDkBDVA5AQ1QOQEN",
-    "UDkgACAA/Qw7qrg/O6q4PzuquD87qrg//eYB/Wr9DAAAlsMAAJbDAACWwwAAlsP96QH9DAAAlkMAAJZDAACWQwAAlkP96AEiAv0M",
-    "AIAxPwCAMT8AgDE/AIAxP/3mAf3lASAC/QyDgF65g4BeuYOAXrmDgF65/eYB/eUBIgH95gH9DGELtjphC7Y6YQu2OmELtjr95AEg",
-    "Af3mAf0MiYgIPImICDyJiAg8iYgIPP3kASAB/eYB/Qyrqio9q6oqPauqKj2rqio9/eQBIAH95gH9DKuqKj6rqio+q6oqPquqKj79",
-    "5AEgAf3mAf0MAAAAPwAAAD8AAAA/AAAAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAA",
-    "gD/95AEgAv34ASIBQQH9rAEiAv0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAEgAv2xAf0MfwAAAH8AAAB/AAAAfwAAAP2u",
-    "AUEX/asB/eYBIAD9DBhysUIYcrFCGHKxQhhysUL9RP1SIAD9DLTxz8K08c/CtPHPwrTxz8L9Q/1SC4QCAQJ7IAD9DNENXb3RDV29",
-    "0Q1dvdENXb0gACAA/eYBIgH95gH9DImICD6JiAg+iYgIPomICD795AEgAf3mAf0Mq6qqvquqqr6rqqq+q6qqvv3kASAB/eYB/QwA",
-    "AIA/AACAPwAAgD8AAIA//eQB/eYB/QwAAIA/AACAPwAAgD8AAIA//QwAAABAAAAAQAAAAEAAAABA/QwAAABAAAAAQAAAAEAAAABA",
-    "IAD94AEiAv3mARAA/QwAAIA/AACAPwAAgD8AAIA//eQB/ecB/eUBIgH94QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/UP9UiAC/QzN",
-    "zMw9zczMPc3MzD3NzMw9/UP9UgvCBwMTfwR7BH0DQCAAIAFORQRAIAMgACAEbEECdGohKSAFIAAgBmxBAnRqISogCCAAIAlsQQJ0",
-    "aiErIAogACALbEECdGohLCAMIAAgDWxBAnRqIS0gDyAAIBBsQQJ0aiEuIBEgACASbEECdGohLyATIAAgFGxBAnRqITAgFiAAIBds",
-    "QQJ0aiExIBggACAZbEECdGohMiAaIAAgG2xBAnRqITMgHSAAIB5sQQJ0aiE0IB8gACAgbEECdGohNSAhIAAgImxBAnRqITYgIyAA",
-    "ICRsQQJ0aiE3ICUgACAmbEECdGohOCACIAJBA3FrITlBACEoA0AgKCA5TkUEQP0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8A",
-    "AIA/AACAPyAoQQJ0IicgKWr9AAQAICcgKmr9AAQA/eQBIAcgJ2r9AAQA/eQB/eEBEAD95AH95wEhOiAnICtqIDr9CwQAICcgLmr9",
-    "DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gJyAsav0ABAAgJyAtav0ABAD95AEgDiAnav0ABAD95AH94QEQAP3k",
-    "Af3nASI7/QsEACAnIDFqICcgL2r9AAQAICcgMGr9AAQA/eQBIBUgJ2r9AAQA/eQBEAEiPP0LBAAgJyA0av0MAACAPwAAgD8AAIA/",
-    "AACAP/0MAACAPwAAgD8AAIA/AACAPyAnIDJq/QAEACAnIDNq/QAEAP3kASAcICdq/QAEAP3kAf3hARAA/eQB/ecBIj39CwQAICcg",
-    "NmogOyAnIDVq/QAEAP3mASA6IDz95gH95AEiOv0LBAAgJyA3aiA6EAEiOv0LBAAgJyA4aiA9IDr95gH9CwQAIChBBGohKAwBCwsD",
-    "QCACIChMRQRAQwAAgD8gKEECdCInIClqKgIAICcgKmoqAgCSIAcgJ2oqAgCSjP0TEAD9HwBDAACAP5KVIT4gJyAraiA+OAIAICcg",
-    "LmpDAACAPyAnICxqKgIAICcgLWoqAgCSIA4gJ2oqAgCSjP0TEAD9HwBDAACAP5KVIj84AgAgJyAxaiAnIC9qKgIAICcgMGoqAgCS",
-    "IBUgJ2oqAgCS/RMQAf0fACJAOAIAICcgNGpDAACAPyAnIDJqKgIAICcgM2oqAgCSIBwgJ2oqAgCSjP0TEAD9HwBDAACAP5KVIkE4",
-    "AgAgJyA2aiA/ICcgNWoqAgCUID4gQJSSIj44AgAgJyA3aiA+/RMQAf0fACI+OAIAICcgOGogQSA+lDgCACAoQQFqISgMAQsLIABB",
-    "AWohAAwBCwsL/AcDFH8CewJ9A0AgACABTkUEQCADIAAgBGxBAnRqIS0gBSAAIAZsQQJ0aiEpIAcgACAIbEECdGohJyAJIAAgCmxB",
-    "AnRqISogCyAAIAxsQQJ0aiEoIA0gACAObEECdGohKyAPIAAgEGxBAnRqIS4gESAAIBJsQQJ0aiEvIBMgACAUbEECdGohMCAVIAAg",
-    "FmxBAnRqITEgFyAAIBhsQQJ0aiEyIBkgACAabEECdGohLCAbIAAgHGxBAnRqITMgHSAAIB5sQQJ0aiE0IB8gACAgbEECdGohNSAh",
-    "IAAgImxBAnRqITYgIyAAICRsQQJ0aiE3IAIgAkEDcWshOEEAISYDQCAmIDhORQRAICZBAnQiJSAtav0ABAAgJSApav0ABAAgJSAn",
-    "av0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gJSAqav0ABAAiOSA5/eYB/eUB/eYB/eQBIjogJSAoav0ABAD95gH9DAAAgD8AAIA/",
-    "AACAPwAAgD8gJSArav0ABAAiOSA5/eYB/eUB/eYBITkgJSAuaiA5/QsEACAlIC9qIDn9CwQAICUgMGogOiAlICtq/QAEAP3mASAl",
-    "IChq/QAEAP0MAACAPwAAgD8AAIA/AACAPyAlIChq/QAEAP3lAf3mAf3mASI5/QsEACAlIDFqIDn9CwQAICUgM2ogOiAlIDJq/QAE",
-    "AP3mASAlICxq/QAEACI5/QwAAIA/AACAPwAAgD8AAIA/IDn95QH95gH95gEiOf0LBAAgJSA0aiA5/QsEACAlIDVqICUgKWr9AAQA",
-    "ICUgKmr9AAQA/eYBICUgJ2r9AAQA/QwAAIA/AACAPwAAgD8AAIA/ICUgJ2r9AAQA/eUB/eYB/eYBIjn9CwQAICUgNmogOf0LBAAg",
-    "JSA3aiA6ICUgLGr9AAQA/eYB/QsEACAmQQRqISYMAQsLA0AgAiAmTEUEQCAmQQJ0IiUgLWoqAgAgJSApaioCACAlICdqKgIAlEMA",
-    "AIA/ICUgKmoqAgAiOyA7lJOUkiI8ICUgKGoqAgCUQwAAgD8gJSAraioCACI7IDuUk5QhOyAlIC5qIDs4AgAgJSAvaiA7OAIAICUg",
-    "MGogPCAlICtqKgIAlCAlIChqKgIAQwAAgD8gJSAoaioCAJOUlCI7OAIAICUgMWogOzgCACAlIDNqIDwgJSAyaioCAJQgJSAsaioC",
-    "ACI7QwAAgD8gO5OUlCI7OAIAICUgNGogOzgCACAlIDVqICUgKWoqAgAgJSAqaioCAJQgJSAnaioCAEMAAIA/ICUgJ2oqAgCTlJQi",
-    "OzgCACAlIDZqIDs4AgAgJSA3aiA8ICUgLGoqAgCUOAIAICZBAWohJgwBCwsgAEEBaiEADAELCwuLBQECe/0MAAAAAAAAAAAAAAAA",
-    "AAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAA",
-    "MJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8",
-    "eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3",
-    "T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/Qwa",
-    "oAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB",
-    "/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB",
-    "/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAA",
-    "AAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6",
-    "/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC+wCAQJ7IAD9DON1K0U22le/43UrRTbaV78gACAA/fIBIgH98gH9DOB9",
-    "FQ49bW0/4H0VDj1tbT/98AEgAf3yAf0MPcLmVeMmgr89wuZV4yaCv/3wASAB/fIB/Qz6ECyI9GSWP/oQLIj0ZJY//fABIAH98gH9",
-    "DBy6oRu6oau/HLqhG7qhq7/98AEgAf3yAf0MERERERERwT8RERERERHBP/3wASAB/fIB/QxVVVVVVVXVv1VVVVVVVdW//fABIAH9",
-    "8gH9DAAAAAAAAPA/AAAAAAAA8D/98AH98gH9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAABAAAAAAAAAAED9DAAAAAAAAABAAAAA",
-    "AAAAAEAgAP3sASIC/fIBEAT9DAAAAAAAAPA/AAAAAAAA8D/98AH98wH98QEiAf3tASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1S",
-    "IAL9DJqZmZmZmbk/mpmZmZmZuT/9Sf1SC9oHAxN/BHsEfANAIAAgAU5FBEAgAyAAIARsQQN0aiEpIAUgACAGbEEDdGohKiAIIAAg",
-    "CWxBA3RqISsgCiAAIAtsQQN0aiEsIAwgACANbEEDdGohLSAPIAAgEGxBA3RqIS4gESAAIBJsQQN0aiEvIBMgACAUbEEDdGohMCAW",
-    "IAAgF2xBA3RqITEgGCAAIBlsQQN0aiEyIBogACAbbEEDdGohMyAdIAAgHmxBA3RqITQgHyAAICBsQQN0aiE1ICEgACAibEEDdGoh",
-    "NiAjIAAgJGxBA3RqITcgJSAAICZsQQN0aiE4IAIgAkEBcWshOUEAISgDQCAoIDlORQRA/QwAAAAAAADwPwAAAAAAAPA//QwAAAAA",
-    "AADwPwAAAAAAAPA/IChBA3QiJyApav0ABAAgJyAqav0ABAD98AEgByAnav0ABAD98AH97QEQBP3wAf3zASE6ICcgK2ogOv0LBAAg",
-    "JyAuav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAnICxq/QAEACAnIC1q/QAEAP3wASAOICdq/QAEAP3wAf3t",
-    "ARAE/fAB/fMBIjv9CwQAICcgMWogJyAvav0ABAAgJyAwav0ABAD98AEgFSAnav0ABAD98AEQBSI8/QsEACAnIDRq/QwAAAAAAADw",
-    "PwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICcgMmr9AAQAICcgM2r9AAQA/fABIBwgJ2r9AAQA/fAB/e0BEAT98AH98wEiPf0L",
-    "BAAgJyA2aiA7ICcgNWr9AAQA/fIBIDogPP3yAf3wASI6/QsEACAnIDdqIDoQBSI6/QsEACAnIDhqID0gOv3yAf0LBAAgKEECaiEo",
-    "DAELCwNAIAIgKExFBEBEAAAAAAAA8D8gKEEDdCInIClqKwMAICcgKmorAwCgIAcgJ2orAwCgmv0UEAT9IQBEAAAAAAAA8D+goyE+",
-    "ICcgK2ogPjkDACAnIC5qRAAAAAAAAPA/ICcgLGorAwAgJyAtaisDAKAgDiAnaisDAKCa/RQQBP0hAEQAAAAAAADwP6CjIj85AwAg",
-    "JyAxaiAnIC9qKwMAICcgMGorAwCgIBUgJ2orAwCg/RQQBf0hACJAOQMAICcgNGpEAAAAAAAA8D8gJyAyaisDACAnIDNqKwMAoCAc",
-    "ICdqKwMAoJr9FBAE/SEARAAAAAAAAPA/oKMiQTkDACAnIDZqID8gJyA1aisDAKIgPiBAoqAiPjkDACAnIDdqID79FBAF/SEAIj45",
-    "AwAgJyA4aiBBID6iOQMAIChBAWohKAwBCwsgAEEBaiEADAELCwuQCAMUfwJ7AnwDQCAAIAFORQRAIAMgACAEbEEDdGohLSAFIAAg",
-    "BmxBA3RqISkgByAAIAhsQQN0aiEnIAkgACAKbEEDdGohKiALIAAgDGxBA3RqISggDSAAIA5sQQN0aiErIA8gACAQbEEDdGohLiAR",
-    "IAAgEmxBA3RqIS8gEyAAIBRsQQN0aiEwIBUgACAWbEEDdGohMSAXIAAgGGxBA3RqITIgGSAAIBpsQQN0aiEsIBsgACAcbEEDdGoh",
-    "MyAdIAAgHmxBA3RqITQgHyAAICBsQQN0aiE1ICEgACAibEEDdGohNiAjIAAgJGxBA3RqITcgAiACQQFxayE4QQAhJgNAICYgOE5F",
-    "BEAgJkEDdCIlIC1q/QAEACAlIClq/QAEACAlICdq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyAlICpq/QAEACI5IDn98gH98QH9",
-    "8gH98AEiOiAlIChq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyAlICtq/QAEACI5IDn98gH98QH98gEhOSAlIC5qIDn9CwQAICUg",
-    "L2ogOf0LBAAgJSAwaiA6ICUgK2r9AAQA/fIBICUgKGr9AAQA/QwAAAAAAADwPwAAAAAAAPA/ICUgKGr9AAQA/fEB/fIB/fIBIjn9",
-    "CwQAICUgMWogOf0LBAAgJSAzaiA6ICUgMmr9AAQA/fIBICUgLGr9AAQAIjn9DAAAAAAAAPA/AAAAAAAA8D8gOf3xAf3yAf3yASI5",
-    "/QsEACAlIDRqIDn9CwQAICUgNWogJSApav0ABAAgJSAqav0ABAD98gEgJSAnav0ABAD9DAAAAAAAAPA/AAAAAAAA8D8gJSAnav0A",
-    "BAD98QH98gH98gEiOf0LBAAgJSA2aiA5/QsEACAlIDdqIDogJSAsav0ABAD98gH9CwQAICZBAmohJgwBCwsDQCACICZMRQRAICZB",
-    "A3QiJSAtaisDACAlIClqKwMAICUgJ2orAwCiRAAAAAAAAPA/ICUgKmorAwAiOyA7oqGioCI8ICUgKGorAwCiRAAAAAAAAPA/ICUg",
-    "K2orAwAiOyA7oqGiITsgJSAuaiA7OQMAICUgL2ogOzkDACAlIDBqIDwgJSAraisDAKIgJSAoaisDAEQAAAAAAADwPyAlIChqKwMA",
-    "oaKiIjs5AwAgJSAxaiA7OQMAICUgM2ogPCAlIDJqKwMAoiAlICxqKwMAIjtEAAAAAAAA8D8gO6GioiI7OQMAICUgNGogOzkDACAl",
-    "IDVqICUgKWorAwAgJSAqaisDAKIgJSAnaisDAEQAAAAAAADwPyAlICdqKwMAoaKiIjs5AwAgJSA2aiA7OQMAICUgN2ogPCAlICxq",
-    "KwMAojkDACAmQQFqISYMAQsLIABBAWohAAwBCwsLAEIEbmFtZQE7CAAFZXhwMzIBBnRhbmgzMgIFZjMyXzADBWYzMl8xBAVleHA2",
-    "NAUGdGFuaDY0BgVmNjRfMAcFZjY0XzE=",
+    "AGFzbQEAAAABWANgAXsBe2Anf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/AGAlf39/f39/f39/f39/f39/f39/f39/f39/",
+    "f39/f39/f39/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMJCAAAAQIAAAECByEEBWYzMl8wAAIFZjMyXzEAAwVmNjRfMAAGBWY2NF8xAAcKnC0I",
+    "6AMBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAgH8AAIB/AACAfwAAgH/9DAENUDkBDVA5AQ1QOQENUDkgACAA/Qw7qrg/O6q4PzuquD87qrg//eYB",
+    "/Wr9DAAAlsMAAJbDAACWwwAAlsP96QH9DAAAlkMAAJZDAACWQwAAlkP96AEiAv0MAIAxPwCAMT8AgDE/AIAxP/3mAf3lASAC/QyDgF65g4BeuYOA",
+    "XrmDgF65/eYB/eUBIgH95gH9DGELtjphC7Y6YQu2OmELtjr95AEgAf3mAf0MiYgIPImICDyJiAg8iYgIPP3kASAB/eYB/Qyrqio9q6oqPauqKj2r",
+    "qio9/eQBIAH95gH9DKuqKj6rqio+q6oqPquqKj795AEgAf3mAf0MAAAAPwAAAD8AAAA/AAAAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQB",
+    "IAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAv34ASIBQQH9rAEiAv0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAEgAv2xAf0MfwAAAH8A",
+    "AAB/AAAAfwAAAP2uAUEX/asB/eYBIAD9DBhysUIYcrFCGHKxQhhysUL9RP1SIAD9DLTxz8K08c/CtPHPwrTxz8L9Q/1SC4QCAQJ7IAD9DNENXb3R",
+    "DV290Q1dvdENXb0gACAA/eYBIgH95gH9DImICD6JiAg+iYgIPomICD795AEgAf3mAf0Mq6qqvquqqr6rqqq+q6qqvv3kASAB/eYB/QwAAIA/AACA",
+    "PwAAgD8AAIA//eQB/eYB/QwAAIA/AACAPwAAgD8AAIA//QwAAABAAAAAQAAAAEAAAABA/QwAAABAAAAAQAAAAEAAAABAIAD94AEiAv3mARAA/QwA",
+    "AIA/AACAPwAAgD8AAIA//eQB/ecB/eUBIgH94QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/UP9UiAC/QzNzMw9zczMPc3MzD3NzMw9/UP9UgvCBwMT",
+    "fwR7BH0DQCAAIAFORQRAIAMgACAEbEECdGohKSAFIAAgBmxBAnRqISogCCAAIAlsQQJ0aiErIAogACALbEECdGohLCAMIAAgDWxBAnRqIS0gDyAA",
+    "IBBsQQJ0aiEuIBEgACASbEECdGohLyATIAAgFGxBAnRqITAgFiAAIBdsQQJ0aiExIBggACAZbEECdGohMiAaIAAgG2xBAnRqITMgHSAAIB5sQQJ0",
+    "aiE0IB8gACAgbEECdGohNSAhIAAgImxBAnRqITYgIyAAICRsQQJ0aiE3ICUgACAmbEECdGohOCACIAJBA3FrITlBACEoA0AgKCA5TkUEQP0MAACA",
+    "PwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAoQQJ0IicgKWr9AAQAICcgKmr9AAQA/eQBIAcgJ2r9AAQA/eQB/eEBEAD95AH95wEhOiAn",
+    "ICtqIDr9CwQAICcgLmr9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gJyAsav0ABAAgJyAtav0ABAD95AEgDiAnav0ABAD95AH9",
+    "4QEQAP3kAf3nASI7/QsEACAnIDFqICcgL2r9AAQAICcgMGr9AAQA/eQBIBUgJ2r9AAQA/eQBEAEiPP0LBAAgJyA0av0MAACAPwAAgD8AAIA/AACA",
+    "P/0MAACAPwAAgD8AAIA/AACAPyAnIDJq/QAEACAnIDNq/QAEAP3kASAcICdq/QAEAP3kAf3hARAA/eQB/ecBIj39CwQAICcgNmogOyAnIDVq/QAE",
+    "AP3mASA6IDz95gH95AEiOv0LBAAgJyA3aiA6EAEiOv0LBAAgJyA4aiA9IDr95gH9CwQAIChBBGohKAwBCwsDQCACIChMRQRAQwAAgD8gKEECdCIn",
+    "IClqKgIAICcgKmoqAgCSIAcgJ2oqAgCSjP0TEAD9HwBDAACAP5KVIT4gJyAraiA+OAIAICcgLmpDAACAPyAnICxqKgIAICcgLWoqAgCSIA4gJ2oq",
+    "AgCSjP0TEAD9HwBDAACAP5KVIj84AgAgJyAxaiAnIC9qKgIAICcgMGoqAgCSIBUgJ2oqAgCS/RMQAf0fACJAOAIAICcgNGpDAACAPyAnIDJqKgIA",
+    "ICcgM2oqAgCSIBwgJ2oqAgCSjP0TEAD9HwBDAACAP5KVIkE4AgAgJyA2aiA/ICcgNWoqAgCUID4gQJSSIj44AgAgJyA3aiA+/RMQAf0fACI+OAIA",
+    "ICcgOGogQSA+lDgCACAoQQFqISgMAQsLIABBAWohAAwBCwsL/AcDFH8CewJ9A0AgACABTkUEQCADIAAgBGxBAnRqIS0gBSAAIAZsQQJ0aiEpIAcg",
+    "ACAIbEECdGohJyAJIAAgCmxBAnRqISogCyAAIAxsQQJ0aiEoIA0gACAObEECdGohKyAPIAAgEGxBAnRqIS4gESAAIBJsQQJ0aiEvIBMgACAUbEEC",
+    "dGohMCAVIAAgFmxBAnRqITEgFyAAIBhsQQJ0aiEyIBkgACAabEECdGohLCAbIAAgHGxBAnRqITMgHSAAIB5sQQJ0aiE0IB8gACAgbEECdGohNSAh",
+    "IAAgImxBAnRqITYgIyAAICRsQQJ0aiE3IAIgAkEDcWshOEEAISYDQCAmIDhORQRAICZBAnQiJSAtav0ABAAgJSApav0ABAAgJSAnav0ABAD95gH9",
+    "DAAAgD8AAIA/AACAPwAAgD8gJSAqav0ABAAiOSA5/eYB/eUB/eYB/eQBIjogJSAoav0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gJSArav0ABAAi",
+    "OSA5/eYB/eUB/eYBITkgJSAuaiA5/QsEACAlIC9qIDn9CwQAICUgMGogOiAlICtq/QAEAP3mASAlIChq/QAEAP0MAACAPwAAgD8AAIA/AACAPyAl",
+    "IChq/QAEAP3lAf3mAf3mASI5/QsEACAlIDFqIDn9CwQAICUgM2ogOiAlIDJq/QAEAP3mASAlICxq/QAEACI5/QwAAIA/AACAPwAAgD8AAIA/IDn9",
+    "5QH95gH95gEiOf0LBAAgJSA0aiA5/QsEACAlIDVqICUgKWr9AAQAICUgKmr9AAQA/eYBICUgJ2r9AAQA/QwAAIA/AACAPwAAgD8AAIA/ICUgJ2r9",
+    "AAQA/eUB/eYB/eYBIjn9CwQAICUgNmogOf0LBAAgJSA3aiA6ICUgLGr9AAQA/eYB/QsEACAmQQRqISYMAQsLA0AgAiAmTEUEQCAmQQJ0IiUgLWoq",
+    "AgAgJSApaioCACAlICdqKgIAlEMAAIA/ICUgKmoqAgAiOyA7lJOUkiI8ICUgKGoqAgCUQwAAgD8gJSAraioCACI7IDuUk5QhOyAlIC5qIDs4AgAg",
+    "JSAvaiA7OAIAICUgMGogPCAlICtqKgIAlCAlIChqKgIAQwAAgD8gJSAoaioCAJOUlCI7OAIAICUgMWogOzgCACAlIDNqIDwgJSAyaioCAJQgJSAs",
+    "aioCACI7QwAAgD8gO5OUlCI7OAIAICUgNGogOzgCACAlIDVqICUgKWoqAgAgJSAqaioCAJQgJSAnaioCAEMAAIA/ICUgJ2oqAgCTlJQiOzgCACAl",
+    "IDZqIDs4AgAgJSA3aiA8ICUgLGoqAgCUOAIAICZBAWohJgwBCwsgAEEBaiEADAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8A",
+    "AAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFA",
+    "AAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479ju",
+    "IT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEg",
+    "Af3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0M",
+    "ERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA",
+    "4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M",
+    "/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIu",
+    "hkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC+wCAQJ7IAD9DON1K0U22le/43UrRTbaV78gACAA/fIBIgH98gH9DOB9FQ49bW0/4H0VDj1t",
+    "bT/98AEgAf3yAf0MPcLmVeMmgr89wuZV4yaCv/3wASAB/fIB/Qz6ECyI9GSWP/oQLIj0ZJY//fABIAH98gH9DBy6oRu6oau/HLqhG7qhq7/98AEg",
+    "Af3yAf0MERERERERwT8RERERERHBP/3wASAB/fIB/QxVVVVVVVXVv1VVVVVVVdW//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AH98gH9DAAA",
+    "AAAAAPA/AAAAAAAA8D/9DAAAAAAAAABAAAAAAAAAAED9DAAAAAAAAABAAAAAAAAAAEAgAP3sASIC/fIBEAT9DAAAAAAAAPA/AAAAAAAA8D/98AH9",
+    "8wH98QEiAf3tASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1SIAL9DJqZmZmZmbk/mpmZmZmZuT/9Sf1SC9oHAxN/BHsEfANAIAAgAU5FBEAgAyAA",
+    "IARsQQN0aiEpIAUgACAGbEEDdGohKiAIIAAgCWxBA3RqISsgCiAAIAtsQQN0aiEsIAwgACANbEEDdGohLSAPIAAgEGxBA3RqIS4gESAAIBJsQQN0",
+    "aiEvIBMgACAUbEEDdGohMCAWIAAgF2xBA3RqITEgGCAAIBlsQQN0aiEyIBogACAbbEEDdGohMyAdIAAgHmxBA3RqITQgHyAAICBsQQN0aiE1ICEg",
+    "ACAibEEDdGohNiAjIAAgJGxBA3RqITcgJSAAICZsQQN0aiE4IAIgAkEBcWshOUEAISgDQCAoIDlORQRA/QwAAAAAAADwPwAAAAAAAPA//QwAAAAA",
+    "AADwPwAAAAAAAPA/IChBA3QiJyApav0ABAAgJyAqav0ABAD98AEgByAnav0ABAD98AH97QEQBP3wAf3zASE6ICcgK2ogOv0LBAAgJyAuav0MAAAA",
+    "AAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAnICxq/QAEACAnIC1q/QAEAP3wASAOICdq/QAEAP3wAf3tARAE/fAB/fMBIjv9CwQAICcg",
+    "MWogJyAvav0ABAAgJyAwav0ABAD98AEgFSAnav0ABAD98AEQBSI8/QsEACAnIDRq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/",
+    "ICcgMmr9AAQAICcgM2r9AAQA/fABIBwgJ2r9AAQA/fAB/e0BEAT98AH98wEiPf0LBAAgJyA2aiA7ICcgNWr9AAQA/fIBIDogPP3yAf3wASI6/QsE",
+    "ACAnIDdqIDoQBSI6/QsEACAnIDhqID0gOv3yAf0LBAAgKEECaiEoDAELCwNAIAIgKExFBEBEAAAAAAAA8D8gKEEDdCInIClqKwMAICcgKmorAwCg",
+    "IAcgJ2orAwCgmv0UEAT9IQBEAAAAAAAA8D+goyE+ICcgK2ogPjkDACAnIC5qRAAAAAAAAPA/ICcgLGorAwAgJyAtaisDAKAgDiAnaisDAKCa/RQQ",
+    "BP0hAEQAAAAAAADwP6CjIj85AwAgJyAxaiAnIC9qKwMAICcgMGorAwCgIBUgJ2orAwCg/RQQBf0hACJAOQMAICcgNGpEAAAAAAAA8D8gJyAyaisD",
+    "ACAnIDNqKwMAoCAcICdqKwMAoJr9FBAE/SEARAAAAAAAAPA/oKMiQTkDACAnIDZqID8gJyA1aisDAKIgPiBAoqAiPjkDACAnIDdqID79FBAF/SEA",
+    "Ij45AwAgJyA4aiBBID6iOQMAIChBAWohKAwBCwsgAEEBaiEADAELCwuQCAMUfwJ7AnwDQCAAIAFORQRAIAMgACAEbEEDdGohLSAFIAAgBmxBA3Rq",
+    "ISkgByAAIAhsQQN0aiEnIAkgACAKbEEDdGohKiALIAAgDGxBA3RqISggDSAAIA5sQQN0aiErIA8gACAQbEEDdGohLiARIAAgEmxBA3RqIS8gEyAA",
+    "IBRsQQN0aiEwIBUgACAWbEEDdGohMSAXIAAgGGxBA3RqITIgGSAAIBpsQQN0aiEsIBsgACAcbEEDdGohMyAdIAAgHmxBA3RqITQgHyAAICBsQQN0",
+    "aiE1ICEgACAibEEDdGohNiAjIAAgJGxBA3RqITcgAiACQQFxayE4QQAhJgNAICYgOE5FBEAgJkEDdCIlIC1q/QAEACAlIClq/QAEACAlICdq/QAE",
+    "AP3yAf0MAAAAAAAA8D8AAAAAAADwPyAlICpq/QAEACI5IDn98gH98QH98gH98AEiOiAlIChq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyAlICtq",
+    "/QAEACI5IDn98gH98QH98gEhOSAlIC5qIDn9CwQAICUgL2ogOf0LBAAgJSAwaiA6ICUgK2r9AAQA/fIBICUgKGr9AAQA/QwAAAAAAADwPwAAAAAA",
+    "APA/ICUgKGr9AAQA/fEB/fIB/fIBIjn9CwQAICUgMWogOf0LBAAgJSAzaiA6ICUgMmr9AAQA/fIBICUgLGr9AAQAIjn9DAAAAAAAAPA/AAAAAAAA",
+    "8D8gOf3xAf3yAf3yASI5/QsEACAlIDRqIDn9CwQAICUgNWogJSApav0ABAAgJSAqav0ABAD98gEgJSAnav0ABAD9DAAAAAAAAPA/AAAAAAAA8D8g",
+    "JSAnav0ABAD98QH98gH98gEiOf0LBAAgJSA2aiA5/QsEACAlIDdqIDogJSAsav0ABAD98gH9CwQAICZBAmohJgwBCwsDQCACICZMRQRAICZBA3Qi",
+    "JSAtaisDACAlIClqKwMAICUgJ2orAwCiRAAAAAAAAPA/ICUgKmorAwAiOyA7oqGioCI8ICUgKGorAwCiRAAAAAAAAPA/ICUgK2orAwAiOyA7oqGi",
+    "ITsgJSAuaiA7OQMAICUgL2ogOzkDACAlIDBqIDwgJSAraisDAKIgJSAoaisDAEQAAAAAAADwPyAlIChqKwMAoaKiIjs5AwAgJSAxaiA7OQMAICUg",
+    "M2ogPCAlIDJqKwMAoiAlICxqKwMAIjtEAAAAAAAA8D8gO6GioiI7OQMAICUgNGogOzkDACAlIDVqICUgKWorAwAgJSAqaisDAKIgJSAnaisDAEQA",
+    "AAAAAADwPyAlICdqKwMAoaKiIjs5AwAgJSA2aiA7OQMAICUgN2ogPCAlICxqKwMAojkDACAmQQFqISYMAQsLIABBAWohAAwBCwsLAEIEbmFtZQE7",
+    "CAAFZXhwMzIBBnRhbmgzMgIFZjMyXzADBWYzMl8xBAVleHA2NAUGdGFuaDY0BgVmNjRfMAcFZjY0XzE=",
   ].join(""),
 };

@@ -2,8 +2,8 @@
 // Do not edit: regenerate with `npm run generate` (check with `npm run generate -- --check`).
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "../runtime/gemm.ts";
 import { GEMM_WASM } from "../runtime/gemm-wasm.ts";
-import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../runtime/checks.ts";
-import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../runtime/memory.ts";
+import { type FloatArray, Rng, checkArray, checkCount, checkSizes, initSlice } from "../runtime/checks.ts";
+import { type KernelOptions, type LoopsModuleSource, type Products, kernelMemory } from "../runtime/memory.ts";
 /** haste LayerNormLSTM (frameworks/pytorch/layer_norm_lstm.py, lib/layer_norm_lstm_forward_gpu.cu.cc), after Ba et al. 2016 (arXiv 1607.06450, supp. eqs 20-22): gates [i|g|f|o], LN(R*h) + LN(K*x) with gains and no beta, h' = o .* tanh(LN(c') with gain and beta) */
 export const spec = {
   name: "lstm-layernorm",
@@ -51,11 +51,8 @@ export interface Kernel<A> {
   backward(p: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>, upstream: Outputs<A>, grads: Grads<A>): void;
 }
 
-/** Offset and length of every parameter in the flat buffer. */
-export function paramLayout(sizes: Sizes): {
-  total: number;
-  params: { name: string; offset: number; length: number }[];
-} {
+/** Where each parameter starts in the flat buffer, and the buffer's length: the one place the layout is written. */
+function offsets(sizes: Sizes) {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   const o_K = 0;
   const o_R = o_K + 4 * H * D;
@@ -67,68 +64,47 @@ export function paramLayout(sizes: Sizes): {
   const o_bo = o_bf + H;
   const o_gamma_h = o_bo + H;
   const o_beta_h = o_gamma_h + H;
+  return { o_K, o_R, o_gx, o_gr, o_bi, o_bg, o_bf, o_bo, o_gamma_h, o_beta_h, nParams: o_beta_h + H };
+}
+
+/** Offset and length of every parameter in the flat buffer. */
+export function paramLayout(sizes: Sizes): {
+  total: number;
+  params: { name: string; offset: number; length: number }[];
+} {
+  // the offsets in buffer order (the order of spec.params), then the total: each parameter runs to the next one
+  const o = Object.values(offsets(sizes));
   return {
-    total: o_beta_h + H,
-    params: [
-      { name: "K", offset: o_K, length: 4 * H * D },
-      { name: "R", offset: o_R, length: 4 * H * H },
-      { name: "gx", offset: o_gx, length: 4 * H },
-      { name: "gr", offset: o_gr, length: 4 * H },
-      { name: "bi", offset: o_bi, length: H },
-      { name: "bg", offset: o_bg, length: H },
-      { name: "bf", offset: o_bf, length: H },
-      { name: "bo", offset: o_bo, length: H },
-      { name: "gamma_h", offset: o_gamma_h, length: H },
-      { name: "beta_h", offset: o_beta_h, length: H },
-    ],
+    total: o[o.length - 1]!,
+    params: spec.params.map(({ name }, k) => ({ name, offset: o[k]!, length: o[k + 1]! - o[k]! })),
   };
 }
 
 /** Parameters by their init rules (uniform ±1/sqrt(H) unless declared otherwise), from a seed. */
 export function initParams(sizes: Sizes, seed: number): Float64Array {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
-  const o_K = 0;
-  const o_R = o_K + 4 * H * D;
-  const o_gx = o_R + 4 * H * H;
-  const o_gr = o_gx + 4 * H;
-  const o_bi = o_gr + 4 * H;
-  const o_bg = o_bi + H;
-  const o_bf = o_bg + H;
-  const o_bo = o_bf + H;
-  const o_gamma_h = o_bo + H;
-  const o_beta_h = o_gamma_h + H;
-  const p = new Float64Array(o_beta_h + H);
+  const { total, params } = paramLayout(sizes);
+  const p = new Float64Array(total);
   const rng = new Rng(seed);
   const k = 1 / Math.sqrt(H);
-  initSlice(p, o_K, 4 * H * D, "uniform", k, rng);
-  initSlice(p, o_R, 4 * H * H, "uniform", k, rng);
-  initSlice(p, o_gx, 4 * H, "ones", k, rng);
-  initSlice(p, o_gr, 4 * H, "ones", k, rng);
-  initSlice(p, o_bi, H, "zeros", k, rng);
-  initSlice(p, o_bg, H, "zeros", k, rng);
-  initSlice(p, o_bf, H, { constant: 1 }, k, rng);
-  initSlice(p, o_bo, H, "zeros", k, rng);
-  initSlice(p, o_gamma_h, H, "ones", k, rng);
-  initSlice(p, o_beta_h, H, "zeros", k, rng);
+  for (const [i, { offset, length }] of params.entries()) initSlice(p, offset, length, spec.params[i]!.init, k, rng);
   return p;
 }
 
-/** The 64-bit kernels for batch B and T steps, on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
-export function createKernel64(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float64Array> {
+/** The kernels for batch B and T steps, in the precision of `F` (createKernel64 below; kernel32 is the same text, a copy so that each precision's typed-array accesses stay monomorphic in V8), on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
+function kernel64<A extends FloatArray>(
+  bits: 32 | 64,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+  gemm: Products<A>,
+  sizes: Sizes,
+  B: number,
+  T: number,
+  options: KernelOptions,
+): Kernel<A> {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
-  const o_K = 0;
-  const o_R = o_K + 4 * H * D;
-  const o_gx = o_R + 4 * H * H;
-  const o_gr = o_gx + 4 * H;
-  const o_bi = o_gr + 4 * H;
-  const o_bg = o_bi + H;
-  const o_bf = o_bg + H;
-  const o_bo = o_bf + H;
-  const o_gamma_h = o_bo + H;
-  const o_beta_h = o_gamma_h + H;
-  const nParams = o_beta_h + H;
+  const { o_K, o_R, o_gx, o_gr, o_bi, o_bg, o_bf, o_bo, o_gamma_h, o_beta_h, nParams } = offsets(sizes);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -214,11 +190,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     4 * H * D,
     4 * H * H,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
-    NT: gemmNT64,
-    NN: gemmNN64,
-    TN: gemmTN64,
-  });
+  const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);
   const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
@@ -236,91 +208,86 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
   const xp0 = mem.alloc(T * B * (4 * H));
-  const tape_s1 = mem.alloc(T * B * (4 * H));
-  const tape_s2 = mem.alloc(T * B * 1);
-  const tape_s3 = mem.alloc(T * B * (4 * H));
-  const tape_s4 = mem.alloc(T * B * 1);
-  const tape_o = mem.alloc(T * B * H);
+  const tape_t1 = mem.alloc(T * B * (4 * H));
+  const tape_t2 = mem.alloc(T * B * 1);
+  const tape_t3 = mem.alloc(T * B * (4 * H));
+  const tape_t4 = mem.alloc(T * B * 1);
+  const tape_o_1 = mem.alloc(T * B * H);
   const tape_f = mem.alloc(T * B * H);
   const tape_i_1 = mem.alloc(T * B * H);
   const tape_g = mem.alloc(T * B * H);
-  const tape_s5 = mem.alloc(T * B * H);
-  const tape_s6 = mem.alloc(T * B * 1);
-  const tape_s7 = mem.alloc(T * B * H);
+  const tape_t5 = mem.alloc(T * B * H);
+  const tape_t6 = mem.alloc(T * B * 1);
+  const tape_t7 = mem.alloc(T * B * H);
   const gx0 = mem.alloc(T * B * (4 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
   const seed_c = mem.alloc(B * H);
   const carry_c = mem.alloc(B * H);
-  const s0 = mem.alloc(B * (4 * H));
-  const s1 = mem.alloc(B);
-  const s2 = mem.alloc(B);
-  const s3 = mem.alloc(B * (4 * H));
-  const s4 = mem.alloc(B);
-  const s5 = mem.alloc(B);
-  const s6 = mem.alloc(B);
-  const s7 = mem.alloc(B * (4 * H));
-  const s8 = mem.alloc(B * (4 * H));
-  const s9 = mem.alloc(B * (4 * H));
-  const s10 = mem.alloc(B);
-  const s11 = mem.alloc(B * (4 * H));
-  const s12 = mem.alloc(B * (4 * H));
-  const s13 = mem.alloc(B * H);
-  const s14 = mem.alloc(B * H);
-  const s15 = mem.alloc(B * H);
-  const s16 = mem.alloc(B * H);
-  const s17 = mem.alloc(B);
-  const s18 = mem.alloc(B);
-  const s19 = mem.alloc(B * H);
-  const s20 = mem.alloc(B);
-  const s21 = mem.alloc(B * H);
-  const s22 = mem.alloc(B * H);
-  const s23 = mem.alloc(B * H);
-  const s24 = mem.alloc(B * H);
-  const s25 = mem.alloc(B * H);
-  const s26 = mem.alloc(B * H);
-  const s27 = mem.alloc(B * H);
-  const s28 = mem.alloc(B * H);
-  const s29 = mem.alloc(B * H);
-  const s30 = mem.alloc(B * H);
-  const s31 = mem.alloc(B * (4 * H));
-  const s32 = mem.alloc(B * (4 * H));
-  const s33 = mem.alloc(B * (4 * H));
-  const s34 = mem.alloc(B * (4 * H));
-  const s35 = mem.alloc(B * (4 * H));
-  const s36 = mem.alloc(B * (4 * H));
-  const s37 = mem.alloc(B);
-  const s38 = mem.alloc(B);
-  const s39 = mem.alloc(B * (4 * H));
-  const s40 = mem.alloc(B * (4 * H));
-  const s41 = mem.alloc(B * (4 * H));
-  const s42 = mem.alloc(B * (4 * H));
-  const s43 = mem.alloc(B * (4 * H));
-  const s44 = mem.alloc(B * (4 * H));
-  const s45 = mem.alloc(B);
-  const s46 = mem.alloc(B);
-  const s47 = mem.alloc(B);
-  const s48 = mem.alloc(B);
-  const s49 = mem.alloc(B * (4 * H));
-  const s50 = mem.alloc(B * (4 * H));
-  function forward(
-    params: Float64Array,
-    inputs: Inputs<Float64Array>,
-    initial: States<Float64Array>,
-    out: Outputs<Float64Array>,
-  ): void {
-    checkArray(spec.name, "params", params, Float64Array, nParams, "the flat parameter buffer");
+  const scratch0 = mem.alloc(B * (4 * H));
+  const scratch1 = mem.alloc(B);
+  const scratch2 = mem.alloc(B);
+  const scratch3 = mem.alloc(B * (4 * H));
+  const scratch4 = mem.alloc(B);
+  const scratch5 = mem.alloc(B);
+  const scratch6 = mem.alloc(B);
+  const scratch7 = mem.alloc(B * (4 * H));
+  const scratch8 = mem.alloc(B * (4 * H));
+  const scratch9 = mem.alloc(B * (4 * H));
+  const scratch10 = mem.alloc(B);
+  const scratch11 = mem.alloc(B * (4 * H));
+  const scratch12 = mem.alloc(B * (4 * H));
+  const scratch13 = mem.alloc(B * H);
+  const scratch14 = mem.alloc(B * H);
+  const scratch15 = mem.alloc(B * H);
+  const scratch16 = mem.alloc(B * H);
+  const scratch17 = mem.alloc(B);
+  const scratch18 = mem.alloc(B);
+  const scratch19 = mem.alloc(B * H);
+  const scratch20 = mem.alloc(B);
+  const scratch21 = mem.alloc(B * H);
+  const scratch22 = mem.alloc(B * H);
+  const scratch23 = mem.alloc(B * H);
+  const scratch24 = mem.alloc(B * H);
+  const scratch25 = mem.alloc(B * H);
+  const scratch26 = mem.alloc(B * H);
+  const scratch27 = mem.alloc(B * H);
+  const scratch28 = mem.alloc(B * H);
+  const scratch29 = mem.alloc(B * H);
+  const scratch30 = mem.alloc(B * H);
+  const scratch31 = mem.alloc(B * (4 * H));
+  const scratch32 = mem.alloc(B * (4 * H));
+  const scratch33 = mem.alloc(B * (4 * H));
+  const scratch34 = mem.alloc(B * (4 * H));
+  const scratch35 = mem.alloc(B * (4 * H));
+  const scratch36 = mem.alloc(B * (4 * H));
+  const scratch37 = mem.alloc(B);
+  const scratch38 = mem.alloc(B);
+  const scratch39 = mem.alloc(B * (4 * H));
+  const scratch40 = mem.alloc(B * (4 * H));
+  const scratch41 = mem.alloc(B * (4 * H));
+  const scratch42 = mem.alloc(B * (4 * H));
+  const scratch43 = mem.alloc(B * (4 * H));
+  const scratch44 = mem.alloc(B * (4 * H));
+  const scratch45 = mem.alloc(B);
+  const scratch46 = mem.alloc(B);
+  const scratch47 = mem.alloc(B);
+  const scratch48 = mem.alloc(B);
+  const scratch49 = mem.alloc(B * (4 * H));
+  const scratch50 = mem.alloc(B * (4 * H));
+  function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "initial.c", initial.c, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.c", initial.c, F, B * H, "B×H");
     const cPrev0 = mem.input(io.cPrev0, initial.c);
-    checkArray(spec.name, "out.h", out.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
-    checkArray(spec.name, "out.c", out.c, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.output(io.cOut, out.c);
     // all steps at once: the products with the inputs
     // K times x
@@ -331,234 +298,261 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const cPrev = t === 0 ? cPrev0 : cOut;
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // R times h
-      mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_R, s0, 0, 4 * H, false);
+      mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_R, scratch0, 0, 4 * H, false);
       for (let b = 0; b < B; b++) {
-        let s = 0;
-        for (let i = 0; i < 4 * H; i++) s += xp0[t * B * (4 * H) + b * (4 * H) + i]!;
-        s1[b * 1 + 0] = s;
+        let sum = 0;
+        for (let i = 0; i < 4 * H; i++) sum += xp0[t * B * (4 * H) + b * (4 * H) + i]!;
+        scratch1[b * 1 + 0] = sum;
       }
 
-      // loop 0 (f32_0, f64_0 in the cell's .wat)
-      if (wl) wl(0, B, [at(s1, 0), 1, 4 * H, at(s2, 0), 1]);
+      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(0, B, [
+          at(scratch1, 0), // $scratch1
+          1, // $scratch1_stride
+          4 * H, // $4*H
+          at(scratch2, 0), // $scratch2
+          1, // $scratch2_stride
+        ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s1Row = b * 1;
-          const s2Row = b * 1;
-          const t1 = s1[s1Row]! / (4 * H);
-          s2[s2Row] = t1;
+          const scratch1Row = b * 1;
+          const scratch2Row = b * 1;
+          const t8 = scratch1[scratch1Row]! / (4 * H);
+          scratch2[scratch2Row] = t8;
         }
       }
 
-      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(1, B, [
-          4 * H,
-          at(xp0, t * B * (4 * H)),
-          4 * H,
-          at(s2, 0),
-          1,
-          at(tape_s3, t * B * (4 * H)),
-          4 * H,
-          at(s3, 0),
-          4 * H,
+          4 * H, // $n
+          at(xp0, t * B * (4 * H)), // $xp0
+          4 * H, // $xp0_stride
+          at(scratch2, 0), // $scratch2
+          1, // $scratch2_stride
+          at(tape_t3, t * B * (4 * H)), // $tape_t3
+          4 * H, // $tape_t3_stride
+          at(scratch3, 0), // $scratch3
+          4 * H, // $scratch3_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const xp0Row = t * B * (4 * H) + b * (4 * H);
-          const s2Row = b * 1;
-          const tape_s3Row = t * B * (4 * H) + b * (4 * H);
-          const s3Row = b * (4 * H);
+          const scratch2Row = b * 1;
+          const tape_t3Row = t * B * (4 * H) + b * (4 * H);
+          const scratch3Row = b * (4 * H);
           for (let i = 0; i < 4 * H; i++) {
-            const t2 = xp0[xp0Row + i]! - s2[s2Row]!;
-            tape_s3[tape_s3Row + i] = t2;
-            const t3 = t2 * t2;
-            s3[s3Row + i] = t3;
+            const t3 = xp0[xp0Row + i]! - scratch2[scratch2Row]!;
+            tape_t3[tape_t3Row + i] = t3;
+            const t9 = t3 * t3;
+            scratch3[scratch3Row + i] = t9;
           }
         }
       }
 
       for (let b = 0; b < B; b++) {
-        let s = 0;
-        for (let i = 0; i < 4 * H; i++) s += s3[b * (4 * H) + i]!;
-        s4[b * 1 + 0] = s;
+        let sum = 0;
+        for (let i = 0; i < 4 * H; i++) sum += scratch3[b * (4 * H) + i]!;
+        scratch4[b * 1 + 0] = sum;
       }
 
       for (let b = 0; b < B; b++) {
-        let s = 0;
-        for (let i = 0; i < 4 * H; i++) s += s0[b * (4 * H) + i]!;
-        s5[b * 1 + 0] = s;
+        let sum = 0;
+        for (let i = 0; i < 4 * H; i++) sum += scratch0[b * (4 * H) + i]!;
+        scratch5[b * 1 + 0] = sum;
       }
 
-      // loop 2 (f32_2, f64_2 in the cell's .wat)
-      if (wl) wl(2, B, [at(s4, 0), 1, 4 * H, at(tape_s4, t * B * 1), 1, at(s5, 0), 1, at(s6, 0), 1]);
+      // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(2, B, [
+          at(scratch4, 0), // $scratch4
+          1, // $scratch4_stride
+          4 * H, // $4*H
+          at(tape_t4, t * B * 1), // $tape_t4
+          1, // $tape_t4_stride
+          at(scratch5, 0), // $scratch5
+          1, // $scratch5_stride
+          at(scratch6, 0), // $scratch6
+          1, // $scratch6_stride
+        ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s4Row = b * 1;
-          const tape_s4Row = t * B * 1 + b * 1;
-          const s5Row = b * 1;
-          const s6Row = b * 1;
-          const t4 = Math.sqrt(s4[s4Row]! / (4 * H) + 0.00001);
-          tape_s4[tape_s4Row] = t4;
-          const t5 = s5[s5Row]! / (4 * H);
-          s6[s6Row] = t5;
+          const scratch4Row = b * 1;
+          const tape_t4Row = t * B * 1 + b * 1;
+          const scratch5Row = b * 1;
+          const scratch6Row = b * 1;
+          const t4 = Math.sqrt(scratch4[scratch4Row]! / (4 * H) + 0.00001);
+          tape_t4[tape_t4Row] = t4;
+          const t10 = scratch5[scratch5Row]! / (4 * H);
+          scratch6[scratch6Row] = t10;
         }
       }
 
-      // loop 3 (f32_3, f64_3 in the cell's .wat)
+      // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(3, B, [
-          4 * H,
-          at(tape_s3, t * B * (4 * H)),
-          4 * H,
-          at(tape_s4, t * B * 1),
-          1,
-          at(s7, 0),
-          4 * H,
-          at(s0, 0),
-          4 * H,
-          at(s6, 0),
-          1,
-          at(tape_s1, t * B * (4 * H)),
-          4 * H,
-          at(s8, 0),
-          4 * H,
-          at(p, o_gx),
-          at(s9, 0),
-          4 * H,
+          4 * H, // $n
+          at(tape_t3, t * B * (4 * H)), // $tape_t3
+          4 * H, // $tape_t3_stride
+          at(tape_t4, t * B * 1), // $tape_t4
+          1, // $tape_t4_stride
+          at(scratch7, 0), // $scratch7
+          4 * H, // $scratch7_stride
+          at(scratch0, 0), // $scratch0
+          4 * H, // $scratch0_stride
+          at(scratch6, 0), // $scratch6
+          1, // $scratch6_stride
+          at(tape_t1, t * B * (4 * H)), // $tape_t1
+          4 * H, // $tape_t1_stride
+          at(scratch8, 0), // $scratch8
+          4 * H, // $scratch8_stride
+          at(p, o_gx), // $gx
+          at(scratch9, 0), // $scratch9
+          4 * H, // $scratch9_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const tape_s3Row = t * B * (4 * H) + b * (4 * H);
-          const tape_s4Row = t * B * 1 + b * 1;
-          const s7Row = b * (4 * H);
-          const s0Row = b * (4 * H);
-          const s6Row = b * 1;
-          const tape_s1Row = t * B * (4 * H) + b * (4 * H);
-          const s8Row = b * (4 * H);
-          const s9Row = b * (4 * H);
+          const tape_t3Row = t * B * (4 * H) + b * (4 * H);
+          const tape_t4Row = t * B * 1 + b * 1;
+          const scratch7Row = b * (4 * H);
+          const scratch0Row = b * (4 * H);
+          const scratch6Row = b * 1;
+          const tape_t1Row = t * B * (4 * H) + b * (4 * H);
+          const scratch8Row = b * (4 * H);
+          const scratch9Row = b * (4 * H);
           for (let i = 0; i < 4 * H; i++) {
             // na = (a - mean(a)) / sqrt(var(a) + eps)
-            const na = tape_s3[tape_s3Row + i]! / tape_s4[tape_s4Row]!;
-            s7[s7Row + i] = na;
-            const t6 = s0[s0Row + i]! - s6[s6Row]!;
-            tape_s1[tape_s1Row + i] = t6;
-            const t7 = t6 * t6;
-            s8[s8Row + i] = t7;
-            const t8 = p[o_gx + i]! * na;
-            s9[s9Row + i] = t8;
+            const na = tape_t3[tape_t3Row + i]! / tape_t4[tape_t4Row]!;
+            scratch7[scratch7Row + i] = na;
+            const t1 = scratch0[scratch0Row + i]! - scratch6[scratch6Row]!;
+            tape_t1[tape_t1Row + i] = t1;
+            const t11 = t1 * t1;
+            scratch8[scratch8Row + i] = t11;
+            const t12 = p[o_gx + i]! * na;
+            scratch9[scratch9Row + i] = t12;
           }
         }
       }
 
       for (let b = 0; b < B; b++) {
-        let s = 0;
-        for (let i = 0; i < 4 * H; i++) s += s8[b * (4 * H) + i]!;
-        s10[b * 1 + 0] = s;
+        let sum = 0;
+        for (let i = 0; i < 4 * H; i++) sum += scratch8[b * (4 * H) + i]!;
+        scratch10[b * 1 + 0] = sum;
       }
 
-      // loop 4 (f32_4, f64_4 in the cell's .wat)
-      if (wl) wl(4, B, [at(s10, 0), 1, 4 * H, at(tape_s2, t * B * 1), 1]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const s10Row = b * 1;
-          const tape_s2Row = t * B * 1 + b * 1;
-          const t9 = Math.sqrt(s10[s10Row]! / (4 * H) + 0.00001);
-          tape_s2[tape_s2Row] = t9;
-        }
-      }
-
-      // loop 5 (f32_5, f64_5 in the cell's .wat)
+      // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(5, B, [
-          4 * H,
-          at(tape_s1, t * B * (4 * H)),
-          4 * H,
-          at(tape_s2, t * B * 1),
-          1,
-          at(s11, 0),
-          4 * H,
-          at(p, o_gr),
-          at(s9, 0),
-          4 * H,
-          at(s12, 0),
-          4 * H,
+        wl(4, B, [
+          at(scratch10, 0), // $scratch10
+          1, // $scratch10_stride
+          4 * H, // $4*H
+          at(tape_t2, t * B * 1), // $tape_t2
+          1, // $tape_t2_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const tape_s1Row = t * B * (4 * H) + b * (4 * H);
-          const tape_s2Row = t * B * 1 + b * 1;
-          const s11Row = b * (4 * H);
-          const s9Row = b * (4 * H);
-          const s12Row = b * (4 * H);
+          const scratch10Row = b * 1;
+          const tape_t2Row = t * B * 1 + b * 1;
+          const t2 = Math.sqrt(scratch10[scratch10Row]! / (4 * H) + 0.00001);
+          tape_t2[tape_t2Row] = t2;
+        }
+      }
+
+      // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(5, B, [
+          4 * H, // $n
+          at(tape_t1, t * B * (4 * H)), // $tape_t1
+          4 * H, // $tape_t1_stride
+          at(tape_t2, t * B * 1), // $tape_t2
+          1, // $tape_t2_stride
+          at(scratch11, 0), // $scratch11
+          4 * H, // $scratch11_stride
+          at(p, o_gr), // $gr
+          at(scratch9, 0), // $scratch9
+          4 * H, // $scratch9_stride
+          at(scratch12, 0), // $scratch12
+          4 * H, // $scratch12_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const tape_t1Row = t * B * (4 * H) + b * (4 * H);
+          const tape_t2Row = t * B * 1 + b * 1;
+          const scratch11Row = b * (4 * H);
+          const scratch9Row = b * (4 * H);
+          const scratch12Row = b * (4 * H);
           for (let i = 0; i < 4 * H; i++) {
             // nu = (u - mean(u)) / sqrt(var(u) + eps)
-            const nu = tape_s1[tape_s1Row + i]! / tape_s2[tape_s2Row]!;
-            s11[s11Row + i] = nu;
+            const nu = tape_t1[tape_t1Row + i]! / tape_t2[tape_t2Row]!;
+            scratch11[scratch11Row + i] = nu;
             // v  = gr .* nu + gx .* na
-            const v = p[o_gr + i]! * nu + s9[s9Row + i]!;
-            s12[s12Row + i] = v;
+            const v = p[o_gr + i]! * nu + scratch9[scratch9Row + i]!;
+            scratch12[scratch12Row + i] = v;
           }
         }
       }
 
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) s13[b * H + i] = s12[b * (4 * H) + 0 + i]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) s14[b * H + i] = s12[b * (4 * H) + H + i]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) s15[b * H + i] = s12[b * (4 * H) + 2 * H + i]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) s16[b * H + i] = s12[b * (4 * H) + 3 * H + i]!;
-      // loop 6 (f32_6, f64_6 in the cell's .wat)
+      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch13[b * H + i] = scratch12[b * (4 * H) + 0 + i]!;
+      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch14[b * H + i] = scratch12[b * (4 * H) + H + i]!;
+      for (let b = 0; b < B; b++)
+        for (let i = 0; i < H; i++) scratch15[b * H + i] = scratch12[b * (4 * H) + 2 * H + i]!;
+      for (let b = 0; b < B; b++)
+        for (let i = 0; i < H; i++) scratch16[b * H + i] = scratch12[b * (4 * H) + 3 * H + i]!;
+      // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(6, B, [
-          H,
-          at(s13, 0),
-          H,
-          at(p, o_bi),
-          at(tape_i_1, t * B * H),
-          H,
-          at(s14, 0),
-          H,
-          at(p, o_bg),
-          at(tape_g, t * B * H),
-          H,
-          at(s15, 0),
-          H,
-          at(p, o_bf),
-          at(tape_f, t * B * H),
-          H,
-          at(s16, 0),
-          H,
-          at(p, o_bo),
-          at(tape_o, t * B * H),
-          H,
-          at(cPrev, cPrevAt),
-          H,
-          at(cOut, t * B * H),
-          H,
+          H, // $n
+          at(scratch13, 0), // $scratch13
+          H, // $scratch13_stride
+          at(p, o_bi), // $bi
+          at(tape_i_1, t * B * H), // $tape_i_1
+          H, // $tape_i_1_stride
+          at(scratch14, 0), // $scratch14
+          H, // $scratch14_stride
+          at(p, o_bg), // $bg
+          at(tape_g, t * B * H), // $tape_g
+          H, // $tape_g_stride
+          at(scratch15, 0), // $scratch15
+          H, // $scratch15_stride
+          at(p, o_bf), // $bf
+          at(tape_f, t * B * H), // $tape_f
+          H, // $tape_f_stride
+          at(scratch16, 0), // $scratch16
+          H, // $scratch16_stride
+          at(p, o_bo), // $bo
+          at(tape_o_1, t * B * H), // $tape_o_1
+          H, // $tape_o_1_stride
+          at(cPrev, cPrevAt), // $cPrev
+          H, // $cPrev_stride
+          at(cOut, t * B * H), // $cOut
+          H, // $cOut_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s13Row = b * H;
+          const scratch13Row = b * H;
           const tape_i_1Row = t * B * H + b * H;
-          const s14Row = b * H;
+          const scratch14Row = b * H;
           const tape_gRow = t * B * H + b * H;
-          const s15Row = b * H;
+          const scratch15Row = b * H;
           const tape_fRow = t * B * H + b * H;
-          const s16Row = b * H;
-          const tape_oRow = t * B * H + b * H;
+          const scratch16Row = b * H;
+          const tape_o_1Row = t * B * H + b * H;
           const cPrevRow = cPrevAt + b * H;
           const cOutRow = t * B * H + b * H;
           for (let i = 0; i < H; i++) {
             // i  = sigmoid(slice(v, 0, H) + bi)
-            const i_1 = 1 / (1 + Math.exp(-(s13[s13Row + i]! + p[o_bi + i]!)));
+            const i_1 = 1 / (1 + Math.exp(-(scratch13[scratch13Row + i]! + p[o_bi + i]!)));
             tape_i_1[tape_i_1Row + i] = i_1;
             // g  = tanh(slice(v, H, H) + bg)
-            const g = Math.tanh(s14[s14Row + i]! + p[o_bg + i]!);
+            const g = Math.tanh(scratch14[scratch14Row + i]! + p[o_bg + i]!);
             tape_g[tape_gRow + i] = g;
             // f  = sigmoid(slice(v, 2*H, H) + bf)
-            const f = 1 / (1 + Math.exp(-(s15[s15Row + i]! + p[o_bf + i]!)));
+            const f = 1 / (1 + Math.exp(-(scratch15[scratch15Row + i]! + p[o_bf + i]!)));
             tape_f[tape_fRow + i] = f;
             // o  = sigmoid(slice(v, 3*H, H) + bo)
-            const o = 1 / (1 + Math.exp(-(s16[s16Row + i]! + p[o_bo + i]!)));
-            tape_o[tape_oRow + i] = o;
+            const o_1 = 1 / (1 + Math.exp(-(scratch16[scratch16Row + i]! + p[o_bo + i]!)));
+            tape_o_1[tape_o_1Row + i] = o_1;
             // c' = f .* c + i .* g
             const c_next = f * cPrev[cPrevRow + i]! + i_1 * g;
             cOut[cOutRow + i] = c_next;
@@ -567,91 +561,116 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       }
 
       for (let b = 0; b < B; b++) {
-        let s = 0;
-        for (let i = 0; i < H; i++) s += cOut[t * B * H + b * H + i]!;
-        s17[b * 1 + 0] = s;
+        let sum = 0;
+        for (let i = 0; i < H; i++) sum += cOut[t * B * H + b * H + i]!;
+        scratch17[b * 1 + 0] = sum;
       }
 
-      // loop 7 (f32_7, f64_7 in the cell's .wat)
-      if (wl) wl(7, B, [at(s17, 0), 1, H, at(s18, 0), 1]);
+      // loop 7: f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(7, B, [
+          at(scratch17, 0), // $scratch17
+          1, // $scratch17_stride
+          H, // $H
+          at(scratch18, 0), // $scratch18
+          1, // $scratch18_stride
+        ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s17Row = b * 1;
-          const s18Row = b * 1;
-          const t10 = s17[s17Row]! / H;
-          s18[s18Row] = t10;
+          const scratch17Row = b * 1;
+          const scratch18Row = b * 1;
+          const t13 = scratch17[scratch17Row]! / H;
+          scratch18[scratch18Row] = t13;
         }
       }
 
-      // loop 8 (f32_8, f64_8 in the cell's .wat)
-      if (wl) wl(8, B, [H, at(cOut, t * B * H), H, at(s18, 0), 1, at(tape_s5, t * B * H), H, at(s19, 0), H]);
+      // loop 8: f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(8, B, [
+          H, // $n
+          at(cOut, t * B * H), // $cOut
+          H, // $cOut_stride
+          at(scratch18, 0), // $scratch18
+          1, // $scratch18_stride
+          at(tape_t5, t * B * H), // $tape_t5
+          H, // $tape_t5_stride
+          at(scratch19, 0), // $scratch19
+          H, // $scratch19_stride
+        ]);
       else {
         for (let b = 0; b < B; b++) {
           const cOutRow = t * B * H + b * H;
-          const s18Row = b * 1;
-          const tape_s5Row = t * B * H + b * H;
-          const s19Row = b * H;
+          const scratch18Row = b * 1;
+          const tape_t5Row = t * B * H + b * H;
+          const scratch19Row = b * H;
           for (let i = 0; i < H; i++) {
-            const t11 = cOut[cOutRow + i]! - s18[s18Row]!;
-            tape_s5[tape_s5Row + i] = t11;
-            const t12 = t11 * t11;
-            s19[s19Row + i] = t12;
+            const t5 = cOut[cOutRow + i]! - scratch18[scratch18Row]!;
+            tape_t5[tape_t5Row + i] = t5;
+            const t14 = t5 * t5;
+            scratch19[scratch19Row + i] = t14;
           }
         }
       }
 
       for (let b = 0; b < B; b++) {
-        let s = 0;
-        for (let i = 0; i < H; i++) s += s19[b * H + i]!;
-        s20[b * 1 + 0] = s;
+        let sum = 0;
+        for (let i = 0; i < H; i++) sum += scratch19[b * H + i]!;
+        scratch20[b * 1 + 0] = sum;
       }
 
-      // loop 9 (f32_9, f64_9 in the cell's .wat)
-      if (wl) wl(9, B, [at(s20, 0), 1, H, at(tape_s6, t * B * 1), 1]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const s20Row = b * 1;
-          const tape_s6Row = t * B * 1 + b * 1;
-          const t13 = Math.sqrt(s20[s20Row]! / H + 0.00001);
-          tape_s6[tape_s6Row] = t13;
-        }
-      }
-
-      // loop 10 (f32_10, f64_10 in the cell's .wat)
+      // loop 9: f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(10, B, [
-          H,
-          at(tape_s5, t * B * H),
-          H,
-          at(tape_s6, t * B * 1),
-          1,
-          at(s21, 0),
-          H,
-          at(p, o_gamma_h),
-          at(p, o_beta_h),
-          at(tape_s7, t * B * H),
-          H,
-          at(tape_o, t * B * H),
-          H,
-          at(hOut, t * B * H),
-          H,
+        wl(9, B, [
+          at(scratch20, 0), // $scratch20
+          1, // $scratch20_stride
+          H, // $H
+          at(tape_t6, t * B * 1), // $tape_t6
+          1, // $tape_t6_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const tape_s5Row = t * B * H + b * H;
-          const tape_s6Row = t * B * 1 + b * 1;
-          const s21Row = b * H;
-          const tape_s7Row = t * B * H + b * H;
-          const tape_oRow = t * B * H + b * H;
+          const scratch20Row = b * 1;
+          const tape_t6Row = t * B * 1 + b * 1;
+          const t6 = Math.sqrt(scratch20[scratch20Row]! / H + 0.00001);
+          tape_t6[tape_t6Row] = t6;
+        }
+      }
+
+      // loop 10: f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(10, B, [
+          H, // $n
+          at(tape_t5, t * B * H), // $tape_t5
+          H, // $tape_t5_stride
+          at(tape_t6, t * B * 1), // $tape_t6
+          1, // $tape_t6_stride
+          at(scratch21, 0), // $scratch21
+          H, // $scratch21_stride
+          at(p, o_gamma_h), // $gamma_h
+          at(p, o_beta_h), // $beta_h
+          at(tape_t7, t * B * H), // $tape_t7
+          H, // $tape_t7_stride
+          at(tape_o_1, t * B * H), // $tape_o_1
+          H, // $tape_o_1_stride
+          at(hOut, t * B * H), // $hOut
+          H, // $hOut_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const tape_t5Row = t * B * H + b * H;
+          const tape_t6Row = t * B * 1 + b * 1;
+          const scratch21Row = b * H;
+          const tape_t7Row = t * B * H + b * H;
+          const tape_o_1Row = t * B * H + b * H;
           const hOutRow = t * B * H + b * H;
           for (let i = 0; i < H; i++) {
             // nc = (c' - mean(c')) / sqrt(var(c') + eps)
-            const nc = tape_s5[tape_s5Row + i]! / tape_s6[tape_s6Row]!;
-            s21[s21Row + i] = nc;
-            const t14 = Math.tanh(p[o_gamma_h + i]! * nc + p[o_beta_h + i]!);
-            tape_s7[tape_s7Row + i] = t14;
+            const nc = tape_t5[tape_t5Row + i]! / tape_t6[tape_t6Row]!;
+            scratch21[scratch21Row + i] = nc;
+            const t7 = Math.tanh(p[o_gamma_h + i]! * nc + p[o_beta_h + i]!);
+            tape_t7[tape_t7Row + i] = t7;
             // h' = o .* tanh(gamma_h .* nc + beta_h)
-            const h_next = tape_o[tape_oRow + i]! * t14;
+            const h_next = tape_o_1[tape_o_1Row + i]! * t7;
             hOut[hOutRow + i] = h_next;
           }
         }
@@ -663,37 +682,37 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   function backward(
-    params: Float64Array,
-    inputs: Inputs<Float64Array>,
-    initial: States<Float64Array>,
-    out: Outputs<Float64Array>,
-    upstream: Outputs<Float64Array>,
-    grads: Grads<Float64Array>,
+    params: A,
+    inputs: Inputs<A>,
+    initial: States<A>,
+    out: Outputs<A>,
+    upstream: Outputs<A>,
+    grads: Grads<A>,
   ): void {
-    checkArray(spec.name, "params", params, Float64Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "initial.c", initial.c, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.c", initial.c, F, B * H, "B×H");
     const cPrev0 = mem.input(io.cPrev0, initial.c);
-    checkArray(spec.name, "out.h", out.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.input(io.hOut, out.h);
-    checkArray(spec.name, "out.c", out.c, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.input(io.cOut, out.c);
-    checkArray(spec.name, "upstream.h", upstream.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.h", upstream.h, F, T * B * H, "T×B×H");
     const dhUp = mem.input(io.dhUp, upstream.h);
-    checkArray(spec.name, "upstream.c", upstream.c, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.c", upstream.c, F, T * B * H, "T×B×H");
     const dcUp = mem.input(io.dcUp, upstream.c);
-    checkArray(spec.name, "grads.params", grads.params, Float64Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "grads.params", grads.params, F, nParams, "the flat parameter buffer");
     const dp = mem.output(io.dp, grads.params);
-    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, F, T * B * D, "T×B×D");
     const dx_1 = mem.output(io.dx_1, grads.inputs.x);
-    checkArray(spec.name, "grads.initial.h", grads.initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.h", grads.initial.h, F, B * H, "B×H");
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
-    checkArray(spec.name, "grads.initial.c", grads.initial.c, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.c", grads.initial.c, F, B * H, "B×H");
     const dcPrev0 = mem.output(io.dcPrev0, grads.initial.c);
     dp.fill(0);
     carry_h.fill(0);
@@ -706,317 +725,334 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
       for (let k = 0; k < B * H; k++) seed_c[k] = dcUp[t * B * H + k]! + carry_c[k]!;
-      // loop 11 (f32_11, f64_11 in the cell's .wat)
+      // loop 11: f32_11 and f64_11 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(11, B, [
-          at(tape_s6, t * B * 1),
-          1,
-          at(s1, 0),
-          1,
-          at(tape_s2, t * B * 1),
-          1,
-          at(s2, 0),
-          1,
-          at(tape_s4, t * B * 1),
-          1,
-          at(s4, 0),
-          1,
+          at(tape_t6, t * B * 1), // $tape_t6
+          1, // $tape_t6_stride
+          at(scratch1, 0), // $scratch1
+          1, // $scratch1_stride
+          at(tape_t2, t * B * 1), // $tape_t2
+          1, // $tape_t2_stride
+          at(scratch2, 0), // $scratch2
+          1, // $scratch2_stride
+          at(tape_t4, t * B * 1), // $tape_t4
+          1, // $tape_t4_stride
+          at(scratch4, 0), // $scratch4
+          1, // $scratch4_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const tape_s6Row = t * B * 1 + b * 1;
-          const s1Row = b * 1;
-          const tape_s2Row = t * B * 1 + b * 1;
-          const s2Row = b * 1;
-          const tape_s4Row = t * B * 1 + b * 1;
-          const s4Row = b * 1;
-          const t15 = 2 * tape_s6[tape_s6Row]!;
-          s1[s1Row] = t15;
-          const t16 = 2 * tape_s2[tape_s2Row]!;
-          s2[s2Row] = t16;
-          const t17 = 2 * tape_s4[tape_s4Row]!;
-          s4[s4Row] = t17;
+          const tape_t6Row = t * B * 1 + b * 1;
+          const scratch1Row = b * 1;
+          const tape_t2Row = t * B * 1 + b * 1;
+          const scratch2Row = b * 1;
+          const tape_t4Row = t * B * 1 + b * 1;
+          const scratch4Row = b * 1;
+          const t15 = 2 * tape_t6[tape_t6Row]!;
+          scratch1[scratch1Row] = t15;
+          const t16 = 2 * tape_t2[tape_t2Row]!;
+          scratch2[scratch2Row] = t16;
+          const t17 = 2 * tape_t4[tape_t4Row]!;
+          scratch4[scratch4Row] = t17;
         }
       }
 
-      // loop 12 (f32_12, f64_12 in the cell's .wat)
+      // loop 12: f32_12 and f64_12 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(12, B, [
-          4 * H,
-          at(tape_s1, t * B * (4 * H)),
-          4 * H,
-          at(tape_s2, t * B * 1),
-          1,
-          at(s3, 0),
-          4 * H,
-          at(tape_s3, t * B * (4 * H)),
-          4 * H,
-          at(tape_s4, t * B * 1),
-          1,
-          at(s7, 0),
-          4 * H,
+          4 * H, // $n
+          at(tape_t1, t * B * (4 * H)), // $tape_t1
+          4 * H, // $tape_t1_stride
+          at(tape_t2, t * B * 1), // $tape_t2
+          1, // $tape_t2_stride
+          at(scratch3, 0), // $scratch3
+          4 * H, // $scratch3_stride
+          at(tape_t3, t * B * (4 * H)), // $tape_t3
+          4 * H, // $tape_t3_stride
+          at(tape_t4, t * B * 1), // $tape_t4
+          1, // $tape_t4_stride
+          at(scratch7, 0), // $scratch7
+          4 * H, // $scratch7_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const tape_s1Row = t * B * (4 * H) + b * (4 * H);
-          const tape_s2Row = t * B * 1 + b * 1;
-          const s3Row = b * (4 * H);
-          const tape_s3Row = t * B * (4 * H) + b * (4 * H);
-          const tape_s4Row = t * B * 1 + b * 1;
-          const s7Row = b * (4 * H);
+          const tape_t1Row = t * B * (4 * H) + b * (4 * H);
+          const tape_t2Row = t * B * 1 + b * 1;
+          const scratch3Row = b * (4 * H);
+          const tape_t3Row = t * B * (4 * H) + b * (4 * H);
+          const tape_t4Row = t * B * 1 + b * 1;
+          const scratch7Row = b * (4 * H);
           for (let i = 0; i < 4 * H; i++) {
             // nu = (u - mean(u)) / sqrt(var(u) + eps)
-            const nu = tape_s1[tape_s1Row + i]! / tape_s2[tape_s2Row]!;
-            s3[s3Row + i] = nu;
+            const nu = tape_t1[tape_t1Row + i]! / tape_t2[tape_t2Row]!;
+            scratch3[scratch3Row + i] = nu;
             // na = (a - mean(a)) / sqrt(var(a) + eps)
-            const na = tape_s3[tape_s3Row + i]! / tape_s4[tape_s4Row]!;
-            s7[s7Row + i] = na;
+            const na = tape_t3[tape_t3Row + i]! / tape_t4[tape_t4Row]!;
+            scratch7[scratch7Row + i] = na;
           }
         }
       }
 
-      // loop 13 (f32_13, f64_13 in the cell's .wat)
+      // loop 13: f32_13 and f64_13 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(13, B, [
-          H,
-          at(seed_h, 0),
-          H,
-          at(tape_o, t * B * H),
-          H,
-          at(tape_s7, t * B * H),
-          H,
-          at(s13, 0),
-          H,
-          at(p, o_gamma_h),
-          at(tape_s6, t * B * 1),
-          1,
-          at(s14, 0),
-          H,
-          at(tape_s5, t * B * H),
-          H,
-          at(s15, 0),
-          H,
-          at(tape_g, t * B * H),
-          H,
-          at(s16, 0),
-          H,
-          at(tape_i_1, t * B * H),
-          H,
-          at(s19, 0),
-          H,
-          at(tape_f, t * B * H),
-          H,
-          at(s21, 0),
-          H,
-          at(s22, 0),
-          H,
-          at(s23, 0),
-          H,
+          H, // $n
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+          at(tape_o_1, t * B * H), // $tape_o_1
+          H, // $tape_o_1_stride
+          at(tape_t7, t * B * H), // $tape_t7
+          H, // $tape_t7_stride
+          at(scratch13, 0), // $scratch13
+          H, // $scratch13_stride
+          at(p, o_gamma_h), // $gamma_h
+          at(tape_t6, t * B * 1), // $tape_t6
+          1, // $tape_t6_stride
+          at(scratch14, 0), // $scratch14
+          H, // $scratch14_stride
+          at(tape_t5, t * B * H), // $tape_t5
+          H, // $tape_t5_stride
+          at(scratch15, 0), // $scratch15
+          H, // $scratch15_stride
+          at(tape_g, t * B * H), // $tape_g
+          H, // $tape_g_stride
+          at(scratch16, 0), // $scratch16
+          H, // $scratch16_stride
+          at(tape_i_1, t * B * H), // $tape_i_1
+          H, // $tape_i_1_stride
+          at(scratch19, 0), // $scratch19
+          H, // $scratch19_stride
+          at(tape_f, t * B * H), // $tape_f
+          H, // $tape_f_stride
+          at(scratch21, 0), // $scratch21
+          H, // $scratch21_stride
+          at(scratch22, 0), // $scratch22
+          H, // $scratch22_stride
+          at(scratch23, 0), // $scratch23
+          H, // $scratch23_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const seed_hRow = b * H;
-          const tape_oRow = t * B * H + b * H;
-          const tape_s7Row = t * B * H + b * H;
-          const s13Row = b * H;
-          const tape_s6Row = t * B * 1 + b * 1;
-          const s14Row = b * H;
-          const tape_s5Row = t * B * H + b * H;
-          const s15Row = b * H;
+          const tape_o_1Row = t * B * H + b * H;
+          const tape_t7Row = t * B * H + b * H;
+          const scratch13Row = b * H;
+          const tape_t6Row = t * B * 1 + b * 1;
+          const scratch14Row = b * H;
+          const tape_t5Row = t * B * H + b * H;
+          const scratch15Row = b * H;
           const tape_gRow = t * B * H + b * H;
-          const s16Row = b * H;
+          const scratch16Row = b * H;
           const tape_i_1Row = t * B * H + b * H;
-          const s19Row = b * H;
+          const scratch19Row = b * H;
           const tape_fRow = t * B * H + b * H;
-          const s21Row = b * H;
-          const s22Row = b * H;
-          const s23Row = b * H;
+          const scratch21Row = b * H;
+          const scratch22Row = b * H;
+          const scratch23Row = b * H;
           for (let i = 0; i < H; i++) {
             const t18 =
               seed_h[seed_hRow + i]! *
-              tape_o[tape_oRow + i]! *
-              (1 - tape_s7[tape_s7Row + i]! * tape_s7[tape_s7Row + i]!);
-            s13[s13Row + i] = t18;
+              tape_o_1[tape_o_1Row + i]! *
+              (1 - tape_t7[tape_t7Row + i]! * tape_t7[tape_t7Row + i]!);
+            scratch13[scratch13Row + i] = t18;
             // grad of: h' = o .* tanh(gamma_h .* nc + beta_h)
             const dnc = t18 * p[o_gamma_h + i]!;
-            const t19 = dnc / tape_s6[tape_s6Row]!;
-            s14[s14Row + i] = t19;
+            const t19 = dnc / tape_t6[tape_t6Row]!;
+            scratch14[scratch14Row + i] = t19;
             // nc = (c' - mean(c')) / sqrt(var(c') + eps)
-            const nc = tape_s5[tape_s5Row + i]! / tape_s6[tape_s6Row]!;
-            const t20 = -((dnc * nc) / tape_s6[tape_s6Row]!);
-            s15[s15Row + i] = t20;
+            const nc = tape_t5[tape_t5Row + i]! / tape_t6[tape_t6Row]!;
+            const t20 = -((dnc * nc) / tape_t6[tape_t6Row]!);
+            scratch15[scratch15Row + i] = t20;
             const t21 = 1 - tape_g[tape_gRow + i]! * tape_g[tape_gRow + i]!;
-            s16[s16Row + i] = t21;
+            scratch16[scratch16Row + i] = t21;
             const t22 = tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!);
-            s19[s19Row + i] = t22;
+            scratch19[scratch19Row + i] = t22;
             const t23 = tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!);
-            s21[s21Row + i] = t23;
+            scratch21[scratch21Row + i] = t23;
             // grad of: h' = o .* tanh(gamma_h .* nc + beta_h)
-            const do_1 = seed_h[seed_hRow + i]! * tape_s7[tape_s7Row + i]!;
-            const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
-            s22[s22Row + i] = do_pre;
+            const do_1 = seed_h[seed_hRow + i]! * tape_t7[tape_t7Row + i]!;
+            const do_pre = do_1 * (tape_o_1[tape_o_1Row + i]! * (1 - tape_o_1[tape_o_1Row + i]!));
+            scratch22[scratch22Row + i] = do_pre;
             const t24 = t18 * nc;
-            s23[s23Row + i] = t24;
+            scratch23[scratch23Row + i] = t24;
           }
         }
       }
 
       for (let b = 0; b < B; b++) {
-        let s = 0;
-        for (let i = 0; i < H; i++) s += s15[b * H + i]!;
-        s5[b * 1 + 0] = s;
+        let sum = 0;
+        for (let i = 0; i < H; i++) sum += scratch15[b * H + i]!;
+        scratch5[b * 1 + 0] = sum;
       }
 
       for (let b = 0; b < B; b++)
-        for (let i = 0; i < 4 * H; i++) s8[b * (4 * H) + i] = i >= 3 * H && i < 3 * H + H ? s22[b * H + i - 3 * H]! : 0;
+        for (let i = 0; i < 4 * H; i++)
+          scratch8[b * (4 * H) + i] = i >= 3 * H && i < 3 * H + H ? scratch22[b * H + i - 3 * H]! : 0;
       // grad of: o  = sigmoid(slice(v, 3*H, H) + bo)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s22[b * H + i]!;
-        dp[o_bo + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch22[b * H + i]!;
+        dp[o_bo + i]! += sum;
       }
 
       // grad of: h' = o .* tanh(gamma_h .* nc + beta_h)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s23[b * H + i]!;
-        dp[o_gamma_h + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch23[b * H + i]!;
+        dp[o_gamma_h + i]! += sum;
       }
 
       // grad of: h' = o .* tanh(gamma_h .* nc + beta_h)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s13[b * H + i]!;
-        dp[o_beta_h + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch13[b * H + i]!;
+        dp[o_beta_h + i]! += sum;
       }
 
-      // loop 14 (f32_14, f64_14 in the cell's .wat)
-      if (wl) wl(14, B, [at(s5, 0), 1, at(s1, 0), 1, H, at(s6, 0), 1]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const s5Row = b * 1;
-          const s1Row = b * 1;
-          const s6Row = b * 1;
-          const t25 = s5[s5Row]! / s1[s1Row]! / H;
-          s6[s6Row] = t25;
-        }
-      }
-
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) s24[b * H + i] = s6[b * 1 + 0]!;
-      // loop 15 (f32_15, f64_15 in the cell's .wat)
+      // loop 14: f32_14 and f64_14 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(15, B, [
-          H,
-          at(s14, 0),
-          H,
-          at(s24, 0),
-          H,
-          at(tape_s5, t * B * H),
-          H,
-          at(seed_c, 0),
-          H,
-          at(s25, 0),
-          H,
-          at(s26, 0),
-          H,
+        wl(14, B, [
+          at(scratch5, 0), // $scratch5
+          1, // $scratch5_stride
+          at(scratch1, 0), // $scratch1
+          1, // $scratch1_stride
+          H, // $H
+          at(scratch6, 0), // $scratch6
+          1, // $scratch6_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s14Row = b * H;
-          const s24Row = b * H;
-          const tape_s5Row = t * B * H + b * H;
+          const scratch5Row = b * 1;
+          const scratch1Row = b * 1;
+          const scratch6Row = b * 1;
+          const t25 = scratch5[scratch5Row]! / scratch1[scratch1Row]! / H;
+          scratch6[scratch6Row] = t25;
+        }
+      }
+
+      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch24[b * H + i] = scratch6[b * 1 + 0]!;
+      // loop 15: f32_15 and f64_15 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(15, B, [
+          H, // $n
+          at(scratch14, 0), // $scratch14
+          H, // $scratch14_stride
+          at(scratch24, 0), // $scratch24
+          H, // $scratch24_stride
+          at(tape_t5, t * B * H), // $tape_t5
+          H, // $tape_t5_stride
+          at(seed_c, 0), // $seed_c
+          H, // $seed_c_stride
+          at(scratch25, 0), // $scratch25
+          H, // $scratch25_stride
+          at(scratch26, 0), // $scratch26
+          H, // $scratch26_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const scratch14Row = b * H;
+          const scratch24Row = b * H;
+          const tape_t5Row = t * B * H + b * H;
           const seed_cRow = b * H;
-          const s25Row = b * H;
-          const s26Row = b * H;
+          const scratch25Row = b * H;
+          const scratch26Row = b * H;
           for (let i = 0; i < H; i++) {
-            const t26 = s14[s14Row + i]! + 2 * (s24[s24Row + i]! * tape_s5[tape_s5Row + i]!);
+            const t26 = scratch14[scratch14Row + i]! + 2 * (scratch24[scratch24Row + i]! * tape_t5[tape_t5Row + i]!);
             const t27 = seed_c[seed_cRow + i]! + t26;
-            s25[s25Row + i] = t27;
+            scratch25[scratch25Row + i] = t27;
             const t28 = -t26;
-            s26[s26Row + i] = t28;
+            scratch26[scratch26Row + i] = t28;
           }
         }
       }
 
       for (let b = 0; b < B; b++) {
-        let s = 0;
-        for (let i = 0; i < H; i++) s += s26[b * H + i]!;
-        s10[b * 1 + 0] = s;
+        let sum = 0;
+        for (let i = 0; i < H; i++) sum += scratch26[b * H + i]!;
+        scratch10[b * 1 + 0] = sum;
       }
 
-      // loop 16 (f32_16, f64_16 in the cell's .wat)
-      if (wl) wl(16, B, [at(s10, 0), 1, H, at(s17, 0), 1]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const s10Row = b * 1;
-          const s17Row = b * 1;
-          const t29 = s10[s10Row]! / H;
-          s17[s17Row] = t29;
-        }
-      }
-
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) s27[b * H + i] = s17[b * 1 + 0]!;
-      // loop 17 (f32_17, f64_17 in the cell's .wat)
+      // loop 16: f32_16 and f64_16 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(17, B, [
-          H,
-          at(s25, 0),
-          H,
-          at(s27, 0),
-          H,
-          at(tape_i_1, t * B * H),
-          H,
-          at(s16, 0),
-          H,
-          at(s28, 0),
-          H,
-          at(tape_g, t * B * H),
-          H,
-          at(s19, 0),
-          H,
-          at(s29, 0),
-          H,
-          at(cPrev, cPrevAt),
-          H,
-          at(s21, 0),
-          H,
-          at(s30, 0),
-          H,
-          at(tape_f, t * B * H),
-          H,
-          at(carry_c, 0),
-          H,
+        wl(16, B, [
+          at(scratch10, 0), // $scratch10
+          1, // $scratch10_stride
+          H, // $H
+          at(scratch17, 0), // $scratch17
+          1, // $scratch17_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s25Row = b * H;
-          const s27Row = b * H;
+          const scratch10Row = b * 1;
+          const scratch17Row = b * 1;
+          const t29 = scratch10[scratch10Row]! / H;
+          scratch17[scratch17Row] = t29;
+        }
+      }
+
+      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch27[b * H + i] = scratch17[b * 1 + 0]!;
+      // loop 17: f32_17 and f64_17 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(17, B, [
+          H, // $n
+          at(scratch25, 0), // $scratch25
+          H, // $scratch25_stride
+          at(scratch27, 0), // $scratch27
+          H, // $scratch27_stride
+          at(tape_i_1, t * B * H), // $tape_i_1
+          H, // $tape_i_1_stride
+          at(scratch16, 0), // $scratch16
+          H, // $scratch16_stride
+          at(scratch28, 0), // $scratch28
+          H, // $scratch28_stride
+          at(tape_g, t * B * H), // $tape_g
+          H, // $tape_g_stride
+          at(scratch19, 0), // $scratch19
+          H, // $scratch19_stride
+          at(scratch29, 0), // $scratch29
+          H, // $scratch29_stride
+          at(cPrev, cPrevAt), // $cPrev
+          H, // $cPrev_stride
+          at(scratch21, 0), // $scratch21
+          H, // $scratch21_stride
+          at(scratch30, 0), // $scratch30
+          H, // $scratch30_stride
+          at(tape_f, t * B * H), // $tape_f
+          H, // $tape_f_stride
+          at(carry_c, 0), // $carry_c
+          H, // $carry_c_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const scratch25Row = b * H;
+          const scratch27Row = b * H;
           const tape_i_1Row = t * B * H + b * H;
-          const s16Row = b * H;
-          const s28Row = b * H;
+          const scratch16Row = b * H;
+          const scratch28Row = b * H;
           const tape_gRow = t * B * H + b * H;
-          const s19Row = b * H;
-          const s29Row = b * H;
+          const scratch19Row = b * H;
+          const scratch29Row = b * H;
           const cPrevRow = cPrevAt + b * H;
-          const s21Row = b * H;
-          const s30Row = b * H;
+          const scratch21Row = b * H;
+          const scratch30Row = b * H;
           const tape_fRow = t * B * H + b * H;
           const carry_cRow = b * H;
           for (let i = 0; i < H; i++) {
             // grad of: nc = (c' - mean(c')) / sqrt(var(c') + eps)
-            const dc_next_total = s25[s25Row + i]! + s27[s27Row + i]!;
+            const dc_next_total = scratch25[scratch25Row + i]! + scratch27[scratch27Row + i]!;
             // grad of: c' = f .* c + i .* g
             const dg = dc_next_total * tape_i_1[tape_i_1Row + i]!;
-            const dg_pre = dg * s16[s16Row + i]!;
-            s28[s28Row + i] = dg_pre;
+            const dg_pre = dg * scratch16[scratch16Row + i]!;
+            scratch28[scratch28Row + i] = dg_pre;
             // grad of: c' = f .* c + i .* g
             const di = dc_next_total * tape_g[tape_gRow + i]!;
-            const di_pre = di * s19[s19Row + i]!;
-            s29[s29Row + i] = di_pre;
+            const di_pre = di * scratch19[scratch19Row + i]!;
+            scratch29[scratch29Row + i] = di_pre;
             // grad of: c' = f .* c + i .* g
             const df = dc_next_total * cPrev[cPrevRow + i]!;
-            const df_pre = df * s21[s21Row + i]!;
-            s30[s30Row + i] = df_pre;
+            const df_pre = df * scratch21[scratch21Row + i]!;
+            scratch30[scratch30Row + i] = df_pre;
             // grad of: c' = f .* c + i .* g
             const dc = dc_next_total * tape_f[tape_fRow + i]!;
             carry_c[carry_cRow + i] = dc;
@@ -1025,263 +1061,293 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       }
 
       for (let b = 0; b < B; b++)
-        for (let i = 0; i < 4 * H; i++) s9[b * (4 * H) + i] = i >= H && i < H + H ? s28[b * H + i - H]! : 0;
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < 4 * H; i++) s11[b * (4 * H) + i] = i >= 0 && i < 0 + H ? s29[b * H + i - 0]! : 0;
+        for (let i = 0; i < 4 * H; i++) scratch9[b * (4 * H) + i] = i >= H && i < H + H ? scratch28[b * H + i - H]! : 0;
       for (let b = 0; b < B; b++)
         for (let i = 0; i < 4 * H; i++)
-          s12[b * (4 * H) + i] = i >= 2 * H && i < 2 * H + H ? s30[b * H + i - 2 * H]! : 0;
+          scratch11[b * (4 * H) + i] = i >= 0 && i < 0 + H ? scratch29[b * H + i - 0]! : 0;
+      for (let b = 0; b < B; b++)
+        for (let i = 0; i < 4 * H; i++)
+          scratch12[b * (4 * H) + i] = i >= 2 * H && i < 2 * H + H ? scratch30[b * H + i - 2 * H]! : 0;
       // grad of: i  = sigmoid(slice(v, 0, H) + bi)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s29[b * H + i]!;
-        dp[o_bi + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch29[b * H + i]!;
+        dp[o_bi + i]! += sum;
       }
 
       // grad of: g  = tanh(slice(v, H, H) + bg)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s28[b * H + i]!;
-        dp[o_bg + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch28[b * H + i]!;
+        dp[o_bg + i]! += sum;
       }
 
       // grad of: f  = sigmoid(slice(v, 2*H, H) + bf)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s30[b * H + i]!;
-        dp[o_bf + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch30[b * H + i]!;
+        dp[o_bf + i]! += sum;
       }
 
-      // loop 18 (f32_18, f64_18 in the cell's .wat)
+      // loop 18: f32_18 and f64_18 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(18, B, [
-          4 * H,
-          at(s9, 0),
-          4 * H,
-          at(s11, 0),
-          4 * H,
-          at(s12, 0),
-          4 * H,
-          at(s8, 0),
-          4 * H,
-          at(p, o_gr),
-          at(tape_s2, t * B * 1),
-          1,
-          at(s31, 0),
-          4 * H,
-          at(s3, 0),
-          4 * H,
-          at(s32, 0),
-          4 * H,
-          at(s7, 0),
-          4 * H,
-          at(s33, 0),
-          4 * H,
-          at(s34, 0),
-          4 * H,
-          at(p, o_gx),
-          at(tape_s4, t * B * 1),
-          1,
-          at(s35, 0),
-          4 * H,
-          at(s36, 0),
-          4 * H,
+          4 * H, // $n
+          at(scratch9, 0), // $scratch9
+          4 * H, // $scratch9_stride
+          at(scratch11, 0), // $scratch11
+          4 * H, // $scratch11_stride
+          at(scratch12, 0), // $scratch12
+          4 * H, // $scratch12_stride
+          at(scratch8, 0), // $scratch8
+          4 * H, // $scratch8_stride
+          at(p, o_gr), // $gr
+          at(tape_t2, t * B * 1), // $tape_t2
+          1, // $tape_t2_stride
+          at(scratch31, 0), // $scratch31
+          4 * H, // $scratch31_stride
+          at(scratch3, 0), // $scratch3
+          4 * H, // $scratch3_stride
+          at(scratch32, 0), // $scratch32
+          4 * H, // $scratch32_stride
+          at(scratch7, 0), // $scratch7
+          4 * H, // $scratch7_stride
+          at(scratch33, 0), // $scratch33
+          4 * H, // $scratch33_stride
+          at(scratch34, 0), // $scratch34
+          4 * H, // $scratch34_stride
+          at(p, o_gx), // $gx
+          at(tape_t4, t * B * 1), // $tape_t4
+          1, // $tape_t4_stride
+          at(scratch35, 0), // $scratch35
+          4 * H, // $scratch35_stride
+          at(scratch36, 0), // $scratch36
+          4 * H, // $scratch36_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s9Row = b * (4 * H);
-          const s11Row = b * (4 * H);
-          const s12Row = b * (4 * H);
-          const s8Row = b * (4 * H);
-          const tape_s2Row = t * B * 1 + b * 1;
-          const s31Row = b * (4 * H);
-          const s3Row = b * (4 * H);
-          const s32Row = b * (4 * H);
-          const s7Row = b * (4 * H);
-          const s33Row = b * (4 * H);
-          const s34Row = b * (4 * H);
-          const tape_s4Row = t * B * 1 + b * 1;
-          const s35Row = b * (4 * H);
-          const s36Row = b * (4 * H);
+          const scratch9Row = b * (4 * H);
+          const scratch11Row = b * (4 * H);
+          const scratch12Row = b * (4 * H);
+          const scratch8Row = b * (4 * H);
+          const tape_t2Row = t * B * 1 + b * 1;
+          const scratch31Row = b * (4 * H);
+          const scratch3Row = b * (4 * H);
+          const scratch32Row = b * (4 * H);
+          const scratch7Row = b * (4 * H);
+          const scratch33Row = b * (4 * H);
+          const scratch34Row = b * (4 * H);
+          const tape_t4Row = t * B * 1 + b * 1;
+          const scratch35Row = b * (4 * H);
+          const scratch36Row = b * (4 * H);
           for (let i = 0; i < 4 * H; i++) {
             // grad of: i, g, f, o
-            const dv = s9[s9Row + i]! + s11[s11Row + i]! + s12[s12Row + i]! + s8[s8Row + i]!;
+            const dv =
+              scratch9[scratch9Row + i]! +
+              scratch11[scratch11Row + i]! +
+              scratch12[scratch12Row + i]! +
+              scratch8[scratch8Row + i]!;
             // grad of: v  = gr .* nu + gx .* na
             const dnu = dv * p[o_gr + i]!;
-            const t30 = dnu / tape_s2[tape_s2Row]!;
-            s31[s31Row + i] = t30;
-            const t31 = -((dnu * s3[s3Row + i]!) / tape_s2[tape_s2Row]!);
-            s32[s32Row + i] = t31;
-            const t32 = dv * s7[s7Row + i]!;
-            s33[s33Row + i] = t32;
-            const t33 = dv * s3[s3Row + i]!;
-            s34[s34Row + i] = t33;
+            const t30 = dnu / tape_t2[tape_t2Row]!;
+            scratch31[scratch31Row + i] = t30;
+            const t31 = -((dnu * scratch3[scratch3Row + i]!) / tape_t2[tape_t2Row]!);
+            scratch32[scratch32Row + i] = t31;
+            const t32 = dv * scratch7[scratch7Row + i]!;
+            scratch33[scratch33Row + i] = t32;
+            const t33 = dv * scratch3[scratch3Row + i]!;
+            scratch34[scratch34Row + i] = t33;
             // grad of: v  = gr .* nu + gx .* na
             const dna = dv * p[o_gx + i]!;
-            const t34 = dna / tape_s4[tape_s4Row]!;
-            s35[s35Row + i] = t34;
-            const t35 = -((dna * s7[s7Row + i]!) / tape_s4[tape_s4Row]!);
-            s36[s36Row + i] = t35;
+            const t34 = dna / tape_t4[tape_t4Row]!;
+            scratch35[scratch35Row + i] = t34;
+            const t35 = -((dna * scratch7[scratch7Row + i]!) / tape_t4[tape_t4Row]!);
+            scratch36[scratch36Row + i] = t35;
           }
         }
       }
 
       for (let b = 0; b < B; b++) {
-        let s = 0;
-        for (let i = 0; i < 4 * H; i++) s += s32[b * (4 * H) + i]!;
-        s18[b * 1 + 0] = s;
+        let sum = 0;
+        for (let i = 0; i < 4 * H; i++) sum += scratch32[b * (4 * H) + i]!;
+        scratch18[b * 1 + 0] = sum;
       }
 
       // grad of: v  = gr .* nu + gx .* na
       for (let i = 0; i < 4 * H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s33[b * (4 * H) + i]!;
-        dp[o_gx + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch33[b * (4 * H) + i]!;
+        dp[o_gx + i]! += sum;
       }
 
       // grad of: v  = gr .* nu + gx .* na
       for (let i = 0; i < 4 * H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s34[b * (4 * H) + i]!;
-        dp[o_gr + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch34[b * (4 * H) + i]!;
+        dp[o_gr + i]! += sum;
       }
 
       for (let b = 0; b < B; b++) {
-        let s = 0;
-        for (let i = 0; i < 4 * H; i++) s += s36[b * (4 * H) + i]!;
-        s20[b * 1 + 0] = s;
+        let sum = 0;
+        for (let i = 0; i < 4 * H; i++) sum += scratch36[b * (4 * H) + i]!;
+        scratch20[b * 1 + 0] = sum;
       }
 
-      // loop 19 (f32_19, f64_19 in the cell's .wat)
+      // loop 19: f32_19 and f64_19 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(19, B, [at(s18, 0), 1, at(s2, 0), 1, 4 * H, at(s37, 0), 1, at(s20, 0), 1, at(s4, 0), 1, at(s38, 0), 1]);
+        wl(19, B, [
+          at(scratch18, 0), // $scratch18
+          1, // $scratch18_stride
+          at(scratch2, 0), // $scratch2
+          1, // $scratch2_stride
+          4 * H, // $4*H
+          at(scratch37, 0), // $scratch37
+          1, // $scratch37_stride
+          at(scratch20, 0), // $scratch20
+          1, // $scratch20_stride
+          at(scratch4, 0), // $scratch4
+          1, // $scratch4_stride
+          at(scratch38, 0), // $scratch38
+          1, // $scratch38_stride
+        ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s18Row = b * 1;
-          const s2Row = b * 1;
-          const s37Row = b * 1;
-          const s20Row = b * 1;
-          const s4Row = b * 1;
-          const s38Row = b * 1;
-          const t36 = s18[s18Row]! / s2[s2Row]! / (4 * H);
-          s37[s37Row] = t36;
-          const t37 = s20[s20Row]! / s4[s4Row]! / (4 * H);
-          s38[s38Row] = t37;
+          const scratch18Row = b * 1;
+          const scratch2Row = b * 1;
+          const scratch37Row = b * 1;
+          const scratch20Row = b * 1;
+          const scratch4Row = b * 1;
+          const scratch38Row = b * 1;
+          const t36 = scratch18[scratch18Row]! / scratch2[scratch2Row]! / (4 * H);
+          scratch37[scratch37Row] = t36;
+          const t37 = scratch20[scratch20Row]! / scratch4[scratch4Row]! / (4 * H);
+          scratch38[scratch38Row] = t37;
         }
       }
 
-      for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) s39[b * (4 * H) + i] = s37[b * 1 + 0]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) s40[b * (4 * H) + i] = s38[b * 1 + 0]!;
-      // loop 20 (f32_20, f64_20 in the cell's .wat)
+      for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch39[b * (4 * H) + i] = scratch37[b * 1 + 0]!;
+      for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch40[b * (4 * H) + i] = scratch38[b * 1 + 0]!;
+      // loop 20: f32_20 and f64_20 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(20, B, [
-          4 * H,
-          at(s31, 0),
-          4 * H,
-          at(s39, 0),
-          4 * H,
-          at(tape_s1, t * B * (4 * H)),
-          4 * H,
-          at(s41, 0),
-          4 * H,
-          at(s42, 0),
-          4 * H,
-          at(s35, 0),
-          4 * H,
-          at(s40, 0),
-          4 * H,
-          at(tape_s3, t * B * (4 * H)),
-          4 * H,
-          at(s43, 0),
-          4 * H,
-          at(s44, 0),
-          4 * H,
+          4 * H, // $n
+          at(scratch31, 0), // $scratch31
+          4 * H, // $scratch31_stride
+          at(scratch39, 0), // $scratch39
+          4 * H, // $scratch39_stride
+          at(tape_t1, t * B * (4 * H)), // $tape_t1
+          4 * H, // $tape_t1_stride
+          at(scratch41, 0), // $scratch41
+          4 * H, // $scratch41_stride
+          at(scratch42, 0), // $scratch42
+          4 * H, // $scratch42_stride
+          at(scratch35, 0), // $scratch35
+          4 * H, // $scratch35_stride
+          at(scratch40, 0), // $scratch40
+          4 * H, // $scratch40_stride
+          at(tape_t3, t * B * (4 * H)), // $tape_t3
+          4 * H, // $tape_t3_stride
+          at(scratch43, 0), // $scratch43
+          4 * H, // $scratch43_stride
+          at(scratch44, 0), // $scratch44
+          4 * H, // $scratch44_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s31Row = b * (4 * H);
-          const s39Row = b * (4 * H);
-          const tape_s1Row = t * B * (4 * H) + b * (4 * H);
-          const s41Row = b * (4 * H);
-          const s42Row = b * (4 * H);
-          const s35Row = b * (4 * H);
-          const s40Row = b * (4 * H);
-          const tape_s3Row = t * B * (4 * H) + b * (4 * H);
-          const s43Row = b * (4 * H);
-          const s44Row = b * (4 * H);
+          const scratch31Row = b * (4 * H);
+          const scratch39Row = b * (4 * H);
+          const tape_t1Row = t * B * (4 * H) + b * (4 * H);
+          const scratch41Row = b * (4 * H);
+          const scratch42Row = b * (4 * H);
+          const scratch35Row = b * (4 * H);
+          const scratch40Row = b * (4 * H);
+          const tape_t3Row = t * B * (4 * H) + b * (4 * H);
+          const scratch43Row = b * (4 * H);
+          const scratch44Row = b * (4 * H);
           for (let i = 0; i < 4 * H; i++) {
-            const t38 = s31[s31Row + i]! + 2 * (s39[s39Row + i]! * tape_s1[tape_s1Row + i]!);
-            s41[s41Row + i] = t38;
+            const t38 = scratch31[scratch31Row + i]! + 2 * (scratch39[scratch39Row + i]! * tape_t1[tape_t1Row + i]!);
+            scratch41[scratch41Row + i] = t38;
             const t39 = -t38;
-            s42[s42Row + i] = t39;
-            const t40 = s35[s35Row + i]! + 2 * (s40[s40Row + i]! * tape_s3[tape_s3Row + i]!);
-            s43[s43Row + i] = t40;
+            scratch42[scratch42Row + i] = t39;
+            const t40 = scratch35[scratch35Row + i]! + 2 * (scratch40[scratch40Row + i]! * tape_t3[tape_t3Row + i]!);
+            scratch43[scratch43Row + i] = t40;
             const t41 = -t40;
-            s44[s44Row + i] = t41;
+            scratch44[scratch44Row + i] = t41;
           }
         }
       }
 
       for (let b = 0; b < B; b++) {
-        let s = 0;
-        for (let i = 0; i < 4 * H; i++) s += s42[b * (4 * H) + i]!;
-        s45[b * 1 + 0] = s;
+        let sum = 0;
+        for (let i = 0; i < 4 * H; i++) sum += scratch42[b * (4 * H) + i]!;
+        scratch45[b * 1 + 0] = sum;
       }
 
       for (let b = 0; b < B; b++) {
-        let s = 0;
-        for (let i = 0; i < 4 * H; i++) s += s44[b * (4 * H) + i]!;
-        s46[b * 1 + 0] = s;
+        let sum = 0;
+        for (let i = 0; i < 4 * H; i++) sum += scratch44[b * (4 * H) + i]!;
+        scratch46[b * 1 + 0] = sum;
       }
 
-      // loop 21 (f32_21, f64_21 in the cell's .wat)
-      if (wl) wl(21, B, [at(s45, 0), 1, 4 * H, at(s47, 0), 1, at(s46, 0), 1, at(s48, 0), 1]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const s45Row = b * 1;
-          const s47Row = b * 1;
-          const s46Row = b * 1;
-          const s48Row = b * 1;
-          const t42 = s45[s45Row]! / (4 * H);
-          s47[s47Row] = t42;
-          const t43 = s46[s46Row]! / (4 * H);
-          s48[s48Row] = t43;
-        }
-      }
-
-      for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) s49[b * (4 * H) + i] = s47[b * 1 + 0]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) s50[b * (4 * H) + i] = s48[b * 1 + 0]!;
-      // loop 22 (f32_22, f64_22 in the cell's .wat)
+      // loop 21: f32_21 and f64_21 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(22, B, [
-          4 * H,
-          at(s41, 0),
-          4 * H,
-          at(s49, 0),
-          4 * H,
-          at(s0, 0),
-          4 * H,
-          at(s43, 0),
-          4 * H,
-          at(s50, 0),
-          4 * H,
-          at(gx0, t * B * (4 * H)),
-          4 * H,
+        wl(21, B, [
+          at(scratch45, 0), // $scratch45
+          1, // $scratch45_stride
+          4 * H, // $4*H
+          at(scratch47, 0), // $scratch47
+          1, // $scratch47_stride
+          at(scratch46, 0), // $scratch46
+          1, // $scratch46_stride
+          at(scratch48, 0), // $scratch48
+          1, // $scratch48_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s41Row = b * (4 * H);
-          const s49Row = b * (4 * H);
-          const s0Row = b * (4 * H);
-          const s43Row = b * (4 * H);
-          const s50Row = b * (4 * H);
+          const scratch45Row = b * 1;
+          const scratch47Row = b * 1;
+          const scratch46Row = b * 1;
+          const scratch48Row = b * 1;
+          const t42 = scratch45[scratch45Row]! / (4 * H);
+          scratch47[scratch47Row] = t42;
+          const t43 = scratch46[scratch46Row]! / (4 * H);
+          scratch48[scratch48Row] = t43;
+        }
+      }
+
+      for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch49[b * (4 * H) + i] = scratch47[b * 1 + 0]!;
+      for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch50[b * (4 * H) + i] = scratch48[b * 1 + 0]!;
+      // loop 22: f32_22 and f64_22 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(22, B, [
+          4 * H, // $n
+          at(scratch41, 0), // $scratch41
+          4 * H, // $scratch41_stride
+          at(scratch49, 0), // $scratch49
+          4 * H, // $scratch49_stride
+          at(scratch0, 0), // $scratch0
+          4 * H, // $scratch0_stride
+          at(scratch43, 0), // $scratch43
+          4 * H, // $scratch43_stride
+          at(scratch50, 0), // $scratch50
+          4 * H, // $scratch50_stride
+          at(gx0, t * B * (4 * H)), // $gx0
+          4 * H, // $gx0_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const scratch41Row = b * (4 * H);
+          const scratch49Row = b * (4 * H);
+          const scratch0Row = b * (4 * H);
+          const scratch43Row = b * (4 * H);
+          const scratch50Row = b * (4 * H);
           const gx0Row = t * B * (4 * H) + b * (4 * H);
           for (let i = 0; i < 4 * H; i++) {
             // grad of: nu = (u - mean(u)) / sqrt(var(u) + eps)
-            const du = s41[s41Row + i]! + s49[s49Row + i]!;
-            s0[s0Row + i] = du;
+            const du = scratch41[scratch41Row + i]! + scratch49[scratch49Row + i]!;
+            scratch0[scratch0Row + i] = du;
             // grad of: na = (a - mean(a)) / sqrt(var(a) + eps)
-            const da = s43[s43Row + i]! + s50[s50Row + i]!;
+            const da = scratch43[scratch43Row + i]! + scratch50[scratch50Row + i]!;
             gx0[gx0Row + i] = da;
           }
         }
@@ -1290,13 +1356,13 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       // grad of: u  = R*h
       for (let b = 0; b < B; b++)
         for (let j = 0; j < H; j++) {
-          let s = 0;
-          for (let i = 0; i < 4 * H; i++) s += p[o_R + i * H + j]! * s0[b * (4 * H) + i]!;
-          carry_h[b * H + j] = s;
+          let sum = 0;
+          for (let i = 0; i < 4 * H; i++) sum += p[o_R + i * H + j]! * scratch0[b * (4 * H) + i]!;
+          carry_h[b * H + j] = sum;
         }
 
       // dR
-      mm.TN(4 * H, H, B, s0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_R, true);
+      mm.TN(4 * H, H, B, scratch0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_R, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
@@ -1305,9 +1371,9 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     // grad of: a  = K*x
     for (let b = 0; b < T * B; b++)
       for (let j = 0; j < D; j++) {
-        let s = 0;
-        for (let i = 0; i < 4 * H; i++) s += p[o_K + i * D + j]! * gx0[b * (4 * H) + i]!;
-        dx_1[b * D + j] = s;
+        let sum = 0;
+        for (let i = 0; i < 4 * H; i++) sum += p[o_K + i * D + j]! * gx0[b * (4 * H) + i]!;
+        dx_1[b * D + j] = sum;
       }
 
     dhPrev0.set(carry_h);
@@ -1321,22 +1387,20 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };
 }
 
-/** The 32-bit kernels for batch B and T steps, on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
-export function createKernel32(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float32Array> {
+/** The float32 copy of kernel64, the same text: V8 keeps inline caches per function, so one body for both precisions would slow a process that runs both. On the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
+function kernel32<A extends FloatArray>(
+  bits: 32 | 64,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+  gemm: Products<A>,
+  sizes: Sizes,
+  B: number,
+  T: number,
+  options: KernelOptions,
+): Kernel<A> {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
-  const o_K = 0;
-  const o_R = o_K + 4 * H * D;
-  const o_gx = o_R + 4 * H * H;
-  const o_gr = o_gx + 4 * H;
-  const o_bi = o_gr + 4 * H;
-  const o_bg = o_bi + H;
-  const o_bf = o_bg + H;
-  const o_bo = o_bf + H;
-  const o_gamma_h = o_bo + H;
-  const o_beta_h = o_gamma_h + H;
-  const nParams = o_beta_h + H;
+  const { o_K, o_R, o_gx, o_gr, o_bi, o_bg, o_bf, o_bo, o_gamma_h, o_beta_h, nParams } = offsets(sizes);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -1422,11 +1486,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     4 * H * D,
     4 * H * H,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
-    NT: gemmNT32,
-    NN: gemmNN32,
-    TN: gemmTN32,
-  });
+  const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);
   const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
@@ -1444,91 +1504,86 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
   const xp0 = mem.alloc(T * B * (4 * H));
-  const tape_s1 = mem.alloc(T * B * (4 * H));
-  const tape_s2 = mem.alloc(T * B * 1);
-  const tape_s3 = mem.alloc(T * B * (4 * H));
-  const tape_s4 = mem.alloc(T * B * 1);
-  const tape_o = mem.alloc(T * B * H);
+  const tape_t1 = mem.alloc(T * B * (4 * H));
+  const tape_t2 = mem.alloc(T * B * 1);
+  const tape_t3 = mem.alloc(T * B * (4 * H));
+  const tape_t4 = mem.alloc(T * B * 1);
+  const tape_o_1 = mem.alloc(T * B * H);
   const tape_f = mem.alloc(T * B * H);
   const tape_i_1 = mem.alloc(T * B * H);
   const tape_g = mem.alloc(T * B * H);
-  const tape_s5 = mem.alloc(T * B * H);
-  const tape_s6 = mem.alloc(T * B * 1);
-  const tape_s7 = mem.alloc(T * B * H);
+  const tape_t5 = mem.alloc(T * B * H);
+  const tape_t6 = mem.alloc(T * B * 1);
+  const tape_t7 = mem.alloc(T * B * H);
   const gx0 = mem.alloc(T * B * (4 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
   const seed_c = mem.alloc(B * H);
   const carry_c = mem.alloc(B * H);
-  const s0 = mem.alloc(B * (4 * H));
-  const s1 = mem.alloc(B);
-  const s2 = mem.alloc(B);
-  const s3 = mem.alloc(B * (4 * H));
-  const s4 = mem.alloc(B);
-  const s5 = mem.alloc(B);
-  const s6 = mem.alloc(B);
-  const s7 = mem.alloc(B * (4 * H));
-  const s8 = mem.alloc(B * (4 * H));
-  const s9 = mem.alloc(B * (4 * H));
-  const s10 = mem.alloc(B);
-  const s11 = mem.alloc(B * (4 * H));
-  const s12 = mem.alloc(B * (4 * H));
-  const s13 = mem.alloc(B * H);
-  const s14 = mem.alloc(B * H);
-  const s15 = mem.alloc(B * H);
-  const s16 = mem.alloc(B * H);
-  const s17 = mem.alloc(B);
-  const s18 = mem.alloc(B);
-  const s19 = mem.alloc(B * H);
-  const s20 = mem.alloc(B);
-  const s21 = mem.alloc(B * H);
-  const s22 = mem.alloc(B * H);
-  const s23 = mem.alloc(B * H);
-  const s24 = mem.alloc(B * H);
-  const s25 = mem.alloc(B * H);
-  const s26 = mem.alloc(B * H);
-  const s27 = mem.alloc(B * H);
-  const s28 = mem.alloc(B * H);
-  const s29 = mem.alloc(B * H);
-  const s30 = mem.alloc(B * H);
-  const s31 = mem.alloc(B * (4 * H));
-  const s32 = mem.alloc(B * (4 * H));
-  const s33 = mem.alloc(B * (4 * H));
-  const s34 = mem.alloc(B * (4 * H));
-  const s35 = mem.alloc(B * (4 * H));
-  const s36 = mem.alloc(B * (4 * H));
-  const s37 = mem.alloc(B);
-  const s38 = mem.alloc(B);
-  const s39 = mem.alloc(B * (4 * H));
-  const s40 = mem.alloc(B * (4 * H));
-  const s41 = mem.alloc(B * (4 * H));
-  const s42 = mem.alloc(B * (4 * H));
-  const s43 = mem.alloc(B * (4 * H));
-  const s44 = mem.alloc(B * (4 * H));
-  const s45 = mem.alloc(B);
-  const s46 = mem.alloc(B);
-  const s47 = mem.alloc(B);
-  const s48 = mem.alloc(B);
-  const s49 = mem.alloc(B * (4 * H));
-  const s50 = mem.alloc(B * (4 * H));
-  function forward(
-    params: Float32Array,
-    inputs: Inputs<Float32Array>,
-    initial: States<Float32Array>,
-    out: Outputs<Float32Array>,
-  ): void {
-    checkArray(spec.name, "params", params, Float32Array, nParams, "the flat parameter buffer");
+  const scratch0 = mem.alloc(B * (4 * H));
+  const scratch1 = mem.alloc(B);
+  const scratch2 = mem.alloc(B);
+  const scratch3 = mem.alloc(B * (4 * H));
+  const scratch4 = mem.alloc(B);
+  const scratch5 = mem.alloc(B);
+  const scratch6 = mem.alloc(B);
+  const scratch7 = mem.alloc(B * (4 * H));
+  const scratch8 = mem.alloc(B * (4 * H));
+  const scratch9 = mem.alloc(B * (4 * H));
+  const scratch10 = mem.alloc(B);
+  const scratch11 = mem.alloc(B * (4 * H));
+  const scratch12 = mem.alloc(B * (4 * H));
+  const scratch13 = mem.alloc(B * H);
+  const scratch14 = mem.alloc(B * H);
+  const scratch15 = mem.alloc(B * H);
+  const scratch16 = mem.alloc(B * H);
+  const scratch17 = mem.alloc(B);
+  const scratch18 = mem.alloc(B);
+  const scratch19 = mem.alloc(B * H);
+  const scratch20 = mem.alloc(B);
+  const scratch21 = mem.alloc(B * H);
+  const scratch22 = mem.alloc(B * H);
+  const scratch23 = mem.alloc(B * H);
+  const scratch24 = mem.alloc(B * H);
+  const scratch25 = mem.alloc(B * H);
+  const scratch26 = mem.alloc(B * H);
+  const scratch27 = mem.alloc(B * H);
+  const scratch28 = mem.alloc(B * H);
+  const scratch29 = mem.alloc(B * H);
+  const scratch30 = mem.alloc(B * H);
+  const scratch31 = mem.alloc(B * (4 * H));
+  const scratch32 = mem.alloc(B * (4 * H));
+  const scratch33 = mem.alloc(B * (4 * H));
+  const scratch34 = mem.alloc(B * (4 * H));
+  const scratch35 = mem.alloc(B * (4 * H));
+  const scratch36 = mem.alloc(B * (4 * H));
+  const scratch37 = mem.alloc(B);
+  const scratch38 = mem.alloc(B);
+  const scratch39 = mem.alloc(B * (4 * H));
+  const scratch40 = mem.alloc(B * (4 * H));
+  const scratch41 = mem.alloc(B * (4 * H));
+  const scratch42 = mem.alloc(B * (4 * H));
+  const scratch43 = mem.alloc(B * (4 * H));
+  const scratch44 = mem.alloc(B * (4 * H));
+  const scratch45 = mem.alloc(B);
+  const scratch46 = mem.alloc(B);
+  const scratch47 = mem.alloc(B);
+  const scratch48 = mem.alloc(B);
+  const scratch49 = mem.alloc(B * (4 * H));
+  const scratch50 = mem.alloc(B * (4 * H));
+  function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "initial.c", initial.c, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.c", initial.c, F, B * H, "B×H");
     const cPrev0 = mem.input(io.cPrev0, initial.c);
-    checkArray(spec.name, "out.h", out.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
-    checkArray(spec.name, "out.c", out.c, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.output(io.cOut, out.c);
     // all steps at once: the products with the inputs
     // K times x
@@ -1539,234 +1594,261 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const cPrev = t === 0 ? cPrev0 : cOut;
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // R times h
-      mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_R, s0, 0, 4 * H, false);
+      mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_R, scratch0, 0, 4 * H, false);
       for (let b = 0; b < B; b++) {
-        let s = 0;
-        for (let i = 0; i < 4 * H; i++) s += xp0[t * B * (4 * H) + b * (4 * H) + i]!;
-        s1[b * 1 + 0] = s;
+        let sum = 0;
+        for (let i = 0; i < 4 * H; i++) sum += xp0[t * B * (4 * H) + b * (4 * H) + i]!;
+        scratch1[b * 1 + 0] = sum;
       }
 
-      // loop 0 (f32_0, f64_0 in the cell's .wat)
-      if (wl) wl(0, B, [at(s1, 0), 1, 4 * H, at(s2, 0), 1]);
+      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(0, B, [
+          at(scratch1, 0), // $scratch1
+          1, // $scratch1_stride
+          4 * H, // $4*H
+          at(scratch2, 0), // $scratch2
+          1, // $scratch2_stride
+        ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s1Row = b * 1;
-          const s2Row = b * 1;
-          const t1 = s1[s1Row]! / (4 * H);
-          s2[s2Row] = t1;
+          const scratch1Row = b * 1;
+          const scratch2Row = b * 1;
+          const t8 = scratch1[scratch1Row]! / (4 * H);
+          scratch2[scratch2Row] = t8;
         }
       }
 
-      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(1, B, [
-          4 * H,
-          at(xp0, t * B * (4 * H)),
-          4 * H,
-          at(s2, 0),
-          1,
-          at(tape_s3, t * B * (4 * H)),
-          4 * H,
-          at(s3, 0),
-          4 * H,
+          4 * H, // $n
+          at(xp0, t * B * (4 * H)), // $xp0
+          4 * H, // $xp0_stride
+          at(scratch2, 0), // $scratch2
+          1, // $scratch2_stride
+          at(tape_t3, t * B * (4 * H)), // $tape_t3
+          4 * H, // $tape_t3_stride
+          at(scratch3, 0), // $scratch3
+          4 * H, // $scratch3_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const xp0Row = t * B * (4 * H) + b * (4 * H);
-          const s2Row = b * 1;
-          const tape_s3Row = t * B * (4 * H) + b * (4 * H);
-          const s3Row = b * (4 * H);
+          const scratch2Row = b * 1;
+          const tape_t3Row = t * B * (4 * H) + b * (4 * H);
+          const scratch3Row = b * (4 * H);
           for (let i = 0; i < 4 * H; i++) {
-            const t2 = xp0[xp0Row + i]! - s2[s2Row]!;
-            tape_s3[tape_s3Row + i] = t2;
-            const t3 = t2 * t2;
-            s3[s3Row + i] = t3;
+            const t3 = xp0[xp0Row + i]! - scratch2[scratch2Row]!;
+            tape_t3[tape_t3Row + i] = t3;
+            const t9 = t3 * t3;
+            scratch3[scratch3Row + i] = t9;
           }
         }
       }
 
       for (let b = 0; b < B; b++) {
-        let s = 0;
-        for (let i = 0; i < 4 * H; i++) s += s3[b * (4 * H) + i]!;
-        s4[b * 1 + 0] = s;
+        let sum = 0;
+        for (let i = 0; i < 4 * H; i++) sum += scratch3[b * (4 * H) + i]!;
+        scratch4[b * 1 + 0] = sum;
       }
 
       for (let b = 0; b < B; b++) {
-        let s = 0;
-        for (let i = 0; i < 4 * H; i++) s += s0[b * (4 * H) + i]!;
-        s5[b * 1 + 0] = s;
+        let sum = 0;
+        for (let i = 0; i < 4 * H; i++) sum += scratch0[b * (4 * H) + i]!;
+        scratch5[b * 1 + 0] = sum;
       }
 
-      // loop 2 (f32_2, f64_2 in the cell's .wat)
-      if (wl) wl(2, B, [at(s4, 0), 1, 4 * H, at(tape_s4, t * B * 1), 1, at(s5, 0), 1, at(s6, 0), 1]);
+      // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(2, B, [
+          at(scratch4, 0), // $scratch4
+          1, // $scratch4_stride
+          4 * H, // $4*H
+          at(tape_t4, t * B * 1), // $tape_t4
+          1, // $tape_t4_stride
+          at(scratch5, 0), // $scratch5
+          1, // $scratch5_stride
+          at(scratch6, 0), // $scratch6
+          1, // $scratch6_stride
+        ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s4Row = b * 1;
-          const tape_s4Row = t * B * 1 + b * 1;
-          const s5Row = b * 1;
-          const s6Row = b * 1;
-          const t4 = Math.sqrt(s4[s4Row]! / (4 * H) + 0.00001);
-          tape_s4[tape_s4Row] = t4;
-          const t5 = s5[s5Row]! / (4 * H);
-          s6[s6Row] = t5;
+          const scratch4Row = b * 1;
+          const tape_t4Row = t * B * 1 + b * 1;
+          const scratch5Row = b * 1;
+          const scratch6Row = b * 1;
+          const t4 = Math.sqrt(scratch4[scratch4Row]! / (4 * H) + 0.00001);
+          tape_t4[tape_t4Row] = t4;
+          const t10 = scratch5[scratch5Row]! / (4 * H);
+          scratch6[scratch6Row] = t10;
         }
       }
 
-      // loop 3 (f32_3, f64_3 in the cell's .wat)
+      // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(3, B, [
-          4 * H,
-          at(tape_s3, t * B * (4 * H)),
-          4 * H,
-          at(tape_s4, t * B * 1),
-          1,
-          at(s7, 0),
-          4 * H,
-          at(s0, 0),
-          4 * H,
-          at(s6, 0),
-          1,
-          at(tape_s1, t * B * (4 * H)),
-          4 * H,
-          at(s8, 0),
-          4 * H,
-          at(p, o_gx),
-          at(s9, 0),
-          4 * H,
+          4 * H, // $n
+          at(tape_t3, t * B * (4 * H)), // $tape_t3
+          4 * H, // $tape_t3_stride
+          at(tape_t4, t * B * 1), // $tape_t4
+          1, // $tape_t4_stride
+          at(scratch7, 0), // $scratch7
+          4 * H, // $scratch7_stride
+          at(scratch0, 0), // $scratch0
+          4 * H, // $scratch0_stride
+          at(scratch6, 0), // $scratch6
+          1, // $scratch6_stride
+          at(tape_t1, t * B * (4 * H)), // $tape_t1
+          4 * H, // $tape_t1_stride
+          at(scratch8, 0), // $scratch8
+          4 * H, // $scratch8_stride
+          at(p, o_gx), // $gx
+          at(scratch9, 0), // $scratch9
+          4 * H, // $scratch9_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const tape_s3Row = t * B * (4 * H) + b * (4 * H);
-          const tape_s4Row = t * B * 1 + b * 1;
-          const s7Row = b * (4 * H);
-          const s0Row = b * (4 * H);
-          const s6Row = b * 1;
-          const tape_s1Row = t * B * (4 * H) + b * (4 * H);
-          const s8Row = b * (4 * H);
-          const s9Row = b * (4 * H);
+          const tape_t3Row = t * B * (4 * H) + b * (4 * H);
+          const tape_t4Row = t * B * 1 + b * 1;
+          const scratch7Row = b * (4 * H);
+          const scratch0Row = b * (4 * H);
+          const scratch6Row = b * 1;
+          const tape_t1Row = t * B * (4 * H) + b * (4 * H);
+          const scratch8Row = b * (4 * H);
+          const scratch9Row = b * (4 * H);
           for (let i = 0; i < 4 * H; i++) {
             // na = (a - mean(a)) / sqrt(var(a) + eps)
-            const na = tape_s3[tape_s3Row + i]! / tape_s4[tape_s4Row]!;
-            s7[s7Row + i] = na;
-            const t6 = s0[s0Row + i]! - s6[s6Row]!;
-            tape_s1[tape_s1Row + i] = t6;
-            const t7 = t6 * t6;
-            s8[s8Row + i] = t7;
-            const t8 = p[o_gx + i]! * na;
-            s9[s9Row + i] = t8;
+            const na = tape_t3[tape_t3Row + i]! / tape_t4[tape_t4Row]!;
+            scratch7[scratch7Row + i] = na;
+            const t1 = scratch0[scratch0Row + i]! - scratch6[scratch6Row]!;
+            tape_t1[tape_t1Row + i] = t1;
+            const t11 = t1 * t1;
+            scratch8[scratch8Row + i] = t11;
+            const t12 = p[o_gx + i]! * na;
+            scratch9[scratch9Row + i] = t12;
           }
         }
       }
 
       for (let b = 0; b < B; b++) {
-        let s = 0;
-        for (let i = 0; i < 4 * H; i++) s += s8[b * (4 * H) + i]!;
-        s10[b * 1 + 0] = s;
+        let sum = 0;
+        for (let i = 0; i < 4 * H; i++) sum += scratch8[b * (4 * H) + i]!;
+        scratch10[b * 1 + 0] = sum;
       }
 
-      // loop 4 (f32_4, f64_4 in the cell's .wat)
-      if (wl) wl(4, B, [at(s10, 0), 1, 4 * H, at(tape_s2, t * B * 1), 1]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const s10Row = b * 1;
-          const tape_s2Row = t * B * 1 + b * 1;
-          const t9 = Math.sqrt(s10[s10Row]! / (4 * H) + 0.00001);
-          tape_s2[tape_s2Row] = t9;
-        }
-      }
-
-      // loop 5 (f32_5, f64_5 in the cell's .wat)
+      // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(5, B, [
-          4 * H,
-          at(tape_s1, t * B * (4 * H)),
-          4 * H,
-          at(tape_s2, t * B * 1),
-          1,
-          at(s11, 0),
-          4 * H,
-          at(p, o_gr),
-          at(s9, 0),
-          4 * H,
-          at(s12, 0),
-          4 * H,
+        wl(4, B, [
+          at(scratch10, 0), // $scratch10
+          1, // $scratch10_stride
+          4 * H, // $4*H
+          at(tape_t2, t * B * 1), // $tape_t2
+          1, // $tape_t2_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const tape_s1Row = t * B * (4 * H) + b * (4 * H);
-          const tape_s2Row = t * B * 1 + b * 1;
-          const s11Row = b * (4 * H);
-          const s9Row = b * (4 * H);
-          const s12Row = b * (4 * H);
+          const scratch10Row = b * 1;
+          const tape_t2Row = t * B * 1 + b * 1;
+          const t2 = Math.sqrt(scratch10[scratch10Row]! / (4 * H) + 0.00001);
+          tape_t2[tape_t2Row] = t2;
+        }
+      }
+
+      // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(5, B, [
+          4 * H, // $n
+          at(tape_t1, t * B * (4 * H)), // $tape_t1
+          4 * H, // $tape_t1_stride
+          at(tape_t2, t * B * 1), // $tape_t2
+          1, // $tape_t2_stride
+          at(scratch11, 0), // $scratch11
+          4 * H, // $scratch11_stride
+          at(p, o_gr), // $gr
+          at(scratch9, 0), // $scratch9
+          4 * H, // $scratch9_stride
+          at(scratch12, 0), // $scratch12
+          4 * H, // $scratch12_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const tape_t1Row = t * B * (4 * H) + b * (4 * H);
+          const tape_t2Row = t * B * 1 + b * 1;
+          const scratch11Row = b * (4 * H);
+          const scratch9Row = b * (4 * H);
+          const scratch12Row = b * (4 * H);
           for (let i = 0; i < 4 * H; i++) {
             // nu = (u - mean(u)) / sqrt(var(u) + eps)
-            const nu = tape_s1[tape_s1Row + i]! / tape_s2[tape_s2Row]!;
-            s11[s11Row + i] = nu;
+            const nu = tape_t1[tape_t1Row + i]! / tape_t2[tape_t2Row]!;
+            scratch11[scratch11Row + i] = nu;
             // v  = gr .* nu + gx .* na
-            const v = p[o_gr + i]! * nu + s9[s9Row + i]!;
-            s12[s12Row + i] = v;
+            const v = p[o_gr + i]! * nu + scratch9[scratch9Row + i]!;
+            scratch12[scratch12Row + i] = v;
           }
         }
       }
 
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) s13[b * H + i] = s12[b * (4 * H) + 0 + i]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) s14[b * H + i] = s12[b * (4 * H) + H + i]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) s15[b * H + i] = s12[b * (4 * H) + 2 * H + i]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) s16[b * H + i] = s12[b * (4 * H) + 3 * H + i]!;
-      // loop 6 (f32_6, f64_6 in the cell's .wat)
+      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch13[b * H + i] = scratch12[b * (4 * H) + 0 + i]!;
+      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch14[b * H + i] = scratch12[b * (4 * H) + H + i]!;
+      for (let b = 0; b < B; b++)
+        for (let i = 0; i < H; i++) scratch15[b * H + i] = scratch12[b * (4 * H) + 2 * H + i]!;
+      for (let b = 0; b < B; b++)
+        for (let i = 0; i < H; i++) scratch16[b * H + i] = scratch12[b * (4 * H) + 3 * H + i]!;
+      // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(6, B, [
-          H,
-          at(s13, 0),
-          H,
-          at(p, o_bi),
-          at(tape_i_1, t * B * H),
-          H,
-          at(s14, 0),
-          H,
-          at(p, o_bg),
-          at(tape_g, t * B * H),
-          H,
-          at(s15, 0),
-          H,
-          at(p, o_bf),
-          at(tape_f, t * B * H),
-          H,
-          at(s16, 0),
-          H,
-          at(p, o_bo),
-          at(tape_o, t * B * H),
-          H,
-          at(cPrev, cPrevAt),
-          H,
-          at(cOut, t * B * H),
-          H,
+          H, // $n
+          at(scratch13, 0), // $scratch13
+          H, // $scratch13_stride
+          at(p, o_bi), // $bi
+          at(tape_i_1, t * B * H), // $tape_i_1
+          H, // $tape_i_1_stride
+          at(scratch14, 0), // $scratch14
+          H, // $scratch14_stride
+          at(p, o_bg), // $bg
+          at(tape_g, t * B * H), // $tape_g
+          H, // $tape_g_stride
+          at(scratch15, 0), // $scratch15
+          H, // $scratch15_stride
+          at(p, o_bf), // $bf
+          at(tape_f, t * B * H), // $tape_f
+          H, // $tape_f_stride
+          at(scratch16, 0), // $scratch16
+          H, // $scratch16_stride
+          at(p, o_bo), // $bo
+          at(tape_o_1, t * B * H), // $tape_o_1
+          H, // $tape_o_1_stride
+          at(cPrev, cPrevAt), // $cPrev
+          H, // $cPrev_stride
+          at(cOut, t * B * H), // $cOut
+          H, // $cOut_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s13Row = b * H;
+          const scratch13Row = b * H;
           const tape_i_1Row = t * B * H + b * H;
-          const s14Row = b * H;
+          const scratch14Row = b * H;
           const tape_gRow = t * B * H + b * H;
-          const s15Row = b * H;
+          const scratch15Row = b * H;
           const tape_fRow = t * B * H + b * H;
-          const s16Row = b * H;
-          const tape_oRow = t * B * H + b * H;
+          const scratch16Row = b * H;
+          const tape_o_1Row = t * B * H + b * H;
           const cPrevRow = cPrevAt + b * H;
           const cOutRow = t * B * H + b * H;
           for (let i = 0; i < H; i++) {
             // i  = sigmoid(slice(v, 0, H) + bi)
-            const i_1 = 1 / (1 + Math.exp(-(s13[s13Row + i]! + p[o_bi + i]!)));
+            const i_1 = 1 / (1 + Math.exp(-(scratch13[scratch13Row + i]! + p[o_bi + i]!)));
             tape_i_1[tape_i_1Row + i] = i_1;
             // g  = tanh(slice(v, H, H) + bg)
-            const g = Math.tanh(s14[s14Row + i]! + p[o_bg + i]!);
+            const g = Math.tanh(scratch14[scratch14Row + i]! + p[o_bg + i]!);
             tape_g[tape_gRow + i] = g;
             // f  = sigmoid(slice(v, 2*H, H) + bf)
-            const f = 1 / (1 + Math.exp(-(s15[s15Row + i]! + p[o_bf + i]!)));
+            const f = 1 / (1 + Math.exp(-(scratch15[scratch15Row + i]! + p[o_bf + i]!)));
             tape_f[tape_fRow + i] = f;
             // o  = sigmoid(slice(v, 3*H, H) + bo)
-            const o = 1 / (1 + Math.exp(-(s16[s16Row + i]! + p[o_bo + i]!)));
-            tape_o[tape_oRow + i] = o;
+            const o_1 = 1 / (1 + Math.exp(-(scratch16[scratch16Row + i]! + p[o_bo + i]!)));
+            tape_o_1[tape_o_1Row + i] = o_1;
             // c' = f .* c + i .* g
             const c_next = f * cPrev[cPrevRow + i]! + i_1 * g;
             cOut[cOutRow + i] = c_next;
@@ -1775,91 +1857,116 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       }
 
       for (let b = 0; b < B; b++) {
-        let s = 0;
-        for (let i = 0; i < H; i++) s += cOut[t * B * H + b * H + i]!;
-        s17[b * 1 + 0] = s;
+        let sum = 0;
+        for (let i = 0; i < H; i++) sum += cOut[t * B * H + b * H + i]!;
+        scratch17[b * 1 + 0] = sum;
       }
 
-      // loop 7 (f32_7, f64_7 in the cell's .wat)
-      if (wl) wl(7, B, [at(s17, 0), 1, H, at(s18, 0), 1]);
+      // loop 7: f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(7, B, [
+          at(scratch17, 0), // $scratch17
+          1, // $scratch17_stride
+          H, // $H
+          at(scratch18, 0), // $scratch18
+          1, // $scratch18_stride
+        ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s17Row = b * 1;
-          const s18Row = b * 1;
-          const t10 = s17[s17Row]! / H;
-          s18[s18Row] = t10;
+          const scratch17Row = b * 1;
+          const scratch18Row = b * 1;
+          const t13 = scratch17[scratch17Row]! / H;
+          scratch18[scratch18Row] = t13;
         }
       }
 
-      // loop 8 (f32_8, f64_8 in the cell's .wat)
-      if (wl) wl(8, B, [H, at(cOut, t * B * H), H, at(s18, 0), 1, at(tape_s5, t * B * H), H, at(s19, 0), H]);
+      // loop 8: f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(8, B, [
+          H, // $n
+          at(cOut, t * B * H), // $cOut
+          H, // $cOut_stride
+          at(scratch18, 0), // $scratch18
+          1, // $scratch18_stride
+          at(tape_t5, t * B * H), // $tape_t5
+          H, // $tape_t5_stride
+          at(scratch19, 0), // $scratch19
+          H, // $scratch19_stride
+        ]);
       else {
         for (let b = 0; b < B; b++) {
           const cOutRow = t * B * H + b * H;
-          const s18Row = b * 1;
-          const tape_s5Row = t * B * H + b * H;
-          const s19Row = b * H;
+          const scratch18Row = b * 1;
+          const tape_t5Row = t * B * H + b * H;
+          const scratch19Row = b * H;
           for (let i = 0; i < H; i++) {
-            const t11 = cOut[cOutRow + i]! - s18[s18Row]!;
-            tape_s5[tape_s5Row + i] = t11;
-            const t12 = t11 * t11;
-            s19[s19Row + i] = t12;
+            const t5 = cOut[cOutRow + i]! - scratch18[scratch18Row]!;
+            tape_t5[tape_t5Row + i] = t5;
+            const t14 = t5 * t5;
+            scratch19[scratch19Row + i] = t14;
           }
         }
       }
 
       for (let b = 0; b < B; b++) {
-        let s = 0;
-        for (let i = 0; i < H; i++) s += s19[b * H + i]!;
-        s20[b * 1 + 0] = s;
+        let sum = 0;
+        for (let i = 0; i < H; i++) sum += scratch19[b * H + i]!;
+        scratch20[b * 1 + 0] = sum;
       }
 
-      // loop 9 (f32_9, f64_9 in the cell's .wat)
-      if (wl) wl(9, B, [at(s20, 0), 1, H, at(tape_s6, t * B * 1), 1]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const s20Row = b * 1;
-          const tape_s6Row = t * B * 1 + b * 1;
-          const t13 = Math.sqrt(s20[s20Row]! / H + 0.00001);
-          tape_s6[tape_s6Row] = t13;
-        }
-      }
-
-      // loop 10 (f32_10, f64_10 in the cell's .wat)
+      // loop 9: f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(10, B, [
-          H,
-          at(tape_s5, t * B * H),
-          H,
-          at(tape_s6, t * B * 1),
-          1,
-          at(s21, 0),
-          H,
-          at(p, o_gamma_h),
-          at(p, o_beta_h),
-          at(tape_s7, t * B * H),
-          H,
-          at(tape_o, t * B * H),
-          H,
-          at(hOut, t * B * H),
-          H,
+        wl(9, B, [
+          at(scratch20, 0), // $scratch20
+          1, // $scratch20_stride
+          H, // $H
+          at(tape_t6, t * B * 1), // $tape_t6
+          1, // $tape_t6_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const tape_s5Row = t * B * H + b * H;
-          const tape_s6Row = t * B * 1 + b * 1;
-          const s21Row = b * H;
-          const tape_s7Row = t * B * H + b * H;
-          const tape_oRow = t * B * H + b * H;
+          const scratch20Row = b * 1;
+          const tape_t6Row = t * B * 1 + b * 1;
+          const t6 = Math.sqrt(scratch20[scratch20Row]! / H + 0.00001);
+          tape_t6[tape_t6Row] = t6;
+        }
+      }
+
+      // loop 10: f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(10, B, [
+          H, // $n
+          at(tape_t5, t * B * H), // $tape_t5
+          H, // $tape_t5_stride
+          at(tape_t6, t * B * 1), // $tape_t6
+          1, // $tape_t6_stride
+          at(scratch21, 0), // $scratch21
+          H, // $scratch21_stride
+          at(p, o_gamma_h), // $gamma_h
+          at(p, o_beta_h), // $beta_h
+          at(tape_t7, t * B * H), // $tape_t7
+          H, // $tape_t7_stride
+          at(tape_o_1, t * B * H), // $tape_o_1
+          H, // $tape_o_1_stride
+          at(hOut, t * B * H), // $hOut
+          H, // $hOut_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const tape_t5Row = t * B * H + b * H;
+          const tape_t6Row = t * B * 1 + b * 1;
+          const scratch21Row = b * H;
+          const tape_t7Row = t * B * H + b * H;
+          const tape_o_1Row = t * B * H + b * H;
           const hOutRow = t * B * H + b * H;
           for (let i = 0; i < H; i++) {
             // nc = (c' - mean(c')) / sqrt(var(c') + eps)
-            const nc = tape_s5[tape_s5Row + i]! / tape_s6[tape_s6Row]!;
-            s21[s21Row + i] = nc;
-            const t14 = Math.tanh(p[o_gamma_h + i]! * nc + p[o_beta_h + i]!);
-            tape_s7[tape_s7Row + i] = t14;
+            const nc = tape_t5[tape_t5Row + i]! / tape_t6[tape_t6Row]!;
+            scratch21[scratch21Row + i] = nc;
+            const t7 = Math.tanh(p[o_gamma_h + i]! * nc + p[o_beta_h + i]!);
+            tape_t7[tape_t7Row + i] = t7;
             // h' = o .* tanh(gamma_h .* nc + beta_h)
-            const h_next = tape_o[tape_oRow + i]! * t14;
+            const h_next = tape_o_1[tape_o_1Row + i]! * t7;
             hOut[hOutRow + i] = h_next;
           }
         }
@@ -1871,37 +1978,37 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   function backward(
-    params: Float32Array,
-    inputs: Inputs<Float32Array>,
-    initial: States<Float32Array>,
-    out: Outputs<Float32Array>,
-    upstream: Outputs<Float32Array>,
-    grads: Grads<Float32Array>,
+    params: A,
+    inputs: Inputs<A>,
+    initial: States<A>,
+    out: Outputs<A>,
+    upstream: Outputs<A>,
+    grads: Grads<A>,
   ): void {
-    checkArray(spec.name, "params", params, Float32Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "initial.c", initial.c, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.c", initial.c, F, B * H, "B×H");
     const cPrev0 = mem.input(io.cPrev0, initial.c);
-    checkArray(spec.name, "out.h", out.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.input(io.hOut, out.h);
-    checkArray(spec.name, "out.c", out.c, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.input(io.cOut, out.c);
-    checkArray(spec.name, "upstream.h", upstream.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.h", upstream.h, F, T * B * H, "T×B×H");
     const dhUp = mem.input(io.dhUp, upstream.h);
-    checkArray(spec.name, "upstream.c", upstream.c, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.c", upstream.c, F, T * B * H, "T×B×H");
     const dcUp = mem.input(io.dcUp, upstream.c);
-    checkArray(spec.name, "grads.params", grads.params, Float32Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "grads.params", grads.params, F, nParams, "the flat parameter buffer");
     const dp = mem.output(io.dp, grads.params);
-    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, F, T * B * D, "T×B×D");
     const dx_1 = mem.output(io.dx_1, grads.inputs.x);
-    checkArray(spec.name, "grads.initial.h", grads.initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.h", grads.initial.h, F, B * H, "B×H");
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
-    checkArray(spec.name, "grads.initial.c", grads.initial.c, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.c", grads.initial.c, F, B * H, "B×H");
     const dcPrev0 = mem.output(io.dcPrev0, grads.initial.c);
     dp.fill(0);
     carry_h.fill(0);
@@ -1914,317 +2021,334 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
       for (let k = 0; k < B * H; k++) seed_c[k] = dcUp[t * B * H + k]! + carry_c[k]!;
-      // loop 11 (f32_11, f64_11 in the cell's .wat)
+      // loop 11: f32_11 and f64_11 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(11, B, [
-          at(tape_s6, t * B * 1),
-          1,
-          at(s1, 0),
-          1,
-          at(tape_s2, t * B * 1),
-          1,
-          at(s2, 0),
-          1,
-          at(tape_s4, t * B * 1),
-          1,
-          at(s4, 0),
-          1,
+          at(tape_t6, t * B * 1), // $tape_t6
+          1, // $tape_t6_stride
+          at(scratch1, 0), // $scratch1
+          1, // $scratch1_stride
+          at(tape_t2, t * B * 1), // $tape_t2
+          1, // $tape_t2_stride
+          at(scratch2, 0), // $scratch2
+          1, // $scratch2_stride
+          at(tape_t4, t * B * 1), // $tape_t4
+          1, // $tape_t4_stride
+          at(scratch4, 0), // $scratch4
+          1, // $scratch4_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const tape_s6Row = t * B * 1 + b * 1;
-          const s1Row = b * 1;
-          const tape_s2Row = t * B * 1 + b * 1;
-          const s2Row = b * 1;
-          const tape_s4Row = t * B * 1 + b * 1;
-          const s4Row = b * 1;
-          const t15 = 2 * tape_s6[tape_s6Row]!;
-          s1[s1Row] = t15;
-          const t16 = 2 * tape_s2[tape_s2Row]!;
-          s2[s2Row] = t16;
-          const t17 = 2 * tape_s4[tape_s4Row]!;
-          s4[s4Row] = t17;
+          const tape_t6Row = t * B * 1 + b * 1;
+          const scratch1Row = b * 1;
+          const tape_t2Row = t * B * 1 + b * 1;
+          const scratch2Row = b * 1;
+          const tape_t4Row = t * B * 1 + b * 1;
+          const scratch4Row = b * 1;
+          const t15 = 2 * tape_t6[tape_t6Row]!;
+          scratch1[scratch1Row] = t15;
+          const t16 = 2 * tape_t2[tape_t2Row]!;
+          scratch2[scratch2Row] = t16;
+          const t17 = 2 * tape_t4[tape_t4Row]!;
+          scratch4[scratch4Row] = t17;
         }
       }
 
-      // loop 12 (f32_12, f64_12 in the cell's .wat)
+      // loop 12: f32_12 and f64_12 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(12, B, [
-          4 * H,
-          at(tape_s1, t * B * (4 * H)),
-          4 * H,
-          at(tape_s2, t * B * 1),
-          1,
-          at(s3, 0),
-          4 * H,
-          at(tape_s3, t * B * (4 * H)),
-          4 * H,
-          at(tape_s4, t * B * 1),
-          1,
-          at(s7, 0),
-          4 * H,
+          4 * H, // $n
+          at(tape_t1, t * B * (4 * H)), // $tape_t1
+          4 * H, // $tape_t1_stride
+          at(tape_t2, t * B * 1), // $tape_t2
+          1, // $tape_t2_stride
+          at(scratch3, 0), // $scratch3
+          4 * H, // $scratch3_stride
+          at(tape_t3, t * B * (4 * H)), // $tape_t3
+          4 * H, // $tape_t3_stride
+          at(tape_t4, t * B * 1), // $tape_t4
+          1, // $tape_t4_stride
+          at(scratch7, 0), // $scratch7
+          4 * H, // $scratch7_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const tape_s1Row = t * B * (4 * H) + b * (4 * H);
-          const tape_s2Row = t * B * 1 + b * 1;
-          const s3Row = b * (4 * H);
-          const tape_s3Row = t * B * (4 * H) + b * (4 * H);
-          const tape_s4Row = t * B * 1 + b * 1;
-          const s7Row = b * (4 * H);
+          const tape_t1Row = t * B * (4 * H) + b * (4 * H);
+          const tape_t2Row = t * B * 1 + b * 1;
+          const scratch3Row = b * (4 * H);
+          const tape_t3Row = t * B * (4 * H) + b * (4 * H);
+          const tape_t4Row = t * B * 1 + b * 1;
+          const scratch7Row = b * (4 * H);
           for (let i = 0; i < 4 * H; i++) {
             // nu = (u - mean(u)) / sqrt(var(u) + eps)
-            const nu = tape_s1[tape_s1Row + i]! / tape_s2[tape_s2Row]!;
-            s3[s3Row + i] = nu;
+            const nu = tape_t1[tape_t1Row + i]! / tape_t2[tape_t2Row]!;
+            scratch3[scratch3Row + i] = nu;
             // na = (a - mean(a)) / sqrt(var(a) + eps)
-            const na = tape_s3[tape_s3Row + i]! / tape_s4[tape_s4Row]!;
-            s7[s7Row + i] = na;
+            const na = tape_t3[tape_t3Row + i]! / tape_t4[tape_t4Row]!;
+            scratch7[scratch7Row + i] = na;
           }
         }
       }
 
-      // loop 13 (f32_13, f64_13 in the cell's .wat)
+      // loop 13: f32_13 and f64_13 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(13, B, [
-          H,
-          at(seed_h, 0),
-          H,
-          at(tape_o, t * B * H),
-          H,
-          at(tape_s7, t * B * H),
-          H,
-          at(s13, 0),
-          H,
-          at(p, o_gamma_h),
-          at(tape_s6, t * B * 1),
-          1,
-          at(s14, 0),
-          H,
-          at(tape_s5, t * B * H),
-          H,
-          at(s15, 0),
-          H,
-          at(tape_g, t * B * H),
-          H,
-          at(s16, 0),
-          H,
-          at(tape_i_1, t * B * H),
-          H,
-          at(s19, 0),
-          H,
-          at(tape_f, t * B * H),
-          H,
-          at(s21, 0),
-          H,
-          at(s22, 0),
-          H,
-          at(s23, 0),
-          H,
+          H, // $n
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+          at(tape_o_1, t * B * H), // $tape_o_1
+          H, // $tape_o_1_stride
+          at(tape_t7, t * B * H), // $tape_t7
+          H, // $tape_t7_stride
+          at(scratch13, 0), // $scratch13
+          H, // $scratch13_stride
+          at(p, o_gamma_h), // $gamma_h
+          at(tape_t6, t * B * 1), // $tape_t6
+          1, // $tape_t6_stride
+          at(scratch14, 0), // $scratch14
+          H, // $scratch14_stride
+          at(tape_t5, t * B * H), // $tape_t5
+          H, // $tape_t5_stride
+          at(scratch15, 0), // $scratch15
+          H, // $scratch15_stride
+          at(tape_g, t * B * H), // $tape_g
+          H, // $tape_g_stride
+          at(scratch16, 0), // $scratch16
+          H, // $scratch16_stride
+          at(tape_i_1, t * B * H), // $tape_i_1
+          H, // $tape_i_1_stride
+          at(scratch19, 0), // $scratch19
+          H, // $scratch19_stride
+          at(tape_f, t * B * H), // $tape_f
+          H, // $tape_f_stride
+          at(scratch21, 0), // $scratch21
+          H, // $scratch21_stride
+          at(scratch22, 0), // $scratch22
+          H, // $scratch22_stride
+          at(scratch23, 0), // $scratch23
+          H, // $scratch23_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const seed_hRow = b * H;
-          const tape_oRow = t * B * H + b * H;
-          const tape_s7Row = t * B * H + b * H;
-          const s13Row = b * H;
-          const tape_s6Row = t * B * 1 + b * 1;
-          const s14Row = b * H;
-          const tape_s5Row = t * B * H + b * H;
-          const s15Row = b * H;
+          const tape_o_1Row = t * B * H + b * H;
+          const tape_t7Row = t * B * H + b * H;
+          const scratch13Row = b * H;
+          const tape_t6Row = t * B * 1 + b * 1;
+          const scratch14Row = b * H;
+          const tape_t5Row = t * B * H + b * H;
+          const scratch15Row = b * H;
           const tape_gRow = t * B * H + b * H;
-          const s16Row = b * H;
+          const scratch16Row = b * H;
           const tape_i_1Row = t * B * H + b * H;
-          const s19Row = b * H;
+          const scratch19Row = b * H;
           const tape_fRow = t * B * H + b * H;
-          const s21Row = b * H;
-          const s22Row = b * H;
-          const s23Row = b * H;
+          const scratch21Row = b * H;
+          const scratch22Row = b * H;
+          const scratch23Row = b * H;
           for (let i = 0; i < H; i++) {
             const t18 =
               seed_h[seed_hRow + i]! *
-              tape_o[tape_oRow + i]! *
-              (1 - tape_s7[tape_s7Row + i]! * tape_s7[tape_s7Row + i]!);
-            s13[s13Row + i] = t18;
+              tape_o_1[tape_o_1Row + i]! *
+              (1 - tape_t7[tape_t7Row + i]! * tape_t7[tape_t7Row + i]!);
+            scratch13[scratch13Row + i] = t18;
             // grad of: h' = o .* tanh(gamma_h .* nc + beta_h)
             const dnc = t18 * p[o_gamma_h + i]!;
-            const t19 = dnc / tape_s6[tape_s6Row]!;
-            s14[s14Row + i] = t19;
+            const t19 = dnc / tape_t6[tape_t6Row]!;
+            scratch14[scratch14Row + i] = t19;
             // nc = (c' - mean(c')) / sqrt(var(c') + eps)
-            const nc = tape_s5[tape_s5Row + i]! / tape_s6[tape_s6Row]!;
-            const t20 = -((dnc * nc) / tape_s6[tape_s6Row]!);
-            s15[s15Row + i] = t20;
+            const nc = tape_t5[tape_t5Row + i]! / tape_t6[tape_t6Row]!;
+            const t20 = -((dnc * nc) / tape_t6[tape_t6Row]!);
+            scratch15[scratch15Row + i] = t20;
             const t21 = 1 - tape_g[tape_gRow + i]! * tape_g[tape_gRow + i]!;
-            s16[s16Row + i] = t21;
+            scratch16[scratch16Row + i] = t21;
             const t22 = tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!);
-            s19[s19Row + i] = t22;
+            scratch19[scratch19Row + i] = t22;
             const t23 = tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!);
-            s21[s21Row + i] = t23;
+            scratch21[scratch21Row + i] = t23;
             // grad of: h' = o .* tanh(gamma_h .* nc + beta_h)
-            const do_1 = seed_h[seed_hRow + i]! * tape_s7[tape_s7Row + i]!;
-            const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
-            s22[s22Row + i] = do_pre;
+            const do_1 = seed_h[seed_hRow + i]! * tape_t7[tape_t7Row + i]!;
+            const do_pre = do_1 * (tape_o_1[tape_o_1Row + i]! * (1 - tape_o_1[tape_o_1Row + i]!));
+            scratch22[scratch22Row + i] = do_pre;
             const t24 = t18 * nc;
-            s23[s23Row + i] = t24;
+            scratch23[scratch23Row + i] = t24;
           }
         }
       }
 
       for (let b = 0; b < B; b++) {
-        let s = 0;
-        for (let i = 0; i < H; i++) s += s15[b * H + i]!;
-        s5[b * 1 + 0] = s;
+        let sum = 0;
+        for (let i = 0; i < H; i++) sum += scratch15[b * H + i]!;
+        scratch5[b * 1 + 0] = sum;
       }
 
       for (let b = 0; b < B; b++)
-        for (let i = 0; i < 4 * H; i++) s8[b * (4 * H) + i] = i >= 3 * H && i < 3 * H + H ? s22[b * H + i - 3 * H]! : 0;
+        for (let i = 0; i < 4 * H; i++)
+          scratch8[b * (4 * H) + i] = i >= 3 * H && i < 3 * H + H ? scratch22[b * H + i - 3 * H]! : 0;
       // grad of: o  = sigmoid(slice(v, 3*H, H) + bo)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s22[b * H + i]!;
-        dp[o_bo + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch22[b * H + i]!;
+        dp[o_bo + i]! += sum;
       }
 
       // grad of: h' = o .* tanh(gamma_h .* nc + beta_h)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s23[b * H + i]!;
-        dp[o_gamma_h + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch23[b * H + i]!;
+        dp[o_gamma_h + i]! += sum;
       }
 
       // grad of: h' = o .* tanh(gamma_h .* nc + beta_h)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s13[b * H + i]!;
-        dp[o_beta_h + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch13[b * H + i]!;
+        dp[o_beta_h + i]! += sum;
       }
 
-      // loop 14 (f32_14, f64_14 in the cell's .wat)
-      if (wl) wl(14, B, [at(s5, 0), 1, at(s1, 0), 1, H, at(s6, 0), 1]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const s5Row = b * 1;
-          const s1Row = b * 1;
-          const s6Row = b * 1;
-          const t25 = s5[s5Row]! / s1[s1Row]! / H;
-          s6[s6Row] = t25;
-        }
-      }
-
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) s24[b * H + i] = s6[b * 1 + 0]!;
-      // loop 15 (f32_15, f64_15 in the cell's .wat)
+      // loop 14: f32_14 and f64_14 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(15, B, [
-          H,
-          at(s14, 0),
-          H,
-          at(s24, 0),
-          H,
-          at(tape_s5, t * B * H),
-          H,
-          at(seed_c, 0),
-          H,
-          at(s25, 0),
-          H,
-          at(s26, 0),
-          H,
+        wl(14, B, [
+          at(scratch5, 0), // $scratch5
+          1, // $scratch5_stride
+          at(scratch1, 0), // $scratch1
+          1, // $scratch1_stride
+          H, // $H
+          at(scratch6, 0), // $scratch6
+          1, // $scratch6_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s14Row = b * H;
-          const s24Row = b * H;
-          const tape_s5Row = t * B * H + b * H;
+          const scratch5Row = b * 1;
+          const scratch1Row = b * 1;
+          const scratch6Row = b * 1;
+          const t25 = scratch5[scratch5Row]! / scratch1[scratch1Row]! / H;
+          scratch6[scratch6Row] = t25;
+        }
+      }
+
+      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch24[b * H + i] = scratch6[b * 1 + 0]!;
+      // loop 15: f32_15 and f64_15 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(15, B, [
+          H, // $n
+          at(scratch14, 0), // $scratch14
+          H, // $scratch14_stride
+          at(scratch24, 0), // $scratch24
+          H, // $scratch24_stride
+          at(tape_t5, t * B * H), // $tape_t5
+          H, // $tape_t5_stride
+          at(seed_c, 0), // $seed_c
+          H, // $seed_c_stride
+          at(scratch25, 0), // $scratch25
+          H, // $scratch25_stride
+          at(scratch26, 0), // $scratch26
+          H, // $scratch26_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const scratch14Row = b * H;
+          const scratch24Row = b * H;
+          const tape_t5Row = t * B * H + b * H;
           const seed_cRow = b * H;
-          const s25Row = b * H;
-          const s26Row = b * H;
+          const scratch25Row = b * H;
+          const scratch26Row = b * H;
           for (let i = 0; i < H; i++) {
-            const t26 = s14[s14Row + i]! + 2 * (s24[s24Row + i]! * tape_s5[tape_s5Row + i]!);
+            const t26 = scratch14[scratch14Row + i]! + 2 * (scratch24[scratch24Row + i]! * tape_t5[tape_t5Row + i]!);
             const t27 = seed_c[seed_cRow + i]! + t26;
-            s25[s25Row + i] = t27;
+            scratch25[scratch25Row + i] = t27;
             const t28 = -t26;
-            s26[s26Row + i] = t28;
+            scratch26[scratch26Row + i] = t28;
           }
         }
       }
 
       for (let b = 0; b < B; b++) {
-        let s = 0;
-        for (let i = 0; i < H; i++) s += s26[b * H + i]!;
-        s10[b * 1 + 0] = s;
+        let sum = 0;
+        for (let i = 0; i < H; i++) sum += scratch26[b * H + i]!;
+        scratch10[b * 1 + 0] = sum;
       }
 
-      // loop 16 (f32_16, f64_16 in the cell's .wat)
-      if (wl) wl(16, B, [at(s10, 0), 1, H, at(s17, 0), 1]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const s10Row = b * 1;
-          const s17Row = b * 1;
-          const t29 = s10[s10Row]! / H;
-          s17[s17Row] = t29;
-        }
-      }
-
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) s27[b * H + i] = s17[b * 1 + 0]!;
-      // loop 17 (f32_17, f64_17 in the cell's .wat)
+      // loop 16: f32_16 and f64_16 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(17, B, [
-          H,
-          at(s25, 0),
-          H,
-          at(s27, 0),
-          H,
-          at(tape_i_1, t * B * H),
-          H,
-          at(s16, 0),
-          H,
-          at(s28, 0),
-          H,
-          at(tape_g, t * B * H),
-          H,
-          at(s19, 0),
-          H,
-          at(s29, 0),
-          H,
-          at(cPrev, cPrevAt),
-          H,
-          at(s21, 0),
-          H,
-          at(s30, 0),
-          H,
-          at(tape_f, t * B * H),
-          H,
-          at(carry_c, 0),
-          H,
+        wl(16, B, [
+          at(scratch10, 0), // $scratch10
+          1, // $scratch10_stride
+          H, // $H
+          at(scratch17, 0), // $scratch17
+          1, // $scratch17_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s25Row = b * H;
-          const s27Row = b * H;
+          const scratch10Row = b * 1;
+          const scratch17Row = b * 1;
+          const t29 = scratch10[scratch10Row]! / H;
+          scratch17[scratch17Row] = t29;
+        }
+      }
+
+      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch27[b * H + i] = scratch17[b * 1 + 0]!;
+      // loop 17: f32_17 and f64_17 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(17, B, [
+          H, // $n
+          at(scratch25, 0), // $scratch25
+          H, // $scratch25_stride
+          at(scratch27, 0), // $scratch27
+          H, // $scratch27_stride
+          at(tape_i_1, t * B * H), // $tape_i_1
+          H, // $tape_i_1_stride
+          at(scratch16, 0), // $scratch16
+          H, // $scratch16_stride
+          at(scratch28, 0), // $scratch28
+          H, // $scratch28_stride
+          at(tape_g, t * B * H), // $tape_g
+          H, // $tape_g_stride
+          at(scratch19, 0), // $scratch19
+          H, // $scratch19_stride
+          at(scratch29, 0), // $scratch29
+          H, // $scratch29_stride
+          at(cPrev, cPrevAt), // $cPrev
+          H, // $cPrev_stride
+          at(scratch21, 0), // $scratch21
+          H, // $scratch21_stride
+          at(scratch30, 0), // $scratch30
+          H, // $scratch30_stride
+          at(tape_f, t * B * H), // $tape_f
+          H, // $tape_f_stride
+          at(carry_c, 0), // $carry_c
+          H, // $carry_c_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const scratch25Row = b * H;
+          const scratch27Row = b * H;
           const tape_i_1Row = t * B * H + b * H;
-          const s16Row = b * H;
-          const s28Row = b * H;
+          const scratch16Row = b * H;
+          const scratch28Row = b * H;
           const tape_gRow = t * B * H + b * H;
-          const s19Row = b * H;
-          const s29Row = b * H;
+          const scratch19Row = b * H;
+          const scratch29Row = b * H;
           const cPrevRow = cPrevAt + b * H;
-          const s21Row = b * H;
-          const s30Row = b * H;
+          const scratch21Row = b * H;
+          const scratch30Row = b * H;
           const tape_fRow = t * B * H + b * H;
           const carry_cRow = b * H;
           for (let i = 0; i < H; i++) {
             // grad of: nc = (c' - mean(c')) / sqrt(var(c') + eps)
-            const dc_next_total = s25[s25Row + i]! + s27[s27Row + i]!;
+            const dc_next_total = scratch25[scratch25Row + i]! + scratch27[scratch27Row + i]!;
             // grad of: c' = f .* c + i .* g
             const dg = dc_next_total * tape_i_1[tape_i_1Row + i]!;
-            const dg_pre = dg * s16[s16Row + i]!;
-            s28[s28Row + i] = dg_pre;
+            const dg_pre = dg * scratch16[scratch16Row + i]!;
+            scratch28[scratch28Row + i] = dg_pre;
             // grad of: c' = f .* c + i .* g
             const di = dc_next_total * tape_g[tape_gRow + i]!;
-            const di_pre = di * s19[s19Row + i]!;
-            s29[s29Row + i] = di_pre;
+            const di_pre = di * scratch19[scratch19Row + i]!;
+            scratch29[scratch29Row + i] = di_pre;
             // grad of: c' = f .* c + i .* g
             const df = dc_next_total * cPrev[cPrevRow + i]!;
-            const df_pre = df * s21[s21Row + i]!;
-            s30[s30Row + i] = df_pre;
+            const df_pre = df * scratch21[scratch21Row + i]!;
+            scratch30[scratch30Row + i] = df_pre;
             // grad of: c' = f .* c + i .* g
             const dc = dc_next_total * tape_f[tape_fRow + i]!;
             carry_c[carry_cRow + i] = dc;
@@ -2233,263 +2357,293 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       }
 
       for (let b = 0; b < B; b++)
-        for (let i = 0; i < 4 * H; i++) s9[b * (4 * H) + i] = i >= H && i < H + H ? s28[b * H + i - H]! : 0;
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < 4 * H; i++) s11[b * (4 * H) + i] = i >= 0 && i < 0 + H ? s29[b * H + i - 0]! : 0;
+        for (let i = 0; i < 4 * H; i++) scratch9[b * (4 * H) + i] = i >= H && i < H + H ? scratch28[b * H + i - H]! : 0;
       for (let b = 0; b < B; b++)
         for (let i = 0; i < 4 * H; i++)
-          s12[b * (4 * H) + i] = i >= 2 * H && i < 2 * H + H ? s30[b * H + i - 2 * H]! : 0;
+          scratch11[b * (4 * H) + i] = i >= 0 && i < 0 + H ? scratch29[b * H + i - 0]! : 0;
+      for (let b = 0; b < B; b++)
+        for (let i = 0; i < 4 * H; i++)
+          scratch12[b * (4 * H) + i] = i >= 2 * H && i < 2 * H + H ? scratch30[b * H + i - 2 * H]! : 0;
       // grad of: i  = sigmoid(slice(v, 0, H) + bi)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s29[b * H + i]!;
-        dp[o_bi + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch29[b * H + i]!;
+        dp[o_bi + i]! += sum;
       }
 
       // grad of: g  = tanh(slice(v, H, H) + bg)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s28[b * H + i]!;
-        dp[o_bg + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch28[b * H + i]!;
+        dp[o_bg + i]! += sum;
       }
 
       // grad of: f  = sigmoid(slice(v, 2*H, H) + bf)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s30[b * H + i]!;
-        dp[o_bf + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch30[b * H + i]!;
+        dp[o_bf + i]! += sum;
       }
 
-      // loop 18 (f32_18, f64_18 in the cell's .wat)
+      // loop 18: f32_18 and f64_18 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(18, B, [
-          4 * H,
-          at(s9, 0),
-          4 * H,
-          at(s11, 0),
-          4 * H,
-          at(s12, 0),
-          4 * H,
-          at(s8, 0),
-          4 * H,
-          at(p, o_gr),
-          at(tape_s2, t * B * 1),
-          1,
-          at(s31, 0),
-          4 * H,
-          at(s3, 0),
-          4 * H,
-          at(s32, 0),
-          4 * H,
-          at(s7, 0),
-          4 * H,
-          at(s33, 0),
-          4 * H,
-          at(s34, 0),
-          4 * H,
-          at(p, o_gx),
-          at(tape_s4, t * B * 1),
-          1,
-          at(s35, 0),
-          4 * H,
-          at(s36, 0),
-          4 * H,
+          4 * H, // $n
+          at(scratch9, 0), // $scratch9
+          4 * H, // $scratch9_stride
+          at(scratch11, 0), // $scratch11
+          4 * H, // $scratch11_stride
+          at(scratch12, 0), // $scratch12
+          4 * H, // $scratch12_stride
+          at(scratch8, 0), // $scratch8
+          4 * H, // $scratch8_stride
+          at(p, o_gr), // $gr
+          at(tape_t2, t * B * 1), // $tape_t2
+          1, // $tape_t2_stride
+          at(scratch31, 0), // $scratch31
+          4 * H, // $scratch31_stride
+          at(scratch3, 0), // $scratch3
+          4 * H, // $scratch3_stride
+          at(scratch32, 0), // $scratch32
+          4 * H, // $scratch32_stride
+          at(scratch7, 0), // $scratch7
+          4 * H, // $scratch7_stride
+          at(scratch33, 0), // $scratch33
+          4 * H, // $scratch33_stride
+          at(scratch34, 0), // $scratch34
+          4 * H, // $scratch34_stride
+          at(p, o_gx), // $gx
+          at(tape_t4, t * B * 1), // $tape_t4
+          1, // $tape_t4_stride
+          at(scratch35, 0), // $scratch35
+          4 * H, // $scratch35_stride
+          at(scratch36, 0), // $scratch36
+          4 * H, // $scratch36_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s9Row = b * (4 * H);
-          const s11Row = b * (4 * H);
-          const s12Row = b * (4 * H);
-          const s8Row = b * (4 * H);
-          const tape_s2Row = t * B * 1 + b * 1;
-          const s31Row = b * (4 * H);
-          const s3Row = b * (4 * H);
-          const s32Row = b * (4 * H);
-          const s7Row = b * (4 * H);
-          const s33Row = b * (4 * H);
-          const s34Row = b * (4 * H);
-          const tape_s4Row = t * B * 1 + b * 1;
-          const s35Row = b * (4 * H);
-          const s36Row = b * (4 * H);
+          const scratch9Row = b * (4 * H);
+          const scratch11Row = b * (4 * H);
+          const scratch12Row = b * (4 * H);
+          const scratch8Row = b * (4 * H);
+          const tape_t2Row = t * B * 1 + b * 1;
+          const scratch31Row = b * (4 * H);
+          const scratch3Row = b * (4 * H);
+          const scratch32Row = b * (4 * H);
+          const scratch7Row = b * (4 * H);
+          const scratch33Row = b * (4 * H);
+          const scratch34Row = b * (4 * H);
+          const tape_t4Row = t * B * 1 + b * 1;
+          const scratch35Row = b * (4 * H);
+          const scratch36Row = b * (4 * H);
           for (let i = 0; i < 4 * H; i++) {
             // grad of: i, g, f, o
-            const dv = s9[s9Row + i]! + s11[s11Row + i]! + s12[s12Row + i]! + s8[s8Row + i]!;
+            const dv =
+              scratch9[scratch9Row + i]! +
+              scratch11[scratch11Row + i]! +
+              scratch12[scratch12Row + i]! +
+              scratch8[scratch8Row + i]!;
             // grad of: v  = gr .* nu + gx .* na
             const dnu = dv * p[o_gr + i]!;
-            const t30 = dnu / tape_s2[tape_s2Row]!;
-            s31[s31Row + i] = t30;
-            const t31 = -((dnu * s3[s3Row + i]!) / tape_s2[tape_s2Row]!);
-            s32[s32Row + i] = t31;
-            const t32 = dv * s7[s7Row + i]!;
-            s33[s33Row + i] = t32;
-            const t33 = dv * s3[s3Row + i]!;
-            s34[s34Row + i] = t33;
+            const t30 = dnu / tape_t2[tape_t2Row]!;
+            scratch31[scratch31Row + i] = t30;
+            const t31 = -((dnu * scratch3[scratch3Row + i]!) / tape_t2[tape_t2Row]!);
+            scratch32[scratch32Row + i] = t31;
+            const t32 = dv * scratch7[scratch7Row + i]!;
+            scratch33[scratch33Row + i] = t32;
+            const t33 = dv * scratch3[scratch3Row + i]!;
+            scratch34[scratch34Row + i] = t33;
             // grad of: v  = gr .* nu + gx .* na
             const dna = dv * p[o_gx + i]!;
-            const t34 = dna / tape_s4[tape_s4Row]!;
-            s35[s35Row + i] = t34;
-            const t35 = -((dna * s7[s7Row + i]!) / tape_s4[tape_s4Row]!);
-            s36[s36Row + i] = t35;
+            const t34 = dna / tape_t4[tape_t4Row]!;
+            scratch35[scratch35Row + i] = t34;
+            const t35 = -((dna * scratch7[scratch7Row + i]!) / tape_t4[tape_t4Row]!);
+            scratch36[scratch36Row + i] = t35;
           }
         }
       }
 
       for (let b = 0; b < B; b++) {
-        let s = 0;
-        for (let i = 0; i < 4 * H; i++) s += s32[b * (4 * H) + i]!;
-        s18[b * 1 + 0] = s;
+        let sum = 0;
+        for (let i = 0; i < 4 * H; i++) sum += scratch32[b * (4 * H) + i]!;
+        scratch18[b * 1 + 0] = sum;
       }
 
       // grad of: v  = gr .* nu + gx .* na
       for (let i = 0; i < 4 * H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s33[b * (4 * H) + i]!;
-        dp[o_gx + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch33[b * (4 * H) + i]!;
+        dp[o_gx + i]! += sum;
       }
 
       // grad of: v  = gr .* nu + gx .* na
       for (let i = 0; i < 4 * H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s34[b * (4 * H) + i]!;
-        dp[o_gr + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch34[b * (4 * H) + i]!;
+        dp[o_gr + i]! += sum;
       }
 
       for (let b = 0; b < B; b++) {
-        let s = 0;
-        for (let i = 0; i < 4 * H; i++) s += s36[b * (4 * H) + i]!;
-        s20[b * 1 + 0] = s;
+        let sum = 0;
+        for (let i = 0; i < 4 * H; i++) sum += scratch36[b * (4 * H) + i]!;
+        scratch20[b * 1 + 0] = sum;
       }
 
-      // loop 19 (f32_19, f64_19 in the cell's .wat)
+      // loop 19: f32_19 and f64_19 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(19, B, [at(s18, 0), 1, at(s2, 0), 1, 4 * H, at(s37, 0), 1, at(s20, 0), 1, at(s4, 0), 1, at(s38, 0), 1]);
+        wl(19, B, [
+          at(scratch18, 0), // $scratch18
+          1, // $scratch18_stride
+          at(scratch2, 0), // $scratch2
+          1, // $scratch2_stride
+          4 * H, // $4*H
+          at(scratch37, 0), // $scratch37
+          1, // $scratch37_stride
+          at(scratch20, 0), // $scratch20
+          1, // $scratch20_stride
+          at(scratch4, 0), // $scratch4
+          1, // $scratch4_stride
+          at(scratch38, 0), // $scratch38
+          1, // $scratch38_stride
+        ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s18Row = b * 1;
-          const s2Row = b * 1;
-          const s37Row = b * 1;
-          const s20Row = b * 1;
-          const s4Row = b * 1;
-          const s38Row = b * 1;
-          const t36 = s18[s18Row]! / s2[s2Row]! / (4 * H);
-          s37[s37Row] = t36;
-          const t37 = s20[s20Row]! / s4[s4Row]! / (4 * H);
-          s38[s38Row] = t37;
+          const scratch18Row = b * 1;
+          const scratch2Row = b * 1;
+          const scratch37Row = b * 1;
+          const scratch20Row = b * 1;
+          const scratch4Row = b * 1;
+          const scratch38Row = b * 1;
+          const t36 = scratch18[scratch18Row]! / scratch2[scratch2Row]! / (4 * H);
+          scratch37[scratch37Row] = t36;
+          const t37 = scratch20[scratch20Row]! / scratch4[scratch4Row]! / (4 * H);
+          scratch38[scratch38Row] = t37;
         }
       }
 
-      for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) s39[b * (4 * H) + i] = s37[b * 1 + 0]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) s40[b * (4 * H) + i] = s38[b * 1 + 0]!;
-      // loop 20 (f32_20, f64_20 in the cell's .wat)
+      for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch39[b * (4 * H) + i] = scratch37[b * 1 + 0]!;
+      for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch40[b * (4 * H) + i] = scratch38[b * 1 + 0]!;
+      // loop 20: f32_20 and f64_20 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(20, B, [
-          4 * H,
-          at(s31, 0),
-          4 * H,
-          at(s39, 0),
-          4 * H,
-          at(tape_s1, t * B * (4 * H)),
-          4 * H,
-          at(s41, 0),
-          4 * H,
-          at(s42, 0),
-          4 * H,
-          at(s35, 0),
-          4 * H,
-          at(s40, 0),
-          4 * H,
-          at(tape_s3, t * B * (4 * H)),
-          4 * H,
-          at(s43, 0),
-          4 * H,
-          at(s44, 0),
-          4 * H,
+          4 * H, // $n
+          at(scratch31, 0), // $scratch31
+          4 * H, // $scratch31_stride
+          at(scratch39, 0), // $scratch39
+          4 * H, // $scratch39_stride
+          at(tape_t1, t * B * (4 * H)), // $tape_t1
+          4 * H, // $tape_t1_stride
+          at(scratch41, 0), // $scratch41
+          4 * H, // $scratch41_stride
+          at(scratch42, 0), // $scratch42
+          4 * H, // $scratch42_stride
+          at(scratch35, 0), // $scratch35
+          4 * H, // $scratch35_stride
+          at(scratch40, 0), // $scratch40
+          4 * H, // $scratch40_stride
+          at(tape_t3, t * B * (4 * H)), // $tape_t3
+          4 * H, // $tape_t3_stride
+          at(scratch43, 0), // $scratch43
+          4 * H, // $scratch43_stride
+          at(scratch44, 0), // $scratch44
+          4 * H, // $scratch44_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s31Row = b * (4 * H);
-          const s39Row = b * (4 * H);
-          const tape_s1Row = t * B * (4 * H) + b * (4 * H);
-          const s41Row = b * (4 * H);
-          const s42Row = b * (4 * H);
-          const s35Row = b * (4 * H);
-          const s40Row = b * (4 * H);
-          const tape_s3Row = t * B * (4 * H) + b * (4 * H);
-          const s43Row = b * (4 * H);
-          const s44Row = b * (4 * H);
+          const scratch31Row = b * (4 * H);
+          const scratch39Row = b * (4 * H);
+          const tape_t1Row = t * B * (4 * H) + b * (4 * H);
+          const scratch41Row = b * (4 * H);
+          const scratch42Row = b * (4 * H);
+          const scratch35Row = b * (4 * H);
+          const scratch40Row = b * (4 * H);
+          const tape_t3Row = t * B * (4 * H) + b * (4 * H);
+          const scratch43Row = b * (4 * H);
+          const scratch44Row = b * (4 * H);
           for (let i = 0; i < 4 * H; i++) {
-            const t38 = s31[s31Row + i]! + 2 * (s39[s39Row + i]! * tape_s1[tape_s1Row + i]!);
-            s41[s41Row + i] = t38;
+            const t38 = scratch31[scratch31Row + i]! + 2 * (scratch39[scratch39Row + i]! * tape_t1[tape_t1Row + i]!);
+            scratch41[scratch41Row + i] = t38;
             const t39 = -t38;
-            s42[s42Row + i] = t39;
-            const t40 = s35[s35Row + i]! + 2 * (s40[s40Row + i]! * tape_s3[tape_s3Row + i]!);
-            s43[s43Row + i] = t40;
+            scratch42[scratch42Row + i] = t39;
+            const t40 = scratch35[scratch35Row + i]! + 2 * (scratch40[scratch40Row + i]! * tape_t3[tape_t3Row + i]!);
+            scratch43[scratch43Row + i] = t40;
             const t41 = -t40;
-            s44[s44Row + i] = t41;
+            scratch44[scratch44Row + i] = t41;
           }
         }
       }
 
       for (let b = 0; b < B; b++) {
-        let s = 0;
-        for (let i = 0; i < 4 * H; i++) s += s42[b * (4 * H) + i]!;
-        s45[b * 1 + 0] = s;
+        let sum = 0;
+        for (let i = 0; i < 4 * H; i++) sum += scratch42[b * (4 * H) + i]!;
+        scratch45[b * 1 + 0] = sum;
       }
 
       for (let b = 0; b < B; b++) {
-        let s = 0;
-        for (let i = 0; i < 4 * H; i++) s += s44[b * (4 * H) + i]!;
-        s46[b * 1 + 0] = s;
+        let sum = 0;
+        for (let i = 0; i < 4 * H; i++) sum += scratch44[b * (4 * H) + i]!;
+        scratch46[b * 1 + 0] = sum;
       }
 
-      // loop 21 (f32_21, f64_21 in the cell's .wat)
-      if (wl) wl(21, B, [at(s45, 0), 1, 4 * H, at(s47, 0), 1, at(s46, 0), 1, at(s48, 0), 1]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const s45Row = b * 1;
-          const s47Row = b * 1;
-          const s46Row = b * 1;
-          const s48Row = b * 1;
-          const t42 = s45[s45Row]! / (4 * H);
-          s47[s47Row] = t42;
-          const t43 = s46[s46Row]! / (4 * H);
-          s48[s48Row] = t43;
-        }
-      }
-
-      for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) s49[b * (4 * H) + i] = s47[b * 1 + 0]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) s50[b * (4 * H) + i] = s48[b * 1 + 0]!;
-      // loop 22 (f32_22, f64_22 in the cell's .wat)
+      // loop 21: f32_21 and f64_21 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(22, B, [
-          4 * H,
-          at(s41, 0),
-          4 * H,
-          at(s49, 0),
-          4 * H,
-          at(s0, 0),
-          4 * H,
-          at(s43, 0),
-          4 * H,
-          at(s50, 0),
-          4 * H,
-          at(gx0, t * B * (4 * H)),
-          4 * H,
+        wl(21, B, [
+          at(scratch45, 0), // $scratch45
+          1, // $scratch45_stride
+          4 * H, // $4*H
+          at(scratch47, 0), // $scratch47
+          1, // $scratch47_stride
+          at(scratch46, 0), // $scratch46
+          1, // $scratch46_stride
+          at(scratch48, 0), // $scratch48
+          1, // $scratch48_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s41Row = b * (4 * H);
-          const s49Row = b * (4 * H);
-          const s0Row = b * (4 * H);
-          const s43Row = b * (4 * H);
-          const s50Row = b * (4 * H);
+          const scratch45Row = b * 1;
+          const scratch47Row = b * 1;
+          const scratch46Row = b * 1;
+          const scratch48Row = b * 1;
+          const t42 = scratch45[scratch45Row]! / (4 * H);
+          scratch47[scratch47Row] = t42;
+          const t43 = scratch46[scratch46Row]! / (4 * H);
+          scratch48[scratch48Row] = t43;
+        }
+      }
+
+      for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch49[b * (4 * H) + i] = scratch47[b * 1 + 0]!;
+      for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch50[b * (4 * H) + i] = scratch48[b * 1 + 0]!;
+      // loop 22: f32_22 and f64_22 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(22, B, [
+          4 * H, // $n
+          at(scratch41, 0), // $scratch41
+          4 * H, // $scratch41_stride
+          at(scratch49, 0), // $scratch49
+          4 * H, // $scratch49_stride
+          at(scratch0, 0), // $scratch0
+          4 * H, // $scratch0_stride
+          at(scratch43, 0), // $scratch43
+          4 * H, // $scratch43_stride
+          at(scratch50, 0), // $scratch50
+          4 * H, // $scratch50_stride
+          at(gx0, t * B * (4 * H)), // $gx0
+          4 * H, // $gx0_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const scratch41Row = b * (4 * H);
+          const scratch49Row = b * (4 * H);
+          const scratch0Row = b * (4 * H);
+          const scratch43Row = b * (4 * H);
+          const scratch50Row = b * (4 * H);
           const gx0Row = t * B * (4 * H) + b * (4 * H);
           for (let i = 0; i < 4 * H; i++) {
             // grad of: nu = (u - mean(u)) / sqrt(var(u) + eps)
-            const du = s41[s41Row + i]! + s49[s49Row + i]!;
-            s0[s0Row + i] = du;
+            const du = scratch41[scratch41Row + i]! + scratch49[scratch49Row + i]!;
+            scratch0[scratch0Row + i] = du;
             // grad of: na = (a - mean(a)) / sqrt(var(a) + eps)
-            const da = s43[s43Row + i]! + s50[s50Row + i]!;
+            const da = scratch43[scratch43Row + i]! + scratch50[scratch50Row + i]!;
             gx0[gx0Row + i] = da;
           }
         }
@@ -2498,13 +2652,13 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       // grad of: u  = R*h
       for (let b = 0; b < B; b++)
         for (let j = 0; j < H; j++) {
-          let s = 0;
-          for (let i = 0; i < 4 * H; i++) s += p[o_R + i * H + j]! * s0[b * (4 * H) + i]!;
-          carry_h[b * H + j] = s;
+          let sum = 0;
+          for (let i = 0; i < 4 * H; i++) sum += p[o_R + i * H + j]! * scratch0[b * (4 * H) + i]!;
+          carry_h[b * H + j] = sum;
         }
 
       // dR
-      mm.TN(4 * H, H, B, s0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_R, true);
+      mm.TN(4 * H, H, B, scratch0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_R, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
@@ -2513,9 +2667,9 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     // grad of: a  = K*x
     for (let b = 0; b < T * B; b++)
       for (let j = 0; j < D; j++) {
-        let s = 0;
-        for (let i = 0; i < 4 * H; i++) s += p[o_K + i * D + j]! * gx0[b * (4 * H) + i]!;
-        dx_1[b * D + j] = s;
+        let sum = 0;
+        for (let i = 0; i < 4 * H; i++) sum += p[o_K + i * D + j]! * gx0[b * (4 * H) + i]!;
+        dx_1[b * D + j] = sum;
       }
 
     dhPrev0.set(carry_h);
@@ -2527,6 +2681,16 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };
+}
+
+/** The float64 kernels for batch B and T steps (see kernel64). */
+export function createKernel64(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float64Array> {
+  return kernel64(64, Float64Array, { NT: gemmNT64, NN: gemmNN64, TN: gemmTN64 }, sizes, B, T, options);
+}
+
+/** The float32 kernels for batch B and T steps (see kernel32). */
+export function createKernel32(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float32Array> {
+  return kernel32(32, Float32Array, { NT: gemmNT32, NN: gemmNN32, TN: gemmTN32 }, sizes, B, T, options);
 }
 
 /** One step (forward from the state to the next, backward from the next state's gradient): the kernels with T = 1. */
@@ -2567,209 +2731,187 @@ const LOOPS_WASM: LoopsModuleSource = {
     { vector: true, splittable: true },
   ],
   binary: [
-    "AGFzbQEAAAABmwINYAF7AXtgB39/f39/f38AYAt/f39/f39/f39/fwBgFH9/f39/f39/f39/f39/f39/f39/AGAOf39/f39/f39/",
-    "f39/f38AYBt/f39/f39/f39/f39/f39/f39/f39/f39/f38AYBF/f39/f39/f39/f39/f39/fwBgD39/f39/f39/f39/f39/fwBg",
-    "JH9/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/fwBgCX9/f39/f39/fwBgHX9/f39/f39/f39/f39/f39/f39/f39/",
-    "f39/f39/AGAhf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/AGAXf39/f39/f39/f39/f39/f39/f39/f38AAhIBA2Vu",
-    "dgZtZW1vcnkCAwGAgAQDKyoAAAECAgMBBAUGBAcICQcKCwcMAgcAAAECAgMBBAUGBAcICQcKCwcMAgcHiwMuBWYzMl8wAAIFZjMy",
-    "XzEAAwVmMzJfMgAEBWYzMl8zAAUFZjMyXzQABgVmMzJfNQAHBWYzMl82AAgFZjMyXzcAAgVmMzJfOAADBWYzMl85AAYGZjMyXzEw",
-    "AAkGZjMyXzExAAoGZjMyXzEyAAsGZjMyXzEzAAwGZjMyXzE0AA0GZjMyXzE1AA4GZjMyXzE2AAIGZjMyXzE3AA8GZjMyXzE4ABAG",
-    "ZjMyXzE5ABEGZjMyXzIwABIGZjMyXzIxABMGZjMyXzIyABQFZjY0XzAAFwVmNjRfMQAYBWY2NF8yABkFZjY0XzMAGgVmNjRfNAAb",
-    "BWY2NF81ABwFZjY0XzYAHQVmNjRfNwAXBWY2NF84ABgFZjY0XzkAGwZmNjRfMTAAHgZmNjRfMTEAHwZmNjRfMTIAIAZmNjRfMTMA",
-    "IQZmNjRfMTQAIgZmNjRfMTUAIwZmNjRfMTYAFwZmNjRfMTcAJAZmNjRfMTgAJQZmNjRfMTkAJgZmNjRfMjAAJwZmNjRfMjEAKAZm",
-    "NjRfMjIAKQrNbiroAwECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8AAIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAAIAD9",
-    "DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMAAJZDAACWQ/3oASIC/QwAgDE/AIAx",
-    "PwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2Ov3kASAB/eYB/QyJ",
-    "iAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+q6oqPv3kASAB/eYB",
-    "/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAC",
-    "/fgBIgFBAf2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH9",
-    "5gEgAP0MGHKxQhhysUIYcrFCGHKxQv1E/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VILhAIBAnsgAP0M0Q1dvdENXb3RDV290Q1d",
-    "vSAAIAD95gEiAf3mAf0MiYgIPomICD6JiAg+iYgIPv3kASAB/eYB/Qyrqqq+q6qqvquqqr6rqqq+/eQBIAH95gH9DAAAgD8AAIA/",
-    "AACAPwAAgD/95AH95gH9DAAAgD8AAIA/AACAPwAAgD/9DAAAAEAAAABAAAAAQAAAAED9DAAAAEAAAABAAAAAQAAAAEAgAP3gASIC",
-    "/eYBEAD9DAAAgD8AAIA/AACAPwAAgD/95AH95wH95QEiAf3hASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Q/1SIAL9DM3MzD3NzMw9",
-    "zczMPc3MzD39Q/1SCzcAA0AgACABTkUEQCAFIAAgBmxBAnRqIAIgACADbEECdGoqAgAgBLKVOAIAIABBAWohAAwBCwsL6QEDB38B",
-    "ewF9A0AgACABTkUEQCADIAAgBGxBAnRqIQ0gBSAAIAZsQQJ0aiEOIAcgACAIbEECdGohDyAJIAAgCmxBAnRqIRAgAiACQQNxayER",
-    "QQAhCwNAIAsgEU5FBEAgC0ECdCIMIA1q/QAEACAO/QkCAP3lASESIAwgD2ogEv0LBAAgDCAQaiASIBL95gH9CwQAIAtBBGohCwwB",
-    "CwsDQCACIAtMRQRAIAtBAnQiDCANaioCACAOKgIAkyETIAwgD2ogEzgCACAMIBBqIBMgE5Q4AgAgC0EBaiELDAELCyAAQQFqIQAM",
-    "AQsLC2EBAX0DQCAAIAFORQRAIAUgACAGbEECdGogAiAAIANsQQJ0aioCACAEsiILlUOsxSc3kpE4AgAgCSAAIApsQQJ0aiAHIAAg",
-    "CGxBAnRqKgIAIAuVOAIAIABBAWohAAwBCwsL/AIDC38CewJ9A0AgACABTkUEQCADIAAgBGxBAnRqIRYgBSAAIAZsQQJ0aiEXIAcg",
-    "ACAIbEECdGohGCAJIAAgCmxBAnRqIRkgCyAAIAxsQQJ0aiEaIA0gACAObEECdGohGyAPIAAgEGxBAnRqIRwgEiAAIBNsQQJ0aiEd",
-    "IAIgAkEDcWshHkEAIRUDQCAVIB5ORQRAIBVBAnQiFCAWav0ABAAgF/0JAgD95wEhHyAUIBhqIB/9CwQAIBQgG2ogFCAZav0ABAAg",
-    "Gv0JAgD95QEiIP0LBAAgFCAcaiAgICD95gH9CwQAIBQgHWogESAUav0ABAAgH/3mAf0LBAAgFUEEaiEVDAELCwNAIAIgFUxFBEAg",
-    "FUECdCIUIBZqKgIAIBcqAgCVISEgFCAYaiAhOAIAIBQgG2ogFCAZaioCACAaKgIAkyIiOAIAIBQgHGogIiAilDgCACAUIB1qIBEg",
-    "FGoqAgAgIZQ4AgAgFUEBaiEVDAELCyAAQQFqIQAMAQsLCz4AA0AgACABTkUEQCAFIAAgBmxBAnRqIAIgACADbEECdGoqAgAgBLKV",
-    "Q6zFJzeSkTgCACAAQQFqIQAMAQsLC5gCAwh/AXsBfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEQIAUgACAGbEECdGohESAHIAAgCGxB",
-    "AnRqIRIgCiAAIAtsQQJ0aiETIAwgACANbEECdGohFCACIAJBA3FrIRVBACEPA0AgDyAVTkUEQCAPQQJ0Ig4gEGr9AAQAIBH9CQIA",
-    "/ecBIRYgDiASaiAW/QsEACAOIBRqIAkgDmr9AAQAIBb95gEgDiATav0ABAD95AH9CwQAIA9BBGohDwwBCwsDQCACIA9MRQRAIA9B",
-    "AnQiDiAQaioCACARKgIAlSEXIA4gEmogFzgCACAOIBRqIAkgDmoqAgAgF5QgDiATaioCAJI4AgAgD0EBaiEPDAELCyAAQQFqIQAM",
-    "AQsLC9kFAw1/A3sDfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEdIAYgACAHbEECdGohHiAIIAAgCWxBAnRqIR8gCyAAIAxsQQJ0aiEg",
-    "IA0gACAObEECdGohISAQIAAgEWxBAnRqISIgEiAAIBNsQQJ0aiEjIBUgACAWbEECdGohJCAXIAAgGGxBAnRqISUgGSAAIBpsQQJ0",
-    "aiEmIAIgAkEDcWshJ0EAIRwDQCAcICdORQRA/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/IBxBAnQiGyAdav0A",
-    "BAAgBSAbav0ABAD95AH94QEQAP3kAf3nASEoIBsgHmogKP0LBAAgGyAgaiAbIB9q/QAEACAKIBtq/QAEAP3kARABIin9CwQAIBsg",
-    "Imr9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gGyAhav0ABAAgDyAbav0ABAD95AH94QEQAP3kAf3nASIq/QsE",
-    "ACAbICRq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/IBsgI2r9AAQAIBQgG2r9AAQA/eQB/eEBEAD95AH95wH9",
-    "CwQAIBsgJmogKiAbICVq/QAEAP3mASAoICn95gH95AH9CwQAIBxBBGohHAwBCwsDQCACIBxMRQRAQwAAgD8gHEECdCIbIB1qKgIA",
-    "IAUgG2oqAgCSjP0TEAD9HwBDAACAP5KVISsgGyAeaiArOAIAIBsgIGogGyAfaioCACAKIBtqKgIAkv0TEAH9HwAiLDgCACAbICJq",
-    "QwAAgD8gGyAhaioCACAPIBtqKgIAkoz9ExAA/R8AQwAAgD+SlSItOAIAIBsgJGpDAACAPyAbICNqKgIAIBQgG2oqAgCSjP0TEAD9",
-    "HwBDAACAP5KVOAIAIBsgJmogLSAbICVqKgIAlCArICyUkjgCACAcQQFqIRwMAQsLIABBAWohAAwBCwsL3AIDCX8BewF9A0AgACAB",
-    "TkUEQCADIAAgBGxBAnRqIRMgBSAAIAZsQQJ0aiEUIAcgACAIbEECdGohFSALIAAgDGxBAnRqIRYgDSAAIA5sQQJ0aiEXIA8gACAQ",
-    "bEECdGohGCACIAJBA3FrIRlBACESA0AgEiAZTkUEQCASQQJ0IhEgE2r9AAQAIBT9CQIA/ecBIRogESAVaiAa/QsEACARIBZqIAkg",
-    "EWr9AAQAIBr95gEgCiARav0ABAD95AEQASIa/QsEACARIBhqIBEgF2r9AAQAIBr95gH9CwQAIBJBBGohEgwBCwsDQCACIBJMRQRA",
-    "IBJBAnQiESATaioCACAUKgIAlSEbIBEgFWogGzgCACARIBZqIAkgEWoqAgAgG5QgCiARaioCAJL9ExAB/R8AIhs4AgAgESAYaiAR",
-    "IBdqKgIAIBuUOAIAIBJBAWohEgwBCwsgAEEBaiEADAELCwt9AANAIAAgAU5FBEAgBCAAIAVsQQJ0aiACIAAgA2xBAnRqKgIAQwAA",
-    "AECUOAIAIAggACAJbEECdGogBiAAIAdsQQJ0aioCAEMAAABAlDgCACAMIAAgDWxBAnRqIAogACALbEECdGoqAgBDAAAAQJQ4AgAg",
-    "AEEBaiEADAELCwuLAgEJfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiERIAUgACAGbEECdGohEiAHIAAgCGxBAnRqIRMgCSAAIApsQQJ0",
-    "aiEUIAsgACAMbEECdGohFSANIAAgDmxBAnRqIRYgAiACQQNxayEXQQAhDwNAIA8gF05FBEAgD0ECdCIQIBNqIBAgEWr9AAQAIBL9",
-    "CQIA/ecB/QsEACAQIBZqIBAgFGr9AAQAIBX9CQIA/ecB/QsEACAPQQRqIQ8MAQsLA0AgAiAPTEUEQCAPQQJ0IhAgE2ogECARaioC",
-    "ACASKgIAlTgCACAQIBZqIBAgFGoqAgAgFSoCAJU4AgAgD0EBaiEPDAELCyAAQQFqIQAMAQsLC6sHAxN/A3sDfQNAIAAgAU5FBEAg",
-    "AyAAIARsQQJ0aiEoIAUgACAGbEECdGohJiAHIAAgCGxBAnRqISkgCSAAIApsQQJ0aiEqIAwgACANbEECdGohJyAOIAAgD2xBAnRq",
-    "ISsgECAAIBFsQQJ0aiEsIBIgACATbEECdGohLSAUIAAgFWxBAnRqIS4gFiAAIBdsQQJ0aiEvIBggACAZbEECdGohMCAaIAAgG2xB",
-    "AnRqITEgHCAAIB1sQQJ0aiEyIB4gACAfbEECdGohMyAgIAAgIWxBAnRqITQgIiAAICNsQQJ0aiE1IAIgAkEDcWshNkEAISUDQCAl",
-    "IDZORQRAICVBAnQiJCAoav0ABAAgJCAmav0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gJCApav0ABAAiNyA3/eYB/eUB/eYBITcg",
-    "JCAqaiA3/QsEACAkICtqIDcgCyAkav0ABAD95gEiOSAn/QkCAP3nAf0LBAAgJCAtaiA5ICQgLGr9AAQAICf9CQIA/ecBIjn95gEg",
-    "J/0JAgD95wH94QH9CwQAICQgL2r9DAAAgD8AAIA/AACAPwAAgD8gJCAuav0ABAAiOCA4/eYB/eUB/QsEACAkIDFqICQgMGr9AAQA",
-    "Ijj9DAAAgD8AAIA/AACAPwAAgD8gOP3lAf3mAf0LBAAgJCAzaiAkIDJq/QAEACI4/QwAAIA/AACAPwAAgD8AAIA/IDj95QH95gH9",
-    "CwQAICQgNGogJCAoav0ABAAgJCApav0ABAD95gEgJCAmav0ABAD9DAAAgD8AAIA/AACAPwAAgD8gJCAmav0ABAD95QH95gH95gH9",
-    "CwQAICQgNWogNyA5/eYB/QsEACAlQQRqISUMAQsLA0AgAiAlTEUEQCAlQQJ0IiQgKGoqAgAgJCAmaioCAJRDAACAPyAkIClqKgIA",
-    "IjogOpSTlCE6ICQgKmogOjgCACAkICtqIDogCyAkaioCAJQiPCAnKgIAlTgCACAkIC1qIDwgJCAsaioCACAnKgIAlSI8lCAnKgIA",
-    "lYw4AgAgJCAvakMAAIA/ICQgLmoqAgAiOyA7lJM4AgAgJCAxaiAkIDBqKgIAIjtDAACAPyA7k5Q4AgAgJCAzaiAkIDJqKgIAIjtD",
-    "AACAPyA7k5Q4AgAgJCA0aiAkIChqKgIAICQgKWoqAgCUICQgJmoqAgBDAACAPyAkICZqKgIAk5SUOAIAICQgNWogOiA8lDgCACAl",
-    "QQFqISUMAQsLIABBAWohAAwBCwsLRgADQCAAIAFORQRAIAcgACAIbEECdGogAiAAIANsQQJ0aioCACAEIAAgBWxBAnRqKgIAlSAG",
-    "spU4AgAgAEEBaiEADAELCwvKAgMJfwF7AX0DQCAAIAFORQRAIAMgACAEbEECdGohESAFIAAgBmxBAnRqIRIgByAAIAhsQQJ0aiET",
-    "IAkgACAKbEECdGohFCALIAAgDGxBAnRqIRUgDSAAIA5sQQJ0aiEWIAIgAkEDcWshF0EAIRADQCAQIBdORQRAIBBBAnQiDyARav0A",
-    "BAD9DAAAAEAAAABAAAAAQAAAAEAgDyASav0ABAAgDyATav0ABAD95gH95gH95AEhGCAPIBVqIA8gFGr9AAQAIBj95AH9CwQAIA8g",
-    "FmogGP3hAf0LBAAgEEEEaiEQDAELCwNAIAIgEExFBEAgEEECdCIPIBFqKgIAIA8gEmoqAgAgDyATaioCAJRDAAAAQJSSIRkgDyAV",
-    "aiAPIBRqKgIAIBmSOAIAIA8gFmogGYw4AgAgEEEBaiEQDAELCyAAQQFqIQAMAQsLC5kEAxB/AXsBfQNAIAAgAU5FBEAgAyAAIARs",
-    "QQJ0aiEfIAUgACAGbEECdGohICAHIAAgCGxBAnRqISEgCSAAIApsQQJ0aiEiIAsgACAMbEECdGohIyANIAAgDmxBAnRqISQgDyAA",
-    "IBBsQQJ0aiElIBEgACASbEECdGohJiATIAAgFGxBAnRqIScgFSAAIBZsQQJ0aiEoIBcgACAYbEECdGohKSAZIAAgGmxBAnRqISog",
-    "GyAAIBxsQQJ0aiErIAIgAkEDcWshLEEAIR4DQCAeICxORQRAIB5BAnQiHSAfav0ABAAgHSAgav0ABAD95AEhLSAdICNqIC0gHSAh",
-    "av0ABAD95gEgHSAiav0ABAD95gH9CwQAIB0gJmogLSAdICRq/QAEAP3mASAdICVq/QAEAP3mAf0LBAAgHSApaiAtIB0gJ2r9AAQA",
-    "/eYBIB0gKGr9AAQA/eYB/QsEACAdICtqIC0gHSAqav0ABAD95gH9CwQAIB5BBGohHgwBCwsDQCACIB5MRQRAIB5BAnQiHSAfaioC",
-    "ACAdICBqKgIAkiEuIB0gI2ogLiAdICFqKgIAlCAdICJqKgIAlDgCACAdICZqIC4gHSAkaioCAJQgHSAlaioCAJQ4AgAgHSApaiAu",
-    "IB0gJ2oqAgCUIB0gKGoqAgCUOAIAIB0gK2ogLiAdICpqKgIAlDgCACAeQQFqIR4MAQsLIABBAWohAAwBCwsLsQUDEX8CewJ9A0Ag",
-    "ACABTkUEQCADIAAgBGxBAnRqIScgBSAAIAZsQQJ0aiEoIAcgACAIbEECdGohKSAJIAAgCmxBAnRqISogDCAAIA1sQQJ0aiEjIA4g",
-    "ACAPbEECdGohKyAQIAAgEWxBAnRqISQgEiAAIBNsQQJ0aiEsIBQgACAVbEECdGohJSAWIAAgF2xBAnRqIS0gGCAAIBlsQQJ0aiEu",
-    "IBsgACAcbEECdGohJiAdIAAgHmxBAnRqIS8gHyAAICBsQQJ0aiEwIAIgAkEDcWshMUEAISIDQCAiIDFORQRAICJBAnQiISAnav0A",
-    "BAAgISAoav0ABAD95AEgISApav0ABAD95AEgISAqav0ABAD95AEiMiALICFq/QAEAP3mASEzICEgK2ogMyAj/QkCAP3nAf0LBAAg",
-    "ISAsaiAzICEgJGr9AAQA/eYBICP9CQIA/ecB/eEB/QsEACAhIC1qIDIgISAlav0ABAD95gH9CwQAICEgLmogMiAhICRq/QAEAP3m",
-    "Af0LBAAgISAvaiAyIBogIWr9AAQA/eYBIjIgJv0JAgD95wH9CwQAICEgMGogMiAhICVq/QAEAP3mASAm/QkCAP3nAf3hAf0LBAAg",
-    "IkEEaiEiDAELCwNAIAIgIkxFBEAgIkECdCIhICdqKgIAICEgKGoqAgCSICEgKWoqAgCSICEgKmoqAgCSIjQgCyAhaioCAJQhNSAh",
-    "ICtqIDUgIyoCAJU4AgAgISAsaiA1ICEgJGoqAgCUICMqAgCVjDgCACAhIC1qIDQgISAlaioCAJQ4AgAgISAuaiA0ICEgJGoqAgCU",
-    "OAIAICEgL2ogNCAaICFqKgIAlCI0ICYqAgCVOAIAICEgMGogNCAhICVqKgIAlCAmKgIAlYw4AgAgIkEBaiEiDAELCyAAQQFqIQAM",
-    "AQsLC3gBAX0DQCAAIAFORQRAIAcgACAIbEECdGogAiAAIANsQQJ0aioCACAEIAAgBWxBAnRqKgIAlSAGsiIPlTgCACANIAAgDmxB",
-    "AnRqIAkgACAKbEECdGoqAgAgCyAAIAxsQQJ0aioCAJUgD5U4AgAgAEEBaiEADAELCwvtAwMNfwF7AX0DQCAAIAFORQRAIAMgACAE",
-    "bEECdGohGSAFIAAgBmxBAnRqIRogByAAIAhsQQJ0aiEbIAkgACAKbEECdGohHCALIAAgDGxBAnRqIR0gDSAAIA5sQQJ0aiEeIA8g",
-    "ACAQbEECdGohHyARIAAgEmxBAnRqISAgEyAAIBRsQQJ0aiEhIBUgACAWbEECdGohIiACIAJBA3FrISNBACEYA0AgGCAjTkUEQCAY",
-    "QQJ0IhcgGWr9AAQA/QwAAABAAAAAQAAAAEAAAABAIBcgGmr9AAQAIBcgG2r9AAQA/eYB/eYB/eQBISQgFyAcaiAk/QsEACAXIB1q",
-    "ICT94QH9CwQAIBcgIWogFyAeav0ABAD9DAAAAEAAAABAAAAAQAAAAEAgFyAfav0ABAAgFyAgav0ABAD95gH95gH95AEiJP0LBAAg",
-    "FyAiaiAk/eEB/QsEACAYQQRqIRgMAQsLA0AgAiAYTEUEQCAYQQJ0IhcgGWoqAgAgFyAaaioCACAXIBtqKgIAlEMAAABAlJIhJSAX",
-    "IBxqICU4AgAgFyAdaiAljDgCACAXICFqIBcgHmoqAgAgFyAfaioCACAXICBqKgIAlEMAAABAlJIiJTgCACAXICJqICWMOAIAIBhB",
-    "AWohGAwBCwsgAEEBaiEADAELCwtaAQF9A0AgACABTkUEQCAFIAAgBmxBAnRqIAIgACADbEECdGoqAgAgBLIiC5U4AgAgCSAAIAps",
-    "QQJ0aiAHIAAgCGxBAnRqKgIAIAuVOAIAIABBAWohAAwBCwsLlwIBCX8DQCAAIAFORQRAIAMgACAEbEECdGohESAFIAAgBmxBAnRq",
-    "IRIgByAAIAhsQQJ0aiETIAkgACAKbEECdGohFCALIAAgDGxBAnRqIRUgDSAAIA5sQQJ0aiEWIAIgAkEDcWshF0EAIRADQCAQIBdO",
-    "RQRAIBBBAnQiDyATaiAPIBFq/QAEACAPIBJq/QAEAP3kAf0LBAAgDyAWaiAPIBRq/QAEACAPIBVq/QAEAP3kAf0LBAAgEEEEaiEQ",
-    "DAELCwNAIAIgEExFBEAgEEECdCIPIBNqIA8gEWoqAgAgDyASaioCAJI4AgAgDyAWaiAPIBRqKgIAIA8gFWoqAgCSOAIAIBBBAWoh",
-    "EAwBCwsgAEEBaiEADAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLm",
-    "PSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0M",
-    "AADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEg",
-    "Af3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz79",
-    "8AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzB",
-    "Vj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVV",
-    "VVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/",
-    "AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAA",
-    "AAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC+wCAQJ7",
-    "IAD9DON1K0U22le/43UrRTbaV78gACAA/fIBIgH98gH9DOB9FQ49bW0/4H0VDj1tbT/98AEgAf3yAf0MPcLmVeMmgr89wuZV4yaC",
-    "v/3wASAB/fIB/Qz6ECyI9GSWP/oQLIj0ZJY//fABIAH98gH9DBy6oRu6oau/HLqhG7qhq7/98AEgAf3yAf0MERERERERwT8RERER",
-    "ERHBP/3wASAB/fIB/QxVVVVVVVXVv1VVVVVVVdW//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AH98gH9DAAAAAAAAPA/AAAA",
-    "AAAA8D/9DAAAAAAAAABAAAAAAAAAAED9DAAAAAAAAABAAAAAAAAAAEAgAP3sASIC/fIBEBX9DAAAAAAAAPA/AAAAAAAA8D/98AH9",
-    "8wH98QEiAf3tASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1SIAL9DJqZmZmZmbk/mpmZmZmZuT/9Sf1SCzcAA0AgACABTkUEQCAF",
-    "IAAgBmxBA3RqIAIgACADbEEDdGorAwAgBLejOQMAIABBAWohAAwBCwsL6QEDB38BewF8A0AgACABTkUEQCADIAAgBGxBA3RqIQ0g",
-    "BSAAIAZsQQN0aiEOIAcgACAIbEEDdGohDyAJIAAgCmxBA3RqIRAgAiACQQFxayERQQAhCwNAIAsgEU5FBEAgC0EDdCIMIA1q/QAE",
-    "ACAO/QoDAP3xASESIAwgD2ogEv0LBAAgDCAQaiASIBL98gH9CwQAIAtBAmohCwwBCwsDQCACIAtMRQRAIAtBA3QiDCANaisDACAO",
-    "KwMAoSETIAwgD2ogEzkDACAMIBBqIBMgE6I5AwAgC0EBaiELDAELCyAAQQFqIQAMAQsLC2UBAXwDQCAAIAFORQRAIAUgACAGbEED",
-    "dGogAiAAIANsQQN0aisDACAEtyILo0TxaOOItfjkPqCfOQMAIAkgACAKbEEDdGogByAAIAhsQQN0aisDACALozkDACAAQQFqIQAM",
-    "AQsLC/wCAwt/AnsCfANAIAAgAU5FBEAgAyAAIARsQQN0aiEWIAUgACAGbEEDdGohFyAHIAAgCGxBA3RqIRggCSAAIApsQQN0aiEZ",
-    "IAsgACAMbEEDdGohGiANIAAgDmxBA3RqIRsgDyAAIBBsQQN0aiEcIBIgACATbEEDdGohHSACIAJBAXFrIR5BACEVA0AgFSAeTkUE",
-    "QCAVQQN0IhQgFmr9AAQAIBf9CgMA/fMBIR8gFCAYaiAf/QsEACAUIBtqIBQgGWr9AAQAIBr9CgMA/fEBIiD9CwQAIBQgHGogICAg",
-    "/fIB/QsEACAUIB1qIBEgFGr9AAQAIB/98gH9CwQAIBVBAmohFQwBCwsDQCACIBVMRQRAIBVBA3QiFCAWaisDACAXKwMAoyEhIBQg",
-    "GGogITkDACAUIBtqIBQgGWorAwAgGisDAKEiIjkDACAUIBxqICIgIqI5AwAgFCAdaiARIBRqKwMAICGiOQMAIBVBAWohFQwBCwsg",
-    "AEEBaiEADAELCwtCAANAIAAgAU5FBEAgBSAAIAZsQQN0aiACIAAgA2xBA3RqKwMAIAS3o0TxaOOItfjkPqCfOQMAIABBAWohAAwB",
-    "CwsLmAIDCH8BewF8A0AgACABTkUEQCADIAAgBGxBA3RqIRAgBSAAIAZsQQN0aiERIAcgACAIbEEDdGohEiAKIAAgC2xBA3RqIRMg",
-    "DCAAIA1sQQN0aiEUIAIgAkEBcWshFUEAIQ8DQCAPIBVORQRAIA9BA3QiDiAQav0ABAAgEf0KAwD98wEhFiAOIBJqIBb9CwQAIA4g",
-    "FGogCSAOav0ABAAgFv3yASAOIBNq/QAEAP3wAf0LBAAgD0ECaiEPDAELCwNAIAIgD0xFBEAgD0EDdCIOIBBqKwMAIBErAwCjIRcg",
-    "DiASaiAXOQMAIA4gFGogCSAOaisDACAXoiAOIBNqKwMAoDkDACAPQQFqIQ8MAQsLIABBAWohAAwBCwsL8QUDDX8DewN8A0AgACAB",
-    "TkUEQCADIAAgBGxBA3RqIR0gBiAAIAdsQQN0aiEeIAggACAJbEEDdGohHyALIAAgDGxBA3RqISAgDSAAIA5sQQN0aiEhIBAgACAR",
-    "bEEDdGohIiASIAAgE2xBA3RqISMgFSAAIBZsQQN0aiEkIBcgACAYbEEDdGohJSAZIAAgGmxBA3RqISYgAiACQQFxayEnQQAhHANA",
-    "IBwgJ05FBED9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gHEEDdCIbIB1q/QAEACAFIBtq/QAEAP3wAf3tARAV",
-    "/fAB/fMBISggGyAeaiAo/QsEACAbICBqIBsgH2r9AAQAIAogG2r9AAQA/fABEBYiKf0LBAAgGyAiav0MAAAAAAAA8D8AAAAAAADw",
-    "P/0MAAAAAAAA8D8AAAAAAADwPyAbICFq/QAEACAPIBtq/QAEAP3wAf3tARAV/fAB/fMBIir9CwQAIBsgJGr9DAAAAAAAAPA/AAAA",
-    "AAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gGyAjav0ABAAgFCAbav0ABAD98AH97QEQFf3wAf3zAf0LBAAgGyAmaiAqIBsgJWr9AAQA",
-    "/fIBICggKf3yAf3wAf0LBAAgHEECaiEcDAELCwNAIAIgHExFBEBEAAAAAAAA8D8gHEEDdCIbIB1qKwMAIAUgG2orAwCgmv0UEBX9",
-    "IQBEAAAAAAAA8D+goyErIBsgHmogKzkDACAbICBqIBsgH2orAwAgCiAbaisDAKD9FBAW/SEAIiw5AwAgGyAiakQAAAAAAADwPyAb",
-    "ICFqKwMAIA8gG2orAwCgmv0UEBX9IQBEAAAAAAAA8D+goyItOQMAIBsgJGpEAAAAAAAA8D8gGyAjaisDACAUIBtqKwMAoJr9FBAV",
-    "/SEARAAAAAAAAPA/oKM5AwAgGyAmaiAtIBsgJWorAwCiICsgLKKgOQMAIBxBAWohHAwBCwsgAEEBaiEADAELCwvcAgMJfwF7AXwD",
-    "QCAAIAFORQRAIAMgACAEbEEDdGohEyAFIAAgBmxBA3RqIRQgByAAIAhsQQN0aiEVIAsgACAMbEEDdGohFiANIAAgDmxBA3RqIRcg",
-    "DyAAIBBsQQN0aiEYIAIgAkEBcWshGUEAIRIDQCASIBlORQRAIBJBA3QiESATav0ABAAgFP0KAwD98wEhGiARIBVqIBr9CwQAIBEg",
-    "FmogCSARav0ABAAgGv3yASAKIBFq/QAEAP3wARAWIhr9CwQAIBEgGGogESAXav0ABAAgGv3yAf0LBAAgEkECaiESDAELCwNAIAIg",
-    "EkxFBEAgEkEDdCIRIBNqKwMAIBQrAwCjIRsgESAVaiAbOQMAIBEgFmogCSARaisDACAboiAKIBFqKwMAoP0UEBb9IQAiGzkDACAR",
-    "IBhqIBEgF2orAwAgG6I5AwAgEkEBaiESDAELCyAAQQFqIQAMAQsLC4kBAANAIAAgAU5FBEAgBCAAIAVsQQN0aiACIAAgA2xBA3Rq",
-    "KwMARAAAAAAAAABAojkDACAIIAAgCWxBA3RqIAYgACAHbEEDdGorAwBEAAAAAAAAAECiOQMAIAwgACANbEEDdGogCiAAIAtsQQN0",
-    "aisDAEQAAAAAAAAAQKI5AwAgAEEBaiEADAELCwuLAgEJfwNAIAAgAU5FBEAgAyAAIARsQQN0aiERIAUgACAGbEEDdGohEiAHIAAg",
-    "CGxBA3RqIRMgCSAAIApsQQN0aiEUIAsgACAMbEEDdGohFSANIAAgDmxBA3RqIRYgAiACQQFxayEXQQAhDwNAIA8gF05FBEAgD0ED",
-    "dCIQIBNqIBAgEWr9AAQAIBL9CgMA/fMB/QsEACAQIBZqIBAgFGr9AAQAIBX9CgMA/fMB/QsEACAPQQJqIQ8MAQsLA0AgAiAPTEUE",
-    "QCAPQQN0IhAgE2ogECARaisDACASKwMAozkDACAQIBZqIBAgFGorAwAgFSsDAKM5AwAgD0EBaiEPDAELCyAAQQFqIQAMAQsLC78H",
-    "AxN/A3sDfANAIAAgAU5FBEAgAyAAIARsQQN0aiEoIAUgACAGbEEDdGohJiAHIAAgCGxBA3RqISkgCSAAIApsQQN0aiEqIAwgACAN",
-    "bEEDdGohJyAOIAAgD2xBA3RqISsgECAAIBFsQQN0aiEsIBIgACATbEEDdGohLSAUIAAgFWxBA3RqIS4gFiAAIBdsQQN0aiEvIBgg",
-    "ACAZbEEDdGohMCAaIAAgG2xBA3RqITEgHCAAIB1sQQN0aiEyIB4gACAfbEEDdGohMyAgIAAgIWxBA3RqITQgIiAAICNsQQN0aiE1",
-    "IAIgAkEBcWshNkEAISUDQCAlIDZORQRAICVBA3QiJCAoav0ABAAgJCAmav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gJCApav0A",
-    "BAAiNyA3/fIB/fEB/fIBITcgJCAqaiA3/QsEACAkICtqIDcgCyAkav0ABAD98gEiOSAn/QoDAP3zAf0LBAAgJCAtaiA5ICQgLGr9",
-    "AAQAICf9CgMA/fMBIjn98gEgJ/0KAwD98wH97QH9CwQAICQgL2r9DAAAAAAAAPA/AAAAAAAA8D8gJCAuav0ABAAiOCA4/fIB/fEB",
-    "/QsEACAkIDFqICQgMGr9AAQAIjj9DAAAAAAAAPA/AAAAAAAA8D8gOP3xAf3yAf0LBAAgJCAzaiAkIDJq/QAEACI4/QwAAAAAAADw",
-    "PwAAAAAAAPA/IDj98QH98gH9CwQAICQgNGogJCAoav0ABAAgJCApav0ABAD98gEgJCAmav0ABAD9DAAAAAAAAPA/AAAAAAAA8D8g",
-    "JCAmav0ABAD98QH98gH98gH9CwQAICQgNWogNyA5/fIB/QsEACAlQQJqISUMAQsLA0AgAiAlTEUEQCAlQQN0IiQgKGorAwAgJCAm",
-    "aisDAKJEAAAAAAAA8D8gJCApaisDACI6IDqioaIhOiAkICpqIDo5AwAgJCAraiA6IAsgJGorAwCiIjwgJysDAKM5AwAgJCAtaiA8",
-    "ICQgLGorAwAgJysDAKMiPKIgJysDAKOaOQMAICQgL2pEAAAAAAAA8D8gJCAuaisDACI7IDuioTkDACAkIDFqICQgMGorAwAiO0QA",
-    "AAAAAADwPyA7oaI5AwAgJCAzaiAkIDJqKwMAIjtEAAAAAAAA8D8gO6GiOQMAICQgNGogJCAoaisDACAkIClqKwMAoiAkICZqKwMA",
-    "RAAAAAAAAPA/ICQgJmorAwChoqI5AwAgJCA1aiA6IDyiOQMAICVBAWohJQwBCwsgAEEBaiEADAELCwtGAANAIAAgAU5FBEAgByAA",
-    "IAhsQQN0aiACIAAgA2xBA3RqKwMAIAQgACAFbEEDdGorAwCjIAa3ozkDACAAQQFqIQAMAQsLC84CAwl/AXsBfANAIAAgAU5FBEAg",
-    "AyAAIARsQQN0aiERIAUgACAGbEEDdGohEiAHIAAgCGxBA3RqIRMgCSAAIApsQQN0aiEUIAsgACAMbEEDdGohFSANIAAgDmxBA3Rq",
-    "IRYgAiACQQFxayEXQQAhEANAIBAgF05FBEAgEEEDdCIPIBFq/QAEAP0MAAAAAAAAAEAAAAAAAAAAQCAPIBJq/QAEACAPIBNq/QAE",
-    "AP3yAf3yAf3wASEYIA8gFWogDyAUav0ABAAgGP3wAf0LBAAgDyAWaiAY/e0B/QsEACAQQQJqIRAMAQsLA0AgAiAQTEUEQCAQQQN0",
-    "Ig8gEWorAwAgDyASaisDACAPIBNqKwMAokQAAAAAAAAAQKKgIRkgDyAVaiAPIBRqKwMAIBmgOQMAIA8gFmogGZo5AwAgEEEBaiEQ",
-    "DAELCyAAQQFqIQAMAQsLC5kEAxB/AXsBfANAIAAgAU5FBEAgAyAAIARsQQN0aiEfIAUgACAGbEEDdGohICAHIAAgCGxBA3RqISEg",
-    "CSAAIApsQQN0aiEiIAsgACAMbEEDdGohIyANIAAgDmxBA3RqISQgDyAAIBBsQQN0aiElIBEgACASbEEDdGohJiATIAAgFGxBA3Rq",
-    "IScgFSAAIBZsQQN0aiEoIBcgACAYbEEDdGohKSAZIAAgGmxBA3RqISogGyAAIBxsQQN0aiErIAIgAkEBcWshLEEAIR4DQCAeICxO",
-    "RQRAIB5BA3QiHSAfav0ABAAgHSAgav0ABAD98AEhLSAdICNqIC0gHSAhav0ABAD98gEgHSAiav0ABAD98gH9CwQAIB0gJmogLSAd",
-    "ICRq/QAEAP3yASAdICVq/QAEAP3yAf0LBAAgHSApaiAtIB0gJ2r9AAQA/fIBIB0gKGr9AAQA/fIB/QsEACAdICtqIC0gHSAqav0A",
-    "BAD98gH9CwQAIB5BAmohHgwBCwsDQCACIB5MRQRAIB5BA3QiHSAfaisDACAdICBqKwMAoCEuIB0gI2ogLiAdICFqKwMAoiAdICJq",
-    "KwMAojkDACAdICZqIC4gHSAkaisDAKIgHSAlaisDAKI5AwAgHSApaiAuIB0gJ2orAwCiIB0gKGorAwCiOQMAIB0gK2ogLiAdICpq",
-    "KwMAojkDACAeQQFqIR4MAQsLIABBAWohAAwBCwsLsQUDEX8CewJ8A0AgACABTkUEQCADIAAgBGxBA3RqIScgBSAAIAZsQQN0aiEo",
-    "IAcgACAIbEEDdGohKSAJIAAgCmxBA3RqISogDCAAIA1sQQN0aiEjIA4gACAPbEEDdGohKyAQIAAgEWxBA3RqISQgEiAAIBNsQQN0",
-    "aiEsIBQgACAVbEEDdGohJSAWIAAgF2xBA3RqIS0gGCAAIBlsQQN0aiEuIBsgACAcbEEDdGohJiAdIAAgHmxBA3RqIS8gHyAAICBs",
-    "QQN0aiEwIAIgAkEBcWshMUEAISIDQCAiIDFORQRAICJBA3QiISAnav0ABAAgISAoav0ABAD98AEgISApav0ABAD98AEgISAqav0A",
-    "BAD98AEiMiALICFq/QAEAP3yASEzICEgK2ogMyAj/QoDAP3zAf0LBAAgISAsaiAzICEgJGr9AAQA/fIBICP9CgMA/fMB/e0B/QsE",
-    "ACAhIC1qIDIgISAlav0ABAD98gH9CwQAICEgLmogMiAhICRq/QAEAP3yAf0LBAAgISAvaiAyIBogIWr9AAQA/fIBIjIgJv0KAwD9",
-    "8wH9CwQAICEgMGogMiAhICVq/QAEAP3yASAm/QoDAP3zAf3tAf0LBAAgIkECaiEiDAELCwNAIAIgIkxFBEAgIkEDdCIhICdqKwMA",
-    "ICEgKGorAwCgICEgKWorAwCgICEgKmorAwCgIjQgCyAhaisDAKIhNSAhICtqIDUgIysDAKM5AwAgISAsaiA1ICEgJGorAwCiICMr",
-    "AwCjmjkDACAhIC1qIDQgISAlaisDAKI5AwAgISAuaiA0ICEgJGorAwCiOQMAICEgL2ogNCAaICFqKwMAoiI0ICYrAwCjOQMAICEg",
-    "MGogNCAhICVqKwMAoiAmKwMAo5o5AwAgIkEBaiEiDAELCyAAQQFqIQAMAQsLC3gBAXwDQCAAIAFORQRAIAcgACAIbEEDdGogAiAA",
-    "IANsQQN0aisDACAEIAAgBWxBA3RqKwMAoyAGtyIPozkDACANIAAgDmxBA3RqIAkgACAKbEEDdGorAwAgCyAAIAxsQQN0aisDAKMg",
-    "D6M5AwAgAEEBaiEADAELCwv1AwMNfwF7AXwDQCAAIAFORQRAIAMgACAEbEEDdGohGSAFIAAgBmxBA3RqIRogByAAIAhsQQN0aiEb",
-    "IAkgACAKbEEDdGohHCALIAAgDGxBA3RqIR0gDSAAIA5sQQN0aiEeIA8gACAQbEEDdGohHyARIAAgEmxBA3RqISAgEyAAIBRsQQN0",
-    "aiEhIBUgACAWbEEDdGohIiACIAJBAXFrISNBACEYA0AgGCAjTkUEQCAYQQN0IhcgGWr9AAQA/QwAAAAAAAAAQAAAAAAAAABAIBcg",
-    "Gmr9AAQAIBcgG2r9AAQA/fIB/fIB/fABISQgFyAcaiAk/QsEACAXIB1qICT97QH9CwQAIBcgIWogFyAeav0ABAD9DAAAAAAAAABA",
-    "AAAAAAAAAEAgFyAfav0ABAAgFyAgav0ABAD98gH98gH98AEiJP0LBAAgFyAiaiAk/e0B/QsEACAYQQJqIRgMAQsLA0AgAiAYTEUE",
-    "QCAYQQN0IhcgGWorAwAgFyAaaisDACAXIBtqKwMAokQAAAAAAAAAQKKgISUgFyAcaiAlOQMAIBcgHWogJZo5AwAgFyAhaiAXIB5q",
-    "KwMAIBcgH2orAwAgFyAgaisDAKJEAAAAAAAAAECioCIlOQMAIBcgImogJZo5AwAgGEEBaiEYDAELCyAAQQFqIQAMAQsLC1oBAXwD",
-    "QCAAIAFORQRAIAUgACAGbEEDdGogAiAAIANsQQN0aisDACAEtyILozkDACAJIAAgCmxBA3RqIAcgACAIbEEDdGorAwAgC6M5AwAg",
-    "AEEBaiEADAELCwuXAgEJfwNAIAAgAU5FBEAgAyAAIARsQQN0aiERIAUgACAGbEEDdGohEiAHIAAgCGxBA3RqIRMgCSAAIApsQQN0",
-    "aiEUIAsgACAMbEEDdGohFSANIAAgDmxBA3RqIRYgAiACQQFxayEXQQAhEANAIBAgF05FBEAgEEEDdCIPIBNqIA8gEWr9AAQAIA8g",
-    "Emr9AAQA/fAB/QsEACAPIBZqIA8gFGr9AAQAIA8gFWr9AAQA/fAB/QsEACAQQQJqIRAMAQsLA0AgAiAQTEUEQCAQQQN0Ig8gE2og",
-    "DyARaisDACAPIBJqKwMAoDkDACAPIBZqIA8gFGorAwAgDyAVaisDAKA5AwAgEEEBaiEQDAELCyAAQQFqIQAMAQsLCwDJAgRuYW1l",
-    "AcECKgAFZXhwMzIBBnRhbmgzMgIFZjMyXzADBWYzMl8xBAVmMzJfMgUFZjMyXzMGBWYzMl80BwVmMzJfNQgFZjMyXzYJBmYzMl8x",
-    "MAoGZjMyXzExCwZmMzJfMTIMBmYzMl8xMw0GZjMyXzE0DgZmMzJfMTUPBmYzMl8xNxAGZjMyXzE4EQZmMzJfMTkSBmYzMl8yMBMG",
-    "ZjMyXzIxFAZmMzJfMjIVBWV4cDY0FgZ0YW5oNjQXBWY2NF8wGAVmNjRfMRkFZjY0XzIaBWY2NF8zGwVmNjRfNBwFZjY0XzUdBWY2",
-    "NF82HgZmNjRfMTAfBmY2NF8xMSAGZjY0XzEyIQZmNjRfMTMiBmY2NF8xNCMGZjY0XzE1JAZmNjRfMTclBmY2NF8xOCYGZjY0XzE5",
-    "JwZmNjRfMjAoBmY2NF8yMSkGZjY0XzIy",
+    "AGFzbQEAAAABmwINYAF7AXtgB39/f39/f38AYAt/f39/f39/f39/fwBgFH9/f39/f39/f39/f39/f39/f39/AGAOf39/f39/f39/f39/f38AYBt/",
+    "f39/f39/f39/f39/f39/f39/f39/f39/f38AYBF/f39/f39/f39/f39/f39/fwBgD39/f39/f39/f39/f39/fwBgJH9/f39/f39/f39/f39/f39/",
+    "f39/f39/f39/f39/f39/f39/fwBgCX9/f39/f39/fwBgHX9/f39/f39/f39/f39/f39/f39/f39/f39/f39/AGAhf39/f39/f39/f39/f39/f39/",
+    "f39/f39/f39/f39/f39/AGAXf39/f39/f39/f39/f39/f39/f39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDKyoAAAECAgMBBAUGBAcICQcKCwcM",
+    "AgcAAAECAgMBBAUGBAcICQcKCwcMAgcHiwMuBWYzMl8wAAIFZjMyXzEAAwVmMzJfMgAEBWYzMl8zAAUFZjMyXzQABgVmMzJfNQAHBWYzMl82AAgF",
+    "ZjMyXzcAAgVmMzJfOAADBWYzMl85AAYGZjMyXzEwAAkGZjMyXzExAAoGZjMyXzEyAAsGZjMyXzEzAAwGZjMyXzE0AA0GZjMyXzE1AA4GZjMyXzE2",
+    "AAIGZjMyXzE3AA8GZjMyXzE4ABAGZjMyXzE5ABEGZjMyXzIwABIGZjMyXzIxABMGZjMyXzIyABQFZjY0XzAAFwVmNjRfMQAYBWY2NF8yABkFZjY0",
+    "XzMAGgVmNjRfNAAbBWY2NF81ABwFZjY0XzYAHQVmNjRfNwAXBWY2NF84ABgFZjY0XzkAGwZmNjRfMTAAHgZmNjRfMTEAHwZmNjRfMTIAIAZmNjRf",
+    "MTMAIQZmNjRfMTQAIgZmNjRfMTUAIwZmNjRfMTYAFwZmNjRfMTcAJAZmNjRfMTgAJQZmNjRfMTkAJgZmNjRfMjAAJwZmNjRfMjEAKAZmNjRfMjIA",
+    "KQrNbiroAwECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8AAIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAAIAD9DDuquD87qrg/O6q4Pzuq",
+    "uD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMAAJZDAACWQ/3oASIC/QwAgDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmD",
+    "gF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2Ov3kASAB/eYB/QyJiAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9",
+    "q6oqPauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+q6oqPv3kASAB/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAA",
+    "gD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAC/fgBIgFBAf2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/",
+    "AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgAP0MGHKxQhhysUIYcrFCGHKxQv1E/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VILhAIBAnsgAP0M",
+    "0Q1dvdENXb3RDV290Q1dvSAAIAD95gEiAf3mAf0MiYgIPomICD6JiAg+iYgIPv3kASAB/eYB/Qyrqqq+q6qqvquqqr6rqqq+/eQBIAH95gH9DAAA",
+    "gD8AAIA/AACAPwAAgD/95AH95gH9DAAAgD8AAIA/AACAPwAAgD/9DAAAAEAAAABAAAAAQAAAAED9DAAAAEAAAABAAAAAQAAAAEAgAP3gASIC/eYB",
+    "EAD9DAAAgD8AAIA/AACAPwAAgD/95AH95wH95QEiAf3hASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Q/1SIAL9DM3MzD3NzMw9zczMPc3MzD39Q/1S",
+    "CzcAA0AgACABTkUEQCAFIAAgBmxBAnRqIAIgACADbEECdGoqAgAgBLKVOAIAIABBAWohAAwBCwsL6QEDB38BewF9A0AgACABTkUEQCADIAAgBGxB",
+    "AnRqIQ0gBSAAIAZsQQJ0aiEOIAcgACAIbEECdGohDyAJIAAgCmxBAnRqIRAgAiACQQNxayERQQAhCwNAIAsgEU5FBEAgC0ECdCIMIA1q/QAEACAO",
+    "/QkCAP3lASESIAwgD2ogEv0LBAAgDCAQaiASIBL95gH9CwQAIAtBBGohCwwBCwsDQCACIAtMRQRAIAtBAnQiDCANaioCACAOKgIAkyETIAwgD2og",
+    "EzgCACAMIBBqIBMgE5Q4AgAgC0EBaiELDAELCyAAQQFqIQAMAQsLC2EBAX0DQCAAIAFORQRAIAUgACAGbEECdGogAiAAIANsQQJ0aioCACAEsiIL",
+    "lUOsxSc3kpE4AgAgCSAAIApsQQJ0aiAHIAAgCGxBAnRqKgIAIAuVOAIAIABBAWohAAwBCwsL/AIDC38CewJ9A0AgACABTkUEQCADIAAgBGxBAnRq",
+    "IRYgBSAAIAZsQQJ0aiEXIAcgACAIbEECdGohGCAJIAAgCmxBAnRqIRkgCyAAIAxsQQJ0aiEaIA0gACAObEECdGohGyAPIAAgEGxBAnRqIRwgEiAA",
+    "IBNsQQJ0aiEdIAIgAkEDcWshHkEAIRUDQCAVIB5ORQRAIBVBAnQiFCAWav0ABAAgF/0JAgD95wEhHyAUIBhqIB/9CwQAIBQgG2ogFCAZav0ABAAg",
+    "Gv0JAgD95QEiIP0LBAAgFCAcaiAgICD95gH9CwQAIBQgHWogESAUav0ABAAgH/3mAf0LBAAgFUEEaiEVDAELCwNAIAIgFUxFBEAgFUECdCIUIBZq",
+    "KgIAIBcqAgCVISEgFCAYaiAhOAIAIBQgG2ogFCAZaioCACAaKgIAkyIiOAIAIBQgHGogIiAilDgCACAUIB1qIBEgFGoqAgAgIZQ4AgAgFUEBaiEV",
+    "DAELCyAAQQFqIQAMAQsLCz4AA0AgACABTkUEQCAFIAAgBmxBAnRqIAIgACADbEECdGoqAgAgBLKVQ6zFJzeSkTgCACAAQQFqIQAMAQsLC5gCAwh/",
+    "AXsBfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEQIAUgACAGbEECdGohESAHIAAgCGxBAnRqIRIgCiAAIAtsQQJ0aiETIAwgACANbEECdGohFCACIAJB",
+    "A3FrIRVBACEPA0AgDyAVTkUEQCAPQQJ0Ig4gEGr9AAQAIBH9CQIA/ecBIRYgDiASaiAW/QsEACAOIBRqIAkgDmr9AAQAIBb95gEgDiATav0ABAD9",
+    "5AH9CwQAIA9BBGohDwwBCwsDQCACIA9MRQRAIA9BAnQiDiAQaioCACARKgIAlSEXIA4gEmogFzgCACAOIBRqIAkgDmoqAgAgF5QgDiATaioCAJI4",
+    "AgAgD0EBaiEPDAELCyAAQQFqIQAMAQsLC9kFAw1/A3sDfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEdIAYgACAHbEECdGohHiAIIAAgCWxBAnRqIR8g",
+    "CyAAIAxsQQJ0aiEgIA0gACAObEECdGohISAQIAAgEWxBAnRqISIgEiAAIBNsQQJ0aiEjIBUgACAWbEECdGohJCAXIAAgGGxBAnRqISUgGSAAIBps",
+    "QQJ0aiEmIAIgAkEDcWshJ0EAIRwDQCAcICdORQRA/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/IBxBAnQiGyAdav0ABAAgBSAb",
+    "av0ABAD95AH94QEQAP3kAf3nASEoIBsgHmogKP0LBAAgGyAgaiAbIB9q/QAEACAKIBtq/QAEAP3kARABIin9CwQAIBsgImr9DAAAgD8AAIA/AACA",
+    "PwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gGyAhav0ABAAgDyAbav0ABAD95AH94QEQAP3kAf3nASIq/QsEACAbICRq/QwAAIA/AACAPwAAgD8AAIA/",
+    "/QwAAIA/AACAPwAAgD8AAIA/IBsgI2r9AAQAIBQgG2r9AAQA/eQB/eEBEAD95AH95wH9CwQAIBsgJmogKiAbICVq/QAEAP3mASAoICn95gH95AH9",
+    "CwQAIBxBBGohHAwBCwsDQCACIBxMRQRAQwAAgD8gHEECdCIbIB1qKgIAIAUgG2oqAgCSjP0TEAD9HwBDAACAP5KVISsgGyAeaiArOAIAIBsgIGog",
+    "GyAfaioCACAKIBtqKgIAkv0TEAH9HwAiLDgCACAbICJqQwAAgD8gGyAhaioCACAPIBtqKgIAkoz9ExAA/R8AQwAAgD+SlSItOAIAIBsgJGpDAACA",
+    "PyAbICNqKgIAIBQgG2oqAgCSjP0TEAD9HwBDAACAP5KVOAIAIBsgJmogLSAbICVqKgIAlCArICyUkjgCACAcQQFqIRwMAQsLIABBAWohAAwBCwsL",
+    "3AIDCX8BewF9A0AgACABTkUEQCADIAAgBGxBAnRqIRMgBSAAIAZsQQJ0aiEUIAcgACAIbEECdGohFSALIAAgDGxBAnRqIRYgDSAAIA5sQQJ0aiEX",
+    "IA8gACAQbEECdGohGCACIAJBA3FrIRlBACESA0AgEiAZTkUEQCASQQJ0IhEgE2r9AAQAIBT9CQIA/ecBIRogESAVaiAa/QsEACARIBZqIAkgEWr9",
+    "AAQAIBr95gEgCiARav0ABAD95AEQASIa/QsEACARIBhqIBEgF2r9AAQAIBr95gH9CwQAIBJBBGohEgwBCwsDQCACIBJMRQRAIBJBAnQiESATaioC",
+    "ACAUKgIAlSEbIBEgFWogGzgCACARIBZqIAkgEWoqAgAgG5QgCiARaioCAJL9ExAB/R8AIhs4AgAgESAYaiARIBdqKgIAIBuUOAIAIBJBAWohEgwB",
+    "CwsgAEEBaiEADAELCwt9AANAIAAgAU5FBEAgBCAAIAVsQQJ0aiACIAAgA2xBAnRqKgIAQwAAAECUOAIAIAggACAJbEECdGogBiAAIAdsQQJ0aioC",
+    "AEMAAABAlDgCACAMIAAgDWxBAnRqIAogACALbEECdGoqAgBDAAAAQJQ4AgAgAEEBaiEADAELCwuLAgEJfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiER",
+    "IAUgACAGbEECdGohEiAHIAAgCGxBAnRqIRMgCSAAIApsQQJ0aiEUIAsgACAMbEECdGohFSANIAAgDmxBAnRqIRYgAiACQQNxayEXQQAhDwNAIA8g",
+    "F05FBEAgD0ECdCIQIBNqIBAgEWr9AAQAIBL9CQIA/ecB/QsEACAQIBZqIBAgFGr9AAQAIBX9CQIA/ecB/QsEACAPQQRqIQ8MAQsLA0AgAiAPTEUE",
+    "QCAPQQJ0IhAgE2ogECARaioCACASKgIAlTgCACAQIBZqIBAgFGoqAgAgFSoCAJU4AgAgD0EBaiEPDAELCyAAQQFqIQAMAQsLC6sHAxN/A3sDfQNA",
+    "IAAgAU5FBEAgAyAAIARsQQJ0aiEoIAUgACAGbEECdGohJiAHIAAgCGxBAnRqISkgCSAAIApsQQJ0aiEqIAwgACANbEECdGohJyAOIAAgD2xBAnRq",
+    "ISsgECAAIBFsQQJ0aiEsIBIgACATbEECdGohLSAUIAAgFWxBAnRqIS4gFiAAIBdsQQJ0aiEvIBggACAZbEECdGohMCAaIAAgG2xBAnRqITEgHCAA",
+    "IB1sQQJ0aiEyIB4gACAfbEECdGohMyAgIAAgIWxBAnRqITQgIiAAICNsQQJ0aiE1IAIgAkEDcWshNkEAISUDQCAlIDZORQRAICVBAnQiJCAoav0A",
+    "BAAgJCAmav0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gJCApav0ABAAiNyA3/eYB/eUB/eYBITcgJCAqaiA3/QsEACAkICtqIDcgCyAkav0ABAD9",
+    "5gEiOSAn/QkCAP3nAf0LBAAgJCAtaiA5ICQgLGr9AAQAICf9CQIA/ecBIjn95gEgJ/0JAgD95wH94QH9CwQAICQgL2r9DAAAgD8AAIA/AACAPwAA",
+    "gD8gJCAuav0ABAAiOCA4/eYB/eUB/QsEACAkIDFqICQgMGr9AAQAIjj9DAAAgD8AAIA/AACAPwAAgD8gOP3lAf3mAf0LBAAgJCAzaiAkIDJq/QAE",
+    "ACI4/QwAAIA/AACAPwAAgD8AAIA/IDj95QH95gH9CwQAICQgNGogJCAoav0ABAAgJCApav0ABAD95gEgJCAmav0ABAD9DAAAgD8AAIA/AACAPwAA",
+    "gD8gJCAmav0ABAD95QH95gH95gH9CwQAICQgNWogNyA5/eYB/QsEACAlQQRqISUMAQsLA0AgAiAlTEUEQCAlQQJ0IiQgKGoqAgAgJCAmaioCAJRD",
+    "AACAPyAkIClqKgIAIjogOpSTlCE6ICQgKmogOjgCACAkICtqIDogCyAkaioCAJQiPCAnKgIAlTgCACAkIC1qIDwgJCAsaioCACAnKgIAlSI8lCAn",
+    "KgIAlYw4AgAgJCAvakMAAIA/ICQgLmoqAgAiOyA7lJM4AgAgJCAxaiAkIDBqKgIAIjtDAACAPyA7k5Q4AgAgJCAzaiAkIDJqKgIAIjtDAACAPyA7",
+    "k5Q4AgAgJCA0aiAkIChqKgIAICQgKWoqAgCUICQgJmoqAgBDAACAPyAkICZqKgIAk5SUOAIAICQgNWogOiA8lDgCACAlQQFqISUMAQsLIABBAWoh",
+    "AAwBCwsLRgADQCAAIAFORQRAIAcgACAIbEECdGogAiAAIANsQQJ0aioCACAEIAAgBWxBAnRqKgIAlSAGspU4AgAgAEEBaiEADAELCwvKAgMJfwF7",
+    "AX0DQCAAIAFORQRAIAMgACAEbEECdGohESAFIAAgBmxBAnRqIRIgByAAIAhsQQJ0aiETIAkgACAKbEECdGohFCALIAAgDGxBAnRqIRUgDSAAIA5s",
+    "QQJ0aiEWIAIgAkEDcWshF0EAIRADQCAQIBdORQRAIBBBAnQiDyARav0ABAD9DAAAAEAAAABAAAAAQAAAAEAgDyASav0ABAAgDyATav0ABAD95gH9",
+    "5gH95AEhGCAPIBVqIA8gFGr9AAQAIBj95AH9CwQAIA8gFmogGP3hAf0LBAAgEEEEaiEQDAELCwNAIAIgEExFBEAgEEECdCIPIBFqKgIAIA8gEmoq",
+    "AgAgDyATaioCAJRDAAAAQJSSIRkgDyAVaiAPIBRqKgIAIBmSOAIAIA8gFmogGYw4AgAgEEEBaiEQDAELCyAAQQFqIQAMAQsLC5kEAxB/AXsBfQNA",
+    "IAAgAU5FBEAgAyAAIARsQQJ0aiEfIAUgACAGbEECdGohICAHIAAgCGxBAnRqISEgCSAAIApsQQJ0aiEiIAsgACAMbEECdGohIyANIAAgDmxBAnRq",
+    "ISQgDyAAIBBsQQJ0aiElIBEgACASbEECdGohJiATIAAgFGxBAnRqIScgFSAAIBZsQQJ0aiEoIBcgACAYbEECdGohKSAZIAAgGmxBAnRqISogGyAA",
+    "IBxsQQJ0aiErIAIgAkEDcWshLEEAIR4DQCAeICxORQRAIB5BAnQiHSAfav0ABAAgHSAgav0ABAD95AEhLSAdICNqIC0gHSAhav0ABAD95gEgHSAi",
+    "av0ABAD95gH9CwQAIB0gJmogLSAdICRq/QAEAP3mASAdICVq/QAEAP3mAf0LBAAgHSApaiAtIB0gJ2r9AAQA/eYBIB0gKGr9AAQA/eYB/QsEACAd",
+    "ICtqIC0gHSAqav0ABAD95gH9CwQAIB5BBGohHgwBCwsDQCACIB5MRQRAIB5BAnQiHSAfaioCACAdICBqKgIAkiEuIB0gI2ogLiAdICFqKgIAlCAd",
+    "ICJqKgIAlDgCACAdICZqIC4gHSAkaioCAJQgHSAlaioCAJQ4AgAgHSApaiAuIB0gJ2oqAgCUIB0gKGoqAgCUOAIAIB0gK2ogLiAdICpqKgIAlDgC",
+    "ACAeQQFqIR4MAQsLIABBAWohAAwBCwsLsQUDEX8CewJ9A0AgACABTkUEQCADIAAgBGxBAnRqIScgBSAAIAZsQQJ0aiEoIAcgACAIbEECdGohKSAJ",
+    "IAAgCmxBAnRqISogDCAAIA1sQQJ0aiEjIA4gACAPbEECdGohKyAQIAAgEWxBAnRqISQgEiAAIBNsQQJ0aiEsIBQgACAVbEECdGohJSAWIAAgF2xB",
+    "AnRqIS0gGCAAIBlsQQJ0aiEuIBsgACAcbEECdGohJiAdIAAgHmxBAnRqIS8gHyAAICBsQQJ0aiEwIAIgAkEDcWshMUEAISIDQCAiIDFORQRAICJB",
+    "AnQiISAnav0ABAAgISAoav0ABAD95AEgISApav0ABAD95AEgISAqav0ABAD95AEiMiALICFq/QAEAP3mASEzICEgK2ogMyAj/QkCAP3nAf0LBAAg",
+    "ISAsaiAzICEgJGr9AAQA/eYBICP9CQIA/ecB/eEB/QsEACAhIC1qIDIgISAlav0ABAD95gH9CwQAICEgLmogMiAhICRq/QAEAP3mAf0LBAAgISAv",
+    "aiAyIBogIWr9AAQA/eYBIjIgJv0JAgD95wH9CwQAICEgMGogMiAhICVq/QAEAP3mASAm/QkCAP3nAf3hAf0LBAAgIkEEaiEiDAELCwNAIAIgIkxF",
+    "BEAgIkECdCIhICdqKgIAICEgKGoqAgCSICEgKWoqAgCSICEgKmoqAgCSIjQgCyAhaioCAJQhNSAhICtqIDUgIyoCAJU4AgAgISAsaiA1ICEgJGoq",
+    "AgCUICMqAgCVjDgCACAhIC1qIDQgISAlaioCAJQ4AgAgISAuaiA0ICEgJGoqAgCUOAIAICEgL2ogNCAaICFqKgIAlCI0ICYqAgCVOAIAICEgMGog",
+    "NCAhICVqKgIAlCAmKgIAlYw4AgAgIkEBaiEiDAELCyAAQQFqIQAMAQsLC3gBAX0DQCAAIAFORQRAIAcgACAIbEECdGogAiAAIANsQQJ0aioCACAE",
+    "IAAgBWxBAnRqKgIAlSAGsiIPlTgCACANIAAgDmxBAnRqIAkgACAKbEECdGoqAgAgCyAAIAxsQQJ0aioCAJUgD5U4AgAgAEEBaiEADAELCwvtAwMN",
+    "fwF7AX0DQCAAIAFORQRAIAMgACAEbEECdGohGSAFIAAgBmxBAnRqIRogByAAIAhsQQJ0aiEbIAkgACAKbEECdGohHCALIAAgDGxBAnRqIR0gDSAA",
+    "IA5sQQJ0aiEeIA8gACAQbEECdGohHyARIAAgEmxBAnRqISAgEyAAIBRsQQJ0aiEhIBUgACAWbEECdGohIiACIAJBA3FrISNBACEYA0AgGCAjTkUE",
+    "QCAYQQJ0IhcgGWr9AAQA/QwAAABAAAAAQAAAAEAAAABAIBcgGmr9AAQAIBcgG2r9AAQA/eYB/eYB/eQBISQgFyAcaiAk/QsEACAXIB1qICT94QH9",
+    "CwQAIBcgIWogFyAeav0ABAD9DAAAAEAAAABAAAAAQAAAAEAgFyAfav0ABAAgFyAgav0ABAD95gH95gH95AEiJP0LBAAgFyAiaiAk/eEB/QsEACAY",
+    "QQRqIRgMAQsLA0AgAiAYTEUEQCAYQQJ0IhcgGWoqAgAgFyAaaioCACAXIBtqKgIAlEMAAABAlJIhJSAXIBxqICU4AgAgFyAdaiAljDgCACAXICFq",
+    "IBcgHmoqAgAgFyAfaioCACAXICBqKgIAlEMAAABAlJIiJTgCACAXICJqICWMOAIAIBhBAWohGAwBCwsgAEEBaiEADAELCwtaAQF9A0AgACABTkUE",
+    "QCAFIAAgBmxBAnRqIAIgACADbEECdGoqAgAgBLIiC5U4AgAgCSAAIApsQQJ0aiAHIAAgCGxBAnRqKgIAIAuVOAIAIABBAWohAAwBCwsLlwIBCX8D",
+    "QCAAIAFORQRAIAMgACAEbEECdGohESAFIAAgBmxBAnRqIRIgByAAIAhsQQJ0aiETIAkgACAKbEECdGohFCALIAAgDGxBAnRqIRUgDSAAIA5sQQJ0",
+    "aiEWIAIgAkEDcWshF0EAIRADQCAQIBdORQRAIBBBAnQiDyATaiAPIBFq/QAEACAPIBJq/QAEAP3kAf0LBAAgDyAWaiAPIBRq/QAEACAPIBVq/QAE",
+    "AP3kAf0LBAAgEEEEaiEQDAELCwNAIAIgEExFBEAgEEECdCIPIBNqIA8gEWoqAgAgDyASaioCAJI4AgAgDyAWaiAPIBRqKgIAIA8gFWoqAgCSOAIA",
+    "IBBBAWohEAwBCwsgAEEBaiEADAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPSAA",
+    "IAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+",
+    "Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZa",
+    "Pv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB",
+    "/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxV",
+    "VVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADw",
+    "PwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIB",
+    "IAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9",
+    "Sf1SC+wCAQJ7IAD9DON1K0U22le/43UrRTbaV78gACAA/fIBIgH98gH9DOB9FQ49bW0/4H0VDj1tbT/98AEgAf3yAf0MPcLmVeMmgr89wuZV4yaC",
+    "v/3wASAB/fIB/Qz6ECyI9GSWP/oQLIj0ZJY//fABIAH98gH9DBy6oRu6oau/HLqhG7qhq7/98AEgAf3yAf0MERERERERwT8RERERERHBP/3wASAB",
+    "/fIB/QxVVVVVVVXVv1VVVVVVVdW//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AH98gH9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAABAAAAA",
+    "AAAAAED9DAAAAAAAAABAAAAAAAAAAEAgAP3sASIC/fIBEBX9DAAAAAAAAPA/AAAAAAAA8D/98AH98wH98QEiAf3tASABIAD9DAAAAAAAAAAAAAAA",
+    "AAAAAAD9Sf1SIAL9DJqZmZmZmbk/mpmZmZmZuT/9Sf1SCzcAA0AgACABTkUEQCAFIAAgBmxBA3RqIAIgACADbEEDdGorAwAgBLejOQMAIABBAWoh",
+    "AAwBCwsL6QEDB38BewF8A0AgACABTkUEQCADIAAgBGxBA3RqIQ0gBSAAIAZsQQN0aiEOIAcgACAIbEEDdGohDyAJIAAgCmxBA3RqIRAgAiACQQFx",
+    "ayERQQAhCwNAIAsgEU5FBEAgC0EDdCIMIA1q/QAEACAO/QoDAP3xASESIAwgD2ogEv0LBAAgDCAQaiASIBL98gH9CwQAIAtBAmohCwwBCwsDQCAC",
+    "IAtMRQRAIAtBA3QiDCANaisDACAOKwMAoSETIAwgD2ogEzkDACAMIBBqIBMgE6I5AwAgC0EBaiELDAELCyAAQQFqIQAMAQsLC2UBAXwDQCAAIAFO",
+    "RQRAIAUgACAGbEEDdGogAiAAIANsQQN0aisDACAEtyILo0TxaOOItfjkPqCfOQMAIAkgACAKbEEDdGogByAAIAhsQQN0aisDACALozkDACAAQQFq",
+    "IQAMAQsLC/wCAwt/AnsCfANAIAAgAU5FBEAgAyAAIARsQQN0aiEWIAUgACAGbEEDdGohFyAHIAAgCGxBA3RqIRggCSAAIApsQQN0aiEZIAsgACAM",
+    "bEEDdGohGiANIAAgDmxBA3RqIRsgDyAAIBBsQQN0aiEcIBIgACATbEEDdGohHSACIAJBAXFrIR5BACEVA0AgFSAeTkUEQCAVQQN0IhQgFmr9AAQA",
+    "IBf9CgMA/fMBIR8gFCAYaiAf/QsEACAUIBtqIBQgGWr9AAQAIBr9CgMA/fEBIiD9CwQAIBQgHGogICAg/fIB/QsEACAUIB1qIBEgFGr9AAQAIB/9",
+    "8gH9CwQAIBVBAmohFQwBCwsDQCACIBVMRQRAIBVBA3QiFCAWaisDACAXKwMAoyEhIBQgGGogITkDACAUIBtqIBQgGWorAwAgGisDAKEiIjkDACAU",
+    "IBxqICIgIqI5AwAgFCAdaiARIBRqKwMAICGiOQMAIBVBAWohFQwBCwsgAEEBaiEADAELCwtCAANAIAAgAU5FBEAgBSAAIAZsQQN0aiACIAAgA2xB",
+    "A3RqKwMAIAS3o0TxaOOItfjkPqCfOQMAIABBAWohAAwBCwsLmAIDCH8BewF8A0AgACABTkUEQCADIAAgBGxBA3RqIRAgBSAAIAZsQQN0aiERIAcg",
+    "ACAIbEEDdGohEiAKIAAgC2xBA3RqIRMgDCAAIA1sQQN0aiEUIAIgAkEBcWshFUEAIQ8DQCAPIBVORQRAIA9BA3QiDiAQav0ABAAgEf0KAwD98wEh",
+    "FiAOIBJqIBb9CwQAIA4gFGogCSAOav0ABAAgFv3yASAOIBNq/QAEAP3wAf0LBAAgD0ECaiEPDAELCwNAIAIgD0xFBEAgD0EDdCIOIBBqKwMAIBEr",
+    "AwCjIRcgDiASaiAXOQMAIA4gFGogCSAOaisDACAXoiAOIBNqKwMAoDkDACAPQQFqIQ8MAQsLIABBAWohAAwBCwsL8QUDDX8DewN8A0AgACABTkUE",
+    "QCADIAAgBGxBA3RqIR0gBiAAIAdsQQN0aiEeIAggACAJbEEDdGohHyALIAAgDGxBA3RqISAgDSAAIA5sQQN0aiEhIBAgACARbEEDdGohIiASIAAg",
+    "E2xBA3RqISMgFSAAIBZsQQN0aiEkIBcgACAYbEEDdGohJSAZIAAgGmxBA3RqISYgAiACQQFxayEnQQAhHANAIBwgJ05FBED9DAAAAAAAAPA/AAAA",
+    "AAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gHEEDdCIbIB1q/QAEACAFIBtq/QAEAP3wAf3tARAV/fAB/fMBISggGyAeaiAo/QsEACAbICBqIBsgH2r9",
+    "AAQAIAogG2r9AAQA/fABEBYiKf0LBAAgGyAiav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAbICFq/QAEACAPIBtq/QAEAP3w",
+    "Af3tARAV/fAB/fMBIir9CwQAIBsgJGr9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gGyAjav0ABAAgFCAbav0ABAD98AH97QEQ",
+    "Ff3wAf3zAf0LBAAgGyAmaiAqIBsgJWr9AAQA/fIBICggKf3yAf3wAf0LBAAgHEECaiEcDAELCwNAIAIgHExFBEBEAAAAAAAA8D8gHEEDdCIbIB1q",
+    "KwMAIAUgG2orAwCgmv0UEBX9IQBEAAAAAAAA8D+goyErIBsgHmogKzkDACAbICBqIBsgH2orAwAgCiAbaisDAKD9FBAW/SEAIiw5AwAgGyAiakQA",
+    "AAAAAADwPyAbICFqKwMAIA8gG2orAwCgmv0UEBX9IQBEAAAAAAAA8D+goyItOQMAIBsgJGpEAAAAAAAA8D8gGyAjaisDACAUIBtqKwMAoJr9FBAV",
+    "/SEARAAAAAAAAPA/oKM5AwAgGyAmaiAtIBsgJWorAwCiICsgLKKgOQMAIBxBAWohHAwBCwsgAEEBaiEADAELCwvcAgMJfwF7AXwDQCAAIAFORQRA",
+    "IAMgACAEbEEDdGohEyAFIAAgBmxBA3RqIRQgByAAIAhsQQN0aiEVIAsgACAMbEEDdGohFiANIAAgDmxBA3RqIRcgDyAAIBBsQQN0aiEYIAIgAkEB",
+    "cWshGUEAIRIDQCASIBlORQRAIBJBA3QiESATav0ABAAgFP0KAwD98wEhGiARIBVqIBr9CwQAIBEgFmogCSARav0ABAAgGv3yASAKIBFq/QAEAP3w",
+    "ARAWIhr9CwQAIBEgGGogESAXav0ABAAgGv3yAf0LBAAgEkECaiESDAELCwNAIAIgEkxFBEAgEkEDdCIRIBNqKwMAIBQrAwCjIRsgESAVaiAbOQMA",
+    "IBEgFmogCSARaisDACAboiAKIBFqKwMAoP0UEBb9IQAiGzkDACARIBhqIBEgF2orAwAgG6I5AwAgEkEBaiESDAELCyAAQQFqIQAMAQsLC4kBAANA",
+    "IAAgAU5FBEAgBCAAIAVsQQN0aiACIAAgA2xBA3RqKwMARAAAAAAAAABAojkDACAIIAAgCWxBA3RqIAYgACAHbEEDdGorAwBEAAAAAAAAAECiOQMA",
+    "IAwgACANbEEDdGogCiAAIAtsQQN0aisDAEQAAAAAAAAAQKI5AwAgAEEBaiEADAELCwuLAgEJfwNAIAAgAU5FBEAgAyAAIARsQQN0aiERIAUgACAG",
+    "bEEDdGohEiAHIAAgCGxBA3RqIRMgCSAAIApsQQN0aiEUIAsgACAMbEEDdGohFSANIAAgDmxBA3RqIRYgAiACQQFxayEXQQAhDwNAIA8gF05FBEAg",
+    "D0EDdCIQIBNqIBAgEWr9AAQAIBL9CgMA/fMB/QsEACAQIBZqIBAgFGr9AAQAIBX9CgMA/fMB/QsEACAPQQJqIQ8MAQsLA0AgAiAPTEUEQCAPQQN0",
+    "IhAgE2ogECARaisDACASKwMAozkDACAQIBZqIBAgFGorAwAgFSsDAKM5AwAgD0EBaiEPDAELCyAAQQFqIQAMAQsLC78HAxN/A3sDfANAIAAgAU5F",
+    "BEAgAyAAIARsQQN0aiEoIAUgACAGbEEDdGohJiAHIAAgCGxBA3RqISkgCSAAIApsQQN0aiEqIAwgACANbEEDdGohJyAOIAAgD2xBA3RqISsgECAA",
+    "IBFsQQN0aiEsIBIgACATbEEDdGohLSAUIAAgFWxBA3RqIS4gFiAAIBdsQQN0aiEvIBggACAZbEEDdGohMCAaIAAgG2xBA3RqITEgHCAAIB1sQQN0",
+    "aiEyIB4gACAfbEEDdGohMyAgIAAgIWxBA3RqITQgIiAAICNsQQN0aiE1IAIgAkEBcWshNkEAISUDQCAlIDZORQRAICVBA3QiJCAoav0ABAAgJCAm",
+    "av0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gJCApav0ABAAiNyA3/fIB/fEB/fIBITcgJCAqaiA3/QsEACAkICtqIDcgCyAkav0ABAD98gEiOSAn",
+    "/QoDAP3zAf0LBAAgJCAtaiA5ICQgLGr9AAQAICf9CgMA/fMBIjn98gEgJ/0KAwD98wH97QH9CwQAICQgL2r9DAAAAAAAAPA/AAAAAAAA8D8gJCAu",
+    "av0ABAAiOCA4/fIB/fEB/QsEACAkIDFqICQgMGr9AAQAIjj9DAAAAAAAAPA/AAAAAAAA8D8gOP3xAf3yAf0LBAAgJCAzaiAkIDJq/QAEACI4/QwA",
+    "AAAAAADwPwAAAAAAAPA/IDj98QH98gH9CwQAICQgNGogJCAoav0ABAAgJCApav0ABAD98gEgJCAmav0ABAD9DAAAAAAAAPA/AAAAAAAA8D8gJCAm",
+    "av0ABAD98QH98gH98gH9CwQAICQgNWogNyA5/fIB/QsEACAlQQJqISUMAQsLA0AgAiAlTEUEQCAlQQN0IiQgKGorAwAgJCAmaisDAKJEAAAAAAAA",
+    "8D8gJCApaisDACI6IDqioaIhOiAkICpqIDo5AwAgJCAraiA6IAsgJGorAwCiIjwgJysDAKM5AwAgJCAtaiA8ICQgLGorAwAgJysDAKMiPKIgJysD",
+    "AKOaOQMAICQgL2pEAAAAAAAA8D8gJCAuaisDACI7IDuioTkDACAkIDFqICQgMGorAwAiO0QAAAAAAADwPyA7oaI5AwAgJCAzaiAkIDJqKwMAIjtE",
+    "AAAAAAAA8D8gO6GiOQMAICQgNGogJCAoaisDACAkIClqKwMAoiAkICZqKwMARAAAAAAAAPA/ICQgJmorAwChoqI5AwAgJCA1aiA6IDyiOQMAICVB",
+    "AWohJQwBCwsgAEEBaiEADAELCwtGAANAIAAgAU5FBEAgByAAIAhsQQN0aiACIAAgA2xBA3RqKwMAIAQgACAFbEEDdGorAwCjIAa3ozkDACAAQQFq",
+    "IQAMAQsLC84CAwl/AXsBfANAIAAgAU5FBEAgAyAAIARsQQN0aiERIAUgACAGbEEDdGohEiAHIAAgCGxBA3RqIRMgCSAAIApsQQN0aiEUIAsgACAM",
+    "bEEDdGohFSANIAAgDmxBA3RqIRYgAiACQQFxayEXQQAhEANAIBAgF05FBEAgEEEDdCIPIBFq/QAEAP0MAAAAAAAAAEAAAAAAAAAAQCAPIBJq/QAE",
+    "ACAPIBNq/QAEAP3yAf3yAf3wASEYIA8gFWogDyAUav0ABAAgGP3wAf0LBAAgDyAWaiAY/e0B/QsEACAQQQJqIRAMAQsLA0AgAiAQTEUEQCAQQQN0",
+    "Ig8gEWorAwAgDyASaisDACAPIBNqKwMAokQAAAAAAAAAQKKgIRkgDyAVaiAPIBRqKwMAIBmgOQMAIA8gFmogGZo5AwAgEEEBaiEQDAELCyAAQQFq",
+    "IQAMAQsLC5kEAxB/AXsBfANAIAAgAU5FBEAgAyAAIARsQQN0aiEfIAUgACAGbEEDdGohICAHIAAgCGxBA3RqISEgCSAAIApsQQN0aiEiIAsgACAM",
+    "bEEDdGohIyANIAAgDmxBA3RqISQgDyAAIBBsQQN0aiElIBEgACASbEEDdGohJiATIAAgFGxBA3RqIScgFSAAIBZsQQN0aiEoIBcgACAYbEEDdGoh",
+    "KSAZIAAgGmxBA3RqISogGyAAIBxsQQN0aiErIAIgAkEBcWshLEEAIR4DQCAeICxORQRAIB5BA3QiHSAfav0ABAAgHSAgav0ABAD98AEhLSAdICNq",
+    "IC0gHSAhav0ABAD98gEgHSAiav0ABAD98gH9CwQAIB0gJmogLSAdICRq/QAEAP3yASAdICVq/QAEAP3yAf0LBAAgHSApaiAtIB0gJ2r9AAQA/fIB",
+    "IB0gKGr9AAQA/fIB/QsEACAdICtqIC0gHSAqav0ABAD98gH9CwQAIB5BAmohHgwBCwsDQCACIB5MRQRAIB5BA3QiHSAfaisDACAdICBqKwMAoCEu",
+    "IB0gI2ogLiAdICFqKwMAoiAdICJqKwMAojkDACAdICZqIC4gHSAkaisDAKIgHSAlaisDAKI5AwAgHSApaiAuIB0gJ2orAwCiIB0gKGorAwCiOQMA",
+    "IB0gK2ogLiAdICpqKwMAojkDACAeQQFqIR4MAQsLIABBAWohAAwBCwsLsQUDEX8CewJ8A0AgACABTkUEQCADIAAgBGxBA3RqIScgBSAAIAZsQQN0",
+    "aiEoIAcgACAIbEEDdGohKSAJIAAgCmxBA3RqISogDCAAIA1sQQN0aiEjIA4gACAPbEEDdGohKyAQIAAgEWxBA3RqISQgEiAAIBNsQQN0aiEsIBQg",
+    "ACAVbEEDdGohJSAWIAAgF2xBA3RqIS0gGCAAIBlsQQN0aiEuIBsgACAcbEEDdGohJiAdIAAgHmxBA3RqIS8gHyAAICBsQQN0aiEwIAIgAkEBcWsh",
+    "MUEAISIDQCAiIDFORQRAICJBA3QiISAnav0ABAAgISAoav0ABAD98AEgISApav0ABAD98AEgISAqav0ABAD98AEiMiALICFq/QAEAP3yASEzICEg",
+    "K2ogMyAj/QoDAP3zAf0LBAAgISAsaiAzICEgJGr9AAQA/fIBICP9CgMA/fMB/e0B/QsEACAhIC1qIDIgISAlav0ABAD98gH9CwQAICEgLmogMiAh",
+    "ICRq/QAEAP3yAf0LBAAgISAvaiAyIBogIWr9AAQA/fIBIjIgJv0KAwD98wH9CwQAICEgMGogMiAhICVq/QAEAP3yASAm/QoDAP3zAf3tAf0LBAAg",
+    "IkECaiEiDAELCwNAIAIgIkxFBEAgIkEDdCIhICdqKwMAICEgKGorAwCgICEgKWorAwCgICEgKmorAwCgIjQgCyAhaisDAKIhNSAhICtqIDUgIysD",
+    "AKM5AwAgISAsaiA1ICEgJGorAwCiICMrAwCjmjkDACAhIC1qIDQgISAlaisDAKI5AwAgISAuaiA0ICEgJGorAwCiOQMAICEgL2ogNCAaICFqKwMA",
+    "oiI0ICYrAwCjOQMAICEgMGogNCAhICVqKwMAoiAmKwMAo5o5AwAgIkEBaiEiDAELCyAAQQFqIQAMAQsLC3gBAXwDQCAAIAFORQRAIAcgACAIbEED",
+    "dGogAiAAIANsQQN0aisDACAEIAAgBWxBA3RqKwMAoyAGtyIPozkDACANIAAgDmxBA3RqIAkgACAKbEEDdGorAwAgCyAAIAxsQQN0aisDAKMgD6M5",
+    "AwAgAEEBaiEADAELCwv1AwMNfwF7AXwDQCAAIAFORQRAIAMgACAEbEEDdGohGSAFIAAgBmxBA3RqIRogByAAIAhsQQN0aiEbIAkgACAKbEEDdGoh",
+    "HCALIAAgDGxBA3RqIR0gDSAAIA5sQQN0aiEeIA8gACAQbEEDdGohHyARIAAgEmxBA3RqISAgEyAAIBRsQQN0aiEhIBUgACAWbEEDdGohIiACIAJB",
+    "AXFrISNBACEYA0AgGCAjTkUEQCAYQQN0IhcgGWr9AAQA/QwAAAAAAAAAQAAAAAAAAABAIBcgGmr9AAQAIBcgG2r9AAQA/fIB/fIB/fABISQgFyAc",
+    "aiAk/QsEACAXIB1qICT97QH9CwQAIBcgIWogFyAeav0ABAD9DAAAAAAAAABAAAAAAAAAAEAgFyAfav0ABAAgFyAgav0ABAD98gH98gH98AEiJP0L",
+    "BAAgFyAiaiAk/e0B/QsEACAYQQJqIRgMAQsLA0AgAiAYTEUEQCAYQQN0IhcgGWorAwAgFyAaaisDACAXIBtqKwMAokQAAAAAAAAAQKKgISUgFyAc",
+    "aiAlOQMAIBcgHWogJZo5AwAgFyAhaiAXIB5qKwMAIBcgH2orAwAgFyAgaisDAKJEAAAAAAAAAECioCIlOQMAIBcgImogJZo5AwAgGEEBaiEYDAEL",
+    "CyAAQQFqIQAMAQsLC1oBAXwDQCAAIAFORQRAIAUgACAGbEEDdGogAiAAIANsQQN0aisDACAEtyILozkDACAJIAAgCmxBA3RqIAcgACAIbEEDdGor",
+    "AwAgC6M5AwAgAEEBaiEADAELCwuXAgEJfwNAIAAgAU5FBEAgAyAAIARsQQN0aiERIAUgACAGbEEDdGohEiAHIAAgCGxBA3RqIRMgCSAAIApsQQN0",
+    "aiEUIAsgACAMbEEDdGohFSANIAAgDmxBA3RqIRYgAiACQQFxayEXQQAhEANAIBAgF05FBEAgEEEDdCIPIBNqIA8gEWr9AAQAIA8gEmr9AAQA/fAB",
+    "/QsEACAPIBZqIA8gFGr9AAQAIA8gFWr9AAQA/fAB/QsEACAQQQJqIRAMAQsLA0AgAiAQTEUEQCAQQQN0Ig8gE2ogDyARaisDACAPIBJqKwMAoDkD",
+    "ACAPIBZqIA8gFGorAwAgDyAVaisDAKA5AwAgEEEBaiEQDAELCyAAQQFqIQAMAQsLCwDJAgRuYW1lAcECKgAFZXhwMzIBBnRhbmgzMgIFZjMyXzAD",
+    "BWYzMl8xBAVmMzJfMgUFZjMyXzMGBWYzMl80BwVmMzJfNQgFZjMyXzYJBmYzMl8xMAoGZjMyXzExCwZmMzJfMTIMBmYzMl8xMw0GZjMyXzE0DgZm",
+    "MzJfMTUPBmYzMl8xNxAGZjMyXzE4EQZmMzJfMTkSBmYzMl8yMBMGZjMyXzIxFAZmMzJfMjIVBWV4cDY0FgZ0YW5oNjQXBWY2NF8wGAVmNjRfMRkF",
+    "ZjY0XzIaBWY2NF8zGwVmNjRfNBwFZjY0XzUdBWY2NF82HgZmNjRfMTAfBmY2NF8xMSAGZjY0XzEyIQZmNjRfMTMiBmY2NF8xNCMGZjY0XzE1JAZm",
+    "NjRfMTclBmY2NF8xOCYGZjY0XzE5JwZmNjRfMjAoBmY2NF8yMSkGZjY0XzIy",
   ].join(""),
 };

@@ -2,8 +2,8 @@
 // Do not edit: regenerate with `npm run generate` (check with `npm run generate -- --check`).
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "../runtime/gemm.ts";
 import { GEMM_WASM } from "../runtime/gemm-wasm.ts";
-import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../runtime/checks.ts";
-import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../runtime/memory.ts";
+import { type FloatArray, Rng, checkArray, checkCount, checkSizes, initSlice } from "../runtime/checks.ts";
+import { type KernelOptions, type LoopsModuleSource, type Products, kernelMemory } from "../runtime/memory.ts";
 /** Greff et al. 2017 (arXiv 1503.04069, sec. 2) NIG, no input gate: the peephole LSTM with i = 1; [U] the paper text is not confirmed: follows the TF1 LSTMCell(use_peepholes=True) code path, tensorflow/python/ops/rnn_cell_impl.py */
 export const spec = {
   name: "lstm-nig",
@@ -52,11 +52,8 @@ export interface Kernel<A> {
   backward(p: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>, upstream: Outputs<A>, grads: Grads<A>): void;
 }
 
-/** Offset and length of every parameter in the flat buffer. */
-export function paramLayout(sizes: Sizes): {
-  total: number;
-  params: { name: string; offset: number; length: number }[];
-} {
+/** Where each parameter starts in the flat buffer, and the buffer's length: the one place the layout is written. */
+function offsets(sizes: Sizes) {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   const o_Wz = 0;
   const o_Wf = o_Wz + H * D;
@@ -69,72 +66,49 @@ export function paramLayout(sizes: Sizes): {
   const o_bo = o_bf + H;
   const o_p_f = o_bo + H;
   const o_p_o = o_p_f + H;
+  return { o_Wz, o_Wf, o_Wo, o_Rz, o_Rf, o_Ro, o_bz, o_bf, o_bo, o_p_f, o_p_o, nParams: o_p_o + H };
+}
+
+/** Offset and length of every parameter in the flat buffer. */
+export function paramLayout(sizes: Sizes): {
+  total: number;
+  params: { name: string; offset: number; length: number }[];
+} {
+  // the offsets in buffer order (the order of spec.params), then the total: each parameter runs to the next one
+  const o = Object.values(offsets(sizes));
   return {
-    total: o_p_o + H,
-    params: [
-      { name: "Wz", offset: o_Wz, length: H * D },
-      { name: "Wf", offset: o_Wf, length: H * D },
-      { name: "Wo", offset: o_Wo, length: H * D },
-      { name: "Rz", offset: o_Rz, length: H * H },
-      { name: "Rf", offset: o_Rf, length: H * H },
-      { name: "Ro", offset: o_Ro, length: H * H },
-      { name: "bz", offset: o_bz, length: H },
-      { name: "bf", offset: o_bf, length: H },
-      { name: "bo", offset: o_bo, length: H },
-      { name: "p_f", offset: o_p_f, length: H },
-      { name: "p_o", offset: o_p_o, length: H },
-    ],
+    total: o[o.length - 1]!,
+    params: spec.params.map(({ name }, k) => ({ name, offset: o[k]!, length: o[k + 1]! - o[k]! })),
   };
 }
 
 /** Parameters by their init rules (uniform ±1/sqrt(H) unless declared otherwise), from a seed. */
 export function initParams(sizes: Sizes, seed: number): Float64Array {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
-  const o_Wz = 0;
-  const o_Wf = o_Wz + H * D;
-  const o_Wo = o_Wf + H * D;
-  const o_Rz = o_Wo + H * D;
-  const o_Rf = o_Rz + H * H;
-  const o_Ro = o_Rf + H * H;
-  const o_bz = o_Ro + H * H;
-  const o_bf = o_bz + H;
-  const o_bo = o_bf + H;
-  const o_p_f = o_bo + H;
-  const o_p_o = o_p_f + H;
-  const p = new Float64Array(o_p_o + H);
+  const { total, params } = paramLayout(sizes);
+  const p = new Float64Array(total);
   const rng = new Rng(seed);
   const k = 1 / Math.sqrt(H);
-  initSlice(p, o_Wz, H * D, "uniform", k, rng);
-  initSlice(p, o_Rz, H * H, "uniform", k, rng);
-  initSlice(p, o_bz, H, "uniform", k, rng);
-  initSlice(p, o_Wf, H * D, "uniform", k, rng);
-  initSlice(p, o_Rf, H * H, "uniform", k, rng);
-  initSlice(p, o_bf, H, "uniform", k, rng);
-  initSlice(p, o_Wo, H * D, "uniform", k, rng);
-  initSlice(p, o_Ro, H * H, "uniform", k, rng);
-  initSlice(p, o_bo, H, "uniform", k, rng);
-  initSlice(p, o_p_f, H, "uniform", k, rng);
-  initSlice(p, o_p_o, H, "uniform", k, rng);
+  // in the order the cell declares them: that is the order the random numbers are drawn in
+  for (const i of [0, 3, 6, 1, 4, 7, 2, 5, 8, 9, 10])
+    initSlice(p, params[i]!.offset, params[i]!.length, spec.params[i]!.init, k, rng);
   return p;
 }
 
-/** The 64-bit kernels for batch B and T steps, on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
-export function createKernel64(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float64Array> {
+/** The kernels for batch B and T steps, in the precision of `F` (createKernel64 below; kernel32 is the same text, a copy so that each precision's typed-array accesses stay monomorphic in V8), on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
+function kernel64<A extends FloatArray>(
+  bits: 32 | 64,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+  gemm: Products<A>,
+  sizes: Sizes,
+  B: number,
+  T: number,
+  options: KernelOptions,
+): Kernel<A> {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
-  const o_Wz = 0;
-  const o_Wf = o_Wz + H * D;
-  const o_Wo = o_Wf + H * D;
-  const o_Rz = o_Wo + H * D;
-  const o_Rf = o_Rz + H * H;
-  const o_Ro = o_Rf + H * H;
-  const o_bz = o_Ro + H * H;
-  const o_bf = o_bz + H;
-  const o_bo = o_bf + H;
-  const o_p_f = o_bo + H;
-  const o_p_o = o_p_f + H;
-  const nParams = o_p_o + H;
+  const { o_Wz, o_Wf, o_Wo, o_Rz, o_Rf, o_Ro, o_bz, o_bf, o_bo, o_p_f, o_p_o, nParams } = offsets(sizes);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -164,11 +138,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     3 * H * D,
     3 * H * H,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
-    NT: gemmNT64,
-    NN: gemmNN64,
-    TN: gemmTN64,
-  });
+  const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);
   const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
@@ -188,33 +158,28 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   const xp0 = mem.alloc(T * B * (3 * H));
   const tape_z = mem.alloc(T * B * H);
   const tape_f = mem.alloc(T * B * H);
-  const tape_o = mem.alloc(T * B * H);
+  const tape_o_1 = mem.alloc(T * B * H);
   const gx0 = mem.alloc(T * B * (3 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
   const seed_c = mem.alloc(B * H);
   const carry_c = mem.alloc(B * H);
-  const s0 = mem.alloc(B * (3 * H));
-  const s1 = mem.alloc(B * H);
-  const s2 = mem.alloc(B * H);
-  function forward(
-    params: Float64Array,
-    inputs: Inputs<Float64Array>,
-    initial: States<Float64Array>,
-    out: Outputs<Float64Array>,
-  ): void {
-    checkArray(spec.name, "params", params, Float64Array, nParams, "the flat parameter buffer");
+  const scratch0 = mem.alloc(B * (3 * H));
+  const scratch1 = mem.alloc(B * H);
+  const scratch2 = mem.alloc(B * H);
+  function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "initial.c", initial.c, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.c", initial.c, F, B * H, "B×H");
     const cPrev0 = mem.input(io.cPrev0, initial.c);
-    checkArray(spec.name, "out.h", out.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
-    checkArray(spec.name, "out.c", out.c, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.output(io.cOut, out.c);
     // all steps at once: the products with the inputs
     // Wz, Wf, Wo times x
@@ -225,74 +190,83 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const cPrev = t === 0 ? cPrev0 : cOut;
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Rz, Rf, Ro times h
-      mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Rz, s0, 0, 3 * H, false);
-      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Rz, scratch0, 0, 3 * H, false);
+      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(0, B, [
-          H,
-          at(xp0, t * B * (3 * H)),
-          3 * H,
-          at(s0, 0),
-          3 * H,
-          at(p, o_bz),
-          at(tape_z, t * B * H),
-          H,
-          at(xp0, t * B * (3 * H) + H),
-          3 * H,
-          at(s0, H),
-          3 * H,
-          at(p, o_p_f),
-          at(cPrev, cPrevAt),
-          H,
-          at(p, o_bf),
-          at(tape_f, t * B * H),
-          H,
-          at(cOut, t * B * H),
-          H,
-          at(xp0, t * B * (3 * H) + 2 * H),
-          3 * H,
-          at(s0, 2 * H),
-          3 * H,
-          at(p, o_p_o),
-          at(p, o_bo),
-          at(tape_o, t * B * H),
-          H,
-          at(hOut, t * B * H),
-          H,
+          H, // $n
+          at(xp0, t * B * (3 * H)), // $xp0
+          3 * H, // $xp0_stride
+          at(scratch0, 0), // $scratch0
+          3 * H, // $scratch0_stride
+          at(p, o_bz), // $bz
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(xp0, t * B * (3 * H) + H), // $xp0_2
+          3 * H, // $xp0_2_stride
+          at(scratch0, H), // $scratch0_2
+          3 * H, // $scratch0_2_stride
+          at(p, o_p_f), // $p_f
+          at(cPrev, cPrevAt), // $cPrev
+          H, // $cPrev_stride
+          at(p, o_bf), // $bf
+          at(tape_f, t * B * H), // $tape_f
+          H, // $tape_f_stride
+          at(cOut, t * B * H), // $cOut
+          H, // $cOut_stride
+          at(xp0, t * B * (3 * H) + 2 * H), // $xp0_3
+          3 * H, // $xp0_3_stride
+          at(scratch0, 2 * H), // $scratch0_3
+          3 * H, // $scratch0_3_stride
+          at(p, o_p_o), // $p_o
+          at(p, o_bo), // $bo
+          at(tape_o_1, t * B * H), // $tape_o_1
+          H, // $tape_o_1_stride
+          at(hOut, t * B * H), // $hOut
+          H, // $hOut_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const xp0Row = t * B * (3 * H) + b * (3 * H);
-          const s0Row = b * (3 * H);
+          const scratch0Row = b * (3 * H);
           const tape_zRow = t * B * H + b * H;
           const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
-          const s0Row2 = H + b * (3 * H);
+          const scratch0Row2 = H + b * (3 * H);
           const cPrevRow = cPrevAt + b * H;
           const tape_fRow = t * B * H + b * H;
           const cOutRow = t * B * H + b * H;
           const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const s0Row3 = 2 * H + b * (3 * H);
-          const tape_oRow = t * B * H + b * H;
+          const scratch0Row3 = 2 * H + b * (3 * H);
+          const tape_o_1Row = t * B * H + b * H;
           const hOutRow = t * B * H + b * H;
           for (let i = 0; i < H; i++) {
             // z  = tanh(Wz*x + Rz*h + bz)
-            const z = Math.tanh(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bz + i]!);
+            const z = Math.tanh(xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_bz + i]!);
             tape_z[tape_zRow + i] = z;
             // f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
             const f =
               1 /
               (1 +
-                Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_p_f + i]! * cPrev[cPrevRow + i]! + p[o_bf + i]!)));
+                Math.exp(
+                  -(
+                    xp0[xp0Row2 + i]! +
+                    scratch0[scratch0Row2 + i]! +
+                    p[o_p_f + i]! * cPrev[cPrevRow + i]! +
+                    p[o_bf + i]!
+                  ),
+                ));
             tape_f[tape_fRow + i] = f;
             // c' = z + c .* f
             const c_next = z + cPrev[cPrevRow + i]! * f;
             cOut[cOutRow + i] = c_next;
             // o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-            const o =
-              1 / (1 + Math.exp(-(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
-            tape_o[tape_oRow + i] = o;
+            const o_1 =
+              1 /
+              (1 +
+                Math.exp(-(xp0[xp0Row3 + i]! + scratch0[scratch0Row3 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
+            tape_o_1[tape_o_1Row + i] = o_1;
             // h' = tanh(c') .* o
-            const h_next = Math.tanh(c_next) * o;
+            const h_next = Math.tanh(c_next) * o_1;
             hOut[hOutRow + i] = h_next;
           }
         }
@@ -304,37 +278,37 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   function backward(
-    params: Float64Array,
-    inputs: Inputs<Float64Array>,
-    initial: States<Float64Array>,
-    out: Outputs<Float64Array>,
-    upstream: Outputs<Float64Array>,
-    grads: Grads<Float64Array>,
+    params: A,
+    inputs: Inputs<A>,
+    initial: States<A>,
+    out: Outputs<A>,
+    upstream: Outputs<A>,
+    grads: Grads<A>,
   ): void {
-    checkArray(spec.name, "params", params, Float64Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "initial.c", initial.c, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.c", initial.c, F, B * H, "B×H");
     const cPrev0 = mem.input(io.cPrev0, initial.c);
-    checkArray(spec.name, "out.h", out.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.input(io.hOut, out.h);
-    checkArray(spec.name, "out.c", out.c, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.input(io.cOut, out.c);
-    checkArray(spec.name, "upstream.h", upstream.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.h", upstream.h, F, T * B * H, "T×B×H");
     const dhUp = mem.input(io.dhUp, upstream.h);
-    checkArray(spec.name, "upstream.c", upstream.c, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.c", upstream.c, F, T * B * H, "T×B×H");
     const dcUp = mem.input(io.dcUp, upstream.c);
-    checkArray(spec.name, "grads.params", grads.params, Float64Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "grads.params", grads.params, F, nParams, "the flat parameter buffer");
     const dp = mem.output(io.dp, grads.params);
-    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, F, T * B * D, "T×B×D");
     const dx_1 = mem.output(io.dx_1, grads.inputs.x);
-    checkArray(spec.name, "grads.initial.h", grads.initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.h", grads.initial.h, F, B * H, "B×H");
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
-    checkArray(spec.name, "grads.initial.c", grads.initial.c, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.c", grads.initial.c, F, B * H, "B×H");
     const dcPrev0 = mem.output(io.dcPrev0, grads.initial.c);
     dp.fill(0);
     carry_h.fill(0);
@@ -347,110 +321,110 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
       for (let k = 0; k < B * H; k++) seed_c[k] = dcUp[t * B * H + k]! + carry_c[k]!;
-      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(1, B, [
-          H,
-          at(cOut, t * B * H),
-          H,
-          at(seed_h, 0),
-          H,
-          at(tape_o, t * B * H),
-          H,
-          at(gx0, t * B * (3 * H) + 2 * H),
-          3 * H,
-          at(s0, 2 * H),
-          3 * H,
-          at(seed_c, 0),
-          H,
-          at(p, o_p_o),
-          at(cPrev, cPrevAt),
-          H,
-          at(tape_f, t * B * H),
-          H,
-          at(gx0, t * B * (3 * H) + H),
-          3 * H,
-          at(s0, H),
-          3 * H,
-          at(tape_z, t * B * H),
-          H,
-          at(gx0, t * B * (3 * H)),
-          3 * H,
-          at(s0, 0),
-          3 * H,
-          at(p, o_p_f),
-          at(carry_c, 0),
-          H,
-          at(s1, 0),
-          H,
-          at(s2, 0),
-          H,
+          H, // $n
+          at(cOut, t * B * H), // $cOut
+          H, // $cOut_stride
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+          at(tape_o_1, t * B * H), // $tape_o_1
+          H, // $tape_o_1_stride
+          at(gx0, t * B * (3 * H) + 2 * H), // $gx0
+          3 * H, // $gx0_stride
+          at(scratch0, 2 * H), // $scratch0
+          3 * H, // $scratch0_stride
+          at(seed_c, 0), // $seed_c
+          H, // $seed_c_stride
+          at(p, o_p_o), // $p_o
+          at(cPrev, cPrevAt), // $cPrev
+          H, // $cPrev_stride
+          at(tape_f, t * B * H), // $tape_f
+          H, // $tape_f_stride
+          at(gx0, t * B * (3 * H) + H), // $gx0_2
+          3 * H, // $gx0_2_stride
+          at(scratch0, H), // $scratch0_2
+          3 * H, // $scratch0_2_stride
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(gx0, t * B * (3 * H)), // $gx0_3
+          3 * H, // $gx0_3_stride
+          at(scratch0, 0), // $scratch0_3
+          3 * H, // $scratch0_3_stride
+          at(p, o_p_f), // $p_f
+          at(carry_c, 0), // $carry_c
+          H, // $carry_c_stride
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const cOutRow = t * B * H + b * H;
           const seed_hRow = b * H;
-          const tape_oRow = t * B * H + b * H;
+          const tape_o_1Row = t * B * H + b * H;
           const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const s0Row = 2 * H + b * (3 * H);
+          const scratch0Row = 2 * H + b * (3 * H);
           const seed_cRow = b * H;
           const cPrevRow = cPrevAt + b * H;
           const tape_fRow = t * B * H + b * H;
           const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
-          const s0Row2 = H + b * (3 * H);
+          const scratch0Row2 = H + b * (3 * H);
           const tape_zRow = t * B * H + b * H;
           const gx0Row3 = t * B * (3 * H) + b * (3 * H);
-          const s0Row3 = b * (3 * H);
+          const scratch0Row3 = b * (3 * H);
           const carry_cRow = b * H;
-          const s1Row = b * H;
-          const s2Row = b * H;
+          const scratch1Row = b * H;
+          const scratch2Row = b * H;
           for (let i = 0; i < H; i++) {
             const t1 = Math.tanh(cOut[cOutRow + i]!);
             // grad of: h' = tanh(c') .* o
             const do_1 = seed_h[seed_hRow + i]! * t1;
-            const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
+            const do_pre = do_1 * (tape_o_1[tape_o_1Row + i]! * (1 - tape_o_1[tape_o_1Row + i]!));
             gx0[gx0Row + i] = do_pre;
-            s0[s0Row + i] = do_pre;
+            scratch0[scratch0Row + i] = do_pre;
             // grad of: c' = z + c .* f
             const dz =
               seed_c[seed_cRow + i]! +
               do_pre * p[o_p_o + i]! +
-              seed_h[seed_hRow + i]! * tape_o[tape_oRow + i]! * (1 - t1 * t1);
+              seed_h[seed_hRow + i]! * tape_o_1[tape_o_1Row + i]! * (1 - t1 * t1);
             // grad of: c' = z + c .* f
             const df = dz * cPrev[cPrevRow + i]!;
             const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
             gx0[gx0Row2 + i] = df_pre;
-            s0[s0Row2 + i] = df_pre;
+            scratch0[scratch0Row2 + i] = df_pre;
             const dz_pre = dz * (1 - tape_z[tape_zRow + i]! * tape_z[tape_zRow + i]!);
             gx0[gx0Row3 + i] = dz_pre;
-            s0[s0Row3 + i] = dz_pre;
+            scratch0[scratch0Row3 + i] = dz_pre;
             // grad of: f, c'
             const dc = dz * tape_f[tape_fRow + i]! + df_pre * p[o_p_f + i]!;
             carry_c[carry_cRow + i] = dc;
             const t2 = df_pre * cPrev[cPrevRow + i]!;
-            s1[s1Row + i] = t2;
+            scratch1[scratch1Row + i] = t2;
             const t3 = do_pre * cOut[cOutRow + i]!;
-            s2[s2Row + i] = t3;
+            scratch2[scratch2Row + i] = t3;
           }
         }
       }
 
       // d(dh) from Rz, Rf, Ro
-      mm.NN(B, 3 * H, H, s0, 0, 3 * H, p, o_Rz, carry_h, 0, H, false);
+      mm.NN(B, 3 * H, H, scratch0, 0, 3 * H, p, o_Rz, carry_h, 0, H, false);
       // dRz, dRf, dRo
-      mm.TN(3 * H, H, B, s0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
+      mm.TN(3 * H, H, B, scratch0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
       // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s1[b * H + i]!;
-        dp[o_p_f + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
+        dp[o_p_f + i]! += sum;
       }
 
       // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s2[b * H + i]!;
-        dp[o_p_o + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
+        dp[o_p_o + i]! += sum;
       }
     }
 
@@ -459,23 +433,23 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wz, true);
     // grad of: z  = tanh(Wz*x + Rz*h + bz)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[b * (3 * H) + i]!;
-      dp[o_bz + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
+      dp[o_bz + i]! += sum;
     }
 
     // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[H + b * (3 * H) + i]!;
-      dp[o_bf + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
+      dp[o_bf + i]! += sum;
     }
 
     // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[2 * H + b * (3 * H) + i]!;
-      dp[o_bo + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
+      dp[o_bo + i]! += sum;
     }
 
     // d(dx) from Wz, Wf, Wo
@@ -491,23 +465,20 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };
 }
 
-/** The 32-bit kernels for batch B and T steps, on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
-export function createKernel32(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float32Array> {
+/** The float32 copy of kernel64, the same text: V8 keeps inline caches per function, so one body for both precisions would slow a process that runs both. On the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
+function kernel32<A extends FloatArray>(
+  bits: 32 | 64,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+  gemm: Products<A>,
+  sizes: Sizes,
+  B: number,
+  T: number,
+  options: KernelOptions,
+): Kernel<A> {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
-  const o_Wz = 0;
-  const o_Wf = o_Wz + H * D;
-  const o_Wo = o_Wf + H * D;
-  const o_Rz = o_Wo + H * D;
-  const o_Rf = o_Rz + H * H;
-  const o_Ro = o_Rf + H * H;
-  const o_bz = o_Ro + H * H;
-  const o_bf = o_bz + H;
-  const o_bo = o_bf + H;
-  const o_p_f = o_bo + H;
-  const o_p_o = o_p_f + H;
-  const nParams = o_p_o + H;
+  const { o_Wz, o_Wf, o_Wo, o_Rz, o_Rf, o_Ro, o_bz, o_bf, o_bo, o_p_f, o_p_o, nParams } = offsets(sizes);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -537,11 +508,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     3 * H * D,
     3 * H * H,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
-    NT: gemmNT32,
-    NN: gemmNN32,
-    TN: gemmTN32,
-  });
+  const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);
   const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
@@ -561,33 +528,28 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   const xp0 = mem.alloc(T * B * (3 * H));
   const tape_z = mem.alloc(T * B * H);
   const tape_f = mem.alloc(T * B * H);
-  const tape_o = mem.alloc(T * B * H);
+  const tape_o_1 = mem.alloc(T * B * H);
   const gx0 = mem.alloc(T * B * (3 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
   const seed_c = mem.alloc(B * H);
   const carry_c = mem.alloc(B * H);
-  const s0 = mem.alloc(B * (3 * H));
-  const s1 = mem.alloc(B * H);
-  const s2 = mem.alloc(B * H);
-  function forward(
-    params: Float32Array,
-    inputs: Inputs<Float32Array>,
-    initial: States<Float32Array>,
-    out: Outputs<Float32Array>,
-  ): void {
-    checkArray(spec.name, "params", params, Float32Array, nParams, "the flat parameter buffer");
+  const scratch0 = mem.alloc(B * (3 * H));
+  const scratch1 = mem.alloc(B * H);
+  const scratch2 = mem.alloc(B * H);
+  function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "initial.c", initial.c, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.c", initial.c, F, B * H, "B×H");
     const cPrev0 = mem.input(io.cPrev0, initial.c);
-    checkArray(spec.name, "out.h", out.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
-    checkArray(spec.name, "out.c", out.c, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.output(io.cOut, out.c);
     // all steps at once: the products with the inputs
     // Wz, Wf, Wo times x
@@ -598,74 +560,83 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const cPrev = t === 0 ? cPrev0 : cOut;
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Rz, Rf, Ro times h
-      mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Rz, s0, 0, 3 * H, false);
-      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Rz, scratch0, 0, 3 * H, false);
+      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(0, B, [
-          H,
-          at(xp0, t * B * (3 * H)),
-          3 * H,
-          at(s0, 0),
-          3 * H,
-          at(p, o_bz),
-          at(tape_z, t * B * H),
-          H,
-          at(xp0, t * B * (3 * H) + H),
-          3 * H,
-          at(s0, H),
-          3 * H,
-          at(p, o_p_f),
-          at(cPrev, cPrevAt),
-          H,
-          at(p, o_bf),
-          at(tape_f, t * B * H),
-          H,
-          at(cOut, t * B * H),
-          H,
-          at(xp0, t * B * (3 * H) + 2 * H),
-          3 * H,
-          at(s0, 2 * H),
-          3 * H,
-          at(p, o_p_o),
-          at(p, o_bo),
-          at(tape_o, t * B * H),
-          H,
-          at(hOut, t * B * H),
-          H,
+          H, // $n
+          at(xp0, t * B * (3 * H)), // $xp0
+          3 * H, // $xp0_stride
+          at(scratch0, 0), // $scratch0
+          3 * H, // $scratch0_stride
+          at(p, o_bz), // $bz
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(xp0, t * B * (3 * H) + H), // $xp0_2
+          3 * H, // $xp0_2_stride
+          at(scratch0, H), // $scratch0_2
+          3 * H, // $scratch0_2_stride
+          at(p, o_p_f), // $p_f
+          at(cPrev, cPrevAt), // $cPrev
+          H, // $cPrev_stride
+          at(p, o_bf), // $bf
+          at(tape_f, t * B * H), // $tape_f
+          H, // $tape_f_stride
+          at(cOut, t * B * H), // $cOut
+          H, // $cOut_stride
+          at(xp0, t * B * (3 * H) + 2 * H), // $xp0_3
+          3 * H, // $xp0_3_stride
+          at(scratch0, 2 * H), // $scratch0_3
+          3 * H, // $scratch0_3_stride
+          at(p, o_p_o), // $p_o
+          at(p, o_bo), // $bo
+          at(tape_o_1, t * B * H), // $tape_o_1
+          H, // $tape_o_1_stride
+          at(hOut, t * B * H), // $hOut
+          H, // $hOut_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const xp0Row = t * B * (3 * H) + b * (3 * H);
-          const s0Row = b * (3 * H);
+          const scratch0Row = b * (3 * H);
           const tape_zRow = t * B * H + b * H;
           const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
-          const s0Row2 = H + b * (3 * H);
+          const scratch0Row2 = H + b * (3 * H);
           const cPrevRow = cPrevAt + b * H;
           const tape_fRow = t * B * H + b * H;
           const cOutRow = t * B * H + b * H;
           const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const s0Row3 = 2 * H + b * (3 * H);
-          const tape_oRow = t * B * H + b * H;
+          const scratch0Row3 = 2 * H + b * (3 * H);
+          const tape_o_1Row = t * B * H + b * H;
           const hOutRow = t * B * H + b * H;
           for (let i = 0; i < H; i++) {
             // z  = tanh(Wz*x + Rz*h + bz)
-            const z = Math.tanh(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bz + i]!);
+            const z = Math.tanh(xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_bz + i]!);
             tape_z[tape_zRow + i] = z;
             // f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
             const f =
               1 /
               (1 +
-                Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_p_f + i]! * cPrev[cPrevRow + i]! + p[o_bf + i]!)));
+                Math.exp(
+                  -(
+                    xp0[xp0Row2 + i]! +
+                    scratch0[scratch0Row2 + i]! +
+                    p[o_p_f + i]! * cPrev[cPrevRow + i]! +
+                    p[o_bf + i]!
+                  ),
+                ));
             tape_f[tape_fRow + i] = f;
             // c' = z + c .* f
             const c_next = z + cPrev[cPrevRow + i]! * f;
             cOut[cOutRow + i] = c_next;
             // o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-            const o =
-              1 / (1 + Math.exp(-(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
-            tape_o[tape_oRow + i] = o;
+            const o_1 =
+              1 /
+              (1 +
+                Math.exp(-(xp0[xp0Row3 + i]! + scratch0[scratch0Row3 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
+            tape_o_1[tape_o_1Row + i] = o_1;
             // h' = tanh(c') .* o
-            const h_next = Math.tanh(c_next) * o;
+            const h_next = Math.tanh(c_next) * o_1;
             hOut[hOutRow + i] = h_next;
           }
         }
@@ -677,37 +648,37 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   function backward(
-    params: Float32Array,
-    inputs: Inputs<Float32Array>,
-    initial: States<Float32Array>,
-    out: Outputs<Float32Array>,
-    upstream: Outputs<Float32Array>,
-    grads: Grads<Float32Array>,
+    params: A,
+    inputs: Inputs<A>,
+    initial: States<A>,
+    out: Outputs<A>,
+    upstream: Outputs<A>,
+    grads: Grads<A>,
   ): void {
-    checkArray(spec.name, "params", params, Float32Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "initial.c", initial.c, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.c", initial.c, F, B * H, "B×H");
     const cPrev0 = mem.input(io.cPrev0, initial.c);
-    checkArray(spec.name, "out.h", out.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.input(io.hOut, out.h);
-    checkArray(spec.name, "out.c", out.c, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.input(io.cOut, out.c);
-    checkArray(spec.name, "upstream.h", upstream.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.h", upstream.h, F, T * B * H, "T×B×H");
     const dhUp = mem.input(io.dhUp, upstream.h);
-    checkArray(spec.name, "upstream.c", upstream.c, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.c", upstream.c, F, T * B * H, "T×B×H");
     const dcUp = mem.input(io.dcUp, upstream.c);
-    checkArray(spec.name, "grads.params", grads.params, Float32Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "grads.params", grads.params, F, nParams, "the flat parameter buffer");
     const dp = mem.output(io.dp, grads.params);
-    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, F, T * B * D, "T×B×D");
     const dx_1 = mem.output(io.dx_1, grads.inputs.x);
-    checkArray(spec.name, "grads.initial.h", grads.initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.h", grads.initial.h, F, B * H, "B×H");
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
-    checkArray(spec.name, "grads.initial.c", grads.initial.c, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.c", grads.initial.c, F, B * H, "B×H");
     const dcPrev0 = mem.output(io.dcPrev0, grads.initial.c);
     dp.fill(0);
     carry_h.fill(0);
@@ -720,110 +691,110 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
       for (let k = 0; k < B * H; k++) seed_c[k] = dcUp[t * B * H + k]! + carry_c[k]!;
-      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(1, B, [
-          H,
-          at(cOut, t * B * H),
-          H,
-          at(seed_h, 0),
-          H,
-          at(tape_o, t * B * H),
-          H,
-          at(gx0, t * B * (3 * H) + 2 * H),
-          3 * H,
-          at(s0, 2 * H),
-          3 * H,
-          at(seed_c, 0),
-          H,
-          at(p, o_p_o),
-          at(cPrev, cPrevAt),
-          H,
-          at(tape_f, t * B * H),
-          H,
-          at(gx0, t * B * (3 * H) + H),
-          3 * H,
-          at(s0, H),
-          3 * H,
-          at(tape_z, t * B * H),
-          H,
-          at(gx0, t * B * (3 * H)),
-          3 * H,
-          at(s0, 0),
-          3 * H,
-          at(p, o_p_f),
-          at(carry_c, 0),
-          H,
-          at(s1, 0),
-          H,
-          at(s2, 0),
-          H,
+          H, // $n
+          at(cOut, t * B * H), // $cOut
+          H, // $cOut_stride
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+          at(tape_o_1, t * B * H), // $tape_o_1
+          H, // $tape_o_1_stride
+          at(gx0, t * B * (3 * H) + 2 * H), // $gx0
+          3 * H, // $gx0_stride
+          at(scratch0, 2 * H), // $scratch0
+          3 * H, // $scratch0_stride
+          at(seed_c, 0), // $seed_c
+          H, // $seed_c_stride
+          at(p, o_p_o), // $p_o
+          at(cPrev, cPrevAt), // $cPrev
+          H, // $cPrev_stride
+          at(tape_f, t * B * H), // $tape_f
+          H, // $tape_f_stride
+          at(gx0, t * B * (3 * H) + H), // $gx0_2
+          3 * H, // $gx0_2_stride
+          at(scratch0, H), // $scratch0_2
+          3 * H, // $scratch0_2_stride
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(gx0, t * B * (3 * H)), // $gx0_3
+          3 * H, // $gx0_3_stride
+          at(scratch0, 0), // $scratch0_3
+          3 * H, // $scratch0_3_stride
+          at(p, o_p_f), // $p_f
+          at(carry_c, 0), // $carry_c
+          H, // $carry_c_stride
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const cOutRow = t * B * H + b * H;
           const seed_hRow = b * H;
-          const tape_oRow = t * B * H + b * H;
+          const tape_o_1Row = t * B * H + b * H;
           const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const s0Row = 2 * H + b * (3 * H);
+          const scratch0Row = 2 * H + b * (3 * H);
           const seed_cRow = b * H;
           const cPrevRow = cPrevAt + b * H;
           const tape_fRow = t * B * H + b * H;
           const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
-          const s0Row2 = H + b * (3 * H);
+          const scratch0Row2 = H + b * (3 * H);
           const tape_zRow = t * B * H + b * H;
           const gx0Row3 = t * B * (3 * H) + b * (3 * H);
-          const s0Row3 = b * (3 * H);
+          const scratch0Row3 = b * (3 * H);
           const carry_cRow = b * H;
-          const s1Row = b * H;
-          const s2Row = b * H;
+          const scratch1Row = b * H;
+          const scratch2Row = b * H;
           for (let i = 0; i < H; i++) {
             const t1 = Math.tanh(cOut[cOutRow + i]!);
             // grad of: h' = tanh(c') .* o
             const do_1 = seed_h[seed_hRow + i]! * t1;
-            const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
+            const do_pre = do_1 * (tape_o_1[tape_o_1Row + i]! * (1 - tape_o_1[tape_o_1Row + i]!));
             gx0[gx0Row + i] = do_pre;
-            s0[s0Row + i] = do_pre;
+            scratch0[scratch0Row + i] = do_pre;
             // grad of: c' = z + c .* f
             const dz =
               seed_c[seed_cRow + i]! +
               do_pre * p[o_p_o + i]! +
-              seed_h[seed_hRow + i]! * tape_o[tape_oRow + i]! * (1 - t1 * t1);
+              seed_h[seed_hRow + i]! * tape_o_1[tape_o_1Row + i]! * (1 - t1 * t1);
             // grad of: c' = z + c .* f
             const df = dz * cPrev[cPrevRow + i]!;
             const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
             gx0[gx0Row2 + i] = df_pre;
-            s0[s0Row2 + i] = df_pre;
+            scratch0[scratch0Row2 + i] = df_pre;
             const dz_pre = dz * (1 - tape_z[tape_zRow + i]! * tape_z[tape_zRow + i]!);
             gx0[gx0Row3 + i] = dz_pre;
-            s0[s0Row3 + i] = dz_pre;
+            scratch0[scratch0Row3 + i] = dz_pre;
             // grad of: f, c'
             const dc = dz * tape_f[tape_fRow + i]! + df_pre * p[o_p_f + i]!;
             carry_c[carry_cRow + i] = dc;
             const t2 = df_pre * cPrev[cPrevRow + i]!;
-            s1[s1Row + i] = t2;
+            scratch1[scratch1Row + i] = t2;
             const t3 = do_pre * cOut[cOutRow + i]!;
-            s2[s2Row + i] = t3;
+            scratch2[scratch2Row + i] = t3;
           }
         }
       }
 
       // d(dh) from Rz, Rf, Ro
-      mm.NN(B, 3 * H, H, s0, 0, 3 * H, p, o_Rz, carry_h, 0, H, false);
+      mm.NN(B, 3 * H, H, scratch0, 0, 3 * H, p, o_Rz, carry_h, 0, H, false);
       // dRz, dRf, dRo
-      mm.TN(3 * H, H, B, s0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
+      mm.TN(3 * H, H, B, scratch0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
       // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s1[b * H + i]!;
-        dp[o_p_f + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
+        dp[o_p_f + i]! += sum;
       }
 
       // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s2[b * H + i]!;
-        dp[o_p_o + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
+        dp[o_p_o + i]! += sum;
       }
     }
 
@@ -832,23 +803,23 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wz, true);
     // grad of: z  = tanh(Wz*x + Rz*h + bz)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[b * (3 * H) + i]!;
-      dp[o_bz + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
+      dp[o_bz + i]! += sum;
     }
 
     // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[H + b * (3 * H) + i]!;
-      dp[o_bf + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
+      dp[o_bf + i]! += sum;
     }
 
     // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[2 * H + b * (3 * H) + i]!;
-      dp[o_bo + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
+      dp[o_bo + i]! += sum;
     }
 
     // d(dx) from Wz, Wf, Wo
@@ -862,6 +833,16 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };
+}
+
+/** The float64 kernels for batch B and T steps (see kernel64). */
+export function createKernel64(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float64Array> {
+  return kernel64(64, Float64Array, { NT: gemmNT64, NN: gemmNN64, TN: gemmTN64 }, sizes, B, T, options);
+}
+
+/** The float32 kernels for batch B and T steps (see kernel32). */
+export function createKernel32(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float32Array> {
+  return kernel32(32, Float32Array, { NT: gemmNT32, NN: gemmNN32, TN: gemmTN32 }, sizes, B, T, options);
 }
 
 /** One step (forward from the state to the next, backward from the next state's gradient): the kernels with T = 1. */
@@ -881,80 +862,72 @@ const LOOPS_WASM: LoopsModuleSource = {
     { vector: true, splittable: true },
   ],
   binary: [
-    "AGFzbQEAAAABUQNgAXsBe2Agf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f38AYCV/f39/f39/f39/f39/f39/f39/f39/",
-    "f39/f39/f39/f39/f39/AAISAQNlbnYGbWVtb3J5AgMBgIAEAwkIAAABAgAAAQIHIQQFZjMyXzAAAgVmMzJfMQADBWY2NF8wAAYF",
-    "ZjY0XzEABwr8KQjoAwECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8AAIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAAIAD9",
-    "DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMAAJZDAACWQ/3oASIC/QwAgDE/AIAx",
-    "PwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2Ov3kASAB/eYB/QyJ",
-    "iAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+q6oqPv3kASAB/eYB",
-    "/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAC",
-    "/fgBIgFBAf2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH9",
-    "5gEgAP0MGHKxQhhysUIYcrFCGHKxQv1E/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VILhAIBAnsgAP0M0Q1dvdENXb3RDV290Q1d",
-    "vSAAIAD95gEiAf3mAf0MiYgIPomICD6JiAg+iYgIPv3kASAB/eYB/Qyrqqq+q6qqvquqqr6rqqq+/eQBIAH95gH9DAAAgD8AAIA/",
-    "AACAPwAAgD/95AH95gH9DAAAgD8AAIA/AACAPwAAgD/9DAAAAEAAAABAAAAAQAAAAED9DAAAAEAAAABAAAAAQAAAAEAgAP3gASIC",
-    "/eYBEAD9DAAAgD8AAIA/AACAPwAAgD/95AH95wH95QEiAf3hASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Q/1SIAL9DM3MzD3NzMw9",
-    "zczMPc3MzD39Q/1SC6EGAw9/AnsCfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEjIAUgACAGbEECdGohJCAIIAAgCWxBAnRqISUgCiAA",
-    "IAtsQQJ0aiEmIAwgACANbEECdGohJyAPIAAgEGxBAnRqISIgEiAAIBNsQQJ0aiEoIBQgACAVbEECdGohKSAWIAAgF2xBAnRqISog",
-    "GCAAIBlsQQJ0aiErIBwgACAdbEECdGohLCAeIAAgH2xBAnRqIS0gAiACQQNxayEuQQAhIQNAICEgLk5FBEAgIUECdCIgICNq/QAE",
-    "ACAgICRq/QAEAP3kASAHICBq/QAEAP3kARABIS8gICAlaiAv/QsEACAgIChq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAA",
-    "gD8AAIA/ICAgJmr9AAQAICAgJ2r9AAQA/eQBIA4gIGr9AAQAICAgImr9AAQA/eYB/eQBIBEgIGr9AAQA/eQB/eEBEAD95AH95wEi",
-    "MP0LBAAgICApaiAvICAgImr9AAQAIDD95gH95AEiL/0LBAAgICAsav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACA",
-    "PyAgICpq/QAEACAgICtq/QAEAP3kASAaICBq/QAEACAv/eYB/eQBIBsgIGr9AAQA/eQB/eEBEAD95AH95wEiMP0LBAAgICAtaiAv",
-    "EAEgMP3mAf0LBAAgIUEEaiEhDAELCwNAIAIgIUxFBEAgIUECdCIgICNqKgIAICAgJGoqAgCSIAcgIGoqAgCS/RMQAf0fACExICAg",
-    "JWogMTgCACAgIChqQwAAgD8gICAmaioCACAgICdqKgIAkiAOICBqKgIAICAgImoqAgCUkiARICBqKgIAkoz9ExAA/R8AQwAAgD+S",
-    "lSIyOAIAICAgKWogMSAgICJqKgIAIDKUkiIxOAIAICAgLGpDAACAPyAgICpqKgIAICAgK2oqAgCSIBogIGoqAgAgMZSSIBsgIGoq",
-    "AgCSjP0TEAD9HwBDAACAP5KVIjI4AgAgICAtaiAx/RMQAf0fACAylDgCACAhQQFqISEMAQsLIABBAWohAAwBCwsL0wcDE38EewR9",
-    "A0AgACABTkUEQCADIAAgBGxBAnRqIScgBSAAIAZsQQJ0aiEoIAcgACAIbEECdGohKSAJIAAgCmxBAnRqISwgCyAAIAxsQQJ0aiEt",
-    "IA0gACAObEECdGohLiAQIAAgEWxBAnRqISogEiAAIBNsQQJ0aiErIBQgACAVbEECdGohLyAWIAAgF2xBAnRqITAgGCAAIBlsQQJ0",
-    "aiExIBogACAbbEECdGohMiAcIAAgHWxBAnRqITMgHyAAICBsQQJ0aiE0ICEgACAibEECdGohNSAjIAAgJGxBAnRqITYgAiACQQNx",
-    "ayE3QQAhJgNAICYgN05FBEAgJkECdCIlICdq/QAEABABITggJSAsaiAlIChq/QAEACA4/eYBICUgKWr9AAQAIjn9DAAAgD8AAIA/",
-    "AACAPwAAgD8gOf3lAf3mAf3mASI5/QsEACAlIC1qIDn9CwQAICUgL2ogJSAuav0ABAAgOSAPICVq/QAEAP3mAf3kASAlIChq/QAE",
-    "ACAlIClq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyA4IDj95gH95QH95gH95AEiOyAlICpq/QAEAP3mASAlICtq/QAEACI4/QwA",
-    "AIA/AACAPwAAgD8AAIA/IDj95QH95gH95gEiOP0LBAAgJSAwaiA4/QsEACAlIDJqIDv9DAAAgD8AAIA/AACAPwAAgD8gJSAxav0A",
-    "BAAiOiA6/eYB/eUB/eYBIjr9CwQAICUgM2ogOv0LBAAgJSA0aiA7ICUgK2r9AAQA/eYBIDggHiAlav0ABAD95gH95AH9CwQAICUg",
-    "NWogOCAlICpq/QAEAP3mAf0LBAAgJSA2aiA5ICUgJ2r9AAQA/eYB/QsEACAmQQRqISYMAQsLA0AgAiAmTEUEQCAmQQJ0IiUgJ2oq",
-    "AgD9ExAB/R8AITwgJSAsaiAlIChqKgIAIDyUICUgKWoqAgAiPUMAAIA/ID2TlJQiPTgCACAlIC1qID04AgAgJSAvaiAlIC5qKgIA",
-    "ID0gDyAlaioCAJSSICUgKGoqAgAgJSApaioCAJRDAACAPyA8IDyUk5SSIj8gJSAqaioCAJQgJSAraioCACI8QwAAgD8gPJOUlCI8",
-    "OAIAICUgMGogPDgCACAlIDJqID9DAACAPyAlIDFqKgIAIj4gPpSTlCI+OAIAICUgM2ogPjgCACAlIDRqID8gJSAraioCAJQgPCAe",
-    "ICVqKgIAlJI4AgAgJSA1aiA8ICUgKmoqAgCUOAIAICUgNmogPSAlICdqKgIAlDgCACAmQQFqISYMAQsLIABBAWohAAwBCwsLiwUB",
-    "Anv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAAAAAAPB/AAAAAAAA8H/9DAltqBNGEuY9CW2oE0YS5j0gACAA/Qz+gitlRxX3P/6CK2VH",
-    "Ffc//fIB/ZQB/QwAAAAAADCRwAAAAAAAMJHA/fUB/QwAAAAAADCRQAAAAAAAMJFA/fQBIgL9DAAA4P5CLuY/AADg/kIu5j/98gH9",
-    "8QEgAv0Mdjx5Ne856j12PHk17znqPf3yAf3xASIB/fIB/QyY2Pjv2O4hPpjY+O/Y7iE+/fABIAH98gH9DORE9WdF5lo+5ET1Z0Xm",
-    "Wj798AEgAf3yAf0MXJ94t09+kj5cn3i3T36SPv3wASAB/fIB/Qw0x1al4x3HPjTHVqXjHcc+/fABIAH98gH9DBqgARqgAfo+GqAB",
-    "GqAB+j798AEgAf3yAf0MGqABGqABKj8aoAEaoAEqP/3wASAB/fIB/QwXbMEWbMFWPxdswRZswVY//fABIAH98gH9DBEREREREYE/",
-    "ERERERERgT/98AEgAf3yAf0MVVVVVVVVpT9VVVVVVVWlP/3wASAB/fIB/QxVVVVVVVXFP1VVVVVVVcU//fABIAH98gH9DAAAAAAA",
-    "AOA/AAAAAAAA4D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAL9/AEiAUEB",
-    "/awBIgL9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASABIAL9sQH9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3y",
-    "ASAA/QzvOfr+Qi6GQO85+v5CLoZA/Ur9UiAA/QxSMC3VEEmHwFIwLdUQSYfA/Un9UgvsAgECeyAA/QzjdStFNtpXv+N1K0U22le/",
-    "IAAgAP3yASIB/fIB/QzgfRUOPW1tP+B9FQ49bW0//fABIAH98gH9DD3C5lXjJoK/PcLmVeMmgr/98AEgAf3yAf0M+hAsiPRklj/6",
-    "ECyI9GSWP/3wASAB/fIB/QwcuqEbuqGrvxy6oRu6oau//fABIAH98gH9DBEREREREcE/ERERERERwT/98AEgAf3yAf0MVVVVVVVV",
-    "1b9VVVVVVVXVv/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fAB/fIB/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAAAAQAAAAAAA",
-    "AABA/QwAAAAAAAAAQAAAAAAAAABAIAD97AEiAv3yARAE/QwAAAAAAADwPwAAAAAAAPA//fAB/fMB/fEBIgH97QEgASAA/QwAAAAA",
-    "AAAAAAAAAAAAAAAA/Un9UiAC/QyamZmZmZm5P5qZmZmZmbk//Un9UguxBgMPfwJ7AnwDQCAAIAFORQRAIAMgACAEbEEDdGohIyAF",
-    "IAAgBmxBA3RqISQgCCAAIAlsQQN0aiElIAogACALbEEDdGohJiAMIAAgDWxBA3RqIScgDyAAIBBsQQN0aiEiIBIgACATbEEDdGoh",
-    "KCAUIAAgFWxBA3RqISkgFiAAIBdsQQN0aiEqIBggACAZbEEDdGohKyAcIAAgHWxBA3RqISwgHiAAIB9sQQN0aiEtIAIgAkEBcWsh",
-    "LkEAISEDQCAhIC5ORQRAICFBA3QiICAjav0ABAAgICAkav0ABAD98AEgByAgav0ABAD98AEQBSEvICAgJWogL/0LBAAgICAoav0M",
-    "AAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAgICZq/QAEACAgICdq/QAEAP3wASAOICBq/QAEACAgICJq/QAEAP3y",
-    "Af3wASARICBq/QAEAP3wAf3tARAE/fAB/fMBIjD9CwQAICAgKWogLyAgICJq/QAEACAw/fIB/fABIi/9CwQAICAgLGr9DAAAAAAA",
-    "APA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gICAqav0ABAAgICArav0ABAD98AEgGiAgav0ABAAgL/3yAf3wASAbICBq/QAE",
-    "AP3wAf3tARAE/fAB/fMBIjD9CwQAICAgLWogLxAFIDD98gH9CwQAICFBAmohIQwBCwsDQCACICFMRQRAICFBA3QiICAjaisDACAg",
-    "ICRqKwMAoCAHICBqKwMAoP0UEAX9IQAhMSAgICVqIDE5AwAgICAoakQAAAAAAADwPyAgICZqKwMAICAgJ2orAwCgIA4gIGorAwAg",
-    "ICAiaisDAKKgIBEgIGorAwCgmv0UEAT9IQBEAAAAAAAA8D+goyIyOQMAICAgKWogMSAgICJqKwMAIDKioCIxOQMAICAgLGpEAAAA",
-    "AAAA8D8gICAqaisDACAgICtqKwMAoCAaICBqKwMAIDGioCAbICBqKwMAoJr9FBAE/SEARAAAAAAAAPA/oKMiMjkDACAgIC1qIDH9",
-    "FBAF/SEAIDKiOQMAICFBAWohIQwBCwsgAEEBaiEADAELCwvjBwMTfwR7BHwDQCAAIAFORQRAIAMgACAEbEEDdGohJyAFIAAgBmxB",
-    "A3RqISggByAAIAhsQQN0aiEpIAkgACAKbEEDdGohLCALIAAgDGxBA3RqIS0gDSAAIA5sQQN0aiEuIBAgACARbEEDdGohKiASIAAg",
-    "E2xBA3RqISsgFCAAIBVsQQN0aiEvIBYgACAXbEEDdGohMCAYIAAgGWxBA3RqITEgGiAAIBtsQQN0aiEyIBwgACAdbEEDdGohMyAf",
-    "IAAgIGxBA3RqITQgISAAICJsQQN0aiE1ICMgACAkbEEDdGohNiACIAJBAXFrITdBACEmA0AgJiA3TkUEQCAmQQN0IiUgJ2r9AAQA",
-    "EAUhOCAlICxqICUgKGr9AAQAIDj98gEgJSApav0ABAAiOf0MAAAAAAAA8D8AAAAAAADwPyA5/fEB/fIB/fIBIjn9CwQAICUgLWog",
-    "Of0LBAAgJSAvaiAlIC5q/QAEACA5IA8gJWr9AAQA/fIB/fABICUgKGr9AAQAICUgKWr9AAQA/fIB/QwAAAAAAADwPwAAAAAAAPA/",
-    "IDggOP3yAf3xAf3yAf3wASI7ICUgKmr9AAQA/fIBICUgK2r9AAQAIjj9DAAAAAAAAPA/AAAAAAAA8D8gOP3xAf3yAf3yASI4/QsE",
-    "ACAlIDBqIDj9CwQAICUgMmogO/0MAAAAAAAA8D8AAAAAAADwPyAlIDFq/QAEACI6IDr98gH98QH98gEiOv0LBAAgJSAzaiA6/QsE",
-    "ACAlIDRqIDsgJSArav0ABAD98gEgOCAeICVq/QAEAP3yAf3wAf0LBAAgJSA1aiA4ICUgKmr9AAQA/fIB/QsEACAlIDZqIDkgJSAn",
-    "av0ABAD98gH9CwQAICZBAmohJgwBCwsDQCACICZMRQRAICZBA3QiJSAnaisDAP0UEAX9IQAhPCAlICxqICUgKGorAwAgPKIgJSAp",
-    "aisDACI9RAAAAAAAAPA/ID2hoqIiPTkDACAlIC1qID05AwAgJSAvaiAlIC5qKwMAID0gDyAlaisDAKKgICUgKGorAwAgJSApaisD",
-    "AKJEAAAAAAAA8D8gPCA8oqGioCI/ICUgKmorAwCiICUgK2orAwAiPEQAAAAAAADwPyA8oaKiIjw5AwAgJSAwaiA8OQMAICUgMmog",
-    "P0QAAAAAAADwPyAlIDFqKwMAIj4gPqKhoiI+OQMAICUgM2ogPjkDACAlIDRqID8gJSAraisDAKIgPCAeICVqKwMAoqA5AwAgJSA1",
-    "aiA8ICUgKmorAwCiOQMAICUgNmogPSAlICdqKwMAojkDACAmQQFqISYMAQsLIABBAWohAAwBCwsLAEIEbmFtZQE7CAAFZXhwMzIB",
-    "BnRhbmgzMgIFZjMyXzADBWYzMl8xBAVleHA2NAUGdGFuaDY0BgVmNjRfMAcFZjY0XzE=",
+    "AGFzbQEAAAABUQNgAXsBe2Agf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f38AYCV/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/",
+    "f39/f39/AAISAQNlbnYGbWVtb3J5AgMBgIAEAwkIAAABAgAAAQIHIQQFZjMyXzAAAgVmMzJfMQADBWY2NF8wAAYFZjY0XzEABwr8KQjoAwECe/0M",
+    "AAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8AAIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAAIAD9DDuquD87qrg/O6q4PzuquD/95gH9av0MAACW",
+    "wwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMAAJZDAACWQ/3oASIC/QwAgDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn9",
+    "5gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2Ov3kASAB/eYB/QyJiAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEg",
+    "Af3mAf0Mq6oqPquqKj6rqio+q6oqPv3kASAB/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0M",
+    "AACAPwAAgD8AAIA/AACAP/3kASAC/fgBIgFBAf2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/",
+    "AAAA/a4BQRf9qwH95gEgAP0MGHKxQhhysUIYcrFCGHKxQv1E/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VILhAIBAnsgAP0M0Q1dvdENXb3RDV29",
+    "0Q1dvSAAIAD95gEiAf3mAf0MiYgIPomICD6JiAg+iYgIPv3kASAB/eYB/Qyrqqq+q6qqvquqqr6rqqq+/eQBIAH95gH9DAAAgD8AAIA/AACAPwAA",
+    "gD/95AH95gH9DAAAgD8AAIA/AACAPwAAgD/9DAAAAEAAAABAAAAAQAAAAED9DAAAAEAAAABAAAAAQAAAAEAgAP3gASIC/eYBEAD9DAAAgD8AAIA/",
+    "AACAPwAAgD/95AH95wH95QEiAf3hASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Q/1SIAL9DM3MzD3NzMw9zczMPc3MzD39Q/1SC6EGAw9/AnsCfQNA",
+    "IAAgAU5FBEAgAyAAIARsQQJ0aiEjIAUgACAGbEECdGohJCAIIAAgCWxBAnRqISUgCiAAIAtsQQJ0aiEmIAwgACANbEECdGohJyAPIAAgEGxBAnRq",
+    "ISIgEiAAIBNsQQJ0aiEoIBQgACAVbEECdGohKSAWIAAgF2xBAnRqISogGCAAIBlsQQJ0aiErIBwgACAdbEECdGohLCAeIAAgH2xBAnRqIS0gAiAC",
+    "QQNxayEuQQAhIQNAICEgLk5FBEAgIUECdCIgICNq/QAEACAgICRq/QAEAP3kASAHICBq/QAEAP3kARABIS8gICAlaiAv/QsEACAgIChq/QwAAIA/",
+    "AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/ICAgJmr9AAQAICAgJ2r9AAQA/eQBIA4gIGr9AAQAICAgImr9AAQA/eYB/eQBIBEgIGr9AAQA",
+    "/eQB/eEBEAD95AH95wEiMP0LBAAgICApaiAvICAgImr9AAQAIDD95gH95AEiL/0LBAAgICAsav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8A",
+    "AIA/AACAPyAgICpq/QAEACAgICtq/QAEAP3kASAaICBq/QAEACAv/eYB/eQBIBsgIGr9AAQA/eQB/eEBEAD95AH95wEiMP0LBAAgICAtaiAvEAEg",
+    "MP3mAf0LBAAgIUEEaiEhDAELCwNAIAIgIUxFBEAgIUECdCIgICNqKgIAICAgJGoqAgCSIAcgIGoqAgCS/RMQAf0fACExICAgJWogMTgCACAgIChq",
+    "QwAAgD8gICAmaioCACAgICdqKgIAkiAOICBqKgIAICAgImoqAgCUkiARICBqKgIAkoz9ExAA/R8AQwAAgD+SlSIyOAIAICAgKWogMSAgICJqKgIA",
+    "IDKUkiIxOAIAICAgLGpDAACAPyAgICpqKgIAICAgK2oqAgCSIBogIGoqAgAgMZSSIBsgIGoqAgCSjP0TEAD9HwBDAACAP5KVIjI4AgAgICAtaiAx",
+    "/RMQAf0fACAylDgCACAhQQFqISEMAQsLIABBAWohAAwBCwsL0wcDE38EewR9A0AgACABTkUEQCADIAAgBGxBAnRqIScgBSAAIAZsQQJ0aiEoIAcg",
+    "ACAIbEECdGohKSAJIAAgCmxBAnRqISwgCyAAIAxsQQJ0aiEtIA0gACAObEECdGohLiAQIAAgEWxBAnRqISogEiAAIBNsQQJ0aiErIBQgACAVbEEC",
+    "dGohLyAWIAAgF2xBAnRqITAgGCAAIBlsQQJ0aiExIBogACAbbEECdGohMiAcIAAgHWxBAnRqITMgHyAAICBsQQJ0aiE0ICEgACAibEECdGohNSAj",
+    "IAAgJGxBAnRqITYgAiACQQNxayE3QQAhJgNAICYgN05FBEAgJkECdCIlICdq/QAEABABITggJSAsaiAlIChq/QAEACA4/eYBICUgKWr9AAQAIjn9",
+    "DAAAgD8AAIA/AACAPwAAgD8gOf3lAf3mAf3mASI5/QsEACAlIC1qIDn9CwQAICUgL2ogJSAuav0ABAAgOSAPICVq/QAEAP3mAf3kASAlIChq/QAE",
+    "ACAlIClq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyA4IDj95gH95QH95gH95AEiOyAlICpq/QAEAP3mASAlICtq/QAEACI4/QwAAIA/AACAPwAA",
+    "gD8AAIA/IDj95QH95gH95gEiOP0LBAAgJSAwaiA4/QsEACAlIDJqIDv9DAAAgD8AAIA/AACAPwAAgD8gJSAxav0ABAAiOiA6/eYB/eUB/eYBIjr9",
+    "CwQAICUgM2ogOv0LBAAgJSA0aiA7ICUgK2r9AAQA/eYBIDggHiAlav0ABAD95gH95AH9CwQAICUgNWogOCAlICpq/QAEAP3mAf0LBAAgJSA2aiA5",
+    "ICUgJ2r9AAQA/eYB/QsEACAmQQRqISYMAQsLA0AgAiAmTEUEQCAmQQJ0IiUgJ2oqAgD9ExAB/R8AITwgJSAsaiAlIChqKgIAIDyUICUgKWoqAgAi",
+    "PUMAAIA/ID2TlJQiPTgCACAlIC1qID04AgAgJSAvaiAlIC5qKgIAID0gDyAlaioCAJSSICUgKGoqAgAgJSApaioCAJRDAACAPyA8IDyUk5SSIj8g",
+    "JSAqaioCAJQgJSAraioCACI8QwAAgD8gPJOUlCI8OAIAICUgMGogPDgCACAlIDJqID9DAACAPyAlIDFqKgIAIj4gPpSTlCI+OAIAICUgM2ogPjgC",
+    "ACAlIDRqID8gJSAraioCAJQgPCAeICVqKgIAlJI4AgAgJSA1aiA8ICUgKmoqAgCUOAIAICUgNmogPSAlICdqKgIAlDgCACAmQQFqISYMAQsLIABB",
+    "AWohAAwBCwsLiwUBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAAAAAAPB/AAAAAAAA8H/9DAltqBNGEuY9CW2oE0YS5j0gACAA/Qz+gitlRxX3P/6C",
+    "K2VHFfc//fIB/ZQB/QwAAAAAADCRwAAAAAAAMJHA/fUB/QwAAAAAADCRQAAAAAAAMJFA/fQBIgL9DAAA4P5CLuY/AADg/kIu5j/98gH98QEgAv0M",
+    "djx5Ne856j12PHk17znqPf3yAf3xASIB/fIB/QyY2Pjv2O4hPpjY+O/Y7iE+/fABIAH98gH9DORE9WdF5lo+5ET1Z0XmWj798AEgAf3yAf0MXJ94",
+    "t09+kj5cn3i3T36SPv3wASAB/fIB/Qw0x1al4x3HPjTHVqXjHcc+/fABIAH98gH9DBqgARqgAfo+GqABGqAB+j798AEgAf3yAf0MGqABGqABKj8a",
+    "oAEaoAEqP/3wASAB/fIB/QwXbMEWbMFWPxdswRZswVY//fABIAH98gH9DBEREREREYE/ERERERERgT/98AEgAf3yAf0MVVVVVVVVpT9VVVVVVVWl",
+    "P/3wASAB/fIB/QxVVVVVVVXFP1VVVVVVVcU//fABIAH98gH9DAAAAAAAAOA/AAAAAAAA4D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAB",
+    "/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAL9/AEiAUEB/awBIgL9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASABIAL9sQH9xwH9DP8D",
+    "AAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASAA/QzvOfr+Qi6GQO85+v5CLoZA/Ur9UiAA/QxSMC3VEEmHwFIwLdUQSYfA/Un9UgvsAgECeyAA/Qzj",
+    "dStFNtpXv+N1K0U22le/IAAgAP3yASIB/fIB/QzgfRUOPW1tP+B9FQ49bW0//fABIAH98gH9DD3C5lXjJoK/PcLmVeMmgr/98AEgAf3yAf0M+hAs",
+    "iPRklj/6ECyI9GSWP/3wASAB/fIB/QwcuqEbuqGrvxy6oRu6oau//fABIAH98gH9DBEREREREcE/ERERERERwT/98AEgAf3yAf0MVVVVVVVV1b9V",
+    "VVVVVVXVv/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fAB/fIB/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAAAAQAAAAAAAAABA/QwAAAAAAAAA",
+    "QAAAAAAAAABAIAD97AEiAv3yARAE/QwAAAAAAADwPwAAAAAAAPA//fAB/fMB/fEBIgH97QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/Un9UiAC/Qya",
+    "mZmZmZm5P5qZmZmZmbk//Un9UguxBgMPfwJ7AnwDQCAAIAFORQRAIAMgACAEbEEDdGohIyAFIAAgBmxBA3RqISQgCCAAIAlsQQN0aiElIAogACAL",
+    "bEEDdGohJiAMIAAgDWxBA3RqIScgDyAAIBBsQQN0aiEiIBIgACATbEEDdGohKCAUIAAgFWxBA3RqISkgFiAAIBdsQQN0aiEqIBggACAZbEEDdGoh",
+    "KyAcIAAgHWxBA3RqISwgHiAAIB9sQQN0aiEtIAIgAkEBcWshLkEAISEDQCAhIC5ORQRAICFBA3QiICAjav0ABAAgICAkav0ABAD98AEgByAgav0A",
+    "BAD98AEQBSEvICAgJWogL/0LBAAgICAoav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAgICZq/QAEACAgICdq/QAEAP3wASAO",
+    "ICBq/QAEACAgICJq/QAEAP3yAf3wASARICBq/QAEAP3wAf3tARAE/fAB/fMBIjD9CwQAICAgKWogLyAgICJq/QAEACAw/fIB/fABIi/9CwQAICAg",
+    "LGr9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gICAqav0ABAAgICArav0ABAD98AEgGiAgav0ABAAgL/3yAf3wASAbICBq/QAE",
+    "AP3wAf3tARAE/fAB/fMBIjD9CwQAICAgLWogLxAFIDD98gH9CwQAICFBAmohIQwBCwsDQCACICFMRQRAICFBA3QiICAjaisDACAgICRqKwMAoCAH",
+    "ICBqKwMAoP0UEAX9IQAhMSAgICVqIDE5AwAgICAoakQAAAAAAADwPyAgICZqKwMAICAgJ2orAwCgIA4gIGorAwAgICAiaisDAKKgIBEgIGorAwCg",
+    "mv0UEAT9IQBEAAAAAAAA8D+goyIyOQMAICAgKWogMSAgICJqKwMAIDKioCIxOQMAICAgLGpEAAAAAAAA8D8gICAqaisDACAgICtqKwMAoCAaICBq",
+    "KwMAIDGioCAbICBqKwMAoJr9FBAE/SEARAAAAAAAAPA/oKMiMjkDACAgIC1qIDH9FBAF/SEAIDKiOQMAICFBAWohIQwBCwsgAEEBaiEADAELCwvj",
+    "BwMTfwR7BHwDQCAAIAFORQRAIAMgACAEbEEDdGohJyAFIAAgBmxBA3RqISggByAAIAhsQQN0aiEpIAkgACAKbEEDdGohLCALIAAgDGxBA3RqIS0g",
+    "DSAAIA5sQQN0aiEuIBAgACARbEEDdGohKiASIAAgE2xBA3RqISsgFCAAIBVsQQN0aiEvIBYgACAXbEEDdGohMCAYIAAgGWxBA3RqITEgGiAAIBts",
+    "QQN0aiEyIBwgACAdbEEDdGohMyAfIAAgIGxBA3RqITQgISAAICJsQQN0aiE1ICMgACAkbEEDdGohNiACIAJBAXFrITdBACEmA0AgJiA3TkUEQCAm",
+    "QQN0IiUgJ2r9AAQAEAUhOCAlICxqICUgKGr9AAQAIDj98gEgJSApav0ABAAiOf0MAAAAAAAA8D8AAAAAAADwPyA5/fEB/fIB/fIBIjn9CwQAICUg",
+    "LWogOf0LBAAgJSAvaiAlIC5q/QAEACA5IA8gJWr9AAQA/fIB/fABICUgKGr9AAQAICUgKWr9AAQA/fIB/QwAAAAAAADwPwAAAAAAAPA/IDggOP3y",
+    "Af3xAf3yAf3wASI7ICUgKmr9AAQA/fIBICUgK2r9AAQAIjj9DAAAAAAAAPA/AAAAAAAA8D8gOP3xAf3yAf3yASI4/QsEACAlIDBqIDj9CwQAICUg",
+    "MmogO/0MAAAAAAAA8D8AAAAAAADwPyAlIDFq/QAEACI6IDr98gH98QH98gEiOv0LBAAgJSAzaiA6/QsEACAlIDRqIDsgJSArav0ABAD98gEgOCAe",
+    "ICVq/QAEAP3yAf3wAf0LBAAgJSA1aiA4ICUgKmr9AAQA/fIB/QsEACAlIDZqIDkgJSAnav0ABAD98gH9CwQAICZBAmohJgwBCwsDQCACICZMRQRA",
+    "ICZBA3QiJSAnaisDAP0UEAX9IQAhPCAlICxqICUgKGorAwAgPKIgJSApaisDACI9RAAAAAAAAPA/ID2hoqIiPTkDACAlIC1qID05AwAgJSAvaiAl",
+    "IC5qKwMAID0gDyAlaisDAKKgICUgKGorAwAgJSApaisDAKJEAAAAAAAA8D8gPCA8oqGioCI/ICUgKmorAwCiICUgK2orAwAiPEQAAAAAAADwPyA8",
+    "oaKiIjw5AwAgJSAwaiA8OQMAICUgMmogP0QAAAAAAADwPyAlIDFqKwMAIj4gPqKhoiI+OQMAICUgM2ogPjkDACAlIDRqID8gJSAraisDAKIgPCAe",
+    "ICVqKwMAoqA5AwAgJSA1aiA8ICUgKmorAwCiOQMAICUgNmogPSAlICdqKwMAojkDACAmQQFqISYMAQsLIABBAWohAAwBCwsLAEIEbmFtZQE7CAAF",
+    "ZXhwMzIBBnRhbmgzMgIFZjMyXzADBWYzMl8xBAVleHA2NAUGdGFuaDY0BgVmNjRfMAcFZjY0XzE=",
   ].join(""),
 };

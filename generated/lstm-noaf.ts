@@ -2,8 +2,8 @@
 // Do not edit: regenerate with `npm run generate` (check with `npm run generate -- --check`).
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "../runtime/gemm.ts";
 import { GEMM_WASM } from "../runtime/gemm-wasm.ts";
-import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../runtime/checks.ts";
-import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../runtime/memory.ts";
+import { type FloatArray, Rng, checkArray, checkCount, checkSizes, initSlice } from "../runtime/checks.ts";
+import { type KernelOptions, type LoopsModuleSource, type Products, kernelMemory } from "../runtime/memory.ts";
 /** Greff et al. 2017 (arXiv 1503.04069, sec. 2) NOAF, no output activation: the peephole LSTM with h(x) = x (output without tanh); [U] the paper text is not confirmed: follows the TF1 LSTMCell(use_peepholes=True) code path, tensorflow/python/ops/rnn_cell_impl.py */
 export const spec = {
   name: "lstm-noaf",
@@ -56,11 +56,8 @@ export interface Kernel<A> {
   backward(p: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>, upstream: Outputs<A>, grads: Grads<A>): void;
 }
 
-/** Offset and length of every parameter in the flat buffer. */
-export function paramLayout(sizes: Sizes): {
-  total: number;
-  params: { name: string; offset: number; length: number }[];
-} {
+/** Where each parameter starts in the flat buffer, and the buffer's length: the one place the layout is written. */
+function offsets(sizes: Sizes) {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   const o_Wz = 0;
   const o_Wi = o_Wz + H * D;
@@ -78,87 +75,66 @@ export function paramLayout(sizes: Sizes): {
   const o_p_f = o_p_i + H;
   const o_p_o = o_p_f + H;
   return {
-    total: o_p_o + H,
-    params: [
-      { name: "Wz", offset: o_Wz, length: H * D },
-      { name: "Wi", offset: o_Wi, length: H * D },
-      { name: "Wf", offset: o_Wf, length: H * D },
-      { name: "Wo", offset: o_Wo, length: H * D },
-      { name: "Rz", offset: o_Rz, length: H * H },
-      { name: "Ri", offset: o_Ri, length: H * H },
-      { name: "Rf", offset: o_Rf, length: H * H },
-      { name: "Ro", offset: o_Ro, length: H * H },
-      { name: "bz", offset: o_bz, length: H },
-      { name: "bi", offset: o_bi, length: H },
-      { name: "bf", offset: o_bf, length: H },
-      { name: "bo", offset: o_bo, length: H },
-      { name: "p_i", offset: o_p_i, length: H },
-      { name: "p_f", offset: o_p_f, length: H },
-      { name: "p_o", offset: o_p_o, length: H },
-    ],
+    o_Wz,
+    o_Wi,
+    o_Wf,
+    o_Wo,
+    o_Rz,
+    o_Ri,
+    o_Rf,
+    o_Ro,
+    o_bz,
+    o_bi,
+    o_bf,
+    o_bo,
+    o_p_i,
+    o_p_f,
+    o_p_o,
+    nParams: o_p_o + H,
+  };
+}
+
+/** Offset and length of every parameter in the flat buffer. */
+export function paramLayout(sizes: Sizes): {
+  total: number;
+  params: { name: string; offset: number; length: number }[];
+} {
+  // the offsets in buffer order (the order of spec.params), then the total: each parameter runs to the next one
+  const o = Object.values(offsets(sizes));
+  return {
+    total: o[o.length - 1]!,
+    params: spec.params.map(({ name }, k) => ({ name, offset: o[k]!, length: o[k + 1]! - o[k]! })),
   };
 }
 
 /** Parameters by their init rules (uniform ±1/sqrt(H) unless declared otherwise), from a seed. */
 export function initParams(sizes: Sizes, seed: number): Float64Array {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
-  const o_Wz = 0;
-  const o_Wi = o_Wz + H * D;
-  const o_Wf = o_Wi + H * D;
-  const o_Wo = o_Wf + H * D;
-  const o_Rz = o_Wo + H * D;
-  const o_Ri = o_Rz + H * H;
-  const o_Rf = o_Ri + H * H;
-  const o_Ro = o_Rf + H * H;
-  const o_bz = o_Ro + H * H;
-  const o_bi = o_bz + H;
-  const o_bf = o_bi + H;
-  const o_bo = o_bf + H;
-  const o_p_i = o_bo + H;
-  const o_p_f = o_p_i + H;
-  const o_p_o = o_p_f + H;
-  const p = new Float64Array(o_p_o + H);
+  const { total, params } = paramLayout(sizes);
+  const p = new Float64Array(total);
   const rng = new Rng(seed);
   const k = 1 / Math.sqrt(H);
-  initSlice(p, o_Wz, H * D, "uniform", k, rng);
-  initSlice(p, o_Rz, H * H, "uniform", k, rng);
-  initSlice(p, o_bz, H, "uniform", k, rng);
-  initSlice(p, o_Wi, H * D, "uniform", k, rng);
-  initSlice(p, o_Ri, H * H, "uniform", k, rng);
-  initSlice(p, o_bi, H, "uniform", k, rng);
-  initSlice(p, o_Wf, H * D, "uniform", k, rng);
-  initSlice(p, o_Rf, H * H, "uniform", k, rng);
-  initSlice(p, o_bf, H, "uniform", k, rng);
-  initSlice(p, o_Wo, H * D, "uniform", k, rng);
-  initSlice(p, o_Ro, H * H, "uniform", k, rng);
-  initSlice(p, o_bo, H, "uniform", k, rng);
-  initSlice(p, o_p_i, H, "uniform", k, rng);
-  initSlice(p, o_p_f, H, "uniform", k, rng);
-  initSlice(p, o_p_o, H, "uniform", k, rng);
+  // in the order the cell declares them: that is the order the random numbers are drawn in
+  for (const i of [0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11, 12, 13, 14])
+    initSlice(p, params[i]!.offset, params[i]!.length, spec.params[i]!.init, k, rng);
   return p;
 }
 
-/** The 64-bit kernels for batch B and T steps, on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
-export function createKernel64(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float64Array> {
+/** The kernels for batch B and T steps, in the precision of `F` (createKernel64 below; kernel32 is the same text, a copy so that each precision's typed-array accesses stay monomorphic in V8), on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
+function kernel64<A extends FloatArray>(
+  bits: 32 | 64,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+  gemm: Products<A>,
+  sizes: Sizes,
+  B: number,
+  T: number,
+  options: KernelOptions,
+): Kernel<A> {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
-  const o_Wz = 0;
-  const o_Wi = o_Wz + H * D;
-  const o_Wf = o_Wi + H * D;
-  const o_Wo = o_Wf + H * D;
-  const o_Rz = o_Wo + H * D;
-  const o_Ri = o_Rz + H * H;
-  const o_Rf = o_Ri + H * H;
-  const o_Ro = o_Rf + H * H;
-  const o_bz = o_Ro + H * H;
-  const o_bi = o_bz + H;
-  const o_bf = o_bi + H;
-  const o_bo = o_bf + H;
-  const o_p_i = o_bo + H;
-  const o_p_f = o_p_i + H;
-  const o_p_o = o_p_f + H;
-  const nParams = o_p_o + H;
+  const { o_Wz, o_Wi, o_Wf, o_Wo, o_Rz, o_Ri, o_Rf, o_Ro, o_bz, o_bi, o_bf, o_bo, o_p_i, o_p_f, o_p_o, nParams } =
+    offsets(sizes);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -190,11 +166,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     4 * H * D,
     4 * H * H,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
-    NT: gemmNT64,
-    NN: gemmNN64,
-    TN: gemmTN64,
-  });
+  const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);
   const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
@@ -215,34 +187,29 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   const tape_z = mem.alloc(T * B * H);
   const tape_i_1 = mem.alloc(T * B * H);
   const tape_f = mem.alloc(T * B * H);
-  const tape_o = mem.alloc(T * B * H);
+  const tape_o_1 = mem.alloc(T * B * H);
   const gx0 = mem.alloc(T * B * (4 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
   const seed_c = mem.alloc(B * H);
   const carry_c = mem.alloc(B * H);
-  const s0 = mem.alloc(B * (4 * H));
-  const s1 = mem.alloc(B * H);
-  const s2 = mem.alloc(B * H);
-  const s3 = mem.alloc(B * H);
-  function forward(
-    params: Float64Array,
-    inputs: Inputs<Float64Array>,
-    initial: States<Float64Array>,
-    out: Outputs<Float64Array>,
-  ): void {
-    checkArray(spec.name, "params", params, Float64Array, nParams, "the flat parameter buffer");
+  const scratch0 = mem.alloc(B * (4 * H));
+  const scratch1 = mem.alloc(B * H);
+  const scratch2 = mem.alloc(B * H);
+  const scratch3 = mem.alloc(B * H);
+  function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "initial.c", initial.c, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.c", initial.c, F, B * H, "B×H");
     const cPrev0 = mem.input(io.cPrev0, initial.c);
-    checkArray(spec.name, "out.h", out.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
-    checkArray(spec.name, "out.c", out.c, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.output(io.cOut, out.c);
     // all steps at once: the products with the inputs
     // Wz, Wi, Wf, Wo times x
@@ -253,91 +220,107 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const cPrev = t === 0 ? cPrev0 : cOut;
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Rz, Ri, Rf, Ro times h
-      mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_Rz, s0, 0, 4 * H, false);
-      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_Rz, scratch0, 0, 4 * H, false);
+      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(0, B, [
-          H,
-          at(xp0, t * B * (4 * H)),
-          4 * H,
-          at(s0, 0),
-          4 * H,
-          at(p, o_bz),
-          at(tape_z, t * B * H),
-          H,
-          at(xp0, t * B * (4 * H) + H),
-          4 * H,
-          at(s0, H),
-          4 * H,
-          at(p, o_p_i),
-          at(cPrev, cPrevAt),
-          H,
-          at(p, o_bi),
-          at(tape_i_1, t * B * H),
-          H,
-          at(xp0, t * B * (4 * H) + 2 * H),
-          4 * H,
-          at(s0, 2 * H),
-          4 * H,
-          at(p, o_p_f),
-          at(p, o_bf),
-          at(tape_f, t * B * H),
-          H,
-          at(cOut, t * B * H),
-          H,
-          at(xp0, t * B * (4 * H) + 3 * H),
-          4 * H,
-          at(s0, 3 * H),
-          4 * H,
-          at(p, o_p_o),
-          at(p, o_bo),
-          at(tape_o, t * B * H),
-          H,
-          at(hOut, t * B * H),
-          H,
+          H, // $n
+          at(xp0, t * B * (4 * H)), // $xp0
+          4 * H, // $xp0_stride
+          at(scratch0, 0), // $scratch0
+          4 * H, // $scratch0_stride
+          at(p, o_bz), // $bz
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(xp0, t * B * (4 * H) + H), // $xp0_2
+          4 * H, // $xp0_2_stride
+          at(scratch0, H), // $scratch0_2
+          4 * H, // $scratch0_2_stride
+          at(p, o_p_i), // $p_i
+          at(cPrev, cPrevAt), // $cPrev
+          H, // $cPrev_stride
+          at(p, o_bi), // $bi
+          at(tape_i_1, t * B * H), // $tape_i_1
+          H, // $tape_i_1_stride
+          at(xp0, t * B * (4 * H) + 2 * H), // $xp0_3
+          4 * H, // $xp0_3_stride
+          at(scratch0, 2 * H), // $scratch0_3
+          4 * H, // $scratch0_3_stride
+          at(p, o_p_f), // $p_f
+          at(p, o_bf), // $bf
+          at(tape_f, t * B * H), // $tape_f
+          H, // $tape_f_stride
+          at(cOut, t * B * H), // $cOut
+          H, // $cOut_stride
+          at(xp0, t * B * (4 * H) + 3 * H), // $xp0_4
+          4 * H, // $xp0_4_stride
+          at(scratch0, 3 * H), // $scratch0_4
+          4 * H, // $scratch0_4_stride
+          at(p, o_p_o), // $p_o
+          at(p, o_bo), // $bo
+          at(tape_o_1, t * B * H), // $tape_o_1
+          H, // $tape_o_1_stride
+          at(hOut, t * B * H), // $hOut
+          H, // $hOut_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const xp0Row = t * B * (4 * H) + b * (4 * H);
-          const s0Row = b * (4 * H);
+          const scratch0Row = b * (4 * H);
           const tape_zRow = t * B * H + b * H;
           const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
-          const s0Row2 = H + b * (4 * H);
+          const scratch0Row2 = H + b * (4 * H);
           const cPrevRow = cPrevAt + b * H;
           const tape_i_1Row = t * B * H + b * H;
           const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
-          const s0Row3 = 2 * H + b * (4 * H);
+          const scratch0Row3 = 2 * H + b * (4 * H);
           const tape_fRow = t * B * H + b * H;
           const cOutRow = t * B * H + b * H;
           const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
-          const s0Row4 = 3 * H + b * (4 * H);
-          const tape_oRow = t * B * H + b * H;
+          const scratch0Row4 = 3 * H + b * (4 * H);
+          const tape_o_1Row = t * B * H + b * H;
           const hOutRow = t * B * H + b * H;
           for (let i = 0; i < H; i++) {
             // z  = tanh(Wz*x + Rz*h + bz)
-            const z = Math.tanh(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bz + i]!);
+            const z = Math.tanh(xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_bz + i]!);
             tape_z[tape_zRow + i] = z;
             // i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
             const i_1 =
               1 /
               (1 +
-                Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_p_i + i]! * cPrev[cPrevRow + i]! + p[o_bi + i]!)));
+                Math.exp(
+                  -(
+                    xp0[xp0Row2 + i]! +
+                    scratch0[scratch0Row2 + i]! +
+                    p[o_p_i + i]! * cPrev[cPrevRow + i]! +
+                    p[o_bi + i]!
+                  ),
+                ));
             tape_i_1[tape_i_1Row + i] = i_1;
             // f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
             const f =
               1 /
               (1 +
-                Math.exp(-(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_p_f + i]! * cPrev[cPrevRow + i]! + p[o_bf + i]!)));
+                Math.exp(
+                  -(
+                    xp0[xp0Row3 + i]! +
+                    scratch0[scratch0Row3 + i]! +
+                    p[o_p_f + i]! * cPrev[cPrevRow + i]! +
+                    p[o_bf + i]!
+                  ),
+                ));
             tape_f[tape_fRow + i] = f;
             // c' = z .* i + c .* f
             const c_next = z * i_1 + cPrev[cPrevRow + i]! * f;
             cOut[cOutRow + i] = c_next;
             // o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-            const o =
-              1 / (1 + Math.exp(-(xp0[xp0Row4 + i]! + s0[s0Row4 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
-            tape_o[tape_oRow + i] = o;
+            const o_1 =
+              1 /
+              (1 +
+                Math.exp(-(xp0[xp0Row4 + i]! + scratch0[scratch0Row4 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
+            tape_o_1[tape_o_1Row + i] = o_1;
             // h' = c' .* o
-            const h_next = c_next * o;
+            const h_next = c_next * o_1;
             hOut[hOutRow + i] = h_next;
           }
         }
@@ -349,37 +332,37 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   function backward(
-    params: Float64Array,
-    inputs: Inputs<Float64Array>,
-    initial: States<Float64Array>,
-    out: Outputs<Float64Array>,
-    upstream: Outputs<Float64Array>,
-    grads: Grads<Float64Array>,
+    params: A,
+    inputs: Inputs<A>,
+    initial: States<A>,
+    out: Outputs<A>,
+    upstream: Outputs<A>,
+    grads: Grads<A>,
   ): void {
-    checkArray(spec.name, "params", params, Float64Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "initial.c", initial.c, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.c", initial.c, F, B * H, "B×H");
     const cPrev0 = mem.input(io.cPrev0, initial.c);
-    checkArray(spec.name, "out.h", out.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.input(io.hOut, out.h);
-    checkArray(spec.name, "out.c", out.c, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.input(io.cOut, out.c);
-    checkArray(spec.name, "upstream.h", upstream.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.h", upstream.h, F, T * B * H, "T×B×H");
     const dhUp = mem.input(io.dhUp, upstream.h);
-    checkArray(spec.name, "upstream.c", upstream.c, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.c", upstream.c, F, T * B * H, "T×B×H");
     const dcUp = mem.input(io.dcUp, upstream.c);
-    checkArray(spec.name, "grads.params", grads.params, Float64Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "grads.params", grads.params, F, nParams, "the flat parameter buffer");
     const dp = mem.output(io.dp, grads.params);
-    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, F, T * B * D, "T×B×D");
     const dx_1 = mem.output(io.dx_1, grads.inputs.x);
-    checkArray(spec.name, "grads.initial.h", grads.initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.h", grads.initial.h, F, B * H, "B×H");
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
-    checkArray(spec.name, "grads.initial.c", grads.initial.c, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.c", grads.initial.c, F, B * H, "B×H");
     const dcPrev0 = mem.output(io.dcPrev0, grads.initial.c);
     dp.fill(0);
     carry_h.fill(0);
@@ -392,136 +375,136 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
       for (let k = 0; k < B * H; k++) seed_c[k] = dcUp[t * B * H + k]! + carry_c[k]!;
-      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(1, B, [
-          H,
-          at(seed_h, 0),
-          H,
-          at(cOut, t * B * H),
-          H,
-          at(tape_o, t * B * H),
-          H,
-          at(gx0, t * B * (4 * H) + 3 * H),
-          4 * H,
-          at(s0, 3 * H),
-          4 * H,
-          at(seed_c, 0),
-          H,
-          at(p, o_p_o),
-          at(cPrev, cPrevAt),
-          H,
-          at(tape_f, t * B * H),
-          H,
-          at(gx0, t * B * (4 * H) + 2 * H),
-          4 * H,
-          at(s0, 2 * H),
-          4 * H,
-          at(tape_z, t * B * H),
-          H,
-          at(tape_i_1, t * B * H),
-          H,
-          at(gx0, t * B * (4 * H) + H),
-          4 * H,
-          at(s0, H),
-          4 * H,
-          at(gx0, t * B * (4 * H)),
-          4 * H,
-          at(s0, 0),
-          4 * H,
-          at(p, o_p_f),
-          at(p, o_p_i),
-          at(carry_c, 0),
-          H,
-          at(s1, 0),
-          H,
-          at(s2, 0),
-          H,
-          at(s3, 0),
-          H,
+          H, // $n
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+          at(cOut, t * B * H), // $cOut
+          H, // $cOut_stride
+          at(tape_o_1, t * B * H), // $tape_o_1
+          H, // $tape_o_1_stride
+          at(gx0, t * B * (4 * H) + 3 * H), // $gx0
+          4 * H, // $gx0_stride
+          at(scratch0, 3 * H), // $scratch0
+          4 * H, // $scratch0_stride
+          at(seed_c, 0), // $seed_c
+          H, // $seed_c_stride
+          at(p, o_p_o), // $p_o
+          at(cPrev, cPrevAt), // $cPrev
+          H, // $cPrev_stride
+          at(tape_f, t * B * H), // $tape_f
+          H, // $tape_f_stride
+          at(gx0, t * B * (4 * H) + 2 * H), // $gx0_2
+          4 * H, // $gx0_2_stride
+          at(scratch0, 2 * H), // $scratch0_2
+          4 * H, // $scratch0_2_stride
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(tape_i_1, t * B * H), // $tape_i_1
+          H, // $tape_i_1_stride
+          at(gx0, t * B * (4 * H) + H), // $gx0_3
+          4 * H, // $gx0_3_stride
+          at(scratch0, H), // $scratch0_3
+          4 * H, // $scratch0_3_stride
+          at(gx0, t * B * (4 * H)), // $gx0_4
+          4 * H, // $gx0_4_stride
+          at(scratch0, 0), // $scratch0_4
+          4 * H, // $scratch0_4_stride
+          at(p, o_p_f), // $p_f
+          at(p, o_p_i), // $p_i
+          at(carry_c, 0), // $carry_c
+          H, // $carry_c_stride
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const seed_hRow = b * H;
           const cOutRow = t * B * H + b * H;
-          const tape_oRow = t * B * H + b * H;
+          const tape_o_1Row = t * B * H + b * H;
           const gx0Row = t * B * (4 * H) + 3 * H + b * (4 * H);
-          const s0Row = 3 * H + b * (4 * H);
+          const scratch0Row = 3 * H + b * (4 * H);
           const seed_cRow = b * H;
           const cPrevRow = cPrevAt + b * H;
           const tape_fRow = t * B * H + b * H;
           const gx0Row2 = t * B * (4 * H) + 2 * H + b * (4 * H);
-          const s0Row2 = 2 * H + b * (4 * H);
+          const scratch0Row2 = 2 * H + b * (4 * H);
           const tape_zRow = t * B * H + b * H;
           const tape_i_1Row = t * B * H + b * H;
           const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
-          const s0Row3 = H + b * (4 * H);
+          const scratch0Row3 = H + b * (4 * H);
           const gx0Row4 = t * B * (4 * H) + b * (4 * H);
-          const s0Row4 = b * (4 * H);
+          const scratch0Row4 = b * (4 * H);
           const carry_cRow = b * H;
-          const s1Row = b * H;
-          const s2Row = b * H;
-          const s3Row = b * H;
+          const scratch1Row = b * H;
+          const scratch2Row = b * H;
+          const scratch3Row = b * H;
           for (let i = 0; i < H; i++) {
             // grad of: h' = c' .* o
             const do_1 = seed_h[seed_hRow + i]! * cOut[cOutRow + i]!;
-            const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
+            const do_pre = do_1 * (tape_o_1[tape_o_1Row + i]! * (1 - tape_o_1[tape_o_1Row + i]!));
             gx0[gx0Row + i] = do_pre;
-            s0[s0Row + i] = do_pre;
+            scratch0[scratch0Row + i] = do_pre;
             // grad of: o, h'
             const dc_next_total =
-              seed_c[seed_cRow + i]! + seed_h[seed_hRow + i]! * tape_o[tape_oRow + i]! + do_pre * p[o_p_o + i]!;
+              seed_c[seed_cRow + i]! + seed_h[seed_hRow + i]! * tape_o_1[tape_o_1Row + i]! + do_pre * p[o_p_o + i]!;
             // grad of: c' = z .* i + c .* f
             const df = dc_next_total * cPrev[cPrevRow + i]!;
             const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
             gx0[gx0Row2 + i] = df_pre;
-            s0[s0Row2 + i] = df_pre;
+            scratch0[scratch0Row2 + i] = df_pre;
             // grad of: c' = z .* i + c .* f
             const di = dc_next_total * tape_z[tape_zRow + i]!;
             const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
             gx0[gx0Row3 + i] = di_pre;
-            s0[s0Row3 + i] = di_pre;
+            scratch0[scratch0Row3 + i] = di_pre;
             // grad of: c' = z .* i + c .* f
             const dz = dc_next_total * tape_i_1[tape_i_1Row + i]!;
             const dz_pre = dz * (1 - tape_z[tape_zRow + i]! * tape_z[tape_zRow + i]!);
             gx0[gx0Row4 + i] = dz_pre;
-            s0[s0Row4 + i] = dz_pre;
+            scratch0[scratch0Row4 + i] = dz_pre;
             // grad of: i, f, c'
             const dc = dc_next_total * tape_f[tape_fRow + i]! + df_pre * p[o_p_f + i]! + di_pre * p[o_p_i + i]!;
             carry_c[carry_cRow + i] = dc;
             const t1 = di_pre * cPrev[cPrevRow + i]!;
-            s1[s1Row + i] = t1;
+            scratch1[scratch1Row + i] = t1;
             const t2 = df_pre * cPrev[cPrevRow + i]!;
-            s2[s2Row + i] = t2;
+            scratch2[scratch2Row + i] = t2;
             const t3 = do_pre * cOut[cOutRow + i]!;
-            s3[s3Row + i] = t3;
+            scratch3[scratch3Row + i] = t3;
           }
         }
       }
 
       // d(dh) from Rz, Ri, Rf, Ro
-      mm.NN(B, 4 * H, H, s0, 0, 4 * H, p, o_Rz, carry_h, 0, H, false);
+      mm.NN(B, 4 * H, H, scratch0, 0, 4 * H, p, o_Rz, carry_h, 0, H, false);
       // dRz, dRi, dRf, dRo
-      mm.TN(4 * H, H, B, s0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
+      mm.TN(4 * H, H, B, scratch0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
       // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s1[b * H + i]!;
-        dp[o_p_i + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
+        dp[o_p_i + i]! += sum;
       }
 
       // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s2[b * H + i]!;
-        dp[o_p_f + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
+        dp[o_p_f + i]! += sum;
       }
 
       // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s3[b * H + i]!;
-        dp[o_p_o + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch3[b * H + i]!;
+        dp[o_p_o + i]! += sum;
       }
     }
 
@@ -530,30 +513,30 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Wz, true);
     // grad of: z  = tanh(Wz*x + Rz*h + bz)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[b * (4 * H) + i]!;
-      dp[o_bz + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
+      dp[o_bz + i]! += sum;
     }
 
     // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[H + b * (4 * H) + i]!;
-      dp[o_bi + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
+      dp[o_bi + i]! += sum;
     }
 
     // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[2 * H + b * (4 * H) + i]!;
-      dp[o_bf + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
+      dp[o_bf + i]! += sum;
     }
 
     // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[3 * H + b * (4 * H) + i]!;
-      dp[o_bo + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
+      dp[o_bo + i]! += sum;
     }
 
     // d(dx) from Wz, Wi, Wf, Wo
@@ -569,27 +552,21 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };
 }
 
-/** The 32-bit kernels for batch B and T steps, on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
-export function createKernel32(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float32Array> {
+/** The float32 copy of kernel64, the same text: V8 keeps inline caches per function, so one body for both precisions would slow a process that runs both. On the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
+function kernel32<A extends FloatArray>(
+  bits: 32 | 64,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+  gemm: Products<A>,
+  sizes: Sizes,
+  B: number,
+  T: number,
+  options: KernelOptions,
+): Kernel<A> {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
-  const o_Wz = 0;
-  const o_Wi = o_Wz + H * D;
-  const o_Wf = o_Wi + H * D;
-  const o_Wo = o_Wf + H * D;
-  const o_Rz = o_Wo + H * D;
-  const o_Ri = o_Rz + H * H;
-  const o_Rf = o_Ri + H * H;
-  const o_Ro = o_Rf + H * H;
-  const o_bz = o_Ro + H * H;
-  const o_bi = o_bz + H;
-  const o_bf = o_bi + H;
-  const o_bo = o_bf + H;
-  const o_p_i = o_bo + H;
-  const o_p_f = o_p_i + H;
-  const o_p_o = o_p_f + H;
-  const nParams = o_p_o + H;
+  const { o_Wz, o_Wi, o_Wf, o_Wo, o_Rz, o_Ri, o_Rf, o_Ro, o_bz, o_bi, o_bf, o_bo, o_p_i, o_p_f, o_p_o, nParams } =
+    offsets(sizes);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -621,11 +598,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     4 * H * D,
     4 * H * H,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
-    NT: gemmNT32,
-    NN: gemmNN32,
-    TN: gemmTN32,
-  });
+  const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);
   const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
@@ -646,34 +619,29 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   const tape_z = mem.alloc(T * B * H);
   const tape_i_1 = mem.alloc(T * B * H);
   const tape_f = mem.alloc(T * B * H);
-  const tape_o = mem.alloc(T * B * H);
+  const tape_o_1 = mem.alloc(T * B * H);
   const gx0 = mem.alloc(T * B * (4 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
   const seed_c = mem.alloc(B * H);
   const carry_c = mem.alloc(B * H);
-  const s0 = mem.alloc(B * (4 * H));
-  const s1 = mem.alloc(B * H);
-  const s2 = mem.alloc(B * H);
-  const s3 = mem.alloc(B * H);
-  function forward(
-    params: Float32Array,
-    inputs: Inputs<Float32Array>,
-    initial: States<Float32Array>,
-    out: Outputs<Float32Array>,
-  ): void {
-    checkArray(spec.name, "params", params, Float32Array, nParams, "the flat parameter buffer");
+  const scratch0 = mem.alloc(B * (4 * H));
+  const scratch1 = mem.alloc(B * H);
+  const scratch2 = mem.alloc(B * H);
+  const scratch3 = mem.alloc(B * H);
+  function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "initial.c", initial.c, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.c", initial.c, F, B * H, "B×H");
     const cPrev0 = mem.input(io.cPrev0, initial.c);
-    checkArray(spec.name, "out.h", out.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
-    checkArray(spec.name, "out.c", out.c, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.output(io.cOut, out.c);
     // all steps at once: the products with the inputs
     // Wz, Wi, Wf, Wo times x
@@ -684,91 +652,107 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const cPrev = t === 0 ? cPrev0 : cOut;
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Rz, Ri, Rf, Ro times h
-      mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_Rz, s0, 0, 4 * H, false);
-      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_Rz, scratch0, 0, 4 * H, false);
+      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(0, B, [
-          H,
-          at(xp0, t * B * (4 * H)),
-          4 * H,
-          at(s0, 0),
-          4 * H,
-          at(p, o_bz),
-          at(tape_z, t * B * H),
-          H,
-          at(xp0, t * B * (4 * H) + H),
-          4 * H,
-          at(s0, H),
-          4 * H,
-          at(p, o_p_i),
-          at(cPrev, cPrevAt),
-          H,
-          at(p, o_bi),
-          at(tape_i_1, t * B * H),
-          H,
-          at(xp0, t * B * (4 * H) + 2 * H),
-          4 * H,
-          at(s0, 2 * H),
-          4 * H,
-          at(p, o_p_f),
-          at(p, o_bf),
-          at(tape_f, t * B * H),
-          H,
-          at(cOut, t * B * H),
-          H,
-          at(xp0, t * B * (4 * H) + 3 * H),
-          4 * H,
-          at(s0, 3 * H),
-          4 * H,
-          at(p, o_p_o),
-          at(p, o_bo),
-          at(tape_o, t * B * H),
-          H,
-          at(hOut, t * B * H),
-          H,
+          H, // $n
+          at(xp0, t * B * (4 * H)), // $xp0
+          4 * H, // $xp0_stride
+          at(scratch0, 0), // $scratch0
+          4 * H, // $scratch0_stride
+          at(p, o_bz), // $bz
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(xp0, t * B * (4 * H) + H), // $xp0_2
+          4 * H, // $xp0_2_stride
+          at(scratch0, H), // $scratch0_2
+          4 * H, // $scratch0_2_stride
+          at(p, o_p_i), // $p_i
+          at(cPrev, cPrevAt), // $cPrev
+          H, // $cPrev_stride
+          at(p, o_bi), // $bi
+          at(tape_i_1, t * B * H), // $tape_i_1
+          H, // $tape_i_1_stride
+          at(xp0, t * B * (4 * H) + 2 * H), // $xp0_3
+          4 * H, // $xp0_3_stride
+          at(scratch0, 2 * H), // $scratch0_3
+          4 * H, // $scratch0_3_stride
+          at(p, o_p_f), // $p_f
+          at(p, o_bf), // $bf
+          at(tape_f, t * B * H), // $tape_f
+          H, // $tape_f_stride
+          at(cOut, t * B * H), // $cOut
+          H, // $cOut_stride
+          at(xp0, t * B * (4 * H) + 3 * H), // $xp0_4
+          4 * H, // $xp0_4_stride
+          at(scratch0, 3 * H), // $scratch0_4
+          4 * H, // $scratch0_4_stride
+          at(p, o_p_o), // $p_o
+          at(p, o_bo), // $bo
+          at(tape_o_1, t * B * H), // $tape_o_1
+          H, // $tape_o_1_stride
+          at(hOut, t * B * H), // $hOut
+          H, // $hOut_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const xp0Row = t * B * (4 * H) + b * (4 * H);
-          const s0Row = b * (4 * H);
+          const scratch0Row = b * (4 * H);
           const tape_zRow = t * B * H + b * H;
           const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
-          const s0Row2 = H + b * (4 * H);
+          const scratch0Row2 = H + b * (4 * H);
           const cPrevRow = cPrevAt + b * H;
           const tape_i_1Row = t * B * H + b * H;
           const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
-          const s0Row3 = 2 * H + b * (4 * H);
+          const scratch0Row3 = 2 * H + b * (4 * H);
           const tape_fRow = t * B * H + b * H;
           const cOutRow = t * B * H + b * H;
           const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
-          const s0Row4 = 3 * H + b * (4 * H);
-          const tape_oRow = t * B * H + b * H;
+          const scratch0Row4 = 3 * H + b * (4 * H);
+          const tape_o_1Row = t * B * H + b * H;
           const hOutRow = t * B * H + b * H;
           for (let i = 0; i < H; i++) {
             // z  = tanh(Wz*x + Rz*h + bz)
-            const z = Math.tanh(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bz + i]!);
+            const z = Math.tanh(xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_bz + i]!);
             tape_z[tape_zRow + i] = z;
             // i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
             const i_1 =
               1 /
               (1 +
-                Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_p_i + i]! * cPrev[cPrevRow + i]! + p[o_bi + i]!)));
+                Math.exp(
+                  -(
+                    xp0[xp0Row2 + i]! +
+                    scratch0[scratch0Row2 + i]! +
+                    p[o_p_i + i]! * cPrev[cPrevRow + i]! +
+                    p[o_bi + i]!
+                  ),
+                ));
             tape_i_1[tape_i_1Row + i] = i_1;
             // f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
             const f =
               1 /
               (1 +
-                Math.exp(-(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_p_f + i]! * cPrev[cPrevRow + i]! + p[o_bf + i]!)));
+                Math.exp(
+                  -(
+                    xp0[xp0Row3 + i]! +
+                    scratch0[scratch0Row3 + i]! +
+                    p[o_p_f + i]! * cPrev[cPrevRow + i]! +
+                    p[o_bf + i]!
+                  ),
+                ));
             tape_f[tape_fRow + i] = f;
             // c' = z .* i + c .* f
             const c_next = z * i_1 + cPrev[cPrevRow + i]! * f;
             cOut[cOutRow + i] = c_next;
             // o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-            const o =
-              1 / (1 + Math.exp(-(xp0[xp0Row4 + i]! + s0[s0Row4 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
-            tape_o[tape_oRow + i] = o;
+            const o_1 =
+              1 /
+              (1 +
+                Math.exp(-(xp0[xp0Row4 + i]! + scratch0[scratch0Row4 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
+            tape_o_1[tape_o_1Row + i] = o_1;
             // h' = c' .* o
-            const h_next = c_next * o;
+            const h_next = c_next * o_1;
             hOut[hOutRow + i] = h_next;
           }
         }
@@ -780,37 +764,37 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   function backward(
-    params: Float32Array,
-    inputs: Inputs<Float32Array>,
-    initial: States<Float32Array>,
-    out: Outputs<Float32Array>,
-    upstream: Outputs<Float32Array>,
-    grads: Grads<Float32Array>,
+    params: A,
+    inputs: Inputs<A>,
+    initial: States<A>,
+    out: Outputs<A>,
+    upstream: Outputs<A>,
+    grads: Grads<A>,
   ): void {
-    checkArray(spec.name, "params", params, Float32Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "initial.c", initial.c, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.c", initial.c, F, B * H, "B×H");
     const cPrev0 = mem.input(io.cPrev0, initial.c);
-    checkArray(spec.name, "out.h", out.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.input(io.hOut, out.h);
-    checkArray(spec.name, "out.c", out.c, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.input(io.cOut, out.c);
-    checkArray(spec.name, "upstream.h", upstream.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.h", upstream.h, F, T * B * H, "T×B×H");
     const dhUp = mem.input(io.dhUp, upstream.h);
-    checkArray(spec.name, "upstream.c", upstream.c, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.c", upstream.c, F, T * B * H, "T×B×H");
     const dcUp = mem.input(io.dcUp, upstream.c);
-    checkArray(spec.name, "grads.params", grads.params, Float32Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "grads.params", grads.params, F, nParams, "the flat parameter buffer");
     const dp = mem.output(io.dp, grads.params);
-    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, F, T * B * D, "T×B×D");
     const dx_1 = mem.output(io.dx_1, grads.inputs.x);
-    checkArray(spec.name, "grads.initial.h", grads.initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.h", grads.initial.h, F, B * H, "B×H");
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
-    checkArray(spec.name, "grads.initial.c", grads.initial.c, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.c", grads.initial.c, F, B * H, "B×H");
     const dcPrev0 = mem.output(io.dcPrev0, grads.initial.c);
     dp.fill(0);
     carry_h.fill(0);
@@ -823,136 +807,136 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
       for (let k = 0; k < B * H; k++) seed_c[k] = dcUp[t * B * H + k]! + carry_c[k]!;
-      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(1, B, [
-          H,
-          at(seed_h, 0),
-          H,
-          at(cOut, t * B * H),
-          H,
-          at(tape_o, t * B * H),
-          H,
-          at(gx0, t * B * (4 * H) + 3 * H),
-          4 * H,
-          at(s0, 3 * H),
-          4 * H,
-          at(seed_c, 0),
-          H,
-          at(p, o_p_o),
-          at(cPrev, cPrevAt),
-          H,
-          at(tape_f, t * B * H),
-          H,
-          at(gx0, t * B * (4 * H) + 2 * H),
-          4 * H,
-          at(s0, 2 * H),
-          4 * H,
-          at(tape_z, t * B * H),
-          H,
-          at(tape_i_1, t * B * H),
-          H,
-          at(gx0, t * B * (4 * H) + H),
-          4 * H,
-          at(s0, H),
-          4 * H,
-          at(gx0, t * B * (4 * H)),
-          4 * H,
-          at(s0, 0),
-          4 * H,
-          at(p, o_p_f),
-          at(p, o_p_i),
-          at(carry_c, 0),
-          H,
-          at(s1, 0),
-          H,
-          at(s2, 0),
-          H,
-          at(s3, 0),
-          H,
+          H, // $n
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+          at(cOut, t * B * H), // $cOut
+          H, // $cOut_stride
+          at(tape_o_1, t * B * H), // $tape_o_1
+          H, // $tape_o_1_stride
+          at(gx0, t * B * (4 * H) + 3 * H), // $gx0
+          4 * H, // $gx0_stride
+          at(scratch0, 3 * H), // $scratch0
+          4 * H, // $scratch0_stride
+          at(seed_c, 0), // $seed_c
+          H, // $seed_c_stride
+          at(p, o_p_o), // $p_o
+          at(cPrev, cPrevAt), // $cPrev
+          H, // $cPrev_stride
+          at(tape_f, t * B * H), // $tape_f
+          H, // $tape_f_stride
+          at(gx0, t * B * (4 * H) + 2 * H), // $gx0_2
+          4 * H, // $gx0_2_stride
+          at(scratch0, 2 * H), // $scratch0_2
+          4 * H, // $scratch0_2_stride
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(tape_i_1, t * B * H), // $tape_i_1
+          H, // $tape_i_1_stride
+          at(gx0, t * B * (4 * H) + H), // $gx0_3
+          4 * H, // $gx0_3_stride
+          at(scratch0, H), // $scratch0_3
+          4 * H, // $scratch0_3_stride
+          at(gx0, t * B * (4 * H)), // $gx0_4
+          4 * H, // $gx0_4_stride
+          at(scratch0, 0), // $scratch0_4
+          4 * H, // $scratch0_4_stride
+          at(p, o_p_f), // $p_f
+          at(p, o_p_i), // $p_i
+          at(carry_c, 0), // $carry_c
+          H, // $carry_c_stride
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const seed_hRow = b * H;
           const cOutRow = t * B * H + b * H;
-          const tape_oRow = t * B * H + b * H;
+          const tape_o_1Row = t * B * H + b * H;
           const gx0Row = t * B * (4 * H) + 3 * H + b * (4 * H);
-          const s0Row = 3 * H + b * (4 * H);
+          const scratch0Row = 3 * H + b * (4 * H);
           const seed_cRow = b * H;
           const cPrevRow = cPrevAt + b * H;
           const tape_fRow = t * B * H + b * H;
           const gx0Row2 = t * B * (4 * H) + 2 * H + b * (4 * H);
-          const s0Row2 = 2 * H + b * (4 * H);
+          const scratch0Row2 = 2 * H + b * (4 * H);
           const tape_zRow = t * B * H + b * H;
           const tape_i_1Row = t * B * H + b * H;
           const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
-          const s0Row3 = H + b * (4 * H);
+          const scratch0Row3 = H + b * (4 * H);
           const gx0Row4 = t * B * (4 * H) + b * (4 * H);
-          const s0Row4 = b * (4 * H);
+          const scratch0Row4 = b * (4 * H);
           const carry_cRow = b * H;
-          const s1Row = b * H;
-          const s2Row = b * H;
-          const s3Row = b * H;
+          const scratch1Row = b * H;
+          const scratch2Row = b * H;
+          const scratch3Row = b * H;
           for (let i = 0; i < H; i++) {
             // grad of: h' = c' .* o
             const do_1 = seed_h[seed_hRow + i]! * cOut[cOutRow + i]!;
-            const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
+            const do_pre = do_1 * (tape_o_1[tape_o_1Row + i]! * (1 - tape_o_1[tape_o_1Row + i]!));
             gx0[gx0Row + i] = do_pre;
-            s0[s0Row + i] = do_pre;
+            scratch0[scratch0Row + i] = do_pre;
             // grad of: o, h'
             const dc_next_total =
-              seed_c[seed_cRow + i]! + seed_h[seed_hRow + i]! * tape_o[tape_oRow + i]! + do_pre * p[o_p_o + i]!;
+              seed_c[seed_cRow + i]! + seed_h[seed_hRow + i]! * tape_o_1[tape_o_1Row + i]! + do_pre * p[o_p_o + i]!;
             // grad of: c' = z .* i + c .* f
             const df = dc_next_total * cPrev[cPrevRow + i]!;
             const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
             gx0[gx0Row2 + i] = df_pre;
-            s0[s0Row2 + i] = df_pre;
+            scratch0[scratch0Row2 + i] = df_pre;
             // grad of: c' = z .* i + c .* f
             const di = dc_next_total * tape_z[tape_zRow + i]!;
             const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
             gx0[gx0Row3 + i] = di_pre;
-            s0[s0Row3 + i] = di_pre;
+            scratch0[scratch0Row3 + i] = di_pre;
             // grad of: c' = z .* i + c .* f
             const dz = dc_next_total * tape_i_1[tape_i_1Row + i]!;
             const dz_pre = dz * (1 - tape_z[tape_zRow + i]! * tape_z[tape_zRow + i]!);
             gx0[gx0Row4 + i] = dz_pre;
-            s0[s0Row4 + i] = dz_pre;
+            scratch0[scratch0Row4 + i] = dz_pre;
             // grad of: i, f, c'
             const dc = dc_next_total * tape_f[tape_fRow + i]! + df_pre * p[o_p_f + i]! + di_pre * p[o_p_i + i]!;
             carry_c[carry_cRow + i] = dc;
             const t1 = di_pre * cPrev[cPrevRow + i]!;
-            s1[s1Row + i] = t1;
+            scratch1[scratch1Row + i] = t1;
             const t2 = df_pre * cPrev[cPrevRow + i]!;
-            s2[s2Row + i] = t2;
+            scratch2[scratch2Row + i] = t2;
             const t3 = do_pre * cOut[cOutRow + i]!;
-            s3[s3Row + i] = t3;
+            scratch3[scratch3Row + i] = t3;
           }
         }
       }
 
       // d(dh) from Rz, Ri, Rf, Ro
-      mm.NN(B, 4 * H, H, s0, 0, 4 * H, p, o_Rz, carry_h, 0, H, false);
+      mm.NN(B, 4 * H, H, scratch0, 0, 4 * H, p, o_Rz, carry_h, 0, H, false);
       // dRz, dRi, dRf, dRo
-      mm.TN(4 * H, H, B, s0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
+      mm.TN(4 * H, H, B, scratch0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
       // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s1[b * H + i]!;
-        dp[o_p_i + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
+        dp[o_p_i + i]! += sum;
       }
 
       // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s2[b * H + i]!;
-        dp[o_p_f + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
+        dp[o_p_f + i]! += sum;
       }
 
       // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s3[b * H + i]!;
-        dp[o_p_o + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch3[b * H + i]!;
+        dp[o_p_o + i]! += sum;
       }
     }
 
@@ -961,30 +945,30 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Wz, true);
     // grad of: z  = tanh(Wz*x + Rz*h + bz)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[b * (4 * H) + i]!;
-      dp[o_bz + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
+      dp[o_bz + i]! += sum;
     }
 
     // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[H + b * (4 * H) + i]!;
-      dp[o_bi + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
+      dp[o_bi + i]! += sum;
     }
 
     // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[2 * H + b * (4 * H) + i]!;
-      dp[o_bf + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
+      dp[o_bf + i]! += sum;
     }
 
     // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[3 * H + b * (4 * H) + i]!;
-      dp[o_bo + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
+      dp[o_bo + i]! += sum;
     }
 
     // d(dx) from Wz, Wi, Wf, Wo
@@ -998,6 +982,16 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };
+}
+
+/** The float64 kernels for batch B and T steps (see kernel64). */
+export function createKernel64(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float64Array> {
+  return kernel64(64, Float64Array, { NT: gemmNT64, NN: gemmNN64, TN: gemmTN64 }, sizes, B, T, options);
+}
+
+/** The float32 kernels for batch B and T steps (see kernel32). */
+export function createKernel32(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float32Array> {
+  return kernel32(32, Float32Array, { NT: gemmNT32, NN: gemmNN32, TN: gemmTN32 }, sizes, B, T, options);
 }
 
 /** One step (forward from the state to the next, backward from the next state's gradient): the kernels with T = 1. */
@@ -1017,93 +1011,83 @@ const LOOPS_WASM: LoopsModuleSource = {
     { vector: true, splittable: true },
   ],
   binary: [
-    "AGFzbQEAAAABYgNgAXsBe2Aof39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/fwBgLn9/f39/f39/f39/f39/",
-    "f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDCQgAAAECAAABAgchBAVmMzJfMAAC",
-    "BWYzMl8xAAMFZjY0XzAABgVmNjRfMQAHCooxCOgDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5",
-    "AQ1QOQENUDkBDVA5IAAgAP0MO6q4PzuquD87qrg/O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMA",
-    "AJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0Mg4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmEL",
-    "tjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oq",
-    "PquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAB/eYB/QwAAIA/",
-    "AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8AAAB/AAAA",
-    "fwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9UguEAgECeyAA",
-    "/QzRDV290Q1dvdENXb3RDV29IAAgAP3mASIB/eYB/QyJiAg+iYgIPomICD6JiAg+/eQBIAH95gH9DKuqqr6rqqq+q6qqvquqqr79",
-    "5AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kAf3mAf0MAACAPwAAgD8AAIA/AACAP/0MAAAAQAAAAEAAAABAAAAAQP0MAAAAQAAA",
-    "AEAAAABAAAAAQCAA/eABIgL95gEQAP0MAACAPwAAgD8AAIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAAAAAAAAAAAAAA",
-    "AP1D/VIgAv0MzczMPc3MzD3NzMw9zczMPf1D/VILhAgDEn8DewN9A0AgACABTkUEQCADIAAgBGxBAnRqISsgBSAAIAZsQQJ0aiEs",
-    "IAggACAJbEECdGohLSAKIAAgC2xBAnRqIS4gDCAAIA1sQQJ0aiEvIA8gACAQbEECdGohKiASIAAgE2xBAnRqITAgFCAAIBVsQQJ0",
-    "aiExIBYgACAXbEECdGohMiAaIAAgG2xBAnRqITMgHCAAIB1sQQJ0aiE0IB4gACAfbEECdGohNSAgIAAgIWxBAnRqITYgJCAAICVs",
-    "QQJ0aiE3ICYgACAnbEECdGohOCACIAJBA3FrITlBACEpA0AgKSA5TkUEQCApQQJ0IiggK2r9AAQAICggLGr9AAQA/eQBIAcgKGr9",
-    "AAQA/eQBEAEhOiAoIC1qIDr9CwQAICggMGr9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gKCAuav0ABAAgKCAv",
-    "av0ABAD95AEgDiAoav0ABAAgKCAqav0ABAD95gH95AEgESAoav0ABAD95AH94QEQAP3kAf3nASI7/QsEACAoIDNq/QwAAIA/AACA",
-    "PwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/ICggMWr9AAQAICggMmr9AAQA/eQBIBggKGr9AAQAICggKmr9AAQA/eYB/eQBIBkg",
-    "KGr9AAQA/eQB/eEBEAD95AH95wEiPP0LBAAgKCA0aiA6IDv95gEgKCAqav0ABAAgPP3mAf3kASI6/QsEACAoIDdq/QwAAIA/AACA",
-    "PwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/ICggNWr9AAQAICggNmr9AAQA/eQBICIgKGr9AAQAIDr95gH95AEgIyAoav0ABAD9",
-    "5AH94QEQAP3kAf3nASI7/QsEACAoIDhqIDogO/3mAf0LBAAgKUEEaiEpDAELCwNAIAIgKUxFBEAgKUECdCIoICtqKgIAICggLGoq",
-    "AgCSIAcgKGoqAgCS/RMQAf0fACE9ICggLWogPTgCACAoIDBqQwAAgD8gKCAuaioCACAoIC9qKgIAkiAOIChqKgIAICggKmoqAgCU",
-    "kiARIChqKgIAkoz9ExAA/R8AQwAAgD+SlSI+OAIAICggM2pDAACAPyAoIDFqKgIAICggMmoqAgCSIBggKGoqAgAgKCAqaioCAJSS",
-    "IBkgKGoqAgCSjP0TEAD9HwBDAACAP5KVIj84AgAgKCA0aiA9ID6UICggKmoqAgAgP5SSIj04AgAgKCA3akMAAIA/ICggNWoqAgAg",
-    "KCA2aioCAJIgIiAoaioCACA9lJIgIyAoaioCAJKM/RMQAP0fAEMAAIA/kpUiPjgCACAoIDhqID0gPpQ4AgAgKUEBaiEpDAELCyAA",
-    "QQFqIQAMAQsLC7MJAxd/BXsFfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEyIAUgACAGbEECdGohMyAHIAAgCGxBAnRqITQgCSAAIAps",
-    "QQJ0aiE3IAsgACAMbEECdGohOCANIAAgDmxBAnRqITkgECAAIBFsQQJ0aiEwIBIgACATbEECdGohNSAUIAAgFWxBAnRqITogFiAA",
-    "IBdsQQJ0aiE7IBggACAZbEECdGohMSAaIAAgG2xBAnRqITYgHCAAIB1sQQJ0aiE8IB4gACAfbEECdGohPSAgIAAgIWxBAnRqIT4g",
-    "IiAAICNsQQJ0aiE/ICYgACAnbEECdGohQCAoIAAgKWxBAnRqIUEgKiAAICtsQQJ0aiFCICwgACAtbEECdGohQyACIAJBA3FrIURB",
-    "ACEvA0AgLyBETkUEQCAvQQJ0Ii4gMmr9AAQAIC4gM2r9AAQA/eYBIC4gNGr9AAQAIkX9DAAAgD8AAIA/AACAPwAAgD8gRf3lAf3m",
-    "Af3mASFFIC4gN2ogRf0LBAAgLiA4aiBF/QsEACAuIDpqIC4gOWr9AAQAIC4gMmr9AAQAIC4gNGr9AAQA/eYB/eQBIEUgDyAuav0A",
-    "BAD95gH95AEiSCAuIDBq/QAEAP3mASAuIDVq/QAEACJG/QwAAIA/AACAPwAAgD8AAIA/IEb95QH95gH95gEiRv0LBAAgLiA7aiBG",
-    "/QsEACAuIDxqIEggLiAxav0ABAD95gEgLiA2av0ABAAiR/0MAACAPwAAgD8AAIA/AACAPyBH/eUB/eYB/eYBIkf9CwQAIC4gPWog",
-    "R/0LBAAgLiA+aiBIIC4gNmr9AAQA/eYB/QwAAIA/AACAPwAAgD8AAIA/IC4gMWr9AAQAIC4gMWr9AAQA/eYB/eUB/eYBIkn9CwQA",
-    "IC4gP2ogSf0LBAAgLiBAaiBIIC4gNWr9AAQA/eYBIEYgJCAuav0ABAD95gH95AEgRyAlIC5q/QAEAP3mAf3kAf0LBAAgLiBBaiBH",
-    "IC4gMGr9AAQA/eYB/QsEACAuIEJqIEYgLiAwav0ABAD95gH9CwQAIC4gQ2ogRSAuIDNq/QAEAP3mAf0LBAAgL0EEaiEvDAELCwNA",
-    "IAIgL0xFBEAgL0ECdCIuIDJqKgIAIC4gM2oqAgCUIC4gNGoqAgAiSkMAAIA/IEqTlJQhSiAuIDdqIEo4AgAgLiA4aiBKOAIAIC4g",
-    "OmogLiA5aioCACAuIDJqKgIAIC4gNGoqAgCUkiBKIA8gLmoqAgCUkiJNIC4gMGoqAgCUIC4gNWoqAgAiS0MAAIA/IEuTlJQiSzgC",
-    "ACAuIDtqIEs4AgAgLiA8aiBNIC4gMWoqAgCUIC4gNmoqAgAiTEMAAIA/IEyTlJQiTDgCACAuID1qIEw4AgAgLiA+aiBNIC4gNmoq",
-    "AgCUQwAAgD8gLiAxaioCACAuIDFqKgIAlJOUIk44AgAgLiA/aiBOOAIAIC4gQGogTSAuIDVqKgIAlCBLICQgLmoqAgCUkiBMICUg",
-    "LmoqAgCUkjgCACAuIEFqIEwgLiAwaioCAJQ4AgAgLiBCaiBLIC4gMGoqAgCUOAIAIC4gQ2ogSiAuIDNqKgIAlDgCACAvQQFqIS8M",
-    "AQsLIABBAWohAAwBCwsLiwUBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAAAAAAPB/AAAAAAAA8H/9DAltqBNGEuY9CW2oE0YS5j0g",
-    "ACAA/Qz+gitlRxX3P/6CK2VHFfc//fIB/ZQB/QwAAAAAADCRwAAAAAAAMJHA/fUB/QwAAAAAADCRQAAAAAAAMJFA/fQBIgL9DAAA",
-    "4P5CLuY/AADg/kIu5j/98gH98QEgAv0Mdjx5Ne856j12PHk17znqPf3yAf3xASIB/fIB/QyY2Pjv2O4hPpjY+O/Y7iE+/fABIAH9",
-    "8gH9DORE9WdF5lo+5ET1Z0XmWj798AEgAf3yAf0MXJ94t09+kj5cn3i3T36SPv3wASAB/fIB/Qw0x1al4x3HPjTHVqXjHcc+/fAB",
-    "IAH98gH9DBqgARqgAfo+GqABGqAB+j798AEgAf3yAf0MGqABGqABKj8aoAEaoAEqP/3wASAB/fIB/QwXbMEWbMFWPxdswRZswVY/",
-    "/fABIAH98gH9DBEREREREYE/ERERERERgT/98AEgAf3yAf0MVVVVVVVVpT9VVVVVVVWlP/3wASAB/fIB/QxVVVVVVVXFP1VVVVVV",
-    "VcU//fABIAH98gH9DAAAAAAAAOA/AAAAAAAA4D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAB/fIB/QwAAAAAAADwPwAA",
-    "AAAAAPA//fABIAL9/AEiAUEB/awBIgL9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASABIAL9sQH9xwH9DP8DAAAAAAAA",
-    "/wMAAAAAAAD9zgFBNP3LAf3yASAA/QzvOfr+Qi6GQO85+v5CLoZA/Ur9UiAA/QxSMC3VEEmHwFIwLdUQSYfA/Un9UgvsAgECeyAA",
-    "/QzjdStFNtpXv+N1K0U22le/IAAgAP3yASIB/fIB/QzgfRUOPW1tP+B9FQ49bW0//fABIAH98gH9DD3C5lXjJoK/PcLmVeMmgr/9",
-    "8AEgAf3yAf0M+hAsiPRklj/6ECyI9GSWP/3wASAB/fIB/QwcuqEbuqGrvxy6oRu6oau//fABIAH98gH9DBEREREREcE/ERERERER",
-    "wT/98AEgAf3yAf0MVVVVVVVV1b9VVVVVVVXVv/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fAB/fIB/QwAAAAAAADwPwAAAAAA",
-    "APA//QwAAAAAAAAAQAAAAAAAAABA/QwAAAAAAAAAQAAAAAAAAABAIAD97AEiAv3yARAE/QwAAAAAAADwPwAAAAAAAPA//fAB/fMB",
-    "/fEBIgH97QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/Un9UiAC/QyamZmZmZm5P5qZmZmZmbk//Un9UgucCAMSfwN7A3wDQCAAIAFO",
-    "RQRAIAMgACAEbEEDdGohKyAFIAAgBmxBA3RqISwgCCAAIAlsQQN0aiEtIAogACALbEEDdGohLiAMIAAgDWxBA3RqIS8gDyAAIBBs",
-    "QQN0aiEqIBIgACATbEEDdGohMCAUIAAgFWxBA3RqITEgFiAAIBdsQQN0aiEyIBogACAbbEEDdGohMyAcIAAgHWxBA3RqITQgHiAA",
-    "IB9sQQN0aiE1ICAgACAhbEEDdGohNiAkIAAgJWxBA3RqITcgJiAAICdsQQN0aiE4IAIgAkEBcWshOUEAISkDQCApIDlORQRAIClB",
-    "A3QiKCArav0ABAAgKCAsav0ABAD98AEgByAoav0ABAD98AEQBSE6ICggLWogOv0LBAAgKCAwav0MAAAAAAAA8D8AAAAAAADwP/0M",
-    "AAAAAAAA8D8AAAAAAADwPyAoIC5q/QAEACAoIC9q/QAEAP3wASAOIChq/QAEACAoICpq/QAEAP3yAf3wASARIChq/QAEAP3wAf3t",
-    "ARAE/fAB/fMBIjv9CwQAICggM2r9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gKCAxav0ABAAgKCAyav0ABAD9",
-    "8AEgGCAoav0ABAAgKCAqav0ABAD98gH98AEgGSAoav0ABAD98AH97QEQBP3wAf3zASI8/QsEACAoIDRqIDogO/3yASAoICpq/QAE",
-    "ACA8/fIB/fABIjr9CwQAICggN2r9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gKCA1av0ABAAgKCA2av0ABAD9",
-    "8AEgIiAoav0ABAAgOv3yAf3wASAjIChq/QAEAP3wAf3tARAE/fAB/fMBIjv9CwQAICggOGogOiA7/fIB/QsEACApQQJqISkMAQsL",
-    "A0AgAiApTEUEQCApQQN0IiggK2orAwAgKCAsaisDAKAgByAoaisDAKD9FBAF/SEAIT0gKCAtaiA9OQMAICggMGpEAAAAAAAA8D8g",
-    "KCAuaisDACAoIC9qKwMAoCAOIChqKwMAICggKmorAwCioCARIChqKwMAoJr9FBAE/SEARAAAAAAAAPA/oKMiPjkDACAoIDNqRAAA",
-    "AAAAAPA/ICggMWorAwAgKCAyaisDAKAgGCAoaisDACAoICpqKwMAoqAgGSAoaisDAKCa/RQQBP0hAEQAAAAAAADwP6CjIj85AwAg",
-    "KCA0aiA9ID6iICggKmorAwAgP6KgIj05AwAgKCA3akQAAAAAAADwPyAoIDVqKwMAICggNmorAwCgICIgKGorAwAgPaKgICMgKGor",
-    "AwCgmv0UEAT9IQBEAAAAAAAA8D+goyI+OQMAICggOGogPSA+ojkDACApQQFqISkMAQsLIABBAWohAAwBCwsLwwkDF38FewV8A0Ag",
-    "ACABTkUEQCADIAAgBGxBA3RqITIgBSAAIAZsQQN0aiEzIAcgACAIbEEDdGohNCAJIAAgCmxBA3RqITcgCyAAIAxsQQN0aiE4IA0g",
-    "ACAObEEDdGohOSAQIAAgEWxBA3RqITAgEiAAIBNsQQN0aiE1IBQgACAVbEEDdGohOiAWIAAgF2xBA3RqITsgGCAAIBlsQQN0aiEx",
-    "IBogACAbbEEDdGohNiAcIAAgHWxBA3RqITwgHiAAIB9sQQN0aiE9ICAgACAhbEEDdGohPiAiIAAgI2xBA3RqIT8gJiAAICdsQQN0",
-    "aiFAICggACApbEEDdGohQSAqIAAgK2xBA3RqIUIgLCAAIC1sQQN0aiFDIAIgAkEBcWshREEAIS8DQCAvIERORQRAIC9BA3QiLiAy",
-    "av0ABAAgLiAzav0ABAD98gEgLiA0av0ABAAiRf0MAAAAAAAA8D8AAAAAAADwPyBF/fEB/fIB/fIBIUUgLiA3aiBF/QsEACAuIDhq",
-    "IEX9CwQAIC4gOmogLiA5av0ABAAgLiAyav0ABAAgLiA0av0ABAD98gH98AEgRSAPIC5q/QAEAP3yAf3wASJIIC4gMGr9AAQA/fIB",
-    "IC4gNWr9AAQAIkb9DAAAAAAAAPA/AAAAAAAA8D8gRv3xAf3yAf3yASJG/QsEACAuIDtqIEb9CwQAIC4gPGogSCAuIDFq/QAEAP3y",
-    "ASAuIDZq/QAEACJH/QwAAAAAAADwPwAAAAAAAPA/IEf98QH98gH98gEiR/0LBAAgLiA9aiBH/QsEACAuID5qIEggLiA2av0ABAD9",
-    "8gH9DAAAAAAAAPA/AAAAAAAA8D8gLiAxav0ABAAgLiAxav0ABAD98gH98QH98gEiSf0LBAAgLiA/aiBJ/QsEACAuIEBqIEggLiA1",
-    "av0ABAD98gEgRiAkIC5q/QAEAP3yAf3wASBHICUgLmr9AAQA/fIB/fAB/QsEACAuIEFqIEcgLiAwav0ABAD98gH9CwQAIC4gQmog",
-    "RiAuIDBq/QAEAP3yAf0LBAAgLiBDaiBFIC4gM2r9AAQA/fIB/QsEACAvQQJqIS8MAQsLA0AgAiAvTEUEQCAvQQN0Ii4gMmorAwAg",
-    "LiAzaisDAKIgLiA0aisDACJKRAAAAAAAAPA/IEqhoqIhSiAuIDdqIEo5AwAgLiA4aiBKOQMAIC4gOmogLiA5aisDACAuIDJqKwMA",
-    "IC4gNGorAwCioCBKIA8gLmorAwCioCJNIC4gMGorAwCiIC4gNWorAwAiS0QAAAAAAADwPyBLoaKiIks5AwAgLiA7aiBLOQMAIC4g",
-    "PGogTSAuIDFqKwMAoiAuIDZqKwMAIkxEAAAAAAAA8D8gTKGioiJMOQMAIC4gPWogTDkDACAuID5qIE0gLiA2aisDAKJEAAAAAAAA",
-    "8D8gLiAxaisDACAuIDFqKwMAoqGiIk45AwAgLiA/aiBOOQMAIC4gQGogTSAuIDVqKwMAoiBLICQgLmorAwCioCBMICUgLmorAwCi",
-    "oDkDACAuIEFqIEwgLiAwaisDAKI5AwAgLiBCaiBLIC4gMGorAwCiOQMAIC4gQ2ogSiAuIDNqKwMAojkDACAvQQFqIS8MAQsLIABB",
-    "AWohAAwBCwsLAEIEbmFtZQE7CAAFZXhwMzIBBnRhbmgzMgIFZjMyXzADBWYzMl8xBAVleHA2NAUGdGFuaDY0BgVmNjRfMAcFZjY0",
-    "XzE=",
+    "AGFzbQEAAAABYgNgAXsBe2Aof39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/fwBgLn9/f39/f39/f39/f39/f39/f39/f39/",
+    "f39/f39/f39/f39/f39/f39/f39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDCQgAAAECAAABAgchBAVmMzJfMAACBWYzMl8xAAMFZjY0XzAABgVm",
+    "NjRfMQAHCooxCOgDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5AQ1QOQENUDkBDVA5IAAgAP0MO6q4PzuquD87",
+    "qrg/O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMAAJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0M",
+    "g4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oq",
+    "PauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8A",
+    "AIA/AACAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9",
+    "sQH9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9UguEAgEC",
+    "eyAA/QzRDV290Q1dvdENXb3RDV29IAAgAP3mASIB/eYB/QyJiAg+iYgIPomICD6JiAg+/eQBIAH95gH9DKuqqr6rqqq+q6qqvquqqr795AEgAf3m",
+    "Af0MAACAPwAAgD8AAIA/AACAP/3kAf3mAf0MAACAPwAAgD8AAIA/AACAP/0MAAAAQAAAAEAAAABAAAAAQP0MAAAAQAAAAEAAAABAAAAAQCAA/eAB",
+    "IgL95gEQAP0MAACAPwAAgD8AAIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1D/VIgAv0MzczMPc3MzD3NzMw9zczM",
+    "Pf1D/VILhAgDEn8DewN9A0AgACABTkUEQCADIAAgBGxBAnRqISsgBSAAIAZsQQJ0aiEsIAggACAJbEECdGohLSAKIAAgC2xBAnRqIS4gDCAAIA1s",
+    "QQJ0aiEvIA8gACAQbEECdGohKiASIAAgE2xBAnRqITAgFCAAIBVsQQJ0aiExIBYgACAXbEECdGohMiAaIAAgG2xBAnRqITMgHCAAIB1sQQJ0aiE0",
+    "IB4gACAfbEECdGohNSAgIAAgIWxBAnRqITYgJCAAICVsQQJ0aiE3ICYgACAnbEECdGohOCACIAJBA3FrITlBACEpA0AgKSA5TkUEQCApQQJ0Iigg",
+    "K2r9AAQAICggLGr9AAQA/eQBIAcgKGr9AAQA/eQBEAEhOiAoIC1qIDr9CwQAICggMGr9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAA",
+    "gD8gKCAuav0ABAAgKCAvav0ABAD95AEgDiAoav0ABAAgKCAqav0ABAD95gH95AEgESAoav0ABAD95AH94QEQAP3kAf3nASI7/QsEACAoIDNq/QwA",
+    "AIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/ICggMWr9AAQAICggMmr9AAQA/eQBIBggKGr9AAQAICggKmr9AAQA/eYB/eQBIBkgKGr9",
+    "AAQA/eQB/eEBEAD95AH95wEiPP0LBAAgKCA0aiA6IDv95gEgKCAqav0ABAAgPP3mAf3kASI6/QsEACAoIDdq/QwAAIA/AACAPwAAgD8AAIA//QwA",
+    "AIA/AACAPwAAgD8AAIA/ICggNWr9AAQAICggNmr9AAQA/eQBICIgKGr9AAQAIDr95gH95AEgIyAoav0ABAD95AH94QEQAP3kAf3nASI7/QsEACAo",
+    "IDhqIDogO/3mAf0LBAAgKUEEaiEpDAELCwNAIAIgKUxFBEAgKUECdCIoICtqKgIAICggLGoqAgCSIAcgKGoqAgCS/RMQAf0fACE9ICggLWogPTgC",
+    "ACAoIDBqQwAAgD8gKCAuaioCACAoIC9qKgIAkiAOIChqKgIAICggKmoqAgCUkiARIChqKgIAkoz9ExAA/R8AQwAAgD+SlSI+OAIAICggM2pDAACA",
+    "PyAoIDFqKgIAICggMmoqAgCSIBggKGoqAgAgKCAqaioCAJSSIBkgKGoqAgCSjP0TEAD9HwBDAACAP5KVIj84AgAgKCA0aiA9ID6UICggKmoqAgAg",
+    "P5SSIj04AgAgKCA3akMAAIA/ICggNWoqAgAgKCA2aioCAJIgIiAoaioCACA9lJIgIyAoaioCAJKM/RMQAP0fAEMAAIA/kpUiPjgCACAoIDhqID0g",
+    "PpQ4AgAgKUEBaiEpDAELCyAAQQFqIQAMAQsLC7MJAxd/BXsFfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEyIAUgACAGbEECdGohMyAHIAAgCGxBAnRq",
+    "ITQgCSAAIApsQQJ0aiE3IAsgACAMbEECdGohOCANIAAgDmxBAnRqITkgECAAIBFsQQJ0aiEwIBIgACATbEECdGohNSAUIAAgFWxBAnRqITogFiAA",
+    "IBdsQQJ0aiE7IBggACAZbEECdGohMSAaIAAgG2xBAnRqITYgHCAAIB1sQQJ0aiE8IB4gACAfbEECdGohPSAgIAAgIWxBAnRqIT4gIiAAICNsQQJ0",
+    "aiE/ICYgACAnbEECdGohQCAoIAAgKWxBAnRqIUEgKiAAICtsQQJ0aiFCICwgACAtbEECdGohQyACIAJBA3FrIURBACEvA0AgLyBETkUEQCAvQQJ0",
+    "Ii4gMmr9AAQAIC4gM2r9AAQA/eYBIC4gNGr9AAQAIkX9DAAAgD8AAIA/AACAPwAAgD8gRf3lAf3mAf3mASFFIC4gN2ogRf0LBAAgLiA4aiBF/QsE",
+    "ACAuIDpqIC4gOWr9AAQAIC4gMmr9AAQAIC4gNGr9AAQA/eYB/eQBIEUgDyAuav0ABAD95gH95AEiSCAuIDBq/QAEAP3mASAuIDVq/QAEACJG/QwA",
+    "AIA/AACAPwAAgD8AAIA/IEb95QH95gH95gEiRv0LBAAgLiA7aiBG/QsEACAuIDxqIEggLiAxav0ABAD95gEgLiA2av0ABAAiR/0MAACAPwAAgD8A",
+    "AIA/AACAPyBH/eUB/eYB/eYBIkf9CwQAIC4gPWogR/0LBAAgLiA+aiBIIC4gNmr9AAQA/eYB/QwAAIA/AACAPwAAgD8AAIA/IC4gMWr9AAQAIC4g",
+    "MWr9AAQA/eYB/eUB/eYBIkn9CwQAIC4gP2ogSf0LBAAgLiBAaiBIIC4gNWr9AAQA/eYBIEYgJCAuav0ABAD95gH95AEgRyAlIC5q/QAEAP3mAf3k",
+    "Af0LBAAgLiBBaiBHIC4gMGr9AAQA/eYB/QsEACAuIEJqIEYgLiAwav0ABAD95gH9CwQAIC4gQ2ogRSAuIDNq/QAEAP3mAf0LBAAgL0EEaiEvDAEL",
+    "CwNAIAIgL0xFBEAgL0ECdCIuIDJqKgIAIC4gM2oqAgCUIC4gNGoqAgAiSkMAAIA/IEqTlJQhSiAuIDdqIEo4AgAgLiA4aiBKOAIAIC4gOmogLiA5",
+    "aioCACAuIDJqKgIAIC4gNGoqAgCUkiBKIA8gLmoqAgCUkiJNIC4gMGoqAgCUIC4gNWoqAgAiS0MAAIA/IEuTlJQiSzgCACAuIDtqIEs4AgAgLiA8",
+    "aiBNIC4gMWoqAgCUIC4gNmoqAgAiTEMAAIA/IEyTlJQiTDgCACAuID1qIEw4AgAgLiA+aiBNIC4gNmoqAgCUQwAAgD8gLiAxaioCACAuIDFqKgIA",
+    "lJOUIk44AgAgLiA/aiBOOAIAIC4gQGogTSAuIDVqKgIAlCBLICQgLmoqAgCUkiBMICUgLmoqAgCUkjgCACAuIEFqIEwgLiAwaioCAJQ4AgAgLiBC",
+    "aiBLIC4gMGoqAgCUOAIAIC4gQ2ogSiAuIDNqKgIAlDgCACAvQQFqIS8MAQsLIABBAWohAAwBCwsLiwUBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAA",
+    "AAAAAPB/AAAAAAAA8H/9DAltqBNGEuY9CW2oE0YS5j0gACAA/Qz+gitlRxX3P/6CK2VHFfc//fIB/ZQB/QwAAAAAADCRwAAAAAAAMJHA/fUB/QwA",
+    "AAAAADCRQAAAAAAAMJFA/fQBIgL9DAAA4P5CLuY/AADg/kIu5j/98gH98QEgAv0Mdjx5Ne856j12PHk17znqPf3yAf3xASIB/fIB/QyY2Pjv2O4h",
+    "PpjY+O/Y7iE+/fABIAH98gH9DORE9WdF5lo+5ET1Z0XmWj798AEgAf3yAf0MXJ94t09+kj5cn3i3T36SPv3wASAB/fIB/Qw0x1al4x3HPjTHVqXj",
+    "Hcc+/fABIAH98gH9DBqgARqgAfo+GqABGqAB+j798AEgAf3yAf0MGqABGqABKj8aoAEaoAEqP/3wASAB/fIB/QwXbMEWbMFWPxdswRZswVY//fAB",
+    "IAH98gH9DBEREREREYE/ERERERERgT/98AEgAf3yAf0MVVVVVVVVpT9VVVVVVVWlP/3wASAB/fIB/QxVVVVVVVXFP1VVVVVVVcU//fABIAH98gH9",
+    "DAAAAAAAAOA/AAAAAAAA4D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAL9/AEiAUEB/awB",
+    "IgL9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASABIAL9sQH9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASAA/QzvOfr+Qi6G",
+    "QO85+v5CLoZA/Ur9UiAA/QxSMC3VEEmHwFIwLdUQSYfA/Un9UgvsAgECeyAA/QzjdStFNtpXv+N1K0U22le/IAAgAP3yASIB/fIB/QzgfRUOPW1t",
+    "P+B9FQ49bW0//fABIAH98gH9DD3C5lXjJoK/PcLmVeMmgr/98AEgAf3yAf0M+hAsiPRklj/6ECyI9GSWP/3wASAB/fIB/QwcuqEbuqGrvxy6oRu6",
+    "oau//fABIAH98gH9DBEREREREcE/ERERERERwT/98AEgAf3yAf0MVVVVVVVV1b9VVVVVVVXVv/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fAB",
+    "/fIB/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAAAAQAAAAAAAAABA/QwAAAAAAAAAQAAAAAAAAABAIAD97AEiAv3yARAE/QwAAAAAAADwPwAAAAAA",
+    "APA//fAB/fMB/fEBIgH97QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/Un9UiAC/QyamZmZmZm5P5qZmZmZmbk//Un9UgucCAMSfwN7A3wDQCAAIAFO",
+    "RQRAIAMgACAEbEEDdGohKyAFIAAgBmxBA3RqISwgCCAAIAlsQQN0aiEtIAogACALbEEDdGohLiAMIAAgDWxBA3RqIS8gDyAAIBBsQQN0aiEqIBIg",
+    "ACATbEEDdGohMCAUIAAgFWxBA3RqITEgFiAAIBdsQQN0aiEyIBogACAbbEEDdGohMyAcIAAgHWxBA3RqITQgHiAAIB9sQQN0aiE1ICAgACAhbEED",
+    "dGohNiAkIAAgJWxBA3RqITcgJiAAICdsQQN0aiE4IAIgAkEBcWshOUEAISkDQCApIDlORQRAIClBA3QiKCArav0ABAAgKCAsav0ABAD98AEgByAo",
+    "av0ABAD98AEQBSE6ICggLWogOv0LBAAgKCAwav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAoIC5q/QAEACAoIC9q/QAEAP3w",
+    "ASAOIChq/QAEACAoICpq/QAEAP3yAf3wASARIChq/QAEAP3wAf3tARAE/fAB/fMBIjv9CwQAICggM2r9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAA",
+    "APA/AAAAAAAA8D8gKCAxav0ABAAgKCAyav0ABAD98AEgGCAoav0ABAAgKCAqav0ABAD98gH98AEgGSAoav0ABAD98AH97QEQBP3wAf3zASI8/QsE",
+    "ACAoIDRqIDogO/3yASAoICpq/QAEACA8/fIB/fABIjr9CwQAICggN2r9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gKCA1av0A",
+    "BAAgKCA2av0ABAD98AEgIiAoav0ABAAgOv3yAf3wASAjIChq/QAEAP3wAf3tARAE/fAB/fMBIjv9CwQAICggOGogOiA7/fIB/QsEACApQQJqISkM",
+    "AQsLA0AgAiApTEUEQCApQQN0IiggK2orAwAgKCAsaisDAKAgByAoaisDAKD9FBAF/SEAIT0gKCAtaiA9OQMAICggMGpEAAAAAAAA8D8gKCAuaisD",
+    "ACAoIC9qKwMAoCAOIChqKwMAICggKmorAwCioCARIChqKwMAoJr9FBAE/SEARAAAAAAAAPA/oKMiPjkDACAoIDNqRAAAAAAAAPA/ICggMWorAwAg",
+    "KCAyaisDAKAgGCAoaisDACAoICpqKwMAoqAgGSAoaisDAKCa/RQQBP0hAEQAAAAAAADwP6CjIj85AwAgKCA0aiA9ID6iICggKmorAwAgP6KgIj05",
+    "AwAgKCA3akQAAAAAAADwPyAoIDVqKwMAICggNmorAwCgICIgKGorAwAgPaKgICMgKGorAwCgmv0UEAT9IQBEAAAAAAAA8D+goyI+OQMAICggOGog",
+    "PSA+ojkDACApQQFqISkMAQsLIABBAWohAAwBCwsLwwkDF38FewV8A0AgACABTkUEQCADIAAgBGxBA3RqITIgBSAAIAZsQQN0aiEzIAcgACAIbEED",
+    "dGohNCAJIAAgCmxBA3RqITcgCyAAIAxsQQN0aiE4IA0gACAObEEDdGohOSAQIAAgEWxBA3RqITAgEiAAIBNsQQN0aiE1IBQgACAVbEEDdGohOiAW",
+    "IAAgF2xBA3RqITsgGCAAIBlsQQN0aiExIBogACAbbEEDdGohNiAcIAAgHWxBA3RqITwgHiAAIB9sQQN0aiE9ICAgACAhbEEDdGohPiAiIAAgI2xB",
+    "A3RqIT8gJiAAICdsQQN0aiFAICggACApbEEDdGohQSAqIAAgK2xBA3RqIUIgLCAAIC1sQQN0aiFDIAIgAkEBcWshREEAIS8DQCAvIERORQRAIC9B",
+    "A3QiLiAyav0ABAAgLiAzav0ABAD98gEgLiA0av0ABAAiRf0MAAAAAAAA8D8AAAAAAADwPyBF/fEB/fIB/fIBIUUgLiA3aiBF/QsEACAuIDhqIEX9",
+    "CwQAIC4gOmogLiA5av0ABAAgLiAyav0ABAAgLiA0av0ABAD98gH98AEgRSAPIC5q/QAEAP3yAf3wASJIIC4gMGr9AAQA/fIBIC4gNWr9AAQAIkb9",
+    "DAAAAAAAAPA/AAAAAAAA8D8gRv3xAf3yAf3yASJG/QsEACAuIDtqIEb9CwQAIC4gPGogSCAuIDFq/QAEAP3yASAuIDZq/QAEACJH/QwAAAAAAADw",
+    "PwAAAAAAAPA/IEf98QH98gH98gEiR/0LBAAgLiA9aiBH/QsEACAuID5qIEggLiA2av0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gLiAxav0ABAAg",
+    "LiAxav0ABAD98gH98QH98gEiSf0LBAAgLiA/aiBJ/QsEACAuIEBqIEggLiA1av0ABAD98gEgRiAkIC5q/QAEAP3yAf3wASBHICUgLmr9AAQA/fIB",
+    "/fAB/QsEACAuIEFqIEcgLiAwav0ABAD98gH9CwQAIC4gQmogRiAuIDBq/QAEAP3yAf0LBAAgLiBDaiBFIC4gM2r9AAQA/fIB/QsEACAvQQJqIS8M",
+    "AQsLA0AgAiAvTEUEQCAvQQN0Ii4gMmorAwAgLiAzaisDAKIgLiA0aisDACJKRAAAAAAAAPA/IEqhoqIhSiAuIDdqIEo5AwAgLiA4aiBKOQMAIC4g",
+    "OmogLiA5aisDACAuIDJqKwMAIC4gNGorAwCioCBKIA8gLmorAwCioCJNIC4gMGorAwCiIC4gNWorAwAiS0QAAAAAAADwPyBLoaKiIks5AwAgLiA7",
+    "aiBLOQMAIC4gPGogTSAuIDFqKwMAoiAuIDZqKwMAIkxEAAAAAAAA8D8gTKGioiJMOQMAIC4gPWogTDkDACAuID5qIE0gLiA2aisDAKJEAAAAAAAA",
+    "8D8gLiAxaisDACAuIDFqKwMAoqGiIk45AwAgLiA/aiBOOQMAIC4gQGogTSAuIDVqKwMAoiBLICQgLmorAwCioCBMICUgLmorAwCioDkDACAuIEFq",
+    "IEwgLiAwaisDAKI5AwAgLiBCaiBLIC4gMGorAwCiOQMAIC4gQ2ogSiAuIDNqKwMAojkDACAvQQFqIS8MAQsLIABBAWohAAwBCwsLAEIEbmFtZQE7",
+    "CAAFZXhwMzIBBnRhbmgzMgIFZjMyXzADBWYzMl8xBAVleHA2NAUGdGFuaDY0BgVmNjRfMAcFZjY0XzE=",
   ].join(""),
 };

@@ -2,8 +2,8 @@
 // Do not edit: regenerate with `npm run generate` (check with `npm run generate -- --check`).
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "../runtime/gemm.ts";
 import { GEMM_WASM } from "../runtime/gemm-wasm.ts";
-import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../runtime/checks.ts";
-import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../runtime/memory.ts";
+import { type FloatArray, Rng, checkArray, checkCount, checkSizes, initSlice } from "../runtime/checks.ts";
+import { type KernelOptions, type LoopsModuleSource, type Products, kernelMemory } from "../runtime/memory.ts";
 /** Greff et al. 2017 (arXiv 1503.04069, sec. 2) NOG, no output gate: the peephole LSTM with o = 1; [U] the paper text is not confirmed: follows the TF1 LSTMCell(use_peepholes=True) code path, tensorflow/python/ops/rnn_cell_impl.py */
 export const spec = {
   name: "lstm-nog",
@@ -52,11 +52,8 @@ export interface Kernel<A> {
   backward(p: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>, upstream: Outputs<A>, grads: Grads<A>): void;
 }
 
-/** Offset and length of every parameter in the flat buffer. */
-export function paramLayout(sizes: Sizes): {
-  total: number;
-  params: { name: string; offset: number; length: number }[];
-} {
+/** Where each parameter starts in the flat buffer, and the buffer's length: the one place the layout is written. */
+function offsets(sizes: Sizes) {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   const o_Wz = 0;
   const o_Wi = o_Wz + H * D;
@@ -69,72 +66,49 @@ export function paramLayout(sizes: Sizes): {
   const o_bf = o_bi + H;
   const o_p_i = o_bf + H;
   const o_p_f = o_p_i + H;
+  return { o_Wz, o_Wi, o_Wf, o_Rz, o_Ri, o_Rf, o_bz, o_bi, o_bf, o_p_i, o_p_f, nParams: o_p_f + H };
+}
+
+/** Offset and length of every parameter in the flat buffer. */
+export function paramLayout(sizes: Sizes): {
+  total: number;
+  params: { name: string; offset: number; length: number }[];
+} {
+  // the offsets in buffer order (the order of spec.params), then the total: each parameter runs to the next one
+  const o = Object.values(offsets(sizes));
   return {
-    total: o_p_f + H,
-    params: [
-      { name: "Wz", offset: o_Wz, length: H * D },
-      { name: "Wi", offset: o_Wi, length: H * D },
-      { name: "Wf", offset: o_Wf, length: H * D },
-      { name: "Rz", offset: o_Rz, length: H * H },
-      { name: "Ri", offset: o_Ri, length: H * H },
-      { name: "Rf", offset: o_Rf, length: H * H },
-      { name: "bz", offset: o_bz, length: H },
-      { name: "bi", offset: o_bi, length: H },
-      { name: "bf", offset: o_bf, length: H },
-      { name: "p_i", offset: o_p_i, length: H },
-      { name: "p_f", offset: o_p_f, length: H },
-    ],
+    total: o[o.length - 1]!,
+    params: spec.params.map(({ name }, k) => ({ name, offset: o[k]!, length: o[k + 1]! - o[k]! })),
   };
 }
 
 /** Parameters by their init rules (uniform ±1/sqrt(H) unless declared otherwise), from a seed. */
 export function initParams(sizes: Sizes, seed: number): Float64Array {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
-  const o_Wz = 0;
-  const o_Wi = o_Wz + H * D;
-  const o_Wf = o_Wi + H * D;
-  const o_Rz = o_Wf + H * D;
-  const o_Ri = o_Rz + H * H;
-  const o_Rf = o_Ri + H * H;
-  const o_bz = o_Rf + H * H;
-  const o_bi = o_bz + H;
-  const o_bf = o_bi + H;
-  const o_p_i = o_bf + H;
-  const o_p_f = o_p_i + H;
-  const p = new Float64Array(o_p_f + H);
+  const { total, params } = paramLayout(sizes);
+  const p = new Float64Array(total);
   const rng = new Rng(seed);
   const k = 1 / Math.sqrt(H);
-  initSlice(p, o_Wz, H * D, "uniform", k, rng);
-  initSlice(p, o_Rz, H * H, "uniform", k, rng);
-  initSlice(p, o_bz, H, "uniform", k, rng);
-  initSlice(p, o_Wi, H * D, "uniform", k, rng);
-  initSlice(p, o_Ri, H * H, "uniform", k, rng);
-  initSlice(p, o_bi, H, "uniform", k, rng);
-  initSlice(p, o_Wf, H * D, "uniform", k, rng);
-  initSlice(p, o_Rf, H * H, "uniform", k, rng);
-  initSlice(p, o_bf, H, "uniform", k, rng);
-  initSlice(p, o_p_i, H, "uniform", k, rng);
-  initSlice(p, o_p_f, H, "uniform", k, rng);
+  // in the order the cell declares them: that is the order the random numbers are drawn in
+  for (const i of [0, 3, 6, 1, 4, 7, 2, 5, 8, 9, 10])
+    initSlice(p, params[i]!.offset, params[i]!.length, spec.params[i]!.init, k, rng);
   return p;
 }
 
-/** The 64-bit kernels for batch B and T steps, on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
-export function createKernel64(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float64Array> {
+/** The kernels for batch B and T steps, in the precision of `F` (createKernel64 below; kernel32 is the same text, a copy so that each precision's typed-array accesses stay monomorphic in V8), on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
+function kernel64<A extends FloatArray>(
+  bits: 32 | 64,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+  gemm: Products<A>,
+  sizes: Sizes,
+  B: number,
+  T: number,
+  options: KernelOptions,
+): Kernel<A> {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
-  const o_Wz = 0;
-  const o_Wi = o_Wz + H * D;
-  const o_Wf = o_Wi + H * D;
-  const o_Rz = o_Wf + H * D;
-  const o_Ri = o_Rz + H * H;
-  const o_Rf = o_Ri + H * H;
-  const o_bz = o_Rf + H * H;
-  const o_bi = o_bz + H;
-  const o_bf = o_bi + H;
-  const o_p_i = o_bf + H;
-  const o_p_f = o_p_i + H;
-  const nParams = o_p_f + H;
+  const { o_Wz, o_Wi, o_Wf, o_Rz, o_Ri, o_Rf, o_bz, o_bi, o_bf, o_p_i, o_p_f, nParams } = offsets(sizes);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -164,11 +138,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     3 * H * D,
     3 * H * H,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
-    NT: gemmNT64,
-    NN: gemmNN64,
-    TN: gemmTN64,
-  });
+  const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);
   const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
@@ -194,27 +164,22 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   const carry_h = mem.alloc(B * H);
   const seed_c = mem.alloc(B * H);
   const carry_c = mem.alloc(B * H);
-  const s0 = mem.alloc(B * (3 * H));
-  const s1 = mem.alloc(B * H);
-  const s2 = mem.alloc(B * H);
-  function forward(
-    params: Float64Array,
-    inputs: Inputs<Float64Array>,
-    initial: States<Float64Array>,
-    out: Outputs<Float64Array>,
-  ): void {
-    checkArray(spec.name, "params", params, Float64Array, nParams, "the flat parameter buffer");
+  const scratch0 = mem.alloc(B * (3 * H));
+  const scratch1 = mem.alloc(B * H);
+  const scratch2 = mem.alloc(B * H);
+  function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "initial.c", initial.c, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.c", initial.c, F, B * H, "B×H");
     const cPrev0 = mem.input(io.cPrev0, initial.c);
-    checkArray(spec.name, "out.h", out.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
-    checkArray(spec.name, "out.c", out.c, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.output(io.cOut, out.c);
     // all steps at once: the products with the inputs
     // Wz, Wi, Wf times x
@@ -225,70 +190,84 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const cPrev = t === 0 ? cPrev0 : cOut;
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Rz, Ri, Rf times h
-      mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Rz, s0, 0, 3 * H, false);
-      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Rz, scratch0, 0, 3 * H, false);
+      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(0, B, [
-          H,
-          at(xp0, t * B * (3 * H)),
-          3 * H,
-          at(s0, 0),
-          3 * H,
-          at(p, o_bz),
-          at(tape_z, t * B * H),
-          H,
-          at(xp0, t * B * (3 * H) + H),
-          3 * H,
-          at(s0, H),
-          3 * H,
-          at(p, o_p_i),
-          at(cPrev, cPrevAt),
-          H,
-          at(p, o_bi),
-          at(tape_i_1, t * B * H),
-          H,
-          at(xp0, t * B * (3 * H) + 2 * H),
-          3 * H,
-          at(s0, 2 * H),
-          3 * H,
-          at(p, o_p_f),
-          at(p, o_bf),
-          at(tape_f, t * B * H),
-          H,
-          at(cOut, t * B * H),
-          H,
-          at(hOut, t * B * H),
-          H,
+          H, // $n
+          at(xp0, t * B * (3 * H)), // $xp0
+          3 * H, // $xp0_stride
+          at(scratch0, 0), // $scratch0
+          3 * H, // $scratch0_stride
+          at(p, o_bz), // $bz
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(xp0, t * B * (3 * H) + H), // $xp0_2
+          3 * H, // $xp0_2_stride
+          at(scratch0, H), // $scratch0_2
+          3 * H, // $scratch0_2_stride
+          at(p, o_p_i), // $p_i
+          at(cPrev, cPrevAt), // $cPrev
+          H, // $cPrev_stride
+          at(p, o_bi), // $bi
+          at(tape_i_1, t * B * H), // $tape_i_1
+          H, // $tape_i_1_stride
+          at(xp0, t * B * (3 * H) + 2 * H), // $xp0_3
+          3 * H, // $xp0_3_stride
+          at(scratch0, 2 * H), // $scratch0_3
+          3 * H, // $scratch0_3_stride
+          at(p, o_p_f), // $p_f
+          at(p, o_bf), // $bf
+          at(tape_f, t * B * H), // $tape_f
+          H, // $tape_f_stride
+          at(cOut, t * B * H), // $cOut
+          H, // $cOut_stride
+          at(hOut, t * B * H), // $hOut
+          H, // $hOut_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const xp0Row = t * B * (3 * H) + b * (3 * H);
-          const s0Row = b * (3 * H);
+          const scratch0Row = b * (3 * H);
           const tape_zRow = t * B * H + b * H;
           const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
-          const s0Row2 = H + b * (3 * H);
+          const scratch0Row2 = H + b * (3 * H);
           const cPrevRow = cPrevAt + b * H;
           const tape_i_1Row = t * B * H + b * H;
           const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const s0Row3 = 2 * H + b * (3 * H);
+          const scratch0Row3 = 2 * H + b * (3 * H);
           const tape_fRow = t * B * H + b * H;
           const cOutRow = t * B * H + b * H;
           const hOutRow = t * B * H + b * H;
           for (let i = 0; i < H; i++) {
             // z  = tanh(Wz*x + Rz*h + bz)
-            const z = Math.tanh(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bz + i]!);
+            const z = Math.tanh(xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_bz + i]!);
             tape_z[tape_zRow + i] = z;
             // i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
             const i_1 =
               1 /
               (1 +
-                Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_p_i + i]! * cPrev[cPrevRow + i]! + p[o_bi + i]!)));
+                Math.exp(
+                  -(
+                    xp0[xp0Row2 + i]! +
+                    scratch0[scratch0Row2 + i]! +
+                    p[o_p_i + i]! * cPrev[cPrevRow + i]! +
+                    p[o_bi + i]!
+                  ),
+                ));
             tape_i_1[tape_i_1Row + i] = i_1;
             // f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
             const f =
               1 /
               (1 +
-                Math.exp(-(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_p_f + i]! * cPrev[cPrevRow + i]! + p[o_bf + i]!)));
+                Math.exp(
+                  -(
+                    xp0[xp0Row3 + i]! +
+                    scratch0[scratch0Row3 + i]! +
+                    p[o_p_f + i]! * cPrev[cPrevRow + i]! +
+                    p[o_bf + i]!
+                  ),
+                ));
             tape_f[tape_fRow + i] = f;
             // c' = z .* i + c .* f
             const c_next = z * i_1 + cPrev[cPrevRow + i]! * f;
@@ -306,37 +285,37 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   function backward(
-    params: Float64Array,
-    inputs: Inputs<Float64Array>,
-    initial: States<Float64Array>,
-    out: Outputs<Float64Array>,
-    upstream: Outputs<Float64Array>,
-    grads: Grads<Float64Array>,
+    params: A,
+    inputs: Inputs<A>,
+    initial: States<A>,
+    out: Outputs<A>,
+    upstream: Outputs<A>,
+    grads: Grads<A>,
   ): void {
-    checkArray(spec.name, "params", params, Float64Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "initial.c", initial.c, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.c", initial.c, F, B * H, "B×H");
     const cPrev0 = mem.input(io.cPrev0, initial.c);
-    checkArray(spec.name, "out.h", out.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.input(io.hOut, out.h);
-    checkArray(spec.name, "out.c", out.c, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.input(io.cOut, out.c);
-    checkArray(spec.name, "upstream.h", upstream.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.h", upstream.h, F, T * B * H, "T×B×H");
     const dhUp = mem.input(io.dhUp, upstream.h);
-    checkArray(spec.name, "upstream.c", upstream.c, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.c", upstream.c, F, T * B * H, "T×B×H");
     const dcUp = mem.input(io.dcUp, upstream.c);
-    checkArray(spec.name, "grads.params", grads.params, Float64Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "grads.params", grads.params, F, nParams, "the flat parameter buffer");
     const dp = mem.output(io.dp, grads.params);
-    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, F, T * B * D, "T×B×D");
     const dx_1 = mem.output(io.dx_1, grads.inputs.x);
-    checkArray(spec.name, "grads.initial.h", grads.initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.h", grads.initial.h, F, B * H, "B×H");
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
-    checkArray(spec.name, "grads.initial.c", grads.initial.c, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.c", grads.initial.c, F, B * H, "B×H");
     const dcPrev0 = mem.output(io.dcPrev0, grads.initial.c);
     dp.fill(0);
     carry_h.fill(0);
@@ -349,44 +328,44 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
       for (let k = 0; k < B * H; k++) seed_c[k] = dcUp[t * B * H + k]! + carry_c[k]!;
-      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(1, B, [
-          H,
-          at(seed_c, 0),
-          H,
-          at(seed_h, 0),
-          H,
-          at(hOut, t * B * H),
-          H,
-          at(cPrev, cPrevAt),
-          H,
-          at(tape_f, t * B * H),
-          H,
-          at(gx0, t * B * (3 * H) + 2 * H),
-          3 * H,
-          at(s0, 2 * H),
-          3 * H,
-          at(tape_z, t * B * H),
-          H,
-          at(tape_i_1, t * B * H),
-          H,
-          at(gx0, t * B * (3 * H) + H),
-          3 * H,
-          at(s0, H),
-          3 * H,
-          at(gx0, t * B * (3 * H)),
-          3 * H,
-          at(s0, 0),
-          3 * H,
-          at(p, o_p_f),
-          at(p, o_p_i),
-          at(carry_c, 0),
-          H,
-          at(s1, 0),
-          H,
-          at(s2, 0),
-          H,
+          H, // $n
+          at(seed_c, 0), // $seed_c
+          H, // $seed_c_stride
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+          at(hOut, t * B * H), // $hOut
+          H, // $hOut_stride
+          at(cPrev, cPrevAt), // $cPrev
+          H, // $cPrev_stride
+          at(tape_f, t * B * H), // $tape_f
+          H, // $tape_f_stride
+          at(gx0, t * B * (3 * H) + 2 * H), // $gx0
+          3 * H, // $gx0_stride
+          at(scratch0, 2 * H), // $scratch0
+          3 * H, // $scratch0_stride
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(tape_i_1, t * B * H), // $tape_i_1
+          H, // $tape_i_1_stride
+          at(gx0, t * B * (3 * H) + H), // $gx0_2
+          3 * H, // $gx0_2_stride
+          at(scratch0, H), // $scratch0_2
+          3 * H, // $scratch0_2_stride
+          at(gx0, t * B * (3 * H)), // $gx0_3
+          3 * H, // $gx0_3_stride
+          at(scratch0, 0), // $scratch0_3
+          3 * H, // $scratch0_3_stride
+          at(p, o_p_f), // $p_f
+          at(p, o_p_i), // $p_i
+          at(carry_c, 0), // $carry_c
+          H, // $carry_c_stride
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -396,16 +375,16 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
           const cPrevRow = cPrevAt + b * H;
           const tape_fRow = t * B * H + b * H;
           const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const s0Row = 2 * H + b * (3 * H);
+          const scratch0Row = 2 * H + b * (3 * H);
           const tape_zRow = t * B * H + b * H;
           const tape_i_1Row = t * B * H + b * H;
           const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
-          const s0Row2 = H + b * (3 * H);
+          const scratch0Row2 = H + b * (3 * H);
           const gx0Row3 = t * B * (3 * H) + b * (3 * H);
-          const s0Row3 = b * (3 * H);
+          const scratch0Row3 = b * (3 * H);
           const carry_cRow = b * H;
-          const s1Row = b * H;
-          const s2Row = b * H;
+          const scratch1Row = b * H;
+          const scratch2Row = b * H;
           for (let i = 0; i < H; i++) {
             // grad of: h' = tanh(c')
             const dc_next_total =
@@ -414,44 +393,44 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
             const df = dc_next_total * cPrev[cPrevRow + i]!;
             const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
             gx0[gx0Row + i] = df_pre;
-            s0[s0Row + i] = df_pre;
+            scratch0[scratch0Row + i] = df_pre;
             // grad of: c' = z .* i + c .* f
             const di = dc_next_total * tape_z[tape_zRow + i]!;
             const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
             gx0[gx0Row2 + i] = di_pre;
-            s0[s0Row2 + i] = di_pre;
+            scratch0[scratch0Row2 + i] = di_pre;
             // grad of: c' = z .* i + c .* f
             const dz = dc_next_total * tape_i_1[tape_i_1Row + i]!;
             const dz_pre = dz * (1 - tape_z[tape_zRow + i]! * tape_z[tape_zRow + i]!);
             gx0[gx0Row3 + i] = dz_pre;
-            s0[s0Row3 + i] = dz_pre;
+            scratch0[scratch0Row3 + i] = dz_pre;
             // grad of: i, f, c'
             const dc = dc_next_total * tape_f[tape_fRow + i]! + df_pre * p[o_p_f + i]! + di_pre * p[o_p_i + i]!;
             carry_c[carry_cRow + i] = dc;
             const t1 = di_pre * cPrev[cPrevRow + i]!;
-            s1[s1Row + i] = t1;
+            scratch1[scratch1Row + i] = t1;
             const t2 = df_pre * cPrev[cPrevRow + i]!;
-            s2[s2Row + i] = t2;
+            scratch2[scratch2Row + i] = t2;
           }
         }
       }
 
       // d(dh) from Rz, Ri, Rf
-      mm.NN(B, 3 * H, H, s0, 0, 3 * H, p, o_Rz, carry_h, 0, H, false);
+      mm.NN(B, 3 * H, H, scratch0, 0, 3 * H, p, o_Rz, carry_h, 0, H, false);
       // dRz, dRi, dRf
-      mm.TN(3 * H, H, B, s0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
+      mm.TN(3 * H, H, B, scratch0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
       // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s1[b * H + i]!;
-        dp[o_p_i + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
+        dp[o_p_i + i]! += sum;
       }
 
       // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s2[b * H + i]!;
-        dp[o_p_f + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
+        dp[o_p_f + i]! += sum;
       }
     }
 
@@ -460,23 +439,23 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wz, true);
     // grad of: z  = tanh(Wz*x + Rz*h + bz)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[b * (3 * H) + i]!;
-      dp[o_bz + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
+      dp[o_bz + i]! += sum;
     }
 
     // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[H + b * (3 * H) + i]!;
-      dp[o_bi + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
+      dp[o_bi + i]! += sum;
     }
 
     // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[2 * H + b * (3 * H) + i]!;
-      dp[o_bf + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
+      dp[o_bf + i]! += sum;
     }
 
     // d(dx) from Wz, Wi, Wf
@@ -492,23 +471,20 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };
 }
 
-/** The 32-bit kernels for batch B and T steps, on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
-export function createKernel32(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float32Array> {
+/** The float32 copy of kernel64, the same text: V8 keeps inline caches per function, so one body for both precisions would slow a process that runs both. On the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
+function kernel32<A extends FloatArray>(
+  bits: 32 | 64,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+  gemm: Products<A>,
+  sizes: Sizes,
+  B: number,
+  T: number,
+  options: KernelOptions,
+): Kernel<A> {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
-  const o_Wz = 0;
-  const o_Wi = o_Wz + H * D;
-  const o_Wf = o_Wi + H * D;
-  const o_Rz = o_Wf + H * D;
-  const o_Ri = o_Rz + H * H;
-  const o_Rf = o_Ri + H * H;
-  const o_bz = o_Rf + H * H;
-  const o_bi = o_bz + H;
-  const o_bf = o_bi + H;
-  const o_p_i = o_bf + H;
-  const o_p_f = o_p_i + H;
-  const nParams = o_p_f + H;
+  const { o_Wz, o_Wi, o_Wf, o_Rz, o_Ri, o_Rf, o_bz, o_bi, o_bf, o_p_i, o_p_f, nParams } = offsets(sizes);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -538,11 +514,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     3 * H * D,
     3 * H * H,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
-    NT: gemmNT32,
-    NN: gemmNN32,
-    TN: gemmTN32,
-  });
+  const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);
   const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
@@ -568,27 +540,22 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   const carry_h = mem.alloc(B * H);
   const seed_c = mem.alloc(B * H);
   const carry_c = mem.alloc(B * H);
-  const s0 = mem.alloc(B * (3 * H));
-  const s1 = mem.alloc(B * H);
-  const s2 = mem.alloc(B * H);
-  function forward(
-    params: Float32Array,
-    inputs: Inputs<Float32Array>,
-    initial: States<Float32Array>,
-    out: Outputs<Float32Array>,
-  ): void {
-    checkArray(spec.name, "params", params, Float32Array, nParams, "the flat parameter buffer");
+  const scratch0 = mem.alloc(B * (3 * H));
+  const scratch1 = mem.alloc(B * H);
+  const scratch2 = mem.alloc(B * H);
+  function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "initial.c", initial.c, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.c", initial.c, F, B * H, "B×H");
     const cPrev0 = mem.input(io.cPrev0, initial.c);
-    checkArray(spec.name, "out.h", out.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
-    checkArray(spec.name, "out.c", out.c, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.output(io.cOut, out.c);
     // all steps at once: the products with the inputs
     // Wz, Wi, Wf times x
@@ -599,70 +566,84 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const cPrev = t === 0 ? cPrev0 : cOut;
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Rz, Ri, Rf times h
-      mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Rz, s0, 0, 3 * H, false);
-      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Rz, scratch0, 0, 3 * H, false);
+      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(0, B, [
-          H,
-          at(xp0, t * B * (3 * H)),
-          3 * H,
-          at(s0, 0),
-          3 * H,
-          at(p, o_bz),
-          at(tape_z, t * B * H),
-          H,
-          at(xp0, t * B * (3 * H) + H),
-          3 * H,
-          at(s0, H),
-          3 * H,
-          at(p, o_p_i),
-          at(cPrev, cPrevAt),
-          H,
-          at(p, o_bi),
-          at(tape_i_1, t * B * H),
-          H,
-          at(xp0, t * B * (3 * H) + 2 * H),
-          3 * H,
-          at(s0, 2 * H),
-          3 * H,
-          at(p, o_p_f),
-          at(p, o_bf),
-          at(tape_f, t * B * H),
-          H,
-          at(cOut, t * B * H),
-          H,
-          at(hOut, t * B * H),
-          H,
+          H, // $n
+          at(xp0, t * B * (3 * H)), // $xp0
+          3 * H, // $xp0_stride
+          at(scratch0, 0), // $scratch0
+          3 * H, // $scratch0_stride
+          at(p, o_bz), // $bz
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(xp0, t * B * (3 * H) + H), // $xp0_2
+          3 * H, // $xp0_2_stride
+          at(scratch0, H), // $scratch0_2
+          3 * H, // $scratch0_2_stride
+          at(p, o_p_i), // $p_i
+          at(cPrev, cPrevAt), // $cPrev
+          H, // $cPrev_stride
+          at(p, o_bi), // $bi
+          at(tape_i_1, t * B * H), // $tape_i_1
+          H, // $tape_i_1_stride
+          at(xp0, t * B * (3 * H) + 2 * H), // $xp0_3
+          3 * H, // $xp0_3_stride
+          at(scratch0, 2 * H), // $scratch0_3
+          3 * H, // $scratch0_3_stride
+          at(p, o_p_f), // $p_f
+          at(p, o_bf), // $bf
+          at(tape_f, t * B * H), // $tape_f
+          H, // $tape_f_stride
+          at(cOut, t * B * H), // $cOut
+          H, // $cOut_stride
+          at(hOut, t * B * H), // $hOut
+          H, // $hOut_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const xp0Row = t * B * (3 * H) + b * (3 * H);
-          const s0Row = b * (3 * H);
+          const scratch0Row = b * (3 * H);
           const tape_zRow = t * B * H + b * H;
           const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
-          const s0Row2 = H + b * (3 * H);
+          const scratch0Row2 = H + b * (3 * H);
           const cPrevRow = cPrevAt + b * H;
           const tape_i_1Row = t * B * H + b * H;
           const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const s0Row3 = 2 * H + b * (3 * H);
+          const scratch0Row3 = 2 * H + b * (3 * H);
           const tape_fRow = t * B * H + b * H;
           const cOutRow = t * B * H + b * H;
           const hOutRow = t * B * H + b * H;
           for (let i = 0; i < H; i++) {
             // z  = tanh(Wz*x + Rz*h + bz)
-            const z = Math.tanh(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bz + i]!);
+            const z = Math.tanh(xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_bz + i]!);
             tape_z[tape_zRow + i] = z;
             // i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
             const i_1 =
               1 /
               (1 +
-                Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_p_i + i]! * cPrev[cPrevRow + i]! + p[o_bi + i]!)));
+                Math.exp(
+                  -(
+                    xp0[xp0Row2 + i]! +
+                    scratch0[scratch0Row2 + i]! +
+                    p[o_p_i + i]! * cPrev[cPrevRow + i]! +
+                    p[o_bi + i]!
+                  ),
+                ));
             tape_i_1[tape_i_1Row + i] = i_1;
             // f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
             const f =
               1 /
               (1 +
-                Math.exp(-(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_p_f + i]! * cPrev[cPrevRow + i]! + p[o_bf + i]!)));
+                Math.exp(
+                  -(
+                    xp0[xp0Row3 + i]! +
+                    scratch0[scratch0Row3 + i]! +
+                    p[o_p_f + i]! * cPrev[cPrevRow + i]! +
+                    p[o_bf + i]!
+                  ),
+                ));
             tape_f[tape_fRow + i] = f;
             // c' = z .* i + c .* f
             const c_next = z * i_1 + cPrev[cPrevRow + i]! * f;
@@ -680,37 +661,37 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   function backward(
-    params: Float32Array,
-    inputs: Inputs<Float32Array>,
-    initial: States<Float32Array>,
-    out: Outputs<Float32Array>,
-    upstream: Outputs<Float32Array>,
-    grads: Grads<Float32Array>,
+    params: A,
+    inputs: Inputs<A>,
+    initial: States<A>,
+    out: Outputs<A>,
+    upstream: Outputs<A>,
+    grads: Grads<A>,
   ): void {
-    checkArray(spec.name, "params", params, Float32Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "initial.c", initial.c, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.c", initial.c, F, B * H, "B×H");
     const cPrev0 = mem.input(io.cPrev0, initial.c);
-    checkArray(spec.name, "out.h", out.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.input(io.hOut, out.h);
-    checkArray(spec.name, "out.c", out.c, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.input(io.cOut, out.c);
-    checkArray(spec.name, "upstream.h", upstream.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.h", upstream.h, F, T * B * H, "T×B×H");
     const dhUp = mem.input(io.dhUp, upstream.h);
-    checkArray(spec.name, "upstream.c", upstream.c, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.c", upstream.c, F, T * B * H, "T×B×H");
     const dcUp = mem.input(io.dcUp, upstream.c);
-    checkArray(spec.name, "grads.params", grads.params, Float32Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "grads.params", grads.params, F, nParams, "the flat parameter buffer");
     const dp = mem.output(io.dp, grads.params);
-    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, F, T * B * D, "T×B×D");
     const dx_1 = mem.output(io.dx_1, grads.inputs.x);
-    checkArray(spec.name, "grads.initial.h", grads.initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.h", grads.initial.h, F, B * H, "B×H");
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
-    checkArray(spec.name, "grads.initial.c", grads.initial.c, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.c", grads.initial.c, F, B * H, "B×H");
     const dcPrev0 = mem.output(io.dcPrev0, grads.initial.c);
     dp.fill(0);
     carry_h.fill(0);
@@ -723,44 +704,44 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
       for (let k = 0; k < B * H; k++) seed_c[k] = dcUp[t * B * H + k]! + carry_c[k]!;
-      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(1, B, [
-          H,
-          at(seed_c, 0),
-          H,
-          at(seed_h, 0),
-          H,
-          at(hOut, t * B * H),
-          H,
-          at(cPrev, cPrevAt),
-          H,
-          at(tape_f, t * B * H),
-          H,
-          at(gx0, t * B * (3 * H) + 2 * H),
-          3 * H,
-          at(s0, 2 * H),
-          3 * H,
-          at(tape_z, t * B * H),
-          H,
-          at(tape_i_1, t * B * H),
-          H,
-          at(gx0, t * B * (3 * H) + H),
-          3 * H,
-          at(s0, H),
-          3 * H,
-          at(gx0, t * B * (3 * H)),
-          3 * H,
-          at(s0, 0),
-          3 * H,
-          at(p, o_p_f),
-          at(p, o_p_i),
-          at(carry_c, 0),
-          H,
-          at(s1, 0),
-          H,
-          at(s2, 0),
-          H,
+          H, // $n
+          at(seed_c, 0), // $seed_c
+          H, // $seed_c_stride
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+          at(hOut, t * B * H), // $hOut
+          H, // $hOut_stride
+          at(cPrev, cPrevAt), // $cPrev
+          H, // $cPrev_stride
+          at(tape_f, t * B * H), // $tape_f
+          H, // $tape_f_stride
+          at(gx0, t * B * (3 * H) + 2 * H), // $gx0
+          3 * H, // $gx0_stride
+          at(scratch0, 2 * H), // $scratch0
+          3 * H, // $scratch0_stride
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(tape_i_1, t * B * H), // $tape_i_1
+          H, // $tape_i_1_stride
+          at(gx0, t * B * (3 * H) + H), // $gx0_2
+          3 * H, // $gx0_2_stride
+          at(scratch0, H), // $scratch0_2
+          3 * H, // $scratch0_2_stride
+          at(gx0, t * B * (3 * H)), // $gx0_3
+          3 * H, // $gx0_3_stride
+          at(scratch0, 0), // $scratch0_3
+          3 * H, // $scratch0_3_stride
+          at(p, o_p_f), // $p_f
+          at(p, o_p_i), // $p_i
+          at(carry_c, 0), // $carry_c
+          H, // $carry_c_stride
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -770,16 +751,16 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
           const cPrevRow = cPrevAt + b * H;
           const tape_fRow = t * B * H + b * H;
           const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const s0Row = 2 * H + b * (3 * H);
+          const scratch0Row = 2 * H + b * (3 * H);
           const tape_zRow = t * B * H + b * H;
           const tape_i_1Row = t * B * H + b * H;
           const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
-          const s0Row2 = H + b * (3 * H);
+          const scratch0Row2 = H + b * (3 * H);
           const gx0Row3 = t * B * (3 * H) + b * (3 * H);
-          const s0Row3 = b * (3 * H);
+          const scratch0Row3 = b * (3 * H);
           const carry_cRow = b * H;
-          const s1Row = b * H;
-          const s2Row = b * H;
+          const scratch1Row = b * H;
+          const scratch2Row = b * H;
           for (let i = 0; i < H; i++) {
             // grad of: h' = tanh(c')
             const dc_next_total =
@@ -788,44 +769,44 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
             const df = dc_next_total * cPrev[cPrevRow + i]!;
             const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
             gx0[gx0Row + i] = df_pre;
-            s0[s0Row + i] = df_pre;
+            scratch0[scratch0Row + i] = df_pre;
             // grad of: c' = z .* i + c .* f
             const di = dc_next_total * tape_z[tape_zRow + i]!;
             const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
             gx0[gx0Row2 + i] = di_pre;
-            s0[s0Row2 + i] = di_pre;
+            scratch0[scratch0Row2 + i] = di_pre;
             // grad of: c' = z .* i + c .* f
             const dz = dc_next_total * tape_i_1[tape_i_1Row + i]!;
             const dz_pre = dz * (1 - tape_z[tape_zRow + i]! * tape_z[tape_zRow + i]!);
             gx0[gx0Row3 + i] = dz_pre;
-            s0[s0Row3 + i] = dz_pre;
+            scratch0[scratch0Row3 + i] = dz_pre;
             // grad of: i, f, c'
             const dc = dc_next_total * tape_f[tape_fRow + i]! + df_pre * p[o_p_f + i]! + di_pre * p[o_p_i + i]!;
             carry_c[carry_cRow + i] = dc;
             const t1 = di_pre * cPrev[cPrevRow + i]!;
-            s1[s1Row + i] = t1;
+            scratch1[scratch1Row + i] = t1;
             const t2 = df_pre * cPrev[cPrevRow + i]!;
-            s2[s2Row + i] = t2;
+            scratch2[scratch2Row + i] = t2;
           }
         }
       }
 
       // d(dh) from Rz, Ri, Rf
-      mm.NN(B, 3 * H, H, s0, 0, 3 * H, p, o_Rz, carry_h, 0, H, false);
+      mm.NN(B, 3 * H, H, scratch0, 0, 3 * H, p, o_Rz, carry_h, 0, H, false);
       // dRz, dRi, dRf
-      mm.TN(3 * H, H, B, s0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
+      mm.TN(3 * H, H, B, scratch0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
       // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s1[b * H + i]!;
-        dp[o_p_i + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
+        dp[o_p_i + i]! += sum;
       }
 
       // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s2[b * H + i]!;
-        dp[o_p_f + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
+        dp[o_p_f + i]! += sum;
       }
     }
 
@@ -834,23 +815,23 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wz, true);
     // grad of: z  = tanh(Wz*x + Rz*h + bz)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[b * (3 * H) + i]!;
-      dp[o_bz + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
+      dp[o_bz + i]! += sum;
     }
 
     // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[H + b * (3 * H) + i]!;
-      dp[o_bi + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
+      dp[o_bi + i]! += sum;
     }
 
     // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[2 * H + b * (3 * H) + i]!;
-      dp[o_bf + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
+      dp[o_bf + i]! += sum;
     }
 
     // d(dx) from Wz, Wi, Wf
@@ -864,6 +845,16 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };
+}
+
+/** The float64 kernels for batch B and T steps (see kernel64). */
+export function createKernel64(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float64Array> {
+  return kernel64(64, Float64Array, { NT: gemmNT64, NN: gemmNN64, TN: gemmTN64 }, sizes, B, T, options);
+}
+
+/** The float32 kernels for batch B and T steps (see kernel32). */
+export function createKernel32(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float32Array> {
+  return kernel32(32, Float32Array, { NT: gemmNT32, NN: gemmNN32, TN: gemmTN32 }, sizes, B, T, options);
 }
 
 /** One step (forward from the state to the next, backward from the next state's gradient): the kernels with T = 1. */
@@ -883,81 +874,72 @@ const LOOPS_WASM: LoopsModuleSource = {
     { vector: true, splittable: true },
   ],
   binary: [
-    "AGFzbQEAAAABUQNgAXsBe2Agf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f38AYCV/f39/f39/f39/f39/f39/f39/f39/",
-    "f39/f39/f39/f39/f39/AAISAQNlbnYGbWVtb3J5AgMBgIAEAwkIAAABAgAAAQIHIQQFZjMyXzAAAgVmMzJfMQADBWY2NF8wAAYF",
-    "ZjY0XzEABwqWKgjoAwECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8AAIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAAIAD9",
-    "DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMAAJZDAACWQ/3oASIC/QwAgDE/AIAx",
-    "PwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2Ov3kASAB/eYB/QyJ",
-    "iAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+q6oqPv3kASAB/eYB",
-    "/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAC",
-    "/fgBIgFBAf2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH9",
-    "5gEgAP0MGHKxQhhysUIYcrFCGHKxQv1E/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VILhAIBAnsgAP0M0Q1dvdENXb3RDV290Q1d",
-    "vSAAIAD95gEiAf3mAf0MiYgIPomICD6JiAg+iYgIPv3kASAB/eYB/Qyrqqq+q6qqvquqqr6rqqq+/eQBIAH95gH9DAAAgD8AAIA/",
-    "AACAPwAAgD/95AH95gH9DAAAgD8AAIA/AACAPwAAgD/9DAAAAEAAAABAAAAAQAAAAED9DAAAAEAAAABAAAAAQAAAAEAgAP3gASIC",
-    "/eYBEAD9DAAAgD8AAIA/AACAPwAAgD/95AH95wH95QEiAf3hASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Q/1SIAL9DM3MzD3NzMw9",
-    "zczMPc3MzD39Q/1SC64GAw9/A3sDfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEjIAUgACAGbEECdGohJCAIIAAgCWxBAnRqISUgCiAA",
-    "IAtsQQJ0aiEmIAwgACANbEECdGohJyAPIAAgEGxBAnRqISIgEiAAIBNsQQJ0aiEoIBQgACAVbEECdGohKSAWIAAgF2xBAnRqISog",
-    "GiAAIBtsQQJ0aiErIBwgACAdbEECdGohLCAeIAAgH2xBAnRqIS0gAiACQQNxayEuQQAhIQNAICEgLk5FBEAgIUECdCIgICNq/QAE",
-    "ACAgICRq/QAEAP3kASAHICBq/QAEAP3kARABIS8gICAlaiAv/QsEACAgIChq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAA",
-    "gD8AAIA/ICAgJmr9AAQAICAgJ2r9AAQA/eQBIA4gIGr9AAQAICAgImr9AAQA/eYB/eQBIBEgIGr9AAQA/eQB/eEBEAD95AH95wEi",
-    "MP0LBAAgICArav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAgIClq/QAEACAgICpq/QAEAP3kASAYICBq/QAE",
-    "ACAgICJq/QAEAP3mAf3kASAZICBq/QAEAP3kAf3hARAA/eQB/ecBIjH9CwQAICAgLGogLyAw/eYBICAgImr9AAQAIDH95gH95AEi",
-    "L/0LBAAgICAtaiAvEAH9CwQAICFBBGohIQwBCwsDQCACICFMRQRAICFBAnQiICAjaioCACAgICRqKgIAkiAHICBqKgIAkv0TEAH9",
-    "HwAhMiAgICVqIDI4AgAgICAoakMAAIA/ICAgJmoqAgAgICAnaioCAJIgDiAgaioCACAgICJqKgIAlJIgESAgaioCAJKM/RMQAP0f",
-    "AEMAAIA/kpUiMzgCACAgICtqQwAAgD8gICApaioCACAgICpqKgIAkiAYICBqKgIAICAgImoqAgCUkiAZICBqKgIAkoz9ExAA/R8A",
-    "QwAAgD+SlSI0OAIAICAgLGogMiAzlCAgICJqKgIAIDSUkiIyOAIAICAgLWogMv0TEAH9HwA4AgAgIUEBaiEhDAELCyAAQQFqIQAM",
-    "AQsLC9MHAxN/BHsEfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiErIAUgACAGbEECdGohLCAHIAAgCGxBAnRqIS0gCSAAIApsQQJ0aiEn",
-    "IAsgACAMbEECdGohKSANIAAgDmxBAnRqIS4gDyAAIBBsQQJ0aiEvIBEgACASbEECdGohKCATIAAgFGxBAnRqISogFSAAIBZsQQJ0",
-    "aiEwIBcgACAYbEECdGohMSAZIAAgGmxBAnRqITIgGyAAIBxsQQJ0aiEzIB8gACAgbEECdGohNCAhIAAgImxBAnRqITUgIyAAICRs",
-    "QQJ0aiE2IAIgAkEDcWshN0EAISYDQCAmIDdORQRAICZBAnQiJSArav0ABAAgJSAsav0ABAD9DAAAgD8AAIA/AACAPwAAgD8gJSAt",
-    "av0ABAAiOCA4/eYB/eUB/eYB/eQBIjogJSAnav0ABAD95gEgJSApav0ABAAiOP0MAACAPwAAgD8AAIA/AACAPyA4/eUB/eYB/eYB",
-    "ITggJSAuaiA4/QsEACAlIC9qIDj9CwQAICUgMGogOiAlIChq/QAEAP3mASAlICpq/QAEACI5/QwAAIA/AACAPwAAgD8AAIA/IDn9",
-    "5QH95gH95gEiOf0LBAAgJSAxaiA5/QsEACAlIDJqIDogJSAqav0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gJSAoav0ABAAgJSAo",
-    "av0ABAD95gH95QH95gEiO/0LBAAgJSAzaiA7/QsEACAlIDRqIDogJSApav0ABAD95gEgOCAdICVq/QAEAP3mAf3kASA5IB4gJWr9",
-    "AAQA/eYB/eQB/QsEACAlIDVqIDkgJSAnav0ABAD95gH9CwQAICUgNmogOCAlICdq/QAEAP3mAf0LBAAgJkEEaiEmDAELCwNAIAIg",
-    "JkxFBEAgJkECdCIlICtqKgIAICUgLGoqAgBDAACAPyAlIC1qKgIAIjwgPJSTlJIiPiAlICdqKgIAlCAlIClqKgIAIjxDAACAPyA8",
-    "k5SUITwgJSAuaiA8OAIAICUgL2ogPDgCACAlIDBqID4gJSAoaioCAJQgJSAqaioCACI9QwAAgD8gPZOUlCI9OAIAICUgMWogPTgC",
-    "ACAlIDJqID4gJSAqaioCAJRDAACAPyAlIChqKgIAICUgKGoqAgCUk5QiPzgCACAlIDNqID84AgAgJSA0aiA+ICUgKWoqAgCUIDwg",
-    "HSAlaioCAJSSID0gHiAlaioCAJSSOAIAICUgNWogPSAlICdqKgIAlDgCACAlIDZqIDwgJSAnaioCAJQ4AgAgJkEBaiEmDAELCyAA",
-    "QQFqIQAMAQsLC4sFAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAAAADwfwAAAAAAAPB//QwJbagTRhLmPQltqBNGEuY9IAAgAP0M",
-    "/oIrZUcV9z/+gitlRxX3P/3yAf2UAf0MAAAAAAAwkcAAAAAAADCRwP31Af0MAAAAAAAwkUAAAAAAADCRQP30ASIC/QwAAOD+Qi7m",
-    "PwAA4P5CLuY//fIB/fEBIAL9DHY8eTXvOeo9djx5Ne856j398gH98QEiAf3yAf0MmNj479juIT6Y2Pjv2O4hPv3wASAB/fIB/Qzk",
-    "RPVnReZaPuRE9WdF5lo+/fABIAH98gH9DFyfeLdPfpI+XJ94t09+kj798AEgAf3yAf0MNMdWpeMdxz40x1al4x3HPv3wASAB/fIB",
-    "/QwaoAEaoAH6PhqgARqgAfo+/fABIAH98gH9DBqgARqgASo/GqABGqABKj/98AEgAf3yAf0MF2zBFmzBVj8XbMEWbMFWP/3wASAB",
-    "/fIB/QwRERERERGBPxEREREREYE//fABIAH98gH9DFVVVVVVVaU/VVVVVVVVpT/98AEgAf3yAf0MVVVVVVVVxT9VVVVVVVXFP/3w",
-    "ASAB/fIB/QwAAAAAAADgPwAAAAAAAOA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADw",
-    "P/3wASAC/fwBIgFBAf2sASIC/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgASAC/bEB/ccB/Qz/AwAAAAAAAP8DAAAA",
-    "AAAA/c4BQTT9ywH98gEgAP0M7zn6/kIuhkDvOfr+Qi6GQP1K/VIgAP0MUjAt1RBJh8BSMC3VEEmHwP1J/VIL7AIBAnsgAP0M43Ur",
-    "RTbaV7/jdStFNtpXvyAAIAD98gEiAf3yAf0M4H0VDj1tbT/gfRUOPW1tP/3wASAB/fIB/Qw9wuZV4yaCvz3C5lXjJoK//fABIAH9",
-    "8gH9DPoQLIj0ZJY/+hAsiPRklj/98AEgAf3yAf0MHLqhG7qhq78cuqEbuqGrv/3wASAB/fIB/QwRERERERHBPxEREREREcE//fAB",
-    "IAH98gH9DFVVVVVVVdW/VVVVVVVV1b/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wAf3yAf0MAAAAAAAA8D8AAAAAAADwP/0M",
-    "AAAAAAAAAEAAAAAAAAAAQP0MAAAAAAAAAEAAAAAAAAAAQCAA/ewBIgL98gEQBP0MAAAAAAAA8D8AAAAAAADwP/3wAf3zAf3xASIB",
-    "/e0BIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1J/VIgAv0MmpmZmZmZuT+amZmZmZm5P/1J/VILvgYDD38DewN8A0AgACABTkUEQCAD",
-    "IAAgBGxBA3RqISMgBSAAIAZsQQN0aiEkIAggACAJbEEDdGohJSAKIAAgC2xBA3RqISYgDCAAIA1sQQN0aiEnIA8gACAQbEEDdGoh",
-    "IiASIAAgE2xBA3RqISggFCAAIBVsQQN0aiEpIBYgACAXbEEDdGohKiAaIAAgG2xBA3RqISsgHCAAIB1sQQN0aiEsIB4gACAfbEED",
-    "dGohLSACIAJBAXFrIS5BACEhA0AgISAuTkUEQCAhQQN0IiAgI2r9AAQAICAgJGr9AAQA/fABIAcgIGr9AAQA/fABEAUhLyAgICVq",
-    "IC/9CwQAICAgKGr9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gICAmav0ABAAgICAnav0ABAD98AEgDiAgav0A",
-    "BAAgICAiav0ABAD98gH98AEgESAgav0ABAD98AH97QEQBP3wAf3zASIw/QsEACAgICtq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAA",
-    "AADwPwAAAAAAAPA/ICAgKWr9AAQAICAgKmr9AAQA/fABIBggIGr9AAQAICAgImr9AAQA/fIB/fABIBkgIGr9AAQA/fAB/e0BEAT9",
-    "8AH98wEiMf0LBAAgICAsaiAvIDD98gEgICAiav0ABAAgMf3yAf3wASIv/QsEACAgIC1qIC8QBf0LBAAgIUECaiEhDAELCwNAIAIg",
-    "IUxFBEAgIUEDdCIgICNqKwMAICAgJGorAwCgIAcgIGorAwCg/RQQBf0hACEyICAgJWogMjkDACAgIChqRAAAAAAAAPA/ICAgJmor",
-    "AwAgICAnaisDAKAgDiAgaisDACAgICJqKwMAoqAgESAgaisDAKCa/RQQBP0hAEQAAAAAAADwP6CjIjM5AwAgICArakQAAAAAAADw",
-    "PyAgIClqKwMAICAgKmorAwCgIBggIGorAwAgICAiaisDAKKgIBkgIGorAwCgmv0UEAT9IQBEAAAAAAAA8D+goyI0OQMAICAgLGog",
-    "MiAzoiAgICJqKwMAIDSioCIyOQMAICAgLWogMv0UEAX9IQA5AwAgIUEBaiEhDAELCyAAQQFqIQAMAQsLC+MHAxN/BHsEfANAIAAg",
-    "AU5FBEAgAyAAIARsQQN0aiErIAUgACAGbEEDdGohLCAHIAAgCGxBA3RqIS0gCSAAIApsQQN0aiEnIAsgACAMbEEDdGohKSANIAAg",
-    "DmxBA3RqIS4gDyAAIBBsQQN0aiEvIBEgACASbEEDdGohKCATIAAgFGxBA3RqISogFSAAIBZsQQN0aiEwIBcgACAYbEEDdGohMSAZ",
-    "IAAgGmxBA3RqITIgGyAAIBxsQQN0aiEzIB8gACAgbEEDdGohNCAhIAAgImxBA3RqITUgIyAAICRsQQN0aiE2IAIgAkEBcWshN0EA",
-    "ISYDQCAmIDdORQRAICZBA3QiJSArav0ABAAgJSAsav0ABAD9DAAAAAAAAPA/AAAAAAAA8D8gJSAtav0ABAAiOCA4/fIB/fEB/fIB",
-    "/fABIjogJSAnav0ABAD98gEgJSApav0ABAAiOP0MAAAAAAAA8D8AAAAAAADwPyA4/fEB/fIB/fIBITggJSAuaiA4/QsEACAlIC9q",
-    "IDj9CwQAICUgMGogOiAlIChq/QAEAP3yASAlICpq/QAEACI5/QwAAAAAAADwPwAAAAAAAPA/IDn98QH98gH98gEiOf0LBAAgJSAx",
-    "aiA5/QsEACAlIDJqIDogJSAqav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gJSAoav0ABAAgJSAoav0ABAD98gH98QH98gEiO/0L",
-    "BAAgJSAzaiA7/QsEACAlIDRqIDogJSApav0ABAD98gEgOCAdICVq/QAEAP3yAf3wASA5IB4gJWr9AAQA/fIB/fAB/QsEACAlIDVq",
-    "IDkgJSAnav0ABAD98gH9CwQAICUgNmogOCAlICdq/QAEAP3yAf0LBAAgJkECaiEmDAELCwNAIAIgJkxFBEAgJkEDdCIlICtqKwMA",
-    "ICUgLGorAwBEAAAAAAAA8D8gJSAtaisDACI8IDyioaKgIj4gJSAnaisDAKIgJSApaisDACI8RAAAAAAAAPA/IDyhoqIhPCAlIC5q",
-    "IDw5AwAgJSAvaiA8OQMAICUgMGogPiAlIChqKwMAoiAlICpqKwMAIj1EAAAAAAAA8D8gPaGioiI9OQMAICUgMWogPTkDACAlIDJq",
-    "ID4gJSAqaisDAKJEAAAAAAAA8D8gJSAoaisDACAlIChqKwMAoqGiIj85AwAgJSAzaiA/OQMAICUgNGogPiAlIClqKwMAoiA8IB0g",
-    "JWorAwCioCA9IB4gJWorAwCioDkDACAlIDVqID0gJSAnaisDAKI5AwAgJSA2aiA8ICUgJ2orAwCiOQMAICZBAWohJgwBCwsgAEEB",
-    "aiEADAELCwsAQgRuYW1lATsIAAVleHAzMgEGdGFuaDMyAgVmMzJfMAMFZjMyXzEEBWV4cDY0BQZ0YW5oNjQGBWY2NF8wBwVmNjRf",
-    "MQ==",
+    "AGFzbQEAAAABUQNgAXsBe2Agf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f38AYCV/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/",
+    "f39/f39/AAISAQNlbnYGbWVtb3J5AgMBgIAEAwkIAAABAgAAAQIHIQQFZjMyXzAAAgVmMzJfMQADBWY2NF8wAAYFZjY0XzEABwqWKgjoAwECe/0M",
+    "AAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8AAIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAAIAD9DDuquD87qrg/O6q4PzuquD/95gH9av0MAACW",
+    "wwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMAAJZDAACWQ/3oASIC/QwAgDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn9",
+    "5gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2Ov3kASAB/eYB/QyJiAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEg",
+    "Af3mAf0Mq6oqPquqKj6rqio+q6oqPv3kASAB/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0M",
+    "AACAPwAAgD8AAIA/AACAP/3kASAC/fgBIgFBAf2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/",
+    "AAAA/a4BQRf9qwH95gEgAP0MGHKxQhhysUIYcrFCGHKxQv1E/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VILhAIBAnsgAP0M0Q1dvdENXb3RDV29",
+    "0Q1dvSAAIAD95gEiAf3mAf0MiYgIPomICD6JiAg+iYgIPv3kASAB/eYB/Qyrqqq+q6qqvquqqr6rqqq+/eQBIAH95gH9DAAAgD8AAIA/AACAPwAA",
+    "gD/95AH95gH9DAAAgD8AAIA/AACAPwAAgD/9DAAAAEAAAABAAAAAQAAAAED9DAAAAEAAAABAAAAAQAAAAEAgAP3gASIC/eYBEAD9DAAAgD8AAIA/",
+    "AACAPwAAgD/95AH95wH95QEiAf3hASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Q/1SIAL9DM3MzD3NzMw9zczMPc3MzD39Q/1SC64GAw9/A3sDfQNA",
+    "IAAgAU5FBEAgAyAAIARsQQJ0aiEjIAUgACAGbEECdGohJCAIIAAgCWxBAnRqISUgCiAAIAtsQQJ0aiEmIAwgACANbEECdGohJyAPIAAgEGxBAnRq",
+    "ISIgEiAAIBNsQQJ0aiEoIBQgACAVbEECdGohKSAWIAAgF2xBAnRqISogGiAAIBtsQQJ0aiErIBwgACAdbEECdGohLCAeIAAgH2xBAnRqIS0gAiAC",
+    "QQNxayEuQQAhIQNAICEgLk5FBEAgIUECdCIgICNq/QAEACAgICRq/QAEAP3kASAHICBq/QAEAP3kARABIS8gICAlaiAv/QsEACAgIChq/QwAAIA/",
+    "AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/ICAgJmr9AAQAICAgJ2r9AAQA/eQBIA4gIGr9AAQAICAgImr9AAQA/eYB/eQBIBEgIGr9AAQA",
+    "/eQB/eEBEAD95AH95wEiMP0LBAAgICArav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAgIClq/QAEACAgICpq/QAEAP3kASAY",
+    "ICBq/QAEACAgICJq/QAEAP3mAf3kASAZICBq/QAEAP3kAf3hARAA/eQB/ecBIjH9CwQAICAgLGogLyAw/eYBICAgImr9AAQAIDH95gH95AEiL/0L",
+    "BAAgICAtaiAvEAH9CwQAICFBBGohIQwBCwsDQCACICFMRQRAICFBAnQiICAjaioCACAgICRqKgIAkiAHICBqKgIAkv0TEAH9HwAhMiAgICVqIDI4",
+    "AgAgICAoakMAAIA/ICAgJmoqAgAgICAnaioCAJIgDiAgaioCACAgICJqKgIAlJIgESAgaioCAJKM/RMQAP0fAEMAAIA/kpUiMzgCACAgICtqQwAA",
+    "gD8gICApaioCACAgICpqKgIAkiAYICBqKgIAICAgImoqAgCUkiAZICBqKgIAkoz9ExAA/R8AQwAAgD+SlSI0OAIAICAgLGogMiAzlCAgICJqKgIA",
+    "IDSUkiIyOAIAICAgLWogMv0TEAH9HwA4AgAgIUEBaiEhDAELCyAAQQFqIQAMAQsLC9MHAxN/BHsEfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiErIAUg",
+    "ACAGbEECdGohLCAHIAAgCGxBAnRqIS0gCSAAIApsQQJ0aiEnIAsgACAMbEECdGohKSANIAAgDmxBAnRqIS4gDyAAIBBsQQJ0aiEvIBEgACASbEEC",
+    "dGohKCATIAAgFGxBAnRqISogFSAAIBZsQQJ0aiEwIBcgACAYbEECdGohMSAZIAAgGmxBAnRqITIgGyAAIBxsQQJ0aiEzIB8gACAgbEECdGohNCAh",
+    "IAAgImxBAnRqITUgIyAAICRsQQJ0aiE2IAIgAkEDcWshN0EAISYDQCAmIDdORQRAICZBAnQiJSArav0ABAAgJSAsav0ABAD9DAAAgD8AAIA/AACA",
+    "PwAAgD8gJSAtav0ABAAiOCA4/eYB/eUB/eYB/eQBIjogJSAnav0ABAD95gEgJSApav0ABAAiOP0MAACAPwAAgD8AAIA/AACAPyA4/eUB/eYB/eYB",
+    "ITggJSAuaiA4/QsEACAlIC9qIDj9CwQAICUgMGogOiAlIChq/QAEAP3mASAlICpq/QAEACI5/QwAAIA/AACAPwAAgD8AAIA/IDn95QH95gH95gEi",
+    "Of0LBAAgJSAxaiA5/QsEACAlIDJqIDogJSAqav0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gJSAoav0ABAAgJSAoav0ABAD95gH95QH95gEiO/0L",
+    "BAAgJSAzaiA7/QsEACAlIDRqIDogJSApav0ABAD95gEgOCAdICVq/QAEAP3mAf3kASA5IB4gJWr9AAQA/eYB/eQB/QsEACAlIDVqIDkgJSAnav0A",
+    "BAD95gH9CwQAICUgNmogOCAlICdq/QAEAP3mAf0LBAAgJkEEaiEmDAELCwNAIAIgJkxFBEAgJkECdCIlICtqKgIAICUgLGoqAgBDAACAPyAlIC1q",
+    "KgIAIjwgPJSTlJIiPiAlICdqKgIAlCAlIClqKgIAIjxDAACAPyA8k5SUITwgJSAuaiA8OAIAICUgL2ogPDgCACAlIDBqID4gJSAoaioCAJQgJSAq",
+    "aioCACI9QwAAgD8gPZOUlCI9OAIAICUgMWogPTgCACAlIDJqID4gJSAqaioCAJRDAACAPyAlIChqKgIAICUgKGoqAgCUk5QiPzgCACAlIDNqID84",
+    "AgAgJSA0aiA+ICUgKWoqAgCUIDwgHSAlaioCAJSSID0gHiAlaioCAJSSOAIAICUgNWogPSAlICdqKgIAlDgCACAlIDZqIDwgJSAnaioCAJQ4AgAg",
+    "JkEBaiEmDAELCyAAQQFqIQAMAQsLC4sFAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAAAADwfwAAAAAAAPB//QwJbagTRhLmPQltqBNGEuY9IAAg",
+    "AP0M/oIrZUcV9z/+gitlRxX3P/3yAf2UAf0MAAAAAAAwkcAAAAAAADCRwP31Af0MAAAAAAAwkUAAAAAAADCRQP30ASIC/QwAAOD+Qi7mPwAA4P5C",
+    "LuY//fIB/fEBIAL9DHY8eTXvOeo9djx5Ne856j398gH98QEiAf3yAf0MmNj479juIT6Y2Pjv2O4hPv3wASAB/fIB/QzkRPVnReZaPuRE9WdF5lo+",
+    "/fABIAH98gH9DFyfeLdPfpI+XJ94t09+kj798AEgAf3yAf0MNMdWpeMdxz40x1al4x3HPv3wASAB/fIB/QwaoAEaoAH6PhqgARqgAfo+/fABIAH9",
+    "8gH9DBqgARqgASo/GqABGqABKj/98AEgAf3yAf0MF2zBFmzBVj8XbMEWbMFWP/3wASAB/fIB/QwRERERERGBPxEREREREYE//fABIAH98gH9DFVV",
+    "VVVVVaU/VVVVVVVVpT/98AEgAf3yAf0MVVVVVVVVxT9VVVVVVVXFP/3wASAB/fIB/QwAAAAAAADgPwAAAAAAAOA//fABIAH98gH9DAAAAAAAAPA/",
+    "AAAAAAAA8D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAC/fwBIgFBAf2sASIC/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEg",
+    "ASAC/bEB/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgAP0M7zn6/kIuhkDvOfr+Qi6GQP1K/VIgAP0MUjAt1RBJh8BSMC3VEEmHwP1J",
+    "/VIL7AIBAnsgAP0M43UrRTbaV7/jdStFNtpXvyAAIAD98gEiAf3yAf0M4H0VDj1tbT/gfRUOPW1tP/3wASAB/fIB/Qw9wuZV4yaCvz3C5lXjJoK/",
+    "/fABIAH98gH9DPoQLIj0ZJY/+hAsiPRklj/98AEgAf3yAf0MHLqhG7qhq78cuqEbuqGrv/3wASAB/fIB/QwRERERERHBPxEREREREcE//fABIAH9",
+    "8gH9DFVVVVVVVdW/VVVVVVVV1b/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wAf3yAf0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAEAAAAAA",
+    "AAAAQP0MAAAAAAAAAEAAAAAAAAAAQCAA/ewBIgL98gEQBP0MAAAAAAAA8D8AAAAAAADwP/3wAf3zAf3xASIB/e0BIAEgAP0MAAAAAAAAAAAAAAAA",
+    "AAAAAP1J/VIgAv0MmpmZmZmZuT+amZmZmZm5P/1J/VILvgYDD38DewN8A0AgACABTkUEQCADIAAgBGxBA3RqISMgBSAAIAZsQQN0aiEkIAggACAJ",
+    "bEEDdGohJSAKIAAgC2xBA3RqISYgDCAAIA1sQQN0aiEnIA8gACAQbEEDdGohIiASIAAgE2xBA3RqISggFCAAIBVsQQN0aiEpIBYgACAXbEEDdGoh",
+    "KiAaIAAgG2xBA3RqISsgHCAAIB1sQQN0aiEsIB4gACAfbEEDdGohLSACIAJBAXFrIS5BACEhA0AgISAuTkUEQCAhQQN0IiAgI2r9AAQAICAgJGr9",
+    "AAQA/fABIAcgIGr9AAQA/fABEAUhLyAgICVqIC/9CwQAICAgKGr9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gICAmav0ABAAg",
+    "ICAnav0ABAD98AEgDiAgav0ABAAgICAiav0ABAD98gH98AEgESAgav0ABAD98AH97QEQBP3wAf3zASIw/QsEACAgICtq/QwAAAAAAADwPwAAAAAA",
+    "APA//QwAAAAAAADwPwAAAAAAAPA/ICAgKWr9AAQAICAgKmr9AAQA/fABIBggIGr9AAQAICAgImr9AAQA/fIB/fABIBkgIGr9AAQA/fAB/e0BEAT9",
+    "8AH98wEiMf0LBAAgICAsaiAvIDD98gEgICAiav0ABAAgMf3yAf3wASIv/QsEACAgIC1qIC8QBf0LBAAgIUECaiEhDAELCwNAIAIgIUxFBEAgIUED",
+    "dCIgICNqKwMAICAgJGorAwCgIAcgIGorAwCg/RQQBf0hACEyICAgJWogMjkDACAgIChqRAAAAAAAAPA/ICAgJmorAwAgICAnaisDAKAgDiAgaisD",
+    "ACAgICJqKwMAoqAgESAgaisDAKCa/RQQBP0hAEQAAAAAAADwP6CjIjM5AwAgICArakQAAAAAAADwPyAgIClqKwMAICAgKmorAwCgIBggIGorAwAg",
+    "ICAiaisDAKKgIBkgIGorAwCgmv0UEAT9IQBEAAAAAAAA8D+goyI0OQMAICAgLGogMiAzoiAgICJqKwMAIDSioCIyOQMAICAgLWogMv0UEAX9IQA5",
+    "AwAgIUEBaiEhDAELCyAAQQFqIQAMAQsLC+MHAxN/BHsEfANAIAAgAU5FBEAgAyAAIARsQQN0aiErIAUgACAGbEEDdGohLCAHIAAgCGxBA3RqIS0g",
+    "CSAAIApsQQN0aiEnIAsgACAMbEEDdGohKSANIAAgDmxBA3RqIS4gDyAAIBBsQQN0aiEvIBEgACASbEEDdGohKCATIAAgFGxBA3RqISogFSAAIBZs",
+    "QQN0aiEwIBcgACAYbEEDdGohMSAZIAAgGmxBA3RqITIgGyAAIBxsQQN0aiEzIB8gACAgbEEDdGohNCAhIAAgImxBA3RqITUgIyAAICRsQQN0aiE2",
+    "IAIgAkEBcWshN0EAISYDQCAmIDdORQRAICZBA3QiJSArav0ABAAgJSAsav0ABAD9DAAAAAAAAPA/AAAAAAAA8D8gJSAtav0ABAAiOCA4/fIB/fEB",
+    "/fIB/fABIjogJSAnav0ABAD98gEgJSApav0ABAAiOP0MAAAAAAAA8D8AAAAAAADwPyA4/fEB/fIB/fIBITggJSAuaiA4/QsEACAlIC9qIDj9CwQA",
+    "ICUgMGogOiAlIChq/QAEAP3yASAlICpq/QAEACI5/QwAAAAAAADwPwAAAAAAAPA/IDn98QH98gH98gEiOf0LBAAgJSAxaiA5/QsEACAlIDJqIDog",
+    "JSAqav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gJSAoav0ABAAgJSAoav0ABAD98gH98QH98gEiO/0LBAAgJSAzaiA7/QsEACAlIDRqIDogJSAp",
+    "av0ABAD98gEgOCAdICVq/QAEAP3yAf3wASA5IB4gJWr9AAQA/fIB/fAB/QsEACAlIDVqIDkgJSAnav0ABAD98gH9CwQAICUgNmogOCAlICdq/QAE",
+    "AP3yAf0LBAAgJkECaiEmDAELCwNAIAIgJkxFBEAgJkEDdCIlICtqKwMAICUgLGorAwBEAAAAAAAA8D8gJSAtaisDACI8IDyioaKgIj4gJSAnaisD",
+    "AKIgJSApaisDACI8RAAAAAAAAPA/IDyhoqIhPCAlIC5qIDw5AwAgJSAvaiA8OQMAICUgMGogPiAlIChqKwMAoiAlICpqKwMAIj1EAAAAAAAA8D8g",
+    "PaGioiI9OQMAICUgMWogPTkDACAlIDJqID4gJSAqaisDAKJEAAAAAAAA8D8gJSAoaisDACAlIChqKwMAoqGiIj85AwAgJSAzaiA/OQMAICUgNGog",
+    "PiAlIClqKwMAoiA8IB0gJWorAwCioCA9IB4gJWorAwCioDkDACAlIDVqID0gJSAnaisDAKI5AwAgJSA2aiA8ICUgJ2orAwCiOQMAICZBAWohJgwB",
+    "CwsgAEEBaiEADAELCwsAQgRuYW1lATsIAAVleHAzMgEGdGFuaDMyAgVmMzJfMAMFZjMyXzEEBWV4cDY0BQZ0YW5oNjQGBWY2NF8wBwVmNjRfMQ==",
   ].join(""),
 };

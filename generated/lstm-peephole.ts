@@ -2,8 +2,8 @@
 // Do not edit: regenerate with `npm run generate` (check with `npm run generate -- --check`).
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "../runtime/gemm.ts";
 import { GEMM_WASM } from "../runtime/gemm-wasm.ts";
-import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../runtime/checks.ts";
-import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../runtime/memory.ts";
+import { type FloatArray, Rng, checkArray, checkCount, checkSizes, initSlice } from "../runtime/checks.ts";
+import { type KernelOptions, type LoopsModuleSource, type Products, kernelMemory } from "../runtime/memory.ts";
 /** Peephole LSTM (Gers & Schmidhuber 2000) as TF1 LSTMCell(use_peepholes=True) (tensorflow/python/ops/rnn_cell_impl.py): i, f see c, o sees the new c'; the vanilla LSTM of Greff et al. 2017 (arXiv 1503.04069, sec. 2) [U: not confirmed against the paper text] */
 export const spec = {
   name: "lstm-peephole",
@@ -56,11 +56,8 @@ export interface Kernel<A> {
   backward(p: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>, upstream: Outputs<A>, grads: Grads<A>): void;
 }
 
-/** Offset and length of every parameter in the flat buffer. */
-export function paramLayout(sizes: Sizes): {
-  total: number;
-  params: { name: string; offset: number; length: number }[];
-} {
+/** Where each parameter starts in the flat buffer, and the buffer's length: the one place the layout is written. */
+function offsets(sizes: Sizes) {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   const o_Wz = 0;
   const o_Wi = o_Wz + H * D;
@@ -78,87 +75,66 @@ export function paramLayout(sizes: Sizes): {
   const o_p_f = o_p_i + H;
   const o_p_o = o_p_f + H;
   return {
-    total: o_p_o + H,
-    params: [
-      { name: "Wz", offset: o_Wz, length: H * D },
-      { name: "Wi", offset: o_Wi, length: H * D },
-      { name: "Wf", offset: o_Wf, length: H * D },
-      { name: "Wo", offset: o_Wo, length: H * D },
-      { name: "Rz", offset: o_Rz, length: H * H },
-      { name: "Ri", offset: o_Ri, length: H * H },
-      { name: "Rf", offset: o_Rf, length: H * H },
-      { name: "Ro", offset: o_Ro, length: H * H },
-      { name: "bz", offset: o_bz, length: H },
-      { name: "bi", offset: o_bi, length: H },
-      { name: "bf", offset: o_bf, length: H },
-      { name: "bo", offset: o_bo, length: H },
-      { name: "p_i", offset: o_p_i, length: H },
-      { name: "p_f", offset: o_p_f, length: H },
-      { name: "p_o", offset: o_p_o, length: H },
-    ],
+    o_Wz,
+    o_Wi,
+    o_Wf,
+    o_Wo,
+    o_Rz,
+    o_Ri,
+    o_Rf,
+    o_Ro,
+    o_bz,
+    o_bi,
+    o_bf,
+    o_bo,
+    o_p_i,
+    o_p_f,
+    o_p_o,
+    nParams: o_p_o + H,
+  };
+}
+
+/** Offset and length of every parameter in the flat buffer. */
+export function paramLayout(sizes: Sizes): {
+  total: number;
+  params: { name: string; offset: number; length: number }[];
+} {
+  // the offsets in buffer order (the order of spec.params), then the total: each parameter runs to the next one
+  const o = Object.values(offsets(sizes));
+  return {
+    total: o[o.length - 1]!,
+    params: spec.params.map(({ name }, k) => ({ name, offset: o[k]!, length: o[k + 1]! - o[k]! })),
   };
 }
 
 /** Parameters by their init rules (uniform ±1/sqrt(H) unless declared otherwise), from a seed. */
 export function initParams(sizes: Sizes, seed: number): Float64Array {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
-  const o_Wz = 0;
-  const o_Wi = o_Wz + H * D;
-  const o_Wf = o_Wi + H * D;
-  const o_Wo = o_Wf + H * D;
-  const o_Rz = o_Wo + H * D;
-  const o_Ri = o_Rz + H * H;
-  const o_Rf = o_Ri + H * H;
-  const o_Ro = o_Rf + H * H;
-  const o_bz = o_Ro + H * H;
-  const o_bi = o_bz + H;
-  const o_bf = o_bi + H;
-  const o_bo = o_bf + H;
-  const o_p_i = o_bo + H;
-  const o_p_f = o_p_i + H;
-  const o_p_o = o_p_f + H;
-  const p = new Float64Array(o_p_o + H);
+  const { total, params } = paramLayout(sizes);
+  const p = new Float64Array(total);
   const rng = new Rng(seed);
   const k = 1 / Math.sqrt(H);
-  initSlice(p, o_Wz, H * D, "uniform", k, rng);
-  initSlice(p, o_Rz, H * H, "uniform", k, rng);
-  initSlice(p, o_bz, H, "uniform", k, rng);
-  initSlice(p, o_Wi, H * D, "uniform", k, rng);
-  initSlice(p, o_Ri, H * H, "uniform", k, rng);
-  initSlice(p, o_bi, H, "uniform", k, rng);
-  initSlice(p, o_Wf, H * D, "uniform", k, rng);
-  initSlice(p, o_Rf, H * H, "uniform", k, rng);
-  initSlice(p, o_bf, H, "uniform", k, rng);
-  initSlice(p, o_Wo, H * D, "uniform", k, rng);
-  initSlice(p, o_Ro, H * H, "uniform", k, rng);
-  initSlice(p, o_bo, H, "uniform", k, rng);
-  initSlice(p, o_p_i, H, "uniform", k, rng);
-  initSlice(p, o_p_f, H, "uniform", k, rng);
-  initSlice(p, o_p_o, H, "uniform", k, rng);
+  // in the order the cell declares them: that is the order the random numbers are drawn in
+  for (const i of [0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11, 12, 13, 14])
+    initSlice(p, params[i]!.offset, params[i]!.length, spec.params[i]!.init, k, rng);
   return p;
 }
 
-/** The 64-bit kernels for batch B and T steps, on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
-export function createKernel64(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float64Array> {
+/** The kernels for batch B and T steps, in the precision of `F` (createKernel64 below; kernel32 is the same text, a copy so that each precision's typed-array accesses stay monomorphic in V8), on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
+function kernel64<A extends FloatArray>(
+  bits: 32 | 64,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+  gemm: Products<A>,
+  sizes: Sizes,
+  B: number,
+  T: number,
+  options: KernelOptions,
+): Kernel<A> {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
-  const o_Wz = 0;
-  const o_Wi = o_Wz + H * D;
-  const o_Wf = o_Wi + H * D;
-  const o_Wo = o_Wf + H * D;
-  const o_Rz = o_Wo + H * D;
-  const o_Ri = o_Rz + H * H;
-  const o_Rf = o_Ri + H * H;
-  const o_Ro = o_Rf + H * H;
-  const o_bz = o_Ro + H * H;
-  const o_bi = o_bz + H;
-  const o_bf = o_bi + H;
-  const o_bo = o_bf + H;
-  const o_p_i = o_bo + H;
-  const o_p_f = o_p_i + H;
-  const o_p_o = o_p_f + H;
-  const nParams = o_p_o + H;
+  const { o_Wz, o_Wi, o_Wf, o_Wo, o_Rz, o_Ri, o_Rf, o_Ro, o_bz, o_bi, o_bf, o_bo, o_p_i, o_p_f, o_p_o, nParams } =
+    offsets(sizes);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -190,11 +166,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     4 * H * D,
     4 * H * H,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
-    NT: gemmNT64,
-    NN: gemmNN64,
-    TN: gemmTN64,
-  });
+  const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);
   const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
@@ -215,34 +187,29 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   const tape_z = mem.alloc(T * B * H);
   const tape_i_1 = mem.alloc(T * B * H);
   const tape_f = mem.alloc(T * B * H);
-  const tape_o = mem.alloc(T * B * H);
+  const tape_o_1 = mem.alloc(T * B * H);
   const gx0 = mem.alloc(T * B * (4 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
   const seed_c = mem.alloc(B * H);
   const carry_c = mem.alloc(B * H);
-  const s0 = mem.alloc(B * (4 * H));
-  const s1 = mem.alloc(B * H);
-  const s2 = mem.alloc(B * H);
-  const s3 = mem.alloc(B * H);
-  function forward(
-    params: Float64Array,
-    inputs: Inputs<Float64Array>,
-    initial: States<Float64Array>,
-    out: Outputs<Float64Array>,
-  ): void {
-    checkArray(spec.name, "params", params, Float64Array, nParams, "the flat parameter buffer");
+  const scratch0 = mem.alloc(B * (4 * H));
+  const scratch1 = mem.alloc(B * H);
+  const scratch2 = mem.alloc(B * H);
+  const scratch3 = mem.alloc(B * H);
+  function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "initial.c", initial.c, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.c", initial.c, F, B * H, "B×H");
     const cPrev0 = mem.input(io.cPrev0, initial.c);
-    checkArray(spec.name, "out.h", out.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
-    checkArray(spec.name, "out.c", out.c, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.output(io.cOut, out.c);
     // all steps at once: the products with the inputs
     // Wz, Wi, Wf, Wo times x
@@ -253,91 +220,107 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const cPrev = t === 0 ? cPrev0 : cOut;
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Rz, Ri, Rf, Ro times h
-      mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_Rz, s0, 0, 4 * H, false);
-      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_Rz, scratch0, 0, 4 * H, false);
+      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(0, B, [
-          H,
-          at(xp0, t * B * (4 * H)),
-          4 * H,
-          at(s0, 0),
-          4 * H,
-          at(p, o_bz),
-          at(tape_z, t * B * H),
-          H,
-          at(xp0, t * B * (4 * H) + H),
-          4 * H,
-          at(s0, H),
-          4 * H,
-          at(p, o_p_i),
-          at(cPrev, cPrevAt),
-          H,
-          at(p, o_bi),
-          at(tape_i_1, t * B * H),
-          H,
-          at(xp0, t * B * (4 * H) + 2 * H),
-          4 * H,
-          at(s0, 2 * H),
-          4 * H,
-          at(p, o_p_f),
-          at(p, o_bf),
-          at(tape_f, t * B * H),
-          H,
-          at(cOut, t * B * H),
-          H,
-          at(xp0, t * B * (4 * H) + 3 * H),
-          4 * H,
-          at(s0, 3 * H),
-          4 * H,
-          at(p, o_p_o),
-          at(p, o_bo),
-          at(tape_o, t * B * H),
-          H,
-          at(hOut, t * B * H),
-          H,
+          H, // $n
+          at(xp0, t * B * (4 * H)), // $xp0
+          4 * H, // $xp0_stride
+          at(scratch0, 0), // $scratch0
+          4 * H, // $scratch0_stride
+          at(p, o_bz), // $bz
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(xp0, t * B * (4 * H) + H), // $xp0_2
+          4 * H, // $xp0_2_stride
+          at(scratch0, H), // $scratch0_2
+          4 * H, // $scratch0_2_stride
+          at(p, o_p_i), // $p_i
+          at(cPrev, cPrevAt), // $cPrev
+          H, // $cPrev_stride
+          at(p, o_bi), // $bi
+          at(tape_i_1, t * B * H), // $tape_i_1
+          H, // $tape_i_1_stride
+          at(xp0, t * B * (4 * H) + 2 * H), // $xp0_3
+          4 * H, // $xp0_3_stride
+          at(scratch0, 2 * H), // $scratch0_3
+          4 * H, // $scratch0_3_stride
+          at(p, o_p_f), // $p_f
+          at(p, o_bf), // $bf
+          at(tape_f, t * B * H), // $tape_f
+          H, // $tape_f_stride
+          at(cOut, t * B * H), // $cOut
+          H, // $cOut_stride
+          at(xp0, t * B * (4 * H) + 3 * H), // $xp0_4
+          4 * H, // $xp0_4_stride
+          at(scratch0, 3 * H), // $scratch0_4
+          4 * H, // $scratch0_4_stride
+          at(p, o_p_o), // $p_o
+          at(p, o_bo), // $bo
+          at(tape_o_1, t * B * H), // $tape_o_1
+          H, // $tape_o_1_stride
+          at(hOut, t * B * H), // $hOut
+          H, // $hOut_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const xp0Row = t * B * (4 * H) + b * (4 * H);
-          const s0Row = b * (4 * H);
+          const scratch0Row = b * (4 * H);
           const tape_zRow = t * B * H + b * H;
           const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
-          const s0Row2 = H + b * (4 * H);
+          const scratch0Row2 = H + b * (4 * H);
           const cPrevRow = cPrevAt + b * H;
           const tape_i_1Row = t * B * H + b * H;
           const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
-          const s0Row3 = 2 * H + b * (4 * H);
+          const scratch0Row3 = 2 * H + b * (4 * H);
           const tape_fRow = t * B * H + b * H;
           const cOutRow = t * B * H + b * H;
           const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
-          const s0Row4 = 3 * H + b * (4 * H);
-          const tape_oRow = t * B * H + b * H;
+          const scratch0Row4 = 3 * H + b * (4 * H);
+          const tape_o_1Row = t * B * H + b * H;
           const hOutRow = t * B * H + b * H;
           for (let i = 0; i < H; i++) {
             // z  = tanh(Wz*x + Rz*h + bz)
-            const z = Math.tanh(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bz + i]!);
+            const z = Math.tanh(xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_bz + i]!);
             tape_z[tape_zRow + i] = z;
             // i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
             const i_1 =
               1 /
               (1 +
-                Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_p_i + i]! * cPrev[cPrevRow + i]! + p[o_bi + i]!)));
+                Math.exp(
+                  -(
+                    xp0[xp0Row2 + i]! +
+                    scratch0[scratch0Row2 + i]! +
+                    p[o_p_i + i]! * cPrev[cPrevRow + i]! +
+                    p[o_bi + i]!
+                  ),
+                ));
             tape_i_1[tape_i_1Row + i] = i_1;
             // f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
             const f =
               1 /
               (1 +
-                Math.exp(-(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_p_f + i]! * cPrev[cPrevRow + i]! + p[o_bf + i]!)));
+                Math.exp(
+                  -(
+                    xp0[xp0Row3 + i]! +
+                    scratch0[scratch0Row3 + i]! +
+                    p[o_p_f + i]! * cPrev[cPrevRow + i]! +
+                    p[o_bf + i]!
+                  ),
+                ));
             tape_f[tape_fRow + i] = f;
             // c' = z .* i + c .* f
             const c_next = z * i_1 + cPrev[cPrevRow + i]! * f;
             cOut[cOutRow + i] = c_next;
             // o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-            const o =
-              1 / (1 + Math.exp(-(xp0[xp0Row4 + i]! + s0[s0Row4 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
-            tape_o[tape_oRow + i] = o;
+            const o_1 =
+              1 /
+              (1 +
+                Math.exp(-(xp0[xp0Row4 + i]! + scratch0[scratch0Row4 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
+            tape_o_1[tape_o_1Row + i] = o_1;
             // h' = tanh(c') .* o
-            const h_next = Math.tanh(c_next) * o;
+            const h_next = Math.tanh(c_next) * o_1;
             hOut[hOutRow + i] = h_next;
           }
         }
@@ -349,37 +332,37 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   function backward(
-    params: Float64Array,
-    inputs: Inputs<Float64Array>,
-    initial: States<Float64Array>,
-    out: Outputs<Float64Array>,
-    upstream: Outputs<Float64Array>,
-    grads: Grads<Float64Array>,
+    params: A,
+    inputs: Inputs<A>,
+    initial: States<A>,
+    out: Outputs<A>,
+    upstream: Outputs<A>,
+    grads: Grads<A>,
   ): void {
-    checkArray(spec.name, "params", params, Float64Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "initial.c", initial.c, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.c", initial.c, F, B * H, "B×H");
     const cPrev0 = mem.input(io.cPrev0, initial.c);
-    checkArray(spec.name, "out.h", out.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.input(io.hOut, out.h);
-    checkArray(spec.name, "out.c", out.c, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.input(io.cOut, out.c);
-    checkArray(spec.name, "upstream.h", upstream.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.h", upstream.h, F, T * B * H, "T×B×H");
     const dhUp = mem.input(io.dhUp, upstream.h);
-    checkArray(spec.name, "upstream.c", upstream.c, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.c", upstream.c, F, T * B * H, "T×B×H");
     const dcUp = mem.input(io.dcUp, upstream.c);
-    checkArray(spec.name, "grads.params", grads.params, Float64Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "grads.params", grads.params, F, nParams, "the flat parameter buffer");
     const dp = mem.output(io.dp, grads.params);
-    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, F, T * B * D, "T×B×D");
     const dx_1 = mem.output(io.dx_1, grads.inputs.x);
-    checkArray(spec.name, "grads.initial.h", grads.initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.h", grads.initial.h, F, B * H, "B×H");
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
-    checkArray(spec.name, "grads.initial.c", grads.initial.c, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.c", grads.initial.c, F, B * H, "B×H");
     const dcPrev0 = mem.output(io.dcPrev0, grads.initial.c);
     dp.fill(0);
     carry_h.fill(0);
@@ -392,139 +375,139 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
       for (let k = 0; k < B * H; k++) seed_c[k] = dcUp[t * B * H + k]! + carry_c[k]!;
-      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(1, B, [
-          H,
-          at(cOut, t * B * H),
-          H,
-          at(seed_h, 0),
-          H,
-          at(tape_o, t * B * H),
-          H,
-          at(gx0, t * B * (4 * H) + 3 * H),
-          4 * H,
-          at(s0, 3 * H),
-          4 * H,
-          at(seed_c, 0),
-          H,
-          at(p, o_p_o),
-          at(cPrev, cPrevAt),
-          H,
-          at(tape_f, t * B * H),
-          H,
-          at(gx0, t * B * (4 * H) + 2 * H),
-          4 * H,
-          at(s0, 2 * H),
-          4 * H,
-          at(tape_z, t * B * H),
-          H,
-          at(tape_i_1, t * B * H),
-          H,
-          at(gx0, t * B * (4 * H) + H),
-          4 * H,
-          at(s0, H),
-          4 * H,
-          at(gx0, t * B * (4 * H)),
-          4 * H,
-          at(s0, 0),
-          4 * H,
-          at(p, o_p_f),
-          at(p, o_p_i),
-          at(carry_c, 0),
-          H,
-          at(s1, 0),
-          H,
-          at(s2, 0),
-          H,
-          at(s3, 0),
-          H,
+          H, // $n
+          at(cOut, t * B * H), // $cOut
+          H, // $cOut_stride
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+          at(tape_o_1, t * B * H), // $tape_o_1
+          H, // $tape_o_1_stride
+          at(gx0, t * B * (4 * H) + 3 * H), // $gx0
+          4 * H, // $gx0_stride
+          at(scratch0, 3 * H), // $scratch0
+          4 * H, // $scratch0_stride
+          at(seed_c, 0), // $seed_c
+          H, // $seed_c_stride
+          at(p, o_p_o), // $p_o
+          at(cPrev, cPrevAt), // $cPrev
+          H, // $cPrev_stride
+          at(tape_f, t * B * H), // $tape_f
+          H, // $tape_f_stride
+          at(gx0, t * B * (4 * H) + 2 * H), // $gx0_2
+          4 * H, // $gx0_2_stride
+          at(scratch0, 2 * H), // $scratch0_2
+          4 * H, // $scratch0_2_stride
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(tape_i_1, t * B * H), // $tape_i_1
+          H, // $tape_i_1_stride
+          at(gx0, t * B * (4 * H) + H), // $gx0_3
+          4 * H, // $gx0_3_stride
+          at(scratch0, H), // $scratch0_3
+          4 * H, // $scratch0_3_stride
+          at(gx0, t * B * (4 * H)), // $gx0_4
+          4 * H, // $gx0_4_stride
+          at(scratch0, 0), // $scratch0_4
+          4 * H, // $scratch0_4_stride
+          at(p, o_p_f), // $p_f
+          at(p, o_p_i), // $p_i
+          at(carry_c, 0), // $carry_c
+          H, // $carry_c_stride
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const cOutRow = t * B * H + b * H;
           const seed_hRow = b * H;
-          const tape_oRow = t * B * H + b * H;
+          const tape_o_1Row = t * B * H + b * H;
           const gx0Row = t * B * (4 * H) + 3 * H + b * (4 * H);
-          const s0Row = 3 * H + b * (4 * H);
+          const scratch0Row = 3 * H + b * (4 * H);
           const seed_cRow = b * H;
           const cPrevRow = cPrevAt + b * H;
           const tape_fRow = t * B * H + b * H;
           const gx0Row2 = t * B * (4 * H) + 2 * H + b * (4 * H);
-          const s0Row2 = 2 * H + b * (4 * H);
+          const scratch0Row2 = 2 * H + b * (4 * H);
           const tape_zRow = t * B * H + b * H;
           const tape_i_1Row = t * B * H + b * H;
           const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
-          const s0Row3 = H + b * (4 * H);
+          const scratch0Row3 = H + b * (4 * H);
           const gx0Row4 = t * B * (4 * H) + b * (4 * H);
-          const s0Row4 = b * (4 * H);
+          const scratch0Row4 = b * (4 * H);
           const carry_cRow = b * H;
-          const s1Row = b * H;
-          const s2Row = b * H;
-          const s3Row = b * H;
+          const scratch1Row = b * H;
+          const scratch2Row = b * H;
+          const scratch3Row = b * H;
           for (let i = 0; i < H; i++) {
             const t1 = Math.tanh(cOut[cOutRow + i]!);
             // grad of: h' = tanh(c') .* o
             const do_1 = seed_h[seed_hRow + i]! * t1;
-            const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
+            const do_pre = do_1 * (tape_o_1[tape_o_1Row + i]! * (1 - tape_o_1[tape_o_1Row + i]!));
             gx0[gx0Row + i] = do_pre;
-            s0[s0Row + i] = do_pre;
+            scratch0[scratch0Row + i] = do_pre;
             // grad of: o, h'
             const dc_next_total =
               seed_c[seed_cRow + i]! +
               do_pre * p[o_p_o + i]! +
-              seed_h[seed_hRow + i]! * tape_o[tape_oRow + i]! * (1 - t1 * t1);
+              seed_h[seed_hRow + i]! * tape_o_1[tape_o_1Row + i]! * (1 - t1 * t1);
             // grad of: c' = z .* i + c .* f
             const df = dc_next_total * cPrev[cPrevRow + i]!;
             const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
             gx0[gx0Row2 + i] = df_pre;
-            s0[s0Row2 + i] = df_pre;
+            scratch0[scratch0Row2 + i] = df_pre;
             // grad of: c' = z .* i + c .* f
             const di = dc_next_total * tape_z[tape_zRow + i]!;
             const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
             gx0[gx0Row3 + i] = di_pre;
-            s0[s0Row3 + i] = di_pre;
+            scratch0[scratch0Row3 + i] = di_pre;
             // grad of: c' = z .* i + c .* f
             const dz = dc_next_total * tape_i_1[tape_i_1Row + i]!;
             const dz_pre = dz * (1 - tape_z[tape_zRow + i]! * tape_z[tape_zRow + i]!);
             gx0[gx0Row4 + i] = dz_pre;
-            s0[s0Row4 + i] = dz_pre;
+            scratch0[scratch0Row4 + i] = dz_pre;
             // grad of: i, f, c'
             const dc = dc_next_total * tape_f[tape_fRow + i]! + df_pre * p[o_p_f + i]! + di_pre * p[o_p_i + i]!;
             carry_c[carry_cRow + i] = dc;
             const t2 = di_pre * cPrev[cPrevRow + i]!;
-            s1[s1Row + i] = t2;
+            scratch1[scratch1Row + i] = t2;
             const t3 = df_pre * cPrev[cPrevRow + i]!;
-            s2[s2Row + i] = t3;
+            scratch2[scratch2Row + i] = t3;
             const t4 = do_pre * cOut[cOutRow + i]!;
-            s3[s3Row + i] = t4;
+            scratch3[scratch3Row + i] = t4;
           }
         }
       }
 
       // d(dh) from Rz, Ri, Rf, Ro
-      mm.NN(B, 4 * H, H, s0, 0, 4 * H, p, o_Rz, carry_h, 0, H, false);
+      mm.NN(B, 4 * H, H, scratch0, 0, 4 * H, p, o_Rz, carry_h, 0, H, false);
       // dRz, dRi, dRf, dRo
-      mm.TN(4 * H, H, B, s0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
+      mm.TN(4 * H, H, B, scratch0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
       // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s1[b * H + i]!;
-        dp[o_p_i + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
+        dp[o_p_i + i]! += sum;
       }
 
       // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s2[b * H + i]!;
-        dp[o_p_f + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
+        dp[o_p_f + i]! += sum;
       }
 
       // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s3[b * H + i]!;
-        dp[o_p_o + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch3[b * H + i]!;
+        dp[o_p_o + i]! += sum;
       }
     }
 
@@ -533,30 +516,30 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Wz, true);
     // grad of: z  = tanh(Wz*x + Rz*h + bz)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[b * (4 * H) + i]!;
-      dp[o_bz + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
+      dp[o_bz + i]! += sum;
     }
 
     // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[H + b * (4 * H) + i]!;
-      dp[o_bi + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
+      dp[o_bi + i]! += sum;
     }
 
     // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[2 * H + b * (4 * H) + i]!;
-      dp[o_bf + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
+      dp[o_bf + i]! += sum;
     }
 
     // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[3 * H + b * (4 * H) + i]!;
-      dp[o_bo + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
+      dp[o_bo + i]! += sum;
     }
 
     // d(dx) from Wz, Wi, Wf, Wo
@@ -572,27 +555,21 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };
 }
 
-/** The 32-bit kernels for batch B and T steps, on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
-export function createKernel32(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float32Array> {
+/** The float32 copy of kernel64, the same text: V8 keeps inline caches per function, so one body for both precisions would slow a process that runs both. On the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
+function kernel32<A extends FloatArray>(
+  bits: 32 | 64,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+  gemm: Products<A>,
+  sizes: Sizes,
+  B: number,
+  T: number,
+  options: KernelOptions,
+): Kernel<A> {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
-  const o_Wz = 0;
-  const o_Wi = o_Wz + H * D;
-  const o_Wf = o_Wi + H * D;
-  const o_Wo = o_Wf + H * D;
-  const o_Rz = o_Wo + H * D;
-  const o_Ri = o_Rz + H * H;
-  const o_Rf = o_Ri + H * H;
-  const o_Ro = o_Rf + H * H;
-  const o_bz = o_Ro + H * H;
-  const o_bi = o_bz + H;
-  const o_bf = o_bi + H;
-  const o_bo = o_bf + H;
-  const o_p_i = o_bo + H;
-  const o_p_f = o_p_i + H;
-  const o_p_o = o_p_f + H;
-  const nParams = o_p_o + H;
+  const { o_Wz, o_Wi, o_Wf, o_Wo, o_Rz, o_Ri, o_Rf, o_Ro, o_bz, o_bi, o_bf, o_bo, o_p_i, o_p_f, o_p_o, nParams } =
+    offsets(sizes);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -624,11 +601,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     4 * H * D,
     4 * H * H,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
-    NT: gemmNT32,
-    NN: gemmNN32,
-    TN: gemmTN32,
-  });
+  const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);
   const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
@@ -649,34 +622,29 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   const tape_z = mem.alloc(T * B * H);
   const tape_i_1 = mem.alloc(T * B * H);
   const tape_f = mem.alloc(T * B * H);
-  const tape_o = mem.alloc(T * B * H);
+  const tape_o_1 = mem.alloc(T * B * H);
   const gx0 = mem.alloc(T * B * (4 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
   const seed_c = mem.alloc(B * H);
   const carry_c = mem.alloc(B * H);
-  const s0 = mem.alloc(B * (4 * H));
-  const s1 = mem.alloc(B * H);
-  const s2 = mem.alloc(B * H);
-  const s3 = mem.alloc(B * H);
-  function forward(
-    params: Float32Array,
-    inputs: Inputs<Float32Array>,
-    initial: States<Float32Array>,
-    out: Outputs<Float32Array>,
-  ): void {
-    checkArray(spec.name, "params", params, Float32Array, nParams, "the flat parameter buffer");
+  const scratch0 = mem.alloc(B * (4 * H));
+  const scratch1 = mem.alloc(B * H);
+  const scratch2 = mem.alloc(B * H);
+  const scratch3 = mem.alloc(B * H);
+  function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "initial.c", initial.c, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.c", initial.c, F, B * H, "B×H");
     const cPrev0 = mem.input(io.cPrev0, initial.c);
-    checkArray(spec.name, "out.h", out.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
-    checkArray(spec.name, "out.c", out.c, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.output(io.cOut, out.c);
     // all steps at once: the products with the inputs
     // Wz, Wi, Wf, Wo times x
@@ -687,91 +655,107 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const cPrev = t === 0 ? cPrev0 : cOut;
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Rz, Ri, Rf, Ro times h
-      mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_Rz, s0, 0, 4 * H, false);
-      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_Rz, scratch0, 0, 4 * H, false);
+      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(0, B, [
-          H,
-          at(xp0, t * B * (4 * H)),
-          4 * H,
-          at(s0, 0),
-          4 * H,
-          at(p, o_bz),
-          at(tape_z, t * B * H),
-          H,
-          at(xp0, t * B * (4 * H) + H),
-          4 * H,
-          at(s0, H),
-          4 * H,
-          at(p, o_p_i),
-          at(cPrev, cPrevAt),
-          H,
-          at(p, o_bi),
-          at(tape_i_1, t * B * H),
-          H,
-          at(xp0, t * B * (4 * H) + 2 * H),
-          4 * H,
-          at(s0, 2 * H),
-          4 * H,
-          at(p, o_p_f),
-          at(p, o_bf),
-          at(tape_f, t * B * H),
-          H,
-          at(cOut, t * B * H),
-          H,
-          at(xp0, t * B * (4 * H) + 3 * H),
-          4 * H,
-          at(s0, 3 * H),
-          4 * H,
-          at(p, o_p_o),
-          at(p, o_bo),
-          at(tape_o, t * B * H),
-          H,
-          at(hOut, t * B * H),
-          H,
+          H, // $n
+          at(xp0, t * B * (4 * H)), // $xp0
+          4 * H, // $xp0_stride
+          at(scratch0, 0), // $scratch0
+          4 * H, // $scratch0_stride
+          at(p, o_bz), // $bz
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(xp0, t * B * (4 * H) + H), // $xp0_2
+          4 * H, // $xp0_2_stride
+          at(scratch0, H), // $scratch0_2
+          4 * H, // $scratch0_2_stride
+          at(p, o_p_i), // $p_i
+          at(cPrev, cPrevAt), // $cPrev
+          H, // $cPrev_stride
+          at(p, o_bi), // $bi
+          at(tape_i_1, t * B * H), // $tape_i_1
+          H, // $tape_i_1_stride
+          at(xp0, t * B * (4 * H) + 2 * H), // $xp0_3
+          4 * H, // $xp0_3_stride
+          at(scratch0, 2 * H), // $scratch0_3
+          4 * H, // $scratch0_3_stride
+          at(p, o_p_f), // $p_f
+          at(p, o_bf), // $bf
+          at(tape_f, t * B * H), // $tape_f
+          H, // $tape_f_stride
+          at(cOut, t * B * H), // $cOut
+          H, // $cOut_stride
+          at(xp0, t * B * (4 * H) + 3 * H), // $xp0_4
+          4 * H, // $xp0_4_stride
+          at(scratch0, 3 * H), // $scratch0_4
+          4 * H, // $scratch0_4_stride
+          at(p, o_p_o), // $p_o
+          at(p, o_bo), // $bo
+          at(tape_o_1, t * B * H), // $tape_o_1
+          H, // $tape_o_1_stride
+          at(hOut, t * B * H), // $hOut
+          H, // $hOut_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const xp0Row = t * B * (4 * H) + b * (4 * H);
-          const s0Row = b * (4 * H);
+          const scratch0Row = b * (4 * H);
           const tape_zRow = t * B * H + b * H;
           const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
-          const s0Row2 = H + b * (4 * H);
+          const scratch0Row2 = H + b * (4 * H);
           const cPrevRow = cPrevAt + b * H;
           const tape_i_1Row = t * B * H + b * H;
           const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
-          const s0Row3 = 2 * H + b * (4 * H);
+          const scratch0Row3 = 2 * H + b * (4 * H);
           const tape_fRow = t * B * H + b * H;
           const cOutRow = t * B * H + b * H;
           const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
-          const s0Row4 = 3 * H + b * (4 * H);
-          const tape_oRow = t * B * H + b * H;
+          const scratch0Row4 = 3 * H + b * (4 * H);
+          const tape_o_1Row = t * B * H + b * H;
           const hOutRow = t * B * H + b * H;
           for (let i = 0; i < H; i++) {
             // z  = tanh(Wz*x + Rz*h + bz)
-            const z = Math.tanh(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bz + i]!);
+            const z = Math.tanh(xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_bz + i]!);
             tape_z[tape_zRow + i] = z;
             // i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
             const i_1 =
               1 /
               (1 +
-                Math.exp(-(xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_p_i + i]! * cPrev[cPrevRow + i]! + p[o_bi + i]!)));
+                Math.exp(
+                  -(
+                    xp0[xp0Row2 + i]! +
+                    scratch0[scratch0Row2 + i]! +
+                    p[o_p_i + i]! * cPrev[cPrevRow + i]! +
+                    p[o_bi + i]!
+                  ),
+                ));
             tape_i_1[tape_i_1Row + i] = i_1;
             // f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
             const f =
               1 /
               (1 +
-                Math.exp(-(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_p_f + i]! * cPrev[cPrevRow + i]! + p[o_bf + i]!)));
+                Math.exp(
+                  -(
+                    xp0[xp0Row3 + i]! +
+                    scratch0[scratch0Row3 + i]! +
+                    p[o_p_f + i]! * cPrev[cPrevRow + i]! +
+                    p[o_bf + i]!
+                  ),
+                ));
             tape_f[tape_fRow + i] = f;
             // c' = z .* i + c .* f
             const c_next = z * i_1 + cPrev[cPrevRow + i]! * f;
             cOut[cOutRow + i] = c_next;
             // o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-            const o =
-              1 / (1 + Math.exp(-(xp0[xp0Row4 + i]! + s0[s0Row4 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
-            tape_o[tape_oRow + i] = o;
+            const o_1 =
+              1 /
+              (1 +
+                Math.exp(-(xp0[xp0Row4 + i]! + scratch0[scratch0Row4 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
+            tape_o_1[tape_o_1Row + i] = o_1;
             // h' = tanh(c') .* o
-            const h_next = Math.tanh(c_next) * o;
+            const h_next = Math.tanh(c_next) * o_1;
             hOut[hOutRow + i] = h_next;
           }
         }
@@ -783,37 +767,37 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   function backward(
-    params: Float32Array,
-    inputs: Inputs<Float32Array>,
-    initial: States<Float32Array>,
-    out: Outputs<Float32Array>,
-    upstream: Outputs<Float32Array>,
-    grads: Grads<Float32Array>,
+    params: A,
+    inputs: Inputs<A>,
+    initial: States<A>,
+    out: Outputs<A>,
+    upstream: Outputs<A>,
+    grads: Grads<A>,
   ): void {
-    checkArray(spec.name, "params", params, Float32Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "initial.c", initial.c, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.c", initial.c, F, B * H, "B×H");
     const cPrev0 = mem.input(io.cPrev0, initial.c);
-    checkArray(spec.name, "out.h", out.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.input(io.hOut, out.h);
-    checkArray(spec.name, "out.c", out.c, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.input(io.cOut, out.c);
-    checkArray(spec.name, "upstream.h", upstream.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.h", upstream.h, F, T * B * H, "T×B×H");
     const dhUp = mem.input(io.dhUp, upstream.h);
-    checkArray(spec.name, "upstream.c", upstream.c, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.c", upstream.c, F, T * B * H, "T×B×H");
     const dcUp = mem.input(io.dcUp, upstream.c);
-    checkArray(spec.name, "grads.params", grads.params, Float32Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "grads.params", grads.params, F, nParams, "the flat parameter buffer");
     const dp = mem.output(io.dp, grads.params);
-    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, F, T * B * D, "T×B×D");
     const dx_1 = mem.output(io.dx_1, grads.inputs.x);
-    checkArray(spec.name, "grads.initial.h", grads.initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.h", grads.initial.h, F, B * H, "B×H");
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
-    checkArray(spec.name, "grads.initial.c", grads.initial.c, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.c", grads.initial.c, F, B * H, "B×H");
     const dcPrev0 = mem.output(io.dcPrev0, grads.initial.c);
     dp.fill(0);
     carry_h.fill(0);
@@ -826,139 +810,139 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
       for (let k = 0; k < B * H; k++) seed_c[k] = dcUp[t * B * H + k]! + carry_c[k]!;
-      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(1, B, [
-          H,
-          at(cOut, t * B * H),
-          H,
-          at(seed_h, 0),
-          H,
-          at(tape_o, t * B * H),
-          H,
-          at(gx0, t * B * (4 * H) + 3 * H),
-          4 * H,
-          at(s0, 3 * H),
-          4 * H,
-          at(seed_c, 0),
-          H,
-          at(p, o_p_o),
-          at(cPrev, cPrevAt),
-          H,
-          at(tape_f, t * B * H),
-          H,
-          at(gx0, t * B * (4 * H) + 2 * H),
-          4 * H,
-          at(s0, 2 * H),
-          4 * H,
-          at(tape_z, t * B * H),
-          H,
-          at(tape_i_1, t * B * H),
-          H,
-          at(gx0, t * B * (4 * H) + H),
-          4 * H,
-          at(s0, H),
-          4 * H,
-          at(gx0, t * B * (4 * H)),
-          4 * H,
-          at(s0, 0),
-          4 * H,
-          at(p, o_p_f),
-          at(p, o_p_i),
-          at(carry_c, 0),
-          H,
-          at(s1, 0),
-          H,
-          at(s2, 0),
-          H,
-          at(s3, 0),
-          H,
+          H, // $n
+          at(cOut, t * B * H), // $cOut
+          H, // $cOut_stride
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+          at(tape_o_1, t * B * H), // $tape_o_1
+          H, // $tape_o_1_stride
+          at(gx0, t * B * (4 * H) + 3 * H), // $gx0
+          4 * H, // $gx0_stride
+          at(scratch0, 3 * H), // $scratch0
+          4 * H, // $scratch0_stride
+          at(seed_c, 0), // $seed_c
+          H, // $seed_c_stride
+          at(p, o_p_o), // $p_o
+          at(cPrev, cPrevAt), // $cPrev
+          H, // $cPrev_stride
+          at(tape_f, t * B * H), // $tape_f
+          H, // $tape_f_stride
+          at(gx0, t * B * (4 * H) + 2 * H), // $gx0_2
+          4 * H, // $gx0_2_stride
+          at(scratch0, 2 * H), // $scratch0_2
+          4 * H, // $scratch0_2_stride
+          at(tape_z, t * B * H), // $tape_z
+          H, // $tape_z_stride
+          at(tape_i_1, t * B * H), // $tape_i_1
+          H, // $tape_i_1_stride
+          at(gx0, t * B * (4 * H) + H), // $gx0_3
+          4 * H, // $gx0_3_stride
+          at(scratch0, H), // $scratch0_3
+          4 * H, // $scratch0_3_stride
+          at(gx0, t * B * (4 * H)), // $gx0_4
+          4 * H, // $gx0_4_stride
+          at(scratch0, 0), // $scratch0_4
+          4 * H, // $scratch0_4_stride
+          at(p, o_p_f), // $p_f
+          at(p, o_p_i), // $p_i
+          at(carry_c, 0), // $carry_c
+          H, // $carry_c_stride
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const cOutRow = t * B * H + b * H;
           const seed_hRow = b * H;
-          const tape_oRow = t * B * H + b * H;
+          const tape_o_1Row = t * B * H + b * H;
           const gx0Row = t * B * (4 * H) + 3 * H + b * (4 * H);
-          const s0Row = 3 * H + b * (4 * H);
+          const scratch0Row = 3 * H + b * (4 * H);
           const seed_cRow = b * H;
           const cPrevRow = cPrevAt + b * H;
           const tape_fRow = t * B * H + b * H;
           const gx0Row2 = t * B * (4 * H) + 2 * H + b * (4 * H);
-          const s0Row2 = 2 * H + b * (4 * H);
+          const scratch0Row2 = 2 * H + b * (4 * H);
           const tape_zRow = t * B * H + b * H;
           const tape_i_1Row = t * B * H + b * H;
           const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
-          const s0Row3 = H + b * (4 * H);
+          const scratch0Row3 = H + b * (4 * H);
           const gx0Row4 = t * B * (4 * H) + b * (4 * H);
-          const s0Row4 = b * (4 * H);
+          const scratch0Row4 = b * (4 * H);
           const carry_cRow = b * H;
-          const s1Row = b * H;
-          const s2Row = b * H;
-          const s3Row = b * H;
+          const scratch1Row = b * H;
+          const scratch2Row = b * H;
+          const scratch3Row = b * H;
           for (let i = 0; i < H; i++) {
             const t1 = Math.tanh(cOut[cOutRow + i]!);
             // grad of: h' = tanh(c') .* o
             const do_1 = seed_h[seed_hRow + i]! * t1;
-            const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
+            const do_pre = do_1 * (tape_o_1[tape_o_1Row + i]! * (1 - tape_o_1[tape_o_1Row + i]!));
             gx0[gx0Row + i] = do_pre;
-            s0[s0Row + i] = do_pre;
+            scratch0[scratch0Row + i] = do_pre;
             // grad of: o, h'
             const dc_next_total =
               seed_c[seed_cRow + i]! +
               do_pre * p[o_p_o + i]! +
-              seed_h[seed_hRow + i]! * tape_o[tape_oRow + i]! * (1 - t1 * t1);
+              seed_h[seed_hRow + i]! * tape_o_1[tape_o_1Row + i]! * (1 - t1 * t1);
             // grad of: c' = z .* i + c .* f
             const df = dc_next_total * cPrev[cPrevRow + i]!;
             const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
             gx0[gx0Row2 + i] = df_pre;
-            s0[s0Row2 + i] = df_pre;
+            scratch0[scratch0Row2 + i] = df_pre;
             // grad of: c' = z .* i + c .* f
             const di = dc_next_total * tape_z[tape_zRow + i]!;
             const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
             gx0[gx0Row3 + i] = di_pre;
-            s0[s0Row3 + i] = di_pre;
+            scratch0[scratch0Row3 + i] = di_pre;
             // grad of: c' = z .* i + c .* f
             const dz = dc_next_total * tape_i_1[tape_i_1Row + i]!;
             const dz_pre = dz * (1 - tape_z[tape_zRow + i]! * tape_z[tape_zRow + i]!);
             gx0[gx0Row4 + i] = dz_pre;
-            s0[s0Row4 + i] = dz_pre;
+            scratch0[scratch0Row4 + i] = dz_pre;
             // grad of: i, f, c'
             const dc = dc_next_total * tape_f[tape_fRow + i]! + df_pre * p[o_p_f + i]! + di_pre * p[o_p_i + i]!;
             carry_c[carry_cRow + i] = dc;
             const t2 = di_pre * cPrev[cPrevRow + i]!;
-            s1[s1Row + i] = t2;
+            scratch1[scratch1Row + i] = t2;
             const t3 = df_pre * cPrev[cPrevRow + i]!;
-            s2[s2Row + i] = t3;
+            scratch2[scratch2Row + i] = t3;
             const t4 = do_pre * cOut[cOutRow + i]!;
-            s3[s3Row + i] = t4;
+            scratch3[scratch3Row + i] = t4;
           }
         }
       }
 
       // d(dh) from Rz, Ri, Rf, Ro
-      mm.NN(B, 4 * H, H, s0, 0, 4 * H, p, o_Rz, carry_h, 0, H, false);
+      mm.NN(B, 4 * H, H, scratch0, 0, 4 * H, p, o_Rz, carry_h, 0, H, false);
       // dRz, dRi, dRf, dRo
-      mm.TN(4 * H, H, B, s0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
+      mm.TN(4 * H, H, B, scratch0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
       // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s1[b * H + i]!;
-        dp[o_p_i + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
+        dp[o_p_i + i]! += sum;
       }
 
       // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s2[b * H + i]!;
-        dp[o_p_f + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
+        dp[o_p_f + i]! += sum;
       }
 
       // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s3[b * H + i]!;
-        dp[o_p_o + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch3[b * H + i]!;
+        dp[o_p_o + i]! += sum;
       }
     }
 
@@ -967,30 +951,30 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Wz, true);
     // grad of: z  = tanh(Wz*x + Rz*h + bz)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[b * (4 * H) + i]!;
-      dp[o_bz + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
+      dp[o_bz + i]! += sum;
     }
 
     // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[H + b * (4 * H) + i]!;
-      dp[o_bi + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
+      dp[o_bi + i]! += sum;
     }
 
     // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[2 * H + b * (4 * H) + i]!;
-      dp[o_bf + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
+      dp[o_bf + i]! += sum;
     }
 
     // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[3 * H + b * (4 * H) + i]!;
-      dp[o_bo + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
+      dp[o_bo + i]! += sum;
     }
 
     // d(dx) from Wz, Wi, Wf, Wo
@@ -1004,6 +988,16 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };
+}
+
+/** The float64 kernels for batch B and T steps (see kernel64). */
+export function createKernel64(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float64Array> {
+  return kernel64(64, Float64Array, { NT: gemmNT64, NN: gemmNN64, TN: gemmTN64 }, sizes, B, T, options);
+}
+
+/** The float32 kernels for batch B and T steps (see kernel32). */
+export function createKernel32(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float32Array> {
+  return kernel32(32, Float32Array, { NT: gemmNT32, NN: gemmNN32, TN: gemmTN32 }, sizes, B, T, options);
 }
 
 /** One step (forward from the state to the next, backward from the next state's gradient): the kernels with T = 1. */
@@ -1023,94 +1017,85 @@ const LOOPS_WASM: LoopsModuleSource = {
     { vector: true, splittable: true },
   ],
   binary: [
-    "AGFzbQEAAAABYgNgAXsBe2Aof39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/fwBgLn9/f39/f39/f39/f39/",
-    "f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDCQgAAAECAAABAgchBAVmMzJfMAAC",
-    "BWYzMl8xAAMFZjY0XzAABgVmNjRfMQAHCpAyCOgDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5",
-    "AQ1QOQENUDkBDVA5IAAgAP0MO6q4PzuquD87qrg/O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMA",
-    "AJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0Mg4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmEL",
-    "tjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oq",
-    "PquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAB/eYB/QwAAIA/",
-    "AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8AAAB/AAAA",
-    "fwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9UguEAgECeyAA",
-    "/QzRDV290Q1dvdENXb3RDV29IAAgAP3mASIB/eYB/QyJiAg+iYgIPomICD6JiAg+/eQBIAH95gH9DKuqqr6rqqq+q6qqvquqqr79",
-    "5AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kAf3mAf0MAACAPwAAgD8AAIA/AACAP/0MAAAAQAAAAEAAAABAAAAAQP0MAAAAQAAA",
-    "AEAAAABAAAAAQCAA/eABIgL95gEQAP0MAACAPwAAgD8AAIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAAAAAAAAAAAAAA",
-    "AP1D/VIgAv0MzczMPc3MzD3NzMw9zczMPf1D/VILjQgDEn8DewN9A0AgACABTkUEQCADIAAgBGxBAnRqISsgBSAAIAZsQQJ0aiEs",
-    "IAggACAJbEECdGohLSAKIAAgC2xBAnRqIS4gDCAAIA1sQQJ0aiEvIA8gACAQbEECdGohKiASIAAgE2xBAnRqITAgFCAAIBVsQQJ0",
-    "aiExIBYgACAXbEECdGohMiAaIAAgG2xBAnRqITMgHCAAIB1sQQJ0aiE0IB4gACAfbEECdGohNSAgIAAgIWxBAnRqITYgJCAAICVs",
-    "QQJ0aiE3ICYgACAnbEECdGohOCACIAJBA3FrITlBACEpA0AgKSA5TkUEQCApQQJ0IiggK2r9AAQAICggLGr9AAQA/eQBIAcgKGr9",
-    "AAQA/eQBEAEhOiAoIC1qIDr9CwQAICggMGr9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gKCAuav0ABAAgKCAv",
-    "av0ABAD95AEgDiAoav0ABAAgKCAqav0ABAD95gH95AEgESAoav0ABAD95AH94QEQAP3kAf3nASI7/QsEACAoIDNq/QwAAIA/AACA",
-    "PwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/ICggMWr9AAQAICggMmr9AAQA/eQBIBggKGr9AAQAICggKmr9AAQA/eYB/eQBIBkg",
-    "KGr9AAQA/eQB/eEBEAD95AH95wEiPP0LBAAgKCA0aiA6IDv95gEgKCAqav0ABAAgPP3mAf3kASI6/QsEACAoIDdq/QwAAIA/AACA",
-    "PwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/ICggNWr9AAQAICggNmr9AAQA/eQBICIgKGr9AAQAIDr95gH95AEgIyAoav0ABAD9",
-    "5AH94QEQAP3kAf3nASI7/QsEACAoIDhqIDoQASA7/eYB/QsEACApQQRqISkMAQsLA0AgAiApTEUEQCApQQJ0IiggK2oqAgAgKCAs",
-    "aioCAJIgByAoaioCAJL9ExAB/R8AIT0gKCAtaiA9OAIAICggMGpDAACAPyAoIC5qKgIAICggL2oqAgCSIA4gKGoqAgAgKCAqaioC",
-    "AJSSIBEgKGoqAgCSjP0TEAD9HwBDAACAP5KVIj44AgAgKCAzakMAAIA/ICggMWoqAgAgKCAyaioCAJIgGCAoaioCACAoICpqKgIA",
-    "lJIgGSAoaioCAJKM/RMQAP0fAEMAAIA/kpUiPzgCACAoIDRqID0gPpQgKCAqaioCACA/lJIiPTgCACAoIDdqQwAAgD8gKCA1aioC",
-    "ACAoIDZqKgIAkiAiIChqKgIAID2UkiAjIChqKgIAkoz9ExAA/R8AQwAAgD+SlSI+OAIAICggOGogPf0TEAH9HwAgPpQ4AgAgKUEB",
-    "aiEpDAELCyAAQQFqIQAMAQsLC+sJAxd/BXsFfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEyIAUgACAGbEECdGohMyAHIAAgCGxBAnRq",
-    "ITQgCSAAIApsQQJ0aiE3IAsgACAMbEECdGohOCANIAAgDmxBAnRqITkgECAAIBFsQQJ0aiEwIBIgACATbEECdGohNSAUIAAgFWxB",
-    "AnRqITogFiAAIBdsQQJ0aiE7IBggACAZbEECdGohMSAaIAAgG2xBAnRqITYgHCAAIB1sQQJ0aiE8IB4gACAfbEECdGohPSAgIAAg",
-    "IWxBAnRqIT4gIiAAICNsQQJ0aiE/ICYgACAnbEECdGohQCAoIAAgKWxBAnRqIUEgKiAAICtsQQJ0aiFCICwgACAtbEECdGohQyAC",
-    "IAJBA3FrIURBACEvA0AgLyBETkUEQCAvQQJ0Ii4gMmr9AAQAEAEhRSAuIDdqIC4gM2r9AAQAIEX95gEgLiA0av0ABAAiRv0MAACA",
-    "PwAAgD8AAIA/AACAPyBG/eUB/eYB/eYBIkb9CwQAIC4gOGogRv0LBAAgLiA6aiAuIDlq/QAEACBGIA8gLmr9AAQA/eYB/eQBIC4g",
-    "M2r9AAQAIC4gNGr9AAQA/eYB/QwAAIA/AACAPwAAgD8AAIA/IEUgRf3mAf3lAf3mAf3kASJFIC4gMGr9AAQA/eYBIC4gNWr9AAQA",
-    "Ikf9DAAAgD8AAIA/AACAPwAAgD8gR/3lAf3mAf3mASJH/QsEACAuIDtqIEf9CwQAIC4gPGogRSAuIDFq/QAEAP3mASAuIDZq/QAE",
-    "ACJI/QwAAIA/AACAPwAAgD8AAIA/IEj95QH95gH95gEiSP0LBAAgLiA9aiBI/QsEACAuID5qIEUgLiA2av0ABAD95gH9DAAAgD8A",
-    "AIA/AACAPwAAgD8gLiAxav0ABAAgLiAxav0ABAD95gH95QH95gEiSf0LBAAgLiA/aiBJ/QsEACAuIEBqIEUgLiA1av0ABAD95gEg",
-    "RyAkIC5q/QAEAP3mAf3kASBIICUgLmr9AAQA/eYB/eQB/QsEACAuIEFqIEggLiAwav0ABAD95gH9CwQAIC4gQmogRyAuIDBq/QAE",
-    "AP3mAf0LBAAgLiBDaiBGIC4gMmr9AAQA/eYB/QsEACAvQQRqIS8MAQsLA0AgAiAvTEUEQCAvQQJ0Ii4gMmoqAgD9ExAB/R8AIUog",
-    "LiA3aiAuIDNqKgIAIEqUIC4gNGoqAgAiS0MAAIA/IEuTlJQiSzgCACAuIDhqIEs4AgAgLiA6aiAuIDlqKgIAIEsgDyAuaioCAJSS",
-    "IC4gM2oqAgAgLiA0aioCAJRDAACAPyBKIEqUk5SSIkogLiAwaioCAJQgLiA1aioCACJMQwAAgD8gTJOUlCJMOAIAIC4gO2ogTDgC",
-    "ACAuIDxqIEogLiAxaioCAJQgLiA2aioCACJNQwAAgD8gTZOUlCJNOAIAIC4gPWogTTgCACAuID5qIEogLiA2aioCAJRDAACAPyAu",
-    "IDFqKgIAIC4gMWoqAgCUk5QiTjgCACAuID9qIE44AgAgLiBAaiBKIC4gNWoqAgCUIEwgJCAuaioCAJSSIE0gJSAuaioCAJSSOAIA",
-    "IC4gQWogTSAuIDBqKgIAlDgCACAuIEJqIEwgLiAwaioCAJQ4AgAgLiBDaiBLIC4gMmoqAgCUOAIAIC9BAWohLwwBCwsgAEEBaiEA",
-    "DAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9DP6CK2VH",
-    "Ffc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+",
-    "Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0Xm",
-    "Wj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqAB",
-    "GqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0M",
-    "ERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3y",
-    "Af0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEg",
-    "Av38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3O",
-    "AUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC+wCAQJ7IAD9DON1K0U22le/",
-    "43UrRTbaV78gACAA/fIBIgH98gH9DOB9FQ49bW0/4H0VDj1tbT/98AEgAf3yAf0MPcLmVeMmgr89wuZV4yaCv/3wASAB/fIB/Qz6",
-    "ECyI9GSWP/oQLIj0ZJY//fABIAH98gH9DBy6oRu6oau/HLqhG7qhq7/98AEgAf3yAf0MERERERERwT8RERERERHBP/3wASAB/fIB",
-    "/QxVVVVVVVXVv1VVVVVVVdW//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AH98gH9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAA",
-    "AABAAAAAAAAAAED9DAAAAAAAAABAAAAAAAAAAEAgAP3sASIC/fIBEAT9DAAAAAAAAPA/AAAAAAAA8D/98AH98wH98QEiAf3tASAB",
-    "IAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1SIAL9DJqZmZmZmbk/mpmZmZmZuT/9Sf1SC6UIAxJ/A3sDfANAIAAgAU5FBEAgAyAAIARs",
-    "QQN0aiErIAUgACAGbEEDdGohLCAIIAAgCWxBA3RqIS0gCiAAIAtsQQN0aiEuIAwgACANbEEDdGohLyAPIAAgEGxBA3RqISogEiAA",
-    "IBNsQQN0aiEwIBQgACAVbEEDdGohMSAWIAAgF2xBA3RqITIgGiAAIBtsQQN0aiEzIBwgACAdbEEDdGohNCAeIAAgH2xBA3RqITUg",
-    "ICAAICFsQQN0aiE2ICQgACAlbEEDdGohNyAmIAAgJ2xBA3RqITggAiACQQFxayE5QQAhKQNAICkgOU5FBEAgKUEDdCIoICtq/QAE",
-    "ACAoICxq/QAEAP3wASAHIChq/QAEAP3wARAFITogKCAtaiA6/QsEACAoIDBq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAA",
-    "AAAAAPA/ICggLmr9AAQAICggL2r9AAQA/fABIA4gKGr9AAQAICggKmr9AAQA/fIB/fABIBEgKGr9AAQA/fAB/e0BEAT98AH98wEi",
-    "O/0LBAAgKCAzav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAoIDFq/QAEACAoIDJq/QAEAP3wASAYIChq/QAE",
-    "ACAoICpq/QAEAP3yAf3wASAZIChq/QAEAP3wAf3tARAE/fAB/fMBIjz9CwQAICggNGogOiA7/fIBICggKmr9AAQAIDz98gH98AEi",
-    "Ov0LBAAgKCA3av0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAoIDVq/QAEACAoIDZq/QAEAP3wASAiIChq/QAE",
-    "ACA6/fIB/fABICMgKGr9AAQA/fAB/e0BEAT98AH98wEiO/0LBAAgKCA4aiA6EAUgO/3yAf0LBAAgKUECaiEpDAELCwNAIAIgKUxF",
-    "BEAgKUEDdCIoICtqKwMAICggLGorAwCgIAcgKGorAwCg/RQQBf0hACE9ICggLWogPTkDACAoIDBqRAAAAAAAAPA/ICggLmorAwAg",
-    "KCAvaisDAKAgDiAoaisDACAoICpqKwMAoqAgESAoaisDAKCa/RQQBP0hAEQAAAAAAADwP6CjIj45AwAgKCAzakQAAAAAAADwPyAo",
-    "IDFqKwMAICggMmorAwCgIBggKGorAwAgKCAqaisDAKKgIBkgKGorAwCgmv0UEAT9IQBEAAAAAAAA8D+goyI/OQMAICggNGogPSA+",
-    "oiAoICpqKwMAID+ioCI9OQMAICggN2pEAAAAAAAA8D8gKCA1aisDACAoIDZqKwMAoCAiIChqKwMAID2ioCAjIChqKwMAoJr9FBAE",
-    "/SEARAAAAAAAAPA/oKMiPjkDACAoIDhqID39FBAF/SEAID6iOQMAIClBAWohKQwBCwsgAEEBaiEADAELCwv/CQMXfwV7BXwDQCAA",
-    "IAFORQRAIAMgACAEbEEDdGohMiAFIAAgBmxBA3RqITMgByAAIAhsQQN0aiE0IAkgACAKbEEDdGohNyALIAAgDGxBA3RqITggDSAA",
-    "IA5sQQN0aiE5IBAgACARbEEDdGohMCASIAAgE2xBA3RqITUgFCAAIBVsQQN0aiE6IBYgACAXbEEDdGohOyAYIAAgGWxBA3RqITEg",
-    "GiAAIBtsQQN0aiE2IBwgACAdbEEDdGohPCAeIAAgH2xBA3RqIT0gICAAICFsQQN0aiE+ICIgACAjbEEDdGohPyAmIAAgJ2xBA3Rq",
-    "IUAgKCAAIClsQQN0aiFBICogACArbEEDdGohQiAsIAAgLWxBA3RqIUMgAiACQQFxayFEQQAhLwNAIC8gRE5FBEAgL0EDdCIuIDJq",
-    "/QAEABAFIUUgLiA3aiAuIDNq/QAEACBF/fIBIC4gNGr9AAQAIkb9DAAAAAAAAPA/AAAAAAAA8D8gRv3xAf3yAf3yASJG/QsEACAu",
-    "IDhqIEb9CwQAIC4gOmogLiA5av0ABAAgRiAPIC5q/QAEAP3yAf3wASAuIDNq/QAEACAuIDRq/QAEAP3yAf0MAAAAAAAA8D8AAAAA",
-    "AADwPyBFIEX98gH98QH98gH98AEiRSAuIDBq/QAEAP3yASAuIDVq/QAEACJH/QwAAAAAAADwPwAAAAAAAPA/IEf98QH98gH98gEi",
-    "R/0LBAAgLiA7aiBH/QsEACAuIDxqIEUgLiAxav0ABAD98gEgLiA2av0ABAAiSP0MAAAAAAAA8D8AAAAAAADwPyBI/fEB/fIB/fIB",
-    "Ikj9CwQAIC4gPWogSP0LBAAgLiA+aiBFIC4gNmr9AAQA/fIB/QwAAAAAAADwPwAAAAAAAPA/IC4gMWr9AAQAIC4gMWr9AAQA/fIB",
-    "/fEB/fIBIkn9CwQAIC4gP2ogSf0LBAAgLiBAaiBFIC4gNWr9AAQA/fIBIEcgJCAuav0ABAD98gH98AEgSCAlIC5q/QAEAP3yAf3w",
-    "Af0LBAAgLiBBaiBIIC4gMGr9AAQA/fIB/QsEACAuIEJqIEcgLiAwav0ABAD98gH9CwQAIC4gQ2ogRiAuIDJq/QAEAP3yAf0LBAAg",
-    "L0ECaiEvDAELCwNAIAIgL0xFBEAgL0EDdCIuIDJqKwMA/RQQBf0hACFKIC4gN2ogLiAzaisDACBKoiAuIDRqKwMAIktEAAAAAAAA",
-    "8D8gS6GioiJLOQMAIC4gOGogSzkDACAuIDpqIC4gOWorAwAgSyAPIC5qKwMAoqAgLiAzaisDACAuIDRqKwMAokQAAAAAAADwPyBK",
-    "IEqioaKgIkogLiAwaisDAKIgLiA1aisDACJMRAAAAAAAAPA/IEyhoqIiTDkDACAuIDtqIEw5AwAgLiA8aiBKIC4gMWorAwCiIC4g",
-    "NmorAwAiTUQAAAAAAADwPyBNoaKiIk05AwAgLiA9aiBNOQMAIC4gPmogSiAuIDZqKwMAokQAAAAAAADwPyAuIDFqKwMAIC4gMWor",
-    "AwCioaIiTjkDACAuID9qIE45AwAgLiBAaiBKIC4gNWorAwCiIEwgJCAuaisDAKKgIE0gJSAuaisDAKKgOQMAIC4gQWogTSAuIDBq",
-    "KwMAojkDACAuIEJqIEwgLiAwaisDAKI5AwAgLiBDaiBLIC4gMmorAwCiOQMAIC9BAWohLwwBCwsgAEEBaiEADAELCwsAQgRuYW1l",
-    "ATsIAAVleHAzMgEGdGFuaDMyAgVmMzJfMAMFZjMyXzEEBWV4cDY0BQZ0YW5oNjQGBWY2NF8wBwVmNjRfMQ==",
+    "AGFzbQEAAAABYgNgAXsBe2Aof39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/fwBgLn9/f39/f39/f39/f39/f39/f39/f39/",
+    "f39/f39/f39/f39/f39/f39/f39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDCQgAAAECAAABAgchBAVmMzJfMAACBWYzMl8xAAMFZjY0XzAABgVm",
+    "NjRfMQAHCpAyCOgDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5AQ1QOQENUDkBDVA5IAAgAP0MO6q4PzuquD87",
+    "qrg/O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMAAJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0M",
+    "g4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oq",
+    "PauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8A",
+    "AIA/AACAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9",
+    "sQH9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9UguEAgEC",
+    "eyAA/QzRDV290Q1dvdENXb3RDV29IAAgAP3mASIB/eYB/QyJiAg+iYgIPomICD6JiAg+/eQBIAH95gH9DKuqqr6rqqq+q6qqvquqqr795AEgAf3m",
+    "Af0MAACAPwAAgD8AAIA/AACAP/3kAf3mAf0MAACAPwAAgD8AAIA/AACAP/0MAAAAQAAAAEAAAABAAAAAQP0MAAAAQAAAAEAAAABAAAAAQCAA/eAB",
+    "IgL95gEQAP0MAACAPwAAgD8AAIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1D/VIgAv0MzczMPc3MzD3NzMw9zczM",
+    "Pf1D/VILjQgDEn8DewN9A0AgACABTkUEQCADIAAgBGxBAnRqISsgBSAAIAZsQQJ0aiEsIAggACAJbEECdGohLSAKIAAgC2xBAnRqIS4gDCAAIA1s",
+    "QQJ0aiEvIA8gACAQbEECdGohKiASIAAgE2xBAnRqITAgFCAAIBVsQQJ0aiExIBYgACAXbEECdGohMiAaIAAgG2xBAnRqITMgHCAAIB1sQQJ0aiE0",
+    "IB4gACAfbEECdGohNSAgIAAgIWxBAnRqITYgJCAAICVsQQJ0aiE3ICYgACAnbEECdGohOCACIAJBA3FrITlBACEpA0AgKSA5TkUEQCApQQJ0Iigg",
+    "K2r9AAQAICggLGr9AAQA/eQBIAcgKGr9AAQA/eQBEAEhOiAoIC1qIDr9CwQAICggMGr9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAA",
+    "gD8gKCAuav0ABAAgKCAvav0ABAD95AEgDiAoav0ABAAgKCAqav0ABAD95gH95AEgESAoav0ABAD95AH94QEQAP3kAf3nASI7/QsEACAoIDNq/QwA",
+    "AIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/ICggMWr9AAQAICggMmr9AAQA/eQBIBggKGr9AAQAICggKmr9AAQA/eYB/eQBIBkgKGr9",
+    "AAQA/eQB/eEBEAD95AH95wEiPP0LBAAgKCA0aiA6IDv95gEgKCAqav0ABAAgPP3mAf3kASI6/QsEACAoIDdq/QwAAIA/AACAPwAAgD8AAIA//QwA",
+    "AIA/AACAPwAAgD8AAIA/ICggNWr9AAQAICggNmr9AAQA/eQBICIgKGr9AAQAIDr95gH95AEgIyAoav0ABAD95AH94QEQAP3kAf3nASI7/QsEACAo",
+    "IDhqIDoQASA7/eYB/QsEACApQQRqISkMAQsLA0AgAiApTEUEQCApQQJ0IiggK2oqAgAgKCAsaioCAJIgByAoaioCAJL9ExAB/R8AIT0gKCAtaiA9",
+    "OAIAICggMGpDAACAPyAoIC5qKgIAICggL2oqAgCSIA4gKGoqAgAgKCAqaioCAJSSIBEgKGoqAgCSjP0TEAD9HwBDAACAP5KVIj44AgAgKCAzakMA",
+    "AIA/ICggMWoqAgAgKCAyaioCAJIgGCAoaioCACAoICpqKgIAlJIgGSAoaioCAJKM/RMQAP0fAEMAAIA/kpUiPzgCACAoIDRqID0gPpQgKCAqaioC",
+    "ACA/lJIiPTgCACAoIDdqQwAAgD8gKCA1aioCACAoIDZqKgIAkiAiIChqKgIAID2UkiAjIChqKgIAkoz9ExAA/R8AQwAAgD+SlSI+OAIAICggOGog",
+    "Pf0TEAH9HwAgPpQ4AgAgKUEBaiEpDAELCyAAQQFqIQAMAQsLC+sJAxd/BXsFfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEyIAUgACAGbEECdGohMyAH",
+    "IAAgCGxBAnRqITQgCSAAIApsQQJ0aiE3IAsgACAMbEECdGohOCANIAAgDmxBAnRqITkgECAAIBFsQQJ0aiEwIBIgACATbEECdGohNSAUIAAgFWxB",
+    "AnRqITogFiAAIBdsQQJ0aiE7IBggACAZbEECdGohMSAaIAAgG2xBAnRqITYgHCAAIB1sQQJ0aiE8IB4gACAfbEECdGohPSAgIAAgIWxBAnRqIT4g",
+    "IiAAICNsQQJ0aiE/ICYgACAnbEECdGohQCAoIAAgKWxBAnRqIUEgKiAAICtsQQJ0aiFCICwgACAtbEECdGohQyACIAJBA3FrIURBACEvA0AgLyBE",
+    "TkUEQCAvQQJ0Ii4gMmr9AAQAEAEhRSAuIDdqIC4gM2r9AAQAIEX95gEgLiA0av0ABAAiRv0MAACAPwAAgD8AAIA/AACAPyBG/eUB/eYB/eYBIkb9",
+    "CwQAIC4gOGogRv0LBAAgLiA6aiAuIDlq/QAEACBGIA8gLmr9AAQA/eYB/eQBIC4gM2r9AAQAIC4gNGr9AAQA/eYB/QwAAIA/AACAPwAAgD8AAIA/",
+    "IEUgRf3mAf3lAf3mAf3kASJFIC4gMGr9AAQA/eYBIC4gNWr9AAQAIkf9DAAAgD8AAIA/AACAPwAAgD8gR/3lAf3mAf3mASJH/QsEACAuIDtqIEf9",
+    "CwQAIC4gPGogRSAuIDFq/QAEAP3mASAuIDZq/QAEACJI/QwAAIA/AACAPwAAgD8AAIA/IEj95QH95gH95gEiSP0LBAAgLiA9aiBI/QsEACAuID5q",
+    "IEUgLiA2av0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gLiAxav0ABAAgLiAxav0ABAD95gH95QH95gEiSf0LBAAgLiA/aiBJ/QsEACAuIEBqIEUg",
+    "LiA1av0ABAD95gEgRyAkIC5q/QAEAP3mAf3kASBIICUgLmr9AAQA/eYB/eQB/QsEACAuIEFqIEggLiAwav0ABAD95gH9CwQAIC4gQmogRyAuIDBq",
+    "/QAEAP3mAf0LBAAgLiBDaiBGIC4gMmr9AAQA/eYB/QsEACAvQQRqIS8MAQsLA0AgAiAvTEUEQCAvQQJ0Ii4gMmoqAgD9ExAB/R8AIUogLiA3aiAu",
+    "IDNqKgIAIEqUIC4gNGoqAgAiS0MAAIA/IEuTlJQiSzgCACAuIDhqIEs4AgAgLiA6aiAuIDlqKgIAIEsgDyAuaioCAJSSIC4gM2oqAgAgLiA0aioC",
+    "AJRDAACAPyBKIEqUk5SSIkogLiAwaioCAJQgLiA1aioCACJMQwAAgD8gTJOUlCJMOAIAIC4gO2ogTDgCACAuIDxqIEogLiAxaioCAJQgLiA2aioC",
+    "ACJNQwAAgD8gTZOUlCJNOAIAIC4gPWogTTgCACAuID5qIEogLiA2aioCAJRDAACAPyAuIDFqKgIAIC4gMWoqAgCUk5QiTjgCACAuID9qIE44AgAg",
+    "LiBAaiBKIC4gNWoqAgCUIEwgJCAuaioCAJSSIE0gJSAuaioCAJSSOAIAIC4gQWogTSAuIDBqKgIAlDgCACAuIEJqIEwgLiAwaioCAJQ4AgAgLiBD",
+    "aiBLIC4gMmoqAgCUOAIAIC9BAWohLwwBCwsgAEEBaiEADAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2o",
+    "E0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEi",
+    "Av0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M",
+    "5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB",
+    "+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERER",
+    "ERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3w",
+    "ASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAA",
+    "AAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIw",
+    "LdUQSYfAUjAt1RBJh8D9Sf1SC+wCAQJ7IAD9DON1K0U22le/43UrRTbaV78gACAA/fIBIgH98gH9DOB9FQ49bW0/4H0VDj1tbT/98AEgAf3yAf0M",
+    "PcLmVeMmgr89wuZV4yaCv/3wASAB/fIB/Qz6ECyI9GSWP/oQLIj0ZJY//fABIAH98gH9DBy6oRu6oau/HLqhG7qhq7/98AEgAf3yAf0MERERERER",
+    "wT8RERERERHBP/3wASAB/fIB/QxVVVVVVVXVv1VVVVVVVdW//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AH98gH9DAAAAAAAAPA/AAAAAAAA",
+    "8D/9DAAAAAAAAABAAAAAAAAAAED9DAAAAAAAAABAAAAAAAAAAEAgAP3sASIC/fIBEAT9DAAAAAAAAPA/AAAAAAAA8D/98AH98wH98QEiAf3tASAB",
+    "IAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1SIAL9DJqZmZmZmbk/mpmZmZmZuT/9Sf1SC6UIAxJ/A3sDfANAIAAgAU5FBEAgAyAAIARsQQN0aiErIAUg",
+    "ACAGbEEDdGohLCAIIAAgCWxBA3RqIS0gCiAAIAtsQQN0aiEuIAwgACANbEEDdGohLyAPIAAgEGxBA3RqISogEiAAIBNsQQN0aiEwIBQgACAVbEED",
+    "dGohMSAWIAAgF2xBA3RqITIgGiAAIBtsQQN0aiEzIBwgACAdbEEDdGohNCAeIAAgH2xBA3RqITUgICAAICFsQQN0aiE2ICQgACAlbEEDdGohNyAm",
+    "IAAgJ2xBA3RqITggAiACQQFxayE5QQAhKQNAICkgOU5FBEAgKUEDdCIoICtq/QAEACAoICxq/QAEAP3wASAHIChq/QAEAP3wARAFITogKCAtaiA6",
+    "/QsEACAoIDBq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICggLmr9AAQAICggL2r9AAQA/fABIA4gKGr9AAQAICggKmr9AAQA",
+    "/fIB/fABIBEgKGr9AAQA/fAB/e0BEAT98AH98wEiO/0LBAAgKCAzav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAoIDFq/QAE",
+    "ACAoIDJq/QAEAP3wASAYIChq/QAEACAoICpq/QAEAP3yAf3wASAZIChq/QAEAP3wAf3tARAE/fAB/fMBIjz9CwQAICggNGogOiA7/fIBICggKmr9",
+    "AAQAIDz98gH98AEiOv0LBAAgKCA3av0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAoIDVq/QAEACAoIDZq/QAEAP3wASAiIChq",
+    "/QAEACA6/fIB/fABICMgKGr9AAQA/fAB/e0BEAT98AH98wEiO/0LBAAgKCA4aiA6EAUgO/3yAf0LBAAgKUECaiEpDAELCwNAIAIgKUxFBEAgKUED",
+    "dCIoICtqKwMAICggLGorAwCgIAcgKGorAwCg/RQQBf0hACE9ICggLWogPTkDACAoIDBqRAAAAAAAAPA/ICggLmorAwAgKCAvaisDAKAgDiAoaisD",
+    "ACAoICpqKwMAoqAgESAoaisDAKCa/RQQBP0hAEQAAAAAAADwP6CjIj45AwAgKCAzakQAAAAAAADwPyAoIDFqKwMAICggMmorAwCgIBggKGorAwAg",
+    "KCAqaisDAKKgIBkgKGorAwCgmv0UEAT9IQBEAAAAAAAA8D+goyI/OQMAICggNGogPSA+oiAoICpqKwMAID+ioCI9OQMAICggN2pEAAAAAAAA8D8g",
+    "KCA1aisDACAoIDZqKwMAoCAiIChqKwMAID2ioCAjIChqKwMAoJr9FBAE/SEARAAAAAAAAPA/oKMiPjkDACAoIDhqID39FBAF/SEAID6iOQMAIClB",
+    "AWohKQwBCwsgAEEBaiEADAELCwv/CQMXfwV7BXwDQCAAIAFORQRAIAMgACAEbEEDdGohMiAFIAAgBmxBA3RqITMgByAAIAhsQQN0aiE0IAkgACAK",
+    "bEEDdGohNyALIAAgDGxBA3RqITggDSAAIA5sQQN0aiE5IBAgACARbEEDdGohMCASIAAgE2xBA3RqITUgFCAAIBVsQQN0aiE6IBYgACAXbEEDdGoh",
+    "OyAYIAAgGWxBA3RqITEgGiAAIBtsQQN0aiE2IBwgACAdbEEDdGohPCAeIAAgH2xBA3RqIT0gICAAICFsQQN0aiE+ICIgACAjbEEDdGohPyAmIAAg",
+    "J2xBA3RqIUAgKCAAIClsQQN0aiFBICogACArbEEDdGohQiAsIAAgLWxBA3RqIUMgAiACQQFxayFEQQAhLwNAIC8gRE5FBEAgL0EDdCIuIDJq/QAE",
+    "ABAFIUUgLiA3aiAuIDNq/QAEACBF/fIBIC4gNGr9AAQAIkb9DAAAAAAAAPA/AAAAAAAA8D8gRv3xAf3yAf3yASJG/QsEACAuIDhqIEb9CwQAIC4g",
+    "OmogLiA5av0ABAAgRiAPIC5q/QAEAP3yAf3wASAuIDNq/QAEACAuIDRq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyBFIEX98gH98QH98gH98AEi",
+    "RSAuIDBq/QAEAP3yASAuIDVq/QAEACJH/QwAAAAAAADwPwAAAAAAAPA/IEf98QH98gH98gEiR/0LBAAgLiA7aiBH/QsEACAuIDxqIEUgLiAxav0A",
+    "BAD98gEgLiA2av0ABAAiSP0MAAAAAAAA8D8AAAAAAADwPyBI/fEB/fIB/fIBIkj9CwQAIC4gPWogSP0LBAAgLiA+aiBFIC4gNmr9AAQA/fIB/QwA",
+    "AAAAAADwPwAAAAAAAPA/IC4gMWr9AAQAIC4gMWr9AAQA/fIB/fEB/fIBIkn9CwQAIC4gP2ogSf0LBAAgLiBAaiBFIC4gNWr9AAQA/fIBIEcgJCAu",
+    "av0ABAD98gH98AEgSCAlIC5q/QAEAP3yAf3wAf0LBAAgLiBBaiBIIC4gMGr9AAQA/fIB/QsEACAuIEJqIEcgLiAwav0ABAD98gH9CwQAIC4gQ2og",
+    "RiAuIDJq/QAEAP3yAf0LBAAgL0ECaiEvDAELCwNAIAIgL0xFBEAgL0EDdCIuIDJqKwMA/RQQBf0hACFKIC4gN2ogLiAzaisDACBKoiAuIDRqKwMA",
+    "IktEAAAAAAAA8D8gS6GioiJLOQMAIC4gOGogSzkDACAuIDpqIC4gOWorAwAgSyAPIC5qKwMAoqAgLiAzaisDACAuIDRqKwMAokQAAAAAAADwPyBK",
+    "IEqioaKgIkogLiAwaisDAKIgLiA1aisDACJMRAAAAAAAAPA/IEyhoqIiTDkDACAuIDtqIEw5AwAgLiA8aiBKIC4gMWorAwCiIC4gNmorAwAiTUQA",
+    "AAAAAADwPyBNoaKiIk05AwAgLiA9aiBNOQMAIC4gPmogSiAuIDZqKwMAokQAAAAAAADwPyAuIDFqKwMAIC4gMWorAwCioaIiTjkDACAuID9qIE45",
+    "AwAgLiBAaiBKIC4gNWorAwCiIEwgJCAuaisDAKKgIE0gJSAuaisDAKKgOQMAIC4gQWogTSAuIDBqKwMAojkDACAuIEJqIEwgLiAwaisDAKI5AwAg",
+    "LiBDaiBLIC4gMmorAwCiOQMAIC9BAWohLwwBCwsgAEEBaiEADAELCwsAQgRuYW1lATsIAAVleHAzMgEGdGFuaDMyAgVmMzJfMAMFZjMyXzEEBWV4",
+    "cDY0BQZ0YW5oNjQGBWY2NF8wBwVmNjRfMQ==",
   ].join(""),
 };

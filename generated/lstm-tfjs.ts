@@ -2,8 +2,8 @@
 // Do not edit: regenerate with `npm run generate` (check with `npm run generate -- --check`).
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "../runtime/gemm.ts";
 import { GEMM_WASM } from "../runtime/gemm-wasm.ts";
-import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../runtime/checks.ts";
-import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../runtime/memory.ts";
+import { type FloatArray, Rng, checkArray, checkCount, checkSizes, initSlice } from "../runtime/checks.ts";
+import { type KernelOptions, type LoopsModuleSource, type Products, kernelMemory } from "../runtime/memory.ts";
 /** tfjs-layers LSTMCell (tfjs-layers/src/layers/recurrent.ts): kernel [i|f|c|o], a single bias, recurrentActivation 'hardSigmoid' = clip(0.2x + 0.5, 0, 1) by default; unitForgetBias has no default (no +1) */
 export const spec = {
   name: "lstm-tfjs",
@@ -53,11 +53,8 @@ export interface Kernel<A> {
   backward(p: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>, upstream: Outputs<A>, grads: Grads<A>): void;
 }
 
-/** Offset and length of every parameter in the flat buffer. */
-export function paramLayout(sizes: Sizes): {
-  total: number;
-  params: { name: string; offset: number; length: number }[];
-} {
+/** Where each parameter starts in the flat buffer, and the buffer's length: the one place the layout is written. */
+function offsets(sizes: Sizes) {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   const o_Ki = 0;
   const o_Kf = o_Ki + H * D;
@@ -71,76 +68,47 @@ export function paramLayout(sizes: Sizes): {
   const o_bf = o_bi + H;
   const o_bc = o_bf + H;
   const o_bo = o_bc + H;
+  return { o_Ki, o_Kf, o_Kc, o_Ko, o_Ri, o_Rf, o_Rc, o_Ro, o_bi, o_bf, o_bc, o_bo, nParams: o_bo + H };
+}
+
+/** Offset and length of every parameter in the flat buffer. */
+export function paramLayout(sizes: Sizes): {
+  total: number;
+  params: { name: string; offset: number; length: number }[];
+} {
+  // the offsets in buffer order (the order of spec.params), then the total: each parameter runs to the next one
+  const o = Object.values(offsets(sizes));
   return {
-    total: o_bo + H,
-    params: [
-      { name: "Ki", offset: o_Ki, length: H * D },
-      { name: "Kf", offset: o_Kf, length: H * D },
-      { name: "Kc", offset: o_Kc, length: H * D },
-      { name: "Ko", offset: o_Ko, length: H * D },
-      { name: "Ri", offset: o_Ri, length: H * H },
-      { name: "Rf", offset: o_Rf, length: H * H },
-      { name: "Rc", offset: o_Rc, length: H * H },
-      { name: "Ro", offset: o_Ro, length: H * H },
-      { name: "bi", offset: o_bi, length: H },
-      { name: "bf", offset: o_bf, length: H },
-      { name: "bc", offset: o_bc, length: H },
-      { name: "bo", offset: o_bo, length: H },
-    ],
+    total: o[o.length - 1]!,
+    params: spec.params.map(({ name }, k) => ({ name, offset: o[k]!, length: o[k + 1]! - o[k]! })),
   };
 }
 
 /** Parameters by their init rules (uniform ±1/sqrt(H) unless declared otherwise), from a seed. */
 export function initParams(sizes: Sizes, seed: number): Float64Array {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
-  const o_Ki = 0;
-  const o_Kf = o_Ki + H * D;
-  const o_Kc = o_Kf + H * D;
-  const o_Ko = o_Kc + H * D;
-  const o_Ri = o_Ko + H * D;
-  const o_Rf = o_Ri + H * H;
-  const o_Rc = o_Rf + H * H;
-  const o_Ro = o_Rc + H * H;
-  const o_bi = o_Ro + H * H;
-  const o_bf = o_bi + H;
-  const o_bc = o_bf + H;
-  const o_bo = o_bc + H;
-  const p = new Float64Array(o_bo + H);
+  const { total, params } = paramLayout(sizes);
+  const p = new Float64Array(total);
   const rng = new Rng(seed);
   const k = 1 / Math.sqrt(H);
-  initSlice(p, o_Ki, H * D, "uniform", k, rng);
-  initSlice(p, o_Kf, H * D, "uniform", k, rng);
-  initSlice(p, o_Kc, H * D, "uniform", k, rng);
-  initSlice(p, o_Ko, H * D, "uniform", k, rng);
-  initSlice(p, o_Ri, H * H, "uniform", k, rng);
-  initSlice(p, o_Rf, H * H, "uniform", k, rng);
-  initSlice(p, o_Rc, H * H, "uniform", k, rng);
-  initSlice(p, o_Ro, H * H, "uniform", k, rng);
-  initSlice(p, o_bi, H, "zeros", k, rng);
-  initSlice(p, o_bf, H, "zeros", k, rng);
-  initSlice(p, o_bc, H, "zeros", k, rng);
-  initSlice(p, o_bo, H, "zeros", k, rng);
+  for (const [i, { offset, length }] of params.entries()) initSlice(p, offset, length, spec.params[i]!.init, k, rng);
   return p;
 }
 
-/** The 64-bit kernels for batch B and T steps, on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
-export function createKernel64(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float64Array> {
+/** The kernels for batch B and T steps, in the precision of `F` (createKernel64 below; kernel32 is the same text, a copy so that each precision's typed-array accesses stay monomorphic in V8), on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
+function kernel64<A extends FloatArray>(
+  bits: 32 | 64,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+  gemm: Products<A>,
+  sizes: Sizes,
+  B: number,
+  T: number,
+  options: KernelOptions,
+): Kernel<A> {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
-  const o_Ki = 0;
-  const o_Kf = o_Ki + H * D;
-  const o_Kc = o_Kf + H * D;
-  const o_Ko = o_Kc + H * D;
-  const o_Ri = o_Ko + H * D;
-  const o_Rf = o_Ri + H * H;
-  const o_Rc = o_Rf + H * H;
-  const o_Ro = o_Rc + H * H;
-  const o_bi = o_Ro + H * H;
-  const o_bf = o_bi + H;
-  const o_bc = o_bf + H;
-  const o_bo = o_bc + H;
-  const nParams = o_bo + H;
+  const { o_Ki, o_Kf, o_Kc, o_Ko, o_Ri, o_Rf, o_Rc, o_Ro, o_bi, o_bf, o_bc, o_bo, nParams } = offsets(sizes);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -170,11 +138,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     4 * H * D,
     4 * H * H,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
-    NT: gemmNT64,
-    NN: gemmNN64,
-    TN: gemmTN64,
-  });
+  const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);
   const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
@@ -192,35 +156,30 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
   const xp0 = mem.alloc(T * B * (4 * H));
-  const tape_o = mem.alloc(T * B * H);
+  const tape_o_1 = mem.alloc(T * B * H);
   const tape_f = mem.alloc(T * B * H);
   const tape_i_1 = mem.alloc(T * B * H);
   const tape_g = mem.alloc(T * B * H);
-  const tape_s1 = mem.alloc(T * B * H);
+  const tape_t1 = mem.alloc(T * B * H);
   const gx0 = mem.alloc(T * B * (4 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
   const seed_c = mem.alloc(B * H);
   const carry_c = mem.alloc(B * H);
-  const s0 = mem.alloc(B * (4 * H));
-  function forward(
-    params: Float64Array,
-    inputs: Inputs<Float64Array>,
-    initial: States<Float64Array>,
-    out: Outputs<Float64Array>,
-  ): void {
-    checkArray(spec.name, "params", params, Float64Array, nParams, "the flat parameter buffer");
+  const scratch0 = mem.alloc(B * (4 * H));
+  function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "initial.c", initial.c, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.c", initial.c, F, B * H, "B×H");
     const cPrev0 = mem.input(io.cPrev0, initial.c);
-    checkArray(spec.name, "out.h", out.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
-    checkArray(spec.name, "out.c", out.c, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.output(io.cOut, out.c);
     // all steps at once: the products with the inputs
     // Ki, Kf, Kc, Ko times x
@@ -231,86 +190,95 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const cPrev = t === 0 ? cPrev0 : cOut;
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Ri, Rf, Rc, Ro times h
-      mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_Ri, s0, 0, 4 * H, false);
-      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_Ri, scratch0, 0, 4 * H, false);
+      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(0, B, [
-          H,
-          at(xp0, t * B * (4 * H)),
-          4 * H,
-          at(s0, 0),
-          4 * H,
-          at(p, o_bi),
-          at(tape_i_1, t * B * H),
-          H,
-          at(xp0, t * B * (4 * H) + H),
-          4 * H,
-          at(s0, H),
-          4 * H,
-          at(p, o_bf),
-          at(tape_f, t * B * H),
-          H,
-          at(xp0, t * B * (4 * H) + 2 * H),
-          4 * H,
-          at(s0, 2 * H),
-          4 * H,
-          at(p, o_bc),
-          at(tape_g, t * B * H),
-          H,
-          at(xp0, t * B * (4 * H) + 3 * H),
-          4 * H,
-          at(s0, 3 * H),
-          4 * H,
-          at(p, o_bo),
-          at(tape_o, t * B * H),
-          H,
-          at(cPrev, cPrevAt),
-          H,
-          at(cOut, t * B * H),
-          H,
-          at(tape_s1, t * B * H),
-          H,
-          at(hOut, t * B * H),
-          H,
+          H, // $n
+          at(xp0, t * B * (4 * H)), // $xp0
+          4 * H, // $xp0_stride
+          at(scratch0, 0), // $scratch0
+          4 * H, // $scratch0_stride
+          at(p, o_bi), // $bi
+          at(tape_i_1, t * B * H), // $tape_i_1
+          H, // $tape_i_1_stride
+          at(xp0, t * B * (4 * H) + H), // $xp0_2
+          4 * H, // $xp0_2_stride
+          at(scratch0, H), // $scratch0_2
+          4 * H, // $scratch0_2_stride
+          at(p, o_bf), // $bf
+          at(tape_f, t * B * H), // $tape_f
+          H, // $tape_f_stride
+          at(xp0, t * B * (4 * H) + 2 * H), // $xp0_3
+          4 * H, // $xp0_3_stride
+          at(scratch0, 2 * H), // $scratch0_3
+          4 * H, // $scratch0_3_stride
+          at(p, o_bc), // $bc
+          at(tape_g, t * B * H), // $tape_g
+          H, // $tape_g_stride
+          at(xp0, t * B * (4 * H) + 3 * H), // $xp0_4
+          4 * H, // $xp0_4_stride
+          at(scratch0, 3 * H), // $scratch0_4
+          4 * H, // $scratch0_4_stride
+          at(p, o_bo), // $bo
+          at(tape_o_1, t * B * H), // $tape_o_1
+          H, // $tape_o_1_stride
+          at(cPrev, cPrevAt), // $cPrev
+          H, // $cPrev_stride
+          at(cOut, t * B * H), // $cOut
+          H, // $cOut_stride
+          at(tape_t1, t * B * H), // $tape_t1
+          H, // $tape_t1_stride
+          at(hOut, t * B * H), // $hOut
+          H, // $hOut_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const xp0Row = t * B * (4 * H) + b * (4 * H);
-          const s0Row = b * (4 * H);
+          const scratch0Row = b * (4 * H);
           const tape_i_1Row = t * B * H + b * H;
           const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
-          const s0Row2 = H + b * (4 * H);
+          const scratch0Row2 = H + b * (4 * H);
           const tape_fRow = t * B * H + b * H;
           const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
-          const s0Row3 = 2 * H + b * (4 * H);
+          const scratch0Row3 = 2 * H + b * (4 * H);
           const tape_gRow = t * B * H + b * H;
           const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
-          const s0Row4 = 3 * H + b * (4 * H);
-          const tape_oRow = t * B * H + b * H;
+          const scratch0Row4 = 3 * H + b * (4 * H);
+          const tape_o_1Row = t * B * H + b * H;
           const cPrevRow = cPrevAt + b * H;
           const cOutRow = t * B * H + b * H;
-          const tape_s1Row = t * B * H + b * H;
+          const tape_t1Row = t * B * H + b * H;
           const hOutRow = t * B * H + b * H;
           for (let i = 0; i < H; i++) {
             // i  = hardSigmoid(Ki*x + Ri*h + bi)
-            const i_1 = Math.min(Math.max(0.2 * (xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bi + i]!) + 0.5, 0), 1);
+            const i_1 = Math.min(
+              Math.max(0.2 * (xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_bi + i]!) + 0.5, 0),
+              1,
+            );
             tape_i_1[tape_i_1Row + i] = i_1;
             // f  = hardSigmoid(Kf*x + Rf*h + bf)
-            const f = Math.min(Math.max(0.2 * (xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_bf + i]!) + 0.5, 0), 1);
+            const f = Math.min(
+              Math.max(0.2 * (xp0[xp0Row2 + i]! + scratch0[scratch0Row2 + i]! + p[o_bf + i]!) + 0.5, 0),
+              1,
+            );
             tape_f[tape_fRow + i] = f;
             // g  = tanh(Kc*x + Rc*h + bc)
-            const g = Math.tanh(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_bc + i]!);
+            const g = Math.tanh(xp0[xp0Row3 + i]! + scratch0[scratch0Row3 + i]! + p[o_bc + i]!);
             tape_g[tape_gRow + i] = g;
             // o  = hardSigmoid(Ko*x + Ro*h + bo)
-            const o = Math.min(Math.max(0.2 * (xp0[xp0Row4 + i]! + s0[s0Row4 + i]! + p[o_bo + i]!) + 0.5, 0), 1);
-            tape_o[tape_oRow + i] = o;
+            const o_1 = Math.min(
+              Math.max(0.2 * (xp0[xp0Row4 + i]! + scratch0[scratch0Row4 + i]! + p[o_bo + i]!) + 0.5, 0),
+              1,
+            );
+            tape_o_1[tape_o_1Row + i] = o_1;
             // c' = f .* c + i .* g
             const c_next = f * cPrev[cPrevRow + i]! + i_1 * g;
             cOut[cOutRow + i] = c_next;
             const t1 = Math.tanh(c_next);
-            tape_s1[tape_s1Row + i] = t1;
+            tape_t1[tape_t1Row + i] = t1;
             // h' = o .* tanh(c')
-            const h_next = o * t1;
+            const h_next = o_1 * t1;
             hOut[hOutRow + i] = h_next;
           }
         }
@@ -322,37 +290,37 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   function backward(
-    params: Float64Array,
-    inputs: Inputs<Float64Array>,
-    initial: States<Float64Array>,
-    out: Outputs<Float64Array>,
-    upstream: Outputs<Float64Array>,
-    grads: Grads<Float64Array>,
+    params: A,
+    inputs: Inputs<A>,
+    initial: States<A>,
+    out: Outputs<A>,
+    upstream: Outputs<A>,
+    grads: Grads<A>,
   ): void {
-    checkArray(spec.name, "params", params, Float64Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "initial.c", initial.c, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.c", initial.c, F, B * H, "B×H");
     const cPrev0 = mem.input(io.cPrev0, initial.c);
-    checkArray(spec.name, "out.h", out.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.input(io.hOut, out.h);
-    checkArray(spec.name, "out.c", out.c, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.input(io.cOut, out.c);
-    checkArray(spec.name, "upstream.h", upstream.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.h", upstream.h, F, T * B * H, "T×B×H");
     const dhUp = mem.input(io.dhUp, upstream.h);
-    checkArray(spec.name, "upstream.c", upstream.c, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.c", upstream.c, F, T * B * H, "T×B×H");
     const dcUp = mem.input(io.dcUp, upstream.c);
-    checkArray(spec.name, "grads.params", grads.params, Float64Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "grads.params", grads.params, F, nParams, "the flat parameter buffer");
     const dp = mem.output(io.dp, grads.params);
-    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, F, T * B * D, "T×B×D");
     const dx_1 = mem.output(io.dx_1, grads.inputs.x);
-    checkArray(spec.name, "grads.initial.h", grads.initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.h", grads.initial.h, F, B * H, "B×H");
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
-    checkArray(spec.name, "grads.initial.c", grads.initial.c, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.c", grads.initial.c, F, B * H, "B×H");
     const dcPrev0 = mem.output(io.dcPrev0, grads.initial.c);
     dp.fill(0);
     carry_h.fill(0);
@@ -365,94 +333,94 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
       for (let k = 0; k < B * H; k++) seed_c[k] = dcUp[t * B * H + k]! + carry_c[k]!;
-      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(1, B, [
-          H,
-          at(seed_c, 0),
-          H,
-          at(seed_h, 0),
-          H,
-          at(tape_o, t * B * H),
-          H,
-          at(tape_s1, t * B * H),
-          H,
-          at(tape_i_1, t * B * H),
-          H,
-          at(tape_g, t * B * H),
-          H,
-          at(gx0, t * B * (4 * H) + 2 * H),
-          4 * H,
-          at(s0, 2 * H),
-          4 * H,
-          at(gx0, t * B * (4 * H)),
-          4 * H,
-          at(s0, 0),
-          4 * H,
-          at(cPrev, cPrevAt),
-          H,
-          at(tape_f, t * B * H),
-          H,
-          at(gx0, t * B * (4 * H) + H),
-          4 * H,
-          at(s0, H),
-          4 * H,
-          at(gx0, t * B * (4 * H) + 3 * H),
-          4 * H,
-          at(s0, 3 * H),
-          4 * H,
-          at(carry_c, 0),
-          H,
+          H, // $n
+          at(seed_c, 0), // $seed_c
+          H, // $seed_c_stride
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+          at(tape_o_1, t * B * H), // $tape_o_1
+          H, // $tape_o_1_stride
+          at(tape_t1, t * B * H), // $tape_t1
+          H, // $tape_t1_stride
+          at(tape_i_1, t * B * H), // $tape_i_1
+          H, // $tape_i_1_stride
+          at(tape_g, t * B * H), // $tape_g
+          H, // $tape_g_stride
+          at(gx0, t * B * (4 * H) + 2 * H), // $gx0
+          4 * H, // $gx0_stride
+          at(scratch0, 2 * H), // $scratch0
+          4 * H, // $scratch0_stride
+          at(gx0, t * B * (4 * H)), // $gx0_2
+          4 * H, // $gx0_2_stride
+          at(scratch0, 0), // $scratch0_2
+          4 * H, // $scratch0_2_stride
+          at(cPrev, cPrevAt), // $cPrev
+          H, // $cPrev_stride
+          at(tape_f, t * B * H), // $tape_f
+          H, // $tape_f_stride
+          at(gx0, t * B * (4 * H) + H), // $gx0_3
+          4 * H, // $gx0_3_stride
+          at(scratch0, H), // $scratch0_3
+          4 * H, // $scratch0_3_stride
+          at(gx0, t * B * (4 * H) + 3 * H), // $gx0_4
+          4 * H, // $gx0_4_stride
+          at(scratch0, 3 * H), // $scratch0_4
+          4 * H, // $scratch0_4_stride
+          at(carry_c, 0), // $carry_c
+          H, // $carry_c_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const seed_cRow = b * H;
           const seed_hRow = b * H;
-          const tape_oRow = t * B * H + b * H;
-          const tape_s1Row = t * B * H + b * H;
+          const tape_o_1Row = t * B * H + b * H;
+          const tape_t1Row = t * B * H + b * H;
           const tape_i_1Row = t * B * H + b * H;
           const tape_gRow = t * B * H + b * H;
           const gx0Row = t * B * (4 * H) + 2 * H + b * (4 * H);
-          const s0Row = 2 * H + b * (4 * H);
+          const scratch0Row = 2 * H + b * (4 * H);
           const gx0Row2 = t * B * (4 * H) + b * (4 * H);
-          const s0Row2 = b * (4 * H);
+          const scratch0Row2 = b * (4 * H);
           const cPrevRow = cPrevAt + b * H;
           const tape_fRow = t * B * H + b * H;
           const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
-          const s0Row3 = H + b * (4 * H);
+          const scratch0Row3 = H + b * (4 * H);
           const gx0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
-          const s0Row4 = 3 * H + b * (4 * H);
+          const scratch0Row4 = 3 * H + b * (4 * H);
           const carry_cRow = b * H;
           for (let i = 0; i < H; i++) {
             // grad of: h' = o .* tanh(c')
             const dc_next_total =
               seed_c[seed_cRow + i]! +
               seed_h[seed_hRow + i]! *
-                tape_o[tape_oRow + i]! *
-                (1 - tape_s1[tape_s1Row + i]! * tape_s1[tape_s1Row + i]!);
+                tape_o_1[tape_o_1Row + i]! *
+                (1 - tape_t1[tape_t1Row + i]! * tape_t1[tape_t1Row + i]!);
             // grad of: c' = f .* c + i .* g
             const dg = dc_next_total * tape_i_1[tape_i_1Row + i]!;
             const dg_pre = dg * (1 - tape_g[tape_gRow + i]! * tape_g[tape_gRow + i]!);
             gx0[gx0Row + i] = dg_pre;
-            s0[s0Row + i] = dg_pre;
+            scratch0[scratch0Row + i] = dg_pre;
             // grad of: c' = f .* c + i .* g
             const di = dc_next_total * tape_g[tape_gRow + i]!;
             const di_pre =
               0.2 * (di * ((tape_i_1[tape_i_1Row + i]! > 0 ? 1 : 0) * (1 - tape_i_1[tape_i_1Row + i]! > 0 ? 1 : 0)));
             gx0[gx0Row2 + i] = di_pre;
-            s0[s0Row2 + i] = di_pre;
+            scratch0[scratch0Row2 + i] = di_pre;
             // grad of: c' = f .* c + i .* g
             const df = dc_next_total * cPrev[cPrevRow + i]!;
             const df_pre =
               0.2 * (df * ((tape_f[tape_fRow + i]! > 0 ? 1 : 0) * (1 - tape_f[tape_fRow + i]! > 0 ? 1 : 0)));
             gx0[gx0Row3 + i] = df_pre;
-            s0[s0Row3 + i] = df_pre;
+            scratch0[scratch0Row3 + i] = df_pre;
             // grad of: h' = o .* tanh(c')
-            const do_1 = seed_h[seed_hRow + i]! * tape_s1[tape_s1Row + i]!;
+            const do_1 = seed_h[seed_hRow + i]! * tape_t1[tape_t1Row + i]!;
             const do_pre =
-              0.2 * (do_1 * ((tape_o[tape_oRow + i]! > 0 ? 1 : 0) * (1 - tape_o[tape_oRow + i]! > 0 ? 1 : 0)));
+              0.2 * (do_1 * ((tape_o_1[tape_o_1Row + i]! > 0 ? 1 : 0) * (1 - tape_o_1[tape_o_1Row + i]! > 0 ? 1 : 0)));
             gx0[gx0Row4 + i] = do_pre;
-            s0[s0Row4 + i] = do_pre;
+            scratch0[scratch0Row4 + i] = do_pre;
             // grad of: c' = f .* c + i .* g
             const dc = dc_next_total * tape_f[tape_fRow + i]!;
             carry_c[carry_cRow + i] = dc;
@@ -461,9 +429,9 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       }
 
       // d(dh) from Ri, Rf, Rc, Ro
-      mm.NN(B, 4 * H, H, s0, 0, 4 * H, p, o_Ri, carry_h, 0, H, false);
+      mm.NN(B, 4 * H, H, scratch0, 0, 4 * H, p, o_Ri, carry_h, 0, H, false);
       // dRi, dRf, dRc, dRo
-      mm.TN(4 * H, H, B, s0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Ri, true);
+      mm.TN(4 * H, H, B, scratch0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Ri, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
@@ -471,30 +439,30 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Ki, true);
     // grad of: i  = hardSigmoid(Ki*x + Ri*h + bi)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[b * (4 * H) + i]!;
-      dp[o_bi + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
+      dp[o_bi + i]! += sum;
     }
 
     // grad of: f  = hardSigmoid(Kf*x + Rf*h + bf)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[H + b * (4 * H) + i]!;
-      dp[o_bf + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
+      dp[o_bf + i]! += sum;
     }
 
     // grad of: g  = tanh(Kc*x + Rc*h + bc)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[2 * H + b * (4 * H) + i]!;
-      dp[o_bc + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
+      dp[o_bc + i]! += sum;
     }
 
     // grad of: o  = hardSigmoid(Ko*x + Ro*h + bo)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[3 * H + b * (4 * H) + i]!;
-      dp[o_bo + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
+      dp[o_bo + i]! += sum;
     }
 
     // d(dx) from Ki, Kf, Kc, Ko
@@ -510,24 +478,20 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };
 }
 
-/** The 32-bit kernels for batch B and T steps, on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
-export function createKernel32(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float32Array> {
+/** The float32 copy of kernel64, the same text: V8 keeps inline caches per function, so one body for both precisions would slow a process that runs both. On the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
+function kernel32<A extends FloatArray>(
+  bits: 32 | 64,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+  gemm: Products<A>,
+  sizes: Sizes,
+  B: number,
+  T: number,
+  options: KernelOptions,
+): Kernel<A> {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
-  const o_Ki = 0;
-  const o_Kf = o_Ki + H * D;
-  const o_Kc = o_Kf + H * D;
-  const o_Ko = o_Kc + H * D;
-  const o_Ri = o_Ko + H * D;
-  const o_Rf = o_Ri + H * H;
-  const o_Rc = o_Rf + H * H;
-  const o_Ro = o_Rc + H * H;
-  const o_bi = o_Ro + H * H;
-  const o_bf = o_bi + H;
-  const o_bc = o_bf + H;
-  const o_bo = o_bc + H;
-  const nParams = o_bo + H;
+  const { o_Ki, o_Kf, o_Kc, o_Ko, o_Ri, o_Rf, o_Rc, o_Ro, o_bi, o_bf, o_bc, o_bo, nParams } = offsets(sizes);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -557,11 +521,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     4 * H * D,
     4 * H * H,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
-    NT: gemmNT32,
-    NN: gemmNN32,
-    TN: gemmTN32,
-  });
+  const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);
   const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
@@ -579,35 +539,30 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
   const xp0 = mem.alloc(T * B * (4 * H));
-  const tape_o = mem.alloc(T * B * H);
+  const tape_o_1 = mem.alloc(T * B * H);
   const tape_f = mem.alloc(T * B * H);
   const tape_i_1 = mem.alloc(T * B * H);
   const tape_g = mem.alloc(T * B * H);
-  const tape_s1 = mem.alloc(T * B * H);
+  const tape_t1 = mem.alloc(T * B * H);
   const gx0 = mem.alloc(T * B * (4 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
   const seed_c = mem.alloc(B * H);
   const carry_c = mem.alloc(B * H);
-  const s0 = mem.alloc(B * (4 * H));
-  function forward(
-    params: Float32Array,
-    inputs: Inputs<Float32Array>,
-    initial: States<Float32Array>,
-    out: Outputs<Float32Array>,
-  ): void {
-    checkArray(spec.name, "params", params, Float32Array, nParams, "the flat parameter buffer");
+  const scratch0 = mem.alloc(B * (4 * H));
+  function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "initial.c", initial.c, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.c", initial.c, F, B * H, "B×H");
     const cPrev0 = mem.input(io.cPrev0, initial.c);
-    checkArray(spec.name, "out.h", out.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
-    checkArray(spec.name, "out.c", out.c, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.output(io.cOut, out.c);
     // all steps at once: the products with the inputs
     // Ki, Kf, Kc, Ko times x
@@ -618,86 +573,95 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const cPrev = t === 0 ? cPrev0 : cOut;
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Ri, Rf, Rc, Ro times h
-      mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_Ri, s0, 0, 4 * H, false);
-      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_Ri, scratch0, 0, 4 * H, false);
+      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(0, B, [
-          H,
-          at(xp0, t * B * (4 * H)),
-          4 * H,
-          at(s0, 0),
-          4 * H,
-          at(p, o_bi),
-          at(tape_i_1, t * B * H),
-          H,
-          at(xp0, t * B * (4 * H) + H),
-          4 * H,
-          at(s0, H),
-          4 * H,
-          at(p, o_bf),
-          at(tape_f, t * B * H),
-          H,
-          at(xp0, t * B * (4 * H) + 2 * H),
-          4 * H,
-          at(s0, 2 * H),
-          4 * H,
-          at(p, o_bc),
-          at(tape_g, t * B * H),
-          H,
-          at(xp0, t * B * (4 * H) + 3 * H),
-          4 * H,
-          at(s0, 3 * H),
-          4 * H,
-          at(p, o_bo),
-          at(tape_o, t * B * H),
-          H,
-          at(cPrev, cPrevAt),
-          H,
-          at(cOut, t * B * H),
-          H,
-          at(tape_s1, t * B * H),
-          H,
-          at(hOut, t * B * H),
-          H,
+          H, // $n
+          at(xp0, t * B * (4 * H)), // $xp0
+          4 * H, // $xp0_stride
+          at(scratch0, 0), // $scratch0
+          4 * H, // $scratch0_stride
+          at(p, o_bi), // $bi
+          at(tape_i_1, t * B * H), // $tape_i_1
+          H, // $tape_i_1_stride
+          at(xp0, t * B * (4 * H) + H), // $xp0_2
+          4 * H, // $xp0_2_stride
+          at(scratch0, H), // $scratch0_2
+          4 * H, // $scratch0_2_stride
+          at(p, o_bf), // $bf
+          at(tape_f, t * B * H), // $tape_f
+          H, // $tape_f_stride
+          at(xp0, t * B * (4 * H) + 2 * H), // $xp0_3
+          4 * H, // $xp0_3_stride
+          at(scratch0, 2 * H), // $scratch0_3
+          4 * H, // $scratch0_3_stride
+          at(p, o_bc), // $bc
+          at(tape_g, t * B * H), // $tape_g
+          H, // $tape_g_stride
+          at(xp0, t * B * (4 * H) + 3 * H), // $xp0_4
+          4 * H, // $xp0_4_stride
+          at(scratch0, 3 * H), // $scratch0_4
+          4 * H, // $scratch0_4_stride
+          at(p, o_bo), // $bo
+          at(tape_o_1, t * B * H), // $tape_o_1
+          H, // $tape_o_1_stride
+          at(cPrev, cPrevAt), // $cPrev
+          H, // $cPrev_stride
+          at(cOut, t * B * H), // $cOut
+          H, // $cOut_stride
+          at(tape_t1, t * B * H), // $tape_t1
+          H, // $tape_t1_stride
+          at(hOut, t * B * H), // $hOut
+          H, // $hOut_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const xp0Row = t * B * (4 * H) + b * (4 * H);
-          const s0Row = b * (4 * H);
+          const scratch0Row = b * (4 * H);
           const tape_i_1Row = t * B * H + b * H;
           const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
-          const s0Row2 = H + b * (4 * H);
+          const scratch0Row2 = H + b * (4 * H);
           const tape_fRow = t * B * H + b * H;
           const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
-          const s0Row3 = 2 * H + b * (4 * H);
+          const scratch0Row3 = 2 * H + b * (4 * H);
           const tape_gRow = t * B * H + b * H;
           const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
-          const s0Row4 = 3 * H + b * (4 * H);
-          const tape_oRow = t * B * H + b * H;
+          const scratch0Row4 = 3 * H + b * (4 * H);
+          const tape_o_1Row = t * B * H + b * H;
           const cPrevRow = cPrevAt + b * H;
           const cOutRow = t * B * H + b * H;
-          const tape_s1Row = t * B * H + b * H;
+          const tape_t1Row = t * B * H + b * H;
           const hOutRow = t * B * H + b * H;
           for (let i = 0; i < H; i++) {
             // i  = hardSigmoid(Ki*x + Ri*h + bi)
-            const i_1 = Math.min(Math.max(0.2 * (xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bi + i]!) + 0.5, 0), 1);
+            const i_1 = Math.min(
+              Math.max(0.2 * (xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_bi + i]!) + 0.5, 0),
+              1,
+            );
             tape_i_1[tape_i_1Row + i] = i_1;
             // f  = hardSigmoid(Kf*x + Rf*h + bf)
-            const f = Math.min(Math.max(0.2 * (xp0[xp0Row2 + i]! + s0[s0Row2 + i]! + p[o_bf + i]!) + 0.5, 0), 1);
+            const f = Math.min(
+              Math.max(0.2 * (xp0[xp0Row2 + i]! + scratch0[scratch0Row2 + i]! + p[o_bf + i]!) + 0.5, 0),
+              1,
+            );
             tape_f[tape_fRow + i] = f;
             // g  = tanh(Kc*x + Rc*h + bc)
-            const g = Math.tanh(xp0[xp0Row3 + i]! + s0[s0Row3 + i]! + p[o_bc + i]!);
+            const g = Math.tanh(xp0[xp0Row3 + i]! + scratch0[scratch0Row3 + i]! + p[o_bc + i]!);
             tape_g[tape_gRow + i] = g;
             // o  = hardSigmoid(Ko*x + Ro*h + bo)
-            const o = Math.min(Math.max(0.2 * (xp0[xp0Row4 + i]! + s0[s0Row4 + i]! + p[o_bo + i]!) + 0.5, 0), 1);
-            tape_o[tape_oRow + i] = o;
+            const o_1 = Math.min(
+              Math.max(0.2 * (xp0[xp0Row4 + i]! + scratch0[scratch0Row4 + i]! + p[o_bo + i]!) + 0.5, 0),
+              1,
+            );
+            tape_o_1[tape_o_1Row + i] = o_1;
             // c' = f .* c + i .* g
             const c_next = f * cPrev[cPrevRow + i]! + i_1 * g;
             cOut[cOutRow + i] = c_next;
             const t1 = Math.tanh(c_next);
-            tape_s1[tape_s1Row + i] = t1;
+            tape_t1[tape_t1Row + i] = t1;
             // h' = o .* tanh(c')
-            const h_next = o * t1;
+            const h_next = o_1 * t1;
             hOut[hOutRow + i] = h_next;
           }
         }
@@ -709,37 +673,37 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   function backward(
-    params: Float32Array,
-    inputs: Inputs<Float32Array>,
-    initial: States<Float32Array>,
-    out: Outputs<Float32Array>,
-    upstream: Outputs<Float32Array>,
-    grads: Grads<Float32Array>,
+    params: A,
+    inputs: Inputs<A>,
+    initial: States<A>,
+    out: Outputs<A>,
+    upstream: Outputs<A>,
+    grads: Grads<A>,
   ): void {
-    checkArray(spec.name, "params", params, Float32Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "initial.c", initial.c, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.c", initial.c, F, B * H, "B×H");
     const cPrev0 = mem.input(io.cPrev0, initial.c);
-    checkArray(spec.name, "out.h", out.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.input(io.hOut, out.h);
-    checkArray(spec.name, "out.c", out.c, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.input(io.cOut, out.c);
-    checkArray(spec.name, "upstream.h", upstream.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.h", upstream.h, F, T * B * H, "T×B×H");
     const dhUp = mem.input(io.dhUp, upstream.h);
-    checkArray(spec.name, "upstream.c", upstream.c, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.c", upstream.c, F, T * B * H, "T×B×H");
     const dcUp = mem.input(io.dcUp, upstream.c);
-    checkArray(spec.name, "grads.params", grads.params, Float32Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "grads.params", grads.params, F, nParams, "the flat parameter buffer");
     const dp = mem.output(io.dp, grads.params);
-    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, F, T * B * D, "T×B×D");
     const dx_1 = mem.output(io.dx_1, grads.inputs.x);
-    checkArray(spec.name, "grads.initial.h", grads.initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.h", grads.initial.h, F, B * H, "B×H");
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
-    checkArray(spec.name, "grads.initial.c", grads.initial.c, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.c", grads.initial.c, F, B * H, "B×H");
     const dcPrev0 = mem.output(io.dcPrev0, grads.initial.c);
     dp.fill(0);
     carry_h.fill(0);
@@ -752,94 +716,94 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
       for (let k = 0; k < B * H; k++) seed_c[k] = dcUp[t * B * H + k]! + carry_c[k]!;
-      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(1, B, [
-          H,
-          at(seed_c, 0),
-          H,
-          at(seed_h, 0),
-          H,
-          at(tape_o, t * B * H),
-          H,
-          at(tape_s1, t * B * H),
-          H,
-          at(tape_i_1, t * B * H),
-          H,
-          at(tape_g, t * B * H),
-          H,
-          at(gx0, t * B * (4 * H) + 2 * H),
-          4 * H,
-          at(s0, 2 * H),
-          4 * H,
-          at(gx0, t * B * (4 * H)),
-          4 * H,
-          at(s0, 0),
-          4 * H,
-          at(cPrev, cPrevAt),
-          H,
-          at(tape_f, t * B * H),
-          H,
-          at(gx0, t * B * (4 * H) + H),
-          4 * H,
-          at(s0, H),
-          4 * H,
-          at(gx0, t * B * (4 * H) + 3 * H),
-          4 * H,
-          at(s0, 3 * H),
-          4 * H,
-          at(carry_c, 0),
-          H,
+          H, // $n
+          at(seed_c, 0), // $seed_c
+          H, // $seed_c_stride
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+          at(tape_o_1, t * B * H), // $tape_o_1
+          H, // $tape_o_1_stride
+          at(tape_t1, t * B * H), // $tape_t1
+          H, // $tape_t1_stride
+          at(tape_i_1, t * B * H), // $tape_i_1
+          H, // $tape_i_1_stride
+          at(tape_g, t * B * H), // $tape_g
+          H, // $tape_g_stride
+          at(gx0, t * B * (4 * H) + 2 * H), // $gx0
+          4 * H, // $gx0_stride
+          at(scratch0, 2 * H), // $scratch0
+          4 * H, // $scratch0_stride
+          at(gx0, t * B * (4 * H)), // $gx0_2
+          4 * H, // $gx0_2_stride
+          at(scratch0, 0), // $scratch0_2
+          4 * H, // $scratch0_2_stride
+          at(cPrev, cPrevAt), // $cPrev
+          H, // $cPrev_stride
+          at(tape_f, t * B * H), // $tape_f
+          H, // $tape_f_stride
+          at(gx0, t * B * (4 * H) + H), // $gx0_3
+          4 * H, // $gx0_3_stride
+          at(scratch0, H), // $scratch0_3
+          4 * H, // $scratch0_3_stride
+          at(gx0, t * B * (4 * H) + 3 * H), // $gx0_4
+          4 * H, // $gx0_4_stride
+          at(scratch0, 3 * H), // $scratch0_4
+          4 * H, // $scratch0_4_stride
+          at(carry_c, 0), // $carry_c
+          H, // $carry_c_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const seed_cRow = b * H;
           const seed_hRow = b * H;
-          const tape_oRow = t * B * H + b * H;
-          const tape_s1Row = t * B * H + b * H;
+          const tape_o_1Row = t * B * H + b * H;
+          const tape_t1Row = t * B * H + b * H;
           const tape_i_1Row = t * B * H + b * H;
           const tape_gRow = t * B * H + b * H;
           const gx0Row = t * B * (4 * H) + 2 * H + b * (4 * H);
-          const s0Row = 2 * H + b * (4 * H);
+          const scratch0Row = 2 * H + b * (4 * H);
           const gx0Row2 = t * B * (4 * H) + b * (4 * H);
-          const s0Row2 = b * (4 * H);
+          const scratch0Row2 = b * (4 * H);
           const cPrevRow = cPrevAt + b * H;
           const tape_fRow = t * B * H + b * H;
           const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
-          const s0Row3 = H + b * (4 * H);
+          const scratch0Row3 = H + b * (4 * H);
           const gx0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
-          const s0Row4 = 3 * H + b * (4 * H);
+          const scratch0Row4 = 3 * H + b * (4 * H);
           const carry_cRow = b * H;
           for (let i = 0; i < H; i++) {
             // grad of: h' = o .* tanh(c')
             const dc_next_total =
               seed_c[seed_cRow + i]! +
               seed_h[seed_hRow + i]! *
-                tape_o[tape_oRow + i]! *
-                (1 - tape_s1[tape_s1Row + i]! * tape_s1[tape_s1Row + i]!);
+                tape_o_1[tape_o_1Row + i]! *
+                (1 - tape_t1[tape_t1Row + i]! * tape_t1[tape_t1Row + i]!);
             // grad of: c' = f .* c + i .* g
             const dg = dc_next_total * tape_i_1[tape_i_1Row + i]!;
             const dg_pre = dg * (1 - tape_g[tape_gRow + i]! * tape_g[tape_gRow + i]!);
             gx0[gx0Row + i] = dg_pre;
-            s0[s0Row + i] = dg_pre;
+            scratch0[scratch0Row + i] = dg_pre;
             // grad of: c' = f .* c + i .* g
             const di = dc_next_total * tape_g[tape_gRow + i]!;
             const di_pre =
               0.2 * (di * ((tape_i_1[tape_i_1Row + i]! > 0 ? 1 : 0) * (1 - tape_i_1[tape_i_1Row + i]! > 0 ? 1 : 0)));
             gx0[gx0Row2 + i] = di_pre;
-            s0[s0Row2 + i] = di_pre;
+            scratch0[scratch0Row2 + i] = di_pre;
             // grad of: c' = f .* c + i .* g
             const df = dc_next_total * cPrev[cPrevRow + i]!;
             const df_pre =
               0.2 * (df * ((tape_f[tape_fRow + i]! > 0 ? 1 : 0) * (1 - tape_f[tape_fRow + i]! > 0 ? 1 : 0)));
             gx0[gx0Row3 + i] = df_pre;
-            s0[s0Row3 + i] = df_pre;
+            scratch0[scratch0Row3 + i] = df_pre;
             // grad of: h' = o .* tanh(c')
-            const do_1 = seed_h[seed_hRow + i]! * tape_s1[tape_s1Row + i]!;
+            const do_1 = seed_h[seed_hRow + i]! * tape_t1[tape_t1Row + i]!;
             const do_pre =
-              0.2 * (do_1 * ((tape_o[tape_oRow + i]! > 0 ? 1 : 0) * (1 - tape_o[tape_oRow + i]! > 0 ? 1 : 0)));
+              0.2 * (do_1 * ((tape_o_1[tape_o_1Row + i]! > 0 ? 1 : 0) * (1 - tape_o_1[tape_o_1Row + i]! > 0 ? 1 : 0)));
             gx0[gx0Row4 + i] = do_pre;
-            s0[s0Row4 + i] = do_pre;
+            scratch0[scratch0Row4 + i] = do_pre;
             // grad of: c' = f .* c + i .* g
             const dc = dc_next_total * tape_f[tape_fRow + i]!;
             carry_c[carry_cRow + i] = dc;
@@ -848,9 +812,9 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       }
 
       // d(dh) from Ri, Rf, Rc, Ro
-      mm.NN(B, 4 * H, H, s0, 0, 4 * H, p, o_Ri, carry_h, 0, H, false);
+      mm.NN(B, 4 * H, H, scratch0, 0, 4 * H, p, o_Ri, carry_h, 0, H, false);
       // dRi, dRf, dRc, dRo
-      mm.TN(4 * H, H, B, s0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Ri, true);
+      mm.TN(4 * H, H, B, scratch0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Ri, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
@@ -858,30 +822,30 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Ki, true);
     // grad of: i  = hardSigmoid(Ki*x + Ri*h + bi)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[b * (4 * H) + i]!;
-      dp[o_bi + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
+      dp[o_bi + i]! += sum;
     }
 
     // grad of: f  = hardSigmoid(Kf*x + Rf*h + bf)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[H + b * (4 * H) + i]!;
-      dp[o_bf + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
+      dp[o_bf + i]! += sum;
     }
 
     // grad of: g  = tanh(Kc*x + Rc*h + bc)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[2 * H + b * (4 * H) + i]!;
-      dp[o_bc + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
+      dp[o_bc + i]! += sum;
     }
 
     // grad of: o  = hardSigmoid(Ko*x + Ro*h + bo)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[3 * H + b * (4 * H) + i]!;
-      dp[o_bo + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
+      dp[o_bo + i]! += sum;
     }
 
     // d(dx) from Ki, Kf, Kc, Ko
@@ -895,6 +859,16 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };
+}
+
+/** The float64 kernels for batch B and T steps (see kernel64). */
+export function createKernel64(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float64Array> {
+  return kernel64(64, Float64Array, { NT: gemmNT64, NN: gemmNN64, TN: gemmTN64 }, sizes, B, T, options);
+}
+
+/** The float32 kernels for batch B and T steps (see kernel32). */
+export function createKernel32(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float32Array> {
+  return kernel32(32, Float32Array, { NT: gemmNT32, NN: gemmNN32, TN: gemmTN32 }, sizes, B, T, options);
 }
 
 /** One step (forward from the state to the next, backward from the next state's gradient): the kernels with T = 1. */
@@ -914,104 +888,94 @@ const LOOPS_WASM: LoopsModuleSource = {
     { vector: true, splittable: true },
   ],
   binary: [
-    "AGFzbQEAAAABWANgAXsBe2Anf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/AGAlf39/f39/f39/f39/f39/",
-    "f39/f39/f39/f39/f39/f39/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMHBgABAgABAgchBAVmMzJfMAABBWYzMl8xAAIFZjY0",
-    "XzAABAVmNjRfMQAFCpQ4BuYFAQR7IAD9DNENXb3RDV290Q1dvdENXb0gACAA/eYBIgH95gH9DImICD6JiAg+iYgIPomICD795AEg",
-    "Af3mAf0Mq6qqvquqqr6rqqq+q6qqvv3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQB/eYB/QwAAIA/AACAPwAAgD8AAIA//QwA",
-    "AABAAAAAQAAAAEAAAABA/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5AQ1QOQENUDkBDVA5/QwAAABA",
-    "AAAAQAAAAEAAAABAIAD94AEiBP3mASIDIAP9DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0MAACW",
-    "QwAAlkMAAJZDAACWQ/3oASIC/QwAgDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3mAf0M",
-    "YQu2OmELtjphC7Y6YQu2Ov3kASAB/eYB/QyJiAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEgAf3m",
-    "Af0Mq6oqPquqKj6rqio+q6oqPv3kASAB/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEg",
-    "Af3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAC/fgBIgFBAf2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB",
-    "/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgA/0MGHKxQhhysUIYcrFCGHKxQv1E/VIgA/0MtPHPwrTxz8K08c/CtPHPwv1D",
-    "/VL9DAAAgD8AAIA/AACAPwAAgD/95AH95wH95QEiAf3hASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Q/1SIAT9DM3MzD3NzMw9zczM",
-    "Pc3MzD39Q/1SC70IAxN/BHsEfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEpIAUgACAGbEECdGohKiAIIAAgCWxBAnRqISsgCiAAIAts",
-    "QQJ0aiEsIAwgACANbEECdGohLSAPIAAgEGxBAnRqIS4gESAAIBJsQQJ0aiEvIBMgACAUbEECdGohMCAWIAAgF2xBAnRqITEgGCAA",
-    "IBlsQQJ0aiEyIBogACAbbEECdGohMyAdIAAgHmxBAnRqITQgHyAAICBsQQJ0aiE1ICEgACAibEECdGohNiAjIAAgJGxBAnRqITcg",
-    "JSAAICZsQQJ0aiE4IAIgAkEDcWshOUEAISgDQCAoIDlORQRA/QzNzEw+zcxMPs3MTD7NzEw+IChBAnQiJyApav0ABAAgJyAqav0A",
-    "BAD95AEgByAnav0ABAD95AH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AH9DAAAAAAAAAAAAAAAAAAAAAD96QH9DAAAgD8AAIA/AACA",
-    "PwAAgD/96AEhOiAnICtqIDr9CwQAICcgLmr9DM3MTD7NzEw+zcxMPs3MTD4gJyAsav0ABAAgJyAtav0ABAD95AEgDiAnav0ABAD9",
-    "5AH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AH9DAAAAAAAAAAAAAAAAAAAAAD96QH9DAAAgD8AAIA/AACAPwAAgD/96AEiO/0LBAAg",
-    "JyAxaiAnIC9q/QAEACAnIDBq/QAEAP3kASAVICdq/QAEAP3kARAAIjz9CwQAICcgNGr9DM3MTD7NzEw+zcxMPs3MTD4gJyAyav0A",
-    "BAAgJyAzav0ABAD95AEgHCAnav0ABAD95AH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AH9DAAAAAAAAAAAAAAAAAAAAAD96QH9DAAA",
-    "gD8AAIA/AACAPwAAgD/96AEiPf0LBAAgJyA2aiA7ICcgNWr9AAQA/eYBIDogPP3mAf3kASI6/QsEACAnIDdqIDoQACI6/QsEACAn",
-    "IDhqID0gOv3mAf0LBAAgKEEEaiEoDAELCwNAIAIgKExFBEAgKEECdCInIClqKgIAICcgKmoqAgCSIAcgJ2oqAgCSQ83MTD6UQwAA",
-    "AD+SQwAAAACXQwAAgD+WIT4gJyAraiA+OAIAICcgLmogJyAsaioCACAnIC1qKgIAkiAOICdqKgIAkkPNzEw+lEMAAAA/kkMAAAAA",
-    "l0MAAIA/liI/OAIAICcgMWogJyAvaioCACAnIDBqKgIAkiAVICdqKgIAkv0TEAD9HwAiQDgCACAnIDRqICcgMmoqAgAgJyAzaioC",
-    "AJIgHCAnaioCAJJDzcxMPpRDAAAAP5JDAAAAAJdDAACAP5YiQTgCACAnIDZqID8gJyA1aioCAJQgPiBAlJIiPjgCACAnIDdqID79",
-    "ExAA/R8AIj44AgAgJyA4aiBBID6UOAIAIChBAWohKAwBCwsgAEEBaiEADAELCwuPDAMUfwJ7An0DQCAAIAFORQRAIAMgACAEbEEC",
-    "dGohLSAFIAAgBmxBAnRqISkgByAAIAhsQQJ0aiEnIAkgACAKbEECdGohKiALIAAgDGxBAnRqISggDSAAIA5sQQJ0aiErIA8gACAQ",
-    "bEECdGohLiARIAAgEmxBAnRqIS8gEyAAIBRsQQJ0aiEwIBUgACAWbEECdGohMSAXIAAgGGxBAnRqITIgGSAAIBpsQQJ0aiEsIBsg",
-    "ACAcbEECdGohMyAdIAAgHmxBAnRqITQgHyAAICBsQQJ0aiE1ICEgACAibEECdGohNiAjIAAgJGxBAnRqITcgAiACQQNxayE4QQAh",
-    "JgNAICYgOE5FBEAgJkECdCIlIC1q/QAEACAlIClq/QAEACAlICdq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAlICpq/QAEACI5",
-    "IDn95gH95QH95gH95AEiOiAlIChq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAlICtq/QAEACI5IDn95gH95QH95gEhOSAlIC5q",
-    "IDn9CwQAICUgL2ogOf0LBAAgJSAwav0MzcxMPs3MTD7NzEw+zcxMPiA6ICUgK2r9AAQA/eYB/QwAAIA/AACAPwAAgD8AAIA//QwA",
-    "AAAAAAAAAAAAAAAAAAAAICUgKGr9AAQA/QwAAAAAAAAAAAAAAAAAAAAA/UT9Uv0MAACAPwAAgD8AAIA/AACAP/0MAAAAAAAAAAAA",
-    "AAAAAAAAAP0MAACAPwAAgD8AAIA/AACAPyAlIChq/QAEAP3lAf0MAAAAAAAAAAAAAAAAAAAAAP1E/VL95gH95gH95gEiOf0LBAAg",
-    "JSAxaiA5/QsEACAlIDNq/QzNzEw+zcxMPs3MTD7NzEw+IDogJSAyav0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD/9DAAAAAAAAAAA",
-    "AAAAAAAAAAAgJSAsav0ABAAiOf0MAAAAAAAAAAAAAAAAAAAAAP1E/VL9DAAAgD8AAIA/AACAPwAAgD/9DAAAAAAAAAAAAAAAAAAA",
-    "AAD9DAAAgD8AAIA/AACAPwAAgD8gOf3lAf0MAAAAAAAAAAAAAAAAAAAAAP1E/VL95gH95gH95gEiOf0LBAAgJSA0aiA5/QsEACAl",
-    "IDVq/QzNzEw+zcxMPs3MTD7NzEw+ICUgKWr9AAQAICUgKmr9AAQA/eYB/QwAAIA/AACAPwAAgD8AAIA//QwAAAAAAAAAAAAAAAAA",
-    "AAAAICUgJ2r9AAQA/QwAAAAAAAAAAAAAAAAAAAAA/UT9Uv0MAACAPwAAgD8AAIA/AACAP/0MAAAAAAAAAAAAAAAAAAAAAP0MAACA",
-    "PwAAgD8AAIA/AACAPyAlICdq/QAEAP3lAf0MAAAAAAAAAAAAAAAAAAAAAP1E/VL95gH95gH95gEiOf0LBAAgJSA2aiA5/QsEACAl",
-    "IDdqIDogJSAsav0ABAD95gH9CwQAICZBBGohJgwBCwsDQCACICZMRQRAICZBAnQiJSAtaioCACAlIClqKgIAICUgJ2oqAgCUQwAA",
-    "gD8gJSAqaioCACI7IDuUk5SSIjwgJSAoaioCAJRDAACAPyAlICtqKgIAIjsgO5STlCE7ICUgLmogOzgCACAlIC9qIDs4AgAgJSAw",
-    "aiA8ICUgK2oqAgCUQwAAgD9DAAAAACAlIChqKgIAQwAAAABeG0MAAIA/QwAAAABDAACAPyAlIChqKgIAk0MAAAAAXhuUlEPNzEw+",
-    "lCI7OAIAICUgMWogOzgCACAlIDNqIDwgJSAyaioCAJRDAACAP0MAAAAAICUgLGoqAgAiO0MAAAAAXhtDAACAP0MAAAAAQwAAgD8g",
-    "O5NDAAAAAF4blJRDzcxMPpQiOzgCACAlIDRqIDs4AgAgJSA1aiAlIClqKgIAICUgKmoqAgCUQwAAgD9DAAAAACAlICdqKgIAQwAA",
-    "AABeG0MAAIA/QwAAAABDAACAPyAlICdqKgIAk0MAAAAAXhuUlEPNzEw+lCI7OAIAICUgNmogOzgCACAlIDdqIDwgJSAsaioCAJQ4",
-    "AgAgJkEBaiEmDAELCyAAQQFqIQAMAQsLC/EHAQR7IAD9DON1K0U22le/43UrRTbaV78gACAA/fIBIgH98gH9DOB9FQ49bW0/4H0V",
-    "Dj1tbT/98AEgAf3yAf0MPcLmVeMmgr89wuZV4yaCv/3wASAB/fIB/Qz6ECyI9GSWP/oQLIj0ZJY//fABIAH98gH9DBy6oRu6oau/",
-    "HLqhG7qhq7/98AEgAf3yAf0MERERERERwT8RERERERHBP/3wASAB/fIB/QxVVVVVVVXVv1VVVVVVVdW//fABIAH98gH9DAAAAAAA",
-    "APA/AAAAAAAA8D/98AH98gH9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAABAAAAAAAAAAED9DAAAAAAAAAAAAAAAAAAAAAD9DAAA",
-    "AAAAAPB/AAAAAAAA8H/9DAltqBNGEuY9CW2oE0YS5j39DAAAAAAAAABAAAAAAAAAAEAgAP3sASIE/fIBIgMgA/0M/oIrZUcV9z/+",
-    "gitlRxX3P/3yAf2UAf0MAAAAAAAwkcAAAAAAADCRwP31Af0MAAAAAAAwkUAAAAAAADCRQP30ASIC/QwAAOD+Qi7mPwAA4P5CLuY/",
-    "/fIB/fEBIAL9DHY8eTXvOeo9djx5Ne856j398gH98QEiAf3yAf0MmNj479juIT6Y2Pjv2O4hPv3wASAB/fIB/QzkRPVnReZaPuRE",
-    "9WdF5lo+/fABIAH98gH9DFyfeLdPfpI+XJ94t09+kj798AEgAf3yAf0MNMdWpeMdxz40x1al4x3HPv3wASAB/fIB/QwaoAEaoAH6",
-    "PhqgARqgAfo+/fABIAH98gH9DBqgARqgASo/GqABGqABKj/98AEgAf3yAf0MF2zBFmzBVj8XbMEWbMFWP/3wASAB/fIB/QwRERER",
-    "ERGBPxEREREREYE//fABIAH98gH9DFVVVVVVVaU/VVVVVVVVpT/98AEgAf3yAf0MVVVVVVVVxT9VVVVVVVXFP/3wASAB/fIB/QwA",
-    "AAAAAADgPwAAAAAAAOA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAC/fwB",
-    "IgFBAf2sASIC/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgASAC/bEB/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9",
-    "ywH98gEgA/0M7zn6/kIuhkDvOfr+Qi6GQP1K/VIgA/0MUjAt1RBJh8BSMC3VEEmHwP1J/VL9DAAAAAAAAPA/AAAAAAAA8D/98AH9",
-    "8wH98QEiAf3tASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1SIAT9DJqZmZmZmbk/mpmZmZmZuT/9Sf1SC+0IAxN/BHsEfANAIAAg",
-    "AU5FBEAgAyAAIARsQQN0aiEpIAUgACAGbEEDdGohKiAIIAAgCWxBA3RqISsgCiAAIAtsQQN0aiEsIAwgACANbEEDdGohLSAPIAAg",
-    "EGxBA3RqIS4gESAAIBJsQQN0aiEvIBMgACAUbEEDdGohMCAWIAAgF2xBA3RqITEgGCAAIBlsQQN0aiEyIBogACAbbEEDdGohMyAd",
-    "IAAgHmxBA3RqITQgHyAAICBsQQN0aiE1ICEgACAibEEDdGohNiAjIAAgJGxBA3RqITcgJSAAICZsQQN0aiE4IAIgAkEBcWshOUEA",
-    "ISgDQCAoIDlORQRA/QyamZmZmZnJP5qZmZmZmck/IChBA3QiJyApav0ABAAgJyAqav0ABAD98AEgByAnav0ABAD98AH98gH9DAAA",
-    "AAAAAOA/AAAAAAAA4D/98AH9DAAAAAAAAAAAAAAAAAAAAAD99QH9DAAAAAAAAPA/AAAAAAAA8D/99AEhOiAnICtqIDr9CwQAICcg",
-    "Lmr9DJqZmZmZmck/mpmZmZmZyT8gJyAsav0ABAAgJyAtav0ABAD98AEgDiAnav0ABAD98AH98gH9DAAAAAAAAOA/AAAAAAAA4D/9",
-    "8AH9DAAAAAAAAAAAAAAAAAAAAAD99QH9DAAAAAAAAPA/AAAAAAAA8D/99AEiO/0LBAAgJyAxaiAnIC9q/QAEACAnIDBq/QAEAP3w",
-    "ASAVICdq/QAEAP3wARADIjz9CwQAICcgNGr9DJqZmZmZmck/mpmZmZmZyT8gJyAyav0ABAAgJyAzav0ABAD98AEgHCAnav0ABAD9",
-    "8AH98gH9DAAAAAAAAOA/AAAAAAAA4D/98AH9DAAAAAAAAAAAAAAAAAAAAAD99QH9DAAAAAAAAPA/AAAAAAAA8D/99AEiPf0LBAAg",
-    "JyA2aiA7ICcgNWr9AAQA/fIBIDogPP3yAf3wASI6/QsEACAnIDdqIDoQAyI6/QsEACAnIDhqID0gOv3yAf0LBAAgKEECaiEoDAEL",
-    "CwNAIAIgKExFBEAgKEEDdCInIClqKwMAICcgKmorAwCgIAcgJ2orAwCgRJqZmZmZmck/okQAAAAAAADgP6BEAAAAAAAAAAClRAAA",
-    "AAAAAPA/pCE+ICcgK2ogPjkDACAnIC5qICcgLGorAwAgJyAtaisDAKAgDiAnaisDAKBEmpmZmZmZyT+iRAAAAAAAAOA/oEQAAAAA",
-    "AAAAAKVEAAAAAAAA8D+kIj85AwAgJyAxaiAnIC9qKwMAICcgMGorAwCgIBUgJ2orAwCg/RQQA/0hACJAOQMAICcgNGogJyAyaisD",
-    "ACAnIDNqKwMAoCAcICdqKwMAoESamZmZmZnJP6JEAAAAAAAA4D+gRAAAAAAAAAAApUQAAAAAAADwP6QiQTkDACAnIDZqID8gJyA1",
-    "aisDAKIgPiBAoqAiPjkDACAnIDdqID79FBAD/SEAIj45AwAgJyA4aiBBID6iOQMAIChBAWohKAwBCwsgAEEBaiEADAELCwv3DAMU",
-    "fwJ7AnwDQCAAIAFORQRAIAMgACAEbEEDdGohLSAFIAAgBmxBA3RqISkgByAAIAhsQQN0aiEnIAkgACAKbEEDdGohKiALIAAgDGxB",
-    "A3RqISggDSAAIA5sQQN0aiErIA8gACAQbEEDdGohLiARIAAgEmxBA3RqIS8gEyAAIBRsQQN0aiEwIBUgACAWbEEDdGohMSAXIAAg",
-    "GGxBA3RqITIgGSAAIBpsQQN0aiEsIBsgACAcbEEDdGohMyAdIAAgHmxBA3RqITQgHyAAICBsQQN0aiE1ICEgACAibEEDdGohNiAj",
-    "IAAgJGxBA3RqITcgAiACQQFxayE4QQAhJgNAICYgOE5FBEAgJkEDdCIlIC1q/QAEACAlIClq/QAEACAlICdq/QAEAP3yAf0MAAAA",
-    "AAAA8D8AAAAAAADwPyAlICpq/QAEACI5IDn98gH98QH98gH98AEiOiAlIChq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyAlICtq",
-    "/QAEACI5IDn98gH98QH98gEhOSAlIC5qIDn9CwQAICUgL2ogOf0LBAAgJSAwav0MmpmZmZmZyT+amZmZmZnJPyA6ICUgK2r9AAQA",
-    "/fIB/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAAAAAAAAAAAAAAAAICUgKGr9AAQA/QwAAAAAAAAAAAAAAAAAAAAA/Ur9Uv0MAAAA",
-    "AAAA8D8AAAAAAADwP/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8D8AAAAAAADwPyAlIChq/QAEAP3xAf0MAAAAAAAAAAAAAAAA",
-    "AAAAAP1K/VL98gH98gH98gEiOf0LBAAgJSAxaiA5/QsEACAlIDNq/QyamZmZmZnJP5qZmZmZmck/IDogJSAyav0ABAD98gH9DAAA",
-    "AAAAAPA/AAAAAAAA8D/9DAAAAAAAAAAAAAAAAAAAAAAgJSAsav0ABAAiOf0MAAAAAAAAAAAAAAAAAAAAAP1K/VL9DAAAAAAAAPA/",
-    "AAAAAAAA8D/9DAAAAAAAAAAAAAAAAAAAAAD9DAAAAAAAAPA/AAAAAAAA8D8gOf3xAf0MAAAAAAAAAAAAAAAAAAAAAP1K/VL98gH9",
-    "8gH98gEiOf0LBAAgJSA0aiA5/QsEACAlIDVq/QyamZmZmZnJP5qZmZmZmck/ICUgKWr9AAQAICUgKmr9AAQA/fIB/QwAAAAAAADw",
-    "PwAAAAAAAPA//QwAAAAAAAAAAAAAAAAAAAAAICUgJ2r9AAQA/QwAAAAAAAAAAAAAAAAAAAAA/Ur9Uv0MAAAAAAAA8D8AAAAAAADw",
-    "P/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8D8AAAAAAADwPyAlICdq/QAEAP3xAf0MAAAAAAAAAAAAAAAAAAAAAP1K/VL98gH9",
-    "8gH98gEiOf0LBAAgJSA2aiA5/QsEACAlIDdqIDogJSAsav0ABAD98gH9CwQAICZBAmohJgwBCwsDQCACICZMRQRAICZBA3QiJSAt",
-    "aisDACAlIClqKwMAICUgJ2orAwCiRAAAAAAAAPA/ICUgKmorAwAiOyA7oqGioCI8ICUgKGorAwCiRAAAAAAAAPA/ICUgK2orAwAi",
-    "OyA7oqGiITsgJSAuaiA7OQMAICUgL2ogOzkDACAlIDBqIDwgJSAraisDAKJEAAAAAAAA8D9EAAAAAAAAAAAgJSAoaisDAEQAAAAA",
-    "AAAAAGQbRAAAAAAAAPA/RAAAAAAAAAAARAAAAAAAAPA/ICUgKGorAwChRAAAAAAAAAAAZBuiokSamZmZmZnJP6IiOzkDACAlIDFq",
-    "IDs5AwAgJSAzaiA8ICUgMmorAwCiRAAAAAAAAPA/RAAAAAAAAAAAICUgLGorAwAiO0QAAAAAAAAAAGQbRAAAAAAAAPA/RAAAAAAA",
-    "AAAARAAAAAAAAPA/IDuhRAAAAAAAAAAAZBuiokSamZmZmZnJP6IiOzkDACAlIDRqIDs5AwAgJSA1aiAlIClqKwMAICUgKmorAwCi",
-    "RAAAAAAAAPA/RAAAAAAAAAAAICUgJ2orAwBEAAAAAAAAAABkG0QAAAAAAADwP0QAAAAAAAAAAEQAAAAAAADwPyAlICdqKwMAoUQA",
-    "AAAAAAAAAGQboqJEmpmZmZmZyT+iIjs5AwAgJSA2aiA7OQMAICUgN2ogPCAlICxqKwMAojkDACAmQQFqISYMAQsLIABBAWohAAwB",
-    "CwsLADQEbmFtZQEtBgAGdGFuaDMyAQVmMzJfMAIFZjMyXzEDBnRhbmg2NAQFZjY0XzAFBWY2NF8x",
+    "AGFzbQEAAAABWANgAXsBe2Anf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/AGAlf39/f39/f39/f39/f39/f39/f39/f39/",
+    "f39/f39/f39/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMHBgABAgABAgchBAVmMzJfMAABBWYzMl8xAAIFZjY0XzAABAVmNjRfMQAFCpQ4BuYF",
+    "AQR7IAD9DNENXb3RDV290Q1dvdENXb0gACAA/eYBIgH95gH9DImICD6JiAg+iYgIPomICD795AEgAf3mAf0Mq6qqvquqqr6rqqq+q6qqvv3kASAB",
+    "/eYB/QwAAIA/AACAPwAAgD8AAIA//eQB/eYB/QwAAIA/AACAPwAAgD8AAIA//QwAAABAAAAAQAAAAEAAAABA/QwAAAAAAAAAAAAAAAAAAAAA/QwA",
+    "AIB/AACAfwAAgH8AAIB//QwBDVA5AQ1QOQENUDkBDVA5/QwAAABAAAAAQAAAAEAAAABAIAD94AEiBP3mASIDIAP9DDuquD87qrg/O6q4PzuquD/9",
+    "5gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMAAJZDAACWQ/3oASIC/QwAgDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65",
+    "g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2Ov3kASAB/eYB/QyJiAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oq",
+    "PauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+q6oqPv3kASAB/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/9",
+    "5AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAC/fgBIgFBAf2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAA",
+    "fwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgA/0MGHKxQhhysUIYcrFCGHKxQv1E/VIgA/0MtPHPwrTxz8K08c/CtPHPwv1D/VL9DAAAgD8AAIA/AACA",
+    "PwAAgD/95AH95wH95QEiAf3hASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Q/1SIAT9DM3MzD3NzMw9zczMPc3MzD39Q/1SC70IAxN/BHsEfQNAIAAg",
+    "AU5FBEAgAyAAIARsQQJ0aiEpIAUgACAGbEECdGohKiAIIAAgCWxBAnRqISsgCiAAIAtsQQJ0aiEsIAwgACANbEECdGohLSAPIAAgEGxBAnRqIS4g",
+    "ESAAIBJsQQJ0aiEvIBMgACAUbEECdGohMCAWIAAgF2xBAnRqITEgGCAAIBlsQQJ0aiEyIBogACAbbEECdGohMyAdIAAgHmxBAnRqITQgHyAAICBs",
+    "QQJ0aiE1ICEgACAibEECdGohNiAjIAAgJGxBAnRqITcgJSAAICZsQQJ0aiE4IAIgAkEDcWshOUEAISgDQCAoIDlORQRA/QzNzEw+zcxMPs3MTD7N",
+    "zEw+IChBAnQiJyApav0ABAAgJyAqav0ABAD95AEgByAnav0ABAD95AH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AH9DAAAAAAAAAAAAAAAAAAAAAD9",
+    "6QH9DAAAgD8AAIA/AACAPwAAgD/96AEhOiAnICtqIDr9CwQAICcgLmr9DM3MTD7NzEw+zcxMPs3MTD4gJyAsav0ABAAgJyAtav0ABAD95AEgDiAn",
+    "av0ABAD95AH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AH9DAAAAAAAAAAAAAAAAAAAAAD96QH9DAAAgD8AAIA/AACAPwAAgD/96AEiO/0LBAAgJyAx",
+    "aiAnIC9q/QAEACAnIDBq/QAEAP3kASAVICdq/QAEAP3kARAAIjz9CwQAICcgNGr9DM3MTD7NzEw+zcxMPs3MTD4gJyAyav0ABAAgJyAzav0ABAD9",
+    "5AEgHCAnav0ABAD95AH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AH9DAAAAAAAAAAAAAAAAAAAAAD96QH9DAAAgD8AAIA/AACAPwAAgD/96AEiPf0L",
+    "BAAgJyA2aiA7ICcgNWr9AAQA/eYBIDogPP3mAf3kASI6/QsEACAnIDdqIDoQACI6/QsEACAnIDhqID0gOv3mAf0LBAAgKEEEaiEoDAELCwNAIAIg",
+    "KExFBEAgKEECdCInIClqKgIAICcgKmoqAgCSIAcgJ2oqAgCSQ83MTD6UQwAAAD+SQwAAAACXQwAAgD+WIT4gJyAraiA+OAIAICcgLmogJyAsaioC",
+    "ACAnIC1qKgIAkiAOICdqKgIAkkPNzEw+lEMAAAA/kkMAAAAAl0MAAIA/liI/OAIAICcgMWogJyAvaioCACAnIDBqKgIAkiAVICdqKgIAkv0TEAD9",
+    "HwAiQDgCACAnIDRqICcgMmoqAgAgJyAzaioCAJIgHCAnaioCAJJDzcxMPpRDAAAAP5JDAAAAAJdDAACAP5YiQTgCACAnIDZqID8gJyA1aioCAJQg",
+    "PiBAlJIiPjgCACAnIDdqID79ExAA/R8AIj44AgAgJyA4aiBBID6UOAIAIChBAWohKAwBCwsgAEEBaiEADAELCwuPDAMUfwJ7An0DQCAAIAFORQRA",
+    "IAMgACAEbEECdGohLSAFIAAgBmxBAnRqISkgByAAIAhsQQJ0aiEnIAkgACAKbEECdGohKiALIAAgDGxBAnRqISggDSAAIA5sQQJ0aiErIA8gACAQ",
+    "bEECdGohLiARIAAgEmxBAnRqIS8gEyAAIBRsQQJ0aiEwIBUgACAWbEECdGohMSAXIAAgGGxBAnRqITIgGSAAIBpsQQJ0aiEsIBsgACAcbEECdGoh",
+    "MyAdIAAgHmxBAnRqITQgHyAAICBsQQJ0aiE1ICEgACAibEECdGohNiAjIAAgJGxBAnRqITcgAiACQQNxayE4QQAhJgNAICYgOE5FBEAgJkECdCIl",
+    "IC1q/QAEACAlIClq/QAEACAlICdq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAlICpq/QAEACI5IDn95gH95QH95gH95AEiOiAlIChq/QAEAP3m",
+    "Af0MAACAPwAAgD8AAIA/AACAPyAlICtq/QAEACI5IDn95gH95QH95gEhOSAlIC5qIDn9CwQAICUgL2ogOf0LBAAgJSAwav0MzcxMPs3MTD7NzEw+",
+    "zcxMPiA6ICUgK2r9AAQA/eYB/QwAAIA/AACAPwAAgD8AAIA//QwAAAAAAAAAAAAAAAAAAAAAICUgKGr9AAQA/QwAAAAAAAAAAAAAAAAAAAAA/UT9",
+    "Uv0MAACAPwAAgD8AAIA/AACAP/0MAAAAAAAAAAAAAAAAAAAAAP0MAACAPwAAgD8AAIA/AACAPyAlIChq/QAEAP3lAf0MAAAAAAAAAAAAAAAAAAAA",
+    "AP1E/VL95gH95gH95gEiOf0LBAAgJSAxaiA5/QsEACAlIDNq/QzNzEw+zcxMPs3MTD7NzEw+IDogJSAyav0ABAD95gH9DAAAgD8AAIA/AACAPwAA",
+    "gD/9DAAAAAAAAAAAAAAAAAAAAAAgJSAsav0ABAAiOf0MAAAAAAAAAAAAAAAAAAAAAP1E/VL9DAAAgD8AAIA/AACAPwAAgD/9DAAAAAAAAAAAAAAA",
+    "AAAAAAD9DAAAgD8AAIA/AACAPwAAgD8gOf3lAf0MAAAAAAAAAAAAAAAAAAAAAP1E/VL95gH95gH95gEiOf0LBAAgJSA0aiA5/QsEACAlIDVq/QzN",
+    "zEw+zcxMPs3MTD7NzEw+ICUgKWr9AAQAICUgKmr9AAQA/eYB/QwAAIA/AACAPwAAgD8AAIA//QwAAAAAAAAAAAAAAAAAAAAAICUgJ2r9AAQA/QwA",
+    "AAAAAAAAAAAAAAAAAAAA/UT9Uv0MAACAPwAAgD8AAIA/AACAP/0MAAAAAAAAAAAAAAAAAAAAAP0MAACAPwAAgD8AAIA/AACAPyAlICdq/QAEAP3l",
+    "Af0MAAAAAAAAAAAAAAAAAAAAAP1E/VL95gH95gH95gEiOf0LBAAgJSA2aiA5/QsEACAlIDdqIDogJSAsav0ABAD95gH9CwQAICZBBGohJgwBCwsD",
+    "QCACICZMRQRAICZBAnQiJSAtaioCACAlIClqKgIAICUgJ2oqAgCUQwAAgD8gJSAqaioCACI7IDuUk5SSIjwgJSAoaioCAJRDAACAPyAlICtqKgIA",
+    "IjsgO5STlCE7ICUgLmogOzgCACAlIC9qIDs4AgAgJSAwaiA8ICUgK2oqAgCUQwAAgD9DAAAAACAlIChqKgIAQwAAAABeG0MAAIA/QwAAAABDAACA",
+    "PyAlIChqKgIAk0MAAAAAXhuUlEPNzEw+lCI7OAIAICUgMWogOzgCACAlIDNqIDwgJSAyaioCAJRDAACAP0MAAAAAICUgLGoqAgAiO0MAAAAAXhtD",
+    "AACAP0MAAAAAQwAAgD8gO5NDAAAAAF4blJRDzcxMPpQiOzgCACAlIDRqIDs4AgAgJSA1aiAlIClqKgIAICUgKmoqAgCUQwAAgD9DAAAAACAlICdq",
+    "KgIAQwAAAABeG0MAAIA/QwAAAABDAACAPyAlICdqKgIAk0MAAAAAXhuUlEPNzEw+lCI7OAIAICUgNmogOzgCACAlIDdqIDwgJSAsaioCAJQ4AgAg",
+    "JkEBaiEmDAELCyAAQQFqIQAMAQsLC/EHAQR7IAD9DON1K0U22le/43UrRTbaV78gACAA/fIBIgH98gH9DOB9FQ49bW0/4H0VDj1tbT/98AEgAf3y",
+    "Af0MPcLmVeMmgr89wuZV4yaCv/3wASAB/fIB/Qz6ECyI9GSWP/oQLIj0ZJY//fABIAH98gH9DBy6oRu6oau/HLqhG7qhq7/98AEgAf3yAf0MERER",
+    "ERERwT8RERERERHBP/3wASAB/fIB/QxVVVVVVVXVv1VVVVVVVdW//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AH98gH9DAAAAAAAAPA/AAAA",
+    "AAAA8D/9DAAAAAAAAABAAAAAAAAAAED9DAAAAAAAAAAAAAAAAAAAAAD9DAAAAAAAAPB/AAAAAAAA8H/9DAltqBNGEuY9CW2oE0YS5j39DAAAAAAA",
+    "AABAAAAAAAAAAEAgAP3sASIE/fIBIgMgA/0M/oIrZUcV9z/+gitlRxX3P/3yAf2UAf0MAAAAAAAwkcAAAAAAADCRwP31Af0MAAAAAAAwkUAAAAAA",
+    "ADCRQP30ASIC/QwAAOD+Qi7mPwAA4P5CLuY//fIB/fEBIAL9DHY8eTXvOeo9djx5Ne856j398gH98QEiAf3yAf0MmNj479juIT6Y2Pjv2O4hPv3w",
+    "ASAB/fIB/QzkRPVnReZaPuRE9WdF5lo+/fABIAH98gH9DFyfeLdPfpI+XJ94t09+kj798AEgAf3yAf0MNMdWpeMdxz40x1al4x3HPv3wASAB/fIB",
+    "/QwaoAEaoAH6PhqgARqgAfo+/fABIAH98gH9DBqgARqgASo/GqABGqABKj/98AEgAf3yAf0MF2zBFmzBVj8XbMEWbMFWP/3wASAB/fIB/QwRERER",
+    "ERGBPxEREREREYE//fABIAH98gH9DFVVVVVVVaU/VVVVVVVVpT/98AEgAf3yAf0MVVVVVVVVxT9VVVVVVVXFP/3wASAB/fIB/QwAAAAAAADgPwAA",
+    "AAAAAOA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAC/fwBIgFBAf2sASIC/ccB/Qz/AwAA",
+    "AAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgASAC/bEB/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgA/0M7zn6/kIuhkDvOfr+Qi6GQP1K",
+    "/VIgA/0MUjAt1RBJh8BSMC3VEEmHwP1J/VL9DAAAAAAAAPA/AAAAAAAA8D/98AH98wH98QEiAf3tASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1S",
+    "IAT9DJqZmZmZmbk/mpmZmZmZuT/9Sf1SC+0IAxN/BHsEfANAIAAgAU5FBEAgAyAAIARsQQN0aiEpIAUgACAGbEEDdGohKiAIIAAgCWxBA3RqISsg",
+    "CiAAIAtsQQN0aiEsIAwgACANbEEDdGohLSAPIAAgEGxBA3RqIS4gESAAIBJsQQN0aiEvIBMgACAUbEEDdGohMCAWIAAgF2xBA3RqITEgGCAAIBls",
+    "QQN0aiEyIBogACAbbEEDdGohMyAdIAAgHmxBA3RqITQgHyAAICBsQQN0aiE1ICEgACAibEEDdGohNiAjIAAgJGxBA3RqITcgJSAAICZsQQN0aiE4",
+    "IAIgAkEBcWshOUEAISgDQCAoIDlORQRA/QyamZmZmZnJP5qZmZmZmck/IChBA3QiJyApav0ABAAgJyAqav0ABAD98AEgByAnav0ABAD98AH98gH9",
+    "DAAAAAAAAOA/AAAAAAAA4D/98AH9DAAAAAAAAAAAAAAAAAAAAAD99QH9DAAAAAAAAPA/AAAAAAAA8D/99AEhOiAnICtqIDr9CwQAICcgLmr9DJqZ",
+    "mZmZmck/mpmZmZmZyT8gJyAsav0ABAAgJyAtav0ABAD98AEgDiAnav0ABAD98AH98gH9DAAAAAAAAOA/AAAAAAAA4D/98AH9DAAAAAAAAAAAAAAA",
+    "AAAAAAD99QH9DAAAAAAAAPA/AAAAAAAA8D/99AEiO/0LBAAgJyAxaiAnIC9q/QAEACAnIDBq/QAEAP3wASAVICdq/QAEAP3wARADIjz9CwQAICcg",
+    "NGr9DJqZmZmZmck/mpmZmZmZyT8gJyAyav0ABAAgJyAzav0ABAD98AEgHCAnav0ABAD98AH98gH9DAAAAAAAAOA/AAAAAAAA4D/98AH9DAAAAAAA",
+    "AAAAAAAAAAAAAAD99QH9DAAAAAAAAPA/AAAAAAAA8D/99AEiPf0LBAAgJyA2aiA7ICcgNWr9AAQA/fIBIDogPP3yAf3wASI6/QsEACAnIDdqIDoQ",
+    "AyI6/QsEACAnIDhqID0gOv3yAf0LBAAgKEECaiEoDAELCwNAIAIgKExFBEAgKEEDdCInIClqKwMAICcgKmorAwCgIAcgJ2orAwCgRJqZmZmZmck/",
+    "okQAAAAAAADgP6BEAAAAAAAAAAClRAAAAAAAAPA/pCE+ICcgK2ogPjkDACAnIC5qICcgLGorAwAgJyAtaisDAKAgDiAnaisDAKBEmpmZmZmZyT+i",
+    "RAAAAAAAAOA/oEQAAAAAAAAAAKVEAAAAAAAA8D+kIj85AwAgJyAxaiAnIC9qKwMAICcgMGorAwCgIBUgJ2orAwCg/RQQA/0hACJAOQMAICcgNGog",
+    "JyAyaisDACAnIDNqKwMAoCAcICdqKwMAoESamZmZmZnJP6JEAAAAAAAA4D+gRAAAAAAAAAAApUQAAAAAAADwP6QiQTkDACAnIDZqID8gJyA1aisD",
+    "AKIgPiBAoqAiPjkDACAnIDdqID79FBAD/SEAIj45AwAgJyA4aiBBID6iOQMAIChBAWohKAwBCwsgAEEBaiEADAELCwv3DAMUfwJ7AnwDQCAAIAFO",
+    "RQRAIAMgACAEbEEDdGohLSAFIAAgBmxBA3RqISkgByAAIAhsQQN0aiEnIAkgACAKbEEDdGohKiALIAAgDGxBA3RqISggDSAAIA5sQQN0aiErIA8g",
+    "ACAQbEEDdGohLiARIAAgEmxBA3RqIS8gEyAAIBRsQQN0aiEwIBUgACAWbEEDdGohMSAXIAAgGGxBA3RqITIgGSAAIBpsQQN0aiEsIBsgACAcbEED",
+    "dGohMyAdIAAgHmxBA3RqITQgHyAAICBsQQN0aiE1ICEgACAibEEDdGohNiAjIAAgJGxBA3RqITcgAiACQQFxayE4QQAhJgNAICYgOE5FBEAgJkED",
+    "dCIlIC1q/QAEACAlIClq/QAEACAlICdq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyAlICpq/QAEACI5IDn98gH98QH98gH98AEiOiAlIChq/QAE",
+    "AP3yAf0MAAAAAAAA8D8AAAAAAADwPyAlICtq/QAEACI5IDn98gH98QH98gEhOSAlIC5qIDn9CwQAICUgL2ogOf0LBAAgJSAwav0MmpmZmZmZyT+a",
+    "mZmZmZnJPyA6ICUgK2r9AAQA/fIB/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAAAAAAAAAAAAAAAAICUgKGr9AAQA/QwAAAAAAAAAAAAAAAAAAAAA",
+    "/Ur9Uv0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8D8AAAAAAADwPyAlIChq/QAEAP3xAf0MAAAAAAAAAAAAAAAA",
+    "AAAAAP1K/VL98gH98gH98gEiOf0LBAAgJSAxaiA5/QsEACAlIDNq/QyamZmZmZnJP5qZmZmZmck/IDogJSAyav0ABAD98gH9DAAAAAAAAPA/AAAA",
+    "AAAA8D/9DAAAAAAAAAAAAAAAAAAAAAAgJSAsav0ABAAiOf0MAAAAAAAAAAAAAAAAAAAAAP1K/VL9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAAAA",
+    "AAAAAAAAAAD9DAAAAAAAAPA/AAAAAAAA8D8gOf3xAf0MAAAAAAAAAAAAAAAAAAAAAP1K/VL98gH98gH98gEiOf0LBAAgJSA0aiA5/QsEACAlIDVq",
+    "/QyamZmZmZnJP5qZmZmZmck/ICUgKWr9AAQAICUgKmr9AAQA/fIB/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAAAAAAAAAAAAAAAAICUgJ2r9AAQA",
+    "/QwAAAAAAAAAAAAAAAAAAAAA/Ur9Uv0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8D8AAAAAAADwPyAlICdq/QAE",
+    "AP3xAf0MAAAAAAAAAAAAAAAAAAAAAP1K/VL98gH98gH98gEiOf0LBAAgJSA2aiA5/QsEACAlIDdqIDogJSAsav0ABAD98gH9CwQAICZBAmohJgwB",
+    "CwsDQCACICZMRQRAICZBA3QiJSAtaisDACAlIClqKwMAICUgJ2orAwCiRAAAAAAAAPA/ICUgKmorAwAiOyA7oqGioCI8ICUgKGorAwCiRAAAAAAA",
+    "APA/ICUgK2orAwAiOyA7oqGiITsgJSAuaiA7OQMAICUgL2ogOzkDACAlIDBqIDwgJSAraisDAKJEAAAAAAAA8D9EAAAAAAAAAAAgJSAoaisDAEQA",
+    "AAAAAAAAAGQbRAAAAAAAAPA/RAAAAAAAAAAARAAAAAAAAPA/ICUgKGorAwChRAAAAAAAAAAAZBuiokSamZmZmZnJP6IiOzkDACAlIDFqIDs5AwAg",
+    "JSAzaiA8ICUgMmorAwCiRAAAAAAAAPA/RAAAAAAAAAAAICUgLGorAwAiO0QAAAAAAAAAAGQbRAAAAAAAAPA/RAAAAAAAAAAARAAAAAAAAPA/IDuh",
+    "RAAAAAAAAAAAZBuiokSamZmZmZnJP6IiOzkDACAlIDRqIDs5AwAgJSA1aiAlIClqKwMAICUgKmorAwCiRAAAAAAAAPA/RAAAAAAAAAAAICUgJ2or",
+    "AwBEAAAAAAAAAABkG0QAAAAAAADwP0QAAAAAAAAAAEQAAAAAAADwPyAlICdqKwMAoUQAAAAAAAAAAGQboqJEmpmZmZmZyT+iIjs5AwAgJSA2aiA7",
+    "OQMAICUgN2ogPCAlICxqKwMAojkDACAmQQFqISYMAQsLIABBAWohAAwBCwsLADQEbmFtZQEtBgAGdGFuaDMyAQVmMzJfMAIFZjMyXzEDBnRhbmg2",
+    "NAQFZjY0XzAFBWY2NF8x",
   ].join(""),
 };

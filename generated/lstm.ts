@@ -2,8 +2,8 @@
 // Do not edit: regenerate with `npm run generate` (check with `npm run generate -- --check`).
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "../runtime/gemm.ts";
 import { GEMM_WASM } from "../runtime/gemm-wasm.ts";
-import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../runtime/checks.ts";
-import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../runtime/memory.ts";
+import { type FloatArray, Rng, checkArray, checkCount, checkSizes, initSlice } from "../runtime/checks.ts";
+import { type KernelOptions, type LoopsModuleSource, type Products, kernelMemory } from "../runtime/memory.ts";
 /** PyTorch nn.LSTM / nn.LSTMCell (torch/nn/modules/rnn.py): gates [i|f|g|o], two biases */
 export const spec = {
   name: "lstm",
@@ -57,11 +57,8 @@ export interface Kernel<A> {
   backward(p: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>, upstream: Outputs<A>, grads: Grads<A>): void;
 }
 
-/** Offset and length of every parameter in the flat buffer. */
-export function paramLayout(sizes: Sizes): {
-  total: number;
-  params: { name: string; offset: number; length: number }[];
-} {
+/** Where each parameter starts in the flat buffer, and the buffer's length: the one place the layout is written. */
+function offsets(sizes: Sizes) {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   const o_Wii = 0;
   const o_Wif = o_Wii + H * D;
@@ -80,91 +77,82 @@ export function paramLayout(sizes: Sizes): {
   const o_bhg = o_bhf + H;
   const o_bho = o_bhg + H;
   return {
-    total: o_bho + H,
-    params: [
-      { name: "Wii", offset: o_Wii, length: H * D },
-      { name: "Wif", offset: o_Wif, length: H * D },
-      { name: "Wig", offset: o_Wig, length: H * D },
-      { name: "Wio", offset: o_Wio, length: H * D },
-      { name: "Whi", offset: o_Whi, length: H * H },
-      { name: "Whf", offset: o_Whf, length: H * H },
-      { name: "Whg", offset: o_Whg, length: H * H },
-      { name: "Who", offset: o_Who, length: H * H },
-      { name: "bii", offset: o_bii, length: H },
-      { name: "bif", offset: o_bif, length: H },
-      { name: "big", offset: o_big, length: H },
-      { name: "bio", offset: o_bio, length: H },
-      { name: "bhi", offset: o_bhi, length: H },
-      { name: "bhf", offset: o_bhf, length: H },
-      { name: "bhg", offset: o_bhg, length: H },
-      { name: "bho", offset: o_bho, length: H },
-    ],
+    o_Wii,
+    o_Wif,
+    o_Wig,
+    o_Wio,
+    o_Whi,
+    o_Whf,
+    o_Whg,
+    o_Who,
+    o_bii,
+    o_bif,
+    o_big,
+    o_bio,
+    o_bhi,
+    o_bhf,
+    o_bhg,
+    o_bho,
+    nParams: o_bho + H,
+  };
+}
+
+/** Offset and length of every parameter in the flat buffer. */
+export function paramLayout(sizes: Sizes): {
+  total: number;
+  params: { name: string; offset: number; length: number }[];
+} {
+  // the offsets in buffer order (the order of spec.params), then the total: each parameter runs to the next one
+  const o = Object.values(offsets(sizes));
+  return {
+    total: o[o.length - 1]!,
+    params: spec.params.map(({ name }, k) => ({ name, offset: o[k]!, length: o[k + 1]! - o[k]! })),
   };
 }
 
 /** Parameters by their init rules (uniform ±1/sqrt(H) unless declared otherwise), from a seed. */
 export function initParams(sizes: Sizes, seed: number): Float64Array {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
-  const o_Wii = 0;
-  const o_Wif = o_Wii + H * D;
-  const o_Wig = o_Wif + H * D;
-  const o_Wio = o_Wig + H * D;
-  const o_Whi = o_Wio + H * D;
-  const o_Whf = o_Whi + H * H;
-  const o_Whg = o_Whf + H * H;
-  const o_Who = o_Whg + H * H;
-  const o_bii = o_Who + H * H;
-  const o_bif = o_bii + H;
-  const o_big = o_bif + H;
-  const o_bio = o_big + H;
-  const o_bhi = o_bio + H;
-  const o_bhf = o_bhi + H;
-  const o_bhg = o_bhf + H;
-  const o_bho = o_bhg + H;
-  const p = new Float64Array(o_bho + H);
+  const { total, params } = paramLayout(sizes);
+  const p = new Float64Array(total);
   const rng = new Rng(seed);
   const k = 1 / Math.sqrt(H);
-  initSlice(p, o_Wii, H * D, "uniform", k, rng);
-  initSlice(p, o_Wif, H * D, "uniform", k, rng);
-  initSlice(p, o_Wig, H * D, "uniform", k, rng);
-  initSlice(p, o_Wio, H * D, "uniform", k, rng);
-  initSlice(p, o_Whi, H * H, "uniform", k, rng);
-  initSlice(p, o_Whf, H * H, "uniform", k, rng);
-  initSlice(p, o_Whg, H * H, "uniform", k, rng);
-  initSlice(p, o_Who, H * H, "uniform", k, rng);
-  initSlice(p, o_bii, H, "uniform", k, rng);
-  initSlice(p, o_bif, H, "uniform", k, rng);
-  initSlice(p, o_big, H, "uniform", k, rng);
-  initSlice(p, o_bio, H, "uniform", k, rng);
-  initSlice(p, o_bhi, H, "uniform", k, rng);
-  initSlice(p, o_bhf, H, "uniform", k, rng);
-  initSlice(p, o_bhg, H, "uniform", k, rng);
-  initSlice(p, o_bho, H, "uniform", k, rng);
+  for (const [i, { offset, length }] of params.entries()) initSlice(p, offset, length, spec.params[i]!.init, k, rng);
   return p;
 }
 
-/** The 64-bit kernels for batch B and T steps, on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
-export function createKernel64(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float64Array> {
+/** The kernels for batch B and T steps, in the precision of `F` (createKernel64 below; kernel32 is the same text, a copy so that each precision's typed-array accesses stay monomorphic in V8), on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
+function kernel64<A extends FloatArray>(
+  bits: 32 | 64,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+  gemm: Products<A>,
+  sizes: Sizes,
+  B: number,
+  T: number,
+  options: KernelOptions,
+): Kernel<A> {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
-  const o_Wii = 0;
-  const o_Wif = o_Wii + H * D;
-  const o_Wig = o_Wif + H * D;
-  const o_Wio = o_Wig + H * D;
-  const o_Whi = o_Wio + H * D;
-  const o_Whf = o_Whi + H * H;
-  const o_Whg = o_Whf + H * H;
-  const o_Who = o_Whg + H * H;
-  const o_bii = o_Who + H * H;
-  const o_bif = o_bii + H;
-  const o_big = o_bif + H;
-  const o_bio = o_big + H;
-  const o_bhi = o_bio + H;
-  const o_bhf = o_bhi + H;
-  const o_bhg = o_bhf + H;
-  const o_bho = o_bhg + H;
-  const nParams = o_bho + H;
+  const {
+    o_Wii,
+    o_Wif,
+    o_Wig,
+    o_Wio,
+    o_Whi,
+    o_Whf,
+    o_Whg,
+    o_Who,
+    o_bii,
+    o_bif,
+    o_big,
+    o_bio,
+    o_bhi,
+    o_bhf,
+    o_bhg,
+    o_bho,
+    nParams,
+  } = offsets(sizes);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -198,11 +186,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     4 * H * D,
     4 * H * H,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
-    NT: gemmNT64,
-    NN: gemmNN64,
-    TN: gemmTN64,
-  });
+  const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);
   const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
@@ -220,39 +204,34 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
   const xp0 = mem.alloc(T * B * (4 * H));
-  const tape_o = mem.alloc(T * B * H);
+  const tape_o_1 = mem.alloc(T * B * H);
   const tape_f = mem.alloc(T * B * H);
   const tape_i_1 = mem.alloc(T * B * H);
   const tape_g = mem.alloc(T * B * H);
-  const tape_s1 = mem.alloc(T * B * H);
+  const tape_t1 = mem.alloc(T * B * H);
   const gx0 = mem.alloc(T * B * (4 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
   const seed_c = mem.alloc(B * H);
   const carry_c = mem.alloc(B * H);
-  const s0 = mem.alloc(B * (4 * H));
-  const s1 = mem.alloc(H);
-  const s2 = mem.alloc(H);
-  const s3 = mem.alloc(H);
-  const s4 = mem.alloc(H);
-  function forward(
-    params: Float64Array,
-    inputs: Inputs<Float64Array>,
-    initial: States<Float64Array>,
-    out: Outputs<Float64Array>,
-  ): void {
-    checkArray(spec.name, "params", params, Float64Array, nParams, "the flat parameter buffer");
+  const scratch0 = mem.alloc(B * (4 * H));
+  const scratch1 = mem.alloc(H);
+  const scratch2 = mem.alloc(H);
+  const scratch3 = mem.alloc(H);
+  const scratch4 = mem.alloc(H);
+  function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "initial.c", initial.c, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.c", initial.c, F, B * H, "B×H");
     const cPrev0 = mem.input(io.cPrev0, initial.c);
-    checkArray(spec.name, "out.h", out.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
-    checkArray(spec.name, "out.c", out.c, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.output(io.cOut, out.c);
     // all steps at once: the products with the inputs
     // Wii, Wif, Wig, Wio times x
@@ -263,90 +242,93 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const cPrev = t === 0 ? cPrev0 : cOut;
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Whi, Whf, Whg, Who times h
-      mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_Whi, s0, 0, 4 * H, false);
-      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_Whi, scratch0, 0, 4 * H, false);
+      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(0, B, [
-          H,
-          at(xp0, t * B * (4 * H)),
-          4 * H,
-          at(p, o_bii),
-          at(s0, 0),
-          4 * H,
-          at(p, o_bhi),
-          at(tape_i_1, t * B * H),
-          H,
-          at(xp0, t * B * (4 * H) + H),
-          4 * H,
-          at(p, o_bif),
-          at(s0, H),
-          4 * H,
-          at(p, o_bhf),
-          at(tape_f, t * B * H),
-          H,
-          at(xp0, t * B * (4 * H) + 2 * H),
-          4 * H,
-          at(p, o_big),
-          at(s0, 2 * H),
-          4 * H,
-          at(p, o_bhg),
-          at(tape_g, t * B * H),
-          H,
-          at(xp0, t * B * (4 * H) + 3 * H),
-          4 * H,
-          at(p, o_bio),
-          at(s0, 3 * H),
-          4 * H,
-          at(p, o_bho),
-          at(tape_o, t * B * H),
-          H,
-          at(cPrev, cPrevAt),
-          H,
-          at(cOut, t * B * H),
-          H,
-          at(tape_s1, t * B * H),
-          H,
-          at(hOut, t * B * H),
-          H,
+          H, // $n
+          at(xp0, t * B * (4 * H)), // $xp0
+          4 * H, // $xp0_stride
+          at(p, o_bii), // $bii
+          at(scratch0, 0), // $scratch0
+          4 * H, // $scratch0_stride
+          at(p, o_bhi), // $bhi
+          at(tape_i_1, t * B * H), // $tape_i_1
+          H, // $tape_i_1_stride
+          at(xp0, t * B * (4 * H) + H), // $xp0_2
+          4 * H, // $xp0_2_stride
+          at(p, o_bif), // $bif
+          at(scratch0, H), // $scratch0_2
+          4 * H, // $scratch0_2_stride
+          at(p, o_bhf), // $bhf
+          at(tape_f, t * B * H), // $tape_f
+          H, // $tape_f_stride
+          at(xp0, t * B * (4 * H) + 2 * H), // $xp0_3
+          4 * H, // $xp0_3_stride
+          at(p, o_big), // $big
+          at(scratch0, 2 * H), // $scratch0_3
+          4 * H, // $scratch0_3_stride
+          at(p, o_bhg), // $bhg
+          at(tape_g, t * B * H), // $tape_g
+          H, // $tape_g_stride
+          at(xp0, t * B * (4 * H) + 3 * H), // $xp0_4
+          4 * H, // $xp0_4_stride
+          at(p, o_bio), // $bio
+          at(scratch0, 3 * H), // $scratch0_4
+          4 * H, // $scratch0_4_stride
+          at(p, o_bho), // $bho
+          at(tape_o_1, t * B * H), // $tape_o_1
+          H, // $tape_o_1_stride
+          at(cPrev, cPrevAt), // $cPrev
+          H, // $cPrev_stride
+          at(cOut, t * B * H), // $cOut
+          H, // $cOut_stride
+          at(tape_t1, t * B * H), // $tape_t1
+          H, // $tape_t1_stride
+          at(hOut, t * B * H), // $hOut
+          H, // $hOut_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const xp0Row = t * B * (4 * H) + b * (4 * H);
-          const s0Row = b * (4 * H);
+          const scratch0Row = b * (4 * H);
           const tape_i_1Row = t * B * H + b * H;
           const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
-          const s0Row2 = H + b * (4 * H);
+          const scratch0Row2 = H + b * (4 * H);
           const tape_fRow = t * B * H + b * H;
           const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
-          const s0Row3 = 2 * H + b * (4 * H);
+          const scratch0Row3 = 2 * H + b * (4 * H);
           const tape_gRow = t * B * H + b * H;
           const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
-          const s0Row4 = 3 * H + b * (4 * H);
-          const tape_oRow = t * B * H + b * H;
+          const scratch0Row4 = 3 * H + b * (4 * H);
+          const tape_o_1Row = t * B * H + b * H;
           const cPrevRow = cPrevAt + b * H;
           const cOutRow = t * B * H + b * H;
-          const tape_s1Row = t * B * H + b * H;
+          const tape_t1Row = t * B * H + b * H;
           const hOutRow = t * B * H + b * H;
           for (let i = 0; i < H; i++) {
             // i  = sigmoid(Wii*x + bii + Whi*h + bhi)
-            const i_1 = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_bii + i]! + s0[s0Row + i]! + p[o_bhi + i]!)));
+            const i_1 =
+              1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_bii + i]! + scratch0[scratch0Row + i]! + p[o_bhi + i]!)));
             tape_i_1[tape_i_1Row + i] = i_1;
             // f  = sigmoid(Wif*x + bif + Whf*h + bhf)
-            const f = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + p[o_bif + i]! + s0[s0Row2 + i]! + p[o_bhf + i]!)));
+            const f =
+              1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + p[o_bif + i]! + scratch0[scratch0Row2 + i]! + p[o_bhf + i]!)));
             tape_f[tape_fRow + i] = f;
             // g  = tanh(Wig*x + big + Whg*h + bhg)
-            const g = Math.tanh(xp0[xp0Row3 + i]! + p[o_big + i]! + s0[s0Row3 + i]! + p[o_bhg + i]!);
+            const g = Math.tanh(xp0[xp0Row3 + i]! + p[o_big + i]! + scratch0[scratch0Row3 + i]! + p[o_bhg + i]!);
             tape_g[tape_gRow + i] = g;
             // o  = sigmoid(Wio*x + bio + Who*h + bho)
-            const o = 1 / (1 + Math.exp(-(xp0[xp0Row4 + i]! + p[o_bio + i]! + s0[s0Row4 + i]! + p[o_bho + i]!)));
-            tape_o[tape_oRow + i] = o;
+            const o_1 =
+              1 / (1 + Math.exp(-(xp0[xp0Row4 + i]! + p[o_bio + i]! + scratch0[scratch0Row4 + i]! + p[o_bho + i]!)));
+            tape_o_1[tape_o_1Row + i] = o_1;
             // c' = f .* c + i .* g
             const c_next = f * cPrev[cPrevRow + i]! + i_1 * g;
             cOut[cOutRow + i] = c_next;
             const t1 = Math.tanh(c_next);
-            tape_s1[tape_s1Row + i] = t1;
+            tape_t1[tape_t1Row + i] = t1;
             // h' = o .* tanh(c')
-            const h_next = o * t1;
+            const h_next = o_1 * t1;
             hOut[hOutRow + i] = h_next;
           }
         }
@@ -358,37 +340,37 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   function backward(
-    params: Float64Array,
-    inputs: Inputs<Float64Array>,
-    initial: States<Float64Array>,
-    out: Outputs<Float64Array>,
-    upstream: Outputs<Float64Array>,
-    grads: Grads<Float64Array>,
+    params: A,
+    inputs: Inputs<A>,
+    initial: States<A>,
+    out: Outputs<A>,
+    upstream: Outputs<A>,
+    grads: Grads<A>,
   ): void {
-    checkArray(spec.name, "params", params, Float64Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "initial.c", initial.c, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.c", initial.c, F, B * H, "B×H");
     const cPrev0 = mem.input(io.cPrev0, initial.c);
-    checkArray(spec.name, "out.h", out.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.input(io.hOut, out.h);
-    checkArray(spec.name, "out.c", out.c, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.input(io.cOut, out.c);
-    checkArray(spec.name, "upstream.h", upstream.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.h", upstream.h, F, T * B * H, "T×B×H");
     const dhUp = mem.input(io.dhUp, upstream.h);
-    checkArray(spec.name, "upstream.c", upstream.c, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.c", upstream.c, F, T * B * H, "T×B×H");
     const dcUp = mem.input(io.dcUp, upstream.c);
-    checkArray(spec.name, "grads.params", grads.params, Float64Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "grads.params", grads.params, F, nParams, "the flat parameter buffer");
     const dp = mem.output(io.dp, grads.params);
-    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, F, T * B * D, "T×B×D");
     const dx_1 = mem.output(io.dx_1, grads.inputs.x);
-    checkArray(spec.name, "grads.initial.h", grads.initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.h", grads.initial.h, F, B * H, "B×H");
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
-    checkArray(spec.name, "grads.initial.c", grads.initial.c, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.c", grads.initial.c, F, B * H, "B×H");
     const dcPrev0 = mem.output(io.dcPrev0, grads.initial.c);
     dp.fill(0);
     carry_h.fill(0);
@@ -401,91 +383,91 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
       for (let k = 0; k < B * H; k++) seed_c[k] = dcUp[t * B * H + k]! + carry_c[k]!;
-      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(1, B, [
-          H,
-          at(seed_c, 0),
-          H,
-          at(seed_h, 0),
-          H,
-          at(tape_o, t * B * H),
-          H,
-          at(tape_s1, t * B * H),
-          H,
-          at(tape_i_1, t * B * H),
-          H,
-          at(tape_g, t * B * H),
-          H,
-          at(gx0, t * B * (4 * H) + 2 * H),
-          4 * H,
-          at(s0, 2 * H),
-          4 * H,
-          at(gx0, t * B * (4 * H)),
-          4 * H,
-          at(s0, 0),
-          4 * H,
-          at(cPrev, cPrevAt),
-          H,
-          at(tape_f, t * B * H),
-          H,
-          at(gx0, t * B * (4 * H) + H),
-          4 * H,
-          at(s0, H),
-          4 * H,
-          at(gx0, t * B * (4 * H) + 3 * H),
-          4 * H,
-          at(s0, 3 * H),
-          4 * H,
-          at(carry_c, 0),
-          H,
+          H, // $n
+          at(seed_c, 0), // $seed_c
+          H, // $seed_c_stride
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+          at(tape_o_1, t * B * H), // $tape_o_1
+          H, // $tape_o_1_stride
+          at(tape_t1, t * B * H), // $tape_t1
+          H, // $tape_t1_stride
+          at(tape_i_1, t * B * H), // $tape_i_1
+          H, // $tape_i_1_stride
+          at(tape_g, t * B * H), // $tape_g
+          H, // $tape_g_stride
+          at(gx0, t * B * (4 * H) + 2 * H), // $gx0
+          4 * H, // $gx0_stride
+          at(scratch0, 2 * H), // $scratch0
+          4 * H, // $scratch0_stride
+          at(gx0, t * B * (4 * H)), // $gx0_2
+          4 * H, // $gx0_2_stride
+          at(scratch0, 0), // $scratch0_2
+          4 * H, // $scratch0_2_stride
+          at(cPrev, cPrevAt), // $cPrev
+          H, // $cPrev_stride
+          at(tape_f, t * B * H), // $tape_f
+          H, // $tape_f_stride
+          at(gx0, t * B * (4 * H) + H), // $gx0_3
+          4 * H, // $gx0_3_stride
+          at(scratch0, H), // $scratch0_3
+          4 * H, // $scratch0_3_stride
+          at(gx0, t * B * (4 * H) + 3 * H), // $gx0_4
+          4 * H, // $gx0_4_stride
+          at(scratch0, 3 * H), // $scratch0_4
+          4 * H, // $scratch0_4_stride
+          at(carry_c, 0), // $carry_c
+          H, // $carry_c_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const seed_cRow = b * H;
           const seed_hRow = b * H;
-          const tape_oRow = t * B * H + b * H;
-          const tape_s1Row = t * B * H + b * H;
+          const tape_o_1Row = t * B * H + b * H;
+          const tape_t1Row = t * B * H + b * H;
           const tape_i_1Row = t * B * H + b * H;
           const tape_gRow = t * B * H + b * H;
           const gx0Row = t * B * (4 * H) + 2 * H + b * (4 * H);
-          const s0Row = 2 * H + b * (4 * H);
+          const scratch0Row = 2 * H + b * (4 * H);
           const gx0Row2 = t * B * (4 * H) + b * (4 * H);
-          const s0Row2 = b * (4 * H);
+          const scratch0Row2 = b * (4 * H);
           const cPrevRow = cPrevAt + b * H;
           const tape_fRow = t * B * H + b * H;
           const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
-          const s0Row3 = H + b * (4 * H);
+          const scratch0Row3 = H + b * (4 * H);
           const gx0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
-          const s0Row4 = 3 * H + b * (4 * H);
+          const scratch0Row4 = 3 * H + b * (4 * H);
           const carry_cRow = b * H;
           for (let i = 0; i < H; i++) {
             // grad of: h' = o .* tanh(c')
             const dc_next_total =
               seed_c[seed_cRow + i]! +
               seed_h[seed_hRow + i]! *
-                tape_o[tape_oRow + i]! *
-                (1 - tape_s1[tape_s1Row + i]! * tape_s1[tape_s1Row + i]!);
+                tape_o_1[tape_o_1Row + i]! *
+                (1 - tape_t1[tape_t1Row + i]! * tape_t1[tape_t1Row + i]!);
             // grad of: c' = f .* c + i .* g
             const dg = dc_next_total * tape_i_1[tape_i_1Row + i]!;
             const dg_pre = dg * (1 - tape_g[tape_gRow + i]! * tape_g[tape_gRow + i]!);
             gx0[gx0Row + i] = dg_pre;
-            s0[s0Row + i] = dg_pre;
+            scratch0[scratch0Row + i] = dg_pre;
             // grad of: c' = f .* c + i .* g
             const di = dc_next_total * tape_g[tape_gRow + i]!;
             const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
             gx0[gx0Row2 + i] = di_pre;
-            s0[s0Row2 + i] = di_pre;
+            scratch0[scratch0Row2 + i] = di_pre;
             // grad of: c' = f .* c + i .* g
             const df = dc_next_total * cPrev[cPrevRow + i]!;
             const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
             gx0[gx0Row3 + i] = df_pre;
-            s0[s0Row3 + i] = df_pre;
+            scratch0[scratch0Row3 + i] = df_pre;
             // grad of: h' = o .* tanh(c')
-            const do_1 = seed_h[seed_hRow + i]! * tape_s1[tape_s1Row + i]!;
-            const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
+            const do_1 = seed_h[seed_hRow + i]! * tape_t1[tape_t1Row + i]!;
+            const do_pre = do_1 * (tape_o_1[tape_o_1Row + i]! * (1 - tape_o_1[tape_o_1Row + i]!));
             gx0[gx0Row4 + i] = do_pre;
-            s0[s0Row4 + i] = do_pre;
+            scratch0[scratch0Row4 + i] = do_pre;
             // grad of: c' = f .* c + i .* g
             const dc = dc_next_total * tape_f[tape_fRow + i]!;
             carry_c[carry_cRow + i] = dc;
@@ -494,9 +476,9 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       }
 
       // d(dh) from Whi, Whf, Whg, Who
-      mm.NN(B, 4 * H, H, s0, 0, 4 * H, p, o_Whi, carry_h, 0, H, false);
+      mm.NN(B, 4 * H, H, scratch0, 0, 4 * H, p, o_Whi, carry_h, 0, H, false);
       // dWhi, dWhf, dWhg, dWho
-      mm.TN(4 * H, H, B, s0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Whi, true);
+      mm.TN(4 * H, H, B, scratch0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Whi, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
@@ -504,93 +486,133 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Wii, true);
     // grad of: i  = sigmoid(Wii*x + bii + Whi*h + bhi)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[b * (4 * H) + i]!;
-      s1[i] = s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
+      scratch1[i] = sum;
     }
 
-    // loop 2 (f32_2, f64_2 in the cell's .wat)
-    if (wl) wl(2, 1, [H, at(s1, 0), at(dp, o_bii)]);
+    // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(2, 1, [
+        H, // $n
+        at(scratch1, 0), // $scratch1
+        at(dp, o_bii), // $dbii
+      ]);
     else {
       for (let i = 0; i < H; i++) {
-        dp[o_bii + i]! += s1[i]!;
+        dp[o_bii + i]! += scratch1[i]!;
       }
     }
 
-    // loop 3 (f32_3, f64_3 in the cell's .wat)
-    if (wl) wl(3, 1, [H, at(s1, 0), at(dp, o_bhi)]);
+    // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(3, 1, [
+        H, // $n
+        at(scratch1, 0), // $scratch1
+        at(dp, o_bhi), // $dbhi
+      ]);
     else {
       for (let i = 0; i < H; i++) {
-        dp[o_bhi + i]! += s1[i]!;
+        dp[o_bhi + i]! += scratch1[i]!;
       }
     }
 
     // grad of: f  = sigmoid(Wif*x + bif + Whf*h + bhf)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[H + b * (4 * H) + i]!;
-      s2[i] = s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
+      scratch2[i] = sum;
     }
 
-    // loop 4 (f32_4, f64_4 in the cell's .wat)
-    if (wl) wl(4, 1, [H, at(s2, 0), at(dp, o_bif)]);
+    // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(4, 1, [
+        H, // $n
+        at(scratch2, 0), // $scratch2
+        at(dp, o_bif), // $dbif
+      ]);
     else {
       for (let i = 0; i < H; i++) {
-        dp[o_bif + i]! += s2[i]!;
+        dp[o_bif + i]! += scratch2[i]!;
       }
     }
 
-    // loop 5 (f32_5, f64_5 in the cell's .wat)
-    if (wl) wl(5, 1, [H, at(s2, 0), at(dp, o_bhf)]);
+    // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(5, 1, [
+        H, // $n
+        at(scratch2, 0), // $scratch2
+        at(dp, o_bhf), // $dbhf
+      ]);
     else {
       for (let i = 0; i < H; i++) {
-        dp[o_bhf + i]! += s2[i]!;
+        dp[o_bhf + i]! += scratch2[i]!;
       }
     }
 
     // grad of: g  = tanh(Wig*x + big + Whg*h + bhg)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[2 * H + b * (4 * H) + i]!;
-      s3[i] = s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
+      scratch3[i] = sum;
     }
 
-    // loop 6 (f32_6, f64_6 in the cell's .wat)
-    if (wl) wl(6, 1, [H, at(s3, 0), at(dp, o_big)]);
+    // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(6, 1, [
+        H, // $n
+        at(scratch3, 0), // $scratch3
+        at(dp, o_big), // $dbig
+      ]);
     else {
       for (let i = 0; i < H; i++) {
-        dp[o_big + i]! += s3[i]!;
+        dp[o_big + i]! += scratch3[i]!;
       }
     }
 
-    // loop 7 (f32_7, f64_7 in the cell's .wat)
-    if (wl) wl(7, 1, [H, at(s3, 0), at(dp, o_bhg)]);
+    // loop 7: f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(7, 1, [
+        H, // $n
+        at(scratch3, 0), // $scratch3
+        at(dp, o_bhg), // $dbhg
+      ]);
     else {
       for (let i = 0; i < H; i++) {
-        dp[o_bhg + i]! += s3[i]!;
+        dp[o_bhg + i]! += scratch3[i]!;
       }
     }
 
     // grad of: o  = sigmoid(Wio*x + bio + Who*h + bho)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[3 * H + b * (4 * H) + i]!;
-      s4[i] = s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
+      scratch4[i] = sum;
     }
 
-    // loop 8 (f32_8, f64_8 in the cell's .wat)
-    if (wl) wl(8, 1, [H, at(s4, 0), at(dp, o_bio)]);
+    // loop 8: f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(8, 1, [
+        H, // $n
+        at(scratch4, 0), // $scratch4
+        at(dp, o_bio), // $dbio
+      ]);
     else {
       for (let i = 0; i < H; i++) {
-        dp[o_bio + i]! += s4[i]!;
+        dp[o_bio + i]! += scratch4[i]!;
       }
     }
 
-    // loop 9 (f32_9, f64_9 in the cell's .wat)
-    if (wl) wl(9, 1, [H, at(s4, 0), at(dp, o_bho)]);
+    // loop 9: f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(9, 1, [
+        H, // $n
+        at(scratch4, 0), // $scratch4
+        at(dp, o_bho), // $dbho
+      ]);
     else {
       for (let i = 0; i < H; i++) {
-        dp[o_bho + i]! += s4[i]!;
+        dp[o_bho + i]! += scratch4[i]!;
       }
     }
 
@@ -607,28 +629,38 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };
 }
 
-/** The 32-bit kernels for batch B and T steps, on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
-export function createKernel32(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float32Array> {
+/** The float32 copy of kernel64, the same text: V8 keeps inline caches per function, so one body for both precisions would slow a process that runs both. On the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
+function kernel32<A extends FloatArray>(
+  bits: 32 | 64,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+  gemm: Products<A>,
+  sizes: Sizes,
+  B: number,
+  T: number,
+  options: KernelOptions,
+): Kernel<A> {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
-  const o_Wii = 0;
-  const o_Wif = o_Wii + H * D;
-  const o_Wig = o_Wif + H * D;
-  const o_Wio = o_Wig + H * D;
-  const o_Whi = o_Wio + H * D;
-  const o_Whf = o_Whi + H * H;
-  const o_Whg = o_Whf + H * H;
-  const o_Who = o_Whg + H * H;
-  const o_bii = o_Who + H * H;
-  const o_bif = o_bii + H;
-  const o_big = o_bif + H;
-  const o_bio = o_big + H;
-  const o_bhi = o_bio + H;
-  const o_bhf = o_bhi + H;
-  const o_bhg = o_bhf + H;
-  const o_bho = o_bhg + H;
-  const nParams = o_bho + H;
+  const {
+    o_Wii,
+    o_Wif,
+    o_Wig,
+    o_Wio,
+    o_Whi,
+    o_Whf,
+    o_Whg,
+    o_Who,
+    o_bii,
+    o_bif,
+    o_big,
+    o_bio,
+    o_bhi,
+    o_bhf,
+    o_bhg,
+    o_bho,
+    nParams,
+  } = offsets(sizes);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -662,11 +694,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     4 * H * D,
     4 * H * H,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
-    NT: gemmNT32,
-    NN: gemmNN32,
-    TN: gemmTN32,
-  });
+  const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);
   const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
@@ -684,39 +712,34 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
   const xp0 = mem.alloc(T * B * (4 * H));
-  const tape_o = mem.alloc(T * B * H);
+  const tape_o_1 = mem.alloc(T * B * H);
   const tape_f = mem.alloc(T * B * H);
   const tape_i_1 = mem.alloc(T * B * H);
   const tape_g = mem.alloc(T * B * H);
-  const tape_s1 = mem.alloc(T * B * H);
+  const tape_t1 = mem.alloc(T * B * H);
   const gx0 = mem.alloc(T * B * (4 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
   const seed_c = mem.alloc(B * H);
   const carry_c = mem.alloc(B * H);
-  const s0 = mem.alloc(B * (4 * H));
-  const s1 = mem.alloc(H);
-  const s2 = mem.alloc(H);
-  const s3 = mem.alloc(H);
-  const s4 = mem.alloc(H);
-  function forward(
-    params: Float32Array,
-    inputs: Inputs<Float32Array>,
-    initial: States<Float32Array>,
-    out: Outputs<Float32Array>,
-  ): void {
-    checkArray(spec.name, "params", params, Float32Array, nParams, "the flat parameter buffer");
+  const scratch0 = mem.alloc(B * (4 * H));
+  const scratch1 = mem.alloc(H);
+  const scratch2 = mem.alloc(H);
+  const scratch3 = mem.alloc(H);
+  const scratch4 = mem.alloc(H);
+  function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "initial.c", initial.c, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.c", initial.c, F, B * H, "B×H");
     const cPrev0 = mem.input(io.cPrev0, initial.c);
-    checkArray(spec.name, "out.h", out.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
-    checkArray(spec.name, "out.c", out.c, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.output(io.cOut, out.c);
     // all steps at once: the products with the inputs
     // Wii, Wif, Wig, Wio times x
@@ -727,90 +750,93 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const cPrev = t === 0 ? cPrev0 : cOut;
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Whi, Whf, Whg, Who times h
-      mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_Whi, s0, 0, 4 * H, false);
-      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_Whi, scratch0, 0, 4 * H, false);
+      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(0, B, [
-          H,
-          at(xp0, t * B * (4 * H)),
-          4 * H,
-          at(p, o_bii),
-          at(s0, 0),
-          4 * H,
-          at(p, o_bhi),
-          at(tape_i_1, t * B * H),
-          H,
-          at(xp0, t * B * (4 * H) + H),
-          4 * H,
-          at(p, o_bif),
-          at(s0, H),
-          4 * H,
-          at(p, o_bhf),
-          at(tape_f, t * B * H),
-          H,
-          at(xp0, t * B * (4 * H) + 2 * H),
-          4 * H,
-          at(p, o_big),
-          at(s0, 2 * H),
-          4 * H,
-          at(p, o_bhg),
-          at(tape_g, t * B * H),
-          H,
-          at(xp0, t * B * (4 * H) + 3 * H),
-          4 * H,
-          at(p, o_bio),
-          at(s0, 3 * H),
-          4 * H,
-          at(p, o_bho),
-          at(tape_o, t * B * H),
-          H,
-          at(cPrev, cPrevAt),
-          H,
-          at(cOut, t * B * H),
-          H,
-          at(tape_s1, t * B * H),
-          H,
-          at(hOut, t * B * H),
-          H,
+          H, // $n
+          at(xp0, t * B * (4 * H)), // $xp0
+          4 * H, // $xp0_stride
+          at(p, o_bii), // $bii
+          at(scratch0, 0), // $scratch0
+          4 * H, // $scratch0_stride
+          at(p, o_bhi), // $bhi
+          at(tape_i_1, t * B * H), // $tape_i_1
+          H, // $tape_i_1_stride
+          at(xp0, t * B * (4 * H) + H), // $xp0_2
+          4 * H, // $xp0_2_stride
+          at(p, o_bif), // $bif
+          at(scratch0, H), // $scratch0_2
+          4 * H, // $scratch0_2_stride
+          at(p, o_bhf), // $bhf
+          at(tape_f, t * B * H), // $tape_f
+          H, // $tape_f_stride
+          at(xp0, t * B * (4 * H) + 2 * H), // $xp0_3
+          4 * H, // $xp0_3_stride
+          at(p, o_big), // $big
+          at(scratch0, 2 * H), // $scratch0_3
+          4 * H, // $scratch0_3_stride
+          at(p, o_bhg), // $bhg
+          at(tape_g, t * B * H), // $tape_g
+          H, // $tape_g_stride
+          at(xp0, t * B * (4 * H) + 3 * H), // $xp0_4
+          4 * H, // $xp0_4_stride
+          at(p, o_bio), // $bio
+          at(scratch0, 3 * H), // $scratch0_4
+          4 * H, // $scratch0_4_stride
+          at(p, o_bho), // $bho
+          at(tape_o_1, t * B * H), // $tape_o_1
+          H, // $tape_o_1_stride
+          at(cPrev, cPrevAt), // $cPrev
+          H, // $cPrev_stride
+          at(cOut, t * B * H), // $cOut
+          H, // $cOut_stride
+          at(tape_t1, t * B * H), // $tape_t1
+          H, // $tape_t1_stride
+          at(hOut, t * B * H), // $hOut
+          H, // $hOut_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const xp0Row = t * B * (4 * H) + b * (4 * H);
-          const s0Row = b * (4 * H);
+          const scratch0Row = b * (4 * H);
           const tape_i_1Row = t * B * H + b * H;
           const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
-          const s0Row2 = H + b * (4 * H);
+          const scratch0Row2 = H + b * (4 * H);
           const tape_fRow = t * B * H + b * H;
           const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
-          const s0Row3 = 2 * H + b * (4 * H);
+          const scratch0Row3 = 2 * H + b * (4 * H);
           const tape_gRow = t * B * H + b * H;
           const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
-          const s0Row4 = 3 * H + b * (4 * H);
-          const tape_oRow = t * B * H + b * H;
+          const scratch0Row4 = 3 * H + b * (4 * H);
+          const tape_o_1Row = t * B * H + b * H;
           const cPrevRow = cPrevAt + b * H;
           const cOutRow = t * B * H + b * H;
-          const tape_s1Row = t * B * H + b * H;
+          const tape_t1Row = t * B * H + b * H;
           const hOutRow = t * B * H + b * H;
           for (let i = 0; i < H; i++) {
             // i  = sigmoid(Wii*x + bii + Whi*h + bhi)
-            const i_1 = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_bii + i]! + s0[s0Row + i]! + p[o_bhi + i]!)));
+            const i_1 =
+              1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_bii + i]! + scratch0[scratch0Row + i]! + p[o_bhi + i]!)));
             tape_i_1[tape_i_1Row + i] = i_1;
             // f  = sigmoid(Wif*x + bif + Whf*h + bhf)
-            const f = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + p[o_bif + i]! + s0[s0Row2 + i]! + p[o_bhf + i]!)));
+            const f =
+              1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + p[o_bif + i]! + scratch0[scratch0Row2 + i]! + p[o_bhf + i]!)));
             tape_f[tape_fRow + i] = f;
             // g  = tanh(Wig*x + big + Whg*h + bhg)
-            const g = Math.tanh(xp0[xp0Row3 + i]! + p[o_big + i]! + s0[s0Row3 + i]! + p[o_bhg + i]!);
+            const g = Math.tanh(xp0[xp0Row3 + i]! + p[o_big + i]! + scratch0[scratch0Row3 + i]! + p[o_bhg + i]!);
             tape_g[tape_gRow + i] = g;
             // o  = sigmoid(Wio*x + bio + Who*h + bho)
-            const o = 1 / (1 + Math.exp(-(xp0[xp0Row4 + i]! + p[o_bio + i]! + s0[s0Row4 + i]! + p[o_bho + i]!)));
-            tape_o[tape_oRow + i] = o;
+            const o_1 =
+              1 / (1 + Math.exp(-(xp0[xp0Row4 + i]! + p[o_bio + i]! + scratch0[scratch0Row4 + i]! + p[o_bho + i]!)));
+            tape_o_1[tape_o_1Row + i] = o_1;
             // c' = f .* c + i .* g
             const c_next = f * cPrev[cPrevRow + i]! + i_1 * g;
             cOut[cOutRow + i] = c_next;
             const t1 = Math.tanh(c_next);
-            tape_s1[tape_s1Row + i] = t1;
+            tape_t1[tape_t1Row + i] = t1;
             // h' = o .* tanh(c')
-            const h_next = o * t1;
+            const h_next = o_1 * t1;
             hOut[hOutRow + i] = h_next;
           }
         }
@@ -822,37 +848,37 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   function backward(
-    params: Float32Array,
-    inputs: Inputs<Float32Array>,
-    initial: States<Float32Array>,
-    out: Outputs<Float32Array>,
-    upstream: Outputs<Float32Array>,
-    grads: Grads<Float32Array>,
+    params: A,
+    inputs: Inputs<A>,
+    initial: States<A>,
+    out: Outputs<A>,
+    upstream: Outputs<A>,
+    grads: Grads<A>,
   ): void {
-    checkArray(spec.name, "params", params, Float32Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "initial.c", initial.c, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.c", initial.c, F, B * H, "B×H");
     const cPrev0 = mem.input(io.cPrev0, initial.c);
-    checkArray(spec.name, "out.h", out.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.input(io.hOut, out.h);
-    checkArray(spec.name, "out.c", out.c, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.input(io.cOut, out.c);
-    checkArray(spec.name, "upstream.h", upstream.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.h", upstream.h, F, T * B * H, "T×B×H");
     const dhUp = mem.input(io.dhUp, upstream.h);
-    checkArray(spec.name, "upstream.c", upstream.c, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.c", upstream.c, F, T * B * H, "T×B×H");
     const dcUp = mem.input(io.dcUp, upstream.c);
-    checkArray(spec.name, "grads.params", grads.params, Float32Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "grads.params", grads.params, F, nParams, "the flat parameter buffer");
     const dp = mem.output(io.dp, grads.params);
-    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, F, T * B * D, "T×B×D");
     const dx_1 = mem.output(io.dx_1, grads.inputs.x);
-    checkArray(spec.name, "grads.initial.h", grads.initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.h", grads.initial.h, F, B * H, "B×H");
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
-    checkArray(spec.name, "grads.initial.c", grads.initial.c, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.c", grads.initial.c, F, B * H, "B×H");
     const dcPrev0 = mem.output(io.dcPrev0, grads.initial.c);
     dp.fill(0);
     carry_h.fill(0);
@@ -865,91 +891,91 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
       for (let k = 0; k < B * H; k++) seed_c[k] = dcUp[t * B * H + k]! + carry_c[k]!;
-      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(1, B, [
-          H,
-          at(seed_c, 0),
-          H,
-          at(seed_h, 0),
-          H,
-          at(tape_o, t * B * H),
-          H,
-          at(tape_s1, t * B * H),
-          H,
-          at(tape_i_1, t * B * H),
-          H,
-          at(tape_g, t * B * H),
-          H,
-          at(gx0, t * B * (4 * H) + 2 * H),
-          4 * H,
-          at(s0, 2 * H),
-          4 * H,
-          at(gx0, t * B * (4 * H)),
-          4 * H,
-          at(s0, 0),
-          4 * H,
-          at(cPrev, cPrevAt),
-          H,
-          at(tape_f, t * B * H),
-          H,
-          at(gx0, t * B * (4 * H) + H),
-          4 * H,
-          at(s0, H),
-          4 * H,
-          at(gx0, t * B * (4 * H) + 3 * H),
-          4 * H,
-          at(s0, 3 * H),
-          4 * H,
-          at(carry_c, 0),
-          H,
+          H, // $n
+          at(seed_c, 0), // $seed_c
+          H, // $seed_c_stride
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+          at(tape_o_1, t * B * H), // $tape_o_1
+          H, // $tape_o_1_stride
+          at(tape_t1, t * B * H), // $tape_t1
+          H, // $tape_t1_stride
+          at(tape_i_1, t * B * H), // $tape_i_1
+          H, // $tape_i_1_stride
+          at(tape_g, t * B * H), // $tape_g
+          H, // $tape_g_stride
+          at(gx0, t * B * (4 * H) + 2 * H), // $gx0
+          4 * H, // $gx0_stride
+          at(scratch0, 2 * H), // $scratch0
+          4 * H, // $scratch0_stride
+          at(gx0, t * B * (4 * H)), // $gx0_2
+          4 * H, // $gx0_2_stride
+          at(scratch0, 0), // $scratch0_2
+          4 * H, // $scratch0_2_stride
+          at(cPrev, cPrevAt), // $cPrev
+          H, // $cPrev_stride
+          at(tape_f, t * B * H), // $tape_f
+          H, // $tape_f_stride
+          at(gx0, t * B * (4 * H) + H), // $gx0_3
+          4 * H, // $gx0_3_stride
+          at(scratch0, H), // $scratch0_3
+          4 * H, // $scratch0_3_stride
+          at(gx0, t * B * (4 * H) + 3 * H), // $gx0_4
+          4 * H, // $gx0_4_stride
+          at(scratch0, 3 * H), // $scratch0_4
+          4 * H, // $scratch0_4_stride
+          at(carry_c, 0), // $carry_c
+          H, // $carry_c_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const seed_cRow = b * H;
           const seed_hRow = b * H;
-          const tape_oRow = t * B * H + b * H;
-          const tape_s1Row = t * B * H + b * H;
+          const tape_o_1Row = t * B * H + b * H;
+          const tape_t1Row = t * B * H + b * H;
           const tape_i_1Row = t * B * H + b * H;
           const tape_gRow = t * B * H + b * H;
           const gx0Row = t * B * (4 * H) + 2 * H + b * (4 * H);
-          const s0Row = 2 * H + b * (4 * H);
+          const scratch0Row = 2 * H + b * (4 * H);
           const gx0Row2 = t * B * (4 * H) + b * (4 * H);
-          const s0Row2 = b * (4 * H);
+          const scratch0Row2 = b * (4 * H);
           const cPrevRow = cPrevAt + b * H;
           const tape_fRow = t * B * H + b * H;
           const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
-          const s0Row3 = H + b * (4 * H);
+          const scratch0Row3 = H + b * (4 * H);
           const gx0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
-          const s0Row4 = 3 * H + b * (4 * H);
+          const scratch0Row4 = 3 * H + b * (4 * H);
           const carry_cRow = b * H;
           for (let i = 0; i < H; i++) {
             // grad of: h' = o .* tanh(c')
             const dc_next_total =
               seed_c[seed_cRow + i]! +
               seed_h[seed_hRow + i]! *
-                tape_o[tape_oRow + i]! *
-                (1 - tape_s1[tape_s1Row + i]! * tape_s1[tape_s1Row + i]!);
+                tape_o_1[tape_o_1Row + i]! *
+                (1 - tape_t1[tape_t1Row + i]! * tape_t1[tape_t1Row + i]!);
             // grad of: c' = f .* c + i .* g
             const dg = dc_next_total * tape_i_1[tape_i_1Row + i]!;
             const dg_pre = dg * (1 - tape_g[tape_gRow + i]! * tape_g[tape_gRow + i]!);
             gx0[gx0Row + i] = dg_pre;
-            s0[s0Row + i] = dg_pre;
+            scratch0[scratch0Row + i] = dg_pre;
             // grad of: c' = f .* c + i .* g
             const di = dc_next_total * tape_g[tape_gRow + i]!;
             const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
             gx0[gx0Row2 + i] = di_pre;
-            s0[s0Row2 + i] = di_pre;
+            scratch0[scratch0Row2 + i] = di_pre;
             // grad of: c' = f .* c + i .* g
             const df = dc_next_total * cPrev[cPrevRow + i]!;
             const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
             gx0[gx0Row3 + i] = df_pre;
-            s0[s0Row3 + i] = df_pre;
+            scratch0[scratch0Row3 + i] = df_pre;
             // grad of: h' = o .* tanh(c')
-            const do_1 = seed_h[seed_hRow + i]! * tape_s1[tape_s1Row + i]!;
-            const do_pre = do_1 * (tape_o[tape_oRow + i]! * (1 - tape_o[tape_oRow + i]!));
+            const do_1 = seed_h[seed_hRow + i]! * tape_t1[tape_t1Row + i]!;
+            const do_pre = do_1 * (tape_o_1[tape_o_1Row + i]! * (1 - tape_o_1[tape_o_1Row + i]!));
             gx0[gx0Row4 + i] = do_pre;
-            s0[s0Row4 + i] = do_pre;
+            scratch0[scratch0Row4 + i] = do_pre;
             // grad of: c' = f .* c + i .* g
             const dc = dc_next_total * tape_f[tape_fRow + i]!;
             carry_c[carry_cRow + i] = dc;
@@ -958,9 +984,9 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       }
 
       // d(dh) from Whi, Whf, Whg, Who
-      mm.NN(B, 4 * H, H, s0, 0, 4 * H, p, o_Whi, carry_h, 0, H, false);
+      mm.NN(B, 4 * H, H, scratch0, 0, 4 * H, p, o_Whi, carry_h, 0, H, false);
       // dWhi, dWhf, dWhg, dWho
-      mm.TN(4 * H, H, B, s0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Whi, true);
+      mm.TN(4 * H, H, B, scratch0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Whi, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
@@ -968,93 +994,133 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Wii, true);
     // grad of: i  = sigmoid(Wii*x + bii + Whi*h + bhi)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[b * (4 * H) + i]!;
-      s1[i] = s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
+      scratch1[i] = sum;
     }
 
-    // loop 2 (f32_2, f64_2 in the cell's .wat)
-    if (wl) wl(2, 1, [H, at(s1, 0), at(dp, o_bii)]);
+    // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(2, 1, [
+        H, // $n
+        at(scratch1, 0), // $scratch1
+        at(dp, o_bii), // $dbii
+      ]);
     else {
       for (let i = 0; i < H; i++) {
-        dp[o_bii + i]! += s1[i]!;
+        dp[o_bii + i]! += scratch1[i]!;
       }
     }
 
-    // loop 3 (f32_3, f64_3 in the cell's .wat)
-    if (wl) wl(3, 1, [H, at(s1, 0), at(dp, o_bhi)]);
+    // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(3, 1, [
+        H, // $n
+        at(scratch1, 0), // $scratch1
+        at(dp, o_bhi), // $dbhi
+      ]);
     else {
       for (let i = 0; i < H; i++) {
-        dp[o_bhi + i]! += s1[i]!;
+        dp[o_bhi + i]! += scratch1[i]!;
       }
     }
 
     // grad of: f  = sigmoid(Wif*x + bif + Whf*h + bhf)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[H + b * (4 * H) + i]!;
-      s2[i] = s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
+      scratch2[i] = sum;
     }
 
-    // loop 4 (f32_4, f64_4 in the cell's .wat)
-    if (wl) wl(4, 1, [H, at(s2, 0), at(dp, o_bif)]);
+    // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(4, 1, [
+        H, // $n
+        at(scratch2, 0), // $scratch2
+        at(dp, o_bif), // $dbif
+      ]);
     else {
       for (let i = 0; i < H; i++) {
-        dp[o_bif + i]! += s2[i]!;
+        dp[o_bif + i]! += scratch2[i]!;
       }
     }
 
-    // loop 5 (f32_5, f64_5 in the cell's .wat)
-    if (wl) wl(5, 1, [H, at(s2, 0), at(dp, o_bhf)]);
+    // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(5, 1, [
+        H, // $n
+        at(scratch2, 0), // $scratch2
+        at(dp, o_bhf), // $dbhf
+      ]);
     else {
       for (let i = 0; i < H; i++) {
-        dp[o_bhf + i]! += s2[i]!;
+        dp[o_bhf + i]! += scratch2[i]!;
       }
     }
 
     // grad of: g  = tanh(Wig*x + big + Whg*h + bhg)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[2 * H + b * (4 * H) + i]!;
-      s3[i] = s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
+      scratch3[i] = sum;
     }
 
-    // loop 6 (f32_6, f64_6 in the cell's .wat)
-    if (wl) wl(6, 1, [H, at(s3, 0), at(dp, o_big)]);
+    // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(6, 1, [
+        H, // $n
+        at(scratch3, 0), // $scratch3
+        at(dp, o_big), // $dbig
+      ]);
     else {
       for (let i = 0; i < H; i++) {
-        dp[o_big + i]! += s3[i]!;
+        dp[o_big + i]! += scratch3[i]!;
       }
     }
 
-    // loop 7 (f32_7, f64_7 in the cell's .wat)
-    if (wl) wl(7, 1, [H, at(s3, 0), at(dp, o_bhg)]);
+    // loop 7: f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(7, 1, [
+        H, // $n
+        at(scratch3, 0), // $scratch3
+        at(dp, o_bhg), // $dbhg
+      ]);
     else {
       for (let i = 0; i < H; i++) {
-        dp[o_bhg + i]! += s3[i]!;
+        dp[o_bhg + i]! += scratch3[i]!;
       }
     }
 
     // grad of: o  = sigmoid(Wio*x + bio + Who*h + bho)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[3 * H + b * (4 * H) + i]!;
-      s4[i] = s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
+      scratch4[i] = sum;
     }
 
-    // loop 8 (f32_8, f64_8 in the cell's .wat)
-    if (wl) wl(8, 1, [H, at(s4, 0), at(dp, o_bio)]);
+    // loop 8: f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(8, 1, [
+        H, // $n
+        at(scratch4, 0), // $scratch4
+        at(dp, o_bio), // $dbio
+      ]);
     else {
       for (let i = 0; i < H; i++) {
-        dp[o_bio + i]! += s4[i]!;
+        dp[o_bio + i]! += scratch4[i]!;
       }
     }
 
-    // loop 9 (f32_9, f64_9 in the cell's .wat)
-    if (wl) wl(9, 1, [H, at(s4, 0), at(dp, o_bho)]);
+    // loop 9: f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(9, 1, [
+        H, // $n
+        at(scratch4, 0), // $scratch4
+        at(dp, o_bho), // $dbho
+      ]);
     else {
       for (let i = 0; i < H; i++) {
-        dp[o_bho + i]! += s4[i]!;
+        dp[o_bho + i]! += scratch4[i]!;
       }
     }
 
@@ -1069,6 +1135,16 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };
+}
+
+/** The float64 kernels for batch B and T steps (see kernel64). */
+export function createKernel64(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float64Array> {
+  return kernel64(64, Float64Array, { NT: gemmNT64, NN: gemmNN64, TN: gemmTN64 }, sizes, B, T, options);
+}
+
+/** The float32 kernels for batch B and T steps (see kernel32). */
+export function createKernel32(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float32Array> {
+  return kernel32(32, Float32Array, { NT: gemmNT32, NN: gemmNN32, TN: gemmTN32 }, sizes, B, T, options);
 }
 
 /** One step (forward from the state to the next, backward from the next state's gradient): the kernels with T = 1. */
@@ -1096,94 +1172,85 @@ const LOOPS_WASM: LoopsModuleSource = {
     { vector: true, splittable: false },
   ],
   binary: [
-    "AGFzbQEAAAABZARgAXsBe2Arf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/fwBgJX9/f39/f39/f39/",
-    "f39/f39/f39/f39/f39/f39/f39/f39/f38AYAV/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMLCgAAAQIDAAABAgMHoQEUBWYz",
-    "Ml8wAAIFZjMyXzEAAwVmMzJfMgAEBWYzMl8zAAQFZjMyXzQABAVmMzJfNQAEBWYzMl82AAQFZjMyXzcABAVmMzJfOAAEBWYzMl85",
-    "AAQFZjY0XzAABwVmNjRfMQAIBWY2NF8yAAkFZjY0XzMACQVmNjRfNAAJBWY2NF81AAkFZjY0XzYACQVmNjRfNwAJBWY2NF84AAkF",
-    "ZjY0XzkACQrsMAroAwECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8AAIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAAIAD9",
-    "DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMAAJZDAACWQ/3oASIC/QwAgDE/AIAx",
-    "PwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2Ov3kASAB/eYB/QyJ",
-    "iAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+q6oqPv3kASAB/eYB",
-    "/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAC",
-    "/fgBIgFBAf2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH9",
-    "5gEgAP0MGHKxQhhysUIYcrFCGHKxQv1E/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VILhAIBAnsgAP0M0Q1dvdENXb3RDV290Q1d",
-    "vSAAIAD95gEiAf3mAf0MiYgIPomICD6JiAg+iYgIPv3kASAB/eYB/Qyrqqq+q6qqvquqqr6rqqq+/eQBIAH95gH9DAAAgD8AAIA/",
-    "AACAPwAAgD/95AH95gH9DAAAgD8AAIA/AACAPwAAgD/9DAAAAEAAAABAAAAAQAAAAED9DAAAAEAAAABAAAAAQAAAAEAgAP3gASIC",
-    "/eYBEAD9DAAAgD8AAIA/AACAPwAAgD/95AH95wH95QEiAf3hASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Q/1SIAL9DM3MzD3NzMw9",
-    "zczMPc3MzD39Q/1SC5YIAxN/BHsEfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEtIAYgACAHbEECdGohLiAJIAAgCmxBAnRqIS8gCyAA",
-    "IAxsQQJ0aiEwIA4gACAPbEECdGohMSARIAAgEmxBAnRqITIgEyAAIBRsQQJ0aiEzIBYgACAXbEECdGohNCAZIAAgGmxBAnRqITUg",
-    "GyAAIBxsQQJ0aiE2IB4gACAfbEECdGohNyAhIAAgImxBAnRqITggIyAAICRsQQJ0aiE5ICUgACAmbEECdGohOiAnIAAgKGxBAnRq",
-    "ITsgKSAAICpsQQJ0aiE8IAIgAkEDcWshPUEAISwDQCAsID1ORQRA/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/",
-    "ICxBAnQiKyAtav0ABAAgBSArav0ABAD95AEgKyAuav0ABAD95AEgCCArav0ABAD95AH94QEQAP3kAf3nASE+ICsgL2ogPv0LBAAg",
-    "KyAyav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyArIDBq/QAEACANICtq/QAEAP3kASArIDFq/QAEAP3kASAQ",
-    "ICtq/QAEAP3kAf3hARAA/eQB/ecBIj/9CwQAICsgNWogKyAzav0ABAAgFSArav0ABAD95AEgKyA0av0ABAD95AEgGCArav0ABAD9",
-    "5AEQASJA/QsEACArIDhq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/ICsgNmr9AAQAIB0gK2r9AAQA/eQBICsg",
-    "N2r9AAQA/eQBICAgK2r9AAQA/eQB/eEBEAD95AH95wEiQf0LBAAgKyA6aiA/ICsgOWr9AAQA/eYBID4gQP3mAf3kASI+/QsEACAr",
-    "IDtqID4QASI+/QsEACArIDxqIEEgPv3mAf0LBAAgLEEEaiEsDAELCwNAIAIgLExFBEBDAACAPyAsQQJ0IisgLWoqAgAgBSAraioC",
-    "AJIgKyAuaioCAJIgCCAraioCAJKM/RMQAP0fAEMAAIA/kpUhQiArIC9qIEI4AgAgKyAyakMAAIA/ICsgMGoqAgAgDSAraioCAJIg",
-    "KyAxaioCAJIgECAraioCAJKM/RMQAP0fAEMAAIA/kpUiQzgCACArIDVqICsgM2oqAgAgFSAraioCAJIgKyA0aioCAJIgGCAraioC",
-    "AJL9ExAB/R8AIkQ4AgAgKyA4akMAAIA/ICsgNmoqAgAgHSAraioCAJIgKyA3aioCAJIgICAraioCAJKM/RMQAP0fAEMAAIA/kpUi",
-    "RTgCACArIDpqIEMgKyA5aioCAJQgQiBElJIiQjgCACArIDtqIEL9ExAB/R8AIkI4AgAgKyA8aiBFIEKUOAIAICxBAWohLAwBCwsg",
-    "AEEBaiEADAELCwv8BwMUfwJ7An0DQCAAIAFORQRAIAMgACAEbEECdGohLSAFIAAgBmxBAnRqISkgByAAIAhsQQJ0aiEnIAkgACAK",
-    "bEECdGohKiALIAAgDGxBAnRqISggDSAAIA5sQQJ0aiErIA8gACAQbEECdGohLiARIAAgEmxBAnRqIS8gEyAAIBRsQQJ0aiEwIBUg",
-    "ACAWbEECdGohMSAXIAAgGGxBAnRqITIgGSAAIBpsQQJ0aiEsIBsgACAcbEECdGohMyAdIAAgHmxBAnRqITQgHyAAICBsQQJ0aiE1",
-    "ICEgACAibEECdGohNiAjIAAgJGxBAnRqITcgAiACQQNxayE4QQAhJgNAICYgOE5FBEAgJkECdCIlIC1q/QAEACAlIClq/QAEACAl",
-    "ICdq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAlICpq/QAEACI5IDn95gH95QH95gH95AEiOiAlIChq/QAEAP3mAf0MAACAPwAA",
-    "gD8AAIA/AACAPyAlICtq/QAEACI5IDn95gH95QH95gEhOSAlIC5qIDn9CwQAICUgL2ogOf0LBAAgJSAwaiA6ICUgK2r9AAQA/eYB",
-    "ICUgKGr9AAQA/QwAAIA/AACAPwAAgD8AAIA/ICUgKGr9AAQA/eUB/eYB/eYBIjn9CwQAICUgMWogOf0LBAAgJSAzaiA6ICUgMmr9",
-    "AAQA/eYBICUgLGr9AAQAIjn9DAAAgD8AAIA/AACAPwAAgD8gOf3lAf3mAf3mASI5/QsEACAlIDRqIDn9CwQAICUgNWogJSApav0A",
-    "BAAgJSAqav0ABAD95gEgJSAnav0ABAD9DAAAgD8AAIA/AACAPwAAgD8gJSAnav0ABAD95QH95gH95gEiOf0LBAAgJSA2aiA5/QsE",
-    "ACAlIDdqIDogJSAsav0ABAD95gH9CwQAICZBBGohJgwBCwsDQCACICZMRQRAICZBAnQiJSAtaioCACAlIClqKgIAICUgJ2oqAgCU",
-    "QwAAgD8gJSAqaioCACI7IDuUk5SSIjwgJSAoaioCAJRDAACAPyAlICtqKgIAIjsgO5STlCE7ICUgLmogOzgCACAlIC9qIDs4AgAg",
-    "JSAwaiA8ICUgK2oqAgCUICUgKGoqAgBDAACAPyAlIChqKgIAk5SUIjs4AgAgJSAxaiA7OAIAICUgM2ogPCAlIDJqKgIAlCAlICxq",
-    "KgIAIjtDAACAPyA7k5SUIjs4AgAgJSA0aiA7OAIAICUgNWogJSApaioCACAlICpqKgIAlCAlICdqKgIAQwAAgD8gJSAnaioCAJOU",
-    "lCI7OAIAICUgNmogOzgCACAlIDdqIDwgJSAsaioCAJQ4AgAgJkEBaiEmDAELCyAAQQFqIQAMAQsLC5IBAQN/A0AgACABTkUEQCAC",
-    "IAJBA3FrIQdBACEFA0AgBSAHTkUEQCAFQQJ0IgYgBGogBCAGav0ABAAgAyAGav0ABAD95AH9CwQAIAVBBGohBQwBCwsDQCACIAVM",
-    "RQRAIAVBAnQiBiAEaiAEIAZqKgIAIAMgBmoqAgCSOAIAIAVBAWohBQwBCwsgAEEBaiEADAELCwuLBQECe/0MAAAAAAAAAAAAAAAA",
-    "AAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAA",
-    "MJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8",
-    "eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3",
-    "T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/Qwa",
-    "oAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB",
-    "/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB",
-    "/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAA",
-    "AAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6",
-    "/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC+wCAQJ7IAD9DON1K0U22le/43UrRTbaV78gACAA/fIBIgH98gH9DOB9",
-    "FQ49bW0/4H0VDj1tbT/98AEgAf3yAf0MPcLmVeMmgr89wuZV4yaCv/3wASAB/fIB/Qz6ECyI9GSWP/oQLIj0ZJY//fABIAH98gH9",
-    "DBy6oRu6oau/HLqhG7qhq7/98AEgAf3yAf0MERERERERwT8RERERERHBP/3wASAB/fIB/QxVVVVVVVXVv1VVVVVVVdW//fABIAH9",
-    "8gH9DAAAAAAAAPA/AAAAAAAA8D/98AH98gH9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAABAAAAAAAAAAED9DAAAAAAAAABAAAAA",
-    "AAAAAEAgAP3sASIC/fIBEAX9DAAAAAAAAPA/AAAAAAAA8D/98AH98wH98QEiAf3tASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1S",
-    "IAL9DJqZmZmZmbk/mpmZmZmZuT/9Sf1SC64IAxN/BHsEfANAIAAgAU5FBEAgAyAAIARsQQN0aiEtIAYgACAHbEEDdGohLiAJIAAg",
-    "CmxBA3RqIS8gCyAAIAxsQQN0aiEwIA4gACAPbEEDdGohMSARIAAgEmxBA3RqITIgEyAAIBRsQQN0aiEzIBYgACAXbEEDdGohNCAZ",
-    "IAAgGmxBA3RqITUgGyAAIBxsQQN0aiE2IB4gACAfbEEDdGohNyAhIAAgImxBA3RqITggIyAAICRsQQN0aiE5ICUgACAmbEEDdGoh",
-    "OiAnIAAgKGxBA3RqITsgKSAAICpsQQN0aiE8IAIgAkEBcWshPUEAISwDQCAsID1ORQRA/QwAAAAAAADwPwAAAAAAAPA//QwAAAAA",
-    "AADwPwAAAAAAAPA/ICxBA3QiKyAtav0ABAAgBSArav0ABAD98AEgKyAuav0ABAD98AEgCCArav0ABAD98AH97QEQBf3wAf3zASE+",
-    "ICsgL2ogPv0LBAAgKyAyav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyArIDBq/QAEACANICtq/QAEAP3wASAr",
-    "IDFq/QAEAP3wASAQICtq/QAEAP3wAf3tARAF/fAB/fMBIj/9CwQAICsgNWogKyAzav0ABAAgFSArav0ABAD98AEgKyA0av0ABAD9",
-    "8AEgGCArav0ABAD98AEQBiJA/QsEACArIDhq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICsgNmr9AAQAIB0g",
-    "K2r9AAQA/fABICsgN2r9AAQA/fABICAgK2r9AAQA/fAB/e0BEAX98AH98wEiQf0LBAAgKyA6aiA/ICsgOWr9AAQA/fIBID4gQP3y",
-    "Af3wASI+/QsEACArIDtqID4QBiI+/QsEACArIDxqIEEgPv3yAf0LBAAgLEECaiEsDAELCwNAIAIgLExFBEBEAAAAAAAA8D8gLEED",
-    "dCIrIC1qKwMAIAUgK2orAwCgICsgLmorAwCgIAggK2orAwCgmv0UEAX9IQBEAAAAAAAA8D+goyFCICsgL2ogQjkDACArIDJqRAAA",
-    "AAAAAPA/ICsgMGorAwAgDSAraisDAKAgKyAxaisDAKAgECAraisDAKCa/RQQBf0hAEQAAAAAAADwP6CjIkM5AwAgKyA1aiArIDNq",
-    "KwMAIBUgK2orAwCgICsgNGorAwCgIBggK2orAwCg/RQQBv0hACJEOQMAICsgOGpEAAAAAAAA8D8gKyA2aisDACAdICtqKwMAoCAr",
-    "IDdqKwMAoCAgICtqKwMAoJr9FBAF/SEARAAAAAAAAPA/oKMiRTkDACArIDpqIEMgKyA5aisDAKIgQiBEoqAiQjkDACArIDtqIEL9",
-    "FBAG/SEAIkI5AwAgKyA8aiBFIEKiOQMAICxBAWohLAwBCwsgAEEBaiEADAELCwuQCAMUfwJ7AnwDQCAAIAFORQRAIAMgACAEbEED",
-    "dGohLSAFIAAgBmxBA3RqISkgByAAIAhsQQN0aiEnIAkgACAKbEEDdGohKiALIAAgDGxBA3RqISggDSAAIA5sQQN0aiErIA8gACAQ",
-    "bEEDdGohLiARIAAgEmxBA3RqIS8gEyAAIBRsQQN0aiEwIBUgACAWbEEDdGohMSAXIAAgGGxBA3RqITIgGSAAIBpsQQN0aiEsIBsg",
-    "ACAcbEEDdGohMyAdIAAgHmxBA3RqITQgHyAAICBsQQN0aiE1ICEgACAibEEDdGohNiAjIAAgJGxBA3RqITcgAiACQQFxayE4QQAh",
-    "JgNAICYgOE5FBEAgJkEDdCIlIC1q/QAEACAlIClq/QAEACAlICdq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyAlICpq/QAEACI5",
-    "IDn98gH98QH98gH98AEiOiAlIChq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyAlICtq/QAEACI5IDn98gH98QH98gEhOSAlIC5q",
-    "IDn9CwQAICUgL2ogOf0LBAAgJSAwaiA6ICUgK2r9AAQA/fIBICUgKGr9AAQA/QwAAAAAAADwPwAAAAAAAPA/ICUgKGr9AAQA/fEB",
-    "/fIB/fIBIjn9CwQAICUgMWogOf0LBAAgJSAzaiA6ICUgMmr9AAQA/fIBICUgLGr9AAQAIjn9DAAAAAAAAPA/AAAAAAAA8D8gOf3x",
-    "Af3yAf3yASI5/QsEACAlIDRqIDn9CwQAICUgNWogJSApav0ABAAgJSAqav0ABAD98gEgJSAnav0ABAD9DAAAAAAAAPA/AAAAAAAA",
-    "8D8gJSAnav0ABAD98QH98gH98gEiOf0LBAAgJSA2aiA5/QsEACAlIDdqIDogJSAsav0ABAD98gH9CwQAICZBAmohJgwBCwsDQCAC",
-    "ICZMRQRAICZBA3QiJSAtaisDACAlIClqKwMAICUgJ2orAwCiRAAAAAAAAPA/ICUgKmorAwAiOyA7oqGioCI8ICUgKGorAwCiRAAA",
-    "AAAAAPA/ICUgK2orAwAiOyA7oqGiITsgJSAuaiA7OQMAICUgL2ogOzkDACAlIDBqIDwgJSAraisDAKIgJSAoaisDAEQAAAAAAADw",
-    "PyAlIChqKwMAoaKiIjs5AwAgJSAxaiA7OQMAICUgM2ogPCAlIDJqKwMAoiAlICxqKwMAIjtEAAAAAAAA8D8gO6GioiI7OQMAICUg",
-    "NGogOzkDACAlIDVqICUgKWorAwAgJSAqaisDAKIgJSAnaisDAEQAAAAAAADwPyAlICdqKwMAoaKiIjs5AwAgJSA2aiA7OQMAICUg",
-    "N2ogPCAlICxqKwMAojkDACAmQQFqISYMAQsLIABBAWohAAwBCwsLkgEBA38DQCAAIAFORQRAIAIgAkEBcWshB0EAIQUDQCAFIAdO",
-    "RQRAIAVBA3QiBiAEaiAEIAZq/QAEACADIAZq/QAEAP3wAf0LBAAgBUECaiEFDAELCwNAIAIgBUxFBEAgBUEDdCIGIARqIAQgBmor",
-    "AwAgAyAGaisDAKA5AwAgBUEBaiEFDAELCyAAQQFqIQAMAQsLCwBQBG5hbWUBSQoABWV4cDMyAQZ0YW5oMzICBWYzMl8wAwVmMzJf",
-    "MQQFZjMyXzIFBWV4cDY0BgZ0YW5oNjQHBWY2NF8wCAVmNjRfMQkFZjY0XzI=",
+    "AGFzbQEAAAABZARgAXsBe2Arf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/fwBgJX9/f39/f39/f39/f39/f39/f39/",
+    "f39/f39/f39/f39/f39/f38AYAV/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMLCgAAAQIDAAABAgMHoQEUBWYzMl8wAAIFZjMyXzEAAwVmMzJf",
+    "MgAEBWYzMl8zAAQFZjMyXzQABAVmMzJfNQAEBWYzMl82AAQFZjMyXzcABAVmMzJfOAAEBWYzMl85AAQFZjY0XzAABwVmNjRfMQAIBWY2NF8yAAkF",
+    "ZjY0XzMACQVmNjRfNAAJBWY2NF81AAkFZjY0XzYACQVmNjRfNwAJBWY2NF84AAkFZjY0XzkACQrsMAroAwECe/0MAAAAAAAAAAAAAAAAAAAAAP0M",
+    "AACAfwAAgH8AAIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAAIAD9DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0M",
+    "AACWQwAAlkMAAJZDAACWQ/3oASIC/QwAgDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmEL",
+    "tjphC7Y6YQu2Ov3kASAB/eYB/QyJiAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+",
+    "q6oqPv3kASAB/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3k",
+    "ASAC/fgBIgFBAf2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgAP0M",
+    "GHKxQhhysUIYcrFCGHKxQv1E/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VILhAIBAnsgAP0M0Q1dvdENXb3RDV290Q1dvSAAIAD95gEiAf3mAf0M",
+    "iYgIPomICD6JiAg+iYgIPv3kASAB/eYB/Qyrqqq+q6qqvquqqr6rqqq+/eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AH95gH9DAAAgD8AAIA/",
+    "AACAPwAAgD/9DAAAAEAAAABAAAAAQAAAAED9DAAAAEAAAABAAAAAQAAAAEAgAP3gASIC/eYBEAD9DAAAgD8AAIA/AACAPwAAgD/95AH95wH95QEi",
+    "Af3hASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Q/1SIAL9DM3MzD3NzMw9zczMPc3MzD39Q/1SC5YIAxN/BHsEfQNAIAAgAU5FBEAgAyAAIARsQQJ0",
+    "aiEtIAYgACAHbEECdGohLiAJIAAgCmxBAnRqIS8gCyAAIAxsQQJ0aiEwIA4gACAPbEECdGohMSARIAAgEmxBAnRqITIgEyAAIBRsQQJ0aiEzIBYg",
+    "ACAXbEECdGohNCAZIAAgGmxBAnRqITUgGyAAIBxsQQJ0aiE2IB4gACAfbEECdGohNyAhIAAgImxBAnRqITggIyAAICRsQQJ0aiE5ICUgACAmbEEC",
+    "dGohOiAnIAAgKGxBAnRqITsgKSAAICpsQQJ0aiE8IAIgAkEDcWshPUEAISwDQCAsID1ORQRA/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAA",
+    "gD8AAIA/ICxBAnQiKyAtav0ABAAgBSArav0ABAD95AEgKyAuav0ABAD95AEgCCArav0ABAD95AH94QEQAP3kAf3nASE+ICsgL2ogPv0LBAAgKyAy",
+    "av0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyArIDBq/QAEACANICtq/QAEAP3kASArIDFq/QAEAP3kASAQICtq/QAEAP3kAf3h",
+    "ARAA/eQB/ecBIj/9CwQAICsgNWogKyAzav0ABAAgFSArav0ABAD95AEgKyA0av0ABAD95AEgGCArav0ABAD95AEQASJA/QsEACArIDhq/QwAAIA/",
+    "AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/ICsgNmr9AAQAIB0gK2r9AAQA/eQBICsgN2r9AAQA/eQBICAgK2r9AAQA/eQB/eEBEAD95AH9",
+    "5wEiQf0LBAAgKyA6aiA/ICsgOWr9AAQA/eYBID4gQP3mAf3kASI+/QsEACArIDtqID4QASI+/QsEACArIDxqIEEgPv3mAf0LBAAgLEEEaiEsDAEL",
+    "CwNAIAIgLExFBEBDAACAPyAsQQJ0IisgLWoqAgAgBSAraioCAJIgKyAuaioCAJIgCCAraioCAJKM/RMQAP0fAEMAAIA/kpUhQiArIC9qIEI4AgAg",
+    "KyAyakMAAIA/ICsgMGoqAgAgDSAraioCAJIgKyAxaioCAJIgECAraioCAJKM/RMQAP0fAEMAAIA/kpUiQzgCACArIDVqICsgM2oqAgAgFSAraioC",
+    "AJIgKyA0aioCAJIgGCAraioCAJL9ExAB/R8AIkQ4AgAgKyA4akMAAIA/ICsgNmoqAgAgHSAraioCAJIgKyA3aioCAJIgICAraioCAJKM/RMQAP0f",
+    "AEMAAIA/kpUiRTgCACArIDpqIEMgKyA5aioCAJQgQiBElJIiQjgCACArIDtqIEL9ExAB/R8AIkI4AgAgKyA8aiBFIEKUOAIAICxBAWohLAwBCwsg",
+    "AEEBaiEADAELCwv8BwMUfwJ7An0DQCAAIAFORQRAIAMgACAEbEECdGohLSAFIAAgBmxBAnRqISkgByAAIAhsQQJ0aiEnIAkgACAKbEECdGohKiAL",
+    "IAAgDGxBAnRqISggDSAAIA5sQQJ0aiErIA8gACAQbEECdGohLiARIAAgEmxBAnRqIS8gEyAAIBRsQQJ0aiEwIBUgACAWbEECdGohMSAXIAAgGGxB",
+    "AnRqITIgGSAAIBpsQQJ0aiEsIBsgACAcbEECdGohMyAdIAAgHmxBAnRqITQgHyAAICBsQQJ0aiE1ICEgACAibEECdGohNiAjIAAgJGxBAnRqITcg",
+    "AiACQQNxayE4QQAhJgNAICYgOE5FBEAgJkECdCIlIC1q/QAEACAlIClq/QAEACAlICdq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAlICpq/QAE",
+    "ACI5IDn95gH95QH95gH95AEiOiAlIChq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAlICtq/QAEACI5IDn95gH95QH95gEhOSAlIC5qIDn9CwQA",
+    "ICUgL2ogOf0LBAAgJSAwaiA6ICUgK2r9AAQA/eYBICUgKGr9AAQA/QwAAIA/AACAPwAAgD8AAIA/ICUgKGr9AAQA/eUB/eYB/eYBIjn9CwQAICUg",
+    "MWogOf0LBAAgJSAzaiA6ICUgMmr9AAQA/eYBICUgLGr9AAQAIjn9DAAAgD8AAIA/AACAPwAAgD8gOf3lAf3mAf3mASI5/QsEACAlIDRqIDn9CwQA",
+    "ICUgNWogJSApav0ABAAgJSAqav0ABAD95gEgJSAnav0ABAD9DAAAgD8AAIA/AACAPwAAgD8gJSAnav0ABAD95QH95gH95gEiOf0LBAAgJSA2aiA5",
+    "/QsEACAlIDdqIDogJSAsav0ABAD95gH9CwQAICZBBGohJgwBCwsDQCACICZMRQRAICZBAnQiJSAtaioCACAlIClqKgIAICUgJ2oqAgCUQwAAgD8g",
+    "JSAqaioCACI7IDuUk5SSIjwgJSAoaioCAJRDAACAPyAlICtqKgIAIjsgO5STlCE7ICUgLmogOzgCACAlIC9qIDs4AgAgJSAwaiA8ICUgK2oqAgCU",
+    "ICUgKGoqAgBDAACAPyAlIChqKgIAk5SUIjs4AgAgJSAxaiA7OAIAICUgM2ogPCAlIDJqKgIAlCAlICxqKgIAIjtDAACAPyA7k5SUIjs4AgAgJSA0",
+    "aiA7OAIAICUgNWogJSApaioCACAlICpqKgIAlCAlICdqKgIAQwAAgD8gJSAnaioCAJOUlCI7OAIAICUgNmogOzgCACAlIDdqIDwgJSAsaioCAJQ4",
+    "AgAgJkEBaiEmDAELCyAAQQFqIQAMAQsLC5IBAQN/A0AgACABTkUEQCACIAJBA3FrIQdBACEFA0AgBSAHTkUEQCAFQQJ0IgYgBGogBCAGav0ABAAg",
+    "AyAGav0ABAD95AH9CwQAIAVBBGohBQwBCwsDQCACIAVMRQRAIAVBAnQiBiAEaiAEIAZqKgIAIAMgBmoqAgCSOAIAIAVBAWohBQwBCwsgAEEBaiEA",
+    "DAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV",
+    "9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk1",
+    "7znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36S",
+    "PlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqg",
+    "ASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fAB",
+    "IAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9",
+    "DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAA",
+    "AAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC+wCAQJ7IAD9DON1K0U2",
+    "2le/43UrRTbaV78gACAA/fIBIgH98gH9DOB9FQ49bW0/4H0VDj1tbT/98AEgAf3yAf0MPcLmVeMmgr89wuZV4yaCv/3wASAB/fIB/Qz6ECyI9GSW",
+    "P/oQLIj0ZJY//fABIAH98gH9DBy6oRu6oau/HLqhG7qhq7/98AEgAf3yAf0MERERERERwT8RERERERHBP/3wASAB/fIB/QxVVVVVVVXVv1VVVVVV",
+    "VdW//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AH98gH9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAABAAAAAAAAAAED9DAAAAAAAAABAAAAA",
+    "AAAAAEAgAP3sASIC/fIBEAX9DAAAAAAAAPA/AAAAAAAA8D/98AH98wH98QEiAf3tASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1SIAL9DJqZmZmZ",
+    "mbk/mpmZmZmZuT/9Sf1SC64IAxN/BHsEfANAIAAgAU5FBEAgAyAAIARsQQN0aiEtIAYgACAHbEEDdGohLiAJIAAgCmxBA3RqIS8gCyAAIAxsQQN0",
+    "aiEwIA4gACAPbEEDdGohMSARIAAgEmxBA3RqITIgEyAAIBRsQQN0aiEzIBYgACAXbEEDdGohNCAZIAAgGmxBA3RqITUgGyAAIBxsQQN0aiE2IB4g",
+    "ACAfbEEDdGohNyAhIAAgImxBA3RqITggIyAAICRsQQN0aiE5ICUgACAmbEEDdGohOiAnIAAgKGxBA3RqITsgKSAAICpsQQN0aiE8IAIgAkEBcWsh",
+    "PUEAISwDQCAsID1ORQRA/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICxBA3QiKyAtav0ABAAgBSArav0ABAD98AEgKyAuav0A",
+    "BAD98AEgCCArav0ABAD98AH97QEQBf3wAf3zASE+ICsgL2ogPv0LBAAgKyAyav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAr",
+    "IDBq/QAEACANICtq/QAEAP3wASArIDFq/QAEAP3wASAQICtq/QAEAP3wAf3tARAF/fAB/fMBIj/9CwQAICsgNWogKyAzav0ABAAgFSArav0ABAD9",
+    "8AEgKyA0av0ABAD98AEgGCArav0ABAD98AEQBiJA/QsEACArIDhq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICsgNmr9AAQA",
+    "IB0gK2r9AAQA/fABICsgN2r9AAQA/fABICAgK2r9AAQA/fAB/e0BEAX98AH98wEiQf0LBAAgKyA6aiA/ICsgOWr9AAQA/fIBID4gQP3yAf3wASI+",
+    "/QsEACArIDtqID4QBiI+/QsEACArIDxqIEEgPv3yAf0LBAAgLEECaiEsDAELCwNAIAIgLExFBEBEAAAAAAAA8D8gLEEDdCIrIC1qKwMAIAUgK2or",
+    "AwCgICsgLmorAwCgIAggK2orAwCgmv0UEAX9IQBEAAAAAAAA8D+goyFCICsgL2ogQjkDACArIDJqRAAAAAAAAPA/ICsgMGorAwAgDSAraisDAKAg",
+    "KyAxaisDAKAgECAraisDAKCa/RQQBf0hAEQAAAAAAADwP6CjIkM5AwAgKyA1aiArIDNqKwMAIBUgK2orAwCgICsgNGorAwCgIBggK2orAwCg/RQQ",
+    "Bv0hACJEOQMAICsgOGpEAAAAAAAA8D8gKyA2aisDACAdICtqKwMAoCArIDdqKwMAoCAgICtqKwMAoJr9FBAF/SEARAAAAAAAAPA/oKMiRTkDACAr",
+    "IDpqIEMgKyA5aisDAKIgQiBEoqAiQjkDACArIDtqIEL9FBAG/SEAIkI5AwAgKyA8aiBFIEKiOQMAICxBAWohLAwBCwsgAEEBaiEADAELCwuQCAMU",
+    "fwJ7AnwDQCAAIAFORQRAIAMgACAEbEEDdGohLSAFIAAgBmxBA3RqISkgByAAIAhsQQN0aiEnIAkgACAKbEEDdGohKiALIAAgDGxBA3RqISggDSAA",
+    "IA5sQQN0aiErIA8gACAQbEEDdGohLiARIAAgEmxBA3RqIS8gEyAAIBRsQQN0aiEwIBUgACAWbEEDdGohMSAXIAAgGGxBA3RqITIgGSAAIBpsQQN0",
+    "aiEsIBsgACAcbEEDdGohMyAdIAAgHmxBA3RqITQgHyAAICBsQQN0aiE1ICEgACAibEEDdGohNiAjIAAgJGxBA3RqITcgAiACQQFxayE4QQAhJgNA",
+    "ICYgOE5FBEAgJkEDdCIlIC1q/QAEACAlIClq/QAEACAlICdq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyAlICpq/QAEACI5IDn98gH98QH98gH9",
+    "8AEiOiAlIChq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyAlICtq/QAEACI5IDn98gH98QH98gEhOSAlIC5qIDn9CwQAICUgL2ogOf0LBAAgJSAw",
+    "aiA6ICUgK2r9AAQA/fIBICUgKGr9AAQA/QwAAAAAAADwPwAAAAAAAPA/ICUgKGr9AAQA/fEB/fIB/fIBIjn9CwQAICUgMWogOf0LBAAgJSAzaiA6",
+    "ICUgMmr9AAQA/fIBICUgLGr9AAQAIjn9DAAAAAAAAPA/AAAAAAAA8D8gOf3xAf3yAf3yASI5/QsEACAlIDRqIDn9CwQAICUgNWogJSApav0ABAAg",
+    "JSAqav0ABAD98gEgJSAnav0ABAD9DAAAAAAAAPA/AAAAAAAA8D8gJSAnav0ABAD98QH98gH98gEiOf0LBAAgJSA2aiA5/QsEACAlIDdqIDogJSAs",
+    "av0ABAD98gH9CwQAICZBAmohJgwBCwsDQCACICZMRQRAICZBA3QiJSAtaisDACAlIClqKwMAICUgJ2orAwCiRAAAAAAAAPA/ICUgKmorAwAiOyA7",
+    "oqGioCI8ICUgKGorAwCiRAAAAAAAAPA/ICUgK2orAwAiOyA7oqGiITsgJSAuaiA7OQMAICUgL2ogOzkDACAlIDBqIDwgJSAraisDAKIgJSAoaisD",
+    "AEQAAAAAAADwPyAlIChqKwMAoaKiIjs5AwAgJSAxaiA7OQMAICUgM2ogPCAlIDJqKwMAoiAlICxqKwMAIjtEAAAAAAAA8D8gO6GioiI7OQMAICUg",
+    "NGogOzkDACAlIDVqICUgKWorAwAgJSAqaisDAKIgJSAnaisDAEQAAAAAAADwPyAlICdqKwMAoaKiIjs5AwAgJSA2aiA7OQMAICUgN2ogPCAlICxq",
+    "KwMAojkDACAmQQFqISYMAQsLIABBAWohAAwBCwsLkgEBA38DQCAAIAFORQRAIAIgAkEBcWshB0EAIQUDQCAFIAdORQRAIAVBA3QiBiAEaiAEIAZq",
+    "/QAEACADIAZq/QAEAP3wAf0LBAAgBUECaiEFDAELCwNAIAIgBUxFBEAgBUEDdCIGIARqIAQgBmorAwAgAyAGaisDAKA5AwAgBUEBaiEFDAELCyAA",
+    "QQFqIQAMAQsLCwBQBG5hbWUBSQoABWV4cDMyAQZ0YW5oMzICBWYzMl8wAwVmMzJfMQQFZjMyXzIFBWV4cDY0BgZ0YW5oNjQHBWY2NF8wCAVmNjRf",
+    "MQkFZjY0XzI=",
   ].join(""),
 };

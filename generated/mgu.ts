@@ -2,8 +2,8 @@
 // Do not edit: regenerate with `npm run generate` (check with `npm run generate -- --check`).
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "../runtime/gemm.ts";
 import { GEMM_WASM } from "../runtime/gemm-wasm.ts";
-import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../runtime/checks.ts";
-import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../runtime/memory.ts";
+import { type FloatArray, Rng, checkArray, checkCount, checkSizes, initSlice } from "../runtime/checks.ts";
+import { type KernelOptions, type LoopsModuleSource, type Products, kernelMemory } from "../runtime/memory.ts";
 /** Minimal gated unit, Zhou et al. 2016 (arXiv 1603.09420): one forget gate; it resets h before U_h and mixes toward the candidate, h' = (1 - f) .* h + f .* h~ */
 export const spec = {
   name: "mgu",
@@ -44,11 +44,8 @@ export interface Kernel<A> {
   backward(p: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>, upstream: Outputs<A>, grads: Grads<A>): void;
 }
 
-/** Offset and length of every parameter in the flat buffer. */
-export function paramLayout(sizes: Sizes): {
-  total: number;
-  params: { name: string; offset: number; length: number }[];
-} {
+/** Where each parameter starts in the flat buffer, and the buffer's length: the one place the layout is written. */
+function offsets(sizes: Sizes) {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   const o_Wf = 0;
   const o_Wh = o_Wf + H * D;
@@ -56,52 +53,48 @@ export function paramLayout(sizes: Sizes): {
   const o_Uh = o_Uf + H * H;
   const o_bf = o_Uh + H * H;
   const o_bh = o_bf + H;
+  return { o_Wf, o_Wh, o_Uf, o_Uh, o_bf, o_bh, nParams: o_bh + H };
+}
+
+/** Offset and length of every parameter in the flat buffer. */
+export function paramLayout(sizes: Sizes): {
+  total: number;
+  params: { name: string; offset: number; length: number }[];
+} {
+  // the offsets in buffer order (the order of spec.params), then the total: each parameter runs to the next one
+  const o = Object.values(offsets(sizes));
   return {
-    total: o_bh + H,
-    params: [
-      { name: "Wf", offset: o_Wf, length: H * D },
-      { name: "Wh", offset: o_Wh, length: H * D },
-      { name: "Uf", offset: o_Uf, length: H * H },
-      { name: "Uh", offset: o_Uh, length: H * H },
-      { name: "bf", offset: o_bf, length: H },
-      { name: "bh", offset: o_bh, length: H },
-    ],
+    total: o[o.length - 1]!,
+    params: spec.params.map(({ name }, k) => ({ name, offset: o[k]!, length: o[k + 1]! - o[k]! })),
   };
 }
 
 /** Parameters by their init rules (uniform ±1/sqrt(H) unless declared otherwise), from a seed. */
 export function initParams(sizes: Sizes, seed: number): Float64Array {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
-  const o_Wf = 0;
-  const o_Wh = o_Wf + H * D;
-  const o_Uf = o_Wh + H * D;
-  const o_Uh = o_Uf + H * H;
-  const o_bf = o_Uh + H * H;
-  const o_bh = o_bf + H;
-  const p = new Float64Array(o_bh + H);
+  const { total, params } = paramLayout(sizes);
+  const p = new Float64Array(total);
   const rng = new Rng(seed);
   const k = 1 / Math.sqrt(H);
-  initSlice(p, o_Wf, H * D, "uniform", k, rng);
-  initSlice(p, o_Uf, H * H, "uniform", k, rng);
-  initSlice(p, o_bf, H, "uniform", k, rng);
-  initSlice(p, o_Wh, H * D, "uniform", k, rng);
-  initSlice(p, o_Uh, H * H, "uniform", k, rng);
-  initSlice(p, o_bh, H, "uniform", k, rng);
+  // in the order the cell declares them: that is the order the random numbers are drawn in
+  for (const i of [0, 2, 4, 1, 3, 5]) initSlice(p, params[i]!.offset, params[i]!.length, spec.params[i]!.init, k, rng);
   return p;
 }
 
-/** The 64-bit kernels for batch B and T steps, on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
-export function createKernel64(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float64Array> {
+/** The kernels for batch B and T steps, in the precision of `F` (createKernel64 below; kernel32 is the same text, a copy so that each precision's typed-array accesses stay monomorphic in V8), on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
+function kernel64<A extends FloatArray>(
+  bits: 32 | 64,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+  gemm: Products<A>,
+  sizes: Sizes,
+  B: number,
+  T: number,
+  options: KernelOptions,
+): Kernel<A> {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
-  const o_Wf = 0;
-  const o_Wh = o_Wf + H * D;
-  const o_Uf = o_Wh + H * D;
-  const o_Uh = o_Uf + H * H;
-  const o_bf = o_Uh + H * H;
-  const o_bh = o_bf + H;
-  const nParams = o_bh + H;
+  const { o_Wf, o_Wh, o_Uf, o_Uh, o_bf, o_bh, nParams } = offsets(sizes);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -131,11 +124,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     H * H,
     H * H,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
-    NT: gemmNT64,
-    NN: gemmNN64,
-    TN: gemmTN64,
-  });
+  const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);
   const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
@@ -154,29 +143,24 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   const gx0 = mem.alloc(T * B * (2 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
-  const s0 = mem.alloc(B * H);
-  const s1 = mem.alloc(B * H);
-  const s2 = mem.alloc(B * H);
-  const s3 = mem.alloc(B * H);
-  const s4 = mem.alloc(B * H);
-  const s5 = mem.alloc(B * H);
-  const s6 = mem.alloc(B * H);
-  const s7 = mem.alloc(B * H);
-  const s8 = mem.alloc(B * H);
-  function forward(
-    params: Float64Array,
-    inputs: Inputs<Float64Array>,
-    initial: States<Float64Array>,
-    out: Outputs<Float64Array>,
-  ): void {
-    checkArray(spec.name, "params", params, Float64Array, nParams, "the flat parameter buffer");
+  const scratch0 = mem.alloc(B * H);
+  const scratch1 = mem.alloc(B * H);
+  const scratch2 = mem.alloc(B * H);
+  const scratch3 = mem.alloc(B * H);
+  const scratch4 = mem.alloc(B * H);
+  const scratch5 = mem.alloc(B * H);
+  const scratch6 = mem.alloc(B * H);
+  const scratch7 = mem.alloc(B * H);
+  const scratch8 = mem.alloc(B * H);
+  function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "out.h", out.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
     // all steps at once: the products with the inputs
     // Wf, Wh times x
@@ -185,79 +169,79 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Uf times h
-      mm.NT(B, H, H, hPrev, hPrevAt, H, p, o_Uf, s0, 0, H, false);
-      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      mm.NT(B, H, H, hPrev, hPrevAt, H, p, o_Uf, scratch0, 0, H, false);
+      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(0, B, [
-          H,
-          at(xp0, t * B * (2 * H)),
-          2 * H,
-          at(s0, 0),
-          H,
-          at(p, o_bf),
-          at(tape_f, t * B * H),
-          H,
-          at(hPrev, hPrevAt),
-          H,
-          at(s1, 0),
-          H,
-          at(s2, 0),
-          H,
+          H, // $n
+          at(xp0, t * B * (2 * H)), // $xp0
+          2 * H, // $xp0_stride
+          at(scratch0, 0), // $scratch0
+          H, // $scratch0_stride
+          at(p, o_bf), // $bf
+          at(tape_f, t * B * H), // $tape_f
+          H, // $tape_f_stride
+          at(hPrev, hPrevAt), // $hPrev
+          H, // $hPrev_stride
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const xp0Row = t * B * (2 * H) + b * (2 * H);
-          const s0Row = b * H;
+          const scratch0Row = b * H;
           const tape_fRow = t * B * H + b * H;
           const hPrevRow = hPrevAt + b * H;
-          const s1Row = b * H;
-          const s2Row = b * H;
+          const scratch1Row = b * H;
+          const scratch2Row = b * H;
           for (let i = 0; i < H; i++) {
             // f  = sigmoid(Wf*x + Uf*h + bf)
-            const f = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bf + i]!)));
+            const f = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_bf + i]!)));
             tape_f[tape_fRow + i] = f;
             const t1 = f * hPrev[hPrevRow + i]!;
-            s1[s1Row + i] = t1;
+            scratch1[scratch1Row + i] = t1;
             const t2 = (1 - f) * hPrev[hPrevRow + i]!;
-            s2[s2Row + i] = t2;
+            scratch2[scratch2Row + i] = t2;
           }
         }
       }
 
       // Uh times a vector
-      mm.NT(B, H, H, s1, 0, H, p, o_Uh, s3, 0, H, false);
-      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      mm.NT(B, H, H, scratch1, 0, H, p, o_Uh, scratch3, 0, H, false);
+      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(1, B, [
-          H,
-          at(xp0, t * B * (2 * H) + H),
-          2 * H,
-          at(s3, 0),
-          H,
-          at(p, o_bh),
-          at(tape_hh, t * B * H),
-          H,
-          at(s2, 0),
-          H,
-          at(tape_f, t * B * H),
-          H,
-          at(hOut, t * B * H),
-          H,
+          H, // $n
+          at(xp0, t * B * (2 * H) + H), // $xp0
+          2 * H, // $xp0_stride
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
+          at(p, o_bh), // $bh
+          at(tape_hh, t * B * H), // $tape_hh
+          H, // $tape_hh_stride
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+          at(tape_f, t * B * H), // $tape_f
+          H, // $tape_f_stride
+          at(hOut, t * B * H), // $hOut
+          H, // $hOut_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const xp0Row = t * B * (2 * H) + H + b * (2 * H);
-          const s3Row = b * H;
+          const scratch3Row = b * H;
           const tape_hhRow = t * B * H + b * H;
-          const s2Row = b * H;
+          const scratch2Row = b * H;
           const tape_fRow = t * B * H + b * H;
           const hOutRow = t * B * H + b * H;
           for (let i = 0; i < H; i++) {
             // hh = tanh(Wh*x + Uh*(f .* h) + bh)
-            const hh = Math.tanh(xp0[xp0Row + i]! + s3[s3Row + i]! + p[o_bh + i]!);
+            const hh = Math.tanh(xp0[xp0Row + i]! + scratch3[scratch3Row + i]! + p[o_bh + i]!);
             tape_hh[tape_hhRow + i] = hh;
             // h' = (1 - f) .* h + f .* hh
-            const h_next = s2[s2Row + i]! + tape_f[tape_fRow + i]! * hh;
+            const h_next = scratch2[scratch2Row + i]! + tape_f[tape_fRow + i]! * hh;
             hOut[hOutRow + i] = h_next;
           }
         }
@@ -268,29 +252,29 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   function backward(
-    params: Float64Array,
-    inputs: Inputs<Float64Array>,
-    initial: States<Float64Array>,
-    out: Outputs<Float64Array>,
-    upstream: Outputs<Float64Array>,
-    grads: Grads<Float64Array>,
+    params: A,
+    inputs: Inputs<A>,
+    initial: States<A>,
+    out: Outputs<A>,
+    upstream: Outputs<A>,
+    grads: Grads<A>,
   ): void {
-    checkArray(spec.name, "params", params, Float64Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "out.h", out.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.input(io.hOut, out.h);
-    checkArray(spec.name, "upstream.h", upstream.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.h", upstream.h, F, T * B * H, "T×B×H");
     const dhUp = mem.input(io.dhUp, upstream.h);
-    checkArray(spec.name, "grads.params", grads.params, Float64Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "grads.params", grads.params, F, nParams, "the flat parameter buffer");
     const dp = mem.output(io.dp, grads.params);
-    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, F, T * B * D, "T×B×D");
     const dx_1 = mem.output(io.dx_1, grads.inputs.x);
-    checkArray(spec.name, "grads.initial.h", grads.initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.h", grads.initial.h, F, B * H, "B×H");
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
     dp.fill(0);
     carry_h.fill(0);
@@ -299,141 +283,151 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
-      // loop 2 (f32_2, f64_2 in the cell's .wat)
+      // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(2, B, [
-          H,
-          at(seed_h, 0),
-          H,
-          at(tape_hh, t * B * H),
-          H,
-          at(s2, 0),
-          H,
-          at(tape_f, t * B * H),
-          H,
-          at(gx0, t * B * (2 * H) + H),
-          2 * H,
-          at(s1, 0),
-          H,
-          at(hPrev, hPrevAt),
-          H,
-          at(s3, 0),
-          H,
-          at(s4, 0),
-          H,
-          at(s5, 0),
-          H,
-          at(s6, 0),
-          H,
+          H, // $n
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+          at(tape_hh, t * B * H), // $tape_hh
+          H, // $tape_hh_stride
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+          at(tape_f, t * B * H), // $tape_f
+          H, // $tape_f_stride
+          at(gx0, t * B * (2 * H) + H), // $gx0
+          2 * H, // $gx0_stride
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+          at(hPrev, hPrevAt), // $hPrev
+          H, // $hPrev_stride
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
+          at(scratch4, 0), // $scratch4
+          H, // $scratch4_stride
+          at(scratch5, 0), // $scratch5
+          H, // $scratch5_stride
+          at(scratch6, 0), // $scratch6
+          H, // $scratch6_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const seed_hRow = b * H;
           const tape_hhRow = t * B * H + b * H;
-          const s2Row = b * H;
+          const scratch2Row = b * H;
           const tape_fRow = t * B * H + b * H;
           const gx0Row = t * B * (2 * H) + H + b * (2 * H);
-          const s1Row = b * H;
+          const scratch1Row = b * H;
           const hPrevRow = hPrevAt + b * H;
-          const s3Row = b * H;
-          const s4Row = b * H;
-          const s5Row = b * H;
-          const s6Row = b * H;
+          const scratch3Row = b * H;
+          const scratch4Row = b * H;
+          const scratch5Row = b * H;
+          const scratch6Row = b * H;
           for (let i = 0; i < H; i++) {
             const t3 = seed_h[seed_hRow + i]! * tape_hh[tape_hhRow + i]!;
-            s2[s2Row + i] = t3;
+            scratch2[scratch2Row + i] = t3;
             // grad of: h' = (1 - f) .* h + f .* hh
             const dhh = seed_h[seed_hRow + i]! * tape_f[tape_fRow + i]!;
             const dhh_pre = dhh * (1 - tape_hh[tape_hhRow + i]! * tape_hh[tape_hhRow + i]!);
             gx0[gx0Row + i] = dhh_pre;
-            s1[s1Row + i] = dhh_pre;
+            scratch1[scratch1Row + i] = dhh_pre;
             const t4 = seed_h[seed_hRow + i]! * hPrev[hPrevRow + i]!;
-            s3[s3Row + i] = t4;
+            scratch3[scratch3Row + i] = t4;
             const t5 = 1 - tape_f[tape_fRow + i]!;
             const t6 = tape_f[tape_fRow + i]! * t5;
-            s4[s4Row + i] = t6;
+            scratch4[scratch4Row + i] = t6;
             const t7 = seed_h[seed_hRow + i]! * t5;
-            s5[s5Row + i] = t7;
+            scratch5[scratch5Row + i] = t7;
             const t1 = tape_f[tape_fRow + i]! * hPrev[hPrevRow + i]!;
-            s6[s6Row + i] = t1;
+            scratch6[scratch6Row + i] = t1;
           }
         }
       }
 
       for (let b = 0; b < B; b++)
         for (let j = 0; j < H; j++) {
-          let s = 0;
-          for (let i = 0; i < H; i++) s += p[o_Uh + i * H + j]! * gx0[t * B * (2 * H) + H + b * (2 * H) + i]!;
-          s7[b * H + j] = s;
+          let sum = 0;
+          for (let i = 0; i < H; i++) sum += p[o_Uh + i * H + j]! * gx0[t * B * (2 * H) + H + b * (2 * H) + i]!;
+          scratch7[b * H + j] = sum;
         }
 
       // dUh
-      mm.TN(H, H, B, s1, 0, H, s6, 0, H, dp, o_Uh, true);
-      // loop 3 (f32_3, f64_3 in the cell's .wat)
+      mm.TN(H, H, B, scratch1, 0, H, scratch6, 0, H, dp, o_Uh, true);
+      // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(3, B, [
-          H,
-          at(s2, 0),
-          H,
-          at(s7, 0),
-          H,
-          at(hPrev, hPrevAt),
-          H,
-          at(s3, 0),
-          H,
-          at(s4, 0),
-          H,
-          at(gx0, t * B * (2 * H)),
-          2 * H,
-          at(s0, 0),
-          H,
-          at(tape_f, t * B * H),
-          H,
-          at(s5, 0),
-          H,
-          at(s8, 0),
-          H,
+          H, // $n
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+          at(scratch7, 0), // $scratch7
+          H, // $scratch7_stride
+          at(hPrev, hPrevAt), // $hPrev
+          H, // $hPrev_stride
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
+          at(scratch4, 0), // $scratch4
+          H, // $scratch4_stride
+          at(gx0, t * B * (2 * H)), // $gx0
+          2 * H, // $gx0_stride
+          at(scratch0, 0), // $scratch0
+          H, // $scratch0_stride
+          at(tape_f, t * B * H), // $tape_f
+          H, // $tape_f_stride
+          at(scratch5, 0), // $scratch5
+          H, // $scratch5_stride
+          at(scratch8, 0), // $scratch8
+          H, // $scratch8_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s2Row = b * H;
-          const s7Row = b * H;
+          const scratch2Row = b * H;
+          const scratch7Row = b * H;
           const hPrevRow = hPrevAt + b * H;
-          const s3Row = b * H;
-          const s4Row = b * H;
+          const scratch3Row = b * H;
+          const scratch4Row = b * H;
           const gx0Row = t * B * (2 * H) + b * (2 * H);
-          const s0Row = b * H;
+          const scratch0Row = b * H;
           const tape_fRow = t * B * H + b * H;
-          const s5Row = b * H;
-          const s8Row = b * H;
+          const scratch5Row = b * H;
+          const scratch8Row = b * H;
           for (let i = 0; i < H; i++) {
             // grad of: hh, h'
-            const df = s2[s2Row + i]! + s7[s7Row + i]! * hPrev[hPrevRow + i]! - s3[s3Row + i]!;
-            const df_pre = df * s4[s4Row + i]!;
+            const df =
+              scratch2[scratch2Row + i]! +
+              scratch7[scratch7Row + i]! * hPrev[hPrevRow + i]! -
+              scratch3[scratch3Row + i]!;
+            const df_pre = df * scratch4[scratch4Row + i]!;
             gx0[gx0Row + i] = df_pre;
-            s0[s0Row + i] = df_pre;
-            const t8 = s7[s7Row + i]! * tape_f[tape_fRow + i]! + s5[s5Row + i]!;
-            s8[s8Row + i] = t8;
+            scratch0[scratch0Row + i] = df_pre;
+            const t8 = scratch7[scratch7Row + i]! * tape_f[tape_fRow + i]! + scratch5[scratch5Row + i]!;
+            scratch8[scratch8Row + i] = t8;
           }
         }
       }
 
       // d(dh) from Uf
-      mm.NN(B, H, H, s0, 0, H, p, o_Uf, carry_h, 0, H, false);
-      // loop 4 (f32_4, f64_4 in the cell's .wat)
-      if (wl) wl(4, B, [H, at(s8, 0), H, at(carry_h, 0), H]);
+      mm.NN(B, H, H, scratch0, 0, H, p, o_Uf, carry_h, 0, H, false);
+      // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(4, B, [
+          H, // $n
+          at(scratch8, 0), // $scratch8
+          H, // $scratch8_stride
+          at(carry_h, 0), // $carry_h
+          H, // $carry_h_stride
+        ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s8Row = b * H;
+          const scratch8Row = b * H;
           const carry_hRow = b * H;
           for (let i = 0; i < H; i++) {
-            carry_h[carry_hRow + i]! += s8[s8Row + i]!;
+            carry_h[carry_hRow + i]! += scratch8[scratch8Row + i]!;
           }
         }
       }
 
       // dUf
-      mm.TN(H, H, B, s0, 0, H, hPrev, hPrevAt, H, dp, o_Uf, true);
+      mm.TN(H, H, B, scratch0, 0, H, hPrev, hPrevAt, H, dp, o_Uf, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
@@ -441,16 +435,16 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     mm.TN(2 * H, D, T * B, gx0, 0, 2 * H, x, 0, D, dp, o_Wf, true);
     // grad of: f  = sigmoid(Wf*x + Uf*h + bf)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[b * (2 * H) + i]!;
-      dp[o_bf + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[b * (2 * H) + i]!;
+      dp[o_bf + i]! += sum;
     }
 
     // grad of: hh = tanh(Wh*x + Uh*(f .* h) + bh)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[H + b * (2 * H) + i]!;
-      dp[o_bh + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (2 * H) + i]!;
+      dp[o_bh + i]! += sum;
     }
 
     // d(dx) from Wf, Wh
@@ -464,18 +458,20 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };
 }
 
-/** The 32-bit kernels for batch B and T steps, on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
-export function createKernel32(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float32Array> {
+/** The float32 copy of kernel64, the same text: V8 keeps inline caches per function, so one body for both precisions would slow a process that runs both. On the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
+function kernel32<A extends FloatArray>(
+  bits: 32 | 64,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+  gemm: Products<A>,
+  sizes: Sizes,
+  B: number,
+  T: number,
+  options: KernelOptions,
+): Kernel<A> {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
-  const o_Wf = 0;
-  const o_Wh = o_Wf + H * D;
-  const o_Uf = o_Wh + H * D;
-  const o_Uh = o_Uf + H * H;
-  const o_bf = o_Uh + H * H;
-  const o_bh = o_bf + H;
-  const nParams = o_bh + H;
+  const { o_Wf, o_Wh, o_Uf, o_Uh, o_bf, o_bh, nParams } = offsets(sizes);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -505,11 +501,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     H * H,
     H * H,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
-    NT: gemmNT32,
-    NN: gemmNN32,
-    TN: gemmTN32,
-  });
+  const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);
   const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
@@ -528,29 +520,24 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   const gx0 = mem.alloc(T * B * (2 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
-  const s0 = mem.alloc(B * H);
-  const s1 = mem.alloc(B * H);
-  const s2 = mem.alloc(B * H);
-  const s3 = mem.alloc(B * H);
-  const s4 = mem.alloc(B * H);
-  const s5 = mem.alloc(B * H);
-  const s6 = mem.alloc(B * H);
-  const s7 = mem.alloc(B * H);
-  const s8 = mem.alloc(B * H);
-  function forward(
-    params: Float32Array,
-    inputs: Inputs<Float32Array>,
-    initial: States<Float32Array>,
-    out: Outputs<Float32Array>,
-  ): void {
-    checkArray(spec.name, "params", params, Float32Array, nParams, "the flat parameter buffer");
+  const scratch0 = mem.alloc(B * H);
+  const scratch1 = mem.alloc(B * H);
+  const scratch2 = mem.alloc(B * H);
+  const scratch3 = mem.alloc(B * H);
+  const scratch4 = mem.alloc(B * H);
+  const scratch5 = mem.alloc(B * H);
+  const scratch6 = mem.alloc(B * H);
+  const scratch7 = mem.alloc(B * H);
+  const scratch8 = mem.alloc(B * H);
+  function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "out.h", out.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
     // all steps at once: the products with the inputs
     // Wf, Wh times x
@@ -559,79 +546,79 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Uf times h
-      mm.NT(B, H, H, hPrev, hPrevAt, H, p, o_Uf, s0, 0, H, false);
-      // loop 0 (f32_0, f64_0 in the cell's .wat)
+      mm.NT(B, H, H, hPrev, hPrevAt, H, p, o_Uf, scratch0, 0, H, false);
+      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(0, B, [
-          H,
-          at(xp0, t * B * (2 * H)),
-          2 * H,
-          at(s0, 0),
-          H,
-          at(p, o_bf),
-          at(tape_f, t * B * H),
-          H,
-          at(hPrev, hPrevAt),
-          H,
-          at(s1, 0),
-          H,
-          at(s2, 0),
-          H,
+          H, // $n
+          at(xp0, t * B * (2 * H)), // $xp0
+          2 * H, // $xp0_stride
+          at(scratch0, 0), // $scratch0
+          H, // $scratch0_stride
+          at(p, o_bf), // $bf
+          at(tape_f, t * B * H), // $tape_f
+          H, // $tape_f_stride
+          at(hPrev, hPrevAt), // $hPrev
+          H, // $hPrev_stride
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const xp0Row = t * B * (2 * H) + b * (2 * H);
-          const s0Row = b * H;
+          const scratch0Row = b * H;
           const tape_fRow = t * B * H + b * H;
           const hPrevRow = hPrevAt + b * H;
-          const s1Row = b * H;
-          const s2Row = b * H;
+          const scratch1Row = b * H;
+          const scratch2Row = b * H;
           for (let i = 0; i < H; i++) {
             // f  = sigmoid(Wf*x + Uf*h + bf)
-            const f = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + s0[s0Row + i]! + p[o_bf + i]!)));
+            const f = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_bf + i]!)));
             tape_f[tape_fRow + i] = f;
             const t1 = f * hPrev[hPrevRow + i]!;
-            s1[s1Row + i] = t1;
+            scratch1[scratch1Row + i] = t1;
             const t2 = (1 - f) * hPrev[hPrevRow + i]!;
-            s2[s2Row + i] = t2;
+            scratch2[scratch2Row + i] = t2;
           }
         }
       }
 
       // Uh times a vector
-      mm.NT(B, H, H, s1, 0, H, p, o_Uh, s3, 0, H, false);
-      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      mm.NT(B, H, H, scratch1, 0, H, p, o_Uh, scratch3, 0, H, false);
+      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(1, B, [
-          H,
-          at(xp0, t * B * (2 * H) + H),
-          2 * H,
-          at(s3, 0),
-          H,
-          at(p, o_bh),
-          at(tape_hh, t * B * H),
-          H,
-          at(s2, 0),
-          H,
-          at(tape_f, t * B * H),
-          H,
-          at(hOut, t * B * H),
-          H,
+          H, // $n
+          at(xp0, t * B * (2 * H) + H), // $xp0
+          2 * H, // $xp0_stride
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
+          at(p, o_bh), // $bh
+          at(tape_hh, t * B * H), // $tape_hh
+          H, // $tape_hh_stride
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+          at(tape_f, t * B * H), // $tape_f
+          H, // $tape_f_stride
+          at(hOut, t * B * H), // $hOut
+          H, // $hOut_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const xp0Row = t * B * (2 * H) + H + b * (2 * H);
-          const s3Row = b * H;
+          const scratch3Row = b * H;
           const tape_hhRow = t * B * H + b * H;
-          const s2Row = b * H;
+          const scratch2Row = b * H;
           const tape_fRow = t * B * H + b * H;
           const hOutRow = t * B * H + b * H;
           for (let i = 0; i < H; i++) {
             // hh = tanh(Wh*x + Uh*(f .* h) + bh)
-            const hh = Math.tanh(xp0[xp0Row + i]! + s3[s3Row + i]! + p[o_bh + i]!);
+            const hh = Math.tanh(xp0[xp0Row + i]! + scratch3[scratch3Row + i]! + p[o_bh + i]!);
             tape_hh[tape_hhRow + i] = hh;
             // h' = (1 - f) .* h + f .* hh
-            const h_next = s2[s2Row + i]! + tape_f[tape_fRow + i]! * hh;
+            const h_next = scratch2[scratch2Row + i]! + tape_f[tape_fRow + i]! * hh;
             hOut[hOutRow + i] = h_next;
           }
         }
@@ -642,29 +629,29 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   function backward(
-    params: Float32Array,
-    inputs: Inputs<Float32Array>,
-    initial: States<Float32Array>,
-    out: Outputs<Float32Array>,
-    upstream: Outputs<Float32Array>,
-    grads: Grads<Float32Array>,
+    params: A,
+    inputs: Inputs<A>,
+    initial: States<A>,
+    out: Outputs<A>,
+    upstream: Outputs<A>,
+    grads: Grads<A>,
   ): void {
-    checkArray(spec.name, "params", params, Float32Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "out.h", out.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.input(io.hOut, out.h);
-    checkArray(spec.name, "upstream.h", upstream.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.h", upstream.h, F, T * B * H, "T×B×H");
     const dhUp = mem.input(io.dhUp, upstream.h);
-    checkArray(spec.name, "grads.params", grads.params, Float32Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "grads.params", grads.params, F, nParams, "the flat parameter buffer");
     const dp = mem.output(io.dp, grads.params);
-    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, F, T * B * D, "T×B×D");
     const dx_1 = mem.output(io.dx_1, grads.inputs.x);
-    checkArray(spec.name, "grads.initial.h", grads.initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.h", grads.initial.h, F, B * H, "B×H");
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
     dp.fill(0);
     carry_h.fill(0);
@@ -673,141 +660,151 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
-      // loop 2 (f32_2, f64_2 in the cell's .wat)
+      // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(2, B, [
-          H,
-          at(seed_h, 0),
-          H,
-          at(tape_hh, t * B * H),
-          H,
-          at(s2, 0),
-          H,
-          at(tape_f, t * B * H),
-          H,
-          at(gx0, t * B * (2 * H) + H),
-          2 * H,
-          at(s1, 0),
-          H,
-          at(hPrev, hPrevAt),
-          H,
-          at(s3, 0),
-          H,
-          at(s4, 0),
-          H,
-          at(s5, 0),
-          H,
-          at(s6, 0),
-          H,
+          H, // $n
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+          at(tape_hh, t * B * H), // $tape_hh
+          H, // $tape_hh_stride
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+          at(tape_f, t * B * H), // $tape_f
+          H, // $tape_f_stride
+          at(gx0, t * B * (2 * H) + H), // $gx0
+          2 * H, // $gx0_stride
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+          at(hPrev, hPrevAt), // $hPrev
+          H, // $hPrev_stride
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
+          at(scratch4, 0), // $scratch4
+          H, // $scratch4_stride
+          at(scratch5, 0), // $scratch5
+          H, // $scratch5_stride
+          at(scratch6, 0), // $scratch6
+          H, // $scratch6_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const seed_hRow = b * H;
           const tape_hhRow = t * B * H + b * H;
-          const s2Row = b * H;
+          const scratch2Row = b * H;
           const tape_fRow = t * B * H + b * H;
           const gx0Row = t * B * (2 * H) + H + b * (2 * H);
-          const s1Row = b * H;
+          const scratch1Row = b * H;
           const hPrevRow = hPrevAt + b * H;
-          const s3Row = b * H;
-          const s4Row = b * H;
-          const s5Row = b * H;
-          const s6Row = b * H;
+          const scratch3Row = b * H;
+          const scratch4Row = b * H;
+          const scratch5Row = b * H;
+          const scratch6Row = b * H;
           for (let i = 0; i < H; i++) {
             const t3 = seed_h[seed_hRow + i]! * tape_hh[tape_hhRow + i]!;
-            s2[s2Row + i] = t3;
+            scratch2[scratch2Row + i] = t3;
             // grad of: h' = (1 - f) .* h + f .* hh
             const dhh = seed_h[seed_hRow + i]! * tape_f[tape_fRow + i]!;
             const dhh_pre = dhh * (1 - tape_hh[tape_hhRow + i]! * tape_hh[tape_hhRow + i]!);
             gx0[gx0Row + i] = dhh_pre;
-            s1[s1Row + i] = dhh_pre;
+            scratch1[scratch1Row + i] = dhh_pre;
             const t4 = seed_h[seed_hRow + i]! * hPrev[hPrevRow + i]!;
-            s3[s3Row + i] = t4;
+            scratch3[scratch3Row + i] = t4;
             const t5 = 1 - tape_f[tape_fRow + i]!;
             const t6 = tape_f[tape_fRow + i]! * t5;
-            s4[s4Row + i] = t6;
+            scratch4[scratch4Row + i] = t6;
             const t7 = seed_h[seed_hRow + i]! * t5;
-            s5[s5Row + i] = t7;
+            scratch5[scratch5Row + i] = t7;
             const t1 = tape_f[tape_fRow + i]! * hPrev[hPrevRow + i]!;
-            s6[s6Row + i] = t1;
+            scratch6[scratch6Row + i] = t1;
           }
         }
       }
 
       for (let b = 0; b < B; b++)
         for (let j = 0; j < H; j++) {
-          let s = 0;
-          for (let i = 0; i < H; i++) s += p[o_Uh + i * H + j]! * gx0[t * B * (2 * H) + H + b * (2 * H) + i]!;
-          s7[b * H + j] = s;
+          let sum = 0;
+          for (let i = 0; i < H; i++) sum += p[o_Uh + i * H + j]! * gx0[t * B * (2 * H) + H + b * (2 * H) + i]!;
+          scratch7[b * H + j] = sum;
         }
 
       // dUh
-      mm.TN(H, H, B, s1, 0, H, s6, 0, H, dp, o_Uh, true);
-      // loop 3 (f32_3, f64_3 in the cell's .wat)
+      mm.TN(H, H, B, scratch1, 0, H, scratch6, 0, H, dp, o_Uh, true);
+      // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(3, B, [
-          H,
-          at(s2, 0),
-          H,
-          at(s7, 0),
-          H,
-          at(hPrev, hPrevAt),
-          H,
-          at(s3, 0),
-          H,
-          at(s4, 0),
-          H,
-          at(gx0, t * B * (2 * H)),
-          2 * H,
-          at(s0, 0),
-          H,
-          at(tape_f, t * B * H),
-          H,
-          at(s5, 0),
-          H,
-          at(s8, 0),
-          H,
+          H, // $n
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+          at(scratch7, 0), // $scratch7
+          H, // $scratch7_stride
+          at(hPrev, hPrevAt), // $hPrev
+          H, // $hPrev_stride
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
+          at(scratch4, 0), // $scratch4
+          H, // $scratch4_stride
+          at(gx0, t * B * (2 * H)), // $gx0
+          2 * H, // $gx0_stride
+          at(scratch0, 0), // $scratch0
+          H, // $scratch0_stride
+          at(tape_f, t * B * H), // $tape_f
+          H, // $tape_f_stride
+          at(scratch5, 0), // $scratch5
+          H, // $scratch5_stride
+          at(scratch8, 0), // $scratch8
+          H, // $scratch8_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s2Row = b * H;
-          const s7Row = b * H;
+          const scratch2Row = b * H;
+          const scratch7Row = b * H;
           const hPrevRow = hPrevAt + b * H;
-          const s3Row = b * H;
-          const s4Row = b * H;
+          const scratch3Row = b * H;
+          const scratch4Row = b * H;
           const gx0Row = t * B * (2 * H) + b * (2 * H);
-          const s0Row = b * H;
+          const scratch0Row = b * H;
           const tape_fRow = t * B * H + b * H;
-          const s5Row = b * H;
-          const s8Row = b * H;
+          const scratch5Row = b * H;
+          const scratch8Row = b * H;
           for (let i = 0; i < H; i++) {
             // grad of: hh, h'
-            const df = s2[s2Row + i]! + s7[s7Row + i]! * hPrev[hPrevRow + i]! - s3[s3Row + i]!;
-            const df_pre = df * s4[s4Row + i]!;
+            const df =
+              scratch2[scratch2Row + i]! +
+              scratch7[scratch7Row + i]! * hPrev[hPrevRow + i]! -
+              scratch3[scratch3Row + i]!;
+            const df_pre = df * scratch4[scratch4Row + i]!;
             gx0[gx0Row + i] = df_pre;
-            s0[s0Row + i] = df_pre;
-            const t8 = s7[s7Row + i]! * tape_f[tape_fRow + i]! + s5[s5Row + i]!;
-            s8[s8Row + i] = t8;
+            scratch0[scratch0Row + i] = df_pre;
+            const t8 = scratch7[scratch7Row + i]! * tape_f[tape_fRow + i]! + scratch5[scratch5Row + i]!;
+            scratch8[scratch8Row + i] = t8;
           }
         }
       }
 
       // d(dh) from Uf
-      mm.NN(B, H, H, s0, 0, H, p, o_Uf, carry_h, 0, H, false);
-      // loop 4 (f32_4, f64_4 in the cell's .wat)
-      if (wl) wl(4, B, [H, at(s8, 0), H, at(carry_h, 0), H]);
+      mm.NN(B, H, H, scratch0, 0, H, p, o_Uf, carry_h, 0, H, false);
+      // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(4, B, [
+          H, // $n
+          at(scratch8, 0), // $scratch8
+          H, // $scratch8_stride
+          at(carry_h, 0), // $carry_h
+          H, // $carry_h_stride
+        ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s8Row = b * H;
+          const scratch8Row = b * H;
           const carry_hRow = b * H;
           for (let i = 0; i < H; i++) {
-            carry_h[carry_hRow + i]! += s8[s8Row + i]!;
+            carry_h[carry_hRow + i]! += scratch8[scratch8Row + i]!;
           }
         }
       }
 
       // dUf
-      mm.TN(H, H, B, s0, 0, H, hPrev, hPrevAt, H, dp, o_Uf, true);
+      mm.TN(H, H, B, scratch0, 0, H, hPrev, hPrevAt, H, dp, o_Uf, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
@@ -815,16 +812,16 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     mm.TN(2 * H, D, T * B, gx0, 0, 2 * H, x, 0, D, dp, o_Wf, true);
     // grad of: f  = sigmoid(Wf*x + Uf*h + bf)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[b * (2 * H) + i]!;
-      dp[o_bf + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[b * (2 * H) + i]!;
+      dp[o_bf + i]! += sum;
     }
 
     // grad of: hh = tanh(Wh*x + Uh*(f .* h) + bh)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[H + b * (2 * H) + i]!;
-      dp[o_bh + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (2 * H) + i]!;
+      dp[o_bh + i]! += sum;
     }
 
     // d(dx) from Wf, Wh
@@ -836,6 +833,16 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };
+}
+
+/** The float64 kernels for batch B and T steps (see kernel64). */
+export function createKernel64(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float64Array> {
+  return kernel64(64, Float64Array, { NT: gemmNT64, NN: gemmNN64, TN: gemmTN64 }, sizes, B, T, options);
+}
+
+/** The float32 kernels for batch B and T steps (see kernel32). */
+export function createKernel32(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float32Array> {
+  return kernel32(32, Float32Array, { NT: gemmNT32, NN: gemmNN32, TN: gemmTN32 }, sizes, B, T, options);
 }
 
 /** One step (forward from the state to the next, backward from the next state's gradient): the kernels with T = 1. */
@@ -858,89 +865,80 @@ const LOOPS_WASM: LoopsModuleSource = {
     { vector: true, splittable: true },
   ],
   binary: [
-    "AGFzbQEAAAABWQVgAXsBe2AQf39/f39/f39/f39/f39/fwBgGX9/f39/f39/f39/f39/f39/f39/f39/f38AYBd/f39/f39/f39/",
-    "f39/f39/f39/f39/fwBgB39/f39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDDw4AAAEBAgMEAAABAQIDBAdRCgVmMzJfMAACBWYz",
-    "Ml8xAAMFZjMyXzIABAVmMzJfMwAFBWYzMl80AAYFZjY0XzAACQVmNjRfMQAKBWY2NF8yAAsFZjY0XzMADAVmNjRfNAANCrQuDugD",
-    "AQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5AQ1QOQENUDkBDVA5IAAgAP0MO6q4PzuquD87qrg/",
-    "O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMAAJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH9",
-    "5QEgAv0Mg4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImI",
-    "CDz95AEgAf3mAf0Mq6oqPauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/AAAA",
-    "PwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9",
-    "DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKx",
-    "QhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9UguEAgECeyAA/QzRDV290Q1dvdENXb3RDV29IAAgAP3mASIB/eYB",
-    "/QyJiAg+iYgIPomICD6JiAg+/eQBIAH95gH9DKuqqr6rqqq+q6qqvquqqr795AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kAf3m",
-    "Af0MAACAPwAAgD8AAIA/AACAP/0MAAAAQAAAAEAAAABAAAAAQP0MAAAAQAAAAEAAAABAAAAAQCAA/eABIgL95gEQAP0MAACAPwAA",
-    "gD8AAIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1D/VIgAv0MzczMPc3MzD3NzMw9zczMPf1D/VIL",
-    "swMDCX8BewF9A0AgACABTkUEQCADIAAgBGxBAnRqIRMgBSAAIAZsQQJ0aiEUIAggACAJbEECdGohFSAKIAAgC2xBAnRqIRIgDCAA",
-    "IA1sQQJ0aiEWIA4gACAPbEECdGohFyACIAJBA3FrIRhBACERA0AgESAYTkUEQP0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8A",
-    "AIA/AACAPyARQQJ0IhAgE2r9AAQAIBAgFGr9AAQA/eQBIAcgEGr9AAQA/eQB/eEBEAD95AH95wEhGSAQIBVqIBn9CwQAIBAgFmog",
-    "GSAQIBJq/QAEAP3mAf0LBAAgECAXav0MAACAPwAAgD8AAIA/AACAPyAZ/eUBIBAgEmr9AAQA/eYB/QsEACARQQRqIREMAQsLA0Ag",
-    "AiARTEUEQEMAAIA/IBFBAnQiECATaioCACAQIBRqKgIAkiAHIBBqKgIAkoz9ExAA/R8AQwAAgD+SlSEaIBAgFWogGjgCACAQIBZq",
-    "IBogECASaioCAJQ4AgAgECAXakMAAIA/IBqTIBAgEmoqAgCUOAIAIBFBAWohEQwBCwsgAEEBaiEADAELCwvJAgMJfwF7AX0DQCAA",
-    "IAFORQRAIAMgACAEbEECdGohEiAFIAAgBmxBAnRqIRMgCCAAIAlsQQJ0aiEUIAogACALbEECdGohFSAMIAAgDWxBAnRqIRYgDiAA",
-    "IA9sQQJ0aiEXIAIgAkEDcWshGEEAIREDQCARIBhORQRAIBFBAnQiECASav0ABAAgECATav0ABAD95AEgByAQav0ABAD95AEQASEZ",
-    "IBAgFGogGf0LBAAgECAXaiAQIBVq/QAEACAQIBZq/QAEACAZ/eYB/eQB/QsEACARQQRqIREMAQsLA0AgAiARTEUEQCARQQJ0IhAg",
-    "EmoqAgAgECATaioCAJIgByAQaioCAJL9ExAB/R8AIRogECAUaiAaOAIAIBAgF2ogECAVaioCACAQIBZqKgIAIBqUkjgCACARQQFq",
-    "IREMAQsLIABBAWohAAwBCwsLqAUDDn8BewF9A0AgACABTkUEQCADIAAgBGxBAnRqIRogBSAAIAZsQQJ0aiEdIAcgACAIbEECdGoh",
-    "HyAJIAAgCmxBAnRqIRsgCyAAIAxsQQJ0aiEgIA0gACAObEECdGohISAPIAAgEGxBAnRqIR4gESAAIBJsQQJ0aiEiIBMgACAUbEEC",
-    "dGohIyAVIAAgFmxBAnRqISQgFyAAIBhsQQJ0aiElIAIgAkEDcWshJkEAIRwDQCAcICZORQRAIBxBAnQiGSAfaiAZIBpq/QAEACAZ",
-    "IB1q/QAEAP3mAf0LBAAgGSAgaiAZIBpq/QAEACAZIBtq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAZIB1q/QAEACAZIB1q/QAE",
-    "AP3mAf3lAf3mASIn/QsEACAZICFqICf9CwQAIBkgImogGSAaav0ABAAgGSAeav0ABAD95gH9CwQAIBkgI2ogGSAbav0ABAD9DAAA",
-    "gD8AAIA/AACAPwAAgD8gGSAbav0ABAD95QEiJ/3mAf0LBAAgGSAkaiAZIBpq/QAEACAn/eYB/QsEACAZICVqIBkgG2r9AAQAIBkg",
-    "Hmr9AAQA/eYB/QsEACAcQQRqIRwMAQsLA0AgAiAcTEUEQCAcQQJ0IhkgH2ogGSAaaioCACAZIB1qKgIAlDgCACAZICBqIBkgGmoq",
-    "AgAgGSAbaioCAJRDAACAPyAZIB1qKgIAIBkgHWoqAgCUk5QiKDgCACAZICFqICg4AgAgGSAiaiAZIBpqKgIAIBkgHmoqAgCUOAIA",
-    "IBkgI2ogGSAbaioCAEMAAIA/IBkgG2oqAgCTIiiUOAIAIBkgJGogGSAaaioCACAolDgCACAZICVqIBkgG2oqAgAgGSAeaioCAJQ4",
-    "AgAgHEEBaiEcDAELCyAAQQFqIQAMAQsLC8ADAw1/AXsBfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEaIAUgACAGbEECdGohGSAHIAAg",
-    "CGxBAnRqIRsgCSAAIApsQQJ0aiEcIAsgACAMbEECdGohHSANIAAgDmxBAnRqIR4gDyAAIBBsQQJ0aiEfIBEgACASbEECdGohICAT",
-    "IAAgFGxBAnRqISEgFSAAIBZsQQJ0aiEiIAIgAkEDcWshI0EAIRgDQCAYICNORQRAIBhBAnQiFyAaav0ABAAgFyAZav0ABAAgFyAb",
-    "av0ABAD95gH95AEgFyAcav0ABAD95QEgFyAdav0ABAD95gEhJCAXIB5qICT9CwQAIBcgH2ogJP0LBAAgFyAiaiAXIBlq/QAEACAX",
-    "ICBq/QAEAP3mASAXICFq/QAEAP3kAf0LBAAgGEEEaiEYDAELCwNAIAIgGExFBEAgGEECdCIXIBpqKgIAIBcgGWoqAgAgFyAbaioC",
-    "AJSSIBcgHGoqAgCTIBcgHWoqAgCUISUgFyAeaiAlOAIAIBcgH2ogJTgCACAXICJqIBcgGWoqAgAgFyAgaioCAJQgFyAhaioCAJI4",
-    "AgAgGEEBaiEYDAELCyAAQQFqIQAMAQsLC6wBAQV/A0AgACABTkUEQCADIAAgBGxBAnRqIQogBSAAIAZsQQJ0aiEJIAIgAkEDcWsh",
-    "C0EAIQcDQCAHIAtORQRAIAdBAnQiCCAJaiAIIAlq/QAEACAIIApq/QAEAP3kAf0LBAAgB0EEaiEHDAELCwNAIAIgB0xFBEAgB0EC",
-    "dCIIIAlqIAggCWoqAgAgCCAKaioCAJI4AgAgB0EBaiEHDAELCyAAQQFqIQAMAQsLC4sFAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwA",
-    "AAAAAADwfwAAAAAAAPB//QwJbagTRhLmPQltqBNGEuY9IAAgAP0M/oIrZUcV9z/+gitlRxX3P/3yAf2UAf0MAAAAAAAwkcAAAAAA",
-    "ADCRwP31Af0MAAAAAAAwkUAAAAAAADCRQP30ASIC/QwAAOD+Qi7mPwAA4P5CLuY//fIB/fEBIAL9DHY8eTXvOeo9djx5Ne856j39",
-    "8gH98QEiAf3yAf0MmNj479juIT6Y2Pjv2O4hPv3wASAB/fIB/QzkRPVnReZaPuRE9WdF5lo+/fABIAH98gH9DFyfeLdPfpI+XJ94",
-    "t09+kj798AEgAf3yAf0MNMdWpeMdxz40x1al4x3HPv3wASAB/fIB/QwaoAEaoAH6PhqgARqgAfo+/fABIAH98gH9DBqgARqgASo/",
-    "GqABGqABKj/98AEgAf3yAf0MF2zBFmzBVj8XbMEWbMFWP/3wASAB/fIB/QwRERERERGBPxEREREREYE//fABIAH98gH9DFVVVVVV",
-    "VaU/VVVVVVVVpT/98AEgAf3yAf0MVVVVVVVVxT9VVVVVVVXFP/3wASAB/fIB/QwAAAAAAADgPwAAAAAAAOA//fABIAH98gH9DAAA",
-    "AAAAAPA/AAAAAAAA8D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAC/fwBIgFBAf2sASIC/ccB/Qz/AwAAAAAAAP8DAAAA",
-    "AAAA/c4BQTT9ywH98gEgASAC/bEB/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgAP0M7zn6/kIuhkDvOfr+Qi6GQP1K",
-    "/VIgAP0MUjAt1RBJh8BSMC3VEEmHwP1J/VIL7AIBAnsgAP0M43UrRTbaV7/jdStFNtpXvyAAIAD98gEiAf3yAf0M4H0VDj1tbT/g",
-    "fRUOPW1tP/3wASAB/fIB/Qw9wuZV4yaCvz3C5lXjJoK//fABIAH98gH9DPoQLIj0ZJY/+hAsiPRklj/98AEgAf3yAf0MHLqhG7qh",
-    "q78cuqEbuqGrv/3wASAB/fIB/QwRERERERHBPxEREREREcE//fABIAH98gH9DFVVVVVVVdW/VVVVVVVV1b/98AEgAf3yAf0MAAAA",
-    "AAAA8D8AAAAAAADwP/3wAf3yAf0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAEAAAAAAAAAAQP0MAAAAAAAAAEAAAAAAAAAAQCAA",
-    "/ewBIgL98gEQB/0MAAAAAAAA8D8AAAAAAADwP/3wAf3zAf3xASIB/e0BIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1J/VIgAv0MmpmZ",
-    "mZmZuT+amZmZmZm5P/1J/VILvwMDCX8BewF8A0AgACABTkUEQCADIAAgBGxBA3RqIRMgBSAAIAZsQQN0aiEUIAggACAJbEEDdGoh",
-    "FSAKIAAgC2xBA3RqIRIgDCAAIA1sQQN0aiEWIA4gACAPbEEDdGohFyACIAJBAXFrIRhBACERA0AgESAYTkUEQP0MAAAAAAAA8D8A",
-    "AAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyARQQN0IhAgE2r9AAQAIBAgFGr9AAQA/fABIAcgEGr9AAQA/fAB/e0BEAf98AH98wEh",
-    "GSAQIBVqIBn9CwQAIBAgFmogGSAQIBJq/QAEAP3yAf0LBAAgECAXav0MAAAAAAAA8D8AAAAAAADwPyAZ/fEBIBAgEmr9AAQA/fIB",
-    "/QsEACARQQJqIREMAQsLA0AgAiARTEUEQEQAAAAAAADwPyARQQN0IhAgE2orAwAgECAUaisDAKAgByAQaisDAKCa/RQQB/0hAEQA",
-    "AAAAAADwP6CjIRogECAVaiAaOQMAIBAgFmogGiAQIBJqKwMAojkDACAQIBdqRAAAAAAAAPA/IBqhIBAgEmorAwCiOQMAIBFBAWoh",
-    "EQwBCwsgAEEBaiEADAELCwvJAgMJfwF7AXwDQCAAIAFORQRAIAMgACAEbEEDdGohEiAFIAAgBmxBA3RqIRMgCCAAIAlsQQN0aiEU",
-    "IAogACALbEEDdGohFSAMIAAgDWxBA3RqIRYgDiAAIA9sQQN0aiEXIAIgAkEBcWshGEEAIREDQCARIBhORQRAIBFBA3QiECASav0A",
-    "BAAgECATav0ABAD98AEgByAQav0ABAD98AEQCCEZIBAgFGogGf0LBAAgECAXaiAQIBVq/QAEACAQIBZq/QAEACAZ/fIB/fAB/QsE",
-    "ACARQQJqIREMAQsLA0AgAiARTEUEQCARQQN0IhAgEmorAwAgECATaisDAKAgByAQaisDAKD9FBAI/SEAIRogECAUaiAaOQMAIBAg",
-    "F2ogECAVaisDACAQIBZqKwMAIBqioDkDACARQQFqIREMAQsLIABBAWohAAwBCwsLsAUDDn8BewF8A0AgACABTkUEQCADIAAgBGxB",
-    "A3RqIRogBSAAIAZsQQN0aiEdIAcgACAIbEEDdGohHyAJIAAgCmxBA3RqIRsgCyAAIAxsQQN0aiEgIA0gACAObEEDdGohISAPIAAg",
-    "EGxBA3RqIR4gESAAIBJsQQN0aiEiIBMgACAUbEEDdGohIyAVIAAgFmxBA3RqISQgFyAAIBhsQQN0aiElIAIgAkEBcWshJkEAIRwD",
-    "QCAcICZORQRAIBxBA3QiGSAfaiAZIBpq/QAEACAZIB1q/QAEAP3yAf0LBAAgGSAgaiAZIBpq/QAEACAZIBtq/QAEAP3yAf0MAAAA",
-    "AAAA8D8AAAAAAADwPyAZIB1q/QAEACAZIB1q/QAEAP3yAf3xAf3yASIn/QsEACAZICFqICf9CwQAIBkgImogGSAaav0ABAAgGSAe",
-    "av0ABAD98gH9CwQAIBkgI2ogGSAbav0ABAD9DAAAAAAAAPA/AAAAAAAA8D8gGSAbav0ABAD98QEiJ/3yAf0LBAAgGSAkaiAZIBpq",
-    "/QAEACAn/fIB/QsEACAZICVqIBkgG2r9AAQAIBkgHmr9AAQA/fIB/QsEACAcQQJqIRwMAQsLA0AgAiAcTEUEQCAcQQN0IhkgH2og",
-    "GSAaaisDACAZIB1qKwMAojkDACAZICBqIBkgGmorAwAgGSAbaisDAKJEAAAAAAAA8D8gGSAdaisDACAZIB1qKwMAoqGiIig5AwAg",
-    "GSAhaiAoOQMAIBkgImogGSAaaisDACAZIB5qKwMAojkDACAZICNqIBkgG2orAwBEAAAAAAAA8D8gGSAbaisDAKEiKKI5AwAgGSAk",
-    "aiAZIBpqKwMAICiiOQMAIBkgJWogGSAbaisDACAZIB5qKwMAojkDACAcQQFqIRwMAQsLIABBAWohAAwBCwsLwAMDDX8BewF8A0Ag",
-    "ACABTkUEQCADIAAgBGxBA3RqIRogBSAAIAZsQQN0aiEZIAcgACAIbEEDdGohGyAJIAAgCmxBA3RqIRwgCyAAIAxsQQN0aiEdIA0g",
-    "ACAObEEDdGohHiAPIAAgEGxBA3RqIR8gESAAIBJsQQN0aiEgIBMgACAUbEEDdGohISAVIAAgFmxBA3RqISIgAiACQQFxayEjQQAh",
-    "GANAIBggI05FBEAgGEEDdCIXIBpq/QAEACAXIBlq/QAEACAXIBtq/QAEAP3yAf3wASAXIBxq/QAEAP3xASAXIB1q/QAEAP3yASEk",
-    "IBcgHmogJP0LBAAgFyAfaiAk/QsEACAXICJqIBcgGWr9AAQAIBcgIGr9AAQA/fIBIBcgIWr9AAQA/fAB/QsEACAYQQJqIRgMAQsL",
-    "A0AgAiAYTEUEQCAYQQN0IhcgGmorAwAgFyAZaisDACAXIBtqKwMAoqAgFyAcaisDAKEgFyAdaisDAKIhJSAXIB5qICU5AwAgFyAf",
-    "aiAlOQMAIBcgImogFyAZaisDACAXICBqKwMAoiAXICFqKwMAoDkDACAYQQFqIRgMAQsLIABBAWohAAwBCwsLrAEBBX8DQCAAIAFO",
-    "RQRAIAMgACAEbEEDdGohCiAFIAAgBmxBA3RqIQkgAiACQQFxayELQQAhBwNAIAcgC05FBEAgB0EDdCIIIAlqIAggCWr9AAQAIAgg",
-    "Cmr9AAQA/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IgggCWogCCAJaisDACAIIApqKwMAoDkDACAHQQFqIQcMAQsL",
-    "IABBAWohAAwBCwsLAGwEbmFtZQFlDgAFZXhwMzIBBnRhbmgzMgIFZjMyXzADBWYzMl8xBAVmMzJfMgUFZjMyXzMGBWYzMl80BwVl",
-    "eHA2NAgGdGFuaDY0CQVmNjRfMAoFZjY0XzELBWY2NF8yDAVmNjRfMw0FZjY0XzQ=",
+    "AGFzbQEAAAABWQVgAXsBe2AQf39/f39/f39/f39/f39/fwBgGX9/f39/f39/f39/f39/f39/f39/f39/f38AYBd/f39/f39/f39/f39/f39/f39/",
+    "f39/fwBgB39/f39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDDw4AAAEBAgMEAAABAQIDBAdRCgVmMzJfMAACBWYzMl8xAAMFZjMyXzIABAVmMzJf",
+    "MwAFBWYzMl80AAYFZjY0XzAACQVmNjRfMQAKBWY2NF8yAAsFZjY0XzMADAVmNjRfNAANCrQuDugDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/",
+    "AACAfwAAgH8AAIB//QwBDVA5AQ1QOQENUDkBDVA5IAAgAP0MO6q4PzuquD87qrg/O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZD",
+    "AACWQwAAlkMAAJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0Mg4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmEL",
+    "tjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6rqio+",
+    "/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9",
+    "+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFC",
+    "GHKxQhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9UguEAgECeyAA/QzRDV290Q1dvdENXb3RDV29IAAgAP3mASIB/eYB/QyJiAg+",
+    "iYgIPomICD6JiAg+/eQBIAH95gH9DKuqqr6rqqq+q6qqvquqqr795AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kAf3mAf0MAACAPwAAgD8AAIA/",
+    "AACAP/0MAAAAQAAAAEAAAABAAAAAQP0MAAAAQAAAAEAAAABAAAAAQCAA/eABIgL95gEQAP0MAACAPwAAgD8AAIA/AACAP/3kAf3nAf3lASIB/eEB",
+    "IAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1D/VIgAv0MzczMPc3MzD3NzMw9zczMPf1D/VILswMDCX8BewF9A0AgACABTkUEQCADIAAgBGxBAnRqIRMg",
+    "BSAAIAZsQQJ0aiEUIAggACAJbEECdGohFSAKIAAgC2xBAnRqIRIgDCAAIA1sQQJ0aiEWIA4gACAPbEECdGohFyACIAJBA3FrIRhBACERA0AgESAY",
+    "TkUEQP0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyARQQJ0IhAgE2r9AAQAIBAgFGr9AAQA/eQBIAcgEGr9AAQA/eQB/eEBEAD9",
+    "5AH95wEhGSAQIBVqIBn9CwQAIBAgFmogGSAQIBJq/QAEAP3mAf0LBAAgECAXav0MAACAPwAAgD8AAIA/AACAPyAZ/eUBIBAgEmr9AAQA/eYB/QsE",
+    "ACARQQRqIREMAQsLA0AgAiARTEUEQEMAAIA/IBFBAnQiECATaioCACAQIBRqKgIAkiAHIBBqKgIAkoz9ExAA/R8AQwAAgD+SlSEaIBAgFWogGjgC",
+    "ACAQIBZqIBogECASaioCAJQ4AgAgECAXakMAAIA/IBqTIBAgEmoqAgCUOAIAIBFBAWohEQwBCwsgAEEBaiEADAELCwvJAgMJfwF7AX0DQCAAIAFO",
+    "RQRAIAMgACAEbEECdGohEiAFIAAgBmxBAnRqIRMgCCAAIAlsQQJ0aiEUIAogACALbEECdGohFSAMIAAgDWxBAnRqIRYgDiAAIA9sQQJ0aiEXIAIg",
+    "AkEDcWshGEEAIREDQCARIBhORQRAIBFBAnQiECASav0ABAAgECATav0ABAD95AEgByAQav0ABAD95AEQASEZIBAgFGogGf0LBAAgECAXaiAQIBVq",
+    "/QAEACAQIBZq/QAEACAZ/eYB/eQB/QsEACARQQRqIREMAQsLA0AgAiARTEUEQCARQQJ0IhAgEmoqAgAgECATaioCAJIgByAQaioCAJL9ExAB/R8A",
+    "IRogECAUaiAaOAIAIBAgF2ogECAVaioCACAQIBZqKgIAIBqUkjgCACARQQFqIREMAQsLIABBAWohAAwBCwsLqAUDDn8BewF9A0AgACABTkUEQCAD",
+    "IAAgBGxBAnRqIRogBSAAIAZsQQJ0aiEdIAcgACAIbEECdGohHyAJIAAgCmxBAnRqIRsgCyAAIAxsQQJ0aiEgIA0gACAObEECdGohISAPIAAgEGxB",
+    "AnRqIR4gESAAIBJsQQJ0aiEiIBMgACAUbEECdGohIyAVIAAgFmxBAnRqISQgFyAAIBhsQQJ0aiElIAIgAkEDcWshJkEAIRwDQCAcICZORQRAIBxB",
+    "AnQiGSAfaiAZIBpq/QAEACAZIB1q/QAEAP3mAf0LBAAgGSAgaiAZIBpq/QAEACAZIBtq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAZIB1q/QAE",
+    "ACAZIB1q/QAEAP3mAf3lAf3mASIn/QsEACAZICFqICf9CwQAIBkgImogGSAaav0ABAAgGSAeav0ABAD95gH9CwQAIBkgI2ogGSAbav0ABAD9DAAA",
+    "gD8AAIA/AACAPwAAgD8gGSAbav0ABAD95QEiJ/3mAf0LBAAgGSAkaiAZIBpq/QAEACAn/eYB/QsEACAZICVqIBkgG2r9AAQAIBkgHmr9AAQA/eYB",
+    "/QsEACAcQQRqIRwMAQsLA0AgAiAcTEUEQCAcQQJ0IhkgH2ogGSAaaioCACAZIB1qKgIAlDgCACAZICBqIBkgGmoqAgAgGSAbaioCAJRDAACAPyAZ",
+    "IB1qKgIAIBkgHWoqAgCUk5QiKDgCACAZICFqICg4AgAgGSAiaiAZIBpqKgIAIBkgHmoqAgCUOAIAIBkgI2ogGSAbaioCAEMAAIA/IBkgG2oqAgCT",
+    "IiiUOAIAIBkgJGogGSAaaioCACAolDgCACAZICVqIBkgG2oqAgAgGSAeaioCAJQ4AgAgHEEBaiEcDAELCyAAQQFqIQAMAQsLC8ADAw1/AXsBfQNA",
+    "IAAgAU5FBEAgAyAAIARsQQJ0aiEaIAUgACAGbEECdGohGSAHIAAgCGxBAnRqIRsgCSAAIApsQQJ0aiEcIAsgACAMbEECdGohHSANIAAgDmxBAnRq",
+    "IR4gDyAAIBBsQQJ0aiEfIBEgACASbEECdGohICATIAAgFGxBAnRqISEgFSAAIBZsQQJ0aiEiIAIgAkEDcWshI0EAIRgDQCAYICNORQRAIBhBAnQi",
+    "FyAaav0ABAAgFyAZav0ABAAgFyAbav0ABAD95gH95AEgFyAcav0ABAD95QEgFyAdav0ABAD95gEhJCAXIB5qICT9CwQAIBcgH2ogJP0LBAAgFyAi",
+    "aiAXIBlq/QAEACAXICBq/QAEAP3mASAXICFq/QAEAP3kAf0LBAAgGEEEaiEYDAELCwNAIAIgGExFBEAgGEECdCIXIBpqKgIAIBcgGWoqAgAgFyAb",
+    "aioCAJSSIBcgHGoqAgCTIBcgHWoqAgCUISUgFyAeaiAlOAIAIBcgH2ogJTgCACAXICJqIBcgGWoqAgAgFyAgaioCAJQgFyAhaioCAJI4AgAgGEEB",
+    "aiEYDAELCyAAQQFqIQAMAQsLC6wBAQV/A0AgACABTkUEQCADIAAgBGxBAnRqIQogBSAAIAZsQQJ0aiEJIAIgAkEDcWshC0EAIQcDQCAHIAtORQRA",
+    "IAdBAnQiCCAJaiAIIAlq/QAEACAIIApq/QAEAP3kAf0LBAAgB0EEaiEHDAELCwNAIAIgB0xFBEAgB0ECdCIIIAlqIAggCWoqAgAgCCAKaioCAJI4",
+    "AgAgB0EBaiEHDAELCyAAQQFqIQAMAQsLC4sFAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAAAADwfwAAAAAAAPB//QwJbagTRhLmPQltqBNGEuY9",
+    "IAAgAP0M/oIrZUcV9z/+gitlRxX3P/3yAf2UAf0MAAAAAAAwkcAAAAAAADCRwP31Af0MAAAAAAAwkUAAAAAAADCRQP30ASIC/QwAAOD+Qi7mPwAA",
+    "4P5CLuY//fIB/fEBIAL9DHY8eTXvOeo9djx5Ne856j398gH98QEiAf3yAf0MmNj479juIT6Y2Pjv2O4hPv3wASAB/fIB/QzkRPVnReZaPuRE9WdF",
+    "5lo+/fABIAH98gH9DFyfeLdPfpI+XJ94t09+kj798AEgAf3yAf0MNMdWpeMdxz40x1al4x3HPv3wASAB/fIB/QwaoAEaoAH6PhqgARqgAfo+/fAB",
+    "IAH98gH9DBqgARqgASo/GqABGqABKj/98AEgAf3yAf0MF2zBFmzBVj8XbMEWbMFWP/3wASAB/fIB/QwRERERERGBPxEREREREYE//fABIAH98gH9",
+    "DFVVVVVVVaU/VVVVVVVVpT/98AEgAf3yAf0MVVVVVVVVxT9VVVVVVVXFP/3wASAB/fIB/QwAAAAAAADgPwAAAAAAAOA//fABIAH98gH9DAAAAAAA",
+    "APA/AAAAAAAA8D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAC/fwBIgFBAf2sASIC/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH9",
+    "8gEgASAC/bEB/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgAP0M7zn6/kIuhkDvOfr+Qi6GQP1K/VIgAP0MUjAt1RBJh8BSMC3VEEmH",
+    "wP1J/VIL7AIBAnsgAP0M43UrRTbaV7/jdStFNtpXvyAAIAD98gEiAf3yAf0M4H0VDj1tbT/gfRUOPW1tP/3wASAB/fIB/Qw9wuZV4yaCvz3C5lXj",
+    "JoK//fABIAH98gH9DPoQLIj0ZJY/+hAsiPRklj/98AEgAf3yAf0MHLqhG7qhq78cuqEbuqGrv/3wASAB/fIB/QwRERERERHBPxEREREREcE//fAB",
+    "IAH98gH9DFVVVVVVVdW/VVVVVVVV1b/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wAf3yAf0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAEAA",
+    "AAAAAAAAQP0MAAAAAAAAAEAAAAAAAAAAQCAA/ewBIgL98gEQB/0MAAAAAAAA8D8AAAAAAADwP/3wAf3zAf3xASIB/e0BIAEgAP0MAAAAAAAAAAAA",
+    "AAAAAAAAAP1J/VIgAv0MmpmZmZmZuT+amZmZmZm5P/1J/VILvwMDCX8BewF8A0AgACABTkUEQCADIAAgBGxBA3RqIRMgBSAAIAZsQQN0aiEUIAgg",
+    "ACAJbEEDdGohFSAKIAAgC2xBA3RqIRIgDCAAIA1sQQN0aiEWIA4gACAPbEEDdGohFyACIAJBAXFrIRhBACERA0AgESAYTkUEQP0MAAAAAAAA8D8A",
+    "AAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyARQQN0IhAgE2r9AAQAIBAgFGr9AAQA/fABIAcgEGr9AAQA/fAB/e0BEAf98AH98wEhGSAQIBVqIBn9",
+    "CwQAIBAgFmogGSAQIBJq/QAEAP3yAf0LBAAgECAXav0MAAAAAAAA8D8AAAAAAADwPyAZ/fEBIBAgEmr9AAQA/fIB/QsEACARQQJqIREMAQsLA0Ag",
+    "AiARTEUEQEQAAAAAAADwPyARQQN0IhAgE2orAwAgECAUaisDAKAgByAQaisDAKCa/RQQB/0hAEQAAAAAAADwP6CjIRogECAVaiAaOQMAIBAgFmog",
+    "GiAQIBJqKwMAojkDACAQIBdqRAAAAAAAAPA/IBqhIBAgEmorAwCiOQMAIBFBAWohEQwBCwsgAEEBaiEADAELCwvJAgMJfwF7AXwDQCAAIAFORQRA",
+    "IAMgACAEbEEDdGohEiAFIAAgBmxBA3RqIRMgCCAAIAlsQQN0aiEUIAogACALbEEDdGohFSAMIAAgDWxBA3RqIRYgDiAAIA9sQQN0aiEXIAIgAkEB",
+    "cWshGEEAIREDQCARIBhORQRAIBFBA3QiECASav0ABAAgECATav0ABAD98AEgByAQav0ABAD98AEQCCEZIBAgFGogGf0LBAAgECAXaiAQIBVq/QAE",
+    "ACAQIBZq/QAEACAZ/fIB/fAB/QsEACARQQJqIREMAQsLA0AgAiARTEUEQCARQQN0IhAgEmorAwAgECATaisDAKAgByAQaisDAKD9FBAI/SEAIRog",
+    "ECAUaiAaOQMAIBAgF2ogECAVaisDACAQIBZqKwMAIBqioDkDACARQQFqIREMAQsLIABBAWohAAwBCwsLsAUDDn8BewF8A0AgACABTkUEQCADIAAg",
+    "BGxBA3RqIRogBSAAIAZsQQN0aiEdIAcgACAIbEEDdGohHyAJIAAgCmxBA3RqIRsgCyAAIAxsQQN0aiEgIA0gACAObEEDdGohISAPIAAgEGxBA3Rq",
+    "IR4gESAAIBJsQQN0aiEiIBMgACAUbEEDdGohIyAVIAAgFmxBA3RqISQgFyAAIBhsQQN0aiElIAIgAkEBcWshJkEAIRwDQCAcICZORQRAIBxBA3Qi",
+    "GSAfaiAZIBpq/QAEACAZIB1q/QAEAP3yAf0LBAAgGSAgaiAZIBpq/QAEACAZIBtq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyAZIB1q/QAEACAZ",
+    "IB1q/QAEAP3yAf3xAf3yASIn/QsEACAZICFqICf9CwQAIBkgImogGSAaav0ABAAgGSAeav0ABAD98gH9CwQAIBkgI2ogGSAbav0ABAD9DAAAAAAA",
+    "APA/AAAAAAAA8D8gGSAbav0ABAD98QEiJ/3yAf0LBAAgGSAkaiAZIBpq/QAEACAn/fIB/QsEACAZICVqIBkgG2r9AAQAIBkgHmr9AAQA/fIB/QsE",
+    "ACAcQQJqIRwMAQsLA0AgAiAcTEUEQCAcQQN0IhkgH2ogGSAaaisDACAZIB1qKwMAojkDACAZICBqIBkgGmorAwAgGSAbaisDAKJEAAAAAAAA8D8g",
+    "GSAdaisDACAZIB1qKwMAoqGiIig5AwAgGSAhaiAoOQMAIBkgImogGSAaaisDACAZIB5qKwMAojkDACAZICNqIBkgG2orAwBEAAAAAAAA8D8gGSAb",
+    "aisDAKEiKKI5AwAgGSAkaiAZIBpqKwMAICiiOQMAIBkgJWogGSAbaisDACAZIB5qKwMAojkDACAcQQFqIRwMAQsLIABBAWohAAwBCwsLwAMDDX8B",
+    "ewF8A0AgACABTkUEQCADIAAgBGxBA3RqIRogBSAAIAZsQQN0aiEZIAcgACAIbEEDdGohGyAJIAAgCmxBA3RqIRwgCyAAIAxsQQN0aiEdIA0gACAO",
+    "bEEDdGohHiAPIAAgEGxBA3RqIR8gESAAIBJsQQN0aiEgIBMgACAUbEEDdGohISAVIAAgFmxBA3RqISIgAiACQQFxayEjQQAhGANAIBggI05FBEAg",
+    "GEEDdCIXIBpq/QAEACAXIBlq/QAEACAXIBtq/QAEAP3yAf3wASAXIBxq/QAEAP3xASAXIB1q/QAEAP3yASEkIBcgHmogJP0LBAAgFyAfaiAk/QsE",
+    "ACAXICJqIBcgGWr9AAQAIBcgIGr9AAQA/fIBIBcgIWr9AAQA/fAB/QsEACAYQQJqIRgMAQsLA0AgAiAYTEUEQCAYQQN0IhcgGmorAwAgFyAZaisD",
+    "ACAXIBtqKwMAoqAgFyAcaisDAKEgFyAdaisDAKIhJSAXIB5qICU5AwAgFyAfaiAlOQMAIBcgImogFyAZaisDACAXICBqKwMAoiAXICFqKwMAoDkD",
+    "ACAYQQFqIRgMAQsLIABBAWohAAwBCwsLrAEBBX8DQCAAIAFORQRAIAMgACAEbEEDdGohCiAFIAAgBmxBA3RqIQkgAiACQQFxayELQQAhBwNAIAcg",
+    "C05FBEAgB0EDdCIIIAlqIAggCWr9AAQAIAggCmr9AAQA/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IgggCWogCCAJaisDACAIIApq",
+    "KwMAoDkDACAHQQFqIQcMAQsLIABBAWohAAwBCwsLAGwEbmFtZQFlDgAFZXhwMzIBBnRhbmgzMgIFZjMyXzADBWYzMl8xBAVmMzJfMgUFZjMyXzMG",
+    "BWYzMl80BwVleHA2NAgGdGFuaDY0CQVmNjRfMAoFZjY0XzELBWY2NF8yDAVmNjRfMw0FZjY0XzQ=",
   ].join(""),
 };

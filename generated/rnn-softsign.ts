@@ -2,8 +2,8 @@
 // Do not edit: regenerate with `npm run generate` (check with `npm run generate -- --check`).
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "../runtime/gemm.ts";
 import { GEMM_WASM } from "../runtime/gemm-wasm.ts";
-import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../runtime/checks.ts";
-import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../runtime/memory.ts";
+import { type FloatArray, Rng, checkArray, checkCount, checkSizes, initSlice } from "../runtime/checks.ts";
+import { type KernelOptions, type LoopsModuleSource, type Products, kernelMemory } from "../runtime/memory.ts";
 /** Elman RNN in PyTorch nn.RNN's layout (two biases) with a user-defined softsign activation x / (1 + |x|), as Keras activations.softsign */
 export const spec = {
   name: "rnn-softsign",
@@ -42,54 +42,54 @@ export interface Kernel<A> {
   backward(p: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>, upstream: Outputs<A>, grads: Grads<A>): void;
 }
 
-/** Offset and length of every parameter in the flat buffer. */
-export function paramLayout(sizes: Sizes): {
-  total: number;
-  params: { name: string; offset: number; length: number }[];
-} {
+/** Where each parameter starts in the flat buffer, and the buffer's length: the one place the layout is written. */
+function offsets(sizes: Sizes) {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   const o_Wih = 0;
   const o_Whh = o_Wih + H * D;
   const o_bih = o_Whh + H * H;
   const o_bhh = o_bih + H;
+  return { o_Wih, o_Whh, o_bih, o_bhh, nParams: o_bhh + H };
+}
+
+/** Offset and length of every parameter in the flat buffer. */
+export function paramLayout(sizes: Sizes): {
+  total: number;
+  params: { name: string; offset: number; length: number }[];
+} {
+  // the offsets in buffer order (the order of spec.params), then the total: each parameter runs to the next one
+  const o = Object.values(offsets(sizes));
   return {
-    total: o_bhh + H,
-    params: [
-      { name: "Wih", offset: o_Wih, length: H * D },
-      { name: "Whh", offset: o_Whh, length: H * H },
-      { name: "bih", offset: o_bih, length: H },
-      { name: "bhh", offset: o_bhh, length: H },
-    ],
+    total: o[o.length - 1]!,
+    params: spec.params.map(({ name }, k) => ({ name, offset: o[k]!, length: o[k + 1]! - o[k]! })),
   };
 }
 
 /** Parameters by their init rules (uniform ±1/sqrt(H) unless declared otherwise), from a seed. */
 export function initParams(sizes: Sizes, seed: number): Float64Array {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
-  const o_Wih = 0;
-  const o_Whh = o_Wih + H * D;
-  const o_bih = o_Whh + H * H;
-  const o_bhh = o_bih + H;
-  const p = new Float64Array(o_bhh + H);
+  const { total, params } = paramLayout(sizes);
+  const p = new Float64Array(total);
   const rng = new Rng(seed);
   const k = 1 / Math.sqrt(H);
-  initSlice(p, o_Wih, H * D, "uniform", k, rng);
-  initSlice(p, o_Whh, H * H, "uniform", k, rng);
-  initSlice(p, o_bih, H, "uniform", k, rng);
-  initSlice(p, o_bhh, H, "uniform", k, rng);
+  for (const [i, { offset, length }] of params.entries()) initSlice(p, offset, length, spec.params[i]!.init, k, rng);
   return p;
 }
 
-/** The 64-bit kernels for batch B and T steps, on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
-export function createKernel64(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float64Array> {
+/** The kernels for batch B and T steps, in the precision of `F` (createKernel64 below; kernel32 is the same text, a copy so that each precision's typed-array accesses stay monomorphic in V8), on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
+function kernel64<A extends FloatArray>(
+  bits: 32 | 64,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+  gemm: Products<A>,
+  sizes: Sizes,
+  B: number,
+  T: number,
+  options: KernelOptions,
+): Kernel<A> {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
-  const o_Wih = 0;
-  const o_Whh = o_Wih + H * D;
-  const o_bih = o_Whh + H * H;
-  const o_bhh = o_bih + H;
-  const nParams = o_bhh + H;
+  const { o_Wih, o_Whh, o_bih, o_bhh, nParams } = offsets(sizes);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -110,11 +110,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     H * D,
     H * H,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
-    NT: gemmNT64,
-    NN: gemmNN64,
-    TN: gemmTN64,
-  });
+  const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);
   const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
@@ -128,26 +124,21 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
   const xp0 = mem.alloc(T * B * H);
-  const tape_s1 = mem.alloc(T * B * H);
+  const tape_t1 = mem.alloc(T * B * H);
   const gx0 = mem.alloc(T * B * H);
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
-  const s0 = mem.alloc(B * H);
-  const s1 = mem.alloc(H);
-  function forward(
-    params: Float64Array,
-    inputs: Inputs<Float64Array>,
-    initial: States<Float64Array>,
-    out: Outputs<Float64Array>,
-  ): void {
-    checkArray(spec.name, "params", params, Float64Array, nParams, "the flat parameter buffer");
+  const scratch0 = mem.alloc(B * H);
+  const scratch1 = mem.alloc(H);
+  function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "out.h", out.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
     // all steps at once: the products with the inputs
     // Wih times x
@@ -156,15 +147,15 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Whh times h
-      mm.NT(B, H, H, hPrev, hPrevAt, H, p, o_Whh, s0, 0, H, false);
+      mm.NT(B, H, H, hPrev, hPrevAt, H, p, o_Whh, scratch0, 0, H, false);
       for (let b = 0; b < B; b++) {
         const xp0Row = t * B * H + b * H;
-        const s0Row = b * H;
-        const tape_s1Row = t * B * H + b * H;
+        const scratch0Row = b * H;
+        const tape_t1Row = t * B * H + b * H;
         const hOutRow = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
-          const t1 = xp0[xp0Row + i]! + p[o_bih + i]! + s0[s0Row + i]! + p[o_bhh + i]!;
-          tape_s1[tape_s1Row + i] = t1;
+          const t1 = xp0[xp0Row + i]! + p[o_bih + i]! + scratch0[scratch0Row + i]! + p[o_bhh + i]!;
+          tape_t1[tape_t1Row + i] = t1;
           // h' = softsign(Wih*x + bih + Whh*h + bhh)
           const h_next = t1 / (1 + Math.abs(t1));
           hOut[hOutRow + i] = h_next;
@@ -176,29 +167,29 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   function backward(
-    params: Float64Array,
-    inputs: Inputs<Float64Array>,
-    initial: States<Float64Array>,
-    out: Outputs<Float64Array>,
-    upstream: Outputs<Float64Array>,
-    grads: Grads<Float64Array>,
+    params: A,
+    inputs: Inputs<A>,
+    initial: States<A>,
+    out: Outputs<A>,
+    upstream: Outputs<A>,
+    grads: Grads<A>,
   ): void {
-    checkArray(spec.name, "params", params, Float64Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "out.h", out.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.input(io.hOut, out.h);
-    checkArray(spec.name, "upstream.h", upstream.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.h", upstream.h, F, T * B * H, "T×B×H");
     const dhUp = mem.input(io.dhUp, upstream.h);
-    checkArray(spec.name, "grads.params", grads.params, Float64Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "grads.params", grads.params, F, nParams, "the flat parameter buffer");
     const dp = mem.output(io.dp, grads.params);
-    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, F, T * B * D, "T×B×D");
     const dx_1 = mem.output(io.dx_1, grads.inputs.x);
-    checkArray(spec.name, "grads.initial.h", grads.initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.h", grads.initial.h, F, B * H, "B×H");
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
     dp.fill(0);
     carry_h.fill(0);
@@ -209,26 +200,26 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
       for (let b = 0; b < B; b++) {
         const seed_hRow = b * H;
-        const tape_s1Row = t * B * H + b * H;
+        const tape_t1Row = t * B * H + b * H;
         const gx0Row = t * B * H + b * H;
-        const s0Row = b * H;
+        const scratch0Row = b * H;
         for (let i = 0; i < H; i++) {
-          const dh_next_pre = seed_h[seed_hRow + i]! * (1 / (Math.abs(tape_s1[tape_s1Row + i]!) + 1) ** 2);
+          const dh_next_pre = seed_h[seed_hRow + i]! * (1 / (Math.abs(tape_t1[tape_t1Row + i]!) + 1) ** 2);
           gx0[gx0Row + i] = dh_next_pre;
-          s0[s0Row + i] = dh_next_pre;
+          scratch0[scratch0Row + i] = dh_next_pre;
         }
       }
 
       // grad of: h' = softsign(Wih*x + bih + Whh*h + bhh)
       for (let b = 0; b < B; b++)
         for (let j = 0; j < H; j++) {
-          let s = 0;
-          for (let i = 0; i < H; i++) s += p[o_Whh + i * H + j]! * gx0[t * B * H + b * H + i]!;
-          carry_h[b * H + j] = s;
+          let sum = 0;
+          for (let i = 0; i < H; i++) sum += p[o_Whh + i * H + j]! * gx0[t * B * H + b * H + i]!;
+          carry_h[b * H + j] = sum;
         }
 
       // dWhh
-      mm.TN(H, H, B, s0, 0, H, hPrev, hPrevAt, H, dp, o_Whh, true);
+      mm.TN(H, H, B, scratch0, 0, H, hPrev, hPrevAt, H, dp, o_Whh, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
@@ -236,33 +227,43 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     mm.TN(H, D, T * B, gx0, 0, H, x, 0, D, dp, o_Wih, true);
     // grad of: h' = softsign(Wih*x + bih + Whh*h + bhh)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[b * H + i]!;
-      s1[i] = s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[b * H + i]!;
+      scratch1[i] = sum;
     }
 
-    // loop 0 (f32_0, f64_0 in the cell's .wat)
-    if (wl) wl(0, 1, [H, at(s1, 0), at(dp, o_bih)]);
+    // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(0, 1, [
+        H, // $n
+        at(scratch1, 0), // $scratch1
+        at(dp, o_bih), // $dbih
+      ]);
     else {
       for (let i = 0; i < H; i++) {
-        dp[o_bih + i]! += s1[i]!;
+        dp[o_bih + i]! += scratch1[i]!;
       }
     }
 
-    // loop 1 (f32_1, f64_1 in the cell's .wat)
-    if (wl) wl(1, 1, [H, at(s1, 0), at(dp, o_bhh)]);
+    // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(1, 1, [
+        H, // $n
+        at(scratch1, 0), // $scratch1
+        at(dp, o_bhh), // $dbhh
+      ]);
     else {
       for (let i = 0; i < H; i++) {
-        dp[o_bhh + i]! += s1[i]!;
+        dp[o_bhh + i]! += scratch1[i]!;
       }
     }
 
     // grad of: h' = softsign(Wih*x + bih + Whh*h + bhh)
     for (let b = 0; b < T * B; b++)
       for (let j = 0; j < D; j++) {
-        let s = 0;
-        for (let i = 0; i < H; i++) s += p[o_Wih + i * D + j]! * gx0[b * H + i]!;
-        dx_1[b * D + j] = s;
+        let sum = 0;
+        for (let i = 0; i < H; i++) sum += p[o_Wih + i * D + j]! * gx0[b * H + i]!;
+        dx_1[b * D + j] = sum;
       }
 
     dhPrev0.set(carry_h);
@@ -274,16 +275,20 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };
 }
 
-/** The 32-bit kernels for batch B and T steps, on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
-export function createKernel32(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float32Array> {
+/** The float32 copy of kernel64, the same text: V8 keeps inline caches per function, so one body for both precisions would slow a process that runs both. On the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
+function kernel32<A extends FloatArray>(
+  bits: 32 | 64,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+  gemm: Products<A>,
+  sizes: Sizes,
+  B: number,
+  T: number,
+  options: KernelOptions,
+): Kernel<A> {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
-  const o_Wih = 0;
-  const o_Whh = o_Wih + H * D;
-  const o_bih = o_Whh + H * H;
-  const o_bhh = o_bih + H;
-  const nParams = o_bhh + H;
+  const { o_Wih, o_Whh, o_bih, o_bhh, nParams } = offsets(sizes);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -304,11 +309,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     H * D,
     H * H,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
-    NT: gemmNT32,
-    NN: gemmNN32,
-    TN: gemmTN32,
-  });
+  const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);
   const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
@@ -322,26 +323,21 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
   const xp0 = mem.alloc(T * B * H);
-  const tape_s1 = mem.alloc(T * B * H);
+  const tape_t1 = mem.alloc(T * B * H);
   const gx0 = mem.alloc(T * B * H);
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
-  const s0 = mem.alloc(B * H);
-  const s1 = mem.alloc(H);
-  function forward(
-    params: Float32Array,
-    inputs: Inputs<Float32Array>,
-    initial: States<Float32Array>,
-    out: Outputs<Float32Array>,
-  ): void {
-    checkArray(spec.name, "params", params, Float32Array, nParams, "the flat parameter buffer");
+  const scratch0 = mem.alloc(B * H);
+  const scratch1 = mem.alloc(H);
+  function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "out.h", out.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
     // all steps at once: the products with the inputs
     // Wih times x
@@ -350,15 +346,15 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Whh times h
-      mm.NT(B, H, H, hPrev, hPrevAt, H, p, o_Whh, s0, 0, H, false);
+      mm.NT(B, H, H, hPrev, hPrevAt, H, p, o_Whh, scratch0, 0, H, false);
       for (let b = 0; b < B; b++) {
         const xp0Row = t * B * H + b * H;
-        const s0Row = b * H;
-        const tape_s1Row = t * B * H + b * H;
+        const scratch0Row = b * H;
+        const tape_t1Row = t * B * H + b * H;
         const hOutRow = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
-          const t1 = xp0[xp0Row + i]! + p[o_bih + i]! + s0[s0Row + i]! + p[o_bhh + i]!;
-          tape_s1[tape_s1Row + i] = t1;
+          const t1 = xp0[xp0Row + i]! + p[o_bih + i]! + scratch0[scratch0Row + i]! + p[o_bhh + i]!;
+          tape_t1[tape_t1Row + i] = t1;
           // h' = softsign(Wih*x + bih + Whh*h + bhh)
           const h_next = t1 / (1 + Math.abs(t1));
           hOut[hOutRow + i] = h_next;
@@ -370,29 +366,29 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   function backward(
-    params: Float32Array,
-    inputs: Inputs<Float32Array>,
-    initial: States<Float32Array>,
-    out: Outputs<Float32Array>,
-    upstream: Outputs<Float32Array>,
-    grads: Grads<Float32Array>,
+    params: A,
+    inputs: Inputs<A>,
+    initial: States<A>,
+    out: Outputs<A>,
+    upstream: Outputs<A>,
+    grads: Grads<A>,
   ): void {
-    checkArray(spec.name, "params", params, Float32Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "out.h", out.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.input(io.hOut, out.h);
-    checkArray(spec.name, "upstream.h", upstream.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.h", upstream.h, F, T * B * H, "T×B×H");
     const dhUp = mem.input(io.dhUp, upstream.h);
-    checkArray(spec.name, "grads.params", grads.params, Float32Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "grads.params", grads.params, F, nParams, "the flat parameter buffer");
     const dp = mem.output(io.dp, grads.params);
-    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, F, T * B * D, "T×B×D");
     const dx_1 = mem.output(io.dx_1, grads.inputs.x);
-    checkArray(spec.name, "grads.initial.h", grads.initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.h", grads.initial.h, F, B * H, "B×H");
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
     dp.fill(0);
     carry_h.fill(0);
@@ -403,26 +399,26 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
       for (let b = 0; b < B; b++) {
         const seed_hRow = b * H;
-        const tape_s1Row = t * B * H + b * H;
+        const tape_t1Row = t * B * H + b * H;
         const gx0Row = t * B * H + b * H;
-        const s0Row = b * H;
+        const scratch0Row = b * H;
         for (let i = 0; i < H; i++) {
-          const dh_next_pre = seed_h[seed_hRow + i]! * (1 / (Math.abs(tape_s1[tape_s1Row + i]!) + 1) ** 2);
+          const dh_next_pre = seed_h[seed_hRow + i]! * (1 / (Math.abs(tape_t1[tape_t1Row + i]!) + 1) ** 2);
           gx0[gx0Row + i] = dh_next_pre;
-          s0[s0Row + i] = dh_next_pre;
+          scratch0[scratch0Row + i] = dh_next_pre;
         }
       }
 
       // grad of: h' = softsign(Wih*x + bih + Whh*h + bhh)
       for (let b = 0; b < B; b++)
         for (let j = 0; j < H; j++) {
-          let s = 0;
-          for (let i = 0; i < H; i++) s += p[o_Whh + i * H + j]! * gx0[t * B * H + b * H + i]!;
-          carry_h[b * H + j] = s;
+          let sum = 0;
+          for (let i = 0; i < H; i++) sum += p[o_Whh + i * H + j]! * gx0[t * B * H + b * H + i]!;
+          carry_h[b * H + j] = sum;
         }
 
       // dWhh
-      mm.TN(H, H, B, s0, 0, H, hPrev, hPrevAt, H, dp, o_Whh, true);
+      mm.TN(H, H, B, scratch0, 0, H, hPrev, hPrevAt, H, dp, o_Whh, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
@@ -430,33 +426,43 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     mm.TN(H, D, T * B, gx0, 0, H, x, 0, D, dp, o_Wih, true);
     // grad of: h' = softsign(Wih*x + bih + Whh*h + bhh)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[b * H + i]!;
-      s1[i] = s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[b * H + i]!;
+      scratch1[i] = sum;
     }
 
-    // loop 0 (f32_0, f64_0 in the cell's .wat)
-    if (wl) wl(0, 1, [H, at(s1, 0), at(dp, o_bih)]);
+    // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(0, 1, [
+        H, // $n
+        at(scratch1, 0), // $scratch1
+        at(dp, o_bih), // $dbih
+      ]);
     else {
       for (let i = 0; i < H; i++) {
-        dp[o_bih + i]! += s1[i]!;
+        dp[o_bih + i]! += scratch1[i]!;
       }
     }
 
-    // loop 1 (f32_1, f64_1 in the cell's .wat)
-    if (wl) wl(1, 1, [H, at(s1, 0), at(dp, o_bhh)]);
+    // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(1, 1, [
+        H, // $n
+        at(scratch1, 0), // $scratch1
+        at(dp, o_bhh), // $dbhh
+      ]);
     else {
       for (let i = 0; i < H; i++) {
-        dp[o_bhh + i]! += s1[i]!;
+        dp[o_bhh + i]! += scratch1[i]!;
       }
     }
 
     // grad of: h' = softsign(Wih*x + bih + Whh*h + bhh)
     for (let b = 0; b < T * B; b++)
       for (let j = 0; j < D; j++) {
-        let s = 0;
-        for (let i = 0; i < H; i++) s += p[o_Wih + i * D + j]! * gx0[b * H + i]!;
-        dx_1[b * D + j] = s;
+        let sum = 0;
+        for (let i = 0; i < H; i++) sum += p[o_Wih + i * D + j]! * gx0[b * H + i]!;
+        dx_1[b * D + j] = sum;
       }
 
     dhPrev0.set(carry_h);
@@ -466,6 +472,16 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };
+}
+
+/** The float64 kernels for batch B and T steps (see kernel64). */
+export function createKernel64(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float64Array> {
+  return kernel64(64, Float64Array, { NT: gemmNT64, NN: gemmNN64, TN: gemmTN64 }, sizes, B, T, options);
+}
+
+/** The float32 kernels for batch B and T steps (see kernel32). */
+export function createKernel32(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float32Array> {
+  return kernel32(32, Float32Array, { NT: gemmNT32, NN: gemmNN32, TN: gemmTN32 }, sizes, B, T, options);
 }
 
 /** One step (forward from the state to the next, backward from the next state's gradient): the kernels with T = 1. */
@@ -485,11 +501,10 @@ const LOOPS_WASM: LoopsModuleSource = {
     { vector: true, splittable: false },
   ],
   binary: [
-    "AGFzbQEAAAABCQFgBX9/f39/AAISAQNlbnYGbWVtb3J5AgMBgIAEAwMCAAAHIQQFZjMyXzAAAAVmMzJfMQAABWY2NF8wAAEFZjY0",
-    "XzEAAQqpAgKSAQEDfwNAIAAgAU5FBEAgAiACQQNxayEHQQAhBQNAIAUgB05FBEAgBUECdCIGIARqIAQgBmr9AAQAIAMgBmr9AAQA",
-    "/eQB/QsEACAFQQRqIQUMAQsLA0AgAiAFTEUEQCAFQQJ0IgYgBGogBCAGaioCACADIAZqKgIAkjgCACAFQQFqIQUMAQsLIABBAWoh",
-    "AAwBCwsLkgEBA38DQCAAIAFORQRAIAIgAkEBcWshB0EAIQUDQCAFIAdORQRAIAVBA3QiBiAEaiAEIAZq/QAEACADIAZq/QAEAP3w",
-    "Af0LBAAgBUECaiEFDAELCwNAIAIgBUxFBEAgBUEDdCIGIARqIAQgBmorAwAgAyAGaisDAKA5AwAgBUEBaiEFDAELCyAAQQFqIQAM",
-    "AQsLCwAWBG5hbWUBDwIABWYzMl8wAQVmNjRfMA==",
+    "AGFzbQEAAAABCQFgBX9/f39/AAISAQNlbnYGbWVtb3J5AgMBgIAEAwMCAAAHIQQFZjMyXzAAAAVmMzJfMQAABWY2NF8wAAEFZjY0XzEAAQqpAgKS",
+    "AQEDfwNAIAAgAU5FBEAgAiACQQNxayEHQQAhBQNAIAUgB05FBEAgBUECdCIGIARqIAQgBmr9AAQAIAMgBmr9AAQA/eQB/QsEACAFQQRqIQUMAQsL",
+    "A0AgAiAFTEUEQCAFQQJ0IgYgBGogBCAGaioCACADIAZqKgIAkjgCACAFQQFqIQUMAQsLIABBAWohAAwBCwsLkgEBA38DQCAAIAFORQRAIAIgAkEB",
+    "cWshB0EAIQUDQCAFIAdORQRAIAVBA3QiBiAEaiAEIAZq/QAEACADIAZq/QAEAP3wAf0LBAAgBUECaiEFDAELCwNAIAIgBUxFBEAgBUEDdCIGIARq",
+    "IAQgBmorAwAgAyAGaisDAKA5AwAgBUEBaiEFDAELCyAAQQFqIQAMAQsLCwAWBG5hbWUBDwIABWYzMl8wAQVmNjRfMA==",
   ].join(""),
 };

@@ -2,8 +2,8 @@
 // Do not edit: regenerate with `npm run generate` (check with `npm run generate -- --check`).
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "../runtime/gemm.ts";
 import { GEMM_WASM } from "../runtime/gemm-wasm.ts";
-import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../runtime/checks.ts";
-import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../runtime/memory.ts";
+import { type FloatArray, Rng, checkArray, checkCount, checkSizes, initSlice } from "../runtime/checks.ts";
+import { type KernelOptions, type LoopsModuleSource, type Products, kernelMemory } from "../runtime/memory.ts";
 /** Elman RNN with tanh, as PyTorch nn.RNN / nn.RNNCell (nonlinearity='tanh'), two biases */
 export const spec = {
   name: "rnn",
@@ -42,54 +42,54 @@ export interface Kernel<A> {
   backward(p: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>, upstream: Outputs<A>, grads: Grads<A>): void;
 }
 
-/** Offset and length of every parameter in the flat buffer. */
-export function paramLayout(sizes: Sizes): {
-  total: number;
-  params: { name: string; offset: number; length: number }[];
-} {
+/** Where each parameter starts in the flat buffer, and the buffer's length: the one place the layout is written. */
+function offsets(sizes: Sizes) {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   const o_Wih = 0;
   const o_Whh = o_Wih + H * D;
   const o_bih = o_Whh + H * H;
   const o_bhh = o_bih + H;
+  return { o_Wih, o_Whh, o_bih, o_bhh, nParams: o_bhh + H };
+}
+
+/** Offset and length of every parameter in the flat buffer. */
+export function paramLayout(sizes: Sizes): {
+  total: number;
+  params: { name: string; offset: number; length: number }[];
+} {
+  // the offsets in buffer order (the order of spec.params), then the total: each parameter runs to the next one
+  const o = Object.values(offsets(sizes));
   return {
-    total: o_bhh + H,
-    params: [
-      { name: "Wih", offset: o_Wih, length: H * D },
-      { name: "Whh", offset: o_Whh, length: H * H },
-      { name: "bih", offset: o_bih, length: H },
-      { name: "bhh", offset: o_bhh, length: H },
-    ],
+    total: o[o.length - 1]!,
+    params: spec.params.map(({ name }, k) => ({ name, offset: o[k]!, length: o[k + 1]! - o[k]! })),
   };
 }
 
 /** Parameters by their init rules (uniform ±1/sqrt(H) unless declared otherwise), from a seed. */
 export function initParams(sizes: Sizes, seed: number): Float64Array {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
-  const o_Wih = 0;
-  const o_Whh = o_Wih + H * D;
-  const o_bih = o_Whh + H * H;
-  const o_bhh = o_bih + H;
-  const p = new Float64Array(o_bhh + H);
+  const { total, params } = paramLayout(sizes);
+  const p = new Float64Array(total);
   const rng = new Rng(seed);
   const k = 1 / Math.sqrt(H);
-  initSlice(p, o_Wih, H * D, "uniform", k, rng);
-  initSlice(p, o_Whh, H * H, "uniform", k, rng);
-  initSlice(p, o_bih, H, "uniform", k, rng);
-  initSlice(p, o_bhh, H, "uniform", k, rng);
+  for (const [i, { offset, length }] of params.entries()) initSlice(p, offset, length, spec.params[i]!.init, k, rng);
   return p;
 }
 
-/** The 64-bit kernels for batch B and T steps, on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
-export function createKernel64(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float64Array> {
+/** The kernels for batch B and T steps, in the precision of `F` (createKernel64 below; kernel32 is the same text, a copy so that each precision's typed-array accesses stay monomorphic in V8), on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
+function kernel64<A extends FloatArray>(
+  bits: 32 | 64,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+  gemm: Products<A>,
+  sizes: Sizes,
+  B: number,
+  T: number,
+  options: KernelOptions,
+): Kernel<A> {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
-  const o_Wih = 0;
-  const o_Whh = o_Wih + H * D;
-  const o_bih = o_Whh + H * H;
-  const o_bhh = o_bih + H;
-  const nParams = o_bhh + H;
+  const { o_Wih, o_Whh, o_bih, o_bhh, nParams } = offsets(sizes);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -109,11 +109,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     H * D,
     H * H,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
-    NT: gemmNT64,
-    NN: gemmNN64,
-    TN: gemmTN64,
-  });
+  const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);
   const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
@@ -130,22 +126,17 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   const gx0 = mem.alloc(T * B * H);
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
-  const s0 = mem.alloc(B * H);
-  const s1 = mem.alloc(H);
-  function forward(
-    params: Float64Array,
-    inputs: Inputs<Float64Array>,
-    initial: States<Float64Array>,
-    out: Outputs<Float64Array>,
-  ): void {
-    checkArray(spec.name, "params", params, Float64Array, nParams, "the flat parameter buffer");
+  const scratch0 = mem.alloc(B * H);
+  const scratch1 = mem.alloc(H);
+  function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "out.h", out.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
     // all steps at once: the products with the inputs
     // Wih times x
@@ -154,17 +145,28 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Whh times h
-      mm.NT(B, H, H, hPrev, hPrevAt, H, p, o_Whh, s0, 0, H, false);
-      // loop 0 (f32_0, f64_0 in the cell's .wat)
-      if (wl) wl(0, B, [H, at(xp0, t * B * H), H, at(p, o_bih), at(s0, 0), H, at(p, o_bhh), at(hOut, t * B * H), H]);
+      mm.NT(B, H, H, hPrev, hPrevAt, H, p, o_Whh, scratch0, 0, H, false);
+      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(0, B, [
+          H, // $n
+          at(xp0, t * B * H), // $xp0
+          H, // $xp0_stride
+          at(p, o_bih), // $bih
+          at(scratch0, 0), // $scratch0
+          H, // $scratch0_stride
+          at(p, o_bhh), // $bhh
+          at(hOut, t * B * H), // $hOut
+          H, // $hOut_stride
+        ]);
       else {
         for (let b = 0; b < B; b++) {
           const xp0Row = t * B * H + b * H;
-          const s0Row = b * H;
+          const scratch0Row = b * H;
           const hOutRow = t * B * H + b * H;
           for (let i = 0; i < H; i++) {
             // h' = tanh(Wih*x + bih + Whh*h + bhh)
-            const h_next = Math.tanh(xp0[xp0Row + i]! + p[o_bih + i]! + s0[s0Row + i]! + p[o_bhh + i]!);
+            const h_next = Math.tanh(xp0[xp0Row + i]! + p[o_bih + i]! + scratch0[scratch0Row + i]! + p[o_bhh + i]!);
             hOut[hOutRow + i] = h_next;
           }
         }
@@ -175,29 +177,29 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   function backward(
-    params: Float64Array,
-    inputs: Inputs<Float64Array>,
-    initial: States<Float64Array>,
-    out: Outputs<Float64Array>,
-    upstream: Outputs<Float64Array>,
-    grads: Grads<Float64Array>,
+    params: A,
+    inputs: Inputs<A>,
+    initial: States<A>,
+    out: Outputs<A>,
+    upstream: Outputs<A>,
+    grads: Grads<A>,
   ): void {
-    checkArray(spec.name, "params", params, Float64Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "out.h", out.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.input(io.hOut, out.h);
-    checkArray(spec.name, "upstream.h", upstream.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.h", upstream.h, F, T * B * H, "T×B×H");
     const dhUp = mem.input(io.dhUp, upstream.h);
-    checkArray(spec.name, "grads.params", grads.params, Float64Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "grads.params", grads.params, F, nParams, "the flat parameter buffer");
     const dp = mem.output(io.dp, grads.params);
-    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, Float64Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, F, T * B * D, "T×B×D");
     const dx_1 = mem.output(io.dx_1, grads.inputs.x);
-    checkArray(spec.name, "grads.initial.h", grads.initial.h, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.h", grads.initial.h, F, B * H, "B×H");
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
     dp.fill(0);
     carry_h.fill(0);
@@ -206,18 +208,29 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
-      // loop 1 (f32_1, f64_1 in the cell's .wat)
-      if (wl) wl(1, B, [H, at(seed_h, 0), H, at(hOut, t * B * H), H, at(gx0, t * B * H), H, at(s0, 0), H]);
+      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(1, B, [
+          H, // $n
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+          at(hOut, t * B * H), // $hOut
+          H, // $hOut_stride
+          at(gx0, t * B * H), // $gx0
+          H, // $gx0_stride
+          at(scratch0, 0), // $scratch0
+          H, // $scratch0_stride
+        ]);
       else {
         for (let b = 0; b < B; b++) {
           const seed_hRow = b * H;
           const hOutRow = t * B * H + b * H;
           const gx0Row = t * B * H + b * H;
-          const s0Row = b * H;
+          const scratch0Row = b * H;
           for (let i = 0; i < H; i++) {
             const dh_next_pre = seed_h[seed_hRow + i]! * (1 - hOut[hOutRow + i]! * hOut[hOutRow + i]!);
             gx0[gx0Row + i] = dh_next_pre;
-            s0[s0Row + i] = dh_next_pre;
+            scratch0[scratch0Row + i] = dh_next_pre;
           }
         }
       }
@@ -225,13 +238,13 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       // grad of: h' = tanh(Wih*x + bih + Whh*h + bhh)
       for (let b = 0; b < B; b++)
         for (let j = 0; j < H; j++) {
-          let s = 0;
-          for (let i = 0; i < H; i++) s += p[o_Whh + i * H + j]! * gx0[t * B * H + b * H + i]!;
-          carry_h[b * H + j] = s;
+          let sum = 0;
+          for (let i = 0; i < H; i++) sum += p[o_Whh + i * H + j]! * gx0[t * B * H + b * H + i]!;
+          carry_h[b * H + j] = sum;
         }
 
       // dWhh
-      mm.TN(H, H, B, s0, 0, H, hPrev, hPrevAt, H, dp, o_Whh, true);
+      mm.TN(H, H, B, scratch0, 0, H, hPrev, hPrevAt, H, dp, o_Whh, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
@@ -239,33 +252,43 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     mm.TN(H, D, T * B, gx0, 0, H, x, 0, D, dp, o_Wih, true);
     // grad of: h' = tanh(Wih*x + bih + Whh*h + bhh)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[b * H + i]!;
-      s1[i] = s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[b * H + i]!;
+      scratch1[i] = sum;
     }
 
-    // loop 2 (f32_2, f64_2 in the cell's .wat)
-    if (wl) wl(2, 1, [H, at(s1, 0), at(dp, o_bih)]);
+    // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(2, 1, [
+        H, // $n
+        at(scratch1, 0), // $scratch1
+        at(dp, o_bih), // $dbih
+      ]);
     else {
       for (let i = 0; i < H; i++) {
-        dp[o_bih + i]! += s1[i]!;
+        dp[o_bih + i]! += scratch1[i]!;
       }
     }
 
-    // loop 3 (f32_3, f64_3 in the cell's .wat)
-    if (wl) wl(3, 1, [H, at(s1, 0), at(dp, o_bhh)]);
+    // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(3, 1, [
+        H, // $n
+        at(scratch1, 0), // $scratch1
+        at(dp, o_bhh), // $dbhh
+      ]);
     else {
       for (let i = 0; i < H; i++) {
-        dp[o_bhh + i]! += s1[i]!;
+        dp[o_bhh + i]! += scratch1[i]!;
       }
     }
 
     // grad of: h' = tanh(Wih*x + bih + Whh*h + bhh)
     for (let b = 0; b < T * B; b++)
       for (let j = 0; j < D; j++) {
-        let s = 0;
-        for (let i = 0; i < H; i++) s += p[o_Wih + i * D + j]! * gx0[b * H + i]!;
-        dx_1[b * D + j] = s;
+        let sum = 0;
+        for (let i = 0; i < H; i++) sum += p[o_Wih + i * D + j]! * gx0[b * H + i]!;
+        dx_1[b * D + j] = sum;
       }
 
     dhPrev0.set(carry_h);
@@ -277,16 +300,20 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };
 }
 
-/** The 32-bit kernels for batch B and T steps, on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
-export function createKernel32(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float32Array> {
+/** The float32 copy of kernel64, the same text: V8 keeps inline caches per function, so one body for both precisions would slow a process that runs both. On the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
+function kernel32<A extends FloatArray>(
+  bits: 32 | 64,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+  gemm: Products<A>,
+  sizes: Sizes,
+  B: number,
+  T: number,
+  options: KernelOptions,
+): Kernel<A> {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
-  const o_Wih = 0;
-  const o_Whh = o_Wih + H * D;
-  const o_bih = o_Whh + H * H;
-  const o_bhh = o_bih + H;
-  const nParams = o_bhh + H;
+  const { o_Wih, o_Whh, o_bih, o_bhh, nParams } = offsets(sizes);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -306,11 +333,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     H * D,
     H * H,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
-    NT: gemmNT32,
-    NN: gemmNN32,
-    TN: gemmTN32,
-  });
+  const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);
   const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
@@ -327,22 +350,17 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   const gx0 = mem.alloc(T * B * H);
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
-  const s0 = mem.alloc(B * H);
-  const s1 = mem.alloc(H);
-  function forward(
-    params: Float32Array,
-    inputs: Inputs<Float32Array>,
-    initial: States<Float32Array>,
-    out: Outputs<Float32Array>,
-  ): void {
-    checkArray(spec.name, "params", params, Float32Array, nParams, "the flat parameter buffer");
+  const scratch0 = mem.alloc(B * H);
+  const scratch1 = mem.alloc(H);
+  function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "out.h", out.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
     // all steps at once: the products with the inputs
     // Wih times x
@@ -351,17 +369,28 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // Whh times h
-      mm.NT(B, H, H, hPrev, hPrevAt, H, p, o_Whh, s0, 0, H, false);
-      // loop 0 (f32_0, f64_0 in the cell's .wat)
-      if (wl) wl(0, B, [H, at(xp0, t * B * H), H, at(p, o_bih), at(s0, 0), H, at(p, o_bhh), at(hOut, t * B * H), H]);
+      mm.NT(B, H, H, hPrev, hPrevAt, H, p, o_Whh, scratch0, 0, H, false);
+      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(0, B, [
+          H, // $n
+          at(xp0, t * B * H), // $xp0
+          H, // $xp0_stride
+          at(p, o_bih), // $bih
+          at(scratch0, 0), // $scratch0
+          H, // $scratch0_stride
+          at(p, o_bhh), // $bhh
+          at(hOut, t * B * H), // $hOut
+          H, // $hOut_stride
+        ]);
       else {
         for (let b = 0; b < B; b++) {
           const xp0Row = t * B * H + b * H;
-          const s0Row = b * H;
+          const scratch0Row = b * H;
           const hOutRow = t * B * H + b * H;
           for (let i = 0; i < H; i++) {
             // h' = tanh(Wih*x + bih + Whh*h + bhh)
-            const h_next = Math.tanh(xp0[xp0Row + i]! + p[o_bih + i]! + s0[s0Row + i]! + p[o_bhh + i]!);
+            const h_next = Math.tanh(xp0[xp0Row + i]! + p[o_bih + i]! + scratch0[scratch0Row + i]! + p[o_bhh + i]!);
             hOut[hOutRow + i] = h_next;
           }
         }
@@ -372,29 +401,29 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   function backward(
-    params: Float32Array,
-    inputs: Inputs<Float32Array>,
-    initial: States<Float32Array>,
-    out: Outputs<Float32Array>,
-    upstream: Outputs<Float32Array>,
-    grads: Grads<Float32Array>,
+    params: A,
+    inputs: Inputs<A>,
+    initial: States<A>,
+    out: Outputs<A>,
+    upstream: Outputs<A>,
+    grads: Grads<A>,
   ): void {
-    checkArray(spec.name, "params", params, Float32Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
     const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "out.h", out.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.input(io.hOut, out.h);
-    checkArray(spec.name, "upstream.h", upstream.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.h", upstream.h, F, T * B * H, "T×B×H");
     const dhUp = mem.input(io.dhUp, upstream.h);
-    checkArray(spec.name, "grads.params", grads.params, Float32Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "grads.params", grads.params, F, nParams, "the flat parameter buffer");
     const dp = mem.output(io.dp, grads.params);
-    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, Float32Array, T * B * D, "T×B×D");
+    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, F, T * B * D, "T×B×D");
     const dx_1 = mem.output(io.dx_1, grads.inputs.x);
-    checkArray(spec.name, "grads.initial.h", grads.initial.h, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.h", grads.initial.h, F, B * H, "B×H");
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
     dp.fill(0);
     carry_h.fill(0);
@@ -403,18 +432,29 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
-      // loop 1 (f32_1, f64_1 in the cell's .wat)
-      if (wl) wl(1, B, [H, at(seed_h, 0), H, at(hOut, t * B * H), H, at(gx0, t * B * H), H, at(s0, 0), H]);
+      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(1, B, [
+          H, // $n
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+          at(hOut, t * B * H), // $hOut
+          H, // $hOut_stride
+          at(gx0, t * B * H), // $gx0
+          H, // $gx0_stride
+          at(scratch0, 0), // $scratch0
+          H, // $scratch0_stride
+        ]);
       else {
         for (let b = 0; b < B; b++) {
           const seed_hRow = b * H;
           const hOutRow = t * B * H + b * H;
           const gx0Row = t * B * H + b * H;
-          const s0Row = b * H;
+          const scratch0Row = b * H;
           for (let i = 0; i < H; i++) {
             const dh_next_pre = seed_h[seed_hRow + i]! * (1 - hOut[hOutRow + i]! * hOut[hOutRow + i]!);
             gx0[gx0Row + i] = dh_next_pre;
-            s0[s0Row + i] = dh_next_pre;
+            scratch0[scratch0Row + i] = dh_next_pre;
           }
         }
       }
@@ -422,13 +462,13 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       // grad of: h' = tanh(Wih*x + bih + Whh*h + bhh)
       for (let b = 0; b < B; b++)
         for (let j = 0; j < H; j++) {
-          let s = 0;
-          for (let i = 0; i < H; i++) s += p[o_Whh + i * H + j]! * gx0[t * B * H + b * H + i]!;
-          carry_h[b * H + j] = s;
+          let sum = 0;
+          for (let i = 0; i < H; i++) sum += p[o_Whh + i * H + j]! * gx0[t * B * H + b * H + i]!;
+          carry_h[b * H + j] = sum;
         }
 
       // dWhh
-      mm.TN(H, H, B, s0, 0, H, hPrev, hPrevAt, H, dp, o_Whh, true);
+      mm.TN(H, H, B, scratch0, 0, H, hPrev, hPrevAt, H, dp, o_Whh, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
@@ -436,33 +476,43 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     mm.TN(H, D, T * B, gx0, 0, H, x, 0, D, dp, o_Wih, true);
     // grad of: h' = tanh(Wih*x + bih + Whh*h + bhh)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[b * H + i]!;
-      s1[i] = s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[b * H + i]!;
+      scratch1[i] = sum;
     }
 
-    // loop 2 (f32_2, f64_2 in the cell's .wat)
-    if (wl) wl(2, 1, [H, at(s1, 0), at(dp, o_bih)]);
+    // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(2, 1, [
+        H, // $n
+        at(scratch1, 0), // $scratch1
+        at(dp, o_bih), // $dbih
+      ]);
     else {
       for (let i = 0; i < H; i++) {
-        dp[o_bih + i]! += s1[i]!;
+        dp[o_bih + i]! += scratch1[i]!;
       }
     }
 
-    // loop 3 (f32_3, f64_3 in the cell's .wat)
-    if (wl) wl(3, 1, [H, at(s1, 0), at(dp, o_bhh)]);
+    // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(3, 1, [
+        H, // $n
+        at(scratch1, 0), // $scratch1
+        at(dp, o_bhh), // $dbhh
+      ]);
     else {
       for (let i = 0; i < H; i++) {
-        dp[o_bhh + i]! += s1[i]!;
+        dp[o_bhh + i]! += scratch1[i]!;
       }
     }
 
     // grad of: h' = tanh(Wih*x + bih + Whh*h + bhh)
     for (let b = 0; b < T * B; b++)
       for (let j = 0; j < D; j++) {
-        let s = 0;
-        for (let i = 0; i < H; i++) s += p[o_Wih + i * D + j]! * gx0[b * H + i]!;
-        dx_1[b * D + j] = s;
+        let sum = 0;
+        for (let i = 0; i < H; i++) sum += p[o_Wih + i * D + j]! * gx0[b * H + i]!;
+        dx_1[b * D + j] = sum;
       }
 
     dhPrev0.set(carry_h);
@@ -472,6 +522,16 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };
+}
+
+/** The float64 kernels for batch B and T steps (see kernel64). */
+export function createKernel64(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float64Array> {
+  return kernel64(64, Float64Array, { NT: gemmNT64, NN: gemmNN64, TN: gemmTN64 }, sizes, B, T, options);
+}
+
+/** The float32 kernels for batch B and T steps (see kernel32). */
+export function createKernel32(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float32Array> {
+  return kernel32(32, Float32Array, { NT: gemmNT32, NN: gemmNN32, TN: gemmTN32 }, sizes, B, T, options);
 }
 
 /** One step (forward from the state to the next, backward from the next state's gradient): the kernels with T = 1. */
@@ -493,49 +553,45 @@ const LOOPS_WASM: LoopsModuleSource = {
     { vector: true, splittable: false },
   ],
   binary: [
-    "AGFzbQEAAAABHANgAXsBe2ALf39/f39/f39/f38AYAV/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMJCAABAQIAAQECB0EIBWYz",
-    "Ml8wAAEFZjMyXzEAAgVmMzJfMgADBWYzMl8zAAMFZjY0XzAABQVmNjRfMQAGBWY2NF8yAAcFZjY0XzMABwqEGAjmBQEEeyAA/QzR",
-    "DV290Q1dvdENXb3RDV29IAAgAP3mASIB/eYB/QyJiAg+iYgIPomICD6JiAg+/eQBIAH95gH9DKuqqr6rqqq+q6qqvquqqr795AEg",
-    "Af3mAf0MAACAPwAAgD8AAIA/AACAP/3kAf3mAf0MAACAPwAAgD8AAIA/AACAP/0MAAAAQAAAAEAAAABAAAAAQP0MAAAAAAAAAAAA",
-    "AAAAAAAAAP0MAACAfwAAgH8AAIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1QOf0MAAAAQAAAAEAAAABAAAAAQCAA/eABIgT95gEiAyAD",
-    "/Qw7qrg/O6q4PzuquD87qrg//eYB/Wr9DAAAlsMAAJbDAACWwwAAlsP96QH9DAAAlkMAAJZDAACWQwAAlkP96AEiAv0MAIAxPwCA",
-    "MT8AgDE/AIAxP/3mAf3lASAC/QyDgF65g4BeuYOAXrmDgF65/eYB/eUBIgH95gH9DGELtjphC7Y6YQu2OmELtjr95AEgAf3mAf0M",
-    "iYgIPImICDyJiAg8iYgIPP3kASAB/eYB/Qyrqio9q6oqPauqKj2rqio9/eQBIAH95gH9DKuqKj6rqio+q6oqPquqKj795AEgAf3m",
-    "Af0MAAAAPwAAAD8AAAA/AAAAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEg",
-    "Av34ASIBQQH9rAEiAv0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAEgAv2xAf0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB",
-    "/eYBIAP9DBhysUIYcrFCGHKxQhhysUL9RP1SIAP9DLTxz8K08c/CtPHPwrTxz8L9Q/1S/QwAAIA/AACAPwAAgD8AAIA//eQB/ecB",
-    "/eUBIgH94QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/UP9UiAE/QzNzMw9zczMPc3MzD3NzMw9/UP9UgvsAQEGfwNAIAAgAU5FBEAg",
-    "AyAAIARsQQJ0aiENIAYgACAHbEECdGohDiAJIAAgCmxBAnRqIQ8gAiACQQNxayEQQQAhDANAIAwgEE5FBEAgDEECdCILIA9qIAsg",
-    "DWr9AAQAIAUgC2r9AAQA/eQBIAsgDmr9AAQA/eQBIAggC2r9AAQA/eQBEAD9CwQAIAxBBGohDAwBCwsDQCACIAxMRQRAIAxBAnQi",
-    "CyAPaiALIA1qKgIAIAUgC2oqAgCSIAsgDmoqAgCSIAggC2oqAgCS/RMQAP0fADgCACAMQQFqIQwMAQsLIABBAWohAAwBCwsLjgID",
-    "B38BewF9A0AgACABTkUEQCADIAAgBGxBAnRqIQ0gBSAAIAZsQQJ0aiEOIAcgACAIbEECdGohDyAJIAAgCmxBAnRqIRAgAiACQQNx",
-    "ayERQQAhCwNAIAsgEU5FBEAgC0ECdCIMIA1q/QAEAP0MAACAPwAAgD8AAIA/AACAPyAMIA5q/QAEACISIBL95gH95QH95gEhEiAM",
-    "IA9qIBL9CwQAIAwgEGogEv0LBAAgC0EEaiELDAELCwNAIAIgC0xFBEAgC0ECdCIMIA1qKgIAQwAAgD8gDCAOaioCACITIBOUk5Qh",
-    "EyAMIA9qIBM4AgAgDCAQaiATOAIAIAtBAWohCwwBCwsgAEEBaiEADAELCwuSAQEDfwNAIAAgAU5FBEAgAiACQQNxayEHQQAhBQNA",
-    "IAUgB05FBEAgBUECdCIGIARqIAQgBmr9AAQAIAMgBmr9AAQA/eQB/QsEACAFQQRqIQUMAQsLA0AgAiAFTEUEQCAFQQJ0IgYgBGog",
-    "BCAGaioCACADIAZqKgIAkjgCACAFQQFqIQUMAQsLIABBAWohAAwBCwsL8QcBBHsgAP0M43UrRTbaV7/jdStFNtpXvyAAIAD98gEi",
-    "Af3yAf0M4H0VDj1tbT/gfRUOPW1tP/3wASAB/fIB/Qw9wuZV4yaCvz3C5lXjJoK//fABIAH98gH9DPoQLIj0ZJY/+hAsiPRklj/9",
-    "8AEgAf3yAf0MHLqhG7qhq78cuqEbuqGrv/3wASAB/fIB/QwRERERERHBPxEREREREcE//fABIAH98gH9DFVVVVVVVdW/VVVVVVVV",
-    "1b/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wAf3yAf0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAEAAAAAAAAAAQP0MAAAA",
-    "AAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPf0MAAAAAAAAAEAAAAAAAAAAQCAA/ewBIgT9",
-    "8gEiAyAD/Qz+gitlRxX3P/6CK2VHFfc//fIB/ZQB/QwAAAAAADCRwAAAAAAAMJHA/fUB/QwAAAAAADCRQAAAAAAAMJFA/fQBIgL9",
-    "DAAA4P5CLuY/AADg/kIu5j/98gH98QEgAv0Mdjx5Ne856j12PHk17znqPf3yAf3xASIB/fIB/QyY2Pjv2O4hPpjY+O/Y7iE+/fAB",
-    "IAH98gH9DORE9WdF5lo+5ET1Z0XmWj798AEgAf3yAf0MXJ94t09+kj5cn3i3T36SPv3wASAB/fIB/Qw0x1al4x3HPjTHVqXjHcc+",
-    "/fABIAH98gH9DBqgARqgAfo+GqABGqAB+j798AEgAf3yAf0MGqABGqABKj8aoAEaoAEqP/3wASAB/fIB/QwXbMEWbMFWPxdswRZs",
-    "wVY//fABIAH98gH9DBEREREREYE/ERERERERgT/98AEgAf3yAf0MVVVVVVVVpT9VVVVVVVWlP/3wASAB/fIB/QxVVVVVVVXFP1VV",
-    "VVVVVcU//fABIAH98gH9DAAAAAAAAOA/AAAAAAAA4D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAB/fIB/QwAAAAAAADw",
-    "PwAAAAAAAPA//fABIAL9/AEiAUEB/awBIgL9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASABIAL9sQH9xwH9DP8DAAAA",
-    "AAAA/wMAAAAAAAD9zgFBNP3LAf3yASAD/QzvOfr+Qi6GQO85+v5CLoZA/Ur9UiAD/QxSMC3VEEmHwFIwLdUQSYfA/Un9Uv0MAAAA",
-    "AAAA8D8AAAAAAADwP/3wAf3zAf3xASIB/e0BIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1J/VIgBP0MmpmZmZmZuT+amZmZmZm5P/1J",
-    "/VIL7AEBBn8DQCAAIAFORQRAIAMgACAEbEEDdGohDSAGIAAgB2xBA3RqIQ4gCSAAIApsQQN0aiEPIAIgAkEBcWshEEEAIQwDQCAM",
-    "IBBORQRAIAxBA3QiCyAPaiALIA1q/QAEACAFIAtq/QAEAP3wASALIA5q/QAEAP3wASAIIAtq/QAEAP3wARAE/QsEACAMQQJqIQwM",
-    "AQsLA0AgAiAMTEUEQCAMQQN0IgsgD2ogCyANaisDACAFIAtqKwMAoCALIA5qKwMAoCAIIAtqKwMAoP0UEAT9IQA5AwAgDEEBaiEM",
-    "DAELCyAAQQFqIQAMAQsLC5ICAwd/AXsBfANAIAAgAU5FBEAgAyAAIARsQQN0aiENIAUgACAGbEEDdGohDiAHIAAgCGxBA3RqIQ8g",
-    "CSAAIApsQQN0aiEQIAIgAkEBcWshEUEAIQsDQCALIBFORQRAIAtBA3QiDCANav0ABAD9DAAAAAAAAPA/AAAAAAAA8D8gDCAOav0A",
-    "BAAiEiAS/fIB/fEB/fIBIRIgDCAPaiAS/QsEACAMIBBqIBL9CwQAIAtBAmohCwwBCwsDQCACIAtMRQRAIAtBA3QiDCANaisDAEQA",
-    "AAAAAADwPyAMIA5qKwMAIhMgE6KhoiETIAwgD2ogEzkDACAMIBBqIBM5AwAgC0EBaiELDAELCyAAQQFqIQAMAQsLC5IBAQN/A0Ag",
-    "ACABTkUEQCACIAJBAXFrIQdBACEFA0AgBSAHTkUEQCAFQQN0IgYgBGogBCAGav0ABAAgAyAGav0ABAD98AH9CwQAIAVBAmohBQwB",
-    "CwsDQCACIAVMRQRAIAVBA3QiBiAEaiAEIAZqKwMAIAMgBmorAwCgOQMAIAVBAWohBQwBCwsgAEEBaiEADAELCwsAQgRuYW1lATsI",
-    "AAZ0YW5oMzIBBWYzMl8wAgVmMzJfMQMFZjMyXzIEBnRhbmg2NAUFZjY0XzAGBWY2NF8xBwVmNjRfMg==",
+    "AGFzbQEAAAABHANgAXsBe2ALf39/f39/f39/f38AYAV/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMJCAABAQIAAQECB0EIBWYzMl8wAAEFZjMy",
+    "XzEAAgVmMzJfMgADBWYzMl8zAAMFZjY0XzAABQVmNjRfMQAGBWY2NF8yAAcFZjY0XzMABwqEGAjmBQEEeyAA/QzRDV290Q1dvdENXb3RDV29IAAg",
+    "AP3mASIB/eYB/QyJiAg+iYgIPomICD6JiAg+/eQBIAH95gH9DKuqqr6rqqq+q6qqvquqqr795AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kAf3m",
+    "Af0MAACAPwAAgD8AAIA/AACAP/0MAAAAQAAAAEAAAABAAAAAQP0MAAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8AAIB/AACAf/0MAQ1QOQENUDkB",
+    "DVA5AQ1QOf0MAAAAQAAAAEAAAABAAAAAQCAA/eABIgT95gEiAyAD/Qw7qrg/O6q4PzuquD87qrg//eYB/Wr9DAAAlsMAAJbDAACWwwAAlsP96QH9",
+    "DAAAlkMAAJZDAACWQwAAlkP96AEiAv0MAIAxPwCAMT8AgDE/AIAxP/3mAf3lASAC/QyDgF65g4BeuYOAXrmDgF65/eYB/eUBIgH95gH9DGELtjph",
+    "C7Y6YQu2OmELtjr95AEgAf3mAf0MiYgIPImICDyJiAg8iYgIPP3kASAB/eYB/Qyrqio9q6oqPauqKj2rqio9/eQBIAH95gH9DKuqKj6rqio+q6oq",
+    "PquqKj795AEgAf3mAf0MAAAAPwAAAD8AAAA/AAAAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/9",
+    "5AEgAv34ASIBQQH9rAEiAv0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAEgAv2xAf0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAP9",
+    "DBhysUIYcrFCGHKxQhhysUL9RP1SIAP9DLTxz8K08c/CtPHPwrTxz8L9Q/1S/QwAAIA/AACAPwAAgD8AAIA//eQB/ecB/eUBIgH94QEgASAA/QwA",
+    "AAAAAAAAAAAAAAAAAAAA/UP9UiAE/QzNzMw9zczMPc3MzD3NzMw9/UP9UgvsAQEGfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiENIAYgACAHbEECdGoh",
+    "DiAJIAAgCmxBAnRqIQ8gAiACQQNxayEQQQAhDANAIAwgEE5FBEAgDEECdCILIA9qIAsgDWr9AAQAIAUgC2r9AAQA/eQBIAsgDmr9AAQA/eQBIAgg",
+    "C2r9AAQA/eQBEAD9CwQAIAxBBGohDAwBCwsDQCACIAxMRQRAIAxBAnQiCyAPaiALIA1qKgIAIAUgC2oqAgCSIAsgDmoqAgCSIAggC2oqAgCS/RMQ",
+    "AP0fADgCACAMQQFqIQwMAQsLIABBAWohAAwBCwsLjgIDB38BewF9A0AgACABTkUEQCADIAAgBGxBAnRqIQ0gBSAAIAZsQQJ0aiEOIAcgACAIbEEC",
+    "dGohDyAJIAAgCmxBAnRqIRAgAiACQQNxayERQQAhCwNAIAsgEU5FBEAgC0ECdCIMIA1q/QAEAP0MAACAPwAAgD8AAIA/AACAPyAMIA5q/QAEACIS",
+    "IBL95gH95QH95gEhEiAMIA9qIBL9CwQAIAwgEGogEv0LBAAgC0EEaiELDAELCwNAIAIgC0xFBEAgC0ECdCIMIA1qKgIAQwAAgD8gDCAOaioCACIT",
+    "IBOUk5QhEyAMIA9qIBM4AgAgDCAQaiATOAIAIAtBAWohCwwBCwsgAEEBaiEADAELCwuSAQEDfwNAIAAgAU5FBEAgAiACQQNxayEHQQAhBQNAIAUg",
+    "B05FBEAgBUECdCIGIARqIAQgBmr9AAQAIAMgBmr9AAQA/eQB/QsEACAFQQRqIQUMAQsLA0AgAiAFTEUEQCAFQQJ0IgYgBGogBCAGaioCACADIAZq",
+    "KgIAkjgCACAFQQFqIQUMAQsLIABBAWohAAwBCwsL8QcBBHsgAP0M43UrRTbaV7/jdStFNtpXvyAAIAD98gEiAf3yAf0M4H0VDj1tbT/gfRUOPW1t",
+    "P/3wASAB/fIB/Qw9wuZV4yaCvz3C5lXjJoK//fABIAH98gH9DPoQLIj0ZJY/+hAsiPRklj/98AEgAf3yAf0MHLqhG7qhq78cuqEbuqGrv/3wASAB",
+    "/fIB/QwRERERERHBPxEREREREcE//fABIAH98gH9DFVVVVVVVdW/VVVVVVVV1b/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wAf3yAf0MAAAA",
+    "AAAA8D8AAAAAAADwP/0MAAAAAAAAAEAAAAAAAAAAQP0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLm",
+    "Pf0MAAAAAAAAAEAAAAAAAAAAQCAA/ewBIgT98gEiAyAD/Qz+gitlRxX3P/6CK2VHFfc//fIB/ZQB/QwAAAAAADCRwAAAAAAAMJHA/fUB/QwAAAAA",
+    "ADCRQAAAAAAAMJFA/fQBIgL9DAAA4P5CLuY/AADg/kIu5j/98gH98QEgAv0Mdjx5Ne856j12PHk17znqPf3yAf3xASIB/fIB/QyY2Pjv2O4hPpjY",
+    "+O/Y7iE+/fABIAH98gH9DORE9WdF5lo+5ET1Z0XmWj798AEgAf3yAf0MXJ94t09+kj5cn3i3T36SPv3wASAB/fIB/Qw0x1al4x3HPjTHVqXjHcc+",
+    "/fABIAH98gH9DBqgARqgAfo+GqABGqAB+j798AEgAf3yAf0MGqABGqABKj8aoAEaoAEqP/3wASAB/fIB/QwXbMEWbMFWPxdswRZswVY//fABIAH9",
+    "8gH9DBEREREREYE/ERERERERgT/98AEgAf3yAf0MVVVVVVVVpT9VVVVVVVWlP/3wASAB/fIB/QxVVVVVVVXFP1VVVVVVVcU//fABIAH98gH9DAAA",
+    "AAAAAOA/AAAAAAAA4D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAL9/AEiAUEB/awBIgL9",
+    "xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASABIAL9sQH9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASAD/QzvOfr+Qi6GQO85",
+    "+v5CLoZA/Ur9UiAD/QxSMC3VEEmHwFIwLdUQSYfA/Un9Uv0MAAAAAAAA8D8AAAAAAADwP/3wAf3zAf3xASIB/e0BIAEgAP0MAAAAAAAAAAAAAAAA",
+    "AAAAAP1J/VIgBP0MmpmZmZmZuT+amZmZmZm5P/1J/VIL7AEBBn8DQCAAIAFORQRAIAMgACAEbEEDdGohDSAGIAAgB2xBA3RqIQ4gCSAAIApsQQN0",
+    "aiEPIAIgAkEBcWshEEEAIQwDQCAMIBBORQRAIAxBA3QiCyAPaiALIA1q/QAEACAFIAtq/QAEAP3wASALIA5q/QAEAP3wASAIIAtq/QAEAP3wARAE",
+    "/QsEACAMQQJqIQwMAQsLA0AgAiAMTEUEQCAMQQN0IgsgD2ogCyANaisDACAFIAtqKwMAoCALIA5qKwMAoCAIIAtqKwMAoP0UEAT9IQA5AwAgDEEB",
+    "aiEMDAELCyAAQQFqIQAMAQsLC5ICAwd/AXsBfANAIAAgAU5FBEAgAyAAIARsQQN0aiENIAUgACAGbEEDdGohDiAHIAAgCGxBA3RqIQ8gCSAAIAps",
+    "QQN0aiEQIAIgAkEBcWshEUEAIQsDQCALIBFORQRAIAtBA3QiDCANav0ABAD9DAAAAAAAAPA/AAAAAAAA8D8gDCAOav0ABAAiEiAS/fIB/fEB/fIB",
+    "IRIgDCAPaiAS/QsEACAMIBBqIBL9CwQAIAtBAmohCwwBCwsDQCACIAtMRQRAIAtBA3QiDCANaisDAEQAAAAAAADwPyAMIA5qKwMAIhMgE6KhoiET",
+    "IAwgD2ogEzkDACAMIBBqIBM5AwAgC0EBaiELDAELCyAAQQFqIQAMAQsLC5IBAQN/A0AgACABTkUEQCACIAJBAXFrIQdBACEFA0AgBSAHTkUEQCAF",
+    "QQN0IgYgBGogBCAGav0ABAAgAyAGav0ABAD98AH9CwQAIAVBAmohBQwBCwsDQCACIAVMRQRAIAVBA3QiBiAEaiAEIAZqKwMAIAMgBmorAwCgOQMA",
+    "IAVBAWohBQwBCwsgAEEBaiEADAELCwsAQgRuYW1lATsIAAZ0YW5oMzIBBWYzMl8wAgVmMzJfMQMFZjMyXzIEBnRhbmg2NAUFZjY0XzAGBWY2NF8x",
+    "BwVmNjRfMg==",
   ].join(""),
 };

@@ -2,8 +2,8 @@
 // Do not edit: regenerate with `npm run generate` (check with `npm run generate -- --check`).
 import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "../runtime/gemm.ts";
 import { GEMM_WASM } from "../runtime/gemm-wasm.ts";
-import { Rng, checkArray, checkCount, checkSizes, initSlice } from "../runtime/checks.ts";
-import { type KernelOptions, type LoopsModuleSource, kernelMemory } from "../runtime/memory.ts";
+import { type FloatArray, Rng, checkArray, checkCount, checkSizes, initSlice } from "../runtime/checks.ts";
+import { type KernelOptions, type LoopsModuleSource, type Products, kernelMemory } from "../runtime/memory.ts";
 /** SRU, Lei et al. EMNLP 2018 (arXiv 1709.02755), as asappresearch/sru sru/ops.py elementwise_recurrence_naive with SRUCell defaults (highway_bias 0, rescale=True, use_tanh=False), D == H */
 export const spec = {
   name: "sru",
@@ -45,11 +45,8 @@ export interface Kernel<A> {
   backward(p: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>, upstream: Outputs<A>, grads: Grads<A>): void;
 }
 
-/** Offset and length of every parameter in the flat buffer. */
-export function paramLayout(sizes: Sizes): {
-  total: number;
-  params: { name: string; offset: number; length: number }[];
-} {
+/** Where each parameter starts in the flat buffer, and the buffer's length: the one place the layout is written. */
+function offsets(sizes: Sizes) {
   const { H } = checkSizes(spec.name, sizes, spec.sizes);
   const o_Wf = 0;
   const o_Wr = o_Wf + H * H;
@@ -58,56 +55,49 @@ export function paramLayout(sizes: Sizes): {
   const o_v_r = o_v_f + H;
   const o_b_f = o_v_r + H;
   const o_b_r = o_b_f + H;
+  return { o_Wf, o_Wr, o_W, o_v_f, o_v_r, o_b_f, o_b_r, nParams: o_b_r + H };
+}
+
+/** Offset and length of every parameter in the flat buffer. */
+export function paramLayout(sizes: Sizes): {
+  total: number;
+  params: { name: string; offset: number; length: number }[];
+} {
+  // the offsets in buffer order (the order of spec.params), then the total: each parameter runs to the next one
+  const o = Object.values(offsets(sizes));
   return {
-    total: o_b_r + H,
-    params: [
-      { name: "Wf", offset: o_Wf, length: H * H },
-      { name: "Wr", offset: o_Wr, length: H * H },
-      { name: "W", offset: o_W, length: H * H },
-      { name: "v_f", offset: o_v_f, length: H },
-      { name: "v_r", offset: o_v_r, length: H },
-      { name: "b_f", offset: o_b_f, length: H },
-      { name: "b_r", offset: o_b_r, length: H },
-    ],
+    total: o[o.length - 1]!,
+    params: spec.params.map(({ name }, k) => ({ name, offset: o[k]!, length: o[k + 1]! - o[k]! })),
   };
 }
 
 /** Parameters by their init rules (uniform ±1/sqrt(H) unless declared otherwise), from a seed. */
 export function initParams(sizes: Sizes, seed: number): Float64Array {
   const { H } = checkSizes(spec.name, sizes, spec.sizes);
-  const o_Wf = 0;
-  const o_Wr = o_Wf + H * H;
-  const o_W = o_Wr + H * H;
-  const o_v_f = o_W + H * H;
-  const o_v_r = o_v_f + H;
-  const o_b_f = o_v_r + H;
-  const o_b_r = o_b_f + H;
-  const p = new Float64Array(o_b_r + H);
+  const { total, params } = paramLayout(sizes);
+  const p = new Float64Array(total);
   const rng = new Rng(seed);
   const k = 1 / Math.sqrt(H);
-  initSlice(p, o_W, H * H, "uniform", k, rng);
-  initSlice(p, o_Wf, H * H, "uniform", k, rng);
-  initSlice(p, o_Wr, H * H, "uniform", k, rng);
-  initSlice(p, o_v_f, H, { uniform: 1.224744871391589 }, k, rng);
-  initSlice(p, o_v_r, H, { uniform: 1.224744871391589 }, k, rng);
-  initSlice(p, o_b_f, H, "zeros", k, rng);
-  initSlice(p, o_b_r, H, { constant: 0 }, k, rng);
+  // in the order the cell declares them: that is the order the random numbers are drawn in
+  for (const i of [2, 0, 1, 3, 4, 5, 6])
+    initSlice(p, params[i]!.offset, params[i]!.length, spec.params[i]!.init, k, rng);
   return p;
 }
 
-/** The 64-bit kernels for batch B and T steps, on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
-export function createKernel64(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float64Array> {
+/** The kernels for batch B and T steps, in the precision of `F` (createKernel64 below; kernel32 is the same text, a copy so that each precision's typed-array accesses stay monomorphic in V8), on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
+function kernel64<A extends FloatArray>(
+  bits: 32 | 64,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+  gemm: Products<A>,
+  sizes: Sizes,
+  B: number,
+  T: number,
+  options: KernelOptions,
+): Kernel<A> {
   const { H } = checkSizes(spec.name, sizes, spec.sizes);
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
-  const o_Wf = 0;
-  const o_Wr = o_Wf + H * H;
-  const o_W = o_Wr + H * H;
-  const o_v_f = o_W + H * H;
-  const o_v_r = o_v_f + H;
-  const o_b_f = o_v_r + H;
-  const o_b_r = o_b_f + H;
-  const nParams = o_b_r + H;
+  const { o_Wf, o_Wr, o_W, o_v_f, o_v_r, o_b_f, o_b_r, nParams } = offsets(sizes);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -132,11 +122,7 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     B * H,
     3 * H * H,
   ];
-  const mem = kernelMemory<Float64Array>(64, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
-    NT: gemmNT64,
-    NN: gemmNN64,
-    TN: gemmTN64,
-  });
+  const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);
   const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
@@ -158,28 +144,26 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   const gx0 = mem.alloc(T * B * (3 * H));
   const seed_c = mem.alloc(B * H);
   const carry_c = mem.alloc(B * H);
-  const s0 = mem.alloc(B * H);
-  const s1 = mem.alloc(B * H);
-  const s2 = mem.alloc(B * H);
-  function forward(
-    params: Float64Array,
-    inputs: Inputs<Float64Array>,
-    initial: States<Float64Array>,
-    out: Outputs<Float64Array>,
-  ): void {
-    checkArray(spec.name, "params", params, Float64Array, nParams, "the flat parameter buffer");
+  const scratch0 = mem.alloc(B * H);
+  const scratch1 = mem.alloc(B * H);
+  const scratch2 = mem.alloc(B * H);
+  function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * H, "T×B×H");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.c", initial.c, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.c", initial.c, F, B * H, "B×H");
     const cPrev0 = mem.input(io.cPrev0, initial.c);
-    checkArray(spec.name, "out.c", out.c, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.output(io.cOut, out.c);
-    checkArray(spec.name, "out.h", out.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
-    // loop 0 (f32_0, f64_0 in the cell's .wat)
-    if (wl) wl(0, 1, [at(u_scale_x, 0)]);
+    // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(0, 1, [
+        at(u_scale_x, 0), // $u_scale_x
+      ]);
     else {
       {
         // scale_x = sqrt(1 + 2*exp(highway_bias))
@@ -194,33 +178,33 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     for (let t = 0; t < T; t++) {
       const cPrev = t === 0 ? cPrev0 : cOut;
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(1, B, [
-          H,
-          at(xp0, t * B * (3 * H)),
-          3 * H,
-          at(p, o_v_f),
-          at(cPrev, cPrevAt),
-          H,
-          at(p, o_b_f),
-          at(tape_f, t * B * H),
-          H,
-          at(xp0, t * B * (3 * H) + H),
-          3 * H,
-          at(p, o_v_r),
-          at(p, o_b_r),
-          at(tape_r, t * B * H),
-          H,
-          at(xp0, t * B * (3 * H) + 2 * H),
-          3 * H,
-          at(cOut, t * B * H),
-          H,
-          at(u_scale_x, 0),
-          at(x, t * B * H),
-          H,
-          at(hOut, t * B * H),
-          H,
+          H, // $n
+          at(xp0, t * B * (3 * H)), // $xp0
+          3 * H, // $xp0_stride
+          at(p, o_v_f), // $v_f_2
+          at(cPrev, cPrevAt), // $cPrev
+          H, // $cPrev_stride
+          at(p, o_b_f), // $b_f
+          at(tape_f, t * B * H), // $tape_f
+          H, // $tape_f_stride
+          at(xp0, t * B * (3 * H) + H), // $xp0_2
+          3 * H, // $xp0_2_stride
+          at(p, o_v_r), // $v_r_2
+          at(p, o_b_r), // $b_r
+          at(tape_r, t * B * H), // $tape_r
+          H, // $tape_r_stride
+          at(xp0, t * B * (3 * H) + 2 * H), // $xp0_3
+          3 * H, // $xp0_3_stride
+          at(cOut, t * B * H), // $cOut
+          H, // $cOut_stride
+          at(u_scale_x, 0), // $u_scale_x
+          at(x, t * B * H), // $x
+          H, // $x_stride
+          at(hOut, t * B * H), // $hOut
+          H, // $hOut_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -256,37 +240,40 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   function backward(
-    params: Float64Array,
-    inputs: Inputs<Float64Array>,
-    initial: States<Float64Array>,
-    out: Outputs<Float64Array>,
-    upstream: Outputs<Float64Array>,
-    grads: Grads<Float64Array>,
+    params: A,
+    inputs: Inputs<A>,
+    initial: States<A>,
+    out: Outputs<A>,
+    upstream: Outputs<A>,
+    grads: Grads<A>,
   ): void {
-    checkArray(spec.name, "params", params, Float64Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * H, "T×B×H");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.c", initial.c, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "initial.c", initial.c, F, B * H, "B×H");
     const cPrev0 = mem.input(io.cPrev0, initial.c);
-    checkArray(spec.name, "out.c", out.c, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.input(io.cOut, out.c);
-    checkArray(spec.name, "out.h", out.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.input(io.hOut, out.h);
-    checkArray(spec.name, "upstream.c", upstream.c, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.c", upstream.c, F, T * B * H, "T×B×H");
     const dcUp = mem.input(io.dcUp, upstream.c);
-    checkArray(spec.name, "upstream.h", upstream.h, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.h", upstream.h, F, T * B * H, "T×B×H");
     const dhUp = mem.input(io.dhUp, upstream.h);
-    checkArray(spec.name, "grads.params", grads.params, Float64Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "grads.params", grads.params, F, nParams, "the flat parameter buffer");
     const dp = mem.output(io.dp, grads.params);
-    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, Float64Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, F, T * B * H, "T×B×H");
     const dx_1 = mem.output(io.dx_1, grads.inputs.x);
-    checkArray(spec.name, "grads.initial.c", grads.initial.c, Float64Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.c", grads.initial.c, F, B * H, "B×H");
     const dcPrev0 = mem.output(io.dcPrev0, grads.initial.c);
     dp.fill(0);
-    // loop 0 (f32_0, f64_0 in the cell's .wat)
-    if (wl) wl(0, 1, [at(u_scale_x, 0)]);
+    // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(0, 1, [
+        at(u_scale_x, 0), // $u_scale_x
+      ]);
     else {
       {
         // scale_x = sqrt(1 + 2*exp(highway_bias))
@@ -301,42 +288,42 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0; k < B * H; k++) seed_c[k] = dcUp[t * B * H + k]! + carry_c[k]!;
-      // loop 2 (f32_2, f64_2 in the cell's .wat)
+      // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(2, B, [
-          H,
-          at(dhUp, t * B * H),
-          H,
-          at(cOut, t * B * H),
-          H,
-          at(x, t * B * H),
-          H,
-          at(tape_r, t * B * H),
-          H,
-          at(gx0, t * B * (3 * H) + H),
-          3 * H,
-          at(seed_c, 0),
-          H,
-          at(cPrev, cPrevAt),
-          H,
-          at(xp0, t * B * (3 * H) + 2 * H),
-          3 * H,
-          at(tape_f, t * B * H),
-          H,
-          at(gx0, t * B * (3 * H)),
-          3 * H,
-          at(p, o_v_r),
-          at(p, o_v_f),
-          at(carry_c, 0),
-          H,
-          at(s0, 0),
-          H,
-          at(s1, 0),
-          H,
-          at(gx0, t * B * (3 * H) + 2 * H),
-          3 * H,
-          at(s2, 0),
-          H,
+          H, // $n
+          at(dhUp, t * B * H), // $dhUp
+          H, // $dhUp_stride
+          at(cOut, t * B * H), // $cOut
+          H, // $cOut_stride
+          at(x, t * B * H), // $x
+          H, // $x_stride
+          at(tape_r, t * B * H), // $tape_r
+          H, // $tape_r_stride
+          at(gx0, t * B * (3 * H) + H), // $gx0
+          3 * H, // $gx0_stride
+          at(seed_c, 0), // $seed_c
+          H, // $seed_c_stride
+          at(cPrev, cPrevAt), // $cPrev
+          H, // $cPrev_stride
+          at(xp0, t * B * (3 * H) + 2 * H), // $xp0
+          3 * H, // $xp0_stride
+          at(tape_f, t * B * H), // $tape_f
+          H, // $tape_f_stride
+          at(gx0, t * B * (3 * H)), // $gx0_2
+          3 * H, // $gx0_2_stride
+          at(p, o_v_r), // $v_r
+          at(p, o_v_f), // $v_f
+          at(carry_c, 0), // $carry_c
+          H, // $carry_c_stride
+          at(scratch0, 0), // $scratch0
+          H, // $scratch0_stride
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+          at(gx0, t * B * (3 * H) + 2 * H), // $gx0_3
+          3 * H, // $gx0_3_stride
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -351,10 +338,10 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
           const tape_fRow = t * B * H + b * H;
           const gx0Row2 = t * B * (3 * H) + b * (3 * H);
           const carry_cRow = b * H;
-          const s0Row = b * H;
-          const s1Row = b * H;
+          const scratch0Row = b * H;
+          const scratch1Row = b * H;
           const gx0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const s2Row = b * H;
+          const scratch2Row = b * H;
           for (let i = 0; i < H; i++) {
             // grad of: h  = r .* c' + (1 - r) .* (scale_x * x)
             const dr =
@@ -373,41 +360,48 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
             const dc = dr_pre * p[o_v_r + i]! + dc_next_total * tape_f[tape_fRow + i]! + df_pre * p[o_v_f + i]!;
             carry_c[carry_cRow + i] = dc;
             const t3 = df_pre * cPrev[cPrevRow + i]!;
-            s0[s0Row + i] = t3;
+            scratch0[scratch0Row + i] = t3;
             const t4 = dr_pre * cPrev[cPrevRow + i]!;
-            s1[s1Row + i] = t4;
+            scratch1[scratch1Row + i] = t4;
             const t5 = dc_next_total * t2;
             gx0[gx0Row3 + i] = t5;
             const t6 = 1.7320508075688772 * (dhUp[dhUpRow + i]! * t1);
-            s2[s2Row + i] = t6;
+            scratch2[scratch2Row + i] = t6;
           }
         }
       }
 
       // grad of: f  = sigmoid(Wf*x + v_f .* c + b_f)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s0[b * H + i]!;
-        dp[o_v_f + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch0[b * H + i]!;
+        dp[o_v_f + i]! += sum;
       }
 
       // grad of: r  = sigmoid(Wr*x + v_r .* c + b_r)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s1[b * H + i]!;
-        dp[o_v_r + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
+        dp[o_v_r + i]! += sum;
       }
 
       // d(dx) from Wf, Wr, W
       mm.NN(B, 3 * H, H, gx0, t * B * (3 * H), 3 * H, p, o_Wf, dx_1, t * B * H, H, false);
-      // loop 3 (f32_3, f64_3 in the cell's .wat)
-      if (wl) wl(3, B, [H, at(s2, 0), H, at(dx_1, t * B * H), H]);
+      // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(3, B, [
+          H, // $n
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+          at(dx_1, t * B * H), // $dx_1
+          H, // $dx_1_stride
+        ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s2Row = b * H;
+          const scratch2Row = b * H;
           const dx_1Row = t * B * H + b * H;
           for (let i = 0; i < H; i++) {
-            dx_1[dx_1Row + i]! += s2[s2Row + i]!;
+            dx_1[dx_1Row + i]! += scratch2[scratch2Row + i]!;
           }
         }
       }
@@ -418,16 +412,16 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
     mm.TN(3 * H, H, T * B, gx0, 0, 3 * H, x, 0, H, dp, o_Wf, true);
     // grad of: f  = sigmoid(Wf*x + v_f .* c + b_f)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[b * (3 * H) + i]!;
-      dp[o_b_f + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
+      dp[o_b_f + i]! += sum;
     }
 
     // grad of: r  = sigmoid(Wr*x + v_r .* c + b_r)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[H + b * (3 * H) + i]!;
-      dp[o_b_r + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
+      dp[o_b_r + i]! += sum;
     }
 
     dcPrev0.set(carry_c);
@@ -439,19 +433,20 @@ export function createKernel64(sizes: Sizes, B: number, T: number, options: Kern
   return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };
 }
 
-/** The 32-bit kernels for batch B and T steps, on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
-export function createKernel32(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float32Array> {
+/** The float32 copy of kernel64, the same text: V8 keeps inline caches per function, so one body for both precisions would slow a process that runs both. On the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
+function kernel32<A extends FloatArray>(
+  bits: 32 | 64,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+  gemm: Products<A>,
+  sizes: Sizes,
+  B: number,
+  T: number,
+  options: KernelOptions,
+): Kernel<A> {
   const { H } = checkSizes(spec.name, sizes, spec.sizes);
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
-  const o_Wf = 0;
-  const o_Wr = o_Wf + H * H;
-  const o_W = o_Wr + H * H;
-  const o_v_f = o_W + H * H;
-  const o_v_r = o_v_f + H;
-  const o_b_f = o_v_r + H;
-  const o_b_r = o_b_f + H;
-  const nParams = o_b_r + H;
+  const { o_Wf, o_Wr, o_W, o_v_f, o_v_r, o_b_f, o_b_r, nParams } = offsets(sizes);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -476,11 +471,7 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     B * H,
     3 * H * H,
   ];
-  const mem = kernelMemory<Float32Array>(32, spec.name, options, need, GEMM_WASM, LOOPS_WASM, {
-    NT: gemmNT32,
-    NN: gemmNN32,
-    TN: gemmTN32,
-  });
+  const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);
   const { mm, wl, at } = mem;
   const io = {
     p: mem.region(nParams),
@@ -502,28 +493,26 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   const gx0 = mem.alloc(T * B * (3 * H));
   const seed_c = mem.alloc(B * H);
   const carry_c = mem.alloc(B * H);
-  const s0 = mem.alloc(B * H);
-  const s1 = mem.alloc(B * H);
-  const s2 = mem.alloc(B * H);
-  function forward(
-    params: Float32Array,
-    inputs: Inputs<Float32Array>,
-    initial: States<Float32Array>,
-    out: Outputs<Float32Array>,
-  ): void {
-    checkArray(spec.name, "params", params, Float32Array, nParams, "the flat parameter buffer");
+  const scratch0 = mem.alloc(B * H);
+  const scratch1 = mem.alloc(B * H);
+  const scratch2 = mem.alloc(B * H);
+  function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * H, "T×B×H");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.c", initial.c, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.c", initial.c, F, B * H, "B×H");
     const cPrev0 = mem.input(io.cPrev0, initial.c);
-    checkArray(spec.name, "out.c", out.c, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.output(io.cOut, out.c);
-    checkArray(spec.name, "out.h", out.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
-    // loop 0 (f32_0, f64_0 in the cell's .wat)
-    if (wl) wl(0, 1, [at(u_scale_x, 0)]);
+    // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(0, 1, [
+        at(u_scale_x, 0), // $u_scale_x
+      ]);
     else {
       {
         // scale_x = sqrt(1 + 2*exp(highway_bias))
@@ -538,33 +527,33 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     for (let t = 0; t < T; t++) {
       const cPrev = t === 0 ? cPrev0 : cOut;
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      // loop 1 (f32_1, f64_1 in the cell's .wat)
+      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(1, B, [
-          H,
-          at(xp0, t * B * (3 * H)),
-          3 * H,
-          at(p, o_v_f),
-          at(cPrev, cPrevAt),
-          H,
-          at(p, o_b_f),
-          at(tape_f, t * B * H),
-          H,
-          at(xp0, t * B * (3 * H) + H),
-          3 * H,
-          at(p, o_v_r),
-          at(p, o_b_r),
-          at(tape_r, t * B * H),
-          H,
-          at(xp0, t * B * (3 * H) + 2 * H),
-          3 * H,
-          at(cOut, t * B * H),
-          H,
-          at(u_scale_x, 0),
-          at(x, t * B * H),
-          H,
-          at(hOut, t * B * H),
-          H,
+          H, // $n
+          at(xp0, t * B * (3 * H)), // $xp0
+          3 * H, // $xp0_stride
+          at(p, o_v_f), // $v_f_2
+          at(cPrev, cPrevAt), // $cPrev
+          H, // $cPrev_stride
+          at(p, o_b_f), // $b_f
+          at(tape_f, t * B * H), // $tape_f
+          H, // $tape_f_stride
+          at(xp0, t * B * (3 * H) + H), // $xp0_2
+          3 * H, // $xp0_2_stride
+          at(p, o_v_r), // $v_r_2
+          at(p, o_b_r), // $b_r
+          at(tape_r, t * B * H), // $tape_r
+          H, // $tape_r_stride
+          at(xp0, t * B * (3 * H) + 2 * H), // $xp0_3
+          3 * H, // $xp0_3_stride
+          at(cOut, t * B * H), // $cOut
+          H, // $cOut_stride
+          at(u_scale_x, 0), // $u_scale_x
+          at(x, t * B * H), // $x
+          H, // $x_stride
+          at(hOut, t * B * H), // $hOut
+          H, // $hOut_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -600,37 +589,40 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   function backward(
-    params: Float32Array,
-    inputs: Inputs<Float32Array>,
-    initial: States<Float32Array>,
-    out: Outputs<Float32Array>,
-    upstream: Outputs<Float32Array>,
-    grads: Grads<Float32Array>,
+    params: A,
+    inputs: Inputs<A>,
+    initial: States<A>,
+    out: Outputs<A>,
+    upstream: Outputs<A>,
+    grads: Grads<A>,
   ): void {
-    checkArray(spec.name, "params", params, Float32Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin();
     const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * H, "T×B×H");
     const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.c", initial.c, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "initial.c", initial.c, F, B * H, "B×H");
     const cPrev0 = mem.input(io.cPrev0, initial.c);
-    checkArray(spec.name, "out.c", out.c, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.input(io.cOut, out.c);
-    checkArray(spec.name, "out.h", out.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.input(io.hOut, out.h);
-    checkArray(spec.name, "upstream.c", upstream.c, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.c", upstream.c, F, T * B * H, "T×B×H");
     const dcUp = mem.input(io.dcUp, upstream.c);
-    checkArray(spec.name, "upstream.h", upstream.h, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "upstream.h", upstream.h, F, T * B * H, "T×B×H");
     const dhUp = mem.input(io.dhUp, upstream.h);
-    checkArray(spec.name, "grads.params", grads.params, Float32Array, nParams, "the flat parameter buffer");
+    checkArray(spec.name, "grads.params", grads.params, F, nParams, "the flat parameter buffer");
     const dp = mem.output(io.dp, grads.params);
-    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, Float32Array, T * B * H, "T×B×H");
+    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, F, T * B * H, "T×B×H");
     const dx_1 = mem.output(io.dx_1, grads.inputs.x);
-    checkArray(spec.name, "grads.initial.c", grads.initial.c, Float32Array, B * H, "B×H");
+    checkArray(spec.name, "grads.initial.c", grads.initial.c, F, B * H, "B×H");
     const dcPrev0 = mem.output(io.dcPrev0, grads.initial.c);
     dp.fill(0);
-    // loop 0 (f32_0, f64_0 in the cell's .wat)
-    if (wl) wl(0, 1, [at(u_scale_x, 0)]);
+    // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(0, 1, [
+        at(u_scale_x, 0), // $u_scale_x
+      ]);
     else {
       {
         // scale_x = sqrt(1 + 2*exp(highway_bias))
@@ -645,42 +637,42 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0; k < B * H; k++) seed_c[k] = dcUp[t * B * H + k]! + carry_c[k]!;
-      // loop 2 (f32_2, f64_2 in the cell's .wat)
+      // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(2, B, [
-          H,
-          at(dhUp, t * B * H),
-          H,
-          at(cOut, t * B * H),
-          H,
-          at(x, t * B * H),
-          H,
-          at(tape_r, t * B * H),
-          H,
-          at(gx0, t * B * (3 * H) + H),
-          3 * H,
-          at(seed_c, 0),
-          H,
-          at(cPrev, cPrevAt),
-          H,
-          at(xp0, t * B * (3 * H) + 2 * H),
-          3 * H,
-          at(tape_f, t * B * H),
-          H,
-          at(gx0, t * B * (3 * H)),
-          3 * H,
-          at(p, o_v_r),
-          at(p, o_v_f),
-          at(carry_c, 0),
-          H,
-          at(s0, 0),
-          H,
-          at(s1, 0),
-          H,
-          at(gx0, t * B * (3 * H) + 2 * H),
-          3 * H,
-          at(s2, 0),
-          H,
+          H, // $n
+          at(dhUp, t * B * H), // $dhUp
+          H, // $dhUp_stride
+          at(cOut, t * B * H), // $cOut
+          H, // $cOut_stride
+          at(x, t * B * H), // $x
+          H, // $x_stride
+          at(tape_r, t * B * H), // $tape_r
+          H, // $tape_r_stride
+          at(gx0, t * B * (3 * H) + H), // $gx0
+          3 * H, // $gx0_stride
+          at(seed_c, 0), // $seed_c
+          H, // $seed_c_stride
+          at(cPrev, cPrevAt), // $cPrev
+          H, // $cPrev_stride
+          at(xp0, t * B * (3 * H) + 2 * H), // $xp0
+          3 * H, // $xp0_stride
+          at(tape_f, t * B * H), // $tape_f
+          H, // $tape_f_stride
+          at(gx0, t * B * (3 * H)), // $gx0_2
+          3 * H, // $gx0_2_stride
+          at(p, o_v_r), // $v_r
+          at(p, o_v_f), // $v_f
+          at(carry_c, 0), // $carry_c
+          H, // $carry_c_stride
+          at(scratch0, 0), // $scratch0
+          H, // $scratch0_stride
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+          at(gx0, t * B * (3 * H) + 2 * H), // $gx0_3
+          3 * H, // $gx0_3_stride
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -695,10 +687,10 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
           const tape_fRow = t * B * H + b * H;
           const gx0Row2 = t * B * (3 * H) + b * (3 * H);
           const carry_cRow = b * H;
-          const s0Row = b * H;
-          const s1Row = b * H;
+          const scratch0Row = b * H;
+          const scratch1Row = b * H;
           const gx0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const s2Row = b * H;
+          const scratch2Row = b * H;
           for (let i = 0; i < H; i++) {
             // grad of: h  = r .* c' + (1 - r) .* (scale_x * x)
             const dr =
@@ -717,41 +709,48 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
             const dc = dr_pre * p[o_v_r + i]! + dc_next_total * tape_f[tape_fRow + i]! + df_pre * p[o_v_f + i]!;
             carry_c[carry_cRow + i] = dc;
             const t3 = df_pre * cPrev[cPrevRow + i]!;
-            s0[s0Row + i] = t3;
+            scratch0[scratch0Row + i] = t3;
             const t4 = dr_pre * cPrev[cPrevRow + i]!;
-            s1[s1Row + i] = t4;
+            scratch1[scratch1Row + i] = t4;
             const t5 = dc_next_total * t2;
             gx0[gx0Row3 + i] = t5;
             const t6 = 1.7320508075688772 * (dhUp[dhUpRow + i]! * t1);
-            s2[s2Row + i] = t6;
+            scratch2[scratch2Row + i] = t6;
           }
         }
       }
 
       // grad of: f  = sigmoid(Wf*x + v_f .* c + b_f)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s0[b * H + i]!;
-        dp[o_v_f + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch0[b * H + i]!;
+        dp[o_v_f + i]! += sum;
       }
 
       // grad of: r  = sigmoid(Wr*x + v_r .* c + b_r)
       for (let i = 0; i < H; i++) {
-        let s = 0;
-        for (let b = 0; b < B; b++) s += s1[b * H + i]!;
-        dp[o_v_r + i]! += s;
+        let sum = 0;
+        for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
+        dp[o_v_r + i]! += sum;
       }
 
       // d(dx) from Wf, Wr, W
       mm.NN(B, 3 * H, H, gx0, t * B * (3 * H), 3 * H, p, o_Wf, dx_1, t * B * H, H, false);
-      // loop 3 (f32_3, f64_3 in the cell's .wat)
-      if (wl) wl(3, B, [H, at(s2, 0), H, at(dx_1, t * B * H), H]);
+      // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(3, B, [
+          H, // $n
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+          at(dx_1, t * B * H), // $dx_1
+          H, // $dx_1_stride
+        ]);
       else {
         for (let b = 0; b < B; b++) {
-          const s2Row = b * H;
+          const scratch2Row = b * H;
           const dx_1Row = t * B * H + b * H;
           for (let i = 0; i < H; i++) {
-            dx_1[dx_1Row + i]! += s2[s2Row + i]!;
+            dx_1[dx_1Row + i]! += scratch2[scratch2Row + i]!;
           }
         }
       }
@@ -762,16 +761,16 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
     mm.TN(3 * H, H, T * B, gx0, 0, 3 * H, x, 0, H, dp, o_Wf, true);
     // grad of: f  = sigmoid(Wf*x + v_f .* c + b_f)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[b * (3 * H) + i]!;
-      dp[o_b_f + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
+      dp[o_b_f + i]! += sum;
     }
 
     // grad of: r  = sigmoid(Wr*x + v_r .* c + b_r)
     for (let i = 0; i < H; i++) {
-      let s = 0;
-      for (let b = 0; b < T * B; b++) s += gx0[H + b * (3 * H) + i]!;
-      dp[o_b_r + i]! += s;
+      let sum = 0;
+      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
+      dp[o_b_r + i]! += sum;
     }
 
     dcPrev0.set(carry_c);
@@ -781,6 +780,16 @@ export function createKernel32(sizes: Sizes, B: number, T: number, options: Kern
   }
 
   return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };
+}
+
+/** The float64 kernels for batch B and T steps (see kernel64). */
+export function createKernel64(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float64Array> {
+  return kernel64(64, Float64Array, { NT: gemmNT64, NN: gemmNN64, TN: gemmTN64 }, sizes, B, T, options);
+}
+
+/** The float32 kernels for batch B and T steps (see kernel32). */
+export function createKernel32(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float32Array> {
+  return kernel32(32, Float32Array, { NT: gemmNT32, NN: gemmNN32, TN: gemmTN32 }, sizes, B, T, options);
 }
 
 /** One step (forward from the state to the next, backward from the next state's gradient): the kernels with T = 1. */
@@ -802,77 +811,70 @@ const LOOPS_WASM: LoopsModuleSource = {
     { vector: true, splittable: true },
   ],
   binary: [
-    "AGFzbQEAAAABWQVgAXsBe2ADf39/AGAaf39/f39/f39/f39/f39/f39/f39/f39/f38AYCN/f39/f39/f39/f39/f39/f39/f39/",
-    "f39/f39/f39/f39/fwBgB39/f39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDCwoAAQIDBAABAgMEB0EIBWYzMl8wAAEFZjMyXzEA",
-    "AgVmMzJfMgADBWYzMl8zAAQFZjY0XzAABgVmNjRfMQAHBWY2NF8yAAgFZjY0XzMACQruJwroAwECe/0MAAAAAAAAAAAAAAAAAAAA",
-    "AP0MAACAfwAAgH8AAIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAAIAD9DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMA",
-    "AJbDAACWw/3pAf0MAACWQwAAlkMAAJZDAACWQ/3oASIC/QwAgDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOA",
-    "Xrn95gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2Ov3kASAB/eYB/QyJiAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9",
-    "q6oqPauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+q6oqPv3kASAB/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8A",
-    "AIA/AACAPwAAgD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAC/fgBIgFBAf2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4B",
-    "QRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgAP0MGHKxQhhysUIYcrFCGHKxQv1E/VIgAP0MtPHP",
-    "wrTxz8K08c/CtPHPwv1D/VILQAADQCAAIAFORQRAIAL9DAAAAAAAAAAAAAAAAAAAAAAQAP0fAEMAAABAlEMAAIA/kpE4AgAgAEEB",
-    "aiEADAELCwvyBQMMfwJ7An0DQCAAIAFORQRAIAMgACAEbEECdGohHSAGIAAgB2xBAnRqIRwgCSAAIApsQQJ0aiEeIAsgACAMbEEC",
-    "dGohHyAPIAAgEGxBAnRqISAgESAAIBJsQQJ0aiEhIBMgACAUbEECdGohIiAWIAAgF2xBAnRqISMgGCAAIBlsQQJ0aiEkIAIgAkED",
-    "cWshJUEAIRsDQCAbICVORQRA/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/IBtBAnQiGiAdav0ABAAgBSAaav0A",
-    "BAAgGiAcav0ABAD95gH95AEgCCAaav0ABAD95AH94QEQAP3kAf3nASEmIBogHmogJv0LBAAgGiAgav0MAACAPwAAgD8AAIA/AACA",
-    "P/0MAACAPwAAgD8AAIA/AACAPyAaIB9q/QAEACANIBpq/QAEACAaIBxq/QAEAP3mAf3kASAOIBpq/QAEAP3kAf3hARAA/eQB/ecB",
-    "Iif9CwQAIBogImogJiAaIBxq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAm/eUBIBogIWr9AAQA/eYB/eQBIib9CwQAIBogJGog",
-    "JyAm/eYB/QwAAIA/AACAPwAAgD8AAIA/ICf95QEgFf0JAgAgGiAjav0ABAD95gH95gH95AH9CwQAIBtBBGohGwwBCwsDQCACIBtM",
-    "RQRAQwAAgD8gG0ECdCIaIB1qKgIAIAUgGmoqAgAgGiAcaioCAJSSIAggGmoqAgCSjP0TEAD9HwBDAACAP5KVISggGiAeaiAoOAIA",
-    "IBogIGpDAACAPyAaIB9qKgIAIA0gGmoqAgAgGiAcaioCAJSSIA4gGmoqAgCSjP0TEAD9HwBDAACAP5KVIik4AgAgGiAiaiAoIBog",
-    "HGoqAgCUQwAAgD8gKJMgGiAhaioCAJSSIig4AgAgGiAkaiApICiUQwAAgD8gKZMgFSoCACAaICNqKgIAlJSSOAIAIBtBAWohGwwB",
-    "CwsgAEEBaiEADAELCwu+BwMSfwV7BX0DQCAAIAFORQRAIAMgACAEbEECdGohJSAFIAAgBmxBAnRqISkgByAAIAhsQQJ0aiEqIAkg",
-    "ACAKbEECdGohJiALIAAgDGxBAnRqISsgDSAAIA5sQQJ0aiEsIA8gACAQbEECdGohJyARIAAgEmxBAnRqIS0gEyAAIBRsQQJ0aiEo",
-    "IBUgACAWbEECdGohLiAZIAAgGmxBAnRqIS8gGyAAIBxsQQJ0aiEwIB0gACAebEECdGohMSAfIAAgIGxBAnRqITIgISAAICJsQQJ0",
-    "aiEzIAIgAkEDcWshNEEAISQDQCAkIDRORQRA/QwAAIA/AACAPwAAgD8AAIA/ICRBAnQiIyAmav0ABAD95QEhNyAjICtqICMgJWr9",
-    "AAQAIjUgIyApav0ABAD95gH9DNez3T/Xs90/17PdP9ez3T8gNSAjICpq/QAEAP3mAf3mAf3lASAjICZq/QAEACA3/eYB/eYBIjX9",
-    "CwQAICMgLmogIyAsav0ABAAgIyAlav0ABAAgIyAmav0ABAD95gH95AEiOCAjICdq/QAEACAjIC1q/QAEAP3lAf3mASAjIChq/QAE",
-    "ACI2/QwAAIA/AACAPwAAgD8AAIA/IDb95QEiOf3mAf3mASI2/QsEACAjIC9qIDUgFyAjav0ABAD95gEgOCAjIChq/QAEAP3mAf3k",
-    "ASA2IBggI2r9AAQA/eYB/eQB/QsEACAjIDBqIDYgIyAnav0ABAD95gH9CwQAICMgMWogNSAjICdq/QAEAP3mAf0LBAAgIyAyaiA4",
-    "IDn95gH9CwQAICMgM2r9DNez3T/Xs90/17PdP9ez3T8gIyAlav0ABAAgN/3mAf3mAf0LBAAgJEEEaiEkDAELCwNAIAIgJExFBEBD",
-    "AACAPyAkQQJ0IiMgJmoqAgCTITwgIyAraiAjICVqKgIAIjogIyApaioCAJQgOiAjICpqKgIAlEPXs90/lJMgIyAmaioCACA8lJQi",
-    "OjgCACAjIC5qICMgLGoqAgAgIyAlaioCACAjICZqKgIAlJIiPSAjICdqKgIAICMgLWoqAgCTlCAjIChqKgIAIjtDAACAPyA7kyI+",
-    "lJQiOzgCACAjIC9qIDogFyAjaioCAJQgPSAjIChqKgIAlJIgOyAYICNqKgIAlJI4AgAgIyAwaiA7ICMgJ2oqAgCUOAIAICMgMWog",
-    "OiAjICdqKgIAlDgCACAjIDJqID0gPpQ4AgAgIyAzaiAjICVqKgIAIDyUQ9ez3T+UOAIAICRBAWohJAwBCwsgAEEBaiEADAELCwus",
-    "AQEFfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiEKIAUgACAGbEECdGohCSACIAJBA3FrIQtBACEHA0AgByALTkUEQCAHQQJ0IgggCWog",
-    "CCAJav0ABAAgCCAKav0ABAD95AH9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQiCCAJaiAIIAlqKgIAIAggCmoqAgCSOAIA",
-    "IAdBAWohBwwBCwsgAEEBaiEADAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0J",
-    "bagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD9",
-    "9AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479ju",
-    "IT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdW",
-    "peMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/",
-    "F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVV",
-    "VcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAA",
-    "AAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M",
-    "/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1S",
-    "C0gAA0AgACABTkUEQCAC/QwAAAAAAAAAAAAAAAAAAAAAEAX9IQBEAAAAAAAAAECiRAAAAAAAAPA/oJ85AwAgAEEBaiEADAELCwuK",
-    "BgMMfwJ7AnwDQCAAIAFORQRAIAMgACAEbEEDdGohHSAGIAAgB2xBA3RqIRwgCSAAIApsQQN0aiEeIAsgACAMbEEDdGohHyAPIAAg",
-    "EGxBA3RqISAgESAAIBJsQQN0aiEhIBMgACAUbEEDdGohIiAWIAAgF2xBA3RqISMgGCAAIBlsQQN0aiEkIAIgAkEBcWshJUEAIRsD",
-    "QCAbICVORQRA/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/IBtBA3QiGiAdav0ABAAgBSAaav0ABAAgGiAcav0A",
-    "BAD98gH98AEgCCAaav0ABAD98AH97QEQBf3wAf3zASEmIBogHmogJv0LBAAgGiAgav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA",
-    "8D8AAAAAAADwPyAaIB9q/QAEACANIBpq/QAEACAaIBxq/QAEAP3yAf3wASAOIBpq/QAEAP3wAf3tARAF/fAB/fMBIif9CwQAIBog",
-    "ImogJiAaIBxq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyAm/fEBIBogIWr9AAQA/fIB/fABIib9CwQAIBogJGogJyAm/fIB/QwA",
-    "AAAAAADwPwAAAAAAAPA/ICf98QEgFf0KAwAgGiAjav0ABAD98gH98gH98AH9CwQAIBtBAmohGwwBCwsDQCACIBtMRQRARAAAAAAA",
-    "APA/IBtBA3QiGiAdaisDACAFIBpqKwMAIBogHGorAwCioCAIIBpqKwMAoJr9FBAF/SEARAAAAAAAAPA/oKMhKCAaIB5qICg5AwAg",
-    "GiAgakQAAAAAAADwPyAaIB9qKwMAIA0gGmorAwAgGiAcaisDAKKgIA4gGmorAwCgmv0UEAX9IQBEAAAAAAAA8D+goyIpOQMAIBog",
-    "ImogKCAaIBxqKwMAokQAAAAAAADwPyAooSAaICFqKwMAoqAiKDkDACAaICRqICkgKKJEAAAAAAAA8D8gKaEgFSsDACAaICNqKwMA",
-    "oqKgOQMAIBtBAWohGwwBCwsgAEEBaiEADAELCwvOBwMSfwV7BXwDQCAAIAFORQRAIAMgACAEbEEDdGohJSAFIAAgBmxBA3RqISkg",
-    "ByAAIAhsQQN0aiEqIAkgACAKbEEDdGohJiALIAAgDGxBA3RqISsgDSAAIA5sQQN0aiEsIA8gACAQbEEDdGohJyARIAAgEmxBA3Rq",
-    "IS0gEyAAIBRsQQN0aiEoIBUgACAWbEEDdGohLiAZIAAgGmxBA3RqIS8gGyAAIBxsQQN0aiEwIB0gACAebEEDdGohMSAfIAAgIGxB",
-    "A3RqITIgISAAICJsQQN0aiEzIAIgAkEBcWshNEEAISQDQCAkIDRORQRA/QwAAAAAAADwPwAAAAAAAPA/ICRBA3QiIyAmav0ABAD9",
-    "8QEhNyAjICtqICMgJWr9AAQAIjUgIyApav0ABAD98gH9DKpMWOh6tvs/qkxY6Hq2+z8gNSAjICpq/QAEAP3yAf3yAf3xASAjICZq",
-    "/QAEACA3/fIB/fIBIjX9CwQAICMgLmogIyAsav0ABAAgIyAlav0ABAAgIyAmav0ABAD98gH98AEiOCAjICdq/QAEACAjIC1q/QAE",
-    "AP3xAf3yASAjIChq/QAEACI2/QwAAAAAAADwPwAAAAAAAPA/IDb98QEiOf3yAf3yASI2/QsEACAjIC9qIDUgFyAjav0ABAD98gEg",
-    "OCAjIChq/QAEAP3yAf3wASA2IBggI2r9AAQA/fIB/fAB/QsEACAjIDBqIDYgIyAnav0ABAD98gH9CwQAICMgMWogNSAjICdq/QAE",
-    "AP3yAf0LBAAgIyAyaiA4IDn98gH9CwQAICMgM2r9DKpMWOh6tvs/qkxY6Hq2+z8gIyAlav0ABAAgN/3yAf3yAf0LBAAgJEECaiEk",
-    "DAELCwNAIAIgJExFBEBEAAAAAAAA8D8gJEEDdCIjICZqKwMAoSE8ICMgK2ogIyAlaisDACI6ICMgKWorAwCiIDogIyAqaisDAKJE",
-    "qkxY6Hq2+z+ioSAjICZqKwMAIDyioiI6OQMAICMgLmogIyAsaisDACAjICVqKwMAICMgJmorAwCioCI9ICMgJ2orAwAgIyAtaisD",
-    "AKGiICMgKGorAwAiO0QAAAAAAADwPyA7oSI+oqIiOzkDACAjIC9qIDogFyAjaisDAKIgPSAjIChqKwMAoqAgOyAYICNqKwMAoqA5",
-    "AwAgIyAwaiA7ICMgJ2orAwCiOQMAICMgMWogOiAjICdqKwMAojkDACAjIDJqID0gPqI5AwAgIyAzaiAjICVqKwMAIDyiRKpMWOh6",
-    "tvs/ojkDACAkQQFqISQMAQsLIABBAWohAAwBCwsLrAEBBX8DQCAAIAFORQRAIAMgACAEbEEDdGohCiAFIAAgBmxBA3RqIQkgAiAC",
-    "QQFxayELQQAhBwNAIAcgC05FBEAgB0EDdCIIIAlqIAggCWr9AAQAIAggCmr9AAQA/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUE",
-    "QCAHQQN0IgggCWogCCAJaisDACAIIApqKwMAoDkDACAHQQFqIQcMAQsLIABBAWohAAwBCwsLAE4EbmFtZQFHCgAFZXhwMzIBBWYz",
-    "Ml8wAgVmMzJfMQMFZjMyXzIEBWYzMl8zBQVleHA2NAYFZjY0XzAHBWY2NF8xCAVmNjRfMgkFZjY0XzM=",
+    "AGFzbQEAAAABWQVgAXsBe2ADf39/AGAaf39/f39/f39/f39/f39/f39/f39/f39/f38AYCN/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/",
+    "f39/fwBgB39/f39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDCwoAAQIDBAABAgMEB0EIBWYzMl8wAAEFZjMyXzEAAgVmMzJfMgADBWYzMl8zAAQF",
+    "ZjY0XzAABgVmNjRfMQAHBWY2NF8yAAgFZjY0XzMACQruJwroAwECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8AAIB/AACAf/0MAQ1QOQEN",
+    "UDkBDVA5AQ1QOSAAIAD9DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMAAJZDAACWQ/3oASIC/QwA",
+    "gDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2Ov3kASAB/eYB/QyJiAg8",
+    "iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+q6oqPv3kASAB/eYB/QwAAAA/AAAAPwAA",
+    "AD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAC/fgBIgFBAf2sASIC/Qx/AAAAfwAA",
+    "AH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgAP0MGHKxQhhysUIYcrFCGHKxQv1E/VIgAP0M",
+    "tPHPwrTxz8K08c/CtPHPwv1D/VILQAADQCAAIAFORQRAIAL9DAAAAAAAAAAAAAAAAAAAAAAQAP0fAEMAAABAlEMAAIA/kpE4AgAgAEEBaiEADAEL",
+    "CwvyBQMMfwJ7An0DQCAAIAFORQRAIAMgACAEbEECdGohHSAGIAAgB2xBAnRqIRwgCSAAIApsQQJ0aiEeIAsgACAMbEECdGohHyAPIAAgEGxBAnRq",
+    "ISAgESAAIBJsQQJ0aiEhIBMgACAUbEECdGohIiAWIAAgF2xBAnRqISMgGCAAIBlsQQJ0aiEkIAIgAkEDcWshJUEAIRsDQCAbICVORQRA/QwAAIA/",
+    "AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/IBtBAnQiGiAdav0ABAAgBSAaav0ABAAgGiAcav0ABAD95gH95AEgCCAaav0ABAD95AH94QEQ",
+    "AP3kAf3nASEmIBogHmogJv0LBAAgGiAgav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAaIB9q/QAEACANIBpq/QAEACAaIBxq",
+    "/QAEAP3mAf3kASAOIBpq/QAEAP3kAf3hARAA/eQB/ecBIif9CwQAIBogImogJiAaIBxq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAm/eUBIBog",
+    "IWr9AAQA/eYB/eQBIib9CwQAIBogJGogJyAm/eYB/QwAAIA/AACAPwAAgD8AAIA/ICf95QEgFf0JAgAgGiAjav0ABAD95gH95gH95AH9CwQAIBtB",
+    "BGohGwwBCwsDQCACIBtMRQRAQwAAgD8gG0ECdCIaIB1qKgIAIAUgGmoqAgAgGiAcaioCAJSSIAggGmoqAgCSjP0TEAD9HwBDAACAP5KVISggGiAe",
+    "aiAoOAIAIBogIGpDAACAPyAaIB9qKgIAIA0gGmoqAgAgGiAcaioCAJSSIA4gGmoqAgCSjP0TEAD9HwBDAACAP5KVIik4AgAgGiAiaiAoIBogHGoq",
+    "AgCUQwAAgD8gKJMgGiAhaioCAJSSIig4AgAgGiAkaiApICiUQwAAgD8gKZMgFSoCACAaICNqKgIAlJSSOAIAIBtBAWohGwwBCwsgAEEBaiEADAEL",
+    "Cwu+BwMSfwV7BX0DQCAAIAFORQRAIAMgACAEbEECdGohJSAFIAAgBmxBAnRqISkgByAAIAhsQQJ0aiEqIAkgACAKbEECdGohJiALIAAgDGxBAnRq",
+    "ISsgDSAAIA5sQQJ0aiEsIA8gACAQbEECdGohJyARIAAgEmxBAnRqIS0gEyAAIBRsQQJ0aiEoIBUgACAWbEECdGohLiAZIAAgGmxBAnRqIS8gGyAA",
+    "IBxsQQJ0aiEwIB0gACAebEECdGohMSAfIAAgIGxBAnRqITIgISAAICJsQQJ0aiEzIAIgAkEDcWshNEEAISQDQCAkIDRORQRA/QwAAIA/AACAPwAA",
+    "gD8AAIA/ICRBAnQiIyAmav0ABAD95QEhNyAjICtqICMgJWr9AAQAIjUgIyApav0ABAD95gH9DNez3T/Xs90/17PdP9ez3T8gNSAjICpq/QAEAP3m",
+    "Af3mAf3lASAjICZq/QAEACA3/eYB/eYBIjX9CwQAICMgLmogIyAsav0ABAAgIyAlav0ABAAgIyAmav0ABAD95gH95AEiOCAjICdq/QAEACAjIC1q",
+    "/QAEAP3lAf3mASAjIChq/QAEACI2/QwAAIA/AACAPwAAgD8AAIA/IDb95QEiOf3mAf3mASI2/QsEACAjIC9qIDUgFyAjav0ABAD95gEgOCAjIChq",
+    "/QAEAP3mAf3kASA2IBggI2r9AAQA/eYB/eQB/QsEACAjIDBqIDYgIyAnav0ABAD95gH9CwQAICMgMWogNSAjICdq/QAEAP3mAf0LBAAgIyAyaiA4",
+    "IDn95gH9CwQAICMgM2r9DNez3T/Xs90/17PdP9ez3T8gIyAlav0ABAAgN/3mAf3mAf0LBAAgJEEEaiEkDAELCwNAIAIgJExFBEBDAACAPyAkQQJ0",
+    "IiMgJmoqAgCTITwgIyAraiAjICVqKgIAIjogIyApaioCAJQgOiAjICpqKgIAlEPXs90/lJMgIyAmaioCACA8lJQiOjgCACAjIC5qICMgLGoqAgAg",
+    "IyAlaioCACAjICZqKgIAlJIiPSAjICdqKgIAICMgLWoqAgCTlCAjIChqKgIAIjtDAACAPyA7kyI+lJQiOzgCACAjIC9qIDogFyAjaioCAJQgPSAj",
+    "IChqKgIAlJIgOyAYICNqKgIAlJI4AgAgIyAwaiA7ICMgJ2oqAgCUOAIAICMgMWogOiAjICdqKgIAlDgCACAjIDJqID0gPpQ4AgAgIyAzaiAjICVq",
+    "KgIAIDyUQ9ez3T+UOAIAICRBAWohJAwBCwsgAEEBaiEADAELCwusAQEFfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiEKIAUgACAGbEECdGohCSACIAJB",
+    "A3FrIQtBACEHA0AgByALTkUEQCAHQQJ0IgggCWogCCAJav0ABAAgCCAKav0ABAD95AH9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQiCCAJ",
+    "aiAIIAlqKgIAIAggCmoqAgCSOAIAIAdBAWohBwwBCwsgAEEBaiEADAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADw",
+    "f/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAw",
+    "kUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEg",
+    "Af3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0M",
+    "GqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERER",
+    "gT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAA",
+    "AADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAA",
+    "AAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1S",
+    "IAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC0gAA0AgACABTkUEQCAC/QwAAAAAAAAAAAAAAAAAAAAAEAX9IQBEAAAAAAAAAECiRAAAAAAAAPA/oJ85",
+    "AwAgAEEBaiEADAELCwuKBgMMfwJ7AnwDQCAAIAFORQRAIAMgACAEbEEDdGohHSAGIAAgB2xBA3RqIRwgCSAAIApsQQN0aiEeIAsgACAMbEEDdGoh",
+    "HyAPIAAgEGxBA3RqISAgESAAIBJsQQN0aiEhIBMgACAUbEEDdGohIiAWIAAgF2xBA3RqISMgGCAAIBlsQQN0aiEkIAIgAkEBcWshJUEAIRsDQCAb",
+    "ICVORQRA/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/IBtBA3QiGiAdav0ABAAgBSAaav0ABAAgGiAcav0ABAD98gH98AEgCCAa",
+    "av0ABAD98AH97QEQBf3wAf3zASEmIBogHmogJv0LBAAgGiAgav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAaIB9q/QAEACAN",
+    "IBpq/QAEACAaIBxq/QAEAP3yAf3wASAOIBpq/QAEAP3wAf3tARAF/fAB/fMBIif9CwQAIBogImogJiAaIBxq/QAEAP3yAf0MAAAAAAAA8D8AAAAA",
+    "AADwPyAm/fEBIBogIWr9AAQA/fIB/fABIib9CwQAIBogJGogJyAm/fIB/QwAAAAAAADwPwAAAAAAAPA/ICf98QEgFf0KAwAgGiAjav0ABAD98gH9",
+    "8gH98AH9CwQAIBtBAmohGwwBCwsDQCACIBtMRQRARAAAAAAAAPA/IBtBA3QiGiAdaisDACAFIBpqKwMAIBogHGorAwCioCAIIBpqKwMAoJr9FBAF",
+    "/SEARAAAAAAAAPA/oKMhKCAaIB5qICg5AwAgGiAgakQAAAAAAADwPyAaIB9qKwMAIA0gGmorAwAgGiAcaisDAKKgIA4gGmorAwCgmv0UEAX9IQBE",
+    "AAAAAAAA8D+goyIpOQMAIBogImogKCAaIBxqKwMAokQAAAAAAADwPyAooSAaICFqKwMAoqAiKDkDACAaICRqICkgKKJEAAAAAAAA8D8gKaEgFSsD",
+    "ACAaICNqKwMAoqKgOQMAIBtBAWohGwwBCwsgAEEBaiEADAELCwvOBwMSfwV7BXwDQCAAIAFORQRAIAMgACAEbEEDdGohJSAFIAAgBmxBA3RqISkg",
+    "ByAAIAhsQQN0aiEqIAkgACAKbEEDdGohJiALIAAgDGxBA3RqISsgDSAAIA5sQQN0aiEsIA8gACAQbEEDdGohJyARIAAgEmxBA3RqIS0gEyAAIBRs",
+    "QQN0aiEoIBUgACAWbEEDdGohLiAZIAAgGmxBA3RqIS8gGyAAIBxsQQN0aiEwIB0gACAebEEDdGohMSAfIAAgIGxBA3RqITIgISAAICJsQQN0aiEz",
+    "IAIgAkEBcWshNEEAISQDQCAkIDRORQRA/QwAAAAAAADwPwAAAAAAAPA/ICRBA3QiIyAmav0ABAD98QEhNyAjICtqICMgJWr9AAQAIjUgIyApav0A",
+    "BAD98gH9DKpMWOh6tvs/qkxY6Hq2+z8gNSAjICpq/QAEAP3yAf3yAf3xASAjICZq/QAEACA3/fIB/fIBIjX9CwQAICMgLmogIyAsav0ABAAgIyAl",
+    "av0ABAAgIyAmav0ABAD98gH98AEiOCAjICdq/QAEACAjIC1q/QAEAP3xAf3yASAjIChq/QAEACI2/QwAAAAAAADwPwAAAAAAAPA/IDb98QEiOf3y",
+    "Af3yASI2/QsEACAjIC9qIDUgFyAjav0ABAD98gEgOCAjIChq/QAEAP3yAf3wASA2IBggI2r9AAQA/fIB/fAB/QsEACAjIDBqIDYgIyAnav0ABAD9",
+    "8gH9CwQAICMgMWogNSAjICdq/QAEAP3yAf0LBAAgIyAyaiA4IDn98gH9CwQAICMgM2r9DKpMWOh6tvs/qkxY6Hq2+z8gIyAlav0ABAAgN/3yAf3y",
+    "Af0LBAAgJEECaiEkDAELCwNAIAIgJExFBEBEAAAAAAAA8D8gJEEDdCIjICZqKwMAoSE8ICMgK2ogIyAlaisDACI6ICMgKWorAwCiIDogIyAqaisD",
+    "AKJEqkxY6Hq2+z+ioSAjICZqKwMAIDyioiI6OQMAICMgLmogIyAsaisDACAjICVqKwMAICMgJmorAwCioCI9ICMgJ2orAwAgIyAtaisDAKGiICMg",
+    "KGorAwAiO0QAAAAAAADwPyA7oSI+oqIiOzkDACAjIC9qIDogFyAjaisDAKIgPSAjIChqKwMAoqAgOyAYICNqKwMAoqA5AwAgIyAwaiA7ICMgJ2or",
+    "AwCiOQMAICMgMWogOiAjICdqKwMAojkDACAjIDJqID0gPqI5AwAgIyAzaiAjICVqKwMAIDyiRKpMWOh6tvs/ojkDACAkQQFqISQMAQsLIABBAWoh",
+    "AAwBCwsLrAEBBX8DQCAAIAFORQRAIAMgACAEbEEDdGohCiAFIAAgBmxBA3RqIQkgAiACQQFxayELQQAhBwNAIAcgC05FBEAgB0EDdCIIIAlqIAgg",
+    "CWr9AAQAIAggCmr9AAQA/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IgggCWogCCAJaisDACAIIApqKwMAoDkDACAHQQFqIQcMAQsL",
+    "IABBAWohAAwBCwsLAE4EbmFtZQFHCgAFZXhwMzIBBWYzMl8wAgVmMzJfMQMFZjMyXzIEBWYzMl8zBQVleHA2NAYFZjY0XzAHBWY2NF8xCAVmNjRf",
+    "MgkFZjY0XzM=",
   ].join(""),
 };
