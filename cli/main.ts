@@ -264,7 +264,7 @@ async function generateCmd(v: Record<string, string | boolean | undefined>): Pro
   const t = tileOption(v, "tile", "ROWSxCOLS with each from 1 to 8", [8, 8]);
   const tile = t ? { rows: t[0], cols: t[1] } : undefined;
   const wt = tileOption(v, "wasm-tile", "ROWSxVECTORS (rows of the product's register tile, 1 to 6, and its vectors of 4 floats, 1 to 4)", [6, 4]);
-  const { generate } = await import("../codegen/generate.ts");
+  const { generate } = await import("./generate.ts");
   const { DEFAULT_WASM_TILE } = await import("../codegen/gemm-wasm.ts");
   // mc (rows per packed block) stays a multiple of the tile's rows, nc a multiple of its columns
   const wasmTile = wt ? { ...DEFAULT_WASM_TILE, rows: wt[0], vectors: wt[1], mc: 16 * wt[0], nc: 64 * wt[1] * 4 } : undefined;

@@ -467,7 +467,7 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
         docs: ["Parameters by their init rules (uniform ±1/sqrt(H) unless declared otherwise), from a seed."],
         parameters: [{ name: "sizes", type: "Sizes" }, { name: "seed", type: "number" }],
         returnType: "Float64Array",
-        statements: [
+        statements: initOrder.length === 0 ? [sizeDestructure, "// the cell has no parameters", "return new Float64Array(0);"] : [
           sizeDestructure,
           "const { total, params } = paramLayout(sizes);",
           "const p = new Float64Array(total);",

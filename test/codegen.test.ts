@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { loadCell, ROOT } from "../src/load.ts";
 import { randomCase } from "../src/sequence.ts";
 import { checkKernels, F32_TOL, F64_TOL } from "../check/kernelcheck.ts";
-import { generateAll } from "../codegen/generate.ts";
+import { generateAll } from "../cli/generate.ts";
 import { buildPlan, type FullPlan } from "../codegen/plan.ts";
 import { cellWasm, emitKernelModule } from "../codegen/emit.ts";
 import { deriveBackward } from "../src/backward.ts";

@@ -5,10 +5,10 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync, rmSync
 import { basename, dirname, extname, join, relative } from "node:path";
 import { builtinCellFiles, loadCell, ROOT } from "../src/load.ts";
 import { deriveBackward } from "../src/backward.ts";
-import { buildPlan, type FullPlan } from "./plan.ts";
-import { cellWasm, emitGemmModule, emitKernelModule, emitWasmModule } from "./emit.ts";
-import { DEFAULT_TILE, type Tile } from "./gemm.ts";
-import { DEFAULT_WASM_TILE, type WasmTile, buildWasm } from "./gemm-wasm.ts";
+import { buildPlan, type FullPlan } from "../codegen/plan.ts";
+import { cellWasm, emitGemmModule, emitKernelModule, emitWasmModule } from "../codegen/emit.ts";
+import { DEFAULT_TILE, type Tile } from "../codegen/gemm.ts";
+import { DEFAULT_WASM_TILE, type WasmTile, buildWasm } from "../codegen/gemm-wasm.ts";
 import type { Cell } from "../src/cell.ts";
 import { proveKernelText } from "../check/kernelcheck.ts";
 import { KERNEL_IMPORTS, moduleFromText } from "../check/kernelmodule.ts";
