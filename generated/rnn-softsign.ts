@@ -204,7 +204,10 @@ function kernel64<A extends FloatArray>(
         const gx0Row = t * B * H + b * H;
         const scratch0Row = b * H;
         for (let i = 0; i < H; i++) {
-          const dh_next_pre = seed_h[seed_hRow + i]! * (1 / (Math.abs(tape_t1[tape_t1Row + i]!) + 1) ** 2);
+          const dh_next_pre =
+            seed_h[seed_hRow + i]! *
+            ((1 - Math.abs(tape_t1[tape_t1Row + i]!) / (Math.abs(tape_t1[tape_t1Row + i]!) + 1)) /
+              (Math.abs(tape_t1[tape_t1Row + i]!) + 1));
           gx0[gx0Row + i] = dh_next_pre;
           scratch0[scratch0Row + i] = dh_next_pre;
         }
@@ -403,7 +406,10 @@ function kernel32<A extends FloatArray>(
         const gx0Row = t * B * H + b * H;
         const scratch0Row = b * H;
         for (let i = 0; i < H; i++) {
-          const dh_next_pre = seed_h[seed_hRow + i]! * (1 / (Math.abs(tape_t1[tape_t1Row + i]!) + 1) ** 2);
+          const dh_next_pre =
+            seed_h[seed_hRow + i]! *
+            ((1 - Math.abs(tape_t1[tape_t1Row + i]!) / (Math.abs(tape_t1[tape_t1Row + i]!) + 1)) /
+              (Math.abs(tape_t1[tape_t1Row + i]!) + 1));
           gx0[gx0Row + i] = dh_next_pre;
           scratch0[scratch0Row + i] = dh_next_pre;
         }

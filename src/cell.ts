@@ -7,7 +7,7 @@ import { ShapeError, konst, leaf, apply } from "./ops.ts";
 import { CellError, type Where, formatWarning, sourceIndex } from "./errors.ts";
 import { type Equation, type Scope, IDENT, IDENT_RULE, NEXT, RESERVED_WORDS, closest, didYouMean, lower, parseEquations } from "./lang.ts";
 import type { Sizes } from "./eval.ts";
-import { ActivationError, bindConstants, compileActivation, differentiateActivation } from "./activations.ts";
+import { ActivationError, activationFunctions, bindConstants, compileActivation, differentiateActivation } from "./activations.ts";
 import { ACTIVATION_LIMITS, scanExpression } from "./limits.ts";
 import { type Init, isSize } from "../runtime/checks.ts";
 
@@ -318,7 +318,9 @@ function declare(sp: Sections, { bad, decl, file }: Context): Declarations {
   for (const [n, expr] of Object.entries(sp.activations)) {
     claim(n, "an activation", "activations");
     if (typeof expr !== "string") bad(`activation ${n} must be a mathjs expression in x, such as "x / (1 + abs(x))", not ${kindOf(expr)}`, undefined, decl("activations", n));
-    activations.set(n, checkActivation(n, expr as string, constants, (offset, width) => file.within(decl("activations", n), expr as string, offset, width), bad));
+    const spot = (offset: number, width: number) => file.within(decl("activations", n), expr as string, offset, width);
+    checkActivationNames(n, expr as string, taken, Object.keys(sp.activations), spot, bad);
+    activations.set(n, checkActivation(n, expr as string, constants, spot, bad));
   }
   for (const s of sizes) symbols.set(s, apply("size", [], { dim: dimSize(s) }));
   return { sizes, sizeSet, taken, symbols, inputs, states, outNames, params, constants, activations };
@@ -518,7 +520,7 @@ function checkActivation(
     const fn = /function "([^"]+)"/.exec(e.message)?.[1];
     const found = fn ? new RegExp(`(?<![\\w$])${fn}\\s*\\(`).exec(expr) : null;
     return bad(`activation ${name} cannot be differentiated${fn ? `: mathjs has no derivative for ${fn}` : ""}`,
-      "write it with functions mathjs can differentiate (exp, log, sqrt, abs, tanh, …), or use a built-in such as relu or clip",
+      `write it with the functions an activation may use: ${activationFunctions().join(", ")}`,
       spot(found ? found.index : 0, found ? fn!.length : expr.length));
   }
   try {
@@ -531,6 +533,40 @@ function checkActivation(
   }
   differentiable.add(bound);
   return bound;
+}
+/**
+ * What an activation's expression sees: `x`, its argument (even in a cell with an input or constant
+ * x), numbers, the cell's constants (a constant `e` or `pi` hides mathjs' one), mathjs' `e` and `pi`
+ * where the cell declares no such name, and the functions of activationFunctions(). A name the cell
+ * declares as anything else (a parameter `pi`, another activation) is refused at the spot rather
+ * than read as mathjs' constant or as a built-in function. An activation does not call another one:
+ * the equations apply one inside the other, `f(g(a))`, each differentiated on its own.
+ */
+function checkActivationNames(
+  name: string,
+  expr: string,
+  taken: ReadonlyMap<string, string>,
+  activationNames: readonly string[],
+  spot: (offset: number, width: number) => Partial<Where>,
+  bad: (problem: string, hint?: string, loc?: Partial<Where>) => never,
+): void {
+  let tree: MathNode;
+  try { tree = parse(expr); } catch { return; } // checkActivation reports it
+  type M = MathNode & { type: string; name?: string; fn?: MathNode };
+  const at = (word: string, call: boolean) => {
+    const m = new RegExp(`(?<![\\w$])${word}(?![\\w$])${call ? "\\s*\\(" : ""}`).exec(expr);
+    return spot(m ? m.index : 0, m ? word.length : expr.length);
+  };
+  const callees = new Set<MathNode>();
+  tree.traverse((n) => { const m = n as M; if (m.type === "FunctionNode" && m.fn) callees.add(m.fn); });
+  tree.traverse((n) => {
+    const m = n as M;
+    if (m.type === "FunctionNode" && activationNames.includes((m.fn as M).name ?? ""))
+      bad(`activation ${name} calls ${(m.fn as M).name}, another activation`, `an activation calls built-in functions only; apply one inside the other in the equations: ${name}(${(m.fn as M).name}(…))`, at((m.fn as M).name!, true));
+    if (m.type === "SymbolNode" && !callees.has(n) && m.name !== "x" && taken.has(m.name!) && taken.get(m.name!) !== "a constant")
+      bad(`activation ${name}: "${m.name}" is ${taken.get(m.name!)} of the cell, and an activation sees only x, numbers and the cell's constants`,
+        m.name === "e" || m.name === "pi" ? `mathjs' ${m.name} is hidden in this cell by the declared ${m.name}: write the number` : "pass it in the equations: an activation is a function of x alone", at(m.name!, false));
+  });
 }
 /** Activations already checked (mathjs' simplify takes milliseconds). */
 const differentiable = new Set<string>();

@@ -42,6 +42,8 @@ export interface Equation {
 
 export type Locate = (eq: Equation | undefined, node?: MathNode) => Where;
 
+const OPERATORS = "the operators are + - * / .* ./ .+ .- ^";
+
 export const IDENT = /^[A-Za-z][A-Za-z0-9_]*$/;
 
 /**
@@ -76,7 +78,7 @@ function syntaxProblem(msg: string, rhs: string): [string, string?] {
   if (msg === "Unexpected end of expression") return ["the right-hand side ends too early: an operand or a closing parenthesis is missing", parens];
   if ((m = /^Parenthesis (.) expected$/.exec(msg))) return [`"${m[1]}" expected here`, parens];
   if ((m = /^Unexpected operator (.+)$/.exec(msg))) return [`unexpected "${m[1]}"`, m[1] === "," ? "commas separate the arguments of a function call" : parens];
-  if ((m = /^Syntax error in part "(.+)"$/.exec(msg))) return [`unexpected "${[...m[1]!][0]}"`, "the operators are + - * / .* ./ ^"];
+  if ((m = /^Syntax error in part "(.+)"$/.exec(msg))) return [`unexpected "${[...m[1]!][0]}"`, OPERATORS];
   return [msg.charAt(0).toLowerCase() + msg.slice(1), parens];
 }
 
@@ -133,7 +135,9 @@ export function parseEquations(source: string | readonly string[], where: (w: Pa
         for (let c = 0; c < NEXT.length; c++) { rewritten += NEXT[c]; from.push(rhsAt + k + name.length); }
         k += id[0].length;
       } else {
-        rewritten += rhsText[k];
+        // `.+` and `.-` (elementwise, broadcasting a scalar over a matrix too) are read as + and -;
+        // lower() tells them apart by the source text between the operands
+        rewritten += rhsText[k] === "." && /[+-]/.test(rhsText[k + 1] ?? "") ? " " : rhsText[k];
         from.push(rhsAt + k);
         k++;
       }
@@ -355,6 +359,11 @@ export function lower(root: MathNode, cx: LowerContext): Node {
     throw new CellError(width === undefined ? w : { ...w, width }, problem, hint);
   };
   const sizeList = [...scope.sizes].join(", ");
+  /** The operator between two operands was written .+ or .- (read as + and -, see parseEquations). */
+  const dotted = (l: MathNode, r: MathNode) => {
+    const [sl, sr] = [eq.spans.get(l), eq.spans.get(r)];
+    return !!sl && !!sr && eq.text.slice(sl[1], sr[0]).trim().startsWith(".");
+  };
 
   const dimOf = (n: MathNode): Dim => {
     const m = n as unknown as MNode;
@@ -457,9 +466,15 @@ export function lower(root: MathNode, cx: LowerContext): Node {
           if (args.length === 1) {
             if (m.op === "-") return apply("neg", vals);
             if (m.op === "+") return vals[0]!;
-            return fail(n, `operator "${m.op}" is not supported`, Object.hasOwn(RESERVED_WORDS, m.op!) ? `"${m.op}" is reserved, as ${RESERVED_WORDS[m.op!]}: it cannot be a name` : "the operators are + - * / .* ./ ^");
+            return fail(n, `operator "${m.op}" is not supported`, Object.hasOwn(RESERVED_WORDS, m.op!) ? `"${m.op}" is reserved, as ${RESERVED_WORDS[m.op!]}: it cannot be a name` : OPERATORS);
           }
           const isScalar = (v: Node) => v.type.shape.length === 0;
+          if ((m.op === "+" || m.op === "-") && (isScalar(a) || isScalar(b)) && a.type.shape.length + b.type.shape.length === 2 && !dotted(args[0]!, args[1]!)) {
+            // W - gamma subtracts gamma from every entry of W: almost always meant as W - gamma*I
+            const [mx, sc] = isScalar(b) ? [args[0]!, args[1]!] : [args[1]!, args[0]!];
+            return fail(n, `"${src(n)}" ${m.op === "+" ? "adds" : "subtracts"} the scalar ${src(sc)} ${m.op === "+" ? "to" : "from"} every entry of the matrix ${src(mx)}`,
+              `for ${src(mx)} ${m.op} ${src(sc)}*I (the identity) times a vector v, write ${src(mx)}*v ${m.op} ${src(sc)}*v; to ${m.op === "+" ? "add it to" : "subtract it from"} every entry, write ${src(args[0]!)} .${m.op} ${src(args[1]!)}`);
+          }
           switch (m.op) {
             case "+": return apply("add", vals);
             case "-": return apply("sub", vals);
@@ -485,7 +500,7 @@ export function lower(root: MathNode, cx: LowerContext): Node {
               return apply("pow", [a], { p });
             }
             default:
-              return fail(n, `operator "${m.op}" is not supported`, Object.hasOwn(RESERVED_WORDS, m.op!) ? `"${m.op}" is reserved, as ${RESERVED_WORDS[m.op!]}: it cannot be a name` : "the operators are + - * / .* ./ ^");
+              return fail(n, `operator "${m.op}" is not supported`, Object.hasOwn(RESERVED_WORDS, m.op!) ? `"${m.op}" is reserved, as ${RESERVED_WORDS[m.op!]}: it cannot be a name` : OPERATORS);
           }
         } catch (e) {
           if (!(e instanceof ShapeError)) throw e;

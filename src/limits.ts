@@ -12,7 +12,7 @@ export const EXPRESSION_LIMITS = {
   characters: 10_000,
   /** Names and numbers in it. */
   operands: 200,
-  /** Operators in it: + - * / ^ .* ./ and unary minus count one each. */
+  /** Operators in it: + - * / ^ .* ./ .+ .- and unary minus count one each. */
   operators: 200,
   /** Parentheses (a call's included) inside one another. */
   nesting: 32,
@@ -45,7 +45,7 @@ export interface LimitProblem {
 export const SPLIT_HINT = "split it: give a part a name in an equation of its own (s = …) and use the name";
 const fmt = (x: number) => x.toLocaleString("en-US");
 // a name (h' included), a number, an operator, an opening or a closing bracket, anything else
-const TOKEN = /\s+|([A-Za-z_$][\w$]*'?)|((?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)|(\.[*/^]|[=!<>]=|<<|>>>?|[-+*/^%!'&|<>=~?:])|([([{])|([)\]}])|[^]/gy;
+const TOKEN = /\s+|([A-Za-z_$][\w$]*'?)|((?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)|(\.[*/^+-]|[=!<>]=|<<|>>>?|[-+*/^%!'&|<>=~?:])|([([{])|([)\]}])|[^]/gy;
 
 /**
  * Count an expression's operands (names and numbers; a called name is not one), operators and

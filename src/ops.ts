@@ -464,7 +464,8 @@ const TABLE = {
     fn: (at) => compileActivation(at.fn!.expr).f as (...x: number[]) => number,
     js: ([a], at) => reuse(a!, compileActivation(at.fn!.expr).js),
     wasm: { notOnWasm: "a user's activation is a mathjs expression, compiled to JavaScript only" },
-    // mathjs differentiates the expression; the derivative is itself an activation, so this recurses.
+    // mathjs differentiates the expression, and each op it calls by its own vjp (src/activations.ts);
+    // the derivative is itself an activation, so this recurses.
     vjp: (g, y) => {
       const f = y.attrs.fn!;
       return [mul(g, apply("act", [y.args[0]!], { fn: { name: `${f.name}'`, expr: differentiateActivation(f.expr) } }))];
@@ -476,6 +477,9 @@ const TABLE = {
       { attrs: { fn: { name: "cubic", expr: "sin(x) + x^3 / 3" } }, operands: ["real"] },
       // its second derivative is undefined at 0 (mathjs says abs(x)/x): first order only
       { attrs: { fn: { name: "softsign", expr: "x / (1 + abs(x))" } }, operands: ["real"], kinks: ([x]) => [x!], order: 1 },
+      // calls of table ops, differentiated by their vjps (src/activations.ts): smooth, and with kinks
+      { attrs: { fn: { name: "swish", expr: "x * sigmoid(x)" } }, operands: ["real"] },
+      { attrs: { fn: { name: "leaky", expr: "max(x, 0.1 * x) + abs(relu(x - 1))" } }, operands: ["real"], kinks: ([x]) => [x!, sub(x!, one())] },
     ],
   },
 
