@@ -19,12 +19,13 @@ import { type KernelPath, KernelRefusedError, pathText } from "./kernelerror.ts"
 import { type KernelImports, moduleFromText } from "./kernelmodule.ts";
 import { typecheckKernel } from "./typecheck.ts";
 import type { FloatArray, Kernel, KernelModule } from "../runtime/kernel.ts";
+import { BoundedMap } from "../src/bounded.ts";
 
 type A = FloatArray;
 export type { KernelModule };
 
 /** Kernel modules made this process, by the hash of their text; and the hashes the gate passed. */
-const loaded = new Map<string, KernelModule>();
+const loaded = new BoundedMap<string, KernelModule>(64);
 const proven = new Set<string>();
 const hashOf = (text: string) => createHash("sha256").update(text).digest("hex").slice(0, 16);
 
@@ -317,6 +318,11 @@ export async function checkKernels(cell: Cell, c: SequenceCase = randomCase(cell
 
 function runKernelForward(mod: KernelModule, c: SequenceCase, options: KernelOptions): Record<string, Float64Array> {
   const { p, inputs, initial, out } = kernelArgs(mod, c, Float64Array);
-  mod.createKernel64(c.sizes, c.B, c.T, options).forward(p, inputs, initial, out);
+  const k = mod.createKernel64(c.sizes, c.B, c.T, options);
+  try {
+    k.forward(p, inputs, initial, out);
+  } finally {
+    k.dispose();
+  }
   return out;
 }

@@ -7,6 +7,7 @@
 import { parse, derivative, simplify, simplifyCore, type MathNode, SymbolNode, OperatorNode } from "mathjs";
 import { type ElementwiseOp, type OpName, FUNCTION_OPS, OPS, apply, konst, leaf } from "./ops.ts";
 import { type Node, scalar } from "./ir.ts";
+import { BoundedMap } from "./bounded.ts";
 
 /**
  * The elementary functions mathjs differentiates that are not ops of the table (src/ops.ts), as
@@ -109,7 +110,7 @@ function walk<T>(n: MathNode, w: Walk<T>, expr: string): T {
   }
 }
 
-const cache = new Map<string, Compiled>();
+const cache = new BoundedMap<string, Compiled>(1024);
 
 /** Compile an activation expression (in `x`) to a closure and a JS emitter. */
 export function compileActivation(expr: string): Compiled {
@@ -143,7 +144,7 @@ export function compileActivation(expr: string): Compiled {
 }
 
 /** Derivatives taken, by expression: a backward is derived many times (show, check, each kernel). */
-const derivatives = new Map<string, string>();
+const derivatives = new BoundedMap<string, string>(1024);
 
 /**
  * d/dx of an activation, returned as expression text in x. mathjs differentiates the operators and

@@ -52,19 +52,31 @@ export class Node {
   }
 }
 
-const table = new Map<string, Node>();
+/**
+ * The hash-consing table. It holds its nodes weakly: a node no cell, derivation or kernel refers to
+ * any more is collected, and its entry with it, so a long process (check over many cells, the
+ * fuzzer) does not keep every node it ever made. While a node is alive, an equal one is that node.
+ */
+const table = new Map<string, WeakRef<Node>>();
+const collected = new FinalizationRegistry<string>((key) => {
+  if (!table.get(key)?.deref()) table.delete(key);
+});
 
 function attrKey(a: Attrs): string {
   return JSON.stringify(a, (_k, v) => (v && typeof v === "object" && "key" in v && "terms" in v ? v.key : v));
 }
 
 /** The one place nodes are made: returns the existing node when an equal one exists. */
+/** How many nodes the table holds an entry for (alive, or collected and not yet swept). */
+export const internedCount = (): number => table.size;
+
 export function intern(op: OpName, args: readonly Node[], attrs: Attrs, type: Type): Node {
   const key = `${op}(${args.map((a) => a.id).join(",")})${attrKey(attrs)}:${typeStr(type)}`;
-  let n = table.get(key);
+  let n = table.get(key)?.deref();
   if (!n) {
     n = new Node(op, Object.freeze([...args]), Object.freeze({ ...attrs }), type, key);
-    table.set(key, n);
+    table.set(key, new WeakRef(n));
+    collected.register(n, key);
   }
   return n;
 }
