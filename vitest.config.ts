@@ -24,6 +24,8 @@ const E2E = [
   "lowering", // kernels generated and checked for each form of a product (96 s)
   "names", // kernels generated for every reserved word in every role (116 s, one test)
   "optable", // a kernel generated and checked for every tensor op (43 s)
+  "scalars-constraints-kernels", // kernels of the scalar-input and D = H fixtures, both backends (about 10 s a cell)
+  "transpose-kernels", // kernels of cells with W', W - W' and eye, both backends (11-20 s)
   "tfjs", // the tfjs comparison
   "torch", // the PyTorch comparison (fixtures, through the generated kernels)
   "train", // training runs, a checkpoint after SIGINT in a child process

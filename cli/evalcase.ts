@@ -2,10 +2,11 @@
 // compare a cellforge cell with their own implementation in any framework.
 //
 // case.json:  { sizes: {D, H}, T, B, params: {name: nested arrays in the declared shape},
-//               inputs: {x: [T][B][D]}, initial: {h: [B][H]}, upstream: {h: [T][B][H], …} }
+//               inputs: {x: [T][B][D], dt: [T][B] (a scalar input)}, initial: {h: [B][H]}, upstream: {h: [T][B][H], …} }
+// A size that a constraint of the cell determines (D under D = H) may be left out; given, it must agree.
 // result:     { outputs: {h: [T][B][H], …}, grads: { params: {…}, inputs: {x: …}, initial: {h: …} } }
 // The loss is Σ_t Σ_name <upstream[name][t], value[name][t]>.
-import type { Cell } from "../src/cell.ts";
+import { type Cell, resolveSizes } from "../src/cell.ts";
 import { dimValue } from "../src/dims.ts";
 import { type SequenceCase, checkCase } from "../src/sequence.ts";
 import { isSize } from "../runtime/checks.ts";
@@ -49,10 +50,15 @@ const count = (v: unknown, field: string): number => {
 export function readCase(cell: Cell, json: unknown): SequenceCase {
   const c = obj(json, "the case");
   const sz = obj(c.sizes, "sizes");
-  const sizes: Record<string, number> = {};
+  const given: Record<string, number> = {};
   // a case's tables are keyed by the cell's names: only own keys count (a size may be named toString)
-  for (const s of cell.sizes) sizes[s] = count(Object.hasOwn(sz, s) ? sz[s] : undefined, `sizes.${s}`);
+  for (const s of cell.sizes) if (Object.hasOwn(sz, s)) given[s] = count(sz[s], `sizes.${s}`);
   for (const k of Object.keys(sz)) if (!cell.sizes.includes(k)) throw new CaseError(`sizes.${k}: ${cell.name} has no size ${k} (sizes: ${cell.sizes.join(", ")})`);
+  const resolved = resolveSizes(cell, given, {
+    fail: (problem, hint, c) => { throw new CaseError(`sizes: ${problem} (${c.where.file ? `${c.where.file}:${c.where.line ?? "?"}` : `cell ${cell.name}`})${hint ? `; ${hint}` : ""}`); },
+  });
+  const sizes: Record<string, number> = {};
+  for (const s of cell.sizes) sizes[s] = count(Object.hasOwn(resolved, s) ? resolved[s] : undefined, `sizes.${s}`);
   const T = count(c.T, "T"), B = count(c.B, "B");
   checkCase(cell, sizes, B, T); // before any array of the case is made
   const dimsOf = (shape: readonly { key: string }[]) => shape.map((d) => dimValue(d as Parameters<typeof dimValue>[0], sizes));
@@ -74,11 +80,14 @@ export function readCase(cell: Cell, json: unknown): SequenceCase {
     return out;
   };
   const named = (xs: readonly { attrs: { name?: string }; type: { shape: readonly { key: string }[] } }[]) => xs.map((x) => ({ name: x.attrs.name!, shape: x.type.shape }));
-  const inputs = group("inputs", named(cell.inputs), [T, B], ["T", "B"]);
+  const inputs = group("inputs", cell.inputs.map((x) => ({ name: x.attrs.name!, shape: inputShape(cell, x) })), [T, B], ["T", "B"]);
   const initial = group("initial", named(cell.states), [B], ["B"]);
   const upstream = group("upstream", [...named(cell.states), ...cell.outputs.map((o) => ({ name: o.name, shape: o.node.type.shape }))], [T, B], ["T", "B"]);
   return { sizes, T, B, params, inputs, initial, upstream };
 }
+
+/** An input's shape in a case: none for a scalar input ([T][B]), though a kernel holds it as a vector of 1. */
+const inputShape = (cell: Cell, x: Cell["inputs"][number]) => (cell.scalarInputs.includes(x.attrs.name!) ? [] : x.type.shape);
 
 export interface EvalResult {
   readonly outputs: Record<string, Float64Array>;
@@ -96,7 +105,7 @@ export function writeResult(cell: Cell, c: SequenceCase, r: EvalResult): unknown
     outputs: Object.fromEntries(outs.map((o) => [o.name, nest(r.outputs[o.name]!, [c.T, c.B, ...d(o.node.type.shape)])])),
     grads: {
       params: Object.fromEntries(cell.params.map((p) => [p.name, nest(r.params[p.name]!, d(p.node.type.shape))])),
-      inputs: Object.fromEntries(cell.inputs.map((x) => [x.attrs.name!, nest(r.inputs[x.attrs.name!]!, [c.T, c.B, ...d(x.type.shape)])])),
+      inputs: Object.fromEntries(cell.inputs.map((x) => [x.attrs.name!, nest(r.inputs[x.attrs.name!]!, [c.T, c.B, ...d(inputShape(cell, x))])])),
       initial: Object.fromEntries(cell.states.map((s) => [s.attrs.name!, nest(r.initial[s.attrs.name!]!, [c.B, ...d(s.type.shape)])])),
     },
   };
@@ -108,7 +117,7 @@ export function caseToJson(cell: Cell, c: SequenceCase): unknown {
   return {
     sizes: c.sizes, T: c.T, B: c.B,
     params: Object.fromEntries(cell.params.map((p) => [p.name, nest(c.params[p.name]!, d(p.node.type.shape))])),
-    inputs: Object.fromEntries(cell.inputs.map((x) => [x.attrs.name!, nest(c.inputs[x.attrs.name!]!, [c.T, c.B, ...d(x.type.shape)])])),
+    inputs: Object.fromEntries(cell.inputs.map((x) => [x.attrs.name!, nest(c.inputs[x.attrs.name!]!, [c.T, c.B, ...d(inputShape(cell, x))])])),
     initial: Object.fromEntries(cell.states.map((s) => [s.attrs.name!, nest(c.initial[s.attrs.name!]!, [c.B, ...d(s.type.shape)])])),
     upstream: Object.fromEntries([...cell.states.map((s, i) => [s.attrs.name!, cell.next[i]!] as const), ...cell.outputs.map((o) => [o.name, o.node] as const)]
       .map(([n, node]) => [n, nest(c.upstream[n]!, [c.T, c.B, ...d(node.type.shape)])])),

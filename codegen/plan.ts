@@ -80,7 +80,7 @@ export function buildPlan(cell: Cell, bw: BackwardStep): FullPlan {
   for (const n of setupRoots) setupPlace.set(n, { buf: decl(`u_${names.get(n) ?? n.op}`, vecN(n), "setup"), start: "0", stride: "0" });
   const paramsGiven = new Map<Node, Place>(cell.params.map((p) => [p.node, paramPlace(p.node)]));
   const fwdSetup = schedule({
-    name: "setup", rows: "1", roots: setupRoots, given: paramsGiven,
+    name: "setup", pass: "forward", rows: "1", roots: setupRoots, given: paramsGiven,
     required: new Map(setupRoots.map((n) => [n, [{ place: setupPlace.get(n)!, add: false }]])),
     layout, paramPlace, gradOf: new Map(), names, temp, comments, alloc,
   });
@@ -99,7 +99,7 @@ export function buildPlan(cell: Cell, bw: BackwardStep): FullPlan {
     }
   const inputsFull = new Map<Node, Place>(cell.inputs.map((x) => [x, { buf: inputVar.get(x)!, start: "0", stride: vecN(x) }]));
   const prologue = schedule({
-    name: "prologue", rows: "T * B", roots: hoisted, given: new Map([...paramsGiven, ...inputsFull, ...setupPlace]),
+    name: "prologue", pass: "forward", rows: "T * B", roots: hoisted, given: new Map([...paramsGiven, ...inputsFull, ...setupPlace]),
     required: new Map(), runPlaces: prologueRuns, layout, paramPlace, gradOf: new Map(), names, temp, comments, alloc,
   });
 
@@ -128,7 +128,7 @@ export function buildPlan(cell: Cell, bw: BackwardStep): FullPlan {
   }
   const fwdStep = schedule({
     // equations first, in the order written, so the loop reads like the cell
-    name: "forward step", rows: "B", roots: [...cell.equations.map((e) => e.node).filter((n) => fwdNodeSet.has(n)), ...fwdRoots, ...bw.saved.filter((n) => fwdRequired.has(n))], given: stepGiven,
+    name: "forward step", pass: "forward", rows: "B", roots: [...cell.equations.map((e) => e.node).filter((n) => fwdNodeSet.has(n)), ...fwdRoots, ...bw.saved.filter((n) => fwdRequired.has(n))], given: stepGiven,
     required: fwdRequired, layout, paramPlace, gradOf: new Map(), names, temp, comments, alloc,
   });
 
@@ -220,12 +220,12 @@ export function buildPlan(cell: Cell, bw: BackwardStep): FullPlan {
   const bSetupGiven = new Map([...paramsGiven, ...setupPlace]);
   for (const n of bSetupRoots) { const p: Place = { buf: decl(`u_${names.get(n) ?? n.op}`, vecN(n), "setup"), start: "0", stride: "0" }; setupPlace.set(n, p); bwdGiven.set(n, p); }
   const bwdSetup = schedule({
-    name: "backward setup", rows: "1", roots: bSetupRoots, given: bSetupGiven,
+    name: "backward setup", pass: "backward", rows: "1", roots: bSetupRoots, given: bSetupGiven,
     required: new Map(bSetupRoots.map((n) => [n, [{ place: setupPlace.get(n)!, add: false }]])),
     layout, paramPlace, gradOf: new Map(), names, temp, comments, alloc,
   });
   const bwdStep = schedule({
-    name: "backward step", rows: "B", roots: bwdRoots, given: bwdGiven, required: bwdRequired,
+    name: "backward step", pass: "backward", rows: "B", roots: bwdRoots, given: bwdGiven, required: bwdRequired,
     runPlaces: stepRunPlaces, layout, paramPlace, gradOf: stepGradOf, names, temp, comments, alloc,
   });
   // epilogue: all steps at once
@@ -235,7 +235,7 @@ export function buildPlan(cell: Cell, bw: BackwardStep): FullPlan {
   for (const g of deferredSums) for (const w of gradOfAll.get(g)!) { req(epiRequired, g, { place: { ...paramPlace(w), buf: "dp" }, add: true }); epiGradOf.set(g, [...(epiGradOf.get(g) ?? []), w]); }
   cell.inputs.forEach((x, i) => { if (deferredInputs.has(x)) req(epiRequired, bw.dInputs[i]!, { place: { buf: dxVar.get(x)!, start: "0", stride: vecN(x) }, add: false }); });
   const epilogue = schedule({
-    name: "epilogue", rows: "T * B", roots: [...epiRequired.keys()], given: epiGiven, required: epiRequired,
+    name: "epilogue", pass: "backward", rows: "T * B", roots: [...epiRequired.keys()], given: epiGiven, required: epiRequired,
     runPlaces: epiRunPlaces, layout, paramPlace, gradOf: epiGradOf, names, temp, comments, alloc,
   });
 

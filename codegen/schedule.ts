@@ -145,6 +145,8 @@ interface Run {
 
 export interface ScheduleInput {
   readonly name: string;
+  /** What the program computes: the forward's values (W'*h is a product of the step), or gradients (notes say d(dh) from W). */
+  readonly pass: "forward" | "backward";
   readonly rows: Expr;
   readonly roots: readonly Node[];
   /** Values available as buffers. */
@@ -198,7 +200,8 @@ export function addTerms(n: Node, given: ReadonlyMap<Node, Place> = new Map()): 
 }
 
 function gemmSumTerms(n: Node, given: ReadonlyMap<Node, Place>): { mts: Node[]; rest: Node[] } | undefined {
-  if (n.op !== "add") return undefined;
+  // a product W'*g on its own (the forward's W'*h, or a backward dh = U'*g) is a sum of one term: an NN product too
+  if (n.op !== "add" && n.op !== "matvecT") return undefined;
   const terms = addTerms(n, given);
   // a product of a shared vector inside a per-example sum stays a term of its own (the GEMM runs over one row or all)
   const mts = terms.filter((t) => t.op === "matvecT" && isParamLeaf(t.args[0]!) && !given.has(t) && t.type.batched === n.type.batched && !isInline(t.args[1]!));
@@ -368,7 +371,7 @@ export function schedule(inp: ScheduleInput): Program {
         const out = req.length ? req[0]!.place : scratchPlace(n);
         place.set(n, out);
         gsumRuns.get(n)!.forEach(({ run, place: gp }, i) =>
-          stages.push({ kind: "gemm", form: "NN", rows: n.type.batched ? rows : "1", M: run.M, K: run.K, a: gp, b: inp.paramPlace(run.ws[0]!), c: out, accumulate: i > 0, note: `d(${inp.names.get(n) ?? "…"}) from ${run.ws.map((w) => w.attrs.name).join(", ")}` }));
+          stages.push({ kind: "gemm", form: "NN", rows: n.type.batched ? rows : "1", M: run.M, K: run.K, a: gp, b: inp.paramPlace(run.ws[0]!), c: out, accumulate: i > 0, note: inp.pass === "forward" ? `${run.ws.map((w) => `${w.attrs.name}'`).join(", ")} times ${inp.names.get(run.gs[0]!) ?? run.gs[0]!.attrs.name ?? "a vector"}` : `d(${inp.names.get(n) ?? "…"}) from ${run.ws.map((w) => w.attrs.name).join(", ")}` }));
         const rest = gsum.get(n)!.rest;
         if (rest) stages.push({ kind: "copy", from: operandOf(rest), space: spaceOf(n), to: { place: out, add: true } });
         for (const s of requiredOf(n)) if (s.place !== out) stages.push({ kind: "copy", from: { kind: "load", place: out, type: n.type }, space: spaceOf(n), to: s });

@@ -322,8 +322,8 @@ function kernel64<A extends FloatArray>(
           H, // $tape_hh_stride
           at(gx0, t * B * (3 * H) + 2 * H), // $gx0
           3 * H, // $gx0_stride
-          at(scratch3, 0), // $scratch3
-          H, // $scratch3_stride
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
           at(tape_r, t * B * H), // $tape_r
           H, // $tape_r_stride
           at(scratch4, 0), // $scratch4
@@ -334,8 +334,8 @@ function kernel64<A extends FloatArray>(
           3 * H, // $gx0_2_stride
           at(scratch0, H), // $scratch0
           2 * H, // $scratch0_stride
-          at(scratch2, 0), // $scratch2
-          H, // $scratch2_stride
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
           at(scratch5, 0), // $scratch5
           H, // $scratch5_stride
           at(scratch6, 0), // $scratch6
@@ -347,13 +347,13 @@ function kernel64<A extends FloatArray>(
           const seed_hRow = b * H;
           const tape_hhRow = t * B * H + b * H;
           const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const scratch3Row = b * H;
+          const scratch1Row = b * H;
           const tape_rRow = t * B * H + b * H;
           const scratch4Row = b * H;
           const hPrevRow = hPrevAt + b * H;
           const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
           const scratch0Row = H + b * (2 * H);
-          const scratch2Row = b * H;
+          const scratch3Row = b * H;
           const scratch5Row = b * H;
           const scratch6Row = b * H;
           for (let i = 0; i < H; i++) {
@@ -362,7 +362,7 @@ function kernel64<A extends FloatArray>(
             const dhh = seed_h[seed_hRow + i]! * t3;
             const dhh_pre = dhh * (1 - tape_hh[tape_hhRow + i]! * tape_hh[tape_hhRow + i]!);
             gx0[gx0Row + i] = dhh_pre;
-            scratch3[scratch3Row + i] = dhh_pre;
+            scratch1[scratch1Row + i] = dhh_pre;
             const t4 = tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!);
             scratch4[scratch4Row + i] = t4;
             // grad of: h' = z .* h + (1 - z) .* hh
@@ -370,7 +370,7 @@ function kernel64<A extends FloatArray>(
             const dz_pre = dz * (tape_z[tape_zRow + i]! * t3);
             gx0[gx0Row2 + i] = dz_pre;
             scratch0[scratch0Row + i] = dz_pre;
-            scratch2[scratch2Row + i] = dz_pre;
+            scratch3[scratch3Row + i] = dz_pre;
             const t5 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
             scratch5[scratch5Row + i] = t5;
             const t1 = tape_r[tape_rRow + i]! * hPrev[hPrevRow + i]!;
@@ -379,17 +379,12 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++)
-        for (let j = 0; j < H; j++) {
-          let sum = 0;
-          for (let i = 0; i < H; i++) sum += p[o_U + i * H + j]! * gx0[t * B * (3 * H) + 2 * H + b * (3 * H) + i]!;
-          scratch7[b * H + j] = sum;
-        }
-
+      // d(…) from U
+      mm.NN(B, H, H, scratch1, 0, H, p, o_U, scratch7, 0, H, false);
       // dUz
-      mm.TN(H, H, B, scratch2, 0, H, hPrev, hPrevAt, H, dp, o_Uz, true);
+      mm.TN(H, H, B, scratch3, 0, H, hPrev, hPrevAt, H, dp, o_Uz, true);
       // dU
-      mm.TN(H, H, B, scratch3, 0, H, scratch6, 0, H, dp, o_U, true);
+      mm.TN(H, H, B, scratch1, 0, H, scratch6, 0, H, dp, o_U, true);
       // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(3, B, [
@@ -404,8 +399,8 @@ function kernel64<A extends FloatArray>(
           3 * H, // $gx0_stride
           at(scratch0, 0), // $scratch0
           2 * H, // $scratch0_stride
-          at(scratch1, 0), // $scratch1
-          H, // $scratch1_stride
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
           at(tape_r, t * B * H), // $tape_r
           H, // $tape_r_stride
           at(scratch5, 0), // $scratch5
@@ -420,7 +415,7 @@ function kernel64<A extends FloatArray>(
           const scratch4Row = b * H;
           const gx0Row = t * B * (3 * H) + b * (3 * H);
           const scratch0Row = b * (2 * H);
-          const scratch1Row = b * H;
+          const scratch2Row = b * H;
           const tape_rRow = t * B * H + b * H;
           const scratch5Row = b * H;
           const scratch8Row = b * H;
@@ -430,7 +425,7 @@ function kernel64<A extends FloatArray>(
             const dr_pre = dr * scratch4[scratch4Row + i]!;
             gx0[gx0Row + i] = dr_pre;
             scratch0[scratch0Row + i] = dr_pre;
-            scratch1[scratch1Row + i] = dr_pre;
+            scratch2[scratch2Row + i] = dr_pre;
             const t6 = scratch7[scratch7Row + i]! * tape_r[tape_rRow + i]! + scratch5[scratch5Row + i]!;
             scratch8[scratch8Row + i] = t6;
           }
@@ -459,7 +454,7 @@ function kernel64<A extends FloatArray>(
       }
 
       // dUr
-      mm.TN(H, H, B, scratch1, 0, H, hPrev, hPrevAt, H, dp, o_Ur, true);
+      mm.TN(H, H, B, scratch2, 0, H, hPrev, hPrevAt, H, dp, o_Ur, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
@@ -731,8 +726,8 @@ function kernel32<A extends FloatArray>(
           H, // $tape_hh_stride
           at(gx0, t * B * (3 * H) + 2 * H), // $gx0
           3 * H, // $gx0_stride
-          at(scratch3, 0), // $scratch3
-          H, // $scratch3_stride
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
           at(tape_r, t * B * H), // $tape_r
           H, // $tape_r_stride
           at(scratch4, 0), // $scratch4
@@ -743,8 +738,8 @@ function kernel32<A extends FloatArray>(
           3 * H, // $gx0_2_stride
           at(scratch0, H), // $scratch0
           2 * H, // $scratch0_stride
-          at(scratch2, 0), // $scratch2
-          H, // $scratch2_stride
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
           at(scratch5, 0), // $scratch5
           H, // $scratch5_stride
           at(scratch6, 0), // $scratch6
@@ -756,13 +751,13 @@ function kernel32<A extends FloatArray>(
           const seed_hRow = b * H;
           const tape_hhRow = t * B * H + b * H;
           const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const scratch3Row = b * H;
+          const scratch1Row = b * H;
           const tape_rRow = t * B * H + b * H;
           const scratch4Row = b * H;
           const hPrevRow = hPrevAt + b * H;
           const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
           const scratch0Row = H + b * (2 * H);
-          const scratch2Row = b * H;
+          const scratch3Row = b * H;
           const scratch5Row = b * H;
           const scratch6Row = b * H;
           for (let i = 0; i < H; i++) {
@@ -771,7 +766,7 @@ function kernel32<A extends FloatArray>(
             const dhh = seed_h[seed_hRow + i]! * t3;
             const dhh_pre = dhh * (1 - tape_hh[tape_hhRow + i]! * tape_hh[tape_hhRow + i]!);
             gx0[gx0Row + i] = dhh_pre;
-            scratch3[scratch3Row + i] = dhh_pre;
+            scratch1[scratch1Row + i] = dhh_pre;
             const t4 = tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!);
             scratch4[scratch4Row + i] = t4;
             // grad of: h' = z .* h + (1 - z) .* hh
@@ -779,7 +774,7 @@ function kernel32<A extends FloatArray>(
             const dz_pre = dz * (tape_z[tape_zRow + i]! * t3);
             gx0[gx0Row2 + i] = dz_pre;
             scratch0[scratch0Row + i] = dz_pre;
-            scratch2[scratch2Row + i] = dz_pre;
+            scratch3[scratch3Row + i] = dz_pre;
             const t5 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
             scratch5[scratch5Row + i] = t5;
             const t1 = tape_r[tape_rRow + i]! * hPrev[hPrevRow + i]!;
@@ -788,17 +783,12 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++)
-        for (let j = 0; j < H; j++) {
-          let sum = 0;
-          for (let i = 0; i < H; i++) sum += p[o_U + i * H + j]! * gx0[t * B * (3 * H) + 2 * H + b * (3 * H) + i]!;
-          scratch7[b * H + j] = sum;
-        }
-
+      // d(…) from U
+      mm.NN(B, H, H, scratch1, 0, H, p, o_U, scratch7, 0, H, false);
       // dUz
-      mm.TN(H, H, B, scratch2, 0, H, hPrev, hPrevAt, H, dp, o_Uz, true);
+      mm.TN(H, H, B, scratch3, 0, H, hPrev, hPrevAt, H, dp, o_Uz, true);
       // dU
-      mm.TN(H, H, B, scratch3, 0, H, scratch6, 0, H, dp, o_U, true);
+      mm.TN(H, H, B, scratch1, 0, H, scratch6, 0, H, dp, o_U, true);
       // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(3, B, [
@@ -813,8 +803,8 @@ function kernel32<A extends FloatArray>(
           3 * H, // $gx0_stride
           at(scratch0, 0), // $scratch0
           2 * H, // $scratch0_stride
-          at(scratch1, 0), // $scratch1
-          H, // $scratch1_stride
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
           at(tape_r, t * B * H), // $tape_r
           H, // $tape_r_stride
           at(scratch5, 0), // $scratch5
@@ -829,7 +819,7 @@ function kernel32<A extends FloatArray>(
           const scratch4Row = b * H;
           const gx0Row = t * B * (3 * H) + b * (3 * H);
           const scratch0Row = b * (2 * H);
-          const scratch1Row = b * H;
+          const scratch2Row = b * H;
           const tape_rRow = t * B * H + b * H;
           const scratch5Row = b * H;
           const scratch8Row = b * H;
@@ -839,7 +829,7 @@ function kernel32<A extends FloatArray>(
             const dr_pre = dr * scratch4[scratch4Row + i]!;
             gx0[gx0Row + i] = dr_pre;
             scratch0[scratch0Row + i] = dr_pre;
-            scratch1[scratch1Row + i] = dr_pre;
+            scratch2[scratch2Row + i] = dr_pre;
             const t6 = scratch7[scratch7Row + i]! * tape_r[tape_rRow + i]! + scratch5[scratch5Row + i]!;
             scratch8[scratch8Row + i] = t6;
           }
@@ -868,7 +858,7 @@ function kernel32<A extends FloatArray>(
       }
 
       // dUr
-      mm.TN(H, H, B, scratch1, 0, H, hPrev, hPrevAt, H, dp, o_Ur, true);
+      mm.TN(H, H, B, scratch2, 0, H, hPrev, hPrevAt, H, dp, o_Ur, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients

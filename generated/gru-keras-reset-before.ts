@@ -328,8 +328,8 @@ function kernel64<A extends FloatArray>(
           H, // $tape_hh_stride
           at(gx0, t * B * (3 * H) + 2 * H), // $gx0
           3 * H, // $gx0_stride
-          at(scratch2, 0), // $scratch2
-          H, // $scratch2_stride
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
           at(tape_r, t * B * H), // $tape_r
           H, // $tape_r_stride
           at(scratch4, 0), // $scratch4
@@ -340,8 +340,8 @@ function kernel64<A extends FloatArray>(
           3 * H, // $gx0_2_stride
           at(scratch0, 0), // $scratch0
           2 * H, // $scratch0_stride
-          at(scratch1, 0), // $scratch1
-          H, // $scratch1_stride
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
           at(scratch5, 0), // $scratch5
           H, // $scratch5_stride
           at(scratch6, 0), // $scratch6
@@ -353,13 +353,13 @@ function kernel64<A extends FloatArray>(
           const seed_hRow = b * H;
           const tape_hhRow = t * B * H + b * H;
           const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const scratch2Row = b * H;
+          const scratch1Row = b * H;
           const tape_rRow = t * B * H + b * H;
           const scratch4Row = b * H;
           const hPrevRow = hPrevAt + b * H;
           const gx0Row2 = t * B * (3 * H) + b * (3 * H);
           const scratch0Row = b * (2 * H);
-          const scratch1Row = b * H;
+          const scratch2Row = b * H;
           const scratch5Row = b * H;
           const scratch6Row = b * H;
           for (let i = 0; i < H; i++) {
@@ -368,7 +368,7 @@ function kernel64<A extends FloatArray>(
             const dhh = seed_h[seed_hRow + i]! * t4;
             const dhh_pre = dhh * (1 - tape_hh[tape_hhRow + i]! * tape_hh[tape_hhRow + i]!);
             gx0[gx0Row + i] = dhh_pre;
-            scratch2[scratch2Row + i] = dhh_pre;
+            scratch1[scratch1Row + i] = dhh_pre;
             const t5 = tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!);
             scratch4[scratch4Row + i] = t5;
             // grad of: h' = z .* h + (1 - z) .* hh
@@ -376,7 +376,7 @@ function kernel64<A extends FloatArray>(
             const dz_pre = dz * (tape_z[tape_zRow + i]! * t4);
             gx0[gx0Row2 + i] = dz_pre;
             scratch0[scratch0Row + i] = dz_pre;
-            scratch1[scratch1Row + i] = dz_pre;
+            scratch2[scratch2Row + i] = dz_pre;
             const t6 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
             scratch5[scratch5Row + i] = t6;
             const t2 = tape_r[tape_rRow + i]! * hPrev[hPrevRow + i]!;
@@ -385,17 +385,12 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++)
-        for (let j = 0; j < H; j++) {
-          let sum = 0;
-          for (let i = 0; i < H; i++) sum += p[o_Rh + i * H + j]! * gx0[t * B * (3 * H) + 2 * H + b * (3 * H) + i]!;
-          scratch7[b * H + j] = sum;
-        }
-
+      // d(…) from Rh
+      mm.NN(B, H, H, scratch1, 0, H, p, o_Rh, scratch7, 0, H, false);
       // dRz
-      mm.TN(H, H, B, scratch1, 0, H, hPrev, hPrevAt, H, dp, o_Rz, true);
+      mm.TN(H, H, B, scratch2, 0, H, hPrev, hPrevAt, H, dp, o_Rz, true);
       // dRh
-      mm.TN(H, H, B, scratch2, 0, H, scratch6, 0, H, dp, o_Rh, true);
+      mm.TN(H, H, B, scratch1, 0, H, scratch6, 0, H, dp, o_Rh, true);
       // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(3, B, [
@@ -745,8 +740,8 @@ function kernel32<A extends FloatArray>(
           H, // $tape_hh_stride
           at(gx0, t * B * (3 * H) + 2 * H), // $gx0
           3 * H, // $gx0_stride
-          at(scratch2, 0), // $scratch2
-          H, // $scratch2_stride
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
           at(tape_r, t * B * H), // $tape_r
           H, // $tape_r_stride
           at(scratch4, 0), // $scratch4
@@ -757,8 +752,8 @@ function kernel32<A extends FloatArray>(
           3 * H, // $gx0_2_stride
           at(scratch0, 0), // $scratch0
           2 * H, // $scratch0_stride
-          at(scratch1, 0), // $scratch1
-          H, // $scratch1_stride
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
           at(scratch5, 0), // $scratch5
           H, // $scratch5_stride
           at(scratch6, 0), // $scratch6
@@ -770,13 +765,13 @@ function kernel32<A extends FloatArray>(
           const seed_hRow = b * H;
           const tape_hhRow = t * B * H + b * H;
           const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const scratch2Row = b * H;
+          const scratch1Row = b * H;
           const tape_rRow = t * B * H + b * H;
           const scratch4Row = b * H;
           const hPrevRow = hPrevAt + b * H;
           const gx0Row2 = t * B * (3 * H) + b * (3 * H);
           const scratch0Row = b * (2 * H);
-          const scratch1Row = b * H;
+          const scratch2Row = b * H;
           const scratch5Row = b * H;
           const scratch6Row = b * H;
           for (let i = 0; i < H; i++) {
@@ -785,7 +780,7 @@ function kernel32<A extends FloatArray>(
             const dhh = seed_h[seed_hRow + i]! * t4;
             const dhh_pre = dhh * (1 - tape_hh[tape_hhRow + i]! * tape_hh[tape_hhRow + i]!);
             gx0[gx0Row + i] = dhh_pre;
-            scratch2[scratch2Row + i] = dhh_pre;
+            scratch1[scratch1Row + i] = dhh_pre;
             const t5 = tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!);
             scratch4[scratch4Row + i] = t5;
             // grad of: h' = z .* h + (1 - z) .* hh
@@ -793,7 +788,7 @@ function kernel32<A extends FloatArray>(
             const dz_pre = dz * (tape_z[tape_zRow + i]! * t4);
             gx0[gx0Row2 + i] = dz_pre;
             scratch0[scratch0Row + i] = dz_pre;
-            scratch1[scratch1Row + i] = dz_pre;
+            scratch2[scratch2Row + i] = dz_pre;
             const t6 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
             scratch5[scratch5Row + i] = t6;
             const t2 = tape_r[tape_rRow + i]! * hPrev[hPrevRow + i]!;
@@ -802,17 +797,12 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++)
-        for (let j = 0; j < H; j++) {
-          let sum = 0;
-          for (let i = 0; i < H; i++) sum += p[o_Rh + i * H + j]! * gx0[t * B * (3 * H) + 2 * H + b * (3 * H) + i]!;
-          scratch7[b * H + j] = sum;
-        }
-
+      // d(…) from Rh
+      mm.NN(B, H, H, scratch1, 0, H, p, o_Rh, scratch7, 0, H, false);
       // dRz
-      mm.TN(H, H, B, scratch1, 0, H, hPrev, hPrevAt, H, dp, o_Rz, true);
+      mm.TN(H, H, B, scratch2, 0, H, hPrev, hPrevAt, H, dp, o_Rz, true);
       // dRh
-      mm.TN(H, H, B, scratch2, 0, H, scratch6, 0, H, dp, o_Rh, true);
+      mm.TN(H, H, B, scratch1, 0, H, scratch6, 0, H, dp, o_Rh, true);
       // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(3, B, [

@@ -963,14 +963,8 @@ function kernel64<A extends FloatArray>(
     // all steps at once: weight gradients of the input products, and the input gradients
     // dK
     mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_K, true);
-    // grad of: a  = K*x
-    for (let b = 0; b < T * B; b++)
-      for (let j = 0; j < D; j++) {
-        let sum = 0;
-        for (let i = 0; i < 3 * H; i++) sum += p[o_K + i * D + j]! * gx0[b * (3 * H) + i]!;
-        dx_1[b * D + j] = sum;
-      }
-
+    // d(dx) from K
+    mm.NN(T * B, 3 * H, D, gx0, 0, 3 * H, p, o_K, dx_1, 0, D, false);
     dhPrev0.set(carry_h);
     mem.flush(io.dp, grads.params);
     mem.flush(io.dx_1, grads.inputs.x);
@@ -1863,14 +1857,8 @@ function kernel32<A extends FloatArray>(
     // all steps at once: weight gradients of the input products, and the input gradients
     // dK
     mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_K, true);
-    // grad of: a  = K*x
-    for (let b = 0; b < T * B; b++)
-      for (let j = 0; j < D; j++) {
-        let sum = 0;
-        for (let i = 0; i < 3 * H; i++) sum += p[o_K + i * D + j]! * gx0[b * (3 * H) + i]!;
-        dx_1[b * D + j] = sum;
-      }
-
+    // d(dx) from K
+    mm.NN(T * B, 3 * H, D, gx0, 0, 3 * H, p, o_K, dx_1, 0, D, false);
     dhPrev0.set(carry_h);
     mem.flush(io.dp, grads.params);
     mem.flush(io.dx_1, grads.inputs.x);

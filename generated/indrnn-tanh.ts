@@ -257,14 +257,8 @@ function kernel64<A extends FloatArray>(
       dp[o_b + i]! += sum;
     }
 
-    // grad of: h' = tanh(W*x + u .* h + b)
-    for (let b = 0; b < T * B; b++)
-      for (let j = 0; j < D; j++) {
-        let sum = 0;
-        for (let i = 0; i < H; i++) sum += p[o_W + i * D + j]! * gx0[b * H + i]!;
-        dx_1[b * D + j] = sum;
-      }
-
+    // d(dx) from W
+    mm.NN(T * B, H, D, gx0, 0, H, p, o_W, dx_1, 0, D, false);
     dhPrev0.set(carry_h);
     mem.flush(io.dp, grads.params);
     mem.flush(io.dx_1, grads.inputs.x);
@@ -457,14 +451,8 @@ function kernel32<A extends FloatArray>(
       dp[o_b + i]! += sum;
     }
 
-    // grad of: h' = tanh(W*x + u .* h + b)
-    for (let b = 0; b < T * B; b++)
-      for (let j = 0; j < D; j++) {
-        let sum = 0;
-        for (let i = 0; i < H; i++) sum += p[o_W + i * D + j]! * gx0[b * H + i]!;
-        dx_1[b * D + j] = sum;
-      }
-
+    // d(dx) from W
+    mm.NN(T * B, H, D, gx0, 0, H, p, o_W, dx_1, 0, D, false);
     dhPrev0.set(carry_h);
     mem.flush(io.dp, grads.params);
     mem.flush(io.dx_1, grads.inputs.x);

@@ -1353,14 +1353,8 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      // grad of: u  = R*h
-      for (let b = 0; b < B; b++)
-        for (let j = 0; j < H; j++) {
-          let sum = 0;
-          for (let i = 0; i < 4 * H; i++) sum += p[o_R + i * H + j]! * scratch0[b * (4 * H) + i]!;
-          carry_h[b * H + j] = sum;
-        }
-
+      // d(dh) from R
+      mm.NN(B, 4 * H, H, scratch0, 0, 4 * H, p, o_R, carry_h, 0, H, false);
       // dR
       mm.TN(4 * H, H, B, scratch0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_R, true);
     }
@@ -1368,14 +1362,8 @@ function kernel64<A extends FloatArray>(
     // all steps at once: weight gradients of the input products, and the input gradients
     // dK
     mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_K, true);
-    // grad of: a  = K*x
-    for (let b = 0; b < T * B; b++)
-      for (let j = 0; j < D; j++) {
-        let sum = 0;
-        for (let i = 0; i < 4 * H; i++) sum += p[o_K + i * D + j]! * gx0[b * (4 * H) + i]!;
-        dx_1[b * D + j] = sum;
-      }
-
+    // d(dx) from K
+    mm.NN(T * B, 4 * H, D, gx0, 0, 4 * H, p, o_K, dx_1, 0, D, false);
     dhPrev0.set(carry_h);
     dcPrev0.set(carry_c);
     mem.flush(io.dp, grads.params);
@@ -2649,14 +2637,8 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      // grad of: u  = R*h
-      for (let b = 0; b < B; b++)
-        for (let j = 0; j < H; j++) {
-          let sum = 0;
-          for (let i = 0; i < 4 * H; i++) sum += p[o_R + i * H + j]! * scratch0[b * (4 * H) + i]!;
-          carry_h[b * H + j] = sum;
-        }
-
+      // d(dh) from R
+      mm.NN(B, 4 * H, H, scratch0, 0, 4 * H, p, o_R, carry_h, 0, H, false);
       // dR
       mm.TN(4 * H, H, B, scratch0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_R, true);
     }
@@ -2664,14 +2646,8 @@ function kernel32<A extends FloatArray>(
     // all steps at once: weight gradients of the input products, and the input gradients
     // dK
     mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_K, true);
-    // grad of: a  = K*x
-    for (let b = 0; b < T * B; b++)
-      for (let j = 0; j < D; j++) {
-        let sum = 0;
-        for (let i = 0; i < 4 * H; i++) sum += p[o_K + i * D + j]! * gx0[b * (4 * H) + i]!;
-        dx_1[b * D + j] = sum;
-      }
-
+    // d(dx) from K
+    mm.NN(T * B, 4 * H, D, gx0, 0, 4 * H, p, o_K, dx_1, 0, D, false);
     dhPrev0.set(carry_h);
     dcPrev0.set(carry_c);
     mem.flush(io.dp, grads.params);

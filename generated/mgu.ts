@@ -297,8 +297,8 @@ function kernel64<A extends FloatArray>(
           H, // $tape_f_stride
           at(gx0, t * B * (2 * H) + H), // $gx0
           2 * H, // $gx0_stride
-          at(scratch1, 0), // $scratch1
-          H, // $scratch1_stride
+          at(scratch0, 0), // $scratch0
+          H, // $scratch0_stride
           at(hPrev, hPrevAt), // $hPrev
           H, // $hPrev_stride
           at(scratch3, 0), // $scratch3
@@ -317,7 +317,7 @@ function kernel64<A extends FloatArray>(
           const scratch2Row = b * H;
           const tape_fRow = t * B * H + b * H;
           const gx0Row = t * B * (2 * H) + H + b * (2 * H);
-          const scratch1Row = b * H;
+          const scratch0Row = b * H;
           const hPrevRow = hPrevAt + b * H;
           const scratch3Row = b * H;
           const scratch4Row = b * H;
@@ -330,7 +330,7 @@ function kernel64<A extends FloatArray>(
             const dhh = seed_h[seed_hRow + i]! * tape_f[tape_fRow + i]!;
             const dhh_pre = dhh * (1 - tape_hh[tape_hhRow + i]! * tape_hh[tape_hhRow + i]!);
             gx0[gx0Row + i] = dhh_pre;
-            scratch1[scratch1Row + i] = dhh_pre;
+            scratch0[scratch0Row + i] = dhh_pre;
             const t4 = seed_h[seed_hRow + i]! * hPrev[hPrevRow + i]!;
             scratch3[scratch3Row + i] = t4;
             const t5 = 1 - tape_f[tape_fRow + i]!;
@@ -344,15 +344,10 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++)
-        for (let j = 0; j < H; j++) {
-          let sum = 0;
-          for (let i = 0; i < H; i++) sum += p[o_Uh + i * H + j]! * gx0[t * B * (2 * H) + H + b * (2 * H) + i]!;
-          scratch7[b * H + j] = sum;
-        }
-
+      // d(…) from Uh
+      mm.NN(B, H, H, scratch0, 0, H, p, o_Uh, scratch7, 0, H, false);
       // dUh
-      mm.TN(H, H, B, scratch1, 0, H, scratch6, 0, H, dp, o_Uh, true);
+      mm.TN(H, H, B, scratch0, 0, H, scratch6, 0, H, dp, o_Uh, true);
       // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(3, B, [
@@ -369,8 +364,8 @@ function kernel64<A extends FloatArray>(
           H, // $scratch4_stride
           at(gx0, t * B * (2 * H)), // $gx0
           2 * H, // $gx0_stride
-          at(scratch0, 0), // $scratch0
-          H, // $scratch0_stride
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
           at(tape_f, t * B * H), // $tape_f
           H, // $tape_f_stride
           at(scratch5, 0), // $scratch5
@@ -386,7 +381,7 @@ function kernel64<A extends FloatArray>(
           const scratch3Row = b * H;
           const scratch4Row = b * H;
           const gx0Row = t * B * (2 * H) + b * (2 * H);
-          const scratch0Row = b * H;
+          const scratch1Row = b * H;
           const tape_fRow = t * B * H + b * H;
           const scratch5Row = b * H;
           const scratch8Row = b * H;
@@ -398,7 +393,7 @@ function kernel64<A extends FloatArray>(
               scratch3[scratch3Row + i]!;
             const df_pre = df * scratch4[scratch4Row + i]!;
             gx0[gx0Row + i] = df_pre;
-            scratch0[scratch0Row + i] = df_pre;
+            scratch1[scratch1Row + i] = df_pre;
             const t8 = scratch7[scratch7Row + i]! * tape_f[tape_fRow + i]! + scratch5[scratch5Row + i]!;
             scratch8[scratch8Row + i] = t8;
           }
@@ -406,7 +401,7 @@ function kernel64<A extends FloatArray>(
       }
 
       // d(dh) from Uf
-      mm.NN(B, H, H, scratch0, 0, H, p, o_Uf, carry_h, 0, H, false);
+      mm.NN(B, H, H, scratch1, 0, H, p, o_Uf, carry_h, 0, H, false);
       // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(4, B, [
@@ -427,7 +422,7 @@ function kernel64<A extends FloatArray>(
       }
 
       // dUf
-      mm.TN(H, H, B, scratch0, 0, H, hPrev, hPrevAt, H, dp, o_Uf, true);
+      mm.TN(H, H, B, scratch1, 0, H, hPrev, hPrevAt, H, dp, o_Uf, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
@@ -674,8 +669,8 @@ function kernel32<A extends FloatArray>(
           H, // $tape_f_stride
           at(gx0, t * B * (2 * H) + H), // $gx0
           2 * H, // $gx0_stride
-          at(scratch1, 0), // $scratch1
-          H, // $scratch1_stride
+          at(scratch0, 0), // $scratch0
+          H, // $scratch0_stride
           at(hPrev, hPrevAt), // $hPrev
           H, // $hPrev_stride
           at(scratch3, 0), // $scratch3
@@ -694,7 +689,7 @@ function kernel32<A extends FloatArray>(
           const scratch2Row = b * H;
           const tape_fRow = t * B * H + b * H;
           const gx0Row = t * B * (2 * H) + H + b * (2 * H);
-          const scratch1Row = b * H;
+          const scratch0Row = b * H;
           const hPrevRow = hPrevAt + b * H;
           const scratch3Row = b * H;
           const scratch4Row = b * H;
@@ -707,7 +702,7 @@ function kernel32<A extends FloatArray>(
             const dhh = seed_h[seed_hRow + i]! * tape_f[tape_fRow + i]!;
             const dhh_pre = dhh * (1 - tape_hh[tape_hhRow + i]! * tape_hh[tape_hhRow + i]!);
             gx0[gx0Row + i] = dhh_pre;
-            scratch1[scratch1Row + i] = dhh_pre;
+            scratch0[scratch0Row + i] = dhh_pre;
             const t4 = seed_h[seed_hRow + i]! * hPrev[hPrevRow + i]!;
             scratch3[scratch3Row + i] = t4;
             const t5 = 1 - tape_f[tape_fRow + i]!;
@@ -721,15 +716,10 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++)
-        for (let j = 0; j < H; j++) {
-          let sum = 0;
-          for (let i = 0; i < H; i++) sum += p[o_Uh + i * H + j]! * gx0[t * B * (2 * H) + H + b * (2 * H) + i]!;
-          scratch7[b * H + j] = sum;
-        }
-
+      // d(…) from Uh
+      mm.NN(B, H, H, scratch0, 0, H, p, o_Uh, scratch7, 0, H, false);
       // dUh
-      mm.TN(H, H, B, scratch1, 0, H, scratch6, 0, H, dp, o_Uh, true);
+      mm.TN(H, H, B, scratch0, 0, H, scratch6, 0, H, dp, o_Uh, true);
       // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(3, B, [
@@ -746,8 +736,8 @@ function kernel32<A extends FloatArray>(
           H, // $scratch4_stride
           at(gx0, t * B * (2 * H)), // $gx0
           2 * H, // $gx0_stride
-          at(scratch0, 0), // $scratch0
-          H, // $scratch0_stride
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
           at(tape_f, t * B * H), // $tape_f
           H, // $tape_f_stride
           at(scratch5, 0), // $scratch5
@@ -763,7 +753,7 @@ function kernel32<A extends FloatArray>(
           const scratch3Row = b * H;
           const scratch4Row = b * H;
           const gx0Row = t * B * (2 * H) + b * (2 * H);
-          const scratch0Row = b * H;
+          const scratch1Row = b * H;
           const tape_fRow = t * B * H + b * H;
           const scratch5Row = b * H;
           const scratch8Row = b * H;
@@ -775,7 +765,7 @@ function kernel32<A extends FloatArray>(
               scratch3[scratch3Row + i]!;
             const df_pre = df * scratch4[scratch4Row + i]!;
             gx0[gx0Row + i] = df_pre;
-            scratch0[scratch0Row + i] = df_pre;
+            scratch1[scratch1Row + i] = df_pre;
             const t8 = scratch7[scratch7Row + i]! * tape_f[tape_fRow + i]! + scratch5[scratch5Row + i]!;
             scratch8[scratch8Row + i] = t8;
           }
@@ -783,7 +773,7 @@ function kernel32<A extends FloatArray>(
       }
 
       // d(dh) from Uf
-      mm.NN(B, H, H, scratch0, 0, H, p, o_Uf, carry_h, 0, H, false);
+      mm.NN(B, H, H, scratch1, 0, H, p, o_Uf, carry_h, 0, H, false);
       // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(4, B, [
@@ -804,7 +794,7 @@ function kernel32<A extends FloatArray>(
       }
 
       // dUf
-      mm.TN(H, H, B, scratch0, 0, H, hPrev, hPrevAt, H, dp, o_Uf, true);
+      mm.TN(H, H, B, scratch1, 0, H, hPrev, hPrevAt, H, dp, o_Uf, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients

@@ -235,14 +235,8 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      // grad of: h' = tanh(Wih*x + bih + Whh*h + bhh)
-      for (let b = 0; b < B; b++)
-        for (let j = 0; j < H; j++) {
-          let sum = 0;
-          for (let i = 0; i < H; i++) sum += p[o_Whh + i * H + j]! * gx0[t * B * H + b * H + i]!;
-          carry_h[b * H + j] = sum;
-        }
-
+      // d(dh) from Whh
+      mm.NN(B, H, H, scratch0, 0, H, p, o_Whh, carry_h, 0, H, false);
       // dWhh
       mm.TN(H, H, B, scratch0, 0, H, hPrev, hPrevAt, H, dp, o_Whh, true);
     }
@@ -283,14 +277,8 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    // grad of: h' = tanh(Wih*x + bih + Whh*h + bhh)
-    for (let b = 0; b < T * B; b++)
-      for (let j = 0; j < D; j++) {
-        let sum = 0;
-        for (let i = 0; i < H; i++) sum += p[o_Wih + i * D + j]! * gx0[b * H + i]!;
-        dx_1[b * D + j] = sum;
-      }
-
+    // d(dx) from Wih
+    mm.NN(T * B, H, D, gx0, 0, H, p, o_Wih, dx_1, 0, D, false);
     dhPrev0.set(carry_h);
     mem.flush(io.dp, grads.params);
     mem.flush(io.dx_1, grads.inputs.x);
@@ -459,14 +447,8 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      // grad of: h' = tanh(Wih*x + bih + Whh*h + bhh)
-      for (let b = 0; b < B; b++)
-        for (let j = 0; j < H; j++) {
-          let sum = 0;
-          for (let i = 0; i < H; i++) sum += p[o_Whh + i * H + j]! * gx0[t * B * H + b * H + i]!;
-          carry_h[b * H + j] = sum;
-        }
-
+      // d(dh) from Whh
+      mm.NN(B, H, H, scratch0, 0, H, p, o_Whh, carry_h, 0, H, false);
       // dWhh
       mm.TN(H, H, B, scratch0, 0, H, hPrev, hPrevAt, H, dp, o_Whh, true);
     }
@@ -507,14 +489,8 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    // grad of: h' = tanh(Wih*x + bih + Whh*h + bhh)
-    for (let b = 0; b < T * B; b++)
-      for (let j = 0; j < D; j++) {
-        let sum = 0;
-        for (let i = 0; i < H; i++) sum += p[o_Wih + i * D + j]! * gx0[b * H + i]!;
-        dx_1[b * D + j] = sum;
-      }
-
+    // d(dx) from Wih
+    mm.NN(T * B, H, D, gx0, 0, H, p, o_Wih, dx_1, 0, D, false);
     dhPrev0.set(carry_h);
     mem.flush(io.dp, grads.params);
     mem.flush(io.dx_1, grads.inputs.x);

@@ -1,7 +1,7 @@
 // A cell: its declaration (plain data, so .ts and .json cells are the same thing) and its compiled
 // form (IR nodes for every input, state, parameter and equation).
 import { parse, type MathNode } from "mathjs";
-import { type Dim, dimAdd, dimConst, dimScale, dimSize, dimValue } from "./dims.ts";
+import { type Dim, dimAdd, dimConst, dimScale, dimSize, dimSubst, dimValue } from "./dims.ts";
 import { type Node, type Type, mat, scalar, shapeStr, vec } from "./ir.ts";
 import { ShapeError, konst, leaf, apply } from "./ops.ts";
 import { CellError, type Where, formatWarning, sourceIndex } from "./errors.ts";
@@ -9,7 +9,7 @@ import { type Equation, type Scope, IDENT, IDENT_RULE, NEXT, RESERVED_WORDS, clo
 import type { Sizes } from "./eval.ts";
 import { ActivationError, activationFunctions, bindConstants, compileActivation, differentiateActivation } from "./activations.ts";
 import { ACTIVATION_LIMITS, scanExpression } from "./limits.ts";
-import { type Init, isSize } from "../runtime/checks.ts";
+import { type Init, isSize, sizesText } from "../runtime/checks.ts";
 
 export type ShapeSpec = string | number | readonly (string | number)[];
 /** How a parameter starts: U(-1/sqrt(H), 1/sqrt(H)) by default (the runtime's `initSlice` does it). */
@@ -27,6 +27,9 @@ export interface CellSpec {
   readonly sizes: Readonly<Record<string, string>> | readonly string[];
   /** Sizes used by `check` and `show` (default: 3, 4, 5, … in declaration order, so D ≠ H). */
   readonly defaults?: Readonly<Record<string, number>>;
+  /** Equalities between sizes, `["D = H"]` or `["E = 2*H"]`: shapes equal under them are the same shape. */
+  readonly constraints?: readonly string[];
+  /** Per-step inputs: a vector (`"D"`) or a scalar per step (`[]`, held as a vector of 1 in kernels and cases). */
   readonly inputs: Readonly<Record<string, ShapeSpec>>;
   readonly state: Readonly<Record<string, ShapeSpec>>;
   /** Per-step outputs that are not state. */
@@ -65,8 +68,14 @@ export interface Cell {
   readonly doc: string;
   readonly file?: string;
   readonly sizes: readonly string[];
+  /** The sizes `check` and `show` use: the free ones (those no constraint determines); `resolveSizes` adds the rest. */
   readonly defaults: Sizes;
+  /** The spec's size equalities, each solved for one size; every shape is written in the free sizes. */
+  readonly constraints: readonly SizeConstraint[];
+  /** Each input is a vector leaf; an input declared as a scalar (`dt: []`) is a vector of 1, read as `sum(dt)` in the equations. */
   readonly inputs: readonly Node[];
+  /** The inputs declared as scalars, by name: a case gives them as [T][B], not [T][B][1]. */
+  readonly scalarInputs: readonly string[];
   readonly states: readonly Node[];
   /** The next value of each state, in the order of `states`. */
   readonly next: readonly Node[];
@@ -78,6 +87,17 @@ export interface Cell {
   /** The name a reader knows each defined node by (`z`, `h'`). */
   readonly names: ReadonlyMap<Node, string>;
   readonly warnings: readonly string[];
+}
+
+/** A size equality of the spec, solved for one size: wherever `size` is used, it is `value`. */
+export interface SizeConstraint {
+  /** As written: `D = H`. */
+  readonly text: string;
+  /** The size it determines, and its value in the free sizes. */
+  readonly size: string;
+  readonly value: Dim;
+  /** The constraint in the cell's file, for sizes that break it (`check --sizes`, a case, a kernel). */
+  readonly where: Where;
 }
 
 /** What one step computes: the next value of every state, then every output (the roots of the step's graph). */
@@ -92,7 +112,7 @@ export interface CompileOptions {
   readonly source?: string;
 }
 
-const FIELDS = ["name", "doc", "sizes", "defaults", "inputs", "state", "outputs", "params", "constants", "activations", "equations"];
+const FIELDS = ["name", "doc", "sizes", "defaults", "constraints", "inputs", "state", "outputs", "params", "constants", "activations", "equations"];
 /** What each object-valued field holds, for messages about a spec with the wrong types (a .json cell can hold anything). */
 const SECTIONS = {
   sizes: 'an object of size names and what they are, like { D: "input size", H: "hidden size" } (or a list of names)',
@@ -117,9 +137,9 @@ export function compileCell(spec: CellSpec, opts: CompileOptions = {}): Cell {
   const eqs = orderEquations(sections.equations, decls, cx); // the equations parsed, checked against the declarations, in dependency order
   const step = lowerEquations(eqs, decls, cx); // each lowered to IR and checked against its declared shape
   warnUnused(eqs, decls, step, cx);
-  const defaults = defaultSizes(decls.sizes, sections.defaults, (p, k) => cx.bad(p, undefined, cx.decl("defaults", k)));
-  const { inputs, states, params, constants } = decls;
-  return { name: cx.name, doc: sections.doc, ...(opts.file ? { file: opts.file } : {}), sizes: decls.sizes, defaults, inputs, states, ...step, params, constants, warnings: cx.warnings };
+  const defaults = defaultSizes(decls, sections.defaults, cx);
+  const { inputs, scalarInputs, constraints, states, params, constants } = decls;
+  return { name: cx.name, doc: sections.doc, ...(opts.file ? { file: opts.file } : {}), sizes: decls.sizes, defaults, constraints, inputs, scalarInputs, states, ...step, params, constants, warnings: cx.warnings };
 }
 
 /**
@@ -130,10 +150,10 @@ export function declareCell(spec: Omit<CellSpec, "equations">, opts: CompileOpti
   const cx = context(spec, opts);
   const sections = readSections({ ...spec, equations: [] }, cx);
   const decls = declare(sections, cx);
-  const defaults = defaultSizes(decls.sizes, sections.defaults, (p, k) => cx.bad(p, undefined, cx.decl("defaults", k)));
-  const { inputs, states, params, constants } = decls;
+  const defaults = defaultSizes(decls, sections.defaults, cx);
+  const { inputs, scalarInputs, constraints, states, params, constants } = decls;
   const outputTypes = new Map(decls.outNames.map((o) => [o.name, o.type]));
-  return { name: cx.name, doc: sections.doc, ...(opts.file ? { file: opts.file } : {}), sizes: decls.sizes, defaults, inputs, states, params, constants, warnings: cx.warnings, outputTypes };
+  return { name: cx.name, doc: sections.doc, ...(opts.file ? { file: opts.file } : {}), sizes: decls.sizes, defaults, constraints, inputs, scalarInputs, states, params, constants, warnings: cx.warnings, outputTypes };
 }
 
 /** Where a mistake is, and how to say so: every phase of `compileCell` reports through this. */
@@ -174,6 +194,7 @@ interface Sections {
   readonly constants: Section;
   readonly activations: Section;
   readonly defaults: Section;
+  readonly constraints: readonly string[];
   readonly equations: string | readonly string[];
 }
 
@@ -211,7 +232,10 @@ function readSections(raw: unknown, { bad, warn, decl }: Context): Sections {
   const equations = raw.equations as string | readonly unknown[];
   if (Array.isArray(equations))
     equations.forEach((e, i) => { if (typeof e !== "string") bad(`equations[${i}] must be a string, not ${kindOf(e)}`, undefined, decl("equations")); });
-  return { raw, doc: raw.doc as string, sizes, inputs, state, params, outputs, constants, activations, defaults, equations: equations as string | readonly string[] };
+  const constraints = raw.constraints ?? [];
+  if (!Array.isArray(constraints)) bad(`"constraints" must be a list of size equalities, like ["D = H"], not ${kindOf(constraints)}`, undefined, decl("constraints"));
+  (constraints as readonly unknown[]).forEach((c, i) => { if (typeof c !== "string") bad(`constraints[${i}] must be a size equality, like "D = H", not ${kindOf(c)}`, undefined, decl("constraints")); });
+  return { raw, doc: raw.doc as string, sizes, inputs, state, params, outputs, constants, activations, defaults, constraints: constraints as readonly string[], equations: equations as string | readonly string[] };
 }
 
 /** Every name the cell declares, each claimed once, with its IR leaf. */
@@ -222,7 +246,9 @@ interface Declarations {
   readonly taken: ReadonlyMap<string, string>;
   /** The leaf (or constant, or size) each name stands for on a right-hand side. */
   readonly symbols: ReadonlyMap<string, Node>;
+  readonly constraints: readonly SizeConstraint[];
   readonly inputs: readonly Node[];
+  readonly scalarInputs: readonly string[];
   readonly states: readonly Node[];
   readonly outNames: readonly { readonly name: string; readonly type: Type }[];
   readonly params: readonly Param[];
@@ -230,7 +256,7 @@ interface Declarations {
   readonly activations: ReadonlyMap<string, string>;
 }
 
-function declare(sp: Sections, { bad, decl, file }: Context): Declarations {
+function declare(sp: Sections, { bad, warn, decl, file, at }: Context): Declarations {
   const raw = sp.raw;
   if (Array.isArray(raw.sizes)) raw.sizes.forEach((s, i) => { if (typeof s !== "string") bad(`sizes[${i}] must be a size name, not ${kindOf(s)}`, undefined, decl("sizes")); });
   for (const [k, v] of Object.entries(sp.sizes))
@@ -250,7 +276,8 @@ function declare(sp: Sections, { bad, decl, file }: Context): Declarations {
   sizes.forEach((s) => claim(s, "a size", "sizes"));
   const sizeSet = new Set(sizes);
 
-  const dimOf = (d: unknown, what: string, loc: (token?: string) => Partial<Where>): Dim => {
+  /** A size as written, in the declared sizes. */
+  const parseDim = (d: unknown, what: string, loc: (token?: string) => Partial<Where>): Dim => {
     if (typeof d === "number")
       return Number.isInteger(d) && d > 0 ? dimConst(d) : bad(`${what}: a size must be a positive integer, not ${d}`, undefined, loc(String(d)));
     if (typeof d !== "string") return bad(`${what}: a size is a name ("H"), a positive integer or a sum like "D + H", not ${kindOf(d)}`, undefined, loc());
@@ -273,21 +300,34 @@ function declare(sp: Sections, { bad, decl, file }: Context): Declarations {
     };
     return walk(tree!);
   };
+  const constraints = solveConstraints(sp.constraints, parseDim, { bad, warn, decl, file, at });
+  const solved = new Map(constraints.map((c) => [c.size, c.value]));
+  /** A size in the free sizes: D is H under the constraint D = H, so [D] and [H] are one shape. */
+  const dimOf = (d: unknown, what: string, loc: (token?: string) => Partial<Where>): Dim => dimSubst(parseDim(d, what, loc), solved);
   const shapeOf = (s: unknown, what: string, loc: (token?: string) => Partial<Where>): Dim[] =>
     Array.isArray(s) ? s.map((d) => dimOf(d, what, loc)) : typeof s === "string" || typeof s === "number" ? [dimOf(s, what, loc)]
       : bad(`${what}: a shape is a size ("H") or a list of sizes (["H", "D"]), not ${kindOf(s)}`, undefined, loc());
-  const vectorOf = (s: unknown, what: string, loc: (token?: string) => Partial<Where>): Type => {
+  const vectorOf = (s: unknown, what: string, loc: (token?: string) => Partial<Where>, scalarToo: boolean): Type => {
     const sh = shapeOf(s, what, loc);
-    return sh.length === 1 ? vec(sh[0]!) : bad(`${what} must be a vector, but its shape has ${sh.length} dimensions`, undefined, loc());
+    if (sh.length === 0 && scalarToo) return vec(dimConst(1)); // a scalar per step: a vector of 1, read as its sum
+    return sh.length === 1 ? vec(sh[0]!)
+      : bad(`${what} must be a vector${scalarToo ? " or a scalar ([])" : ""}, but its shape has ${sh.length} dimensions`, sh.length === 0 ? "a scalar per step is an input: declare it under inputs" : undefined, loc());
   };
-  /** An input, state or output: a named vector. */
+  /** An input, state or output: a named vector (an input may be a scalar). */
   const declared = (field: string, what: string, name: string, shape: unknown): Type => {
     claim(name, what, field);
-    return vectorOf(shape, `${what.replace(/^an? /, "")} ${name}`, (token) => decl(field, name, token));
+    return vectorOf(shape, `${what.replace(/^an? /, "")} ${name}`, (token) => decl(field, name, token), field === "inputs");
   };
 
   const symbols = new Map<string, Node>();
-  const inputs = Object.entries(sp.inputs).map(([n, s]) => { const l = leaf(n, "input", declared("inputs", "an input", n, s)); symbols.set(n, l); return l; });
+  const scalarInputs: string[] = [];
+  const inputs = Object.entries(sp.inputs).map(([n, s]) => {
+    const l = leaf(n, "input", declared("inputs", "an input", n, s));
+    const scalarInput = Array.isArray(s) && s.length === 0;
+    if (scalarInput) scalarInputs.push(n);
+    symbols.set(n, scalarInput ? apply("sum", [l]) : l); // the equations see a scalar per example, its gradient the sum's: g in the one element
+    return l;
+  });
   const states = Object.entries(sp.state).map(([n, s]) => { const l = leaf(n, "state", declared("state", "a state", n, s)); symbols.set(n, l); return l; });
   if (states.length === 0) bad("a recurrent cell needs at least one state (e.g. state: { h: \"H\" })", undefined, decl("state"));
   const outNames = Object.entries(sp.outputs).map(([n, s]) => ({ name: n, type: declared("outputs", "an output", n, s) }));
@@ -322,8 +362,8 @@ function declare(sp: Sections, { bad, decl, file }: Context): Declarations {
     checkActivationNames(n, expr as string, taken, Object.keys(sp.activations), spot, bad);
     activations.set(n, checkActivation(n, expr as string, constants, spot, bad));
   }
-  for (const s of sizes) symbols.set(s, apply("size", [], { dim: dimSize(s) }));
-  return { sizes, sizeSet, taken, symbols, inputs, states, outNames, params, constants, activations };
+  for (const s of sizes) symbols.set(s, apply("size", [], { dim: dimSubst(dimSize(s), solved) }));
+  return { sizes, sizeSet, taken, symbols, constraints, inputs, scalarInputs, states, outNames, params, constants, activations };
 }
 
 /** The parsed equations, in dependency order, and how to point at a spot in them. */
@@ -450,15 +490,121 @@ function isInit(v: unknown): v is Init {
   return keys.length === 1 && (keys[0] === "constant" || keys[0] === "uniform") && typeof v[keys[0]] === "number" && Number.isFinite(v[keys[0]]);
 }
 
-function defaultSizes(sizes: readonly string[], given: Readonly<Record<string, unknown>>, bad: (p: string, key: string) => never): Sizes {
-  const d = Object.create(null) as Record<string, number>; // keyed by user names: no prototype
-  sizes.forEach((s, i) => (d[s] = 3 + i));
+/** The free sizes' defaults (3, 4, 5, … in declaration order, or as given); a size a constraint determines follows from them. */
+function defaultSizes(d: Pick<Declarations, "sizes" | "constraints">, given: Readonly<Record<string, unknown>>, { bad, decl, name }: Context): Sizes {
+  const { sizes } = d;
+  const fallback = Object.create(null) as Record<string, number>; // keyed by user names: no prototype
+  sizes.forEach((s, i) => (fallback[s] = 3 + i));
+  const g = Object.create(null) as Record<string, number>;
   for (const [k, v] of Object.entries(given)) {
-    if (!sizes.includes(k)) bad(`defaults: "${k}" is not a size${didYouMean(closest(k, sizes))}`, k);
-    if (!isSize(v)) bad(`defaults: ${k} must be a positive integer, not ${kindOf(v)}`, k);
-    d[k] = v;
+    if (!sizes.includes(k)) bad(`defaults: "${k}" is not a size${didYouMean(closest(k, sizes))}`, undefined, decl("defaults", k));
+    if (!isSize(v)) bad(`defaults: ${k} must be a positive integer, not ${kindOf(v)}`, undefined, decl("defaults", k));
+    g[k] = v as number;
   }
-  return d;
+  const all = resolveSizes({ name, ...d }, g, {
+    fallback,
+    fail: (problem, hint, c) => bad(`defaults: ${problem}`, hint, decl("defaults", Object.hasOwn(g, c.size) ? c.size : Object.keys(g)[0])),
+  });
+  const free = Object.create(null) as Record<string, number>;
+  for (const s of sizes) if (!d.constraints.some((c) => c.size === s)) free[s] = all[s]!;
+  return free;
+}
+
+/**
+ * Every size of a cell from the ones given: a size a constraint determines follows from the free
+ * sizes (D from H under D = H), and one given alone gives the free size it is made of (D = 8 gives
+ * H = 8). Sizes that break a constraint are refused, naming it, at its line in the cell's file.
+ * `fallback` values the free sizes that are neither given nor so derived.
+ */
+export function resolveSizes(
+  cell: Pick<Cell, "name" | "sizes" | "constraints">,
+  given: Readonly<Record<string, number>>,
+  opts: { readonly fallback?: Sizes; readonly fail?: (problem: string, hint: string | undefined, c: SizeConstraint) => never } = {},
+): Sizes {
+  const has = (r: Readonly<Record<string, number>>, k: string) => Object.hasOwn(r, k);
+  const v = Object.create(null) as Record<string, number>; // keyed by user names: no prototype
+  for (const s of cell.sizes) if (has(given, s)) v[s] = given[s]!;
+  const determined = new Set(cell.constraints.map((c) => c.size));
+  for (let more = true; more; ) {
+    more = false;
+    for (const c of cell.constraints) {
+      const open = Object.keys(c.value.terms).filter((k) => !has(v, k));
+      if (!has(v, c.size) || open.length !== 1) continue;
+      const k = open[0]!, a = c.value.terms[k]!;
+      const x = (v[c.size]! - dimValue(dimAdd(c.value, dimScale(dimSize(k), a), -1), v)) / a;
+      if (isSize(x)) { v[k] = x; more = true; }
+    }
+  }
+  for (const s of cell.sizes) if (!has(v, s) && !determined.has(s) && opts.fallback && has(opts.fallback, s)) v[s] = opts.fallback[s]!;
+  const fail = opts.fail ?? ((problem: string, hint: string | undefined, c: SizeConstraint): never => { throw new CellError(c.where, problem, hint); });
+  const shown = sizesText(Object.fromEntries(cell.sizes.filter((s) => has(given, s)).map((s) => [s, given[s]!])));
+  const free = cell.sizes.filter((s) => !determined.has(s));
+  for (const c of cell.constraints) {
+    if (Object.keys(c.value.terms).some((k) => !has(v, k))) continue; // a free size not given: the caller says which
+    const want = dimValue(c.value, v);
+    const value = c.value.key === String(want) ? String(want) : `${c.value.key} = ${want}`;
+    if (has(v, c.size) && v[c.size] !== want)
+      fail(`the sizes ${shown} break the constraint ${c.text}: ${c.size} is ${value}, not ${v[c.size]}`, `give ${free.join(", ") || "the other sizes"}, and ${c.size} follows`, c);
+    if (!isSize(want)) fail(`the constraint ${c.text} makes ${c.size} = ${value} at ${sizesText(Object.fromEntries(free.filter((s) => has(v, s)).map((s) => [s, v[s]!])))}, not a positive integer`, undefined, c);
+    v[c.size] = want;
+  }
+  const out = Object.create(null) as Record<string, number>;
+  for (const s of cell.sizes) if (has(v, s)) out[s] = v[s]!;
+  return out;
+}
+
+type ConstraintContext = Pick<Context, "bad" | "warn" | "decl" | "file" | "at">;
+type ParseDim = (d: unknown, what: string, loc: (token?: string) => Partial<Where>) => Dim;
+
+/**
+ * The spec's size equalities, each solved for one size in turn (Gaussian elimination over the size
+ * names): the size solved for is the first written with coefficient 1 (D in "D = H", E in
+ * "E = 2*H"), and its value is in the sizes no constraint determines. A contradiction, or an
+ * equality that is not one, is an error at the constraint; one that follows from the others, a warning.
+ */
+function solveConstraints(texts: readonly string[], parseDim: ParseDim, { bad, warn, decl, file, at }: ConstraintContext): SizeConstraint[] {
+  const solved = new Map<string, Dim>();
+  const order: { text: string; size: string; where: Where }[] = [];
+  for (const t of texts) {
+    const spot = (offset: number, width: number) => file.within(decl("constraints", t), t, offset, width);
+    const whole = spot(0, t.length);
+    const what = `constraint "${t}"`;
+    const m = /^([^=<>!≠]*)=([^=<>!≠]*)$/.exec(t);
+    if (!m) {
+      const op = /[<>≠]=?|!=|==|=/.exec(t);
+      return bad(`${what} is not an equality: a constraint says that two sizes are equal, like "D = H" or "E = 2*H"`, undefined, op && op[0] !== "=" ? spot(op.index, op[0].length) : whole);
+    }
+    const side = (text: string, from: number) => parseDim(text, what, (token) => {
+      const i = token === undefined ? -1 : t.indexOf(token, from);
+      return i < 0 ? whole : spot(i, token!.length);
+    });
+    const lhs = side(m[1]!, 0), rhs = side(m[2]!, m[1]!.length + 1);
+    const [l, r] = [dimSubst(lhs, solved), dimSubst(rhs, solved)];
+    const diff = dimAdd(l, r, -1);
+    const before = order.map((c) => `"${c.text}"`).join(", ");
+    if (Object.keys(diff.terms).length === 0) {
+      if (diff.c !== 0)
+        bad(before ? `${what} contradicts ${before}: together they say ${l.key} = ${r.key}` : `${what} never holds: it says ${l.key} = ${r.key}`,
+          "a size has one value: remove the constraint that is wrong", whole);
+      warn(`${what} says nothing new${before ? `: it follows from ${before}` : ""}`, whole);
+      continue;
+    }
+    // the size it determines: the first one written whose coefficient is 1 or -1
+    const written = [...Object.keys(lhs.terms), ...Object.keys(rhs.terms), ...Object.keys(diff.terms)];
+    const size = written.find((k) => Math.abs(diff.terms[k] ?? 0) === 1);
+    if (size === undefined)
+      return bad(`${what} cannot be solved for a size: in ${l.key} = ${r.key}, every size has a coefficient other than 1`, `write one size as a sum of the others, like "D = 2*H"`, whole);
+    const k = diff.terms[size]!; // k*size + rest = 0, so size = -k*rest
+    const value = dimScale(dimAdd(diff, dimScale(dimSize(size), k), -1), -k);
+    // with every coefficient negative, its largest value is at sizes 1
+    if (Object.values(value.terms).every((c) => c <= 0) && Object.values(value.terms).reduce((a, c) => a + c, value.c) <= 0)
+      bad(`${what} makes ${size} = ${value.key}, which is not positive at any sizes`, undefined, whole);
+    const one = new Map([[size, value]]);
+    for (const [n, d] of solved) solved.set(n, dimSubst(d, one));
+    solved.set(size, value);
+    order.push({ text: t.trim(), size, where: at(whole) });
+  }
+  return order.map((c) => ({ ...c, value: solved.get(c.size)! }));
 }
 
 function reachable(roots: readonly Node[]): Set<Node> {

@@ -35,6 +35,16 @@ export function dimScale(a: Dim, s: number): Dim {
   return make(t, a.c * s);
 }
 
+/** `a` with each size named in `by` replaced by its value there: D + H with D = H is 2*H. */
+export function dimSubst(a: Dim, by: ReadonlyMap<string, Dim>): Dim {
+  let r = make(table(), a.c);
+  for (const [k, v] of Object.entries(a.terms)) {
+    const d = by.get(k);
+    r = dimAdd(r, d ? dimScale(d, v) : make(Object.assign(table(), { [k]: v }), 0));
+  }
+  return r;
+}
+
 export const dimEq = (a: Dim, b: Dim): boolean => a.key === b.key;
 export const isConstDim = (a: Dim): boolean => Object.keys(a.terms).length === 0;
 

@@ -4,9 +4,9 @@
 // mathjs parses each right-hand side (after `h'` is renamed, since mathjs reads ' as a transpose);
 // we walk its tree into IR nodes, keeping every node's source span for error messages.
 import { parse, type MathNode } from "mathjs";
-import { type Dim, dimAdd, dimConst, dimScale, dimSize } from "./dims.ts";
-import { type Node, shapeStr } from "./ir.ts";
-import { FUNCTION_OPS, OPS, ShapeError, apply, konst } from "./ops.ts";
+import { type Dim, dimAdd, dimConst, dimEq, dimScale, dimSize } from "./dims.ts";
+import { type Type, Node, mat, shapeEq, shapeStr } from "./ir.ts";
+import { FUNCTION_OPS, OPS, ShapeError, apply, konst, unitsAsScalars } from "./ops.ts";
 import { CellError, type Where } from "./errors.ts";
 import { CELL_OPERANDS, scanExpression } from "./limits.ts";
 
@@ -341,6 +341,68 @@ function editDistance(a: string, b: string): number {
 }
 export const didYouMean = (guess: string | undefined) => (guess ? ` (did you mean ${guess}?)` : "");
 
+// ----------------------------------------------------------------------------- matrix expressions
+
+/**
+ * The language forms that make a matrix rather than a value: they are not ops (no matrix is ever
+ * formed), so they are not in FUNCTIONS; lower() reads them into a MatExpr.
+ */
+export const MATRIX_FUNCTIONS: Readonly<Record<"transpose" | "eye", { readonly usage: string; readonly doc: string }>> = {
+  transpose: { usage: "transpose(W)", doc: "`W'`, the transpose of a matrix, to multiply a vector" },
+  eye: { usage: "eye(n)", doc: "the n×n identity (n a size), to multiply a vector: `(W + gamma*eye(H))*h`" },
+};
+
+/**
+ * A linear combination of matrices as written before a vector: W, W' (its transpose), eye(n), and
+ * sums, differences, negations and scalar multiples of them. It is never formed as a matrix:
+ *   (A + B)*v -> A*v + B*v,  (c*A)*v -> c*(A*v),  W'*v -> matvecT(W, v),  eye(n)*v -> v
+ * so every product is one of a matrix itself (a GEMM in the kernels, NT for W, NN for W'), and a
+ * matrix used plain and transposed gets both outer products in its gradient.
+ */
+export type MatExpr = { readonly type: Type } & (
+  | { readonly k: "mat"; readonly m: Node; readonly t: boolean }
+  | { readonly k: "eye"; readonly n: Dim }
+  | { readonly k: "add" | "sub"; readonly a: MatExpr; readonly b: MatExpr }
+  | { readonly k: "neg"; readonly a: MatExpr }
+  | { readonly k: "scale"; readonly op: "mul" | "div"; readonly a: MatExpr; readonly c: Node; readonly left: boolean }
+);
+
+const isMatExpr = (x: Node | MatExpr): x is MatExpr => !(x instanceof Node);
+const liftMat = (x: Node | MatExpr): MatExpr => (isMatExpr(x) ? x : { k: "mat", m: x, t: false, type: x.type });
+
+/** (A + B)' = A' + B',  (c*A)' = c*A',  eye' = eye,  W'' = W. */
+function transposed(e: MatExpr): MatExpr {
+  const type = mat(e.type.shape[1]!, e.type.shape[0]!);
+  switch (e.k) {
+    case "mat": return { ...e, type, t: !e.t };
+    case "eye": return e;
+    case "add": case "sub": return { ...e, type, a: transposed(e.a), b: transposed(e.b) };
+    case "neg": case "scale": return { ...e, type, a: transposed(e.a) };
+  }
+}
+
+/** The matrix itself, where it is one of elementwise ops (W + U, 2*W); undefined with a transpose or an eye. */
+function denseOf(e: MatExpr): Node | undefined {
+  switch (e.k) {
+    case "mat": return e.t ? undefined : e.m;
+    case "eye": return undefined;
+    case "add": case "sub": { const a = denseOf(e.a), b = denseOf(e.b); return a && b ? apply(e.k, [a, b]) : undefined; }
+    case "neg": { const a = denseOf(e.a); return a && apply("neg", [a]); }
+    case "scale": { const a = denseOf(e.a); return a && apply(e.op, e.left ? [e.c, a] : [a, e.c]); }
+  }
+}
+
+/** e*v, distributed over the terms (the caller has checked that v has as many elements as e has columns). */
+function times(e: MatExpr, v: Node): Node {
+  switch (e.k) {
+    case "mat": return apply(e.t ? "matvecT" : "matvec", [e.m, v]);
+    case "eye": return v;
+    case "add": case "sub": return apply(e.k, [times(e.a, v), times(e.b, v)]);
+    case "neg": return apply("neg", [times(e.a, v)]);
+    case "scale": { const p = times(e.a, v); return apply(e.op, e.left ? [e.c, p] : [p, e.c]); }
+  }
+}
+
 export interface LowerContext {
   readonly eq: Equation;
   readonly scope: Scope;
@@ -384,31 +446,60 @@ export function lower(root: MathNode, cx: LowerContext): Node {
   };
 
   /** "a is [D] but b is [H]", or "a is [D], b is [H] and c is scalar". */
-  const shapesOf = (ops: readonly MathNode[], vals: readonly Node[]) => {
+  const shapesOf = (ops: readonly MathNode[], vals: readonly { readonly type: Type }[]) => {
     const parts = ops.map((o, i) => `${src(o)} is ${shapeStr(vals[i]!.type)}`);
     return parts.length <= 2 ? parts.join(" but ") : `${parts.slice(0, -1).join(", ")} and ${parts[parts.length - 1]}`;
   };
-  const shapeFail = (n: MathNode, ops: readonly MathNode[], vals: readonly Node[], hint: string): never =>
+  const shapeFail = (n: MathNode, ops: readonly MathNode[], vals: readonly { readonly type: Type }[], hint: string): never =>
     fail(n, `shape mismatch in ${src(n)}: ${shapesOf(ops, vals)}`, hint);
   const elementwiseHint = (what: string) => `${what} works elementwise: its operands need the same shape (a scalar is broadcast)`;
 
-  const visit = (n: MathNode): Node => {
+  /** `(W - W')`, but `W'` and `eye(H)` as they are: the left operand of a product written back. */
+  const operand = (n: MathNode) => ((n as unknown as MNode).type === "ParenthesisNode" || /^[\w']+(\([^()]*\))?$/.test(src(n)) ? src(n) : `(${src(n)})`);
+  /** A value, or a matrix expression outside a product: formed when it is elementwise ops (W + U), refused with a transpose or an eye. */
+  const asNode = (x: Node | MatExpr, n: MathNode): Node => {
+    if (!isMatExpr(x)) return x;
+    let d: Node | undefined;
+    try {
+      d = denseOf(x);
+    } catch (e) {
+      if (!(e instanceof ShapeError)) throw e;
+      return fail(n, `"${src(n)}" is a matrix that varies per example`, `a matrix scaled by a value of each example can only multiply a vector: ${operand(n)}*v`);
+    }
+    const what = x.k === "eye" ? "the identity" : x.k === "mat" ? "a transpose" : "a matrix expression with a transpose or an identity";
+    return d ?? fail(n, `"${src(n)}" is ${what}: it can only multiply a vector`,
+      `write ${operand(n)}*v: the product is computed term by term (W'*v, eye(n)*v = v), and the matrix is never formed`);
+  };
+  const visit = (n: MathNode): Node => asNode(visitAny(n), n);
+  const isMatrix = (x: Node | MatExpr) => x.type.shape.length === 2;
+  /** A matrix times a vector, with the shapes checked: "*" of the equations. */
+  const product = (n: MathNode, ops: readonly MathNode[], a: MatExpr, v: Node): Node => {
+    const cols = a.type.shape[1]!;
+    if (!dimEq(cols, v.type.shape[0]!)) return shapeFail(n, ops, [a, v], `${src(ops[0]!)} has ${cols.key.replace(/ /g, "")} columns, so it multiplies a vector of ${cols.key.replace(/ /g, "")}`);
+    return times(a, v);
+  };
+
+  const visitAny = (n: MathNode): Node | MatExpr => {
     const m = n as unknown as MNode;
     switch (m.type) {
       case "ConstantNode":
         if (typeof m.value !== "number") return fail(n, `only numbers may appear as constants, not ${JSON.stringify(m.value)}`);
         return konst(m.value);
       case "ParenthesisNode":
-        return visit(m.content!);
+        return visitAny(m.content!);
       case "SymbolNode": {
         const primed = m.name!.endsWith(NEXT);
         const name = primed ? m.name!.slice(0, -NEXT.length) : m.name!;
         const v = scope.lookup(name, primed);
         if (v) return v;
+        // h' is the next value of a state; W' of a matrix (a parameter, or a matrix defined by an equation) is its transpose
+        const plain = primed ? scope.lookup(name, false) : undefined;
+        if (plain && isMatrix(plain)) return transposed(liftMat(plain));
         const kind = scope.kind?.(name);
         if (primed && kind)
           return fail(n, `"${name}'": only a state has a next value, and ${name} is ${kind}`,
-            kind === "a parameter" ? "there are no transposes: declare the matrix with the shape you need" : undefined);
+            plain ? `a prime is the next value of a state (h') or the transpose of a matrix (W'*v), but ${name} is ${shapeStr(plain.type)}`
+            : kind === "defined by an equation" ? `if ${name} is a matrix, ${name}' is its transpose: define ${name} on a line above this one` : undefined);
         if (primed) return fail(n, `unknown symbol "${name}'"`, "only a state has a next value (h' for a state h)");
         if (isFunction(name, scope)) return fail(n, `"${name}" is a function; call it as ${name}(…)`);
         const hint = name === "pi" ? "write the number, 3.141592653589793"
@@ -429,9 +520,20 @@ export function lower(root: MathNode, cx: LowerContext): Node {
         // a name the cell declares or defines hides a function of the same name (one added later breaks no cell)
         const kind = scope.kind?.(fname);
         if (kind) return failName(`"${fname}" is ${kind}, not a function`, args.length === 1 ? `for a product write ${fname}*${src(args[0]!)}` : undefined);
+        if (fname === "transpose" || fname === "eye") {
+          if (args.length !== 1) return failName(`${fname} takes 1 argument, but ${args.length} are given`, `write ${MATRIX_FUNCTIONS[fname].usage}`);
+          if (fname === "eye") {
+            const d = dimOf(args[0]!);
+            if (neverPositive(d)) return fail(args[0]!, `eye(${d.key}) has no rows: its size must be positive`);
+            return { k: "eye", n: d, type: mat(d, d) };
+          }
+          const x = visitAny(args[0]!);
+          if (!isMatrix(x)) return fail(n, `transpose expects a matrix, but ${src(args[0]!)} is ${shapeStr(x.type)}`, "only a matrix has a transpose: transpose(W)*v, or W'*v");
+          return transposed(liftMat(x));
+        }
         const f = Object.hasOwn(FUNCTIONS, fname) ? FUNCTIONS[fname]! : undefined;
         if (!f) {
-          const known = [...Object.keys(FUNCTIONS).filter((k) => !scope.activations.has(k)), ...scope.activations.keys()];
+          const known = [...Object.keys(FUNCTIONS).filter((k) => !scope.activations.has(k)), ...Object.keys(MATRIX_FUNCTIONS), ...scope.activations.keys()];
           return failName(`unknown function "${fname}"${didYouMean(closest(fname, known))}`, `the functions are ${known.join(", ")}; define your own under \`activations\``);
         }
         if (f.arity === "1+" ? args.length < 1 : args.length !== f.arity) {
@@ -440,7 +542,9 @@ export function lower(root: MathNode, cx: LowerContext): Node {
         }
         const dimArgs = f.dimArgs ?? [];
         const valueAt = args.map((_a, i) => i).filter((i) => !dimArgs.includes(i));
-        const vals = valueAt.map((i) => visit(args[i]!));
+        const given = valueAt.map((i) => visit(args[i]!));
+        // an elementwise function broadcasts a vector of 1 as the operators do (clip is max and min)
+        const vals = fname === "clip" || (Object.hasOwn(OPS, fname) && OPS[fname as keyof typeof OPS].kind === "elementwise") ? unitsAsScalars(given) : given;
         const call: Call = {
           args: vals,
           dim: (i) => dimOf(args[i]!),
@@ -459,21 +563,50 @@ export function lower(root: MathNode, cx: LowerContext): Node {
       }
       case "OperatorNode": {
         const args = m.args!;
-        if (m.op === "'") return fail(n, "transposes are not part of the language", "a primed name (h') is the next value of a state; W*x multiplies by a matrix");
-        const vals = args.map(visit);
+        const raw = args.map(visitAny);
+        const isScalar = (v: { readonly type: Type }) => v.type.shape.length === 0;
+        if (m.op === "'") {
+          // (W - U)' (a prime after a name, W', is read as a name: see SymbolNode)
+          if (!isMatrix(raw[0]!)) return fail(n, `a transpose needs a matrix, but ${src(args[0]!)} is ${shapeStr(raw[0]!.type)}`, "a prime is the next value of a state (h') or the transpose of a matrix (W'*v)");
+          return transposed(liftMat(raw[0]!));
+        }
+        if (args.length === 1 && isMatExpr(raw[0]!) && (m.op === "-" || m.op === "+"))
+          return m.op === "-" ? { k: "neg", a: raw[0]!, type: raw[0]!.type } : raw[0]!;
+        if (args.length === 2) {
+          const [a, b] = raw as [Node | MatExpr, Node | MatExpr];
+          const scaled = (op: "mul" | "div", x: Node | MatExpr, c: Node, left: boolean): MatExpr => ({ k: "scale", op, a: liftMat(x), c, left, type: x.type });
+          if ((m.op === "+" || m.op === "-") && (isScalar(a) || isScalar(b)) && a.type.shape.length + b.type.shape.length === 2 && !dotted(args[0]!, args[1]!)) {
+            // W - gamma subtracts gamma from every entry of W: almost always meant as W - gamma*eye(H)
+            const [mx, sc] = isScalar(b) ? [args[0]!, args[1]!] : [args[1]!, args[0]!];
+            const [rows, cols] = (isScalar(b) ? a : b).type.shape as [Dim, Dim];
+            const eye = `${src(sc)}*eye(${rows.key.replace(/ /g, "")})`;
+            const asEye = `(${isScalar(b) ? `${src(mx)} ${m.op} ${eye}` : `${eye} ${m.op} ${src(mx)}`})*v`;
+            const every = `to ${m.op === "+" ? "add it to" : "subtract it from"} every entry, write ${src(args[0]!)} .${m.op} ${src(args[1]!)}`;
+            return fail(n, `"${src(n)}" ${m.op === "+" ? "adds" : "subtracts"} the scalar ${src(sc)} ${m.op === "+" ? "to" : "from"} every entry of the matrix ${src(mx)}`,
+              dimEq(rows, cols) ? `for ${src(sc)} times the identity, write ${asEye}; ${every}` : every);
+          }
+          // matrix expressions: sums and scalar multiples of matrices, and their products with a vector
+          if ((m.op === "+" || m.op === "-") && isMatrix(a) && isMatrix(b) && !dotted(args[0]!, args[1]!)) {
+            if (!shapeEq(a.type, b.type)) return shapeFail(n, args, raw, `"${m.op}" between matrices works entry by entry: they need the same shape`);
+            return { k: m.op === "+" ? "add" : "sub", a: liftMat(a), b: liftMat(b), type: a.type };
+          }
+          if (m.op === "*" && isScalar(a) && isMatrix(b)) return scaled("mul", b, a as Node, true);
+          if (m.op === "*" && isMatrix(a) && isScalar(b)) return scaled("mul", a, b as Node, false);
+          if (m.op === "/" && isMatrix(a) && isScalar(b)) return scaled("div", a, b as Node, false);
+          if (m.op === "*" && isMatExpr(a) && b.type.shape.length === 1) return product(n, args, a, b as Node);
+          if (m.op === "*" && isMatrix(a) && isMatrix(b) && (isMatExpr(a) || isMatExpr(b)))
+            return shapeFail(n, args, raw, `"*" multiplies a matrix by a vector; there are no matrix-matrix products`);
+          if (m.op === "*" && isMatExpr(b) && b.type.shape.length === 2)
+            return fail(n, `"*" multiplies a matrix by a vector, but ${src(args[0]!)} is ${shapeStr(a.type)} and ${src(args[1]!)} is ${shapeStr(b.type)}`, `the matrix goes on the left: ${operand(args[1]!)}*${src(args[0]!)}`);
+        }
+        // a vector of 1 beside a longer vector is the scalar it holds (ta .* t with t of size 1)
+        const vals = unitsAsScalars(raw.map((x, i) => asNode(x, args[i]!)));
         const [a, b] = vals as [Node, Node];
         try {
           if (args.length === 1) {
             if (m.op === "-") return apply("neg", vals);
             if (m.op === "+") return vals[0]!;
             return fail(n, `operator "${m.op}" is not supported`, Object.hasOwn(RESERVED_WORDS, m.op!) ? `"${m.op}" is reserved, as ${RESERVED_WORDS[m.op!]}: it cannot be a name` : OPERATORS);
-          }
-          const isScalar = (v: Node) => v.type.shape.length === 0;
-          if ((m.op === "+" || m.op === "-") && (isScalar(a) || isScalar(b)) && a.type.shape.length + b.type.shape.length === 2 && !dotted(args[0]!, args[1]!)) {
-            // W - gamma subtracts gamma from every entry of W: almost always meant as W - gamma*I
-            const [mx, sc] = isScalar(b) ? [args[0]!, args[1]!] : [args[1]!, args[0]!];
-            return fail(n, `"${src(n)}" ${m.op === "+" ? "adds" : "subtracts"} the scalar ${src(sc)} ${m.op === "+" ? "to" : "from"} every entry of the matrix ${src(mx)}`,
-              `for ${src(mx)} ${m.op} ${src(sc)}*I (the identity) times a vector v, write ${src(mx)}*v ${m.op} ${src(sc)}*v; to ${m.op === "+" ? "add it to" : "subtract it from"} every entry, write ${src(args[0]!)} .${m.op} ${src(args[1]!)}`);
           }
           switch (m.op) {
             case "+": return apply("add", vals);

@@ -143,6 +143,19 @@ function elementwiseType(opName: string) {
 }
 const ew = elementwiseType;
 
+const isUnitVector = (t: Type) => t.shape.length === 1 && t.shape[0]!.key === "1";
+/**
+ * The equations' broadcast of a vector of 1 (a size-1 input, `t: 1`): among the operands of an
+ * elementwise operation, a vector of 1 beside a vector of another size is the scalar it holds,
+ * sum(t), so the IR stays well-typed and its gradient is the sum's (g back in the one element).
+ * Otherwise the operands are returned as they are, and the shape rule judges them.
+ */
+export function unitsAsScalars(args: readonly Node[]): readonly Node[] {
+  const types = args.map((a) => a.type);
+  if (types.some((t) => t.shape.length > 1) || !types.some(isUnitVector) || !types.some((t) => t.shape.length === 1 && !isUnitVector(t))) return args;
+  return args.map((a) => (isUnitVector(a.type) ? apply("sum", [a]) : a));
+}
+
 function needVector(op: string, t: Type, what = "operand"): Dim {
   if (t.shape.length !== 1) throw new ShapeError(`${op}: the ${what} must be a vector but is ${shapeStr(t)}`, [t]);
   return t.shape[0]!;

@@ -1,6 +1,6 @@
 // Running a cell over T steps and backpropagating through time, with the reference evaluator.
 // The forward keeps only what the derived backward needs (the saved set) per step.
-import { type Cell, stepRoots } from "./cell.ts";
+import { type Cell, resolveSizes, stepRoots } from "./cell.ts";
 import type { BackwardStep } from "./backward.ts";
 import { type Node, topo } from "./ir.ts";
 import { type Env, type Sizes, evaluate, numel } from "./eval.ts";
@@ -124,8 +124,9 @@ export function checkReference(bw: BackwardStep, c: Pick<SequenceCase, "sizes" |
   checkMemory(`the reference evaluator for ${cell.name} at ${sizesText(sizes, B, T)}`, floats, 64, "run");
 }
 
-/** Forward and BPTT in one call, keeping only the saved set between them. */
+/** Forward and BPTT in one call, keeping only the saved set between them. Sizes that break a constraint of the cell are refused. */
 export function gradients(bw: BackwardStep, c: SequenceCase): { forward: ForwardResult; grads: Gradients } {
+  resolveSizes(bw.cell, c.sizes);
   checkReference(bw, c);
   const forward = forwardSequence(bw.cell, c, bw.saved);
   return { forward, grads: backwardSequence(bw, c, forward) };
@@ -144,9 +145,13 @@ export function initParams(cell: Cell, sizes: Sizes, seed: number): Record<strin
   return out;
 }
 
-/** A random case: parameters from their init rules, inputs, states and upstream gradients in ±1. */
+/**
+ * A random case: parameters from their init rules, inputs, states and upstream gradients in ±1. The
+ * sizes are the cell's defaults, or as given; a size a constraint determines follows from the others
+ * (sizes that break a constraint are refused, naming it).
+ */
 export function randomCase(cell: Cell, opts: { sizes?: Sizes; B?: number; T?: number; seed?: number } = {}): SequenceCase {
-  const sizes = opts.sizes ?? cell.defaults;
+  const sizes = resolveSizes(cell, opts.sizes ?? cell.defaults);
   const B = opts.B ?? 2, T = opts.T ?? 3, seed = opts.seed ?? 1;
   checkCase(cell, sizes, B, T);
   const rng = new Rng(seed * 7919 + 17);

@@ -98,11 +98,13 @@ describe("errors in equations", () => {
   it("a scalar subtracted from a matrix is refused: it usually means W - gamma*I", () => {
     const e = errorOf(cell({ constants: { gamma: 0.5 }, equations: "h' = tanh((Uz - gamma)*h + Wz*x + bz)" }));
     expectAt(e, 1, 12, '"Uz - gamma" subtracts the scalar gamma from every entry of the matrix Uz', "Uz - gamma");
-    expect(e.hint).toBe("for Uz - gamma*I (the identity) times a vector v, write Uz*v - gamma*v; to subtract it from every entry, write Uz .- gamma");
+    expect(e.hint).toBe("for gamma times the identity, write (Uz - gamma*eye(H))*v; to subtract it from every entry, write Uz .- gamma");
     // on either side, a number or a scalar parameter, added or subtracted
     const f = errorOf(cell({ params: { ...base.params, s: [] }, equations: "M = 2 + Uz\nh' = tanh(M*h + Wz*x + bz + s)" }));
     expectAt(f, 1, 5, '"2 + Uz" adds the scalar 2 to every entry of the matrix Uz', "2 + Uz");
-    expect(f.hint).toBe("for Uz + 2*I (the identity) times a vector v, write Uz*v + 2*v; to add it to every entry, write 2 .+ Uz");
+    expect(f.hint).toBe("for 2 times the identity, write (2*eye(H) + Uz)*v; to add it to every entry, write 2 .+ Uz");
+    // a matrix that is not square has no identity to add: only the elementwise form is offered
+    expect(errorOf(cell({ equations: "h' = tanh((Wz - 1)*x + bz)" })).hint).toBe("to subtract it from every entry, write Wz .- 1");
     expect(errorOf(cell({ params: { ...base.params, s: [] }, equations: "h' = tanh((Uz + s)*h + Wz*x + bz)" })).message).toMatch(/"Uz \+ s" adds the scalar s to every entry of the matrix Uz/);
   });
 
@@ -184,10 +186,39 @@ describe("errors in equations", () => {
     expectAt(e, 1, 6, "slice ends at 3*H, past the end of a vector of 2*H", "slice(concat(h, h), H, 2*H)");
   });
 
-  it("a primed name that is not a state", () => {
-    const e = errorOf(cell({ equations: "h' = tanh(Wz'*h)" }));
-    expectAt(e, 1, 11, `"Wz'": only a state has a next value, and Wz is a parameter`, "Wz'");
-    expect(e.hint).toMatch(/no transposes/);
+  it("a primed name that is neither a state nor a matrix", () => {
+    const e = errorOf(cell({ equations: "h' = tanh(bz' + Uz*h)" }));
+    expectAt(e, 1, 11, `"bz'": only a state has a next value, and bz is a parameter`, "bz'");
+    expect(e.hint).toBe("a prime is the next value of a state (h') or the transpose of a matrix (W'*v), but bz is [H]");
+    const x = errorOf(cell({ equations: "h' = tanh(Uz*h + x')" }));
+    expectAt(x, 1, 18, `"x'": only a state has a next value, and x is an input`, "x'");
+  });
+
+  it("a transposed product of the wrong size names both shapes", () => {
+    const e = errorOf(cell({ equations: "h' = tanh(Wz'*x + bz)" }));
+    expectAt(e, 1, 11, "shape mismatch in Wz'*x: Wz' is [D,H] but x is [D]", "Wz'*x");
+    expect(e.hint).toBe("Wz' has H columns, so it multiplies a vector of H");
+    // W' of the right size is the transposed product, the same as transpose(W)
+    expect(compileCell(cell({ inputs: { x: "D" }, equations: "a = Wz'*h\nh' = tanh(Wz*a + transpose(Uz)*h + bz)" })).next[0]!.type.shape.length).toBe(1);
+  });
+
+  it("matrices of different shapes in a sum, and an identity of the wrong size", () => {
+    const e = errorOf(cell({ equations: "h' = tanh((Uz + Wz)*h + bz)" }));
+    expectAt(e, 1, 12, "shape mismatch in Uz + Wz: Uz is [H,H] but Wz is [H,D]", "Uz + Wz");
+    expect(e.hint).toBe('"+" between matrices works entry by entry: they need the same shape');
+    const eye = errorOf(cell({ equations: "h' = tanh((Uz - Uz' + 0.5*eye(D))*h + bz)" }));
+    expectAt(eye, 1, 12, "shape mismatch in Uz - Uz' + 0.5*eye(D): Uz - Uz' is [H,H] but 0.5*eye(D) is [D,D]", "Uz - Uz' + 0.5*eye(D)");
+    const times = errorOf(cell({ equations: "h' = tanh(eye(D)*h + bz)" }));
+    expectAt(times, 1, 11, "shape mismatch in eye(D)*h: eye(D) is [D,D] but h is [H]", "eye(D)*h");
+  });
+
+  it("a transpose or an identity outside a product", () => {
+    const e = errorOf(cell({ equations: "A = Uz - Uz'\nh' = tanh(A*h + bz)" }));
+    expectAt(e, 1, 5, `"Uz - Uz'" is a matrix expression with a transpose or an identity: it can only multiply a vector`, "Uz - Uz'");
+    expect(e.hint).toBe("write (Uz - Uz')*v: the product is computed term by term (W'*v, eye(n)*v = v), and the matrix is never formed");
+    const eye = errorOf(cell({ equations: "h' = tanh(Uz*h + eye(H))" }));
+    expectAt(eye, 1, 18, `"eye(H)" is the identity: it can only multiply a vector`, "eye(H)");
+    expect(eye.hint).toBe("write eye(H)*v: the product is computed term by term (W'*v, eye(n)*v = v), and the matrix is never formed");
   });
 
   it("an equation that has no =", () => {
@@ -484,16 +515,17 @@ describe("lines and columns in the file the cell came from", () => {
 });
 
 describe("no user mistake escapes as another kind of error", () => {
-  const names = ["x", "h", "h'", "z", "Wz", "Uz", "bz", "H", "D", "q", "pi", "1", "0.5", "2", "toString"];
-  const calls = ["sigmoid", "tanh", "max", "clip", "sum", "mean", "var", "concat", "slice", "soft", "sigmod", "Wz", "toString"];
+  const names = ["x", "h", "h'", "z", "Wz", "Uz", "Uz'", "Wz'", "x'", "bz", "H", "D", "q", "pi", "1", "0.5", "2", "toString"];
+  const calls = ["sigmoid", "tanh", "max", "clip", "sum", "mean", "var", "concat", "slice", "soft", "sigmod", "Wz", "toString", "transpose", "eye"];
   // well-formed expressions, so that mistakes past the parser are reached…
   const { expr } = fc.letrec((tie) => ({
     expr: fc.oneof(
       { depthSize: "small", withCrossShrink: true },
       fc.constantFrom(...names),
-      fc.tuple(tie("expr"), fc.constantFrom("+", "-", "*", "/", ".*", "./", "^"), tie("expr")).map(([a, op, b]) => `${a} ${op} ${b}`),
+      fc.tuple(tie("expr"), fc.constantFrom("+", "-", "*", "/", ".*", "./", ".+", ".-", "^"), tie("expr")).map(([a, op, b]) => `${a} ${op} ${b}`),
       fc.tuple(fc.constantFrom(...calls), fc.array(tie("expr"), { maxLength: 3 })).map(([f, args]) => `${f}(${(args as string[]).join(", ")})`),
       tie("expr").map((a) => `(${a})`),
+      tie("expr").map((a) => `(${a})'`),
       tie("expr").map((a) => `-${a}`),
     ),
   }));

@@ -3,7 +3,9 @@
 // function of the language's table, every written form of a product and every role of a hostile
 // name; the minimizer shrinks a cell while a failure holds and keeps what causes it.
 import { describe, expect, it } from "vitest";
-import { FUNCTIONS } from "../src/lang.ts";
+import { FUNCTIONS, MATRIX_FUNCTIONS } from "../src/lang.ts";
+import { compileCell } from "../src/cell.ts";
+import { topo } from "../src/ir.ts";
 import { type FuzzCell, allDecls, equationLines, toSpec } from "./fuzz/ast.ts";
 import { checkFuzzCell } from "./fuzz/check.ts";
 import { generateCell } from "./fuzz/grammar.ts";
@@ -33,14 +35,29 @@ describe("fuzz grammar", () => {
 
   it("reaches every function of the language, and every written form of a product", () => {
     const all = texts.join("\n");
-    const missing = Object.keys(FUNCTIONS).filter((f) => !new RegExp(`(?<![\\w$])${f}\\(`).test(all));
+    const missing = [...Object.keys(FUNCTIONS), ...Object.keys(MATRIX_FUNCTIONS)].filter((f) => !new RegExp(`(?<![\\w$])${f}\\(`).test(all));
     expect(missing, "functions of src/lang.ts the grammar never calls").toEqual([]);
     const forms: Record<string, RegExp> = {
       "2*W*x": /(?<![\w.])\d+(\.\d+)?\*\w+\*\w/, "W*x*2": /\w\*\w+\*\d/, "2*(U*h)": /\d\*\(\w+\*/, "U/2*h": /\w\/\d+\*\w/,
       "(W*x)/3": /\(\w+\*\w+\)\/\d/, "-U*h": /-\w+\*\w/, "0 .* a": /0 \.\* /, "a ./ b": / \.\/ /, "a^p": /\^-?\d/,
       "concat": /concat\(/, "slice with a size start": /slice\([^()]*, [A-Za-z]/, "h'": /\w' /,
+      "transpose(M)*v": /transpose\([^()]*\)\*/, "(W - W')*v": /\([^()]*\w' [-+] [^()]*\)\*|\([^()]* [-+] [^()]*\w'\)\*/,
+      "(W + s*eye(n))*v": /[-+] [\w.]*\*?eye\([^()]*\)\)\*/, "a .+ s": / \.\+ /, "a .- s": / \.- /,
     };
     expect(Object.entries(forms).filter(([, re]) => !re.test(all)).map(([k]) => k)).toEqual([]);
+  });
+
+  it("reaches a transposed product in the forward, and a scalar put on every entry of a matrix", () => {
+    // as compiled: W'*h is matvecT in the forward pass, W .- s an elementwise op with a matrix
+    const seen = new Set<string>();
+    for (let i = 0; i < N && seen.size < 2; i++) {
+      if (!/'\*|transpose\(| \.[-+] /.test(texts[i]!)) continue;
+      let nodes;
+      try { const c = compileCell(toSpec(cells[i]!)); nodes = topo([...c.next, ...c.outputs.map((o) => o.node)]); } catch { continue; } // a hostile name
+      if (nodes.some((n) => n.op === "matvecT")) seen.add("W'*v");
+      if (nodes.some((n) => (n.op === "add" || n.op === "sub") && n.type.shape.length === 2 && n.args.some((a) => a.type.shape.length === 0))) seen.add("W .- s");
+    }
+    expect([...seen].sort()).toEqual(["W .- s", "W'*v"]);
   });
 
   it("gives hostile names every role", () => {

@@ -10,7 +10,7 @@
 //   keras:     { "kernel": [[…]], "recurrent_kernel": …, "bias": …, "config"?: { units, reset_after, recurrent_activation } }
 //              or the list [kernel, recurrent_kernel, bias] that get_weights() returns
 //   cellforge: { "cell": "gru", "sizes": { "D": 3, "H": 4 }, "params": { "Wir": [[…]], … } }  (as in case.json)
-import type { Cell } from "../cell.ts";
+import { type Cell, resolveSizes } from "../cell.ts";
 import { dimValue } from "../dims.ts";
 import { ACTIVATION_TEXT, BRIDGES, type Bridge, type Form, type Framework, type RecurrentActivation, RECURRENT_ACTIVATIONS, FORMS, formById } from "./forms.ts";
 import { type Recognition, formCell, matchForm, recognize } from "./match.ts";
@@ -238,6 +238,7 @@ export function readWeights(cell: Cell, framework: Framework, json: unknown): Re
   const { sizes, parts } = readTensors(r.form, raw, (t) => t + suffix);
   const units = framework === "keras" && isRecord(json) && isRecord(json.config) ? json.config.units : undefined;
   if (units !== undefined && units !== sizes.H) throw new InteropError(`Keras config: units is ${JSON.stringify(units)}, but recurrent_kernel has H = ${sizes.H} rows`);
+  checkConstraints(cell, sizes, "the weights' tensors");
   return { sizes, params: formToCell(r, parts, sizes), form: r.form, route: r, notes: bridgeNote(r, true) };
 }
 
@@ -278,7 +279,15 @@ function paramShapes(cell: Cell, sizes: Sizes): Record<string, number[]> {
   return Object.fromEntries(cell.params.map((p) => [p.name, p.node.type.shape.map((d) => dimValue(d, sizes))]));
 }
 
+/** Sizes that break one of the cell's constraints (D = H) are refused, naming it. */
+function checkConstraints(cell: Cell, sizes: Sizes, from: string): void {
+  resolveSizes(cell, sizes, {
+    fail: (problem, hint, c) => { throw new InteropError(`cell "${cell.name}": ${problem} (sizes from ${from}; the constraint is at ${c.where.file ? `${c.where.file}:${c.where.line ?? "?"}` : "the cell's constraints"})${hint ? `; ${hint}` : ""}`); },
+  });
+}
+
 function checkParams(cell: Cell, cp: CellParams): void {
+  checkConstraints(cell, cp.sizes, "the parameters");
   const shapes = paramShapes(cell, cp.sizes);
   for (const p of cell.params) {
     const v = cp.params[p.name];
@@ -300,6 +309,7 @@ export function readCellParams(cell: Cell, json: unknown): CellParams {
   };
   for (const k of Object.keys(sz)) if (k !== "D" && k !== "H") throw new InteropError(`sizes.${k}: cell "${cell.name}" has sizes D and H`);
   const sizes = { D: size("D"), H: size("H") };
+  checkConstraints(cell, sizes, "sizes");
   const shapes = paramShapes(cell, sizes);
   const params: Params = {};
   for (const k of Object.keys(json.params)) if (!(k in shapes)) throw new InteropError(`params.${k}: cell "${cell.name}" has no parameter ${k} (it has ${cell.params.map((p) => p.name).join(", ")})`);

@@ -4,7 +4,7 @@
 // neither changes the function (`W*x + U*h + b` is the form of `W*x + b + U*h`); nothing else is
 // taken as equal. Then the proof: the form's graph rebuilt with the cell's parameter names, and its
 // sums and products in the cell's order, is the cell's graph; hash-consing makes that `===`.
-import type { Cell } from "../cell.ts";
+import type { Cell, SizeConstraint } from "../cell.ts";
 import { compileCell } from "../cell.ts";
 import { type Node, topo, typeEq } from "../ir.ts";
 import { apply, leaf } from "../ops.ts";
@@ -18,10 +18,15 @@ export interface Recognition {
 }
 
 const compiled = new Map<string, Cell>();
-/** A form compiled like any cell (once). */
-export function formCell(form: Form): Cell {
-  let c = compiled.get(form.id);
-  if (!c) compiled.set(form.id, (c = compileCell(form.spec)));
+/**
+ * A form compiled like any cell (once), under a cell's size constraints when it has some (a GRU
+ * with D = H is the GRU form with D = H: its input matrices are [H,H] in both).
+ */
+export function formCell(form: Form, constraints: readonly SizeConstraint[] = []): Cell {
+  const texts = constraints.map((c) => c.text);
+  const key = [form.id, ...texts].join("\n");
+  let c = compiled.get(key);
+  if (!c) compiled.set(key, (c = compileCell(texts.length ? { ...form.spec, constraints: texts } : form.spec)));
   return c;
 }
 
@@ -132,10 +137,10 @@ const permutations = (n: number): number[][] =>
 
 /** The cell as `form`, or why it is not: the first place where the two differ. */
 export function matchForm(cell: Cell, form: Form): Recognition | { readonly mismatch: string } {
-  const f = formCell(form);
-  const count = (what: string, a: number, b: number) => `${form.title} has ${a} ${what}${a === 1 ? "" : "s"}, cell "${cell.name}" has ${b}`;
   if ([...cell.sizes].sort().join() !== "D,H")
     return { mismatch: `${form.title} has sizes D (input) and H (hidden); cell "${cell.name}" has ${cell.sizes.join(", ") || "none"}` };
+  const f = formCell(form, cell.constraints);
+  const count = (what: string, a: number, b: number) => `${form.title} has ${a} ${what}${a === 1 ? "" : "s"}, cell "${cell.name}" has ${b}`;
   if (f.states.length !== cell.states.length) return { mismatch: count("state", f.states.length, cell.states.length) };
   if (f.inputs.length !== cell.inputs.length) return { mismatch: count("input", f.inputs.length, cell.inputs.length) };
   if (cell.outputs.length) return { mismatch: `${form.title} has no outputs besides its state, cell "${cell.name}" has ${cell.outputs.map((o) => o.name).join(", ")}` };

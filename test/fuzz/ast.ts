@@ -29,8 +29,10 @@ export interface ConstDecl extends Decl { value: number }
 /** A user activation: `expr` in x, where `{k}` stands for the name of constant `uses[k]`. */
 export interface ActDecl extends Decl { expr: string; uses: number[] }
 
-export type BinOp = "+" | "-" | ".*" | "./" | "*" | "/";
+/** `.+` and `.-` are + and - that also put a scalar on every entry of a matrix (`W .- s`). */
+export type BinOp = "+" | "-" | ".+" | ".-" | ".*" | "./" | "*" | "/";
 export type Expr =
+  /** `primed`: h' (a state's next value), or W' (a matrix parameter's transpose). */
   | { k: "ref"; id: number; primed?: boolean }
   /** `text`: how the number is written, when not plainly (".5", "1e-1", "2.0"). */
   | { k: "num"; v: number; text?: string }
@@ -162,7 +164,8 @@ export function typer(fc: FuzzCell): (e: Expr) => FType | undefined {
           case "size": return { s: "scalar", batched: false };
           case "param": {
             const sh = (d as ParamDecl).shape;
-            return sh.length === 0 ? { s: "scalar", batched: false } : sh.length === 1 ? { s: "vec", dim: sh[0]!, batched: false } : { s: "mat", rows: sh[0]!, cols: sh[1]! };
+            return sh.length === 0 ? { s: "scalar", batched: false } : sh.length === 1 ? { s: "vec", dim: sh[0]!, batched: false }
+              : e.primed ? { s: "mat", rows: sh[1]!, cols: sh[0]! } : { s: "mat", rows: sh[0]!, cols: sh[1]! };
           }
           case "equation": {
             if (memo.has(e.id)) return memo.get(e.id);
@@ -180,7 +183,12 @@ export function typer(fc: FuzzCell): (e: Expr) => FType | undefined {
       case "paren": case "neg": case "pow": return of(e.a);
       case "act": return of(e.arg);
       case "call": {
+        if (e.fn === "eye") {
+          const n = e.args[0]!, d = n.k === "ref" && decls.get(n.id)?.role === "size" ? dimOfSize(n.id) : undefined;
+          return d && { s: "mat", rows: d, cols: d };
+        }
         const ts = e.args.map(of);
+        if (e.fn === "transpose") { const t = ts[0]; return t?.s === "mat" ? { s: "mat", rows: t.cols, cols: t.rows } : undefined; }
         if (ts.some((t) => !t)) return undefined;
         if (["sum", "mean", "var"].includes(e.fn)) return ts[0]!.s === "vec" ? { s: "scalar", batched: ts[0]!.batched } : undefined;
         if (e.fn === "concat") {
@@ -209,8 +217,9 @@ export function typer(fc: FuzzCell): (e: Expr) => FType | undefined {
 // ------------------------------------------------------------------------------ printing
 
 /** mathjs precedence: sums 2, products 3, unary minus 4, powers 5, atoms 6. */
+const isSum = (op: BinOp) => op === "+" || op === "-" || op === ".+" || op === ".-";
 const precOf = (e: Expr): number =>
-  e.k === "bin" ? (e.op === "+" || e.op === "-" ? 2 : 3) : e.k === "neg" ? 4 : e.k === "pow" ? 5 : 6;
+  e.k === "bin" ? (isSum(e.op) ? 2 : 3) : e.k === "neg" ? 4 : e.k === "pow" ? 5 : 6;
 
 function fmtNum(v: number): string {
   return String(v);
@@ -231,7 +240,7 @@ export function printExpr(e: Expr, names: ReadonlyMap<number, Decl>): string {
     case "call": return `${e.fn}(${e.args.map((a) => printExpr(a, names)).join(", ")})`;
     case "slice": return `slice(${printExpr(e.arg, names)}, ${printDim(e.start, names)}, ${printDim(e.len, names)})`;
     case "bin": {
-      const lvl = e.op === "+" || e.op === "-" ? 2 : 3;
+      const lvl = isSum(e.op) ? 2 : 3;
       const sp = lvl === 2 || e.op === ".*" || e.op === "./" ? " " : "";
       return `${p(e.a, lvl)}${sp}${e.op}${sp}${p(e.b, lvl === 2 ? 3 : 5)}`;
     }

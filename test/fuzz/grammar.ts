@@ -2,10 +2,11 @@
 // sizes used as sums ("D + H", "2*H", "H + 1") and fixed lengths ("2"), several inputs, states and
 // outputs, every function of src/lang.ts's FUNCTIONS, elementwise and scalar operators, constant
 // powers, matrix products in every written form (2*W*x, W*x*2, 2*(U*h), U/2*h, (W*x)/3, -U*h,
-// s*W*x), tied matrices, stacked matrices read through slice, concat times a [H, D + H] matrix,
+// s*W*x), a weight's transpose and matrix expressions ((W - W')*h, (W + s*eye(H))*h, transpose(M)*x),
+// tied matrices, stacked matrices read through slice, concat times a [H, D + H] matrix,
 // terms times zero, layer norm, clip between vectors, scalar parameters, constants, sizes as
 // numbers, user activations, peepholes reading h', intermediate equations that are scalars, shared
-// vectors or matrices, outputs and states that are the very node of another result (y = h',
+// vectors or matrices (M = W .- s: .+ and .- put a scalar on every entry), outputs and states that are the very node of another result (y = h',
 // h' = x, two states with one update); written with comments, without spaces, as one string, with
 // numbers as .5 or 1e-1; names mixed from names.ts's hostile vocabulary in every role.
 //
@@ -59,7 +60,7 @@ const ACTIVATIONS: readonly { expr: string; bound: number | null; consts: number
 const NUMBERS = [0.5, 2, 3, 0.25, 1.5, 0.1];
 
 const num = (v: number): Expr => ({ k: "num", v });
-const bin = (op: "+" | "-" | ".*" | "./" | "*" | "/", a: Expr, b: Expr): Expr => ({ k: "bin", op, a, b });
+const bin = (op: "+" | "-" | ".+" | ".-" | ".*" | "./" | "*" | "/", a: Expr, b: Expr): Expr => ({ k: "bin", op, a, b });
 const call = (fn: string, ...args: Expr[]): Expr => ({ k: "call", fn, args });
 
 class Gen {
@@ -256,6 +257,11 @@ class Gen {
       cols = this.chance(0.6) ? this.pick(usable.length ? usable : this.vecs).dim : this.dimPick();
       v = this.vec(cols, nb, depth, 3);
     }
+    // a weight's transpose or a linear combination of matrices: W'*h, transpose(W)*h, (W - W')*h, (W + s*eye(H))*h
+    if (this.chance(0.25)) {
+      const [me, mag] = this.matExpr(dim, cols);
+      return { e: bin("*", me, v.e), mag: 0.8 * this.val(cols) * mag * v.mag + 0.1, batched: v.batched };
+    }
     // the matrix: a parameter (maybe tied), or a matrix-valued equation
     const m = this.matrix(dim, cols);
     const W = structuredClone(m.ref);
@@ -274,6 +280,47 @@ class Gen {
       [0.5, () => [bin("*", bin("*", this.paramScalar().e, W), v.e), 1]],        // a*W*x, a a scalar parameter
     ]);
     return { e, mag: 0.8 * this.val(cols) * m.mag * v.mag * factor + 0.1, batched: v.batched };
+  }
+
+  /** A size as the equations write it: N, 2*N, N + M, N + 1, 2. */
+  private dimExpr(d: FDim): Expr {
+    const parts: Expr[] = d.terms.filter(([, k]) => k !== 0).map(([id, k]) => (k === 1 ? { k: "ref", id } : bin("*", num(k), { k: "ref", id })));
+    if (d.c !== 0 || parts.length === 0) parts.push(num(d.c));
+    return parts.reduce((a, b) => bin("+", a, b));
+  }
+
+  /**
+   * A matrix [rows, cols] written as an expression the language distributes over a vector: a
+   * transpose (W' of a parameter [cols, rows], transpose(M) of any matrix), or a parenthesised sum
+   * of 2–3 terms, each a matrix, a transpose or (square) eye(n), with a number or scalar coefficient
+   * now and then. Its magnitude: the sum of its terms'.
+   */
+  private matExpr(rows: FDim, cols: FDim): [Expr, number] {
+    const transposedOf = (): [Expr, number] => {
+      const m = this.matrix(cols, rows);
+      const ref = structuredClone(m.ref);
+      const isParam = ref.k === "ref" && this.fc.params.some((p) => p.id === ref.id);
+      // W' for a parameter; a matrix defined by an equation as transpose(M) (a primed read does not order the equations)
+      return [isParam && this.chance(0.75) ? { k: "ref", id: (ref as { id: number }).id, primed: true } : call("transpose", ref), m.mag];
+    };
+    const square = dimKey(rows) === dimKey(cols);
+    const term = (): [Expr, number] => this.weighted<[Expr, number]>([
+      [2, () => { const m = this.matrix(rows, cols); return [structuredClone(m.ref), m.mag]; }],
+      [2, transposedOf],
+      [square ? 1.2 : 0, () => [call("eye", this.dimExpr(rows)), 1 / this.val(rows)]],
+    ]);
+    if (this.chance(0.35)) return transposedOf();
+    const n = this.pick([2, 2, 3]);
+    let [e, mag] = term();
+    for (let i = 1; i < n; i++) {
+      let [t, tm] = term();
+      const plain = this.scalars.filter((s) => !s.batched && s.mag <= 2);
+      if (this.chance(0.3)) { const k = this.pick(NUMBERS); t = bin("*", num(k), t); tm *= k; }
+      else if (plain.length && this.chance(0.2)) { const s = this.refOf(this.pick(plain)); t = bin("*", s.e, t); tm *= s.mag; }
+      e = bin(this.chance(0.5) ? "+" : "-", e, t);
+      mag += tm;
+    }
+    return [{ k: "paren", a: e }, mag];
   }
 
   private vecComposite(dim: FDim, nb: boolean, depth: number, maxMag: number): G {
@@ -381,6 +428,9 @@ class Gen {
       [1, () => ({ e: bin("/", a.e, num(this.pick([2, 3, 4]))), mag: a.mag, batched: a.batched })],
       [1, () => { const q = this.positive(null, false, d); return { e: bin("/", a.e, q.e), mag: a.mag * 3, batched: a.batched || q.batched }; }],
       [1, () => { const bs = this.scalar(true, d, 2); return { e: bin(".*", a.e, bs.e), mag: a.mag * bs.mag, batched: true }; }],
+      // .+ and .- are + and - for a vector and a scalar
+      [0.6, () => ({ e: bin(this.pick([".+", ".-"] as const), a.e, s.e), mag: a.mag + s.mag, batched: a.batched || s.batched })],
+      [0.4, () => ({ e: bin(".+", s.e, a.e), mag: a.mag + s.mag, batched: a.batched || s.batched })],
     ]);
   }
 
@@ -498,6 +548,9 @@ class Gen {
           [1, () => [bin("+", structuredClone(W.ref), { k: "ref", id: this.param([rows, cols]).id }), 2]],
           [1, () => [{ k: "neg", a: structuredClone(W.ref) }, 1]],
           [1, () => [bin("*", this.paramScalar().e, structuredClone(W.ref)), 1]],
+          // every entry: M = W .- s, M = 0.5 .+ W
+          [0.8, () => { const sc = this.paramScalar(); return [bin(".-", structuredClone(W.ref), sc.e), 2]; }],
+          [0.8, () => [bin(".+", num(this.pick([0.5, 0.25])), structuredClone(W.ref)), 1.5]],
         ]);
         this.define({ kind: "eq", id: d.id }, { e, mag, batched: false });
         this.mats.push({ ref, rows, cols, mag });
