@@ -19,6 +19,7 @@ const E2E = [
   "fuzz", // the fuzz tier: 200 cells in child processes
   "fuzz-grammar", // includes the fuzz tier's planted failure, in two child processes
   "fuzz-regressions", // every fixture's kernels generated and run
+  "generate", // generate in a project of its own, spawned, and --watch
   "kernelgate", // planted wrong kernels, spawned commands, typechecking, the private cache
   "limits", // x^1048576 compiled and run, a cell at every limit through show and check, spawned
   "lowering", // kernels generated and checked for each form of a product (96 s)
@@ -38,8 +39,11 @@ for (const f of E2E) if (!existsSync(fileURLToPath(new URL(f, import.meta.url)))
 
 export default defineConfig({
   resolve: {
-    // cells import { defineCell } from "cellforge": the package itself
-    alias: { cellforge: fileURLToPath(new URL("./src/index.ts", import.meta.url)) },
+    // cells import { defineCell } from "cellforge", and kernels import "cellforge/runtime": the package's sources
+    alias: [
+      { find: /^cellforge$/, replacement: fileURLToPath(new URL("./src/index.ts", import.meta.url)) },
+      { find: /^cellforge\/runtime$/, replacement: fileURLToPath(new URL("./runtime/index.ts", import.meta.url)) },
+    ],
   },
   test: {
     projects: [

@@ -9,7 +9,7 @@ import { pathToFileURL } from "node:url";
 import type { Cell } from "../src/cell.ts";
 import { deriveBackward } from "../src/backward.ts";
 import { type SequenceCase, gradients, randomCase } from "../src/sequence.ts";
-import { ROOT, hookModules } from "../src/load.ts";
+import { COMPILED, ROOT, hookModules } from "../src/load.ts";
 import { Rng } from "../runtime/rng.ts";
 import { isKink } from "./gradcheck.ts";
 import { type BackendName, type KernelBackend, type KernelOptions, REFERENCE_BACKEND, availableBackends, resolveBackend, runsOnThreads } from "../runtime/memory.ts";
@@ -51,8 +51,8 @@ export async function loadKernels(cell: Cell, opts: { committed?: boolean } = {}
 
 /** The kernels as made, before the gate (`check` compares them in full and reports, rather than refusing). */
 async function kernelsOf(cell: Cell, opts: { committed?: boolean; typecheck?: boolean }): Promise<{ hash: string; mod: KernelModule }> {
-  const m = cell.file ? /^dsl\/([\w-]+)\.(ts|json)$/.exec(cell.file) : null;
-  const committed = m ? join(ROOT, "generated", `${m[1]}.ts`) : null;
+  const m = cell.file ? /^dsl\/([\w-]+)\.(ts|json|js)$/.exec(cell.file) : null;
+  const committed = m ? join(ROOT, "generated", `${m[1]}.${COMPILED ? "js" : "ts"}`) : null;
   if (opts.committed && committed && existsSync(committed)) {
     hookModules();
     return { hash: hashOf(readFileSync(committed, "utf8")), mod: (await import(pathToFileURL(committed).href)) as KernelModule };

@@ -5,16 +5,20 @@
 // import does not (vitest hands it to Node, which cannot load the .ts files it imports).
 import { transformSync } from "esbuild";
 import { commentText } from "../codegen/escape.ts";
-import * as gemm from "../runtime/gemm.ts";
-import * as gemmWasm from "../runtime/gemm-wasm.ts";
-import * as runtime from "../runtime/checks.ts";
-import * as wasm from "../runtime/memory.ts";
+import * as runtime from "../runtime/index.ts";
+import { RUNTIME_IMPORT } from "../codegen/emit.ts";
 
-/** A kernel's imports by specifier, as emit.ts writes them for a file in generated/, and the modules they stand for. */
+/** A kernel's imports by specifier, as emit.ts writes them, and the modules they stand for. */
 export type KernelImports = Readonly<Record<string, object>>;
 
-/** The committed products and the runtime. */
-export const KERNEL_IMPORTS: KernelImports = { "../runtime/gemm.ts": gemm, "../runtime/gemm-wasm.ts": gemmWasm, "../runtime/checks.ts": runtime, "../runtime/memory.ts": wasm };
+/** The runtime with the committed products. */
+export const KERNEL_IMPORTS: KernelImports = { [RUNTIME_IMPORT]: runtime };
+
+/** The runtime with other products (`generate`, proving kernels against the products it is about to write). */
+export function importsWithProducts(gemmText: string, gemmWasmText: string): KernelImports {
+  const products = { ...moduleFromText(gemmText, "gemm.ts", { "./memory.ts": runtime }), ...moduleFromText(gemmWasmText, "gemm-wasm.ts", { "./memory.ts": runtime }) };
+  return { [RUNTIME_IMPORT]: { ...runtime, ...products } };
+}
 
 /** Run a module's text (emitted for generated/) with its imports bound to `imports`; `label` names it in stack traces. */
 export function moduleFromText(text: string, label: string, imports: KernelImports = KERNEL_IMPORTS): Record<string, unknown> {

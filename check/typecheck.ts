@@ -5,23 +5,30 @@
 // cache (check/privatecache.ts) under a key of the kernel's text, every file it imports, the
 // options and the compiler's version: each kernel is checked once per machine.
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { Project, ts } from "ts-morph";
-import { ROOT } from "../src/load.ts";
+import { COMPILED, PACKAGE_ROOT, ROOT } from "../src/load.ts";
 import { KernelRefusedError } from "./kernelerror.ts";
 import { openPrivateCache, privateCacheDir, type PrivateCache } from "./privatecache.ts";
 
-const TSCONFIG = join(ROOT, "tsconfig.json");
+const TSCONFIG = join(PACKAGE_ROOT, "tsconfig.json");
+/** An installed package has no tsconfig.json: the same strictness, with the runtime's types from its .d.ts files. */
+const PACKAGED_OPTIONS: ts.CompilerOptions = {
+  strict: true, noUncheckedIndexedAccess: true, exactOptionalPropertyTypes: true, noEmit: true, skipLibCheck: true, types: [],
+  target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext,
+};
+/** The runtime a kernel imports as `cellforge/runtime`, as a file here. */
+const RUNTIME_ENTRY = join(ROOT, "runtime", COMPILED ? "index.d.ts" : "index.ts");
 let project: Project | undefined;
 /** Opened (checked and cleaned) once per process. */
 const caches = new Map<string, PrivateCache>();
 const passed = new Set<string>();
 
-/** The text of every file a module imports, transitively, by relative specifier ("./x.ts", "../runtime/y.ts"). */
+/** The text of every file a module imports, transitively, by relative specifier ("./x.ts", "../runtime/y.ts") or as `cellforge/runtime`. */
 function localImports(text: string, dir: string, seen = new Map<string, string>()): Map<string, string> {
-  for (const m of text.matchAll(/^\s*(?:import|export)\b[^;]*?\bfrom\s+"(\.{1,2}\/[^"]+)"/gm)) {
-    const file = resolve(dir, m[1]!);
+  for (const m of text.matchAll(/^\s*(?:import|export)\b[^;]*?\bfrom\s+"(\.{1,2}\/[^"]+|cellforge\/runtime)"/gm)) {
+    const file = m[1] === "cellforge/runtime" ? RUNTIME_ENTRY : resolve(dir, m[1]!);
     if (seen.has(file)) continue;
     const t = readFileSync(file, "utf8");
     seen.set(file, t);
@@ -32,7 +39,7 @@ function localImports(text: string, dir: string, seen = new Map<string, string>(
 
 /** The verdict's key: everything the result depends on. */
 function verdictKey(text: string): string {
-  const h = createHash("sha256").update(`typescript ${ts.version}\0`).update(readFileSync(TSCONFIG)).update("\0").update(text);
+  const h = createHash("sha256").update(`typescript ${ts.version}\0`).update(existsSync(TSCONFIG) ? readFileSync(TSCONFIG) : JSON.stringify(PACKAGED_OPTIONS)).update("\0").update(text);
   for (const [file, t] of [...localImports(text, join(ROOT, "generated"))].sort(([a], [b]) => (a < b ? -1 : 1))) h.update(`\0${relative(ROOT, file)}\0${t}`);
   return h.digest("hex");
 }
@@ -54,7 +61,7 @@ export function typecheckKernel(cell: { readonly name: string; readonly file?: s
     passed.add(key);
     return { checked: false, ms: performance.now() - t0 };
   }
-  project ??= new Project({ tsConfigFilePath: TSCONFIG, skipAddingFilesFromTsConfig: true });
+  project ??= existsSync(TSCONFIG) ? new Project({ tsConfigFilePath: TSCONFIG, skipAddingFilesFromTsConfig: true }) : new Project({ compilerOptions: PACKAGED_OPTIONS });
   const sf = project.createSourceFile(join(ROOT, "generated", `.typecheck-${key.slice(0, 16)}.ts`), text, { overwrite: true });
   try {
     const program = project.getProgram().compilerObject;

@@ -38,8 +38,12 @@ usage:
   cellforge bench <cell> [--B n --T n --size n] [--backend ${BACKENDS.map((b) => b.name).join("|")}|auto] [--threads n|auto]
                                        time the generated float32 kernels (forward, forward+backward) on every
                                        backend this engine runs, or on the one --backend names
-  cellforge generate [--check] [--tile 4x4] [--wasm-tile 4x2]
-                                       regenerate generated/ from dsl/; --check writes nothing and exits 1 if stale
+  cellforge generate <files|folders|globs>… --out <dir> [--check] [--watch] [--standalone] [--js]
+                                       kernels for your cells (each proven first), importing cellforge/runtime;
+                                       --standalone vendors the runtime beside them, --js writes .js and .d.ts,
+                                       --check writes nothing and exits 1 on stale or stray files, --watch regenerates on change
+  cellforge generate [--check]         the same from the "cellforge" field of package.json (or cellforge.config.json):
+                                       { "cells": ["src/cells"], "out": "src/kernels" }; here, dsl/ to generated/
   cellforge eval <cell> --in case.json [--out result.json] [--reference]
                                        one sequence forward and backward in float64 (generated kernel, or the
                                        reference evaluator); --example writes a random case to start from
@@ -260,26 +264,45 @@ function tileOption(v: Record<string, string | boolean | undefined>, name: strin
   return [r, c];
 }
 
-async function generateCmd(v: Record<string, string | boolean | undefined>): Promise<number> {
+async function generateCmd(cells: readonly string[], v: Record<string, string | boolean | undefined>): Promise<number> {
   const t = tileOption(v, "tile", "ROWSxCOLS with each from 1 to 8", [8, 8]);
   const tile = t ? { rows: t[0], cols: t[1] } : undefined;
   const wt = tileOption(v, "wasm-tile", "ROWSxVECTORS (rows of the product's register tile, 1 to 6, and its vectors of 4 floats, 1 to 4)", [6, 4]);
-  const { generate } = await import("./generate.ts");
+  const { configFromArgs, findConfig, generateAll, outShown, watchCells, writeFiles } = await import("./generate.ts");
   const { DEFAULT_WASM_TILE } = await import("../codegen/gemm-wasm.ts");
   // mc (rows per packed block) stays a multiple of the tile's rows, nc a multiple of its columns
   const wasmTile = wt ? { ...DEFAULT_WASM_TILE, rows: wt[0], vectors: wt[1], mc: 16 * wt[0], nc: 64 * wt[1] * 4 } : undefined;
-  const r = await generate(!!v.check, tile, wasmTile);
+  const found = cells.length ? configFromArgs(cells, v) : findConfig();
+  // flags given with a config add to it
+  const cfg = { ...found, standalone: found.standalone || !!v.standalone, js: found.js || !!v.js };
+  if (v.watch) {
+    if (v.check) throw new LoadError("generate: --watch and --check do not go together");
+    await watchCells(cfg, out);
+    return 0;
+  }
+  const progress = progressLine("generate");
+  const files = await generateAll(cfg, progress, tile, wasmTile);
+  const r = writeFiles(cfg, files, !!v.check);
   if (v.check) {
     if (r.stale.length) {
-      out(`stale generated files (run \`npm run generate\`):`);
+      out(`stale or stray generated files (regenerate with \`${cfg.regenerate.run}\`):`);
       for (const f of r.stale) out(`  ${f}`);
       return 1;
     }
-    out("generated/ is up to date");
+    out(`${outShown(cfg)} is up to date`);
     return 0;
   }
-  out(r.written.length || r.removed.length ? [...r.written.map((f) => `wrote ${f}`), ...r.removed.map((f) => `removed generated/${f}`)].join("\n") : "generated/ is up to date");
+  out(r.written.length || r.removed.length ? [...r.written.map((f) => `wrote ${f}`), ...r.removed.map((f) => `removed ${f}`)].join("\n") : `${outShown(cfg)} is up to date`);
   return 0;
+}
+
+/** A progress report for long work: one line rewritten on a terminal, plain lines otherwise. */
+function progressLine(what: string): (done: number, total: number, item: string) => void {
+  const tty = process.stderr.isTTY;
+  return (done, total, item) => {
+    if (tty) process.stderr.write(done === total ? "\r\x1b[K" : `\r\x1b[K${what}: [${done + 1}/${total}] ${item}`);
+    else if (done < total) process.stderr.write(`${what}: [${done + 1}/${total}] ${item}\n`);
+  };
 }
 
 async function evalCmd(ref: string, v: Record<string, string | boolean | undefined>): Promise<number> {
@@ -334,6 +357,7 @@ export async function main(argv: string[]): Promise<number> {
         atol: { type: "string" }, rtol: { type: "string" }, seed: { type: "string" }, all: { type: "boolean" },
         check: { type: "boolean" }, tile: { type: "string" }, "wasm-tile": { type: "string" }, in: { type: "string" }, out: { type: "string" },
         reference: { type: "boolean" }, example: { type: "string" }, size: { type: "string" },
+        watch: { type: "boolean" }, standalone: { type: "boolean" }, js: { type: "boolean" },
         from: { type: "string" }, to: { type: "string" },
         // train and compare (cli/train.ts)
         task: { type: "string" }, L: { type: "string" }, K: { type: "string" }, steps: { type: "string" },
@@ -360,7 +384,7 @@ export async function main(argv: string[]): Promise<number> {
         await list(v);
         return 0;
       case "generate":
-        return await generateCmd(v);
+        return await generateCmd(rest, v);
       case "train": {
         const { trainCmd } = await import("./train.ts");
         return await trainCmd(rest, v);

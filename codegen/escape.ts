@@ -37,3 +37,11 @@ export function commentText(s: string): string {
 export function jsLiteral(value: unknown): string {
   return JSON.stringify(value).replace(UNSAFE, visible);
 }
+
+/** How a generated file is made again, and checked: for its header. */
+export interface Regenerate {
+  readonly run: string;
+  readonly check: string;
+}
+/** This repository's: `generate` with its config in package.json. */
+export const NPM_RUN_GENERATE: Regenerate = { run: "npm run generate", check: "npm run generate -- --check" };

@@ -22,7 +22,7 @@ let simdOverride: boolean | undefined;
 /** Whether this engine runs WebAssembly SIMD. `CELLFORGE_NO_SIMD=1` (or `reportSimd(false)`) says it does not. */
 export function simdAvailable(): boolean {
   if (simdOverride !== undefined) return simdOverride;
-  if (typeof process !== "undefined" && process.env?.CELLFORGE_NO_SIMD === "1") return false;
+  if ((globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.CELLFORGE_NO_SIMD === "1") return false;
   return (simdDetected ??= detectSimd());
 }
 

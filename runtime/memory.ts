@@ -108,7 +108,8 @@ function resolveThreads(cell: string, options: KernelOptions, backend: KernelBac
     const parallel = BACKENDS.filter((b) => b.parallel).map((b) => b.name);
     throw new Error(`${cell}: threads > 1 needs ${parallel.length ? `the ${parallel.join(" or ")} backend` : "a backend that runs on worker threads"} (the ${backend.name} kernels run on one thread)`);
   }
-  if (t > 1 && !workerPool.available()) throw new Error(`${cell}: threads > 1 needs worker_threads and SharedArrayBuffer, which this engine does not have`);
+  if (t > 1 && !workerPool.available())
+    throw new Error(`${cell}: threads > 1 runs the products on Node's worker threads (node:worker_threads and SharedArrayBuffer), which this engine does not have${"window" in globalThis ? "; in a browser, a kernel runs on one thread (threads: 1)" : ""}`);
   return t;
 }
 

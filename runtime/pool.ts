@@ -33,14 +33,30 @@ const MESSAGE = ARGS + MAX_ARGS, MESSAGE_LENGTH = 200, SIZE = MESSAGE + MESSAGE_
 const OP_RUN = 1, OP_ATTACH = 2, OP_DETACH = 3, OP_EXIT = 4;
 const SPIN = 20000;
 
-const isNode = typeof process !== "undefined" && !!process.versions?.node;
-const threads = isNode ? await import("node:worker_threads") : null;
-const os = isNode ? await import("node:os") : null;
+// Node's modules, taken without an import: a bundler for the browser never sees a `node:` module,
+// there is no top-level await (so the package also loads with `require`, Node 20.19 and later), and
+// the types below are the little of them used here, so a project without @types/node typechecks.
+interface NodePort {
+  postMessage(value: unknown): void;
+  unref(): void;
+}
+interface WorkerThreads {
+  Worker: new (url: URL, options: { workerData: unknown; transferList: unknown[]; execArgv: string[] }) => { unref(): void; terminate(): Promise<number> };
+  MessageChannel: new () => { port1: NodePort; port2: NodePort };
+}
+interface NodeProcess {
+  versions?: { node?: string };
+  getBuiltinModule?: (id: string) => unknown;
+}
+const nodeProcess = (globalThis as { process?: NodeProcess }).process;
+const builtin = <M>(id: string): M | null => (nodeProcess?.versions?.node && nodeProcess.getBuiltinModule ? (nodeProcess.getBuiltinModule(id) as M) : null);
+const threads = builtin<WorkerThreads>("node:worker_threads");
+const os = builtin<{ availableParallelism(): number }>("node:os");
 
 interface Worker {
-  readonly thread: import("node:worker_threads").Worker;
+  readonly thread: InstanceType<WorkerThreads["Worker"]>;
   readonly ctrl: Int32Array;
-  readonly port: import("node:worker_threads").MessagePort;
+  readonly port: NodePort;
   seq: number;
 }
 

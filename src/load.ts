@@ -1,16 +1,23 @@
 // Finding and loading cells: a name in dsl/, or a .ts / .json file anywhere on disk. A .ts cell
-// outside this checkout may `import { defineCell } from "cellforge"`: a module hook resolves that
-// specifier to this package, and cell files load as ES modules wherever they are.
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+// anywhere may `import { defineCell } from "cellforge"`, and a kernel `from "cellforge/runtime"`: a
+// module hook resolves both to this copy of cellforge (its sources in a checkout, its compiled
+// JavaScript in an installed package), and cell files load as ES modules wherever they are.
+import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { register } from "node:module";
-import { basename, extname, join, resolve } from "node:path";
+import { basename, dirname, extname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { type Cell, type CellSpec, compileCell } from "./cell.ts";
 import { CellError } from "./errors.ts";
 
+/** The tree of src/, runtime/, dsl/, generated/: the checkout, or dist/ in an installed package. */
 export const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
+/** Whether this is the compiled package (dist/*.js) rather than the TypeScript sources. */
+export const COMPILED = extname(fileURLToPath(import.meta.url)) === ".js";
+/** Where package.json is. */
+export const PACKAGE_ROOT = COMPILED ? dirname(ROOT) : ROOT;
 export const DSL_DIR = join(ROOT, "dsl");
-const EXTS = [".ts", ".mts", ".json"];
+const EXTS = COMPILED ? [".ts", ".mts", ".json", ".js"] : [".ts", ".mts", ".json"];
+const OWN_EXT = COMPILED ? ".js" : ".ts";
 
 /** A user's mistake in naming or loading a cell (not in its equations). */
 export class LoadError extends Error {}
@@ -20,10 +27,14 @@ let hooked = false;
 export function hookModules(): void {
   if (hooked) return;
   hooked = true;
-  const entry = pathToFileURL(join(ROOT, "src", "index.ts")).href;
+  const entries = {
+    cellforge: pathToFileURL(join(ROOT, "src", `index${OWN_EXT}`)).href,
+    "cellforge/runtime": pathToFileURL(join(ROOT, "runtime", `index${OWN_EXT}`)).href,
+  };
   const hooks = `
+const entries = ${JSON.stringify(entries)};
 export async function resolve(specifier, context, next) {
-  if (specifier === "cellforge") return next(${JSON.stringify(entry)}, context);
+  if (Object.hasOwn(entries, specifier)) return next(entries[specifier], context);
   return next(specifier, context);
 }
 export async function load(url, context, next) {
@@ -34,11 +45,37 @@ export async function load(url, context, next) {
   register(`data:text/javascript,${encodeURIComponent(hooks)}`);
 }
 
+/** Each cell file's modification time when it was last imported, and the URL it was imported as. */
+const imported = new Map<string, { mtime: number; url: string }>();
+/** A cell file's URL; a file changed since it was imported (`generate --watch`) gets a new one, as modules are cached by URL. */
+function moduleUrl(file: string): string {
+  const mtime = statSync(file).mtimeMs, before = imported.get(file);
+  if (before?.mtime === mtime) return before.url;
+  const url = pathToFileURL(file).href + (before ? `?v=${mtime}` : "");
+  imported.set(file, { mtime, url });
+  return url;
+}
+
+/**
+ * Import a module that may be TypeScript. The CLI and vitest load .ts themselves; anywhere else (a
+ * bundler's plugin, a user's script) Node cannot, and tsx's loader is registered on first need.
+ */
+async function importTs(url: string): Promise<{ default?: unknown }> {
+  try {
+    return (await import(url)) as { default?: unknown };
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ERR_UNKNOWN_FILE_EXTENSION") throw e;
+    const { register } = await import("tsx/esm/api");
+    register();
+    return (await import(url)) as { default?: unknown };
+  }
+}
+
 /** The cell files in dsl/, sorted. */
 export function builtinCellFiles(): string[] {
   if (!existsSync(DSL_DIR)) return [];
   return readdirSync(DSL_DIR)
-    .filter((f) => EXTS.includes(extname(f)) && !f.startsWith("_") && !f.endsWith(".d.ts"))
+    .filter((f) => EXTS.includes(extname(f)) && !f.startsWith("_") && !f.endsWith(".d.ts") && !f.endsWith(".map"))
     .sort()
     .map((f) => join(DSL_DIR, f));
 }
@@ -74,7 +111,7 @@ export async function readSpec(file: string): Promise<CellSpec | Cell> {
   hookModules();
   let mod: { default?: unknown };
   try {
-    mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
+    mod = await importTs(moduleUrl(file));
   } catch (e) {
     if (e instanceof CellError) throw e;
     const msg = (e as Error).message ?? String(e);

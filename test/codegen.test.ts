@@ -2,13 +2,13 @@
 // float32 close to float64, fresh, typechecked, and strict about their arguments.
 import { describe, expect, it } from "vitest";
 import { runNode, runNodeOk } from "./spawn.ts";
-import { mkdtempSync, readFileSync, writeFileSync, cpSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync, cpSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadCell, ROOT } from "../src/load.ts";
 import { randomCase } from "../src/sequence.ts";
 import { checkKernels, F32_TOL, F64_TOL } from "../check/kernelcheck.ts";
-import { generateAll } from "../cli/generate.ts";
+import { findConfig, generateAll } from "../cli/generate.ts";
 import { buildPlan, type FullPlan } from "../codegen/plan.ts";
 import { cellWasm, emitKernelModule } from "../codegen/emit.ts";
 import { deriveBackward } from "../src/backward.ts";
@@ -85,7 +85,8 @@ describe("generated files", () => {
   });
 
   it("are byte-deterministic and fresh", async () => {
-    const a = await generateAll(), b = await generateAll();
+    const cfg = findConfig(ROOT);
+    const a = await generateAll(cfg), b = await generateAll(cfg);
     expect(a.map((f) => f.text)).toEqual(b.map((f) => f.text));
     for (const f of a) expect(readFileSync(f.path, "utf8"), `${f.path} is stale: npm run generate`).toBe(f.text);
     for (const f of a) {
@@ -98,16 +99,22 @@ describe("generated files", () => {
   it("generate --check notices a stale file and a stray one, and names them", async () => {
     const dir = mkdtempSync(join(tmpdir(), "cellforge-stale-"));
     try {
-      for (const f of ["package.json", "bin", "src", "runtime", "codegen", "check", "cli", "dsl", "generated"]) cpSync(join(ROOT, f), join(dir, f), { recursive: true });
+      for (const f of ["package.json", "tsconfig.json", "bin", "src", "runtime", "codegen", "check", "cli", "dsl", "generated"]) cpSync(join(ROOT, f), join(dir, f), { recursive: true });
       cpSync(join(ROOT, "node_modules"), join(dir, "node_modules"), { recursive: true, dereference: false, verbatimSymlinks: true });
       const run = () => runNode([join(dir, "bin", "cellforge.js"), "generate", "--check"], { cwd: dir });
       expect((await run()).status).toBe(0);
       writeFileSync(join(dir, "generated", "lstm.ts"), readFileSync(join(dir, "generated", "lstm.ts"), "utf8").replace("Math.tanh", "Math.sinh"));
-      writeFileSync(join(dir, "generated", "old-cell.ts"), "// left over\n");
+      // a kernel whose cell was removed from dsl/ is stray; a file cellforge did not write is not, and stays
+      writeFileSync(join(dir, "generated", "old-cell.ts"), readFileSync(join(dir, "generated", "gru.ts"), "utf8"));
+      writeFileSync(join(dir, "generated", "notes.ts"), "// mine\n");
       const r = await run();
       expect(r.status).toBe(1);
       expect(r.stdout).toContain("generated/lstm.ts");
       expect(r.stdout).toContain("generated/old-cell.ts");
+      expect(r.stdout).not.toContain("notes.ts");
+      expect((await runNode([join(dir, "bin", "cellforge.js"), "generate"], { cwd: dir })).status).toBe(0);
+      expect(existsSync(join(dir, "generated", "old-cell.ts"))).toBe(false);
+      expect(readFileSync(join(dir, "generated", "notes.ts"), "utf8")).toBe("// mine\n");
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -12,7 +12,7 @@ import { compileCell } from "../src/cell.ts";
 import { ROOT, loadCell } from "../src/load.ts";
 import { deriveBackward } from "../src/backward.ts";
 import { type SequenceCase, gradients, randomCase } from "../src/sequence.ts";
-import { FORMS, formById } from "../src/interop/forms.ts";
+import { forms, formById } from "../src/interop/forms.ts";
 import { formCell, recognize } from "../src/interop/match.ts";
 import { type CellParams, InteropError, type Nested, type Params, readCellParams, readWeights, route, writeCellParams, writeWeights } from "../src/interop/convert.ts";
 import { convertCmd } from "../cli/convert.ts";
@@ -98,7 +98,7 @@ describe("recognition: a cell's form comes from its compiled equations", () => {
     });
 
   it("each form's built-in cell is the form itself, node for node (hash-consing: ===)", () => {
-    for (const f of FORMS.filter((g) => g.builtin)) {
+    for (const f of forms().filter((g) => g.builtin)) {
       const cell = cellOf(f.builtin!), fc = formCell(f);
       fc.next.forEach((n, i) => expect(n, `${f.id} = ${f.builtin}`).toBe(cell.next[i]));
       expect(recognize(cell).find((r) => r.form === f)!.rename).toEqual(new Map(fc.params.map((p) => [p.name, p.name])));

@@ -33,7 +33,7 @@ process.env.XDG_CACHE_HOME = join(TMP, "xdg-inprocess");
 const STACK = /^\s+at |node:internal|ERR_[A-Z_]+/m;
 const WASM = simdAvailable() ? "wasm" : "ts";
 const PATHS: KernelPath[] = [{ backend: "ts", bits: 64 }, { backend: "ts", bits: 32 }, ...(simdAvailable() ? [{ backend: "wasm", bits: 64 }, { backend: "wasm", bits: 32 }] as const : [])];
-const refusal = (cell: string, p: KernelPath, what: string) => new RegExp(`^kernel for cell "${cell}" disagrees with the reference evaluator on the ${p.backend} path, float${p.bits}: ${what} differs by `);
+const refusal = (cell: string, p: KernelPath, what: string) => new RegExp(`^kernel for cell "${cell}" disagrees with the reference evaluator on the ${p.backend} path, float${p.bits}: ${what} differs by `, "m"); // at a line's start: generate prints its progress before
 
 // The doubled recurrence whose dU the lowering once got wrong (issue 11): a natural test while it lasted.
 const DOUBLED = join(TMP, "doubled.json");

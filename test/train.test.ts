@@ -309,7 +309,7 @@ describe("training", () => {
     // a child process, interrupted once it has printed progress (plain lines: stderr is not a terminal)
     const code = `import { trainCmd } from ${JSON.stringify(pathToFileURL(join(ROOT, "cli", "train.ts")).href)};
 process.exitCode = await trainCmd(["gru"], ${JSON.stringify({ ...common, steps: "1000000", out: outA })});`;
-    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], { cwd: ROOT });
+    const child = spawn(process.execPath, ["--conditions=cellforge-source", "--import", "tsx", "--input-type=module", "-e", code], { cwd: ROOT });
     let err = "", out = "";
     const exit = await new Promise<number | null>((resolve) => {
       child.stderr.on("data", (d: Buffer) => {

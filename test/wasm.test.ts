@@ -193,7 +193,7 @@ describe.runIf(simdAvailable())("worker threads", () => {
     console.log("workers", workerPool.size(), "h", out.h[5].toFixed(6));
     ${close ? "await workerPool.close(); console.log('closed', workerPool.size());" : ""}
   `;
-  const node = (code: string) => spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
+  const node = (code: string) => spawnSync(process.execPath, ["--conditions=cellforge-source", "--import", "tsx", "--input-type=module", "-e", code], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
 
   it("start once, and the process exits by itself without closing them", () => {
     const r = node(script(false));

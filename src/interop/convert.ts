@@ -12,7 +12,7 @@
 //   cellforge: { "cell": "gru", "sizes": { "D": 3, "H": 4 }, "params": { "Wir": [[…]], … } }  (as in case.json)
 import { type Cell, resolveSizes } from "../cell.ts";
 import { dimValue } from "../dims.ts";
-import { ACTIVATION_TEXT, BRIDGES, type Bridge, type Form, type Framework, type RecurrentActivation, RECURRENT_ACTIVATIONS, FORMS, formById } from "./forms.ts";
+import { ACTIVATION_TEXT, BRIDGES, type Bridge, type Form, type Framework, type RecurrentActivation, RECURRENT_ACTIVATIONS, forms, formById } from "./forms.ts";
 import { type Recognition, formCell, matchForm, recognize } from "./match.ts";
 import { InteropError, type Nested, layoutShape, nest, pack, readTensor, shapeText, unpack } from "./tensors.ts";
 
@@ -52,7 +52,7 @@ export function route(cell: Cell, framework: Framework): Route {
     throw new InteropError(`cell "${cell.name}" is ${is}: ${FRAMEWORK_NAME[framework]} has no layer that computes it, so there are no ${FRAMEWORK_NAME[framework]} weights for it.${why ? `\n  ${why}` : ""}`);
   }
   // where the cell differs from each form with as many states (the hard-sigmoid variants would repeat the sigmoid ones)
-  const tried = FORMS.filter((f) => formCell(f).states.length === cell.states.length && (f.config?.recurrent_activation ?? "sigmoid") === "sigmoid")
+  const tried = forms().filter((f) => formCell(f).states.length === cell.states.length && (f.config?.recurrent_activation ?? "sigmoid") === "sigmoid")
     .sort((a, b) => Number(b.framework === framework) - Number(a.framework === framework));
   const lines = tried.map((f) => matchForm(cell, f)).map((m) => `  ${"mismatch" in m ? m.mismatch : m.form.title}`);
   throw new InteropError(

@@ -72,7 +72,7 @@ function withGate(base: CellSpec, act: RecurrentActivation): CellSpec {
 
 // ------------------------------------------------------------------ PyTorch (torch/nn/modules/rnn.py)
 
-const pytorchRnn: Form = {
+const pytorchRnn = (): Form => ({
   id: "pytorch-rnn",
   framework: "pytorch",
   title: "PyTorch nn.RNN / nn.RNNCell (nonlinearity='tanh')",
@@ -80,9 +80,9 @@ const pytorchRnn: Form = {
   spec: rnn,
   layout: { weight_ih: { kind: "rows", parts: ["Wih"] }, weight_hh: { kind: "rows", parts: ["Whh"] }, bias_ih: { kind: "rows", parts: ["bih"] }, bias_hh: { kind: "rows", parts: ["bhh"] } },
   sizeFrom: { D: ["weight_ih", 1], H: ["weight_hh", 1] },
-};
+});
 
-const pytorchGru: Form = {
+const pytorchGru = (): Form => ({
   id: "pytorch-gru",
   framework: "pytorch",
   title: "PyTorch nn.GRU / nn.GRUCell",
@@ -95,9 +95,9 @@ const pytorchGru: Form = {
     bias_hh: { kind: "rows", parts: ["bhr", "bhz", "bhn"] },
   },
   sizeFrom: { D: ["weight_ih", 1], H: ["weight_hh", 1] },
-};
+});
 
-const pytorchLstm: Form = {
+const pytorchLstm = (): Form => ({
   id: "pytorch-lstm",
   framework: "pytorch",
   title: "PyTorch nn.LSTM / nn.LSTMCell",
@@ -110,14 +110,14 @@ const pytorchLstm: Form = {
     bias_hh: { kind: "rows", parts: ["bhi", "bhf", "bhg", "bho"] },
   },
   sizeFrom: { D: ["weight_ih", 1], H: ["weight_hh", 1] },
-};
+});
 
 // ------------------------------------------------------------------ Keras 3 / tfjs-layers (keras/src/layers/rnn/{gru,lstm}.py, tfjs-layers/src/layers/recurrent.ts)
 
 const kerasKernels = { kernel: { kind: "cols", parts: ["Kz", "Kr", "Kh"] }, recurrent_kernel: { kind: "cols", parts: ["Rz", "Rr", "Rh"] } } as const;
-const BUILTIN_SPECS: Readonly<Record<string, CellSpec>> = {
+const builtinSpecs = (): Readonly<Record<string, CellSpec>> => ({
   "gru-keras": gruKeras, "gru-keras-reset-before": gruKerasResetBefore, "gru-tfjs": gruTfjs, "lstm-keras": lstmKeras, "lstm-tfjs": lstmTfjs,
-};
+});
 const BUILTIN_KERAS: Readonly<Record<string, string>> = {
   "keras-gru-reset-after/sigmoid": "gru-keras",
   "keras-gru-reset-before/sigmoid": "gru-keras-reset-before",
@@ -134,7 +134,7 @@ function kerasGru(resetAfter: boolean, act: RecurrentActivation): Form {
     framework: "keras",
     title: `Keras GRU (reset_after=${resetAfter ? "True" : "False"}, recurrent_activation ${act})${!resetAfter && act === "hardSigmoid" ? ", the tfjs default" : ""}`,
     ...(builtin ? { builtin } : {}),
-    spec: builtin ? BUILTIN_SPECS[builtin]! : withGate(resetAfter ? gruKeras : gruKerasResetBefore, act),
+    spec: builtin ? builtinSpecs()[builtin]! : withGate(resetAfter ? gruKeras : gruKerasResetBefore, act),
     layout: {
       ...kerasKernels,
       bias: resetAfter ? { kind: "grid", rows: [["bz", "br", "bh"], ["rbz", "rbr", "rbh"]] } : { kind: "rows", parts: ["bz", "br", "bh"] },
@@ -152,7 +152,7 @@ function kerasLstm(act: RecurrentActivation): Form {
     framework: "keras",
     title: `Keras LSTM (recurrent_activation ${act})${act === "hardSigmoid" ? ", the tfjs default" : ""}`,
     ...(builtin ? { builtin } : {}),
-    spec: builtin ? BUILTIN_SPECS[builtin]! : withGate(lstmKeras, act),
+    spec: builtin ? builtinSpecs()[builtin]! : withGate(lstmKeras, act),
     layout: {
       kernel: { kind: "cols", parts: ["Ki", "Kf", "Kc", "Ko"] },
       recurrent_kernel: { kind: "cols", parts: ["Ri", "Rf", "Rc", "Ro"] },
@@ -163,12 +163,20 @@ function kerasLstm(act: RecurrentActivation): Form {
   };
 }
 
-export const FORMS: readonly Form[] = [
-  pytorchRnn, pytorchGru, pytorchLstm,
-  ...RECURRENT_ACTIVATIONS.flatMap((a) => [kerasGru(true, a), kerasGru(false, a), kerasLstm(a)]),
-];
+let made: readonly Form[] | undefined;
+/**
+ * Every form, made on first use rather than when this module loads: the built-in cells' modules
+ * import "cellforge", whose entry exports the converters, so a program that loads a built-in cell
+ * first reaches this module before that cell's spec exists.
+ */
+export function forms(): readonly Form[] {
+  return (made ??= [
+    pytorchRnn(), pytorchGru(), pytorchLstm(),
+    ...RECURRENT_ACTIVATIONS.flatMap((a) => [kerasGru(true, a), kerasGru(false, a), kerasLstm(a)]),
+  ]);
+}
 
-export const formById = (id: string): Form => FORMS.find((f) => f.id === id) ?? (() => { throw new Error(`no form ${id}`); })();
+export const formById = (id: string): Form => forms().find((f) => f.id === id) ?? (() => { throw new Error(`no form ${id}`); })();
 
 /**
  * Forms that compute the same function with other parameters: PyTorch's LSTM has two biases per gate

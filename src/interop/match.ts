@@ -9,7 +9,7 @@ import { compileCell } from "../cell.ts";
 import { type Node, topo, typeEq } from "../ir.ts";
 import { apply, leaf } from "../ops.ts";
 import { printExpr } from "../print.ts";
-import { type Form, FORMS } from "./forms.ts";
+import { type Form, forms } from "./forms.ts";
 
 export interface Recognition {
   readonly form: Form;
@@ -170,5 +170,5 @@ export function matchForm(cell: Cell, form: Form): Recognition | { readonly mism
 
 /** Every library form the cell is (a PyTorch GRU is also Keras's reset_after GRU, renamed). */
 export function recognize(cell: Cell): Recognition[] {
-  return FORMS.map((f) => matchForm(cell, f)).filter((r): r is Recognition => "form" in r);
+  return forms().map((f) => matchForm(cell, f)).filter((r): r is Recognition => "form" in r);
 }

@@ -1,6 +1,6 @@
 // One part of a fuzz run in a process of its own (the test tier starts one per core, since vitest
 // runs one test file at a time on a 2-core machine):
-//   node --import tsx test/fuzz/shard.ts --seed S --start I --cells N [--minimize-ms M] [--total-minimize-ms M] [--typecheck-every K]
+//   node --conditions=cellforge-source --import tsx test/fuzz/shard.ts --seed S --start I --cells N [--minimize-ms M] [--total-minimize-ms M] [--typecheck-every K]
 // The last line of its output is `FUZZ-REPORT <json>`: the summary with every failure, minimized.
 import { workerPool } from "../../runtime/pool.ts";
 import { type FuzzSummary, runFuzz } from "./run.ts";

@@ -24,7 +24,7 @@ export async function runParallel(seed: number, start: number, cells: number, ti
   const runs = Array.from({ length: parts }, (_v, k) => {
     const from = start + k * per, n = Math.min(per, start + cells - from);
     return new Promise<FuzzSummary>((resolve, reject) => {
-      execFile(process.execPath, ["--import", "tsx", join(ROOT, "test", "fuzz", "shard.ts"), "--seed", String(seed), "--start", String(from), "--cells", String(n),
+      execFile(process.execPath, ["--conditions=cellforge-source", "--import", "tsx", join(ROOT, "test", "fuzz", "shard.ts"), "--seed", String(seed), "--start", String(from), "--cells", String(n),
         "--minimize-ms", String(MINIMIZE_MS), "--total-minimize-ms", String(TOTAL_MINIMIZE_MS), "--typecheck-every", String(TYPECHECK_EVERY)],
       { cwd: ROOT, maxBuffer: 64 << 20, timeout: timeoutMs }, (err, stdout, stderr) => {
         const line = stdout.split("\n").find((l) => l.startsWith(REPORT));
