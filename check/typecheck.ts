@@ -28,7 +28,9 @@ const passed = new Set<string>();
 /** The text of every file a module imports, transitively, by relative specifier ("./x.ts", "../runtime/y.ts") or as `cellforge/runtime`. */
 function localImports(text: string, dir: string, seen = new Map<string, string>()): Map<string, string> {
   for (const m of text.matchAll(/^\s*(?:import|export)\b[^;]*?\bfrom\s+"(\.{1,2}\/[^"]+|cellforge\/runtime)"/gm)) {
-    const file = m[1] === "cellforge/runtime" ? RUNTIME_ENTRY : resolve(dir, m[1]!);
+    const named = m[1] === "cellforge/runtime" ? RUNTIME_ENTRY : resolve(dir, m[1]!);
+    // the compiled package's declarations keep their sources' specifiers: "./checks.ts" is checks.d.ts there
+    const file = !existsSync(named) && named.endsWith(".ts") ? named.replace(/\.ts$/, ".d.ts") : named;
     if (seen.has(file)) continue;
     const t = readFileSync(file, "utf8");
     seen.set(file, t);

@@ -1,10 +1,11 @@
 // The cellforge command line: show, check, list.
 import { parseArgs } from "node:util";
 import { basename, extname } from "node:path";
-import type { Cell } from "../src/cell.ts";
+import { type Cell, resolveSizes } from "../src/cell.ts";
 import { parseSizes } from "./sizes.ts";
 import { CellError } from "../src/errors.ts";
 import { LoadError, builtinCellFiles, loadCell } from "../src/load.ts";
+import { closest, didYouMean } from "../src/lang.ts";
 import { deriveBackward } from "../src/backward.ts";
 import { backwardLines, formatLines, forwardLines } from "../src/print.ts";
 import { cellStats } from "../src/stats.ts";
@@ -105,8 +106,9 @@ interface Config { sizes: Sizes; B: number; T: number; mode: "full" | "fast" }
 function configs(cell: Cell, v: Record<string, string | boolean | undefined>): Config[] {
   const mode = (v.mode as "full" | "fast" | undefined) ?? "full";
   if (mode !== "full" && mode !== "fast") throw new LoadError(`--mode is full or fast, not ${v.mode}`);
-  const given: Record<string, number> = Object.assign(Object.create(null) as Record<string, number>, cell.defaults); // keyed by size names
-  if (typeof v.sizes === "string") Object.assign(given, parseSizes(v.sizes, cell.sizes, (m) => { throw new LoadError(m); }));
+  // the sizes given, then the defaults; a size a constraint determines follows (D from H under D = H), and sizes that break one are refused at it
+  const typed = typeof v.sizes === "string" ? parseSizes(v.sizes, cell.sizes, (m) => { throw new LoadError(m); }) : {};
+  const given = resolveSizes(cell, typed, { fallback: cell.defaults }) as Record<string, number>;
   const num = (x: unknown, name: string) => {
     if (x === undefined) return undefined;
     if (typeof x !== "string" || !/^\d+$/.test(x) || Number(x) < 1) throw new LoadError(`--${name} takes a positive integer`);
@@ -114,7 +116,8 @@ function configs(cell: Cell, v: Record<string, string | boolean | undefined>): C
   };
   const B = num(v.B, "B"), T = num(v.T, "T");
   if (B || T || v.sizes) return [{ sizes: given, B: B ?? 2, T: T ?? 3, mode }];
-  const bigger = Object.fromEntries(cell.sizes.map((s, i) => [s, (given[s] ?? 3) + 2 + i]));
+  const free = cell.sizes.map((s, i) => [s, (given[s] ?? 3) + 2 + i] as const).filter(([s]) => !cell.constraints.some((c) => c.size === s));
+  const bigger = resolveSizes(cell, Object.fromEntries(free));
   return [
     { sizes: given, B: 2, T: 3, mode },
     { sizes: given, B: 1, T: 1, mode },
@@ -129,6 +132,11 @@ async function check(refs: string[], v: Record<string, string | boolean | undefi
   const ordered = [REFERENCE_BACKEND, ...BACKENDS.filter((b) => b !== REFERENCE_BACKEND)];
   const others = ordered.slice(1).map((b) => b.name);
   const num = (x: unknown, d: number) => (typeof x === "string" ? Number(x) : d);
+  for (const [name, min] of [["atol", 0], ["rtol", 0], ["seed", 0]] as const) {
+    const x = v[name];
+    if (x !== undefined && (typeof x !== "string" || x.trim() === "" || !Number.isFinite(Number(x)) || Number(x) < min || (name === "seed" && !Number.isInteger(Number(x)))))
+      throw new UsageError(`--${name} takes ${name === "seed" ? "an integer" : "a number"} >= ${min}, not ${JSON.stringify(x)}`);
+  }
   const reports: CheckReport[] = [];
   const summary: string[][] = [];
   let failed = 0;
@@ -260,7 +268,7 @@ function tileOption(v: Record<string, string | boolean | undefined>, name: strin
   if (x === undefined) return undefined;
   const m = typeof x === "string" ? /^(\d+)x(\d+)$/.exec(x) : null;
   const r = Number(m?.[1]), c = Number(m?.[2]);
-  if (!m || r < 1 || c < 1 || r > max[0] || c > max[1]) throw new LoadError(`--${name} is ${what}, such as ${name === "tile" ? "4x4" : "4x2"}, not ${String(x)}`);
+  if (!m || r < 1 || c < 1 || r > max[0] || c > max[1]) throw new UsageError(`--${name} is ${what}, such as ${name === "tile" ? "4x4" : "4x2"}, not ${String(x)}`);
   return [r, c];
 }
 
@@ -276,7 +284,7 @@ async function generateCmd(cells: readonly string[], v: Record<string, string | 
   // flags given with a config add to it
   const cfg = { ...found, standalone: found.standalone || !!v.standalone, js: found.js || !!v.js };
   if (v.watch) {
-    if (v.check) throw new LoadError("generate: --watch and --check do not go together");
+    if (v.check) throw new UsageError("generate: --watch and --check do not go together");
     await watchCells(cfg, out);
     return 0;
   }
@@ -312,7 +320,7 @@ async function evalCmd(ref: string, v: Record<string, string | boolean | undefin
     out(`wrote an example case for ${cell.name} to ${v.example}`);
     return 0;
   }
-  if (typeof v.in !== "string") throw new LoadError("eval needs --in case.json (or --example case.json to write one)");
+  if (typeof v.in !== "string") throw new UsageError("eval needs --in case.json (or --example case.json to write one)");
   let json: unknown;
   try {
     json = JSON.parse(readFileSync(v.in, "utf8"));
@@ -345,42 +353,87 @@ async function evalCmd(ref: string, v: Record<string, string | boolean | undefin
   return 0;
 }
 
+const S = { type: "string" } as const, F = { type: "boolean" } as const;
+type Options = Readonly<Record<string, typeof S | typeof F>>;
+const TRAIN_OPTIONS: Options = {
+  task: S, T: S, L: S, K: S, steps: S, seed: S, hidden: S, layers: S, B: S, sizes: S, optimizer: S, lr: S, momentum: S, clip: S,
+  "eval-every": S, "eval-size": S, threshold: S, precision: S, out: S, "checkpoint-every": S, json: F,
+};
+/** Each command's options: any other is refused, by name (`show gru --steps 5` is a mistake, not a no-op). */
+const COMMANDS: Readonly<Record<string, Options>> = {
+  show: {},
+  check: { json: F, verbose: F, all: F, mode: S, sizes: S, B: S, T: S, atol: S, rtol: S, seed: S },
+  list: { json: F },
+  generate: { out: S, check: F, watch: F, standalone: F, js: F, tile: S, "wasm-tile": S },
+  eval: { in: S, out: S, reference: F, example: S },
+  bench: { B: S, T: S, size: S, backend: S, threads: S },
+  convert: { from: S, to: S },
+  train: { ...TRAIN_OPTIONS, resume: S, init: S },
+  compare: TRAIN_OPTIONS,
+  help: {},
+};
+
+/** One command's help: its lines of the usage, and its options. */
+async function commandHelp(cmd: string): Promise<string> {
+  if (cmd === "train" || cmd === "compare") {
+    const { TRAIN_USAGE, TRAIN_OPTIONS_USAGE } = await import("./train.ts");
+    return `usage:\n${TRAIN_USAGE}\n\n${TRAIN_OPTIONS_USAGE}`;
+  }
+  const lines = USAGE.split("\n");
+  const at = lines.findIndex((l) => l.startsWith(`  cellforge ${cmd} `) || l === `  cellforge ${cmd}`);
+  const own: string[] = [];
+  for (let i = at; i < lines.length && lines[i] !== "" && (i === at || !lines[i]!.startsWith("  cellforge ") || lines[i]!.startsWith(`  cellforge ${cmd} `)); i++) own.push(lines[i]!);
+  const opts = cmd === "check" ? `\n\n${lines.slice(lines.indexOf("check options:")).join("\n")}` : "";
+  const flags = Object.keys(COMMANDS[cmd]!);
+  return `usage:\n${own.join("\n")}${opts}${!opts && flags.length ? `\n\noptions: ${flags.map((f) => `--${f}`).join(", ")}` : ""}`;
+}
+
+/** A mistake in how a command was called: exit 2, with the command's usage. */
+export class UsageError extends Error {}
+
+/** Node's errors about files, said plainly (a folder given as a file, a name too long, …). */
+const FILE_ERRORS: Readonly<Record<string, string>> = {
+  ENOENT: "no such file or folder", EISDIR: "is a folder, not a file", ENOTDIR: "a part of the path is not a folder",
+  ENAMETOOLONG: "the name is too long", EACCES: "permission denied", EPERM: "not permitted", EEXIST: "already exists",
+  ENOSPC: "no space left on the device", EROFS: "the file system is read-only", ELOOP: "too many symbolic links",
+};
+
 export async function main(argv: string[]): Promise<number> {
+  const fail = (msg: string, code: number) => { process.stderr.write(`${msg}\n`); return code; };
+  const [first, ...restArgs] = argv;
+  if (first === undefined || first === "--help" || first === "-h" || first === "help") {
+    if (first === "help" && restArgs[0] && Object.hasOwn(COMMANDS, restArgs[0])) { out(await commandHelp(restArgs[0])); return 0; }
+    out(USAGE);
+    return first === undefined ? 2 : 0;
+  }
+  if (first.startsWith("-")) return fail(`cellforge: a command comes first (${Object.keys(COMMANDS).filter((c) => c !== "help").join(", ")}), not the option ${first}\n\n${USAGE}`, 2);
+  if (!Object.hasOwn(COMMANDS, first))
+    return fail(`cellforge: unknown command "${first}"${didYouMean(closest(first, Object.keys(COMMANDS)))}; the commands are ${Object.keys(COMMANDS).join(", ")} (cellforge --help)`, 2);
+  const cmd = first;
   let parsed;
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        json: { type: "boolean" }, verbose: { type: "boolean" }, help: { type: "boolean", short: "h" },
-        mode: { type: "string" }, sizes: { type: "string" }, B: { type: "string" }, T: { type: "string" }, backend: { type: "string" }, threads: { type: "string" },
-        atol: { type: "string" }, rtol: { type: "string" }, seed: { type: "string" }, all: { type: "boolean" },
-        check: { type: "boolean" }, tile: { type: "string" }, "wasm-tile": { type: "string" }, in: { type: "string" }, out: { type: "string" },
-        reference: { type: "boolean" }, example: { type: "string" }, size: { type: "string" },
-        watch: { type: "boolean" }, standalone: { type: "boolean" }, js: { type: "boolean" },
-        from: { type: "string" }, to: { type: "string" },
-        // train and compare (cli/train.ts)
-        task: { type: "string" }, L: { type: "string" }, K: { type: "string" }, steps: { type: "string" },
-        hidden: { type: "string" }, layers: { type: "string" }, optimizer: { type: "string" }, lr: { type: "string" },
-        momentum: { type: "string" }, clip: { type: "string" }, "eval-every": { type: "string" }, "eval-size": { type: "string" },
-        threshold: { type: "string" }, precision: { type: "string" }, resume: { type: "string" }, "checkpoint-every": { type: "string" },
-      },
-    });
+    parsed = parseArgs({ args: restArgs, allowPositionals: true, strict: true, options: { ...COMMANDS[cmd], help: { type: "boolean", short: "h" } } });
   } catch (e) {
-    process.stderr.write(`cellforge: ${(e as Error).message}\n\n${USAGE}\n`);
-    return 2;
+    const m = /Unknown option '([^']+)'/.exec((e as Error).message);
+    const flags = Object.keys(COMMANDS[cmd]!);
+    const said = m
+      ? `cellforge ${cmd}: unknown option ${m[1]}${didYouMean(closest(m[1]!.replace(/^-+/, ""), flags)?.replace(/^/, "--"))}; ${cmd} takes ${flags.length ? flags.map((f) => `--${f}`).join(", ") : "no options"}`
+      : `cellforge ${cmd}: ${(e as Error).message}`;
+    return fail(`${said}\n\n${await commandHelp(cmd)}`, 2);
   }
-  const [cmd, ...rest] = parsed.positionals;
+  const rest = parsed.positionals;
   const v = parsed.values as Record<string, string | boolean | undefined>;
+  if (v.help) { out(await commandHelp(cmd)); return 0; }
   try {
     switch (cmd) {
       case "show":
-        if (rest.length !== 1) throw new LoadError("usage: cellforge show <cell>");
+        if (rest.length !== 1) throw new UsageError("usage: cellforge show <cell>");
         await show(rest[0]!);
         return 0;
       case "check":
         return await check(rest, v);
       case "list":
+        if (rest.length) throw new UsageError("usage: cellforge list [--json] (it lists every cell in dsl/)");
         await list(v);
         return 0;
       case "generate":
@@ -398,25 +451,26 @@ export async function main(argv: string[]): Promise<number> {
         return await convertCmd(rest, v);
       }
       case "bench":
-        if (rest.length !== 1) throw new LoadError(`usage: cellforge bench <cell> [--B n] [--T n] [--size n] [--backend ${BACKENDS.map((b) => b.name).join("|")}|auto] [--threads n|auto]`);
+        if (rest.length !== 1) throw new UsageError(`usage: cellforge bench <cell> [--B n] [--T n] [--size n] [--backend ${BACKENDS.map((b) => b.name).join("|")}|auto] [--threads n|auto]`);
         await bench(rest[0]!, v);
         return 0;
       case "eval":
-        if (rest.length !== 1) throw new LoadError("usage: cellforge eval <cell> --in case.json [--out result.json] [--reference]");
+        if (rest.length !== 1) throw new UsageError("usage: cellforge eval <cell> --in case.json [--out result.json] [--reference]");
         return await evalCmd(rest[0]!, v);
-      case undefined:
-      case "help":
+      default: // help, with arguments it does not know
         out(USAGE);
-        return cmd === undefined && !v.help ? 2 : 0;
-      default:
-        process.stderr.write(`cellforge: unknown command "${cmd}"\n\n${USAGE}\n`);
-        return 2;
+        return 0;
     }
   } catch (e) {
-    if (e instanceof CellError || e instanceof LoadError || e instanceof CaseError || e instanceof KernelRefusedError || e instanceof CacheError || e instanceof LimitError) {
-      process.stderr.write(`${e.message}\n`);
-      return 1;
+    if (e instanceof UsageError) return fail(e.message, 2);
+    if (e instanceof CellError || e instanceof LoadError || e instanceof CaseError || e instanceof KernelRefusedError || e instanceof CacheError || e instanceof LimitError) return fail(e.message, 1);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code && Object.hasOwn(FILE_ERRORS, code)) {
+      const err = e as NodeJS.ErrnoException & { dest?: string };
+      return fail(`cellforge ${cmd}: ${err.path ? `${JSON.stringify(err.path)}: ` : ""}${FILE_ERRORS[code]}${err.dest ? ` (to ${JSON.stringify(err.dest)})` : ""}`, 1);
     }
+    if (e instanceof RangeError && /Invalid typed array length|Array buffer allocation failed|Invalid array length/.test(e.message))
+      return fail(`cellforge ${cmd}: the sizes given need more memory than this process can allocate (${e.message})`, 1);
     throw e;
   }
 }

@@ -69,7 +69,10 @@ function start(): Worker {
   const { port1, port2 } = new MessageChannel();
   // plain JavaScript, started without the parent's flags: no loader (tsx, -e code) that could wait
   // on this thread while it waits on the worker
-  const thread = new Worker(new URL("./wasm-worker.js", import.meta.url), { workerData: { ctrl: ctrl.buffer, port: port2 }, transferList: [port2], execArgv: [] });
+  // the URL apart from `new Worker(…)`: written together they are the web-worker pattern Vite bundles,
+  // and this is a Node worker (it imports node: modules), never started in a browser
+  const script = new URL("./wasm-worker.js", import.meta.url);
+  const thread = new Worker(script, { workerData: { ctrl: ctrl.buffer, port: port2 }, transferList: [port2], execArgv: [] });
   thread.unref();
   port1.unref();
   return { thread, ctrl, port: port1, seq: 0 };

@@ -85,6 +85,7 @@ export function findCellFile(ref: string): string {
   const looksLikePath = ref.includes("/") || ref.includes("\\") || EXTS.includes(extname(ref));
   if (looksLikePath) {
     const p = resolve(ref);
+    if (existsSync(p) && statSync(p).isDirectory()) throw new LoadError(`${p} is a folder: a cell is one ${EXTS.join(", ")} file (generate takes folders of them)`);
     if (existsSync(p)) return p;
     throw new LoadError(`no cell file at ${p}`);
   }
