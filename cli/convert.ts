@@ -1,6 +1,7 @@
 // `cellforge convert`: a cell's weights between PyTorch's state_dict, Keras/tfjs's weights and
 // cellforge's own parameters (src/interop; the JSON formats are in the README, "Which GRU is this?").
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { CellError } from "../src/errors.ts";
 import { LoadError, loadCell } from "../src/load.ts";
 import { type CellParams, FRAMEWORK_NAME, InteropError, readCellParams, readWeights, route, writeCellParams, writeWeights } from "../src/interop/convert.ts";
@@ -27,6 +28,14 @@ export function formatJson(v: unknown, indent = ""): string {
   return JSON.stringify(v);
 }
 
+/** Why `outPath` cannot be written, found before any work: a folder, or in a folder that does not exist. */
+function outPathProblem(outPath: string): string | null {
+  const isDir = (p: string) => { try { return statSync(p).isDirectory(); } catch { return null; } };
+  if (isDir(outPath)) return `${outPath}: is a folder; the output is a file, such as ${join(outPath, "weights.json")}`;
+  const dir = dirname(outPath), d = isDir(dir);
+  return d === null ? `${outPath}: the folder ${dir} does not exist; make it first (mkdir -p ${dir})` : d ? null : `${outPath}: ${dir} is a file, not a folder`;
+}
+
 const shapes = (t: Readonly<Record<string, { readonly shape: readonly number[] }>>) => Object.entries(t).map(([k, v]) => `${k} [${v.shape.join(", ")}]`).join(", ");
 
 export async function convertCmd(args: string[], flags: Record<string, string | boolean | undefined>): Promise<number> {
@@ -37,6 +46,8 @@ export async function convertCmd(args: string[], flags: Record<string, string | 
   if (!(FROM as readonly string[]).includes(from)) return fail(`convert: --from is ${FROM.join(", ")}, not ${JSON.stringify(from)}\nusage: ${CONVERT_USAGE}`, 2);
   if (!(TO as readonly string[]).includes(to)) return fail(`convert: --to is ${TO.join(", ")}, not ${JSON.stringify(to)}\nusage: ${CONVERT_USAGE}`, 2);
   const [ref, inPath, outPath] = args as [string, string, string];
+  const badOut = outPathProblem(outPath);
+  if (badOut) return fail(`convert: ${badOut}`);
   try {
     const cell = await loadCell(ref);
     // the cell must be a form each framework side knows, before any file is read
@@ -45,7 +56,8 @@ export async function convertCmd(args: string[], flags: Record<string, string | 
     try {
       json = JSON.parse(readFileSync(inPath, "utf8"));
     } catch (e) {
-      return fail(`${inPath}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : `not valid JSON: ${(e as Error).message}`}`);
+      const code = (e as NodeJS.ErrnoException).code, ckpt = !code && readFileSync(inPath).toString("latin1", 0, 6) === "CFCKPT";
+      return fail(`${inPath}: ${code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a folder; give the weights' JSON file" : code ? (e as Error).message : ckpt ? "a training checkpoint, not weights; convert reads JSON (a PyTorch state_dict, Keras weights or cellforge parameters)" : `not valid JSON: ${(e as Error).message}`}`);
     }
     let cp: CellParams;
     const notes: string[] = [];
@@ -78,6 +90,8 @@ export async function convertCmd(args: string[], flags: Record<string, string | 
       return 0;
     } catch (e) {
       if (e instanceof InteropError) return fail(`${inPath}: ${e.message}`);
+      // a value nested deeper than any weight, in a place the tensor reader's depth limit does not reach
+      if (e instanceof RangeError && /call stack/.test(e.message)) return fail(`${inPath}: a value is nested too deeply to be weights (a cell's weights are vectors and matrices)`);
       throw e;
     }
   } catch (e) {

@@ -30,7 +30,7 @@ usage:
   cellforge show <cell>                the equations, the derived backward, the saved set, costs
   cellforge check [<cell>…] [options]  gradient-check cells and their generated kernels (all of dsl/ when none is named)
   cellforge list [--json]              the cells in dsl/ with their costs, and measured time per step
-  cellforge train <cell> --task adding|copy|reber [--T n] [--steps n] [--seed n] [--resume file.ckpt]
+  cellforge train <cell> --task adding|copy|reber [--T n] [--steps n] [--seed n] [--resume file.ckpt] [--init params.json]
                                        train a model of the cell's kernels plus a linear readout; log, plot, checkpoint
   cellforge compare <cell> <cell>… --task adding [--T n] [--steps n]
                                        train each under the same budget and seed: a table and one plot

@@ -1,7 +1,7 @@
 // `cellforge train` and `cellforge compare`: train sequence models built from any cell's generated
 // kernels on procedurally generated tasks, with a progress bar, logs (CSV and JSON), learning-curve
 // plots (SVG, drawn by Vega-Lite) and checkpoints (Ctrl-C saves one; --resume continues bit for bit).
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { basename, dirname, extname, join } from "node:path";
 import { CellError } from "../src/errors.ts";
 import { parseSizes } from "./sizes.ts";
@@ -14,13 +14,16 @@ import { Progress } from "../src/train/progress.ts";
 import { TaskError, type TaskOptions } from "../src/train/task.ts";
 import { TASKS, isTaskName } from "../src/train/tasks.ts";
 import { timeTrainingSteps } from "../src/train/timing.ts";
-import { type LogRow, type TrainConfig, Trainer } from "../src/train/trainer.ts";
+import { RunError, checkResumeFlags, divergedMessage, initFrom, outFolder } from "../src/train/runs.ts";
+import { DivergedError, type LogRow, type TrainConfig, Trainer } from "../src/train/trainer.ts";
 
 type Flags = Record<string, string | boolean | undefined>;
 
 export const TRAIN_USAGE = `  cellforge train <cell> --task adding|copy|reber [--T n] [--steps n] [--seed n] [options]
                                        train a sequence model (a stack of the cell's kernels and a linear readout);
                                        a progress bar, a CSV and JSON log, a learning-curve plot, a checkpoint
+  cellforge train <cell> --init params.json [options]
+                                       start layer 1 from a cell's parameters (cellforge convert --to cellforge writes them)
   cellforge train --resume <file.ckpt> [--steps n]
                                        continue a run exactly where its checkpoint left it (Ctrl-C saves one)
   cellforge compare <cell> <cell>… --task adding [--T n] [--steps n] [--seed n] [options]
@@ -44,7 +47,11 @@ export const TRAIN_OPTIONS_USAGE = `train and compare options:
   --precision 32|64  float32 kernels (default) or float64
   --out dir          where logs, plots and checkpoints go (runs/<command>-<cell>-<task>-T<T>-seed<seed>)
   --checkpoint-every n  also save a checkpoint every n steps (0: only at the end and on Ctrl-C)
-  --json             print the summary as JSON`;
+  --init params.json train only: layer 1 starts from this file (what cellforge convert --to cellforge writes);
+                     its sizes must be the run's (D the task's input size, H --hidden), --layers 1
+  --resume file.ckpt train only: continue that run (its cell, task and options; --steps may extend it)
+  --json             print the summary as JSON
+A run whose loss, gradient or parameters turn NaN or infinite stops there (exit 1, naming the step) and saves nothing.`;
 
 /** A mistake in the command line. */
 export class UsageError extends Error {}
@@ -98,9 +105,9 @@ export function configFromFlags(cell: string, f: Flags): TrainConfig {
 // ---- loading, running, writing -----------------------------------------------------------------
 
 /** A cell's kernels, generated fresh from its equations (a name in dsl/ or a path), proven against the reference evaluator. */
-async function kernelsFor(ref: string): Promise<CellKernels> {
+async function kernelsFor(ref: string, cell?: Awaited<ReturnType<typeof loadCell>>): Promise<CellKernels> {
   const { loadKernels } = await import("../check/kernelcheck.ts");
-  const mod: CellKernels = await loadKernels(await loadCell(ref));
+  const mod: CellKernels = await loadKernels(cell ?? (await loadCell(ref)));
   if (!mod.spec) throw new LoadError(`the kernels of ${ref} have no spec: regenerate them`);
   return mod;
 }
@@ -111,15 +118,16 @@ const taskLabel = (t: TaskOptions) => `${t.name}-T${t.T}`;
 function describeRun(tr: Trainer): string {
   const c = tr.config, o = c.optimizer;
   const opt = o.kind === "adam" ? `Adam lr ${o.lr}` : `SGD lr ${o.lr} momentum ${o.momentum}`;
-  return `${tr.plan.cell} on the ${tr.task.title}: ${tr.plan.total.toLocaleString("en-US")} parameters (${c.layers} layer${c.layers > 1 ? "s" : ""}, hidden ${c.hidden}, float${c.precision}), ${c.steps} steps of batch ${c.B}, ${opt}, clip ${c.clip || "off"}, seed ${c.seed}`;
+  return `${tr.plan.cell} on the ${tr.task.title}: ${tr.plan.total.toLocaleString("en-US")} parameters (${c.layers} layer${c.layers > 1 ? "s" : ""}, hidden ${c.hidden}, float${c.precision}), ${c.steps} steps of batch ${c.B}, ${opt}, clip ${c.clip || "off"}, seed ${c.seed}${c.init ? `, layer 1 from ${c.init}` : ""}`;
 }
 
 interface Outcome {
-  readonly status: "done" | "stopped";
+  readonly status: "done" | "stopped" | "diverged";
   readonly trainer: Trainer;
+  readonly diverged?: DivergedError;
 }
 
-/** Run a trainer with a progress bar; Ctrl-C (SIGINT) stops it after the current step and saves a checkpoint. */
+/** Run a trainer with a progress bar; Ctrl-C (SIGINT) stops it after the current step and saves a checkpoint; a diverged run saves none. */
 async function runWithProgress(tr: Trainer, label: string, ckpt: string, every: number): Promise<Outcome> {
   const progress = new Progress(label, tr.config.steps, tr.step, tr.task.metric.name);
   let interrupted = false;
@@ -135,6 +143,9 @@ async function runWithProgress(tr: Trainer, label: string, ckpt: string, every: 
       onEval: (row) => progress.onEval(row.step, row.metric),
       checkpoint: every > 0 ? { path: ckpt, every } : undefined,
     });
+  } catch (e) {
+    if (e instanceof DivergedError) return { status: "diverged", trainer: tr, diverged: e };
+    throw e;
   } finally {
     process.off("SIGINT", onSigint);
     progress.done();
@@ -161,8 +172,8 @@ function summaryOf(tr: Trainer) {
   };
 }
 
-function logJson(tr: Trainer): string {
-  return JSON.stringify({ config: tr.config, summary: summaryOf(tr), history: tr.history }, null, 1) + "\n";
+function logJson(tr: Trainer, diverged?: DivergedError): string {
+  return JSON.stringify({ config: tr.config, summary: summaryOf(tr), history: tr.history, ...(diverged ? { diverged: { step: diverged.step, what: diverged.what } } : {}) }, null, 1) + "\n";
 }
 
 function rulesOf(tr: Trainer): Rule[] {
@@ -175,7 +186,7 @@ function rulesOf(tr: Trainer): Rule[] {
 
 const pts = (rows: readonly LogRow[], x: (r: LogRow) => number, y: (r: LogRow) => number | null) => rows.flatMap((r) => (y(r) === null ? [] : [{ x: x(r), y: y(r)! }]));
 
-async function trainPlot(tr: Trainer): Promise<string> {
+async function trainPlot(tr: Trainer, diverged?: DivergedError): Promise<string> {
   const m = tr.task.metric, h = tr.history;
   const loss: Panel = {
     title: "loss", xTitle: "step", yTitle: `${tr.task.loss === "mse" ? "MSE" : "cross-entropy"} (log scale)`, logY: true,
@@ -185,7 +196,8 @@ async function trainPlot(tr: Trainer): Promise<string> {
     ],
   };
   const metric: Panel = { title: m.name, xTitle: "step", yTitle: m.name + (m.better === "lower" ? " (log scale)" : ""), logY: m.better === "lower", rules: rulesOf(tr), series: [{ label: tr.plan.cell, points: pts(h, (r) => r.step, (r) => r.metric) }] };
-  return chartSvg(`${tr.plan.cell} on the ${tr.task.title}`, [loss, metric], [describeRun(tr).replace(/^[^:]*: /, "")]);
+  const marks = diverged ? [{ x: diverged.step, label: `diverged at step ${diverged.step}` }] : [];
+  return chartSvg(`${tr.plan.cell} on the ${tr.task.title}`, [{ ...loss, marks }, { ...metric, marks }], [describeRun(tr).replace(/^[^:]*: /, "")]);
 }
 
 function fmt(x: number | null | undefined): string {
@@ -199,7 +211,7 @@ async function guarded(f: () => Promise<number>): Promise<number> {
   try {
     return await f();
   } catch (e) {
-    if (e instanceof UsageError || e instanceof LoadError || e instanceof CellError || e instanceof ModelError || e instanceof CheckpointError || e instanceof TaskError) {
+    if (e instanceof UsageError || e instanceof LoadError || e instanceof CellError || e instanceof ModelError || e instanceof CheckpointError || e instanceof TaskError || e instanceof RunError) {
       process.stderr.write(`${e.message}\n`);
       return e instanceof UsageError ? 2 : 1;
     }
@@ -217,21 +229,30 @@ export async function trainCmd(args: string[], flags: Flags): Promise<number> {
       const ckpt = Trainer.read(flags.resume);
       const steps = flags.steps === undefined ? undefined : intFlag(flags, "steps", 1);
       tr = Trainer.restore(await kernelsFor(ckpt.header.meta.config.cell), ckpt, flags.resume, { steps });
+      checkResumeFlags(flags.resume, tr, flags);
       out = typeof flags.out === "string" ? flags.out : dirname(flags.resume);
       say(`resuming at step ${tr.step} of ${tr.config.steps} from ${flags.resume}`);
     } else {
       if (args.length !== 1) throw new UsageError(`usage:\n${TRAIN_USAGE}`);
-      const config = configFromFlags(args[0]!, flags);
-      tr = new Trainer(await kernelsFor(config.cell), config);
+      const init = typeof flags.init === "string" ? flags.init : undefined;
+      const config = { ...configFromFlags(args[0]!, flags), ...(init !== undefined ? { init } : {}) };
+      const cell = await loadCell(config.cell);
+      tr = new Trainer(await kernelsFor(config.cell, cell), config);
+      if (init !== undefined) initFrom(tr, cell, init);
       out = typeof flags.out === "string" ? flags.out : join("runs", `train-${cellLabel(config.cell)}-${taskLabel(config.task)}-seed${config.seed}`);
     }
-    mkdirSync(out, { recursive: true });
+    outFolder(out);
     const ckpt = join(out, "checkpoint.ckpt");
     if (!flags.json) say(describeRun(tr));
     const r = await runWithProgress(tr, tr.plan.cell, ckpt, intFlag(flags, "checkpoint-every", 0, 0));
     writeFileSync(join(out, "log.csv"), logCsv(tr));
-    writeFileSync(join(out, "log.json"), logJson(tr));
-    writeFileSync(join(out, "curve.svg"), await trainPlot(tr));
+    writeFileSync(join(out, "log.json"), logJson(tr, r.diverged));
+    writeFileSync(join(out, "curve.svg"), await trainPlot(tr, r.diverged));
+    if (r.diverged) {
+      if (flags.json) say(JSON.stringify({ ...summaryOf(tr), status: r.status, diverged: { step: r.diverged.step, what: r.diverged.what }, out }, null, 1));
+      process.stderr.write(`${divergedMessage(r.diverged, tr, ckpt)}\n`);
+      return 1;
+    }
     const s = summaryOf(tr);
     if (flags.json) say(JSON.stringify({ ...s, status: r.status, out }, null, 1));
     else {
@@ -278,7 +299,7 @@ export async function compareCmd(args: string[], flags: Flags): Promise<number> 
     const mods: CellKernels[] = [];
     for (const ref of args) mods.push(await kernelsFor(ref));
     const out = typeof flags.out === "string" ? flags.out : join("runs", `compare-${taskLabel(base.task)}-seed${base.seed}`);
-    mkdirSync(out, { recursive: true });
+    outFolder(out);
     const every = intFlag(flags, "checkpoint-every", 0, 0);
     const trainers: Trainer[] = [];
     for (const [i, ref] of args.entries()) {
@@ -296,7 +317,11 @@ export async function compareCmd(args: string[], flags: Flags): Promise<number> 
       if (!flags.json) say(tr.step ? `${describeRun(tr)}; continuing from step ${tr.step}` : describeRun(tr));
       const r = await runWithProgress(tr, name.padEnd(Math.max(...args.map((a) => cellLabel(a).length))), ckpt, every);
       writeFileSync(join(out, `${name}.log.csv`), logCsv(tr));
-      writeFileSync(join(out, `${name}.log.json`), logJson(tr));
+      writeFileSync(join(out, `${name}.log.json`), logJson(tr, r.diverged));
+      if (r.diverged) {
+        process.stderr.write(`${divergedMessage(r.diverged, tr, ckpt, `${name}: `)}\nThe comparison stopped.\n`);
+        return 1;
+      }
       if (r.status === "stopped") {
         say(`interrupted at step ${tr.step} of ${name}: checkpoint saved; the same command continues the comparison`);
         return 130;

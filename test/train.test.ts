@@ -330,7 +330,8 @@ process.exitCode = await trainCmd(["gru"], ${JSON.stringify({ ...common, steps: 
     expect((await quietly(() => trainCmd(["gru"], { ...common, steps: N, out: outB, json: true }))).value).toBe(0);
     const a = Trainer.read(ckpt), b = Trainer.read(join(outB, "checkpoint.ckpt"));
     expect(a.header.meta.step).toBe(Number(N));
-    expect(a.header.sha256).toBe(b.header.sha256); // parameters and optimizer state, bit for bit
+    const bits = (c: typeof a) => [...c.sections].map(([k, v]) => `${k}:${Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("base64")}`);
+    expect(bits(a)).toEqual(bits(b)); // parameters and optimizer state, bit for bit
     expect(existsSync(join(outA, "curve.svg")) && existsSync(join(outA, "log.csv"))).toBe(true);
   });
 
@@ -363,6 +364,43 @@ process.exitCode = await trainCmd(["gru"], ${JSON.stringify({ ...common, steps: 
     expect(r.err).toMatch(/nothing\.ckpt: no such file/);
     expect(r.err).toMatch(/no cell named "no-such-cell"/);
     expect(r.err).not.toMatch(/^\s+at /m);
+  });
+
+  it("a diverged run (SGD lr 1e6, no clipping) stops at its step with exit 1, names it, logs no empty cells and saves nothing", async () => {
+    const out = join(TMP, "diverged");
+    const r = await quietly(() => trainCmd(["gru"], { task: "adding", T: "10", hidden: "8", B: "8", steps: "200", "eval-every": "1", "eval-size": "16", optimizer: "sgd", lr: "1e6", clip: "0", out }));
+    expect(r.value).toBe(1);
+    expect(r.err).toMatch(/^training diverged at step (\d+): .*(NaN|Infinity).*\.\nTry a lower --lr \(this run: 1000000\), or clipping the gradient's norm, --clip 1 \(this run: off\)\. The log and plot end at step \d+; no checkpoint was saved\./m);
+    const step = Number(/diverged at step (\d+)/.exec(r.err)![1]);
+    expect(existsSync(join(out, "checkpoint.ckpt"))).toBe(false);
+    const rows = readFileSync(join(out, "log.csv"), "utf8").trim().split("\n").slice(1);
+    expect(rows.length).toBe(step); // steps 0 … step - 1, each evaluated
+    for (const [i, row] of rows.entries()) for (const [j, cell] of row.split(",").entries()) if (!(i === 0 && j === 2)) expect(cell, row).toMatch(/^-?\d/); // step 0 has no training loss yet
+    expect(JSON.parse(readFileSync(join(out, "log.json"), "utf8")).diverged.step).toBe(step);
+    expect(readFileSync(join(out, "curve.svg"), "utf8")).toContain(`diverged at step ${step}`);
+    const cmp = await quietly(() => compareCmd(["gru"], { task: "adding", T: "10", hidden: "8", B: "8", steps: "200", "eval-every": "1", "eval-size": "16", optimizer: "sgd", lr: "1e6", clip: "0", out: join(TMP, "diverged-cmp") }));
+    expect(cmp.value).toBe(1);
+    expect(cmp.err).toMatch(/^gru: training diverged at step \d+: [^]*The comparison stopped/m);
+    expect(existsSync(join(TMP, "diverged-cmp", "gru.ckpt"))).toBe(false);
+  });
+
+  it("--init starts from converted weights; --out that is a file is refused", async () => {
+    const cell = await loadCell("gru");
+    const { writeCellParams } = await import("../src/interop/convert.ts");
+    const params = Object.fromEntries(cell.params.map((p) => [p.name, new Float64Array(p.node.type.shape.map((d) => (d.key === "D" ? 2 : 6)).reduce((a, b) => a * b, 1)).fill(0.1)]));
+    const f = join(TMP, "init.json");
+    writeFileSync(f, JSON.stringify(writeCellParams(cell, { sizes: { D: 2, H: 6 }, params })));
+    const out = join(TMP, "init-run");
+    const r = await quietly(() => trainCmd(["gru"], { task: "adding", T: "8", hidden: "6", B: "4", steps: "3", "eval-size": "8", init: f, out }));
+    expect(r.value, r.err).toBe(0);
+    expect(r.out).toContain(`layer 1 from ${f}`);
+    expect(Trainer.read(join(out, "checkpoint.ckpt")).header.meta.config.init).toBe(f);
+    const bad = await quietly(() => trainCmd(["gru"], { task: "adding", hidden: "7", init: f, out }));
+    expect(bad.value).toBe(1);
+    expect(bad.err).toMatch(/init\.json: the parameters have D = 2, H = 6; this run's layer 1 has H = 7 \(--hidden\)/);
+    const asFile = await quietly(() => trainCmd(["gru"], { task: "adding", T: "8", steps: "2", out: f }));
+    expect(asFile.value).toBe(1);
+    expect(asFile.err).toMatch(/--out .*init\.json: is a file; --out names a folder/);
   });
 
   it("plots are SVG drawn by vega", async () => {

@@ -15,23 +15,39 @@ export class InteropError extends Error {
 
 export const shapeText = (dims: readonly number[]): string => `[${dims.join(", ")}]`;
 
+/** Deeper nesting than this is not a tensor of a recurrent cell (they are vectors and matrices; Keras's GRU bias is [2, 3H]). */
+export const MAX_TENSOR_DIMS = 8;
+
+/** A short description of a JSON value that never walks into it (a value nested 20,000 deep would overflow JSON.stringify). */
+export function preview(x: unknown): string {
+  if (x === undefined) return "nothing";
+  if (Array.isArray(x)) return `an array of ${x.length}`;
+  if (typeof x === "object" && x !== null) return "an object";
+  return (JSON.stringify(x) ?? String(x)).slice(0, 40);
+}
+
 /** The shape of a rectangular nested array of finite numbers, and its elements row-major. */
 export function readTensor(v: unknown, name: string): { shape: number[]; data: Float64Array } {
   const shape: number[] = [];
   for (let x = v; Array.isArray(x); x = x[0]) {
     if (x.length === 0) throw new InteropError(`${name}: an empty array (a tensor has at least one element)`);
+    if (shape.length === MAX_TENSOR_DIMS) {
+      let depth = shape.length;
+      for (let y: unknown = x; Array.isArray(y); y = y[0]) depth++;
+      throw new InteropError(`${name}: arrays nested ${depth} deep; a weight here has at most ${MAX_TENSOR_DIMS} dimensions (a cell's weights are vectors and matrices)`);
+    }
     shape.push(x.length);
   }
   const data = new Float64Array(shape.reduce((a, b) => a * b, 1));
   let k = 0;
   const walk = (x: unknown, d: number, path: string) => {
     if (d === shape.length) {
-      if (typeof x !== "number" || !Number.isFinite(x)) throw new InteropError(`${path}: expected a finite number, got ${JSON.stringify(x)?.slice(0, 40) ?? "nothing"}`);
+      if (typeof x !== "number" || !Number.isFinite(x)) throw new InteropError(`${path}: expected a finite number, got ${preview(x)}`);
       data[k++] = x;
       return;
     }
     if (!Array.isArray(x) || x.length !== shape[d])
-      throw new InteropError(`${path}: expected an array of ${shape[d]} like ${name}${"[0]".repeat(d)}, got ${Array.isArray(x) ? `an array of ${x.length}` : JSON.stringify(x)?.slice(0, 40) ?? "nothing"} (a tensor is a rectangular array of numbers)`);
+      throw new InteropError(`${path}: expected an array of ${shape[d]} like ${name}${"[0]".repeat(d)}, got ${preview(x)} (a tensor is a rectangular array of numbers)`);
     x.forEach((y, i) => walk(y, d + 1, `${path}[${i}]`));
   };
   walk(v, 0, name);

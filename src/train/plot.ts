@@ -7,6 +7,8 @@ export interface Point { readonly x: number; readonly y: number }
 export interface Series { readonly label: string; readonly points: readonly Point[] }
 /** A horizontal reference line: a baseline or a threshold. */
 export interface Rule { readonly y: number; readonly label: string }
+/** A vertical line at a step: where a run diverged. */
+export interface Mark { readonly x: number; readonly label: string }
 
 export interface Panel {
   readonly title: string;
@@ -15,6 +17,7 @@ export interface Panel {
   readonly series: readonly Series[];
   readonly logY?: boolean;
   readonly rules?: readonly Rule[];
+  readonly marks?: readonly Mark[];
 }
 
 const WIDTH = 380, HEIGHT = 260;
@@ -40,6 +43,12 @@ function panelSpec(p: Panel): object {
         ? [
             { data: { values: rules }, mark: { type: "rule", strokeDash: [5, 4], color: "#666" }, encoding: { y: { ...y, field: "y" } } },
             { data: { values: rules }, mark: { type: "text", align: "left", dx: 4, dy: -6, color: "#444", fontSize: 10 }, encoding: { y: { ...y, field: "y" }, x: { value: 0 }, text: { field: "label" } } },
+          ]
+        : []),
+      ...(p.marks?.length
+        ? [
+            { data: { values: p.marks }, mark: { type: "rule", color: "#c00", strokeWidth: 1.5 }, encoding: { x: { field: "x", type: "quantitative" } } },
+            { data: { values: p.marks }, mark: { type: "text", align: "right", dx: -4, color: "#c00", fontSize: 10 }, encoding: { x: { field: "x", type: "quantitative" }, y: { value: 10 }, text: { field: "label" } } },
           ]
         : []),
     ],

@@ -5,9 +5,13 @@
 // the batch of step s (drawn from (seed, s) alone). A checkpoint holds the parameters and the
 // optimizer's state bit for bit and the loop's counters, so a resumed run continues exactly as an
 // uninterrupted one (same batches, same float operations in the same order).
+//
+// A step whose loss, gradient or updated parameters are not finite stops the run with a
+// DivergedError naming the step and the first bad number; such parameters are never saved.
 import { type Checkpoint, CheckpointError, readCheckpoint, writeCheckpoint } from "./checkpoint.ts";
 import { lossAndGrad } from "./loss.ts";
-import { type CellKernels, type FloatArray, type ModelPlan, type Precision, SequenceModel, initModelParams, planModel } from "./model.ts";
+import { checkTrainMeta } from "./meta.ts";
+import { type CellKernels, type FloatArray, ModelError, type ModelPlan, type ParamSlice, type Precision, SequenceModel, initModelParams, planModel } from "./model.ts";
 import { type Optimizer, type OptimizerConfig, clipFactor, makeOptimizer } from "./optim.ts";
 import { streamRng } from "./seeds.ts";
 import type { Batch, Task, TaskOptions } from "./task.ts";
@@ -34,6 +38,8 @@ export interface TrainConfig {
   readonly evalSize: number;
   /** The metric's value that counts as solved, for "steps to reach the threshold". */
   readonly threshold: number;
+  /** The parameter file layer 1 started from (`train --init`), for the record; absent: from the seed. */
+  readonly init?: string;
 }
 
 /** One line of the log, at each evaluation. */
@@ -64,6 +70,34 @@ export interface TrainMeta {
 
 const EVAL_BATCH = 128;
 
+/** A run that stopped because a number went non-finite: at which step, and what. */
+export class DivergedError extends Error {
+  constructor(readonly step: number, readonly what: string) {
+    super(`training diverged at step ${step}: ${what}`);
+  }
+}
+
+/** The first non-finite element of `a` as "name[i] = NaN", naming the parameter slice it falls in. */
+function firstNonFinite(a: ArrayLike<number>, slices: readonly ParamSlice[] | null, name: string): string | null {
+  for (let i = 0; i < a.length; i++) {
+    const v = a[i]!;
+    if (Number.isFinite(v)) continue;
+    const s = slices?.find((q) => i >= q.offset && i < q.offset + q.length);
+    return s ? `${s.name}[${i - s.offset}] = ${v}` : `${name}[${i}] = ${v}`;
+  }
+  return null;
+}
+
+/** What differs between the parameter arrays a checkpoint lists and the ones the model has now. */
+function paramsDiff(saved: readonly (readonly [string, number])[], now: readonly ParamSlice[]): string {
+  const had = new Map(saved), has = new Map(now.map((p) => [p.name, p.length]));
+  const d: string[] = [];
+  for (const [n, l] of saved) if (!has.has(n)) d.push(`${n} (${l} numbers) is gone`);
+  for (const [n, l] of has) if (!had.has(n)) d.push(`${n} (${l} numbers) is new`);
+  for (const [n, l] of saved) if (has.has(n) && has.get(n) !== l) d.push(`${n} has ${l} numbers in the checkpoint, ${has.get(n)} now`);
+  return d.length > 4 ? `${d.slice(0, 4).join("; ")}; and ${d.length - 4} more` : d.join("; ") || "the arrays are in another order";
+}
+
 export class Trainer {
   readonly task: Task;
   readonly plan: ModelPlan;
@@ -76,6 +110,8 @@ export class Trainer {
   reachedAt: number | null = null;
   private lossSum = 0;
   private lossCount = 0;
+  /** Set when an update left a non-finite number: such a state is never saved. */
+  private diverged = false;
   private readonly dPred: FloatArray;
   private readonly evalModel: SequenceModel;
   private readonly evalSet: Batch[];
@@ -105,9 +141,18 @@ export class Trainer {
     model.x.set(batch.x);
     const pred = model.forward();
     const loss = lossAndGrad(task.loss, pred, batch.y, batch.w, task.outputSize, this.dPred);
+    const at = this.step + 1;
+    if (!Number.isFinite(loss)) throw new DivergedError(at, `the training loss is ${loss} (the parameters were still finite)`);
     model.backward(this.dPred);
-    const { scale } = clipFactor(model.grads, config.clip);
+    const { norm, scale } = clipFactor(model.grads, config.clip);
+    const badGrad = Number.isFinite(norm) ? null : firstNonFinite(model.grads, this.plan.params, "gradient");
+    if (badGrad) throw new DivergedError(at, `the gradient is not finite: ${badGrad} (the loss was ${loss})`);
     this.optimizer.step(model.params, model.grads, scale);
+    const badParam = firstNonFinite(model.params, this.plan.params, "params") ?? Object.entries(this.optimizer.state).reduce<string | null>((b, [k, v]) => b ?? firstNonFinite(v, null, `optimizer.${k}`), null);
+    if (badParam) {
+      this.diverged = true;
+      throw new DivergedError(at, `the update made ${badParam} (the loss was ${loss}, the gradient's norm ${norm})`);
+    }
     this.step++;
     this.lossSum += loss;
     this.lossCount++;
@@ -130,7 +175,9 @@ export class Trainer {
       sum += s.sum;
       count += s.count;
     }
-    return { loss: lossSum / weight, metric: sum / count };
+    const r = { loss: lossSum / weight, metric: sum / count };
+    if (!Number.isFinite(r.loss) || !Number.isFinite(r.metric)) throw new DivergedError(this.step, `the evaluation's loss is ${r.loss} and its ${task.metric.name} ${r.metric} (the training loss was finite)`);
+    return r;
   }
 
   /** Evaluate and append a row to the history. */
@@ -181,7 +228,23 @@ export class Trainer {
     };
   }
 
+  /** Start layer 1 from given parameters (a converted cell's, by the cell's own names); every array must have its length in this model. */
+  initLayer1(params: Readonly<Record<string, ArrayLike<number>>>, from: string): void {
+    const mine = this.plan.params.filter((p) => p.name.startsWith("layer1."));
+    const names = mine.map((p) => p.name.slice("layer1.".length));
+    for (const n of Object.keys(params)) if (!names.includes(n)) throw new ModelError(`${from}: cell "${this.plan.cell}" has no parameter ${n} (it has ${names.join(", ")})`);
+    for (const p of mine) {
+      const n = p.name.slice("layer1.".length), v = params[n];
+      if (!v) throw new ModelError(`${from}: parameter ${n} is missing`);
+      if (v.length !== p.length) throw new ModelError(`${from}: parameter ${n} has ${v.length} numbers; this run's layer 1 needs ${p.length}`);
+      const bad = firstNonFinite(v, null, n);
+      if (bad) throw new ModelError(`${from}: ${bad} is not finite`);
+      this.model.params.set(v, p.offset);
+    }
+  }
+
   save(path: string): void {
+    if (this.diverged) throw new CheckpointError(`${path}: not saved: the parameters are not finite (the run diverged)`);
     const sections: Record<string, FloatArray> = { params: this.model.params };
     for (const [k, v] of Object.entries(this.optimizer.state)) sections[`optimizer.${k}`] = v;
     writeCheckpoint(path, this.meta(), sections);
@@ -189,13 +252,21 @@ export class Trainer {
 
   /** The trainer as a checkpoint left it; `steps` may extend the run. */
   static restore(mod: CellKernels, ckpt: Checkpoint<TrainMeta>, path: string, override: { steps?: number } = {}): Trainer {
-    const m = ckpt.header.meta;
+    const m = checkTrainMeta(path, ckpt.header.meta);
+    if (override.steps !== undefined && override.steps < m.step) throw new CheckpointError(`${path}: the checkpoint is at step ${m.step}, past --steps ${override.steps}`);
     const tr = new Trainer(mod, { ...m.config, steps: override.steps ?? m.config.steps });
     const want = tr.plan.params.map((p) => `${p.name}:${p.length}`).join(" "), got = m.params.map(([n, l]) => `${n}:${l}`).join(" ");
-    if (want !== got) throw new CheckpointError(`${path}: the checkpoint's parameters (${m.cellName}, ${m.params.length} arrays) do not match cell "${tr.plan.cell}" now (${tr.plan.params.length} arrays): was the cell changed?`);
+    if (want !== got) {
+      const c = m.config;
+      throw new CheckpointError(`${path}: the checkpoint's model (cell "${m.cellName}", hidden ${c.hidden}, ${c.layers} layer${c.layers > 1 ? "s" : ""}, ${m.params.length} arrays) does not fit cell "${tr.plan.cell}" as it is now (${tr.plan.params.length} arrays): ${paramsDiff(m.params, tr.plan.params)}. Was the cell changed since? Train afresh, or restore the cell as it was`);
+    }
     const put = (name: string, into: FloatArray) => {
       const a = ckpt.sections.get(name);
-      if (!a || a.length !== into.length || a.constructor !== into.constructor) throw new CheckpointError(`${path}: section ${name} is missing or has the wrong type or length`);
+      const kind = (x: FloatArray) => (x instanceof Float32Array ? "f32" : "f64");
+      if (!a) throw new CheckpointError(`${path}: section ${name} is missing`);
+      if (a.length !== into.length || a.constructor !== into.constructor) throw new CheckpointError(`${path}: section ${name} holds ${a.length} ${kind(a)} numbers; the model needs ${into.length} ${kind(into)}`);
+      const bad = firstNonFinite(a, name === "params" ? tr.plan.params : null, name);
+      if (bad) throw new CheckpointError(`${path}: section ${name} is not finite: ${bad}; a checkpoint of a diverged run cannot be continued`);
       into.set(a);
     };
     put("params", tr.model.params);
@@ -211,6 +282,7 @@ export class Trainer {
   }
 
   static read(path: string): Checkpoint<TrainMeta> {
-    return readCheckpoint<TrainMeta>(path);
+    const c = readCheckpoint<unknown>(path);
+    return { ...c, header: { ...c.header, meta: checkTrainMeta(path, c.header.meta) } };
   }
 }

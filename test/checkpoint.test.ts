@@ -1,0 +1,173 @@
+// Checkpoints you can trust: the sha256 covers the header, so an edited header is refused like a
+// damaged array; a header whose hash was recomputed is still checked field by field (a malformed
+// one is a CheckpointError naming the file and the field); non-finite parameters are refused; a
+// model that no longer fits says what differs; version-1 files are refused with the reason.
+// In process, on the committed generated kernels (no kernel generation): the unit tier.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import * as gru from "../generated/gru.ts";
+import * as mgu from "../generated/mgu.ts";
+import { checkResumeFlags } from "../src/train/runs.ts";
+import { CheckpointError, checkpointBytes, readCheckpoint, writeCheckpoint } from "../src/train/checkpoint.ts";
+import type { CellKernels } from "../src/train/model.ts";
+import { type TrainConfig, Trainer } from "../src/train/trainer.ts";
+
+const TMP = mkdtempSync(join(tmpdir(), "cellforge-ckpt-"));
+afterAll(() => rmSync(TMP, { recursive: true, force: true }));
+
+const GRU = gru as unknown as CellKernels, MGU = mgu as unknown as CellKernels;
+const config: TrainConfig = {
+  cell: "gru", task: { name: "adding", T: 6 }, hidden: 5, layers: 1, B: 4, steps: 6, seed: 3, precision: 32,
+  optimizer: { kind: "adam", lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8 }, clip: 1, evalEvery: 3, evalSize: 8, threshold: 0.01,
+};
+
+/** A checkpoint of a short GRU run, stopped at step 4. */
+async function saved(name: string): Promise<string> {
+  const tr = new Trainer(GRU, config);
+  await tr.run({ shouldStop: () => tr.step === 4 });
+  const f = join(TMP, name);
+  tr.save(f);
+  return f;
+}
+
+/** The file's parts: header (parsed), data, and the stored hash. */
+function parts(f: string) {
+  const b = readFileSync(f), n = b.readUInt32LE(8), start = 12 + n + ((8 - ((12 + n) % 8)) % 8);
+  return { header: JSON.parse(b.toString("utf8", 12, 12 + n)) as any, data: b.subarray(start, b.length - 32), hash: b.subarray(b.length - 32) };
+}
+
+/** Edit the header as a person with a text editor would: the old hash stays. */
+function edited(f: string, edit: (h: any) => void, to: string): string {
+  const p = parts(f);
+  edit(p.header);
+  const body = checkpointBytes(p.header, p.data).subarray(0, -32);
+  const g = join(TMP, to);
+  writeFileSync(g, Buffer.concat([body, p.hash]));
+  return g;
+}
+
+/** Edit the header and recompute the hash, as a crafted (or buggy) writer would: only validation stands in the way. */
+function resealed(f: string, edit: (h: any) => void, to: string): string {
+  const p = parts(f);
+  edit(p.header);
+  const g = join(TMP, to);
+  writeFileSync(g, checkpointBytes(p.header, p.data));
+  return g;
+}
+
+const restore = (f: string, mod = GRU) => Trainer.restore(mod, Trainer.read(f), f);
+
+describe("the hash covers the header", () => {
+  it("an unedited checkpoint reads back and continues", async () => {
+    const f = await saved("ok.ckpt");
+    expect(restore(f).step).toBe(4);
+  });
+
+  for (const [what, edit] of [
+    ["step: -1000", (h: any) => (h.meta.step = -1000)],
+    ['optimizer.kind: "rmsprop"', (h: any) => (h.meta.config.optimizer.kind = "rmsprop")],
+    ["a section's offset 8", (h: any) => (h.sections[0].offset = 8)],
+    ["a section's offset -16", (h: any) => (h.sections[1].offset = -16)],
+    ["hidden: 64", (h: any) => (h.meta.config.hidden = 64)],
+  ] as const)
+    it(`an edited header is refused: ${what}`, async () => {
+      const f = edited(await saved(`e-${what}.ckpt`), edit, `edited-${what.replace(/\W+/g, "_")}.ckpt`);
+      expect(() => restore(f)).toThrow(CheckpointError);
+      expect(() => Trainer.read(f)).toThrow(/does not match its sha256 .*the hash covers the header and the data/);
+    });
+
+  it("a flipped bit in the data is refused", async () => {
+    const f = await saved("flip.ckpt"), b = readFileSync(f);
+    b[b.length - 40]! ^= 1;
+    writeFileSync(f, b);
+    expect(() => readCheckpoint(f)).toThrow(/sha256/);
+  });
+
+  it("a version-1 file is refused, saying why", () => {
+    const f = join(TMP, "v1.ckpt");
+    writeFileSync(f, Buffer.concat([Buffer.from("CFCKPT01"), Buffer.alloc(100)]));
+    expect(() => readCheckpoint(f)).toThrow(/v1\.ckpt: a version-1 checkpoint.*sha256 covers only the data, not the header/);
+  });
+
+  it("not a checkpoint, a truncated one, a folder", async () => {
+    const f = join(TMP, "text.ckpt");
+    writeFileSync(f, "hello, world, this is not it");
+    expect(() => readCheckpoint(f)).toThrow(/text\.ckpt: not a cellforge checkpoint/);
+    const g = await saved("cut.ckpt");
+    writeFileSync(g, readFileSync(g).subarray(0, 200));
+    expect(() => readCheckpoint(g)).toThrow(/cut\.ckpt: the file does not match its sha256/);
+    expect(() => readCheckpoint(TMP)).toThrow(/is a folder, not a checkpoint file/);
+  });
+});
+
+describe("a header is checked field by field, even with a valid hash", () => {
+  const cases: [string, (h: any) => void, RegExp][] = [
+    ["step -1000", (h) => (h.meta.step = -1000), /meta\.step must be an integer >= 0, not -1000/],
+    ["step past the run", (h) => (h.meta.step = 99), /meta\.step must be at most config\.steps = 6, not 99/],
+    ["optimizer rmsprop", (h) => (h.meta.config.optimizer.kind = "rmsprop"), /meta\.config\.optimizer\.kind must be "adam" or "sgd", not "rmsprop"/],
+    ["lr a string", (h) => (h.meta.config.optimizer.lr = "fast"), /meta\.config\.optimizer\.lr must be a number >= 0, not "fast"/],
+    ["missing step", (h) => delete h.meta.step, /meta\.step must be an integer >= 0, not undefined/],
+    ["missing meta", (h) => delete h.meta, /the header's meta is missing/],
+    ["a history row's loss", (h) => (h.meta.history[0].evalLoss = null), /meta\.history\[0\]\.evalLoss must be a finite number, not null/],
+    ["task unknown", (h) => (h.meta.config.task.name = "sorting"), /meta\.config\.task\.name must be adding, copy, reber, not "sorting"/],
+    ["precision 16", (h) => (h.meta.config.precision = 16), /meta\.config\.precision must be 32 or 64, not 16/],
+    ["sections not a list", (h) => (h.sections = {}), /the header's sections must be a list/],
+    ["offset 8", (h) => (h.sections[0].offset = 8), /sections params .* and optimizer\.m .* overlap/],
+    ["offset -16", (h) => (h.sections[1].offset = -16), /sections\[1\]\.offset must be an integer >= 0, not -16/],
+    ["offset 4", (h) => (h.sections[0].offset = 4), /sections\[0\]\.offset 4 is not a multiple of 8/],
+    ["dtype f16", (h) => (h.sections[0].dtype = "f16"), /sections\[0\]\.dtype must be "f32" or "f64", not "f16"/],
+    ["huge length", (h) => (h.sections[2].length = 1e15), /sections\[2\] \(section optimizer\.v: 1000000000000000 × f64 at offset \d+\) runs past the end of the data/],
+    ["repeated section", (h) => (h.sections[1].name = "params"), /sections\[1\]\.name repeats section "params"/],
+    ["version 3", (h) => (h.version = 3), /the header's version must be 2, not 3/],
+  ];
+  for (const [what, edit, message] of cases)
+    it(what, async () => {
+      const f = resealed(await saved(`r-${what}.ckpt`), edit, `resealed-${what.replace(/\W+/g, "_")}.ckpt`);
+      let err: unknown;
+      try {
+        restore(f);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(CheckpointError);
+      expect((err as Error).message).toMatch(message);
+      expect((err as Error).message.startsWith(f)).toBe(true);
+    });
+
+  it("a huge header length n", async () => {
+    const f = await saved("n.ckpt"), b = readFileSync(f).subarray(0, -32);
+    b.writeUInt32LE(0xffffffff, 8);
+    const { createHash } = await import("node:crypto");
+    writeFileSync(f, Buffer.concat([b, createHash("sha256").update(b).digest()]));
+    expect(() => readCheckpoint(f)).toThrow(/the header's length n = 4294967295 runs past the end of the file/);
+  });
+});
+
+describe("what a checkpoint holds is checked against the model", () => {
+  it("NaN or infinite parameters are refused, naming the array and element", async () => {
+    const tr = new Trainer(GRU, config);
+    tr.model.params[7] = NaN;
+    const f = join(TMP, "nan.ckpt");
+    writeCheckpoint(f, tr.meta(), { params: tr.model.params, ...Object.fromEntries(Object.entries(tr.optimizer.state).map(([k, v]) => [`optimizer.${k}`, v])) });
+    expect(() => restore(f)).toThrow(/nan\.ckpt: section params is not finite: layer1\.\w+\[\d+\] = NaN; a checkpoint of a diverged run cannot be continued/);
+    tr.model.params[7] = 0;
+    tr.optimizer.state.v![2] = Infinity;
+    writeCheckpoint(f, tr.meta(), { params: tr.model.params, ...Object.fromEntries(Object.entries(tr.optimizer.state).map(([k, v]) => [`optimizer.${k}`, v])) });
+    expect(() => restore(f)).toThrow(/section optimizer\.v is not finite: optimizer\.v\[2\] = Infinity/);
+  });
+
+  it("a cell that changed says which arrays differ", async () => {
+    const f = await saved("other.ckpt");
+    expect(() => restore(f, MGU)).toThrow(/the checkpoint's model \(cell "gru", hidden 5, 1 layer, 14 arrays\) does not fit cell "mgu" as it is now \(\d+ arrays\): layer1\.\w+ \(\d+ numbers\) is gone/);
+  });
+
+  it("--resume with another --hidden says what the checkpoint has and what the run asks", async () => {
+    const f = await saved("hidden.ckpt");
+    const tr = restore(f);
+    expect(() => checkResumeFlags(f, tr, { hidden: "64" })).toThrow(/the checkpoint's model has hidden 5 \(cell "gru", 1 layer, 14 arrays of these sizes: layer1\.Wir 10, layer1\.Wiz 10, .*\); this run asks hidden 64\. --resume continues the run as it was/);
+    expect(() => checkResumeFlags(f, tr, { lr: "0.5" })).toThrow(/has learning rate 0\.01 .*this run asks learning rate 0\.5/);
+    expect(() => checkResumeFlags(f, tr, { hidden: "5", lr: "0.01", task: "adding", steps: "100" })).not.toThrow();
+  });
+});
