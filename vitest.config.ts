@@ -20,6 +20,7 @@ const E2E = [
   "fuzz-grammar", // includes the fuzz tier's planted failure, in two child processes
   "fuzz-regressions", // every fixture's kernels generated and run
   "generate", // generate in a project of its own, spawned, and --watch
+  "heads-kernels", // sLSTM's and four headed forms' kernels on both backends (16 s)
   "kernelgate", // planted wrong kernels, spawned commands, typechecking, the private cache
   "limits", // x^1048576 compiled and run, a cell at every limit through show and check, spawned
   "lowering", // kernels generated and checked for each form of a product (96 s)

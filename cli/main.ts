@@ -1,7 +1,7 @@
 // The cellforge command line: show, check, list.
 import { parseArgs } from "node:util";
 import { basename, extname } from "node:path";
-import { type Cell, resolveSizes } from "../src/cell.ts";
+import { type Cell, fitHeads, resolveSizes } from "../src/cell.ts";
 import { parseSizes } from "./sizes.ts";
 import { CellError } from "../src/errors.ts";
 import { LoadError, builtinCellFiles, loadCell } from "../src/load.ts";
@@ -117,7 +117,7 @@ function configs(cell: Cell, v: Record<string, string | boolean | undefined>): C
   const B = num(v.B, "B"), T = num(v.T, "T");
   if (B || T || v.sizes) return [{ sizes: given, B: B ?? 2, T: T ?? 3, mode }];
   const free = cell.sizes.map((s, i) => [s, (given[s] ?? 3) + 2 + i] as const).filter(([s]) => !cell.constraints.some((c) => c.size === s));
-  const bigger = resolveSizes(cell, Object.fromEntries(free));
+  const bigger = resolveSizes(cell, fitHeads(cell.params, Object.fromEntries(free))); // raised to sizes a parameter's heads divide
   return [
     { sizes: given, B: 2, T: 3, mode },
     { sizes: given, B: 1, T: 1, mode },

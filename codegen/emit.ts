@@ -282,7 +282,12 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
   const kExpr = sizes.includes("H") ? sizeIdent("H") : dimExpr(cell.states[0]!.type.shape[0]!);
   const offsetsUse = `const { ${[...offsetNames, "nParams"].join(", ")} } = offsets(sizes);`;
   // a size is read into the variable sizeIdent gives it (`o: $o` where the name is a kernel word)
-  const sizeDestructure = `const { ${sizes.map((s) => (sizeIdent(s) === s ? s : `${s}: ${sizeIdent(s)}`)).join(", ")} } = checkSizes(spec.name, sizes, spec.sizes);`;
+  // then each size equality of the cell (`D = H`), checked (only in a cell that has one, so other kernels are unchanged)
+  const headChecks = cell.params.flatMap((p) => (p.heads ? p.heads.shape.filter((d) => Object.keys(d.terms).length > 0).map((d) => ({ p, d })) : []));
+  const sizeDestructure = [`const { ${sizes.map((s) => (sizeIdent(s) === s ? s : `${s}: ${sizeIdent(s)}`)).join(", ")} } = checkSizes(spec.name, sizes, spec.sizes);`,
+    ...cell.constraints.map((c) => `checkConstraint(spec.name, ${jsLiteral(c.text)}, ${jsLiteral(c.size)}, ${sizeIdent(c.size)}, ${dimExpr(c.value)});`),
+    // and each size of a parameter declared with heads, divisible by them (only in a cell that has one)
+    ...headChecks.map(({ p, d }) => `checkHeads(spec.name, ${jsLiteral(p.name)}, ${p.heads!.count}, ${jsLiteral(d.key)}, ${dimExpr(d)});`)].join("\n");
 
   const bodies = opts.sharedBody ? { 64: "createKernel", 32: "createKernel" } : { 64: "kernel64", 32: "kernel32" };
   const kernelFn = (name: string): StatementStructures => {
@@ -414,7 +419,7 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
       GENERATED_HEADER(opts.source, `kernels for the cell "${cell.name}"`, opts.regenerate),
       {
         kind: StructureKind.ImportDeclaration, moduleSpecifier: opts.runtimeImport ?? RUNTIME_IMPORT,
-        namedImports: [...gemmNames, "GEMM_WASM", "type FloatArray", "Rng", "checkArray", "checkCount", "checkSizes", "initSlice", "type KernelOptions", "type LoopsModuleSource", "type Products", "kernelMemory"],
+        namedImports: [...gemmNames, "GEMM_WASM", "type FloatArray", "Rng", "checkArray", ...(cell.constraints.length > 0 ? ["checkConstraint"] : []), "checkCount", ...(cell.params.some((p) => p.heads) ? ["checkHeads"] : []), "checkSizes", "initSlice", "type KernelOptions", "type LoopsModuleSource", "type Products", "kernelMemory"],
       },
       {
         kind: StructureKind.VariableStatement, isExported: true, declarationKind: VariableDeclarationKind.Const,
@@ -427,7 +432,8 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
             inputs: ${jsLiteral(cell.inputs.map((x) => ({ name: x.attrs.name, size: x.type.shape[0]!.key })))},
             states: ${jsLiteral(cell.states.map((s) => ({ name: s.attrs.name, size: s.type.shape[0]!.key })))},
             outputs: ${jsLiteral(cell.outputs.map((o) => ({ name: o.name, size: o.node.type.shape[0]!.key })))},
-            params: ${jsLiteral(layout.order.map((p) => ({ name: p.name, shape: p.node.type.shape.map((d) => d.key), init: p.init })))},
+            params: ${jsLiteral(layout.order.map((p) => ({ name: p.name, shape: p.node.type.shape.map((d) => d.key), init: p.init })))},${cell.constraints.length > 0 ? `
+            constraints: ${jsLiteral(cell.constraints.map((c) => ({ text: c.text, size: c.size, value: c.value.key })))},` : ""}
           } as const`,
         }],
       },

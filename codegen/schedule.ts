@@ -13,9 +13,9 @@
 // one GEMM over the stacked weights.
 import type { Cell } from "../src/cell.ts";
 import type { BackwardStep } from "../src/backward.ts";
-import { type Dim, dimAdd, dimConst, dimEq } from "../src/dims.ts";
+import { type Dim, denominator, dimAdd, dimConst, dimEq } from "../src/dims.ts";
 import { type Node, type Type, topo } from "../src/ir.ts";
-import { OPS, apply } from "../src/ops.ts";
+import { OPS, apply, blockOf } from "../src/ops.ts";
 import { type Layout, paramLayout } from "./layout.ts";
 import { sizeIdent } from "./names.ts";
 
@@ -110,7 +110,14 @@ export interface KernelPlan {
 
 /** A size as a TypeScript expression: `H`, `(3 * H)`, `(D + H)` (parenthesised unless an atom). */
 export function dimExpr(d: Dim): Expr {
-  const parts = Object.entries(d.terms).map(([k, v]) => (v === 1 ? sizeIdent(k) : `${v} * ${sizeIdent(k)}`));
+  // a head's share of a size (H/4) as an exact integer quotient, never a float coefficient
+  const term = (k: string, v: number) => {
+    const den = Number.isInteger(v) ? 1 : denominator(v);
+    if (den === undefined || den === 1) return v === 1 ? sizeIdent(k) : `${v} * ${sizeIdent(k)}`;
+    const num = Math.round(v * den);
+    return `${num === 1 ? "" : `${num} * `}${sizeIdent(k)} / ${den}`;
+  };
+  const parts = Object.entries(d.terms).map(([k, v]) => term(k, v));
   if (d.c !== 0 || parts.length === 0) parts.push(String(d.c));
   const e = parts.join(" + ");
   return /^[\w$]+$/.test(e) ? e : `(${e})`;
@@ -204,7 +211,8 @@ function gemmSumTerms(n: Node, given: ReadonlyMap<Node, Place>): { mts: Node[]; 
   if (n.op !== "add" && n.op !== "matvecT") return undefined;
   const terms = addTerms(n, given);
   // a product of a shared vector inside a per-example sum stays a term of its own (the GEMM runs over one row or all)
-  const mts = terms.filter((t) => t.op === "matvecT" && isParamLeaf(t.args[0]!) && !given.has(t) && t.type.batched === n.type.batched && !isInline(t.args[1]!));
+  // a block-diagonal W'*g (a parameter with heads) is a term too: its per-head NN products add into the sum's place
+  const mts = terms.filter((t) => (t.op === "matvecT" || t.op === "bdmatvecT") && isParamLeaf(t.args[0]!) && !given.has(t) && t.type.batched === n.type.batched && !isInline(t.args[1]!));
   if (mts.length === 0) return undefined;
   return { mts, rest: terms.filter((t) => !mts.includes(t)) };
 }
@@ -230,7 +238,36 @@ export function makeAllocator(fresh: (want: string) => string): Allocator & { de
   };
 }
 
-type Kind = "ew" | "nt" | "gsum" | "tn" | "op";
+type Kind = "ew" | "nt" | "gsum" | "tn" | "heads" | "op";
+
+/**
+ * A block-diagonal product (a parameter declared with heads) as one GEMM per head, each on that
+ * head's block and slices, addressed by offsets with the rows' own strides:
+ *   W*x    NT   y_k  = x_k · W_kᵀ        (rows × R/heads, over C/heads)
+ *   W'*y   NN   x_k  = y_k · W_k         (rows × C/heads, over R/heads)
+ *   dW     TN   dW_k = Σ_rows u_kᵀ · v_k (R/heads × C/heads, the blocks stored one under another)
+ * so the work is R·C/heads per row, not R·C.
+ */
+function headGemms(n: Node, [a, b]: readonly [Place, Place], out: Store, rows: Expr, note: string): Stage[] {
+  const heads = n.attrs.heads!;
+  const [R, Cb] = n.op === "bdouter" ? [n.type.shape[0]!, n.type.shape[1]!] : [n.args[0]!.type.shape[0]!, n.args[0]!.type.shape[1]!];
+  const Rb = dimExpr(blockOf(R, heads)), C = dimExpr(Cb);
+  const at = (k: number, per: Expr) => (k === 0 ? "0" : mulE(String(k), per));
+  const R_ = n.args.some((x) => x.type.batched) ? rows : "1";
+  return Array.from({ length: heads }, (_, k): Stage => {
+    const head = `head ${k + 1} of ${heads}: ${note}`;
+    const block = at(k, mulE(Rb, C));
+    switch (n.op) {
+      case "bdmatvec": // a = W, b = x
+        return { kind: "gemm", form: "NT", rows: R_, M: Rb, K: C, a: shift(b, at(k, C)), b: shift(a, block), c: shift(out.place, at(k, Rb)), accumulate: out.add, note: head };
+      case "bdmatvecT": // a = W, b = y
+        return { kind: "gemm", form: "NN", rows: R_, M: Rb, K: C, a: shift(b, at(k, Rb)), b: shift(a, block), c: shift(out.place, at(k, C)), accumulate: out.add, note: head };
+      default: // bdouter: a = u, b = v
+        return { kind: "gemm", form: "TN", rows: R_, M: Rb, K: C, a: shift(a, at(k, Rb)), b: shift(b, at(k, C)), c: shift(out.place, block), accumulate: out.add, note: head };
+    }
+  });
+}
+const isHeadProduct = (n: Node) => n.op === "bdmatvec" || n.op === "bdmatvecT" || n.op === "bdouter";
 
 /** Schedule the graph of `roots` into stages. */
 export function schedule(inp: ScheduleInput): Program {
@@ -259,6 +296,7 @@ export function schedule(inp: ScheduleInput): Program {
     if ((n.op === "matvec" || n.op === "outer") && n.args.some(isInline)) return "op";
     if (n.op === "matvec" && isParamLeaf(n.args[0]!)) return "nt";
     if (n.op === "outer") return "tn";
+    if (isHeadProduct(n)) return "heads";
     return OPS[n.op].kind === "elementwise" ? "ew" : "op";
   };
   const phase = new Map<Node, number>();
@@ -322,7 +360,8 @@ export function schedule(inp: ScheduleInput): Program {
   for (const n of order) {
     if (kind(n) === "gsum") {
       const g = gsum.get(n)!;
-      gsumRuns.set(n, runFor(g.mts.map((m) => m.args[0]!), g.mts.map((m) => m.args[1]!)));
+      const dense = g.mts.filter((m) => m.op === "matvecT");
+      gsumRuns.set(n, runFor(dense.map((m) => m.args[0]!), dense.map((m) => m.args[1]!)));
     }
     if (kind(n) === "tn") {
       const byV = tnGroups.get(phase.get(n)!) ?? new Map<Node, Node[]>();
@@ -372,6 +411,13 @@ export function schedule(inp: ScheduleInput): Program {
         place.set(n, out);
         gsumRuns.get(n)!.forEach(({ run, place: gp }, i) =>
           stages.push({ kind: "gemm", form: "NN", rows: n.type.batched ? rows : "1", M: run.M, K: run.K, a: gp, b: inp.paramPlace(run.ws[0]!), c: out, accumulate: i > 0, note: inp.pass === "forward" ? `${run.ws.map((w) => `${w.attrs.name}'`).join(", ")} times ${inp.names.get(run.gs[0]!) ?? run.gs[0]!.attrs.name ?? "a vector"}` : `d(${inp.names.get(n) ?? "…"}) from ${run.ws.map((w) => w.attrs.name).join(", ")}` }));
+        // then the block-diagonal terms, one NN product per head, adding into the same place
+        let first = gsumRuns.get(n)!.length === 0;
+        for (const m of gsum.get(n)!.mts.filter((t) => t.op === "bdmatvecT")) {
+          const note = inp.pass === "forward" ? `${m.args[0]!.attrs.name}' times ${inp.names.get(m.args[1]!) ?? m.args[1]!.attrs.name ?? "a vector"}` : `d(${inp.names.get(n) ?? "…"}) from ${m.args[0]!.attrs.name}`;
+          stages.push(...headGemms(m, [inp.paramPlace(m.args[0]!), operandPlace(m.args[1]!)], { place: out, add: !first }, n.type.batched ? rows : "1", note));
+          first = false;
+        }
         const rest = gsum.get(n)!.rest;
         if (rest) stages.push({ kind: "copy", from: operandOf(rest), space: spaceOf(n), to: { place: out, add: true } });
         for (const s of requiredOf(n)) if (s.place !== out) stages.push({ kind: "copy", from: { kind: "load", place: out, type: n.type }, space: spaceOf(n), to: s });
@@ -395,6 +441,21 @@ export function schedule(inp: ScheduleInput): Program {
           stages.push({ kind: "gemm", form: "TN", rows: R, M: dimExpr(n.type.shape[0]!), K: dimExpr(n.type.shape[1]!), a: operandPlace(n.args[0]!), b: operandPlace(n.args[1]!), c: out, accumulate: false, note: "outer product" });
           for (const s of requiredOf(n)) stages.push({ kind: "copy", from: operandOf(n), space: spaceOf(n), to: s });
         }
+      } else if (kd === "heads") {
+        const req = requiredOf(n);
+        const direct = req.length === 1 && !(req[0]!.add && consumers.has(n)) ? req[0]! : undefined;
+        const out: Store = direct ?? { place: scratchPlace(n), add: false };
+        if (!direct || !direct.add) place.set(n, out.place);
+        // a constant operand (a product with 0 after folding) is written out first: a GEMM reads buffers
+        const operands = n.args.map((x): Place => {
+          if (!isInline(x)) return operandPlace(x);
+          const p = scratchPlace(x);
+          stages.push({ kind: "copy", from: operandOf(x), space: spaceOf(x), to: { place: p, add: false } });
+          return p;
+        }) as [Place, Place];
+        const note = n.op === "bdouter" ? `d${(inp.gradOf.get(n) ?? []).map((w) => w.attrs.name).join(", d") || "(a block-diagonal matrix)"}` : inp.pass === "backward" && n.op === "bdmatvecT" ? `d(${inp.names.get(n) ?? "…"}) from ${n.args[0]!.attrs.name ?? "a matrix"}` : `${n.args[0]!.attrs.name ?? "a matrix"}${n.op === "bdmatvecT" ? "'" : ""} times ${inp.names.get(n.args[1]!) ?? n.args[1]!.attrs.name ?? "a vector"}`;
+        stages.push(...headGemms(n, operands, out, rows, note));
+        if (!direct) for (const s of req) stages.push({ kind: "copy", from: operandOf(n), space: spaceOf(n), to: s });
       } else if (kd === "op") {
         const req = requiredOf(n);
         // written straight to its one place, unless that place only accumulates and a later stage reads n

@@ -17,6 +17,16 @@ export function checkSizes<S extends Readonly<Record<string, number>>>(cell: str
   return sizes;
 }
 
+/** A size equality of the cell (`D = H`): the size it determines must have the value the others give it. */
+export function checkConstraint(cell: string, text: string, size: string, got: number, want: number): void {
+  if (got !== want) throw new RangeError(`${cell}: the sizes break the constraint ${text}: ${size} must be ${want}, got ${String(got)}`);
+}
+
+/** A parameter declared with heads (a block-diagonal matrix): each of its sizes must be divisible by them. */
+export function checkHeads(cell: string, param: string, heads: number, size: string, got: number): void {
+  if (got % heads !== 0) throw new RangeError(`${cell}: parameter ${param} has ${heads} heads, so its size ${size} must be divisible by ${heads}, got ${String(got)}`);
+}
+
 export function checkCount(cell: string, what: string, v: number): number {
   if (typeof v !== "number" || !Number.isInteger(v) || v < 1) throw new RangeError(`${cell}: ${what} must be a positive integer, got ${String(v)}`);
   return v;

@@ -11,14 +11,14 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 /** Hand-written folders and the lines each may hold; generated/ has a budget of its own (issue #12). */
 export const BUDGETS: Readonly<Record<string, number>> = {
   runtime: 1_200, // hand-written runtime; its generated products (gemm*.ts) are counted under "runtime (generated)"
-  src: 4_000,
+  src: 4_300, // the DSL grew transposes, matrix expressions, scalar inputs, constraints and heads (issue #18)
   "src/interop": 1_300,
   "src/train": 1_900,
   codegen: 2_600,
   check: 1_100,
   cli: 1_500, // generate for any cells, its config and --watch (issue #13)
   dsl: 700,
-  generated: 28_934, // the TypeScript kernels; their WebAssembly text is "generated (wat)"
+  generated: 30_500, // the TypeScript kernels (28 cells with sLSTM); their WebAssembly text is "generated (wat)"
 };
 
 /** Who may import whom: each folder's allowed targets (itself always). */

@@ -3,38 +3,74 @@
 // language builds (hash-consing makes them the same nodes), and the result is an ordinary Cell.
 import type { Cell, CellSpec, CompiledEquation } from "./cell.ts";
 import { declareCell, stepRoots } from "./cell.ts";
-import { type Node, shapeStr, topo } from "./ir.ts";
-import { type ArityOf, type FunctionOpName, FUNCTION_OPS, ShapeError, apply, konst } from "./ops.ts";
-import { dimAdd, dimConst, dimSize, type Dim } from "./dims.ts";
+import { Node, shapeStr, topo } from "./ir.ts";
+import { type ArityOf, type FunctionOpName, FUNCTION_OPS, OPS, ShapeError, apply, konst, product, unitsAsScalars } from "./ops.ts";
+import { dimAdd, dimConst, dimSize, dimSubst, type Dim } from "./dims.ts";
 import { CellError } from "./errors.ts";
 import { printExpr } from "./print.ts";
 import { IDENT } from "./lang.ts";
 import { BUILDER_LIMITS } from "./limits.ts";
 
 export type Value = Node | number;
-const v = (x: Value): Node => (typeof x === "number" ? konst(x) : x);
+/** `transpose(W)`: the transpose of a matrix, which only multiplies a vector, `matmul(transpose(W), v)` (the equations' `W'*v`). */
+export interface Transposed {
+  readonly transposeOf: Node;
+}
+/** A builder mistake, with the hint the equation language gives for the same one. */
+class BuilderError extends ShapeError {
+  constructor(message: string, readonly hint?: string) {
+    super(message);
+  }
+}
+const v = (x: Value | Transposed): Node => {
+  if (typeof x === "number") return konst(x);
+  if (x instanceof Node) return x;
+  throw new BuilderError("transpose(W) can only multiply a vector", "write matmul(transpose(W), v): the product is W'*v, and the transpose is never formed");
+};
 const isScalar = (n: Node) => n.type.shape.length === 0;
+/** Operands of an elementwise op, as the equations read them: a vector of 1 beside a longer vector is the scalar it holds. */
+const ew = (xs: readonly (Value | Transposed)[]): readonly Node[] => unitsAsScalars(xs.map(v));
+/** `W + g` and `W - g` with a scalar g: refused as the equations refuse them (it is almost always W + g*I). */
+function entrywise(op: "add" | "sub", a: Node, b: Node): Node {
+  if (a.type.shape.length + b.type.shape.length === 2 && (isScalar(a) || isScalar(b))) {
+    const [verb, dot] = op === "add" ? ["adds the scalar to", "dotAdd"] : ["subtracts the scalar from", "dotSub"];
+    throw new BuilderError(`${op} ${verb} every entry of the matrix ${shapeStr((isScalar(a) ? b : a).type)}`,
+      `for the scalar times the identity, use it in the product: ${op}(matmul(W, v), mul(g, v)) is (W ${op === "add" ? "+" : "-"} g*eye(H))*v; to ${op === "add" ? "add it to" : "subtract it from"} every entry, write ${dot}(W, g) (the equations' .${op === "add" ? "+" : "-"})`);
+  }
+  return apply(op, [a, b]);
+}
 
 // ---- arithmetic, with the equation language's meanings
-export const add = (a: Value, b: Value, ...more: Value[]): Node => [b, ...more].reduce<Node>((s, x) => apply("add", [s, v(x)]), v(a));
-export const sub = (a: Value, b: Value): Node => apply("sub", [v(a), v(b)]);
+export const add = (a: Value, b: Value, ...more: Value[]): Node => [b, ...more].reduce<Node>((s, x) => entrywise("add", ...(ew([s, x]) as [Node, Node])), v(a));
+export const sub = (a: Value, b: Value): Node => entrywise("sub", ...(ew([a, b]) as [Node, Node]));
+/** `.+`: like add, but a scalar may be added to every entry of a matrix. */
+export const dotAdd = (a: Value, b: Value): Node => apply("add", ew([a, b]));
+/** `.-`: like sub, but a scalar may be subtracted from every entry of a matrix. */
+export const dotSub = (a: Value, b: Value): Node => apply("sub", ew([a, b]));
 /** Elementwise product (`.*`). */
-export const mul = (a: Value, b: Value): Node => apply("mul", [v(a), v(b)]);
+export const mul = (a: Value, b: Value): Node => apply("mul", ew([a, b]));
 /** Elementwise quotient (`./`). */
-export const div = (a: Value, b: Value): Node => apply("div", [v(a), v(b)]);
+export const div = (a: Value, b: Value): Node => apply("div", ew([a, b]));
 export const neg = (a: Value): Node => apply("neg", [v(a)]);
-/** `*`: a matrix times a vector, or a scalar product. */
-export function matmul(a: Value, b: Value): Node {
+/** The transpose of a matrix, to multiply a vector: `matmul(transpose(W), v)` is the equations' `W'*v`. */
+export function transpose(w: Node): Transposed {
+  if (!(w instanceof Node) || w.type.shape.length !== 2) throw new ShapeError(`transpose expects a matrix, but its argument is ${w instanceof Node ? shapeStr(w.type) : typeof w}`);
+  return { transposeOf: w };
+}
+/** `*`: a matrix (or `transpose(W)`) times a vector, or a scalar product. */
+export function matmul(a: Value | Transposed, b: Value): Node {
+  if (typeof a === "object" && !(a instanceof Node)) return product(a.transposeOf, v(b), true);
   const [x, y] = [v(a), v(b)];
   if (isScalar(x) || isScalar(y)) return apply("mul", [x, y]);
-  if (x.type.shape.length === 2) return apply("matvec", [x, y]);
+  if (x.type.shape.length === 2) return product(x, y); // block-diagonal for a parameter declared with heads
   throw new ShapeError(`matmul: a matrix times a vector, but the operands are ${shapeStr(x.type)} and ${shapeStr(y.type)} (use mul for elementwise)`, [x.type, y.type]);
 }
 export const constant = (c: number): Node => konst(c);
 
 // ---- functions: each function op of the table (src/ops.ts: an op with a `call`) by its name, then the composites
 type OpFunction<K extends FunctionOpName> = ArityOf<K> extends 2 ? (a: Value, b: Value) => Node : (a: Value) => Node;
-const opFunctions = Object.fromEntries(FUNCTION_OPS.map((op) => [op, (...xs: Value[]) => apply(op, xs.map(v))])) as { readonly [K in FunctionOpName]: OpFunction<K> };
+// an elementwise function broadcasts a vector of 1 as the operators do
+const opFunctions = Object.fromEntries(FUNCTION_OPS.map((op) => [op, (...xs: Value[]) => apply(op, OPS[op].kind === "elementwise" ? ew(xs) : xs.map(v))])) as { readonly [K in FunctionOpName]: OpFunction<K> };
 export const { sigmoid, tanh, relu, exp, log, softplus, abs, sqrt, square, hardSigmoid, hardSigmoidKeras, softsign, max, min } = opFunctions;
 /** A function op left out of the exports above is a compile error here, naming it. */
 type Unexported = Exclude<FunctionOpName, keyof typeof import("./builder.ts")>;
@@ -51,14 +87,17 @@ export const mean = (a: Value): Node => apply("div", [sum(a), apply("size", [], 
 /** Population variance (as layer norm uses): mean((a - mean(a))^2). */
 export const variance = (a: Value): Node => mean(square(sub(a, mean(a))));
 export const concat = (...xs: Node[]): Node => apply("concat", xs);
-const dimOf = (d: string | number): Dim =>
-  typeof d === "number" ? dimConst(d) : d.split("+").map((t) => t.trim()).map((t) => {
+/** The constraints of the cell being built (its sizes in the free ones: D is H under D = H), while its body runs. */
+let solved: ReadonlyMap<string, Dim> = new Map();
+const dimOf = (d: string | number | Node): Dim =>
+  d instanceof Node ? (d.op === "size" ? d.attrs.dim! : (() => { throw new ShapeError(`a size is a number, a string such as "2*H", or a size of the cell, not ${shapeStr(d.type)}`); })())
+  : typeof d === "number" ? dimConst(d) : dimSubst(d.split("+").map((t) => t.trim()).map((t) => {
     const m = /^(\d+)\s*\*\s*([A-Za-z]\w*)$/.exec(t);
     if (m) return { ...dimSize(m[2]!), terms: { [m[2]!]: Number(m[1]) } } as Dim;
     return /^\d+$/.test(t) ? dimConst(Number(t)) : dimSize(t);
-  }).reduce((a, b) => dimAdd(a, b));
-/** `len` elements of `x` from `start` (0-based); sizes as in the equations: 0, "H", "2*H". */
-export const slice = (x: Value, start: string | number, length: string | number): Node => apply("slice", [v(x)], { start: dimOf(start), len: dimOf(length) });
+  }).reduce((a, b) => dimAdd(a, b)), solved);
+/** `len` elements of `x` from `start` (0-based); sizes as in the equations: 0, "H", "2*H", or a size of the cell (`vars.H`). */
+export const slice = (x: Value, start: string | number | Node, length: string | number | Node): Node => apply("slice", [v(x)], { start: dimOf(start), len: dimOf(length) });
 /** A user-defined activation, differentiated by mathjs like one declared in a cell spec. */
 export const activation = (name: string, expr: string) => (a: Value): Node => apply("act", [v(a)], { fn: { name, expr } });
 
@@ -77,16 +116,23 @@ export function buildCell<const D extends Declaration>(decl: D, body: (vars: Var
   // The declaration part is checked as any cell's is; the equations come from `body`.
   const { outputTypes, ...base } = declareCell(decl);
   const vars: Record<string, Node> = {};
-  for (const n of [...base.inputs, ...base.states, ...base.params.map((p) => p.node)]) vars[n.attrs.name!] = n;
+  // a scalar input ([]) is read as the scalar it holds, as in the equations
+  for (const n of base.inputs) vars[n.attrs.name!] = base.scalarInputs.includes(n.attrs.name!) ? apply("sum", [n]) : n;
+  for (const n of [...base.states, ...base.params.map((p) => p.node)]) vars[n.attrs.name!] = n;
   for (const [k, c] of Object.entries(decl.constants ?? {})) vars[k] = konst(c);
-  for (const s of base.sizes) vars[s] = apply("size", [], { dim: dimSize(s) });
-  const fail = (problem: string): never => { throw new CellError({ cell: decl.name }, problem); };
+  const constraints = new Map(base.constraints.map((c) => [c.size, c.value]));
+  for (const s of base.sizes) vars[s] = apply("size", [], { dim: dimSubst(dimSize(s), constraints) });
+  const fail = (problem: string, hint?: string): never => { throw new CellError({ cell: decl.name }, problem, hint); };
   let defs: Readonly<Record<string, Node>>;
+  const outer = solved;
   try {
+    solved = constraints;
     defs = body(vars as Vars<D>);
   } catch (e) {
-    if (e instanceof ShapeError) fail(`builder: ${e.message}`);
+    if (e instanceof ShapeError) fail(`builder: ${e.message}`, e instanceof BuilderError ? e.hint : undefined);
     throw e;
+  } finally {
+    solved = outer;
   }
   const names = new Map<Node, string>();
   const equations: CompiledEquation[] = [];

@@ -3,7 +3,7 @@
 import { parse, type MathNode } from "mathjs";
 import { type Dim, dimAdd, dimConst, dimScale, dimSize, dimSubst, dimValue } from "./dims.ts";
 import { type Node, type Type, mat, scalar, shapeStr, vec } from "./ir.ts";
-import { ShapeError, konst, leaf, apply } from "./ops.ts";
+import { ShapeError, apply, blockOf, headedParam, konst, leaf } from "./ops.ts";
 import { CellError, type Where, formatWarning, sourceIndex } from "./errors.ts";
 import { type Equation, type Scope, IDENT, IDENT_RULE, NEXT, RESERVED_WORDS, closest, didYouMean, lower, parseEquations } from "./lang.ts";
 import type { Sizes } from "./eval.ts";
@@ -17,6 +17,12 @@ export type { Init };
 export interface ParamSpec {
   readonly shape: ShapeSpec;
   readonly init?: Init;
+  /**
+   * A block-diagonal matrix of this many heads (xLSTM's sLSTM, FlashRNN): `{ shape: ["H", "H"], heads: 4 }`
+   * is 4 blocks of (H/4)×(H/4) on the diagonal, stored as those blocks (H²/4 floats); `W*x` multiplies
+   * each block by its slice of x. Both sizes must be divisible by heads.
+   */
+  readonly heads?: number;
 }
 
 export interface CellSpec {
@@ -51,6 +57,8 @@ export interface Param {
   readonly name: string;
   readonly node: Node;
   readonly init: Init;
+  /** A block-diagonal matrix's heads, the [R, C] it stands for (stored [R, C/heads]), and its declaration in the file. */
+  readonly heads?: { readonly count: number; readonly shape: readonly [Dim, Dim]; readonly where: Where };
 }
 
 export interface CompiledEquation {
@@ -337,15 +345,21 @@ function declare(sp: Sections, { bad, warn, decl, file, at }: Context): Declarat
     if (isRecord(p) && !("shape" in p))
       bad(`parameter ${n}: { shape, init } needs a "shape"`, `a parameter is a shape (["H", "D"]) or { shape: ["H", "D"], init: "zeros" }`, loc());
     if (p === null || typeof p === "boolean") bad(`parameter ${n}: a parameter is a shape (["H", "D"]) or { shape, init }, not ${kindOf(p)}`, undefined, loc());
-    const ps = (isRecord(p) ? p : { shape: p }) as { shape: unknown; init?: unknown };
+    const ps = (isRecord(p) ? p : { shape: p }) as { shape: unknown; init?: unknown; heads?: unknown };
     const sh = shapeOf(ps.shape, `parameter ${n}`, loc);
     if (sh.length > 2) bad(`parameter ${n}: at most two dimensions, not ${sh.length}`, undefined, loc());
     const type = sh.length === 0 ? scalar : sh.length === 1 ? vec(sh[0]!, false) : mat(sh[0]!, sh[1]!);
     const init = ps.init ?? "uniform";
     if (!isInit(init)) bad(`parameter ${n}: init must be "uniform", "zeros", "ones", { constant: c } or { uniform: a }, not ${JSON.stringify(init)}`, undefined, loc("init"));
-    const node = leaf(n, "param", type);
+    if (ps.heads === undefined) {
+      const node = leaf(n, "param", type);
+      symbols.set(n, node);
+      return { name: n, node, init: init as Init };
+    }
+    const heads = declareHeads(n, ps.heads, sh, (problem, hint) => bad(problem, hint, loc("heads")));
+    const node = headedParam(n, mat(sh[0]!, blockOf(sh[1]!, heads)), heads);
     symbols.set(n, node);
-    return { name: n, node, init: init as Init };
+    return { name: n, node, init: init as Init, heads: { count: heads, shape: [sh[0]!, sh[1]!] as const, where: at(loc("heads")) } };
   });
   const constants = Object.create(null) as Record<string, number>; // keyed by user names: no prototype
   for (const [n, v] of Object.entries(sp.constants)) {
@@ -430,7 +444,8 @@ function orderEquations(text: string | readonly string[], { taken, states, outNa
     }
     mark.set(eq, "visiting");
     for (const r of eq.reads) {
-      const dep = defs.get(r.primed ? `${r.name}'` : r.name);
+      // a primed read with no next value defined is the transpose of a matrix (M' with M = … above or below)
+      const dep = r.primed ? defs.get(`${r.name}'`) ?? defs.get(r.name) : defs.get(r.name);
       if (dep && !(r.primed === false && taken.get(r.name) === "a state")) visit(dep, [...path, eq]);
     }
     mark.set(eq, "done");
@@ -447,8 +462,10 @@ function lowerEquations(eqs: Equations, d: Declarations, { opts }: Context): Pic
   const names = new Map<Node, string>();
   const values = new Map<string, Node>();
   const compiled: CompiledEquation[] = [];
+  const solved = new Map(d.constraints.map((c) => [c.size, c.value]));
   const scope: Scope = {
     sizes: d.sizeSet,
+    dim: (size) => dimSubst(dimSize(size), solved),
     activations: d.activations,
     names: [...d.symbols.keys(), ...[...defs.values()].filter((e) => !e.primed).map((e) => e.name)],
     kind: (name) => d.taken.get(name) ?? (defs.has(name) ? "defined by an equation" : undefined),
@@ -478,7 +495,8 @@ function warnUnused(eqs: Equations, d: Declarations, step: Pick<Cell, "next" | "
   const used = reachable(stepRoots(step));
   for (const p of d.params) if (!used.has(p.node)) warn(`parameter ${p.name} is never used (its gradient is zero)`, decl("params", p.name));
   for (const x of d.inputs) if (!used.has(x)) warn(`input ${x.attrs.name} is never used`, decl("inputs", x.attrs.name!));
-  const read = new Set(eqs.all.flatMap((e) => e.reads.filter((r) => !r.primed).map((r) => r.name)));
+  // M' of a name that is not a state reads M (its transpose): M = W .- g used only as M'*h is used
+  const read = new Set(eqs.all.flatMap((e) => e.reads.filter((r) => !r.primed || d.taken.get(r.name) !== "a state").map((r) => r.name)));
   for (const eq of eqs.all)
     if (!eq.primed && !d.outNames.some((o) => o.name === eq.name) && !read.has(eq.name)) warn(`${eq.name} is defined but never used`, eqs.lhsWhere(eq));
 }
@@ -488,6 +506,48 @@ function isInit(v: unknown): v is Init {
   if (!isRecord(v)) return false;
   const keys = Object.keys(v);
   return keys.length === 1 && (keys[0] === "constant" || keys[0] === "uniform") && typeof v[keys[0]] === "number" && Number.isFinite(v[keys[0]]);
+}
+
+/**
+ * A parameter's heads, as declared: a whole number > 0 of a matrix whose sizes it divides. A size
+ * known here (8, or 4*H for 4 heads) is checked now; a size given later (H) wherever sizes are given
+ * (`headsProblem`: check, eval cases, kernels).
+ */
+function declareHeads(name: string, heads: unknown, sh: readonly Dim[], bad: (problem: string, hint?: string) => never): number {
+  if (typeof heads !== "number" || !Number.isInteger(heads) || heads < 1)
+    return bad(`parameter ${name}: heads must be a positive integer, not ${kindOf(heads)}`, `heads: 4 makes ${name} block-diagonal, 4 blocks on its diagonal`);
+  if (sh.length !== 2) return bad(`parameter ${name}: only a matrix has heads, but its shape has ${sh.length} dimension${sh.length === 1 ? "" : "s"}`, `write a matrix shape, like { shape: ["H", "H"], heads: ${heads} }`);
+  for (const d of sh) {
+    const never = Object.keys(d.terms).length === 0 ? d.c % heads !== 0 : false;
+    if (never) bad(`parameter ${name}: ${heads} heads do not divide its size ${d.key}`, `each head is a block of (${sh.map((x) => x.key).join(")/" + heads + " × (")})/${heads}: choose heads that divide both sizes`);
+  }
+  return heads;
+}
+
+/** Why the sizes cannot hold a parameter's heads (a size not divisible by them), naming the parameter; undefined when they can. */
+export function headsProblem(params: readonly Param[], sizes: Sizes): { problem: string; hint: string; where: Where; size: string } | undefined {
+  for (const p of params) {
+    if (!p.heads) continue;
+    const { count, shape, where } = p.heads;
+    for (const d of shape) {
+      if (Object.keys(d.terms).some((k) => !Object.hasOwn(sizes, k))) continue;
+      const v = dimValue(d, sizes);
+      if (v % count !== 0)
+        return { problem: `parameter ${p.name} has ${count} heads, so its size ${d.key}${d.key === String(v) ? "" : ` = ${v}`} must be divisible by ${count}`, hint: `give sizes that ${count} divides, or declare ${p.name} with heads that divide ${v}`, where, size: Object.keys(d.terms)[0]! };
+    }
+  }
+  return undefined;
+}
+
+/** Sizes made to fit every parameter's heads, each size that does not raised to the next that does (check's larger sizes). */
+export function fitHeads(params: readonly Param[], sizes: Sizes): Sizes {
+  const out = { ...sizes } as Record<string, number>;
+  for (let tries = 0; tries < 256; tries++) {
+    const p = headsProblem(params, out);
+    if (!p) break;
+    out[p.size]! += 1;
+  }
+  return out;
 }
 
 /** The free sizes' defaults (3, 4, 5, … in declaration order, or as given); a size a constraint determines follows from them. */
@@ -517,7 +577,7 @@ function defaultSizes(d: Pick<Declarations, "sizes" | "constraints">, given: Rea
  * `fallback` values the free sizes that are neither given nor so derived.
  */
 export function resolveSizes(
-  cell: Pick<Cell, "name" | "sizes" | "constraints">,
+  cell: Pick<Cell, "name" | "sizes" | "constraints"> & { readonly params?: readonly Param[] },
   given: Readonly<Record<string, number>>,
   opts: { readonly fallback?: Sizes; readonly fail?: (problem: string, hint: string | undefined, c: SizeConstraint) => never } = {},
 ): Sizes {
@@ -550,6 +610,8 @@ export function resolveSizes(
   }
   const out = Object.create(null) as Record<string, number>;
   for (const s of cell.sizes) if (has(v, s)) out[s] = v[s]!;
+  const heads = headsProblem(cell.params ?? [], out);
+  if (heads) throw new CellError(heads.where, `the sizes ${sizesText(out)} do not fit: ${heads.problem}`, heads.hint);
   return out;
 }
 

@@ -15,9 +15,22 @@ function make(terms: Record<string, number>, c: number): Dim {
   const names = Object.keys(terms).filter((k) => terms[k] !== 0).sort();
   const clean = table();
   for (const k of names) clean[k] = terms[k]!;
-  const parts = names.map((k) => (clean[k] === 1 ? k : `${clean[k]}*${k}`));
+  const parts = names.map((k) => coefText(clean[k]!, k));
   if (c !== 0 || parts.length === 0) parts.push(String(c));
   return Object.freeze({ terms: Object.freeze(clean), c, key: parts.join(" + ").replace(/\+ -/g, "- ") });
+}
+
+/** A term as written: `H`, `4*H`, and a head's share of a size over its denominator, `H/4`, `3*H/4`. */
+function coefText(v: number, k: string): string {
+  const d = Number.isInteger(v) ? 1 : denominator(v);
+  if (d === 1 || d === undefined) return v === 1 ? k : `${v}*${k}`;
+  const num = Math.round(v * d);
+  return `${num === 1 ? "" : num === -1 ? "-" : `${num}*`}${k}/${d}`;
+}
+/** The denominator of a coefficient that is a fraction with a small one (1/4, 2/3), else undefined. */
+export function denominator(v: number): number | undefined {
+  for (let d = 1; d <= 4096; d++) if (Math.abs(v * d - Math.round(v * d)) < 1e-9) return d;
+  return undefined;
 }
 
 export const dimConst = (c: number): Dim => make({}, c);
@@ -55,7 +68,8 @@ export function dimValue(a: Dim, sizes: Readonly<Record<string, number>>): numbe
     if (n === undefined) throw new Error(`size ${k} has no value (sizes given: ${Object.keys(sizes).join(", ") || "none"})`);
     v += s * n;
   }
-  return v;
+  // a fractional coefficient (H/3) is held as a float: a whole value comes back whole
+  return Math.abs(v - Math.round(v)) < 1e-9 ? Math.round(v) : v;
 }
 
 /** A product of dims as a polynomial, for parameter counts: `3*D*H + 3*H^2`. */
@@ -91,6 +105,6 @@ export function polyStr(p: Poly): string {
   const terms = [...p]
     .filter(([, c]) => c !== 0)
     .sort(([a], [b]) => b.split("*").length - a.split("*").length || (a < b ? -1 : a > b ? 1 : 0))
-    .map(([m, c]) => (m === "" ? String(c) : c === 1 ? pretty(m) : `${c}*${pretty(m)}`));
+    .map(([m, c]) => (m === "" ? String(c) : coefText(c, pretty(m))));
   return terms.length ? terms.join(" + ") : "0";
 }

@@ -34,6 +34,8 @@ export interface Attrs {
   readonly start?: Dim;
   readonly len?: Dim;
   readonly p?: number;
+  /** A block-diagonal matrix's number of blocks (a parameter declared with heads, and its products). */
+  readonly heads?: number;
   /** A user-defined activation: its name and mathjs expression in `x`. */
   readonly fn?: { readonly name: string; readonly expr: string };
 }

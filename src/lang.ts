@@ -6,7 +6,7 @@
 import { parse, type MathNode } from "mathjs";
 import { type Dim, dimAdd, dimConst, dimEq, dimScale, dimSize } from "./dims.ts";
 import { type Type, Node, mat, shapeEq, shapeStr } from "./ir.ts";
-import { FUNCTION_OPS, OPS, ShapeError, apply, konst, unitsAsScalars } from "./ops.ts";
+import { FUNCTION_OPS, OPS, ShapeError, apply, konst, matrixType, product as matProduct, unitsAsScalars } from "./ops.ts";
 import { CellError, type Where } from "./errors.ts";
 import { CELL_OPERANDS, scanExpression } from "./limits.ts";
 
@@ -252,6 +252,8 @@ export interface Scope {
   /** Every name a right-hand side may read, for "did you mean …?". */
   readonly names?: readonly string[];
   readonly sizes: ReadonlySet<string>;
+  /** A size name as the shapes use it: D is H under the constraint D = H (default: the size itself). */
+  readonly dim?: (size: string) => Dim;
   readonly activations: ReadonlyMap<string, string>;
 }
 
@@ -368,7 +370,8 @@ export type MatExpr = { readonly type: Type } & (
 );
 
 const isMatExpr = (x: Node | MatExpr): x is MatExpr => !(x instanceof Node);
-const liftMat = (x: Node | MatExpr): MatExpr => (isMatExpr(x) ? x : { k: "mat", m: x, t: false, type: x.type });
+// a parameter declared with heads is the block-diagonal matrix it stands for ([H, H]), not its stored blocks
+const liftMat = (x: Node | MatExpr): MatExpr => (isMatExpr(x) ? x : { k: "mat", m: x, t: false, type: matrixType(x) });
 
 /** (A + B)' = A' + B',  (c*A)' = c*A',  eye' = eye,  W'' = W. */
 function transposed(e: MatExpr): MatExpr {
@@ -384,7 +387,7 @@ function transposed(e: MatExpr): MatExpr {
 /** The matrix itself, where it is one of elementwise ops (W + U, 2*W); undefined with a transpose or an eye. */
 function denseOf(e: MatExpr): Node | undefined {
   switch (e.k) {
-    case "mat": return e.t ? undefined : e.m;
+    case "mat": return e.t || e.m.attrs.heads ? undefined : e.m;
     case "eye": return undefined;
     case "add": case "sub": { const a = denseOf(e.a), b = denseOf(e.b); return a && b ? apply(e.k, [a, b]) : undefined; }
     case "neg": { const a = denseOf(e.a); return a && apply("neg", [a]); }
@@ -395,7 +398,7 @@ function denseOf(e: MatExpr): Node | undefined {
 /** e*v, distributed over the terms (the caller has checked that v has as many elements as e has columns). */
 function times(e: MatExpr, v: Node): Node {
   switch (e.k) {
-    case "mat": return apply(e.t ? "matvecT" : "matvec", [e.m, v]);
+    case "mat": return matProduct(e.m, v, e.t);
     case "eye": return v;
     case "add": case "sub": return apply(e.k, [times(e.a, v), times(e.b, v)]);
     case "neg": return apply("neg", [times(e.a, v)]);
@@ -430,7 +433,7 @@ export function lower(root: MathNode, cx: LowerContext): Node {
   const dimOf = (n: MathNode): Dim => {
     const m = n as unknown as MNode;
     if (m.type === "ConstantNode" && typeof m.value === "number" && Number.isInteger(m.value)) return dimConst(m.value);
-    if (m.type === "SymbolNode" && scope.sizes.has(m.name!)) return dimSize(m.name!);
+    if (m.type === "SymbolNode" && scope.sizes.has(m.name!)) return scope.dim?.(m.name!) ?? dimSize(m.name!);
     if (m.type === "ParenthesisNode") return dimOf(m.content!);
     if (m.type === "OperatorNode" && m.args!.length === 2) {
       const [a, b] = m.args!;
@@ -574,7 +577,7 @@ export function lower(root: MathNode, cx: LowerContext): Node {
           return m.op === "-" ? { k: "neg", a: raw[0]!, type: raw[0]!.type } : raw[0]!;
         if (args.length === 2) {
           const [a, b] = raw as [Node | MatExpr, Node | MatExpr];
-          const scaled = (op: "mul" | "div", x: Node | MatExpr, c: Node, left: boolean): MatExpr => ({ k: "scale", op, a: liftMat(x), c, left, type: x.type });
+          const scaled = (op: "mul" | "div", x: Node | MatExpr, c: Node, left: boolean): MatExpr => ({ k: "scale", op, a: liftMat(x), c, left, type: liftMat(x).type });
           if ((m.op === "+" || m.op === "-") && (isScalar(a) || isScalar(b)) && a.type.shape.length + b.type.shape.length === 2 && !dotted(args[0]!, args[1]!)) {
             // W - gamma subtracts gamma from every entry of W: almost always meant as W - gamma*eye(H)
             const [mx, sc] = isScalar(b) ? [args[0]!, args[1]!] : [args[1]!, args[0]!];
@@ -587,8 +590,8 @@ export function lower(root: MathNode, cx: LowerContext): Node {
           }
           // matrix expressions: sums and scalar multiples of matrices, and their products with a vector
           if ((m.op === "+" || m.op === "-") && isMatrix(a) && isMatrix(b) && !dotted(args[0]!, args[1]!)) {
-            if (!shapeEq(a.type, b.type)) return shapeFail(n, args, raw, `"${m.op}" between matrices works entry by entry: they need the same shape`);
-            return { k: m.op === "+" ? "add" : "sub", a: liftMat(a), b: liftMat(b), type: a.type };
+            if (!shapeEq(liftMat(a).type, liftMat(b).type)) return shapeFail(n, args, raw, `"${m.op}" between matrices works entry by entry: they need the same shape`);
+            return { k: m.op === "+" ? "add" : "sub", a: liftMat(a), b: liftMat(b), type: liftMat(a).type };
           }
           if (m.op === "*" && isScalar(a) && isMatrix(b)) return scaled("mul", b, a as Node, true);
           if (m.op === "*" && isMatrix(a) && isScalar(b)) return scaled("mul", a, b as Node, false);
@@ -615,7 +618,7 @@ export function lower(root: MathNode, cx: LowerContext): Node {
             case "./": return apply("div", vals);
             case "*":
               if (isScalar(a) || isScalar(b)) return apply("mul", vals);
-              if (a.type.shape.length === 2) return apply("matvec", vals);
+              if (a.type.shape.length === 2) return matProduct(a, b);
               if (b.type.shape.length === 2)
                 return fail(n, `"*" multiplies a matrix by a vector, but ${src(args[0]!)} is ${shapeStr(a.type)} and ${src(args[1]!)} is ${shapeStr(b.type)}`, `the matrix goes on the left: ${src(args[1]!)}*${src(args[0]!)}`);
               return fail(n, `"*" between two vectors: ${src(args[0]!)} is ${shapeStr(a.type)} and ${src(args[1]!)} is ${shapeStr(b.type)}`, "use .* for an elementwise product (W*x is for a matrix W)");

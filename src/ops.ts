@@ -3,7 +3,7 @@
 // (and precedence), its FLOP count and linearity, its name and doc as a function of the equations
 // and the builder, its TypeScript and WebAssembly lowerings, and the domain the tests check it on.
 // The engines (differentiator, simplifier, evaluator, printer, lowerings) contain no op-specific code.
-import { type Dim, dimAdd, dimEq } from "./dims.ts";
+import { type Dim, dimAdd, dimConst, dimEq, dimScale, dimSize } from "./dims.ts";
 import { type Attrs, type Node, type Role, type Type, intern, mat, scalar, shapeEq, shapeStr, typeStr, vec, withBatch } from "./ir.ts";
 import { compileActivation, differentiateActivation } from "./activations.ts";
 
@@ -143,6 +143,8 @@ function elementwiseType(opName: string) {
 }
 const ew = elementwiseType;
 
+/** A matrix and a scalar added or subtracted: written `W .- g` (the equations refuse `W - g`, which reads as W - g*I). */
+const dotted = (n: Node) => n.args.some((x) => x.type.shape.length === 2) && n.args.some((x) => x.type.shape.length === 0);
 const isUnitVector = (t: Type) => t.shape.length === 1 && t.shape[0]!.key === "1";
 /**
  * The equations' broadcast of a vector of 1 (a size-1 input, `t: 1`): among the operands of an
@@ -181,6 +183,47 @@ export const div = (a: Node, b: Node) => apply("div", [a, b]);
 export const neg = (a: Node): Node => apply("neg", [a]);
 export const step = (a: Node) => apply("step", [a]);
 const one = () => konst(1);
+
+// ---------------------------------------------------------------- heads: block-diagonal matrices
+
+/**
+ * A matrix parameter declared with heads (`Rz: { shape: ["H", "H"], heads: 4 }`) is block-diagonal:
+ * heads blocks of (R/heads)×(C/heads) on its diagonal, zeros elsewhere. It is stored as its blocks
+ * stacked one under another, a matrix [R, C/heads] (R·C/heads floats) whose rows k·R/heads … are head
+ * k's block, so every rule that reads a parameter's shape (layout, counts, init) sees what is stored.
+ * Its leaf carries `heads`; a product with it is a block-diagonal op below, never a dense one.
+ */
+export const blockOf = (d: Dim, heads: number): Dim => dimScale(d, 1 / heads);
+/** heads·d, with coefficients that come back whole made whole again (3·(H/3) = H). */
+export function unblock(d: Dim, heads: number): Dim {
+  let r = dimConst(Math.round(d.c * heads * 1e9) / 1e9);
+  for (const [k, v] of Object.entries(d.terms)) {
+    const c = v * heads;
+    r = dimAdd(r, dimScale(dimSize(k), Math.abs(c - Math.round(c)) < 1e-9 ? Math.round(c) : c));
+  }
+  return r;
+}
+/** A block-diagonal parameter's leaf: stored [R, C/heads], the matrix it stands for is [R, C]. */
+export const headedParam = (name: string, stored: Type, heads: number): Node => intern("input", [], { name, role: "param", heads }, stored);
+/** The matrix a value stands for: a block-diagonal parameter's is [R, C], not its stored [R, C/heads]. */
+export const matrixType = (w: Node): Type => (w.attrs.heads ? mat(w.type.shape[0]!, unblock(w.type.shape[1]!, w.attrs.heads)) : w.type);
+/** W*v, or W'*v: the block-diagonal product when W was declared with heads. */
+export function product(w: Node, v: Node, transposed = false): Node {
+  const heads = w.attrs.heads;
+  if (heads) return apply(transposed ? "bdmatvecT" : "bdmatvec", [w, v], { heads });
+  return apply(transposed ? "matvecT" : "matvec", [w, v]);
+}
+/** A block-diagonal product's rows, rows per head, columns per head and heads at these sizes; sizes the heads do not divide are refused. */
+function headSizes(op: string, n: Node, w: Node, cx: EvalContext): [R: number, Rb: number, Cb: number, heads: number] {
+  const heads = n.attrs.heads!;
+  const R = cx.size(w.type.shape[0]!), Cb = cx.size(w.type.shape[1]!);
+  if (R % heads !== 0 || !Number.isInteger(Cb)) throw new RangeError(`${op}: a matrix of ${heads} heads needs sizes divisible by ${heads}, but it has ${R} rows (${w.type.shape.map((d) => d.key).join(", ")})`);
+  return [R, R / heads, Cb, heads];
+}
+function headedType(op: string, w: Type): void {
+  if (w.shape.length !== 2 || w.batched) throw new ShapeError(`${op}: the left operand must be a weight matrix but is ${typeStr(w)}`, [w]);
+}
+const headedStr = (w: Type, heads: number) => `[${w.shape[0]!.key.replace(/ /g, "")},${unblock(w.shape[1]!, heads).key.replace(/ /g, "")}] in ${heads} heads`;
 
 /** Apply an op's vector-Jacobian product rule. */
 export const vjpOf = (n: Node, g: Node): readonly (Node | null)[] => OPS[n.op].vjp(g, n);
@@ -248,7 +291,7 @@ export type OpName =
   | "add" | "sub" | "mul" | "div" | "neg" | "max" | "min" | "pow"
   | "sigmoid" | "tanh" | "relu" | "exp" | "log" | "softplus" | "abs" | "sqrt" | "square"
   | "hardSigmoid" | "hardSigmoidKeras" | "softsign" | "step" | "sign" | "act"
-  | "matvec" | "matvecT" | "outer"
+  | "matvec" | "matvecT" | "outer" | "bdmatvec" | "bdmatvecT" | "bdouter"
   | "sum" | "bcast" | "sumb" | "expandb"
   | "concat" | "slice" | "pad";
 
@@ -281,7 +324,7 @@ const TABLE = {
     fn: () => (a, b) => a! + b!, js: ([a, b]) => `${a} + ${b}`,
     wasm: (w, [a, b]) => `(${w.T}.add ${a} ${b})`,
     vjp: (g) => [g, g],
-    print: ([a, b]) => `${a} + ${b}`,
+    print: ([a, b], n) => `${a} ${dotted(n) ? ".+" : "+"} ${b}`,
     domain: REAL2,
   },
   sub: {
@@ -289,7 +332,7 @@ const TABLE = {
     fn: () => (a, b) => a! - b!, js: ([a, b]) => `${a} - ${b}`,
     wasm: (w, [a, b]) => `(${w.T}.sub ${a} ${b})`,
     vjp: (g) => [g, neg(g)],
-    print: ([a, b]) => `${a} - ${b}`,
+    print: ([a, b], n) => `${a} ${dotted(n) ? ".-" : "-"} ${b}`,
     domain: REAL2,
   },
   mul: {
@@ -568,6 +611,83 @@ const TABLE = {
     // W = Σ_b u vᵀ:  du = G v,  dv = Gᵀ u
     vjp: (g, w) => [apply("matvec", [g, w.args[1]!]), apply("matvecT", [g, w.args[0]!])],
     print: ([u, v]) => `outer(${u}, ${v})`,
+  },
+
+  // block-diagonal products (heads): per head, a product of that head's block with its slice ------
+  bdmatvec: {
+    kind: "tensor", arity: 2, doc: "W*x with W block-diagonal (declared with heads): each head's block times its slice of x", call: null, prec: 1, rightTighter: true,
+    type: ([w, x], at) => {
+      headedType("W*x", w!);
+      if (x!.shape.length !== 1 || !dimEq(w!.shape[1]!, blockOf(x!.shape[0]!, at.heads!)))
+        throw new ShapeError(`W*x: the matrix is ${headedStr(w!, at.heads!)} but the vector is ${shapeStr(x!)}`, [w!, x!]);
+      return vec(w!.shape[0]!, x!.batched);
+    },
+    eval: ([w, x], n, cx) => {
+      const [R, Rb, Cb, heads] = headSizes("W*x", n, n.args[0]!, cx);
+      const C = Cb * heads, B = n.args[1]!.type.batched ? cx.B : 1;
+      const y = new Float64Array(B * R);
+      for (let b = 0; b < B; b++)
+        for (let r = 0; r < R; r++) {
+          const xk = b * C + Math.floor(r / Rb) * Cb;
+          let s = 0;
+          for (let j = 0; j < Cb; j++) s += w![r * Cb + j]! * x![xk + j]!;
+          y[b * R + r] = s;
+        }
+      return y;
+    },
+    flops: matvecFlops, // 2·R·C/heads: the stored blocks, each entry once
+    linear: 1,
+    // y_k = W_k x_k per head k:  dW_k = Σ_b g_k x_kᵀ,  dx_k = W_kᵀ g_k
+    vjp: (g, y) => [apply("bdouter", [g, y.args[1]!], y.attrs), apply("bdmatvecT", [y.args[0]!, g], y.attrs)],
+    print: ([w, x]) => `${w}*${x}`,
+  },
+  bdmatvecT: {
+    kind: "tensor", arity: 2, doc: "W'*y with W block-diagonal: each head's block transposed times its slice of y", call: null, prec: 1, rightTighter: true,
+    type: ([w, y], at) => {
+      headedType("W'*y", w!);
+      if (y!.shape.length !== 1 || !dimEq(w!.shape[0]!, y!.shape[0]!))
+        throw new ShapeError(`W'*y: the matrix is ${headedStr(w!, at.heads!)} but the vector is ${shapeStr(y!)}`, [w!, y!]);
+      return vec(unblock(w!.shape[1]!, at.heads!), y!.batched);
+    },
+    eval: ([w, y], n, cx) => {
+      const [R, Rb, Cb, heads] = headSizes("W'*y", n, n.args[0]!, cx);
+      const C = Cb * heads, B = n.args[1]!.type.batched ? cx.B : 1;
+      const x = new Float64Array(B * C);
+      for (let b = 0; b < B; b++)
+        for (let r = 0; r < R; r++) {
+          const xk = b * C + Math.floor(r / Rb) * Cb, yr = y![b * R + r]!;
+          for (let j = 0; j < Cb; j++) x[xk + j]! += w![r * Cb + j]! * yr;
+        }
+      return x;
+    },
+    flops: matvecFlops,
+    linear: 1,
+    // x_k = W_kᵀ y_k per head:  dW_k = Σ_b y_k g_kᵀ,  dy_k = W_k g_k
+    vjp: (g, x) => [apply("bdouter", [x.args[1]!, g], x.attrs), apply("bdmatvec", [x.args[0]!, g], x.attrs)],
+    print: ([w, y]) => `${w}'*${y}`,
+  },
+  bdouter: {
+    kind: "tensor", arity: 2, doc: "bdouter(u, v, heads): per head k, Σ over the batch of u_k*v_k' (a block-diagonal weight's gradient, its blocks stacked)", call: null, prec: 3,
+    type: ([u, v], at) => mat(needVector("bdouter", u!, "first operand"), blockOf(needVector("bdouter", v!, "second operand"), at.heads!)),
+    eval: ([u, v], n, cx) => {
+      const heads = n.attrs.heads!;
+      const R = cx.size(n.type.shape[0]!), Cb = cx.size(n.type.shape[1]!), Rb = R / heads, C = Cb * heads;
+      if (!Number.isInteger(Rb) || !Number.isInteger(Cb)) throw new RangeError(`bdouter: ${heads} heads need sizes divisible by ${heads}, not ${R} and ${C}`);
+      const [bu, bv] = [n.args[0]!.type.batched, n.args[1]!.type.batched];
+      const B = bu || bv ? cx.B : 1;
+      const w = new Float64Array(R * Cb);
+      for (let b = 0; b < B; b++)
+        for (let r = 0; r < R; r++) {
+          const ur = u![(bu ? b * R : 0) + r]!, vk = (bv ? b * C : 0) + Math.floor(r / Rb) * Cb;
+          for (let j = 0; j < Cb; j++) w[r * Cb + j]! += ur * v![vk + j]!;
+        }
+      return w;
+    },
+    flops: (n, size) => 2 * size(n.type.shape[0]!) * size(n.type.shape[1]!),
+    linear: "each",
+    // W_k = Σ_b u_k v_kᵀ:  du_k = G_k v_k,  dv_k = G_kᵀ u_k
+    vjp: (g, w) => [apply("bdmatvec", [g, w.args[1]!], w.attrs), apply("bdmatvecT", [g, w.args[0]!], w.attrs)],
+    print: ([u, v], n) => `bdouter(${u}, ${v}, ${n.attrs.heads})`,
   },
 
   // reductions and broadcasts -------------------------------------------------------------------

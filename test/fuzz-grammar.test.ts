@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { FUNCTIONS, MATRIX_FUNCTIONS } from "../src/lang.ts";
 import { compileCell } from "../src/cell.ts";
-import { topo } from "../src/ir.ts";
+import { type Node, topo } from "../src/ir.ts";
 import { type FuzzCell, allDecls, equationLines, toSpec } from "./fuzz/ast.ts";
 import { checkFuzzCell } from "./fuzz/check.ts";
 import { generateCell } from "./fuzz/grammar.ts";
@@ -58,6 +58,25 @@ describe("fuzz grammar", () => {
       if (nodes.some((n) => (n.op === "add" || n.op === "sub") && n.type.shape.length === 2 && n.args.some((a) => a.type.shape.length === 0))) seen.add("W .- s");
     }
     expect([...seen].sort()).toEqual(["W .- s", "W'*v"]);
+  });
+
+  it("reaches scalar inputs, size-1 inputs broadcast beside longer vectors, and size equalities whose two sizes mix", () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < N && seen.size < 3; i++) {
+      const spec = toSpec(cells[i]!);
+      let c;
+      try { c = compileCell(spec); } catch { continue; } // a hostile name
+      const nodes = topo([...c.next, ...c.outputs.map((o) => o.node)]);
+      const isInput = (n: Node) => n.op === "input" && c.inputs.includes(n);
+      // dt: [] read as sum(dt); t: 1 read as sum(t) in an elementwise op beside a longer vector
+      if (c.scalarInputs.length && nodes.some((n) => n.op === "sum" && isInput(n.args[0]!) && c.scalarInputs.includes(n.args[0]!.attrs.name!))) seen.add("dt: []");
+      if (nodes.some((n) => n.type.shape.length === 1 && n.type.shape[0]!.key !== "1" && n.args.some((a) => a.op === "sum" && isInput(a.args[0]!) && !c.scalarInputs.includes(a.args[0]!.attrs.name!) && a.args[0]!.type.shape[0]!.key === "1"))) seen.add("t: 1 broadcast");
+      // under D = H, one declaration written with D and another with H, in one graph
+      const determined = c.constraints.map((k) => k.size);
+      const written = JSON.stringify([spec.inputs, spec.state, spec.outputs ?? {}, spec.params]);
+      if (determined.some((d) => new RegExp(`"${d}"`).test(written)) && c.constraints.some((k) => new RegExp(`"${Object.keys(k.value.terms)[0]}"`).test(written))) seen.add("D = H");
+    }
+    expect([...seen].sort()).toEqual(["D = H", "dt: []", "t: 1 broadcast"]);
   });
 
   it("gives hostile names every role", () => {

@@ -68,7 +68,7 @@ const decl = {
   sizes: { D: "input size", H: "hidden size" },
   inputs: { x: "D" },
   state: { h: "H" },
-  params: { W: ["H", "D"], U: ["H", "H"], b: "H", V: ["H", "D + H"] },
+  params: { W: ["H", "D"], U: ["H", "H"], b: "H", V: ["H", "D + H"], Q: { shape: ["2*H", "2*H"], heads: 2 } },
 } as const;
 type Vars = { readonly [k: string]: Node };
 
@@ -81,6 +81,9 @@ const USES: { readonly [K in TensorOpName]: (v: Vars) => Node } = {
   matvec: (v) => matmul(v.U!, tanh(v.h!)),
   matvecT: (v) => matmul(v.W!, v.x!), // its backward: dx = W'*g
   outer: (v) => matmul(v.W!, v.x!), // its backward: dW = outer(g, x)
+  bdmatvec: (v) => sum(tanh(matmul(v.Q!, concat(v.h!, tanh(v.h!))))), // Q declared with 2 heads: a block-diagonal product
+  bdmatvecT: (v) => sum(tanh(matmul(v.Q!, concat(v.h!, tanh(v.h!))))), // its backward: dh = Q'*g, per head
+  bdouter: (v) => sum(tanh(matmul(v.Q!, concat(v.h!, tanh(v.h!))))), // its backward: dQ, per head
   sum: (v) => sum(tanh(v.h!)),
   bcast: (v) => sum(mul(v.h!, v.h!)), // its backward: the scalar gradient in every element
   sumb: (v) => v.b!, // a shared bias: its gradient sums over the batch

@@ -197,6 +197,26 @@ function build(steps: readonly Step[], firstOrderOnly: boolean): Graph {
       const u = pick(isVec, i), v = pick(isVec, j);
       return u && v ? apply("outer", [u, v]) : undefined;
     },
+    // block-diagonal products (heads): a matrix of 2 heads comes from bdouter over concat(v, v), so its
+    // sizes are even at any sizes; W*v and W'*v take it in 2 heads, and any matrix in 1 head
+    (i, j) => {
+      const u = pick(isVec, i), v = pick(isVec, j);
+      return u && v ? apply("bdouter", [apply("concat", [u, u]), apply("concat", [v, v])], { heads: 2 }) : undefined;
+    },
+    ...(["bdmatvec", "bdmatvecT"] as const).map((op) => (i: number, j: number) => {
+      const pairs: [Node, Node, number][] = [];
+      for (const m of pool.filter(isMat))
+        for (const v of pool.filter(isVec)) {
+          const n = m.type.shape[op === "bdmatvec" ? 1 : 0]!;
+          if (v.type.shape[0]!.key === n.key) pairs.push([m, v, 1]);
+          const twice = apply("concat", [v, v]);
+          if (m.op === "bdouter" && (op === "bdmatvec" ? dimAdd(n, n).key : n.key) === twice.type.shape[0]!.key) pairs.push([m, twice, 2]);
+        }
+      const two = pairs.filter(([, , h]) => h === 2);
+      const from = j % 2 && two.length ? two : pairs;
+      const pr = from[i % Math.max(1, from.length)];
+      return pr ? apply(op, [pr[0], pr[1]], { heads: pr[2] }) : undefined;
+    }),
     // reductions: sum, mean, var
     (i, _j, k) => {
       const v = pick(isVec, i);

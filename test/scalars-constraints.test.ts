@@ -153,6 +153,13 @@ describe("size equalities", () => {
     expect(e.hint).toBe("give H, and D follows");
   });
 
+  it("a size name as an argument of slice or eye is the constrained size: slice(x, 0, D) is [H] under D = H", () => {
+    const c = compileCell(spec({ constraints: ["D = H"], equations: "h' = tanh(U*h + b) + slice(concat(x, h), 0, D) + eye(D)*x" }));
+    expect(shapeStr(c.next[0]!.type)).toBe("[H]");
+    const r = checkGradients(c, randomCase(c, { seed: 4 }));
+    expect(r.pass).toBe(true);
+  });
+
   it("a constraint that makes a size 0 at the given sizes is refused", () => {
     const c = compileCell(spec({ constraints: ["D = H - 2"], equations: "h' = tanh(U*h + b)" }));
     expect(() => resolveSizes(c, { H: 2 })).toThrow("the constraint D = H - 2 makes D = H - 2 = 0 at H=2, not a positive integer");

@@ -74,6 +74,22 @@ describe("a transpose and matrix expressions lower to products of the matrices t
     expect(c.next[0]).toBe(apply("tanh", [apply("add", [apply("add", [mvT(M, state(c)), mv(N, state(c))]), mv(p(c, "V"), input(c))])]));
   });
 
+  it("a matrix defined below its transposed read is ordered first, and counts as used", () => {
+    const c = cell("h' = tanh(M'*h + V*x)\nM = W .- gamma");
+    const M = apply("sub", [p(c, "W"), p(c, "gamma")]);
+    expect(c.next[0]).toBe(apply("tanh", [apply("add", [mvT(M, state(c)), mv(p(c, "V"), input(c))])]));
+    expect(c.equations.map((e) => e.lhs)).toEqual(["M", "h'"]);
+    expect(c.warnings.filter((w) => /never used/.test(w) && !/parameter (U|A|b)\b/.test(w))).toEqual([]);
+    expect(cell("M = W .- gamma\nh' = tanh(M'*h + V*x)").warnings.join("\n")).not.toMatch(/M is defined but never used/);
+  });
+
+  it("a matrix and a scalar elementwise print as W .- g and W .+ g, and the printed equation reads back as the same cell", () => {
+    const c = cell("h' = tanh((W .- gamma)'*h + (U .+ 2)*h + V*x)");
+    const rhs = forwardLines(c)[0]!.rhs;
+    expect(rhs).toBe("tanh((W .- gamma)'*h + (U .+ 2)*h + V*x)");
+    expect(cell(`h' = ${rhs}`).next[0]).toBe(c.next[0]);
+  });
+
   for (const f of FORMS)
     it(`show prints ${f.eq.replace(/\n/g, "; ")}`, () => {
       const lines = forwardLines(cell(f.eq));

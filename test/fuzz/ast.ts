@@ -23,7 +23,10 @@ export interface FDim {
 }
 
 export interface SizeDecl extends Decl { value: number }
-export interface VecDecl extends Decl { dim: FDim }
+/** `scalar`: an input declared as a scalar per step (`dt: []`), read as the scalar it holds (`dim` is 1). */
+export interface VecDecl extends Decl { dim: FDim; scalar?: boolean }
+/** A size equality `size = as` of the spec (`"D = H"`): `size` is determined, and written wherever `as` may be. */
+export interface Constraint { size: number; as: number }
 export interface ParamDecl extends Decl { shape: FDim[]; init?: Init }
 export interface ConstDecl extends Decl { value: number }
 /** A user activation: `expr` in x, where `{k}` stands for the name of constant `uses[k]`. */
@@ -69,6 +72,8 @@ export interface FuzzCell {
   constants: ConstDecl[];
   activations: ActDecl[];
   eqNames: Decl[];
+  /** Size equalities: a dim may write the determined size in place of the one it equals. */
+  constraints?: Constraint[];
   /** In the order printed (not necessarily the order of evaluation). */
   equations: Equation[];
   /** The case the checks run on: randomCase(cell, { B, T, seed }). */
@@ -117,6 +122,14 @@ export const dimKey = (d: FDim): string =>
 export const dimIsZero = (d: FDim): boolean => dimKey(d) === "0";
 export const dimValueOf = (d: FDim, sizes: readonly SizeDecl[]): number =>
   d.terms.reduce((s, [i, k]) => s + k * (sizes.find((z) => z.id === i)?.value ?? NaN), d.c);
+/** The dim in the free sizes: under D = H, D is written H (so [D] and [H] are one shape, as in the language). */
+export function dimUnder(d: FDim, constraints: readonly Constraint[] | undefined): FDim {
+  if (!constraints?.length) return d;
+  return d.terms.reduce<FDim>((acc, [i, k]) => {
+    const c = constraints.find((x) => x.size === i);
+    return dimPlus(acc, { c: 0, terms: [[c ? c.as : i, k]] });
+  }, { c: d.c, terms: [] });
+}
 
 export function printDim(d: FDim, names: ReadonlyMap<number, Decl>): string {
   const parts = d.terms.filter(([, k]) => k !== 0).map(([i, k]) => (k === 1 ? names.get(i)!.name : `${k}*${names.get(i)!.name}`));
@@ -140,6 +153,13 @@ export const sameShape = (a: FType, b: FType): boolean =>
 /** The type of every expression of a cell, by the language's rules (undefined: the cell does not type). */
 export function typer(fc: FuzzCell): (e: Expr) => FType | undefined {
   const decls = declMap(fc);
+  const u = (d: FDim) => dimUnder(d, fc.constraints);
+  /** A vector of 1 beside a vector of another size is the scalar it holds (the language's unitsAsScalars). */
+  const units = (ts: (FType | undefined)[]): (FType | undefined)[] => {
+    const unit = (t: FType | undefined) => t?.s === "vec" && dimKey(t.dim) === "1";
+    if (ts.some((t) => t?.s === "mat") || !ts.some(unit) || !ts.some((t) => t?.s === "vec" && !unit(t))) return ts;
+    return ts.map((t) => (unit(t) ? { s: "scalar", batched: (t as { batched: boolean }).batched } : t));
+  };
   const eqOf = new Map<number, Equation>();
   for (const eq of fc.equations) if (eq.target.kind !== "state") eqOf.set(eq.target.id, eq);
   const memo = new Map<number, FType | undefined>();
@@ -159,11 +179,12 @@ export function typer(fc: FuzzCell): (e: Expr) => FType | undefined {
         const d = decls.get(e.id);
         if (!d) return undefined;
         switch (d.role) {
-          case "input": case "state": case "output": return { s: "vec", dim: (d as VecDecl).dim, batched: true };
+          case "input": return (d as VecDecl).scalar ? { s: "scalar", batched: true } : { s: "vec", dim: u((d as VecDecl).dim), batched: true };
+          case "state": case "output": return { s: "vec", dim: u((d as VecDecl).dim), batched: true };
           case "constant": return { s: "scalar", batched: false };
           case "size": return { s: "scalar", batched: false };
           case "param": {
-            const sh = (d as ParamDecl).shape;
+            const sh = (d as ParamDecl).shape.map(u);
             return sh.length === 0 ? { s: "scalar", batched: false } : sh.length === 1 ? { s: "vec", dim: sh[0]!, batched: false }
               : e.primed ? { s: "mat", rows: sh[1]!, cols: sh[0]! } : { s: "mat", rows: sh[0]!, cols: sh[1]! };
           }
@@ -184,10 +205,11 @@ export function typer(fc: FuzzCell): (e: Expr) => FType | undefined {
       case "act": return of(e.arg);
       case "call": {
         if (e.fn === "eye") {
-          const n = e.args[0]!, d = n.k === "ref" && decls.get(n.id)?.role === "size" ? dimOfSize(n.id) : undefined;
+          const n = e.args[0]!, d = n.k === "ref" && decls.get(n.id)?.role === "size" ? u(dimOfSize(n.id)) : undefined;
           return d && { s: "mat", rows: d, cols: d };
         }
-        const ts = e.args.map(of);
+        const given = e.args.map(of);
+        const ts = ["sum", "mean", "var", "concat"].includes(e.fn) ? given : units(given);
         if (e.fn === "transpose") { const t = ts[0]; return t?.s === "mat" ? { s: "mat", rows: t.cols, cols: t.rows } : undefined; }
         if (ts.some((t) => !t)) return undefined;
         if (["sum", "mean", "var"].includes(e.fn)) return ts[0]!.s === "vec" ? { s: "scalar", batched: ts[0]!.batched } : undefined;
@@ -199,10 +221,10 @@ export function typer(fc: FuzzCell): (e: Expr) => FType | undefined {
       }
       case "slice": {
         const t = of(e.arg);
-        return t?.s === "vec" ? { s: "vec", dim: e.len, batched: t.batched } : undefined;
+        return t?.s === "vec" ? { s: "vec", dim: u(e.len), batched: t.batched } : undefined;
       }
       case "bin": {
-        const a = of(e.a), b = of(e.b);
+        const [a, b] = units([of(e.a), of(e.b)]);
         if (!a || !b) return undefined;
         if (e.op === "*" && a.s === "mat" && b.s === "vec") return dimKey(a.cols) === dimKey(b.dim) ? { s: "vec", dim: a.rows, batched: b.batched } : undefined;
         if (e.op === "*" && a.s !== "scalar" && b.s !== "scalar") return undefined;
@@ -261,8 +283,10 @@ export function toSpec(fc: FuzzCell): CellSpec {
     name: fc.name,
     doc: `${fc.origin} [case B=${fc.B} T=${fc.T} seed=${fc.caseSeed}]`,
     sizes: fc.sizesAsList ? fc.sizes.map((s) => s.name) : obj(fc.sizes.map((s, i) => [s.name, `size ${i + 1}`])),
-    defaults: obj(fc.sizes.map((s) => [s.name, s.value])),
-    inputs: obj(fc.inputs.map((d) => [d.name, dim(d.dim)])),
+    // a size a constraint determines follows from the others
+    defaults: obj(fc.sizes.filter((s) => !fc.constraints?.some((c) => c.size === s.id)).map((s) => [s.name, s.value])),
+    ...(fc.constraints?.length ? { constraints: fc.constraints.map((c) => `${names.get(c.size)!.name} = ${names.get(c.as)!.name}`) } : {}),
+    inputs: obj(fc.inputs.map((d) => [d.name, d.scalar ? [] : dim(d.dim)])),
     state: obj(fc.states.map((d) => [d.name, dim(d.dim)])),
   };
   if (fc.outputs.length) spec.outputs = obj(fc.outputs.map((d) => [d.name, dim(d.dim)]));
@@ -346,6 +370,7 @@ export function usedIds(fc: FuzzCell): Set<number> {
   };
   fc.equations.forEach((eq) => walk(eq.rhs));
   for (const d of [...fc.inputs, ...fc.states, ...fc.outputs]) dimIds(d.dim);
+  for (const c of fc.constraints ?? []) { used.add(c.size); used.add(c.as); }
   for (const p of fc.params) p.shape.forEach(dimIds);
   for (const a of fc.activations) a.uses.forEach((u) => used.add(u));
   return used;

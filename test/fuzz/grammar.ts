@@ -8,7 +8,10 @@
 // numbers, user activations, peepholes reading h', intermediate equations that are scalars, shared
 // vectors or matrices (M = W .- s: .+ and .- put a scalar on every entry), outputs and states that are the very node of another result (y = h',
 // h' = x, two states with one update); written with comments, without spaces, as one string, with
-// numbers as .5 or 1e-1; names mixed from names.ts's hostile vocabulary in every role.
+// numbers as .5 or 1e-1; names mixed from names.ts's hostile vocabulary in every role; scalar
+// inputs (`dt: []`, read as a scalar per example), size-1 inputs broadcast in elementwise ops
+// (`a .* t`, `max(a, t)` with `t: 1`), and size equalities (`constraints: ["D = H"]`), under which
+// declarations, slices and eye(n) write either size, so vectors of the two sizes mix.
 //
 // Values stay finite and moderate, and away from places finite differences cannot judge: each
 // generated value carries an estimate of its magnitude, log/sqrt/./ and negative or fractional
@@ -20,7 +23,7 @@ import { Rng } from "../../runtime/rng.ts";
 import type { Init } from "../../src/cell.ts";
 import {
   type ActDecl, type ConstDecl, type Decl, type Expr, type FDim, type FuzzCell, type ParamDecl, type Role, type SizeDecl, type VecDecl,
-  dimKey, dimMinus, dimOfSize, dimPlus, dimValueOf,
+  dimKey, dimMinus, dimOfSize, dimPlus, dimUnder, dimValueOf,
 } from "./ast.ts";
 import { HOSTILE, ORDINARY } from "./names.ts";
 
@@ -72,6 +75,9 @@ class Gen {
   private vecs: Avail[] = [];
   private scalars: ScalarAvail[] = [];
   private mats: MatAvail[] = [];
+  /** Matrices defined by an equation, and those a product has read (so each defined one gets read). */
+  private readonly eqMats = new Set<MatAvail>();
+  private readonly usedMats = new Set<MatAvail>();
   private readonly reads = new Map<string, number>();
   private palette: FDim[] = [];
 
@@ -122,7 +128,11 @@ class Gen {
     if (this.chance(0.15)) values[this.int(0, n - 1)] = 1;
     // now and then a larger size, so products fill whole register tiles and leave remainders
     if (this.chance(0.2)) values[this.int(0, n - 1)] = this.pick([5, 6, 7, 9, 13, 17]);
+    // a size equality between two sizes, "D = H": D has H's value, and every dim below is made of the free sizes
+    const constrained = n >= 2 && this.chance(0.15) ? this.shuffle(Array.from({ length: n }, (_v, i) => i)).slice(0, 2) as [number, number] : undefined;
+    if (constrained) values[constrained[0]] = values[constrained[1]]!;
     for (const value of values) this.fc.sizes.push({ ...this.decl("size"), value } as SizeDecl);
+    if (constrained) this.fc.constraints = [{ size: this.size(constrained[0]), as: this.size(constrained[1]) }];
     // the dims values may have: each size, twice a size, a sum of two, a size plus one
     const dims: FDim[] = this.fc.sizes.map((s) => dimOfSize(s.id));
     for (const s of this.fc.sizes) if (s.value <= 3 && this.chance(0.5)) dims.push({ c: 0, terms: [[s.id, 2]] });
@@ -130,13 +140,20 @@ class Gen {
     if (this.chance(0.25)) dims.push({ c: this.pick([1, 1, 2]), terms: [[this.size(this.int(0, n - 1)), 1]] });
     // a fixed length, written as a number: a 1-row matrix, a vector of 2
     if (this.chance(0.15)) dims.push({ c: this.pick([1, 2]), terms: [] });
-    const singles = dims.slice(0, n);
-    this.palette = [...singles, ...dims.slice(n).filter((d) => this.val(d) <= 12)];
+    const free = (ds: FDim[]) => ds.map((d) => dimUnder(d, this.fc.constraints)).filter((d, i, all) => all.findIndex((e) => dimKey(e) === dimKey(d)) === i);
+    const singles = free(dims.slice(0, n));
+    this.palette = free([...singles, ...dims.slice(n).filter((d) => this.val(d) <= 12)]);
     const vecDecl = (role: Role): VecDecl => ({ ...this.decl(role), dim: this.chance(0.7) ? this.pick(singles) : this.dimPick() } as VecDecl);
     for (let k = this.weighted([[0.5, () => 1], [0.35, () => 2], [0.15, () => 3]] as const); k > 0; k--) this.fc.inputs.push(vecDecl("input"));
+    // a scalar per step (dt: []), and a size-1 input (t: 1) that broadcasts beside longer vectors
+    const scalarIn = this.chance(0.15) ? ({ ...this.decl("input"), dim: { c: 1, terms: [] }, scalar: true } as VecDecl) : undefined;
+    if (this.chance(0.1)) this.fc.inputs.push({ ...this.decl("input"), dim: { c: 1, terms: [] } } as VecDecl);
+    if (scalarIn) this.fc.inputs.splice(this.int(0, this.fc.inputs.length), 0, scalarIn);
     for (let k = this.weighted([[0.5, () => 1], [0.35, () => 2], [0.15, () => 3]] as const); k > 0; k--) this.fc.states.push(vecDecl("state"));
     for (let k = this.weighted([[0.5, () => 0], [0.35, () => 1], [0.15, () => 2]] as const); k > 0; k--) this.fc.outputs.push(vecDecl("output"));
-    for (const x of this.fc.inputs) this.vecs.push({ ref: { k: "ref", id: x.id }, dim: x.dim, mag: 1, batched: true, unit: false });
+    for (const x of this.fc.inputs)
+      if (x.scalar) this.scalars.push({ ref: { k: "ref", id: x.id }, mag: 1, batched: true, positive: false });
+      else this.vecs.push({ ref: { k: "ref", id: x.id }, dim: x.dim, mag: 1, batched: true, unit: false });
     for (const s of this.fc.states) this.vecs.push({ ref: { k: "ref", id: s.id }, dim: s.dim, mag: 1.5, batched: true, unit: false });
     for (const s of this.fc.sizes) this.scalars.push({ ref: { k: "ref", id: s.id }, mag: s.value, batched: false, positive: true });
     for (let k = this.weighted([[0.55, () => 0], [0.3, () => 1], [0.15, () => 2]] as const); k > 0; k--) {
@@ -240,6 +257,17 @@ class Gen {
 
   /** A matrix product giving `dim`, written in one of the forms a user writes. */
   private matvec(dim: FDim, nb: boolean, depth: number, maxMag: number): G {
+    // a matrix defined by an equation and not read yet, as M*v or M'*v (or transpose(M)*v)
+    const fresh = depth < 0 ? [] : this.mats.filter((m) => this.eqMats.has(m) && !this.usedMats.has(m) && (dimKey(m.rows) === dimKey(dim) || dimKey(m.cols) === dimKey(dim)));
+    if (fresh.length && this.chance(0.7)) {
+      const m = this.pick(fresh);
+      this.usedMats.add(m);
+      const t = dimKey(m.rows) !== dimKey(dim) || (dimKey(m.cols) === dimKey(dim) && this.chance(0.4));
+      const cols = t ? m.rows : m.cols, ref = structuredClone(m.ref);
+      const v = this.vec(cols, nb, depth, 3);
+      const me: Expr = !t ? ref : ref.k === "ref" && this.chance(0.75) ? { ...ref, primed: true } : call("transpose", ref);
+      return { e: bin("*", me, v.e), mag: 0.8 * this.val(cols) * m.mag * v.mag + 0.1, batched: v.batched };
+    }
     // the vector: an existing value (depth exhausted), a concat of two, or anything of some dim
     let v: G, cols: FDim;
     const usable = this.vecs.filter((a) => a.batched || !nb);
@@ -299,9 +327,8 @@ class Gen {
     const transposedOf = (): [Expr, number] => {
       const m = this.matrix(cols, rows);
       const ref = structuredClone(m.ref);
-      const isParam = ref.k === "ref" && this.fc.params.some((p) => p.id === ref.id);
-      // W' for a parameter; a matrix defined by an equation as transpose(M) (a primed read does not order the equations)
-      return [isParam && this.chance(0.75) ? { k: "ref", id: (ref as { id: number }).id, primed: true } : call("transpose", ref), m.mag];
+      // W' of a parameter or of a matrix defined by an equation (M', which orders M's equation first), or transpose(M)
+      return [ref.k === "ref" && this.chance(0.75) ? { k: "ref", id: ref.id, primed: true } : call("transpose", ref), m.mag];
     };
     const square = dimKey(rows) === dimKey(cols);
     const term = (): [Expr, number] => this.weighted<[Expr, number]>([
@@ -430,6 +457,16 @@ class Gen {
       [1, () => { const bs = this.scalar(true, d, 2); return { e: bin(".*", a.e, bs.e), mag: a.mag * bs.mag, batched: true }; }],
       // .+ and .- are + and - for a vector and a scalar
       [0.6, () => ({ e: bin(this.pick([".+", ".-"] as const), a.e, s.e), mag: a.mag + s.mag, batched: a.batched || s.batched })],
+      // a vector of 1 (a size-1 input, or a value of size 1) beside a longer vector is the scalar it holds
+      ...this.vecs.filter((t) => dimKey(t.dim) === "1" && t.mag <= 2).slice(0, 1).map((): [number, () => G] => [4, () => {
+        const t = this.refOf(this.pick(this.vecs.filter((x) => dimKey(x.dim) === "1" && x.mag <= 2)));
+        return this.weighted<G>([
+          [2, () => ({ e: this.chance(0.5) ? bin(".*", a.e, t.e) : bin(".*", t.e, a.e), mag: a.mag * t.mag, batched: true })],
+          [1, () => ({ e: bin(this.pick(["+", "-"] as const), a.e, t.e), mag: a.mag + t.mag, batched: true })],
+          [1, () => ({ e: bin("*", t.e, a.e), mag: a.mag * t.mag, batched: true })],
+          [1, () => ({ e: call(this.pick(["max", "min"]), a.e, t.e), mag: Math.max(a.mag, t.mag), batched: true })],
+        ]);
+      }]),
       [0.4, () => ({ e: bin(".+", s.e, a.e), mag: a.mag + s.mag, batched: a.batched || s.batched })],
     ]);
   }
@@ -539,7 +576,7 @@ class Gen {
         this.define({ kind: "eq", id: d.id }, g);
         this.scalars.push({ ref, mag: g.mag, batched: true, positive: false });
       }],
-      [0.6, () => {
+      [1, () => {
         // a matrix-valued equation, then used in products: M = 2*W, M = W + V, M = -W, M = a*W
         const rows = this.dimPick(), cols = this.pick(this.vecs).dim;
         const W = this.matrix(rows, cols);
@@ -549,11 +586,13 @@ class Gen {
           [1, () => [{ k: "neg", a: structuredClone(W.ref) }, 1]],
           [1, () => [bin("*", this.paramScalar().e, structuredClone(W.ref)), 1]],
           // every entry: M = W .- s, M = 0.5 .+ W
-          [0.8, () => { const sc = this.paramScalar(); return [bin(".-", structuredClone(W.ref), sc.e), 2]; }],
-          [0.8, () => [bin(".+", num(this.pick([0.5, 0.25])), structuredClone(W.ref)), 1.5]],
+          [1.5, () => { const sc = this.paramScalar(); return [bin(".-", structuredClone(W.ref), sc.e), 2]; }],
+          [1.2, () => [bin(".+", num(this.pick([0.5, 0.25])), structuredClone(W.ref)), 1.5]],
         ]);
         this.define({ kind: "eq", id: d.id }, { e, mag, batched: false });
-        this.mats.push({ ref, rows, cols, mag });
+        const m = { ref, rows, cols, mag };
+        this.mats.push(m);
+        this.eqMats.add(m);
       }],
     ]);
   }
@@ -630,6 +669,23 @@ class Gen {
     for (const q of this.fc.equations) walk(q.rhs);
   }
 
+  /** Under D = H, a declaration, a slice or an eye(n) writes D for H now and then: the language unifies them. */
+  private writeConstrained(): void {
+    for (const c of this.fc.constraints ?? []) {
+      const swap = (d: FDim) => { if (this.chance(0.5)) for (const t of d.terms) if (t[0] === c.as) t[0] = c.size; };
+      for (const v of [...this.fc.inputs, ...this.fc.states, ...this.fc.outputs]) swap(v.dim);
+      for (const p of this.fc.params) p.shape.forEach(swap);
+      const walk = (e: Expr, inEye: boolean): void => {
+        if (e.k === "ref") { if (inEye && e.id === c.as && this.chance(0.5)) e.id = c.size; return; }
+        if (e.k === "num") return;
+        if (e.k === "slice") { swap(e.start); swap(e.len); walk(e.arg, false); return; }
+        if (e.k === "bin") { walk(e.a, inEye); walk(e.b, inEye); } else if (e.k === "call") e.args.forEach((x) => walk(x, inEye || e.fn === "eye"));
+        else if (e.k === "act") walk(e.arg, false); else walk(e.a, inEye);
+      };
+      for (const q of this.fc.equations) walk(q.rhs, false);
+    }
+  }
+
   private dimOfTarget(t: { kind: "eq" | "state" | "output"; id: number }): FDim {
     const d = (t.kind === "state" ? this.fc.states : this.fc.outputs).find((x) => x.id === t.id)!;
     return d.dim;
@@ -642,10 +698,14 @@ class Gen {
       ...this.fc.states.map((s) => () => this.stateUpdate(s)),
       ...this.fc.outputs.map((o) => () => this.output(o)),
     ];
-    for (const job of this.shuffle(jobs)) job();
+    // now and then the intermediates first, so the products of the updates read the matrices they define
+    const first = this.chance(0.4) ? new Set(jobs.slice(0, jobs.length - this.fc.states.length - this.fc.outputs.length)) : new Set();
+    const ordered = this.shuffle(jobs);
+    for (const job of [...ordered.filter((j) => first.has(j)), ...ordered.filter((j) => !first.has(j))]) job();
     if (this.chance(0.5)) this.shuffle(this.fc.equations);
     if (this.chance(0.2)) this.fc.equationsAsString = true;
     this.numberTexts();
+    this.writeConstrained();
     return this.fc;
   }
 }

@@ -149,6 +149,7 @@ function* candidates(fc: FuzzCell): Generator<Candidate> {
       dims.forEach(merge);
       for (const x of sites(c)) { const e = x.get(); if (e.k === "ref" && e.id === s.id) x.set({ k: "ref", id: t.id }); }
       removeDecl(c.sizes, s.id);
+      c.constraints = c.constraints?.filter((k) => k.size !== s.id && k.as !== s.id);
       yield { what: `size ${s.name} becomes ${t.name}`, cell: c };
       break;
     }
