@@ -26,6 +26,8 @@ const E2E = [
   "lowering", // kernels generated and checked for each form of a product (96 s)
   "names", // kernels generated for every reserved word in every role (116 s, one test)
   "optable", // a kernel generated and checked for every tensor op (43 s)
+  "plugin", // Vite and esbuild builds of a user's cell through cellforge/plugin, a Vite watch build in a child process (27-47 s at load 5-6, the watch 15-30 s)
+  "package", // npm pack, four projects installing the tarball, generate, tsc, esbuild and Vite builds, Chromium (180-330 s; its setup 48-87 s)
   "scalars-constraints-kernels", // kernels of the scalar-input and D = H fixtures, both backends (about 10 s a cell)
   "transpose-kernels", // kernels of cells with W', W - W' and eye, both backends (11-20 s)
   "tfjs", // the tfjs comparison

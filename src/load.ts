@@ -51,7 +51,8 @@ const imported = new Map<string, { mtime: number; url: string }>();
 function moduleUrl(file: string): string {
   const mtime = statSync(file).mtimeMs, before = imported.get(file);
   if (before?.mtime === mtime) return before.url;
-  const url = pathToFileURL(file).href + (before ? `?v=${mtime}` : "");
+  // a whole number: a fraction would read as the file's extension to Vite's loader
+  const url = pathToFileURL(file).href + (before ? `?v=${imported.size}-${Math.round(mtime)}` : "");
   imported.set(file, { mtime, url });
   return url;
 }
