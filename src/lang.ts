@@ -395,6 +395,16 @@ function denseOf(e: MatExpr): Node | undefined {
   }
 }
 
+/** Whether a term is a matrix declared with heads (its blocks are stored, never the matrix). */
+function hasHeads(e: MatExpr): boolean {
+  switch (e.k) {
+    case "mat": return !!e.m.attrs.heads;
+    case "eye": return false;
+    case "add": case "sub": return hasHeads(e.a) || hasHeads(e.b);
+    case "neg": case "scale": return hasHeads(e.a);
+  }
+}
+
 /** e*v, distributed over the terms (the caller has checked that v has as many elements as e has columns). */
 function times(e: MatExpr, v: Node): Node {
   switch (e.k) {
@@ -469,7 +479,8 @@ export function lower(root: MathNode, cx: LowerContext): Node {
       if (!(e instanceof ShapeError)) throw e;
       return fail(n, `"${src(n)}" is a matrix that varies per example`, `a matrix scaled by a value of each example can only multiply a vector: ${operand(n)}*v`);
     }
-    const what = x.k === "eye" ? "the identity" : x.k === "mat" ? "a transpose" : "a matrix expression with a transpose or an identity";
+    const what = hasHeads(x) ? "a block-diagonal matrix (declared with heads), or an expression of one"
+      : x.k === "eye" ? "the identity" : x.k === "mat" ? "a transpose" : "a matrix expression with a transpose or an identity";
     return d ?? fail(n, `"${src(n)}" is ${what}: it can only multiply a vector`,
       `write ${operand(n)}*v: the product is computed term by term (W'*v, eye(n)*v = v), and the matrix is never formed`);
   };
@@ -494,6 +505,8 @@ export function lower(root: MathNode, cx: LowerContext): Node {
         const primed = m.name!.endsWith(NEXT);
         const name = primed ? m.name!.slice(0, -NEXT.length) : m.name!;
         const v = scope.lookup(name, primed);
+        // a matrix declared with heads is only ever a product's matrix: -R*h distributes, R .- a is refused
+        if (v && v.attrs.heads && v.type.shape.length === 2) return liftMat(v);
         if (v) return v;
         // h' is the next value of a state; W' of a matrix (a parameter, or a matrix defined by an equation) is its transpose
         const plain = primed ? scope.lookup(name, false) : undefined;

@@ -6,8 +6,8 @@ import { describe, expect, it } from "vitest";
 import { FUNCTIONS, MATRIX_FUNCTIONS } from "../src/lang.ts";
 import { compileCell } from "../src/cell.ts";
 import { type Node, topo } from "../src/ir.ts";
-import { type FuzzCell, allDecls, equationLines, toSpec } from "./fuzz/ast.ts";
-import { checkFuzzCell } from "./fuzz/check.ts";
+import { type FuzzCell, allDecls, dimKey, equationLines, toSpec } from "./fuzz/ast.ts";
+import { checkFuzzCell, renamed } from "./fuzz/check.ts";
 import { generateCell } from "./fuzz/grammar.ts";
 import { minimize } from "./fuzz/minimize.ts";
 import { distinctFailures } from "./fuzz/run.ts";
@@ -16,6 +16,8 @@ import { runParallel } from "./fuzz/tier.ts";
 const SEED = 7, N = 300;
 const cells = Array.from({ length: N }, (_v, i) => generateCell(SEED, i));
 const texts = cells.map((fc) => equationLines(toSpec(fc)).join("\n"));
+/** The cell with its hostile names made plain, for what a refused name would hide. */
+const plain = (fc: FuzzCell) => allDecls(fc).filter((d) => d.hostile).reduce((c, d) => renamed(c, d.id), fc);
 
 describe("fuzz grammar", () => {
   it("is deterministic for a seed and index", () => {
@@ -52,8 +54,8 @@ describe("fuzz grammar", () => {
     const seen = new Set<string>();
     for (let i = 0; i < N && seen.size < 2; i++) {
       if (!/'\*|transpose\(| \.[-+] /.test(texts[i]!)) continue;
-      let nodes;
-      try { const c = compileCell(toSpec(cells[i]!)); nodes = topo([...c.next, ...c.outputs.map((o) => o.node)]); } catch { continue; } // a hostile name
+      const c = compileCell(toSpec(plain(cells[i]!)));
+      const nodes = topo([...c.next, ...c.outputs.map((o) => o.node)]);
       if (nodes.some((n) => n.op === "matvecT")) seen.add("W'*v");
       if (nodes.some((n) => (n.op === "add" || n.op === "sub") && n.type.shape.length === 2 && n.args.some((a) => a.type.shape.length === 0))) seen.add("W .- s");
     }
@@ -77,6 +79,23 @@ describe("fuzz grammar", () => {
       if (determined.some((d) => new RegExp(`"${d}"`).test(written)) && c.constraints.some((k) => new RegExp(`"${Object.keys(k.value.terms)[0]}"`).test(written))) seen.add("D = H");
     }
     expect([...seen].sort()).toEqual(["D = H", "dt: []", "t: 1 broadcast"]);
+  });
+
+  it("reaches matrices with heads, square and not, as R*v and R'*v, with sizes the heads divide", () => {
+    const seen = new Set<string>();
+    for (const fc of cells) {
+      const headed = fc.params.filter((p) => p.heads);
+      if (!headed.length) continue;
+      // every size of the case is a multiple of the heads (grammar.ts), so each dim of a headed matrix divides
+      expect(fc.sizes.filter((s) => s.value % headed[0]!.heads! !== 0).map((s) => `${fc.name}: ${s.name} = ${s.value}`)).toEqual([]);
+      const c = compileCell(toSpec(plain(fc)));
+      const nodes = topo([...c.next, ...c.outputs.map((o) => o.node)]);
+      if (nodes.some((n) => n.op === "bdmatvec")) seen.add("R*v");
+      if (nodes.some((n) => n.op === "bdmatvecT")) seen.add("R'*v");
+      for (const p of headed) seen.add(`${p.heads} heads`);
+      if (headed.some((p) => dimKey(p.shape[0]!) !== dimKey(p.shape[1]!))) seen.add("not square");
+    }
+    expect([...seen].sort()).toEqual(["2 heads", "4 heads", "R'*v", "R*v", "not square"]);
   });
 
   it("gives hostile names every role", () => {

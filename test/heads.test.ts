@@ -172,11 +172,24 @@ describe("errors, at the declaration", () => {
 
   it("a product with a vector of the wrong size names the blocks", () => {
     const e = errorOf(() => cell("h' = tanh(R*x + h)"));
-    expect(e.problem).toMatch(/shape mismatch in R\*x: R is \[H,H\/4\] but x is \[D\]|R has H columns/);
+    expect(e.problem).toMatch(/shape mismatch in R\*x: R is \[H,H\] but x is \[D\]|R has H columns/); // the matrix it stands for, not its stored blocks
   });
 
   it("a block-diagonal matrix and a dense one are not added entry by entry as stored", () => {
     expect(() => cell("h' = tanh(W*x + sum(R .* U) + h)")).toThrow(CellError);
+  });
+
+  // found by the fuzzer's heads grammar: these once computed on the stored blocks as if they were the matrix
+  it("a matrix expression of it on a line of its own is refused by name, never formed from the blocks", () => {
+    for (const eq of ["M = -R\nh' = tanh(M*h + W*x)", "M = R .- b[0]\nh' = tanh(M*h)", "M = 2*R\nh' = tanh(M*h)", "M = R + U\nh' = tanh(M*h)"]) {
+      const e = errorOf(() => cell(eq.replace("b[0]", "1")));
+      expect(e.problem, eq).toMatch(/is a block-diagonal matrix \(declared with heads\), or an expression of one: it can only multiply a vector/);
+    }
+  });
+
+  it("-R*h is -(R*h), as for a dense matrix", () => {
+    const ops = topo(cell("h' = tanh(-R*h + W*x)").next).map((n) => n.op);
+    expect(ops).toEqual(expect.arrayContaining(["neg", "bdmatvec"]));
   });
 });
 

@@ -27,7 +27,8 @@ export interface SizeDecl extends Decl { value: number }
 export interface VecDecl extends Decl { dim: FDim; scalar?: boolean }
 /** A size equality `size = as` of the spec (`"D = H"`): `size` is determined, and written wherever `as` may be. */
 export interface Constraint { size: number; as: number }
-export interface ParamDecl extends Decl { shape: FDim[]; init?: Init }
+/** `heads`: a matrix declared block-diagonal in that many heads (`{ shape: ["H", "H"], heads: 4 }`, stored [H, H/4]). */
+export interface ParamDecl extends Decl { shape: FDim[]; init?: Init; heads?: number }
 export interface ConstDecl extends Decl { value: number }
 /** A user activation: `expr` in x, where `{k}` stands for the name of constant `uses[k]`. */
 export interface ActDecl extends Decl { expr: string; uses: number[] }
@@ -292,7 +293,7 @@ export function toSpec(fc: FuzzCell): CellSpec {
   if (fc.outputs.length) spec.outputs = obj(fc.outputs.map((d) => [d.name, dim(d.dim)]));
   spec.params = obj(fc.params.map((p) => {
     const shape = p.shape.length === 1 ? dim(p.shape[0]!) : p.shape.map(dim);
-    return [p.name, p.init ? { shape, init: p.init } : shape];
+    return [p.name, p.init || p.heads ? { shape, ...(p.heads ? { heads: p.heads } : {}), ...(p.init ? { init: p.init } : {}) } : shape];
   }));
   if (fc.constants.length) spec.constants = obj(fc.constants.map((c) => [c.name, c.value]));
   if (fc.activations.length)

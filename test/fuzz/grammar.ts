@@ -10,8 +10,12 @@
 // h' = x, two states with one update); written with comments, without spaces, as one string, with
 // numbers as .5 or 1e-1; names mixed from names.ts's hostile vocabulary in every role; scalar
 // inputs (`dt: []`, read as a scalar per example), size-1 inputs broadcast in elementwise ops
-// (`a .* t`, `max(a, t)` with `t: 1`), and size equalities (`constraints: ["D = H"]`), under which
-// declarations, slices and eye(n) write either size, so vectors of the two sizes mix.
+// (`a .* t`, `max(a, t)` with `t: 1`), size equalities (`constraints: ["D = H"]`), under which
+// declarations, slices and eye(n) write either size, so vectors of the two sizes mix, and heads: a
+// matrix parameter, square or not, declared block-diagonal (`{ shape: ["H", "H"], heads: 4 }`), read
+// as R*v, R'*v, transpose(R)*v, scaled, tied, and in sums of matrices. A cell that may have heads
+// has every size a multiple of them, and a matrix gets heads only when they divide the constants of
+// its dims, so every size it touches divides (under a constraint, and as the minimizer shrinks).
 //
 // Values stay finite and moderate, and away from places finite differences cannot judge: each
 // generated value carries an estimate of its magnitude, log/sqrt/./ and negative or fractional
@@ -44,7 +48,7 @@ interface Avail {
   readonly unit: boolean;
 }
 interface ScalarAvail { readonly ref: Expr; readonly mag: number; readonly batched: boolean; readonly positive: boolean }
-interface MatAvail { readonly ref: Expr; readonly rows: FDim; readonly cols: FDim; readonly mag: number }
+interface MatAvail { readonly ref: Expr; readonly rows: FDim; readonly cols: FDim; readonly mag: number; readonly heads?: number }
 /** A generated expression and its estimated largest magnitude. */
 interface G { readonly e: Expr; readonly mag: number; readonly batched: boolean; readonly unit?: boolean }
 
@@ -80,6 +84,8 @@ class Gen {
   private readonly usedMats = new Set<MatAvail>();
   private readonly reads = new Map<string, number>();
   private palette: FDim[] = [];
+  /** The heads a matrix of this cell may have (every size is a multiple of them), or 0. */
+  private heads = 0;
 
   constructor(seed: number, index: number) {
     this.rng = new Rng(cellSeed(seed, index));
@@ -131,6 +137,11 @@ class Gen {
     // a size equality between two sizes, "D = H": D has H's value, and every dim below is made of the free sizes
     const constrained = n >= 2 && this.chance(0.15) ? this.shuffle(Array.from({ length: n }, (_v, i) => i)).slice(0, 2) as [number, number] : undefined;
     if (constrained) values[constrained[0]] = values[constrained[1]]!;
+    // now and then a cell whose matrices may have heads: every size a multiple of them (2 stays 2 in 2 heads, 3 becomes 4)
+    if (this.chance(0.3)) {
+      this.heads = this.pick([2, 2, 4]);
+      for (let i = 0; i < n; i++) values[i] = this.heads * Math.ceil(values[i]! / this.heads);
+    }
     for (const value of values) this.fc.sizes.push({ ...this.decl("size"), value } as SizeDecl);
     if (constrained) this.fc.constraints = [{ size: this.size(constrained[0]), as: this.size(constrained[1]) }];
     // the dims values may have: each size, twice a size, a sum of two, a size plus one
@@ -170,11 +181,11 @@ class Gen {
     return c;
   }
 
-  private param(shape: FDim[]): ParamDecl {
+  private param(shape: FDim[], heads?: number): ParamDecl {
     const init: Init | undefined = this.weighted<Init | undefined>([
       [6, () => undefined], [0.5, () => "zeros"], [0.5, () => "ones"], [0.5, () => ({ constant: 1 })], [0.5, () => ({ uniform: 0.5 })], [0.3, () => "uniform"],
     ]);
-    const p = { ...this.decl("param"), shape, ...(init ? { init } : {}) } as ParamDecl;
+    const p = { ...this.decl("param"), shape, ...(heads ? { heads } : {}), ...(init ? { init } : {}) } as ParamDecl;
     this.fc.params.push(p);
     return p;
   }
@@ -188,12 +199,19 @@ class Gen {
     const p = same.length && this.chance(0.5) ? this.pick(same) : this.param([]);
     return { e: { k: "ref", id: p.id }, mag: 1, batched: false };
   }
-  /** A matrix [rows, cols]: an existing one of that shape (tied weights) or a new parameter. */
-  private matrix(rows: FDim, cols: FDim): MatAvail {
-    const same = this.mats.filter((m) => dimKey(m.rows) === dimKey(rows) && dimKey(m.cols) === dimKey(cols));
+  /**
+   * A matrix [rows, cols]: an existing one of that shape (tied weights) or a new parameter, which in
+   * a cell with heads may be block-diagonal. `dense`: not one with heads (the matrix-valued equations
+   * M = 2*W, M = W .- s, which the language refuses or reads as the stored blocks for one with heads).
+   */
+  private matrix(rows: FDim, cols: FDim, dense = false): MatAvail {
+    const same = this.mats.filter((m) => dimKey(m.rows) === dimKey(rows) && dimKey(m.cols) === dimKey(cols) && !(dense && m.heads));
     if (same.length && this.chance(0.5)) return this.pick(same);
-    const p = this.param([rows, cols]);
-    const m = { ref: { k: "ref", id: p.id } as Expr, rows, cols, mag: 1 };
+    // every size is a multiple of the heads, so a dim divides when its constant does: [H, H], [2*H, D + H], [2, H] in 2 heads
+    const h = this.heads;
+    const heads = !dense && h && [rows, cols].every((d) => d.c % h === 0 && (d.terms.length > 0 || d.c > 0)) && this.chance(0.35) ? h : undefined;
+    const p = this.param([rows, cols], heads);
+    const m = { ref: { k: "ref", id: p.id } as Expr, rows, cols, mag: 1, ...(heads ? { heads } : {}) };
     this.mats.push(m);
     return m;
   }
@@ -303,7 +321,7 @@ class Gen {
       [1, () => [bin("*", num(k), { k: "paren", a: bin("*", W, v.e) }), k]],   // 2*(U*h)
       [1, () => [bin("*", bin("/", W, num(k)), v.e), 1 / k]],                   // U/2*h
       [1, () => [bin("/", { k: "paren", a: bin("*", W, v.e) }, num(k)), 1 / k]], // (W*x)/3
-      [1.5, () => [bin("*", { k: "neg", a: W }, v.e), 1]],                       // -U*h
+      [m.heads ? 0 : 1.5, () => [bin("*", { k: "neg", a: W }, v.e), 1]],         // -U*h (-R*h is refused when R has heads: reported on #18)
       [scale ? 1 : 0, () => [bin("*", bin("*", scale!.e, W), v.e), scale!.mag]], // s*W*x
       [0.5, () => [bin("*", bin("*", this.paramScalar().e, W), v.e), 1]],        // a*W*x, a a scalar parameter
     ]);
@@ -359,6 +377,7 @@ class Gen {
       [2, () => bounded("tanh", false)],
       [0.6, () => bounded("hardSigmoid", true)],
       [0.6, () => bounded("hardSigmoidKeras", true)],
+      [0.4, () => bounded("softsign", false)],
       [0.8, () => { const a = this.vec(dim, nb, d, maxMag); return { e: call("relu", a.e), mag: a.mag, batched: a.batched }; }],
       [0.6, () => { const a = this.vec(dim, nb, d, maxMag); return { e: call("abs", a.e), mag: a.mag, batched: a.batched }; }],
       [0.6, () => { const a = this.vec(dim, nb, d, maxMag - 0.7); return { e: call("softplus", a.e), mag: a.mag + 0.7, batched: a.batched }; }],
@@ -579,7 +598,7 @@ class Gen {
       [1, () => {
         // a matrix-valued equation, then used in products: M = 2*W, M = W + V, M = -W, M = a*W
         const rows = this.dimPick(), cols = this.pick(this.vecs).dim;
-        const W = this.matrix(rows, cols);
+        const W = this.matrix(rows, cols, true);
         const [e, mag] = this.weighted<[Expr, number]>([
           [1, () => [bin("*", num(2), structuredClone(W.ref)), 2]],
           [1, () => [bin("+", structuredClone(W.ref), { k: "ref", id: this.param([rows, cols]).id }), 2]],

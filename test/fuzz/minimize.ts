@@ -1,7 +1,8 @@
 // Shrinking a failing fuzz cell while it keeps failing the same way. Candidates, largest cuts first:
 // drop an output, turn a state into an input (its update inlined where h' is read), inline an
-// intermediate equation, drop an input, remove unused declarations, replace a sub-expression by
-// one of its children or by a leaf of the same shape, merge two sizes, shrink a size, B and T,
+// intermediate equation, drop an input, remove unused declarations, drop a matrix's heads, replace
+// a sub-expression by one of its children or by a leaf of the same shape, merge two sizes, shrink a
+// size (by the heads, so they still divide it), B and T,
 // plain formatting, then rename hostile names to plain ones one at a time (a name that causes the
 // failure stays) and ordinary names to N1, x1, h1, W1, … Greedy: the first candidate that still
 // fails is taken, until a whole pass takes none or the time budget runs out.
@@ -41,7 +42,9 @@ const removeDecl = (list: Decl[], id: number) => { const i = list.findIndex((d) 
 function leafOf(fc: FuzzCell, t: FType): Expr | undefined {
   if (t.s === "scalar") return t.batched ? undefined : { k: "num", v: 1 };
   if (t.s === "mat") {
-    const p = fc.params.find((q) => q.shape.length === 2 && dimKey(q.shape[0]!) === dimKey(t.rows) && dimKey(q.shape[1]!) === dimKey(t.cols));
+    // a dense matrix first: one with heads is only a product's matrix (M = R would be its stored blocks)
+    const p = [...fc.params].sort((a, b) => (a.heads ?? 0) - (b.heads ?? 0))
+      .find((q) => q.shape.length === 2 && dimKey(q.shape[0]!) === dimKey(t.rows) && dimKey(q.shape[1]!) === dimKey(t.cols));
     return p ? { k: "ref", id: p.id } : undefined;
   }
   const vec = [...fc.inputs, ...fc.states].find((v) => dimKey(v.dim) === dimKey(t.dim));
@@ -103,6 +106,11 @@ function* candidates(fc: FuzzCell): Generator<Candidate> {
   // ---- unused declarations, comments
   const cleaned = cleanup(fc);
   if (cleaned) yield { what: "remove unused declarations", cell: cleaned };
+  for (const p of fc.params) if (p.heads) {
+    const c = clone(fc);
+    delete c.params.find((q) => q.id === p.id)!.heads;
+    yield { what: `${p.name} without heads`, cell: c };
+  }
 
   // ---- sub-expressions: a child, or a leaf, of the same shape
   const type = typer(fc);
@@ -154,10 +162,12 @@ function* candidates(fc: FuzzCell): Generator<Candidate> {
       break;
     }
   }
-  for (const s of fc.sizes) if (s.value > 1) {
+  // in a cell with heads every size is a multiple of them (grammar.ts): a smaller size stays one
+  const step = Math.max(1, ...fc.params.map((p) => p.heads ?? 1));
+  for (const s of fc.sizes) if (s.value > step) {
     const c = clone(fc);
-    c.sizes.find((x) => x.id === s.id)!.value = s.value - 1;
-    yield { what: `${s.name} = ${s.value - 1}`, cell: c };
+    c.sizes.find((x) => x.id === s.id)!.value = s.value - step;
+    yield { what: `${s.name} = ${s.value - step}`, cell: c };
   }
   if (fc.B > 1) yield { what: "B = 1", cell: { ...clone(fc), B: 1 } };
   if (fc.T > 2) yield { what: "T = 2", cell: { ...clone(fc), T: 2 } };
