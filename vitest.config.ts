@@ -16,6 +16,7 @@ const E2E = [
   "cli", // every command, spawned
   "codegen", // generate --check in a copied checkout, tsc over the repository, spawned commands
   "escape", // emits and typechecks kernels for each planted vector
+  "export-pytorch", // exported PyTorch modules vs the reference, gradcheck, jit, two-process DDP (15-24 s; DDP 7-12 s)
   "fuzz", // the fuzz tier: 200 cells in child processes
   "fuzz-grammar", // includes the fuzz tier's planted failure, in two child processes
   "fuzz-regressions", // every fixture's kernels generated and run

@@ -45,6 +45,8 @@ usage:
                                        --check writes nothing and exits 1 on stale or stray files, --watch regenerates on change
   cellforge generate [--check]         the same from the "cellforge" field of package.json (or cellforge.config.json):
                                        { "cells": ["src/cells"], "out": "src/kernels" }; here, dsl/ to generated/
+  cellforge export <cell> --target pytorch [--out mycell.py]
+                                       the cell and its derived backward as a PyTorch module (autograd.Function + nn.Module)
   cellforge eval <cell> --in case.json [--out result.json] [--reference]
                                        one sequence forward and backward in float64 (generated kernel, or the
                                        reference evaluator); --example writes a random case to start from
@@ -368,6 +370,7 @@ const COMMANDS: Readonly<Record<string, Options>> = {
   eval: { in: S, out: S, reference: F, example: S },
   bench: { B: S, T: S, size: S, backend: S, threads: S },
   convert: { from: S, to: S },
+  export: { target: S, out: S },
   train: { ...TRAIN_OPTIONS, resume: S, init: S },
   compare: TRAIN_OPTIONS,
   help: {},
@@ -449,6 +452,10 @@ export async function main(argv: string[]): Promise<number> {
       case "convert": {
         const { convertCmd } = await import("./convert.ts");
         return await convertCmd(rest, v);
+      }
+      case "export": {
+        const { exportCmd } = await import("./export.ts");
+        return await exportCmd(rest, v);
       }
       case "bench":
         if (rest.length !== 1) throw new UsageError(`usage: cellforge bench <cell> [--B n] [--T n] [--size n] [--backend ${BACKENDS.map((b) => b.name).join("|")}|auto] [--threads n|auto]`);

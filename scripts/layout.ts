@@ -14,9 +14,9 @@ export const BUDGETS: Readonly<Record<string, number>> = {
   src: 4_300, // the DSL grew transposes, matrix expressions, scalar inputs, constraints and heads (issue #18)
   "src/interop": 1_300,
   "src/train": 1_900,
-  codegen: 2_600,
+  codegen: 3_200, // with the PyTorch emitter, codegen/pytorch.ts (issue #16)
   check: 1_100,
-  cli: 1_500, // generate for any cells, its config and --watch (issue #13)
+  cli: 1_600, // generate for any cells, its config and --watch (issue #13), export (issue #16)
   plugin: 200, // the bundler plugin (unplugin) and the types of its imports (issue #13)
   dsl: 700,
   generated: 30_500, // the TypeScript kernels (28 cells with sLSTM); their WebAssembly text is "generated (wat)"
