@@ -27,23 +27,8 @@ if (!existsSync(chromium)) {
   process.exit(2);
 }
 
-/** A user's cell, not one of dsl/'s: one gate that moves the state toward a candidate. */
-const USER_CELL = `import { defineCell } from "cellforge";
-
-export default defineCell({
-  name: "mygate",
-  doc: "a user's gated unit: one gate g moves the state toward a candidate c",
-  sizes: { D: "input size", H: "hidden size" },
-  inputs: { x: "D" },
-  state: { h: "H" },
-  params: { Wg: ["H", "D"], Ug: ["H", "H"], bg: "H", Wc: ["H", "D"], Uc: ["H", "H"], bc: "H" },
-  equations: \`
-    g  = sigmoid(Wg*x + Ug*h + bg)
-    c  = tanh(Wc*x + Uc*h + bc)
-    h' = h + g .* (c - h)
-  \`,
-});
-`;
+/** A user's cell, not one of dsl/'s: one gate that moves the state toward a candidate (the package test's too). */
+const USER_CELL = readFileSync(join(ROOT, "test", "fixtures", "cells", "mygate.ts"), "utf8");
 
 /** The same case in the page and here: forward and backward, every result in one array; and threads: 2. */
 const CASE = `

@@ -111,23 +111,9 @@ export async function largest(nodeModules: string, n: number): Promise<string[]>
 
 // ------------------------------------------------------------------------------ the user's cell and the case
 
-/** A user's cell, written from scratch: one gate that moves the state toward a candidate. `step` is its last equation. */
-export const CELL = (step = "h' = h + g .* (c - h)") => `import { defineCell } from "cellforge";
-
-export default defineCell({
-  name: "mygate",
-  doc: "a user's gated unit: one gate g moves the state toward a candidate c",
-  sizes: { D: "input size", H: "hidden size" },
-  inputs: { x: "D" },
-  state: { h: "H" },
-  params: { Wg: ["H", "D"], Ug: ["H", "H"], bg: "H", Wc: ["H", "D"], Uc: ["H", "H"], bc: "H" },
-  equations: \`
-    g  = sigmoid(Wg*x + Ug*h + bg)
-    c  = tanh(Wc*x + Uc*h + bc)
-    ${step}
-  \`,
-});
-`;
+/** A user's cell, written from scratch (test/fixtures/cells/mygate.ts, which browser-check uses too): one gate that moves the state toward a candidate. `step` replaces its last equation. */
+export const CELL = (step = "h' = h + g .* (c - h)") =>
+  readFileSync(fileURLToPath(new URL("./fixtures/cells/mygate.ts", import.meta.url)), "utf8").replace("h' = h + g .* (c - h)", step);
 
 /**
  * The case every environment runs, in TypeScript (the TypeScript project typechecks it as a user's
