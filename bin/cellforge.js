@@ -12,5 +12,11 @@ process.stdout.on("error", (e) => {
 });
 register();
 const source = new URL("../cli/main.ts", import.meta.url);
-const { main } = await import(existsSync(source) ? source.href : new URL("../dist/cli/main.js", import.meta.url).href);
+const inCheckout = existsSync(source);
+// "cellforge" and "cellforge/runtime" resolve to this copy's own modules before anything loads a
+// built-in cell (the converters import dsl/, whose cells import "cellforge"): in a checkout there is
+// no dist/ for the package's exports to point to.
+const { hookModules } = await import(inCheckout ? "../src/load.ts" : "../dist/src/load.js");
+hookModules();
+const { main } = await import(inCheckout ? source.href : new URL("../dist/cli/main.js", import.meta.url).href);
 process.exitCode = await main(process.argv.slice(2));
