@@ -10,7 +10,7 @@
 // the same command for dsl/ → generated/; its config also names runtime/, whose products (the GEMM
 // modules the runtime runs) are generated too.
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, watch, writeFileSync } from "node:fs";
-import { basename, dirname, extname, isAbsolute, join, relative, resolve, sep } from "node:path";
+import { basename, dirname, extname, join, relative, resolve, sep } from "node:path";
 import { glob } from "tinyglobby";
 import { format } from "prettier";
 import { ts } from "ts-morph";
@@ -358,4 +358,4 @@ export function errorText(e: unknown): string {
 }
 
 /** The config's `out`, for messages. */
-export const outShown = (cfg: GenerateConfig) => (isAbsolute(cfg.out) ? shown(cfg.root, cfg.out) || "." : cfg.out) + "/";
+export const outShown = (cfg: GenerateConfig) => `${shown(cfg.root, cfg.out) || "."}/`; // out is absolute

@@ -2,7 +2,8 @@
 import { parseArgs } from "node:util";
 import { basename, extname } from "node:path";
 import { type Cell, fitHeads, resolveSizes } from "../src/cell.ts";
-import { parseSizes } from "./sizes.ts";
+import { UsageError, parseSizes } from "./sizes.ts";
+export { UsageError };
 import { CellError } from "../src/errors.ts";
 import { LoadError, builtinCellFiles, loadCell } from "../src/load.ts";
 import { closest, didYouMean } from "../src/lang.ts";
@@ -391,8 +392,6 @@ async function commandHelp(cmd: string): Promise<string> {
   return `usage:\n${own.join("\n")}${opts}${!opts && flags.length ? `\n\noptions: ${flags.map((f) => `--${f}`).join(", ")}` : ""}`;
 }
 
-/** A mistake in how a command was called: exit 2, with the command's usage. */
-export class UsageError extends Error {}
 
 /** Node's errors about files, said plainly (a folder given as a file, a name too long, …). */
 const FILE_ERRORS: Readonly<Record<string, string>> = {

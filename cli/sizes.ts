@@ -3,6 +3,9 @@
 // `sizes` (runtime/checks.ts `isSize`); the table has no prototype, so a size named `toString` is a size.
 import { isSize } from "../runtime/checks.ts";
 
+/** A mistake in how a command was called: exit 2, with the command's usage (every command's). */
+export class UsageError extends Error {}
+
 /**
  * `NAME=n` pairs separated by commas, spaces allowed around each. With `known` (the cell's sizes),
  * every name must be one of them. `fail` throws the command's own error with the message.

@@ -4,7 +4,8 @@
 import { existsSync, writeFileSync } from "node:fs";
 import { basename, dirname, extname, join } from "node:path";
 import { CellError } from "../src/errors.ts";
-import { parseSizes } from "./sizes.ts";
+import { UsageError, parseSizes } from "./sizes.ts";
+export { UsageError };
 import { LoadError, loadCell } from "../src/load.ts";
 import { CheckpointError } from "../src/train/checkpoint.ts";
 import { type CellKernels, ModelError, type Precision } from "../src/train/model.ts";
@@ -53,8 +54,6 @@ export const TRAIN_OPTIONS_USAGE = `train and compare options:
   --json             print the summary as JSON
 A run whose loss, gradient or parameters turn NaN or infinite stops there (exit 1, naming the step) and saves nothing.`;
 
-/** A mistake in the command line. */
-export class UsageError extends Error {}
 
 const say = (s = "") => process.stdout.write(s + "\n");
 
