@@ -57,7 +57,7 @@ export async function convertCmd(args: string[], flags: Record<string, string | 
       json = JSON.parse(readFileSync(inPath, "utf8"));
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code, ckpt = !code && readFileSync(inPath).toString("latin1", 0, 6) === "CFCKPT";
-      return fail(`${inPath}: ${code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a folder; give the weights' JSON file" : code ? (e as Error).message : ckpt ? "a training checkpoint, not weights; convert reads JSON (a PyTorch state_dict, Keras weights or cellforge parameters)" : `not valid JSON: ${(e as Error).message}`}`);
+      return fail(`${inPath}: ${code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a folder; give the weights' JSON file" : code ? (e as Error).message : ckpt ? "a cellforge checkpoint or model file (binary), not weights in JSON; convert reads JSON (a PyTorch state_dict, Keras weights or cellforge parameters), and scripts/cellforge_model.py reads these files in Python" : `not valid JSON: ${(e as Error).message}`}`);
     }
     let cp: CellParams;
     const notes: string[] = [];

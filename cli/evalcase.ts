@@ -20,7 +20,8 @@ function flatten(v: unknown, dims: readonly number[], field: string, shape: stri
   let k = 0;
   const walk = (x: unknown, d: number, path: string) => {
     if (d === dims.length) {
-      if (typeof x !== "number" || !Number.isFinite(x)) throw new CaseError(`${path}: expected a finite number, got ${JSON.stringify(x)?.slice(0, 40)} (${field} has shape ${shape})`);
+      // JSON.parse reads 1e999 as Infinity, which JSON.stringify would show as null: say it as a number
+      if (typeof x !== "number" || !Number.isFinite(x)) throw new CaseError(`${path}: expected a finite number, got ${typeof x === "number" ? `${x} (beyond float64's range, ±1.8e308)` : JSON.stringify(x)?.slice(0, 40)} (${field} has shape ${shape})`);
       out[k++] = x;
       return;
     }
@@ -46,9 +47,20 @@ const count = (v: unknown, field: string): number => {
   return v;
 };
 
+/** Refuse a key a table does not have: a misspelt name would otherwise be ignored, and its values silently not used. */
+function onlyKeys(table: Record<string, unknown>, known: readonly string[], field: string, what: string): void {
+  for (const k of Object.keys(table))
+    if (!known.includes(k)) throw new CaseError(`${field ? `${field}.` : ""}${k}: not ${what} (${known.length ? known.join(", ") : "none"})`);
+}
+
+// "cell" too: a converted parameter file ({ cell, sizes, params }) is pasted into a case as it is
+const CASE_KEYS = ["cell", "sizes", "T", "B", "params", "inputs", "initial", "upstream"];
+
 /** Read and validate a case for `cell`; every error names the field and the shape it expects. */
 export function readCase(cell: Cell, json: unknown): SequenceCase {
   const c = obj(json, "the case");
+  onlyKeys(c, CASE_KEYS, "", "a field of a case");
+  if (c.cell !== undefined && c.cell !== cell.name) throw new CaseError(`cell: the case is for ${JSON.stringify(c.cell)?.slice(0, 60)}, not ${cell.name}`);
   const sz = obj(c.sizes, "sizes");
   const given: Record<string, number> = {};
   // a case's tables are keyed by the cell's names: only own keys count (a size may be named toString)
@@ -72,6 +84,7 @@ export function readCase(cell: Cell, json: unknown): SequenceCase {
   for (const k of Object.keys(P)) if (!cell.params.some((p) => p.name === k)) throw new CaseError(`params.${k}: ${cell.name} has no parameter ${k}`);
   const group = (field: string, nodes: readonly { name: string; shape: readonly { key: string }[] }[], lead: number[], leadText: string[]) => {
     const g = obj(c[field], field);
+    onlyKeys(g, nodes.map((n) => n.name), field, `one of ${cell.name}'s ${field === "inputs" ? "inputs" : field === "initial" ? "states" : "states and outputs"}`);
     const out: Record<string, Float64Array> = {};
     for (const n of nodes) {
       if (!Object.hasOwn(g, n.name)) throw new CaseError(`${field}.${n.name}: missing (shape ${shapeText(leadText, n.shape)})`);

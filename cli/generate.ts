@@ -25,6 +25,7 @@ import type { Cell } from "../src/cell.ts";
 import { proveKernelText } from "../check/kernelcheck.ts";
 import { KERNEL_IMPORTS, type KernelImports, importsWithProducts } from "../check/kernelmodule.ts";
 import { KernelRefusedError } from "../check/kernelerror.ts";
+import { shellWord } from "./sizes.ts";
 
 /** What to generate, from the command line or a config; paths are absolute. */
 export interface GenerateConfig {
@@ -51,9 +52,9 @@ const CONFIG_KEYS = ["cells", "out", "standalone", "js", "runtime"] as const;
 export const VENDORED_RUNTIME = "cellforge-runtime";
 const CELL_EXTS = [".ts", ".mts", ".json"];
 const GLOB = /[*?[\]{}]/;
+/** A pattern is a glob when it has a wildcard and nothing exists at its exact path. */
+const isGlob = (pattern: string, path: string) => GLOB.test(pattern) && !existsSync(path);
 
-/** A shell word as typed: quoted when it has anything a shell reads. */
-const shellWord = (w: string) => (/^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replaceAll("'", `'\\''`)}'`);
 
 /** The config from the command line: cells and --out given. */
 export function configFromArgs(cells: readonly string[], v: Readonly<Record<string, unknown>>, cwd = process.cwd()): GenerateConfig {
@@ -119,7 +120,8 @@ export async function cellFiles(cfg: GenerateConfig): Promise<string[]> {
   const found = new Set<string>();
   for (const pattern of cfg.cells) {
     const p = resolve(cfg.root, pattern);
-    if (GLOB.test(pattern)) {
+    // a file or folder whose name holds * ? [ ] { } is itself, not a glob (whose backslash would escape)
+    if (isGlob(pattern, p)) {
       const hits = await glob(pattern, { cwd: cfg.root, absolute: true, onlyFiles: true });
       const cellsHit = hits.filter(isCellFile);
       if (cellsHit.length === 0) throw new LoadError(`generate: the pattern ${pattern} (in ${cfg.from}) matches no cell files (${CELL_EXTS.join(", ")})`);
@@ -335,7 +337,7 @@ export async function watchCells(cfg: GenerateConfig, say: (line: string) => voi
   await run();
   // watch each named file, and each folder (a glob's folder up to its first wildcard)
   const targets = new Set(cfg.cells.map((c) => {
-    const p = resolve(cfg.root, GLOB.test(c) ? c.slice(0, c.search(GLOB)) || "." : c);
+    const p = resolve(cfg.root, isGlob(c, resolve(cfg.root, c)) ? c.slice(0, c.search(GLOB)) || "." : c);
     return existsSync(p) && statSync(p).isDirectory() ? p : dirname(p);
   }));
   const watchers = [...targets].map((dir) => watch(dir, { recursive: true }, (_e, f) => {

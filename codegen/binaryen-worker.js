@@ -18,7 +18,9 @@ parentPort.on("message", ({ id, text }) => {
     if (!m.validate()) throw new Error("the optimized WebAssembly does not validate");
     parentPort.postMessage({ id, binary: m.emitBinary() });
   } catch (e) {
-    parentPort.postMessage({ id, error: e instanceof Error ? e.message : String(e) });
+    // binaryen's parser throws a plain object { message } (not an Error): its message says where the text is wrong
+    const message = e !== null && typeof e === "object" && typeof e.message === "string" ? e.message : String(e);
+    parentPort.postMessage({ id, error: message });
   } finally {
     m?.dispose();
   }

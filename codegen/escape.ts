@@ -29,6 +29,15 @@ export function commentText(s: string): string {
 }
 
 /**
+ * Text for a line comment (`// …`, `# …`, `;; …`): one line, with no unsafe character. Block-comment
+ * delimiters are harmless there and stay as they are, so a command in a header (`'cells/*.ts'`) is
+ * the command a shell reads back.
+ */
+export function lineCommentText(s: string): string {
+  return s.replace(UNSAFE, visible);
+}
+
+/**
  * A JSON value (a string, or numbers, strings and names in arrays and objects) as a JavaScript
  * literal. JSON.stringify escapes quotes, backslashes and the C0 controls; this also escapes, inside
  * strings, the characters it leaves as they are: DEL, the C1 controls, U+2028, U+2029 and the bidi

@@ -21,7 +21,7 @@ const EMITTER_WORDS = [
   "b", "i", "j", "k", "s", "sum", "t",
   // the kernel's parameters, arguments and variables (its precision: bits, F, gemm)
   "bits", "F", "gemm", "sizes", "B", "T", "options", "nParams", "need", "mem", "mm", "wl", "at", "io", "p", "dp", "rng",
-  "o", "total", "offset", "length",
+  "o", "total", "offset", "length", "rows",
   "forward", "backward", "params", "inputs", "initial", "out", "upstream", "grads",
   // module scope: imports, exports, types
   "spec", "Sizes", "Inputs", "States", "Outputs", "Grads", "Kernel", "A", "KernelOptions", "LoopsModuleSource",

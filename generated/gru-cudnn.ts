@@ -12,6 +12,7 @@ import {
   Rng,
   checkArray,
   checkCount,
+  checkSeed,
   checkSizes,
   initSlice,
   type KernelOptions,
@@ -101,9 +102,12 @@ export function initParams(sizes: Sizes, seed: number): Float64Array {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   const { total, params } = paramLayout(sizes);
   const p = new Float64Array(total);
-  const rng = new Rng(seed);
+  const rng = new Rng(checkSeed(spec.name, seed));
   const k = 1 / Math.sqrt(H);
-  for (const [i, { offset, length }] of params.entries()) initSlice(p, offset, length, spec.params[i]!.init, k, rng);
+  // each parameter's row count: the matrix rules (glorot, orthogonal) see rows × length/rows
+  const rows = [H, H, H, H, H, H, H, H, H, H, H, H];
+  for (const [i, { offset, length }] of params.entries())
+    initSlice(p, offset, length, spec.params[i]!.init, k, rng, rows[i]!);
   return p;
 }
 
@@ -173,7 +177,7 @@ function kernel64<A extends FloatArray>(
   const scratch3 = mem.alloc(H);
   function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
     checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
-    mem.begin();
+    mem.begin("forward");
     const p = mem.input(io.p, params);
     checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
@@ -261,6 +265,7 @@ function kernel64<A extends FloatArray>(
     }
 
     mem.flush(io.hOut, out.h);
+    mem.forwarded();
   }
 
   function backward(
@@ -271,8 +276,9 @@ function kernel64<A extends FloatArray>(
     upstream: Outputs<A>,
     grads: Grads<A>,
   ): void {
+    // the values the last forward saved are what this reads: refused before any forward has finished
+    mem.begin("backward");
     checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
-    mem.begin();
     const p = mem.input(io.p, params);
     checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
@@ -549,7 +555,7 @@ function kernel32<A extends FloatArray>(
   const scratch3 = mem.alloc(H);
   function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
     checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
-    mem.begin();
+    mem.begin("forward");
     const p = mem.input(io.p, params);
     checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
@@ -637,6 +643,7 @@ function kernel32<A extends FloatArray>(
     }
 
     mem.flush(io.hOut, out.h);
+    mem.forwarded();
   }
 
   function backward(
@@ -647,8 +654,9 @@ function kernel32<A extends FloatArray>(
     upstream: Outputs<A>,
     grads: Grads<A>,
   ): void {
+    // the values the last forward saved are what this reads: refused before any forward has finished
+    mem.begin("backward");
     checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
-    mem.begin();
     const p = mem.input(io.p, params);
     checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);

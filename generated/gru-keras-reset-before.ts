@@ -12,6 +12,7 @@ import {
   Rng,
   checkArray,
   checkCount,
+  checkSeed,
   checkSizes,
   initSlice,
   type KernelOptions,
@@ -95,9 +96,12 @@ export function initParams(sizes: Sizes, seed: number): Float64Array {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   const { total, params } = paramLayout(sizes);
   const p = new Float64Array(total);
-  const rng = new Rng(seed);
+  const rng = new Rng(checkSeed(spec.name, seed));
   const k = 1 / Math.sqrt(H);
-  for (const [i, { offset, length }] of params.entries()) initSlice(p, offset, length, spec.params[i]!.init, k, rng);
+  // each parameter's row count: the matrix rules (glorot, orthogonal) see rows × length/rows
+  const rows = [H, H, H, H, H, H, H, H, H];
+  for (const [i, { offset, length }] of params.entries())
+    initSlice(p, offset, length, spec.params[i]!.init, k, rng, rows[i]!);
   return p;
 }
 
@@ -176,7 +180,7 @@ function kernel64<A extends FloatArray>(
   const scratch8 = mem.alloc(B * H);
   function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
     checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
-    mem.begin();
+    mem.begin("forward");
     const p = mem.input(io.p, params);
     checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
@@ -297,6 +301,7 @@ function kernel64<A extends FloatArray>(
     }
 
     mem.flush(io.hOut, out.h);
+    mem.forwarded();
   }
 
   function backward(
@@ -307,8 +312,9 @@ function kernel64<A extends FloatArray>(
     upstream: Outputs<A>,
     grads: Grads<A>,
   ): void {
+    // the values the last forward saved are what this reads: refused before any forward has finished
+    mem.begin("backward");
     checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
-    mem.begin();
     const p = mem.input(io.p, params);
     checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
@@ -588,7 +594,7 @@ function kernel32<A extends FloatArray>(
   const scratch8 = mem.alloc(B * H);
   function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
     checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
-    mem.begin();
+    mem.begin("forward");
     const p = mem.input(io.p, params);
     checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
@@ -709,6 +715,7 @@ function kernel32<A extends FloatArray>(
     }
 
     mem.flush(io.hOut, out.h);
+    mem.forwarded();
   }
 
   function backward(
@@ -719,8 +726,9 @@ function kernel32<A extends FloatArray>(
     upstream: Outputs<A>,
     grads: Grads<A>,
   ): void {
+    // the values the last forward saved are what this reads: refused before any forward has finished
+    mem.begin("backward");
     checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
-    mem.begin();
     const p = mem.input(io.p, params);
     checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);

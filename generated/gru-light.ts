@@ -12,6 +12,7 @@ import {
   Rng,
   checkArray,
   checkCount,
+  checkSeed,
   checkSizes,
   initSlice,
   type KernelOptions,
@@ -93,11 +94,13 @@ export function initParams(sizes: Sizes, seed: number): Float64Array {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   const { total, params } = paramLayout(sizes);
   const p = new Float64Array(total);
-  const rng = new Rng(seed);
+  const rng = new Rng(checkSeed(spec.name, seed));
   const k = 1 / Math.sqrt(H);
+  // each parameter's row count: the matrix rules (glorot, orthogonal) see rows × length/rows
+  const rows = [H, H, H, H, H, H, H, H];
   // in the order the cell declares them: that is the order the random numbers are drawn in
   for (const i of [0, 2, 4, 5, 1, 3, 6, 7])
-    initSlice(p, params[i]!.offset, params[i]!.length, spec.params[i]!.init, k, rng);
+    initSlice(p, params[i]!.offset, params[i]!.length, spec.params[i]!.init, k, rng, rows[i]!);
   return p;
 }
 
@@ -163,7 +166,7 @@ function kernel64<A extends FloatArray>(
   const scratch3 = mem.alloc(B * H);
   function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
     checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
-    mem.begin();
+    mem.begin("forward");
     const p = mem.input(io.p, params);
     checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
@@ -231,6 +234,7 @@ function kernel64<A extends FloatArray>(
     }
 
     mem.flush(io.hOut, out.h);
+    mem.forwarded();
   }
 
   function backward(
@@ -241,8 +245,9 @@ function kernel64<A extends FloatArray>(
     upstream: Outputs<A>,
     grads: Grads<A>,
   ): void {
+    // the values the last forward saved are what this reads: refused before any forward has finished
+    mem.begin("backward");
     checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
-    mem.begin();
     const p = mem.input(io.p, params);
     checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
@@ -465,7 +470,7 @@ function kernel32<A extends FloatArray>(
   const scratch3 = mem.alloc(B * H);
   function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
     checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
-    mem.begin();
+    mem.begin("forward");
     const p = mem.input(io.p, params);
     checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
@@ -533,6 +538,7 @@ function kernel32<A extends FloatArray>(
     }
 
     mem.flush(io.hOut, out.h);
+    mem.forwarded();
   }
 
   function backward(
@@ -543,8 +549,9 @@ function kernel32<A extends FloatArray>(
     upstream: Outputs<A>,
     grads: Grads<A>,
   ): void {
+    // the values the last forward saved are what this reads: refused before any forward has finished
+    mem.begin("backward");
     checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
-    mem.begin();
     const p = mem.input(io.p, params);
     checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);

@@ -12,6 +12,7 @@ import {
   Rng,
   checkArray,
   checkCount,
+  checkSeed,
   checkSizes,
   initSlice,
   type KernelOptions,
@@ -102,11 +103,13 @@ export function initParams(sizes: Sizes, seed: number): Float64Array {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   const { total, params } = paramLayout(sizes);
   const p = new Float64Array(total);
-  const rng = new Rng(seed);
+  const rng = new Rng(checkSeed(spec.name, seed));
   const k = 1 / Math.sqrt(H);
+  // each parameter's row count: the matrix rules (glorot, orthogonal) see rows × length/rows
+  const rows = [H, H, H, H, H, H, H, H, H, H, H];
   // in the order the cell declares them: that is the order the random numbers are drawn in
   for (const i of [0, 3, 6, 1, 4, 7, 2, 5, 8, 9, 10])
-    initSlice(p, params[i]!.offset, params[i]!.length, spec.params[i]!.init, k, rng);
+    initSlice(p, params[i]!.offset, params[i]!.length, spec.params[i]!.init, k, rng, rows[i]!);
   return p;
 }
 
@@ -184,7 +187,7 @@ function kernel64<A extends FloatArray>(
   const scratch2 = mem.alloc(B * H);
   function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
     checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
-    mem.begin();
+    mem.begin("forward");
     const p = mem.input(io.p, params);
     checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
@@ -297,6 +300,7 @@ function kernel64<A extends FloatArray>(
 
     mem.flush(io.hOut, out.h);
     mem.flush(io.cOut, out.c);
+    mem.forwarded();
   }
 
   function backward(
@@ -307,8 +311,9 @@ function kernel64<A extends FloatArray>(
     upstream: Outputs<A>,
     grads: Grads<A>,
   ): void {
+    // the values the last forward saved are what this reads: refused before any forward has finished
+    mem.begin("backward");
     checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
-    mem.begin();
     const p = mem.input(io.p, params);
     checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
@@ -560,7 +565,7 @@ function kernel32<A extends FloatArray>(
   const scratch2 = mem.alloc(B * H);
   function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
     checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
-    mem.begin();
+    mem.begin("forward");
     const p = mem.input(io.p, params);
     checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
@@ -673,6 +678,7 @@ function kernel32<A extends FloatArray>(
 
     mem.flush(io.hOut, out.h);
     mem.flush(io.cOut, out.c);
+    mem.forwarded();
   }
 
   function backward(
@@ -683,8 +689,9 @@ function kernel32<A extends FloatArray>(
     upstream: Outputs<A>,
     grads: Grads<A>,
   ): void {
+    // the values the last forward saved are what this reads: refused before any forward has finished
+    mem.begin("backward");
     checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
-    mem.begin();
     const p = mem.input(io.p, params);
     checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);

@@ -13,6 +13,7 @@ import {
   checkArray,
   checkCount,
   checkHeads,
+  checkSeed,
   checkSizes,
   initSlice,
   type KernelOptions,
@@ -123,9 +124,12 @@ export function initParams(sizes: Sizes, seed: number): Float64Array {
   checkHeads(spec.name, "Ro", 4, "H", H);
   const { total, params } = paramLayout(sizes);
   const p = new Float64Array(total);
-  const rng = new Rng(seed);
+  const rng = new Rng(checkSeed(spec.name, seed));
   const k = 1 / Math.sqrt(H);
-  for (const [i, { offset, length }] of params.entries()) initSlice(p, offset, length, spec.params[i]!.init, k, rng);
+  // each parameter's row count: the matrix rules (glorot, orthogonal) see rows × length/rows
+  const rows = [H, H, H, H, H, H, H, H, H, H, H, H];
+  for (const [i, { offset, length }] of params.entries())
+    initSlice(p, offset, length, spec.params[i]!.init, k, rng, rows[i]!);
   return p;
 }
 
@@ -262,7 +266,7 @@ function kernel64<A extends FloatArray>(
   const scratch7 = mem.alloc(B * H);
   function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
     checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
-    mem.begin();
+    mem.begin("forward");
     const p = mem.input(io.p, params);
     checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
@@ -556,6 +560,7 @@ function kernel64<A extends FloatArray>(
     mem.flush(io.cOut, out.c);
     mem.flush(io.nOut, out.n);
     mem.flush(io.mOut, out.m);
+    mem.forwarded();
   }
 
   function backward(
@@ -566,8 +571,9 @@ function kernel64<A extends FloatArray>(
     upstream: Outputs<A>,
     grads: Grads<A>,
   ): void {
+    // the values the last forward saved are what this reads: refused before any forward has finished
+    mem.begin("backward");
     checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
-    mem.begin();
     const p = mem.input(io.p, params);
     checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
@@ -1285,7 +1291,7 @@ function kernel32<A extends FloatArray>(
   const scratch7 = mem.alloc(B * H);
   function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
     checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
-    mem.begin();
+    mem.begin("forward");
     const p = mem.input(io.p, params);
     checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
@@ -1579,6 +1585,7 @@ function kernel32<A extends FloatArray>(
     mem.flush(io.cOut, out.c);
     mem.flush(io.nOut, out.n);
     mem.flush(io.mOut, out.m);
+    mem.forwarded();
   }
 
   function backward(
@@ -1589,8 +1596,9 @@ function kernel32<A extends FloatArray>(
     upstream: Outputs<A>,
     grads: Grads<A>,
   ): void {
+    // the values the last forward saved are what this reads: refused before any forward has finished
+    mem.begin("backward");
     checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
-    mem.begin();
     const p = mem.input(io.p, params);
     checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);

@@ -32,6 +32,31 @@ export function checkCount(cell: string, what: string, v: number): number {
   return v;
 }
 
+/** The largest seed: runtime/rng.ts keeps 32 bits of it, so each integer from 0 to this one starts its own stream. */
+export const MAX_SEED = 2 ** 32 - 1;
+
+/** initParams's seed: an integer from 0 to MAX_SEED (a larger, negative or fractional one would be wrapped or cut by the Rng, silently). */
+export function checkSeed(cell: string, seed: unknown): number {
+  const want = `an integer from 0 to ${MAX_SEED}`;
+  if (typeof seed !== "number") throw new TypeError(`${cell}: initParams: the seed must be ${want}, got ${seed === null ? "null" : typeof seed === "string" ? `the string ${JSON.stringify(seed)}` : typeof seed}`);
+  if (!Number.isInteger(seed) || seed < 0 || seed > MAX_SEED) throw new RangeError(`${cell}: initParams: the seed must be ${want}, got ${String(seed)}`);
+  return seed;
+}
+
+/** A kernel called out of order: `backward` before any `forward` has finished. */
+export class KernelOrderError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "KernelOrderError";
+  }
+}
+
+/** `backward` reads the values the last `forward` saved: without a finished forward it would read zeros or a half-written tape. */
+export function checkForwarded(cell: string, forwarded: boolean): void {
+  if (!forwarded)
+    throw new KernelOrderError(`${cell}: backward needs a forward first: call kernel.forward(params, inputs, initial, out) and let it finish, then backward with the same arguments`);
+}
+
 /** A kernel argument must be the right kind of array with exactly the right length. */
 export function checkArray(cell: string, name: string, a: unknown, ctor: Float32ArrayConstructor | Float64ArrayConstructor, length: number, shape: string): void {
   if (!(a instanceof ctor)) {
@@ -81,17 +106,86 @@ export function checkMemory(what: string, floats: number, bits: 32 | 64, unit: "
   throw new LimitError(`${what} needs ${formatBytes(bytes)} of buffers (float${bits}); the limit is 4 GiB per ${unit}`);
 }
 
-export type Init = "uniform" | "zeros" | "ones" | { readonly constant: number } | { readonly uniform: number };
+export type Init = "uniform" | "zeros" | "ones" | "glorot" | "orthogonal" | { readonly constant: number } | { readonly uniform: number };
 
-/** Fill `a[off, off+n)` by an init rule; `k` is the default uniform bound 1/sqrt(H). */
-export function initSlice(a: Float64Array, off: number, n: number, init: Init, k: number, rng: Rng): void {
+/** A matrix rule (glorot, orthogonal) asked of a slice whose row count is unknown or does not divide it. */
+export class InitError extends RangeError {
+  constructor(message: string) {
+    super(message);
+    this.name = "InitError";
+  }
+}
+
+/**
+ * Fill `a[off, off+n)` by an init rule; `k` is the default uniform bound 1/sqrt(H). `rows` is the
+ * parameter's row count (its matrix is rows × n/rows, row-major), which only "glorot" and
+ * "orthogonal" read: kernels generated before those rules existed do not pass it, and their rules
+ * draw exactly what they always drew.
+ */
+export function initSlice(a: Float64Array, off: number, n: number, init: Init, k: number, rng: Rng, rows?: number): void {
   if (init === "zeros") a.fill(0, off, off + n);
   else if (init === "ones") a.fill(1, off, off + n);
   else if (typeof init === "object" && "constant" in init) a.fill(init.constant, off, off + n);
-  else {
+  else if (init === "glorot" || init === "orthogonal") {
+    if (rows === undefined || !Number.isInteger(rows) || rows < 1 || n % rows !== 0)
+      throw new InitError(`init "${init}" needs the parameter's row count, a divisor of its ${n} numbers, got ${String(rows)}`);
+    if (init === "glorot") glorot(a, off, rows, n / rows, rng);
+    else orthogonal(a, off, rows, n / rows, rng);
+  } else {
     const r = typeof init === "object" && "uniform" in init ? init.uniform : k;
     for (let i = 0; i < n; i++) a[off + i] = rng.uniform(-r, r);
   }
+}
+
+/**
+ * Xavier/Glorot uniform (Glorot & Bengio 2010; torch.nn.init.xavier_uniform_): U(±sqrt(6/(fan_in +
+ * fan_out))) with fan_in = cols and fan_out = rows, the fans torch takes of a 2-D weight as stored.
+ */
+function glorot(a: Float64Array, off: number, rows: number, cols: number, rng: Rng): void {
+  const r = Math.sqrt(6 / (rows + cols));
+  for (let i = 0; i < rows * cols; i++) a[off + i] = rng.uniform(-r, r);
+}
+
+/**
+ * Orthogonal (Saxe et al. 2014; torch.nn.init.orthogonal_, Keras's Orthogonal): the Q of a Gaussian
+ * matrix's QR, its columns times the signs of R's diagonal (so Q is Haar-distributed). A matrix whose
+ * rows are a whole multiple k of its columns (a stacked [k·H, H] recurrent matrix, or a parameter
+ * with heads, stored [H, H/heads]) gets k square blocks, each orthogonal on its own, drawn top to
+ * bottom; any other tall matrix has orthonormal columns, a wide one orthonormal rows.
+ */
+function orthogonal(a: Float64Array, off: number, rows: number, cols: number, rng: Rng): void {
+  if (rows % cols === 0) {
+    for (let b = 0; b < rows / cols; b++) orthonormalColumns(a, off + b * cols * cols, cols, cols, false, rng);
+  } else if (rows > cols) orthonormalColumns(a, off, rows, cols, false, rng);
+  else orthonormalColumns(a, off, cols, rows, true, rng); // as torch: the transpose of a tall one
+}
+
+/**
+ * An m×n (m >= n) Gaussian matrix's Q with R's diagonal made positive, written row-major at `off`
+ * (transposed, n×m, when `wide`). Gram-Schmidt computes exactly that Q (its R has a positive
+ * diagonal); each column is orthogonalised twice against the ones before it ("twice is enough",
+ * Giraud et al. 2005), so QᵀQ = I to rounding whatever the matrix's condition.
+ */
+function orthonormalColumns(a: Float64Array, off: number, m: number, n: number, wide: boolean, rng: Rng): void {
+  const g = new Float64Array(m * n);
+  for (let i = 0; i < m * n; i++) g[i] = rng.normal(); // row-major m×n
+  const q = new Float64Array(m * n); // column-major: column j at j*m
+  for (let j = 0; j < n; j++) {
+    const v = q.subarray(j * m, (j + 1) * m);
+    for (let i = 0; i < m; i++) v[i] = g[i * n + j]!;
+    for (let pass = 0; pass < 2; pass++)
+      for (let c = 0; c < j; c++) {
+        const u = q.subarray(c * m, (c + 1) * m);
+        let d = 0;
+        for (let i = 0; i < m; i++) d += u[i]! * v[i]!;
+        for (let i = 0; i < m; i++) v[i] = v[i]! - d * u[i]!;
+      }
+    let s = 0;
+    for (let i = 0; i < m; i++) s += v[i]! * v[i]!;
+    const norm = Math.sqrt(s);
+    for (let i = 0; i < m; i++) v[i] = v[i]! / norm;
+  }
+  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) a[off + (wide ? j * m + i : i * n + j)] = q[j * m + i]!;
 }
 
 export { Rng };

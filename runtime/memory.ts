@@ -13,7 +13,7 @@
 import type { BackendMemory, KernelBackend, LoopsModuleSource, Products, WasmModuleSource } from "./backend.ts";
 import { tsBackend } from "./backend-ts.ts";
 import { reportSimd, simdAvailable, wasmBackend } from "./backend-wasm.ts";
-import { type FloatArray, LimitError, checkMemory, formatBytes } from "./checks.ts";
+import { type FloatArray, LimitError, checkForwarded, checkMemory, formatBytes } from "./checks.ts";
 import { workerPool } from "./pool.ts";
 
 export type { Availability, BackendMemory, KernelBackend, LoopsModuleSource, MemoryRequest, Products, WasmModuleSource } from "./backend.ts";
@@ -43,6 +43,14 @@ export interface KernelOptions {
 export interface KernelMemory<A extends FloatArray> extends BackendMemory<A> {
   readonly backend: Backend;
   readonly threads: number;
+  /**
+   * At the start of each call. A `backward` (pass "backward") is refused unless a forward has
+   * finished since the last forward began. Kernels generated before the order was checked call it
+   * without a pass, and run as they did.
+   */
+  begin(pass?: "forward" | "backward"): void;
+  /** At the end of a forward: its saved values are whole, for backward. */
+  forwarded(): void;
 }
 
 // ------------------------------------------------------------------------ the registry
@@ -132,15 +140,21 @@ export function kernelMemory<A extends FloatArray>(
   /** An allocation the engine refuses below the limit (a machine with less memory) says so too. */
   const outOfMemory = (bytes: number) => new LimitError(`${what} could not get ${formatBytes(bytes)} of memory for its buffers (float${bits}): this machine has less to give`);
   const m = backend.memory<A>({ bits, cell, threads, minSplitFlops: options.minSplitFlops, need, wasm, loops, ts, what, outOfMemory });
-  let disposed = false;
+  let disposed = false, forwarded = false;
   return {
     ...m,
     // a registered backend's name is outside the built-in union the generated `Kernel` declares
     backend: backend.name as Backend,
     threads,
-    begin() {
+    begin(pass) {
       if (disposed) throw new Error(`${cell}: this kernel was disposed`);
+      // a forward that stops part way (a refused argument) may leave the saved values half written
+      if (pass === "forward") forwarded = false;
+      if (pass === "backward") checkForwarded(cell, forwarded);
       m.begin();
+    },
+    forwarded() {
+      forwarded = true;
     },
     dispose() {
       disposed = true;

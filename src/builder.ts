@@ -8,8 +8,9 @@ import { type ArityOf, type FunctionOpName, FUNCTION_OPS, OPS, ShapeError, apply
 import { dimAdd, dimConst, dimSize, dimSubst, type Dim } from "./dims.ts";
 import { CellError } from "./errors.ts";
 import { printExpr } from "./print.ts";
-import { IDENT } from "./lang.ts";
-import { BUILDER_LIMITS } from "./limits.ts";
+import { IDENT, IDENT_RULE, RESERVED_WORDS } from "./lang.ts";
+import { ACTIVATION_LIMITS, BUILDER_LIMITS, scanExpression } from "./limits.ts";
+import { ActivationError, compileActivation, differentiateActivation } from "./activations.ts";
 
 export type Value = Node | number;
 /** `transpose(W)`: the transpose of a matrix, which only multiplies a vector, `matmul(transpose(W), v)` (the equations' `W'*v`). */
@@ -25,8 +26,13 @@ class BuilderError extends ShapeError {
 const v = (x: Value | Transposed): Node => {
   if (typeof x === "number") return konst(x);
   if (x instanceof Node) return x;
-  throw new BuilderError("transpose(W) can only multiply a vector", "write matmul(transpose(W), v): the product is W'*v, and the transpose is never formed");
+  if (typeof x === "object" && x !== null && "transposeOf" in x)
+    throw new BuilderError("transpose(W) can only multiply a vector", "write matmul(transpose(W), v): the product is W'*v, and the transpose is never formed");
+  // plain JavaScript (or a cast) can hand anything over
+  throw new BuilderError(`an operand is ${kindOf(x)}, not a value of the cell or a number`, "pass the values the body receives (x, h, W, …), numbers, or what the builder's functions return");
 };
+const kindOf = (x: unknown): string =>
+  x === null ? "null" : Array.isArray(x) ? "an array" : typeof x === "string" ? `the string ${JSON.stringify(x.length > 40 ? `${x.slice(0, 40)}…` : x)}` : `${/^[aeiou]/.test(typeof x) ? "an" : "a"} ${typeof x}`;
 const isScalar = (n: Node) => n.type.shape.length === 0;
 /** Operands of an elementwise op, as the equations read them: a vector of 1 beside a longer vector is the scalar it holds. */
 const ew = (xs: readonly (Value | Transposed)[]): readonly Node[] => unitsAsScalars(xs.map(v));
@@ -98,8 +104,53 @@ const dimOf = (d: string | number | Node): Dim =>
   }).reduce((a, b) => dimAdd(a, b)), solved);
 /** `len` elements of `x` from `start` (0-based); sizes as in the equations: 0, "H", "2*H", or a size of the cell (`vars.H`). */
 export const slice = (x: Value, start: string | number | Node, length: string | number | Node): Node => apply("slice", [v(x)], { start: dimOf(start), len: dimOf(length) });
-/** A user-defined activation, differentiated by mathjs like one declared in a cell spec. */
-export const activation = (name: string, expr: string) => (a: Value): Node => apply("act", [v(a)], { fn: { name, expr } });
+/**
+ * A user-defined activation, differentiated by mathjs like one declared in a cell spec, and checked
+ * as one is when it is made: a name, an expression in x that compiles, a derivative that compiles.
+ * A refusal names the line that called activation() (the first frame of the stack outside this
+ * file; tsx and vitest map stacks to the TypeScript source), as the cell may not be built yet.
+ */
+export const activation = (name: string, expr: string): ((a: Value) => Node) => {
+  const refuse = (problem: string, hint?: string): never => {
+    throw new CellError({ cell: "", ...callerSpot() }, `activation(${typeof name === "string" ? JSON.stringify(name) : "…"}, …): ${problem}`, hint);
+  };
+  if (typeof name !== "string" || !IDENT.test(name) || name.includes("__")) refuse(`its name is ${kindOf(name)}: ${IDENT_RULE}`);
+  if (Object.hasOwn(RESERVED_WORDS, name)) refuse(`its name "${name}" is reserved, as ${RESERVED_WORDS[name]}`);
+  if (typeof expr !== "string") refuse(`its expression is ${kindOf(expr)}, not mathjs text in x`, 'write it as text, such as activation("softsign", "x / (1 + abs(x))")');
+  const size = scanExpression(expr, "its expression", ACTIVATION_LIMITS);
+  if (size.problem) refuse(size.problem.problem, "write a shorter expression, or apply several activations one inside another");
+  try {
+    compileActivation(expr);
+    const derivative = differentiateActivation(expr);
+    try {
+      compileActivation(derivative);
+    } catch (e) {
+      if (e instanceof ActivationError) refuse(`its derivative, ${derivative}, uses what activations do not support`, "write the activation with other functions");
+      throw e;
+    }
+  } catch (e) {
+    if (!(e instanceof ActivationError)) throw e;
+    // ActivationError reads `"<expression>": problem (advice)`
+    const said = e.message.startsWith(`"${expr}": `) ? e.message.slice(expr.length + 4) : e.message;
+    const advice = /^(.*?) \((use: .*)\)$/s.exec(said);
+    refuse(`its expression ${JSON.stringify(expr)}: ${advice ? advice[1]! : said}`, advice ? advice[2]!.replace(/^use: /, "the functions an activation may use: ") : undefined);
+  }
+  return (a: Value): Node => apply("act", [v(a)], { fn: { name, expr } });
+};
+
+/** This module's folder (src/), to skip cellforge's own frames in a stack. */
+const OWN_DIR = decodeURIComponent(new URL(".", import.meta.url).pathname);
+/** The file, line and column of the first frame of a stack outside cellforge's src/ and node_modules: the user's call. */
+function callerSpot(stack = new Error().stack): { file?: string; line?: number; column?: number } {
+  for (const frame of (stack ?? "").split("\n").slice(1)) {
+    const m = /\(?((?:file:\/\/)?\/[^()]*?):(\d+):(\d+)\)?$/.exec(frame.trim());
+    if (!m) continue;
+    const file = (m[1]!.startsWith("file://") ? decodeURIComponent(new URL(m[1]!).pathname) : m[1]!).replace(/\?.*$/, "");
+    if (file.startsWith(OWN_DIR) || file.includes("/node_modules/")) continue;
+    return { file, line: Number(m[2]), column: Number(m[3]) };
+  }
+  return {};
+}
 
 /** The declaration of a builder cell: a spec without equations. */
 export type Declaration = Omit<CellSpec, "equations" | "activations">;
@@ -122,14 +173,16 @@ export function buildCell<const D extends Declaration>(decl: D, body: (vars: Var
   for (const [k, c] of Object.entries(decl.constants ?? {})) vars[k] = konst(c);
   const constraints = new Map(base.constraints.map((c) => [c.size, c.value]));
   for (const s of base.sizes) vars[s] = apply("size", [], { dim: dimSubst(dimSize(s), constraints) });
-  const fail = (problem: string, hint?: string): never => { throw new CellError({ cell: decl.name }, problem, hint); };
+  const fail = (problem: string, hint?: string, at?: ReturnType<typeof callerSpot>): never => { throw new CellError({ cell: decl.name, ...at }, problem, hint); };
   let defs: Readonly<Record<string, Node>>;
   const outer = solved;
   try {
     solved = constraints;
     defs = body(vars as Vars<D>);
   } catch (e) {
-    if (e instanceof ShapeError) fail(`builder: ${e.message}`, e instanceof BuilderError ? e.hint : undefined);
+    if (e instanceof ShapeError) fail(`builder: ${e.message}`, e instanceof BuilderError ? e.hint : undefined, callerSpot(e.stack));
+    // refused by activation() inside the body: now the cell has a name
+    if (e instanceof CellError && e.where.cell === "") throw new CellError({ ...e.where, cell: decl.name }, e.problem, e.hint);
     throw e;
   } finally {
     solved = outer;

@@ -9,6 +9,7 @@ import { type Equation, type Scope, IDENT, IDENT_RULE, NEXT, RESERVED_WORDS, clo
 import type { Sizes } from "./eval.ts";
 import { ActivationError, activationFunctions, bindConstants, compileActivation, differentiateActivation } from "./activations.ts";
 import { ACTIVATION_LIMITS, scanExpression } from "./limits.ts";
+import { STABLE_RULES, simplify } from "./simplify.ts";
 import { type Init, isSize, sizesText } from "../runtime/checks.ts";
 
 export type ShapeSpec = string | number | readonly (string | number)[];
@@ -350,7 +351,10 @@ function declare(sp: Sections, { bad, warn, decl, file, at }: Context): Declarat
     if (sh.length > 2) bad(`parameter ${n}: at most two dimensions, not ${sh.length}`, undefined, loc());
     const type = sh.length === 0 ? scalar : sh.length === 1 ? vec(sh[0]!, false) : mat(sh[0]!, sh[1]!);
     const init = ps.init ?? "uniform";
-    if (!isInit(init)) bad(`parameter ${n}: init must be "uniform", "zeros", "ones", { constant: c } or { uniform: a }, not ${JSON.stringify(init)}`, undefined, loc("init"));
+    if (!isInit(init)) bad(`parameter ${n}: init must be "uniform", "zeros", "ones", "glorot", "orthogonal", { constant: c } or { uniform: a }, not ${JSON.stringify(init)}`, undefined, loc("init"));
+    // fans and orthogonality are properties of a matrix: a vector has no rows and columns to take them from
+    if ((init === "glorot" || init === "orthogonal") && sh.length < 2)
+      bad(`parameter ${n}: init "${init}" is for a matrix, and ${n} is ${sh.length === 0 ? "a scalar" : `a vector (${JSON.stringify(ps.shape)})`}`, `use "uniform", "zeros", "ones", { constant: c } or { uniform: a } for it`, loc("init"));
     if (ps.heads === undefined) {
       const node = leaf(n, "param", type);
       symbols.set(n, node);
@@ -472,7 +476,8 @@ function lowerEquations(eqs: Equations, d: Declarations, { opts }: Context): Pic
     lookup: (name: string, primed: boolean) => (primed ? values.get(`${name}'`) : values.get(name) ?? d.symbols.get(name)),
   };
   for (const eq of order) {
-    const node = lower(eq.ast, { eq, scope, locate });
+    // the known unstable composites (log(sigmoid(x)), …) in their stable forms (src/simplify.ts)
+    const node = simplify([lower(eq.ast, { eq, scope, locate })], STABLE_RULES)[0]!;
     const key = eq.primed ? `${eq.name}'` : eq.name;
     const want = eq.primed ? d.symbols.get(eq.name)!.type : d.outNames.find((o) => o.name === eq.name)?.type;
     const owner = eq.primed ? `state ${eq.name}` : `output ${eq.name}`;
@@ -502,7 +507,7 @@ function warnUnused(eqs: Equations, d: Declarations, step: Pick<Cell, "next" | "
 }
 
 function isInit(v: unknown): v is Init {
-  if (v === "uniform" || v === "zeros" || v === "ones") return true;
+  if (v === "uniform" || v === "zeros" || v === "ones" || v === "glorot" || v === "orthogonal") return true;
   if (!isRecord(v)) return false;
   const keys = Object.keys(v);
   return keys.length === 1 && (keys[0] === "constant" || keys[0] === "uniform") && typeof v[keys[0]] === "number" && Number.isFinite(v[keys[0]]);

@@ -30,7 +30,8 @@ export class CellError extends Error {
  *     hint: …
  */
 export function formatError(w: Where, problem: string, hint?: string): string {
-  return [`${prefix(w)}error in cell "${w.cell}": ${problem}`, ...excerpt(w), ...(hint ? [`  hint: ${hint}`] : [])].join("\n");
+  // a mistake found before the cell has a name (a builder's activation() made at the top of its file) names no cell
+  return [`${prefix(w)}error${w.cell ? ` in cell "${w.cell}"` : ""}: ${problem}`, ...excerpt(w), ...(hint ? [`  hint: ${hint}`] : [])].join("\n");
 }
 
 /**
@@ -48,7 +49,7 @@ function prefix(w: Where): string {
   const pos = [w.line, w.column].filter((v) => v !== undefined).join(":");
   if (w.file && w.relative && pos) return `${w.file}, equations line ${pos}: `;
   if (w.file) return `${[w.file, pos].filter((s) => s).join(":")}: `;
-  return pos ? `cell "${w.cell}":${pos}: ` : "";
+  return pos && w.cell ? `cell "${w.cell}":${pos}: ` : "";
 }
 
 /** The line, and a caret under the spot. Tabs before the spot are kept so the caret lines up. */

@@ -19,6 +19,9 @@ export const DSL_DIR = join(ROOT, "dsl");
 const EXTS = COMPILED ? [".ts", ".mts", ".json", ".js"] : [".ts", ".mts", ".json"];
 const OWN_EXT = COMPILED ? ".js" : ".ts";
 
+/** The longest name of one file or folder on the file systems Node runs on (NAME_MAX: 255 bytes on Linux and macOS). */
+const NAME_MAX = 255;
+
 /** A user's mistake in naming or loading a cell (not in its equations). */
 export class LoadError extends Error {}
 
@@ -31,10 +34,20 @@ export function hookModules(): void {
     cellforge: pathToFileURL(join(ROOT, "src", `index${OWN_EXT}`)).href,
     "cellforge/runtime": pathToFileURL(join(ROOT, "runtime", `index${OWN_EXT}`)).href,
   };
+  // Node's resolver refuses a file URL holding an encoded backslash (%5C), though a backslash is an ordinary
+  // character of a file name on POSIX (lib/internal/modules/esm/resolve.js, finalizeResolution, checks
+  // it for every platform): such a file that exists is resolved here, and loads like any other.
   const hooks = `
+import { statSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 const entries = ${JSON.stringify(entries)};
+const isFile = (url) => { try { return statSync(fileURLToPath(url)).isFile(); } catch { return false; } };
 export async function resolve(specifier, context, next) {
   if (Object.hasOwn(entries, specifier)) return next(entries[specifier], context);
+  if (process.platform !== "win32" && /^(file:|\\.{0,2}\\/)/.test(specifier)) {
+    const url = new URL(specifier, context.parentURL);
+    if (url.protocol === "file:" && /%5c/i.test(url.pathname) && isFile(url)) return { url: url.href, shortCircuit: true };
+  }
   return next(specifier, context);
 }
 export async function load(url, context, next) {
@@ -88,6 +101,9 @@ export function findCellFile(ref: string): string {
     const p = resolve(ref);
     if (existsSync(p) && statSync(p).isDirectory()) throw new LoadError(`${p} is a folder: a cell is one ${EXTS.join(", ")} file (generate takes folders of them)`);
     if (existsSync(p)) return p;
+    // existsSync says only "no" when the name cannot exist (ENAMETOOLONG): say why
+    const long = p.split("/").find((part) => Buffer.byteLength(part) > NAME_MAX);
+    if (long) throw new LoadError(`no cell file at ${p}: the name ${JSON.stringify(`${long.slice(0, 24)}…`)} is ${Buffer.byteLength(long)} bytes long, and a file or folder name holds at most ${NAME_MAX}`);
     throw new LoadError(`no cell file at ${p}`);
   }
   for (const ext of EXTS) {

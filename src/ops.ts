@@ -414,7 +414,7 @@ const TABLE = {
   }),
   relu: unary("relu", {
     call: { usage: "relu(x)", doc: "`max(x, 0)`" },
-    f: (x) => (x > 0 ? x : 0), js: (a) => `Math.max(${a}, 0)`, wasm: (w, a) => `(${w.T}.max ${a} ${w.k(0)})`,
+    f: (x) => Math.max(x, 0), js: (a) => `Math.max(${a}, 0)`, wasm: (w, a) => `(${w.T}.max ${a} ${w.k(0)})`,
     vjp: (g, y) => mul(g, step(y)),
     domain: { operands: ["real"], kinks: ([x]) => [x!] },
   }),

@@ -139,7 +139,8 @@ export function initParams(cell: Cell, sizes: Sizes, seed: number): Record<strin
   const out: Record<string, Float64Array> = {};
   for (const p of cell.params) {
     const a = new Float64Array(numel(p.node.type, 1, sizes));
-    initSlice(a, 0, a.length, p.init, 1 / Math.sqrt(hidden), rng); // the rule the generated initParams uses
+    // the rule the generated initParams uses, with the row count the matrix rules (glorot, orthogonal) read
+    initSlice(a, 0, a.length, p.init, 1 / Math.sqrt(hidden), rng, p.node.type.shape.length === 0 ? 1 : vecLen(p.node, sizes));
     out[p.name] = a;
   }
   return out;

@@ -86,6 +86,28 @@ export const RULES: readonly Rule[] = [
     v!.op === "bcast" ? mul(apply("size", [], { dim: v!.attrs.dim! }), v!.args[0]!) : undefined },
 ];
 
+/**
+ * Stable forms of composites that overflow or cancel when computed as written, applied to the
+ * forward equations as they are lowered (src/cell.ts), so the reference, every kernel and the
+ * derived backward compute the stable form. At x = -1000, sigmoid(x) underflows to 0 and
+ * log(sigmoid(x)) is -Infinity, while -softplus(-x) is -1000; its derivative sigmoid(-x) is finite
+ * where the naive one, (1/sigmoid(x)) · sigmoid'(x), is 0/0. `1 - sigmoid(x)` alone is left as
+ * written: rewriting it to sigmoid(-x) would cost an exponential where the cell usually needs
+ * sigmoid(x) anyway; inside a log it is rewritten with the log.
+ */
+export const STABLE_RULES: readonly Rule[] = [
+  { law: "log(sigmoid(x)) -> -softplus(-x)", op: "log", rewrite: (n, [v]) => (v!.op === "sigmoid" ? neg(apply("softplus", [neg(v!.args[0]!)])) : undefined) },
+  { law: "log(1 - sigmoid(x)) -> -softplus(x)", op: "log", rewrite: (n, [v]) =>
+    v!.op === "sub" && isConst(v!.args[0]!, 1) && v!.args[1]!.op === "sigmoid" ? neg(apply("softplus", [v!.args[1]!.args[0]!])) : undefined },
+  { law: "log(1 + exp(x)) -> softplus(x),  log(exp(x) + 1) -> softplus(x)", op: "log", rewrite: (n, [v]) => {
+    if (v!.op !== "add") return undefined;
+    const [a, b] = v!.args as [Node, Node];
+    return isConst(a, 1) && b.op === "exp" ? apply("softplus", [b.args[0]!]) : isConst(b, 1) && a.op === "exp" ? apply("softplus", [a.args[0]!]) : undefined;
+  } },
+  { law: "log(exp(x)) -> x", op: "log", rewrite: (n, [v]) => (v!.op === "exp" ? v!.args[0] : undefined) },
+  { law: "--x -> x", op: "neg", rewrite: (n, [x]) => (x!.op === "neg" ? x!.args[0] : undefined) },
+];
+
 /** The common factor of two products, if they share one. */
 function factor(x: Node, y: Node, join: (a: Node, b: Node) => Node): Node | undefined {
   if (x.op !== "mul" || y.op !== "mul") return undefined;

@@ -99,7 +99,7 @@ describe("generated files", () => {
   it("generate --check notices a stale file and a stray one, and names them", async () => {
     const dir = mkdtempSync(join(tmpdir(), "cellforge-stale-"));
     try {
-      for (const f of ["package.json", "tsconfig.json", "bin", "src", "runtime", "codegen", "check", "cli", "dsl", "generated"]) cpSync(join(ROOT, f), join(dir, f), { recursive: true });
+      for (const f of ["package.json", "tsconfig.json", "bin", "src", "runtime", "codegen", "check", "cli", "nn", "dsl", "generated"]) cpSync(join(ROOT, f), join(dir, f), { recursive: true });
       cpSync(join(ROOT, "node_modules"), join(dir, "node_modules"), { recursive: true, dereference: false, verbatimSymlinks: true });
       const run = () => runNode([join(dir, "bin", "cellforge.js"), "generate", "--check"], { cwd: dir });
       expect((await run()).status).toBe(0);

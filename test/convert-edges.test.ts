@@ -75,6 +75,6 @@ describe("paths", () => {
     writeFileSync(file("run.ckpt"), Buffer.concat([Buffer.from("CFCKPT02"), Buffer.alloc(64)]));
     const b = await capture(["gru", file("run.ckpt"), file("w2.json")], pt);
     expect(b.code).toBe(1);
-    expect(b.stderr).toMatch(/run\.ckpt: a training checkpoint, not weights/);
+    expect(b.stderr).toMatch(/run\.ckpt: a cellforge checkpoint or model file \(binary\), not weights in JSON/);
   });
 });

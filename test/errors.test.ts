@@ -296,7 +296,7 @@ describe("errors in the declaration", () => {
 
   it("a bad init rule", () => {
     const e = errorOf(cell({ params: { ...base.params, bz: { shape: "H", init: "gaussian" } } }));
-    expect(e.problem).toBe('parameter bz: init must be "uniform", "zeros", "ones", { constant: c } or { uniform: a }, not "gaussian"');
+    expect(e.problem).toBe('parameter bz: init must be "uniform", "zeros", "ones", "glorot", "orthogonal", { constant: c } or { uniform: a }, not "gaussian"');
     expect(errorOf(cell({ params: { ...base.params, bz: { shape: "H", init: { constant: "1" } } } })).problem).toMatch(/^parameter bz: init must be/);
   });
 

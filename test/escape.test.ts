@@ -14,7 +14,7 @@ import { loadCell, readSpec } from "../src/load.ts";
 import { buildPlan, type FullPlan } from "../codegen/plan.ts";
 import { cellWasm, emitKernelModule } from "../codegen/emit.ts";
 import { loadKernels } from "../check/kernelcheck.ts";
-import { commentText, jsLiteral } from "../codegen/escape.ts";
+import { commentText, jsLiteral, lineCommentText } from "../codegen/escape.ts";
 
 /** What a payload runs if it gets out of its comment. */
 const CODE = "globalThis.cellforgePwned = 1;";
@@ -74,6 +74,21 @@ describe("commentText", () => {
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe("lineCommentText", () => {
+  for (const [what, v] of VECTORS)
+    it(`keeps ${what} on one line, visibly`, () => {
+      const out = lineCommentText(`a ${v} b`);
+      expect(out).not.toMatch(UNSAFE_IN_TEXT);
+      expect(out).toContain(CODE);
+    });
+
+  it("leaves a shell command as the shell reads it back, delimiters and all", () => {
+    for (const s of ["npx cellforge generate 'my cells/*.ts' --out src/kernels", "npm run generate -- --check", "a ;) b (; c */"])
+      expect(lineCommentText(s)).toBe(s);
+    expect(lineCommentText("a\nb\u2028c")).toBe("a\\u000ab\\u2028c");
   });
 });
 

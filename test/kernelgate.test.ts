@@ -306,7 +306,7 @@ describe.concurrent("the commands refuse a planted wrong kernel: exit 1, the cel
   it("generate: refuses before it writes any file", async () => {
     // a copy of the checkout (node_modules linked), where generated/lstm.ts is stale: generate would rewrite it
     const dir = mkdtempSync(join(TMP, "generate-"));
-    for (const f of ["package.json", "tsconfig.json", "bin", "src", "runtime", "codegen", "check", "cli", "dsl", "generated", "test/fixtures"]) cpSync(join(ROOT, f), join(dir, f), { recursive: true });
+    for (const f of ["package.json", "tsconfig.json", "bin", "src", "runtime", "codegen", "check", "cli", "nn", "dsl", "generated", "test/fixtures"]) cpSync(join(ROOT, f), join(dir, f), { recursive: true });
     symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
     const stale = join(dir, "generated", "lstm.ts");
     writeFileSync(stale, readFileSync(stale, "utf8").replace("Math.tanh", "Math.sinh"));
@@ -330,7 +330,9 @@ describe.concurrent("kernels are made in memory: nothing from the shared tempora
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     expect(readdirSync(attacker)).toEqual([]);
-    const got = flat(JSON.parse(readFileSync(out, "utf8")));
+    const { backend, precision, ...result } = JSON.parse(readFileSync(out, "utf8")) as Record<string, unknown>;
+    expect([backend, precision]).toEqual(["wasm", 64]); // what ran is said beside the result, and is not part of it
+    const got = flat(result);
     expect(got.length).toBe(ref.length);
     for (let i = 0; i < got.length; i++) expect(Math.abs(got[i]! - ref[i]!)).toBeLessThanOrEqual(F64_TOL * Math.max(1, Math.abs(ref[i]!)));
     // its typecheck verdict went to the private cache, mode 0700
