@@ -33,6 +33,7 @@ import {
   type Workload,
 } from "./workloads.ts";
 import type { PythonInfo } from "./peers/torch.ts";
+import { benchExportPytorch, type ExportResult } from "./export-pytorch.ts";
 
 const USAGE = `npm run bench [-- options]
 
@@ -43,6 +44,9 @@ const USAGE = `npm run bench [-- options]
                        ending in * picks every contender it begins, e.g. cellforge*
   --budget SECONDS     time for the measured runs of one measurement (default ${DEFAULT_BUDGET.measureMs / 1000})
   --no-gemm            skip the plain-JS gemm table (and numpy's sgemm beside it)
+  --no-export          skip the exported-to-PyTorch table (run with the pytorch contender, at W1 and W3:
+                       cellforge export's modules of lstm-layernorm, gru-layernorm and gru against the
+                       same cells hand-written in eager PyTorch and nn.GRU/nn.LSTM; bench/export-pytorch.ts)
   --json               write the results as JSON: to stdout (the table then goes to stderr;
                        use npm run -s to keep npm's banner out), or to the file given by --out
   --out FILE           with --json, the file to write
@@ -226,13 +230,31 @@ async function main(): Promise<void> {
     }
   }
 
+  // The exported-to-PyTorch table: with the pytorch contender, when torch is there.
+  let exportPytorch: ExportResult | undefined;
+  const torchEntry = contenders.find((c) => c.name === "pytorch");
+  if (torchEntry && !values["no-export"]) {
+    if (!torchEntry.contender) {
+      say();
+      say(`exported to PyTorch: skipped: ${torchEntry.missing ?? torchEntry.error}`);
+    } else {
+      status("exported to PyTorch");
+      exportPytorch = await benchExportPytorch(workloads, say);
+      status("");
+      if (exportPytorch.note) {
+        say();
+        say(`exported to PyTorch: ${exportPytorch.note}`);
+      }
+    }
+  }
+
   const seconds = (performance.now() - started) / 1000;
   say();
   say(`total ${seconds.toFixed(0)} s; load average now ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`);
 
   if (values.json) {
     const json = JSON.stringify(
-      { environment: env, seconds, gemm: [...gemm.values()].flat(), sgemm, results: blocks },
+      { environment: env, seconds, gemm: [...gemm.values()].flat(), sgemm, results: blocks, exportPytorch },
       null,
       2,
     );
@@ -370,6 +392,7 @@ function parseCommandLine() {
         contender: { type: "string" },
         budget: { type: "string" },
         "no-gemm": { type: "boolean" },
+        "no-export": { type: "boolean" },
         json: { type: "boolean" },
         out: { type: "string" },
         help: { type: "boolean", short: "h" },

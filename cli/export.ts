@@ -5,6 +5,7 @@ import { isAbsolute, relative, resolve, sep } from "node:path";
 import { loadCell, ROOT } from "../src/load.ts";
 import { ExportError, emitPytorch } from "../codegen/pytorch.ts";
 import { UsageError } from "./main.ts";
+import { shellWord } from "./sizes.ts";
 
 export const EXPORT_USAGE = "cellforge export <cell> --target pytorch [--out mycell.py]";
 /** Each target and what it writes. */
@@ -34,7 +35,8 @@ export async function exportCmd(args: string[], flags: Record<string, string | b
   try {
     text = emitPytorch(cell, {
       source: cell.file ? shownPath(cell.file) : shownRef,
-      command: `cellforge export ${shownRef} --target ${target}${out ? ` --out ${shownPath(out)}` : ""}`,
+      // a shell reads the path back as it is (codegen/pytorch.ts puts the line in a comment, escaped)
+      command: `cellforge export ${shellWord(shownRef)} --target ${target}${out ? ` --out ${shellWord(shownPath(out))}` : ""}`,
     });
   } catch (e) {
     if (e instanceof ExportError) { process.stderr.write(`cellforge export: cell "${cell.name}": ${e.message}\n`); return 1; }

@@ -15,7 +15,7 @@ import { type BackwardStep, deriveBackward } from "../src/backward.ts";
 import { type Dim, dimAdd, dimEq } from "../src/dims.ts";
 import { type Node, type Type, topo } from "../src/ir.ts";
 import { type OpName, OPS } from "../src/ops.ts";
-import { commentText } from "./escape.ts";
+import { commentText, lineCommentText } from "./escape.ts";
 import { route } from "../src/interop/convert.ts";
 import { formCell } from "../src/interop/match.ts";
 
@@ -32,6 +32,7 @@ const PY_RESERVED = [
   "print", "isinstance", "tuple", "list", "sizes", "state", "grads", "outs", "saved", "object", "bool", "str", "dict", "min", "max",
   "abs", "sum", "pow", "round", "staticmethod", "annotations", "Function", "Module", "Parameter", "script_loops",
   "factory", "states", "seqs", "out", "final", "idx", "grad_outputs", "device", "dtype",
+  "array", "hashlib", "json", "re", "struct", "sys", "warnings", "Dict", "CellforgeFileError", "values", "other", "shapes", "path", "layer",
 ];
 /** Attributes an nn.Module has: a parameter of that name would hide them. */
 const MODULE_ATTRS = [
@@ -42,6 +43,7 @@ const MODULE_ATTRS = [
   "register_full_backward_pre_hook", "register_load_state_dict_post_hook", "register_module", "register_parameter",
   "register_state_dict_pre_hook", "requires_grad_", "set_extra_state", "share_memory", "state_dict", "to", "to_empty", "train",
   "training", "type", "xpu", "zero_grad", "batch_first", "reset_parameters", "cell_parameters", "sizes", "mtia", "compile",
+  "load_cellforge", "save_cellforge",
 ];
 
 /** A valid Python identifier from a cellforge name: `h'` -> `h_next`, other characters -> `_`. */
@@ -91,10 +93,134 @@ const HELPERS: Readonly<Record<string, string>> = {
   _step: `def _step(x: Tensor) -> Tensor:\n    # 1 where x > 0, else 0 (the derivative of relu, abs, max)\n    return (x > 0).to(x.dtype)`,
   _softplus: `def _softplus(x: Tensor) -> Tensor:\n    # log(1 + e^x), without overflow (torch's softplus switches to x above 20, which is not exact)\n    return torch.clamp(x, min=0.0) + torch.log1p(torch.exp(-torch.abs(x)))`,
   _softsign: `def _softsign(x: Tensor) -> Tensor:\n    return x / (1.0 + torch.abs(x))`,
+  _orthogonal_: `def _orthogonal_(w: Tensor) -> None:\n    # cellforge's orthogonal rule (runtime/checks.ts): rows k times the columns (a stacked [k*H, H], or a matrix with\n    # heads) make k square orthogonal blocks, top to bottom; any other matrix is torch.nn.init.orthogonal_'s\n    rows, cols = w.shape[0], w.shape[1]\n    if rows % cols == 0:\n        for b in range(rows // cols):\n            torch.nn.init.orthogonal_(w[b * cols:(b + 1) * cols])\n    else:\n        torch.nn.init.orthogonal_(w)`,
   _bdmatvec: `def _bdmatvec(W: Tensor, x: Tensor, heads: int) -> Tensor:\n    # W*x with W block-diagonal in heads: W stores its blocks stacked, [R, C/heads]\n    R = W.shape[0]\n    Cb = W.shape[1]\n    y = torch.einsum("krj,nkj->nkr", W.reshape(heads, R // heads, Cb), x.reshape(-1, heads, Cb))\n    return y.reshape(list(x.shape[:-1]) + [R])`,
   _bdmatvecT: `def _bdmatvecT(W: Tensor, y: Tensor, heads: int) -> Tensor:\n    # W'*y with W block-diagonal in heads\n    R = W.shape[0]\n    Cb = W.shape[1]\n    x = torch.einsum("krj,nkr->nkj", W.reshape(heads, R // heads, Cb), y.reshape(-1, heads, R // heads))\n    return x.reshape(list(y.shape[:-1]) + [heads * Cb])`,
   _bdouter: `def _bdouter(u: Tensor, v: Tensor, heads: int) -> Tensor:\n    # per head k, the sum over the batch of u_k*v_k' (a block-diagonal weight's gradient, its blocks stacked)\n    R = u.shape[-1]\n    Cb = v.shape[-1] // heads\n    w = torch.einsum("nkr,nkj->krj", u.reshape(-1, heads, R // heads), v.reshape(-1, heads, Cb))\n    return w.reshape(R, Cb)`,
 };
+
+/**
+ * The module's reader and writer of cellforge's weight files (item "weights both ways" of #16), stdlib only:
+ * a training checkpoint (the format of src/train/checkpoint.ts, its sha256 checked) or the parameter JSON of
+ * src/interop/convert.ts (readCellParams / writeCellParams), into and out of the module's parameters.
+ */
+const WEIGHTS_PY = `class CellforgeFileError(ValueError):
+    # a cellforge file (a training checkpoint or a parameter file) that cannot be read into this module
+    pass
+
+
+def _checkpoint_arrays(path: str, data: bytes) -> Tuple[dict, Dict[str, Tensor]]:
+    # A training checkpoint (src/train/checkpoint.ts): the magic "CFCKPT02", the header's length n (uint32 LE),
+    # n bytes of JSON padded with zeros to a multiple of 8, the sections (raw little-endian f32/f64), and the
+    # sha256 of every byte before it. Returns the header's meta and every model array by its name.
+    if data[:8] == b"CFCKPT01":
+        raise CellforgeFileError(f"{path}: a version-1 checkpoint, whose sha256 does not cover its header; it cannot be verified and is not read")
+    if len(data) < 12 + 32 or data[:8] != b"CFCKPT02":
+        raise CellforgeFileError(f"{path}: not a cellforge checkpoint (no CFCKPT02 magic) and not cellforge parameters (JSON)")
+    body = data[:-32]
+    if hashlib.sha256(body).digest() != data[-32:]:
+        raise CellforgeFileError(f"{path}: the file does not match its sha256 (a truncated, damaged or edited checkpoint)")
+    (n,) = struct.unpack_from("<I", body, 8)
+    if 12 + n > len(body):
+        raise CellforgeFileError(f"{path}: the header's length n = {n} runs past the end of the file")
+    header = json.loads(body[12:12 + n].decode("utf-8"))
+    start = 12 + n + (-(12 + n)) % 8
+    meta = header.get("meta") if isinstance(header, dict) else None
+    sections = {s.get("name"): s for s in header.get("sections", [])} if isinstance(header, dict) else {}
+    if not isinstance(meta, dict) or not isinstance(meta.get("params"), list) or "params" not in sections:
+        raise CellforgeFileError(f"{path}: a cellforge checkpoint, but not of a training run (no model parameters in it)")
+    s = sections["params"]
+    width = 4 if s["dtype"] == "f32" else 8
+    raw = array.array("f" if width == 4 else "d")
+    raw.frombytes(body[start + s["offset"]:start + s["offset"] + s["length"] * width])
+    if sys.byteorder == "big":
+        raw.byteswap()
+    flat = torch.tensor(raw.tolist(), dtype=torch.float32 if width == 4 else torch.float64)
+    arrays: Dict[str, Tensor] = {}
+    at = 0
+    for name, length in meta["params"]:
+        arrays[name] = flat[at:at + length]
+        at += length
+    if at != flat.numel():
+        raise CellforgeFileError(f"{path}: the header lists {at} parameters, the params section holds {flat.numel()}")
+    return meta, arrays
+
+
+def _read_cellforge(path: str, cell: str, shapes: Dict[str, List[int]], layer: int) -> Tuple[Dict[str, Tensor], Dict[str, Tensor]]:
+    # The cell's parameters from a training checkpoint (layer \`layer\` of the model) or from cellforge parameters
+    # (\`cellforge convert --to cellforge\`: {"cell", "sizes", "params": {name: nested lists}}), each shaped as
+    # \`shapes\` says; and, from a checkpoint, the model's arrays that are not a layer's (readout, input projection).
+    with open(path, "rb") as f:
+        data = f.read()
+    other: Dict[str, Tensor] = {}
+    flat = data[:6] == b"CFCKPT"
+    if flat:
+        meta, arrays = _checkpoint_arrays(path, data)
+        # layer k's arrays are "l{k-1}.<name>" (its input projection "l{k-1}.proj.W", "l{k-1}.proj.b"), or
+        # "layer{k}.<name>" in checkpoints of earlier cellforge versions; the readout is "readout.W", "readout.b"
+        old = any(k.startswith("layer1.") for k in arrays)
+        prefix = f"layer{layer}." if old else f"l{layer - 1}."
+        layers = len({k.split(".")[0] for k in arrays if re.match(r"(layer\\d+|l\\d+)\\.", k)})
+        if layer < 1 or not any(k.startswith(prefix) for k in arrays):
+            raise CellforgeFileError(f"{path}: the model has {layers} layer{'s' if layers != 1 else ''}, no layer {layer}")
+        if meta.get("cellName") != cell:
+            warnings.warn(f"{path} is a checkpoint of cell {meta.get('cellName')!r}; its layer {layer} is read as cell {cell!r}'s (the names fit)")
+        found = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix) and not k.startswith(prefix + "proj.")}
+        for k, v in arrays.items():
+            if k.startswith(prefix + "proj.") or not re.match(r"(layer\\d+|l\\d+(_reverse)?)\\.", k):
+                other[k] = v
+        # a linear map's W is [outputs, inputs], as nn.Linear's weight (src/train/model.ts, nn/recurrent.ts)
+        for k in list(other):
+            if k.endswith(".W") and k[:-1] + "b" in other:
+                other[k] = other[k].reshape(other[k[:-1] + "b"].numel(), -1)
+        where = f"layer {layer} of {path}"
+    else:
+        try:
+            doc = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as e:
+            raise CellforgeFileError(f"{path}: not a cellforge checkpoint and not valid JSON: {e}") from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("params"), dict):
+            raise CellforgeFileError(f'{path}: cellforge parameters are {{"cell": "{cell}", "sizes": {{...}}, "params": {{{", ".join(shapes)}}}}}')
+        if doc.get("cell", cell) != cell:
+            warnings.warn(f"{path} holds cell {doc.get('cell')!r}'s parameters; they are read as cell {cell!r}'s (the names fit)")
+        try:
+            found = {k: torch.tensor(v, dtype=torch.float64) for k, v in doc["params"].items()}
+        except (TypeError, ValueError) as e:
+            raise CellforgeFileError(f"{path}: a parameter is not an array of numbers: {e}") from None
+        where = path
+    extra = sorted(set(found) - set(shapes))
+    if extra:
+        raise CellforgeFileError(f"{where}: cell {cell!r} has no parameter {', '.join(extra)} (it has {', '.join(shapes)})")
+    values: Dict[str, Tensor] = {}
+    for name, shape in shapes.items():
+        if name not in found:
+            raise CellforgeFileError(f"{where}: parameter {name} is missing")
+        v = found[name]
+        numel = 1
+        for d in shape:
+            numel *= d
+        if flat and v.numel() == numel:
+            v = v.reshape(shape)
+        if list(v.shape) != shape:
+            got = f"{v.numel()} numbers" if flat else f"shape {list(v.shape)}"
+            raise CellforgeFileError(f"{where}: parameter {name} has {got}; this module's is {shape}, {numel} numbers (the sizes differ)")
+        if not bool(torch.isfinite(v).all()):
+            raise CellforgeFileError(f"{where}: parameter {name} is not finite")
+        values[name] = v
+    return values, other
+
+
+def _write_cellforge(path: str, cell: str, sizes: Dict[str, int], values: Dict[str, Tensor]) -> None:
+    # cellforge parameters, as \`cellforge convert --to cellforge\` writes them: what \`cellforge train --init\` reads.
+    # Every number is a float64 written by repr, which reads back exactly (a float32 value is exact in float64).
+    params = {}
+    for name, v in values.items():
+        if not bool(torch.isfinite(v).all()):
+            raise CellforgeFileError(f"{path}: not written: parameter {name} is not finite")
+        params[name] = v.detach().to(device="cpu", dtype=torch.float64).tolist()
+    with open(path, "w") as f:
+        json.dump({"cell": cell, "sizes": sizes, "params": params}, f)
+        f.write("\\n")`;
 
 /** mathjs functions of a user's activation that are not ops of the table, as torch calls. */
 const MATHJS_TORCH: Readonly<Record<string, (a: string) => string>> = {
@@ -114,6 +240,10 @@ interface Scope {
   readonly like: string;
   readonly helpers: Set<string>;
   readonly activation: (name: string, expr: string) => string;
+  /** Leading dimensions besides the batch: 1 where values are whole sequences, [T, B, n]. */
+  readonly lead?: number;
+  /** A number's variable, a 0-dim tensor made once per call, for an operand of + - * / beside a tensor. */
+  readonly konst?: (number: string) => string;
 }
 
 /** A type's shape as a Python list: [B, n] for a batched vector, [B, 1] for a batched scalar. */
@@ -141,11 +271,14 @@ function elementwise(op: OpName, a: readonly Ex[], nodes: readonly Node[], sc: S
   const isConst = (i: number) => nodes[i] !== undefined && constTree(nodes[i]!);
   const T = (i: number) => (isConst(i) ? tensorOf(nodes[i]!, sc).s : a[i]!.s);
   const help = (h: string, i = 0) => { sc.helpers.add(h); return call(h, [T(i)]); };
+  // torch 1.13 wraps a Python number in a tensor and casts it at every op (four more dispatches than
+  // tensor op tensor): a number beside a tensor is a 0-dim tensor of the same dtype, made once per call
+  const K = (i: number): Ex => (sc.konst && isConst(i) && !isConst(1 - i) ? { s: sc.konst(a[i]!.s), p: 4 } : a[i]!);
   switch (op) {
-    case "add": return { s: `${wrap(a[0]!, 0)} + ${wrap(a[1]!, 1)}`, p: 0 };
-    case "sub": return { s: `${wrap(a[0]!, 0)} - ${wrap(a[1]!, 1)}`, p: 0 };
-    case "mul": return { s: `${wrap(a[0]!, 1)} * ${wrap(a[1]!, 2)}`, p: 1 };
-    case "div": return { s: `${wrap(a[0]!, 1)} / ${wrap(a[1]!, 2)}`, p: 1 };
+    case "add": return { s: `${wrap(K(0), 0)} + ${wrap(K(1), 1)}`, p: 0 };
+    case "sub": return { s: `${wrap(K(0), 0)} - ${wrap(K(1), 1)}`, p: 0 };
+    case "mul": return { s: `${wrap(K(0), 1)} * ${wrap(K(1), 2)}`, p: 1 };
+    case "div": return { s: `${wrap(K(0), 1)} / ${wrap(K(1), 2)}`, p: 1 };
     case "neg": return { s: `-${wrap(a[0]!, 3)}`, p: 2 };
     case "pow": { const p = attrs.p!; return { s: `${wrap(a[0]!, 4)} ** ${p < 0 ? `(${pyFloat(p)})` : pyFloat(p)}`, p: 3 }; }
     case "sigmoid": return call("torch.sigmoid", [T(0)]);
@@ -155,7 +288,8 @@ function elementwise(op: OpName, a: readonly Ex[], nodes: readonly Node[], sc: S
     case "log": return call("torch.log", [T(0)]);
     case "abs": return call("torch.abs", [T(0)]);
     case "sqrt": return call("torch.sqrt", [T(0)]);
-    case "square": return call("torch.square", [T(0)]);
+    // x * x is one op; torch.square is four (square, pow, result_type, to), with the same product
+    case "square": return /^[A-Za-z_][A-Za-z0-9_]*$/.test(a[0]!.s) && !isConst(0) ? { s: `${a[0]!.s} * ${a[0]!.s}`, p: 1 } : call("torch.square", [T(0)]);
     case "sign": return call("torch.sign", [T(0)]);
     case "softplus": return help("_softplus");
     case "softsign": return help("_softsign");
@@ -204,7 +338,7 @@ function ex(n: Node, sc: Scope): Ex {
     }
     case "sum": return { s: t0!.batched ? `${A(0)}.sum(-1, keepdim=True)` : `${A(0)}.sum()`, p: 4 };
     case "sumb": return { s: t0!.shape.length ? `${A(0)}.sum(0)` : `${A(0)}.sum()`, p: 4 };
-    case "bcast": return { s: t0!.batched ? `${A(0)}.expand(-1, ${sc.dim(n.attrs.dim!)})` : `${A(0)}.expand(${sc.dim(n.attrs.dim!)})`, p: 4 };
+    case "bcast": return { s: t0!.batched ? `${A(0)}.expand(${"-1, ".repeat(1 + (sc.lead ?? 0))}${sc.dim(n.attrs.dim!)})` : `${A(0)}.expand(${sc.dim(n.attrs.dim!)})`, p: 4 };
     case "expandb": return { s: t0!.shape.length ? `${A(0)}.unsqueeze(0).expand(B, -1)` : `${A(0)}.reshape([1, 1]).expand(B, 1)`, p: 4 };
     case "concat": {
       const parts = n.args.map((m, i) => (n.type.batched && !m.type.batched ? `${A(i)}.unsqueeze(0).expand(B, -1)` : A(i)));
@@ -310,7 +444,12 @@ const fmt = (ls: readonly Line[], indent: string) => ls.map((l) => `${indent}${l
 // ---------------------------------------------------------------- parameters of the module
 
 /** Where a cell parameter lives in the module: its own tensor, or a sum of row blocks of stored tensors. */
-interface ParamPlace { readonly expr: string; readonly init: { readonly tensor: string; readonly rows?: readonly [string, string] } }
+interface ParamPlace {
+  readonly expr: string;
+  readonly init: { readonly tensor: string; readonly rows?: readonly [string, string] };
+  /** The stored blocks whose sum the parameter is (one, unless the framework splits it, as a bias b_i + b_h). */
+  readonly blocks: readonly string[];
+}
 
 function frameworkLayout(cell: Cell, attrs: PyNames, dimPy: (d: Dim) => string): { stored: { attr: string; shape: string; what: string }[]; place: Map<string, ParamPlace>; title: string } | undefined {
   let r;
@@ -352,7 +491,7 @@ function frameworkLayout(cell: Cell, attrs: PyNames, dimPy: (d: Dim) => string):
       parts = typeof from === "string" ? [from] : [...from];
     }
     const bs = parts.map(block);
-    place.set(cellParam, { expr: bs.map((b) => b.expr).join(" + "), init: { tensor: bs[0]!.tensor, rows: bs[0]!.rows } });
+    place.set(cellParam, { expr: bs.map((b) => b.expr).join(" + "), init: { tensor: bs[0]!.tensor, rows: bs[0]!.rows }, blocks: bs.map((b) => b.expr) });
   }
   return { stored, place, title: form.title };
 }
@@ -400,8 +539,18 @@ export function emitPytorch(cell: Cell, opts: ExportOptions): string {
 
   // ---- forward
   const held = new Map<Node, string>();
-  const mkScope = (h: Map<Node, string>, extra: (n: Node) => string | undefined): Scope => ({
-    ref: (n) => extra(n) ?? h.get(n), dim: dimPy, like, helpers, activation,
+  // numbers as 0-dim tensors (Scope.konst), one set for each of the two functions, made at its top
+  const konsts = () => {
+    const m = new Map<string, string>();
+    return {
+      get: (v: string) => { if (!m.has(v)) m.set(v, names.take("k")); return m.get(v)!; },
+      // scalar_tensor, not torch.tensor: under torch.jit.script torch.tensor(0.1, dtype=float64) rounds through float32
+      lines: () => [...m].map(([v, k]) => `    ${k} = torch.scalar_tensor(${v}, dtype=${like}.dtype, device=${like}.device)`),
+    };
+  };
+  const fK = konsts(), bK = konsts();
+  const mkScope = (h: Map<Node, string>, extra: (n: Node) => string | undefined, k = fK): Scope => ({
+    ref: (n) => extra(n) ?? h.get(n), dim: dimPy, like, helpers, activation, konst: k.get,
   });
   const leafRef = (n: Node): string | undefined =>
     n.op !== "input" ? undefined : n.attrs.role === "input" ? inputVar.get(n) : n.attrs.role === "state" ? stateVar.get(n) : n.attrs.role === "param" ? paramVar.get(n) : undefined;
@@ -423,7 +572,10 @@ export function emitPytorch(cell: Cell, opts: ExportOptions): string {
     force: new Set(frontier), invariant: paramOnly, comment: (n) => eqOf.get(n) ?? (n.op === "matvec" ? `${commentText(n.args[0]!.attrs.name ?? "")}*${commentText(n.args[1]!.attrs.name ?? "")}` : undefined), temp: "p",
   });
   const hoistVar = new Map(frontier.map((n) => [n, held.get(n)!]));
-  const fsc = mkScope(held, (n) => leafRef(n) ?? (hoistVar.has(n) ? `${hoistVar.get(n)}[t]` : undefined));
+  // a value made before the loop is read at step t from a list of its steps (one unbind, not an index per step)
+  const hoistAt = new Map<string, string>();
+  const atOf = (v: string) => { if (!hoistAt.has(v)) hoistAt.set(v, names.take(`${v}_at`)); return hoistAt.get(v)!; };
+  const fsc = mkScope(held, (n) => leafRef(n) ?? (hoistVar.has(n) ? `${atOf(hoistVar.get(n)!)}[t]` : undefined));
   // saved for the backward: per step, except values of the parameters alone (recomputed once) and the states and outputs themselves (their sequences)
   const savedPerStep = bw.saved.filter((n) => !paramOnly(n) && !roots.includes(n) && !hoistVar.has(n));
   const cellName = (n: Node) => cell.names.get(n);
@@ -452,19 +604,29 @@ export function emitPytorch(cell: Cell, opts: ExportOptions): string {
   F.push(`def ${fwdFn}(${[...tensorArgs([...inSeq, ...init0, ...paramArgs]), ...sizeArgs].join(", ")}) -> ${tupleOf(fwdOuts.length)}:`);
   F.push(`    # the cell's equations over T steps; returns every state and output at every step, then what the backward reads`);
   F.push(...stepsLines);
+  const fKonstAt = F.length;
   if (hl.before.length + fl.before.length) F.push(`    # values of the parameters alone, once`, ...fmt([...hl.before, ...fl.before], "    "));
   if (hl.body.length) F.push(`    # values of the inputs alone (products W*x first), for every step at once`, ...fmt(hl.body, "    "));
-  roots.forEach((r, i) => F.push(`    ${rootSeq[i]} = ${empty(seqShape(r))}`));
-  for (const n of savedPerStep) F.push(`    ${savedSeq.get(n)} = ${empty(seqShape(n))}  # saved for the backward`);
+  // Each step's values go into Python lists, stacked into [T, B, n] once after the loop: a store into
+  // seq[t] is one torch op per value and step, an append is none.
+  const stepsOf = (seq: string) => names.take(`${seq.replace(/_seq$/, "")}_steps`);
+  const rootSteps = rootSeq.map(stepsOf), savedSteps = new Map(savedPerStep.map((n) => [n, stepsOf(savedSeq.get(n)!)]));
+  rootSteps.forEach((l) => F.push(`    ${l}: List[Tensor] = []`));
+  for (const n of savedPerStep) F.push(`    ${savedSteps.get(n)}: List[Tensor] = []  # saved for the backward`);
   cell.states.forEach((s, i) => F.push(`    ${stateVar.get(s)} = ${init0[i]}`));
+  const fLoopAt = F.length;
   F.push(`    for t in range(${T}):`);
   const rootText = roots.map((r) => (constTree(r) ? tensorOf(r, fsc).s : ex(r, fsc).s));
   for (const x of usedInputs([...fl.body, ...rootText.map((rhs) => ({ lhs: "", rhs }))])) F.push(`        ${inputVar.get(x)} = ${inSeq[cell.inputs.indexOf(x)]}[t]`);
   F.push(...fmt(fl.body, "        "));
-  for (const n of savedPerStep) F.push(`        ${savedSeq.get(n)}[t] = ${held.get(n)}`);
-  roots.forEach((_r, i) => F.push(`        ${rootSeq[i]}[t] = ${rootText[i]}`));
-  if (cell.states.length) F.push(`        ${cell.states.map((s) => stateVar.get(s)).join(", ")} = ${cell.states.map((_s, i) => `${rootSeq[i]}[t]`).join(", ")}`);
+  for (const n of savedPerStep) F.push(`        ${savedSteps.get(n)}.append(${held.get(n)})`);
+  roots.forEach((_r, i) => F.push(`        ${rootSteps[i]}.append(${rootText[i]})`));
+  if (cell.states.length) F.push(`        ${cell.states.map((s) => stateVar.get(s)).join(", ")} = ${cell.states.map((_s, i) => `${rootSteps[i]}[-1]`).join(", ")}`);
+  rootSeq.forEach((q, i) => F.push(`    ${q} = torch.stack(${rootSteps[i]})`));
+  for (const n of savedPerStep) F.push(`    ${savedSeq.get(n)} = torch.stack(${savedSteps.get(n)})`);
   F.push(`    return ${pyTuple(fwdOuts)}`);
+  F.splice(fLoopAt, 0, ...[...hoistAt].map(([v, l]) => `    ${l} = ${v}.unbind(0)`));
+  F.splice(fKonstAt, 0, ...fK.lines());
 
   // ---- backward
   const bheld = new Map<Node, string>();
@@ -479,7 +641,7 @@ export function emitPytorch(cell: Cell, opts: ExportOptions): string {
     if (savedVarB.has(n)) return savedVarB.get(n);
     return leafRef(n);
   };
-  const bsc = mkScope(bheld, bLeaf);
+  const bsc = mkScope(bheld, bLeaf, bK);
   // dW = Σ_t outer(u, v) with v an input or a state: u kept per step, one matmul after the loop; db = Σ_t sumb(u) likewise
   const nIn = cell.inputs.length, nSt = cell.states.length;
   // A weight gradient Σ_t (outer(u, v) + …) with one side of each outer an input or a state: the other
@@ -504,16 +666,51 @@ export function emitPytorch(cell: Cell, opts: ExportOptions): string {
   const kept = [...new Set(gradTerms.flatMap((ts) => (ts ?? []).flatMap((t) => (t.kind === "outer" ? [t.kept] : []))))];
   const summed = [...new Set(gradTerms.flatMap((ts) => (ts ?? []).flatMap((t) => (t.kind === "sum" && !kept.includes(t.kept) ? [t.kept] : []))))];
   const perStepParams = [...new Set(bw.dParams.filter((g, i) => !gradTerms[i] && !constTree(g)))];
-  const bRoots = [...bw.dInputs, ...bw.dStates, ...kept, ...summed, ...perStepParams];
   const origin = (n: Node) => { const o = bw.origin.get(n); return o && o.length ? `grad of: ${o.map((e) => commentText(e.text.trim())).join("; ")}` : undefined; };
-  const bl = lines(bRoots.filter((n) => !constTree(n)), bsc, bheld, (n) => bw.names.get(n) ?? (fwdNodes.has(n) ? cell.names.get(n) : undefined), names, {
-    force: new Set([...kept, ...summed]), invariant: paramOnly, comment: origin, temp: "g", fixed: (n) => (fwdNodes.has(n) && !early.has(n) ? held.get(n) : undefined),
+  const want = (n: Node) => bw.names.get(n) ?? (fwdNodes.has(n) ? cell.names.get(n) : undefined);
+  const prevSeq = new Map(cell.states.map((s) => [s, names.take(`${s.attrs.name}_prev_seq`)] as const));
+  // After the loop, for every step at once: the backward's values that no carry needs (an input's gradient
+  // dx = da*K and the layer norm before it, the terms of the weight gradients) run on [T, B, n] sequences,
+  // as the forward's values of the inputs alone run before its loop: fewer ops per step. A value of the
+  // loop they read is kept per step; the forward's values they read are its sequences.
+  const knownB = (n: Node) => bsc.ref(n) !== undefined;
+  const carryNodes = new Set(topo(bw.dStates.filter((n) => !constTree(n)), knownB));
+  const allB = topo([...bw.dInputs, ...bw.dStates, ...kept, ...summed, ...perStepParams].filter((n) => !constTree(n)), knownB);
+  const wholeSeqOp = (n: Node) => OPS[n.op].kind === "elementwise" ||
+    ((n.op === "matvec" || n.op === "matvecT") && paramOnly(n.args[0]!) && n.args[1]!.type.batched && !constTree(n.args[1]!)) ||
+    (["sum", "bcast", "slice", "pad", "concat"].includes(n.op) && n.args.every((a) => a.type.batched && !constTree(a)));
+  const late = new Set(allB.filter((n) => !knownB(n) && n.op !== "input" && !carryNodes.has(n) && n.type.batched && !paramOnly(n) && !constTree(n) &&
+    wholeSeqOp(n) && n.args.every((a) => constTree(a) || paramOnly(a) || a.type.batched)));
+  // a late value's users are late too (or it is an input's gradient or a weight gradient's term, read after the loop)
+  const usersB = new Map<Node, Node[]>();
+  for (const n of allB) for (const a of n.args) usersB.set(a, [...(usersB.get(a) ?? []), n]);
+  const inLoop = new Set<Node>([...bw.dStates, ...perStepParams]);
+  for (let changed = true; changed;) {
+    changed = false;
+    for (const n of late) if (inLoop.has(n) || (usersB.get(n) ?? []).some((u) => !late.has(u))) { late.delete(n); changed = true; }
+  }
+  const needPrevLate = new Set<Node>();
+  const seqOfLeaf = (n: Node): string | undefined => {
+    if (n.op === "input" && n.attrs.role === "input") return inSeq[cell.inputs.indexOf(n)];
+    if (n.op === "input" && n.attrs.role === "state") { needPrevLate.add(n); return prevSeq.get(n); }
+    if (savedVarB.has(n)) return roots.includes(n) ? rootSeq[roots.indexOf(n)] : hoistVar.has(n) ? hoistVar.get(n) : savedSeq.get(n);
+    return undefined;
+  };
+  const loopKept = [...new Set([...late].flatMap((n) => n.args.filter((a) => !late.has(a) && !constTree(a) && !paramOnly(a) && seqOfLeaf(a) === undefined)))];
+  const bRoots = [...bw.dInputs, ...bw.dStates, ...kept, ...summed, ...perStepParams, ...loopKept.filter((b) => !seedVar.has(b))].filter((n) => !late.has(n));
+  const bl = lines(bRoots.filter((n) => !constTree(n)), bsc, bheld, want, names, {
+    force: new Set([...kept, ...summed, ...loopKept].filter((n) => !late.has(n))), invariant: paramOnly, comment: origin, temp: "g",
+    fixed: (n) => (fwdNodes.has(n) && !early.has(n) ? held.get(n) : undefined),
   });
-  const keptAll = new Map(kept.map((u) => [u, names.take(`${bheld.get(u) ?? "g"}_all`)]));
-  const sumVar = new Map(summed.map((u) => [u, names.take(`${bheld.get(u) ?? "g"}_sum`)]));
+  const loopAll = new Map(loopKept.map((b) => [b, names.take(`${seedVar.get(b) ?? bheld.get(b) ?? "g"}_all`)]));
+  const lheld = new Map<Node, string>();
+  const lsc: Scope = { ...mkScope(lheld, (n) => loopAll.get(n) ?? seqOfLeaf(n) ?? (paramOnly(n) ? bheld.get(n) ?? leafRef(n) : undefined), bK), lead: 1 };
+  const lateRoots = [...bw.dInputs, ...kept, ...summed].filter((n) => late.has(n));
+  const ll = lines([...new Set(lateRoots)], lsc, lheld, want, names, { force: new Set(lateRoots), comment: origin, temp: "g" });
+  const keptAll = new Map(kept.map((u) => [u, late.has(u) ? lheld.get(u)! : loopAll.get(u) ?? names.take(`${bheld.get(u) ?? "g"}_all`)]));
+  const sumVar = new Map(summed.map((u) => [u, names.take(`${bheld.get(u) ?? lheld.get(u) ?? "g"}_sum`)]));
   const accum = new Map(perStepParams.map((g) => [g, names.take(`${bheld.get(g) ?? "dp"}_sum`)]));
   const dInSeq = cell.inputs.map((x) => names.take(`d${x.attrs.name}_seq`));
-  const prevSeq = new Map(cell.states.map((s, i) => [s, names.take(`${s.attrs.name}_prev_seq`)] as const));
 
   const Bk: string[] = [];
   const bOuts: string[] = [];
@@ -522,33 +719,58 @@ export function emitPytorch(cell: Cell, opts: ExportOptions): string {
   Bk.push(`    # the derived, simplified backward equations (cellforge show ${commentText(cell.name)}), from step T-1 down to 0;`);
   Bk.push(`    # returns the gradient of every input sequence, initial state and parameter`);
   Bk.push(...stepsLines);
+  const bKonstAt = Bk.length;
   if (bl.before.length) Bk.push(`    # values of the parameters alone, once`, ...fmt(bl.before, "    "));
-  cell.inputs.forEach((x, i) => Bk.push(`    ${dInSeq[i]} = ${zeros(seqShape(x))}`));
+  // Values read at step t come from lists made once by unbind (one op per sequence, not one per step);
+  // values made at step t go into lists, reversed and stacked once after the loop.
+  const unbound = new Map<string, string>();
+  const stepOf = (seq: string) => { if (!unbound.has(seq)) unbound.set(seq, names.take(`${seq.replace(/_seq$|_all$/, "")}_at`)); return unbound.get(seq)!; };
+  const zeroGrad = (g: Node) => constTree(g) && g.op === "const" && g.attrs.value === 0;
+  const dInLists = cell.inputs.map((_x, i) => (zeroGrad(bw.dInputs[i]!) || late.has(bw.dInputs[i]!) ? undefined : names.take(`${dInSeq[i]!.replace(/_seq$/, "")}_steps`)));
+  const keptLists = new Map(kept.filter((u) => !late.has(u) && !loopKept.includes(u)).map((u) => [u, names.take(`${keptAll.get(u)!.replace(/_all$/, "")}_steps`)]));
+  const sumLists = new Map(summed.filter((u) => !late.has(u) && !loopKept.includes(u)).map((u) => [u, names.take(`${sumVar.get(u)!.replace(/_sum$/, "")}_steps`)]));
+  const loopLists = new Map(loopKept.map((b) => [b, names.take(`${loopAll.get(b)!.replace(/_all$/, "")}_steps`)]));
+  cell.inputs.forEach((x, i) => { if (!dInLists[i] && !late.has(bw.dInputs[i]!)) Bk.push(`    ${dInSeq[i]} = ${zeros(seqShape(x))}`); });
   cell.states.forEach((s, i) => Bk.push(`    ${carry[i]} = ${zeros(shapeList(s.type, bsc))}`));
-  for (const u of kept) Bk.push(`    ${keptAll.get(u)} = ${empty(seqShape(u))}  # ${bheld.get(u)} at every step, for the weight gradients after the loop`);
-  for (const u of summed) Bk.push(`    ${sumVar.get(u)} = ${zeros(u.type.shape.length ? `[${dimPy(u.type.shape[0]!)}]` : "[]")}  # ${bheld.get(u)} summed over the batch and the steps`);
+  dInLists.forEach((l) => { if (l) Bk.push(`    ${l}: List[Tensor] = []`); });
+  for (const [u, l] of keptLists) Bk.push(`    ${l}: List[Tensor] = []  # ${bheld.get(u)} at every step, for the weight gradients after the loop`);
+  for (const [u, l] of sumLists) Bk.push(`    ${l}: List[Tensor] = []  # ${bheld.get(u)} at every step, summed over the batch and the steps after the loop`);
+  for (const [b, l] of loopLists) Bk.push(`    ${l}: List[Tensor] = []  # ${seedVar.get(b) ?? bheld.get(b)} at every step, for the values computed after the loop`);
   for (const g of perStepParams) Bk.push(`    ${accum.get(g)} = ${zeros(shapeList(g.type, bsc))}`);
-  Bk.push(`    for t in range(${T} - 1, -1, -1):`);
   const bText = [...bl.body.map((l) => l.rhs), ...bRoots.map((n) => bheld.get(n) ?? "")].join("\n");
   const reads = (v: string) => new RegExp(`\\b${v}\\b`).test(bText) || bRoots.some((r) => constTree(r) ? false : ex(r, bsc).s.includes(v));
-  for (const x of cell.inputs) if (reads(inputVar.get(x)!)) Bk.push(`        ${inputVar.get(x)} = ${inSeq[cell.inputs.indexOf(x)]}[t]`);
-  cell.states.forEach((s, i) => { if (reads(stateVar.get(s)!)) Bk.push(`        ${stateVar.get(s)} = ${rootSeq[i]}[t - 1] if t > 0 else ${init0[i]}`); });
+  const L: string[] = [];
+  for (const x of cell.inputs) if (reads(inputVar.get(x)!)) L.push(`        ${inputVar.get(x)} = ${stepOf(inSeq[cell.inputs.indexOf(x)]!)}[t]`);
+  cell.states.forEach((s, i) => { if (reads(stateVar.get(s)!)) L.push(`        ${stateVar.get(s)} = ${stepOf(rootSeq[i]!)}[t - 1] if t > 0 else ${init0[i]}`); });
   for (const n of bw.saved) {
     if (paramOnly(n) || !reads(savedVarB.get(n)!)) continue;
-    const src = roots.includes(n) ? `${rootSeq[roots.indexOf(n)]}[t]` : hoistVar.has(n) ? `${hoistVar.get(n)}[t]` : `${savedSeq.get(n)}[t]`;
-    Bk.push(`        ${savedVarB.get(n)} = ${src}`);
+    const src = roots.includes(n) ? rootSeq[roots.indexOf(n)]! : hoistVar.has(n) ? hoistVar.get(n)! : savedSeq.get(n)!;
+    L.push(`        ${savedVarB.get(n)} = ${stepOf(src)}[t]`);
   }
-  bw.seeds.forEach((s, i) => Bk.push(`        ${seedVar.get(s)} = ${gradSeq[i]}[t]${i < nSt ? ` + ${carry[i]}` : ""}`));
+  bw.seeds.forEach((s, i) => L.push(`        ${seedVar.get(s)} = ${stepOf(gradSeq[i]!)}[t]${i < nSt ? ` + ${carry[i]}` : ""}`));
+  for (const [seq, l] of unbound) Bk.push(`    ${l} = ${seq}.unbind(0)`);
+  Bk.push(`    for t in range(${T} - 1, -1, -1):`, ...L);
   Bk.push(...fmt(bl.body, "        "));
   const gText = (g: Node) => (constTree(g) ? tensorOf(g, bsc).s : ex(g, bsc).s);
-  bw.dInputs.forEach((g, i) => { if (!(constTree(g) && g.op === "const" && g.attrs.value === 0)) Bk.push(`        ${dInSeq[i]}[t] = ${gText(g)}`); });
-  for (const u of kept) Bk.push(`        ${keptAll.get(u)}[t] = ${ex(u, bsc).s}`);
-  for (const u of summed) Bk.push(`        ${sumVar.get(u)} = ${sumVar.get(u)} + ${wrap(ex(u, bsc), 4)}.sum(${u.type.shape.length ? "0" : ""})`);
+  bw.dInputs.forEach((g, i) => { if (dInLists[i]) Bk.push(`        ${dInLists[i]}.append(${gText(g)})`); });
+  for (const [u, l] of keptLists) Bk.push(`        ${l}.append(${ex(u, bsc).s})`);
+  for (const [u, l] of sumLists) Bk.push(`        ${l}.append(${ex(u, bsc).s})`);
+  for (const [b, l] of loopLists) Bk.push(`        ${l}.append(${ex(b, bsc).s})`);
   for (const g of perStepParams) Bk.push(`        ${accum.get(g)} = ${accum.get(g)} + ${ex(g, bsc).s}`);
   if (nSt) Bk.push(`        ${carry.join(", ")} = ${bw.dStates.map(gText).join(", ")}`);
-  // after the loop: the weight gradients in one matmul each
+  // after the loop: the lists in step order, as [T, B, n]; the inputs' late gradients; the weight gradients in one matmul each
+  for (const l of [...dInLists, ...keptLists.values(), ...sumLists.values(), ...loopLists.values()]) if (l) Bk.push(`    ${l}.reverse()`);
+  dInLists.forEach((l, i) => { if (l) Bk.push(`    ${dInSeq[i]} = torch.stack(${l})`); });
+  for (const [u, l] of keptLists) Bk.push(`    ${keptAll.get(u)} = torch.stack(${l})`);
+  for (const [b, l] of loopLists) Bk.push(`    ${loopAll.get(b)} = torch.stack(${l})`);
   const needPrev = new Set(gradTerms.flatMap((ts) => (ts ?? []).flatMap((t) => (t.kind === "outer" && t.leaf.attrs.role === "state" ? [t.leaf] : []))));
-  for (const s of cell.states) if (needPrev.has(s)) { const i = cell.states.indexOf(s); Bk.push(`    ${prevSeq.get(s)} = torch.cat([${init0[i]}.unsqueeze(0), ${rootSeq[i]}[:-1]], 0)  # ${commentText(s.attrs.name!)} before each step`); }
+  for (const s of cell.states) if (needPrev.has(s) || needPrevLate.has(s)) { const i = cell.states.indexOf(s); Bk.push(`    ${prevSeq.get(s)} = torch.cat([${init0[i]}.unsqueeze(0), ${rootSeq[i]}[:-1]], 0)  # ${commentText(s.attrs.name!)} before each step`); }
+  if (ll.body.length) Bk.push(`    # what no carry needs, for every step at once`, ...fmt(ll.body, "    "));
+  bw.dInputs.forEach((g, i) => { if (late.has(g)) Bk.push(`    ${dInSeq[i]} = ${lheld.get(g)}`); });
+  for (const u of summed) {
+    const src = sumLists.has(u) ? `torch.stack(${sumLists.get(u)})` : loopAll.get(u) ?? lheld.get(u)!;
+    Bk.push(`    ${sumVar.get(u)} = ${src}.sum(${u.type.shape.length ? "[0, 1]" : ""})  # ${bheld.get(u) ?? lheld.get(u)} summed over the batch and the steps`);
+  }
   const TB = `${T} * ${B}`;
   const rows = (seq: string, n: Node) => `${seq}.reshape(${TB}, ${dimPy(n.type.shape[0]!)})`;
   const termText = (t: Term): string => {
@@ -571,6 +793,7 @@ export function emitPytorch(cell: Cell, opts: ExportOptions): string {
     else if (constTree(g)) Bk.push(`    ${v} = ${tensorOf(g, bsc).s}`);
   });
   Bk.push(`    return ${pyTuple([...dInSeq, ...carry, ...bOuts])}`);
+  Bk.splice(bKonstAt, 0, ...bK.lines());
 
   // ---- the autograd.Function
   const A: string[] = [];
@@ -631,6 +854,8 @@ export function emitPytorch(cell: Cell, opts: ExportOptions): string {
   for (const p of cell.params) {
     const target = fw ? `${fw.place.get(p.name)!.init.tensor}[${fw.place.get(p.name)!.init.rows![0]}:${fw.place.get(p.name)!.init.rows![1]}]` : `self.${own!.get(p.name)}`;
     const i = p.init;
+    if (i === "glorot") { M.push(`            torch.nn.init.xavier_uniform_(${target})  # ${commentText(p.name)}: glorot`); continue; }
+    if (i === "orthogonal") { helpers.add("_orthogonal_"); M.push(`            _orthogonal_(${target})  # ${commentText(p.name)}: orthogonal`); continue; }
     const rule = i === "uniform" ? "uniform_(-k, k)" : i === "zeros" ? "zero_()" : i === "ones" ? "fill_(1.0)" : "constant" in i ? `fill_(${pyFloat(i.constant)})` : `uniform_(${pyFloat(-i.uniform)}, ${pyFloat(i.uniform)})`;
     M.push(`            ${target}.${rule}  # ${commentText(p.name)}`);
   }
@@ -638,6 +863,33 @@ export function emitPytorch(cell: Cell, opts: ExportOptions): string {
   M.push(`    def cell_parameters(self) -> List[Tensor]:`);
   M.push(`        # the cell's parameters in its order (${cell.params.map((p) => commentText(p.name)).join(", ")})${fw ? ", as views of the stored tensors" : ""}`);
   M.push(`        return [${cell.params.map((p) => (fw ? fw.place.get(p.name)!.expr : `self.${own!.get(p.name)}`)).join(", ")}]`);
+  M.push(``);
+  // weights both ways: cellforge's checkpoint or parameter file in, the parameter file `train --init` reads out
+  const cellStr = pyStr(cell.name);
+  const paramNames = `[${cell.params.map((p) => pyStr(p.name)).join(", ")}]`;
+  M.push(`    def load_cellforge(self, path: str, layer: int = 1) -> Dict[str, Tensor]:`);
+  M.push(`        # The cell's parameters, exactly, from a cellforge training checkpoint (\`cellforge train\` writes checkpoint.ckpt;`);
+  M.push(`        # its sha256 is checked) or from cellforge parameters (\`cellforge convert --to cellforge\`). A checkpoint holds a`);
+  M.push(`        # model: its layer \`layer\` (1 unless given) is the cell, loaded here. The model's other layers are not loaded`);
+  M.push(`        # (load each into a module of its own, layer=k), nor its readout and input projection, which are not the`);
+  M.push(`        # cell's: they are returned by name, each W as nn.Linear's weight [outputs, inputs] ({"readout.W", "readout.b"}).`);
+  M.push(`        shapes = {${cell.params.map((p) => `${pyStr(p.name)}: [${p.node.type.shape.map(selfDim).join(", ")}]`).join(", ")}}`);
+  M.push(`        values, other = _read_cellforge(path, ${cellStr}, shapes, layer)`);
+  M.push(`        with torch.no_grad():`);
+  if (!cell.params.length) M.push(`            pass  # the cell has no parameters`);
+  for (const p of cell.params) {
+    if (!fw) { M.push(`            self.${own!.get(p.name)}.copy_(values[${pyStr(p.name)}])`); continue; }
+    const [first, ...rest] = fw.place.get(p.name)!.blocks;
+    M.push(`            ${first}.copy_(values[${pyStr(p.name)}])${rest.length ? `  # ${commentText(p.name)} is the sum of ${rest.length + 1} stored blocks: all of it in the first` : ""}`);
+    for (const b of rest) M.push(`            ${b}.zero_()`);
+  }
+  M.push(`        return other`);
+  M.push(``);
+  M.push(`    def save_cellforge(self, path: str) -> None:`);
+  M.push(`        # The cell's parameters as \`cellforge convert --to cellforge\` writes them, the file \`cellforge train <cell> --init\``);
+  M.push(`        # starts layer 1 from (exactly: a float32 module's numbers are float32 in a float32 run).`);
+  M.push(`        sizes = {${cell.sizes.map((s) => `${pyStr(s)}: self.${sizeAttr.get(s)}`).join(", ")}}`);
+  M.push(`        _write_cellforge(path, ${cellStr}, sizes, dict(zip(${paramNames}, self.cell_parameters())))`);
   M.push(``);
   const xs = cell.inputs.map((x) => inputVar.get(x)!);
   // with no inputs, the state (required) gives the batch and `steps` the number of steps
@@ -667,7 +919,7 @@ export function emitPytorch(cell: Cell, opts: ExportOptions): string {
   // ---- the file
   const H: string[] = [];
   H.push(`# Generated by cellforge from ${commentText(opts.source)}: a PyTorch module for the cell "${commentText(cell.name)}".`);
-  H.push(`# Do not edit: regenerate with \`${commentText(opts.command)}\`.`);
+  H.push(`# Do not edit: regenerate with \`${lineCommentText(opts.command)}\`.`);
   H.push(`#`);
   H.push(`# ${commentText(cell.doc)}`);
   H.push(`#`);
@@ -679,14 +931,28 @@ export function emitPytorch(cell: Cell, opts: ExportOptions): string {
   H.push(`# ${ModClass} is the layer. Nothing here names a device or a dtype: tensors follow their inputs (CPU or CUDA, float32 or float64).`);
   H.push(`# torch.jit.script: the two loops compile with it (call script_loops() to use the compiled ones; whether that is faster`);
   H.push(`# depends on the cell); the Function and the Module do not, because TorchScript cannot call a custom torch.autograd.Function.`);
-  const out: string[] = [...H, "import math", "from typing import List, Tuple", "", "import torch", "from torch import Tensor", ""];
+  const out: string[] = [...H, "import array", "import hashlib", "import json", "import math", "import re", "import struct", "import sys", "import warnings",
+    "from typing import Dict, List, Tuple", "", "import torch", "from torch import Tensor", ""];
   for (const h of Object.keys(HELPERS).filter((h) => helpers.has(h))) out.push("", HELPERS[h]!, "");
   for (const a of actFns.values()) {
     out.push("", `def ${a.name}(x: Tensor) -> Tensor:`, `    # ${commentText(a.expr)}`, `    return ${activationPy(a.expr, fsc)}`, "");
   }
   out.push("", ...F, "", "", ...Bk, "", "", `def script_loops() -> None:`, `    # compile the two loops with torch.jit.script; ${FnClass} calls the compiled ones from then on`,
-    `    global ${fwdFn}, ${bwdFn}`, `    ${fwdFn} = torch.jit.script(${fwdFn})`, `    ${bwdFn} = torch.jit.script(${bwdFn})`, "", "", ...A, "", "", ...M, "");
+    `    global ${fwdFn}, ${bwdFn}`, `    ${fwdFn} = torch.jit.script(${fwdFn})`, `    ${bwdFn} = torch.jit.script(${bwdFn})`, "", "", ...A, "", "",
+    WEIGHTS_PY, "", "", ...M, "");
   return out.join("\n");
+}
+
+/** A Python string literal of any text: printable ASCII as itself, everything else escaped by code point. */
+function pyStr(s: string): string {
+  let r = "";
+  for (const ch of s) {
+    const c = ch.codePointAt(0)!;
+    if (ch === "\\" || ch === '"') r += `\\${ch}`;
+    else if (c >= 0x20 && c < 0x7f) r += ch;
+    else r += c > 0xffff ? `\\U${c.toString(16).padStart(8, "0")}` : `\\u${c.toString(16).padStart(4, "0")}`;
+  }
+  return `"${r}"`;
 }
 
 /** A Python tuple: `(a,)` for one element. */
