@@ -15,22 +15,30 @@ const E2E = [
   "browser", // headless Chromium (skipped, with the reason, when there is none)
   "cli", // every command, spawned
   "codegen", // generate --check in a copied checkout, tsc over the repository, spawned commands
+  "example-layers", // trains the README's layers example (28-74 s), bundles its page and runs it in headless Chromium
   "escape", // emits and typechecks kernels for each planted vector
   "export-pytorch", // exported PyTorch modules vs the reference, gradcheck, jit, two-process DDP (15-24 s; DDP 7-12 s)
+  "export-weights", // cellforge train -> the exported PyTorch module -> train --init, in child processes (93-207 s)
   "fuzz", // the fuzz tier: 200 cells in child processes
   "fuzz-grammar", // includes the fuzz tier's planted failure, in two child processes
   "fuzz-regressions", // every fixture's kernels generated and run
   "generate", // generate in a project of its own, spawned, and --watch
   "heads-kernels", // sLSTM's and four headed forms' kernels on both backends (16 s)
+  "hostile", // hostile inputs to every command, spawned, many at once (about 160 s)
+  "hostile-kernels", // kernels generated for hostile cells and run, both backends (about 60 s)
   "kernelgate", // planted wrong kernels, spawned commands, typechecking, the private cache
   "limits", // x^1048576 compiled and run, a cell at every limit through show and check, spawned
   "lowering", // kernels generated and checked for each form of a product (96 s)
   "names", // kernels generated for every reserved word in every role (116 s, one test)
+  "nn-file", // the Python reader of model files, in child processes (about 2 s)
+  "nn-init", // kernels of cells with glorot and orthogonal parameters emitted and typechecked (16-45 s)
   "optable", // a kernel generated and checked for every tensor op (43 s)
   "plugin", // Vite and esbuild builds of a user's cell through cellforge/plugin, a Vite watch build in a child process (27-47 s at load 5-6, the watch 15-30 s)
   "package", // npm pack, four projects installing the tarball, generate, tsc, esbuild and Vite builds, Chromium (180-330 s; its setup 48-87 s)
+  "readme", // README.md executed: every command parsed by the CLI, its sections run in copies of the checkout (479-890 s at load 27-31)
   "scalars-constraints-kernels", // kernels of the scalar-input and D = H fixtures, both backends (about 10 s a cell)
   "transpose-kernels", // kernels of cells with W', W - W' and eye, both backends (11-20 s)
+  "stable", // kernels of a cell run at inputs of ±1000, and a float32 LSTM from c = ±1e30, both backends (20-60 s)
   "tfjs", // the tfjs comparison
   "torch", // the PyTorch comparison (fixtures, through the generated kernels)
   "train", // training runs, a checkpoint after SIGINT in a child process
@@ -47,6 +55,8 @@ export default defineConfig({
     alias: [
       { find: /^cellforge$/, replacement: fileURLToPath(new URL("./src/index.ts", import.meta.url)) },
       { find: /^cellforge\/runtime$/, replacement: fileURLToPath(new URL("./runtime/index.ts", import.meta.url)) },
+      { find: /^cellforge\/plot$/, replacement: fileURLToPath(new URL("./src/train/fitplot.ts", import.meta.url)) },
+      { find: /^cellforge\/nn$/, replacement: fileURLToPath(new URL("./nn/index.ts", import.meta.url)) },
     ],
   },
   test: {

@@ -1,5 +1,6 @@
 // The cellforge command line: show, check, list.
 import { parseArgs } from "node:util";
+import { TRAIN_ONLY_OPTIONS, TRAIN_OPTIONS } from "./train.ts";
 import { basename, extname } from "node:path";
 import { type Cell, fitHeads, resolveSizes } from "../src/cell.ts";
 import { UsageError, parseSizes } from "./sizes.ts";
@@ -12,7 +13,7 @@ import { backwardLines, formatLines, forwardLines } from "../src/print.ts";
 import { cellStats } from "../src/stats.ts";
 import { type CheckReport, PASS_RULE, checkGradients, formatReport } from "../check/gradcheck.ts";
 import { randomCase } from "../src/sequence.ts";
-import { BACKENDS, REFERENCE_BACKEND, runsOnThreads } from "../runtime/memory.ts";
+import { BACKENDS, REFERENCE_BACKEND, availableBackends, runsOnThreads } from "../runtime/memory.ts";
 import { LimitError } from "../runtime/checks.ts";
 import { shapeStr } from "../src/ir.ts";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -33,6 +34,8 @@ usage:
   cellforge list [--json]              the cells in dsl/ with their costs, and measured time per step
   cellforge train <cell> --task adding|copy|reber [--T n] [--steps n] [--seed n] [--resume file.ckpt] [--init params.json]
                                        train a model of the cell's kernels plus a linear readout; log, plot, checkpoint
+  cellforge train <cell> --data train.json|train.csv [--val file | --val-split x] [--epochs n]
+                                       train on your own sequences: a model file, its history, a learning-curve plot
   cellforge compare <cell> <cell>… --task adding [--T n] [--steps n]
                                        train each under the same budget and seed: a table and one plot
   cellforge convert --from pytorch|keras|cellforge --to cellforge|pytorch|keras <cell> <in.json> <out.json>
@@ -48,9 +51,10 @@ usage:
                                        { "cells": ["src/cells"], "out": "src/kernels" }; here, dsl/ to generated/
   cellforge export <cell> --target pytorch [--out mycell.py]
                                        the cell and its derived backward as a PyTorch module (autograd.Function + nn.Module)
-  cellforge eval <cell> --in case.json [--out result.json] [--reference]
-                                       one sequence forward and backward in float64 (generated kernel, or the
-                                       reference evaluator); --example writes a random case to start from
+  cellforge eval <cell> --in case.json [--out result.json] [--backend ${BACKENDS.map((b) => b.name).join("|")}|reference|auto] [--precision 32|64]
+                                       one sequence forward and backward with the generated kernels, proven first
+                                       (default: auto's backend, float64), or the reference evaluator (--reference is
+                                       --backend reference; float64 only); says which ran; --example writes a random case
 
 <cell> is a name in dsl/ (gru, lstm, …) or a path to a .ts or .json cell file.
 
@@ -316,7 +320,44 @@ function progressLine(what: string): (done: number, total: number, item: string)
   };
 }
 
+/** What `eval` computes with: a backend's generated kernels (or "auto"'s choice), or the reference evaluator; and the precision. */
+interface EvalPath { readonly backend: string; readonly bits: 32 | 64 }
+
+/** eval's --backend, --reference and --precision, checked before any work. */
+function evalPath(v: Record<string, string | boolean | undefined>): EvalPath {
+  const names = BACKENDS.map((b) => b.name);
+  const choices = [...names, "reference", "auto"].join(", ").replace(/, ([^,]*)$/, " or $1");
+  if (v.backend !== undefined && ![...names, "reference", "auto"].includes(String(v.backend))) throw new UsageError(`eval: --backend is ${choices}, not ${JSON.stringify(v.backend)}`);
+  if (v.reference && v.backend !== undefined && v.backend !== "reference") throw new UsageError(`eval: --reference is --backend reference, so it does not go with --backend ${v.backend}`);
+  if (v.precision !== undefined && v.precision !== "32" && v.precision !== "64") throw new UsageError(`eval: --precision is 32 or 64 (bits of the floats), not ${JSON.stringify(v.precision)}`);
+  const backend = v.reference ? "reference" : String(v.backend ?? "auto"), bits = v.precision === "32" ? 32 : 64;
+  if (backend === "reference" && bits === 32) throw new UsageError("eval: the reference evaluator computes in float64 only; --precision 32 runs a backend's float32 kernels (--backend auto, wasm or ts)");
+  if (backend === "auto") {
+    const first = BACKENDS.find((b) => b.available().ok);
+    if (!first) throw new LoadError("eval: no backend's kernels run on this engine; --backend reference uses the reference evaluator");
+    return { backend: first.name, bits };
+  }
+  const b = BACKENDS.find((x) => x.name === backend);
+  const a = b?.available();
+  if (a && !a.ok) throw new LoadError(`eval: the ${backend} kernels need ${a.missing}, which this engine does not have; use ${[...availableBackends().map((x) => x.name), "reference"].join(", ").replace(/, ([^,]*)$/, " or $1")}`);
+  return { backend, bits };
+}
+
+/** How a path is said: "the wasm kernels in float32", "the reference evaluator in float64". */
+const pathText = (p: EvalPath) => (p.backend === "reference" ? `the reference evaluator in float64` : `the generated ${p.backend} kernels in float${p.bits} (proven first)`);
+
+/** The first number of a result that is not finite, as "outputs.h[5] = Infinity" (JSON writes such a number as null). */
+function firstNonFinite(result: Record<string, Record<string, Float64Array>>): string | undefined {
+  for (const [group, arrays] of Object.entries(result))
+    for (const [name, a] of Object.entries(arrays)) {
+      const i = a.findIndex((x) => !Number.isFinite(x));
+      if (i >= 0) return `${group}.${name}[${i}] (flat) = ${a[i]}`;
+    }
+  return undefined;
+}
+
 async function evalCmd(ref: string, v: Record<string, string | boolean | undefined>): Promise<number> {
+  const path = evalPath(v);
   const cell = await loadCell(ref);
   if (typeof v.example === "string") {
     writeFileSync(v.example, JSON.stringify(caseToJson(cell, randomCase(cell, { B: 2, T: 3 })), null, 1) + "\n");
@@ -338,41 +379,52 @@ async function evalCmd(ref: string, v: Record<string, string | boolean | undefin
     throw e;
   }
   let result;
-  if (v.reference) {
+  if (path.backend === "reference") {
     const { forward, grads } = gradients(deriveBackward(cell), c);
     result = { outputs: forward.outputs, params: grads.params, inputs: grads.inputs, initial: grads.initial };
   } else {
+    if (path.bits === 32) {
+      // float32 holds up to 3.4e38: a bigger number of the case would reach the kernel as infinity
+      for (const [group, arrays] of Object.entries({ params: c.params, inputs: c.inputs, initial: c.initial, upstream: c.upstream }))
+        for (const [name, a] of Object.entries(arrays)) {
+          const i = a.findIndex((x) => !Number.isFinite(Math.fround(x)));
+          if (i >= 0) throw new CaseError(`${v.in}: ${group}.${name}[${i}] (flat) = ${a[i]} is beyond float32's range (±3.4e38); use --precision 64`);
+        }
+    }
     const { loadKernels, runKernel } = await kernels();
     const mod = await loadKernels(cell);
-    const r = runKernel(mod, c, 64);
+    const r = runKernel(mod, c, path.bits, { backend: path.backend });
     const layout = mod.paramLayout(c.sizes);
     result = { outputs: r.outputs, params: Object.fromEntries(layout.params.map((q) => [q.name, r.params.slice(q.offset, q.offset + q.length)])), inputs: r.inputs, initial: r.initial };
   }
-  const text = JSON.stringify(writeResult(cell, c, result), null, 1) + "\n";
+  const bad = firstNonFinite({ outputs: result.outputs, params: result.params, inputs: result.inputs, initial: result.initial });
+  const written = { ...(writeResult(cell, c, result) as Record<string, unknown>), backend: path.backend, precision: path.bits };
+  const text = JSON.stringify(written, null, 1) + "\n";
+  const said = `${cell.name}, computed by ${pathText(path)}`;
   if (typeof v.out === "string") {
     writeFileSync(v.out, text);
-    out(`wrote ${v.out}`);
-  } else process.stdout.write(text);
+    out(`wrote ${v.out}: ${said}`);
+  } else {
+    process.stdout.write(text);
+    process.stderr.write(`${said}\n`); // stdout stays one JSON document
+  }
+  if (bad) process.stderr.write(`warning: the result is not finite at ${bad}: JSON writes it as null\n`);
   return 0;
 }
 
 const S = { type: "string" } as const, F = { type: "boolean" } as const;
 type Options = Readonly<Record<string, typeof S | typeof F>>;
-const TRAIN_OPTIONS: Options = {
-  task: S, T: S, L: S, K: S, steps: S, seed: S, hidden: S, layers: S, B: S, sizes: S, optimizer: S, lr: S, momentum: S, clip: S,
-  "eval-every": S, "eval-size": S, threshold: S, precision: S, out: S, "checkpoint-every": S, json: F,
-};
 /** Each command's options: any other is refused, by name (`show gru --steps 5` is a mistake, not a no-op). */
 const COMMANDS: Readonly<Record<string, Options>> = {
   show: {},
   check: { json: F, verbose: F, all: F, mode: S, sizes: S, B: S, T: S, atol: S, rtol: S, seed: S },
   list: { json: F },
   generate: { out: S, check: F, watch: F, standalone: F, js: F, tile: S, "wasm-tile": S },
-  eval: { in: S, out: S, reference: F, example: S },
+  eval: { in: S, out: S, reference: F, backend: S, precision: S, example: S },
   bench: { B: S, T: S, size: S, backend: S, threads: S },
   convert: { from: S, to: S },
   export: { target: S, out: S },
-  train: { ...TRAIN_OPTIONS, resume: S, init: S },
+  train: { ...TRAIN_OPTIONS, ...TRAIN_ONLY_OPTIONS }, // cli/train.ts declares both tables
   compare: TRAIN_OPTIONS,
   help: {},
 };
@@ -396,7 +448,7 @@ async function commandHelp(cmd: string): Promise<string> {
 /** Node's errors about files, said plainly (a folder given as a file, a name too long, …). */
 const FILE_ERRORS: Readonly<Record<string, string>> = {
   ENOENT: "no such file or folder", EISDIR: "is a folder, not a file", ENOTDIR: "a part of the path is not a folder",
-  ENAMETOOLONG: "the name is too long", EACCES: "permission denied", EPERM: "not permitted", EEXIST: "already exists",
+  ENAMETOOLONG: "the name is too long (a file or folder name holds at most 255 bytes)", EACCES: "permission denied", EPERM: "not permitted", EEXIST: "already exists",
   ENOSPC: "no space left on the device", EROFS: "the file system is read-only", ELOOP: "too many symbolic links",
 };
 
@@ -461,7 +513,7 @@ export async function main(argv: string[]): Promise<number> {
         await bench(rest[0]!, v);
         return 0;
       case "eval":
-        if (rest.length !== 1) throw new UsageError("usage: cellforge eval <cell> --in case.json [--out result.json] [--reference]");
+        if (rest.length !== 1) throw new UsageError("usage: cellforge eval <cell> --in case.json [--out result.json] [--backend name] [--precision 32|64] [--reference]");
         return await evalCmd(rest[0]!, v);
       default: // help, with arguments it does not know
         out(USAGE);

@@ -1,6 +1,7 @@
 // `cellforge train` and `cellforge compare`: train sequence models built from any cell's generated
 // kernels on procedurally generated tasks, with a progress bar, logs (CSV and JSON), learning-curve
-// plots (SVG, drawn by Vega-Lite) and checkpoints (Ctrl-C saves one; --resume continues bit for bit).
+// plots (SVG, drawn by Vega-Lite) and checkpoints (Ctrl-C saves one; --resume continues bit for bit);
+// and `train --data`: a user's dataset through the library's fit() (src/train/datarun.ts).
 import { existsSync, writeFileSync } from "node:fs";
 import { basename, dirname, extname, join } from "node:path";
 import { CellError } from "../src/errors.ts";
@@ -15,8 +16,29 @@ import { Progress } from "../src/train/progress.ts";
 import { TaskError, type TaskOptions } from "../src/train/task.ts";
 import { TASKS, isTaskName } from "../src/train/tasks.ts";
 import { timeTrainingSteps } from "../src/train/timing.ts";
-import { RunError, checkResumeFlags, divergedMessage, initFrom, outFolder } from "../src/train/runs.ts";
-import { DivergedError, type LogRow, type TrainConfig, Trainer } from "../src/train/trainer.ts";
+import { RunError, checkResumeFlags, divergedMessage, initFrom, outFolder, resumeCell } from "../src/train/runs.ts";
+import { DivergedError, type LogRow, OldLayoutError, type TrainConfig, Trainer } from "../src/train/trainer.ts";
+import { DataError } from "../nn/data.ts";
+import { FitError } from "../nn/fit.ts";
+import { saveModel } from "../nn/file.ts";
+import { OptimizerError, adam, adamw, sgd } from "../nn/optim.ts";
+import { ScheduleError } from "../nn/schedule.ts";
+import { type DataRunConfig, type ScheduleName, planDataRun, runDataCommand, setUpDataRun } from "../src/train/datarun.ts";
+
+const S = { type: "string" } as const, F = { type: "boolean" } as const;
+/** The options of train --task and compare (cli/main.ts parses each command's options strictly: any other is refused). */
+export const TRAIN_OPTIONS = {
+  task: S, T: S, L: S, K: S, steps: S, seed: S, hidden: S, layers: S, B: S, sizes: S, optimizer: S, lr: S, momentum: S, clip: S,
+  "eval-every": S, "eval-size": S, threshold: S, precision: S, out: S, "checkpoint-every": S, json: F,
+} as const;
+/** The options train takes besides those: --resume and --init, and the ones of a --data run. */
+export const TRAIN_ONLY_OPTIONS = {
+  resume: S, init: S,
+  data: S, format: S, at: S, loss: S, val: S, "val-split": S, epochs: S, batch: S, "weight-decay": S, schedule: S, patience: S, bidirectional: F, dropout: S,
+} as const;
+/** Options of a --data run only, and of a task run only: one given in the other mode is refused. */
+const DATA_ONLY = ["data", "format", "at", "loss", "val", "val-split", "epochs", "batch", "weight-decay", "schedule", "patience", "bidirectional", "dropout"] as const;
+const TASK_ONLY = ["task", "T", "L", "K", "steps", "B", "eval-every", "eval-size", "threshold", "checkpoint-every", "resume", "init"] as const;
 
 type Flags = Record<string, string | boolean | undefined>;
 
@@ -25,7 +47,9 @@ export const TRAIN_USAGE = `  cellforge train <cell> --task adding|copy|reber [-
                                        a progress bar, a CSV and JSON log, a learning-curve plot, a checkpoint
   cellforge train <cell> --init params.json [options]
                                        start layer 1 from a cell's parameters (cellforge convert --to cellforge writes them)
-  cellforge train --resume <file.ckpt> [--steps n]
+  cellforge train <cell> --data train.json|train.csv [--val file | --val-split x] [--epochs n] [options]
+                                       train on your own sequences (a fit() run): a model file, its history, a learning-curve plot
+  cellforge train --resume <file.ckpt> [<cell file>] [--steps n]
                                        continue a run exactly where its checkpoint left it (Ctrl-C saves one)
   cellforge compare <cell> <cell>… --task adding [--T n] [--steps n] [--seed n] [options]
                                        train each cell with the same budget, data and seed: a table and one plot`;
@@ -50,9 +74,28 @@ export const TRAIN_OPTIONS_USAGE = `train and compare options:
   --checkpoint-every n  also save a checkpoint every n steps (0: only at the end and on Ctrl-C)
   --init params.json train only: layer 1 starts from this file (what cellforge convert --to cellforge writes);
                      its sizes must be the run's (D the task's input size, H --hidden), --layers 1
-  --resume file.ckpt train only: continue that run (its cell, task and options; --steps may extend it)
+  --resume file.ckpt train only: continue that run (its cell, task and options; --steps may extend it); a run of a cell file, not of dsl/, names the file again after it
   --json             print the summary as JSON
-A run whose loss, gradient or parameters turn NaN or infinite stops there (exit 1, naming the step) and saves nothing.`;
+A run whose loss, gradient or parameters turn NaN or infinite stops there (exit 1, naming the step) and saves nothing.
+
+train --data options (the file format: README, "Dataset files"):
+  --data file        the training data, JSON or CSV; --format json|csv (default: by the extension)
+  --at last|every    the readout and targets at each sequence's last step (default), or at every step
+  --loss mse|crossEntropy  default from the targets: class indices (integers 0, 1, …) mean crossEntropy
+                     with one output per class, anything else mse
+  --val file | --val-split x  validation data: another file, or a share of the data held out (seeded; default: none)
+  --epochs n --batch n  passes over the data (20), sequences per batch (32)
+  --optimizer sgd|adam|adamw --lr x --weight-decay x --momentum x
+                     Adam (default; lr 0.01), AdamW (weight decay 0.01) or SGD (lr 0.1, momentum 0.9); weight decay (0, AdamW 0.01)
+  --schedule constant|step|cosine  the learning rate over the run: fixed (default), a tenth at each third, cosine to 0
+  --clip x           clip the gradient to this global norm (1; 0: off)
+  --patience n       stop after n epochs without a lower validation loss and keep the best epoch's parameters
+  --layers n --hidden n --bidirectional --dropout x --sizes P=n,…
+                     the model: stacked layers (1), hidden size (32), both directions, dropout between layers (0)
+  --precision 32|64 --seed n --json
+  --out dir          model.cfm (nn/file.ts's loadModel reads it), history.json, history.csv, curve.svg
+                     (default runs/data-<cell>-<file>-seed<seed>)
+A malformed file is refused naming its line and column (exit 1).`;
 
 
 const say = (s = "") => process.stdout.write(s + "\n");
@@ -116,8 +159,8 @@ const taskLabel = (t: TaskOptions) => `${t.name}-T${t.T}`;
 
 function describeRun(tr: Trainer): string {
   const c = tr.config, o = c.optimizer;
-  const opt = o.kind === "adam" ? `Adam lr ${o.lr}` : `SGD lr ${o.lr} momentum ${o.momentum}`;
-  return `${tr.plan.cell} on the ${tr.task.title}: ${tr.plan.total.toLocaleString("en-US")} parameters (${c.layers} layer${c.layers > 1 ? "s" : ""}, hidden ${c.hidden}, float${c.precision}), ${c.steps} steps of batch ${c.B}, ${opt}, clip ${c.clip || "off"}, seed ${c.seed}${c.init ? `, layer 1 from ${c.init}` : ""}`;
+  const opt = o.kind === "sgd" ? `SGD lr ${o.lr} momentum ${o.momentum}` : `Adam lr ${o.lr}`;
+  return `${tr.model.cell} on the ${tr.task.title}: ${tr.model.params.length.toLocaleString("en-US")} parameters (${c.layers} layer${c.layers > 1 ? "s" : ""}, hidden ${c.hidden}, float${c.precision}), ${c.steps} steps of batch ${c.B}, ${opt}, clip ${c.clip || "off"}, seed ${c.seed}${c.init ? `, layer 1 from ${c.init}` : ""}`;
 }
 
 interface Outcome {
@@ -164,7 +207,7 @@ function summaryOf(tr: Trainer) {
   const last = tr.history.at(-1);
   const m = tr.task.metric;
   return {
-    cell: tr.plan.cell, task: tr.task.title, params: tr.plan.total, steps: tr.step, msPerStep: tr.step ? (1000 * tr.seconds) / tr.step : null,
+    cell: tr.model.cell, task: tr.task.title, params: tr.model.params.length, steps: tr.step, msPerStep: tr.step ? (1000 * tr.seconds) / tr.step : null,
     metric: m.name, better: m.better, final: last?.metric ?? null, finalEvalLoss: last?.evalLoss ?? null,
     best: tr.history.length ? (m.better === "lower" ? Math.min : Math.max)(...tr.history.map((r) => r.metric)) : null,
     threshold: tr.config.threshold, reachedAt: tr.reachedAt, baseline: m.baseline, baselineText: m.baselineText, evalExamples: tr.evalExamples,
@@ -194,9 +237,9 @@ async function trainPlot(tr: Trainer, diverged?: DivergedError): Promise<string>
       { label: `evaluation`, points: pts(h, (r) => r.step, (r) => r.evalLoss) },
     ],
   };
-  const metric: Panel = { title: m.name, xTitle: "step", yTitle: m.name + (m.better === "lower" ? " (log scale)" : ""), logY: m.better === "lower", rules: rulesOf(tr), series: [{ label: tr.plan.cell, points: pts(h, (r) => r.step, (r) => r.metric) }] };
+  const metric: Panel = { title: m.name, xTitle: "step", yTitle: m.name + (m.better === "lower" ? " (log scale)" : ""), logY: m.better === "lower", rules: rulesOf(tr), series: [{ label: tr.model.cell, points: pts(h, (r) => r.step, (r) => r.metric) }] };
   const marks = diverged ? [{ x: diverged.step, label: `diverged at step ${diverged.step}` }] : [];
-  return chartSvg(`${tr.plan.cell} on the ${tr.task.title}`, [{ ...loss, marks }, { ...metric, marks }], [describeRun(tr).replace(/^[^:]*: /, "")]);
+  return chartSvg(`${tr.model.cell} on the ${tr.task.title}`, [{ ...loss, marks }, { ...metric, marks }], [describeRun(tr).replace(/^[^:]*: /, "")]);
 }
 
 function fmt(x: number | null | undefined): string {
@@ -210,7 +253,8 @@ async function guarded(f: () => Promise<number>): Promise<number> {
   try {
     return await f();
   } catch (e) {
-    if (e instanceof UsageError || e instanceof LoadError || e instanceof CellError || e instanceof ModelError || e instanceof CheckpointError || e instanceof TaskError || e instanceof RunError) {
+    if (e instanceof UsageError || e instanceof LoadError || e instanceof CellError || e instanceof ModelError || e instanceof CheckpointError || e instanceof TaskError || e instanceof RunError ||
+      e instanceof DataError || e instanceof FitError || e instanceof OptimizerError || e instanceof ScheduleError) {
       process.stderr.write(`${e.message}\n`);
       return e instanceof UsageError ? 2 : 1;
     }
@@ -221,13 +265,15 @@ async function guarded(f: () => Promise<number>): Promise<number> {
 // ---- train -------------------------------------------------------------------------------------
 
 export async function trainCmd(args: string[], flags: Flags): Promise<number> {
+  if (flags.data !== undefined) return guarded(() => dataCmd(args, flags));
   return guarded(async () => {
+    const stray = DATA_ONLY.find((k) => flags[k] !== undefined);
+    if (stray) throw new UsageError(`--${stray} goes with --data <file> (a run on your own data), not with a task run`);
     let tr: Trainer, out: string;
     if (typeof flags.resume === "string") {
-      if (args.length) throw new UsageError("usage: cellforge train --resume <file.ckpt> [--steps n]: the cell and task come from the checkpoint");
-      const ckpt = Trainer.read(flags.resume);
+      const ckpt = Trainer.read(flags.resume), cell = resumeCell(flags.resume, ckpt.header.meta.config.cell, args);
       const steps = flags.steps === undefined ? undefined : intFlag(flags, "steps", 1);
-      tr = Trainer.restore(await kernelsFor(ckpt.header.meta.config.cell), ckpt, flags.resume, { steps });
+      tr = Trainer.restore(await kernelsFor(cell), ckpt, flags.resume, { steps, cell });
       checkResumeFlags(flags.resume, tr, flags);
       out = typeof flags.out === "string" ? flags.out : dirname(flags.resume);
       say(`resuming at step ${tr.step} of ${tr.config.steps} from ${flags.resume}`);
@@ -243,10 +289,11 @@ export async function trainCmd(args: string[], flags: Flags): Promise<number> {
     outFolder(out);
     const ckpt = join(out, "checkpoint.ckpt");
     if (!flags.json) say(describeRun(tr));
-    const r = await runWithProgress(tr, tr.plan.cell, ckpt, intFlag(flags, "checkpoint-every", 0, 0));
+    const r = await runWithProgress(tr, tr.model.cell, ckpt, intFlag(flags, "checkpoint-every", 0, 0));
     writeFileSync(join(out, "log.csv"), logCsv(tr));
     writeFileSync(join(out, "log.json"), logJson(tr, r.diverged));
     writeFileSync(join(out, "curve.svg"), await trainPlot(tr, r.diverged));
+    if (!r.diverged) writeFileSync(join(out, "model.cfm"), saveModel(tr.model)); // the trained model, as nn/file.ts's loadModel reads it
     if (r.diverged) {
       if (flags.json) say(JSON.stringify({ ...summaryOf(tr), status: r.status, diverged: { step: r.diverged.step, what: r.diverged.what }, out }, null, 1));
       process.stderr.write(`${divergedMessage(r.diverged, tr, ckpt)}\n`);
@@ -258,7 +305,7 @@ export async function trainCmd(args: string[], flags: Flags): Promise<number> {
       const cmp = s.better === "lower" ? "<=" : ">=";
       say(`evaluation at step ${tr.history.at(-1)?.step ?? 0}: ${s.metric} ${fmt(s.final)} over ${s.evalExamples} examples (baseline ${fmt(s.baseline)}: ${s.baselineText})`);
       say(`${s.metric} ${cmp} ${fmt(s.threshold)} ${s.reachedAt === null ? "not reached" : `first at step ${s.reachedAt}`}; ${fmt(s.msPerStep)} ms per training step`);
-      say(`wrote ${join(out, "log.csv")}, log.json, curve.svg, checkpoint.ckpt`);
+      say(`wrote ${join(out, "log.csv")}, log.json, curve.svg, checkpoint.ckpt, model.cfm`);
     }
     if (r.status === "stopped") {
       say(`interrupted at step ${tr.step}: checkpoint saved; continue with\n  cellforge train --resume ${ckpt}`);
@@ -266,6 +313,49 @@ export async function trainCmd(args: string[], flags: Flags): Promise<number> {
     }
     return 0;
   });
+}
+
+// ---- train --data -------------------------------------------------------------------------------
+
+function choice<T extends string>(f: Flags, name: string, options: readonly T[], d: T): T {
+  const v = f[name];
+  if (v === undefined) return d;
+  if (typeof v !== "string" || !options.includes(v as T)) throw new UsageError(`--${name} is ${options.join(", ").replace(/, ([^,]*)$/, " or $1")}, not ${String(v)}`);
+  return v as T;
+}
+
+/** A --data run's configuration from the flags; a task run's flag is refused by name. */
+export function dataConfigFromFlags(cell: string, f: Flags): DataRunConfig {
+  const stray = TASK_ONLY.find((k) => f[k] !== undefined);
+  if (stray) throw new UsageError(`--${stray} is for the task runs, not a --data run${stray === "steps" ? " (--epochs counts passes over the data)" : stray === "B" ? " (--batch is the batch size)" : ""}`);
+  if (typeof f.data !== "string" || f.data === "") throw new UsageError("--data names a dataset file (JSON or CSV)");
+  const kind = choice(f, "optimizer", ["adam", "adamw", "sgd"] as const, "adam");
+  const lr = numFlag(f, "lr", kind === "sgd" ? 0.1 : 0.01), weightDecay = numFlag(f, "weight-decay", kind === "adamw" ? 0.01 : 0);
+  if (f.momentum !== undefined && kind !== "sgd") throw new UsageError(`--momentum is SGD's; --optimizer ${kind} does not take it`);
+  const optimizer = kind === "sgd" ? sgd({ lr, momentum: numFlag(f, "momentum", 0.9), weightDecay }) : (kind === "adam" ? adam : adamw)({ lr, weightDecay });
+  if (f.val !== undefined && f["val-split"] !== undefined) throw new UsageError("--val and --val-split both give validation data: give one");
+  const valSplit = numFlag(f, "val-split", 0), dropout = numFlag(f, "dropout", 0), precision = intFlag(f, "precision", 32);
+  if (valSplit >= 1) throw new UsageError(`--val-split is the share of the data held out, in [0, 1), not ${valSplit}`);
+  if (dropout >= 1) throw new UsageError(`--dropout is a probability in [0, 1), not ${dropout}`);
+  if (precision !== 32 && precision !== 64) throw new UsageError(`--precision is 32 or 64, not ${precision}`);
+  return {
+    cell, data: f.data, ...(f.format !== undefined ? { format: choice(f, "format", ["json", "csv"] as const, "json") } : {}), at: choice(f, "at", ["last", "every"] as const, "last"),
+    ...(f.loss !== undefined ? { loss: choice(f, "loss", ["mse", "crossEntropy"] as const, "mse") } : {}), ...(typeof f.val === "string" ? { val: f.val } : {}), valSplit,
+    epochs: intFlag(f, "epochs", 20), batch: intFlag(f, "batch", 32), optimizer, schedule: choice<ScheduleName>(f, "schedule", ["constant", "step", "cosine"], "constant"),
+    clip: numFlag(f, "clip", 1), ...(f.patience !== undefined ? { patience: intFlag(f, "patience", 1, 0) } : {}), layers: intFlag(f, "layers", 1), hidden: intFlag(f, "hidden", 32),
+    bidirectional: f.bidirectional === true, dropout, ...(f.sizes !== undefined ? { sizes: sizesFlag(f)! } : {}), precision: precision as Precision, seed: intFlag(f, "seed", 1, 0),
+  };
+}
+
+async function dataCmd(args: string[], flags: Flags): Promise<number> {
+  if (args.length !== 1) throw new UsageError(`usage:\n${TRAIN_USAGE}`);
+  const c = dataConfigFromFlags(args[0]!, flags);
+  const plan = planDataRun(c); // the data first: a malformed file is refused before the kernels are generated
+  const mod = await kernelsFor(c.cell);
+  const out = typeof flags.out === "string" ? flags.out : join("runs", `data-${cellLabel(c.cell)}-${basename(c.data, extname(c.data))}-seed${c.seed}`);
+  outFolder(out);
+  await runDataCommand(setUpDataRun(mod, c, plan), c, out, flags.json === true, say);
+  return 0;
 }
 
 // ---- compare -----------------------------------------------------------------------------------
@@ -309,8 +399,14 @@ export async function compareCmd(args: string[], flags: Flags): Promise<number> 
       let tr: Trainer | null = null;
       if (existsSync(ckpt)) {
         const c = Trainer.read(ckpt);
-        if (JSON.stringify(c.header.meta.config) === JSON.stringify(config)) tr = Trainer.restore(mod, c, ckpt);
-        else say(`${ckpt} holds another configuration: training ${name} afresh`);
+        if (JSON.stringify(c.header.meta.config) !== JSON.stringify(config)) say(`${ckpt} holds another configuration: training ${name} afresh`);
+        else
+          try {
+            tr = Trainer.restore(mod, c, ckpt);
+          } catch (e) {
+            if (!(e instanceof OldLayoutError)) throw e;
+            say(`${ckpt} was written by an older cellforge, whose models were laid out otherwise: training ${name} afresh`);
+          }
       }
       tr ??= new Trainer(mod, config);
       if (!flags.json) say(tr.step ? `${describeRun(tr)}; continuing from step ${tr.step}` : describeRun(tr));
@@ -342,7 +438,7 @@ export async function compareCmd(args: string[], flags: Flags): Promise<number> 
     writeFileSync(join(out, "table.md"), md);
     writeFileSync(join(out, "results.csv"), ["cell,parameters,ms_per_step,ms_per_step_during_training,final,best,steps_to_threshold,seconds_to_threshold", ...rows.map((r) => [r.cell, r.params, csvNum(r.msPerStep), csvNum(r.msPerStepDuringTraining), csvNum(r.final), csvNum(r.best), r.reachedAt ?? "", csvNum(r.secondsToThreshold)].join(","))].join("\n") + "\n");
     writeFileSync(join(out, "results.json"), JSON.stringify({ config: { ...base, cell: undefined, cells: args }, metric: { name: m.name, better: m.better, threshold: base.threshold, baseline: m.baseline, baselineText: m.baselineText }, rows }, null, 1) + "\n");
-    const series = (x: (r: LogRow, i: number) => number) => trainers.map((tr, i) => ({ label: tr.plan.cell, points: pts(tr.history, (r) => x(r, i), (r) => r.metric) }));
+    const series = (x: (r: LogRow, i: number) => number) => trainers.map((tr, i) => ({ label: tr.model.cell, points: pts(tr.history, (r) => x(r, i), (r) => r.metric) }));
     const logY = m.better === "lower";
     const yTitle = m.name + (logY ? " (log scale)" : "");
     const sub = [

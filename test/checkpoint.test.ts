@@ -9,7 +9,9 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import * as gru from "../generated/gru.ts";
 import * as mgu from "../generated/mgu.ts";
-import { checkResumeFlags } from "../src/train/runs.ts";
+import { existsSync } from "node:fs";
+import { trainCmd } from "../cli/train.ts";
+import { checkResumeFlags, resumeCell } from "../src/train/runs.ts";
 import { CheckpointError, checkpointBytes, readCheckpoint, writeCheckpoint } from "../src/train/checkpoint.ts";
 import type { CellKernels } from "../src/train/model.ts";
 import { type TrainConfig, Trainer } from "../src/train/trainer.ts";
@@ -151,7 +153,7 @@ describe("what a checkpoint holds is checked against the model", () => {
     tr.model.params[7] = NaN;
     const f = join(TMP, "nan.ckpt");
     writeCheckpoint(f, tr.meta(), { params: tr.model.params, ...Object.fromEntries(Object.entries(tr.optimizer.state).map(([k, v]) => [`optimizer.${k}`, v])) });
-    expect(() => restore(f)).toThrow(/nan\.ckpt: section params is not finite: layer1\.\w+\[\d+\] = NaN; a checkpoint of a diverged run cannot be continued/);
+    expect(() => restore(f)).toThrow(/nan\.ckpt: section params is not finite: l0\.\w+\[\d+\] = NaN; a checkpoint of a diverged run cannot be continued/);
     tr.model.params[7] = 0;
     tr.optimizer.state.v![2] = Infinity;
     writeCheckpoint(f, tr.meta(), { params: tr.model.params, ...Object.fromEntries(Object.entries(tr.optimizer.state).map(([k, v]) => [`optimizer.${k}`, v])) });
@@ -160,13 +162,49 @@ describe("what a checkpoint holds is checked against the model", () => {
 
   it("a cell that changed says which arrays differ", async () => {
     const f = await saved("other.ckpt");
-    expect(() => restore(f, MGU)).toThrow(/the checkpoint's model \(cell "gru", hidden 5, 1 layer, 14 arrays\) does not fit cell "mgu" as it is now \(\d+ arrays\): layer1\.\w+ \(\d+ numbers\) is gone/);
+    expect(() => restore(f, MGU)).toThrow(/the checkpoint's model \(cell "gru", hidden 5, 1 layer, 14 arrays\) does not fit cell "mgu" as it is now \(\d+ arrays\): l0\.\w+ \(\d+ numbers\) is gone/);
+  });
+
+  it("a checkpoint of the older layout (layer1.Wir, …, before the tasks ran on nn/model.ts) is refused with the reason", async () => {
+    // its arrays as that cellforge named them: layer1.<cell's name>, readout.W, readout.b
+    const f = resealed(await saved("old.ckpt"), (h) => (h.meta.params = h.meta.params.map(([n, l]: [string, number]) => [n.replace(/^l0\./, "layer1."), l])), "old-layout.ckpt");
+    expect(() => restore(f)).toThrow(/old-layout\.ckpt: written by an older cellforge, whose models laid out their parameters otherwise \(layer1\.Wir, … where models now have l0\.Wir, …, as PyTorch names them\); it cannot be continued by this one\. Train afresh/);
+  });
+
+  it("--resume never loads a cell file because a checkpoint names it: the user names it again", async () => {
+    // a crafted checkpoint whose run "trained" a file that would run code when loaded
+    const marker = join(TMP, "ran.txt"), evil = join(TMP, "evil.ts");
+    writeFileSync(evil, `import { writeFileSync } from "node:fs";\nwriteFileSync(${JSON.stringify(marker)}, "ran");\nexport default {};\n`);
+    const f = resealed(await saved("path-cell.ckpt"), (h) => (h.meta.config.cell = evil), "path-cell-crafted.ckpt");
+    const e = process.stderr.write.bind(process.stderr);
+    let err = "";
+    process.stderr.write = ((c: string | Uint8Array) => ((err += String(c)), true)) as typeof process.stderr.write;
+    let code: number;
+    try {
+      code = await trainCmd([], { resume: f });
+    } finally {
+      process.stderr.write = e;
+    }
+    expect(code).toBe(1);
+    expect(err).toContain(`the run trained the cell file ${JSON.stringify(evil)}, not a cell of dsl/`);
+    expect(err).toContain(`cellforge train --resume ${f} <cell file>`);
+    expect(existsSync(marker)).toBe(false);
+    // a cell of dsl/ is taken by name; a file the user gives is taken as given
+    expect(resumeCell(f, "gru", [])).toBe("gru");
+    expect(resumeCell(f, evil, ["cells/mine.ts"])).toMatch(/\/cells\/mine\.ts$/);
+    expect(() => resumeCell(f, { not: "a name" }, [])).toThrow(/the checkpoint names no cell \(its config.cell is object\): give the cell file yourself/);
+    expect(() => resumeCell(f, "gru", ["a.ts", "b.ts"])).toThrow(/one cell file at most, got 2 arguments/);
+  });
+
+  it("a checkpoint whose run cannot be allocated is refused naming the file and the sizes", async () => {
+    const f = resealed(await saved("huge.ckpt"), (h) => (h.meta.config.hidden = 100_000), "huge-hidden.ckpt");
+    expect(() => restore(f)).toThrow(/huge-hidden\.ckpt: its run \(cell "gru", hidden 100000, 1 layer, batch 4\) needs more memory than this process can allocate/);
   });
 
   it("--resume with another --hidden says what the checkpoint has and what the run asks", async () => {
     const f = await saved("hidden.ckpt");
     const tr = restore(f);
-    expect(() => checkResumeFlags(f, tr, { hidden: "64" })).toThrow(/the checkpoint's model has hidden 5 \(cell "gru", 1 layer, 14 arrays of these sizes: layer1\.Wir 10, layer1\.Wiz 10, .*\); this run asks hidden 64\. --resume continues the run as it was/);
+    expect(() => checkResumeFlags(f, tr, { hidden: "64" })).toThrow(/the checkpoint's model has hidden 5 \(cell "gru", 1 layer, 14 arrays of these sizes: l0\.Wir 10, l0\.Wiz 10, .*\); this run asks hidden 64\. --resume continues the run as it was/);
     expect(() => checkResumeFlags(f, tr, { lr: "0.5" })).toThrow(/has learning rate 0\.01 .*this run asks learning rate 0\.5/);
     expect(() => checkResumeFlags(f, tr, { hidden: "5", lr: "0.01", task: "adding", steps: "100" })).not.toThrow();
   });

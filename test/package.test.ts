@@ -21,6 +21,10 @@ import { cpSync, existsSync, readFileSync, readdirSync, writeFileSync } from "no
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { build } from "esbuild";
+import * as gru from "../generated/gru.ts";
+import { saveModel } from "../nn/file.ts";
+import { Model } from "../nn/model.ts";
+import type { KernelModule } from "../runtime/kernel.ts";
 import {
   type All, CASE_TS, CELL, CHROMIUM, CJS_APP, NODE_APP, PAGE, type Project, ROOT, type Tarball, WEB_ENTRY,
   caseJs, difference, diskBytes, inChromium, largest, packRepo, parsed, project, removeAll, sh, shOk, tempDir, writeFiles,
@@ -96,6 +100,16 @@ describe("the packed tarball, installed in a project of the user's own", () => {
     expect(esm.log).not.toMatch(/EBADENGINE/);
     expect(esm.log).not.toMatch(/Unsupported engine/i);
   });
+
+  it("ships the Python reader of model files, and it reads a model file cellforge/nn wrote", async () => {
+    const reader = join(esm.dir, "node_modules", "cellforge", "scripts", "cellforge_model.py"), file = join(esm.dir, "m.cfm");
+    expect(existsSync(reader)).toBe(true);
+    writeFileSync(file, saveModel(new Model(gru as unknown as KernelModule, { hidden: 5, inputSize: 3, outputs: 2, seed: 4, backend: "ts" })));
+    const r = await sh("/usr/bin/python3", [reader, file], esm.dir);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/a cellforge model of cell 'gru'/);
+    expect(r.stdout).toMatch(/sha256 verified/);
+  }, 60_000);
 
   it("plain Node ESM: `generate --js` writes .js and .d.ts, and `node app.mjs` runs forward and backward, gradients matching finite differences", async () => {
     const gen = await shOk("npx", ["cellforge", "generate", "src/cells", "--out", "src/kernels", "--js"], esm.dir);

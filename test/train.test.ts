@@ -3,7 +3,7 @@
 // a regular expression written from the grammar), checkpoints (bit-identical continuation, also
 // after SIGINT), and a short adding-problem run that must beat the mean-predictor.
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -14,13 +14,16 @@ import { loadCell } from "../src/load.ts";
 import { Rng } from "../runtime/rng.ts";
 import { readCheckpoint, writeCheckpoint } from "../src/train/checkpoint.ts";
 import { mse, softmaxXent } from "../src/train/loss.ts";
-import { type CellKernels, SequenceModel, initModelParams, planModel } from "../src/train/model.ts";
+import { type CellKernels, buildModel } from "../src/train/model.ts";
 import { Adam, Sgd, clipFactor } from "../src/train/optim.ts";
 import { chartSvg } from "../src/train/plot.ts";
 import { REBER_SYMBOLS, embeddedReber, parseEmbeddedReber } from "../src/train/reber.ts";
 import { streamRng } from "../src/train/seeds.ts";
 import { makeTask } from "../src/train/tasks.ts";
 import { type TrainConfig, Trainer } from "../src/train/trainer.ts";
+import { loadModel } from "../nn/file.ts";
+import { predict } from "../nn/fit.ts";
+import { runNode } from "./spawn.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const TMP = mkdtempSync(join(tmpdir(), "cellforge-train-"));
@@ -117,29 +120,28 @@ describe("losses: gradients against central differences", () => {
   });
 });
 
-describe("the model: kernels, readout and projection wired right", () => {
+describe("the model the tasks train (nn/model.ts's Model, time-major): kernels, readout and projection wired right", () => {
   // float64, the loss Σ c·pred for fixed c: dL/dθ by backward against central differences
   for (const [cell, layers, at, inputSize] of [["lstm", 2, "every", 3], ["sru", 1, "last", 3], ["gru", 2, "last", 4]] as const) {
     it(`${cell}, ${layers} layer(s), readout at ${at} step(s)${cell === "sru" ? ", input projected to H" : ""}`, () => {
       const mod = kernels[cell]!;
-      const plan = planModel(mod, { layers, hidden: 5, inputSize, outputSize: 2, at });
-      expect(plan.inputProjection !== null).toBe(cell === "sru");
-      const B = 2, T = 4, m = new SequenceModel(mod, plan, 64, B, T);
-      initModelParams(mod, plan, 11, m.params);
-      new Rng(5).fill(m.x as Float64Array);
-      const c = new Rng(6).fill(new Float64Array(m.pred.length));
+      const B = 2, T = 4, m = buildModel(mod, { layers, hidden: 5, inputSize, outputSize: 2, at, precision: 64, seed: 11 });
+      expect(m.parameters.some((p) => p.name === "l0.proj.W")).toBe(cell === "sru");
+      const x = new Rng(5).fill(new Float64Array(T * B * inputSize));
+      const c = new Rng(6).fill(new Float64Array((at === "last" ? B : T * B) * 2));
       const loss = () => {
-        const pred = m.forward();
+        const pred = m.forward(x, { batch: B, steps: T });
         let s = 0;
         for (let i = 0; i < pred.length; i++) s += pred[i]! * c[i]!;
         return s;
       };
       loss();
+      m.zeroGrad();
       m.backward(Float64Array.from(c));
       const grads = Float64Array.from(m.grads);
       const rng = new Rng(8);
       for (let k = 0; k < 40; k++) {
-        const i = Math.floor(rng.next() * plan.total), p0 = m.params[i]!, h = 1e-6;
+        const i = Math.floor(rng.next() * m.params.length), p0 = m.params[i]!, h = 1e-6;
         m.params[i] = p0 + h;
         const up = loss();
         m.params[i] = p0 - h;
@@ -147,7 +149,7 @@ describe("the model: kernels, readout and projection wired right", () => {
         m.params[i] = p0;
         expect(Math.abs(grads[i]! - (up - down) / (2 * h))).toBeLessThan(1e-7 + 1e-5 * Math.abs(grads[i]!));
       }
-      expect(plan.params.at(-1)!.name).toBe("readout.b");
+      expect(m.parameters.at(-1)!.name).toBe("readout.b");
     });
   }
 });
@@ -370,11 +372,13 @@ process.exitCode = await trainCmd(["gru"], ${JSON.stringify({ ...common, steps: 
     const out = join(TMP, "diverged");
     const r = await quietly(() => trainCmd(["gru"], { task: "adding", T: "10", hidden: "8", B: "8", steps: "200", "eval-every": "1", "eval-size": "16", optimizer: "sgd", lr: "1e6", clip: "0", out }));
     expect(r.value).toBe(1);
-    expect(r.err).toMatch(/^training diverged at step (\d+): .*(NaN|Infinity).*\.\nTry a lower --lr \(this run: 1000000\), or clipping the gradient's norm, --clip 1 \(this run: off\)\. The log and plot end at step \d+; no checkpoint was saved\./m);
+    // a number turns non-finite, or (first, when the numbers stay finite long enough) the evaluation loss runs away (DIVERGENCE)
+    expect(r.err).toMatch(/^training diverged at step (\d+): .*(NaN|Infinity|the evaluation loss rose above).*\.\nTry a lower --lr \(this run: 1000000\), or clipping the gradient's norm, --clip 1 \(this run: off\)\. The log and plot end at step \d+; no checkpoint was saved\./m);
     const step = Number(/diverged at step (\d+)/.exec(r.err)![1]);
     expect(existsSync(join(out, "checkpoint.ckpt"))).toBe(false);
     const rows = readFileSync(join(out, "log.csv"), "utf8").trim().split("\n").slice(1);
-    expect(rows.length).toBe(step); // steps 0 … step - 1, each evaluated
+    const stopped = /; stopped at step (\d+)\./.exec(r.err);
+    expect(rows.length).toBe(stopped ? Number(stopped[1]) + 1 : step); // steps 0 … step - 1 (or to where a runaway stopped), each evaluated
     for (const [i, row] of rows.entries()) for (const [j, cell] of row.split(",").entries()) if (!(i === 0 && j === 2)) expect(cell, row).toMatch(/^-?\d/); // step 0 has no training loss yet
     expect(JSON.parse(readFileSync(join(out, "log.json"), "utf8")).diverged.step).toBe(step);
     expect(readFileSync(join(out, "curve.svg"), "utf8")).toContain(`diverged at step ${step}`);
@@ -408,4 +412,51 @@ process.exitCode = await trainCmd(["gru"], ${JSON.stringify({ ...common, steps: 
     expect(svg).toMatch(/^<svg[^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
     expect(svg).toContain("title here");
   });
+});
+
+describe("train --data, spawned as a user runs it", () => {
+  const BIN = join(ROOT, "bin", "cellforge.js");
+  /** n sequences of 3 to 8 steps of 3 features; the class is the feature with the largest sum (chance 1/3). */
+  const sequences = (n: number, seed: number) => {
+    let s = seed;
+    const r = () => (s = (Math.imul(s, 1103515245) + 12345) >>> 1) / 2 ** 31;
+    const inputs: number[][][] = [], targets: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const T = 3 + Math.floor(r() * 6), seq: number[][] = [], sum = [0, 0, 0];
+      for (let t = 0; t < T; t++) {
+        const step = [0, 1, 2].map(() => Math.round((r() * 2 - 1) * 1000) / 1000);
+        step.forEach((v, k) => (sum[k]! += v));
+        seq.push(step);
+      }
+      inputs.push(seq);
+      targets.push(sum.indexOf(Math.max(...sum)));
+    }
+    return { inputs, targets };
+  };
+
+  it("a JSON dataset trains above chance; the model file loads and predicts what the run reported; mistakes exit 1 or 2 with a message", async () => {
+    const dir = join(TMP, "data-cli"), out = join(dir, "out");
+    mkdirSync(dir);
+    const train = sequences(240, 1), val = sequences(90, 2);
+    writeFileSync(join(dir, "train.json"), JSON.stringify(train));
+    writeFileSync(join(dir, "val.json"), JSON.stringify(val));
+    const r = await runNode([BIN, "train", "gru", "--data", join(dir, "train.json"), "--val", join(dir, "val.json"), "--epochs", "8", "--hidden", "16", "--out", out, "--json"], { cwd: ROOT });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/^gru epoch 8\/8 {2}loss /m); // not a terminal: one plain line per epoch
+    const s = JSON.parse(r.stdout);
+    for (const f of ["model.cfm", "history.json", "history.csv", "curve.svg"]) expect(existsSync(join(out, f)), f).toBe(true);
+    // the file's predictions, counted here by argmax against the labels, are the accuracy the run reported, above chance
+    const back = loadModel(kernels.gru!, readFileSync(join(out, "model.cfm")));
+    const logits = predict(back, val.inputs.map((seq) => seq.map((st) => Float64Array.from(st)))) as number[][];
+    const acc = logits.filter((z, i) => z.indexOf(Math.max(...z)) === val.targets[i]).length / val.targets.length;
+    expect(acc).toBe(s.final.accuracy);
+    expect(acc).toBeGreaterThan(0.6);
+    back.dispose();
+    writeFileSync(join(dir, "bad.csv"), "sequence,step,x0,label\na,0,0.5,\na,1,oops,1\n");
+    const bad = await runNode([BIN, "train", "gru", "--data", join(dir, "bad.csv")], { cwd: ROOT });
+    expect([bad.status, bad.stderr]).toEqual([1, `${join(dir, "bad.csv")}: line 3: column x0 is "oops", not a number\n`]);
+    const unknown = await runNode([BIN, "train", "gru", "--data", join(dir, "train.json"), "--epoch", "3"], { cwd: ROOT });
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toMatch(/^cellforge train: unknown option --epoch \(did you mean --epochs\?\)/);
+  }, 300_000);
 });

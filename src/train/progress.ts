@@ -1,5 +1,6 @@
 // Progress of a training run: on a terminal a bar redrawn in place (loss, steps/s, ETA); otherwise
-// (a pipe, a log file, CI) one plain line at each evaluation.
+// (a pipe, a log file, CI) one plain line at each evaluation. A task run counts steps; a --data run
+// counts epochs, each with its mean loss (not smoothed again).
 
 export interface ProgressStream {
   write(s: string): unknown;
@@ -23,8 +24,8 @@ export class Progress {
   private metric: number | null = null;
   private step: number;
 
-  /** `from`: the step this session starts at (a resumed run's rate counts only its own steps). */
-  constructor(private readonly label: string, private readonly total: number, private readonly from: number, private readonly metricName: string, private readonly stream: ProgressStream = process.stderr) {
+  /** `from`: the step this session starts at (a resumed run's rate counts only its own steps); `unit`: what a step is called ("epoch"). */
+  constructor(private readonly label: string, private readonly total: number, private readonly from: number, private readonly metricName: string, private readonly stream: ProgressStream = process.stderr, private readonly unit = "step") {
     this.tty = !!stream.isTTY;
     this.step = from;
   }
@@ -36,13 +37,13 @@ export class Progress {
 
   private text(): string {
     const r = this.rate(), eta = r > 0 ? (this.total - this.step) / r : NaN;
-    return `loss ${num(this.loss)}  ${this.metricName} ${num(this.metric)}  ${r.toFixed(1)} steps/s  ETA ${formatDuration(eta)}`;
+    return `loss ${num(this.loss)}  ${this.metricName} ${num(this.metric)}  ${r.toFixed(1)} ${this.unit}s/s  ETA ${formatDuration(eta)}`;
   }
 
-  /** After each training step: the loss is shown smoothed (an exponential moving average). */
-  onStep(step: number, loss: number): void {
+  /** After each training step: the loss is shown smoothed (an exponential moving average) unless `smooth` is false. */
+  onStep(step: number, loss: number, smooth = true): void {
     this.step = step;
-    this.loss = this.loss === null || !Number.isFinite(this.loss) ? loss : 0.95 * this.loss + 0.05 * loss;
+    this.loss = !smooth || this.loss === null || !Number.isFinite(this.loss) ? loss : 0.95 * this.loss + 0.05 * loss;
     if (this.tty && performance.now() - this.lastDraw >= 100) this.draw();
   }
 
@@ -62,7 +63,7 @@ export class Progress {
     this.step = step;
     this.metric = metric;
     if (this.tty) this.draw();
-    else this.stream.write(`${this.label} step ${step}/${this.total}  ${this.text()}\n`);
+    else this.stream.write(`${this.label} ${this.unit} ${step}/${this.total}  ${this.text()}\n`);
   }
 
   /** Ends the bar's line. */

@@ -4,6 +4,9 @@
 import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import type { Cell } from "../cell.ts";
 import { InteropError, readCellParams } from "../interop/convert.ts";
+import { basename, extname, resolve } from "node:path";
+import { builtinCellFiles } from "../load.ts";
+import { firstLayerSizes } from "./model.ts";
 import { type DivergedError, type TrainConfig, Trainer } from "./trainer.ts";
 
 /** A run's option or file that cannot be used (exit code 1). */
@@ -26,6 +29,22 @@ export function outFolder(out: string): void {
   }
 }
 
+/**
+ * The cell a resumed run continues with. A checkpoint can come from anywhere, and its header names
+ * the cell it trained: a cell in dsl/ is taken by that name, but a cell file is loaded (and so run)
+ * only when the user names it on the command line, never because a checkpoint says so.
+ */
+export function resumeCell(path: string, recorded: unknown, args: readonly string[]): string {
+  if (args.length > 1) throw new RunError(`usage: cellforge train --resume <file.ckpt> [<cell file>] [--steps n]: one cell file at most, got ${args.length} arguments`);
+  if (args.length === 1) return resolve(args[0]!);
+  const builtin = builtinCellFiles().map((f) => basename(f, extname(f)));
+  if (typeof recorded === "string" && builtin.includes(recorded)) return recorded;
+  const how = `give the cell file yourself, as in\n  cellforge train --resume ${path} <cell file>`;
+  if (typeof recorded !== "string") throw new RunError(`${path}: the checkpoint names no cell (its config.cell is ${recorded === null ? "null" : typeof recorded}): ${how}`);
+  const shown = JSON.stringify(recorded.length > 200 ? `${recorded.slice(0, 200)}…` : recorded);
+  throw new RunError(`${path}: the run trained the cell file ${shown}, not a cell of dsl/. A checkpoint may come from elsewhere, so cellforge does not load a file it names: ${how}`);
+}
+
 /** Options that fix the model and the run: with --resume they come from the checkpoint, and one given must agree with it. */
 const RUN_FLAGS: readonly (readonly [string, string, (c: TrainConfig) => string | number | undefined])[] = [
   ["task", "task", (c) => c.task.name], ["T", "T", (c) => c.task.T], ["L", "L", (c) => c.task.L], ["K", "K", (c) => c.task.K],
@@ -45,8 +64,8 @@ export function checkResumeFlags(path: string, tr: Trainer, flags: Readonly<Reco
     const have = get(c);
     const same = typeof have === "number" ? Number(v) === have : String(v) === have || (flag === "sizes" && typeof v === "string" && have !== undefined && [...v.split(",")].sort().join(",") === have.split(",").sort().join(","));
     if (same) continue;
-    const arrays = tr.plan.params.map((p) => `${p.name} ${p.length}`);
-    throw new RunError(`${path}: the checkpoint's model has ${label} ${have ?? "unset"} (cell "${tr.plan.cell}", ${c.layers} layer${c.layers > 1 ? "s" : ""}${flag === "hidden" ? "" : `, hidden ${c.hidden}`}, ${arrays.length} arrays of these sizes: ${arrays.slice(0, 6).join(", ")}${arrays.length > 6 ? ", …" : ""}); this run asks ${label} ${String(v)}. --resume continues the run as it was (only --steps, --out, --checkpoint-every and --json apply): drop --${flag}, or start a new run without --resume`);
+    const arrays = tr.model.parameters.map((p) => `${p.name} ${p.length}`);
+    throw new RunError(`${path}: the checkpoint's model has ${label} ${have ?? "unset"} (cell "${tr.model.cell}", ${c.layers} layer${c.layers > 1 ? "s" : ""}${flag === "hidden" ? "" : `, hidden ${c.hidden}`}, ${arrays.length} arrays of these sizes: ${arrays.slice(0, 6).join(", ")}${arrays.length > 6 ? ", …" : ""}); this run asks ${label} ${String(v)}. --resume continues the run as it was (only --steps, --out, --checkpoint-every and --json apply): drop --${flag}, or start a new run without --resume`);
   }
 }
 
@@ -67,10 +86,10 @@ export function initFrom(tr: Trainer, cell: Cell, path: string): void {
     if (e instanceof InteropError) throw new RunError(`--init ${path}: ${e.message} (make one with cellforge convert --from pytorch|keras --to cellforge ${tr.config.cell} in.json ${path})`);
     throw e;
   }
-  const layer = tr.plan.layers[0]!.sizes;
+  const { sizes: layer, hiddenSize, projected } = firstLayerSizes(tr.mod, { hidden: tr.config.hidden, inputSize: tr.task.inputSize, sizes: tr.config.sizes });
   const differ = Object.entries(cp.sizes).filter(([k, v]) => layer[k] !== v);
   if (differ.length) {
-    const why = (k: string) => (k === tr.plan.exposedSize ? "--hidden" : tr.plan.inputProjection === null ? `the ${tr.task.title}'s input size` : "the input projection's size, --hidden");
+    const why = (k: string) => (k === hiddenSize ? "--hidden" : !projected ? `the ${tr.task.title}'s input size` : "the input projection's size, --hidden");
     throw new RunError(`--init ${path}: the parameters have ${Object.entries(cp.sizes).map(([k, v]) => `${k} = ${v}`).join(", ")}; this run's layer 1 has ${differ.map(([k]) => `${k} = ${layer[k] ?? "none"} (${why(k)})`).join(", ")}`);
   }
   tr.initLayer1(cp.params, `--init ${path}`);

@@ -1,5 +1,6 @@
-// The training loop: a task's batches through a sequence model, a loss, clipping by global norm and
-// an optimizer; a fixed evaluation set scored every `evalEvery` steps; checkpoints.
+// The training loop of the tasks: a task's batches through the library's Model (nn/model.ts), a loss,
+// clipping by global norm and an optimizer (nn/optim.ts), as fit() runs them on a user's data; a
+// fixed evaluation set scored every `evalEvery` steps; checkpoints.
 //
 // Everything random comes from the run's seed: each layer's initialisation, the evaluation set, and
 // the batch of step s (drawn from (seed, s) alone). A checkpoint holds the parameters and the
@@ -7,11 +8,12 @@
 // uninterrupted one (same batches, same float operations in the same order).
 //
 // A step whose loss, gradient or updated parameters are not finite stops the run with a
-// DivergedError naming the step and the first bad number; such parameters are never saved.
+// DivergedError naming the step and the first bad number; such parameters are never saved. So does
+// a loss that runs away while staying finite (see DIVERGENCE).
 import { type Checkpoint, CheckpointError, readCheckpoint, writeCheckpoint } from "./checkpoint.ts";
 import { lossAndGrad } from "./loss.ts";
 import { checkTrainMeta } from "./meta.ts";
-import { type CellKernels, type FloatArray, ModelError, type ModelPlan, type ParamSlice, type Precision, SequenceModel, initModelParams, planModel } from "./model.ts";
+import { type CellKernels, type FloatArray, type Model, ModelError, type Parameter, type Precision, buildModel } from "./model.ts";
 import { type Optimizer, type OptimizerConfig, clipFactor, makeOptimizer } from "./optim.ts";
 import { streamRng } from "./seeds.ts";
 import type { Batch, Task, TaskOptions } from "./task.ts";
@@ -70,6 +72,25 @@ export interface TrainMeta {
 
 const EVAL_BATCH = 128;
 
+/**
+ * When a run whose numbers are all finite has diverged. Adam's step is normalised (about lr per
+ * parameter whatever the gradient's size: torch/optim/adam.py, Kingma & Ba 2015, section 2.1), so
+ * `--lr 1e6 --clip 0` keeps every parameter finite while the loss climbs to 1e13 and wanders there;
+ * non-finite numbers alone never stop it. The rule: the evaluation loss (on the fixed evaluation
+ * set, so it does not vary with the batch) is above `factor` times the reference at `evaluations`
+ * evaluations in a row. The reference is the larger of the loss at step 0 (the model as initialised,
+ * or as --init gave it) and the loss of a model that outputs zeros (for MSE the targets' mean
+ * square, for cross-entropy uniform guessing: the log of the number of classes), so neither a good
+ * start nor a bad one moves the bar below what outputting nothing scores. A model a hundred times
+ * worse than both for three evaluations running is not learning slowly: its updates are running away.
+ * While the last evaluation is above the bar, periodic checkpoints are not written, so the last one
+ * kept is the last good one.
+ */
+export const DIVERGENCE = { factor: 100, evaluations: 3 } as const;
+
+/** A checkpoint of a model laid out as before the tasks ran on nn/model.ts: it cannot be continued. */
+export class OldLayoutError extends CheckpointError {}
+
 /** A run that stopped because a number went non-finite: at which step, and what. */
 export class DivergedError extends Error {
   constructor(readonly step: number, readonly what: string) {
@@ -78,7 +99,7 @@ export class DivergedError extends Error {
 }
 
 /** The first non-finite element of `a` as "name[i] = NaN", naming the parameter slice it falls in. */
-function firstNonFinite(a: ArrayLike<number>, slices: readonly ParamSlice[] | null, name: string): string | null {
+function firstNonFinite(a: ArrayLike<number>, slices: readonly Parameter[] | null, name: string): string | null {
   for (let i = 0; i < a.length; i++) {
     const v = a[i]!;
     if (Number.isFinite(v)) continue;
@@ -89,7 +110,7 @@ function firstNonFinite(a: ArrayLike<number>, slices: readonly ParamSlice[] | nu
 }
 
 /** What differs between the parameter arrays a checkpoint lists and the ones the model has now. */
-function paramsDiff(saved: readonly (readonly [string, number])[], now: readonly ParamSlice[]): string {
+function paramsDiff(saved: readonly (readonly [string, number])[], now: readonly Parameter[]): string {
   const had = new Map(saved), has = new Map(now.map((p) => [p.name, p.length]));
   const d: string[] = [];
   for (const [n, l] of saved) if (!has.has(n)) d.push(`${n} (${l} numbers) is gone`);
@@ -100,8 +121,7 @@ function paramsDiff(saved: readonly (readonly [string, number])[], now: readonly
 
 export class Trainer {
   readonly task: Task;
-  readonly plan: ModelPlan;
-  readonly model: SequenceModel;
+  readonly model: Model;
   readonly optimizer: Optimizer;
   step = 0;
   seconds = 0;
@@ -112,25 +132,50 @@ export class Trainer {
   private lossCount = 0;
   /** Set when an update left a non-finite number: such a state is never saved. */
   private diverged = false;
-  private readonly dPred: FloatArray;
-  private readonly evalModel: SequenceModel;
   private readonly evalSet: Batch[];
+  /** The evaluation loss of a model that outputs zeros (see DIVERGENCE). */
+  private readonly zeroLoss: number;
 
   constructor(readonly mod: CellKernels, readonly config: TrainConfig) {
     this.task = makeTask(config.task);
     const t = this.task;
-    this.plan = planModel(mod, { layers: config.layers, hidden: config.hidden, inputSize: t.inputSize, outputSize: t.outputSize, at: t.at, sizes: config.sizes });
-    this.model = new SequenceModel(mod, this.plan, config.precision, config.B, t.length);
-    initModelParams(mod, this.plan, config.seed, this.model.params);
-    this.dPred = new (config.precision === 32 ? Float32Array : Float64Array)(this.model.pred.length);
+    this.model = buildModel(mod, { layers: config.layers, hidden: config.hidden, inputSize: t.inputSize, outputSize: t.outputSize, at: t.at, sizes: config.sizes, precision: config.precision, seed: config.seed });
     const eb = Math.min(EVAL_BATCH, config.evalSize);
-    this.evalModel = new SequenceModel(mod, this.plan, config.precision, eb, t.length, this.model.params);
     this.evalSet = Array.from({ length: Math.ceil(config.evalSize / eb) }, (_, i) => t.batch(streamRng(config.seed, "eval", i), eb));
-    this.optimizer = makeOptimizer(config.optimizer, this.plan.total);
+    this.optimizer = makeOptimizer(config.optimizer, this.model.params.length);
+    this.zeroLoss = this.evalLossOf((batch) => new Float64Array(batch.y.length)).loss;
+  }
+
+  /** The model's output on a task's batch (T×B×features, as the model runs time-major). */
+  private forward(batch: Batch): FloatArray {
+    const x = this.model.params instanceof Float32Array ? Float32Array.from(batch.x) : batch.x;
+    return this.model.forward(x, { batch: batch.B, steps: this.task.length });
+  }
+
+  /** The evaluation set's loss, and its metric's sum and count, for the outputs `predict` gives for each batch. */
+  private evalLossOf(predict: (batch: Batch) => FloatArray): { loss: number; sum: number; count: number } {
+    const task = this.task;
+    let lossSum = 0, weight = 0, sum = 0, count = 0;
+    for (const batch of this.evalSet) {
+      const pred = predict(batch), grad = new Float64Array(pred.length);
+      const w = batch.w ? batch.w.reduce((a, b) => a + b, 0) : batch.B;
+      lossSum += lossAndGrad(task.loss, pred, batch.y, batch.w, task.outputSize, grad) * w;
+      weight += w;
+      const s = task.metric.score(pred, batch);
+      sum += s.sum;
+      count += s.count;
+    }
+    return { loss: lossSum / weight, sum, count };
+  }
+
+  /** The bar of DIVERGENCE: `factor` times the larger of the loss at step 0 and a zero output's. */
+  divergenceBar(): number {
+    const first = this.history[0];
+    return DIVERGENCE.factor * Math.max(this.zeroLoss, first?.step === 0 ? first.evalLoss : 0);
   }
 
   get evalExamples(): number {
-    return this.evalSet.length * this.evalModel.B;
+    return this.evalSet.length * this.evalSet[0]!.B;
   }
 
   /** One update on the batch of the current step; returns its loss. */
@@ -138,17 +183,17 @@ export class Trainer {
     const t0 = performance.now();
     const { model, task, config } = this;
     const batch = task.batch(streamRng(config.seed, "batch", this.step), config.B);
-    model.x.set(batch.x);
-    const pred = model.forward();
-    const loss = lossAndGrad(task.loss, pred, batch.y, batch.w, task.outputSize, this.dPred);
+    model.zeroGrad(); // backward adds into the gradient
+    const pred = this.forward(batch), dPred = pred.slice();
+    const loss = lossAndGrad(task.loss, pred, batch.y, batch.w, task.outputSize, dPred);
     const at = this.step + 1;
     if (!Number.isFinite(loss)) throw new DivergedError(at, `the training loss is ${loss} (the parameters were still finite)`);
-    model.backward(this.dPred);
+    model.backward(dPred);
     const { norm, scale } = clipFactor(model.grads, config.clip);
-    const badGrad = Number.isFinite(norm) ? null : firstNonFinite(model.grads, this.plan.params, "gradient");
+    const badGrad = Number.isFinite(norm) ? null : firstNonFinite(model.grads, model.parameters, "gradient");
     if (badGrad) throw new DivergedError(at, `the gradient is not finite: ${badGrad} (the loss was ${loss})`);
     this.optimizer.step(model.params, model.grads, scale);
-    const badParam = firstNonFinite(model.params, this.plan.params, "params") ?? Object.entries(this.optimizer.state).reduce<string | null>((b, [k, v]) => b ?? firstNonFinite(v, null, `optimizer.${k}`), null);
+    const badParam = firstNonFinite(model.params, model.parameters, "params") ?? Object.entries(this.optimizer.state).reduce<string | null>((b, [k, v]) => b ?? firstNonFinite(v, null, `optimizer.${k}`), null);
     if (badParam) {
       this.diverged = true;
       throw new DivergedError(at, `the update made ${badParam} (the loss was ${loss}, the gradient's norm ${norm})`);
@@ -162,20 +207,15 @@ export class Trainer {
 
   /** Loss and metric over the fixed evaluation set. */
   evaluate(): { loss: number; metric: number } {
-    const { evalModel: m, task } = this;
-    const grad = new (this.config.precision === 32 ? Float32Array : Float64Array)(m.pred.length);
-    let lossSum = 0, weight = 0, sum = 0, count = 0;
-    for (const batch of this.evalSet) {
-      m.x.set(batch.x);
-      const pred = m.forward();
-      const w = batch.w ? batch.w.reduce((a, b) => a + b, 0) : batch.B;
-      lossSum += lossAndGrad(task.loss, pred, batch.y, batch.w, task.outputSize, grad) * w;
-      weight += w;
-      const s = task.metric.score(pred, batch);
-      sum += s.sum;
-      count += s.count;
+    const { model, task } = this;
+    model.training = false;
+    let e;
+    try {
+      e = this.evalLossOf((batch) => this.forward(batch));
+    } finally {
+      model.training = true;
     }
-    const r = { loss: lossSum / weight, metric: sum / count };
+    const r = { loss: e.loss, metric: e.sum / e.count };
     if (!Number.isFinite(r.loss) || !Number.isFinite(r.metric)) throw new DivergedError(this.step, `the evaluation's loss is ${r.loss} and its ${task.metric.name} ${r.metric} (the training loss was finite)`);
     return r;
   }
@@ -189,7 +229,24 @@ export class Trainer {
     this.lossCount = 0;
     const m = this.task.metric, met = m.better === "lower" ? e.metric <= this.config.threshold : e.metric >= this.config.threshold;
     if (met && this.reachedAt === null) this.reachedAt = this.step;
+    this.checkRunaway();
     return row;
+  }
+
+  /** Whether the last evaluation is above the bar of DIVERGENCE. */
+  private aboveBar(): boolean {
+    const last = this.history.at(-1);
+    return last !== undefined && last.evalLoss > this.divergenceBar();
+  }
+
+  /** Stop with a DivergedError when the last DIVERGENCE.evaluations evaluations were all above its bar. */
+  private checkRunaway(): void {
+    const { factor, evaluations } = DIVERGENCE;
+    const bar = this.divergenceBar(), rows = this.history.slice(-evaluations);
+    if (rows.length < evaluations || rows.some((r) => r.step === 0 || !(r.evalLoss > bar))) return;
+    this.diverged = true; // finite, but not worth keeping: the last checkpoint stays the last good one
+    const g = (x: number) => x.toPrecision(3);
+    throw new DivergedError(rows[0]!.step, `the evaluation loss rose above ${factor} × ${g(bar / factor)} = ${g(bar)} (${factor} times the larger of the loss at step 0 and that of a model that outputs zeros) and stayed there for ${evaluations} evaluations: ${rows.map((r) => `${g(r.evalLoss)} at step ${r.step}`).join(", ")}; stopped at step ${this.step}`);
   }
 
   /**
@@ -209,7 +266,7 @@ export class Trainer {
       const loss = this.trainStep();
       o.onStep?.(loss);
       if (this.step % this.config.evalEvery === 0 || this.step === this.config.steps) evaluate();
-      if (o.checkpoint && o.checkpoint.every > 0 && this.step % o.checkpoint.every === 0) this.save(o.checkpoint.path);
+      if (o.checkpoint && o.checkpoint.every > 0 && this.step % o.checkpoint.every === 0 && !this.aboveBar()) this.save(o.checkpoint.path);
       if (performance.now() - yielded > 20) {
         await new Promise((r) => setImmediate(r));
         yielded = performance.now();
@@ -222,19 +279,23 @@ export class Trainer {
 
   meta(): TrainMeta {
     return {
-      config: this.config, cellName: this.plan.cell, params: this.plan.params.map((p) => [p.name, p.length] as const),
+      config: this.config, cellName: this.model.cell, params: this.model.parameters.map((p) => [p.name, p.length] as const),
       step: this.step, seconds: this.seconds, history: this.history, lossSum: this.lossSum, lossCount: this.lossCount,
       reachedAt: this.reachedAt, optimizerSteps: this.optimizer.t,
     };
   }
 
+  /** The cell's parameters in layer 1 ("l0.Wir", …; not its input projection "l0.proj.*"), by the cell's own names. */
+  layer1(): { name: string; p: Parameter }[] {
+    return this.model.parameters.filter((p) => p.name.startsWith("l0.") && !p.name.startsWith("l0.proj.")).map((p) => ({ name: p.name.slice("l0.".length), p }));
+  }
+
   /** Start layer 1 from given parameters (a converted cell's, by the cell's own names); every array must have its length in this model. */
   initLayer1(params: Readonly<Record<string, ArrayLike<number>>>, from: string): void {
-    const mine = this.plan.params.filter((p) => p.name.startsWith("layer1."));
-    const names = mine.map((p) => p.name.slice("layer1.".length));
-    for (const n of Object.keys(params)) if (!names.includes(n)) throw new ModelError(`${from}: cell "${this.plan.cell}" has no parameter ${n} (it has ${names.join(", ")})`);
-    for (const p of mine) {
-      const n = p.name.slice("layer1.".length), v = params[n];
+    const mine = this.layer1(), names = mine.map((q) => q.name);
+    for (const n of Object.keys(params)) if (!names.includes(n)) throw new ModelError(`${from}: cell "${this.model.cell}" has no parameter ${n} (it has ${names.join(", ")})`);
+    for (const { name: n, p } of mine) {
+      const v = params[n];
       if (!v) throw new ModelError(`${from}: parameter ${n} is missing`);
       if (v.length !== p.length) throw new ModelError(`${from}: parameter ${n} has ${v.length} numbers; this run's layer 1 needs ${p.length}`);
       const bad = firstNonFinite(v, null, n);
@@ -251,21 +312,33 @@ export class Trainer {
   }
 
   /** The trainer as a checkpoint left it; `steps` may extend the run. */
-  static restore(mod: CellKernels, ckpt: Checkpoint<TrainMeta>, path: string, override: { steps?: number } = {}): Trainer {
+  /** `override.cell`: where the cell is now (the path the user gave), recorded in later checkpoints. */
+  static restore(mod: CellKernels, ckpt: Checkpoint<TrainMeta>, path: string, override: { steps?: number; cell?: string } = {}): Trainer {
     const m = checkTrainMeta(path, ckpt.header.meta);
     if (override.steps !== undefined && override.steps < m.step) throw new CheckpointError(`${path}: the checkpoint is at step ${m.step}, past --steps ${override.steps}`);
-    const tr = new Trainer(mod, { ...m.config, steps: override.steps ?? m.config.steps });
-    const want = tr.plan.params.map((p) => `${p.name}:${p.length}`).join(" "), got = m.params.map(([n, l]) => `${n}:${l}`).join(" ");
+    // Until the tasks ran on nn/model.ts, a model named its arrays layer1.Wir, …, input.W (for an input
+    // projection); its parameters are laid out and initialised otherwise, so such a run cannot continue.
+    if (m.params.some(([n]) => /^(layer\d+|input)\./.test(n)))
+      throw new OldLayoutError(`${path}: written by an older cellforge, whose models laid out their parameters otherwise (layer1.Wir, … where models now have l0.Wir, …, as PyTorch names them); it cannot be continued by this one. Train afresh, or finish the run with the cellforge that wrote it`);
+    let tr: Trainer;
+    try {
+      tr = new Trainer(mod, { ...m.config, cell: override.cell ?? m.config.cell, steps: override.steps ?? m.config.steps });
+    } catch (e) {
+      if (!(e instanceof RangeError)) throw e;
+      const c = m.config;
+      throw new CheckpointError(`${path}: its run (cell "${m.cellName}", hidden ${c.hidden}, ${c.layers} layer${c.layers > 1 ? "s" : ""}, batch ${c.B}) needs more memory than this process can allocate (${e.message})`);
+    }
+    const now = tr.model.parameters, want = now.map((p) => `${p.name}:${p.length}`).join(" "), got = m.params.map(([n, l]) => `${n}:${l}`).join(" ");
     if (want !== got) {
       const c = m.config;
-      throw new CheckpointError(`${path}: the checkpoint's model (cell "${m.cellName}", hidden ${c.hidden}, ${c.layers} layer${c.layers > 1 ? "s" : ""}, ${m.params.length} arrays) does not fit cell "${tr.plan.cell}" as it is now (${tr.plan.params.length} arrays): ${paramsDiff(m.params, tr.plan.params)}. Was the cell changed since? Train afresh, or restore the cell as it was`);
+      throw new CheckpointError(`${path}: the checkpoint's model (cell "${m.cellName}", hidden ${c.hidden}, ${c.layers} layer${c.layers > 1 ? "s" : ""}, ${m.params.length} arrays) does not fit cell "${tr.model.cell}" as it is now (${now.length} arrays): ${paramsDiff(m.params, now)}. Was the cell changed since? Train afresh, or restore the cell as it was`);
     }
     const put = (name: string, into: FloatArray) => {
       const a = ckpt.sections.get(name);
       const kind = (x: FloatArray) => (x instanceof Float32Array ? "f32" : "f64");
       if (!a) throw new CheckpointError(`${path}: section ${name} is missing`);
       if (a.length !== into.length || a.constructor !== into.constructor) throw new CheckpointError(`${path}: section ${name} holds ${a.length} ${kind(a)} numbers; the model needs ${into.length} ${kind(into)}`);
-      const bad = firstNonFinite(a, name === "params" ? tr.plan.params : null, name);
+      const bad = firstNonFinite(a, name === "params" ? tr.model.parameters : null, name);
       if (bad) throw new CheckpointError(`${path}: section ${name} is not finite: ${bad}; a checkpoint of a diverged run cannot be continued`);
       into.set(a);
     };
