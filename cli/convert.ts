@@ -4,6 +4,7 @@ import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { CellError } from "../src/errors.ts";
 import { LoadError, loadCell } from "../src/load.ts";
+import { containerKind } from "../nn/file.ts";
 import { type CellParams, FRAMEWORK_NAME, InteropError, readCellParams, readWeights, route, writeCellParams, writeWeights } from "../src/interop/convert.ts";
 
 export const CONVERT_USAGE = "cellforge convert --from pytorch|keras|cellforge --to cellforge|pytorch|keras <cell> <in.json> <out.json>";
@@ -56,7 +57,7 @@ export async function convertCmd(args: string[], flags: Record<string, string | 
     try {
       json = JSON.parse(readFileSync(inPath, "utf8"));
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code, ckpt = !code && readFileSync(inPath).toString("latin1", 0, 6) === "CFCKPT";
+      const code = (e as NodeJS.ErrnoException).code, ckpt = !code && containerKind(readFileSync(inPath)) !== null;
       return fail(`${inPath}: ${code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a folder; give the weights' JSON file" : code ? (e as Error).message : ckpt ? "a cellforge checkpoint or model file (binary), not weights in JSON; convert reads JSON (a PyTorch state_dict, Keras weights or cellforge parameters), and scripts/cellforge_model.py reads these files in Python" : `not valid JSON: ${(e as Error).message}`}`);
     }
     let cp: CellParams;

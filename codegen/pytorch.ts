@@ -109,30 +109,37 @@ const WEIGHTS_PY = `class CellforgeFileError(ValueError):
     pass
 
 
+_PREFIX = b'{"__metadata__":{"sha256":"'  # a cellforge checkpoint's header begins so, after its 8-byte length
+
+
 def _checkpoint_arrays(path: str, data: bytes) -> Tuple[dict, Dict[str, Tensor]]:
-    # A training checkpoint (src/train/checkpoint.ts): the magic "CFCKPT02", the header's length n (uint32 LE),
-    # n bytes of JSON padded with zeros to a multiple of 8, the sections (raw little-endian f32/f64), and the
-    # sha256 of every byte before it. Returns the header's meta and every model array by its name.
-    if data[:8] == b"CFCKPT01":
-        raise CellforgeFileError(f"{path}: a version-1 checkpoint, whose sha256 does not cover its header; it cannot be verified and is not read")
-    if len(data) < 12 + 32 or data[:8] != b"CFCKPT02":
-        raise CellforgeFileError(f"{path}: not a cellforge checkpoint (no CFCKPT02 magic) and not cellforge parameters (JSON)")
-    body = data[:-32]
-    if hashlib.sha256(body).digest() != data[-32:]:
+    # A training checkpoint (src/train/checkpoint.ts), a safetensors file: N (uint64 LE), N bytes of JSON
+    # {"__metadata__": {"sha256", "format", "version": "3", "meta": JSON text}, name: {"dtype", "shape", "data_offsets"}},
+    # then the tensors, one after another; the sha256 is of the file with its 64 hex digits (bytes 35-98) as "0"s.
+    # Returns the metadata's meta and every model array by its name.
+    if data[:8] in (b"CFCKPT01", b"CFCKPT02"):
+        raise CellforgeFileError(f"{path}: a checkpoint of the format before safetensors ({data[:8].decode()}), written by an earlier cellforge; it is not read: train again with this cellforge")
+    (n,) = struct.unpack_from("<Q", data, 0) if len(data) >= 8 else (0,)
+    if data[8:35] != _PREFIX or n < 93 or 8 + n > len(data):
+        raise CellforgeFileError(f"{path}: not a cellforge checkpoint (no safetensors header beginning {_PREFIX.decode()}) and not cellforge parameters (JSON)")
+    if hashlib.sha256(data[:35] + b"0" * 64 + data[99:]).hexdigest().encode() != data[35:99]:
         raise CellforgeFileError(f"{path}: the file does not match its sha256 (a truncated, damaged or edited checkpoint)")
-    (n,) = struct.unpack_from("<I", body, 8)
-    if 12 + n > len(body):
-        raise CellforgeFileError(f"{path}: the header's length n = {n} runs past the end of the file")
-    header = json.loads(body[12:12 + n].decode("utf-8"))
-    start = 12 + n + (-(12 + n)) % 8
-    meta = header.get("meta") if isinstance(header, dict) else None
-    sections = {s.get("name"): s for s in header.get("sections", [])} if isinstance(header, dict) else {}
-    if not isinstance(meta, dict) or not isinstance(meta.get("params"), list) or "params" not in sections:
+    header = json.loads(data[8:8 + n].decode("utf-8"))
+    start = 8 + n
+    md = header.get("__metadata__") if isinstance(header, dict) else None
+    meta = json.loads(md["meta"]) if isinstance(md, dict) and md.get("version") == "3" and isinstance(md.get("meta"), str) else None
+    sections = header if isinstance(header, dict) else {}
+    if not isinstance(meta, dict) or not isinstance(meta.get("params"), list) or not isinstance(sections.get("params"), dict):
         raise CellforgeFileError(f"{path}: a cellforge checkpoint, but not of a training run (no model parameters in it)")
     s = sections["params"]
-    width = 4 if s["dtype"] == "f32" else 8
+    if s.get("dtype") not in ("F32", "F64"):
+        raise CellforgeFileError(f"{path}: the params tensor's dtype is {s.get('dtype')!r}, not F32 or F64")
+    width = 4 if s["dtype"] == "F32" else 8
+    begin, end = s["data_offsets"]
+    if not 0 <= begin <= end <= len(data) - start or (end - begin) % width:
+        raise CellforgeFileError(f"{path}: the params tensor's data_offsets [{begin}, {end}] do not fit the file")
     raw = array.array("f" if width == 4 else "d")
-    raw.frombytes(body[start + s["offset"]:start + s["offset"] + s["length"] * width])
+    raw.frombytes(data[start + begin:start + end])
     if sys.byteorder == "big":
         raw.byteswap()
     flat = torch.tensor(raw.tolist(), dtype=torch.float32 if width == 4 else torch.float64)
@@ -153,7 +160,7 @@ def _read_cellforge(path: str, cell: str, shapes: Dict[str, List[int]], layer: i
     with open(path, "rb") as f:
         data = f.read()
     other: Dict[str, Tensor] = {}
-    flat = data[:6] == b"CFCKPT"
+    flat = data[:6] == b"CFCKPT" or data[8:35] == _PREFIX
     if flat:
         meta, arrays = _checkpoint_arrays(path, data)
         # layer k's arrays are "l{k-1}.<name>" (its input projection "l{k-1}.proj.W", "l{k-1}.proj.b"), or

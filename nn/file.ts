@@ -1,37 +1,55 @@
-// Model files, in the container of the training checkpoints (src/train/checkpoint.ts reads and writes
-// its files with the functions here, so there is one implementation of the format):
+// Model files and training checkpoints (src/train/checkpoint.ts reads and writes its files with the
+// functions here, so there is one implementation of the format), in the safetensors layout
+// (https://github.com/huggingface/safetensors), so that Python reads them without cellforge:
 //
-//   bytes 0-7     the ASCII magic "CFCKPT02"
-//   bytes 8-11    n, the header's length in bytes, uint32 little-endian
-//   bytes 12-     the header: n bytes of UTF-8 JSON { format: "cellforge checkpoint", version: 2,
-//                 sections: [{ name, dtype, length, offset }], meta }, then zero bytes up to a multiple of 8
-//   then          the data: each section's `length` elements of `dtype` ("f32" or "f64", IEEE 754
-//                 little-endian) at `offset` bytes from the data's start (a multiple of 8); no overlaps
-//   last 32 bytes the sha256 of every byte before them: the magic, the header and the data
+//   bytes 0-7   N, the header's length in bytes, uint64 little-endian
+//   bytes 8-    the header: N bytes of UTF-8 JSON, padded with spaces to a multiple of 8:
+//                 { "__metadata__": { "sha256": "<64 hex>", "format": "cellforge checkpoint", "version": "3",
+//                                     "meta": "<the meta, as JSON text>" },
+//                   "<section>": { "dtype": "F32" | "F64", "shape": [...], "data_offsets": [begin, end] }, ... }
+//   then        the data: each section's numbers, IEEE 754 little-endian, at [begin, end) bytes from the data's
+//               start; the sections follow one another in the order written, no gaps, no overlaps, no
+//               bytes after the last (as the safetensors spec demands, so an f64 section need not be
+//               8-byte aligned in the file: it is read through a copy)
+//
+// `__metadata__` is the header's first key and "sha256" its first entry, so the header begins with
+// the fixed bytes {"__metadata__":{"sha256":" and the hash is at bytes 35-98 of the file. It is the
+// sha256 of the whole file with those 64 hex digits written as 64 "0"s: it covers the header and
+// the data, and an edit of either is refused. The header is then checked field by field, so a file
+// whose hash was recomputed over a malformed header is refused by name, never read shifted.
 //
 // A model file's meta is { kind: "cellforge model", cell, options, parameters: [{ name, shape }] } and
-// it has one section per parameter, named as Model.parameters names them, in the model's precision.
+// it has one tensor per parameter, named as Model.parameters names them, of the parameter's shape, in
+// the model's precision. A checkpoint's tensors are flat ([length]).
+// Files of earlier cellforge versions (magic "CFCKPT01", "CFCKPT02" at byte 0) are refused, saying so.
 // Browser-safe: Uint8Array, DataView, TextEncoder and a TypeScript sha256; no Buffer, no node: module.
-// scripts/cellforge_model.py reads these files with Python's standard library.
+// scripts/cellforge_model.py reads these files with Python's standard library; safetensors reads them too.
 import type { FloatArray, KernelModule } from "../runtime/kernel.ts";
 import { Model, type ModelOptions } from "./model.ts";
 import { sha256 } from "./sha256.ts";
 
-const MAGIC = "CFCKPT02", HASH_BYTES = 32;
+/** The header's first bytes: the sha256's place is fixed, right after them. */
+export const HEADER_PREFIX = '{"__metadata__":{"sha256":"';
+const HASH_AT = 8 + HEADER_PREFIX.length, HASH_HEX = 64, FORMAT = "cellforge checkpoint", VERSION = "3";
 /** A header longer than this is not one cellforge wrote (a training header is a few kB; its history grows ~100 bytes an evaluation). */
 const MAX_HEADER = 64 * 1024 * 1024;
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const DTYPES = { F32: 4, F64: 8 } as const;
 
 export interface SectionInfo {
   readonly name: string;
+  /** "f32" or "f64" (the safetensors dtype "F32" or "F64"). */
   readonly dtype: "f32" | "f64";
+  readonly shape: readonly number[];
+  /** The number of elements: the product of the shape. */
   readonly length: number;
+  /** Where the section begins, in bytes from the data's start. */
   readonly offset: number;
 }
 
 export interface ContainerHeader<M> {
   readonly format: "cellforge checkpoint";
-  readonly version: 2;
+  readonly version: 3;
   readonly sections: readonly SectionInfo[];
   /** What the writer stores: a training run's configuration and state, or a model's (ModelFileMeta). */
   readonly meta: M;
@@ -50,107 +68,147 @@ export class ModelFileError extends Error {
   }
 }
 
-/** The file's bytes for a header and its data: magic, length, JSON, zero padding, data, and the sha256 of all of it. */
-export function sealContainer(header: object, data: Uint8Array): Uint8Array {
-  const json = new TextEncoder().encode(JSON.stringify(header));
-  const start = 12 + json.length + ((8 - ((12 + json.length) % 8)) % 8);
-  const out = new Uint8Array(start + data.length + HASH_BYTES);
-  for (let i = 0; i < 8; i++) out[i] = MAGIC.charCodeAt(i);
-  new DataView(out.buffer).setUint32(8, json.length, true);
-  out.set(json, 12);
-  out.set(data, start);
-  out.set(sha256(out.subarray(0, start + data.length)), start + data.length);
-  return out;
+const ascii = (b: Uint8Array, from: number, to: number) => String.fromCharCode(...b.subarray(from, Math.min(to, b.length)));
+
+/** What the first bytes say a file is: a container of this cellforge, one of an earlier cellforge ("CFCKPT01"/"CFCKPT02"), or neither. */
+export function containerKind(bytes: Uint8Array): "safetensors" | "CFCKPT01" | "CFCKPT02" | null {
+  const magic = ascii(bytes, 0, 8);
+  if (magic === "CFCKPT01" || magic === "CFCKPT02") return magic;
+  return ascii(bytes, 8, HASH_AT) === HEADER_PREFIX ? "safetensors" : null;
 }
 
-/** A container of `meta` and the arrays, each stored bit for bit in its own precision, in the order given. */
-export function encodeContainer<M>(meta: M, sections: Readonly<Record<string, FloatArray>>): Uint8Array {
-  const infos: SectionInfo[] = [];
-  let offset = 0;
-  for (const [name, a] of Object.entries(sections)) {
-    infos.push({ name, dtype: a instanceof Float32Array ? "f32" : "f64", length: a.length, offset });
-    offset += a.byteLength + ((8 - (a.byteLength % 8)) % 8);
-  }
-  const data = new Uint8Array(offset), view = new DataView(data.buffer);
-  Object.values(sections).forEach((a, k) => {
-    const at = infos[k]!.offset;
-    if (LITTLE_ENDIAN) data.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), at);
-    else if (a instanceof Float32Array) a.forEach((x, i) => view.setFloat32(at + 4 * i, x, true));
-    else a.forEach((x, i) => view.setFloat64(at + 8 * i, x, true));
-  });
-  const header: ContainerHeader<M> = { format: "cellforge checkpoint", version: 2, sections: infos, meta };
-  return sealContainer(header, data);
-}
+/** The sha256 of the file with the hash's 64 hex digits as "0"s (bytes 35-98). */
+const ZEROS = new Uint8Array(HASH_HEX).fill(0x30);
+const fileHash = (bytes: Uint8Array) => sha256(bytes.subarray(0, HASH_AT), ZEROS, bytes.subarray(HASH_AT + HASH_HEX));
+const hexOf = (u: Uint8Array) => Array.from(u, (x) => x.toString(16).padStart(2, "0")).join("");
 
-const isRecord = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
-const show = (x: unknown): string => (typeof x === "object" && x !== null ? (Array.isArray(x) ? "a list" : "an object") : JSON.stringify(x) ?? String(x));
-
-/** The sections a header lists, checked: names, dtypes, lengths and offsets inside `dataLength` bytes, none overlapping. */
-function checkSections(source: string, raw: unknown, dataLength: number): SectionInfo[] {
-  const bad = (field: string, what: string) => new ModelFileError(`${source}: the header's ${field} ${what}`);
-  if (!Array.isArray(raw)) throw bad("sections", `must be a list of { name, dtype, length, offset }, not ${show(raw)}`);
-  const names = new Set<string>();
-  const out = raw.map((s: unknown, i): SectionInfo => {
-    const at = `sections[${i}]`;
-    if (!isRecord(s)) throw bad(at, `must be an object { name, dtype, length, offset }, not ${show(s)}`);
-    if (typeof s.name !== "string" || s.name === "") throw bad(`${at}.name`, `must be a non-empty string, not ${show(s.name)}`);
-    if (names.has(s.name)) throw bad(`${at}.name`, `repeats section ${JSON.stringify(s.name)}`);
-    names.add(s.name);
-    if (s.dtype !== "f32" && s.dtype !== "f64") throw bad(`${at}.dtype`, `must be "f32" or "f64", not ${show(s.dtype)}`);
-    const width = s.dtype === "f32" ? 4 : 8;
-    for (const k of ["length", "offset"] as const) {
-      const v = s[k];
-      if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) throw bad(`${at}.${k}`, `must be an integer >= 0, not ${show(v)}`);
-    }
-    const { length, offset } = s as { length: number; offset: number };
-    if (offset % 8 !== 0) throw bad(`${at}.offset`, `${offset} is not a multiple of 8 (section ${s.name})`);
-    if (offset + length * width > dataLength) throw bad(`${at}`, `(section ${s.name}: ${length} × ${s.dtype} at offset ${offset}) runs past the end of the data (${dataLength} bytes)`);
-    return { name: s.name, dtype: s.dtype, length, offset };
-  });
-  const byOffset = [...out].sort((a, b) => a.offset - b.offset);
-  for (let i = 1; i < byOffset.length; i++) {
-    const p = byOffset[i - 1]!, q = byOffset[i]!, end = p.offset + p.length * (p.dtype === "f32" ? 4 : 8);
-    if (q.offset < end) throw new ModelFileError(`${source}: the header's sections ${p.name} (bytes ${p.offset}-${end - 1}) and ${q.name} (from byte ${q.offset}) overlap`);
-  }
+/**
+ * The file's bytes for a safetensors header and its data: `header.__metadata__` (strings) is written
+ * first, after a "sha256" entry (any given is replaced), then the other keys in their order; spaces
+ * up to a multiple of 8; the data; then the sha256 patched in.
+ */
+export function sealContainer(header: Readonly<Record<string, unknown>>, data: Uint8Array): Uint8Array {
+  const { __metadata__: given = {}, ...tensors } = header as { __metadata__?: Record<string, unknown> };
+  const { sha256: _old, ...metadata } = given;
+  const entries = (o: object) => Object.entries(o).map(([k, v]) => `,${JSON.stringify(k)}:${JSON.stringify(v)}`).join("");
+  let json = `${HEADER_PREFIX}${"0".repeat(HASH_HEX)}"${entries(metadata)}}${entries(tensors)}}`;
+  json += " ".repeat((8 - (new TextEncoder().encode(json).length % 8)) % 8);
+  const text = new TextEncoder().encode(json), out = new Uint8Array(8 + text.length + data.length), view = new DataView(out.buffer);
+  view.setUint32(0, text.length, true); // the u64's low half; the high half stays 0
+  out.set(text, 8);
+  out.set(data, 8 + text.length);
+  out.set(new TextEncoder().encode(hexOf(fileHash(out))), HASH_AT);
   return out;
 }
 
 /**
- * A container's header and arrays (copies, aligned), after checking the magic, the sha256, and the
- * header field by field: a file whose hash was recomputed over a malformed header is refused by
- * name, never read shifted. `source` names the file in messages.
+ * A container of `meta` and the arrays, each stored bit for bit in its own precision, in the order
+ * given; `shapes` gives a section's shape (its product must be the array's length), else [length].
+ */
+export function encodeContainer<M>(meta: M, sections: Readonly<Record<string, FloatArray>>, shapes: Readonly<Record<string, readonly number[]>> = {}): Uint8Array {
+  const tensors: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }> = {};
+  let offset = 0;
+  for (const [name, a] of Object.entries(sections)) {
+    const shape = [...(shapes[name] ?? [a.length])];
+    if (name === "__metadata__" || name === "") throw new Error(`a section cannot be named ${JSON.stringify(name)}`);
+    if (shape.reduce((p, d) => p * d, 1) !== a.length) throw new Error(`section ${name}: shape [${shape.join(", ")}] does not hold its ${a.length} numbers`);
+    tensors[name] = { dtype: a instanceof Float32Array ? "F32" : "F64", shape, data_offsets: [offset, offset + a.byteLength] };
+    offset += a.byteLength;
+  }
+  const data = new Uint8Array(offset), view = new DataView(data.buffer);
+  Object.values(sections).forEach((a, k) => {
+    const at = Object.values(tensors)[k]!.data_offsets[0];
+    if (LITTLE_ENDIAN) data.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), at);
+    else if (a instanceof Float32Array) a.forEach((x, i) => view.setFloat32(at + 4 * i, x, true));
+    else a.forEach((x, i) => view.setFloat64(at + 8 * i, x, true));
+  });
+  return sealContainer({ __metadata__: { format: FORMAT, version: VERSION, meta: JSON.stringify(meta) }, ...tensors }, data);
+}
+
+const isRecord = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
+const show = (x: unknown): string => (typeof x === "object" && x !== null ? (Array.isArray(x) ? "a list" : "an object") : JSON.stringify(x) ?? String(x));
+const isCount = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+
+/** The tensors a header lists, checked: dtypes, shapes, data_offsets that fit the shapes and cover the `dataLength` bytes of data exactly, in order. */
+function checkSections(source: string, header: Record<string, unknown>, dataLength: number): SectionInfo[] {
+  const bad = (field: string, what: string) => new ModelFileError(`${source}: the header's ${field} ${what}`);
+  const out: SectionInfo[] = [];
+  for (const [name, s] of Object.entries(header)) {
+    if (name === "__metadata__") continue;
+    const at = `tensor ${JSON.stringify(name)}`;
+    if (name === "") throw bad("tensor names", `must be non-empty strings, not ""`);
+    if (!isRecord(s)) throw bad(at, `must be an object { dtype, shape, data_offsets }, not ${show(s)}`);
+    if (s.dtype !== "F32" && s.dtype !== "F64") throw bad(`${at}'s dtype`, `must be "F32" or "F64" (the dtypes cellforge writes), not ${show(s.dtype)}`);
+    if (!Array.isArray(s.shape) || !s.shape.every(isCount)) throw bad(`${at}'s shape`, `must be a list of integers >= 0, not ${JSON.stringify(s.shape) ?? "missing"}`);
+    const o = s.data_offsets;
+    if (!Array.isArray(o) || o.length !== 2 || !o.every(isCount) || o[0]! > o[1]!) throw bad(`${at}'s data_offsets`, `must be [begin, end], integers with 0 <= begin <= end, not ${JSON.stringify(o) ?? "missing"}`);
+    const shape = s.shape as number[], [begin, end] = o as [number, number], width = DTYPES[s.dtype];
+    const length = shape.reduce((p, d) => p * d, 1);
+    if (!Number.isSafeInteger(length * width) || length * width !== end - begin)
+      throw bad(`${at}`, `(${s.dtype}, shape [${shape.join(", ")}], ${length} numbers) does not fit its data_offsets [${begin}, ${end}] (${end - begin} bytes)`);
+    out.push({ name, dtype: s.dtype === "F32" ? "f32" : "f64", shape, length, offset: begin });
+  }
+  out.sort((a, b) => a.offset - b.offset);
+  let at = 0, prev = "the data's start";
+  for (const s of out) {
+    const end = s.offset + s.length * (s.dtype === "f32" ? 4 : 8);
+    if (s.offset < at) throw new ModelFileError(`${source}: the header's tensors ${prev} (to byte ${at}) and ${s.name} (from byte ${s.offset}) overlap`);
+    if (s.offset > at) throw new ModelFileError(`${source}: the header's tensors leave bytes ${at}-${s.offset - 1} of the data unused, before ${s.name} (safetensors tensors follow one another)`);
+    [at, prev] = [end, s.name];
+  }
+  if (at !== dataLength) throw new ModelFileError(`${source}: the header's tensors ${at > dataLength ? `run past the end of the data (to byte ${at} of ${dataLength})` : `cover ${at} of the data's ${dataLength} bytes (bytes after the last tensor)`}`);
+  return out;
+}
+
+/**
+ * A container's header and arrays (copies, aligned), after checking the layout, the sha256, and the
+ * header field by field. `source` names the file in messages.
  */
 export function decodeContainer<M>(bytes: Uint8Array, source = "the file"): Container<M> {
-  const magic = String.fromCharCode(...bytes.subarray(0, 8));
-  if (bytes.length < 12 || magic !== MAGIC) throw new ModelFileError(`${source}: not a cellforge checkpoint or model file (no ${MAGIC} magic)`);
-  if (bytes.length < 12 + HASH_BYTES) throw new ModelFileError(`${source}: truncated (${bytes.length} bytes, shorter than the fixed parts of a cellforge file)`);
-  const body = bytes.subarray(0, bytes.length - HASH_BYTES), stored = bytes.subarray(bytes.length - HASH_BYTES);
-  if (!sha256(body).every((x, i) => x === stored[i]))
+  const kind = containerKind(bytes);
+  if (kind === "CFCKPT01" || kind === "CFCKPT02")
+    throw new ModelFileError(`${source}: a cellforge file of version ${kind === "CFCKPT01" ? 1 : 2} (magic ${kind}), written by an earlier cellforge; this one reads only the safetensors layout (version 3), so it is not read. Train again or save the model again with this cellforge, or use the cellforge that wrote it`);
+  if (kind === null)
+    throw new ModelFileError(`${source}: not a cellforge checkpoint or model file (not the safetensors layout cellforge writes: 8 bytes of header length, then a header beginning ${HEADER_PREFIX})`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const high = view.getUint32(4, true), n = view.getUint32(0, true) + high * 2 ** 32;
+  if (n > MAX_HEADER || 8 + n > bytes.length)
+    throw new ModelFileError(`${source}: the header's length N = ${n} runs past the end of the file (${bytes.length} bytes)${n > MAX_HEADER ? `, beyond any cellforge header (${MAX_HEADER} bytes)` : ""}`);
+  if (n < HEADER_PREFIX.length + HASH_HEX + 2) throw new ModelFileError(`${source}: the header's length N = ${n} is too short to hold its sha256 (a truncated or damaged file)`);
+  const hex = ascii(bytes, HASH_AT, HASH_AT + HASH_HEX);
+  if (!/^[0-9a-f]{64}$/.test(hex)) throw new ModelFileError(`${source}: the header's sha256 must be 64 lowercase hex digits, not ${JSON.stringify(hex)}`);
+  if (hexOf(fileHash(bytes)) !== hex)
     throw new ModelFileError(`${source}: the file does not match its sha256 (a truncated, damaged or edited file; the hash covers the header and the data)`);
-  const n = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(8, true);
-  if (n > MAX_HEADER || 12 + n > body.length) throw new ModelFileError(`${source}: the header's length n = ${n} runs past the end of the file (${bytes.length} bytes)`);
   let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder().decode(body.subarray(12, 12 + n)));
+    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + n)));
   } catch (e) {
     throw new ModelFileError(`${source}: the header is not valid JSON: ${(e as Error).message}`);
   }
   if (!isRecord(header)) throw new ModelFileError(`${source}: the header must be a JSON object, not ${show(header)}`);
-  if (header.format !== "cellforge checkpoint") throw new ModelFileError(`${source}: the header's format must be "cellforge checkpoint", not ${show(header.format)}`);
-  if (header.version !== 2) throw new ModelFileError(`${source}: the header's version must be 2, not ${show(header.version)}`);
-  if (!("meta" in header)) throw new ModelFileError(`${source}: the header's meta is missing`);
-  const start = 12 + n + ((8 - ((12 + n) % 8)) % 8);
-  if (start > body.length) throw new ModelFileError(`${source}: the header's padding runs past the end of the file`);
-  const data = body.subarray(start), view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  const infos = checkSections(source, header.sections, data.length);
+  const md = header.__metadata__;
+  if (!isRecord(md) || !Object.values(md).every((v) => typeof v === "string")) throw new ModelFileError(`${source}: the header's __metadata__ must be an object of strings`);
+  if (md.sha256 !== hex) throw new ModelFileError(`${source}: the header's __metadata__.sha256 is not the one at its fixed place (bytes ${HASH_AT}-${HASH_AT + HASH_HEX - 1})`);
+  if (md.format !== FORMAT) throw new ModelFileError(`${source}: the header's __metadata__.format must be "${FORMAT}", not ${show(md.format)}`);
+  if (md.version !== VERSION) throw new ModelFileError(`${source}: the header's __metadata__.version must be "${VERSION}", not ${show(md.version)}`);
+  if (md.meta === undefined) throw new ModelFileError(`${source}: the header's meta (__metadata__.meta) is missing`);
+  let meta: M;
+  try {
+    meta = JSON.parse(md.meta as string) as M;
+  } catch (e) {
+    throw new ModelFileError(`${source}: the header's meta (__metadata__.meta) is not valid JSON: ${(e as Error).message}`);
+  }
+  const data = bytes.subarray(8 + n), dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const infos = checkSections(source, header, data.length);
   const sections = new Map<string, FloatArray>();
   for (const s of infos) {
+    // a copy: the file's f64 data need not be 8-byte aligned
     const a = s.dtype === "f32" ? new Float32Array(s.length) : new Float64Array(s.length), width = a.BYTES_PER_ELEMENT;
     if (LITTLE_ENDIAN) new Uint8Array(a.buffer).set(data.subarray(s.offset, s.offset + s.length * width));
-    else for (let i = 0; i < s.length; i++) a[i] = width === 4 ? view.getFloat32(s.offset + 4 * i, true) : view.getFloat64(s.offset + 8 * i, true);
+    else for (let i = 0; i < s.length; i++) a[i] = width === 4 ? dv.getFloat32(s.offset + 4 * i, true) : dv.getFloat64(s.offset + 8 * i, true);
     sections.set(s.name, a);
   }
-  return { header: { format: "cellforge checkpoint", version: 2, sections: infos, meta: header.meta as M }, sections };
+  return { header: { format: FORMAT, version: 3, sections: infos, meta }, sections };
 }
 
 /** A model file's meta: the cell, the options to rebuild the model with, and every parameter's shape. */
@@ -177,7 +235,8 @@ export interface LoadOptions extends Pick<ModelOptions, "backend" | "threads" | 
 export function saveModel(model: SavedModel): Uint8Array {
   const { backend: _b, threads: _t, ...options } = model.options;
   const meta: ModelFileMeta = { kind: "cellforge model", cell: model.cell, options, parameters: model.parameters.map(({ name, shape }) => ({ name, shape: [...shape] })) };
-  return encodeContainer(meta, Object.fromEntries(model.parameters.map((p) => [p.name, model.params.subarray(p.offset, p.offset + p.length)])));
+  const shapes = Object.fromEntries(model.parameters.map((p) => [p.name, p.shape]));
+  return encodeContainer(meta, Object.fromEntries(model.parameters.map((p) => [p.name, model.params.subarray(p.offset, p.offset + p.length)])), shapes);
 }
 
 /**

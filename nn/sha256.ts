@@ -17,23 +17,42 @@ type NodeHash = { update(d: Uint8Array): NodeHash; digest(): Uint8Array };
 const nodeProcess = (globalThis as { process?: { versions?: { node?: string }; getBuiltinModule?: (id: string) => unknown } }).process;
 const nodeCrypto = nodeProcess?.versions?.node && nodeProcess.getBuiltinModule ? (nodeProcess.getBuiltinModule("node:crypto") as { createHash(alg: "sha256"): NodeHash }) : null;
 
-/** The 32-byte SHA-256 digest of `data`: node:crypto's under Node, the portable one elsewhere. */
-export function sha256(data: Uint8Array): Uint8Array {
-  return nodeCrypto ? new Uint8Array(nodeCrypto.createHash("sha256").update(data).digest()) : sha256Portable(data);
+/** The 32-byte SHA-256 digest of the parts one after another: node:crypto's under Node, the portable one elsewhere. */
+export function sha256(...parts: Uint8Array[]): Uint8Array {
+  if (!nodeCrypto) return sha256Portable(...parts);
+  const h = nodeCrypto.createHash("sha256");
+  for (const p of parts) h.update(p);
+  return new Uint8Array(h.digest());
 }
 
-/** The 32-byte SHA-256 digest of `data`, in plain TypeScript (what a browser runs). */
-export function sha256Portable(data: Uint8Array): Uint8Array {
+/** The 32-byte SHA-256 digest of the parts one after another, in plain TypeScript (what a browser runs); no part is copied whole. */
+export function sha256Portable(...parts: Uint8Array[]): Uint8Array {
   const h = Int32Array.from([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]);
-  const w = new Int32Array(64);
-  // the message, a 1 bit, zeros, and its length in bits (64-bit big-endian), to a multiple of 64 bytes
-  const whole = data.length - (data.length % 64), tail = new Uint8Array(data.length % 64 < 56 ? 64 : 128);
-  tail.set(data.subarray(whole));
-  tail[data.length % 64] = 0x80;
+  const w = new Int32Array(64), block = new Uint8Array(64);
+  let total = 0, held = 0; // bytes so far; bytes of them waiting in `block`
+  for (const data of parts) {
+    let at = 0;
+    total += data.length;
+    if (held > 0) {
+      const take = Math.min(64 - held, data.length);
+      block.set(data.subarray(0, take), held);
+      held += take;
+      at = take;
+      if (held < 64) continue;
+      compress(h, w, block, 0);
+      held = 0;
+    }
+    for (; at + 64 <= data.length; at += 64) compress(h, w, data, at);
+    block.set(data.subarray(at), 0);
+    held = data.length - at;
+  }
+  // the message's last bytes, a 1 bit, zeros, and its length in bits (64-bit big-endian), to a multiple of 64 bytes
+  const tail = new Uint8Array(held < 56 ? 64 : 128);
+  tail.set(block.subarray(0, held));
+  tail[held] = 0x80;
   const tv = new DataView(tail.buffer);
-  tv.setUint32(tail.length - 8, Math.floor(data.length / 0x20000000)); // the bits above 2^32 of length·8
-  tv.setUint32(tail.length - 4, (data.length * 8) >>> 0);
-  for (let at = 0; at < whole; at += 64) compress(h, w, data, at);
+  tv.setUint32(tail.length - 8, Math.floor(total / 0x20000000)); // the bits above 2^32 of length·8
+  tv.setUint32(tail.length - 4, (total * 8) >>> 0);
   for (let at = 0; at < tail.length; at += 64) compress(h, w, tail, at);
   const out = new Uint8Array(32), ov = new DataView(out.buffer);
   for (let i = 0; i < 8; i++) ov.setInt32(4 * i, h[i]!);

@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
 """Read a cellforge model file (nn/file.ts saveModel) or training checkpoint without cellforge.
 
-The container (nn/file.ts):
-  bytes 0-7     b"CFCKPT02"
-  bytes 8-11    n, the JSON header's length, uint32 little-endian
-  bytes 12-     n bytes of UTF-8 JSON {format, version, sections: [{name, dtype, length, offset}], meta},
-                zero bytes up to a multiple of 8
-  then          the data: each section's `length` "f32"/"f64" little-endian values at `offset` bytes
-  last 32 bytes the sha256 of every byte before them
+The files are safetensors files (https://github.com/huggingface/safetensors), so safetensors reads
+them too (safetensors.numpy.load_file); this reader needs nothing but the standard library and checks
+what safetensors does not, the sha256 (nn/file.ts):
+  bytes 0-7   N, the header's length, uint64 little-endian
+  bytes 8-    N bytes of UTF-8 JSON, padded with spaces to a multiple of 8:
+                {"__metadata__": {"sha256": "<64 hex>", "format": "cellforge checkpoint", "version": "3",
+                                  "meta": "<JSON text>"},
+                 "<name>": {"dtype": "F32" | "F64", "shape": [...], "data_offsets": [begin, end]}, ...}
+  then        the data: each tensor's little-endian values at [begin, end) from the data's start, the
+              tensors one after another, covering the data exactly
+The sha256 is of the whole file with its 64 hex digits (bytes 35-98) written as 64 "0"s.
 
 Python's standard library only (struct, json, hashlib); numpy arrays when numpy is installed and
-asked for. In a model file, meta.parameters gives each section's shape; a checkpoint's are flat.
+asked for. A model file's tensors have the parameters' shapes; a checkpoint's are flat.
 
     from cellforge_model import read_model
     m = read_model("model.cfm")               # {"meta": ..., "arrays": {"l0.Wir": [[...], ...], ...}}
@@ -23,11 +27,12 @@ import json
 import struct
 import sys
 
-MAGIC = b"CFCKPT02"
+PREFIX = b'{"__metadata__":{"sha256":"'
+HASH_AT = 8 + len(PREFIX)
 
 
 class ModelFileError(ValueError):
-    """The file is not a valid cellforge container; the message names the file and what is wrong."""
+    """The file is not a valid cellforge file; the message names the file and what is wrong."""
 
 
 def _nest(flat, shape):
@@ -39,47 +44,53 @@ def _nest(flat, shape):
 
 
 def read_model(path, numpy=False):
-    """{"meta": the header's meta, "arrays": {section name: values}} of a file, after checking its sha256."""
+    """{"meta": the metadata's meta, "arrays": {tensor name: values}} of a file, after checking its sha256."""
     with open(path, "rb") as f:
         data = f.read()
-    if len(data) < 12 or data[:8] != MAGIC:
-        raise ModelFileError(f"{path}: not a cellforge checkpoint or model file (no CFCKPT02 magic)")
-    if len(data) < 12 + 32:
-        raise ModelFileError(f"{path}: truncated ({len(data)} bytes)")
-    body, stored = data[:-32], data[-32:]
-    if hashlib.sha256(body).digest() != stored:
+    if data[:8] in (b"CFCKPT01", b"CFCKPT02"):
+        raise ModelFileError(f"{path}: a cellforge file of the format before safetensors ({data[:8].decode()}), written by an earlier cellforge; "
+                             "it is not read: train again or save the model again with this cellforge")
+    if len(data) < HASH_AT + 64 or data[8:HASH_AT] != PREFIX:
+        raise ModelFileError(f"{path}: not a cellforge checkpoint or model file (no safetensors header beginning {PREFIX.decode()})")
+    (n,) = struct.unpack_from("<Q", data, 0)
+    if 8 + n > len(data) or n < len(PREFIX) + 66:
+        raise ModelFileError(f"{path}: the header's length N = {n} does not fit the file ({len(data)} bytes)")
+    stored = data[HASH_AT:HASH_AT + 64]
+    if hashlib.sha256(data[:HASH_AT] + b"0" * 64 + data[HASH_AT + 64:]).hexdigest().encode() != stored:
         raise ModelFileError(f"{path}: the file does not match its sha256 (a truncated, damaged or edited file)")
-    (n,) = struct.unpack_from("<I", body, 8)
-    if 12 + n > len(body):
-        raise ModelFileError(f"{path}: the header's length n = {n} runs past the end of the file")
-    header = json.loads(body[12:12 + n].decode("utf-8"))
-    if not isinstance(header, dict) or header.get("format") != "cellforge checkpoint" or header.get("version") != 2:
-        raise ModelFileError(f"{path}: the header is not a version-2 cellforge container header")
-    start = 12 + n + (-(12 + n)) % 8
-    payload = body[start:]
-    meta = header.get("meta")
-    shapes = {}
-    if isinstance(meta, dict) and meta.get("kind") == "cellforge model":
-        shapes = {p["name"]: list(p["shape"]) for p in meta.get("parameters", [])}
+    try:
+        header = json.loads(data[8:8 + n].decode("utf-8"))
+        md = header["__metadata__"]
+        meta = json.loads(md["meta"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise ModelFileError(f"{path}: the header is not a cellforge header: {e}") from None
+    if md.get("format") != "cellforge checkpoint" or md.get("version") != "3":
+        raise ModelFileError(f"{path}: the header is not a version-3 cellforge header")
+    payload = data[8 + n:]
+    tensors = sorted(((k, v) for k, v in header.items() if k != "__metadata__"), key=lambda kv: kv[1]["data_offsets"][0])
     np = None
     if numpy:
         import numpy as np  # noqa: F811 (optional: only when asked for)
     arrays = {}
-    for s in header["sections"]:
-        code, width = {"f32": ("f", 4), "f64": ("d", 8)}[s["dtype"]]
-        length, offset = int(s["length"]), int(s["offset"])
-        if offset < 0 or offset % 8 or offset + length * width > len(payload):
-            raise ModelFileError(f"{path}: section {s['name']} ({length} x {s['dtype']} at offset {offset}) runs past the data ({len(payload)} bytes)")
-        shape = shapes.get(s["name"], [length])
+    at = 0
+    for name, t in tensors:
+        if t.get("dtype") not in ("F32", "F64"):
+            raise ModelFileError(f"{path}: tensor {name}'s dtype is {t.get('dtype')!r}, not F32 or F64")
+        code, width = {"F32": ("f", 4), "F64": ("d", 8)}[t["dtype"]]
+        shape = [int(d) for d in t["shape"]]
+        begin, end = (int(x) for x in t["data_offsets"])
         count = 1
         for d in shape:
             count *= d
-        if count != length:
-            raise ModelFileError(f"{path}: section {s['name']} has {length} values, its shape {shape} holds {count}")
+        if begin != at or end - begin != count * width:
+            raise ModelFileError(f"{path}: tensor {name} (shape {shape}, data_offsets [{begin}, {end}]) does not follow the one before it (at byte {at}) or does not fit its shape")
+        at = end
         if np is not None:
-            arrays[s["name"]] = np.frombuffer(payload, dtype="<" + code, count=length, offset=offset).reshape(shape).copy()
+            arrays[name] = np.frombuffer(payload, dtype="<" + code, count=count, offset=begin).reshape(shape).copy()
         else:
-            arrays[s["name"]] = _nest(list(struct.unpack_from(f"<{length}{code}", payload, offset)), shape)
+            arrays[name] = _nest(list(struct.unpack_from(f"<{count}{code}", payload, begin)), shape)
+    if at != len(payload):
+        raise ModelFileError(f"{path}: the tensors cover {at} of the data's {len(payload)} bytes")
     return {"meta": meta, "arrays": arrays}
 
 

@@ -6,14 +6,15 @@ Run by test/export-weights.test.ts (not by hand): one JSON request on stdin, one
   {"file": the exported module, "module": its nn.Module class, "sizes": [free sizes, in the constructor's order],
    "checkpoint": a `cellforge train` checkpoint, "x": [T, B, D] as nested lists (float64), "out": where
    save_cellforge writes, "steps": SGD steps, "lr": their learning rate, "damaged": a damaged copy of the
-   checkpoint, "otherCell": cellforge parameters of another cell}
+   checkpoint, "otherCell": cellforge parameters of another cell, "earlier": a checkpoint of an earlier cellforge's format}
 
 What it does, each step reported for the test to check against cellforge's own reading:
   1. a float64 module loads the checkpoint (load_cellforge): its cell parameters, and the forward on x from a zero state;
   2. a float32 module loads it too and continues training in PyTorch: the cell with the checkpoint's readout
      (returned by load_cellforge, used as nn.Linear's weight and bias) on a random regression, plain SGD;
   3. save_cellforge writes the trained cell parameters for `cellforge train --init`; they are reported;
-  4. the refusals: a damaged checkpoint, another cell's parameters, a layer the model does not have.
+  4. the refusals: a damaged checkpoint, another cell's parameters, a layer the model does not have, a
+     checkpoint of an earlier cellforge's format (CFCKPT02).
 """
 import os
 
@@ -81,6 +82,7 @@ def main():
         "damaged": refusal(lambda: Module(*req["sizes"]).load_cellforge(req["damaged"]), mod.CellforgeFileError),
         "otherCell": refusal(lambda: Module(*req["sizes"]).load_cellforge(req["otherCell"]), mod.CellforgeFileError),
         "layer": refusal(lambda: Module(*req["sizes"]).load_cellforge(req["checkpoint"], layer=2), mod.CellforgeFileError),
+        "earlier": refusal(lambda: Module(*req["sizes"]).load_cellforge(req["earlier"]), mod.CellforgeFileError),
     }
     print(json.dumps({
         "loaded": loaded, "other": {k: list(v.shape) for k, v in other.items()}, "output": flat(out),

@@ -1,7 +1,7 @@
-// Checkpoints you can trust: the sha256 covers the header, so an edited header is refused like a
+// Checkpoints you can trust (safetensors files, nn/file.ts): the sha256 covers the header, so an edited header is refused like a
 // damaged array; a header whose hash was recomputed is still checked field by field (a malformed
 // one is a CheckpointError naming the file and the field); non-finite parameters are refused; a
-// model that no longer fits says what differs; version-1 files are refused with the reason.
+// model that no longer fits says what differs; files of earlier versions are refused with the reason.
 // In process, on the committed generated kernels (no kernel generation): the unit tier.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -34,28 +34,36 @@ async function saved(name: string): Promise<string> {
   return f;
 }
 
-/** The file's parts: header (parsed), data, and the stored hash. */
-function parts(f: string) {
-  const b = readFileSync(f), n = b.readUInt32LE(8), start = 12 + n + ((8 - ((12 + n) % 8)) % 8);
-  return { header: JSON.parse(b.toString("utf8", 12, 12 + n)) as any, data: b.subarray(start, b.length - 32), hash: b.subarray(b.length - 32) };
+/** A header to edit: the meta (parsed), the other metadata strings, the tensors; `sealed` writes it back. */
+interface Parts { meta: any; md: Record<string, unknown>; tensors: Record<string, any>; data: Buffer; hash: string }
+
+/** The file's parts: the safetensors header's metadata and tensors, the data, and the stored hash. */
+function parts(f: string): Parts {
+  const b = readFileSync(f), n = Number(b.readBigUInt64LE(0)), { __metadata__: md, ...tensors } = JSON.parse(b.toString("utf8", 8, 8 + n));
+  const { meta, sha256: hash, ...rest } = md;
+  return { meta: JSON.parse(meta), md: rest, tensors, data: b.subarray(8 + n), hash };
 }
 
+/** The parts as a file, the sha256 recomputed (a meta given as a string is written as it is). */
+const sealed = (p: Parts) =>
+  checkpointBytes({ __metadata__: { ...p.md, ...(p.meta === undefined ? {} : { meta: typeof p.meta === "string" ? p.meta : JSON.stringify(p.meta) }) }, ...p.tensors }, p.data);
+
 /** Edit the header as a person with a text editor would: the old hash stays. */
-function edited(f: string, edit: (h: any) => void, to: string): string {
+function edited(f: string, edit: (h: Parts) => void, to: string): string {
   const p = parts(f);
-  edit(p.header);
-  const body = checkpointBytes(p.header, p.data).subarray(0, -32);
-  const g = join(TMP, to);
-  writeFileSync(g, Buffer.concat([body, p.hash]));
+  edit(p);
+  const b = sealed(p), g = join(TMP, to);
+  b.write(p.hash, 35, "ascii");
+  writeFileSync(g, b);
   return g;
 }
 
 /** Edit the header and recompute the hash, as a crafted (or buggy) writer would: only validation stands in the way. */
-function resealed(f: string, edit: (h: any) => void, to: string): string {
+function resealed(f: string, edit: (h: Parts) => void, to: string): string {
   const p = parts(f);
-  edit(p.header);
+  edit(p);
   const g = join(TMP, to);
-  writeFileSync(g, checkpointBytes(p.header, p.data));
+  writeFileSync(g, sealed(p));
   return g;
 }
 
@@ -68,11 +76,11 @@ describe("the hash covers the header", () => {
   });
 
   for (const [what, edit] of [
-    ["step: -1000", (h: any) => (h.meta.step = -1000)],
-    ['optimizer.kind: "rmsprop"', (h: any) => (h.meta.config.optimizer.kind = "rmsprop")],
-    ["a section's offset 8", (h: any) => (h.sections[0].offset = 8)],
-    ["a section's offset -16", (h: any) => (h.sections[1].offset = -16)],
-    ["hidden: 64", (h: any) => (h.meta.config.hidden = 64)],
+    ["step: -1000", (h: Parts) => (h.meta.step = -1000)],
+    ['optimizer.kind: "rmsprop"', (h: Parts) => (h.meta.config.optimizer.kind = "rmsprop")],
+    ["a tensor's data_offsets + 8", (h: Parts) => (h.tensors.params.data_offsets = h.tensors.params.data_offsets.map((x: number) => x + 8))],
+    ["a tensor's data_offsets -16", (h: Parts) => (h.tensors["optimizer.m"].data_offsets[0] = -16)],
+    ["hidden: 64", (h: Parts) => (h.meta.config.hidden = 64)],
   ] as const)
     it(`an edited header is refused: ${what}`, async () => {
       const f = edited(await saved(`e-${what}.ckpt`), edit, `edited-${what.replace(/\W+/g, "_")}.ckpt`);
@@ -87,10 +95,14 @@ describe("the hash covers the header", () => {
     expect(() => readCheckpoint(f)).toThrow(/sha256/);
   });
 
-  it("a version-1 file is refused, saying why", () => {
+  it("a version-1 or version-2 file is refused, saying why", () => {
     const f = join(TMP, "v1.ckpt");
     writeFileSync(f, Buffer.concat([Buffer.from("CFCKPT01"), Buffer.alloc(100)]));
     expect(() => readCheckpoint(f)).toThrow(/v1\.ckpt: a version-1 checkpoint.*sha256 covers only the data, not the header/);
+    const g = join(TMP, "v2.ckpt");
+    writeFileSync(g, Buffer.concat([Buffer.from("CFCKPT02"), Buffer.alloc(100)]));
+    expect(() => readCheckpoint(g)).toThrow(CheckpointError);
+    expect(() => readCheckpoint(g)).toThrow(/v2\.ckpt: a cellforge file of version 2 \(magic CFCKPT02\), written by an earlier cellforge; .*Train again/);
   });
 
   it("not a checkpoint, a truncated one, a folder", async () => {
@@ -98,31 +110,34 @@ describe("the hash covers the header", () => {
     writeFileSync(f, "hello, world, this is not it");
     expect(() => readCheckpoint(f)).toThrow(/text\.ckpt: not a cellforge checkpoint/);
     const g = await saved("cut.ckpt");
-    writeFileSync(g, readFileSync(g).subarray(0, 200));
+    writeFileSync(g, readFileSync(g).subarray(0, -8));
     expect(() => readCheckpoint(g)).toThrow(/cut\.ckpt: the file does not match its sha256/);
+    writeFileSync(g, readFileSync(g).subarray(0, 200));
+    expect(() => readCheckpoint(g)).toThrow(/cut\.ckpt: the header's length N = \d+ runs past the end of the file \(200 bytes\)/);
     expect(() => readCheckpoint(TMP)).toThrow(/is a folder, not a checkpoint file/);
   });
 });
 
 describe("a header is checked field by field, even with a valid hash", () => {
-  const cases: [string, (h: any) => void, RegExp][] = [
+  const cases: [string, (h: Parts) => void, RegExp][] = [
     ["step -1000", (h) => (h.meta.step = -1000), /meta\.step must be an integer >= 0, not -1000/],
     ["step past the run", (h) => (h.meta.step = 99), /meta\.step must be at most config\.steps = 6, not 99/],
     ["optimizer rmsprop", (h) => (h.meta.config.optimizer.kind = "rmsprop"), /meta\.config\.optimizer\.kind must be "adam" or "sgd", not "rmsprop"/],
     ["lr a string", (h) => (h.meta.config.optimizer.lr = "fast"), /meta\.config\.optimizer\.lr must be a number >= 0, not "fast"/],
     ["missing step", (h) => delete h.meta.step, /meta\.step must be an integer >= 0, not undefined/],
-    ["missing meta", (h) => delete h.meta, /the header's meta is missing/],
+    ["missing meta", (h) => delete h.meta, /the header's meta \(__metadata__\.meta\) is missing/],
+    ["meta not JSON", (h) => (h.meta = '{"step": 4'), /the header's meta \(__metadata__\.meta\) is not valid JSON/],
     ["a history row's loss", (h) => (h.meta.history[0].evalLoss = null), /meta\.history\[0\]\.evalLoss must be a finite number, not null/],
     ["task unknown", (h) => (h.meta.config.task.name = "sorting"), /meta\.config\.task\.name must be adding, copy, reber, not "sorting"/],
     ["precision 16", (h) => (h.meta.config.precision = 16), /meta\.config\.precision must be 32 or 64, not 16/],
-    ["sections not a list", (h) => (h.sections = {}), /the header's sections must be a list/],
-    ["offset 8", (h) => (h.sections[0].offset = 8), /sections params .* and optimizer\.m .* overlap/],
-    ["offset -16", (h) => (h.sections[1].offset = -16), /sections\[1\]\.offset must be an integer >= 0, not -16/],
-    ["offset 4", (h) => (h.sections[0].offset = 4), /sections\[0\]\.offset 4 is not a multiple of 8/],
-    ["dtype f16", (h) => (h.sections[0].dtype = "f16"), /sections\[0\]\.dtype must be "f32" or "f64", not "f16"/],
-    ["huge length", (h) => (h.sections[2].length = 1e15), /sections\[2\] \(section optimizer\.v: 1000000000000000 × f64 at offset \d+\) runs past the end of the data/],
-    ["repeated section", (h) => (h.sections[1].name = "params"), /sections\[1\]\.name repeats section "params"/],
-    ["version 3", (h) => (h.version = 3), /the header's version must be 2, not 3/],
+    ["a tensor not an object", (h) => (h.tensors.params = [0, 8]), /the header's tensor "params" must be an object \{ dtype, shape, data_offsets \}, not a list/],
+    ["overlap", (h) => (h.tensors["optimizer.m"].data_offsets = h.tensors["optimizer.m"].data_offsets.map((x: number) => x - 8)), /tensors params \(to byte \d+\) and optimizer\.m \(from byte \d+\) overlap/],
+    ["gap", (h) => (h.tensors.params.data_offsets = h.tensors.params.data_offsets.map((x: number) => x + 8)), /the header's tensors leave bytes 0-7 of the data unused, before params/],
+    ["offset -16", (h) => (h.tensors["optimizer.m"].data_offsets[0] = -16), /tensor "optimizer\.m"'s data_offsets must be \[begin, end\], integers with 0 <= begin <= end, not \[-16,\d+\]/],
+    ["dtype F16", (h) => (h.tensors.params.dtype = "F16"), /tensor "params"'s dtype must be "F32" or "F64" \(the dtypes cellforge writes\), not "F16"/],
+    ["huge shape", (h) => (h.tensors["optimizer.v"].shape = [1e15]), /tensor "optimizer\.v" \(F64, shape \[1000000000000000\], 1000000000000000 numbers\) does not fit its data_offsets/],
+    ["version 4", (h) => (h.md.version = "4"), /the header's __metadata__\.version must be "3", not "4"/],
+    ["format", (h) => (h.md.format = "zip"), /the header's __metadata__\.format must be "cellforge checkpoint", not "zip"/],
   ];
   for (const [what, edit, message] of cases)
     it(what, async () => {
@@ -138,12 +153,11 @@ describe("a header is checked field by field, even with a valid hash", () => {
       expect((err as Error).message.startsWith(f)).toBe(true);
     });
 
-  it("a huge header length n", async () => {
-    const f = await saved("n.ckpt"), b = readFileSync(f).subarray(0, -32);
-    b.writeUInt32LE(0xffffffff, 8);
-    const { createHash } = await import("node:crypto");
-    writeFileSync(f, Buffer.concat([b, createHash("sha256").update(b).digest()]));
-    expect(() => readCheckpoint(f)).toThrow(/the header's length n = 4294967295 runs past the end of the file/);
+  it("a huge header length N", async () => {
+    const f = await saved("n.ckpt"), b = readFileSync(f);
+    b.writeBigUInt64LE(2n ** 40n, 0);
+    writeFileSync(f, b);
+    expect(() => readCheckpoint(f)).toThrow(/the header's length N = 1099511627776 runs past the end of the file \(\d+ bytes\), beyond any cellforge header/);
   });
 });
 

@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it, vi } from "vitest";
 import { convertCmd } from "../cli/convert.ts";
 import { InteropError, readTensor } from "../src/interop/tensors.ts";
+import { encodeContainer } from "../nn/file.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "cellforge-convert-edges-"));
@@ -72,9 +73,11 @@ describe("paths", () => {
     const a = await capture(["gru", file("outdir"), file("w2.json")], pt);
     expect(a.code).toBe(1);
     expect(a.stderr).toMatch(/outdir: is a folder; give the weights' JSON file/);
-    writeFileSync(file("run.ckpt"), Buffer.concat([Buffer.from("CFCKPT02"), Buffer.alloc(64)]));
-    const b = await capture(["gru", file("run.ckpt"), file("w2.json")], pt);
-    expect(b.code).toBe(1);
-    expect(b.stderr).toMatch(/run\.ckpt: a cellforge checkpoint or model file \(binary\), not weights in JSON/);
+    for (const bytes of [encodeContainer({ step: 1 }, { params: new Float32Array(3) }), Buffer.concat([Buffer.from("CFCKPT02"), Buffer.alloc(64)])]) {
+      writeFileSync(file("run.ckpt"), bytes); // a checkpoint (safetensors), and one of an earlier cellforge
+      const b = await capture(["gru", file("run.ckpt"), file("w2.json")], pt);
+      expect(b.code).toBe(1);
+      expect(b.stderr).toMatch(/run\.ckpt: a cellforge checkpoint or model file \(binary\), not weights in JSON/);
+    }
   });
 });

@@ -93,6 +93,7 @@ describe.skipIf(!!missing)("weights both ways: cellforge train -> the exported P
     const bytes = readFileSync(ckpt);
     bytes[bytes.length - 40] = bytes[bytes.length - 40]! ^ 1;
     writeFileSync(join(dir, "damaged.ckpt"), bytes);
+    writeFileSync(join(dir, "earlier.ckpt"), Buffer.concat([Buffer.from("CFCKPT02"), Buffer.alloc(64)]));
     writeFileSync(join(dir, "rnn.json"), JSON.stringify({ cell: "rnn", sizes: { D, H }, params: { Wih: [[0, 0]], Whh: [[0]], bih: [0], bhh: [0] } }));
 
     // the input, and cellforge's float64 forward on the checkpoint's parameters from a zero state
@@ -103,7 +104,7 @@ describe.skipIf(!!missing)("weights both ways: cellforge train -> the exported P
 
     const request = {
       file: join(dir, "gru.py"), module: "Gru", sizes: [D, H], checkpoint: ckpt, x: nested, out: join(dir, "from-torch.json"),
-      steps: 3, lr: 0.1, damaged: join(dir, "damaged.ckpt"), otherCell: join(dir, "rnn.json"),
+      steps: 3, lr: 0.1, damaged: join(dir, "damaged.ckpt"), otherCell: join(dir, "rnn.json"), earlier: join(dir, "earlier.ckpt"),
     };
     const py = await python(join(ROOT, "scripts", "export-pytorch-weights.py"), JSON.stringify(request));
     const r = JSON.parse(py.trim().split("\n").pop()!) as {
@@ -130,6 +131,7 @@ describe.skipIf(!!missing)("weights both ways: cellforge train -> the exported P
     expect(r.refusals.damaged).toMatch(/does not match its sha256/);
     expect(r.refusals.otherCell).toMatch(/cell 'gru' has no parameter .*Wih/);
     expect(r.refusals.layer).toMatch(/the model has 1 layer, no layer 2/);
+    expect(r.refusals.earlier).toMatch(/earlier\.ckpt: a checkpoint of the format before safetensors \(CFCKPT02\), written by an earlier cellforge/);
     console.log(`weights both ways (gru, H ${H}): checkpoint -> module bit for bit, forward max diff ${worst.toExponential(1)}; PyTorch SGD losses ${r.losses.map((l) => l.toFixed(4)).join(", ")}, parameters moved by up to ${r.moved.toFixed(3)}; back through train --init bit for bit`);
   }, 600_000);
 });

@@ -1,7 +1,7 @@
 // Model files (nn/file.ts): the TypeScript sha256 against FIPS 180-4's vectors and node:crypto; the
-// container byte for byte against a writer written here from the format's description (Buffer and
-// node:crypto, as src/train/checkpoint.ts wrote it before it shared nn/file.ts); every malformed
-// container refused by name; a saved Model loads back with the same bits and the same predictions,
+// container (the safetensors layout) byte for byte against a writer written here from the format's
+// description (Buffer and node:crypto); every malformed container refused by name; a strict reader of
+// the safetensors spec, written here in Python's standard library, reads the files; a saved Model loads back with the same bits and the same predictions,
 // and a file of another cell or other shapes is refused saying what differs; the Python reader
 // (scripts/cellforge_model.py, run by /usr/bin/python3) reads the same numbers and shapes.
 import { spawnSync } from "node:child_process";
@@ -37,25 +37,47 @@ describe("sha256", () => {
     expect(hex(sha256(bytes.subarray(37, 390)))).toBe(createHash("sha256").update(bytes.subarray(37, 390)).digest("hex"));
     expect(hex(sha256Native(bytes.subarray(37, 390))), "under Node, sha256 is node:crypto's").toBe(hex(sha256(bytes.subarray(37, 390))));
   });
+
+  it("of parts, one after another, equals the hash of their concatenation (each split of 0-200 bytes in three)", () => {
+    const bytes = Uint8Array.from({ length: 200 }, (_, i) => (i * 89 + 7) & 255);
+    for (const n of [0, 1, 55, 56, 63, 64, 65, 127, 128, 129, 200])
+      for (const i of [0, 1, 30, 63, 64, 100]) {
+        const a = Math.min(i, n), parts = [bytes.subarray(0, a), bytes.subarray(a, Math.max(a, n - 7)), bytes.subarray(Math.max(a, n - 7), n)];
+        const want = createHash("sha256").update(bytes.subarray(0, n)).digest("hex");
+        expect(hex(sha256(...parts)), `length ${n}, split at ${a}`).toBe(want);
+        expect(hex(sha256Native(...parts))).toBe(want);
+      }
+  });
 });
 
-/** The container as its description says, written with Buffer and node:crypto. */
-function referenceContainer(meta: unknown, sections: Record<string, FloatArray>): Buffer {
-  const infos: object[] = [], chunks: Buffer[] = [];
+/** The container as its description says (nn/file.ts), written with Buffer and node:crypto. */
+function referenceContainer(meta: unknown, sections: Record<string, FloatArray>, shapes: Record<string, number[]> = {}): Buffer {
+  const tensors: string[] = [], chunks: Buffer[] = [];
   let offset = 0;
   for (const [name, a] of Object.entries(sections)) {
-    infos.push({ name, dtype: a instanceof Float32Array ? "f32" : "f64", length: a.length, offset });
-    const b = Buffer.alloc(a.byteLength + ((8 - (a.byteLength % 8)) % 8));
+    const b = Buffer.alloc(a.byteLength);
     a.forEach((x, i) => (a instanceof Float32Array ? b.writeFloatLE(x, 4 * i) : b.writeDoubleLE(x, 8 * i)));
+    tensors.push(`${JSON.stringify(name)}:{"dtype":"${a instanceof Float32Array ? "F32" : "F64"}","shape":${JSON.stringify(shapes[name] ?? [a.length])},"data_offsets":[${offset},${offset + b.length}]}`);
     chunks.push(b);
     offset += b.length;
   }
-  const json = Buffer.from(JSON.stringify({ format: "cellforge checkpoint", version: 2, sections: infos, meta }), "utf8");
-  const pre = Buffer.alloc(12);
-  pre.write("CFCKPT02", 0, "ascii");
-  pre.writeUInt32LE(json.length, 8);
-  const body = Buffer.concat([pre, json, Buffer.alloc((8 - ((12 + json.length) % 8)) % 8), ...chunks]);
-  return Buffer.concat([body, createHash("sha256").update(body).digest()]);
+  const metadata = `{"__metadata__":{"sha256":"${"0".repeat(64)}","format":"cellforge checkpoint","version":"3","meta":${JSON.stringify(JSON.stringify(meta))}}`;
+  let json = Buffer.from(`${metadata},${tensors.join(",")}}`, "utf8");
+  json = Buffer.concat([json, Buffer.alloc((8 - (json.length % 8)) % 8, " ")]);
+  const n = Buffer.alloc(8);
+  n.writeBigUInt64LE(BigInt(json.length));
+  const file = Buffer.concat([n, json, ...chunks]);
+  file.write(createHash("sha256").update(file).digest("hex"), 35, "ascii");
+  return file;
+}
+
+/** A header's JSON text and the data as a file, the sha256 patched in where the header begins with the placeholder. */
+function craft(json: string, data: Uint8Array = new Uint8Array(0)): Buffer {
+  const j = Buffer.from(json + " ".repeat((8 - (Buffer.byteLength(json) % 8)) % 8), "utf8"), n = Buffer.alloc(8);
+  n.writeBigUInt64LE(BigInt(j.length));
+  const file = Buffer.concat([n, j, data]);
+  if (file.toString("latin1", 8, 99) === `{"__metadata__":{"sha256":"${"0".repeat(64)}`) file.write(createHash("sha256").update(file).digest("hex"), 35, "ascii");
+  return file;
 }
 
 const META = { note: "ünïcødé 😀", step: 3 };
@@ -77,6 +99,14 @@ describe("the container", () => {
     }
   });
 
+  it("gives a section the shape asked for, and refuses a shape that does not hold it", () => {
+    const bytes = encodeContainer(META, SECTIONS(), { a: [13, 1], empty: [0, 4] });
+    expect(hex(bytes)).toBe(referenceContainer(META, SECTIONS(), { a: [13, 1], empty: [0, 4] }).toString("hex"));
+    expect(decodeContainer(bytes).header.sections.map((s) => [s.name, s.shape])).toEqual([["a", [13, 1]], ["b", [7]], ["empty", [0, 4]], ["edges", [5]]]);
+    expect(() => encodeContainer(META, SECTIONS(), { a: [3, 3] })).toThrow(/section a: shape \[3, 3\] does not hold its 13 numbers/);
+    expect(() => encodeContainer(META, { __metadata__: new Float32Array(1) })).toThrow(/cannot be named "__metadata__"/);
+  });
+
   it("reads a container at an odd offset of a larger buffer (arrays copied, aligned)", () => {
     const bytes = encodeContainer(META, SECTIONS()), big = new Uint8Array(bytes.length + 3);
     big.set(bytes, 3);
@@ -84,11 +114,11 @@ describe("the container", () => {
   });
 
   /** Parse, edit and reseal (a valid hash over a malformed header: only validation stands in the way). */
-  const resealed = (edit: (h: any) => void): Uint8Array => {
-    const b = Buffer.from(encodeContainer(META, SECTIONS())), n = b.readUInt32LE(8), start = 12 + n + ((8 - ((12 + n) % 8)) % 8);
-    const header = JSON.parse(b.toString("utf8", 12, 12 + n));
+  const resealed = (edit: (h: any) => void, extra = 0): Uint8Array => {
+    const b = Buffer.from(encodeContainer(META, SECTIONS())), n = Number(b.readBigUInt64LE(0));
+    const header = JSON.parse(b.toString("utf8", 8, 8 + n));
     edit(header);
-    return sealContainer(header, b.subarray(start, b.length - 32));
+    return sealContainer(header, Buffer.concat([b.subarray(8 + n), Buffer.alloc(extra)]));
   };
   const refused = (bytes: Uint8Array, message: RegExp | string) => {
     let err: unknown;
@@ -103,43 +133,70 @@ describe("the container", () => {
     else expect((err as Error).message).toMatch(message);
   };
 
-  it("a wrong magic, a truncated file, a flipped bit, a huge header length", () => {
-    refused(new TextEncoder().encode("hello, world, this is no model at all"), "x.cfm: not a cellforge checkpoint or model file (no CFCKPT02 magic)");
-    refused(new TextEncoder().encode("CFCKPT02abcd"), /truncated \(12 bytes/);
+  it("not safetensors, a file of an earlier cellforge, a truncated file, a flipped bit, a huge header length", () => {
+    const NOT = "x.cfm: not a cellforge checkpoint or model file (not the safetensors layout cellforge writes: 8 bytes of header length, then a header beginning {\"__metadata__\":{\"sha256\":\")";
+    refused(new TextEncoder().encode("hello, world, this is no model at all"), NOT);
+    refused(new Uint8Array(3), NOT);
+    refused(Buffer.from("CFCKPT02abcd"), /^x\.cfm: a cellforge file of version 2 \(magic CFCKPT02\), written by an earlier cellforge; this one reads only the safetensors layout \(version 3\), so it is not read\. Train again or save the model again/);
+    refused(Buffer.from("CFCKPT01abcd"), /a cellforge file of version 1 \(magic CFCKPT01\), written by an earlier cellforge/);
     const flipped = encodeContainer(META, SECTIONS());
-    flipped[flipped.length - 40]! ^= 1;
+    flipped[flipped.length - 8]! ^= 1;
     refused(flipped, /does not match its sha256 .*the hash covers the header and the data/);
-    refused(encodeContainer(META, SECTIONS()).subarray(0, 100), /does not match its sha256/);
-    const body = Buffer.from(encodeContainer(META, SECTIONS())).subarray(0, -32);
-    body.writeUInt32LE(0xffffffff, 8);
-    refused(Buffer.concat([body, createHash("sha256").update(body).digest()]), /the header's length n = 4294967295 runs past the end of the file/);
+    const inHeader = encodeContainer(META, SECTIONS());
+    inHeader[120]! ^= 1; // in the metadata, after the hash
+    refused(inHeader, /does not match its sha256/);
+    const cut = encodeContainer(META, SECTIONS());
+    refused(cut.subarray(0, cut.length - 4), /does not match its sha256/);
+    refused(cut.subarray(0, 100), /the header's length N = \d+ runs past the end of the file \(100 bytes\)/);
+    const huge = Buffer.from(encodeContainer(META, SECTIONS()));
+    huge.writeBigUInt64LE(2n ** 63n, 0);
+    refused(huge, /the header's length N = 9223372036854776000 runs past the end of the file \(\d+ bytes\), beyond any cellforge header \(67108864 bytes\)/);
+    refused(craft(`{"__metadata__":{"sha256":"${"0".repeat(64)}"}}`.slice(0, 60)), /the header's length N = 64 is too short to hold its sha256/);
+  });
+
+  it("a sha256 missing, misplaced, not hex, or not the metadata's", () => {
+    const tensors = `"a":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}`, md = `"format":"cellforge checkpoint","version":"3","meta":"{}"`;
+    refused(craft(`{"__metadata__":{${md}},${tensors}}`), /not a cellforge checkpoint or model file .*header beginning/); // no sha256
+    refused(craft(`{${tensors},"__metadata__":{"sha256":"${"0".repeat(64)}",${md}}}`), /not a cellforge checkpoint or model file/); // not first
+    refused(craft(`{"__metadata__":{"sha256":"${"Z".repeat(64)}",${md}},${tensors}}`), /the header's sha256 must be 64 lowercase hex digits, not "Z{64}"/);
+    refused(craft(`{"__metadata__":{"sha256":"${"0".repeat(64)}x",${md}},${tensors}}`), /the header's __metadata__\.sha256 is not the one at its fixed place \(bytes 35-98\)/);
+    refused(craft(`{"__metadata__":{"sha256":"${"0".repeat(64)}",${md},"n":5},${tensors}}`), /the header's __metadata__ must be an object of strings/);
+    expect(decodeContainer(craft(`{"__metadata__":{"sha256":"${"0".repeat(64)}",${md}},${tensors}}`)).sections.get("a")).toEqual(new Float32Array(0));
   });
 
   const cases: [string, (h: any) => void, RegExp][] = [
-    ["format", (h) => (h.format = "zip"), /the header's format must be "cellforge checkpoint", not "zip"/],
-    ["version 3", (h) => (h.version = 3), /the header's version must be 2, not 3/],
-    ["missing meta", (h) => delete h.meta, /the header's meta is missing/],
-    ["sections not a list", (h) => (h.sections = {}), /the header's sections must be a list/],
-    ["overlap", (h) => (h.sections[1].offset = 48), /sections a \(bytes 0-51\) and b \(from byte 48\) overlap/],
-    ["negative offset", (h) => (h.sections[1].offset = -16), /sections\[1\]\.offset must be an integer >= 0, not -16/],
-    ["unaligned offset", (h) => (h.sections[0].offset = 4), /sections\[0\]\.offset 4 is not a multiple of 8/],
-    ["dtype f16", (h) => (h.sections[0].dtype = "f16"), /sections\[0\]\.dtype must be "f32" or "f64", not "f16"/],
-    ["past the end", (h) => (h.sections[1].length = 1e15), /sections\[1\] \(section b: 1000000000000000 × f64 at offset 56\) runs past the end of the data \(152 bytes\)/],
-    ["repeated name", (h) => (h.sections[1].name = "a"), /sections\[1\]\.name repeats section "a"/],
-    ["empty name", (h) => (h.sections[1].name = ""), /sections\[1\]\.name must be a non-empty string/],
+    ["format", (h) => (h.__metadata__.format = "zip"), /the header's __metadata__\.format must be "cellforge checkpoint", not "zip"/],
+    ["version 2", (h) => (h.__metadata__.version = "2"), /the header's __metadata__\.version must be "3", not "2"/],
+    ["version a number", (h) => (h.__metadata__.version = 3), /the header's __metadata__ must be an object of strings/],
+    ["missing meta", (h) => delete h.__metadata__.meta, /the header's meta \(__metadata__\.meta\) is missing/],
+    ["meta not JSON", (h) => (h.__metadata__.meta = "{"), /the header's meta \(__metadata__\.meta\) is not valid JSON/],
+    ["a metadata value a list", (h) => (h.__metadata__.format = ["cellforge checkpoint"]), /the header's __metadata__ must be an object of strings/],
+    ["a tensor not an object", (h) => (h.a = 5), /the header's tensor "a" must be an object \{ dtype, shape, data_offsets \}, not 5/],
+    ["overlap", (h) => (h.b.data_offsets = [48, 104]), /tensors a \(to byte 52\) and b \(from byte 48\) overlap/],
+    ["a gap", (h) => (h.a.data_offsets = [4, 56]), /the header's tensors leave bytes 0-3 of the data unused, before a/],
+    ["negative offset", (h) => (h.b.data_offsets = [-16, 40]), /tensor "b"'s data_offsets must be \[begin, end\], integers with 0 <= begin <= end, not \[-16,40\]/],
+    ["begin after end", (h) => (h.b.data_offsets = [108, 52]), /tensor "b"'s data_offsets must be \[begin, end\]/],
+    ["three offsets", (h) => (h.b.data_offsets = [52, 108, 116]), /tensor "b"'s data_offsets must be \[begin, end\]/],
+    ["dtype F16", (h) => (h.a.dtype = "F16"), /tensor "a"'s dtype must be "F32" or "F64" \(the dtypes cellforge writes\), not "F16"/],
+    ["dtype f32", (h) => (h.a.dtype = "f32"), /tensor "a"'s dtype must be "F32" or "F64"/],
+    ["shape not a list", (h) => (h.a.shape = 13), /tensor "a"'s shape must be a list of integers >= 0, not 13/],
+    ["shape -1", (h) => (h.a.shape = [-1, -13]), /tensor "a"'s shape must be a list of integers >= 0, not \[-1,-13\]/],
+    ["shape product", (h) => (h.a.shape = [2, 7]), /tensor "a" \(F32, shape \[2, 7\], 14 numbers\) does not fit its data_offsets \[0, 52\] \(52 bytes\)/],
+    ["huge shape", (h) => (h.b.shape = [1e15, 1e15]), /tensor "b" \(F64, shape \[1000000000000000, 1000000000000000\], 1e\+30 numbers\) does not fit/],
+    ["past the end", (h) => ((h.edges.data_offsets = [108, 156]), (h.edges.shape = [6])), /the header's tensors run past the end of the data \(to byte 156 of 148\)/],
+    ["empty name", (h) => (h[""] = h.empty), /the header's tensor names must be non-empty strings/],
   ];
   for (const [what, edit, message] of cases) it(`a resealed header: ${what}`, () => refused(resealed(edit), message));
+  it("a resealed header: bytes after the last tensor", () => refused(resealed(() => {}, 8), /the header's tensors cover 148 of the data's 156 bytes \(bytes after the last tensor\)/));
 
-  it("a header that is not JSON, or not an object", () => {
-    const seal = (json: string) => {
-      const j = Buffer.from(json, "utf8"), pre = Buffer.alloc(12);
-      pre.write("CFCKPT02", 0, "ascii");
-      pre.writeUInt32LE(j.length, 8);
-      const body = Buffer.concat([pre, j, Buffer.alloc((8 - ((12 + j.length) % 8)) % 8)]);
-      return Buffer.concat([body, createHash("sha256").update(body).digest()]);
-    };
-    refused(seal("{ not json"), /the header is not valid JSON/);
-    refused(seal("[1, 2]"), /the header must be a JSON object, not a list/);
+  it("a header that is not JSON, not UTF-8, or not an object", () => {
+    const start = `{"__metadata__":{"sha256":"${"0".repeat(64)}"`;
+    refused(craft(`${start}, not json`), /the header is not valid JSON/);
+    const latin1 = craft(`${start},"m":"x"}}`);
+    latin1[latin1.indexOf('"x"') + 1] = 0xff; // not UTF-8 (the hash is over the bytes, so patch it again)
+    latin1.write("0".repeat(64), 35, "ascii");
+    latin1.write(createHash("sha256").update(latin1).digest("hex"), 35, "ascii");
+    refused(latin1, /the header is not valid JSON: .*(encoded|invalid)/i);
   });
 });
 
@@ -215,6 +272,79 @@ describe("saveModel and loadModel", () => {
   });
 });
 
+/**
+ * A strict reader of the safetensors spec (github.com/huggingface/safetensors, "Format"), written here
+ * from the spec alone, in Python's standard library (PyPI is not reachable in CI, so not the safetensors
+ * package): the u64 length, the JSON header (no repeated keys; only spaces after it), __metadata__ of
+ * strings, each tensor's dtype, shape and data_offsets, the offsets contiguous from 0 and covering the
+ * buffer exactly (no trailing bytes). It prints the metadata and each tensor as [dtype, shape, values].
+ */
+const STRICT_SAFETENSORS = String.raw`
+import json, math, struct, sys
+SIZES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8}
+def once(pairs):
+    keys = [k for k, _ in pairs]
+    assert len(keys) == len(set(keys)), "repeated key"
+    return dict(pairs)
+b = open(sys.argv[1], "rb").read()
+assert len(b) >= 8
+(n,) = struct.unpack("<Q", b[:8])
+assert 8 + n <= len(b), "header past the end"
+text = b[8:8 + n].decode("utf-8")
+assert text.startswith("{") and text.rstrip(" ").endswith("}"), "header is one JSON object, then spaces"
+header = json.loads(text, object_pairs_hook=once)
+meta = header.pop("__metadata__", {})
+assert isinstance(meta, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()), "__metadata__ is str -> str"
+buf = b[8 + n:]
+at, out = 0, {}
+for name, t in sorted(header.items(), key=lambda kv: kv[1]["data_offsets"]):
+    assert set(t) == {"dtype", "shape", "data_offsets"}, name
+    assert t["dtype"] in SIZES, t["dtype"]
+    assert all(isinstance(d, int) and d >= 0 for d in t["shape"]), name
+    begin, end = t["data_offsets"]
+    assert begin == at and end >= begin, f"{name}: not contiguous"
+    count = math.prod(t["shape"])
+    assert end - begin == count * SIZES[t["dtype"]], f"{name}: size"
+    at = end
+    code = {"F32": "f", "F64": "d"}[t["dtype"]]
+    vals = struct.unpack_from(f"<{count}{code}", buf, begin)
+    out[name] = [t["dtype"], t["shape"], [x if math.isfinite(x) else repr(x) for x in vals]]
+assert at == len(buf), "the tensors do not cover the buffer exactly"
+print(json.dumps({"metadata": meta, "tensors": out}))
+`;
+
+describe("the files are safetensors files: a strict reader of the spec written here reads them", () => {
+  const strict = (bytes: Uint8Array) => {
+    const f = join(TMP, "strict.safetensors");
+    writeFileSync(f, bytes);
+    const r = spawnSync("/usr/bin/python3", ["-c", STRICT_SAFETENSORS, f], { encoding: "utf8" });
+    expect(r.stderr).toBe("");
+    return JSON.parse(r.stdout) as { metadata: Record<string, string>; tensors: Record<string, [string, number[], (number | string)[]]> };
+  };
+  const values = (a: FloatArray) => [...a].map((x) => (Number.isFinite(x) ? x : Number.isNaN(x) ? "nan" : x > 0 ? "inf" : "-inf"));
+
+  it("a container: the metadata, each tensor's dtype, flat shape and values; the sha256 as described", () => {
+    const bytes = encodeContainer(META, SECTIONS()), { metadata, tensors } = strict(bytes);
+    expect(Object.keys(metadata)).toEqual(["sha256", "format", "version", "meta"]);
+    expect(metadata).toMatchObject({ format: "cellforge checkpoint", version: "3" });
+    expect(JSON.parse(metadata.meta!)).toEqual(META);
+    const zeroed = Buffer.from(bytes);
+    zeroed.write("0".repeat(64), 35, "ascii");
+    expect(metadata.sha256).toBe(createHash("sha256").update(zeroed).digest("hex"));
+    expect(Object.keys(tensors)).toEqual(Object.keys(SECTIONS())); // in offset order: the order written
+    for (const [name, a] of Object.entries(SECTIONS())) expect(tensors[name]).toEqual([a instanceof Float32Array ? "F32" : "F64", [a.length], values(a)]);
+  }, 60_000);
+
+  for (const precision of [32, 64] as const)
+    it(`a float${precision} model file: every parameter, of its shape`, () => {
+      const model = new Model(GRU, { ...OPTIONS, precision }), { metadata, tensors } = strict(saveModel(model));
+      expect(JSON.parse(metadata.meta!).kind).toBe("cellforge model");
+      for (const p of model.parameters) expect(tensors[p.name]).toEqual([precision === 32 ? "F32" : "F64", p.shape, values(model.params.subarray(p.offset, p.offset + p.length))]);
+      expect(Object.keys(tensors).length).toBe(model.parameters.length);
+      model.dispose();
+    }, 60_000);
+});
+
 describe("the Python reader (scripts/cellforge_model.py, standard library)", () => {
   const python = (code: string, ...args: string[]) => spawnSync("/usr/bin/python3", ["-c", code, ...args], { encoding: "utf8", cwd: join(import.meta.dirname, "..") });
 
@@ -241,6 +371,10 @@ describe("the Python reader (scripts/cellforge_model.py, standard library)", () 
     const refused = spawnSync("/usr/bin/python3", [join(import.meta.dirname, "..", "scripts", "cellforge_model.py"), f], { encoding: "utf8" });
     expect(refused.status).toBe(1);
     expect(refused.stderr).toMatch(/does not match its sha256/);
+    writeFileSync(f, Buffer.concat([Buffer.from("CFCKPT02"), Buffer.alloc(64)]));
+    const old = spawnSync("/usr/bin/python3", [join(import.meta.dirname, "..", "scripts", "cellforge_model.py"), f], { encoding: "utf8" });
+    expect(old.status).toBe(1);
+    expect(old.stderr).toMatch(/the format before safetensors \(CFCKPT02\), written by an earlier cellforge/);
   }, 60_000);
 
   it("with numpy, when installed: arrays of the parameters' shapes", () => {

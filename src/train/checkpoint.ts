@@ -1,21 +1,14 @@
-// Checkpoint files: a JSON header and raw little-endian arrays, sealed by a sha256 of all of it.
+// Checkpoint files: safetensors files (nn/file.ts describes the layout) whose metadata holds the run's
+// configuration and state as JSON, sealed by a sha256 of the whole file in the header's first entry.
 //
-//   bytes 0-7     the ASCII magic "CFCKPT02"
-//   bytes 8-11    n, the header's length in bytes, uint32 little-endian
-//   bytes 12-     the header: n bytes of UTF-8 JSON (see CheckpointHeader), then zero bytes up to a
-//                 multiple of 8
-//   then          the data: each section's `length` elements of `dtype` ("f32" or "f64",
-//                 IEEE 754 little-endian) at `offset` bytes from the data's start (a multiple of 8);
-//                 sections do not overlap
-//   last 32 bytes the sha256 of every byte before them: the magic, the header and the data
-//
-// The hash covers the header, so an edited step, optimizer or offset is refused like a damaged
+// The hash covers the header, so an edited step, optimizer or data_offsets is refused like a damaged
 // array; the header's structure is checked as well, so a file whose hash was recomputed over a
-// malformed header is refused by name, never read shifted. The arrays are stored bit for bit, so
-// training resumed from a checkpoint continues exactly as it would have. Files are written to a
-// temporary name and renamed, so a checkpoint is never half written.
+// malformed header is refused by name, never read shifted. The arrays are stored bit for bit, flat
+// (shape [length]), so training resumed from a checkpoint continues exactly as it would have. Files
+// are written to a temporary name and renamed, so a checkpoint is never half written.
 //
-// Version 1 ("CFCKPT01") hashed the data only; its files are refused (see readCheckpoint).
+// Version 1 ("CFCKPT01") hashed the data only; version 2 ("CFCKPT02") was cellforge's own container.
+// Files of both are refused (see readCheckpoint and decodeContainer).
 //
 // The container is nn/file.ts's, which model files share: this module adds the files, the refusal
 // of version 1, and CheckpointError.
@@ -31,8 +24,8 @@ export type Checkpoint<M> = Container<M>;
 
 export class CheckpointError extends Error {}
 
-/** The file's bytes for a header and its data; the sha256 of everything is appended. */
-export function checkpointBytes(header: object, data: Buffer): Buffer {
+/** The file's bytes for a safetensors header and its data, the sha256 patched in (sealContainer). */
+export function checkpointBytes(header: Readonly<Record<string, unknown>>, data: Uint8Array): Buffer {
   const b = sealContainer(header, data);
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }
