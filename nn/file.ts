@@ -16,7 +16,8 @@
 // the fixed bytes {"__metadata__":{"sha256":" and the hash is at bytes 35-98 of the file. It is the
 // sha256 of the whole file with those 64 hex digits written as 64 "0"s: it covers the header and
 // the data, and an edit of either is refused. The header is then checked field by field, so a file
-// whose hash was recomputed over a malformed header is refused by name, never read shifted.
+// whose hash was recomputed over a malformed header is refused by name, never read shifted; and its
+// text must be the one cellforge writes for it, so a repeated key (which JSON.parse forgives) is refused.
 //
 // A model file's meta is { kind: "cellforge model", cell, options, parameters: [{ name, shape }] } and
 // it has one tensor per parameter, named as Model.parameters names them, of the parameter's shape, in
@@ -82,18 +83,22 @@ const ZEROS = new Uint8Array(HASH_HEX).fill(0x30);
 const fileHash = (bytes: Uint8Array) => sha256(bytes.subarray(0, HASH_AT), ZEROS, bytes.subarray(HASH_AT + HASH_HEX));
 const hexOf = (u: Uint8Array) => Array.from(u, (x) => x.toString(16).padStart(2, "0")).join("");
 
+/** The header as cellforge writes it, with `hash` as its sha256: compact JSON, __metadata__ first and its sha256 first, spaces to a multiple of 8 bytes. */
+function headerText(header: Readonly<Record<string, unknown>>, hash: string): string {
+  const { __metadata__: given = {}, ...tensors } = header as { __metadata__?: Record<string, unknown> };
+  const { sha256: _old, ...metadata } = given;
+  const entries = (o: object) => Object.entries(o).map(([k, v]) => `,${JSON.stringify(k)}:${JSON.stringify(v)}`).join("");
+  const json = `${HEADER_PREFIX}${hash}"${entries(metadata)}}${entries(tensors)}}`;
+  return json + " ".repeat((8 - (new TextEncoder().encode(json).length % 8)) % 8);
+}
+
 /**
  * The file's bytes for a safetensors header and its data: `header.__metadata__` (strings) is written
  * first, after a "sha256" entry (any given is replaced), then the other keys in their order; spaces
  * up to a multiple of 8; the data; then the sha256 patched in.
  */
 export function sealContainer(header: Readonly<Record<string, unknown>>, data: Uint8Array): Uint8Array {
-  const { __metadata__: given = {}, ...tensors } = header as { __metadata__?: Record<string, unknown> };
-  const { sha256: _old, ...metadata } = given;
-  const entries = (o: object) => Object.entries(o).map(([k, v]) => `,${JSON.stringify(k)}:${JSON.stringify(v)}`).join("");
-  let json = `${HEADER_PREFIX}${"0".repeat(HASH_HEX)}"${entries(metadata)}}${entries(tensors)}}`;
-  json += " ".repeat((8 - (new TextEncoder().encode(json).length % 8)) % 8);
-  const text = new TextEncoder().encode(json), out = new Uint8Array(8 + text.length + data.length), view = new DataView(out.buffer);
+  const text = new TextEncoder().encode(headerText(header, "0".repeat(HASH_HEX))), out = new Uint8Array(8 + text.length + data.length), view = new DataView(out.buffer);
   view.setUint32(0, text.length, true); // the u64's low half; the high half stays 0
   out.set(text, 8);
   out.set(data, 8 + text.length);
@@ -179,9 +184,10 @@ export function decodeContainer<M>(bytes: Uint8Array, source = "the file"): Cont
   if (!/^[0-9a-f]{64}$/.test(hex)) throw new ModelFileError(`${source}: the header's sha256 must be 64 lowercase hex digits, not ${JSON.stringify(hex)}`);
   if (hexOf(fileHash(bytes)) !== hex)
     throw new ModelFileError(`${source}: the file does not match its sha256 (a truncated, damaged or edited file; the hash covers the header and the data)`);
-  let header: unknown;
+  let header: unknown, text: string;
   try {
-    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + n)));
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + n));
+    header = JSON.parse(text);
   } catch (e) {
     throw new ModelFileError(`${source}: the header is not valid JSON: ${(e as Error).message}`);
   }
@@ -200,6 +206,9 @@ export function decodeContainer<M>(bytes: Uint8Array, source = "the file"): Cont
   }
   const data = bytes.subarray(8 + n), dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const infos = checkSections(source, header, data.length);
+  // last, the header's text itself: what JSON.parse forgives (a repeated key, the last one kept) is refused
+  if (headerText(header, hex) !== text)
+    throw new ModelFileError(`${source}: the header is not written as cellforge writes it (a repeated key, or other spacing, order or number forms), though its hash matches`);
   const sections = new Map<string, FloatArray>();
   for (const s of infos) {
     // a copy: the file's f64 data need not be 8-byte aligned
@@ -276,11 +285,12 @@ export function loadModel(mod: KernelModule, bytes: Uint8Array, options: LoadOpt
     model.dispose();
     throw bad(`its parameters do not fit cell "${mod.spec.name}" with the file's options as it is now: ${diffs.join("; ")}`);
   }
+  const shapes = new Map(header.sections.map((s) => [s.name, s.shape]));
   for (const p of model.parameters) {
-    const a = sections.get(p.name);
-    if (a === undefined || a.length !== p.length) {
+    const a = sections.get(p.name), shape = shapes.get(p.name);
+    if (a === undefined || a.length !== p.length || text(shape!) !== text(p.shape)) {
       model.dispose();
-      throw bad(`section ${p.name} ${a === undefined ? "is missing" : `has ${a.length} numbers, not the ${p.length} of shape ${text(p.shape)}`}`);
+      throw bad(`section ${p.name} ${a === undefined ? "is missing" : a.length !== p.length ? `has ${a.length} numbers, not the ${p.length} of shape ${text(p.shape)}` : `is of shape ${text(shape!)} in the header, ${text(p.shape)} in the model`}`);
     }
     model.params.set(a, p.offset);
   }

@@ -164,6 +164,17 @@ describe("the container", () => {
     expect(decodeContainer(craft(`{"__metadata__":{"sha256":"${"0".repeat(64)}",${md}},${tensors}}`)).sections.get("a")).toEqual(new Float32Array(0));
   });
 
+  it("a header JSON.parse would forgive: a repeated key (the last one kept), other spacing", () => {
+    const start = `{"__metadata__":{"sha256":"${"0".repeat(64)}","format":"cellforge checkpoint","version":"3"`, a = `"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}`;
+    const NOT_AS_WRITTEN = /the header is not written as cellforge writes it \(a repeated key, or other spacing, order or number forms\), though its hash matches/;
+    expect(decodeContainer(craft(`${start},"meta":"{}"},${a}}`, new Uint8Array(4))).sections.get("a")).toEqual(new Float32Array(1)); // as written
+    refused(craft(`${start},"meta":"{}"},${a},${a}}`, new Uint8Array(4)), NOT_AS_WRITTEN);
+    refused(craft(`${start},"meta":"{\\"step\\":1}","meta":"{}"},${a}}`, new Uint8Array(4)), NOT_AS_WRITTEN);
+    refused(craft(`${start},"meta":"{}"},${a},"__metadata__":{"sha256":"${"0".repeat(64)}","format":"cellforge checkpoint","version":"3","meta":"{}"}}`, new Uint8Array(4)), /__metadata__\.sha256 is not the one at its fixed place/); // a second __metadata__
+    refused(craft(`${start}, "meta":"{}"},${a}}`, new Uint8Array(4)), NOT_AS_WRITTEN);
+    refused(craft(`${start},"meta":"{}"},${a.replace("[1]", "[1.0]")}}`, new Uint8Array(4)), NOT_AS_WRITTEN);
+  });
+
   const cases: [string, (h: any) => void, RegExp][] = [
     ["format", (h) => (h.__metadata__.format = "zip"), /the header's __metadata__\.format must be "cellforge checkpoint", not "zip"/],
     ["version 2", (h) => (h.__metadata__.version = "2"), /the header's __metadata__\.version must be "3", not "2"/],
@@ -255,10 +266,13 @@ describe("saveModel and loadModel", () => {
     expect(loadError(GRU, edited)).toBe('m.cfm: its parameters do not fit cell "gru" with the file\'s options as it is now: l0.Wir is [5, 4] in the file, [5, 3] in the model; l0.Wiz [5, 3] is not in the file; the file\'s l9.W [1] is not a parameter of the model');
   });
 
-  it("a section of the wrong length is refused", () => {
+  it("a section of the wrong length, or of another shape in the header, is refused", () => {
     const model = new Model(GRU, OPTIONS), { header, sections } = decodeContainer<any>(saveModel(model));
     const shorter = new Map(sections).set("l0.Wir", new Float32Array(14));
     expect(loadError(GRU, encodeContainer(header.meta, Object.fromEntries(shorter)))).toBe("m.cfm: section l0.Wir has 14 numbers, not the 15 of shape [5, 3]");
+    const shapes = Object.fromEntries(header.sections.map((s) => [s.name, s.name === "l0.Whr" ? [25] : [...s.shape]]));
+    expect(loadError(GRU, encodeContainer(header.meta, Object.fromEntries(sections), shapes))).toBe("m.cfm: section l0.Whr is of shape [25] in the header, [5, 5] in the model");
+    model.dispose();
   });
 
   it("options that no longer build a model are refused, naming the file and the options", () => {
