@@ -95,8 +95,8 @@ function start(): Worker {
 /** A module Web Worker, ready once it has the control block. */
 function startWeb(): Promise<Worker> {
   const ctrl = new Int32Array(new SharedArrayBuffer(SIZE * 4));
-  // the URL inside `new Worker(…)`: the pattern Vite bundles; esbuild leaves it, so the file is
-  // copied beside the bundle (README, "In a browser")
+  // the file imports nothing: Vite takes the URL as an asset (inlined or emitted), esbuild leaves it
+  // as it is, and the file is copied beside the bundle (README, "In a browser")
   const thread = new web!(new URL("./wasm-worker-web.js", import.meta.url), { type: "module" });
   return new Promise((resolve, reject) => {
     thread.addEventListener("message", () => resolve({ thread, ctrl, port: thread, seq: 0 }), { once: true });
