@@ -124,7 +124,7 @@ function resolveThreads(cell: string, options: KernelOptions, backend: KernelBac
       ? `${cell}: threads > 1 in a browser runs on Web Workers over a SharedArrayBuffer, which needs a cross-origin-isolated page: serve it with the headers Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp, then ${todo}`
       : `${cell}: threads > 1 runs the products on Node's worker threads (node:worker_threads and SharedArrayBuffer), which this engine does not have`);
   if (t > 1 && !workerPool.onDemand() && workerPool.size() < t - 1)
-    throw new Error(`${cell}: threads: ${t} in a browser runs on ${t - 1} Web Workers started ahead (${workerPool.size()} started): ${todo}`);
+    throw new Error(`${cell}: threads: ${t} in a browser runs on ${t - 1} Web Worker${t > 2 ? "s" : ""} started ahead (${workerPool.size()} started): ${todo}`);
   return t;
 }
 

@@ -9,7 +9,8 @@
 //     between engines); ts, float32: within 1e-6 × max(1, |values|), about 8 float32 ulps.
 // And threads: 2 in the page, every product and loop split (minSplitFlops: 0): in a plain page, the
 // clear error that says to serve the page cross-origin isolated and await workerPool.start(n); in a
-// cross-origin-isolated page (SharedArrayBuffer), after `await workerPool.start(2)`, on a module Web
+// cross-origin-isolated page (SharedArrayBuffer), the error that says to start the workers until
+// they are, then after `await workerPool.start(2)`, on a module Web
 // Worker (runtime/wasm-worker-web.js, copied beside the bundles as a user of esbuild does), giving
 // the one-thread run's numbers bit for bit, in float64 and float32.
 //
@@ -54,14 +55,16 @@ export function run(cell) {
   for (const backend of ["wasm", "ts"]) for (const precision of [64, 32]) runs[backend + " f" + precision] = once(cell, sizes, backend, precision);
   return runs;
 }
-/** threads: 2 on the wasm path, float64 and float32: its numbers and the one-thread run's, or the error it gives. */
+/** threads: 2 on the wasm path, float64 and float32: its numbers and the one-thread run's, or the error it gives; and what "auto" is. */
 export function threads(cell) {
-  try { return [64, 32].map((bits) => ({ ran: once(cell, { D: 5, H: 6 }, "wasm", bits, 2), one: once(cell, { D: 5, H: 6 }, "wasm", bits, 1) })); }
-  catch (e) { return { error: String(e && e.message || e) }; }
+  const k = cell.createKernel64({ D: 5, H: 6 }, 3, 4, { backend: "wasm", threads: "auto" }), auto = k.threads;
+  k.dispose();
+  try { return { auto, runs: [64, 32].map((bits) => ({ ran: once(cell, { D: 5, H: 6 }, "wasm", bits, 2), one: once(cell, { D: 5, H: 6 }, "wasm", bits, 1) })) }; }
+  catch (e) { return { auto, error: String(e && e.message || e) }; }
 }`;
 
 type Run = { backend: string; threads: number; values: number[] };
-type Threads = { error: string } | { ran: Run; one: Run }[];
+type Threads = { auto: number } & ({ error: string } | { runs: { ran: Run; one: Run }[] });
 const KERNELS = ["gru", "mygate"] as const;
 const TOL: Record<string, number> = { "wasm f64": 0, "wasm f32": 0, "ts f64": 1e-12, "ts f32": 1e-6 };
 const CLEAR = /threads > 1 in a browser .*cross-origin-isolated page: serve it with the headers Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp, then await workerPool.start\(2\)/;
@@ -96,14 +99,25 @@ try {
   const out = document.getElementById("out");
   const isolated = new URLSearchParams(location.search).has("isolated");
   try {
+    // isolated, before the workers are started: the error that says to start them
+    let early = null;
+    if (isolated) try { gru.createKernel64({ D: 5, H: 6 }, 3, 4, { backend: "wasm", threads: 2 }); } catch (e) { early = e.message; }
     if (isolated) await workerPool.start(2);
     out.textContent = JSON.stringify(isolated
-      ? { crossOriginIsolated, threads: threads(gru) }
+      ? { crossOriginIsolated, early, threads: threads(gru) }
       : { crossOriginIsolated, gru: run(gru), mygate: run(mygate), threads: threads(gru) });
   } catch (e) { out.textContent = "ERROR " + (e && e.stack || e); }
+  // posted back, in real time: under --virtual-time-budget a page that waits for a Web Worker to
+  // start could be dumped before it has
+  await fetch("/result" + location.search, { method: "POST", body: out.textContent });
 </script>`);
+  const results = new Map<string, (text: string) => void>();
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://x");
+    if (req.method === "POST" && url.pathname === "/result") {
+      let body = "";
+      return void req.on("data", (c) => (body += c)).on("end", () => { res.end(); results.get(url.search)?.(body); });
+    }
     const file = join(dir, url.pathname === "/" ? "index.html" : url.pathname);
     if (!file.startsWith(dir) || !existsSync(file)) return void res.writeHead(404).end();
     // ?isolated: the page and its scripts cross-origin isolated, so it has SharedArrayBuffer
@@ -115,18 +129,19 @@ try {
   const port = (server.address() as { port: number }).port;
   const load = (query: string) =>
     new Promise<string>((resolve, reject) => {
-      // execFile, not spawnSync: a synchronous child would block this server
+      // execFile, not spawnSync: a synchronous child would block this server; ended once the page posts
       const profile = mkdtempSync(join(tmpdir(), "cellforge-chromium-"));
-      execFile(chromium, ["--headless", "--no-sandbox", "--disable-gpu", `--user-data-dir=${profile}`, "--virtual-time-budget=20000", "--dump-dom", `http://127.0.0.1:${port}/${query}`], { timeout: 60_000 }, (_e, stdout) => {
+      let text = "";
+      const child = execFile(chromium, ["--headless", "--no-sandbox", "--disable-gpu", `--user-data-dir=${profile}`, `http://127.0.0.1:${port}/${query}`], { timeout: 120_000 }, () => {
         rmSync(profile, { recursive: true, force: true });
-        const m = /<pre id="out">([^<]*)<\/pre>/.exec(stdout);
-        if (!m || !m[1]!.startsWith("{")) return reject(new Error(`the page${query} did not run: ${m ? m[1] : stdout.slice(0, 500)}`));
-        resolve(m[1]!.replace(/&quot;/g, '"').replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&"));
+        if (!text.startsWith("{")) return reject(new Error(`the page${query} did not run: ${text || "it posted nothing within 120 s"}`));
+        resolve(text);
       });
+      results.set(query, (posted) => { text = posted; child.kill(); });
     });
   const [plainText, isolatedText] = await Promise.all([load(""), load("?isolated")]).finally(() => server.close());
   const plain = JSON.parse(plainText) as { crossOriginIsolated: boolean; threads: Threads } & Record<(typeof KERNELS)[number], Record<string, Run>>;
-  const isolated = JSON.parse(isolatedText) as { crossOriginIsolated: boolean; threads: Threads };
+  const isolated = JSON.parse(isolatedText) as { crossOriginIsolated: boolean; early: string | null; threads: Threads };
 
   const here = (await import(join(dir, "case.mjs"))) as { run: (cell: unknown) => Record<string, Run> };
   let ok = true;
@@ -144,16 +159,21 @@ try {
   for (const [what, page] of [["a plain page", plain], ["a cross-origin-isolated page", isolated]] as const) {
     const t = page.threads;
     let pass: boolean, said: string;
-    // the plain page must refuse; the isolated one must run, and give the one-thread bits
+    // the plain page must refuse; the isolated one must run, and give the one-thread bits; "auto" is
+    // the workers started and the page's thread (none started in the plain page: 1)
     if ("error" in t) [pass, said] = [page === plain && CLEAR.test(t.error), `the error "${t.error}"`];
     else {
-      const same = t.map(({ ran, one }) => ran.threads === 2 && ran.values.length === one.values.length && ran.values.every((v, i) => Object.is(v, one.values[i])));
-      [pass, said] = [page === isolated && same.every(Boolean), `ran on ${t[0]!.ran.threads} threads, float64 and float32 ${same.every(Boolean) ? "bit-identical to one thread" : "NOT equal to one thread"}`];
+      const same = t.runs.map(({ ran, one }) => ran.threads === 2 && ran.values.length === one.values.length && ran.values.every((v, i) => Object.is(v, one.values[i])));
+      [pass, said] = [page === isolated && same.every(Boolean), `ran on ${t.runs[0]!.ran.threads} threads, float64 and float32 ${same.every(Boolean) ? "bit-identical to one thread" : "NOT equal to one thread"}`];
     }
+    pass &&= t.auto === (page === isolated ? 2 : 1);
+    said += `; "auto" is ${t.auto}`;
     console.log(`threads: 2 in ${what} (crossOriginIsolated ${page.crossOriginIsolated}): ${said}: ${pass ? "ok" : "FAIL"}`);
     ok &&= pass;
   }
-  ok &&= isolated.crossOriginIsolated; // else the second page tested nothing new
+  const early = !!isolated.early && /threads: 2 in a browser runs on 1 Web Worker started ahead \(0 started\): await workerPool\.start\(2\)/.test(isolated.early);
+  console.log(`threads: 2 in a cross-origin-isolated page before workerPool.start: the error "${isolated.early}": ${early ? "ok" : "FAIL"}`);
+  ok &&= early && isolated.crossOriginIsolated; // else the second page tested nothing new
   const version = spawnSync(chromium, ["--version"], { encoding: "utf8" }).stdout.trim();
   console.log(`${version}: ${ok ? "PASS" : "FAIL"}`);
   process.exitCode = ok ? 0 : 1;
