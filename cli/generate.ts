@@ -230,7 +230,7 @@ function vendoredRuntime(cfg: GenerateConfig): GeneratedFile[] {
   }
   // TypeScript: .ts sources, their relative imports written with .js (which every resolver maps to .ts)
   return files
-    .filter((f) => (f.endsWith(".ts") && !f.endsWith(".d.ts")) || f === "wasm-worker.js")
+    .filter((f) => (f.endsWith(".ts") && !f.endsWith(".d.ts")) || /^wasm-worker(-web)?\.js$/.test(f)) // the workers: Node's and browsers'
     .map((f) => ({ path: join(dest, f), text: header(f) + readFileSync(join(dir, f), "utf8").replace(/(from\s+"\.\/[\w-]+)\.ts"/g, '$1.js"') }));
 }
 

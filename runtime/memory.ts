@@ -110,14 +110,21 @@ export function runsOnThreads(backend: KernelBackend, threads: number): boolean 
 
 function resolveThreads(cell: string, options: KernelOptions, backend: KernelBackend): number {
   const t = options.threads ?? 1;
-  if (t === "auto") return backend.parallel ? workerPool.cores() : 1;
+  // in a browser, "auto" is the workers started (workerPool.start) and the page's thread
+  if (t === "auto") return !backend.parallel ? 1 : workerPool.onDemand() ? workerPool.cores() : workerPool.size() + 1;
   if (typeof t !== "number" || !Number.isInteger(t) || t < 1 || t > 64) throw new RangeError(`${cell}: threads must be 1, 2, … or "auto", got ${JSON.stringify(t)}`);
   if (t > 1 && !backend.parallel) {
     const parallel = BACKENDS.filter((b) => b.parallel).map((b) => b.name);
     throw new Error(`${cell}: threads > 1 needs ${parallel.length ? `the ${parallel.join(" or ")} backend` : "a backend that runs on worker threads"} (the ${backend.name} kernels run on one thread)`);
   }
+  const browser = "window" in globalThis || !workerPool.onDemand();
+  const todo = `await workerPool.start(${t}) before making the kernel (or use threads: 1)`;
   if (t > 1 && !workerPool.available())
-    throw new Error(`${cell}: threads > 1 runs the products on Node's worker threads (node:worker_threads and SharedArrayBuffer), which this engine does not have${"window" in globalThis ? "; in a browser, a kernel runs on one thread (threads: 1)" : ""}`);
+    throw new Error(browser
+      ? `${cell}: threads > 1 in a browser runs on Web Workers over a SharedArrayBuffer, which needs a cross-origin-isolated page: serve it with the headers Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp, then ${todo}`
+      : `${cell}: threads > 1 runs the products on Node's worker threads (node:worker_threads and SharedArrayBuffer), which this engine does not have`);
+  if (t > 1 && !workerPool.onDemand() && workerPool.size() < t - 1)
+    throw new Error(`${cell}: threads: ${t} in a browser runs on ${t - 1} Web Worker${t > 2 ? "s" : ""} started ahead (${workerPool.size()} started): ${todo}`);
   return t;
 }
 

@@ -7,15 +7,18 @@
 //     computed in it with IEEE arithmetic, and it uses no relaxed SIMD);
 //   ts, float64: within 1e-12 × max(1, |values|) (Math.exp and Math.tanh may differ in the last bit
 //     between engines); ts, float32: within 1e-6 × max(1, |values|), about 8 float32 ulps.
-// And threads > 1 in the page: the clear error that says a kernel runs on one thread in a browser,
-// both in a plain page and in a cross-origin-isolated one (which has SharedArrayBuffer); if a later
-// runtime runs threads there, its numbers must equal the one-thread run's instead.
+// And threads: 2 in the page, every product and loop split (minSplitFlops: 0): in a plain page, the
+// clear error that says to serve the page cross-origin isolated and await workerPool.start(n); in a
+// cross-origin-isolated page (SharedArrayBuffer), the error that says to start the workers until
+// they are, then after `await workerPool.start(2)`, on a module Web
+// Worker (runtime/wasm-worker-web.js, copied beside the bundles as a user of esbuild does), giving
+// the one-thread run's numbers bit for bit, in float64 and float32.
 //
 //   apt-get install -y chromium          # Debian's; or CHROMIUM=/path/to/chrome
 //   npm run browser-check
 import { execFile, spawnSync } from "node:child_process";
 import { createServer } from "node:http";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { build } from "esbuild";
@@ -35,7 +38,7 @@ const CASE = `
 const series = (n, a, m) => Array.from({ length: n }, (_, i) => ((i * a) % m) / m - 0.5);
 function once(cell, sizes, backend, precision, threads = 1) {
   const F = precision === 32 ? Float32Array : Float64Array, B = 3, T = 4;
-  const k = (precision === 32 ? cell.createKernel32 : cell.createKernel64)(sizes, B, T, { backend, threads });
+  const k = (precision === 32 ? cell.createKernel32 : cell.createKernel64)(sizes, B, T, { backend, threads, minSplitFlops: 0 });
   const p = F.from(cell.initParams(sizes, 3));
   const x = F.from(series(T * B * sizes.D, 37, 17)), h0 = F.from(series(B * sizes.H, 11, 13));
   const out = { h: new F(T * B * sizes.H) };
@@ -52,17 +55,19 @@ export function run(cell) {
   for (const backend of ["wasm", "ts"]) for (const precision of [64, 32]) runs[backend + " f" + precision] = once(cell, sizes, backend, precision);
   return runs;
 }
-/** threads: 2 on the wasm path: its numbers, or the error it gives. */
+/** threads: 2 on the wasm path, float64 and float32: its numbers and the one-thread run's, or the error it gives; and what "auto" is. */
 export function threads(cell) {
-  try { return { ran: once(cell, { D: 5, H: 6 }, "wasm", 64, 2), one: once(cell, { D: 5, H: 6 }, "wasm", 64, 1) }; }
-  catch (e) { return { error: String(e && e.message || e) }; }
+  const k = cell.createKernel64({ D: 5, H: 6 }, 3, 4, { backend: "wasm", threads: "auto" }), auto = k.threads;
+  k.dispose();
+  try { return { auto, runs: [64, 32].map((bits) => ({ ran: once(cell, { D: 5, H: 6 }, "wasm", bits, 2), one: once(cell, { D: 5, H: 6 }, "wasm", bits, 1) })) }; }
+  catch (e) { return { auto, error: String(e && e.message || e) }; }
 }`;
 
 type Run = { backend: string; threads: number; values: number[] };
-type Threads = { error: string } | { ran: Run; one: Run };
+type Threads = { auto: number } & ({ error: string } | { runs: { ran: Run; one: Run }[] });
 const KERNELS = ["gru", "mygate"] as const;
 const TOL: Record<string, number> = { "wasm f64": 0, "wasm f32": 0, "ts f64": 1e-12, "ts f32": 1e-6 };
-const CLEAR = /threads > 1 .*; in a browser, a kernel runs on one thread \(threads: 1\)/;
+const CLEAR = /threads > 1 in a browser .*cross-origin-isolated page: serve it with the headers Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp, then await workerPool.start\(2\)/;
 
 const dir = mkdtempSync(join(tmpdir(), "cellforge-browser-"));
 try {
@@ -74,52 +79,69 @@ try {
   // Both bundles run this checkout's runtime sources (the `cellforge-source` condition; dist/ may be
   // stale or absent). The user's kernel, outside this package, finds `cellforge/runtime` through a
   // resolver plugin, as an installed package would provide it.
-  const entries = { gru: join(ROOT, "generated", "gru.ts"), mygate: join(dir, "kernels", "mygate.ts") };
-  for (const name of KERNELS) {
-    await build({
-      entryPoints: [entries[name]], outfile: join(dir, `${name}.mjs`),
-      bundle: true, format: "esm", platform: "browser", target: "es2022", conditions: ["cellforge-source"], logLevel: "error",
-      plugins: [{ name: "cellforge-runtime", setup: (b) => b.onResolve({ filter: /^cellforge\/runtime$/ }, () => ({ path: join(ROOT, "runtime", "index.ts") })) }],
-    });
-  }
+  // One build, split: the kernels and the page's `cellforge/runtime` (for workerPool) share one runtime
+  // chunk, as in an app. esbuild leaves the worker's `new URL("./wasm-worker-web.js", import.meta.url)`
+  // as it is: the worker file is copied beside the bundles.
+  const runtime = join(ROOT, "runtime", "index.ts");
+  await build({
+    entryPoints: { gru: join(ROOT, "generated", "gru.ts"), mygate: join(dir, "kernels", "mygate.ts"), runtime }, outdir: dir, outExtension: { ".js": ".mjs" },
+    bundle: true, splitting: true, format: "esm", platform: "browser", target: "es2022", conditions: ["cellforge-source"], logLevel: "error",
+    plugins: [{ name: "cellforge-runtime", setup: (b) => b.onResolve({ filter: /^cellforge\/runtime$/ }, () => ({ path: runtime })) }],
+  });
+  copyFileSync(join(ROOT, "runtime", "wasm-worker-web.js"), join(dir, "wasm-worker-web.js"));
   writeFileSync(join(dir, "case.mjs"), CASE);
   writeFileSync(join(dir, "index.html"), `<!doctype html><meta charset="utf-8"><pre id="out">running</pre>
 <script type="module">
   import * as gru from "./gru.mjs";
   import * as mygate from "./mygate.mjs";
+  import { workerPool } from "./runtime.mjs";
   import { run, threads } from "./case.mjs";
   const out = document.getElementById("out");
   const isolated = new URLSearchParams(location.search).has("isolated");
   try {
+    // isolated, before the workers are started: the error that says to start them
+    let early = null;
+    if (isolated) try { gru.createKernel64({ D: 5, H: 6 }, 3, 4, { backend: "wasm", threads: 2 }); } catch (e) { early = e.message; }
+    if (isolated) await workerPool.start(2);
     out.textContent = JSON.stringify(isolated
-      ? { crossOriginIsolated, threads: threads(gru) }
+      ? { crossOriginIsolated, early, threads: threads(gru) }
       : { crossOriginIsolated, gru: run(gru), mygate: run(mygate), threads: threads(gru) });
   } catch (e) { out.textContent = "ERROR " + (e && e.stack || e); }
+  // posted back, in real time: under --virtual-time-budget a page that waits for a Web Worker to
+  // start could be dumped before it has
+  await fetch("/result" + location.search, { method: "POST", body: out.textContent });
 </script>`);
+  const results = new Map<string, (text: string) => void>();
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://x");
+    if (req.method === "POST" && url.pathname === "/result") {
+      let body = "";
+      return void req.on("data", (c) => (body += c)).on("end", () => { res.end(); results.get(url.search)?.(body); });
+    }
     const file = join(dir, url.pathname === "/" ? "index.html" : url.pathname);
     if (!file.startsWith(dir) || !existsSync(file)) return void res.writeHead(404).end();
     // ?isolated: the page and its scripts cross-origin isolated, so it has SharedArrayBuffer
-    const isolation = (req.headers.referer ?? req.url ?? "").includes("isolated") ? { "cross-origin-opener-policy": "same-origin", "cross-origin-embedder-policy": "require-corp" } : {};
-    res.writeHead(200, { "content-type": file.endsWith(".mjs") ? "text/javascript" : "text/html", ...isolation }).end(readFileSync(file));
+    // (and the worker, which runs only there: a worker under require-corp must say require-corp too)
+    const isolation = (req.headers.referer ?? req.url ?? "").includes("isolated") || file.endsWith(".js") ? { "cross-origin-opener-policy": "same-origin", "cross-origin-embedder-policy": "require-corp" } : {};
+    res.writeHead(200, { "content-type": /\.m?js$/.test(file) ? "text/javascript" : "text/html", ...isolation }).end(readFileSync(file));
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const port = (server.address() as { port: number }).port;
   const load = (query: string) =>
     new Promise<string>((resolve, reject) => {
-      // execFile, not spawnSync: a synchronous child would block this server
+      // execFile, not spawnSync: a synchronous child would block this server; ended once the page posts
       const profile = mkdtempSync(join(tmpdir(), "cellforge-chromium-"));
-      execFile(chromium, ["--headless", "--no-sandbox", "--disable-gpu", `--user-data-dir=${profile}`, "--virtual-time-budget=20000", "--dump-dom", `http://127.0.0.1:${port}/${query}`], { timeout: 60_000 }, (_e, stdout) => {
+      let text = "";
+      const child = execFile(chromium, ["--headless", "--no-sandbox", "--disable-gpu", `--user-data-dir=${profile}`, `http://127.0.0.1:${port}/${query}`], { timeout: 120_000 }, () => {
         rmSync(profile, { recursive: true, force: true });
-        const m = /<pre id="out">([^<]*)<\/pre>/.exec(stdout);
-        if (!m || !m[1]!.startsWith("{")) return reject(new Error(`the page${query} did not run: ${m ? m[1] : stdout.slice(0, 500)}`));
-        resolve(m[1]!.replace(/&quot;/g, '"').replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&"));
+        if (!text.startsWith("{")) return reject(new Error(`the page${query} did not run: ${text || "it posted nothing within 120 s"}`));
+        resolve(text);
       });
+      results.set(query, (posted) => { text = posted; child.kill(); });
     });
   const [plainText, isolatedText] = await Promise.all([load(""), load("?isolated")]).finally(() => server.close());
   const plain = JSON.parse(plainText) as { crossOriginIsolated: boolean; threads: Threads } & Record<(typeof KERNELS)[number], Record<string, Run>>;
-  const isolated = JSON.parse(isolatedText) as { crossOriginIsolated: boolean; threads: Threads };
+  const isolated = JSON.parse(isolatedText) as { crossOriginIsolated: boolean; early: string | null; threads: Threads };
 
   const here = (await import(join(dir, "case.mjs"))) as { run: (cell: unknown) => Record<string, Run> };
   let ok = true;
@@ -137,12 +159,21 @@ try {
   for (const [what, page] of [["a plain page", plain], ["a cross-origin-isolated page", isolated]] as const) {
     const t = page.threads;
     let pass: boolean, said: string;
-    if ("error" in t) [pass, said] = [CLEAR.test(t.error), `the error "${t.error}"`];
-    else [pass, said] = [t.ran.threads === 2 && t.ran.values.every((v, i) => Math.abs(v - t.one.values[i]!) <= 1e-12 * Math.max(1, Math.abs(v))), `ran on ${t.ran.threads} threads`];
+    // the plain page must refuse; the isolated one must run, and give the one-thread bits; "auto" is
+    // the workers started and the page's thread (none started in the plain page: 1)
+    if ("error" in t) [pass, said] = [page === plain && CLEAR.test(t.error), `the error "${t.error}"`];
+    else {
+      const same = t.runs.map(({ ran, one }) => ran.threads === 2 && ran.values.length === one.values.length && ran.values.every((v, i) => Object.is(v, one.values[i])));
+      [pass, said] = [page === isolated && same.every(Boolean), `ran on ${t.runs[0]!.ran.threads} threads, float64 and float32 ${same.every(Boolean) ? "bit-identical to one thread" : "NOT equal to one thread"}`];
+    }
+    pass &&= t.auto === (page === isolated ? 2 : 1);
+    said += `; "auto" is ${t.auto}`;
     console.log(`threads: 2 in ${what} (crossOriginIsolated ${page.crossOriginIsolated}): ${said}: ${pass ? "ok" : "FAIL"}`);
     ok &&= pass;
   }
-  ok &&= isolated.crossOriginIsolated; // else the second page tested nothing new
+  const early = !!isolated.early && /threads: 2 in a browser runs on 1 Web Worker started ahead \(0 started\): await workerPool\.start\(2\)/.test(isolated.early);
+  console.log(`threads: 2 in a cross-origin-isolated page before workerPool.start: the error "${isolated.early}": ${early ? "ok" : "FAIL"}`);
+  ok &&= early && isolated.crossOriginIsolated; // else the second page tested nothing new
   const version = spawnSync(chromium, ["--version"], { encoding: "utf8" }).stdout.trim();
   console.log(`${version}: ${ok ? "PASS" : "FAIL"}`);
   process.exitCode = ok ? 0 : 1;

@@ -144,6 +144,20 @@ describe.runIf(simdAvailable())("the wasm path", () => {
     fresh.dispose();
   });
 
+  it("workerPool.start(n) starts n - 1 workers ahead under Node (a browser's way; here harmless), and refuses a bad n", async () => {
+    await workerPool.close();
+    await workerPool.start(3);
+    expect(workerPool.size()).toBe(2);
+    await workerPool.start(2); // never fewer
+    expect(workerPool.size()).toBe(2);
+    const k = gru.createKernel32({ D: 8, H: 8 }, 4, 3, { threads: 3, minSplitFlops: 0 });
+    k.forward(Float32Array.from(gru.initParams({ D: 8, H: 8 }, 1)), { x: new Float32Array(96) }, { h: new Float32Array(32) }, { h: new Float32Array(96) });
+    expect(workerPool.size()).toBe(2);
+    k.dispose();
+    await expect(workerPool.start(0)).rejects.toThrow(/workerPool.start\(n\) takes n = 1, 2, … 64, got 0/);
+    await workerPool.close();
+  });
+
   it("refuses wrong lengths at entry, as the ts path does", () => {
     const sizes = { D: 3, H: 4 };
     const k = gru.createKernel64(sizes, 2, 3, { backend: "wasm" });
