@@ -34,7 +34,7 @@ const E2E = [
   "nn-init", // kernels of cells with glorot and orthogonal parameters emitted and typechecked (16-45 s)
   "optable", // a kernel generated and checked for every tensor op (43 s)
   "plugin", // Vite and esbuild builds of a user's cell through cellforge/plugin, a Vite watch build in a child process (27-47 s at load 5-6, the watch 15-30 s)
-  "package", // npm pack, four projects installing the tarball, generate, tsc, esbuild and Vite builds, Chromium (180-330 s; its setup 48-87 s)
+  "package", // npm pack, four projects installing the tarball, generate, tsc, esbuild and Vite builds, the plugin in Vite, esbuild, webpack and Rollup and a webpack watch, Chromium (496 s at load 11-13; its setup 48-94 s)
   "readme", // README.md executed: every command parsed by the CLI, its sections run in copies of the checkout (479-890 s at load 27-31)
   "scalars-constraints-kernels", // kernels of the scalar-input and D = H fixtures, both backends (about 10 s a cell)
   "transpose-kernels", // kernels of cells with W', W - W' and eye, both backends (11-20 s)
