@@ -222,6 +222,17 @@ describe("refusals, each saying what and what to do", () => {
     await refused(["pytorch", "cellforge", "gru", "r-sd.json", "x.safetensors", { dtype: "f16" }], /convert: --dtype is f64 or f32, not "f16"/, 2);
   });
 
+  it("train --init: a damaged file, another tool's file, another cell's model, each by name", async () => {
+    // bad.safetensors and sd.safetensors are the test above's
+    const cell = await loadCell("gru"), lstm = await loadCell("lstm");
+    const tr = () => new Trainer(GRU, { cell: "gru", task: { name: "adding", T: 6 }, hidden: 3, layers: 1, B: 4, steps: 1, seed: 1, precision: 64,
+      optimizer: { kind: "sgd", lr: 0.1, momentum: 0 }, clip: 0, evalEvery: 1, evalSize: 8, threshold: 0.01 });
+    expect(() => initFrom(tr(), cell, file("bad.safetensors"))).toThrow(/^--init .*bad\.safetensors: the file does not match its sha256/);
+    expect(() => initFrom(tr(), cell, file("sd.safetensors"))).toThrow(/^--init .*sd\.safetensors: a safetensors file without cellforge's metadata \(another tool's\).*make one with cellforge convert --from pytorch\|keras --to cellforge gru/);
+    expect(() => initFrom(tr(), lstm, file("r-m.cfm"))).toThrow(/^--init .*r-m\.cfm: a cellforge model file of cell "gru", not of cell "lstm"/);
+    initFrom(tr(), cell, file("r-m.cfm")); // the model file's layer 1: D = 2, H = 3, as this run's
+  });
+
   it("another tool's file: a dtype cellforge does not read, by name; a malformed layout, by the spec", async () => {
     const i64 = plainFile({ weight_ih_l0: { dtype: "I64", shape: [1], bytes: new Uint8Array(8) } });
     writeFileSync(file("i64.safetensors"), i64);
