@@ -106,6 +106,9 @@ print(json.dumps({k: bool(torch.equal(v, want[k])) for k, v in gru.state_dict().
 `);
       expect(JSON.parse(said)).toEqual({ weight_ih_l0: true, weight_hh_l0: true, bias_ih_l0: true, bias_hh_l0: true });
     }
+    // scripts/cellforge_model.py (standard library) reads it too, verifying its sha256
+    const summary = await python(`sys.path.insert(0, ${JSON.stringify(join(ROOT, "scripts"))}); from cellforge_model import summary; print(summary("back-f64.safetensors"))`);
+    expect(summary).toMatch(/^back-f64\.safetensors: parameters of cell "gru" in the pytorch layout \(written by cellforge convert\)\n  weight_ih_l0 +15 x 2\n[^]*sha256 verified/);
   });
 
   it("cellforge train --init params.safetensors runs, from the converted weights", async () => {
