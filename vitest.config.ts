@@ -14,6 +14,7 @@ const E2E = [
   "backends", // a planted backend's kernels generated, checked and gated (one test 21 s: loading the generator)
   "browser", // headless Chromium (skipped, with the reason, when there is none)
   "cli", // every command, spawned
+  "convert-safetensors-torch", // safetensors written and read by Python and torch, train --init spawned
   "codegen", // generate --check in a copied checkout, tsc over the repository, spawned commands
   "example-layers", // trains the README's layers example (28-74 s), bundles its page and runs it in headless Chromium
   "escape", // emits and typechecks kernels for each planted vector

@@ -4,10 +4,12 @@ import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { CellError } from "../src/errors.ts";
 import { LoadError, loadCell } from "../src/load.ts";
-import { containerKind } from "../nn/file.ts";
-import { type CellParams, FRAMEWORK_NAME, InteropError, readCellParams, readWeights, route, writeCellParams, writeWeights } from "../src/interop/convert.ts";
+import { ModelFileError } from "../nn/file.ts";
+import { CheckpointError } from "../src/train/checkpoint.ts";
+import { type CellParams, FRAMEWORK_NAME, InteropError, paramShapes, readCellParams, readWeights, route, writeCellParams, writeWeights } from "../src/interop/convert.ts";
+import { isSafetensors, parametersFile, weightsJson } from "../src/interop/files.ts";
 
-export const CONVERT_USAGE = "cellforge convert --from pytorch|keras|cellforge --to cellforge|pytorch|keras <cell> <in.json> <out.json>";
+export const CONVERT_USAGE = "cellforge convert --from pytorch|keras|cellforge --to cellforge|pytorch|keras <cell> <in> <out> [--layer k] [--direction forward|reverse] [--dtype f64|f32]";
 
 const FROM = ["pytorch", "keras", "cellforge"] as const;
 const TO = ["cellforge", "pytorch", "keras"] as const;
@@ -49,21 +51,42 @@ export async function convertCmd(args: string[], flags: Record<string, string | 
   const [ref, inPath, outPath] = args as [string, string, string];
   const badOut = outPathProblem(outPath);
   if (badOut) return fail(`convert: ${badOut}`);
+  const { layer = "1", direction = "forward", dtype } = flags, binary = outPath.endsWith(".safetensors");
+  if (typeof layer !== "string" || !/^[1-9]\d*$/.test(layer)) return fail(`convert: --layer is a model's layer, 1, 2, …, not ${JSON.stringify(layer)}\nusage: ${CONVERT_USAGE}`, 2);
+  if (direction !== "forward" && direction !== "reverse") return fail(`convert: --direction is forward or reverse, not ${JSON.stringify(direction)}\nusage: ${CONVERT_USAGE}`, 2);
+  if (dtype !== undefined && dtype !== "f64" && dtype !== "f32") return fail(`convert: --dtype is f64 or f32, not ${JSON.stringify(dtype)}\nusage: ${CONVERT_USAGE}`, 2);
+  if (dtype !== undefined && !binary) return fail(`convert: --dtype applies to a .safetensors output; ${outPath} is JSON, whose numbers are float64's (shortest round-trip form)`, 2);
   try {
     const cell = await loadCell(ref);
     // the cell must be a form each framework side knows, before any file is read
     for (const side of [from, to]) if (side !== "cellforge") route(cell, side as Exclude<Side, "cellforge">);
-    let json: unknown;
+    let bytes: Buffer;
     try {
-      json = JSON.parse(readFileSync(inPath, "utf8"));
+      bytes = readFileSync(inPath);
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code, ckpt = !code && containerKind(readFileSync(inPath)) !== null;
-      return fail(`${inPath}: ${code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a folder; give the weights' JSON file" : code ? (e as Error).message : ckpt ? "a cellforge checkpoint or model file (binary), not weights in JSON; convert reads JSON (a PyTorch state_dict, Keras weights or cellforge parameters), and scripts/cellforge_model.py reads these files in Python" : `not valid JSON: ${(e as Error).message}`}`);
+      const code = (e as NodeJS.ErrnoException).code;
+      return fail(`${inPath}: ${code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a folder; give the weights' file (JSON or safetensors)" : (e as Error).message}`);
     }
-    let cp: CellParams;
+    // the format by the content: a safetensors file (another tool's, or cellforge's own), else JSON
+    const safetensors = isSafetensors(bytes);
+    if (!safetensors && (flags.layer !== undefined || flags.direction !== undefined))
+      return fail(`${inPath}: JSON weights hold one layer; --layer and --direction pick a layer of a cellforge model file or checkpoint`, 2);
+    let json: unknown;
     const notes: string[] = [];
+    if (!safetensors)
+      try {
+        json = JSON.parse(bytes.toString("utf8"));
+      } catch (e) {
+        return fail(`${inPath}: neither a safetensors file nor valid JSON: ${(e as Error).message}`);
+      }
+    let cp: CellParams;
     const sizes = (s: CellParams["sizes"]) => `D = ${s.D}, H = ${s.H}`;
     try {
+      if (safetensors) {
+        const r = weightsJson(cell, from as Side, bytes, inPath, { layer: Number(layer), direction });
+        json = r.json;
+        notes.push(...r.notes);
+      }
       if (from === "cellforge") {
         cp = readCellParams(cell, json);
         const named = (json as { cell?: unknown }).cell;
@@ -76,21 +99,28 @@ export async function convertCmd(args: string[], flags: Record<string, string | 
         const via = r.route.recognition.form;
         out(`read ${r.form.title} weights from ${inPath} (${sizes(r.sizes)}) as cell "${cell.name}"'s parameters${via !== r.form ? ` (the cell is ${via.title})` : ""}`);
       }
-      let text: string;
+      // JSON, or a .safetensors file of the same tensors in their shapes (parametersFile)
+      const precision = dtype === "f32" ? "float32" : "float64";
+      let text: string, file: Uint8Array | undefined;
       if (to === "cellforge") {
         text = formatJson(writeCellParams(cell, cp));
-        out(`wrote cell "${cell.name}"'s parameters to ${outPath}: ${cell.params.map((p) => p.name).join(", ")}`);
+        const shapes = paramShapes(cell, cp.sizes);
+        if (binary) file = parametersFile({ kind: "cellforge parameters", cell: cell.name, framework: "cellforge", sizes: cp.sizes }, Object.fromEntries(cell.params.map((p) => [p.name, { shape: shapes[p.name]!, data: cp.params[p.name]! }])), dtype ?? "f64");
+        out(`wrote cell "${cell.name}"'s parameters to ${outPath}${binary ? ` (safetensors, ${precision})` : ""}: ${cell.params.map((p) => p.name).join(", ")}`);
       } else {
         const w = writeWeights(cell, to as Exclude<Side, "cellforge">, cp);
         notes.push(...w.notes.filter((n) => !notes.includes(n)));
         text = formatJson(w.json);
-        out(`wrote ${w.form.title} weights (${FRAMEWORK_NAME[w.form.framework]} layout) to ${outPath}: ${shapes(w.tensors)}`);
+        const config = w.json.config as Record<string, unknown> | undefined;
+        if (binary) file = parametersFile({ kind: "cellforge parameters", cell: cell.name, framework: to as Side, sizes: cp.sizes, ...(config ? { config } : {}) }, w.tensors, dtype ?? "f64");
+        out(`wrote ${w.form.title} weights (${FRAMEWORK_NAME[w.form.framework]} layout${binary ? `, safetensors, ${precision}` : ""}) to ${outPath}: ${shapes(w.tensors)}`);
       }
-      writeFileSync(outPath, text + "\n");
+      writeFileSync(outPath, file ?? text + "\n");
       for (const n of notes) out(`note: ${n}`);
       return 0;
     } catch (e) {
       if (e instanceof InteropError) return fail(`${inPath}: ${e.message}`);
+      if (e instanceof ModelFileError || e instanceof CheckpointError) return fail(e.message); // they name the file
       // a value nested deeper than any weight, in a place the tensor reader's depth limit does not reach
       if (e instanceof RangeError && /call stack/.test(e.message)) return fail(`${inPath}: a value is nested too deeply to be weights (a cell's weights are vectors and matrices)`);
       throw e;

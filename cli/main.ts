@@ -38,8 +38,12 @@ usage:
                                        train on your own sequences: a model file, its history, a learning-curve plot
   cellforge compare <cell> <cell>… --task adding [--T n] [--steps n]
                                        train each under the same budget and seed: a table and one plot
-  cellforge convert --from pytorch|keras|cellforge --to cellforge|pytorch|keras <cell> <in.json> <out.json>
-                                       carry weights between PyTorch state_dict, Keras/tfjs and cellforge layouts
+  cellforge convert --from pytorch|keras|cellforge --to cellforge|pytorch|keras <cell> <in> <out> [--layer k] [--direction forward|reverse] [--dtype f64|f32]
+                                       carry weights between PyTorch state_dict, Keras/tfjs and cellforge layouts;
+                                       <in> is JSON or safetensors (by its content; --from cellforge also reads layer
+                                       --layer k (1) of a model file or checkpoint, --direction reverse a bidirectional
+                                       one's other direction); <out> is safetensors when it ends in .safetensors
+                                       (--dtype f64, the default, or f32), else JSON
   cellforge bench <cell> [--B n --T n --size n] [--backend ${BACKENDS.map((b) => b.name).join("|")}|auto] [--threads n|auto]
                                        time the generated float32 kernels (forward, forward+backward) on every
                                        backend this engine runs, or on the one --backend names
@@ -422,7 +426,7 @@ const COMMANDS: Readonly<Record<string, Options>> = {
   generate: { out: S, check: F, watch: F, standalone: F, js: F, tile: S, "wasm-tile": S },
   eval: { in: S, out: S, reference: F, backend: S, precision: S, example: S },
   bench: { B: S, T: S, size: S, backend: S, threads: S },
-  convert: { from: S, to: S },
+  convert: { from: S, to: S, layer: S, direction: S, dtype: S },
   export: { target: S, out: S },
   train: { ...TRAIN_OPTIONS, ...TRAIN_ONLY_OPTIONS }, // cli/train.ts declares both tables
   compare: TRAIN_OPTIONS,

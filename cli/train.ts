@@ -72,7 +72,8 @@ export const TRAIN_OPTIONS_USAGE = `train and compare options:
   --precision 32|64  float32 kernels (default) or float64
   --out dir          where logs, plots and checkpoints go (runs/<command>-<cell>-<task>-T<T>-seed<seed>)
   --checkpoint-every n  also save a checkpoint every n steps (0: only at the end and on Ctrl-C)
-  --init params.json train only: layer 1 starts from this file (what cellforge convert --to cellforge writes);
+  --init params.json train only: layer 1 starts from this file (what cellforge convert --to cellforge writes,
+                     JSON or .safetensors; or layer 1 of a model file or checkpoint of the cell);
                      its sizes must be the run's (D the task's input size, H --hidden), --layers 1
   --resume file.ckpt train only: continue that run (its cell, task and options; --steps may extend it); a run of a cell file, not of dsl/, names the file again after it
   --json             print the summary as JSON

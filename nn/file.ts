@@ -23,6 +23,8 @@
 // it has one tensor per parameter, named as Model.parameters names them, of the parameter's shape, in
 // the model's precision. A checkpoint's tensors are flat ([length]).
 // Files of earlier cellforge versions (magic "CFCKPT01", "CFCKPT02" at byte 0) are refused, saying so.
+// readSafetensors reads any safetensors file of float tensors (another tool's, no hash); decodeContainer
+// builds on the same checks and adds cellforge's: the sha256, the metadata, F32/F64 only, the exact header text.
 // Browser-safe: Uint8Array, DataView, TextEncoder and a TypeScript sha256; no Buffer, no node: module.
 // scripts/cellforge_model.py reads these files with Python's standard library; safetensors reads them too.
 import type { FloatArray, KernelModule } from "../runtime/kernel.ts";
@@ -35,7 +37,13 @@ const HASH_AT = 8 + HEADER_PREFIX.length, HASH_HEX = 64, FORMAT = "cellforge che
 /** A header longer than this is not one cellforge wrote (a training header is a few kB; its history grows ~100 bytes an evaluation). */
 const MAX_HEADER = 64 * 1024 * 1024;
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-const DTYPES = { F32: 4, F64: 8 } as const;
+/** Bytes per number of each dtype read: cellforge writes F32 and F64; a plain safetensors file may also hold F16 and BF16. */
+const WIDTH = { F64: 8, F32: 4, F16: 2, BF16: 2 } as const;
+type Dtype = keyof typeof WIDTH;
+/** What cellforge's own files hold, and what a plain safetensors file may hold (readSafetensors). */
+const OWN_DTYPES: readonly Dtype[] = ["F32", "F64"], READ_DTYPES: readonly Dtype[] = ["F64", "F32", "F16", "BF16"];
+/** The safetensors spec's own limit on a header (100 MB); cellforge's files stay under MAX_HEADER. */
+const SPEC_MAX_HEADER = 100_000_000;
 
 export interface SectionInfo {
   readonly name: string;
@@ -134,35 +142,118 @@ const isRecord = (x: unknown): x is Record<string, unknown> => typeof x === "obj
 const show = (x: unknown): string => (typeof x === "object" && x !== null ? (Array.isArray(x) ? "a list" : "an object") : JSON.stringify(x) ?? String(x));
 const isCount = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
 
-/** The tensors a header lists, checked: dtypes, shapes, data_offsets that fit the shapes and cover the `dataLength` bytes of data exactly, in order. */
-function checkSections(source: string, header: Record<string, unknown>, dataLength: number): SectionInfo[] {
+/** A tensor's place in the data, as the header gives it. */
+interface Layout { readonly name: string; readonly dtype: Dtype; readonly shape: number[]; readonly length: number; readonly offset: number }
+
+/**
+ * The tensors a header lists, checked: dtypes among `dtypes` (`why` says whose), shapes, data_offsets
+ * that fit the shapes and cover the `dataLength` bytes of data exactly, in order.
+ */
+function checkTensors(source: string, header: Record<string, unknown>, dataLength: number, dtypes: readonly Dtype[], why: string): Layout[] {
   const bad = (field: string, what: string) => new ModelFileError(`${source}: the header's ${field} ${what}`);
-  const out: SectionInfo[] = [];
+  const out: Layout[] = [];
   for (const [name, s] of Object.entries(header)) {
     if (name === "__metadata__") continue;
     const at = `tensor ${JSON.stringify(name)}`;
     if (name === "") throw bad("tensor names", `must be non-empty strings, not ""`);
     if (!isRecord(s)) throw bad(at, `must be an object { dtype, shape, data_offsets }, not ${show(s)}`);
-    if (s.dtype !== "F32" && s.dtype !== "F64") throw bad(`${at}'s dtype`, `must be "F32" or "F64" (the dtypes cellforge writes), not ${show(s.dtype)}`);
+    if (!dtypes.includes(s.dtype as Dtype)) {
+      const names = dtypes.map((d) => `"${d}"`);
+      throw bad(`${at}'s dtype`, `must be ${names.slice(0, -1).join(", ")} or ${names.at(-1)} (${why}), not ${show(s.dtype)}`);
+    }
     if (!Array.isArray(s.shape) || !s.shape.every(isCount)) throw bad(`${at}'s shape`, `must be a list of integers >= 0, not ${JSON.stringify(s.shape) ?? "missing"}`);
     const o = s.data_offsets;
     if (!Array.isArray(o) || o.length !== 2 || !o.every(isCount) || o[0]! > o[1]!) throw bad(`${at}'s data_offsets`, `must be [begin, end], integers with 0 <= begin <= end, not ${JSON.stringify(o) ?? "missing"}`);
-    const shape = s.shape as number[], [begin, end] = o as [number, number], width = DTYPES[s.dtype];
+    const dtype = s.dtype as Dtype, shape = s.shape as number[], [begin, end] = o as [number, number], width = WIDTH[dtype];
     const length = shape.reduce((p, d) => p * d, 1);
     if (!Number.isSafeInteger(length * width) || length * width !== end - begin)
-      throw bad(`${at}`, `(${s.dtype}, shape [${shape.join(", ")}], ${length} numbers) does not fit its data_offsets [${begin}, ${end}] (${end - begin} bytes)`);
-    out.push({ name, dtype: s.dtype === "F32" ? "f32" : "f64", shape, length, offset: begin });
+      throw bad(`${at}`, `(${dtype}, shape [${shape.join(", ")}], ${length} numbers) does not fit its data_offsets [${begin}, ${end}] (${end - begin} bytes)`);
+    out.push({ name, dtype, shape, length, offset: begin });
   }
   out.sort((a, b) => a.offset - b.offset);
   let at = 0, prev = "the data's start";
   for (const s of out) {
-    const end = s.offset + s.length * (s.dtype === "f32" ? 4 : 8);
+    const end = s.offset + s.length * WIDTH[s.dtype];
     if (s.offset < at) throw new ModelFileError(`${source}: the header's tensors ${prev} (to byte ${at}) and ${s.name} (from byte ${s.offset}) overlap`);
     if (s.offset > at) throw new ModelFileError(`${source}: the header's tensors leave bytes ${at}-${s.offset - 1} of the data unused, before ${s.name} (safetensors tensors follow one another)`);
     [at, prev] = [end, s.name];
   }
   if (at !== dataLength) throw new ModelFileError(`${source}: the header's tensors ${at > dataLength ? `run past the end of the data (to byte ${at} of ${dataLength})` : `cover ${at} of the data's ${dataLength} bytes (bytes after the last tensor)`}`);
   return out;
+}
+
+/** The header's length N from the file's first 8 bytes, refused when the header would run past the file or beyond `max` bytes. */
+function headerLength(bytes: Uint8Array, source: string, max: number, maxText: string): number {
+  if (bytes.length < 8) throw new ModelFileError(`${source}: ${bytes.length} bytes, too short for a safetensors file (8 bytes of header length, then the header)`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const n = view.getUint32(0, true) + view.getUint32(4, true) * 2 ** 32;
+  if (n > max || 8 + n > bytes.length)
+    throw new ModelFileError(`${source}: the header's length N = ${n} runs past the end of the file (${bytes.length} bytes)${n > max ? `, beyond any ${maxText} (${max} bytes)` : ""}`);
+  return n;
+}
+
+/** The header's N bytes parsed: a JSON object whose __metadata__, if any (`required`: always), is an object of strings. */
+function parseHeader(bytes: Uint8Array, n: number, source: string, required: boolean): { header: Record<string, unknown>; text: string } {
+  let header: unknown, text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + n));
+    header = JSON.parse(text);
+  } catch (e) {
+    throw new ModelFileError(`${source}: the header is not valid JSON: ${(e as Error).message}`);
+  }
+  if (!isRecord(header)) throw new ModelFileError(`${source}: the header must be a JSON object, not ${show(header)}`);
+  const md = header.__metadata__;
+  if ((required || md !== undefined) && (!isRecord(md) || !Object.values(md).every((v) => typeof v === "string")))
+    throw new ModelFileError(`${source}: the header's __metadata__ must be an object of strings`);
+  return { header, text };
+}
+
+/** A tensor's numbers, copied (the file's data need not be aligned): F32 and F64 as stored, F16 and BF16 widened to float32, exactly. */
+function valuesOf(data: Uint8Array, t: Layout): FloatArray {
+  const dv = new DataView(data.buffer, data.byteOffset, data.byteLength), at = t.offset;
+  if (t.dtype === "F16" || t.dtype === "BF16") {
+    const a = new Float32Array(t.length), bf = new DataView(new ArrayBuffer(4));
+    for (let i = 0; i < t.length; i++) {
+      const u = dv.getUint16(at + 2 * i, true);
+      if (t.dtype === "BF16") bf.setUint32(0, u << 16); // bfloat16 is a float32's high half
+      a[i] = t.dtype === "BF16" ? bf.getFloat32(0) : f16(u);
+    }
+    return a;
+  }
+  const a = t.dtype === "F32" ? new Float32Array(t.length) : new Float64Array(t.length), width = a.BYTES_PER_ELEMENT;
+  if (LITTLE_ENDIAN) new Uint8Array(a.buffer).set(data.subarray(at, at + t.length * width));
+  else for (let i = 0; i < t.length; i++) a[i] = width === 4 ? dv.getFloat32(at + 4 * i, true) : dv.getFloat64(at + 8 * i, true);
+  return a;
+}
+
+/** An IEEE 754 half: sign, 5 exponent bits (bias 15), 10 fraction bits. */
+function f16(u: number): number {
+  const sign = u >> 15 ? -1 : 1, e = (u >> 10) & 31, m = u & 1023;
+  return sign * (e === 0 ? m * 2 ** -24 : e === 31 ? (m ? NaN : Infinity) : (1024 + m) * 2 ** (e - 25));
+}
+
+/** A tensor of a safetensors file: its name, its dtype as stored, its shape, its numbers flat row-major. */
+export interface SafeTensor {
+  readonly name: string;
+  readonly dtype: Dtype;
+  readonly shape: readonly number[];
+  readonly data: FloatArray;
+}
+
+/**
+ * Any safetensors file of float tensors (https://github.com/huggingface/safetensors), such as
+ * safetensors.torch.save_file writes, read strictly by the spec: the header's length within the file,
+ * a JSON object, __metadata__ (optional) an object of strings, every tensor { dtype, shape,
+ * data_offsets } with its numbers contiguous and the tensors covering the data exactly. F64 and F32
+ * are read as stored, F16 and BF16 widened exactly; any other dtype is refused by name. No hash is
+ * checked (decodeContainer checks cellforge's own files). The tensors come in the header's order.
+ */
+export function readSafetensors(bytes: Uint8Array, source = "the file"): { metadata: Readonly<Record<string, string>> | null; tensors: SafeTensor[] } {
+  const n = headerLength(bytes, source, SPEC_MAX_HEADER, "safetensors header");
+  const { header } = parseHeader(bytes, n, source, false), data = bytes.subarray(8 + n);
+  const layouts = new Map(checkTensors(source, header, data.length, READ_DTYPES, "the float dtypes cellforge reads").map((t) => [t.name, t]));
+  const tensors = Object.keys(header).filter((k) => k !== "__metadata__").map((k) => layouts.get(k)!).map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, data: valuesOf(data, t) }));
+  return { metadata: (header.__metadata__ as Record<string, string> | undefined) ?? null, tensors };
 }
 
 /**
@@ -175,48 +266,31 @@ export function decodeContainer<M>(bytes: Uint8Array, source = "the file"): Cont
     throw new ModelFileError(`${source}: a cellforge file of version ${kind === "CFCKPT01" ? 1 : 2} (magic ${kind}), written by an earlier cellforge; this one reads only the safetensors layout (version 3), so it is not read. Train again or save the model again with this cellforge, or use the cellforge that wrote it`);
   if (kind === null)
     throw new ModelFileError(`${source}: not a cellforge checkpoint or model file (not the safetensors layout cellforge writes: 8 bytes of header length, then a header beginning ${HEADER_PREFIX})`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const high = view.getUint32(4, true), n = view.getUint32(0, true) + high * 2 ** 32;
-  if (n > MAX_HEADER || 8 + n > bytes.length)
-    throw new ModelFileError(`${source}: the header's length N = ${n} runs past the end of the file (${bytes.length} bytes)${n > MAX_HEADER ? `, beyond any cellforge header (${MAX_HEADER} bytes)` : ""}`);
+  const n = headerLength(bytes, source, MAX_HEADER, "cellforge header");
   if (n < HEADER_PREFIX.length + HASH_HEX + 2) throw new ModelFileError(`${source}: the header's length N = ${n} is too short to hold its sha256 (a truncated or damaged file)`);
   const hex = ascii(bytes, HASH_AT, HASH_AT + HASH_HEX);
   if (!/^[0-9a-f]{64}$/.test(hex)) throw new ModelFileError(`${source}: the header's sha256 must be 64 lowercase hex digits, not ${JSON.stringify(hex)}`);
   if (hexOf(fileHash(bytes)) !== hex)
     throw new ModelFileError(`${source}: the file does not match its sha256 (a truncated, damaged or edited file; the hash covers the header and the data)`);
-  let header: unknown, text: string;
-  try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + n));
-    header = JSON.parse(text);
-  } catch (e) {
-    throw new ModelFileError(`${source}: the header is not valid JSON: ${(e as Error).message}`);
-  }
-  if (!isRecord(header)) throw new ModelFileError(`${source}: the header must be a JSON object, not ${show(header)}`);
-  const md = header.__metadata__;
-  if (!isRecord(md) || !Object.values(md).every((v) => typeof v === "string")) throw new ModelFileError(`${source}: the header's __metadata__ must be an object of strings`);
+  const { header, text } = parseHeader(bytes, n, source, true);
+  const md = header.__metadata__ as Record<string, string>;
   if (md.sha256 !== hex) throw new ModelFileError(`${source}: the header's __metadata__.sha256 is not the one at its fixed place (bytes ${HASH_AT}-${HASH_AT + HASH_HEX - 1})`);
   if (md.format !== FORMAT) throw new ModelFileError(`${source}: the header's __metadata__.format must be "${FORMAT}", not ${show(md.format)}`);
   if (md.version !== VERSION) throw new ModelFileError(`${source}: the header's __metadata__.version must be "${VERSION}", not ${show(md.version)}`);
   if (md.meta === undefined) throw new ModelFileError(`${source}: the header's meta (__metadata__.meta) is missing`);
   let meta: M;
   try {
-    meta = JSON.parse(md.meta as string) as M;
+    meta = JSON.parse(md.meta) as M;
   } catch (e) {
     throw new ModelFileError(`${source}: the header's meta (__metadata__.meta) is not valid JSON: ${(e as Error).message}`);
   }
-  const data = bytes.subarray(8 + n), dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  const infos = checkSections(source, header, data.length);
+  const data = bytes.subarray(8 + n);
+  const layouts = checkTensors(source, header, data.length, OWN_DTYPES, "the dtypes cellforge writes");
   // last, the header's text itself: what JSON.parse forgives (a repeated key, the last one kept) is refused
   if (headerText(header, hex) !== text)
     throw new ModelFileError(`${source}: the header is not written as cellforge writes it (a repeated key, or other spacing, order or number forms), though its hash matches`);
-  const sections = new Map<string, FloatArray>();
-  for (const s of infos) {
-    // a copy: the file's f64 data need not be 8-byte aligned
-    const a = s.dtype === "f32" ? new Float32Array(s.length) : new Float64Array(s.length), width = a.BYTES_PER_ELEMENT;
-    if (LITTLE_ENDIAN) new Uint8Array(a.buffer).set(data.subarray(s.offset, s.offset + s.length * width));
-    else for (let i = 0; i < s.length; i++) a[i] = width === 4 ? dv.getFloat32(s.offset + 4 * i, true) : dv.getFloat64(s.offset + 8 * i, true);
-    sections.set(s.name, a);
-  }
+  const sections = new Map(layouts.map((t) => [t.name, valuesOf(data, t)]));
+  const infos: SectionInfo[] = layouts.map(({ name, dtype, shape, length, offset }) => ({ name, dtype: dtype === "F32" ? "f32" : "f64", shape, length, offset }));
   return { header: { format: FORMAT, version: 3, sections: infos, meta }, sections };
 }
 

@@ -100,6 +100,9 @@ def summary(path):
     meta = m["meta"]
     if isinstance(meta, dict) and meta.get("kind") == "cellforge model":
         lines = [f"{path}: a cellforge model of cell {meta['cell']!r}", "options: " + json.dumps(meta.get("options"), sort_keys=True)]
+    elif isinstance(meta, dict) and meta.get("kind") == "cellforge parameters":
+        # what `cellforge convert` writes to a .safetensors file
+        lines = [f"{path}: parameters of cell {json.dumps(meta.get('cell'))} in the {meta.get('framework')} layout (written by cellforge convert)"]
     else:
         lines = [f"{path}: a cellforge checkpoint"]
     total = 0

@@ -1,6 +1,7 @@
 // `cellforge convert` at its edges, in process: weights nested 20,000 deep are refused by a depth
 // limit (not a stack overflow), an output path that is a folder or in a missing folder is refused
-// by name before anything is read, and an input that is a folder or a training checkpoint says so.
+// by name before anything is read, and an input that is a folder or a training checkpoint says so
+// (test/convert-safetensors.test.ts reads safetensors files).
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -72,12 +73,15 @@ describe("paths", () => {
   it("an input that is a folder, or a training checkpoint, says what it is", async () => {
     const a = await capture(["gru", file("outdir"), file("w2.json")], pt);
     expect(a.code).toBe(1);
-    expect(a.stderr).toMatch(/outdir: is a folder; give the weights' JSON file/);
-    for (const bytes of [encodeContainer({ step: 1 }, { params: new Float32Array(3) }), Buffer.concat([Buffer.from("CFCKPT02"), Buffer.alloc(64)])]) {
-      writeFileSync(file("run.ckpt"), bytes); // a checkpoint (safetensors), and one of an earlier cellforge
+    expect(a.stderr).toMatch(/outdir: is a folder; give the weights' file \(JSON or safetensors\)/);
+    // a checkpoint (safetensors) is read, and refused as PyTorch weights; one of an earlier cellforge is refused as such
+    const cases = [[encodeContainer({ step: 1 }, { params: new Float32Array(3) }), /run\.ckpt: a cellforge training checkpoint, not PyTorch weights: convert it with --from cellforge \(--layer k picks the layer\)/],
+      [Buffer.concat([Buffer.from("CFCKPT02"), Buffer.alloc(64)]), /run\.ckpt: a cellforge file of version 2 \(magic CFCKPT02\), written by an earlier cellforge/]] as const;
+    for (const [bytes, message] of cases) {
+      writeFileSync(file("run.ckpt"), bytes);
       const b = await capture(["gru", file("run.ckpt"), file("w2.json")], pt);
       expect(b.code).toBe(1);
-      expect(b.stderr).toMatch(/run\.ckpt: a cellforge checkpoint or model file \(binary\), not weights in JSON/);
+      expect(b.stderr).toMatch(message);
     }
   });
 });

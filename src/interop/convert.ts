@@ -275,7 +275,8 @@ export function writeWeights(cell: Cell, framework: Framework, cp: CellParams, o
 
 // ------------------------------------------------------------------ cellforge's own JSON
 
-function paramShapes(cell: Cell, sizes: Sizes): Record<string, number[]> {
+/** Each of the cell's parameters' shapes at these sizes. */
+export function paramShapes(cell: Cell, sizes: Sizes): Record<string, number[]> {
   return Object.fromEntries(cell.params.map((p) => [p.name, p.node.type.shape.map((d) => dimValue(d, sizes))]));
 }
 

@@ -1,9 +1,12 @@
 // A run's edges, as the command line meets them: the output folder, `--init` (layer 1 from a
-// cellforge parameter file), the options `--resume` must not change, and what to say when a run
+// cellforge parameter file, JSON or safetensors), the options `--resume` must not change, and what to say when a run
 // diverged. Each refusal is a RunError naming the path or option and what to do.
 import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import type { Cell } from "../cell.ts";
 import { InteropError, readCellParams } from "../interop/convert.ts";
+import { isSafetensors, weightsJson } from "../interop/files.ts";
+import { ModelFileError } from "../../nn/file.ts";
+import { CheckpointError } from "./checkpoint.ts";
 import { basename, extname, resolve } from "node:path";
 import { builtinCellFiles } from "../load.ts";
 import { firstLayerSizes } from "./model.ts";
@@ -69,21 +72,34 @@ export function checkResumeFlags(path: string, tr: Trainer, flags: Readonly<Reco
   }
 }
 
-/** `--init params.json`: layer 1 of a new run starts from a cellforge parameter file, whose sizes must be the run's. */
+/**
+ * `--init params.json`: layer 1 of a new run starts from cellforge parameters, whose sizes must be the
+ * run's: convert's `--to cellforge` JSON or .safetensors, or (as convert reads them, files.ts) layer 1
+ * of a cellforge model file or checkpoint.
+ */
 export function initFrom(tr: Trainer, cell: Cell, path: string): void {
   if (tr.config.layers !== 1) throw new RunError(`--init ${path}: the file holds one cell's parameters, for a 1-layer model; this run asks --layers ${tr.config.layers}`);
-  let json: unknown;
+  let bytes: Buffer;
   try {
-    json = JSON.parse(readFileSync(path, "utf8"));
+    bytes = readFileSync(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new RunError(`--init ${path}: ${code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a folder, not a parameter file" : code ? (e as Error).message : `not valid JSON: ${(e as Error).message}`}`);
+    throw new RunError(`--init ${path}: ${code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a folder, not a parameter file" : (e as Error).message}`);
   }
   let cp;
   try {
+    let json: unknown;
+    if (isSafetensors(bytes)) json = weightsJson(cell, "cellforge", bytes, path).json;
+    else
+      try {
+        json = JSON.parse(bytes.toString("utf8"));
+      } catch (e) {
+        throw new RunError(`--init ${path}: neither a safetensors file nor valid JSON: ${(e as Error).message}`);
+      }
     cp = readCellParams(cell, json);
   } catch (e) {
     if (e instanceof InteropError) throw new RunError(`--init ${path}: ${e.message} (make one with cellforge convert --from pytorch|keras --to cellforge ${tr.config.cell} in.json ${path})`);
+    if (e instanceof ModelFileError || e instanceof CheckpointError) throw new RunError(`--init ${e.message}`);
     throw e;
   }
   const { sizes: layer, hiddenSize, projected } = firstLayerSizes(tr.mod, { hidden: tr.config.hidden, inputSize: tr.task.inputSize, sizes: tr.config.sizes });
