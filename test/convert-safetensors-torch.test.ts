@@ -3,29 +3,19 @@
 // available in CI, so the Python side writes and reads the layout from its spec with the standard
 // library (struct, json): save_file and load_file below do what safetensors.torch's do for float
 // tensors. Without /usr/bin/python3 or torch, the test is skipped and says why.
-import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { runNode } from "./spawn.ts";
+import { PYTHON, torchMissing } from "./torch.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const PYTHON = process.env.CELLFORGE_PYTHON || "/usr/bin/python3";
 const CLI = join(ROOT, "bin", "cellforge.js");
 
-function torchMissing(): string | undefined {
-  if (!existsSync(PYTHON)) return `no ${PYTHON} (apt-get install -y python3-torch libopenblas0-pthread)`;
-  try {
-    execFileSync(PYTHON, ["-c", "import torch"], { stdio: "pipe", timeout: 120_000 });
-  } catch (e) {
-    return `${PYTHON} cannot import torch (apt-get install -y python3-torch): ${String((e as { stderr?: Buffer }).stderr ?? e).trim().split("\n").pop()}`;
-  }
-  return undefined;
-}
-const missing = torchMissing();
-if (missing) console.warn(`test/convert-safetensors-torch.test.ts SKIPPED: ${missing}`);
+const missing = torchMissing("test/convert-safetensors-torch.test.ts");
 
 const dir = mkdtempSync(join(tmpdir(), "cellforge-st-torch-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

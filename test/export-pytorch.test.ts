@@ -9,8 +9,7 @@
 // backward, the loops under torch.jit.script, and two-process DistributedDataParallel training
 // (scripts/export-pytorch-ddp.py). Measured: 15-24 s on the 2-core machine at load 3-5 (7-12 s of it
 // the DDP runs); 60-206 s at load 16-30. Without /usr/bin/python3 or torch, every test is skipped and says why.
-import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -21,22 +20,12 @@ import { type SequenceCase, gradients, randomCase } from "../src/sequence.ts";
 import { dimValue } from "../src/dims.ts";
 import { emitPytorch } from "../codegen/pytorch.ts";
 import { route, writeWeights } from "../src/interop/convert.ts";
+import { PYTHON, torchMissing } from "./torch.ts";
 
-const PYTHON = process.env.CELLFORGE_PYTHON || "/usr/bin/python3";
 /** Agreement rule, elementwise: |a - b| <= TOL * max(1, |b|). */
 const TOL = 1e-10;
 
-function torchMissing(): string | undefined {
-  if (!existsSync(PYTHON)) return `no ${PYTHON} (apt-get install -y python3-torch libopenblas0-pthread)`;
-  try {
-    execFileSync(PYTHON, ["-c", "import torch"], { stdio: "pipe", timeout: 120_000 });
-  } catch (e) {
-    return `${PYTHON} cannot import torch (apt-get install -y python3-torch): ${String((e as { stderr?: Buffer }).stderr ?? e).trim().split("\n").pop()}`;
-  }
-  return undefined;
-}
-const missing = torchMissing();
-if (missing) console.warn(`test/export-pytorch.test.ts SKIPPED: ${missing}`);
+const missing = torchMissing("test/export-pytorch.test.ts");
 
 /** User cells: the fixtures (a JSON cell, scalar inputs, a D = H constraint) and every cell the differential fuzzer minimised (no inputs, no parameters, shared outputs). */
 const USER_CELLS = [

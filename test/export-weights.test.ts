@@ -9,8 +9,8 @@
 // PyTorch trained and saved must arrive bit for bit: a float32 module's numbers in a float32 run).
 // Measured: 93 s on the 2-core machine at load 16, 207 s at load 28 (two training runs of 40-90 s
 // each, most of it loading the generator). Without /usr/bin/python3 or torch, the test is skipped and says why.
-import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -18,21 +18,11 @@ import { ROOT, loadCell } from "../src/load.ts";
 import { forwardSequence } from "../src/sequence.ts";
 import { readCheckpoint } from "../src/train/checkpoint.ts";
 import { runNode } from "./spawn.ts";
+import { PYTHON, torchMissing } from "./torch.ts";
 
-const PYTHON = process.env.CELLFORGE_PYTHON || "/usr/bin/python3";
 const CLI = join(ROOT, "bin", "cellforge.js");
 
-function torchMissing(): string | undefined {
-  if (!existsSync(PYTHON)) return `no ${PYTHON} (apt-get install -y python3-torch libopenblas0-pthread)`;
-  try {
-    execFileSync(PYTHON, ["-c", "import torch"], { stdio: "pipe", timeout: 120_000 });
-  } catch (e) {
-    return `${PYTHON} cannot import torch (apt-get install -y python3-torch): ${String((e as { stderr?: Buffer }).stderr ?? e).trim().split("\n").pop()}`;
-  }
-  return undefined;
-}
-const missing = torchMissing();
-if (missing) console.warn(`test/export-weights.test.ts SKIPPED: ${missing}`);
+const missing = torchMissing("test/export-weights.test.ts");
 
 /** Layer 1's arrays of a training checkpoint ("l0.Wir", or "layer1.Wir" from earlier versions; not its input projection), by the cell's parameter names, as cellforge reads them. */
 function layer1(path: string): Record<string, Float32Array | Float64Array> {
