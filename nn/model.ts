@@ -9,7 +9,7 @@
 // The readout starts U(±1/sqrt(fan-in)), as nn.Linear (torch/nn/modules/linear.py reset_parameters).
 import type { FloatArray, KernelModule } from "../runtime/kernel.ts";
 import { Rng } from "../runtime/rng.ts";
-import { type Parameter, Recurrent, type RecurrentOptions } from "./recurrent.ts";
+import { type Parameter, Recurrent, type RecurrentOptions, dense, denseBack } from "./recurrent.ts";
 
 export interface ModelOptions extends Omit<RecurrentOptions, "params" | "grads"> {
   /** Readout size: classes, or regression targets. */
@@ -82,14 +82,8 @@ export class Model {
       }
     }
     this.last = { h, B, T, lengths };
-    const O = this.b.length, rows = h.length / w, p = this.params, pred = this.alloc(rows * O);
-    for (let r = 0; r < rows; r++)
-      for (let o = 0; o < O; o++) {
-        let s = p[this.b.offset + o]!;
-        for (let i = 0; i < w; i++) s += h[r * w + i]! * p[this.W.offset + o * w + i]!;
-        pred[r * O + o] = s;
-      }
-    return pred;
+    const O = this.b.length, rows = h.length / w;
+    return dense(h, this.params, this.W, this.b, rows, w, O, this.alloc(rows * O));
   }
 
   /** Backpropagate dPred (pred's layout) through the last forward; ADDS into grads. */
@@ -97,17 +91,7 @@ export class Model {
     if (!this.last) throw new ModelError("backward needs a forward first: it backpropagates through the last forward");
     const { h, B, T, lengths } = this.last, w = this.width, H = this.recurrent.options.hidden, O = this.b.length, rows = h.length / w;
     if (dPred.length !== rows * O) throw new ModelError(`backward: dPred has ${dPred.length} numbers; the last forward's output has ${rows * O}`);
-    const p = this.params, g = this.grads, dh = this.alloc(h.length);
-    for (let r = 0; r < rows; r++)
-      for (let o = 0; o < O; o++) {
-        const d = dPred[r * O + o]!;
-        if (d === 0) continue;
-        g[this.b.offset + o]! += d;
-        for (let i = 0; i < w; i++) {
-          g[this.W.offset + o * w + i]! += d * h[r * w + i]!;
-          dh[r * w + i]! += d * p[this.W.offset + o * w + i]!;
-        }
-      }
+    const dh = denseBack(h, dPred, this.params, this.grads, this.W, this.b, rows, w, O, this.alloc(h.length));
     let dOutput = dh;
     if (this.at === "last") {
       dOutput = this.alloc(T * B * w);

@@ -431,31 +431,15 @@ export class Recurrent {
 
   /** Y = X·Wᵀ + b over `rows` rows (nn.Linear). */
   private project(X: FloatArray, proj: Projection, rows: number): FloatArray {
-    const H = this.options.hidden, { nIn } = proj, p = this.params, Y = new this.F(rows * H);
-    for (let r = 0; r < rows; r++)
-      for (let h = 0; h < H; h++) {
-        let s = p[proj.b.offset + h]!;
-        for (let i = 0; i < nIn; i++) s += X[r * nIn + i]! * p[proj.W.offset + h * nIn + i]!;
-        Y[r * H + h] = s;
-      }
-    return Y;
+    return dense(X, this.params, proj.W, proj.b, rows, proj.nIn, this.options.hidden, new this.F(rows * this.options.hidden));
   }
+
 
   /** Adds dW = dYᵀ·X and db = Σ_rows dY into grads; returns dX = dY·W. */
   private projectBack(X: FloatArray, dY: FloatArray, proj: Projection, rows: number): FloatArray {
-    const H = this.options.hidden, { nIn } = proj, p = this.params, g = this.grads, dX = new this.F(rows * nIn);
-    for (let r = 0; r < rows; r++)
-      for (let h = 0; h < H; h++) {
-        const dy = dY[r * H + h]!;
-        if (dy === 0) continue;
-        g[proj.b.offset + h]! += dy;
-        for (let i = 0; i < nIn; i++) {
-          g[proj.W.offset + h * nIn + i]! += dy * X[r * nIn + i]!;
-          dX[r * nIn + i]! += dy * p[proj.W.offset + h * nIn + i]!;
-        }
-      }
-    return dX;
+    return denseBack(X, dY, this.params, this.grads, proj.W, proj.b, rows, proj.nIn, this.options.hidden, new this.F(rows * proj.nIn));
   }
+
 
   /** Per state, (layers·directions)×B×size: the given arrays checked, zeros for absent ones. */
   private states(what: string, given: Readonly<Arrays> | undefined = {}, B: number): Arrays {
@@ -477,4 +461,33 @@ export class Recurrent {
     if (a.length !== length) throw new LayerError(`${what} must have length ${length} (${shape}), got ${a.length}`);
     return a;
   }
+}
+
+/**
+ * A dense layer over `rows` rows, Y = X·Wᵀ + b (X rows×nIn; W nOut×nIn and b nOut in `p` at their
+ * offsets), written into Y. The input projection here and Model's readout are this layer.
+ */
+export function dense(X: FloatArray, p: FloatArray, W: Parameter, b: Parameter, rows: number, nIn: number, nOut: number, Y: FloatArray): FloatArray {
+  for (let r = 0; r < rows; r++)
+    for (let o = 0; o < nOut; o++) {
+      let s = p[b.offset + o]!;
+      for (let i = 0; i < nIn; i++) s += X[r * nIn + i]! * p[W.offset + o * nIn + i]!;
+      Y[r * nOut + o] = s;
+    }
+  return Y;
+}
+
+/** dense's backward: ADDS dW = dYᵀ·X and db = Σ_rows dY into `g`, and dY·W into dX (zeros on entry); returns dX. */
+export function denseBack(X: FloatArray, dY: FloatArray, p: FloatArray, g: FloatArray, W: Parameter, b: Parameter, rows: number, nIn: number, nOut: number, dX: FloatArray): FloatArray {
+  for (let r = 0; r < rows; r++)
+    for (let o = 0; o < nOut; o++) {
+      const d = dY[r * nOut + o]!;
+      if (d === 0) continue;
+      g[b.offset + o]! += d;
+      for (let i = 0; i < nIn; i++) {
+        g[W.offset + o * nIn + i]! += d * X[r * nIn + i]!;
+        dX[r * nIn + i]! += d * p[W.offset + o * nIn + i]!;
+      }
+    }
+  return dX;
 }
