@@ -124,9 +124,10 @@ export interface Comparison {
   readonly backend: string;
   /**
    * f64: its float64 kernels against the reference evaluator (the reference backend) or against the
-   * reference backend's; f32: float32 against that float64; threads: 2 threads against 1; fd: against finite differences.
+   * reference backend's; f32: float32 against that float64; threads: 2 threads against 1;
+   * checkpoint: checkpointed backward (KernelOptions.checkpoint) against the whole one; fd: against finite differences.
    */
-  readonly kind: "f64" | "f32" | "threads" | "fd";
+  readonly kind: "f64" | "f32" | "threads" | "checkpoint" | "fd";
   readonly maxErr: number;
   /** The pass rule, as printed. */
   readonly rule: string;
@@ -202,6 +203,10 @@ export function proveKernel(cell: Cell, mod: KernelModule, c: SequenceCase = gat
     if (d)
       throw new KernelRefusedError(cell, path, `disagrees with the reference evaluator on ${pathText(path)}: ${d.what} differs by ${d.err.toPrecision(2)}${first ? "" : ` from the ${refName} path's float64 result, which equals the reference`} (rule max|a-b| <= ${tol.toExponential(0)}*max(1,max|b|); a random case at ${at})`);
     if (first) ref64 = r;
+    // checkpointed: the backward recomputes the first segment (steps 0 and 1 of the gate's 3) from the initial state
+    const seg = runKernel(mod, c, path.bits, { backend: path.backend, checkpoint: 2 });
+    const n = differing(seg, r);
+    if (n) throw new KernelRefusedError(cell, path, `checkpointed (options.checkpoint: 2) on ${pathText(path)} differs from the whole backward in ${n} values, which must be the same bits (a random case at ${at})`);
   }
   return { paths, ms: performance.now() - t0 };
 }
@@ -269,6 +274,10 @@ export async function checkKernels(cell: Cell, c: SequenceCase = randomCase(cell
       const d = differing(runKernel(mod, c, 64, split), k64) + differing(runKernel(mod, c, 32, split), k32);
       rows.push({ what: `${b.name} 2 threads = 1 thread`, backend: b.name, kind: "threads", maxErr: d, rule: "bit-identical, f64 and f32", pass: d === 0, detail: `${d} values differ in some bit` });
     }
+    // checkpointed in segments of 1 and 2 steps (every earlier segment recomputed by the backward, the last one whole or not)
+    let d = 0;
+    for (const checkpoint of [1, 2]) d += differing(runKernel(mod, c, 64, { backend: b.name, checkpoint }), k64) + differing(runKernel(mod, c, 32, { backend: b.name, checkpoint }), k32);
+    rows.push({ what: `${b.name} checkpointed = whole`, backend: b.name, kind: "checkpoint", maxErr: d, rule: "bit-identical, segments of 1 and 2", pass: d === 0, detail: `${d} values differ in some bit` });
   }
   const fdOptions: KernelOptions = { backend: fdBackend.name };
 

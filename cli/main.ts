@@ -14,7 +14,7 @@ import { cellStats } from "../src/stats.ts";
 import { type CheckReport, PASS_RULE, checkGradients, formatReport } from "../check/gradcheck.ts";
 import { randomCase } from "../src/sequence.ts";
 import { BACKENDS, REFERENCE_BACKEND, availableBackends, runsOnThreads } from "../runtime/memory.ts";
-import { LimitError } from "../runtime/checks.ts";
+import { LimitError, formatBytes, segmentSteps } from "../runtime/checks.ts";
 import { shapeStr } from "../src/ir.ts";
 import { readFileSync, writeFileSync } from "node:fs";
 import type { Comparison } from "../check/kernelcheck.ts";
@@ -44,9 +44,10 @@ usage:
                                        --layer k (1) of a model file or checkpoint, --direction reverse a bidirectional
                                        one's other direction); <out> is safetensors when it ends in .safetensors
                                        (--dtype f64, the default, or f32), else JSON
-  cellforge bench <cell> [--B n --T n --size n] [--backend ${BACKENDS.map((b) => b.name).join("|")}|auto] [--threads n|auto]
+  cellforge bench <cell> [--B n --T n --size n] [--backend ${BACKENDS.map((b) => b.name).join("|")}|auto] [--threads n|auto] [--checkpoint k|sqrt]
                                        time the generated float32 kernels (forward, forward+backward) on every
-                                       backend this engine runs, or on the one --backend names
+                                       backend this engine runs, or on the one --backend names; --checkpoint also
+                                       times them checkpointed (segments of k or ⌈√T⌉ steps) and gives the memory saved
   cellforge generate <files|folders|globs>… --out <dir> [--check] [--watch] [--standalone] [--js]
                                        kernels for your cells (each proven first), importing cellforge/runtime;
                                        --standalone vendors the runtime beside them, --js writes .js and .d.ts,
@@ -182,9 +183,10 @@ async function check(refs: string[], v: Record<string, string | boolean | undefi
     const found = (kind: Comparison["kind"], backend?: string) => ks.flatMap((k) => k.filter((x) => x.kind === kind && (backend === undefined || x.backend === backend)));
     const kmax = (rows: Comparison[]) => (rows.length ? Math.max(...rows.map((x) => x.maxErr)).toExponential(1) : "-");
     const threads = found("threads");
+    const same = (rows: Comparison[]) => (rows.length ? (rows.every((x) => x.pass) ? "same" : "DIFFER") : "-");
     summary.push([
       cell.name, rs.map((r) => `${Object.values(r.sizes).join("x")} B${r.B} T${r.T} ${r.mode}`).join("; "), String(checked), maxRel.toExponential(1), String(kinks), rs.every((r) => r.structural.every((s) => s.pass)) ? "ok" : "FAIL",
-      ...ordered.map((b) => kmax(found("f64", b.name))), kmax(found("f32")), threads.length ? (threads.every((x) => x.pass) ? "same" : "DIFFER") : "-", kmax(found("fd")),
+      ...ordered.map((b) => kmax(found("f64", b.name))), kmax(found("f32")), same(threads), same(found("checkpoint")), kmax(found("fd")),
       `${((performance.now() - t) / 1000).toFixed(2)}s`, pass ? "PASS" : "FAIL",
     ]);
   }
@@ -192,9 +194,9 @@ async function check(refs: string[], v: Record<string, string | boolean | undefi
     out(JSON.stringify(reports, null, 2));
     return failed ? 1 : 0;
   }
-  const head = ["cell", "configurations (sizes, batch, steps, mode)", "checked", "max rel err", "kinks", "structural", `${ref} f64=ref`, ...others.map((b) => `${b} f64=${ref}`), "f32~f64", "1 vs 2 threads", "kernel FD", "time", "result"];
+  const head = ["cell", "configurations (sizes, batch, steps, mode)", "checked", "max rel err", "kinks", "structural", `${ref} f64=ref`, ...others.map((b) => `${b} f64=${ref}`), "f32~f64", "1 vs 2 threads", "checkpointed", "kernel FD", "time", "result"];
   // words left-aligned, numbers right-aligned
-  const words = new Set(["cell", "configurations (sizes, batch, steps, mode)", "structural", "1 vs 2 threads", "result"]);
+  const words = new Set(["cell", "configurations (sizes, batch, steps, mode)", "structural", "1 vs 2 threads", "checkpointed", "result"]);
   const w = head.map((h, i) => Math.max(h.length, ...summary.map((r) => r[i]!.length)));
   const line = (r: string[]) => r.map((s, i) => (words.has(head[i]!) ? s.padEnd(w[i]!) : s.padStart(w[i]!))).join("  ").trimEnd();
   out(`gradient check, float64: derived BPTT gradients (reference evaluator) against central finite differences,`);
@@ -204,7 +206,8 @@ async function check(refs: string[], v: Record<string, string | boolean | undefi
   const parallel = BACKENDS.filter((b) => runsOnThreads(b, 2)).map((b) => b.name);
   out(`  ${ref} kernel f64 = reference${others.length ? `, ${others.map((b) => `${b} kernel f64`).join(", ")} = ${ref} kernel f64` : ""}: max|a-b| <= 1e-12*max(1,max|b|);`);
   out(`  f32 kernels (${and(ordered.map((b) => b.name))}) ~ ${ref} f64: max|a-b| <= 1e-4*max(1,max|b|) (float32 rounding, accumulated over sums and steps);`);
-  out(`  ${parallel.length ? `${and(parallel)} on 2 threads = on 1 thread, bit for bit (f64 and f32); ` : ""}kernel f64 vs finite differences: 6 random directions, same rule as the reference`);
+  out(`  ${parallel.length ? `${and(parallel)} on 2 threads = on 1 thread, bit for bit (f64 and f32); ` : ""}checkpointed backward (segments of 1 and 2 steps) = whole, bit for bit;`);
+  out("  kernel f64 vs finite differences: 6 random directions, same rule as the reference");
   const missing = BACKENDS.flatMap((b) => { const a = b.available(); return a.ok ? [] : [`this engine has no ${a.missing}: the ${b.name} columns are not run`]; });
   out(`  (${missing.length ? missing.join("; ") : BACKENDS.map((b) => `${b.name}: ${b.description}`).join("; ")})`);
   out(line(head));
@@ -249,6 +252,7 @@ async function bench(ref: string, v: Record<string, string | boolean | undefined
   const backend = v.backend;
   if (backend !== undefined && backend !== "auto" && !names.includes(String(backend))) throw new LoadError(`--backend is ${[...names, "auto"].join(", ").replace(/, ([^,]*)$/, " or $1")}, not ${String(backend)}`);
   const threads = (v.threads === undefined || v.threads === "auto" ? (v.threads ?? 1) : int(v.threads, 1, "threads")) as number | "auto";
+  const checkpoint = v.checkpoint === undefined || v.checkpoint === "sqrt" ? v.checkpoint : int(v.checkpoint, 1, "checkpoint");
   // without --backend: every backend, the reference one first; those that cannot run here say why
   const runs: { backend: string; skip?: string }[] = typeof backend === "string" ? [{ backend }] : [REFERENCE_BACKEND, ...BACKENDS.filter((b) => b !== REFERENCE_BACKEND)].map((b) => {
     const a = b.available();
@@ -269,6 +273,16 @@ async function bench(ref: string, v: Record<string, string | boolean | undefined
     out(`${cell.name}: generated float32 kernels on the ${t.backend} path, ${t.threads === 1 ? "one thread" : `${t.threads} threads`}, ${sizes}, B=${B}, T=${T}, median of ${t.runs}+ runs after warm-up`);
     out(`  forward           ${t.forwardMs.toFixed(2).padStart(9)} ms   ${(t.forwardMs / T).toFixed(3)} ms/step   ${gf(st.forwardFlops, t.forwardMs)} GFLOP/s`);
     out(`  forward+backward  ${t.forwardBackwardMs.toFixed(2).padStart(9)} ms   ${(t.forwardBackwardMs / T).toFixed(3)} ms/step   ${gf(st.forwardFlops + st.backwardFlops, t.forwardBackwardMs)} GFLOP/s`);
+    if (checkpoint !== undefined) {
+      // the same kernels checkpointed, timed in the same run: what the recompute costs, what it saves
+      const c = await timeCell(cell, { B, T, size, budgetMs: 2000, options: { backend: r.backend, threads, checkpoint } });
+      const seg = segmentSteps(cell.name, T, checkpoint);
+      const { buildPlan, savedFloatsPerStep } = await import("../codegen/plan.ts");
+      const perStep = savedFloatsPerStep(buildPlan(cell, deriveBackward(cell)), t.sizes) * B * 4;
+      out(`  checkpointed, segments of ${seg} step${seg === 1 ? "" : "s"} (--checkpoint ${checkpoint}):`);
+      out(`    forward+backward ${c.forwardBackwardMs.toFixed(2).padStart(9)} ms   ${(c.forwardBackwardMs / t.forwardBackwardMs).toFixed(2)}× the whole backward's time (the recompute: up to one more forward)`);
+      out(`    saved values     ${formatBytes(perStep * seg).padStart(9)}      instead of ${formatBytes(perStep * T)} (${((100 * seg) / T).toFixed(1)}%; the input products and the weight gradients' tapes stay T steps long)`);
+    }
   }
   if (st) out(`  (FLOPs counted from the IR: ${PER(st.forwardFlops)}FLOP forward and ${PER(st.backwardFlops)}FLOP backward per example per step)`);
 }
@@ -425,7 +439,7 @@ const COMMANDS: Readonly<Record<string, Options>> = {
   list: { json: F },
   generate: { out: S, check: F, watch: F, standalone: F, js: F, tile: S, "wasm-tile": S },
   eval: { in: S, out: S, reference: F, backend: S, precision: S, example: S },
-  bench: { B: S, T: S, size: S, backend: S, threads: S },
+  bench: { B: S, T: S, size: S, backend: S, threads: S, checkpoint: S },
   convert: { from: S, to: S, layer: S, direction: S, dtype: S },
   export: { target: S, out: S },
   train: { ...TRAIN_OPTIONS, ...TRAIN_ONLY_OPTIONS }, // cli/train.ts declares both tables
@@ -513,7 +527,7 @@ export async function main(argv: string[]): Promise<number> {
         return await exportCmd(rest, v);
       }
       case "bench":
-        if (rest.length !== 1) throw new UsageError(`usage: cellforge bench <cell> [--B n] [--T n] [--size n] [--backend ${BACKENDS.map((b) => b.name).join("|")}|auto] [--threads n|auto]`);
+        if (rest.length !== 1) throw new UsageError(`usage: cellforge bench <cell> [--B n] [--T n] [--size n] [--backend ${BACKENDS.map((b) => b.name).join("|")}|auto] [--threads n|auto] [--checkpoint k|sqrt]`);
         await bench(rest[0]!, v);
         return 0;
       case "eval":

@@ -318,6 +318,18 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
     region("p", "nParams");
     const inputVarOf = (k: number) => vars.inputVar.get(cell.inputs[k]!)!;
     const outVarOf = (k: number) => vars.outVar.get(outList[k]!.name)!;
+    // a cell that saves values for its backward can checkpoint: step t keeps them in slot t % seg
+    const saves = plan.buffers.some((b) => b.role === "saved");
+    const slotDecl = saves ? ["const slot = t % seg;"] : [];
+    const stepArgs = [...inputList.map((_, k) => inputVarOf(k)), ...init0, ...outList.map((_, k) => outVarOf(k))];
+    const forwardStep = [
+      "// step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)",
+      `function forwardStep(t: number, p: ${A}, ${stepArgs.map((v) => `${v}: ${A}`).join(", ")}): void {`,
+      ...slotDecl,
+      ...stepStateVars(""),
+      ...emitProgram(plan.fwdStep, wasm.loops, rowName),
+      "}",
+    ];
     const forwardBody = [
       `checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");`,
       'mem.begin("forward");',
@@ -327,10 +339,7 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
       ...checks("out", outList, "T * B", "T×B", outVarOf, "output"),
       ...emitProgram(plan.fwdSetup, wasm.loops, rowName),
       ...(plan.prologue.stages.length ? ["// all steps at once: the products with the inputs", ...emitProgram(plan.prologue, wasm.loops, rowName)] : []),
-      "for (let t = 0; t < T; t++) {",
-      ...stepStateVars(""),
-      ...emitProgram(plan.fwdStep, wasm.loops, rowName),
-      "}",
+      `for (let t = 0; t < T; t++) forwardStep(t, p, ${stepArgs.join(", ")});`,
       ...flushes("out", outList, outVarOf),
       "mem.forwarded();",
     ];
@@ -355,7 +364,19 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
       ...emitProgram(plan.fwdSetup, wasm.loops, rowName),
       ...emitProgram(plan.bwdSetup, wasm.loops, rowName),
       ...cell.states.map((s) => `${vars.carryVar.get(s)}.fill(0);`),
+      ...(saves ? ["// the first step whose saved values are in their slots: the last segment's (step 0 unless checkpointing)", "let onTape = T - 1 - ((T - 1) % seg);"] : []),
       "for (let t = T - 1; t >= 0; t--) {",
+      ...slotDecl,
+      ...(saves
+        ? [
+            "// the first step back into a segment whose slots later steps overwrote: its forward again, from the state before it",
+            "// (in `out`); the same operations on the same values, so the same bits, and the same states written where they are",
+            "if (t < onTape) {",
+            "onTape = t - slot;",
+            `for (let s = onTape; s <= t; s++) forwardStep(s, p, ${stepArgs.join(", ")});`,
+            "}",
+          ]
+        : []),
       ...stepStateVars(""),
       "// the upstream gradient of each new state, plus what flows back from step t + 1",
       ...cell.states.map((s, i) => {
@@ -392,6 +413,7 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
         `checkCount(spec.name, "B", B);`,
         `checkCount(spec.name, "T", T);`,
         offsetsUse,
+        ...(saves ? ["// steps whose saved values are kept at once: all T, or a segment of them (options.checkpoint)", "const seg = segmentSteps(spec.name, T, options.checkpoint);"] : []),
         "// floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)",
         `const need = [${[...regions.map(([, size]) => size), ...plan.buffers.map((b) => b.size), ...ntBlocks].join(", ")}];`,
         `const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);`,
@@ -399,6 +421,7 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
         `const io = { ${regions.map(([v, size]) => `${v}: mem.region(${size})`).join(", ")} };`,
         "// buffers, allocated once: saved values (tapes), packed products, scratch",
         ...bufferDecls,
+        ...forwardStep,
         `function forward(params: ${A}, inputs: Inputs<${A}>, initial: States<${A}>, out: Outputs<${A}>): void {`,
         ...forwardBody,
         "}",
@@ -421,7 +444,7 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
       GENERATED_HEADER(opts.source, `kernels for the cell "${cell.name}"`, opts.regenerate),
       {
         kind: StructureKind.ImportDeclaration, moduleSpecifier: opts.runtimeImport ?? RUNTIME_IMPORT,
-        namedImports: [...gemmNames, "GEMM_WASM", "type FloatArray", "Rng", "checkArray", ...(cell.constraints.length > 0 ? ["checkConstraint"] : []), "checkCount", ...(cell.params.some((p) => p.heads) ? ["checkHeads"] : []), "checkSeed", "checkSizes", "initSlice", "type KernelOptions", "type LoopsModuleSource", "type Products", "kernelMemory"],
+        namedImports: [...gemmNames, "GEMM_WASM", "type FloatArray", "Rng", "checkArray", ...(cell.constraints.length > 0 ? ["checkConstraint"] : []), "checkCount", ...(cell.params.some((p) => p.heads) ? ["checkHeads"] : []), "checkSeed", "checkSizes", "initSlice", ...(plan.buffers.some((b) => b.role === "saved") ? ["segmentSteps"] : []), "type KernelOptions", "type LoopsModuleSource", "type Products", "kernelMemory"],
       },
       {
         kind: StructureKind.VariableStatement, isExported: true, declarationKind: VariableDeclarationKind.Const,

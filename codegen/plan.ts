@@ -2,6 +2,7 @@
 import type { Cell } from "../src/cell.ts";
 import type { BackwardStep } from "../src/backward.ts";
 import { type Node, topo } from "../src/ir.ts";
+import { dimValue } from "../src/dims.ts";
 import { paramLayout } from "./layout.ts";
 import { Namer, sizeIdent } from "./names.ts";
 import {
@@ -49,9 +50,9 @@ export function buildPlan(cell: Cell, bw: BackwardStep): FullPlan {
     if (!t) temps.set(n, (t = namer.fresh(`t${temps.size + 1}`)));
     return t;
   };
-  const decl = (want: string, size: Expr, role: BufferDecl["role"]) => {
+  const decl = (want: string, size: Expr, role: BufferDecl["role"], value?: Node) => {
     const name = namer.fresh(want);
-    buffers.push({ name, size, role });
+    buffers.push({ name, size, role, ...(value ? { value } : {}) });
     return name;
   };
   const inputVar = new Map(cell.inputs.map((x) => [x, namer.fresh(x.attrs.name!)]));
@@ -121,8 +122,10 @@ export function buildPlan(cell: Cell, bw: BackwardStep): FullPlan {
     const known = stepGiven.get(n);
     if (known) { savedPlace.set(n, known); continue; }
     // the tape of a value is named after it: `tape_r` holds r, `tape_t1` the unnamed t1
-    const buf = decl(`tape_${names.get(n) ?? temp(n)}`, `T * B * ${vecN(n)}`, "tape");
-    const p: Place = { buf, start: `t * B * ${vecN(n)}`, stride: vecN(n) };
+    // step t's values are in slot t % seg: all T steps have a slot unless the kernel checkpoints
+    // (KernelOptions.checkpoint), and then the backward recomputes a segment's before it reads them
+    const buf = decl(`tape_${names.get(n) ?? temp(n)}`, `seg * B * ${vecN(n)}`, "saved", n);
+    const p: Place = { buf, start: `slot * B * ${vecN(n)}`, stride: vecN(n) };
     savedPlace.set(n, p);
     req(fwdRequired, n, { place: p, add: false });
   }
@@ -244,6 +247,14 @@ export function buildPlan(cell: Cell, bw: BackwardStep): FullPlan {
     vars: { paramOff, inputVar, stateVar, stateOff, initVar, dInitVar, outVar, upVar, dxVar, seedVar, carryVar },
     namer,
   } as FullPlan;
+}
+
+/**
+ * The floats a kernel saves for its backward per example per step, in its `saved` buffers (what
+ * checkpointing keeps for a segment instead of all T steps); states and outputs are in `out` anyway.
+ */
+export function savedFloatsPerStep(plan: KernelPlan, sizes: Readonly<Record<string, number>>): number {
+  return plan.buffers.filter((b) => b.role === "saved").reduce((s, b) => s + b.value!.type.shape.reduce((a, d) => a * dimValue(d, sizes), 1), 0);
 }
 
 export interface PlanVars {

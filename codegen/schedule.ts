@@ -85,8 +85,14 @@ export interface Program {
 export interface BufferDecl {
   readonly name: string;
   readonly size: Expr;
-  /** scratch: reused by the memory plan; the rest persist across calls. */
-  readonly role: "scratch" | "tape" | "prologue" | "setup" | "carry" | "seed";
+  /**
+   * scratch: reused by the memory plan; the rest persist across calls. saved: what the forward step
+   * keeps for the backward, one slot per step of a segment (`seg` steps, T unless checkpointing);
+   * tape: what the backward step keeps for the epilogue, every step.
+   */
+  readonly role: "scratch" | "saved" | "tape" | "prologue" | "setup" | "carry" | "seed";
+  /** The value a saved buffer holds, one per example per step. */
+  readonly value?: Node;
 }
 
 export interface KernelPlan {

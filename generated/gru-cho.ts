@@ -15,6 +15,7 @@ import {
   checkSeed,
   checkSizes,
   initSlice,
+  segmentSteps,
   type KernelOptions,
   type LoopsModuleSource,
   type Products,
@@ -120,6 +121,8 @@ function kernel64<A extends FloatArray>(
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
   const { o_Wr, o_Wz, o_W, o_Ur, o_Uz, o_U, o_br, o_bz, o_b, nParams } = offsets(sizes);
+  // steps whose saved values are kept at once: all T, or a segment of them (options.checkpoint)
+  const seg = segmentSteps(spec.name, T, options.checkpoint);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -131,9 +134,9 @@ function kernel64<A extends FloatArray>(
     T * B * D,
     B * H,
     T * B * (3 * H),
-    T * B * H,
-    T * B * H,
-    T * B * H,
+    seg * B * H,
+    seg * B * H,
+    seg * B * H,
     T * B * (3 * H),
     B * H,
     B * H,
@@ -164,9 +167,9 @@ function kernel64<A extends FloatArray>(
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
   const xp0 = mem.alloc(T * B * (3 * H));
-  const tape_z = mem.alloc(T * B * H);
-  const tape_r = mem.alloc(T * B * H);
-  const tape_hh = mem.alloc(T * B * H);
+  const tape_z = mem.alloc(seg * B * H);
+  const tape_r = mem.alloc(seg * B * H);
+  const tape_hh = mem.alloc(seg * B * H);
   const gx0 = mem.alloc(T * B * (3 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
@@ -179,6 +182,109 @@ function kernel64<A extends FloatArray>(
   const scratch6 = mem.alloc(B * H);
   const scratch7 = mem.alloc(B * H);
   const scratch8 = mem.alloc(B * H);
+  // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
+  function forwardStep(t: number, p: A, x: A, hPrev0: A, hOut: A): void {
+    const slot = t % seg;
+    const hPrev = t === 0 ? hPrev0 : hOut;
+    const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
+    // Ur, Uz times h
+    mm.NT(B, 2 * H, H, hPrev, hPrevAt, H, p, o_Ur, scratch0, 0, 2 * H, false);
+    // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(0, B, [
+        H, // $n
+        at(xp0, t * B * (3 * H)), // $xp0
+        3 * H, // $xp0_stride
+        at(scratch0, 0), // $scratch0
+        2 * H, // $scratch0_stride
+        at(p, o_br), // $br
+        at(tape_r, slot * B * H), // $tape_r
+        H, // $tape_r_stride
+        at(xp0, t * B * (3 * H) + H), // $xp0_2
+        3 * H, // $xp0_2_stride
+        at(scratch0, H), // $scratch0_2
+        2 * H, // $scratch0_2_stride
+        at(p, o_bz), // $bz
+        at(tape_z, slot * B * H), // $tape_z
+        H, // $tape_z_stride
+        at(hPrev, hPrevAt), // $hPrev
+        H, // $hPrev_stride
+        at(scratch1, 0), // $scratch1
+        H, // $scratch1_stride
+        at(scratch2, 0), // $scratch2
+        H, // $scratch2_stride
+        at(scratch3, 0), // $scratch3
+        H, // $scratch3_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const xp0Row = t * B * (3 * H) + b * (3 * H);
+        const scratch0Row = b * (2 * H);
+        const tape_rRow = slot * B * H + b * H;
+        const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
+        const scratch0Row2 = H + b * (2 * H);
+        const tape_zRow = slot * B * H + b * H;
+        const hPrevRow = hPrevAt + b * H;
+        const scratch1Row = b * H;
+        const scratch2Row = b * H;
+        const scratch3Row = b * H;
+        for (let i = 0; i < H; i++) {
+          // r  = sigmoid(Wr*x + Ur*h + br)
+          const r = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_br + i]!)));
+          tape_r[tape_rRow + i] = r;
+          // z  = sigmoid(Wz*x + Uz*h + bz)
+          const z = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + scratch0[scratch0Row2 + i]! + p[o_bz + i]!)));
+          tape_z[tape_zRow + i] = z;
+          const t1 = r * hPrev[hPrevRow + i]!;
+          scratch1[scratch1Row + i] = t1;
+          const t2 = z * hPrev[hPrevRow + i]!;
+          scratch2[scratch2Row + i] = t2;
+          const t3 = 1 - z;
+          scratch3[scratch3Row + i] = t3;
+        }
+      }
+    }
+
+    // U times a vector
+    mm.NT(B, H, H, scratch1, 0, H, p, o_U, scratch4, 0, H, false);
+    // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(1, B, [
+        H, // $n
+        at(xp0, t * B * (3 * H) + 2 * H), // $xp0
+        3 * H, // $xp0_stride
+        at(scratch4, 0), // $scratch4
+        H, // $scratch4_stride
+        at(p, o_b), // $b_2
+        at(tape_hh, slot * B * H), // $tape_hh
+        H, // $tape_hh_stride
+        at(scratch2, 0), // $scratch2
+        H, // $scratch2_stride
+        at(scratch3, 0), // $scratch3
+        H, // $scratch3_stride
+        at(hOut, t * B * H), // $hOut
+        H, // $hOut_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const xp0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
+        const scratch4Row = b * H;
+        const tape_hhRow = slot * B * H + b * H;
+        const scratch2Row = b * H;
+        const scratch3Row = b * H;
+        const hOutRow = t * B * H + b * H;
+        for (let i = 0; i < H; i++) {
+          // hh = tanh(W*x + U*(r .* h) + b)
+          const hh = Math.tanh(xp0[xp0Row + i]! + scratch4[scratch4Row + i]! + p[o_b + i]!);
+          tape_hh[tape_hhRow + i] = hh;
+          // h' = z .* h + (1 - z) .* hh
+          const h_next = scratch2[scratch2Row + i]! + scratch3[scratch3Row + i]! * hh;
+          hOut[hOutRow + i] = h_next;
+        }
+      }
+    }
+  }
+
   function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
     checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin("forward");
@@ -192,107 +298,7 @@ function kernel64<A extends FloatArray>(
     // all steps at once: the products with the inputs
     // Wr, Wz, W times x
     mm.NT(T * B, 3 * H, D, x, 0, D, p, o_Wr, xp0, 0, 3 * H, false);
-    for (let t = 0; t < T; t++) {
-      const hPrev = t === 0 ? hPrev0 : hOut;
-      const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      // Ur, Uz times h
-      mm.NT(B, 2 * H, H, hPrev, hPrevAt, H, p, o_Ur, scratch0, 0, 2 * H, false);
-      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(0, B, [
-          H, // $n
-          at(xp0, t * B * (3 * H)), // $xp0
-          3 * H, // $xp0_stride
-          at(scratch0, 0), // $scratch0
-          2 * H, // $scratch0_stride
-          at(p, o_br), // $br
-          at(tape_r, t * B * H), // $tape_r
-          H, // $tape_r_stride
-          at(xp0, t * B * (3 * H) + H), // $xp0_2
-          3 * H, // $xp0_2_stride
-          at(scratch0, H), // $scratch0_2
-          2 * H, // $scratch0_2_stride
-          at(p, o_bz), // $bz
-          at(tape_z, t * B * H), // $tape_z
-          H, // $tape_z_stride
-          at(hPrev, hPrevAt), // $hPrev
-          H, // $hPrev_stride
-          at(scratch1, 0), // $scratch1
-          H, // $scratch1_stride
-          at(scratch2, 0), // $scratch2
-          H, // $scratch2_stride
-          at(scratch3, 0), // $scratch3
-          H, // $scratch3_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const xp0Row = t * B * (3 * H) + b * (3 * H);
-          const scratch0Row = b * (2 * H);
-          const tape_rRow = t * B * H + b * H;
-          const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
-          const scratch0Row2 = H + b * (2 * H);
-          const tape_zRow = t * B * H + b * H;
-          const hPrevRow = hPrevAt + b * H;
-          const scratch1Row = b * H;
-          const scratch2Row = b * H;
-          const scratch3Row = b * H;
-          for (let i = 0; i < H; i++) {
-            // r  = sigmoid(Wr*x + Ur*h + br)
-            const r = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_br + i]!)));
-            tape_r[tape_rRow + i] = r;
-            // z  = sigmoid(Wz*x + Uz*h + bz)
-            const z = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + scratch0[scratch0Row2 + i]! + p[o_bz + i]!)));
-            tape_z[tape_zRow + i] = z;
-            const t1 = r * hPrev[hPrevRow + i]!;
-            scratch1[scratch1Row + i] = t1;
-            const t2 = z * hPrev[hPrevRow + i]!;
-            scratch2[scratch2Row + i] = t2;
-            const t3 = 1 - z;
-            scratch3[scratch3Row + i] = t3;
-          }
-        }
-      }
-
-      // U times a vector
-      mm.NT(B, H, H, scratch1, 0, H, p, o_U, scratch4, 0, H, false);
-      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(1, B, [
-          H, // $n
-          at(xp0, t * B * (3 * H) + 2 * H), // $xp0
-          3 * H, // $xp0_stride
-          at(scratch4, 0), // $scratch4
-          H, // $scratch4_stride
-          at(p, o_b), // $b_2
-          at(tape_hh, t * B * H), // $tape_hh
-          H, // $tape_hh_stride
-          at(scratch2, 0), // $scratch2
-          H, // $scratch2_stride
-          at(scratch3, 0), // $scratch3
-          H, // $scratch3_stride
-          at(hOut, t * B * H), // $hOut
-          H, // $hOut_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const xp0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const scratch4Row = b * H;
-          const tape_hhRow = t * B * H + b * H;
-          const scratch2Row = b * H;
-          const scratch3Row = b * H;
-          const hOutRow = t * B * H + b * H;
-          for (let i = 0; i < H; i++) {
-            // hh = tanh(W*x + U*(r .* h) + b)
-            const hh = Math.tanh(xp0[xp0Row + i]! + scratch4[scratch4Row + i]! + p[o_b + i]!);
-            tape_hh[tape_hhRow + i] = hh;
-            // h' = z .* h + (1 - z) .* hh
-            const h_next = scratch2[scratch2Row + i]! + scratch3[scratch3Row + i]! * hh;
-            hOut[hOutRow + i] = h_next;
-          }
-        }
-      }
-    }
-
+    for (let t = 0; t < T; t++) forwardStep(t, p, x, hPrev0, hOut);
     mem.flush(io.hOut, out.h);
     mem.forwarded();
   }
@@ -325,7 +331,17 @@ function kernel64<A extends FloatArray>(
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
     dp.fill(0);
     carry_h.fill(0);
+    // the first step whose saved values are in their slots: the last segment's (step 0 unless checkpointing)
+    let onTape = T - 1 - ((T - 1) % seg);
     for (let t = T - 1; t >= 0; t--) {
+      const slot = t % seg;
+      // the first step back into a segment whose slots later steps overwrote: its forward again, from the state before it
+      // (in `out`); the same operations on the same values, so the same bits, and the same states written where they are
+      if (t < onTape) {
+        onTape = t - slot;
+        for (let s = onTape; s <= t; s++) forwardStep(s, p, x, hPrev0, hOut);
+      }
+
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
@@ -334,17 +350,17 @@ function kernel64<A extends FloatArray>(
       if (wl)
         wl(2, B, [
           H, // $n
-          at(tape_z, t * B * H), // $tape_z
+          at(tape_z, slot * B * H), // $tape_z
           H, // $tape_z_stride
           at(seed_h, 0), // $seed_h
           H, // $seed_h_stride
-          at(tape_hh, t * B * H), // $tape_hh
+          at(tape_hh, slot * B * H), // $tape_hh
           H, // $tape_hh_stride
           at(gx0, t * B * (3 * H) + 2 * H), // $gx0
           3 * H, // $gx0_stride
           at(scratch1, 0), // $scratch1
           H, // $scratch1_stride
-          at(tape_r, t * B * H), // $tape_r
+          at(tape_r, slot * B * H), // $tape_r
           H, // $tape_r_stride
           at(scratch4, 0), // $scratch4
           H, // $scratch4_stride
@@ -363,12 +379,12 @@ function kernel64<A extends FloatArray>(
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const tape_zRow = t * B * H + b * H;
+          const tape_zRow = slot * B * H + b * H;
           const seed_hRow = b * H;
-          const tape_hhRow = t * B * H + b * H;
+          const tape_hhRow = slot * B * H + b * H;
           const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
           const scratch1Row = b * H;
-          const tape_rRow = t * B * H + b * H;
+          const tape_rRow = slot * B * H + b * H;
           const scratch4Row = b * H;
           const hPrevRow = hPrevAt + b * H;
           const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
@@ -421,7 +437,7 @@ function kernel64<A extends FloatArray>(
           2 * H, // $scratch0_stride
           at(scratch2, 0), // $scratch2
           H, // $scratch2_stride
-          at(tape_r, t * B * H), // $tape_r
+          at(tape_r, slot * B * H), // $tape_r
           H, // $tape_r_stride
           at(scratch5, 0), // $scratch5
           H, // $scratch5_stride
@@ -436,7 +452,7 @@ function kernel64<A extends FloatArray>(
           const gx0Row = t * B * (3 * H) + b * (3 * H);
           const scratch0Row = b * (2 * H);
           const scratch2Row = b * H;
-          const tape_rRow = t * B * H + b * H;
+          const tape_rRow = slot * B * H + b * H;
           const scratch5Row = b * H;
           const scratch8Row = b * H;
           for (let i = 0; i < H; i++) {
@@ -526,6 +542,8 @@ function kernel32<A extends FloatArray>(
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
   const { o_Wr, o_Wz, o_W, o_Ur, o_Uz, o_U, o_br, o_bz, o_b, nParams } = offsets(sizes);
+  // steps whose saved values are kept at once: all T, or a segment of them (options.checkpoint)
+  const seg = segmentSteps(spec.name, T, options.checkpoint);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -537,9 +555,9 @@ function kernel32<A extends FloatArray>(
     T * B * D,
     B * H,
     T * B * (3 * H),
-    T * B * H,
-    T * B * H,
-    T * B * H,
+    seg * B * H,
+    seg * B * H,
+    seg * B * H,
     T * B * (3 * H),
     B * H,
     B * H,
@@ -570,9 +588,9 @@ function kernel32<A extends FloatArray>(
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
   const xp0 = mem.alloc(T * B * (3 * H));
-  const tape_z = mem.alloc(T * B * H);
-  const tape_r = mem.alloc(T * B * H);
-  const tape_hh = mem.alloc(T * B * H);
+  const tape_z = mem.alloc(seg * B * H);
+  const tape_r = mem.alloc(seg * B * H);
+  const tape_hh = mem.alloc(seg * B * H);
   const gx0 = mem.alloc(T * B * (3 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
@@ -585,6 +603,109 @@ function kernel32<A extends FloatArray>(
   const scratch6 = mem.alloc(B * H);
   const scratch7 = mem.alloc(B * H);
   const scratch8 = mem.alloc(B * H);
+  // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
+  function forwardStep(t: number, p: A, x: A, hPrev0: A, hOut: A): void {
+    const slot = t % seg;
+    const hPrev = t === 0 ? hPrev0 : hOut;
+    const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
+    // Ur, Uz times h
+    mm.NT(B, 2 * H, H, hPrev, hPrevAt, H, p, o_Ur, scratch0, 0, 2 * H, false);
+    // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(0, B, [
+        H, // $n
+        at(xp0, t * B * (3 * H)), // $xp0
+        3 * H, // $xp0_stride
+        at(scratch0, 0), // $scratch0
+        2 * H, // $scratch0_stride
+        at(p, o_br), // $br
+        at(tape_r, slot * B * H), // $tape_r
+        H, // $tape_r_stride
+        at(xp0, t * B * (3 * H) + H), // $xp0_2
+        3 * H, // $xp0_2_stride
+        at(scratch0, H), // $scratch0_2
+        2 * H, // $scratch0_2_stride
+        at(p, o_bz), // $bz
+        at(tape_z, slot * B * H), // $tape_z
+        H, // $tape_z_stride
+        at(hPrev, hPrevAt), // $hPrev
+        H, // $hPrev_stride
+        at(scratch1, 0), // $scratch1
+        H, // $scratch1_stride
+        at(scratch2, 0), // $scratch2
+        H, // $scratch2_stride
+        at(scratch3, 0), // $scratch3
+        H, // $scratch3_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const xp0Row = t * B * (3 * H) + b * (3 * H);
+        const scratch0Row = b * (2 * H);
+        const tape_rRow = slot * B * H + b * H;
+        const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
+        const scratch0Row2 = H + b * (2 * H);
+        const tape_zRow = slot * B * H + b * H;
+        const hPrevRow = hPrevAt + b * H;
+        const scratch1Row = b * H;
+        const scratch2Row = b * H;
+        const scratch3Row = b * H;
+        for (let i = 0; i < H; i++) {
+          // r  = sigmoid(Wr*x + Ur*h + br)
+          const r = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_br + i]!)));
+          tape_r[tape_rRow + i] = r;
+          // z  = sigmoid(Wz*x + Uz*h + bz)
+          const z = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + scratch0[scratch0Row2 + i]! + p[o_bz + i]!)));
+          tape_z[tape_zRow + i] = z;
+          const t1 = r * hPrev[hPrevRow + i]!;
+          scratch1[scratch1Row + i] = t1;
+          const t2 = z * hPrev[hPrevRow + i]!;
+          scratch2[scratch2Row + i] = t2;
+          const t3 = 1 - z;
+          scratch3[scratch3Row + i] = t3;
+        }
+      }
+    }
+
+    // U times a vector
+    mm.NT(B, H, H, scratch1, 0, H, p, o_U, scratch4, 0, H, false);
+    // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(1, B, [
+        H, // $n
+        at(xp0, t * B * (3 * H) + 2 * H), // $xp0
+        3 * H, // $xp0_stride
+        at(scratch4, 0), // $scratch4
+        H, // $scratch4_stride
+        at(p, o_b), // $b_2
+        at(tape_hh, slot * B * H), // $tape_hh
+        H, // $tape_hh_stride
+        at(scratch2, 0), // $scratch2
+        H, // $scratch2_stride
+        at(scratch3, 0), // $scratch3
+        H, // $scratch3_stride
+        at(hOut, t * B * H), // $hOut
+        H, // $hOut_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const xp0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
+        const scratch4Row = b * H;
+        const tape_hhRow = slot * B * H + b * H;
+        const scratch2Row = b * H;
+        const scratch3Row = b * H;
+        const hOutRow = t * B * H + b * H;
+        for (let i = 0; i < H; i++) {
+          // hh = tanh(W*x + U*(r .* h) + b)
+          const hh = Math.tanh(xp0[xp0Row + i]! + scratch4[scratch4Row + i]! + p[o_b + i]!);
+          tape_hh[tape_hhRow + i] = hh;
+          // h' = z .* h + (1 - z) .* hh
+          const h_next = scratch2[scratch2Row + i]! + scratch3[scratch3Row + i]! * hh;
+          hOut[hOutRow + i] = h_next;
+        }
+      }
+    }
+  }
+
   function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
     checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin("forward");
@@ -598,107 +719,7 @@ function kernel32<A extends FloatArray>(
     // all steps at once: the products with the inputs
     // Wr, Wz, W times x
     mm.NT(T * B, 3 * H, D, x, 0, D, p, o_Wr, xp0, 0, 3 * H, false);
-    for (let t = 0; t < T; t++) {
-      const hPrev = t === 0 ? hPrev0 : hOut;
-      const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      // Ur, Uz times h
-      mm.NT(B, 2 * H, H, hPrev, hPrevAt, H, p, o_Ur, scratch0, 0, 2 * H, false);
-      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(0, B, [
-          H, // $n
-          at(xp0, t * B * (3 * H)), // $xp0
-          3 * H, // $xp0_stride
-          at(scratch0, 0), // $scratch0
-          2 * H, // $scratch0_stride
-          at(p, o_br), // $br
-          at(tape_r, t * B * H), // $tape_r
-          H, // $tape_r_stride
-          at(xp0, t * B * (3 * H) + H), // $xp0_2
-          3 * H, // $xp0_2_stride
-          at(scratch0, H), // $scratch0_2
-          2 * H, // $scratch0_2_stride
-          at(p, o_bz), // $bz
-          at(tape_z, t * B * H), // $tape_z
-          H, // $tape_z_stride
-          at(hPrev, hPrevAt), // $hPrev
-          H, // $hPrev_stride
-          at(scratch1, 0), // $scratch1
-          H, // $scratch1_stride
-          at(scratch2, 0), // $scratch2
-          H, // $scratch2_stride
-          at(scratch3, 0), // $scratch3
-          H, // $scratch3_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const xp0Row = t * B * (3 * H) + b * (3 * H);
-          const scratch0Row = b * (2 * H);
-          const tape_rRow = t * B * H + b * H;
-          const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
-          const scratch0Row2 = H + b * (2 * H);
-          const tape_zRow = t * B * H + b * H;
-          const hPrevRow = hPrevAt + b * H;
-          const scratch1Row = b * H;
-          const scratch2Row = b * H;
-          const scratch3Row = b * H;
-          for (let i = 0; i < H; i++) {
-            // r  = sigmoid(Wr*x + Ur*h + br)
-            const r = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_br + i]!)));
-            tape_r[tape_rRow + i] = r;
-            // z  = sigmoid(Wz*x + Uz*h + bz)
-            const z = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + scratch0[scratch0Row2 + i]! + p[o_bz + i]!)));
-            tape_z[tape_zRow + i] = z;
-            const t1 = r * hPrev[hPrevRow + i]!;
-            scratch1[scratch1Row + i] = t1;
-            const t2 = z * hPrev[hPrevRow + i]!;
-            scratch2[scratch2Row + i] = t2;
-            const t3 = 1 - z;
-            scratch3[scratch3Row + i] = t3;
-          }
-        }
-      }
-
-      // U times a vector
-      mm.NT(B, H, H, scratch1, 0, H, p, o_U, scratch4, 0, H, false);
-      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(1, B, [
-          H, // $n
-          at(xp0, t * B * (3 * H) + 2 * H), // $xp0
-          3 * H, // $xp0_stride
-          at(scratch4, 0), // $scratch4
-          H, // $scratch4_stride
-          at(p, o_b), // $b_2
-          at(tape_hh, t * B * H), // $tape_hh
-          H, // $tape_hh_stride
-          at(scratch2, 0), // $scratch2
-          H, // $scratch2_stride
-          at(scratch3, 0), // $scratch3
-          H, // $scratch3_stride
-          at(hOut, t * B * H), // $hOut
-          H, // $hOut_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const xp0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const scratch4Row = b * H;
-          const tape_hhRow = t * B * H + b * H;
-          const scratch2Row = b * H;
-          const scratch3Row = b * H;
-          const hOutRow = t * B * H + b * H;
-          for (let i = 0; i < H; i++) {
-            // hh = tanh(W*x + U*(r .* h) + b)
-            const hh = Math.tanh(xp0[xp0Row + i]! + scratch4[scratch4Row + i]! + p[o_b + i]!);
-            tape_hh[tape_hhRow + i] = hh;
-            // h' = z .* h + (1 - z) .* hh
-            const h_next = scratch2[scratch2Row + i]! + scratch3[scratch3Row + i]! * hh;
-            hOut[hOutRow + i] = h_next;
-          }
-        }
-      }
-    }
-
+    for (let t = 0; t < T; t++) forwardStep(t, p, x, hPrev0, hOut);
     mem.flush(io.hOut, out.h);
     mem.forwarded();
   }
@@ -731,7 +752,17 @@ function kernel32<A extends FloatArray>(
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
     dp.fill(0);
     carry_h.fill(0);
+    // the first step whose saved values are in their slots: the last segment's (step 0 unless checkpointing)
+    let onTape = T - 1 - ((T - 1) % seg);
     for (let t = T - 1; t >= 0; t--) {
+      const slot = t % seg;
+      // the first step back into a segment whose slots later steps overwrote: its forward again, from the state before it
+      // (in `out`); the same operations on the same values, so the same bits, and the same states written where they are
+      if (t < onTape) {
+        onTape = t - slot;
+        for (let s = onTape; s <= t; s++) forwardStep(s, p, x, hPrev0, hOut);
+      }
+
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
@@ -740,17 +771,17 @@ function kernel32<A extends FloatArray>(
       if (wl)
         wl(2, B, [
           H, // $n
-          at(tape_z, t * B * H), // $tape_z
+          at(tape_z, slot * B * H), // $tape_z
           H, // $tape_z_stride
           at(seed_h, 0), // $seed_h
           H, // $seed_h_stride
-          at(tape_hh, t * B * H), // $tape_hh
+          at(tape_hh, slot * B * H), // $tape_hh
           H, // $tape_hh_stride
           at(gx0, t * B * (3 * H) + 2 * H), // $gx0
           3 * H, // $gx0_stride
           at(scratch1, 0), // $scratch1
           H, // $scratch1_stride
-          at(tape_r, t * B * H), // $tape_r
+          at(tape_r, slot * B * H), // $tape_r
           H, // $tape_r_stride
           at(scratch4, 0), // $scratch4
           H, // $scratch4_stride
@@ -769,12 +800,12 @@ function kernel32<A extends FloatArray>(
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const tape_zRow = t * B * H + b * H;
+          const tape_zRow = slot * B * H + b * H;
           const seed_hRow = b * H;
-          const tape_hhRow = t * B * H + b * H;
+          const tape_hhRow = slot * B * H + b * H;
           const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
           const scratch1Row = b * H;
-          const tape_rRow = t * B * H + b * H;
+          const tape_rRow = slot * B * H + b * H;
           const scratch4Row = b * H;
           const hPrevRow = hPrevAt + b * H;
           const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
@@ -827,7 +858,7 @@ function kernel32<A extends FloatArray>(
           2 * H, // $scratch0_stride
           at(scratch2, 0), // $scratch2
           H, // $scratch2_stride
-          at(tape_r, t * B * H), // $tape_r
+          at(tape_r, slot * B * H), // $tape_r
           H, // $tape_r_stride
           at(scratch5, 0), // $scratch5
           H, // $scratch5_stride
@@ -842,7 +873,7 @@ function kernel32<A extends FloatArray>(
           const gx0Row = t * B * (3 * H) + b * (3 * H);
           const scratch0Row = b * (2 * H);
           const scratch2Row = b * H;
-          const tape_rRow = t * B * H + b * H;
+          const tape_rRow = slot * B * H + b * H;
           const scratch5Row = b * H;
           const scratch8Row = b * H;
           for (let i = 0; i < H; i++) {

@@ -15,6 +15,7 @@ import {
   checkSeed,
   checkSizes,
   initSlice,
+  segmentSteps,
   type KernelOptions,
   type LoopsModuleSource,
   type Products,
@@ -114,6 +115,8 @@ function kernel64<A extends FloatArray>(
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
   const { o_Wz, o_Wr, o_W, o_Uz, o_Ur, o_U, nParams } = offsets(sizes);
+  // steps whose saved values are kept at once: all T, or a segment of them (options.checkpoint)
+  const seg = segmentSteps(spec.name, T, options.checkpoint);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -125,10 +128,10 @@ function kernel64<A extends FloatArray>(
     T * B * D,
     B * H,
     T * B * (3 * H),
-    T * B * H,
-    T * B * H,
-    T * B * H,
-    T * B * H,
+    seg * B * H,
+    seg * B * H,
+    seg * B * H,
+    seg * B * H,
     T * B * (3 * H),
     B * H,
     B * H,
@@ -151,15 +154,99 @@ function kernel64<A extends FloatArray>(
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
   const xp0 = mem.alloc(T * B * (3 * H));
-  const tape_z = mem.alloc(T * B * H);
-  const tape_r = mem.alloc(T * B * H);
-  const tape_t1 = mem.alloc(T * B * H);
-  const tape_n = mem.alloc(T * B * H);
+  const tape_z = mem.alloc(seg * B * H);
+  const tape_r = mem.alloc(seg * B * H);
+  const tape_t1 = mem.alloc(seg * B * H);
+  const tape_n = mem.alloc(seg * B * H);
   const gx0 = mem.alloc(T * B * (3 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
   const scratch0 = mem.alloc(B * (3 * H));
   const scratch1 = mem.alloc(B * H);
+  // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
+  function forwardStep(t: number, p: A, x: A, hPrev0: A, hOut: A): void {
+    const slot = t % seg;
+    const hPrev = t === 0 ? hPrev0 : hOut;
+    const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
+    // Uz, Ur, U times h
+    mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Uz, scratch0, 0, 3 * H, false);
+    // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(0, B, [
+        H, // $n
+        at(scratch0, 2 * H), // $scratch0
+        3 * H, // $scratch0_stride
+        at(tape_t1, slot * B * H), // $tape_t1
+        H, // $tape_t1_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const scratch0Row = 2 * H + b * (3 * H);
+        const tape_t1Row = slot * B * H + b * H;
+        for (let i = 0; i < H; i++) {
+          tape_t1[tape_t1Row + i] = scratch0[scratch0Row + i]!;
+        }
+      }
+    }
+
+    // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(1, B, [
+        H, // $n
+        at(xp0, t * B * (3 * H)), // $xp0
+        3 * H, // $xp0_stride
+        at(scratch0, 0), // $scratch0
+        3 * H, // $scratch0_stride
+        at(tape_z, slot * B * H), // $tape_z
+        H, // $tape_z_stride
+        at(xp0, t * B * (3 * H) + H), // $xp0_2
+        3 * H, // $xp0_2_stride
+        at(scratch0, H), // $scratch0_2
+        3 * H, // $scratch0_2_stride
+        at(tape_r, slot * B * H), // $tape_r
+        H, // $tape_r_stride
+        at(scratch0, 2 * H), // $scratch0_3
+        3 * H, // $scratch0_3_stride
+        at(xp0, t * B * (3 * H) + 2 * H), // $xp0_3
+        3 * H, // $xp0_3_stride
+        at(tape_n, slot * B * H), // $tape_n
+        H, // $tape_n_stride
+        at(hPrev, hPrevAt), // $hPrev
+        H, // $hPrev_stride
+        at(hOut, t * B * H), // $hOut
+        H, // $hOut_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const xp0Row = t * B * (3 * H) + b * (3 * H);
+        const scratch0Row = b * (3 * H);
+        const tape_zRow = slot * B * H + b * H;
+        const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
+        const scratch0Row2 = H + b * (3 * H);
+        const tape_rRow = slot * B * H + b * H;
+        const scratch0Row3 = 2 * H + b * (3 * H);
+        const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
+        const tape_nRow = slot * B * H + b * H;
+        const hPrevRow = hPrevAt + b * H;
+        const hOutRow = t * B * H + b * H;
+        for (let i = 0; i < H; i++) {
+          // z  = sigmoid(Wz*x + Uz*h)
+          const z = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + scratch0[scratch0Row + i]!)));
+          tape_z[tape_zRow + i] = z;
+          // r  = sigmoid(Wr*x + Ur*h)
+          const r = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + scratch0[scratch0Row2 + i]!)));
+          tape_r[tape_rRow + i] = r;
+          // n  = tanh(r .* (U*h) + W*x)
+          const n = Math.tanh(r * scratch0[scratch0Row3 + i]! + xp0[xp0Row3 + i]!);
+          tape_n[tape_nRow + i] = n;
+          // h' = (1 - z) .* n + z .* h
+          const h_next = (1 - z) * n + z * hPrev[hPrevRow + i]!;
+          hOut[hOutRow + i] = h_next;
+        }
+      }
+    }
+  }
+
   function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
     checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin("forward");
@@ -173,88 +260,7 @@ function kernel64<A extends FloatArray>(
     // all steps at once: the products with the inputs
     // Wz, Wr, W times x
     mm.NT(T * B, 3 * H, D, x, 0, D, p, o_Wz, xp0, 0, 3 * H, false);
-    for (let t = 0; t < T; t++) {
-      const hPrev = t === 0 ? hPrev0 : hOut;
-      const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      // Uz, Ur, U times h
-      mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Uz, scratch0, 0, 3 * H, false);
-      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(0, B, [
-          H, // $n
-          at(scratch0, 2 * H), // $scratch0
-          3 * H, // $scratch0_stride
-          at(tape_t1, t * B * H), // $tape_t1
-          H, // $tape_t1_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const scratch0Row = 2 * H + b * (3 * H);
-          const tape_t1Row = t * B * H + b * H;
-          for (let i = 0; i < H; i++) {
-            tape_t1[tape_t1Row + i] = scratch0[scratch0Row + i]!;
-          }
-        }
-      }
-
-      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(1, B, [
-          H, // $n
-          at(xp0, t * B * (3 * H)), // $xp0
-          3 * H, // $xp0_stride
-          at(scratch0, 0), // $scratch0
-          3 * H, // $scratch0_stride
-          at(tape_z, t * B * H), // $tape_z
-          H, // $tape_z_stride
-          at(xp0, t * B * (3 * H) + H), // $xp0_2
-          3 * H, // $xp0_2_stride
-          at(scratch0, H), // $scratch0_2
-          3 * H, // $scratch0_2_stride
-          at(tape_r, t * B * H), // $tape_r
-          H, // $tape_r_stride
-          at(scratch0, 2 * H), // $scratch0_3
-          3 * H, // $scratch0_3_stride
-          at(xp0, t * B * (3 * H) + 2 * H), // $xp0_3
-          3 * H, // $xp0_3_stride
-          at(tape_n, t * B * H), // $tape_n
-          H, // $tape_n_stride
-          at(hPrev, hPrevAt), // $hPrev
-          H, // $hPrev_stride
-          at(hOut, t * B * H), // $hOut
-          H, // $hOut_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const xp0Row = t * B * (3 * H) + b * (3 * H);
-          const scratch0Row = b * (3 * H);
-          const tape_zRow = t * B * H + b * H;
-          const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
-          const scratch0Row2 = H + b * (3 * H);
-          const tape_rRow = t * B * H + b * H;
-          const scratch0Row3 = 2 * H + b * (3 * H);
-          const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const tape_nRow = t * B * H + b * H;
-          const hPrevRow = hPrevAt + b * H;
-          const hOutRow = t * B * H + b * H;
-          for (let i = 0; i < H; i++) {
-            // z  = sigmoid(Wz*x + Uz*h)
-            const z = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + scratch0[scratch0Row + i]!)));
-            tape_z[tape_zRow + i] = z;
-            // r  = sigmoid(Wr*x + Ur*h)
-            const r = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + scratch0[scratch0Row2 + i]!)));
-            tape_r[tape_rRow + i] = r;
-            // n  = tanh(r .* (U*h) + W*x)
-            const n = Math.tanh(r * scratch0[scratch0Row3 + i]! + xp0[xp0Row3 + i]!);
-            tape_n[tape_nRow + i] = n;
-            // h' = (1 - z) .* n + z .* h
-            const h_next = (1 - z) * n + z * hPrev[hPrevRow + i]!;
-            hOut[hOutRow + i] = h_next;
-          }
-        }
-      }
-    }
-
+    for (let t = 0; t < T; t++) forwardStep(t, p, x, hPrev0, hOut);
     mem.flush(io.hOut, out.h);
     mem.forwarded();
   }
@@ -287,7 +293,17 @@ function kernel64<A extends FloatArray>(
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
     dp.fill(0);
     carry_h.fill(0);
+    // the first step whose saved values are in their slots: the last segment's (step 0 unless checkpointing)
+    let onTape = T - 1 - ((T - 1) % seg);
     for (let t = T - 1; t >= 0; t--) {
+      const slot = t % seg;
+      // the first step back into a segment whose slots later steps overwrote: its forward again, from the state before it
+      // (in `out`); the same operations on the same values, so the same bits, and the same states written where they are
+      if (t < onTape) {
+        onTape = t - slot;
+        for (let s = onTape; s <= t; s++) forwardStep(s, p, x, hPrev0, hOut);
+      }
+
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
@@ -296,19 +312,19 @@ function kernel64<A extends FloatArray>(
       if (wl)
         wl(2, B, [
           H, // $n
-          at(tape_z, t * B * H), // $tape_z
+          at(tape_z, slot * B * H), // $tape_z
           H, // $tape_z_stride
           at(seed_h, 0), // $seed_h
           H, // $seed_h_stride
-          at(tape_n, t * B * H), // $tape_n
+          at(tape_n, slot * B * H), // $tape_n
           H, // $tape_n_stride
           at(gx0, t * B * (3 * H) + 2 * H), // $gx0
           3 * H, // $gx0_stride
-          at(tape_r, t * B * H), // $tape_r
+          at(tape_r, slot * B * H), // $tape_r
           H, // $tape_r_stride
           at(scratch0, 2 * H), // $scratch0
           3 * H, // $scratch0_stride
-          at(tape_t1, t * B * H), // $tape_t1
+          at(tape_t1, slot * B * H), // $tape_t1
           H, // $tape_t1_stride
           at(gx0, t * B * (3 * H) + H), // $gx0_2
           3 * H, // $gx0_2_stride
@@ -325,13 +341,13 @@ function kernel64<A extends FloatArray>(
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const tape_zRow = t * B * H + b * H;
+          const tape_zRow = slot * B * H + b * H;
           const seed_hRow = b * H;
-          const tape_nRow = t * B * H + b * H;
+          const tape_nRow = slot * B * H + b * H;
           const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const tape_rRow = t * B * H + b * H;
+          const tape_rRow = slot * B * H + b * H;
           const scratch0Row = 2 * H + b * (3 * H);
-          const tape_t1Row = t * B * H + b * H;
+          const tape_t1Row = slot * B * H + b * H;
           const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
           const scratch0Row2 = H + b * (3 * H);
           const hPrevRow = hPrevAt + b * H;
@@ -415,6 +431,8 @@ function kernel32<A extends FloatArray>(
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
   const { o_Wz, o_Wr, o_W, o_Uz, o_Ur, o_U, nParams } = offsets(sizes);
+  // steps whose saved values are kept at once: all T, or a segment of them (options.checkpoint)
+  const seg = segmentSteps(spec.name, T, options.checkpoint);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -426,10 +444,10 @@ function kernel32<A extends FloatArray>(
     T * B * D,
     B * H,
     T * B * (3 * H),
-    T * B * H,
-    T * B * H,
-    T * B * H,
-    T * B * H,
+    seg * B * H,
+    seg * B * H,
+    seg * B * H,
+    seg * B * H,
     T * B * (3 * H),
     B * H,
     B * H,
@@ -452,15 +470,99 @@ function kernel32<A extends FloatArray>(
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
   const xp0 = mem.alloc(T * B * (3 * H));
-  const tape_z = mem.alloc(T * B * H);
-  const tape_r = mem.alloc(T * B * H);
-  const tape_t1 = mem.alloc(T * B * H);
-  const tape_n = mem.alloc(T * B * H);
+  const tape_z = mem.alloc(seg * B * H);
+  const tape_r = mem.alloc(seg * B * H);
+  const tape_t1 = mem.alloc(seg * B * H);
+  const tape_n = mem.alloc(seg * B * H);
   const gx0 = mem.alloc(T * B * (3 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
   const scratch0 = mem.alloc(B * (3 * H));
   const scratch1 = mem.alloc(B * H);
+  // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
+  function forwardStep(t: number, p: A, x: A, hPrev0: A, hOut: A): void {
+    const slot = t % seg;
+    const hPrev = t === 0 ? hPrev0 : hOut;
+    const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
+    // Uz, Ur, U times h
+    mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Uz, scratch0, 0, 3 * H, false);
+    // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(0, B, [
+        H, // $n
+        at(scratch0, 2 * H), // $scratch0
+        3 * H, // $scratch0_stride
+        at(tape_t1, slot * B * H), // $tape_t1
+        H, // $tape_t1_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const scratch0Row = 2 * H + b * (3 * H);
+        const tape_t1Row = slot * B * H + b * H;
+        for (let i = 0; i < H; i++) {
+          tape_t1[tape_t1Row + i] = scratch0[scratch0Row + i]!;
+        }
+      }
+    }
+
+    // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(1, B, [
+        H, // $n
+        at(xp0, t * B * (3 * H)), // $xp0
+        3 * H, // $xp0_stride
+        at(scratch0, 0), // $scratch0
+        3 * H, // $scratch0_stride
+        at(tape_z, slot * B * H), // $tape_z
+        H, // $tape_z_stride
+        at(xp0, t * B * (3 * H) + H), // $xp0_2
+        3 * H, // $xp0_2_stride
+        at(scratch0, H), // $scratch0_2
+        3 * H, // $scratch0_2_stride
+        at(tape_r, slot * B * H), // $tape_r
+        H, // $tape_r_stride
+        at(scratch0, 2 * H), // $scratch0_3
+        3 * H, // $scratch0_3_stride
+        at(xp0, t * B * (3 * H) + 2 * H), // $xp0_3
+        3 * H, // $xp0_3_stride
+        at(tape_n, slot * B * H), // $tape_n
+        H, // $tape_n_stride
+        at(hPrev, hPrevAt), // $hPrev
+        H, // $hPrev_stride
+        at(hOut, t * B * H), // $hOut
+        H, // $hOut_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const xp0Row = t * B * (3 * H) + b * (3 * H);
+        const scratch0Row = b * (3 * H);
+        const tape_zRow = slot * B * H + b * H;
+        const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
+        const scratch0Row2 = H + b * (3 * H);
+        const tape_rRow = slot * B * H + b * H;
+        const scratch0Row3 = 2 * H + b * (3 * H);
+        const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
+        const tape_nRow = slot * B * H + b * H;
+        const hPrevRow = hPrevAt + b * H;
+        const hOutRow = t * B * H + b * H;
+        for (let i = 0; i < H; i++) {
+          // z  = sigmoid(Wz*x + Uz*h)
+          const z = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + scratch0[scratch0Row + i]!)));
+          tape_z[tape_zRow + i] = z;
+          // r  = sigmoid(Wr*x + Ur*h)
+          const r = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + scratch0[scratch0Row2 + i]!)));
+          tape_r[tape_rRow + i] = r;
+          // n  = tanh(r .* (U*h) + W*x)
+          const n = Math.tanh(r * scratch0[scratch0Row3 + i]! + xp0[xp0Row3 + i]!);
+          tape_n[tape_nRow + i] = n;
+          // h' = (1 - z) .* n + z .* h
+          const h_next = (1 - z) * n + z * hPrev[hPrevRow + i]!;
+          hOut[hOutRow + i] = h_next;
+        }
+      }
+    }
+  }
+
   function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
     checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin("forward");
@@ -474,88 +576,7 @@ function kernel32<A extends FloatArray>(
     // all steps at once: the products with the inputs
     // Wz, Wr, W times x
     mm.NT(T * B, 3 * H, D, x, 0, D, p, o_Wz, xp0, 0, 3 * H, false);
-    for (let t = 0; t < T; t++) {
-      const hPrev = t === 0 ? hPrev0 : hOut;
-      const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      // Uz, Ur, U times h
-      mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Uz, scratch0, 0, 3 * H, false);
-      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(0, B, [
-          H, // $n
-          at(scratch0, 2 * H), // $scratch0
-          3 * H, // $scratch0_stride
-          at(tape_t1, t * B * H), // $tape_t1
-          H, // $tape_t1_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const scratch0Row = 2 * H + b * (3 * H);
-          const tape_t1Row = t * B * H + b * H;
-          for (let i = 0; i < H; i++) {
-            tape_t1[tape_t1Row + i] = scratch0[scratch0Row + i]!;
-          }
-        }
-      }
-
-      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(1, B, [
-          H, // $n
-          at(xp0, t * B * (3 * H)), // $xp0
-          3 * H, // $xp0_stride
-          at(scratch0, 0), // $scratch0
-          3 * H, // $scratch0_stride
-          at(tape_z, t * B * H), // $tape_z
-          H, // $tape_z_stride
-          at(xp0, t * B * (3 * H) + H), // $xp0_2
-          3 * H, // $xp0_2_stride
-          at(scratch0, H), // $scratch0_2
-          3 * H, // $scratch0_2_stride
-          at(tape_r, t * B * H), // $tape_r
-          H, // $tape_r_stride
-          at(scratch0, 2 * H), // $scratch0_3
-          3 * H, // $scratch0_3_stride
-          at(xp0, t * B * (3 * H) + 2 * H), // $xp0_3
-          3 * H, // $xp0_3_stride
-          at(tape_n, t * B * H), // $tape_n
-          H, // $tape_n_stride
-          at(hPrev, hPrevAt), // $hPrev
-          H, // $hPrev_stride
-          at(hOut, t * B * H), // $hOut
-          H, // $hOut_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const xp0Row = t * B * (3 * H) + b * (3 * H);
-          const scratch0Row = b * (3 * H);
-          const tape_zRow = t * B * H + b * H;
-          const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
-          const scratch0Row2 = H + b * (3 * H);
-          const tape_rRow = t * B * H + b * H;
-          const scratch0Row3 = 2 * H + b * (3 * H);
-          const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const tape_nRow = t * B * H + b * H;
-          const hPrevRow = hPrevAt + b * H;
-          const hOutRow = t * B * H + b * H;
-          for (let i = 0; i < H; i++) {
-            // z  = sigmoid(Wz*x + Uz*h)
-            const z = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + scratch0[scratch0Row + i]!)));
-            tape_z[tape_zRow + i] = z;
-            // r  = sigmoid(Wr*x + Ur*h)
-            const r = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + scratch0[scratch0Row2 + i]!)));
-            tape_r[tape_rRow + i] = r;
-            // n  = tanh(r .* (U*h) + W*x)
-            const n = Math.tanh(r * scratch0[scratch0Row3 + i]! + xp0[xp0Row3 + i]!);
-            tape_n[tape_nRow + i] = n;
-            // h' = (1 - z) .* n + z .* h
-            const h_next = (1 - z) * n + z * hPrev[hPrevRow + i]!;
-            hOut[hOutRow + i] = h_next;
-          }
-        }
-      }
-    }
-
+    for (let t = 0; t < T; t++) forwardStep(t, p, x, hPrev0, hOut);
     mem.flush(io.hOut, out.h);
     mem.forwarded();
   }
@@ -588,7 +609,17 @@ function kernel32<A extends FloatArray>(
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
     dp.fill(0);
     carry_h.fill(0);
+    // the first step whose saved values are in their slots: the last segment's (step 0 unless checkpointing)
+    let onTape = T - 1 - ((T - 1) % seg);
     for (let t = T - 1; t >= 0; t--) {
+      const slot = t % seg;
+      // the first step back into a segment whose slots later steps overwrote: its forward again, from the state before it
+      // (in `out`); the same operations on the same values, so the same bits, and the same states written where they are
+      if (t < onTape) {
+        onTape = t - slot;
+        for (let s = onTape; s <= t; s++) forwardStep(s, p, x, hPrev0, hOut);
+      }
+
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
@@ -597,19 +628,19 @@ function kernel32<A extends FloatArray>(
       if (wl)
         wl(2, B, [
           H, // $n
-          at(tape_z, t * B * H), // $tape_z
+          at(tape_z, slot * B * H), // $tape_z
           H, // $tape_z_stride
           at(seed_h, 0), // $seed_h
           H, // $seed_h_stride
-          at(tape_n, t * B * H), // $tape_n
+          at(tape_n, slot * B * H), // $tape_n
           H, // $tape_n_stride
           at(gx0, t * B * (3 * H) + 2 * H), // $gx0
           3 * H, // $gx0_stride
-          at(tape_r, t * B * H), // $tape_r
+          at(tape_r, slot * B * H), // $tape_r
           H, // $tape_r_stride
           at(scratch0, 2 * H), // $scratch0
           3 * H, // $scratch0_stride
-          at(tape_t1, t * B * H), // $tape_t1
+          at(tape_t1, slot * B * H), // $tape_t1
           H, // $tape_t1_stride
           at(gx0, t * B * (3 * H) + H), // $gx0_2
           3 * H, // $gx0_2_stride
@@ -626,13 +657,13 @@ function kernel32<A extends FloatArray>(
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const tape_zRow = t * B * H + b * H;
+          const tape_zRow = slot * B * H + b * H;
           const seed_hRow = b * H;
-          const tape_nRow = t * B * H + b * H;
+          const tape_nRow = slot * B * H + b * H;
           const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const tape_rRow = t * B * H + b * H;
+          const tape_rRow = slot * B * H + b * H;
           const scratch0Row = 2 * H + b * (3 * H);
-          const tape_t1Row = t * B * H + b * H;
+          const tape_t1Row = slot * B * H + b * H;
           const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
           const scratch0Row2 = H + b * (3 * H);
           const hPrevRow = hPrevAt + b * H;

@@ -15,6 +15,7 @@ import {
   checkSeed,
   checkSizes,
   initSlice,
+  segmentSteps,
   type KernelOptions,
   type LoopsModuleSource,
   type Products,
@@ -113,6 +114,8 @@ function kernel64<A extends FloatArray>(
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
   const { o_K, o_R, o_b, o_rb, o_gx, o_gr, nParams } = offsets(sizes);
+  // steps whose saved values are kept at once: all T, or a segment of them (options.checkpoint)
+  const seg = segmentSteps(spec.name, T, options.checkpoint);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -124,14 +127,14 @@ function kernel64<A extends FloatArray>(
     T * B * D,
     B * H,
     T * B * (3 * H),
-    T * B * (3 * H),
-    T * B * 1,
-    T * B * (3 * H),
-    T * B * 1,
-    T * B * H,
-    T * B * H,
-    T * B * H,
-    T * B * H,
+    seg * B * (3 * H),
+    seg * B * 1,
+    seg * B * (3 * H),
+    seg * B * 1,
+    seg * B * H,
+    seg * B * H,
+    seg * B * H,
+    seg * B * H,
     T * B * (3 * H),
     B * H,
     B * H,
@@ -190,14 +193,14 @@ function kernel64<A extends FloatArray>(
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
   const xp0 = mem.alloc(T * B * (3 * H));
-  const tape_t1 = mem.alloc(T * B * (3 * H));
-  const tape_t2 = mem.alloc(T * B * 1);
-  const tape_t3 = mem.alloc(T * B * (3 * H));
-  const tape_t4 = mem.alloc(T * B * 1);
-  const tape_z = mem.alloc(T * B * H);
-  const tape_r = mem.alloc(T * B * H);
-  const tape_t5 = mem.alloc(T * B * H);
-  const tape_g = mem.alloc(T * B * H);
+  const tape_t1 = mem.alloc(seg * B * (3 * H));
+  const tape_t2 = mem.alloc(seg * B * 1);
+  const tape_t3 = mem.alloc(seg * B * (3 * H));
+  const tape_t4 = mem.alloc(seg * B * 1);
+  const tape_z = mem.alloc(seg * B * H);
+  const tape_r = mem.alloc(seg * B * H);
+  const tape_t5 = mem.alloc(seg * B * H);
+  const tape_g = mem.alloc(seg * B * H);
   const gx0 = mem.alloc(T * B * (3 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
@@ -239,6 +242,260 @@ function kernel64<A extends FloatArray>(
   const scratch35 = mem.alloc(B);
   const scratch36 = mem.alloc(B * (3 * H));
   const scratch37 = mem.alloc(B * (3 * H));
+  // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
+  function forwardStep(t: number, p: A, x: A, hPrev0: A, hOut: A): void {
+    const slot = t % seg;
+    const hPrev = t === 0 ? hPrev0 : hOut;
+    const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
+    // R times h
+    mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_R, scratch0, 0, 3 * H, false);
+    for (let b = 0; b < B; b++) {
+      let sum = 0;
+      for (let i = 0; i < 3 * H; i++) sum += xp0[t * B * (3 * H) + b * (3 * H) + i]!;
+      scratch1[b * 1 + 0] = sum;
+    }
+
+    // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(0, B, [
+        at(scratch1, 0), // $scratch1
+        1, // $scratch1_stride
+        3 * H, // $3*H
+        at(scratch2, 0), // $scratch2
+        1, // $scratch2_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const scratch1Row = b * 1;
+        const scratch2Row = b * 1;
+        const t6 = scratch1[scratch1Row]! / (3 * H);
+        scratch2[scratch2Row] = t6;
+      }
+    }
+
+    // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(1, B, [
+        3 * H, // $n
+        at(xp0, t * B * (3 * H)), // $xp0
+        3 * H, // $xp0_stride
+        at(scratch2, 0), // $scratch2
+        1, // $scratch2_stride
+        at(tape_t1, slot * B * (3 * H)), // $tape_t1
+        3 * H, // $tape_t1_stride
+        at(scratch3, 0), // $scratch3
+        3 * H, // $scratch3_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const xp0Row = t * B * (3 * H) + b * (3 * H);
+        const scratch2Row = b * 1;
+        const tape_t1Row = slot * B * (3 * H) + b * (3 * H);
+        const scratch3Row = b * (3 * H);
+        for (let i = 0; i < 3 * H; i++) {
+          const t1 = xp0[xp0Row + i]! - scratch2[scratch2Row]!;
+          tape_t1[tape_t1Row + i] = t1;
+          const t7 = t1 * t1;
+          scratch3[scratch3Row + i] = t7;
+        }
+      }
+    }
+
+    for (let b = 0; b < B; b++) {
+      let sum = 0;
+      for (let i = 0; i < 3 * H; i++) sum += scratch3[b * (3 * H) + i]!;
+      scratch4[b * 1 + 0] = sum;
+    }
+
+    for (let b = 0; b < B; b++) {
+      let sum = 0;
+      for (let i = 0; i < 3 * H; i++) sum += scratch0[b * (3 * H) + i]!;
+      scratch5[b * 1 + 0] = sum;
+    }
+
+    // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(2, B, [
+        at(scratch4, 0), // $scratch4
+        1, // $scratch4_stride
+        3 * H, // $3*H
+        at(tape_t2, slot * B * 1), // $tape_t2
+        1, // $tape_t2_stride
+        at(scratch5, 0), // $scratch5
+        1, // $scratch5_stride
+        at(scratch6, 0), // $scratch6
+        1, // $scratch6_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const scratch4Row = b * 1;
+        const tape_t2Row = slot * B * 1 + b * 1;
+        const scratch5Row = b * 1;
+        const scratch6Row = b * 1;
+        const t2 = Math.sqrt(scratch4[scratch4Row]! / (3 * H) + 0.00001);
+        tape_t2[tape_t2Row] = t2;
+        const t8 = scratch5[scratch5Row]! / (3 * H);
+        scratch6[scratch6Row] = t8;
+      }
+    }
+
+    // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(3, B, [
+        3 * H, // $n
+        at(p, o_gx), // $gx
+        at(tape_t1, slot * B * (3 * H)), // $tape_t1
+        3 * H, // $tape_t1_stride
+        at(tape_t2, slot * B * 1), // $tape_t2
+        1, // $tape_t2_stride
+        at(p, o_b), // $b_2
+        at(scratch7, 0), // $scratch7
+        3 * H, // $scratch7_stride
+        at(scratch0, 0), // $scratch0
+        3 * H, // $scratch0_stride
+        at(scratch6, 0), // $scratch6
+        1, // $scratch6_stride
+        at(tape_t3, slot * B * (3 * H)), // $tape_t3
+        3 * H, // $tape_t3_stride
+        at(scratch8, 0), // $scratch8
+        3 * H, // $scratch8_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const tape_t1Row = slot * B * (3 * H) + b * (3 * H);
+        const tape_t2Row = slot * B * 1 + b * 1;
+        const scratch7Row = b * (3 * H);
+        const scratch0Row = b * (3 * H);
+        const scratch6Row = b * 1;
+        const tape_t3Row = slot * B * (3 * H) + b * (3 * H);
+        const scratch8Row = b * (3 * H);
+        for (let i = 0; i < 3 * H; i++) {
+          // wx = gx .* ((a - mean(a)) / sqrt(var(a) + eps)) + b
+          const wx = p[o_gx + i]! * (tape_t1[tape_t1Row + i]! / tape_t2[tape_t2Row]!) + p[o_b + i]!;
+          scratch7[scratch7Row + i] = wx;
+          const t3 = scratch0[scratch0Row + i]! - scratch6[scratch6Row]!;
+          tape_t3[tape_t3Row + i] = t3;
+          const t9 = t3 * t3;
+          scratch8[scratch8Row + i] = t9;
+        }
+      }
+    }
+
+    for (let b = 0; b < B; b++) {
+      let sum = 0;
+      for (let i = 0; i < 3 * H; i++) sum += scratch8[b * (3 * H) + i]!;
+      scratch9[b * 1 + 0] = sum;
+    }
+
+    for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch10[b * H + i] = scratch7[b * (3 * H) + 0 + i]!;
+    for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch11[b * H + i] = scratch7[b * (3 * H) + H + i]!;
+    for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch12[b * H + i] = scratch7[b * (3 * H) + 2 * H + i]!;
+    // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(4, B, [
+        at(scratch9, 0), // $scratch9
+        1, // $scratch9_stride
+        3 * H, // $3*H
+        at(tape_t4, slot * B * 1), // $tape_t4
+        1, // $tape_t4_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const scratch9Row = b * 1;
+        const tape_t4Row = slot * B * 1 + b * 1;
+        const t4 = Math.sqrt(scratch9[scratch9Row]! / (3 * H) + 0.00001);
+        tape_t4[tape_t4Row] = t4;
+      }
+    }
+
+    // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(5, B, [
+        3 * H, // $n
+        at(p, o_gr), // $gr
+        at(tape_t3, slot * B * (3 * H)), // $tape_t3
+        3 * H, // $tape_t3_stride
+        at(tape_t4, slot * B * 1), // $tape_t4
+        1, // $tape_t4_stride
+        at(p, o_rb), // $rb
+        at(scratch13, 0), // $scratch13
+        3 * H, // $scratch13_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const tape_t3Row = slot * B * (3 * H) + b * (3 * H);
+        const tape_t4Row = slot * B * 1 + b * 1;
+        const scratch13Row = b * (3 * H);
+        for (let i = 0; i < 3 * H; i++) {
+          // rh = gr .* ((u - mean(u)) / sqrt(var(u) + eps)) + rb
+          const rh = p[o_gr + i]! * (tape_t3[tape_t3Row + i]! / tape_t4[tape_t4Row]!) + p[o_rb + i]!;
+          scratch13[scratch13Row + i] = rh;
+        }
+      }
+    }
+
+    for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch14[b * H + i] = scratch13[b * (3 * H) + 0 + i]!;
+    for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch15[b * H + i] = scratch13[b * (3 * H) + H + i]!;
+    for (let b = 0; b < B; b++)
+      for (let i = 0; i < H; i++) tape_t5[slot * B * H + b * H + i] = scratch13[b * (3 * H) + 2 * H + i]!;
+    // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(6, B, [
+        H, // $n
+        at(scratch10, 0), // $scratch10
+        H, // $scratch10_stride
+        at(scratch14, 0), // $scratch14
+        H, // $scratch14_stride
+        at(tape_z, slot * B * H), // $tape_z
+        H, // $tape_z_stride
+        at(scratch11, 0), // $scratch11
+        H, // $scratch11_stride
+        at(scratch15, 0), // $scratch15
+        H, // $scratch15_stride
+        at(tape_r, slot * B * H), // $tape_r
+        H, // $tape_r_stride
+        at(scratch12, 0), // $scratch12
+        H, // $scratch12_stride
+        at(tape_t5, slot * B * H), // $tape_t5
+        H, // $tape_t5_stride
+        at(tape_g, slot * B * H), // $tape_g
+        H, // $tape_g_stride
+        at(hPrev, hPrevAt), // $hPrev
+        H, // $hPrev_stride
+        at(hOut, t * B * H), // $hOut
+        H, // $hOut_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const scratch10Row = b * H;
+        const scratch14Row = b * H;
+        const tape_zRow = slot * B * H + b * H;
+        const scratch11Row = b * H;
+        const scratch15Row = b * H;
+        const tape_rRow = slot * B * H + b * H;
+        const scratch12Row = b * H;
+        const tape_t5Row = slot * B * H + b * H;
+        const tape_gRow = slot * B * H + b * H;
+        const hPrevRow = hPrevAt + b * H;
+        const hOutRow = t * B * H + b * H;
+        for (let i = 0; i < H; i++) {
+          // z  = sigmoid(slice(wx, 0, H) + slice(rh, 0, H))
+          const z = 1 / (1 + Math.exp(-(scratch10[scratch10Row + i]! + scratch14[scratch14Row + i]!)));
+          tape_z[tape_zRow + i] = z;
+          // r  = sigmoid(slice(wx, H, H) + slice(rh, H, H))
+          const r = 1 / (1 + Math.exp(-(scratch11[scratch11Row + i]! + scratch15[scratch15Row + i]!)));
+          tape_r[tape_rRow + i] = r;
+          // g  = tanh(slice(wx, 2*H, H) + r .* slice(rh, 2*H, H))
+          const g = Math.tanh(scratch12[scratch12Row + i]! + r * tape_t5[tape_t5Row + i]!);
+          tape_g[tape_gRow + i] = g;
+          // h' = z .* h + (1 - z) .* g
+          const h_next = z * hPrev[hPrevRow + i]! + (1 - z) * g;
+          hOut[hOutRow + i] = h_next;
+        }
+      }
+    }
+  }
+
   function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
     checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin("forward");
@@ -252,258 +509,7 @@ function kernel64<A extends FloatArray>(
     // all steps at once: the products with the inputs
     // K times x
     mm.NT(T * B, 3 * H, D, x, 0, D, p, o_K, xp0, 0, 3 * H, false);
-    for (let t = 0; t < T; t++) {
-      const hPrev = t === 0 ? hPrev0 : hOut;
-      const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      // R times h
-      mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_R, scratch0, 0, 3 * H, false);
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 3 * H; i++) sum += xp0[t * B * (3 * H) + b * (3 * H) + i]!;
-        scratch1[b * 1 + 0] = sum;
-      }
-
-      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(0, B, [
-          at(scratch1, 0), // $scratch1
-          1, // $scratch1_stride
-          3 * H, // $3*H
-          at(scratch2, 0), // $scratch2
-          1, // $scratch2_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const scratch1Row = b * 1;
-          const scratch2Row = b * 1;
-          const t6 = scratch1[scratch1Row]! / (3 * H);
-          scratch2[scratch2Row] = t6;
-        }
-      }
-
-      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(1, B, [
-          3 * H, // $n
-          at(xp0, t * B * (3 * H)), // $xp0
-          3 * H, // $xp0_stride
-          at(scratch2, 0), // $scratch2
-          1, // $scratch2_stride
-          at(tape_t1, t * B * (3 * H)), // $tape_t1
-          3 * H, // $tape_t1_stride
-          at(scratch3, 0), // $scratch3
-          3 * H, // $scratch3_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const xp0Row = t * B * (3 * H) + b * (3 * H);
-          const scratch2Row = b * 1;
-          const tape_t1Row = t * B * (3 * H) + b * (3 * H);
-          const scratch3Row = b * (3 * H);
-          for (let i = 0; i < 3 * H; i++) {
-            const t1 = xp0[xp0Row + i]! - scratch2[scratch2Row]!;
-            tape_t1[tape_t1Row + i] = t1;
-            const t7 = t1 * t1;
-            scratch3[scratch3Row + i] = t7;
-          }
-        }
-      }
-
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 3 * H; i++) sum += scratch3[b * (3 * H) + i]!;
-        scratch4[b * 1 + 0] = sum;
-      }
-
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 3 * H; i++) sum += scratch0[b * (3 * H) + i]!;
-        scratch5[b * 1 + 0] = sum;
-      }
-
-      // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(2, B, [
-          at(scratch4, 0), // $scratch4
-          1, // $scratch4_stride
-          3 * H, // $3*H
-          at(tape_t2, t * B * 1), // $tape_t2
-          1, // $tape_t2_stride
-          at(scratch5, 0), // $scratch5
-          1, // $scratch5_stride
-          at(scratch6, 0), // $scratch6
-          1, // $scratch6_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const scratch4Row = b * 1;
-          const tape_t2Row = t * B * 1 + b * 1;
-          const scratch5Row = b * 1;
-          const scratch6Row = b * 1;
-          const t2 = Math.sqrt(scratch4[scratch4Row]! / (3 * H) + 0.00001);
-          tape_t2[tape_t2Row] = t2;
-          const t8 = scratch5[scratch5Row]! / (3 * H);
-          scratch6[scratch6Row] = t8;
-        }
-      }
-
-      // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(3, B, [
-          3 * H, // $n
-          at(p, o_gx), // $gx
-          at(tape_t1, t * B * (3 * H)), // $tape_t1
-          3 * H, // $tape_t1_stride
-          at(tape_t2, t * B * 1), // $tape_t2
-          1, // $tape_t2_stride
-          at(p, o_b), // $b_2
-          at(scratch7, 0), // $scratch7
-          3 * H, // $scratch7_stride
-          at(scratch0, 0), // $scratch0
-          3 * H, // $scratch0_stride
-          at(scratch6, 0), // $scratch6
-          1, // $scratch6_stride
-          at(tape_t3, t * B * (3 * H)), // $tape_t3
-          3 * H, // $tape_t3_stride
-          at(scratch8, 0), // $scratch8
-          3 * H, // $scratch8_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const tape_t1Row = t * B * (3 * H) + b * (3 * H);
-          const tape_t2Row = t * B * 1 + b * 1;
-          const scratch7Row = b * (3 * H);
-          const scratch0Row = b * (3 * H);
-          const scratch6Row = b * 1;
-          const tape_t3Row = t * B * (3 * H) + b * (3 * H);
-          const scratch8Row = b * (3 * H);
-          for (let i = 0; i < 3 * H; i++) {
-            // wx = gx .* ((a - mean(a)) / sqrt(var(a) + eps)) + b
-            const wx = p[o_gx + i]! * (tape_t1[tape_t1Row + i]! / tape_t2[tape_t2Row]!) + p[o_b + i]!;
-            scratch7[scratch7Row + i] = wx;
-            const t3 = scratch0[scratch0Row + i]! - scratch6[scratch6Row]!;
-            tape_t3[tape_t3Row + i] = t3;
-            const t9 = t3 * t3;
-            scratch8[scratch8Row + i] = t9;
-          }
-        }
-      }
-
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 3 * H; i++) sum += scratch8[b * (3 * H) + i]!;
-        scratch9[b * 1 + 0] = sum;
-      }
-
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch10[b * H + i] = scratch7[b * (3 * H) + 0 + i]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch11[b * H + i] = scratch7[b * (3 * H) + H + i]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch12[b * H + i] = scratch7[b * (3 * H) + 2 * H + i]!;
-      // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(4, B, [
-          at(scratch9, 0), // $scratch9
-          1, // $scratch9_stride
-          3 * H, // $3*H
-          at(tape_t4, t * B * 1), // $tape_t4
-          1, // $tape_t4_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const scratch9Row = b * 1;
-          const tape_t4Row = t * B * 1 + b * 1;
-          const t4 = Math.sqrt(scratch9[scratch9Row]! / (3 * H) + 0.00001);
-          tape_t4[tape_t4Row] = t4;
-        }
-      }
-
-      // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(5, B, [
-          3 * H, // $n
-          at(p, o_gr), // $gr
-          at(tape_t3, t * B * (3 * H)), // $tape_t3
-          3 * H, // $tape_t3_stride
-          at(tape_t4, t * B * 1), // $tape_t4
-          1, // $tape_t4_stride
-          at(p, o_rb), // $rb
-          at(scratch13, 0), // $scratch13
-          3 * H, // $scratch13_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const tape_t3Row = t * B * (3 * H) + b * (3 * H);
-          const tape_t4Row = t * B * 1 + b * 1;
-          const scratch13Row = b * (3 * H);
-          for (let i = 0; i < 3 * H; i++) {
-            // rh = gr .* ((u - mean(u)) / sqrt(var(u) + eps)) + rb
-            const rh = p[o_gr + i]! * (tape_t3[tape_t3Row + i]! / tape_t4[tape_t4Row]!) + p[o_rb + i]!;
-            scratch13[scratch13Row + i] = rh;
-          }
-        }
-      }
-
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch14[b * H + i] = scratch13[b * (3 * H) + 0 + i]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch15[b * H + i] = scratch13[b * (3 * H) + H + i]!;
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < H; i++) tape_t5[t * B * H + b * H + i] = scratch13[b * (3 * H) + 2 * H + i]!;
-      // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(6, B, [
-          H, // $n
-          at(scratch10, 0), // $scratch10
-          H, // $scratch10_stride
-          at(scratch14, 0), // $scratch14
-          H, // $scratch14_stride
-          at(tape_z, t * B * H), // $tape_z
-          H, // $tape_z_stride
-          at(scratch11, 0), // $scratch11
-          H, // $scratch11_stride
-          at(scratch15, 0), // $scratch15
-          H, // $scratch15_stride
-          at(tape_r, t * B * H), // $tape_r
-          H, // $tape_r_stride
-          at(scratch12, 0), // $scratch12
-          H, // $scratch12_stride
-          at(tape_t5, t * B * H), // $tape_t5
-          H, // $tape_t5_stride
-          at(tape_g, t * B * H), // $tape_g
-          H, // $tape_g_stride
-          at(hPrev, hPrevAt), // $hPrev
-          H, // $hPrev_stride
-          at(hOut, t * B * H), // $hOut
-          H, // $hOut_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const scratch10Row = b * H;
-          const scratch14Row = b * H;
-          const tape_zRow = t * B * H + b * H;
-          const scratch11Row = b * H;
-          const scratch15Row = b * H;
-          const tape_rRow = t * B * H + b * H;
-          const scratch12Row = b * H;
-          const tape_t5Row = t * B * H + b * H;
-          const tape_gRow = t * B * H + b * H;
-          const hPrevRow = hPrevAt + b * H;
-          const hOutRow = t * B * H + b * H;
-          for (let i = 0; i < H; i++) {
-            // z  = sigmoid(slice(wx, 0, H) + slice(rh, 0, H))
-            const z = 1 / (1 + Math.exp(-(scratch10[scratch10Row + i]! + scratch14[scratch14Row + i]!)));
-            tape_z[tape_zRow + i] = z;
-            // r  = sigmoid(slice(wx, H, H) + slice(rh, H, H))
-            const r = 1 / (1 + Math.exp(-(scratch11[scratch11Row + i]! + scratch15[scratch15Row + i]!)));
-            tape_r[tape_rRow + i] = r;
-            // g  = tanh(slice(wx, 2*H, H) + r .* slice(rh, 2*H, H))
-            const g = Math.tanh(scratch12[scratch12Row + i]! + r * tape_t5[tape_t5Row + i]!);
-            tape_g[tape_gRow + i] = g;
-            // h' = z .* h + (1 - z) .* g
-            const h_next = z * hPrev[hPrevRow + i]! + (1 - z) * g;
-            hOut[hOutRow + i] = h_next;
-          }
-        }
-      }
-    }
-
+    for (let t = 0; t < T; t++) forwardStep(t, p, x, hPrev0, hOut);
     mem.flush(io.hOut, out.h);
     mem.forwarded();
   }
@@ -536,7 +542,17 @@ function kernel64<A extends FloatArray>(
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
     dp.fill(0);
     carry_h.fill(0);
+    // the first step whose saved values are in their slots: the last segment's (step 0 unless checkpointing)
+    let onTape = T - 1 - ((T - 1) % seg);
     for (let t = T - 1; t >= 0; t--) {
+      const slot = t % seg;
+      // the first step back into a segment whose slots later steps overwrote: its forward again, from the state before it
+      // (in `out`); the same operations on the same values, so the same bits, and the same states written where they are
+      if (t < onTape) {
+        onTape = t - slot;
+        for (let s = onTape; s <= t; s++) forwardStep(s, p, x, hPrev0, hOut);
+      }
+
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
@@ -544,20 +560,20 @@ function kernel64<A extends FloatArray>(
       // loop 7: f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(7, B, [
-          at(tape_t4, t * B * 1), // $tape_t4
+          at(tape_t4, slot * B * 1), // $tape_t4
           1, // $tape_t4_stride
           at(scratch1, 0), // $scratch1
           1, // $scratch1_stride
-          at(tape_t2, t * B * 1), // $tape_t2
+          at(tape_t2, slot * B * 1), // $tape_t2
           1, // $tape_t2_stride
           at(scratch2, 0), // $scratch2
           1, // $scratch2_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const tape_t4Row = t * B * 1 + b * 1;
+          const tape_t4Row = slot * B * 1 + b * 1;
           const scratch1Row = b * 1;
-          const tape_t2Row = t * B * 1 + b * 1;
+          const tape_t2Row = slot * B * 1 + b * 1;
           const scratch2Row = b * 1;
           const t10 = 2 * tape_t4[tape_t4Row]!;
           scratch1[scratch1Row] = t10;
@@ -570,26 +586,26 @@ function kernel64<A extends FloatArray>(
       if (wl)
         wl(8, B, [
           3 * H, // $n
-          at(tape_t3, t * B * (3 * H)), // $tape_t3
+          at(tape_t3, slot * B * (3 * H)), // $tape_t3
           3 * H, // $tape_t3_stride
-          at(tape_t4, t * B * 1), // $tape_t4
+          at(tape_t4, slot * B * 1), // $tape_t4
           1, // $tape_t4_stride
           at(scratch3, 0), // $scratch3
           3 * H, // $scratch3_stride
-          at(tape_t1, t * B * (3 * H)), // $tape_t1
+          at(tape_t1, slot * B * (3 * H)), // $tape_t1
           3 * H, // $tape_t1_stride
-          at(tape_t2, t * B * 1), // $tape_t2
+          at(tape_t2, slot * B * 1), // $tape_t2
           1, // $tape_t2_stride
           at(scratch7, 0), // $scratch7
           3 * H, // $scratch7_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const tape_t3Row = t * B * (3 * H) + b * (3 * H);
-          const tape_t4Row = t * B * 1 + b * 1;
+          const tape_t3Row = slot * B * (3 * H) + b * (3 * H);
+          const tape_t4Row = slot * B * 1 + b * 1;
           const scratch3Row = b * (3 * H);
-          const tape_t1Row = t * B * (3 * H) + b * (3 * H);
-          const tape_t2Row = t * B * 1 + b * 1;
+          const tape_t1Row = slot * B * (3 * H) + b * (3 * H);
+          const tape_t2Row = slot * B * 1 + b * 1;
           const scratch7Row = b * (3 * H);
           for (let i = 0; i < 3 * H; i++) {
             const t12 = tape_t3[tape_t3Row + i]! / tape_t4[tape_t4Row]!;
@@ -604,19 +620,19 @@ function kernel64<A extends FloatArray>(
       if (wl)
         wl(9, B, [
           H, // $n
-          at(tape_z, t * B * H), // $tape_z
+          at(tape_z, slot * B * H), // $tape_z
           H, // $tape_z_stride
           at(seed_h, 0), // $seed_h
           H, // $seed_h_stride
-          at(tape_g, t * B * H), // $tape_g
+          at(tape_g, slot * B * H), // $tape_g
           H, // $tape_g_stride
           at(scratch10, 0), // $scratch10
           H, // $scratch10_stride
-          at(tape_r, t * B * H), // $tape_r
+          at(tape_r, slot * B * H), // $tape_r
           H, // $tape_r_stride
           at(scratch11, 0), // $scratch11
           H, // $scratch11_stride
-          at(tape_t5, t * B * H), // $tape_t5
+          at(tape_t5, slot * B * H), // $tape_t5
           H, // $tape_t5_stride
           at(scratch12, 0), // $scratch12
           H, // $scratch12_stride
@@ -629,13 +645,13 @@ function kernel64<A extends FloatArray>(
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const tape_zRow = t * B * H + b * H;
+          const tape_zRow = slot * B * H + b * H;
           const seed_hRow = b * H;
-          const tape_gRow = t * B * H + b * H;
+          const tape_gRow = slot * B * H + b * H;
           const scratch10Row = b * H;
-          const tape_rRow = t * B * H + b * H;
+          const tape_rRow = slot * B * H + b * H;
           const scratch11Row = b * H;
-          const tape_t5Row = t * B * H + b * H;
+          const tape_t5Row = slot * B * H + b * H;
           const scratch12Row = b * H;
           const hPrevRow = hPrevAt + b * H;
           const scratch14Row = b * H;
@@ -687,7 +703,7 @@ function kernel64<A extends FloatArray>(
           at(scratch18, 0), // $scratch18
           3 * H, // $scratch18_stride
           at(p, o_gr), // $gr
-          at(tape_t4, t * B * 1), // $tape_t4
+          at(tape_t4, slot * B * 1), // $tape_t4
           1, // $tape_t4_stride
           at(scratch19, 0), // $scratch19
           3 * H, // $scratch19_stride
@@ -706,7 +722,7 @@ function kernel64<A extends FloatArray>(
           at(scratch23, 0), // $scratch23
           3 * H, // $scratch23_stride
           at(p, o_gx), // $gx
-          at(tape_t2, t * B * 1), // $tape_t2
+          at(tape_t2, slot * B * 1), // $tape_t2
           1, // $tape_t2_stride
           at(scratch24, 0), // $scratch24
           3 * H, // $scratch24_stride
@@ -719,7 +735,7 @@ function kernel64<A extends FloatArray>(
           const scratch13Row = b * (3 * H);
           const scratch16Row = b * (3 * H);
           const scratch18Row = b * (3 * H);
-          const tape_t4Row = t * B * 1 + b * 1;
+          const tape_t4Row = slot * B * 1 + b * 1;
           const scratch19Row = b * (3 * H);
           const scratch3Row = b * (3 * H);
           const scratch20Row = b * (3 * H);
@@ -728,7 +744,7 @@ function kernel64<A extends FloatArray>(
           const scratch7Row = b * (3 * H);
           const scratch22Row = b * (3 * H);
           const scratch23Row = b * (3 * H);
-          const tape_t2Row = t * B * 1 + b * 1;
+          const tape_t2Row = slot * B * 1 + b * 1;
           const scratch24Row = b * (3 * H);
           const scratch25Row = b * (3 * H);
           for (let i = 0; i < 3 * H; i++) {
@@ -838,7 +854,7 @@ function kernel64<A extends FloatArray>(
           3 * H, // $scratch19_stride
           at(scratch26, 0), // $scratch26
           3 * H, // $scratch26_stride
-          at(tape_t3, t * B * (3 * H)), // $tape_t3
+          at(tape_t3, slot * B * (3 * H)), // $tape_t3
           3 * H, // $tape_t3_stride
           at(scratch28, 0), // $scratch28
           3 * H, // $scratch28_stride
@@ -848,7 +864,7 @@ function kernel64<A extends FloatArray>(
           3 * H, // $scratch24_stride
           at(scratch27, 0), // $scratch27
           3 * H, // $scratch27_stride
-          at(tape_t1, t * B * (3 * H)), // $tape_t1
+          at(tape_t1, slot * B * (3 * H)), // $tape_t1
           3 * H, // $tape_t1_stride
           at(scratch30, 0), // $scratch30
           3 * H, // $scratch30_stride
@@ -859,12 +875,12 @@ function kernel64<A extends FloatArray>(
         for (let b = 0; b < B; b++) {
           const scratch19Row = b * (3 * H);
           const scratch26Row = b * (3 * H);
-          const tape_t3Row = t * B * (3 * H) + b * (3 * H);
+          const tape_t3Row = slot * B * (3 * H) + b * (3 * H);
           const scratch28Row = b * (3 * H);
           const scratch29Row = b * (3 * H);
           const scratch24Row = b * (3 * H);
           const scratch27Row = b * (3 * H);
-          const tape_t1Row = t * B * (3 * H) + b * (3 * H);
+          const tape_t1Row = slot * B * (3 * H) + b * (3 * H);
           const scratch30Row = b * (3 * H);
           const scratch31Row = b * (3 * H);
           for (let i = 0; i < 3 * H; i++) {
@@ -1009,6 +1025,8 @@ function kernel32<A extends FloatArray>(
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
   const { o_K, o_R, o_b, o_rb, o_gx, o_gr, nParams } = offsets(sizes);
+  // steps whose saved values are kept at once: all T, or a segment of them (options.checkpoint)
+  const seg = segmentSteps(spec.name, T, options.checkpoint);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -1020,14 +1038,14 @@ function kernel32<A extends FloatArray>(
     T * B * D,
     B * H,
     T * B * (3 * H),
-    T * B * (3 * H),
-    T * B * 1,
-    T * B * (3 * H),
-    T * B * 1,
-    T * B * H,
-    T * B * H,
-    T * B * H,
-    T * B * H,
+    seg * B * (3 * H),
+    seg * B * 1,
+    seg * B * (3 * H),
+    seg * B * 1,
+    seg * B * H,
+    seg * B * H,
+    seg * B * H,
+    seg * B * H,
     T * B * (3 * H),
     B * H,
     B * H,
@@ -1086,14 +1104,14 @@ function kernel32<A extends FloatArray>(
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
   const xp0 = mem.alloc(T * B * (3 * H));
-  const tape_t1 = mem.alloc(T * B * (3 * H));
-  const tape_t2 = mem.alloc(T * B * 1);
-  const tape_t3 = mem.alloc(T * B * (3 * H));
-  const tape_t4 = mem.alloc(T * B * 1);
-  const tape_z = mem.alloc(T * B * H);
-  const tape_r = mem.alloc(T * B * H);
-  const tape_t5 = mem.alloc(T * B * H);
-  const tape_g = mem.alloc(T * B * H);
+  const tape_t1 = mem.alloc(seg * B * (3 * H));
+  const tape_t2 = mem.alloc(seg * B * 1);
+  const tape_t3 = mem.alloc(seg * B * (3 * H));
+  const tape_t4 = mem.alloc(seg * B * 1);
+  const tape_z = mem.alloc(seg * B * H);
+  const tape_r = mem.alloc(seg * B * H);
+  const tape_t5 = mem.alloc(seg * B * H);
+  const tape_g = mem.alloc(seg * B * H);
   const gx0 = mem.alloc(T * B * (3 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
@@ -1135,6 +1153,260 @@ function kernel32<A extends FloatArray>(
   const scratch35 = mem.alloc(B);
   const scratch36 = mem.alloc(B * (3 * H));
   const scratch37 = mem.alloc(B * (3 * H));
+  // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
+  function forwardStep(t: number, p: A, x: A, hPrev0: A, hOut: A): void {
+    const slot = t % seg;
+    const hPrev = t === 0 ? hPrev0 : hOut;
+    const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
+    // R times h
+    mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_R, scratch0, 0, 3 * H, false);
+    for (let b = 0; b < B; b++) {
+      let sum = 0;
+      for (let i = 0; i < 3 * H; i++) sum += xp0[t * B * (3 * H) + b * (3 * H) + i]!;
+      scratch1[b * 1 + 0] = sum;
+    }
+
+    // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(0, B, [
+        at(scratch1, 0), // $scratch1
+        1, // $scratch1_stride
+        3 * H, // $3*H
+        at(scratch2, 0), // $scratch2
+        1, // $scratch2_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const scratch1Row = b * 1;
+        const scratch2Row = b * 1;
+        const t6 = scratch1[scratch1Row]! / (3 * H);
+        scratch2[scratch2Row] = t6;
+      }
+    }
+
+    // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(1, B, [
+        3 * H, // $n
+        at(xp0, t * B * (3 * H)), // $xp0
+        3 * H, // $xp0_stride
+        at(scratch2, 0), // $scratch2
+        1, // $scratch2_stride
+        at(tape_t1, slot * B * (3 * H)), // $tape_t1
+        3 * H, // $tape_t1_stride
+        at(scratch3, 0), // $scratch3
+        3 * H, // $scratch3_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const xp0Row = t * B * (3 * H) + b * (3 * H);
+        const scratch2Row = b * 1;
+        const tape_t1Row = slot * B * (3 * H) + b * (3 * H);
+        const scratch3Row = b * (3 * H);
+        for (let i = 0; i < 3 * H; i++) {
+          const t1 = xp0[xp0Row + i]! - scratch2[scratch2Row]!;
+          tape_t1[tape_t1Row + i] = t1;
+          const t7 = t1 * t1;
+          scratch3[scratch3Row + i] = t7;
+        }
+      }
+    }
+
+    for (let b = 0; b < B; b++) {
+      let sum = 0;
+      for (let i = 0; i < 3 * H; i++) sum += scratch3[b * (3 * H) + i]!;
+      scratch4[b * 1 + 0] = sum;
+    }
+
+    for (let b = 0; b < B; b++) {
+      let sum = 0;
+      for (let i = 0; i < 3 * H; i++) sum += scratch0[b * (3 * H) + i]!;
+      scratch5[b * 1 + 0] = sum;
+    }
+
+    // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(2, B, [
+        at(scratch4, 0), // $scratch4
+        1, // $scratch4_stride
+        3 * H, // $3*H
+        at(tape_t2, slot * B * 1), // $tape_t2
+        1, // $tape_t2_stride
+        at(scratch5, 0), // $scratch5
+        1, // $scratch5_stride
+        at(scratch6, 0), // $scratch6
+        1, // $scratch6_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const scratch4Row = b * 1;
+        const tape_t2Row = slot * B * 1 + b * 1;
+        const scratch5Row = b * 1;
+        const scratch6Row = b * 1;
+        const t2 = Math.sqrt(scratch4[scratch4Row]! / (3 * H) + 0.00001);
+        tape_t2[tape_t2Row] = t2;
+        const t8 = scratch5[scratch5Row]! / (3 * H);
+        scratch6[scratch6Row] = t8;
+      }
+    }
+
+    // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(3, B, [
+        3 * H, // $n
+        at(p, o_gx), // $gx
+        at(tape_t1, slot * B * (3 * H)), // $tape_t1
+        3 * H, // $tape_t1_stride
+        at(tape_t2, slot * B * 1), // $tape_t2
+        1, // $tape_t2_stride
+        at(p, o_b), // $b_2
+        at(scratch7, 0), // $scratch7
+        3 * H, // $scratch7_stride
+        at(scratch0, 0), // $scratch0
+        3 * H, // $scratch0_stride
+        at(scratch6, 0), // $scratch6
+        1, // $scratch6_stride
+        at(tape_t3, slot * B * (3 * H)), // $tape_t3
+        3 * H, // $tape_t3_stride
+        at(scratch8, 0), // $scratch8
+        3 * H, // $scratch8_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const tape_t1Row = slot * B * (3 * H) + b * (3 * H);
+        const tape_t2Row = slot * B * 1 + b * 1;
+        const scratch7Row = b * (3 * H);
+        const scratch0Row = b * (3 * H);
+        const scratch6Row = b * 1;
+        const tape_t3Row = slot * B * (3 * H) + b * (3 * H);
+        const scratch8Row = b * (3 * H);
+        for (let i = 0; i < 3 * H; i++) {
+          // wx = gx .* ((a - mean(a)) / sqrt(var(a) + eps)) + b
+          const wx = p[o_gx + i]! * (tape_t1[tape_t1Row + i]! / tape_t2[tape_t2Row]!) + p[o_b + i]!;
+          scratch7[scratch7Row + i] = wx;
+          const t3 = scratch0[scratch0Row + i]! - scratch6[scratch6Row]!;
+          tape_t3[tape_t3Row + i] = t3;
+          const t9 = t3 * t3;
+          scratch8[scratch8Row + i] = t9;
+        }
+      }
+    }
+
+    for (let b = 0; b < B; b++) {
+      let sum = 0;
+      for (let i = 0; i < 3 * H; i++) sum += scratch8[b * (3 * H) + i]!;
+      scratch9[b * 1 + 0] = sum;
+    }
+
+    for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch10[b * H + i] = scratch7[b * (3 * H) + 0 + i]!;
+    for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch11[b * H + i] = scratch7[b * (3 * H) + H + i]!;
+    for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch12[b * H + i] = scratch7[b * (3 * H) + 2 * H + i]!;
+    // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(4, B, [
+        at(scratch9, 0), // $scratch9
+        1, // $scratch9_stride
+        3 * H, // $3*H
+        at(tape_t4, slot * B * 1), // $tape_t4
+        1, // $tape_t4_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const scratch9Row = b * 1;
+        const tape_t4Row = slot * B * 1 + b * 1;
+        const t4 = Math.sqrt(scratch9[scratch9Row]! / (3 * H) + 0.00001);
+        tape_t4[tape_t4Row] = t4;
+      }
+    }
+
+    // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(5, B, [
+        3 * H, // $n
+        at(p, o_gr), // $gr
+        at(tape_t3, slot * B * (3 * H)), // $tape_t3
+        3 * H, // $tape_t3_stride
+        at(tape_t4, slot * B * 1), // $tape_t4
+        1, // $tape_t4_stride
+        at(p, o_rb), // $rb
+        at(scratch13, 0), // $scratch13
+        3 * H, // $scratch13_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const tape_t3Row = slot * B * (3 * H) + b * (3 * H);
+        const tape_t4Row = slot * B * 1 + b * 1;
+        const scratch13Row = b * (3 * H);
+        for (let i = 0; i < 3 * H; i++) {
+          // rh = gr .* ((u - mean(u)) / sqrt(var(u) + eps)) + rb
+          const rh = p[o_gr + i]! * (tape_t3[tape_t3Row + i]! / tape_t4[tape_t4Row]!) + p[o_rb + i]!;
+          scratch13[scratch13Row + i] = rh;
+        }
+      }
+    }
+
+    for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch14[b * H + i] = scratch13[b * (3 * H) + 0 + i]!;
+    for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch15[b * H + i] = scratch13[b * (3 * H) + H + i]!;
+    for (let b = 0; b < B; b++)
+      for (let i = 0; i < H; i++) tape_t5[slot * B * H + b * H + i] = scratch13[b * (3 * H) + 2 * H + i]!;
+    // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(6, B, [
+        H, // $n
+        at(scratch10, 0), // $scratch10
+        H, // $scratch10_stride
+        at(scratch14, 0), // $scratch14
+        H, // $scratch14_stride
+        at(tape_z, slot * B * H), // $tape_z
+        H, // $tape_z_stride
+        at(scratch11, 0), // $scratch11
+        H, // $scratch11_stride
+        at(scratch15, 0), // $scratch15
+        H, // $scratch15_stride
+        at(tape_r, slot * B * H), // $tape_r
+        H, // $tape_r_stride
+        at(scratch12, 0), // $scratch12
+        H, // $scratch12_stride
+        at(tape_t5, slot * B * H), // $tape_t5
+        H, // $tape_t5_stride
+        at(tape_g, slot * B * H), // $tape_g
+        H, // $tape_g_stride
+        at(hPrev, hPrevAt), // $hPrev
+        H, // $hPrev_stride
+        at(hOut, t * B * H), // $hOut
+        H, // $hOut_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const scratch10Row = b * H;
+        const scratch14Row = b * H;
+        const tape_zRow = slot * B * H + b * H;
+        const scratch11Row = b * H;
+        const scratch15Row = b * H;
+        const tape_rRow = slot * B * H + b * H;
+        const scratch12Row = b * H;
+        const tape_t5Row = slot * B * H + b * H;
+        const tape_gRow = slot * B * H + b * H;
+        const hPrevRow = hPrevAt + b * H;
+        const hOutRow = t * B * H + b * H;
+        for (let i = 0; i < H; i++) {
+          // z  = sigmoid(slice(wx, 0, H) + slice(rh, 0, H))
+          const z = 1 / (1 + Math.exp(-(scratch10[scratch10Row + i]! + scratch14[scratch14Row + i]!)));
+          tape_z[tape_zRow + i] = z;
+          // r  = sigmoid(slice(wx, H, H) + slice(rh, H, H))
+          const r = 1 / (1 + Math.exp(-(scratch11[scratch11Row + i]! + scratch15[scratch15Row + i]!)));
+          tape_r[tape_rRow + i] = r;
+          // g  = tanh(slice(wx, 2*H, H) + r .* slice(rh, 2*H, H))
+          const g = Math.tanh(scratch12[scratch12Row + i]! + r * tape_t5[tape_t5Row + i]!);
+          tape_g[tape_gRow + i] = g;
+          // h' = z .* h + (1 - z) .* g
+          const h_next = z * hPrev[hPrevRow + i]! + (1 - z) * g;
+          hOut[hOutRow + i] = h_next;
+        }
+      }
+    }
+  }
+
   function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
     checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin("forward");
@@ -1148,258 +1420,7 @@ function kernel32<A extends FloatArray>(
     // all steps at once: the products with the inputs
     // K times x
     mm.NT(T * B, 3 * H, D, x, 0, D, p, o_K, xp0, 0, 3 * H, false);
-    for (let t = 0; t < T; t++) {
-      const hPrev = t === 0 ? hPrev0 : hOut;
-      const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      // R times h
-      mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_R, scratch0, 0, 3 * H, false);
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 3 * H; i++) sum += xp0[t * B * (3 * H) + b * (3 * H) + i]!;
-        scratch1[b * 1 + 0] = sum;
-      }
-
-      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(0, B, [
-          at(scratch1, 0), // $scratch1
-          1, // $scratch1_stride
-          3 * H, // $3*H
-          at(scratch2, 0), // $scratch2
-          1, // $scratch2_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const scratch1Row = b * 1;
-          const scratch2Row = b * 1;
-          const t6 = scratch1[scratch1Row]! / (3 * H);
-          scratch2[scratch2Row] = t6;
-        }
-      }
-
-      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(1, B, [
-          3 * H, // $n
-          at(xp0, t * B * (3 * H)), // $xp0
-          3 * H, // $xp0_stride
-          at(scratch2, 0), // $scratch2
-          1, // $scratch2_stride
-          at(tape_t1, t * B * (3 * H)), // $tape_t1
-          3 * H, // $tape_t1_stride
-          at(scratch3, 0), // $scratch3
-          3 * H, // $scratch3_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const xp0Row = t * B * (3 * H) + b * (3 * H);
-          const scratch2Row = b * 1;
-          const tape_t1Row = t * B * (3 * H) + b * (3 * H);
-          const scratch3Row = b * (3 * H);
-          for (let i = 0; i < 3 * H; i++) {
-            const t1 = xp0[xp0Row + i]! - scratch2[scratch2Row]!;
-            tape_t1[tape_t1Row + i] = t1;
-            const t7 = t1 * t1;
-            scratch3[scratch3Row + i] = t7;
-          }
-        }
-      }
-
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 3 * H; i++) sum += scratch3[b * (3 * H) + i]!;
-        scratch4[b * 1 + 0] = sum;
-      }
-
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 3 * H; i++) sum += scratch0[b * (3 * H) + i]!;
-        scratch5[b * 1 + 0] = sum;
-      }
-
-      // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(2, B, [
-          at(scratch4, 0), // $scratch4
-          1, // $scratch4_stride
-          3 * H, // $3*H
-          at(tape_t2, t * B * 1), // $tape_t2
-          1, // $tape_t2_stride
-          at(scratch5, 0), // $scratch5
-          1, // $scratch5_stride
-          at(scratch6, 0), // $scratch6
-          1, // $scratch6_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const scratch4Row = b * 1;
-          const tape_t2Row = t * B * 1 + b * 1;
-          const scratch5Row = b * 1;
-          const scratch6Row = b * 1;
-          const t2 = Math.sqrt(scratch4[scratch4Row]! / (3 * H) + 0.00001);
-          tape_t2[tape_t2Row] = t2;
-          const t8 = scratch5[scratch5Row]! / (3 * H);
-          scratch6[scratch6Row] = t8;
-        }
-      }
-
-      // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(3, B, [
-          3 * H, // $n
-          at(p, o_gx), // $gx
-          at(tape_t1, t * B * (3 * H)), // $tape_t1
-          3 * H, // $tape_t1_stride
-          at(tape_t2, t * B * 1), // $tape_t2
-          1, // $tape_t2_stride
-          at(p, o_b), // $b_2
-          at(scratch7, 0), // $scratch7
-          3 * H, // $scratch7_stride
-          at(scratch0, 0), // $scratch0
-          3 * H, // $scratch0_stride
-          at(scratch6, 0), // $scratch6
-          1, // $scratch6_stride
-          at(tape_t3, t * B * (3 * H)), // $tape_t3
-          3 * H, // $tape_t3_stride
-          at(scratch8, 0), // $scratch8
-          3 * H, // $scratch8_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const tape_t1Row = t * B * (3 * H) + b * (3 * H);
-          const tape_t2Row = t * B * 1 + b * 1;
-          const scratch7Row = b * (3 * H);
-          const scratch0Row = b * (3 * H);
-          const scratch6Row = b * 1;
-          const tape_t3Row = t * B * (3 * H) + b * (3 * H);
-          const scratch8Row = b * (3 * H);
-          for (let i = 0; i < 3 * H; i++) {
-            // wx = gx .* ((a - mean(a)) / sqrt(var(a) + eps)) + b
-            const wx = p[o_gx + i]! * (tape_t1[tape_t1Row + i]! / tape_t2[tape_t2Row]!) + p[o_b + i]!;
-            scratch7[scratch7Row + i] = wx;
-            const t3 = scratch0[scratch0Row + i]! - scratch6[scratch6Row]!;
-            tape_t3[tape_t3Row + i] = t3;
-            const t9 = t3 * t3;
-            scratch8[scratch8Row + i] = t9;
-          }
-        }
-      }
-
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 3 * H; i++) sum += scratch8[b * (3 * H) + i]!;
-        scratch9[b * 1 + 0] = sum;
-      }
-
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch10[b * H + i] = scratch7[b * (3 * H) + 0 + i]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch11[b * H + i] = scratch7[b * (3 * H) + H + i]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch12[b * H + i] = scratch7[b * (3 * H) + 2 * H + i]!;
-      // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(4, B, [
-          at(scratch9, 0), // $scratch9
-          1, // $scratch9_stride
-          3 * H, // $3*H
-          at(tape_t4, t * B * 1), // $tape_t4
-          1, // $tape_t4_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const scratch9Row = b * 1;
-          const tape_t4Row = t * B * 1 + b * 1;
-          const t4 = Math.sqrt(scratch9[scratch9Row]! / (3 * H) + 0.00001);
-          tape_t4[tape_t4Row] = t4;
-        }
-      }
-
-      // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(5, B, [
-          3 * H, // $n
-          at(p, o_gr), // $gr
-          at(tape_t3, t * B * (3 * H)), // $tape_t3
-          3 * H, // $tape_t3_stride
-          at(tape_t4, t * B * 1), // $tape_t4
-          1, // $tape_t4_stride
-          at(p, o_rb), // $rb
-          at(scratch13, 0), // $scratch13
-          3 * H, // $scratch13_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const tape_t3Row = t * B * (3 * H) + b * (3 * H);
-          const tape_t4Row = t * B * 1 + b * 1;
-          const scratch13Row = b * (3 * H);
-          for (let i = 0; i < 3 * H; i++) {
-            // rh = gr .* ((u - mean(u)) / sqrt(var(u) + eps)) + rb
-            const rh = p[o_gr + i]! * (tape_t3[tape_t3Row + i]! / tape_t4[tape_t4Row]!) + p[o_rb + i]!;
-            scratch13[scratch13Row + i] = rh;
-          }
-        }
-      }
-
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch14[b * H + i] = scratch13[b * (3 * H) + 0 + i]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch15[b * H + i] = scratch13[b * (3 * H) + H + i]!;
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < H; i++) tape_t5[t * B * H + b * H + i] = scratch13[b * (3 * H) + 2 * H + i]!;
-      // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(6, B, [
-          H, // $n
-          at(scratch10, 0), // $scratch10
-          H, // $scratch10_stride
-          at(scratch14, 0), // $scratch14
-          H, // $scratch14_stride
-          at(tape_z, t * B * H), // $tape_z
-          H, // $tape_z_stride
-          at(scratch11, 0), // $scratch11
-          H, // $scratch11_stride
-          at(scratch15, 0), // $scratch15
-          H, // $scratch15_stride
-          at(tape_r, t * B * H), // $tape_r
-          H, // $tape_r_stride
-          at(scratch12, 0), // $scratch12
-          H, // $scratch12_stride
-          at(tape_t5, t * B * H), // $tape_t5
-          H, // $tape_t5_stride
-          at(tape_g, t * B * H), // $tape_g
-          H, // $tape_g_stride
-          at(hPrev, hPrevAt), // $hPrev
-          H, // $hPrev_stride
-          at(hOut, t * B * H), // $hOut
-          H, // $hOut_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const scratch10Row = b * H;
-          const scratch14Row = b * H;
-          const tape_zRow = t * B * H + b * H;
-          const scratch11Row = b * H;
-          const scratch15Row = b * H;
-          const tape_rRow = t * B * H + b * H;
-          const scratch12Row = b * H;
-          const tape_t5Row = t * B * H + b * H;
-          const tape_gRow = t * B * H + b * H;
-          const hPrevRow = hPrevAt + b * H;
-          const hOutRow = t * B * H + b * H;
-          for (let i = 0; i < H; i++) {
-            // z  = sigmoid(slice(wx, 0, H) + slice(rh, 0, H))
-            const z = 1 / (1 + Math.exp(-(scratch10[scratch10Row + i]! + scratch14[scratch14Row + i]!)));
-            tape_z[tape_zRow + i] = z;
-            // r  = sigmoid(slice(wx, H, H) + slice(rh, H, H))
-            const r = 1 / (1 + Math.exp(-(scratch11[scratch11Row + i]! + scratch15[scratch15Row + i]!)));
-            tape_r[tape_rRow + i] = r;
-            // g  = tanh(slice(wx, 2*H, H) + r .* slice(rh, 2*H, H))
-            const g = Math.tanh(scratch12[scratch12Row + i]! + r * tape_t5[tape_t5Row + i]!);
-            tape_g[tape_gRow + i] = g;
-            // h' = z .* h + (1 - z) .* g
-            const h_next = z * hPrev[hPrevRow + i]! + (1 - z) * g;
-            hOut[hOutRow + i] = h_next;
-          }
-        }
-      }
-    }
-
+    for (let t = 0; t < T; t++) forwardStep(t, p, x, hPrev0, hOut);
     mem.flush(io.hOut, out.h);
     mem.forwarded();
   }
@@ -1432,7 +1453,17 @@ function kernel32<A extends FloatArray>(
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
     dp.fill(0);
     carry_h.fill(0);
+    // the first step whose saved values are in their slots: the last segment's (step 0 unless checkpointing)
+    let onTape = T - 1 - ((T - 1) % seg);
     for (let t = T - 1; t >= 0; t--) {
+      const slot = t % seg;
+      // the first step back into a segment whose slots later steps overwrote: its forward again, from the state before it
+      // (in `out`); the same operations on the same values, so the same bits, and the same states written where they are
+      if (t < onTape) {
+        onTape = t - slot;
+        for (let s = onTape; s <= t; s++) forwardStep(s, p, x, hPrev0, hOut);
+      }
+
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
@@ -1440,20 +1471,20 @@ function kernel32<A extends FloatArray>(
       // loop 7: f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(7, B, [
-          at(tape_t4, t * B * 1), // $tape_t4
+          at(tape_t4, slot * B * 1), // $tape_t4
           1, // $tape_t4_stride
           at(scratch1, 0), // $scratch1
           1, // $scratch1_stride
-          at(tape_t2, t * B * 1), // $tape_t2
+          at(tape_t2, slot * B * 1), // $tape_t2
           1, // $tape_t2_stride
           at(scratch2, 0), // $scratch2
           1, // $scratch2_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const tape_t4Row = t * B * 1 + b * 1;
+          const tape_t4Row = slot * B * 1 + b * 1;
           const scratch1Row = b * 1;
-          const tape_t2Row = t * B * 1 + b * 1;
+          const tape_t2Row = slot * B * 1 + b * 1;
           const scratch2Row = b * 1;
           const t10 = 2 * tape_t4[tape_t4Row]!;
           scratch1[scratch1Row] = t10;
@@ -1466,26 +1497,26 @@ function kernel32<A extends FloatArray>(
       if (wl)
         wl(8, B, [
           3 * H, // $n
-          at(tape_t3, t * B * (3 * H)), // $tape_t3
+          at(tape_t3, slot * B * (3 * H)), // $tape_t3
           3 * H, // $tape_t3_stride
-          at(tape_t4, t * B * 1), // $tape_t4
+          at(tape_t4, slot * B * 1), // $tape_t4
           1, // $tape_t4_stride
           at(scratch3, 0), // $scratch3
           3 * H, // $scratch3_stride
-          at(tape_t1, t * B * (3 * H)), // $tape_t1
+          at(tape_t1, slot * B * (3 * H)), // $tape_t1
           3 * H, // $tape_t1_stride
-          at(tape_t2, t * B * 1), // $tape_t2
+          at(tape_t2, slot * B * 1), // $tape_t2
           1, // $tape_t2_stride
           at(scratch7, 0), // $scratch7
           3 * H, // $scratch7_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const tape_t3Row = t * B * (3 * H) + b * (3 * H);
-          const tape_t4Row = t * B * 1 + b * 1;
+          const tape_t3Row = slot * B * (3 * H) + b * (3 * H);
+          const tape_t4Row = slot * B * 1 + b * 1;
           const scratch3Row = b * (3 * H);
-          const tape_t1Row = t * B * (3 * H) + b * (3 * H);
-          const tape_t2Row = t * B * 1 + b * 1;
+          const tape_t1Row = slot * B * (3 * H) + b * (3 * H);
+          const tape_t2Row = slot * B * 1 + b * 1;
           const scratch7Row = b * (3 * H);
           for (let i = 0; i < 3 * H; i++) {
             const t12 = tape_t3[tape_t3Row + i]! / tape_t4[tape_t4Row]!;
@@ -1500,19 +1531,19 @@ function kernel32<A extends FloatArray>(
       if (wl)
         wl(9, B, [
           H, // $n
-          at(tape_z, t * B * H), // $tape_z
+          at(tape_z, slot * B * H), // $tape_z
           H, // $tape_z_stride
           at(seed_h, 0), // $seed_h
           H, // $seed_h_stride
-          at(tape_g, t * B * H), // $tape_g
+          at(tape_g, slot * B * H), // $tape_g
           H, // $tape_g_stride
           at(scratch10, 0), // $scratch10
           H, // $scratch10_stride
-          at(tape_r, t * B * H), // $tape_r
+          at(tape_r, slot * B * H), // $tape_r
           H, // $tape_r_stride
           at(scratch11, 0), // $scratch11
           H, // $scratch11_stride
-          at(tape_t5, t * B * H), // $tape_t5
+          at(tape_t5, slot * B * H), // $tape_t5
           H, // $tape_t5_stride
           at(scratch12, 0), // $scratch12
           H, // $scratch12_stride
@@ -1525,13 +1556,13 @@ function kernel32<A extends FloatArray>(
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const tape_zRow = t * B * H + b * H;
+          const tape_zRow = slot * B * H + b * H;
           const seed_hRow = b * H;
-          const tape_gRow = t * B * H + b * H;
+          const tape_gRow = slot * B * H + b * H;
           const scratch10Row = b * H;
-          const tape_rRow = t * B * H + b * H;
+          const tape_rRow = slot * B * H + b * H;
           const scratch11Row = b * H;
-          const tape_t5Row = t * B * H + b * H;
+          const tape_t5Row = slot * B * H + b * H;
           const scratch12Row = b * H;
           const hPrevRow = hPrevAt + b * H;
           const scratch14Row = b * H;
@@ -1583,7 +1614,7 @@ function kernel32<A extends FloatArray>(
           at(scratch18, 0), // $scratch18
           3 * H, // $scratch18_stride
           at(p, o_gr), // $gr
-          at(tape_t4, t * B * 1), // $tape_t4
+          at(tape_t4, slot * B * 1), // $tape_t4
           1, // $tape_t4_stride
           at(scratch19, 0), // $scratch19
           3 * H, // $scratch19_stride
@@ -1602,7 +1633,7 @@ function kernel32<A extends FloatArray>(
           at(scratch23, 0), // $scratch23
           3 * H, // $scratch23_stride
           at(p, o_gx), // $gx
-          at(tape_t2, t * B * 1), // $tape_t2
+          at(tape_t2, slot * B * 1), // $tape_t2
           1, // $tape_t2_stride
           at(scratch24, 0), // $scratch24
           3 * H, // $scratch24_stride
@@ -1615,7 +1646,7 @@ function kernel32<A extends FloatArray>(
           const scratch13Row = b * (3 * H);
           const scratch16Row = b * (3 * H);
           const scratch18Row = b * (3 * H);
-          const tape_t4Row = t * B * 1 + b * 1;
+          const tape_t4Row = slot * B * 1 + b * 1;
           const scratch19Row = b * (3 * H);
           const scratch3Row = b * (3 * H);
           const scratch20Row = b * (3 * H);
@@ -1624,7 +1655,7 @@ function kernel32<A extends FloatArray>(
           const scratch7Row = b * (3 * H);
           const scratch22Row = b * (3 * H);
           const scratch23Row = b * (3 * H);
-          const tape_t2Row = t * B * 1 + b * 1;
+          const tape_t2Row = slot * B * 1 + b * 1;
           const scratch24Row = b * (3 * H);
           const scratch25Row = b * (3 * H);
           for (let i = 0; i < 3 * H; i++) {
@@ -1734,7 +1765,7 @@ function kernel32<A extends FloatArray>(
           3 * H, // $scratch19_stride
           at(scratch26, 0), // $scratch26
           3 * H, // $scratch26_stride
-          at(tape_t3, t * B * (3 * H)), // $tape_t3
+          at(tape_t3, slot * B * (3 * H)), // $tape_t3
           3 * H, // $tape_t3_stride
           at(scratch28, 0), // $scratch28
           3 * H, // $scratch28_stride
@@ -1744,7 +1775,7 @@ function kernel32<A extends FloatArray>(
           3 * H, // $scratch24_stride
           at(scratch27, 0), // $scratch27
           3 * H, // $scratch27_stride
-          at(tape_t1, t * B * (3 * H)), // $tape_t1
+          at(tape_t1, slot * B * (3 * H)), // $tape_t1
           3 * H, // $tape_t1_stride
           at(scratch30, 0), // $scratch30
           3 * H, // $scratch30_stride
@@ -1755,12 +1786,12 @@ function kernel32<A extends FloatArray>(
         for (let b = 0; b < B; b++) {
           const scratch19Row = b * (3 * H);
           const scratch26Row = b * (3 * H);
-          const tape_t3Row = t * B * (3 * H) + b * (3 * H);
+          const tape_t3Row = slot * B * (3 * H) + b * (3 * H);
           const scratch28Row = b * (3 * H);
           const scratch29Row = b * (3 * H);
           const scratch24Row = b * (3 * H);
           const scratch27Row = b * (3 * H);
-          const tape_t1Row = t * B * (3 * H) + b * (3 * H);
+          const tape_t1Row = slot * B * (3 * H) + b * (3 * H);
           const scratch30Row = b * (3 * H);
           const scratch31Row = b * (3 * H);
           for (let i = 0; i < 3 * H; i++) {

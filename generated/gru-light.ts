@@ -15,6 +15,7 @@ import {
   checkSeed,
   checkSizes,
   initSlice,
+  segmentSteps,
   type KernelOptions,
   type LoopsModuleSource,
   type Products,
@@ -118,6 +119,8 @@ function kernel64<A extends FloatArray>(
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
   const { o_Wz, o_Wh, o_Uz, o_Uh, o_gz, o_bz, o_gh, o_bh, nParams } = offsets(sizes);
+  // steps whose saved values are kept at once: all T, or a segment of them (options.checkpoint)
+  const seg = segmentSteps(spec.name, T, options.checkpoint);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -129,8 +132,8 @@ function kernel64<A extends FloatArray>(
     T * B * D,
     B * H,
     T * B * (2 * H),
-    T * B * H,
-    T * B * H,
+    seg * B * H,
+    seg * B * H,
     T * B * (2 * H),
     B * H,
     B * H,
@@ -155,8 +158,8 @@ function kernel64<A extends FloatArray>(
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
   const xp0 = mem.alloc(T * B * (2 * H));
-  const tape_z = mem.alloc(T * B * H);
-  const tape_hh = mem.alloc(T * B * H);
+  const tape_z = mem.alloc(seg * B * H);
+  const tape_hh = mem.alloc(seg * B * H);
   const gx0 = mem.alloc(T * B * (2 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
@@ -164,6 +167,63 @@ function kernel64<A extends FloatArray>(
   const scratch1 = mem.alloc(B * H);
   const scratch2 = mem.alloc(B * H);
   const scratch3 = mem.alloc(B * H);
+  // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
+  function forwardStep(t: number, p: A, x: A, hPrev0: A, hOut: A): void {
+    const slot = t % seg;
+    const hPrev = t === 0 ? hPrev0 : hOut;
+    const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
+    // Uz, Uh times h
+    mm.NT(B, 2 * H, H, hPrev, hPrevAt, H, p, o_Uz, scratch0, 0, 2 * H, false);
+    // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(0, B, [
+        H, // $n
+        at(p, o_gz), // $gz
+        at(xp0, t * B * (2 * H)), // $xp0
+        2 * H, // $xp0_stride
+        at(p, o_bz), // $bz
+        at(scratch0, 0), // $scratch0
+        2 * H, // $scratch0_stride
+        at(tape_z, slot * B * H), // $tape_z
+        H, // $tape_z_stride
+        at(p, o_gh), // $gh
+        at(xp0, t * B * (2 * H) + H), // $xp0_2
+        2 * H, // $xp0_2_stride
+        at(p, o_bh), // $bh
+        at(scratch0, H), // $scratch0_2
+        2 * H, // $scratch0_2_stride
+        at(tape_hh, slot * B * H), // $tape_hh
+        H, // $tape_hh_stride
+        at(hPrev, hPrevAt), // $hPrev
+        H, // $hPrev_stride
+        at(hOut, t * B * H), // $hOut
+        H, // $hOut_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const xp0Row = t * B * (2 * H) + b * (2 * H);
+        const scratch0Row = b * (2 * H);
+        const tape_zRow = slot * B * H + b * H;
+        const xp0Row2 = t * B * (2 * H) + H + b * (2 * H);
+        const scratch0Row2 = H + b * (2 * H);
+        const tape_hhRow = slot * B * H + b * H;
+        const hPrevRow = hPrevAt + b * H;
+        const hOutRow = t * B * H + b * H;
+        for (let i = 0; i < H; i++) {
+          // z  = sigmoid(gz .* (Wz*x) + bz + Uz*h)
+          const z = 1 / (1 + Math.exp(-(p[o_gz + i]! * xp0[xp0Row + i]! + p[o_bz + i]! + scratch0[scratch0Row + i]!)));
+          tape_z[tape_zRow + i] = z;
+          // hh = relu(gh .* (Wh*x) + bh + Uh*h)
+          const hh = Math.max(p[o_gh + i]! * xp0[xp0Row2 + i]! + p[o_bh + i]! + scratch0[scratch0Row2 + i]!, 0);
+          tape_hh[tape_hhRow + i] = hh;
+          // h' = z .* h + (1 - z) .* hh
+          const h_next = z * hPrev[hPrevRow + i]! + (1 - z) * hh;
+          hOut[hOutRow + i] = h_next;
+        }
+      }
+    }
+  }
+
   function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
     checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin("forward");
@@ -177,62 +237,7 @@ function kernel64<A extends FloatArray>(
     // all steps at once: the products with the inputs
     // Wz, Wh times x
     mm.NT(T * B, 2 * H, D, x, 0, D, p, o_Wz, xp0, 0, 2 * H, false);
-    for (let t = 0; t < T; t++) {
-      const hPrev = t === 0 ? hPrev0 : hOut;
-      const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      // Uz, Uh times h
-      mm.NT(B, 2 * H, H, hPrev, hPrevAt, H, p, o_Uz, scratch0, 0, 2 * H, false);
-      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(0, B, [
-          H, // $n
-          at(p, o_gz), // $gz
-          at(xp0, t * B * (2 * H)), // $xp0
-          2 * H, // $xp0_stride
-          at(p, o_bz), // $bz
-          at(scratch0, 0), // $scratch0
-          2 * H, // $scratch0_stride
-          at(tape_z, t * B * H), // $tape_z
-          H, // $tape_z_stride
-          at(p, o_gh), // $gh
-          at(xp0, t * B * (2 * H) + H), // $xp0_2
-          2 * H, // $xp0_2_stride
-          at(p, o_bh), // $bh
-          at(scratch0, H), // $scratch0_2
-          2 * H, // $scratch0_2_stride
-          at(tape_hh, t * B * H), // $tape_hh
-          H, // $tape_hh_stride
-          at(hPrev, hPrevAt), // $hPrev
-          H, // $hPrev_stride
-          at(hOut, t * B * H), // $hOut
-          H, // $hOut_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const xp0Row = t * B * (2 * H) + b * (2 * H);
-          const scratch0Row = b * (2 * H);
-          const tape_zRow = t * B * H + b * H;
-          const xp0Row2 = t * B * (2 * H) + H + b * (2 * H);
-          const scratch0Row2 = H + b * (2 * H);
-          const tape_hhRow = t * B * H + b * H;
-          const hPrevRow = hPrevAt + b * H;
-          const hOutRow = t * B * H + b * H;
-          for (let i = 0; i < H; i++) {
-            // z  = sigmoid(gz .* (Wz*x) + bz + Uz*h)
-            const z =
-              1 / (1 + Math.exp(-(p[o_gz + i]! * xp0[xp0Row + i]! + p[o_bz + i]! + scratch0[scratch0Row + i]!)));
-            tape_z[tape_zRow + i] = z;
-            // hh = relu(gh .* (Wh*x) + bh + Uh*h)
-            const hh = Math.max(p[o_gh + i]! * xp0[xp0Row2 + i]! + p[o_bh + i]! + scratch0[scratch0Row2 + i]!, 0);
-            tape_hh[tape_hhRow + i] = hh;
-            // h' = z .* h + (1 - z) .* hh
-            const h_next = z * hPrev[hPrevRow + i]! + (1 - z) * hh;
-            hOut[hOutRow + i] = h_next;
-          }
-        }
-      }
-    }
-
+    for (let t = 0; t < T; t++) forwardStep(t, p, x, hPrev0, hOut);
     mem.flush(io.hOut, out.h);
     mem.forwarded();
   }
@@ -265,7 +270,17 @@ function kernel64<A extends FloatArray>(
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
     dp.fill(0);
     carry_h.fill(0);
+    // the first step whose saved values are in their slots: the last segment's (step 0 unless checkpointing)
+    let onTape = T - 1 - ((T - 1) % seg);
     for (let t = T - 1; t >= 0; t--) {
+      const slot = t % seg;
+      // the first step back into a segment whose slots later steps overwrote: its forward again, from the state before it
+      // (in `out`); the same operations on the same values, so the same bits, and the same states written where they are
+      if (t < onTape) {
+        onTape = t - slot;
+        for (let s = onTape; s <= t; s++) forwardStep(s, p, x, hPrev0, hOut);
+      }
+
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
@@ -274,11 +289,11 @@ function kernel64<A extends FloatArray>(
       if (wl)
         wl(1, B, [
           H, // $n
-          at(tape_z, t * B * H), // $tape_z
+          at(tape_z, slot * B * H), // $tape_z
           H, // $tape_z_stride
           at(seed_h, 0), // $seed_h
           H, // $seed_h_stride
-          at(tape_hh, t * B * H), // $tape_hh
+          at(tape_hh, slot * B * H), // $tape_hh
           H, // $tape_hh_stride
           at(scratch0, H), // $scratch0
           2 * H, // $scratch0_stride
@@ -305,9 +320,9 @@ function kernel64<A extends FloatArray>(
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const tape_zRow = t * B * H + b * H;
+          const tape_zRow = slot * B * H + b * H;
           const seed_hRow = b * H;
-          const tape_hhRow = t * B * H + b * H;
+          const tape_hhRow = slot * B * H + b * H;
           const scratch0Row = H + b * (2 * H);
           const hPrevRow = hPrevAt + b * H;
           const scratch0Row2 = b * (2 * H);
@@ -422,6 +437,8 @@ function kernel32<A extends FloatArray>(
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
   const { o_Wz, o_Wh, o_Uz, o_Uh, o_gz, o_bz, o_gh, o_bh, nParams } = offsets(sizes);
+  // steps whose saved values are kept at once: all T, or a segment of them (options.checkpoint)
+  const seg = segmentSteps(spec.name, T, options.checkpoint);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -433,8 +450,8 @@ function kernel32<A extends FloatArray>(
     T * B * D,
     B * H,
     T * B * (2 * H),
-    T * B * H,
-    T * B * H,
+    seg * B * H,
+    seg * B * H,
     T * B * (2 * H),
     B * H,
     B * H,
@@ -459,8 +476,8 @@ function kernel32<A extends FloatArray>(
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
   const xp0 = mem.alloc(T * B * (2 * H));
-  const tape_z = mem.alloc(T * B * H);
-  const tape_hh = mem.alloc(T * B * H);
+  const tape_z = mem.alloc(seg * B * H);
+  const tape_hh = mem.alloc(seg * B * H);
   const gx0 = mem.alloc(T * B * (2 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
@@ -468,6 +485,63 @@ function kernel32<A extends FloatArray>(
   const scratch1 = mem.alloc(B * H);
   const scratch2 = mem.alloc(B * H);
   const scratch3 = mem.alloc(B * H);
+  // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
+  function forwardStep(t: number, p: A, x: A, hPrev0: A, hOut: A): void {
+    const slot = t % seg;
+    const hPrev = t === 0 ? hPrev0 : hOut;
+    const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
+    // Uz, Uh times h
+    mm.NT(B, 2 * H, H, hPrev, hPrevAt, H, p, o_Uz, scratch0, 0, 2 * H, false);
+    // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(0, B, [
+        H, // $n
+        at(p, o_gz), // $gz
+        at(xp0, t * B * (2 * H)), // $xp0
+        2 * H, // $xp0_stride
+        at(p, o_bz), // $bz
+        at(scratch0, 0), // $scratch0
+        2 * H, // $scratch0_stride
+        at(tape_z, slot * B * H), // $tape_z
+        H, // $tape_z_stride
+        at(p, o_gh), // $gh
+        at(xp0, t * B * (2 * H) + H), // $xp0_2
+        2 * H, // $xp0_2_stride
+        at(p, o_bh), // $bh
+        at(scratch0, H), // $scratch0_2
+        2 * H, // $scratch0_2_stride
+        at(tape_hh, slot * B * H), // $tape_hh
+        H, // $tape_hh_stride
+        at(hPrev, hPrevAt), // $hPrev
+        H, // $hPrev_stride
+        at(hOut, t * B * H), // $hOut
+        H, // $hOut_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const xp0Row = t * B * (2 * H) + b * (2 * H);
+        const scratch0Row = b * (2 * H);
+        const tape_zRow = slot * B * H + b * H;
+        const xp0Row2 = t * B * (2 * H) + H + b * (2 * H);
+        const scratch0Row2 = H + b * (2 * H);
+        const tape_hhRow = slot * B * H + b * H;
+        const hPrevRow = hPrevAt + b * H;
+        const hOutRow = t * B * H + b * H;
+        for (let i = 0; i < H; i++) {
+          // z  = sigmoid(gz .* (Wz*x) + bz + Uz*h)
+          const z = 1 / (1 + Math.exp(-(p[o_gz + i]! * xp0[xp0Row + i]! + p[o_bz + i]! + scratch0[scratch0Row + i]!)));
+          tape_z[tape_zRow + i] = z;
+          // hh = relu(gh .* (Wh*x) + bh + Uh*h)
+          const hh = Math.max(p[o_gh + i]! * xp0[xp0Row2 + i]! + p[o_bh + i]! + scratch0[scratch0Row2 + i]!, 0);
+          tape_hh[tape_hhRow + i] = hh;
+          // h' = z .* h + (1 - z) .* hh
+          const h_next = z * hPrev[hPrevRow + i]! + (1 - z) * hh;
+          hOut[hOutRow + i] = h_next;
+        }
+      }
+    }
+  }
+
   function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
     checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin("forward");
@@ -481,62 +555,7 @@ function kernel32<A extends FloatArray>(
     // all steps at once: the products with the inputs
     // Wz, Wh times x
     mm.NT(T * B, 2 * H, D, x, 0, D, p, o_Wz, xp0, 0, 2 * H, false);
-    for (let t = 0; t < T; t++) {
-      const hPrev = t === 0 ? hPrev0 : hOut;
-      const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      // Uz, Uh times h
-      mm.NT(B, 2 * H, H, hPrev, hPrevAt, H, p, o_Uz, scratch0, 0, 2 * H, false);
-      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(0, B, [
-          H, // $n
-          at(p, o_gz), // $gz
-          at(xp0, t * B * (2 * H)), // $xp0
-          2 * H, // $xp0_stride
-          at(p, o_bz), // $bz
-          at(scratch0, 0), // $scratch0
-          2 * H, // $scratch0_stride
-          at(tape_z, t * B * H), // $tape_z
-          H, // $tape_z_stride
-          at(p, o_gh), // $gh
-          at(xp0, t * B * (2 * H) + H), // $xp0_2
-          2 * H, // $xp0_2_stride
-          at(p, o_bh), // $bh
-          at(scratch0, H), // $scratch0_2
-          2 * H, // $scratch0_2_stride
-          at(tape_hh, t * B * H), // $tape_hh
-          H, // $tape_hh_stride
-          at(hPrev, hPrevAt), // $hPrev
-          H, // $hPrev_stride
-          at(hOut, t * B * H), // $hOut
-          H, // $hOut_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const xp0Row = t * B * (2 * H) + b * (2 * H);
-          const scratch0Row = b * (2 * H);
-          const tape_zRow = t * B * H + b * H;
-          const xp0Row2 = t * B * (2 * H) + H + b * (2 * H);
-          const scratch0Row2 = H + b * (2 * H);
-          const tape_hhRow = t * B * H + b * H;
-          const hPrevRow = hPrevAt + b * H;
-          const hOutRow = t * B * H + b * H;
-          for (let i = 0; i < H; i++) {
-            // z  = sigmoid(gz .* (Wz*x) + bz + Uz*h)
-            const z =
-              1 / (1 + Math.exp(-(p[o_gz + i]! * xp0[xp0Row + i]! + p[o_bz + i]! + scratch0[scratch0Row + i]!)));
-            tape_z[tape_zRow + i] = z;
-            // hh = relu(gh .* (Wh*x) + bh + Uh*h)
-            const hh = Math.max(p[o_gh + i]! * xp0[xp0Row2 + i]! + p[o_bh + i]! + scratch0[scratch0Row2 + i]!, 0);
-            tape_hh[tape_hhRow + i] = hh;
-            // h' = z .* h + (1 - z) .* hh
-            const h_next = z * hPrev[hPrevRow + i]! + (1 - z) * hh;
-            hOut[hOutRow + i] = h_next;
-          }
-        }
-      }
-    }
-
+    for (let t = 0; t < T; t++) forwardStep(t, p, x, hPrev0, hOut);
     mem.flush(io.hOut, out.h);
     mem.forwarded();
   }
@@ -569,7 +588,17 @@ function kernel32<A extends FloatArray>(
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
     dp.fill(0);
     carry_h.fill(0);
+    // the first step whose saved values are in their slots: the last segment's (step 0 unless checkpointing)
+    let onTape = T - 1 - ((T - 1) % seg);
     for (let t = T - 1; t >= 0; t--) {
+      const slot = t % seg;
+      // the first step back into a segment whose slots later steps overwrote: its forward again, from the state before it
+      // (in `out`); the same operations on the same values, so the same bits, and the same states written where they are
+      if (t < onTape) {
+        onTape = t - slot;
+        for (let s = onTape; s <= t; s++) forwardStep(s, p, x, hPrev0, hOut);
+      }
+
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
@@ -578,11 +607,11 @@ function kernel32<A extends FloatArray>(
       if (wl)
         wl(1, B, [
           H, // $n
-          at(tape_z, t * B * H), // $tape_z
+          at(tape_z, slot * B * H), // $tape_z
           H, // $tape_z_stride
           at(seed_h, 0), // $seed_h
           H, // $seed_h_stride
-          at(tape_hh, t * B * H), // $tape_hh
+          at(tape_hh, slot * B * H), // $tape_hh
           H, // $tape_hh_stride
           at(scratch0, H), // $scratch0
           2 * H, // $scratch0_stride
@@ -609,9 +638,9 @@ function kernel32<A extends FloatArray>(
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const tape_zRow = t * B * H + b * H;
+          const tape_zRow = slot * B * H + b * H;
           const seed_hRow = b * H;
-          const tape_hhRow = t * B * H + b * H;
+          const tape_hhRow = slot * B * H + b * H;
           const scratch0Row = H + b * (2 * H);
           const hPrevRow = hPrevAt + b * H;
           const scratch0Row2 = b * (2 * H);

@@ -142,6 +142,37 @@ function kernel64<A extends FloatArray>(
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
   const scratch0 = mem.alloc(B * H);
+  // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
+  function forwardStep(t: number, p: A, x: A, hPrev0: A, hOut: A): void {
+    const hPrev = t === 0 ? hPrev0 : hOut;
+    const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
+    // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(0, B, [
+        H, // $n
+        at(xp0, t * B * H), // $xp0
+        H, // $xp0_stride
+        at(p, o_u), // $u
+        at(hPrev, hPrevAt), // $hPrev
+        H, // $hPrev_stride
+        at(p, o_b), // $b_2
+        at(hOut, t * B * H), // $hOut
+        H, // $hOut_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const xp0Row = t * B * H + b * H;
+        const hPrevRow = hPrevAt + b * H;
+        const hOutRow = t * B * H + b * H;
+        for (let i = 0; i < H; i++) {
+          // h' = tanh(W*x + u .* h + b)
+          const h_next = Math.tanh(xp0[xp0Row + i]! + p[o_u + i]! * hPrev[hPrevRow + i]! + p[o_b + i]!);
+          hOut[hOutRow + i] = h_next;
+        }
+      }
+    }
+  }
+
   function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
     checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin("forward");
@@ -155,36 +186,7 @@ function kernel64<A extends FloatArray>(
     // all steps at once: the products with the inputs
     // W times x
     mm.NT(T * B, H, D, x, 0, D, p, o_W, xp0, 0, H, false);
-    for (let t = 0; t < T; t++) {
-      const hPrev = t === 0 ? hPrev0 : hOut;
-      const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(0, B, [
-          H, // $n
-          at(xp0, t * B * H), // $xp0
-          H, // $xp0_stride
-          at(p, o_u), // $u
-          at(hPrev, hPrevAt), // $hPrev
-          H, // $hPrev_stride
-          at(p, o_b), // $b_2
-          at(hOut, t * B * H), // $hOut
-          H, // $hOut_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const xp0Row = t * B * H + b * H;
-          const hPrevRow = hPrevAt + b * H;
-          const hOutRow = t * B * H + b * H;
-          for (let i = 0; i < H; i++) {
-            // h' = tanh(W*x + u .* h + b)
-            const h_next = Math.tanh(xp0[xp0Row + i]! + p[o_u + i]! * hPrev[hPrevRow + i]! + p[o_b + i]!);
-            hOut[hOutRow + i] = h_next;
-          }
-        }
-      }
-    }
-
+    for (let t = 0; t < T; t++) forwardStep(t, p, x, hPrev0, hOut);
     mem.flush(io.hOut, out.h);
     mem.forwarded();
   }
@@ -338,6 +340,37 @@ function kernel32<A extends FloatArray>(
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
   const scratch0 = mem.alloc(B * H);
+  // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
+  function forwardStep(t: number, p: A, x: A, hPrev0: A, hOut: A): void {
+    const hPrev = t === 0 ? hPrev0 : hOut;
+    const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
+    // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(0, B, [
+        H, // $n
+        at(xp0, t * B * H), // $xp0
+        H, // $xp0_stride
+        at(p, o_u), // $u
+        at(hPrev, hPrevAt), // $hPrev
+        H, // $hPrev_stride
+        at(p, o_b), // $b_2
+        at(hOut, t * B * H), // $hOut
+        H, // $hOut_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const xp0Row = t * B * H + b * H;
+        const hPrevRow = hPrevAt + b * H;
+        const hOutRow = t * B * H + b * H;
+        for (let i = 0; i < H; i++) {
+          // h' = tanh(W*x + u .* h + b)
+          const h_next = Math.tanh(xp0[xp0Row + i]! + p[o_u + i]! * hPrev[hPrevRow + i]! + p[o_b + i]!);
+          hOut[hOutRow + i] = h_next;
+        }
+      }
+    }
+  }
+
   function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
     checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin("forward");
@@ -351,36 +384,7 @@ function kernel32<A extends FloatArray>(
     // all steps at once: the products with the inputs
     // W times x
     mm.NT(T * B, H, D, x, 0, D, p, o_W, xp0, 0, H, false);
-    for (let t = 0; t < T; t++) {
-      const hPrev = t === 0 ? hPrev0 : hOut;
-      const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(0, B, [
-          H, // $n
-          at(xp0, t * B * H), // $xp0
-          H, // $xp0_stride
-          at(p, o_u), // $u
-          at(hPrev, hPrevAt), // $hPrev
-          H, // $hPrev_stride
-          at(p, o_b), // $b_2
-          at(hOut, t * B * H), // $hOut
-          H, // $hOut_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const xp0Row = t * B * H + b * H;
-          const hPrevRow = hPrevAt + b * H;
-          const hOutRow = t * B * H + b * H;
-          for (let i = 0; i < H; i++) {
-            // h' = tanh(W*x + u .* h + b)
-            const h_next = Math.tanh(xp0[xp0Row + i]! + p[o_u + i]! * hPrev[hPrevRow + i]! + p[o_b + i]!);
-            hOut[hOutRow + i] = h_next;
-          }
-        }
-      }
-    }
-
+    for (let t = 0; t < T; t++) forwardStep(t, p, x, hPrev0, hOut);
     mem.flush(io.hOut, out.h);
     mem.forwarded();
   }

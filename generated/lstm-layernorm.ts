@@ -15,6 +15,7 @@ import {
   checkSeed,
   checkSizes,
   initSlice,
+  segmentSteps,
   type KernelOptions,
   type LoopsModuleSource,
   type Products,
@@ -124,6 +125,8 @@ function kernel64<A extends FloatArray>(
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
   const { o_K, o_R, o_gx, o_gr, o_bi, o_bg, o_bf, o_bo, o_gamma_h, o_beta_h, nParams } = offsets(sizes);
+  // steps whose saved values are kept at once: all T, or a segment of them (options.checkpoint)
+  const seg = segmentSteps(spec.name, T, options.checkpoint);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -139,17 +142,17 @@ function kernel64<A extends FloatArray>(
     B * H,
     B * H,
     T * B * (4 * H),
-    T * B * (4 * H),
-    T * B * 1,
-    T * B * (4 * H),
-    T * B * 1,
-    T * B * H,
-    T * B * H,
-    T * B * H,
-    T * B * H,
-    T * B * H,
-    T * B * 1,
-    T * B * H,
+    seg * B * (4 * H),
+    seg * B * 1,
+    seg * B * (4 * H),
+    seg * B * 1,
+    seg * B * H,
+    seg * B * H,
+    seg * B * H,
+    seg * B * H,
+    seg * B * H,
+    seg * B * 1,
+    seg * B * H,
     T * B * (4 * H),
     B * H,
     B * H,
@@ -227,17 +230,17 @@ function kernel64<A extends FloatArray>(
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
   const xp0 = mem.alloc(T * B * (4 * H));
-  const tape_t1 = mem.alloc(T * B * (4 * H));
-  const tape_t2 = mem.alloc(T * B * 1);
-  const tape_t3 = mem.alloc(T * B * (4 * H));
-  const tape_t4 = mem.alloc(T * B * 1);
-  const tape_o_1 = mem.alloc(T * B * H);
-  const tape_f = mem.alloc(T * B * H);
-  const tape_i_1 = mem.alloc(T * B * H);
-  const tape_g = mem.alloc(T * B * H);
-  const tape_t5 = mem.alloc(T * B * H);
-  const tape_t6 = mem.alloc(T * B * 1);
-  const tape_t7 = mem.alloc(T * B * H);
+  const tape_t1 = mem.alloc(seg * B * (4 * H));
+  const tape_t2 = mem.alloc(seg * B * 1);
+  const tape_t3 = mem.alloc(seg * B * (4 * H));
+  const tape_t4 = mem.alloc(seg * B * 1);
+  const tape_o_1 = mem.alloc(seg * B * H);
+  const tape_f = mem.alloc(seg * B * H);
+  const tape_i_1 = mem.alloc(seg * B * H);
+  const tape_g = mem.alloc(seg * B * H);
+  const tape_t5 = mem.alloc(seg * B * H);
+  const tape_t6 = mem.alloc(seg * B * 1);
+  const tape_t7 = mem.alloc(seg * B * H);
   const gx0 = mem.alloc(T * B * (4 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
@@ -294,6 +297,391 @@ function kernel64<A extends FloatArray>(
   const scratch48 = mem.alloc(B);
   const scratch49 = mem.alloc(B * (4 * H));
   const scratch50 = mem.alloc(B * (4 * H));
+  // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
+  function forwardStep(t: number, p: A, x: A, hPrev0: A, cPrev0: A, hOut: A, cOut: A): void {
+    const slot = t % seg;
+    const hPrev = t === 0 ? hPrev0 : hOut;
+    const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
+    const cPrev = t === 0 ? cPrev0 : cOut;
+    const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
+    // R times h
+    mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_R, scratch0, 0, 4 * H, false);
+    for (let b = 0; b < B; b++) {
+      let sum = 0;
+      for (let i = 0; i < 4 * H; i++) sum += xp0[t * B * (4 * H) + b * (4 * H) + i]!;
+      scratch1[b * 1 + 0] = sum;
+    }
+
+    // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(0, B, [
+        at(scratch1, 0), // $scratch1
+        1, // $scratch1_stride
+        4 * H, // $4*H
+        at(scratch2, 0), // $scratch2
+        1, // $scratch2_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const scratch1Row = b * 1;
+        const scratch2Row = b * 1;
+        const t8 = scratch1[scratch1Row]! / (4 * H);
+        scratch2[scratch2Row] = t8;
+      }
+    }
+
+    // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(1, B, [
+        4 * H, // $n
+        at(xp0, t * B * (4 * H)), // $xp0
+        4 * H, // $xp0_stride
+        at(scratch2, 0), // $scratch2
+        1, // $scratch2_stride
+        at(tape_t3, slot * B * (4 * H)), // $tape_t3
+        4 * H, // $tape_t3_stride
+        at(scratch3, 0), // $scratch3
+        4 * H, // $scratch3_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const xp0Row = t * B * (4 * H) + b * (4 * H);
+        const scratch2Row = b * 1;
+        const tape_t3Row = slot * B * (4 * H) + b * (4 * H);
+        const scratch3Row = b * (4 * H);
+        for (let i = 0; i < 4 * H; i++) {
+          const t3 = xp0[xp0Row + i]! - scratch2[scratch2Row]!;
+          tape_t3[tape_t3Row + i] = t3;
+          const t9 = t3 * t3;
+          scratch3[scratch3Row + i] = t9;
+        }
+      }
+    }
+
+    for (let b = 0; b < B; b++) {
+      let sum = 0;
+      for (let i = 0; i < 4 * H; i++) sum += scratch3[b * (4 * H) + i]!;
+      scratch4[b * 1 + 0] = sum;
+    }
+
+    for (let b = 0; b < B; b++) {
+      let sum = 0;
+      for (let i = 0; i < 4 * H; i++) sum += scratch0[b * (4 * H) + i]!;
+      scratch5[b * 1 + 0] = sum;
+    }
+
+    // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(2, B, [
+        at(scratch4, 0), // $scratch4
+        1, // $scratch4_stride
+        4 * H, // $4*H
+        at(tape_t4, slot * B * 1), // $tape_t4
+        1, // $tape_t4_stride
+        at(scratch5, 0), // $scratch5
+        1, // $scratch5_stride
+        at(scratch6, 0), // $scratch6
+        1, // $scratch6_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const scratch4Row = b * 1;
+        const tape_t4Row = slot * B * 1 + b * 1;
+        const scratch5Row = b * 1;
+        const scratch6Row = b * 1;
+        const t4 = Math.sqrt(scratch4[scratch4Row]! / (4 * H) + 0.00001);
+        tape_t4[tape_t4Row] = t4;
+        const t10 = scratch5[scratch5Row]! / (4 * H);
+        scratch6[scratch6Row] = t10;
+      }
+    }
+
+    // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(3, B, [
+        4 * H, // $n
+        at(tape_t3, slot * B * (4 * H)), // $tape_t3
+        4 * H, // $tape_t3_stride
+        at(tape_t4, slot * B * 1), // $tape_t4
+        1, // $tape_t4_stride
+        at(scratch7, 0), // $scratch7
+        4 * H, // $scratch7_stride
+        at(scratch0, 0), // $scratch0
+        4 * H, // $scratch0_stride
+        at(scratch6, 0), // $scratch6
+        1, // $scratch6_stride
+        at(tape_t1, slot * B * (4 * H)), // $tape_t1
+        4 * H, // $tape_t1_stride
+        at(scratch8, 0), // $scratch8
+        4 * H, // $scratch8_stride
+        at(p, o_gx), // $gx
+        at(scratch9, 0), // $scratch9
+        4 * H, // $scratch9_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const tape_t3Row = slot * B * (4 * H) + b * (4 * H);
+        const tape_t4Row = slot * B * 1 + b * 1;
+        const scratch7Row = b * (4 * H);
+        const scratch0Row = b * (4 * H);
+        const scratch6Row = b * 1;
+        const tape_t1Row = slot * B * (4 * H) + b * (4 * H);
+        const scratch8Row = b * (4 * H);
+        const scratch9Row = b * (4 * H);
+        for (let i = 0; i < 4 * H; i++) {
+          // na = (a - mean(a)) / sqrt(var(a) + eps)
+          const na = tape_t3[tape_t3Row + i]! / tape_t4[tape_t4Row]!;
+          scratch7[scratch7Row + i] = na;
+          const t1 = scratch0[scratch0Row + i]! - scratch6[scratch6Row]!;
+          tape_t1[tape_t1Row + i] = t1;
+          const t11 = t1 * t1;
+          scratch8[scratch8Row + i] = t11;
+          const t12 = p[o_gx + i]! * na;
+          scratch9[scratch9Row + i] = t12;
+        }
+      }
+    }
+
+    for (let b = 0; b < B; b++) {
+      let sum = 0;
+      for (let i = 0; i < 4 * H; i++) sum += scratch8[b * (4 * H) + i]!;
+      scratch10[b * 1 + 0] = sum;
+    }
+
+    // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(4, B, [
+        at(scratch10, 0), // $scratch10
+        1, // $scratch10_stride
+        4 * H, // $4*H
+        at(tape_t2, slot * B * 1), // $tape_t2
+        1, // $tape_t2_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const scratch10Row = b * 1;
+        const tape_t2Row = slot * B * 1 + b * 1;
+        const t2 = Math.sqrt(scratch10[scratch10Row]! / (4 * H) + 0.00001);
+        tape_t2[tape_t2Row] = t2;
+      }
+    }
+
+    // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(5, B, [
+        4 * H, // $n
+        at(tape_t1, slot * B * (4 * H)), // $tape_t1
+        4 * H, // $tape_t1_stride
+        at(tape_t2, slot * B * 1), // $tape_t2
+        1, // $tape_t2_stride
+        at(scratch11, 0), // $scratch11
+        4 * H, // $scratch11_stride
+        at(p, o_gr), // $gr
+        at(scratch9, 0), // $scratch9
+        4 * H, // $scratch9_stride
+        at(scratch12, 0), // $scratch12
+        4 * H, // $scratch12_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const tape_t1Row = slot * B * (4 * H) + b * (4 * H);
+        const tape_t2Row = slot * B * 1 + b * 1;
+        const scratch11Row = b * (4 * H);
+        const scratch9Row = b * (4 * H);
+        const scratch12Row = b * (4 * H);
+        for (let i = 0; i < 4 * H; i++) {
+          // nu = (u - mean(u)) / sqrt(var(u) + eps)
+          const nu = tape_t1[tape_t1Row + i]! / tape_t2[tape_t2Row]!;
+          scratch11[scratch11Row + i] = nu;
+          // v  = gr .* nu + gx .* na
+          const v = p[o_gr + i]! * nu + scratch9[scratch9Row + i]!;
+          scratch12[scratch12Row + i] = v;
+        }
+      }
+    }
+
+    for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch13[b * H + i] = scratch12[b * (4 * H) + 0 + i]!;
+    for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch14[b * H + i] = scratch12[b * (4 * H) + H + i]!;
+    for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch15[b * H + i] = scratch12[b * (4 * H) + 2 * H + i]!;
+    for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch16[b * H + i] = scratch12[b * (4 * H) + 3 * H + i]!;
+    // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(6, B, [
+        H, // $n
+        at(scratch13, 0), // $scratch13
+        H, // $scratch13_stride
+        at(p, o_bi), // $bi
+        at(tape_i_1, slot * B * H), // $tape_i_1
+        H, // $tape_i_1_stride
+        at(scratch14, 0), // $scratch14
+        H, // $scratch14_stride
+        at(p, o_bg), // $bg
+        at(tape_g, slot * B * H), // $tape_g
+        H, // $tape_g_stride
+        at(scratch15, 0), // $scratch15
+        H, // $scratch15_stride
+        at(p, o_bf), // $bf
+        at(tape_f, slot * B * H), // $tape_f
+        H, // $tape_f_stride
+        at(scratch16, 0), // $scratch16
+        H, // $scratch16_stride
+        at(p, o_bo), // $bo
+        at(tape_o_1, slot * B * H), // $tape_o_1
+        H, // $tape_o_1_stride
+        at(cPrev, cPrevAt), // $cPrev
+        H, // $cPrev_stride
+        at(cOut, t * B * H), // $cOut
+        H, // $cOut_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const scratch13Row = b * H;
+        const tape_i_1Row = slot * B * H + b * H;
+        const scratch14Row = b * H;
+        const tape_gRow = slot * B * H + b * H;
+        const scratch15Row = b * H;
+        const tape_fRow = slot * B * H + b * H;
+        const scratch16Row = b * H;
+        const tape_o_1Row = slot * B * H + b * H;
+        const cPrevRow = cPrevAt + b * H;
+        const cOutRow = t * B * H + b * H;
+        for (let i = 0; i < H; i++) {
+          // i  = sigmoid(slice(v, 0, H) + bi)
+          const i_1 = 1 / (1 + Math.exp(-(scratch13[scratch13Row + i]! + p[o_bi + i]!)));
+          tape_i_1[tape_i_1Row + i] = i_1;
+          // g  = tanh(slice(v, H, H) + bg)
+          const g = Math.tanh(scratch14[scratch14Row + i]! + p[o_bg + i]!);
+          tape_g[tape_gRow + i] = g;
+          // f  = sigmoid(slice(v, 2*H, H) + bf)
+          const f = 1 / (1 + Math.exp(-(scratch15[scratch15Row + i]! + p[o_bf + i]!)));
+          tape_f[tape_fRow + i] = f;
+          // o  = sigmoid(slice(v, 3*H, H) + bo)
+          const o_1 = 1 / (1 + Math.exp(-(scratch16[scratch16Row + i]! + p[o_bo + i]!)));
+          tape_o_1[tape_o_1Row + i] = o_1;
+          // c' = f .* c + i .* g
+          const c_next = f * cPrev[cPrevRow + i]! + i_1 * g;
+          cOut[cOutRow + i] = c_next;
+        }
+      }
+    }
+
+    for (let b = 0; b < B; b++) {
+      let sum = 0;
+      for (let i = 0; i < H; i++) sum += cOut[t * B * H + b * H + i]!;
+      scratch17[b * 1 + 0] = sum;
+    }
+
+    // loop 7: f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(7, B, [
+        at(scratch17, 0), // $scratch17
+        1, // $scratch17_stride
+        H, // $H
+        at(scratch18, 0), // $scratch18
+        1, // $scratch18_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const scratch17Row = b * 1;
+        const scratch18Row = b * 1;
+        const t13 = scratch17[scratch17Row]! / H;
+        scratch18[scratch18Row] = t13;
+      }
+    }
+
+    // loop 8: f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(8, B, [
+        H, // $n
+        at(cOut, t * B * H), // $cOut
+        H, // $cOut_stride
+        at(scratch18, 0), // $scratch18
+        1, // $scratch18_stride
+        at(tape_t5, slot * B * H), // $tape_t5
+        H, // $tape_t5_stride
+        at(scratch19, 0), // $scratch19
+        H, // $scratch19_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const cOutRow = t * B * H + b * H;
+        const scratch18Row = b * 1;
+        const tape_t5Row = slot * B * H + b * H;
+        const scratch19Row = b * H;
+        for (let i = 0; i < H; i++) {
+          const t5 = cOut[cOutRow + i]! - scratch18[scratch18Row]!;
+          tape_t5[tape_t5Row + i] = t5;
+          const t14 = t5 * t5;
+          scratch19[scratch19Row + i] = t14;
+        }
+      }
+    }
+
+    for (let b = 0; b < B; b++) {
+      let sum = 0;
+      for (let i = 0; i < H; i++) sum += scratch19[b * H + i]!;
+      scratch20[b * 1 + 0] = sum;
+    }
+
+    // loop 9: f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(9, B, [
+        at(scratch20, 0), // $scratch20
+        1, // $scratch20_stride
+        H, // $H
+        at(tape_t6, slot * B * 1), // $tape_t6
+        1, // $tape_t6_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const scratch20Row = b * 1;
+        const tape_t6Row = slot * B * 1 + b * 1;
+        const t6 = Math.sqrt(scratch20[scratch20Row]! / H + 0.00001);
+        tape_t6[tape_t6Row] = t6;
+      }
+    }
+
+    // loop 10: f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(10, B, [
+        H, // $n
+        at(tape_t5, slot * B * H), // $tape_t5
+        H, // $tape_t5_stride
+        at(tape_t6, slot * B * 1), // $tape_t6
+        1, // $tape_t6_stride
+        at(scratch21, 0), // $scratch21
+        H, // $scratch21_stride
+        at(p, o_gamma_h), // $gamma_h
+        at(p, o_beta_h), // $beta_h
+        at(tape_t7, slot * B * H), // $tape_t7
+        H, // $tape_t7_stride
+        at(tape_o_1, slot * B * H), // $tape_o_1
+        H, // $tape_o_1_stride
+        at(hOut, t * B * H), // $hOut
+        H, // $hOut_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const tape_t5Row = slot * B * H + b * H;
+        const tape_t6Row = slot * B * 1 + b * 1;
+        const scratch21Row = b * H;
+        const tape_t7Row = slot * B * H + b * H;
+        const tape_o_1Row = slot * B * H + b * H;
+        const hOutRow = t * B * H + b * H;
+        for (let i = 0; i < H; i++) {
+          // nc = (c' - mean(c')) / sqrt(var(c') + eps)
+          const nc = tape_t5[tape_t5Row + i]! / tape_t6[tape_t6Row]!;
+          scratch21[scratch21Row + i] = nc;
+          const t7 = Math.tanh(p[o_gamma_h + i]! * nc + p[o_beta_h + i]!);
+          tape_t7[tape_t7Row + i] = t7;
+          // h' = o .* tanh(gamma_h .* nc + beta_h)
+          const h_next = tape_o_1[tape_o_1Row + i]! * t7;
+          hOut[hOutRow + i] = h_next;
+        }
+      }
+    }
+  }
+
   function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
     checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin("forward");
@@ -311,391 +699,7 @@ function kernel64<A extends FloatArray>(
     // all steps at once: the products with the inputs
     // K times x
     mm.NT(T * B, 4 * H, D, x, 0, D, p, o_K, xp0, 0, 4 * H, false);
-    for (let t = 0; t < T; t++) {
-      const hPrev = t === 0 ? hPrev0 : hOut;
-      const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      const cPrev = t === 0 ? cPrev0 : cOut;
-      const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      // R times h
-      mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_R, scratch0, 0, 4 * H, false);
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 4 * H; i++) sum += xp0[t * B * (4 * H) + b * (4 * H) + i]!;
-        scratch1[b * 1 + 0] = sum;
-      }
-
-      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(0, B, [
-          at(scratch1, 0), // $scratch1
-          1, // $scratch1_stride
-          4 * H, // $4*H
-          at(scratch2, 0), // $scratch2
-          1, // $scratch2_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const scratch1Row = b * 1;
-          const scratch2Row = b * 1;
-          const t8 = scratch1[scratch1Row]! / (4 * H);
-          scratch2[scratch2Row] = t8;
-        }
-      }
-
-      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(1, B, [
-          4 * H, // $n
-          at(xp0, t * B * (4 * H)), // $xp0
-          4 * H, // $xp0_stride
-          at(scratch2, 0), // $scratch2
-          1, // $scratch2_stride
-          at(tape_t3, t * B * (4 * H)), // $tape_t3
-          4 * H, // $tape_t3_stride
-          at(scratch3, 0), // $scratch3
-          4 * H, // $scratch3_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const xp0Row = t * B * (4 * H) + b * (4 * H);
-          const scratch2Row = b * 1;
-          const tape_t3Row = t * B * (4 * H) + b * (4 * H);
-          const scratch3Row = b * (4 * H);
-          for (let i = 0; i < 4 * H; i++) {
-            const t3 = xp0[xp0Row + i]! - scratch2[scratch2Row]!;
-            tape_t3[tape_t3Row + i] = t3;
-            const t9 = t3 * t3;
-            scratch3[scratch3Row + i] = t9;
-          }
-        }
-      }
-
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 4 * H; i++) sum += scratch3[b * (4 * H) + i]!;
-        scratch4[b * 1 + 0] = sum;
-      }
-
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 4 * H; i++) sum += scratch0[b * (4 * H) + i]!;
-        scratch5[b * 1 + 0] = sum;
-      }
-
-      // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(2, B, [
-          at(scratch4, 0), // $scratch4
-          1, // $scratch4_stride
-          4 * H, // $4*H
-          at(tape_t4, t * B * 1), // $tape_t4
-          1, // $tape_t4_stride
-          at(scratch5, 0), // $scratch5
-          1, // $scratch5_stride
-          at(scratch6, 0), // $scratch6
-          1, // $scratch6_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const scratch4Row = b * 1;
-          const tape_t4Row = t * B * 1 + b * 1;
-          const scratch5Row = b * 1;
-          const scratch6Row = b * 1;
-          const t4 = Math.sqrt(scratch4[scratch4Row]! / (4 * H) + 0.00001);
-          tape_t4[tape_t4Row] = t4;
-          const t10 = scratch5[scratch5Row]! / (4 * H);
-          scratch6[scratch6Row] = t10;
-        }
-      }
-
-      // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(3, B, [
-          4 * H, // $n
-          at(tape_t3, t * B * (4 * H)), // $tape_t3
-          4 * H, // $tape_t3_stride
-          at(tape_t4, t * B * 1), // $tape_t4
-          1, // $tape_t4_stride
-          at(scratch7, 0), // $scratch7
-          4 * H, // $scratch7_stride
-          at(scratch0, 0), // $scratch0
-          4 * H, // $scratch0_stride
-          at(scratch6, 0), // $scratch6
-          1, // $scratch6_stride
-          at(tape_t1, t * B * (4 * H)), // $tape_t1
-          4 * H, // $tape_t1_stride
-          at(scratch8, 0), // $scratch8
-          4 * H, // $scratch8_stride
-          at(p, o_gx), // $gx
-          at(scratch9, 0), // $scratch9
-          4 * H, // $scratch9_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const tape_t3Row = t * B * (4 * H) + b * (4 * H);
-          const tape_t4Row = t * B * 1 + b * 1;
-          const scratch7Row = b * (4 * H);
-          const scratch0Row = b * (4 * H);
-          const scratch6Row = b * 1;
-          const tape_t1Row = t * B * (4 * H) + b * (4 * H);
-          const scratch8Row = b * (4 * H);
-          const scratch9Row = b * (4 * H);
-          for (let i = 0; i < 4 * H; i++) {
-            // na = (a - mean(a)) / sqrt(var(a) + eps)
-            const na = tape_t3[tape_t3Row + i]! / tape_t4[tape_t4Row]!;
-            scratch7[scratch7Row + i] = na;
-            const t1 = scratch0[scratch0Row + i]! - scratch6[scratch6Row]!;
-            tape_t1[tape_t1Row + i] = t1;
-            const t11 = t1 * t1;
-            scratch8[scratch8Row + i] = t11;
-            const t12 = p[o_gx + i]! * na;
-            scratch9[scratch9Row + i] = t12;
-          }
-        }
-      }
-
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 4 * H; i++) sum += scratch8[b * (4 * H) + i]!;
-        scratch10[b * 1 + 0] = sum;
-      }
-
-      // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(4, B, [
-          at(scratch10, 0), // $scratch10
-          1, // $scratch10_stride
-          4 * H, // $4*H
-          at(tape_t2, t * B * 1), // $tape_t2
-          1, // $tape_t2_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const scratch10Row = b * 1;
-          const tape_t2Row = t * B * 1 + b * 1;
-          const t2 = Math.sqrt(scratch10[scratch10Row]! / (4 * H) + 0.00001);
-          tape_t2[tape_t2Row] = t2;
-        }
-      }
-
-      // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(5, B, [
-          4 * H, // $n
-          at(tape_t1, t * B * (4 * H)), // $tape_t1
-          4 * H, // $tape_t1_stride
-          at(tape_t2, t * B * 1), // $tape_t2
-          1, // $tape_t2_stride
-          at(scratch11, 0), // $scratch11
-          4 * H, // $scratch11_stride
-          at(p, o_gr), // $gr
-          at(scratch9, 0), // $scratch9
-          4 * H, // $scratch9_stride
-          at(scratch12, 0), // $scratch12
-          4 * H, // $scratch12_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const tape_t1Row = t * B * (4 * H) + b * (4 * H);
-          const tape_t2Row = t * B * 1 + b * 1;
-          const scratch11Row = b * (4 * H);
-          const scratch9Row = b * (4 * H);
-          const scratch12Row = b * (4 * H);
-          for (let i = 0; i < 4 * H; i++) {
-            // nu = (u - mean(u)) / sqrt(var(u) + eps)
-            const nu = tape_t1[tape_t1Row + i]! / tape_t2[tape_t2Row]!;
-            scratch11[scratch11Row + i] = nu;
-            // v  = gr .* nu + gx .* na
-            const v = p[o_gr + i]! * nu + scratch9[scratch9Row + i]!;
-            scratch12[scratch12Row + i] = v;
-          }
-        }
-      }
-
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch13[b * H + i] = scratch12[b * (4 * H) + 0 + i]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch14[b * H + i] = scratch12[b * (4 * H) + H + i]!;
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < H; i++) scratch15[b * H + i] = scratch12[b * (4 * H) + 2 * H + i]!;
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < H; i++) scratch16[b * H + i] = scratch12[b * (4 * H) + 3 * H + i]!;
-      // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(6, B, [
-          H, // $n
-          at(scratch13, 0), // $scratch13
-          H, // $scratch13_stride
-          at(p, o_bi), // $bi
-          at(tape_i_1, t * B * H), // $tape_i_1
-          H, // $tape_i_1_stride
-          at(scratch14, 0), // $scratch14
-          H, // $scratch14_stride
-          at(p, o_bg), // $bg
-          at(tape_g, t * B * H), // $tape_g
-          H, // $tape_g_stride
-          at(scratch15, 0), // $scratch15
-          H, // $scratch15_stride
-          at(p, o_bf), // $bf
-          at(tape_f, t * B * H), // $tape_f
-          H, // $tape_f_stride
-          at(scratch16, 0), // $scratch16
-          H, // $scratch16_stride
-          at(p, o_bo), // $bo
-          at(tape_o_1, t * B * H), // $tape_o_1
-          H, // $tape_o_1_stride
-          at(cPrev, cPrevAt), // $cPrev
-          H, // $cPrev_stride
-          at(cOut, t * B * H), // $cOut
-          H, // $cOut_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const scratch13Row = b * H;
-          const tape_i_1Row = t * B * H + b * H;
-          const scratch14Row = b * H;
-          const tape_gRow = t * B * H + b * H;
-          const scratch15Row = b * H;
-          const tape_fRow = t * B * H + b * H;
-          const scratch16Row = b * H;
-          const tape_o_1Row = t * B * H + b * H;
-          const cPrevRow = cPrevAt + b * H;
-          const cOutRow = t * B * H + b * H;
-          for (let i = 0; i < H; i++) {
-            // i  = sigmoid(slice(v, 0, H) + bi)
-            const i_1 = 1 / (1 + Math.exp(-(scratch13[scratch13Row + i]! + p[o_bi + i]!)));
-            tape_i_1[tape_i_1Row + i] = i_1;
-            // g  = tanh(slice(v, H, H) + bg)
-            const g = Math.tanh(scratch14[scratch14Row + i]! + p[o_bg + i]!);
-            tape_g[tape_gRow + i] = g;
-            // f  = sigmoid(slice(v, 2*H, H) + bf)
-            const f = 1 / (1 + Math.exp(-(scratch15[scratch15Row + i]! + p[o_bf + i]!)));
-            tape_f[tape_fRow + i] = f;
-            // o  = sigmoid(slice(v, 3*H, H) + bo)
-            const o_1 = 1 / (1 + Math.exp(-(scratch16[scratch16Row + i]! + p[o_bo + i]!)));
-            tape_o_1[tape_o_1Row + i] = o_1;
-            // c' = f .* c + i .* g
-            const c_next = f * cPrev[cPrevRow + i]! + i_1 * g;
-            cOut[cOutRow + i] = c_next;
-          }
-        }
-      }
-
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < H; i++) sum += cOut[t * B * H + b * H + i]!;
-        scratch17[b * 1 + 0] = sum;
-      }
-
-      // loop 7: f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(7, B, [
-          at(scratch17, 0), // $scratch17
-          1, // $scratch17_stride
-          H, // $H
-          at(scratch18, 0), // $scratch18
-          1, // $scratch18_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const scratch17Row = b * 1;
-          const scratch18Row = b * 1;
-          const t13 = scratch17[scratch17Row]! / H;
-          scratch18[scratch18Row] = t13;
-        }
-      }
-
-      // loop 8: f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(8, B, [
-          H, // $n
-          at(cOut, t * B * H), // $cOut
-          H, // $cOut_stride
-          at(scratch18, 0), // $scratch18
-          1, // $scratch18_stride
-          at(tape_t5, t * B * H), // $tape_t5
-          H, // $tape_t5_stride
-          at(scratch19, 0), // $scratch19
-          H, // $scratch19_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const cOutRow = t * B * H + b * H;
-          const scratch18Row = b * 1;
-          const tape_t5Row = t * B * H + b * H;
-          const scratch19Row = b * H;
-          for (let i = 0; i < H; i++) {
-            const t5 = cOut[cOutRow + i]! - scratch18[scratch18Row]!;
-            tape_t5[tape_t5Row + i] = t5;
-            const t14 = t5 * t5;
-            scratch19[scratch19Row + i] = t14;
-          }
-        }
-      }
-
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < H; i++) sum += scratch19[b * H + i]!;
-        scratch20[b * 1 + 0] = sum;
-      }
-
-      // loop 9: f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(9, B, [
-          at(scratch20, 0), // $scratch20
-          1, // $scratch20_stride
-          H, // $H
-          at(tape_t6, t * B * 1), // $tape_t6
-          1, // $tape_t6_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const scratch20Row = b * 1;
-          const tape_t6Row = t * B * 1 + b * 1;
-          const t6 = Math.sqrt(scratch20[scratch20Row]! / H + 0.00001);
-          tape_t6[tape_t6Row] = t6;
-        }
-      }
-
-      // loop 10: f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(10, B, [
-          H, // $n
-          at(tape_t5, t * B * H), // $tape_t5
-          H, // $tape_t5_stride
-          at(tape_t6, t * B * 1), // $tape_t6
-          1, // $tape_t6_stride
-          at(scratch21, 0), // $scratch21
-          H, // $scratch21_stride
-          at(p, o_gamma_h), // $gamma_h
-          at(p, o_beta_h), // $beta_h
-          at(tape_t7, t * B * H), // $tape_t7
-          H, // $tape_t7_stride
-          at(tape_o_1, t * B * H), // $tape_o_1
-          H, // $tape_o_1_stride
-          at(hOut, t * B * H), // $hOut
-          H, // $hOut_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const tape_t5Row = t * B * H + b * H;
-          const tape_t6Row = t * B * 1 + b * 1;
-          const scratch21Row = b * H;
-          const tape_t7Row = t * B * H + b * H;
-          const tape_o_1Row = t * B * H + b * H;
-          const hOutRow = t * B * H + b * H;
-          for (let i = 0; i < H; i++) {
-            // nc = (c' - mean(c')) / sqrt(var(c') + eps)
-            const nc = tape_t5[tape_t5Row + i]! / tape_t6[tape_t6Row]!;
-            scratch21[scratch21Row + i] = nc;
-            const t7 = Math.tanh(p[o_gamma_h + i]! * nc + p[o_beta_h + i]!);
-            tape_t7[tape_t7Row + i] = t7;
-            // h' = o .* tanh(gamma_h .* nc + beta_h)
-            const h_next = tape_o_1[tape_o_1Row + i]! * t7;
-            hOut[hOutRow + i] = h_next;
-          }
-        }
-      }
-    }
-
+    for (let t = 0; t < T; t++) forwardStep(t, p, x, hPrev0, cPrev0, hOut, cOut);
     mem.flush(io.hOut, out.h);
     mem.flush(io.cOut, out.c);
     mem.forwarded();
@@ -738,7 +742,17 @@ function kernel64<A extends FloatArray>(
     dp.fill(0);
     carry_h.fill(0);
     carry_c.fill(0);
+    // the first step whose saved values are in their slots: the last segment's (step 0 unless checkpointing)
+    let onTape = T - 1 - ((T - 1) % seg);
     for (let t = T - 1; t >= 0; t--) {
+      const slot = t % seg;
+      // the first step back into a segment whose slots later steps overwrote: its forward again, from the state before it
+      // (in `out`); the same operations on the same values, so the same bits, and the same states written where they are
+      if (t < onTape) {
+        onTape = t - slot;
+        for (let s = onTape; s <= t; s++) forwardStep(s, p, x, hPrev0, cPrev0, hOut, cOut);
+      }
+
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       const cPrev = t === 0 ? cPrev0 : cOut;
@@ -749,26 +763,26 @@ function kernel64<A extends FloatArray>(
       // loop 11: f32_11 and f64_11 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(11, B, [
-          at(tape_t6, t * B * 1), // $tape_t6
+          at(tape_t6, slot * B * 1), // $tape_t6
           1, // $tape_t6_stride
           at(scratch1, 0), // $scratch1
           1, // $scratch1_stride
-          at(tape_t2, t * B * 1), // $tape_t2
+          at(tape_t2, slot * B * 1), // $tape_t2
           1, // $tape_t2_stride
           at(scratch2, 0), // $scratch2
           1, // $scratch2_stride
-          at(tape_t4, t * B * 1), // $tape_t4
+          at(tape_t4, slot * B * 1), // $tape_t4
           1, // $tape_t4_stride
           at(scratch4, 0), // $scratch4
           1, // $scratch4_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const tape_t6Row = t * B * 1 + b * 1;
+          const tape_t6Row = slot * B * 1 + b * 1;
           const scratch1Row = b * 1;
-          const tape_t2Row = t * B * 1 + b * 1;
+          const tape_t2Row = slot * B * 1 + b * 1;
           const scratch2Row = b * 1;
-          const tape_t4Row = t * B * 1 + b * 1;
+          const tape_t4Row = slot * B * 1 + b * 1;
           const scratch4Row = b * 1;
           const t15 = 2 * tape_t6[tape_t6Row]!;
           scratch1[scratch1Row] = t15;
@@ -783,26 +797,26 @@ function kernel64<A extends FloatArray>(
       if (wl)
         wl(12, B, [
           4 * H, // $n
-          at(tape_t1, t * B * (4 * H)), // $tape_t1
+          at(tape_t1, slot * B * (4 * H)), // $tape_t1
           4 * H, // $tape_t1_stride
-          at(tape_t2, t * B * 1), // $tape_t2
+          at(tape_t2, slot * B * 1), // $tape_t2
           1, // $tape_t2_stride
           at(scratch3, 0), // $scratch3
           4 * H, // $scratch3_stride
-          at(tape_t3, t * B * (4 * H)), // $tape_t3
+          at(tape_t3, slot * B * (4 * H)), // $tape_t3
           4 * H, // $tape_t3_stride
-          at(tape_t4, t * B * 1), // $tape_t4
+          at(tape_t4, slot * B * 1), // $tape_t4
           1, // $tape_t4_stride
           at(scratch7, 0), // $scratch7
           4 * H, // $scratch7_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const tape_t1Row = t * B * (4 * H) + b * (4 * H);
-          const tape_t2Row = t * B * 1 + b * 1;
+          const tape_t1Row = slot * B * (4 * H) + b * (4 * H);
+          const tape_t2Row = slot * B * 1 + b * 1;
           const scratch3Row = b * (4 * H);
-          const tape_t3Row = t * B * (4 * H) + b * (4 * H);
-          const tape_t4Row = t * B * 1 + b * 1;
+          const tape_t3Row = slot * B * (4 * H) + b * (4 * H);
+          const tape_t4Row = slot * B * 1 + b * 1;
           const scratch7Row = b * (4 * H);
           for (let i = 0; i < 4 * H; i++) {
             // nu = (u - mean(u)) / sqrt(var(u) + eps)
@@ -821,30 +835,30 @@ function kernel64<A extends FloatArray>(
           H, // $n
           at(seed_h, 0), // $seed_h
           H, // $seed_h_stride
-          at(tape_o_1, t * B * H), // $tape_o_1
+          at(tape_o_1, slot * B * H), // $tape_o_1
           H, // $tape_o_1_stride
-          at(tape_t7, t * B * H), // $tape_t7
+          at(tape_t7, slot * B * H), // $tape_t7
           H, // $tape_t7_stride
           at(scratch13, 0), // $scratch13
           H, // $scratch13_stride
           at(p, o_gamma_h), // $gamma_h
-          at(tape_t6, t * B * 1), // $tape_t6
+          at(tape_t6, slot * B * 1), // $tape_t6
           1, // $tape_t6_stride
           at(scratch14, 0), // $scratch14
           H, // $scratch14_stride
-          at(tape_t5, t * B * H), // $tape_t5
+          at(tape_t5, slot * B * H), // $tape_t5
           H, // $tape_t5_stride
           at(scratch15, 0), // $scratch15
           H, // $scratch15_stride
-          at(tape_g, t * B * H), // $tape_g
+          at(tape_g, slot * B * H), // $tape_g
           H, // $tape_g_stride
           at(scratch16, 0), // $scratch16
           H, // $scratch16_stride
-          at(tape_i_1, t * B * H), // $tape_i_1
+          at(tape_i_1, slot * B * H), // $tape_i_1
           H, // $tape_i_1_stride
           at(scratch19, 0), // $scratch19
           H, // $scratch19_stride
-          at(tape_f, t * B * H), // $tape_f
+          at(tape_f, slot * B * H), // $tape_f
           H, // $tape_f_stride
           at(scratch21, 0), // $scratch21
           H, // $scratch21_stride
@@ -856,18 +870,18 @@ function kernel64<A extends FloatArray>(
       else {
         for (let b = 0; b < B; b++) {
           const seed_hRow = b * H;
-          const tape_o_1Row = t * B * H + b * H;
-          const tape_t7Row = t * B * H + b * H;
+          const tape_o_1Row = slot * B * H + b * H;
+          const tape_t7Row = slot * B * H + b * H;
           const scratch13Row = b * H;
-          const tape_t6Row = t * B * 1 + b * 1;
+          const tape_t6Row = slot * B * 1 + b * 1;
           const scratch14Row = b * H;
-          const tape_t5Row = t * B * H + b * H;
+          const tape_t5Row = slot * B * H + b * H;
           const scratch15Row = b * H;
-          const tape_gRow = t * B * H + b * H;
+          const tape_gRow = slot * B * H + b * H;
           const scratch16Row = b * H;
-          const tape_i_1Row = t * B * H + b * H;
+          const tape_i_1Row = slot * B * H + b * H;
           const scratch19Row = b * H;
-          const tape_fRow = t * B * H + b * H;
+          const tape_fRow = slot * B * H + b * H;
           const scratch21Row = b * H;
           const scratch22Row = b * H;
           const scratch23Row = b * H;
@@ -961,7 +975,7 @@ function kernel64<A extends FloatArray>(
           H, // $scratch14_stride
           at(scratch24, 0), // $scratch24
           H, // $scratch24_stride
-          at(tape_t5, t * B * H), // $tape_t5
+          at(tape_t5, slot * B * H), // $tape_t5
           H, // $tape_t5_stride
           at(seed_c, 0), // $seed_c
           H, // $seed_c_stride
@@ -974,7 +988,7 @@ function kernel64<A extends FloatArray>(
         for (let b = 0; b < B; b++) {
           const scratch14Row = b * H;
           const scratch24Row = b * H;
-          const tape_t5Row = t * B * H + b * H;
+          const tape_t5Row = slot * B * H + b * H;
           const seed_cRow = b * H;
           const scratch25Row = b * H;
           const scratch26Row = b * H;
@@ -1021,13 +1035,13 @@ function kernel64<A extends FloatArray>(
           H, // $scratch25_stride
           at(scratch27, 0), // $scratch27
           H, // $scratch27_stride
-          at(tape_i_1, t * B * H), // $tape_i_1
+          at(tape_i_1, slot * B * H), // $tape_i_1
           H, // $tape_i_1_stride
           at(scratch16, 0), // $scratch16
           H, // $scratch16_stride
           at(scratch28, 0), // $scratch28
           H, // $scratch28_stride
-          at(tape_g, t * B * H), // $tape_g
+          at(tape_g, slot * B * H), // $tape_g
           H, // $tape_g_stride
           at(scratch19, 0), // $scratch19
           H, // $scratch19_stride
@@ -1039,7 +1053,7 @@ function kernel64<A extends FloatArray>(
           H, // $scratch21_stride
           at(scratch30, 0), // $scratch30
           H, // $scratch30_stride
-          at(tape_f, t * B * H), // $tape_f
+          at(tape_f, slot * B * H), // $tape_f
           H, // $tape_f_stride
           at(carry_c, 0), // $carry_c
           H, // $carry_c_stride
@@ -1048,16 +1062,16 @@ function kernel64<A extends FloatArray>(
         for (let b = 0; b < B; b++) {
           const scratch25Row = b * H;
           const scratch27Row = b * H;
-          const tape_i_1Row = t * B * H + b * H;
+          const tape_i_1Row = slot * B * H + b * H;
           const scratch16Row = b * H;
           const scratch28Row = b * H;
-          const tape_gRow = t * B * H + b * H;
+          const tape_gRow = slot * B * H + b * H;
           const scratch19Row = b * H;
           const scratch29Row = b * H;
           const cPrevRow = cPrevAt + b * H;
           const scratch21Row = b * H;
           const scratch30Row = b * H;
-          const tape_fRow = t * B * H + b * H;
+          const tape_fRow = slot * B * H + b * H;
           const carry_cRow = b * H;
           for (let i = 0; i < H; i++) {
             // grad of: nc = (c' - mean(c')) / sqrt(var(c') + eps)
@@ -1123,7 +1137,7 @@ function kernel64<A extends FloatArray>(
           at(scratch8, 0), // $scratch8
           4 * H, // $scratch8_stride
           at(p, o_gr), // $gr
-          at(tape_t2, t * B * 1), // $tape_t2
+          at(tape_t2, slot * B * 1), // $tape_t2
           1, // $tape_t2_stride
           at(scratch31, 0), // $scratch31
           4 * H, // $scratch31_stride
@@ -1138,7 +1152,7 @@ function kernel64<A extends FloatArray>(
           at(scratch34, 0), // $scratch34
           4 * H, // $scratch34_stride
           at(p, o_gx), // $gx
-          at(tape_t4, t * B * 1), // $tape_t4
+          at(tape_t4, slot * B * 1), // $tape_t4
           1, // $tape_t4_stride
           at(scratch35, 0), // $scratch35
           4 * H, // $scratch35_stride
@@ -1151,14 +1165,14 @@ function kernel64<A extends FloatArray>(
           const scratch11Row = b * (4 * H);
           const scratch12Row = b * (4 * H);
           const scratch8Row = b * (4 * H);
-          const tape_t2Row = t * B * 1 + b * 1;
+          const tape_t2Row = slot * B * 1 + b * 1;
           const scratch31Row = b * (4 * H);
           const scratch3Row = b * (4 * H);
           const scratch32Row = b * (4 * H);
           const scratch7Row = b * (4 * H);
           const scratch33Row = b * (4 * H);
           const scratch34Row = b * (4 * H);
-          const tape_t4Row = t * B * 1 + b * 1;
+          const tape_t4Row = slot * B * 1 + b * 1;
           const scratch35Row = b * (4 * H);
           const scratch36Row = b * (4 * H);
           for (let i = 0; i < 4 * H; i++) {
@@ -1256,7 +1270,7 @@ function kernel64<A extends FloatArray>(
           4 * H, // $scratch31_stride
           at(scratch39, 0), // $scratch39
           4 * H, // $scratch39_stride
-          at(tape_t1, t * B * (4 * H)), // $tape_t1
+          at(tape_t1, slot * B * (4 * H)), // $tape_t1
           4 * H, // $tape_t1_stride
           at(scratch41, 0), // $scratch41
           4 * H, // $scratch41_stride
@@ -1266,7 +1280,7 @@ function kernel64<A extends FloatArray>(
           4 * H, // $scratch35_stride
           at(scratch40, 0), // $scratch40
           4 * H, // $scratch40_stride
-          at(tape_t3, t * B * (4 * H)), // $tape_t3
+          at(tape_t3, slot * B * (4 * H)), // $tape_t3
           4 * H, // $tape_t3_stride
           at(scratch43, 0), // $scratch43
           4 * H, // $scratch43_stride
@@ -1277,12 +1291,12 @@ function kernel64<A extends FloatArray>(
         for (let b = 0; b < B; b++) {
           const scratch31Row = b * (4 * H);
           const scratch39Row = b * (4 * H);
-          const tape_t1Row = t * B * (4 * H) + b * (4 * H);
+          const tape_t1Row = slot * B * (4 * H) + b * (4 * H);
           const scratch41Row = b * (4 * H);
           const scratch42Row = b * (4 * H);
           const scratch35Row = b * (4 * H);
           const scratch40Row = b * (4 * H);
-          const tape_t3Row = t * B * (4 * H) + b * (4 * H);
+          const tape_t3Row = slot * B * (4 * H) + b * (4 * H);
           const scratch43Row = b * (4 * H);
           const scratch44Row = b * (4 * H);
           for (let i = 0; i < 4 * H; i++) {
@@ -1410,6 +1424,8 @@ function kernel32<A extends FloatArray>(
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
   const { o_K, o_R, o_gx, o_gr, o_bi, o_bg, o_bf, o_bo, o_gamma_h, o_beta_h, nParams } = offsets(sizes);
+  // steps whose saved values are kept at once: all T, or a segment of them (options.checkpoint)
+  const seg = segmentSteps(spec.name, T, options.checkpoint);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -1425,17 +1441,17 @@ function kernel32<A extends FloatArray>(
     B * H,
     B * H,
     T * B * (4 * H),
-    T * B * (4 * H),
-    T * B * 1,
-    T * B * (4 * H),
-    T * B * 1,
-    T * B * H,
-    T * B * H,
-    T * B * H,
-    T * B * H,
-    T * B * H,
-    T * B * 1,
-    T * B * H,
+    seg * B * (4 * H),
+    seg * B * 1,
+    seg * B * (4 * H),
+    seg * B * 1,
+    seg * B * H,
+    seg * B * H,
+    seg * B * H,
+    seg * B * H,
+    seg * B * H,
+    seg * B * 1,
+    seg * B * H,
     T * B * (4 * H),
     B * H,
     B * H,
@@ -1513,17 +1529,17 @@ function kernel32<A extends FloatArray>(
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
   const xp0 = mem.alloc(T * B * (4 * H));
-  const tape_t1 = mem.alloc(T * B * (4 * H));
-  const tape_t2 = mem.alloc(T * B * 1);
-  const tape_t3 = mem.alloc(T * B * (4 * H));
-  const tape_t4 = mem.alloc(T * B * 1);
-  const tape_o_1 = mem.alloc(T * B * H);
-  const tape_f = mem.alloc(T * B * H);
-  const tape_i_1 = mem.alloc(T * B * H);
-  const tape_g = mem.alloc(T * B * H);
-  const tape_t5 = mem.alloc(T * B * H);
-  const tape_t6 = mem.alloc(T * B * 1);
-  const tape_t7 = mem.alloc(T * B * H);
+  const tape_t1 = mem.alloc(seg * B * (4 * H));
+  const tape_t2 = mem.alloc(seg * B * 1);
+  const tape_t3 = mem.alloc(seg * B * (4 * H));
+  const tape_t4 = mem.alloc(seg * B * 1);
+  const tape_o_1 = mem.alloc(seg * B * H);
+  const tape_f = mem.alloc(seg * B * H);
+  const tape_i_1 = mem.alloc(seg * B * H);
+  const tape_g = mem.alloc(seg * B * H);
+  const tape_t5 = mem.alloc(seg * B * H);
+  const tape_t6 = mem.alloc(seg * B * 1);
+  const tape_t7 = mem.alloc(seg * B * H);
   const gx0 = mem.alloc(T * B * (4 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
@@ -1580,6 +1596,391 @@ function kernel32<A extends FloatArray>(
   const scratch48 = mem.alloc(B);
   const scratch49 = mem.alloc(B * (4 * H));
   const scratch50 = mem.alloc(B * (4 * H));
+  // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
+  function forwardStep(t: number, p: A, x: A, hPrev0: A, cPrev0: A, hOut: A, cOut: A): void {
+    const slot = t % seg;
+    const hPrev = t === 0 ? hPrev0 : hOut;
+    const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
+    const cPrev = t === 0 ? cPrev0 : cOut;
+    const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
+    // R times h
+    mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_R, scratch0, 0, 4 * H, false);
+    for (let b = 0; b < B; b++) {
+      let sum = 0;
+      for (let i = 0; i < 4 * H; i++) sum += xp0[t * B * (4 * H) + b * (4 * H) + i]!;
+      scratch1[b * 1 + 0] = sum;
+    }
+
+    // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(0, B, [
+        at(scratch1, 0), // $scratch1
+        1, // $scratch1_stride
+        4 * H, // $4*H
+        at(scratch2, 0), // $scratch2
+        1, // $scratch2_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const scratch1Row = b * 1;
+        const scratch2Row = b * 1;
+        const t8 = scratch1[scratch1Row]! / (4 * H);
+        scratch2[scratch2Row] = t8;
+      }
+    }
+
+    // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(1, B, [
+        4 * H, // $n
+        at(xp0, t * B * (4 * H)), // $xp0
+        4 * H, // $xp0_stride
+        at(scratch2, 0), // $scratch2
+        1, // $scratch2_stride
+        at(tape_t3, slot * B * (4 * H)), // $tape_t3
+        4 * H, // $tape_t3_stride
+        at(scratch3, 0), // $scratch3
+        4 * H, // $scratch3_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const xp0Row = t * B * (4 * H) + b * (4 * H);
+        const scratch2Row = b * 1;
+        const tape_t3Row = slot * B * (4 * H) + b * (4 * H);
+        const scratch3Row = b * (4 * H);
+        for (let i = 0; i < 4 * H; i++) {
+          const t3 = xp0[xp0Row + i]! - scratch2[scratch2Row]!;
+          tape_t3[tape_t3Row + i] = t3;
+          const t9 = t3 * t3;
+          scratch3[scratch3Row + i] = t9;
+        }
+      }
+    }
+
+    for (let b = 0; b < B; b++) {
+      let sum = 0;
+      for (let i = 0; i < 4 * H; i++) sum += scratch3[b * (4 * H) + i]!;
+      scratch4[b * 1 + 0] = sum;
+    }
+
+    for (let b = 0; b < B; b++) {
+      let sum = 0;
+      for (let i = 0; i < 4 * H; i++) sum += scratch0[b * (4 * H) + i]!;
+      scratch5[b * 1 + 0] = sum;
+    }
+
+    // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(2, B, [
+        at(scratch4, 0), // $scratch4
+        1, // $scratch4_stride
+        4 * H, // $4*H
+        at(tape_t4, slot * B * 1), // $tape_t4
+        1, // $tape_t4_stride
+        at(scratch5, 0), // $scratch5
+        1, // $scratch5_stride
+        at(scratch6, 0), // $scratch6
+        1, // $scratch6_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const scratch4Row = b * 1;
+        const tape_t4Row = slot * B * 1 + b * 1;
+        const scratch5Row = b * 1;
+        const scratch6Row = b * 1;
+        const t4 = Math.sqrt(scratch4[scratch4Row]! / (4 * H) + 0.00001);
+        tape_t4[tape_t4Row] = t4;
+        const t10 = scratch5[scratch5Row]! / (4 * H);
+        scratch6[scratch6Row] = t10;
+      }
+    }
+
+    // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(3, B, [
+        4 * H, // $n
+        at(tape_t3, slot * B * (4 * H)), // $tape_t3
+        4 * H, // $tape_t3_stride
+        at(tape_t4, slot * B * 1), // $tape_t4
+        1, // $tape_t4_stride
+        at(scratch7, 0), // $scratch7
+        4 * H, // $scratch7_stride
+        at(scratch0, 0), // $scratch0
+        4 * H, // $scratch0_stride
+        at(scratch6, 0), // $scratch6
+        1, // $scratch6_stride
+        at(tape_t1, slot * B * (4 * H)), // $tape_t1
+        4 * H, // $tape_t1_stride
+        at(scratch8, 0), // $scratch8
+        4 * H, // $scratch8_stride
+        at(p, o_gx), // $gx
+        at(scratch9, 0), // $scratch9
+        4 * H, // $scratch9_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const tape_t3Row = slot * B * (4 * H) + b * (4 * H);
+        const tape_t4Row = slot * B * 1 + b * 1;
+        const scratch7Row = b * (4 * H);
+        const scratch0Row = b * (4 * H);
+        const scratch6Row = b * 1;
+        const tape_t1Row = slot * B * (4 * H) + b * (4 * H);
+        const scratch8Row = b * (4 * H);
+        const scratch9Row = b * (4 * H);
+        for (let i = 0; i < 4 * H; i++) {
+          // na = (a - mean(a)) / sqrt(var(a) + eps)
+          const na = tape_t3[tape_t3Row + i]! / tape_t4[tape_t4Row]!;
+          scratch7[scratch7Row + i] = na;
+          const t1 = scratch0[scratch0Row + i]! - scratch6[scratch6Row]!;
+          tape_t1[tape_t1Row + i] = t1;
+          const t11 = t1 * t1;
+          scratch8[scratch8Row + i] = t11;
+          const t12 = p[o_gx + i]! * na;
+          scratch9[scratch9Row + i] = t12;
+        }
+      }
+    }
+
+    for (let b = 0; b < B; b++) {
+      let sum = 0;
+      for (let i = 0; i < 4 * H; i++) sum += scratch8[b * (4 * H) + i]!;
+      scratch10[b * 1 + 0] = sum;
+    }
+
+    // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(4, B, [
+        at(scratch10, 0), // $scratch10
+        1, // $scratch10_stride
+        4 * H, // $4*H
+        at(tape_t2, slot * B * 1), // $tape_t2
+        1, // $tape_t2_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const scratch10Row = b * 1;
+        const tape_t2Row = slot * B * 1 + b * 1;
+        const t2 = Math.sqrt(scratch10[scratch10Row]! / (4 * H) + 0.00001);
+        tape_t2[tape_t2Row] = t2;
+      }
+    }
+
+    // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(5, B, [
+        4 * H, // $n
+        at(tape_t1, slot * B * (4 * H)), // $tape_t1
+        4 * H, // $tape_t1_stride
+        at(tape_t2, slot * B * 1), // $tape_t2
+        1, // $tape_t2_stride
+        at(scratch11, 0), // $scratch11
+        4 * H, // $scratch11_stride
+        at(p, o_gr), // $gr
+        at(scratch9, 0), // $scratch9
+        4 * H, // $scratch9_stride
+        at(scratch12, 0), // $scratch12
+        4 * H, // $scratch12_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const tape_t1Row = slot * B * (4 * H) + b * (4 * H);
+        const tape_t2Row = slot * B * 1 + b * 1;
+        const scratch11Row = b * (4 * H);
+        const scratch9Row = b * (4 * H);
+        const scratch12Row = b * (4 * H);
+        for (let i = 0; i < 4 * H; i++) {
+          // nu = (u - mean(u)) / sqrt(var(u) + eps)
+          const nu = tape_t1[tape_t1Row + i]! / tape_t2[tape_t2Row]!;
+          scratch11[scratch11Row + i] = nu;
+          // v  = gr .* nu + gx .* na
+          const v = p[o_gr + i]! * nu + scratch9[scratch9Row + i]!;
+          scratch12[scratch12Row + i] = v;
+        }
+      }
+    }
+
+    for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch13[b * H + i] = scratch12[b * (4 * H) + 0 + i]!;
+    for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch14[b * H + i] = scratch12[b * (4 * H) + H + i]!;
+    for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch15[b * H + i] = scratch12[b * (4 * H) + 2 * H + i]!;
+    for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch16[b * H + i] = scratch12[b * (4 * H) + 3 * H + i]!;
+    // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(6, B, [
+        H, // $n
+        at(scratch13, 0), // $scratch13
+        H, // $scratch13_stride
+        at(p, o_bi), // $bi
+        at(tape_i_1, slot * B * H), // $tape_i_1
+        H, // $tape_i_1_stride
+        at(scratch14, 0), // $scratch14
+        H, // $scratch14_stride
+        at(p, o_bg), // $bg
+        at(tape_g, slot * B * H), // $tape_g
+        H, // $tape_g_stride
+        at(scratch15, 0), // $scratch15
+        H, // $scratch15_stride
+        at(p, o_bf), // $bf
+        at(tape_f, slot * B * H), // $tape_f
+        H, // $tape_f_stride
+        at(scratch16, 0), // $scratch16
+        H, // $scratch16_stride
+        at(p, o_bo), // $bo
+        at(tape_o_1, slot * B * H), // $tape_o_1
+        H, // $tape_o_1_stride
+        at(cPrev, cPrevAt), // $cPrev
+        H, // $cPrev_stride
+        at(cOut, t * B * H), // $cOut
+        H, // $cOut_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const scratch13Row = b * H;
+        const tape_i_1Row = slot * B * H + b * H;
+        const scratch14Row = b * H;
+        const tape_gRow = slot * B * H + b * H;
+        const scratch15Row = b * H;
+        const tape_fRow = slot * B * H + b * H;
+        const scratch16Row = b * H;
+        const tape_o_1Row = slot * B * H + b * H;
+        const cPrevRow = cPrevAt + b * H;
+        const cOutRow = t * B * H + b * H;
+        for (let i = 0; i < H; i++) {
+          // i  = sigmoid(slice(v, 0, H) + bi)
+          const i_1 = 1 / (1 + Math.exp(-(scratch13[scratch13Row + i]! + p[o_bi + i]!)));
+          tape_i_1[tape_i_1Row + i] = i_1;
+          // g  = tanh(slice(v, H, H) + bg)
+          const g = Math.tanh(scratch14[scratch14Row + i]! + p[o_bg + i]!);
+          tape_g[tape_gRow + i] = g;
+          // f  = sigmoid(slice(v, 2*H, H) + bf)
+          const f = 1 / (1 + Math.exp(-(scratch15[scratch15Row + i]! + p[o_bf + i]!)));
+          tape_f[tape_fRow + i] = f;
+          // o  = sigmoid(slice(v, 3*H, H) + bo)
+          const o_1 = 1 / (1 + Math.exp(-(scratch16[scratch16Row + i]! + p[o_bo + i]!)));
+          tape_o_1[tape_o_1Row + i] = o_1;
+          // c' = f .* c + i .* g
+          const c_next = f * cPrev[cPrevRow + i]! + i_1 * g;
+          cOut[cOutRow + i] = c_next;
+        }
+      }
+    }
+
+    for (let b = 0; b < B; b++) {
+      let sum = 0;
+      for (let i = 0; i < H; i++) sum += cOut[t * B * H + b * H + i]!;
+      scratch17[b * 1 + 0] = sum;
+    }
+
+    // loop 7: f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(7, B, [
+        at(scratch17, 0), // $scratch17
+        1, // $scratch17_stride
+        H, // $H
+        at(scratch18, 0), // $scratch18
+        1, // $scratch18_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const scratch17Row = b * 1;
+        const scratch18Row = b * 1;
+        const t13 = scratch17[scratch17Row]! / H;
+        scratch18[scratch18Row] = t13;
+      }
+    }
+
+    // loop 8: f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(8, B, [
+        H, // $n
+        at(cOut, t * B * H), // $cOut
+        H, // $cOut_stride
+        at(scratch18, 0), // $scratch18
+        1, // $scratch18_stride
+        at(tape_t5, slot * B * H), // $tape_t5
+        H, // $tape_t5_stride
+        at(scratch19, 0), // $scratch19
+        H, // $scratch19_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const cOutRow = t * B * H + b * H;
+        const scratch18Row = b * 1;
+        const tape_t5Row = slot * B * H + b * H;
+        const scratch19Row = b * H;
+        for (let i = 0; i < H; i++) {
+          const t5 = cOut[cOutRow + i]! - scratch18[scratch18Row]!;
+          tape_t5[tape_t5Row + i] = t5;
+          const t14 = t5 * t5;
+          scratch19[scratch19Row + i] = t14;
+        }
+      }
+    }
+
+    for (let b = 0; b < B; b++) {
+      let sum = 0;
+      for (let i = 0; i < H; i++) sum += scratch19[b * H + i]!;
+      scratch20[b * 1 + 0] = sum;
+    }
+
+    // loop 9: f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(9, B, [
+        at(scratch20, 0), // $scratch20
+        1, // $scratch20_stride
+        H, // $H
+        at(tape_t6, slot * B * 1), // $tape_t6
+        1, // $tape_t6_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const scratch20Row = b * 1;
+        const tape_t6Row = slot * B * 1 + b * 1;
+        const t6 = Math.sqrt(scratch20[scratch20Row]! / H + 0.00001);
+        tape_t6[tape_t6Row] = t6;
+      }
+    }
+
+    // loop 10: f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(10, B, [
+        H, // $n
+        at(tape_t5, slot * B * H), // $tape_t5
+        H, // $tape_t5_stride
+        at(tape_t6, slot * B * 1), // $tape_t6
+        1, // $tape_t6_stride
+        at(scratch21, 0), // $scratch21
+        H, // $scratch21_stride
+        at(p, o_gamma_h), // $gamma_h
+        at(p, o_beta_h), // $beta_h
+        at(tape_t7, slot * B * H), // $tape_t7
+        H, // $tape_t7_stride
+        at(tape_o_1, slot * B * H), // $tape_o_1
+        H, // $tape_o_1_stride
+        at(hOut, t * B * H), // $hOut
+        H, // $hOut_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const tape_t5Row = slot * B * H + b * H;
+        const tape_t6Row = slot * B * 1 + b * 1;
+        const scratch21Row = b * H;
+        const tape_t7Row = slot * B * H + b * H;
+        const tape_o_1Row = slot * B * H + b * H;
+        const hOutRow = t * B * H + b * H;
+        for (let i = 0; i < H; i++) {
+          // nc = (c' - mean(c')) / sqrt(var(c') + eps)
+          const nc = tape_t5[tape_t5Row + i]! / tape_t6[tape_t6Row]!;
+          scratch21[scratch21Row + i] = nc;
+          const t7 = Math.tanh(p[o_gamma_h + i]! * nc + p[o_beta_h + i]!);
+          tape_t7[tape_t7Row + i] = t7;
+          // h' = o .* tanh(gamma_h .* nc + beta_h)
+          const h_next = tape_o_1[tape_o_1Row + i]! * t7;
+          hOut[hOutRow + i] = h_next;
+        }
+      }
+    }
+  }
+
   function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
     checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin("forward");
@@ -1597,391 +1998,7 @@ function kernel32<A extends FloatArray>(
     // all steps at once: the products with the inputs
     // K times x
     mm.NT(T * B, 4 * H, D, x, 0, D, p, o_K, xp0, 0, 4 * H, false);
-    for (let t = 0; t < T; t++) {
-      const hPrev = t === 0 ? hPrev0 : hOut;
-      const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      const cPrev = t === 0 ? cPrev0 : cOut;
-      const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      // R times h
-      mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_R, scratch0, 0, 4 * H, false);
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 4 * H; i++) sum += xp0[t * B * (4 * H) + b * (4 * H) + i]!;
-        scratch1[b * 1 + 0] = sum;
-      }
-
-      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(0, B, [
-          at(scratch1, 0), // $scratch1
-          1, // $scratch1_stride
-          4 * H, // $4*H
-          at(scratch2, 0), // $scratch2
-          1, // $scratch2_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const scratch1Row = b * 1;
-          const scratch2Row = b * 1;
-          const t8 = scratch1[scratch1Row]! / (4 * H);
-          scratch2[scratch2Row] = t8;
-        }
-      }
-
-      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(1, B, [
-          4 * H, // $n
-          at(xp0, t * B * (4 * H)), // $xp0
-          4 * H, // $xp0_stride
-          at(scratch2, 0), // $scratch2
-          1, // $scratch2_stride
-          at(tape_t3, t * B * (4 * H)), // $tape_t3
-          4 * H, // $tape_t3_stride
-          at(scratch3, 0), // $scratch3
-          4 * H, // $scratch3_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const xp0Row = t * B * (4 * H) + b * (4 * H);
-          const scratch2Row = b * 1;
-          const tape_t3Row = t * B * (4 * H) + b * (4 * H);
-          const scratch3Row = b * (4 * H);
-          for (let i = 0; i < 4 * H; i++) {
-            const t3 = xp0[xp0Row + i]! - scratch2[scratch2Row]!;
-            tape_t3[tape_t3Row + i] = t3;
-            const t9 = t3 * t3;
-            scratch3[scratch3Row + i] = t9;
-          }
-        }
-      }
-
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 4 * H; i++) sum += scratch3[b * (4 * H) + i]!;
-        scratch4[b * 1 + 0] = sum;
-      }
-
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 4 * H; i++) sum += scratch0[b * (4 * H) + i]!;
-        scratch5[b * 1 + 0] = sum;
-      }
-
-      // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(2, B, [
-          at(scratch4, 0), // $scratch4
-          1, // $scratch4_stride
-          4 * H, // $4*H
-          at(tape_t4, t * B * 1), // $tape_t4
-          1, // $tape_t4_stride
-          at(scratch5, 0), // $scratch5
-          1, // $scratch5_stride
-          at(scratch6, 0), // $scratch6
-          1, // $scratch6_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const scratch4Row = b * 1;
-          const tape_t4Row = t * B * 1 + b * 1;
-          const scratch5Row = b * 1;
-          const scratch6Row = b * 1;
-          const t4 = Math.sqrt(scratch4[scratch4Row]! / (4 * H) + 0.00001);
-          tape_t4[tape_t4Row] = t4;
-          const t10 = scratch5[scratch5Row]! / (4 * H);
-          scratch6[scratch6Row] = t10;
-        }
-      }
-
-      // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(3, B, [
-          4 * H, // $n
-          at(tape_t3, t * B * (4 * H)), // $tape_t3
-          4 * H, // $tape_t3_stride
-          at(tape_t4, t * B * 1), // $tape_t4
-          1, // $tape_t4_stride
-          at(scratch7, 0), // $scratch7
-          4 * H, // $scratch7_stride
-          at(scratch0, 0), // $scratch0
-          4 * H, // $scratch0_stride
-          at(scratch6, 0), // $scratch6
-          1, // $scratch6_stride
-          at(tape_t1, t * B * (4 * H)), // $tape_t1
-          4 * H, // $tape_t1_stride
-          at(scratch8, 0), // $scratch8
-          4 * H, // $scratch8_stride
-          at(p, o_gx), // $gx
-          at(scratch9, 0), // $scratch9
-          4 * H, // $scratch9_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const tape_t3Row = t * B * (4 * H) + b * (4 * H);
-          const tape_t4Row = t * B * 1 + b * 1;
-          const scratch7Row = b * (4 * H);
-          const scratch0Row = b * (4 * H);
-          const scratch6Row = b * 1;
-          const tape_t1Row = t * B * (4 * H) + b * (4 * H);
-          const scratch8Row = b * (4 * H);
-          const scratch9Row = b * (4 * H);
-          for (let i = 0; i < 4 * H; i++) {
-            // na = (a - mean(a)) / sqrt(var(a) + eps)
-            const na = tape_t3[tape_t3Row + i]! / tape_t4[tape_t4Row]!;
-            scratch7[scratch7Row + i] = na;
-            const t1 = scratch0[scratch0Row + i]! - scratch6[scratch6Row]!;
-            tape_t1[tape_t1Row + i] = t1;
-            const t11 = t1 * t1;
-            scratch8[scratch8Row + i] = t11;
-            const t12 = p[o_gx + i]! * na;
-            scratch9[scratch9Row + i] = t12;
-          }
-        }
-      }
-
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 4 * H; i++) sum += scratch8[b * (4 * H) + i]!;
-        scratch10[b * 1 + 0] = sum;
-      }
-
-      // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(4, B, [
-          at(scratch10, 0), // $scratch10
-          1, // $scratch10_stride
-          4 * H, // $4*H
-          at(tape_t2, t * B * 1), // $tape_t2
-          1, // $tape_t2_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const scratch10Row = b * 1;
-          const tape_t2Row = t * B * 1 + b * 1;
-          const t2 = Math.sqrt(scratch10[scratch10Row]! / (4 * H) + 0.00001);
-          tape_t2[tape_t2Row] = t2;
-        }
-      }
-
-      // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(5, B, [
-          4 * H, // $n
-          at(tape_t1, t * B * (4 * H)), // $tape_t1
-          4 * H, // $tape_t1_stride
-          at(tape_t2, t * B * 1), // $tape_t2
-          1, // $tape_t2_stride
-          at(scratch11, 0), // $scratch11
-          4 * H, // $scratch11_stride
-          at(p, o_gr), // $gr
-          at(scratch9, 0), // $scratch9
-          4 * H, // $scratch9_stride
-          at(scratch12, 0), // $scratch12
-          4 * H, // $scratch12_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const tape_t1Row = t * B * (4 * H) + b * (4 * H);
-          const tape_t2Row = t * B * 1 + b * 1;
-          const scratch11Row = b * (4 * H);
-          const scratch9Row = b * (4 * H);
-          const scratch12Row = b * (4 * H);
-          for (let i = 0; i < 4 * H; i++) {
-            // nu = (u - mean(u)) / sqrt(var(u) + eps)
-            const nu = tape_t1[tape_t1Row + i]! / tape_t2[tape_t2Row]!;
-            scratch11[scratch11Row + i] = nu;
-            // v  = gr .* nu + gx .* na
-            const v = p[o_gr + i]! * nu + scratch9[scratch9Row + i]!;
-            scratch12[scratch12Row + i] = v;
-          }
-        }
-      }
-
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch13[b * H + i] = scratch12[b * (4 * H) + 0 + i]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch14[b * H + i] = scratch12[b * (4 * H) + H + i]!;
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < H; i++) scratch15[b * H + i] = scratch12[b * (4 * H) + 2 * H + i]!;
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < H; i++) scratch16[b * H + i] = scratch12[b * (4 * H) + 3 * H + i]!;
-      // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(6, B, [
-          H, // $n
-          at(scratch13, 0), // $scratch13
-          H, // $scratch13_stride
-          at(p, o_bi), // $bi
-          at(tape_i_1, t * B * H), // $tape_i_1
-          H, // $tape_i_1_stride
-          at(scratch14, 0), // $scratch14
-          H, // $scratch14_stride
-          at(p, o_bg), // $bg
-          at(tape_g, t * B * H), // $tape_g
-          H, // $tape_g_stride
-          at(scratch15, 0), // $scratch15
-          H, // $scratch15_stride
-          at(p, o_bf), // $bf
-          at(tape_f, t * B * H), // $tape_f
-          H, // $tape_f_stride
-          at(scratch16, 0), // $scratch16
-          H, // $scratch16_stride
-          at(p, o_bo), // $bo
-          at(tape_o_1, t * B * H), // $tape_o_1
-          H, // $tape_o_1_stride
-          at(cPrev, cPrevAt), // $cPrev
-          H, // $cPrev_stride
-          at(cOut, t * B * H), // $cOut
-          H, // $cOut_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const scratch13Row = b * H;
-          const tape_i_1Row = t * B * H + b * H;
-          const scratch14Row = b * H;
-          const tape_gRow = t * B * H + b * H;
-          const scratch15Row = b * H;
-          const tape_fRow = t * B * H + b * H;
-          const scratch16Row = b * H;
-          const tape_o_1Row = t * B * H + b * H;
-          const cPrevRow = cPrevAt + b * H;
-          const cOutRow = t * B * H + b * H;
-          for (let i = 0; i < H; i++) {
-            // i  = sigmoid(slice(v, 0, H) + bi)
-            const i_1 = 1 / (1 + Math.exp(-(scratch13[scratch13Row + i]! + p[o_bi + i]!)));
-            tape_i_1[tape_i_1Row + i] = i_1;
-            // g  = tanh(slice(v, H, H) + bg)
-            const g = Math.tanh(scratch14[scratch14Row + i]! + p[o_bg + i]!);
-            tape_g[tape_gRow + i] = g;
-            // f  = sigmoid(slice(v, 2*H, H) + bf)
-            const f = 1 / (1 + Math.exp(-(scratch15[scratch15Row + i]! + p[o_bf + i]!)));
-            tape_f[tape_fRow + i] = f;
-            // o  = sigmoid(slice(v, 3*H, H) + bo)
-            const o_1 = 1 / (1 + Math.exp(-(scratch16[scratch16Row + i]! + p[o_bo + i]!)));
-            tape_o_1[tape_o_1Row + i] = o_1;
-            // c' = f .* c + i .* g
-            const c_next = f * cPrev[cPrevRow + i]! + i_1 * g;
-            cOut[cOutRow + i] = c_next;
-          }
-        }
-      }
-
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < H; i++) sum += cOut[t * B * H + b * H + i]!;
-        scratch17[b * 1 + 0] = sum;
-      }
-
-      // loop 7: f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(7, B, [
-          at(scratch17, 0), // $scratch17
-          1, // $scratch17_stride
-          H, // $H
-          at(scratch18, 0), // $scratch18
-          1, // $scratch18_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const scratch17Row = b * 1;
-          const scratch18Row = b * 1;
-          const t13 = scratch17[scratch17Row]! / H;
-          scratch18[scratch18Row] = t13;
-        }
-      }
-
-      // loop 8: f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(8, B, [
-          H, // $n
-          at(cOut, t * B * H), // $cOut
-          H, // $cOut_stride
-          at(scratch18, 0), // $scratch18
-          1, // $scratch18_stride
-          at(tape_t5, t * B * H), // $tape_t5
-          H, // $tape_t5_stride
-          at(scratch19, 0), // $scratch19
-          H, // $scratch19_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const cOutRow = t * B * H + b * H;
-          const scratch18Row = b * 1;
-          const tape_t5Row = t * B * H + b * H;
-          const scratch19Row = b * H;
-          for (let i = 0; i < H; i++) {
-            const t5 = cOut[cOutRow + i]! - scratch18[scratch18Row]!;
-            tape_t5[tape_t5Row + i] = t5;
-            const t14 = t5 * t5;
-            scratch19[scratch19Row + i] = t14;
-          }
-        }
-      }
-
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < H; i++) sum += scratch19[b * H + i]!;
-        scratch20[b * 1 + 0] = sum;
-      }
-
-      // loop 9: f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(9, B, [
-          at(scratch20, 0), // $scratch20
-          1, // $scratch20_stride
-          H, // $H
-          at(tape_t6, t * B * 1), // $tape_t6
-          1, // $tape_t6_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const scratch20Row = b * 1;
-          const tape_t6Row = t * B * 1 + b * 1;
-          const t6 = Math.sqrt(scratch20[scratch20Row]! / H + 0.00001);
-          tape_t6[tape_t6Row] = t6;
-        }
-      }
-
-      // loop 10: f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(10, B, [
-          H, // $n
-          at(tape_t5, t * B * H), // $tape_t5
-          H, // $tape_t5_stride
-          at(tape_t6, t * B * 1), // $tape_t6
-          1, // $tape_t6_stride
-          at(scratch21, 0), // $scratch21
-          H, // $scratch21_stride
-          at(p, o_gamma_h), // $gamma_h
-          at(p, o_beta_h), // $beta_h
-          at(tape_t7, t * B * H), // $tape_t7
-          H, // $tape_t7_stride
-          at(tape_o_1, t * B * H), // $tape_o_1
-          H, // $tape_o_1_stride
-          at(hOut, t * B * H), // $hOut
-          H, // $hOut_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const tape_t5Row = t * B * H + b * H;
-          const tape_t6Row = t * B * 1 + b * 1;
-          const scratch21Row = b * H;
-          const tape_t7Row = t * B * H + b * H;
-          const tape_o_1Row = t * B * H + b * H;
-          const hOutRow = t * B * H + b * H;
-          for (let i = 0; i < H; i++) {
-            // nc = (c' - mean(c')) / sqrt(var(c') + eps)
-            const nc = tape_t5[tape_t5Row + i]! / tape_t6[tape_t6Row]!;
-            scratch21[scratch21Row + i] = nc;
-            const t7 = Math.tanh(p[o_gamma_h + i]! * nc + p[o_beta_h + i]!);
-            tape_t7[tape_t7Row + i] = t7;
-            // h' = o .* tanh(gamma_h .* nc + beta_h)
-            const h_next = tape_o_1[tape_o_1Row + i]! * t7;
-            hOut[hOutRow + i] = h_next;
-          }
-        }
-      }
-    }
-
+    for (let t = 0; t < T; t++) forwardStep(t, p, x, hPrev0, cPrev0, hOut, cOut);
     mem.flush(io.hOut, out.h);
     mem.flush(io.cOut, out.c);
     mem.forwarded();
@@ -2024,7 +2041,17 @@ function kernel32<A extends FloatArray>(
     dp.fill(0);
     carry_h.fill(0);
     carry_c.fill(0);
+    // the first step whose saved values are in their slots: the last segment's (step 0 unless checkpointing)
+    let onTape = T - 1 - ((T - 1) % seg);
     for (let t = T - 1; t >= 0; t--) {
+      const slot = t % seg;
+      // the first step back into a segment whose slots later steps overwrote: its forward again, from the state before it
+      // (in `out`); the same operations on the same values, so the same bits, and the same states written where they are
+      if (t < onTape) {
+        onTape = t - slot;
+        for (let s = onTape; s <= t; s++) forwardStep(s, p, x, hPrev0, cPrev0, hOut, cOut);
+      }
+
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       const cPrev = t === 0 ? cPrev0 : cOut;
@@ -2035,26 +2062,26 @@ function kernel32<A extends FloatArray>(
       // loop 11: f32_11 and f64_11 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(11, B, [
-          at(tape_t6, t * B * 1), // $tape_t6
+          at(tape_t6, slot * B * 1), // $tape_t6
           1, // $tape_t6_stride
           at(scratch1, 0), // $scratch1
           1, // $scratch1_stride
-          at(tape_t2, t * B * 1), // $tape_t2
+          at(tape_t2, slot * B * 1), // $tape_t2
           1, // $tape_t2_stride
           at(scratch2, 0), // $scratch2
           1, // $scratch2_stride
-          at(tape_t4, t * B * 1), // $tape_t4
+          at(tape_t4, slot * B * 1), // $tape_t4
           1, // $tape_t4_stride
           at(scratch4, 0), // $scratch4
           1, // $scratch4_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const tape_t6Row = t * B * 1 + b * 1;
+          const tape_t6Row = slot * B * 1 + b * 1;
           const scratch1Row = b * 1;
-          const tape_t2Row = t * B * 1 + b * 1;
+          const tape_t2Row = slot * B * 1 + b * 1;
           const scratch2Row = b * 1;
-          const tape_t4Row = t * B * 1 + b * 1;
+          const tape_t4Row = slot * B * 1 + b * 1;
           const scratch4Row = b * 1;
           const t15 = 2 * tape_t6[tape_t6Row]!;
           scratch1[scratch1Row] = t15;
@@ -2069,26 +2096,26 @@ function kernel32<A extends FloatArray>(
       if (wl)
         wl(12, B, [
           4 * H, // $n
-          at(tape_t1, t * B * (4 * H)), // $tape_t1
+          at(tape_t1, slot * B * (4 * H)), // $tape_t1
           4 * H, // $tape_t1_stride
-          at(tape_t2, t * B * 1), // $tape_t2
+          at(tape_t2, slot * B * 1), // $tape_t2
           1, // $tape_t2_stride
           at(scratch3, 0), // $scratch3
           4 * H, // $scratch3_stride
-          at(tape_t3, t * B * (4 * H)), // $tape_t3
+          at(tape_t3, slot * B * (4 * H)), // $tape_t3
           4 * H, // $tape_t3_stride
-          at(tape_t4, t * B * 1), // $tape_t4
+          at(tape_t4, slot * B * 1), // $tape_t4
           1, // $tape_t4_stride
           at(scratch7, 0), // $scratch7
           4 * H, // $scratch7_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const tape_t1Row = t * B * (4 * H) + b * (4 * H);
-          const tape_t2Row = t * B * 1 + b * 1;
+          const tape_t1Row = slot * B * (4 * H) + b * (4 * H);
+          const tape_t2Row = slot * B * 1 + b * 1;
           const scratch3Row = b * (4 * H);
-          const tape_t3Row = t * B * (4 * H) + b * (4 * H);
-          const tape_t4Row = t * B * 1 + b * 1;
+          const tape_t3Row = slot * B * (4 * H) + b * (4 * H);
+          const tape_t4Row = slot * B * 1 + b * 1;
           const scratch7Row = b * (4 * H);
           for (let i = 0; i < 4 * H; i++) {
             // nu = (u - mean(u)) / sqrt(var(u) + eps)
@@ -2107,30 +2134,30 @@ function kernel32<A extends FloatArray>(
           H, // $n
           at(seed_h, 0), // $seed_h
           H, // $seed_h_stride
-          at(tape_o_1, t * B * H), // $tape_o_1
+          at(tape_o_1, slot * B * H), // $tape_o_1
           H, // $tape_o_1_stride
-          at(tape_t7, t * B * H), // $tape_t7
+          at(tape_t7, slot * B * H), // $tape_t7
           H, // $tape_t7_stride
           at(scratch13, 0), // $scratch13
           H, // $scratch13_stride
           at(p, o_gamma_h), // $gamma_h
-          at(tape_t6, t * B * 1), // $tape_t6
+          at(tape_t6, slot * B * 1), // $tape_t6
           1, // $tape_t6_stride
           at(scratch14, 0), // $scratch14
           H, // $scratch14_stride
-          at(tape_t5, t * B * H), // $tape_t5
+          at(tape_t5, slot * B * H), // $tape_t5
           H, // $tape_t5_stride
           at(scratch15, 0), // $scratch15
           H, // $scratch15_stride
-          at(tape_g, t * B * H), // $tape_g
+          at(tape_g, slot * B * H), // $tape_g
           H, // $tape_g_stride
           at(scratch16, 0), // $scratch16
           H, // $scratch16_stride
-          at(tape_i_1, t * B * H), // $tape_i_1
+          at(tape_i_1, slot * B * H), // $tape_i_1
           H, // $tape_i_1_stride
           at(scratch19, 0), // $scratch19
           H, // $scratch19_stride
-          at(tape_f, t * B * H), // $tape_f
+          at(tape_f, slot * B * H), // $tape_f
           H, // $tape_f_stride
           at(scratch21, 0), // $scratch21
           H, // $scratch21_stride
@@ -2142,18 +2169,18 @@ function kernel32<A extends FloatArray>(
       else {
         for (let b = 0; b < B; b++) {
           const seed_hRow = b * H;
-          const tape_o_1Row = t * B * H + b * H;
-          const tape_t7Row = t * B * H + b * H;
+          const tape_o_1Row = slot * B * H + b * H;
+          const tape_t7Row = slot * B * H + b * H;
           const scratch13Row = b * H;
-          const tape_t6Row = t * B * 1 + b * 1;
+          const tape_t6Row = slot * B * 1 + b * 1;
           const scratch14Row = b * H;
-          const tape_t5Row = t * B * H + b * H;
+          const tape_t5Row = slot * B * H + b * H;
           const scratch15Row = b * H;
-          const tape_gRow = t * B * H + b * H;
+          const tape_gRow = slot * B * H + b * H;
           const scratch16Row = b * H;
-          const tape_i_1Row = t * B * H + b * H;
+          const tape_i_1Row = slot * B * H + b * H;
           const scratch19Row = b * H;
-          const tape_fRow = t * B * H + b * H;
+          const tape_fRow = slot * B * H + b * H;
           const scratch21Row = b * H;
           const scratch22Row = b * H;
           const scratch23Row = b * H;
@@ -2247,7 +2274,7 @@ function kernel32<A extends FloatArray>(
           H, // $scratch14_stride
           at(scratch24, 0), // $scratch24
           H, // $scratch24_stride
-          at(tape_t5, t * B * H), // $tape_t5
+          at(tape_t5, slot * B * H), // $tape_t5
           H, // $tape_t5_stride
           at(seed_c, 0), // $seed_c
           H, // $seed_c_stride
@@ -2260,7 +2287,7 @@ function kernel32<A extends FloatArray>(
         for (let b = 0; b < B; b++) {
           const scratch14Row = b * H;
           const scratch24Row = b * H;
-          const tape_t5Row = t * B * H + b * H;
+          const tape_t5Row = slot * B * H + b * H;
           const seed_cRow = b * H;
           const scratch25Row = b * H;
           const scratch26Row = b * H;
@@ -2307,13 +2334,13 @@ function kernel32<A extends FloatArray>(
           H, // $scratch25_stride
           at(scratch27, 0), // $scratch27
           H, // $scratch27_stride
-          at(tape_i_1, t * B * H), // $tape_i_1
+          at(tape_i_1, slot * B * H), // $tape_i_1
           H, // $tape_i_1_stride
           at(scratch16, 0), // $scratch16
           H, // $scratch16_stride
           at(scratch28, 0), // $scratch28
           H, // $scratch28_stride
-          at(tape_g, t * B * H), // $tape_g
+          at(tape_g, slot * B * H), // $tape_g
           H, // $tape_g_stride
           at(scratch19, 0), // $scratch19
           H, // $scratch19_stride
@@ -2325,7 +2352,7 @@ function kernel32<A extends FloatArray>(
           H, // $scratch21_stride
           at(scratch30, 0), // $scratch30
           H, // $scratch30_stride
-          at(tape_f, t * B * H), // $tape_f
+          at(tape_f, slot * B * H), // $tape_f
           H, // $tape_f_stride
           at(carry_c, 0), // $carry_c
           H, // $carry_c_stride
@@ -2334,16 +2361,16 @@ function kernel32<A extends FloatArray>(
         for (let b = 0; b < B; b++) {
           const scratch25Row = b * H;
           const scratch27Row = b * H;
-          const tape_i_1Row = t * B * H + b * H;
+          const tape_i_1Row = slot * B * H + b * H;
           const scratch16Row = b * H;
           const scratch28Row = b * H;
-          const tape_gRow = t * B * H + b * H;
+          const tape_gRow = slot * B * H + b * H;
           const scratch19Row = b * H;
           const scratch29Row = b * H;
           const cPrevRow = cPrevAt + b * H;
           const scratch21Row = b * H;
           const scratch30Row = b * H;
-          const tape_fRow = t * B * H + b * H;
+          const tape_fRow = slot * B * H + b * H;
           const carry_cRow = b * H;
           for (let i = 0; i < H; i++) {
             // grad of: nc = (c' - mean(c')) / sqrt(var(c') + eps)
@@ -2409,7 +2436,7 @@ function kernel32<A extends FloatArray>(
           at(scratch8, 0), // $scratch8
           4 * H, // $scratch8_stride
           at(p, o_gr), // $gr
-          at(tape_t2, t * B * 1), // $tape_t2
+          at(tape_t2, slot * B * 1), // $tape_t2
           1, // $tape_t2_stride
           at(scratch31, 0), // $scratch31
           4 * H, // $scratch31_stride
@@ -2424,7 +2451,7 @@ function kernel32<A extends FloatArray>(
           at(scratch34, 0), // $scratch34
           4 * H, // $scratch34_stride
           at(p, o_gx), // $gx
-          at(tape_t4, t * B * 1), // $tape_t4
+          at(tape_t4, slot * B * 1), // $tape_t4
           1, // $tape_t4_stride
           at(scratch35, 0), // $scratch35
           4 * H, // $scratch35_stride
@@ -2437,14 +2464,14 @@ function kernel32<A extends FloatArray>(
           const scratch11Row = b * (4 * H);
           const scratch12Row = b * (4 * H);
           const scratch8Row = b * (4 * H);
-          const tape_t2Row = t * B * 1 + b * 1;
+          const tape_t2Row = slot * B * 1 + b * 1;
           const scratch31Row = b * (4 * H);
           const scratch3Row = b * (4 * H);
           const scratch32Row = b * (4 * H);
           const scratch7Row = b * (4 * H);
           const scratch33Row = b * (4 * H);
           const scratch34Row = b * (4 * H);
-          const tape_t4Row = t * B * 1 + b * 1;
+          const tape_t4Row = slot * B * 1 + b * 1;
           const scratch35Row = b * (4 * H);
           const scratch36Row = b * (4 * H);
           for (let i = 0; i < 4 * H; i++) {
@@ -2542,7 +2569,7 @@ function kernel32<A extends FloatArray>(
           4 * H, // $scratch31_stride
           at(scratch39, 0), // $scratch39
           4 * H, // $scratch39_stride
-          at(tape_t1, t * B * (4 * H)), // $tape_t1
+          at(tape_t1, slot * B * (4 * H)), // $tape_t1
           4 * H, // $tape_t1_stride
           at(scratch41, 0), // $scratch41
           4 * H, // $scratch41_stride
@@ -2552,7 +2579,7 @@ function kernel32<A extends FloatArray>(
           4 * H, // $scratch35_stride
           at(scratch40, 0), // $scratch40
           4 * H, // $scratch40_stride
-          at(tape_t3, t * B * (4 * H)), // $tape_t3
+          at(tape_t3, slot * B * (4 * H)), // $tape_t3
           4 * H, // $tape_t3_stride
           at(scratch43, 0), // $scratch43
           4 * H, // $scratch43_stride
@@ -2563,12 +2590,12 @@ function kernel32<A extends FloatArray>(
         for (let b = 0; b < B; b++) {
           const scratch31Row = b * (4 * H);
           const scratch39Row = b * (4 * H);
-          const tape_t1Row = t * B * (4 * H) + b * (4 * H);
+          const tape_t1Row = slot * B * (4 * H) + b * (4 * H);
           const scratch41Row = b * (4 * H);
           const scratch42Row = b * (4 * H);
           const scratch35Row = b * (4 * H);
           const scratch40Row = b * (4 * H);
-          const tape_t3Row = t * B * (4 * H) + b * (4 * H);
+          const tape_t3Row = slot * B * (4 * H) + b * (4 * H);
           const scratch43Row = b * (4 * H);
           const scratch44Row = b * (4 * H);
           for (let i = 0; i < 4 * H; i++) {

@@ -15,6 +15,7 @@ import {
   checkSeed,
   checkSizes,
   initSlice,
+  segmentSteps,
   type KernelOptions,
   type LoopsModuleSource,
   type Products,
@@ -127,6 +128,8 @@ function kernel64<A extends FloatArray>(
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
   const { o_Wz, o_Wf, o_Wo, o_Rz, o_Rf, o_Ro, o_bz, o_bf, o_bo, o_p_f, o_p_o, nParams } = offsets(sizes);
+  // steps whose saved values are kept at once: all T, or a segment of them (options.checkpoint)
+  const seg = segmentSteps(spec.name, T, options.checkpoint);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -142,9 +145,9 @@ function kernel64<A extends FloatArray>(
     B * H,
     B * H,
     T * B * (3 * H),
-    T * B * H,
-    T * B * H,
-    T * B * H,
+    seg * B * H,
+    seg * B * H,
+    seg * B * H,
     T * B * (3 * H),
     B * H,
     B * H,
@@ -174,9 +177,9 @@ function kernel64<A extends FloatArray>(
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
   const xp0 = mem.alloc(T * B * (3 * H));
-  const tape_z = mem.alloc(T * B * H);
-  const tape_f = mem.alloc(T * B * H);
-  const tape_o_1 = mem.alloc(T * B * H);
+  const tape_z = mem.alloc(seg * B * H);
+  const tape_f = mem.alloc(seg * B * H);
+  const tape_o_1 = mem.alloc(seg * B * H);
   const gx0 = mem.alloc(T * B * (3 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
@@ -185,6 +188,96 @@ function kernel64<A extends FloatArray>(
   const scratch0 = mem.alloc(B * (3 * H));
   const scratch1 = mem.alloc(B * H);
   const scratch2 = mem.alloc(B * H);
+  // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
+  function forwardStep(t: number, p: A, x: A, hPrev0: A, cPrev0: A, hOut: A, cOut: A): void {
+    const slot = t % seg;
+    const hPrev = t === 0 ? hPrev0 : hOut;
+    const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
+    const cPrev = t === 0 ? cPrev0 : cOut;
+    const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
+    // Rz, Rf, Ro times h
+    mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Rz, scratch0, 0, 3 * H, false);
+    // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(0, B, [
+        H, // $n
+        at(xp0, t * B * (3 * H)), // $xp0
+        3 * H, // $xp0_stride
+        at(scratch0, 0), // $scratch0
+        3 * H, // $scratch0_stride
+        at(p, o_bz), // $bz
+        at(tape_z, slot * B * H), // $tape_z
+        H, // $tape_z_stride
+        at(xp0, t * B * (3 * H) + H), // $xp0_2
+        3 * H, // $xp0_2_stride
+        at(scratch0, H), // $scratch0_2
+        3 * H, // $scratch0_2_stride
+        at(p, o_p_f), // $p_f
+        at(cPrev, cPrevAt), // $cPrev
+        H, // $cPrev_stride
+        at(p, o_bf), // $bf
+        at(tape_f, slot * B * H), // $tape_f
+        H, // $tape_f_stride
+        at(cOut, t * B * H), // $cOut
+        H, // $cOut_stride
+        at(xp0, t * B * (3 * H) + 2 * H), // $xp0_3
+        3 * H, // $xp0_3_stride
+        at(scratch0, 2 * H), // $scratch0_3
+        3 * H, // $scratch0_3_stride
+        at(p, o_p_o), // $p_o
+        at(p, o_bo), // $bo
+        at(tape_o_1, slot * B * H), // $tape_o_1
+        H, // $tape_o_1_stride
+        at(hOut, t * B * H), // $hOut
+        H, // $hOut_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const xp0Row = t * B * (3 * H) + b * (3 * H);
+        const scratch0Row = b * (3 * H);
+        const tape_zRow = slot * B * H + b * H;
+        const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
+        const scratch0Row2 = H + b * (3 * H);
+        const cPrevRow = cPrevAt + b * H;
+        const tape_fRow = slot * B * H + b * H;
+        const cOutRow = t * B * H + b * H;
+        const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
+        const scratch0Row3 = 2 * H + b * (3 * H);
+        const tape_o_1Row = slot * B * H + b * H;
+        const hOutRow = t * B * H + b * H;
+        for (let i = 0; i < H; i++) {
+          // z  = tanh(Wz*x + Rz*h + bz)
+          const z = Math.tanh(xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_bz + i]!);
+          tape_z[tape_zRow + i] = z;
+          // f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+          const f =
+            1 /
+            (1 +
+              Math.exp(
+                -(
+                  xp0[xp0Row2 + i]! +
+                  scratch0[scratch0Row2 + i]! +
+                  p[o_p_f + i]! * cPrev[cPrevRow + i]! +
+                  p[o_bf + i]!
+                ),
+              ));
+          tape_f[tape_fRow + i] = f;
+          // c' = z + c .* f
+          const c_next = z + cPrev[cPrevRow + i]! * f;
+          cOut[cOutRow + i] = c_next;
+          // o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+          const o_1 =
+            1 /
+            (1 + Math.exp(-(xp0[xp0Row3 + i]! + scratch0[scratch0Row3 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
+          tape_o_1[tape_o_1Row + i] = o_1;
+          // h' = tanh(c') .* o
+          const h_next = Math.tanh(c_next) * o_1;
+          hOut[hOutRow + i] = h_next;
+        }
+      }
+    }
+  }
+
   function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
     checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin("forward");
@@ -202,95 +295,7 @@ function kernel64<A extends FloatArray>(
     // all steps at once: the products with the inputs
     // Wz, Wf, Wo times x
     mm.NT(T * B, 3 * H, D, x, 0, D, p, o_Wz, xp0, 0, 3 * H, false);
-    for (let t = 0; t < T; t++) {
-      const hPrev = t === 0 ? hPrev0 : hOut;
-      const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      const cPrev = t === 0 ? cPrev0 : cOut;
-      const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      // Rz, Rf, Ro times h
-      mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Rz, scratch0, 0, 3 * H, false);
-      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(0, B, [
-          H, // $n
-          at(xp0, t * B * (3 * H)), // $xp0
-          3 * H, // $xp0_stride
-          at(scratch0, 0), // $scratch0
-          3 * H, // $scratch0_stride
-          at(p, o_bz), // $bz
-          at(tape_z, t * B * H), // $tape_z
-          H, // $tape_z_stride
-          at(xp0, t * B * (3 * H) + H), // $xp0_2
-          3 * H, // $xp0_2_stride
-          at(scratch0, H), // $scratch0_2
-          3 * H, // $scratch0_2_stride
-          at(p, o_p_f), // $p_f
-          at(cPrev, cPrevAt), // $cPrev
-          H, // $cPrev_stride
-          at(p, o_bf), // $bf
-          at(tape_f, t * B * H), // $tape_f
-          H, // $tape_f_stride
-          at(cOut, t * B * H), // $cOut
-          H, // $cOut_stride
-          at(xp0, t * B * (3 * H) + 2 * H), // $xp0_3
-          3 * H, // $xp0_3_stride
-          at(scratch0, 2 * H), // $scratch0_3
-          3 * H, // $scratch0_3_stride
-          at(p, o_p_o), // $p_o
-          at(p, o_bo), // $bo
-          at(tape_o_1, t * B * H), // $tape_o_1
-          H, // $tape_o_1_stride
-          at(hOut, t * B * H), // $hOut
-          H, // $hOut_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const xp0Row = t * B * (3 * H) + b * (3 * H);
-          const scratch0Row = b * (3 * H);
-          const tape_zRow = t * B * H + b * H;
-          const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
-          const scratch0Row2 = H + b * (3 * H);
-          const cPrevRow = cPrevAt + b * H;
-          const tape_fRow = t * B * H + b * H;
-          const cOutRow = t * B * H + b * H;
-          const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const scratch0Row3 = 2 * H + b * (3 * H);
-          const tape_o_1Row = t * B * H + b * H;
-          const hOutRow = t * B * H + b * H;
-          for (let i = 0; i < H; i++) {
-            // z  = tanh(Wz*x + Rz*h + bz)
-            const z = Math.tanh(xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_bz + i]!);
-            tape_z[tape_zRow + i] = z;
-            // f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-            const f =
-              1 /
-              (1 +
-                Math.exp(
-                  -(
-                    xp0[xp0Row2 + i]! +
-                    scratch0[scratch0Row2 + i]! +
-                    p[o_p_f + i]! * cPrev[cPrevRow + i]! +
-                    p[o_bf + i]!
-                  ),
-                ));
-            tape_f[tape_fRow + i] = f;
-            // c' = z + c .* f
-            const c_next = z + cPrev[cPrevRow + i]! * f;
-            cOut[cOutRow + i] = c_next;
-            // o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-            const o_1 =
-              1 /
-              (1 +
-                Math.exp(-(xp0[xp0Row3 + i]! + scratch0[scratch0Row3 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
-            tape_o_1[tape_o_1Row + i] = o_1;
-            // h' = tanh(c') .* o
-            const h_next = Math.tanh(c_next) * o_1;
-            hOut[hOutRow + i] = h_next;
-          }
-        }
-      }
-    }
-
+    for (let t = 0; t < T; t++) forwardStep(t, p, x, hPrev0, cPrev0, hOut, cOut);
     mem.flush(io.hOut, out.h);
     mem.flush(io.cOut, out.c);
     mem.forwarded();
@@ -333,7 +338,17 @@ function kernel64<A extends FloatArray>(
     dp.fill(0);
     carry_h.fill(0);
     carry_c.fill(0);
+    // the first step whose saved values are in their slots: the last segment's (step 0 unless checkpointing)
+    let onTape = T - 1 - ((T - 1) % seg);
     for (let t = T - 1; t >= 0; t--) {
+      const slot = t % seg;
+      // the first step back into a segment whose slots later steps overwrote: its forward again, from the state before it
+      // (in `out`); the same operations on the same values, so the same bits, and the same states written where they are
+      if (t < onTape) {
+        onTape = t - slot;
+        for (let s = onTape; s <= t; s++) forwardStep(s, p, x, hPrev0, cPrev0, hOut, cOut);
+      }
+
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       const cPrev = t === 0 ? cPrev0 : cOut;
@@ -349,7 +364,7 @@ function kernel64<A extends FloatArray>(
           H, // $cOut_stride
           at(seed_h, 0), // $seed_h
           H, // $seed_h_stride
-          at(tape_o_1, t * B * H), // $tape_o_1
+          at(tape_o_1, slot * B * H), // $tape_o_1
           H, // $tape_o_1_stride
           at(gx0, t * B * (3 * H) + 2 * H), // $gx0
           3 * H, // $gx0_stride
@@ -360,13 +375,13 @@ function kernel64<A extends FloatArray>(
           at(p, o_p_o), // $p_o
           at(cPrev, cPrevAt), // $cPrev
           H, // $cPrev_stride
-          at(tape_f, t * B * H), // $tape_f
+          at(tape_f, slot * B * H), // $tape_f
           H, // $tape_f_stride
           at(gx0, t * B * (3 * H) + H), // $gx0_2
           3 * H, // $gx0_2_stride
           at(scratch0, H), // $scratch0_2
           3 * H, // $scratch0_2_stride
-          at(tape_z, t * B * H), // $tape_z
+          at(tape_z, slot * B * H), // $tape_z
           H, // $tape_z_stride
           at(gx0, t * B * (3 * H)), // $gx0_3
           3 * H, // $gx0_3_stride
@@ -384,15 +399,15 @@ function kernel64<A extends FloatArray>(
         for (let b = 0; b < B; b++) {
           const cOutRow = t * B * H + b * H;
           const seed_hRow = b * H;
-          const tape_o_1Row = t * B * H + b * H;
+          const tape_o_1Row = slot * B * H + b * H;
           const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
           const scratch0Row = 2 * H + b * (3 * H);
           const seed_cRow = b * H;
           const cPrevRow = cPrevAt + b * H;
-          const tape_fRow = t * B * H + b * H;
+          const tape_fRow = slot * B * H + b * H;
           const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
           const scratch0Row2 = H + b * (3 * H);
-          const tape_zRow = t * B * H + b * H;
+          const tape_zRow = slot * B * H + b * H;
           const gx0Row3 = t * B * (3 * H) + b * (3 * H);
           const scratch0Row3 = b * (3 * H);
           const carry_cRow = b * H;
@@ -499,6 +514,8 @@ function kernel32<A extends FloatArray>(
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
   const { o_Wz, o_Wf, o_Wo, o_Rz, o_Rf, o_Ro, o_bz, o_bf, o_bo, o_p_f, o_p_o, nParams } = offsets(sizes);
+  // steps whose saved values are kept at once: all T, or a segment of them (options.checkpoint)
+  const seg = segmentSteps(spec.name, T, options.checkpoint);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -514,9 +531,9 @@ function kernel32<A extends FloatArray>(
     B * H,
     B * H,
     T * B * (3 * H),
-    T * B * H,
-    T * B * H,
-    T * B * H,
+    seg * B * H,
+    seg * B * H,
+    seg * B * H,
     T * B * (3 * H),
     B * H,
     B * H,
@@ -546,9 +563,9 @@ function kernel32<A extends FloatArray>(
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
   const xp0 = mem.alloc(T * B * (3 * H));
-  const tape_z = mem.alloc(T * B * H);
-  const tape_f = mem.alloc(T * B * H);
-  const tape_o_1 = mem.alloc(T * B * H);
+  const tape_z = mem.alloc(seg * B * H);
+  const tape_f = mem.alloc(seg * B * H);
+  const tape_o_1 = mem.alloc(seg * B * H);
   const gx0 = mem.alloc(T * B * (3 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
@@ -557,6 +574,96 @@ function kernel32<A extends FloatArray>(
   const scratch0 = mem.alloc(B * (3 * H));
   const scratch1 = mem.alloc(B * H);
   const scratch2 = mem.alloc(B * H);
+  // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
+  function forwardStep(t: number, p: A, x: A, hPrev0: A, cPrev0: A, hOut: A, cOut: A): void {
+    const slot = t % seg;
+    const hPrev = t === 0 ? hPrev0 : hOut;
+    const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
+    const cPrev = t === 0 ? cPrev0 : cOut;
+    const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
+    // Rz, Rf, Ro times h
+    mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Rz, scratch0, 0, 3 * H, false);
+    // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(0, B, [
+        H, // $n
+        at(xp0, t * B * (3 * H)), // $xp0
+        3 * H, // $xp0_stride
+        at(scratch0, 0), // $scratch0
+        3 * H, // $scratch0_stride
+        at(p, o_bz), // $bz
+        at(tape_z, slot * B * H), // $tape_z
+        H, // $tape_z_stride
+        at(xp0, t * B * (3 * H) + H), // $xp0_2
+        3 * H, // $xp0_2_stride
+        at(scratch0, H), // $scratch0_2
+        3 * H, // $scratch0_2_stride
+        at(p, o_p_f), // $p_f
+        at(cPrev, cPrevAt), // $cPrev
+        H, // $cPrev_stride
+        at(p, o_bf), // $bf
+        at(tape_f, slot * B * H), // $tape_f
+        H, // $tape_f_stride
+        at(cOut, t * B * H), // $cOut
+        H, // $cOut_stride
+        at(xp0, t * B * (3 * H) + 2 * H), // $xp0_3
+        3 * H, // $xp0_3_stride
+        at(scratch0, 2 * H), // $scratch0_3
+        3 * H, // $scratch0_3_stride
+        at(p, o_p_o), // $p_o
+        at(p, o_bo), // $bo
+        at(tape_o_1, slot * B * H), // $tape_o_1
+        H, // $tape_o_1_stride
+        at(hOut, t * B * H), // $hOut
+        H, // $hOut_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const xp0Row = t * B * (3 * H) + b * (3 * H);
+        const scratch0Row = b * (3 * H);
+        const tape_zRow = slot * B * H + b * H;
+        const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
+        const scratch0Row2 = H + b * (3 * H);
+        const cPrevRow = cPrevAt + b * H;
+        const tape_fRow = slot * B * H + b * H;
+        const cOutRow = t * B * H + b * H;
+        const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
+        const scratch0Row3 = 2 * H + b * (3 * H);
+        const tape_o_1Row = slot * B * H + b * H;
+        const hOutRow = t * B * H + b * H;
+        for (let i = 0; i < H; i++) {
+          // z  = tanh(Wz*x + Rz*h + bz)
+          const z = Math.tanh(xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_bz + i]!);
+          tape_z[tape_zRow + i] = z;
+          // f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+          const f =
+            1 /
+            (1 +
+              Math.exp(
+                -(
+                  xp0[xp0Row2 + i]! +
+                  scratch0[scratch0Row2 + i]! +
+                  p[o_p_f + i]! * cPrev[cPrevRow + i]! +
+                  p[o_bf + i]!
+                ),
+              ));
+          tape_f[tape_fRow + i] = f;
+          // c' = z + c .* f
+          const c_next = z + cPrev[cPrevRow + i]! * f;
+          cOut[cOutRow + i] = c_next;
+          // o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+          const o_1 =
+            1 /
+            (1 + Math.exp(-(xp0[xp0Row3 + i]! + scratch0[scratch0Row3 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
+          tape_o_1[tape_o_1Row + i] = o_1;
+          // h' = tanh(c') .* o
+          const h_next = Math.tanh(c_next) * o_1;
+          hOut[hOutRow + i] = h_next;
+        }
+      }
+    }
+  }
+
   function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
     checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin("forward");
@@ -574,95 +681,7 @@ function kernel32<A extends FloatArray>(
     // all steps at once: the products with the inputs
     // Wz, Wf, Wo times x
     mm.NT(T * B, 3 * H, D, x, 0, D, p, o_Wz, xp0, 0, 3 * H, false);
-    for (let t = 0; t < T; t++) {
-      const hPrev = t === 0 ? hPrev0 : hOut;
-      const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      const cPrev = t === 0 ? cPrev0 : cOut;
-      const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      // Rz, Rf, Ro times h
-      mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_Rz, scratch0, 0, 3 * H, false);
-      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(0, B, [
-          H, // $n
-          at(xp0, t * B * (3 * H)), // $xp0
-          3 * H, // $xp0_stride
-          at(scratch0, 0), // $scratch0
-          3 * H, // $scratch0_stride
-          at(p, o_bz), // $bz
-          at(tape_z, t * B * H), // $tape_z
-          H, // $tape_z_stride
-          at(xp0, t * B * (3 * H) + H), // $xp0_2
-          3 * H, // $xp0_2_stride
-          at(scratch0, H), // $scratch0_2
-          3 * H, // $scratch0_2_stride
-          at(p, o_p_f), // $p_f
-          at(cPrev, cPrevAt), // $cPrev
-          H, // $cPrev_stride
-          at(p, o_bf), // $bf
-          at(tape_f, t * B * H), // $tape_f
-          H, // $tape_f_stride
-          at(cOut, t * B * H), // $cOut
-          H, // $cOut_stride
-          at(xp0, t * B * (3 * H) + 2 * H), // $xp0_3
-          3 * H, // $xp0_3_stride
-          at(scratch0, 2 * H), // $scratch0_3
-          3 * H, // $scratch0_3_stride
-          at(p, o_p_o), // $p_o
-          at(p, o_bo), // $bo
-          at(tape_o_1, t * B * H), // $tape_o_1
-          H, // $tape_o_1_stride
-          at(hOut, t * B * H), // $hOut
-          H, // $hOut_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const xp0Row = t * B * (3 * H) + b * (3 * H);
-          const scratch0Row = b * (3 * H);
-          const tape_zRow = t * B * H + b * H;
-          const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
-          const scratch0Row2 = H + b * (3 * H);
-          const cPrevRow = cPrevAt + b * H;
-          const tape_fRow = t * B * H + b * H;
-          const cOutRow = t * B * H + b * H;
-          const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const scratch0Row3 = 2 * H + b * (3 * H);
-          const tape_o_1Row = t * B * H + b * H;
-          const hOutRow = t * B * H + b * H;
-          for (let i = 0; i < H; i++) {
-            // z  = tanh(Wz*x + Rz*h + bz)
-            const z = Math.tanh(xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_bz + i]!);
-            tape_z[tape_zRow + i] = z;
-            // f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-            const f =
-              1 /
-              (1 +
-                Math.exp(
-                  -(
-                    xp0[xp0Row2 + i]! +
-                    scratch0[scratch0Row2 + i]! +
-                    p[o_p_f + i]! * cPrev[cPrevRow + i]! +
-                    p[o_bf + i]!
-                  ),
-                ));
-            tape_f[tape_fRow + i] = f;
-            // c' = z + c .* f
-            const c_next = z + cPrev[cPrevRow + i]! * f;
-            cOut[cOutRow + i] = c_next;
-            // o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-            const o_1 =
-              1 /
-              (1 +
-                Math.exp(-(xp0[xp0Row3 + i]! + scratch0[scratch0Row3 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
-            tape_o_1[tape_o_1Row + i] = o_1;
-            // h' = tanh(c') .* o
-            const h_next = Math.tanh(c_next) * o_1;
-            hOut[hOutRow + i] = h_next;
-          }
-        }
-      }
-    }
-
+    for (let t = 0; t < T; t++) forwardStep(t, p, x, hPrev0, cPrev0, hOut, cOut);
     mem.flush(io.hOut, out.h);
     mem.flush(io.cOut, out.c);
     mem.forwarded();
@@ -705,7 +724,17 @@ function kernel32<A extends FloatArray>(
     dp.fill(0);
     carry_h.fill(0);
     carry_c.fill(0);
+    // the first step whose saved values are in their slots: the last segment's (step 0 unless checkpointing)
+    let onTape = T - 1 - ((T - 1) % seg);
     for (let t = T - 1; t >= 0; t--) {
+      const slot = t % seg;
+      // the first step back into a segment whose slots later steps overwrote: its forward again, from the state before it
+      // (in `out`); the same operations on the same values, so the same bits, and the same states written where they are
+      if (t < onTape) {
+        onTape = t - slot;
+        for (let s = onTape; s <= t; s++) forwardStep(s, p, x, hPrev0, cPrev0, hOut, cOut);
+      }
+
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       const cPrev = t === 0 ? cPrev0 : cOut;
@@ -721,7 +750,7 @@ function kernel32<A extends FloatArray>(
           H, // $cOut_stride
           at(seed_h, 0), // $seed_h
           H, // $seed_h_stride
-          at(tape_o_1, t * B * H), // $tape_o_1
+          at(tape_o_1, slot * B * H), // $tape_o_1
           H, // $tape_o_1_stride
           at(gx0, t * B * (3 * H) + 2 * H), // $gx0
           3 * H, // $gx0_stride
@@ -732,13 +761,13 @@ function kernel32<A extends FloatArray>(
           at(p, o_p_o), // $p_o
           at(cPrev, cPrevAt), // $cPrev
           H, // $cPrev_stride
-          at(tape_f, t * B * H), // $tape_f
+          at(tape_f, slot * B * H), // $tape_f
           H, // $tape_f_stride
           at(gx0, t * B * (3 * H) + H), // $gx0_2
           3 * H, // $gx0_2_stride
           at(scratch0, H), // $scratch0_2
           3 * H, // $scratch0_2_stride
-          at(tape_z, t * B * H), // $tape_z
+          at(tape_z, slot * B * H), // $tape_z
           H, // $tape_z_stride
           at(gx0, t * B * (3 * H)), // $gx0_3
           3 * H, // $gx0_3_stride
@@ -756,15 +785,15 @@ function kernel32<A extends FloatArray>(
         for (let b = 0; b < B; b++) {
           const cOutRow = t * B * H + b * H;
           const seed_hRow = b * H;
-          const tape_o_1Row = t * B * H + b * H;
+          const tape_o_1Row = slot * B * H + b * H;
           const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
           const scratch0Row = 2 * H + b * (3 * H);
           const seed_cRow = b * H;
           const cPrevRow = cPrevAt + b * H;
-          const tape_fRow = t * B * H + b * H;
+          const tape_fRow = slot * B * H + b * H;
           const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
           const scratch0Row2 = H + b * (3 * H);
-          const tape_zRow = t * B * H + b * H;
+          const tape_zRow = slot * B * H + b * H;
           const gx0Row3 = t * B * (3 * H) + b * (3 * H);
           const scratch0Row3 = b * (3 * H);
           const carry_cRow = b * H;

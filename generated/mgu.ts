@@ -15,6 +15,7 @@ import {
   checkSeed,
   checkSizes,
   initSlice,
+  segmentSteps,
   type KernelOptions,
   type LoopsModuleSource,
   type Products,
@@ -114,6 +115,8 @@ function kernel64<A extends FloatArray>(
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
   const { o_Wf, o_Wh, o_Uf, o_Uh, o_bf, o_bh, nParams } = offsets(sizes);
+  // steps whose saved values are kept at once: all T, or a segment of them (options.checkpoint)
+  const seg = segmentSteps(spec.name, T, options.checkpoint);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -125,8 +128,8 @@ function kernel64<A extends FloatArray>(
     T * B * D,
     B * H,
     T * B * (2 * H),
-    T * B * H,
-    T * B * H,
+    seg * B * H,
+    seg * B * H,
     T * B * (2 * H),
     B * H,
     B * H,
@@ -157,8 +160,8 @@ function kernel64<A extends FloatArray>(
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
   const xp0 = mem.alloc(T * B * (2 * H));
-  const tape_f = mem.alloc(T * B * H);
-  const tape_hh = mem.alloc(T * B * H);
+  const tape_f = mem.alloc(seg * B * H);
+  const tape_hh = mem.alloc(seg * B * H);
   const gx0 = mem.alloc(T * B * (2 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
@@ -171,6 +174,91 @@ function kernel64<A extends FloatArray>(
   const scratch6 = mem.alloc(B * H);
   const scratch7 = mem.alloc(B * H);
   const scratch8 = mem.alloc(B * H);
+  // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
+  function forwardStep(t: number, p: A, x: A, hPrev0: A, hOut: A): void {
+    const slot = t % seg;
+    const hPrev = t === 0 ? hPrev0 : hOut;
+    const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
+    // Uf times h
+    mm.NT(B, H, H, hPrev, hPrevAt, H, p, o_Uf, scratch0, 0, H, false);
+    // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(0, B, [
+        H, // $n
+        at(xp0, t * B * (2 * H)), // $xp0
+        2 * H, // $xp0_stride
+        at(scratch0, 0), // $scratch0
+        H, // $scratch0_stride
+        at(p, o_bf), // $bf
+        at(tape_f, slot * B * H), // $tape_f
+        H, // $tape_f_stride
+        at(hPrev, hPrevAt), // $hPrev
+        H, // $hPrev_stride
+        at(scratch1, 0), // $scratch1
+        H, // $scratch1_stride
+        at(scratch2, 0), // $scratch2
+        H, // $scratch2_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const xp0Row = t * B * (2 * H) + b * (2 * H);
+        const scratch0Row = b * H;
+        const tape_fRow = slot * B * H + b * H;
+        const hPrevRow = hPrevAt + b * H;
+        const scratch1Row = b * H;
+        const scratch2Row = b * H;
+        for (let i = 0; i < H; i++) {
+          // f  = sigmoid(Wf*x + Uf*h + bf)
+          const f = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_bf + i]!)));
+          tape_f[tape_fRow + i] = f;
+          const t1 = f * hPrev[hPrevRow + i]!;
+          scratch1[scratch1Row + i] = t1;
+          const t2 = (1 - f) * hPrev[hPrevRow + i]!;
+          scratch2[scratch2Row + i] = t2;
+        }
+      }
+    }
+
+    // Uh times a vector
+    mm.NT(B, H, H, scratch1, 0, H, p, o_Uh, scratch3, 0, H, false);
+    // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(1, B, [
+        H, // $n
+        at(xp0, t * B * (2 * H) + H), // $xp0
+        2 * H, // $xp0_stride
+        at(scratch3, 0), // $scratch3
+        H, // $scratch3_stride
+        at(p, o_bh), // $bh
+        at(tape_hh, slot * B * H), // $tape_hh
+        H, // $tape_hh_stride
+        at(scratch2, 0), // $scratch2
+        H, // $scratch2_stride
+        at(tape_f, slot * B * H), // $tape_f
+        H, // $tape_f_stride
+        at(hOut, t * B * H), // $hOut
+        H, // $hOut_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const xp0Row = t * B * (2 * H) + H + b * (2 * H);
+        const scratch3Row = b * H;
+        const tape_hhRow = slot * B * H + b * H;
+        const scratch2Row = b * H;
+        const tape_fRow = slot * B * H + b * H;
+        const hOutRow = t * B * H + b * H;
+        for (let i = 0; i < H; i++) {
+          // hh = tanh(Wh*x + Uh*(f .* h) + bh)
+          const hh = Math.tanh(xp0[xp0Row + i]! + scratch3[scratch3Row + i]! + p[o_bh + i]!);
+          tape_hh[tape_hhRow + i] = hh;
+          // h' = (1 - f) .* h + f .* hh
+          const h_next = scratch2[scratch2Row + i]! + tape_f[tape_fRow + i]! * hh;
+          hOut[hOutRow + i] = h_next;
+        }
+      }
+    }
+  }
+
   function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
     checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin("forward");
@@ -184,89 +272,7 @@ function kernel64<A extends FloatArray>(
     // all steps at once: the products with the inputs
     // Wf, Wh times x
     mm.NT(T * B, 2 * H, D, x, 0, D, p, o_Wf, xp0, 0, 2 * H, false);
-    for (let t = 0; t < T; t++) {
-      const hPrev = t === 0 ? hPrev0 : hOut;
-      const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      // Uf times h
-      mm.NT(B, H, H, hPrev, hPrevAt, H, p, o_Uf, scratch0, 0, H, false);
-      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(0, B, [
-          H, // $n
-          at(xp0, t * B * (2 * H)), // $xp0
-          2 * H, // $xp0_stride
-          at(scratch0, 0), // $scratch0
-          H, // $scratch0_stride
-          at(p, o_bf), // $bf
-          at(tape_f, t * B * H), // $tape_f
-          H, // $tape_f_stride
-          at(hPrev, hPrevAt), // $hPrev
-          H, // $hPrev_stride
-          at(scratch1, 0), // $scratch1
-          H, // $scratch1_stride
-          at(scratch2, 0), // $scratch2
-          H, // $scratch2_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const xp0Row = t * B * (2 * H) + b * (2 * H);
-          const scratch0Row = b * H;
-          const tape_fRow = t * B * H + b * H;
-          const hPrevRow = hPrevAt + b * H;
-          const scratch1Row = b * H;
-          const scratch2Row = b * H;
-          for (let i = 0; i < H; i++) {
-            // f  = sigmoid(Wf*x + Uf*h + bf)
-            const f = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_bf + i]!)));
-            tape_f[tape_fRow + i] = f;
-            const t1 = f * hPrev[hPrevRow + i]!;
-            scratch1[scratch1Row + i] = t1;
-            const t2 = (1 - f) * hPrev[hPrevRow + i]!;
-            scratch2[scratch2Row + i] = t2;
-          }
-        }
-      }
-
-      // Uh times a vector
-      mm.NT(B, H, H, scratch1, 0, H, p, o_Uh, scratch3, 0, H, false);
-      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(1, B, [
-          H, // $n
-          at(xp0, t * B * (2 * H) + H), // $xp0
-          2 * H, // $xp0_stride
-          at(scratch3, 0), // $scratch3
-          H, // $scratch3_stride
-          at(p, o_bh), // $bh
-          at(tape_hh, t * B * H), // $tape_hh
-          H, // $tape_hh_stride
-          at(scratch2, 0), // $scratch2
-          H, // $scratch2_stride
-          at(tape_f, t * B * H), // $tape_f
-          H, // $tape_f_stride
-          at(hOut, t * B * H), // $hOut
-          H, // $hOut_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const xp0Row = t * B * (2 * H) + H + b * (2 * H);
-          const scratch3Row = b * H;
-          const tape_hhRow = t * B * H + b * H;
-          const scratch2Row = b * H;
-          const tape_fRow = t * B * H + b * H;
-          const hOutRow = t * B * H + b * H;
-          for (let i = 0; i < H; i++) {
-            // hh = tanh(Wh*x + Uh*(f .* h) + bh)
-            const hh = Math.tanh(xp0[xp0Row + i]! + scratch3[scratch3Row + i]! + p[o_bh + i]!);
-            tape_hh[tape_hhRow + i] = hh;
-            // h' = (1 - f) .* h + f .* hh
-            const h_next = scratch2[scratch2Row + i]! + tape_f[tape_fRow + i]! * hh;
-            hOut[hOutRow + i] = h_next;
-          }
-        }
-      }
-    }
-
+    for (let t = 0; t < T; t++) forwardStep(t, p, x, hPrev0, hOut);
     mem.flush(io.hOut, out.h);
     mem.forwarded();
   }
@@ -299,7 +305,17 @@ function kernel64<A extends FloatArray>(
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
     dp.fill(0);
     carry_h.fill(0);
+    // the first step whose saved values are in their slots: the last segment's (step 0 unless checkpointing)
+    let onTape = T - 1 - ((T - 1) % seg);
     for (let t = T - 1; t >= 0; t--) {
+      const slot = t % seg;
+      // the first step back into a segment whose slots later steps overwrote: its forward again, from the state before it
+      // (in `out`); the same operations on the same values, so the same bits, and the same states written where they are
+      if (t < onTape) {
+        onTape = t - slot;
+        for (let s = onTape; s <= t; s++) forwardStep(s, p, x, hPrev0, hOut);
+      }
+
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
@@ -310,11 +326,11 @@ function kernel64<A extends FloatArray>(
           H, // $n
           at(seed_h, 0), // $seed_h
           H, // $seed_h_stride
-          at(tape_hh, t * B * H), // $tape_hh
+          at(tape_hh, slot * B * H), // $tape_hh
           H, // $tape_hh_stride
           at(scratch2, 0), // $scratch2
           H, // $scratch2_stride
-          at(tape_f, t * B * H), // $tape_f
+          at(tape_f, slot * B * H), // $tape_f
           H, // $tape_f_stride
           at(gx0, t * B * (2 * H) + H), // $gx0
           2 * H, // $gx0_stride
@@ -334,9 +350,9 @@ function kernel64<A extends FloatArray>(
       else {
         for (let b = 0; b < B; b++) {
           const seed_hRow = b * H;
-          const tape_hhRow = t * B * H + b * H;
+          const tape_hhRow = slot * B * H + b * H;
           const scratch2Row = b * H;
-          const tape_fRow = t * B * H + b * H;
+          const tape_fRow = slot * B * H + b * H;
           const gx0Row = t * B * (2 * H) + H + b * (2 * H);
           const scratch0Row = b * H;
           const hPrevRow = hPrevAt + b * H;
@@ -387,7 +403,7 @@ function kernel64<A extends FloatArray>(
           2 * H, // $gx0_stride
           at(scratch1, 0), // $scratch1
           H, // $scratch1_stride
-          at(tape_f, t * B * H), // $tape_f
+          at(tape_f, slot * B * H), // $tape_f
           H, // $tape_f_stride
           at(scratch5, 0), // $scratch5
           H, // $scratch5_stride
@@ -403,7 +419,7 @@ function kernel64<A extends FloatArray>(
           const scratch4Row = b * H;
           const gx0Row = t * B * (2 * H) + b * (2 * H);
           const scratch1Row = b * H;
-          const tape_fRow = t * B * H + b * H;
+          const tape_fRow = slot * B * H + b * H;
           const scratch5Row = b * H;
           const scratch8Row = b * H;
           for (let i = 0; i < H; i++) {
@@ -488,6 +504,8 @@ function kernel32<A extends FloatArray>(
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
   const { o_Wf, o_Wh, o_Uf, o_Uh, o_bf, o_bh, nParams } = offsets(sizes);
+  // steps whose saved values are kept at once: all T, or a segment of them (options.checkpoint)
+  const seg = segmentSteps(spec.name, T, options.checkpoint);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -499,8 +517,8 @@ function kernel32<A extends FloatArray>(
     T * B * D,
     B * H,
     T * B * (2 * H),
-    T * B * H,
-    T * B * H,
+    seg * B * H,
+    seg * B * H,
     T * B * (2 * H),
     B * H,
     B * H,
@@ -531,8 +549,8 @@ function kernel32<A extends FloatArray>(
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
   const xp0 = mem.alloc(T * B * (2 * H));
-  const tape_f = mem.alloc(T * B * H);
-  const tape_hh = mem.alloc(T * B * H);
+  const tape_f = mem.alloc(seg * B * H);
+  const tape_hh = mem.alloc(seg * B * H);
   const gx0 = mem.alloc(T * B * (2 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
@@ -545,6 +563,91 @@ function kernel32<A extends FloatArray>(
   const scratch6 = mem.alloc(B * H);
   const scratch7 = mem.alloc(B * H);
   const scratch8 = mem.alloc(B * H);
+  // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
+  function forwardStep(t: number, p: A, x: A, hPrev0: A, hOut: A): void {
+    const slot = t % seg;
+    const hPrev = t === 0 ? hPrev0 : hOut;
+    const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
+    // Uf times h
+    mm.NT(B, H, H, hPrev, hPrevAt, H, p, o_Uf, scratch0, 0, H, false);
+    // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(0, B, [
+        H, // $n
+        at(xp0, t * B * (2 * H)), // $xp0
+        2 * H, // $xp0_stride
+        at(scratch0, 0), // $scratch0
+        H, // $scratch0_stride
+        at(p, o_bf), // $bf
+        at(tape_f, slot * B * H), // $tape_f
+        H, // $tape_f_stride
+        at(hPrev, hPrevAt), // $hPrev
+        H, // $hPrev_stride
+        at(scratch1, 0), // $scratch1
+        H, // $scratch1_stride
+        at(scratch2, 0), // $scratch2
+        H, // $scratch2_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const xp0Row = t * B * (2 * H) + b * (2 * H);
+        const scratch0Row = b * H;
+        const tape_fRow = slot * B * H + b * H;
+        const hPrevRow = hPrevAt + b * H;
+        const scratch1Row = b * H;
+        const scratch2Row = b * H;
+        for (let i = 0; i < H; i++) {
+          // f  = sigmoid(Wf*x + Uf*h + bf)
+          const f = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_bf + i]!)));
+          tape_f[tape_fRow + i] = f;
+          const t1 = f * hPrev[hPrevRow + i]!;
+          scratch1[scratch1Row + i] = t1;
+          const t2 = (1 - f) * hPrev[hPrevRow + i]!;
+          scratch2[scratch2Row + i] = t2;
+        }
+      }
+    }
+
+    // Uh times a vector
+    mm.NT(B, H, H, scratch1, 0, H, p, o_Uh, scratch3, 0, H, false);
+    // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(1, B, [
+        H, // $n
+        at(xp0, t * B * (2 * H) + H), // $xp0
+        2 * H, // $xp0_stride
+        at(scratch3, 0), // $scratch3
+        H, // $scratch3_stride
+        at(p, o_bh), // $bh
+        at(tape_hh, slot * B * H), // $tape_hh
+        H, // $tape_hh_stride
+        at(scratch2, 0), // $scratch2
+        H, // $scratch2_stride
+        at(tape_f, slot * B * H), // $tape_f
+        H, // $tape_f_stride
+        at(hOut, t * B * H), // $hOut
+        H, // $hOut_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const xp0Row = t * B * (2 * H) + H + b * (2 * H);
+        const scratch3Row = b * H;
+        const tape_hhRow = slot * B * H + b * H;
+        const scratch2Row = b * H;
+        const tape_fRow = slot * B * H + b * H;
+        const hOutRow = t * B * H + b * H;
+        for (let i = 0; i < H; i++) {
+          // hh = tanh(Wh*x + Uh*(f .* h) + bh)
+          const hh = Math.tanh(xp0[xp0Row + i]! + scratch3[scratch3Row + i]! + p[o_bh + i]!);
+          tape_hh[tape_hhRow + i] = hh;
+          // h' = (1 - f) .* h + f .* hh
+          const h_next = scratch2[scratch2Row + i]! + tape_f[tape_fRow + i]! * hh;
+          hOut[hOutRow + i] = h_next;
+        }
+      }
+    }
+  }
+
   function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
     checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin("forward");
@@ -558,89 +661,7 @@ function kernel32<A extends FloatArray>(
     // all steps at once: the products with the inputs
     // Wf, Wh times x
     mm.NT(T * B, 2 * H, D, x, 0, D, p, o_Wf, xp0, 0, 2 * H, false);
-    for (let t = 0; t < T; t++) {
-      const hPrev = t === 0 ? hPrev0 : hOut;
-      const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      // Uf times h
-      mm.NT(B, H, H, hPrev, hPrevAt, H, p, o_Uf, scratch0, 0, H, false);
-      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(0, B, [
-          H, // $n
-          at(xp0, t * B * (2 * H)), // $xp0
-          2 * H, // $xp0_stride
-          at(scratch0, 0), // $scratch0
-          H, // $scratch0_stride
-          at(p, o_bf), // $bf
-          at(tape_f, t * B * H), // $tape_f
-          H, // $tape_f_stride
-          at(hPrev, hPrevAt), // $hPrev
-          H, // $hPrev_stride
-          at(scratch1, 0), // $scratch1
-          H, // $scratch1_stride
-          at(scratch2, 0), // $scratch2
-          H, // $scratch2_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const xp0Row = t * B * (2 * H) + b * (2 * H);
-          const scratch0Row = b * H;
-          const tape_fRow = t * B * H + b * H;
-          const hPrevRow = hPrevAt + b * H;
-          const scratch1Row = b * H;
-          const scratch2Row = b * H;
-          for (let i = 0; i < H; i++) {
-            // f  = sigmoid(Wf*x + Uf*h + bf)
-            const f = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_bf + i]!)));
-            tape_f[tape_fRow + i] = f;
-            const t1 = f * hPrev[hPrevRow + i]!;
-            scratch1[scratch1Row + i] = t1;
-            const t2 = (1 - f) * hPrev[hPrevRow + i]!;
-            scratch2[scratch2Row + i] = t2;
-          }
-        }
-      }
-
-      // Uh times a vector
-      mm.NT(B, H, H, scratch1, 0, H, p, o_Uh, scratch3, 0, H, false);
-      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(1, B, [
-          H, // $n
-          at(xp0, t * B * (2 * H) + H), // $xp0
-          2 * H, // $xp0_stride
-          at(scratch3, 0), // $scratch3
-          H, // $scratch3_stride
-          at(p, o_bh), // $bh
-          at(tape_hh, t * B * H), // $tape_hh
-          H, // $tape_hh_stride
-          at(scratch2, 0), // $scratch2
-          H, // $scratch2_stride
-          at(tape_f, t * B * H), // $tape_f
-          H, // $tape_f_stride
-          at(hOut, t * B * H), // $hOut
-          H, // $hOut_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const xp0Row = t * B * (2 * H) + H + b * (2 * H);
-          const scratch3Row = b * H;
-          const tape_hhRow = t * B * H + b * H;
-          const scratch2Row = b * H;
-          const tape_fRow = t * B * H + b * H;
-          const hOutRow = t * B * H + b * H;
-          for (let i = 0; i < H; i++) {
-            // hh = tanh(Wh*x + Uh*(f .* h) + bh)
-            const hh = Math.tanh(xp0[xp0Row + i]! + scratch3[scratch3Row + i]! + p[o_bh + i]!);
-            tape_hh[tape_hhRow + i] = hh;
-            // h' = (1 - f) .* h + f .* hh
-            const h_next = scratch2[scratch2Row + i]! + tape_f[tape_fRow + i]! * hh;
-            hOut[hOutRow + i] = h_next;
-          }
-        }
-      }
-    }
-
+    for (let t = 0; t < T; t++) forwardStep(t, p, x, hPrev0, hOut);
     mem.flush(io.hOut, out.h);
     mem.forwarded();
   }
@@ -673,7 +694,17 @@ function kernel32<A extends FloatArray>(
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
     dp.fill(0);
     carry_h.fill(0);
+    // the first step whose saved values are in their slots: the last segment's (step 0 unless checkpointing)
+    let onTape = T - 1 - ((T - 1) % seg);
     for (let t = T - 1; t >= 0; t--) {
+      const slot = t % seg;
+      // the first step back into a segment whose slots later steps overwrote: its forward again, from the state before it
+      // (in `out`); the same operations on the same values, so the same bits, and the same states written where they are
+      if (t < onTape) {
+        onTape = t - slot;
+        for (let s = onTape; s <= t; s++) forwardStep(s, p, x, hPrev0, hOut);
+      }
+
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
@@ -684,11 +715,11 @@ function kernel32<A extends FloatArray>(
           H, // $n
           at(seed_h, 0), // $seed_h
           H, // $seed_h_stride
-          at(tape_hh, t * B * H), // $tape_hh
+          at(tape_hh, slot * B * H), // $tape_hh
           H, // $tape_hh_stride
           at(scratch2, 0), // $scratch2
           H, // $scratch2_stride
-          at(tape_f, t * B * H), // $tape_f
+          at(tape_f, slot * B * H), // $tape_f
           H, // $tape_f_stride
           at(gx0, t * B * (2 * H) + H), // $gx0
           2 * H, // $gx0_stride
@@ -708,9 +739,9 @@ function kernel32<A extends FloatArray>(
       else {
         for (let b = 0; b < B; b++) {
           const seed_hRow = b * H;
-          const tape_hhRow = t * B * H + b * H;
+          const tape_hhRow = slot * B * H + b * H;
           const scratch2Row = b * H;
-          const tape_fRow = t * B * H + b * H;
+          const tape_fRow = slot * B * H + b * H;
           const gx0Row = t * B * (2 * H) + H + b * (2 * H);
           const scratch0Row = b * H;
           const hPrevRow = hPrevAt + b * H;
@@ -761,7 +792,7 @@ function kernel32<A extends FloatArray>(
           2 * H, // $gx0_stride
           at(scratch1, 0), // $scratch1
           H, // $scratch1_stride
-          at(tape_f, t * B * H), // $tape_f
+          at(tape_f, slot * B * H), // $tape_f
           H, // $tape_f_stride
           at(scratch5, 0), // $scratch5
           H, // $scratch5_stride
@@ -777,7 +808,7 @@ function kernel32<A extends FloatArray>(
           const scratch4Row = b * H;
           const gx0Row = t * B * (2 * H) + b * (2 * H);
           const scratch1Row = b * H;
-          const tape_fRow = t * B * H + b * H;
+          const tape_fRow = slot * B * H + b * H;
           const scratch5Row = b * H;
           const scratch8Row = b * H;
           for (let i = 0; i < H; i++) {

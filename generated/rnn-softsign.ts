@@ -15,6 +15,7 @@ import {
   checkSeed,
   checkSizes,
   initSlice,
+  segmentSteps,
   type KernelOptions,
   type LoopsModuleSource,
   type Products,
@@ -109,6 +110,8 @@ function kernel64<A extends FloatArray>(
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
   const { o_Wih, o_Whh, o_bih, o_bhh, nParams } = offsets(sizes);
+  // steps whose saved values are kept at once: all T, or a segment of them (options.checkpoint)
+  const seg = segmentSteps(spec.name, T, options.checkpoint);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -120,7 +123,7 @@ function kernel64<A extends FloatArray>(
     T * B * D,
     B * H,
     T * B * H,
-    T * B * H,
+    seg * B * H,
     T * B * H,
     B * H,
     B * H,
@@ -143,12 +146,34 @@ function kernel64<A extends FloatArray>(
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
   const xp0 = mem.alloc(T * B * H);
-  const tape_t1 = mem.alloc(T * B * H);
+  const tape_t1 = mem.alloc(seg * B * H);
   const gx0 = mem.alloc(T * B * H);
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
   const scratch0 = mem.alloc(B * H);
   const scratch1 = mem.alloc(H);
+  // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
+  function forwardStep(t: number, p: A, x: A, hPrev0: A, hOut: A): void {
+    const slot = t % seg;
+    const hPrev = t === 0 ? hPrev0 : hOut;
+    const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
+    // Whh times h
+    mm.NT(B, H, H, hPrev, hPrevAt, H, p, o_Whh, scratch0, 0, H, false);
+    for (let b = 0; b < B; b++) {
+      const xp0Row = t * B * H + b * H;
+      const scratch0Row = b * H;
+      const tape_t1Row = slot * B * H + b * H;
+      const hOutRow = t * B * H + b * H;
+      for (let i = 0; i < H; i++) {
+        const t1 = xp0[xp0Row + i]! + p[o_bih + i]! + scratch0[scratch0Row + i]! + p[o_bhh + i]!;
+        tape_t1[tape_t1Row + i] = t1;
+        // h' = softsign(Wih*x + bih + Whh*h + bhh)
+        const h_next = t1 / (1 + Math.abs(t1));
+        hOut[hOutRow + i] = h_next;
+      }
+    }
+  }
+
   function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
     checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin("forward");
@@ -162,26 +187,7 @@ function kernel64<A extends FloatArray>(
     // all steps at once: the products with the inputs
     // Wih times x
     mm.NT(T * B, H, D, x, 0, D, p, o_Wih, xp0, 0, H, false);
-    for (let t = 0; t < T; t++) {
-      const hPrev = t === 0 ? hPrev0 : hOut;
-      const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      // Whh times h
-      mm.NT(B, H, H, hPrev, hPrevAt, H, p, o_Whh, scratch0, 0, H, false);
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * H + b * H;
-        const scratch0Row = b * H;
-        const tape_t1Row = t * B * H + b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          const t1 = xp0[xp0Row + i]! + p[o_bih + i]! + scratch0[scratch0Row + i]! + p[o_bhh + i]!;
-          tape_t1[tape_t1Row + i] = t1;
-          // h' = softsign(Wih*x + bih + Whh*h + bhh)
-          const h_next = t1 / (1 + Math.abs(t1));
-          hOut[hOutRow + i] = h_next;
-        }
-      }
-    }
-
+    for (let t = 0; t < T; t++) forwardStep(t, p, x, hPrev0, hOut);
     mem.flush(io.hOut, out.h);
     mem.forwarded();
   }
@@ -214,14 +220,24 @@ function kernel64<A extends FloatArray>(
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
     dp.fill(0);
     carry_h.fill(0);
+    // the first step whose saved values are in their slots: the last segment's (step 0 unless checkpointing)
+    let onTape = T - 1 - ((T - 1) % seg);
     for (let t = T - 1; t >= 0; t--) {
+      const slot = t % seg;
+      // the first step back into a segment whose slots later steps overwrote: its forward again, from the state before it
+      // (in `out`); the same operations on the same values, so the same bits, and the same states written where they are
+      if (t < onTape) {
+        onTape = t - slot;
+        for (let s = onTape; s <= t; s++) forwardStep(s, p, x, hPrev0, hOut);
+      }
+
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
       for (let b = 0; b < B; b++) {
         const seed_hRow = b * H;
-        const tape_t1Row = t * B * H + b * H;
+        const tape_t1Row = slot * B * H + b * H;
         const gx0Row = t * B * H + b * H;
         const scratch0Row = b * H;
         for (let i = 0; i < H; i++) {
@@ -301,6 +317,8 @@ function kernel32<A extends FloatArray>(
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
   const { o_Wih, o_Whh, o_bih, o_bhh, nParams } = offsets(sizes);
+  // steps whose saved values are kept at once: all T, or a segment of them (options.checkpoint)
+  const seg = segmentSteps(spec.name, T, options.checkpoint);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -312,7 +330,7 @@ function kernel32<A extends FloatArray>(
     T * B * D,
     B * H,
     T * B * H,
-    T * B * H,
+    seg * B * H,
     T * B * H,
     B * H,
     B * H,
@@ -335,12 +353,34 @@ function kernel32<A extends FloatArray>(
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
   const xp0 = mem.alloc(T * B * H);
-  const tape_t1 = mem.alloc(T * B * H);
+  const tape_t1 = mem.alloc(seg * B * H);
   const gx0 = mem.alloc(T * B * H);
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
   const scratch0 = mem.alloc(B * H);
   const scratch1 = mem.alloc(H);
+  // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
+  function forwardStep(t: number, p: A, x: A, hPrev0: A, hOut: A): void {
+    const slot = t % seg;
+    const hPrev = t === 0 ? hPrev0 : hOut;
+    const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
+    // Whh times h
+    mm.NT(B, H, H, hPrev, hPrevAt, H, p, o_Whh, scratch0, 0, H, false);
+    for (let b = 0; b < B; b++) {
+      const xp0Row = t * B * H + b * H;
+      const scratch0Row = b * H;
+      const tape_t1Row = slot * B * H + b * H;
+      const hOutRow = t * B * H + b * H;
+      for (let i = 0; i < H; i++) {
+        const t1 = xp0[xp0Row + i]! + p[o_bih + i]! + scratch0[scratch0Row + i]! + p[o_bhh + i]!;
+        tape_t1[tape_t1Row + i] = t1;
+        // h' = softsign(Wih*x + bih + Whh*h + bhh)
+        const h_next = t1 / (1 + Math.abs(t1));
+        hOut[hOutRow + i] = h_next;
+      }
+    }
+  }
+
   function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
     checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin("forward");
@@ -354,26 +394,7 @@ function kernel32<A extends FloatArray>(
     // all steps at once: the products with the inputs
     // Wih times x
     mm.NT(T * B, H, D, x, 0, D, p, o_Wih, xp0, 0, H, false);
-    for (let t = 0; t < T; t++) {
-      const hPrev = t === 0 ? hPrev0 : hOut;
-      const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      // Whh times h
-      mm.NT(B, H, H, hPrev, hPrevAt, H, p, o_Whh, scratch0, 0, H, false);
-      for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * H + b * H;
-        const scratch0Row = b * H;
-        const tape_t1Row = t * B * H + b * H;
-        const hOutRow = t * B * H + b * H;
-        for (let i = 0; i < H; i++) {
-          const t1 = xp0[xp0Row + i]! + p[o_bih + i]! + scratch0[scratch0Row + i]! + p[o_bhh + i]!;
-          tape_t1[tape_t1Row + i] = t1;
-          // h' = softsign(Wih*x + bih + Whh*h + bhh)
-          const h_next = t1 / (1 + Math.abs(t1));
-          hOut[hOutRow + i] = h_next;
-        }
-      }
-    }
-
+    for (let t = 0; t < T; t++) forwardStep(t, p, x, hPrev0, hOut);
     mem.flush(io.hOut, out.h);
     mem.forwarded();
   }
@@ -406,14 +427,24 @@ function kernel32<A extends FloatArray>(
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
     dp.fill(0);
     carry_h.fill(0);
+    // the first step whose saved values are in their slots: the last segment's (step 0 unless checkpointing)
+    let onTape = T - 1 - ((T - 1) % seg);
     for (let t = T - 1; t >= 0; t--) {
+      const slot = t % seg;
+      // the first step back into a segment whose slots later steps overwrote: its forward again, from the state before it
+      // (in `out`); the same operations on the same values, so the same bits, and the same states written where they are
+      if (t < onTape) {
+        onTape = t - slot;
+        for (let s = onTape; s <= t; s++) forwardStep(s, p, x, hPrev0, hOut);
+      }
+
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
       for (let b = 0; b < B; b++) {
         const seed_hRow = b * H;
-        const tape_t1Row = t * B * H + b * H;
+        const tape_t1Row = slot * B * H + b * H;
         const gx0Row = t * B * H + b * H;
         const scratch0Row = b * H;
         for (let i = 0; i < H; i++) {

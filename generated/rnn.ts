@@ -147,6 +147,39 @@ function kernel64<A extends FloatArray>(
   const carry_h = mem.alloc(B * H);
   const scratch0 = mem.alloc(B * H);
   const scratch1 = mem.alloc(H);
+  // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
+  function forwardStep(t: number, p: A, x: A, hPrev0: A, hOut: A): void {
+    const hPrev = t === 0 ? hPrev0 : hOut;
+    const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
+    // Whh times h
+    mm.NT(B, H, H, hPrev, hPrevAt, H, p, o_Whh, scratch0, 0, H, false);
+    // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(0, B, [
+        H, // $n
+        at(xp0, t * B * H), // $xp0
+        H, // $xp0_stride
+        at(p, o_bih), // $bih
+        at(scratch0, 0), // $scratch0
+        H, // $scratch0_stride
+        at(p, o_bhh), // $bhh
+        at(hOut, t * B * H), // $hOut
+        H, // $hOut_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const xp0Row = t * B * H + b * H;
+        const scratch0Row = b * H;
+        const hOutRow = t * B * H + b * H;
+        for (let i = 0; i < H; i++) {
+          // h' = tanh(Wih*x + bih + Whh*h + bhh)
+          const h_next = Math.tanh(xp0[xp0Row + i]! + p[o_bih + i]! + scratch0[scratch0Row + i]! + p[o_bhh + i]!);
+          hOut[hOutRow + i] = h_next;
+        }
+      }
+    }
+  }
+
   function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
     checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin("forward");
@@ -160,38 +193,7 @@ function kernel64<A extends FloatArray>(
     // all steps at once: the products with the inputs
     // Wih times x
     mm.NT(T * B, H, D, x, 0, D, p, o_Wih, xp0, 0, H, false);
-    for (let t = 0; t < T; t++) {
-      const hPrev = t === 0 ? hPrev0 : hOut;
-      const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      // Whh times h
-      mm.NT(B, H, H, hPrev, hPrevAt, H, p, o_Whh, scratch0, 0, H, false);
-      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(0, B, [
-          H, // $n
-          at(xp0, t * B * H), // $xp0
-          H, // $xp0_stride
-          at(p, o_bih), // $bih
-          at(scratch0, 0), // $scratch0
-          H, // $scratch0_stride
-          at(p, o_bhh), // $bhh
-          at(hOut, t * B * H), // $hOut
-          H, // $hOut_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const xp0Row = t * B * H + b * H;
-          const scratch0Row = b * H;
-          const hOutRow = t * B * H + b * H;
-          for (let i = 0; i < H; i++) {
-            // h' = tanh(Wih*x + bih + Whh*h + bhh)
-            const h_next = Math.tanh(xp0[xp0Row + i]! + p[o_bih + i]! + scratch0[scratch0Row + i]! + p[o_bhh + i]!);
-            hOut[hOutRow + i] = h_next;
-          }
-        }
-      }
-    }
-
+    for (let t = 0; t < T; t++) forwardStep(t, p, x, hPrev0, hOut);
     mem.flush(io.hOut, out.h);
     mem.forwarded();
   }
@@ -361,6 +363,39 @@ function kernel32<A extends FloatArray>(
   const carry_h = mem.alloc(B * H);
   const scratch0 = mem.alloc(B * H);
   const scratch1 = mem.alloc(H);
+  // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
+  function forwardStep(t: number, p: A, x: A, hPrev0: A, hOut: A): void {
+    const hPrev = t === 0 ? hPrev0 : hOut;
+    const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
+    // Whh times h
+    mm.NT(B, H, H, hPrev, hPrevAt, H, p, o_Whh, scratch0, 0, H, false);
+    // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(0, B, [
+        H, // $n
+        at(xp0, t * B * H), // $xp0
+        H, // $xp0_stride
+        at(p, o_bih), // $bih
+        at(scratch0, 0), // $scratch0
+        H, // $scratch0_stride
+        at(p, o_bhh), // $bhh
+        at(hOut, t * B * H), // $hOut
+        H, // $hOut_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const xp0Row = t * B * H + b * H;
+        const scratch0Row = b * H;
+        const hOutRow = t * B * H + b * H;
+        for (let i = 0; i < H; i++) {
+          // h' = tanh(Wih*x + bih + Whh*h + bhh)
+          const h_next = Math.tanh(xp0[xp0Row + i]! + p[o_bih + i]! + scratch0[scratch0Row + i]! + p[o_bhh + i]!);
+          hOut[hOutRow + i] = h_next;
+        }
+      }
+    }
+  }
+
   function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
     checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin("forward");
@@ -374,38 +409,7 @@ function kernel32<A extends FloatArray>(
     // all steps at once: the products with the inputs
     // Wih times x
     mm.NT(T * B, H, D, x, 0, D, p, o_Wih, xp0, 0, H, false);
-    for (let t = 0; t < T; t++) {
-      const hPrev = t === 0 ? hPrev0 : hOut;
-      const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      // Whh times h
-      mm.NT(B, H, H, hPrev, hPrevAt, H, p, o_Whh, scratch0, 0, H, false);
-      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(0, B, [
-          H, // $n
-          at(xp0, t * B * H), // $xp0
-          H, // $xp0_stride
-          at(p, o_bih), // $bih
-          at(scratch0, 0), // $scratch0
-          H, // $scratch0_stride
-          at(p, o_bhh), // $bhh
-          at(hOut, t * B * H), // $hOut
-          H, // $hOut_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const xp0Row = t * B * H + b * H;
-          const scratch0Row = b * H;
-          const hOutRow = t * B * H + b * H;
-          for (let i = 0; i < H; i++) {
-            // h' = tanh(Wih*x + bih + Whh*h + bhh)
-            const h_next = Math.tanh(xp0[xp0Row + i]! + p[o_bih + i]! + scratch0[scratch0Row + i]! + p[o_bhh + i]!);
-            hOut[hOutRow + i] = h_next;
-          }
-        }
-      }
-    }
-
+    for (let t = 0; t < T; t++) forwardStep(t, p, x, hPrev0, hOut);
     mem.flush(io.hOut, out.h);
     mem.forwarded();
   }

@@ -16,6 +16,7 @@ import {
   checkSeed,
   checkSizes,
   initSlice,
+  segmentSteps,
   type KernelOptions,
   type LoopsModuleSource,
   type Products,
@@ -155,6 +156,8 @@ function kernel64<A extends FloatArray>(
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
   const { o_Wi, o_Wf, o_Wz, o_Wo, o_Ri, o_Rf, o_Rz, o_Ro, o_bi, o_bf, o_bz, o_bo, nParams } = offsets(sizes);
+  // steps whose saved values are kept at once: all T, or a segment of them (options.checkpoint)
+  const seg = segmentSteps(spec.name, T, options.checkpoint);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -178,10 +181,10 @@ function kernel64<A extends FloatArray>(
     B * H,
     B * H,
     T * B * (4 * H),
-    T * B * H,
-    T * B * H,
-    T * B * H,
-    T * B * H,
+    seg * B * H,
+    seg * B * H,
+    seg * B * H,
+    seg * B * H,
     T * B * (4 * H),
     B * H,
     B * H,
@@ -243,10 +246,10 @@ function kernel64<A extends FloatArray>(
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
   const xp0 = mem.alloc(T * B * (4 * H));
-  const tape_o_1 = mem.alloc(T * B * H);
-  const tape_t1 = mem.alloc(T * B * H);
-  const tape_iraw = mem.alloc(T * B * H);
-  const tape_z = mem.alloc(T * B * H);
+  const tape_o_1 = mem.alloc(seg * B * H);
+  const tape_t1 = mem.alloc(seg * B * H);
+  const tape_iraw = mem.alloc(seg * B * H);
+  const tape_z = mem.alloc(seg * B * H);
   const gx0 = mem.alloc(T * B * (4 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
@@ -264,6 +267,287 @@ function kernel64<A extends FloatArray>(
   const scratch5 = mem.alloc(B * H);
   const scratch6 = mem.alloc(B * H);
   const scratch7 = mem.alloc(B * H);
+  // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
+  function forwardStep(
+    t: number,
+    p: A,
+    x: A,
+    hPrev0: A,
+    cPrev0: A,
+    nPrev0: A,
+    mPrev0: A,
+    hOut: A,
+    cOut: A,
+    nOut: A,
+    mOut: A,
+  ): void {
+    const slot = t % seg;
+    const hPrev = t === 0 ? hPrev0 : hOut;
+    const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
+    const cPrev = t === 0 ? cPrev0 : cOut;
+    const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
+    const nPrev = t === 0 ? nPrev0 : nOut;
+    const nPrevAt = t === 0 ? 0 : (t - 1) * B * H;
+    const mPrev = t === 0 ? mPrev0 : mOut;
+    const mPrevAt = t === 0 ? 0 : (t - 1) * B * H;
+    // head 1 of 4: Ri times h
+    mm.NT(B, H / 4, H / 4, hPrev, hPrevAt, H, p, o_Ri, scratch0, 0, H, false);
+    // head 2 of 4: Ri times h
+    mm.NT(B, H / 4, H / 4, hPrev, hPrevAt + H / 4, H, p, o_Ri + (H / 4) * (H / 4), scratch0, H / 4, H, false);
+    // head 3 of 4: Ri times h
+    mm.NT(
+      B,
+      H / 4,
+      H / 4,
+      hPrev,
+      hPrevAt + 2 * (H / 4),
+      H,
+      p,
+      o_Ri + 2 * (H / 4) * (H / 4),
+      scratch0,
+      2 * (H / 4),
+      H,
+      false,
+    );
+    // head 4 of 4: Ri times h
+    mm.NT(
+      B,
+      H / 4,
+      H / 4,
+      hPrev,
+      hPrevAt + 3 * (H / 4),
+      H,
+      p,
+      o_Ri + 3 * (H / 4) * (H / 4),
+      scratch0,
+      3 * (H / 4),
+      H,
+      false,
+    );
+    // head 1 of 4: Rf times h
+    mm.NT(B, H / 4, H / 4, hPrev, hPrevAt, H, p, o_Rf, scratch1, 0, H, false);
+    // head 2 of 4: Rf times h
+    mm.NT(B, H / 4, H / 4, hPrev, hPrevAt + H / 4, H, p, o_Rf + (H / 4) * (H / 4), scratch1, H / 4, H, false);
+    // head 3 of 4: Rf times h
+    mm.NT(
+      B,
+      H / 4,
+      H / 4,
+      hPrev,
+      hPrevAt + 2 * (H / 4),
+      H,
+      p,
+      o_Rf + 2 * (H / 4) * (H / 4),
+      scratch1,
+      2 * (H / 4),
+      H,
+      false,
+    );
+    // head 4 of 4: Rf times h
+    mm.NT(
+      B,
+      H / 4,
+      H / 4,
+      hPrev,
+      hPrevAt + 3 * (H / 4),
+      H,
+      p,
+      o_Rf + 3 * (H / 4) * (H / 4),
+      scratch1,
+      3 * (H / 4),
+      H,
+      false,
+    );
+    // head 1 of 4: Rz times h
+    mm.NT(B, H / 4, H / 4, hPrev, hPrevAt, H, p, o_Rz, scratch2, 0, H, false);
+    // head 2 of 4: Rz times h
+    mm.NT(B, H / 4, H / 4, hPrev, hPrevAt + H / 4, H, p, o_Rz + (H / 4) * (H / 4), scratch2, H / 4, H, false);
+    // head 3 of 4: Rz times h
+    mm.NT(
+      B,
+      H / 4,
+      H / 4,
+      hPrev,
+      hPrevAt + 2 * (H / 4),
+      H,
+      p,
+      o_Rz + 2 * (H / 4) * (H / 4),
+      scratch2,
+      2 * (H / 4),
+      H,
+      false,
+    );
+    // head 4 of 4: Rz times h
+    mm.NT(
+      B,
+      H / 4,
+      H / 4,
+      hPrev,
+      hPrevAt + 3 * (H / 4),
+      H,
+      p,
+      o_Rz + 3 * (H / 4) * (H / 4),
+      scratch2,
+      3 * (H / 4),
+      H,
+      false,
+    );
+    // head 1 of 4: Ro times h
+    mm.NT(B, H / 4, H / 4, hPrev, hPrevAt, H, p, o_Ro, scratch3, 0, H, false);
+    // head 2 of 4: Ro times h
+    mm.NT(B, H / 4, H / 4, hPrev, hPrevAt + H / 4, H, p, o_Ro + (H / 4) * (H / 4), scratch3, H / 4, H, false);
+    // head 3 of 4: Ro times h
+    mm.NT(
+      B,
+      H / 4,
+      H / 4,
+      hPrev,
+      hPrevAt + 2 * (H / 4),
+      H,
+      p,
+      o_Ro + 2 * (H / 4) * (H / 4),
+      scratch3,
+      2 * (H / 4),
+      H,
+      false,
+    );
+    // head 4 of 4: Ro times h
+    mm.NT(
+      B,
+      H / 4,
+      H / 4,
+      hPrev,
+      hPrevAt + 3 * (H / 4),
+      H,
+      p,
+      o_Ro + 3 * (H / 4) * (H / 4),
+      scratch3,
+      3 * (H / 4),
+      H,
+      false,
+    );
+    // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(0, B, [
+        H, // $n
+        at(xp0, t * B * (4 * H)), // $xp0
+        4 * H, // $xp0_stride
+        at(scratch0, 0), // $scratch0
+        H, // $scratch0_stride
+        at(p, o_bi), // $bi
+        at(tape_iraw, slot * B * H), // $tape_iraw
+        H, // $tape_iraw_stride
+        at(xp0, t * B * (4 * H) + H), // $xp0_2
+        4 * H, // $xp0_2_stride
+        at(scratch1, 0), // $scratch1
+        H, // $scratch1_stride
+        at(p, o_bf), // $bf
+        at(scratch4, 0), // $scratch4
+        H, // $scratch4_stride
+        at(xp0, t * B * (4 * H) + 2 * H), // $xp0_3
+        4 * H, // $xp0_3_stride
+        at(scratch2, 0), // $scratch2
+        H, // $scratch2_stride
+        at(p, o_bz), // $bz
+        at(tape_z, slot * B * H), // $tape_z
+        H, // $tape_z_stride
+        at(xp0, t * B * (4 * H) + 3 * H), // $xp0_4
+        4 * H, // $xp0_4_stride
+        at(scratch3, 0), // $scratch3
+        H, // $scratch3_stride
+        at(p, o_bo), // $bo
+        at(tape_o_1, slot * B * H), // $tape_o_1
+        H, // $tape_o_1_stride
+        at(tape_t1, slot * B * H), // $tape_t1
+        H, // $tape_t1_stride
+        at(scratch5, 0), // $scratch5
+        H, // $scratch5_stride
+        at(mPrev, mPrevAt), // $mPrev
+        H, // $mPrev_stride
+        at(mOut, t * B * H), // $mOut
+        H, // $mOut_stride
+        at(scratch6, 0), // $scratch6
+        H, // $scratch6_stride
+        at(scratch7, 0), // $scratch7
+        H, // $scratch7_stride
+        at(cPrev, cPrevAt), // $cPrev
+        H, // $cPrev_stride
+        at(cOut, t * B * H), // $cOut
+        H, // $cOut_stride
+        at(nPrev, nPrevAt), // $nPrev
+        H, // $nPrev_stride
+        at(nOut, t * B * H), // $nOut
+        H, // $nOut_stride
+        at(hOut, t * B * H), // $hOut
+        H, // $hOut_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const xp0Row = t * B * (4 * H) + b * (4 * H);
+        const scratch0Row = b * H;
+        const tape_irawRow = slot * B * H + b * H;
+        const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
+        const scratch1Row = b * H;
+        const scratch4Row = b * H;
+        const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
+        const scratch2Row = b * H;
+        const tape_zRow = slot * B * H + b * H;
+        const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
+        const scratch3Row = b * H;
+        const tape_o_1Row = slot * B * H + b * H;
+        const tape_t1Row = slot * B * H + b * H;
+        const scratch5Row = b * H;
+        const mPrevRow = mPrevAt + b * H;
+        const mOutRow = t * B * H + b * H;
+        const scratch6Row = b * H;
+        const scratch7Row = b * H;
+        const cPrevRow = cPrevAt + b * H;
+        const cOutRow = t * B * H + b * H;
+        const nPrevRow = nPrevAt + b * H;
+        const nOutRow = t * B * H + b * H;
+        const hOutRow = t * B * H + b * H;
+        for (let i = 0; i < H; i++) {
+          // iraw = Wi*x + Ri*h + bi
+          const iraw = xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_bi + i]!;
+          tape_iraw[tape_irawRow + i] = iraw;
+          // fraw = Wf*x + Rf*h + bf
+          const fraw = xp0[xp0Row2 + i]! + scratch1[scratch1Row + i]! + p[o_bf + i]!;
+          scratch4[scratch4Row + i] = fraw;
+          // z    = tanh(Wz*x + Rz*h + bz)
+          const z = Math.tanh(xp0[xp0Row3 + i]! + scratch2[scratch2Row + i]! + p[o_bz + i]!);
+          tape_z[tape_zRow + i] = z;
+          // o    = sigmoid(Wo*x + Ro*h + bo)
+          const o_1 = 1 / (1 + Math.exp(-(xp0[xp0Row4 + i]! + scratch3[scratch3Row + i]! + p[o_bo + i]!)));
+          tape_o_1[tape_o_1Row + i] = o_1;
+          const t1 = -fraw;
+          tape_t1[tape_t1Row + i] = t1;
+          // logf = -softplus(-fraw)
+          const logf = -(t1 > 0 ? t1 + Math.log1p(Math.exp(-t1)) : Math.log1p(Math.exp(t1)));
+          scratch5[scratch5Row + i] = logf;
+          const t2 = logf + mPrev[mPrevRow + i]!;
+          // m'   = max(logf + m, iraw)
+          const m_next = Math.max(t2, iraw);
+          mOut[mOutRow + i] = m_next;
+          // i    = exp(iraw - m')
+          const i_1 = Math.exp(iraw - m_next);
+          scratch6[scratch6Row + i] = i_1;
+          // f    = exp(logf + m - m')
+          const f = Math.exp(t2 - m_next);
+          scratch7[scratch7Row + i] = f;
+          // c'   = f .* c + i .* z
+          const c_next = f * cPrev[cPrevRow + i]! + i_1 * z;
+          cOut[cOutRow + i] = c_next;
+          // n'   = f .* n + i
+          const n_next = f * nPrev[nPrevRow + i]! + i_1;
+          nOut[nOutRow + i] = n_next;
+          // h'   = o .* (c' ./ n')
+          const h_next = o_1 * (c_next / n_next);
+          hOut[hOutRow + i] = h_next;
+        }
+      }
+    }
+  }
+
   function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
     checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin("forward");
@@ -289,273 +573,7 @@ function kernel64<A extends FloatArray>(
     // all steps at once: the products with the inputs
     // Wi, Wf, Wz, Wo times x
     mm.NT(T * B, 4 * H, D, x, 0, D, p, o_Wi, xp0, 0, 4 * H, false);
-    for (let t = 0; t < T; t++) {
-      const hPrev = t === 0 ? hPrev0 : hOut;
-      const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      const cPrev = t === 0 ? cPrev0 : cOut;
-      const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      const nPrev = t === 0 ? nPrev0 : nOut;
-      const nPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      const mPrev = t === 0 ? mPrev0 : mOut;
-      const mPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      // head 1 of 4: Ri times h
-      mm.NT(B, H / 4, H / 4, hPrev, hPrevAt, H, p, o_Ri, scratch0, 0, H, false);
-      // head 2 of 4: Ri times h
-      mm.NT(B, H / 4, H / 4, hPrev, hPrevAt + H / 4, H, p, o_Ri + (H / 4) * (H / 4), scratch0, H / 4, H, false);
-      // head 3 of 4: Ri times h
-      mm.NT(
-        B,
-        H / 4,
-        H / 4,
-        hPrev,
-        hPrevAt + 2 * (H / 4),
-        H,
-        p,
-        o_Ri + 2 * (H / 4) * (H / 4),
-        scratch0,
-        2 * (H / 4),
-        H,
-        false,
-      );
-      // head 4 of 4: Ri times h
-      mm.NT(
-        B,
-        H / 4,
-        H / 4,
-        hPrev,
-        hPrevAt + 3 * (H / 4),
-        H,
-        p,
-        o_Ri + 3 * (H / 4) * (H / 4),
-        scratch0,
-        3 * (H / 4),
-        H,
-        false,
-      );
-      // head 1 of 4: Rf times h
-      mm.NT(B, H / 4, H / 4, hPrev, hPrevAt, H, p, o_Rf, scratch1, 0, H, false);
-      // head 2 of 4: Rf times h
-      mm.NT(B, H / 4, H / 4, hPrev, hPrevAt + H / 4, H, p, o_Rf + (H / 4) * (H / 4), scratch1, H / 4, H, false);
-      // head 3 of 4: Rf times h
-      mm.NT(
-        B,
-        H / 4,
-        H / 4,
-        hPrev,
-        hPrevAt + 2 * (H / 4),
-        H,
-        p,
-        o_Rf + 2 * (H / 4) * (H / 4),
-        scratch1,
-        2 * (H / 4),
-        H,
-        false,
-      );
-      // head 4 of 4: Rf times h
-      mm.NT(
-        B,
-        H / 4,
-        H / 4,
-        hPrev,
-        hPrevAt + 3 * (H / 4),
-        H,
-        p,
-        o_Rf + 3 * (H / 4) * (H / 4),
-        scratch1,
-        3 * (H / 4),
-        H,
-        false,
-      );
-      // head 1 of 4: Rz times h
-      mm.NT(B, H / 4, H / 4, hPrev, hPrevAt, H, p, o_Rz, scratch2, 0, H, false);
-      // head 2 of 4: Rz times h
-      mm.NT(B, H / 4, H / 4, hPrev, hPrevAt + H / 4, H, p, o_Rz + (H / 4) * (H / 4), scratch2, H / 4, H, false);
-      // head 3 of 4: Rz times h
-      mm.NT(
-        B,
-        H / 4,
-        H / 4,
-        hPrev,
-        hPrevAt + 2 * (H / 4),
-        H,
-        p,
-        o_Rz + 2 * (H / 4) * (H / 4),
-        scratch2,
-        2 * (H / 4),
-        H,
-        false,
-      );
-      // head 4 of 4: Rz times h
-      mm.NT(
-        B,
-        H / 4,
-        H / 4,
-        hPrev,
-        hPrevAt + 3 * (H / 4),
-        H,
-        p,
-        o_Rz + 3 * (H / 4) * (H / 4),
-        scratch2,
-        3 * (H / 4),
-        H,
-        false,
-      );
-      // head 1 of 4: Ro times h
-      mm.NT(B, H / 4, H / 4, hPrev, hPrevAt, H, p, o_Ro, scratch3, 0, H, false);
-      // head 2 of 4: Ro times h
-      mm.NT(B, H / 4, H / 4, hPrev, hPrevAt + H / 4, H, p, o_Ro + (H / 4) * (H / 4), scratch3, H / 4, H, false);
-      // head 3 of 4: Ro times h
-      mm.NT(
-        B,
-        H / 4,
-        H / 4,
-        hPrev,
-        hPrevAt + 2 * (H / 4),
-        H,
-        p,
-        o_Ro + 2 * (H / 4) * (H / 4),
-        scratch3,
-        2 * (H / 4),
-        H,
-        false,
-      );
-      // head 4 of 4: Ro times h
-      mm.NT(
-        B,
-        H / 4,
-        H / 4,
-        hPrev,
-        hPrevAt + 3 * (H / 4),
-        H,
-        p,
-        o_Ro + 3 * (H / 4) * (H / 4),
-        scratch3,
-        3 * (H / 4),
-        H,
-        false,
-      );
-      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(0, B, [
-          H, // $n
-          at(xp0, t * B * (4 * H)), // $xp0
-          4 * H, // $xp0_stride
-          at(scratch0, 0), // $scratch0
-          H, // $scratch0_stride
-          at(p, o_bi), // $bi
-          at(tape_iraw, t * B * H), // $tape_iraw
-          H, // $tape_iraw_stride
-          at(xp0, t * B * (4 * H) + H), // $xp0_2
-          4 * H, // $xp0_2_stride
-          at(scratch1, 0), // $scratch1
-          H, // $scratch1_stride
-          at(p, o_bf), // $bf
-          at(scratch4, 0), // $scratch4
-          H, // $scratch4_stride
-          at(xp0, t * B * (4 * H) + 2 * H), // $xp0_3
-          4 * H, // $xp0_3_stride
-          at(scratch2, 0), // $scratch2
-          H, // $scratch2_stride
-          at(p, o_bz), // $bz
-          at(tape_z, t * B * H), // $tape_z
-          H, // $tape_z_stride
-          at(xp0, t * B * (4 * H) + 3 * H), // $xp0_4
-          4 * H, // $xp0_4_stride
-          at(scratch3, 0), // $scratch3
-          H, // $scratch3_stride
-          at(p, o_bo), // $bo
-          at(tape_o_1, t * B * H), // $tape_o_1
-          H, // $tape_o_1_stride
-          at(tape_t1, t * B * H), // $tape_t1
-          H, // $tape_t1_stride
-          at(scratch5, 0), // $scratch5
-          H, // $scratch5_stride
-          at(mPrev, mPrevAt), // $mPrev
-          H, // $mPrev_stride
-          at(mOut, t * B * H), // $mOut
-          H, // $mOut_stride
-          at(scratch6, 0), // $scratch6
-          H, // $scratch6_stride
-          at(scratch7, 0), // $scratch7
-          H, // $scratch7_stride
-          at(cPrev, cPrevAt), // $cPrev
-          H, // $cPrev_stride
-          at(cOut, t * B * H), // $cOut
-          H, // $cOut_stride
-          at(nPrev, nPrevAt), // $nPrev
-          H, // $nPrev_stride
-          at(nOut, t * B * H), // $nOut
-          H, // $nOut_stride
-          at(hOut, t * B * H), // $hOut
-          H, // $hOut_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const xp0Row = t * B * (4 * H) + b * (4 * H);
-          const scratch0Row = b * H;
-          const tape_irawRow = t * B * H + b * H;
-          const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
-          const scratch1Row = b * H;
-          const scratch4Row = b * H;
-          const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
-          const scratch2Row = b * H;
-          const tape_zRow = t * B * H + b * H;
-          const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
-          const scratch3Row = b * H;
-          const tape_o_1Row = t * B * H + b * H;
-          const tape_t1Row = t * B * H + b * H;
-          const scratch5Row = b * H;
-          const mPrevRow = mPrevAt + b * H;
-          const mOutRow = t * B * H + b * H;
-          const scratch6Row = b * H;
-          const scratch7Row = b * H;
-          const cPrevRow = cPrevAt + b * H;
-          const cOutRow = t * B * H + b * H;
-          const nPrevRow = nPrevAt + b * H;
-          const nOutRow = t * B * H + b * H;
-          const hOutRow = t * B * H + b * H;
-          for (let i = 0; i < H; i++) {
-            // iraw = Wi*x + Ri*h + bi
-            const iraw = xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_bi + i]!;
-            tape_iraw[tape_irawRow + i] = iraw;
-            // fraw = Wf*x + Rf*h + bf
-            const fraw = xp0[xp0Row2 + i]! + scratch1[scratch1Row + i]! + p[o_bf + i]!;
-            scratch4[scratch4Row + i] = fraw;
-            // z    = tanh(Wz*x + Rz*h + bz)
-            const z = Math.tanh(xp0[xp0Row3 + i]! + scratch2[scratch2Row + i]! + p[o_bz + i]!);
-            tape_z[tape_zRow + i] = z;
-            // o    = sigmoid(Wo*x + Ro*h + bo)
-            const o_1 = 1 / (1 + Math.exp(-(xp0[xp0Row4 + i]! + scratch3[scratch3Row + i]! + p[o_bo + i]!)));
-            tape_o_1[tape_o_1Row + i] = o_1;
-            const t1 = -fraw;
-            tape_t1[tape_t1Row + i] = t1;
-            // logf = -softplus(-fraw)
-            const logf = -(t1 > 0 ? t1 + Math.log1p(Math.exp(-t1)) : Math.log1p(Math.exp(t1)));
-            scratch5[scratch5Row + i] = logf;
-            const t2 = logf + mPrev[mPrevRow + i]!;
-            // m'   = max(logf + m, iraw)
-            const m_next = Math.max(t2, iraw);
-            mOut[mOutRow + i] = m_next;
-            // i    = exp(iraw - m')
-            const i_1 = Math.exp(iraw - m_next);
-            scratch6[scratch6Row + i] = i_1;
-            // f    = exp(logf + m - m')
-            const f = Math.exp(t2 - m_next);
-            scratch7[scratch7Row + i] = f;
-            // c'   = f .* c + i .* z
-            const c_next = f * cPrev[cPrevRow + i]! + i_1 * z;
-            cOut[cOutRow + i] = c_next;
-            // n'   = f .* n + i
-            const n_next = f * nPrev[nPrevRow + i]! + i_1;
-            nOut[nOutRow + i] = n_next;
-            // h'   = o .* (c' ./ n')
-            const h_next = o_1 * (c_next / n_next);
-            hOut[hOutRow + i] = h_next;
-          }
-        }
-      }
-    }
-
+    for (let t = 0; t < T; t++) forwardStep(t, p, x, hPrev0, cPrev0, nPrev0, mPrev0, hOut, cOut, nOut, mOut);
     mem.flush(io.hOut, out.h);
     mem.flush(io.cOut, out.c);
     mem.flush(io.nOut, out.n);
@@ -618,7 +636,17 @@ function kernel64<A extends FloatArray>(
     carry_c.fill(0);
     carry_n.fill(0);
     carry_m.fill(0);
+    // the first step whose saved values are in their slots: the last segment's (step 0 unless checkpointing)
+    let onTape = T - 1 - ((T - 1) % seg);
     for (let t = T - 1; t >= 0; t--) {
+      const slot = t % seg;
+      // the first step back into a segment whose slots later steps overwrote: its forward again, from the state before it
+      // (in `out`); the same operations on the same values, so the same bits, and the same states written where they are
+      if (t < onTape) {
+        onTape = t - slot;
+        for (let s = onTape; s <= t; s++) forwardStep(s, p, x, hPrev0, cPrev0, nPrev0, mPrev0, hOut, cOut, nOut, mOut);
+      }
+
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       const cPrev = t === 0 ? cPrev0 : cOut;
@@ -638,19 +666,19 @@ function kernel64<A extends FloatArray>(
           H, // $n
           at(seed_h, 0), // $seed_h
           H, // $seed_h_stride
-          at(tape_o_1, t * B * H), // $tape_o_1
+          at(tape_o_1, slot * B * H), // $tape_o_1
           H, // $tape_o_1_stride
           at(mPrev, mPrevAt), // $mPrev
           H, // $mPrev_stride
-          at(tape_t1, t * B * H), // $tape_t1
+          at(tape_t1, slot * B * H), // $tape_t1
           H, // $tape_t1_stride
-          at(tape_iraw, t * B * H), // $tape_iraw
+          at(tape_iraw, slot * B * H), // $tape_iraw
           H, // $tape_iraw_stride
           at(nPrev, nPrevAt), // $nPrev
           H, // $nPrev_stride
           at(seed_c, 0), // $seed_c
           H, // $seed_c_stride
-          at(tape_z, t * B * H), // $tape_z
+          at(tape_z, slot * B * H), // $tape_z
           H, // $tape_z_stride
           at(gx0, t * B * (4 * H) + 2 * H), // $gx0
           4 * H, // $gx0_stride
@@ -676,13 +704,13 @@ function kernel64<A extends FloatArray>(
       else {
         for (let b = 0; b < B; b++) {
           const seed_hRow = b * H;
-          const tape_o_1Row = t * B * H + b * H;
+          const tape_o_1Row = slot * B * H + b * H;
           const mPrevRow = mPrevAt + b * H;
-          const tape_t1Row = t * B * H + b * H;
-          const tape_irawRow = t * B * H + b * H;
+          const tape_t1Row = slot * B * H + b * H;
+          const tape_irawRow = slot * B * H + b * H;
           const nPrevRow = nPrevAt + b * H;
           const seed_cRow = b * H;
-          const tape_zRow = t * B * H + b * H;
+          const tape_zRow = slot * B * H + b * H;
           const gx0Row = t * B * (4 * H) + 2 * H + b * (4 * H);
           const cPrevRow = cPrevAt + b * H;
           const seed_nRow = b * H;
@@ -1180,6 +1208,8 @@ function kernel32<A extends FloatArray>(
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
   const { o_Wi, o_Wf, o_Wz, o_Wo, o_Ri, o_Rf, o_Rz, o_Ro, o_bi, o_bf, o_bz, o_bo, nParams } = offsets(sizes);
+  // steps whose saved values are kept at once: all T, or a segment of them (options.checkpoint)
+  const seg = segmentSteps(spec.name, T, options.checkpoint);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -1203,10 +1233,10 @@ function kernel32<A extends FloatArray>(
     B * H,
     B * H,
     T * B * (4 * H),
-    T * B * H,
-    T * B * H,
-    T * B * H,
-    T * B * H,
+    seg * B * H,
+    seg * B * H,
+    seg * B * H,
+    seg * B * H,
     T * B * (4 * H),
     B * H,
     B * H,
@@ -1268,10 +1298,10 @@ function kernel32<A extends FloatArray>(
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
   const xp0 = mem.alloc(T * B * (4 * H));
-  const tape_o_1 = mem.alloc(T * B * H);
-  const tape_t1 = mem.alloc(T * B * H);
-  const tape_iraw = mem.alloc(T * B * H);
-  const tape_z = mem.alloc(T * B * H);
+  const tape_o_1 = mem.alloc(seg * B * H);
+  const tape_t1 = mem.alloc(seg * B * H);
+  const tape_iraw = mem.alloc(seg * B * H);
+  const tape_z = mem.alloc(seg * B * H);
   const gx0 = mem.alloc(T * B * (4 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
@@ -1289,6 +1319,287 @@ function kernel32<A extends FloatArray>(
   const scratch5 = mem.alloc(B * H);
   const scratch6 = mem.alloc(B * H);
   const scratch7 = mem.alloc(B * H);
+  // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
+  function forwardStep(
+    t: number,
+    p: A,
+    x: A,
+    hPrev0: A,
+    cPrev0: A,
+    nPrev0: A,
+    mPrev0: A,
+    hOut: A,
+    cOut: A,
+    nOut: A,
+    mOut: A,
+  ): void {
+    const slot = t % seg;
+    const hPrev = t === 0 ? hPrev0 : hOut;
+    const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
+    const cPrev = t === 0 ? cPrev0 : cOut;
+    const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
+    const nPrev = t === 0 ? nPrev0 : nOut;
+    const nPrevAt = t === 0 ? 0 : (t - 1) * B * H;
+    const mPrev = t === 0 ? mPrev0 : mOut;
+    const mPrevAt = t === 0 ? 0 : (t - 1) * B * H;
+    // head 1 of 4: Ri times h
+    mm.NT(B, H / 4, H / 4, hPrev, hPrevAt, H, p, o_Ri, scratch0, 0, H, false);
+    // head 2 of 4: Ri times h
+    mm.NT(B, H / 4, H / 4, hPrev, hPrevAt + H / 4, H, p, o_Ri + (H / 4) * (H / 4), scratch0, H / 4, H, false);
+    // head 3 of 4: Ri times h
+    mm.NT(
+      B,
+      H / 4,
+      H / 4,
+      hPrev,
+      hPrevAt + 2 * (H / 4),
+      H,
+      p,
+      o_Ri + 2 * (H / 4) * (H / 4),
+      scratch0,
+      2 * (H / 4),
+      H,
+      false,
+    );
+    // head 4 of 4: Ri times h
+    mm.NT(
+      B,
+      H / 4,
+      H / 4,
+      hPrev,
+      hPrevAt + 3 * (H / 4),
+      H,
+      p,
+      o_Ri + 3 * (H / 4) * (H / 4),
+      scratch0,
+      3 * (H / 4),
+      H,
+      false,
+    );
+    // head 1 of 4: Rf times h
+    mm.NT(B, H / 4, H / 4, hPrev, hPrevAt, H, p, o_Rf, scratch1, 0, H, false);
+    // head 2 of 4: Rf times h
+    mm.NT(B, H / 4, H / 4, hPrev, hPrevAt + H / 4, H, p, o_Rf + (H / 4) * (H / 4), scratch1, H / 4, H, false);
+    // head 3 of 4: Rf times h
+    mm.NT(
+      B,
+      H / 4,
+      H / 4,
+      hPrev,
+      hPrevAt + 2 * (H / 4),
+      H,
+      p,
+      o_Rf + 2 * (H / 4) * (H / 4),
+      scratch1,
+      2 * (H / 4),
+      H,
+      false,
+    );
+    // head 4 of 4: Rf times h
+    mm.NT(
+      B,
+      H / 4,
+      H / 4,
+      hPrev,
+      hPrevAt + 3 * (H / 4),
+      H,
+      p,
+      o_Rf + 3 * (H / 4) * (H / 4),
+      scratch1,
+      3 * (H / 4),
+      H,
+      false,
+    );
+    // head 1 of 4: Rz times h
+    mm.NT(B, H / 4, H / 4, hPrev, hPrevAt, H, p, o_Rz, scratch2, 0, H, false);
+    // head 2 of 4: Rz times h
+    mm.NT(B, H / 4, H / 4, hPrev, hPrevAt + H / 4, H, p, o_Rz + (H / 4) * (H / 4), scratch2, H / 4, H, false);
+    // head 3 of 4: Rz times h
+    mm.NT(
+      B,
+      H / 4,
+      H / 4,
+      hPrev,
+      hPrevAt + 2 * (H / 4),
+      H,
+      p,
+      o_Rz + 2 * (H / 4) * (H / 4),
+      scratch2,
+      2 * (H / 4),
+      H,
+      false,
+    );
+    // head 4 of 4: Rz times h
+    mm.NT(
+      B,
+      H / 4,
+      H / 4,
+      hPrev,
+      hPrevAt + 3 * (H / 4),
+      H,
+      p,
+      o_Rz + 3 * (H / 4) * (H / 4),
+      scratch2,
+      3 * (H / 4),
+      H,
+      false,
+    );
+    // head 1 of 4: Ro times h
+    mm.NT(B, H / 4, H / 4, hPrev, hPrevAt, H, p, o_Ro, scratch3, 0, H, false);
+    // head 2 of 4: Ro times h
+    mm.NT(B, H / 4, H / 4, hPrev, hPrevAt + H / 4, H, p, o_Ro + (H / 4) * (H / 4), scratch3, H / 4, H, false);
+    // head 3 of 4: Ro times h
+    mm.NT(
+      B,
+      H / 4,
+      H / 4,
+      hPrev,
+      hPrevAt + 2 * (H / 4),
+      H,
+      p,
+      o_Ro + 2 * (H / 4) * (H / 4),
+      scratch3,
+      2 * (H / 4),
+      H,
+      false,
+    );
+    // head 4 of 4: Ro times h
+    mm.NT(
+      B,
+      H / 4,
+      H / 4,
+      hPrev,
+      hPrevAt + 3 * (H / 4),
+      H,
+      p,
+      o_Ro + 3 * (H / 4) * (H / 4),
+      scratch3,
+      3 * (H / 4),
+      H,
+      false,
+    );
+    // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(0, B, [
+        H, // $n
+        at(xp0, t * B * (4 * H)), // $xp0
+        4 * H, // $xp0_stride
+        at(scratch0, 0), // $scratch0
+        H, // $scratch0_stride
+        at(p, o_bi), // $bi
+        at(tape_iraw, slot * B * H), // $tape_iraw
+        H, // $tape_iraw_stride
+        at(xp0, t * B * (4 * H) + H), // $xp0_2
+        4 * H, // $xp0_2_stride
+        at(scratch1, 0), // $scratch1
+        H, // $scratch1_stride
+        at(p, o_bf), // $bf
+        at(scratch4, 0), // $scratch4
+        H, // $scratch4_stride
+        at(xp0, t * B * (4 * H) + 2 * H), // $xp0_3
+        4 * H, // $xp0_3_stride
+        at(scratch2, 0), // $scratch2
+        H, // $scratch2_stride
+        at(p, o_bz), // $bz
+        at(tape_z, slot * B * H), // $tape_z
+        H, // $tape_z_stride
+        at(xp0, t * B * (4 * H) + 3 * H), // $xp0_4
+        4 * H, // $xp0_4_stride
+        at(scratch3, 0), // $scratch3
+        H, // $scratch3_stride
+        at(p, o_bo), // $bo
+        at(tape_o_1, slot * B * H), // $tape_o_1
+        H, // $tape_o_1_stride
+        at(tape_t1, slot * B * H), // $tape_t1
+        H, // $tape_t1_stride
+        at(scratch5, 0), // $scratch5
+        H, // $scratch5_stride
+        at(mPrev, mPrevAt), // $mPrev
+        H, // $mPrev_stride
+        at(mOut, t * B * H), // $mOut
+        H, // $mOut_stride
+        at(scratch6, 0), // $scratch6
+        H, // $scratch6_stride
+        at(scratch7, 0), // $scratch7
+        H, // $scratch7_stride
+        at(cPrev, cPrevAt), // $cPrev
+        H, // $cPrev_stride
+        at(cOut, t * B * H), // $cOut
+        H, // $cOut_stride
+        at(nPrev, nPrevAt), // $nPrev
+        H, // $nPrev_stride
+        at(nOut, t * B * H), // $nOut
+        H, // $nOut_stride
+        at(hOut, t * B * H), // $hOut
+        H, // $hOut_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const xp0Row = t * B * (4 * H) + b * (4 * H);
+        const scratch0Row = b * H;
+        const tape_irawRow = slot * B * H + b * H;
+        const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
+        const scratch1Row = b * H;
+        const scratch4Row = b * H;
+        const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
+        const scratch2Row = b * H;
+        const tape_zRow = slot * B * H + b * H;
+        const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
+        const scratch3Row = b * H;
+        const tape_o_1Row = slot * B * H + b * H;
+        const tape_t1Row = slot * B * H + b * H;
+        const scratch5Row = b * H;
+        const mPrevRow = mPrevAt + b * H;
+        const mOutRow = t * B * H + b * H;
+        const scratch6Row = b * H;
+        const scratch7Row = b * H;
+        const cPrevRow = cPrevAt + b * H;
+        const cOutRow = t * B * H + b * H;
+        const nPrevRow = nPrevAt + b * H;
+        const nOutRow = t * B * H + b * H;
+        const hOutRow = t * B * H + b * H;
+        for (let i = 0; i < H; i++) {
+          // iraw = Wi*x + Ri*h + bi
+          const iraw = xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_bi + i]!;
+          tape_iraw[tape_irawRow + i] = iraw;
+          // fraw = Wf*x + Rf*h + bf
+          const fraw = xp0[xp0Row2 + i]! + scratch1[scratch1Row + i]! + p[o_bf + i]!;
+          scratch4[scratch4Row + i] = fraw;
+          // z    = tanh(Wz*x + Rz*h + bz)
+          const z = Math.tanh(xp0[xp0Row3 + i]! + scratch2[scratch2Row + i]! + p[o_bz + i]!);
+          tape_z[tape_zRow + i] = z;
+          // o    = sigmoid(Wo*x + Ro*h + bo)
+          const o_1 = 1 / (1 + Math.exp(-(xp0[xp0Row4 + i]! + scratch3[scratch3Row + i]! + p[o_bo + i]!)));
+          tape_o_1[tape_o_1Row + i] = o_1;
+          const t1 = -fraw;
+          tape_t1[tape_t1Row + i] = t1;
+          // logf = -softplus(-fraw)
+          const logf = -(t1 > 0 ? t1 + Math.log1p(Math.exp(-t1)) : Math.log1p(Math.exp(t1)));
+          scratch5[scratch5Row + i] = logf;
+          const t2 = logf + mPrev[mPrevRow + i]!;
+          // m'   = max(logf + m, iraw)
+          const m_next = Math.max(t2, iraw);
+          mOut[mOutRow + i] = m_next;
+          // i    = exp(iraw - m')
+          const i_1 = Math.exp(iraw - m_next);
+          scratch6[scratch6Row + i] = i_1;
+          // f    = exp(logf + m - m')
+          const f = Math.exp(t2 - m_next);
+          scratch7[scratch7Row + i] = f;
+          // c'   = f .* c + i .* z
+          const c_next = f * cPrev[cPrevRow + i]! + i_1 * z;
+          cOut[cOutRow + i] = c_next;
+          // n'   = f .* n + i
+          const n_next = f * nPrev[nPrevRow + i]! + i_1;
+          nOut[nOutRow + i] = n_next;
+          // h'   = o .* (c' ./ n')
+          const h_next = o_1 * (c_next / n_next);
+          hOut[hOutRow + i] = h_next;
+        }
+      }
+    }
+  }
+
   function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
     checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin("forward");
@@ -1314,273 +1625,7 @@ function kernel32<A extends FloatArray>(
     // all steps at once: the products with the inputs
     // Wi, Wf, Wz, Wo times x
     mm.NT(T * B, 4 * H, D, x, 0, D, p, o_Wi, xp0, 0, 4 * H, false);
-    for (let t = 0; t < T; t++) {
-      const hPrev = t === 0 ? hPrev0 : hOut;
-      const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      const cPrev = t === 0 ? cPrev0 : cOut;
-      const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      const nPrev = t === 0 ? nPrev0 : nOut;
-      const nPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      const mPrev = t === 0 ? mPrev0 : mOut;
-      const mPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      // head 1 of 4: Ri times h
-      mm.NT(B, H / 4, H / 4, hPrev, hPrevAt, H, p, o_Ri, scratch0, 0, H, false);
-      // head 2 of 4: Ri times h
-      mm.NT(B, H / 4, H / 4, hPrev, hPrevAt + H / 4, H, p, o_Ri + (H / 4) * (H / 4), scratch0, H / 4, H, false);
-      // head 3 of 4: Ri times h
-      mm.NT(
-        B,
-        H / 4,
-        H / 4,
-        hPrev,
-        hPrevAt + 2 * (H / 4),
-        H,
-        p,
-        o_Ri + 2 * (H / 4) * (H / 4),
-        scratch0,
-        2 * (H / 4),
-        H,
-        false,
-      );
-      // head 4 of 4: Ri times h
-      mm.NT(
-        B,
-        H / 4,
-        H / 4,
-        hPrev,
-        hPrevAt + 3 * (H / 4),
-        H,
-        p,
-        o_Ri + 3 * (H / 4) * (H / 4),
-        scratch0,
-        3 * (H / 4),
-        H,
-        false,
-      );
-      // head 1 of 4: Rf times h
-      mm.NT(B, H / 4, H / 4, hPrev, hPrevAt, H, p, o_Rf, scratch1, 0, H, false);
-      // head 2 of 4: Rf times h
-      mm.NT(B, H / 4, H / 4, hPrev, hPrevAt + H / 4, H, p, o_Rf + (H / 4) * (H / 4), scratch1, H / 4, H, false);
-      // head 3 of 4: Rf times h
-      mm.NT(
-        B,
-        H / 4,
-        H / 4,
-        hPrev,
-        hPrevAt + 2 * (H / 4),
-        H,
-        p,
-        o_Rf + 2 * (H / 4) * (H / 4),
-        scratch1,
-        2 * (H / 4),
-        H,
-        false,
-      );
-      // head 4 of 4: Rf times h
-      mm.NT(
-        B,
-        H / 4,
-        H / 4,
-        hPrev,
-        hPrevAt + 3 * (H / 4),
-        H,
-        p,
-        o_Rf + 3 * (H / 4) * (H / 4),
-        scratch1,
-        3 * (H / 4),
-        H,
-        false,
-      );
-      // head 1 of 4: Rz times h
-      mm.NT(B, H / 4, H / 4, hPrev, hPrevAt, H, p, o_Rz, scratch2, 0, H, false);
-      // head 2 of 4: Rz times h
-      mm.NT(B, H / 4, H / 4, hPrev, hPrevAt + H / 4, H, p, o_Rz + (H / 4) * (H / 4), scratch2, H / 4, H, false);
-      // head 3 of 4: Rz times h
-      mm.NT(
-        B,
-        H / 4,
-        H / 4,
-        hPrev,
-        hPrevAt + 2 * (H / 4),
-        H,
-        p,
-        o_Rz + 2 * (H / 4) * (H / 4),
-        scratch2,
-        2 * (H / 4),
-        H,
-        false,
-      );
-      // head 4 of 4: Rz times h
-      mm.NT(
-        B,
-        H / 4,
-        H / 4,
-        hPrev,
-        hPrevAt + 3 * (H / 4),
-        H,
-        p,
-        o_Rz + 3 * (H / 4) * (H / 4),
-        scratch2,
-        3 * (H / 4),
-        H,
-        false,
-      );
-      // head 1 of 4: Ro times h
-      mm.NT(B, H / 4, H / 4, hPrev, hPrevAt, H, p, o_Ro, scratch3, 0, H, false);
-      // head 2 of 4: Ro times h
-      mm.NT(B, H / 4, H / 4, hPrev, hPrevAt + H / 4, H, p, o_Ro + (H / 4) * (H / 4), scratch3, H / 4, H, false);
-      // head 3 of 4: Ro times h
-      mm.NT(
-        B,
-        H / 4,
-        H / 4,
-        hPrev,
-        hPrevAt + 2 * (H / 4),
-        H,
-        p,
-        o_Ro + 2 * (H / 4) * (H / 4),
-        scratch3,
-        2 * (H / 4),
-        H,
-        false,
-      );
-      // head 4 of 4: Ro times h
-      mm.NT(
-        B,
-        H / 4,
-        H / 4,
-        hPrev,
-        hPrevAt + 3 * (H / 4),
-        H,
-        p,
-        o_Ro + 3 * (H / 4) * (H / 4),
-        scratch3,
-        3 * (H / 4),
-        H,
-        false,
-      );
-      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(0, B, [
-          H, // $n
-          at(xp0, t * B * (4 * H)), // $xp0
-          4 * H, // $xp0_stride
-          at(scratch0, 0), // $scratch0
-          H, // $scratch0_stride
-          at(p, o_bi), // $bi
-          at(tape_iraw, t * B * H), // $tape_iraw
-          H, // $tape_iraw_stride
-          at(xp0, t * B * (4 * H) + H), // $xp0_2
-          4 * H, // $xp0_2_stride
-          at(scratch1, 0), // $scratch1
-          H, // $scratch1_stride
-          at(p, o_bf), // $bf
-          at(scratch4, 0), // $scratch4
-          H, // $scratch4_stride
-          at(xp0, t * B * (4 * H) + 2 * H), // $xp0_3
-          4 * H, // $xp0_3_stride
-          at(scratch2, 0), // $scratch2
-          H, // $scratch2_stride
-          at(p, o_bz), // $bz
-          at(tape_z, t * B * H), // $tape_z
-          H, // $tape_z_stride
-          at(xp0, t * B * (4 * H) + 3 * H), // $xp0_4
-          4 * H, // $xp0_4_stride
-          at(scratch3, 0), // $scratch3
-          H, // $scratch3_stride
-          at(p, o_bo), // $bo
-          at(tape_o_1, t * B * H), // $tape_o_1
-          H, // $tape_o_1_stride
-          at(tape_t1, t * B * H), // $tape_t1
-          H, // $tape_t1_stride
-          at(scratch5, 0), // $scratch5
-          H, // $scratch5_stride
-          at(mPrev, mPrevAt), // $mPrev
-          H, // $mPrev_stride
-          at(mOut, t * B * H), // $mOut
-          H, // $mOut_stride
-          at(scratch6, 0), // $scratch6
-          H, // $scratch6_stride
-          at(scratch7, 0), // $scratch7
-          H, // $scratch7_stride
-          at(cPrev, cPrevAt), // $cPrev
-          H, // $cPrev_stride
-          at(cOut, t * B * H), // $cOut
-          H, // $cOut_stride
-          at(nPrev, nPrevAt), // $nPrev
-          H, // $nPrev_stride
-          at(nOut, t * B * H), // $nOut
-          H, // $nOut_stride
-          at(hOut, t * B * H), // $hOut
-          H, // $hOut_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const xp0Row = t * B * (4 * H) + b * (4 * H);
-          const scratch0Row = b * H;
-          const tape_irawRow = t * B * H + b * H;
-          const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
-          const scratch1Row = b * H;
-          const scratch4Row = b * H;
-          const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
-          const scratch2Row = b * H;
-          const tape_zRow = t * B * H + b * H;
-          const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
-          const scratch3Row = b * H;
-          const tape_o_1Row = t * B * H + b * H;
-          const tape_t1Row = t * B * H + b * H;
-          const scratch5Row = b * H;
-          const mPrevRow = mPrevAt + b * H;
-          const mOutRow = t * B * H + b * H;
-          const scratch6Row = b * H;
-          const scratch7Row = b * H;
-          const cPrevRow = cPrevAt + b * H;
-          const cOutRow = t * B * H + b * H;
-          const nPrevRow = nPrevAt + b * H;
-          const nOutRow = t * B * H + b * H;
-          const hOutRow = t * B * H + b * H;
-          for (let i = 0; i < H; i++) {
-            // iraw = Wi*x + Ri*h + bi
-            const iraw = xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_bi + i]!;
-            tape_iraw[tape_irawRow + i] = iraw;
-            // fraw = Wf*x + Rf*h + bf
-            const fraw = xp0[xp0Row2 + i]! + scratch1[scratch1Row + i]! + p[o_bf + i]!;
-            scratch4[scratch4Row + i] = fraw;
-            // z    = tanh(Wz*x + Rz*h + bz)
-            const z = Math.tanh(xp0[xp0Row3 + i]! + scratch2[scratch2Row + i]! + p[o_bz + i]!);
-            tape_z[tape_zRow + i] = z;
-            // o    = sigmoid(Wo*x + Ro*h + bo)
-            const o_1 = 1 / (1 + Math.exp(-(xp0[xp0Row4 + i]! + scratch3[scratch3Row + i]! + p[o_bo + i]!)));
-            tape_o_1[tape_o_1Row + i] = o_1;
-            const t1 = -fraw;
-            tape_t1[tape_t1Row + i] = t1;
-            // logf = -softplus(-fraw)
-            const logf = -(t1 > 0 ? t1 + Math.log1p(Math.exp(-t1)) : Math.log1p(Math.exp(t1)));
-            scratch5[scratch5Row + i] = logf;
-            const t2 = logf + mPrev[mPrevRow + i]!;
-            // m'   = max(logf + m, iraw)
-            const m_next = Math.max(t2, iraw);
-            mOut[mOutRow + i] = m_next;
-            // i    = exp(iraw - m')
-            const i_1 = Math.exp(iraw - m_next);
-            scratch6[scratch6Row + i] = i_1;
-            // f    = exp(logf + m - m')
-            const f = Math.exp(t2 - m_next);
-            scratch7[scratch7Row + i] = f;
-            // c'   = f .* c + i .* z
-            const c_next = f * cPrev[cPrevRow + i]! + i_1 * z;
-            cOut[cOutRow + i] = c_next;
-            // n'   = f .* n + i
-            const n_next = f * nPrev[nPrevRow + i]! + i_1;
-            nOut[nOutRow + i] = n_next;
-            // h'   = o .* (c' ./ n')
-            const h_next = o_1 * (c_next / n_next);
-            hOut[hOutRow + i] = h_next;
-          }
-        }
-      }
-    }
-
+    for (let t = 0; t < T; t++) forwardStep(t, p, x, hPrev0, cPrev0, nPrev0, mPrev0, hOut, cOut, nOut, mOut);
     mem.flush(io.hOut, out.h);
     mem.flush(io.cOut, out.c);
     mem.flush(io.nOut, out.n);
@@ -1643,7 +1688,17 @@ function kernel32<A extends FloatArray>(
     carry_c.fill(0);
     carry_n.fill(0);
     carry_m.fill(0);
+    // the first step whose saved values are in their slots: the last segment's (step 0 unless checkpointing)
+    let onTape = T - 1 - ((T - 1) % seg);
     for (let t = T - 1; t >= 0; t--) {
+      const slot = t % seg;
+      // the first step back into a segment whose slots later steps overwrote: its forward again, from the state before it
+      // (in `out`); the same operations on the same values, so the same bits, and the same states written where they are
+      if (t < onTape) {
+        onTape = t - slot;
+        for (let s = onTape; s <= t; s++) forwardStep(s, p, x, hPrev0, cPrev0, nPrev0, mPrev0, hOut, cOut, nOut, mOut);
+      }
+
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       const cPrev = t === 0 ? cPrev0 : cOut;
@@ -1663,19 +1718,19 @@ function kernel32<A extends FloatArray>(
           H, // $n
           at(seed_h, 0), // $seed_h
           H, // $seed_h_stride
-          at(tape_o_1, t * B * H), // $tape_o_1
+          at(tape_o_1, slot * B * H), // $tape_o_1
           H, // $tape_o_1_stride
           at(mPrev, mPrevAt), // $mPrev
           H, // $mPrev_stride
-          at(tape_t1, t * B * H), // $tape_t1
+          at(tape_t1, slot * B * H), // $tape_t1
           H, // $tape_t1_stride
-          at(tape_iraw, t * B * H), // $tape_iraw
+          at(tape_iraw, slot * B * H), // $tape_iraw
           H, // $tape_iraw_stride
           at(nPrev, nPrevAt), // $nPrev
           H, // $nPrev_stride
           at(seed_c, 0), // $seed_c
           H, // $seed_c_stride
-          at(tape_z, t * B * H), // $tape_z
+          at(tape_z, slot * B * H), // $tape_z
           H, // $tape_z_stride
           at(gx0, t * B * (4 * H) + 2 * H), // $gx0
           4 * H, // $gx0_stride
@@ -1701,13 +1756,13 @@ function kernel32<A extends FloatArray>(
       else {
         for (let b = 0; b < B; b++) {
           const seed_hRow = b * H;
-          const tape_o_1Row = t * B * H + b * H;
+          const tape_o_1Row = slot * B * H + b * H;
           const mPrevRow = mPrevAt + b * H;
-          const tape_t1Row = t * B * H + b * H;
-          const tape_irawRow = t * B * H + b * H;
+          const tape_t1Row = slot * B * H + b * H;
+          const tape_irawRow = slot * B * H + b * H;
           const nPrevRow = nPrevAt + b * H;
           const seed_cRow = b * H;
-          const tape_zRow = t * B * H + b * H;
+          const tape_zRow = slot * B * H + b * H;
           const gx0Row = t * B * (4 * H) + 2 * H + b * (4 * H);
           const cPrevRow = cPrevAt + b * H;
           const seed_nRow = b * H;

@@ -15,6 +15,7 @@ import {
   checkSeed,
   checkSizes,
   initSlice,
+  segmentSteps,
   type KernelOptions,
   type LoopsModuleSource,
   type Products,
@@ -116,6 +117,8 @@ function kernel64<A extends FloatArray>(
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
   const { o_Wf, o_Wr, o_W, o_v_f, o_v_r, o_b_f, o_b_r, nParams } = offsets(sizes);
+  // steps whose saved values are kept at once: all T, or a segment of them (options.checkpoint)
+  const seg = segmentSteps(spec.name, T, options.checkpoint);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -130,8 +133,8 @@ function kernel64<A extends FloatArray>(
     B * H,
     1,
     T * B * (3 * H),
-    T * B * H,
-    T * B * H,
+    seg * B * H,
+    seg * B * H,
     T * B * (3 * H),
     B * H,
     B * H,
@@ -157,14 +160,76 @@ function kernel64<A extends FloatArray>(
   // buffers, allocated once: saved values (tapes), packed products, scratch
   const u_scale_x = mem.alloc(1);
   const xp0 = mem.alloc(T * B * (3 * H));
-  const tape_f = mem.alloc(T * B * H);
-  const tape_r = mem.alloc(T * B * H);
+  const tape_f = mem.alloc(seg * B * H);
+  const tape_r = mem.alloc(seg * B * H);
   const gx0 = mem.alloc(T * B * (3 * H));
   const seed_c = mem.alloc(B * H);
   const carry_c = mem.alloc(B * H);
   const scratch0 = mem.alloc(B * H);
   const scratch1 = mem.alloc(B * H);
   const scratch2 = mem.alloc(B * H);
+  // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
+  function forwardStep(t: number, p: A, x: A, cPrev0: A, cOut: A, hOut: A): void {
+    const slot = t % seg;
+    const cPrev = t === 0 ? cPrev0 : cOut;
+    const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
+    // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(1, B, [
+        H, // $n
+        at(xp0, t * B * (3 * H)), // $xp0
+        3 * H, // $xp0_stride
+        at(p, o_v_f), // $v_f_2
+        at(cPrev, cPrevAt), // $cPrev
+        H, // $cPrev_stride
+        at(p, o_b_f), // $b_f
+        at(tape_f, slot * B * H), // $tape_f
+        H, // $tape_f_stride
+        at(xp0, t * B * (3 * H) + H), // $xp0_2
+        3 * H, // $xp0_2_stride
+        at(p, o_v_r), // $v_r_2
+        at(p, o_b_r), // $b_r
+        at(tape_r, slot * B * H), // $tape_r
+        H, // $tape_r_stride
+        at(xp0, t * B * (3 * H) + 2 * H), // $xp0_3
+        3 * H, // $xp0_3_stride
+        at(cOut, t * B * H), // $cOut
+        H, // $cOut_stride
+        at(u_scale_x, 0), // $u_scale_x
+        at(x, t * B * H), // $x
+        H, // $x_stride
+        at(hOut, t * B * H), // $hOut
+        H, // $hOut_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const xp0Row = t * B * (3 * H) + b * (3 * H);
+        const cPrevRow = cPrevAt + b * H;
+        const tape_fRow = slot * B * H + b * H;
+        const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
+        const tape_rRow = slot * B * H + b * H;
+        const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
+        const cOutRow = t * B * H + b * H;
+        const xRow = t * B * H + b * H;
+        const hOutRow = t * B * H + b * H;
+        for (let i = 0; i < H; i++) {
+          // f  = sigmoid(Wf*x + v_f .* c + b_f)
+          const f = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_v_f + i]! * cPrev[cPrevRow + i]! + p[o_b_f + i]!)));
+          tape_f[tape_fRow + i] = f;
+          // r  = sigmoid(Wr*x + v_r .* c + b_r)
+          const r = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + p[o_v_r + i]! * cPrev[cPrevRow + i]! + p[o_b_r + i]!)));
+          tape_r[tape_rRow + i] = r;
+          // c' = f .* c + (1 - f) .* (W*x)
+          const c_next = f * cPrev[cPrevRow + i]! + (1 - f) * xp0[xp0Row3 + i]!;
+          cOut[cOutRow + i] = c_next;
+          // h  = r .* c' + (1 - r) .* (scale_x * x)
+          const h = r * c_next + (1 - r) * (u_scale_x[0]! * x[xRow + i]!);
+          hOut[hOutRow + i] = h;
+        }
+      }
+    }
+  }
+
   function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
     checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin("forward");
@@ -193,66 +258,7 @@ function kernel64<A extends FloatArray>(
     // all steps at once: the products with the inputs
     // Wf, Wr, W times x
     mm.NT(T * B, 3 * H, H, x, 0, H, p, o_Wf, xp0, 0, 3 * H, false);
-    for (let t = 0; t < T; t++) {
-      const cPrev = t === 0 ? cPrev0 : cOut;
-      const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(1, B, [
-          H, // $n
-          at(xp0, t * B * (3 * H)), // $xp0
-          3 * H, // $xp0_stride
-          at(p, o_v_f), // $v_f_2
-          at(cPrev, cPrevAt), // $cPrev
-          H, // $cPrev_stride
-          at(p, o_b_f), // $b_f
-          at(tape_f, t * B * H), // $tape_f
-          H, // $tape_f_stride
-          at(xp0, t * B * (3 * H) + H), // $xp0_2
-          3 * H, // $xp0_2_stride
-          at(p, o_v_r), // $v_r_2
-          at(p, o_b_r), // $b_r
-          at(tape_r, t * B * H), // $tape_r
-          H, // $tape_r_stride
-          at(xp0, t * B * (3 * H) + 2 * H), // $xp0_3
-          3 * H, // $xp0_3_stride
-          at(cOut, t * B * H), // $cOut
-          H, // $cOut_stride
-          at(u_scale_x, 0), // $u_scale_x
-          at(x, t * B * H), // $x
-          H, // $x_stride
-          at(hOut, t * B * H), // $hOut
-          H, // $hOut_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const xp0Row = t * B * (3 * H) + b * (3 * H);
-          const cPrevRow = cPrevAt + b * H;
-          const tape_fRow = t * B * H + b * H;
-          const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
-          const tape_rRow = t * B * H + b * H;
-          const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const cOutRow = t * B * H + b * H;
-          const xRow = t * B * H + b * H;
-          const hOutRow = t * B * H + b * H;
-          for (let i = 0; i < H; i++) {
-            // f  = sigmoid(Wf*x + v_f .* c + b_f)
-            const f = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_v_f + i]! * cPrev[cPrevRow + i]! + p[o_b_f + i]!)));
-            tape_f[tape_fRow + i] = f;
-            // r  = sigmoid(Wr*x + v_r .* c + b_r)
-            const r = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + p[o_v_r + i]! * cPrev[cPrevRow + i]! + p[o_b_r + i]!)));
-            tape_r[tape_rRow + i] = r;
-            // c' = f .* c + (1 - f) .* (W*x)
-            const c_next = f * cPrev[cPrevRow + i]! + (1 - f) * xp0[xp0Row3 + i]!;
-            cOut[cOutRow + i] = c_next;
-            // h  = r .* c' + (1 - r) .* (scale_x * x)
-            const h = r * c_next + (1 - r) * (u_scale_x[0]! * x[xRow + i]!);
-            hOut[hOutRow + i] = h;
-          }
-        }
-      }
-    }
-
+    for (let t = 0; t < T; t++) forwardStep(t, p, x, cPrev0, cOut, hOut);
     mem.flush(io.cOut, out.c);
     mem.flush(io.hOut, out.h);
     mem.forwarded();
@@ -303,7 +309,17 @@ function kernel64<A extends FloatArray>(
     }
 
     carry_c.fill(0);
+    // the first step whose saved values are in their slots: the last segment's (step 0 unless checkpointing)
+    let onTape = T - 1 - ((T - 1) % seg);
     for (let t = T - 1; t >= 0; t--) {
+      const slot = t % seg;
+      // the first step back into a segment whose slots later steps overwrote: its forward again, from the state before it
+      // (in `out`); the same operations on the same values, so the same bits, and the same states written where they are
+      if (t < onTape) {
+        onTape = t - slot;
+        for (let s = onTape; s <= t; s++) forwardStep(s, p, x, cPrev0, cOut, hOut);
+      }
+
       const cPrev = t === 0 ? cPrev0 : cOut;
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
@@ -318,7 +334,7 @@ function kernel64<A extends FloatArray>(
           H, // $cOut_stride
           at(x, t * B * H), // $x
           H, // $x_stride
-          at(tape_r, t * B * H), // $tape_r
+          at(tape_r, slot * B * H), // $tape_r
           H, // $tape_r_stride
           at(gx0, t * B * (3 * H) + H), // $gx0
           3 * H, // $gx0_stride
@@ -328,7 +344,7 @@ function kernel64<A extends FloatArray>(
           H, // $cPrev_stride
           at(xp0, t * B * (3 * H) + 2 * H), // $xp0
           3 * H, // $xp0_stride
-          at(tape_f, t * B * H), // $tape_f
+          at(tape_f, slot * B * H), // $tape_f
           H, // $tape_f_stride
           at(gx0, t * B * (3 * H)), // $gx0_2
           3 * H, // $gx0_2_stride
@@ -350,12 +366,12 @@ function kernel64<A extends FloatArray>(
           const dhUpRow = t * B * H + b * H;
           const cOutRow = t * B * H + b * H;
           const xRow = t * B * H + b * H;
-          const tape_rRow = t * B * H + b * H;
+          const tape_rRow = slot * B * H + b * H;
           const gx0Row = t * B * (3 * H) + H + b * (3 * H);
           const seed_cRow = b * H;
           const cPrevRow = cPrevAt + b * H;
           const xp0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const tape_fRow = t * B * H + b * H;
+          const tape_fRow = slot * B * H + b * H;
           const gx0Row2 = t * B * (3 * H) + b * (3 * H);
           const carry_cRow = b * H;
           const scratch0Row = b * H;
@@ -467,6 +483,8 @@ function kernel32<A extends FloatArray>(
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
   const { o_Wf, o_Wr, o_W, o_v_f, o_v_r, o_b_f, o_b_r, nParams } = offsets(sizes);
+  // steps whose saved values are kept at once: all T, or a segment of them (options.checkpoint)
+  const seg = segmentSteps(spec.name, T, options.checkpoint);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -481,8 +499,8 @@ function kernel32<A extends FloatArray>(
     B * H,
     1,
     T * B * (3 * H),
-    T * B * H,
-    T * B * H,
+    seg * B * H,
+    seg * B * H,
     T * B * (3 * H),
     B * H,
     B * H,
@@ -508,14 +526,76 @@ function kernel32<A extends FloatArray>(
   // buffers, allocated once: saved values (tapes), packed products, scratch
   const u_scale_x = mem.alloc(1);
   const xp0 = mem.alloc(T * B * (3 * H));
-  const tape_f = mem.alloc(T * B * H);
-  const tape_r = mem.alloc(T * B * H);
+  const tape_f = mem.alloc(seg * B * H);
+  const tape_r = mem.alloc(seg * B * H);
   const gx0 = mem.alloc(T * B * (3 * H));
   const seed_c = mem.alloc(B * H);
   const carry_c = mem.alloc(B * H);
   const scratch0 = mem.alloc(B * H);
   const scratch1 = mem.alloc(B * H);
   const scratch2 = mem.alloc(B * H);
+  // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
+  function forwardStep(t: number, p: A, x: A, cPrev0: A, cOut: A, hOut: A): void {
+    const slot = t % seg;
+    const cPrev = t === 0 ? cPrev0 : cOut;
+    const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
+    // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(1, B, [
+        H, // $n
+        at(xp0, t * B * (3 * H)), // $xp0
+        3 * H, // $xp0_stride
+        at(p, o_v_f), // $v_f_2
+        at(cPrev, cPrevAt), // $cPrev
+        H, // $cPrev_stride
+        at(p, o_b_f), // $b_f
+        at(tape_f, slot * B * H), // $tape_f
+        H, // $tape_f_stride
+        at(xp0, t * B * (3 * H) + H), // $xp0_2
+        3 * H, // $xp0_2_stride
+        at(p, o_v_r), // $v_r_2
+        at(p, o_b_r), // $b_r
+        at(tape_r, slot * B * H), // $tape_r
+        H, // $tape_r_stride
+        at(xp0, t * B * (3 * H) + 2 * H), // $xp0_3
+        3 * H, // $xp0_3_stride
+        at(cOut, t * B * H), // $cOut
+        H, // $cOut_stride
+        at(u_scale_x, 0), // $u_scale_x
+        at(x, t * B * H), // $x
+        H, // $x_stride
+        at(hOut, t * B * H), // $hOut
+        H, // $hOut_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const xp0Row = t * B * (3 * H) + b * (3 * H);
+        const cPrevRow = cPrevAt + b * H;
+        const tape_fRow = slot * B * H + b * H;
+        const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
+        const tape_rRow = slot * B * H + b * H;
+        const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
+        const cOutRow = t * B * H + b * H;
+        const xRow = t * B * H + b * H;
+        const hOutRow = t * B * H + b * H;
+        for (let i = 0; i < H; i++) {
+          // f  = sigmoid(Wf*x + v_f .* c + b_f)
+          const f = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_v_f + i]! * cPrev[cPrevRow + i]! + p[o_b_f + i]!)));
+          tape_f[tape_fRow + i] = f;
+          // r  = sigmoid(Wr*x + v_r .* c + b_r)
+          const r = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + p[o_v_r + i]! * cPrev[cPrevRow + i]! + p[o_b_r + i]!)));
+          tape_r[tape_rRow + i] = r;
+          // c' = f .* c + (1 - f) .* (W*x)
+          const c_next = f * cPrev[cPrevRow + i]! + (1 - f) * xp0[xp0Row3 + i]!;
+          cOut[cOutRow + i] = c_next;
+          // h  = r .* c' + (1 - r) .* (scale_x * x)
+          const h = r * c_next + (1 - r) * (u_scale_x[0]! * x[xRow + i]!);
+          hOut[hOutRow + i] = h;
+        }
+      }
+    }
+  }
+
   function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
     checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
     mem.begin("forward");
@@ -544,66 +624,7 @@ function kernel32<A extends FloatArray>(
     // all steps at once: the products with the inputs
     // Wf, Wr, W times x
     mm.NT(T * B, 3 * H, H, x, 0, H, p, o_Wf, xp0, 0, 3 * H, false);
-    for (let t = 0; t < T; t++) {
-      const cPrev = t === 0 ? cPrev0 : cOut;
-      const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(1, B, [
-          H, // $n
-          at(xp0, t * B * (3 * H)), // $xp0
-          3 * H, // $xp0_stride
-          at(p, o_v_f), // $v_f_2
-          at(cPrev, cPrevAt), // $cPrev
-          H, // $cPrev_stride
-          at(p, o_b_f), // $b_f
-          at(tape_f, t * B * H), // $tape_f
-          H, // $tape_f_stride
-          at(xp0, t * B * (3 * H) + H), // $xp0_2
-          3 * H, // $xp0_2_stride
-          at(p, o_v_r), // $v_r_2
-          at(p, o_b_r), // $b_r
-          at(tape_r, t * B * H), // $tape_r
-          H, // $tape_r_stride
-          at(xp0, t * B * (3 * H) + 2 * H), // $xp0_3
-          3 * H, // $xp0_3_stride
-          at(cOut, t * B * H), // $cOut
-          H, // $cOut_stride
-          at(u_scale_x, 0), // $u_scale_x
-          at(x, t * B * H), // $x
-          H, // $x_stride
-          at(hOut, t * B * H), // $hOut
-          H, // $hOut_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const xp0Row = t * B * (3 * H) + b * (3 * H);
-          const cPrevRow = cPrevAt + b * H;
-          const tape_fRow = t * B * H + b * H;
-          const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
-          const tape_rRow = t * B * H + b * H;
-          const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const cOutRow = t * B * H + b * H;
-          const xRow = t * B * H + b * H;
-          const hOutRow = t * B * H + b * H;
-          for (let i = 0; i < H; i++) {
-            // f  = sigmoid(Wf*x + v_f .* c + b_f)
-            const f = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_v_f + i]! * cPrev[cPrevRow + i]! + p[o_b_f + i]!)));
-            tape_f[tape_fRow + i] = f;
-            // r  = sigmoid(Wr*x + v_r .* c + b_r)
-            const r = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + p[o_v_r + i]! * cPrev[cPrevRow + i]! + p[o_b_r + i]!)));
-            tape_r[tape_rRow + i] = r;
-            // c' = f .* c + (1 - f) .* (W*x)
-            const c_next = f * cPrev[cPrevRow + i]! + (1 - f) * xp0[xp0Row3 + i]!;
-            cOut[cOutRow + i] = c_next;
-            // h  = r .* c' + (1 - r) .* (scale_x * x)
-            const h = r * c_next + (1 - r) * (u_scale_x[0]! * x[xRow + i]!);
-            hOut[hOutRow + i] = h;
-          }
-        }
-      }
-    }
-
+    for (let t = 0; t < T; t++) forwardStep(t, p, x, cPrev0, cOut, hOut);
     mem.flush(io.cOut, out.c);
     mem.flush(io.hOut, out.h);
     mem.forwarded();
@@ -654,7 +675,17 @@ function kernel32<A extends FloatArray>(
     }
 
     carry_c.fill(0);
+    // the first step whose saved values are in their slots: the last segment's (step 0 unless checkpointing)
+    let onTape = T - 1 - ((T - 1) % seg);
     for (let t = T - 1; t >= 0; t--) {
+      const slot = t % seg;
+      // the first step back into a segment whose slots later steps overwrote: its forward again, from the state before it
+      // (in `out`); the same operations on the same values, so the same bits, and the same states written where they are
+      if (t < onTape) {
+        onTape = t - slot;
+        for (let s = onTape; s <= t; s++) forwardStep(s, p, x, cPrev0, cOut, hOut);
+      }
+
       const cPrev = t === 0 ? cPrev0 : cOut;
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
@@ -669,7 +700,7 @@ function kernel32<A extends FloatArray>(
           H, // $cOut_stride
           at(x, t * B * H), // $x
           H, // $x_stride
-          at(tape_r, t * B * H), // $tape_r
+          at(tape_r, slot * B * H), // $tape_r
           H, // $tape_r_stride
           at(gx0, t * B * (3 * H) + H), // $gx0
           3 * H, // $gx0_stride
@@ -679,7 +710,7 @@ function kernel32<A extends FloatArray>(
           H, // $cPrev_stride
           at(xp0, t * B * (3 * H) + 2 * H), // $xp0
           3 * H, // $xp0_stride
-          at(tape_f, t * B * H), // $tape_f
+          at(tape_f, slot * B * H), // $tape_f
           H, // $tape_f_stride
           at(gx0, t * B * (3 * H)), // $gx0_2
           3 * H, // $gx0_2_stride
@@ -701,12 +732,12 @@ function kernel32<A extends FloatArray>(
           const dhUpRow = t * B * H + b * H;
           const cOutRow = t * B * H + b * H;
           const xRow = t * B * H + b * H;
-          const tape_rRow = t * B * H + b * H;
+          const tape_rRow = slot * B * H + b * H;
           const gx0Row = t * B * (3 * H) + H + b * (3 * H);
           const seed_cRow = b * H;
           const cPrevRow = cPrevAt + b * H;
           const xp0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const tape_fRow = t * B * H + b * H;
+          const tape_fRow = slot * B * H + b * H;
           const gx0Row2 = t * B * (3 * H) + b * (3 * H);
           const carry_cRow = b * H;
           const scratch0Row = b * H;

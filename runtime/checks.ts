@@ -32,6 +32,19 @@ export function checkCount(cell: string, what: string, v: number): number {
   return v;
 }
 
+/**
+ * The steps whose saved values a kernel keeps at once (KernelOptions.checkpoint): all T by default;
+ * k steps, or ⌈√T⌉ for "sqrt", when the backward is to recompute each earlier segment of k steps
+ * from the state before it. More than T is T.
+ */
+export function segmentSteps(cell: string, T: number, checkpoint: number | "sqrt" | undefined): number {
+  if (checkpoint === undefined) return T;
+  if (checkpoint === "sqrt") return Math.ceil(Math.sqrt(T));
+  if (typeof checkpoint !== "number" || !Number.isInteger(checkpoint) || checkpoint < 1)
+    throw new RangeError(`${cell}: options.checkpoint must be a positive integer (steps per segment) or "sqrt", got ${typeof checkpoint === "string" ? JSON.stringify(checkpoint) : String(checkpoint)}`);
+  return Math.min(checkpoint, T);
+}
+
 /** The largest seed: runtime/rng.ts keeps 32 bits of it, so each integer from 0 to this one starts its own stream. */
 export const MAX_SEED = 2 ** 32 - 1;
 

@@ -37,6 +37,14 @@ export interface KernelOptions {
    * (default 2^18), loops over fewer elements (default 2^12). Tests set 0 to split everything.
    */
   readonly minSplitFlops?: number;
+  /**
+   * Checkpointed backpropagation through time: keep the values the backward reads for segments of
+   * this many steps (or ⌈√T⌉ for "sqrt") instead of all T, and have the backward recompute each
+   * earlier segment's from the state before it (every state is in `out` already). The saved values
+   * then take k/T of their memory, for one more forward pass over all but the last segment; the
+   * gradients are the same bits. Default: keep all T steps.
+   */
+  readonly checkpoint?: number | "sqrt";
 }
 
 /** A kernel's memory on the backend it runs on: the backend's buffers, products and loops, its name and threads. */

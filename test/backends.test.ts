@@ -70,7 +70,7 @@ describe("a third backend gets checked", () => {
     const cell = await loadCell("rnn");
     const rows = await checkKernels(cell, randomCase(cell, { B: 2, T: 3, seed: 1 }));
     const mine = rows.filter((r) => r.backend === "ts-copy");
-    expect(mine.map((r) => r.what)).toEqual(["ts-copy f64 = ts f64", "ts-copy f32 ≈ ts f64"]);
+    expect(mine.map((r) => r.what)).toEqual(["ts-copy f64 = ts f64", "ts-copy f32 ≈ ts f64", "ts-copy checkpointed = whole"]);
     expect(mine.every((r) => r.pass)).toBe(true);
     // same code, same numbers: the f64 kernels agree exactly
     expect(mine[0]!.maxErr).toBe(0);
@@ -84,7 +84,8 @@ describe("a third backend gets checked", () => {
     const cell = await loadCell("rnn");
     const rows = await checkKernels(cell, randomCase(cell, { B: 2, T: 3, seed: 1 }));
     const mine = rows.filter((r) => r.backend === "ts-wrong");
-    expect(mine.map((r) => [r.what, r.pass])).toEqual([["ts-wrong f64 = ts f64", false], ["ts-wrong f32 ≈ ts f64", false]]);
+    // (checkpointed, it is as wrong as whole: the same bits)
+    expect(mine.map((r) => [r.what, r.pass])).toEqual([["ts-wrong f64 = ts f64", false], ["ts-wrong f32 ≈ ts f64", false], ["ts-wrong checkpointed = whole", true]]);
     // every other row still passes: the fault is blamed on its backend alone
     expect(rows.filter((r) => r.backend !== "ts-wrong").every((r) => r.pass)).toBe(true);
     let err: unknown;
