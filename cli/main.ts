@@ -252,7 +252,9 @@ async function bench(ref: string, v: Record<string, string | boolean | undefined
   const backend = v.backend;
   if (backend !== undefined && backend !== "auto" && !names.includes(String(backend))) throw new LoadError(`--backend is ${[...names, "auto"].join(", ").replace(/, ([^,]*)$/, " or $1")}, not ${String(backend)}`);
   const threads = (v.threads === undefined || v.threads === "auto" ? (v.threads ?? 1) : int(v.threads, 1, "threads")) as number | "auto";
-  const checkpoint = v.checkpoint === undefined || v.checkpoint === "sqrt" ? v.checkpoint : int(v.checkpoint, 1, "checkpoint");
+  if (v.checkpoint !== undefined && !(v.checkpoint === "sqrt" || (typeof v.checkpoint === "string" && /^\d+$/.test(v.checkpoint) && Number(v.checkpoint) >= 1)))
+    throw new LoadError(`--checkpoint takes a positive integer (steps per segment) or sqrt, not ${String(v.checkpoint)}`);
+  const checkpoint = v.checkpoint === "sqrt" ? "sqrt" : v.checkpoint === undefined ? undefined : Number(v.checkpoint);
   // without --backend: every backend, the reference one first; those that cannot run here say why
   const runs: { backend: string; skip?: string }[] = typeof backend === "string" ? [{ backend }] : [REFERENCE_BACKEND, ...BACKENDS.filter((b) => b !== REFERENCE_BACKEND)].map((b) => {
     const a = b.available();
@@ -277,11 +279,13 @@ async function bench(ref: string, v: Record<string, string | boolean | undefined
       // the same kernels checkpointed, timed in the same run: what the recompute costs, what it saves
       const c = await timeCell(cell, { B, T, size, budgetMs: 2000, options: { backend: r.backend, threads, checkpoint } });
       const seg = segmentSteps(cell.name, T, checkpoint);
-      const { buildPlan, savedFloatsPerStep } = await import("../codegen/plan.ts");
-      const perStep = savedFloatsPerStep(buildPlan(cell, deriveBackward(cell)), t.sizes) * B * 4;
+      const { buildPlan, floatsPerStep } = await import("../codegen/plan.ts");
+      const plan = buildPlan(cell, deriveBackward(cell));
+      const bytes = (role: "saved" | "prologue", steps: number) => formatBytes(floatsPerStep(plan, role, t.sizes) * B * 4 * steps).padStart(9);
       out(`  checkpointed, segments of ${seg} step${seg === 1 ? "" : "s"} (--checkpoint ${checkpoint}):`);
       out(`    forward+backward ${c.forwardBackwardMs.toFixed(2).padStart(9)} ms   ${(c.forwardBackwardMs / t.forwardBackwardMs).toFixed(2)}× the whole backward's time (the recompute: up to one more forward)`);
-      out(`    saved values     ${formatBytes(perStep * seg).padStart(9)}      instead of ${formatBytes(perStep * T)} (${((100 * seg) / T).toFixed(1)}%; the input products and the weight gradients' tapes stay T steps long)`);
+      out(`    saved values     ${bytes("saved", seg)}      instead of ${bytes("saved", T).trim()}`);
+      out(`    input products   ${bytes("prologue", seg)}      instead of ${bytes("prologue", T).trim()} (the weight gradients' tapes stay T steps long)`);
     }
   }
   if (st) out(`  (FLOPs counted from the IR: ${PER(st.forwardFlops)}FLOP forward and ${PER(st.backwardFlops)}FLOP backward per example per step)`);

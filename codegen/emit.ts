@@ -205,6 +205,23 @@ function emitOp(st: Extract<Stage, { kind: "op" }>, rows: Expr): string[] {
   }
 }
 
+/** The buffers a program's stages read. */
+function buffersRead(p: Program): Set<string> {
+  const out = new Set<string>();
+  const operand = (o: Operand): void => {
+    if (o.kind === "load") out.add(o.place.buf);
+    else if (o.kind === "node") o.args.forEach(operand);
+  };
+  for (const st of p.stages)
+    switch (st.kind) {
+      case "gemm": out.add(st.a.buf); out.add(st.b.buf); if (st.accumulate) out.add(st.c.buf); break;
+      case "loop": for (const it of st.items) { operand(it.value); for (const s of it.stores) if (s.add) out.add(s.place.buf); } break;
+      case "copy": operand(st.from); if (st.to.add) out.add(st.to.place.buf); break;
+      case "op": st.args.forEach(operand); if (st.out.add) out.add(st.out.place.buf); break;
+    }
+  return out;
+}
+
 function emitProgram(p: Program, loops: ReadonlyMap<Stage, WasmLoop>, rowName: RowNames): string[] {
   return p.stages.flatMap((s) => emitStage(s, p.rows, loops, rowName));
 }
@@ -318,14 +335,26 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
     region("p", "nParams");
     const inputVarOf = (k: number) => vars.inputVar.get(cell.inputs[k]!)!;
     const outVarOf = (k: number) => vars.outVar.get(outList[k]!.name)!;
-    // a cell that saves values for its backward can checkpoint: step t keeps them in slot t % seg
-    const saves = plan.buffers.some((b) => b.role === "saved");
-    const slotDecl = saves ? ["const slot = t % seg;"] : [];
-    const stepArgs = [...inputList.map((_, k) => inputVarOf(k)), ...init0, ...outList.map((_, k) => outVarOf(k))];
+    // step t keeps its saved values and its input products in slot t % seg (seg = T unless checkpointing);
+    // the backward recomputes a segment's when it reads them
+    const segmented = new Set(plan.buffers.filter((b) => b.role === "saved" || b.role === "prologue").map((b) => b.name));
+    const recomputes = [...buffersRead(plan.bwdStep)].some((b) => segmented.has(b));
+    const slotDecl = ["const slot = t % seg;"];
+    const inputArgs = inputList.map((_, k) => inputVarOf(k));
+    const stepArgs = [...inputArgs, ...init0, ...outList.map((_, k) => outVarOf(k))];
+    const products = plan.prologue.stages.length > 0;
+    const inputProducts = products
+      ? [
+          "// the products with the inputs of steps s0 … s0 + steps - 1 at once: all T in `forward` unless checkpointing",
+          `function inputProducts(s0: number, steps: number, p: ${A}, ${inputArgs.map((v) => `${v}: ${A}`).join(", ")}): void {`,
+          ...emitProgram(plan.prologue, wasm.loops, rowName),
+          "}",
+        ]
+      : [];
     const forwardStep = [
       "// step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)",
       `function forwardStep(t: number, p: ${A}, ${stepArgs.map((v) => `${v}: ${A}`).join(", ")}): void {`,
-      ...slotDecl,
+      ...(segmented.size ? slotDecl : []),
       ...stepStateVars(""),
       ...emitProgram(plan.fwdStep, wasm.loops, rowName),
       "}",
@@ -338,8 +367,9 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
       ...checks("initial", stateList, "B", "B", (k) => init0[k]!, "input"),
       ...checks("out", outList, "T * B", "T×B", outVarOf, "output"),
       ...emitProgram(plan.fwdSetup, wasm.loops, rowName),
-      ...(plan.prologue.stages.length ? ["// all steps at once: the products with the inputs", ...emitProgram(plan.prologue, wasm.loops, rowName)] : []),
-      `for (let t = 0; t < T; t++) forwardStep(t, p, ${stepArgs.join(", ")});`,
+      ...(products
+        ? ["for (let t = 0; t < T; t++) {", `if (t % seg === 0) inputProducts(t, Math.min(seg, T - t), p, ${inputArgs.join(", ")});`, `forwardStep(t, p, ${stepArgs.join(", ")});`, "}"]
+        : [`for (let t = 0; t < T; t++) forwardStep(t, p, ${stepArgs.join(", ")});`]),
       ...flushes("out", outList, outVarOf),
       "mem.forwarded();",
     ];
@@ -364,15 +394,16 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
       ...emitProgram(plan.fwdSetup, wasm.loops, rowName),
       ...emitProgram(plan.bwdSetup, wasm.loops, rowName),
       ...cell.states.map((s) => `${vars.carryVar.get(s)}.fill(0);`),
-      ...(saves ? ["// the first step whose saved values are in their slots: the last segment's (step 0 unless checkpointing)", "let onTape = T - 1 - ((T - 1) % seg);"] : []),
+      ...(recomputes ? ["// the first step whose slots hold its values: the last segment's (step 0 unless checkpointing)", "let onTape = T - 1 - ((T - 1) % seg);"] : []),
       "for (let t = T - 1; t >= 0; t--) {",
-      ...slotDecl,
-      ...(saves
+      ...(recomputes
         ? [
+            ...slotDecl,
             "// the first step back into a segment whose slots later steps overwrote: its forward again, from the state before it",
             "// (in `out`); the same operations on the same values, so the same bits, and the same states written where they are",
             "if (t < onTape) {",
             "onTape = t - slot;",
+            ...(products ? [`inputProducts(onTape, slot + 1, p, ${inputArgs.join(", ")});`] : []),
             `for (let s = onTape; s <= t; s++) forwardStep(s, p, ${stepArgs.join(", ")});`,
             "}",
           ]
@@ -413,7 +444,7 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
         `checkCount(spec.name, "B", B);`,
         `checkCount(spec.name, "T", T);`,
         offsetsUse,
-        ...(saves ? ["// steps whose saved values are kept at once: all T, or a segment of them (options.checkpoint)", "const seg = segmentSteps(spec.name, T, options.checkpoint);"] : []),
+        ...(segmented.size ? ["// steps whose saved values and input products are kept at once: all T, or a segment of them (options.checkpoint)", "const seg = segmentSteps(spec.name, T, options.checkpoint);"] : []),
         "// floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)",
         `const need = [${[...regions.map(([, size]) => size), ...plan.buffers.map((b) => b.size), ...ntBlocks].join(", ")}];`,
         `const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);`,
@@ -421,6 +452,7 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
         `const io = { ${regions.map(([v, size]) => `${v}: mem.region(${size})`).join(", ")} };`,
         "// buffers, allocated once: saved values (tapes), packed products, scratch",
         ...bufferDecls,
+        ...inputProducts,
         ...forwardStep,
         `function forward(params: ${A}, inputs: Inputs<${A}>, initial: States<${A}>, out: Outputs<${A}>): void {`,
         ...forwardBody,
@@ -444,7 +476,7 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
       GENERATED_HEADER(opts.source, `kernels for the cell "${cell.name}"`, opts.regenerate),
       {
         kind: StructureKind.ImportDeclaration, moduleSpecifier: opts.runtimeImport ?? RUNTIME_IMPORT,
-        namedImports: [...gemmNames, "GEMM_WASM", "type FloatArray", "Rng", "checkArray", ...(cell.constraints.length > 0 ? ["checkConstraint"] : []), "checkCount", ...(cell.params.some((p) => p.heads) ? ["checkHeads"] : []), "checkSeed", "checkSizes", "initSlice", ...(plan.buffers.some((b) => b.role === "saved") ? ["segmentSteps"] : []), "type KernelOptions", "type LoopsModuleSource", "type Products", "kernelMemory"],
+        namedImports: [...gemmNames, "GEMM_WASM", "type FloatArray", "Rng", "checkArray", ...(cell.constraints.length > 0 ? ["checkConstraint"] : []), "checkCount", ...(cell.params.some((p) => p.heads) ? ["checkHeads"] : []), "checkSeed", "checkSizes", "initSlice", ...(plan.buffers.some((b) => b.role === "saved" || b.role === "prologue") ? ["segmentSteps"] : []), "type KernelOptions", "type LoopsModuleSource", "type Products", "kernelMemory"],
       },
       {
         kind: StructureKind.VariableStatement, isExported: true, declarationKind: VariableDeclarationKind.Const,

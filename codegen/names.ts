@@ -22,8 +22,9 @@ const EMITTER_WORDS = [
   // the kernel's parameters, arguments and variables (its precision: bits, F, gemm)
   "bits", "F", "gemm", "sizes", "B", "T", "options", "nParams", "need", "mem", "mm", "wl", "at", "io", "p", "dp", "rng",
   "o", "total", "offset", "length", "rows",
-  // checkpointing: steps per segment, step t's slot in the saved values, the first step they hold, the step function
-  "seg", "slot", "onTape", "forwardStep", "segmentSteps",
+  // checkpointing: steps per segment, step t's slot in the saved values, the first step they hold, the step
+  // function, and the input products of the steps s0 … s0 + steps - 1
+  "seg", "slot", "onTape", "forwardStep", "segmentSteps", "inputProducts", "s0", "steps",
   "forward", "backward", "params", "inputs", "initial", "out", "upstream", "grads",
   // module scope: imports, exports, types
   "spec", "Sizes", "Inputs", "States", "Outputs", "Grads", "Kernel", "A", "KernelOptions", "LoopsModuleSource",

@@ -50,9 +50,9 @@ export function buildPlan(cell: Cell, bw: BackwardStep): FullPlan {
     if (!t) temps.set(n, (t = namer.fresh(`t${temps.size + 1}`)));
     return t;
   };
-  const decl = (want: string, size: Expr, role: BufferDecl["role"], value?: Node) => {
+  const decl = (want: string, size: Expr, role: BufferDecl["role"], values?: readonly Node[]) => {
     const name = namer.fresh(want);
-    buffers.push({ name, size, role, ...(value ? { value } : {}) });
+    buffers.push({ name, size, role, ...(values ? { values } : {}) });
     return name;
   };
   const inputVar = new Map(cell.inputs.map((x) => [x, namer.fresh(x.attrs.name!)]));
@@ -94,13 +94,16 @@ export function buildPlan(cell: Cell, bw: BackwardStep): FullPlan {
   for (const n of hoisted) byV.set(n.args[1]!, [...(byV.get(n.args[1]!) ?? []), n]);
   for (const [, ns] of byV)
     for (const run of packRuns(ns.map((n) => [n.args[0]!, n] as const), layout)) {
-      const buf = decl(`xp${prologueRuns.size}`, `T * B * ${run.M}`, "prologue");
+      // one segment's steps (all T unless checkpointing), step t's in slot t % seg
+      const buf = decl(`xp${prologueRuns.size}`, `seg * B * ${run.M}`, "prologue", run.gs);
       prologueRuns.set(runKey(run.ws, run.gs), { buf, start: "0", stride: run.M });
-      run.gs.forEach((n, i) => stepRunPlace.set(n, { buf, start: `t * B * ${run.M} + ${run.offs[i]}`.replace(/ \+ 0$/, ""), stride: run.M }));
+      run.gs.forEach((n, i) => stepRunPlace.set(n, { buf, start: `slot * B * ${run.M} + ${run.offs[i]}`.replace(/ \+ 0$/, ""), stride: run.M }));
     }
   const inputsFull = new Map<Node, Place>(cell.inputs.map((x) => [x, { buf: inputVar.get(x)!, start: "0", stride: vecN(x) }]));
+  // the prologue does the steps s0 … s0 + steps - 1 of a segment at once
+  const inputsFrom = new Map<Node, Place>(cell.inputs.map((x) => [x, { buf: inputVar.get(x)!, start: `s0 * B * ${vecN(x)}`, stride: vecN(x) }]));
   const prologue = schedule({
-    name: "prologue", pass: "forward", rows: "T * B", roots: hoisted, given: new Map([...paramsGiven, ...inputsFull, ...setupPlace]),
+    name: "prologue", pass: "forward", rows: "steps * B", roots: hoisted, given: new Map([...paramsGiven, ...inputsFrom, ...setupPlace]),
     required: new Map(), runPlaces: prologueRuns, layout, paramPlace, gradOf: new Map(), names, temp, comments, alloc,
   });
 
@@ -124,7 +127,7 @@ export function buildPlan(cell: Cell, bw: BackwardStep): FullPlan {
     // the tape of a value is named after it: `tape_r` holds r, `tape_t1` the unnamed t1
     // step t's values are in slot t % seg: all T steps have a slot unless the kernel checkpoints
     // (KernelOptions.checkpoint), and then the backward recomputes a segment's before it reads them
-    const buf = decl(`tape_${names.get(n) ?? temp(n)}`, `seg * B * ${vecN(n)}`, "saved", n);
+    const buf = decl(`tape_${names.get(n) ?? temp(n)}`, `seg * B * ${vecN(n)}`, "saved", [n]);
     const p: Place = { buf, start: `slot * B * ${vecN(n)}`, stride: vecN(n) };
     savedPlace.set(n, p);
     req(fwdRequired, n, { place: p, add: false });
@@ -250,11 +253,12 @@ export function buildPlan(cell: Cell, bw: BackwardStep): FullPlan {
 }
 
 /**
- * The floats a kernel saves for its backward per example per step, in its `saved` buffers (what
- * checkpointing keeps for a segment instead of all T steps); states and outputs are in `out` anyway.
+ * A kernel's floats per example per step in its buffers of a role: `saved`, what it keeps for its
+ * backward (states and outputs are in `out` anyway); `prologue`, its products with the inputs. What
+ * checkpointing keeps for one segment of steps instead of all T.
  */
-export function savedFloatsPerStep(plan: KernelPlan, sizes: Readonly<Record<string, number>>): number {
-  return plan.buffers.filter((b) => b.role === "saved").reduce((s, b) => s + b.value!.type.shape.reduce((a, d) => a * dimValue(d, sizes), 1), 0);
+export function floatsPerStep(plan: KernelPlan, role: "saved" | "prologue", sizes: Readonly<Record<string, number>>): number {
+  return plan.buffers.filter((b) => b.role === role).reduce((s, b) => s + b.values!.reduce((t, v) => t + v.type.shape.reduce((a, d) => a * dimValue(d, sizes), 1), 0), 0);
 }
 
 export interface PlanVars {

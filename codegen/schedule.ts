@@ -91,8 +91,8 @@ export interface BufferDecl {
    * tape: what the backward step keeps for the epilogue, every step.
    */
   readonly role: "scratch" | "saved" | "tape" | "prologue" | "setup" | "carry" | "seed";
-  /** The value a saved buffer holds, one per example per step. */
-  readonly value?: Node;
+  /** The values a saved or prologue buffer holds, each once per example per step. */
+  readonly values?: readonly Node[];
 }
 
 export interface KernelPlan {

@@ -121,7 +121,7 @@ function kernel64<A extends FloatArray>(
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
   const { o_Wr, o_Wz, o_W, o_Ur, o_Uz, o_U, o_br, o_bz, o_b, nParams } = offsets(sizes);
-  // steps whose saved values are kept at once: all T, or a segment of them (options.checkpoint)
+  // steps whose saved values and input products are kept at once: all T, or a segment of them (options.checkpoint)
   const seg = segmentSteps(spec.name, T, options.checkpoint);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
@@ -133,7 +133,7 @@ function kernel64<A extends FloatArray>(
     T * B * H,
     T * B * D,
     B * H,
-    T * B * (3 * H),
+    seg * B * (3 * H),
     seg * B * H,
     seg * B * H,
     seg * B * H,
@@ -166,7 +166,7 @@ function kernel64<A extends FloatArray>(
     dhPrev0: mem.region(B * H),
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
-  const xp0 = mem.alloc(T * B * (3 * H));
+  const xp0 = mem.alloc(seg * B * (3 * H));
   const tape_z = mem.alloc(seg * B * H);
   const tape_r = mem.alloc(seg * B * H);
   const tape_hh = mem.alloc(seg * B * H);
@@ -182,6 +182,12 @@ function kernel64<A extends FloatArray>(
   const scratch6 = mem.alloc(B * H);
   const scratch7 = mem.alloc(B * H);
   const scratch8 = mem.alloc(B * H);
+  // the products with the inputs of steps s0 … s0 + steps - 1 at once: all T in `forward` unless checkpointing
+  function inputProducts(s0: number, steps: number, p: A, x: A): void {
+    // Wr, Wz, W times x
+    mm.NT(steps * B, 3 * H, D, x, s0 * B * D, D, p, o_Wr, xp0, 0, 3 * H, false);
+  }
+
   // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
   function forwardStep(t: number, p: A, x: A, hPrev0: A, hOut: A): void {
     const slot = t % seg;
@@ -193,14 +199,14 @@ function kernel64<A extends FloatArray>(
     if (wl)
       wl(0, B, [
         H, // $n
-        at(xp0, t * B * (3 * H)), // $xp0
+        at(xp0, slot * B * (3 * H)), // $xp0
         3 * H, // $xp0_stride
         at(scratch0, 0), // $scratch0
         2 * H, // $scratch0_stride
         at(p, o_br), // $br
         at(tape_r, slot * B * H), // $tape_r
         H, // $tape_r_stride
-        at(xp0, t * B * (3 * H) + H), // $xp0_2
+        at(xp0, slot * B * (3 * H) + H), // $xp0_2
         3 * H, // $xp0_2_stride
         at(scratch0, H), // $scratch0_2
         2 * H, // $scratch0_2_stride
@@ -218,10 +224,10 @@ function kernel64<A extends FloatArray>(
       ]);
     else {
       for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (3 * H) + b * (3 * H);
+        const xp0Row = slot * B * (3 * H) + b * (3 * H);
         const scratch0Row = b * (2 * H);
         const tape_rRow = slot * B * H + b * H;
-        const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
+        const xp0Row2 = slot * B * (3 * H) + H + b * (3 * H);
         const scratch0Row2 = H + b * (2 * H);
         const tape_zRow = slot * B * H + b * H;
         const hPrevRow = hPrevAt + b * H;
@@ -251,7 +257,7 @@ function kernel64<A extends FloatArray>(
     if (wl)
       wl(1, B, [
         H, // $n
-        at(xp0, t * B * (3 * H) + 2 * H), // $xp0
+        at(xp0, slot * B * (3 * H) + 2 * H), // $xp0
         3 * H, // $xp0_stride
         at(scratch4, 0), // $scratch4
         H, // $scratch4_stride
@@ -267,7 +273,7 @@ function kernel64<A extends FloatArray>(
       ]);
     else {
       for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
+        const xp0Row = slot * B * (3 * H) + 2 * H + b * (3 * H);
         const scratch4Row = b * H;
         const tape_hhRow = slot * B * H + b * H;
         const scratch2Row = b * H;
@@ -295,10 +301,11 @@ function kernel64<A extends FloatArray>(
     const hPrev0 = mem.input(io.hPrev0, initial.h);
     checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
-    // all steps at once: the products with the inputs
-    // Wr, Wz, W times x
-    mm.NT(T * B, 3 * H, D, x, 0, D, p, o_Wr, xp0, 0, 3 * H, false);
-    for (let t = 0; t < T; t++) forwardStep(t, p, x, hPrev0, hOut);
+    for (let t = 0; t < T; t++) {
+      if (t % seg === 0) inputProducts(t, Math.min(seg, T - t), p, x);
+      forwardStep(t, p, x, hPrev0, hOut);
+    }
+
     mem.flush(io.hOut, out.h);
     mem.forwarded();
   }
@@ -331,7 +338,7 @@ function kernel64<A extends FloatArray>(
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
     dp.fill(0);
     carry_h.fill(0);
-    // the first step whose saved values are in their slots: the last segment's (step 0 unless checkpointing)
+    // the first step whose slots hold its values: the last segment's (step 0 unless checkpointing)
     let onTape = T - 1 - ((T - 1) % seg);
     for (let t = T - 1; t >= 0; t--) {
       const slot = t % seg;
@@ -339,6 +346,7 @@ function kernel64<A extends FloatArray>(
       // (in `out`); the same operations on the same values, so the same bits, and the same states written where they are
       if (t < onTape) {
         onTape = t - slot;
+        inputProducts(onTape, slot + 1, p, x);
         for (let s = onTape; s <= t; s++) forwardStep(s, p, x, hPrev0, hOut);
       }
 
@@ -542,7 +550,7 @@ function kernel32<A extends FloatArray>(
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
   const { o_Wr, o_Wz, o_W, o_Ur, o_Uz, o_U, o_br, o_bz, o_b, nParams } = offsets(sizes);
-  // steps whose saved values are kept at once: all T, or a segment of them (options.checkpoint)
+  // steps whose saved values and input products are kept at once: all T, or a segment of them (options.checkpoint)
   const seg = segmentSteps(spec.name, T, options.checkpoint);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
@@ -554,7 +562,7 @@ function kernel32<A extends FloatArray>(
     T * B * H,
     T * B * D,
     B * H,
-    T * B * (3 * H),
+    seg * B * (3 * H),
     seg * B * H,
     seg * B * H,
     seg * B * H,
@@ -587,7 +595,7 @@ function kernel32<A extends FloatArray>(
     dhPrev0: mem.region(B * H),
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
-  const xp0 = mem.alloc(T * B * (3 * H));
+  const xp0 = mem.alloc(seg * B * (3 * H));
   const tape_z = mem.alloc(seg * B * H);
   const tape_r = mem.alloc(seg * B * H);
   const tape_hh = mem.alloc(seg * B * H);
@@ -603,6 +611,12 @@ function kernel32<A extends FloatArray>(
   const scratch6 = mem.alloc(B * H);
   const scratch7 = mem.alloc(B * H);
   const scratch8 = mem.alloc(B * H);
+  // the products with the inputs of steps s0 … s0 + steps - 1 at once: all T in `forward` unless checkpointing
+  function inputProducts(s0: number, steps: number, p: A, x: A): void {
+    // Wr, Wz, W times x
+    mm.NT(steps * B, 3 * H, D, x, s0 * B * D, D, p, o_Wr, xp0, 0, 3 * H, false);
+  }
+
   // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
   function forwardStep(t: number, p: A, x: A, hPrev0: A, hOut: A): void {
     const slot = t % seg;
@@ -614,14 +628,14 @@ function kernel32<A extends FloatArray>(
     if (wl)
       wl(0, B, [
         H, // $n
-        at(xp0, t * B * (3 * H)), // $xp0
+        at(xp0, slot * B * (3 * H)), // $xp0
         3 * H, // $xp0_stride
         at(scratch0, 0), // $scratch0
         2 * H, // $scratch0_stride
         at(p, o_br), // $br
         at(tape_r, slot * B * H), // $tape_r
         H, // $tape_r_stride
-        at(xp0, t * B * (3 * H) + H), // $xp0_2
+        at(xp0, slot * B * (3 * H) + H), // $xp0_2
         3 * H, // $xp0_2_stride
         at(scratch0, H), // $scratch0_2
         2 * H, // $scratch0_2_stride
@@ -639,10 +653,10 @@ function kernel32<A extends FloatArray>(
       ]);
     else {
       for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (3 * H) + b * (3 * H);
+        const xp0Row = slot * B * (3 * H) + b * (3 * H);
         const scratch0Row = b * (2 * H);
         const tape_rRow = slot * B * H + b * H;
-        const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
+        const xp0Row2 = slot * B * (3 * H) + H + b * (3 * H);
         const scratch0Row2 = H + b * (2 * H);
         const tape_zRow = slot * B * H + b * H;
         const hPrevRow = hPrevAt + b * H;
@@ -672,7 +686,7 @@ function kernel32<A extends FloatArray>(
     if (wl)
       wl(1, B, [
         H, // $n
-        at(xp0, t * B * (3 * H) + 2 * H), // $xp0
+        at(xp0, slot * B * (3 * H) + 2 * H), // $xp0
         3 * H, // $xp0_stride
         at(scratch4, 0), // $scratch4
         H, // $scratch4_stride
@@ -688,7 +702,7 @@ function kernel32<A extends FloatArray>(
       ]);
     else {
       for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
+        const xp0Row = slot * B * (3 * H) + 2 * H + b * (3 * H);
         const scratch4Row = b * H;
         const tape_hhRow = slot * B * H + b * H;
         const scratch2Row = b * H;
@@ -716,10 +730,11 @@ function kernel32<A extends FloatArray>(
     const hPrev0 = mem.input(io.hPrev0, initial.h);
     checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
-    // all steps at once: the products with the inputs
-    // Wr, Wz, W times x
-    mm.NT(T * B, 3 * H, D, x, 0, D, p, o_Wr, xp0, 0, 3 * H, false);
-    for (let t = 0; t < T; t++) forwardStep(t, p, x, hPrev0, hOut);
+    for (let t = 0; t < T; t++) {
+      if (t % seg === 0) inputProducts(t, Math.min(seg, T - t), p, x);
+      forwardStep(t, p, x, hPrev0, hOut);
+    }
+
     mem.flush(io.hOut, out.h);
     mem.forwarded();
   }
@@ -752,7 +767,7 @@ function kernel32<A extends FloatArray>(
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
     dp.fill(0);
     carry_h.fill(0);
-    // the first step whose saved values are in their slots: the last segment's (step 0 unless checkpointing)
+    // the first step whose slots hold its values: the last segment's (step 0 unless checkpointing)
     let onTape = T - 1 - ((T - 1) % seg);
     for (let t = T - 1; t >= 0; t--) {
       const slot = t % seg;
@@ -760,6 +775,7 @@ function kernel32<A extends FloatArray>(
       // (in `out`); the same operations on the same values, so the same bits, and the same states written where they are
       if (t < onTape) {
         onTape = t - slot;
+        inputProducts(onTape, slot + 1, p, x);
         for (let s = onTape; s <= t; s++) forwardStep(s, p, x, hPrev0, hOut);
       }
 

@@ -120,7 +120,7 @@ function kernel64<A extends FloatArray>(
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
   const { o_Kz, o_Kr, o_Kh, o_Rz, o_Rr, o_Rh, o_bz, o_br, o_bh, nParams } = offsets(sizes);
-  // steps whose saved values are kept at once: all T, or a segment of them (options.checkpoint)
+  // steps whose saved values and input products are kept at once: all T, or a segment of them (options.checkpoint)
   const seg = segmentSteps(spec.name, T, options.checkpoint);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
@@ -132,7 +132,7 @@ function kernel64<A extends FloatArray>(
     T * B * H,
     T * B * D,
     B * H,
-    T * B * (3 * H),
+    seg * B * (3 * H),
     seg * B * H,
     seg * B * H,
     seg * B * H,
@@ -165,7 +165,7 @@ function kernel64<A extends FloatArray>(
     dhPrev0: mem.region(B * H),
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
-  const xp0 = mem.alloc(T * B * (3 * H));
+  const xp0 = mem.alloc(seg * B * (3 * H));
   const tape_z = mem.alloc(seg * B * H);
   const tape_r = mem.alloc(seg * B * H);
   const tape_hh = mem.alloc(seg * B * H);
@@ -181,6 +181,12 @@ function kernel64<A extends FloatArray>(
   const scratch6 = mem.alloc(B * H);
   const scratch7 = mem.alloc(B * H);
   const scratch8 = mem.alloc(B * H);
+  // the products with the inputs of steps s0 … s0 + steps - 1 at once: all T in `forward` unless checkpointing
+  function inputProducts(s0: number, steps: number, p: A, x: A): void {
+    // Kz, Kr, Kh times x
+    mm.NT(steps * B, 3 * H, D, x, s0 * B * D, D, p, o_Kz, xp0, 0, 3 * H, false);
+  }
+
   // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
   function forwardStep(t: number, p: A, x: A, hPrev0: A, hOut: A): void {
     const slot = t % seg;
@@ -192,21 +198,21 @@ function kernel64<A extends FloatArray>(
     if (wl)
       wl(0, B, [
         H, // $n
-        at(xp0, t * B * (3 * H)), // $xp0
+        at(xp0, slot * B * (3 * H)), // $xp0
         3 * H, // $xp0_stride
         at(p, o_bz), // $bz
         at(scratch0, 0), // $scratch0
         2 * H, // $scratch0_stride
         at(tape_z, slot * B * H), // $tape_z
         H, // $tape_z_stride
-        at(xp0, t * B * (3 * H) + H), // $xp0_2
+        at(xp0, slot * B * (3 * H) + H), // $xp0_2
         3 * H, // $xp0_2_stride
         at(p, o_br), // $br
         at(scratch0, H), // $scratch0_2
         2 * H, // $scratch0_2_stride
         at(tape_r, slot * B * H), // $tape_r
         H, // $tape_r_stride
-        at(xp0, t * B * (3 * H) + 2 * H), // $xp0_3
+        at(xp0, slot * B * (3 * H) + 2 * H), // $xp0_3
         3 * H, // $xp0_3_stride
         at(p, o_bh), // $bh
         at(scratch1, 0), // $scratch1
@@ -222,13 +228,13 @@ function kernel64<A extends FloatArray>(
       ]);
     else {
       for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (3 * H) + b * (3 * H);
+        const xp0Row = slot * B * (3 * H) + b * (3 * H);
         const scratch0Row = b * (2 * H);
         const tape_zRow = slot * B * H + b * H;
-        const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
+        const xp0Row2 = slot * B * (3 * H) + H + b * (3 * H);
         const scratch0Row2 = H + b * (2 * H);
         const tape_rRow = slot * B * H + b * H;
-        const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
+        const xp0Row3 = slot * B * (3 * H) + 2 * H + b * (3 * H);
         const scratch1Row = b * H;
         const hPrevRow = hPrevAt + b * H;
         const scratch2Row = b * H;
@@ -302,10 +308,11 @@ function kernel64<A extends FloatArray>(
     const hPrev0 = mem.input(io.hPrev0, initial.h);
     checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
-    // all steps at once: the products with the inputs
-    // Kz, Kr, Kh times x
-    mm.NT(T * B, 3 * H, D, x, 0, D, p, o_Kz, xp0, 0, 3 * H, false);
-    for (let t = 0; t < T; t++) forwardStep(t, p, x, hPrev0, hOut);
+    for (let t = 0; t < T; t++) {
+      if (t % seg === 0) inputProducts(t, Math.min(seg, T - t), p, x);
+      forwardStep(t, p, x, hPrev0, hOut);
+    }
+
     mem.flush(io.hOut, out.h);
     mem.forwarded();
   }
@@ -338,7 +345,7 @@ function kernel64<A extends FloatArray>(
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
     dp.fill(0);
     carry_h.fill(0);
-    // the first step whose saved values are in their slots: the last segment's (step 0 unless checkpointing)
+    // the first step whose slots hold its values: the last segment's (step 0 unless checkpointing)
     let onTape = T - 1 - ((T - 1) % seg);
     for (let t = T - 1; t >= 0; t--) {
       const slot = t % seg;
@@ -346,6 +353,7 @@ function kernel64<A extends FloatArray>(
       // (in `out`); the same operations on the same values, so the same bits, and the same states written where they are
       if (t < onTape) {
         onTape = t - slot;
+        inputProducts(onTape, slot + 1, p, x);
         for (let s = onTape; s <= t; s++) forwardStep(s, p, x, hPrev0, hOut);
       }
 
@@ -549,7 +557,7 @@ function kernel32<A extends FloatArray>(
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
   const { o_Kz, o_Kr, o_Kh, o_Rz, o_Rr, o_Rh, o_bz, o_br, o_bh, nParams } = offsets(sizes);
-  // steps whose saved values are kept at once: all T, or a segment of them (options.checkpoint)
+  // steps whose saved values and input products are kept at once: all T, or a segment of them (options.checkpoint)
   const seg = segmentSteps(spec.name, T, options.checkpoint);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
@@ -561,7 +569,7 @@ function kernel32<A extends FloatArray>(
     T * B * H,
     T * B * D,
     B * H,
-    T * B * (3 * H),
+    seg * B * (3 * H),
     seg * B * H,
     seg * B * H,
     seg * B * H,
@@ -594,7 +602,7 @@ function kernel32<A extends FloatArray>(
     dhPrev0: mem.region(B * H),
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
-  const xp0 = mem.alloc(T * B * (3 * H));
+  const xp0 = mem.alloc(seg * B * (3 * H));
   const tape_z = mem.alloc(seg * B * H);
   const tape_r = mem.alloc(seg * B * H);
   const tape_hh = mem.alloc(seg * B * H);
@@ -610,6 +618,12 @@ function kernel32<A extends FloatArray>(
   const scratch6 = mem.alloc(B * H);
   const scratch7 = mem.alloc(B * H);
   const scratch8 = mem.alloc(B * H);
+  // the products with the inputs of steps s0 … s0 + steps - 1 at once: all T in `forward` unless checkpointing
+  function inputProducts(s0: number, steps: number, p: A, x: A): void {
+    // Kz, Kr, Kh times x
+    mm.NT(steps * B, 3 * H, D, x, s0 * B * D, D, p, o_Kz, xp0, 0, 3 * H, false);
+  }
+
   // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
   function forwardStep(t: number, p: A, x: A, hPrev0: A, hOut: A): void {
     const slot = t % seg;
@@ -621,21 +635,21 @@ function kernel32<A extends FloatArray>(
     if (wl)
       wl(0, B, [
         H, // $n
-        at(xp0, t * B * (3 * H)), // $xp0
+        at(xp0, slot * B * (3 * H)), // $xp0
         3 * H, // $xp0_stride
         at(p, o_bz), // $bz
         at(scratch0, 0), // $scratch0
         2 * H, // $scratch0_stride
         at(tape_z, slot * B * H), // $tape_z
         H, // $tape_z_stride
-        at(xp0, t * B * (3 * H) + H), // $xp0_2
+        at(xp0, slot * B * (3 * H) + H), // $xp0_2
         3 * H, // $xp0_2_stride
         at(p, o_br), // $br
         at(scratch0, H), // $scratch0_2
         2 * H, // $scratch0_2_stride
         at(tape_r, slot * B * H), // $tape_r
         H, // $tape_r_stride
-        at(xp0, t * B * (3 * H) + 2 * H), // $xp0_3
+        at(xp0, slot * B * (3 * H) + 2 * H), // $xp0_3
         3 * H, // $xp0_3_stride
         at(p, o_bh), // $bh
         at(scratch1, 0), // $scratch1
@@ -651,13 +665,13 @@ function kernel32<A extends FloatArray>(
       ]);
     else {
       for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (3 * H) + b * (3 * H);
+        const xp0Row = slot * B * (3 * H) + b * (3 * H);
         const scratch0Row = b * (2 * H);
         const tape_zRow = slot * B * H + b * H;
-        const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
+        const xp0Row2 = slot * B * (3 * H) + H + b * (3 * H);
         const scratch0Row2 = H + b * (2 * H);
         const tape_rRow = slot * B * H + b * H;
-        const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
+        const xp0Row3 = slot * B * (3 * H) + 2 * H + b * (3 * H);
         const scratch1Row = b * H;
         const hPrevRow = hPrevAt + b * H;
         const scratch2Row = b * H;
@@ -731,10 +745,11 @@ function kernel32<A extends FloatArray>(
     const hPrev0 = mem.input(io.hPrev0, initial.h);
     checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
-    // all steps at once: the products with the inputs
-    // Kz, Kr, Kh times x
-    mm.NT(T * B, 3 * H, D, x, 0, D, p, o_Kz, xp0, 0, 3 * H, false);
-    for (let t = 0; t < T; t++) forwardStep(t, p, x, hPrev0, hOut);
+    for (let t = 0; t < T; t++) {
+      if (t % seg === 0) inputProducts(t, Math.min(seg, T - t), p, x);
+      forwardStep(t, p, x, hPrev0, hOut);
+    }
+
     mem.flush(io.hOut, out.h);
     mem.forwarded();
   }
@@ -767,7 +782,7 @@ function kernel32<A extends FloatArray>(
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
     dp.fill(0);
     carry_h.fill(0);
-    // the first step whose saved values are in their slots: the last segment's (step 0 unless checkpointing)
+    // the first step whose slots hold its values: the last segment's (step 0 unless checkpointing)
     let onTape = T - 1 - ((T - 1) % seg);
     for (let t = T - 1; t >= 0; t--) {
       const slot = t % seg;
@@ -775,6 +790,7 @@ function kernel32<A extends FloatArray>(
       // (in `out`); the same operations on the same values, so the same bits, and the same states written where they are
       if (t < onTape) {
         onTape = t - slot;
+        inputProducts(onTape, slot + 1, p, x);
         for (let s = onTape; s <= t; s++) forwardStep(s, p, x, hPrev0, hOut);
       }
 

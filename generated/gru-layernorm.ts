@@ -114,7 +114,7 @@ function kernel64<A extends FloatArray>(
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
   const { o_K, o_R, o_b, o_rb, o_gx, o_gr, nParams } = offsets(sizes);
-  // steps whose saved values are kept at once: all T, or a segment of them (options.checkpoint)
+  // steps whose saved values and input products are kept at once: all T, or a segment of them (options.checkpoint)
   const seg = segmentSteps(spec.name, T, options.checkpoint);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
@@ -126,7 +126,7 @@ function kernel64<A extends FloatArray>(
     T * B * H,
     T * B * D,
     B * H,
-    T * B * (3 * H),
+    seg * B * (3 * H),
     seg * B * (3 * H),
     seg * B * 1,
     seg * B * (3 * H),
@@ -192,7 +192,7 @@ function kernel64<A extends FloatArray>(
     dhPrev0: mem.region(B * H),
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
-  const xp0 = mem.alloc(T * B * (3 * H));
+  const xp0 = mem.alloc(seg * B * (3 * H));
   const tape_t1 = mem.alloc(seg * B * (3 * H));
   const tape_t2 = mem.alloc(seg * B * 1);
   const tape_t3 = mem.alloc(seg * B * (3 * H));
@@ -242,6 +242,12 @@ function kernel64<A extends FloatArray>(
   const scratch35 = mem.alloc(B);
   const scratch36 = mem.alloc(B * (3 * H));
   const scratch37 = mem.alloc(B * (3 * H));
+  // the products with the inputs of steps s0 … s0 + steps - 1 at once: all T in `forward` unless checkpointing
+  function inputProducts(s0: number, steps: number, p: A, x: A): void {
+    // K times x
+    mm.NT(steps * B, 3 * H, D, x, s0 * B * D, D, p, o_K, xp0, 0, 3 * H, false);
+  }
+
   // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
   function forwardStep(t: number, p: A, x: A, hPrev0: A, hOut: A): void {
     const slot = t % seg;
@@ -251,7 +257,7 @@ function kernel64<A extends FloatArray>(
     mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_R, scratch0, 0, 3 * H, false);
     for (let b = 0; b < B; b++) {
       let sum = 0;
-      for (let i = 0; i < 3 * H; i++) sum += xp0[t * B * (3 * H) + b * (3 * H) + i]!;
+      for (let i = 0; i < 3 * H; i++) sum += xp0[slot * B * (3 * H) + b * (3 * H) + i]!;
       scratch1[b * 1 + 0] = sum;
     }
 
@@ -277,7 +283,7 @@ function kernel64<A extends FloatArray>(
     if (wl)
       wl(1, B, [
         3 * H, // $n
-        at(xp0, t * B * (3 * H)), // $xp0
+        at(xp0, slot * B * (3 * H)), // $xp0
         3 * H, // $xp0_stride
         at(scratch2, 0), // $scratch2
         1, // $scratch2_stride
@@ -288,7 +294,7 @@ function kernel64<A extends FloatArray>(
       ]);
     else {
       for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (3 * H) + b * (3 * H);
+        const xp0Row = slot * B * (3 * H) + b * (3 * H);
         const scratch2Row = b * 1;
         const tape_t1Row = slot * B * (3 * H) + b * (3 * H);
         const scratch3Row = b * (3 * H);
@@ -506,10 +512,11 @@ function kernel64<A extends FloatArray>(
     const hPrev0 = mem.input(io.hPrev0, initial.h);
     checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
-    // all steps at once: the products with the inputs
-    // K times x
-    mm.NT(T * B, 3 * H, D, x, 0, D, p, o_K, xp0, 0, 3 * H, false);
-    for (let t = 0; t < T; t++) forwardStep(t, p, x, hPrev0, hOut);
+    for (let t = 0; t < T; t++) {
+      if (t % seg === 0) inputProducts(t, Math.min(seg, T - t), p, x);
+      forwardStep(t, p, x, hPrev0, hOut);
+    }
+
     mem.flush(io.hOut, out.h);
     mem.forwarded();
   }
@@ -542,7 +549,7 @@ function kernel64<A extends FloatArray>(
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
     dp.fill(0);
     carry_h.fill(0);
-    // the first step whose saved values are in their slots: the last segment's (step 0 unless checkpointing)
+    // the first step whose slots hold its values: the last segment's (step 0 unless checkpointing)
     let onTape = T - 1 - ((T - 1) % seg);
     for (let t = T - 1; t >= 0; t--) {
       const slot = t % seg;
@@ -550,6 +557,7 @@ function kernel64<A extends FloatArray>(
       // (in `out`); the same operations on the same values, so the same bits, and the same states written where they are
       if (t < onTape) {
         onTape = t - slot;
+        inputProducts(onTape, slot + 1, p, x);
         for (let s = onTape; s <= t; s++) forwardStep(s, p, x, hPrev0, hOut);
       }
 
@@ -1025,7 +1033,7 @@ function kernel32<A extends FloatArray>(
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
   const { o_K, o_R, o_b, o_rb, o_gx, o_gr, nParams } = offsets(sizes);
-  // steps whose saved values are kept at once: all T, or a segment of them (options.checkpoint)
+  // steps whose saved values and input products are kept at once: all T, or a segment of them (options.checkpoint)
   const seg = segmentSteps(spec.name, T, options.checkpoint);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
@@ -1037,7 +1045,7 @@ function kernel32<A extends FloatArray>(
     T * B * H,
     T * B * D,
     B * H,
-    T * B * (3 * H),
+    seg * B * (3 * H),
     seg * B * (3 * H),
     seg * B * 1,
     seg * B * (3 * H),
@@ -1103,7 +1111,7 @@ function kernel32<A extends FloatArray>(
     dhPrev0: mem.region(B * H),
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
-  const xp0 = mem.alloc(T * B * (3 * H));
+  const xp0 = mem.alloc(seg * B * (3 * H));
   const tape_t1 = mem.alloc(seg * B * (3 * H));
   const tape_t2 = mem.alloc(seg * B * 1);
   const tape_t3 = mem.alloc(seg * B * (3 * H));
@@ -1153,6 +1161,12 @@ function kernel32<A extends FloatArray>(
   const scratch35 = mem.alloc(B);
   const scratch36 = mem.alloc(B * (3 * H));
   const scratch37 = mem.alloc(B * (3 * H));
+  // the products with the inputs of steps s0 … s0 + steps - 1 at once: all T in `forward` unless checkpointing
+  function inputProducts(s0: number, steps: number, p: A, x: A): void {
+    // K times x
+    mm.NT(steps * B, 3 * H, D, x, s0 * B * D, D, p, o_K, xp0, 0, 3 * H, false);
+  }
+
   // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
   function forwardStep(t: number, p: A, x: A, hPrev0: A, hOut: A): void {
     const slot = t % seg;
@@ -1162,7 +1176,7 @@ function kernel32<A extends FloatArray>(
     mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_R, scratch0, 0, 3 * H, false);
     for (let b = 0; b < B; b++) {
       let sum = 0;
-      for (let i = 0; i < 3 * H; i++) sum += xp0[t * B * (3 * H) + b * (3 * H) + i]!;
+      for (let i = 0; i < 3 * H; i++) sum += xp0[slot * B * (3 * H) + b * (3 * H) + i]!;
       scratch1[b * 1 + 0] = sum;
     }
 
@@ -1188,7 +1202,7 @@ function kernel32<A extends FloatArray>(
     if (wl)
       wl(1, B, [
         3 * H, // $n
-        at(xp0, t * B * (3 * H)), // $xp0
+        at(xp0, slot * B * (3 * H)), // $xp0
         3 * H, // $xp0_stride
         at(scratch2, 0), // $scratch2
         1, // $scratch2_stride
@@ -1199,7 +1213,7 @@ function kernel32<A extends FloatArray>(
       ]);
     else {
       for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (3 * H) + b * (3 * H);
+        const xp0Row = slot * B * (3 * H) + b * (3 * H);
         const scratch2Row = b * 1;
         const tape_t1Row = slot * B * (3 * H) + b * (3 * H);
         const scratch3Row = b * (3 * H);
@@ -1417,10 +1431,11 @@ function kernel32<A extends FloatArray>(
     const hPrev0 = mem.input(io.hPrev0, initial.h);
     checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
-    // all steps at once: the products with the inputs
-    // K times x
-    mm.NT(T * B, 3 * H, D, x, 0, D, p, o_K, xp0, 0, 3 * H, false);
-    for (let t = 0; t < T; t++) forwardStep(t, p, x, hPrev0, hOut);
+    for (let t = 0; t < T; t++) {
+      if (t % seg === 0) inputProducts(t, Math.min(seg, T - t), p, x);
+      forwardStep(t, p, x, hPrev0, hOut);
+    }
+
     mem.flush(io.hOut, out.h);
     mem.forwarded();
   }
@@ -1453,7 +1468,7 @@ function kernel32<A extends FloatArray>(
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
     dp.fill(0);
     carry_h.fill(0);
-    // the first step whose saved values are in their slots: the last segment's (step 0 unless checkpointing)
+    // the first step whose slots hold its values: the last segment's (step 0 unless checkpointing)
     let onTape = T - 1 - ((T - 1) % seg);
     for (let t = T - 1; t >= 0; t--) {
       const slot = t % seg;
@@ -1461,6 +1476,7 @@ function kernel32<A extends FloatArray>(
       // (in `out`); the same operations on the same values, so the same bits, and the same states written where they are
       if (t < onTape) {
         onTape = t - slot;
+        inputProducts(onTape, slot + 1, p, x);
         for (let s = onTape; s <= t; s++) forwardStep(s, p, x, hPrev0, hOut);
       }
 

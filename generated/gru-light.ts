@@ -119,7 +119,7 @@ function kernel64<A extends FloatArray>(
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
   const { o_Wz, o_Wh, o_Uz, o_Uh, o_gz, o_bz, o_gh, o_bh, nParams } = offsets(sizes);
-  // steps whose saved values are kept at once: all T, or a segment of them (options.checkpoint)
+  // steps whose saved values and input products are kept at once: all T, or a segment of them (options.checkpoint)
   const seg = segmentSteps(spec.name, T, options.checkpoint);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
@@ -131,7 +131,7 @@ function kernel64<A extends FloatArray>(
     T * B * H,
     T * B * D,
     B * H,
-    T * B * (2 * H),
+    seg * B * (2 * H),
     seg * B * H,
     seg * B * H,
     T * B * (2 * H),
@@ -157,7 +157,7 @@ function kernel64<A extends FloatArray>(
     dhPrev0: mem.region(B * H),
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
-  const xp0 = mem.alloc(T * B * (2 * H));
+  const xp0 = mem.alloc(seg * B * (2 * H));
   const tape_z = mem.alloc(seg * B * H);
   const tape_hh = mem.alloc(seg * B * H);
   const gx0 = mem.alloc(T * B * (2 * H));
@@ -167,6 +167,12 @@ function kernel64<A extends FloatArray>(
   const scratch1 = mem.alloc(B * H);
   const scratch2 = mem.alloc(B * H);
   const scratch3 = mem.alloc(B * H);
+  // the products with the inputs of steps s0 … s0 + steps - 1 at once: all T in `forward` unless checkpointing
+  function inputProducts(s0: number, steps: number, p: A, x: A): void {
+    // Wz, Wh times x
+    mm.NT(steps * B, 2 * H, D, x, s0 * B * D, D, p, o_Wz, xp0, 0, 2 * H, false);
+  }
+
   // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
   function forwardStep(t: number, p: A, x: A, hPrev0: A, hOut: A): void {
     const slot = t % seg;
@@ -179,7 +185,7 @@ function kernel64<A extends FloatArray>(
       wl(0, B, [
         H, // $n
         at(p, o_gz), // $gz
-        at(xp0, t * B * (2 * H)), // $xp0
+        at(xp0, slot * B * (2 * H)), // $xp0
         2 * H, // $xp0_stride
         at(p, o_bz), // $bz
         at(scratch0, 0), // $scratch0
@@ -187,7 +193,7 @@ function kernel64<A extends FloatArray>(
         at(tape_z, slot * B * H), // $tape_z
         H, // $tape_z_stride
         at(p, o_gh), // $gh
-        at(xp0, t * B * (2 * H) + H), // $xp0_2
+        at(xp0, slot * B * (2 * H) + H), // $xp0_2
         2 * H, // $xp0_2_stride
         at(p, o_bh), // $bh
         at(scratch0, H), // $scratch0_2
@@ -201,10 +207,10 @@ function kernel64<A extends FloatArray>(
       ]);
     else {
       for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (2 * H) + b * (2 * H);
+        const xp0Row = slot * B * (2 * H) + b * (2 * H);
         const scratch0Row = b * (2 * H);
         const tape_zRow = slot * B * H + b * H;
-        const xp0Row2 = t * B * (2 * H) + H + b * (2 * H);
+        const xp0Row2 = slot * B * (2 * H) + H + b * (2 * H);
         const scratch0Row2 = H + b * (2 * H);
         const tape_hhRow = slot * B * H + b * H;
         const hPrevRow = hPrevAt + b * H;
@@ -234,10 +240,11 @@ function kernel64<A extends FloatArray>(
     const hPrev0 = mem.input(io.hPrev0, initial.h);
     checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
-    // all steps at once: the products with the inputs
-    // Wz, Wh times x
-    mm.NT(T * B, 2 * H, D, x, 0, D, p, o_Wz, xp0, 0, 2 * H, false);
-    for (let t = 0; t < T; t++) forwardStep(t, p, x, hPrev0, hOut);
+    for (let t = 0; t < T; t++) {
+      if (t % seg === 0) inputProducts(t, Math.min(seg, T - t), p, x);
+      forwardStep(t, p, x, hPrev0, hOut);
+    }
+
     mem.flush(io.hOut, out.h);
     mem.forwarded();
   }
@@ -270,7 +277,7 @@ function kernel64<A extends FloatArray>(
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
     dp.fill(0);
     carry_h.fill(0);
-    // the first step whose saved values are in their slots: the last segment's (step 0 unless checkpointing)
+    // the first step whose slots hold its values: the last segment's (step 0 unless checkpointing)
     let onTape = T - 1 - ((T - 1) % seg);
     for (let t = T - 1; t >= 0; t--) {
       const slot = t % seg;
@@ -278,6 +285,7 @@ function kernel64<A extends FloatArray>(
       // (in `out`); the same operations on the same values, so the same bits, and the same states written where they are
       if (t < onTape) {
         onTape = t - slot;
+        inputProducts(onTape, slot + 1, p, x);
         for (let s = onTape; s <= t; s++) forwardStep(s, p, x, hPrev0, hOut);
       }
 
@@ -303,11 +311,11 @@ function kernel64<A extends FloatArray>(
           2 * H, // $scratch0_2_stride
           at(scratch1, 0), // $scratch1
           H, // $scratch1_stride
-          at(xp0, t * B * (2 * H)), // $xp0
+          at(xp0, slot * B * (2 * H)), // $xp0
           2 * H, // $xp0_stride
           at(scratch2, 0), // $scratch2
           H, // $scratch2_stride
-          at(xp0, t * B * (2 * H) + H), // $xp0_2
+          at(xp0, slot * B * (2 * H) + H), // $xp0_2
           2 * H, // $xp0_2_stride
           at(scratch3, 0), // $scratch3
           H, // $scratch3_stride
@@ -327,9 +335,9 @@ function kernel64<A extends FloatArray>(
           const hPrevRow = hPrevAt + b * H;
           const scratch0Row2 = b * (2 * H);
           const scratch1Row = b * H;
-          const xp0Row = t * B * (2 * H) + b * (2 * H);
+          const xp0Row = slot * B * (2 * H) + b * (2 * H);
           const scratch2Row = b * H;
-          const xp0Row2 = t * B * (2 * H) + H + b * (2 * H);
+          const xp0Row2 = slot * B * (2 * H) + H + b * (2 * H);
           const scratch3Row = b * H;
           const gx0Row = t * B * (2 * H) + b * (2 * H);
           const gx0Row2 = t * B * (2 * H) + H + b * (2 * H);
@@ -437,7 +445,7 @@ function kernel32<A extends FloatArray>(
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
   const { o_Wz, o_Wh, o_Uz, o_Uh, o_gz, o_bz, o_gh, o_bh, nParams } = offsets(sizes);
-  // steps whose saved values are kept at once: all T, or a segment of them (options.checkpoint)
+  // steps whose saved values and input products are kept at once: all T, or a segment of them (options.checkpoint)
   const seg = segmentSteps(spec.name, T, options.checkpoint);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
@@ -449,7 +457,7 @@ function kernel32<A extends FloatArray>(
     T * B * H,
     T * B * D,
     B * H,
-    T * B * (2 * H),
+    seg * B * (2 * H),
     seg * B * H,
     seg * B * H,
     T * B * (2 * H),
@@ -475,7 +483,7 @@ function kernel32<A extends FloatArray>(
     dhPrev0: mem.region(B * H),
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
-  const xp0 = mem.alloc(T * B * (2 * H));
+  const xp0 = mem.alloc(seg * B * (2 * H));
   const tape_z = mem.alloc(seg * B * H);
   const tape_hh = mem.alloc(seg * B * H);
   const gx0 = mem.alloc(T * B * (2 * H));
@@ -485,6 +493,12 @@ function kernel32<A extends FloatArray>(
   const scratch1 = mem.alloc(B * H);
   const scratch2 = mem.alloc(B * H);
   const scratch3 = mem.alloc(B * H);
+  // the products with the inputs of steps s0 … s0 + steps - 1 at once: all T in `forward` unless checkpointing
+  function inputProducts(s0: number, steps: number, p: A, x: A): void {
+    // Wz, Wh times x
+    mm.NT(steps * B, 2 * H, D, x, s0 * B * D, D, p, o_Wz, xp0, 0, 2 * H, false);
+  }
+
   // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
   function forwardStep(t: number, p: A, x: A, hPrev0: A, hOut: A): void {
     const slot = t % seg;
@@ -497,7 +511,7 @@ function kernel32<A extends FloatArray>(
       wl(0, B, [
         H, // $n
         at(p, o_gz), // $gz
-        at(xp0, t * B * (2 * H)), // $xp0
+        at(xp0, slot * B * (2 * H)), // $xp0
         2 * H, // $xp0_stride
         at(p, o_bz), // $bz
         at(scratch0, 0), // $scratch0
@@ -505,7 +519,7 @@ function kernel32<A extends FloatArray>(
         at(tape_z, slot * B * H), // $tape_z
         H, // $tape_z_stride
         at(p, o_gh), // $gh
-        at(xp0, t * B * (2 * H) + H), // $xp0_2
+        at(xp0, slot * B * (2 * H) + H), // $xp0_2
         2 * H, // $xp0_2_stride
         at(p, o_bh), // $bh
         at(scratch0, H), // $scratch0_2
@@ -519,10 +533,10 @@ function kernel32<A extends FloatArray>(
       ]);
     else {
       for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (2 * H) + b * (2 * H);
+        const xp0Row = slot * B * (2 * H) + b * (2 * H);
         const scratch0Row = b * (2 * H);
         const tape_zRow = slot * B * H + b * H;
-        const xp0Row2 = t * B * (2 * H) + H + b * (2 * H);
+        const xp0Row2 = slot * B * (2 * H) + H + b * (2 * H);
         const scratch0Row2 = H + b * (2 * H);
         const tape_hhRow = slot * B * H + b * H;
         const hPrevRow = hPrevAt + b * H;
@@ -552,10 +566,11 @@ function kernel32<A extends FloatArray>(
     const hPrev0 = mem.input(io.hPrev0, initial.h);
     checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
-    // all steps at once: the products with the inputs
-    // Wz, Wh times x
-    mm.NT(T * B, 2 * H, D, x, 0, D, p, o_Wz, xp0, 0, 2 * H, false);
-    for (let t = 0; t < T; t++) forwardStep(t, p, x, hPrev0, hOut);
+    for (let t = 0; t < T; t++) {
+      if (t % seg === 0) inputProducts(t, Math.min(seg, T - t), p, x);
+      forwardStep(t, p, x, hPrev0, hOut);
+    }
+
     mem.flush(io.hOut, out.h);
     mem.forwarded();
   }
@@ -588,7 +603,7 @@ function kernel32<A extends FloatArray>(
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
     dp.fill(0);
     carry_h.fill(0);
-    // the first step whose saved values are in their slots: the last segment's (step 0 unless checkpointing)
+    // the first step whose slots hold its values: the last segment's (step 0 unless checkpointing)
     let onTape = T - 1 - ((T - 1) % seg);
     for (let t = T - 1; t >= 0; t--) {
       const slot = t % seg;
@@ -596,6 +611,7 @@ function kernel32<A extends FloatArray>(
       // (in `out`); the same operations on the same values, so the same bits, and the same states written where they are
       if (t < onTape) {
         onTape = t - slot;
+        inputProducts(onTape, slot + 1, p, x);
         for (let s = onTape; s <= t; s++) forwardStep(s, p, x, hPrev0, hOut);
       }
 
@@ -621,11 +637,11 @@ function kernel32<A extends FloatArray>(
           2 * H, // $scratch0_2_stride
           at(scratch1, 0), // $scratch1
           H, // $scratch1_stride
-          at(xp0, t * B * (2 * H)), // $xp0
+          at(xp0, slot * B * (2 * H)), // $xp0
           2 * H, // $xp0_stride
           at(scratch2, 0), // $scratch2
           H, // $scratch2_stride
-          at(xp0, t * B * (2 * H) + H), // $xp0_2
+          at(xp0, slot * B * (2 * H) + H), // $xp0_2
           2 * H, // $xp0_2_stride
           at(scratch3, 0), // $scratch3
           H, // $scratch3_stride
@@ -645,9 +661,9 @@ function kernel32<A extends FloatArray>(
           const hPrevRow = hPrevAt + b * H;
           const scratch0Row2 = b * (2 * H);
           const scratch1Row = b * H;
-          const xp0Row = t * B * (2 * H) + b * (2 * H);
+          const xp0Row = slot * B * (2 * H) + b * (2 * H);
           const scratch2Row = b * H;
-          const xp0Row2 = t * B * (2 * H) + H + b * (2 * H);
+          const xp0Row2 = slot * B * (2 * H) + H + b * (2 * H);
           const scratch3Row = b * H;
           const gx0Row = t * B * (2 * H) + b * (2 * H);
           const gx0Row2 = t * B * (2 * H) + H + b * (2 * H);

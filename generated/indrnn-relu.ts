@@ -15,6 +15,7 @@ import {
   checkSeed,
   checkSizes,
   initSlice,
+  segmentSteps,
   type KernelOptions,
   type LoopsModuleSource,
   type Products,
@@ -107,6 +108,8 @@ function kernel64<A extends FloatArray>(
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
   const { o_W, o_u, o_b, nParams } = offsets(sizes);
+  // steps whose saved values and input products are kept at once: all T, or a segment of them (options.checkpoint)
+  const seg = segmentSteps(spec.name, T, options.checkpoint);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -117,7 +120,7 @@ function kernel64<A extends FloatArray>(
     T * B * H,
     T * B * D,
     B * H,
-    T * B * H,
+    seg * B * H,
     T * B * H,
     B * H,
     B * H,
@@ -137,20 +140,27 @@ function kernel64<A extends FloatArray>(
     dhPrev0: mem.region(B * H),
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
-  const xp0 = mem.alloc(T * B * H);
+  const xp0 = mem.alloc(seg * B * H);
   const gx0 = mem.alloc(T * B * H);
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
   const scratch0 = mem.alloc(B * H);
+  // the products with the inputs of steps s0 … s0 + steps - 1 at once: all T in `forward` unless checkpointing
+  function inputProducts(s0: number, steps: number, p: A, x: A): void {
+    // W times x
+    mm.NT(steps * B, H, D, x, s0 * B * D, D, p, o_W, xp0, 0, H, false);
+  }
+
   // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
   function forwardStep(t: number, p: A, x: A, hPrev0: A, hOut: A): void {
+    const slot = t % seg;
     const hPrev = t === 0 ? hPrev0 : hOut;
     const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
     // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
     if (wl)
       wl(0, B, [
         H, // $n
-        at(xp0, t * B * H), // $xp0
+        at(xp0, slot * B * H), // $xp0
         H, // $xp0_stride
         at(p, o_u), // $u
         at(hPrev, hPrevAt), // $hPrev
@@ -161,7 +171,7 @@ function kernel64<A extends FloatArray>(
       ]);
     else {
       for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * H + b * H;
+        const xp0Row = slot * B * H + b * H;
         const hPrevRow = hPrevAt + b * H;
         const hOutRow = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
@@ -183,10 +193,11 @@ function kernel64<A extends FloatArray>(
     const hPrev0 = mem.input(io.hPrev0, initial.h);
     checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
-    // all steps at once: the products with the inputs
-    // W times x
-    mm.NT(T * B, H, D, x, 0, D, p, o_W, xp0, 0, H, false);
-    for (let t = 0; t < T; t++) forwardStep(t, p, x, hPrev0, hOut);
+    for (let t = 0; t < T; t++) {
+      if (t % seg === 0) inputProducts(t, Math.min(seg, T - t), p, x);
+      forwardStep(t, p, x, hPrev0, hOut);
+    }
+
     mem.flush(io.hOut, out.h);
     mem.forwarded();
   }
@@ -305,6 +316,8 @@ function kernel32<A extends FloatArray>(
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
   const { o_W, o_u, o_b, nParams } = offsets(sizes);
+  // steps whose saved values and input products are kept at once: all T, or a segment of them (options.checkpoint)
+  const seg = segmentSteps(spec.name, T, options.checkpoint);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -315,7 +328,7 @@ function kernel32<A extends FloatArray>(
     T * B * H,
     T * B * D,
     B * H,
-    T * B * H,
+    seg * B * H,
     T * B * H,
     B * H,
     B * H,
@@ -335,20 +348,27 @@ function kernel32<A extends FloatArray>(
     dhPrev0: mem.region(B * H),
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
-  const xp0 = mem.alloc(T * B * H);
+  const xp0 = mem.alloc(seg * B * H);
   const gx0 = mem.alloc(T * B * H);
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
   const scratch0 = mem.alloc(B * H);
+  // the products with the inputs of steps s0 … s0 + steps - 1 at once: all T in `forward` unless checkpointing
+  function inputProducts(s0: number, steps: number, p: A, x: A): void {
+    // W times x
+    mm.NT(steps * B, H, D, x, s0 * B * D, D, p, o_W, xp0, 0, H, false);
+  }
+
   // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
   function forwardStep(t: number, p: A, x: A, hPrev0: A, hOut: A): void {
+    const slot = t % seg;
     const hPrev = t === 0 ? hPrev0 : hOut;
     const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
     // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
     if (wl)
       wl(0, B, [
         H, // $n
-        at(xp0, t * B * H), // $xp0
+        at(xp0, slot * B * H), // $xp0
         H, // $xp0_stride
         at(p, o_u), // $u
         at(hPrev, hPrevAt), // $hPrev
@@ -359,7 +379,7 @@ function kernel32<A extends FloatArray>(
       ]);
     else {
       for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * H + b * H;
+        const xp0Row = slot * B * H + b * H;
         const hPrevRow = hPrevAt + b * H;
         const hOutRow = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
@@ -381,10 +401,11 @@ function kernel32<A extends FloatArray>(
     const hPrev0 = mem.input(io.hPrev0, initial.h);
     checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
-    // all steps at once: the products with the inputs
-    // W times x
-    mm.NT(T * B, H, D, x, 0, D, p, o_W, xp0, 0, H, false);
-    for (let t = 0; t < T; t++) forwardStep(t, p, x, hPrev0, hOut);
+    for (let t = 0; t < T; t++) {
+      if (t % seg === 0) inputProducts(t, Math.min(seg, T - t), p, x);
+      forwardStep(t, p, x, hPrev0, hOut);
+    }
+
     mem.flush(io.hOut, out.h);
     mem.forwarded();
   }

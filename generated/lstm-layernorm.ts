@@ -125,7 +125,7 @@ function kernel64<A extends FloatArray>(
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
   const { o_K, o_R, o_gx, o_gr, o_bi, o_bg, o_bf, o_bo, o_gamma_h, o_beta_h, nParams } = offsets(sizes);
-  // steps whose saved values are kept at once: all T, or a segment of them (options.checkpoint)
+  // steps whose saved values and input products are kept at once: all T, or a segment of them (options.checkpoint)
   const seg = segmentSteps(spec.name, T, options.checkpoint);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
@@ -141,7 +141,7 @@ function kernel64<A extends FloatArray>(
     T * B * D,
     B * H,
     B * H,
-    T * B * (4 * H),
+    seg * B * (4 * H),
     seg * B * (4 * H),
     seg * B * 1,
     seg * B * (4 * H),
@@ -229,7 +229,7 @@ function kernel64<A extends FloatArray>(
     dcPrev0: mem.region(B * H),
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
-  const xp0 = mem.alloc(T * B * (4 * H));
+  const xp0 = mem.alloc(seg * B * (4 * H));
   const tape_t1 = mem.alloc(seg * B * (4 * H));
   const tape_t2 = mem.alloc(seg * B * 1);
   const tape_t3 = mem.alloc(seg * B * (4 * H));
@@ -297,6 +297,12 @@ function kernel64<A extends FloatArray>(
   const scratch48 = mem.alloc(B);
   const scratch49 = mem.alloc(B * (4 * H));
   const scratch50 = mem.alloc(B * (4 * H));
+  // the products with the inputs of steps s0 … s0 + steps - 1 at once: all T in `forward` unless checkpointing
+  function inputProducts(s0: number, steps: number, p: A, x: A): void {
+    // K times x
+    mm.NT(steps * B, 4 * H, D, x, s0 * B * D, D, p, o_K, xp0, 0, 4 * H, false);
+  }
+
   // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
   function forwardStep(t: number, p: A, x: A, hPrev0: A, cPrev0: A, hOut: A, cOut: A): void {
     const slot = t % seg;
@@ -308,7 +314,7 @@ function kernel64<A extends FloatArray>(
     mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_R, scratch0, 0, 4 * H, false);
     for (let b = 0; b < B; b++) {
       let sum = 0;
-      for (let i = 0; i < 4 * H; i++) sum += xp0[t * B * (4 * H) + b * (4 * H) + i]!;
+      for (let i = 0; i < 4 * H; i++) sum += xp0[slot * B * (4 * H) + b * (4 * H) + i]!;
       scratch1[b * 1 + 0] = sum;
     }
 
@@ -334,7 +340,7 @@ function kernel64<A extends FloatArray>(
     if (wl)
       wl(1, B, [
         4 * H, // $n
-        at(xp0, t * B * (4 * H)), // $xp0
+        at(xp0, slot * B * (4 * H)), // $xp0
         4 * H, // $xp0_stride
         at(scratch2, 0), // $scratch2
         1, // $scratch2_stride
@@ -345,7 +351,7 @@ function kernel64<A extends FloatArray>(
       ]);
     else {
       for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (4 * H) + b * (4 * H);
+        const xp0Row = slot * B * (4 * H) + b * (4 * H);
         const scratch2Row = b * 1;
         const tape_t3Row = slot * B * (4 * H) + b * (4 * H);
         const scratch3Row = b * (4 * H);
@@ -696,10 +702,11 @@ function kernel64<A extends FloatArray>(
     const hOut = mem.output(io.hOut, out.h);
     checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.output(io.cOut, out.c);
-    // all steps at once: the products with the inputs
-    // K times x
-    mm.NT(T * B, 4 * H, D, x, 0, D, p, o_K, xp0, 0, 4 * H, false);
-    for (let t = 0; t < T; t++) forwardStep(t, p, x, hPrev0, cPrev0, hOut, cOut);
+    for (let t = 0; t < T; t++) {
+      if (t % seg === 0) inputProducts(t, Math.min(seg, T - t), p, x);
+      forwardStep(t, p, x, hPrev0, cPrev0, hOut, cOut);
+    }
+
     mem.flush(io.hOut, out.h);
     mem.flush(io.cOut, out.c);
     mem.forwarded();
@@ -742,7 +749,7 @@ function kernel64<A extends FloatArray>(
     dp.fill(0);
     carry_h.fill(0);
     carry_c.fill(0);
-    // the first step whose saved values are in their slots: the last segment's (step 0 unless checkpointing)
+    // the first step whose slots hold its values: the last segment's (step 0 unless checkpointing)
     let onTape = T - 1 - ((T - 1) % seg);
     for (let t = T - 1; t >= 0; t--) {
       const slot = t % seg;
@@ -750,6 +757,7 @@ function kernel64<A extends FloatArray>(
       // (in `out`); the same operations on the same values, so the same bits, and the same states written where they are
       if (t < onTape) {
         onTape = t - slot;
+        inputProducts(onTape, slot + 1, p, x);
         for (let s = onTape; s <= t; s++) forwardStep(s, p, x, hPrev0, cPrev0, hOut, cOut);
       }
 
@@ -1424,7 +1432,7 @@ function kernel32<A extends FloatArray>(
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
   const { o_K, o_R, o_gx, o_gr, o_bi, o_bg, o_bf, o_bo, o_gamma_h, o_beta_h, nParams } = offsets(sizes);
-  // steps whose saved values are kept at once: all T, or a segment of them (options.checkpoint)
+  // steps whose saved values and input products are kept at once: all T, or a segment of them (options.checkpoint)
   const seg = segmentSteps(spec.name, T, options.checkpoint);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
@@ -1440,7 +1448,7 @@ function kernel32<A extends FloatArray>(
     T * B * D,
     B * H,
     B * H,
-    T * B * (4 * H),
+    seg * B * (4 * H),
     seg * B * (4 * H),
     seg * B * 1,
     seg * B * (4 * H),
@@ -1528,7 +1536,7 @@ function kernel32<A extends FloatArray>(
     dcPrev0: mem.region(B * H),
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
-  const xp0 = mem.alloc(T * B * (4 * H));
+  const xp0 = mem.alloc(seg * B * (4 * H));
   const tape_t1 = mem.alloc(seg * B * (4 * H));
   const tape_t2 = mem.alloc(seg * B * 1);
   const tape_t3 = mem.alloc(seg * B * (4 * H));
@@ -1596,6 +1604,12 @@ function kernel32<A extends FloatArray>(
   const scratch48 = mem.alloc(B);
   const scratch49 = mem.alloc(B * (4 * H));
   const scratch50 = mem.alloc(B * (4 * H));
+  // the products with the inputs of steps s0 … s0 + steps - 1 at once: all T in `forward` unless checkpointing
+  function inputProducts(s0: number, steps: number, p: A, x: A): void {
+    // K times x
+    mm.NT(steps * B, 4 * H, D, x, s0 * B * D, D, p, o_K, xp0, 0, 4 * H, false);
+  }
+
   // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
   function forwardStep(t: number, p: A, x: A, hPrev0: A, cPrev0: A, hOut: A, cOut: A): void {
     const slot = t % seg;
@@ -1607,7 +1621,7 @@ function kernel32<A extends FloatArray>(
     mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_R, scratch0, 0, 4 * H, false);
     for (let b = 0; b < B; b++) {
       let sum = 0;
-      for (let i = 0; i < 4 * H; i++) sum += xp0[t * B * (4 * H) + b * (4 * H) + i]!;
+      for (let i = 0; i < 4 * H; i++) sum += xp0[slot * B * (4 * H) + b * (4 * H) + i]!;
       scratch1[b * 1 + 0] = sum;
     }
 
@@ -1633,7 +1647,7 @@ function kernel32<A extends FloatArray>(
     if (wl)
       wl(1, B, [
         4 * H, // $n
-        at(xp0, t * B * (4 * H)), // $xp0
+        at(xp0, slot * B * (4 * H)), // $xp0
         4 * H, // $xp0_stride
         at(scratch2, 0), // $scratch2
         1, // $scratch2_stride
@@ -1644,7 +1658,7 @@ function kernel32<A extends FloatArray>(
       ]);
     else {
       for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (4 * H) + b * (4 * H);
+        const xp0Row = slot * B * (4 * H) + b * (4 * H);
         const scratch2Row = b * 1;
         const tape_t3Row = slot * B * (4 * H) + b * (4 * H);
         const scratch3Row = b * (4 * H);
@@ -1995,10 +2009,11 @@ function kernel32<A extends FloatArray>(
     const hOut = mem.output(io.hOut, out.h);
     checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.output(io.cOut, out.c);
-    // all steps at once: the products with the inputs
-    // K times x
-    mm.NT(T * B, 4 * H, D, x, 0, D, p, o_K, xp0, 0, 4 * H, false);
-    for (let t = 0; t < T; t++) forwardStep(t, p, x, hPrev0, cPrev0, hOut, cOut);
+    for (let t = 0; t < T; t++) {
+      if (t % seg === 0) inputProducts(t, Math.min(seg, T - t), p, x);
+      forwardStep(t, p, x, hPrev0, cPrev0, hOut, cOut);
+    }
+
     mem.flush(io.hOut, out.h);
     mem.flush(io.cOut, out.c);
     mem.forwarded();
@@ -2041,7 +2056,7 @@ function kernel32<A extends FloatArray>(
     dp.fill(0);
     carry_h.fill(0);
     carry_c.fill(0);
-    // the first step whose saved values are in their slots: the last segment's (step 0 unless checkpointing)
+    // the first step whose slots hold its values: the last segment's (step 0 unless checkpointing)
     let onTape = T - 1 - ((T - 1) % seg);
     for (let t = T - 1; t >= 0; t--) {
       const slot = t % seg;
@@ -2049,6 +2064,7 @@ function kernel32<A extends FloatArray>(
       // (in `out`); the same operations on the same values, so the same bits, and the same states written where they are
       if (t < onTape) {
         onTape = t - slot;
+        inputProducts(onTape, slot + 1, p, x);
         for (let s = onTape; s <= t; s++) forwardStep(s, p, x, hPrev0, cPrev0, hOut, cOut);
       }
 

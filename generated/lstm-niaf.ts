@@ -154,7 +154,7 @@ function kernel64<A extends FloatArray>(
   checkCount(spec.name, "T", T);
   const { o_Wz, o_Wi, o_Wf, o_Wo, o_Rz, o_Ri, o_Rf, o_Ro, o_bz, o_bi, o_bf, o_bo, o_p_i, o_p_f, o_p_o, nParams } =
     offsets(sizes);
-  // steps whose saved values are kept at once: all T, or a segment of them (options.checkpoint)
+  // steps whose saved values and input products are kept at once: all T, or a segment of them (options.checkpoint)
   const seg = segmentSteps(spec.name, T, options.checkpoint);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
@@ -170,7 +170,7 @@ function kernel64<A extends FloatArray>(
     T * B * D,
     B * H,
     B * H,
-    T * B * (4 * H),
+    seg * B * (4 * H),
     seg * B * H,
     seg * B * H,
     seg * B * H,
@@ -204,7 +204,7 @@ function kernel64<A extends FloatArray>(
     dcPrev0: mem.region(B * H),
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
-  const xp0 = mem.alloc(T * B * (4 * H));
+  const xp0 = mem.alloc(seg * B * (4 * H));
   const tape_z = mem.alloc(seg * B * H);
   const tape_i_1 = mem.alloc(seg * B * H);
   const tape_f = mem.alloc(seg * B * H);
@@ -218,6 +218,12 @@ function kernel64<A extends FloatArray>(
   const scratch1 = mem.alloc(B * H);
   const scratch2 = mem.alloc(B * H);
   const scratch3 = mem.alloc(B * H);
+  // the products with the inputs of steps s0 … s0 + steps - 1 at once: all T in `forward` unless checkpointing
+  function inputProducts(s0: number, steps: number, p: A, x: A): void {
+    // Wz, Wi, Wf, Wo times x
+    mm.NT(steps * B, 4 * H, D, x, s0 * B * D, D, p, o_Wz, xp0, 0, 4 * H, false);
+  }
+
   // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
   function forwardStep(t: number, p: A, x: A, hPrev0: A, cPrev0: A, hOut: A, cOut: A): void {
     const slot = t % seg;
@@ -231,14 +237,14 @@ function kernel64<A extends FloatArray>(
     if (wl)
       wl(0, B, [
         H, // $n
-        at(xp0, t * B * (4 * H)), // $xp0
+        at(xp0, slot * B * (4 * H)), // $xp0
         4 * H, // $xp0_stride
         at(scratch0, 0), // $scratch0
         4 * H, // $scratch0_stride
         at(p, o_bz), // $bz
         at(tape_z, slot * B * H), // $tape_z
         H, // $tape_z_stride
-        at(xp0, t * B * (4 * H) + H), // $xp0_2
+        at(xp0, slot * B * (4 * H) + H), // $xp0_2
         4 * H, // $xp0_2_stride
         at(scratch0, H), // $scratch0_2
         4 * H, // $scratch0_2_stride
@@ -248,7 +254,7 @@ function kernel64<A extends FloatArray>(
         at(p, o_bi), // $bi
         at(tape_i_1, slot * B * H), // $tape_i_1
         H, // $tape_i_1_stride
-        at(xp0, t * B * (4 * H) + 2 * H), // $xp0_3
+        at(xp0, slot * B * (4 * H) + 2 * H), // $xp0_3
         4 * H, // $xp0_3_stride
         at(scratch0, 2 * H), // $scratch0_3
         4 * H, // $scratch0_3_stride
@@ -258,7 +264,7 @@ function kernel64<A extends FloatArray>(
         H, // $tape_f_stride
         at(cOut, t * B * H), // $cOut
         H, // $cOut_stride
-        at(xp0, t * B * (4 * H) + 3 * H), // $xp0_4
+        at(xp0, slot * B * (4 * H) + 3 * H), // $xp0_4
         4 * H, // $xp0_4_stride
         at(scratch0, 3 * H), // $scratch0_4
         4 * H, // $scratch0_4_stride
@@ -271,18 +277,18 @@ function kernel64<A extends FloatArray>(
       ]);
     else {
       for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (4 * H) + b * (4 * H);
+        const xp0Row = slot * B * (4 * H) + b * (4 * H);
         const scratch0Row = b * (4 * H);
         const tape_zRow = slot * B * H + b * H;
-        const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
+        const xp0Row2 = slot * B * (4 * H) + H + b * (4 * H);
         const scratch0Row2 = H + b * (4 * H);
         const cPrevRow = cPrevAt + b * H;
         const tape_i_1Row = slot * B * H + b * H;
-        const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
+        const xp0Row3 = slot * B * (4 * H) + 2 * H + b * (4 * H);
         const scratch0Row3 = 2 * H + b * (4 * H);
         const tape_fRow = slot * B * H + b * H;
         const cOutRow = t * B * H + b * H;
-        const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
+        const xp0Row4 = slot * B * (4 * H) + 3 * H + b * (4 * H);
         const scratch0Row4 = 3 * H + b * (4 * H);
         const tape_o_1Row = slot * B * H + b * H;
         const hOutRow = t * B * H + b * H;
@@ -346,10 +352,11 @@ function kernel64<A extends FloatArray>(
     const hOut = mem.output(io.hOut, out.h);
     checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.output(io.cOut, out.c);
-    // all steps at once: the products with the inputs
-    // Wz, Wi, Wf, Wo times x
-    mm.NT(T * B, 4 * H, D, x, 0, D, p, o_Wz, xp0, 0, 4 * H, false);
-    for (let t = 0; t < T; t++) forwardStep(t, p, x, hPrev0, cPrev0, hOut, cOut);
+    for (let t = 0; t < T; t++) {
+      if (t % seg === 0) inputProducts(t, Math.min(seg, T - t), p, x);
+      forwardStep(t, p, x, hPrev0, cPrev0, hOut, cOut);
+    }
+
     mem.flush(io.hOut, out.h);
     mem.flush(io.cOut, out.c);
     mem.forwarded();
@@ -392,7 +399,7 @@ function kernel64<A extends FloatArray>(
     dp.fill(0);
     carry_h.fill(0);
     carry_c.fill(0);
-    // the first step whose saved values are in their slots: the last segment's (step 0 unless checkpointing)
+    // the first step whose slots hold its values: the last segment's (step 0 unless checkpointing)
     let onTape = T - 1 - ((T - 1) % seg);
     for (let t = T - 1; t >= 0; t--) {
       const slot = t % seg;
@@ -400,6 +407,7 @@ function kernel64<A extends FloatArray>(
       // (in `out`); the same operations on the same values, so the same bits, and the same states written where they are
       if (t < onTape) {
         onTape = t - slot;
+        inputProducts(onTape, slot + 1, p, x);
         for (let s = onTape; s <= t; s++) forwardStep(s, p, x, hPrev0, cPrev0, hOut, cOut);
       }
 
@@ -604,7 +612,7 @@ function kernel32<A extends FloatArray>(
   checkCount(spec.name, "T", T);
   const { o_Wz, o_Wi, o_Wf, o_Wo, o_Rz, o_Ri, o_Rf, o_Ro, o_bz, o_bi, o_bf, o_bo, o_p_i, o_p_f, o_p_o, nParams } =
     offsets(sizes);
-  // steps whose saved values are kept at once: all T, or a segment of them (options.checkpoint)
+  // steps whose saved values and input products are kept at once: all T, or a segment of them (options.checkpoint)
   const seg = segmentSteps(spec.name, T, options.checkpoint);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
@@ -620,7 +628,7 @@ function kernel32<A extends FloatArray>(
     T * B * D,
     B * H,
     B * H,
-    T * B * (4 * H),
+    seg * B * (4 * H),
     seg * B * H,
     seg * B * H,
     seg * B * H,
@@ -654,7 +662,7 @@ function kernel32<A extends FloatArray>(
     dcPrev0: mem.region(B * H),
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
-  const xp0 = mem.alloc(T * B * (4 * H));
+  const xp0 = mem.alloc(seg * B * (4 * H));
   const tape_z = mem.alloc(seg * B * H);
   const tape_i_1 = mem.alloc(seg * B * H);
   const tape_f = mem.alloc(seg * B * H);
@@ -668,6 +676,12 @@ function kernel32<A extends FloatArray>(
   const scratch1 = mem.alloc(B * H);
   const scratch2 = mem.alloc(B * H);
   const scratch3 = mem.alloc(B * H);
+  // the products with the inputs of steps s0 … s0 + steps - 1 at once: all T in `forward` unless checkpointing
+  function inputProducts(s0: number, steps: number, p: A, x: A): void {
+    // Wz, Wi, Wf, Wo times x
+    mm.NT(steps * B, 4 * H, D, x, s0 * B * D, D, p, o_Wz, xp0, 0, 4 * H, false);
+  }
+
   // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
   function forwardStep(t: number, p: A, x: A, hPrev0: A, cPrev0: A, hOut: A, cOut: A): void {
     const slot = t % seg;
@@ -681,14 +695,14 @@ function kernel32<A extends FloatArray>(
     if (wl)
       wl(0, B, [
         H, // $n
-        at(xp0, t * B * (4 * H)), // $xp0
+        at(xp0, slot * B * (4 * H)), // $xp0
         4 * H, // $xp0_stride
         at(scratch0, 0), // $scratch0
         4 * H, // $scratch0_stride
         at(p, o_bz), // $bz
         at(tape_z, slot * B * H), // $tape_z
         H, // $tape_z_stride
-        at(xp0, t * B * (4 * H) + H), // $xp0_2
+        at(xp0, slot * B * (4 * H) + H), // $xp0_2
         4 * H, // $xp0_2_stride
         at(scratch0, H), // $scratch0_2
         4 * H, // $scratch0_2_stride
@@ -698,7 +712,7 @@ function kernel32<A extends FloatArray>(
         at(p, o_bi), // $bi
         at(tape_i_1, slot * B * H), // $tape_i_1
         H, // $tape_i_1_stride
-        at(xp0, t * B * (4 * H) + 2 * H), // $xp0_3
+        at(xp0, slot * B * (4 * H) + 2 * H), // $xp0_3
         4 * H, // $xp0_3_stride
         at(scratch0, 2 * H), // $scratch0_3
         4 * H, // $scratch0_3_stride
@@ -708,7 +722,7 @@ function kernel32<A extends FloatArray>(
         H, // $tape_f_stride
         at(cOut, t * B * H), // $cOut
         H, // $cOut_stride
-        at(xp0, t * B * (4 * H) + 3 * H), // $xp0_4
+        at(xp0, slot * B * (4 * H) + 3 * H), // $xp0_4
         4 * H, // $xp0_4_stride
         at(scratch0, 3 * H), // $scratch0_4
         4 * H, // $scratch0_4_stride
@@ -721,18 +735,18 @@ function kernel32<A extends FloatArray>(
       ]);
     else {
       for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (4 * H) + b * (4 * H);
+        const xp0Row = slot * B * (4 * H) + b * (4 * H);
         const scratch0Row = b * (4 * H);
         const tape_zRow = slot * B * H + b * H;
-        const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
+        const xp0Row2 = slot * B * (4 * H) + H + b * (4 * H);
         const scratch0Row2 = H + b * (4 * H);
         const cPrevRow = cPrevAt + b * H;
         const tape_i_1Row = slot * B * H + b * H;
-        const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
+        const xp0Row3 = slot * B * (4 * H) + 2 * H + b * (4 * H);
         const scratch0Row3 = 2 * H + b * (4 * H);
         const tape_fRow = slot * B * H + b * H;
         const cOutRow = t * B * H + b * H;
-        const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
+        const xp0Row4 = slot * B * (4 * H) + 3 * H + b * (4 * H);
         const scratch0Row4 = 3 * H + b * (4 * H);
         const tape_o_1Row = slot * B * H + b * H;
         const hOutRow = t * B * H + b * H;
@@ -796,10 +810,11 @@ function kernel32<A extends FloatArray>(
     const hOut = mem.output(io.hOut, out.h);
     checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.output(io.cOut, out.c);
-    // all steps at once: the products with the inputs
-    // Wz, Wi, Wf, Wo times x
-    mm.NT(T * B, 4 * H, D, x, 0, D, p, o_Wz, xp0, 0, 4 * H, false);
-    for (let t = 0; t < T; t++) forwardStep(t, p, x, hPrev0, cPrev0, hOut, cOut);
+    for (let t = 0; t < T; t++) {
+      if (t % seg === 0) inputProducts(t, Math.min(seg, T - t), p, x);
+      forwardStep(t, p, x, hPrev0, cPrev0, hOut, cOut);
+    }
+
     mem.flush(io.hOut, out.h);
     mem.flush(io.cOut, out.c);
     mem.forwarded();
@@ -842,7 +857,7 @@ function kernel32<A extends FloatArray>(
     dp.fill(0);
     carry_h.fill(0);
     carry_c.fill(0);
-    // the first step whose saved values are in their slots: the last segment's (step 0 unless checkpointing)
+    // the first step whose slots hold its values: the last segment's (step 0 unless checkpointing)
     let onTape = T - 1 - ((T - 1) % seg);
     for (let t = T - 1; t >= 0; t--) {
       const slot = t % seg;
@@ -850,6 +865,7 @@ function kernel32<A extends FloatArray>(
       // (in `out`); the same operations on the same values, so the same bits, and the same states written where they are
       if (t < onTape) {
         onTape = t - slot;
+        inputProducts(onTape, slot + 1, p, x);
         for (let s = onTape; s <= t; s++) forwardStep(s, p, x, hPrev0, cPrev0, hOut, cOut);
       }
 

@@ -173,7 +173,7 @@ function kernel64<A extends FloatArray>(
     o_bho,
     nParams,
   } = offsets(sizes);
-  // steps whose saved values are kept at once: all T, or a segment of them (options.checkpoint)
+  // steps whose saved values and input products are kept at once: all T, or a segment of them (options.checkpoint)
   const seg = segmentSteps(spec.name, T, options.checkpoint);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
@@ -189,7 +189,7 @@ function kernel64<A extends FloatArray>(
     T * B * D,
     B * H,
     B * H,
-    T * B * (4 * H),
+    seg * B * (4 * H),
     seg * B * H,
     seg * B * H,
     seg * B * H,
@@ -225,7 +225,7 @@ function kernel64<A extends FloatArray>(
     dcPrev0: mem.region(B * H),
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
-  const xp0 = mem.alloc(T * B * (4 * H));
+  const xp0 = mem.alloc(seg * B * (4 * H));
   const tape_o_1 = mem.alloc(seg * B * H);
   const tape_f = mem.alloc(seg * B * H);
   const tape_i_1 = mem.alloc(seg * B * H);
@@ -241,6 +241,12 @@ function kernel64<A extends FloatArray>(
   const scratch2 = mem.alloc(H);
   const scratch3 = mem.alloc(H);
   const scratch4 = mem.alloc(H);
+  // the products with the inputs of steps s0 … s0 + steps - 1 at once: all T in `forward` unless checkpointing
+  function inputProducts(s0: number, steps: number, p: A, x: A): void {
+    // Wii, Wif, Wig, Wio times x
+    mm.NT(steps * B, 4 * H, D, x, s0 * B * D, D, p, o_Wii, xp0, 0, 4 * H, false);
+  }
+
   // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
   function forwardStep(t: number, p: A, x: A, hPrev0: A, cPrev0: A, hOut: A, cOut: A): void {
     const slot = t % seg;
@@ -254,7 +260,7 @@ function kernel64<A extends FloatArray>(
     if (wl)
       wl(0, B, [
         H, // $n
-        at(xp0, t * B * (4 * H)), // $xp0
+        at(xp0, slot * B * (4 * H)), // $xp0
         4 * H, // $xp0_stride
         at(p, o_bii), // $bii
         at(scratch0, 0), // $scratch0
@@ -262,7 +268,7 @@ function kernel64<A extends FloatArray>(
         at(p, o_bhi), // $bhi
         at(tape_i_1, slot * B * H), // $tape_i_1
         H, // $tape_i_1_stride
-        at(xp0, t * B * (4 * H) + H), // $xp0_2
+        at(xp0, slot * B * (4 * H) + H), // $xp0_2
         4 * H, // $xp0_2_stride
         at(p, o_bif), // $bif
         at(scratch0, H), // $scratch0_2
@@ -270,7 +276,7 @@ function kernel64<A extends FloatArray>(
         at(p, o_bhf), // $bhf
         at(tape_f, slot * B * H), // $tape_f
         H, // $tape_f_stride
-        at(xp0, t * B * (4 * H) + 2 * H), // $xp0_3
+        at(xp0, slot * B * (4 * H) + 2 * H), // $xp0_3
         4 * H, // $xp0_3_stride
         at(p, o_big), // $big
         at(scratch0, 2 * H), // $scratch0_3
@@ -278,7 +284,7 @@ function kernel64<A extends FloatArray>(
         at(p, o_bhg), // $bhg
         at(tape_g, slot * B * H), // $tape_g
         H, // $tape_g_stride
-        at(xp0, t * B * (4 * H) + 3 * H), // $xp0_4
+        at(xp0, slot * B * (4 * H) + 3 * H), // $xp0_4
         4 * H, // $xp0_4_stride
         at(p, o_bio), // $bio
         at(scratch0, 3 * H), // $scratch0_4
@@ -297,16 +303,16 @@ function kernel64<A extends FloatArray>(
       ]);
     else {
       for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (4 * H) + b * (4 * H);
+        const xp0Row = slot * B * (4 * H) + b * (4 * H);
         const scratch0Row = b * (4 * H);
         const tape_i_1Row = slot * B * H + b * H;
-        const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
+        const xp0Row2 = slot * B * (4 * H) + H + b * (4 * H);
         const scratch0Row2 = H + b * (4 * H);
         const tape_fRow = slot * B * H + b * H;
-        const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
+        const xp0Row3 = slot * B * (4 * H) + 2 * H + b * (4 * H);
         const scratch0Row3 = 2 * H + b * (4 * H);
         const tape_gRow = slot * B * H + b * H;
-        const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
+        const xp0Row4 = slot * B * (4 * H) + 3 * H + b * (4 * H);
         const scratch0Row4 = 3 * H + b * (4 * H);
         const tape_o_1Row = slot * B * H + b * H;
         const cPrevRow = cPrevAt + b * H;
@@ -356,10 +362,11 @@ function kernel64<A extends FloatArray>(
     const hOut = mem.output(io.hOut, out.h);
     checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.output(io.cOut, out.c);
-    // all steps at once: the products with the inputs
-    // Wii, Wif, Wig, Wio times x
-    mm.NT(T * B, 4 * H, D, x, 0, D, p, o_Wii, xp0, 0, 4 * H, false);
-    for (let t = 0; t < T; t++) forwardStep(t, p, x, hPrev0, cPrev0, hOut, cOut);
+    for (let t = 0; t < T; t++) {
+      if (t % seg === 0) inputProducts(t, Math.min(seg, T - t), p, x);
+      forwardStep(t, p, x, hPrev0, cPrev0, hOut, cOut);
+    }
+
     mem.flush(io.hOut, out.h);
     mem.flush(io.cOut, out.c);
     mem.forwarded();
@@ -402,7 +409,7 @@ function kernel64<A extends FloatArray>(
     dp.fill(0);
     carry_h.fill(0);
     carry_c.fill(0);
-    // the first step whose saved values are in their slots: the last segment's (step 0 unless checkpointing)
+    // the first step whose slots hold its values: the last segment's (step 0 unless checkpointing)
     let onTape = T - 1 - ((T - 1) % seg);
     for (let t = T - 1; t >= 0; t--) {
       const slot = t % seg;
@@ -410,6 +417,7 @@ function kernel64<A extends FloatArray>(
       // (in `out`); the same operations on the same values, so the same bits, and the same states written where they are
       if (t < onTape) {
         onTape = t - slot;
+        inputProducts(onTape, slot + 1, p, x);
         for (let s = onTape; s <= t; s++) forwardStep(s, p, x, hPrev0, cPrev0, hOut, cOut);
       }
 
@@ -698,7 +706,7 @@ function kernel32<A extends FloatArray>(
     o_bho,
     nParams,
   } = offsets(sizes);
-  // steps whose saved values are kept at once: all T, or a segment of them (options.checkpoint)
+  // steps whose saved values and input products are kept at once: all T, or a segment of them (options.checkpoint)
   const seg = segmentSteps(spec.name, T, options.checkpoint);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
@@ -714,7 +722,7 @@ function kernel32<A extends FloatArray>(
     T * B * D,
     B * H,
     B * H,
-    T * B * (4 * H),
+    seg * B * (4 * H),
     seg * B * H,
     seg * B * H,
     seg * B * H,
@@ -750,7 +758,7 @@ function kernel32<A extends FloatArray>(
     dcPrev0: mem.region(B * H),
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
-  const xp0 = mem.alloc(T * B * (4 * H));
+  const xp0 = mem.alloc(seg * B * (4 * H));
   const tape_o_1 = mem.alloc(seg * B * H);
   const tape_f = mem.alloc(seg * B * H);
   const tape_i_1 = mem.alloc(seg * B * H);
@@ -766,6 +774,12 @@ function kernel32<A extends FloatArray>(
   const scratch2 = mem.alloc(H);
   const scratch3 = mem.alloc(H);
   const scratch4 = mem.alloc(H);
+  // the products with the inputs of steps s0 … s0 + steps - 1 at once: all T in `forward` unless checkpointing
+  function inputProducts(s0: number, steps: number, p: A, x: A): void {
+    // Wii, Wif, Wig, Wio times x
+    mm.NT(steps * B, 4 * H, D, x, s0 * B * D, D, p, o_Wii, xp0, 0, 4 * H, false);
+  }
+
   // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
   function forwardStep(t: number, p: A, x: A, hPrev0: A, cPrev0: A, hOut: A, cOut: A): void {
     const slot = t % seg;
@@ -779,7 +793,7 @@ function kernel32<A extends FloatArray>(
     if (wl)
       wl(0, B, [
         H, // $n
-        at(xp0, t * B * (4 * H)), // $xp0
+        at(xp0, slot * B * (4 * H)), // $xp0
         4 * H, // $xp0_stride
         at(p, o_bii), // $bii
         at(scratch0, 0), // $scratch0
@@ -787,7 +801,7 @@ function kernel32<A extends FloatArray>(
         at(p, o_bhi), // $bhi
         at(tape_i_1, slot * B * H), // $tape_i_1
         H, // $tape_i_1_stride
-        at(xp0, t * B * (4 * H) + H), // $xp0_2
+        at(xp0, slot * B * (4 * H) + H), // $xp0_2
         4 * H, // $xp0_2_stride
         at(p, o_bif), // $bif
         at(scratch0, H), // $scratch0_2
@@ -795,7 +809,7 @@ function kernel32<A extends FloatArray>(
         at(p, o_bhf), // $bhf
         at(tape_f, slot * B * H), // $tape_f
         H, // $tape_f_stride
-        at(xp0, t * B * (4 * H) + 2 * H), // $xp0_3
+        at(xp0, slot * B * (4 * H) + 2 * H), // $xp0_3
         4 * H, // $xp0_3_stride
         at(p, o_big), // $big
         at(scratch0, 2 * H), // $scratch0_3
@@ -803,7 +817,7 @@ function kernel32<A extends FloatArray>(
         at(p, o_bhg), // $bhg
         at(tape_g, slot * B * H), // $tape_g
         H, // $tape_g_stride
-        at(xp0, t * B * (4 * H) + 3 * H), // $xp0_4
+        at(xp0, slot * B * (4 * H) + 3 * H), // $xp0_4
         4 * H, // $xp0_4_stride
         at(p, o_bio), // $bio
         at(scratch0, 3 * H), // $scratch0_4
@@ -822,16 +836,16 @@ function kernel32<A extends FloatArray>(
       ]);
     else {
       for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (4 * H) + b * (4 * H);
+        const xp0Row = slot * B * (4 * H) + b * (4 * H);
         const scratch0Row = b * (4 * H);
         const tape_i_1Row = slot * B * H + b * H;
-        const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
+        const xp0Row2 = slot * B * (4 * H) + H + b * (4 * H);
         const scratch0Row2 = H + b * (4 * H);
         const tape_fRow = slot * B * H + b * H;
-        const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
+        const xp0Row3 = slot * B * (4 * H) + 2 * H + b * (4 * H);
         const scratch0Row3 = 2 * H + b * (4 * H);
         const tape_gRow = slot * B * H + b * H;
-        const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
+        const xp0Row4 = slot * B * (4 * H) + 3 * H + b * (4 * H);
         const scratch0Row4 = 3 * H + b * (4 * H);
         const tape_o_1Row = slot * B * H + b * H;
         const cPrevRow = cPrevAt + b * H;
@@ -881,10 +895,11 @@ function kernel32<A extends FloatArray>(
     const hOut = mem.output(io.hOut, out.h);
     checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.output(io.cOut, out.c);
-    // all steps at once: the products with the inputs
-    // Wii, Wif, Wig, Wio times x
-    mm.NT(T * B, 4 * H, D, x, 0, D, p, o_Wii, xp0, 0, 4 * H, false);
-    for (let t = 0; t < T; t++) forwardStep(t, p, x, hPrev0, cPrev0, hOut, cOut);
+    for (let t = 0; t < T; t++) {
+      if (t % seg === 0) inputProducts(t, Math.min(seg, T - t), p, x);
+      forwardStep(t, p, x, hPrev0, cPrev0, hOut, cOut);
+    }
+
     mem.flush(io.hOut, out.h);
     mem.flush(io.cOut, out.c);
     mem.forwarded();
@@ -927,7 +942,7 @@ function kernel32<A extends FloatArray>(
     dp.fill(0);
     carry_h.fill(0);
     carry_c.fill(0);
-    // the first step whose saved values are in their slots: the last segment's (step 0 unless checkpointing)
+    // the first step whose slots hold its values: the last segment's (step 0 unless checkpointing)
     let onTape = T - 1 - ((T - 1) % seg);
     for (let t = T - 1; t >= 0; t--) {
       const slot = t % seg;
@@ -935,6 +950,7 @@ function kernel32<A extends FloatArray>(
       // (in `out`); the same operations on the same values, so the same bits, and the same states written where they are
       if (t < onTape) {
         onTape = t - slot;
+        inputProducts(onTape, slot + 1, p, x);
         for (let s = onTape; s <= t; s++) forwardStep(s, p, x, hPrev0, cPrev0, hOut, cOut);
       }
 

@@ -115,7 +115,7 @@ function kernel64<A extends FloatArray>(
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
   const { o_Wf, o_Wh, o_Uf, o_Uh, o_bf, o_bh, nParams } = offsets(sizes);
-  // steps whose saved values are kept at once: all T, or a segment of them (options.checkpoint)
+  // steps whose saved values and input products are kept at once: all T, or a segment of them (options.checkpoint)
   const seg = segmentSteps(spec.name, T, options.checkpoint);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
@@ -127,7 +127,7 @@ function kernel64<A extends FloatArray>(
     T * B * H,
     T * B * D,
     B * H,
-    T * B * (2 * H),
+    seg * B * (2 * H),
     seg * B * H,
     seg * B * H,
     T * B * (2 * H),
@@ -159,7 +159,7 @@ function kernel64<A extends FloatArray>(
     dhPrev0: mem.region(B * H),
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
-  const xp0 = mem.alloc(T * B * (2 * H));
+  const xp0 = mem.alloc(seg * B * (2 * H));
   const tape_f = mem.alloc(seg * B * H);
   const tape_hh = mem.alloc(seg * B * H);
   const gx0 = mem.alloc(T * B * (2 * H));
@@ -174,6 +174,12 @@ function kernel64<A extends FloatArray>(
   const scratch6 = mem.alloc(B * H);
   const scratch7 = mem.alloc(B * H);
   const scratch8 = mem.alloc(B * H);
+  // the products with the inputs of steps s0 … s0 + steps - 1 at once: all T in `forward` unless checkpointing
+  function inputProducts(s0: number, steps: number, p: A, x: A): void {
+    // Wf, Wh times x
+    mm.NT(steps * B, 2 * H, D, x, s0 * B * D, D, p, o_Wf, xp0, 0, 2 * H, false);
+  }
+
   // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
   function forwardStep(t: number, p: A, x: A, hPrev0: A, hOut: A): void {
     const slot = t % seg;
@@ -185,7 +191,7 @@ function kernel64<A extends FloatArray>(
     if (wl)
       wl(0, B, [
         H, // $n
-        at(xp0, t * B * (2 * H)), // $xp0
+        at(xp0, slot * B * (2 * H)), // $xp0
         2 * H, // $xp0_stride
         at(scratch0, 0), // $scratch0
         H, // $scratch0_stride
@@ -201,7 +207,7 @@ function kernel64<A extends FloatArray>(
       ]);
     else {
       for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (2 * H) + b * (2 * H);
+        const xp0Row = slot * B * (2 * H) + b * (2 * H);
         const scratch0Row = b * H;
         const tape_fRow = slot * B * H + b * H;
         const hPrevRow = hPrevAt + b * H;
@@ -225,7 +231,7 @@ function kernel64<A extends FloatArray>(
     if (wl)
       wl(1, B, [
         H, // $n
-        at(xp0, t * B * (2 * H) + H), // $xp0
+        at(xp0, slot * B * (2 * H) + H), // $xp0
         2 * H, // $xp0_stride
         at(scratch3, 0), // $scratch3
         H, // $scratch3_stride
@@ -241,7 +247,7 @@ function kernel64<A extends FloatArray>(
       ]);
     else {
       for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (2 * H) + H + b * (2 * H);
+        const xp0Row = slot * B * (2 * H) + H + b * (2 * H);
         const scratch3Row = b * H;
         const tape_hhRow = slot * B * H + b * H;
         const scratch2Row = b * H;
@@ -269,10 +275,11 @@ function kernel64<A extends FloatArray>(
     const hPrev0 = mem.input(io.hPrev0, initial.h);
     checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
-    // all steps at once: the products with the inputs
-    // Wf, Wh times x
-    mm.NT(T * B, 2 * H, D, x, 0, D, p, o_Wf, xp0, 0, 2 * H, false);
-    for (let t = 0; t < T; t++) forwardStep(t, p, x, hPrev0, hOut);
+    for (let t = 0; t < T; t++) {
+      if (t % seg === 0) inputProducts(t, Math.min(seg, T - t), p, x);
+      forwardStep(t, p, x, hPrev0, hOut);
+    }
+
     mem.flush(io.hOut, out.h);
     mem.forwarded();
   }
@@ -305,7 +312,7 @@ function kernel64<A extends FloatArray>(
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
     dp.fill(0);
     carry_h.fill(0);
-    // the first step whose saved values are in their slots: the last segment's (step 0 unless checkpointing)
+    // the first step whose slots hold its values: the last segment's (step 0 unless checkpointing)
     let onTape = T - 1 - ((T - 1) % seg);
     for (let t = T - 1; t >= 0; t--) {
       const slot = t % seg;
@@ -313,6 +320,7 @@ function kernel64<A extends FloatArray>(
       // (in `out`); the same operations on the same values, so the same bits, and the same states written where they are
       if (t < onTape) {
         onTape = t - slot;
+        inputProducts(onTape, slot + 1, p, x);
         for (let s = onTape; s <= t; s++) forwardStep(s, p, x, hPrev0, hOut);
       }
 
@@ -504,7 +512,7 @@ function kernel32<A extends FloatArray>(
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
   const { o_Wf, o_Wh, o_Uf, o_Uh, o_bf, o_bh, nParams } = offsets(sizes);
-  // steps whose saved values are kept at once: all T, or a segment of them (options.checkpoint)
+  // steps whose saved values and input products are kept at once: all T, or a segment of them (options.checkpoint)
   const seg = segmentSteps(spec.name, T, options.checkpoint);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
@@ -516,7 +524,7 @@ function kernel32<A extends FloatArray>(
     T * B * H,
     T * B * D,
     B * H,
-    T * B * (2 * H),
+    seg * B * (2 * H),
     seg * B * H,
     seg * B * H,
     T * B * (2 * H),
@@ -548,7 +556,7 @@ function kernel32<A extends FloatArray>(
     dhPrev0: mem.region(B * H),
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
-  const xp0 = mem.alloc(T * B * (2 * H));
+  const xp0 = mem.alloc(seg * B * (2 * H));
   const tape_f = mem.alloc(seg * B * H);
   const tape_hh = mem.alloc(seg * B * H);
   const gx0 = mem.alloc(T * B * (2 * H));
@@ -563,6 +571,12 @@ function kernel32<A extends FloatArray>(
   const scratch6 = mem.alloc(B * H);
   const scratch7 = mem.alloc(B * H);
   const scratch8 = mem.alloc(B * H);
+  // the products with the inputs of steps s0 … s0 + steps - 1 at once: all T in `forward` unless checkpointing
+  function inputProducts(s0: number, steps: number, p: A, x: A): void {
+    // Wf, Wh times x
+    mm.NT(steps * B, 2 * H, D, x, s0 * B * D, D, p, o_Wf, xp0, 0, 2 * H, false);
+  }
+
   // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
   function forwardStep(t: number, p: A, x: A, hPrev0: A, hOut: A): void {
     const slot = t % seg;
@@ -574,7 +588,7 @@ function kernel32<A extends FloatArray>(
     if (wl)
       wl(0, B, [
         H, // $n
-        at(xp0, t * B * (2 * H)), // $xp0
+        at(xp0, slot * B * (2 * H)), // $xp0
         2 * H, // $xp0_stride
         at(scratch0, 0), // $scratch0
         H, // $scratch0_stride
@@ -590,7 +604,7 @@ function kernel32<A extends FloatArray>(
       ]);
     else {
       for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (2 * H) + b * (2 * H);
+        const xp0Row = slot * B * (2 * H) + b * (2 * H);
         const scratch0Row = b * H;
         const tape_fRow = slot * B * H + b * H;
         const hPrevRow = hPrevAt + b * H;
@@ -614,7 +628,7 @@ function kernel32<A extends FloatArray>(
     if (wl)
       wl(1, B, [
         H, // $n
-        at(xp0, t * B * (2 * H) + H), // $xp0
+        at(xp0, slot * B * (2 * H) + H), // $xp0
         2 * H, // $xp0_stride
         at(scratch3, 0), // $scratch3
         H, // $scratch3_stride
@@ -630,7 +644,7 @@ function kernel32<A extends FloatArray>(
       ]);
     else {
       for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (2 * H) + H + b * (2 * H);
+        const xp0Row = slot * B * (2 * H) + H + b * (2 * H);
         const scratch3Row = b * H;
         const tape_hhRow = slot * B * H + b * H;
         const scratch2Row = b * H;
@@ -658,10 +672,11 @@ function kernel32<A extends FloatArray>(
     const hPrev0 = mem.input(io.hPrev0, initial.h);
     checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
-    // all steps at once: the products with the inputs
-    // Wf, Wh times x
-    mm.NT(T * B, 2 * H, D, x, 0, D, p, o_Wf, xp0, 0, 2 * H, false);
-    for (let t = 0; t < T; t++) forwardStep(t, p, x, hPrev0, hOut);
+    for (let t = 0; t < T; t++) {
+      if (t % seg === 0) inputProducts(t, Math.min(seg, T - t), p, x);
+      forwardStep(t, p, x, hPrev0, hOut);
+    }
+
     mem.flush(io.hOut, out.h);
     mem.forwarded();
   }
@@ -694,7 +709,7 @@ function kernel32<A extends FloatArray>(
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
     dp.fill(0);
     carry_h.fill(0);
-    // the first step whose saved values are in their slots: the last segment's (step 0 unless checkpointing)
+    // the first step whose slots hold its values: the last segment's (step 0 unless checkpointing)
     let onTape = T - 1 - ((T - 1) % seg);
     for (let t = T - 1; t >= 0; t--) {
       const slot = t % seg;
@@ -702,6 +717,7 @@ function kernel32<A extends FloatArray>(
       // (in `out`); the same operations on the same values, so the same bits, and the same states written where they are
       if (t < onTape) {
         onTape = t - slot;
+        inputProducts(onTape, slot + 1, p, x);
         for (let s = onTape; s <= t; s++) forwardStep(s, p, x, hPrev0, hOut);
       }
 

@@ -110,7 +110,7 @@ function kernel64<A extends FloatArray>(
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
   const { o_Wih, o_Whh, o_bih, o_bhh, nParams } = offsets(sizes);
-  // steps whose saved values are kept at once: all T, or a segment of them (options.checkpoint)
+  // steps whose saved values and input products are kept at once: all T, or a segment of them (options.checkpoint)
   const seg = segmentSteps(spec.name, T, options.checkpoint);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
@@ -122,7 +122,7 @@ function kernel64<A extends FloatArray>(
     T * B * H,
     T * B * D,
     B * H,
-    T * B * H,
+    seg * B * H,
     seg * B * H,
     T * B * H,
     B * H,
@@ -145,13 +145,19 @@ function kernel64<A extends FloatArray>(
     dhPrev0: mem.region(B * H),
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
-  const xp0 = mem.alloc(T * B * H);
+  const xp0 = mem.alloc(seg * B * H);
   const tape_t1 = mem.alloc(seg * B * H);
   const gx0 = mem.alloc(T * B * H);
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
   const scratch0 = mem.alloc(B * H);
   const scratch1 = mem.alloc(H);
+  // the products with the inputs of steps s0 … s0 + steps - 1 at once: all T in `forward` unless checkpointing
+  function inputProducts(s0: number, steps: number, p: A, x: A): void {
+    // Wih times x
+    mm.NT(steps * B, H, D, x, s0 * B * D, D, p, o_Wih, xp0, 0, H, false);
+  }
+
   // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
   function forwardStep(t: number, p: A, x: A, hPrev0: A, hOut: A): void {
     const slot = t % seg;
@@ -160,7 +166,7 @@ function kernel64<A extends FloatArray>(
     // Whh times h
     mm.NT(B, H, H, hPrev, hPrevAt, H, p, o_Whh, scratch0, 0, H, false);
     for (let b = 0; b < B; b++) {
-      const xp0Row = t * B * H + b * H;
+      const xp0Row = slot * B * H + b * H;
       const scratch0Row = b * H;
       const tape_t1Row = slot * B * H + b * H;
       const hOutRow = t * B * H + b * H;
@@ -184,10 +190,11 @@ function kernel64<A extends FloatArray>(
     const hPrev0 = mem.input(io.hPrev0, initial.h);
     checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
-    // all steps at once: the products with the inputs
-    // Wih times x
-    mm.NT(T * B, H, D, x, 0, D, p, o_Wih, xp0, 0, H, false);
-    for (let t = 0; t < T; t++) forwardStep(t, p, x, hPrev0, hOut);
+    for (let t = 0; t < T; t++) {
+      if (t % seg === 0) inputProducts(t, Math.min(seg, T - t), p, x);
+      forwardStep(t, p, x, hPrev0, hOut);
+    }
+
     mem.flush(io.hOut, out.h);
     mem.forwarded();
   }
@@ -220,7 +227,7 @@ function kernel64<A extends FloatArray>(
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
     dp.fill(0);
     carry_h.fill(0);
-    // the first step whose saved values are in their slots: the last segment's (step 0 unless checkpointing)
+    // the first step whose slots hold its values: the last segment's (step 0 unless checkpointing)
     let onTape = T - 1 - ((T - 1) % seg);
     for (let t = T - 1; t >= 0; t--) {
       const slot = t % seg;
@@ -228,6 +235,7 @@ function kernel64<A extends FloatArray>(
       // (in `out`); the same operations on the same values, so the same bits, and the same states written where they are
       if (t < onTape) {
         onTape = t - slot;
+        inputProducts(onTape, slot + 1, p, x);
         for (let s = onTape; s <= t; s++) forwardStep(s, p, x, hPrev0, hOut);
       }
 
@@ -317,7 +325,7 @@ function kernel32<A extends FloatArray>(
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
   const { o_Wih, o_Whh, o_bih, o_bhh, nParams } = offsets(sizes);
-  // steps whose saved values are kept at once: all T, or a segment of them (options.checkpoint)
+  // steps whose saved values and input products are kept at once: all T, or a segment of them (options.checkpoint)
   const seg = segmentSteps(spec.name, T, options.checkpoint);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
@@ -329,7 +337,7 @@ function kernel32<A extends FloatArray>(
     T * B * H,
     T * B * D,
     B * H,
-    T * B * H,
+    seg * B * H,
     seg * B * H,
     T * B * H,
     B * H,
@@ -352,13 +360,19 @@ function kernel32<A extends FloatArray>(
     dhPrev0: mem.region(B * H),
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
-  const xp0 = mem.alloc(T * B * H);
+  const xp0 = mem.alloc(seg * B * H);
   const tape_t1 = mem.alloc(seg * B * H);
   const gx0 = mem.alloc(T * B * H);
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
   const scratch0 = mem.alloc(B * H);
   const scratch1 = mem.alloc(H);
+  // the products with the inputs of steps s0 … s0 + steps - 1 at once: all T in `forward` unless checkpointing
+  function inputProducts(s0: number, steps: number, p: A, x: A): void {
+    // Wih times x
+    mm.NT(steps * B, H, D, x, s0 * B * D, D, p, o_Wih, xp0, 0, H, false);
+  }
+
   // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
   function forwardStep(t: number, p: A, x: A, hPrev0: A, hOut: A): void {
     const slot = t % seg;
@@ -367,7 +381,7 @@ function kernel32<A extends FloatArray>(
     // Whh times h
     mm.NT(B, H, H, hPrev, hPrevAt, H, p, o_Whh, scratch0, 0, H, false);
     for (let b = 0; b < B; b++) {
-      const xp0Row = t * B * H + b * H;
+      const xp0Row = slot * B * H + b * H;
       const scratch0Row = b * H;
       const tape_t1Row = slot * B * H + b * H;
       const hOutRow = t * B * H + b * H;
@@ -391,10 +405,11 @@ function kernel32<A extends FloatArray>(
     const hPrev0 = mem.input(io.hPrev0, initial.h);
     checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
     const hOut = mem.output(io.hOut, out.h);
-    // all steps at once: the products with the inputs
-    // Wih times x
-    mm.NT(T * B, H, D, x, 0, D, p, o_Wih, xp0, 0, H, false);
-    for (let t = 0; t < T; t++) forwardStep(t, p, x, hPrev0, hOut);
+    for (let t = 0; t < T; t++) {
+      if (t % seg === 0) inputProducts(t, Math.min(seg, T - t), p, x);
+      forwardStep(t, p, x, hPrev0, hOut);
+    }
+
     mem.flush(io.hOut, out.h);
     mem.forwarded();
   }
@@ -427,7 +442,7 @@ function kernel32<A extends FloatArray>(
     const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
     dp.fill(0);
     carry_h.fill(0);
-    // the first step whose saved values are in their slots: the last segment's (step 0 unless checkpointing)
+    // the first step whose slots hold its values: the last segment's (step 0 unless checkpointing)
     let onTape = T - 1 - ((T - 1) % seg);
     for (let t = T - 1; t >= 0; t--) {
       const slot = t % seg;
@@ -435,6 +450,7 @@ function kernel32<A extends FloatArray>(
       // (in `out`); the same operations on the same values, so the same bits, and the same states written where they are
       if (t < onTape) {
         onTape = t - slot;
+        inputProducts(onTape, slot + 1, p, x);
         for (let s = onTape; s <= t; s++) forwardStep(s, p, x, hPrev0, hOut);
       }
 

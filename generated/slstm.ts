@@ -156,7 +156,7 @@ function kernel64<A extends FloatArray>(
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
   const { o_Wi, o_Wf, o_Wz, o_Wo, o_Ri, o_Rf, o_Rz, o_Ro, o_bi, o_bf, o_bz, o_bo, nParams } = offsets(sizes);
-  // steps whose saved values are kept at once: all T, or a segment of them (options.checkpoint)
+  // steps whose saved values and input products are kept at once: all T, or a segment of them (options.checkpoint)
   const seg = segmentSteps(spec.name, T, options.checkpoint);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
@@ -180,7 +180,7 @@ function kernel64<A extends FloatArray>(
     B * H,
     B * H,
     B * H,
-    T * B * (4 * H),
+    seg * B * (4 * H),
     seg * B * H,
     seg * B * H,
     seg * B * H,
@@ -245,7 +245,7 @@ function kernel64<A extends FloatArray>(
     dmPrev0: mem.region(B * H),
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
-  const xp0 = mem.alloc(T * B * (4 * H));
+  const xp0 = mem.alloc(seg * B * (4 * H));
   const tape_o_1 = mem.alloc(seg * B * H);
   const tape_t1 = mem.alloc(seg * B * H);
   const tape_iraw = mem.alloc(seg * B * H);
@@ -267,6 +267,12 @@ function kernel64<A extends FloatArray>(
   const scratch5 = mem.alloc(B * H);
   const scratch6 = mem.alloc(B * H);
   const scratch7 = mem.alloc(B * H);
+  // the products with the inputs of steps s0 … s0 + steps - 1 at once: all T in `forward` unless checkpointing
+  function inputProducts(s0: number, steps: number, p: A, x: A): void {
+    // Wi, Wf, Wz, Wo times x
+    mm.NT(steps * B, 4 * H, D, x, s0 * B * D, D, p, o_Wi, xp0, 0, 4 * H, false);
+  }
+
   // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
   function forwardStep(
     t: number,
@@ -430,28 +436,28 @@ function kernel64<A extends FloatArray>(
     if (wl)
       wl(0, B, [
         H, // $n
-        at(xp0, t * B * (4 * H)), // $xp0
+        at(xp0, slot * B * (4 * H)), // $xp0
         4 * H, // $xp0_stride
         at(scratch0, 0), // $scratch0
         H, // $scratch0_stride
         at(p, o_bi), // $bi
         at(tape_iraw, slot * B * H), // $tape_iraw
         H, // $tape_iraw_stride
-        at(xp0, t * B * (4 * H) + H), // $xp0_2
+        at(xp0, slot * B * (4 * H) + H), // $xp0_2
         4 * H, // $xp0_2_stride
         at(scratch1, 0), // $scratch1
         H, // $scratch1_stride
         at(p, o_bf), // $bf
         at(scratch4, 0), // $scratch4
         H, // $scratch4_stride
-        at(xp0, t * B * (4 * H) + 2 * H), // $xp0_3
+        at(xp0, slot * B * (4 * H) + 2 * H), // $xp0_3
         4 * H, // $xp0_3_stride
         at(scratch2, 0), // $scratch2
         H, // $scratch2_stride
         at(p, o_bz), // $bz
         at(tape_z, slot * B * H), // $tape_z
         H, // $tape_z_stride
-        at(xp0, t * B * (4 * H) + 3 * H), // $xp0_4
+        at(xp0, slot * B * (4 * H) + 3 * H), // $xp0_4
         4 * H, // $xp0_4_stride
         at(scratch3, 0), // $scratch3
         H, // $scratch3_stride
@@ -483,16 +489,16 @@ function kernel64<A extends FloatArray>(
       ]);
     else {
       for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (4 * H) + b * (4 * H);
+        const xp0Row = slot * B * (4 * H) + b * (4 * H);
         const scratch0Row = b * H;
         const tape_irawRow = slot * B * H + b * H;
-        const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
+        const xp0Row2 = slot * B * (4 * H) + H + b * (4 * H);
         const scratch1Row = b * H;
         const scratch4Row = b * H;
-        const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
+        const xp0Row3 = slot * B * (4 * H) + 2 * H + b * (4 * H);
         const scratch2Row = b * H;
         const tape_zRow = slot * B * H + b * H;
-        const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
+        const xp0Row4 = slot * B * (4 * H) + 3 * H + b * (4 * H);
         const scratch3Row = b * H;
         const tape_o_1Row = slot * B * H + b * H;
         const tape_t1Row = slot * B * H + b * H;
@@ -570,10 +576,11 @@ function kernel64<A extends FloatArray>(
     const nOut = mem.output(io.nOut, out.n);
     checkArray(spec.name, "out.m", out.m, F, T * B * H, "T×B×H");
     const mOut = mem.output(io.mOut, out.m);
-    // all steps at once: the products with the inputs
-    // Wi, Wf, Wz, Wo times x
-    mm.NT(T * B, 4 * H, D, x, 0, D, p, o_Wi, xp0, 0, 4 * H, false);
-    for (let t = 0; t < T; t++) forwardStep(t, p, x, hPrev0, cPrev0, nPrev0, mPrev0, hOut, cOut, nOut, mOut);
+    for (let t = 0; t < T; t++) {
+      if (t % seg === 0) inputProducts(t, Math.min(seg, T - t), p, x);
+      forwardStep(t, p, x, hPrev0, cPrev0, nPrev0, mPrev0, hOut, cOut, nOut, mOut);
+    }
+
     mem.flush(io.hOut, out.h);
     mem.flush(io.cOut, out.c);
     mem.flush(io.nOut, out.n);
@@ -636,7 +643,7 @@ function kernel64<A extends FloatArray>(
     carry_c.fill(0);
     carry_n.fill(0);
     carry_m.fill(0);
-    // the first step whose saved values are in their slots: the last segment's (step 0 unless checkpointing)
+    // the first step whose slots hold its values: the last segment's (step 0 unless checkpointing)
     let onTape = T - 1 - ((T - 1) % seg);
     for (let t = T - 1; t >= 0; t--) {
       const slot = t % seg;
@@ -644,6 +651,7 @@ function kernel64<A extends FloatArray>(
       // (in `out`); the same operations on the same values, so the same bits, and the same states written where they are
       if (t < onTape) {
         onTape = t - slot;
+        inputProducts(onTape, slot + 1, p, x);
         for (let s = onTape; s <= t; s++) forwardStep(s, p, x, hPrev0, cPrev0, nPrev0, mPrev0, hOut, cOut, nOut, mOut);
       }
 
@@ -1208,7 +1216,7 @@ function kernel32<A extends FloatArray>(
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
   const { o_Wi, o_Wf, o_Wz, o_Wo, o_Ri, o_Rf, o_Rz, o_Ro, o_bi, o_bf, o_bz, o_bo, nParams } = offsets(sizes);
-  // steps whose saved values are kept at once: all T, or a segment of them (options.checkpoint)
+  // steps whose saved values and input products are kept at once: all T, or a segment of them (options.checkpoint)
   const seg = segmentSteps(spec.name, T, options.checkpoint);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
@@ -1232,7 +1240,7 @@ function kernel32<A extends FloatArray>(
     B * H,
     B * H,
     B * H,
-    T * B * (4 * H),
+    seg * B * (4 * H),
     seg * B * H,
     seg * B * H,
     seg * B * H,
@@ -1297,7 +1305,7 @@ function kernel32<A extends FloatArray>(
     dmPrev0: mem.region(B * H),
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
-  const xp0 = mem.alloc(T * B * (4 * H));
+  const xp0 = mem.alloc(seg * B * (4 * H));
   const tape_o_1 = mem.alloc(seg * B * H);
   const tape_t1 = mem.alloc(seg * B * H);
   const tape_iraw = mem.alloc(seg * B * H);
@@ -1319,6 +1327,12 @@ function kernel32<A extends FloatArray>(
   const scratch5 = mem.alloc(B * H);
   const scratch6 = mem.alloc(B * H);
   const scratch7 = mem.alloc(B * H);
+  // the products with the inputs of steps s0 … s0 + steps - 1 at once: all T in `forward` unless checkpointing
+  function inputProducts(s0: number, steps: number, p: A, x: A): void {
+    // Wi, Wf, Wz, Wo times x
+    mm.NT(steps * B, 4 * H, D, x, s0 * B * D, D, p, o_Wi, xp0, 0, 4 * H, false);
+  }
+
   // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
   function forwardStep(
     t: number,
@@ -1482,28 +1496,28 @@ function kernel32<A extends FloatArray>(
     if (wl)
       wl(0, B, [
         H, // $n
-        at(xp0, t * B * (4 * H)), // $xp0
+        at(xp0, slot * B * (4 * H)), // $xp0
         4 * H, // $xp0_stride
         at(scratch0, 0), // $scratch0
         H, // $scratch0_stride
         at(p, o_bi), // $bi
         at(tape_iraw, slot * B * H), // $tape_iraw
         H, // $tape_iraw_stride
-        at(xp0, t * B * (4 * H) + H), // $xp0_2
+        at(xp0, slot * B * (4 * H) + H), // $xp0_2
         4 * H, // $xp0_2_stride
         at(scratch1, 0), // $scratch1
         H, // $scratch1_stride
         at(p, o_bf), // $bf
         at(scratch4, 0), // $scratch4
         H, // $scratch4_stride
-        at(xp0, t * B * (4 * H) + 2 * H), // $xp0_3
+        at(xp0, slot * B * (4 * H) + 2 * H), // $xp0_3
         4 * H, // $xp0_3_stride
         at(scratch2, 0), // $scratch2
         H, // $scratch2_stride
         at(p, o_bz), // $bz
         at(tape_z, slot * B * H), // $tape_z
         H, // $tape_z_stride
-        at(xp0, t * B * (4 * H) + 3 * H), // $xp0_4
+        at(xp0, slot * B * (4 * H) + 3 * H), // $xp0_4
         4 * H, // $xp0_4_stride
         at(scratch3, 0), // $scratch3
         H, // $scratch3_stride
@@ -1535,16 +1549,16 @@ function kernel32<A extends FloatArray>(
       ]);
     else {
       for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (4 * H) + b * (4 * H);
+        const xp0Row = slot * B * (4 * H) + b * (4 * H);
         const scratch0Row = b * H;
         const tape_irawRow = slot * B * H + b * H;
-        const xp0Row2 = t * B * (4 * H) + H + b * (4 * H);
+        const xp0Row2 = slot * B * (4 * H) + H + b * (4 * H);
         const scratch1Row = b * H;
         const scratch4Row = b * H;
-        const xp0Row3 = t * B * (4 * H) + 2 * H + b * (4 * H);
+        const xp0Row3 = slot * B * (4 * H) + 2 * H + b * (4 * H);
         const scratch2Row = b * H;
         const tape_zRow = slot * B * H + b * H;
-        const xp0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
+        const xp0Row4 = slot * B * (4 * H) + 3 * H + b * (4 * H);
         const scratch3Row = b * H;
         const tape_o_1Row = slot * B * H + b * H;
         const tape_t1Row = slot * B * H + b * H;
@@ -1622,10 +1636,11 @@ function kernel32<A extends FloatArray>(
     const nOut = mem.output(io.nOut, out.n);
     checkArray(spec.name, "out.m", out.m, F, T * B * H, "T×B×H");
     const mOut = mem.output(io.mOut, out.m);
-    // all steps at once: the products with the inputs
-    // Wi, Wf, Wz, Wo times x
-    mm.NT(T * B, 4 * H, D, x, 0, D, p, o_Wi, xp0, 0, 4 * H, false);
-    for (let t = 0; t < T; t++) forwardStep(t, p, x, hPrev0, cPrev0, nPrev0, mPrev0, hOut, cOut, nOut, mOut);
+    for (let t = 0; t < T; t++) {
+      if (t % seg === 0) inputProducts(t, Math.min(seg, T - t), p, x);
+      forwardStep(t, p, x, hPrev0, cPrev0, nPrev0, mPrev0, hOut, cOut, nOut, mOut);
+    }
+
     mem.flush(io.hOut, out.h);
     mem.flush(io.cOut, out.c);
     mem.flush(io.nOut, out.n);
@@ -1688,7 +1703,7 @@ function kernel32<A extends FloatArray>(
     carry_c.fill(0);
     carry_n.fill(0);
     carry_m.fill(0);
-    // the first step whose saved values are in their slots: the last segment's (step 0 unless checkpointing)
+    // the first step whose slots hold its values: the last segment's (step 0 unless checkpointing)
     let onTape = T - 1 - ((T - 1) % seg);
     for (let t = T - 1; t >= 0; t--) {
       const slot = t % seg;
@@ -1696,6 +1711,7 @@ function kernel32<A extends FloatArray>(
       // (in `out`); the same operations on the same values, so the same bits, and the same states written where they are
       if (t < onTape) {
         onTape = t - slot;
+        inputProducts(onTape, slot + 1, p, x);
         for (let s = onTape; s <= t; s++) forwardStep(s, p, x, hPrev0, cPrev0, nPrev0, mPrev0, hOut, cOut, nOut, mOut);
       }
 

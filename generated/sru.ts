@@ -117,7 +117,7 @@ function kernel64<A extends FloatArray>(
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
   const { o_Wf, o_Wr, o_W, o_v_f, o_v_r, o_b_f, o_b_r, nParams } = offsets(sizes);
-  // steps whose saved values are kept at once: all T, or a segment of them (options.checkpoint)
+  // steps whose saved values and input products are kept at once: all T, or a segment of them (options.checkpoint)
   const seg = segmentSteps(spec.name, T, options.checkpoint);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
@@ -132,7 +132,7 @@ function kernel64<A extends FloatArray>(
     T * B * H,
     B * H,
     1,
-    T * B * (3 * H),
+    seg * B * (3 * H),
     seg * B * H,
     seg * B * H,
     T * B * (3 * H),
@@ -159,7 +159,7 @@ function kernel64<A extends FloatArray>(
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
   const u_scale_x = mem.alloc(1);
-  const xp0 = mem.alloc(T * B * (3 * H));
+  const xp0 = mem.alloc(seg * B * (3 * H));
   const tape_f = mem.alloc(seg * B * H);
   const tape_r = mem.alloc(seg * B * H);
   const gx0 = mem.alloc(T * B * (3 * H));
@@ -168,6 +168,12 @@ function kernel64<A extends FloatArray>(
   const scratch0 = mem.alloc(B * H);
   const scratch1 = mem.alloc(B * H);
   const scratch2 = mem.alloc(B * H);
+  // the products with the inputs of steps s0 … s0 + steps - 1 at once: all T in `forward` unless checkpointing
+  function inputProducts(s0: number, steps: number, p: A, x: A): void {
+    // Wf, Wr, W times x
+    mm.NT(steps * B, 3 * H, H, x, s0 * B * H, H, p, o_Wf, xp0, 0, 3 * H, false);
+  }
+
   // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
   function forwardStep(t: number, p: A, x: A, cPrev0: A, cOut: A, hOut: A): void {
     const slot = t % seg;
@@ -177,7 +183,7 @@ function kernel64<A extends FloatArray>(
     if (wl)
       wl(1, B, [
         H, // $n
-        at(xp0, t * B * (3 * H)), // $xp0
+        at(xp0, slot * B * (3 * H)), // $xp0
         3 * H, // $xp0_stride
         at(p, o_v_f), // $v_f_2
         at(cPrev, cPrevAt), // $cPrev
@@ -185,13 +191,13 @@ function kernel64<A extends FloatArray>(
         at(p, o_b_f), // $b_f
         at(tape_f, slot * B * H), // $tape_f
         H, // $tape_f_stride
-        at(xp0, t * B * (3 * H) + H), // $xp0_2
+        at(xp0, slot * B * (3 * H) + H), // $xp0_2
         3 * H, // $xp0_2_stride
         at(p, o_v_r), // $v_r_2
         at(p, o_b_r), // $b_r
         at(tape_r, slot * B * H), // $tape_r
         H, // $tape_r_stride
-        at(xp0, t * B * (3 * H) + 2 * H), // $xp0_3
+        at(xp0, slot * B * (3 * H) + 2 * H), // $xp0_3
         3 * H, // $xp0_3_stride
         at(cOut, t * B * H), // $cOut
         H, // $cOut_stride
@@ -203,12 +209,12 @@ function kernel64<A extends FloatArray>(
       ]);
     else {
       for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (3 * H) + b * (3 * H);
+        const xp0Row = slot * B * (3 * H) + b * (3 * H);
         const cPrevRow = cPrevAt + b * H;
         const tape_fRow = slot * B * H + b * H;
-        const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
+        const xp0Row2 = slot * B * (3 * H) + H + b * (3 * H);
         const tape_rRow = slot * B * H + b * H;
-        const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
+        const xp0Row3 = slot * B * (3 * H) + 2 * H + b * (3 * H);
         const cOutRow = t * B * H + b * H;
         const xRow = t * B * H + b * H;
         const hOutRow = t * B * H + b * H;
@@ -255,10 +261,11 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    // all steps at once: the products with the inputs
-    // Wf, Wr, W times x
-    mm.NT(T * B, 3 * H, H, x, 0, H, p, o_Wf, xp0, 0, 3 * H, false);
-    for (let t = 0; t < T; t++) forwardStep(t, p, x, cPrev0, cOut, hOut);
+    for (let t = 0; t < T; t++) {
+      if (t % seg === 0) inputProducts(t, Math.min(seg, T - t), p, x);
+      forwardStep(t, p, x, cPrev0, cOut, hOut);
+    }
+
     mem.flush(io.cOut, out.c);
     mem.flush(io.hOut, out.h);
     mem.forwarded();
@@ -309,7 +316,7 @@ function kernel64<A extends FloatArray>(
     }
 
     carry_c.fill(0);
-    // the first step whose saved values are in their slots: the last segment's (step 0 unless checkpointing)
+    // the first step whose slots hold its values: the last segment's (step 0 unless checkpointing)
     let onTape = T - 1 - ((T - 1) % seg);
     for (let t = T - 1; t >= 0; t--) {
       const slot = t % seg;
@@ -317,6 +324,7 @@ function kernel64<A extends FloatArray>(
       // (in `out`); the same operations on the same values, so the same bits, and the same states written where they are
       if (t < onTape) {
         onTape = t - slot;
+        inputProducts(onTape, slot + 1, p, x);
         for (let s = onTape; s <= t; s++) forwardStep(s, p, x, cPrev0, cOut, hOut);
       }
 
@@ -342,7 +350,7 @@ function kernel64<A extends FloatArray>(
           H, // $seed_c_stride
           at(cPrev, cPrevAt), // $cPrev
           H, // $cPrev_stride
-          at(xp0, t * B * (3 * H) + 2 * H), // $xp0
+          at(xp0, slot * B * (3 * H) + 2 * H), // $xp0
           3 * H, // $xp0_stride
           at(tape_f, slot * B * H), // $tape_f
           H, // $tape_f_stride
@@ -370,7 +378,7 @@ function kernel64<A extends FloatArray>(
           const gx0Row = t * B * (3 * H) + H + b * (3 * H);
           const seed_cRow = b * H;
           const cPrevRow = cPrevAt + b * H;
-          const xp0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const xp0Row = slot * B * (3 * H) + 2 * H + b * (3 * H);
           const tape_fRow = slot * B * H + b * H;
           const gx0Row2 = t * B * (3 * H) + b * (3 * H);
           const carry_cRow = b * H;
@@ -483,7 +491,7 @@ function kernel32<A extends FloatArray>(
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
   const { o_Wf, o_Wr, o_W, o_v_f, o_v_r, o_b_f, o_b_r, nParams } = offsets(sizes);
-  // steps whose saved values are kept at once: all T, or a segment of them (options.checkpoint)
+  // steps whose saved values and input products are kept at once: all T, or a segment of them (options.checkpoint)
   const seg = segmentSteps(spec.name, T, options.checkpoint);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
@@ -498,7 +506,7 @@ function kernel32<A extends FloatArray>(
     T * B * H,
     B * H,
     1,
-    T * B * (3 * H),
+    seg * B * (3 * H),
     seg * B * H,
     seg * B * H,
     T * B * (3 * H),
@@ -525,7 +533,7 @@ function kernel32<A extends FloatArray>(
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
   const u_scale_x = mem.alloc(1);
-  const xp0 = mem.alloc(T * B * (3 * H));
+  const xp0 = mem.alloc(seg * B * (3 * H));
   const tape_f = mem.alloc(seg * B * H);
   const tape_r = mem.alloc(seg * B * H);
   const gx0 = mem.alloc(T * B * (3 * H));
@@ -534,6 +542,12 @@ function kernel32<A extends FloatArray>(
   const scratch0 = mem.alloc(B * H);
   const scratch1 = mem.alloc(B * H);
   const scratch2 = mem.alloc(B * H);
+  // the products with the inputs of steps s0 … s0 + steps - 1 at once: all T in `forward` unless checkpointing
+  function inputProducts(s0: number, steps: number, p: A, x: A): void {
+    // Wf, Wr, W times x
+    mm.NT(steps * B, 3 * H, H, x, s0 * B * H, H, p, o_Wf, xp0, 0, 3 * H, false);
+  }
+
   // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
   function forwardStep(t: number, p: A, x: A, cPrev0: A, cOut: A, hOut: A): void {
     const slot = t % seg;
@@ -543,7 +557,7 @@ function kernel32<A extends FloatArray>(
     if (wl)
       wl(1, B, [
         H, // $n
-        at(xp0, t * B * (3 * H)), // $xp0
+        at(xp0, slot * B * (3 * H)), // $xp0
         3 * H, // $xp0_stride
         at(p, o_v_f), // $v_f_2
         at(cPrev, cPrevAt), // $cPrev
@@ -551,13 +565,13 @@ function kernel32<A extends FloatArray>(
         at(p, o_b_f), // $b_f
         at(tape_f, slot * B * H), // $tape_f
         H, // $tape_f_stride
-        at(xp0, t * B * (3 * H) + H), // $xp0_2
+        at(xp0, slot * B * (3 * H) + H), // $xp0_2
         3 * H, // $xp0_2_stride
         at(p, o_v_r), // $v_r_2
         at(p, o_b_r), // $b_r
         at(tape_r, slot * B * H), // $tape_r
         H, // $tape_r_stride
-        at(xp0, t * B * (3 * H) + 2 * H), // $xp0_3
+        at(xp0, slot * B * (3 * H) + 2 * H), // $xp0_3
         3 * H, // $xp0_3_stride
         at(cOut, t * B * H), // $cOut
         H, // $cOut_stride
@@ -569,12 +583,12 @@ function kernel32<A extends FloatArray>(
       ]);
     else {
       for (let b = 0; b < B; b++) {
-        const xp0Row = t * B * (3 * H) + b * (3 * H);
+        const xp0Row = slot * B * (3 * H) + b * (3 * H);
         const cPrevRow = cPrevAt + b * H;
         const tape_fRow = slot * B * H + b * H;
-        const xp0Row2 = t * B * (3 * H) + H + b * (3 * H);
+        const xp0Row2 = slot * B * (3 * H) + H + b * (3 * H);
         const tape_rRow = slot * B * H + b * H;
-        const xp0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
+        const xp0Row3 = slot * B * (3 * H) + 2 * H + b * (3 * H);
         const cOutRow = t * B * H + b * H;
         const xRow = t * B * H + b * H;
         const hOutRow = t * B * H + b * H;
@@ -621,10 +635,11 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    // all steps at once: the products with the inputs
-    // Wf, Wr, W times x
-    mm.NT(T * B, 3 * H, H, x, 0, H, p, o_Wf, xp0, 0, 3 * H, false);
-    for (let t = 0; t < T; t++) forwardStep(t, p, x, cPrev0, cOut, hOut);
+    for (let t = 0; t < T; t++) {
+      if (t % seg === 0) inputProducts(t, Math.min(seg, T - t), p, x);
+      forwardStep(t, p, x, cPrev0, cOut, hOut);
+    }
+
     mem.flush(io.cOut, out.c);
     mem.flush(io.hOut, out.h);
     mem.forwarded();
@@ -675,7 +690,7 @@ function kernel32<A extends FloatArray>(
     }
 
     carry_c.fill(0);
-    // the first step whose saved values are in their slots: the last segment's (step 0 unless checkpointing)
+    // the first step whose slots hold its values: the last segment's (step 0 unless checkpointing)
     let onTape = T - 1 - ((T - 1) % seg);
     for (let t = T - 1; t >= 0; t--) {
       const slot = t % seg;
@@ -683,6 +698,7 @@ function kernel32<A extends FloatArray>(
       // (in `out`); the same operations on the same values, so the same bits, and the same states written where they are
       if (t < onTape) {
         onTape = t - slot;
+        inputProducts(onTape, slot + 1, p, x);
         for (let s = onTape; s <= t; s++) forwardStep(s, p, x, cPrev0, cOut, hOut);
       }
 
@@ -708,7 +724,7 @@ function kernel32<A extends FloatArray>(
           H, // $seed_c_stride
           at(cPrev, cPrevAt), // $cPrev
           H, // $cPrev_stride
-          at(xp0, t * B * (3 * H) + 2 * H), // $xp0
+          at(xp0, slot * B * (3 * H) + 2 * H), // $xp0
           3 * H, // $xp0_stride
           at(tape_f, slot * B * H), // $tape_f
           H, // $tape_f_stride
@@ -736,7 +752,7 @@ function kernel32<A extends FloatArray>(
           const gx0Row = t * B * (3 * H) + H + b * (3 * H);
           const seed_cRow = b * H;
           const cPrevRow = cPrevAt + b * H;
-          const xp0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
+          const xp0Row = slot * B * (3 * H) + 2 * H + b * (3 * H);
           const tape_fRow = slot * B * H + b * H;
           const gx0Row2 = t * B * (3 * H) + b * (3 * H);
           const carry_cRow = b * H;

@@ -14,8 +14,9 @@ import * as gru from "../generated/gru.ts";
 import * as lstmLayernorm from "../generated/lstm-layernorm.ts";
 import * as sru from "../generated/sru.ts";
 import * as indrnn from "../generated/indrnn-relu.ts";
+import * as rnn from "../generated/rnn.ts";
 
-const MODULES: Record<string, KernelModule> = { gru, "lstm-layernorm": lstmLayernorm, sru, "indrnn-relu": indrnn };
+const MODULES: Record<string, KernelModule> = { gru, "lstm-layernorm": lstmLayernorm, sru, "indrnn-relu": indrnn, rnn };
 
 /** Every value of a run, flattened, in a fixed order: the forward's outputs, then each gradient. */
 const values = (r: KernelRun): number[] =>

@@ -26,6 +26,20 @@ describe("the command line", () => {
     expect(b.stderr).toMatch(/unknown option --sise \(did you mean --size\?\); bench takes --B, --T, --size, --backend, --threads/);
   });
 
+  it("bench --checkpoint takes steps per segment or sqrt, and gives the time and the memory of both", async () => {
+    for (const bad of ["0", "1.5", "half"]) {
+      const r = await run("bench", "gru", "--checkpoint", bad);
+      expect(r.code, bad).toBe(1);
+      expect(r.stderr).toContain(`--checkpoint takes a positive integer (steps per segment) or sqrt, not ${bad}`);
+    }
+    const r = await run("bench", "gru", "--B", "2", "--T", "9", "--size", "4", "--backend", "ts", "--checkpoint", "sqrt");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/checkpointed, segments of 3 steps \(--checkpoint sqrt\):\n\s+forward\+backward\s+[\d.]+ ms\s+[\d.]+× the whole/);
+    // the GRU saves r, z, n and Whn*h + bhn (4H floats per example per step) and its input products are 3H
+    // (4·4 floats × B 2 × 4 bytes × 3 steps = 384 bytes, of 9 steps 1.2 kB; 3H: 288 and 864 bytes)
+    expect(r.stdout).toMatch(/saved values\s+384 bytes\s+instead of 1\.2 kB\n\s+input products\s+288 bytes\s+instead of 864 bytes/);
+  }, 60_000);
+
   it("--help prints the command's help and does nothing else", async () => {
     for (const cmd of ["show", "check", "list", "generate", "eval", "bench", "convert", "train", "compare"]) {
       const r = await run(cmd, "--help");
