@@ -306,7 +306,8 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
     // and each size of a parameter declared with heads, divisible by them (only in a cell that has one)
     ...headChecks.map(({ p, d }) => `checkHeads(spec.name, ${jsLiteral(p.name)}, ${p.heads!.count}, ${jsLiteral(d.key)}, ${dimExpr(d)});`)].join("\n");
 
-  const bodies = opts.sharedBody ? { 64: "createKernel", 32: "createKernel" } : { 64: "kernel64", 32: "kernel32" };
+  const shared = opts.sharedBody ?? false;
+  const bodies = shared ? { 64: "createKernel", 32: "createKernel" } : { 64: "kernel64", 32: "kernel32" };
   const kernelFn = (name: string): StatementStructures => {
     const A = "A";
     const shapes = (n: Node, lead: string) => `${lead}${n.type.shape.map((d) => `×${d.key.replace(/ /g, "")}`).join("")}`;
@@ -409,11 +410,6 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
           ]
         : []),
       ...stepStateVars(""),
-      "// the upstream gradient of each new state, plus what flows back from step t + 1",
-      ...cell.states.map((s, i) => {
-        const sv = vars.seedVar.get(plan.bw.seeds[i]!)!, cv = vars.carryVar.get(s)!, up = vars.upVar.get(s.attrs.name!)!;
-        return `for (let k = 0; k < B * ${numel(s)}; k++) ${sv}[k] = ${up}[t * B * ${numel(s)} + k]! + ${cv}[k]!;`;
-      }),
       ...emitProgram(plan.bwdStep, wasm.loops, rowName),
       "}",
       ...(plan.epilogue.stages.length ? ["// all steps at once: weight gradients of the input products, and the input gradients", ...emitProgram(plan.epilogue, wasm.loops, rowName)] : []),
@@ -427,7 +423,7 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
       name,
       typeParameters: [{ name: "A", constraint: "FloatArray" }],
       docs: [
-        (opts.sharedBody
+        (shared
           ? "The kernels for batch B and T steps, in the precision of `F` (createKernel64 and createKernel32 below), on the wasm backend"
           : name === bodies[64]
             ? "The kernels for batch B and T steps, in the precision of `F` (createKernel64 below; kernel32 is the same text, a copy so that each precision's typed-array accesses stay monomorphic in V8), on the wasm backend"
@@ -550,7 +546,7 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
           "return p;",
         ],
       },
-      ...(opts.sharedBody ? [kernelFn(bodies[64])] : [kernelFn(bodies[64]), kernelFn(bodies[32])]),
+      ...(shared ? [kernelFn(bodies[64])] : [kernelFn(bodies[64]), kernelFn(bodies[32])]),
       {
         kind: StructureKind.Function, isExported: true, name: "createKernel64",
         docs: [`The float64 kernels for batch B and T steps (see ${bodies[64]}).`],

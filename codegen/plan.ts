@@ -2,11 +2,12 @@
 import type { Cell } from "../src/cell.ts";
 import type { BackwardStep } from "../src/backward.ts";
 import { type Node, topo } from "../src/ir.ts";
+import { add } from "../src/ops.ts";
 import { dimValue } from "../src/dims.ts";
 import { paramLayout } from "./layout.ts";
 import { Namer, sizeIdent } from "./names.ts";
 import {
-  type BufferDecl, type Expr, type KernelPlan, type Place, type Program, type Store,
+  type BufferDecl, type Expr, type KernelPlan, type Operand, type Place, type Program, type Stage, type Store,
   addTerms, makeAllocator, numelExpr, packRuns, runKey, schedule,
 } from "./schedule.ts";
 
@@ -230,10 +231,25 @@ export function buildPlan(cell: Cell, bw: BackwardStep): FullPlan {
     required: new Map(bSetupRoots.map((n) => [n, [{ place: setupPlace.get(n)!, add: false }]])),
     layout, paramPlace, gradOf: new Map(), names, temp, comments, alloc,
   });
-  const bwdStep = schedule({
+  const bwdSchedule = schedule({
     name: "backward step", pass: "backward", rows: "B", roots: bwdRoots, given: bwdGiven, required: bwdRequired,
     runPlaces: stepRunPlaces, layout, paramPlace, gradOf: stepGradOf, names, temp, comments, alloc,
   });
+  // first, the seed of each new state's gradient: its upstream gradient at step t, plus what flows
+  // back from step t + 1 (a loop like the others, so a backend runs it where it runs them)
+  const seedLoops = cell.states.map((s, i): Stage => {
+    const sum = add(s, s); // the op of the loop's one item; its operands are the two loads
+    const load = (buf: string, start: string): Operand => ({ kind: "load", place: { buf, start, stride: vecN(s) }, type: s.type });
+    return {
+      kind: "loop", space: { batched: true, n: vecN(s) },
+      items: [{
+        node: sum, local: undefined, comment: `the gradient of ${s.attrs.name}' at step t: from upstream, and from step t + 1`,
+        value: { kind: "node", node: sum, args: [load(upVar.get(s.attrs.name!)!, `t * B * ${vecN(s)}`), load(carryVar.get(s)!, "0")] },
+        stores: [{ place: bwdGiven.get(bw.seeds[i]!)!, add: false }],
+      }],
+    };
+  });
+  const bwdStep: Program = { ...bwdSchedule, stages: [...seedLoops, ...bwdSchedule.stages] };
   // epilogue: all steps at once
   const epiRequired = new Map<Node, Store[]>();
   const epiGradOf = new Map<Node, Node[]>();

@@ -233,11 +233,32 @@ function kernel64<A extends FloatArray>(
     for (let t = T - 1; t >= 0; t--) {
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      // the upstream gradient of each new state, plus what flows back from step t + 1
-      for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
       // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(1, B, [
+          H, // $n
+          at(dhUp, t * B * H), // $dhUp
+          H, // $dhUp_stride
+          at(carry_h, 0), // $carry_h
+          H, // $carry_h_stride
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const dhUpRow = t * B * H + b * H;
+          const carry_hRow = b * H;
+          const seed_hRow = b * H;
+          for (let i = 0; i < H; i++) {
+            // the gradient of h' at step t: from upstream, and from step t + 1
+            seed_h[seed_hRow + i] = dhUp[dhUpRow + i]! + carry_h[carry_hRow + i]!;
+          }
+        }
+      }
+
+      // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(2, B, [
           H, // $n
           at(seed_h, 0), // $seed_h
           H, // $seed_h_stride
@@ -441,11 +462,32 @@ function kernel32<A extends FloatArray>(
     for (let t = T - 1; t >= 0; t--) {
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      // the upstream gradient of each new state, plus what flows back from step t + 1
-      for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
       // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(1, B, [
+          H, // $n
+          at(dhUp, t * B * H), // $dhUp
+          H, // $dhUp_stride
+          at(carry_h, 0), // $carry_h
+          H, // $carry_h_stride
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const dhUpRow = t * B * H + b * H;
+          const carry_hRow = b * H;
+          const seed_hRow = b * H;
+          for (let i = 0; i < H; i++) {
+            // the gradient of h' at step t: from upstream, and from step t + 1
+            seed_h[seed_hRow + i] = dhUp[dhUpRow + i]! + carry_h[carry_hRow + i]!;
+          }
+        }
+      }
+
+      // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(2, B, [
           H, // $n
           at(seed_h, 0), // $seed_h
           H, // $seed_h_stride
@@ -535,25 +577,31 @@ const LOOPS_WASM: LoopsModuleSource = {
   loops: [
     { vector: true, splittable: true },
     { vector: true, splittable: true },
+    { vector: true, splittable: true },
   ],
   binary: [
-    "AGFzbQEAAAABIgJgC39/f39/f39/f39/AGAQf39/f39/f39/f39/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMFBAABAAEHIQQFZjMyXzAAAAVm",
-    "MzJfMQABBWY2NF8wAAIFZjY0XzEAAwqrCgT+AQEGfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiENIAYgACAHbEECdGohDiAJIAAgCmxBAnRqIQ8gAiAC",
-    "QQNxayEQQQAhDANAIAwgEE5FBEAgDEECdCILIA9qIAsgDWr9AAQAIAUgC2r9AAQAIAsgDmr9AAQA/eYB/eQBIAggC2r9AAQA/eQB/QwAAAAAAAAA",
-    "AAAAAAAAAAAA/ekB/QsEACAMQQRqIQwMAQsLA0AgAiAMTEUEQCAMQQJ0IgsgD2ogCyANaioCACAFIAtqKgIAIAsgDmoqAgCUkiAIIAtqKgIAkkMA",
-    "AAAAlzgCACAMQQFqIQwMAQsLIABBAWohAAwBCwsLiwMDCX8BewF9A0AgACABTkUEQCADIAAgBGxBAnRqIRIgBSAAIAZsQQJ0aiETIAcgACAIbEEC",
-    "dGohFCAKIAAgC2xBAnRqIRUgDCAAIA1sQQJ0aiEWIA4gACAPbEECdGohFyACIAJBA3FrIRhBACERA0AgESAYTkUEQCARQQJ0IhAgEmr9AAQA/QwA",
-    "AIA/AACAPwAAgD8AAIA//QwAAAAAAAAAAAAAAAAAAAAAIBAgE2r9AAQA/QwAAAAAAAAAAAAAAAAAAAAA/UT9Uv3mASEZIBAgFGogGf0LBAAgECAV",
-    "aiAZIAkgEGr9AAQA/eYB/QsEACAQIBdqIBkgECAWav0ABAD95gH9CwQAIBFBBGohEQwBCwsDQCACIBFMRQRAIBFBAnQiECASaioCAEMAAIA/QwAA",
-    "AAAgECATaioCAEMAAAAAXhuUIRogECAUaiAaOAIAIBAgFWogGiAJIBBqKgIAlDgCACAQIBdqIBogECAWaioCAJQ4AgAgEUEBaiERDAELCyAAQQFq",
-    "IQAMAQsLC4ICAQZ/A0AgACABTkUEQCADIAAgBGxBA3RqIQ0gBiAAIAdsQQN0aiEOIAkgACAKbEEDdGohDyACIAJBAXFrIRBBACEMA0AgDCAQTkUE",
-    "QCAMQQN0IgsgD2ogCyANav0ABAAgBSALav0ABAAgCyAOav0ABAD98gH98AEgCCALav0ABAD98AH9DAAAAAAAAAAAAAAAAAAAAAD99QH9CwQAIAxB",
-    "AmohDAwBCwsDQCACIAxMRQRAIAxBA3QiCyAPaiALIA1qKwMAIAUgC2orAwAgCyAOaisDAKKgIAggC2orAwCgRAAAAAAAAAAApTkDACAMQQFqIQwM",
-    "AQsLIABBAWohAAwBCwsLlwMDCX8BewF8A0AgACABTkUEQCADIAAgBGxBA3RqIRIgBSAAIAZsQQN0aiETIAcgACAIbEEDdGohFCAKIAAgC2xBA3Rq",
-    "IRUgDCAAIA1sQQN0aiEWIA4gACAPbEEDdGohFyACIAJBAXFrIRhBACERA0AgESAYTkUEQCARQQN0IhAgEmr9AAQA/QwAAAAAAADwPwAAAAAAAPA/",
-    "/QwAAAAAAAAAAAAAAAAAAAAAIBAgE2r9AAQA/QwAAAAAAAAAAAAAAAAAAAAA/Ur9Uv3yASEZIBAgFGogGf0LBAAgECAVaiAZIAkgEGr9AAQA/fIB",
-    "/QsEACAQIBdqIBkgECAWav0ABAD98gH9CwQAIBFBAmohEQwBCwsDQCACIBFMRQRAIBFBA3QiECASaisDAEQAAAAAAADwP0QAAAAAAAAAACAQIBNq",
-    "KwMARAAAAAAAAAAAZBuiIRogECAUaiAaOQMAIBAgFWogGiAJIBBqKwMAojkDACAQIBdqIBogECAWaisDAKI5AwAgEUEBaiERDAELCyAAQQFqIQAM",
-    "AQsLCwAkBG5hbWUBHQQABWYzMl8wAQVmMzJfMQIFZjY0XzADBWY2NF8x",
+    "AGFzbQEAAAABLgNgC39/f39/f39/f39/AGAJf39/f39/f39/AGAQf39/f39/f39/f39/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMHBgABAgAB",
+    "AgcxBgVmMzJfMAAABWYzMl8xAAEFZjMyXzIAAgVmNjRfMAADBWY2NF8xAAQFZjY0XzIABQqhDQb+AQEGfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiEN",
+    "IAYgACAHbEECdGohDiAJIAAgCmxBAnRqIQ8gAiACQQNxayEQQQAhDANAIAwgEE5FBEAgDEECdCILIA9qIAsgDWr9AAQAIAUgC2r9AAQAIAsgDmr9",
+    "AAQA/eYB/eQBIAggC2r9AAQA/eQB/QwAAAAAAAAAAAAAAAAAAAAA/ekB/QsEACAMQQRqIQwMAQsLA0AgAiAMTEUEQCAMQQJ0IgsgD2ogCyANaioC",
+    "ACAFIAtqKgIAIAsgDmoqAgCUkiAIIAtqKgIAkkMAAAAAlzgCACAMQQFqIQwMAQsLIABBAWohAAwBCwsLuQEBBn8DQCAAIAFORQRAIAMgACAEbEEC",
+    "dGohCyAFIAAgBmxBAnRqIQwgByAAIAhsQQJ0aiENIAIgAkEDcWshDkEAIQkDQCAJIA5ORQRAIAlBAnQiCiANaiAKIAtq/QAEACAKIAxq/QAEAP3k",
+    "Af0LBAAgCUEEaiEJDAELCwNAIAIgCUxFBEAgCUECdCIKIA1qIAogC2oqAgAgCiAMaioCAJI4AgAgCUEBaiEJDAELCyAAQQFqIQAMAQsLC4sDAwl/",
+    "AXsBfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiESIAUgACAGbEECdGohEyAHIAAgCGxBAnRqIRQgCiAAIAtsQQJ0aiEVIAwgACANbEECdGohFiAOIAAg",
+    "D2xBAnRqIRcgAiACQQNxayEYQQAhEQNAIBEgGE5FBEAgEUECdCIQIBJq/QAEAP0MAACAPwAAgD8AAIA/AACAP/0MAAAAAAAAAAAAAAAAAAAAACAQ",
+    "IBNq/QAEAP0MAAAAAAAAAAAAAAAAAAAAAP1E/VL95gEhGSAQIBRqIBn9CwQAIBAgFWogGSAJIBBq/QAEAP3mAf0LBAAgECAXaiAZIBAgFmr9AAQA",
+    "/eYB/QsEACARQQRqIREMAQsLA0AgAiARTEUEQCARQQJ0IhAgEmoqAgBDAACAP0MAAAAAIBAgE2oqAgBDAAAAAF4blCEaIBAgFGogGjgCACAQIBVq",
+    "IBogCSAQaioCAJQ4AgAgECAXaiAaIBAgFmoqAgCUOAIAIBFBAWohEQwBCwsgAEEBaiEADAELCwuCAgEGfwNAIAAgAU5FBEAgAyAAIARsQQN0aiEN",
+    "IAYgACAHbEEDdGohDiAJIAAgCmxBA3RqIQ8gAiACQQFxayEQQQAhDANAIAwgEE5FBEAgDEEDdCILIA9qIAsgDWr9AAQAIAUgC2r9AAQAIAsgDmr9",
+    "AAQA/fIB/fABIAggC2r9AAQA/fAB/QwAAAAAAAAAAAAAAAAAAAAA/fUB/QsEACAMQQJqIQwMAQsLA0AgAiAMTEUEQCAMQQN0IgsgD2ogCyANaisD",
+    "ACAFIAtqKwMAIAsgDmorAwCioCAIIAtqKwMAoEQAAAAAAAAAAKU5AwAgDEEBaiEMDAELCyAAQQFqIQAMAQsLC7kBAQZ/A0AgACABTkUEQCADIAAg",
+    "BGxBA3RqIQsgBSAAIAZsQQN0aiEMIAcgACAIbEEDdGohDSACIAJBAXFrIQ5BACEJA0AgCSAOTkUEQCAJQQN0IgogDWogCiALav0ABAAgCiAMav0A",
+    "BAD98AH9CwQAIAlBAmohCQwBCwsDQCACIAlMRQRAIAlBA3QiCiANaiAKIAtqKwMAIAogDGorAwCgOQMAIAlBAWohCQwBCwsgAEEBaiEADAELCwuX",
+    "AwMJfwF7AXwDQCAAIAFORQRAIAMgACAEbEEDdGohEiAFIAAgBmxBA3RqIRMgByAAIAhsQQN0aiEUIAogACALbEEDdGohFSAMIAAgDWxBA3RqIRYg",
+    "DiAAIA9sQQN0aiEXIAIgAkEBcWshGEEAIREDQCARIBhORQRAIBFBA3QiECASav0ABAD9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAAAAAAAAAAAA",
+    "AAAgECATav0ABAD9DAAAAAAAAAAAAAAAAAAAAAD9Sv1S/fIBIRkgECAUaiAZ/QsEACAQIBVqIBkgCSAQav0ABAD98gH9CwQAIBAgF2ogGSAQIBZq",
+    "/QAEAP3yAf0LBAAgEUECaiERDAELCwNAIAIgEUxFBEAgEUEDdCIQIBJqKwMARAAAAAAAAPA/RAAAAAAAAAAAIBAgE2orAwBEAAAAAAAAAABkG6Ih",
+    "GiAQIBRqIBo5AwAgECAVaiAaIAkgEGorAwCiOQMAIBAgF2ogGiAQIBZqKwMAojkDACARQQFqIREMAQsLIABBAWohAAwBCwsLADIEbmFtZQErBgAF",
+    "ZjMyXzABBWYzMl8xAgVmMzJfMgMFZjY0XzAEBWY2NF8xBQVmNjRfMg==",
   ].join(""),
 };

@@ -765,12 +765,55 @@ function kernel64<A extends FloatArray>(
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       const cPrev = t === 0 ? cPrev0 : cOut;
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      // the upstream gradient of each new state, plus what flows back from step t + 1
-      for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
-      for (let k = 0; k < B * H; k++) seed_c[k] = dcUp[t * B * H + k]! + carry_c[k]!;
       // loop 11: f32_11 and f64_11 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(11, B, [
+          H, // $n
+          at(dhUp, t * B * H), // $dhUp
+          H, // $dhUp_stride
+          at(carry_h, 0), // $carry_h
+          H, // $carry_h_stride
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const dhUpRow = t * B * H + b * H;
+          const carry_hRow = b * H;
+          const seed_hRow = b * H;
+          for (let i = 0; i < H; i++) {
+            // the gradient of h' at step t: from upstream, and from step t + 1
+            seed_h[seed_hRow + i] = dhUp[dhUpRow + i]! + carry_h[carry_hRow + i]!;
+          }
+        }
+      }
+
+      // loop 12: f32_12 and f64_12 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(12, B, [
+          H, // $n
+          at(dcUp, t * B * H), // $dcUp
+          H, // $dcUp_stride
+          at(carry_c, 0), // $carry_c
+          H, // $carry_c_stride
+          at(seed_c, 0), // $seed_c
+          H, // $seed_c_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const dcUpRow = t * B * H + b * H;
+          const carry_cRow = b * H;
+          const seed_cRow = b * H;
+          for (let i = 0; i < H; i++) {
+            // the gradient of c' at step t: from upstream, and from step t + 1
+            seed_c[seed_cRow + i] = dcUp[dcUpRow + i]! + carry_c[carry_cRow + i]!;
+          }
+        }
+      }
+
+      // loop 13: f32_13 and f64_13 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(13, B, [
           at(tape_t6, slot * B * 1), // $tape_t6
           1, // $tape_t6_stride
           at(scratch1, 0), // $scratch1
@@ -801,9 +844,9 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      // loop 12: f32_12 and f64_12 in the cell's .wat, over rows [b0, b1)
+      // loop 14: f32_14 and f64_14 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(12, B, [
+        wl(14, B, [
           4 * H, // $n
           at(tape_t1, slot * B * (4 * H)), // $tape_t1
           4 * H, // $tape_t1_stride
@@ -837,9 +880,9 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      // loop 13: f32_13 and f64_13 in the cell's .wat, over rows [b0, b1)
+      // loop 15: f32_15 and f64_15 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(13, B, [
+        wl(15, B, [
           H, // $n
           at(seed_h, 0), // $seed_h
           H, // $seed_h_stride
@@ -953,9 +996,9 @@ function kernel64<A extends FloatArray>(
         dp[o_beta_h + i]! += sum;
       }
 
-      // loop 14: f32_14 and f64_14 in the cell's .wat, over rows [b0, b1)
+      // loop 16: f32_16 and f64_16 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(14, B, [
+        wl(16, B, [
           at(scratch5, 0), // $scratch5
           1, // $scratch5_stride
           at(scratch1, 0), // $scratch1
@@ -975,9 +1018,9 @@ function kernel64<A extends FloatArray>(
       }
 
       for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch24[b * H + i] = scratch6[b * 1 + 0]!;
-      // loop 15: f32_15 and f64_15 in the cell's .wat, over rows [b0, b1)
+      // loop 17: f32_17 and f64_17 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(15, B, [
+        wl(17, B, [
           H, // $n
           at(scratch14, 0), // $scratch14
           H, // $scratch14_stride
@@ -1016,9 +1059,9 @@ function kernel64<A extends FloatArray>(
         scratch10[b * 1 + 0] = sum;
       }
 
-      // loop 16: f32_16 and f64_16 in the cell's .wat, over rows [b0, b1)
+      // loop 18: f32_18 and f64_18 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(16, B, [
+        wl(18, B, [
           at(scratch10, 0), // $scratch10
           1, // $scratch10_stride
           H, // $H
@@ -1035,9 +1078,9 @@ function kernel64<A extends FloatArray>(
       }
 
       for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch27[b * H + i] = scratch17[b * 1 + 0]!;
-      // loop 17: f32_17 and f64_17 in the cell's .wat, over rows [b0, b1)
+      // loop 19: f32_19 and f64_19 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(17, B, [
+        wl(19, B, [
           H, // $n
           at(scratch25, 0), // $scratch25
           H, // $scratch25_stride
@@ -1132,9 +1175,9 @@ function kernel64<A extends FloatArray>(
         dp[o_bf + i]! += sum;
       }
 
-      // loop 18: f32_18 and f64_18 in the cell's .wat, over rows [b0, b1)
+      // loop 20: f32_20 and f64_20 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(18, B, [
+        wl(20, B, [
           4 * H, // $n
           at(scratch9, 0), // $scratch9
           4 * H, // $scratch9_stride
@@ -1236,9 +1279,9 @@ function kernel64<A extends FloatArray>(
         scratch20[b * 1 + 0] = sum;
       }
 
-      // loop 19: f32_19 and f64_19 in the cell's .wat, over rows [b0, b1)
+      // loop 21: f32_21 and f64_21 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(19, B, [
+        wl(21, B, [
           at(scratch18, 0), // $scratch18
           1, // $scratch18_stride
           at(scratch2, 0), // $scratch2
@@ -1270,9 +1313,9 @@ function kernel64<A extends FloatArray>(
 
       for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch39[b * (4 * H) + i] = scratch37[b * 1 + 0]!;
       for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch40[b * (4 * H) + i] = scratch38[b * 1 + 0]!;
-      // loop 20: f32_20 and f64_20 in the cell's .wat, over rows [b0, b1)
+      // loop 22: f32_22 and f64_22 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(20, B, [
+        wl(22, B, [
           4 * H, // $n
           at(scratch31, 0), // $scratch31
           4 * H, // $scratch31_stride
@@ -1332,9 +1375,9 @@ function kernel64<A extends FloatArray>(
         scratch46[b * 1 + 0] = sum;
       }
 
-      // loop 21: f32_21 and f64_21 in the cell's .wat, over rows [b0, b1)
+      // loop 23: f32_23 and f64_23 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(21, B, [
+        wl(23, B, [
           at(scratch45, 0), // $scratch45
           1, // $scratch45_stride
           4 * H, // $4*H
@@ -1360,9 +1403,9 @@ function kernel64<A extends FloatArray>(
 
       for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch49[b * (4 * H) + i] = scratch47[b * 1 + 0]!;
       for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch50[b * (4 * H) + i] = scratch48[b * 1 + 0]!;
-      // loop 22: f32_22 and f64_22 in the cell's .wat, over rows [b0, b1)
+      // loop 24: f32_24 and f64_24 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(22, B, [
+        wl(24, B, [
           4 * H, // $n
           at(scratch41, 0), // $scratch41
           4 * H, // $scratch41_stride
@@ -2072,12 +2115,55 @@ function kernel32<A extends FloatArray>(
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       const cPrev = t === 0 ? cPrev0 : cOut;
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      // the upstream gradient of each new state, plus what flows back from step t + 1
-      for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
-      for (let k = 0; k < B * H; k++) seed_c[k] = dcUp[t * B * H + k]! + carry_c[k]!;
       // loop 11: f32_11 and f64_11 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(11, B, [
+          H, // $n
+          at(dhUp, t * B * H), // $dhUp
+          H, // $dhUp_stride
+          at(carry_h, 0), // $carry_h
+          H, // $carry_h_stride
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const dhUpRow = t * B * H + b * H;
+          const carry_hRow = b * H;
+          const seed_hRow = b * H;
+          for (let i = 0; i < H; i++) {
+            // the gradient of h' at step t: from upstream, and from step t + 1
+            seed_h[seed_hRow + i] = dhUp[dhUpRow + i]! + carry_h[carry_hRow + i]!;
+          }
+        }
+      }
+
+      // loop 12: f32_12 and f64_12 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(12, B, [
+          H, // $n
+          at(dcUp, t * B * H), // $dcUp
+          H, // $dcUp_stride
+          at(carry_c, 0), // $carry_c
+          H, // $carry_c_stride
+          at(seed_c, 0), // $seed_c
+          H, // $seed_c_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const dcUpRow = t * B * H + b * H;
+          const carry_cRow = b * H;
+          const seed_cRow = b * H;
+          for (let i = 0; i < H; i++) {
+            // the gradient of c' at step t: from upstream, and from step t + 1
+            seed_c[seed_cRow + i] = dcUp[dcUpRow + i]! + carry_c[carry_cRow + i]!;
+          }
+        }
+      }
+
+      // loop 13: f32_13 and f64_13 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(13, B, [
           at(tape_t6, slot * B * 1), // $tape_t6
           1, // $tape_t6_stride
           at(scratch1, 0), // $scratch1
@@ -2108,9 +2194,9 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      // loop 12: f32_12 and f64_12 in the cell's .wat, over rows [b0, b1)
+      // loop 14: f32_14 and f64_14 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(12, B, [
+        wl(14, B, [
           4 * H, // $n
           at(tape_t1, slot * B * (4 * H)), // $tape_t1
           4 * H, // $tape_t1_stride
@@ -2144,9 +2230,9 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      // loop 13: f32_13 and f64_13 in the cell's .wat, over rows [b0, b1)
+      // loop 15: f32_15 and f64_15 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(13, B, [
+        wl(15, B, [
           H, // $n
           at(seed_h, 0), // $seed_h
           H, // $seed_h_stride
@@ -2260,9 +2346,9 @@ function kernel32<A extends FloatArray>(
         dp[o_beta_h + i]! += sum;
       }
 
-      // loop 14: f32_14 and f64_14 in the cell's .wat, over rows [b0, b1)
+      // loop 16: f32_16 and f64_16 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(14, B, [
+        wl(16, B, [
           at(scratch5, 0), // $scratch5
           1, // $scratch5_stride
           at(scratch1, 0), // $scratch1
@@ -2282,9 +2368,9 @@ function kernel32<A extends FloatArray>(
       }
 
       for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch24[b * H + i] = scratch6[b * 1 + 0]!;
-      // loop 15: f32_15 and f64_15 in the cell's .wat, over rows [b0, b1)
+      // loop 17: f32_17 and f64_17 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(15, B, [
+        wl(17, B, [
           H, // $n
           at(scratch14, 0), // $scratch14
           H, // $scratch14_stride
@@ -2323,9 +2409,9 @@ function kernel32<A extends FloatArray>(
         scratch10[b * 1 + 0] = sum;
       }
 
-      // loop 16: f32_16 and f64_16 in the cell's .wat, over rows [b0, b1)
+      // loop 18: f32_18 and f64_18 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(16, B, [
+        wl(18, B, [
           at(scratch10, 0), // $scratch10
           1, // $scratch10_stride
           H, // $H
@@ -2342,9 +2428,9 @@ function kernel32<A extends FloatArray>(
       }
 
       for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch27[b * H + i] = scratch17[b * 1 + 0]!;
-      // loop 17: f32_17 and f64_17 in the cell's .wat, over rows [b0, b1)
+      // loop 19: f32_19 and f64_19 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(17, B, [
+        wl(19, B, [
           H, // $n
           at(scratch25, 0), // $scratch25
           H, // $scratch25_stride
@@ -2439,9 +2525,9 @@ function kernel32<A extends FloatArray>(
         dp[o_bf + i]! += sum;
       }
 
-      // loop 18: f32_18 and f64_18 in the cell's .wat, over rows [b0, b1)
+      // loop 20: f32_20 and f64_20 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(18, B, [
+        wl(20, B, [
           4 * H, // $n
           at(scratch9, 0), // $scratch9
           4 * H, // $scratch9_stride
@@ -2543,9 +2629,9 @@ function kernel32<A extends FloatArray>(
         scratch20[b * 1 + 0] = sum;
       }
 
-      // loop 19: f32_19 and f64_19 in the cell's .wat, over rows [b0, b1)
+      // loop 21: f32_21 and f64_21 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(19, B, [
+        wl(21, B, [
           at(scratch18, 0), // $scratch18
           1, // $scratch18_stride
           at(scratch2, 0), // $scratch2
@@ -2577,9 +2663,9 @@ function kernel32<A extends FloatArray>(
 
       for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch39[b * (4 * H) + i] = scratch37[b * 1 + 0]!;
       for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch40[b * (4 * H) + i] = scratch38[b * 1 + 0]!;
-      // loop 20: f32_20 and f64_20 in the cell's .wat, over rows [b0, b1)
+      // loop 22: f32_22 and f64_22 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(20, B, [
+        wl(22, B, [
           4 * H, // $n
           at(scratch31, 0), // $scratch31
           4 * H, // $scratch31_stride
@@ -2639,9 +2725,9 @@ function kernel32<A extends FloatArray>(
         scratch46[b * 1 + 0] = sum;
       }
 
-      // loop 21: f32_21 and f64_21 in the cell's .wat, over rows [b0, b1)
+      // loop 23: f32_23 and f64_23 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(21, B, [
+        wl(23, B, [
           at(scratch45, 0), // $scratch45
           1, // $scratch45_stride
           4 * H, // $4*H
@@ -2667,9 +2753,9 @@ function kernel32<A extends FloatArray>(
 
       for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch49[b * (4 * H) + i] = scratch47[b * 1 + 0]!;
       for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch50[b * (4 * H) + i] = scratch48[b * 1 + 0]!;
-      // loop 22: f32_22 and f64_22 in the cell's .wat, over rows [b0, b1)
+      // loop 24: f32_24 and f64_24 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(22, B, [
+        wl(24, B, [
           4 * H, // $n
           at(scratch41, 0), // $scratch41
           4 * H, // $scratch41_stride
@@ -2759,6 +2845,8 @@ const LOOPS_WASM: LoopsModuleSource = {
     { vector: true, splittable: true },
     { vector: false, splittable: true },
     { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
     { vector: false, splittable: true },
     { vector: true, splittable: true },
     { vector: true, splittable: true },
@@ -2774,186 +2862,191 @@ const LOOPS_WASM: LoopsModuleSource = {
   ],
   binary: [
     "AGFzbQEAAAABmwINYAF7AXtgB39/f39/f38AYAt/f39/f39/f39/fwBgFH9/f39/f39/f39/f39/f39/f39/AGAOf39/f39/f39/f39/f38AYBt/",
-    "f39/f39/f39/f39/f39/f39/f39/f39/f38AYBF/f39/f39/f39/f39/f39/fwBgD39/f39/f39/f39/f39/fwBgJH9/f39/f39/f39/f39/f39/",
-    "f39/f39/f39/f39/f39/f39/fwBgCX9/f39/f39/fwBgHX9/f39/f39/f39/f39/f39/f39/f39/f39/f39/AGAhf39/f39/f39/f39/f39/f39/",
-    "f39/f39/f39/f39/f39/AGAXf39/f39/f39/f39/f39/f39/f39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDKyoAAAECAgMBBAUGBAcICQcKCwcM",
-    "AgcAAAECAgMBBAUGBAcICQcKCwcMAgcHiwMuBWYzMl8wAAIFZjMyXzEAAwVmMzJfMgAEBWYzMl8zAAUFZjMyXzQABgVmMzJfNQAHBWYzMl82AAgF",
-    "ZjMyXzcAAgVmMzJfOAADBWYzMl85AAYGZjMyXzEwAAkGZjMyXzExAAoGZjMyXzEyAAsGZjMyXzEzAAwGZjMyXzE0AA0GZjMyXzE1AA4GZjMyXzE2",
-    "AAIGZjMyXzE3AA8GZjMyXzE4ABAGZjMyXzE5ABEGZjMyXzIwABIGZjMyXzIxABMGZjMyXzIyABQFZjY0XzAAFwVmNjRfMQAYBWY2NF8yABkFZjY0",
-    "XzMAGgVmNjRfNAAbBWY2NF81ABwFZjY0XzYAHQVmNjRfNwAXBWY2NF84ABgFZjY0XzkAGwZmNjRfMTAAHgZmNjRfMTEAHwZmNjRfMTIAIAZmNjRf",
-    "MTMAIQZmNjRfMTQAIgZmNjRfMTUAIwZmNjRfMTYAFwZmNjRfMTcAJAZmNjRfMTgAJQZmNjRfMTkAJgZmNjRfMjAAJwZmNjRfMjEAKAZmNjRfMjIA",
-    "KQrNbiroAwECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8AAIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAAIAD9DDuquD87qrg/O6q4Pzuq",
-    "uD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMAAJZDAACWQ/3oASIC/QwAgDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmD",
-    "gF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2Ov3kASAB/eYB/QyJiAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9",
-    "q6oqPauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+q6oqPv3kASAB/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAA",
-    "gD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAC/fgBIgFBAf2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/",
-    "AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgAP0MGHKxQhhysUIYcrFCGHKxQv1E/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VILhAIBAnsgAP0M",
-    "0Q1dvdENXb3RDV290Q1dvSAAIAD95gEiAf3mAf0MiYgIPomICD6JiAg+iYgIPv3kASAB/eYB/Qyrqqq+q6qqvquqqr6rqqq+/eQBIAH95gH9DAAA",
-    "gD8AAIA/AACAPwAAgD/95AH95gH9DAAAgD8AAIA/AACAPwAAgD/9DAAAAEAAAABAAAAAQAAAAED9DAAAAEAAAABAAAAAQAAAAEAgAP3gASIC/eYB",
-    "EAD9DAAAgD8AAIA/AACAPwAAgD/95AH95wH95QEiAf3hASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Q/1SIAL9DM3MzD3NzMw9zczMPc3MzD39Q/1S",
-    "CzcAA0AgACABTkUEQCAFIAAgBmxBAnRqIAIgACADbEECdGoqAgAgBLKVOAIAIABBAWohAAwBCwsL6QEDB38BewF9A0AgACABTkUEQCADIAAgBGxB",
-    "AnRqIQ0gBSAAIAZsQQJ0aiEOIAcgACAIbEECdGohDyAJIAAgCmxBAnRqIRAgAiACQQNxayERQQAhCwNAIAsgEU5FBEAgC0ECdCIMIA1q/QAEACAO",
-    "/QkCAP3lASESIAwgD2ogEv0LBAAgDCAQaiASIBL95gH9CwQAIAtBBGohCwwBCwsDQCACIAtMRQRAIAtBAnQiDCANaioCACAOKgIAkyETIAwgD2og",
-    "EzgCACAMIBBqIBMgE5Q4AgAgC0EBaiELDAELCyAAQQFqIQAMAQsLC2EBAX0DQCAAIAFORQRAIAUgACAGbEECdGogAiAAIANsQQJ0aioCACAEsiIL",
-    "lUOsxSc3kpE4AgAgCSAAIApsQQJ0aiAHIAAgCGxBAnRqKgIAIAuVOAIAIABBAWohAAwBCwsL/AIDC38CewJ9A0AgACABTkUEQCADIAAgBGxBAnRq",
-    "IRYgBSAAIAZsQQJ0aiEXIAcgACAIbEECdGohGCAJIAAgCmxBAnRqIRkgCyAAIAxsQQJ0aiEaIA0gACAObEECdGohGyAPIAAgEGxBAnRqIRwgEiAA",
-    "IBNsQQJ0aiEdIAIgAkEDcWshHkEAIRUDQCAVIB5ORQRAIBVBAnQiFCAWav0ABAAgF/0JAgD95wEhHyAUIBhqIB/9CwQAIBQgG2ogFCAZav0ABAAg",
-    "Gv0JAgD95QEiIP0LBAAgFCAcaiAgICD95gH9CwQAIBQgHWogESAUav0ABAAgH/3mAf0LBAAgFUEEaiEVDAELCwNAIAIgFUxFBEAgFUECdCIUIBZq",
-    "KgIAIBcqAgCVISEgFCAYaiAhOAIAIBQgG2ogFCAZaioCACAaKgIAkyIiOAIAIBQgHGogIiAilDgCACAUIB1qIBEgFGoqAgAgIZQ4AgAgFUEBaiEV",
-    "DAELCyAAQQFqIQAMAQsLCz4AA0AgACABTkUEQCAFIAAgBmxBAnRqIAIgACADbEECdGoqAgAgBLKVQ6zFJzeSkTgCACAAQQFqIQAMAQsLC5gCAwh/",
-    "AXsBfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEQIAUgACAGbEECdGohESAHIAAgCGxBAnRqIRIgCiAAIAtsQQJ0aiETIAwgACANbEECdGohFCACIAJB",
-    "A3FrIRVBACEPA0AgDyAVTkUEQCAPQQJ0Ig4gEGr9AAQAIBH9CQIA/ecBIRYgDiASaiAW/QsEACAOIBRqIAkgDmr9AAQAIBb95gEgDiATav0ABAD9",
-    "5AH9CwQAIA9BBGohDwwBCwsDQCACIA9MRQRAIA9BAnQiDiAQaioCACARKgIAlSEXIA4gEmogFzgCACAOIBRqIAkgDmoqAgAgF5QgDiATaioCAJI4",
-    "AgAgD0EBaiEPDAELCyAAQQFqIQAMAQsLC9kFAw1/A3sDfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEdIAYgACAHbEECdGohHiAIIAAgCWxBAnRqIR8g",
-    "CyAAIAxsQQJ0aiEgIA0gACAObEECdGohISAQIAAgEWxBAnRqISIgEiAAIBNsQQJ0aiEjIBUgACAWbEECdGohJCAXIAAgGGxBAnRqISUgGSAAIBps",
-    "QQJ0aiEmIAIgAkEDcWshJ0EAIRwDQCAcICdORQRA/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/IBxBAnQiGyAdav0ABAAgBSAb",
-    "av0ABAD95AH94QEQAP3kAf3nASEoIBsgHmogKP0LBAAgGyAgaiAbIB9q/QAEACAKIBtq/QAEAP3kARABIin9CwQAIBsgImr9DAAAgD8AAIA/AACA",
-    "PwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gGyAhav0ABAAgDyAbav0ABAD95AH94QEQAP3kAf3nASIq/QsEACAbICRq/QwAAIA/AACAPwAAgD8AAIA/",
-    "/QwAAIA/AACAPwAAgD8AAIA/IBsgI2r9AAQAIBQgG2r9AAQA/eQB/eEBEAD95AH95wH9CwQAIBsgJmogKiAbICVq/QAEAP3mASAoICn95gH95AH9",
-    "CwQAIBxBBGohHAwBCwsDQCACIBxMRQRAQwAAgD8gHEECdCIbIB1qKgIAIAUgG2oqAgCSjP0TEAD9HwBDAACAP5KVISsgGyAeaiArOAIAIBsgIGog",
-    "GyAfaioCACAKIBtqKgIAkv0TEAH9HwAiLDgCACAbICJqQwAAgD8gGyAhaioCACAPIBtqKgIAkoz9ExAA/R8AQwAAgD+SlSItOAIAIBsgJGpDAACA",
-    "PyAbICNqKgIAIBQgG2oqAgCSjP0TEAD9HwBDAACAP5KVOAIAIBsgJmogLSAbICVqKgIAlCArICyUkjgCACAcQQFqIRwMAQsLIABBAWohAAwBCwsL",
-    "3AIDCX8BewF9A0AgACABTkUEQCADIAAgBGxBAnRqIRMgBSAAIAZsQQJ0aiEUIAcgACAIbEECdGohFSALIAAgDGxBAnRqIRYgDSAAIA5sQQJ0aiEX",
-    "IA8gACAQbEECdGohGCACIAJBA3FrIRlBACESA0AgEiAZTkUEQCASQQJ0IhEgE2r9AAQAIBT9CQIA/ecBIRogESAVaiAa/QsEACARIBZqIAkgEWr9",
-    "AAQAIBr95gEgCiARav0ABAD95AEQASIa/QsEACARIBhqIBEgF2r9AAQAIBr95gH9CwQAIBJBBGohEgwBCwsDQCACIBJMRQRAIBJBAnQiESATaioC",
-    "ACAUKgIAlSEbIBEgFWogGzgCACARIBZqIAkgEWoqAgAgG5QgCiARaioCAJL9ExAB/R8AIhs4AgAgESAYaiARIBdqKgIAIBuUOAIAIBJBAWohEgwB",
-    "CwsgAEEBaiEADAELCwt9AANAIAAgAU5FBEAgBCAAIAVsQQJ0aiACIAAgA2xBAnRqKgIAQwAAAECUOAIAIAggACAJbEECdGogBiAAIAdsQQJ0aioC",
-    "AEMAAABAlDgCACAMIAAgDWxBAnRqIAogACALbEECdGoqAgBDAAAAQJQ4AgAgAEEBaiEADAELCwuLAgEJfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiER",
-    "IAUgACAGbEECdGohEiAHIAAgCGxBAnRqIRMgCSAAIApsQQJ0aiEUIAsgACAMbEECdGohFSANIAAgDmxBAnRqIRYgAiACQQNxayEXQQAhDwNAIA8g",
-    "F05FBEAgD0ECdCIQIBNqIBAgEWr9AAQAIBL9CQIA/ecB/QsEACAQIBZqIBAgFGr9AAQAIBX9CQIA/ecB/QsEACAPQQRqIQ8MAQsLA0AgAiAPTEUE",
-    "QCAPQQJ0IhAgE2ogECARaioCACASKgIAlTgCACAQIBZqIBAgFGoqAgAgFSoCAJU4AgAgD0EBaiEPDAELCyAAQQFqIQAMAQsLC6sHAxN/A3sDfQNA",
-    "IAAgAU5FBEAgAyAAIARsQQJ0aiEoIAUgACAGbEECdGohJiAHIAAgCGxBAnRqISkgCSAAIApsQQJ0aiEqIAwgACANbEECdGohJyAOIAAgD2xBAnRq",
-    "ISsgECAAIBFsQQJ0aiEsIBIgACATbEECdGohLSAUIAAgFWxBAnRqIS4gFiAAIBdsQQJ0aiEvIBggACAZbEECdGohMCAaIAAgG2xBAnRqITEgHCAA",
-    "IB1sQQJ0aiEyIB4gACAfbEECdGohMyAgIAAgIWxBAnRqITQgIiAAICNsQQJ0aiE1IAIgAkEDcWshNkEAISUDQCAlIDZORQRAICVBAnQiJCAoav0A",
-    "BAAgJCAmav0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gJCApav0ABAAiNyA3/eYB/eUB/eYBITcgJCAqaiA3/QsEACAkICtqIDcgCyAkav0ABAD9",
-    "5gEiOSAn/QkCAP3nAf0LBAAgJCAtaiA5ICQgLGr9AAQAICf9CQIA/ecBIjn95gEgJ/0JAgD95wH94QH9CwQAICQgL2r9DAAAgD8AAIA/AACAPwAA",
-    "gD8gJCAuav0ABAAiOCA4/eYB/eUB/QsEACAkIDFqICQgMGr9AAQAIjj9DAAAgD8AAIA/AACAPwAAgD8gOP3lAf3mAf0LBAAgJCAzaiAkIDJq/QAE",
-    "ACI4/QwAAIA/AACAPwAAgD8AAIA/IDj95QH95gH9CwQAICQgNGogJCAoav0ABAAgJCApav0ABAD95gEgJCAmav0ABAD9DAAAgD8AAIA/AACAPwAA",
-    "gD8gJCAmav0ABAD95QH95gH95gH9CwQAICQgNWogNyA5/eYB/QsEACAlQQRqISUMAQsLA0AgAiAlTEUEQCAlQQJ0IiQgKGoqAgAgJCAmaioCAJRD",
-    "AACAPyAkIClqKgIAIjogOpSTlCE6ICQgKmogOjgCACAkICtqIDogCyAkaioCAJQiPCAnKgIAlTgCACAkIC1qIDwgJCAsaioCACAnKgIAlSI8lCAn",
-    "KgIAlYw4AgAgJCAvakMAAIA/ICQgLmoqAgAiOyA7lJM4AgAgJCAxaiAkIDBqKgIAIjtDAACAPyA7k5Q4AgAgJCAzaiAkIDJqKgIAIjtDAACAPyA7",
-    "k5Q4AgAgJCA0aiAkIChqKgIAICQgKWoqAgCUICQgJmoqAgBDAACAPyAkICZqKgIAk5SUOAIAICQgNWogOiA8lDgCACAlQQFqISUMAQsLIABBAWoh",
-    "AAwBCwsLRgADQCAAIAFORQRAIAcgACAIbEECdGogAiAAIANsQQJ0aioCACAEIAAgBWxBAnRqKgIAlSAGspU4AgAgAEEBaiEADAELCwvKAgMJfwF7",
-    "AX0DQCAAIAFORQRAIAMgACAEbEECdGohESAFIAAgBmxBAnRqIRIgByAAIAhsQQJ0aiETIAkgACAKbEECdGohFCALIAAgDGxBAnRqIRUgDSAAIA5s",
-    "QQJ0aiEWIAIgAkEDcWshF0EAIRADQCAQIBdORQRAIBBBAnQiDyARav0ABAD9DAAAAEAAAABAAAAAQAAAAEAgDyASav0ABAAgDyATav0ABAD95gH9",
-    "5gH95AEhGCAPIBVqIA8gFGr9AAQAIBj95AH9CwQAIA8gFmogGP3hAf0LBAAgEEEEaiEQDAELCwNAIAIgEExFBEAgEEECdCIPIBFqKgIAIA8gEmoq",
-    "AgAgDyATaioCAJRDAAAAQJSSIRkgDyAVaiAPIBRqKgIAIBmSOAIAIA8gFmogGYw4AgAgEEEBaiEQDAELCyAAQQFqIQAMAQsLC5kEAxB/AXsBfQNA",
-    "IAAgAU5FBEAgAyAAIARsQQJ0aiEfIAUgACAGbEECdGohICAHIAAgCGxBAnRqISEgCSAAIApsQQJ0aiEiIAsgACAMbEECdGohIyANIAAgDmxBAnRq",
-    "ISQgDyAAIBBsQQJ0aiElIBEgACASbEECdGohJiATIAAgFGxBAnRqIScgFSAAIBZsQQJ0aiEoIBcgACAYbEECdGohKSAZIAAgGmxBAnRqISogGyAA",
-    "IBxsQQJ0aiErIAIgAkEDcWshLEEAIR4DQCAeICxORQRAIB5BAnQiHSAfav0ABAAgHSAgav0ABAD95AEhLSAdICNqIC0gHSAhav0ABAD95gEgHSAi",
-    "av0ABAD95gH9CwQAIB0gJmogLSAdICRq/QAEAP3mASAdICVq/QAEAP3mAf0LBAAgHSApaiAtIB0gJ2r9AAQA/eYBIB0gKGr9AAQA/eYB/QsEACAd",
-    "ICtqIC0gHSAqav0ABAD95gH9CwQAIB5BBGohHgwBCwsDQCACIB5MRQRAIB5BAnQiHSAfaioCACAdICBqKgIAkiEuIB0gI2ogLiAdICFqKgIAlCAd",
-    "ICJqKgIAlDgCACAdICZqIC4gHSAkaioCAJQgHSAlaioCAJQ4AgAgHSApaiAuIB0gJ2oqAgCUIB0gKGoqAgCUOAIAIB0gK2ogLiAdICpqKgIAlDgC",
-    "ACAeQQFqIR4MAQsLIABBAWohAAwBCwsLsQUDEX8CewJ9A0AgACABTkUEQCADIAAgBGxBAnRqIScgBSAAIAZsQQJ0aiEoIAcgACAIbEECdGohKSAJ",
-    "IAAgCmxBAnRqISogDCAAIA1sQQJ0aiEjIA4gACAPbEECdGohKyAQIAAgEWxBAnRqISQgEiAAIBNsQQJ0aiEsIBQgACAVbEECdGohJSAWIAAgF2xB",
-    "AnRqIS0gGCAAIBlsQQJ0aiEuIBsgACAcbEECdGohJiAdIAAgHmxBAnRqIS8gHyAAICBsQQJ0aiEwIAIgAkEDcWshMUEAISIDQCAiIDFORQRAICJB",
-    "AnQiISAnav0ABAAgISAoav0ABAD95AEgISApav0ABAD95AEgISAqav0ABAD95AEiMiALICFq/QAEAP3mASEzICEgK2ogMyAj/QkCAP3nAf0LBAAg",
-    "ISAsaiAzICEgJGr9AAQA/eYBICP9CQIA/ecB/eEB/QsEACAhIC1qIDIgISAlav0ABAD95gH9CwQAICEgLmogMiAhICRq/QAEAP3mAf0LBAAgISAv",
-    "aiAyIBogIWr9AAQA/eYBIjIgJv0JAgD95wH9CwQAICEgMGogMiAhICVq/QAEAP3mASAm/QkCAP3nAf3hAf0LBAAgIkEEaiEiDAELCwNAIAIgIkxF",
-    "BEAgIkECdCIhICdqKgIAICEgKGoqAgCSICEgKWoqAgCSICEgKmoqAgCSIjQgCyAhaioCAJQhNSAhICtqIDUgIyoCAJU4AgAgISAsaiA1ICEgJGoq",
-    "AgCUICMqAgCVjDgCACAhIC1qIDQgISAlaioCAJQ4AgAgISAuaiA0ICEgJGoqAgCUOAIAICEgL2ogNCAaICFqKgIAlCI0ICYqAgCVOAIAICEgMGog",
-    "NCAhICVqKgIAlCAmKgIAlYw4AgAgIkEBaiEiDAELCyAAQQFqIQAMAQsLC3gBAX0DQCAAIAFORQRAIAcgACAIbEECdGogAiAAIANsQQJ0aioCACAE",
-    "IAAgBWxBAnRqKgIAlSAGsiIPlTgCACANIAAgDmxBAnRqIAkgACAKbEECdGoqAgAgCyAAIAxsQQJ0aioCAJUgD5U4AgAgAEEBaiEADAELCwvtAwMN",
-    "fwF7AX0DQCAAIAFORQRAIAMgACAEbEECdGohGSAFIAAgBmxBAnRqIRogByAAIAhsQQJ0aiEbIAkgACAKbEECdGohHCALIAAgDGxBAnRqIR0gDSAA",
-    "IA5sQQJ0aiEeIA8gACAQbEECdGohHyARIAAgEmxBAnRqISAgEyAAIBRsQQJ0aiEhIBUgACAWbEECdGohIiACIAJBA3FrISNBACEYA0AgGCAjTkUE",
-    "QCAYQQJ0IhcgGWr9AAQA/QwAAABAAAAAQAAAAEAAAABAIBcgGmr9AAQAIBcgG2r9AAQA/eYB/eYB/eQBISQgFyAcaiAk/QsEACAXIB1qICT94QH9",
-    "CwQAIBcgIWogFyAeav0ABAD9DAAAAEAAAABAAAAAQAAAAEAgFyAfav0ABAAgFyAgav0ABAD95gH95gH95AEiJP0LBAAgFyAiaiAk/eEB/QsEACAY",
-    "QQRqIRgMAQsLA0AgAiAYTEUEQCAYQQJ0IhcgGWoqAgAgFyAaaioCACAXIBtqKgIAlEMAAABAlJIhJSAXIBxqICU4AgAgFyAdaiAljDgCACAXICFq",
-    "IBcgHmoqAgAgFyAfaioCACAXICBqKgIAlEMAAABAlJIiJTgCACAXICJqICWMOAIAIBhBAWohGAwBCwsgAEEBaiEADAELCwtaAQF9A0AgACABTkUE",
-    "QCAFIAAgBmxBAnRqIAIgACADbEECdGoqAgAgBLIiC5U4AgAgCSAAIApsQQJ0aiAHIAAgCGxBAnRqKgIAIAuVOAIAIABBAWohAAwBCwsLlwIBCX8D",
-    "QCAAIAFORQRAIAMgACAEbEECdGohESAFIAAgBmxBAnRqIRIgByAAIAhsQQJ0aiETIAkgACAKbEECdGohFCALIAAgDGxBAnRqIRUgDSAAIA5sQQJ0",
-    "aiEWIAIgAkEDcWshF0EAIRADQCAQIBdORQRAIBBBAnQiDyATaiAPIBFq/QAEACAPIBJq/QAEAP3kAf0LBAAgDyAWaiAPIBRq/QAEACAPIBVq/QAE",
-    "AP3kAf0LBAAgEEEEaiEQDAELCwNAIAIgEExFBEAgEEECdCIPIBNqIA8gEWoqAgAgDyASaioCAJI4AgAgDyAWaiAPIBRqKgIAIA8gFWoqAgCSOAIA",
-    "IBBBAWohEAwBCwsgAEEBaiEADAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPSAA",
-    "IAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+",
-    "Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZa",
-    "Pv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB",
-    "/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxV",
-    "VVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADw",
-    "PwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIB",
-    "IAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9",
-    "Sf1SC+wCAQJ7IAD9DON1K0U22le/43UrRTbaV78gACAA/fIBIgH98gH9DOB9FQ49bW0/4H0VDj1tbT/98AEgAf3yAf0MPcLmVeMmgr89wuZV4yaC",
-    "v/3wASAB/fIB/Qz6ECyI9GSWP/oQLIj0ZJY//fABIAH98gH9DBy6oRu6oau/HLqhG7qhq7/98AEgAf3yAf0MERERERERwT8RERERERHBP/3wASAB",
-    "/fIB/QxVVVVVVVXVv1VVVVVVVdW//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AH98gH9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAABAAAAA",
-    "AAAAAED9DAAAAAAAAABAAAAAAAAAAEAgAP3sASIC/fIBEBX9DAAAAAAAAPA/AAAAAAAA8D/98AH98wH98QEiAf3tASABIAD9DAAAAAAAAAAAAAAA",
-    "AAAAAAD9Sf1SIAL9DJqZmZmZmbk/mpmZmZmZuT/9Sf1SCzcAA0AgACABTkUEQCAFIAAgBmxBA3RqIAIgACADbEEDdGorAwAgBLejOQMAIABBAWoh",
-    "AAwBCwsL6QEDB38BewF8A0AgACABTkUEQCADIAAgBGxBA3RqIQ0gBSAAIAZsQQN0aiEOIAcgACAIbEEDdGohDyAJIAAgCmxBA3RqIRAgAiACQQFx",
-    "ayERQQAhCwNAIAsgEU5FBEAgC0EDdCIMIA1q/QAEACAO/QoDAP3xASESIAwgD2ogEv0LBAAgDCAQaiASIBL98gH9CwQAIAtBAmohCwwBCwsDQCAC",
-    "IAtMRQRAIAtBA3QiDCANaisDACAOKwMAoSETIAwgD2ogEzkDACAMIBBqIBMgE6I5AwAgC0EBaiELDAELCyAAQQFqIQAMAQsLC2UBAXwDQCAAIAFO",
-    "RQRAIAUgACAGbEEDdGogAiAAIANsQQN0aisDACAEtyILo0TxaOOItfjkPqCfOQMAIAkgACAKbEEDdGogByAAIAhsQQN0aisDACALozkDACAAQQFq",
-    "IQAMAQsLC/wCAwt/AnsCfANAIAAgAU5FBEAgAyAAIARsQQN0aiEWIAUgACAGbEEDdGohFyAHIAAgCGxBA3RqIRggCSAAIApsQQN0aiEZIAsgACAM",
-    "bEEDdGohGiANIAAgDmxBA3RqIRsgDyAAIBBsQQN0aiEcIBIgACATbEEDdGohHSACIAJBAXFrIR5BACEVA0AgFSAeTkUEQCAVQQN0IhQgFmr9AAQA",
-    "IBf9CgMA/fMBIR8gFCAYaiAf/QsEACAUIBtqIBQgGWr9AAQAIBr9CgMA/fEBIiD9CwQAIBQgHGogICAg/fIB/QsEACAUIB1qIBEgFGr9AAQAIB/9",
-    "8gH9CwQAIBVBAmohFQwBCwsDQCACIBVMRQRAIBVBA3QiFCAWaisDACAXKwMAoyEhIBQgGGogITkDACAUIBtqIBQgGWorAwAgGisDAKEiIjkDACAU",
-    "IBxqICIgIqI5AwAgFCAdaiARIBRqKwMAICGiOQMAIBVBAWohFQwBCwsgAEEBaiEADAELCwtCAANAIAAgAU5FBEAgBSAAIAZsQQN0aiACIAAgA2xB",
-    "A3RqKwMAIAS3o0TxaOOItfjkPqCfOQMAIABBAWohAAwBCwsLmAIDCH8BewF8A0AgACABTkUEQCADIAAgBGxBA3RqIRAgBSAAIAZsQQN0aiERIAcg",
-    "ACAIbEEDdGohEiAKIAAgC2xBA3RqIRMgDCAAIA1sQQN0aiEUIAIgAkEBcWshFUEAIQ8DQCAPIBVORQRAIA9BA3QiDiAQav0ABAAgEf0KAwD98wEh",
-    "FiAOIBJqIBb9CwQAIA4gFGogCSAOav0ABAAgFv3yASAOIBNq/QAEAP3wAf0LBAAgD0ECaiEPDAELCwNAIAIgD0xFBEAgD0EDdCIOIBBqKwMAIBEr",
-    "AwCjIRcgDiASaiAXOQMAIA4gFGogCSAOaisDACAXoiAOIBNqKwMAoDkDACAPQQFqIQ8MAQsLIABBAWohAAwBCwsL8QUDDX8DewN8A0AgACABTkUE",
-    "QCADIAAgBGxBA3RqIR0gBiAAIAdsQQN0aiEeIAggACAJbEEDdGohHyALIAAgDGxBA3RqISAgDSAAIA5sQQN0aiEhIBAgACARbEEDdGohIiASIAAg",
-    "E2xBA3RqISMgFSAAIBZsQQN0aiEkIBcgACAYbEEDdGohJSAZIAAgGmxBA3RqISYgAiACQQFxayEnQQAhHANAIBwgJ05FBED9DAAAAAAAAPA/AAAA",
-    "AAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gHEEDdCIbIB1q/QAEACAFIBtq/QAEAP3wAf3tARAV/fAB/fMBISggGyAeaiAo/QsEACAbICBqIBsgH2r9",
-    "AAQAIAogG2r9AAQA/fABEBYiKf0LBAAgGyAiav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAbICFq/QAEACAPIBtq/QAEAP3w",
-    "Af3tARAV/fAB/fMBIir9CwQAIBsgJGr9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gGyAjav0ABAAgFCAbav0ABAD98AH97QEQ",
-    "Ff3wAf3zAf0LBAAgGyAmaiAqIBsgJWr9AAQA/fIBICggKf3yAf3wAf0LBAAgHEECaiEcDAELCwNAIAIgHExFBEBEAAAAAAAA8D8gHEEDdCIbIB1q",
-    "KwMAIAUgG2orAwCgmv0UEBX9IQBEAAAAAAAA8D+goyErIBsgHmogKzkDACAbICBqIBsgH2orAwAgCiAbaisDAKD9FBAW/SEAIiw5AwAgGyAiakQA",
-    "AAAAAADwPyAbICFqKwMAIA8gG2orAwCgmv0UEBX9IQBEAAAAAAAA8D+goyItOQMAIBsgJGpEAAAAAAAA8D8gGyAjaisDACAUIBtqKwMAoJr9FBAV",
-    "/SEARAAAAAAAAPA/oKM5AwAgGyAmaiAtIBsgJWorAwCiICsgLKKgOQMAIBxBAWohHAwBCwsgAEEBaiEADAELCwvcAgMJfwF7AXwDQCAAIAFORQRA",
-    "IAMgACAEbEEDdGohEyAFIAAgBmxBA3RqIRQgByAAIAhsQQN0aiEVIAsgACAMbEEDdGohFiANIAAgDmxBA3RqIRcgDyAAIBBsQQN0aiEYIAIgAkEB",
-    "cWshGUEAIRIDQCASIBlORQRAIBJBA3QiESATav0ABAAgFP0KAwD98wEhGiARIBVqIBr9CwQAIBEgFmogCSARav0ABAAgGv3yASAKIBFq/QAEAP3w",
-    "ARAWIhr9CwQAIBEgGGogESAXav0ABAAgGv3yAf0LBAAgEkECaiESDAELCwNAIAIgEkxFBEAgEkEDdCIRIBNqKwMAIBQrAwCjIRsgESAVaiAbOQMA",
-    "IBEgFmogCSARaisDACAboiAKIBFqKwMAoP0UEBb9IQAiGzkDACARIBhqIBEgF2orAwAgG6I5AwAgEkEBaiESDAELCyAAQQFqIQAMAQsLC4kBAANA",
-    "IAAgAU5FBEAgBCAAIAVsQQN0aiACIAAgA2xBA3RqKwMARAAAAAAAAABAojkDACAIIAAgCWxBA3RqIAYgACAHbEEDdGorAwBEAAAAAAAAAECiOQMA",
-    "IAwgACANbEEDdGogCiAAIAtsQQN0aisDAEQAAAAAAAAAQKI5AwAgAEEBaiEADAELCwuLAgEJfwNAIAAgAU5FBEAgAyAAIARsQQN0aiERIAUgACAG",
-    "bEEDdGohEiAHIAAgCGxBA3RqIRMgCSAAIApsQQN0aiEUIAsgACAMbEEDdGohFSANIAAgDmxBA3RqIRYgAiACQQFxayEXQQAhDwNAIA8gF05FBEAg",
-    "D0EDdCIQIBNqIBAgEWr9AAQAIBL9CgMA/fMB/QsEACAQIBZqIBAgFGr9AAQAIBX9CgMA/fMB/QsEACAPQQJqIQ8MAQsLA0AgAiAPTEUEQCAPQQN0",
-    "IhAgE2ogECARaisDACASKwMAozkDACAQIBZqIBAgFGorAwAgFSsDAKM5AwAgD0EBaiEPDAELCyAAQQFqIQAMAQsLC78HAxN/A3sDfANAIAAgAU5F",
-    "BEAgAyAAIARsQQN0aiEoIAUgACAGbEEDdGohJiAHIAAgCGxBA3RqISkgCSAAIApsQQN0aiEqIAwgACANbEEDdGohJyAOIAAgD2xBA3RqISsgECAA",
-    "IBFsQQN0aiEsIBIgACATbEEDdGohLSAUIAAgFWxBA3RqIS4gFiAAIBdsQQN0aiEvIBggACAZbEEDdGohMCAaIAAgG2xBA3RqITEgHCAAIB1sQQN0",
-    "aiEyIB4gACAfbEEDdGohMyAgIAAgIWxBA3RqITQgIiAAICNsQQN0aiE1IAIgAkEBcWshNkEAISUDQCAlIDZORQRAICVBA3QiJCAoav0ABAAgJCAm",
-    "av0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gJCApav0ABAAiNyA3/fIB/fEB/fIBITcgJCAqaiA3/QsEACAkICtqIDcgCyAkav0ABAD98gEiOSAn",
-    "/QoDAP3zAf0LBAAgJCAtaiA5ICQgLGr9AAQAICf9CgMA/fMBIjn98gEgJ/0KAwD98wH97QH9CwQAICQgL2r9DAAAAAAAAPA/AAAAAAAA8D8gJCAu",
-    "av0ABAAiOCA4/fIB/fEB/QsEACAkIDFqICQgMGr9AAQAIjj9DAAAAAAAAPA/AAAAAAAA8D8gOP3xAf3yAf0LBAAgJCAzaiAkIDJq/QAEACI4/QwA",
-    "AAAAAADwPwAAAAAAAPA/IDj98QH98gH9CwQAICQgNGogJCAoav0ABAAgJCApav0ABAD98gEgJCAmav0ABAD9DAAAAAAAAPA/AAAAAAAA8D8gJCAm",
-    "av0ABAD98QH98gH98gH9CwQAICQgNWogNyA5/fIB/QsEACAlQQJqISUMAQsLA0AgAiAlTEUEQCAlQQN0IiQgKGorAwAgJCAmaisDAKJEAAAAAAAA",
-    "8D8gJCApaisDACI6IDqioaIhOiAkICpqIDo5AwAgJCAraiA6IAsgJGorAwCiIjwgJysDAKM5AwAgJCAtaiA8ICQgLGorAwAgJysDAKMiPKIgJysD",
-    "AKOaOQMAICQgL2pEAAAAAAAA8D8gJCAuaisDACI7IDuioTkDACAkIDFqICQgMGorAwAiO0QAAAAAAADwPyA7oaI5AwAgJCAzaiAkIDJqKwMAIjtE",
-    "AAAAAAAA8D8gO6GiOQMAICQgNGogJCAoaisDACAkIClqKwMAoiAkICZqKwMARAAAAAAAAPA/ICQgJmorAwChoqI5AwAgJCA1aiA6IDyiOQMAICVB",
-    "AWohJQwBCwsgAEEBaiEADAELCwtGAANAIAAgAU5FBEAgByAAIAhsQQN0aiACIAAgA2xBA3RqKwMAIAQgACAFbEEDdGorAwCjIAa3ozkDACAAQQFq",
-    "IQAMAQsLC84CAwl/AXsBfANAIAAgAU5FBEAgAyAAIARsQQN0aiERIAUgACAGbEEDdGohEiAHIAAgCGxBA3RqIRMgCSAAIApsQQN0aiEUIAsgACAM",
-    "bEEDdGohFSANIAAgDmxBA3RqIRYgAiACQQFxayEXQQAhEANAIBAgF05FBEAgEEEDdCIPIBFq/QAEAP0MAAAAAAAAAEAAAAAAAAAAQCAPIBJq/QAE",
-    "ACAPIBNq/QAEAP3yAf3yAf3wASEYIA8gFWogDyAUav0ABAAgGP3wAf0LBAAgDyAWaiAY/e0B/QsEACAQQQJqIRAMAQsLA0AgAiAQTEUEQCAQQQN0",
-    "Ig8gEWorAwAgDyASaisDACAPIBNqKwMAokQAAAAAAAAAQKKgIRkgDyAVaiAPIBRqKwMAIBmgOQMAIA8gFmogGZo5AwAgEEEBaiEQDAELCyAAQQFq",
-    "IQAMAQsLC5kEAxB/AXsBfANAIAAgAU5FBEAgAyAAIARsQQN0aiEfIAUgACAGbEEDdGohICAHIAAgCGxBA3RqISEgCSAAIApsQQN0aiEiIAsgACAM",
-    "bEEDdGohIyANIAAgDmxBA3RqISQgDyAAIBBsQQN0aiElIBEgACASbEEDdGohJiATIAAgFGxBA3RqIScgFSAAIBZsQQN0aiEoIBcgACAYbEEDdGoh",
-    "KSAZIAAgGmxBA3RqISogGyAAIBxsQQN0aiErIAIgAkEBcWshLEEAIR4DQCAeICxORQRAIB5BA3QiHSAfav0ABAAgHSAgav0ABAD98AEhLSAdICNq",
-    "IC0gHSAhav0ABAD98gEgHSAiav0ABAD98gH9CwQAIB0gJmogLSAdICRq/QAEAP3yASAdICVq/QAEAP3yAf0LBAAgHSApaiAtIB0gJ2r9AAQA/fIB",
-    "IB0gKGr9AAQA/fIB/QsEACAdICtqIC0gHSAqav0ABAD98gH9CwQAIB5BAmohHgwBCwsDQCACIB5MRQRAIB5BA3QiHSAfaisDACAdICBqKwMAoCEu",
-    "IB0gI2ogLiAdICFqKwMAoiAdICJqKwMAojkDACAdICZqIC4gHSAkaisDAKIgHSAlaisDAKI5AwAgHSApaiAuIB0gJ2orAwCiIB0gKGorAwCiOQMA",
-    "IB0gK2ogLiAdICpqKwMAojkDACAeQQFqIR4MAQsLIABBAWohAAwBCwsLsQUDEX8CewJ8A0AgACABTkUEQCADIAAgBGxBA3RqIScgBSAAIAZsQQN0",
-    "aiEoIAcgACAIbEEDdGohKSAJIAAgCmxBA3RqISogDCAAIA1sQQN0aiEjIA4gACAPbEEDdGohKyAQIAAgEWxBA3RqISQgEiAAIBNsQQN0aiEsIBQg",
-    "ACAVbEEDdGohJSAWIAAgF2xBA3RqIS0gGCAAIBlsQQN0aiEuIBsgACAcbEEDdGohJiAdIAAgHmxBA3RqIS8gHyAAICBsQQN0aiEwIAIgAkEBcWsh",
-    "MUEAISIDQCAiIDFORQRAICJBA3QiISAnav0ABAAgISAoav0ABAD98AEgISApav0ABAD98AEgISAqav0ABAD98AEiMiALICFq/QAEAP3yASEzICEg",
-    "K2ogMyAj/QoDAP3zAf0LBAAgISAsaiAzICEgJGr9AAQA/fIBICP9CgMA/fMB/e0B/QsEACAhIC1qIDIgISAlav0ABAD98gH9CwQAICEgLmogMiAh",
-    "ICRq/QAEAP3yAf0LBAAgISAvaiAyIBogIWr9AAQA/fIBIjIgJv0KAwD98wH9CwQAICEgMGogMiAhICVq/QAEAP3yASAm/QoDAP3zAf3tAf0LBAAg",
-    "IkECaiEiDAELCwNAIAIgIkxFBEAgIkEDdCIhICdqKwMAICEgKGorAwCgICEgKWorAwCgICEgKmorAwCgIjQgCyAhaisDAKIhNSAhICtqIDUgIysD",
-    "AKM5AwAgISAsaiA1ICEgJGorAwCiICMrAwCjmjkDACAhIC1qIDQgISAlaisDAKI5AwAgISAuaiA0ICEgJGorAwCiOQMAICEgL2ogNCAaICFqKwMA",
-    "oiI0ICYrAwCjOQMAICEgMGogNCAhICVqKwMAoiAmKwMAo5o5AwAgIkEBaiEiDAELCyAAQQFqIQAMAQsLC3gBAXwDQCAAIAFORQRAIAcgACAIbEED",
-    "dGogAiAAIANsQQN0aisDACAEIAAgBWxBA3RqKwMAoyAGtyIPozkDACANIAAgDmxBA3RqIAkgACAKbEEDdGorAwAgCyAAIAxsQQN0aisDAKMgD6M5",
-    "AwAgAEEBaiEADAELCwv1AwMNfwF7AXwDQCAAIAFORQRAIAMgACAEbEEDdGohGSAFIAAgBmxBA3RqIRogByAAIAhsQQN0aiEbIAkgACAKbEEDdGoh",
-    "HCALIAAgDGxBA3RqIR0gDSAAIA5sQQN0aiEeIA8gACAQbEEDdGohHyARIAAgEmxBA3RqISAgEyAAIBRsQQN0aiEhIBUgACAWbEEDdGohIiACIAJB",
-    "AXFrISNBACEYA0AgGCAjTkUEQCAYQQN0IhcgGWr9AAQA/QwAAAAAAAAAQAAAAAAAAABAIBcgGmr9AAQAIBcgG2r9AAQA/fIB/fIB/fABISQgFyAc",
-    "aiAk/QsEACAXIB1qICT97QH9CwQAIBcgIWogFyAeav0ABAD9DAAAAAAAAABAAAAAAAAAAEAgFyAfav0ABAAgFyAgav0ABAD98gH98gH98AEiJP0L",
-    "BAAgFyAiaiAk/e0B/QsEACAYQQJqIRgMAQsLA0AgAiAYTEUEQCAYQQN0IhcgGWorAwAgFyAaaisDACAXIBtqKwMAokQAAAAAAAAAQKKgISUgFyAc",
-    "aiAlOQMAIBcgHWogJZo5AwAgFyAhaiAXIB5qKwMAIBcgH2orAwAgFyAgaisDAKJEAAAAAAAAAECioCIlOQMAIBcgImogJZo5AwAgGEEBaiEYDAEL",
-    "CyAAQQFqIQAMAQsLC1oBAXwDQCAAIAFORQRAIAUgACAGbEEDdGogAiAAIANsQQN0aisDACAEtyILozkDACAJIAAgCmxBA3RqIAcgACAIbEEDdGor",
-    "AwAgC6M5AwAgAEEBaiEADAELCwuXAgEJfwNAIAAgAU5FBEAgAyAAIARsQQN0aiERIAUgACAGbEEDdGohEiAHIAAgCGxBA3RqIRMgCSAAIApsQQN0",
-    "aiEUIAsgACAMbEEDdGohFSANIAAgDmxBA3RqIRYgAiACQQFxayEXQQAhEANAIBAgF05FBEAgEEEDdCIPIBNqIA8gEWr9AAQAIA8gEmr9AAQA/fAB",
-    "/QsEACAPIBZqIA8gFGr9AAQAIA8gFWr9AAQA/fAB/QsEACAQQQJqIRAMAQsLA0AgAiAQTEUEQCAQQQN0Ig8gE2ogDyARaisDACAPIBJqKwMAoDkD",
-    "ACAPIBZqIA8gFGorAwAgDyAVaisDAKA5AwAgEEEBaiEQDAELCyAAQQFqIQAMAQsLCwDJAgRuYW1lAcECKgAFZXhwMzIBBnRhbmgzMgIFZjMyXzAD",
-    "BWYzMl8xBAVmMzJfMgUFZjMyXzMGBWYzMl80BwVmMzJfNQgFZjMyXzYJBmYzMl8xMAoGZjMyXzExCwZmMzJfMTIMBmYzMl8xMw0GZjMyXzE0DgZm",
-    "MzJfMTUPBmYzMl8xNxAGZjMyXzE4EQZmMzJfMTkSBmYzMl8yMBMGZjMyXzIxFAZmMzJfMjIVBWV4cDY0FgZ0YW5oNjQXBWY2NF8wGAVmNjRfMRkF",
-    "ZjY0XzIaBWY2NF8zGwVmNjRfNBwFZjY0XzUdBWY2NF82HgZmNjRfMTAfBmY2NF8xMSAGZjY0XzEyIQZmNjRfMTMiBmY2NF8xNCMGZjY0XzE1JAZm",
-    "NjRfMTclBmY2NF8xOCYGZjY0XzE5JwZmNjRfMjAoBmY2NF8yMSkGZjY0XzIy",
+    "f39/f39/f39/f39/f39/f39/f39/f39/f38AYBF/f39/f39/f39/f39/f39/fwBgCX9/f39/f39/fwBgD39/f39/f39/f39/f39/fwBgJH9/f39/",
+    "f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/fwBgHX9/f39/f39/f39/f39/f39/f39/f39/f39/f39/AGAhf39/f39/f39/f39/f39/f39/",
+    "f39/f39/f39/f39/f39/AGAXf39/f39/f39/f39/f39/f39/f39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDLSwAAAECAgMBBAUGBwQICQcICgsI",
+    "DAIIAAABAgIDAQQFBgcECAkHCAoLCAwCCAevAzIFZjMyXzAAAgVmMzJfMQADBWYzMl8yAAQFZjMyXzMABQVmMzJfNAAGBWYzMl81AAcFZjMyXzYA",
+    "CAVmMzJfNwACBWYzMl84AAMFZjMyXzkABgZmMzJfMTAACQZmMzJfMTEACgZmMzJfMTIACgZmMzJfMTMACwZmMzJfMTQADAZmMzJfMTUADQZmMzJf",
+    "MTYADgZmMzJfMTcADwZmMzJfMTgAAgZmMzJfMTkAEAZmMzJfMjAAEQZmMzJfMjEAEgZmMzJfMjIAEwZmMzJfMjMAFAZmMzJfMjQAFQVmNjRfMAAY",
+    "BWY2NF8xABkFZjY0XzIAGgVmNjRfMwAbBWY2NF80ABwFZjY0XzUAHQVmNjRfNgAeBWY2NF83ABgFZjY0XzgAGQVmNjRfOQAcBmY2NF8xMAAfBmY2",
+    "NF8xMQAgBmY2NF8xMgAgBmY2NF8xMwAhBmY2NF8xNAAiBmY2NF8xNQAjBmY2NF8xNgAkBmY2NF8xNwAlBmY2NF8xOAAYBmY2NF8xOQAmBmY2NF8y",
+    "MAAnBmY2NF8yMQAoBmY2NF8yMgApBmY2NF8yMwAqBmY2NF8yNAArCsNxLOgDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB/",
+    "/QwBDVA5AQ1QOQENUDkBDVA5IAAgAP0MO6q4PzuquD87qrg/O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMAAJZD",
+    "/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0Mg4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6/eQBIAH9",
+    "5gH9DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH95gH9DAAA",
+    "AD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9",
+    "DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIYcrFC",
+    "/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9UguEAgECeyAA/QzRDV290Q1dvdENXb3RDV29IAAgAP3mASIB/eYB/QyJiAg+iYgIPomICD6JiAg+",
+    "/eQBIAH95gH9DKuqqr6rqqq+q6qqvquqqr795AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kAf3mAf0MAACAPwAAgD8AAIA/AACAP/0MAAAAQAAA",
+    "AEAAAABAAAAAQP0MAAAAQAAAAEAAAABAAAAAQCAA/eABIgL95gEQAP0MAACAPwAAgD8AAIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAA",
+    "AAAAAAAAAAAAAP1D/VIgAv0MzczMPc3MzD3NzMw9zczMPf1D/VILNwADQCAAIAFORQRAIAUgACAGbEECdGogAiAAIANsQQJ0aioCACAEspU4AgAg",
+    "AEEBaiEADAELCwvpAQMHfwF7AX0DQCAAIAFORQRAIAMgACAEbEECdGohDSAFIAAgBmxBAnRqIQ4gByAAIAhsQQJ0aiEPIAkgACAKbEECdGohECAC",
+    "IAJBA3FrIRFBACELA0AgCyARTkUEQCALQQJ0IgwgDWr9AAQAIA79CQIA/eUBIRIgDCAPaiAS/QsEACAMIBBqIBIgEv3mAf0LBAAgC0EEaiELDAEL",
+    "CwNAIAIgC0xFBEAgC0ECdCIMIA1qKgIAIA4qAgCTIRMgDCAPaiATOAIAIAwgEGogEyATlDgCACALQQFqIQsMAQsLIABBAWohAAwBCwsLYQEBfQNA",
+    "IAAgAU5FBEAgBSAAIAZsQQJ0aiACIAAgA2xBAnRqKgIAIASyIguVQ6zFJzeSkTgCACAJIAAgCmxBAnRqIAcgACAIbEECdGoqAgAgC5U4AgAgAEEB",
+    "aiEADAELCwv8AgMLfwJ7An0DQCAAIAFORQRAIAMgACAEbEECdGohFiAFIAAgBmxBAnRqIRcgByAAIAhsQQJ0aiEYIAkgACAKbEECdGohGSALIAAg",
+    "DGxBAnRqIRogDSAAIA5sQQJ0aiEbIA8gACAQbEECdGohHCASIAAgE2xBAnRqIR0gAiACQQNxayEeQQAhFQNAIBUgHk5FBEAgFUECdCIUIBZq/QAE",
+    "ACAX/QkCAP3nASEfIBQgGGogH/0LBAAgFCAbaiAUIBlq/QAEACAa/QkCAP3lASIg/QsEACAUIBxqICAgIP3mAf0LBAAgFCAdaiARIBRq/QAEACAf",
+    "/eYB/QsEACAVQQRqIRUMAQsLA0AgAiAVTEUEQCAVQQJ0IhQgFmoqAgAgFyoCAJUhISAUIBhqICE4AgAgFCAbaiAUIBlqKgIAIBoqAgCTIiI4AgAg",
+    "FCAcaiAiICKUOAIAIBQgHWogESAUaioCACAhlDgCACAVQQFqIRUMAQsLIABBAWohAAwBCwsLPgADQCAAIAFORQRAIAUgACAGbEECdGogAiAAIANs",
+    "QQJ0aioCACAEspVDrMUnN5KROAIAIABBAWohAAwBCwsLmAIDCH8BewF9A0AgACABTkUEQCADIAAgBGxBAnRqIRAgBSAAIAZsQQJ0aiERIAcgACAI",
+    "bEECdGohEiAKIAAgC2xBAnRqIRMgDCAAIA1sQQJ0aiEUIAIgAkEDcWshFUEAIQ8DQCAPIBVORQRAIA9BAnQiDiAQav0ABAAgEf0JAgD95wEhFiAO",
+    "IBJqIBb9CwQAIA4gFGogCSAOav0ABAAgFv3mASAOIBNq/QAEAP3kAf0LBAAgD0EEaiEPDAELCwNAIAIgD0xFBEAgD0ECdCIOIBBqKgIAIBEqAgCV",
+    "IRcgDiASaiAXOAIAIA4gFGogCSAOaioCACAXlCAOIBNqKgIAkjgCACAPQQFqIQ8MAQsLIABBAWohAAwBCwsL2QUDDX8DewN9A0AgACABTkUEQCAD",
+    "IAAgBGxBAnRqIR0gBiAAIAdsQQJ0aiEeIAggACAJbEECdGohHyALIAAgDGxBAnRqISAgDSAAIA5sQQJ0aiEhIBAgACARbEECdGohIiASIAAgE2xB",
+    "AnRqISMgFSAAIBZsQQJ0aiEkIBcgACAYbEECdGohJSAZIAAgGmxBAnRqISYgAiACQQNxayEnQQAhHANAIBwgJ05FBED9DAAAgD8AAIA/AACAPwAA",
+    "gD/9DAAAgD8AAIA/AACAPwAAgD8gHEECdCIbIB1q/QAEACAFIBtq/QAEAP3kAf3hARAA/eQB/ecBISggGyAeaiAo/QsEACAbICBqIBsgH2r9AAQA",
+    "IAogG2r9AAQA/eQBEAEiKf0LBAAgGyAiav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAbICFq/QAEACAPIBtq/QAEAP3kAf3h",
+    "ARAA/eQB/ecBIir9CwQAIBsgJGr9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gGyAjav0ABAAgFCAbav0ABAD95AH94QEQAP3k",
+    "Af3nAf0LBAAgGyAmaiAqIBsgJWr9AAQA/eYBICggKf3mAf3kAf0LBAAgHEEEaiEcDAELCwNAIAIgHExFBEBDAACAPyAcQQJ0IhsgHWoqAgAgBSAb",
+    "aioCAJKM/RMQAP0fAEMAAIA/kpUhKyAbIB5qICs4AgAgGyAgaiAbIB9qKgIAIAogG2oqAgCS/RMQAf0fACIsOAIAIBsgImpDAACAPyAbICFqKgIA",
+    "IA8gG2oqAgCSjP0TEAD9HwBDAACAP5KVIi04AgAgGyAkakMAAIA/IBsgI2oqAgAgFCAbaioCAJKM/RMQAP0fAEMAAIA/kpU4AgAgGyAmaiAtIBsg",
+    "JWoqAgCUICsgLJSSOAIAIBxBAWohHAwBCwsgAEEBaiEADAELCwvcAgMJfwF7AX0DQCAAIAFORQRAIAMgACAEbEECdGohEyAFIAAgBmxBAnRqIRQg",
+    "ByAAIAhsQQJ0aiEVIAsgACAMbEECdGohFiANIAAgDmxBAnRqIRcgDyAAIBBsQQJ0aiEYIAIgAkEDcWshGUEAIRIDQCASIBlORQRAIBJBAnQiESAT",
+    "av0ABAAgFP0JAgD95wEhGiARIBVqIBr9CwQAIBEgFmogCSARav0ABAAgGv3mASAKIBFq/QAEAP3kARABIhr9CwQAIBEgGGogESAXav0ABAAgGv3m",
+    "Af0LBAAgEkEEaiESDAELCwNAIAIgEkxFBEAgEkECdCIRIBNqKgIAIBQqAgCVIRsgESAVaiAbOAIAIBEgFmogCSARaioCACAblCAKIBFqKgIAkv0T",
+    "EAH9HwAiGzgCACARIBhqIBEgF2oqAgAgG5Q4AgAgEkEBaiESDAELCyAAQQFqIQAMAQsLC7kBAQZ/A0AgACABTkUEQCADIAAgBGxBAnRqIQsgBSAA",
+    "IAZsQQJ0aiEMIAcgACAIbEECdGohDSACIAJBA3FrIQ5BACEJA0AgCSAOTkUEQCAJQQJ0IgogDWogCiALav0ABAAgCiAMav0ABAD95AH9CwQAIAlB",
+    "BGohCQwBCwsDQCACIAlMRQRAIAlBAnQiCiANaiAKIAtqKgIAIAogDGoqAgCSOAIAIAlBAWohCQwBCwsgAEEBaiEADAELCwt9AANAIAAgAU5FBEAg",
+    "BCAAIAVsQQJ0aiACIAAgA2xBAnRqKgIAQwAAAECUOAIAIAggACAJbEECdGogBiAAIAdsQQJ0aioCAEMAAABAlDgCACAMIAAgDWxBAnRqIAogACAL",
+    "bEECdGoqAgBDAAAAQJQ4AgAgAEEBaiEADAELCwuLAgEJfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiERIAUgACAGbEECdGohEiAHIAAgCGxBAnRqIRMg",
+    "CSAAIApsQQJ0aiEUIAsgACAMbEECdGohFSANIAAgDmxBAnRqIRYgAiACQQNxayEXQQAhDwNAIA8gF05FBEAgD0ECdCIQIBNqIBAgEWr9AAQAIBL9",
+    "CQIA/ecB/QsEACAQIBZqIBAgFGr9AAQAIBX9CQIA/ecB/QsEACAPQQRqIQ8MAQsLA0AgAiAPTEUEQCAPQQJ0IhAgE2ogECARaioCACASKgIAlTgC",
+    "ACAQIBZqIBAgFGoqAgAgFSoCAJU4AgAgD0EBaiEPDAELCyAAQQFqIQAMAQsLC6sHAxN/A3sDfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEoIAUgACAG",
+    "bEECdGohJiAHIAAgCGxBAnRqISkgCSAAIApsQQJ0aiEqIAwgACANbEECdGohJyAOIAAgD2xBAnRqISsgECAAIBFsQQJ0aiEsIBIgACATbEECdGoh",
+    "LSAUIAAgFWxBAnRqIS4gFiAAIBdsQQJ0aiEvIBggACAZbEECdGohMCAaIAAgG2xBAnRqITEgHCAAIB1sQQJ0aiEyIB4gACAfbEECdGohMyAgIAAg",
+    "IWxBAnRqITQgIiAAICNsQQJ0aiE1IAIgAkEDcWshNkEAISUDQCAlIDZORQRAICVBAnQiJCAoav0ABAAgJCAmav0ABAD95gH9DAAAgD8AAIA/AACA",
+    "PwAAgD8gJCApav0ABAAiNyA3/eYB/eUB/eYBITcgJCAqaiA3/QsEACAkICtqIDcgCyAkav0ABAD95gEiOSAn/QkCAP3nAf0LBAAgJCAtaiA5ICQg",
+    "LGr9AAQAICf9CQIA/ecBIjn95gEgJ/0JAgD95wH94QH9CwQAICQgL2r9DAAAgD8AAIA/AACAPwAAgD8gJCAuav0ABAAiOCA4/eYB/eUB/QsEACAk",
+    "IDFqICQgMGr9AAQAIjj9DAAAgD8AAIA/AACAPwAAgD8gOP3lAf3mAf0LBAAgJCAzaiAkIDJq/QAEACI4/QwAAIA/AACAPwAAgD8AAIA/IDj95QH9",
+    "5gH9CwQAICQgNGogJCAoav0ABAAgJCApav0ABAD95gEgJCAmav0ABAD9DAAAgD8AAIA/AACAPwAAgD8gJCAmav0ABAD95QH95gH95gH9CwQAICQg",
+    "NWogNyA5/eYB/QsEACAlQQRqISUMAQsLA0AgAiAlTEUEQCAlQQJ0IiQgKGoqAgAgJCAmaioCAJRDAACAPyAkIClqKgIAIjogOpSTlCE6ICQgKmog",
+    "OjgCACAkICtqIDogCyAkaioCAJQiPCAnKgIAlTgCACAkIC1qIDwgJCAsaioCACAnKgIAlSI8lCAnKgIAlYw4AgAgJCAvakMAAIA/ICQgLmoqAgAi",
+    "OyA7lJM4AgAgJCAxaiAkIDBqKgIAIjtDAACAPyA7k5Q4AgAgJCAzaiAkIDJqKgIAIjtDAACAPyA7k5Q4AgAgJCA0aiAkIChqKgIAICQgKWoqAgCU",
+    "ICQgJmoqAgBDAACAPyAkICZqKgIAk5SUOAIAICQgNWogOiA8lDgCACAlQQFqISUMAQsLIABBAWohAAwBCwsLRgADQCAAIAFORQRAIAcgACAIbEEC",
+    "dGogAiAAIANsQQJ0aioCACAEIAAgBWxBAnRqKgIAlSAGspU4AgAgAEEBaiEADAELCwvKAgMJfwF7AX0DQCAAIAFORQRAIAMgACAEbEECdGohESAF",
+    "IAAgBmxBAnRqIRIgByAAIAhsQQJ0aiETIAkgACAKbEECdGohFCALIAAgDGxBAnRqIRUgDSAAIA5sQQJ0aiEWIAIgAkEDcWshF0EAIRADQCAQIBdO",
+    "RQRAIBBBAnQiDyARav0ABAD9DAAAAEAAAABAAAAAQAAAAEAgDyASav0ABAAgDyATav0ABAD95gH95gH95AEhGCAPIBVqIA8gFGr9AAQAIBj95AH9",
+    "CwQAIA8gFmogGP3hAf0LBAAgEEEEaiEQDAELCwNAIAIgEExFBEAgEEECdCIPIBFqKgIAIA8gEmoqAgAgDyATaioCAJRDAAAAQJSSIRkgDyAVaiAP",
+    "IBRqKgIAIBmSOAIAIA8gFmogGYw4AgAgEEEBaiEQDAELCyAAQQFqIQAMAQsLC5kEAxB/AXsBfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEfIAUgACAG",
+    "bEECdGohICAHIAAgCGxBAnRqISEgCSAAIApsQQJ0aiEiIAsgACAMbEECdGohIyANIAAgDmxBAnRqISQgDyAAIBBsQQJ0aiElIBEgACASbEECdGoh",
+    "JiATIAAgFGxBAnRqIScgFSAAIBZsQQJ0aiEoIBcgACAYbEECdGohKSAZIAAgGmxBAnRqISogGyAAIBxsQQJ0aiErIAIgAkEDcWshLEEAIR4DQCAe",
+    "ICxORQRAIB5BAnQiHSAfav0ABAAgHSAgav0ABAD95AEhLSAdICNqIC0gHSAhav0ABAD95gEgHSAiav0ABAD95gH9CwQAIB0gJmogLSAdICRq/QAE",
+    "AP3mASAdICVq/QAEAP3mAf0LBAAgHSApaiAtIB0gJ2r9AAQA/eYBIB0gKGr9AAQA/eYB/QsEACAdICtqIC0gHSAqav0ABAD95gH9CwQAIB5BBGoh",
+    "HgwBCwsDQCACIB5MRQRAIB5BAnQiHSAfaioCACAdICBqKgIAkiEuIB0gI2ogLiAdICFqKgIAlCAdICJqKgIAlDgCACAdICZqIC4gHSAkaioCAJQg",
+    "HSAlaioCAJQ4AgAgHSApaiAuIB0gJ2oqAgCUIB0gKGoqAgCUOAIAIB0gK2ogLiAdICpqKgIAlDgCACAeQQFqIR4MAQsLIABBAWohAAwBCwsLsQUD",
+    "EX8CewJ9A0AgACABTkUEQCADIAAgBGxBAnRqIScgBSAAIAZsQQJ0aiEoIAcgACAIbEECdGohKSAJIAAgCmxBAnRqISogDCAAIA1sQQJ0aiEjIA4g",
+    "ACAPbEECdGohKyAQIAAgEWxBAnRqISQgEiAAIBNsQQJ0aiEsIBQgACAVbEECdGohJSAWIAAgF2xBAnRqIS0gGCAAIBlsQQJ0aiEuIBsgACAcbEEC",
+    "dGohJiAdIAAgHmxBAnRqIS8gHyAAICBsQQJ0aiEwIAIgAkEDcWshMUEAISIDQCAiIDFORQRAICJBAnQiISAnav0ABAAgISAoav0ABAD95AEgISAp",
+    "av0ABAD95AEgISAqav0ABAD95AEiMiALICFq/QAEAP3mASEzICEgK2ogMyAj/QkCAP3nAf0LBAAgISAsaiAzICEgJGr9AAQA/eYBICP9CQIA/ecB",
+    "/eEB/QsEACAhIC1qIDIgISAlav0ABAD95gH9CwQAICEgLmogMiAhICRq/QAEAP3mAf0LBAAgISAvaiAyIBogIWr9AAQA/eYBIjIgJv0JAgD95wH9",
+    "CwQAICEgMGogMiAhICVq/QAEAP3mASAm/QkCAP3nAf3hAf0LBAAgIkEEaiEiDAELCwNAIAIgIkxFBEAgIkECdCIhICdqKgIAICEgKGoqAgCSICEg",
+    "KWoqAgCSICEgKmoqAgCSIjQgCyAhaioCAJQhNSAhICtqIDUgIyoCAJU4AgAgISAsaiA1ICEgJGoqAgCUICMqAgCVjDgCACAhIC1qIDQgISAlaioC",
+    "AJQ4AgAgISAuaiA0ICEgJGoqAgCUOAIAICEgL2ogNCAaICFqKgIAlCI0ICYqAgCVOAIAICEgMGogNCAhICVqKgIAlCAmKgIAlYw4AgAgIkEBaiEi",
+    "DAELCyAAQQFqIQAMAQsLC3gBAX0DQCAAIAFORQRAIAcgACAIbEECdGogAiAAIANsQQJ0aioCACAEIAAgBWxBAnRqKgIAlSAGsiIPlTgCACANIAAg",
+    "DmxBAnRqIAkgACAKbEECdGoqAgAgCyAAIAxsQQJ0aioCAJUgD5U4AgAgAEEBaiEADAELCwvtAwMNfwF7AX0DQCAAIAFORQRAIAMgACAEbEECdGoh",
+    "GSAFIAAgBmxBAnRqIRogByAAIAhsQQJ0aiEbIAkgACAKbEECdGohHCALIAAgDGxBAnRqIR0gDSAAIA5sQQJ0aiEeIA8gACAQbEECdGohHyARIAAg",
+    "EmxBAnRqISAgEyAAIBRsQQJ0aiEhIBUgACAWbEECdGohIiACIAJBA3FrISNBACEYA0AgGCAjTkUEQCAYQQJ0IhcgGWr9AAQA/QwAAABAAAAAQAAA",
+    "AEAAAABAIBcgGmr9AAQAIBcgG2r9AAQA/eYB/eYB/eQBISQgFyAcaiAk/QsEACAXIB1qICT94QH9CwQAIBcgIWogFyAeav0ABAD9DAAAAEAAAABA",
+    "AAAAQAAAAEAgFyAfav0ABAAgFyAgav0ABAD95gH95gH95AEiJP0LBAAgFyAiaiAk/eEB/QsEACAYQQRqIRgMAQsLA0AgAiAYTEUEQCAYQQJ0Ihcg",
+    "GWoqAgAgFyAaaioCACAXIBtqKgIAlEMAAABAlJIhJSAXIBxqICU4AgAgFyAdaiAljDgCACAXICFqIBcgHmoqAgAgFyAfaioCACAXICBqKgIAlEMA",
+    "AABAlJIiJTgCACAXICJqICWMOAIAIBhBAWohGAwBCwsgAEEBaiEADAELCwtaAQF9A0AgACABTkUEQCAFIAAgBmxBAnRqIAIgACADbEECdGoqAgAg",
+    "BLIiC5U4AgAgCSAAIApsQQJ0aiAHIAAgCGxBAnRqKgIAIAuVOAIAIABBAWohAAwBCwsLlwIBCX8DQCAAIAFORQRAIAMgACAEbEECdGohESAFIAAg",
+    "BmxBAnRqIRIgByAAIAhsQQJ0aiETIAkgACAKbEECdGohFCALIAAgDGxBAnRqIRUgDSAAIA5sQQJ0aiEWIAIgAkEDcWshF0EAIRADQCAQIBdORQRA",
+    "IBBBAnQiDyATaiAPIBFq/QAEACAPIBJq/QAEAP3kAf0LBAAgDyAWaiAPIBRq/QAEACAPIBVq/QAEAP3kAf0LBAAgEEEEaiEQDAELCwNAIAIgEExF",
+    "BEAgEEECdCIPIBNqIA8gEWoqAgAgDyASaioCAJI4AgAgDyAWaiAPIBRqKgIAIA8gFWoqAgCSOAIAIBBBAWohEAwBCwsgAEEBaiEADAELCwuLBQEC",
+    "e/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9",
+    "DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXv",
+    "Oeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+",
+    "/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH9",
+    "8gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVV",
+    "VVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/",
+    "AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAA",
+    "AP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC+wCAQJ7IAD9DON1K0U22le/43UrRTba",
+    "V78gACAA/fIBIgH98gH9DOB9FQ49bW0/4H0VDj1tbT/98AEgAf3yAf0MPcLmVeMmgr89wuZV4yaCv/3wASAB/fIB/Qz6ECyI9GSWP/oQLIj0ZJY/",
+    "/fABIAH98gH9DBy6oRu6oau/HLqhG7qhq7/98AEgAf3yAf0MERERERERwT8RERERERHBP/3wASAB/fIB/QxVVVVVVVXVv1VVVVVVVdW//fABIAH9",
+    "8gH9DAAAAAAAAPA/AAAAAAAA8D/98AH98gH9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAABAAAAAAAAAAED9DAAAAAAAAABAAAAAAAAAAEAgAP3s",
+    "ASIC/fIBEBb9DAAAAAAAAPA/AAAAAAAA8D/98AH98wH98QEiAf3tASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1SIAL9DJqZmZmZmbk/mpmZmZmZ",
+    "uT/9Sf1SCzcAA0AgACABTkUEQCAFIAAgBmxBA3RqIAIgACADbEEDdGorAwAgBLejOQMAIABBAWohAAwBCwsL6QEDB38BewF8A0AgACABTkUEQCAD",
+    "IAAgBGxBA3RqIQ0gBSAAIAZsQQN0aiEOIAcgACAIbEEDdGohDyAJIAAgCmxBA3RqIRAgAiACQQFxayERQQAhCwNAIAsgEU5FBEAgC0EDdCIMIA1q",
+    "/QAEACAO/QoDAP3xASESIAwgD2ogEv0LBAAgDCAQaiASIBL98gH9CwQAIAtBAmohCwwBCwsDQCACIAtMRQRAIAtBA3QiDCANaisDACAOKwMAoSET",
+    "IAwgD2ogEzkDACAMIBBqIBMgE6I5AwAgC0EBaiELDAELCyAAQQFqIQAMAQsLC2UBAXwDQCAAIAFORQRAIAUgACAGbEEDdGogAiAAIANsQQN0aisD",
+    "ACAEtyILo0TxaOOItfjkPqCfOQMAIAkgACAKbEEDdGogByAAIAhsQQN0aisDACALozkDACAAQQFqIQAMAQsLC/wCAwt/AnsCfANAIAAgAU5FBEAg",
+    "AyAAIARsQQN0aiEWIAUgACAGbEEDdGohFyAHIAAgCGxBA3RqIRggCSAAIApsQQN0aiEZIAsgACAMbEEDdGohGiANIAAgDmxBA3RqIRsgDyAAIBBs",
+    "QQN0aiEcIBIgACATbEEDdGohHSACIAJBAXFrIR5BACEVA0AgFSAeTkUEQCAVQQN0IhQgFmr9AAQAIBf9CgMA/fMBIR8gFCAYaiAf/QsEACAUIBtq",
+    "IBQgGWr9AAQAIBr9CgMA/fEBIiD9CwQAIBQgHGogICAg/fIB/QsEACAUIB1qIBEgFGr9AAQAIB/98gH9CwQAIBVBAmohFQwBCwsDQCACIBVMRQRA",
+    "IBVBA3QiFCAWaisDACAXKwMAoyEhIBQgGGogITkDACAUIBtqIBQgGWorAwAgGisDAKEiIjkDACAUIBxqICIgIqI5AwAgFCAdaiARIBRqKwMAICGi",
+    "OQMAIBVBAWohFQwBCwsgAEEBaiEADAELCwtCAANAIAAgAU5FBEAgBSAAIAZsQQN0aiACIAAgA2xBA3RqKwMAIAS3o0TxaOOItfjkPqCfOQMAIABB",
+    "AWohAAwBCwsLmAIDCH8BewF8A0AgACABTkUEQCADIAAgBGxBA3RqIRAgBSAAIAZsQQN0aiERIAcgACAIbEEDdGohEiAKIAAgC2xBA3RqIRMgDCAA",
+    "IA1sQQN0aiEUIAIgAkEBcWshFUEAIQ8DQCAPIBVORQRAIA9BA3QiDiAQav0ABAAgEf0KAwD98wEhFiAOIBJqIBb9CwQAIA4gFGogCSAOav0ABAAg",
+    "Fv3yASAOIBNq/QAEAP3wAf0LBAAgD0ECaiEPDAELCwNAIAIgD0xFBEAgD0EDdCIOIBBqKwMAIBErAwCjIRcgDiASaiAXOQMAIA4gFGogCSAOaisD",
+    "ACAXoiAOIBNqKwMAoDkDACAPQQFqIQ8MAQsLIABBAWohAAwBCwsL8QUDDX8DewN8A0AgACABTkUEQCADIAAgBGxBA3RqIR0gBiAAIAdsQQN0aiEe",
+    "IAggACAJbEEDdGohHyALIAAgDGxBA3RqISAgDSAAIA5sQQN0aiEhIBAgACARbEEDdGohIiASIAAgE2xBA3RqISMgFSAAIBZsQQN0aiEkIBcgACAY",
+    "bEEDdGohJSAZIAAgGmxBA3RqISYgAiACQQFxayEnQQAhHANAIBwgJ05FBED9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gHEED",
+    "dCIbIB1q/QAEACAFIBtq/QAEAP3wAf3tARAW/fAB/fMBISggGyAeaiAo/QsEACAbICBqIBsgH2r9AAQAIAogG2r9AAQA/fABEBciKf0LBAAgGyAi",
+    "av0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAbICFq/QAEACAPIBtq/QAEAP3wAf3tARAW/fAB/fMBIir9CwQAIBsgJGr9DAAA",
+    "AAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gGyAjav0ABAAgFCAbav0ABAD98AH97QEQFv3wAf3zAf0LBAAgGyAmaiAqIBsgJWr9AAQA",
+    "/fIBICggKf3yAf3wAf0LBAAgHEECaiEcDAELCwNAIAIgHExFBEBEAAAAAAAA8D8gHEEDdCIbIB1qKwMAIAUgG2orAwCgmv0UEBb9IQBEAAAAAAAA",
+    "8D+goyErIBsgHmogKzkDACAbICBqIBsgH2orAwAgCiAbaisDAKD9FBAX/SEAIiw5AwAgGyAiakQAAAAAAADwPyAbICFqKwMAIA8gG2orAwCgmv0U",
+    "EBb9IQBEAAAAAAAA8D+goyItOQMAIBsgJGpEAAAAAAAA8D8gGyAjaisDACAUIBtqKwMAoJr9FBAW/SEARAAAAAAAAPA/oKM5AwAgGyAmaiAtIBsg",
+    "JWorAwCiICsgLKKgOQMAIBxBAWohHAwBCwsgAEEBaiEADAELCwvcAgMJfwF7AXwDQCAAIAFORQRAIAMgACAEbEEDdGohEyAFIAAgBmxBA3RqIRQg",
+    "ByAAIAhsQQN0aiEVIAsgACAMbEEDdGohFiANIAAgDmxBA3RqIRcgDyAAIBBsQQN0aiEYIAIgAkEBcWshGUEAIRIDQCASIBlORQRAIBJBA3QiESAT",
+    "av0ABAAgFP0KAwD98wEhGiARIBVqIBr9CwQAIBEgFmogCSARav0ABAAgGv3yASAKIBFq/QAEAP3wARAXIhr9CwQAIBEgGGogESAXav0ABAAgGv3y",
+    "Af0LBAAgEkECaiESDAELCwNAIAIgEkxFBEAgEkEDdCIRIBNqKwMAIBQrAwCjIRsgESAVaiAbOQMAIBEgFmogCSARaisDACAboiAKIBFqKwMAoP0U",
+    "EBf9IQAiGzkDACARIBhqIBEgF2orAwAgG6I5AwAgEkEBaiESDAELCyAAQQFqIQAMAQsLC7kBAQZ/A0AgACABTkUEQCADIAAgBGxBA3RqIQsgBSAA",
+    "IAZsQQN0aiEMIAcgACAIbEEDdGohDSACIAJBAXFrIQ5BACEJA0AgCSAOTkUEQCAJQQN0IgogDWogCiALav0ABAAgCiAMav0ABAD98AH9CwQAIAlB",
+    "AmohCQwBCwsDQCACIAlMRQRAIAlBA3QiCiANaiAKIAtqKwMAIAogDGorAwCgOQMAIAlBAWohCQwBCwsgAEEBaiEADAELCwuJAQADQCAAIAFORQRA",
+    "IAQgACAFbEEDdGogAiAAIANsQQN0aisDAEQAAAAAAAAAQKI5AwAgCCAAIAlsQQN0aiAGIAAgB2xBA3RqKwMARAAAAAAAAABAojkDACAMIAAgDWxB",
+    "A3RqIAogACALbEEDdGorAwBEAAAAAAAAAECiOQMAIABBAWohAAwBCwsLiwIBCX8DQCAAIAFORQRAIAMgACAEbEEDdGohESAFIAAgBmxBA3RqIRIg",
+    "ByAAIAhsQQN0aiETIAkgACAKbEEDdGohFCALIAAgDGxBA3RqIRUgDSAAIA5sQQN0aiEWIAIgAkEBcWshF0EAIQ8DQCAPIBdORQRAIA9BA3QiECAT",
+    "aiAQIBFq/QAEACAS/QoDAP3zAf0LBAAgECAWaiAQIBRq/QAEACAV/QoDAP3zAf0LBAAgD0ECaiEPDAELCwNAIAIgD0xFBEAgD0EDdCIQIBNqIBAg",
+    "EWorAwAgEisDAKM5AwAgECAWaiAQIBRqKwMAIBUrAwCjOQMAIA9BAWohDwwBCwsgAEEBaiEADAELCwu/BwMTfwN7A3wDQCAAIAFORQRAIAMgACAE",
+    "bEEDdGohKCAFIAAgBmxBA3RqISYgByAAIAhsQQN0aiEpIAkgACAKbEEDdGohKiAMIAAgDWxBA3RqIScgDiAAIA9sQQN0aiErIBAgACARbEEDdGoh",
+    "LCASIAAgE2xBA3RqIS0gFCAAIBVsQQN0aiEuIBYgACAXbEEDdGohLyAYIAAgGWxBA3RqITAgGiAAIBtsQQN0aiExIBwgACAdbEEDdGohMiAeIAAg",
+    "H2xBA3RqITMgICAAICFsQQN0aiE0ICIgACAjbEEDdGohNSACIAJBAXFrITZBACElA0AgJSA2TkUEQCAlQQN0IiQgKGr9AAQAICQgJmr9AAQA/fIB",
+    "/QwAAAAAAADwPwAAAAAAAPA/ICQgKWr9AAQAIjcgN/3yAf3xAf3yASE3ICQgKmogN/0LBAAgJCAraiA3IAsgJGr9AAQA/fIBIjkgJ/0KAwD98wH9",
+    "CwQAICQgLWogOSAkICxq/QAEACAn/QoDAP3zASI5/fIBICf9CgMA/fMB/e0B/QsEACAkIC9q/QwAAAAAAADwPwAAAAAAAPA/ICQgLmr9AAQAIjgg",
+    "OP3yAf3xAf0LBAAgJCAxaiAkIDBq/QAEACI4/QwAAAAAAADwPwAAAAAAAPA/IDj98QH98gH9CwQAICQgM2ogJCAyav0ABAAiOP0MAAAAAAAA8D8A",
+    "AAAAAADwPyA4/fEB/fIB/QsEACAkIDRqICQgKGr9AAQAICQgKWr9AAQA/fIBICQgJmr9AAQA/QwAAAAAAADwPwAAAAAAAPA/ICQgJmr9AAQA/fEB",
+    "/fIB/fIB/QsEACAkIDVqIDcgOf3yAf0LBAAgJUECaiElDAELCwNAIAIgJUxFBEAgJUEDdCIkIChqKwMAICQgJmorAwCiRAAAAAAAAPA/ICQgKWor",
+    "AwAiOiA6oqGiITogJCAqaiA6OQMAICQgK2ogOiALICRqKwMAoiI8ICcrAwCjOQMAICQgLWogPCAkICxqKwMAICcrAwCjIjyiICcrAwCjmjkDACAk",
+    "IC9qRAAAAAAAAPA/ICQgLmorAwAiOyA7oqE5AwAgJCAxaiAkIDBqKwMAIjtEAAAAAAAA8D8gO6GiOQMAICQgM2ogJCAyaisDACI7RAAAAAAAAPA/",
+    "IDuhojkDACAkIDRqICQgKGorAwAgJCApaisDAKIgJCAmaisDAEQAAAAAAADwPyAkICZqKwMAoaKiOQMAICQgNWogOiA8ojkDACAlQQFqISUMAQsL",
+    "IABBAWohAAwBCwsLRgADQCAAIAFORQRAIAcgACAIbEEDdGogAiAAIANsQQN0aisDACAEIAAgBWxBA3RqKwMAoyAGt6M5AwAgAEEBaiEADAELCwvO",
+    "AgMJfwF7AXwDQCAAIAFORQRAIAMgACAEbEEDdGohESAFIAAgBmxBA3RqIRIgByAAIAhsQQN0aiETIAkgACAKbEEDdGohFCALIAAgDGxBA3RqIRUg",
+    "DSAAIA5sQQN0aiEWIAIgAkEBcWshF0EAIRADQCAQIBdORQRAIBBBA3QiDyARav0ABAD9DAAAAAAAAABAAAAAAAAAAEAgDyASav0ABAAgDyATav0A",
+    "BAD98gH98gH98AEhGCAPIBVqIA8gFGr9AAQAIBj98AH9CwQAIA8gFmogGP3tAf0LBAAgEEECaiEQDAELCwNAIAIgEExFBEAgEEEDdCIPIBFqKwMA",
+    "IA8gEmorAwAgDyATaisDAKJEAAAAAAAAAECioCEZIA8gFWogDyAUaisDACAZoDkDACAPIBZqIBmaOQMAIBBBAWohEAwBCwsgAEEBaiEADAELCwuZ",
+    "BAMQfwF7AXwDQCAAIAFORQRAIAMgACAEbEEDdGohHyAFIAAgBmxBA3RqISAgByAAIAhsQQN0aiEhIAkgACAKbEEDdGohIiALIAAgDGxBA3RqISMg",
+    "DSAAIA5sQQN0aiEkIA8gACAQbEEDdGohJSARIAAgEmxBA3RqISYgEyAAIBRsQQN0aiEnIBUgACAWbEEDdGohKCAXIAAgGGxBA3RqISkgGSAAIBps",
+    "QQN0aiEqIBsgACAcbEEDdGohKyACIAJBAXFrISxBACEeA0AgHiAsTkUEQCAeQQN0Ih0gH2r9AAQAIB0gIGr9AAQA/fABIS0gHSAjaiAtIB0gIWr9",
+    "AAQA/fIBIB0gImr9AAQA/fIB/QsEACAdICZqIC0gHSAkav0ABAD98gEgHSAlav0ABAD98gH9CwQAIB0gKWogLSAdICdq/QAEAP3yASAdIChq/QAE",
+    "AP3yAf0LBAAgHSAraiAtIB0gKmr9AAQA/fIB/QsEACAeQQJqIR4MAQsLA0AgAiAeTEUEQCAeQQN0Ih0gH2orAwAgHSAgaisDAKAhLiAdICNqIC4g",
+    "HSAhaisDAKIgHSAiaisDAKI5AwAgHSAmaiAuIB0gJGorAwCiIB0gJWorAwCiOQMAIB0gKWogLiAdICdqKwMAoiAdIChqKwMAojkDACAdICtqIC4g",
+    "HSAqaisDAKI5AwAgHkEBaiEeDAELCyAAQQFqIQAMAQsLC7EFAxF/AnsCfANAIAAgAU5FBEAgAyAAIARsQQN0aiEnIAUgACAGbEEDdGohKCAHIAAg",
+    "CGxBA3RqISkgCSAAIApsQQN0aiEqIAwgACANbEEDdGohIyAOIAAgD2xBA3RqISsgECAAIBFsQQN0aiEkIBIgACATbEEDdGohLCAUIAAgFWxBA3Rq",
+    "ISUgFiAAIBdsQQN0aiEtIBggACAZbEEDdGohLiAbIAAgHGxBA3RqISYgHSAAIB5sQQN0aiEvIB8gACAgbEEDdGohMCACIAJBAXFrITFBACEiA0Ag",
+    "IiAxTkUEQCAiQQN0IiEgJ2r9AAQAICEgKGr9AAQA/fABICEgKWr9AAQA/fABICEgKmr9AAQA/fABIjIgCyAhav0ABAD98gEhMyAhICtqIDMgI/0K",
+    "AwD98wH9CwQAICEgLGogMyAhICRq/QAEAP3yASAj/QoDAP3zAf3tAf0LBAAgISAtaiAyICEgJWr9AAQA/fIB/QsEACAhIC5qIDIgISAkav0ABAD9",
+    "8gH9CwQAICEgL2ogMiAaICFq/QAEAP3yASIyICb9CgMA/fMB/QsEACAhIDBqIDIgISAlav0ABAD98gEgJv0KAwD98wH97QH9CwQAICJBAmohIgwB",
+    "CwsDQCACICJMRQRAICJBA3QiISAnaisDACAhIChqKwMAoCAhIClqKwMAoCAhICpqKwMAoCI0IAsgIWorAwCiITUgISAraiA1ICMrAwCjOQMAICEg",
+    "LGogNSAhICRqKwMAoiAjKwMAo5o5AwAgISAtaiA0ICEgJWorAwCiOQMAICEgLmogNCAhICRqKwMAojkDACAhIC9qIDQgGiAhaisDAKIiNCAmKwMA",
+    "ozkDACAhIDBqIDQgISAlaisDAKIgJisDAKOaOQMAICJBAWohIgwBCwsgAEEBaiEADAELCwt4AQF8A0AgACABTkUEQCAHIAAgCGxBA3RqIAIgACAD",
+    "bEEDdGorAwAgBCAAIAVsQQN0aisDAKMgBrciD6M5AwAgDSAAIA5sQQN0aiAJIAAgCmxBA3RqKwMAIAsgACAMbEEDdGorAwCjIA+jOQMAIABBAWoh",
+    "AAwBCwsL9QMDDX8BewF8A0AgACABTkUEQCADIAAgBGxBA3RqIRkgBSAAIAZsQQN0aiEaIAcgACAIbEEDdGohGyAJIAAgCmxBA3RqIRwgCyAAIAxs",
+    "QQN0aiEdIA0gACAObEEDdGohHiAPIAAgEGxBA3RqIR8gESAAIBJsQQN0aiEgIBMgACAUbEEDdGohISAVIAAgFmxBA3RqISIgAiACQQFxayEjQQAh",
+    "GANAIBggI05FBEAgGEEDdCIXIBlq/QAEAP0MAAAAAAAAAEAAAAAAAAAAQCAXIBpq/QAEACAXIBtq/QAEAP3yAf3yAf3wASEkIBcgHGogJP0LBAAg",
+    "FyAdaiAk/e0B/QsEACAXICFqIBcgHmr9AAQA/QwAAAAAAAAAQAAAAAAAAABAIBcgH2r9AAQAIBcgIGr9AAQA/fIB/fIB/fABIiT9CwQAIBcgImog",
+    "JP3tAf0LBAAgGEECaiEYDAELCwNAIAIgGExFBEAgGEEDdCIXIBlqKwMAIBcgGmorAwAgFyAbaisDAKJEAAAAAAAAAECioCElIBcgHGogJTkDACAX",
+    "IB1qICWaOQMAIBcgIWogFyAeaisDACAXIB9qKwMAIBcgIGorAwCiRAAAAAAAAABAoqAiJTkDACAXICJqICWaOQMAIBhBAWohGAwBCwsgAEEBaiEA",
+    "DAELCwtaAQF8A0AgACABTkUEQCAFIAAgBmxBA3RqIAIgACADbEEDdGorAwAgBLciC6M5AwAgCSAAIApsQQN0aiAHIAAgCGxBA3RqKwMAIAujOQMA",
+    "IABBAWohAAwBCwsLlwIBCX8DQCAAIAFORQRAIAMgACAEbEEDdGohESAFIAAgBmxBA3RqIRIgByAAIAhsQQN0aiETIAkgACAKbEEDdGohFCALIAAg",
+    "DGxBA3RqIRUgDSAAIA5sQQN0aiEWIAIgAkEBcWshF0EAIRADQCAQIBdORQRAIBBBA3QiDyATaiAPIBFq/QAEACAPIBJq/QAEAP3wAf0LBAAgDyAW",
+    "aiAPIBRq/QAEACAPIBVq/QAEAP3wAf0LBAAgEEECaiEQDAELCwNAIAIgEExFBEAgEEEDdCIPIBNqIA8gEWorAwAgDyASaisDAKA5AwAgDyAWaiAP",
+    "IBRqKwMAIA8gFWorAwCgOQMAIBBBAWohEAwBCwsgAEEBaiEADAELCwsA2QIEbmFtZQHRAiwABWV4cDMyAQZ0YW5oMzICBWYzMl8wAwVmMzJfMQQF",
+    "ZjMyXzIFBWYzMl8zBgVmMzJfNAcFZjMyXzUIBWYzMl82CQZmMzJfMTAKBmYzMl8xMQsGZjMyXzEzDAZmMzJfMTQNBmYzMl8xNQ4GZjMyXzE2DwZm",
+    "MzJfMTcQBmYzMl8xOREGZjMyXzIwEgZmMzJfMjETBmYzMl8yMhQGZjMyXzIzFQZmMzJfMjQWBWV4cDY0FwZ0YW5oNjQYBWY2NF8wGQVmNjRfMRoF",
+    "ZjY0XzIbBWY2NF8zHAVmNjRfNB0FZjY0XzUeBWY2NF82HwZmNjRfMTAgBmY2NF8xMSEGZjY0XzEzIgZmNjRfMTQjBmY2NF8xNSQGZjY0XzE2JQZm",
+    "NjRfMTcmBmY2NF8xOScGZjY0XzIwKAZmNjRfMjEpBmY2NF8yMioGZjY0XzIzKwZmNjRfMjQ=",
   ].join(""),
 };

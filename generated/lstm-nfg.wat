@@ -108,7 +108,71 @@
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
       (br $b_next)))
   )
-  (func $f32_1 (export "f32_1") (param $b0 i32) (param $b1 i32) (param $n i32) (param $cOut i32) (param $cOut_stride i32) (param $seed_h i32) (param $seed_h_stride i32) (param $tape_o_1 i32) (param $tape_o_1_stride i32) (param $gx0 i32) (param $gx0_stride i32) (param $scratch0 i32) (param $scratch0_stride i32) (param $seed_c i32) (param $seed_c_stride i32) (param $p_o i32) (param $tape_z i32) (param $tape_z_stride i32) (param $tape_i_1 i32) (param $tape_i_1_stride i32) (param $gx0_2 i32) (param $gx0_2_stride i32) (param $scratch0_2 i32) (param $scratch0_2_stride i32) (param $gx0_3 i32) (param $gx0_3_stride i32) (param $scratch0_3 i32) (param $scratch0_3_stride i32) (param $p_i i32) (param $carry_c i32) (param $carry_c_stride i32) (param $cPrev i32) (param $cPrev_stride i32) (param $scratch1 i32) (param $scratch1_stride i32) (param $scratch2 i32) (param $scratch2_stride i32)
+  (func $f32_1 (export "f32_1") (param $b0 i32) (param $b1 i32) (param $n i32) (param $dhUp i32) (param $dhUp_stride i32) (param $carry_h i32) (param $carry_h_stride i32) (param $seed_h i32) (param $seed_h_stride i32)
+    (local $b i32) (local $i i32) (local $nv i32) (local $off i32)
+    (local $dhUp_row i32)
+    (local $carry_h_row i32)
+    (local $seed_h_row i32)
+    (local.set $b (local.get $b0))
+    (block $b_done (loop $b_next
+      (br_if $b_done (i32.ge_s (local.get $b) (local.get $b1)))
+      (local.set $dhUp_row (i32.add (local.get $dhUp) (i32.shl (i32.mul (local.get $b) (local.get $dhUp_stride)) (i32.const 2))))
+      (local.set $carry_h_row (i32.add (local.get $carry_h) (i32.shl (i32.mul (local.get $b) (local.get $carry_h_stride)) (i32.const 2))))
+      (local.set $seed_h_row (i32.add (local.get $seed_h) (i32.shl (i32.mul (local.get $b) (local.get $seed_h_stride)) (i32.const 2))))
+      (local.set $nv (i32.sub (local.get $n) (i32.rem_u (local.get $n) (i32.const 4))))
+      ;; whole vectors
+      (local.set $i (i32.const 0))
+      (block $v_done (loop $v_next
+        (br_if $v_done (i32.ge_s (local.get $i) (local.get $nv)))
+        (local.set $off (i32.shl (local.get $i) (i32.const 2)))
+        ;; the gradient of h' at step t: from upstream, and from step t + 1
+        (v128.store (i32.add (local.get $seed_h_row) (local.get $off)) (f32x4.add (v128.load (i32.add (local.get $dhUp_row) (local.get $off))) (v128.load (i32.add (local.get $carry_h_row) (local.get $off)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $v_next)))
+      ;; the tail: the rest, one at a time
+      (block $tail_done (loop $tail_next
+        (br_if $tail_done (i32.ge_s (local.get $i) (local.get $n)))
+        (local.set $off (i32.shl (local.get $i) (i32.const 2)))
+        ;; the gradient of h' at step t: from upstream, and from step t + 1
+        (f32.store (i32.add (local.get $seed_h_row) (local.get $off)) (f32.add (f32.load (i32.add (local.get $dhUp_row) (local.get $off))) (f32.load (i32.add (local.get $carry_h_row) (local.get $off)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail_next)))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $b_next)))
+  )
+  (func $f32_2 (export "f32_2") (param $b0 i32) (param $b1 i32) (param $n i32) (param $dcUp i32) (param $dcUp_stride i32) (param $carry_c i32) (param $carry_c_stride i32) (param $seed_c i32) (param $seed_c_stride i32)
+    (local $b i32) (local $i i32) (local $nv i32) (local $off i32)
+    (local $dcUp_row i32)
+    (local $carry_c_row i32)
+    (local $seed_c_row i32)
+    (local.set $b (local.get $b0))
+    (block $b_done (loop $b_next
+      (br_if $b_done (i32.ge_s (local.get $b) (local.get $b1)))
+      (local.set $dcUp_row (i32.add (local.get $dcUp) (i32.shl (i32.mul (local.get $b) (local.get $dcUp_stride)) (i32.const 2))))
+      (local.set $carry_c_row (i32.add (local.get $carry_c) (i32.shl (i32.mul (local.get $b) (local.get $carry_c_stride)) (i32.const 2))))
+      (local.set $seed_c_row (i32.add (local.get $seed_c) (i32.shl (i32.mul (local.get $b) (local.get $seed_c_stride)) (i32.const 2))))
+      (local.set $nv (i32.sub (local.get $n) (i32.rem_u (local.get $n) (i32.const 4))))
+      ;; whole vectors
+      (local.set $i (i32.const 0))
+      (block $v_done (loop $v_next
+        (br_if $v_done (i32.ge_s (local.get $i) (local.get $nv)))
+        (local.set $off (i32.shl (local.get $i) (i32.const 2)))
+        ;; the gradient of c' at step t: from upstream, and from step t + 1
+        (v128.store (i32.add (local.get $seed_c_row) (local.get $off)) (f32x4.add (v128.load (i32.add (local.get $dcUp_row) (local.get $off))) (v128.load (i32.add (local.get $carry_c_row) (local.get $off)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $v_next)))
+      ;; the tail: the rest, one at a time
+      (block $tail_done (loop $tail_next
+        (br_if $tail_done (i32.ge_s (local.get $i) (local.get $n)))
+        (local.set $off (i32.shl (local.get $i) (i32.const 2)))
+        ;; the gradient of c' at step t: from upstream, and from step t + 1
+        (f32.store (i32.add (local.get $seed_c_row) (local.get $off)) (f32.add (f32.load (i32.add (local.get $dcUp_row) (local.get $off))) (f32.load (i32.add (local.get $carry_c_row) (local.get $off)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail_next)))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $b_next)))
+  )
+  (func $f32_3 (export "f32_3") (param $b0 i32) (param $b1 i32) (param $n i32) (param $cOut i32) (param $cOut_stride i32) (param $seed_h i32) (param $seed_h_stride i32) (param $tape_o_1 i32) (param $tape_o_1_stride i32) (param $gx0 i32) (param $gx0_stride i32) (param $scratch0 i32) (param $scratch0_stride i32) (param $seed_c i32) (param $seed_c_stride i32) (param $p_o i32) (param $tape_z i32) (param $tape_z_stride i32) (param $tape_i_1 i32) (param $tape_i_1_stride i32) (param $gx0_2 i32) (param $gx0_2_stride i32) (param $scratch0_2 i32) (param $scratch0_2_stride i32) (param $gx0_3 i32) (param $gx0_3_stride i32) (param $scratch0_3 i32) (param $scratch0_3_stride i32) (param $p_i i32) (param $carry_c i32) (param $carry_c_stride i32) (param $cPrev i32) (param $cPrev_stride i32) (param $scratch1 i32) (param $scratch1_stride i32) (param $scratch2 i32) (param $scratch2_stride i32)
     (local $b i32) (local $i i32) (local $nv i32) (local $off i32)
     (local $cOut_row i32)
     (local $seed_h_row i32)
@@ -337,7 +401,71 @@
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
       (br $b_next)))
   )
-  (func $f64_1 (export "f64_1") (param $b0 i32) (param $b1 i32) (param $n i32) (param $cOut i32) (param $cOut_stride i32) (param $seed_h i32) (param $seed_h_stride i32) (param $tape_o_1 i32) (param $tape_o_1_stride i32) (param $gx0 i32) (param $gx0_stride i32) (param $scratch0 i32) (param $scratch0_stride i32) (param $seed_c i32) (param $seed_c_stride i32) (param $p_o i32) (param $tape_z i32) (param $tape_z_stride i32) (param $tape_i_1 i32) (param $tape_i_1_stride i32) (param $gx0_2 i32) (param $gx0_2_stride i32) (param $scratch0_2 i32) (param $scratch0_2_stride i32) (param $gx0_3 i32) (param $gx0_3_stride i32) (param $scratch0_3 i32) (param $scratch0_3_stride i32) (param $p_i i32) (param $carry_c i32) (param $carry_c_stride i32) (param $cPrev i32) (param $cPrev_stride i32) (param $scratch1 i32) (param $scratch1_stride i32) (param $scratch2 i32) (param $scratch2_stride i32)
+  (func $f64_1 (export "f64_1") (param $b0 i32) (param $b1 i32) (param $n i32) (param $dhUp i32) (param $dhUp_stride i32) (param $carry_h i32) (param $carry_h_stride i32) (param $seed_h i32) (param $seed_h_stride i32)
+    (local $b i32) (local $i i32) (local $nv i32) (local $off i32)
+    (local $dhUp_row i32)
+    (local $carry_h_row i32)
+    (local $seed_h_row i32)
+    (local.set $b (local.get $b0))
+    (block $b_done (loop $b_next
+      (br_if $b_done (i32.ge_s (local.get $b) (local.get $b1)))
+      (local.set $dhUp_row (i32.add (local.get $dhUp) (i32.shl (i32.mul (local.get $b) (local.get $dhUp_stride)) (i32.const 3))))
+      (local.set $carry_h_row (i32.add (local.get $carry_h) (i32.shl (i32.mul (local.get $b) (local.get $carry_h_stride)) (i32.const 3))))
+      (local.set $seed_h_row (i32.add (local.get $seed_h) (i32.shl (i32.mul (local.get $b) (local.get $seed_h_stride)) (i32.const 3))))
+      (local.set $nv (i32.sub (local.get $n) (i32.rem_u (local.get $n) (i32.const 2))))
+      ;; whole vectors
+      (local.set $i (i32.const 0))
+      (block $v_done (loop $v_next
+        (br_if $v_done (i32.ge_s (local.get $i) (local.get $nv)))
+        (local.set $off (i32.shl (local.get $i) (i32.const 3)))
+        ;; the gradient of h' at step t: from upstream, and from step t + 1
+        (v128.store (i32.add (local.get $seed_h_row) (local.get $off)) (f64x2.add (v128.load (i32.add (local.get $dhUp_row) (local.get $off))) (v128.load (i32.add (local.get $carry_h_row) (local.get $off)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 2)))
+        (br $v_next)))
+      ;; the tail: the rest, one at a time
+      (block $tail_done (loop $tail_next
+        (br_if $tail_done (i32.ge_s (local.get $i) (local.get $n)))
+        (local.set $off (i32.shl (local.get $i) (i32.const 3)))
+        ;; the gradient of h' at step t: from upstream, and from step t + 1
+        (f64.store (i32.add (local.get $seed_h_row) (local.get $off)) (f64.add (f64.load (i32.add (local.get $dhUp_row) (local.get $off))) (f64.load (i32.add (local.get $carry_h_row) (local.get $off)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail_next)))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $b_next)))
+  )
+  (func $f64_2 (export "f64_2") (param $b0 i32) (param $b1 i32) (param $n i32) (param $dcUp i32) (param $dcUp_stride i32) (param $carry_c i32) (param $carry_c_stride i32) (param $seed_c i32) (param $seed_c_stride i32)
+    (local $b i32) (local $i i32) (local $nv i32) (local $off i32)
+    (local $dcUp_row i32)
+    (local $carry_c_row i32)
+    (local $seed_c_row i32)
+    (local.set $b (local.get $b0))
+    (block $b_done (loop $b_next
+      (br_if $b_done (i32.ge_s (local.get $b) (local.get $b1)))
+      (local.set $dcUp_row (i32.add (local.get $dcUp) (i32.shl (i32.mul (local.get $b) (local.get $dcUp_stride)) (i32.const 3))))
+      (local.set $carry_c_row (i32.add (local.get $carry_c) (i32.shl (i32.mul (local.get $b) (local.get $carry_c_stride)) (i32.const 3))))
+      (local.set $seed_c_row (i32.add (local.get $seed_c) (i32.shl (i32.mul (local.get $b) (local.get $seed_c_stride)) (i32.const 3))))
+      (local.set $nv (i32.sub (local.get $n) (i32.rem_u (local.get $n) (i32.const 2))))
+      ;; whole vectors
+      (local.set $i (i32.const 0))
+      (block $v_done (loop $v_next
+        (br_if $v_done (i32.ge_s (local.get $i) (local.get $nv)))
+        (local.set $off (i32.shl (local.get $i) (i32.const 3)))
+        ;; the gradient of c' at step t: from upstream, and from step t + 1
+        (v128.store (i32.add (local.get $seed_c_row) (local.get $off)) (f64x2.add (v128.load (i32.add (local.get $dcUp_row) (local.get $off))) (v128.load (i32.add (local.get $carry_c_row) (local.get $off)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 2)))
+        (br $v_next)))
+      ;; the tail: the rest, one at a time
+      (block $tail_done (loop $tail_next
+        (br_if $tail_done (i32.ge_s (local.get $i) (local.get $n)))
+        (local.set $off (i32.shl (local.get $i) (i32.const 3)))
+        ;; the gradient of c' at step t: from upstream, and from step t + 1
+        (f64.store (i32.add (local.get $seed_c_row) (local.get $off)) (f64.add (f64.load (i32.add (local.get $dcUp_row) (local.get $off))) (f64.load (i32.add (local.get $carry_c_row) (local.get $off)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail_next)))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $b_next)))
+  )
+  (func $f64_3 (export "f64_3") (param $b0 i32) (param $b1 i32) (param $n i32) (param $cOut i32) (param $cOut_stride i32) (param $seed_h i32) (param $seed_h_stride i32) (param $tape_o_1 i32) (param $tape_o_1_stride i32) (param $gx0 i32) (param $gx0_stride i32) (param $scratch0 i32) (param $scratch0_stride i32) (param $seed_c i32) (param $seed_c_stride i32) (param $p_o i32) (param $tape_z i32) (param $tape_z_stride i32) (param $tape_i_1 i32) (param $tape_i_1_stride i32) (param $gx0_2 i32) (param $gx0_2_stride i32) (param $scratch0_2 i32) (param $scratch0_2_stride i32) (param $gx0_3 i32) (param $gx0_3_stride i32) (param $scratch0_3 i32) (param $scratch0_3_stride i32) (param $p_i i32) (param $carry_c i32) (param $carry_c_stride i32) (param $cPrev i32) (param $cPrev_stride i32) (param $scratch1 i32) (param $scratch1_stride i32) (param $scratch2 i32) (param $scratch2_stride i32)
     (local $b i32) (local $i i32) (local $nv i32) (local $off i32)
     (local $cOut_row i32)
     (local $seed_h_row i32)

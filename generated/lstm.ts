@@ -425,12 +425,55 @@ function kernel64<A extends FloatArray>(
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       const cPrev = t === 0 ? cPrev0 : cOut;
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      // the upstream gradient of each new state, plus what flows back from step t + 1
-      for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
-      for (let k = 0; k < B * H; k++) seed_c[k] = dcUp[t * B * H + k]! + carry_c[k]!;
       // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(1, B, [
+          H, // $n
+          at(dhUp, t * B * H), // $dhUp
+          H, // $dhUp_stride
+          at(carry_h, 0), // $carry_h
+          H, // $carry_h_stride
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const dhUpRow = t * B * H + b * H;
+          const carry_hRow = b * H;
+          const seed_hRow = b * H;
+          for (let i = 0; i < H; i++) {
+            // the gradient of h' at step t: from upstream, and from step t + 1
+            seed_h[seed_hRow + i] = dhUp[dhUpRow + i]! + carry_h[carry_hRow + i]!;
+          }
+        }
+      }
+
+      // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(2, B, [
+          H, // $n
+          at(dcUp, t * B * H), // $dcUp
+          H, // $dcUp_stride
+          at(carry_c, 0), // $carry_c
+          H, // $carry_c_stride
+          at(seed_c, 0), // $seed_c
+          H, // $seed_c_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const dcUpRow = t * B * H + b * H;
+          const carry_cRow = b * H;
+          const seed_cRow = b * H;
+          for (let i = 0; i < H; i++) {
+            // the gradient of c' at step t: from upstream, and from step t + 1
+            seed_c[seed_cRow + i] = dcUp[dcUpRow + i]! + carry_c[carry_cRow + i]!;
+          }
+        }
+      }
+
+      // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(3, B, [
           H, // $n
           at(seed_c, 0), // $seed_c
           H, // $seed_c_stride
@@ -536,9 +579,9 @@ function kernel64<A extends FloatArray>(
       scratch1[i] = sum;
     }
 
-    // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+    // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(2, 1, [
+      wl(4, 1, [
         H, // $n
         at(scratch1, 0), // $scratch1
         at(dp, o_bii), // $dbii
@@ -549,9 +592,9 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+    // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(3, 1, [
+      wl(5, 1, [
         H, // $n
         at(scratch1, 0), // $scratch1
         at(dp, o_bhi), // $dbhi
@@ -569,9 +612,9 @@ function kernel64<A extends FloatArray>(
       scratch2[i] = sum;
     }
 
-    // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(4, 1, [
+      wl(6, 1, [
         H, // $n
         at(scratch2, 0), // $scratch2
         at(dp, o_bif), // $dbif
@@ -582,9 +625,9 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    // loop 7: f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(5, 1, [
+      wl(7, 1, [
         H, // $n
         at(scratch2, 0), // $scratch2
         at(dp, o_bhf), // $dbhf
@@ -602,9 +645,9 @@ function kernel64<A extends FloatArray>(
       scratch3[i] = sum;
     }
 
-    // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    // loop 8: f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(6, 1, [
+      wl(8, 1, [
         H, // $n
         at(scratch3, 0), // $scratch3
         at(dp, o_big), // $dbig
@@ -615,9 +658,9 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    // loop 7: f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    // loop 9: f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(7, 1, [
+      wl(9, 1, [
         H, // $n
         at(scratch3, 0), // $scratch3
         at(dp, o_bhg), // $dbhg
@@ -635,9 +678,9 @@ function kernel64<A extends FloatArray>(
       scratch4[i] = sum;
     }
 
-    // loop 8: f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+    // loop 10: f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(8, 1, [
+      wl(10, 1, [
         H, // $n
         at(scratch4, 0), // $scratch4
         at(dp, o_bio), // $dbio
@@ -648,9 +691,9 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    // loop 9: f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
+    // loop 11: f32_11 and f64_11 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(9, 1, [
+      wl(11, 1, [
         H, // $n
         at(scratch4, 0), // $scratch4
         at(dp, o_bho), // $dbho
@@ -958,12 +1001,55 @@ function kernel32<A extends FloatArray>(
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       const cPrev = t === 0 ? cPrev0 : cOut;
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      // the upstream gradient of each new state, plus what flows back from step t + 1
-      for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
-      for (let k = 0; k < B * H; k++) seed_c[k] = dcUp[t * B * H + k]! + carry_c[k]!;
       // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(1, B, [
+          H, // $n
+          at(dhUp, t * B * H), // $dhUp
+          H, // $dhUp_stride
+          at(carry_h, 0), // $carry_h
+          H, // $carry_h_stride
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const dhUpRow = t * B * H + b * H;
+          const carry_hRow = b * H;
+          const seed_hRow = b * H;
+          for (let i = 0; i < H; i++) {
+            // the gradient of h' at step t: from upstream, and from step t + 1
+            seed_h[seed_hRow + i] = dhUp[dhUpRow + i]! + carry_h[carry_hRow + i]!;
+          }
+        }
+      }
+
+      // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(2, B, [
+          H, // $n
+          at(dcUp, t * B * H), // $dcUp
+          H, // $dcUp_stride
+          at(carry_c, 0), // $carry_c
+          H, // $carry_c_stride
+          at(seed_c, 0), // $seed_c
+          H, // $seed_c_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const dcUpRow = t * B * H + b * H;
+          const carry_cRow = b * H;
+          const seed_cRow = b * H;
+          for (let i = 0; i < H; i++) {
+            // the gradient of c' at step t: from upstream, and from step t + 1
+            seed_c[seed_cRow + i] = dcUp[dcUpRow + i]! + carry_c[carry_cRow + i]!;
+          }
+        }
+      }
+
+      // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(3, B, [
           H, // $n
           at(seed_c, 0), // $seed_c
           H, // $seed_c_stride
@@ -1069,9 +1155,9 @@ function kernel32<A extends FloatArray>(
       scratch1[i] = sum;
     }
 
-    // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+    // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(2, 1, [
+      wl(4, 1, [
         H, // $n
         at(scratch1, 0), // $scratch1
         at(dp, o_bii), // $dbii
@@ -1082,9 +1168,9 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+    // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(3, 1, [
+      wl(5, 1, [
         H, // $n
         at(scratch1, 0), // $scratch1
         at(dp, o_bhi), // $dbhi
@@ -1102,9 +1188,9 @@ function kernel32<A extends FloatArray>(
       scratch2[i] = sum;
     }
 
-    // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(4, 1, [
+      wl(6, 1, [
         H, // $n
         at(scratch2, 0), // $scratch2
         at(dp, o_bif), // $dbif
@@ -1115,9 +1201,9 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    // loop 7: f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(5, 1, [
+      wl(7, 1, [
         H, // $n
         at(scratch2, 0), // $scratch2
         at(dp, o_bhf), // $dbhf
@@ -1135,9 +1221,9 @@ function kernel32<A extends FloatArray>(
       scratch3[i] = sum;
     }
 
-    // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    // loop 8: f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(6, 1, [
+      wl(8, 1, [
         H, // $n
         at(scratch3, 0), // $scratch3
         at(dp, o_big), // $dbig
@@ -1148,9 +1234,9 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    // loop 7: f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    // loop 9: f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(7, 1, [
+      wl(9, 1, [
         H, // $n
         at(scratch3, 0), // $scratch3
         at(dp, o_bhg), // $dbhg
@@ -1168,9 +1254,9 @@ function kernel32<A extends FloatArray>(
       scratch4[i] = sum;
     }
 
-    // loop 8: f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+    // loop 10: f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(8, 1, [
+      wl(10, 1, [
         H, // $n
         at(scratch4, 0), // $scratch4
         at(dp, o_bio), // $dbio
@@ -1181,9 +1267,9 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    // loop 9: f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
+    // loop 11: f32_11 and f64_11 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(9, 1, [
+      wl(11, 1, [
         H, // $n
         at(scratch4, 0), // $scratch4
         at(dp, o_bho), // $dbho
@@ -1232,6 +1318,8 @@ const LOOPS_WASM: LoopsModuleSource = {
   loops: [
     { vector: true, splittable: true },
     { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
     { vector: true, splittable: false },
     { vector: true, splittable: false },
     { vector: true, splittable: false },
@@ -1242,85 +1330,90 @@ const LOOPS_WASM: LoopsModuleSource = {
     { vector: true, splittable: false },
   ],
   binary: [
-    "AGFzbQEAAAABZARgAXsBe2Arf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/fwBgJX9/f39/f39/f39/f39/f39/f39/",
-    "f39/f39/f39/f39/f39/f38AYAV/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMLCgAAAQIDAAABAgMHoQEUBWYzMl8wAAIFZjMyXzEAAwVmMzJf",
-    "MgAEBWYzMl8zAAQFZjMyXzQABAVmMzJfNQAEBWYzMl82AAQFZjMyXzcABAVmMzJfOAAEBWYzMl85AAQFZjY0XzAABwVmNjRfMQAIBWY2NF8yAAkF",
-    "ZjY0XzMACQVmNjRfNAAJBWY2NF81AAkFZjY0XzYACQVmNjRfNwAJBWY2NF84AAkFZjY0XzkACQrsMAroAwECe/0MAAAAAAAAAAAAAAAAAAAAAP0M",
-    "AACAfwAAgH8AAIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAAIAD9DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0M",
-    "AACWQwAAlkMAAJZDAACWQ/3oASIC/QwAgDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmEL",
-    "tjphC7Y6YQu2Ov3kASAB/eYB/QyJiAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+",
-    "q6oqPv3kASAB/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3k",
-    "ASAC/fgBIgFBAf2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgAP0M",
-    "GHKxQhhysUIYcrFCGHKxQv1E/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VILhAIBAnsgAP0M0Q1dvdENXb3RDV290Q1dvSAAIAD95gEiAf3mAf0M",
-    "iYgIPomICD6JiAg+iYgIPv3kASAB/eYB/Qyrqqq+q6qqvquqqr6rqqq+/eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AH95gH9DAAAgD8AAIA/",
-    "AACAPwAAgD/9DAAAAEAAAABAAAAAQAAAAED9DAAAAEAAAABAAAAAQAAAAEAgAP3gASIC/eYBEAD9DAAAgD8AAIA/AACAPwAAgD/95AH95wH95QEi",
-    "Af3hASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Q/1SIAL9DM3MzD3NzMw9zczMPc3MzD39Q/1SC5YIAxN/BHsEfQNAIAAgAU5FBEAgAyAAIARsQQJ0",
-    "aiEtIAYgACAHbEECdGohLiAJIAAgCmxBAnRqIS8gCyAAIAxsQQJ0aiEwIA4gACAPbEECdGohMSARIAAgEmxBAnRqITIgEyAAIBRsQQJ0aiEzIBYg",
-    "ACAXbEECdGohNCAZIAAgGmxBAnRqITUgGyAAIBxsQQJ0aiE2IB4gACAfbEECdGohNyAhIAAgImxBAnRqITggIyAAICRsQQJ0aiE5ICUgACAmbEEC",
-    "dGohOiAnIAAgKGxBAnRqITsgKSAAICpsQQJ0aiE8IAIgAkEDcWshPUEAISwDQCAsID1ORQRA/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAA",
-    "gD8AAIA/ICxBAnQiKyAtav0ABAAgBSArav0ABAD95AEgKyAuav0ABAD95AEgCCArav0ABAD95AH94QEQAP3kAf3nASE+ICsgL2ogPv0LBAAgKyAy",
-    "av0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyArIDBq/QAEACANICtq/QAEAP3kASArIDFq/QAEAP3kASAQICtq/QAEAP3kAf3h",
-    "ARAA/eQB/ecBIj/9CwQAICsgNWogKyAzav0ABAAgFSArav0ABAD95AEgKyA0av0ABAD95AEgGCArav0ABAD95AEQASJA/QsEACArIDhq/QwAAIA/",
-    "AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/ICsgNmr9AAQAIB0gK2r9AAQA/eQBICsgN2r9AAQA/eQBICAgK2r9AAQA/eQB/eEBEAD95AH9",
-    "5wEiQf0LBAAgKyA6aiA/ICsgOWr9AAQA/eYBID4gQP3mAf3kASI+/QsEACArIDtqID4QASI+/QsEACArIDxqIEEgPv3mAf0LBAAgLEEEaiEsDAEL",
-    "CwNAIAIgLExFBEBDAACAPyAsQQJ0IisgLWoqAgAgBSAraioCAJIgKyAuaioCAJIgCCAraioCAJKM/RMQAP0fAEMAAIA/kpUhQiArIC9qIEI4AgAg",
-    "KyAyakMAAIA/ICsgMGoqAgAgDSAraioCAJIgKyAxaioCAJIgECAraioCAJKM/RMQAP0fAEMAAIA/kpUiQzgCACArIDVqICsgM2oqAgAgFSAraioC",
-    "AJIgKyA0aioCAJIgGCAraioCAJL9ExAB/R8AIkQ4AgAgKyA4akMAAIA/ICsgNmoqAgAgHSAraioCAJIgKyA3aioCAJIgICAraioCAJKM/RMQAP0f",
-    "AEMAAIA/kpUiRTgCACArIDpqIEMgKyA5aioCAJQgQiBElJIiQjgCACArIDtqIEL9ExAB/R8AIkI4AgAgKyA8aiBFIEKUOAIAICxBAWohLAwBCwsg",
-    "AEEBaiEADAELCwv8BwMUfwJ7An0DQCAAIAFORQRAIAMgACAEbEECdGohLSAFIAAgBmxBAnRqISkgByAAIAhsQQJ0aiEnIAkgACAKbEECdGohKiAL",
-    "IAAgDGxBAnRqISggDSAAIA5sQQJ0aiErIA8gACAQbEECdGohLiARIAAgEmxBAnRqIS8gEyAAIBRsQQJ0aiEwIBUgACAWbEECdGohMSAXIAAgGGxB",
-    "AnRqITIgGSAAIBpsQQJ0aiEsIBsgACAcbEECdGohMyAdIAAgHmxBAnRqITQgHyAAICBsQQJ0aiE1ICEgACAibEECdGohNiAjIAAgJGxBAnRqITcg",
-    "AiACQQNxayE4QQAhJgNAICYgOE5FBEAgJkECdCIlIC1q/QAEACAlIClq/QAEACAlICdq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAlICpq/QAE",
-    "ACI5IDn95gH95QH95gH95AEiOiAlIChq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAlICtq/QAEACI5IDn95gH95QH95gEhOSAlIC5qIDn9CwQA",
-    "ICUgL2ogOf0LBAAgJSAwaiA6ICUgK2r9AAQA/eYBICUgKGr9AAQA/QwAAIA/AACAPwAAgD8AAIA/ICUgKGr9AAQA/eUB/eYB/eYBIjn9CwQAICUg",
-    "MWogOf0LBAAgJSAzaiA6ICUgMmr9AAQA/eYBICUgLGr9AAQAIjn9DAAAgD8AAIA/AACAPwAAgD8gOf3lAf3mAf3mASI5/QsEACAlIDRqIDn9CwQA",
-    "ICUgNWogJSApav0ABAAgJSAqav0ABAD95gEgJSAnav0ABAD9DAAAgD8AAIA/AACAPwAAgD8gJSAnav0ABAD95QH95gH95gEiOf0LBAAgJSA2aiA5",
-    "/QsEACAlIDdqIDogJSAsav0ABAD95gH9CwQAICZBBGohJgwBCwsDQCACICZMRQRAICZBAnQiJSAtaioCACAlIClqKgIAICUgJ2oqAgCUQwAAgD8g",
-    "JSAqaioCACI7IDuUk5SSIjwgJSAoaioCAJRDAACAPyAlICtqKgIAIjsgO5STlCE7ICUgLmogOzgCACAlIC9qIDs4AgAgJSAwaiA8ICUgK2oqAgCU",
-    "ICUgKGoqAgBDAACAPyAlIChqKgIAk5SUIjs4AgAgJSAxaiA7OAIAICUgM2ogPCAlIDJqKgIAlCAlICxqKgIAIjtDAACAPyA7k5SUIjs4AgAgJSA0",
-    "aiA7OAIAICUgNWogJSApaioCACAlICpqKgIAlCAlICdqKgIAQwAAgD8gJSAnaioCAJOUlCI7OAIAICUgNmogOzgCACAlIDdqIDwgJSAsaioCAJQ4",
-    "AgAgJkEBaiEmDAELCyAAQQFqIQAMAQsLC5IBAQN/A0AgACABTkUEQCACIAJBA3FrIQdBACEFA0AgBSAHTkUEQCAFQQJ0IgYgBGogBCAGav0ABAAg",
-    "AyAGav0ABAD95AH9CwQAIAVBBGohBQwBCwsDQCACIAVMRQRAIAVBAnQiBiAEaiAEIAZqKgIAIAMgBmoqAgCSOAIAIAVBAWohBQwBCwsgAEEBaiEA",
-    "DAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV",
-    "9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk1",
-    "7znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36S",
-    "PlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqg",
-    "ASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fAB",
-    "IAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9",
-    "DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAA",
-    "AAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC+wCAQJ7IAD9DON1K0U2",
-    "2le/43UrRTbaV78gACAA/fIBIgH98gH9DOB9FQ49bW0/4H0VDj1tbT/98AEgAf3yAf0MPcLmVeMmgr89wuZV4yaCv/3wASAB/fIB/Qz6ECyI9GSW",
-    "P/oQLIj0ZJY//fABIAH98gH9DBy6oRu6oau/HLqhG7qhq7/98AEgAf3yAf0MERERERERwT8RERERERHBP/3wASAB/fIB/QxVVVVVVVXVv1VVVVVV",
-    "VdW//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AH98gH9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAABAAAAAAAAAAED9DAAAAAAAAABAAAAA",
-    "AAAAAEAgAP3sASIC/fIBEAX9DAAAAAAAAPA/AAAAAAAA8D/98AH98wH98QEiAf3tASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1SIAL9DJqZmZmZ",
-    "mbk/mpmZmZmZuT/9Sf1SC64IAxN/BHsEfANAIAAgAU5FBEAgAyAAIARsQQN0aiEtIAYgACAHbEEDdGohLiAJIAAgCmxBA3RqIS8gCyAAIAxsQQN0",
-    "aiEwIA4gACAPbEEDdGohMSARIAAgEmxBA3RqITIgEyAAIBRsQQN0aiEzIBYgACAXbEEDdGohNCAZIAAgGmxBA3RqITUgGyAAIBxsQQN0aiE2IB4g",
-    "ACAfbEEDdGohNyAhIAAgImxBA3RqITggIyAAICRsQQN0aiE5ICUgACAmbEEDdGohOiAnIAAgKGxBA3RqITsgKSAAICpsQQN0aiE8IAIgAkEBcWsh",
-    "PUEAISwDQCAsID1ORQRA/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICxBA3QiKyAtav0ABAAgBSArav0ABAD98AEgKyAuav0A",
-    "BAD98AEgCCArav0ABAD98AH97QEQBf3wAf3zASE+ICsgL2ogPv0LBAAgKyAyav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAr",
-    "IDBq/QAEACANICtq/QAEAP3wASArIDFq/QAEAP3wASAQICtq/QAEAP3wAf3tARAF/fAB/fMBIj/9CwQAICsgNWogKyAzav0ABAAgFSArav0ABAD9",
-    "8AEgKyA0av0ABAD98AEgGCArav0ABAD98AEQBiJA/QsEACArIDhq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICsgNmr9AAQA",
-    "IB0gK2r9AAQA/fABICsgN2r9AAQA/fABICAgK2r9AAQA/fAB/e0BEAX98AH98wEiQf0LBAAgKyA6aiA/ICsgOWr9AAQA/fIBID4gQP3yAf3wASI+",
-    "/QsEACArIDtqID4QBiI+/QsEACArIDxqIEEgPv3yAf0LBAAgLEECaiEsDAELCwNAIAIgLExFBEBEAAAAAAAA8D8gLEEDdCIrIC1qKwMAIAUgK2or",
-    "AwCgICsgLmorAwCgIAggK2orAwCgmv0UEAX9IQBEAAAAAAAA8D+goyFCICsgL2ogQjkDACArIDJqRAAAAAAAAPA/ICsgMGorAwAgDSAraisDAKAg",
-    "KyAxaisDAKAgECAraisDAKCa/RQQBf0hAEQAAAAAAADwP6CjIkM5AwAgKyA1aiArIDNqKwMAIBUgK2orAwCgICsgNGorAwCgIBggK2orAwCg/RQQ",
-    "Bv0hACJEOQMAICsgOGpEAAAAAAAA8D8gKyA2aisDACAdICtqKwMAoCArIDdqKwMAoCAgICtqKwMAoJr9FBAF/SEARAAAAAAAAPA/oKMiRTkDACAr",
-    "IDpqIEMgKyA5aisDAKIgQiBEoqAiQjkDACArIDtqIEL9FBAG/SEAIkI5AwAgKyA8aiBFIEKiOQMAICxBAWohLAwBCwsgAEEBaiEADAELCwuQCAMU",
-    "fwJ7AnwDQCAAIAFORQRAIAMgACAEbEEDdGohLSAFIAAgBmxBA3RqISkgByAAIAhsQQN0aiEnIAkgACAKbEEDdGohKiALIAAgDGxBA3RqISggDSAA",
-    "IA5sQQN0aiErIA8gACAQbEEDdGohLiARIAAgEmxBA3RqIS8gEyAAIBRsQQN0aiEwIBUgACAWbEEDdGohMSAXIAAgGGxBA3RqITIgGSAAIBpsQQN0",
-    "aiEsIBsgACAcbEEDdGohMyAdIAAgHmxBA3RqITQgHyAAICBsQQN0aiE1ICEgACAibEEDdGohNiAjIAAgJGxBA3RqITcgAiACQQFxayE4QQAhJgNA",
-    "ICYgOE5FBEAgJkEDdCIlIC1q/QAEACAlIClq/QAEACAlICdq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyAlICpq/QAEACI5IDn98gH98QH98gH9",
-    "8AEiOiAlIChq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyAlICtq/QAEACI5IDn98gH98QH98gEhOSAlIC5qIDn9CwQAICUgL2ogOf0LBAAgJSAw",
-    "aiA6ICUgK2r9AAQA/fIBICUgKGr9AAQA/QwAAAAAAADwPwAAAAAAAPA/ICUgKGr9AAQA/fEB/fIB/fIBIjn9CwQAICUgMWogOf0LBAAgJSAzaiA6",
-    "ICUgMmr9AAQA/fIBICUgLGr9AAQAIjn9DAAAAAAAAPA/AAAAAAAA8D8gOf3xAf3yAf3yASI5/QsEACAlIDRqIDn9CwQAICUgNWogJSApav0ABAAg",
-    "JSAqav0ABAD98gEgJSAnav0ABAD9DAAAAAAAAPA/AAAAAAAA8D8gJSAnav0ABAD98QH98gH98gEiOf0LBAAgJSA2aiA5/QsEACAlIDdqIDogJSAs",
-    "av0ABAD98gH9CwQAICZBAmohJgwBCwsDQCACICZMRQRAICZBA3QiJSAtaisDACAlIClqKwMAICUgJ2orAwCiRAAAAAAAAPA/ICUgKmorAwAiOyA7",
-    "oqGioCI8ICUgKGorAwCiRAAAAAAAAPA/ICUgK2orAwAiOyA7oqGiITsgJSAuaiA7OQMAICUgL2ogOzkDACAlIDBqIDwgJSAraisDAKIgJSAoaisD",
-    "AEQAAAAAAADwPyAlIChqKwMAoaKiIjs5AwAgJSAxaiA7OQMAICUgM2ogPCAlIDJqKwMAoiAlICxqKwMAIjtEAAAAAAAA8D8gO6GioiI7OQMAICUg",
-    "NGogOzkDACAlIDVqICUgKWorAwAgJSAqaisDAKIgJSAnaisDAEQAAAAAAADwPyAlICdqKwMAoaKiIjs5AwAgJSA2aiA7OQMAICUgN2ogPCAlICxq",
-    "KwMAojkDACAmQQFqISYMAQsLIABBAWohAAwBCwsLkgEBA38DQCAAIAFORQRAIAIgAkEBcWshB0EAIQUDQCAFIAdORQRAIAVBA3QiBiAEaiAEIAZq",
-    "/QAEACADIAZq/QAEAP3wAf0LBAAgBUECaiEFDAELCwNAIAIgBUxFBEAgBUEDdCIGIARqIAQgBmorAwAgAyAGaisDAKA5AwAgBUEBaiEFDAELCyAA",
-    "QQFqIQAMAQsLCwBQBG5hbWUBSQoABWV4cDMyAQZ0YW5oMzICBWYzMl8wAwVmMzJfMQQFZjMyXzIFBWV4cDY0BgZ0YW5oNjQHBWY2NF8wCAVmNjRf",
-    "MQkFZjY0XzI=",
+    "AGFzbQEAAAABcAVgAXsBe2Arf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/fwBgCX9/f39/f39/fwBgJX9/f39/f39/",
+    "f39/f39/f39/f39/f39/f39/f39/f39/f39/f38AYAV/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMNDAAAAQIDBAAAAQIDBAfFARgFZjMyXzAA",
+    "AgVmMzJfMQADBWYzMl8yAAMFZjMyXzMABAVmMzJfNAAFBWYzMl81AAUFZjMyXzYABQVmMzJfNwAFBWYzMl84AAUFZjMyXzkABQZmMzJfMTAABQZm",
+    "MzJfMTEABQVmNjRfMAAIBWY2NF8xAAkFZjY0XzIACQVmNjRfMwAKBWY2NF80AAsFZjY0XzUACwVmNjRfNgALBWY2NF83AAsFZjY0XzgACwVmNjRf",
+    "OQALBmY2NF8xMAALBmY2NF8xMQALCuIzDOgDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5AQ1QOQENUDkBDVA5",
+    "IAAgAP0MO6q4PzuquD87qrg/O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMAAJZD/egBIgL9DACAMT8AgDE/AIAx",
+    "PwCAMT/95gH95QEgAv0Mg4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImI",
+    "CDz95AEgAf3mAf0Mq6oqPauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AEg",
+    "Af3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9",
+    "rgFBF/2rAf3mASABIAL9sQH9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTx",
+    "z8K08c/C/UP9UguEAgECeyAA/QzRDV290Q1dvdENXb3RDV29IAAgAP3mASIB/eYB/QyJiAg+iYgIPomICD6JiAg+/eQBIAH95gH9DKuqqr6rqqq+",
+    "q6qqvquqqr795AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kAf3mAf0MAACAPwAAgD8AAIA/AACAP/0MAAAAQAAAAEAAAABAAAAAQP0MAAAAQAAA",
+    "AEAAAABAAAAAQCAA/eABIgL95gEQAP0MAACAPwAAgD8AAIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1D/VIgAv0M",
+    "zczMPc3MzD3NzMw9zczMPf1D/VILlggDE38EewR9A0AgACABTkUEQCADIAAgBGxBAnRqIS0gBiAAIAdsQQJ0aiEuIAkgACAKbEECdGohLyALIAAg",
+    "DGxBAnRqITAgDiAAIA9sQQJ0aiExIBEgACASbEECdGohMiATIAAgFGxBAnRqITMgFiAAIBdsQQJ0aiE0IBkgACAabEECdGohNSAbIAAgHGxBAnRq",
+    "ITYgHiAAIB9sQQJ0aiE3ICEgACAibEECdGohOCAjIAAgJGxBAnRqITkgJSAAICZsQQJ0aiE6ICcgACAobEECdGohOyApIAAgKmxBAnRqITwgAiAC",
+    "QQNxayE9QQAhLANAICwgPU5FBED9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gLEECdCIrIC1q/QAEACAFICtq/QAEAP3kASAr",
+    "IC5q/QAEAP3kASAIICtq/QAEAP3kAf3hARAA/eQB/ecBIT4gKyAvaiA+/QsEACArIDJq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8A",
+    "AIA/ICsgMGr9AAQAIA0gK2r9AAQA/eQBICsgMWr9AAQA/eQBIBAgK2r9AAQA/eQB/eEBEAD95AH95wEiP/0LBAAgKyA1aiArIDNq/QAEACAVICtq",
+    "/QAEAP3kASArIDRq/QAEAP3kASAYICtq/QAEAP3kARABIkD9CwQAICsgOGr9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gKyA2",
+    "av0ABAAgHSArav0ABAD95AEgKyA3av0ABAD95AEgICArav0ABAD95AH94QEQAP3kAf3nASJB/QsEACArIDpqID8gKyA5av0ABAD95gEgPiBA/eYB",
+    "/eQBIj79CwQAICsgO2ogPhABIj79CwQAICsgPGogQSA+/eYB/QsEACAsQQRqISwMAQsLA0AgAiAsTEUEQEMAAIA/ICxBAnQiKyAtaioCACAFICtq",
+    "KgIAkiArIC5qKgIAkiAIICtqKgIAkoz9ExAA/R8AQwAAgD+SlSFCICsgL2ogQjgCACArIDJqQwAAgD8gKyAwaioCACANICtqKgIAkiArIDFqKgIA",
+    "kiAQICtqKgIAkoz9ExAA/R8AQwAAgD+SlSJDOAIAICsgNWogKyAzaioCACAVICtqKgIAkiArIDRqKgIAkiAYICtqKgIAkv0TEAH9HwAiRDgCACAr",
+    "IDhqQwAAgD8gKyA2aioCACAdICtqKgIAkiArIDdqKgIAkiAgICtqKgIAkoz9ExAA/R8AQwAAgD+SlSJFOAIAICsgOmogQyArIDlqKgIAlCBCIESU",
+    "kiJCOAIAICsgO2ogQv0TEAH9HwAiQjgCACArIDxqIEUgQpQ4AgAgLEEBaiEsDAELCyAAQQFqIQAMAQsLC7kBAQZ/A0AgACABTkUEQCADIAAgBGxB",
+    "AnRqIQsgBSAAIAZsQQJ0aiEMIAcgACAIbEECdGohDSACIAJBA3FrIQ5BACEJA0AgCSAOTkUEQCAJQQJ0IgogDWogCiALav0ABAAgCiAMav0ABAD9",
+    "5AH9CwQAIAlBBGohCQwBCwsDQCACIAlMRQRAIAlBAnQiCiANaiAKIAtqKgIAIAogDGoqAgCSOAIAIAlBAWohCQwBCwsgAEEBaiEADAELCwv8BwMU",
+    "fwJ7An0DQCAAIAFORQRAIAMgACAEbEECdGohLSAFIAAgBmxBAnRqISkgByAAIAhsQQJ0aiEnIAkgACAKbEECdGohKiALIAAgDGxBAnRqISggDSAA",
+    "IA5sQQJ0aiErIA8gACAQbEECdGohLiARIAAgEmxBAnRqIS8gEyAAIBRsQQJ0aiEwIBUgACAWbEECdGohMSAXIAAgGGxBAnRqITIgGSAAIBpsQQJ0",
+    "aiEsIBsgACAcbEECdGohMyAdIAAgHmxBAnRqITQgHyAAICBsQQJ0aiE1ICEgACAibEECdGohNiAjIAAgJGxBAnRqITcgAiACQQNxayE4QQAhJgNA",
+    "ICYgOE5FBEAgJkECdCIlIC1q/QAEACAlIClq/QAEACAlICdq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAlICpq/QAEACI5IDn95gH95QH95gH9",
+    "5AEiOiAlIChq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAlICtq/QAEACI5IDn95gH95QH95gEhOSAlIC5qIDn9CwQAICUgL2ogOf0LBAAgJSAw",
+    "aiA6ICUgK2r9AAQA/eYBICUgKGr9AAQA/QwAAIA/AACAPwAAgD8AAIA/ICUgKGr9AAQA/eUB/eYB/eYBIjn9CwQAICUgMWogOf0LBAAgJSAzaiA6",
+    "ICUgMmr9AAQA/eYBICUgLGr9AAQAIjn9DAAAgD8AAIA/AACAPwAAgD8gOf3lAf3mAf3mASI5/QsEACAlIDRqIDn9CwQAICUgNWogJSApav0ABAAg",
+    "JSAqav0ABAD95gEgJSAnav0ABAD9DAAAgD8AAIA/AACAPwAAgD8gJSAnav0ABAD95QH95gH95gEiOf0LBAAgJSA2aiA5/QsEACAlIDdqIDogJSAs",
+    "av0ABAD95gH9CwQAICZBBGohJgwBCwsDQCACICZMRQRAICZBAnQiJSAtaioCACAlIClqKgIAICUgJ2oqAgCUQwAAgD8gJSAqaioCACI7IDuUk5SS",
+    "IjwgJSAoaioCAJRDAACAPyAlICtqKgIAIjsgO5STlCE7ICUgLmogOzgCACAlIC9qIDs4AgAgJSAwaiA8ICUgK2oqAgCUICUgKGoqAgBDAACAPyAl",
+    "IChqKgIAk5SUIjs4AgAgJSAxaiA7OAIAICUgM2ogPCAlIDJqKgIAlCAlICxqKgIAIjtDAACAPyA7k5SUIjs4AgAgJSA0aiA7OAIAICUgNWogJSAp",
+    "aioCACAlICpqKgIAlCAlICdqKgIAQwAAgD8gJSAnaioCAJOUlCI7OAIAICUgNmogOzgCACAlIDdqIDwgJSAsaioCAJQ4AgAgJkEBaiEmDAELCyAA",
+    "QQFqIQAMAQsLC5IBAQN/A0AgACABTkUEQCACIAJBA3FrIQdBACEFA0AgBSAHTkUEQCAFQQJ0IgYgBGogBCAGav0ABAAgAyAGav0ABAD95AH9CwQA",
+    "IAVBBGohBQwBCwsDQCACIAVMRQRAIAVBAnQiBiAEaiAEIAZqKgIAIAMgBmoqAgCSOAIAIAVBAWohBQwBCwsgAEEBaiEADAELCwuLBQECe/0MAAAA",
+    "AAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAA",
+    "MJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB",
+    "/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH9",
+    "8gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBds",
+    "wRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/",
+    "VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA",
+    "8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0",
+    "/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC+wCAQJ7IAD9DON1K0U22le/43UrRTbaV78gACAA",
+    "/fIBIgH98gH9DOB9FQ49bW0/4H0VDj1tbT/98AEgAf3yAf0MPcLmVeMmgr89wuZV4yaCv/3wASAB/fIB/Qz6ECyI9GSWP/oQLIj0ZJY//fABIAH9",
+    "8gH9DBy6oRu6oau/HLqhG7qhq7/98AEgAf3yAf0MERERERERwT8RERERERHBP/3wASAB/fIB/QxVVVVVVVXVv1VVVVVVVdW//fABIAH98gH9DAAA",
+    "AAAAAPA/AAAAAAAA8D/98AH98gH9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAABAAAAAAAAAAED9DAAAAAAAAABAAAAAAAAAAEAgAP3sASIC/fIB",
+    "EAb9DAAAAAAAAPA/AAAAAAAA8D/98AH98wH98QEiAf3tASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1SIAL9DJqZmZmZmbk/mpmZmZmZuT/9Sf1S",
+    "C64IAxN/BHsEfANAIAAgAU5FBEAgAyAAIARsQQN0aiEtIAYgACAHbEEDdGohLiAJIAAgCmxBA3RqIS8gCyAAIAxsQQN0aiEwIA4gACAPbEEDdGoh",
+    "MSARIAAgEmxBA3RqITIgEyAAIBRsQQN0aiEzIBYgACAXbEEDdGohNCAZIAAgGmxBA3RqITUgGyAAIBxsQQN0aiE2IB4gACAfbEEDdGohNyAhIAAg",
+    "ImxBA3RqITggIyAAICRsQQN0aiE5ICUgACAmbEEDdGohOiAnIAAgKGxBA3RqITsgKSAAICpsQQN0aiE8IAIgAkEBcWshPUEAISwDQCAsID1ORQRA",
+    "/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICxBA3QiKyAtav0ABAAgBSArav0ABAD98AEgKyAuav0ABAD98AEgCCArav0ABAD9",
+    "8AH97QEQBv3wAf3zASE+ICsgL2ogPv0LBAAgKyAyav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyArIDBq/QAEACANICtq/QAE",
+    "AP3wASArIDFq/QAEAP3wASAQICtq/QAEAP3wAf3tARAG/fAB/fMBIj/9CwQAICsgNWogKyAzav0ABAAgFSArav0ABAD98AEgKyA0av0ABAD98AEg",
+    "GCArav0ABAD98AEQByJA/QsEACArIDhq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICsgNmr9AAQAIB0gK2r9AAQA/fABICsg",
+    "N2r9AAQA/fABICAgK2r9AAQA/fAB/e0BEAb98AH98wEiQf0LBAAgKyA6aiA/ICsgOWr9AAQA/fIBID4gQP3yAf3wASI+/QsEACArIDtqID4QByI+",
+    "/QsEACArIDxqIEEgPv3yAf0LBAAgLEECaiEsDAELCwNAIAIgLExFBEBEAAAAAAAA8D8gLEEDdCIrIC1qKwMAIAUgK2orAwCgICsgLmorAwCgIAgg",
+    "K2orAwCgmv0UEAb9IQBEAAAAAAAA8D+goyFCICsgL2ogQjkDACArIDJqRAAAAAAAAPA/ICsgMGorAwAgDSAraisDAKAgKyAxaisDAKAgECAraisD",
+    "AKCa/RQQBv0hAEQAAAAAAADwP6CjIkM5AwAgKyA1aiArIDNqKwMAIBUgK2orAwCgICsgNGorAwCgIBggK2orAwCg/RQQB/0hACJEOQMAICsgOGpE",
+    "AAAAAAAA8D8gKyA2aisDACAdICtqKwMAoCArIDdqKwMAoCAgICtqKwMAoJr9FBAG/SEARAAAAAAAAPA/oKMiRTkDACArIDpqIEMgKyA5aisDAKIg",
+    "QiBEoqAiQjkDACArIDtqIEL9FBAH/SEAIkI5AwAgKyA8aiBFIEKiOQMAICxBAWohLAwBCwsgAEEBaiEADAELCwu5AQEGfwNAIAAgAU5FBEAgAyAA",
+    "IARsQQN0aiELIAUgACAGbEEDdGohDCAHIAAgCGxBA3RqIQ0gAiACQQFxayEOQQAhCQNAIAkgDk5FBEAgCUEDdCIKIA1qIAogC2r9AAQAIAogDGr9",
+    "AAQA/fAB/QsEACAJQQJqIQkMAQsLA0AgAiAJTEUEQCAJQQN0IgogDWogCiALaisDACAKIAxqKwMAoDkDACAJQQFqIQkMAQsLIABBAWohAAwBCwsL",
+    "kAgDFH8CewJ8A0AgACABTkUEQCADIAAgBGxBA3RqIS0gBSAAIAZsQQN0aiEpIAcgACAIbEEDdGohJyAJIAAgCmxBA3RqISogCyAAIAxsQQN0aiEo",
+    "IA0gACAObEEDdGohKyAPIAAgEGxBA3RqIS4gESAAIBJsQQN0aiEvIBMgACAUbEEDdGohMCAVIAAgFmxBA3RqITEgFyAAIBhsQQN0aiEyIBkgACAa",
+    "bEEDdGohLCAbIAAgHGxBA3RqITMgHSAAIB5sQQN0aiE0IB8gACAgbEEDdGohNSAhIAAgImxBA3RqITYgIyAAICRsQQN0aiE3IAIgAkEBcWshOEEA",
+    "ISYDQCAmIDhORQRAICZBA3QiJSAtav0ABAAgJSApav0ABAAgJSAnav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gJSAqav0ABAAiOSA5/fIB/fEB",
+    "/fIB/fABIjogJSAoav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gJSArav0ABAAiOSA5/fIB/fEB/fIBITkgJSAuaiA5/QsEACAlIC9qIDn9CwQA",
+    "ICUgMGogOiAlICtq/QAEAP3yASAlIChq/QAEAP0MAAAAAAAA8D8AAAAAAADwPyAlIChq/QAEAP3xAf3yAf3yASI5/QsEACAlIDFqIDn9CwQAICUg",
+    "M2ogOiAlIDJq/QAEAP3yASAlICxq/QAEACI5/QwAAAAAAADwPwAAAAAAAPA/IDn98QH98gH98gEiOf0LBAAgJSA0aiA5/QsEACAlIDVqICUgKWr9",
+    "AAQAICUgKmr9AAQA/fIBICUgJ2r9AAQA/QwAAAAAAADwPwAAAAAAAPA/ICUgJ2r9AAQA/fEB/fIB/fIBIjn9CwQAICUgNmogOf0LBAAgJSA3aiA6",
+    "ICUgLGr9AAQA/fIB/QsEACAmQQJqISYMAQsLA0AgAiAmTEUEQCAmQQN0IiUgLWorAwAgJSApaisDACAlICdqKwMAokQAAAAAAADwPyAlICpqKwMA",
+    "IjsgO6KhoqAiPCAlIChqKwMAokQAAAAAAADwPyAlICtqKwMAIjsgO6KhoiE7ICUgLmogOzkDACAlIC9qIDs5AwAgJSAwaiA8ICUgK2orAwCiICUg",
+    "KGorAwBEAAAAAAAA8D8gJSAoaisDAKGioiI7OQMAICUgMWogOzkDACAlIDNqIDwgJSAyaisDAKIgJSAsaisDACI7RAAAAAAAAPA/IDuhoqIiOzkD",
+    "ACAlIDRqIDs5AwAgJSA1aiAlIClqKwMAICUgKmorAwCiICUgJ2orAwBEAAAAAAAA8D8gJSAnaisDAKGioiI7OQMAICUgNmogOzkDACAlIDdqIDwg",
+    "JSAsaisDAKI5AwAgJkEBaiEmDAELCyAAQQFqIQAMAQsLC5IBAQN/A0AgACABTkUEQCACIAJBAXFrIQdBACEFA0AgBSAHTkUEQCAFQQN0IgYgBGog",
+    "BCAGav0ABAAgAyAGav0ABAD98AH9CwQAIAVBAmohBQwBCwsDQCACIAVMRQRAIAVBA3QiBiAEaiAEIAZqKwMAIAMgBmorAwCgOQMAIAVBAWohBQwB",
+    "CwsgAEEBaiEADAELCwsAXgRuYW1lAVcMAAVleHAzMgEGdGFuaDMyAgVmMzJfMAMFZjMyXzEEBWYzMl8zBQVmMzJfNAYFZXhwNjQHBnRhbmg2NAgF",
+    "ZjY0XzAJBWY2NF8xCgVmNjRfMwsFZjY0XzQ=",
   ].join(""),
 };

@@ -130,7 +130,71 @@
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
       (br $b_next)))
   )
-  (func $f32_1 (export "f32_1") (param $b0 i32) (param $b1 i32) (param $n i32) (param $seed_c i32) (param $seed_c_stride i32) (param $seed_h i32) (param $seed_h_stride i32) (param $tape_o_1 i32) (param $tape_o_1_stride i32) (param $tape_t1 i32) (param $tape_t1_stride i32) (param $tape_i_1 i32) (param $tape_i_1_stride i32) (param $tape_g i32) (param $tape_g_stride i32) (param $gx0 i32) (param $gx0_stride i32) (param $scratch0 i32) (param $scratch0_stride i32) (param $gx0_2 i32) (param $gx0_2_stride i32) (param $scratch0_2 i32) (param $scratch0_2_stride i32) (param $cPrev i32) (param $cPrev_stride i32) (param $tape_f i32) (param $tape_f_stride i32) (param $gx0_3 i32) (param $gx0_3_stride i32) (param $scratch0_3 i32) (param $scratch0_3_stride i32) (param $gx0_4 i32) (param $gx0_4_stride i32) (param $scratch0_4 i32) (param $scratch0_4_stride i32) (param $carry_c i32) (param $carry_c_stride i32)
+  (func $f32_1 (export "f32_1") (param $b0 i32) (param $b1 i32) (param $n i32) (param $dhUp i32) (param $dhUp_stride i32) (param $carry_h i32) (param $carry_h_stride i32) (param $seed_h i32) (param $seed_h_stride i32)
+    (local $b i32) (local $i i32) (local $nv i32) (local $off i32)
+    (local $dhUp_row i32)
+    (local $carry_h_row i32)
+    (local $seed_h_row i32)
+    (local.set $b (local.get $b0))
+    (block $b_done (loop $b_next
+      (br_if $b_done (i32.ge_s (local.get $b) (local.get $b1)))
+      (local.set $dhUp_row (i32.add (local.get $dhUp) (i32.shl (i32.mul (local.get $b) (local.get $dhUp_stride)) (i32.const 2))))
+      (local.set $carry_h_row (i32.add (local.get $carry_h) (i32.shl (i32.mul (local.get $b) (local.get $carry_h_stride)) (i32.const 2))))
+      (local.set $seed_h_row (i32.add (local.get $seed_h) (i32.shl (i32.mul (local.get $b) (local.get $seed_h_stride)) (i32.const 2))))
+      (local.set $nv (i32.sub (local.get $n) (i32.rem_u (local.get $n) (i32.const 4))))
+      ;; whole vectors
+      (local.set $i (i32.const 0))
+      (block $v_done (loop $v_next
+        (br_if $v_done (i32.ge_s (local.get $i) (local.get $nv)))
+        (local.set $off (i32.shl (local.get $i) (i32.const 2)))
+        ;; the gradient of h' at step t: from upstream, and from step t + 1
+        (v128.store (i32.add (local.get $seed_h_row) (local.get $off)) (f32x4.add (v128.load (i32.add (local.get $dhUp_row) (local.get $off))) (v128.load (i32.add (local.get $carry_h_row) (local.get $off)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $v_next)))
+      ;; the tail: the rest, one at a time
+      (block $tail_done (loop $tail_next
+        (br_if $tail_done (i32.ge_s (local.get $i) (local.get $n)))
+        (local.set $off (i32.shl (local.get $i) (i32.const 2)))
+        ;; the gradient of h' at step t: from upstream, and from step t + 1
+        (f32.store (i32.add (local.get $seed_h_row) (local.get $off)) (f32.add (f32.load (i32.add (local.get $dhUp_row) (local.get $off))) (f32.load (i32.add (local.get $carry_h_row) (local.get $off)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail_next)))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $b_next)))
+  )
+  (func $f32_2 (export "f32_2") (param $b0 i32) (param $b1 i32) (param $n i32) (param $dcUp i32) (param $dcUp_stride i32) (param $carry_c i32) (param $carry_c_stride i32) (param $seed_c i32) (param $seed_c_stride i32)
+    (local $b i32) (local $i i32) (local $nv i32) (local $off i32)
+    (local $dcUp_row i32)
+    (local $carry_c_row i32)
+    (local $seed_c_row i32)
+    (local.set $b (local.get $b0))
+    (block $b_done (loop $b_next
+      (br_if $b_done (i32.ge_s (local.get $b) (local.get $b1)))
+      (local.set $dcUp_row (i32.add (local.get $dcUp) (i32.shl (i32.mul (local.get $b) (local.get $dcUp_stride)) (i32.const 2))))
+      (local.set $carry_c_row (i32.add (local.get $carry_c) (i32.shl (i32.mul (local.get $b) (local.get $carry_c_stride)) (i32.const 2))))
+      (local.set $seed_c_row (i32.add (local.get $seed_c) (i32.shl (i32.mul (local.get $b) (local.get $seed_c_stride)) (i32.const 2))))
+      (local.set $nv (i32.sub (local.get $n) (i32.rem_u (local.get $n) (i32.const 4))))
+      ;; whole vectors
+      (local.set $i (i32.const 0))
+      (block $v_done (loop $v_next
+        (br_if $v_done (i32.ge_s (local.get $i) (local.get $nv)))
+        (local.set $off (i32.shl (local.get $i) (i32.const 2)))
+        ;; the gradient of c' at step t: from upstream, and from step t + 1
+        (v128.store (i32.add (local.get $seed_c_row) (local.get $off)) (f32x4.add (v128.load (i32.add (local.get $dcUp_row) (local.get $off))) (v128.load (i32.add (local.get $carry_c_row) (local.get $off)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $v_next)))
+      ;; the tail: the rest, one at a time
+      (block $tail_done (loop $tail_next
+        (br_if $tail_done (i32.ge_s (local.get $i) (local.get $n)))
+        (local.set $off (i32.shl (local.get $i) (i32.const 2)))
+        ;; the gradient of c' at step t: from upstream, and from step t + 1
+        (f32.store (i32.add (local.get $seed_c_row) (local.get $off)) (f32.add (f32.load (i32.add (local.get $dcUp_row) (local.get $off))) (f32.load (i32.add (local.get $carry_c_row) (local.get $off)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail_next)))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $b_next)))
+  )
+  (func $f32_3 (export "f32_3") (param $b0 i32) (param $b1 i32) (param $n i32) (param $seed_c i32) (param $seed_c_stride i32) (param $seed_h i32) (param $seed_h_stride i32) (param $tape_o_1 i32) (param $tape_o_1_stride i32) (param $tape_t1 i32) (param $tape_t1_stride i32) (param $tape_i_1 i32) (param $tape_i_1_stride i32) (param $tape_g i32) (param $tape_g_stride i32) (param $gx0 i32) (param $gx0_stride i32) (param $scratch0 i32) (param $scratch0_stride i32) (param $gx0_2 i32) (param $gx0_2_stride i32) (param $scratch0_2 i32) (param $scratch0_2_stride i32) (param $cPrev i32) (param $cPrev_stride i32) (param $tape_f i32) (param $tape_f_stride i32) (param $gx0_3 i32) (param $gx0_3_stride i32) (param $scratch0_3 i32) (param $scratch0_3_stride i32) (param $gx0_4 i32) (param $gx0_4_stride i32) (param $scratch0_4 i32) (param $scratch0_4_stride i32) (param $carry_c i32) (param $carry_c_stride i32)
     (local $b i32) (local $i i32) (local $nv i32) (local $off i32)
     (local $seed_c_row i32)
     (local $seed_h_row i32)
@@ -256,7 +320,7 @@
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
       (br $b_next)))
   )
-  (func $f32_2 (export "f32_2") (param $b0 i32) (param $b1 i32) (param $n i32) (param $scratch1 i32) (param $dbii i32)
+  (func $f32_4 (export "f32_4") (param $b0 i32) (param $b1 i32) (param $n i32) (param $scratch1 i32) (param $dbii i32)
     (local $b i32) (local $i i32) (local $nv i32) (local $off i32)
     (local.set $b (local.get $b0))
     (block $b_done (loop $b_next
@@ -282,7 +346,7 @@
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
       (br $b_next)))
   )
-  (func $f32_3 (export "f32_3") (param $b0 i32) (param $b1 i32) (param $n i32) (param $scratch1 i32) (param $dbhi i32)
+  (func $f32_5 (export "f32_5") (param $b0 i32) (param $b1 i32) (param $n i32) (param $scratch1 i32) (param $dbhi i32)
     (local $b i32) (local $i i32) (local $nv i32) (local $off i32)
     (local.set $b (local.get $b0))
     (block $b_done (loop $b_next
@@ -308,7 +372,7 @@
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
       (br $b_next)))
   )
-  (func $f32_4 (export "f32_4") (param $b0 i32) (param $b1 i32) (param $n i32) (param $scratch2 i32) (param $dbif i32)
+  (func $f32_6 (export "f32_6") (param $b0 i32) (param $b1 i32) (param $n i32) (param $scratch2 i32) (param $dbif i32)
     (local $b i32) (local $i i32) (local $nv i32) (local $off i32)
     (local.set $b (local.get $b0))
     (block $b_done (loop $b_next
@@ -334,7 +398,7 @@
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
       (br $b_next)))
   )
-  (func $f32_5 (export "f32_5") (param $b0 i32) (param $b1 i32) (param $n i32) (param $scratch2 i32) (param $dbhf i32)
+  (func $f32_7 (export "f32_7") (param $b0 i32) (param $b1 i32) (param $n i32) (param $scratch2 i32) (param $dbhf i32)
     (local $b i32) (local $i i32) (local $nv i32) (local $off i32)
     (local.set $b (local.get $b0))
     (block $b_done (loop $b_next
@@ -360,7 +424,7 @@
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
       (br $b_next)))
   )
-  (func $f32_6 (export "f32_6") (param $b0 i32) (param $b1 i32) (param $n i32) (param $scratch3 i32) (param $dbig i32)
+  (func $f32_8 (export "f32_8") (param $b0 i32) (param $b1 i32) (param $n i32) (param $scratch3 i32) (param $dbig i32)
     (local $b i32) (local $i i32) (local $nv i32) (local $off i32)
     (local.set $b (local.get $b0))
     (block $b_done (loop $b_next
@@ -386,7 +450,7 @@
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
       (br $b_next)))
   )
-  (func $f32_7 (export "f32_7") (param $b0 i32) (param $b1 i32) (param $n i32) (param $scratch3 i32) (param $dbhg i32)
+  (func $f32_9 (export "f32_9") (param $b0 i32) (param $b1 i32) (param $n i32) (param $scratch3 i32) (param $dbhg i32)
     (local $b i32) (local $i i32) (local $nv i32) (local $off i32)
     (local.set $b (local.get $b0))
     (block $b_done (loop $b_next
@@ -412,7 +476,7 @@
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
       (br $b_next)))
   )
-  (func $f32_8 (export "f32_8") (param $b0 i32) (param $b1 i32) (param $n i32) (param $scratch4 i32) (param $dbio i32)
+  (func $f32_10 (export "f32_10") (param $b0 i32) (param $b1 i32) (param $n i32) (param $scratch4 i32) (param $dbio i32)
     (local $b i32) (local $i i32) (local $nv i32) (local $off i32)
     (local.set $b (local.get $b0))
     (block $b_done (loop $b_next
@@ -438,7 +502,7 @@
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
       (br $b_next)))
   )
-  (func $f32_9 (export "f32_9") (param $b0 i32) (param $b1 i32) (param $n i32) (param $scratch4 i32) (param $dbho i32)
+  (func $f32_11 (export "f32_11") (param $b0 i32) (param $b1 i32) (param $n i32) (param $scratch4 i32) (param $dbho i32)
     (local $b i32) (local $i i32) (local $nv i32) (local $off i32)
     (local.set $b (local.get $b0))
     (block $b_done (loop $b_next
@@ -589,7 +653,71 @@
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
       (br $b_next)))
   )
-  (func $f64_1 (export "f64_1") (param $b0 i32) (param $b1 i32) (param $n i32) (param $seed_c i32) (param $seed_c_stride i32) (param $seed_h i32) (param $seed_h_stride i32) (param $tape_o_1 i32) (param $tape_o_1_stride i32) (param $tape_t1 i32) (param $tape_t1_stride i32) (param $tape_i_1 i32) (param $tape_i_1_stride i32) (param $tape_g i32) (param $tape_g_stride i32) (param $gx0 i32) (param $gx0_stride i32) (param $scratch0 i32) (param $scratch0_stride i32) (param $gx0_2 i32) (param $gx0_2_stride i32) (param $scratch0_2 i32) (param $scratch0_2_stride i32) (param $cPrev i32) (param $cPrev_stride i32) (param $tape_f i32) (param $tape_f_stride i32) (param $gx0_3 i32) (param $gx0_3_stride i32) (param $scratch0_3 i32) (param $scratch0_3_stride i32) (param $gx0_4 i32) (param $gx0_4_stride i32) (param $scratch0_4 i32) (param $scratch0_4_stride i32) (param $carry_c i32) (param $carry_c_stride i32)
+  (func $f64_1 (export "f64_1") (param $b0 i32) (param $b1 i32) (param $n i32) (param $dhUp i32) (param $dhUp_stride i32) (param $carry_h i32) (param $carry_h_stride i32) (param $seed_h i32) (param $seed_h_stride i32)
+    (local $b i32) (local $i i32) (local $nv i32) (local $off i32)
+    (local $dhUp_row i32)
+    (local $carry_h_row i32)
+    (local $seed_h_row i32)
+    (local.set $b (local.get $b0))
+    (block $b_done (loop $b_next
+      (br_if $b_done (i32.ge_s (local.get $b) (local.get $b1)))
+      (local.set $dhUp_row (i32.add (local.get $dhUp) (i32.shl (i32.mul (local.get $b) (local.get $dhUp_stride)) (i32.const 3))))
+      (local.set $carry_h_row (i32.add (local.get $carry_h) (i32.shl (i32.mul (local.get $b) (local.get $carry_h_stride)) (i32.const 3))))
+      (local.set $seed_h_row (i32.add (local.get $seed_h) (i32.shl (i32.mul (local.get $b) (local.get $seed_h_stride)) (i32.const 3))))
+      (local.set $nv (i32.sub (local.get $n) (i32.rem_u (local.get $n) (i32.const 2))))
+      ;; whole vectors
+      (local.set $i (i32.const 0))
+      (block $v_done (loop $v_next
+        (br_if $v_done (i32.ge_s (local.get $i) (local.get $nv)))
+        (local.set $off (i32.shl (local.get $i) (i32.const 3)))
+        ;; the gradient of h' at step t: from upstream, and from step t + 1
+        (v128.store (i32.add (local.get $seed_h_row) (local.get $off)) (f64x2.add (v128.load (i32.add (local.get $dhUp_row) (local.get $off))) (v128.load (i32.add (local.get $carry_h_row) (local.get $off)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 2)))
+        (br $v_next)))
+      ;; the tail: the rest, one at a time
+      (block $tail_done (loop $tail_next
+        (br_if $tail_done (i32.ge_s (local.get $i) (local.get $n)))
+        (local.set $off (i32.shl (local.get $i) (i32.const 3)))
+        ;; the gradient of h' at step t: from upstream, and from step t + 1
+        (f64.store (i32.add (local.get $seed_h_row) (local.get $off)) (f64.add (f64.load (i32.add (local.get $dhUp_row) (local.get $off))) (f64.load (i32.add (local.get $carry_h_row) (local.get $off)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail_next)))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $b_next)))
+  )
+  (func $f64_2 (export "f64_2") (param $b0 i32) (param $b1 i32) (param $n i32) (param $dcUp i32) (param $dcUp_stride i32) (param $carry_c i32) (param $carry_c_stride i32) (param $seed_c i32) (param $seed_c_stride i32)
+    (local $b i32) (local $i i32) (local $nv i32) (local $off i32)
+    (local $dcUp_row i32)
+    (local $carry_c_row i32)
+    (local $seed_c_row i32)
+    (local.set $b (local.get $b0))
+    (block $b_done (loop $b_next
+      (br_if $b_done (i32.ge_s (local.get $b) (local.get $b1)))
+      (local.set $dcUp_row (i32.add (local.get $dcUp) (i32.shl (i32.mul (local.get $b) (local.get $dcUp_stride)) (i32.const 3))))
+      (local.set $carry_c_row (i32.add (local.get $carry_c) (i32.shl (i32.mul (local.get $b) (local.get $carry_c_stride)) (i32.const 3))))
+      (local.set $seed_c_row (i32.add (local.get $seed_c) (i32.shl (i32.mul (local.get $b) (local.get $seed_c_stride)) (i32.const 3))))
+      (local.set $nv (i32.sub (local.get $n) (i32.rem_u (local.get $n) (i32.const 2))))
+      ;; whole vectors
+      (local.set $i (i32.const 0))
+      (block $v_done (loop $v_next
+        (br_if $v_done (i32.ge_s (local.get $i) (local.get $nv)))
+        (local.set $off (i32.shl (local.get $i) (i32.const 3)))
+        ;; the gradient of c' at step t: from upstream, and from step t + 1
+        (v128.store (i32.add (local.get $seed_c_row) (local.get $off)) (f64x2.add (v128.load (i32.add (local.get $dcUp_row) (local.get $off))) (v128.load (i32.add (local.get $carry_c_row) (local.get $off)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 2)))
+        (br $v_next)))
+      ;; the tail: the rest, one at a time
+      (block $tail_done (loop $tail_next
+        (br_if $tail_done (i32.ge_s (local.get $i) (local.get $n)))
+        (local.set $off (i32.shl (local.get $i) (i32.const 3)))
+        ;; the gradient of c' at step t: from upstream, and from step t + 1
+        (f64.store (i32.add (local.get $seed_c_row) (local.get $off)) (f64.add (f64.load (i32.add (local.get $dcUp_row) (local.get $off))) (f64.load (i32.add (local.get $carry_c_row) (local.get $off)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail_next)))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $b_next)))
+  )
+  (func $f64_3 (export "f64_3") (param $b0 i32) (param $b1 i32) (param $n i32) (param $seed_c i32) (param $seed_c_stride i32) (param $seed_h i32) (param $seed_h_stride i32) (param $tape_o_1 i32) (param $tape_o_1_stride i32) (param $tape_t1 i32) (param $tape_t1_stride i32) (param $tape_i_1 i32) (param $tape_i_1_stride i32) (param $tape_g i32) (param $tape_g_stride i32) (param $gx0 i32) (param $gx0_stride i32) (param $scratch0 i32) (param $scratch0_stride i32) (param $gx0_2 i32) (param $gx0_2_stride i32) (param $scratch0_2 i32) (param $scratch0_2_stride i32) (param $cPrev i32) (param $cPrev_stride i32) (param $tape_f i32) (param $tape_f_stride i32) (param $gx0_3 i32) (param $gx0_3_stride i32) (param $scratch0_3 i32) (param $scratch0_3_stride i32) (param $gx0_4 i32) (param $gx0_4_stride i32) (param $scratch0_4 i32) (param $scratch0_4_stride i32) (param $carry_c i32) (param $carry_c_stride i32)
     (local $b i32) (local $i i32) (local $nv i32) (local $off i32)
     (local $seed_c_row i32)
     (local $seed_h_row i32)
@@ -715,7 +843,7 @@
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
       (br $b_next)))
   )
-  (func $f64_2 (export "f64_2") (param $b0 i32) (param $b1 i32) (param $n i32) (param $scratch1 i32) (param $dbii i32)
+  (func $f64_4 (export "f64_4") (param $b0 i32) (param $b1 i32) (param $n i32) (param $scratch1 i32) (param $dbii i32)
     (local $b i32) (local $i i32) (local $nv i32) (local $off i32)
     (local.set $b (local.get $b0))
     (block $b_done (loop $b_next
@@ -741,7 +869,7 @@
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
       (br $b_next)))
   )
-  (func $f64_3 (export "f64_3") (param $b0 i32) (param $b1 i32) (param $n i32) (param $scratch1 i32) (param $dbhi i32)
+  (func $f64_5 (export "f64_5") (param $b0 i32) (param $b1 i32) (param $n i32) (param $scratch1 i32) (param $dbhi i32)
     (local $b i32) (local $i i32) (local $nv i32) (local $off i32)
     (local.set $b (local.get $b0))
     (block $b_done (loop $b_next
@@ -767,7 +895,7 @@
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
       (br $b_next)))
   )
-  (func $f64_4 (export "f64_4") (param $b0 i32) (param $b1 i32) (param $n i32) (param $scratch2 i32) (param $dbif i32)
+  (func $f64_6 (export "f64_6") (param $b0 i32) (param $b1 i32) (param $n i32) (param $scratch2 i32) (param $dbif i32)
     (local $b i32) (local $i i32) (local $nv i32) (local $off i32)
     (local.set $b (local.get $b0))
     (block $b_done (loop $b_next
@@ -793,7 +921,7 @@
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
       (br $b_next)))
   )
-  (func $f64_5 (export "f64_5") (param $b0 i32) (param $b1 i32) (param $n i32) (param $scratch2 i32) (param $dbhf i32)
+  (func $f64_7 (export "f64_7") (param $b0 i32) (param $b1 i32) (param $n i32) (param $scratch2 i32) (param $dbhf i32)
     (local $b i32) (local $i i32) (local $nv i32) (local $off i32)
     (local.set $b (local.get $b0))
     (block $b_done (loop $b_next
@@ -819,7 +947,7 @@
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
       (br $b_next)))
   )
-  (func $f64_6 (export "f64_6") (param $b0 i32) (param $b1 i32) (param $n i32) (param $scratch3 i32) (param $dbig i32)
+  (func $f64_8 (export "f64_8") (param $b0 i32) (param $b1 i32) (param $n i32) (param $scratch3 i32) (param $dbig i32)
     (local $b i32) (local $i i32) (local $nv i32) (local $off i32)
     (local.set $b (local.get $b0))
     (block $b_done (loop $b_next
@@ -845,7 +973,7 @@
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
       (br $b_next)))
   )
-  (func $f64_7 (export "f64_7") (param $b0 i32) (param $b1 i32) (param $n i32) (param $scratch3 i32) (param $dbhg i32)
+  (func $f64_9 (export "f64_9") (param $b0 i32) (param $b1 i32) (param $n i32) (param $scratch3 i32) (param $dbhg i32)
     (local $b i32) (local $i i32) (local $nv i32) (local $off i32)
     (local.set $b (local.get $b0))
     (block $b_done (loop $b_next
@@ -871,7 +999,7 @@
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
       (br $b_next)))
   )
-  (func $f64_8 (export "f64_8") (param $b0 i32) (param $b1 i32) (param $n i32) (param $scratch4 i32) (param $dbio i32)
+  (func $f64_10 (export "f64_10") (param $b0 i32) (param $b1 i32) (param $n i32) (param $scratch4 i32) (param $dbio i32)
     (local $b i32) (local $i i32) (local $nv i32) (local $off i32)
     (local.set $b (local.get $b0))
     (block $b_done (loop $b_next
@@ -897,7 +1025,7 @@
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
       (br $b_next)))
   )
-  (func $f64_9 (export "f64_9") (param $b0 i32) (param $b1 i32) (param $n i32) (param $scratch4 i32) (param $dbho i32)
+  (func $f64_11 (export "f64_11") (param $b0 i32) (param $b1 i32) (param $n i32) (param $scratch4 i32) (param $dbho i32)
     (local $b i32) (local $i i32) (local $nv i32) (local $off i32)
     (local.set $b (local.get $b0))
     (block $b_done (loop $b_next

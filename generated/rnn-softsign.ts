@@ -241,8 +241,29 @@ function kernel64<A extends FloatArray>(
 
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      // the upstream gradient of each new state, plus what flows back from step t + 1
-      for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
+      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(0, B, [
+          H, // $n
+          at(dhUp, t * B * H), // $dhUp
+          H, // $dhUp_stride
+          at(carry_h, 0), // $carry_h
+          H, // $carry_h_stride
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const dhUpRow = t * B * H + b * H;
+          const carry_hRow = b * H;
+          const seed_hRow = b * H;
+          for (let i = 0; i < H; i++) {
+            // the gradient of h' at step t: from upstream, and from step t + 1
+            seed_h[seed_hRow + i] = dhUp[dhUpRow + i]! + carry_h[carry_hRow + i]!;
+          }
+        }
+      }
+
       for (let b = 0; b < B; b++) {
         const seed_hRow = b * H;
         const tape_t1Row = slot * B * H + b * H;
@@ -274,9 +295,9 @@ function kernel64<A extends FloatArray>(
       scratch1[i] = sum;
     }
 
-    // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+    // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(0, 1, [
+      wl(1, 1, [
         H, // $n
         at(scratch1, 0), // $scratch1
         at(dp, o_bih), // $dbih
@@ -287,9 +308,9 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
+    // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(1, 1, [
+      wl(2, 1, [
         H, // $n
         at(scratch1, 0), // $scratch1
         at(dp, o_bhh), // $dbhh
@@ -456,8 +477,29 @@ function kernel32<A extends FloatArray>(
 
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      // the upstream gradient of each new state, plus what flows back from step t + 1
-      for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
+      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(0, B, [
+          H, // $n
+          at(dhUp, t * B * H), // $dhUp
+          H, // $dhUp_stride
+          at(carry_h, 0), // $carry_h
+          H, // $carry_h_stride
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const dhUpRow = t * B * H + b * H;
+          const carry_hRow = b * H;
+          const seed_hRow = b * H;
+          for (let i = 0; i < H; i++) {
+            // the gradient of h' at step t: from upstream, and from step t + 1
+            seed_h[seed_hRow + i] = dhUp[dhUpRow + i]! + carry_h[carry_hRow + i]!;
+          }
+        }
+      }
+
       for (let b = 0; b < B; b++) {
         const seed_hRow = b * H;
         const tape_t1Row = slot * B * H + b * H;
@@ -489,9 +531,9 @@ function kernel32<A extends FloatArray>(
       scratch1[i] = sum;
     }
 
-    // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+    // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(0, 1, [
+      wl(1, 1, [
         H, // $n
         at(scratch1, 0), // $scratch1
         at(dp, o_bih), // $dbih
@@ -502,9 +544,9 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
+    // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(1, 1, [
+      wl(2, 1, [
         H, // $n
         at(scratch1, 0), // $scratch1
         at(dp, o_bhh), // $dbhh
@@ -549,14 +591,20 @@ export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {
 /** The elementwise loops in WebAssembly (text: rnn-softsign.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
 const LOOPS_WASM: LoopsModuleSource = {
   loops: [
+    { vector: true, splittable: true },
     { vector: true, splittable: false },
     { vector: true, splittable: false },
   ],
   binary: [
-    "AGFzbQEAAAABCQFgBX9/f39/AAISAQNlbnYGbWVtb3J5AgMBgIAEAwMCAAAHIQQFZjMyXzAAAAVmMzJfMQAABWY2NF8wAAEFZjY0XzEAAQqpAgKS",
-    "AQEDfwNAIAAgAU5FBEAgAiACQQNxayEHQQAhBQNAIAUgB05FBEAgBUECdCIGIARqIAQgBmr9AAQAIAMgBmr9AAQA/eQB/QsEACAFQQRqIQUMAQsL",
-    "A0AgAiAFTEUEQCAFQQJ0IgYgBGogBCAGaioCACADIAZqKgIAkjgCACAFQQFqIQUMAQsLIABBAWohAAwBCwsLkgEBA38DQCAAIAFORQRAIAIgAkEB",
-    "cWshB0EAIQUDQCAFIAdORQRAIAVBA3QiBiAEaiAEIAZq/QAEACADIAZq/QAEAP3wAf0LBAAgBUECaiEFDAELCwNAIAIgBUxFBEAgBUEDdCIGIARq",
-    "IAQgBmorAwAgAyAGaisDAKA5AwAgBUEBaiEFDAELCyAAQQFqIQAMAQsLCwAWBG5hbWUBDwIABWYzMl8wAQVmNjRfMA==",
+    "AGFzbQEAAAABFQJgCX9/f39/f39/fwBgBX9/f39/AAISAQNlbnYGbWVtb3J5AgMBgIAEAwUEAAEAAQcxBgVmMzJfMAAABWYzMl8xAAEFZjMyXzIA",
+    "AQVmNjRfMAACBWY2NF8xAAMFZjY0XzIAAwqfBQS5AQEGfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiELIAUgACAGbEECdGohDCAHIAAgCGxBAnRqIQ0g",
+    "AiACQQNxayEOQQAhCQNAIAkgDk5FBEAgCUECdCIKIA1qIAogC2r9AAQAIAogDGr9AAQA/eQB/QsEACAJQQRqIQkMAQsLA0AgAiAJTEUEQCAJQQJ0",
+    "IgogDWogCiALaioCACAKIAxqKgIAkjgCACAJQQFqIQkMAQsLIABBAWohAAwBCwsLkgEBA38DQCAAIAFORQRAIAIgAkEDcWshB0EAIQUDQCAFIAdO",
+    "RQRAIAVBAnQiBiAEaiAEIAZq/QAEACADIAZq/QAEAP3kAf0LBAAgBUEEaiEFDAELCwNAIAIgBUxFBEAgBUECdCIGIARqIAQgBmoqAgAgAyAGaioC",
+    "AJI4AgAgBUEBaiEFDAELCyAAQQFqIQAMAQsLC7kBAQZ/A0AgACABTkUEQCADIAAgBGxBA3RqIQsgBSAAIAZsQQN0aiEMIAcgACAIbEEDdGohDSAC",
+    "IAJBAXFrIQ5BACEJA0AgCSAOTkUEQCAJQQN0IgogDWogCiALav0ABAAgCiAMav0ABAD98AH9CwQAIAlBAmohCQwBCwsDQCACIAlMRQRAIAlBA3Qi",
+    "CiANaiAKIAtqKwMAIAogDGorAwCgOQMAIAlBAWohCQwBCwsgAEEBaiEADAELCwuSAQEDfwNAIAAgAU5FBEAgAiACQQFxayEHQQAhBQNAIAUgB05F",
+    "BEAgBUEDdCIGIARqIAQgBmr9AAQAIAMgBmr9AAQA/fAB/QsEACAFQQJqIQUMAQsLA0AgAiAFTEUEQCAFQQN0IgYgBGogBCAGaisDACADIAZqKwMA",
+    "oDkDACAFQQFqIQUMAQsLIABBAWohAAwBCwsLACQEbmFtZQEdBAAFZjMyXzABBWYzMl8xAgVmNjRfMAMFZjY0XzE=",
   ].join(""),
 };

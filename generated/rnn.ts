@@ -240,11 +240,32 @@ function kernel64<A extends FloatArray>(
     for (let t = T - 1; t >= 0; t--) {
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      // the upstream gradient of each new state, plus what flows back from step t + 1
-      for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
       // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(1, B, [
+          H, // $n
+          at(dhUp, t * B * H), // $dhUp
+          H, // $dhUp_stride
+          at(carry_h, 0), // $carry_h
+          H, // $carry_h_stride
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const dhUpRow = t * B * H + b * H;
+          const carry_hRow = b * H;
+          const seed_hRow = b * H;
+          for (let i = 0; i < H; i++) {
+            // the gradient of h' at step t: from upstream, and from step t + 1
+            seed_h[seed_hRow + i] = dhUp[dhUpRow + i]! + carry_h[carry_hRow + i]!;
+          }
+        }
+      }
+
+      // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(2, B, [
           H, // $n
           at(seed_h, 0), // $seed_h
           H, // $seed_h_stride
@@ -285,9 +306,9 @@ function kernel64<A extends FloatArray>(
       scratch1[i] = sum;
     }
 
-    // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+    // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(2, 1, [
+      wl(3, 1, [
         H, // $n
         at(scratch1, 0), // $scratch1
         at(dp, o_bih), // $dbih
@@ -298,9 +319,9 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+    // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(3, 1, [
+      wl(4, 1, [
         H, // $n
         at(scratch1, 0), // $scratch1
         at(dp, o_bhh), // $dbhh
@@ -466,11 +487,32 @@ function kernel32<A extends FloatArray>(
     for (let t = T - 1; t >= 0; t--) {
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      // the upstream gradient of each new state, plus what flows back from step t + 1
-      for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
       // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(1, B, [
+          H, // $n
+          at(dhUp, t * B * H), // $dhUp
+          H, // $dhUp_stride
+          at(carry_h, 0), // $carry_h
+          H, // $carry_h_stride
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const dhUpRow = t * B * H + b * H;
+          const carry_hRow = b * H;
+          const seed_hRow = b * H;
+          for (let i = 0; i < H; i++) {
+            // the gradient of h' at step t: from upstream, and from step t + 1
+            seed_h[seed_hRow + i] = dhUp[dhUpRow + i]! + carry_h[carry_hRow + i]!;
+          }
+        }
+      }
+
+      // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(2, B, [
           H, // $n
           at(seed_h, 0), // $seed_h
           H, // $seed_h_stride
@@ -511,9 +553,9 @@ function kernel32<A extends FloatArray>(
       scratch1[i] = sum;
     }
 
-    // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+    // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(2, 1, [
+      wl(3, 1, [
         H, // $n
         at(scratch1, 0), // $scratch1
         at(dp, o_bih), // $dbih
@@ -524,9 +566,9 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+    // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(3, 1, [
+      wl(4, 1, [
         H, // $n
         at(scratch1, 0), // $scratch1
         at(dp, o_bhh), // $dbhh
@@ -573,49 +615,55 @@ const LOOPS_WASM: LoopsModuleSource = {
   loops: [
     { vector: true, splittable: true },
     { vector: true, splittable: true },
+    { vector: true, splittable: true },
     { vector: true, splittable: false },
     { vector: true, splittable: false },
   ],
   binary: [
-    "AGFzbQEAAAABHANgAXsBe2ALf39/f39/f39/f38AYAV/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMJCAABAQIAAQECB0EIBWYzMl8wAAEFZjMy",
-    "XzEAAgVmMzJfMgADBWYzMl8zAAMFZjY0XzAABQVmNjRfMQAGBWY2NF8yAAcFZjY0XzMABwqEGAjmBQEEeyAA/QzRDV290Q1dvdENXb3RDV29IAAg",
-    "AP3mASIB/eYB/QyJiAg+iYgIPomICD6JiAg+/eQBIAH95gH9DKuqqr6rqqq+q6qqvquqqr795AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kAf3m",
-    "Af0MAACAPwAAgD8AAIA/AACAP/0MAAAAQAAAAEAAAABAAAAAQP0MAAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8AAIB/AACAf/0MAQ1QOQENUDkB",
-    "DVA5AQ1QOf0MAAAAQAAAAEAAAABAAAAAQCAA/eABIgT95gEiAyAD/Qw7qrg/O6q4PzuquD87qrg//eYB/Wr9DAAAlsMAAJbDAACWwwAAlsP96QH9",
-    "DAAAlkMAAJZDAACWQwAAlkP96AEiAv0MAIAxPwCAMT8AgDE/AIAxP/3mAf3lASAC/QyDgF65g4BeuYOAXrmDgF65/eYB/eUBIgH95gH9DGELtjph",
-    "C7Y6YQu2OmELtjr95AEgAf3mAf0MiYgIPImICDyJiAg8iYgIPP3kASAB/eYB/Qyrqio9q6oqPauqKj2rqio9/eQBIAH95gH9DKuqKj6rqio+q6oq",
-    "PquqKj795AEgAf3mAf0MAAAAPwAAAD8AAAA/AAAAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/9",
-    "5AEgAv34ASIBQQH9rAEiAv0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAEgAv2xAf0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAP9",
-    "DBhysUIYcrFCGHKxQhhysUL9RP1SIAP9DLTxz8K08c/CtPHPwrTxz8L9Q/1S/QwAAIA/AACAPwAAgD8AAIA//eQB/ecB/eUBIgH94QEgASAA/QwA",
-    "AAAAAAAAAAAAAAAAAAAA/UP9UiAE/QzNzMw9zczMPc3MzD3NzMw9/UP9UgvsAQEGfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiENIAYgACAHbEECdGoh",
-    "DiAJIAAgCmxBAnRqIQ8gAiACQQNxayEQQQAhDANAIAwgEE5FBEAgDEECdCILIA9qIAsgDWr9AAQAIAUgC2r9AAQA/eQBIAsgDmr9AAQA/eQBIAgg",
-    "C2r9AAQA/eQBEAD9CwQAIAxBBGohDAwBCwsDQCACIAxMRQRAIAxBAnQiCyAPaiALIA1qKgIAIAUgC2oqAgCSIAsgDmoqAgCSIAggC2oqAgCS/RMQ",
-    "AP0fADgCACAMQQFqIQwMAQsLIABBAWohAAwBCwsLjgIDB38BewF9A0AgACABTkUEQCADIAAgBGxBAnRqIQ0gBSAAIAZsQQJ0aiEOIAcgACAIbEEC",
-    "dGohDyAJIAAgCmxBAnRqIRAgAiACQQNxayERQQAhCwNAIAsgEU5FBEAgC0ECdCIMIA1q/QAEAP0MAACAPwAAgD8AAIA/AACAPyAMIA5q/QAEACIS",
-    "IBL95gH95QH95gEhEiAMIA9qIBL9CwQAIAwgEGogEv0LBAAgC0EEaiELDAELCwNAIAIgC0xFBEAgC0ECdCIMIA1qKgIAQwAAgD8gDCAOaioCACIT",
-    "IBOUk5QhEyAMIA9qIBM4AgAgDCAQaiATOAIAIAtBAWohCwwBCwsgAEEBaiEADAELCwuSAQEDfwNAIAAgAU5FBEAgAiACQQNxayEHQQAhBQNAIAUg",
-    "B05FBEAgBUECdCIGIARqIAQgBmr9AAQAIAMgBmr9AAQA/eQB/QsEACAFQQRqIQUMAQsLA0AgAiAFTEUEQCAFQQJ0IgYgBGogBCAGaioCACADIAZq",
-    "KgIAkjgCACAFQQFqIQUMAQsLIABBAWohAAwBCwsL8QcBBHsgAP0M43UrRTbaV7/jdStFNtpXvyAAIAD98gEiAf3yAf0M4H0VDj1tbT/gfRUOPW1t",
-    "P/3wASAB/fIB/Qw9wuZV4yaCvz3C5lXjJoK//fABIAH98gH9DPoQLIj0ZJY/+hAsiPRklj/98AEgAf3yAf0MHLqhG7qhq78cuqEbuqGrv/3wASAB",
-    "/fIB/QwRERERERHBPxEREREREcE//fABIAH98gH9DFVVVVVVVdW/VVVVVVVV1b/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wAf3yAf0MAAAA",
-    "AAAA8D8AAAAAAADwP/0MAAAAAAAAAEAAAAAAAAAAQP0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLm",
-    "Pf0MAAAAAAAAAEAAAAAAAAAAQCAA/ewBIgT98gEiAyAD/Qz+gitlRxX3P/6CK2VHFfc//fIB/ZQB/QwAAAAAADCRwAAAAAAAMJHA/fUB/QwAAAAA",
-    "ADCRQAAAAAAAMJFA/fQBIgL9DAAA4P5CLuY/AADg/kIu5j/98gH98QEgAv0Mdjx5Ne856j12PHk17znqPf3yAf3xASIB/fIB/QyY2Pjv2O4hPpjY",
-    "+O/Y7iE+/fABIAH98gH9DORE9WdF5lo+5ET1Z0XmWj798AEgAf3yAf0MXJ94t09+kj5cn3i3T36SPv3wASAB/fIB/Qw0x1al4x3HPjTHVqXjHcc+",
-    "/fABIAH98gH9DBqgARqgAfo+GqABGqAB+j798AEgAf3yAf0MGqABGqABKj8aoAEaoAEqP/3wASAB/fIB/QwXbMEWbMFWPxdswRZswVY//fABIAH9",
-    "8gH9DBEREREREYE/ERERERERgT/98AEgAf3yAf0MVVVVVVVVpT9VVVVVVVWlP/3wASAB/fIB/QxVVVVVVVXFP1VVVVVVVcU//fABIAH98gH9DAAA",
-    "AAAAAOA/AAAAAAAA4D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAL9/AEiAUEB/awBIgL9",
-    "xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASABIAL9sQH9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASAD/QzvOfr+Qi6GQO85",
-    "+v5CLoZA/Ur9UiAD/QxSMC3VEEmHwFIwLdUQSYfA/Un9Uv0MAAAAAAAA8D8AAAAAAADwP/3wAf3zAf3xASIB/e0BIAEgAP0MAAAAAAAAAAAAAAAA",
-    "AAAAAP1J/VIgBP0MmpmZmZmZuT+amZmZmZm5P/1J/VIL7AEBBn8DQCAAIAFORQRAIAMgACAEbEEDdGohDSAGIAAgB2xBA3RqIQ4gCSAAIApsQQN0",
-    "aiEPIAIgAkEBcWshEEEAIQwDQCAMIBBORQRAIAxBA3QiCyAPaiALIA1q/QAEACAFIAtq/QAEAP3wASALIA5q/QAEAP3wASAIIAtq/QAEAP3wARAE",
-    "/QsEACAMQQJqIQwMAQsLA0AgAiAMTEUEQCAMQQN0IgsgD2ogCyANaisDACAFIAtqKwMAoCALIA5qKwMAoCAIIAtqKwMAoP0UEAT9IQA5AwAgDEEB",
-    "aiEMDAELCyAAQQFqIQAMAQsLC5ICAwd/AXsBfANAIAAgAU5FBEAgAyAAIARsQQN0aiENIAUgACAGbEEDdGohDiAHIAAgCGxBA3RqIQ8gCSAAIAps",
-    "QQN0aiEQIAIgAkEBcWshEUEAIQsDQCALIBFORQRAIAtBA3QiDCANav0ABAD9DAAAAAAAAPA/AAAAAAAA8D8gDCAOav0ABAAiEiAS/fIB/fEB/fIB",
-    "IRIgDCAPaiAS/QsEACAMIBBqIBL9CwQAIAtBAmohCwwBCwsDQCACIAtMRQRAIAtBA3QiDCANaisDAEQAAAAAAADwPyAMIA5qKwMAIhMgE6KhoiET",
-    "IAwgD2ogEzkDACAMIBBqIBM5AwAgC0EBaiELDAELCyAAQQFqIQAMAQsLC5IBAQN/A0AgACABTkUEQCACIAJBAXFrIQdBACEFA0AgBSAHTkUEQCAF",
-    "QQN0IgYgBGogBCAGav0ABAAgAyAGav0ABAD98AH9CwQAIAVBAmohBQwBCwsDQCACIAVMRQRAIAVBA3QiBiAEaiAEIAZqKwMAIAMgBmorAwCgOQMA",
-    "IAVBAWohBQwBCwsgAEEBaiEADAELCwsAQgRuYW1lATsIAAZ0YW5oMzIBBWYzMl8wAgVmMzJfMQMFZjMyXzIEBnRhbmg2NAUFZjY0XzAGBWY2NF8x",
-    "BwVmNjRfMg==",
+    "AGFzbQEAAAABKARgAXsBe2ALf39/f39/f39/f38AYAl/f39/f39/f38AYAV/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMLCgABAgEDAAECAQMH",
+    "UQoFZjMyXzAAAQVmMzJfMQACBWYzMl8yAAMFZjMyXzMABAVmMzJfNAAEBWY2NF8wAAYFZjY0XzEABwVmNjRfMgAIBWY2NF8zAAkFZjY0XzQACQr6",
+    "GgrmBQEEeyAA/QzRDV290Q1dvdENXb3RDV29IAAgAP3mASIB/eYB/QyJiAg+iYgIPomICD6JiAg+/eQBIAH95gH9DKuqqr6rqqq+q6qqvquqqr79",
+    "5AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kAf3mAf0MAACAPwAAgD8AAIA/AACAP/0MAAAAQAAAAEAAAABAAAAAQP0MAAAAAAAAAAAAAAAAAAAA",
+    "AP0MAACAfwAAgH8AAIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1QOf0MAAAAQAAAAEAAAABAAAAAQCAA/eABIgT95gEiAyAD/Qw7qrg/O6q4PzuquD87",
+    "qrg//eYB/Wr9DAAAlsMAAJbDAACWwwAAlsP96QH9DAAAlkMAAJZDAACWQwAAlkP96AEiAv0MAIAxPwCAMT8AgDE/AIAxP/3mAf3lASAC/QyDgF65",
+    "g4BeuYOAXrmDgF65/eYB/eUBIgH95gH9DGELtjphC7Y6YQu2OmELtjr95AEgAf3mAf0MiYgIPImICDyJiAg8iYgIPP3kASAB/eYB/Qyrqio9q6oq",
+    "PauqKj2rqio9/eQBIAH95gH9DKuqKj6rqio+q6oqPquqKj795AEgAf3mAf0MAAAAPwAAAD8AAAA/AAAAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8A",
+    "AIA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAv34ASIBQQH9rAEiAv0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAEgAv2xAf0M",
+    "fwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAP9DBhysUIYcrFCGHKxQhhysUL9RP1SIAP9DLTxz8K08c/CtPHPwrTxz8L9Q/1S/QwAAIA/AACA",
+    "PwAAgD8AAIA//eQB/ecB/eUBIgH94QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/UP9UiAE/QzNzMw9zczMPc3MzD3NzMw9/UP9UgvsAQEGfwNAIAAg",
+    "AU5FBEAgAyAAIARsQQJ0aiENIAYgACAHbEECdGohDiAJIAAgCmxBAnRqIQ8gAiACQQNxayEQQQAhDANAIAwgEE5FBEAgDEECdCILIA9qIAsgDWr9",
+    "AAQAIAUgC2r9AAQA/eQBIAsgDmr9AAQA/eQBIAggC2r9AAQA/eQBEAD9CwQAIAxBBGohDAwBCwsDQCACIAxMRQRAIAxBAnQiCyAPaiALIA1qKgIA",
+    "IAUgC2oqAgCSIAsgDmoqAgCSIAggC2oqAgCS/RMQAP0fADgCACAMQQFqIQwMAQsLIABBAWohAAwBCwsLuQEBBn8DQCAAIAFORQRAIAMgACAEbEEC",
+    "dGohCyAFIAAgBmxBAnRqIQwgByAAIAhsQQJ0aiENIAIgAkEDcWshDkEAIQkDQCAJIA5ORQRAIAlBAnQiCiANaiAKIAtq/QAEACAKIAxq/QAEAP3k",
+    "Af0LBAAgCUEEaiEJDAELCwNAIAIgCUxFBEAgCUECdCIKIA1qIAogC2oqAgAgCiAMaioCAJI4AgAgCUEBaiEJDAELCyAAQQFqIQAMAQsLC44CAwd/",
+    "AXsBfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiENIAUgACAGbEECdGohDiAHIAAgCGxBAnRqIQ8gCSAAIApsQQJ0aiEQIAIgAkEDcWshEUEAIQsDQCAL",
+    "IBFORQRAIAtBAnQiDCANav0ABAD9DAAAgD8AAIA/AACAPwAAgD8gDCAOav0ABAAiEiAS/eYB/eUB/eYBIRIgDCAPaiAS/QsEACAMIBBqIBL9CwQA",
+    "IAtBBGohCwwBCwsDQCACIAtMRQRAIAtBAnQiDCANaioCAEMAAIA/IAwgDmoqAgAiEyATlJOUIRMgDCAPaiATOAIAIAwgEGogEzgCACALQQFqIQsM",
+    "AQsLIABBAWohAAwBCwsLkgEBA38DQCAAIAFORQRAIAIgAkEDcWshB0EAIQUDQCAFIAdORQRAIAVBAnQiBiAEaiAEIAZq/QAEACADIAZq/QAEAP3k",
+    "Af0LBAAgBUEEaiEFDAELCwNAIAIgBUxFBEAgBUECdCIGIARqIAQgBmoqAgAgAyAGaioCAJI4AgAgBUEBaiEFDAELCyAAQQFqIQAMAQsLC/EHAQR7",
+    "IAD9DON1K0U22le/43UrRTbaV78gACAA/fIBIgH98gH9DOB9FQ49bW0/4H0VDj1tbT/98AEgAf3yAf0MPcLmVeMmgr89wuZV4yaCv/3wASAB/fIB",
+    "/Qz6ECyI9GSWP/oQLIj0ZJY//fABIAH98gH9DBy6oRu6oau/HLqhG7qhq7/98AEgAf3yAf0MERERERERwT8RERERERHBP/3wASAB/fIB/QxVVVVV",
+    "VVXVv1VVVVVVVdW//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AH98gH9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAABAAAAAAAAAAED9DAAA",
+    "AAAAAAAAAAAAAAAAAAD9DAAAAAAAAPB/AAAAAAAA8H/9DAltqBNGEuY9CW2oE0YS5j39DAAAAAAAAABAAAAAAAAAAEAgAP3sASIE/fIBIgMgA/0M",
+    "/oIrZUcV9z/+gitlRxX3P/3yAf2UAf0MAAAAAAAwkcAAAAAAADCRwP31Af0MAAAAAAAwkUAAAAAAADCRQP30ASIC/QwAAOD+Qi7mPwAA4P5CLuY/",
+    "/fIB/fEBIAL9DHY8eTXvOeo9djx5Ne856j398gH98QEiAf3yAf0MmNj479juIT6Y2Pjv2O4hPv3wASAB/fIB/QzkRPVnReZaPuRE9WdF5lo+/fAB",
+    "IAH98gH9DFyfeLdPfpI+XJ94t09+kj798AEgAf3yAf0MNMdWpeMdxz40x1al4x3HPv3wASAB/fIB/QwaoAEaoAH6PhqgARqgAfo+/fABIAH98gH9",
+    "DBqgARqgASo/GqABGqABKj/98AEgAf3yAf0MF2zBFmzBVj8XbMEWbMFWP/3wASAB/fIB/QwRERERERGBPxEREREREYE//fABIAH98gH9DFVVVVVV",
+    "VaU/VVVVVVVVpT/98AEgAf3yAf0MVVVVVVVVxT9VVVVVVVXFP/3wASAB/fIB/QwAAAAAAADgPwAAAAAAAOA//fABIAH98gH9DAAAAAAAAPA/AAAA",
+    "AAAA8D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAC/fwBIgFBAf2sASIC/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgASAC",
+    "/bEB/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgA/0M7zn6/kIuhkDvOfr+Qi6GQP1K/VIgA/0MUjAt1RBJh8BSMC3VEEmHwP1J/VL9",
+    "DAAAAAAAAPA/AAAAAAAA8D/98AH98wH98QEiAf3tASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1SIAT9DJqZmZmZmbk/mpmZmZmZuT/9Sf1SC+wB",
+    "AQZ/A0AgACABTkUEQCADIAAgBGxBA3RqIQ0gBiAAIAdsQQN0aiEOIAkgACAKbEEDdGohDyACIAJBAXFrIRBBACEMA0AgDCAQTkUEQCAMQQN0Igsg",
+    "D2ogCyANav0ABAAgBSALav0ABAD98AEgCyAOav0ABAD98AEgCCALav0ABAD98AEQBf0LBAAgDEECaiEMDAELCwNAIAIgDExFBEAgDEEDdCILIA9q",
+    "IAsgDWorAwAgBSALaisDAKAgCyAOaisDAKAgCCALaisDAKD9FBAF/SEAOQMAIAxBAWohDAwBCwsgAEEBaiEADAELCwu5AQEGfwNAIAAgAU5FBEAg",
+    "AyAAIARsQQN0aiELIAUgACAGbEEDdGohDCAHIAAgCGxBA3RqIQ0gAiACQQFxayEOQQAhCQNAIAkgDk5FBEAgCUEDdCIKIA1qIAogC2r9AAQAIAog",
+    "DGr9AAQA/fAB/QsEACAJQQJqIQkMAQsLA0AgAiAJTEUEQCAJQQN0IgogDWogCiALaisDACAKIAxqKwMAoDkDACAJQQFqIQkMAQsLIABBAWohAAwB",
+    "CwsLkgIDB38BewF8A0AgACABTkUEQCADIAAgBGxBA3RqIQ0gBSAAIAZsQQN0aiEOIAcgACAIbEEDdGohDyAJIAAgCmxBA3RqIRAgAiACQQFxayER",
+    "QQAhCwNAIAsgEU5FBEAgC0EDdCIMIA1q/QAEAP0MAAAAAAAA8D8AAAAAAADwPyAMIA5q/QAEACISIBL98gH98QH98gEhEiAMIA9qIBL9CwQAIAwg",
+    "EGogEv0LBAAgC0ECaiELDAELCwNAIAIgC0xFBEAgC0EDdCIMIA1qKwMARAAAAAAAAPA/IAwgDmorAwAiEyAToqGiIRMgDCAPaiATOQMAIAwgEGog",
+    "EzkDACALQQFqIQsMAQsLIABBAWohAAwBCwsLkgEBA38DQCAAIAFORQRAIAIgAkEBcWshB0EAIQUDQCAFIAdORQRAIAVBA3QiBiAEaiAEIAZq/QAE",
+    "ACADIAZq/QAEAP3wAf0LBAAgBUECaiEFDAELCwNAIAIgBUxFBEAgBUEDdCIGIARqIAQgBmorAwAgAyAGaisDAKA5AwAgBUEBaiEFDAELCyAAQQFq",
+    "IQAMAQsLCwBQBG5hbWUBSQoABnRhbmgzMgEFZjMyXzACBWYzMl8xAwVmMzJfMgQFZjMyXzMFBnRhbmg2NAYFZjY0XzAHBWY2NF8xCAVmNjRfMgkF",
+    "ZjY0XzM=",
   ].join(""),
 };
