@@ -394,27 +394,47 @@ function kernel64<A extends FloatArray>(
 
       // dRr, dRu, dRh
       mm.TN(3 * H, H, B, scratch0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rr, true);
-      // grad of: hh = tanh(Wh*x + r .* (Rh*h + bRh) + bWh)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch0[2 * H + b * (3 * H) + i]!;
-        dp[o_bRh + i]! += sum;
+      // op 3 (sumb): f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(3, B, [
+          H, // $n
+          at(dp, o_bRh), // $dbRh
+          at(scratch0, 2 * H), // $scratch0
+          3 * H, // $scratch0_stride
+        ]);
+      else {
+        // grad of: hh = tanh(Wh*x + r .* (Rh*h + bRh) + bWh)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch0[2 * H + b * (3 * H) + i]!;
+          dp[o_bRh + i]! += sum;
+        }
       }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWr, dWu, dWh
     mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wr, true);
-    // grad of: r  = sigmoid(Wr*x + Rr*h + bWr + bRr)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
-      scratch2[i] = sum;
+    // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(4, T * B, [
+        H, // $n
+        at(scratch2, 0), // $scratch2
+        at(gx0, 0), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: r  = sigmoid(Wr*x + Rr*h + bWr + bRr)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
+        scratch2[i] = sum;
+      }
     }
 
-    // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+    // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(3, 1, [
+      wl(5, 1, [
         H, // $n
         at(scratch2, 0), // $scratch2
         at(dp, o_bWr), // $dbWr
@@ -425,9 +445,9 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(4, 1, [
+      wl(6, 1, [
         H, // $n
         at(scratch2, 0), // $scratch2
         at(dp, o_bRr), // $dbRr
@@ -438,16 +458,26 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    // grad of: u  = sigmoid(Wu*x + Ru*h + bWu + bRu)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
-      scratch3[i] = sum;
+    // op 7 (sumb): f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(7, T * B, [
+        H, // $n
+        at(scratch3, 0), // $scratch3
+        at(gx0, H), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: u  = sigmoid(Wu*x + Ru*h + bWu + bRu)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
+        scratch3[i] = sum;
+      }
     }
 
-    // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    // loop 8: f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(5, 1, [
+      wl(8, 1, [
         H, // $n
         at(scratch3, 0), // $scratch3
         at(dp, o_bWu), // $dbWu
@@ -458,9 +488,9 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    // loop 9: f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(6, 1, [
+      wl(9, 1, [
         H, // $n
         at(scratch3, 0), // $scratch3
         at(dp, o_bRu), // $dbRu
@@ -471,11 +501,21 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    // grad of: hh = tanh(Wh*x + r .* (Rh*h + bRh) + bWh)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
-      dp[o_bWh + i]! += sum;
+    // op 10 (sumb): f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(10, T * B, [
+        H, // $n
+        at(dp, o_bWh), // $dbWh
+        at(gx0, 2 * H), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: hh = tanh(Wh*x + r .* (Rh*h + bRh) + bWh)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
+        dp[o_bWh + i]! += sum;
+      }
     }
 
     // d(dx) from Wr, Wu, Wh
@@ -772,27 +812,47 @@ function kernel32<A extends FloatArray>(
 
       // dRr, dRu, dRh
       mm.TN(3 * H, H, B, scratch0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rr, true);
-      // grad of: hh = tanh(Wh*x + r .* (Rh*h + bRh) + bWh)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch0[2 * H + b * (3 * H) + i]!;
-        dp[o_bRh + i]! += sum;
+      // op 3 (sumb): f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(3, B, [
+          H, // $n
+          at(dp, o_bRh), // $dbRh
+          at(scratch0, 2 * H), // $scratch0
+          3 * H, // $scratch0_stride
+        ]);
+      else {
+        // grad of: hh = tanh(Wh*x + r .* (Rh*h + bRh) + bWh)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch0[2 * H + b * (3 * H) + i]!;
+          dp[o_bRh + i]! += sum;
+        }
       }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWr, dWu, dWh
     mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wr, true);
-    // grad of: r  = sigmoid(Wr*x + Rr*h + bWr + bRr)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
-      scratch2[i] = sum;
+    // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(4, T * B, [
+        H, // $n
+        at(scratch2, 0), // $scratch2
+        at(gx0, 0), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: r  = sigmoid(Wr*x + Rr*h + bWr + bRr)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
+        scratch2[i] = sum;
+      }
     }
 
-    // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+    // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(3, 1, [
+      wl(5, 1, [
         H, // $n
         at(scratch2, 0), // $scratch2
         at(dp, o_bWr), // $dbWr
@@ -803,9 +863,9 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(4, 1, [
+      wl(6, 1, [
         H, // $n
         at(scratch2, 0), // $scratch2
         at(dp, o_bRr), // $dbRr
@@ -816,16 +876,26 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    // grad of: u  = sigmoid(Wu*x + Ru*h + bWu + bRu)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
-      scratch3[i] = sum;
+    // op 7 (sumb): f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(7, T * B, [
+        H, // $n
+        at(scratch3, 0), // $scratch3
+        at(gx0, H), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: u  = sigmoid(Wu*x + Ru*h + bWu + bRu)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
+        scratch3[i] = sum;
+      }
     }
 
-    // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    // loop 8: f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(5, 1, [
+      wl(8, 1, [
         H, // $n
         at(scratch3, 0), // $scratch3
         at(dp, o_bWu), // $dbWu
@@ -836,9 +906,9 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    // loop 9: f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(6, 1, [
+      wl(9, 1, [
         H, // $n
         at(scratch3, 0), // $scratch3
         at(dp, o_bRu), // $dbRu
@@ -849,11 +919,21 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    // grad of: hh = tanh(Wh*x + r .* (Rh*h + bRh) + bWh)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
-      dp[o_bWh + i]! += sum;
+    // op 10 (sumb): f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(10, T * B, [
+        H, // $n
+        at(dp, o_bWh), // $dbWh
+        at(gx0, 2 * H), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: hh = tanh(Wh*x + r .* (Rh*h + bRh) + bWh)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
+        dp[o_bWh + i]! += sum;
+      }
     }
 
     // d(dx) from Wr, Wu, Wh
@@ -887,7 +967,7 @@ export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {
   return createKernel32(sizes, B, 1, options);
 }
 
-/** The elementwise loops in WebAssembly (text: gru-cudnn.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
+/** The elementwise loops and whole-vector ops in WebAssembly (text: gru-cudnn.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
 const LOOPS_WASM: LoopsModuleSource = {
   loops: [
     { vector: true, splittable: true },
@@ -897,79 +977,95 @@ const LOOPS_WASM: LoopsModuleSource = {
     { vector: true, splittable: false },
     { vector: true, splittable: false },
     { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
   ],
   binary: [
-    "AGFzbQEAAAABXAVgAXsBe2Ahf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/AGAdf39/f39/f39/f39/f39/f39/f39/f39/f39/f38A",
-    "YAd/f39/f39/AGAFf39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDDQwAAAECAwQAAAECAwQHcQ4FZjMyXzAAAgVmMzJfMQADBWYzMl8yAAQFZjMy",
-    "XzMABQVmMzJfNAAFBWYzMl81AAUFZjMyXzYABQVmNjRfMAAIBWY2NF8xAAkFZjY0XzIACgVmNjRfMwALBWY2NF80AAsFZjY0XzUACwVmNjRfNgAL",
-    "CpgsDOgDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5AQ1QOQENUDkBDVA5IAAgAP0MO6q4PzuquD87qrg/O6q4",
-    "P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMAAJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0Mg4BeuYOA",
-    "XrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauqKj2r",
-    "qio9q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACA",
-    "P/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8A",
-    "AAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9UguEAgECeyAA/QzR",
-    "DV290Q1dvdENXb3RDV29IAAgAP3mASIB/eYB/QyJiAg+iYgIPomICD6JiAg+/eQBIAH95gH9DKuqqr6rqqq+q6qqvquqqr795AEgAf3mAf0MAACA",
-    "PwAAgD8AAIA/AACAP/3kAf3mAf0MAACAPwAAgD8AAIA/AACAP/0MAAAAQAAAAEAAAABAAAAAQP0MAAAAQAAAAEAAAABAAAAAQCAA/eABIgL95gEQ",
-    "AP0MAACAPwAAgD8AAIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1D/VIgAv0MzczMPc3MzD3NzMw9zczMPf1D/VIL",
-    "swYDD38DewN9A0AgACABTkUEQCADIAAgBGxBAnRqISMgBSAAIAZsQQJ0aiEkIAkgACAKbEECdGohJSALIAAgDGxBAnRqISYgDSAAIA5sQQJ0aiEn",
-    "IBEgACASbEECdGohKCATIAAgFGxBAnRqISkgFiAAIBdsQQJ0aiEqIBggACAZbEECdGohKyAbIAAgHGxBAnRqISwgHSAAIB5sQQJ0aiEtIB8gACAg",
-    "bEECdGohLiACIAJBA3FrIS9BACEiA0AgIiAvTkUEQP0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAiQQJ0IiEgI2r9AAQAICEg",
-    "JGr9AAQA/eQBIAcgIWr9AAQA/eQBIAggIWr9AAQA/eQB/eEBEAD95AH95wEhMCAhICVqIDD9CwQAICEgKGr9DAAAgD8AAIA/AACAPwAAgD/9DAAA",
-    "gD8AAIA/AACAPwAAgD8gISAmav0ABAAgISAnav0ABAD95AEgDyAhav0ABAD95AEgECAhav0ABAD95AH94QEQAP3kAf3nASIx/QsEACAhICpqICEg",
-    "KWr9AAQAIBUgIWr9AAQA/eQBIjL9CwQAICEgLGogISArav0ABAAgMCAy/eYB/eQBIBogIWr9AAQA/eQBEAEiMP0LBAAgISAuav0MAACAPwAAgD8A",
-    "AIA/AACAPyAx/eUBIDD95gEgMSAhIC1q/QAEAP3mAf3kAf0LBAAgIkEEaiEiDAELCwNAIAIgIkxFBEBDAACAPyAiQQJ0IiEgI2oqAgAgISAkaioC",
-    "AJIgByAhaioCAJIgCCAhaioCAJKM/RMQAP0fAEMAAIA/kpUhMyAhICVqIDM4AgAgISAoakMAAIA/ICEgJmoqAgAgISAnaioCAJIgDyAhaioCAJIg",
-    "ECAhaioCAJKM/RMQAP0fAEMAAIA/kpUiNDgCACAhICpqICEgKWoqAgAgFSAhaioCAJIiNTgCACAhICxqICEgK2oqAgAgMyA1lJIgGiAhaioCAJL9",
-    "ExAB/R8AIjM4AgAgISAuakMAAIA/IDSTIDOUIDQgISAtaioCAJSSOAIAICJBAWohIgwBCwsgAEEBaiEADAELCwuNBgMQfwJ7An0DQCAAIAFORQRA",
-    "IAMgACAEbEECdGohHyAFIAAgBmxBAnRqISAgByAAIAhsQQJ0aiEiIAkgACAKbEECdGohIyALIAAgDGxBAnRqISEgDSAAIA5sQQJ0aiEkIA8gACAQ",
-    "bEECdGohJSARIAAgEmxBAnRqISYgEyAAIBRsQQJ0aiEnIBUgACAWbEECdGohKCAXIAAgGGxBAnRqISkgGSAAIBpsQQJ0aiEqIBsgACAcbEECdGoh",
-    "KyACIAJBA3FrISxBACEeA0AgHiAsTkUEQP0MAACAPwAAgD8AAIA/AACAPyAeQQJ0Ih0gH2r9AAQA/eUBIS4gHSAjaiAdICBq/QAEACAu/eYB/QwA",
-    "AIA/AACAPwAAgD8AAIA/IB0gImr9AAQAIi0gLf3mAf3lAf3mASIt/QsEACAdICRqIC0gHSAhav0ABAD95gH9CwQAIB0gJmogLSAdICVq/QAEAP3m",
-    "ASAdICFq/QAEAP0MAACAPwAAgD8AAIA/AACAPyAdICFq/QAEAP3lAf3mAf3mASIt/QsEACAdICdqIC39CwQAIB0gKWogHSAgav0ABAAgHSAoav0A",
-    "BAAgHSAiav0ABAD95QH95gEgHSAfav0ABAAgLv3mAf3mASIu/QsEACAdICpqIC79CwQAIB0gK2ogHSAgav0ABAAgHSAfav0ABAD95gH9CwQAIB5B",
-    "BGohHgwBCwsDQCACIB5MRQRAQwAAgD8gHkECdCIdIB9qKgIAkyEwIB0gI2ogHSAgaioCACAwlEMAAIA/IB0gImoqAgAiLyAvlJOUIi84AgAgHSAk",
-    "aiAvIB0gIWoqAgCUOAIAIB0gJmogLyAdICVqKgIAlCAdICFqKgIAQwAAgD8gHSAhaioCAJOUlCIvOAIAIB0gJ2ogLzgCACAdIClqIB0gIGoqAgAg",
-    "HSAoaioCACAdICJqKgIAk5QgHSAfaioCACAwlJQiMDgCACAdICpqIDA4AgAgHSAraiAdICBqKgIAIB0gH2oqAgCUOAIAIB5BAWohHgwBCwsgAEEB",
-    "aiEADAELCwusAQEFfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiEKIAUgACAGbEECdGohCSACIAJBA3FrIQtBACEHA0AgByALTkUEQCAHQQJ0IgggCWog",
-    "CCAJav0ABAAgCCAKav0ABAD95AH9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQiCCAJaiAIIAlqKgIAIAggCmoqAgCSOAIAIAdBAWohBwwB",
-    "CwsgAEEBaiEADAELCwuSAQEDfwNAIAAgAU5FBEAgAiACQQNxayEHQQAhBQNAIAUgB05FBEAgBUECdCIGIARqIAQgBmr9AAQAIAMgBmr9AAQA/eQB",
-    "/QsEACAFQQRqIQUMAQsLA0AgAiAFTEUEQCAFQQJ0IgYgBGogBCAGaioCACADIAZqKgIAkjgCACAFQQFqIQUMAQsLIABBAWohAAwBCwsLiwUBAnv9",
-    "DAAAAAAAAAAAAAAAAAAAAAD9DAAAAAAAAPB/AAAAAAAA8H/9DAltqBNGEuY9CW2oE0YS5j0gACAA/Qz+gitlRxX3P/6CK2VHFfc//fIB/ZQB/QwA",
-    "AAAAADCRwAAAAAAAMJHA/fUB/QwAAAAAADCRQAAAAAAAMJFA/fQBIgL9DAAA4P5CLuY/AADg/kIu5j/98gH98QEgAv0Mdjx5Ne856j12PHk17znq",
-    "Pf3yAf3xASIB/fIB/QyY2Pjv2O4hPpjY+O/Y7iE+/fABIAH98gH9DORE9WdF5lo+5ET1Z0XmWj798AEgAf3yAf0MXJ94t09+kj5cn3i3T36SPv3w",
-    "ASAB/fIB/Qw0x1al4x3HPjTHVqXjHcc+/fABIAH98gH9DBqgARqgAfo+GqABGqAB+j798AEgAf3yAf0MGqABGqABKj8aoAEaoAEqP/3wASAB/fIB",
-    "/QwXbMEWbMFWPxdswRZswVY//fABIAH98gH9DBEREREREYE/ERERERERgT/98AEgAf3yAf0MVVVVVVVVpT9VVVVVVVWlP/3wASAB/fIB/QxVVVVV",
-    "VVXFP1VVVVVVVcU//fABIAH98gH9DAAAAAAAAOA/AAAAAAAA4D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAB/fIB/QwAAAAAAADwPwAA",
-    "AAAAAPA//fABIAL9/AEiAUEB/awBIgL9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASABIAL9sQH9xwH9DP8DAAAAAAAA/wMAAAAAAAD9",
-    "zgFBNP3LAf3yASAA/QzvOfr+Qi6GQO85+v5CLoZA/Ur9UiAA/QxSMC3VEEmHwFIwLdUQSYfA/Un9UgvsAgECeyAA/QzjdStFNtpXv+N1K0U22le/",
-    "IAAgAP3yASIB/fIB/QzgfRUOPW1tP+B9FQ49bW0//fABIAH98gH9DD3C5lXjJoK/PcLmVeMmgr/98AEgAf3yAf0M+hAsiPRklj/6ECyI9GSWP/3w",
-    "ASAB/fIB/QwcuqEbuqGrvxy6oRu6oau//fABIAH98gH9DBEREREREcE/ERERERERwT/98AEgAf3yAf0MVVVVVVVV1b9VVVVVVVXVv/3wASAB/fIB",
-    "/QwAAAAAAADwPwAAAAAAAPA//fAB/fIB/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAAAAQAAAAAAAAABA/QwAAAAAAAAAQAAAAAAAAABAIAD97AEi",
-    "Av3yARAG/QwAAAAAAADwPwAAAAAAAPA//fAB/fMB/fEBIgH97QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/Un9UiAC/QyamZmZmZm5P5qZmZmZmbk/",
-    "/Un9UgvHBgMPfwN7A3wDQCAAIAFORQRAIAMgACAEbEEDdGohIyAFIAAgBmxBA3RqISQgCSAAIApsQQN0aiElIAsgACAMbEEDdGohJiANIAAgDmxB",
-    "A3RqIScgESAAIBJsQQN0aiEoIBMgACAUbEEDdGohKSAWIAAgF2xBA3RqISogGCAAIBlsQQN0aiErIBsgACAcbEEDdGohLCAdIAAgHmxBA3RqIS0g",
-    "HyAAICBsQQN0aiEuIAIgAkEBcWshL0EAISIDQCAiIC9ORQRA/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICJBA3QiISAjav0A",
-    "BAAgISAkav0ABAD98AEgByAhav0ABAD98AEgCCAhav0ABAD98AH97QEQBv3wAf3zASEwICEgJWogMP0LBAAgISAoav0MAAAAAAAA8D8AAAAAAADw",
-    "P/0MAAAAAAAA8D8AAAAAAADwPyAhICZq/QAEACAhICdq/QAEAP3wASAPICFq/QAEAP3wASAQICFq/QAEAP3wAf3tARAG/fAB/fMBIjH9CwQAICEg",
-    "KmogISApav0ABAAgFSAhav0ABAD98AEiMv0LBAAgISAsaiAhICtq/QAEACAwIDL98gH98AEgGiAhav0ABAD98AEQByIw/QsEACAhIC5q/QwAAAAA",
-    "AADwPwAAAAAAAPA/IDH98QEgMP3yASAxICEgLWr9AAQA/fIB/fAB/QsEACAiQQJqISIMAQsLA0AgAiAiTEUEQEQAAAAAAADwPyAiQQN0IiEgI2or",
-    "AwAgISAkaisDAKAgByAhaisDAKAgCCAhaisDAKCa/RQQBv0hAEQAAAAAAADwP6CjITMgISAlaiAzOQMAICEgKGpEAAAAAAAA8D8gISAmaisDACAh",
-    "ICdqKwMAoCAPICFqKwMAoCAQICFqKwMAoJr9FBAG/SEARAAAAAAAAPA/oKMiNDkDACAhICpqICEgKWorAwAgFSAhaisDAKAiNTkDACAhICxqICEg",
-    "K2orAwAgMyA1oqAgGiAhaisDAKD9FBAH/SEAIjM5AwAgISAuakQAAAAAAADwPyA0oSAzoiA0ICEgLWorAwCioDkDACAiQQFqISIMAQsLIABBAWoh",
-    "AAwBCwsLmQYDEH8CewJ8A0AgACABTkUEQCADIAAgBGxBA3RqIR8gBSAAIAZsQQN0aiEgIAcgACAIbEEDdGohIiAJIAAgCmxBA3RqISMgCyAAIAxs",
-    "QQN0aiEhIA0gACAObEEDdGohJCAPIAAgEGxBA3RqISUgESAAIBJsQQN0aiEmIBMgACAUbEEDdGohJyAVIAAgFmxBA3RqISggFyAAIBhsQQN0aiEp",
-    "IBkgACAabEEDdGohKiAbIAAgHGxBA3RqISsgAiACQQFxayEsQQAhHgNAIB4gLE5FBED9DAAAAAAAAPA/AAAAAAAA8D8gHkEDdCIdIB9q/QAEAP3x",
-    "ASEuIB0gI2ogHSAgav0ABAAgLv3yAf0MAAAAAAAA8D8AAAAAAADwPyAdICJq/QAEACItIC398gH98QH98gEiLf0LBAAgHSAkaiAtIB0gIWr9AAQA",
-    "/fIB/QsEACAdICZqIC0gHSAlav0ABAD98gEgHSAhav0ABAD9DAAAAAAAAPA/AAAAAAAA8D8gHSAhav0ABAD98QH98gH98gEiLf0LBAAgHSAnaiAt",
-    "/QsEACAdIClqIB0gIGr9AAQAIB0gKGr9AAQAIB0gImr9AAQA/fEB/fIBIB0gH2r9AAQAIC798gH98gEiLv0LBAAgHSAqaiAu/QsEACAdICtqIB0g",
-    "IGr9AAQAIB0gH2r9AAQA/fIB/QsEACAeQQJqIR4MAQsLA0AgAiAeTEUEQEQAAAAAAADwPyAeQQN0Ih0gH2orAwChITAgHSAjaiAdICBqKwMAIDCi",
-    "RAAAAAAAAPA/IB0gImorAwAiLyAvoqGiIi85AwAgHSAkaiAvIB0gIWorAwCiOQMAIB0gJmogLyAdICVqKwMAoiAdICFqKwMARAAAAAAAAPA/IB0g",
-    "IWorAwChoqIiLzkDACAdICdqIC85AwAgHSApaiAdICBqKwMAIB0gKGorAwAgHSAiaisDAKGiIB0gH2orAwAgMKKiIjA5AwAgHSAqaiAwOQMAIB0g",
-    "K2ogHSAgaisDACAdIB9qKwMAojkDACAeQQFqIR4MAQsLIABBAWohAAwBCwsLrAEBBX8DQCAAIAFORQRAIAMgACAEbEEDdGohCiAFIAAgBmxBA3Rq",
-    "IQkgAiACQQFxayELQQAhBwNAIAcgC05FBEAgB0EDdCIIIAlqIAggCWr9AAQAIAggCmr9AAQA/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAH",
-    "QQN0IgggCWogCCAJaisDACAIIApqKwMAoDkDACAHQQFqIQcMAQsLIABBAWohAAwBCwsLkgEBA38DQCAAIAFORQRAIAIgAkEBcWshB0EAIQUDQCAF",
-    "IAdORQRAIAVBA3QiBiAEaiAEIAZq/QAEACADIAZq/QAEAP3wAf0LBAAgBUECaiEFDAELCwNAIAIgBUxFBEAgBUEDdCIGIARqIAQgBmorAwAgAyAG",
-    "aisDAKA5AwAgBUEBaiEFDAELCyAAQQFqIQAMAQsLCwBeBG5hbWUBVwwABWV4cDMyAQZ0YW5oMzICBWYzMl8wAwVmMzJfMQQFZjMyXzIFBWYzMl8z",
-    "BgVleHA2NAcGdGFuaDY0CAVmNjRfMAkFZjY0XzEKBWY2NF8yCwVmNjRfMw==",
+    "AGFzbQEAAAABZQZgAXsBe2Ahf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/AGAdf39/f39/f39/f39/f39/f39/f39/f39/f39/f38A",
+    "YAd/f39/f39/AGAGf39/f39/AGAFf39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDERAAAAECAwQEBQAAAQIDBAQFB7MBFgVmMzJfMAACBWYzMl8x",
+    "AAMFZjMyXzIABAVmMzJfMwAFBWYzMl80AAYFZjMyXzUABwVmMzJfNgAHBWYzMl83AAYFZjMyXzgABwVmMzJfOQAHBmYzMl8xMAAFBWY2NF8wAAoF",
+    "ZjY0XzEACwVmNjRfMgAMBWY2NF8zAA0FZjY0XzQADgVmNjRfNQAPBWY2NF82AA8FZjY0XzcADgVmNjRfOAAPBWY2NF85AA8GZjY0XzEwAA0KujMQ",
+    "6AMBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAgH8AAIB/AACAfwAAgH/9DAENUDkBDVA5AQ1QOQENUDkgACAA/Qw7qrg/O6q4PzuquD87qrg//eYB",
+    "/Wr9DAAAlsMAAJbDAACWwwAAlsP96QH9DAAAlkMAAJZDAACWQwAAlkP96AEiAv0MAIAxPwCAMT8AgDE/AIAxP/3mAf3lASAC/QyDgF65g4BeuYOA",
+    "XrmDgF65/eYB/eUBIgH95gH9DGELtjphC7Y6YQu2OmELtjr95AEgAf3mAf0MiYgIPImICDyJiAg8iYgIPP3kASAB/eYB/Qyrqio9q6oqPauqKj2r",
+    "qio9/eQBIAH95gH9DKuqKj6rqio+q6oqPquqKj795AEgAf3mAf0MAAAAPwAAAD8AAAA/AAAAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQB",
+    "IAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAv34ASIBQQH9rAEiAv0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAEgAv2xAf0MfwAAAH8A",
+    "AAB/AAAAfwAAAP2uAUEX/asB/eYBIAD9DBhysUIYcrFCGHKxQhhysUL9RP1SIAD9DLTxz8K08c/CtPHPwrTxz8L9Q/1SC4QCAQJ7IAD9DNENXb3R",
+    "DV290Q1dvdENXb0gACAA/eYBIgH95gH9DImICD6JiAg+iYgIPomICD795AEgAf3mAf0Mq6qqvquqqr6rqqq+q6qqvv3kASAB/eYB/QwAAIA/AACA",
+    "PwAAgD8AAIA//eQB/eYB/QwAAIA/AACAPwAAgD8AAIA//QwAAABAAAAAQAAAAEAAAABA/QwAAABAAAAAQAAAAEAAAABAIAD94AEiAv3mARAA/QwA",
+    "AIA/AACAPwAAgD8AAIA//eQB/ecB/eUBIgH94QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/UP9UiAC/QzNzMw9zczMPc3MzD3NzMw9/UP9UguzBgMP",
+    "fwN7A30DQCAAIAFORQRAIAMgACAEbEECdGohIyAFIAAgBmxBAnRqISQgCSAAIApsQQJ0aiElIAsgACAMbEECdGohJiANIAAgDmxBAnRqIScgESAA",
+    "IBJsQQJ0aiEoIBMgACAUbEECdGohKSAWIAAgF2xBAnRqISogGCAAIBlsQQJ0aiErIBsgACAcbEECdGohLCAdIAAgHmxBAnRqIS0gHyAAICBsQQJ0",
+    "aiEuIAIgAkEDcWshL0EAISIDQCAiIC9ORQRA/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/ICJBAnQiISAjav0ABAAgISAkav0A",
+    "BAD95AEgByAhav0ABAD95AEgCCAhav0ABAD95AH94QEQAP3kAf3nASEwICEgJWogMP0LBAAgISAoav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAA",
+    "gD8AAIA/AACAPyAhICZq/QAEACAhICdq/QAEAP3kASAPICFq/QAEAP3kASAQICFq/QAEAP3kAf3hARAA/eQB/ecBIjH9CwQAICEgKmogISApav0A",
+    "BAAgFSAhav0ABAD95AEiMv0LBAAgISAsaiAhICtq/QAEACAwIDL95gH95AEgGiAhav0ABAD95AEQASIw/QsEACAhIC5q/QwAAIA/AACAPwAAgD8A",
+    "AIA/IDH95QEgMP3mASAxICEgLWr9AAQA/eYB/eQB/QsEACAiQQRqISIMAQsLA0AgAiAiTEUEQEMAAIA/ICJBAnQiISAjaioCACAhICRqKgIAkiAH",
+    "ICFqKgIAkiAIICFqKgIAkoz9ExAA/R8AQwAAgD+SlSEzICEgJWogMzgCACAhIChqQwAAgD8gISAmaioCACAhICdqKgIAkiAPICFqKgIAkiAQICFq",
+    "KgIAkoz9ExAA/R8AQwAAgD+SlSI0OAIAICEgKmogISApaioCACAVICFqKgIAkiI1OAIAICEgLGogISAraioCACAzIDWUkiAaICFqKgIAkv0TEAH9",
+    "HwAiMzgCACAhIC5qQwAAgD8gNJMgM5QgNCAhIC1qKgIAlJI4AgAgIkEBaiEiDAELCyAAQQFqIQAMAQsLC40GAxB/AnsCfQNAIAAgAU5FBEAgAyAA",
+    "IARsQQJ0aiEfIAUgACAGbEECdGohICAHIAAgCGxBAnRqISIgCSAAIApsQQJ0aiEjIAsgACAMbEECdGohISANIAAgDmxBAnRqISQgDyAAIBBsQQJ0",
+    "aiElIBEgACASbEECdGohJiATIAAgFGxBAnRqIScgFSAAIBZsQQJ0aiEoIBcgACAYbEECdGohKSAZIAAgGmxBAnRqISogGyAAIBxsQQJ0aiErIAIg",
+    "AkEDcWshLEEAIR4DQCAeICxORQRA/QwAAIA/AACAPwAAgD8AAIA/IB5BAnQiHSAfav0ABAD95QEhLiAdICNqIB0gIGr9AAQAIC795gH9DAAAgD8A",
+    "AIA/AACAPwAAgD8gHSAiav0ABAAiLSAt/eYB/eUB/eYBIi39CwQAIB0gJGogLSAdICFq/QAEAP3mAf0LBAAgHSAmaiAtIB0gJWr9AAQA/eYBIB0g",
+    "IWr9AAQA/QwAAIA/AACAPwAAgD8AAIA/IB0gIWr9AAQA/eUB/eYB/eYBIi39CwQAIB0gJ2ogLf0LBAAgHSApaiAdICBq/QAEACAdIChq/QAEACAd",
+    "ICJq/QAEAP3lAf3mASAdIB9q/QAEACAu/eYB/eYBIi79CwQAIB0gKmogLv0LBAAgHSAraiAdICBq/QAEACAdIB9q/QAEAP3mAf0LBAAgHkEEaiEe",
+    "DAELCwNAIAIgHkxFBEBDAACAPyAeQQJ0Ih0gH2oqAgCTITAgHSAjaiAdICBqKgIAIDCUQwAAgD8gHSAiaioCACIvIC+Uk5QiLzgCACAdICRqIC8g",
+    "HSAhaioCAJQ4AgAgHSAmaiAvIB0gJWoqAgCUIB0gIWoqAgBDAACAPyAdICFqKgIAk5SUIi84AgAgHSAnaiAvOAIAIB0gKWogHSAgaioCACAdIChq",
+    "KgIAIB0gImoqAgCTlCAdIB9qKgIAIDCUlCIwOAIAIB0gKmogMDgCACAdICtqIB0gIGoqAgAgHSAfaioCAJQ4AgAgHkEBaiEeDAELCyAAQQFqIQAM",
+    "AQsLC6wBAQV/A0AgACABTkUEQCADIAAgBGxBAnRqIQogBSAAIAZsQQJ0aiEJIAIgAkEDcWshC0EAIQcDQCAHIAtORQRAIAdBAnQiCCAJaiAIIAlq",
+    "/QAEACAIIApq/QAEAP3kAf0LBAAgB0EEaiEHDAELCwNAIAIgB0xFBEAgB0ECdCIIIAlqIAggCWoqAgAgCCAKaioCAJI4AgAgB0EBaiEHDAELCyAA",
+    "QQFqIQAMAQsLC+4BAwR/AXsBfSACIAJBA3FrIQkDQCAHIAlORQRAIAdBAnQhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAE",
+    "IAUgBmxBAnRqIAhq/QAEAP3kASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9AAQAIAr95AH9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQhCEMA",
+    "AAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAGbEECdGogCGoqAgCSIQsgBkEBaiEGDAELCyADIAhqIgYgBioCACALkjgCACAHQQFqIQcMAQsLC9sB",
+    "AwR/AXsBfSACIAJBA3FrIQkDQCAHIAlORQRAIAdBAnQhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUgBmxBAnRqIAhq",
+    "/QAEAP3kASEKIAZBAWohBgwBCwsgAyAIaiAK/QsEACAHQQRqIQcMAQsLA0AgAiAHTEUEQCAHQQJ0IQhDAAAAACELIAAhBgNAIAEgBkxFBEAgCyAE",
+    "IAUgBmxBAnRqIAhqKgIAkiELIAZBAWohBgwBCwsgAyAIaiALOAIAIAdBAWohBwwBCwsLkgEBA38DQCAAIAFORQRAIAIgAkEDcWshB0EAIQUDQCAF",
+    "IAdORQRAIAVBAnQiBiAEaiAEIAZq/QAEACADIAZq/QAEAP3kAf0LBAAgBUEEaiEFDAELCwNAIAIgBUxFBEAgBUECdCIGIARqIAQgBmoqAgAgAyAG",
+    "aioCAJI4AgAgBUEBaiEFDAELCyAAQQFqIQAMAQsLC4sFAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAAAADwfwAAAAAAAPB//QwJbagTRhLmPQlt",
+    "qBNGEuY9IAAgAP0M/oIrZUcV9z/+gitlRxX3P/3yAf2UAf0MAAAAAAAwkcAAAAAAADCRwP31Af0MAAAAAAAwkUAAAAAAADCRQP30ASIC/QwAAOD+",
+    "Qi7mPwAA4P5CLuY//fIB/fEBIAL9DHY8eTXvOeo9djx5Ne856j398gH98QEiAf3yAf0MmNj479juIT6Y2Pjv2O4hPv3wASAB/fIB/QzkRPVnReZa",
+    "PuRE9WdF5lo+/fABIAH98gH9DFyfeLdPfpI+XJ94t09+kj798AEgAf3yAf0MNMdWpeMdxz40x1al4x3HPv3wASAB/fIB/QwaoAEaoAH6PhqgARqg",
+    "Afo+/fABIAH98gH9DBqgARqgASo/GqABGqABKj/98AEgAf3yAf0MF2zBFmzBVj8XbMEWbMFWP/3wASAB/fIB/QwRERERERGBPxEREREREYE//fAB",
+    "IAH98gH9DFVVVVVVVaU/VVVVVVVVpT/98AEgAf3yAf0MVVVVVVVVxT9VVVVVVVXFP/3wASAB/fIB/QwAAAAAAADgPwAAAAAAAOA//fABIAH98gH9",
+    "DAAAAAAAAPA/AAAAAAAA8D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAC/fwBIgFBAf2sASIC/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4B",
+    "QTT9ywH98gEgASAC/bEB/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgAP0M7zn6/kIuhkDvOfr+Qi6GQP1K/VIgAP0MUjAt1RBJh8BS",
+    "MC3VEEmHwP1J/VIL7AIBAnsgAP0M43UrRTbaV7/jdStFNtpXvyAAIAD98gEiAf3yAf0M4H0VDj1tbT/gfRUOPW1tP/3wASAB/fIB/Qw9wuZV4yaC",
+    "vz3C5lXjJoK//fABIAH98gH9DPoQLIj0ZJY/+hAsiPRklj/98AEgAf3yAf0MHLqhG7qhq78cuqEbuqGrv/3wASAB/fIB/QwRERERERHBPxERERER",
+    "EcE//fABIAH98gH9DFVVVVVVVdW/VVVVVVVV1b/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wAf3yAf0MAAAAAAAA8D8AAAAAAADwP/0MAAAA",
+    "AAAAAEAAAAAAAAAAQP0MAAAAAAAAAEAAAAAAAAAAQCAA/ewBIgL98gEQCP0MAAAAAAAA8D8AAAAAAADwP/3wAf3zAf3xASIB/e0BIAEgAP0MAAAA",
+    "AAAAAAAAAAAAAAAAAP1J/VIgAv0MmpmZmZmZuT+amZmZmZm5P/1J/VILxwYDD38DewN8A0AgACABTkUEQCADIAAgBGxBA3RqISMgBSAAIAZsQQN0",
+    "aiEkIAkgACAKbEEDdGohJSALIAAgDGxBA3RqISYgDSAAIA5sQQN0aiEnIBEgACASbEEDdGohKCATIAAgFGxBA3RqISkgFiAAIBdsQQN0aiEqIBgg",
+    "ACAZbEEDdGohKyAbIAAgHGxBA3RqISwgHSAAIB5sQQN0aiEtIB8gACAgbEEDdGohLiACIAJBAXFrIS9BACEiA0AgIiAvTkUEQP0MAAAAAAAA8D8A",
+    "AAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAiQQN0IiEgI2r9AAQAICEgJGr9AAQA/fABIAcgIWr9AAQA/fABIAggIWr9AAQA/fAB/e0BEAj98AH9",
+    "8wEhMCAhICVqIDD9CwQAICEgKGr9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gISAmav0ABAAgISAnav0ABAD98AEgDyAhav0A",
+    "BAD98AEgECAhav0ABAD98AH97QEQCP3wAf3zASIx/QsEACAhICpqICEgKWr9AAQAIBUgIWr9AAQA/fABIjL9CwQAICEgLGogISArav0ABAAgMCAy",
+    "/fIB/fABIBogIWr9AAQA/fABEAkiMP0LBAAgISAuav0MAAAAAAAA8D8AAAAAAADwPyAx/fEBIDD98gEgMSAhIC1q/QAEAP3yAf3wAf0LBAAgIkEC",
+    "aiEiDAELCwNAIAIgIkxFBEBEAAAAAAAA8D8gIkEDdCIhICNqKwMAICEgJGorAwCgIAcgIWorAwCgIAggIWorAwCgmv0UEAj9IQBEAAAAAAAA8D+g",
+    "oyEzICEgJWogMzkDACAhIChqRAAAAAAAAPA/ICEgJmorAwAgISAnaisDAKAgDyAhaisDAKAgECAhaisDAKCa/RQQCP0hAEQAAAAAAADwP6CjIjQ5",
+    "AwAgISAqaiAhIClqKwMAIBUgIWorAwCgIjU5AwAgISAsaiAhICtqKwMAIDMgNaKgIBogIWorAwCg/RQQCf0hACIzOQMAICEgLmpEAAAAAAAA8D8g",
+    "NKEgM6IgNCAhIC1qKwMAoqA5AwAgIkEBaiEiDAELCyAAQQFqIQAMAQsLC5kGAxB/AnsCfANAIAAgAU5FBEAgAyAAIARsQQN0aiEfIAUgACAGbEED",
+    "dGohICAHIAAgCGxBA3RqISIgCSAAIApsQQN0aiEjIAsgACAMbEEDdGohISANIAAgDmxBA3RqISQgDyAAIBBsQQN0aiElIBEgACASbEEDdGohJiAT",
+    "IAAgFGxBA3RqIScgFSAAIBZsQQN0aiEoIBcgACAYbEEDdGohKSAZIAAgGmxBA3RqISogGyAAIBxsQQN0aiErIAIgAkEBcWshLEEAIR4DQCAeICxO",
+    "RQRA/QwAAAAAAADwPwAAAAAAAPA/IB5BA3QiHSAfav0ABAD98QEhLiAdICNqIB0gIGr9AAQAIC798gH9DAAAAAAAAPA/AAAAAAAA8D8gHSAiav0A",
+    "BAAiLSAt/fIB/fEB/fIBIi39CwQAIB0gJGogLSAdICFq/QAEAP3yAf0LBAAgHSAmaiAtIB0gJWr9AAQA/fIBIB0gIWr9AAQA/QwAAAAAAADwPwAA",
+    "AAAAAPA/IB0gIWr9AAQA/fEB/fIB/fIBIi39CwQAIB0gJ2ogLf0LBAAgHSApaiAdICBq/QAEACAdIChq/QAEACAdICJq/QAEAP3xAf3yASAdIB9q",
+    "/QAEACAu/fIB/fIBIi79CwQAIB0gKmogLv0LBAAgHSAraiAdICBq/QAEACAdIB9q/QAEAP3yAf0LBAAgHkECaiEeDAELCwNAIAIgHkxFBEBEAAAA",
+    "AAAA8D8gHkEDdCIdIB9qKwMAoSEwIB0gI2ogHSAgaisDACAwokQAAAAAAADwPyAdICJqKwMAIi8gL6KhoiIvOQMAIB0gJGogLyAdICFqKwMAojkD",
+    "ACAdICZqIC8gHSAlaisDAKIgHSAhaisDAEQAAAAAAADwPyAdICFqKwMAoaKiIi85AwAgHSAnaiAvOQMAIB0gKWogHSAgaisDACAdIChqKwMAIB0g",
+    "ImorAwChoiAdIB9qKwMAIDCioiIwOQMAIB0gKmogMDkDACAdICtqIB0gIGorAwAgHSAfaisDAKI5AwAgHkEBaiEeDAELCyAAQQFqIQAMAQsLC6wB",
+    "AQV/A0AgACABTkUEQCADIAAgBGxBA3RqIQogBSAAIAZsQQN0aiEJIAIgAkEBcWshC0EAIQcDQCAHIAtORQRAIAdBA3QiCCAJaiAIIAlq/QAEACAI",
+    "IApq/QAEAP3wAf0LBAAgB0ECaiEHDAELCwNAIAIgB0xFBEAgB0EDdCIIIAlqIAggCWorAwAgCCAKaisDAKA5AwAgB0EBaiEHDAELCyAAQQFqIQAM",
+    "AQsLC/IBAwR/AXsBfCACIAJBAXFrIQkDQCAHIAlORQRAIAdBA3QhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUgBmxB",
+    "A3RqIAhq/QAEAP3wASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9AAQAIAr98AH9CwQAIAdBAmohBwwBCwsDQCACIAdMRQRAIAdBA3QhCEQAAAAAAAAA",
+    "ACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmxBA3RqIAhqKwMAoCELIAZBAWohBgwBCwsgAyAIaiIGIAYrAwAgC6A5AwAgB0EBaiEHDAELCwvfAQME",
+    "fwF7AXwgAiACQQFxayEJA0AgByAJTkUEQCAHQQN0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsQQN0aiAIav0A",
+    "BAD98AEhCiAGQQFqIQYMAQsLIAMgCGogCv0LBAAgB0ECaiEHDAELCwNAIAIgB0xFBEAgB0EDdCEIRAAAAAAAAAAAIQsgACEGA0AgASAGTEUEQCAL",
+    "IAQgBSAGbEEDdGogCGorAwCgIQsgBkEBaiEGDAELCyADIAhqIAs5AwAgB0EBaiEHDAELCwuSAQEDfwNAIAAgAU5FBEAgAiACQQFxayEHQQAhBQNA",
+    "IAUgB05FBEAgBUEDdCIGIARqIAQgBmr9AAQAIAMgBmr9AAQA/fAB/QsEACAFQQJqIQUMAQsLA0AgAiAFTEUEQCAFQQN0IgYgBGogBCAGaisDACAD",
+    "IAZqKwMAoDkDACAFQQFqIQUMAQsLIABBAWohAAwBCwsLAHoEbmFtZQFzEAAFZXhwMzIBBnRhbmgzMgIFZjMyXzADBWYzMl8xBAVmMzJfMgUFZjMy",
+    "XzMGBWYzMl80BwVmMzJfNQgFZXhwNjQJBnRhbmg2NAoFZjY0XzALBWY2NF8xDAVmNjRfMg0FZjY0XzMOBWY2NF80DwVmNjRfNQ==",
   ].join(""),
 };

@@ -257,15 +257,26 @@ function kernel64<A extends FloatArray>(
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // R times h
       mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_R, scratch0, 0, 3 * H, false);
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 3 * H; i++) sum += xp0[t * B * (3 * H) + b * (3 * H) + i]!;
-        scratch1[b * 1 + 0] = sum;
-      }
-
-      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+      // op 0 (sum): f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(0, B, [
+          3 * H, // $n
+          at(scratch1, 0), // $scratch1
+          1, // $scratch1_stride
+          at(xp0, t * B * (3 * H)), // $xp0
+          3 * H, // $xp0_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 3 * H; i++) sum += xp0[t * B * (3 * H) + b * (3 * H) + i]!;
+          scratch1[b * 1 + 0] = sum;
+        }
+      }
+
+      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(1, B, [
           at(scratch1, 0), // $scratch1
           1, // $scratch1_stride
           3 * H, // $3*H
@@ -281,9 +292,9 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
+      // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(1, B, [
+        wl(2, B, [
           3 * H, // $n
           at(xp0, t * B * (3 * H)), // $xp0
           3 * H, // $xp0_stride
@@ -309,21 +320,43 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 3 * H; i++) sum += scratch3[b * (3 * H) + i]!;
-        scratch4[b * 1 + 0] = sum;
-      }
-
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 3 * H; i++) sum += scratch0[b * (3 * H) + i]!;
-        scratch5[b * 1 + 0] = sum;
-      }
-
-      // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+      // op 3 (sum): f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(2, B, [
+        wl(3, B, [
+          3 * H, // $n
+          at(scratch4, 0), // $scratch4
+          1, // $scratch4_stride
+          at(scratch3, 0), // $scratch3
+          3 * H, // $scratch3_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 3 * H; i++) sum += scratch3[b * (3 * H) + i]!;
+          scratch4[b * 1 + 0] = sum;
+        }
+      }
+
+      // op 4 (sum): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(4, B, [
+          3 * H, // $n
+          at(scratch5, 0), // $scratch5
+          1, // $scratch5_stride
+          at(scratch0, 0), // $scratch0
+          3 * H, // $scratch0_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 3 * H; i++) sum += scratch0[b * (3 * H) + i]!;
+          scratch5[b * 1 + 0] = sum;
+        }
+      }
+
+      // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(5, B, [
           at(scratch4, 0), // $scratch4
           1, // $scratch4_stride
           3 * H, // $3*H
@@ -347,9 +380,9 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+      // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(3, B, [
+        wl(6, B, [
           3 * H, // $n
           at(p, o_gx), // $gx
           at(tape_t1, t * B * (3 * H)), // $tape_t1
@@ -389,18 +422,69 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 3 * H; i++) sum += scratch8[b * (3 * H) + i]!;
-        scratch9[b * 1 + 0] = sum;
+      // op 7 (sum): f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(7, B, [
+          3 * H, // $n
+          at(scratch9, 0), // $scratch9
+          1, // $scratch9_stride
+          at(scratch8, 0), // $scratch8
+          3 * H, // $scratch8_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 3 * H; i++) sum += scratch8[b * (3 * H) + i]!;
+          scratch9[b * 1 + 0] = sum;
+        }
       }
 
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch10[b * H + i] = scratch7[b * (3 * H) + 0 + i]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch11[b * H + i] = scratch7[b * (3 * H) + H + i]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch12[b * H + i] = scratch7[b * (3 * H) + 2 * H + i]!;
-      // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      // op 8 (slice): f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(4, B, [
+        wl(8, B, [
+          H, // $n
+          at(scratch10, 0), // $scratch10
+          H, // $scratch10_stride
+          at(scratch7, 0), // $scratch7
+          3 * H, // $scratch7_stride
+          0, // $0
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch10[b * H + i] = scratch7[b * (3 * H) + 0 + i]!;
+      }
+
+      // op 9 (slice): f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(9, B, [
+          H, // $n
+          at(scratch11, 0), // $scratch11
+          H, // $scratch11_stride
+          at(scratch7, 0), // $scratch7
+          3 * H, // $scratch7_stride
+          H, // $H
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch11[b * H + i] = scratch7[b * (3 * H) + H + i]!;
+      }
+
+      // op 10 (slice): f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(10, B, [
+          H, // $n
+          at(scratch12, 0), // $scratch12
+          H, // $scratch12_stride
+          at(scratch7, 0), // $scratch7
+          3 * H, // $scratch7_stride
+          2 * H, // $2*H
+        ]);
+      else {
+        for (let b = 0; b < B; b++)
+          for (let i = 0; i < H; i++) scratch12[b * H + i] = scratch7[b * (3 * H) + 2 * H + i]!;
+      }
+
+      // loop 11: f32_11 and f64_11 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(11, B, [
           at(scratch9, 0), // $scratch9
           1, // $scratch9_stride
           3 * H, // $3*H
@@ -416,9 +500,9 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+      // loop 12: f32_12 and f64_12 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(5, B, [
+        wl(12, B, [
           3 * H, // $n
           at(p, o_gr), // $gr
           at(tape_t3, t * B * (3 * H)), // $tape_t3
@@ -442,13 +526,52 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch14[b * H + i] = scratch13[b * (3 * H) + 0 + i]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch15[b * H + i] = scratch13[b * (3 * H) + H + i]!;
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < H; i++) tape_t5[t * B * H + b * H + i] = scratch13[b * (3 * H) + 2 * H + i]!;
-      // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+      // op 13 (slice): f32_13 and f64_13 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(6, B, [
+        wl(13, B, [
+          H, // $n
+          at(scratch14, 0), // $scratch14
+          H, // $scratch14_stride
+          at(scratch13, 0), // $scratch13
+          3 * H, // $scratch13_stride
+          0, // $0
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch14[b * H + i] = scratch13[b * (3 * H) + 0 + i]!;
+      }
+
+      // op 14 (slice): f32_14 and f64_14 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(14, B, [
+          H, // $n
+          at(scratch15, 0), // $scratch15
+          H, // $scratch15_stride
+          at(scratch13, 0), // $scratch13
+          3 * H, // $scratch13_stride
+          H, // $H
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch15[b * H + i] = scratch13[b * (3 * H) + H + i]!;
+      }
+
+      // op 15 (slice): f32_15 and f64_15 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(15, B, [
+          H, // $n
+          at(tape_t5, t * B * H), // $tape_t5
+          H, // $tape_t5_stride
+          at(scratch13, 0), // $scratch13
+          3 * H, // $scratch13_stride
+          2 * H, // $2*H
+        ]);
+      else {
+        for (let b = 0; b < B; b++)
+          for (let i = 0; i < H; i++) tape_t5[t * B * H + b * H + i] = scratch13[b * (3 * H) + 2 * H + i]!;
+      }
+
+      // loop 16: f32_16 and f64_16 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(16, B, [
           H, // $n
           at(scratch10, 0), // $scratch10
           H, // $scratch10_stride
@@ -541,9 +664,9 @@ function kernel64<A extends FloatArray>(
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
-      // loop 7: f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+      // loop 17: f32_17 and f64_17 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(7, B, [
+        wl(17, B, [
           at(tape_t4, t * B * 1), // $tape_t4
           1, // $tape_t4_stride
           at(scratch1, 0), // $scratch1
@@ -566,9 +689,9 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      // loop 8: f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+      // loop 18: f32_18 and f64_18 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(8, B, [
+        wl(18, B, [
           3 * H, // $n
           at(tape_t3, t * B * (3 * H)), // $tape_t3
           3 * H, // $tape_t3_stride
@@ -600,9 +723,9 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      // loop 9: f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
+      // loop 19: f32_19 and f64_19 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(9, B, [
+        wl(19, B, [
           H, // $n
           at(tape_z, t * B * H), // $tape_z
           H, // $tape_z_stride
@@ -662,21 +785,76 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < 3 * H; i++)
-          scratch8[b * (3 * H) + i] = i >= 2 * H && i < 2 * H + H ? scratch11[b * H + i - 2 * H]! : 0;
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < 3 * H; i++)
-          scratch13[b * (3 * H) + i] = i >= H && i < H + H ? scratch12[b * H + i - H]! : 0;
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < 3 * H; i++)
-          scratch16[b * (3 * H) + i] = i >= 0 && i < 0 + H ? scratch14[b * H + i - 0]! : 0;
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < 3 * H; i++)
-          scratch17[b * (3 * H) + i] = i >= 2 * H && i < 2 * H + H ? scratch10[b * H + i - 2 * H]! : 0;
-      // loop 10: f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
+      // op 20 (pad): f32_20 and f64_20 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(10, B, [
+        wl(20, B, [
+          3 * H, // $n
+          at(scratch8, 0), // $scratch8
+          3 * H, // $scratch8_stride
+          at(scratch11, 0), // $scratch11
+          H, // $scratch11_stride
+          2 * H, // $2*H
+          H, // $H
+        ]);
+      else {
+        for (let b = 0; b < B; b++)
+          for (let i = 0; i < 3 * H; i++)
+            scratch8[b * (3 * H) + i] = i >= 2 * H && i < 2 * H + H ? scratch11[b * H + i - 2 * H]! : 0;
+      }
+
+      // op 21 (pad): f32_21 and f64_21 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(21, B, [
+          3 * H, // $n
+          at(scratch13, 0), // $scratch13
+          3 * H, // $scratch13_stride
+          at(scratch12, 0), // $scratch12
+          H, // $scratch12_stride
+          H, // $H
+        ]);
+      else {
+        for (let b = 0; b < B; b++)
+          for (let i = 0; i < 3 * H; i++)
+            scratch13[b * (3 * H) + i] = i >= H && i < H + H ? scratch12[b * H + i - H]! : 0;
+      }
+
+      // op 22 (pad): f32_22 and f64_22 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(22, B, [
+          3 * H, // $n
+          at(scratch16, 0), // $scratch16
+          3 * H, // $scratch16_stride
+          at(scratch14, 0), // $scratch14
+          H, // $scratch14_stride
+          0, // $0
+          H, // $H
+        ]);
+      else {
+        for (let b = 0; b < B; b++)
+          for (let i = 0; i < 3 * H; i++)
+            scratch16[b * (3 * H) + i] = i >= 0 && i < 0 + H ? scratch14[b * H + i - 0]! : 0;
+      }
+
+      // op 23 (pad): f32_23 and f64_23 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(23, B, [
+          3 * H, // $n
+          at(scratch17, 0), // $scratch17
+          3 * H, // $scratch17_stride
+          at(scratch10, 0), // $scratch10
+          H, // $scratch10_stride
+          2 * H, // $2*H
+          H, // $H
+        ]);
+      else {
+        for (let b = 0; b < B; b++)
+          for (let i = 0; i < 3 * H; i++)
+            scratch17[b * (3 * H) + i] = i >= 2 * H && i < 2 * H + H ? scratch10[b * H + i - 2 * H]! : 0;
+      }
+
+      // loop 24: f32_24 and f64_24 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(24, B, [
           3 * H, // $n
           at(scratch8, 0), // $scratch8
           3 * H, // $scratch8_stride
@@ -756,49 +934,111 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 3 * H; i++) sum += scratch20[b * (3 * H) + i]!;
-        scratch4[b * 1 + 0] = sum;
-      }
-
-      // grad of: wx = gx .* ((a - mean(a)) / sqrt(var(a) + eps)) + b
-      for (let i = 0; i < 3 * H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch21[b * (3 * H) + i]!;
-        dp[o_b + i]! += sum;
-      }
-
-      // grad of: rh = gr .* ((u - mean(u)) / sqrt(var(u) + eps)) + rb
-      for (let i = 0; i < 3 * H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch18[b * (3 * H) + i]!;
-        dp[o_rb + i]! += sum;
-      }
-
-      // grad of: wx = gx .* ((a - mean(a)) / sqrt(var(a) + eps)) + b
-      for (let i = 0; i < 3 * H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch22[b * (3 * H) + i]!;
-        dp[o_gx + i]! += sum;
-      }
-
-      // grad of: rh = gr .* ((u - mean(u)) / sqrt(var(u) + eps)) + rb
-      for (let i = 0; i < 3 * H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch23[b * (3 * H) + i]!;
-        dp[o_gr + i]! += sum;
-      }
-
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 3 * H; i++) sum += scratch25[b * (3 * H) + i]!;
-        scratch5[b * 1 + 0] = sum;
-      }
-
-      // loop 11: f32_11 and f64_11 in the cell's .wat, over rows [b0, b1)
+      // op 25 (sum): f32_25 and f64_25 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(11, B, [
+        wl(25, B, [
+          3 * H, // $n
+          at(scratch4, 0), // $scratch4
+          1, // $scratch4_stride
+          at(scratch20, 0), // $scratch20
+          3 * H, // $scratch20_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 3 * H; i++) sum += scratch20[b * (3 * H) + i]!;
+          scratch4[b * 1 + 0] = sum;
+        }
+      }
+
+      // op 26 (sumb): f32_26 and f64_26 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(26, B, [
+          3 * H, // $n
+          at(dp, o_b), // $db
+          at(scratch21, 0), // $scratch21
+          3 * H, // $scratch21_stride
+        ]);
+      else {
+        // grad of: wx = gx .* ((a - mean(a)) / sqrt(var(a) + eps)) + b
+        for (let i = 0; i < 3 * H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch21[b * (3 * H) + i]!;
+          dp[o_b + i]! += sum;
+        }
+      }
+
+      // op 27 (sumb): f32_27 and f64_27 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(27, B, [
+          3 * H, // $n
+          at(dp, o_rb), // $drb
+          at(scratch18, 0), // $scratch18
+          3 * H, // $scratch18_stride
+        ]);
+      else {
+        // grad of: rh = gr .* ((u - mean(u)) / sqrt(var(u) + eps)) + rb
+        for (let i = 0; i < 3 * H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch18[b * (3 * H) + i]!;
+          dp[o_rb + i]! += sum;
+        }
+      }
+
+      // op 28 (sumb): f32_28 and f64_28 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(28, B, [
+          3 * H, // $n
+          at(dp, o_gx), // $dgx
+          at(scratch22, 0), // $scratch22
+          3 * H, // $scratch22_stride
+        ]);
+      else {
+        // grad of: wx = gx .* ((a - mean(a)) / sqrt(var(a) + eps)) + b
+        for (let i = 0; i < 3 * H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch22[b * (3 * H) + i]!;
+          dp[o_gx + i]! += sum;
+        }
+      }
+
+      // op 29 (sumb): f32_29 and f64_29 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(29, B, [
+          3 * H, // $n
+          at(dp, o_gr), // $dgr
+          at(scratch23, 0), // $scratch23
+          3 * H, // $scratch23_stride
+        ]);
+      else {
+        // grad of: rh = gr .* ((u - mean(u)) / sqrt(var(u) + eps)) + rb
+        for (let i = 0; i < 3 * H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch23[b * (3 * H) + i]!;
+          dp[o_gr + i]! += sum;
+        }
+      }
+
+      // op 30 (sum): f32_30 and f64_30 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(30, B, [
+          3 * H, // $n
+          at(scratch5, 0), // $scratch5
+          1, // $scratch5_stride
+          at(scratch25, 0), // $scratch25
+          3 * H, // $scratch25_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 3 * H; i++) sum += scratch25[b * (3 * H) + i]!;
+          scratch5[b * 1 + 0] = sum;
+        }
+      }
+
+      // loop 31: f32_31 and f64_31 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(31, B, [
           at(scratch4, 0), // $scratch4
           1, // $scratch4_stride
           at(scratch1, 0), // $scratch1
@@ -828,11 +1068,35 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch26[b * (3 * H) + i] = scratch6[b * 1 + 0]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch27[b * (3 * H) + i] = scratch9[b * 1 + 0]!;
-      // loop 12: f32_12 and f64_12 in the cell's .wat, over rows [b0, b1)
+      // op 32 (bcast): f32_32 and f64_32 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(12, B, [
+        wl(32, B, [
+          3 * H, // $n
+          at(scratch26, 0), // $scratch26
+          3 * H, // $scratch26_stride
+          at(scratch6, 0), // $scratch6
+          1, // $scratch6_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch26[b * (3 * H) + i] = scratch6[b * 1 + 0]!;
+      }
+
+      // op 33 (bcast): f32_33 and f64_33 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(33, B, [
+          3 * H, // $n
+          at(scratch27, 0), // $scratch27
+          3 * H, // $scratch27_stride
+          at(scratch9, 0), // $scratch9
+          1, // $scratch9_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch27[b * (3 * H) + i] = scratch9[b * 1 + 0]!;
+      }
+
+      // loop 34: f32_34 and f64_34 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(34, B, [
           3 * H, // $n
           at(scratch19, 0), // $scratch19
           3 * H, // $scratch19_stride
@@ -880,21 +1144,43 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 3 * H; i++) sum += scratch29[b * (3 * H) + i]!;
-        scratch32[b * 1 + 0] = sum;
-      }
-
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 3 * H; i++) sum += scratch31[b * (3 * H) + i]!;
-        scratch33[b * 1 + 0] = sum;
-      }
-
-      // loop 13: f32_13 and f64_13 in the cell's .wat, over rows [b0, b1)
+      // op 35 (sum): f32_35 and f64_35 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(13, B, [
+        wl(35, B, [
+          3 * H, // $n
+          at(scratch32, 0), // $scratch32
+          1, // $scratch32_stride
+          at(scratch29, 0), // $scratch29
+          3 * H, // $scratch29_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 3 * H; i++) sum += scratch29[b * (3 * H) + i]!;
+          scratch32[b * 1 + 0] = sum;
+        }
+      }
+
+      // op 36 (sum): f32_36 and f64_36 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(36, B, [
+          3 * H, // $n
+          at(scratch33, 0), // $scratch33
+          1, // $scratch33_stride
+          at(scratch31, 0), // $scratch31
+          3 * H, // $scratch31_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 3 * H; i++) sum += scratch31[b * (3 * H) + i]!;
+          scratch33[b * 1 + 0] = sum;
+        }
+      }
+
+      // loop 37: f32_37 and f64_37 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(37, B, [
           at(scratch32, 0), // $scratch32
           1, // $scratch32_stride
           3 * H, // $3*H
@@ -918,11 +1204,35 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch36[b * (3 * H) + i] = scratch34[b * 1 + 0]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch37[b * (3 * H) + i] = scratch35[b * 1 + 0]!;
-      // loop 14: f32_14 and f64_14 in the cell's .wat, over rows [b0, b1)
+      // op 38 (bcast): f32_38 and f64_38 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(14, B, [
+        wl(38, B, [
+          3 * H, // $n
+          at(scratch36, 0), // $scratch36
+          3 * H, // $scratch36_stride
+          at(scratch34, 0), // $scratch34
+          1, // $scratch34_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch36[b * (3 * H) + i] = scratch34[b * 1 + 0]!;
+      }
+
+      // op 39 (bcast): f32_39 and f64_39 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(39, B, [
+          3 * H, // $n
+          at(scratch37, 0), // $scratch37
+          3 * H, // $scratch37_stride
+          at(scratch35, 0), // $scratch35
+          1, // $scratch35_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch37[b * (3 * H) + i] = scratch35[b * 1 + 0]!;
+      }
+
+      // loop 40: f32_40 and f64_40 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(40, B, [
           3 * H, // $n
           at(scratch28, 0), // $scratch28
           3 * H, // $scratch28_stride
@@ -958,9 +1268,9 @@ function kernel64<A extends FloatArray>(
 
       // d(dh) from R
       mm.NN(B, 3 * H, H, scratch0, 0, 3 * H, p, o_R, carry_h, 0, H, false);
-      // loop 15: f32_15 and f64_15 in the cell's .wat, over rows [b0, b1)
+      // loop 41: f32_41 and f64_41 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(15, B, [
+        wl(41, B, [
           H, // $n
           at(scratch15, 0), // $scratch15
           H, // $scratch15_stride
@@ -1153,15 +1463,26 @@ function kernel32<A extends FloatArray>(
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // R times h
       mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_R, scratch0, 0, 3 * H, false);
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 3 * H; i++) sum += xp0[t * B * (3 * H) + b * (3 * H) + i]!;
-        scratch1[b * 1 + 0] = sum;
-      }
-
-      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+      // op 0 (sum): f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(0, B, [
+          3 * H, // $n
+          at(scratch1, 0), // $scratch1
+          1, // $scratch1_stride
+          at(xp0, t * B * (3 * H)), // $xp0
+          3 * H, // $xp0_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 3 * H; i++) sum += xp0[t * B * (3 * H) + b * (3 * H) + i]!;
+          scratch1[b * 1 + 0] = sum;
+        }
+      }
+
+      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(1, B, [
           at(scratch1, 0), // $scratch1
           1, // $scratch1_stride
           3 * H, // $3*H
@@ -1177,9 +1498,9 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
+      // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(1, B, [
+        wl(2, B, [
           3 * H, // $n
           at(xp0, t * B * (3 * H)), // $xp0
           3 * H, // $xp0_stride
@@ -1205,21 +1526,43 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 3 * H; i++) sum += scratch3[b * (3 * H) + i]!;
-        scratch4[b * 1 + 0] = sum;
-      }
-
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 3 * H; i++) sum += scratch0[b * (3 * H) + i]!;
-        scratch5[b * 1 + 0] = sum;
-      }
-
-      // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+      // op 3 (sum): f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(2, B, [
+        wl(3, B, [
+          3 * H, // $n
+          at(scratch4, 0), // $scratch4
+          1, // $scratch4_stride
+          at(scratch3, 0), // $scratch3
+          3 * H, // $scratch3_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 3 * H; i++) sum += scratch3[b * (3 * H) + i]!;
+          scratch4[b * 1 + 0] = sum;
+        }
+      }
+
+      // op 4 (sum): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(4, B, [
+          3 * H, // $n
+          at(scratch5, 0), // $scratch5
+          1, // $scratch5_stride
+          at(scratch0, 0), // $scratch0
+          3 * H, // $scratch0_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 3 * H; i++) sum += scratch0[b * (3 * H) + i]!;
+          scratch5[b * 1 + 0] = sum;
+        }
+      }
+
+      // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(5, B, [
           at(scratch4, 0), // $scratch4
           1, // $scratch4_stride
           3 * H, // $3*H
@@ -1243,9 +1586,9 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+      // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(3, B, [
+        wl(6, B, [
           3 * H, // $n
           at(p, o_gx), // $gx
           at(tape_t1, t * B * (3 * H)), // $tape_t1
@@ -1285,18 +1628,69 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 3 * H; i++) sum += scratch8[b * (3 * H) + i]!;
-        scratch9[b * 1 + 0] = sum;
+      // op 7 (sum): f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(7, B, [
+          3 * H, // $n
+          at(scratch9, 0), // $scratch9
+          1, // $scratch9_stride
+          at(scratch8, 0), // $scratch8
+          3 * H, // $scratch8_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 3 * H; i++) sum += scratch8[b * (3 * H) + i]!;
+          scratch9[b * 1 + 0] = sum;
+        }
       }
 
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch10[b * H + i] = scratch7[b * (3 * H) + 0 + i]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch11[b * H + i] = scratch7[b * (3 * H) + H + i]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch12[b * H + i] = scratch7[b * (3 * H) + 2 * H + i]!;
-      // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      // op 8 (slice): f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(4, B, [
+        wl(8, B, [
+          H, // $n
+          at(scratch10, 0), // $scratch10
+          H, // $scratch10_stride
+          at(scratch7, 0), // $scratch7
+          3 * H, // $scratch7_stride
+          0, // $0
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch10[b * H + i] = scratch7[b * (3 * H) + 0 + i]!;
+      }
+
+      // op 9 (slice): f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(9, B, [
+          H, // $n
+          at(scratch11, 0), // $scratch11
+          H, // $scratch11_stride
+          at(scratch7, 0), // $scratch7
+          3 * H, // $scratch7_stride
+          H, // $H
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch11[b * H + i] = scratch7[b * (3 * H) + H + i]!;
+      }
+
+      // op 10 (slice): f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(10, B, [
+          H, // $n
+          at(scratch12, 0), // $scratch12
+          H, // $scratch12_stride
+          at(scratch7, 0), // $scratch7
+          3 * H, // $scratch7_stride
+          2 * H, // $2*H
+        ]);
+      else {
+        for (let b = 0; b < B; b++)
+          for (let i = 0; i < H; i++) scratch12[b * H + i] = scratch7[b * (3 * H) + 2 * H + i]!;
+      }
+
+      // loop 11: f32_11 and f64_11 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(11, B, [
           at(scratch9, 0), // $scratch9
           1, // $scratch9_stride
           3 * H, // $3*H
@@ -1312,9 +1706,9 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+      // loop 12: f32_12 and f64_12 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(5, B, [
+        wl(12, B, [
           3 * H, // $n
           at(p, o_gr), // $gr
           at(tape_t3, t * B * (3 * H)), // $tape_t3
@@ -1338,13 +1732,52 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch14[b * H + i] = scratch13[b * (3 * H) + 0 + i]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch15[b * H + i] = scratch13[b * (3 * H) + H + i]!;
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < H; i++) tape_t5[t * B * H + b * H + i] = scratch13[b * (3 * H) + 2 * H + i]!;
-      // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+      // op 13 (slice): f32_13 and f64_13 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(6, B, [
+        wl(13, B, [
+          H, // $n
+          at(scratch14, 0), // $scratch14
+          H, // $scratch14_stride
+          at(scratch13, 0), // $scratch13
+          3 * H, // $scratch13_stride
+          0, // $0
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch14[b * H + i] = scratch13[b * (3 * H) + 0 + i]!;
+      }
+
+      // op 14 (slice): f32_14 and f64_14 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(14, B, [
+          H, // $n
+          at(scratch15, 0), // $scratch15
+          H, // $scratch15_stride
+          at(scratch13, 0), // $scratch13
+          3 * H, // $scratch13_stride
+          H, // $H
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch15[b * H + i] = scratch13[b * (3 * H) + H + i]!;
+      }
+
+      // op 15 (slice): f32_15 and f64_15 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(15, B, [
+          H, // $n
+          at(tape_t5, t * B * H), // $tape_t5
+          H, // $tape_t5_stride
+          at(scratch13, 0), // $scratch13
+          3 * H, // $scratch13_stride
+          2 * H, // $2*H
+        ]);
+      else {
+        for (let b = 0; b < B; b++)
+          for (let i = 0; i < H; i++) tape_t5[t * B * H + b * H + i] = scratch13[b * (3 * H) + 2 * H + i]!;
+      }
+
+      // loop 16: f32_16 and f64_16 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(16, B, [
           H, // $n
           at(scratch10, 0), // $scratch10
           H, // $scratch10_stride
@@ -1437,9 +1870,9 @@ function kernel32<A extends FloatArray>(
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
-      // loop 7: f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+      // loop 17: f32_17 and f64_17 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(7, B, [
+        wl(17, B, [
           at(tape_t4, t * B * 1), // $tape_t4
           1, // $tape_t4_stride
           at(scratch1, 0), // $scratch1
@@ -1462,9 +1895,9 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      // loop 8: f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+      // loop 18: f32_18 and f64_18 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(8, B, [
+        wl(18, B, [
           3 * H, // $n
           at(tape_t3, t * B * (3 * H)), // $tape_t3
           3 * H, // $tape_t3_stride
@@ -1496,9 +1929,9 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      // loop 9: f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
+      // loop 19: f32_19 and f64_19 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(9, B, [
+        wl(19, B, [
           H, // $n
           at(tape_z, t * B * H), // $tape_z
           H, // $tape_z_stride
@@ -1558,21 +1991,76 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < 3 * H; i++)
-          scratch8[b * (3 * H) + i] = i >= 2 * H && i < 2 * H + H ? scratch11[b * H + i - 2 * H]! : 0;
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < 3 * H; i++)
-          scratch13[b * (3 * H) + i] = i >= H && i < H + H ? scratch12[b * H + i - H]! : 0;
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < 3 * H; i++)
-          scratch16[b * (3 * H) + i] = i >= 0 && i < 0 + H ? scratch14[b * H + i - 0]! : 0;
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < 3 * H; i++)
-          scratch17[b * (3 * H) + i] = i >= 2 * H && i < 2 * H + H ? scratch10[b * H + i - 2 * H]! : 0;
-      // loop 10: f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
+      // op 20 (pad): f32_20 and f64_20 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(10, B, [
+        wl(20, B, [
+          3 * H, // $n
+          at(scratch8, 0), // $scratch8
+          3 * H, // $scratch8_stride
+          at(scratch11, 0), // $scratch11
+          H, // $scratch11_stride
+          2 * H, // $2*H
+          H, // $H
+        ]);
+      else {
+        for (let b = 0; b < B; b++)
+          for (let i = 0; i < 3 * H; i++)
+            scratch8[b * (3 * H) + i] = i >= 2 * H && i < 2 * H + H ? scratch11[b * H + i - 2 * H]! : 0;
+      }
+
+      // op 21 (pad): f32_21 and f64_21 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(21, B, [
+          3 * H, // $n
+          at(scratch13, 0), // $scratch13
+          3 * H, // $scratch13_stride
+          at(scratch12, 0), // $scratch12
+          H, // $scratch12_stride
+          H, // $H
+        ]);
+      else {
+        for (let b = 0; b < B; b++)
+          for (let i = 0; i < 3 * H; i++)
+            scratch13[b * (3 * H) + i] = i >= H && i < H + H ? scratch12[b * H + i - H]! : 0;
+      }
+
+      // op 22 (pad): f32_22 and f64_22 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(22, B, [
+          3 * H, // $n
+          at(scratch16, 0), // $scratch16
+          3 * H, // $scratch16_stride
+          at(scratch14, 0), // $scratch14
+          H, // $scratch14_stride
+          0, // $0
+          H, // $H
+        ]);
+      else {
+        for (let b = 0; b < B; b++)
+          for (let i = 0; i < 3 * H; i++)
+            scratch16[b * (3 * H) + i] = i >= 0 && i < 0 + H ? scratch14[b * H + i - 0]! : 0;
+      }
+
+      // op 23 (pad): f32_23 and f64_23 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(23, B, [
+          3 * H, // $n
+          at(scratch17, 0), // $scratch17
+          3 * H, // $scratch17_stride
+          at(scratch10, 0), // $scratch10
+          H, // $scratch10_stride
+          2 * H, // $2*H
+          H, // $H
+        ]);
+      else {
+        for (let b = 0; b < B; b++)
+          for (let i = 0; i < 3 * H; i++)
+            scratch17[b * (3 * H) + i] = i >= 2 * H && i < 2 * H + H ? scratch10[b * H + i - 2 * H]! : 0;
+      }
+
+      // loop 24: f32_24 and f64_24 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(24, B, [
           3 * H, // $n
           at(scratch8, 0), // $scratch8
           3 * H, // $scratch8_stride
@@ -1652,49 +2140,111 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 3 * H; i++) sum += scratch20[b * (3 * H) + i]!;
-        scratch4[b * 1 + 0] = sum;
-      }
-
-      // grad of: wx = gx .* ((a - mean(a)) / sqrt(var(a) + eps)) + b
-      for (let i = 0; i < 3 * H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch21[b * (3 * H) + i]!;
-        dp[o_b + i]! += sum;
-      }
-
-      // grad of: rh = gr .* ((u - mean(u)) / sqrt(var(u) + eps)) + rb
-      for (let i = 0; i < 3 * H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch18[b * (3 * H) + i]!;
-        dp[o_rb + i]! += sum;
-      }
-
-      // grad of: wx = gx .* ((a - mean(a)) / sqrt(var(a) + eps)) + b
-      for (let i = 0; i < 3 * H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch22[b * (3 * H) + i]!;
-        dp[o_gx + i]! += sum;
-      }
-
-      // grad of: rh = gr .* ((u - mean(u)) / sqrt(var(u) + eps)) + rb
-      for (let i = 0; i < 3 * H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch23[b * (3 * H) + i]!;
-        dp[o_gr + i]! += sum;
-      }
-
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 3 * H; i++) sum += scratch25[b * (3 * H) + i]!;
-        scratch5[b * 1 + 0] = sum;
-      }
-
-      // loop 11: f32_11 and f64_11 in the cell's .wat, over rows [b0, b1)
+      // op 25 (sum): f32_25 and f64_25 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(11, B, [
+        wl(25, B, [
+          3 * H, // $n
+          at(scratch4, 0), // $scratch4
+          1, // $scratch4_stride
+          at(scratch20, 0), // $scratch20
+          3 * H, // $scratch20_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 3 * H; i++) sum += scratch20[b * (3 * H) + i]!;
+          scratch4[b * 1 + 0] = sum;
+        }
+      }
+
+      // op 26 (sumb): f32_26 and f64_26 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(26, B, [
+          3 * H, // $n
+          at(dp, o_b), // $db
+          at(scratch21, 0), // $scratch21
+          3 * H, // $scratch21_stride
+        ]);
+      else {
+        // grad of: wx = gx .* ((a - mean(a)) / sqrt(var(a) + eps)) + b
+        for (let i = 0; i < 3 * H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch21[b * (3 * H) + i]!;
+          dp[o_b + i]! += sum;
+        }
+      }
+
+      // op 27 (sumb): f32_27 and f64_27 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(27, B, [
+          3 * H, // $n
+          at(dp, o_rb), // $drb
+          at(scratch18, 0), // $scratch18
+          3 * H, // $scratch18_stride
+        ]);
+      else {
+        // grad of: rh = gr .* ((u - mean(u)) / sqrt(var(u) + eps)) + rb
+        for (let i = 0; i < 3 * H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch18[b * (3 * H) + i]!;
+          dp[o_rb + i]! += sum;
+        }
+      }
+
+      // op 28 (sumb): f32_28 and f64_28 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(28, B, [
+          3 * H, // $n
+          at(dp, o_gx), // $dgx
+          at(scratch22, 0), // $scratch22
+          3 * H, // $scratch22_stride
+        ]);
+      else {
+        // grad of: wx = gx .* ((a - mean(a)) / sqrt(var(a) + eps)) + b
+        for (let i = 0; i < 3 * H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch22[b * (3 * H) + i]!;
+          dp[o_gx + i]! += sum;
+        }
+      }
+
+      // op 29 (sumb): f32_29 and f64_29 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(29, B, [
+          3 * H, // $n
+          at(dp, o_gr), // $dgr
+          at(scratch23, 0), // $scratch23
+          3 * H, // $scratch23_stride
+        ]);
+      else {
+        // grad of: rh = gr .* ((u - mean(u)) / sqrt(var(u) + eps)) + rb
+        for (let i = 0; i < 3 * H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch23[b * (3 * H) + i]!;
+          dp[o_gr + i]! += sum;
+        }
+      }
+
+      // op 30 (sum): f32_30 and f64_30 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(30, B, [
+          3 * H, // $n
+          at(scratch5, 0), // $scratch5
+          1, // $scratch5_stride
+          at(scratch25, 0), // $scratch25
+          3 * H, // $scratch25_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 3 * H; i++) sum += scratch25[b * (3 * H) + i]!;
+          scratch5[b * 1 + 0] = sum;
+        }
+      }
+
+      // loop 31: f32_31 and f64_31 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(31, B, [
           at(scratch4, 0), // $scratch4
           1, // $scratch4_stride
           at(scratch1, 0), // $scratch1
@@ -1724,11 +2274,35 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch26[b * (3 * H) + i] = scratch6[b * 1 + 0]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch27[b * (3 * H) + i] = scratch9[b * 1 + 0]!;
-      // loop 12: f32_12 and f64_12 in the cell's .wat, over rows [b0, b1)
+      // op 32 (bcast): f32_32 and f64_32 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(12, B, [
+        wl(32, B, [
+          3 * H, // $n
+          at(scratch26, 0), // $scratch26
+          3 * H, // $scratch26_stride
+          at(scratch6, 0), // $scratch6
+          1, // $scratch6_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch26[b * (3 * H) + i] = scratch6[b * 1 + 0]!;
+      }
+
+      // op 33 (bcast): f32_33 and f64_33 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(33, B, [
+          3 * H, // $n
+          at(scratch27, 0), // $scratch27
+          3 * H, // $scratch27_stride
+          at(scratch9, 0), // $scratch9
+          1, // $scratch9_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch27[b * (3 * H) + i] = scratch9[b * 1 + 0]!;
+      }
+
+      // loop 34: f32_34 and f64_34 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(34, B, [
           3 * H, // $n
           at(scratch19, 0), // $scratch19
           3 * H, // $scratch19_stride
@@ -1776,21 +2350,43 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 3 * H; i++) sum += scratch29[b * (3 * H) + i]!;
-        scratch32[b * 1 + 0] = sum;
-      }
-
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 3 * H; i++) sum += scratch31[b * (3 * H) + i]!;
-        scratch33[b * 1 + 0] = sum;
-      }
-
-      // loop 13: f32_13 and f64_13 in the cell's .wat, over rows [b0, b1)
+      // op 35 (sum): f32_35 and f64_35 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(13, B, [
+        wl(35, B, [
+          3 * H, // $n
+          at(scratch32, 0), // $scratch32
+          1, // $scratch32_stride
+          at(scratch29, 0), // $scratch29
+          3 * H, // $scratch29_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 3 * H; i++) sum += scratch29[b * (3 * H) + i]!;
+          scratch32[b * 1 + 0] = sum;
+        }
+      }
+
+      // op 36 (sum): f32_36 and f64_36 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(36, B, [
+          3 * H, // $n
+          at(scratch33, 0), // $scratch33
+          1, // $scratch33_stride
+          at(scratch31, 0), // $scratch31
+          3 * H, // $scratch31_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 3 * H; i++) sum += scratch31[b * (3 * H) + i]!;
+          scratch33[b * 1 + 0] = sum;
+        }
+      }
+
+      // loop 37: f32_37 and f64_37 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(37, B, [
           at(scratch32, 0), // $scratch32
           1, // $scratch32_stride
           3 * H, // $3*H
@@ -1814,11 +2410,35 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch36[b * (3 * H) + i] = scratch34[b * 1 + 0]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch37[b * (3 * H) + i] = scratch35[b * 1 + 0]!;
-      // loop 14: f32_14 and f64_14 in the cell's .wat, over rows [b0, b1)
+      // op 38 (bcast): f32_38 and f64_38 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(14, B, [
+        wl(38, B, [
+          3 * H, // $n
+          at(scratch36, 0), // $scratch36
+          3 * H, // $scratch36_stride
+          at(scratch34, 0), // $scratch34
+          1, // $scratch34_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch36[b * (3 * H) + i] = scratch34[b * 1 + 0]!;
+      }
+
+      // op 39 (bcast): f32_39 and f64_39 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(39, B, [
+          3 * H, // $n
+          at(scratch37, 0), // $scratch37
+          3 * H, // $scratch37_stride
+          at(scratch35, 0), // $scratch35
+          1, // $scratch35_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch37[b * (3 * H) + i] = scratch35[b * 1 + 0]!;
+      }
+
+      // loop 40: f32_40 and f64_40 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(40, B, [
           3 * H, // $n
           at(scratch28, 0), // $scratch28
           3 * H, // $scratch28_stride
@@ -1854,9 +2474,9 @@ function kernel32<A extends FloatArray>(
 
       // d(dh) from R
       mm.NN(B, 3 * H, H, scratch0, 0, 3 * H, p, o_R, carry_h, 0, H, false);
-      // loop 15: f32_15 and f64_15 in the cell's .wat, over rows [b0, b1)
+      // loop 41: f32_41 and f64_41 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(15, B, [
+        wl(41, B, [
           H, // $n
           at(scratch15, 0), // $scratch15
           H, // $scratch15_stride
@@ -1911,15 +2531,9 @@ export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {
   return createKernel32(sizes, B, 1, options);
 }
 
-/** The elementwise loops in WebAssembly (text: gru-layernorm.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
+/** The elementwise loops and whole-vector ops in WebAssembly (text: gru-layernorm.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
 const LOOPS_WASM: LoopsModuleSource = {
   loops: [
-    { vector: false, splittable: true },
-    { vector: true, splittable: true },
-    { vector: false, splittable: true },
-    { vector: true, splittable: true },
-    { vector: false, splittable: true },
-    { vector: true, splittable: true },
     { vector: true, splittable: true },
     { vector: false, splittable: true },
     { vector: true, splittable: true },
@@ -1927,154 +2541,230 @@ const LOOPS_WASM: LoopsModuleSource = {
     { vector: true, splittable: true },
     { vector: false, splittable: true },
     { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
     { vector: false, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: false, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: true },
+    { vector: false, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: false, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
     { vector: true, splittable: true },
     { vector: true, splittable: true },
   ],
   binary: [
-    "AGFzbQEAAAABsQEJYAF7AXtgB39/f39/f38AYAt/f39/f39/f39/fwBgE39/f39/f39/f39/f39/f39/f38AYBl/f39/f39/f39/f39/f39/f39/",
-    "f39/f39/AGAKf39/f39/f39/fwBgD39/f39/f39/f39/f39/fwBgJX9/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f38AYBd/f39/",
-    "f39/f39/f39/f39/f39/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMlJAAAAQICAwECBAUGBAcGCAIGAQAAAQICAwECBAUGBAcGCAIGAQeNAiAF",
-    "ZjMyXzAAAgVmMzJfMQADBWYzMl8yAAQFZjMyXzMABQVmMzJfNAAGBWYzMl81AAcFZjMyXzYACAVmMzJfNwAJBWYzMl84AAoFZjMyXzkACwZmMzJf",
-    "MTAADAZmMzJfMTEADQZmMzJfMTIADgZmMzJfMTMADwZmMzJfMTQAEAZmMzJfMTUAEQVmNjRfMAAUBWY2NF8xABUFZjY0XzIAFgVmNjRfMwAXBWY2",
-    "NF80ABgFZjY0XzUAGQVmNjRfNgAaBWY2NF83ABsFZjY0XzgAHAVmNjRfOQAdBmY2NF8xMAAeBmY2NF8xMQAfBmY2NF8xMgAgBmY2NF8xMwAhBmY2",
-    "NF8xNAAiBmY2NF8xNQAjCoRYJOgDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5AQ1QOQENUDkBDVA5IAAgAP0M",
-    "O6q4PzuquD87qrg/O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMAAJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/9",
-    "5gH95QEgAv0Mg4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEg",
-    "Af3mAf0Mq6oqPauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0M",
-    "AACAPwAAgD8AAIA/AACAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2r",
-    "Af3mASABIAL9sQH9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C",
-    "/UP9UguEAgECeyAA/QzRDV290Q1dvdENXb3RDV29IAAgAP3mASIB/eYB/QyJiAg+iYgIPomICD6JiAg+/eQBIAH95gH9DKuqqr6rqqq+q6qqvquq",
-    "qr795AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kAf3mAf0MAACAPwAAgD8AAIA/AACAP/0MAAAAQAAAAEAAAABAAAAAQP0MAAAAQAAAAEAAAABA",
-    "AAAAQCAA/eABIgL95gEQAP0MAACAPwAAgD8AAIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1D/VIgAv0MzczMPc3M",
-    "zD3NzMw9zczMPf1D/VILNwADQCAAIAFORQRAIAUgACAGbEECdGogAiAAIANsQQJ0aioCACAEspU4AgAgAEEBaiEADAELCwvpAQMHfwF7AX0DQCAA",
-    "IAFORQRAIAMgACAEbEECdGohDSAFIAAgBmxBAnRqIQ4gByAAIAhsQQJ0aiEPIAkgACAKbEECdGohECACIAJBA3FrIRFBACELA0AgCyARTkUEQCAL",
-    "QQJ0IgwgDWr9AAQAIA79CQIA/eUBIRIgDCAPaiAS/QsEACAMIBBqIBIgEv3mAf0LBAAgC0EEaiELDAELCwNAIAIgC0xFBEAgC0ECdCIMIA1qKgIA",
-    "IA4qAgCTIRMgDCAPaiATOAIAIAwgEGogEyATlDgCACALQQFqIQsMAQsLIABBAWohAAwBCwsLYQEBfQNAIAAgAU5FBEAgBSAAIAZsQQJ0aiACIAAg",
-    "A2xBAnRqKgIAIASyIguVQ6zFJzeSkTgCACAJIAAgCmxBAnRqIAcgACAIbEECdGoqAgAgC5U4AgAgAEEBaiEADAELCwvnAgMKfwF7AX0DQCAAIAFO",
-    "RQRAIAQgACAFbEECdGohFSAGIAAgB2xBAnRqIRYgCSAAIApsQQJ0aiEXIAsgACAMbEECdGohGCANIAAgDmxBAnRqIRkgDyAAIBBsQQJ0aiEaIBEg",
-    "ACASbEECdGohGyACIAJBA3FrIRxBACEUA0AgFCAcTkUEQCAUQQJ0IhMgF2ogAyATav0ABAAgEyAVav0ABAAgFv0JAgD95wH95gEgCCATav0ABAD9",
-    "5AH9CwQAIBMgGmogEyAYav0ABAAgGf0JAgD95QEiHf0LBAAgEyAbaiAdIB395gH9CwQAIBRBBGohFAwBCwsDQCACIBRMRQRAIBRBAnQiEyAXaiAD",
-    "IBNqKgIAIBMgFWoqAgAgFioCAJWUIAggE2oqAgCSOAIAIBMgGmogEyAYaioCACAZKgIAkyIeOAIAIBMgG2ogHiAelDgCACAUQQFqIRQMAQsLIABB",
-    "AWohAAwBCwsLPgADQCAAIAFORQRAIAUgACAGbEECdGogAiAAIANsQQJ0aioCACAEspVDrMUnN5KROAIAIABBAWohAAwBCwsL3QEBBn8DQCAAIAFO",
-    "RQRAIAQgACAFbEECdGohDSAGIAAgB2xBAnRqIQ4gCSAAIApsQQJ0aiEPIAIgAkEDcWshEEEAIQsDQCALIBBORQRAIAtBAnQiDCAPaiADIAxq/QAE",
-    "ACAMIA1q/QAEACAO/QkCAP3nAf3mASAIIAxq/QAEAP3kAf0LBAAgC0EEaiELDAELCwNAIAIgC0xFBEAgC0ECdCIMIA9qIAMgDGoqAgAgDCANaioC",
-    "ACAOKgIAlZQgCCAMaioCAJI4AgAgC0EBaiELDAELCyAAQQFqIQAMAQsLC48FAw5/AnsCfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEbIAUgACAGbEEC",
-    "dGohHCAHIAAgCGxBAnRqIR0gCSAAIApsQQJ0aiEeIAsgACAMbEECdGohHyANIAAgDmxBAnRqISAgDyAAIBBsQQJ0aiEhIBEgACASbEECdGohIiAT",
-    "IAAgFGxBAnRqISMgFSAAIBZsQQJ0aiEkIBcgACAYbEECdGohJSACIAJBA3FrISZBACEaA0AgGiAmTkUEQP0MAACAPwAAgD8AAIA/AACAP/0MAACA",
-    "PwAAgD8AAIA/AACAPyAaQQJ0IhkgG2r9AAQAIBkgHGr9AAQA/eQB/eEBEAD95AH95wEhJyAZIB1qICf9CwQAIBkgIGr9DAAAgD8AAIA/AACAPwAA",
-    "gD/9DAAAgD8AAIA/AACAPwAAgD8gGSAeav0ABAAgGSAfav0ABAD95AH94QEQAP3kAf3nASIo/QsEACAZICNqIBkgIWr9AAQAICggGSAiav0ABAD9",
-    "5gH95AEQASIo/QsEACAZICVqICcgGSAkav0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gJ/3lASAo/eYB/eQB/QsEACAaQQRqIRoMAQsLA0AgAiAa",
-    "TEUEQEMAAIA/IBpBAnQiGSAbaioCACAZIBxqKgIAkoz9ExAA/R8AQwAAgD+SlSEpIBkgHWogKTgCACAZICBqQwAAgD8gGSAeaioCACAZIB9qKgIA",
-    "koz9ExAA/R8AQwAAgD+SlSIqOAIAIBkgI2ogGSAhaioCACAqIBkgImoqAgCUkv0TEAH9HwAiKjgCACAZICVqICkgGSAkaioCAJRDAACAPyApkyAq",
-    "lJI4AgAgGkEBaiEaDAELCyAAQQFqIQAMAQsLC1sAA0AgACABTkUEQCAEIAAgBWxBAnRqIAIgACADbEECdGoqAgBDAAAAQJQ4AgAgCCAAIAlsQQJ0",
-    "aiAGIAAgB2xBAnRqKgIAQwAAAECUOAIAIABBAWohAAwBCwsLiwIBCX8DQCAAIAFORQRAIAMgACAEbEECdGohESAFIAAgBmxBAnRqIRIgByAAIAhs",
-    "QQJ0aiETIAkgACAKbEECdGohFCALIAAgDGxBAnRqIRUgDSAAIA5sQQJ0aiEWIAIgAkEDcWshF0EAIQ8DQCAPIBdORQRAIA9BAnQiECATaiAQIBFq",
-    "/QAEACAS/QkCAP3nAf0LBAAgECAWaiAQIBRq/QAEACAV/QkCAP3nAf0LBAAgD0EEaiEPDAELCwNAIAIgD0xFBEAgD0ECdCIQIBNqIBAgEWoqAgAg",
-    "EioCAJU4AgAgECAWaiAQIBRqKgIAIBUqAgCVOAIAIA9BAWohDwwBCwsgAEEBaiEADAELCwvBBQMOfwJ7An0DQCAAIAFORQRAIAMgACAEbEECdGoh",
-    "GyAFIAAgBmxBAnRqIRwgByAAIAhsQQJ0aiEeIAkgACAKbEECdGohHyALIAAgDGxBAnRqIR0gDSAAIA5sQQJ0aiEgIA8gACAQbEECdGohISARIAAg",
-    "EmxBAnRqISIgEyAAIBRsQQJ0aiEjIBUgACAWbEECdGohJCAXIAAgGGxBAnRqISUgAiACQQNxayEmQQAhGgNAIBogJk5FBED9DAAAgD8AAIA/AACA",
-    "PwAAgD8gGkECdCIZIBtq/QAEAP3lASEoIBkgH2ogGSAcav0ABAAgKP3mAf0MAACAPwAAgD8AAIA/AACAPyAZIB5q/QAEACInICf95gH95QH95gEi",
-    "J/0LBAAgGSAgaiAnIBkgHWr9AAQA/eYB/QsEACAZICJqICcgGSAhav0ABAD95gEgGSAdav0ABAD9DAAAgD8AAIA/AACAPwAAgD8gGSAdav0ABAD9",
-    "5QH95gH95gH9CwQAIBkgJGogGSAcav0ABAAgGSAjav0ABAAgGSAeav0ABAD95QH95gEgGSAbav0ABAAgKP3mAf3mAf0LBAAgGSAlaiAZIBxq/QAE",
-    "ACAZIBtq/QAEAP3mAf0LBAAgGkEEaiEaDAELCwNAIAIgGkxFBEBDAACAPyAaQQJ0IhkgG2oqAgCTISogGSAfaiAZIBxqKgIAICqUQwAAgD8gGSAe",
-    "aioCACIpICmUk5QiKTgCACAZICBqICkgGSAdaioCAJQ4AgAgGSAiaiApIBkgIWoqAgCUIBkgHWoqAgBDAACAPyAZIB1qKgIAk5SUOAIAIBkgJGog",
-    "GSAcaioCACAZICNqKgIAIBkgHmoqAgCTlCAZIBtqKgIAICqUlDgCACAZICVqIBkgHGoqAgAgGSAbaioCAJQ4AgAgGkEBaiEaDAELCyAAQQFqIQAM",
-    "AQsLC5sGAxN/AnsCfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEtIAUgACAGbEECdGohJyAHIAAgCGxBAnRqISggCSAAIApsQQJ0aiEuIAwgACANbEEC",
-    "dGohKSAOIAAgD2xBAnRqIS8gECAAIBFsQQJ0aiEqIBIgACATbEECdGohMCAUIAAgFWxBAnRqITEgFiAAIBdsQQJ0aiEyIBggACAZbEECdGohKyAa",
-    "IAAgG2xBAnRqITMgHCAAIB1sQQJ0aiE0IB8gACAgbEECdGohLCAhIAAgImxBAnRqITUgIyAAICRsQQJ0aiE2IAIgAkEDcWshN0EAISYDQCAmIDdO",
-    "RQRAICZBAnQiJSAtav0ABAAgJSAnav0ABAD95AEgJSAoav0ABAD95AEhOCAlIC5qIDj9CwQAICUgL2ogOCALICVq/QAEAP3mASI5ICn9CQIA/ecB",
-    "/QsEACAlIDBqIDkgJSAqav0ABAD95gEgKf0JAgD95wH94QH9CwQAICUgMmogJSAnav0ABAAgJSAxav0ABAD95AEgJSAoav0ABAD95AEiOf0LBAAg",
-    "JSAzaiA5ICUgK2r9AAQA/eYB/QsEACAlIDRqIDggJSAqav0ABAD95gH9CwQAICUgNWogOSAeICVq/QAEAP3mASI4ICz9CQIA/ecB/QsEACAlIDZq",
-    "IDggJSArav0ABAD95gEgLP0JAgD95wH94QH9CwQAICZBBGohJgwBCwsDQCACICZMRQRAICZBAnQiJSAtaioCACAlICdqKgIAkiAlIChqKgIAkiE6",
-    "ICUgLmogOjgCACAlIC9qIDogCyAlaioCAJQiOyApKgIAlTgCACAlIDBqIDsgJSAqaioCAJQgKSoCAJWMOAIAICUgMmogJSAnaioCACAlIDFqKgIA",
-    "kiAlIChqKgIAkiI7OAIAICUgM2ogOyAlICtqKgIAlDgCACAlIDRqIDogJSAqaioCAJQ4AgAgJSA1aiA7IB4gJWoqAgCUIjogLCoCAJU4AgAgJSA2",
-    "aiA6ICUgK2oqAgCUICwqAgCVjDgCACAmQQFqISYMAQsLIABBAWohAAwBCwsLeAEBfQNAIAAgAU5FBEAgByAAIAhsQQJ0aiACIAAgA2xBAnRqKgIA",
-    "IAQgACAFbEECdGoqAgCVIAayIg+VOAIAIA0gACAObEECdGogCSAAIApsQQJ0aioCACALIAAgDGxBAnRqKgIAlSAPlTgCACAAQQFqIQAMAQsLC+0D",
-    "Aw1/AXsBfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEZIAUgACAGbEECdGohGiAHIAAgCGxBAnRqIRsgCSAAIApsQQJ0aiEcIAsgACAMbEECdGohHSAN",
-    "IAAgDmxBAnRqIR4gDyAAIBBsQQJ0aiEfIBEgACASbEECdGohICATIAAgFGxBAnRqISEgFSAAIBZsQQJ0aiEiIAIgAkEDcWshI0EAIRgDQCAYICNO",
-    "RQRAIBhBAnQiFyAZav0ABAD9DAAAAEAAAABAAAAAQAAAAEAgFyAaav0ABAAgFyAbav0ABAD95gH95gH95AEhJCAXIBxqICT9CwQAIBcgHWogJP3h",
-    "Af0LBAAgFyAhaiAXIB5q/QAEAP0MAAAAQAAAAEAAAABAAAAAQCAXIB9q/QAEACAXICBq/QAEAP3mAf3mAf3kASIk/QsEACAXICJqICT94QH9CwQA",
-    "IBhBBGohGAwBCwsDQCACIBhMRQRAIBhBAnQiFyAZaioCACAXIBpqKgIAIBcgG2oqAgCUQwAAAECUkiElIBcgHGogJTgCACAXIB1qICWMOAIAIBcg",
-    "IWogFyAeaioCACAXIB9qKgIAIBcgIGoqAgCUQwAAAECUkiIlOAIAIBcgImogJYw4AgAgGEEBaiEYDAELCyAAQQFqIQAMAQsLC1oBAX0DQCAAIAFO",
-    "RQRAIAUgACAGbEECdGogAiAAIANsQQJ0aioCACAEsiILlTgCACAJIAAgCmxBAnRqIAcgACAIbEECdGoqAgAgC5U4AgAgAEEBaiEADAELCwuXAgEJ",
-    "fwNAIAAgAU5FBEAgAyAAIARsQQJ0aiERIAUgACAGbEECdGohEiAHIAAgCGxBAnRqIRMgCSAAIApsQQJ0aiEUIAsgACAMbEECdGohFSANIAAgDmxB",
-    "AnRqIRYgAiACQQNxayEXQQAhEANAIBAgF05FBEAgEEECdCIPIBNqIA8gEWr9AAQAIA8gEmr9AAQA/eQB/QsEACAPIBZqIA8gFGr9AAQAIA8gFWr9",
-    "AAQA/eQB/QsEACAQQQRqIRAMAQsLA0AgAiAQTEUEQCAQQQJ0Ig8gE2ogDyARaioCACAPIBJqKgIAkjgCACAPIBZqIA8gFGoqAgAgDyAVaioCAJI4",
-    "AgAgEEEBaiEQDAELCyAAQQFqIQAMAQsLC6wBAQV/A0AgACABTkUEQCADIAAgBGxBAnRqIQogBSAAIAZsQQJ0aiEJIAIgAkEDcWshC0EAIQcDQCAH",
-    "IAtORQRAIAdBAnQiCCAJaiAIIAlq/QAEACAIIApq/QAEAP3kAf0LBAAgB0EEaiEHDAELCwNAIAIgB0xFBEAgB0ECdCIIIAlqIAggCWoqAgAgCCAK",
-    "aioCAJI4AgAgB0EBaiEHDAELCyAAQQFqIQAMAQsLC4sFAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAAAADwfwAAAAAAAPB//QwJbagTRhLmPQlt",
-    "qBNGEuY9IAAgAP0M/oIrZUcV9z/+gitlRxX3P/3yAf2UAf0MAAAAAAAwkcAAAAAAADCRwP31Af0MAAAAAAAwkUAAAAAAADCRQP30ASIC/QwAAOD+",
-    "Qi7mPwAA4P5CLuY//fIB/fEBIAL9DHY8eTXvOeo9djx5Ne856j398gH98QEiAf3yAf0MmNj479juIT6Y2Pjv2O4hPv3wASAB/fIB/QzkRPVnReZa",
-    "PuRE9WdF5lo+/fABIAH98gH9DFyfeLdPfpI+XJ94t09+kj798AEgAf3yAf0MNMdWpeMdxz40x1al4x3HPv3wASAB/fIB/QwaoAEaoAH6PhqgARqg",
-    "Afo+/fABIAH98gH9DBqgARqgASo/GqABGqABKj/98AEgAf3yAf0MF2zBFmzBVj8XbMEWbMFWP/3wASAB/fIB/QwRERERERGBPxEREREREYE//fAB",
-    "IAH98gH9DFVVVVVVVaU/VVVVVVVVpT/98AEgAf3yAf0MVVVVVVVVxT9VVVVVVVXFP/3wASAB/fIB/QwAAAAAAADgPwAAAAAAAOA//fABIAH98gH9",
-    "DAAAAAAAAPA/AAAAAAAA8D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAC/fwBIgFBAf2sASIC/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4B",
-    "QTT9ywH98gEgASAC/bEB/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgAP0M7zn6/kIuhkDvOfr+Qi6GQP1K/VIgAP0MUjAt1RBJh8BS",
-    "MC3VEEmHwP1J/VIL7AIBAnsgAP0M43UrRTbaV7/jdStFNtpXvyAAIAD98gEiAf3yAf0M4H0VDj1tbT/gfRUOPW1tP/3wASAB/fIB/Qw9wuZV4yaC",
-    "vz3C5lXjJoK//fABIAH98gH9DPoQLIj0ZJY/+hAsiPRklj/98AEgAf3yAf0MHLqhG7qhq78cuqEbuqGrv/3wASAB/fIB/QwRERERERHBPxERERER",
-    "EcE//fABIAH98gH9DFVVVVVVVdW/VVVVVVVV1b/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wAf3yAf0MAAAAAAAA8D8AAAAAAADwP/0MAAAA",
-    "AAAAAEAAAAAAAAAAQP0MAAAAAAAAAEAAAAAAAAAAQCAA/ewBIgL98gEQEv0MAAAAAAAA8D8AAAAAAADwP/3wAf3zAf3xASIB/e0BIAEgAP0MAAAA",
-    "AAAAAAAAAAAAAAAAAP1J/VIgAv0MmpmZmZmZuT+amZmZmZm5P/1J/VILNwADQCAAIAFORQRAIAUgACAGbEEDdGogAiAAIANsQQN0aisDACAEt6M5",
-    "AwAgAEEBaiEADAELCwvpAQMHfwF7AXwDQCAAIAFORQRAIAMgACAEbEEDdGohDSAFIAAgBmxBA3RqIQ4gByAAIAhsQQN0aiEPIAkgACAKbEEDdGoh",
-    "ECACIAJBAXFrIRFBACELA0AgCyARTkUEQCALQQN0IgwgDWr9AAQAIA79CgMA/fEBIRIgDCAPaiAS/QsEACAMIBBqIBIgEv3yAf0LBAAgC0ECaiEL",
-    "DAELCwNAIAIgC0xFBEAgC0EDdCIMIA1qKwMAIA4rAwChIRMgDCAPaiATOQMAIAwgEGogEyATojkDACALQQFqIQsMAQsLIABBAWohAAwBCwsLZQEB",
-    "fANAIAAgAU5FBEAgBSAAIAZsQQN0aiACIAAgA2xBA3RqKwMAIAS3IgujRPFo44i1+OQ+oJ85AwAgCSAAIApsQQN0aiAHIAAgCGxBA3RqKwMAIAuj",
-    "OQMAIABBAWohAAwBCwsL5wIDCn8BewF8A0AgACABTkUEQCAEIAAgBWxBA3RqIRUgBiAAIAdsQQN0aiEWIAkgACAKbEEDdGohFyALIAAgDGxBA3Rq",
-    "IRggDSAAIA5sQQN0aiEZIA8gACAQbEEDdGohGiARIAAgEmxBA3RqIRsgAiACQQFxayEcQQAhFANAIBQgHE5FBEAgFEEDdCITIBdqIAMgE2r9AAQA",
-    "IBMgFWr9AAQAIBb9CgMA/fMB/fIBIAggE2r9AAQA/fAB/QsEACATIBpqIBMgGGr9AAQAIBn9CgMA/fEBIh39CwQAIBMgG2ogHSAd/fIB/QsEACAU",
-    "QQJqIRQMAQsLA0AgAiAUTEUEQCAUQQN0IhMgF2ogAyATaisDACATIBVqKwMAIBYrAwCjoiAIIBNqKwMAoDkDACATIBpqIBMgGGorAwAgGSsDAKEi",
-    "HjkDACATIBtqIB4gHqI5AwAgFEEBaiEUDAELCyAAQQFqIQAMAQsLC0IAA0AgACABTkUEQCAFIAAgBmxBA3RqIAIgACADbEEDdGorAwAgBLejRPFo",
-    "44i1+OQ+oJ85AwAgAEEBaiEADAELCwvdAQEGfwNAIAAgAU5FBEAgBCAAIAVsQQN0aiENIAYgACAHbEEDdGohDiAJIAAgCmxBA3RqIQ8gAiACQQFx",
-    "ayEQQQAhCwNAIAsgEE5FBEAgC0EDdCIMIA9qIAMgDGr9AAQAIAwgDWr9AAQAIA79CgMA/fMB/fIBIAggDGr9AAQA/fAB/QsEACALQQJqIQsMAQsL",
-    "A0AgAiALTEUEQCALQQN0IgwgD2ogAyAMaisDACAMIA1qKwMAIA4rAwCjoiAIIAxqKwMAoDkDACALQQFqIQsMAQsLIABBAWohAAwBCwsLowUDDn8C",
-    "ewJ8A0AgACABTkUEQCADIAAgBGxBA3RqIRsgBSAAIAZsQQN0aiEcIAcgACAIbEEDdGohHSAJIAAgCmxBA3RqIR4gCyAAIAxsQQN0aiEfIA0gACAO",
-    "bEEDdGohICAPIAAgEGxBA3RqISEgESAAIBJsQQN0aiEiIBMgACAUbEEDdGohIyAVIAAgFmxBA3RqISQgFyAAIBhsQQN0aiElIAIgAkEBcWshJkEA",
-    "IRoDQCAaICZORQRA/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/IBpBA3QiGSAbav0ABAAgGSAcav0ABAD98AH97QEQEv3wAf3z",
-    "ASEnIBkgHWogJ/0LBAAgGSAgav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAZIB5q/QAEACAZIB9q/QAEAP3wAf3tARAS/fAB",
-    "/fMBIij9CwQAIBkgI2ogGSAhav0ABAAgKCAZICJq/QAEAP3yAf3wARATIij9CwQAIBkgJWogJyAZICRq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADw",
-    "PyAn/fEBICj98gH98AH9CwQAIBpBAmohGgwBCwsDQCACIBpMRQRARAAAAAAAAPA/IBpBA3QiGSAbaisDACAZIBxqKwMAoJr9FBAS/SEARAAAAAAA",
-    "APA/oKMhKSAZIB1qICk5AwAgGSAgakQAAAAAAADwPyAZIB5qKwMAIBkgH2orAwCgmv0UEBL9IQBEAAAAAAAA8D+goyIqOQMAIBkgI2ogGSAhaisD",
-    "ACAqIBkgImorAwCioP0UEBP9IQAiKjkDACAZICVqICkgGSAkaisDAKJEAAAAAAAA8D8gKaEgKqKgOQMAIBpBAWohGgwBCwsgAEEBaiEADAELCwtj",
-    "AANAIAAgAU5FBEAgBCAAIAVsQQN0aiACIAAgA2xBA3RqKwMARAAAAAAAAABAojkDACAIIAAgCWxBA3RqIAYgACAHbEEDdGorAwBEAAAAAAAAAECi",
-    "OQMAIABBAWohAAwBCwsLiwIBCX8DQCAAIAFORQRAIAMgACAEbEEDdGohESAFIAAgBmxBA3RqIRIgByAAIAhsQQN0aiETIAkgACAKbEEDdGohFCAL",
-    "IAAgDGxBA3RqIRUgDSAAIA5sQQN0aiEWIAIgAkEBcWshF0EAIQ8DQCAPIBdORQRAIA9BA3QiECATaiAQIBFq/QAEACAS/QoDAP3zAf0LBAAgECAW",
-    "aiAQIBRq/QAEACAV/QoDAP3zAf0LBAAgD0ECaiEPDAELCwNAIAIgD0xFBEAgD0EDdCIQIBNqIBAgEWorAwAgEisDAKM5AwAgECAWaiAQIBRqKwMA",
-    "IBUrAwCjOQMAIA9BAWohDwwBCwsgAEEBaiEADAELCwvNBQMOfwJ7AnwDQCAAIAFORQRAIAMgACAEbEEDdGohGyAFIAAgBmxBA3RqIRwgByAAIAhs",
-    "QQN0aiEeIAkgACAKbEEDdGohHyALIAAgDGxBA3RqIR0gDSAAIA5sQQN0aiEgIA8gACAQbEEDdGohISARIAAgEmxBA3RqISIgEyAAIBRsQQN0aiEj",
-    "IBUgACAWbEEDdGohJCAXIAAgGGxBA3RqISUgAiACQQFxayEmQQAhGgNAIBogJk5FBED9DAAAAAAAAPA/AAAAAAAA8D8gGkEDdCIZIBtq/QAEAP3x",
-    "ASEoIBkgH2ogGSAcav0ABAAgKP3yAf0MAAAAAAAA8D8AAAAAAADwPyAZIB5q/QAEACInICf98gH98QH98gEiJ/0LBAAgGSAgaiAnIBkgHWr9AAQA",
-    "/fIB/QsEACAZICJqICcgGSAhav0ABAD98gEgGSAdav0ABAD9DAAAAAAAAPA/AAAAAAAA8D8gGSAdav0ABAD98QH98gH98gH9CwQAIBkgJGogGSAc",
-    "av0ABAAgGSAjav0ABAAgGSAeav0ABAD98QH98gEgGSAbav0ABAAgKP3yAf3yAf0LBAAgGSAlaiAZIBxq/QAEACAZIBtq/QAEAP3yAf0LBAAgGkEC",
-    "aiEaDAELCwNAIAIgGkxFBEBEAAAAAAAA8D8gGkEDdCIZIBtqKwMAoSEqIBkgH2ogGSAcaisDACAqokQAAAAAAADwPyAZIB5qKwMAIikgKaKhoiIp",
-    "OQMAIBkgIGogKSAZIB1qKwMAojkDACAZICJqICkgGSAhaisDAKIgGSAdaisDAEQAAAAAAADwPyAZIB1qKwMAoaKiOQMAIBkgJGogGSAcaisDACAZ",
-    "ICNqKwMAIBkgHmorAwChoiAZIBtqKwMAICqiojkDACAZICVqIBkgHGorAwAgGSAbaisDAKI5AwAgGkEBaiEaDAELCyAAQQFqIQAMAQsLC5sGAxN/",
-    "AnsCfANAIAAgAU5FBEAgAyAAIARsQQN0aiEtIAUgACAGbEEDdGohJyAHIAAgCGxBA3RqISggCSAAIApsQQN0aiEuIAwgACANbEEDdGohKSAOIAAg",
-    "D2xBA3RqIS8gECAAIBFsQQN0aiEqIBIgACATbEEDdGohMCAUIAAgFWxBA3RqITEgFiAAIBdsQQN0aiEyIBggACAZbEEDdGohKyAaIAAgG2xBA3Rq",
-    "ITMgHCAAIB1sQQN0aiE0IB8gACAgbEEDdGohLCAhIAAgImxBA3RqITUgIyAAICRsQQN0aiE2IAIgAkEBcWshN0EAISYDQCAmIDdORQRAICZBA3Qi",
-    "JSAtav0ABAAgJSAnav0ABAD98AEgJSAoav0ABAD98AEhOCAlIC5qIDj9CwQAICUgL2ogOCALICVq/QAEAP3yASI5ICn9CgMA/fMB/QsEACAlIDBq",
-    "IDkgJSAqav0ABAD98gEgKf0KAwD98wH97QH9CwQAICUgMmogJSAnav0ABAAgJSAxav0ABAD98AEgJSAoav0ABAD98AEiOf0LBAAgJSAzaiA5ICUg",
-    "K2r9AAQA/fIB/QsEACAlIDRqIDggJSAqav0ABAD98gH9CwQAICUgNWogOSAeICVq/QAEAP3yASI4ICz9CgMA/fMB/QsEACAlIDZqIDggJSArav0A",
-    "BAD98gEgLP0KAwD98wH97QH9CwQAICZBAmohJgwBCwsDQCACICZMRQRAICZBA3QiJSAtaisDACAlICdqKwMAoCAlIChqKwMAoCE6ICUgLmogOjkD",
-    "ACAlIC9qIDogCyAlaisDAKIiOyApKwMAozkDACAlIDBqIDsgJSAqaisDAKIgKSsDAKOaOQMAICUgMmogJSAnaisDACAlIDFqKwMAoCAlIChqKwMA",
-    "oCI7OQMAICUgM2ogOyAlICtqKwMAojkDACAlIDRqIDogJSAqaisDAKI5AwAgJSA1aiA7IB4gJWorAwCiIjogLCsDAKM5AwAgJSA2aiA6ICUgK2or",
-    "AwCiICwrAwCjmjkDACAmQQFqISYMAQsLIABBAWohAAwBCwsLeAEBfANAIAAgAU5FBEAgByAAIAhsQQN0aiACIAAgA2xBA3RqKwMAIAQgACAFbEED",
-    "dGorAwCjIAa3Ig+jOQMAIA0gACAObEEDdGogCSAAIApsQQN0aisDACALIAAgDGxBA3RqKwMAoyAPozkDACAAQQFqIQAMAQsLC/UDAw1/AXsBfANA",
-    "IAAgAU5FBEAgAyAAIARsQQN0aiEZIAUgACAGbEEDdGohGiAHIAAgCGxBA3RqIRsgCSAAIApsQQN0aiEcIAsgACAMbEEDdGohHSANIAAgDmxBA3Rq",
-    "IR4gDyAAIBBsQQN0aiEfIBEgACASbEEDdGohICATIAAgFGxBA3RqISEgFSAAIBZsQQN0aiEiIAIgAkEBcWshI0EAIRgDQCAYICNORQRAIBhBA3Qi",
-    "FyAZav0ABAD9DAAAAAAAAABAAAAAAAAAAEAgFyAaav0ABAAgFyAbav0ABAD98gH98gH98AEhJCAXIBxqICT9CwQAIBcgHWogJP3tAf0LBAAgFyAh",
-    "aiAXIB5q/QAEAP0MAAAAAAAAAEAAAAAAAAAAQCAXIB9q/QAEACAXICBq/QAEAP3yAf3yAf3wASIk/QsEACAXICJqICT97QH9CwQAIBhBAmohGAwB",
-    "CwsDQCACIBhMRQRAIBhBA3QiFyAZaisDACAXIBpqKwMAIBcgG2orAwCiRAAAAAAAAABAoqAhJSAXIBxqICU5AwAgFyAdaiAlmjkDACAXICFqIBcg",
-    "HmorAwAgFyAfaisDACAXICBqKwMAokQAAAAAAAAAQKKgIiU5AwAgFyAiaiAlmjkDACAYQQFqIRgMAQsLIABBAWohAAwBCwsLWgEBfANAIAAgAU5F",
-    "BEAgBSAAIAZsQQN0aiACIAAgA2xBA3RqKwMAIAS3IgujOQMAIAkgACAKbEEDdGogByAAIAhsQQN0aisDACALozkDACAAQQFqIQAMAQsLC5cCAQl/",
-    "A0AgACABTkUEQCADIAAgBGxBA3RqIREgBSAAIAZsQQN0aiESIAcgACAIbEEDdGohEyAJIAAgCmxBA3RqIRQgCyAAIAxsQQN0aiEVIA0gACAObEED",
-    "dGohFiACIAJBAXFrIRdBACEQA0AgECAXTkUEQCAQQQN0Ig8gE2ogDyARav0ABAAgDyASav0ABAD98AH9CwQAIA8gFmogDyAUav0ABAAgDyAVav0A",
-    "BAD98AH9CwQAIBBBAmohEAwBCwsDQCACIBBMRQRAIBBBA3QiDyATaiAPIBFqKwMAIA8gEmorAwCgOQMAIA8gFmogDyAUaisDACAPIBVqKwMAoDkD",
-    "ACAQQQFqIRAMAQsLIABBAWohAAwBCwsLrAEBBX8DQCAAIAFORQRAIAMgACAEbEEDdGohCiAFIAAgBmxBA3RqIQkgAiACQQFxayELQQAhBwNAIAcg",
-    "C05FBEAgB0EDdCIIIAlqIAggCWr9AAQAIAggCmr9AAQA/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IgggCWogCCAJaisDACAIIApq",
-    "KwMAoDkDACAHQQFqIQcMAQsLIABBAWohAAwBCwsLAJMCBG5hbWUBiwIkAAVleHAzMgEGdGFuaDMyAgVmMzJfMAMFZjMyXzEEBWYzMl8yBQVmMzJf",
-    "MwYFZjMyXzQHBWYzMl81CAVmMzJfNgkFZjMyXzcKBWYzMl84CwVmMzJfOQwGZjMyXzEwDQZmMzJfMTEOBmYzMl8xMg8GZjMyXzEzEAZmMzJfMTQR",
-    "BmYzMl8xNRIFZXhwNjQTBnRhbmg2NBQFZjY0XzAVBWY2NF8xFgVmNjRfMhcFZjY0XzMYBWY2NF80GQVmNjRfNRoFZjY0XzYbBWY2NF83HAVmNjRf",
-    "OB0FZjY0XzkeBmY2NF8xMB8GZjY0XzExIAZmNjRfMTIhBmY2NF8xMyIGZjY0XzE0IwZmNjRfMTU=",
+    "AGFzbQEAAAAB0QEMYAF7AXtgB39/f39/f38AYAt/f39/f39/f39/fwBgE39/f39/f39/f39/f39/f39/f38AYAh/f39/f39/fwBgGX9/f39/f39/",
+    "f39/f39/f39/f39/f39/f38AYAp/f39/f39/f39/AGAPf39/f39/f39/f39/f39/AGAJf39/f39/f39/AGAlf39/f39/f39/f39/f39/f39/f39/",
+    "f39/f39/f39/f39/f39/fwBgBn9/f39/fwBgF39/f39/f39/f39/f39/f39/f39/f39/AAISAQNlbnYGbWVtb3J5AgMBgIAEAzEwAAABAQICAwQB",
+    "AgUGBwUIBAkKBwELAgcBAAABAQICAwQBAgUGBwUIBAkKBwELAgcBB+EFVAVmMzJfMAACBWYzMl8xAAMFZjMyXzIABAVmMzJfMwACBWYzMl80AAIF",
+    "ZjMyXzUABQVmMzJfNgAGBWYzMl83AAIFZjMyXzgABwVmMzJfOQAHBmYzMl8xMAAHBmYzMl8xMQAIBmYzMl8xMgAJBmYzMl8xMwAHBmYzMl8xNAAH",
+    "BmYzMl8xNQAHBmYzMl8xNgAKBmYzMl8xNwALBmYzMl8xOAAMBmYzMl8xOQANBmYzMl8yMAAOBmYzMl8yMQAPBmYzMl8yMgAOBmYzMl8yMwAOBmYz",
+    "Ml8yNAAQBmYzMl8yNQACBmYzMl8yNgARBmYzMl8yNwARBmYzMl8yOAARBmYzMl8yOQARBmYzMl8zMAACBmYzMl8zMQASBmYzMl8zMgATBmYzMl8z",
+    "MwATBmYzMl8zNAAUBmYzMl8zNQACBmYzMl8zNgACBmYzMl8zNwAVBmYzMl8zOAATBmYzMl8zOQATBmYzMl80MAAWBmYzMl80MQAXBWY2NF8wABoF",
+    "ZjY0XzEAGwVmNjRfMgAcBWY2NF8zABoFZjY0XzQAGgVmNjRfNQAdBWY2NF82AB4FZjY0XzcAGgVmNjRfOAAfBWY2NF85AB8GZjY0XzEwAB8GZjY0",
+    "XzExACAGZjY0XzEyACEGZjY0XzEzAB8GZjY0XzE0AB8GZjY0XzE1AB8GZjY0XzE2ACIGZjY0XzE3ACMGZjY0XzE4ACQGZjY0XzE5ACUGZjY0XzIw",
+    "ACYGZjY0XzIxACcGZjY0XzIyACYGZjY0XzIzACYGZjY0XzI0ACgGZjY0XzI1ABoGZjY0XzI2ACkGZjY0XzI3ACkGZjY0XzI4ACkGZjY0XzI5ACkG",
+    "ZjY0XzMwABoGZjY0XzMxACoGZjY0XzMyACsGZjY0XzMzACsGZjY0XzM0ACwGZjY0XzM1ABoGZjY0XzM2ABoGZjY0XzM3AC0GZjY0XzM4ACsGZjY0",
+    "XzM5ACsGZjY0XzQwAC4GZjY0XzQxAC8KkHAw6AMBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAgH8AAIB/AACAfwAAgH/9DAENUDkBDVA5AQ1QOQEN",
+    "UDkgACAA/Qw7qrg/O6q4PzuquD87qrg//eYB/Wr9DAAAlsMAAJbDAACWwwAAlsP96QH9DAAAlkMAAJZDAACWQwAAlkP96AEiAv0MAIAxPwCAMT8A",
+    "gDE/AIAxP/3mAf3lASAC/QyDgF65g4BeuYOAXrmDgF65/eYB/eUBIgH95gH9DGELtjphC7Y6YQu2OmELtjr95AEgAf3mAf0MiYgIPImICDyJiAg8",
+    "iYgIPP3kASAB/eYB/Qyrqio9q6oqPauqKj2rqio9/eQBIAH95gH9DKuqKj6rqio+q6oqPquqKj795AEgAf3mAf0MAAAAPwAAAD8AAAA/AAAAP/3k",
+    "ASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAv34ASIBQQH9rAEiAv0MfwAAAH8AAAB/AAAAfwAA",
+    "AP2uAUEX/asB/eYBIAEgAv2xAf0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAD9DBhysUIYcrFCGHKxQhhysUL9RP1SIAD9DLTxz8K08c/C",
+    "tPHPwrTxz8L9Q/1SC4QCAQJ7IAD9DNENXb3RDV290Q1dvdENXb0gACAA/eYBIgH95gH9DImICD6JiAg+iYgIPomICD795AEgAf3mAf0Mq6qqvquq",
+    "qr6rqqq+q6qqvv3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQB/eYB/QwAAIA/AACAPwAAgD8AAIA//QwAAABAAAAAQAAAAEAAAABA/QwAAABA",
+    "AAAAQAAAAEAAAABAIAD94AEiAv3mARAA/QwAAIA/AACAPwAAgD8AAIA//eQB/ecB/eUBIgH94QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/UP9UiAC",
+    "/QzNzMw9zczMPc3MzD3NzMw9/UP9UgvGAQMEfwF7AX0DQCAAIAFORQRAIAMgACAEbEECdGohCSAFIAAgBmxBAnRqIQj9DAAAAAAAAAAAAAAAAAAA",
+    "AAAhCyACIAJBA3FrIQpBACEHA0AgByAKTkUEQCALIAdBAnQgCGr9AAQA/eQBIQsgB0EEaiEHDAELCyAL/R8AIAv9HwGSIAv9HwIgC/0fA5KSIQwD",
+    "QCACIAdMRQRAIAwgB0ECdCAIaioCAJIhDCAHQQFqIQcMAQsLIAkgDDgCACAAQQFqIQAMAQsLCzcAA0AgACABTkUEQCAFIAAgBmxBAnRqIAIgACAD",
+    "bEECdGoqAgAgBLKVOAIAIABBAWohAAwBCwsL6QEDB38BewF9A0AgACABTkUEQCADIAAgBGxBAnRqIQ0gBSAAIAZsQQJ0aiEOIAcgACAIbEECdGoh",
+    "DyAJIAAgCmxBAnRqIRAgAiACQQNxayERQQAhCwNAIAsgEU5FBEAgC0ECdCIMIA1q/QAEACAO/QkCAP3lASESIAwgD2ogEv0LBAAgDCAQaiASIBL9",
+    "5gH9CwQAIAtBBGohCwwBCwsDQCACIAtMRQRAIAtBAnQiDCANaioCACAOKgIAkyETIAwgD2ogEzgCACAMIBBqIBMgE5Q4AgAgC0EBaiELDAELCyAA",
+    "QQFqIQAMAQsLC2EBAX0DQCAAIAFORQRAIAUgACAGbEECdGogAiAAIANsQQJ0aioCACAEsiILlUOsxSc3kpE4AgAgCSAAIApsQQJ0aiAHIAAgCGxB",
+    "AnRqKgIAIAuVOAIAIABBAWohAAwBCwsL5wIDCn8BewF9A0AgACABTkUEQCAEIAAgBWxBAnRqIRUgBiAAIAdsQQJ0aiEWIAkgACAKbEECdGohFyAL",
+    "IAAgDGxBAnRqIRggDSAAIA5sQQJ0aiEZIA8gACAQbEECdGohGiARIAAgEmxBAnRqIRsgAiACQQNxayEcQQAhFANAIBQgHE5FBEAgFEECdCITIBdq",
+    "IAMgE2r9AAQAIBMgFWr9AAQAIBb9CQIA/ecB/eYBIAggE2r9AAQA/eQB/QsEACATIBpqIBMgGGr9AAQAIBn9CQIA/eUBIh39CwQAIBMgG2ogHSAd",
+    "/eYB/QsEACAUQQRqIRQMAQsLA0AgAiAUTEUEQCAUQQJ0IhMgF2ogAyATaioCACATIBVqKgIAIBYqAgCVlCAIIBNqKgIAkjgCACATIBpqIBMgGGoq",
+    "AgAgGSoCAJMiHjgCACATIBtqIB4gHpQ4AgAgFEEBaiEUDAELCyAAQQFqIQAMAQsLC50BAQV/A0AgACABTkUEQCADIAAgBGxBAnRqIQogBSAAIAZs",
+    "QQJ0aiAHQQJ0aiELIAIgAkEDcWshCUEAIQgDQCAIIAlORQRAIAhBAnQiDCAKaiALIAxq/QAEAP0LBAAgCEEEaiEIDAELCwNAIAIgCExFBEAgCEEC",
+    "dCIJIApqIAkgC2oqAgA4AgAgCEEBaiEIDAELCyAAQQFqIQAMAQsLCz4AA0AgACABTkUEQCAFIAAgBmxBAnRqIAIgACADbEECdGoqAgAgBLKVQ6zF",
+    "JzeSkTgCACAAQQFqIQAMAQsLC90BAQZ/A0AgACABTkUEQCAEIAAgBWxBAnRqIQ0gBiAAIAdsQQJ0aiEOIAkgACAKbEECdGohDyACIAJBA3FrIRBB",
+    "ACELA0AgCyAQTkUEQCALQQJ0IgwgD2ogAyAMav0ABAAgDCANav0ABAAgDv0JAgD95wH95gEgCCAMav0ABAD95AH9CwQAIAtBBGohCwwBCwsDQCAC",
+    "IAtMRQRAIAtBAnQiDCAPaiADIAxqKgIAIAwgDWoqAgAgDioCAJWUIAggDGoqAgCSOAIAIAtBAWohCwwBCwsgAEEBaiEADAELCwuPBQMOfwJ7An0D",
+    "QCAAIAFORQRAIAMgACAEbEECdGohGyAFIAAgBmxBAnRqIRwgByAAIAhsQQJ0aiEdIAkgACAKbEECdGohHiALIAAgDGxBAnRqIR8gDSAAIA5sQQJ0",
+    "aiEgIA8gACAQbEECdGohISARIAAgEmxBAnRqISIgEyAAIBRsQQJ0aiEjIBUgACAWbEECdGohJCAXIAAgGGxBAnRqISUgAiACQQNxayEmQQAhGgNA",
+    "IBogJk5FBED9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gGkECdCIZIBtq/QAEACAZIBxq/QAEAP3kAf3hARAA/eQB/ecBIScg",
+    "GSAdaiAn/QsEACAZICBq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/IBkgHmr9AAQAIBkgH2r9AAQA/eQB/eEBEAD95AH95wEi",
+    "KP0LBAAgGSAjaiAZICFq/QAEACAoIBkgImr9AAQA/eYB/eQBEAEiKP0LBAAgGSAlaiAnIBkgJGr9AAQA/eYB/QwAAIA/AACAPwAAgD8AAIA/ICf9",
+    "5QEgKP3mAf3kAf0LBAAgGkEEaiEaDAELCwNAIAIgGkxFBEBDAACAPyAaQQJ0IhkgG2oqAgAgGSAcaioCAJKM/RMQAP0fAEMAAIA/kpUhKSAZIB1q",
+    "ICk4AgAgGSAgakMAAIA/IBkgHmoqAgAgGSAfaioCAJKM/RMQAP0fAEMAAIA/kpUiKjgCACAZICNqIBkgIWoqAgAgKiAZICJqKgIAlJL9ExAB/R8A",
+    "Iio4AgAgGSAlaiApIBkgJGoqAgCUQwAAgD8gKZMgKpSSOAIAIBpBAWohGgwBCwsgAEEBaiEADAELCwtbAANAIAAgAU5FBEAgBCAAIAVsQQJ0aiAC",
+    "IAAgA2xBAnRqKgIAQwAAAECUOAIAIAggACAJbEECdGogBiAAIAdsQQJ0aioCAEMAAABAlDgCACAAQQFqIQAMAQsLC4sCAQl/A0AgACABTkUEQCAD",
+    "IAAgBGxBAnRqIREgBSAAIAZsQQJ0aiESIAcgACAIbEECdGohEyAJIAAgCmxBAnRqIRQgCyAAIAxsQQJ0aiEVIA0gACAObEECdGohFiACIAJBA3Fr",
+    "IRdBACEPA0AgDyAXTkUEQCAPQQJ0IhAgE2ogECARav0ABAAgEv0JAgD95wH9CwQAIBAgFmogECAUav0ABAAgFf0JAgD95wH9CwQAIA9BBGohDwwB",
+    "CwsDQCACIA9MRQRAIA9BAnQiECATaiAQIBFqKgIAIBIqAgCVOAIAIBAgFmogECAUaioCACAVKgIAlTgCACAPQQFqIQ8MAQsLIABBAWohAAwBCwsL",
+    "wQUDDn8CewJ9A0AgACABTkUEQCADIAAgBGxBAnRqIRsgBSAAIAZsQQJ0aiEcIAcgACAIbEECdGohHiAJIAAgCmxBAnRqIR8gCyAAIAxsQQJ0aiEd",
+    "IA0gACAObEECdGohICAPIAAgEGxBAnRqISEgESAAIBJsQQJ0aiEiIBMgACAUbEECdGohIyAVIAAgFmxBAnRqISQgFyAAIBhsQQJ0aiElIAIgAkED",
+    "cWshJkEAIRoDQCAaICZORQRA/QwAAIA/AACAPwAAgD8AAIA/IBpBAnQiGSAbav0ABAD95QEhKCAZIB9qIBkgHGr9AAQAICj95gH9DAAAgD8AAIA/",
+    "AACAPwAAgD8gGSAeav0ABAAiJyAn/eYB/eUB/eYBIif9CwQAIBkgIGogJyAZIB1q/QAEAP3mAf0LBAAgGSAiaiAnIBkgIWr9AAQA/eYBIBkgHWr9",
+    "AAQA/QwAAIA/AACAPwAAgD8AAIA/IBkgHWr9AAQA/eUB/eYB/eYB/QsEACAZICRqIBkgHGr9AAQAIBkgI2r9AAQAIBkgHmr9AAQA/eUB/eYBIBkg",
+    "G2r9AAQAICj95gH95gH9CwQAIBkgJWogGSAcav0ABAAgGSAbav0ABAD95gH9CwQAIBpBBGohGgwBCwsDQCACIBpMRQRAQwAAgD8gGkECdCIZIBtq",
+    "KgIAkyEqIBkgH2ogGSAcaioCACAqlEMAAIA/IBkgHmoqAgAiKSAplJOUIik4AgAgGSAgaiApIBkgHWoqAgCUOAIAIBkgImogKSAZICFqKgIAlCAZ",
+    "IB1qKgIAQwAAgD8gGSAdaioCAJOUlDgCACAZICRqIBkgHGoqAgAgGSAjaioCACAZIB5qKgIAk5QgGSAbaioCACAqlJQ4AgAgGSAlaiAZIBxqKgIA",
+    "IBkgG2oqAgCUOAIAIBpBAWohGgwBCwsgAEEBaiEADAELCwuHAwEGfwNAIAAgAU5FBEAgBSAAIAZsQQJ0aiELIAMgACAEbEECdGohCiAHIAdBA3Fr",
+    "IQxBACEJA0AgCSAMTkUEQCAJQQJ0IApq/QwAAAAAAAAAAAAAAAAAAAAA/QsEACAJQQRqIQkMAQsLA0AgByAJTEUEQCAJQQJ0IApqQwAAAAA4AgAg",
+    "CUEBaiEJDAELCyAKIAdBAnRqIQwgCCAIQQNxayENQQAhCQNAIAkgDU5FBEAgCUECdCIOIAxqIAsgDmr9AAQA/QsEACAJQQRqIQkMAQsLA0AgCCAJ",
+    "TEUEQCAJQQJ0Ig0gDGogCyANaioCADgCACAJQQFqIQkMAQsLIAogByAIaiIJQQJ0aiELIAIgCWsiCSAJQQNxayEKQQAhCQNAIAkgCk5FBEAgCUEC",
+    "dCALav0MAAAAAAAAAAAAAAAAAAAAAP0LBAAgCUEEaiEJDAELCwNAIAkgAiAHIAhqa05FBEAgCUECdCALakMAAAAAOAIAIAlBAWohCQwBCwsgAEEB",
+    "aiEADAELCwuHAwEGfwNAIAAgAU5FBEAgBSAAIAZsQQJ0aiEKIAMgACAEbEECdGohCSAHIAdBA3FrIQtBACEIA0AgCCALTkUEQCAIQQJ0IAlq/QwA",
+    "AAAAAAAAAAAAAAAAAAAA/QsEACAIQQRqIQgMAQsLA0AgByAITEUEQCAIQQJ0IAlqQwAAAAA4AgAgCEEBaiEIDAELCyAJIAdBAnRqIQsgByAHQQNx",
+    "ayEMQQAhCANAIAggDE5FBEAgCEECdCINIAtqIAogDWr9AAQA/QsEACAIQQRqIQgMAQsLA0AgByAITEUEQCAIQQJ0IgwgC2ogCiAMaioCADgCACAI",
+    "QQFqIQgMAQsLIAkgByAHaiIIQQJ0aiEKIAIgCGsiCCAIQQNxayEJQQAhCANAIAggCU5FBEAgCEECdCAKav0MAAAAAAAAAAAAAAAAAAAAAP0LBAAg",
+    "CEEEaiEIDAELCwNAIAggAiAHIAdqa05FBEAgCEECdCAKakMAAAAAOAIAIAhBAWohCAwBCwsgAEEBaiEADAELCwubBgMTfwJ7An0DQCAAIAFORQRA",
+    "IAMgACAEbEECdGohLSAFIAAgBmxBAnRqIScgByAAIAhsQQJ0aiEoIAkgACAKbEECdGohLiAMIAAgDWxBAnRqISkgDiAAIA9sQQJ0aiEvIBAgACAR",
+    "bEECdGohKiASIAAgE2xBAnRqITAgFCAAIBVsQQJ0aiExIBYgACAXbEECdGohMiAYIAAgGWxBAnRqISsgGiAAIBtsQQJ0aiEzIBwgACAdbEECdGoh",
+    "NCAfIAAgIGxBAnRqISwgISAAICJsQQJ0aiE1ICMgACAkbEECdGohNiACIAJBA3FrITdBACEmA0AgJiA3TkUEQCAmQQJ0IiUgLWr9AAQAICUgJ2r9",
+    "AAQA/eQBICUgKGr9AAQA/eQBITggJSAuaiA4/QsEACAlIC9qIDggCyAlav0ABAD95gEiOSAp/QkCAP3nAf0LBAAgJSAwaiA5ICUgKmr9AAQA/eYB",
+    "ICn9CQIA/ecB/eEB/QsEACAlIDJqICUgJ2r9AAQAICUgMWr9AAQA/eQBICUgKGr9AAQA/eQBIjn9CwQAICUgM2ogOSAlICtq/QAEAP3mAf0LBAAg",
+    "JSA0aiA4ICUgKmr9AAQA/eYB/QsEACAlIDVqIDkgHiAlav0ABAD95gEiOCAs/QkCAP3nAf0LBAAgJSA2aiA4ICUgK2r9AAQA/eYBICz9CQIA/ecB",
+    "/eEB/QsEACAmQQRqISYMAQsLA0AgAiAmTEUEQCAmQQJ0IiUgLWoqAgAgJSAnaioCAJIgJSAoaioCAJIhOiAlIC5qIDo4AgAgJSAvaiA6IAsgJWoq",
+    "AgCUIjsgKSoCAJU4AgAgJSAwaiA7ICUgKmoqAgCUICkqAgCVjDgCACAlIDJqICUgJ2oqAgAgJSAxaioCAJIgJSAoaioCAJIiOzgCACAlIDNqIDsg",
+    "JSAraioCAJQ4AgAgJSA0aiA6ICUgKmoqAgCUOAIAICUgNWogOyAeICVqKgIAlCI6ICwqAgCVOAIAICUgNmogOiAlICtqKgIAlCAsKgIAlYw4AgAg",
+    "JkEBaiEmDAELCyAAQQFqIQAMAQsLC+4BAwR/AXsBfSACIAJBA3FrIQkDQCAHIAlORQRAIAdBAnQhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNA",
+    "IAEgBkxFBEAgCiAEIAUgBmxBAnRqIAhq/QAEAP3kASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9AAQAIAr95AH9CwQAIAdBBGohBwwBCwsDQCACIAdM",
+    "RQRAIAdBAnQhCEMAAAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAGbEECdGogCGoqAgCSIQsgBkEBaiEGDAELCyADIAhqIgYgBioCACALkjgCACAH",
+    "QQFqIQcMAQsLC3gBAX0DQCAAIAFORQRAIAcgACAIbEECdGogAiAAIANsQQJ0aioCACAEIAAgBWxBAnRqKgIAlSAGsiIPlTgCACANIAAgDmxBAnRq",
+    "IAkgACAKbEECdGoqAgAgCyAAIAxsQQJ0aioCAJUgD5U4AgAgAEEBaiEADAELCwuXAQMDfwF7AX0DQCAAIAFORQRAIAMgACAEbEECdGohCCAFIAAg",
+    "BmxBAnRqIgf9CQIAIQogByoCACELIAIgAkEDcWshCUEAIQcDQCAHIAlORQRAIAdBAnQgCGogCv0LBAAgB0EEaiEHDAELCwNAIAIgB0xFBEAgB0EC",
+    "dCAIaiALOAIAIAdBAWohBwwBCwsgAEEBaiEADAELCwvtAwMNfwF7AX0DQCAAIAFORQRAIAMgACAEbEECdGohGSAFIAAgBmxBAnRqIRogByAAIAhs",
+    "QQJ0aiEbIAkgACAKbEECdGohHCALIAAgDGxBAnRqIR0gDSAAIA5sQQJ0aiEeIA8gACAQbEECdGohHyARIAAgEmxBAnRqISAgEyAAIBRsQQJ0aiEh",
+    "IBUgACAWbEECdGohIiACIAJBA3FrISNBACEYA0AgGCAjTkUEQCAYQQJ0IhcgGWr9AAQA/QwAAABAAAAAQAAAAEAAAABAIBcgGmr9AAQAIBcgG2r9",
+    "AAQA/eYB/eYB/eQBISQgFyAcaiAk/QsEACAXIB1qICT94QH9CwQAIBcgIWogFyAeav0ABAD9DAAAAEAAAABAAAAAQAAAAEAgFyAfav0ABAAgFyAg",
+    "av0ABAD95gH95gH95AEiJP0LBAAgFyAiaiAk/eEB/QsEACAYQQRqIRgMAQsLA0AgAiAYTEUEQCAYQQJ0IhcgGWoqAgAgFyAaaioCACAXIBtqKgIA",
+    "lEMAAABAlJIhJSAXIBxqICU4AgAgFyAdaiAljDgCACAXICFqIBcgHmoqAgAgFyAfaioCACAXICBqKgIAlEMAAABAlJIiJTgCACAXICJqICWMOAIA",
+    "IBhBAWohGAwBCwsgAEEBaiEADAELCwtaAQF9A0AgACABTkUEQCAFIAAgBmxBAnRqIAIgACADbEECdGoqAgAgBLIiC5U4AgAgCSAAIApsQQJ0aiAH",
+    "IAAgCGxBAnRqKgIAIAuVOAIAIABBAWohAAwBCwsLlwIBCX8DQCAAIAFORQRAIAMgACAEbEECdGohESAFIAAgBmxBAnRqIRIgByAAIAhsQQJ0aiET",
+    "IAkgACAKbEECdGohFCALIAAgDGxBAnRqIRUgDSAAIA5sQQJ0aiEWIAIgAkEDcWshF0EAIRADQCAQIBdORQRAIBBBAnQiDyATaiAPIBFq/QAEACAP",
+    "IBJq/QAEAP3kAf0LBAAgDyAWaiAPIBRq/QAEACAPIBVq/QAEAP3kAf0LBAAgEEEEaiEQDAELCwNAIAIgEExFBEAgEEECdCIPIBNqIA8gEWoqAgAg",
+    "DyASaioCAJI4AgAgDyAWaiAPIBRqKgIAIA8gFWoqAgCSOAIAIBBBAWohEAwBCwsgAEEBaiEADAELCwusAQEFfwNAIAAgAU5FBEAgAyAAIARsQQJ0",
+    "aiEKIAUgACAGbEECdGohCSACIAJBA3FrIQtBACEHA0AgByALTkUEQCAHQQJ0IgggCWogCCAJav0ABAAgCCAKav0ABAD95AH9CwQAIAdBBGohBwwB",
+    "CwsDQCACIAdMRQRAIAdBAnQiCCAJaiAIIAlqKgIAIAggCmoqAgCSOAIAIAdBAWohBwwBCwsgAEEBaiEADAELCwuLBQECe/0MAAAAAAAAAAAAAAAA",
+    "AAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAw",
+    "kcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9",
+    "DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXj",
+    "Hcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zB",
+    "FmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/9",
+    "8AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38",
+    "ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9",
+    "DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC+wCAQJ7IAD9DON1K0U22le/43UrRTbaV78gACAA/fIBIgH98gH9",
+    "DOB9FQ49bW0/4H0VDj1tbT/98AEgAf3yAf0MPcLmVeMmgr89wuZV4yaCv/3wASAB/fIB/Qz6ECyI9GSWP/oQLIj0ZJY//fABIAH98gH9DBy6oRu6",
+    "oau/HLqhG7qhq7/98AEgAf3yAf0MERERERERwT8RERERERHBP/3wASAB/fIB/QxVVVVVVVXVv1VVVVVVVdW//fABIAH98gH9DAAAAAAAAPA/AAAA",
+    "AAAA8D/98AH98gH9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAABAAAAAAAAAAED9DAAAAAAAAABAAAAAAAAAAEAgAP3sASIC/fIBEBj9DAAAAAAA",
+    "APA/AAAAAAAA8D/98AH98wH98QEiAf3tASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1SIAL9DJqZmZmZmbk/mpmZmZmZuT/9Sf1SC7oBAwR/AXsB",
+    "fANAIAAgAU5FBEAgAyAAIARsQQN0aiEJIAUgACAGbEEDdGohCP0MAAAAAAAAAAAAAAAAAAAAACELIAIgAkEBcWshCkEAIQcDQCAHIApORQRAIAsg",
+    "B0EDdCAIav0ABAD98AEhCyAHQQJqIQcMAQsLIAv9IQAgC/0hAaAhDANAIAIgB0xFBEAgDCAHQQN0IAhqKwMAoCEMIAdBAWohBwwBCwsgCSAMOQMA",
+    "IABBAWohAAwBCwsLNwADQCAAIAFORQRAIAUgACAGbEEDdGogAiAAIANsQQN0aisDACAEt6M5AwAgAEEBaiEADAELCwvpAQMHfwF7AXwDQCAAIAFO",
+    "RQRAIAMgACAEbEEDdGohDSAFIAAgBmxBA3RqIQ4gByAAIAhsQQN0aiEPIAkgACAKbEEDdGohECACIAJBAXFrIRFBACELA0AgCyARTkUEQCALQQN0",
+    "IgwgDWr9AAQAIA79CgMA/fEBIRIgDCAPaiAS/QsEACAMIBBqIBIgEv3yAf0LBAAgC0ECaiELDAELCwNAIAIgC0xFBEAgC0EDdCIMIA1qKwMAIA4r",
+    "AwChIRMgDCAPaiATOQMAIAwgEGogEyATojkDACALQQFqIQsMAQsLIABBAWohAAwBCwsLZQEBfANAIAAgAU5FBEAgBSAAIAZsQQN0aiACIAAgA2xB",
+    "A3RqKwMAIAS3IgujRPFo44i1+OQ+oJ85AwAgCSAAIApsQQN0aiAHIAAgCGxBA3RqKwMAIAujOQMAIABBAWohAAwBCwsL5wIDCn8BewF8A0AgACAB",
+    "TkUEQCAEIAAgBWxBA3RqIRUgBiAAIAdsQQN0aiEWIAkgACAKbEEDdGohFyALIAAgDGxBA3RqIRggDSAAIA5sQQN0aiEZIA8gACAQbEEDdGohGiAR",
+    "IAAgEmxBA3RqIRsgAiACQQFxayEcQQAhFANAIBQgHE5FBEAgFEEDdCITIBdqIAMgE2r9AAQAIBMgFWr9AAQAIBb9CgMA/fMB/fIBIAggE2r9AAQA",
+    "/fAB/QsEACATIBpqIBMgGGr9AAQAIBn9CgMA/fEBIh39CwQAIBMgG2ogHSAd/fIB/QsEACAUQQJqIRQMAQsLA0AgAiAUTEUEQCAUQQN0IhMgF2og",
+    "AyATaisDACATIBVqKwMAIBYrAwCjoiAIIBNqKwMAoDkDACATIBpqIBMgGGorAwAgGSsDAKEiHjkDACATIBtqIB4gHqI5AwAgFEEBaiEUDAELCyAA",
+    "QQFqIQAMAQsLC50BAQV/A0AgACABTkUEQCADIAAgBGxBA3RqIQogBSAAIAZsQQN0aiAHQQN0aiELIAIgAkEBcWshCUEAIQgDQCAIIAlORQRAIAhB",
+    "A3QiDCAKaiALIAxq/QAEAP0LBAAgCEECaiEIDAELCwNAIAIgCExFBEAgCEEDdCIJIApqIAkgC2orAwA5AwAgCEEBaiEIDAELCyAAQQFqIQAMAQsL",
+    "C0IAA0AgACABTkUEQCAFIAAgBmxBA3RqIAIgACADbEEDdGorAwAgBLejRPFo44i1+OQ+oJ85AwAgAEEBaiEADAELCwvdAQEGfwNAIAAgAU5FBEAg",
+    "BCAAIAVsQQN0aiENIAYgACAHbEEDdGohDiAJIAAgCmxBA3RqIQ8gAiACQQFxayEQQQAhCwNAIAsgEE5FBEAgC0EDdCIMIA9qIAMgDGr9AAQAIAwg",
+    "DWr9AAQAIA79CgMA/fMB/fIBIAggDGr9AAQA/fAB/QsEACALQQJqIQsMAQsLA0AgAiALTEUEQCALQQN0IgwgD2ogAyAMaisDACAMIA1qKwMAIA4r",
+    "AwCjoiAIIAxqKwMAoDkDACALQQFqIQsMAQsLIABBAWohAAwBCwsLowUDDn8CewJ8A0AgACABTkUEQCADIAAgBGxBA3RqIRsgBSAAIAZsQQN0aiEc",
+    "IAcgACAIbEEDdGohHSAJIAAgCmxBA3RqIR4gCyAAIAxsQQN0aiEfIA0gACAObEEDdGohICAPIAAgEGxBA3RqISEgESAAIBJsQQN0aiEiIBMgACAU",
+    "bEEDdGohIyAVIAAgFmxBA3RqISQgFyAAIBhsQQN0aiElIAIgAkEBcWshJkEAIRoDQCAaICZORQRA/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADw",
+    "PwAAAAAAAPA/IBpBA3QiGSAbav0ABAAgGSAcav0ABAD98AH97QEQGP3wAf3zASEnIBkgHWogJ/0LBAAgGSAgav0MAAAAAAAA8D8AAAAAAADwP/0M",
+    "AAAAAAAA8D8AAAAAAADwPyAZIB5q/QAEACAZIB9q/QAEAP3wAf3tARAY/fAB/fMBIij9CwQAIBkgI2ogGSAhav0ABAAgKCAZICJq/QAEAP3yAf3w",
+    "ARAZIij9CwQAIBkgJWogJyAZICRq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyAn/fEBICj98gH98AH9CwQAIBpBAmohGgwBCwsDQCACIBpMRQRA",
+    "RAAAAAAAAPA/IBpBA3QiGSAbaisDACAZIBxqKwMAoJr9FBAY/SEARAAAAAAAAPA/oKMhKSAZIB1qICk5AwAgGSAgakQAAAAAAADwPyAZIB5qKwMA",
+    "IBkgH2orAwCgmv0UEBj9IQBEAAAAAAAA8D+goyIqOQMAIBkgI2ogGSAhaisDACAqIBkgImorAwCioP0UEBn9IQAiKjkDACAZICVqICkgGSAkaisD",
+    "AKJEAAAAAAAA8D8gKaEgKqKgOQMAIBpBAWohGgwBCwsgAEEBaiEADAELCwtjAANAIAAgAU5FBEAgBCAAIAVsQQN0aiACIAAgA2xBA3RqKwMARAAA",
+    "AAAAAABAojkDACAIIAAgCWxBA3RqIAYgACAHbEEDdGorAwBEAAAAAAAAAECiOQMAIABBAWohAAwBCwsLiwIBCX8DQCAAIAFORQRAIAMgACAEbEED",
+    "dGohESAFIAAgBmxBA3RqIRIgByAAIAhsQQN0aiETIAkgACAKbEEDdGohFCALIAAgDGxBA3RqIRUgDSAAIA5sQQN0aiEWIAIgAkEBcWshF0EAIQ8D",
+    "QCAPIBdORQRAIA9BA3QiECATaiAQIBFq/QAEACAS/QoDAP3zAf0LBAAgECAWaiAQIBRq/QAEACAV/QoDAP3zAf0LBAAgD0ECaiEPDAELCwNAIAIg",
+    "D0xFBEAgD0EDdCIQIBNqIBAgEWorAwAgEisDAKM5AwAgECAWaiAQIBRqKwMAIBUrAwCjOQMAIA9BAWohDwwBCwsgAEEBaiEADAELCwvNBQMOfwJ7",
+    "AnwDQCAAIAFORQRAIAMgACAEbEEDdGohGyAFIAAgBmxBA3RqIRwgByAAIAhsQQN0aiEeIAkgACAKbEEDdGohHyALIAAgDGxBA3RqIR0gDSAAIA5s",
+    "QQN0aiEgIA8gACAQbEEDdGohISARIAAgEmxBA3RqISIgEyAAIBRsQQN0aiEjIBUgACAWbEEDdGohJCAXIAAgGGxBA3RqISUgAiACQQFxayEmQQAh",
+    "GgNAIBogJk5FBED9DAAAAAAAAPA/AAAAAAAA8D8gGkEDdCIZIBtq/QAEAP3xASEoIBkgH2ogGSAcav0ABAAgKP3yAf0MAAAAAAAA8D8AAAAAAADw",
+    "PyAZIB5q/QAEACInICf98gH98QH98gEiJ/0LBAAgGSAgaiAnIBkgHWr9AAQA/fIB/QsEACAZICJqICcgGSAhav0ABAD98gEgGSAdav0ABAD9DAAA",
+    "AAAAAPA/AAAAAAAA8D8gGSAdav0ABAD98QH98gH98gH9CwQAIBkgJGogGSAcav0ABAAgGSAjav0ABAAgGSAeav0ABAD98QH98gEgGSAbav0ABAAg",
+    "KP3yAf3yAf0LBAAgGSAlaiAZIBxq/QAEACAZIBtq/QAEAP3yAf0LBAAgGkECaiEaDAELCwNAIAIgGkxFBEBEAAAAAAAA8D8gGkEDdCIZIBtqKwMA",
+    "oSEqIBkgH2ogGSAcaisDACAqokQAAAAAAADwPyAZIB5qKwMAIikgKaKhoiIpOQMAIBkgIGogKSAZIB1qKwMAojkDACAZICJqICkgGSAhaisDAKIg",
+    "GSAdaisDAEQAAAAAAADwPyAZIB1qKwMAoaKiOQMAIBkgJGogGSAcaisDACAZICNqKwMAIBkgHmorAwChoiAZIBtqKwMAICqiojkDACAZICVqIBkg",
+    "HGorAwAgGSAbaisDAKI5AwAgGkEBaiEaDAELCyAAQQFqIQAMAQsLC48DAQZ/A0AgACABTkUEQCAFIAAgBmxBA3RqIQsgAyAAIARsQQN0aiEKIAcg",
+    "B0EBcWshDEEAIQkDQCAJIAxORQRAIAlBA3QgCmr9DAAAAAAAAAAAAAAAAAAAAAD9CwQAIAlBAmohCQwBCwsDQCAHIAlMRQRAIAlBA3QgCmpEAAAA",
+    "AAAAAAA5AwAgCUEBaiEJDAELCyAKIAdBA3RqIQwgCCAIQQFxayENQQAhCQNAIAkgDU5FBEAgCUEDdCIOIAxqIAsgDmr9AAQA/QsEACAJQQJqIQkM",
+    "AQsLA0AgCCAJTEUEQCAJQQN0Ig0gDGogCyANaisDADkDACAJQQFqIQkMAQsLIAogByAIaiIJQQN0aiELIAIgCWsiCSAJQQFxayEKQQAhCQNAIAkg",
+    "Ck5FBEAgCUEDdCALav0MAAAAAAAAAAAAAAAAAAAAAP0LBAAgCUECaiEJDAELCwNAIAkgAiAHIAhqa05FBEAgCUEDdCALakQAAAAAAAAAADkDACAJ",
+    "QQFqIQkMAQsLIABBAWohAAwBCwsLjwMBBn8DQCAAIAFORQRAIAUgACAGbEEDdGohCiADIAAgBGxBA3RqIQkgByAHQQFxayELQQAhCANAIAggC05F",
+    "BEAgCEEDdCAJav0MAAAAAAAAAAAAAAAAAAAAAP0LBAAgCEECaiEIDAELCwNAIAcgCExFBEAgCEEDdCAJakQAAAAAAAAAADkDACAIQQFqIQgMAQsL",
+    "IAkgB0EDdGohCyAHIAdBAXFrIQxBACEIA0AgCCAMTkUEQCAIQQN0Ig0gC2ogCiANav0ABAD9CwQAIAhBAmohCAwBCwsDQCAHIAhMRQRAIAhBA3Qi",
+    "DCALaiAKIAxqKwMAOQMAIAhBAWohCAwBCwsgCSAHIAdqIghBA3RqIQogAiAIayIIIAhBAXFrIQlBACEIA0AgCCAJTkUEQCAIQQN0IApq/QwAAAAA",
+    "AAAAAAAAAAAAAAAA/QsEACAIQQJqIQgMAQsLA0AgCCACIAcgB2prTkUEQCAIQQN0IApqRAAAAAAAAAAAOQMAIAhBAWohCAwBCwsgAEEBaiEADAEL",
+    "CwubBgMTfwJ7AnwDQCAAIAFORQRAIAMgACAEbEEDdGohLSAFIAAgBmxBA3RqIScgByAAIAhsQQN0aiEoIAkgACAKbEEDdGohLiAMIAAgDWxBA3Rq",
+    "ISkgDiAAIA9sQQN0aiEvIBAgACARbEEDdGohKiASIAAgE2xBA3RqITAgFCAAIBVsQQN0aiExIBYgACAXbEEDdGohMiAYIAAgGWxBA3RqISsgGiAA",
+    "IBtsQQN0aiEzIBwgACAdbEEDdGohNCAfIAAgIGxBA3RqISwgISAAICJsQQN0aiE1ICMgACAkbEEDdGohNiACIAJBAXFrITdBACEmA0AgJiA3TkUE",
+    "QCAmQQN0IiUgLWr9AAQAICUgJ2r9AAQA/fABICUgKGr9AAQA/fABITggJSAuaiA4/QsEACAlIC9qIDggCyAlav0ABAD98gEiOSAp/QoDAP3zAf0L",
+    "BAAgJSAwaiA5ICUgKmr9AAQA/fIBICn9CgMA/fMB/e0B/QsEACAlIDJqICUgJ2r9AAQAICUgMWr9AAQA/fABICUgKGr9AAQA/fABIjn9CwQAICUg",
+    "M2ogOSAlICtq/QAEAP3yAf0LBAAgJSA0aiA4ICUgKmr9AAQA/fIB/QsEACAlIDVqIDkgHiAlav0ABAD98gEiOCAs/QoDAP3zAf0LBAAgJSA2aiA4",
+    "ICUgK2r9AAQA/fIBICz9CgMA/fMB/e0B/QsEACAmQQJqISYMAQsLA0AgAiAmTEUEQCAmQQN0IiUgLWorAwAgJSAnaisDAKAgJSAoaisDAKAhOiAl",
+    "IC5qIDo5AwAgJSAvaiA6IAsgJWorAwCiIjsgKSsDAKM5AwAgJSAwaiA7ICUgKmorAwCiICkrAwCjmjkDACAlIDJqICUgJ2orAwAgJSAxaisDAKAg",
+    "JSAoaisDAKAiOzkDACAlIDNqIDsgJSAraisDAKI5AwAgJSA0aiA6ICUgKmorAwCiOQMAICUgNWogOyAeICVqKwMAoiI6ICwrAwCjOQMAICUgNmog",
+    "OiAlICtqKwMAoiAsKwMAo5o5AwAgJkEBaiEmDAELCyAAQQFqIQAMAQsLC/IBAwR/AXsBfCACIAJBAXFrIQkDQCAHIAlORQRAIAdBA3QhCP0MAAAA",
+    "AAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUgBmxBA3RqIAhq/QAEAP3wASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9AAQAIAr98AH9",
+    "CwQAIAdBAmohBwwBCwsDQCACIAdMRQRAIAdBA3QhCEQAAAAAAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmxBA3RqIAhqKwMAoCELIAZBAWoh",
+    "BgwBCwsgAyAIaiIGIAYrAwAgC6A5AwAgB0EBaiEHDAELCwt4AQF8A0AgACABTkUEQCAHIAAgCGxBA3RqIAIgACADbEEDdGorAwAgBCAAIAVsQQN0",
+    "aisDAKMgBrciD6M5AwAgDSAAIA5sQQN0aiAJIAAgCmxBA3RqKwMAIAsgACAMbEEDdGorAwCjIA+jOQMAIABBAWohAAwBCwsLlwEDA38BewF8A0Ag",
+    "ACABTkUEQCADIAAgBGxBA3RqIQggBSAAIAZsQQN0aiIH/QoDACEKIAcrAwAhCyACIAJBAXFrIQlBACEHA0AgByAJTkUEQCAHQQN0IAhqIAr9CwQA",
+    "IAdBAmohBwwBCwsDQCACIAdMRQRAIAdBA3QgCGogCzkDACAHQQFqIQcMAQsLIABBAWohAAwBCwsL9QMDDX8BewF8A0AgACABTkUEQCADIAAgBGxB",
+    "A3RqIRkgBSAAIAZsQQN0aiEaIAcgACAIbEEDdGohGyAJIAAgCmxBA3RqIRwgCyAAIAxsQQN0aiEdIA0gACAObEEDdGohHiAPIAAgEGxBA3RqIR8g",
+    "ESAAIBJsQQN0aiEgIBMgACAUbEEDdGohISAVIAAgFmxBA3RqISIgAiACQQFxayEjQQAhGANAIBggI05FBEAgGEEDdCIXIBlq/QAEAP0MAAAAAAAA",
+    "AEAAAAAAAAAAQCAXIBpq/QAEACAXIBtq/QAEAP3yAf3yAf3wASEkIBcgHGogJP0LBAAgFyAdaiAk/e0B/QsEACAXICFqIBcgHmr9AAQA/QwAAAAA",
+    "AAAAQAAAAAAAAABAIBcgH2r9AAQAIBcgIGr9AAQA/fIB/fIB/fABIiT9CwQAIBcgImogJP3tAf0LBAAgGEECaiEYDAELCwNAIAIgGExFBEAgGEED",
+    "dCIXIBlqKwMAIBcgGmorAwAgFyAbaisDAKJEAAAAAAAAAECioCElIBcgHGogJTkDACAXIB1qICWaOQMAIBcgIWogFyAeaisDACAXIB9qKwMAIBcg",
+    "IGorAwCiRAAAAAAAAABAoqAiJTkDACAXICJqICWaOQMAIBhBAWohGAwBCwsgAEEBaiEADAELCwtaAQF8A0AgACABTkUEQCAFIAAgBmxBA3RqIAIg",
+    "ACADbEEDdGorAwAgBLciC6M5AwAgCSAAIApsQQN0aiAHIAAgCGxBA3RqKwMAIAujOQMAIABBAWohAAwBCwsLlwIBCX8DQCAAIAFORQRAIAMgACAE",
+    "bEEDdGohESAFIAAgBmxBA3RqIRIgByAAIAhsQQN0aiETIAkgACAKbEEDdGohFCALIAAgDGxBA3RqIRUgDSAAIA5sQQN0aiEWIAIgAkEBcWshF0EA",
+    "IRADQCAQIBdORQRAIBBBA3QiDyATaiAPIBFq/QAEACAPIBJq/QAEAP3wAf0LBAAgDyAWaiAPIBRq/QAEACAPIBVq/QAEAP3wAf0LBAAgEEECaiEQ",
+    "DAELCwNAIAIgEExFBEAgEEEDdCIPIBNqIA8gEWorAwAgDyASaisDAKA5AwAgDyAWaiAPIBRqKwMAIA8gFWorAwCgOQMAIBBBAWohEAwBCwsgAEEB",
+    "aiEADAELCwusAQEFfwNAIAAgAU5FBEAgAyAAIARsQQN0aiEKIAUgACAGbEEDdGohCSACIAJBAXFrIQtBACEHA0AgByALTkUEQCAHQQN0IgggCWog",
+    "CCAJav0ABAAgCCAKav0ABAD98AH9CwQAIAdBAmohBwwBCwsDQCACIAdMRQRAIAdBA3QiCCAJaiAIIAlqKwMAIAggCmorAwCgOQMAIAdBAWohBwwB",
+    "CwsgAEEBaiEADAELCwsA+wIEbmFtZQHzAjAABWV4cDMyAQZ0YW5oMzICBWYzMl8wAwVmMzJfMQQFZjMyXzIFBWYzMl81BgVmMzJfNgcFZjMyXzgI",
+    "BmYzMl8xMQkGZjMyXzEyCgZmMzJfMTYLBmYzMl8xNwwGZjMyXzE4DQZmMzJfMTkOBmYzMl8yMA8GZjMyXzIxEAZmMzJfMjQRBmYzMl8yNhIGZjMy",
+    "XzMxEwZmMzJfMzIUBmYzMl8zNBUGZjMyXzM3FgZmMzJfNDAXBmYzMl80MRgFZXhwNjQZBnRhbmg2NBoFZjY0XzAbBWY2NF8xHAVmNjRfMh0FZjY0",
+    "XzUeBWY2NF82HwVmNjRfOCAGZjY0XzExIQZmNjRfMTIiBmY2NF8xNiMGZjY0XzE3JAZmNjRfMTglBmY2NF8xOSYGZjY0XzIwJwZmNjRfMjEoBmY2",
+    "NF8yNCkGZjY0XzI2KgZmNjRfMzErBmY2NF8zMiwGZjY0XzM0LQZmNjRfMzcuBmY2NF80MC8GZjY0XzQx",
   ].join(""),
 };

@@ -365,32 +365,72 @@ function kernel64<A extends FloatArray>(
 
       // dUz, dUh
       mm.TN(2 * H, H, B, scratch0, 0, 2 * H, hPrev, hPrevAt, H, dp, o_Uz, true);
-      // grad of: z  = sigmoid(gz .* (Wz*x) + bz + Uz*h)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
-        dp[o_gz + i]! += sum;
+      // op 3 (sumb): f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(3, B, [
+          H, // $n
+          at(dp, o_gz), // $dgz
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+        ]);
+      else {
+        // grad of: z  = sigmoid(gz .* (Wz*x) + bz + Uz*h)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
+          dp[o_gz + i]! += sum;
+        }
       }
 
-      // grad of: z  = sigmoid(gz .* (Wz*x) + bz + Uz*h)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch0[b * (2 * H) + i]!;
-        dp[o_bz + i]! += sum;
+      // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(4, B, [
+          H, // $n
+          at(dp, o_bz), // $dbz
+          at(scratch0, 0), // $scratch0
+          2 * H, // $scratch0_stride
+        ]);
+      else {
+        // grad of: z  = sigmoid(gz .* (Wz*x) + bz + Uz*h)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch0[b * (2 * H) + i]!;
+          dp[o_bz + i]! += sum;
+        }
       }
 
-      // grad of: hh = relu(gh .* (Wh*x) + bh + Uh*h)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch3[b * H + i]!;
-        dp[o_gh + i]! += sum;
+      // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(5, B, [
+          H, // $n
+          at(dp, o_gh), // $dgh
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
+        ]);
+      else {
+        // grad of: hh = relu(gh .* (Wh*x) + bh + Uh*h)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch3[b * H + i]!;
+          dp[o_gh + i]! += sum;
+        }
       }
 
-      // grad of: hh = relu(gh .* (Wh*x) + bh + Uh*h)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch0[H + b * (2 * H) + i]!;
-        dp[o_bh + i]! += sum;
+      // op 6 (sumb): f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(6, B, [
+          H, // $n
+          at(dp, o_bh), // $dbh
+          at(scratch0, H), // $scratch0
+          2 * H, // $scratch0_stride
+        ]);
+      else {
+        // grad of: hh = relu(gh .* (Wh*x) + bh + Uh*h)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch0[H + b * (2 * H) + i]!;
+          dp[o_bh + i]! += sum;
+        }
       }
     }
 
@@ -669,32 +709,72 @@ function kernel32<A extends FloatArray>(
 
       // dUz, dUh
       mm.TN(2 * H, H, B, scratch0, 0, 2 * H, hPrev, hPrevAt, H, dp, o_Uz, true);
-      // grad of: z  = sigmoid(gz .* (Wz*x) + bz + Uz*h)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
-        dp[o_gz + i]! += sum;
+      // op 3 (sumb): f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(3, B, [
+          H, // $n
+          at(dp, o_gz), // $dgz
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+        ]);
+      else {
+        // grad of: z  = sigmoid(gz .* (Wz*x) + bz + Uz*h)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
+          dp[o_gz + i]! += sum;
+        }
       }
 
-      // grad of: z  = sigmoid(gz .* (Wz*x) + bz + Uz*h)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch0[b * (2 * H) + i]!;
-        dp[o_bz + i]! += sum;
+      // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(4, B, [
+          H, // $n
+          at(dp, o_bz), // $dbz
+          at(scratch0, 0), // $scratch0
+          2 * H, // $scratch0_stride
+        ]);
+      else {
+        // grad of: z  = sigmoid(gz .* (Wz*x) + bz + Uz*h)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch0[b * (2 * H) + i]!;
+          dp[o_bz + i]! += sum;
+        }
       }
 
-      // grad of: hh = relu(gh .* (Wh*x) + bh + Uh*h)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch3[b * H + i]!;
-        dp[o_gh + i]! += sum;
+      // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(5, B, [
+          H, // $n
+          at(dp, o_gh), // $dgh
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
+        ]);
+      else {
+        // grad of: hh = relu(gh .* (Wh*x) + bh + Uh*h)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch3[b * H + i]!;
+          dp[o_gh + i]! += sum;
+        }
       }
 
-      // grad of: hh = relu(gh .* (Wh*x) + bh + Uh*h)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch0[H + b * (2 * H) + i]!;
-        dp[o_bh + i]! += sum;
+      // op 6 (sumb): f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(6, B, [
+          H, // $n
+          at(dp, o_bh), // $dbh
+          at(scratch0, H), // $scratch0
+          2 * H, // $scratch0_stride
+        ]);
+      else {
+        // grad of: hh = relu(gh .* (Wh*x) + bh + Uh*h)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch0[H + b * (2 * H) + i]!;
+          dp[o_bh + i]! += sum;
+        }
       }
     }
 
@@ -732,67 +812,78 @@ export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {
   return createKernel32(sizes, B, 1, options);
 }
 
-/** The elementwise loops in WebAssembly (text: gru-light.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
+/** The elementwise loops and whole-vector ops in WebAssembly (text: gru-light.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
 const LOOPS_WASM: LoopsModuleSource = {
   loops: [
     { vector: true, splittable: true },
     { vector: true, splittable: true },
     { vector: true, splittable: true },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
   ],
   binary: [
-    "AGFzbQEAAAABTARgAXsBe2AXf39/f39/f39/f39/f39/f39/f39/f38AYB9/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/AGAHf39/f39/",
-    "fwACEgEDZW52Bm1lbW9yeQIDAYCABAMJCAABAgMAAQIDBzEGBWYzMl8wAAEFZjMyXzEAAgVmMzJfMgADBWY2NF8wAAUFZjY0XzEABgVmNjRfMgAH",
-    "CrAhCOgDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5AQ1QOQENUDkBDVA5IAAgAP0MO6q4PzuquD87qrg/O6q4",
-    "P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMAAJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0Mg4BeuYOA",
-    "XrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauqKj2r",
-    "qio9q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACA",
-    "P/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8A",
-    "AAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9UgvIBAMLfwJ7An0D",
-    "QCAAIAFORQRAIAQgACAFbEECdGohGSAHIAAgCGxBAnRqIRogCSAAIApsQQJ0aiEbIAwgACANbEECdGohHCAPIAAgEGxBAnRqIR0gESAAIBJsQQJ0",
-    "aiEeIBMgACAUbEECdGohHyAVIAAgFmxBAnRqISAgAiACQQNxayEhQQAhGANAIBggIU5FBED9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACA",
-    "PwAAgD8gGEECdCIXIANq/QAEACAXIBlq/QAEAP3mASAGIBdq/QAEAP3kASAXIBpq/QAEAP3kAf3hARAA/eQB/ecBISIgFyAbaiAi/QsEACAXIB5q",
-    "IAsgF2r9AAQAIBcgHGr9AAQA/eYBIA4gF2r9AAQA/eQBIBcgHWr9AAQA/eQB/QwAAAAAAAAAAAAAAAAAAAAA/ekBIiP9CwQAIBcgIGogIiAXIB9q",
-    "/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAi/eUBICP95gH95AH9CwQAIBhBBGohGAwBCwsDQCACIBhMRQRAQwAAgD8gGEECdCIXIANqKgIAIBcg",
-    "GWoqAgCUIAYgF2oqAgCSIBcgGmoqAgCSjP0TEAD9HwBDAACAP5KVISQgFyAbaiAkOAIAIBcgHmogCyAXaioCACAXIBxqKgIAlCAOIBdqKgIAkiAX",
-    "IB1qKgIAkkMAAAAAlyIlOAIAIBcgIGogJCAXIB9qKgIAlEMAAIA/ICSTICWUkjgCACAYQQFqIRgMAQsLIABBAWohAAwBCwsLkgYDEH8CewJ9A0Ag",
-    "ACABTkUEQCADIAAgBGxBAnRqISEgBSAAIAZsQQJ0aiEiIAcgACAIbEECdGohIyAJIAAgCmxBAnRqISQgCyAAIAxsQQJ0aiElIA0gACAObEECdGoh",
-    "JiAPIAAgEGxBAnRqIScgESAAIBJsQQJ0aiEoIBMgACAUbEECdGohKSAVIAAgFmxBAnRqISogFyAAIBhsQQJ0aiErIBogACAbbEECdGohLCAdIAAg",
-    "HmxBAnRqIS0gAiACQQNxayEuQQAhIANAICAgLk5FBED9DAAAgD8AAIA/AACAPwAAgD8gIEECdCIfICFq/QAEAP3lASEvIB8gJGogHyAiav0ABAAg",
-    "L/3mAf0MAACAPwAAgD8AAIA/AACAP/0MAAAAAAAAAAAAAAAAAAAAACAfICNq/QAEAP0MAAAAAAAAAAAAAAAAAAAAAP1E/VL95gEiMP0LBAAgHyAm",
-    "aiAfICJq/QAEACAfICVq/QAEACAfICNq/QAEAP3lAf3mASAfICFq/QAEACAv/eYB/eYBIi/9CwQAIB8gJ2ogHyAiav0ABAAgHyAhav0ABAD95gH9",
-    "CwQAIB8gKWogLyAfIChq/QAEAP3mAf0LBAAgHyAraiAwIB8gKmr9AAQA/eYB/QsEACAfICxqIC8gGSAfav0ABAD95gH9CwQAIB8gLWogMCAcIB9q",
-    "/QAEAP3mAf0LBAAgIEEEaiEgDAELCwNAIAIgIExFBEBDAACAPyAgQQJ0Ih8gIWoqAgCTITEgHyAkaiAfICJqKgIAIDGUQwAAgD9DAAAAACAfICNq",
-    "KgIAQwAAAABeG5QiMjgCACAfICZqIB8gImoqAgAgHyAlaioCACAfICNqKgIAk5QgHyAhaioCACAxlJQiMTgCACAfICdqIB8gImoqAgAgHyAhaioC",
-    "AJQ4AgAgHyApaiAxIB8gKGoqAgCUOAIAIB8gK2ogMiAfICpqKgIAlDgCACAfICxqIDEgGSAfaioCAJQ4AgAgHyAtaiAyIBwgH2oqAgCUOAIAICBB",
-    "AWohIAwBCwsgAEEBaiEADAELCwusAQEFfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiEKIAUgACAGbEECdGohCSACIAJBA3FrIQtBACEHA0AgByALTkUE",
-    "QCAHQQJ0IgggCWogCCAJav0ABAAgCCAKav0ABAD95AH9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQiCCAJaiAIIAlqKgIAIAggCmoqAgCS",
-    "OAIAIAdBAWohBwwBCwsgAEEBaiEADAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLm",
-    "PSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8A",
-    "AOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVn",
-    "ReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3w",
-    "ASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB",
-    "/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAA",
-    "AADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB",
-    "/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJ",
-    "h8D9Sf1SC9gEAwt/AnsCfANAIAAgAU5FBEAgBCAAIAVsQQN0aiEZIAcgACAIbEEDdGohGiAJIAAgCmxBA3RqIRsgDCAAIA1sQQN0aiEcIA8gACAQ",
-    "bEEDdGohHSARIAAgEmxBA3RqIR4gEyAAIBRsQQN0aiEfIBUgACAWbEEDdGohICACIAJBAXFrISFBACEYA0AgGCAhTkUEQP0MAAAAAAAA8D8AAAAA",
-    "AADwP/0MAAAAAAAA8D8AAAAAAADwPyAYQQN0IhcgA2r9AAQAIBcgGWr9AAQA/fIBIAYgF2r9AAQA/fABIBcgGmr9AAQA/fAB/e0BEAT98AH98wEh",
-    "IiAXIBtqICL9CwQAIBcgHmogCyAXav0ABAAgFyAcav0ABAD98gEgDiAXav0ABAD98AEgFyAdav0ABAD98AH9DAAAAAAAAAAAAAAAAAAAAAD99QEi",
-    "I/0LBAAgFyAgaiAiIBcgH2r9AAQA/fIB/QwAAAAAAADwPwAAAAAAAPA/ICL98QEgI/3yAf3wAf0LBAAgGEECaiEYDAELCwNAIAIgGExFBEBEAAAA",
-    "AAAA8D8gGEEDdCIXIANqKwMAIBcgGWorAwCiIAYgF2orAwCgIBcgGmorAwCgmv0UEAT9IQBEAAAAAAAA8D+goyEkIBcgG2ogJDkDACAXIB5qIAsg",
-    "F2orAwAgFyAcaisDAKIgDiAXaisDAKAgFyAdaisDAKBEAAAAAAAAAAClIiU5AwAgFyAgaiAkIBcgH2orAwCiRAAAAAAAAPA/ICShICWioDkDACAY",
-    "QQFqIRgMAQsLIABBAWohAAwBCwsLogYDEH8CewJ8A0AgACABTkUEQCADIAAgBGxBA3RqISEgBSAAIAZsQQN0aiEiIAcgACAIbEEDdGohIyAJIAAg",
-    "CmxBA3RqISQgCyAAIAxsQQN0aiElIA0gACAObEEDdGohJiAPIAAgEGxBA3RqIScgESAAIBJsQQN0aiEoIBMgACAUbEEDdGohKSAVIAAgFmxBA3Rq",
-    "ISogFyAAIBhsQQN0aiErIBogACAbbEEDdGohLCAdIAAgHmxBA3RqIS0gAiACQQFxayEuQQAhIANAICAgLk5FBED9DAAAAAAAAPA/AAAAAAAA8D8g",
-    "IEEDdCIfICFq/QAEAP3xASEvIB8gJGogHyAiav0ABAAgL/3yAf0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAAAAAAAAAAAAACAfICNq/QAEAP0M",
-    "AAAAAAAAAAAAAAAAAAAAAP1K/VL98gEiMP0LBAAgHyAmaiAfICJq/QAEACAfICVq/QAEACAfICNq/QAEAP3xAf3yASAfICFq/QAEACAv/fIB/fIB",
-    "Ii/9CwQAIB8gJ2ogHyAiav0ABAAgHyAhav0ABAD98gH9CwQAIB8gKWogLyAfIChq/QAEAP3yAf0LBAAgHyAraiAwIB8gKmr9AAQA/fIB/QsEACAf",
-    "ICxqIC8gGSAfav0ABAD98gH9CwQAIB8gLWogMCAcIB9q/QAEAP3yAf0LBAAgIEECaiEgDAELCwNAIAIgIExFBEBEAAAAAAAA8D8gIEEDdCIfICFq",
-    "KwMAoSExIB8gJGogHyAiaisDACAxokQAAAAAAADwP0QAAAAAAAAAACAfICNqKwMARAAAAAAAAAAAZBuiIjI5AwAgHyAmaiAfICJqKwMAIB8gJWor",
-    "AwAgHyAjaisDAKGiIB8gIWorAwAgMaKiIjE5AwAgHyAnaiAfICJqKwMAIB8gIWorAwCiOQMAIB8gKWogMSAfIChqKwMAojkDACAfICtqIDIgHyAq",
-    "aisDAKI5AwAgHyAsaiAxIBkgH2orAwCiOQMAIB8gLWogMiAcIB9qKwMAojkDACAgQQFqISAMAQsLIABBAWohAAwBCwsLrAEBBX8DQCAAIAFORQRA",
-    "IAMgACAEbEEDdGohCiAFIAAgBmxBA3RqIQkgAiACQQFxayELQQAhBwNAIAcgC05FBEAgB0EDdCIIIAlqIAggCWr9AAQAIAggCmr9AAQA/fAB/QsE",
-    "ACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IgggCWogCCAJaisDACAIIApqKwMAoDkDACAHQQFqIQcMAQsLIABBAWohAAwBCwsLAEAEbmFtZQE5",
-    "CAAFZXhwMzIBBWYzMl8wAgVmMzJfMQMFZjMyXzIEBWV4cDY0BQVmNjRfMAYFZjY0XzEHBWY2NF8y",
+    "AGFzbQEAAAABVQVgAXsBe2AXf39/f39/f39/f39/f39/f39/f39/f38AYB9/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/AGAHf39/f39/",
+    "fwBgBn9/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMLCgABAgMEAAECAwQHcQ4FZjMyXzAAAQVmMzJfMQACBWYzMl8yAAMFZjMyXzMABAVmMzJf",
+    "NAAEBWYzMl81AAQFZjMyXzYABAVmNjRfMAAGBWY2NF8xAAcFZjY0XzIACAVmNjRfMwAJBWY2NF80AAkFZjY0XzUACQVmNjRfNgAJCpQlCugDAQJ7",
+    "/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5AQ1QOQENUDkBDVA5IAAgAP0MO6q4PzuquD87qrg/O6q4P/3mAf1q/QwA",
+    "AJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMAAJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0Mg4BeuYOAXrmDgF65g4Be",
+    "uf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauqKj2rqio9q6oqPf3k",
+    "ASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAB/eYB",
+    "/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8AAAB/AAAAfwAA",
+    "AH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9UgvIBAMLfwJ7An0DQCAAIAFORQRA",
+    "IAQgACAFbEECdGohGSAHIAAgCGxBAnRqIRogCSAAIApsQQJ0aiEbIAwgACANbEECdGohHCAPIAAgEGxBAnRqIR0gESAAIBJsQQJ0aiEeIBMgACAU",
+    "bEECdGohHyAVIAAgFmxBAnRqISAgAiACQQNxayEhQQAhGANAIBggIU5FBED9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gGEEC",
+    "dCIXIANq/QAEACAXIBlq/QAEAP3mASAGIBdq/QAEAP3kASAXIBpq/QAEAP3kAf3hARAA/eQB/ecBISIgFyAbaiAi/QsEACAXIB5qIAsgF2r9AAQA",
+    "IBcgHGr9AAQA/eYBIA4gF2r9AAQA/eQBIBcgHWr9AAQA/eQB/QwAAAAAAAAAAAAAAAAAAAAA/ekBIiP9CwQAIBcgIGogIiAXIB9q/QAEAP3mAf0M",
+    "AACAPwAAgD8AAIA/AACAPyAi/eUBICP95gH95AH9CwQAIBhBBGohGAwBCwsDQCACIBhMRQRAQwAAgD8gGEECdCIXIANqKgIAIBcgGWoqAgCUIAYg",
+    "F2oqAgCSIBcgGmoqAgCSjP0TEAD9HwBDAACAP5KVISQgFyAbaiAkOAIAIBcgHmogCyAXaioCACAXIBxqKgIAlCAOIBdqKgIAkiAXIB1qKgIAkkMA",
+    "AAAAlyIlOAIAIBcgIGogJCAXIB9qKgIAlEMAAIA/ICSTICWUkjgCACAYQQFqIRgMAQsLIABBAWohAAwBCwsLkgYDEH8CewJ9A0AgACABTkUEQCAD",
+    "IAAgBGxBAnRqISEgBSAAIAZsQQJ0aiEiIAcgACAIbEECdGohIyAJIAAgCmxBAnRqISQgCyAAIAxsQQJ0aiElIA0gACAObEECdGohJiAPIAAgEGxB",
+    "AnRqIScgESAAIBJsQQJ0aiEoIBMgACAUbEECdGohKSAVIAAgFmxBAnRqISogFyAAIBhsQQJ0aiErIBogACAbbEECdGohLCAdIAAgHmxBAnRqIS0g",
+    "AiACQQNxayEuQQAhIANAICAgLk5FBED9DAAAgD8AAIA/AACAPwAAgD8gIEECdCIfICFq/QAEAP3lASEvIB8gJGogHyAiav0ABAAgL/3mAf0MAACA",
+    "PwAAgD8AAIA/AACAP/0MAAAAAAAAAAAAAAAAAAAAACAfICNq/QAEAP0MAAAAAAAAAAAAAAAAAAAAAP1E/VL95gEiMP0LBAAgHyAmaiAfICJq/QAE",
+    "ACAfICVq/QAEACAfICNq/QAEAP3lAf3mASAfICFq/QAEACAv/eYB/eYBIi/9CwQAIB8gJ2ogHyAiav0ABAAgHyAhav0ABAD95gH9CwQAIB8gKWog",
+    "LyAfIChq/QAEAP3mAf0LBAAgHyAraiAwIB8gKmr9AAQA/eYB/QsEACAfICxqIC8gGSAfav0ABAD95gH9CwQAIB8gLWogMCAcIB9q/QAEAP3mAf0L",
+    "BAAgIEEEaiEgDAELCwNAIAIgIExFBEBDAACAPyAgQQJ0Ih8gIWoqAgCTITEgHyAkaiAfICJqKgIAIDGUQwAAgD9DAAAAACAfICNqKgIAQwAAAABe",
+    "G5QiMjgCACAfICZqIB8gImoqAgAgHyAlaioCACAfICNqKgIAk5QgHyAhaioCACAxlJQiMTgCACAfICdqIB8gImoqAgAgHyAhaioCAJQ4AgAgHyAp",
+    "aiAxIB8gKGoqAgCUOAIAIB8gK2ogMiAfICpqKgIAlDgCACAfICxqIDEgGSAfaioCAJQ4AgAgHyAtaiAyIBwgH2oqAgCUOAIAICBBAWohIAwBCwsg",
+    "AEEBaiEADAELCwusAQEFfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiEKIAUgACAGbEECdGohCSACIAJBA3FrIQtBACEHA0AgByALTkUEQCAHQQJ0Iggg",
+    "CWogCCAJav0ABAAgCCAKav0ABAD95AH9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQiCCAJaiAIIAlqKgIAIAggCmoqAgCSOAIAIAdBAWoh",
+    "BwwBCwsgAEEBaiEADAELCwvuAQMEfwF7AX0gAiACQQNxayEJA0AgByAJTkUEQCAHQQJ0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYDQCABIAZM",
+    "RQRAIAogBCAFIAZsQQJ0aiAIav0ABAD95AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/eQB/QsEACAHQQRqIQcMAQsLA0AgAiAHTEUEQCAH",
+    "QQJ0IQhDAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmxBAnRqIAhqKgIAkiELIAZBAWohBgwBCwsgAyAIaiIGIAYqAgAgC5I4AgAgB0EBaiEH",
+    "DAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV",
+    "9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk1",
+    "7znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36S",
+    "PlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqg",
+    "ASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fAB",
+    "IAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9",
+    "DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAA",
+    "AAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC9gEAwt/AnsCfANAIAAg",
+    "AU5FBEAgBCAAIAVsQQN0aiEZIAcgACAIbEEDdGohGiAJIAAgCmxBA3RqIRsgDCAAIA1sQQN0aiEcIA8gACAQbEEDdGohHSARIAAgEmxBA3RqIR4g",
+    "EyAAIBRsQQN0aiEfIBUgACAWbEEDdGohICACIAJBAXFrISFBACEYA0AgGCAhTkUEQP0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADw",
+    "PyAYQQN0IhcgA2r9AAQAIBcgGWr9AAQA/fIBIAYgF2r9AAQA/fABIBcgGmr9AAQA/fAB/e0BEAX98AH98wEhIiAXIBtqICL9CwQAIBcgHmogCyAX",
+    "av0ABAAgFyAcav0ABAD98gEgDiAXav0ABAD98AEgFyAdav0ABAD98AH9DAAAAAAAAAAAAAAAAAAAAAD99QEiI/0LBAAgFyAgaiAiIBcgH2r9AAQA",
+    "/fIB/QwAAAAAAADwPwAAAAAAAPA/ICL98QEgI/3yAf3wAf0LBAAgGEECaiEYDAELCwNAIAIgGExFBEBEAAAAAAAA8D8gGEEDdCIXIANqKwMAIBcg",
+    "GWorAwCiIAYgF2orAwCgIBcgGmorAwCgmv0UEAX9IQBEAAAAAAAA8D+goyEkIBcgG2ogJDkDACAXIB5qIAsgF2orAwAgFyAcaisDAKIgDiAXaisD",
+    "AKAgFyAdaisDAKBEAAAAAAAAAAClIiU5AwAgFyAgaiAkIBcgH2orAwCiRAAAAAAAAPA/ICShICWioDkDACAYQQFqIRgMAQsLIABBAWohAAwBCwsL",
+    "ogYDEH8CewJ8A0AgACABTkUEQCADIAAgBGxBA3RqISEgBSAAIAZsQQN0aiEiIAcgACAIbEEDdGohIyAJIAAgCmxBA3RqISQgCyAAIAxsQQN0aiEl",
+    "IA0gACAObEEDdGohJiAPIAAgEGxBA3RqIScgESAAIBJsQQN0aiEoIBMgACAUbEEDdGohKSAVIAAgFmxBA3RqISogFyAAIBhsQQN0aiErIBogACAb",
+    "bEEDdGohLCAdIAAgHmxBA3RqIS0gAiACQQFxayEuQQAhIANAICAgLk5FBED9DAAAAAAAAPA/AAAAAAAA8D8gIEEDdCIfICFq/QAEAP3xASEvIB8g",
+    "JGogHyAiav0ABAAgL/3yAf0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAAAAAAAAAAAAACAfICNq/QAEAP0MAAAAAAAAAAAAAAAAAAAAAP1K/VL9",
+    "8gEiMP0LBAAgHyAmaiAfICJq/QAEACAfICVq/QAEACAfICNq/QAEAP3xAf3yASAfICFq/QAEACAv/fIB/fIBIi/9CwQAIB8gJ2ogHyAiav0ABAAg",
+    "HyAhav0ABAD98gH9CwQAIB8gKWogLyAfIChq/QAEAP3yAf0LBAAgHyAraiAwIB8gKmr9AAQA/fIB/QsEACAfICxqIC8gGSAfav0ABAD98gH9CwQA",
+    "IB8gLWogMCAcIB9q/QAEAP3yAf0LBAAgIEECaiEgDAELCwNAIAIgIExFBEBEAAAAAAAA8D8gIEEDdCIfICFqKwMAoSExIB8gJGogHyAiaisDACAx",
+    "okQAAAAAAADwP0QAAAAAAAAAACAfICNqKwMARAAAAAAAAAAAZBuiIjI5AwAgHyAmaiAfICJqKwMAIB8gJWorAwAgHyAjaisDAKGiIB8gIWorAwAg",
+    "MaKiIjE5AwAgHyAnaiAfICJqKwMAIB8gIWorAwCiOQMAIB8gKWogMSAfIChqKwMAojkDACAfICtqIDIgHyAqaisDAKI5AwAgHyAsaiAxIBkgH2or",
+    "AwCiOQMAIB8gLWogMiAcIB9qKwMAojkDACAgQQFqISAMAQsLIABBAWohAAwBCwsLrAEBBX8DQCAAIAFORQRAIAMgACAEbEEDdGohCiAFIAAgBmxB",
+    "A3RqIQkgAiACQQFxayELQQAhBwNAIAcgC05FBEAgB0EDdCIIIAlqIAggCWr9AAQAIAggCmr9AAQA/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUE",
+    "QCAHQQN0IgggCWogCCAJaisDACAIIApqKwMAoDkDACAHQQFqIQcMAQsLIABBAWohAAwBCwsL8gEDBH8BewF8IAIgAkEBcWshCQNAIAcgCU5FBEAg",
+    "B0EDdCEI/QwAAAAAAAAAAAAAAAAAAAAAIQogACEGA0AgASAGTEUEQCAKIAQgBSAGbEEDdGogCGr9AAQA/fABIQogBkEBaiEGDAELCyADIAhqIgYg",
+    "Bv0ABAAgCv3wAf0LBAAgB0ECaiEHDAELCwNAIAIgB0xFBEAgB0EDdCEIRAAAAAAAAAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAGbEEDdGogCGor",
+    "AwCgIQsgBkEBaiEGDAELCyADIAhqIgYgBisDACALoDkDACAHQQFqIQcMAQsLCwBOBG5hbWUBRwoABWV4cDMyAQVmMzJfMAIFZjMyXzEDBWYzMl8y",
+    "BAVmMzJfMwUFZXhwNjQGBWY2NF8wBwVmNjRfMQgFZjY0XzIJBWY2NF8z",
   ].join(""),
 };

@@ -260,22 +260,42 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      // grad of: h' = relu(W*x + u .* h + b)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch0[b * H + i]!;
-        dp[o_u + i]! += sum;
+      // op 2 (sumb): f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(2, B, [
+          H, // $n
+          at(dp, o_u), // $du
+          at(scratch0, 0), // $scratch0
+          H, // $scratch0_stride
+        ]);
+      else {
+        // grad of: h' = relu(W*x + u .* h + b)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch0[b * H + i]!;
+          dp[o_u + i]! += sum;
+        }
       }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dW
     mm.TN(H, D, T * B, gx0, 0, H, x, 0, D, dp, o_W, true);
-    // grad of: h' = relu(W*x + u .* h + b)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * H + i]!;
-      dp[o_b + i]! += sum;
+    // op 3 (sumb): f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(3, T * B, [
+        H, // $n
+        at(dp, o_b), // $db
+        at(gx0, 0), // $gx0
+        H, // $gx0_stride
+      ]);
+    else {
+      // grad of: h' = relu(W*x + u .* h + b)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * H + i]!;
+        dp[o_b + i]! += sum;
+      }
     }
 
     // d(dx) from W
@@ -456,22 +476,42 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      // grad of: h' = relu(W*x + u .* h + b)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch0[b * H + i]!;
-        dp[o_u + i]! += sum;
+      // op 2 (sumb): f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(2, B, [
+          H, // $n
+          at(dp, o_u), // $du
+          at(scratch0, 0), // $scratch0
+          H, // $scratch0_stride
+        ]);
+      else {
+        // grad of: h' = relu(W*x + u .* h + b)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch0[b * H + i]!;
+          dp[o_u + i]! += sum;
+        }
       }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dW
     mm.TN(H, D, T * B, gx0, 0, H, x, 0, D, dp, o_W, true);
-    // grad of: h' = relu(W*x + u .* h + b)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * H + i]!;
-      dp[o_b + i]! += sum;
+    // op 3 (sumb): f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(3, T * B, [
+        H, // $n
+        at(dp, o_b), // $db
+        at(gx0, 0), // $gx0
+        H, // $gx0_stride
+      ]);
+    else {
+      // grad of: h' = relu(W*x + u .* h + b)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * H + i]!;
+        dp[o_b + i]! += sum;
+      }
     }
 
     // d(dx) from W
@@ -505,30 +545,38 @@ export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {
   return createKernel32(sizes, B, 1, options);
 }
 
-/** The elementwise loops in WebAssembly (text: indrnn-relu.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
+/** The elementwise loops and whole-vector ops in WebAssembly (text: indrnn-relu.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
 const LOOPS_WASM: LoopsModuleSource = {
   loops: [
     { vector: true, splittable: true },
     { vector: true, splittable: true },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
   ],
   binary: [
-    "AGFzbQEAAAABIgJgC39/f39/f39/f39/AGAQf39/f39/f39/f39/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMFBAABAAEHIQQFZjMyXzAAAAVm",
-    "MzJfMQABBWY2NF8wAAIFZjY0XzEAAwqrCgT+AQEGfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiENIAYgACAHbEECdGohDiAJIAAgCmxBAnRqIQ8gAiAC",
-    "QQNxayEQQQAhDANAIAwgEE5FBEAgDEECdCILIA9qIAsgDWr9AAQAIAUgC2r9AAQAIAsgDmr9AAQA/eYB/eQBIAggC2r9AAQA/eQB/QwAAAAAAAAA",
-    "AAAAAAAAAAAA/ekB/QsEACAMQQRqIQwMAQsLA0AgAiAMTEUEQCAMQQJ0IgsgD2ogCyANaioCACAFIAtqKgIAIAsgDmoqAgCUkiAIIAtqKgIAkkMA",
-    "AAAAlzgCACAMQQFqIQwMAQsLIABBAWohAAwBCwsLiwMDCX8BewF9A0AgACABTkUEQCADIAAgBGxBAnRqIRIgBSAAIAZsQQJ0aiETIAcgACAIbEEC",
-    "dGohFCAKIAAgC2xBAnRqIRUgDCAAIA1sQQJ0aiEWIA4gACAPbEECdGohFyACIAJBA3FrIRhBACERA0AgESAYTkUEQCARQQJ0IhAgEmr9AAQA/QwA",
-    "AIA/AACAPwAAgD8AAIA//QwAAAAAAAAAAAAAAAAAAAAAIBAgE2r9AAQA/QwAAAAAAAAAAAAAAAAAAAAA/UT9Uv3mASEZIBAgFGogGf0LBAAgECAV",
-    "aiAZIAkgEGr9AAQA/eYB/QsEACAQIBdqIBkgECAWav0ABAD95gH9CwQAIBFBBGohEQwBCwsDQCACIBFMRQRAIBFBAnQiECASaioCAEMAAIA/QwAA",
-    "AAAgECATaioCAEMAAAAAXhuUIRogECAUaiAaOAIAIBAgFWogGiAJIBBqKgIAlDgCACAQIBdqIBogECAWaioCAJQ4AgAgEUEBaiERDAELCyAAQQFq",
-    "IQAMAQsLC4ICAQZ/A0AgACABTkUEQCADIAAgBGxBA3RqIQ0gBiAAIAdsQQN0aiEOIAkgACAKbEEDdGohDyACIAJBAXFrIRBBACEMA0AgDCAQTkUE",
-    "QCAMQQN0IgsgD2ogCyANav0ABAAgBSALav0ABAAgCyAOav0ABAD98gH98AEgCCALav0ABAD98AH9DAAAAAAAAAAAAAAAAAAAAAD99QH9CwQAIAxB",
-    "AmohDAwBCwsDQCACIAxMRQRAIAxBA3QiCyAPaiALIA1qKwMAIAUgC2orAwAgCyAOaisDAKKgIAggC2orAwCgRAAAAAAAAAAApTkDACAMQQFqIQwM",
-    "AQsLIABBAWohAAwBCwsLlwMDCX8BewF8A0AgACABTkUEQCADIAAgBGxBA3RqIRIgBSAAIAZsQQN0aiETIAcgACAIbEEDdGohFCAKIAAgC2xBA3Rq",
-    "IRUgDCAAIA1sQQN0aiEWIA4gACAPbEEDdGohFyACIAJBAXFrIRhBACERA0AgESAYTkUEQCARQQN0IhAgEmr9AAQA/QwAAAAAAADwPwAAAAAAAPA/",
-    "/QwAAAAAAAAAAAAAAAAAAAAAIBAgE2r9AAQA/QwAAAAAAAAAAAAAAAAAAAAA/Ur9Uv3yASEZIBAgFGogGf0LBAAgECAVaiAZIAkgEGr9AAQA/fIB",
-    "/QsEACAQIBdqIBkgECAWav0ABAD98gH9CwQAIBFBAmohEQwBCwsDQCACIBFMRQRAIBFBA3QiECASaisDAEQAAAAAAADwP0QAAAAAAAAAACAQIBNq",
-    "KwMARAAAAAAAAAAAZBuiIRogECAUaiAaOQMAIBAgFWogGiAJIBBqKwMAojkDACAQIBdqIBogECAWaisDAKI5AwAgEUEBaiERDAELCyAAQQFqIQAM",
-    "AQsLCwAkBG5hbWUBHQQABWYzMl8wAQVmMzJfMQIFZjY0XzADBWY2NF8x",
+    "AGFzbQEAAAABKwNgC39/f39/f39/f39/AGAQf39/f39/f39/f39/f39/fwBgBn9/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMHBgABAgABAgdB",
+    "CAVmMzJfMAAABWYzMl8xAAEFZjMyXzIAAgVmMzJfMwACBWY2NF8wAAMFZjY0XzEABAVmNjRfMgAFBWY2NF8zAAUKjw4G/gEBBn8DQCAAIAFORQRA",
+    "IAMgACAEbEECdGohDSAGIAAgB2xBAnRqIQ4gCSAAIApsQQJ0aiEPIAIgAkEDcWshEEEAIQwDQCAMIBBORQRAIAxBAnQiCyAPaiALIA1q/QAEACAF",
+    "IAtq/QAEACALIA5q/QAEAP3mAf3kASAIIAtq/QAEAP3kAf0MAAAAAAAAAAAAAAAAAAAAAP3pAf0LBAAgDEEEaiEMDAELCwNAIAIgDExFBEAgDEEC",
+    "dCILIA9qIAsgDWoqAgAgBSALaioCACALIA5qKgIAlJIgCCALaioCAJJDAAAAAJc4AgAgDEEBaiEMDAELCyAAQQFqIQAMAQsLC4sDAwl/AXsBfQNA",
+    "IAAgAU5FBEAgAyAAIARsQQJ0aiESIAUgACAGbEECdGohEyAHIAAgCGxBAnRqIRQgCiAAIAtsQQJ0aiEVIAwgACANbEECdGohFiAOIAAgD2xBAnRq",
+    "IRcgAiACQQNxayEYQQAhEQNAIBEgGE5FBEAgEUECdCIQIBJq/QAEAP0MAACAPwAAgD8AAIA/AACAP/0MAAAAAAAAAAAAAAAAAAAAACAQIBNq/QAE",
+    "AP0MAAAAAAAAAAAAAAAAAAAAAP1E/VL95gEhGSAQIBRqIBn9CwQAIBAgFWogGSAJIBBq/QAEAP3mAf0LBAAgECAXaiAZIBAgFmr9AAQA/eYB/QsE",
+    "ACARQQRqIREMAQsLA0AgAiARTEUEQCARQQJ0IhAgEmoqAgBDAACAP0MAAAAAIBAgE2oqAgBDAAAAAF4blCEaIBAgFGogGjgCACAQIBVqIBogCSAQ",
+    "aioCAJQ4AgAgECAXaiAaIBAgFmoqAgCUOAIAIBFBAWohEQwBCwsgAEEBaiEADAELCwvuAQMEfwF7AX0gAiACQQNxayEJA0AgByAJTkUEQCAHQQJ0",
+    "IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsQQJ0aiAIav0ABAD95AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAE",
+    "ACAK/eQB/QsEACAHQQRqIQcMAQsLA0AgAiAHTEUEQCAHQQJ0IQhDAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmxBAnRqIAhqKgIAkiELIAZB",
+    "AWohBgwBCwsgAyAIaiIGIAYqAgAgC5I4AgAgB0EBaiEHDAELCwuCAgEGfwNAIAAgAU5FBEAgAyAAIARsQQN0aiENIAYgACAHbEEDdGohDiAJIAAg",
+    "CmxBA3RqIQ8gAiACQQFxayEQQQAhDANAIAwgEE5FBEAgDEEDdCILIA9qIAsgDWr9AAQAIAUgC2r9AAQAIAsgDmr9AAQA/fIB/fABIAggC2r9AAQA",
+    "/fAB/QwAAAAAAAAAAAAAAAAAAAAA/fUB/QsEACAMQQJqIQwMAQsLA0AgAiAMTEUEQCAMQQN0IgsgD2ogCyANaisDACAFIAtqKwMAIAsgDmorAwCi",
+    "oCAIIAtqKwMAoEQAAAAAAAAAAKU5AwAgDEEBaiEMDAELCyAAQQFqIQAMAQsLC5cDAwl/AXsBfANAIAAgAU5FBEAgAyAAIARsQQN0aiESIAUgACAG",
+    "bEEDdGohEyAHIAAgCGxBA3RqIRQgCiAAIAtsQQN0aiEVIAwgACANbEEDdGohFiAOIAAgD2xBA3RqIRcgAiACQQFxayEYQQAhEQNAIBEgGE5FBEAg",
+    "EUEDdCIQIBJq/QAEAP0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAAAAAAAAAAAAACAQIBNq/QAEAP0MAAAAAAAAAAAAAAAAAAAAAP1K/VL98gEh",
+    "GSAQIBRqIBn9CwQAIBAgFWogGSAJIBBq/QAEAP3yAf0LBAAgECAXaiAZIBAgFmr9AAQA/fIB/QsEACARQQJqIREMAQsLA0AgAiARTEUEQCARQQN0",
+    "IhAgEmorAwBEAAAAAAAA8D9EAAAAAAAAAAAgECATaisDAEQAAAAAAAAAAGQboiEaIBAgFGogGjkDACAQIBVqIBogCSAQaisDAKI5AwAgECAXaiAa",
+    "IBAgFmorAwCiOQMAIBFBAWohEQwBCwsgAEEBaiEADAELCwvyAQMEfwF7AXwgAiACQQFxayEJA0AgByAJTkUEQCAHQQN0IQj9DAAAAAAAAAAAAAAA",
+    "AAAAAAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsQQN0aiAIav0ABAD98AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/fAB/QsEACAHQQJq",
+    "IQcMAQsLA0AgAiAHTEUEQCAHQQN0IQhEAAAAAAAAAAAhCyAAIQYDQCABIAZMRQRAIAsgBCAFIAZsQQN0aiAIaisDAKAhCyAGQQFqIQYMAQsLIAMg",
+    "CGoiBiAGKwMAIAugOQMAIAdBAWohBwwBCwsLADIEbmFtZQErBgAFZjMyXzABBWYzMl8xAgVmMzJfMgMFZjY0XzAEBWY2NF8xBQVmNjRfMg==",
   ].join(""),
 };

@@ -260,22 +260,42 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      // grad of: h' = tanh(W*x + u .* h + b)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch0[b * H + i]!;
-        dp[o_u + i]! += sum;
+      // op 2 (sumb): f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(2, B, [
+          H, // $n
+          at(dp, o_u), // $du
+          at(scratch0, 0), // $scratch0
+          H, // $scratch0_stride
+        ]);
+      else {
+        // grad of: h' = tanh(W*x + u .* h + b)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch0[b * H + i]!;
+          dp[o_u + i]! += sum;
+        }
       }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dW
     mm.TN(H, D, T * B, gx0, 0, H, x, 0, D, dp, o_W, true);
-    // grad of: h' = tanh(W*x + u .* h + b)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * H + i]!;
-      dp[o_b + i]! += sum;
+    // op 3 (sumb): f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(3, T * B, [
+        H, // $n
+        at(dp, o_b), // $db
+        at(gx0, 0), // $gx0
+        H, // $gx0_stride
+      ]);
+    else {
+      // grad of: h' = tanh(W*x + u .* h + b)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * H + i]!;
+        dp[o_b + i]! += sum;
+      }
     }
 
     // d(dx) from W
@@ -456,22 +476,42 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      // grad of: h' = tanh(W*x + u .* h + b)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch0[b * H + i]!;
-        dp[o_u + i]! += sum;
+      // op 2 (sumb): f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(2, B, [
+          H, // $n
+          at(dp, o_u), // $du
+          at(scratch0, 0), // $scratch0
+          H, // $scratch0_stride
+        ]);
+      else {
+        // grad of: h' = tanh(W*x + u .* h + b)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch0[b * H + i]!;
+          dp[o_u + i]! += sum;
+        }
       }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dW
     mm.TN(H, D, T * B, gx0, 0, H, x, 0, D, dp, o_W, true);
-    // grad of: h' = tanh(W*x + u .* h + b)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * H + i]!;
-      dp[o_b + i]! += sum;
+    // op 3 (sumb): f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(3, T * B, [
+        H, // $n
+        at(dp, o_b), // $db
+        at(gx0, 0), // $gx0
+        H, // $gx0_stride
+      ]);
+    else {
+      // grad of: h' = tanh(W*x + u .* h + b)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * H + i]!;
+        dp[o_b + i]! += sum;
+      }
     }
 
     // d(dx) from W
@@ -505,50 +545,58 @@ export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {
   return createKernel32(sizes, B, 1, options);
 }
 
-/** The elementwise loops in WebAssembly (text: indrnn-tanh.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
+/** The elementwise loops and whole-vector ops in WebAssembly (text: indrnn-tanh.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
 const LOOPS_WASM: LoopsModuleSource = {
   loops: [
     { vector: true, splittable: true },
     { vector: true, splittable: true },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
   ],
   binary: [
-    "AGFzbQEAAAABJwNgAXsBe2ALf39/f39/f39/f38AYBB/f39/f39/f39/f39/f39/AAISAQNlbnYGbWVtb3J5AgMBgIAEAwcGAAECAAECByEEBWYz",
-    "Ml8wAAEFZjMyXzEAAgVmNjRfMAAEBWY2NF8xAAUKjhcG5gUBBHsgAP0M0Q1dvdENXb3RDV290Q1dvSAAIAD95gEiAf3mAf0MiYgIPomICD6JiAg+",
-    "iYgIPv3kASAB/eYB/Qyrqqq+q6qqvquqqr6rqqq+/eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AH95gH9DAAAgD8AAIA/AACAPwAAgD/9DAAA",
-    "AEAAAABAAAAAQAAAAED9DAAAAAAAAAAAAAAAAAAAAAD9DAAAgH8AAIB/AACAfwAAgH/9DAENUDkBDVA5AQ1QOQENUDn9DAAAAEAAAABAAAAAQAAA",
-    "AEAgAP3gASIE/eYBIgMgA/0MO6q4PzuquD87qrg/O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMAAJZD/egBIgL9",
-    "DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0Mg4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6/eQBIAH95gH9DImI",
-    "CDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/",
-    "AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/",
-    "AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAD/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAD",
-    "/Qy08c/CtPHPwrTxz8K08c/C/UP9Uv0MAACAPwAAgD8AAIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1D/VIgBP0M",
-    "zczMPc3MzD3NzMw9zczMPf1D/VIL7AEBBn8DQCAAIAFORQRAIAMgACAEbEECdGohDSAGIAAgB2xBAnRqIQ4gCSAAIApsQQJ0aiEPIAIgAkEDcWsh",
-    "EEEAIQwDQCAMIBBORQRAIAxBAnQiCyAPaiALIA1q/QAEACAFIAtq/QAEACALIA5q/QAEAP3mAf3kASAIIAtq/QAEAP3kARAA/QsEACAMQQRqIQwM",
-    "AQsLA0AgAiAMTEUEQCAMQQJ0IgsgD2ogCyANaioCACAFIAtqKgIAIAsgDmoqAgCUkiAIIAtqKgIAkv0TEAD9HwA4AgAgDEEBaiEMDAELCyAAQQFq",
-    "IQAMAQsLC+cCAwl/AXsBfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiESIAUgACAGbEECdGohEyAHIAAgCGxBAnRqIRQgCiAAIAtsQQJ0aiEVIAwgACAN",
-    "bEECdGohFiAOIAAgD2xBAnRqIRcgAiACQQNxayEYQQAhEQNAIBEgGE5FBEAgEUECdCIQIBJq/QAEAP0MAACAPwAAgD8AAIA/AACAPyAQIBNq/QAE",
-    "ACIZIBn95gH95QH95gEhGSAQIBRqIBn9CwQAIBAgFWogGSAJIBBq/QAEAP3mAf0LBAAgECAXaiAZIBAgFmr9AAQA/eYB/QsEACARQQRqIREMAQsL",
-    "A0AgAiARTEUEQCARQQJ0IhAgEmoqAgBDAACAPyAQIBNqKgIAIhogGpSTlCEaIBAgFGogGjgCACAQIBVqIBogCSAQaioCAJQ4AgAgECAXaiAaIBAg",
-    "FmoqAgCUOAIAIBFBAWohEQwBCwsgAEEBaiEADAELCwvxBwEEeyAA/QzjdStFNtpXv+N1K0U22le/IAAgAP3yASIB/fIB/QzgfRUOPW1tP+B9FQ49",
-    "bW0//fABIAH98gH9DD3C5lXjJoK/PcLmVeMmgr/98AEgAf3yAf0M+hAsiPRklj/6ECyI9GSWP/3wASAB/fIB/QwcuqEbuqGrvxy6oRu6oau//fAB",
-    "IAH98gH9DBEREREREcE/ERERERERwT/98AEgAf3yAf0MVVVVVVVV1b9VVVVVVVXVv/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fAB/fIB/QwA",
-    "AAAAAADwPwAAAAAAAPA//QwAAAAAAAAAQAAAAAAAAABA/QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAAAADwfwAAAAAAAPB//QwJbagTRhLmPQltqBNG",
-    "EuY9/QwAAAAAAAAAQAAAAAAAAABAIAD97AEiBP3yASIDIAP9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAA",
-    "AAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+",
-    "mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMd",
-    "xz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEg",
-    "Af3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0M",
-    "AAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEi",
-    "Av3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAP9DO85+v5CLoZA",
-    "7zn6/kIuhkD9Sv1SIAP9DFIwLdUQSYfAUjAt1RBJh8D9Sf1S/QwAAAAAAADwPwAAAAAAAPA//fAB/fMB/fEBIgH97QEgASAA/QwAAAAAAAAAAAAA",
-    "AAAAAAAA/Un9UiAE/QyamZmZmZm5P5qZmZmZmbk//Un9UgvsAQEGfwNAIAAgAU5FBEAgAyAAIARsQQN0aiENIAYgACAHbEEDdGohDiAJIAAgCmxB",
-    "A3RqIQ8gAiACQQFxayEQQQAhDANAIAwgEE5FBEAgDEEDdCILIA9qIAsgDWr9AAQAIAUgC2r9AAQAIAsgDmr9AAQA/fIB/fABIAggC2r9AAQA/fAB",
-    "EAP9CwQAIAxBAmohDAwBCwsDQCACIAxMRQRAIAxBA3QiCyAPaiALIA1qKwMAIAUgC2orAwAgCyAOaisDAKKgIAggC2orAwCg/RQQA/0hADkDACAM",
-    "QQFqIQwMAQsLIABBAWohAAwBCwsL6wIDCX8BewF8A0AgACABTkUEQCADIAAgBGxBA3RqIRIgBSAAIAZsQQN0aiETIAcgACAIbEEDdGohFCAKIAAg",
-    "C2xBA3RqIRUgDCAAIA1sQQN0aiEWIA4gACAPbEEDdGohFyACIAJBAXFrIRhBACERA0AgESAYTkUEQCARQQN0IhAgEmr9AAQA/QwAAAAAAADwPwAA",
-    "AAAAAPA/IBAgE2r9AAQAIhkgGf3yAf3xAf3yASEZIBAgFGogGf0LBAAgECAVaiAZIAkgEGr9AAQA/fIB/QsEACAQIBdqIBkgECAWav0ABAD98gH9",
-    "CwQAIBFBAmohEQwBCwsDQCACIBFMRQRAIBFBA3QiECASaisDAEQAAAAAAADwPyAQIBNqKwMAIhogGqKhoiEaIBAgFGogGjkDACAQIBVqIBogCSAQ",
-    "aisDAKI5AwAgECAXaiAaIBAgFmorAwCiOQMAIBFBAWohEQwBCwsgAEEBaiEADAELCwsANARuYW1lAS0GAAZ0YW5oMzIBBWYzMl8wAgVmMzJfMQMG",
-    "dGFuaDY0BAVmNjRfMAUFZjY0XzE=",
+    "AGFzbQEAAAABMARgAXsBe2ALf39/f39/f39/f38AYBB/f39/f39/f39/f39/f39/AGAGf39/f39/AAISAQNlbnYGbWVtb3J5AgMBgIAEAwkIAAEC",
+    "AwABAgMHQQgFZjMyXzAAAQVmMzJfMQACBWYzMl8yAAMFZjMyXzMAAwVmNjRfMAAFBWY2NF8xAAYFZjY0XzIABwVmNjRfMwAHCvIaCOYFAQR7IAD9",
+    "DNENXb3RDV290Q1dvdENXb0gACAA/eYBIgH95gH9DImICD6JiAg+iYgIPomICD795AEgAf3mAf0Mq6qqvquqqr6rqqq+q6qqvv3kASAB/eYB/QwA",
+    "AIA/AACAPwAAgD8AAIA//eQB/eYB/QwAAIA/AACAPwAAgD8AAIA//QwAAABAAAAAQAAAAEAAAABA/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACA",
+    "fwAAgH8AAIB//QwBDVA5AQ1QOQENUDkBDVA5/QwAAABAAAAAQAAAAEAAAABAIAD94AEiBP3mASIDIAP9DDuquD87qrg/O6q4PzuquD/95gH9av0M",
+    "AACWwwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMAAJZDAACWQ/3oASIC/QwAgDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOA",
+    "Xrn95gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2Ov3kASAB/eYB/QyJiAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj39",
+    "5AEgAf3mAf0Mq6oqPquqKj6rqio+q6oqPv3kASAB/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3m",
+    "Af0MAACAPwAAgD8AAIA/AACAP/3kASAC/fgBIgFBAf2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8A",
+    "AAB/AAAA/a4BQRf9qwH95gEgA/0MGHKxQhhysUIYcrFCGHKxQv1E/VIgA/0MtPHPwrTxz8K08c/CtPHPwv1D/VL9DAAAgD8AAIA/AACAPwAAgD/9",
+    "5AH95wH95QEiAf3hASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Q/1SIAT9DM3MzD3NzMw9zczMPc3MzD39Q/1SC+wBAQZ/A0AgACABTkUEQCADIAAg",
+    "BGxBAnRqIQ0gBiAAIAdsQQJ0aiEOIAkgACAKbEECdGohDyACIAJBA3FrIRBBACEMA0AgDCAQTkUEQCAMQQJ0IgsgD2ogCyANav0ABAAgBSALav0A",
+    "BAAgCyAOav0ABAD95gH95AEgCCALav0ABAD95AEQAP0LBAAgDEEEaiEMDAELCwNAIAIgDExFBEAgDEECdCILIA9qIAsgDWoqAgAgBSALaioCACAL",
+    "IA5qKgIAlJIgCCALaioCAJL9ExAA/R8AOAIAIAxBAWohDAwBCwsgAEEBaiEADAELCwvnAgMJfwF7AX0DQCAAIAFORQRAIAMgACAEbEECdGohEiAF",
+    "IAAgBmxBAnRqIRMgByAAIAhsQQJ0aiEUIAogACALbEECdGohFSAMIAAgDWxBAnRqIRYgDiAAIA9sQQJ0aiEXIAIgAkEDcWshGEEAIREDQCARIBhO",
+    "RQRAIBFBAnQiECASav0ABAD9DAAAgD8AAIA/AACAPwAAgD8gECATav0ABAAiGSAZ/eYB/eUB/eYBIRkgECAUaiAZ/QsEACAQIBVqIBkgCSAQav0A",
+    "BAD95gH9CwQAIBAgF2ogGSAQIBZq/QAEAP3mAf0LBAAgEUEEaiERDAELCwNAIAIgEUxFBEAgEUECdCIQIBJqKgIAQwAAgD8gECATaioCACIaIBqU",
+    "k5QhGiAQIBRqIBo4AgAgECAVaiAaIAkgEGoqAgCUOAIAIBAgF2ogGiAQIBZqKgIAlDgCACARQQFqIREMAQsLIABBAWohAAwBCwsL7gEDBH8BewF9",
+    "IAIgAkEDcWshCQNAIAcgCU5FBEAgB0ECdCEI/QwAAAAAAAAAAAAAAAAAAAAAIQogACEGA0AgASAGTEUEQCAKIAQgBSAGbEECdGogCGr9AAQA/eQB",
+    "IQogBkEBaiEGDAELCyADIAhqIgYgBv0ABAAgCv3kAf0LBAAgB0EEaiEHDAELCwNAIAIgB0xFBEAgB0ECdCEIQwAAAAAhCyAAIQYDQCABIAZMRQRA",
+    "IAsgBCAFIAZsQQJ0aiAIaioCAJIhCyAGQQFqIQYMAQsLIAMgCGoiBiAGKgIAIAuSOAIAIAdBAWohBwwBCwsL8QcBBHsgAP0M43UrRTbaV7/jdStF",
+    "NtpXvyAAIAD98gEiAf3yAf0M4H0VDj1tbT/gfRUOPW1tP/3wASAB/fIB/Qw9wuZV4yaCvz3C5lXjJoK//fABIAH98gH9DPoQLIj0ZJY/+hAsiPRk",
+    "lj/98AEgAf3yAf0MHLqhG7qhq78cuqEbuqGrv/3wASAB/fIB/QwRERERERHBPxEREREREcE//fABIAH98gH9DFVVVVVVVdW/VVVVVVVV1b/98AEg",
+    "Af3yAf0MAAAAAAAA8D8AAAAAAADwP/3wAf3yAf0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAEAAAAAAAAAAQP0MAAAAAAAAAAAAAAAAAAAAAP0M",
+    "AAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPf0MAAAAAAAAAEAAAAAAAAAAQCAA/ewBIgT98gEiAyAD/Qz+gitlRxX3P/6CK2VHFfc/",
+    "/fIB/ZQB/QwAAAAAADCRwAAAAAAAMJHA/fUB/QwAAAAAADCRQAAAAAAAMJFA/fQBIgL9DAAA4P5CLuY/AADg/kIu5j/98gH98QEgAv0Mdjx5Ne85",
+    "6j12PHk17znqPf3yAf3xASIB/fIB/QyY2Pjv2O4hPpjY+O/Y7iE+/fABIAH98gH9DORE9WdF5lo+5ET1Z0XmWj798AEgAf3yAf0MXJ94t09+kj5c",
+    "n3i3T36SPv3wASAB/fIB/Qw0x1al4x3HPjTHVqXjHcc+/fABIAH98gH9DBqgARqgAfo+GqABGqAB+j798AEgAf3yAf0MGqABGqABKj8aoAEaoAEq",
+    "P/3wASAB/fIB/QwXbMEWbMFWPxdswRZswVY//fABIAH98gH9DBEREREREYE/ERERERERgT/98AEgAf3yAf0MVVVVVVVVpT9VVVVVVVWlP/3wASAB",
+    "/fIB/QxVVVVVVVXFP1VVVVVVVcU//fABIAH98gH9DAAAAAAAAOA/AAAAAAAA4D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAB/fIB/QwA",
+    "AAAAAADwPwAAAAAAAPA//fABIAL9/AEiAUEB/awBIgL9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASABIAL9sQH9xwH9DP8DAAAAAAAA",
+    "/wMAAAAAAAD9zgFBNP3LAf3yASAD/QzvOfr+Qi6GQO85+v5CLoZA/Ur9UiAD/QxSMC3VEEmHwFIwLdUQSYfA/Un9Uv0MAAAAAAAA8D8AAAAAAADw",
+    "P/3wAf3zAf3xASIB/e0BIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1J/VIgBP0MmpmZmZmZuT+amZmZmZm5P/1J/VIL7AEBBn8DQCAAIAFORQRAIAMg",
+    "ACAEbEEDdGohDSAGIAAgB2xBA3RqIQ4gCSAAIApsQQN0aiEPIAIgAkEBcWshEEEAIQwDQCAMIBBORQRAIAxBA3QiCyAPaiALIA1q/QAEACAFIAtq",
+    "/QAEACALIA5q/QAEAP3yAf3wASAIIAtq/QAEAP3wARAE/QsEACAMQQJqIQwMAQsLA0AgAiAMTEUEQCAMQQN0IgsgD2ogCyANaisDACAFIAtqKwMA",
+    "IAsgDmorAwCioCAIIAtqKwMAoP0UEAT9IQA5AwAgDEEBaiEMDAELCyAAQQFqIQAMAQsLC+sCAwl/AXsBfANAIAAgAU5FBEAgAyAAIARsQQN0aiES",
+    "IAUgACAGbEEDdGohEyAHIAAgCGxBA3RqIRQgCiAAIAtsQQN0aiEVIAwgACANbEEDdGohFiAOIAAgD2xBA3RqIRcgAiACQQFxayEYQQAhEQNAIBEg",
+    "GE5FBEAgEUEDdCIQIBJq/QAEAP0MAAAAAAAA8D8AAAAAAADwPyAQIBNq/QAEACIZIBn98gH98QH98gEhGSAQIBRqIBn9CwQAIBAgFWogGSAJIBBq",
+    "/QAEAP3yAf0LBAAgECAXaiAZIBAgFmr9AAQA/fIB/QsEACARQQJqIREMAQsLA0AgAiARTEUEQCARQQN0IhAgEmorAwBEAAAAAAAA8D8gECATaisD",
+    "ACIaIBqioaIhGiAQIBRqIBo5AwAgECAVaiAaIAkgEGorAwCiOQMAIBAgF2ogGiAQIBZqKwMAojkDACARQQFqIREMAQsLIABBAWohAAwBCwsL8gED",
+    "BH8BewF8IAIgAkEBcWshCQNAIAcgCU5FBEAgB0EDdCEI/QwAAAAAAAAAAAAAAAAAAAAAIQogACEGA0AgASAGTEUEQCAKIAQgBSAGbEEDdGogCGr9",
+    "AAQA/fABIQogBkEBaiEGDAELCyADIAhqIgYgBv0ABAAgCv3wAf0LBAAgB0ECaiEHDAELCwNAIAIgB0xFBEAgB0EDdCEIRAAAAAAAAAAAIQsgACEG",
+    "A0AgASAGTEUEQCALIAQgBSAGbEEDdGogCGorAwCgIQsgBkEBaiEGDAELCyADIAhqIgYgBisDACALoDkDACAHQQFqIQcMAQsLCwBCBG5hbWUBOwgA",
+    "BnRhbmgzMgEFZjMyXzACBWYzMl8xAwVmMzJfMgQGdGFuaDY0BQVmNjRfMAYFZjY0XzEHBWY2NF8y",
   ].join(""),
 };

@@ -443,43 +443,93 @@ function kernel64<A extends FloatArray>(
       mm.NN(B, 3 * H, H, scratch0, 0, 3 * H, p, o_Rz, carry_h, 0, H, false);
       // dRz, dRi, dRo
       mm.TN(3 * H, H, B, scratch0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
-      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
-        dp[o_p_i + i]! += sum;
+      // op 2 (sumb): f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(2, B, [
+          H, // $n
+          at(dp, o_p_i), // $dp_i
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+        ]);
+      else {
+        // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
+          dp[o_p_i + i]! += sum;
+        }
       }
 
-      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
-        dp[o_p_o + i]! += sum;
+      // op 3 (sumb): f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(3, B, [
+          H, // $n
+          at(dp, o_p_o), // $dp_o
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+        ]);
+      else {
+        // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
+          dp[o_p_o + i]! += sum;
+        }
       }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWz, dWi, dWo
     mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wz, true);
-    // grad of: z  = tanh(Wz*x + Rz*h + bz)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
-      dp[o_bz + i]! += sum;
+    // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(4, T * B, [
+        H, // $n
+        at(dp, o_bz), // $dbz
+        at(gx0, 0), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: z  = tanh(Wz*x + Rz*h + bz)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
+        dp[o_bz + i]! += sum;
+      }
     }
 
-    // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
-      dp[o_bi + i]! += sum;
+    // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(5, T * B, [
+        H, // $n
+        at(dp, o_bi), // $dbi
+        at(gx0, H), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
+        dp[o_bi + i]! += sum;
+      }
     }
 
-    // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
-      dp[o_bo + i]! += sum;
+    // op 6 (sumb): f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(6, T * B, [
+        H, // $n
+        at(dp, o_bo), // $dbo
+        at(gx0, 2 * H), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
+        dp[o_bo + i]! += sum;
+      }
     }
 
     // d(dx) from Wz, Wi, Wo
@@ -825,43 +875,93 @@ function kernel32<A extends FloatArray>(
       mm.NN(B, 3 * H, H, scratch0, 0, 3 * H, p, o_Rz, carry_h, 0, H, false);
       // dRz, dRi, dRo
       mm.TN(3 * H, H, B, scratch0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
-      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
-        dp[o_p_i + i]! += sum;
+      // op 2 (sumb): f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(2, B, [
+          H, // $n
+          at(dp, o_p_i), // $dp_i
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+        ]);
+      else {
+        // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
+          dp[o_p_i + i]! += sum;
+        }
       }
 
-      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
-        dp[o_p_o + i]! += sum;
+      // op 3 (sumb): f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(3, B, [
+          H, // $n
+          at(dp, o_p_o), // $dp_o
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+        ]);
+      else {
+        // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
+          dp[o_p_o + i]! += sum;
+        }
       }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWz, dWi, dWo
     mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wz, true);
-    // grad of: z  = tanh(Wz*x + Rz*h + bz)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
-      dp[o_bz + i]! += sum;
+    // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(4, T * B, [
+        H, // $n
+        at(dp, o_bz), // $dbz
+        at(gx0, 0), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: z  = tanh(Wz*x + Rz*h + bz)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
+        dp[o_bz + i]! += sum;
+      }
     }
 
-    // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
-      dp[o_bi + i]! += sum;
+    // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(5, T * B, [
+        H, // $n
+        at(dp, o_bi), // $dbi
+        at(gx0, H), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
+        dp[o_bi + i]! += sum;
+      }
     }
 
-    // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
-      dp[o_bo + i]! += sum;
+    // op 6 (sumb): f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(6, T * B, [
+        H, // $n
+        at(dp, o_bo), // $dbo
+        at(gx0, 2 * H), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
+        dp[o_bo + i]! += sum;
+      }
     }
 
     // d(dx) from Wz, Wi, Wo
@@ -897,82 +997,94 @@ export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {
   return createKernel32(sizes, B, 1, options);
 }
 
-/** The elementwise loops in WebAssembly (text: lstm-cifg.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
+/** The elementwise loops and whole-vector ops in WebAssembly (text: lstm-cifg.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
 const LOOPS_WASM: LoopsModuleSource = {
   loops: [
     { vector: true, splittable: true },
     { vector: true, splittable: true },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
   ],
   binary: [
-    "AGFzbQEAAAABUwNgAXsBe2Aif39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/fwBgJX9/f39/f39/f39/f39/f39/f39/f39/f39/f39/",
-    "f39/f39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDCQgAAAECAAABAgchBAVmMzJfMAACBWYzMl8xAAMFZjY0XzAABgVmNjRfMQAHCuYrCOgDAQJ7",
-    "/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5AQ1QOQENUDkBDVA5IAAgAP0MO6q4PzuquD87qrg/O6q4P/3mAf1q/QwA",
-    "AJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMAAJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0Mg4BeuYOAXrmDgF65g4Be",
-    "uf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauqKj2rqio9q6oqPf3k",
-    "ASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAB/eYB",
-    "/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8AAAB/AAAAfwAA",
-    "AH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9UguEAgECeyAA/QzRDV290Q1dvdEN",
-    "Xb3RDV29IAAgAP3mASIB/eYB/QyJiAg+iYgIPomICD6JiAg+/eQBIAH95gH9DKuqqr6rqqq+q6qqvquqqr795AEgAf3mAf0MAACAPwAAgD8AAIA/",
-    "AACAP/3kAf3mAf0MAACAPwAAgD8AAIA/AACAP/0MAAAAQAAAAEAAAABAAAAAQP0MAAAAQAAAAEAAAABAAAAAQCAA/eABIgL95gEQAP0MAACAPwAA",
-    "gD8AAIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1D/VIgAv0MzczMPc3MzD3NzMw9zczMPf1D/VIL6gYDEH8DewN9",
-    "A0AgACABTkUEQCADIAAgBGxBAnRqISUgBSAAIAZsQQJ0aiEmIAggACAJbEECdGohJyAKIAAgC2xBAnRqISggDCAAIA1sQQJ0aiEpIA8gACAQbEEC",
-    "dGohJCASIAAgE2xBAnRqISogFCAAIBVsQQJ0aiErIBYgACAXbEECdGohLCAYIAAgGWxBAnRqIS0gGiAAIBtsQQJ0aiEuIB4gACAfbEECdGohLyAg",
-    "IAAgIWxBAnRqITAgAiACQQNxayExQQAhIwNAICMgMU5FBEAgI0ECdCIiICVq/QAEACAiICZq/QAEAP3kASAHICJq/QAEAP3kARABITIgIiAnaiAy",
-    "/QsEACAiICpq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/ICIgKGr9AAQAICIgKWr9AAQA/eQBIA4gImr9AAQAICIgJGr9AAQA",
-    "/eYB/eQBIBEgImr9AAQA/eQB/eEBEAD95AH95wEiM/0LBAAgIiArav0MAACAPwAAgD8AAIA/AACAPyAz/eUBIjT9CwQAICIgLGogMiAz/eYBICIg",
-    "JGr9AAQAIDT95gH95AEiMv0LBAAgIiAvav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAiIC1q/QAEACAiIC5q/QAEAP3kASAc",
-    "ICJq/QAEACAy/eYB/eQBIB0gImr9AAQA/eQB/eEBEAD95AH95wEiM/0LBAAgIiAwaiAyEAEgM/3mAf0LBAAgI0EEaiEjDAELCwNAIAIgI0xFBEAg",
-    "I0ECdCIiICVqKgIAICIgJmoqAgCSIAcgImoqAgCS/RMQAf0fACE1ICIgJ2ogNTgCACAiICpqQwAAgD8gIiAoaioCACAiIClqKgIAkiAOICJqKgIA",
-    "ICIgJGoqAgCUkiARICJqKgIAkoz9ExAA/R8AQwAAgD+SlSI2OAIAICIgK2pDAACAPyA2kyI3OAIAICIgLGogNSA2lCAiICRqKgIAIDeUkiI1OAIA",
-    "ICIgL2pDAACAPyAiIC1qKgIAICIgLmoqAgCSIBwgImoqAgAgNZSSIB0gImoqAgCSjP0TEAD9HwBDAACAP5KVIjY4AgAgIiAwaiA1/RMQAf0fACA2",
-    "lDgCACAjQQFqISMMAQsLIABBAWohAAwBCwsL/QcDE38FewV9A0AgACABTkUEQCADIAAgBGxBAnRqISggBSAAIAZsQQJ0aiEpIAcgACAIbEECdGoh",
-    "KiAJIAAgCmxBAnRqIS0gCyAAIAxsQQJ0aiEuIA0gACAObEECdGohLyAQIAAgEWxBAnRqIScgEiAAIBNsQQJ0aiErIBQgACAVbEECdGohLCAWIAAg",
-    "F2xBAnRqITAgGCAAIBlsQQJ0aiExIBogACAbbEECdGohMiAcIAAgHWxBAnRqITMgHyAAICBsQQJ0aiE0ICEgACAibEECdGohNSAjIAAgJGxBAnRq",
-    "ITYgAiACQQNxayE3QQAhJgNAICYgN05FBEAgJkECdCIlIChq/QAEABABITggJSAtaiAlIClq/QAEACA4/eYBICUgKmr9AAQAIjn9DAAAgD8AAIA/",
-    "AACAPwAAgD8gOf3lAf3mAf3mASI5/QsEACAlIC5qIDn9CwQAICUgMGogJSAvav0ABAAgOSAPICVq/QAEAP3mAf3kASAlIClq/QAEACAlICpq/QAE",
-    "AP3mAf0MAACAPwAAgD8AAIA/AACAPyA4IDj95gH95QH95gH95AEiOiAlICdq/QAEACAlICtq/QAEAP3lAf3mASAlICxq/QAEACI4/QwAAIA/AACA",
-    "PwAAgD8AAIA/IDj95QEiO/3mAf3mASI4/QsEACAlIDFqIDj9CwQAICUgMmogOiAlICxq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAlICdq/QAE",
-    "ACAlICdq/QAEAP3mAf3lAf3mASI8/QsEACAlIDNqIDz9CwQAICUgNGogOiA7/eYBIDggHiAlav0ABAD95gH95AH9CwQAICUgNWogOCAlICtq/QAE",
-    "AP3mAf0LBAAgJSA2aiA5ICUgKGr9AAQA/eYB/QsEACAmQQRqISYMAQsLA0AgAiAmTEUEQCAmQQJ0IiUgKGoqAgD9ExAB/R8AIT0gJSAtaiAlIClq",
-    "KgIAID2UICUgKmoqAgAiPkMAAIA/ID6TlJQiPjgCACAlIC5qID44AgAgJSAwaiAlIC9qKgIAID4gDyAlaioCAJSSICUgKWoqAgAgJSAqaioCAJRD",
-    "AACAPyA9ID2Uk5SSIj8gJSAnaioCACAlICtqKgIAk5QgJSAsaioCACI9QwAAgD8gPZMiQJSUIj04AgAgJSAxaiA9OAIAICUgMmogPyAlICxqKgIA",
-    "lEMAAIA/ICUgJ2oqAgAgJSAnaioCAJSTlCJBOAIAICUgM2ogQTgCACAlIDRqID8gQJQgPSAeICVqKgIAlJI4AgAgJSA1aiA9ICUgK2oqAgCUOAIA",
-    "ICUgNmogPiAlIChqKgIAlDgCACAmQQFqISYMAQsLIABBAWohAAwBCwsLiwUBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAAAAAAPB/AAAAAAAA8H/9",
-    "DAltqBNGEuY9CW2oE0YS5j0gACAA/Qz+gitlRxX3P/6CK2VHFfc//fIB/ZQB/QwAAAAAADCRwAAAAAAAMJHA/fUB/QwAAAAAADCRQAAAAAAAMJFA",
-    "/fQBIgL9DAAA4P5CLuY/AADg/kIu5j/98gH98QEgAv0Mdjx5Ne856j12PHk17znqPf3yAf3xASIB/fIB/QyY2Pjv2O4hPpjY+O/Y7iE+/fABIAH9",
-    "8gH9DORE9WdF5lo+5ET1Z0XmWj798AEgAf3yAf0MXJ94t09+kj5cn3i3T36SPv3wASAB/fIB/Qw0x1al4x3HPjTHVqXjHcc+/fABIAH98gH9DBqg",
-    "ARqgAfo+GqABGqAB+j798AEgAf3yAf0MGqABGqABKj8aoAEaoAEqP/3wASAB/fIB/QwXbMEWbMFWPxdswRZswVY//fABIAH98gH9DBEREREREYE/",
-    "ERERERERgT/98AEgAf3yAf0MVVVVVVVVpT9VVVVVVVWlP/3wASAB/fIB/QxVVVVVVVXFP1VVVVVVVcU//fABIAH98gH9DAAAAAAAAOA/AAAAAAAA",
-    "4D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAL9/AEiAUEB/awBIgL9xwH9DP8DAAAAAAAA",
-    "/wMAAAAAAAD9zgFBNP3LAf3yASABIAL9sQH9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASAA/QzvOfr+Qi6GQO85+v5CLoZA/Ur9UiAA",
-    "/QxSMC3VEEmHwFIwLdUQSYfA/Un9UgvsAgECeyAA/QzjdStFNtpXv+N1K0U22le/IAAgAP3yASIB/fIB/QzgfRUOPW1tP+B9FQ49bW0//fABIAH9",
-    "8gH9DD3C5lXjJoK/PcLmVeMmgr/98AEgAf3yAf0M+hAsiPRklj/6ECyI9GSWP/3wASAB/fIB/QwcuqEbuqGrvxy6oRu6oau//fABIAH98gH9DBER",
-    "EREREcE/ERERERERwT/98AEgAf3yAf0MVVVVVVVV1b9VVVVVVVXVv/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fAB/fIB/QwAAAAAAADwPwAA",
-    "AAAAAPA//QwAAAAAAAAAQAAAAAAAAABA/QwAAAAAAAAAQAAAAAAAAABAIAD97AEiAv3yARAE/QwAAAAAAADwPwAAAAAAAPA//fAB/fMB/fEBIgH9",
-    "7QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/Un9UiAC/QyamZmZmZm5P5qZmZmZmbk//Un9Ugv+BgMQfwN7A3wDQCAAIAFORQRAIAMgACAEbEEDdGoh",
-    "JSAFIAAgBmxBA3RqISYgCCAAIAlsQQN0aiEnIAogACALbEEDdGohKCAMIAAgDWxBA3RqISkgDyAAIBBsQQN0aiEkIBIgACATbEEDdGohKiAUIAAg",
-    "FWxBA3RqISsgFiAAIBdsQQN0aiEsIBggACAZbEEDdGohLSAaIAAgG2xBA3RqIS4gHiAAIB9sQQN0aiEvICAgACAhbEEDdGohMCACIAJBAXFrITFB",
-    "ACEjA0AgIyAxTkUEQCAjQQN0IiIgJWr9AAQAICIgJmr9AAQA/fABIAcgImr9AAQA/fABEAUhMiAiICdqIDL9CwQAICIgKmr9DAAAAAAAAPA/AAAA",
-    "AAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gIiAoav0ABAAgIiApav0ABAD98AEgDiAiav0ABAAgIiAkav0ABAD98gH98AEgESAiav0ABAD98AH97QEQ",
-    "BP3wAf3zASIz/QsEACAiICtq/QwAAAAAAADwPwAAAAAAAPA/IDP98QEiNP0LBAAgIiAsaiAyIDP98gEgIiAkav0ABAAgNP3yAf3wASIy/QsEACAi",
-    "IC9q/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICIgLWr9AAQAICIgLmr9AAQA/fABIBwgImr9AAQAIDL98gH98AEgHSAiav0A",
-    "BAD98AH97QEQBP3wAf3zASIz/QsEACAiIDBqIDIQBSAz/fIB/QsEACAjQQJqISMMAQsLA0AgAiAjTEUEQCAjQQN0IiIgJWorAwAgIiAmaisDAKAg",
-    "ByAiaisDAKD9FBAF/SEAITUgIiAnaiA1OQMAICIgKmpEAAAAAAAA8D8gIiAoaisDACAiIClqKwMAoCAOICJqKwMAICIgJGorAwCioCARICJqKwMA",
-    "oJr9FBAE/SEARAAAAAAAAPA/oKMiNjkDACAiICtqRAAAAAAAAPA/IDahIjc5AwAgIiAsaiA1IDaiICIgJGorAwAgN6KgIjU5AwAgIiAvakQAAAAA",
-    "AADwPyAiIC1qKwMAICIgLmorAwCgIBwgImorAwAgNaKgIB0gImorAwCgmv0UEAT9IQBEAAAAAAAA8D+goyI2OQMAICIgMGogNf0UEAX9IQAgNqI5",
-    "AwAgI0EBaiEjDAELCyAAQQFqIQAMAQsLC40IAxN/BXsFfANAIAAgAU5FBEAgAyAAIARsQQN0aiEoIAUgACAGbEEDdGohKSAHIAAgCGxBA3RqISog",
-    "CSAAIApsQQN0aiEtIAsgACAMbEEDdGohLiANIAAgDmxBA3RqIS8gECAAIBFsQQN0aiEnIBIgACATbEEDdGohKyAUIAAgFWxBA3RqISwgFiAAIBds",
-    "QQN0aiEwIBggACAZbEEDdGohMSAaIAAgG2xBA3RqITIgHCAAIB1sQQN0aiEzIB8gACAgbEEDdGohNCAhIAAgImxBA3RqITUgIyAAICRsQQN0aiE2",
-    "IAIgAkEBcWshN0EAISYDQCAmIDdORQRAICZBA3QiJSAoav0ABAAQBSE4ICUgLWogJSApav0ABAAgOP3yASAlICpq/QAEACI5/QwAAAAAAADwPwAA",
-    "AAAAAPA/IDn98QH98gH98gEiOf0LBAAgJSAuaiA5/QsEACAlIDBqICUgL2r9AAQAIDkgDyAlav0ABAD98gH98AEgJSApav0ABAAgJSAqav0ABAD9",
-    "8gH9DAAAAAAAAPA/AAAAAAAA8D8gOCA4/fIB/fEB/fIB/fABIjogJSAnav0ABAAgJSArav0ABAD98QH98gEgJSAsav0ABAAiOP0MAAAAAAAA8D8A",
-    "AAAAAADwPyA4/fEBIjv98gH98gEiOP0LBAAgJSAxaiA4/QsEACAlIDJqIDogJSAsav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gJSAnav0ABAAg",
-    "JSAnav0ABAD98gH98QH98gEiPP0LBAAgJSAzaiA8/QsEACAlIDRqIDogO/3yASA4IB4gJWr9AAQA/fIB/fAB/QsEACAlIDVqIDggJSArav0ABAD9",
-    "8gH9CwQAICUgNmogOSAlIChq/QAEAP3yAf0LBAAgJkECaiEmDAELCwNAIAIgJkxFBEAgJkEDdCIlIChqKwMA/RQQBf0hACE9ICUgLWogJSApaisD",
-    "ACA9oiAlICpqKwMAIj5EAAAAAAAA8D8gPqGioiI+OQMAICUgLmogPjkDACAlIDBqICUgL2orAwAgPiAPICVqKwMAoqAgJSApaisDACAlICpqKwMA",
-    "okQAAAAAAADwPyA9ID2ioaKgIj8gJSAnaisDACAlICtqKwMAoaIgJSAsaisDACI9RAAAAAAAAPA/ID2hIkCioiI9OQMAICUgMWogPTkDACAlIDJq",
-    "ID8gJSAsaisDAKJEAAAAAAAA8D8gJSAnaisDACAlICdqKwMAoqGiIkE5AwAgJSAzaiBBOQMAICUgNGogPyBAoiA9IB4gJWorAwCioDkDACAlIDVq",
-    "ID0gJSAraisDAKI5AwAgJSA2aiA+ICUgKGorAwCiOQMAICZBAWohJgwBCwsgAEEBaiEADAELCwsAQgRuYW1lATsIAAVleHAzMgEGdGFuaDMyAgVm",
-    "MzJfMAMFZjMyXzEEBWV4cDY0BQZ0YW5oNjQGBWY2NF8wBwVmNjRfMQ==",
+    "AGFzbQEAAAABXARgAXsBe2Aif39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/fwBgJX9/f39/f39/f39/f39/f39/f39/f39/f39/f39/",
+    "f39/f39/f38AYAZ/f39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDCwoAAAECAwAAAQIDB3EOBWYzMl8wAAIFZjMyXzEAAwVmMzJfMgAEBWYzMl8z",
+    "AAQFZjMyXzQABAVmMzJfNQAEBWYzMl82AAQFZjY0XzAABwVmNjRfMQAIBWY2NF8yAAkFZjY0XzMACQVmNjRfNAAJBWY2NF81AAkFZjY0XzYACQrK",
+    "LwroAwECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8AAIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAAIAD9DDuquD87qrg/O6q4PzuquD/9",
+    "5gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMAAJZDAACWQ/3oASIC/QwAgDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65",
+    "g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2Ov3kASAB/eYB/QyJiAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oq",
+    "PauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+q6oqPv3kASAB/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/9",
+    "5AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAC/fgBIgFBAf2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAA",
+    "fwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgAP0MGHKxQhhysUIYcrFCGHKxQv1E/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VILhAIBAnsgAP0M0Q1d",
+    "vdENXb3RDV290Q1dvSAAIAD95gEiAf3mAf0MiYgIPomICD6JiAg+iYgIPv3kASAB/eYB/Qyrqqq+q6qqvquqqr6rqqq+/eQBIAH95gH9DAAAgD8A",
+    "AIA/AACAPwAAgD/95AH95gH9DAAAgD8AAIA/AACAPwAAgD/9DAAAAEAAAABAAAAAQAAAAED9DAAAAEAAAABAAAAAQAAAAEAgAP3gASIC/eYBEAD9",
+    "DAAAgD8AAIA/AACAPwAAgD/95AH95wH95QEiAf3hASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Q/1SIAL9DM3MzD3NzMw9zczMPc3MzD39Q/1SC+oG",
+    "AxB/A3sDfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiElIAUgACAGbEECdGohJiAIIAAgCWxBAnRqIScgCiAAIAtsQQJ0aiEoIAwgACANbEECdGohKSAP",
+    "IAAgEGxBAnRqISQgEiAAIBNsQQJ0aiEqIBQgACAVbEECdGohKyAWIAAgF2xBAnRqISwgGCAAIBlsQQJ0aiEtIBogACAbbEECdGohLiAeIAAgH2xB",
+    "AnRqIS8gICAAICFsQQJ0aiEwIAIgAkEDcWshMUEAISMDQCAjIDFORQRAICNBAnQiIiAlav0ABAAgIiAmav0ABAD95AEgByAiav0ABAD95AEQASEy",
+    "ICIgJ2ogMv0LBAAgIiAqav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAiIChq/QAEACAiIClq/QAEAP3kASAOICJq/QAEACAi",
+    "ICRq/QAEAP3mAf3kASARICJq/QAEAP3kAf3hARAA/eQB/ecBIjP9CwQAICIgK2r9DAAAgD8AAIA/AACAPwAAgD8gM/3lASI0/QsEACAiICxqIDIg",
+    "M/3mASAiICRq/QAEACA0/eYB/eQBIjL9CwQAICIgL2r9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gIiAtav0ABAAgIiAuav0A",
+    "BAD95AEgHCAiav0ABAAgMv3mAf3kASAdICJq/QAEAP3kAf3hARAA/eQB/ecBIjP9CwQAICIgMGogMhABIDP95gH9CwQAICNBBGohIwwBCwsDQCAC",
+    "ICNMRQRAICNBAnQiIiAlaioCACAiICZqKgIAkiAHICJqKgIAkv0TEAH9HwAhNSAiICdqIDU4AgAgIiAqakMAAIA/ICIgKGoqAgAgIiApaioCAJIg",
+    "DiAiaioCACAiICRqKgIAlJIgESAiaioCAJKM/RMQAP0fAEMAAIA/kpUiNjgCACAiICtqQwAAgD8gNpMiNzgCACAiICxqIDUgNpQgIiAkaioCACA3",
+    "lJIiNTgCACAiIC9qQwAAgD8gIiAtaioCACAiIC5qKgIAkiAcICJqKgIAIDWUkiAdICJqKgIAkoz9ExAA/R8AQwAAgD+SlSI2OAIAICIgMGogNf0T",
+    "EAH9HwAgNpQ4AgAgI0EBaiEjDAELCyAAQQFqIQAMAQsLC/0HAxN/BXsFfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEoIAUgACAGbEECdGohKSAHIAAg",
+    "CGxBAnRqISogCSAAIApsQQJ0aiEtIAsgACAMbEECdGohLiANIAAgDmxBAnRqIS8gECAAIBFsQQJ0aiEnIBIgACATbEECdGohKyAUIAAgFWxBAnRq",
+    "ISwgFiAAIBdsQQJ0aiEwIBggACAZbEECdGohMSAaIAAgG2xBAnRqITIgHCAAIB1sQQJ0aiEzIB8gACAgbEECdGohNCAhIAAgImxBAnRqITUgIyAA",
+    "ICRsQQJ0aiE2IAIgAkEDcWshN0EAISYDQCAmIDdORQRAICZBAnQiJSAoav0ABAAQASE4ICUgLWogJSApav0ABAAgOP3mASAlICpq/QAEACI5/QwA",
+    "AIA/AACAPwAAgD8AAIA/IDn95QH95gH95gEiOf0LBAAgJSAuaiA5/QsEACAlIDBqICUgL2r9AAQAIDkgDyAlav0ABAD95gH95AEgJSApav0ABAAg",
+    "JSAqav0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gOCA4/eYB/eUB/eYB/eQBIjogJSAnav0ABAAgJSArav0ABAD95QH95gEgJSAsav0ABAAiOP0M",
+    "AACAPwAAgD8AAIA/AACAPyA4/eUBIjv95gH95gEiOP0LBAAgJSAxaiA4/QsEACAlIDJqIDogJSAsav0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8g",
+    "JSAnav0ABAAgJSAnav0ABAD95gH95QH95gEiPP0LBAAgJSAzaiA8/QsEACAlIDRqIDogO/3mASA4IB4gJWr9AAQA/eYB/eQB/QsEACAlIDVqIDgg",
+    "JSArav0ABAD95gH9CwQAICUgNmogOSAlIChq/QAEAP3mAf0LBAAgJkEEaiEmDAELCwNAIAIgJkxFBEAgJkECdCIlIChqKgIA/RMQAf0fACE9ICUg",
+    "LWogJSApaioCACA9lCAlICpqKgIAIj5DAACAPyA+k5SUIj44AgAgJSAuaiA+OAIAICUgMGogJSAvaioCACA+IA8gJWoqAgCUkiAlIClqKgIAICUg",
+    "KmoqAgCUQwAAgD8gPSA9lJOUkiI/ICUgJ2oqAgAgJSAraioCAJOUICUgLGoqAgAiPUMAAIA/ID2TIkCUlCI9OAIAICUgMWogPTgCACAlIDJqID8g",
+    "JSAsaioCAJRDAACAPyAlICdqKgIAICUgJ2oqAgCUk5QiQTgCACAlIDNqIEE4AgAgJSA0aiA/IECUID0gHiAlaioCAJSSOAIAICUgNWogPSAlICtq",
+    "KgIAlDgCACAlIDZqID4gJSAoaioCAJQ4AgAgJkEBaiEmDAELCyAAQQFqIQAMAQsLC+4BAwR/AXsBfSACIAJBA3FrIQkDQCAHIAlORQRAIAdBAnQh",
+    "CP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUgBmxBAnRqIAhq/QAEAP3kASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9AAQA",
+    "IAr95AH9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQhCEMAAAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAGbEECdGogCGoqAgCSIQsgBkEB",
+    "aiEGDAELCyADIAhqIgYgBioCACALkjgCACAHQQFqIQcMAQsLC4sFAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAAAADwfwAAAAAAAPB//QwJbagT",
+    "RhLmPQltqBNGEuY9IAAgAP0M/oIrZUcV9z/+gitlRxX3P/3yAf2UAf0MAAAAAAAwkcAAAAAAADCRwP31Af0MAAAAAAAwkUAAAAAAADCRQP30ASIC",
+    "/QwAAOD+Qi7mPwAA4P5CLuY//fIB/fEBIAL9DHY8eTXvOeo9djx5Ne856j398gH98QEiAf3yAf0MmNj479juIT6Y2Pjv2O4hPv3wASAB/fIB/Qzk",
+    "RPVnReZaPuRE9WdF5lo+/fABIAH98gH9DFyfeLdPfpI+XJ94t09+kj798AEgAf3yAf0MNMdWpeMdxz40x1al4x3HPv3wASAB/fIB/QwaoAEaoAH6",
+    "PhqgARqgAfo+/fABIAH98gH9DBqgARqgASo/GqABGqABKj/98AEgAf3yAf0MF2zBFmzBVj8XbMEWbMFWP/3wASAB/fIB/QwRERERERGBPxERERER",
+    "EYE//fABIAH98gH9DFVVVVVVVaU/VVVVVVVVpT/98AEgAf3yAf0MVVVVVVVVxT9VVVVVVVXFP/3wASAB/fIB/QwAAAAAAADgPwAAAAAAAOA//fAB",
+    "IAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAC/fwBIgFBAf2sASIC/ccB/Qz/AwAAAAAAAP8DAAAA",
+    "AAAA/c4BQTT9ywH98gEgASAC/bEB/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgAP0M7zn6/kIuhkDvOfr+Qi6GQP1K/VIgAP0MUjAt",
+    "1RBJh8BSMC3VEEmHwP1J/VIL7AIBAnsgAP0M43UrRTbaV7/jdStFNtpXvyAAIAD98gEiAf3yAf0M4H0VDj1tbT/gfRUOPW1tP/3wASAB/fIB/Qw9",
+    "wuZV4yaCvz3C5lXjJoK//fABIAH98gH9DPoQLIj0ZJY/+hAsiPRklj/98AEgAf3yAf0MHLqhG7qhq78cuqEbuqGrv/3wASAB/fIB/QwRERERERHB",
+    "PxEREREREcE//fABIAH98gH9DFVVVVVVVdW/VVVVVVVV1b/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wAf3yAf0MAAAAAAAA8D8AAAAAAADw",
+    "P/0MAAAAAAAAAEAAAAAAAAAAQP0MAAAAAAAAAEAAAAAAAAAAQCAA/ewBIgL98gEQBf0MAAAAAAAA8D8AAAAAAADwP/3wAf3zAf3xASIB/e0BIAEg",
+    "AP0MAAAAAAAAAAAAAAAAAAAAAP1J/VIgAv0MmpmZmZmZuT+amZmZmZm5P/1J/VIL/gYDEH8DewN8A0AgACABTkUEQCADIAAgBGxBA3RqISUgBSAA",
+    "IAZsQQN0aiEmIAggACAJbEEDdGohJyAKIAAgC2xBA3RqISggDCAAIA1sQQN0aiEpIA8gACAQbEEDdGohJCASIAAgE2xBA3RqISogFCAAIBVsQQN0",
+    "aiErIBYgACAXbEEDdGohLCAYIAAgGWxBA3RqIS0gGiAAIBtsQQN0aiEuIB4gACAfbEEDdGohLyAgIAAgIWxBA3RqITAgAiACQQFxayExQQAhIwNA",
+    "ICMgMU5FBEAgI0EDdCIiICVq/QAEACAiICZq/QAEAP3wASAHICJq/QAEAP3wARAGITIgIiAnaiAy/QsEACAiICpq/QwAAAAAAADwPwAAAAAAAPA/",
+    "/QwAAAAAAADwPwAAAAAAAPA/ICIgKGr9AAQAICIgKWr9AAQA/fABIA4gImr9AAQAICIgJGr9AAQA/fIB/fABIBEgImr9AAQA/fAB/e0BEAX98AH9",
+    "8wEiM/0LBAAgIiArav0MAAAAAAAA8D8AAAAAAADwPyAz/fEBIjT9CwQAICIgLGogMiAz/fIBICIgJGr9AAQAIDT98gH98AEiMv0LBAAgIiAvav0M",
+    "AAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAiIC1q/QAEACAiIC5q/QAEAP3wASAcICJq/QAEACAy/fIB/fABIB0gImr9AAQA/fAB",
+    "/e0BEAX98AH98wEiM/0LBAAgIiAwaiAyEAYgM/3yAf0LBAAgI0ECaiEjDAELCwNAIAIgI0xFBEAgI0EDdCIiICVqKwMAICIgJmorAwCgIAcgImor",
+    "AwCg/RQQBv0hACE1ICIgJ2ogNTkDACAiICpqRAAAAAAAAPA/ICIgKGorAwAgIiApaisDAKAgDiAiaisDACAiICRqKwMAoqAgESAiaisDAKCa/RQQ",
+    "Bf0hAEQAAAAAAADwP6CjIjY5AwAgIiArakQAAAAAAADwPyA2oSI3OQMAICIgLGogNSA2oiAiICRqKwMAIDeioCI1OQMAICIgL2pEAAAAAAAA8D8g",
+    "IiAtaisDACAiIC5qKwMAoCAcICJqKwMAIDWioCAdICJqKwMAoJr9FBAF/SEARAAAAAAAAPA/oKMiNjkDACAiIDBqIDX9FBAG/SEAIDaiOQMAICNB",
+    "AWohIwwBCwsgAEEBaiEADAELCwuNCAMTfwV7BXwDQCAAIAFORQRAIAMgACAEbEEDdGohKCAFIAAgBmxBA3RqISkgByAAIAhsQQN0aiEqIAkgACAK",
+    "bEEDdGohLSALIAAgDGxBA3RqIS4gDSAAIA5sQQN0aiEvIBAgACARbEEDdGohJyASIAAgE2xBA3RqISsgFCAAIBVsQQN0aiEsIBYgACAXbEEDdGoh",
+    "MCAYIAAgGWxBA3RqITEgGiAAIBtsQQN0aiEyIBwgACAdbEEDdGohMyAfIAAgIGxBA3RqITQgISAAICJsQQN0aiE1ICMgACAkbEEDdGohNiACIAJB",
+    "AXFrITdBACEmA0AgJiA3TkUEQCAmQQN0IiUgKGr9AAQAEAYhOCAlIC1qICUgKWr9AAQAIDj98gEgJSAqav0ABAAiOf0MAAAAAAAA8D8AAAAAAADw",
+    "PyA5/fEB/fIB/fIBIjn9CwQAICUgLmogOf0LBAAgJSAwaiAlIC9q/QAEACA5IA8gJWr9AAQA/fIB/fABICUgKWr9AAQAICUgKmr9AAQA/fIB/QwA",
+    "AAAAAADwPwAAAAAAAPA/IDggOP3yAf3xAf3yAf3wASI6ICUgJ2r9AAQAICUgK2r9AAQA/fEB/fIBICUgLGr9AAQAIjj9DAAAAAAAAPA/AAAAAAAA",
+    "8D8gOP3xASI7/fIB/fIBIjj9CwQAICUgMWogOP0LBAAgJSAyaiA6ICUgLGr9AAQA/fIB/QwAAAAAAADwPwAAAAAAAPA/ICUgJ2r9AAQAICUgJ2r9",
+    "AAQA/fIB/fEB/fIBIjz9CwQAICUgM2ogPP0LBAAgJSA0aiA6IDv98gEgOCAeICVq/QAEAP3yAf3wAf0LBAAgJSA1aiA4ICUgK2r9AAQA/fIB/QsE",
+    "ACAlIDZqIDkgJSAoav0ABAD98gH9CwQAICZBAmohJgwBCwsDQCACICZMRQRAICZBA3QiJSAoaisDAP0UEAb9IQAhPSAlIC1qICUgKWorAwAgPaIg",
+    "JSAqaisDACI+RAAAAAAAAPA/ID6hoqIiPjkDACAlIC5qID45AwAgJSAwaiAlIC9qKwMAID4gDyAlaisDAKKgICUgKWorAwAgJSAqaisDAKJEAAAA",
+    "AAAA8D8gPSA9oqGioCI/ICUgJ2orAwAgJSAraisDAKGiICUgLGorAwAiPUQAAAAAAADwPyA9oSJAoqIiPTkDACAlIDFqID05AwAgJSAyaiA/ICUg",
+    "LGorAwCiRAAAAAAAAPA/ICUgJ2orAwAgJSAnaisDAKKhoiJBOQMAICUgM2ogQTkDACAlIDRqID8gQKIgPSAeICVqKwMAoqA5AwAgJSA1aiA9ICUg",
+    "K2orAwCiOQMAICUgNmogPiAlIChqKwMAojkDACAmQQFqISYMAQsLIABBAWohAAwBCwsL8gEDBH8BewF8IAIgAkEBcWshCQNAIAcgCU5FBEAgB0ED",
+    "dCEI/QwAAAAAAAAAAAAAAAAAAAAAIQogACEGA0AgASAGTEUEQCAKIAQgBSAGbEEDdGogCGr9AAQA/fABIQogBkEBaiEGDAELCyADIAhqIgYgBv0A",
+    "BAAgCv3wAf0LBAAgB0ECaiEHDAELCwNAIAIgB0xFBEAgB0EDdCEIRAAAAAAAAAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAGbEEDdGogCGorAwCg",
+    "IQsgBkEBaiEGDAELCyADIAhqIgYgBisDACALoDkDACAHQQFqIQcMAQsLCwBQBG5hbWUBSQoABWV4cDMyAQZ0YW5oMzICBWYzMl8wAwVmMzJfMQQF",
+    "ZjMyXzIFBWV4cDY0BgZ0YW5oNjQHBWY2NF8wCAVmNjRfMQkFZjY0XzI=",
   ].join(""),
 };

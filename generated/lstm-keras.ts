@@ -446,32 +446,72 @@ function kernel64<A extends FloatArray>(
     // all steps at once: weight gradients of the input products, and the input gradients
     // dKi, dKf, dKc, dKo
     mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Ki, true);
-    // grad of: i  = sigmoid(Ki*x + Ri*h + bi)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
-      dp[o_bi + i]! += sum;
+    // op 2 (sumb): f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(2, T * B, [
+        H, // $n
+        at(dp, o_bi), // $dbi
+        at(gx0, 0), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: i  = sigmoid(Ki*x + Ri*h + bi)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
+        dp[o_bi + i]! += sum;
+      }
     }
 
-    // grad of: f  = sigmoid(Kf*x + Rf*h + bf)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
-      dp[o_bf + i]! += sum;
+    // op 3 (sumb): f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(3, T * B, [
+        H, // $n
+        at(dp, o_bf), // $dbf
+        at(gx0, H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: f  = sigmoid(Kf*x + Rf*h + bf)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
+        dp[o_bf + i]! += sum;
+      }
     }
 
-    // grad of: g  = tanh(Kc*x + Rc*h + bc)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
-      dp[o_bc + i]! += sum;
+    // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(4, T * B, [
+        H, // $n
+        at(dp, o_bc), // $dbc
+        at(gx0, 2 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: g  = tanh(Kc*x + Rc*h + bc)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
+        dp[o_bc + i]! += sum;
+      }
     }
 
-    // grad of: o  = sigmoid(Ko*x + Ro*h + bo)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
-      dp[o_bo + i]! += sum;
+    // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(5, T * B, [
+        H, // $n
+        at(dp, o_bo), // $dbo
+        at(gx0, 3 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: o  = sigmoid(Ko*x + Ro*h + bo)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
+        dp[o_bo + i]! += sum;
+      }
     }
 
     // d(dx) from Ki, Kf, Kc, Ko
@@ -819,32 +859,72 @@ function kernel32<A extends FloatArray>(
     // all steps at once: weight gradients of the input products, and the input gradients
     // dKi, dKf, dKc, dKo
     mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Ki, true);
-    // grad of: i  = sigmoid(Ki*x + Ri*h + bi)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
-      dp[o_bi + i]! += sum;
+    // op 2 (sumb): f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(2, T * B, [
+        H, // $n
+        at(dp, o_bi), // $dbi
+        at(gx0, 0), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: i  = sigmoid(Ki*x + Ri*h + bi)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
+        dp[o_bi + i]! += sum;
+      }
     }
 
-    // grad of: f  = sigmoid(Kf*x + Rf*h + bf)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
-      dp[o_bf + i]! += sum;
+    // op 3 (sumb): f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(3, T * B, [
+        H, // $n
+        at(dp, o_bf), // $dbf
+        at(gx0, H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: f  = sigmoid(Kf*x + Rf*h + bf)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
+        dp[o_bf + i]! += sum;
+      }
     }
 
-    // grad of: g  = tanh(Kc*x + Rc*h + bc)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
-      dp[o_bc + i]! += sum;
+    // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(4, T * B, [
+        H, // $n
+        at(dp, o_bc), // $dbc
+        at(gx0, 2 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: g  = tanh(Kc*x + Rc*h + bc)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
+        dp[o_bc + i]! += sum;
+      }
     }
 
-    // grad of: o  = sigmoid(Ko*x + Ro*h + bo)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
-      dp[o_bo + i]! += sum;
+    // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(5, T * B, [
+        H, // $n
+        at(dp, o_bo), // $dbo
+        at(gx0, 3 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: o  = sigmoid(Ko*x + Ro*h + bo)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
+        dp[o_bo + i]! += sum;
+      }
     }
 
     // d(dx) from Ki, Kf, Kc, Ko
@@ -880,84 +960,95 @@ export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {
   return createKernel32(sizes, B, 1, options);
 }
 
-/** The elementwise loops in WebAssembly (text: lstm-keras.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
+/** The elementwise loops and whole-vector ops in WebAssembly (text: lstm-keras.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
 const LOOPS_WASM: LoopsModuleSource = {
   loops: [
     { vector: true, splittable: true },
     { vector: true, splittable: true },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
   ],
   binary: [
-    "AGFzbQEAAAABWANgAXsBe2Anf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/AGAlf39/f39/f39/f39/f39/f39/f39/f39/",
-    "f39/f39/f39/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMJCAAAAQIAAAECByEEBWYzMl8wAAIFZjMyXzEAAwVmNjRfMAAGBWY2NF8xAAcKnC0I",
-    "6AMBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAgH8AAIB/AACAfwAAgH/9DAENUDkBDVA5AQ1QOQENUDkgACAA/Qw7qrg/O6q4PzuquD87qrg//eYB",
-    "/Wr9DAAAlsMAAJbDAACWwwAAlsP96QH9DAAAlkMAAJZDAACWQwAAlkP96AEiAv0MAIAxPwCAMT8AgDE/AIAxP/3mAf3lASAC/QyDgF65g4BeuYOA",
-    "XrmDgF65/eYB/eUBIgH95gH9DGELtjphC7Y6YQu2OmELtjr95AEgAf3mAf0MiYgIPImICDyJiAg8iYgIPP3kASAB/eYB/Qyrqio9q6oqPauqKj2r",
-    "qio9/eQBIAH95gH9DKuqKj6rqio+q6oqPquqKj795AEgAf3mAf0MAAAAPwAAAD8AAAA/AAAAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQB",
-    "IAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAv34ASIBQQH9rAEiAv0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAEgAv2xAf0MfwAAAH8A",
-    "AAB/AAAAfwAAAP2uAUEX/asB/eYBIAD9DBhysUIYcrFCGHKxQhhysUL9RP1SIAD9DLTxz8K08c/CtPHPwrTxz8L9Q/1SC4QCAQJ7IAD9DNENXb3R",
-    "DV290Q1dvdENXb0gACAA/eYBIgH95gH9DImICD6JiAg+iYgIPomICD795AEgAf3mAf0Mq6qqvquqqr6rqqq+q6qqvv3kASAB/eYB/QwAAIA/AACA",
-    "PwAAgD8AAIA//eQB/eYB/QwAAIA/AACAPwAAgD8AAIA//QwAAABAAAAAQAAAAEAAAABA/QwAAABAAAAAQAAAAEAAAABAIAD94AEiAv3mARAA/QwA",
-    "AIA/AACAPwAAgD8AAIA//eQB/ecB/eUBIgH94QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/UP9UiAC/QzNzMw9zczMPc3MzD3NzMw9/UP9UgvCBwMT",
-    "fwR7BH0DQCAAIAFORQRAIAMgACAEbEECdGohKSAFIAAgBmxBAnRqISogCCAAIAlsQQJ0aiErIAogACALbEECdGohLCAMIAAgDWxBAnRqIS0gDyAA",
-    "IBBsQQJ0aiEuIBEgACASbEECdGohLyATIAAgFGxBAnRqITAgFiAAIBdsQQJ0aiExIBggACAZbEECdGohMiAaIAAgG2xBAnRqITMgHSAAIB5sQQJ0",
-    "aiE0IB8gACAgbEECdGohNSAhIAAgImxBAnRqITYgIyAAICRsQQJ0aiE3ICUgACAmbEECdGohOCACIAJBA3FrITlBACEoA0AgKCA5TkUEQP0MAACA",
-    "PwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAoQQJ0IicgKWr9AAQAICcgKmr9AAQA/eQBIAcgJ2r9AAQA/eQB/eEBEAD95AH95wEhOiAn",
-    "ICtqIDr9CwQAICcgLmr9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gJyAsav0ABAAgJyAtav0ABAD95AEgDiAnav0ABAD95AH9",
-    "4QEQAP3kAf3nASI7/QsEACAnIDFqICcgL2r9AAQAICcgMGr9AAQA/eQBIBUgJ2r9AAQA/eQBEAEiPP0LBAAgJyA0av0MAACAPwAAgD8AAIA/AACA",
-    "P/0MAACAPwAAgD8AAIA/AACAPyAnIDJq/QAEACAnIDNq/QAEAP3kASAcICdq/QAEAP3kAf3hARAA/eQB/ecBIj39CwQAICcgNmogOyAnIDVq/QAE",
-    "AP3mASA6IDz95gH95AEiOv0LBAAgJyA3aiA6EAEiOv0LBAAgJyA4aiA9IDr95gH9CwQAIChBBGohKAwBCwsDQCACIChMRQRAQwAAgD8gKEECdCIn",
-    "IClqKgIAICcgKmoqAgCSIAcgJ2oqAgCSjP0TEAD9HwBDAACAP5KVIT4gJyAraiA+OAIAICcgLmpDAACAPyAnICxqKgIAICcgLWoqAgCSIA4gJ2oq",
-    "AgCSjP0TEAD9HwBDAACAP5KVIj84AgAgJyAxaiAnIC9qKgIAICcgMGoqAgCSIBUgJ2oqAgCS/RMQAf0fACJAOAIAICcgNGpDAACAPyAnIDJqKgIA",
-    "ICcgM2oqAgCSIBwgJ2oqAgCSjP0TEAD9HwBDAACAP5KVIkE4AgAgJyA2aiA/ICcgNWoqAgCUID4gQJSSIj44AgAgJyA3aiA+/RMQAf0fACI+OAIA",
-    "ICcgOGogQSA+lDgCACAoQQFqISgMAQsLIABBAWohAAwBCwsL/AcDFH8CewJ9A0AgACABTkUEQCADIAAgBGxBAnRqIS0gBSAAIAZsQQJ0aiEpIAcg",
-    "ACAIbEECdGohJyAJIAAgCmxBAnRqISogCyAAIAxsQQJ0aiEoIA0gACAObEECdGohKyAPIAAgEGxBAnRqIS4gESAAIBJsQQJ0aiEvIBMgACAUbEEC",
-    "dGohMCAVIAAgFmxBAnRqITEgFyAAIBhsQQJ0aiEyIBkgACAabEECdGohLCAbIAAgHGxBAnRqITMgHSAAIB5sQQJ0aiE0IB8gACAgbEECdGohNSAh",
-    "IAAgImxBAnRqITYgIyAAICRsQQJ0aiE3IAIgAkEDcWshOEEAISYDQCAmIDhORQRAICZBAnQiJSAtav0ABAAgJSApav0ABAAgJSAnav0ABAD95gH9",
-    "DAAAgD8AAIA/AACAPwAAgD8gJSAqav0ABAAiOSA5/eYB/eUB/eYB/eQBIjogJSAoav0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gJSArav0ABAAi",
-    "OSA5/eYB/eUB/eYBITkgJSAuaiA5/QsEACAlIC9qIDn9CwQAICUgMGogOiAlICtq/QAEAP3mASAlIChq/QAEAP0MAACAPwAAgD8AAIA/AACAPyAl",
-    "IChq/QAEAP3lAf3mAf3mASI5/QsEACAlIDFqIDn9CwQAICUgM2ogOiAlIDJq/QAEAP3mASAlICxq/QAEACI5/QwAAIA/AACAPwAAgD8AAIA/IDn9",
-    "5QH95gH95gEiOf0LBAAgJSA0aiA5/QsEACAlIDVqICUgKWr9AAQAICUgKmr9AAQA/eYBICUgJ2r9AAQA/QwAAIA/AACAPwAAgD8AAIA/ICUgJ2r9",
-    "AAQA/eUB/eYB/eYBIjn9CwQAICUgNmogOf0LBAAgJSA3aiA6ICUgLGr9AAQA/eYB/QsEACAmQQRqISYMAQsLA0AgAiAmTEUEQCAmQQJ0IiUgLWoq",
-    "AgAgJSApaioCACAlICdqKgIAlEMAAIA/ICUgKmoqAgAiOyA7lJOUkiI8ICUgKGoqAgCUQwAAgD8gJSAraioCACI7IDuUk5QhOyAlIC5qIDs4AgAg",
-    "JSAvaiA7OAIAICUgMGogPCAlICtqKgIAlCAlIChqKgIAQwAAgD8gJSAoaioCAJOUlCI7OAIAICUgMWogOzgCACAlIDNqIDwgJSAyaioCAJQgJSAs",
-    "aioCACI7QwAAgD8gO5OUlCI7OAIAICUgNGogOzgCACAlIDVqICUgKWoqAgAgJSAqaioCAJQgJSAnaioCAEMAAIA/ICUgJ2oqAgCTlJQiOzgCACAl",
-    "IDZqIDs4AgAgJSA3aiA8ICUgLGoqAgCUOAIAICZBAWohJgwBCwsgAEEBaiEADAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8A",
-    "AAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFA",
-    "AAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479ju",
-    "IT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEg",
-    "Af3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0M",
-    "ERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA",
-    "4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M",
-    "/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIu",
-    "hkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC+wCAQJ7IAD9DON1K0U22le/43UrRTbaV78gACAA/fIBIgH98gH9DOB9FQ49bW0/4H0VDj1t",
-    "bT/98AEgAf3yAf0MPcLmVeMmgr89wuZV4yaCv/3wASAB/fIB/Qz6ECyI9GSWP/oQLIj0ZJY//fABIAH98gH9DBy6oRu6oau/HLqhG7qhq7/98AEg",
-    "Af3yAf0MERERERERwT8RERERERHBP/3wASAB/fIB/QxVVVVVVVXVv1VVVVVVVdW//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AH98gH9DAAA",
-    "AAAAAPA/AAAAAAAA8D/9DAAAAAAAAABAAAAAAAAAAED9DAAAAAAAAABAAAAAAAAAAEAgAP3sASIC/fIBEAT9DAAAAAAAAPA/AAAAAAAA8D/98AH9",
-    "8wH98QEiAf3tASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1SIAL9DJqZmZmZmbk/mpmZmZmZuT/9Sf1SC9oHAxN/BHsEfANAIAAgAU5FBEAgAyAA",
-    "IARsQQN0aiEpIAUgACAGbEEDdGohKiAIIAAgCWxBA3RqISsgCiAAIAtsQQN0aiEsIAwgACANbEEDdGohLSAPIAAgEGxBA3RqIS4gESAAIBJsQQN0",
-    "aiEvIBMgACAUbEEDdGohMCAWIAAgF2xBA3RqITEgGCAAIBlsQQN0aiEyIBogACAbbEEDdGohMyAdIAAgHmxBA3RqITQgHyAAICBsQQN0aiE1ICEg",
-    "ACAibEEDdGohNiAjIAAgJGxBA3RqITcgJSAAICZsQQN0aiE4IAIgAkEBcWshOUEAISgDQCAoIDlORQRA/QwAAAAAAADwPwAAAAAAAPA//QwAAAAA",
-    "AADwPwAAAAAAAPA/IChBA3QiJyApav0ABAAgJyAqav0ABAD98AEgByAnav0ABAD98AH97QEQBP3wAf3zASE6ICcgK2ogOv0LBAAgJyAuav0MAAAA",
-    "AAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAnICxq/QAEACAnIC1q/QAEAP3wASAOICdq/QAEAP3wAf3tARAE/fAB/fMBIjv9CwQAICcg",
-    "MWogJyAvav0ABAAgJyAwav0ABAD98AEgFSAnav0ABAD98AEQBSI8/QsEACAnIDRq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/",
-    "ICcgMmr9AAQAICcgM2r9AAQA/fABIBwgJ2r9AAQA/fAB/e0BEAT98AH98wEiPf0LBAAgJyA2aiA7ICcgNWr9AAQA/fIBIDogPP3yAf3wASI6/QsE",
-    "ACAnIDdqIDoQBSI6/QsEACAnIDhqID0gOv3yAf0LBAAgKEECaiEoDAELCwNAIAIgKExFBEBEAAAAAAAA8D8gKEEDdCInIClqKwMAICcgKmorAwCg",
-    "IAcgJ2orAwCgmv0UEAT9IQBEAAAAAAAA8D+goyE+ICcgK2ogPjkDACAnIC5qRAAAAAAAAPA/ICcgLGorAwAgJyAtaisDAKAgDiAnaisDAKCa/RQQ",
-    "BP0hAEQAAAAAAADwP6CjIj85AwAgJyAxaiAnIC9qKwMAICcgMGorAwCgIBUgJ2orAwCg/RQQBf0hACJAOQMAICcgNGpEAAAAAAAA8D8gJyAyaisD",
-    "ACAnIDNqKwMAoCAcICdqKwMAoJr9FBAE/SEARAAAAAAAAPA/oKMiQTkDACAnIDZqID8gJyA1aisDAKIgPiBAoqAiPjkDACAnIDdqID79FBAF/SEA",
-    "Ij45AwAgJyA4aiBBID6iOQMAIChBAWohKAwBCwsgAEEBaiEADAELCwuQCAMUfwJ7AnwDQCAAIAFORQRAIAMgACAEbEEDdGohLSAFIAAgBmxBA3Rq",
-    "ISkgByAAIAhsQQN0aiEnIAkgACAKbEEDdGohKiALIAAgDGxBA3RqISggDSAAIA5sQQN0aiErIA8gACAQbEEDdGohLiARIAAgEmxBA3RqIS8gEyAA",
-    "IBRsQQN0aiEwIBUgACAWbEEDdGohMSAXIAAgGGxBA3RqITIgGSAAIBpsQQN0aiEsIBsgACAcbEEDdGohMyAdIAAgHmxBA3RqITQgHyAAICBsQQN0",
-    "aiE1ICEgACAibEEDdGohNiAjIAAgJGxBA3RqITcgAiACQQFxayE4QQAhJgNAICYgOE5FBEAgJkEDdCIlIC1q/QAEACAlIClq/QAEACAlICdq/QAE",
-    "AP3yAf0MAAAAAAAA8D8AAAAAAADwPyAlICpq/QAEACI5IDn98gH98QH98gH98AEiOiAlIChq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyAlICtq",
-    "/QAEACI5IDn98gH98QH98gEhOSAlIC5qIDn9CwQAICUgL2ogOf0LBAAgJSAwaiA6ICUgK2r9AAQA/fIBICUgKGr9AAQA/QwAAAAAAADwPwAAAAAA",
-    "APA/ICUgKGr9AAQA/fEB/fIB/fIBIjn9CwQAICUgMWogOf0LBAAgJSAzaiA6ICUgMmr9AAQA/fIBICUgLGr9AAQAIjn9DAAAAAAAAPA/AAAAAAAA",
-    "8D8gOf3xAf3yAf3yASI5/QsEACAlIDRqIDn9CwQAICUgNWogJSApav0ABAAgJSAqav0ABAD98gEgJSAnav0ABAD9DAAAAAAAAPA/AAAAAAAA8D8g",
-    "JSAnav0ABAD98QH98gH98gEiOf0LBAAgJSA2aiA5/QsEACAlIDdqIDogJSAsav0ABAD98gH9CwQAICZBAmohJgwBCwsDQCACICZMRQRAICZBA3Qi",
-    "JSAtaisDACAlIClqKwMAICUgJ2orAwCiRAAAAAAAAPA/ICUgKmorAwAiOyA7oqGioCI8ICUgKGorAwCiRAAAAAAAAPA/ICUgK2orAwAiOyA7oqGi",
-    "ITsgJSAuaiA7OQMAICUgL2ogOzkDACAlIDBqIDwgJSAraisDAKIgJSAoaisDAEQAAAAAAADwPyAlIChqKwMAoaKiIjs5AwAgJSAxaiA7OQMAICUg",
-    "M2ogPCAlIDJqKwMAoiAlICxqKwMAIjtEAAAAAAAA8D8gO6GioiI7OQMAICUgNGogOzkDACAlIDVqICUgKWorAwAgJSAqaisDAKIgJSAnaisDAEQA",
-    "AAAAAADwPyAlICdqKwMAoaKiIjs5AwAgJSA2aiA7OQMAICUgN2ogPCAlICxqKwMAojkDACAmQQFqISYMAQsLIABBAWohAAwBCwsLAEIEbmFtZQE7",
-    "CAAFZXhwMzIBBnRhbmgzMgIFZjMyXzADBWYzMl8xBAVleHA2NAUGdGFuaDY0BgVmNjRfMAcFZjY0XzE=",
+    "AGFzbQEAAAABYQRgAXsBe2Anf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/AGAlf39/f39/f39/f39/f39/f39/f39/f39/",
+    "f39/f39/f39/f39/fwBgBn9/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMLCgAAAQIDAAABAgMHYQwFZjMyXzAAAgVmMzJfMQADBWYzMl8yAAQF",
+    "ZjMyXzMABAVmMzJfNAAEBWYzMl81AAQFZjY0XzAABwVmNjRfMQAIBWY2NF8yAAkFZjY0XzMACQVmNjRfNAAJBWY2NF81AAkKgDEK6AMBAnv9DAAA",
+    "AAAAAAAAAAAAAAAAAAD9DAAAgH8AAIB/AACAfwAAgH/9DAENUDkBDVA5AQ1QOQENUDkgACAA/Qw7qrg/O6q4PzuquD87qrg//eYB/Wr9DAAAlsMA",
+    "AJbDAACWwwAAlsP96QH9DAAAlkMAAJZDAACWQwAAlkP96AEiAv0MAIAxPwCAMT8AgDE/AIAxP/3mAf3lASAC/QyDgF65g4BeuYOAXrmDgF65/eYB",
+    "/eUBIgH95gH9DGELtjphC7Y6YQu2OmELtjr95AEgAf3mAf0MiYgIPImICDyJiAg8iYgIPP3kASAB/eYB/Qyrqio9q6oqPauqKj2rqio9/eQBIAH9",
+    "5gH9DKuqKj6rqio+q6oqPquqKj795AEgAf3mAf0MAAAAPwAAAD8AAAA/AAAAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAH95gH9DAAA",
+    "gD8AAIA/AACAPwAAgD/95AEgAv34ASIBQQH9rAEiAv0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAEgAv2xAf0MfwAAAH8AAAB/AAAAfwAA",
+    "AP2uAUEX/asB/eYBIAD9DBhysUIYcrFCGHKxQhhysUL9RP1SIAD9DLTxz8K08c/CtPHPwrTxz8L9Q/1SC4QCAQJ7IAD9DNENXb3RDV290Q1dvdEN",
+    "Xb0gACAA/eYBIgH95gH9DImICD6JiAg+iYgIPomICD795AEgAf3mAf0Mq6qqvquqqr6rqqq+q6qqvv3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA/",
+    "/eQB/eYB/QwAAIA/AACAPwAAgD8AAIA//QwAAABAAAAAQAAAAEAAAABA/QwAAABAAAAAQAAAAEAAAABAIAD94AEiAv3mARAA/QwAAIA/AACAPwAA",
+    "gD8AAIA//eQB/ecB/eUBIgH94QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/UP9UiAC/QzNzMw9zczMPc3MzD3NzMw9/UP9UgvCBwMTfwR7BH0DQCAA",
+    "IAFORQRAIAMgACAEbEECdGohKSAFIAAgBmxBAnRqISogCCAAIAlsQQJ0aiErIAogACALbEECdGohLCAMIAAgDWxBAnRqIS0gDyAAIBBsQQJ0aiEu",
+    "IBEgACASbEECdGohLyATIAAgFGxBAnRqITAgFiAAIBdsQQJ0aiExIBggACAZbEECdGohMiAaIAAgG2xBAnRqITMgHSAAIB5sQQJ0aiE0IB8gACAg",
+    "bEECdGohNSAhIAAgImxBAnRqITYgIyAAICRsQQJ0aiE3ICUgACAmbEECdGohOCACIAJBA3FrITlBACEoA0AgKCA5TkUEQP0MAACAPwAAgD8AAIA/",
+    "AACAP/0MAACAPwAAgD8AAIA/AACAPyAoQQJ0IicgKWr9AAQAICcgKmr9AAQA/eQBIAcgJ2r9AAQA/eQB/eEBEAD95AH95wEhOiAnICtqIDr9CwQA",
+    "ICcgLmr9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gJyAsav0ABAAgJyAtav0ABAD95AEgDiAnav0ABAD95AH94QEQAP3kAf3n",
+    "ASI7/QsEACAnIDFqICcgL2r9AAQAICcgMGr9AAQA/eQBIBUgJ2r9AAQA/eQBEAEiPP0LBAAgJyA0av0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAA",
+    "gD8AAIA/AACAPyAnIDJq/QAEACAnIDNq/QAEAP3kASAcICdq/QAEAP3kAf3hARAA/eQB/ecBIj39CwQAICcgNmogOyAnIDVq/QAEAP3mASA6IDz9",
+    "5gH95AEiOv0LBAAgJyA3aiA6EAEiOv0LBAAgJyA4aiA9IDr95gH9CwQAIChBBGohKAwBCwsDQCACIChMRQRAQwAAgD8gKEECdCInIClqKgIAICcg",
+    "KmoqAgCSIAcgJ2oqAgCSjP0TEAD9HwBDAACAP5KVIT4gJyAraiA+OAIAICcgLmpDAACAPyAnICxqKgIAICcgLWoqAgCSIA4gJ2oqAgCSjP0TEAD9",
+    "HwBDAACAP5KVIj84AgAgJyAxaiAnIC9qKgIAICcgMGoqAgCSIBUgJ2oqAgCS/RMQAf0fACJAOAIAICcgNGpDAACAPyAnIDJqKgIAICcgM2oqAgCS",
+    "IBwgJ2oqAgCSjP0TEAD9HwBDAACAP5KVIkE4AgAgJyA2aiA/ICcgNWoqAgCUID4gQJSSIj44AgAgJyA3aiA+/RMQAf0fACI+OAIAICcgOGogQSA+",
+    "lDgCACAoQQFqISgMAQsLIABBAWohAAwBCwsL/AcDFH8CewJ9A0AgACABTkUEQCADIAAgBGxBAnRqIS0gBSAAIAZsQQJ0aiEpIAcgACAIbEECdGoh",
+    "JyAJIAAgCmxBAnRqISogCyAAIAxsQQJ0aiEoIA0gACAObEECdGohKyAPIAAgEGxBAnRqIS4gESAAIBJsQQJ0aiEvIBMgACAUbEECdGohMCAVIAAg",
+    "FmxBAnRqITEgFyAAIBhsQQJ0aiEyIBkgACAabEECdGohLCAbIAAgHGxBAnRqITMgHSAAIB5sQQJ0aiE0IB8gACAgbEECdGohNSAhIAAgImxBAnRq",
+    "ITYgIyAAICRsQQJ0aiE3IAIgAkEDcWshOEEAISYDQCAmIDhORQRAICZBAnQiJSAtav0ABAAgJSApav0ABAAgJSAnav0ABAD95gH9DAAAgD8AAIA/",
+    "AACAPwAAgD8gJSAqav0ABAAiOSA5/eYB/eUB/eYB/eQBIjogJSAoav0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gJSArav0ABAAiOSA5/eYB/eUB",
+    "/eYBITkgJSAuaiA5/QsEACAlIC9qIDn9CwQAICUgMGogOiAlICtq/QAEAP3mASAlIChq/QAEAP0MAACAPwAAgD8AAIA/AACAPyAlIChq/QAEAP3l",
+    "Af3mAf3mASI5/QsEACAlIDFqIDn9CwQAICUgM2ogOiAlIDJq/QAEAP3mASAlICxq/QAEACI5/QwAAIA/AACAPwAAgD8AAIA/IDn95QH95gH95gEi",
+    "Of0LBAAgJSA0aiA5/QsEACAlIDVqICUgKWr9AAQAICUgKmr9AAQA/eYBICUgJ2r9AAQA/QwAAIA/AACAPwAAgD8AAIA/ICUgJ2r9AAQA/eUB/eYB",
+    "/eYBIjn9CwQAICUgNmogOf0LBAAgJSA3aiA6ICUgLGr9AAQA/eYB/QsEACAmQQRqISYMAQsLA0AgAiAmTEUEQCAmQQJ0IiUgLWoqAgAgJSApaioC",
+    "ACAlICdqKgIAlEMAAIA/ICUgKmoqAgAiOyA7lJOUkiI8ICUgKGoqAgCUQwAAgD8gJSAraioCACI7IDuUk5QhOyAlIC5qIDs4AgAgJSAvaiA7OAIA",
+    "ICUgMGogPCAlICtqKgIAlCAlIChqKgIAQwAAgD8gJSAoaioCAJOUlCI7OAIAICUgMWogOzgCACAlIDNqIDwgJSAyaioCAJQgJSAsaioCACI7QwAA",
+    "gD8gO5OUlCI7OAIAICUgNGogOzgCACAlIDVqICUgKWoqAgAgJSAqaioCAJQgJSAnaioCAEMAAIA/ICUgJ2oqAgCTlJQiOzgCACAlIDZqIDs4AgAg",
+    "JSA3aiA8ICUgLGoqAgCUOAIAICZBAWohJgwBCwsgAEEBaiEADAELCwvuAQMEfwF7AX0gAiACQQNxayEJA0AgByAJTkUEQCAHQQJ0IQj9DAAAAAAA",
+    "AAAAAAAAAAAAAAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsQQJ0aiAIav0ABAD95AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/eQB/QsE",
+    "ACAHQQRqIQcMAQsLA0AgAiAHTEUEQCAHQQJ0IQhDAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmxBAnRqIAhqKgIAkiELIAZBAWohBgwBCwsg",
+    "AyAIaiIGIAYqAgAgC5I4AgAgB0EBaiEHDAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagT",
+    "RhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu",
+    "5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7k",
+    "RPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6",
+    "Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB",
+    "/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwA",
+    "AAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0",
+    "/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt",
+    "1RBJh8D9Sf1SC+wCAQJ7IAD9DON1K0U22le/43UrRTbaV78gACAA/fIBIgH98gH9DOB9FQ49bW0/4H0VDj1tbT/98AEgAf3yAf0MPcLmVeMmgr89",
+    "wuZV4yaCv/3wASAB/fIB/Qz6ECyI9GSWP/oQLIj0ZJY//fABIAH98gH9DBy6oRu6oau/HLqhG7qhq7/98AEgAf3yAf0MERERERERwT8RERERERHB",
+    "P/3wASAB/fIB/QxVVVVVVVXVv1VVVVVVVdW//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AH98gH9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAA",
+    "AABAAAAAAAAAAED9DAAAAAAAAABAAAAAAAAAAEAgAP3sASIC/fIBEAX9DAAAAAAAAPA/AAAAAAAA8D/98AH98wH98QEiAf3tASABIAD9DAAAAAAA",
+    "AAAAAAAAAAAAAAD9Sf1SIAL9DJqZmZmZmbk/mpmZmZmZuT/9Sf1SC9oHAxN/BHsEfANAIAAgAU5FBEAgAyAAIARsQQN0aiEpIAUgACAGbEEDdGoh",
+    "KiAIIAAgCWxBA3RqISsgCiAAIAtsQQN0aiEsIAwgACANbEEDdGohLSAPIAAgEGxBA3RqIS4gESAAIBJsQQN0aiEvIBMgACAUbEEDdGohMCAWIAAg",
+    "F2xBA3RqITEgGCAAIBlsQQN0aiEyIBogACAbbEEDdGohMyAdIAAgHmxBA3RqITQgHyAAICBsQQN0aiE1ICEgACAibEEDdGohNiAjIAAgJGxBA3Rq",
+    "ITcgJSAAICZsQQN0aiE4IAIgAkEBcWshOUEAISgDQCAoIDlORQRA/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/IChBA3QiJyAp",
+    "av0ABAAgJyAqav0ABAD98AEgByAnav0ABAD98AH97QEQBf3wAf3zASE6ICcgK2ogOv0LBAAgJyAuav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA",
+    "8D8AAAAAAADwPyAnICxq/QAEACAnIC1q/QAEAP3wASAOICdq/QAEAP3wAf3tARAF/fAB/fMBIjv9CwQAICcgMWogJyAvav0ABAAgJyAwav0ABAD9",
+    "8AEgFSAnav0ABAD98AEQBiI8/QsEACAnIDRq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICcgMmr9AAQAICcgM2r9AAQA/fAB",
+    "IBwgJ2r9AAQA/fAB/e0BEAX98AH98wEiPf0LBAAgJyA2aiA7ICcgNWr9AAQA/fIBIDogPP3yAf3wASI6/QsEACAnIDdqIDoQBiI6/QsEACAnIDhq",
+    "ID0gOv3yAf0LBAAgKEECaiEoDAELCwNAIAIgKExFBEBEAAAAAAAA8D8gKEEDdCInIClqKwMAICcgKmorAwCgIAcgJ2orAwCgmv0UEAX9IQBEAAAA",
+    "AAAA8D+goyE+ICcgK2ogPjkDACAnIC5qRAAAAAAAAPA/ICcgLGorAwAgJyAtaisDAKAgDiAnaisDAKCa/RQQBf0hAEQAAAAAAADwP6CjIj85AwAg",
+    "JyAxaiAnIC9qKwMAICcgMGorAwCgIBUgJ2orAwCg/RQQBv0hACJAOQMAICcgNGpEAAAAAAAA8D8gJyAyaisDACAnIDNqKwMAoCAcICdqKwMAoJr9",
+    "FBAF/SEARAAAAAAAAPA/oKMiQTkDACAnIDZqID8gJyA1aisDAKIgPiBAoqAiPjkDACAnIDdqID79FBAG/SEAIj45AwAgJyA4aiBBID6iOQMAIChB",
+    "AWohKAwBCwsgAEEBaiEADAELCwuQCAMUfwJ7AnwDQCAAIAFORQRAIAMgACAEbEEDdGohLSAFIAAgBmxBA3RqISkgByAAIAhsQQN0aiEnIAkgACAK",
+    "bEEDdGohKiALIAAgDGxBA3RqISggDSAAIA5sQQN0aiErIA8gACAQbEEDdGohLiARIAAgEmxBA3RqIS8gEyAAIBRsQQN0aiEwIBUgACAWbEEDdGoh",
+    "MSAXIAAgGGxBA3RqITIgGSAAIBpsQQN0aiEsIBsgACAcbEEDdGohMyAdIAAgHmxBA3RqITQgHyAAICBsQQN0aiE1ICEgACAibEEDdGohNiAjIAAg",
+    "JGxBA3RqITcgAiACQQFxayE4QQAhJgNAICYgOE5FBEAgJkEDdCIlIC1q/QAEACAlIClq/QAEACAlICdq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADw",
+    "PyAlICpq/QAEACI5IDn98gH98QH98gH98AEiOiAlIChq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyAlICtq/QAEACI5IDn98gH98QH98gEhOSAl",
+    "IC5qIDn9CwQAICUgL2ogOf0LBAAgJSAwaiA6ICUgK2r9AAQA/fIBICUgKGr9AAQA/QwAAAAAAADwPwAAAAAAAPA/ICUgKGr9AAQA/fEB/fIB/fIB",
+    "Ijn9CwQAICUgMWogOf0LBAAgJSAzaiA6ICUgMmr9AAQA/fIBICUgLGr9AAQAIjn9DAAAAAAAAPA/AAAAAAAA8D8gOf3xAf3yAf3yASI5/QsEACAl",
+    "IDRqIDn9CwQAICUgNWogJSApav0ABAAgJSAqav0ABAD98gEgJSAnav0ABAD9DAAAAAAAAPA/AAAAAAAA8D8gJSAnav0ABAD98QH98gH98gEiOf0L",
+    "BAAgJSA2aiA5/QsEACAlIDdqIDogJSAsav0ABAD98gH9CwQAICZBAmohJgwBCwsDQCACICZMRQRAICZBA3QiJSAtaisDACAlIClqKwMAICUgJ2or",
+    "AwCiRAAAAAAAAPA/ICUgKmorAwAiOyA7oqGioCI8ICUgKGorAwCiRAAAAAAAAPA/ICUgK2orAwAiOyA7oqGiITsgJSAuaiA7OQMAICUgL2ogOzkD",
+    "ACAlIDBqIDwgJSAraisDAKIgJSAoaisDAEQAAAAAAADwPyAlIChqKwMAoaKiIjs5AwAgJSAxaiA7OQMAICUgM2ogPCAlIDJqKwMAoiAlICxqKwMA",
+    "IjtEAAAAAAAA8D8gO6GioiI7OQMAICUgNGogOzkDACAlIDVqICUgKWorAwAgJSAqaisDAKIgJSAnaisDAEQAAAAAAADwPyAlICdqKwMAoaKiIjs5",
+    "AwAgJSA2aiA7OQMAICUgN2ogPCAlICxqKwMAojkDACAmQQFqISYMAQsLIABBAWohAAwBCwsL8gEDBH8BewF8IAIgAkEBcWshCQNAIAcgCU5FBEAg",
+    "B0EDdCEI/QwAAAAAAAAAAAAAAAAAAAAAIQogACEGA0AgASAGTEUEQCAKIAQgBSAGbEEDdGogCGr9AAQA/fABIQogBkEBaiEGDAELCyADIAhqIgYg",
+    "Bv0ABAAgCv3wAf0LBAAgB0ECaiEHDAELCwNAIAIgB0xFBEAgB0EDdCEIRAAAAAAAAAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAGbEEDdGogCGor",
+    "AwCgIQsgBkEBaiEGDAELCyADIAhqIgYgBisDACALoDkDACAHQQFqIQcMAQsLCwBQBG5hbWUBSQoABWV4cDMyAQZ0YW5oMzICBWYzMl8wAwVmMzJf",
+    "MQQFZjMyXzIFBWV4cDY0BgZ0YW5oNjQHBWY2NF8wCAVmNjRfMQkFZjY0XzI=",
   ].join(""),
 };

@@ -318,15 +318,26 @@ function kernel64<A extends FloatArray>(
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // R times h
       mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_R, scratch0, 0, 4 * H, false);
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 4 * H; i++) sum += xp0[t * B * (4 * H) + b * (4 * H) + i]!;
-        scratch1[b * 1 + 0] = sum;
-      }
-
-      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+      // op 0 (sum): f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(0, B, [
+          4 * H, // $n
+          at(scratch1, 0), // $scratch1
+          1, // $scratch1_stride
+          at(xp0, t * B * (4 * H)), // $xp0
+          4 * H, // $xp0_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 4 * H; i++) sum += xp0[t * B * (4 * H) + b * (4 * H) + i]!;
+          scratch1[b * 1 + 0] = sum;
+        }
+      }
+
+      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(1, B, [
           at(scratch1, 0), // $scratch1
           1, // $scratch1_stride
           4 * H, // $4*H
@@ -342,9 +353,9 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
+      // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(1, B, [
+        wl(2, B, [
           4 * H, // $n
           at(xp0, t * B * (4 * H)), // $xp0
           4 * H, // $xp0_stride
@@ -370,21 +381,43 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 4 * H; i++) sum += scratch3[b * (4 * H) + i]!;
-        scratch4[b * 1 + 0] = sum;
-      }
-
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 4 * H; i++) sum += scratch0[b * (4 * H) + i]!;
-        scratch5[b * 1 + 0] = sum;
-      }
-
-      // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+      // op 3 (sum): f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(2, B, [
+        wl(3, B, [
+          4 * H, // $n
+          at(scratch4, 0), // $scratch4
+          1, // $scratch4_stride
+          at(scratch3, 0), // $scratch3
+          4 * H, // $scratch3_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 4 * H; i++) sum += scratch3[b * (4 * H) + i]!;
+          scratch4[b * 1 + 0] = sum;
+        }
+      }
+
+      // op 4 (sum): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(4, B, [
+          4 * H, // $n
+          at(scratch5, 0), // $scratch5
+          1, // $scratch5_stride
+          at(scratch0, 0), // $scratch0
+          4 * H, // $scratch0_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 4 * H; i++) sum += scratch0[b * (4 * H) + i]!;
+          scratch5[b * 1 + 0] = sum;
+        }
+      }
+
+      // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(5, B, [
           at(scratch4, 0), // $scratch4
           1, // $scratch4_stride
           4 * H, // $4*H
@@ -408,9 +441,9 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+      // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(3, B, [
+        wl(6, B, [
           4 * H, // $n
           at(tape_t3, t * B * (4 * H)), // $tape_t3
           4 * H, // $tape_t3_stride
@@ -454,15 +487,26 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 4 * H; i++) sum += scratch8[b * (4 * H) + i]!;
-        scratch10[b * 1 + 0] = sum;
+      // op 7 (sum): f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(7, B, [
+          4 * H, // $n
+          at(scratch10, 0), // $scratch10
+          1, // $scratch10_stride
+          at(scratch8, 0), // $scratch8
+          4 * H, // $scratch8_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 4 * H; i++) sum += scratch8[b * (4 * H) + i]!;
+          scratch10[b * 1 + 0] = sum;
+        }
       }
 
-      // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      // loop 8: f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(4, B, [
+        wl(8, B, [
           at(scratch10, 0), // $scratch10
           1, // $scratch10_stride
           4 * H, // $4*H
@@ -478,9 +522,9 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+      // loop 9: f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(5, B, [
+        wl(9, B, [
           4 * H, // $n
           at(tape_t1, t * B * (4 * H)), // $tape_t1
           4 * H, // $tape_t1_stride
@@ -512,15 +556,67 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch13[b * H + i] = scratch12[b * (4 * H) + 0 + i]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch14[b * H + i] = scratch12[b * (4 * H) + H + i]!;
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < H; i++) scratch15[b * H + i] = scratch12[b * (4 * H) + 2 * H + i]!;
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < H; i++) scratch16[b * H + i] = scratch12[b * (4 * H) + 3 * H + i]!;
-      // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+      // op 10 (slice): f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(6, B, [
+        wl(10, B, [
+          H, // $n
+          at(scratch13, 0), // $scratch13
+          H, // $scratch13_stride
+          at(scratch12, 0), // $scratch12
+          4 * H, // $scratch12_stride
+          0, // $0
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch13[b * H + i] = scratch12[b * (4 * H) + 0 + i]!;
+      }
+
+      // op 11 (slice): f32_11 and f64_11 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(11, B, [
+          H, // $n
+          at(scratch14, 0), // $scratch14
+          H, // $scratch14_stride
+          at(scratch12, 0), // $scratch12
+          4 * H, // $scratch12_stride
+          H, // $H
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch14[b * H + i] = scratch12[b * (4 * H) + H + i]!;
+      }
+
+      // op 12 (slice): f32_12 and f64_12 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(12, B, [
+          H, // $n
+          at(scratch15, 0), // $scratch15
+          H, // $scratch15_stride
+          at(scratch12, 0), // $scratch12
+          4 * H, // $scratch12_stride
+          2 * H, // $2*H
+        ]);
+      else {
+        for (let b = 0; b < B; b++)
+          for (let i = 0; i < H; i++) scratch15[b * H + i] = scratch12[b * (4 * H) + 2 * H + i]!;
+      }
+
+      // op 13 (slice): f32_13 and f64_13 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(13, B, [
+          H, // $n
+          at(scratch16, 0), // $scratch16
+          H, // $scratch16_stride
+          at(scratch12, 0), // $scratch12
+          4 * H, // $scratch12_stride
+          3 * H, // $3*H
+        ]);
+      else {
+        for (let b = 0; b < B; b++)
+          for (let i = 0; i < H; i++) scratch16[b * H + i] = scratch12[b * (4 * H) + 3 * H + i]!;
+      }
+
+      // loop 14: f32_14 and f64_14 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(14, B, [
           H, // $n
           at(scratch13, 0), // $scratch13
           H, // $scratch13_stride
@@ -579,15 +675,26 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < H; i++) sum += cOut[t * B * H + b * H + i]!;
-        scratch17[b * 1 + 0] = sum;
+      // op 15 (sum): f32_15 and f64_15 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(15, B, [
+          H, // $n
+          at(scratch17, 0), // $scratch17
+          1, // $scratch17_stride
+          at(cOut, t * B * H), // $cOut
+          H, // $cOut_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < H; i++) sum += cOut[t * B * H + b * H + i]!;
+          scratch17[b * 1 + 0] = sum;
+        }
       }
 
-      // loop 7: f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+      // loop 16: f32_16 and f64_16 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(7, B, [
+        wl(16, B, [
           at(scratch17, 0), // $scratch17
           1, // $scratch17_stride
           H, // $H
@@ -603,9 +710,9 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      // loop 8: f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+      // loop 17: f32_17 and f64_17 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(8, B, [
+        wl(17, B, [
           H, // $n
           at(cOut, t * B * H), // $cOut
           H, // $cOut_stride
@@ -631,15 +738,26 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < H; i++) sum += scratch19[b * H + i]!;
-        scratch20[b * 1 + 0] = sum;
+      // op 18 (sum): f32_18 and f64_18 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(18, B, [
+          H, // $n
+          at(scratch20, 0), // $scratch20
+          1, // $scratch20_stride
+          at(scratch19, 0), // $scratch19
+          H, // $scratch19_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < H; i++) sum += scratch19[b * H + i]!;
+          scratch20[b * 1 + 0] = sum;
+        }
       }
 
-      // loop 9: f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
+      // loop 19: f32_19 and f64_19 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(9, B, [
+        wl(19, B, [
           at(scratch20, 0), // $scratch20
           1, // $scratch20_stride
           H, // $H
@@ -655,9 +773,9 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      // loop 10: f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
+      // loop 20: f32_20 and f64_20 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(10, B, [
+        wl(20, B, [
           H, // $n
           at(tape_t5, t * B * H), // $tape_t5
           H, // $tape_t5_stride
@@ -746,9 +864,9 @@ function kernel64<A extends FloatArray>(
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
       for (let k = 0; k < B * H; k++) seed_c[k] = dcUp[t * B * H + k]! + carry_c[k]!;
-      // loop 11: f32_11 and f64_11 in the cell's .wat, over rows [b0, b1)
+      // loop 21: f32_21 and f64_21 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(11, B, [
+        wl(21, B, [
           at(tape_t6, t * B * 1), // $tape_t6
           1, // $tape_t6_stride
           at(scratch1, 0), // $scratch1
@@ -779,9 +897,9 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      // loop 12: f32_12 and f64_12 in the cell's .wat, over rows [b0, b1)
+      // loop 22: f32_22 and f64_22 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(12, B, [
+        wl(22, B, [
           4 * H, // $n
           at(tape_t1, t * B * (4 * H)), // $tape_t1
           4 * H, // $tape_t1_stride
@@ -815,9 +933,9 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      // loop 13: f32_13 and f64_13 in the cell's .wat, over rows [b0, b1)
+      // loop 23: f32_23 and f64_23 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(13, B, [
+        wl(23, B, [
           H, // $n
           at(seed_h, 0), // $seed_h
           H, // $seed_h_stride
@@ -901,39 +1019,94 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < H; i++) sum += scratch15[b * H + i]!;
-        scratch5[b * 1 + 0] = sum;
-      }
-
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < 4 * H; i++)
-          scratch8[b * (4 * H) + i] = i >= 3 * H && i < 3 * H + H ? scratch22[b * H + i - 3 * H]! : 0;
-      // grad of: o  = sigmoid(slice(v, 3*H, H) + bo)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch22[b * H + i]!;
-        dp[o_bo + i]! += sum;
-      }
-
-      // grad of: h' = o .* tanh(gamma_h .* nc + beta_h)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch23[b * H + i]!;
-        dp[o_gamma_h + i]! += sum;
-      }
-
-      // grad of: h' = o .* tanh(gamma_h .* nc + beta_h)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch13[b * H + i]!;
-        dp[o_beta_h + i]! += sum;
-      }
-
-      // loop 14: f32_14 and f64_14 in the cell's .wat, over rows [b0, b1)
+      // op 24 (sum): f32_24 and f64_24 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(14, B, [
+        wl(24, B, [
+          H, // $n
+          at(scratch5, 0), // $scratch5
+          1, // $scratch5_stride
+          at(scratch15, 0), // $scratch15
+          H, // $scratch15_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < H; i++) sum += scratch15[b * H + i]!;
+          scratch5[b * 1 + 0] = sum;
+        }
+      }
+
+      // op 25 (pad): f32_25 and f64_25 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(25, B, [
+          4 * H, // $n
+          at(scratch8, 0), // $scratch8
+          4 * H, // $scratch8_stride
+          at(scratch22, 0), // $scratch22
+          H, // $scratch22_stride
+          3 * H, // $3*H
+          H, // $H
+        ]);
+      else {
+        for (let b = 0; b < B; b++)
+          for (let i = 0; i < 4 * H; i++)
+            scratch8[b * (4 * H) + i] = i >= 3 * H && i < 3 * H + H ? scratch22[b * H + i - 3 * H]! : 0;
+      }
+
+      // op 26 (sumb): f32_26 and f64_26 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(26, B, [
+          H, // $n
+          at(dp, o_bo), // $dbo
+          at(scratch22, 0), // $scratch22
+          H, // $scratch22_stride
+        ]);
+      else {
+        // grad of: o  = sigmoid(slice(v, 3*H, H) + bo)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch22[b * H + i]!;
+          dp[o_bo + i]! += sum;
+        }
+      }
+
+      // op 27 (sumb): f32_27 and f64_27 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(27, B, [
+          H, // $n
+          at(dp, o_gamma_h), // $dgamma_h
+          at(scratch23, 0), // $scratch23
+          H, // $scratch23_stride
+        ]);
+      else {
+        // grad of: h' = o .* tanh(gamma_h .* nc + beta_h)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch23[b * H + i]!;
+          dp[o_gamma_h + i]! += sum;
+        }
+      }
+
+      // op 28 (sumb): f32_28 and f64_28 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(28, B, [
+          H, // $n
+          at(dp, o_beta_h), // $dbeta_h
+          at(scratch13, 0), // $scratch13
+          H, // $scratch13_stride
+        ]);
+      else {
+        // grad of: h' = o .* tanh(gamma_h .* nc + beta_h)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch13[b * H + i]!;
+          dp[o_beta_h + i]! += sum;
+        }
+      }
+
+      // loop 29: f32_29 and f64_29 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(29, B, [
           at(scratch5, 0), // $scratch5
           1, // $scratch5_stride
           at(scratch1, 0), // $scratch1
@@ -952,10 +1125,22 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch24[b * H + i] = scratch6[b * 1 + 0]!;
-      // loop 15: f32_15 and f64_15 in the cell's .wat, over rows [b0, b1)
+      // op 30 (bcast): f32_30 and f64_30 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(15, B, [
+        wl(30, B, [
+          H, // $n
+          at(scratch24, 0), // $scratch24
+          H, // $scratch24_stride
+          at(scratch6, 0), // $scratch6
+          1, // $scratch6_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch24[b * H + i] = scratch6[b * 1 + 0]!;
+      }
+
+      // loop 31: f32_31 and f64_31 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(31, B, [
           H, // $n
           at(scratch14, 0), // $scratch14
           H, // $scratch14_stride
@@ -988,15 +1173,26 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < H; i++) sum += scratch26[b * H + i]!;
-        scratch10[b * 1 + 0] = sum;
+      // op 32 (sum): f32_32 and f64_32 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(32, B, [
+          H, // $n
+          at(scratch10, 0), // $scratch10
+          1, // $scratch10_stride
+          at(scratch26, 0), // $scratch26
+          H, // $scratch26_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < H; i++) sum += scratch26[b * H + i]!;
+          scratch10[b * 1 + 0] = sum;
+        }
       }
 
-      // loop 16: f32_16 and f64_16 in the cell's .wat, over rows [b0, b1)
+      // loop 33: f32_33 and f64_33 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(16, B, [
+        wl(33, B, [
           at(scratch10, 0), // $scratch10
           1, // $scratch10_stride
           H, // $H
@@ -1012,10 +1208,22 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch27[b * H + i] = scratch17[b * 1 + 0]!;
-      // loop 17: f32_17 and f64_17 in the cell's .wat, over rows [b0, b1)
+      // op 34 (bcast): f32_34 and f64_34 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(17, B, [
+        wl(34, B, [
+          H, // $n
+          at(scratch27, 0), // $scratch27
+          H, // $scratch27_stride
+          at(scratch17, 0), // $scratch17
+          1, // $scratch17_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch27[b * H + i] = scratch17[b * 1 + 0]!;
+      }
+
+      // loop 35: f32_35 and f64_35 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(35, B, [
           H, // $n
           at(scratch25, 0), // $scratch25
           H, // $scratch25_stride
@@ -1081,38 +1289,110 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < 4 * H; i++) scratch9[b * (4 * H) + i] = i >= H && i < H + H ? scratch28[b * H + i - H]! : 0;
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < 4 * H; i++)
-          scratch11[b * (4 * H) + i] = i >= 0 && i < 0 + H ? scratch29[b * H + i - 0]! : 0;
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < 4 * H; i++)
-          scratch12[b * (4 * H) + i] = i >= 2 * H && i < 2 * H + H ? scratch30[b * H + i - 2 * H]! : 0;
-      // grad of: i  = sigmoid(slice(v, 0, H) + bi)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch29[b * H + i]!;
-        dp[o_bi + i]! += sum;
-      }
-
-      // grad of: g  = tanh(slice(v, H, H) + bg)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch28[b * H + i]!;
-        dp[o_bg + i]! += sum;
-      }
-
-      // grad of: f  = sigmoid(slice(v, 2*H, H) + bf)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch30[b * H + i]!;
-        dp[o_bf + i]! += sum;
-      }
-
-      // loop 18: f32_18 and f64_18 in the cell's .wat, over rows [b0, b1)
+      // op 36 (pad): f32_36 and f64_36 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(18, B, [
+        wl(36, B, [
+          4 * H, // $n
+          at(scratch9, 0), // $scratch9
+          4 * H, // $scratch9_stride
+          at(scratch28, 0), // $scratch28
+          H, // $scratch28_stride
+          H, // $H
+        ]);
+      else {
+        for (let b = 0; b < B; b++)
+          for (let i = 0; i < 4 * H; i++)
+            scratch9[b * (4 * H) + i] = i >= H && i < H + H ? scratch28[b * H + i - H]! : 0;
+      }
+
+      // op 37 (pad): f32_37 and f64_37 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(37, B, [
+          4 * H, // $n
+          at(scratch11, 0), // $scratch11
+          4 * H, // $scratch11_stride
+          at(scratch29, 0), // $scratch29
+          H, // $scratch29_stride
+          0, // $0
+          H, // $H
+        ]);
+      else {
+        for (let b = 0; b < B; b++)
+          for (let i = 0; i < 4 * H; i++)
+            scratch11[b * (4 * H) + i] = i >= 0 && i < 0 + H ? scratch29[b * H + i - 0]! : 0;
+      }
+
+      // op 38 (pad): f32_38 and f64_38 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(38, B, [
+          4 * H, // $n
+          at(scratch12, 0), // $scratch12
+          4 * H, // $scratch12_stride
+          at(scratch30, 0), // $scratch30
+          H, // $scratch30_stride
+          2 * H, // $2*H
+          H, // $H
+        ]);
+      else {
+        for (let b = 0; b < B; b++)
+          for (let i = 0; i < 4 * H; i++)
+            scratch12[b * (4 * H) + i] = i >= 2 * H && i < 2 * H + H ? scratch30[b * H + i - 2 * H]! : 0;
+      }
+
+      // op 39 (sumb): f32_39 and f64_39 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(39, B, [
+          H, // $n
+          at(dp, o_bi), // $dbi
+          at(scratch29, 0), // $scratch29
+          H, // $scratch29_stride
+        ]);
+      else {
+        // grad of: i  = sigmoid(slice(v, 0, H) + bi)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch29[b * H + i]!;
+          dp[o_bi + i]! += sum;
+        }
+      }
+
+      // op 40 (sumb): f32_40 and f64_40 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(40, B, [
+          H, // $n
+          at(dp, o_bg), // $dbg
+          at(scratch28, 0), // $scratch28
+          H, // $scratch28_stride
+        ]);
+      else {
+        // grad of: g  = tanh(slice(v, H, H) + bg)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch28[b * H + i]!;
+          dp[o_bg + i]! += sum;
+        }
+      }
+
+      // op 41 (sumb): f32_41 and f64_41 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(41, B, [
+          H, // $n
+          at(dp, o_bf), // $dbf
+          at(scratch30, 0), // $scratch30
+          H, // $scratch30_stride
+        ]);
+      else {
+        // grad of: f  = sigmoid(slice(v, 2*H, H) + bf)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch30[b * H + i]!;
+          dp[o_bf + i]! += sum;
+        }
+      }
+
+      // loop 42: f32_42 and f64_42 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(42, B, [
           4 * H, // $n
           at(scratch9, 0), // $scratch9
           4 * H, // $scratch9_stride
@@ -1188,35 +1468,77 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 4 * H; i++) sum += scratch32[b * (4 * H) + i]!;
-        scratch18[b * 1 + 0] = sum;
-      }
-
-      // grad of: v  = gr .* nu + gx .* na
-      for (let i = 0; i < 4 * H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch33[b * (4 * H) + i]!;
-        dp[o_gx + i]! += sum;
-      }
-
-      // grad of: v  = gr .* nu + gx .* na
-      for (let i = 0; i < 4 * H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch34[b * (4 * H) + i]!;
-        dp[o_gr + i]! += sum;
-      }
-
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 4 * H; i++) sum += scratch36[b * (4 * H) + i]!;
-        scratch20[b * 1 + 0] = sum;
-      }
-
-      // loop 19: f32_19 and f64_19 in the cell's .wat, over rows [b0, b1)
+      // op 43 (sum): f32_43 and f64_43 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(19, B, [
+        wl(43, B, [
+          4 * H, // $n
+          at(scratch18, 0), // $scratch18
+          1, // $scratch18_stride
+          at(scratch32, 0), // $scratch32
+          4 * H, // $scratch32_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 4 * H; i++) sum += scratch32[b * (4 * H) + i]!;
+          scratch18[b * 1 + 0] = sum;
+        }
+      }
+
+      // op 44 (sumb): f32_44 and f64_44 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(44, B, [
+          4 * H, // $n
+          at(dp, o_gx), // $dgx
+          at(scratch33, 0), // $scratch33
+          4 * H, // $scratch33_stride
+        ]);
+      else {
+        // grad of: v  = gr .* nu + gx .* na
+        for (let i = 0; i < 4 * H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch33[b * (4 * H) + i]!;
+          dp[o_gx + i]! += sum;
+        }
+      }
+
+      // op 45 (sumb): f32_45 and f64_45 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(45, B, [
+          4 * H, // $n
+          at(dp, o_gr), // $dgr
+          at(scratch34, 0), // $scratch34
+          4 * H, // $scratch34_stride
+        ]);
+      else {
+        // grad of: v  = gr .* nu + gx .* na
+        for (let i = 0; i < 4 * H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch34[b * (4 * H) + i]!;
+          dp[o_gr + i]! += sum;
+        }
+      }
+
+      // op 46 (sum): f32_46 and f64_46 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(46, B, [
+          4 * H, // $n
+          at(scratch20, 0), // $scratch20
+          1, // $scratch20_stride
+          at(scratch36, 0), // $scratch36
+          4 * H, // $scratch36_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 4 * H; i++) sum += scratch36[b * (4 * H) + i]!;
+          scratch20[b * 1 + 0] = sum;
+        }
+      }
+
+      // loop 47: f32_47 and f64_47 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(47, B, [
           at(scratch18, 0), // $scratch18
           1, // $scratch18_stride
           at(scratch2, 0), // $scratch2
@@ -1246,11 +1568,35 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch39[b * (4 * H) + i] = scratch37[b * 1 + 0]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch40[b * (4 * H) + i] = scratch38[b * 1 + 0]!;
-      // loop 20: f32_20 and f64_20 in the cell's .wat, over rows [b0, b1)
+      // op 48 (bcast): f32_48 and f64_48 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(20, B, [
+        wl(48, B, [
+          4 * H, // $n
+          at(scratch39, 0), // $scratch39
+          4 * H, // $scratch39_stride
+          at(scratch37, 0), // $scratch37
+          1, // $scratch37_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch39[b * (4 * H) + i] = scratch37[b * 1 + 0]!;
+      }
+
+      // op 49 (bcast): f32_49 and f64_49 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(49, B, [
+          4 * H, // $n
+          at(scratch40, 0), // $scratch40
+          4 * H, // $scratch40_stride
+          at(scratch38, 0), // $scratch38
+          1, // $scratch38_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch40[b * (4 * H) + i] = scratch38[b * 1 + 0]!;
+      }
+
+      // loop 50: f32_50 and f64_50 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(50, B, [
           4 * H, // $n
           at(scratch31, 0), // $scratch31
           4 * H, // $scratch31_stride
@@ -1298,21 +1644,43 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 4 * H; i++) sum += scratch42[b * (4 * H) + i]!;
-        scratch45[b * 1 + 0] = sum;
-      }
-
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 4 * H; i++) sum += scratch44[b * (4 * H) + i]!;
-        scratch46[b * 1 + 0] = sum;
-      }
-
-      // loop 21: f32_21 and f64_21 in the cell's .wat, over rows [b0, b1)
+      // op 51 (sum): f32_51 and f64_51 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(21, B, [
+        wl(51, B, [
+          4 * H, // $n
+          at(scratch45, 0), // $scratch45
+          1, // $scratch45_stride
+          at(scratch42, 0), // $scratch42
+          4 * H, // $scratch42_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 4 * H; i++) sum += scratch42[b * (4 * H) + i]!;
+          scratch45[b * 1 + 0] = sum;
+        }
+      }
+
+      // op 52 (sum): f32_52 and f64_52 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(52, B, [
+          4 * H, // $n
+          at(scratch46, 0), // $scratch46
+          1, // $scratch46_stride
+          at(scratch44, 0), // $scratch44
+          4 * H, // $scratch44_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 4 * H; i++) sum += scratch44[b * (4 * H) + i]!;
+          scratch46[b * 1 + 0] = sum;
+        }
+      }
+
+      // loop 53: f32_53 and f64_53 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(53, B, [
           at(scratch45, 0), // $scratch45
           1, // $scratch45_stride
           4 * H, // $4*H
@@ -1336,11 +1704,35 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch49[b * (4 * H) + i] = scratch47[b * 1 + 0]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch50[b * (4 * H) + i] = scratch48[b * 1 + 0]!;
-      // loop 22: f32_22 and f64_22 in the cell's .wat, over rows [b0, b1)
+      // op 54 (bcast): f32_54 and f64_54 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(22, B, [
+        wl(54, B, [
+          4 * H, // $n
+          at(scratch49, 0), // $scratch49
+          4 * H, // $scratch49_stride
+          at(scratch47, 0), // $scratch47
+          1, // $scratch47_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch49[b * (4 * H) + i] = scratch47[b * 1 + 0]!;
+      }
+
+      // op 55 (bcast): f32_55 and f64_55 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(55, B, [
+          4 * H, // $n
+          at(scratch50, 0), // $scratch50
+          4 * H, // $scratch50_stride
+          at(scratch48, 0), // $scratch48
+          1, // $scratch48_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch50[b * (4 * H) + i] = scratch48[b * 1 + 0]!;
+      }
+
+      // loop 56: f32_56 and f64_56 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(56, B, [
           4 * H, // $n
           at(scratch41, 0), // $scratch41
           4 * H, // $scratch41_stride
@@ -1604,15 +1996,26 @@ function kernel32<A extends FloatArray>(
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       // R times h
       mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_R, scratch0, 0, 4 * H, false);
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 4 * H; i++) sum += xp0[t * B * (4 * H) + b * (4 * H) + i]!;
-        scratch1[b * 1 + 0] = sum;
-      }
-
-      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+      // op 0 (sum): f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(0, B, [
+          4 * H, // $n
+          at(scratch1, 0), // $scratch1
+          1, // $scratch1_stride
+          at(xp0, t * B * (4 * H)), // $xp0
+          4 * H, // $xp0_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 4 * H; i++) sum += xp0[t * B * (4 * H) + b * (4 * H) + i]!;
+          scratch1[b * 1 + 0] = sum;
+        }
+      }
+
+      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(1, B, [
           at(scratch1, 0), // $scratch1
           1, // $scratch1_stride
           4 * H, // $4*H
@@ -1628,9 +2031,9 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
+      // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(1, B, [
+        wl(2, B, [
           4 * H, // $n
           at(xp0, t * B * (4 * H)), // $xp0
           4 * H, // $xp0_stride
@@ -1656,21 +2059,43 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 4 * H; i++) sum += scratch3[b * (4 * H) + i]!;
-        scratch4[b * 1 + 0] = sum;
-      }
-
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 4 * H; i++) sum += scratch0[b * (4 * H) + i]!;
-        scratch5[b * 1 + 0] = sum;
-      }
-
-      // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+      // op 3 (sum): f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(2, B, [
+        wl(3, B, [
+          4 * H, // $n
+          at(scratch4, 0), // $scratch4
+          1, // $scratch4_stride
+          at(scratch3, 0), // $scratch3
+          4 * H, // $scratch3_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 4 * H; i++) sum += scratch3[b * (4 * H) + i]!;
+          scratch4[b * 1 + 0] = sum;
+        }
+      }
+
+      // op 4 (sum): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(4, B, [
+          4 * H, // $n
+          at(scratch5, 0), // $scratch5
+          1, // $scratch5_stride
+          at(scratch0, 0), // $scratch0
+          4 * H, // $scratch0_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 4 * H; i++) sum += scratch0[b * (4 * H) + i]!;
+          scratch5[b * 1 + 0] = sum;
+        }
+      }
+
+      // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(5, B, [
           at(scratch4, 0), // $scratch4
           1, // $scratch4_stride
           4 * H, // $4*H
@@ -1694,9 +2119,9 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+      // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(3, B, [
+        wl(6, B, [
           4 * H, // $n
           at(tape_t3, t * B * (4 * H)), // $tape_t3
           4 * H, // $tape_t3_stride
@@ -1740,15 +2165,26 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 4 * H; i++) sum += scratch8[b * (4 * H) + i]!;
-        scratch10[b * 1 + 0] = sum;
+      // op 7 (sum): f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(7, B, [
+          4 * H, // $n
+          at(scratch10, 0), // $scratch10
+          1, // $scratch10_stride
+          at(scratch8, 0), // $scratch8
+          4 * H, // $scratch8_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 4 * H; i++) sum += scratch8[b * (4 * H) + i]!;
+          scratch10[b * 1 + 0] = sum;
+        }
       }
 
-      // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      // loop 8: f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(4, B, [
+        wl(8, B, [
           at(scratch10, 0), // $scratch10
           1, // $scratch10_stride
           4 * H, // $4*H
@@ -1764,9 +2200,9 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+      // loop 9: f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(5, B, [
+        wl(9, B, [
           4 * H, // $n
           at(tape_t1, t * B * (4 * H)), // $tape_t1
           4 * H, // $tape_t1_stride
@@ -1798,15 +2234,67 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch13[b * H + i] = scratch12[b * (4 * H) + 0 + i]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch14[b * H + i] = scratch12[b * (4 * H) + H + i]!;
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < H; i++) scratch15[b * H + i] = scratch12[b * (4 * H) + 2 * H + i]!;
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < H; i++) scratch16[b * H + i] = scratch12[b * (4 * H) + 3 * H + i]!;
-      // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+      // op 10 (slice): f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(6, B, [
+        wl(10, B, [
+          H, // $n
+          at(scratch13, 0), // $scratch13
+          H, // $scratch13_stride
+          at(scratch12, 0), // $scratch12
+          4 * H, // $scratch12_stride
+          0, // $0
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch13[b * H + i] = scratch12[b * (4 * H) + 0 + i]!;
+      }
+
+      // op 11 (slice): f32_11 and f64_11 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(11, B, [
+          H, // $n
+          at(scratch14, 0), // $scratch14
+          H, // $scratch14_stride
+          at(scratch12, 0), // $scratch12
+          4 * H, // $scratch12_stride
+          H, // $H
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch14[b * H + i] = scratch12[b * (4 * H) + H + i]!;
+      }
+
+      // op 12 (slice): f32_12 and f64_12 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(12, B, [
+          H, // $n
+          at(scratch15, 0), // $scratch15
+          H, // $scratch15_stride
+          at(scratch12, 0), // $scratch12
+          4 * H, // $scratch12_stride
+          2 * H, // $2*H
+        ]);
+      else {
+        for (let b = 0; b < B; b++)
+          for (let i = 0; i < H; i++) scratch15[b * H + i] = scratch12[b * (4 * H) + 2 * H + i]!;
+      }
+
+      // op 13 (slice): f32_13 and f64_13 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(13, B, [
+          H, // $n
+          at(scratch16, 0), // $scratch16
+          H, // $scratch16_stride
+          at(scratch12, 0), // $scratch12
+          4 * H, // $scratch12_stride
+          3 * H, // $3*H
+        ]);
+      else {
+        for (let b = 0; b < B; b++)
+          for (let i = 0; i < H; i++) scratch16[b * H + i] = scratch12[b * (4 * H) + 3 * H + i]!;
+      }
+
+      // loop 14: f32_14 and f64_14 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(14, B, [
           H, // $n
           at(scratch13, 0), // $scratch13
           H, // $scratch13_stride
@@ -1865,15 +2353,26 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < H; i++) sum += cOut[t * B * H + b * H + i]!;
-        scratch17[b * 1 + 0] = sum;
+      // op 15 (sum): f32_15 and f64_15 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(15, B, [
+          H, // $n
+          at(scratch17, 0), // $scratch17
+          1, // $scratch17_stride
+          at(cOut, t * B * H), // $cOut
+          H, // $cOut_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < H; i++) sum += cOut[t * B * H + b * H + i]!;
+          scratch17[b * 1 + 0] = sum;
+        }
       }
 
-      // loop 7: f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+      // loop 16: f32_16 and f64_16 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(7, B, [
+        wl(16, B, [
           at(scratch17, 0), // $scratch17
           1, // $scratch17_stride
           H, // $H
@@ -1889,9 +2388,9 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      // loop 8: f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+      // loop 17: f32_17 and f64_17 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(8, B, [
+        wl(17, B, [
           H, // $n
           at(cOut, t * B * H), // $cOut
           H, // $cOut_stride
@@ -1917,15 +2416,26 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < H; i++) sum += scratch19[b * H + i]!;
-        scratch20[b * 1 + 0] = sum;
+      // op 18 (sum): f32_18 and f64_18 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(18, B, [
+          H, // $n
+          at(scratch20, 0), // $scratch20
+          1, // $scratch20_stride
+          at(scratch19, 0), // $scratch19
+          H, // $scratch19_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < H; i++) sum += scratch19[b * H + i]!;
+          scratch20[b * 1 + 0] = sum;
+        }
       }
 
-      // loop 9: f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
+      // loop 19: f32_19 and f64_19 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(9, B, [
+        wl(19, B, [
           at(scratch20, 0), // $scratch20
           1, // $scratch20_stride
           H, // $H
@@ -1941,9 +2451,9 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      // loop 10: f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
+      // loop 20: f32_20 and f64_20 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(10, B, [
+        wl(20, B, [
           H, // $n
           at(tape_t5, t * B * H), // $tape_t5
           H, // $tape_t5_stride
@@ -2032,9 +2542,9 @@ function kernel32<A extends FloatArray>(
       // the upstream gradient of each new state, plus what flows back from step t + 1
       for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
       for (let k = 0; k < B * H; k++) seed_c[k] = dcUp[t * B * H + k]! + carry_c[k]!;
-      // loop 11: f32_11 and f64_11 in the cell's .wat, over rows [b0, b1)
+      // loop 21: f32_21 and f64_21 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(11, B, [
+        wl(21, B, [
           at(tape_t6, t * B * 1), // $tape_t6
           1, // $tape_t6_stride
           at(scratch1, 0), // $scratch1
@@ -2065,9 +2575,9 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      // loop 12: f32_12 and f64_12 in the cell's .wat, over rows [b0, b1)
+      // loop 22: f32_22 and f64_22 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(12, B, [
+        wl(22, B, [
           4 * H, // $n
           at(tape_t1, t * B * (4 * H)), // $tape_t1
           4 * H, // $tape_t1_stride
@@ -2101,9 +2611,9 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      // loop 13: f32_13 and f64_13 in the cell's .wat, over rows [b0, b1)
+      // loop 23: f32_23 and f64_23 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(13, B, [
+        wl(23, B, [
           H, // $n
           at(seed_h, 0), // $seed_h
           H, // $seed_h_stride
@@ -2187,39 +2697,94 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < H; i++) sum += scratch15[b * H + i]!;
-        scratch5[b * 1 + 0] = sum;
-      }
-
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < 4 * H; i++)
-          scratch8[b * (4 * H) + i] = i >= 3 * H && i < 3 * H + H ? scratch22[b * H + i - 3 * H]! : 0;
-      // grad of: o  = sigmoid(slice(v, 3*H, H) + bo)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch22[b * H + i]!;
-        dp[o_bo + i]! += sum;
-      }
-
-      // grad of: h' = o .* tanh(gamma_h .* nc + beta_h)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch23[b * H + i]!;
-        dp[o_gamma_h + i]! += sum;
-      }
-
-      // grad of: h' = o .* tanh(gamma_h .* nc + beta_h)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch13[b * H + i]!;
-        dp[o_beta_h + i]! += sum;
-      }
-
-      // loop 14: f32_14 and f64_14 in the cell's .wat, over rows [b0, b1)
+      // op 24 (sum): f32_24 and f64_24 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(14, B, [
+        wl(24, B, [
+          H, // $n
+          at(scratch5, 0), // $scratch5
+          1, // $scratch5_stride
+          at(scratch15, 0), // $scratch15
+          H, // $scratch15_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < H; i++) sum += scratch15[b * H + i]!;
+          scratch5[b * 1 + 0] = sum;
+        }
+      }
+
+      // op 25 (pad): f32_25 and f64_25 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(25, B, [
+          4 * H, // $n
+          at(scratch8, 0), // $scratch8
+          4 * H, // $scratch8_stride
+          at(scratch22, 0), // $scratch22
+          H, // $scratch22_stride
+          3 * H, // $3*H
+          H, // $H
+        ]);
+      else {
+        for (let b = 0; b < B; b++)
+          for (let i = 0; i < 4 * H; i++)
+            scratch8[b * (4 * H) + i] = i >= 3 * H && i < 3 * H + H ? scratch22[b * H + i - 3 * H]! : 0;
+      }
+
+      // op 26 (sumb): f32_26 and f64_26 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(26, B, [
+          H, // $n
+          at(dp, o_bo), // $dbo
+          at(scratch22, 0), // $scratch22
+          H, // $scratch22_stride
+        ]);
+      else {
+        // grad of: o  = sigmoid(slice(v, 3*H, H) + bo)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch22[b * H + i]!;
+          dp[o_bo + i]! += sum;
+        }
+      }
+
+      // op 27 (sumb): f32_27 and f64_27 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(27, B, [
+          H, // $n
+          at(dp, o_gamma_h), // $dgamma_h
+          at(scratch23, 0), // $scratch23
+          H, // $scratch23_stride
+        ]);
+      else {
+        // grad of: h' = o .* tanh(gamma_h .* nc + beta_h)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch23[b * H + i]!;
+          dp[o_gamma_h + i]! += sum;
+        }
+      }
+
+      // op 28 (sumb): f32_28 and f64_28 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(28, B, [
+          H, // $n
+          at(dp, o_beta_h), // $dbeta_h
+          at(scratch13, 0), // $scratch13
+          H, // $scratch13_stride
+        ]);
+      else {
+        // grad of: h' = o .* tanh(gamma_h .* nc + beta_h)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch13[b * H + i]!;
+          dp[o_beta_h + i]! += sum;
+        }
+      }
+
+      // loop 29: f32_29 and f64_29 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(29, B, [
           at(scratch5, 0), // $scratch5
           1, // $scratch5_stride
           at(scratch1, 0), // $scratch1
@@ -2238,10 +2803,22 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch24[b * H + i] = scratch6[b * 1 + 0]!;
-      // loop 15: f32_15 and f64_15 in the cell's .wat, over rows [b0, b1)
+      // op 30 (bcast): f32_30 and f64_30 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(15, B, [
+        wl(30, B, [
+          H, // $n
+          at(scratch24, 0), // $scratch24
+          H, // $scratch24_stride
+          at(scratch6, 0), // $scratch6
+          1, // $scratch6_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch24[b * H + i] = scratch6[b * 1 + 0]!;
+      }
+
+      // loop 31: f32_31 and f64_31 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(31, B, [
           H, // $n
           at(scratch14, 0), // $scratch14
           H, // $scratch14_stride
@@ -2274,15 +2851,26 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < H; i++) sum += scratch26[b * H + i]!;
-        scratch10[b * 1 + 0] = sum;
+      // op 32 (sum): f32_32 and f64_32 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(32, B, [
+          H, // $n
+          at(scratch10, 0), // $scratch10
+          1, // $scratch10_stride
+          at(scratch26, 0), // $scratch26
+          H, // $scratch26_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < H; i++) sum += scratch26[b * H + i]!;
+          scratch10[b * 1 + 0] = sum;
+        }
       }
 
-      // loop 16: f32_16 and f64_16 in the cell's .wat, over rows [b0, b1)
+      // loop 33: f32_33 and f64_33 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(16, B, [
+        wl(33, B, [
           at(scratch10, 0), // $scratch10
           1, // $scratch10_stride
           H, // $H
@@ -2298,10 +2886,22 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch27[b * H + i] = scratch17[b * 1 + 0]!;
-      // loop 17: f32_17 and f64_17 in the cell's .wat, over rows [b0, b1)
+      // op 34 (bcast): f32_34 and f64_34 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(17, B, [
+        wl(34, B, [
+          H, // $n
+          at(scratch27, 0), // $scratch27
+          H, // $scratch27_stride
+          at(scratch17, 0), // $scratch17
+          1, // $scratch17_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch27[b * H + i] = scratch17[b * 1 + 0]!;
+      }
+
+      // loop 35: f32_35 and f64_35 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(35, B, [
           H, // $n
           at(scratch25, 0), // $scratch25
           H, // $scratch25_stride
@@ -2367,38 +2967,110 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < 4 * H; i++) scratch9[b * (4 * H) + i] = i >= H && i < H + H ? scratch28[b * H + i - H]! : 0;
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < 4 * H; i++)
-          scratch11[b * (4 * H) + i] = i >= 0 && i < 0 + H ? scratch29[b * H + i - 0]! : 0;
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < 4 * H; i++)
-          scratch12[b * (4 * H) + i] = i >= 2 * H && i < 2 * H + H ? scratch30[b * H + i - 2 * H]! : 0;
-      // grad of: i  = sigmoid(slice(v, 0, H) + bi)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch29[b * H + i]!;
-        dp[o_bi + i]! += sum;
-      }
-
-      // grad of: g  = tanh(slice(v, H, H) + bg)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch28[b * H + i]!;
-        dp[o_bg + i]! += sum;
-      }
-
-      // grad of: f  = sigmoid(slice(v, 2*H, H) + bf)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch30[b * H + i]!;
-        dp[o_bf + i]! += sum;
-      }
-
-      // loop 18: f32_18 and f64_18 in the cell's .wat, over rows [b0, b1)
+      // op 36 (pad): f32_36 and f64_36 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(18, B, [
+        wl(36, B, [
+          4 * H, // $n
+          at(scratch9, 0), // $scratch9
+          4 * H, // $scratch9_stride
+          at(scratch28, 0), // $scratch28
+          H, // $scratch28_stride
+          H, // $H
+        ]);
+      else {
+        for (let b = 0; b < B; b++)
+          for (let i = 0; i < 4 * H; i++)
+            scratch9[b * (4 * H) + i] = i >= H && i < H + H ? scratch28[b * H + i - H]! : 0;
+      }
+
+      // op 37 (pad): f32_37 and f64_37 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(37, B, [
+          4 * H, // $n
+          at(scratch11, 0), // $scratch11
+          4 * H, // $scratch11_stride
+          at(scratch29, 0), // $scratch29
+          H, // $scratch29_stride
+          0, // $0
+          H, // $H
+        ]);
+      else {
+        for (let b = 0; b < B; b++)
+          for (let i = 0; i < 4 * H; i++)
+            scratch11[b * (4 * H) + i] = i >= 0 && i < 0 + H ? scratch29[b * H + i - 0]! : 0;
+      }
+
+      // op 38 (pad): f32_38 and f64_38 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(38, B, [
+          4 * H, // $n
+          at(scratch12, 0), // $scratch12
+          4 * H, // $scratch12_stride
+          at(scratch30, 0), // $scratch30
+          H, // $scratch30_stride
+          2 * H, // $2*H
+          H, // $H
+        ]);
+      else {
+        for (let b = 0; b < B; b++)
+          for (let i = 0; i < 4 * H; i++)
+            scratch12[b * (4 * H) + i] = i >= 2 * H && i < 2 * H + H ? scratch30[b * H + i - 2 * H]! : 0;
+      }
+
+      // op 39 (sumb): f32_39 and f64_39 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(39, B, [
+          H, // $n
+          at(dp, o_bi), // $dbi
+          at(scratch29, 0), // $scratch29
+          H, // $scratch29_stride
+        ]);
+      else {
+        // grad of: i  = sigmoid(slice(v, 0, H) + bi)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch29[b * H + i]!;
+          dp[o_bi + i]! += sum;
+        }
+      }
+
+      // op 40 (sumb): f32_40 and f64_40 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(40, B, [
+          H, // $n
+          at(dp, o_bg), // $dbg
+          at(scratch28, 0), // $scratch28
+          H, // $scratch28_stride
+        ]);
+      else {
+        // grad of: g  = tanh(slice(v, H, H) + bg)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch28[b * H + i]!;
+          dp[o_bg + i]! += sum;
+        }
+      }
+
+      // op 41 (sumb): f32_41 and f64_41 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(41, B, [
+          H, // $n
+          at(dp, o_bf), // $dbf
+          at(scratch30, 0), // $scratch30
+          H, // $scratch30_stride
+        ]);
+      else {
+        // grad of: f  = sigmoid(slice(v, 2*H, H) + bf)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch30[b * H + i]!;
+          dp[o_bf + i]! += sum;
+        }
+      }
+
+      // loop 42: f32_42 and f64_42 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(42, B, [
           4 * H, // $n
           at(scratch9, 0), // $scratch9
           4 * H, // $scratch9_stride
@@ -2474,35 +3146,77 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 4 * H; i++) sum += scratch32[b * (4 * H) + i]!;
-        scratch18[b * 1 + 0] = sum;
-      }
-
-      // grad of: v  = gr .* nu + gx .* na
-      for (let i = 0; i < 4 * H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch33[b * (4 * H) + i]!;
-        dp[o_gx + i]! += sum;
-      }
-
-      // grad of: v  = gr .* nu + gx .* na
-      for (let i = 0; i < 4 * H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch34[b * (4 * H) + i]!;
-        dp[o_gr + i]! += sum;
-      }
-
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 4 * H; i++) sum += scratch36[b * (4 * H) + i]!;
-        scratch20[b * 1 + 0] = sum;
-      }
-
-      // loop 19: f32_19 and f64_19 in the cell's .wat, over rows [b0, b1)
+      // op 43 (sum): f32_43 and f64_43 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(19, B, [
+        wl(43, B, [
+          4 * H, // $n
+          at(scratch18, 0), // $scratch18
+          1, // $scratch18_stride
+          at(scratch32, 0), // $scratch32
+          4 * H, // $scratch32_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 4 * H; i++) sum += scratch32[b * (4 * H) + i]!;
+          scratch18[b * 1 + 0] = sum;
+        }
+      }
+
+      // op 44 (sumb): f32_44 and f64_44 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(44, B, [
+          4 * H, // $n
+          at(dp, o_gx), // $dgx
+          at(scratch33, 0), // $scratch33
+          4 * H, // $scratch33_stride
+        ]);
+      else {
+        // grad of: v  = gr .* nu + gx .* na
+        for (let i = 0; i < 4 * H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch33[b * (4 * H) + i]!;
+          dp[o_gx + i]! += sum;
+        }
+      }
+
+      // op 45 (sumb): f32_45 and f64_45 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(45, B, [
+          4 * H, // $n
+          at(dp, o_gr), // $dgr
+          at(scratch34, 0), // $scratch34
+          4 * H, // $scratch34_stride
+        ]);
+      else {
+        // grad of: v  = gr .* nu + gx .* na
+        for (let i = 0; i < 4 * H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch34[b * (4 * H) + i]!;
+          dp[o_gr + i]! += sum;
+        }
+      }
+
+      // op 46 (sum): f32_46 and f64_46 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(46, B, [
+          4 * H, // $n
+          at(scratch20, 0), // $scratch20
+          1, // $scratch20_stride
+          at(scratch36, 0), // $scratch36
+          4 * H, // $scratch36_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 4 * H; i++) sum += scratch36[b * (4 * H) + i]!;
+          scratch20[b * 1 + 0] = sum;
+        }
+      }
+
+      // loop 47: f32_47 and f64_47 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(47, B, [
           at(scratch18, 0), // $scratch18
           1, // $scratch18_stride
           at(scratch2, 0), // $scratch2
@@ -2532,11 +3246,35 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch39[b * (4 * H) + i] = scratch37[b * 1 + 0]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch40[b * (4 * H) + i] = scratch38[b * 1 + 0]!;
-      // loop 20: f32_20 and f64_20 in the cell's .wat, over rows [b0, b1)
+      // op 48 (bcast): f32_48 and f64_48 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(20, B, [
+        wl(48, B, [
+          4 * H, // $n
+          at(scratch39, 0), // $scratch39
+          4 * H, // $scratch39_stride
+          at(scratch37, 0), // $scratch37
+          1, // $scratch37_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch39[b * (4 * H) + i] = scratch37[b * 1 + 0]!;
+      }
+
+      // op 49 (bcast): f32_49 and f64_49 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(49, B, [
+          4 * H, // $n
+          at(scratch40, 0), // $scratch40
+          4 * H, // $scratch40_stride
+          at(scratch38, 0), // $scratch38
+          1, // $scratch38_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch40[b * (4 * H) + i] = scratch38[b * 1 + 0]!;
+      }
+
+      // loop 50: f32_50 and f64_50 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(50, B, [
           4 * H, // $n
           at(scratch31, 0), // $scratch31
           4 * H, // $scratch31_stride
@@ -2584,21 +3322,43 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 4 * H; i++) sum += scratch42[b * (4 * H) + i]!;
-        scratch45[b * 1 + 0] = sum;
-      }
-
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 4 * H; i++) sum += scratch44[b * (4 * H) + i]!;
-        scratch46[b * 1 + 0] = sum;
-      }
-
-      // loop 21: f32_21 and f64_21 in the cell's .wat, over rows [b0, b1)
+      // op 51 (sum): f32_51 and f64_51 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(21, B, [
+        wl(51, B, [
+          4 * H, // $n
+          at(scratch45, 0), // $scratch45
+          1, // $scratch45_stride
+          at(scratch42, 0), // $scratch42
+          4 * H, // $scratch42_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 4 * H; i++) sum += scratch42[b * (4 * H) + i]!;
+          scratch45[b * 1 + 0] = sum;
+        }
+      }
+
+      // op 52 (sum): f32_52 and f64_52 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(52, B, [
+          4 * H, // $n
+          at(scratch46, 0), // $scratch46
+          1, // $scratch46_stride
+          at(scratch44, 0), // $scratch44
+          4 * H, // $scratch44_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 4 * H; i++) sum += scratch44[b * (4 * H) + i]!;
+          scratch46[b * 1 + 0] = sum;
+        }
+      }
+
+      // loop 53: f32_53 and f64_53 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(53, B, [
           at(scratch45, 0), // $scratch45
           1, // $scratch45_stride
           4 * H, // $4*H
@@ -2622,11 +3382,35 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch49[b * (4 * H) + i] = scratch47[b * 1 + 0]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch50[b * (4 * H) + i] = scratch48[b * 1 + 0]!;
-      // loop 22: f32_22 and f64_22 in the cell's .wat, over rows [b0, b1)
+      // op 54 (bcast): f32_54 and f64_54 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(22, B, [
+        wl(54, B, [
+          4 * H, // $n
+          at(scratch49, 0), // $scratch49
+          4 * H, // $scratch49_stride
+          at(scratch47, 0), // $scratch47
+          1, // $scratch47_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch49[b * (4 * H) + i] = scratch47[b * 1 + 0]!;
+      }
+
+      // op 55 (bcast): f32_55 and f64_55 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(55, B, [
+          4 * H, // $n
+          at(scratch50, 0), // $scratch50
+          4 * H, // $scratch50_stride
+          at(scratch48, 0), // $scratch48
+          1, // $scratch48_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch50[b * (4 * H) + i] = scratch48[b * 1 + 0]!;
+      }
+
+      // loop 56: f32_56 and f64_56 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(56, B, [
           4 * H, // $n
           at(scratch41, 0), // $scratch41
           4 * H, // $scratch41_stride
@@ -2702,215 +3486,295 @@ export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {
   return createKernel32(sizes, B, 1, options);
 }
 
-/** The elementwise loops in WebAssembly (text: lstm-layernorm.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
+/** The elementwise loops and whole-vector ops in WebAssembly (text: lstm-layernorm.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
 const LOOPS_WASM: LoopsModuleSource = {
   loops: [
-    { vector: false, splittable: true },
-    { vector: true, splittable: true },
-    { vector: false, splittable: true },
     { vector: true, splittable: true },
     { vector: false, splittable: true },
     { vector: true, splittable: true },
     { vector: true, splittable: true },
-    { vector: false, splittable: true },
-    { vector: true, splittable: true },
-    { vector: false, splittable: true },
     { vector: true, splittable: true },
     { vector: false, splittable: true },
     { vector: true, splittable: true },
     { vector: true, splittable: true },
     { vector: false, splittable: true },
     { vector: true, splittable: true },
-    { vector: false, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
     { vector: true, splittable: true },
     { vector: true, splittable: true },
     { vector: false, splittable: true },
     { vector: true, splittable: true },
+    { vector: true, splittable: true },
     { vector: false, splittable: true },
+    { vector: true, splittable: true },
+    { vector: false, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: false, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: false, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: true },
+    { vector: false, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: false, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
     { vector: true, splittable: true },
   ],
   binary: [
-    "AGFzbQEAAAABmwINYAF7AXtgB39/f39/f38AYAt/f39/f39/f39/fwBgFH9/f39/f39/f39/f39/f39/f39/AGAOf39/f39/f39/f39/f38AYBt/",
-    "f39/f39/f39/f39/f39/f39/f39/f39/f38AYBF/f39/f39/f39/f39/f39/fwBgD39/f39/f39/f39/f39/fwBgJH9/f39/f39/f39/f39/f39/",
-    "f39/f39/f39/f39/f39/f39/fwBgCX9/f39/f39/fwBgHX9/f39/f39/f39/f39/f39/f39/f39/f39/f39/AGAhf39/f39/f39/f39/f39/f39/",
-    "f39/f39/f39/f39/f39/AGAXf39/f39/f39/f39/f39/f39/f39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDKyoAAAECAgMBBAUGBAcICQcKCwcM",
-    "AgcAAAECAgMBBAUGBAcICQcKCwcMAgcHiwMuBWYzMl8wAAIFZjMyXzEAAwVmMzJfMgAEBWYzMl8zAAUFZjMyXzQABgVmMzJfNQAHBWYzMl82AAgF",
-    "ZjMyXzcAAgVmMzJfOAADBWYzMl85AAYGZjMyXzEwAAkGZjMyXzExAAoGZjMyXzEyAAsGZjMyXzEzAAwGZjMyXzE0AA0GZjMyXzE1AA4GZjMyXzE2",
-    "AAIGZjMyXzE3AA8GZjMyXzE4ABAGZjMyXzE5ABEGZjMyXzIwABIGZjMyXzIxABMGZjMyXzIyABQFZjY0XzAAFwVmNjRfMQAYBWY2NF8yABkFZjY0",
-    "XzMAGgVmNjRfNAAbBWY2NF81ABwFZjY0XzYAHQVmNjRfNwAXBWY2NF84ABgFZjY0XzkAGwZmNjRfMTAAHgZmNjRfMTEAHwZmNjRfMTIAIAZmNjRf",
-    "MTMAIQZmNjRfMTQAIgZmNjRfMTUAIwZmNjRfMTYAFwZmNjRfMTcAJAZmNjRfMTgAJQZmNjRfMTkAJgZmNjRfMjAAJwZmNjRfMjEAKAZmNjRfMjIA",
-    "KQrNbiroAwECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8AAIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAAIAD9DDuquD87qrg/O6q4Pzuq",
-    "uD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMAAJZDAACWQ/3oASIC/QwAgDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmD",
-    "gF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2Ov3kASAB/eYB/QyJiAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9",
-    "q6oqPauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+q6oqPv3kASAB/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAA",
-    "gD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAC/fgBIgFBAf2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/",
-    "AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgAP0MGHKxQhhysUIYcrFCGHKxQv1E/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VILhAIBAnsgAP0M",
-    "0Q1dvdENXb3RDV290Q1dvSAAIAD95gEiAf3mAf0MiYgIPomICD6JiAg+iYgIPv3kASAB/eYB/Qyrqqq+q6qqvquqqr6rqqq+/eQBIAH95gH9DAAA",
-    "gD8AAIA/AACAPwAAgD/95AH95gH9DAAAgD8AAIA/AACAPwAAgD/9DAAAAEAAAABAAAAAQAAAAED9DAAAAEAAAABAAAAAQAAAAEAgAP3gASIC/eYB",
-    "EAD9DAAAgD8AAIA/AACAPwAAgD/95AH95wH95QEiAf3hASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Q/1SIAL9DM3MzD3NzMw9zczMPc3MzD39Q/1S",
-    "CzcAA0AgACABTkUEQCAFIAAgBmxBAnRqIAIgACADbEECdGoqAgAgBLKVOAIAIABBAWohAAwBCwsL6QEDB38BewF9A0AgACABTkUEQCADIAAgBGxB",
-    "AnRqIQ0gBSAAIAZsQQJ0aiEOIAcgACAIbEECdGohDyAJIAAgCmxBAnRqIRAgAiACQQNxayERQQAhCwNAIAsgEU5FBEAgC0ECdCIMIA1q/QAEACAO",
-    "/QkCAP3lASESIAwgD2ogEv0LBAAgDCAQaiASIBL95gH9CwQAIAtBBGohCwwBCwsDQCACIAtMRQRAIAtBAnQiDCANaioCACAOKgIAkyETIAwgD2og",
-    "EzgCACAMIBBqIBMgE5Q4AgAgC0EBaiELDAELCyAAQQFqIQAMAQsLC2EBAX0DQCAAIAFORQRAIAUgACAGbEECdGogAiAAIANsQQJ0aioCACAEsiIL",
-    "lUOsxSc3kpE4AgAgCSAAIApsQQJ0aiAHIAAgCGxBAnRqKgIAIAuVOAIAIABBAWohAAwBCwsL/AIDC38CewJ9A0AgACABTkUEQCADIAAgBGxBAnRq",
-    "IRYgBSAAIAZsQQJ0aiEXIAcgACAIbEECdGohGCAJIAAgCmxBAnRqIRkgCyAAIAxsQQJ0aiEaIA0gACAObEECdGohGyAPIAAgEGxBAnRqIRwgEiAA",
-    "IBNsQQJ0aiEdIAIgAkEDcWshHkEAIRUDQCAVIB5ORQRAIBVBAnQiFCAWav0ABAAgF/0JAgD95wEhHyAUIBhqIB/9CwQAIBQgG2ogFCAZav0ABAAg",
-    "Gv0JAgD95QEiIP0LBAAgFCAcaiAgICD95gH9CwQAIBQgHWogESAUav0ABAAgH/3mAf0LBAAgFUEEaiEVDAELCwNAIAIgFUxFBEAgFUECdCIUIBZq",
-    "KgIAIBcqAgCVISEgFCAYaiAhOAIAIBQgG2ogFCAZaioCACAaKgIAkyIiOAIAIBQgHGogIiAilDgCACAUIB1qIBEgFGoqAgAgIZQ4AgAgFUEBaiEV",
-    "DAELCyAAQQFqIQAMAQsLCz4AA0AgACABTkUEQCAFIAAgBmxBAnRqIAIgACADbEECdGoqAgAgBLKVQ6zFJzeSkTgCACAAQQFqIQAMAQsLC5gCAwh/",
-    "AXsBfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEQIAUgACAGbEECdGohESAHIAAgCGxBAnRqIRIgCiAAIAtsQQJ0aiETIAwgACANbEECdGohFCACIAJB",
-    "A3FrIRVBACEPA0AgDyAVTkUEQCAPQQJ0Ig4gEGr9AAQAIBH9CQIA/ecBIRYgDiASaiAW/QsEACAOIBRqIAkgDmr9AAQAIBb95gEgDiATav0ABAD9",
-    "5AH9CwQAIA9BBGohDwwBCwsDQCACIA9MRQRAIA9BAnQiDiAQaioCACARKgIAlSEXIA4gEmogFzgCACAOIBRqIAkgDmoqAgAgF5QgDiATaioCAJI4",
-    "AgAgD0EBaiEPDAELCyAAQQFqIQAMAQsLC9kFAw1/A3sDfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEdIAYgACAHbEECdGohHiAIIAAgCWxBAnRqIR8g",
-    "CyAAIAxsQQJ0aiEgIA0gACAObEECdGohISAQIAAgEWxBAnRqISIgEiAAIBNsQQJ0aiEjIBUgACAWbEECdGohJCAXIAAgGGxBAnRqISUgGSAAIBps",
-    "QQJ0aiEmIAIgAkEDcWshJ0EAIRwDQCAcICdORQRA/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/IBxBAnQiGyAdav0ABAAgBSAb",
-    "av0ABAD95AH94QEQAP3kAf3nASEoIBsgHmogKP0LBAAgGyAgaiAbIB9q/QAEACAKIBtq/QAEAP3kARABIin9CwQAIBsgImr9DAAAgD8AAIA/AACA",
-    "PwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gGyAhav0ABAAgDyAbav0ABAD95AH94QEQAP3kAf3nASIq/QsEACAbICRq/QwAAIA/AACAPwAAgD8AAIA/",
-    "/QwAAIA/AACAPwAAgD8AAIA/IBsgI2r9AAQAIBQgG2r9AAQA/eQB/eEBEAD95AH95wH9CwQAIBsgJmogKiAbICVq/QAEAP3mASAoICn95gH95AH9",
-    "CwQAIBxBBGohHAwBCwsDQCACIBxMRQRAQwAAgD8gHEECdCIbIB1qKgIAIAUgG2oqAgCSjP0TEAD9HwBDAACAP5KVISsgGyAeaiArOAIAIBsgIGog",
-    "GyAfaioCACAKIBtqKgIAkv0TEAH9HwAiLDgCACAbICJqQwAAgD8gGyAhaioCACAPIBtqKgIAkoz9ExAA/R8AQwAAgD+SlSItOAIAIBsgJGpDAACA",
-    "PyAbICNqKgIAIBQgG2oqAgCSjP0TEAD9HwBDAACAP5KVOAIAIBsgJmogLSAbICVqKgIAlCArICyUkjgCACAcQQFqIRwMAQsLIABBAWohAAwBCwsL",
-    "3AIDCX8BewF9A0AgACABTkUEQCADIAAgBGxBAnRqIRMgBSAAIAZsQQJ0aiEUIAcgACAIbEECdGohFSALIAAgDGxBAnRqIRYgDSAAIA5sQQJ0aiEX",
-    "IA8gACAQbEECdGohGCACIAJBA3FrIRlBACESA0AgEiAZTkUEQCASQQJ0IhEgE2r9AAQAIBT9CQIA/ecBIRogESAVaiAa/QsEACARIBZqIAkgEWr9",
-    "AAQAIBr95gEgCiARav0ABAD95AEQASIa/QsEACARIBhqIBEgF2r9AAQAIBr95gH9CwQAIBJBBGohEgwBCwsDQCACIBJMRQRAIBJBAnQiESATaioC",
-    "ACAUKgIAlSEbIBEgFWogGzgCACARIBZqIAkgEWoqAgAgG5QgCiARaioCAJL9ExAB/R8AIhs4AgAgESAYaiARIBdqKgIAIBuUOAIAIBJBAWohEgwB",
-    "CwsgAEEBaiEADAELCwt9AANAIAAgAU5FBEAgBCAAIAVsQQJ0aiACIAAgA2xBAnRqKgIAQwAAAECUOAIAIAggACAJbEECdGogBiAAIAdsQQJ0aioC",
-    "AEMAAABAlDgCACAMIAAgDWxBAnRqIAogACALbEECdGoqAgBDAAAAQJQ4AgAgAEEBaiEADAELCwuLAgEJfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiER",
-    "IAUgACAGbEECdGohEiAHIAAgCGxBAnRqIRMgCSAAIApsQQJ0aiEUIAsgACAMbEECdGohFSANIAAgDmxBAnRqIRYgAiACQQNxayEXQQAhDwNAIA8g",
-    "F05FBEAgD0ECdCIQIBNqIBAgEWr9AAQAIBL9CQIA/ecB/QsEACAQIBZqIBAgFGr9AAQAIBX9CQIA/ecB/QsEACAPQQRqIQ8MAQsLA0AgAiAPTEUE",
-    "QCAPQQJ0IhAgE2ogECARaioCACASKgIAlTgCACAQIBZqIBAgFGoqAgAgFSoCAJU4AgAgD0EBaiEPDAELCyAAQQFqIQAMAQsLC6sHAxN/A3sDfQNA",
-    "IAAgAU5FBEAgAyAAIARsQQJ0aiEoIAUgACAGbEECdGohJiAHIAAgCGxBAnRqISkgCSAAIApsQQJ0aiEqIAwgACANbEECdGohJyAOIAAgD2xBAnRq",
-    "ISsgECAAIBFsQQJ0aiEsIBIgACATbEECdGohLSAUIAAgFWxBAnRqIS4gFiAAIBdsQQJ0aiEvIBggACAZbEECdGohMCAaIAAgG2xBAnRqITEgHCAA",
-    "IB1sQQJ0aiEyIB4gACAfbEECdGohMyAgIAAgIWxBAnRqITQgIiAAICNsQQJ0aiE1IAIgAkEDcWshNkEAISUDQCAlIDZORQRAICVBAnQiJCAoav0A",
-    "BAAgJCAmav0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gJCApav0ABAAiNyA3/eYB/eUB/eYBITcgJCAqaiA3/QsEACAkICtqIDcgCyAkav0ABAD9",
-    "5gEiOSAn/QkCAP3nAf0LBAAgJCAtaiA5ICQgLGr9AAQAICf9CQIA/ecBIjn95gEgJ/0JAgD95wH94QH9CwQAICQgL2r9DAAAgD8AAIA/AACAPwAA",
-    "gD8gJCAuav0ABAAiOCA4/eYB/eUB/QsEACAkIDFqICQgMGr9AAQAIjj9DAAAgD8AAIA/AACAPwAAgD8gOP3lAf3mAf0LBAAgJCAzaiAkIDJq/QAE",
-    "ACI4/QwAAIA/AACAPwAAgD8AAIA/IDj95QH95gH9CwQAICQgNGogJCAoav0ABAAgJCApav0ABAD95gEgJCAmav0ABAD9DAAAgD8AAIA/AACAPwAA",
-    "gD8gJCAmav0ABAD95QH95gH95gH9CwQAICQgNWogNyA5/eYB/QsEACAlQQRqISUMAQsLA0AgAiAlTEUEQCAlQQJ0IiQgKGoqAgAgJCAmaioCAJRD",
-    "AACAPyAkIClqKgIAIjogOpSTlCE6ICQgKmogOjgCACAkICtqIDogCyAkaioCAJQiPCAnKgIAlTgCACAkIC1qIDwgJCAsaioCACAnKgIAlSI8lCAn",
-    "KgIAlYw4AgAgJCAvakMAAIA/ICQgLmoqAgAiOyA7lJM4AgAgJCAxaiAkIDBqKgIAIjtDAACAPyA7k5Q4AgAgJCAzaiAkIDJqKgIAIjtDAACAPyA7",
-    "k5Q4AgAgJCA0aiAkIChqKgIAICQgKWoqAgCUICQgJmoqAgBDAACAPyAkICZqKgIAk5SUOAIAICQgNWogOiA8lDgCACAlQQFqISUMAQsLIABBAWoh",
-    "AAwBCwsLRgADQCAAIAFORQRAIAcgACAIbEECdGogAiAAIANsQQJ0aioCACAEIAAgBWxBAnRqKgIAlSAGspU4AgAgAEEBaiEADAELCwvKAgMJfwF7",
-    "AX0DQCAAIAFORQRAIAMgACAEbEECdGohESAFIAAgBmxBAnRqIRIgByAAIAhsQQJ0aiETIAkgACAKbEECdGohFCALIAAgDGxBAnRqIRUgDSAAIA5s",
-    "QQJ0aiEWIAIgAkEDcWshF0EAIRADQCAQIBdORQRAIBBBAnQiDyARav0ABAD9DAAAAEAAAABAAAAAQAAAAEAgDyASav0ABAAgDyATav0ABAD95gH9",
-    "5gH95AEhGCAPIBVqIA8gFGr9AAQAIBj95AH9CwQAIA8gFmogGP3hAf0LBAAgEEEEaiEQDAELCwNAIAIgEExFBEAgEEECdCIPIBFqKgIAIA8gEmoq",
-    "AgAgDyATaioCAJRDAAAAQJSSIRkgDyAVaiAPIBRqKgIAIBmSOAIAIA8gFmogGYw4AgAgEEEBaiEQDAELCyAAQQFqIQAMAQsLC5kEAxB/AXsBfQNA",
-    "IAAgAU5FBEAgAyAAIARsQQJ0aiEfIAUgACAGbEECdGohICAHIAAgCGxBAnRqISEgCSAAIApsQQJ0aiEiIAsgACAMbEECdGohIyANIAAgDmxBAnRq",
-    "ISQgDyAAIBBsQQJ0aiElIBEgACASbEECdGohJiATIAAgFGxBAnRqIScgFSAAIBZsQQJ0aiEoIBcgACAYbEECdGohKSAZIAAgGmxBAnRqISogGyAA",
-    "IBxsQQJ0aiErIAIgAkEDcWshLEEAIR4DQCAeICxORQRAIB5BAnQiHSAfav0ABAAgHSAgav0ABAD95AEhLSAdICNqIC0gHSAhav0ABAD95gEgHSAi",
-    "av0ABAD95gH9CwQAIB0gJmogLSAdICRq/QAEAP3mASAdICVq/QAEAP3mAf0LBAAgHSApaiAtIB0gJ2r9AAQA/eYBIB0gKGr9AAQA/eYB/QsEACAd",
-    "ICtqIC0gHSAqav0ABAD95gH9CwQAIB5BBGohHgwBCwsDQCACIB5MRQRAIB5BAnQiHSAfaioCACAdICBqKgIAkiEuIB0gI2ogLiAdICFqKgIAlCAd",
-    "ICJqKgIAlDgCACAdICZqIC4gHSAkaioCAJQgHSAlaioCAJQ4AgAgHSApaiAuIB0gJ2oqAgCUIB0gKGoqAgCUOAIAIB0gK2ogLiAdICpqKgIAlDgC",
-    "ACAeQQFqIR4MAQsLIABBAWohAAwBCwsLsQUDEX8CewJ9A0AgACABTkUEQCADIAAgBGxBAnRqIScgBSAAIAZsQQJ0aiEoIAcgACAIbEECdGohKSAJ",
-    "IAAgCmxBAnRqISogDCAAIA1sQQJ0aiEjIA4gACAPbEECdGohKyAQIAAgEWxBAnRqISQgEiAAIBNsQQJ0aiEsIBQgACAVbEECdGohJSAWIAAgF2xB",
-    "AnRqIS0gGCAAIBlsQQJ0aiEuIBsgACAcbEECdGohJiAdIAAgHmxBAnRqIS8gHyAAICBsQQJ0aiEwIAIgAkEDcWshMUEAISIDQCAiIDFORQRAICJB",
-    "AnQiISAnav0ABAAgISAoav0ABAD95AEgISApav0ABAD95AEgISAqav0ABAD95AEiMiALICFq/QAEAP3mASEzICEgK2ogMyAj/QkCAP3nAf0LBAAg",
-    "ISAsaiAzICEgJGr9AAQA/eYBICP9CQIA/ecB/eEB/QsEACAhIC1qIDIgISAlav0ABAD95gH9CwQAICEgLmogMiAhICRq/QAEAP3mAf0LBAAgISAv",
-    "aiAyIBogIWr9AAQA/eYBIjIgJv0JAgD95wH9CwQAICEgMGogMiAhICVq/QAEAP3mASAm/QkCAP3nAf3hAf0LBAAgIkEEaiEiDAELCwNAIAIgIkxF",
-    "BEAgIkECdCIhICdqKgIAICEgKGoqAgCSICEgKWoqAgCSICEgKmoqAgCSIjQgCyAhaioCAJQhNSAhICtqIDUgIyoCAJU4AgAgISAsaiA1ICEgJGoq",
-    "AgCUICMqAgCVjDgCACAhIC1qIDQgISAlaioCAJQ4AgAgISAuaiA0ICEgJGoqAgCUOAIAICEgL2ogNCAaICFqKgIAlCI0ICYqAgCVOAIAICEgMGog",
-    "NCAhICVqKgIAlCAmKgIAlYw4AgAgIkEBaiEiDAELCyAAQQFqIQAMAQsLC3gBAX0DQCAAIAFORQRAIAcgACAIbEECdGogAiAAIANsQQJ0aioCACAE",
-    "IAAgBWxBAnRqKgIAlSAGsiIPlTgCACANIAAgDmxBAnRqIAkgACAKbEECdGoqAgAgCyAAIAxsQQJ0aioCAJUgD5U4AgAgAEEBaiEADAELCwvtAwMN",
-    "fwF7AX0DQCAAIAFORQRAIAMgACAEbEECdGohGSAFIAAgBmxBAnRqIRogByAAIAhsQQJ0aiEbIAkgACAKbEECdGohHCALIAAgDGxBAnRqIR0gDSAA",
-    "IA5sQQJ0aiEeIA8gACAQbEECdGohHyARIAAgEmxBAnRqISAgEyAAIBRsQQJ0aiEhIBUgACAWbEECdGohIiACIAJBA3FrISNBACEYA0AgGCAjTkUE",
-    "QCAYQQJ0IhcgGWr9AAQA/QwAAABAAAAAQAAAAEAAAABAIBcgGmr9AAQAIBcgG2r9AAQA/eYB/eYB/eQBISQgFyAcaiAk/QsEACAXIB1qICT94QH9",
-    "CwQAIBcgIWogFyAeav0ABAD9DAAAAEAAAABAAAAAQAAAAEAgFyAfav0ABAAgFyAgav0ABAD95gH95gH95AEiJP0LBAAgFyAiaiAk/eEB/QsEACAY",
-    "QQRqIRgMAQsLA0AgAiAYTEUEQCAYQQJ0IhcgGWoqAgAgFyAaaioCACAXIBtqKgIAlEMAAABAlJIhJSAXIBxqICU4AgAgFyAdaiAljDgCACAXICFq",
-    "IBcgHmoqAgAgFyAfaioCACAXICBqKgIAlEMAAABAlJIiJTgCACAXICJqICWMOAIAIBhBAWohGAwBCwsgAEEBaiEADAELCwtaAQF9A0AgACABTkUE",
-    "QCAFIAAgBmxBAnRqIAIgACADbEECdGoqAgAgBLIiC5U4AgAgCSAAIApsQQJ0aiAHIAAgCGxBAnRqKgIAIAuVOAIAIABBAWohAAwBCwsLlwIBCX8D",
-    "QCAAIAFORQRAIAMgACAEbEECdGohESAFIAAgBmxBAnRqIRIgByAAIAhsQQJ0aiETIAkgACAKbEECdGohFCALIAAgDGxBAnRqIRUgDSAAIA5sQQJ0",
-    "aiEWIAIgAkEDcWshF0EAIRADQCAQIBdORQRAIBBBAnQiDyATaiAPIBFq/QAEACAPIBJq/QAEAP3kAf0LBAAgDyAWaiAPIBRq/QAEACAPIBVq/QAE",
-    "AP3kAf0LBAAgEEEEaiEQDAELCwNAIAIgEExFBEAgEEECdCIPIBNqIA8gEWoqAgAgDyASaioCAJI4AgAgDyAWaiAPIBRqKgIAIA8gFWoqAgCSOAIA",
-    "IBBBAWohEAwBCwsgAEEBaiEADAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPSAA",
-    "IAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+",
-    "Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZa",
-    "Pv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB",
-    "/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxV",
-    "VVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADw",
-    "PwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIB",
-    "IAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9",
-    "Sf1SC+wCAQJ7IAD9DON1K0U22le/43UrRTbaV78gACAA/fIBIgH98gH9DOB9FQ49bW0/4H0VDj1tbT/98AEgAf3yAf0MPcLmVeMmgr89wuZV4yaC",
-    "v/3wASAB/fIB/Qz6ECyI9GSWP/oQLIj0ZJY//fABIAH98gH9DBy6oRu6oau/HLqhG7qhq7/98AEgAf3yAf0MERERERERwT8RERERERHBP/3wASAB",
-    "/fIB/QxVVVVVVVXVv1VVVVVVVdW//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AH98gH9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAABAAAAA",
-    "AAAAAED9DAAAAAAAAABAAAAAAAAAAEAgAP3sASIC/fIBEBX9DAAAAAAAAPA/AAAAAAAA8D/98AH98wH98QEiAf3tASABIAD9DAAAAAAAAAAAAAAA",
-    "AAAAAAD9Sf1SIAL9DJqZmZmZmbk/mpmZmZmZuT/9Sf1SCzcAA0AgACABTkUEQCAFIAAgBmxBA3RqIAIgACADbEEDdGorAwAgBLejOQMAIABBAWoh",
-    "AAwBCwsL6QEDB38BewF8A0AgACABTkUEQCADIAAgBGxBA3RqIQ0gBSAAIAZsQQN0aiEOIAcgACAIbEEDdGohDyAJIAAgCmxBA3RqIRAgAiACQQFx",
-    "ayERQQAhCwNAIAsgEU5FBEAgC0EDdCIMIA1q/QAEACAO/QoDAP3xASESIAwgD2ogEv0LBAAgDCAQaiASIBL98gH9CwQAIAtBAmohCwwBCwsDQCAC",
-    "IAtMRQRAIAtBA3QiDCANaisDACAOKwMAoSETIAwgD2ogEzkDACAMIBBqIBMgE6I5AwAgC0EBaiELDAELCyAAQQFqIQAMAQsLC2UBAXwDQCAAIAFO",
-    "RQRAIAUgACAGbEEDdGogAiAAIANsQQN0aisDACAEtyILo0TxaOOItfjkPqCfOQMAIAkgACAKbEEDdGogByAAIAhsQQN0aisDACALozkDACAAQQFq",
-    "IQAMAQsLC/wCAwt/AnsCfANAIAAgAU5FBEAgAyAAIARsQQN0aiEWIAUgACAGbEEDdGohFyAHIAAgCGxBA3RqIRggCSAAIApsQQN0aiEZIAsgACAM",
-    "bEEDdGohGiANIAAgDmxBA3RqIRsgDyAAIBBsQQN0aiEcIBIgACATbEEDdGohHSACIAJBAXFrIR5BACEVA0AgFSAeTkUEQCAVQQN0IhQgFmr9AAQA",
-    "IBf9CgMA/fMBIR8gFCAYaiAf/QsEACAUIBtqIBQgGWr9AAQAIBr9CgMA/fEBIiD9CwQAIBQgHGogICAg/fIB/QsEACAUIB1qIBEgFGr9AAQAIB/9",
-    "8gH9CwQAIBVBAmohFQwBCwsDQCACIBVMRQRAIBVBA3QiFCAWaisDACAXKwMAoyEhIBQgGGogITkDACAUIBtqIBQgGWorAwAgGisDAKEiIjkDACAU",
-    "IBxqICIgIqI5AwAgFCAdaiARIBRqKwMAICGiOQMAIBVBAWohFQwBCwsgAEEBaiEADAELCwtCAANAIAAgAU5FBEAgBSAAIAZsQQN0aiACIAAgA2xB",
-    "A3RqKwMAIAS3o0TxaOOItfjkPqCfOQMAIABBAWohAAwBCwsLmAIDCH8BewF8A0AgACABTkUEQCADIAAgBGxBA3RqIRAgBSAAIAZsQQN0aiERIAcg",
-    "ACAIbEEDdGohEiAKIAAgC2xBA3RqIRMgDCAAIA1sQQN0aiEUIAIgAkEBcWshFUEAIQ8DQCAPIBVORQRAIA9BA3QiDiAQav0ABAAgEf0KAwD98wEh",
-    "FiAOIBJqIBb9CwQAIA4gFGogCSAOav0ABAAgFv3yASAOIBNq/QAEAP3wAf0LBAAgD0ECaiEPDAELCwNAIAIgD0xFBEAgD0EDdCIOIBBqKwMAIBEr",
-    "AwCjIRcgDiASaiAXOQMAIA4gFGogCSAOaisDACAXoiAOIBNqKwMAoDkDACAPQQFqIQ8MAQsLIABBAWohAAwBCwsL8QUDDX8DewN8A0AgACABTkUE",
-    "QCADIAAgBGxBA3RqIR0gBiAAIAdsQQN0aiEeIAggACAJbEEDdGohHyALIAAgDGxBA3RqISAgDSAAIA5sQQN0aiEhIBAgACARbEEDdGohIiASIAAg",
-    "E2xBA3RqISMgFSAAIBZsQQN0aiEkIBcgACAYbEEDdGohJSAZIAAgGmxBA3RqISYgAiACQQFxayEnQQAhHANAIBwgJ05FBED9DAAAAAAAAPA/AAAA",
-    "AAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gHEEDdCIbIB1q/QAEACAFIBtq/QAEAP3wAf3tARAV/fAB/fMBISggGyAeaiAo/QsEACAbICBqIBsgH2r9",
-    "AAQAIAogG2r9AAQA/fABEBYiKf0LBAAgGyAiav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAbICFq/QAEACAPIBtq/QAEAP3w",
-    "Af3tARAV/fAB/fMBIir9CwQAIBsgJGr9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gGyAjav0ABAAgFCAbav0ABAD98AH97QEQ",
-    "Ff3wAf3zAf0LBAAgGyAmaiAqIBsgJWr9AAQA/fIBICggKf3yAf3wAf0LBAAgHEECaiEcDAELCwNAIAIgHExFBEBEAAAAAAAA8D8gHEEDdCIbIB1q",
-    "KwMAIAUgG2orAwCgmv0UEBX9IQBEAAAAAAAA8D+goyErIBsgHmogKzkDACAbICBqIBsgH2orAwAgCiAbaisDAKD9FBAW/SEAIiw5AwAgGyAiakQA",
-    "AAAAAADwPyAbICFqKwMAIA8gG2orAwCgmv0UEBX9IQBEAAAAAAAA8D+goyItOQMAIBsgJGpEAAAAAAAA8D8gGyAjaisDACAUIBtqKwMAoJr9FBAV",
-    "/SEARAAAAAAAAPA/oKM5AwAgGyAmaiAtIBsgJWorAwCiICsgLKKgOQMAIBxBAWohHAwBCwsgAEEBaiEADAELCwvcAgMJfwF7AXwDQCAAIAFORQRA",
-    "IAMgACAEbEEDdGohEyAFIAAgBmxBA3RqIRQgByAAIAhsQQN0aiEVIAsgACAMbEEDdGohFiANIAAgDmxBA3RqIRcgDyAAIBBsQQN0aiEYIAIgAkEB",
-    "cWshGUEAIRIDQCASIBlORQRAIBJBA3QiESATav0ABAAgFP0KAwD98wEhGiARIBVqIBr9CwQAIBEgFmogCSARav0ABAAgGv3yASAKIBFq/QAEAP3w",
-    "ARAWIhr9CwQAIBEgGGogESAXav0ABAAgGv3yAf0LBAAgEkECaiESDAELCwNAIAIgEkxFBEAgEkEDdCIRIBNqKwMAIBQrAwCjIRsgESAVaiAbOQMA",
-    "IBEgFmogCSARaisDACAboiAKIBFqKwMAoP0UEBb9IQAiGzkDACARIBhqIBEgF2orAwAgG6I5AwAgEkEBaiESDAELCyAAQQFqIQAMAQsLC4kBAANA",
-    "IAAgAU5FBEAgBCAAIAVsQQN0aiACIAAgA2xBA3RqKwMARAAAAAAAAABAojkDACAIIAAgCWxBA3RqIAYgACAHbEEDdGorAwBEAAAAAAAAAECiOQMA",
-    "IAwgACANbEEDdGogCiAAIAtsQQN0aisDAEQAAAAAAAAAQKI5AwAgAEEBaiEADAELCwuLAgEJfwNAIAAgAU5FBEAgAyAAIARsQQN0aiERIAUgACAG",
-    "bEEDdGohEiAHIAAgCGxBA3RqIRMgCSAAIApsQQN0aiEUIAsgACAMbEEDdGohFSANIAAgDmxBA3RqIRYgAiACQQFxayEXQQAhDwNAIA8gF05FBEAg",
-    "D0EDdCIQIBNqIBAgEWr9AAQAIBL9CgMA/fMB/QsEACAQIBZqIBAgFGr9AAQAIBX9CgMA/fMB/QsEACAPQQJqIQ8MAQsLA0AgAiAPTEUEQCAPQQN0",
-    "IhAgE2ogECARaisDACASKwMAozkDACAQIBZqIBAgFGorAwAgFSsDAKM5AwAgD0EBaiEPDAELCyAAQQFqIQAMAQsLC78HAxN/A3sDfANAIAAgAU5F",
-    "BEAgAyAAIARsQQN0aiEoIAUgACAGbEEDdGohJiAHIAAgCGxBA3RqISkgCSAAIApsQQN0aiEqIAwgACANbEEDdGohJyAOIAAgD2xBA3RqISsgECAA",
-    "IBFsQQN0aiEsIBIgACATbEEDdGohLSAUIAAgFWxBA3RqIS4gFiAAIBdsQQN0aiEvIBggACAZbEEDdGohMCAaIAAgG2xBA3RqITEgHCAAIB1sQQN0",
-    "aiEyIB4gACAfbEEDdGohMyAgIAAgIWxBA3RqITQgIiAAICNsQQN0aiE1IAIgAkEBcWshNkEAISUDQCAlIDZORQRAICVBA3QiJCAoav0ABAAgJCAm",
-    "av0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gJCApav0ABAAiNyA3/fIB/fEB/fIBITcgJCAqaiA3/QsEACAkICtqIDcgCyAkav0ABAD98gEiOSAn",
-    "/QoDAP3zAf0LBAAgJCAtaiA5ICQgLGr9AAQAICf9CgMA/fMBIjn98gEgJ/0KAwD98wH97QH9CwQAICQgL2r9DAAAAAAAAPA/AAAAAAAA8D8gJCAu",
-    "av0ABAAiOCA4/fIB/fEB/QsEACAkIDFqICQgMGr9AAQAIjj9DAAAAAAAAPA/AAAAAAAA8D8gOP3xAf3yAf0LBAAgJCAzaiAkIDJq/QAEACI4/QwA",
-    "AAAAAADwPwAAAAAAAPA/IDj98QH98gH9CwQAICQgNGogJCAoav0ABAAgJCApav0ABAD98gEgJCAmav0ABAD9DAAAAAAAAPA/AAAAAAAA8D8gJCAm",
-    "av0ABAD98QH98gH98gH9CwQAICQgNWogNyA5/fIB/QsEACAlQQJqISUMAQsLA0AgAiAlTEUEQCAlQQN0IiQgKGorAwAgJCAmaisDAKJEAAAAAAAA",
-    "8D8gJCApaisDACI6IDqioaIhOiAkICpqIDo5AwAgJCAraiA6IAsgJGorAwCiIjwgJysDAKM5AwAgJCAtaiA8ICQgLGorAwAgJysDAKMiPKIgJysD",
-    "AKOaOQMAICQgL2pEAAAAAAAA8D8gJCAuaisDACI7IDuioTkDACAkIDFqICQgMGorAwAiO0QAAAAAAADwPyA7oaI5AwAgJCAzaiAkIDJqKwMAIjtE",
-    "AAAAAAAA8D8gO6GiOQMAICQgNGogJCAoaisDACAkIClqKwMAoiAkICZqKwMARAAAAAAAAPA/ICQgJmorAwChoqI5AwAgJCA1aiA6IDyiOQMAICVB",
-    "AWohJQwBCwsgAEEBaiEADAELCwtGAANAIAAgAU5FBEAgByAAIAhsQQN0aiACIAAgA2xBA3RqKwMAIAQgACAFbEEDdGorAwCjIAa3ozkDACAAQQFq",
-    "IQAMAQsLC84CAwl/AXsBfANAIAAgAU5FBEAgAyAAIARsQQN0aiERIAUgACAGbEEDdGohEiAHIAAgCGxBA3RqIRMgCSAAIApsQQN0aiEUIAsgACAM",
-    "bEEDdGohFSANIAAgDmxBA3RqIRYgAiACQQFxayEXQQAhEANAIBAgF05FBEAgEEEDdCIPIBFq/QAEAP0MAAAAAAAAAEAAAAAAAAAAQCAPIBJq/QAE",
-    "ACAPIBNq/QAEAP3yAf3yAf3wASEYIA8gFWogDyAUav0ABAAgGP3wAf0LBAAgDyAWaiAY/e0B/QsEACAQQQJqIRAMAQsLA0AgAiAQTEUEQCAQQQN0",
-    "Ig8gEWorAwAgDyASaisDACAPIBNqKwMAokQAAAAAAAAAQKKgIRkgDyAVaiAPIBRqKwMAIBmgOQMAIA8gFmogGZo5AwAgEEEBaiEQDAELCyAAQQFq",
-    "IQAMAQsLC5kEAxB/AXsBfANAIAAgAU5FBEAgAyAAIARsQQN0aiEfIAUgACAGbEEDdGohICAHIAAgCGxBA3RqISEgCSAAIApsQQN0aiEiIAsgACAM",
-    "bEEDdGohIyANIAAgDmxBA3RqISQgDyAAIBBsQQN0aiElIBEgACASbEEDdGohJiATIAAgFGxBA3RqIScgFSAAIBZsQQN0aiEoIBcgACAYbEEDdGoh",
-    "KSAZIAAgGmxBA3RqISogGyAAIBxsQQN0aiErIAIgAkEBcWshLEEAIR4DQCAeICxORQRAIB5BA3QiHSAfav0ABAAgHSAgav0ABAD98AEhLSAdICNq",
-    "IC0gHSAhav0ABAD98gEgHSAiav0ABAD98gH9CwQAIB0gJmogLSAdICRq/QAEAP3yASAdICVq/QAEAP3yAf0LBAAgHSApaiAtIB0gJ2r9AAQA/fIB",
-    "IB0gKGr9AAQA/fIB/QsEACAdICtqIC0gHSAqav0ABAD98gH9CwQAIB5BAmohHgwBCwsDQCACIB5MRQRAIB5BA3QiHSAfaisDACAdICBqKwMAoCEu",
-    "IB0gI2ogLiAdICFqKwMAoiAdICJqKwMAojkDACAdICZqIC4gHSAkaisDAKIgHSAlaisDAKI5AwAgHSApaiAuIB0gJ2orAwCiIB0gKGorAwCiOQMA",
-    "IB0gK2ogLiAdICpqKwMAojkDACAeQQFqIR4MAQsLIABBAWohAAwBCwsLsQUDEX8CewJ8A0AgACABTkUEQCADIAAgBGxBA3RqIScgBSAAIAZsQQN0",
-    "aiEoIAcgACAIbEEDdGohKSAJIAAgCmxBA3RqISogDCAAIA1sQQN0aiEjIA4gACAPbEEDdGohKyAQIAAgEWxBA3RqISQgEiAAIBNsQQN0aiEsIBQg",
-    "ACAVbEEDdGohJSAWIAAgF2xBA3RqIS0gGCAAIBlsQQN0aiEuIBsgACAcbEEDdGohJiAdIAAgHmxBA3RqIS8gHyAAICBsQQN0aiEwIAIgAkEBcWsh",
-    "MUEAISIDQCAiIDFORQRAICJBA3QiISAnav0ABAAgISAoav0ABAD98AEgISApav0ABAD98AEgISAqav0ABAD98AEiMiALICFq/QAEAP3yASEzICEg",
-    "K2ogMyAj/QoDAP3zAf0LBAAgISAsaiAzICEgJGr9AAQA/fIBICP9CgMA/fMB/e0B/QsEACAhIC1qIDIgISAlav0ABAD98gH9CwQAICEgLmogMiAh",
-    "ICRq/QAEAP3yAf0LBAAgISAvaiAyIBogIWr9AAQA/fIBIjIgJv0KAwD98wH9CwQAICEgMGogMiAhICVq/QAEAP3yASAm/QoDAP3zAf3tAf0LBAAg",
-    "IkECaiEiDAELCwNAIAIgIkxFBEAgIkEDdCIhICdqKwMAICEgKGorAwCgICEgKWorAwCgICEgKmorAwCgIjQgCyAhaisDAKIhNSAhICtqIDUgIysD",
-    "AKM5AwAgISAsaiA1ICEgJGorAwCiICMrAwCjmjkDACAhIC1qIDQgISAlaisDAKI5AwAgISAuaiA0ICEgJGorAwCiOQMAICEgL2ogNCAaICFqKwMA",
-    "oiI0ICYrAwCjOQMAICEgMGogNCAhICVqKwMAoiAmKwMAo5o5AwAgIkEBaiEiDAELCyAAQQFqIQAMAQsLC3gBAXwDQCAAIAFORQRAIAcgACAIbEED",
-    "dGogAiAAIANsQQN0aisDACAEIAAgBWxBA3RqKwMAoyAGtyIPozkDACANIAAgDmxBA3RqIAkgACAKbEEDdGorAwAgCyAAIAxsQQN0aisDAKMgD6M5",
-    "AwAgAEEBaiEADAELCwv1AwMNfwF7AXwDQCAAIAFORQRAIAMgACAEbEEDdGohGSAFIAAgBmxBA3RqIRogByAAIAhsQQN0aiEbIAkgACAKbEEDdGoh",
-    "HCALIAAgDGxBA3RqIR0gDSAAIA5sQQN0aiEeIA8gACAQbEEDdGohHyARIAAgEmxBA3RqISAgEyAAIBRsQQN0aiEhIBUgACAWbEEDdGohIiACIAJB",
-    "AXFrISNBACEYA0AgGCAjTkUEQCAYQQN0IhcgGWr9AAQA/QwAAAAAAAAAQAAAAAAAAABAIBcgGmr9AAQAIBcgG2r9AAQA/fIB/fIB/fABISQgFyAc",
-    "aiAk/QsEACAXIB1qICT97QH9CwQAIBcgIWogFyAeav0ABAD9DAAAAAAAAABAAAAAAAAAAEAgFyAfav0ABAAgFyAgav0ABAD98gH98gH98AEiJP0L",
-    "BAAgFyAiaiAk/e0B/QsEACAYQQJqIRgMAQsLA0AgAiAYTEUEQCAYQQN0IhcgGWorAwAgFyAaaisDACAXIBtqKwMAokQAAAAAAAAAQKKgISUgFyAc",
-    "aiAlOQMAIBcgHWogJZo5AwAgFyAhaiAXIB5qKwMAIBcgH2orAwAgFyAgaisDAKJEAAAAAAAAAECioCIlOQMAIBcgImogJZo5AwAgGEEBaiEYDAEL",
-    "CyAAQQFqIQAMAQsLC1oBAXwDQCAAIAFORQRAIAUgACAGbEEDdGogAiAAIANsQQN0aisDACAEtyILozkDACAJIAAgCmxBA3RqIAcgACAIbEEDdGor",
-    "AwAgC6M5AwAgAEEBaiEADAELCwuXAgEJfwNAIAAgAU5FBEAgAyAAIARsQQN0aiERIAUgACAGbEEDdGohEiAHIAAgCGxBA3RqIRMgCSAAIApsQQN0",
-    "aiEUIAsgACAMbEEDdGohFSANIAAgDmxBA3RqIRYgAiACQQFxayEXQQAhEANAIBAgF05FBEAgEEEDdCIPIBNqIA8gEWr9AAQAIA8gEmr9AAQA/fAB",
-    "/QsEACAPIBZqIA8gFGr9AAQAIA8gFWr9AAQA/fAB/QsEACAQQQJqIRAMAQsLA0AgAiAQTEUEQCAQQQN0Ig8gE2ogDyARaisDACAPIBJqKwMAoDkD",
-    "ACAPIBZqIA8gFGorAwAgDyAVaisDAKA5AwAgEEEBaiEQDAELCyAAQQFqIQAMAQsLCwDJAgRuYW1lAcECKgAFZXhwMzIBBnRhbmgzMgIFZjMyXzAD",
-    "BWYzMl8xBAVmMzJfMgUFZjMyXzMGBWYzMl80BwVmMzJfNQgFZjMyXzYJBmYzMl8xMAoGZjMyXzExCwZmMzJfMTIMBmYzMl8xMw0GZjMyXzE0DgZm",
-    "MzJfMTUPBmYzMl8xNxAGZjMyXzE4EQZmMzJfMTkSBmYzMl8yMBMGZjMyXzIxFAZmMzJfMjIVBWV4cDY0FgZ0YW5oNjQXBWY2NF8wGAVmNjRfMRkF",
-    "ZjY0XzIaBWY2NF8zGwVmNjRfNBwFZjY0XzUdBWY2NF82HgZmNjRfMTAfBmY2NF8xMSAGZjY0XzEyIQZmNjRfMTMiBmY2NF8xNCMGZjY0XzE1JAZm",
-    "NjRfMTclBmY2NF8xOCYGZjY0XzE5JwZmNjRfMjAoBmY2NF8yMSkGZjY0XzIy",
+    "AGFzbQEAAAABrwIPYAF7AXtgB39/f39/f38AYAt/f39/f39/f39/fwBgFH9/f39/f39/f39/f39/f39/f39/AGAOf39/f39/f39/f39/f38AYAh/",
+    "f39/f39/fwBgG39/f39/f39/f39/f39/f39/f39/f39/f39/fwBgEX9/f39/f39/f39/f39/f39/AGAPf39/f39/f39/f39/f39/AGAkf39/f39/",
+    "f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/AGAJf39/f39/f39/AGAGf39/f39/AGAdf39/f39/f39/f39/f39/f39/f39/f39/f39/f38A",
+    "YCF/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f38AYBd/f39/f39/f39/f39/f39/f39/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAM3",
+    "NgAAAQECAgMBBAUGBwQICQoLCgEIDAUNCA4CCAAAAQECAgMBBAUGBwQICQoLCgEIDAUNCA4CCAfvB3IFZjMyXzAAAgVmMzJfMQADBWYzMl8yAAQF",
+    "ZjMyXzMAAgVmMzJfNAACBWYzMl81AAUFZjMyXzYABgVmMzJfNwACBWYzMl84AAcFZjMyXzkACAZmMzJfMTAACQZmMzJfMTEACQZmMzJfMTIACQZm",
+    "MzJfMTMACQZmMzJfMTQACgZmMzJfMTUAAgZmMzJfMTYAAwZmMzJfMTcABAZmMzJfMTgAAgZmMzJfMTkABwZmMzJfMjAACwZmMzJfMjEADAZmMzJf",
+    "MjIADQZmMzJfMjMADgZmMzJfMjQAAgZmMzJfMjUADwZmMzJfMjYAEAZmMzJfMjcAEAZmMzJfMjgAEAZmMzJfMjkAEQZmMzJfMzAAEgZmMzJfMzEA",
+    "EwZmMzJfMzIAAgZmMzJfMzMAAwZmMzJfMzQAEgZmMzJfMzUAFAZmMzJfMzYAFQZmMzJfMzcADwZmMzJfMzgADwZmMzJfMzkAEAZmMzJfNDAAEAZm",
+    "MzJfNDEAEAZmMzJfNDIAFgZmMzJfNDMAAgZmMzJfNDQAEAZmMzJfNDUAEAZmMzJfNDYAAgZmMzJfNDcAFwZmMzJfNDgAEgZmMzJfNDkAEgZmMzJf",
+    "NTAAGAZmMzJfNTEAAgZmMzJfNTIAAgZmMzJfNTMAGQZmMzJfNTQAEgZmMzJfNTUAEgZmMzJfNTYAGgVmNjRfMAAdBWY2NF8xAB4FZjY0XzIAHwVm",
+    "NjRfMwAdBWY2NF80AB0FZjY0XzUAIAVmNjRfNgAhBWY2NF83AB0FZjY0XzgAIgVmNjRfOQAjBmY2NF8xMAAkBmY2NF8xMQAkBmY2NF8xMgAkBmY2",
+    "NF8xMwAkBmY2NF8xNAAlBmY2NF8xNQAdBmY2NF8xNgAeBmY2NF8xNwAfBmY2NF8xOAAdBmY2NF8xOQAiBmY2NF8yMAAmBmY2NF8yMQAnBmY2NF8y",
+    "MgAoBmY2NF8yMwApBmY2NF8yNAAdBmY2NF8yNQAqBmY2NF8yNgArBmY2NF8yNwArBmY2NF8yOAArBmY2NF8yOQAsBmY2NF8zMAAtBmY2NF8zMQAu",
+    "BmY2NF8zMgAdBmY2NF8zMwAeBmY2NF8zNAAtBmY2NF8zNQAvBmY2NF8zNgAwBmY2NF8zNwAqBmY2NF8zOAAqBmY2NF8zOQArBmY2NF80MAArBmY2",
+    "NF80MQArBmY2NF80MgAxBmY2NF80MwAdBmY2NF80NAArBmY2NF80NQArBmY2NF80NgAdBmY2NF80NwAyBmY2NF80OAAtBmY2NF80OQAtBmY2NF81",
+    "MAAzBmY2NF81MQAdBmY2NF81MgAdBmY2NF81MwA0BmY2NF81NAAtBmY2NF81NQAtBmY2NF81NgA1CtmGATboAwECe/0MAAAAAAAAAAAAAAAAAAAA",
+    "AP0MAACAfwAAgH8AAIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAAIAD9DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3p",
+    "Af0MAACWQwAAlkMAAJZDAACWQ/3oASIC/QwAgDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2",
+    "OmELtjphC7Y6YQu2Ov3kASAB/eYB/QyJiAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0Mq6oqPquqKj6r",
+    "qio+q6oqPv3kASAB/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACA",
+    "P/3kASAC/fgBIgFBAf2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEg",
+    "AP0MGHKxQhhysUIYcrFCGHKxQv1E/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VILhAIBAnsgAP0M0Q1dvdENXb3RDV290Q1dvSAAIAD95gEiAf3m",
+    "Af0MiYgIPomICD6JiAg+iYgIPv3kASAB/eYB/Qyrqqq+q6qqvquqqr6rqqq+/eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AH95gH9DAAAgD8A",
+    "AIA/AACAPwAAgD/9DAAAAEAAAABAAAAAQAAAAED9DAAAAEAAAABAAAAAQAAAAEAgAP3gASIC/eYBEAD9DAAAgD8AAIA/AACAPwAAgD/95AH95wH9",
+    "5QEiAf3hASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Q/1SIAL9DM3MzD3NzMw9zczMPc3MzD39Q/1SC8YBAwR/AXsBfQNAIAAgAU5FBEAgAyAAIARs",
+    "QQJ0aiEJIAUgACAGbEECdGohCP0MAAAAAAAAAAAAAAAAAAAAACELIAIgAkEDcWshCkEAIQcDQCAHIApORQRAIAsgB0ECdCAIav0ABAD95AEhCyAH",
+    "QQRqIQcMAQsLIAv9HwAgC/0fAZIgC/0fAiAL/R8DkpIhDANAIAIgB0xFBEAgDCAHQQJ0IAhqKgIAkiEMIAdBAWohBwwBCwsgCSAMOAIAIABBAWoh",
+    "AAwBCwsLNwADQCAAIAFORQRAIAUgACAGbEECdGogAiAAIANsQQJ0aioCACAEspU4AgAgAEEBaiEADAELCwvpAQMHfwF7AX0DQCAAIAFORQRAIAMg",
+    "ACAEbEECdGohDSAFIAAgBmxBAnRqIQ4gByAAIAhsQQJ0aiEPIAkgACAKbEECdGohECACIAJBA3FrIRFBACELA0AgCyARTkUEQCALQQJ0IgwgDWr9",
+    "AAQAIA79CQIA/eUBIRIgDCAPaiAS/QsEACAMIBBqIBIgEv3mAf0LBAAgC0EEaiELDAELCwNAIAIgC0xFBEAgC0ECdCIMIA1qKgIAIA4qAgCTIRMg",
+    "DCAPaiATOAIAIAwgEGogEyATlDgCACALQQFqIQsMAQsLIABBAWohAAwBCwsLYQEBfQNAIAAgAU5FBEAgBSAAIAZsQQJ0aiACIAAgA2xBAnRqKgIA",
+    "IASyIguVQ6zFJzeSkTgCACAJIAAgCmxBAnRqIAcgACAIbEECdGoqAgAgC5U4AgAgAEEBaiEADAELCwv8AgMLfwJ7An0DQCAAIAFORQRAIAMgACAE",
+    "bEECdGohFiAFIAAgBmxBAnRqIRcgByAAIAhsQQJ0aiEYIAkgACAKbEECdGohGSALIAAgDGxBAnRqIRogDSAAIA5sQQJ0aiEbIA8gACAQbEECdGoh",
+    "HCASIAAgE2xBAnRqIR0gAiACQQNxayEeQQAhFQNAIBUgHk5FBEAgFUECdCIUIBZq/QAEACAX/QkCAP3nASEfIBQgGGogH/0LBAAgFCAbaiAUIBlq",
+    "/QAEACAa/QkCAP3lASIg/QsEACAUIBxqICAgIP3mAf0LBAAgFCAdaiARIBRq/QAEACAf/eYB/QsEACAVQQRqIRUMAQsLA0AgAiAVTEUEQCAVQQJ0",
+    "IhQgFmoqAgAgFyoCAJUhISAUIBhqICE4AgAgFCAbaiAUIBlqKgIAIBoqAgCTIiI4AgAgFCAcaiAiICKUOAIAIBQgHWogESAUaioCACAhlDgCACAV",
+    "QQFqIRUMAQsLIABBAWohAAwBCwsLPgADQCAAIAFORQRAIAUgACAGbEECdGogAiAAIANsQQJ0aioCACAEspVDrMUnN5KROAIAIABBAWohAAwBCwsL",
+    "mAIDCH8BewF9A0AgACABTkUEQCADIAAgBGxBAnRqIRAgBSAAIAZsQQJ0aiERIAcgACAIbEECdGohEiAKIAAgC2xBAnRqIRMgDCAAIA1sQQJ0aiEU",
+    "IAIgAkEDcWshFUEAIQ8DQCAPIBVORQRAIA9BAnQiDiAQav0ABAAgEf0JAgD95wEhFiAOIBJqIBb9CwQAIA4gFGogCSAOav0ABAAgFv3mASAOIBNq",
+    "/QAEAP3kAf0LBAAgD0EEaiEPDAELCwNAIAIgD0xFBEAgD0ECdCIOIBBqKgIAIBEqAgCVIRcgDiASaiAXOAIAIA4gFGogCSAOaioCACAXlCAOIBNq",
+    "KgIAkjgCACAPQQFqIQ8MAQsLIABBAWohAAwBCwsLnQEBBX8DQCAAIAFORQRAIAMgACAEbEECdGohCiAFIAAgBmxBAnRqIAdBAnRqIQsgAiACQQNx",
+    "ayEJQQAhCANAIAggCU5FBEAgCEECdCIMIApqIAsgDGr9AAQA/QsEACAIQQRqIQgMAQsLA0AgAiAITEUEQCAIQQJ0IgkgCmogCSALaioCADgCACAI",
+    "QQFqIQgMAQsLIABBAWohAAwBCwsL2QUDDX8DewN9A0AgACABTkUEQCADIAAgBGxBAnRqIR0gBiAAIAdsQQJ0aiEeIAggACAJbEECdGohHyALIAAg",
+    "DGxBAnRqISAgDSAAIA5sQQJ0aiEhIBAgACARbEECdGohIiASIAAgE2xBAnRqISMgFSAAIBZsQQJ0aiEkIBcgACAYbEECdGohJSAZIAAgGmxBAnRq",
+    "ISYgAiACQQNxayEnQQAhHANAIBwgJ05FBED9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gHEECdCIbIB1q/QAEACAFIBtq/QAE",
+    "AP3kAf3hARAA/eQB/ecBISggGyAeaiAo/QsEACAbICBqIBsgH2r9AAQAIAogG2r9AAQA/eQBEAEiKf0LBAAgGyAiav0MAACAPwAAgD8AAIA/AACA",
+    "P/0MAACAPwAAgD8AAIA/AACAPyAbICFq/QAEACAPIBtq/QAEAP3kAf3hARAA/eQB/ecBIir9CwQAIBsgJGr9DAAAgD8AAIA/AACAPwAAgD/9DAAA",
+    "gD8AAIA/AACAPwAAgD8gGyAjav0ABAAgFCAbav0ABAD95AH94QEQAP3kAf3nAf0LBAAgGyAmaiAqIBsgJWr9AAQA/eYBICggKf3mAf3kAf0LBAAg",
+    "HEEEaiEcDAELCwNAIAIgHExFBEBDAACAPyAcQQJ0IhsgHWoqAgAgBSAbaioCAJKM/RMQAP0fAEMAAIA/kpUhKyAbIB5qICs4AgAgGyAgaiAbIB9q",
+    "KgIAIAogG2oqAgCS/RMQAf0fACIsOAIAIBsgImpDAACAPyAbICFqKgIAIA8gG2oqAgCSjP0TEAD9HwBDAACAP5KVIi04AgAgGyAkakMAAIA/IBsg",
+    "I2oqAgAgFCAbaioCAJKM/RMQAP0fAEMAAIA/kpU4AgAgGyAmaiAtIBsgJWoqAgCUICsgLJSSOAIAIBxBAWohHAwBCwsgAEEBaiEADAELCwvcAgMJ",
+    "fwF7AX0DQCAAIAFORQRAIAMgACAEbEECdGohEyAFIAAgBmxBAnRqIRQgByAAIAhsQQJ0aiEVIAsgACAMbEECdGohFiANIAAgDmxBAnRqIRcgDyAA",
+    "IBBsQQJ0aiEYIAIgAkEDcWshGUEAIRIDQCASIBlORQRAIBJBAnQiESATav0ABAAgFP0JAgD95wEhGiARIBVqIBr9CwQAIBEgFmogCSARav0ABAAg",
+    "Gv3mASAKIBFq/QAEAP3kARABIhr9CwQAIBEgGGogESAXav0ABAAgGv3mAf0LBAAgEkEEaiESDAELCwNAIAIgEkxFBEAgEkECdCIRIBNqKgIAIBQq",
+    "AgCVIRsgESAVaiAbOAIAIBEgFmogCSARaioCACAblCAKIBFqKgIAkv0TEAH9HwAiGzgCACARIBhqIBEgF2oqAgAgG5Q4AgAgEkEBaiESDAELCyAA",
+    "QQFqIQAMAQsLC30AA0AgACABTkUEQCAEIAAgBWxBAnRqIAIgACADbEECdGoqAgBDAAAAQJQ4AgAgCCAAIAlsQQJ0aiAGIAAgB2xBAnRqKgIAQwAA",
+    "AECUOAIAIAwgACANbEECdGogCiAAIAtsQQJ0aioCAEMAAABAlDgCACAAQQFqIQAMAQsLC4sCAQl/A0AgACABTkUEQCADIAAgBGxBAnRqIREgBSAA",
+    "IAZsQQJ0aiESIAcgACAIbEECdGohEyAJIAAgCmxBAnRqIRQgCyAAIAxsQQJ0aiEVIA0gACAObEECdGohFiACIAJBA3FrIRdBACEPA0AgDyAXTkUE",
+    "QCAPQQJ0IhAgE2ogECARav0ABAAgEv0JAgD95wH9CwQAIBAgFmogECAUav0ABAAgFf0JAgD95wH9CwQAIA9BBGohDwwBCwsDQCACIA9MRQRAIA9B",
+    "AnQiECATaiAQIBFqKgIAIBIqAgCVOAIAIBAgFmogECAUaioCACAVKgIAlTgCACAPQQFqIQ8MAQsLIABBAWohAAwBCwsLqwcDE38DewN9A0AgACAB",
+    "TkUEQCADIAAgBGxBAnRqISggBSAAIAZsQQJ0aiEmIAcgACAIbEECdGohKSAJIAAgCmxBAnRqISogDCAAIA1sQQJ0aiEnIA4gACAPbEECdGohKyAQ",
+    "IAAgEWxBAnRqISwgEiAAIBNsQQJ0aiEtIBQgACAVbEECdGohLiAWIAAgF2xBAnRqIS8gGCAAIBlsQQJ0aiEwIBogACAbbEECdGohMSAcIAAgHWxB",
+    "AnRqITIgHiAAIB9sQQJ0aiEzICAgACAhbEECdGohNCAiIAAgI2xBAnRqITUgAiACQQNxayE2QQAhJQNAICUgNk5FBEAgJUECdCIkIChq/QAEACAk",
+    "ICZq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAkIClq/QAEACI3IDf95gH95QH95gEhNyAkICpqIDf9CwQAICQgK2ogNyALICRq/QAEAP3mASI5",
+    "ICf9CQIA/ecB/QsEACAkIC1qIDkgJCAsav0ABAAgJ/0JAgD95wEiOf3mASAn/QkCAP3nAf3hAf0LBAAgJCAvav0MAACAPwAAgD8AAIA/AACAPyAk",
+    "IC5q/QAEACI4IDj95gH95QH9CwQAICQgMWogJCAwav0ABAAiOP0MAACAPwAAgD8AAIA/AACAPyA4/eUB/eYB/QsEACAkIDNqICQgMmr9AAQAIjj9",
+    "DAAAgD8AAIA/AACAPwAAgD8gOP3lAf3mAf0LBAAgJCA0aiAkIChq/QAEACAkIClq/QAEAP3mASAkICZq/QAEAP0MAACAPwAAgD8AAIA/AACAPyAk",
+    "ICZq/QAEAP3lAf3mAf3mAf0LBAAgJCA1aiA3IDn95gH9CwQAICVBBGohJQwBCwsDQCACICVMRQRAICVBAnQiJCAoaioCACAkICZqKgIAlEMAAIA/",
+    "ICQgKWoqAgAiOiA6lJOUITogJCAqaiA6OAIAICQgK2ogOiALICRqKgIAlCI8ICcqAgCVOAIAICQgLWogPCAkICxqKgIAICcqAgCVIjyUICcqAgCV",
+    "jDgCACAkIC9qQwAAgD8gJCAuaioCACI7IDuUkzgCACAkIDFqICQgMGoqAgAiO0MAAIA/IDuTlDgCACAkIDNqICQgMmoqAgAiO0MAAIA/IDuTlDgC",
+    "ACAkIDRqICQgKGoqAgAgJCApaioCAJQgJCAmaioCAEMAAIA/ICQgJmoqAgCTlJQ4AgAgJCA1aiA6IDyUOAIAICVBAWohJQwBCwsgAEEBaiEADAEL",
+    "CwuHAwEGfwNAIAAgAU5FBEAgBSAAIAZsQQJ0aiELIAMgACAEbEECdGohCiAHIAdBA3FrIQxBACEJA0AgCSAMTkUEQCAJQQJ0IApq/QwAAAAAAAAA",
+    "AAAAAAAAAAAA/QsEACAJQQRqIQkMAQsLA0AgByAJTEUEQCAJQQJ0IApqQwAAAAA4AgAgCUEBaiEJDAELCyAKIAdBAnRqIQwgCCAIQQNxayENQQAh",
+    "CQNAIAkgDU5FBEAgCUECdCIOIAxqIAsgDmr9AAQA/QsEACAJQQRqIQkMAQsLA0AgCCAJTEUEQCAJQQJ0Ig0gDGogCyANaioCADgCACAJQQFqIQkM",
+    "AQsLIAogByAIaiIJQQJ0aiELIAIgCWsiCSAJQQNxayEKQQAhCQNAIAkgCk5FBEAgCUECdCALav0MAAAAAAAAAAAAAAAAAAAAAP0LBAAgCUEEaiEJ",
+    "DAELCwNAIAkgAiAHIAhqa05FBEAgCUECdCALakMAAAAAOAIAIAlBAWohCQwBCwsgAEEBaiEADAELCwvuAQMEfwF7AX0gAiACQQNxayEJA0AgByAJ",
+    "TkUEQCAHQQJ0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsQQJ0aiAIav0ABAD95AEhCiAGQQFqIQYMAQsLIAMg",
+    "CGoiBiAG/QAEACAK/eQB/QsEACAHQQRqIQcMAQsLA0AgAiAHTEUEQCAHQQJ0IQhDAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmxBAnRqIAhq",
+    "KgIAkiELIAZBAWohBgwBCwsgAyAIaiIGIAYqAgAgC5I4AgAgB0EBaiEHDAELCwtGAANAIAAgAU5FBEAgByAAIAhsQQJ0aiACIAAgA2xBAnRqKgIA",
+    "IAQgACAFbEECdGoqAgCVIAaylTgCACAAQQFqIQAMAQsLC5cBAwN/AXsBfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEIIAUgACAGbEECdGoiB/0JAgAh",
+    "CiAHKgIAIQsgAiACQQNxayEJQQAhBwNAIAcgCU5FBEAgB0ECdCAIaiAK/QsEACAHQQRqIQcMAQsLA0AgAiAHTEUEQCAHQQJ0IAhqIAs4AgAgB0EB",
+    "aiEHDAELCyAAQQFqIQAMAQsLC8oCAwl/AXsBfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiERIAUgACAGbEECdGohEiAHIAAgCGxBAnRqIRMgCSAAIAps",
+    "QQJ0aiEUIAsgACAMbEECdGohFSANIAAgDmxBAnRqIRYgAiACQQNxayEXQQAhEANAIBAgF05FBEAgEEECdCIPIBFq/QAEAP0MAAAAQAAAAEAAAABA",
+    "AAAAQCAPIBJq/QAEACAPIBNq/QAEAP3mAf3mAf3kASEYIA8gFWogDyAUav0ABAAgGP3kAf0LBAAgDyAWaiAY/eEB/QsEACAQQQRqIRAMAQsLA0Ag",
+    "AiAQTEUEQCAQQQJ0Ig8gEWoqAgAgDyASaioCACAPIBNqKgIAlEMAAABAlJIhGSAPIBVqIA8gFGoqAgAgGZI4AgAgDyAWaiAZjDgCACAQQQFqIRAM",
+    "AQsLIABBAWohAAwBCwsLmQQDEH8BewF9A0AgACABTkUEQCADIAAgBGxBAnRqIR8gBSAAIAZsQQJ0aiEgIAcgACAIbEECdGohISAJIAAgCmxBAnRq",
+    "ISIgCyAAIAxsQQJ0aiEjIA0gACAObEECdGohJCAPIAAgEGxBAnRqISUgESAAIBJsQQJ0aiEmIBMgACAUbEECdGohJyAVIAAgFmxBAnRqISggFyAA",
+    "IBhsQQJ0aiEpIBkgACAabEECdGohKiAbIAAgHGxBAnRqISsgAiACQQNxayEsQQAhHgNAIB4gLE5FBEAgHkECdCIdIB9q/QAEACAdICBq/QAEAP3k",
+    "ASEtIB0gI2ogLSAdICFq/QAEAP3mASAdICJq/QAEAP3mAf0LBAAgHSAmaiAtIB0gJGr9AAQA/eYBIB0gJWr9AAQA/eYB/QsEACAdIClqIC0gHSAn",
+    "av0ABAD95gEgHSAoav0ABAD95gH9CwQAIB0gK2ogLSAdICpq/QAEAP3mAf0LBAAgHkEEaiEeDAELCwNAIAIgHkxFBEAgHkECdCIdIB9qKgIAIB0g",
+    "IGoqAgCSIS4gHSAjaiAuIB0gIWoqAgCUIB0gImoqAgCUOAIAIB0gJmogLiAdICRqKgIAlCAdICVqKgIAlDgCACAdIClqIC4gHSAnaioCAJQgHSAo",
+    "aioCAJQ4AgAgHSAraiAuIB0gKmoqAgCUOAIAIB5BAWohHgwBCwsgAEEBaiEADAELCwuHAwEGfwNAIAAgAU5FBEAgBSAAIAZsQQJ0aiEKIAMgACAE",
+    "bEECdGohCSAHIAdBA3FrIQtBACEIA0AgCCALTkUEQCAIQQJ0IAlq/QwAAAAAAAAAAAAAAAAAAAAA/QsEACAIQQRqIQgMAQsLA0AgByAITEUEQCAI",
+    "QQJ0IAlqQwAAAAA4AgAgCEEBaiEIDAELCyAJIAdBAnRqIQsgByAHQQNxayEMQQAhCANAIAggDE5FBEAgCEECdCINIAtqIAogDWr9AAQA/QsEACAI",
+    "QQRqIQgMAQsLA0AgByAITEUEQCAIQQJ0IgwgC2ogCiAMaioCADgCACAIQQFqIQgMAQsLIAkgByAHaiIIQQJ0aiEKIAIgCGsiCCAIQQNxayEJQQAh",
+    "CANAIAggCU5FBEAgCEECdCAKav0MAAAAAAAAAAAAAAAAAAAAAP0LBAAgCEEEaiEIDAELCwNAIAggAiAHIAdqa05FBEAgCEECdCAKakMAAAAAOAIA",
+    "IAhBAWohCAwBCwsgAEEBaiEADAELCwuxBQMRfwJ7An0DQCAAIAFORQRAIAMgACAEbEECdGohJyAFIAAgBmxBAnRqISggByAAIAhsQQJ0aiEpIAkg",
+    "ACAKbEECdGohKiAMIAAgDWxBAnRqISMgDiAAIA9sQQJ0aiErIBAgACARbEECdGohJCASIAAgE2xBAnRqISwgFCAAIBVsQQJ0aiElIBYgACAXbEEC",
+    "dGohLSAYIAAgGWxBAnRqIS4gGyAAIBxsQQJ0aiEmIB0gACAebEECdGohLyAfIAAgIGxBAnRqITAgAiACQQNxayExQQAhIgNAICIgMU5FBEAgIkEC",
+    "dCIhICdq/QAEACAhIChq/QAEAP3kASAhIClq/QAEAP3kASAhICpq/QAEAP3kASIyIAsgIWr9AAQA/eYBITMgISAraiAzICP9CQIA/ecB/QsEACAh",
+    "ICxqIDMgISAkav0ABAD95gEgI/0JAgD95wH94QH9CwQAICEgLWogMiAhICVq/QAEAP3mAf0LBAAgISAuaiAyICEgJGr9AAQA/eYB/QsEACAhIC9q",
+    "IDIgGiAhav0ABAD95gEiMiAm/QkCAP3nAf0LBAAgISAwaiAyICEgJWr9AAQA/eYBICb9CQIA/ecB/eEB/QsEACAiQQRqISIMAQsLA0AgAiAiTEUE",
+    "QCAiQQJ0IiEgJ2oqAgAgISAoaioCAJIgISApaioCAJIgISAqaioCAJIiNCALICFqKgIAlCE1ICEgK2ogNSAjKgIAlTgCACAhICxqIDUgISAkaioC",
+    "AJQgIyoCAJWMOAIAICEgLWogNCAhICVqKgIAlDgCACAhIC5qIDQgISAkaioCAJQ4AgAgISAvaiA0IBogIWoqAgCUIjQgJioCAJU4AgAgISAwaiA0",
+    "ICEgJWoqAgCUICYqAgCVjDgCACAiQQFqISIMAQsLIABBAWohAAwBCwsLeAEBfQNAIAAgAU5FBEAgByAAIAhsQQJ0aiACIAAgA2xBAnRqKgIAIAQg",
+    "ACAFbEECdGoqAgCVIAayIg+VOAIAIA0gACAObEECdGogCSAAIApsQQJ0aioCACALIAAgDGxBAnRqKgIAlSAPlTgCACAAQQFqIQAMAQsLC+0DAw1/",
+    "AXsBfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEZIAUgACAGbEECdGohGiAHIAAgCGxBAnRqIRsgCSAAIApsQQJ0aiEcIAsgACAMbEECdGohHSANIAAg",
+    "DmxBAnRqIR4gDyAAIBBsQQJ0aiEfIBEgACASbEECdGohICATIAAgFGxBAnRqISEgFSAAIBZsQQJ0aiEiIAIgAkEDcWshI0EAIRgDQCAYICNORQRA",
+    "IBhBAnQiFyAZav0ABAD9DAAAAEAAAABAAAAAQAAAAEAgFyAaav0ABAAgFyAbav0ABAD95gH95gH95AEhJCAXIBxqICT9CwQAIBcgHWogJP3hAf0L",
+    "BAAgFyAhaiAXIB5q/QAEAP0MAAAAQAAAAEAAAABAAAAAQCAXIB9q/QAEACAXICBq/QAEAP3mAf3mAf3kASIk/QsEACAXICJqICT94QH9CwQAIBhB",
+    "BGohGAwBCwsDQCACIBhMRQRAIBhBAnQiFyAZaioCACAXIBpqKgIAIBcgG2oqAgCUQwAAAECUkiElIBcgHGogJTgCACAXIB1qICWMOAIAIBcgIWog",
+    "FyAeaioCACAXIB9qKgIAIBcgIGoqAgCUQwAAAECUkiIlOAIAIBcgImogJYw4AgAgGEEBaiEYDAELCyAAQQFqIQAMAQsLC1oBAX0DQCAAIAFORQRA",
+    "IAUgACAGbEECdGogAiAAIANsQQJ0aioCACAEsiILlTgCACAJIAAgCmxBAnRqIAcgACAIbEECdGoqAgAgC5U4AgAgAEEBaiEADAELCwuXAgEJfwNA",
+    "IAAgAU5FBEAgAyAAIARsQQJ0aiERIAUgACAGbEECdGohEiAHIAAgCGxBAnRqIRMgCSAAIApsQQJ0aiEUIAsgACAMbEECdGohFSANIAAgDmxBAnRq",
+    "IRYgAiACQQNxayEXQQAhEANAIBAgF05FBEAgEEECdCIPIBNqIA8gEWr9AAQAIA8gEmr9AAQA/eQB/QsEACAPIBZqIA8gFGr9AAQAIA8gFWr9AAQA",
+    "/eQB/QsEACAQQQRqIRAMAQsLA0AgAiAQTEUEQCAQQQJ0Ig8gE2ogDyARaioCACAPIBJqKgIAkjgCACAPIBZqIA8gFGoqAgAgDyAVaioCAJI4AgAg",
+    "EEEBaiEQDAELCyAAQQFqIQAMAQsLC4sFAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAAAADwfwAAAAAAAPB//QwJbagTRhLmPQltqBNGEuY9IAAg",
+    "AP0M/oIrZUcV9z/+gitlRxX3P/3yAf2UAf0MAAAAAAAwkcAAAAAAADCRwP31Af0MAAAAAAAwkUAAAAAAADCRQP30ASIC/QwAAOD+Qi7mPwAA4P5C",
+    "LuY//fIB/fEBIAL9DHY8eTXvOeo9djx5Ne856j398gH98QEiAf3yAf0MmNj479juIT6Y2Pjv2O4hPv3wASAB/fIB/QzkRPVnReZaPuRE9WdF5lo+",
+    "/fABIAH98gH9DFyfeLdPfpI+XJ94t09+kj798AEgAf3yAf0MNMdWpeMdxz40x1al4x3HPv3wASAB/fIB/QwaoAEaoAH6PhqgARqgAfo+/fABIAH9",
+    "8gH9DBqgARqgASo/GqABGqABKj/98AEgAf3yAf0MF2zBFmzBVj8XbMEWbMFWP/3wASAB/fIB/QwRERERERGBPxEREREREYE//fABIAH98gH9DFVV",
+    "VVVVVaU/VVVVVVVVpT/98AEgAf3yAf0MVVVVVVVVxT9VVVVVVVXFP/3wASAB/fIB/QwAAAAAAADgPwAAAAAAAOA//fABIAH98gH9DAAAAAAAAPA/",
+    "AAAAAAAA8D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAC/fwBIgFBAf2sASIC/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEg",
+    "ASAC/bEB/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgAP0M7zn6/kIuhkDvOfr+Qi6GQP1K/VIgAP0MUjAt1RBJh8BSMC3VEEmHwP1J",
+    "/VIL7AIBAnsgAP0M43UrRTbaV7/jdStFNtpXvyAAIAD98gEiAf3yAf0M4H0VDj1tbT/gfRUOPW1tP/3wASAB/fIB/Qw9wuZV4yaCvz3C5lXjJoK/",
+    "/fABIAH98gH9DPoQLIj0ZJY/+hAsiPRklj/98AEgAf3yAf0MHLqhG7qhq78cuqEbuqGrv/3wASAB/fIB/QwRERERERHBPxEREREREcE//fABIAH9",
+    "8gH9DFVVVVVVVdW/VVVVVVVV1b/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wAf3yAf0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAEAAAAAA",
+    "AAAAQP0MAAAAAAAAAEAAAAAAAAAAQCAA/ewBIgL98gEQG/0MAAAAAAAA8D8AAAAAAADwP/3wAf3zAf3xASIB/e0BIAEgAP0MAAAAAAAAAAAAAAAA",
+    "AAAAAP1J/VIgAv0MmpmZmZmZuT+amZmZmZm5P/1J/VILugEDBH8BewF8A0AgACABTkUEQCADIAAgBGxBA3RqIQkgBSAAIAZsQQN0aiEI/QwAAAAA",
+    "AAAAAAAAAAAAAAAAIQsgAiACQQFxayEKQQAhBwNAIAcgCk5FBEAgCyAHQQN0IAhq/QAEAP3wASELIAdBAmohBwwBCwsgC/0hACAL/SEBoCEMA0Ag",
+    "AiAHTEUEQCAMIAdBA3QgCGorAwCgIQwgB0EBaiEHDAELCyAJIAw5AwAgAEEBaiEADAELCws3AANAIAAgAU5FBEAgBSAAIAZsQQN0aiACIAAgA2xB",
+    "A3RqKwMAIAS3ozkDACAAQQFqIQAMAQsLC+kBAwd/AXsBfANAIAAgAU5FBEAgAyAAIARsQQN0aiENIAUgACAGbEEDdGohDiAHIAAgCGxBA3RqIQ8g",
+    "CSAAIApsQQN0aiEQIAIgAkEBcWshEUEAIQsDQCALIBFORQRAIAtBA3QiDCANav0ABAAgDv0KAwD98QEhEiAMIA9qIBL9CwQAIAwgEGogEiAS/fIB",
+    "/QsEACALQQJqIQsMAQsLA0AgAiALTEUEQCALQQN0IgwgDWorAwAgDisDAKEhEyAMIA9qIBM5AwAgDCAQaiATIBOiOQMAIAtBAWohCwwBCwsgAEEB",
+    "aiEADAELCwtlAQF8A0AgACABTkUEQCAFIAAgBmxBA3RqIAIgACADbEEDdGorAwAgBLciC6NE8WjjiLX45D6gnzkDACAJIAAgCmxBA3RqIAcgACAI",
+    "bEEDdGorAwAgC6M5AwAgAEEBaiEADAELCwv8AgMLfwJ7AnwDQCAAIAFORQRAIAMgACAEbEEDdGohFiAFIAAgBmxBA3RqIRcgByAAIAhsQQN0aiEY",
+    "IAkgACAKbEEDdGohGSALIAAgDGxBA3RqIRogDSAAIA5sQQN0aiEbIA8gACAQbEEDdGohHCASIAAgE2xBA3RqIR0gAiACQQFxayEeQQAhFQNAIBUg",
+    "Hk5FBEAgFUEDdCIUIBZq/QAEACAX/QoDAP3zASEfIBQgGGogH/0LBAAgFCAbaiAUIBlq/QAEACAa/QoDAP3xASIg/QsEACAUIBxqICAgIP3yAf0L",
+    "BAAgFCAdaiARIBRq/QAEACAf/fIB/QsEACAVQQJqIRUMAQsLA0AgAiAVTEUEQCAVQQN0IhQgFmorAwAgFysDAKMhISAUIBhqICE5AwAgFCAbaiAU",
+    "IBlqKwMAIBorAwChIiI5AwAgFCAcaiAiICKiOQMAIBQgHWogESAUaisDACAhojkDACAVQQFqIRUMAQsLIABBAWohAAwBCwsLQgADQCAAIAFORQRA",
+    "IAUgACAGbEEDdGogAiAAIANsQQN0aisDACAEt6NE8WjjiLX45D6gnzkDACAAQQFqIQAMAQsLC5gCAwh/AXsBfANAIAAgAU5FBEAgAyAAIARsQQN0",
+    "aiEQIAUgACAGbEEDdGohESAHIAAgCGxBA3RqIRIgCiAAIAtsQQN0aiETIAwgACANbEEDdGohFCACIAJBAXFrIRVBACEPA0AgDyAVTkUEQCAPQQN0",
+    "Ig4gEGr9AAQAIBH9CgMA/fMBIRYgDiASaiAW/QsEACAOIBRqIAkgDmr9AAQAIBb98gEgDiATav0ABAD98AH9CwQAIA9BAmohDwwBCwsDQCACIA9M",
+    "RQRAIA9BA3QiDiAQaisDACARKwMAoyEXIA4gEmogFzkDACAOIBRqIAkgDmorAwAgF6IgDiATaisDAKA5AwAgD0EBaiEPDAELCyAAQQFqIQAMAQsL",
+    "C50BAQV/A0AgACABTkUEQCADIAAgBGxBA3RqIQogBSAAIAZsQQN0aiAHQQN0aiELIAIgAkEBcWshCUEAIQgDQCAIIAlORQRAIAhBA3QiDCAKaiAL",
+    "IAxq/QAEAP0LBAAgCEECaiEIDAELCwNAIAIgCExFBEAgCEEDdCIJIApqIAkgC2orAwA5AwAgCEEBaiEIDAELCyAAQQFqIQAMAQsLC/EFAw1/A3sD",
+    "fANAIAAgAU5FBEAgAyAAIARsQQN0aiEdIAYgACAHbEEDdGohHiAIIAAgCWxBA3RqIR8gCyAAIAxsQQN0aiEgIA0gACAObEEDdGohISAQIAAgEWxB",
+    "A3RqISIgEiAAIBNsQQN0aiEjIBUgACAWbEEDdGohJCAXIAAgGGxBA3RqISUgGSAAIBpsQQN0aiEmIAIgAkEBcWshJ0EAIRwDQCAcICdORQRA/QwA",
+    "AAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/IBxBA3QiGyAdav0ABAAgBSAbav0ABAD98AH97QEQG/3wAf3zASEoIBsgHmogKP0LBAAg",
+    "GyAgaiAbIB9q/QAEACAKIBtq/QAEAP3wARAcIin9CwQAIBsgImr9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gGyAhav0ABAAg",
+    "DyAbav0ABAD98AH97QEQG/3wAf3zASIq/QsEACAbICRq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/IBsgI2r9AAQAIBQgG2r9",
+    "AAQA/fAB/e0BEBv98AH98wH9CwQAIBsgJmogKiAbICVq/QAEAP3yASAoICn98gH98AH9CwQAIBxBAmohHAwBCwsDQCACIBxMRQRARAAAAAAAAPA/",
+    "IBxBA3QiGyAdaisDACAFIBtqKwMAoJr9FBAb/SEARAAAAAAAAPA/oKMhKyAbIB5qICs5AwAgGyAgaiAbIB9qKwMAIAogG2orAwCg/RQQHP0hACIs",
+    "OQMAIBsgImpEAAAAAAAA8D8gGyAhaisDACAPIBtqKwMAoJr9FBAb/SEARAAAAAAAAPA/oKMiLTkDACAbICRqRAAAAAAAAPA/IBsgI2orAwAgFCAb",
+    "aisDAKCa/RQQG/0hAEQAAAAAAADwP6CjOQMAIBsgJmogLSAbICVqKwMAoiArICyioDkDACAcQQFqIRwMAQsLIABBAWohAAwBCwsL3AIDCX8BewF8",
+    "A0AgACABTkUEQCADIAAgBGxBA3RqIRMgBSAAIAZsQQN0aiEUIAcgACAIbEEDdGohFSALIAAgDGxBA3RqIRYgDSAAIA5sQQN0aiEXIA8gACAQbEED",
+    "dGohGCACIAJBAXFrIRlBACESA0AgEiAZTkUEQCASQQN0IhEgE2r9AAQAIBT9CgMA/fMBIRogESAVaiAa/QsEACARIBZqIAkgEWr9AAQAIBr98gEg",
+    "CiARav0ABAD98AEQHCIa/QsEACARIBhqIBEgF2r9AAQAIBr98gH9CwQAIBJBAmohEgwBCwsDQCACIBJMRQRAIBJBA3QiESATaisDACAUKwMAoyEb",
+    "IBEgFWogGzkDACARIBZqIAkgEWorAwAgG6IgCiARaisDAKD9FBAc/SEAIhs5AwAgESAYaiARIBdqKwMAIBuiOQMAIBJBAWohEgwBCwsgAEEBaiEA",
+    "DAELCwuJAQADQCAAIAFORQRAIAQgACAFbEEDdGogAiAAIANsQQN0aisDAEQAAAAAAAAAQKI5AwAgCCAAIAlsQQN0aiAGIAAgB2xBA3RqKwMARAAA",
+    "AAAAAABAojkDACAMIAAgDWxBA3RqIAogACALbEEDdGorAwBEAAAAAAAAAECiOQMAIABBAWohAAwBCwsLiwIBCX8DQCAAIAFORQRAIAMgACAEbEED",
+    "dGohESAFIAAgBmxBA3RqIRIgByAAIAhsQQN0aiETIAkgACAKbEEDdGohFCALIAAgDGxBA3RqIRUgDSAAIA5sQQN0aiEWIAIgAkEBcWshF0EAIQ8D",
+    "QCAPIBdORQRAIA9BA3QiECATaiAQIBFq/QAEACAS/QoDAP3zAf0LBAAgECAWaiAQIBRq/QAEACAV/QoDAP3zAf0LBAAgD0ECaiEPDAELCwNAIAIg",
+    "D0xFBEAgD0EDdCIQIBNqIBAgEWorAwAgEisDAKM5AwAgECAWaiAQIBRqKwMAIBUrAwCjOQMAIA9BAWohDwwBCwsgAEEBaiEADAELCwu/BwMTfwN7",
+    "A3wDQCAAIAFORQRAIAMgACAEbEEDdGohKCAFIAAgBmxBA3RqISYgByAAIAhsQQN0aiEpIAkgACAKbEEDdGohKiAMIAAgDWxBA3RqIScgDiAAIA9s",
+    "QQN0aiErIBAgACARbEEDdGohLCASIAAgE2xBA3RqIS0gFCAAIBVsQQN0aiEuIBYgACAXbEEDdGohLyAYIAAgGWxBA3RqITAgGiAAIBtsQQN0aiEx",
+    "IBwgACAdbEEDdGohMiAeIAAgH2xBA3RqITMgICAAICFsQQN0aiE0ICIgACAjbEEDdGohNSACIAJBAXFrITZBACElA0AgJSA2TkUEQCAlQQN0IiQg",
+    "KGr9AAQAICQgJmr9AAQA/fIB/QwAAAAAAADwPwAAAAAAAPA/ICQgKWr9AAQAIjcgN/3yAf3xAf3yASE3ICQgKmogN/0LBAAgJCAraiA3IAsgJGr9",
+    "AAQA/fIBIjkgJ/0KAwD98wH9CwQAICQgLWogOSAkICxq/QAEACAn/QoDAP3zASI5/fIBICf9CgMA/fMB/e0B/QsEACAkIC9q/QwAAAAAAADwPwAA",
+    "AAAAAPA/ICQgLmr9AAQAIjggOP3yAf3xAf0LBAAgJCAxaiAkIDBq/QAEACI4/QwAAAAAAADwPwAAAAAAAPA/IDj98QH98gH9CwQAICQgM2ogJCAy",
+    "av0ABAAiOP0MAAAAAAAA8D8AAAAAAADwPyA4/fEB/fIB/QsEACAkIDRqICQgKGr9AAQAICQgKWr9AAQA/fIBICQgJmr9AAQA/QwAAAAAAADwPwAA",
+    "AAAAAPA/ICQgJmr9AAQA/fEB/fIB/fIB/QsEACAkIDVqIDcgOf3yAf0LBAAgJUECaiElDAELCwNAIAIgJUxFBEAgJUEDdCIkIChqKwMAICQgJmor",
+    "AwCiRAAAAAAAAPA/ICQgKWorAwAiOiA6oqGiITogJCAqaiA6OQMAICQgK2ogOiALICRqKwMAoiI8ICcrAwCjOQMAICQgLWogPCAkICxqKwMAICcr",
+    "AwCjIjyiICcrAwCjmjkDACAkIC9qRAAAAAAAAPA/ICQgLmorAwAiOyA7oqE5AwAgJCAxaiAkIDBqKwMAIjtEAAAAAAAA8D8gO6GiOQMAICQgM2og",
+    "JCAyaisDACI7RAAAAAAAAPA/IDuhojkDACAkIDRqICQgKGorAwAgJCApaisDAKIgJCAmaisDAEQAAAAAAADwPyAkICZqKwMAoaKiOQMAICQgNWog",
+    "OiA8ojkDACAlQQFqISUMAQsLIABBAWohAAwBCwsLjwMBBn8DQCAAIAFORQRAIAUgACAGbEEDdGohCyADIAAgBGxBA3RqIQogByAHQQFxayEMQQAh",
+    "CQNAIAkgDE5FBEAgCUEDdCAKav0MAAAAAAAAAAAAAAAAAAAAAP0LBAAgCUECaiEJDAELCwNAIAcgCUxFBEAgCUEDdCAKakQAAAAAAAAAADkDACAJ",
+    "QQFqIQkMAQsLIAogB0EDdGohDCAIIAhBAXFrIQ1BACEJA0AgCSANTkUEQCAJQQN0Ig4gDGogCyAOav0ABAD9CwQAIAlBAmohCQwBCwsDQCAIIAlM",
+    "RQRAIAlBA3QiDSAMaiALIA1qKwMAOQMAIAlBAWohCQwBCwsgCiAHIAhqIglBA3RqIQsgAiAJayIJIAlBAXFrIQpBACEJA0AgCSAKTkUEQCAJQQN0",
+    "IAtq/QwAAAAAAAAAAAAAAAAAAAAA/QsEACAJQQJqIQkMAQsLA0AgCSACIAcgCGprTkUEQCAJQQN0IAtqRAAAAAAAAAAAOQMAIAlBAWohCQwBCwsg",
+    "AEEBaiEADAELCwvyAQMEfwF7AXwgAiACQQFxayEJA0AgByAJTkUEQCAHQQN0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYDQCABIAZMRQRAIAog",
+    "BCAFIAZsQQN0aiAIav0ABAD98AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IQhE",
+    "AAAAAAAAAAAhCyAAIQYDQCABIAZMRQRAIAsgBCAFIAZsQQN0aiAIaisDAKAhCyAGQQFqIQYMAQsLIAMgCGoiBiAGKwMAIAugOQMAIAdBAWohBwwB",
+    "CwsLRgADQCAAIAFORQRAIAcgACAIbEEDdGogAiAAIANsQQN0aisDACAEIAAgBWxBA3RqKwMAoyAGt6M5AwAgAEEBaiEADAELCwuXAQMDfwF7AXwD",
+    "QCAAIAFORQRAIAMgACAEbEEDdGohCCAFIAAgBmxBA3RqIgf9CgMAIQogBysDACELIAIgAkEBcWshCUEAIQcDQCAHIAlORQRAIAdBA3QgCGogCv0L",
+    "BAAgB0ECaiEHDAELCwNAIAIgB0xFBEAgB0EDdCAIaiALOQMAIAdBAWohBwwBCwsgAEEBaiEADAELCwvOAgMJfwF7AXwDQCAAIAFORQRAIAMgACAE",
+    "bEEDdGohESAFIAAgBmxBA3RqIRIgByAAIAhsQQN0aiETIAkgACAKbEEDdGohFCALIAAgDGxBA3RqIRUgDSAAIA5sQQN0aiEWIAIgAkEBcWshF0EA",
+    "IRADQCAQIBdORQRAIBBBA3QiDyARav0ABAD9DAAAAAAAAABAAAAAAAAAAEAgDyASav0ABAAgDyATav0ABAD98gH98gH98AEhGCAPIBVqIA8gFGr9",
+    "AAQAIBj98AH9CwQAIA8gFmogGP3tAf0LBAAgEEECaiEQDAELCwNAIAIgEExFBEAgEEEDdCIPIBFqKwMAIA8gEmorAwAgDyATaisDAKJEAAAAAAAA",
+    "AECioCEZIA8gFWogDyAUaisDACAZoDkDACAPIBZqIBmaOQMAIBBBAWohEAwBCwsgAEEBaiEADAELCwuZBAMQfwF7AXwDQCAAIAFORQRAIAMgACAE",
+    "bEEDdGohHyAFIAAgBmxBA3RqISAgByAAIAhsQQN0aiEhIAkgACAKbEEDdGohIiALIAAgDGxBA3RqISMgDSAAIA5sQQN0aiEkIA8gACAQbEEDdGoh",
+    "JSARIAAgEmxBA3RqISYgEyAAIBRsQQN0aiEnIBUgACAWbEEDdGohKCAXIAAgGGxBA3RqISkgGSAAIBpsQQN0aiEqIBsgACAcbEEDdGohKyACIAJB",
+    "AXFrISxBACEeA0AgHiAsTkUEQCAeQQN0Ih0gH2r9AAQAIB0gIGr9AAQA/fABIS0gHSAjaiAtIB0gIWr9AAQA/fIBIB0gImr9AAQA/fIB/QsEACAd",
+    "ICZqIC0gHSAkav0ABAD98gEgHSAlav0ABAD98gH9CwQAIB0gKWogLSAdICdq/QAEAP3yASAdIChq/QAEAP3yAf0LBAAgHSAraiAtIB0gKmr9AAQA",
+    "/fIB/QsEACAeQQJqIR4MAQsLA0AgAiAeTEUEQCAeQQN0Ih0gH2orAwAgHSAgaisDAKAhLiAdICNqIC4gHSAhaisDAKIgHSAiaisDAKI5AwAgHSAm",
+    "aiAuIB0gJGorAwCiIB0gJWorAwCiOQMAIB0gKWogLiAdICdqKwMAoiAdIChqKwMAojkDACAdICtqIC4gHSAqaisDAKI5AwAgHkEBaiEeDAELCyAA",
+    "QQFqIQAMAQsLC48DAQZ/A0AgACABTkUEQCAFIAAgBmxBA3RqIQogAyAAIARsQQN0aiEJIAcgB0EBcWshC0EAIQgDQCAIIAtORQRAIAhBA3QgCWr9",
+    "DAAAAAAAAAAAAAAAAAAAAAD9CwQAIAhBAmohCAwBCwsDQCAHIAhMRQRAIAhBA3QgCWpEAAAAAAAAAAA5AwAgCEEBaiEIDAELCyAJIAdBA3RqIQsg",
+    "ByAHQQFxayEMQQAhCANAIAggDE5FBEAgCEEDdCINIAtqIAogDWr9AAQA/QsEACAIQQJqIQgMAQsLA0AgByAITEUEQCAIQQN0IgwgC2ogCiAMaisD",
+    "ADkDACAIQQFqIQgMAQsLIAkgByAHaiIIQQN0aiEKIAIgCGsiCCAIQQFxayEJQQAhCANAIAggCU5FBEAgCEEDdCAKav0MAAAAAAAAAAAAAAAAAAAA",
+    "AP0LBAAgCEECaiEIDAELCwNAIAggAiAHIAdqa05FBEAgCEEDdCAKakQAAAAAAAAAADkDACAIQQFqIQgMAQsLIABBAWohAAwBCwsLsQUDEX8CewJ8",
+    "A0AgACABTkUEQCADIAAgBGxBA3RqIScgBSAAIAZsQQN0aiEoIAcgACAIbEEDdGohKSAJIAAgCmxBA3RqISogDCAAIA1sQQN0aiEjIA4gACAPbEED",
+    "dGohKyAQIAAgEWxBA3RqISQgEiAAIBNsQQN0aiEsIBQgACAVbEEDdGohJSAWIAAgF2xBA3RqIS0gGCAAIBlsQQN0aiEuIBsgACAcbEEDdGohJiAd",
+    "IAAgHmxBA3RqIS8gHyAAICBsQQN0aiEwIAIgAkEBcWshMUEAISIDQCAiIDFORQRAICJBA3QiISAnav0ABAAgISAoav0ABAD98AEgISApav0ABAD9",
+    "8AEgISAqav0ABAD98AEiMiALICFq/QAEAP3yASEzICEgK2ogMyAj/QoDAP3zAf0LBAAgISAsaiAzICEgJGr9AAQA/fIBICP9CgMA/fMB/e0B/QsE",
+    "ACAhIC1qIDIgISAlav0ABAD98gH9CwQAICEgLmogMiAhICRq/QAEAP3yAf0LBAAgISAvaiAyIBogIWr9AAQA/fIBIjIgJv0KAwD98wH9CwQAICEg",
+    "MGogMiAhICVq/QAEAP3yASAm/QoDAP3zAf3tAf0LBAAgIkECaiEiDAELCwNAIAIgIkxFBEAgIkEDdCIhICdqKwMAICEgKGorAwCgICEgKWorAwCg",
+    "ICEgKmorAwCgIjQgCyAhaisDAKIhNSAhICtqIDUgIysDAKM5AwAgISAsaiA1ICEgJGorAwCiICMrAwCjmjkDACAhIC1qIDQgISAlaisDAKI5AwAg",
+    "ISAuaiA0ICEgJGorAwCiOQMAICEgL2ogNCAaICFqKwMAoiI0ICYrAwCjOQMAICEgMGogNCAhICVqKwMAoiAmKwMAo5o5AwAgIkEBaiEiDAELCyAA",
+    "QQFqIQAMAQsLC3gBAXwDQCAAIAFORQRAIAcgACAIbEEDdGogAiAAIANsQQN0aisDACAEIAAgBWxBA3RqKwMAoyAGtyIPozkDACANIAAgDmxBA3Rq",
+    "IAkgACAKbEEDdGorAwAgCyAAIAxsQQN0aisDAKMgD6M5AwAgAEEBaiEADAELCwv1AwMNfwF7AXwDQCAAIAFORQRAIAMgACAEbEEDdGohGSAFIAAg",
+    "BmxBA3RqIRogByAAIAhsQQN0aiEbIAkgACAKbEEDdGohHCALIAAgDGxBA3RqIR0gDSAAIA5sQQN0aiEeIA8gACAQbEEDdGohHyARIAAgEmxBA3Rq",
+    "ISAgEyAAIBRsQQN0aiEhIBUgACAWbEEDdGohIiACIAJBAXFrISNBACEYA0AgGCAjTkUEQCAYQQN0IhcgGWr9AAQA/QwAAAAAAAAAQAAAAAAAAABA",
+    "IBcgGmr9AAQAIBcgG2r9AAQA/fIB/fIB/fABISQgFyAcaiAk/QsEACAXIB1qICT97QH9CwQAIBcgIWogFyAeav0ABAD9DAAAAAAAAABAAAAAAAAA",
+    "AEAgFyAfav0ABAAgFyAgav0ABAD98gH98gH98AEiJP0LBAAgFyAiaiAk/e0B/QsEACAYQQJqIRgMAQsLA0AgAiAYTEUEQCAYQQN0IhcgGWorAwAg",
+    "FyAaaisDACAXIBtqKwMAokQAAAAAAAAAQKKgISUgFyAcaiAlOQMAIBcgHWogJZo5AwAgFyAhaiAXIB5qKwMAIBcgH2orAwAgFyAgaisDAKJEAAAA",
+    "AAAAAECioCIlOQMAIBcgImogJZo5AwAgGEEBaiEYDAELCyAAQQFqIQAMAQsLC1oBAXwDQCAAIAFORQRAIAUgACAGbEEDdGogAiAAIANsQQN0aisD",
+    "ACAEtyILozkDACAJIAAgCmxBA3RqIAcgACAIbEEDdGorAwAgC6M5AwAgAEEBaiEADAELCwuXAgEJfwNAIAAgAU5FBEAgAyAAIARsQQN0aiERIAUg",
+    "ACAGbEEDdGohEiAHIAAgCGxBA3RqIRMgCSAAIApsQQN0aiEUIAsgACAMbEEDdGohFSANIAAgDmxBA3RqIRYgAiACQQFxayEXQQAhEANAIBAgF05F",
+    "BEAgEEEDdCIPIBNqIA8gEWr9AAQAIA8gEmr9AAQA/fAB/QsEACAPIBZqIA8gFGr9AAQAIA8gFWr9AAQA/fAB/QsEACAQQQJqIRAMAQsLA0AgAiAQ",
+    "TEUEQCAQQQN0Ig8gE2ogDyARaisDACAPIBJqKwMAoDkDACAPIBZqIA8gFGorAwAgDyAVaisDAKA5AwAgEEEBaiEQDAELCyAAQQFqIQAMAQsLCwCp",
+    "AwRuYW1lAaEDNgAFZXhwMzIBBnRhbmgzMgIFZjMyXzADBWYzMl8xBAVmMzJfMgUFZjMyXzUGBWYzMl82BwVmMzJfOAgFZjMyXzkJBmYzMl8xMAoG",
+    "ZjMyXzE0CwZmMzJfMjAMBmYzMl8yMQ0GZjMyXzIyDgZmMzJfMjMPBmYzMl8yNRAGZjMyXzI2EQZmMzJfMjkSBmYzMl8zMBMGZjMyXzMxFAZmMzJf",
+    "MzUVBmYzMl8zNhYGZjMyXzQyFwZmMzJfNDcYBmYzMl81MBkGZjMyXzUzGgZmMzJfNTYbBWV4cDY0HAZ0YW5oNjQdBWY2NF8wHgVmNjRfMR8FZjY0",
+    "XzIgBWY2NF81IQVmNjRfNiIFZjY0XzgjBWY2NF85JAZmNjRfMTAlBmY2NF8xNCYGZjY0XzIwJwZmNjRfMjEoBmY2NF8yMikGZjY0XzIzKgZmNjRf",
+    "MjUrBmY2NF8yNiwGZjY0XzI5LQZmNjRfMzAuBmY2NF8zMS8GZjY0XzM1MAZmNjRfMzYxBmY2NF80MjIGZjY0XzQ3MwZmNjRfNTA0BmY2NF81MzUG",
+    "ZjY0XzU2",
   ].join(""),
 };

@@ -435,43 +435,93 @@ function kernel64<A extends FloatArray>(
       mm.NN(B, 3 * H, H, scratch0, 0, 3 * H, p, o_Rz, carry_h, 0, H, false);
       // dRz, dRi, dRo
       mm.TN(3 * H, H, B, scratch0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
-      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
-        dp[o_p_i + i]! += sum;
+      // op 2 (sumb): f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(2, B, [
+          H, // $n
+          at(dp, o_p_i), // $dp_i
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+        ]);
+      else {
+        // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
+          dp[o_p_i + i]! += sum;
+        }
       }
 
-      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
-        dp[o_p_o + i]! += sum;
+      // op 3 (sumb): f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(3, B, [
+          H, // $n
+          at(dp, o_p_o), // $dp_o
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+        ]);
+      else {
+        // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
+          dp[o_p_o + i]! += sum;
+        }
       }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWz, dWi, dWo
     mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wz, true);
-    // grad of: z  = tanh(Wz*x + Rz*h + bz)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
-      dp[o_bz + i]! += sum;
+    // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(4, T * B, [
+        H, // $n
+        at(dp, o_bz), // $dbz
+        at(gx0, 0), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: z  = tanh(Wz*x + Rz*h + bz)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
+        dp[o_bz + i]! += sum;
+      }
     }
 
-    // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
-      dp[o_bi + i]! += sum;
+    // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(5, T * B, [
+        H, // $n
+        at(dp, o_bi), // $dbi
+        at(gx0, H), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
+        dp[o_bi + i]! += sum;
+      }
     }
 
-    // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
-      dp[o_bo + i]! += sum;
+    // op 6 (sumb): f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(6, T * B, [
+        H, // $n
+        at(dp, o_bo), // $dbo
+        at(gx0, 2 * H), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
+        dp[o_bo + i]! += sum;
+      }
     }
 
     // d(dx) from Wz, Wi, Wo
@@ -809,43 +859,93 @@ function kernel32<A extends FloatArray>(
       mm.NN(B, 3 * H, H, scratch0, 0, 3 * H, p, o_Rz, carry_h, 0, H, false);
       // dRz, dRi, dRo
       mm.TN(3 * H, H, B, scratch0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
-      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
-        dp[o_p_i + i]! += sum;
+      // op 2 (sumb): f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(2, B, [
+          H, // $n
+          at(dp, o_p_i), // $dp_i
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+        ]);
+      else {
+        // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
+          dp[o_p_i + i]! += sum;
+        }
       }
 
-      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
-        dp[o_p_o + i]! += sum;
+      // op 3 (sumb): f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(3, B, [
+          H, // $n
+          at(dp, o_p_o), // $dp_o
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+        ]);
+      else {
+        // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
+          dp[o_p_o + i]! += sum;
+        }
       }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWz, dWi, dWo
     mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wz, true);
-    // grad of: z  = tanh(Wz*x + Rz*h + bz)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
-      dp[o_bz + i]! += sum;
+    // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(4, T * B, [
+        H, // $n
+        at(dp, o_bz), // $dbz
+        at(gx0, 0), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: z  = tanh(Wz*x + Rz*h + bz)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
+        dp[o_bz + i]! += sum;
+      }
     }
 
-    // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
-      dp[o_bi + i]! += sum;
+    // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(5, T * B, [
+        H, // $n
+        at(dp, o_bi), // $dbi
+        at(gx0, H), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
+        dp[o_bi + i]! += sum;
+      }
     }
 
-    // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
-      dp[o_bo + i]! += sum;
+    // op 6 (sumb): f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(6, T * B, [
+        H, // $n
+        at(dp, o_bo), // $dbo
+        at(gx0, 2 * H), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
+        dp[o_bo + i]! += sum;
+      }
     }
 
     // d(dx) from Wz, Wi, Wo
@@ -881,79 +981,91 @@ export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {
   return createKernel32(sizes, B, 1, options);
 }
 
-/** The elementwise loops in WebAssembly (text: lstm-nfg.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
+/** The elementwise loops and whole-vector ops in WebAssembly (text: lstm-nfg.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
 const LOOPS_WASM: LoopsModuleSource = {
   loops: [
     { vector: true, splittable: true },
     { vector: true, splittable: true },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
   ],
   binary: [
-    "AGFzbQEAAAABUQNgAXsBe2Agf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f38AYCV/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/",
-    "f39/f39/AAISAQNlbnYGbWVtb3J5AgMBgIAEAwkIAAABAgAAAQIHIQQFZjMyXzAAAgVmMzJfMQADBWY2NF8wAAYFZjY0XzEABwqOKgjoAwECe/0M",
-    "AAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8AAIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAAIAD9DDuquD87qrg/O6q4PzuquD/95gH9av0MAACW",
-    "wwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMAAJZDAACWQ/3oASIC/QwAgDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn9",
-    "5gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2Ov3kASAB/eYB/QyJiAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEg",
-    "Af3mAf0Mq6oqPquqKj6rqio+q6oqPv3kASAB/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0M",
-    "AACAPwAAgD8AAIA/AACAP/3kASAC/fgBIgFBAf2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/",
-    "AAAA/a4BQRf9qwH95gEgAP0MGHKxQhhysUIYcrFCGHKxQv1E/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VILhAIBAnsgAP0M0Q1dvdENXb3RDV29",
-    "0Q1dvSAAIAD95gEiAf3mAf0MiYgIPomICD6JiAg+iYgIPv3kASAB/eYB/Qyrqqq+q6qqvquqqr6rqqq+/eQBIAH95gH9DAAAgD8AAIA/AACAPwAA",
-    "gD/95AH95gH9DAAAgD8AAIA/AACAPwAAgD/9DAAAAEAAAABAAAAAQAAAAED9DAAAAEAAAABAAAAAQAAAAEAgAP3gASIC/eYBEAD9DAAAgD8AAIA/",
-    "AACAPwAAgD/95AH95wH95QEiAf3hASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Q/1SIAL9DM3MzD3NzMw9zczMPc3MzD39Q/1SC6EGAw9/AnsCfQNA",
-    "IAAgAU5FBEAgAyAAIARsQQJ0aiEjIAUgACAGbEECdGohJCAIIAAgCWxBAnRqISUgCiAAIAtsQQJ0aiEmIAwgACANbEECdGohJyAPIAAgEGxBAnRq",
-    "ISIgEiAAIBNsQQJ0aiEoIBQgACAVbEECdGohKSAWIAAgF2xBAnRqISogGCAAIBlsQQJ0aiErIBwgACAdbEECdGohLCAeIAAgH2xBAnRqIS0gAiAC",
-    "QQNxayEuQQAhIQNAICEgLk5FBEAgIUECdCIgICNq/QAEACAgICRq/QAEAP3kASAHICBq/QAEAP3kARABIS8gICAlaiAv/QsEACAgIChq/QwAAIA/",
-    "AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/ICAgJmr9AAQAICAgJ2r9AAQA/eQBIA4gIGr9AAQAICAgImr9AAQA/eYB/eQBIBEgIGr9AAQA",
-    "/eQB/eEBEAD95AH95wEiMP0LBAAgICApaiAvIDD95gEgICAiav0ABAD95AEiL/0LBAAgICAsav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8A",
-    "AIA/AACAPyAgICpq/QAEACAgICtq/QAEAP3kASAaICBq/QAEACAv/eYB/eQBIBsgIGr9AAQA/eQB/eEBEAD95AH95wEiMP0LBAAgICAtaiAvEAEg",
-    "MP3mAf0LBAAgIUEEaiEhDAELCwNAIAIgIUxFBEAgIUECdCIgICNqKgIAICAgJGoqAgCSIAcgIGoqAgCS/RMQAf0fACExICAgJWogMTgCACAgIChq",
-    "QwAAgD8gICAmaioCACAgICdqKgIAkiAOICBqKgIAICAgImoqAgCUkiARICBqKgIAkoz9ExAA/R8AQwAAgD+SlSIyOAIAICAgKWogMSAylCAgICJq",
-    "KgIAkiIxOAIAICAgLGpDAACAPyAgICpqKgIAICAgK2oqAgCSIBogIGoqAgAgMZSSIBsgIGoqAgCSjP0TEAD9HwBDAACAP5KVIjI4AgAgICAtaiAx",
-    "/RMQAf0fACAylDgCACAhQQFqISEMAQsLIABBAWohAAwBCwsL3AcDE38EewR9A0AgACABTkUEQCADIAAgBGxBAnRqISggBSAAIAZsQQJ0aiEpIAcg",
-    "ACAIbEECdGohKiAJIAAgCmxBAnRqISwgCyAAIAxsQQJ0aiEtIA0gACAObEECdGohLiAQIAAgEWxBAnRqIScgEiAAIBNsQQJ0aiErIBQgACAVbEEC",
-    "dGohLyAWIAAgF2xBAnRqITAgGCAAIBlsQQJ0aiExIBogACAbbEECdGohMiAdIAAgHmxBAnRqITMgHyAAICBsQQJ0aiE0ICEgACAibEECdGohNSAj",
-    "IAAgJGxBAnRqITYgAiACQQNxayE3QQAhJgNAICYgN05FBEAgJkECdCIlIChq/QAEABABITggJSAsaiAlIClq/QAEACA4/eYBICUgKmr9AAQAIjn9",
-    "DAAAgD8AAIA/AACAPwAAgD8gOf3lAf3mAf3mASI5/QsEACAlIC1qIDn9CwQAICUgL2ogJSAuav0ABAAgOSAPICVq/QAEAP3mAf3kASAlIClq/QAE",
-    "ACAlICpq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyA4IDj95gH95QH95gH95AEiOiAlICdq/QAEAP3mASAlICtq/QAEACI4/QwAAIA/AACAPwAA",
-    "gD8AAIA/IDj95QH95gH95gEiOP0LBAAgJSAwaiA4/QsEACAlIDFqIDogJSArav0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gJSAnav0ABAAgJSAn",
-    "av0ABAD95gH95QH95gEiO/0LBAAgJSAyaiA7/QsEACAlIDNqIDogOCAcICVq/QAEAP3mAf3kAf0LBAAgJSA1aiA4ICUgNGr9AAQA/eYB/QsEACAl",
-    "IDZqIDkgJSAoav0ABAD95gH9CwQAICZBBGohJgwBCwsDQCACICZMRQRAICZBAnQiJSAoaioCAP0TEAH9HwAhPCAlICxqICUgKWoqAgAgPJQgJSAq",
-    "aioCACI9QwAAgD8gPZOUlCI9OAIAICUgLWogPTgCACAlIC9qICUgLmoqAgAgPSAPICVqKgIAlJIgJSApaioCACAlICpqKgIAlEMAAIA/IDwgPJST",
-    "lJIiPiAlICdqKgIAlCAlICtqKgIAIjxDAACAPyA8k5SUIjw4AgAgJSAwaiA8OAIAICUgMWogPiAlICtqKgIAlEMAAIA/ICUgJ2oqAgAgJSAnaioC",
-    "AJSTlCI/OAIAICUgMmogPzgCACAlIDNqID4gPCAcICVqKgIAlJI4AgAgJSA1aiA8ICUgNGoqAgCUOAIAICUgNmogPSAlIChqKgIAlDgCACAmQQFq",
-    "ISYMAQsLIABBAWohAAwBCwsLiwUBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAAAAAAPB/AAAAAAAA8H/9DAltqBNGEuY9CW2oE0YS5j0gACAA/Qz+",
-    "gitlRxX3P/6CK2VHFfc//fIB/ZQB/QwAAAAAADCRwAAAAAAAMJHA/fUB/QwAAAAAADCRQAAAAAAAMJFA/fQBIgL9DAAA4P5CLuY/AADg/kIu5j/9",
-    "8gH98QEgAv0Mdjx5Ne856j12PHk17znqPf3yAf3xASIB/fIB/QyY2Pjv2O4hPpjY+O/Y7iE+/fABIAH98gH9DORE9WdF5lo+5ET1Z0XmWj798AEg",
-    "Af3yAf0MXJ94t09+kj5cn3i3T36SPv3wASAB/fIB/Qw0x1al4x3HPjTHVqXjHcc+/fABIAH98gH9DBqgARqgAfo+GqABGqAB+j798AEgAf3yAf0M",
-    "GqABGqABKj8aoAEaoAEqP/3wASAB/fIB/QwXbMEWbMFWPxdswRZswVY//fABIAH98gH9DBEREREREYE/ERERERERgT/98AEgAf3yAf0MVVVVVVVV",
-    "pT9VVVVVVVWlP/3wASAB/fIB/QxVVVVVVVXFP1VVVVVVVcU//fABIAH98gH9DAAAAAAAAOA/AAAAAAAA4D/98AEgAf3yAf0MAAAAAAAA8D8AAAAA",
-    "AADwP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAL9/AEiAUEB/awBIgL9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASABIAL9",
-    "sQH9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASAA/QzvOfr+Qi6GQO85+v5CLoZA/Ur9UiAA/QxSMC3VEEmHwFIwLdUQSYfA/Un9Ugvs",
-    "AgECeyAA/QzjdStFNtpXv+N1K0U22le/IAAgAP3yASIB/fIB/QzgfRUOPW1tP+B9FQ49bW0//fABIAH98gH9DD3C5lXjJoK/PcLmVeMmgr/98AEg",
-    "Af3yAf0M+hAsiPRklj/6ECyI9GSWP/3wASAB/fIB/QwcuqEbuqGrvxy6oRu6oau//fABIAH98gH9DBEREREREcE/ERERERERwT/98AEgAf3yAf0M",
-    "VVVVVVVV1b9VVVVVVVXVv/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fAB/fIB/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAAAAQAAAAAAAAABA",
-    "/QwAAAAAAAAAQAAAAAAAAABAIAD97AEiAv3yARAE/QwAAAAAAADwPwAAAAAAAPA//fAB/fMB/fEBIgH97QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA",
-    "/Un9UiAC/QyamZmZmZm5P5qZmZmZmbk//Un9UguxBgMPfwJ7AnwDQCAAIAFORQRAIAMgACAEbEEDdGohIyAFIAAgBmxBA3RqISQgCCAAIAlsQQN0",
-    "aiElIAogACALbEEDdGohJiAMIAAgDWxBA3RqIScgDyAAIBBsQQN0aiEiIBIgACATbEEDdGohKCAUIAAgFWxBA3RqISkgFiAAIBdsQQN0aiEqIBgg",
-    "ACAZbEEDdGohKyAcIAAgHWxBA3RqISwgHiAAIB9sQQN0aiEtIAIgAkEBcWshLkEAISEDQCAhIC5ORQRAICFBA3QiICAjav0ABAAgICAkav0ABAD9",
-    "8AEgByAgav0ABAD98AEQBSEvICAgJWogL/0LBAAgICAoav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAgICZq/QAEACAgICdq",
-    "/QAEAP3wASAOICBq/QAEACAgICJq/QAEAP3yAf3wASARICBq/QAEAP3wAf3tARAE/fAB/fMBIjD9CwQAICAgKWogLyAw/fIBICAgImr9AAQA/fAB",
-    "Ii/9CwQAICAgLGr9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gICAqav0ABAAgICArav0ABAD98AEgGiAgav0ABAAgL/3yAf3w",
-    "ASAbICBq/QAEAP3wAf3tARAE/fAB/fMBIjD9CwQAICAgLWogLxAFIDD98gH9CwQAICFBAmohIQwBCwsDQCACICFMRQRAICFBA3QiICAjaisDACAg",
-    "ICRqKwMAoCAHICBqKwMAoP0UEAX9IQAhMSAgICVqIDE5AwAgICAoakQAAAAAAADwPyAgICZqKwMAICAgJ2orAwCgIA4gIGorAwAgICAiaisDAKKg",
-    "IBEgIGorAwCgmv0UEAT9IQBEAAAAAAAA8D+goyIyOQMAICAgKWogMSAyoiAgICJqKwMAoCIxOQMAICAgLGpEAAAAAAAA8D8gICAqaisDACAgICtq",
-    "KwMAoCAaICBqKwMAIDGioCAbICBqKwMAoJr9FBAE/SEARAAAAAAAAPA/oKMiMjkDACAgIC1qIDH9FBAF/SEAIDKiOQMAICFBAWohIQwBCwsgAEEB",
-    "aiEADAELCwvsBwMTfwR7BHwDQCAAIAFORQRAIAMgACAEbEEDdGohKCAFIAAgBmxBA3RqISkgByAAIAhsQQN0aiEqIAkgACAKbEEDdGohLCALIAAg",
-    "DGxBA3RqIS0gDSAAIA5sQQN0aiEuIBAgACARbEEDdGohJyASIAAgE2xBA3RqISsgFCAAIBVsQQN0aiEvIBYgACAXbEEDdGohMCAYIAAgGWxBA3Rq",
-    "ITEgGiAAIBtsQQN0aiEyIB0gACAebEEDdGohMyAfIAAgIGxBA3RqITQgISAAICJsQQN0aiE1ICMgACAkbEEDdGohNiACIAJBAXFrITdBACEmA0Ag",
-    "JiA3TkUEQCAmQQN0IiUgKGr9AAQAEAUhOCAlICxqICUgKWr9AAQAIDj98gEgJSAqav0ABAAiOf0MAAAAAAAA8D8AAAAAAADwPyA5/fEB/fIB/fIB",
-    "Ijn9CwQAICUgLWogOf0LBAAgJSAvaiAlIC5q/QAEACA5IA8gJWr9AAQA/fIB/fABICUgKWr9AAQAICUgKmr9AAQA/fIB/QwAAAAAAADwPwAAAAAA",
-    "APA/IDggOP3yAf3xAf3yAf3wASI6ICUgJ2r9AAQA/fIBICUgK2r9AAQAIjj9DAAAAAAAAPA/AAAAAAAA8D8gOP3xAf3yAf3yASI4/QsEACAlIDBq",
-    "IDj9CwQAICUgMWogOiAlICtq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyAlICdq/QAEACAlICdq/QAEAP3yAf3xAf3yASI7/QsEACAlIDJqIDv9",
-    "CwQAICUgM2ogOiA4IBwgJWr9AAQA/fIB/fAB/QsEACAlIDVqIDggJSA0av0ABAD98gH9CwQAICUgNmogOSAlIChq/QAEAP3yAf0LBAAgJkECaiEm",
-    "DAELCwNAIAIgJkxFBEAgJkEDdCIlIChqKwMA/RQQBf0hACE8ICUgLGogJSApaisDACA8oiAlICpqKwMAIj1EAAAAAAAA8D8gPaGioiI9OQMAICUg",
-    "LWogPTkDACAlIC9qICUgLmorAwAgPSAPICVqKwMAoqAgJSApaisDACAlICpqKwMAokQAAAAAAADwPyA8IDyioaKgIj4gJSAnaisDAKIgJSAraisD",
-    "ACI8RAAAAAAAAPA/IDyhoqIiPDkDACAlIDBqIDw5AwAgJSAxaiA+ICUgK2orAwCiRAAAAAAAAPA/ICUgJ2orAwAgJSAnaisDAKKhoiI/OQMAICUg",
-    "MmogPzkDACAlIDNqID4gPCAcICVqKwMAoqA5AwAgJSA1aiA8ICUgNGorAwCiOQMAICUgNmogPSAlIChqKwMAojkDACAmQQFqISYMAQsLIABBAWoh",
-    "AAwBCwsLAEIEbmFtZQE7CAAFZXhwMzIBBnRhbmgzMgIFZjMyXzADBWYzMl8xBAVleHA2NAUGdGFuaDY0BgVmNjRfMAcFZjY0XzE=",
+    "AGFzbQEAAAABWgRgAXsBe2Agf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f38AYCV/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/",
+    "f39/f39/AGAGf39/f39/AAISAQNlbnYGbWVtb3J5AgMBgIAEAwsKAAABAgMAAAECAwdxDgVmMzJfMAACBWYzMl8xAAMFZjMyXzIABAVmMzJfMwAE",
+    "BWYzMl80AAQFZjMyXzUABAVmMzJfNgAEBWY2NF8wAAcFZjY0XzEACAVmNjRfMgAJBWY2NF8zAAkFZjY0XzQACQVmNjRfNQAJBWY2NF82AAkK8i0K",
+    "6AMBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAgH8AAIB/AACAfwAAgH/9DAENUDkBDVA5AQ1QOQENUDkgACAA/Qw7qrg/O6q4PzuquD87qrg//eYB",
+    "/Wr9DAAAlsMAAJbDAACWwwAAlsP96QH9DAAAlkMAAJZDAACWQwAAlkP96AEiAv0MAIAxPwCAMT8AgDE/AIAxP/3mAf3lASAC/QyDgF65g4BeuYOA",
+    "XrmDgF65/eYB/eUBIgH95gH9DGELtjphC7Y6YQu2OmELtjr95AEgAf3mAf0MiYgIPImICDyJiAg8iYgIPP3kASAB/eYB/Qyrqio9q6oqPauqKj2r",
+    "qio9/eQBIAH95gH9DKuqKj6rqio+q6oqPquqKj795AEgAf3mAf0MAAAAPwAAAD8AAAA/AAAAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQB",
+    "IAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAv34ASIBQQH9rAEiAv0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAEgAv2xAf0MfwAAAH8A",
+    "AAB/AAAAfwAAAP2uAUEX/asB/eYBIAD9DBhysUIYcrFCGHKxQhhysUL9RP1SIAD9DLTxz8K08c/CtPHPwrTxz8L9Q/1SC4QCAQJ7IAD9DNENXb3R",
+    "DV290Q1dvdENXb0gACAA/eYBIgH95gH9DImICD6JiAg+iYgIPomICD795AEgAf3mAf0Mq6qqvquqqr6rqqq+q6qqvv3kASAB/eYB/QwAAIA/AACA",
+    "PwAAgD8AAIA//eQB/eYB/QwAAIA/AACAPwAAgD8AAIA//QwAAABAAAAAQAAAAEAAAABA/QwAAABAAAAAQAAAAEAAAABAIAD94AEiAv3mARAA/QwA",
+    "AIA/AACAPwAAgD8AAIA//eQB/ecB/eUBIgH94QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/UP9UiAC/QzNzMw9zczMPc3MzD3NzMw9/UP9UguhBgMP",
+    "fwJ7An0DQCAAIAFORQRAIAMgACAEbEECdGohIyAFIAAgBmxBAnRqISQgCCAAIAlsQQJ0aiElIAogACALbEECdGohJiAMIAAgDWxBAnRqIScgDyAA",
+    "IBBsQQJ0aiEiIBIgACATbEECdGohKCAUIAAgFWxBAnRqISkgFiAAIBdsQQJ0aiEqIBggACAZbEECdGohKyAcIAAgHWxBAnRqISwgHiAAIB9sQQJ0",
+    "aiEtIAIgAkEDcWshLkEAISEDQCAhIC5ORQRAICFBAnQiICAjav0ABAAgICAkav0ABAD95AEgByAgav0ABAD95AEQASEvICAgJWogL/0LBAAgICAo",
+    "av0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAgICZq/QAEACAgICdq/QAEAP3kASAOICBq/QAEACAgICJq/QAEAP3mAf3kASAR",
+    "ICBq/QAEAP3kAf3hARAA/eQB/ecBIjD9CwQAICAgKWogLyAw/eYBICAgImr9AAQA/eQBIi/9CwQAICAgLGr9DAAAgD8AAIA/AACAPwAAgD/9DAAA",
+    "gD8AAIA/AACAPwAAgD8gICAqav0ABAAgICArav0ABAD95AEgGiAgav0ABAAgL/3mAf3kASAbICBq/QAEAP3kAf3hARAA/eQB/ecBIjD9CwQAICAg",
+    "LWogLxABIDD95gH9CwQAICFBBGohIQwBCwsDQCACICFMRQRAICFBAnQiICAjaioCACAgICRqKgIAkiAHICBqKgIAkv0TEAH9HwAhMSAgICVqIDE4",
+    "AgAgICAoakMAAIA/ICAgJmoqAgAgICAnaioCAJIgDiAgaioCACAgICJqKgIAlJIgESAgaioCAJKM/RMQAP0fAEMAAIA/kpUiMjgCACAgIClqIDEg",
+    "MpQgICAiaioCAJIiMTgCACAgICxqQwAAgD8gICAqaioCACAgICtqKgIAkiAaICBqKgIAIDGUkiAbICBqKgIAkoz9ExAA/R8AQwAAgD+SlSIyOAIA",
+    "ICAgLWogMf0TEAH9HwAgMpQ4AgAgIUEBaiEhDAELCyAAQQFqIQAMAQsLC9wHAxN/BHsEfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEoIAUgACAGbEEC",
+    "dGohKSAHIAAgCGxBAnRqISogCSAAIApsQQJ0aiEsIAsgACAMbEECdGohLSANIAAgDmxBAnRqIS4gECAAIBFsQQJ0aiEnIBIgACATbEECdGohKyAU",
+    "IAAgFWxBAnRqIS8gFiAAIBdsQQJ0aiEwIBggACAZbEECdGohMSAaIAAgG2xBAnRqITIgHSAAIB5sQQJ0aiEzIB8gACAgbEECdGohNCAhIAAgImxB",
+    "AnRqITUgIyAAICRsQQJ0aiE2IAIgAkEDcWshN0EAISYDQCAmIDdORQRAICZBAnQiJSAoav0ABAAQASE4ICUgLGogJSApav0ABAAgOP3mASAlICpq",
+    "/QAEACI5/QwAAIA/AACAPwAAgD8AAIA/IDn95QH95gH95gEiOf0LBAAgJSAtaiA5/QsEACAlIC9qICUgLmr9AAQAIDkgDyAlav0ABAD95gH95AEg",
+    "JSApav0ABAAgJSAqav0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gOCA4/eYB/eUB/eYB/eQBIjogJSAnav0ABAD95gEgJSArav0ABAAiOP0MAACA",
+    "PwAAgD8AAIA/AACAPyA4/eUB/eYB/eYBIjj9CwQAICUgMGogOP0LBAAgJSAxaiA6ICUgK2r9AAQA/eYB/QwAAIA/AACAPwAAgD8AAIA/ICUgJ2r9",
+    "AAQAICUgJ2r9AAQA/eYB/eUB/eYBIjv9CwQAICUgMmogO/0LBAAgJSAzaiA6IDggHCAlav0ABAD95gH95AH9CwQAICUgNWogOCAlIDRq/QAEAP3m",
+    "Af0LBAAgJSA2aiA5ICUgKGr9AAQA/eYB/QsEACAmQQRqISYMAQsLA0AgAiAmTEUEQCAmQQJ0IiUgKGoqAgD9ExAB/R8AITwgJSAsaiAlIClqKgIA",
+    "IDyUICUgKmoqAgAiPUMAAIA/ID2TlJQiPTgCACAlIC1qID04AgAgJSAvaiAlIC5qKgIAID0gDyAlaioCAJSSICUgKWoqAgAgJSAqaioCAJRDAACA",
+    "PyA8IDyUk5SSIj4gJSAnaioCAJQgJSAraioCACI8QwAAgD8gPJOUlCI8OAIAICUgMGogPDgCACAlIDFqID4gJSAraioCAJRDAACAPyAlICdqKgIA",
+    "ICUgJ2oqAgCUk5QiPzgCACAlIDJqID84AgAgJSAzaiA+IDwgHCAlaioCAJSSOAIAICUgNWogPCAlIDRqKgIAlDgCACAlIDZqID0gJSAoaioCAJQ4",
+    "AgAgJkEBaiEmDAELCyAAQQFqIQAMAQsLC+4BAwR/AXsBfSACIAJBA3FrIQkDQCAHIAlORQRAIAdBAnQhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAh",
+    "BgNAIAEgBkxFBEAgCiAEIAUgBmxBAnRqIAhq/QAEAP3kASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9AAQAIAr95AH9CwQAIAdBBGohBwwBCwsDQCAC",
+    "IAdMRQRAIAdBAnQhCEMAAAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAGbEECdGogCGoqAgCSIQsgBkEBaiEGDAELCyADIAhqIgYgBioCACALkjgC",
+    "ACAHQQFqIQcMAQsLC4sFAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAAAADwfwAAAAAAAPB//QwJbagTRhLmPQltqBNGEuY9IAAgAP0M/oIrZUcV",
+    "9z/+gitlRxX3P/3yAf2UAf0MAAAAAAAwkcAAAAAAADCRwP31Af0MAAAAAAAwkUAAAAAAADCRQP30ASIC/QwAAOD+Qi7mPwAA4P5CLuY//fIB/fEB",
+    "IAL9DHY8eTXvOeo9djx5Ne856j398gH98QEiAf3yAf0MmNj479juIT6Y2Pjv2O4hPv3wASAB/fIB/QzkRPVnReZaPuRE9WdF5lo+/fABIAH98gH9",
+    "DFyfeLdPfpI+XJ94t09+kj798AEgAf3yAf0MNMdWpeMdxz40x1al4x3HPv3wASAB/fIB/QwaoAEaoAH6PhqgARqgAfo+/fABIAH98gH9DBqgARqg",
+    "ASo/GqABGqABKj/98AEgAf3yAf0MF2zBFmzBVj8XbMEWbMFWP/3wASAB/fIB/QwRERERERGBPxEREREREYE//fABIAH98gH9DFVVVVVVVaU/VVVV",
+    "VVVVpT/98AEgAf3yAf0MVVVVVVVVxT9VVVVVVVXFP/3wASAB/fIB/QwAAAAAAADgPwAAAAAAAOA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/9",
+    "8AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAC/fwBIgFBAf2sASIC/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgASAC/bEB/ccB",
+    "/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgAP0M7zn6/kIuhkDvOfr+Qi6GQP1K/VIgAP0MUjAt1RBJh8BSMC3VEEmHwP1J/VIL7AIBAnsg",
+    "AP0M43UrRTbaV7/jdStFNtpXvyAAIAD98gEiAf3yAf0M4H0VDj1tbT/gfRUOPW1tP/3wASAB/fIB/Qw9wuZV4yaCvz3C5lXjJoK//fABIAH98gH9",
+    "DPoQLIj0ZJY/+hAsiPRklj/98AEgAf3yAf0MHLqhG7qhq78cuqEbuqGrv/3wASAB/fIB/QwRERERERHBPxEREREREcE//fABIAH98gH9DFVVVVVV",
+    "VdW/VVVVVVVV1b/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wAf3yAf0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAEAAAAAAAAAAQP0MAAAA",
+    "AAAAAEAAAAAAAAAAQCAA/ewBIgL98gEQBf0MAAAAAAAA8D8AAAAAAADwP/3wAf3zAf3xASIB/e0BIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1J/VIg",
+    "Av0MmpmZmZmZuT+amZmZmZm5P/1J/VILsQYDD38CewJ8A0AgACABTkUEQCADIAAgBGxBA3RqISMgBSAAIAZsQQN0aiEkIAggACAJbEEDdGohJSAK",
+    "IAAgC2xBA3RqISYgDCAAIA1sQQN0aiEnIA8gACAQbEEDdGohIiASIAAgE2xBA3RqISggFCAAIBVsQQN0aiEpIBYgACAXbEEDdGohKiAYIAAgGWxB",
+    "A3RqISsgHCAAIB1sQQN0aiEsIB4gACAfbEEDdGohLSACIAJBAXFrIS5BACEhA0AgISAuTkUEQCAhQQN0IiAgI2r9AAQAICAgJGr9AAQA/fABIAcg",
+    "IGr9AAQA/fABEAYhLyAgICVqIC/9CwQAICAgKGr9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gICAmav0ABAAgICAnav0ABAD9",
+    "8AEgDiAgav0ABAAgICAiav0ABAD98gH98AEgESAgav0ABAD98AH97QEQBf3wAf3zASIw/QsEACAgIClqIC8gMP3yASAgICJq/QAEAP3wASIv/QsE",
+    "ACAgICxq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICAgKmr9AAQAICAgK2r9AAQA/fABIBogIGr9AAQAIC/98gH98AEgGyAg",
+    "av0ABAD98AH97QEQBf3wAf3zASIw/QsEACAgIC1qIC8QBiAw/fIB/QsEACAhQQJqISEMAQsLA0AgAiAhTEUEQCAhQQN0IiAgI2orAwAgICAkaisD",
+    "AKAgByAgaisDAKD9FBAG/SEAITEgICAlaiAxOQMAICAgKGpEAAAAAAAA8D8gICAmaisDACAgICdqKwMAoCAOICBqKwMAICAgImorAwCioCARICBq",
+    "KwMAoJr9FBAF/SEARAAAAAAAAPA/oKMiMjkDACAgIClqIDEgMqIgICAiaisDAKAiMTkDACAgICxqRAAAAAAAAPA/ICAgKmorAwAgICAraisDAKAg",
+    "GiAgaisDACAxoqAgGyAgaisDAKCa/RQQBf0hAEQAAAAAAADwP6CjIjI5AwAgICAtaiAx/RQQBv0hACAyojkDACAhQQFqISEMAQsLIABBAWohAAwB",
+    "CwsL7AcDE38EewR8A0AgACABTkUEQCADIAAgBGxBA3RqISggBSAAIAZsQQN0aiEpIAcgACAIbEEDdGohKiAJIAAgCmxBA3RqISwgCyAAIAxsQQN0",
+    "aiEtIA0gACAObEEDdGohLiAQIAAgEWxBA3RqIScgEiAAIBNsQQN0aiErIBQgACAVbEEDdGohLyAWIAAgF2xBA3RqITAgGCAAIBlsQQN0aiExIBog",
+    "ACAbbEEDdGohMiAdIAAgHmxBA3RqITMgHyAAICBsQQN0aiE0ICEgACAibEEDdGohNSAjIAAgJGxBA3RqITYgAiACQQFxayE3QQAhJgNAICYgN05F",
+    "BEAgJkEDdCIlIChq/QAEABAGITggJSAsaiAlIClq/QAEACA4/fIBICUgKmr9AAQAIjn9DAAAAAAAAPA/AAAAAAAA8D8gOf3xAf3yAf3yASI5/QsE",
+    "ACAlIC1qIDn9CwQAICUgL2ogJSAuav0ABAAgOSAPICVq/QAEAP3yAf3wASAlIClq/QAEACAlICpq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyA4",
+    "IDj98gH98QH98gH98AEiOiAlICdq/QAEAP3yASAlICtq/QAEACI4/QwAAAAAAADwPwAAAAAAAPA/IDj98QH98gH98gEiOP0LBAAgJSAwaiA4/QsE",
+    "ACAlIDFqIDogJSArav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gJSAnav0ABAAgJSAnav0ABAD98gH98QH98gEiO/0LBAAgJSAyaiA7/QsEACAl",
+    "IDNqIDogOCAcICVq/QAEAP3yAf3wAf0LBAAgJSA1aiA4ICUgNGr9AAQA/fIB/QsEACAlIDZqIDkgJSAoav0ABAD98gH9CwQAICZBAmohJgwBCwsD",
+    "QCACICZMRQRAICZBA3QiJSAoaisDAP0UEAb9IQAhPCAlICxqICUgKWorAwAgPKIgJSAqaisDACI9RAAAAAAAAPA/ID2hoqIiPTkDACAlIC1qID05",
+    "AwAgJSAvaiAlIC5qKwMAID0gDyAlaisDAKKgICUgKWorAwAgJSAqaisDAKJEAAAAAAAA8D8gPCA8oqGioCI+ICUgJ2orAwCiICUgK2orAwAiPEQA",
+    "AAAAAADwPyA8oaKiIjw5AwAgJSAwaiA8OQMAICUgMWogPiAlICtqKwMAokQAAAAAAADwPyAlICdqKwMAICUgJ2orAwCioaIiPzkDACAlIDJqID85",
+    "AwAgJSAzaiA+IDwgHCAlaisDAKKgOQMAICUgNWogPCAlIDRqKwMAojkDACAlIDZqID0gJSAoaisDAKI5AwAgJkEBaiEmDAELCyAAQQFqIQAMAQsL",
+    "C/IBAwR/AXsBfCACIAJBAXFrIQkDQCAHIAlORQRAIAdBA3QhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUgBmxBA3Rq",
+    "IAhq/QAEAP3wASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9AAQAIAr98AH9CwQAIAdBAmohBwwBCwsDQCACIAdMRQRAIAdBA3QhCEQAAAAAAAAAACEL",
+    "IAAhBgNAIAEgBkxFBEAgCyAEIAUgBmxBA3RqIAhqKwMAoCELIAZBAWohBgwBCwsgAyAIaiIGIAYrAwAgC6A5AwAgB0EBaiEHDAELCwsAUARuYW1l",
+    "AUkKAAVleHAzMgEGdGFuaDMyAgVmMzJfMAMFZjMyXzEEBWYzMl8yBQVleHA2NAYGdGFuaDY0BwVmNjRfMAgFZjY0XzEJBWY2NF8y",
   ].join(""),
 };

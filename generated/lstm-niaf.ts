@@ -508,57 +508,127 @@ function kernel64<A extends FloatArray>(
       mm.NN(B, 4 * H, H, scratch0, 0, 4 * H, p, o_Rz, carry_h, 0, H, false);
       // dRz, dRi, dRf, dRo
       mm.TN(4 * H, H, B, scratch0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
-      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
-        dp[o_p_i + i]! += sum;
+      // op 2 (sumb): f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(2, B, [
+          H, // $n
+          at(dp, o_p_i), // $dp_i
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+        ]);
+      else {
+        // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
+          dp[o_p_i + i]! += sum;
+        }
       }
 
-      // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
-        dp[o_p_f + i]! += sum;
+      // op 3 (sumb): f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(3, B, [
+          H, // $n
+          at(dp, o_p_f), // $dp_f
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+        ]);
+      else {
+        // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
+          dp[o_p_f + i]! += sum;
+        }
       }
 
-      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch3[b * H + i]!;
-        dp[o_p_o + i]! += sum;
+      // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(4, B, [
+          H, // $n
+          at(dp, o_p_o), // $dp_o
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
+        ]);
+      else {
+        // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch3[b * H + i]!;
+          dp[o_p_o + i]! += sum;
+        }
       }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWz, dWi, dWf, dWo
     mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Wz, true);
-    // grad of: z  = Wz*x + Rz*h + bz
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
-      dp[o_bz + i]! += sum;
+    // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(5, T * B, [
+        H, // $n
+        at(dp, o_bz), // $dbz
+        at(gx0, 0), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: z  = Wz*x + Rz*h + bz
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
+        dp[o_bz + i]! += sum;
+      }
     }
 
-    // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
-      dp[o_bi + i]! += sum;
+    // op 6 (sumb): f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(6, T * B, [
+        H, // $n
+        at(dp, o_bi), // $dbi
+        at(gx0, H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
+        dp[o_bi + i]! += sum;
+      }
     }
 
-    // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
-      dp[o_bf + i]! += sum;
+    // op 7 (sumb): f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(7, T * B, [
+        H, // $n
+        at(dp, o_bf), // $dbf
+        at(gx0, 2 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
+        dp[o_bf + i]! += sum;
+      }
     }
 
-    // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
-      dp[o_bo + i]! += sum;
+    // op 8 (sumb): f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(8, T * B, [
+        H, // $n
+        at(dp, o_bo), // $dbo
+        at(gx0, 3 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
+        dp[o_bo + i]! += sum;
+      }
     }
 
     // d(dx) from Wz, Wi, Wf, Wo
@@ -944,57 +1014,127 @@ function kernel32<A extends FloatArray>(
       mm.NN(B, 4 * H, H, scratch0, 0, 4 * H, p, o_Rz, carry_h, 0, H, false);
       // dRz, dRi, dRf, dRo
       mm.TN(4 * H, H, B, scratch0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
-      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
-        dp[o_p_i + i]! += sum;
+      // op 2 (sumb): f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(2, B, [
+          H, // $n
+          at(dp, o_p_i), // $dp_i
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+        ]);
+      else {
+        // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
+          dp[o_p_i + i]! += sum;
+        }
       }
 
-      // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
-        dp[o_p_f + i]! += sum;
+      // op 3 (sumb): f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(3, B, [
+          H, // $n
+          at(dp, o_p_f), // $dp_f
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+        ]);
+      else {
+        // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
+          dp[o_p_f + i]! += sum;
+        }
       }
 
-      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch3[b * H + i]!;
-        dp[o_p_o + i]! += sum;
+      // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(4, B, [
+          H, // $n
+          at(dp, o_p_o), // $dp_o
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
+        ]);
+      else {
+        // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch3[b * H + i]!;
+          dp[o_p_o + i]! += sum;
+        }
       }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWz, dWi, dWf, dWo
     mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Wz, true);
-    // grad of: z  = Wz*x + Rz*h + bz
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
-      dp[o_bz + i]! += sum;
+    // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(5, T * B, [
+        H, // $n
+        at(dp, o_bz), // $dbz
+        at(gx0, 0), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: z  = Wz*x + Rz*h + bz
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
+        dp[o_bz + i]! += sum;
+      }
     }
 
-    // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
-      dp[o_bi + i]! += sum;
+    // op 6 (sumb): f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(6, T * B, [
+        H, // $n
+        at(dp, o_bi), // $dbi
+        at(gx0, H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
+        dp[o_bi + i]! += sum;
+      }
     }
 
-    // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
-      dp[o_bf + i]! += sum;
+    // op 7 (sumb): f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(7, T * B, [
+        H, // $n
+        at(dp, o_bf), // $dbf
+        at(gx0, 2 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
+        dp[o_bf + i]! += sum;
+      }
     }
 
-    // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
-      dp[o_bo + i]! += sum;
+    // op 8 (sumb): f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(8, T * B, [
+        H, // $n
+        at(dp, o_bo), // $dbo
+        at(gx0, 3 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
+        dp[o_bo + i]! += sum;
+      }
     }
 
     // d(dx) from Wz, Wi, Wf, Wo
@@ -1030,90 +1170,104 @@ export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {
   return createKernel32(sizes, B, 1, options);
 }
 
-/** The elementwise loops in WebAssembly (text: lstm-niaf.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
+/** The elementwise loops and whole-vector ops in WebAssembly (text: lstm-niaf.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
 const LOOPS_WASM: LoopsModuleSource = {
   loops: [
     { vector: true, splittable: true },
     { vector: true, splittable: true },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
   ],
   binary: [
-    "AGFzbQEAAAABYgNgAXsBe2Aof39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/fwBgLn9/f39/f39/f39/f39/f39/f39/f39/",
-    "f39/f39/f39/f39/f39/f39/f39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDCQgAAAECAAABAgchBAVmMzJfMAACBWYzMl8xAAMFZjY0XzAABgVm",
-    "NjRfMQAHCvAwCOgDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5AQ1QOQENUDkBDVA5IAAgAP0MO6q4PzuquD87",
-    "qrg/O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMAAJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0M",
-    "g4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oq",
-    "PauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8A",
-    "AIA/AACAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9",
-    "sQH9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9UguEAgEC",
-    "eyAA/QzRDV290Q1dvdENXb3RDV29IAAgAP3mASIB/eYB/QyJiAg+iYgIPomICD6JiAg+/eQBIAH95gH9DKuqqr6rqqq+q6qqvquqqr795AEgAf3m",
-    "Af0MAACAPwAAgD8AAIA/AACAP/3kAf3mAf0MAACAPwAAgD8AAIA/AACAP/0MAAAAQAAAAEAAAABAAAAAQP0MAAAAQAAAAEAAAABAAAAAQCAA/eAB",
-    "IgL95gEQAP0MAACAPwAAgD8AAIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1D/VIgAv0MzczMPc3MzD3NzMw9zczM",
-    "Pf1D/VILhAgDEn8DewN9A0AgACABTkUEQCADIAAgBGxBAnRqISsgBSAAIAZsQQJ0aiEsIAggACAJbEECdGohLSAKIAAgC2xBAnRqIS4gDCAAIA1s",
-    "QQJ0aiEvIA8gACAQbEECdGohKiASIAAgE2xBAnRqITAgFCAAIBVsQQJ0aiExIBYgACAXbEECdGohMiAaIAAgG2xBAnRqITMgHCAAIB1sQQJ0aiE0",
-    "IB4gACAfbEECdGohNSAgIAAgIWxBAnRqITYgJCAAICVsQQJ0aiE3ICYgACAnbEECdGohOCACIAJBA3FrITlBACEpA0AgKSA5TkUEQCApQQJ0Iigg",
-    "K2r9AAQAICggLGr9AAQA/eQBIAcgKGr9AAQA/eQBITogKCAtaiA6/QsEACAoIDBq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/",
-    "ICggLmr9AAQAICggL2r9AAQA/eQBIA4gKGr9AAQAICggKmr9AAQA/eYB/eQBIBEgKGr9AAQA/eQB/eEBEAD95AH95wEiO/0LBAAgKCAzav0MAACA",
-    "PwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAoIDFq/QAEACAoIDJq/QAEAP3kASAYIChq/QAEACAoICpq/QAEAP3mAf3kASAZIChq/QAE",
-    "AP3kAf3hARAA/eQB/ecBIjz9CwQAICggNGogOiA7/eYBICggKmr9AAQAIDz95gH95AEiOv0LBAAgKCA3av0MAACAPwAAgD8AAIA/AACAP/0MAACA",
-    "PwAAgD8AAIA/AACAPyAoIDVq/QAEACAoIDZq/QAEAP3kASAiIChq/QAEACA6/eYB/eQBICMgKGr9AAQA/eQB/eEBEAD95AH95wEiO/0LBAAgKCA4",
-    "aiA6EAEgO/3mAf0LBAAgKUEEaiEpDAELCwNAIAIgKUxFBEAgKUECdCIoICtqKgIAICggLGoqAgCSIAcgKGoqAgCSIT0gKCAtaiA9OAIAICggMGpD",
-    "AACAPyAoIC5qKgIAICggL2oqAgCSIA4gKGoqAgAgKCAqaioCAJSSIBEgKGoqAgCSjP0TEAD9HwBDAACAP5KVIj44AgAgKCAzakMAAIA/ICggMWoq",
-    "AgAgKCAyaioCAJIgGCAoaioCACAoICpqKgIAlJIgGSAoaioCAJKM/RMQAP0fAEMAAIA/kpUiPzgCACAoIDRqID0gPpQgKCAqaioCACA/lJIiPTgC",
-    "ACAoIDdqQwAAgD8gKCA1aioCACAoIDZqKgIAkiAiIChqKgIAID2UkiAjIChqKgIAkoz9ExAA/R8AQwAAgD+SlSI+OAIAICggOGogPf0TEAH9HwAg",
-    "PpQ4AgAgKUEBaiEpDAELCyAAQQFqIQAMAQsLC6YJAxd/BXsFfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiExIAUgACAGbEECdGohMiAHIAAgCGxBAnRq",
-    "ITMgCSAAIApsQQJ0aiE2IAsgACAMbEECdGohNyANIAAgDmxBAnRqITggECAAIBFsQQJ0aiEwIBIgACATbEECdGohNCAUIAAgFWxBAnRqITkgFiAA",
-    "IBdsQQJ0aiE6IBggACAZbEECdGohOyAaIAAgG2xBAnRqITUgHCAAIB1sQQJ0aiE8IB4gACAfbEECdGohPSAgIAAgIWxBAnRqIT4gIiAAICNsQQJ0",
-    "aiE/ICYgACAnbEECdGohQCAoIAAgKWxBAnRqIUEgKiAAICtsQQJ0aiFCICwgACAtbEECdGohQyACIAJBA3FrIURBACEvA0AgLyBETkUEQCAvQQJ0",
-    "Ii4gMWr9AAQAEAEhRSAuIDZqIC4gMmr9AAQAIEX95gEgLiAzav0ABAAiRv0MAACAPwAAgD8AAIA/AACAPyBG/eUB/eYB/eYBIkb9CwQAIC4gN2og",
-    "Rv0LBAAgLiA5aiAuIDhq/QAEACBGIA8gLmr9AAQA/eYB/eQBIC4gMmr9AAQAIC4gM2r9AAQA/eYB/QwAAIA/AACAPwAAgD8AAIA/IEUgRf3mAf3l",
-    "Af3mAf3kASJFIC4gMGr9AAQA/eYBIC4gNGr9AAQAIkf9DAAAgD8AAIA/AACAPwAAgD8gR/3lAf3mAf3mASJH/QsEACAuIDpqIEf9CwQAIC4gPGog",
-    "RSAuIDtq/QAEAP3mASAuIDVq/QAEACJI/QwAAIA/AACAPwAAgD8AAIA/IEj95QH95gH95gEiSP0LBAAgLiA9aiBI/QsEACAuID5qIEUgLiA1av0A",
-    "BAD95gEiSf0LBAAgLiA/aiBJ/QsEACAuIEBqIEUgLiA0av0ABAD95gEgRyAkIC5q/QAEAP3mAf3kASBIICUgLmr9AAQA/eYB/eQB/QsEACAuIEFq",
-    "IEggLiAwav0ABAD95gH9CwQAIC4gQmogRyAuIDBq/QAEAP3mAf0LBAAgLiBDaiBGIC4gMWr9AAQA/eYB/QsEACAvQQRqIS8MAQsLA0AgAiAvTEUE",
-    "QCAvQQJ0Ii4gMWoqAgD9ExAB/R8AIUogLiA2aiAuIDJqKgIAIEqUIC4gM2oqAgAiS0MAAIA/IEuTlJQiSzgCACAuIDdqIEs4AgAgLiA5aiAuIDhq",
-    "KgIAIEsgDyAuaioCAJSSIC4gMmoqAgAgLiAzaioCAJRDAACAPyBKIEqUk5SSIkogLiAwaioCAJQgLiA0aioCACJMQwAAgD8gTJOUlCJMOAIAIC4g",
-    "OmogTDgCACAuIDxqIEogLiA7aioCAJQgLiA1aioCACJNQwAAgD8gTZOUlCJNOAIAIC4gPWogTTgCACAuID5qIEogLiA1aioCAJQiTjgCACAuID9q",
-    "IE44AgAgLiBAaiBKIC4gNGoqAgCUIEwgJCAuaioCAJSSIE0gJSAuaioCAJSSOAIAIC4gQWogTSAuIDBqKgIAlDgCACAuIEJqIEwgLiAwaioCAJQ4",
-    "AgAgLiBDaiBLIC4gMWoqAgCUOAIAIC9BAWohLwwBCwsgAEEBaiEADAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADw",
-    "f/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAw",
-    "kUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEg",
-    "Af3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0M",
-    "GqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERER",
-    "gT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAA",
-    "AADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAA",
-    "AAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1S",
-    "IAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC+wCAQJ7IAD9DON1K0U22le/43UrRTbaV78gACAA/fIBIgH98gH9DOB9FQ49bW0/4H0VDj1tbT/98AEg",
-    "Af3yAf0MPcLmVeMmgr89wuZV4yaCv/3wASAB/fIB/Qz6ECyI9GSWP/oQLIj0ZJY//fABIAH98gH9DBy6oRu6oau/HLqhG7qhq7/98AEgAf3yAf0M",
-    "ERERERERwT8RERERERHBP/3wASAB/fIB/QxVVVVVVVXVv1VVVVVVVdW//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AH98gH9DAAAAAAAAPA/",
-    "AAAAAAAA8D/9DAAAAAAAAABAAAAAAAAAAED9DAAAAAAAAABAAAAAAAAAAEAgAP3sASIC/fIBEAT9DAAAAAAAAPA/AAAAAAAA8D/98AH98wH98QEi",
-    "Af3tASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1SIAL9DJqZmZmZmbk/mpmZmZmZuT/9Sf1SC5wIAxJ/A3sDfANAIAAgAU5FBEAgAyAAIARsQQN0",
-    "aiErIAUgACAGbEEDdGohLCAIIAAgCWxBA3RqIS0gCiAAIAtsQQN0aiEuIAwgACANbEEDdGohLyAPIAAgEGxBA3RqISogEiAAIBNsQQN0aiEwIBQg",
-    "ACAVbEEDdGohMSAWIAAgF2xBA3RqITIgGiAAIBtsQQN0aiEzIBwgACAdbEEDdGohNCAeIAAgH2xBA3RqITUgICAAICFsQQN0aiE2ICQgACAlbEED",
-    "dGohNyAmIAAgJ2xBA3RqITggAiACQQFxayE5QQAhKQNAICkgOU5FBEAgKUEDdCIoICtq/QAEACAoICxq/QAEAP3wASAHIChq/QAEAP3wASE6ICgg",
-    "LWogOv0LBAAgKCAwav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAoIC5q/QAEACAoIC9q/QAEAP3wASAOIChq/QAEACAoICpq",
-    "/QAEAP3yAf3wASARIChq/QAEAP3wAf3tARAE/fAB/fMBIjv9CwQAICggM2r9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gKCAx",
-    "av0ABAAgKCAyav0ABAD98AEgGCAoav0ABAAgKCAqav0ABAD98gH98AEgGSAoav0ABAD98AH97QEQBP3wAf3zASI8/QsEACAoIDRqIDogO/3yASAo",
-    "ICpq/QAEACA8/fIB/fABIjr9CwQAICggN2r9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gKCA1av0ABAAgKCA2av0ABAD98AEg",
-    "IiAoav0ABAAgOv3yAf3wASAjIChq/QAEAP3wAf3tARAE/fAB/fMBIjv9CwQAICggOGogOhAFIDv98gH9CwQAIClBAmohKQwBCwsDQCACIClMRQRA",
-    "IClBA3QiKCAraisDACAoICxqKwMAoCAHIChqKwMAoCE9ICggLWogPTkDACAoIDBqRAAAAAAAAPA/ICggLmorAwAgKCAvaisDAKAgDiAoaisDACAo",
-    "ICpqKwMAoqAgESAoaisDAKCa/RQQBP0hAEQAAAAAAADwP6CjIj45AwAgKCAzakQAAAAAAADwPyAoIDFqKwMAICggMmorAwCgIBggKGorAwAgKCAq",
-    "aisDAKKgIBkgKGorAwCgmv0UEAT9IQBEAAAAAAAA8D+goyI/OQMAICggNGogPSA+oiAoICpqKwMAID+ioCI9OQMAICggN2pEAAAAAAAA8D8gKCA1",
-    "aisDACAoIDZqKwMAoCAiIChqKwMAID2ioCAjIChqKwMAoJr9FBAE/SEARAAAAAAAAPA/oKMiPjkDACAoIDhqID39FBAF/SEAID6iOQMAIClBAWoh",
-    "KQwBCwsgAEEBaiEADAELCwu2CQMXfwV7BXwDQCAAIAFORQRAIAMgACAEbEEDdGohMSAFIAAgBmxBA3RqITIgByAAIAhsQQN0aiEzIAkgACAKbEED",
-    "dGohNiALIAAgDGxBA3RqITcgDSAAIA5sQQN0aiE4IBAgACARbEEDdGohMCASIAAgE2xBA3RqITQgFCAAIBVsQQN0aiE5IBYgACAXbEEDdGohOiAY",
-    "IAAgGWxBA3RqITsgGiAAIBtsQQN0aiE1IBwgACAdbEEDdGohPCAeIAAgH2xBA3RqIT0gICAAICFsQQN0aiE+ICIgACAjbEEDdGohPyAmIAAgJ2xB",
-    "A3RqIUAgKCAAIClsQQN0aiFBICogACArbEEDdGohQiAsIAAgLWxBA3RqIUMgAiACQQFxayFEQQAhLwNAIC8gRE5FBEAgL0EDdCIuIDFq/QAEABAF",
-    "IUUgLiA2aiAuIDJq/QAEACBF/fIBIC4gM2r9AAQAIkb9DAAAAAAAAPA/AAAAAAAA8D8gRv3xAf3yAf3yASJG/QsEACAuIDdqIEb9CwQAIC4gOWog",
-    "LiA4av0ABAAgRiAPIC5q/QAEAP3yAf3wASAuIDJq/QAEACAuIDNq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyBFIEX98gH98QH98gH98AEiRSAu",
-    "IDBq/QAEAP3yASAuIDRq/QAEACJH/QwAAAAAAADwPwAAAAAAAPA/IEf98QH98gH98gEiR/0LBAAgLiA6aiBH/QsEACAuIDxqIEUgLiA7av0ABAD9",
-    "8gEgLiA1av0ABAAiSP0MAAAAAAAA8D8AAAAAAADwPyBI/fEB/fIB/fIBIkj9CwQAIC4gPWogSP0LBAAgLiA+aiBFIC4gNWr9AAQA/fIBIkn9CwQA",
-    "IC4gP2ogSf0LBAAgLiBAaiBFIC4gNGr9AAQA/fIBIEcgJCAuav0ABAD98gH98AEgSCAlIC5q/QAEAP3yAf3wAf0LBAAgLiBBaiBIIC4gMGr9AAQA",
-    "/fIB/QsEACAuIEJqIEcgLiAwav0ABAD98gH9CwQAIC4gQ2ogRiAuIDFq/QAEAP3yAf0LBAAgL0ECaiEvDAELCwNAIAIgL0xFBEAgL0EDdCIuIDFq",
-    "KwMA/RQQBf0hACFKIC4gNmogLiAyaisDACBKoiAuIDNqKwMAIktEAAAAAAAA8D8gS6GioiJLOQMAIC4gN2ogSzkDACAuIDlqIC4gOGorAwAgSyAP",
-    "IC5qKwMAoqAgLiAyaisDACAuIDNqKwMAokQAAAAAAADwPyBKIEqioaKgIkogLiAwaisDAKIgLiA0aisDACJMRAAAAAAAAPA/IEyhoqIiTDkDACAu",
-    "IDpqIEw5AwAgLiA8aiBKIC4gO2orAwCiIC4gNWorAwAiTUQAAAAAAADwPyBNoaKiIk05AwAgLiA9aiBNOQMAIC4gPmogSiAuIDVqKwMAoiJOOQMA",
-    "IC4gP2ogTjkDACAuIEBqIEogLiA0aisDAKIgTCAkIC5qKwMAoqAgTSAlIC5qKwMAoqA5AwAgLiBBaiBNIC4gMGorAwCiOQMAIC4gQmogTCAuIDBq",
-    "KwMAojkDACAuIENqIEsgLiAxaisDAKI5AwAgL0EBaiEvDAELCyAAQQFqIQAMAQsLCwBCBG5hbWUBOwgABWV4cDMyAQZ0YW5oMzICBWYzMl8wAwVm",
-    "MzJfMQQFZXhwNjQFBnRhbmg2NAYFZjY0XzAHBWY2NF8x",
+    "AGFzbQEAAAABawRgAXsBe2Aof39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/fwBgLn9/f39/f39/f39/f39/f39/f39/f39/",
+    "f39/f39/f39/f39/f39/f39/f39/f38AYAZ/f39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDCwoAAAECAwAAAQIDB5EBEgVmMzJfMAACBWYzMl8x",
+    "AAMFZjMyXzIABAVmMzJfMwAEBWYzMl80AAQFZjMyXzUABAVmMzJfNgAEBWYzMl83AAQFZjMyXzgABAVmNjRfMAAHBWY2NF8xAAgFZjY0XzIACQVm",
+    "NjRfMwAJBWY2NF80AAkFZjY0XzUACQVmNjRfNgAJBWY2NF83AAkFZjY0XzgACQrUNAroAwECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8A",
+    "AIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAAIAD9DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMA",
+    "AJZDAACWQ/3oASIC/QwAgDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2",
+    "Ov3kASAB/eYB/QyJiAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+q6oqPv3kASAB",
+    "/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAC/fgBIgFB",
+    "Af2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgAP0MGHKxQhhysUIY",
+    "crFCGHKxQv1E/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VILhAIBAnsgAP0M0Q1dvdENXb3RDV290Q1dvSAAIAD95gEiAf3mAf0MiYgIPomICD6J",
+    "iAg+iYgIPv3kASAB/eYB/Qyrqqq+q6qqvquqqr6rqqq+/eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AH95gH9DAAAgD8AAIA/AACAPwAAgD/9",
+    "DAAAAEAAAABAAAAAQAAAAED9DAAAAEAAAABAAAAAQAAAAEAgAP3gASIC/eYBEAD9DAAAgD8AAIA/AACAPwAAgD/95AH95wH95QEiAf3hASABIAD9",
+    "DAAAAAAAAAAAAAAAAAAAAAD9Q/1SIAL9DM3MzD3NzMw9zczMPc3MzD39Q/1SC4QIAxJ/A3sDfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiErIAUgACAG",
+    "bEECdGohLCAIIAAgCWxBAnRqIS0gCiAAIAtsQQJ0aiEuIAwgACANbEECdGohLyAPIAAgEGxBAnRqISogEiAAIBNsQQJ0aiEwIBQgACAVbEECdGoh",
+    "MSAWIAAgF2xBAnRqITIgGiAAIBtsQQJ0aiEzIBwgACAdbEECdGohNCAeIAAgH2xBAnRqITUgICAAICFsQQJ0aiE2ICQgACAlbEECdGohNyAmIAAg",
+    "J2xBAnRqITggAiACQQNxayE5QQAhKQNAICkgOU5FBEAgKUECdCIoICtq/QAEACAoICxq/QAEAP3kASAHIChq/QAEAP3kASE6ICggLWogOv0LBAAg",
+    "KCAwav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAoIC5q/QAEACAoIC9q/QAEAP3kASAOIChq/QAEACAoICpq/QAEAP3mAf3k",
+    "ASARIChq/QAEAP3kAf3hARAA/eQB/ecBIjv9CwQAICggM2r9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gKCAxav0ABAAgKCAy",
+    "av0ABAD95AEgGCAoav0ABAAgKCAqav0ABAD95gH95AEgGSAoav0ABAD95AH94QEQAP3kAf3nASI8/QsEACAoIDRqIDogO/3mASAoICpq/QAEACA8",
+    "/eYB/eQBIjr9CwQAICggN2r9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gKCA1av0ABAAgKCA2av0ABAD95AEgIiAoav0ABAAg",
+    "Ov3mAf3kASAjIChq/QAEAP3kAf3hARAA/eQB/ecBIjv9CwQAICggOGogOhABIDv95gH9CwQAIClBBGohKQwBCwsDQCACIClMRQRAIClBAnQiKCAr",
+    "aioCACAoICxqKgIAkiAHIChqKgIAkiE9ICggLWogPTgCACAoIDBqQwAAgD8gKCAuaioCACAoIC9qKgIAkiAOIChqKgIAICggKmoqAgCUkiARIChq",
+    "KgIAkoz9ExAA/R8AQwAAgD+SlSI+OAIAICggM2pDAACAPyAoIDFqKgIAICggMmoqAgCSIBggKGoqAgAgKCAqaioCAJSSIBkgKGoqAgCSjP0TEAD9",
+    "HwBDAACAP5KVIj84AgAgKCA0aiA9ID6UICggKmoqAgAgP5SSIj04AgAgKCA3akMAAIA/ICggNWoqAgAgKCA2aioCAJIgIiAoaioCACA9lJIgIyAo",
+    "aioCAJKM/RMQAP0fAEMAAIA/kpUiPjgCACAoIDhqID39ExAB/R8AID6UOAIAIClBAWohKQwBCwsgAEEBaiEADAELCwumCQMXfwV7BX0DQCAAIAFO",
+    "RQRAIAMgACAEbEECdGohMSAFIAAgBmxBAnRqITIgByAAIAhsQQJ0aiEzIAkgACAKbEECdGohNiALIAAgDGxBAnRqITcgDSAAIA5sQQJ0aiE4IBAg",
+    "ACARbEECdGohMCASIAAgE2xBAnRqITQgFCAAIBVsQQJ0aiE5IBYgACAXbEECdGohOiAYIAAgGWxBAnRqITsgGiAAIBtsQQJ0aiE1IBwgACAdbEEC",
+    "dGohPCAeIAAgH2xBAnRqIT0gICAAICFsQQJ0aiE+ICIgACAjbEECdGohPyAmIAAgJ2xBAnRqIUAgKCAAIClsQQJ0aiFBICogACArbEECdGohQiAs",
+    "IAAgLWxBAnRqIUMgAiACQQNxayFEQQAhLwNAIC8gRE5FBEAgL0ECdCIuIDFq/QAEABABIUUgLiA2aiAuIDJq/QAEACBF/eYBIC4gM2r9AAQAIkb9",
+    "DAAAgD8AAIA/AACAPwAAgD8gRv3lAf3mAf3mASJG/QsEACAuIDdqIEb9CwQAIC4gOWogLiA4av0ABAAgRiAPIC5q/QAEAP3mAf3kASAuIDJq/QAE",
+    "ACAuIDNq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyBFIEX95gH95QH95gH95AEiRSAuIDBq/QAEAP3mASAuIDRq/QAEACJH/QwAAIA/AACAPwAA",
+    "gD8AAIA/IEf95QH95gH95gEiR/0LBAAgLiA6aiBH/QsEACAuIDxqIEUgLiA7av0ABAD95gEgLiA1av0ABAAiSP0MAACAPwAAgD8AAIA/AACAPyBI",
+    "/eUB/eYB/eYBIkj9CwQAIC4gPWogSP0LBAAgLiA+aiBFIC4gNWr9AAQA/eYBIkn9CwQAIC4gP2ogSf0LBAAgLiBAaiBFIC4gNGr9AAQA/eYBIEcg",
+    "JCAuav0ABAD95gH95AEgSCAlIC5q/QAEAP3mAf3kAf0LBAAgLiBBaiBIIC4gMGr9AAQA/eYB/QsEACAuIEJqIEcgLiAwav0ABAD95gH9CwQAIC4g",
+    "Q2ogRiAuIDFq/QAEAP3mAf0LBAAgL0EEaiEvDAELCwNAIAIgL0xFBEAgL0ECdCIuIDFqKgIA/RMQAf0fACFKIC4gNmogLiAyaioCACBKlCAuIDNq",
+    "KgIAIktDAACAPyBLk5SUIks4AgAgLiA3aiBLOAIAIC4gOWogLiA4aioCACBLIA8gLmoqAgCUkiAuIDJqKgIAIC4gM2oqAgCUQwAAgD8gSiBKlJOU",
+    "kiJKIC4gMGoqAgCUIC4gNGoqAgAiTEMAAIA/IEyTlJQiTDgCACAuIDpqIEw4AgAgLiA8aiBKIC4gO2oqAgCUIC4gNWoqAgAiTUMAAIA/IE2TlJQi",
+    "TTgCACAuID1qIE04AgAgLiA+aiBKIC4gNWoqAgCUIk44AgAgLiA/aiBOOAIAIC4gQGogSiAuIDRqKgIAlCBMICQgLmoqAgCUkiBNICUgLmoqAgCU",
+    "kjgCACAuIEFqIE0gLiAwaioCAJQ4AgAgLiBCaiBMIC4gMGoqAgCUOAIAIC4gQ2ogSyAuIDFqKgIAlDgCACAvQQFqIS8MAQsLIABBAWohAAwBCwsL",
+    "7gEDBH8BewF9IAIgAkEDcWshCQNAIAcgCU5FBEAgB0ECdCEI/QwAAAAAAAAAAAAAAAAAAAAAIQogACEGA0AgASAGTEUEQCAKIAQgBSAGbEECdGog",
+    "CGr9AAQA/eQBIQogBkEBaiEGDAELCyADIAhqIgYgBv0ABAAgCv3kAf0LBAAgB0EEaiEHDAELCwNAIAIgB0xFBEAgB0ECdCEIQwAAAAAhCyAAIQYD",
+    "QCABIAZMRQRAIAsgBCAFIAZsQQJ0aiAIaioCAJIhCyAGQQFqIQYMAQsLIAMgCGoiBiAGKgIAIAuSOAIAIAdBAWohBwwBCwsLiwUBAnv9DAAAAAAA",
+    "AAAAAAAAAAAAAAD9DAAAAAAAAPB/AAAAAAAA8H/9DAltqBNGEuY9CW2oE0YS5j0gACAA/Qz+gitlRxX3P/6CK2VHFfc//fIB/ZQB/QwAAAAAADCR",
+    "wAAAAAAAMJHA/fUB/QwAAAAAADCRQAAAAAAAMJFA/fQBIgL9DAAA4P5CLuY/AADg/kIu5j/98gH98QEgAv0Mdjx5Ne856j12PHk17znqPf3yAf3x",
+    "ASIB/fIB/QyY2Pjv2O4hPpjY+O/Y7iE+/fABIAH98gH9DORE9WdF5lo+5ET1Z0XmWj798AEgAf3yAf0MXJ94t09+kj5cn3i3T36SPv3wASAB/fIB",
+    "/Qw0x1al4x3HPjTHVqXjHcc+/fABIAH98gH9DBqgARqgAfo+GqABGqAB+j798AEgAf3yAf0MGqABGqABKj8aoAEaoAEqP/3wASAB/fIB/QwXbMEW",
+    "bMFWPxdswRZswVY//fABIAH98gH9DBEREREREYE/ERERERERgT/98AEgAf3yAf0MVVVVVVVVpT9VVVVVVVWlP/3wASAB/fIB/QxVVVVVVVXFP1VV",
+    "VVVVVcU//fABIAH98gH9DAAAAAAAAOA/AAAAAAAA4D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA/",
+    "/fABIAL9/AEiAUEB/awBIgL9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASABIAL9sQH9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3L",
+    "Af3yASAA/QzvOfr+Qi6GQO85+v5CLoZA/Ur9UiAA/QxSMC3VEEmHwFIwLdUQSYfA/Un9UgvsAgECeyAA/QzjdStFNtpXv+N1K0U22le/IAAgAP3y",
+    "ASIB/fIB/QzgfRUOPW1tP+B9FQ49bW0//fABIAH98gH9DD3C5lXjJoK/PcLmVeMmgr/98AEgAf3yAf0M+hAsiPRklj/6ECyI9GSWP/3wASAB/fIB",
+    "/QwcuqEbuqGrvxy6oRu6oau//fABIAH98gH9DBEREREREcE/ERERERERwT/98AEgAf3yAf0MVVVVVVVV1b9VVVVVVVXVv/3wASAB/fIB/QwAAAAA",
+    "AADwPwAAAAAAAPA//fAB/fIB/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAAAAQAAAAAAAAABA/QwAAAAAAAAAQAAAAAAAAABAIAD97AEiAv3yARAF",
+    "/QwAAAAAAADwPwAAAAAAAPA//fAB/fMB/fEBIgH97QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/Un9UiAC/QyamZmZmZm5P5qZmZmZmbk//Un9Uguc",
+    "CAMSfwN7A3wDQCAAIAFORQRAIAMgACAEbEEDdGohKyAFIAAgBmxBA3RqISwgCCAAIAlsQQN0aiEtIAogACALbEEDdGohLiAMIAAgDWxBA3RqIS8g",
+    "DyAAIBBsQQN0aiEqIBIgACATbEEDdGohMCAUIAAgFWxBA3RqITEgFiAAIBdsQQN0aiEyIBogACAbbEEDdGohMyAcIAAgHWxBA3RqITQgHiAAIB9s",
+    "QQN0aiE1ICAgACAhbEEDdGohNiAkIAAgJWxBA3RqITcgJiAAICdsQQN0aiE4IAIgAkEBcWshOUEAISkDQCApIDlORQRAIClBA3QiKCArav0ABAAg",
+    "KCAsav0ABAD98AEgByAoav0ABAD98AEhOiAoIC1qIDr9CwQAICggMGr9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gKCAuav0A",
+    "BAAgKCAvav0ABAD98AEgDiAoav0ABAAgKCAqav0ABAD98gH98AEgESAoav0ABAD98AH97QEQBf3wAf3zASI7/QsEACAoIDNq/QwAAAAAAADwPwAA",
+    "AAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICggMWr9AAQAICggMmr9AAQA/fABIBggKGr9AAQAICggKmr9AAQA/fIB/fABIBkgKGr9AAQA/fAB/e0B",
+    "EAX98AH98wEiPP0LBAAgKCA0aiA6IDv98gEgKCAqav0ABAAgPP3yAf3wASI6/QsEACAoIDdq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAA",
+    "AAAAAPA/ICggNWr9AAQAICggNmr9AAQA/fABICIgKGr9AAQAIDr98gH98AEgIyAoav0ABAD98AH97QEQBf3wAf3zASI7/QsEACAoIDhqIDoQBiA7",
+    "/fIB/QsEACApQQJqISkMAQsLA0AgAiApTEUEQCApQQN0IiggK2orAwAgKCAsaisDAKAgByAoaisDAKAhPSAoIC1qID05AwAgKCAwakQAAAAAAADw",
+    "PyAoIC5qKwMAICggL2orAwCgIA4gKGorAwAgKCAqaisDAKKgIBEgKGorAwCgmv0UEAX9IQBEAAAAAAAA8D+goyI+OQMAICggM2pEAAAAAAAA8D8g",
+    "KCAxaisDACAoIDJqKwMAoCAYIChqKwMAICggKmorAwCioCAZIChqKwMAoJr9FBAF/SEARAAAAAAAAPA/oKMiPzkDACAoIDRqID0gPqIgKCAqaisD",
+    "ACA/oqAiPTkDACAoIDdqRAAAAAAAAPA/ICggNWorAwAgKCA2aisDAKAgIiAoaisDACA9oqAgIyAoaisDAKCa/RQQBf0hAEQAAAAAAADwP6CjIj45",
+    "AwAgKCA4aiA9/RQQBv0hACA+ojkDACApQQFqISkMAQsLIABBAWohAAwBCwsLtgkDF38FewV8A0AgACABTkUEQCADIAAgBGxBA3RqITEgBSAAIAZs",
+    "QQN0aiEyIAcgACAIbEEDdGohMyAJIAAgCmxBA3RqITYgCyAAIAxsQQN0aiE3IA0gACAObEEDdGohOCAQIAAgEWxBA3RqITAgEiAAIBNsQQN0aiE0",
+    "IBQgACAVbEEDdGohOSAWIAAgF2xBA3RqITogGCAAIBlsQQN0aiE7IBogACAbbEEDdGohNSAcIAAgHWxBA3RqITwgHiAAIB9sQQN0aiE9ICAgACAh",
+    "bEEDdGohPiAiIAAgI2xBA3RqIT8gJiAAICdsQQN0aiFAICggACApbEEDdGohQSAqIAAgK2xBA3RqIUIgLCAAIC1sQQN0aiFDIAIgAkEBcWshREEA",
+    "IS8DQCAvIERORQRAIC9BA3QiLiAxav0ABAAQBiFFIC4gNmogLiAyav0ABAAgRf3yASAuIDNq/QAEACJG/QwAAAAAAADwPwAAAAAAAPA/IEb98QH9",
+    "8gH98gEiRv0LBAAgLiA3aiBG/QsEACAuIDlqIC4gOGr9AAQAIEYgDyAuav0ABAD98gH98AEgLiAyav0ABAAgLiAzav0ABAD98gH9DAAAAAAAAPA/",
+    "AAAAAAAA8D8gRSBF/fIB/fEB/fIB/fABIkUgLiAwav0ABAD98gEgLiA0av0ABAAiR/0MAAAAAAAA8D8AAAAAAADwPyBH/fEB/fIB/fIBIkf9CwQA",
+    "IC4gOmogR/0LBAAgLiA8aiBFIC4gO2r9AAQA/fIBIC4gNWr9AAQAIkj9DAAAAAAAAPA/AAAAAAAA8D8gSP3xAf3yAf3yASJI/QsEACAuID1qIEj9",
+    "CwQAIC4gPmogRSAuIDVq/QAEAP3yASJJ/QsEACAuID9qIEn9CwQAIC4gQGogRSAuIDRq/QAEAP3yASBHICQgLmr9AAQA/fIB/fABIEggJSAuav0A",
+    "BAD98gH98AH9CwQAIC4gQWogSCAuIDBq/QAEAP3yAf0LBAAgLiBCaiBHIC4gMGr9AAQA/fIB/QsEACAuIENqIEYgLiAxav0ABAD98gH9CwQAIC9B",
+    "AmohLwwBCwsDQCACIC9MRQRAIC9BA3QiLiAxaisDAP0UEAb9IQAhSiAuIDZqIC4gMmorAwAgSqIgLiAzaisDACJLRAAAAAAAAPA/IEuhoqIiSzkD",
+    "ACAuIDdqIEs5AwAgLiA5aiAuIDhqKwMAIEsgDyAuaisDAKKgIC4gMmorAwAgLiAzaisDAKJEAAAAAAAA8D8gSiBKoqGioCJKIC4gMGorAwCiIC4g",
+    "NGorAwAiTEQAAAAAAADwPyBMoaKiIkw5AwAgLiA6aiBMOQMAIC4gPGogSiAuIDtqKwMAoiAuIDVqKwMAIk1EAAAAAAAA8D8gTaGioiJNOQMAIC4g",
+    "PWogTTkDACAuID5qIEogLiA1aisDAKIiTjkDACAuID9qIE45AwAgLiBAaiBKIC4gNGorAwCiIEwgJCAuaisDAKKgIE0gJSAuaisDAKKgOQMAIC4g",
+    "QWogTSAuIDBqKwMAojkDACAuIEJqIEwgLiAwaisDAKI5AwAgLiBDaiBLIC4gMWorAwCiOQMAIC9BAWohLwwBCwsgAEEBaiEADAELCwvyAQMEfwF7",
+    "AXwgAiACQQFxayEJA0AgByAJTkUEQCAHQQN0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsQQN0aiAIav0ABAD9",
+    "8AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IQhEAAAAAAAAAAAhCyAAIQYDQCAB",
+    "IAZMRQRAIAsgBCAFIAZsQQN0aiAIaisDAKAhCyAGQQFqIQYMAQsLIAMgCGoiBiAGKwMAIAugOQMAIAdBAWohBwwBCwsLAFAEbmFtZQFJCgAFZXhw",
+    "MzIBBnRhbmgzMgIFZjMyXzADBWYzMl8xBAVmMzJfMgUFZXhwNjQGBnRhbmg2NAcFZjY0XzAIBWY2NF8xCQVmNjRfMg==",
   ].join(""),
 };

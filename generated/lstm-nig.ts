@@ -433,43 +433,93 @@ function kernel64<A extends FloatArray>(
       mm.NN(B, 3 * H, H, scratch0, 0, 3 * H, p, o_Rz, carry_h, 0, H, false);
       // dRz, dRf, dRo
       mm.TN(3 * H, H, B, scratch0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
-      // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
-        dp[o_p_f + i]! += sum;
+      // op 2 (sumb): f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(2, B, [
+          H, // $n
+          at(dp, o_p_f), // $dp_f
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+        ]);
+      else {
+        // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
+          dp[o_p_f + i]! += sum;
+        }
       }
 
-      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
-        dp[o_p_o + i]! += sum;
+      // op 3 (sumb): f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(3, B, [
+          H, // $n
+          at(dp, o_p_o), // $dp_o
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+        ]);
+      else {
+        // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
+          dp[o_p_o + i]! += sum;
+        }
       }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWz, dWf, dWo
     mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wz, true);
-    // grad of: z  = tanh(Wz*x + Rz*h + bz)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
-      dp[o_bz + i]! += sum;
+    // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(4, T * B, [
+        H, // $n
+        at(dp, o_bz), // $dbz
+        at(gx0, 0), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: z  = tanh(Wz*x + Rz*h + bz)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
+        dp[o_bz + i]! += sum;
+      }
     }
 
-    // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
-      dp[o_bf + i]! += sum;
+    // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(5, T * B, [
+        H, // $n
+        at(dp, o_bf), // $dbf
+        at(gx0, H), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
+        dp[o_bf + i]! += sum;
+      }
     }
 
-    // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
-      dp[o_bo + i]! += sum;
+    // op 6 (sumb): f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(6, T * B, [
+        H, // $n
+        at(dp, o_bo), // $dbo
+        at(gx0, 2 * H), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
+        dp[o_bo + i]! += sum;
+      }
     }
 
     // d(dx) from Wz, Wf, Wo
@@ -805,43 +855,93 @@ function kernel32<A extends FloatArray>(
       mm.NN(B, 3 * H, H, scratch0, 0, 3 * H, p, o_Rz, carry_h, 0, H, false);
       // dRz, dRf, dRo
       mm.TN(3 * H, H, B, scratch0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
-      // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
-        dp[o_p_f + i]! += sum;
+      // op 2 (sumb): f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(2, B, [
+          H, // $n
+          at(dp, o_p_f), // $dp_f
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+        ]);
+      else {
+        // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
+          dp[o_p_f + i]! += sum;
+        }
       }
 
-      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
-        dp[o_p_o + i]! += sum;
+      // op 3 (sumb): f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(3, B, [
+          H, // $n
+          at(dp, o_p_o), // $dp_o
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+        ]);
+      else {
+        // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
+          dp[o_p_o + i]! += sum;
+        }
       }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWz, dWf, dWo
     mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wz, true);
-    // grad of: z  = tanh(Wz*x + Rz*h + bz)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
-      dp[o_bz + i]! += sum;
+    // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(4, T * B, [
+        H, // $n
+        at(dp, o_bz), // $dbz
+        at(gx0, 0), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: z  = tanh(Wz*x + Rz*h + bz)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
+        dp[o_bz + i]! += sum;
+      }
     }
 
-    // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
-      dp[o_bf + i]! += sum;
+    // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(5, T * B, [
+        H, // $n
+        at(dp, o_bf), // $dbf
+        at(gx0, H), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
+        dp[o_bf + i]! += sum;
+      }
     }
 
-    // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
-      dp[o_bo + i]! += sum;
+    // op 6 (sumb): f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(6, T * B, [
+        H, // $n
+        at(dp, o_bo), // $dbo
+        at(gx0, 2 * H), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
+        dp[o_bo + i]! += sum;
+      }
     }
 
     // d(dx) from Wz, Wf, Wo
@@ -877,79 +977,91 @@ export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {
   return createKernel32(sizes, B, 1, options);
 }
 
-/** The elementwise loops in WebAssembly (text: lstm-nig.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
+/** The elementwise loops and whole-vector ops in WebAssembly (text: lstm-nig.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
 const LOOPS_WASM: LoopsModuleSource = {
   loops: [
     { vector: true, splittable: true },
     { vector: true, splittable: true },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
   ],
   binary: [
-    "AGFzbQEAAAABUQNgAXsBe2Agf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f38AYCV/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/",
-    "f39/f39/AAISAQNlbnYGbWVtb3J5AgMBgIAEAwkIAAABAgAAAQIHIQQFZjMyXzAAAgVmMzJfMQADBWY2NF8wAAYFZjY0XzEABwr8KQjoAwECe/0M",
-    "AAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8AAIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAAIAD9DDuquD87qrg/O6q4PzuquD/95gH9av0MAACW",
-    "wwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMAAJZDAACWQ/3oASIC/QwAgDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn9",
-    "5gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2Ov3kASAB/eYB/QyJiAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEg",
-    "Af3mAf0Mq6oqPquqKj6rqio+q6oqPv3kASAB/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0M",
-    "AACAPwAAgD8AAIA/AACAP/3kASAC/fgBIgFBAf2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/",
-    "AAAA/a4BQRf9qwH95gEgAP0MGHKxQhhysUIYcrFCGHKxQv1E/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VILhAIBAnsgAP0M0Q1dvdENXb3RDV29",
-    "0Q1dvSAAIAD95gEiAf3mAf0MiYgIPomICD6JiAg+iYgIPv3kASAB/eYB/Qyrqqq+q6qqvquqqr6rqqq+/eQBIAH95gH9DAAAgD8AAIA/AACAPwAA",
-    "gD/95AH95gH9DAAAgD8AAIA/AACAPwAAgD/9DAAAAEAAAABAAAAAQAAAAED9DAAAAEAAAABAAAAAQAAAAEAgAP3gASIC/eYBEAD9DAAAgD8AAIA/",
-    "AACAPwAAgD/95AH95wH95QEiAf3hASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Q/1SIAL9DM3MzD3NzMw9zczMPc3MzD39Q/1SC6EGAw9/AnsCfQNA",
-    "IAAgAU5FBEAgAyAAIARsQQJ0aiEjIAUgACAGbEECdGohJCAIIAAgCWxBAnRqISUgCiAAIAtsQQJ0aiEmIAwgACANbEECdGohJyAPIAAgEGxBAnRq",
-    "ISIgEiAAIBNsQQJ0aiEoIBQgACAVbEECdGohKSAWIAAgF2xBAnRqISogGCAAIBlsQQJ0aiErIBwgACAdbEECdGohLCAeIAAgH2xBAnRqIS0gAiAC",
-    "QQNxayEuQQAhIQNAICEgLk5FBEAgIUECdCIgICNq/QAEACAgICRq/QAEAP3kASAHICBq/QAEAP3kARABIS8gICAlaiAv/QsEACAgIChq/QwAAIA/",
-    "AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/ICAgJmr9AAQAICAgJ2r9AAQA/eQBIA4gIGr9AAQAICAgImr9AAQA/eYB/eQBIBEgIGr9AAQA",
-    "/eQB/eEBEAD95AH95wEiMP0LBAAgICApaiAvICAgImr9AAQAIDD95gH95AEiL/0LBAAgICAsav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8A",
-    "AIA/AACAPyAgICpq/QAEACAgICtq/QAEAP3kASAaICBq/QAEACAv/eYB/eQBIBsgIGr9AAQA/eQB/eEBEAD95AH95wEiMP0LBAAgICAtaiAvEAEg",
-    "MP3mAf0LBAAgIUEEaiEhDAELCwNAIAIgIUxFBEAgIUECdCIgICNqKgIAICAgJGoqAgCSIAcgIGoqAgCS/RMQAf0fACExICAgJWogMTgCACAgIChq",
-    "QwAAgD8gICAmaioCACAgICdqKgIAkiAOICBqKgIAICAgImoqAgCUkiARICBqKgIAkoz9ExAA/R8AQwAAgD+SlSIyOAIAICAgKWogMSAgICJqKgIA",
-    "IDKUkiIxOAIAICAgLGpDAACAPyAgICpqKgIAICAgK2oqAgCSIBogIGoqAgAgMZSSIBsgIGoqAgCSjP0TEAD9HwBDAACAP5KVIjI4AgAgICAtaiAx",
-    "/RMQAf0fACAylDgCACAhQQFqISEMAQsLIABBAWohAAwBCwsL0wcDE38EewR9A0AgACABTkUEQCADIAAgBGxBAnRqIScgBSAAIAZsQQJ0aiEoIAcg",
-    "ACAIbEECdGohKSAJIAAgCmxBAnRqISwgCyAAIAxsQQJ0aiEtIA0gACAObEECdGohLiAQIAAgEWxBAnRqISogEiAAIBNsQQJ0aiErIBQgACAVbEEC",
-    "dGohLyAWIAAgF2xBAnRqITAgGCAAIBlsQQJ0aiExIBogACAbbEECdGohMiAcIAAgHWxBAnRqITMgHyAAICBsQQJ0aiE0ICEgACAibEECdGohNSAj",
-    "IAAgJGxBAnRqITYgAiACQQNxayE3QQAhJgNAICYgN05FBEAgJkECdCIlICdq/QAEABABITggJSAsaiAlIChq/QAEACA4/eYBICUgKWr9AAQAIjn9",
-    "DAAAgD8AAIA/AACAPwAAgD8gOf3lAf3mAf3mASI5/QsEACAlIC1qIDn9CwQAICUgL2ogJSAuav0ABAAgOSAPICVq/QAEAP3mAf3kASAlIChq/QAE",
-    "ACAlIClq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyA4IDj95gH95QH95gH95AEiOyAlICpq/QAEAP3mASAlICtq/QAEACI4/QwAAIA/AACAPwAA",
-    "gD8AAIA/IDj95QH95gH95gEiOP0LBAAgJSAwaiA4/QsEACAlIDJqIDv9DAAAgD8AAIA/AACAPwAAgD8gJSAxav0ABAAiOiA6/eYB/eUB/eYBIjr9",
-    "CwQAICUgM2ogOv0LBAAgJSA0aiA7ICUgK2r9AAQA/eYBIDggHiAlav0ABAD95gH95AH9CwQAICUgNWogOCAlICpq/QAEAP3mAf0LBAAgJSA2aiA5",
-    "ICUgJ2r9AAQA/eYB/QsEACAmQQRqISYMAQsLA0AgAiAmTEUEQCAmQQJ0IiUgJ2oqAgD9ExAB/R8AITwgJSAsaiAlIChqKgIAIDyUICUgKWoqAgAi",
-    "PUMAAIA/ID2TlJQiPTgCACAlIC1qID04AgAgJSAvaiAlIC5qKgIAID0gDyAlaioCAJSSICUgKGoqAgAgJSApaioCAJRDAACAPyA8IDyUk5SSIj8g",
-    "JSAqaioCAJQgJSAraioCACI8QwAAgD8gPJOUlCI8OAIAICUgMGogPDgCACAlIDJqID9DAACAPyAlIDFqKgIAIj4gPpSTlCI+OAIAICUgM2ogPjgC",
-    "ACAlIDRqID8gJSAraioCAJQgPCAeICVqKgIAlJI4AgAgJSA1aiA8ICUgKmoqAgCUOAIAICUgNmogPSAlICdqKgIAlDgCACAmQQFqISYMAQsLIABB",
-    "AWohAAwBCwsLiwUBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAAAAAAPB/AAAAAAAA8H/9DAltqBNGEuY9CW2oE0YS5j0gACAA/Qz+gitlRxX3P/6C",
-    "K2VHFfc//fIB/ZQB/QwAAAAAADCRwAAAAAAAMJHA/fUB/QwAAAAAADCRQAAAAAAAMJFA/fQBIgL9DAAA4P5CLuY/AADg/kIu5j/98gH98QEgAv0M",
-    "djx5Ne856j12PHk17znqPf3yAf3xASIB/fIB/QyY2Pjv2O4hPpjY+O/Y7iE+/fABIAH98gH9DORE9WdF5lo+5ET1Z0XmWj798AEgAf3yAf0MXJ94",
-    "t09+kj5cn3i3T36SPv3wASAB/fIB/Qw0x1al4x3HPjTHVqXjHcc+/fABIAH98gH9DBqgARqgAfo+GqABGqAB+j798AEgAf3yAf0MGqABGqABKj8a",
-    "oAEaoAEqP/3wASAB/fIB/QwXbMEWbMFWPxdswRZswVY//fABIAH98gH9DBEREREREYE/ERERERERgT/98AEgAf3yAf0MVVVVVVVVpT9VVVVVVVWl",
-    "P/3wASAB/fIB/QxVVVVVVVXFP1VVVVVVVcU//fABIAH98gH9DAAAAAAAAOA/AAAAAAAA4D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAB",
-    "/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAL9/AEiAUEB/awBIgL9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASABIAL9sQH9xwH9DP8D",
-    "AAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASAA/QzvOfr+Qi6GQO85+v5CLoZA/Ur9UiAA/QxSMC3VEEmHwFIwLdUQSYfA/Un9UgvsAgECeyAA/Qzj",
-    "dStFNtpXv+N1K0U22le/IAAgAP3yASIB/fIB/QzgfRUOPW1tP+B9FQ49bW0//fABIAH98gH9DD3C5lXjJoK/PcLmVeMmgr/98AEgAf3yAf0M+hAs",
-    "iPRklj/6ECyI9GSWP/3wASAB/fIB/QwcuqEbuqGrvxy6oRu6oau//fABIAH98gH9DBEREREREcE/ERERERERwT/98AEgAf3yAf0MVVVVVVVV1b9V",
-    "VVVVVVXVv/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fAB/fIB/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAAAAQAAAAAAAAABA/QwAAAAAAAAA",
-    "QAAAAAAAAABAIAD97AEiAv3yARAE/QwAAAAAAADwPwAAAAAAAPA//fAB/fMB/fEBIgH97QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/Un9UiAC/Qya",
-    "mZmZmZm5P5qZmZmZmbk//Un9UguxBgMPfwJ7AnwDQCAAIAFORQRAIAMgACAEbEEDdGohIyAFIAAgBmxBA3RqISQgCCAAIAlsQQN0aiElIAogACAL",
-    "bEEDdGohJiAMIAAgDWxBA3RqIScgDyAAIBBsQQN0aiEiIBIgACATbEEDdGohKCAUIAAgFWxBA3RqISkgFiAAIBdsQQN0aiEqIBggACAZbEEDdGoh",
-    "KyAcIAAgHWxBA3RqISwgHiAAIB9sQQN0aiEtIAIgAkEBcWshLkEAISEDQCAhIC5ORQRAICFBA3QiICAjav0ABAAgICAkav0ABAD98AEgByAgav0A",
-    "BAD98AEQBSEvICAgJWogL/0LBAAgICAoav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAgICZq/QAEACAgICdq/QAEAP3wASAO",
-    "ICBq/QAEACAgICJq/QAEAP3yAf3wASARICBq/QAEAP3wAf3tARAE/fAB/fMBIjD9CwQAICAgKWogLyAgICJq/QAEACAw/fIB/fABIi/9CwQAICAg",
-    "LGr9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gICAqav0ABAAgICArav0ABAD98AEgGiAgav0ABAAgL/3yAf3wASAbICBq/QAE",
-    "AP3wAf3tARAE/fAB/fMBIjD9CwQAICAgLWogLxAFIDD98gH9CwQAICFBAmohIQwBCwsDQCACICFMRQRAICFBA3QiICAjaisDACAgICRqKwMAoCAH",
-    "ICBqKwMAoP0UEAX9IQAhMSAgICVqIDE5AwAgICAoakQAAAAAAADwPyAgICZqKwMAICAgJ2orAwCgIA4gIGorAwAgICAiaisDAKKgIBEgIGorAwCg",
-    "mv0UEAT9IQBEAAAAAAAA8D+goyIyOQMAICAgKWogMSAgICJqKwMAIDKioCIxOQMAICAgLGpEAAAAAAAA8D8gICAqaisDACAgICtqKwMAoCAaICBq",
-    "KwMAIDGioCAbICBqKwMAoJr9FBAE/SEARAAAAAAAAPA/oKMiMjkDACAgIC1qIDH9FBAF/SEAIDKiOQMAICFBAWohIQwBCwsgAEEBaiEADAELCwvj",
-    "BwMTfwR7BHwDQCAAIAFORQRAIAMgACAEbEEDdGohJyAFIAAgBmxBA3RqISggByAAIAhsQQN0aiEpIAkgACAKbEEDdGohLCALIAAgDGxBA3RqIS0g",
-    "DSAAIA5sQQN0aiEuIBAgACARbEEDdGohKiASIAAgE2xBA3RqISsgFCAAIBVsQQN0aiEvIBYgACAXbEEDdGohMCAYIAAgGWxBA3RqITEgGiAAIBts",
-    "QQN0aiEyIBwgACAdbEEDdGohMyAfIAAgIGxBA3RqITQgISAAICJsQQN0aiE1ICMgACAkbEEDdGohNiACIAJBAXFrITdBACEmA0AgJiA3TkUEQCAm",
-    "QQN0IiUgJ2r9AAQAEAUhOCAlICxqICUgKGr9AAQAIDj98gEgJSApav0ABAAiOf0MAAAAAAAA8D8AAAAAAADwPyA5/fEB/fIB/fIBIjn9CwQAICUg",
-    "LWogOf0LBAAgJSAvaiAlIC5q/QAEACA5IA8gJWr9AAQA/fIB/fABICUgKGr9AAQAICUgKWr9AAQA/fIB/QwAAAAAAADwPwAAAAAAAPA/IDggOP3y",
-    "Af3xAf3yAf3wASI7ICUgKmr9AAQA/fIBICUgK2r9AAQAIjj9DAAAAAAAAPA/AAAAAAAA8D8gOP3xAf3yAf3yASI4/QsEACAlIDBqIDj9CwQAICUg",
-    "MmogO/0MAAAAAAAA8D8AAAAAAADwPyAlIDFq/QAEACI6IDr98gH98QH98gEiOv0LBAAgJSAzaiA6/QsEACAlIDRqIDsgJSArav0ABAD98gEgOCAe",
-    "ICVq/QAEAP3yAf3wAf0LBAAgJSA1aiA4ICUgKmr9AAQA/fIB/QsEACAlIDZqIDkgJSAnav0ABAD98gH9CwQAICZBAmohJgwBCwsDQCACICZMRQRA",
-    "ICZBA3QiJSAnaisDAP0UEAX9IQAhPCAlICxqICUgKGorAwAgPKIgJSApaisDACI9RAAAAAAAAPA/ID2hoqIiPTkDACAlIC1qID05AwAgJSAvaiAl",
-    "IC5qKwMAID0gDyAlaisDAKKgICUgKGorAwAgJSApaisDAKJEAAAAAAAA8D8gPCA8oqGioCI/ICUgKmorAwCiICUgK2orAwAiPEQAAAAAAADwPyA8",
-    "oaKiIjw5AwAgJSAwaiA8OQMAICUgMmogP0QAAAAAAADwPyAlIDFqKwMAIj4gPqKhoiI+OQMAICUgM2ogPjkDACAlIDRqID8gJSAraisDAKIgPCAe",
-    "ICVqKwMAoqA5AwAgJSA1aiA8ICUgKmorAwCiOQMAICUgNmogPSAlICdqKwMAojkDACAmQQFqISYMAQsLIABBAWohAAwBCwsLAEIEbmFtZQE7CAAF",
-    "ZXhwMzIBBnRhbmgzMgIFZjMyXzADBWYzMl8xBAVleHA2NAUGdGFuaDY0BgVmNjRfMAcFZjY0XzE=",
+    "AGFzbQEAAAABWgRgAXsBe2Agf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f38AYCV/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/",
+    "f39/f39/AGAGf39/f39/AAISAQNlbnYGbWVtb3J5AgMBgIAEAwsKAAABAgMAAAECAwdxDgVmMzJfMAACBWYzMl8xAAMFZjMyXzIABAVmMzJfMwAE",
+    "BWYzMl80AAQFZjMyXzUABAVmMzJfNgAEBWY2NF8wAAcFZjY0XzEACAVmNjRfMgAJBWY2NF8zAAkFZjY0XzQACQVmNjRfNQAJBWY2NF82AAkK4C0K",
+    "6AMBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAgH8AAIB/AACAfwAAgH/9DAENUDkBDVA5AQ1QOQENUDkgACAA/Qw7qrg/O6q4PzuquD87qrg//eYB",
+    "/Wr9DAAAlsMAAJbDAACWwwAAlsP96QH9DAAAlkMAAJZDAACWQwAAlkP96AEiAv0MAIAxPwCAMT8AgDE/AIAxP/3mAf3lASAC/QyDgF65g4BeuYOA",
+    "XrmDgF65/eYB/eUBIgH95gH9DGELtjphC7Y6YQu2OmELtjr95AEgAf3mAf0MiYgIPImICDyJiAg8iYgIPP3kASAB/eYB/Qyrqio9q6oqPauqKj2r",
+    "qio9/eQBIAH95gH9DKuqKj6rqio+q6oqPquqKj795AEgAf3mAf0MAAAAPwAAAD8AAAA/AAAAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQB",
+    "IAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAv34ASIBQQH9rAEiAv0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAEgAv2xAf0MfwAAAH8A",
+    "AAB/AAAAfwAAAP2uAUEX/asB/eYBIAD9DBhysUIYcrFCGHKxQhhysUL9RP1SIAD9DLTxz8K08c/CtPHPwrTxz8L9Q/1SC4QCAQJ7IAD9DNENXb3R",
+    "DV290Q1dvdENXb0gACAA/eYBIgH95gH9DImICD6JiAg+iYgIPomICD795AEgAf3mAf0Mq6qqvquqqr6rqqq+q6qqvv3kASAB/eYB/QwAAIA/AACA",
+    "PwAAgD8AAIA//eQB/eYB/QwAAIA/AACAPwAAgD8AAIA//QwAAABAAAAAQAAAAEAAAABA/QwAAABAAAAAQAAAAEAAAABAIAD94AEiAv3mARAA/QwA",
+    "AIA/AACAPwAAgD8AAIA//eQB/ecB/eUBIgH94QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/UP9UiAC/QzNzMw9zczMPc3MzD3NzMw9/UP9UguhBgMP",
+    "fwJ7An0DQCAAIAFORQRAIAMgACAEbEECdGohIyAFIAAgBmxBAnRqISQgCCAAIAlsQQJ0aiElIAogACALbEECdGohJiAMIAAgDWxBAnRqIScgDyAA",
+    "IBBsQQJ0aiEiIBIgACATbEECdGohKCAUIAAgFWxBAnRqISkgFiAAIBdsQQJ0aiEqIBggACAZbEECdGohKyAcIAAgHWxBAnRqISwgHiAAIB9sQQJ0",
+    "aiEtIAIgAkEDcWshLkEAISEDQCAhIC5ORQRAICFBAnQiICAjav0ABAAgICAkav0ABAD95AEgByAgav0ABAD95AEQASEvICAgJWogL/0LBAAgICAo",
+    "av0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAgICZq/QAEACAgICdq/QAEAP3kASAOICBq/QAEACAgICJq/QAEAP3mAf3kASAR",
+    "ICBq/QAEAP3kAf3hARAA/eQB/ecBIjD9CwQAICAgKWogLyAgICJq/QAEACAw/eYB/eQBIi/9CwQAICAgLGr9DAAAgD8AAIA/AACAPwAAgD/9DAAA",
+    "gD8AAIA/AACAPwAAgD8gICAqav0ABAAgICArav0ABAD95AEgGiAgav0ABAAgL/3mAf3kASAbICBq/QAEAP3kAf3hARAA/eQB/ecBIjD9CwQAICAg",
+    "LWogLxABIDD95gH9CwQAICFBBGohIQwBCwsDQCACICFMRQRAICFBAnQiICAjaioCACAgICRqKgIAkiAHICBqKgIAkv0TEAH9HwAhMSAgICVqIDE4",
+    "AgAgICAoakMAAIA/ICAgJmoqAgAgICAnaioCAJIgDiAgaioCACAgICJqKgIAlJIgESAgaioCAJKM/RMQAP0fAEMAAIA/kpUiMjgCACAgIClqIDEg",
+    "ICAiaioCACAylJIiMTgCACAgICxqQwAAgD8gICAqaioCACAgICtqKgIAkiAaICBqKgIAIDGUkiAbICBqKgIAkoz9ExAA/R8AQwAAgD+SlSIyOAIA",
+    "ICAgLWogMf0TEAH9HwAgMpQ4AgAgIUEBaiEhDAELCyAAQQFqIQAMAQsLC9MHAxN/BHsEfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEnIAUgACAGbEEC",
+    "dGohKCAHIAAgCGxBAnRqISkgCSAAIApsQQJ0aiEsIAsgACAMbEECdGohLSANIAAgDmxBAnRqIS4gECAAIBFsQQJ0aiEqIBIgACATbEECdGohKyAU",
+    "IAAgFWxBAnRqIS8gFiAAIBdsQQJ0aiEwIBggACAZbEECdGohMSAaIAAgG2xBAnRqITIgHCAAIB1sQQJ0aiEzIB8gACAgbEECdGohNCAhIAAgImxB",
+    "AnRqITUgIyAAICRsQQJ0aiE2IAIgAkEDcWshN0EAISYDQCAmIDdORQRAICZBAnQiJSAnav0ABAAQASE4ICUgLGogJSAoav0ABAAgOP3mASAlIClq",
+    "/QAEACI5/QwAAIA/AACAPwAAgD8AAIA/IDn95QH95gH95gEiOf0LBAAgJSAtaiA5/QsEACAlIC9qICUgLmr9AAQAIDkgDyAlav0ABAD95gH95AEg",
+    "JSAoav0ABAAgJSApav0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gOCA4/eYB/eUB/eYB/eQBIjsgJSAqav0ABAD95gEgJSArav0ABAAiOP0MAACA",
+    "PwAAgD8AAIA/AACAPyA4/eUB/eYB/eYBIjj9CwQAICUgMGogOP0LBAAgJSAyaiA7/QwAAIA/AACAPwAAgD8AAIA/ICUgMWr9AAQAIjogOv3mAf3l",
+    "Af3mASI6/QsEACAlIDNqIDr9CwQAICUgNGogOyAlICtq/QAEAP3mASA4IB4gJWr9AAQA/eYB/eQB/QsEACAlIDVqIDggJSAqav0ABAD95gH9CwQA",
+    "ICUgNmogOSAlICdq/QAEAP3mAf0LBAAgJkEEaiEmDAELCwNAIAIgJkxFBEAgJkECdCIlICdqKgIA/RMQAf0fACE8ICUgLGogJSAoaioCACA8lCAl",
+    "IClqKgIAIj1DAACAPyA9k5SUIj04AgAgJSAtaiA9OAIAICUgL2ogJSAuaioCACA9IA8gJWoqAgCUkiAlIChqKgIAICUgKWoqAgCUQwAAgD8gPCA8",
+    "lJOUkiI/ICUgKmoqAgCUICUgK2oqAgAiPEMAAIA/IDyTlJQiPDgCACAlIDBqIDw4AgAgJSAyaiA/QwAAgD8gJSAxaioCACI+ID6Uk5QiPjgCACAl",
+    "IDNqID44AgAgJSA0aiA/ICUgK2oqAgCUIDwgHiAlaioCAJSSOAIAICUgNWogPCAlICpqKgIAlDgCACAlIDZqID0gJSAnaioCAJQ4AgAgJkEBaiEm",
+    "DAELCyAAQQFqIQAMAQsLC+4BAwR/AXsBfSACIAJBA3FrIQkDQCAHIAlORQRAIAdBAnQhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxF",
+    "BEAgCiAEIAUgBmxBAnRqIAhq/QAEAP3kASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9AAQAIAr95AH9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdB",
+    "AnQhCEMAAAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAGbEECdGogCGoqAgCSIQsgBkEBaiEGDAELCyADIAhqIgYgBioCACALkjgCACAHQQFqIQcM",
+    "AQsLC4sFAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAAAADwfwAAAAAAAPB//QwJbagTRhLmPQltqBNGEuY9IAAgAP0M/oIrZUcV9z/+gitlRxX3",
+    "P/3yAf2UAf0MAAAAAAAwkcAAAAAAADCRwP31Af0MAAAAAAAwkUAAAAAAADCRQP30ASIC/QwAAOD+Qi7mPwAA4P5CLuY//fIB/fEBIAL9DHY8eTXv",
+    "Oeo9djx5Ne856j398gH98QEiAf3yAf0MmNj479juIT6Y2Pjv2O4hPv3wASAB/fIB/QzkRPVnReZaPuRE9WdF5lo+/fABIAH98gH9DFyfeLdPfpI+",
+    "XJ94t09+kj798AEgAf3yAf0MNMdWpeMdxz40x1al4x3HPv3wASAB/fIB/QwaoAEaoAH6PhqgARqgAfo+/fABIAH98gH9DBqgARqgASo/GqABGqAB",
+    "Kj/98AEgAf3yAf0MF2zBFmzBVj8XbMEWbMFWP/3wASAB/fIB/QwRERERERGBPxEREREREYE//fABIAH98gH9DFVVVVVVVaU/VVVVVVVVpT/98AEg",
+    "Af3yAf0MVVVVVVVVxT9VVVVVVVXFP/3wASAB/fIB/QwAAAAAAADgPwAAAAAAAOA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAf3yAf0M",
+    "AAAAAAAA8D8AAAAAAADwP/3wASAC/fwBIgFBAf2sASIC/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgASAC/bEB/ccB/Qz/AwAAAAAA",
+    "AP8DAAAAAAAA/c4BQTT9ywH98gEgAP0M7zn6/kIuhkDvOfr+Qi6GQP1K/VIgAP0MUjAt1RBJh8BSMC3VEEmHwP1J/VIL7AIBAnsgAP0M43UrRTba",
+    "V7/jdStFNtpXvyAAIAD98gEiAf3yAf0M4H0VDj1tbT/gfRUOPW1tP/3wASAB/fIB/Qw9wuZV4yaCvz3C5lXjJoK//fABIAH98gH9DPoQLIj0ZJY/",
+    "+hAsiPRklj/98AEgAf3yAf0MHLqhG7qhq78cuqEbuqGrv/3wASAB/fIB/QwRERERERHBPxEREREREcE//fABIAH98gH9DFVVVVVVVdW/VVVVVVVV",
+    "1b/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wAf3yAf0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAEAAAAAAAAAAQP0MAAAAAAAAAEAAAAAA",
+    "AAAAQCAA/ewBIgL98gEQBf0MAAAAAAAA8D8AAAAAAADwP/3wAf3zAf3xASIB/e0BIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1J/VIgAv0MmpmZmZmZ",
+    "uT+amZmZmZm5P/1J/VILsQYDD38CewJ8A0AgACABTkUEQCADIAAgBGxBA3RqISMgBSAAIAZsQQN0aiEkIAggACAJbEEDdGohJSAKIAAgC2xBA3Rq",
+    "ISYgDCAAIA1sQQN0aiEnIA8gACAQbEEDdGohIiASIAAgE2xBA3RqISggFCAAIBVsQQN0aiEpIBYgACAXbEEDdGohKiAYIAAgGWxBA3RqISsgHCAA",
+    "IB1sQQN0aiEsIB4gACAfbEEDdGohLSACIAJBAXFrIS5BACEhA0AgISAuTkUEQCAhQQN0IiAgI2r9AAQAICAgJGr9AAQA/fABIAcgIGr9AAQA/fAB",
+    "EAYhLyAgICVqIC/9CwQAICAgKGr9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gICAmav0ABAAgICAnav0ABAD98AEgDiAgav0A",
+    "BAAgICAiav0ABAD98gH98AEgESAgav0ABAD98AH97QEQBf3wAf3zASIw/QsEACAgIClqIC8gICAiav0ABAAgMP3yAf3wASIv/QsEACAgICxq/QwA",
+    "AAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICAgKmr9AAQAICAgK2r9AAQA/fABIBogIGr9AAQAIC/98gH98AEgGyAgav0ABAD98AH9",
+    "7QEQBf3wAf3zASIw/QsEACAgIC1qIC8QBiAw/fIB/QsEACAhQQJqISEMAQsLA0AgAiAhTEUEQCAhQQN0IiAgI2orAwAgICAkaisDAKAgByAgaisD",
+    "AKD9FBAG/SEAITEgICAlaiAxOQMAICAgKGpEAAAAAAAA8D8gICAmaisDACAgICdqKwMAoCAOICBqKwMAICAgImorAwCioCARICBqKwMAoJr9FBAF",
+    "/SEARAAAAAAAAPA/oKMiMjkDACAgIClqIDEgICAiaisDACAyoqAiMTkDACAgICxqRAAAAAAAAPA/ICAgKmorAwAgICAraisDAKAgGiAgaisDACAx",
+    "oqAgGyAgaisDAKCa/RQQBf0hAEQAAAAAAADwP6CjIjI5AwAgICAtaiAx/RQQBv0hACAyojkDACAhQQFqISEMAQsLIABBAWohAAwBCwsL4wcDE38E",
+    "ewR8A0AgACABTkUEQCADIAAgBGxBA3RqIScgBSAAIAZsQQN0aiEoIAcgACAIbEEDdGohKSAJIAAgCmxBA3RqISwgCyAAIAxsQQN0aiEtIA0gACAO",
+    "bEEDdGohLiAQIAAgEWxBA3RqISogEiAAIBNsQQN0aiErIBQgACAVbEEDdGohLyAWIAAgF2xBA3RqITAgGCAAIBlsQQN0aiExIBogACAbbEEDdGoh",
+    "MiAcIAAgHWxBA3RqITMgHyAAICBsQQN0aiE0ICEgACAibEEDdGohNSAjIAAgJGxBA3RqITYgAiACQQFxayE3QQAhJgNAICYgN05FBEAgJkEDdCIl",
+    "ICdq/QAEABAGITggJSAsaiAlIChq/QAEACA4/fIBICUgKWr9AAQAIjn9DAAAAAAAAPA/AAAAAAAA8D8gOf3xAf3yAf3yASI5/QsEACAlIC1qIDn9",
+    "CwQAICUgL2ogJSAuav0ABAAgOSAPICVq/QAEAP3yAf3wASAlIChq/QAEACAlIClq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyA4IDj98gH98QH9",
+    "8gH98AEiOyAlICpq/QAEAP3yASAlICtq/QAEACI4/QwAAAAAAADwPwAAAAAAAPA/IDj98QH98gH98gEiOP0LBAAgJSAwaiA4/QsEACAlIDJqIDv9",
+    "DAAAAAAAAPA/AAAAAAAA8D8gJSAxav0ABAAiOiA6/fIB/fEB/fIBIjr9CwQAICUgM2ogOv0LBAAgJSA0aiA7ICUgK2r9AAQA/fIBIDggHiAlav0A",
+    "BAD98gH98AH9CwQAICUgNWogOCAlICpq/QAEAP3yAf0LBAAgJSA2aiA5ICUgJ2r9AAQA/fIB/QsEACAmQQJqISYMAQsLA0AgAiAmTEUEQCAmQQN0",
+    "IiUgJ2orAwD9FBAG/SEAITwgJSAsaiAlIChqKwMAIDyiICUgKWorAwAiPUQAAAAAAADwPyA9oaKiIj05AwAgJSAtaiA9OQMAICUgL2ogJSAuaisD",
+    "ACA9IA8gJWorAwCioCAlIChqKwMAICUgKWorAwCiRAAAAAAAAPA/IDwgPKKhoqAiPyAlICpqKwMAoiAlICtqKwMAIjxEAAAAAAAA8D8gPKGioiI8",
+    "OQMAICUgMGogPDkDACAlIDJqID9EAAAAAAAA8D8gJSAxaisDACI+ID6ioaIiPjkDACAlIDNqID45AwAgJSA0aiA/ICUgK2orAwCiIDwgHiAlaisD",
+    "AKKgOQMAICUgNWogPCAlICpqKwMAojkDACAlIDZqID0gJSAnaisDAKI5AwAgJkEBaiEmDAELCyAAQQFqIQAMAQsLC/IBAwR/AXsBfCACIAJBAXFr",
+    "IQkDQCAHIAlORQRAIAdBA3QhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUgBmxBA3RqIAhq/QAEAP3wASEKIAZBAWoh",
+    "BgwBCwsgAyAIaiIGIAb9AAQAIAr98AH9CwQAIAdBAmohBwwBCwsDQCACIAdMRQRAIAdBA3QhCEQAAAAAAAAAACELIAAhBgNAIAEgBkxFBEAgCyAE",
+    "IAUgBmxBA3RqIAhqKwMAoCELIAZBAWohBgwBCwsgAyAIaiIGIAYrAwAgC6A5AwAgB0EBaiEHDAELCwsAUARuYW1lAUkKAAVleHAzMgEGdGFuaDMy",
+    "AgVmMzJfMAMFZjMyXzEEBWYzMl8yBQVleHA2NAYGdGFuaDY0BwVmNjRfMAgFZjY0XzEJBWY2NF8y",
   ].join(""),
 };

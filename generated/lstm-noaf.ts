@@ -506,57 +506,127 @@ function kernel64<A extends FloatArray>(
       mm.NN(B, 4 * H, H, scratch0, 0, 4 * H, p, o_Rz, carry_h, 0, H, false);
       // dRz, dRi, dRf, dRo
       mm.TN(4 * H, H, B, scratch0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
-      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
-        dp[o_p_i + i]! += sum;
+      // op 2 (sumb): f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(2, B, [
+          H, // $n
+          at(dp, o_p_i), // $dp_i
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+        ]);
+      else {
+        // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
+          dp[o_p_i + i]! += sum;
+        }
       }
 
-      // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
-        dp[o_p_f + i]! += sum;
+      // op 3 (sumb): f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(3, B, [
+          H, // $n
+          at(dp, o_p_f), // $dp_f
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+        ]);
+      else {
+        // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
+          dp[o_p_f + i]! += sum;
+        }
       }
 
-      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch3[b * H + i]!;
-        dp[o_p_o + i]! += sum;
+      // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(4, B, [
+          H, // $n
+          at(dp, o_p_o), // $dp_o
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
+        ]);
+      else {
+        // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch3[b * H + i]!;
+          dp[o_p_o + i]! += sum;
+        }
       }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWz, dWi, dWf, dWo
     mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Wz, true);
-    // grad of: z  = tanh(Wz*x + Rz*h + bz)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
-      dp[o_bz + i]! += sum;
+    // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(5, T * B, [
+        H, // $n
+        at(dp, o_bz), // $dbz
+        at(gx0, 0), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: z  = tanh(Wz*x + Rz*h + bz)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
+        dp[o_bz + i]! += sum;
+      }
     }
 
-    // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
-      dp[o_bi + i]! += sum;
+    // op 6 (sumb): f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(6, T * B, [
+        H, // $n
+        at(dp, o_bi), // $dbi
+        at(gx0, H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
+        dp[o_bi + i]! += sum;
+      }
     }
 
-    // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
-      dp[o_bf + i]! += sum;
+    // op 7 (sumb): f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(7, T * B, [
+        H, // $n
+        at(dp, o_bf), // $dbf
+        at(gx0, 2 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
+        dp[o_bf + i]! += sum;
+      }
     }
 
-    // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
-      dp[o_bo + i]! += sum;
+    // op 8 (sumb): f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(8, T * B, [
+        H, // $n
+        at(dp, o_bo), // $dbo
+        at(gx0, 3 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
+        dp[o_bo + i]! += sum;
+      }
     }
 
     // d(dx) from Wz, Wi, Wf, Wo
@@ -940,57 +1010,127 @@ function kernel32<A extends FloatArray>(
       mm.NN(B, 4 * H, H, scratch0, 0, 4 * H, p, o_Rz, carry_h, 0, H, false);
       // dRz, dRi, dRf, dRo
       mm.TN(4 * H, H, B, scratch0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
-      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
-        dp[o_p_i + i]! += sum;
+      // op 2 (sumb): f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(2, B, [
+          H, // $n
+          at(dp, o_p_i), // $dp_i
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+        ]);
+      else {
+        // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
+          dp[o_p_i + i]! += sum;
+        }
       }
 
-      // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
-        dp[o_p_f + i]! += sum;
+      // op 3 (sumb): f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(3, B, [
+          H, // $n
+          at(dp, o_p_f), // $dp_f
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+        ]);
+      else {
+        // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
+          dp[o_p_f + i]! += sum;
+        }
       }
 
-      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch3[b * H + i]!;
-        dp[o_p_o + i]! += sum;
+      // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(4, B, [
+          H, // $n
+          at(dp, o_p_o), // $dp_o
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
+        ]);
+      else {
+        // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch3[b * H + i]!;
+          dp[o_p_o + i]! += sum;
+        }
       }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWz, dWi, dWf, dWo
     mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Wz, true);
-    // grad of: z  = tanh(Wz*x + Rz*h + bz)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
-      dp[o_bz + i]! += sum;
+    // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(5, T * B, [
+        H, // $n
+        at(dp, o_bz), // $dbz
+        at(gx0, 0), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: z  = tanh(Wz*x + Rz*h + bz)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
+        dp[o_bz + i]! += sum;
+      }
     }
 
-    // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
-      dp[o_bi + i]! += sum;
+    // op 6 (sumb): f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(6, T * B, [
+        H, // $n
+        at(dp, o_bi), // $dbi
+        at(gx0, H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
+        dp[o_bi + i]! += sum;
+      }
     }
 
-    // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
-      dp[o_bf + i]! += sum;
+    // op 7 (sumb): f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(7, T * B, [
+        H, // $n
+        at(dp, o_bf), // $dbf
+        at(gx0, 2 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
+        dp[o_bf + i]! += sum;
+      }
     }
 
-    // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
-      dp[o_bo + i]! += sum;
+    // op 8 (sumb): f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(8, T * B, [
+        H, // $n
+        at(dp, o_bo), // $dbo
+        at(gx0, 3 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
+        dp[o_bo + i]! += sum;
+      }
     }
 
     // d(dx) from Wz, Wi, Wf, Wo
@@ -1026,90 +1166,105 @@ export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {
   return createKernel32(sizes, B, 1, options);
 }
 
-/** The elementwise loops in WebAssembly (text: lstm-noaf.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
+/** The elementwise loops and whole-vector ops in WebAssembly (text: lstm-noaf.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
 const LOOPS_WASM: LoopsModuleSource = {
   loops: [
     { vector: true, splittable: true },
     { vector: true, splittable: true },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
   ],
   binary: [
-    "AGFzbQEAAAABYgNgAXsBe2Aof39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/fwBgLn9/f39/f39/f39/f39/f39/f39/f39/",
-    "f39/f39/f39/f39/f39/f39/f39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDCQgAAAECAAABAgchBAVmMzJfMAACBWYzMl8xAAMFZjY0XzAABgVm",
-    "NjRfMQAHCooxCOgDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5AQ1QOQENUDkBDVA5IAAgAP0MO6q4PzuquD87",
-    "qrg/O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMAAJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0M",
-    "g4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oq",
-    "PauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8A",
-    "AIA/AACAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9",
-    "sQH9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9UguEAgEC",
-    "eyAA/QzRDV290Q1dvdENXb3RDV29IAAgAP3mASIB/eYB/QyJiAg+iYgIPomICD6JiAg+/eQBIAH95gH9DKuqqr6rqqq+q6qqvquqqr795AEgAf3m",
-    "Af0MAACAPwAAgD8AAIA/AACAP/3kAf3mAf0MAACAPwAAgD8AAIA/AACAP/0MAAAAQAAAAEAAAABAAAAAQP0MAAAAQAAAAEAAAABAAAAAQCAA/eAB",
-    "IgL95gEQAP0MAACAPwAAgD8AAIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1D/VIgAv0MzczMPc3MzD3NzMw9zczM",
-    "Pf1D/VILhAgDEn8DewN9A0AgACABTkUEQCADIAAgBGxBAnRqISsgBSAAIAZsQQJ0aiEsIAggACAJbEECdGohLSAKIAAgC2xBAnRqIS4gDCAAIA1s",
-    "QQJ0aiEvIA8gACAQbEECdGohKiASIAAgE2xBAnRqITAgFCAAIBVsQQJ0aiExIBYgACAXbEECdGohMiAaIAAgG2xBAnRqITMgHCAAIB1sQQJ0aiE0",
-    "IB4gACAfbEECdGohNSAgIAAgIWxBAnRqITYgJCAAICVsQQJ0aiE3ICYgACAnbEECdGohOCACIAJBA3FrITlBACEpA0AgKSA5TkUEQCApQQJ0Iigg",
-    "K2r9AAQAICggLGr9AAQA/eQBIAcgKGr9AAQA/eQBEAEhOiAoIC1qIDr9CwQAICggMGr9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAA",
-    "gD8gKCAuav0ABAAgKCAvav0ABAD95AEgDiAoav0ABAAgKCAqav0ABAD95gH95AEgESAoav0ABAD95AH94QEQAP3kAf3nASI7/QsEACAoIDNq/QwA",
-    "AIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/ICggMWr9AAQAICggMmr9AAQA/eQBIBggKGr9AAQAICggKmr9AAQA/eYB/eQBIBkgKGr9",
-    "AAQA/eQB/eEBEAD95AH95wEiPP0LBAAgKCA0aiA6IDv95gEgKCAqav0ABAAgPP3mAf3kASI6/QsEACAoIDdq/QwAAIA/AACAPwAAgD8AAIA//QwA",
-    "AIA/AACAPwAAgD8AAIA/ICggNWr9AAQAICggNmr9AAQA/eQBICIgKGr9AAQAIDr95gH95AEgIyAoav0ABAD95AH94QEQAP3kAf3nASI7/QsEACAo",
-    "IDhqIDogO/3mAf0LBAAgKUEEaiEpDAELCwNAIAIgKUxFBEAgKUECdCIoICtqKgIAICggLGoqAgCSIAcgKGoqAgCS/RMQAf0fACE9ICggLWogPTgC",
-    "ACAoIDBqQwAAgD8gKCAuaioCACAoIC9qKgIAkiAOIChqKgIAICggKmoqAgCUkiARIChqKgIAkoz9ExAA/R8AQwAAgD+SlSI+OAIAICggM2pDAACA",
-    "PyAoIDFqKgIAICggMmoqAgCSIBggKGoqAgAgKCAqaioCAJSSIBkgKGoqAgCSjP0TEAD9HwBDAACAP5KVIj84AgAgKCA0aiA9ID6UICggKmoqAgAg",
-    "P5SSIj04AgAgKCA3akMAAIA/ICggNWoqAgAgKCA2aioCAJIgIiAoaioCACA9lJIgIyAoaioCAJKM/RMQAP0fAEMAAIA/kpUiPjgCACAoIDhqID0g",
-    "PpQ4AgAgKUEBaiEpDAELCyAAQQFqIQAMAQsLC7MJAxd/BXsFfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEyIAUgACAGbEECdGohMyAHIAAgCGxBAnRq",
-    "ITQgCSAAIApsQQJ0aiE3IAsgACAMbEECdGohOCANIAAgDmxBAnRqITkgECAAIBFsQQJ0aiEwIBIgACATbEECdGohNSAUIAAgFWxBAnRqITogFiAA",
-    "IBdsQQJ0aiE7IBggACAZbEECdGohMSAaIAAgG2xBAnRqITYgHCAAIB1sQQJ0aiE8IB4gACAfbEECdGohPSAgIAAgIWxBAnRqIT4gIiAAICNsQQJ0",
-    "aiE/ICYgACAnbEECdGohQCAoIAAgKWxBAnRqIUEgKiAAICtsQQJ0aiFCICwgACAtbEECdGohQyACIAJBA3FrIURBACEvA0AgLyBETkUEQCAvQQJ0",
-    "Ii4gMmr9AAQAIC4gM2r9AAQA/eYBIC4gNGr9AAQAIkX9DAAAgD8AAIA/AACAPwAAgD8gRf3lAf3mAf3mASFFIC4gN2ogRf0LBAAgLiA4aiBF/QsE",
-    "ACAuIDpqIC4gOWr9AAQAIC4gMmr9AAQAIC4gNGr9AAQA/eYB/eQBIEUgDyAuav0ABAD95gH95AEiSCAuIDBq/QAEAP3mASAuIDVq/QAEACJG/QwA",
-    "AIA/AACAPwAAgD8AAIA/IEb95QH95gH95gEiRv0LBAAgLiA7aiBG/QsEACAuIDxqIEggLiAxav0ABAD95gEgLiA2av0ABAAiR/0MAACAPwAAgD8A",
-    "AIA/AACAPyBH/eUB/eYB/eYBIkf9CwQAIC4gPWogR/0LBAAgLiA+aiBIIC4gNmr9AAQA/eYB/QwAAIA/AACAPwAAgD8AAIA/IC4gMWr9AAQAIC4g",
-    "MWr9AAQA/eYB/eUB/eYBIkn9CwQAIC4gP2ogSf0LBAAgLiBAaiBIIC4gNWr9AAQA/eYBIEYgJCAuav0ABAD95gH95AEgRyAlIC5q/QAEAP3mAf3k",
-    "Af0LBAAgLiBBaiBHIC4gMGr9AAQA/eYB/QsEACAuIEJqIEYgLiAwav0ABAD95gH9CwQAIC4gQ2ogRSAuIDNq/QAEAP3mAf0LBAAgL0EEaiEvDAEL",
-    "CwNAIAIgL0xFBEAgL0ECdCIuIDJqKgIAIC4gM2oqAgCUIC4gNGoqAgAiSkMAAIA/IEqTlJQhSiAuIDdqIEo4AgAgLiA4aiBKOAIAIC4gOmogLiA5",
-    "aioCACAuIDJqKgIAIC4gNGoqAgCUkiBKIA8gLmoqAgCUkiJNIC4gMGoqAgCUIC4gNWoqAgAiS0MAAIA/IEuTlJQiSzgCACAuIDtqIEs4AgAgLiA8",
-    "aiBNIC4gMWoqAgCUIC4gNmoqAgAiTEMAAIA/IEyTlJQiTDgCACAuID1qIEw4AgAgLiA+aiBNIC4gNmoqAgCUQwAAgD8gLiAxaioCACAuIDFqKgIA",
-    "lJOUIk44AgAgLiA/aiBOOAIAIC4gQGogTSAuIDVqKgIAlCBLICQgLmoqAgCUkiBMICUgLmoqAgCUkjgCACAuIEFqIEwgLiAwaioCAJQ4AgAgLiBC",
-    "aiBLIC4gMGoqAgCUOAIAIC4gQ2ogSiAuIDNqKgIAlDgCACAvQQFqIS8MAQsLIABBAWohAAwBCwsLiwUBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAA",
-    "AAAAAPB/AAAAAAAA8H/9DAltqBNGEuY9CW2oE0YS5j0gACAA/Qz+gitlRxX3P/6CK2VHFfc//fIB/ZQB/QwAAAAAADCRwAAAAAAAMJHA/fUB/QwA",
-    "AAAAADCRQAAAAAAAMJFA/fQBIgL9DAAA4P5CLuY/AADg/kIu5j/98gH98QEgAv0Mdjx5Ne856j12PHk17znqPf3yAf3xASIB/fIB/QyY2Pjv2O4h",
-    "PpjY+O/Y7iE+/fABIAH98gH9DORE9WdF5lo+5ET1Z0XmWj798AEgAf3yAf0MXJ94t09+kj5cn3i3T36SPv3wASAB/fIB/Qw0x1al4x3HPjTHVqXj",
-    "Hcc+/fABIAH98gH9DBqgARqgAfo+GqABGqAB+j798AEgAf3yAf0MGqABGqABKj8aoAEaoAEqP/3wASAB/fIB/QwXbMEWbMFWPxdswRZswVY//fAB",
-    "IAH98gH9DBEREREREYE/ERERERERgT/98AEgAf3yAf0MVVVVVVVVpT9VVVVVVVWlP/3wASAB/fIB/QxVVVVVVVXFP1VVVVVVVcU//fABIAH98gH9",
-    "DAAAAAAAAOA/AAAAAAAA4D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAL9/AEiAUEB/awB",
-    "IgL9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASABIAL9sQH9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASAA/QzvOfr+Qi6G",
-    "QO85+v5CLoZA/Ur9UiAA/QxSMC3VEEmHwFIwLdUQSYfA/Un9UgvsAgECeyAA/QzjdStFNtpXv+N1K0U22le/IAAgAP3yASIB/fIB/QzgfRUOPW1t",
-    "P+B9FQ49bW0//fABIAH98gH9DD3C5lXjJoK/PcLmVeMmgr/98AEgAf3yAf0M+hAsiPRklj/6ECyI9GSWP/3wASAB/fIB/QwcuqEbuqGrvxy6oRu6",
-    "oau//fABIAH98gH9DBEREREREcE/ERERERERwT/98AEgAf3yAf0MVVVVVVVV1b9VVVVVVVXVv/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fAB",
-    "/fIB/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAAAAQAAAAAAAAABA/QwAAAAAAAAAQAAAAAAAAABAIAD97AEiAv3yARAE/QwAAAAAAADwPwAAAAAA",
-    "APA//fAB/fMB/fEBIgH97QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/Un9UiAC/QyamZmZmZm5P5qZmZmZmbk//Un9UgucCAMSfwN7A3wDQCAAIAFO",
-    "RQRAIAMgACAEbEEDdGohKyAFIAAgBmxBA3RqISwgCCAAIAlsQQN0aiEtIAogACALbEEDdGohLiAMIAAgDWxBA3RqIS8gDyAAIBBsQQN0aiEqIBIg",
-    "ACATbEEDdGohMCAUIAAgFWxBA3RqITEgFiAAIBdsQQN0aiEyIBogACAbbEEDdGohMyAcIAAgHWxBA3RqITQgHiAAIB9sQQN0aiE1ICAgACAhbEED",
-    "dGohNiAkIAAgJWxBA3RqITcgJiAAICdsQQN0aiE4IAIgAkEBcWshOUEAISkDQCApIDlORQRAIClBA3QiKCArav0ABAAgKCAsav0ABAD98AEgByAo",
-    "av0ABAD98AEQBSE6ICggLWogOv0LBAAgKCAwav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAoIC5q/QAEACAoIC9q/QAEAP3w",
-    "ASAOIChq/QAEACAoICpq/QAEAP3yAf3wASARIChq/QAEAP3wAf3tARAE/fAB/fMBIjv9CwQAICggM2r9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAA",
-    "APA/AAAAAAAA8D8gKCAxav0ABAAgKCAyav0ABAD98AEgGCAoav0ABAAgKCAqav0ABAD98gH98AEgGSAoav0ABAD98AH97QEQBP3wAf3zASI8/QsE",
-    "ACAoIDRqIDogO/3yASAoICpq/QAEACA8/fIB/fABIjr9CwQAICggN2r9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gKCA1av0A",
-    "BAAgKCA2av0ABAD98AEgIiAoav0ABAAgOv3yAf3wASAjIChq/QAEAP3wAf3tARAE/fAB/fMBIjv9CwQAICggOGogOiA7/fIB/QsEACApQQJqISkM",
-    "AQsLA0AgAiApTEUEQCApQQN0IiggK2orAwAgKCAsaisDAKAgByAoaisDAKD9FBAF/SEAIT0gKCAtaiA9OQMAICggMGpEAAAAAAAA8D8gKCAuaisD",
-    "ACAoIC9qKwMAoCAOIChqKwMAICggKmorAwCioCARIChqKwMAoJr9FBAE/SEARAAAAAAAAPA/oKMiPjkDACAoIDNqRAAAAAAAAPA/ICggMWorAwAg",
-    "KCAyaisDAKAgGCAoaisDACAoICpqKwMAoqAgGSAoaisDAKCa/RQQBP0hAEQAAAAAAADwP6CjIj85AwAgKCA0aiA9ID6iICggKmorAwAgP6KgIj05",
-    "AwAgKCA3akQAAAAAAADwPyAoIDVqKwMAICggNmorAwCgICIgKGorAwAgPaKgICMgKGorAwCgmv0UEAT9IQBEAAAAAAAA8D+goyI+OQMAICggOGog",
-    "PSA+ojkDACApQQFqISkMAQsLIABBAWohAAwBCwsLwwkDF38FewV8A0AgACABTkUEQCADIAAgBGxBA3RqITIgBSAAIAZsQQN0aiEzIAcgACAIbEED",
-    "dGohNCAJIAAgCmxBA3RqITcgCyAAIAxsQQN0aiE4IA0gACAObEEDdGohOSAQIAAgEWxBA3RqITAgEiAAIBNsQQN0aiE1IBQgACAVbEEDdGohOiAW",
-    "IAAgF2xBA3RqITsgGCAAIBlsQQN0aiExIBogACAbbEEDdGohNiAcIAAgHWxBA3RqITwgHiAAIB9sQQN0aiE9ICAgACAhbEEDdGohPiAiIAAgI2xB",
-    "A3RqIT8gJiAAICdsQQN0aiFAICggACApbEEDdGohQSAqIAAgK2xBA3RqIUIgLCAAIC1sQQN0aiFDIAIgAkEBcWshREEAIS8DQCAvIERORQRAIC9B",
-    "A3QiLiAyav0ABAAgLiAzav0ABAD98gEgLiA0av0ABAAiRf0MAAAAAAAA8D8AAAAAAADwPyBF/fEB/fIB/fIBIUUgLiA3aiBF/QsEACAuIDhqIEX9",
-    "CwQAIC4gOmogLiA5av0ABAAgLiAyav0ABAAgLiA0av0ABAD98gH98AEgRSAPIC5q/QAEAP3yAf3wASJIIC4gMGr9AAQA/fIBIC4gNWr9AAQAIkb9",
-    "DAAAAAAAAPA/AAAAAAAA8D8gRv3xAf3yAf3yASJG/QsEACAuIDtqIEb9CwQAIC4gPGogSCAuIDFq/QAEAP3yASAuIDZq/QAEACJH/QwAAAAAAADw",
-    "PwAAAAAAAPA/IEf98QH98gH98gEiR/0LBAAgLiA9aiBH/QsEACAuID5qIEggLiA2av0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gLiAxav0ABAAg",
-    "LiAxav0ABAD98gH98QH98gEiSf0LBAAgLiA/aiBJ/QsEACAuIEBqIEggLiA1av0ABAD98gEgRiAkIC5q/QAEAP3yAf3wASBHICUgLmr9AAQA/fIB",
-    "/fAB/QsEACAuIEFqIEcgLiAwav0ABAD98gH9CwQAIC4gQmogRiAuIDBq/QAEAP3yAf0LBAAgLiBDaiBFIC4gM2r9AAQA/fIB/QsEACAvQQJqIS8M",
-    "AQsLA0AgAiAvTEUEQCAvQQN0Ii4gMmorAwAgLiAzaisDAKIgLiA0aisDACJKRAAAAAAAAPA/IEqhoqIhSiAuIDdqIEo5AwAgLiA4aiBKOQMAIC4g",
-    "OmogLiA5aisDACAuIDJqKwMAIC4gNGorAwCioCBKIA8gLmorAwCioCJNIC4gMGorAwCiIC4gNWorAwAiS0QAAAAAAADwPyBLoaKiIks5AwAgLiA7",
-    "aiBLOQMAIC4gPGogTSAuIDFqKwMAoiAuIDZqKwMAIkxEAAAAAAAA8D8gTKGioiJMOQMAIC4gPWogTDkDACAuID5qIE0gLiA2aisDAKJEAAAAAAAA",
-    "8D8gLiAxaisDACAuIDFqKwMAoqGiIk45AwAgLiA/aiBOOQMAIC4gQGogTSAuIDVqKwMAoiBLICQgLmorAwCioCBMICUgLmorAwCioDkDACAuIEFq",
-    "IEwgLiAwaisDAKI5AwAgLiBCaiBLIC4gMGorAwCiOQMAIC4gQ2ogSiAuIDNqKwMAojkDACAvQQFqIS8MAQsLIABBAWohAAwBCwsLAEIEbmFtZQE7",
-    "CAAFZXhwMzIBBnRhbmgzMgIFZjMyXzADBWYzMl8xBAVleHA2NAUGdGFuaDY0BgVmNjRfMAcFZjY0XzE=",
+    "AGFzbQEAAAABawRgAXsBe2Aof39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/fwBgLn9/f39/f39/f39/f39/f39/f39/f39/",
+    "f39/f39/f39/f39/f39/f39/f39/f38AYAZ/f39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDCwoAAAECAwAAAQIDB5EBEgVmMzJfMAACBWYzMl8x",
+    "AAMFZjMyXzIABAVmMzJfMwAEBWYzMl80AAQFZjMyXzUABAVmMzJfNgAEBWYzMl83AAQFZjMyXzgABAVmNjRfMAAHBWY2NF8xAAgFZjY0XzIACQVm",
+    "NjRfMwAJBWY2NF80AAkFZjY0XzUACQVmNjRfNgAJBWY2NF83AAkFZjY0XzgACQruNAroAwECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8A",
+    "AIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAAIAD9DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMA",
+    "AJZDAACWQ/3oASIC/QwAgDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2",
+    "Ov3kASAB/eYB/QyJiAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+q6oqPv3kASAB",
+    "/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAC/fgBIgFB",
+    "Af2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgAP0MGHKxQhhysUIY",
+    "crFCGHKxQv1E/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VILhAIBAnsgAP0M0Q1dvdENXb3RDV290Q1dvSAAIAD95gEiAf3mAf0MiYgIPomICD6J",
+    "iAg+iYgIPv3kASAB/eYB/Qyrqqq+q6qqvquqqr6rqqq+/eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AH95gH9DAAAgD8AAIA/AACAPwAAgD/9",
+    "DAAAAEAAAABAAAAAQAAAAED9DAAAAEAAAABAAAAAQAAAAEAgAP3gASIC/eYBEAD9DAAAgD8AAIA/AACAPwAAgD/95AH95wH95QEiAf3hASABIAD9",
+    "DAAAAAAAAAAAAAAAAAAAAAD9Q/1SIAL9DM3MzD3NzMw9zczMPc3MzD39Q/1SC4QIAxJ/A3sDfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiErIAUgACAG",
+    "bEECdGohLCAIIAAgCWxBAnRqIS0gCiAAIAtsQQJ0aiEuIAwgACANbEECdGohLyAPIAAgEGxBAnRqISogEiAAIBNsQQJ0aiEwIBQgACAVbEECdGoh",
+    "MSAWIAAgF2xBAnRqITIgGiAAIBtsQQJ0aiEzIBwgACAdbEECdGohNCAeIAAgH2xBAnRqITUgICAAICFsQQJ0aiE2ICQgACAlbEECdGohNyAmIAAg",
+    "J2xBAnRqITggAiACQQNxayE5QQAhKQNAICkgOU5FBEAgKUECdCIoICtq/QAEACAoICxq/QAEAP3kASAHIChq/QAEAP3kARABITogKCAtaiA6/QsE",
+    "ACAoIDBq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/ICggLmr9AAQAICggL2r9AAQA/eQBIA4gKGr9AAQAICggKmr9AAQA/eYB",
+    "/eQBIBEgKGr9AAQA/eQB/eEBEAD95AH95wEiO/0LBAAgKCAzav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAoIDFq/QAEACAo",
+    "IDJq/QAEAP3kASAYIChq/QAEACAoICpq/QAEAP3mAf3kASAZIChq/QAEAP3kAf3hARAA/eQB/ecBIjz9CwQAICggNGogOiA7/eYBICggKmr9AAQA",
+    "IDz95gH95AEiOv0LBAAgKCA3av0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAoIDVq/QAEACAoIDZq/QAEAP3kASAiIChq/QAE",
+    "ACA6/eYB/eQBICMgKGr9AAQA/eQB/eEBEAD95AH95wEiO/0LBAAgKCA4aiA6IDv95gH9CwQAIClBBGohKQwBCwsDQCACIClMRQRAIClBAnQiKCAr",
+    "aioCACAoICxqKgIAkiAHIChqKgIAkv0TEAH9HwAhPSAoIC1qID04AgAgKCAwakMAAIA/ICggLmoqAgAgKCAvaioCAJIgDiAoaioCACAoICpqKgIA",
+    "lJIgESAoaioCAJKM/RMQAP0fAEMAAIA/kpUiPjgCACAoIDNqQwAAgD8gKCAxaioCACAoIDJqKgIAkiAYIChqKgIAICggKmoqAgCUkiAZIChqKgIA",
+    "koz9ExAA/R8AQwAAgD+SlSI/OAIAICggNGogPSA+lCAoICpqKgIAID+UkiI9OAIAICggN2pDAACAPyAoIDVqKgIAICggNmoqAgCSICIgKGoqAgAg",
+    "PZSSICMgKGoqAgCSjP0TEAD9HwBDAACAP5KVIj44AgAgKCA4aiA9ID6UOAIAIClBAWohKQwBCwsgAEEBaiEADAELCwuzCQMXfwV7BX0DQCAAIAFO",
+    "RQRAIAMgACAEbEECdGohMiAFIAAgBmxBAnRqITMgByAAIAhsQQJ0aiE0IAkgACAKbEECdGohNyALIAAgDGxBAnRqITggDSAAIA5sQQJ0aiE5IBAg",
+    "ACARbEECdGohMCASIAAgE2xBAnRqITUgFCAAIBVsQQJ0aiE6IBYgACAXbEECdGohOyAYIAAgGWxBAnRqITEgGiAAIBtsQQJ0aiE2IBwgACAdbEEC",
+    "dGohPCAeIAAgH2xBAnRqIT0gICAAICFsQQJ0aiE+ICIgACAjbEECdGohPyAmIAAgJ2xBAnRqIUAgKCAAIClsQQJ0aiFBICogACArbEECdGohQiAs",
+    "IAAgLWxBAnRqIUMgAiACQQNxayFEQQAhLwNAIC8gRE5FBEAgL0ECdCIuIDJq/QAEACAuIDNq/QAEAP3mASAuIDRq/QAEACJF/QwAAIA/AACAPwAA",
+    "gD8AAIA/IEX95QH95gH95gEhRSAuIDdqIEX9CwQAIC4gOGogRf0LBAAgLiA6aiAuIDlq/QAEACAuIDJq/QAEACAuIDRq/QAEAP3mAf3kASBFIA8g",
+    "Lmr9AAQA/eYB/eQBIkggLiAwav0ABAD95gEgLiA1av0ABAAiRv0MAACAPwAAgD8AAIA/AACAPyBG/eUB/eYB/eYBIkb9CwQAIC4gO2ogRv0LBAAg",
+    "LiA8aiBIIC4gMWr9AAQA/eYBIC4gNmr9AAQAIkf9DAAAgD8AAIA/AACAPwAAgD8gR/3lAf3mAf3mASJH/QsEACAuID1qIEf9CwQAIC4gPmogSCAu",
+    "IDZq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAuIDFq/QAEACAuIDFq/QAEAP3mAf3lAf3mASJJ/QsEACAuID9qIEn9CwQAIC4gQGogSCAuIDVq",
+    "/QAEAP3mASBGICQgLmr9AAQA/eYB/eQBIEcgJSAuav0ABAD95gH95AH9CwQAIC4gQWogRyAuIDBq/QAEAP3mAf0LBAAgLiBCaiBGIC4gMGr9AAQA",
+    "/eYB/QsEACAuIENqIEUgLiAzav0ABAD95gH9CwQAIC9BBGohLwwBCwsDQCACIC9MRQRAIC9BAnQiLiAyaioCACAuIDNqKgIAlCAuIDRqKgIAIkpD",
+    "AACAPyBKk5SUIUogLiA3aiBKOAIAIC4gOGogSjgCACAuIDpqIC4gOWoqAgAgLiAyaioCACAuIDRqKgIAlJIgSiAPIC5qKgIAlJIiTSAuIDBqKgIA",
+    "lCAuIDVqKgIAIktDAACAPyBLk5SUIks4AgAgLiA7aiBLOAIAIC4gPGogTSAuIDFqKgIAlCAuIDZqKgIAIkxDAACAPyBMk5SUIkw4AgAgLiA9aiBM",
+    "OAIAIC4gPmogTSAuIDZqKgIAlEMAAIA/IC4gMWoqAgAgLiAxaioCAJSTlCJOOAIAIC4gP2ogTjgCACAuIEBqIE0gLiA1aioCAJQgSyAkIC5qKgIA",
+    "lJIgTCAlIC5qKgIAlJI4AgAgLiBBaiBMIC4gMGoqAgCUOAIAIC4gQmogSyAuIDBqKgIAlDgCACAuIENqIEogLiAzaioCAJQ4AgAgL0EBaiEvDAEL",
+    "CyAAQQFqIQAMAQsLC+4BAwR/AXsBfSACIAJBA3FrIQkDQCAHIAlORQRAIAdBAnQhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAg",
+    "CiAEIAUgBmxBAnRqIAhq/QAEAP3kASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9AAQAIAr95AH9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQh",
+    "CEMAAAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAGbEECdGogCGoqAgCSIQsgBkEBaiEGDAELCyADIAhqIgYgBioCACALkjgCACAHQQFqIQcMAQsL",
+    "C4sFAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAAAADwfwAAAAAAAPB//QwJbagTRhLmPQltqBNGEuY9IAAgAP0M/oIrZUcV9z/+gitlRxX3P/3y",
+    "Af2UAf0MAAAAAAAwkcAAAAAAADCRwP31Af0MAAAAAAAwkUAAAAAAADCRQP30ASIC/QwAAOD+Qi7mPwAA4P5CLuY//fIB/fEBIAL9DHY8eTXvOeo9",
+    "djx5Ne856j398gH98QEiAf3yAf0MmNj479juIT6Y2Pjv2O4hPv3wASAB/fIB/QzkRPVnReZaPuRE9WdF5lo+/fABIAH98gH9DFyfeLdPfpI+XJ94",
+    "t09+kj798AEgAf3yAf0MNMdWpeMdxz40x1al4x3HPv3wASAB/fIB/QwaoAEaoAH6PhqgARqgAfo+/fABIAH98gH9DBqgARqgASo/GqABGqABKj/9",
+    "8AEgAf3yAf0MF2zBFmzBVj8XbMEWbMFWP/3wASAB/fIB/QwRERERERGBPxEREREREYE//fABIAH98gH9DFVVVVVVVaU/VVVVVVVVpT/98AEgAf3y",
+    "Af0MVVVVVVVVxT9VVVVVVVXFP/3wASAB/fIB/QwAAAAAAADgPwAAAAAAAOA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAf3yAf0MAAAA",
+    "AAAA8D8AAAAAAADwP/3wASAC/fwBIgFBAf2sASIC/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgASAC/bEB/ccB/Qz/AwAAAAAAAP8D",
+    "AAAAAAAA/c4BQTT9ywH98gEgAP0M7zn6/kIuhkDvOfr+Qi6GQP1K/VIgAP0MUjAt1RBJh8BSMC3VEEmHwP1J/VIL7AIBAnsgAP0M43UrRTbaV7/j",
+    "dStFNtpXvyAAIAD98gEiAf3yAf0M4H0VDj1tbT/gfRUOPW1tP/3wASAB/fIB/Qw9wuZV4yaCvz3C5lXjJoK//fABIAH98gH9DPoQLIj0ZJY/+hAs",
+    "iPRklj/98AEgAf3yAf0MHLqhG7qhq78cuqEbuqGrv/3wASAB/fIB/QwRERERERHBPxEREREREcE//fABIAH98gH9DFVVVVVVVdW/VVVVVVVV1b/9",
+    "8AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wAf3yAf0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAEAAAAAAAAAAQP0MAAAAAAAAAEAAAAAAAAAA",
+    "QCAA/ewBIgL98gEQBf0MAAAAAAAA8D8AAAAAAADwP/3wAf3zAf3xASIB/e0BIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1J/VIgAv0MmpmZmZmZuT+a",
+    "mZmZmZm5P/1J/VILnAgDEn8DewN8A0AgACABTkUEQCADIAAgBGxBA3RqISsgBSAAIAZsQQN0aiEsIAggACAJbEEDdGohLSAKIAAgC2xBA3RqIS4g",
+    "DCAAIA1sQQN0aiEvIA8gACAQbEEDdGohKiASIAAgE2xBA3RqITAgFCAAIBVsQQN0aiExIBYgACAXbEEDdGohMiAaIAAgG2xBA3RqITMgHCAAIB1s",
+    "QQN0aiE0IB4gACAfbEEDdGohNSAgIAAgIWxBA3RqITYgJCAAICVsQQN0aiE3ICYgACAnbEEDdGohOCACIAJBAXFrITlBACEpA0AgKSA5TkUEQCAp",
+    "QQN0IiggK2r9AAQAICggLGr9AAQA/fABIAcgKGr9AAQA/fABEAYhOiAoIC1qIDr9CwQAICggMGr9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/",
+    "AAAAAAAA8D8gKCAuav0ABAAgKCAvav0ABAD98AEgDiAoav0ABAAgKCAqav0ABAD98gH98AEgESAoav0ABAD98AH97QEQBf3wAf3zASI7/QsEACAo",
+    "IDNq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICggMWr9AAQAICggMmr9AAQA/fABIBggKGr9AAQAICggKmr9AAQA/fIB/fAB",
+    "IBkgKGr9AAQA/fAB/e0BEAX98AH98wEiPP0LBAAgKCA0aiA6IDv98gEgKCAqav0ABAAgPP3yAf3wASI6/QsEACAoIDdq/QwAAAAAAADwPwAAAAAA",
+    "APA//QwAAAAAAADwPwAAAAAAAPA/ICggNWr9AAQAICggNmr9AAQA/fABICIgKGr9AAQAIDr98gH98AEgIyAoav0ABAD98AH97QEQBf3wAf3zASI7",
+    "/QsEACAoIDhqIDogO/3yAf0LBAAgKUECaiEpDAELCwNAIAIgKUxFBEAgKUEDdCIoICtqKwMAICggLGorAwCgIAcgKGorAwCg/RQQBv0hACE9ICgg",
+    "LWogPTkDACAoIDBqRAAAAAAAAPA/ICggLmorAwAgKCAvaisDAKAgDiAoaisDACAoICpqKwMAoqAgESAoaisDAKCa/RQQBf0hAEQAAAAAAADwP6Cj",
+    "Ij45AwAgKCAzakQAAAAAAADwPyAoIDFqKwMAICggMmorAwCgIBggKGorAwAgKCAqaisDAKKgIBkgKGorAwCgmv0UEAX9IQBEAAAAAAAA8D+goyI/",
+    "OQMAICggNGogPSA+oiAoICpqKwMAID+ioCI9OQMAICggN2pEAAAAAAAA8D8gKCA1aisDACAoIDZqKwMAoCAiIChqKwMAID2ioCAjIChqKwMAoJr9",
+    "FBAF/SEARAAAAAAAAPA/oKMiPjkDACAoIDhqID0gPqI5AwAgKUEBaiEpDAELCyAAQQFqIQAMAQsLC8MJAxd/BXsFfANAIAAgAU5FBEAgAyAAIARs",
+    "QQN0aiEyIAUgACAGbEEDdGohMyAHIAAgCGxBA3RqITQgCSAAIApsQQN0aiE3IAsgACAMbEEDdGohOCANIAAgDmxBA3RqITkgECAAIBFsQQN0aiEw",
+    "IBIgACATbEEDdGohNSAUIAAgFWxBA3RqITogFiAAIBdsQQN0aiE7IBggACAZbEEDdGohMSAaIAAgG2xBA3RqITYgHCAAIB1sQQN0aiE8IB4gACAf",
+    "bEEDdGohPSAgIAAgIWxBA3RqIT4gIiAAICNsQQN0aiE/ICYgACAnbEEDdGohQCAoIAAgKWxBA3RqIUEgKiAAICtsQQN0aiFCICwgACAtbEEDdGoh",
+    "QyACIAJBAXFrIURBACEvA0AgLyBETkUEQCAvQQN0Ii4gMmr9AAQAIC4gM2r9AAQA/fIBIC4gNGr9AAQAIkX9DAAAAAAAAPA/AAAAAAAA8D8gRf3x",
+    "Af3yAf3yASFFIC4gN2ogRf0LBAAgLiA4aiBF/QsEACAuIDpqIC4gOWr9AAQAIC4gMmr9AAQAIC4gNGr9AAQA/fIB/fABIEUgDyAuav0ABAD98gH9",
+    "8AEiSCAuIDBq/QAEAP3yASAuIDVq/QAEACJG/QwAAAAAAADwPwAAAAAAAPA/IEb98QH98gH98gEiRv0LBAAgLiA7aiBG/QsEACAuIDxqIEggLiAx",
+    "av0ABAD98gEgLiA2av0ABAAiR/0MAAAAAAAA8D8AAAAAAADwPyBH/fEB/fIB/fIBIkf9CwQAIC4gPWogR/0LBAAgLiA+aiBIIC4gNmr9AAQA/fIB",
+    "/QwAAAAAAADwPwAAAAAAAPA/IC4gMWr9AAQAIC4gMWr9AAQA/fIB/fEB/fIBIkn9CwQAIC4gP2ogSf0LBAAgLiBAaiBIIC4gNWr9AAQA/fIBIEYg",
+    "JCAuav0ABAD98gH98AEgRyAlIC5q/QAEAP3yAf3wAf0LBAAgLiBBaiBHIC4gMGr9AAQA/fIB/QsEACAuIEJqIEYgLiAwav0ABAD98gH9CwQAIC4g",
+    "Q2ogRSAuIDNq/QAEAP3yAf0LBAAgL0ECaiEvDAELCwNAIAIgL0xFBEAgL0EDdCIuIDJqKwMAIC4gM2orAwCiIC4gNGorAwAiSkQAAAAAAADwPyBK",
+    "oaKiIUogLiA3aiBKOQMAIC4gOGogSjkDACAuIDpqIC4gOWorAwAgLiAyaisDACAuIDRqKwMAoqAgSiAPIC5qKwMAoqAiTSAuIDBqKwMAoiAuIDVq",
+    "KwMAIktEAAAAAAAA8D8gS6GioiJLOQMAIC4gO2ogSzkDACAuIDxqIE0gLiAxaisDAKIgLiA2aisDACJMRAAAAAAAAPA/IEyhoqIiTDkDACAuID1q",
+    "IEw5AwAgLiA+aiBNIC4gNmorAwCiRAAAAAAAAPA/IC4gMWorAwAgLiAxaisDAKKhoiJOOQMAIC4gP2ogTjkDACAuIEBqIE0gLiA1aisDAKIgSyAk",
+    "IC5qKwMAoqAgTCAlIC5qKwMAoqA5AwAgLiBBaiBMIC4gMGorAwCiOQMAIC4gQmogSyAuIDBqKwMAojkDACAuIENqIEogLiAzaisDAKI5AwAgL0EB",
+    "aiEvDAELCyAAQQFqIQAMAQsLC/IBAwR/AXsBfCACIAJBAXFrIQkDQCAHIAlORQRAIAdBA3QhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEg",
+    "BkxFBEAgCiAEIAUgBmxBA3RqIAhq/QAEAP3wASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9AAQAIAr98AH9CwQAIAdBAmohBwwBCwsDQCACIAdMRQRA",
+    "IAdBA3QhCEQAAAAAAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmxBA3RqIAhqKwMAoCELIAZBAWohBgwBCwsgAyAIaiIGIAYrAwAgC6A5AwAg",
+    "B0EBaiEHDAELCwsAUARuYW1lAUkKAAVleHAzMgEGdGFuaDMyAgVmMzJfMAMFZjMyXzEEBWYzMl8yBQVleHA2NAYGdGFuaDY0BwVmNjRfMAgFZjY0",
+    "XzEJBWY2NF8y",
   ].join(""),
 };

@@ -439,43 +439,93 @@ function kernel64<A extends FloatArray>(
       mm.NN(B, 3 * H, H, scratch0, 0, 3 * H, p, o_Rz, carry_h, 0, H, false);
       // dRz, dRi, dRf
       mm.TN(3 * H, H, B, scratch0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
-      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
-        dp[o_p_i + i]! += sum;
+      // op 2 (sumb): f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(2, B, [
+          H, // $n
+          at(dp, o_p_i), // $dp_i
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+        ]);
+      else {
+        // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
+          dp[o_p_i + i]! += sum;
+        }
       }
 
-      // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
-        dp[o_p_f + i]! += sum;
+      // op 3 (sumb): f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(3, B, [
+          H, // $n
+          at(dp, o_p_f), // $dp_f
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+        ]);
+      else {
+        // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
+          dp[o_p_f + i]! += sum;
+        }
       }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWz, dWi, dWf
     mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wz, true);
-    // grad of: z  = tanh(Wz*x + Rz*h + bz)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
-      dp[o_bz + i]! += sum;
+    // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(4, T * B, [
+        H, // $n
+        at(dp, o_bz), // $dbz
+        at(gx0, 0), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: z  = tanh(Wz*x + Rz*h + bz)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
+        dp[o_bz + i]! += sum;
+      }
     }
 
-    // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
-      dp[o_bi + i]! += sum;
+    // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(5, T * B, [
+        H, // $n
+        at(dp, o_bi), // $dbi
+        at(gx0, H), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
+        dp[o_bi + i]! += sum;
+      }
     }
 
-    // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
-      dp[o_bf + i]! += sum;
+    // op 6 (sumb): f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(6, T * B, [
+        H, // $n
+        at(dp, o_bf), // $dbf
+        at(gx0, 2 * H), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
+        dp[o_bf + i]! += sum;
+      }
     }
 
     // d(dx) from Wz, Wi, Wf
@@ -817,43 +867,93 @@ function kernel32<A extends FloatArray>(
       mm.NN(B, 3 * H, H, scratch0, 0, 3 * H, p, o_Rz, carry_h, 0, H, false);
       // dRz, dRi, dRf
       mm.TN(3 * H, H, B, scratch0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
-      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
-        dp[o_p_i + i]! += sum;
+      // op 2 (sumb): f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(2, B, [
+          H, // $n
+          at(dp, o_p_i), // $dp_i
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+        ]);
+      else {
+        // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
+          dp[o_p_i + i]! += sum;
+        }
       }
 
-      // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
-        dp[o_p_f + i]! += sum;
+      // op 3 (sumb): f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(3, B, [
+          H, // $n
+          at(dp, o_p_f), // $dp_f
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+        ]);
+      else {
+        // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
+          dp[o_p_f + i]! += sum;
+        }
       }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWz, dWi, dWf
     mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wz, true);
-    // grad of: z  = tanh(Wz*x + Rz*h + bz)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
-      dp[o_bz + i]! += sum;
+    // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(4, T * B, [
+        H, // $n
+        at(dp, o_bz), // $dbz
+        at(gx0, 0), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: z  = tanh(Wz*x + Rz*h + bz)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
+        dp[o_bz + i]! += sum;
+      }
     }
 
-    // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
-      dp[o_bi + i]! += sum;
+    // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(5, T * B, [
+        H, // $n
+        at(dp, o_bi), // $dbi
+        at(gx0, H), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
+        dp[o_bi + i]! += sum;
+      }
     }
 
-    // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
-      dp[o_bf + i]! += sum;
+    // op 6 (sumb): f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(6, T * B, [
+        H, // $n
+        at(dp, o_bf), // $dbf
+        at(gx0, 2 * H), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
+        dp[o_bf + i]! += sum;
+      }
     }
 
     // d(dx) from Wz, Wi, Wf
@@ -889,79 +989,91 @@ export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {
   return createKernel32(sizes, B, 1, options);
 }
 
-/** The elementwise loops in WebAssembly (text: lstm-nog.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
+/** The elementwise loops and whole-vector ops in WebAssembly (text: lstm-nog.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
 const LOOPS_WASM: LoopsModuleSource = {
   loops: [
     { vector: true, splittable: true },
     { vector: true, splittable: true },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
   ],
   binary: [
-    "AGFzbQEAAAABUQNgAXsBe2Agf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f38AYCV/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/",
-    "f39/f39/AAISAQNlbnYGbWVtb3J5AgMBgIAEAwkIAAABAgAAAQIHIQQFZjMyXzAAAgVmMzJfMQADBWY2NF8wAAYFZjY0XzEABwqWKgjoAwECe/0M",
-    "AAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8AAIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAAIAD9DDuquD87qrg/O6q4PzuquD/95gH9av0MAACW",
-    "wwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMAAJZDAACWQ/3oASIC/QwAgDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn9",
-    "5gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2Ov3kASAB/eYB/QyJiAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEg",
-    "Af3mAf0Mq6oqPquqKj6rqio+q6oqPv3kASAB/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0M",
-    "AACAPwAAgD8AAIA/AACAP/3kASAC/fgBIgFBAf2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/",
-    "AAAA/a4BQRf9qwH95gEgAP0MGHKxQhhysUIYcrFCGHKxQv1E/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VILhAIBAnsgAP0M0Q1dvdENXb3RDV29",
-    "0Q1dvSAAIAD95gEiAf3mAf0MiYgIPomICD6JiAg+iYgIPv3kASAB/eYB/Qyrqqq+q6qqvquqqr6rqqq+/eQBIAH95gH9DAAAgD8AAIA/AACAPwAA",
-    "gD/95AH95gH9DAAAgD8AAIA/AACAPwAAgD/9DAAAAEAAAABAAAAAQAAAAED9DAAAAEAAAABAAAAAQAAAAEAgAP3gASIC/eYBEAD9DAAAgD8AAIA/",
-    "AACAPwAAgD/95AH95wH95QEiAf3hASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Q/1SIAL9DM3MzD3NzMw9zczMPc3MzD39Q/1SC64GAw9/A3sDfQNA",
-    "IAAgAU5FBEAgAyAAIARsQQJ0aiEjIAUgACAGbEECdGohJCAIIAAgCWxBAnRqISUgCiAAIAtsQQJ0aiEmIAwgACANbEECdGohJyAPIAAgEGxBAnRq",
-    "ISIgEiAAIBNsQQJ0aiEoIBQgACAVbEECdGohKSAWIAAgF2xBAnRqISogGiAAIBtsQQJ0aiErIBwgACAdbEECdGohLCAeIAAgH2xBAnRqIS0gAiAC",
-    "QQNxayEuQQAhIQNAICEgLk5FBEAgIUECdCIgICNq/QAEACAgICRq/QAEAP3kASAHICBq/QAEAP3kARABIS8gICAlaiAv/QsEACAgIChq/QwAAIA/",
-    "AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/ICAgJmr9AAQAICAgJ2r9AAQA/eQBIA4gIGr9AAQAICAgImr9AAQA/eYB/eQBIBEgIGr9AAQA",
-    "/eQB/eEBEAD95AH95wEiMP0LBAAgICArav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAgIClq/QAEACAgICpq/QAEAP3kASAY",
-    "ICBq/QAEACAgICJq/QAEAP3mAf3kASAZICBq/QAEAP3kAf3hARAA/eQB/ecBIjH9CwQAICAgLGogLyAw/eYBICAgImr9AAQAIDH95gH95AEiL/0L",
-    "BAAgICAtaiAvEAH9CwQAICFBBGohIQwBCwsDQCACICFMRQRAICFBAnQiICAjaioCACAgICRqKgIAkiAHICBqKgIAkv0TEAH9HwAhMiAgICVqIDI4",
-    "AgAgICAoakMAAIA/ICAgJmoqAgAgICAnaioCAJIgDiAgaioCACAgICJqKgIAlJIgESAgaioCAJKM/RMQAP0fAEMAAIA/kpUiMzgCACAgICtqQwAA",
-    "gD8gICApaioCACAgICpqKgIAkiAYICBqKgIAICAgImoqAgCUkiAZICBqKgIAkoz9ExAA/R8AQwAAgD+SlSI0OAIAICAgLGogMiAzlCAgICJqKgIA",
-    "IDSUkiIyOAIAICAgLWogMv0TEAH9HwA4AgAgIUEBaiEhDAELCyAAQQFqIQAMAQsLC9MHAxN/BHsEfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiErIAUg",
-    "ACAGbEECdGohLCAHIAAgCGxBAnRqIS0gCSAAIApsQQJ0aiEnIAsgACAMbEECdGohKSANIAAgDmxBAnRqIS4gDyAAIBBsQQJ0aiEvIBEgACASbEEC",
-    "dGohKCATIAAgFGxBAnRqISogFSAAIBZsQQJ0aiEwIBcgACAYbEECdGohMSAZIAAgGmxBAnRqITIgGyAAIBxsQQJ0aiEzIB8gACAgbEECdGohNCAh",
-    "IAAgImxBAnRqITUgIyAAICRsQQJ0aiE2IAIgAkEDcWshN0EAISYDQCAmIDdORQRAICZBAnQiJSArav0ABAAgJSAsav0ABAD9DAAAgD8AAIA/AACA",
-    "PwAAgD8gJSAtav0ABAAiOCA4/eYB/eUB/eYB/eQBIjogJSAnav0ABAD95gEgJSApav0ABAAiOP0MAACAPwAAgD8AAIA/AACAPyA4/eUB/eYB/eYB",
-    "ITggJSAuaiA4/QsEACAlIC9qIDj9CwQAICUgMGogOiAlIChq/QAEAP3mASAlICpq/QAEACI5/QwAAIA/AACAPwAAgD8AAIA/IDn95QH95gH95gEi",
-    "Of0LBAAgJSAxaiA5/QsEACAlIDJqIDogJSAqav0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gJSAoav0ABAAgJSAoav0ABAD95gH95QH95gEiO/0L",
-    "BAAgJSAzaiA7/QsEACAlIDRqIDogJSApav0ABAD95gEgOCAdICVq/QAEAP3mAf3kASA5IB4gJWr9AAQA/eYB/eQB/QsEACAlIDVqIDkgJSAnav0A",
-    "BAD95gH9CwQAICUgNmogOCAlICdq/QAEAP3mAf0LBAAgJkEEaiEmDAELCwNAIAIgJkxFBEAgJkECdCIlICtqKgIAICUgLGoqAgBDAACAPyAlIC1q",
-    "KgIAIjwgPJSTlJIiPiAlICdqKgIAlCAlIClqKgIAIjxDAACAPyA8k5SUITwgJSAuaiA8OAIAICUgL2ogPDgCACAlIDBqID4gJSAoaioCAJQgJSAq",
-    "aioCACI9QwAAgD8gPZOUlCI9OAIAICUgMWogPTgCACAlIDJqID4gJSAqaioCAJRDAACAPyAlIChqKgIAICUgKGoqAgCUk5QiPzgCACAlIDNqID84",
-    "AgAgJSA0aiA+ICUgKWoqAgCUIDwgHSAlaioCAJSSID0gHiAlaioCAJSSOAIAICUgNWogPSAlICdqKgIAlDgCACAlIDZqIDwgJSAnaioCAJQ4AgAg",
-    "JkEBaiEmDAELCyAAQQFqIQAMAQsLC4sFAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAAAADwfwAAAAAAAPB//QwJbagTRhLmPQltqBNGEuY9IAAg",
-    "AP0M/oIrZUcV9z/+gitlRxX3P/3yAf2UAf0MAAAAAAAwkcAAAAAAADCRwP31Af0MAAAAAAAwkUAAAAAAADCRQP30ASIC/QwAAOD+Qi7mPwAA4P5C",
-    "LuY//fIB/fEBIAL9DHY8eTXvOeo9djx5Ne856j398gH98QEiAf3yAf0MmNj479juIT6Y2Pjv2O4hPv3wASAB/fIB/QzkRPVnReZaPuRE9WdF5lo+",
-    "/fABIAH98gH9DFyfeLdPfpI+XJ94t09+kj798AEgAf3yAf0MNMdWpeMdxz40x1al4x3HPv3wASAB/fIB/QwaoAEaoAH6PhqgARqgAfo+/fABIAH9",
-    "8gH9DBqgARqgASo/GqABGqABKj/98AEgAf3yAf0MF2zBFmzBVj8XbMEWbMFWP/3wASAB/fIB/QwRERERERGBPxEREREREYE//fABIAH98gH9DFVV",
-    "VVVVVaU/VVVVVVVVpT/98AEgAf3yAf0MVVVVVVVVxT9VVVVVVVXFP/3wASAB/fIB/QwAAAAAAADgPwAAAAAAAOA//fABIAH98gH9DAAAAAAAAPA/",
-    "AAAAAAAA8D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAC/fwBIgFBAf2sASIC/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEg",
-    "ASAC/bEB/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgAP0M7zn6/kIuhkDvOfr+Qi6GQP1K/VIgAP0MUjAt1RBJh8BSMC3VEEmHwP1J",
-    "/VIL7AIBAnsgAP0M43UrRTbaV7/jdStFNtpXvyAAIAD98gEiAf3yAf0M4H0VDj1tbT/gfRUOPW1tP/3wASAB/fIB/Qw9wuZV4yaCvz3C5lXjJoK/",
-    "/fABIAH98gH9DPoQLIj0ZJY/+hAsiPRklj/98AEgAf3yAf0MHLqhG7qhq78cuqEbuqGrv/3wASAB/fIB/QwRERERERHBPxEREREREcE//fABIAH9",
-    "8gH9DFVVVVVVVdW/VVVVVVVV1b/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wAf3yAf0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAEAAAAAA",
-    "AAAAQP0MAAAAAAAAAEAAAAAAAAAAQCAA/ewBIgL98gEQBP0MAAAAAAAA8D8AAAAAAADwP/3wAf3zAf3xASIB/e0BIAEgAP0MAAAAAAAAAAAAAAAA",
-    "AAAAAP1J/VIgAv0MmpmZmZmZuT+amZmZmZm5P/1J/VILvgYDD38DewN8A0AgACABTkUEQCADIAAgBGxBA3RqISMgBSAAIAZsQQN0aiEkIAggACAJ",
-    "bEEDdGohJSAKIAAgC2xBA3RqISYgDCAAIA1sQQN0aiEnIA8gACAQbEEDdGohIiASIAAgE2xBA3RqISggFCAAIBVsQQN0aiEpIBYgACAXbEEDdGoh",
-    "KiAaIAAgG2xBA3RqISsgHCAAIB1sQQN0aiEsIB4gACAfbEEDdGohLSACIAJBAXFrIS5BACEhA0AgISAuTkUEQCAhQQN0IiAgI2r9AAQAICAgJGr9",
-    "AAQA/fABIAcgIGr9AAQA/fABEAUhLyAgICVqIC/9CwQAICAgKGr9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gICAmav0ABAAg",
-    "ICAnav0ABAD98AEgDiAgav0ABAAgICAiav0ABAD98gH98AEgESAgav0ABAD98AH97QEQBP3wAf3zASIw/QsEACAgICtq/QwAAAAAAADwPwAAAAAA",
-    "APA//QwAAAAAAADwPwAAAAAAAPA/ICAgKWr9AAQAICAgKmr9AAQA/fABIBggIGr9AAQAICAgImr9AAQA/fIB/fABIBkgIGr9AAQA/fAB/e0BEAT9",
-    "8AH98wEiMf0LBAAgICAsaiAvIDD98gEgICAiav0ABAAgMf3yAf3wASIv/QsEACAgIC1qIC8QBf0LBAAgIUECaiEhDAELCwNAIAIgIUxFBEAgIUED",
-    "dCIgICNqKwMAICAgJGorAwCgIAcgIGorAwCg/RQQBf0hACEyICAgJWogMjkDACAgIChqRAAAAAAAAPA/ICAgJmorAwAgICAnaisDAKAgDiAgaisD",
-    "ACAgICJqKwMAoqAgESAgaisDAKCa/RQQBP0hAEQAAAAAAADwP6CjIjM5AwAgICArakQAAAAAAADwPyAgIClqKwMAICAgKmorAwCgIBggIGorAwAg",
-    "ICAiaisDAKKgIBkgIGorAwCgmv0UEAT9IQBEAAAAAAAA8D+goyI0OQMAICAgLGogMiAzoiAgICJqKwMAIDSioCIyOQMAICAgLWogMv0UEAX9IQA5",
-    "AwAgIUEBaiEhDAELCyAAQQFqIQAMAQsLC+MHAxN/BHsEfANAIAAgAU5FBEAgAyAAIARsQQN0aiErIAUgACAGbEEDdGohLCAHIAAgCGxBA3RqIS0g",
-    "CSAAIApsQQN0aiEnIAsgACAMbEEDdGohKSANIAAgDmxBA3RqIS4gDyAAIBBsQQN0aiEvIBEgACASbEEDdGohKCATIAAgFGxBA3RqISogFSAAIBZs",
-    "QQN0aiEwIBcgACAYbEEDdGohMSAZIAAgGmxBA3RqITIgGyAAIBxsQQN0aiEzIB8gACAgbEEDdGohNCAhIAAgImxBA3RqITUgIyAAICRsQQN0aiE2",
-    "IAIgAkEBcWshN0EAISYDQCAmIDdORQRAICZBA3QiJSArav0ABAAgJSAsav0ABAD9DAAAAAAAAPA/AAAAAAAA8D8gJSAtav0ABAAiOCA4/fIB/fEB",
-    "/fIB/fABIjogJSAnav0ABAD98gEgJSApav0ABAAiOP0MAAAAAAAA8D8AAAAAAADwPyA4/fEB/fIB/fIBITggJSAuaiA4/QsEACAlIC9qIDj9CwQA",
-    "ICUgMGogOiAlIChq/QAEAP3yASAlICpq/QAEACI5/QwAAAAAAADwPwAAAAAAAPA/IDn98QH98gH98gEiOf0LBAAgJSAxaiA5/QsEACAlIDJqIDog",
-    "JSAqav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gJSAoav0ABAAgJSAoav0ABAD98gH98QH98gEiO/0LBAAgJSAzaiA7/QsEACAlIDRqIDogJSAp",
-    "av0ABAD98gEgOCAdICVq/QAEAP3yAf3wASA5IB4gJWr9AAQA/fIB/fAB/QsEACAlIDVqIDkgJSAnav0ABAD98gH9CwQAICUgNmogOCAlICdq/QAE",
-    "AP3yAf0LBAAgJkECaiEmDAELCwNAIAIgJkxFBEAgJkEDdCIlICtqKwMAICUgLGorAwBEAAAAAAAA8D8gJSAtaisDACI8IDyioaKgIj4gJSAnaisD",
-    "AKIgJSApaisDACI8RAAAAAAAAPA/IDyhoqIhPCAlIC5qIDw5AwAgJSAvaiA8OQMAICUgMGogPiAlIChqKwMAoiAlICpqKwMAIj1EAAAAAAAA8D8g",
-    "PaGioiI9OQMAICUgMWogPTkDACAlIDJqID4gJSAqaisDAKJEAAAAAAAA8D8gJSAoaisDACAlIChqKwMAoqGiIj85AwAgJSAzaiA/OQMAICUgNGog",
-    "PiAlIClqKwMAoiA8IB0gJWorAwCioCA9IB4gJWorAwCioDkDACAlIDVqID0gJSAnaisDAKI5AwAgJSA2aiA8ICUgJ2orAwCiOQMAICZBAWohJgwB",
-    "CwsgAEEBaiEADAELCwsAQgRuYW1lATsIAAVleHAzMgEGdGFuaDMyAgVmMzJfMAMFZjMyXzEEBWV4cDY0BQZ0YW5oNjQGBWY2NF8wBwVmNjRfMQ==",
+    "AGFzbQEAAAABWgRgAXsBe2Agf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f38AYCV/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/",
+    "f39/f39/AGAGf39/f39/AAISAQNlbnYGbWVtb3J5AgMBgIAEAwsKAAABAgMAAAECAwdxDgVmMzJfMAACBWYzMl8xAAMFZjMyXzIABAVmMzJfMwAE",
+    "BWYzMl80AAQFZjMyXzUABAVmMzJfNgAEBWY2NF8wAAcFZjY0XzEACAVmNjRfMgAJBWY2NF8zAAkFZjY0XzQACQVmNjRfNQAJBWY2NF82AAkK+i0K",
+    "6AMBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAgH8AAIB/AACAfwAAgH/9DAENUDkBDVA5AQ1QOQENUDkgACAA/Qw7qrg/O6q4PzuquD87qrg//eYB",
+    "/Wr9DAAAlsMAAJbDAACWwwAAlsP96QH9DAAAlkMAAJZDAACWQwAAlkP96AEiAv0MAIAxPwCAMT8AgDE/AIAxP/3mAf3lASAC/QyDgF65g4BeuYOA",
+    "XrmDgF65/eYB/eUBIgH95gH9DGELtjphC7Y6YQu2OmELtjr95AEgAf3mAf0MiYgIPImICDyJiAg8iYgIPP3kASAB/eYB/Qyrqio9q6oqPauqKj2r",
+    "qio9/eQBIAH95gH9DKuqKj6rqio+q6oqPquqKj795AEgAf3mAf0MAAAAPwAAAD8AAAA/AAAAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQB",
+    "IAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAv34ASIBQQH9rAEiAv0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAEgAv2xAf0MfwAAAH8A",
+    "AAB/AAAAfwAAAP2uAUEX/asB/eYBIAD9DBhysUIYcrFCGHKxQhhysUL9RP1SIAD9DLTxz8K08c/CtPHPwrTxz8L9Q/1SC4QCAQJ7IAD9DNENXb3R",
+    "DV290Q1dvdENXb0gACAA/eYBIgH95gH9DImICD6JiAg+iYgIPomICD795AEgAf3mAf0Mq6qqvquqqr6rqqq+q6qqvv3kASAB/eYB/QwAAIA/AACA",
+    "PwAAgD8AAIA//eQB/eYB/QwAAIA/AACAPwAAgD8AAIA//QwAAABAAAAAQAAAAEAAAABA/QwAAABAAAAAQAAAAEAAAABAIAD94AEiAv3mARAA/QwA",
+    "AIA/AACAPwAAgD8AAIA//eQB/ecB/eUBIgH94QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/UP9UiAC/QzNzMw9zczMPc3MzD3NzMw9/UP9UguuBgMP",
+    "fwN7A30DQCAAIAFORQRAIAMgACAEbEECdGohIyAFIAAgBmxBAnRqISQgCCAAIAlsQQJ0aiElIAogACALbEECdGohJiAMIAAgDWxBAnRqIScgDyAA",
+    "IBBsQQJ0aiEiIBIgACATbEECdGohKCAUIAAgFWxBAnRqISkgFiAAIBdsQQJ0aiEqIBogACAbbEECdGohKyAcIAAgHWxBAnRqISwgHiAAIB9sQQJ0",
+    "aiEtIAIgAkEDcWshLkEAISEDQCAhIC5ORQRAICFBAnQiICAjav0ABAAgICAkav0ABAD95AEgByAgav0ABAD95AEQASEvICAgJWogL/0LBAAgICAo",
+    "av0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAgICZq/QAEACAgICdq/QAEAP3kASAOICBq/QAEACAgICJq/QAEAP3mAf3kASAR",
+    "ICBq/QAEAP3kAf3hARAA/eQB/ecBIjD9CwQAICAgK2r9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gICApav0ABAAgICAqav0A",
+    "BAD95AEgGCAgav0ABAAgICAiav0ABAD95gH95AEgGSAgav0ABAD95AH94QEQAP3kAf3nASIx/QsEACAgICxqIC8gMP3mASAgICJq/QAEACAx/eYB",
+    "/eQBIi/9CwQAICAgLWogLxAB/QsEACAhQQRqISEMAQsLA0AgAiAhTEUEQCAhQQJ0IiAgI2oqAgAgICAkaioCAJIgByAgaioCAJL9ExAB/R8AITIg",
+    "ICAlaiAyOAIAICAgKGpDAACAPyAgICZqKgIAICAgJ2oqAgCSIA4gIGoqAgAgICAiaioCAJSSIBEgIGoqAgCSjP0TEAD9HwBDAACAP5KVIjM4AgAg",
+    "ICArakMAAIA/ICAgKWoqAgAgICAqaioCAJIgGCAgaioCACAgICJqKgIAlJIgGSAgaioCAJKM/RMQAP0fAEMAAIA/kpUiNDgCACAgICxqIDIgM5Qg",
+    "ICAiaioCACA0lJIiMjgCACAgIC1qIDL9ExAB/R8AOAIAICFBAWohIQwBCwsgAEEBaiEADAELCwvTBwMTfwR7BH0DQCAAIAFORQRAIAMgACAEbEEC",
+    "dGohKyAFIAAgBmxBAnRqISwgByAAIAhsQQJ0aiEtIAkgACAKbEECdGohJyALIAAgDGxBAnRqISkgDSAAIA5sQQJ0aiEuIA8gACAQbEECdGohLyAR",
+    "IAAgEmxBAnRqISggEyAAIBRsQQJ0aiEqIBUgACAWbEECdGohMCAXIAAgGGxBAnRqITEgGSAAIBpsQQJ0aiEyIBsgACAcbEECdGohMyAfIAAgIGxB",
+    "AnRqITQgISAAICJsQQJ0aiE1ICMgACAkbEECdGohNiACIAJBA3FrITdBACEmA0AgJiA3TkUEQCAmQQJ0IiUgK2r9AAQAICUgLGr9AAQA/QwAAIA/",
+    "AACAPwAAgD8AAIA/ICUgLWr9AAQAIjggOP3mAf3lAf3mAf3kASI6ICUgJ2r9AAQA/eYBICUgKWr9AAQAIjj9DAAAgD8AAIA/AACAPwAAgD8gOP3l",
+    "Af3mAf3mASE4ICUgLmogOP0LBAAgJSAvaiA4/QsEACAlIDBqIDogJSAoav0ABAD95gEgJSAqav0ABAAiOf0MAACAPwAAgD8AAIA/AACAPyA5/eUB",
+    "/eYB/eYBIjn9CwQAICUgMWogOf0LBAAgJSAyaiA6ICUgKmr9AAQA/eYB/QwAAIA/AACAPwAAgD8AAIA/ICUgKGr9AAQAICUgKGr9AAQA/eYB/eUB",
+    "/eYBIjv9CwQAICUgM2ogO/0LBAAgJSA0aiA6ICUgKWr9AAQA/eYBIDggHSAlav0ABAD95gH95AEgOSAeICVq/QAEAP3mAf3kAf0LBAAgJSA1aiA5",
+    "ICUgJ2r9AAQA/eYB/QsEACAlIDZqIDggJSAnav0ABAD95gH9CwQAICZBBGohJgwBCwsDQCACICZMRQRAICZBAnQiJSAraioCACAlICxqKgIAQwAA",
+    "gD8gJSAtaioCACI8IDyUk5SSIj4gJSAnaioCAJQgJSApaioCACI8QwAAgD8gPJOUlCE8ICUgLmogPDgCACAlIC9qIDw4AgAgJSAwaiA+ICUgKGoq",
+    "AgCUICUgKmoqAgAiPUMAAIA/ID2TlJQiPTgCACAlIDFqID04AgAgJSAyaiA+ICUgKmoqAgCUQwAAgD8gJSAoaioCACAlIChqKgIAlJOUIj84AgAg",
+    "JSAzaiA/OAIAICUgNGogPiAlIClqKgIAlCA8IB0gJWoqAgCUkiA9IB4gJWoqAgCUkjgCACAlIDVqID0gJSAnaioCAJQ4AgAgJSA2aiA8ICUgJ2oq",
+    "AgCUOAIAICZBAWohJgwBCwsgAEEBaiEADAELCwvuAQMEfwF7AX0gAiACQQNxayEJA0AgByAJTkUEQCAHQQJ0IQj9DAAAAAAAAAAAAAAAAAAAAAAh",
+    "CiAAIQYDQCABIAZMRQRAIAogBCAFIAZsQQJ0aiAIav0ABAD95AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/eQB/QsEACAHQQRqIQcMAQsL",
+    "A0AgAiAHTEUEQCAHQQJ0IQhDAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmxBAnRqIAhqKgIAkiELIAZBAWohBgwBCwsgAyAIaiIGIAYqAgAg",
+    "C5I4AgAgB0EBaiEHDAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9DP6C",
+    "K2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3y",
+    "Af3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB",
+    "/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/Qwa",
+    "oAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWl",
+    "P1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAA",
+    "APA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2x",
+    "Af3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC+wC",
+    "AQJ7IAD9DON1K0U22le/43UrRTbaV78gACAA/fIBIgH98gH9DOB9FQ49bW0/4H0VDj1tbT/98AEgAf3yAf0MPcLmVeMmgr89wuZV4yaCv/3wASAB",
+    "/fIB/Qz6ECyI9GSWP/oQLIj0ZJY//fABIAH98gH9DBy6oRu6oau/HLqhG7qhq7/98AEgAf3yAf0MERERERERwT8RERERERHBP/3wASAB/fIB/QxV",
+    "VVVVVVXVv1VVVVVVVdW//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AH98gH9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAABAAAAAAAAAAED9",
+    "DAAAAAAAAABAAAAAAAAAAEAgAP3sASIC/fIBEAX9DAAAAAAAAPA/AAAAAAAA8D/98AH98wH98QEiAf3tASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9",
+    "Sf1SIAL9DJqZmZmZmbk/mpmZmZmZuT/9Sf1SC74GAw9/A3sDfANAIAAgAU5FBEAgAyAAIARsQQN0aiEjIAUgACAGbEEDdGohJCAIIAAgCWxBA3Rq",
+    "ISUgCiAAIAtsQQN0aiEmIAwgACANbEEDdGohJyAPIAAgEGxBA3RqISIgEiAAIBNsQQN0aiEoIBQgACAVbEEDdGohKSAWIAAgF2xBA3RqISogGiAA",
+    "IBtsQQN0aiErIBwgACAdbEEDdGohLCAeIAAgH2xBA3RqIS0gAiACQQFxayEuQQAhIQNAICEgLk5FBEAgIUEDdCIgICNq/QAEACAgICRq/QAEAP3w",
+    "ASAHICBq/QAEAP3wARAGIS8gICAlaiAv/QsEACAgIChq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICAgJmr9AAQAICAgJ2r9",
+    "AAQA/fABIA4gIGr9AAQAICAgImr9AAQA/fIB/fABIBEgIGr9AAQA/fAB/e0BEAX98AH98wEiMP0LBAAgICArav0MAAAAAAAA8D8AAAAAAADwP/0M",
+    "AAAAAAAA8D8AAAAAAADwPyAgIClq/QAEACAgICpq/QAEAP3wASAYICBq/QAEACAgICJq/QAEAP3yAf3wASAZICBq/QAEAP3wAf3tARAF/fAB/fMB",
+    "IjH9CwQAICAgLGogLyAw/fIBICAgImr9AAQAIDH98gH98AEiL/0LBAAgICAtaiAvEAb9CwQAICFBAmohIQwBCwsDQCACICFMRQRAICFBA3QiICAj",
+    "aisDACAgICRqKwMAoCAHICBqKwMAoP0UEAb9IQAhMiAgICVqIDI5AwAgICAoakQAAAAAAADwPyAgICZqKwMAICAgJ2orAwCgIA4gIGorAwAgICAi",
+    "aisDAKKgIBEgIGorAwCgmv0UEAX9IQBEAAAAAAAA8D+goyIzOQMAICAgK2pEAAAAAAAA8D8gICApaisDACAgICpqKwMAoCAYICBqKwMAICAgImor",
+    "AwCioCAZICBqKwMAoJr9FBAF/SEARAAAAAAAAPA/oKMiNDkDACAgICxqIDIgM6IgICAiaisDACA0oqAiMjkDACAgIC1qIDL9FBAG/SEAOQMAICFB",
+    "AWohIQwBCwsgAEEBaiEADAELCwvjBwMTfwR7BHwDQCAAIAFORQRAIAMgACAEbEEDdGohKyAFIAAgBmxBA3RqISwgByAAIAhsQQN0aiEtIAkgACAK",
+    "bEEDdGohJyALIAAgDGxBA3RqISkgDSAAIA5sQQN0aiEuIA8gACAQbEEDdGohLyARIAAgEmxBA3RqISggEyAAIBRsQQN0aiEqIBUgACAWbEEDdGoh",
+    "MCAXIAAgGGxBA3RqITEgGSAAIBpsQQN0aiEyIBsgACAcbEEDdGohMyAfIAAgIGxBA3RqITQgISAAICJsQQN0aiE1ICMgACAkbEEDdGohNiACIAJB",
+    "AXFrITdBACEmA0AgJiA3TkUEQCAmQQN0IiUgK2r9AAQAICUgLGr9AAQA/QwAAAAAAADwPwAAAAAAAPA/ICUgLWr9AAQAIjggOP3yAf3xAf3yAf3w",
+    "ASI6ICUgJ2r9AAQA/fIBICUgKWr9AAQAIjj9DAAAAAAAAPA/AAAAAAAA8D8gOP3xAf3yAf3yASE4ICUgLmogOP0LBAAgJSAvaiA4/QsEACAlIDBq",
+    "IDogJSAoav0ABAD98gEgJSAqav0ABAAiOf0MAAAAAAAA8D8AAAAAAADwPyA5/fEB/fIB/fIBIjn9CwQAICUgMWogOf0LBAAgJSAyaiA6ICUgKmr9",
+    "AAQA/fIB/QwAAAAAAADwPwAAAAAAAPA/ICUgKGr9AAQAICUgKGr9AAQA/fIB/fEB/fIBIjv9CwQAICUgM2ogO/0LBAAgJSA0aiA6ICUgKWr9AAQA",
+    "/fIBIDggHSAlav0ABAD98gH98AEgOSAeICVq/QAEAP3yAf3wAf0LBAAgJSA1aiA5ICUgJ2r9AAQA/fIB/QsEACAlIDZqIDggJSAnav0ABAD98gH9",
+    "CwQAICZBAmohJgwBCwsDQCACICZMRQRAICZBA3QiJSAraisDACAlICxqKwMARAAAAAAAAPA/ICUgLWorAwAiPCA8oqGioCI+ICUgJ2orAwCiICUg",
+    "KWorAwAiPEQAAAAAAADwPyA8oaKiITwgJSAuaiA8OQMAICUgL2ogPDkDACAlIDBqID4gJSAoaisDAKIgJSAqaisDACI9RAAAAAAAAPA/ID2hoqIi",
+    "PTkDACAlIDFqID05AwAgJSAyaiA+ICUgKmorAwCiRAAAAAAAAPA/ICUgKGorAwAgJSAoaisDAKKhoiI/OQMAICUgM2ogPzkDACAlIDRqID4gJSAp",
+    "aisDAKIgPCAdICVqKwMAoqAgPSAeICVqKwMAoqA5AwAgJSA1aiA9ICUgJ2orAwCiOQMAICUgNmogPCAlICdqKwMAojkDACAmQQFqISYMAQsLIABB",
+    "AWohAAwBCwsL8gEDBH8BewF8IAIgAkEBcWshCQNAIAcgCU5FBEAgB0EDdCEI/QwAAAAAAAAAAAAAAAAAAAAAIQogACEGA0AgASAGTEUEQCAKIAQg",
+    "BSAGbEEDdGogCGr9AAQA/fABIQogBkEBaiEGDAELCyADIAhqIgYgBv0ABAAgCv3wAf0LBAAgB0ECaiEHDAELCwNAIAIgB0xFBEAgB0EDdCEIRAAA",
+    "AAAAAAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAGbEEDdGogCGorAwCgIQsgBkEBaiEGDAELCyADIAhqIgYgBisDACALoDkDACAHQQFqIQcMAQsL",
+    "CwBQBG5hbWUBSQoABWV4cDMyAQZ0YW5oMzICBWYzMl8wAwVmMzJfMQQFZjMyXzIFBWV4cDY0BgZ0YW5oNjQHBWY2NF8wCAVmNjRfMQkFZjY0XzI=",
   ].join(""),
 };

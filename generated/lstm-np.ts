@@ -447,32 +447,72 @@ function kernel64<A extends FloatArray>(
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWz, dWi, dWf, dWo
     mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Wz, true);
-    // grad of: z  = tanh(Wz*x + Rz*h + bz)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
-      dp[o_bz + i]! += sum;
+    // op 2 (sumb): f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(2, T * B, [
+        H, // $n
+        at(dp, o_bz), // $dbz
+        at(gx0, 0), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: z  = tanh(Wz*x + Rz*h + bz)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
+        dp[o_bz + i]! += sum;
+      }
     }
 
-    // grad of: i  = sigmoid(Wi*x + Ri*h + bi)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
-      dp[o_bi + i]! += sum;
+    // op 3 (sumb): f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(3, T * B, [
+        H, // $n
+        at(dp, o_bi), // $dbi
+        at(gx0, H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: i  = sigmoid(Wi*x + Ri*h + bi)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
+        dp[o_bi + i]! += sum;
+      }
     }
 
-    // grad of: f  = sigmoid(Wf*x + Rf*h + bf)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
-      dp[o_bf + i]! += sum;
+    // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(4, T * B, [
+        H, // $n
+        at(dp, o_bf), // $dbf
+        at(gx0, 2 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: f  = sigmoid(Wf*x + Rf*h + bf)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
+        dp[o_bf + i]! += sum;
+      }
     }
 
-    // grad of: o  = sigmoid(Wo*x + Ro*h + bo)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
-      dp[o_bo + i]! += sum;
+    // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(5, T * B, [
+        H, // $n
+        at(dp, o_bo), // $dbo
+        at(gx0, 3 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: o  = sigmoid(Wo*x + Ro*h + bo)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
+        dp[o_bo + i]! += sum;
+      }
     }
 
     // d(dx) from Wz, Wi, Wf, Wo
@@ -820,32 +860,72 @@ function kernel32<A extends FloatArray>(
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWz, dWi, dWf, dWo
     mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Wz, true);
-    // grad of: z  = tanh(Wz*x + Rz*h + bz)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
-      dp[o_bz + i]! += sum;
+    // op 2 (sumb): f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(2, T * B, [
+        H, // $n
+        at(dp, o_bz), // $dbz
+        at(gx0, 0), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: z  = tanh(Wz*x + Rz*h + bz)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
+        dp[o_bz + i]! += sum;
+      }
     }
 
-    // grad of: i  = sigmoid(Wi*x + Ri*h + bi)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
-      dp[o_bi + i]! += sum;
+    // op 3 (sumb): f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(3, T * B, [
+        H, // $n
+        at(dp, o_bi), // $dbi
+        at(gx0, H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: i  = sigmoid(Wi*x + Ri*h + bi)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
+        dp[o_bi + i]! += sum;
+      }
     }
 
-    // grad of: f  = sigmoid(Wf*x + Rf*h + bf)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
-      dp[o_bf + i]! += sum;
+    // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(4, T * B, [
+        H, // $n
+        at(dp, o_bf), // $dbf
+        at(gx0, 2 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: f  = sigmoid(Wf*x + Rf*h + bf)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
+        dp[o_bf + i]! += sum;
+      }
     }
 
-    // grad of: o  = sigmoid(Wo*x + Ro*h + bo)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
-      dp[o_bo + i]! += sum;
+    // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(5, T * B, [
+        H, // $n
+        at(dp, o_bo), // $dbo
+        at(gx0, 3 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: o  = sigmoid(Wo*x + Ro*h + bo)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
+        dp[o_bo + i]! += sum;
+      }
     }
 
     // d(dx) from Wz, Wi, Wf, Wo
@@ -881,84 +961,95 @@ export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {
   return createKernel32(sizes, B, 1, options);
 }
 
-/** The elementwise loops in WebAssembly (text: lstm-np.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
+/** The elementwise loops and whole-vector ops in WebAssembly (text: lstm-np.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
 const LOOPS_WASM: LoopsModuleSource = {
   loops: [
     { vector: true, splittable: true },
     { vector: true, splittable: true },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
   ],
   binary: [
-    "AGFzbQEAAAABWANgAXsBe2Anf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/AGAlf39/f39/f39/f39/f39/f39/f39/f39/",
-    "f39/f39/f39/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMJCAAAAQIAAAECByEEBWYzMl8wAAIFZjMyXzEAAwVmNjRfMAAGBWY2NF8xAAcKnC0I",
-    "6AMBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAgH8AAIB/AACAfwAAgH/9DAENUDkBDVA5AQ1QOQENUDkgACAA/Qw7qrg/O6q4PzuquD87qrg//eYB",
-    "/Wr9DAAAlsMAAJbDAACWwwAAlsP96QH9DAAAlkMAAJZDAACWQwAAlkP96AEiAv0MAIAxPwCAMT8AgDE/AIAxP/3mAf3lASAC/QyDgF65g4BeuYOA",
-    "XrmDgF65/eYB/eUBIgH95gH9DGELtjphC7Y6YQu2OmELtjr95AEgAf3mAf0MiYgIPImICDyJiAg8iYgIPP3kASAB/eYB/Qyrqio9q6oqPauqKj2r",
-    "qio9/eQBIAH95gH9DKuqKj6rqio+q6oqPquqKj795AEgAf3mAf0MAAAAPwAAAD8AAAA/AAAAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQB",
-    "IAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAv34ASIBQQH9rAEiAv0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAEgAv2xAf0MfwAAAH8A",
-    "AAB/AAAAfwAAAP2uAUEX/asB/eYBIAD9DBhysUIYcrFCGHKxQhhysUL9RP1SIAD9DLTxz8K08c/CtPHPwrTxz8L9Q/1SC4QCAQJ7IAD9DNENXb3R",
-    "DV290Q1dvdENXb0gACAA/eYBIgH95gH9DImICD6JiAg+iYgIPomICD795AEgAf3mAf0Mq6qqvquqqr6rqqq+q6qqvv3kASAB/eYB/QwAAIA/AACA",
-    "PwAAgD8AAIA//eQB/eYB/QwAAIA/AACAPwAAgD8AAIA//QwAAABAAAAAQAAAAEAAAABA/QwAAABAAAAAQAAAAEAAAABAIAD94AEiAv3mARAA/QwA",
-    "AIA/AACAPwAAgD8AAIA//eQB/ecB/eUBIgH94QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/UP9UiAC/QzNzMw9zczMPc3MzD3NzMw9/UP9UgvCBwMT",
-    "fwN7A30DQCAAIAFORQRAIAMgACAEbEECdGohKSAFIAAgBmxBAnRqISogCCAAIAlsQQJ0aiErIAogACALbEECdGohLCAMIAAgDWxBAnRqIS0gDyAA",
-    "IBBsQQJ0aiEuIBEgACASbEECdGohLyATIAAgFGxBAnRqITAgFiAAIBdsQQJ0aiExIBggACAZbEECdGohMiAaIAAgG2xBAnRqITMgHCAAIB1sQQJ0",
-    "aiE0IB4gACAfbEECdGohNSAhIAAgImxBAnRqITYgIyAAICRsQQJ0aiE3ICUgACAmbEECdGohOCACIAJBA3FrITlBACEoA0AgKCA5TkUEQCAoQQJ0",
-    "IicgKWr9AAQAICcgKmr9AAQA/eQBIAcgJ2r9AAQA/eQBEAEhOiAnICtqIDr9CwQAICcgLmr9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACA",
-    "PwAAgD8gJyAsav0ABAAgJyAtav0ABAD95AEgDiAnav0ABAD95AH94QEQAP3kAf3nASI7/QsEACAnIDFq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/",
-    "AACAPwAAgD8AAIA/ICcgL2r9AAQAICcgMGr9AAQA/eQBIBUgJ2r9AAQA/eQB/eEBEAD95AH95wEiPP0LBAAgJyAzaiA6IDv95gEgJyAyav0ABAAg",
-    "PP3mAf3kASI6/QsEACAnIDZq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/ICcgNGr9AAQAICcgNWr9AAQA/eQBICAgJ2r9AAQA",
-    "/eQB/eEBEAD95AH95wEiO/0LBAAgJyA3aiA6EAEiOv0LBAAgJyA4aiA6IDv95gH9CwQAIChBBGohKAwBCwsDQCACIChMRQRAIChBAnQiJyApaioC",
-    "ACAnICpqKgIAkiAHICdqKgIAkv0TEAH9HwAhPSAnICtqID04AgAgJyAuakMAAIA/ICcgLGoqAgAgJyAtaioCAJIgDiAnaioCAJKM/RMQAP0fAEMA",
-    "AIA/kpUiPjgCACAnIDFqQwAAgD8gJyAvaioCACAnIDBqKgIAkiAVICdqKgIAkoz9ExAA/R8AQwAAgD+SlSI/OAIAICcgM2ogPSA+lCAnIDJqKgIA",
-    "ID+UkiI9OAIAICcgNmpDAACAPyAnIDRqKgIAICcgNWoqAgCSICAgJ2oqAgCSjP0TEAD9HwBDAACAP5KVIj44AgAgJyA3aiA9/RMQAf0fACI9OAIA",
-    "ICcgOGogPSA+lDgCACAoQQFqISgMAQsLIABBAWohAAwBCwsL/AcDFH8CewJ9A0AgACABTkUEQCADIAAgBGxBAnRqISkgBSAAIAZsQQJ0aiEnIAcg",
-    "ACAIbEECdGohKiAJIAAgCmxBAnRqIS0gCyAAIAxsQQJ0aiEuIA0gACAObEECdGohLyAPIAAgEGxBAnRqITAgESAAIBJsQQJ0aiErIBMgACAUbEEC",
-    "dGohMSAVIAAgFmxBAnRqITIgFyAAIBhsQQJ0aiEoIBkgACAabEECdGohLCAbIAAgHGxBAnRqITMgHSAAIB5sQQJ0aiE0IB8gACAgbEECdGohNSAh",
-    "IAAgImxBAnRqITYgIyAAICRsQQJ0aiE3IAIgAkEDcWshOEEAISYDQCAmIDhORQRAICZBAnQiJSApav0ABAAgJSAnav0ABAD95gEgJSAqav0ABAAi",
-    "Ov0MAACAPwAAgD8AAIA/AACAPyA6/eUB/eYB/eYBITogJSAtaiA6/QsEACAlIC5qIDr9CwQAICUgMWogJSAvav0ABAAgJSApav0ABAAgJSAqav0A",
-    "BAD95gH9DAAAgD8AAIA/AACAPwAAgD8gJSAnav0ABAAgJSAnav0ABAD95gH95QH95gH95AEiOiAlIDBq/QAEAP3mASAlICtq/QAEACI5/QwAAIA/",
-    "AACAPwAAgD8AAIA/IDn95QH95gH95gEiOf0LBAAgJSAyaiA5/QsEACAlIDNqIDogJSAoav0ABAD95gEgJSAsav0ABAAiOf0MAACAPwAAgD8AAIA/",
-    "AACAPyA5/eUB/eYB/eYBIjn9CwQAICUgNGogOf0LBAAgJSA1aiA6ICUgLGr9AAQA/eYB/QwAAIA/AACAPwAAgD8AAIA/ICUgKGr9AAQAICUgKGr9",
-    "AAQA/eYB/eUB/eYBIjn9CwQAICUgNmogOf0LBAAgJSA3aiA6ICUgK2r9AAQA/eYB/QsEACAmQQRqISYMAQsLA0AgAiAmTEUEQCAmQQJ0IiUgKWoq",
-    "AgAgJSAnaioCAJQgJSAqaioCACI8QwAAgD8gPJOUlCE8ICUgLWogPDgCACAlIC5qIDw4AgAgJSAxaiAlIC9qKgIAICUgKWoqAgAgJSAqaioCAJRD",
-    "AACAPyAlICdqKgIAICUgJ2oqAgCUk5SSIjwgJSAwaioCAJQgJSAraioCACI7QwAAgD8gO5OUlCI7OAIAICUgMmogOzgCACAlIDNqIDwgJSAoaioC",
-    "AJQgJSAsaioCACI7QwAAgD8gO5OUlCI7OAIAICUgNGogOzgCACAlIDVqIDwgJSAsaioCAJRDAACAPyAlIChqKgIAICUgKGoqAgCUk5QiOzgCACAl",
-    "IDZqIDs4AgAgJSA3aiA8ICUgK2oqAgCUOAIAICZBAWohJgwBCwsgAEEBaiEADAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8A",
-    "AAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFA",
-    "AAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479ju",
-    "IT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEg",
-    "Af3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0M",
-    "ERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA",
-    "4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M",
-    "/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIu",
-    "hkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC+wCAQJ7IAD9DON1K0U22le/43UrRTbaV78gACAA/fIBIgH98gH9DOB9FQ49bW0/4H0VDj1t",
-    "bT/98AEgAf3yAf0MPcLmVeMmgr89wuZV4yaCv/3wASAB/fIB/Qz6ECyI9GSWP/oQLIj0ZJY//fABIAH98gH9DBy6oRu6oau/HLqhG7qhq7/98AEg",
-    "Af3yAf0MERERERERwT8RERERERHBP/3wASAB/fIB/QxVVVVVVVXVv1VVVVVVVdW//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AH98gH9DAAA",
-    "AAAAAPA/AAAAAAAA8D/9DAAAAAAAAABAAAAAAAAAAED9DAAAAAAAAABAAAAAAAAAAEAgAP3sASIC/fIBEAT9DAAAAAAAAPA/AAAAAAAA8D/98AH9",
-    "8wH98QEiAf3tASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1SIAL9DJqZmZmZmbk/mpmZmZmZuT/9Sf1SC9oHAxN/A3sDfANAIAAgAU5FBEAgAyAA",
-    "IARsQQN0aiEpIAUgACAGbEEDdGohKiAIIAAgCWxBA3RqISsgCiAAIAtsQQN0aiEsIAwgACANbEEDdGohLSAPIAAgEGxBA3RqIS4gESAAIBJsQQN0",
-    "aiEvIBMgACAUbEEDdGohMCAWIAAgF2xBA3RqITEgGCAAIBlsQQN0aiEyIBogACAbbEEDdGohMyAcIAAgHWxBA3RqITQgHiAAIB9sQQN0aiE1ICEg",
-    "ACAibEEDdGohNiAjIAAgJGxBA3RqITcgJSAAICZsQQN0aiE4IAIgAkEBcWshOUEAISgDQCAoIDlORQRAIChBA3QiJyApav0ABAAgJyAqav0ABAD9",
-    "8AEgByAnav0ABAD98AEQBSE6ICcgK2ogOv0LBAAgJyAuav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAnICxq/QAEACAnIC1q",
-    "/QAEAP3wASAOICdq/QAEAP3wAf3tARAE/fAB/fMBIjv9CwQAICcgMWr9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gJyAvav0A",
-    "BAAgJyAwav0ABAD98AEgFSAnav0ABAD98AH97QEQBP3wAf3zASI8/QsEACAnIDNqIDogO/3yASAnIDJq/QAEACA8/fIB/fABIjr9CwQAICcgNmr9",
-    "DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gJyA0av0ABAAgJyA1av0ABAD98AEgICAnav0ABAD98AH97QEQBP3wAf3zASI7/QsE",
-    "ACAnIDdqIDoQBSI6/QsEACAnIDhqIDogO/3yAf0LBAAgKEECaiEoDAELCwNAIAIgKExFBEAgKEEDdCInIClqKwMAICcgKmorAwCgIAcgJ2orAwCg",
-    "/RQQBf0hACE9ICcgK2ogPTkDACAnIC5qRAAAAAAAAPA/ICcgLGorAwAgJyAtaisDAKAgDiAnaisDAKCa/RQQBP0hAEQAAAAAAADwP6CjIj45AwAg",
-    "JyAxakQAAAAAAADwPyAnIC9qKwMAICcgMGorAwCgIBUgJ2orAwCgmv0UEAT9IQBEAAAAAAAA8D+goyI/OQMAICcgM2ogPSA+oiAnIDJqKwMAID+i",
-    "oCI9OQMAICcgNmpEAAAAAAAA8D8gJyA0aisDACAnIDVqKwMAoCAgICdqKwMAoJr9FBAE/SEARAAAAAAAAPA/oKMiPjkDACAnIDdqID39FBAF/SEA",
-    "Ij05AwAgJyA4aiA9ID6iOQMAIChBAWohKAwBCwsgAEEBaiEADAELCwuQCAMUfwJ7AnwDQCAAIAFORQRAIAMgACAEbEEDdGohKSAFIAAgBmxBA3Rq",
-    "IScgByAAIAhsQQN0aiEqIAkgACAKbEEDdGohLSALIAAgDGxBA3RqIS4gDSAAIA5sQQN0aiEvIA8gACAQbEEDdGohMCARIAAgEmxBA3RqISsgEyAA",
-    "IBRsQQN0aiExIBUgACAWbEEDdGohMiAXIAAgGGxBA3RqISggGSAAIBpsQQN0aiEsIBsgACAcbEEDdGohMyAdIAAgHmxBA3RqITQgHyAAICBsQQN0",
-    "aiE1ICEgACAibEEDdGohNiAjIAAgJGxBA3RqITcgAiACQQFxayE4QQAhJgNAICYgOE5FBEAgJkEDdCIlIClq/QAEACAlICdq/QAEAP3yASAlICpq",
-    "/QAEACI6/QwAAAAAAADwPwAAAAAAAPA/IDr98QH98gH98gEhOiAlIC1qIDr9CwQAICUgLmogOv0LBAAgJSAxaiAlIC9q/QAEACAlIClq/QAEACAl",
-    "ICpq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyAlICdq/QAEACAlICdq/QAEAP3yAf3xAf3yAf3wASI6ICUgMGr9AAQA/fIBICUgK2r9AAQAIjn9",
-    "DAAAAAAAAPA/AAAAAAAA8D8gOf3xAf3yAf3yASI5/QsEACAlIDJqIDn9CwQAICUgM2ogOiAlIChq/QAEAP3yASAlICxq/QAEACI5/QwAAAAAAADw",
-    "PwAAAAAAAPA/IDn98QH98gH98gEiOf0LBAAgJSA0aiA5/QsEACAlIDVqIDogJSAsav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gJSAoav0ABAAg",
-    "JSAoav0ABAD98gH98QH98gEiOf0LBAAgJSA2aiA5/QsEACAlIDdqIDogJSArav0ABAD98gH9CwQAICZBAmohJgwBCwsDQCACICZMRQRAICZBA3Qi",
-    "JSApaisDACAlICdqKwMAoiAlICpqKwMAIjxEAAAAAAAA8D8gPKGioiE8ICUgLWogPDkDACAlIC5qIDw5AwAgJSAxaiAlIC9qKwMAICUgKWorAwAg",
-    "JSAqaisDAKJEAAAAAAAA8D8gJSAnaisDACAlICdqKwMAoqGioCI8ICUgMGorAwCiICUgK2orAwAiO0QAAAAAAADwPyA7oaKiIjs5AwAgJSAyaiA7",
-    "OQMAICUgM2ogPCAlIChqKwMAoiAlICxqKwMAIjtEAAAAAAAA8D8gO6GioiI7OQMAICUgNGogOzkDACAlIDVqIDwgJSAsaisDAKJEAAAAAAAA8D8g",
-    "JSAoaisDACAlIChqKwMAoqGiIjs5AwAgJSA2aiA7OQMAICUgN2ogPCAlICtqKwMAojkDACAmQQFqISYMAQsLIABBAWohAAwBCwsLAEIEbmFtZQE7",
-    "CAAFZXhwMzIBBnRhbmgzMgIFZjMyXzADBWYzMl8xBAVleHA2NAUGdGFuaDY0BgVmNjRfMAcFZjY0XzE=",
+    "AGFzbQEAAAABYQRgAXsBe2Anf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/AGAlf39/f39/f39/f39/f39/f39/f39/f39/",
+    "f39/f39/f39/f39/fwBgBn9/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMLCgAAAQIDAAABAgMHYQwFZjMyXzAAAgVmMzJfMQADBWYzMl8yAAQF",
+    "ZjMyXzMABAVmMzJfNAAEBWYzMl81AAQFZjY0XzAABwVmNjRfMQAIBWY2NF8yAAkFZjY0XzMACQVmNjRfNAAJBWY2NF81AAkKgDEK6AMBAnv9DAAA",
+    "AAAAAAAAAAAAAAAAAAD9DAAAgH8AAIB/AACAfwAAgH/9DAENUDkBDVA5AQ1QOQENUDkgACAA/Qw7qrg/O6q4PzuquD87qrg//eYB/Wr9DAAAlsMA",
+    "AJbDAACWwwAAlsP96QH9DAAAlkMAAJZDAACWQwAAlkP96AEiAv0MAIAxPwCAMT8AgDE/AIAxP/3mAf3lASAC/QyDgF65g4BeuYOAXrmDgF65/eYB",
+    "/eUBIgH95gH9DGELtjphC7Y6YQu2OmELtjr95AEgAf3mAf0MiYgIPImICDyJiAg8iYgIPP3kASAB/eYB/Qyrqio9q6oqPauqKj2rqio9/eQBIAH9",
+    "5gH9DKuqKj6rqio+q6oqPquqKj795AEgAf3mAf0MAAAAPwAAAD8AAAA/AAAAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAH95gH9DAAA",
+    "gD8AAIA/AACAPwAAgD/95AEgAv34ASIBQQH9rAEiAv0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAEgAv2xAf0MfwAAAH8AAAB/AAAAfwAA",
+    "AP2uAUEX/asB/eYBIAD9DBhysUIYcrFCGHKxQhhysUL9RP1SIAD9DLTxz8K08c/CtPHPwrTxz8L9Q/1SC4QCAQJ7IAD9DNENXb3RDV290Q1dvdEN",
+    "Xb0gACAA/eYBIgH95gH9DImICD6JiAg+iYgIPomICD795AEgAf3mAf0Mq6qqvquqqr6rqqq+q6qqvv3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA/",
+    "/eQB/eYB/QwAAIA/AACAPwAAgD8AAIA//QwAAABAAAAAQAAAAEAAAABA/QwAAABAAAAAQAAAAEAAAABAIAD94AEiAv3mARAA/QwAAIA/AACAPwAA",
+    "gD8AAIA//eQB/ecB/eUBIgH94QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/UP9UiAC/QzNzMw9zczMPc3MzD3NzMw9/UP9UgvCBwMTfwN7A30DQCAA",
+    "IAFORQRAIAMgACAEbEECdGohKSAFIAAgBmxBAnRqISogCCAAIAlsQQJ0aiErIAogACALbEECdGohLCAMIAAgDWxBAnRqIS0gDyAAIBBsQQJ0aiEu",
+    "IBEgACASbEECdGohLyATIAAgFGxBAnRqITAgFiAAIBdsQQJ0aiExIBggACAZbEECdGohMiAaIAAgG2xBAnRqITMgHCAAIB1sQQJ0aiE0IB4gACAf",
+    "bEECdGohNSAhIAAgImxBAnRqITYgIyAAICRsQQJ0aiE3ICUgACAmbEECdGohOCACIAJBA3FrITlBACEoA0AgKCA5TkUEQCAoQQJ0IicgKWr9AAQA",
+    "ICcgKmr9AAQA/eQBIAcgJ2r9AAQA/eQBEAEhOiAnICtqIDr9CwQAICcgLmr9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gJyAs",
+    "av0ABAAgJyAtav0ABAD95AEgDiAnav0ABAD95AH94QEQAP3kAf3nASI7/QsEACAnIDFq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8A",
+    "AIA/ICcgL2r9AAQAICcgMGr9AAQA/eQBIBUgJ2r9AAQA/eQB/eEBEAD95AH95wEiPP0LBAAgJyAzaiA6IDv95gEgJyAyav0ABAAgPP3mAf3kASI6",
+    "/QsEACAnIDZq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/ICcgNGr9AAQAICcgNWr9AAQA/eQBICAgJ2r9AAQA/eQB/eEBEAD9",
+    "5AH95wEiO/0LBAAgJyA3aiA6EAEiOv0LBAAgJyA4aiA6IDv95gH9CwQAIChBBGohKAwBCwsDQCACIChMRQRAIChBAnQiJyApaioCACAnICpqKgIA",
+    "kiAHICdqKgIAkv0TEAH9HwAhPSAnICtqID04AgAgJyAuakMAAIA/ICcgLGoqAgAgJyAtaioCAJIgDiAnaioCAJKM/RMQAP0fAEMAAIA/kpUiPjgC",
+    "ACAnIDFqQwAAgD8gJyAvaioCACAnIDBqKgIAkiAVICdqKgIAkoz9ExAA/R8AQwAAgD+SlSI/OAIAICcgM2ogPSA+lCAnIDJqKgIAID+UkiI9OAIA",
+    "ICcgNmpDAACAPyAnIDRqKgIAICcgNWoqAgCSICAgJ2oqAgCSjP0TEAD9HwBDAACAP5KVIj44AgAgJyA3aiA9/RMQAf0fACI9OAIAICcgOGogPSA+",
+    "lDgCACAoQQFqISgMAQsLIABBAWohAAwBCwsL/AcDFH8CewJ9A0AgACABTkUEQCADIAAgBGxBAnRqISkgBSAAIAZsQQJ0aiEnIAcgACAIbEECdGoh",
+    "KiAJIAAgCmxBAnRqIS0gCyAAIAxsQQJ0aiEuIA0gACAObEECdGohLyAPIAAgEGxBAnRqITAgESAAIBJsQQJ0aiErIBMgACAUbEECdGohMSAVIAAg",
+    "FmxBAnRqITIgFyAAIBhsQQJ0aiEoIBkgACAabEECdGohLCAbIAAgHGxBAnRqITMgHSAAIB5sQQJ0aiE0IB8gACAgbEECdGohNSAhIAAgImxBAnRq",
+    "ITYgIyAAICRsQQJ0aiE3IAIgAkEDcWshOEEAISYDQCAmIDhORQRAICZBAnQiJSApav0ABAAgJSAnav0ABAD95gEgJSAqav0ABAAiOv0MAACAPwAA",
+    "gD8AAIA/AACAPyA6/eUB/eYB/eYBITogJSAtaiA6/QsEACAlIC5qIDr9CwQAICUgMWogJSAvav0ABAAgJSApav0ABAAgJSAqav0ABAD95gH9DAAA",
+    "gD8AAIA/AACAPwAAgD8gJSAnav0ABAAgJSAnav0ABAD95gH95QH95gH95AEiOiAlIDBq/QAEAP3mASAlICtq/QAEACI5/QwAAIA/AACAPwAAgD8A",
+    "AIA/IDn95QH95gH95gEiOf0LBAAgJSAyaiA5/QsEACAlIDNqIDogJSAoav0ABAD95gEgJSAsav0ABAAiOf0MAACAPwAAgD8AAIA/AACAPyA5/eUB",
+    "/eYB/eYBIjn9CwQAICUgNGogOf0LBAAgJSA1aiA6ICUgLGr9AAQA/eYB/QwAAIA/AACAPwAAgD8AAIA/ICUgKGr9AAQAICUgKGr9AAQA/eYB/eUB",
+    "/eYBIjn9CwQAICUgNmogOf0LBAAgJSA3aiA6ICUgK2r9AAQA/eYB/QsEACAmQQRqISYMAQsLA0AgAiAmTEUEQCAmQQJ0IiUgKWoqAgAgJSAnaioC",
+    "AJQgJSAqaioCACI8QwAAgD8gPJOUlCE8ICUgLWogPDgCACAlIC5qIDw4AgAgJSAxaiAlIC9qKgIAICUgKWoqAgAgJSAqaioCAJRDAACAPyAlICdq",
+    "KgIAICUgJ2oqAgCUk5SSIjwgJSAwaioCAJQgJSAraioCACI7QwAAgD8gO5OUlCI7OAIAICUgMmogOzgCACAlIDNqIDwgJSAoaioCAJQgJSAsaioC",
+    "ACI7QwAAgD8gO5OUlCI7OAIAICUgNGogOzgCACAlIDVqIDwgJSAsaioCAJRDAACAPyAlIChqKgIAICUgKGoqAgCUk5QiOzgCACAlIDZqIDs4AgAg",
+    "JSA3aiA8ICUgK2oqAgCUOAIAICZBAWohJgwBCwsgAEEBaiEADAELCwvuAQMEfwF7AX0gAiACQQNxayEJA0AgByAJTkUEQCAHQQJ0IQj9DAAAAAAA",
+    "AAAAAAAAAAAAAAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsQQJ0aiAIav0ABAD95AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/eQB/QsE",
+    "ACAHQQRqIQcMAQsLA0AgAiAHTEUEQCAHQQJ0IQhDAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmxBAnRqIAhqKgIAkiELIAZBAWohBgwBCwsg",
+    "AyAIaiIGIAYqAgAgC5I4AgAgB0EBaiEHDAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagT",
+    "RhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu",
+    "5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7k",
+    "RPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6",
+    "Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB",
+    "/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwA",
+    "AAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0",
+    "/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt",
+    "1RBJh8D9Sf1SC+wCAQJ7IAD9DON1K0U22le/43UrRTbaV78gACAA/fIBIgH98gH9DOB9FQ49bW0/4H0VDj1tbT/98AEgAf3yAf0MPcLmVeMmgr89",
+    "wuZV4yaCv/3wASAB/fIB/Qz6ECyI9GSWP/oQLIj0ZJY//fABIAH98gH9DBy6oRu6oau/HLqhG7qhq7/98AEgAf3yAf0MERERERERwT8RERERERHB",
+    "P/3wASAB/fIB/QxVVVVVVVXVv1VVVVVVVdW//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AH98gH9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAA",
+    "AABAAAAAAAAAAED9DAAAAAAAAABAAAAAAAAAAEAgAP3sASIC/fIBEAX9DAAAAAAAAPA/AAAAAAAA8D/98AH98wH98QEiAf3tASABIAD9DAAAAAAA",
+    "AAAAAAAAAAAAAAD9Sf1SIAL9DJqZmZmZmbk/mpmZmZmZuT/9Sf1SC9oHAxN/A3sDfANAIAAgAU5FBEAgAyAAIARsQQN0aiEpIAUgACAGbEEDdGoh",
+    "KiAIIAAgCWxBA3RqISsgCiAAIAtsQQN0aiEsIAwgACANbEEDdGohLSAPIAAgEGxBA3RqIS4gESAAIBJsQQN0aiEvIBMgACAUbEEDdGohMCAWIAAg",
+    "F2xBA3RqITEgGCAAIBlsQQN0aiEyIBogACAbbEEDdGohMyAcIAAgHWxBA3RqITQgHiAAIB9sQQN0aiE1ICEgACAibEEDdGohNiAjIAAgJGxBA3Rq",
+    "ITcgJSAAICZsQQN0aiE4IAIgAkEBcWshOUEAISgDQCAoIDlORQRAIChBA3QiJyApav0ABAAgJyAqav0ABAD98AEgByAnav0ABAD98AEQBiE6ICcg",
+    "K2ogOv0LBAAgJyAuav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAnICxq/QAEACAnIC1q/QAEAP3wASAOICdq/QAEAP3wAf3t",
+    "ARAF/fAB/fMBIjv9CwQAICcgMWr9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gJyAvav0ABAAgJyAwav0ABAD98AEgFSAnav0A",
+    "BAD98AH97QEQBf3wAf3zASI8/QsEACAnIDNqIDogO/3yASAnIDJq/QAEACA8/fIB/fABIjr9CwQAICcgNmr9DAAAAAAAAPA/AAAAAAAA8D/9DAAA",
+    "AAAAAPA/AAAAAAAA8D8gJyA0av0ABAAgJyA1av0ABAD98AEgICAnav0ABAD98AH97QEQBf3wAf3zASI7/QsEACAnIDdqIDoQBiI6/QsEACAnIDhq",
+    "IDogO/3yAf0LBAAgKEECaiEoDAELCwNAIAIgKExFBEAgKEEDdCInIClqKwMAICcgKmorAwCgIAcgJ2orAwCg/RQQBv0hACE9ICcgK2ogPTkDACAn",
+    "IC5qRAAAAAAAAPA/ICcgLGorAwAgJyAtaisDAKAgDiAnaisDAKCa/RQQBf0hAEQAAAAAAADwP6CjIj45AwAgJyAxakQAAAAAAADwPyAnIC9qKwMA",
+    "ICcgMGorAwCgIBUgJ2orAwCgmv0UEAX9IQBEAAAAAAAA8D+goyI/OQMAICcgM2ogPSA+oiAnIDJqKwMAID+ioCI9OQMAICcgNmpEAAAAAAAA8D8g",
+    "JyA0aisDACAnIDVqKwMAoCAgICdqKwMAoJr9FBAF/SEARAAAAAAAAPA/oKMiPjkDACAnIDdqID39FBAG/SEAIj05AwAgJyA4aiA9ID6iOQMAIChB",
+    "AWohKAwBCwsgAEEBaiEADAELCwuQCAMUfwJ7AnwDQCAAIAFORQRAIAMgACAEbEEDdGohKSAFIAAgBmxBA3RqIScgByAAIAhsQQN0aiEqIAkgACAK",
+    "bEEDdGohLSALIAAgDGxBA3RqIS4gDSAAIA5sQQN0aiEvIA8gACAQbEEDdGohMCARIAAgEmxBA3RqISsgEyAAIBRsQQN0aiExIBUgACAWbEEDdGoh",
+    "MiAXIAAgGGxBA3RqISggGSAAIBpsQQN0aiEsIBsgACAcbEEDdGohMyAdIAAgHmxBA3RqITQgHyAAICBsQQN0aiE1ICEgACAibEEDdGohNiAjIAAg",
+    "JGxBA3RqITcgAiACQQFxayE4QQAhJgNAICYgOE5FBEAgJkEDdCIlIClq/QAEACAlICdq/QAEAP3yASAlICpq/QAEACI6/QwAAAAAAADwPwAAAAAA",
+    "APA/IDr98QH98gH98gEhOiAlIC1qIDr9CwQAICUgLmogOv0LBAAgJSAxaiAlIC9q/QAEACAlIClq/QAEACAlICpq/QAEAP3yAf0MAAAAAAAA8D8A",
+    "AAAAAADwPyAlICdq/QAEACAlICdq/QAEAP3yAf3xAf3yAf3wASI6ICUgMGr9AAQA/fIBICUgK2r9AAQAIjn9DAAAAAAAAPA/AAAAAAAA8D8gOf3x",
+    "Af3yAf3yASI5/QsEACAlIDJqIDn9CwQAICUgM2ogOiAlIChq/QAEAP3yASAlICxq/QAEACI5/QwAAAAAAADwPwAAAAAAAPA/IDn98QH98gH98gEi",
+    "Of0LBAAgJSA0aiA5/QsEACAlIDVqIDogJSAsav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gJSAoav0ABAAgJSAoav0ABAD98gH98QH98gEiOf0L",
+    "BAAgJSA2aiA5/QsEACAlIDdqIDogJSArav0ABAD98gH9CwQAICZBAmohJgwBCwsDQCACICZMRQRAICZBA3QiJSApaisDACAlICdqKwMAoiAlICpq",
+    "KwMAIjxEAAAAAAAA8D8gPKGioiE8ICUgLWogPDkDACAlIC5qIDw5AwAgJSAxaiAlIC9qKwMAICUgKWorAwAgJSAqaisDAKJEAAAAAAAA8D8gJSAn",
+    "aisDACAlICdqKwMAoqGioCI8ICUgMGorAwCiICUgK2orAwAiO0QAAAAAAADwPyA7oaKiIjs5AwAgJSAyaiA7OQMAICUgM2ogPCAlIChqKwMAoiAl",
+    "ICxqKwMAIjtEAAAAAAAA8D8gO6GioiI7OQMAICUgNGogOzkDACAlIDVqIDwgJSAsaisDAKJEAAAAAAAA8D8gJSAoaisDACAlIChqKwMAoqGiIjs5",
+    "AwAgJSA2aiA7OQMAICUgN2ogPCAlICtqKwMAojkDACAmQQFqISYMAQsLIABBAWohAAwBCwsL8gEDBH8BewF8IAIgAkEBcWshCQNAIAcgCU5FBEAg",
+    "B0EDdCEI/QwAAAAAAAAAAAAAAAAAAAAAIQogACEGA0AgASAGTEUEQCAKIAQgBSAGbEEDdGogCGr9AAQA/fABIQogBkEBaiEGDAELCyADIAhqIgYg",
+    "Bv0ABAAgCv3wAf0LBAAgB0ECaiEHDAELCwNAIAIgB0xFBEAgB0EDdCEIRAAAAAAAAAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAGbEEDdGogCGor",
+    "AwCgIQsgBkEBaiEGDAELCyADIAhqIgYgBisDACALoDkDACAHQQFqIQcMAQsLCwBQBG5hbWUBSQoABWV4cDMyAQZ0YW5oMzICBWYzMl8wAwVmMzJf",
+    "MQQFZjMyXzIFBWV4cDY0BgZ0YW5oNjQHBWY2NF8wCAVmNjRfMQkFZjY0XzI=",
   ].join(""),
 };

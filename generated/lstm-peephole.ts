@@ -509,57 +509,127 @@ function kernel64<A extends FloatArray>(
       mm.NN(B, 4 * H, H, scratch0, 0, 4 * H, p, o_Rz, carry_h, 0, H, false);
       // dRz, dRi, dRf, dRo
       mm.TN(4 * H, H, B, scratch0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
-      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
-        dp[o_p_i + i]! += sum;
+      // op 2 (sumb): f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(2, B, [
+          H, // $n
+          at(dp, o_p_i), // $dp_i
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+        ]);
+      else {
+        // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
+          dp[o_p_i + i]! += sum;
+        }
       }
 
-      // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
-        dp[o_p_f + i]! += sum;
+      // op 3 (sumb): f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(3, B, [
+          H, // $n
+          at(dp, o_p_f), // $dp_f
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+        ]);
+      else {
+        // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
+          dp[o_p_f + i]! += sum;
+        }
       }
 
-      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch3[b * H + i]!;
-        dp[o_p_o + i]! += sum;
+      // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(4, B, [
+          H, // $n
+          at(dp, o_p_o), // $dp_o
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
+        ]);
+      else {
+        // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch3[b * H + i]!;
+          dp[o_p_o + i]! += sum;
+        }
       }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWz, dWi, dWf, dWo
     mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Wz, true);
-    // grad of: z  = tanh(Wz*x + Rz*h + bz)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
-      dp[o_bz + i]! += sum;
+    // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(5, T * B, [
+        H, // $n
+        at(dp, o_bz), // $dbz
+        at(gx0, 0), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: z  = tanh(Wz*x + Rz*h + bz)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
+        dp[o_bz + i]! += sum;
+      }
     }
 
-    // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
-      dp[o_bi + i]! += sum;
+    // op 6 (sumb): f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(6, T * B, [
+        H, // $n
+        at(dp, o_bi), // $dbi
+        at(gx0, H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
+        dp[o_bi + i]! += sum;
+      }
     }
 
-    // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
-      dp[o_bf + i]! += sum;
+    // op 7 (sumb): f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(7, T * B, [
+        H, // $n
+        at(dp, o_bf), // $dbf
+        at(gx0, 2 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
+        dp[o_bf + i]! += sum;
+      }
     }
 
-    // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
-      dp[o_bo + i]! += sum;
+    // op 8 (sumb): f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(8, T * B, [
+        H, // $n
+        at(dp, o_bo), // $dbo
+        at(gx0, 3 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
+        dp[o_bo + i]! += sum;
+      }
     }
 
     // d(dx) from Wz, Wi, Wf, Wo
@@ -946,57 +1016,127 @@ function kernel32<A extends FloatArray>(
       mm.NN(B, 4 * H, H, scratch0, 0, 4 * H, p, o_Rz, carry_h, 0, H, false);
       // dRz, dRi, dRf, dRo
       mm.TN(4 * H, H, B, scratch0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
-      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
-        dp[o_p_i + i]! += sum;
+      // op 2 (sumb): f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(2, B, [
+          H, // $n
+          at(dp, o_p_i), // $dp_i
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+        ]);
+      else {
+        // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
+          dp[o_p_i + i]! += sum;
+        }
       }
 
-      // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
-        dp[o_p_f + i]! += sum;
+      // op 3 (sumb): f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(3, B, [
+          H, // $n
+          at(dp, o_p_f), // $dp_f
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+        ]);
+      else {
+        // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
+          dp[o_p_f + i]! += sum;
+        }
       }
 
-      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch3[b * H + i]!;
-        dp[o_p_o + i]! += sum;
+      // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(4, B, [
+          H, // $n
+          at(dp, o_p_o), // $dp_o
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
+        ]);
+      else {
+        // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch3[b * H + i]!;
+          dp[o_p_o + i]! += sum;
+        }
       }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWz, dWi, dWf, dWo
     mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Wz, true);
-    // grad of: z  = tanh(Wz*x + Rz*h + bz)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
-      dp[o_bz + i]! += sum;
+    // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(5, T * B, [
+        H, // $n
+        at(dp, o_bz), // $dbz
+        at(gx0, 0), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: z  = tanh(Wz*x + Rz*h + bz)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
+        dp[o_bz + i]! += sum;
+      }
     }
 
-    // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
-      dp[o_bi + i]! += sum;
+    // op 6 (sumb): f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(6, T * B, [
+        H, // $n
+        at(dp, o_bi), // $dbi
+        at(gx0, H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
+        dp[o_bi + i]! += sum;
+      }
     }
 
-    // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
-      dp[o_bf + i]! += sum;
+    // op 7 (sumb): f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(7, T * B, [
+        H, // $n
+        at(dp, o_bf), // $dbf
+        at(gx0, 2 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
+        dp[o_bf + i]! += sum;
+      }
     }
 
-    // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
-      dp[o_bo + i]! += sum;
+    // op 8 (sumb): f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(8, T * B, [
+        H, // $n
+        at(dp, o_bo), // $dbo
+        at(gx0, 3 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
+        dp[o_bo + i]! += sum;
+      }
     }
 
     // d(dx) from Wz, Wi, Wf, Wo
@@ -1032,92 +1172,106 @@ export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {
   return createKernel32(sizes, B, 1, options);
 }
 
-/** The elementwise loops in WebAssembly (text: lstm-peephole.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
+/** The elementwise loops and whole-vector ops in WebAssembly (text: lstm-peephole.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
 const LOOPS_WASM: LoopsModuleSource = {
   loops: [
     { vector: true, splittable: true },
     { vector: true, splittable: true },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
   ],
   binary: [
-    "AGFzbQEAAAABYgNgAXsBe2Aof39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/fwBgLn9/f39/f39/f39/f39/f39/f39/f39/",
-    "f39/f39/f39/f39/f39/f39/f39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDCQgAAAECAAABAgchBAVmMzJfMAACBWYzMl8xAAMFZjY0XzAABgVm",
-    "NjRfMQAHCpAyCOgDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5AQ1QOQENUDkBDVA5IAAgAP0MO6q4PzuquD87",
-    "qrg/O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMAAJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0M",
-    "g4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oq",
-    "PauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8A",
-    "AIA/AACAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9",
-    "sQH9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9UguEAgEC",
-    "eyAA/QzRDV290Q1dvdENXb3RDV29IAAgAP3mASIB/eYB/QyJiAg+iYgIPomICD6JiAg+/eQBIAH95gH9DKuqqr6rqqq+q6qqvquqqr795AEgAf3m",
-    "Af0MAACAPwAAgD8AAIA/AACAP/3kAf3mAf0MAACAPwAAgD8AAIA/AACAP/0MAAAAQAAAAEAAAABAAAAAQP0MAAAAQAAAAEAAAABAAAAAQCAA/eAB",
-    "IgL95gEQAP0MAACAPwAAgD8AAIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1D/VIgAv0MzczMPc3MzD3NzMw9zczM",
-    "Pf1D/VILjQgDEn8DewN9A0AgACABTkUEQCADIAAgBGxBAnRqISsgBSAAIAZsQQJ0aiEsIAggACAJbEECdGohLSAKIAAgC2xBAnRqIS4gDCAAIA1s",
-    "QQJ0aiEvIA8gACAQbEECdGohKiASIAAgE2xBAnRqITAgFCAAIBVsQQJ0aiExIBYgACAXbEECdGohMiAaIAAgG2xBAnRqITMgHCAAIB1sQQJ0aiE0",
-    "IB4gACAfbEECdGohNSAgIAAgIWxBAnRqITYgJCAAICVsQQJ0aiE3ICYgACAnbEECdGohOCACIAJBA3FrITlBACEpA0AgKSA5TkUEQCApQQJ0Iigg",
-    "K2r9AAQAICggLGr9AAQA/eQBIAcgKGr9AAQA/eQBEAEhOiAoIC1qIDr9CwQAICggMGr9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAA",
-    "gD8gKCAuav0ABAAgKCAvav0ABAD95AEgDiAoav0ABAAgKCAqav0ABAD95gH95AEgESAoav0ABAD95AH94QEQAP3kAf3nASI7/QsEACAoIDNq/QwA",
-    "AIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/ICggMWr9AAQAICggMmr9AAQA/eQBIBggKGr9AAQAICggKmr9AAQA/eYB/eQBIBkgKGr9",
-    "AAQA/eQB/eEBEAD95AH95wEiPP0LBAAgKCA0aiA6IDv95gEgKCAqav0ABAAgPP3mAf3kASI6/QsEACAoIDdq/QwAAIA/AACAPwAAgD8AAIA//QwA",
-    "AIA/AACAPwAAgD8AAIA/ICggNWr9AAQAICggNmr9AAQA/eQBICIgKGr9AAQAIDr95gH95AEgIyAoav0ABAD95AH94QEQAP3kAf3nASI7/QsEACAo",
-    "IDhqIDoQASA7/eYB/QsEACApQQRqISkMAQsLA0AgAiApTEUEQCApQQJ0IiggK2oqAgAgKCAsaioCAJIgByAoaioCAJL9ExAB/R8AIT0gKCAtaiA9",
-    "OAIAICggMGpDAACAPyAoIC5qKgIAICggL2oqAgCSIA4gKGoqAgAgKCAqaioCAJSSIBEgKGoqAgCSjP0TEAD9HwBDAACAP5KVIj44AgAgKCAzakMA",
-    "AIA/ICggMWoqAgAgKCAyaioCAJIgGCAoaioCACAoICpqKgIAlJIgGSAoaioCAJKM/RMQAP0fAEMAAIA/kpUiPzgCACAoIDRqID0gPpQgKCAqaioC",
-    "ACA/lJIiPTgCACAoIDdqQwAAgD8gKCA1aioCACAoIDZqKgIAkiAiIChqKgIAID2UkiAjIChqKgIAkoz9ExAA/R8AQwAAgD+SlSI+OAIAICggOGog",
-    "Pf0TEAH9HwAgPpQ4AgAgKUEBaiEpDAELCyAAQQFqIQAMAQsLC+sJAxd/BXsFfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEyIAUgACAGbEECdGohMyAH",
-    "IAAgCGxBAnRqITQgCSAAIApsQQJ0aiE3IAsgACAMbEECdGohOCANIAAgDmxBAnRqITkgECAAIBFsQQJ0aiEwIBIgACATbEECdGohNSAUIAAgFWxB",
-    "AnRqITogFiAAIBdsQQJ0aiE7IBggACAZbEECdGohMSAaIAAgG2xBAnRqITYgHCAAIB1sQQJ0aiE8IB4gACAfbEECdGohPSAgIAAgIWxBAnRqIT4g",
-    "IiAAICNsQQJ0aiE/ICYgACAnbEECdGohQCAoIAAgKWxBAnRqIUEgKiAAICtsQQJ0aiFCICwgACAtbEECdGohQyACIAJBA3FrIURBACEvA0AgLyBE",
-    "TkUEQCAvQQJ0Ii4gMmr9AAQAEAEhRSAuIDdqIC4gM2r9AAQAIEX95gEgLiA0av0ABAAiRv0MAACAPwAAgD8AAIA/AACAPyBG/eUB/eYB/eYBIkb9",
-    "CwQAIC4gOGogRv0LBAAgLiA6aiAuIDlq/QAEACBGIA8gLmr9AAQA/eYB/eQBIC4gM2r9AAQAIC4gNGr9AAQA/eYB/QwAAIA/AACAPwAAgD8AAIA/",
-    "IEUgRf3mAf3lAf3mAf3kASJFIC4gMGr9AAQA/eYBIC4gNWr9AAQAIkf9DAAAgD8AAIA/AACAPwAAgD8gR/3lAf3mAf3mASJH/QsEACAuIDtqIEf9",
-    "CwQAIC4gPGogRSAuIDFq/QAEAP3mASAuIDZq/QAEACJI/QwAAIA/AACAPwAAgD8AAIA/IEj95QH95gH95gEiSP0LBAAgLiA9aiBI/QsEACAuID5q",
-    "IEUgLiA2av0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gLiAxav0ABAAgLiAxav0ABAD95gH95QH95gEiSf0LBAAgLiA/aiBJ/QsEACAuIEBqIEUg",
-    "LiA1av0ABAD95gEgRyAkIC5q/QAEAP3mAf3kASBIICUgLmr9AAQA/eYB/eQB/QsEACAuIEFqIEggLiAwav0ABAD95gH9CwQAIC4gQmogRyAuIDBq",
-    "/QAEAP3mAf0LBAAgLiBDaiBGIC4gMmr9AAQA/eYB/QsEACAvQQRqIS8MAQsLA0AgAiAvTEUEQCAvQQJ0Ii4gMmoqAgD9ExAB/R8AIUogLiA3aiAu",
-    "IDNqKgIAIEqUIC4gNGoqAgAiS0MAAIA/IEuTlJQiSzgCACAuIDhqIEs4AgAgLiA6aiAuIDlqKgIAIEsgDyAuaioCAJSSIC4gM2oqAgAgLiA0aioC",
-    "AJRDAACAPyBKIEqUk5SSIkogLiAwaioCAJQgLiA1aioCACJMQwAAgD8gTJOUlCJMOAIAIC4gO2ogTDgCACAuIDxqIEogLiAxaioCAJQgLiA2aioC",
-    "ACJNQwAAgD8gTZOUlCJNOAIAIC4gPWogTTgCACAuID5qIEogLiA2aioCAJRDAACAPyAuIDFqKgIAIC4gMWoqAgCUk5QiTjgCACAuID9qIE44AgAg",
-    "LiBAaiBKIC4gNWoqAgCUIEwgJCAuaioCAJSSIE0gJSAuaioCAJSSOAIAIC4gQWogTSAuIDBqKgIAlDgCACAuIEJqIEwgLiAwaioCAJQ4AgAgLiBD",
-    "aiBLIC4gMmoqAgCUOAIAIC9BAWohLwwBCwsgAEEBaiEADAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2o",
-    "E0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEi",
-    "Av0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M",
-    "5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB",
-    "+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERER",
-    "ERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3w",
-    "ASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAA",
-    "AAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIw",
-    "LdUQSYfAUjAt1RBJh8D9Sf1SC+wCAQJ7IAD9DON1K0U22le/43UrRTbaV78gACAA/fIBIgH98gH9DOB9FQ49bW0/4H0VDj1tbT/98AEgAf3yAf0M",
-    "PcLmVeMmgr89wuZV4yaCv/3wASAB/fIB/Qz6ECyI9GSWP/oQLIj0ZJY//fABIAH98gH9DBy6oRu6oau/HLqhG7qhq7/98AEgAf3yAf0MERERERER",
-    "wT8RERERERHBP/3wASAB/fIB/QxVVVVVVVXVv1VVVVVVVdW//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AH98gH9DAAAAAAAAPA/AAAAAAAA",
-    "8D/9DAAAAAAAAABAAAAAAAAAAED9DAAAAAAAAABAAAAAAAAAAEAgAP3sASIC/fIBEAT9DAAAAAAAAPA/AAAAAAAA8D/98AH98wH98QEiAf3tASAB",
-    "IAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1SIAL9DJqZmZmZmbk/mpmZmZmZuT/9Sf1SC6UIAxJ/A3sDfANAIAAgAU5FBEAgAyAAIARsQQN0aiErIAUg",
-    "ACAGbEEDdGohLCAIIAAgCWxBA3RqIS0gCiAAIAtsQQN0aiEuIAwgACANbEEDdGohLyAPIAAgEGxBA3RqISogEiAAIBNsQQN0aiEwIBQgACAVbEED",
-    "dGohMSAWIAAgF2xBA3RqITIgGiAAIBtsQQN0aiEzIBwgACAdbEEDdGohNCAeIAAgH2xBA3RqITUgICAAICFsQQN0aiE2ICQgACAlbEEDdGohNyAm",
-    "IAAgJ2xBA3RqITggAiACQQFxayE5QQAhKQNAICkgOU5FBEAgKUEDdCIoICtq/QAEACAoICxq/QAEAP3wASAHIChq/QAEAP3wARAFITogKCAtaiA6",
-    "/QsEACAoIDBq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICggLmr9AAQAICggL2r9AAQA/fABIA4gKGr9AAQAICggKmr9AAQA",
-    "/fIB/fABIBEgKGr9AAQA/fAB/e0BEAT98AH98wEiO/0LBAAgKCAzav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAoIDFq/QAE",
-    "ACAoIDJq/QAEAP3wASAYIChq/QAEACAoICpq/QAEAP3yAf3wASAZIChq/QAEAP3wAf3tARAE/fAB/fMBIjz9CwQAICggNGogOiA7/fIBICggKmr9",
-    "AAQAIDz98gH98AEiOv0LBAAgKCA3av0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAoIDVq/QAEACAoIDZq/QAEAP3wASAiIChq",
-    "/QAEACA6/fIB/fABICMgKGr9AAQA/fAB/e0BEAT98AH98wEiO/0LBAAgKCA4aiA6EAUgO/3yAf0LBAAgKUECaiEpDAELCwNAIAIgKUxFBEAgKUED",
-    "dCIoICtqKwMAICggLGorAwCgIAcgKGorAwCg/RQQBf0hACE9ICggLWogPTkDACAoIDBqRAAAAAAAAPA/ICggLmorAwAgKCAvaisDAKAgDiAoaisD",
-    "ACAoICpqKwMAoqAgESAoaisDAKCa/RQQBP0hAEQAAAAAAADwP6CjIj45AwAgKCAzakQAAAAAAADwPyAoIDFqKwMAICggMmorAwCgIBggKGorAwAg",
-    "KCAqaisDAKKgIBkgKGorAwCgmv0UEAT9IQBEAAAAAAAA8D+goyI/OQMAICggNGogPSA+oiAoICpqKwMAID+ioCI9OQMAICggN2pEAAAAAAAA8D8g",
-    "KCA1aisDACAoIDZqKwMAoCAiIChqKwMAID2ioCAjIChqKwMAoJr9FBAE/SEARAAAAAAAAPA/oKMiPjkDACAoIDhqID39FBAF/SEAID6iOQMAIClB",
-    "AWohKQwBCwsgAEEBaiEADAELCwv/CQMXfwV7BXwDQCAAIAFORQRAIAMgACAEbEEDdGohMiAFIAAgBmxBA3RqITMgByAAIAhsQQN0aiE0IAkgACAK",
-    "bEEDdGohNyALIAAgDGxBA3RqITggDSAAIA5sQQN0aiE5IBAgACARbEEDdGohMCASIAAgE2xBA3RqITUgFCAAIBVsQQN0aiE6IBYgACAXbEEDdGoh",
-    "OyAYIAAgGWxBA3RqITEgGiAAIBtsQQN0aiE2IBwgACAdbEEDdGohPCAeIAAgH2xBA3RqIT0gICAAICFsQQN0aiE+ICIgACAjbEEDdGohPyAmIAAg",
-    "J2xBA3RqIUAgKCAAIClsQQN0aiFBICogACArbEEDdGohQiAsIAAgLWxBA3RqIUMgAiACQQFxayFEQQAhLwNAIC8gRE5FBEAgL0EDdCIuIDJq/QAE",
-    "ABAFIUUgLiA3aiAuIDNq/QAEACBF/fIBIC4gNGr9AAQAIkb9DAAAAAAAAPA/AAAAAAAA8D8gRv3xAf3yAf3yASJG/QsEACAuIDhqIEb9CwQAIC4g",
-    "OmogLiA5av0ABAAgRiAPIC5q/QAEAP3yAf3wASAuIDNq/QAEACAuIDRq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyBFIEX98gH98QH98gH98AEi",
-    "RSAuIDBq/QAEAP3yASAuIDVq/QAEACJH/QwAAAAAAADwPwAAAAAAAPA/IEf98QH98gH98gEiR/0LBAAgLiA7aiBH/QsEACAuIDxqIEUgLiAxav0A",
-    "BAD98gEgLiA2av0ABAAiSP0MAAAAAAAA8D8AAAAAAADwPyBI/fEB/fIB/fIBIkj9CwQAIC4gPWogSP0LBAAgLiA+aiBFIC4gNmr9AAQA/fIB/QwA",
-    "AAAAAADwPwAAAAAAAPA/IC4gMWr9AAQAIC4gMWr9AAQA/fIB/fEB/fIBIkn9CwQAIC4gP2ogSf0LBAAgLiBAaiBFIC4gNWr9AAQA/fIBIEcgJCAu",
-    "av0ABAD98gH98AEgSCAlIC5q/QAEAP3yAf3wAf0LBAAgLiBBaiBIIC4gMGr9AAQA/fIB/QsEACAuIEJqIEcgLiAwav0ABAD98gH9CwQAIC4gQ2og",
-    "RiAuIDJq/QAEAP3yAf0LBAAgL0ECaiEvDAELCwNAIAIgL0xFBEAgL0EDdCIuIDJqKwMA/RQQBf0hACFKIC4gN2ogLiAzaisDACBKoiAuIDRqKwMA",
-    "IktEAAAAAAAA8D8gS6GioiJLOQMAIC4gOGogSzkDACAuIDpqIC4gOWorAwAgSyAPIC5qKwMAoqAgLiAzaisDACAuIDRqKwMAokQAAAAAAADwPyBK",
-    "IEqioaKgIkogLiAwaisDAKIgLiA1aisDACJMRAAAAAAAAPA/IEyhoqIiTDkDACAuIDtqIEw5AwAgLiA8aiBKIC4gMWorAwCiIC4gNmorAwAiTUQA",
-    "AAAAAADwPyBNoaKiIk05AwAgLiA9aiBNOQMAIC4gPmogSiAuIDZqKwMAokQAAAAAAADwPyAuIDFqKwMAIC4gMWorAwCioaIiTjkDACAuID9qIE45",
-    "AwAgLiBAaiBKIC4gNWorAwCiIEwgJCAuaisDAKKgIE0gJSAuaisDAKKgOQMAIC4gQWogTSAuIDBqKwMAojkDACAuIEJqIEwgLiAwaisDAKI5AwAg",
-    "LiBDaiBLIC4gMmorAwCiOQMAIC9BAWohLwwBCwsgAEEBaiEADAELCwsAQgRuYW1lATsIAAVleHAzMgEGdGFuaDMyAgVmMzJfMAMFZjMyXzEEBWV4",
-    "cDY0BQZ0YW5oNjQGBWY2NF8wBwVmNjRfMQ==",
+    "AGFzbQEAAAABawRgAXsBe2Aof39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/fwBgLn9/f39/f39/f39/f39/f39/f39/f39/",
+    "f39/f39/f39/f39/f39/f39/f39/f38AYAZ/f39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDCwoAAAECAwAAAQIDB5EBEgVmMzJfMAACBWYzMl8x",
+    "AAMFZjMyXzIABAVmMzJfMwAEBWYzMl80AAQFZjMyXzUABAVmMzJfNgAEBWYzMl83AAQFZjMyXzgABAVmNjRfMAAHBWY2NF8xAAgFZjY0XzIACQVm",
+    "NjRfMwAJBWY2NF80AAkFZjY0XzUACQVmNjRfNgAJBWY2NF83AAkFZjY0XzgACQr0NQroAwECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8A",
+    "AIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAAIAD9DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMA",
+    "AJZDAACWQ/3oASIC/QwAgDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2",
+    "Ov3kASAB/eYB/QyJiAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+q6oqPv3kASAB",
+    "/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAC/fgBIgFB",
+    "Af2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgAP0MGHKxQhhysUIY",
+    "crFCGHKxQv1E/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VILhAIBAnsgAP0M0Q1dvdENXb3RDV290Q1dvSAAIAD95gEiAf3mAf0MiYgIPomICD6J",
+    "iAg+iYgIPv3kASAB/eYB/Qyrqqq+q6qqvquqqr6rqqq+/eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AH95gH9DAAAgD8AAIA/AACAPwAAgD/9",
+    "DAAAAEAAAABAAAAAQAAAAED9DAAAAEAAAABAAAAAQAAAAEAgAP3gASIC/eYBEAD9DAAAgD8AAIA/AACAPwAAgD/95AH95wH95QEiAf3hASABIAD9",
+    "DAAAAAAAAAAAAAAAAAAAAAD9Q/1SIAL9DM3MzD3NzMw9zczMPc3MzD39Q/1SC40IAxJ/A3sDfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiErIAUgACAG",
+    "bEECdGohLCAIIAAgCWxBAnRqIS0gCiAAIAtsQQJ0aiEuIAwgACANbEECdGohLyAPIAAgEGxBAnRqISogEiAAIBNsQQJ0aiEwIBQgACAVbEECdGoh",
+    "MSAWIAAgF2xBAnRqITIgGiAAIBtsQQJ0aiEzIBwgACAdbEECdGohNCAeIAAgH2xBAnRqITUgICAAICFsQQJ0aiE2ICQgACAlbEECdGohNyAmIAAg",
+    "J2xBAnRqITggAiACQQNxayE5QQAhKQNAICkgOU5FBEAgKUECdCIoICtq/QAEACAoICxq/QAEAP3kASAHIChq/QAEAP3kARABITogKCAtaiA6/QsE",
+    "ACAoIDBq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/ICggLmr9AAQAICggL2r9AAQA/eQBIA4gKGr9AAQAICggKmr9AAQA/eYB",
+    "/eQBIBEgKGr9AAQA/eQB/eEBEAD95AH95wEiO/0LBAAgKCAzav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAoIDFq/QAEACAo",
+    "IDJq/QAEAP3kASAYIChq/QAEACAoICpq/QAEAP3mAf3kASAZIChq/QAEAP3kAf3hARAA/eQB/ecBIjz9CwQAICggNGogOiA7/eYBICggKmr9AAQA",
+    "IDz95gH95AEiOv0LBAAgKCA3av0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAoIDVq/QAEACAoIDZq/QAEAP3kASAiIChq/QAE",
+    "ACA6/eYB/eQBICMgKGr9AAQA/eQB/eEBEAD95AH95wEiO/0LBAAgKCA4aiA6EAEgO/3mAf0LBAAgKUEEaiEpDAELCwNAIAIgKUxFBEAgKUECdCIo",
+    "ICtqKgIAICggLGoqAgCSIAcgKGoqAgCS/RMQAf0fACE9ICggLWogPTgCACAoIDBqQwAAgD8gKCAuaioCACAoIC9qKgIAkiAOIChqKgIAICggKmoq",
+    "AgCUkiARIChqKgIAkoz9ExAA/R8AQwAAgD+SlSI+OAIAICggM2pDAACAPyAoIDFqKgIAICggMmoqAgCSIBggKGoqAgAgKCAqaioCAJSSIBkgKGoq",
+    "AgCSjP0TEAD9HwBDAACAP5KVIj84AgAgKCA0aiA9ID6UICggKmoqAgAgP5SSIj04AgAgKCA3akMAAIA/ICggNWoqAgAgKCA2aioCAJIgIiAoaioC",
+    "ACA9lJIgIyAoaioCAJKM/RMQAP0fAEMAAIA/kpUiPjgCACAoIDhqID39ExAB/R8AID6UOAIAIClBAWohKQwBCwsgAEEBaiEADAELCwvrCQMXfwV7",
+    "BX0DQCAAIAFORQRAIAMgACAEbEECdGohMiAFIAAgBmxBAnRqITMgByAAIAhsQQJ0aiE0IAkgACAKbEECdGohNyALIAAgDGxBAnRqITggDSAAIA5s",
+    "QQJ0aiE5IBAgACARbEECdGohMCASIAAgE2xBAnRqITUgFCAAIBVsQQJ0aiE6IBYgACAXbEECdGohOyAYIAAgGWxBAnRqITEgGiAAIBtsQQJ0aiE2",
+    "IBwgACAdbEECdGohPCAeIAAgH2xBAnRqIT0gICAAICFsQQJ0aiE+ICIgACAjbEECdGohPyAmIAAgJ2xBAnRqIUAgKCAAIClsQQJ0aiFBICogACAr",
+    "bEECdGohQiAsIAAgLWxBAnRqIUMgAiACQQNxayFEQQAhLwNAIC8gRE5FBEAgL0ECdCIuIDJq/QAEABABIUUgLiA3aiAuIDNq/QAEACBF/eYBIC4g",
+    "NGr9AAQAIkb9DAAAgD8AAIA/AACAPwAAgD8gRv3lAf3mAf3mASJG/QsEACAuIDhqIEb9CwQAIC4gOmogLiA5av0ABAAgRiAPIC5q/QAEAP3mAf3k",
+    "ASAuIDNq/QAEACAuIDRq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyBFIEX95gH95QH95gH95AEiRSAuIDBq/QAEAP3mASAuIDVq/QAEACJH/QwA",
+    "AIA/AACAPwAAgD8AAIA/IEf95QH95gH95gEiR/0LBAAgLiA7aiBH/QsEACAuIDxqIEUgLiAxav0ABAD95gEgLiA2av0ABAAiSP0MAACAPwAAgD8A",
+    "AIA/AACAPyBI/eUB/eYB/eYBIkj9CwQAIC4gPWogSP0LBAAgLiA+aiBFIC4gNmr9AAQA/eYB/QwAAIA/AACAPwAAgD8AAIA/IC4gMWr9AAQAIC4g",
+    "MWr9AAQA/eYB/eUB/eYBIkn9CwQAIC4gP2ogSf0LBAAgLiBAaiBFIC4gNWr9AAQA/eYBIEcgJCAuav0ABAD95gH95AEgSCAlIC5q/QAEAP3mAf3k",
+    "Af0LBAAgLiBBaiBIIC4gMGr9AAQA/eYB/QsEACAuIEJqIEcgLiAwav0ABAD95gH9CwQAIC4gQ2ogRiAuIDJq/QAEAP3mAf0LBAAgL0EEaiEvDAEL",
+    "CwNAIAIgL0xFBEAgL0ECdCIuIDJqKgIA/RMQAf0fACFKIC4gN2ogLiAzaioCACBKlCAuIDRqKgIAIktDAACAPyBLk5SUIks4AgAgLiA4aiBLOAIA",
+    "IC4gOmogLiA5aioCACBLIA8gLmoqAgCUkiAuIDNqKgIAIC4gNGoqAgCUQwAAgD8gSiBKlJOUkiJKIC4gMGoqAgCUIC4gNWoqAgAiTEMAAIA/IEyT",
+    "lJQiTDgCACAuIDtqIEw4AgAgLiA8aiBKIC4gMWoqAgCUIC4gNmoqAgAiTUMAAIA/IE2TlJQiTTgCACAuID1qIE04AgAgLiA+aiBKIC4gNmoqAgCU",
+    "QwAAgD8gLiAxaioCACAuIDFqKgIAlJOUIk44AgAgLiA/aiBOOAIAIC4gQGogSiAuIDVqKgIAlCBMICQgLmoqAgCUkiBNICUgLmoqAgCUkjgCACAu",
+    "IEFqIE0gLiAwaioCAJQ4AgAgLiBCaiBMIC4gMGoqAgCUOAIAIC4gQ2ogSyAuIDJqKgIAlDgCACAvQQFqIS8MAQsLIABBAWohAAwBCwsL7gEDBH8B",
+    "ewF9IAIgAkEDcWshCQNAIAcgCU5FBEAgB0ECdCEI/QwAAAAAAAAAAAAAAAAAAAAAIQogACEGA0AgASAGTEUEQCAKIAQgBSAGbEECdGogCGr9AAQA",
+    "/eQBIQogBkEBaiEGDAELCyADIAhqIgYgBv0ABAAgCv3kAf0LBAAgB0EEaiEHDAELCwNAIAIgB0xFBEAgB0ECdCEIQwAAAAAhCyAAIQYDQCABIAZM",
+    "RQRAIAsgBCAFIAZsQQJ0aiAIaioCAJIhCyAGQQFqIQYMAQsLIAMgCGoiBiAGKgIAIAuSOAIAIAdBAWohBwwBCwsLiwUBAnv9DAAAAAAAAAAAAAAA",
+    "AAAAAAD9DAAAAAAAAPB/AAAAAAAA8H/9DAltqBNGEuY9CW2oE0YS5j0gACAA/Qz+gitlRxX3P/6CK2VHFfc//fIB/ZQB/QwAAAAAADCRwAAAAAAA",
+    "MJHA/fUB/QwAAAAAADCRQAAAAAAAMJFA/fQBIgL9DAAA4P5CLuY/AADg/kIu5j/98gH98QEgAv0Mdjx5Ne856j12PHk17znqPf3yAf3xASIB/fIB",
+    "/QyY2Pjv2O4hPpjY+O/Y7iE+/fABIAH98gH9DORE9WdF5lo+5ET1Z0XmWj798AEgAf3yAf0MXJ94t09+kj5cn3i3T36SPv3wASAB/fIB/Qw0x1al",
+    "4x3HPjTHVqXjHcc+/fABIAH98gH9DBqgARqgAfo+GqABGqAB+j798AEgAf3yAf0MGqABGqABKj8aoAEaoAEqP/3wASAB/fIB/QwXbMEWbMFWPxds",
+    "wRZswVY//fABIAH98gH9DBEREREREYE/ERERERERgT/98AEgAf3yAf0MVVVVVVVVpT9VVVVVVVWlP/3wASAB/fIB/QxVVVVVVVXFP1VVVVVVVcU/",
+    "/fABIAH98gH9DAAAAAAAAOA/AAAAAAAA4D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAL9",
+    "/AEiAUEB/awBIgL9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASABIAL9sQH9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASAA",
+    "/QzvOfr+Qi6GQO85+v5CLoZA/Ur9UiAA/QxSMC3VEEmHwFIwLdUQSYfA/Un9UgvsAgECeyAA/QzjdStFNtpXv+N1K0U22le/IAAgAP3yASIB/fIB",
+    "/QzgfRUOPW1tP+B9FQ49bW0//fABIAH98gH9DD3C5lXjJoK/PcLmVeMmgr/98AEgAf3yAf0M+hAsiPRklj/6ECyI9GSWP/3wASAB/fIB/QwcuqEb",
+    "uqGrvxy6oRu6oau//fABIAH98gH9DBEREREREcE/ERERERERwT/98AEgAf3yAf0MVVVVVVVV1b9VVVVVVVXVv/3wASAB/fIB/QwAAAAAAADwPwAA",
+    "AAAAAPA//fAB/fIB/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAAAAQAAAAAAAAABA/QwAAAAAAAAAQAAAAAAAAABAIAD97AEiAv3yARAF/QwAAAAA",
+    "AADwPwAAAAAAAPA//fAB/fMB/fEBIgH97QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/Un9UiAC/QyamZmZmZm5P5qZmZmZmbk//Un9UgulCAMSfwN7",
+    "A3wDQCAAIAFORQRAIAMgACAEbEEDdGohKyAFIAAgBmxBA3RqISwgCCAAIAlsQQN0aiEtIAogACALbEEDdGohLiAMIAAgDWxBA3RqIS8gDyAAIBBs",
+    "QQN0aiEqIBIgACATbEEDdGohMCAUIAAgFWxBA3RqITEgFiAAIBdsQQN0aiEyIBogACAbbEEDdGohMyAcIAAgHWxBA3RqITQgHiAAIB9sQQN0aiE1",
+    "ICAgACAhbEEDdGohNiAkIAAgJWxBA3RqITcgJiAAICdsQQN0aiE4IAIgAkEBcWshOUEAISkDQCApIDlORQRAIClBA3QiKCArav0ABAAgKCAsav0A",
+    "BAD98AEgByAoav0ABAD98AEQBiE6ICggLWogOv0LBAAgKCAwav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAoIC5q/QAEACAo",
+    "IC9q/QAEAP3wASAOIChq/QAEACAoICpq/QAEAP3yAf3wASARIChq/QAEAP3wAf3tARAF/fAB/fMBIjv9CwQAICggM2r9DAAAAAAAAPA/AAAAAAAA",
+    "8D/9DAAAAAAAAPA/AAAAAAAA8D8gKCAxav0ABAAgKCAyav0ABAD98AEgGCAoav0ABAAgKCAqav0ABAD98gH98AEgGSAoav0ABAD98AH97QEQBf3w",
+    "Af3zASI8/QsEACAoIDRqIDogO/3yASAoICpq/QAEACA8/fIB/fABIjr9CwQAICggN2r9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA",
+    "8D8gKCA1av0ABAAgKCA2av0ABAD98AEgIiAoav0ABAAgOv3yAf3wASAjIChq/QAEAP3wAf3tARAF/fAB/fMBIjv9CwQAICggOGogOhAGIDv98gH9",
+    "CwQAIClBAmohKQwBCwsDQCACIClMRQRAIClBA3QiKCAraisDACAoICxqKwMAoCAHIChqKwMAoP0UEAb9IQAhPSAoIC1qID05AwAgKCAwakQAAAAA",
+    "AADwPyAoIC5qKwMAICggL2orAwCgIA4gKGorAwAgKCAqaisDAKKgIBEgKGorAwCgmv0UEAX9IQBEAAAAAAAA8D+goyI+OQMAICggM2pEAAAAAAAA",
+    "8D8gKCAxaisDACAoIDJqKwMAoCAYIChqKwMAICggKmorAwCioCAZIChqKwMAoJr9FBAF/SEARAAAAAAAAPA/oKMiPzkDACAoIDRqID0gPqIgKCAq",
+    "aisDACA/oqAiPTkDACAoIDdqRAAAAAAAAPA/ICggNWorAwAgKCA2aisDAKAgIiAoaisDACA9oqAgIyAoaisDAKCa/RQQBf0hAEQAAAAAAADwP6Cj",
+    "Ij45AwAgKCA4aiA9/RQQBv0hACA+ojkDACApQQFqISkMAQsLIABBAWohAAwBCwsL/wkDF38FewV8A0AgACABTkUEQCADIAAgBGxBA3RqITIgBSAA",
+    "IAZsQQN0aiEzIAcgACAIbEEDdGohNCAJIAAgCmxBA3RqITcgCyAAIAxsQQN0aiE4IA0gACAObEEDdGohOSAQIAAgEWxBA3RqITAgEiAAIBNsQQN0",
+    "aiE1IBQgACAVbEEDdGohOiAWIAAgF2xBA3RqITsgGCAAIBlsQQN0aiExIBogACAbbEEDdGohNiAcIAAgHWxBA3RqITwgHiAAIB9sQQN0aiE9ICAg",
+    "ACAhbEEDdGohPiAiIAAgI2xBA3RqIT8gJiAAICdsQQN0aiFAICggACApbEEDdGohQSAqIAAgK2xBA3RqIUIgLCAAIC1sQQN0aiFDIAIgAkEBcWsh",
+    "REEAIS8DQCAvIERORQRAIC9BA3QiLiAyav0ABAAQBiFFIC4gN2ogLiAzav0ABAAgRf3yASAuIDRq/QAEACJG/QwAAAAAAADwPwAAAAAAAPA/IEb9",
+    "8QH98gH98gEiRv0LBAAgLiA4aiBG/QsEACAuIDpqIC4gOWr9AAQAIEYgDyAuav0ABAD98gH98AEgLiAzav0ABAAgLiA0av0ABAD98gH9DAAAAAAA",
+    "APA/AAAAAAAA8D8gRSBF/fIB/fEB/fIB/fABIkUgLiAwav0ABAD98gEgLiA1av0ABAAiR/0MAAAAAAAA8D8AAAAAAADwPyBH/fEB/fIB/fIBIkf9",
+    "CwQAIC4gO2ogR/0LBAAgLiA8aiBFIC4gMWr9AAQA/fIBIC4gNmr9AAQAIkj9DAAAAAAAAPA/AAAAAAAA8D8gSP3xAf3yAf3yASJI/QsEACAuID1q",
+    "IEj9CwQAIC4gPmogRSAuIDZq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyAuIDFq/QAEACAuIDFq/QAEAP3yAf3xAf3yASJJ/QsEACAuID9qIEn9",
+    "CwQAIC4gQGogRSAuIDVq/QAEAP3yASBHICQgLmr9AAQA/fIB/fABIEggJSAuav0ABAD98gH98AH9CwQAIC4gQWogSCAuIDBq/QAEAP3yAf0LBAAg",
+    "LiBCaiBHIC4gMGr9AAQA/fIB/QsEACAuIENqIEYgLiAyav0ABAD98gH9CwQAIC9BAmohLwwBCwsDQCACIC9MRQRAIC9BA3QiLiAyaisDAP0UEAb9",
+    "IQAhSiAuIDdqIC4gM2orAwAgSqIgLiA0aisDACJLRAAAAAAAAPA/IEuhoqIiSzkDACAuIDhqIEs5AwAgLiA6aiAuIDlqKwMAIEsgDyAuaisDAKKg",
+    "IC4gM2orAwAgLiA0aisDAKJEAAAAAAAA8D8gSiBKoqGioCJKIC4gMGorAwCiIC4gNWorAwAiTEQAAAAAAADwPyBMoaKiIkw5AwAgLiA7aiBMOQMA",
+    "IC4gPGogSiAuIDFqKwMAoiAuIDZqKwMAIk1EAAAAAAAA8D8gTaGioiJNOQMAIC4gPWogTTkDACAuID5qIEogLiA2aisDAKJEAAAAAAAA8D8gLiAx",
+    "aisDACAuIDFqKwMAoqGiIk45AwAgLiA/aiBOOQMAIC4gQGogSiAuIDVqKwMAoiBMICQgLmorAwCioCBNICUgLmorAwCioDkDACAuIEFqIE0gLiAw",
+    "aisDAKI5AwAgLiBCaiBMIC4gMGorAwCiOQMAIC4gQ2ogSyAuIDJqKwMAojkDACAvQQFqIS8MAQsLIABBAWohAAwBCwsL8gEDBH8BewF8IAIgAkEB",
+    "cWshCQNAIAcgCU5FBEAgB0EDdCEI/QwAAAAAAAAAAAAAAAAAAAAAIQogACEGA0AgASAGTEUEQCAKIAQgBSAGbEEDdGogCGr9AAQA/fABIQogBkEB",
+    "aiEGDAELCyADIAhqIgYgBv0ABAAgCv3wAf0LBAAgB0ECaiEHDAELCwNAIAIgB0xFBEAgB0EDdCEIRAAAAAAAAAAAIQsgACEGA0AgASAGTEUEQCAL",
+    "IAQgBSAGbEEDdGogCGorAwCgIQsgBkEBaiEGDAELCyADIAhqIgYgBisDACALoDkDACAHQQFqIQcMAQsLCwBQBG5hbWUBSQoABWV4cDMyAQZ0YW5o",
+    "MzICBWYzMl8wAwVmMzJfMQQFZjMyXzIFBWV4cDY0BgZ0YW5oNjQHBWY2NF8wCAVmNjRfMQkFZjY0XzI=",
   ].join(""),
 };

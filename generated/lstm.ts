@@ -505,16 +505,26 @@ function kernel64<A extends FloatArray>(
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWii, dWif, dWig, dWio
     mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Wii, true);
-    // grad of: i  = sigmoid(Wii*x + bii + Whi*h + bhi)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
-      scratch1[i] = sum;
+    // op 2 (sumb): f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(2, T * B, [
+        H, // $n
+        at(scratch1, 0), // $scratch1
+        at(gx0, 0), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: i  = sigmoid(Wii*x + bii + Whi*h + bhi)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
+        scratch1[i] = sum;
+      }
     }
 
-    // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+    // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(2, 1, [
+      wl(3, 1, [
         H, // $n
         at(scratch1, 0), // $scratch1
         at(dp, o_bii), // $dbii
@@ -525,9 +535,9 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+    // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(3, 1, [
+      wl(4, 1, [
         H, // $n
         at(scratch1, 0), // $scratch1
         at(dp, o_bhi), // $dbhi
@@ -538,16 +548,26 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    // grad of: f  = sigmoid(Wif*x + bif + Whf*h + bhf)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
-      scratch2[i] = sum;
+    // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(5, T * B, [
+        H, // $n
+        at(scratch2, 0), // $scratch2
+        at(gx0, H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: f  = sigmoid(Wif*x + bif + Whf*h + bhf)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
+        scratch2[i] = sum;
+      }
     }
 
-    // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(4, 1, [
+      wl(6, 1, [
         H, // $n
         at(scratch2, 0), // $scratch2
         at(dp, o_bif), // $dbif
@@ -558,9 +578,9 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    // loop 7: f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(5, 1, [
+      wl(7, 1, [
         H, // $n
         at(scratch2, 0), // $scratch2
         at(dp, o_bhf), // $dbhf
@@ -571,16 +591,26 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    // grad of: g  = tanh(Wig*x + big + Whg*h + bhg)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
-      scratch3[i] = sum;
+    // op 8 (sumb): f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(8, T * B, [
+        H, // $n
+        at(scratch3, 0), // $scratch3
+        at(gx0, 2 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: g  = tanh(Wig*x + big + Whg*h + bhg)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
+        scratch3[i] = sum;
+      }
     }
 
-    // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    // loop 9: f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(6, 1, [
+      wl(9, 1, [
         H, // $n
         at(scratch3, 0), // $scratch3
         at(dp, o_big), // $dbig
@@ -591,9 +621,9 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    // loop 7: f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    // loop 10: f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(7, 1, [
+      wl(10, 1, [
         H, // $n
         at(scratch3, 0), // $scratch3
         at(dp, o_bhg), // $dbhg
@@ -604,16 +634,26 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    // grad of: o  = sigmoid(Wio*x + bio + Who*h + bho)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
-      scratch4[i] = sum;
+    // op 11 (sumb): f32_11 and f64_11 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(11, T * B, [
+        H, // $n
+        at(scratch4, 0), // $scratch4
+        at(gx0, 3 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: o  = sigmoid(Wio*x + bio + Who*h + bho)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
+        scratch4[i] = sum;
+      }
     }
 
-    // loop 8: f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+    // loop 12: f32_12 and f64_12 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(8, 1, [
+      wl(12, 1, [
         H, // $n
         at(scratch4, 0), // $scratch4
         at(dp, o_bio), // $dbio
@@ -624,9 +664,9 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    // loop 9: f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
+    // loop 13: f32_13 and f64_13 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(9, 1, [
+      wl(13, 1, [
         H, // $n
         at(scratch4, 0), // $scratch4
         at(dp, o_bho), // $dbho
@@ -1015,16 +1055,26 @@ function kernel32<A extends FloatArray>(
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWii, dWif, dWig, dWio
     mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Wii, true);
-    // grad of: i  = sigmoid(Wii*x + bii + Whi*h + bhi)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
-      scratch1[i] = sum;
+    // op 2 (sumb): f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(2, T * B, [
+        H, // $n
+        at(scratch1, 0), // $scratch1
+        at(gx0, 0), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: i  = sigmoid(Wii*x + bii + Whi*h + bhi)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
+        scratch1[i] = sum;
+      }
     }
 
-    // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+    // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(2, 1, [
+      wl(3, 1, [
         H, // $n
         at(scratch1, 0), // $scratch1
         at(dp, o_bii), // $dbii
@@ -1035,9 +1085,9 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+    // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(3, 1, [
+      wl(4, 1, [
         H, // $n
         at(scratch1, 0), // $scratch1
         at(dp, o_bhi), // $dbhi
@@ -1048,16 +1098,26 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    // grad of: f  = sigmoid(Wif*x + bif + Whf*h + bhf)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
-      scratch2[i] = sum;
+    // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(5, T * B, [
+        H, // $n
+        at(scratch2, 0), // $scratch2
+        at(gx0, H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: f  = sigmoid(Wif*x + bif + Whf*h + bhf)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
+        scratch2[i] = sum;
+      }
     }
 
-    // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(4, 1, [
+      wl(6, 1, [
         H, // $n
         at(scratch2, 0), // $scratch2
         at(dp, o_bif), // $dbif
@@ -1068,9 +1128,9 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    // loop 7: f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(5, 1, [
+      wl(7, 1, [
         H, // $n
         at(scratch2, 0), // $scratch2
         at(dp, o_bhf), // $dbhf
@@ -1081,16 +1141,26 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    // grad of: g  = tanh(Wig*x + big + Whg*h + bhg)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
-      scratch3[i] = sum;
+    // op 8 (sumb): f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(8, T * B, [
+        H, // $n
+        at(scratch3, 0), // $scratch3
+        at(gx0, 2 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: g  = tanh(Wig*x + big + Whg*h + bhg)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
+        scratch3[i] = sum;
+      }
     }
 
-    // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    // loop 9: f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(6, 1, [
+      wl(9, 1, [
         H, // $n
         at(scratch3, 0), // $scratch3
         at(dp, o_big), // $dbig
@@ -1101,9 +1171,9 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    // loop 7: f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    // loop 10: f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(7, 1, [
+      wl(10, 1, [
         H, // $n
         at(scratch3, 0), // $scratch3
         at(dp, o_bhg), // $dbhg
@@ -1114,16 +1184,26 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    // grad of: o  = sigmoid(Wio*x + bio + Who*h + bho)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
-      scratch4[i] = sum;
+    // op 11 (sumb): f32_11 and f64_11 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(11, T * B, [
+        H, // $n
+        at(scratch4, 0), // $scratch4
+        at(gx0, 3 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: o  = sigmoid(Wio*x + bio + Who*h + bho)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
+        scratch4[i] = sum;
+      }
     }
 
-    // loop 8: f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+    // loop 12: f32_12 and f64_12 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(8, 1, [
+      wl(12, 1, [
         H, // $n
         at(scratch4, 0), // $scratch4
         at(dp, o_bio), // $dbio
@@ -1134,9 +1214,9 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    // loop 9: f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
+    // loop 13: f32_13 and f64_13 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(9, 1, [
+      wl(13, 1, [
         H, // $n
         at(scratch4, 0), // $scratch4
         at(dp, o_bho), // $dbho
@@ -1180,7 +1260,7 @@ export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {
   return createKernel32(sizes, B, 1, options);
 }
 
-/** The elementwise loops in WebAssembly (text: lstm.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
+/** The elementwise loops and whole-vector ops in WebAssembly (text: lstm.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
 const LOOPS_WASM: LoopsModuleSource = {
   loops: [
     { vector: true, splittable: true },
@@ -1193,87 +1273,97 @@ const LOOPS_WASM: LoopsModuleSource = {
     { vector: true, splittable: false },
     { vector: true, splittable: false },
     { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
   ],
   binary: [
-    "AGFzbQEAAAABZARgAXsBe2Arf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/fwBgJX9/f39/f39/f39/f39/f39/f39/",
-    "f39/f39/f39/f39/f39/f38AYAV/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMLCgAAAQIDAAABAgMHoQEUBWYzMl8wAAIFZjMyXzEAAwVmMzJf",
-    "MgAEBWYzMl8zAAQFZjMyXzQABAVmMzJfNQAEBWYzMl82AAQFZjMyXzcABAVmMzJfOAAEBWYzMl85AAQFZjY0XzAABwVmNjRfMQAIBWY2NF8yAAkF",
-    "ZjY0XzMACQVmNjRfNAAJBWY2NF81AAkFZjY0XzYACQVmNjRfNwAJBWY2NF84AAkFZjY0XzkACQrsMAroAwECe/0MAAAAAAAAAAAAAAAAAAAAAP0M",
-    "AACAfwAAgH8AAIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAAIAD9DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0M",
-    "AACWQwAAlkMAAJZDAACWQ/3oASIC/QwAgDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmEL",
-    "tjphC7Y6YQu2Ov3kASAB/eYB/QyJiAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+",
-    "q6oqPv3kASAB/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3k",
-    "ASAC/fgBIgFBAf2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgAP0M",
-    "GHKxQhhysUIYcrFCGHKxQv1E/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VILhAIBAnsgAP0M0Q1dvdENXb3RDV290Q1dvSAAIAD95gEiAf3mAf0M",
-    "iYgIPomICD6JiAg+iYgIPv3kASAB/eYB/Qyrqqq+q6qqvquqqr6rqqq+/eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AH95gH9DAAAgD8AAIA/",
-    "AACAPwAAgD/9DAAAAEAAAABAAAAAQAAAAED9DAAAAEAAAABAAAAAQAAAAEAgAP3gASIC/eYBEAD9DAAAgD8AAIA/AACAPwAAgD/95AH95wH95QEi",
-    "Af3hASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Q/1SIAL9DM3MzD3NzMw9zczMPc3MzD39Q/1SC5YIAxN/BHsEfQNAIAAgAU5FBEAgAyAAIARsQQJ0",
-    "aiEtIAYgACAHbEECdGohLiAJIAAgCmxBAnRqIS8gCyAAIAxsQQJ0aiEwIA4gACAPbEECdGohMSARIAAgEmxBAnRqITIgEyAAIBRsQQJ0aiEzIBYg",
-    "ACAXbEECdGohNCAZIAAgGmxBAnRqITUgGyAAIBxsQQJ0aiE2IB4gACAfbEECdGohNyAhIAAgImxBAnRqITggIyAAICRsQQJ0aiE5ICUgACAmbEEC",
-    "dGohOiAnIAAgKGxBAnRqITsgKSAAICpsQQJ0aiE8IAIgAkEDcWshPUEAISwDQCAsID1ORQRA/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAA",
-    "gD8AAIA/ICxBAnQiKyAtav0ABAAgBSArav0ABAD95AEgKyAuav0ABAD95AEgCCArav0ABAD95AH94QEQAP3kAf3nASE+ICsgL2ogPv0LBAAgKyAy",
-    "av0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyArIDBq/QAEACANICtq/QAEAP3kASArIDFq/QAEAP3kASAQICtq/QAEAP3kAf3h",
-    "ARAA/eQB/ecBIj/9CwQAICsgNWogKyAzav0ABAAgFSArav0ABAD95AEgKyA0av0ABAD95AEgGCArav0ABAD95AEQASJA/QsEACArIDhq/QwAAIA/",
-    "AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/ICsgNmr9AAQAIB0gK2r9AAQA/eQBICsgN2r9AAQA/eQBICAgK2r9AAQA/eQB/eEBEAD95AH9",
-    "5wEiQf0LBAAgKyA6aiA/ICsgOWr9AAQA/eYBID4gQP3mAf3kASI+/QsEACArIDtqID4QASI+/QsEACArIDxqIEEgPv3mAf0LBAAgLEEEaiEsDAEL",
-    "CwNAIAIgLExFBEBDAACAPyAsQQJ0IisgLWoqAgAgBSAraioCAJIgKyAuaioCAJIgCCAraioCAJKM/RMQAP0fAEMAAIA/kpUhQiArIC9qIEI4AgAg",
-    "KyAyakMAAIA/ICsgMGoqAgAgDSAraioCAJIgKyAxaioCAJIgECAraioCAJKM/RMQAP0fAEMAAIA/kpUiQzgCACArIDVqICsgM2oqAgAgFSAraioC",
-    "AJIgKyA0aioCAJIgGCAraioCAJL9ExAB/R8AIkQ4AgAgKyA4akMAAIA/ICsgNmoqAgAgHSAraioCAJIgKyA3aioCAJIgICAraioCAJKM/RMQAP0f",
-    "AEMAAIA/kpUiRTgCACArIDpqIEMgKyA5aioCAJQgQiBElJIiQjgCACArIDtqIEL9ExAB/R8AIkI4AgAgKyA8aiBFIEKUOAIAICxBAWohLAwBCwsg",
-    "AEEBaiEADAELCwv8BwMUfwJ7An0DQCAAIAFORQRAIAMgACAEbEECdGohLSAFIAAgBmxBAnRqISkgByAAIAhsQQJ0aiEnIAkgACAKbEECdGohKiAL",
-    "IAAgDGxBAnRqISggDSAAIA5sQQJ0aiErIA8gACAQbEECdGohLiARIAAgEmxBAnRqIS8gEyAAIBRsQQJ0aiEwIBUgACAWbEECdGohMSAXIAAgGGxB",
-    "AnRqITIgGSAAIBpsQQJ0aiEsIBsgACAcbEECdGohMyAdIAAgHmxBAnRqITQgHyAAICBsQQJ0aiE1ICEgACAibEECdGohNiAjIAAgJGxBAnRqITcg",
-    "AiACQQNxayE4QQAhJgNAICYgOE5FBEAgJkECdCIlIC1q/QAEACAlIClq/QAEACAlICdq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAlICpq/QAE",
-    "ACI5IDn95gH95QH95gH95AEiOiAlIChq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAlICtq/QAEACI5IDn95gH95QH95gEhOSAlIC5qIDn9CwQA",
-    "ICUgL2ogOf0LBAAgJSAwaiA6ICUgK2r9AAQA/eYBICUgKGr9AAQA/QwAAIA/AACAPwAAgD8AAIA/ICUgKGr9AAQA/eUB/eYB/eYBIjn9CwQAICUg",
-    "MWogOf0LBAAgJSAzaiA6ICUgMmr9AAQA/eYBICUgLGr9AAQAIjn9DAAAgD8AAIA/AACAPwAAgD8gOf3lAf3mAf3mASI5/QsEACAlIDRqIDn9CwQA",
-    "ICUgNWogJSApav0ABAAgJSAqav0ABAD95gEgJSAnav0ABAD9DAAAgD8AAIA/AACAPwAAgD8gJSAnav0ABAD95QH95gH95gEiOf0LBAAgJSA2aiA5",
-    "/QsEACAlIDdqIDogJSAsav0ABAD95gH9CwQAICZBBGohJgwBCwsDQCACICZMRQRAICZBAnQiJSAtaioCACAlIClqKgIAICUgJ2oqAgCUQwAAgD8g",
-    "JSAqaioCACI7IDuUk5SSIjwgJSAoaioCAJRDAACAPyAlICtqKgIAIjsgO5STlCE7ICUgLmogOzgCACAlIC9qIDs4AgAgJSAwaiA8ICUgK2oqAgCU",
-    "ICUgKGoqAgBDAACAPyAlIChqKgIAk5SUIjs4AgAgJSAxaiA7OAIAICUgM2ogPCAlIDJqKgIAlCAlICxqKgIAIjtDAACAPyA7k5SUIjs4AgAgJSA0",
-    "aiA7OAIAICUgNWogJSApaioCACAlICpqKgIAlCAlICdqKgIAQwAAgD8gJSAnaioCAJOUlCI7OAIAICUgNmogOzgCACAlIDdqIDwgJSAsaioCAJQ4",
-    "AgAgJkEBaiEmDAELCyAAQQFqIQAMAQsLC5IBAQN/A0AgACABTkUEQCACIAJBA3FrIQdBACEFA0AgBSAHTkUEQCAFQQJ0IgYgBGogBCAGav0ABAAg",
-    "AyAGav0ABAD95AH9CwQAIAVBBGohBQwBCwsDQCACIAVMRQRAIAVBAnQiBiAEaiAEIAZqKgIAIAMgBmoqAgCSOAIAIAVBAWohBQwBCwsgAEEBaiEA",
-    "DAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV",
-    "9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk1",
-    "7znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36S",
-    "PlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqg",
-    "ASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fAB",
-    "IAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9",
-    "DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAA",
-    "AAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC+wCAQJ7IAD9DON1K0U2",
-    "2le/43UrRTbaV78gACAA/fIBIgH98gH9DOB9FQ49bW0/4H0VDj1tbT/98AEgAf3yAf0MPcLmVeMmgr89wuZV4yaCv/3wASAB/fIB/Qz6ECyI9GSW",
-    "P/oQLIj0ZJY//fABIAH98gH9DBy6oRu6oau/HLqhG7qhq7/98AEgAf3yAf0MERERERERwT8RERERERHBP/3wASAB/fIB/QxVVVVVVVXVv1VVVVVV",
-    "VdW//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AH98gH9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAABAAAAAAAAAAED9DAAAAAAAAABAAAAA",
-    "AAAAAEAgAP3sASIC/fIBEAX9DAAAAAAAAPA/AAAAAAAA8D/98AH98wH98QEiAf3tASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1SIAL9DJqZmZmZ",
-    "mbk/mpmZmZmZuT/9Sf1SC64IAxN/BHsEfANAIAAgAU5FBEAgAyAAIARsQQN0aiEtIAYgACAHbEEDdGohLiAJIAAgCmxBA3RqIS8gCyAAIAxsQQN0",
-    "aiEwIA4gACAPbEEDdGohMSARIAAgEmxBA3RqITIgEyAAIBRsQQN0aiEzIBYgACAXbEEDdGohNCAZIAAgGmxBA3RqITUgGyAAIBxsQQN0aiE2IB4g",
-    "ACAfbEEDdGohNyAhIAAgImxBA3RqITggIyAAICRsQQN0aiE5ICUgACAmbEEDdGohOiAnIAAgKGxBA3RqITsgKSAAICpsQQN0aiE8IAIgAkEBcWsh",
-    "PUEAISwDQCAsID1ORQRA/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICxBA3QiKyAtav0ABAAgBSArav0ABAD98AEgKyAuav0A",
-    "BAD98AEgCCArav0ABAD98AH97QEQBf3wAf3zASE+ICsgL2ogPv0LBAAgKyAyav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAr",
-    "IDBq/QAEACANICtq/QAEAP3wASArIDFq/QAEAP3wASAQICtq/QAEAP3wAf3tARAF/fAB/fMBIj/9CwQAICsgNWogKyAzav0ABAAgFSArav0ABAD9",
-    "8AEgKyA0av0ABAD98AEgGCArav0ABAD98AEQBiJA/QsEACArIDhq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICsgNmr9AAQA",
-    "IB0gK2r9AAQA/fABICsgN2r9AAQA/fABICAgK2r9AAQA/fAB/e0BEAX98AH98wEiQf0LBAAgKyA6aiA/ICsgOWr9AAQA/fIBID4gQP3yAf3wASI+",
-    "/QsEACArIDtqID4QBiI+/QsEACArIDxqIEEgPv3yAf0LBAAgLEECaiEsDAELCwNAIAIgLExFBEBEAAAAAAAA8D8gLEEDdCIrIC1qKwMAIAUgK2or",
-    "AwCgICsgLmorAwCgIAggK2orAwCgmv0UEAX9IQBEAAAAAAAA8D+goyFCICsgL2ogQjkDACArIDJqRAAAAAAAAPA/ICsgMGorAwAgDSAraisDAKAg",
-    "KyAxaisDAKAgECAraisDAKCa/RQQBf0hAEQAAAAAAADwP6CjIkM5AwAgKyA1aiArIDNqKwMAIBUgK2orAwCgICsgNGorAwCgIBggK2orAwCg/RQQ",
-    "Bv0hACJEOQMAICsgOGpEAAAAAAAA8D8gKyA2aisDACAdICtqKwMAoCArIDdqKwMAoCAgICtqKwMAoJr9FBAF/SEARAAAAAAAAPA/oKMiRTkDACAr",
-    "IDpqIEMgKyA5aisDAKIgQiBEoqAiQjkDACArIDtqIEL9FBAG/SEAIkI5AwAgKyA8aiBFIEKiOQMAICxBAWohLAwBCwsgAEEBaiEADAELCwuQCAMU",
-    "fwJ7AnwDQCAAIAFORQRAIAMgACAEbEEDdGohLSAFIAAgBmxBA3RqISkgByAAIAhsQQN0aiEnIAkgACAKbEEDdGohKiALIAAgDGxBA3RqISggDSAA",
-    "IA5sQQN0aiErIA8gACAQbEEDdGohLiARIAAgEmxBA3RqIS8gEyAAIBRsQQN0aiEwIBUgACAWbEEDdGohMSAXIAAgGGxBA3RqITIgGSAAIBpsQQN0",
-    "aiEsIBsgACAcbEEDdGohMyAdIAAgHmxBA3RqITQgHyAAICBsQQN0aiE1ICEgACAibEEDdGohNiAjIAAgJGxBA3RqITcgAiACQQFxayE4QQAhJgNA",
-    "ICYgOE5FBEAgJkEDdCIlIC1q/QAEACAlIClq/QAEACAlICdq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyAlICpq/QAEACI5IDn98gH98QH98gH9",
-    "8AEiOiAlIChq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyAlICtq/QAEACI5IDn98gH98QH98gEhOSAlIC5qIDn9CwQAICUgL2ogOf0LBAAgJSAw",
-    "aiA6ICUgK2r9AAQA/fIBICUgKGr9AAQA/QwAAAAAAADwPwAAAAAAAPA/ICUgKGr9AAQA/fEB/fIB/fIBIjn9CwQAICUgMWogOf0LBAAgJSAzaiA6",
-    "ICUgMmr9AAQA/fIBICUgLGr9AAQAIjn9DAAAAAAAAPA/AAAAAAAA8D8gOf3xAf3yAf3yASI5/QsEACAlIDRqIDn9CwQAICUgNWogJSApav0ABAAg",
-    "JSAqav0ABAD98gEgJSAnav0ABAD9DAAAAAAAAPA/AAAAAAAA8D8gJSAnav0ABAD98QH98gH98gEiOf0LBAAgJSA2aiA5/QsEACAlIDdqIDogJSAs",
-    "av0ABAD98gH9CwQAICZBAmohJgwBCwsDQCACICZMRQRAICZBA3QiJSAtaisDACAlIClqKwMAICUgJ2orAwCiRAAAAAAAAPA/ICUgKmorAwAiOyA7",
-    "oqGioCI8ICUgKGorAwCiRAAAAAAAAPA/ICUgK2orAwAiOyA7oqGiITsgJSAuaiA7OQMAICUgL2ogOzkDACAlIDBqIDwgJSAraisDAKIgJSAoaisD",
-    "AEQAAAAAAADwPyAlIChqKwMAoaKiIjs5AwAgJSAxaiA7OQMAICUgM2ogPCAlIDJqKwMAoiAlICxqKwMAIjtEAAAAAAAA8D8gO6GioiI7OQMAICUg",
-    "NGogOzkDACAlIDVqICUgKWorAwAgJSAqaisDAKIgJSAnaisDAEQAAAAAAADwPyAlICdqKwMAoaKiIjs5AwAgJSA2aiA7OQMAICUgN2ogPCAlICxq",
-    "KwMAojkDACAmQQFqISYMAQsLIABBAWohAAwBCwsLkgEBA38DQCAAIAFORQRAIAIgAkEBcWshB0EAIQUDQCAFIAdORQRAIAVBA3QiBiAEaiAEIAZq",
-    "/QAEACADIAZq/QAEAP3wAf0LBAAgBUECaiEFDAELCwNAIAIgBUxFBEAgBUEDdCIGIARqIAQgBmorAwAgAyAGaisDAKA5AwAgBUEBaiEFDAELCyAA",
-    "QQFqIQAMAQsLCwBQBG5hbWUBSQoABWV4cDMyAQZ0YW5oMzICBWYzMl8wAwVmMzJfMQQFZjMyXzIFBWV4cDY0BgZ0YW5oNjQHBWY2NF8wCAVmNjRf",
-    "MQkFZjY0XzI=",
+    "AGFzbQEAAAABbQVgAXsBe2Arf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/fwBgJX9/f39/f39/f39/f39/f39/f39/",
+    "f39/f39/f39/f39/f39/f38AYAZ/f39/f38AYAV/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMNDAAAAQIDBAAAAQIDBAfpARwFZjMyXzAAAgVm",
+    "MzJfMQADBWYzMl8yAAQFZjMyXzMABQVmMzJfNAAFBWYzMl81AAQFZjMyXzYABQVmMzJfNwAFBWYzMl84AAQFZjMyXzkABQZmMzJfMTAABQZmMzJf",
+    "MTEABAZmMzJfMTIABQZmMzJfMTMABQVmNjRfMAAIBWY2NF8xAAkFZjY0XzIACgVmNjRfMwALBWY2NF80AAsFZjY0XzUACgVmNjRfNgALBWY2NF83",
+    "AAsFZjY0XzgACgVmNjRfOQALBmY2NF8xMAALBmY2NF8xMQAKBmY2NF8xMgALBmY2NF8xMwALCqo0DOgDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwA",
+    "AIB/AACAfwAAgH8AAIB//QwBDVA5AQ1QOQENUDkBDVA5IAAgAP0MO6q4PzuquD87qrg/O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwA",
+    "AJZDAACWQwAAlkMAAJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0Mg4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2",
+    "OmELtjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6r",
+    "qio+/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQB",
+    "IAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAA/QwY",
+    "crFCGHKxQhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9UguEAgECeyAA/QzRDV290Q1dvdENXb3RDV29IAAgAP3mASIB/eYB/QyJ",
+    "iAg+iYgIPomICD6JiAg+/eQBIAH95gH9DKuqqr6rqqq+q6qqvquqqr795AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kAf3mAf0MAACAPwAAgD8A",
+    "AIA/AACAP/0MAAAAQAAAAEAAAABAAAAAQP0MAAAAQAAAAEAAAABAAAAAQCAA/eABIgL95gEQAP0MAACAPwAAgD8AAIA/AACAP/3kAf3nAf3lASIB",
+    "/eEBIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1D/VIgAv0MzczMPc3MzD3NzMw9zczMPf1D/VILlggDE38EewR9A0AgACABTkUEQCADIAAgBGxBAnRq",
+    "IS0gBiAAIAdsQQJ0aiEuIAkgACAKbEECdGohLyALIAAgDGxBAnRqITAgDiAAIA9sQQJ0aiExIBEgACASbEECdGohMiATIAAgFGxBAnRqITMgFiAA",
+    "IBdsQQJ0aiE0IBkgACAabEECdGohNSAbIAAgHGxBAnRqITYgHiAAIB9sQQJ0aiE3ICEgACAibEECdGohOCAjIAAgJGxBAnRqITkgJSAAICZsQQJ0",
+    "aiE6ICcgACAobEECdGohOyApIAAgKmxBAnRqITwgAiACQQNxayE9QQAhLANAICwgPU5FBED9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACA",
+    "PwAAgD8gLEECdCIrIC1q/QAEACAFICtq/QAEAP3kASArIC5q/QAEAP3kASAIICtq/QAEAP3kAf3hARAA/eQB/ecBIT4gKyAvaiA+/QsEACArIDJq",
+    "/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/ICsgMGr9AAQAIA0gK2r9AAQA/eQBICsgMWr9AAQA/eQBIBAgK2r9AAQA/eQB/eEB",
+    "EAD95AH95wEiP/0LBAAgKyA1aiArIDNq/QAEACAVICtq/QAEAP3kASArIDRq/QAEAP3kASAYICtq/QAEAP3kARABIkD9CwQAICsgOGr9DAAAgD8A",
+    "AIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gKyA2av0ABAAgHSArav0ABAD95AEgKyA3av0ABAD95AEgICArav0ABAD95AH94QEQAP3kAf3n",
+    "ASJB/QsEACArIDpqID8gKyA5av0ABAD95gEgPiBA/eYB/eQBIj79CwQAICsgO2ogPhABIj79CwQAICsgPGogQSA+/eYB/QsEACAsQQRqISwMAQsL",
+    "A0AgAiAsTEUEQEMAAIA/ICxBAnQiKyAtaioCACAFICtqKgIAkiArIC5qKgIAkiAIICtqKgIAkoz9ExAA/R8AQwAAgD+SlSFCICsgL2ogQjgCACAr",
+    "IDJqQwAAgD8gKyAwaioCACANICtqKgIAkiArIDFqKgIAkiAQICtqKgIAkoz9ExAA/R8AQwAAgD+SlSJDOAIAICsgNWogKyAzaioCACAVICtqKgIA",
+    "kiArIDRqKgIAkiAYICtqKgIAkv0TEAH9HwAiRDgCACArIDhqQwAAgD8gKyA2aioCACAdICtqKgIAkiArIDdqKgIAkiAgICtqKgIAkoz9ExAA/R8A",
+    "QwAAgD+SlSJFOAIAICsgOmogQyArIDlqKgIAlCBCIESUkiJCOAIAICsgO2ogQv0TEAH9HwAiQjgCACArIDxqIEUgQpQ4AgAgLEEBaiEsDAELCyAA",
+    "QQFqIQAMAQsLC/wHAxR/AnsCfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEtIAUgACAGbEECdGohKSAHIAAgCGxBAnRqIScgCSAAIApsQQJ0aiEqIAsg",
+    "ACAMbEECdGohKCANIAAgDmxBAnRqISsgDyAAIBBsQQJ0aiEuIBEgACASbEECdGohLyATIAAgFGxBAnRqITAgFSAAIBZsQQJ0aiExIBcgACAYbEEC",
+    "dGohMiAZIAAgGmxBAnRqISwgGyAAIBxsQQJ0aiEzIB0gACAebEECdGohNCAfIAAgIGxBAnRqITUgISAAICJsQQJ0aiE2ICMgACAkbEECdGohNyAC",
+    "IAJBA3FrIThBACEmA0AgJiA4TkUEQCAmQQJ0IiUgLWr9AAQAICUgKWr9AAQAICUgJ2r9AAQA/eYB/QwAAIA/AACAPwAAgD8AAIA/ICUgKmr9AAQA",
+    "IjkgOf3mAf3lAf3mAf3kASI6ICUgKGr9AAQA/eYB/QwAAIA/AACAPwAAgD8AAIA/ICUgK2r9AAQAIjkgOf3mAf3lAf3mASE5ICUgLmogOf0LBAAg",
+    "JSAvaiA5/QsEACAlIDBqIDogJSArav0ABAD95gEgJSAoav0ABAD9DAAAgD8AAIA/AACAPwAAgD8gJSAoav0ABAD95QH95gH95gEiOf0LBAAgJSAx",
+    "aiA5/QsEACAlIDNqIDogJSAyav0ABAD95gEgJSAsav0ABAAiOf0MAACAPwAAgD8AAIA/AACAPyA5/eUB/eYB/eYBIjn9CwQAICUgNGogOf0LBAAg",
+    "JSA1aiAlIClq/QAEACAlICpq/QAEAP3mASAlICdq/QAEAP0MAACAPwAAgD8AAIA/AACAPyAlICdq/QAEAP3lAf3mAf3mASI5/QsEACAlIDZqIDn9",
+    "CwQAICUgN2ogOiAlICxq/QAEAP3mAf0LBAAgJkEEaiEmDAELCwNAIAIgJkxFBEAgJkECdCIlIC1qKgIAICUgKWoqAgAgJSAnaioCAJRDAACAPyAl",
+    "ICpqKgIAIjsgO5STlJIiPCAlIChqKgIAlEMAAIA/ICUgK2oqAgAiOyA7lJOUITsgJSAuaiA7OAIAICUgL2ogOzgCACAlIDBqIDwgJSAraioCAJQg",
+    "JSAoaioCAEMAAIA/ICUgKGoqAgCTlJQiOzgCACAlIDFqIDs4AgAgJSAzaiA8ICUgMmoqAgCUICUgLGoqAgAiO0MAAIA/IDuTlJQiOzgCACAlIDRq",
+    "IDs4AgAgJSA1aiAlIClqKgIAICUgKmoqAgCUICUgJ2oqAgBDAACAPyAlICdqKgIAk5SUIjs4AgAgJSA2aiA7OAIAICUgN2ogPCAlICxqKgIAlDgC",
+    "ACAmQQFqISYMAQsLIABBAWohAAwBCwsL2wEDBH8BewF9IAIgAkEDcWshCQNAIAcgCU5FBEAgB0ECdCEI/QwAAAAAAAAAAAAAAAAAAAAAIQogACEG",
+    "A0AgASAGTEUEQCAKIAQgBSAGbEECdGogCGr9AAQA/eQBIQogBkEBaiEGDAELCyADIAhqIAr9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQh",
+    "CEMAAAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAGbEECdGogCGoqAgCSIQsgBkEBaiEGDAELCyADIAhqIAs4AgAgB0EBaiEHDAELCwuSAQEDfwNA",
+    "IAAgAU5FBEAgAiACQQNxayEHQQAhBQNAIAUgB05FBEAgBUECdCIGIARqIAQgBmr9AAQAIAMgBmr9AAQA/eQB/QsEACAFQQRqIQUMAQsLA0AgAiAF",
+    "TEUEQCAFQQJ0IgYgBGogBCAGaioCACADIAZqKgIAkjgCACAFQQFqIQUMAQsLIABBAWohAAwBCwsLiwUBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAA",
+    "AAAAAPB/AAAAAAAA8H/9DAltqBNGEuY9CW2oE0YS5j0gACAA/Qz+gitlRxX3P/6CK2VHFfc//fIB/ZQB/QwAAAAAADCRwAAAAAAAMJHA/fUB/QwA",
+    "AAAAADCRQAAAAAAAMJFA/fQBIgL9DAAA4P5CLuY/AADg/kIu5j/98gH98QEgAv0Mdjx5Ne856j12PHk17znqPf3yAf3xASIB/fIB/QyY2Pjv2O4h",
+    "PpjY+O/Y7iE+/fABIAH98gH9DORE9WdF5lo+5ET1Z0XmWj798AEgAf3yAf0MXJ94t09+kj5cn3i3T36SPv3wASAB/fIB/Qw0x1al4x3HPjTHVqXj",
+    "Hcc+/fABIAH98gH9DBqgARqgAfo+GqABGqAB+j798AEgAf3yAf0MGqABGqABKj8aoAEaoAEqP/3wASAB/fIB/QwXbMEWbMFWPxdswRZswVY//fAB",
+    "IAH98gH9DBEREREREYE/ERERERERgT/98AEgAf3yAf0MVVVVVVVVpT9VVVVVVVWlP/3wASAB/fIB/QxVVVVVVVXFP1VVVVVVVcU//fABIAH98gH9",
+    "DAAAAAAAAOA/AAAAAAAA4D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAL9/AEiAUEB/awB",
+    "IgL9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASABIAL9sQH9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASAA/QzvOfr+Qi6G",
+    "QO85+v5CLoZA/Ur9UiAA/QxSMC3VEEmHwFIwLdUQSYfA/Un9UgvsAgECeyAA/QzjdStFNtpXv+N1K0U22le/IAAgAP3yASIB/fIB/QzgfRUOPW1t",
+    "P+B9FQ49bW0//fABIAH98gH9DD3C5lXjJoK/PcLmVeMmgr/98AEgAf3yAf0M+hAsiPRklj/6ECyI9GSWP/3wASAB/fIB/QwcuqEbuqGrvxy6oRu6",
+    "oau//fABIAH98gH9DBEREREREcE/ERERERERwT/98AEgAf3yAf0MVVVVVVVV1b9VVVVVVVXVv/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fAB",
+    "/fIB/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAAAAQAAAAAAAAABA/QwAAAAAAAAAQAAAAAAAAABAIAD97AEiAv3yARAG/QwAAAAAAADwPwAAAAAA",
+    "APA//fAB/fMB/fEBIgH97QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/Un9UiAC/QyamZmZmZm5P5qZmZmZmbk//Un9UguuCAMTfwR7BHwDQCAAIAFO",
+    "RQRAIAMgACAEbEEDdGohLSAGIAAgB2xBA3RqIS4gCSAAIApsQQN0aiEvIAsgACAMbEEDdGohMCAOIAAgD2xBA3RqITEgESAAIBJsQQN0aiEyIBMg",
+    "ACAUbEEDdGohMyAWIAAgF2xBA3RqITQgGSAAIBpsQQN0aiE1IBsgACAcbEEDdGohNiAeIAAgH2xBA3RqITcgISAAICJsQQN0aiE4ICMgACAkbEED",
+    "dGohOSAlIAAgJmxBA3RqITogJyAAIChsQQN0aiE7ICkgACAqbEEDdGohPCACIAJBAXFrIT1BACEsA0AgLCA9TkUEQP0MAAAAAAAA8D8AAAAAAADw",
+    "P/0MAAAAAAAA8D8AAAAAAADwPyAsQQN0IisgLWr9AAQAIAUgK2r9AAQA/fABICsgLmr9AAQA/fABIAggK2r9AAQA/fAB/e0BEAb98AH98wEhPiAr",
+    "IC9qID79CwQAICsgMmr9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gKyAwav0ABAAgDSArav0ABAD98AEgKyAxav0ABAD98AEg",
+    "ECArav0ABAD98AH97QEQBv3wAf3zASI//QsEACArIDVqICsgM2r9AAQAIBUgK2r9AAQA/fABICsgNGr9AAQA/fABIBggK2r9AAQA/fABEAciQP0L",
+    "BAAgKyA4av0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyArIDZq/QAEACAdICtq/QAEAP3wASArIDdq/QAEAP3wASAgICtq/QAE",
+    "AP3wAf3tARAG/fAB/fMBIkH9CwQAICsgOmogPyArIDlq/QAEAP3yASA+IED98gH98AEiPv0LBAAgKyA7aiA+EAciPv0LBAAgKyA8aiBBID798gH9",
+    "CwQAICxBAmohLAwBCwsDQCACICxMRQRARAAAAAAAAPA/ICxBA3QiKyAtaisDACAFICtqKwMAoCArIC5qKwMAoCAIICtqKwMAoJr9FBAG/SEARAAA",
+    "AAAAAPA/oKMhQiArIC9qIEI5AwAgKyAyakQAAAAAAADwPyArIDBqKwMAIA0gK2orAwCgICsgMWorAwCgIBAgK2orAwCgmv0UEAb9IQBEAAAAAAAA",
+    "8D+goyJDOQMAICsgNWogKyAzaisDACAVICtqKwMAoCArIDRqKwMAoCAYICtqKwMAoP0UEAf9IQAiRDkDACArIDhqRAAAAAAAAPA/ICsgNmorAwAg",
+    "HSAraisDAKAgKyA3aisDAKAgICAraisDAKCa/RQQBv0hAEQAAAAAAADwP6CjIkU5AwAgKyA6aiBDICsgOWorAwCiIEIgRKKgIkI5AwAgKyA7aiBC",
+    "/RQQB/0hACJCOQMAICsgPGogRSBCojkDACAsQQFqISwMAQsLIABBAWohAAwBCwsLkAgDFH8CewJ8A0AgACABTkUEQCADIAAgBGxBA3RqIS0gBSAA",
+    "IAZsQQN0aiEpIAcgACAIbEEDdGohJyAJIAAgCmxBA3RqISogCyAAIAxsQQN0aiEoIA0gACAObEEDdGohKyAPIAAgEGxBA3RqIS4gESAAIBJsQQN0",
+    "aiEvIBMgACAUbEEDdGohMCAVIAAgFmxBA3RqITEgFyAAIBhsQQN0aiEyIBkgACAabEEDdGohLCAbIAAgHGxBA3RqITMgHSAAIB5sQQN0aiE0IB8g",
+    "ACAgbEEDdGohNSAhIAAgImxBA3RqITYgIyAAICRsQQN0aiE3IAIgAkEBcWshOEEAISYDQCAmIDhORQRAICZBA3QiJSAtav0ABAAgJSApav0ABAAg",
+    "JSAnav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gJSAqav0ABAAiOSA5/fIB/fEB/fIB/fABIjogJSAoav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA",
+    "8D8gJSArav0ABAAiOSA5/fIB/fEB/fIBITkgJSAuaiA5/QsEACAlIC9qIDn9CwQAICUgMGogOiAlICtq/QAEAP3yASAlIChq/QAEAP0MAAAAAAAA",
+    "8D8AAAAAAADwPyAlIChq/QAEAP3xAf3yAf3yASI5/QsEACAlIDFqIDn9CwQAICUgM2ogOiAlIDJq/QAEAP3yASAlICxq/QAEACI5/QwAAAAAAADw",
+    "PwAAAAAAAPA/IDn98QH98gH98gEiOf0LBAAgJSA0aiA5/QsEACAlIDVqICUgKWr9AAQAICUgKmr9AAQA/fIBICUgJ2r9AAQA/QwAAAAAAADwPwAA",
+    "AAAAAPA/ICUgJ2r9AAQA/fEB/fIB/fIBIjn9CwQAICUgNmogOf0LBAAgJSA3aiA6ICUgLGr9AAQA/fIB/QsEACAmQQJqISYMAQsLA0AgAiAmTEUE",
+    "QCAmQQN0IiUgLWorAwAgJSApaisDACAlICdqKwMAokQAAAAAAADwPyAlICpqKwMAIjsgO6KhoqAiPCAlIChqKwMAokQAAAAAAADwPyAlICtqKwMA",
+    "IjsgO6KhoiE7ICUgLmogOzkDACAlIC9qIDs5AwAgJSAwaiA8ICUgK2orAwCiICUgKGorAwBEAAAAAAAA8D8gJSAoaisDAKGioiI7OQMAICUgMWog",
+    "OzkDACAlIDNqIDwgJSAyaisDAKIgJSAsaisDACI7RAAAAAAAAPA/IDuhoqIiOzkDACAlIDRqIDs5AwAgJSA1aiAlIClqKwMAICUgKmorAwCiICUg",
+    "J2orAwBEAAAAAAAA8D8gJSAnaisDAKGioiI7OQMAICUgNmogOzkDACAlIDdqIDwgJSAsaisDAKI5AwAgJkEBaiEmDAELCyAAQQFqIQAMAQsLC98B",
+    "AwR/AXsBfCACIAJBAXFrIQkDQCAHIAlORQRAIAdBA3QhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUgBmxBA3RqIAhq",
+    "/QAEAP3wASEKIAZBAWohBgwBCwsgAyAIaiAK/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IQhEAAAAAAAAAAAhCyAAIQYDQCABIAZMRQRA",
+    "IAsgBCAFIAZsQQN0aiAIaisDAKAhCyAGQQFqIQYMAQsLIAMgCGogCzkDACAHQQFqIQcMAQsLC5IBAQN/A0AgACABTkUEQCACIAJBAXFrIQdBACEF",
+    "A0AgBSAHTkUEQCAFQQN0IgYgBGogBCAGav0ABAAgAyAGav0ABAD98AH9CwQAIAVBAmohBQwBCwsDQCACIAVMRQRAIAVBA3QiBiAEaiAEIAZqKwMA",
+    "IAMgBmorAwCgOQMAIAVBAWohBQwBCwsgAEEBaiEADAELCwsAXgRuYW1lAVcMAAVleHAzMgEGdGFuaDMyAgVmMzJfMAMFZjMyXzEEBWYzMl8yBQVm",
+    "MzJfMwYFZXhwNjQHBnRhbmg2NAgFZjY0XzAJBWY2NF8xCgVmNjRfMgsFZjY0XzM=",
   ].join(""),
 };

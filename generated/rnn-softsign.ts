@@ -243,16 +243,26 @@ function kernel64<A extends FloatArray>(
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWih
     mm.TN(H, D, T * B, gx0, 0, H, x, 0, D, dp, o_Wih, true);
-    // grad of: h' = softsign(Wih*x + bih + Whh*h + bhh)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * H + i]!;
-      scratch1[i] = sum;
+    // op 0 (sumb): f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(0, T * B, [
+        H, // $n
+        at(scratch1, 0), // $scratch1
+        at(gx0, 0), // $gx0
+        H, // $gx0_stride
+      ]);
+    else {
+      // grad of: h' = softsign(Wih*x + bih + Whh*h + bhh)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * H + i]!;
+        scratch1[i] = sum;
+      }
     }
 
-    // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+    // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(0, 1, [
+      wl(1, 1, [
         H, // $n
         at(scratch1, 0), // $scratch1
         at(dp, o_bih), // $dbih
@@ -263,9 +273,9 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
+    // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(1, 1, [
+      wl(2, 1, [
         H, // $n
         at(scratch1, 0), // $scratch1
         at(dp, o_bhh), // $dbhh
@@ -435,16 +445,26 @@ function kernel32<A extends FloatArray>(
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWih
     mm.TN(H, D, T * B, gx0, 0, H, x, 0, D, dp, o_Wih, true);
-    // grad of: h' = softsign(Wih*x + bih + Whh*h + bhh)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * H + i]!;
-      scratch1[i] = sum;
+    // op 0 (sumb): f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(0, T * B, [
+        H, // $n
+        at(scratch1, 0), // $scratch1
+        at(gx0, 0), // $gx0
+        H, // $gx0_stride
+      ]);
+    else {
+      // grad of: h' = softsign(Wih*x + bih + Whh*h + bhh)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * H + i]!;
+        scratch1[i] = sum;
+      }
     }
 
-    // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+    // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(0, 1, [
+      wl(1, 1, [
         H, // $n
         at(scratch1, 0), // $scratch1
         at(dp, o_bih), // $dbih
@@ -455,9 +475,9 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
+    // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(1, 1, [
+      wl(2, 1, [
         H, // $n
         at(scratch1, 0), // $scratch1
         at(dp, o_bhh), // $dbhh
@@ -499,17 +519,24 @@ export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {
   return createKernel32(sizes, B, 1, options);
 }
 
-/** The elementwise loops in WebAssembly (text: rnn-softsign.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
+/** The elementwise loops and whole-vector ops in WebAssembly (text: rnn-softsign.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
 const LOOPS_WASM: LoopsModuleSource = {
   loops: [
     { vector: true, splittable: false },
     { vector: true, splittable: false },
+    { vector: true, splittable: false },
   ],
   binary: [
-    "AGFzbQEAAAABCQFgBX9/f39/AAISAQNlbnYGbWVtb3J5AgMBgIAEAwMCAAAHIQQFZjMyXzAAAAVmMzJfMQAABWY2NF8wAAEFZjY0XzEAAQqpAgKS",
-    "AQEDfwNAIAAgAU5FBEAgAiACQQNxayEHQQAhBQNAIAUgB05FBEAgBUECdCIGIARqIAQgBmr9AAQAIAMgBmr9AAQA/eQB/QsEACAFQQRqIQUMAQsL",
-    "A0AgAiAFTEUEQCAFQQJ0IgYgBGogBCAGaioCACADIAZqKgIAkjgCACAFQQFqIQUMAQsLIABBAWohAAwBCwsLkgEBA38DQCAAIAFORQRAIAIgAkEB",
-    "cWshB0EAIQUDQCAFIAdORQRAIAVBA3QiBiAEaiAEIAZq/QAEACADIAZq/QAEAP3wAf0LBAAgBUECaiEFDAELCwNAIAIgBUxFBEAgBUEDdCIGIARq",
-    "IAQgBmorAwAgAyAGaisDAKA5AwAgBUEBaiEFDAELCyAAQQFqIQAMAQsLCwAWBG5hbWUBDwIABWYzMl8wAQVmNjRfMA==",
+    "AGFzbQEAAAABEgJgBn9/f39/fwBgBX9/f39/AAISAQNlbnYGbWVtb3J5AgMBgIAEAwUEAAEAAQcxBgVmMzJfMAAABWYzMl8xAAEFZjMyXzIAAQVm",
+    "NjRfMAACBWY2NF8xAAMFZjY0XzIAAwrnBQTbAQMEfwF7AX0gAiACQQNxayEJA0AgByAJTkUEQCAHQQJ0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAA",
+    "IQYDQCABIAZMRQRAIAogBCAFIAZsQQJ0aiAIav0ABAD95AEhCiAGQQFqIQYMAQsLIAMgCGogCv0LBAAgB0EEaiEHDAELCwNAIAIgB0xFBEAgB0EC",
+    "dCEIQwAAAAAhCyAAIQYDQCABIAZMRQRAIAsgBCAFIAZsQQJ0aiAIaioCAJIhCyAGQQFqIQYMAQsLIAMgCGogCzgCACAHQQFqIQcMAQsLC5IBAQN/",
+    "A0AgACABTkUEQCACIAJBA3FrIQdBACEFA0AgBSAHTkUEQCAFQQJ0IgYgBGogBCAGav0ABAAgAyAGav0ABAD95AH9CwQAIAVBBGohBQwBCwsDQCAC",
+    "IAVMRQRAIAVBAnQiBiAEaiAEIAZqKgIAIAMgBmoqAgCSOAIAIAVBAWohBQwBCwsgAEEBaiEADAELCwvfAQMEfwF7AXwgAiACQQFxayEJA0AgByAJ",
+    "TkUEQCAHQQN0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsQQN0aiAIav0ABAD98AEhCiAGQQFqIQYMAQsLIAMg",
+    "CGogCv0LBAAgB0ECaiEHDAELCwNAIAIgB0xFBEAgB0EDdCEIRAAAAAAAAAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAGbEEDdGogCGorAwCgIQsg",
+    "BkEBaiEGDAELCyADIAhqIAs5AwAgB0EBaiEHDAELCwuSAQEDfwNAIAAgAU5FBEAgAiACQQFxayEHQQAhBQNAIAUgB05FBEAgBUEDdCIGIARqIAQg",
+    "Bmr9AAQAIAMgBmr9AAQA/fAB/QsEACAFQQJqIQUMAQsLA0AgAiAFTEUEQCAFQQN0IgYgBGogBCAGaisDACADIAZqKwMAoDkDACAFQQFqIQUMAQsL",
+    "IABBAWohAAwBCwsLACQEbmFtZQEdBAAFZjMyXzABBWYzMl8xAgVmNjRfMAMFZjY0XzE=",
   ].join(""),
 };

@@ -391,25 +391,45 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      // grad of: f  = sigmoid(Wf*x + v_f .* c + b_f)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch0[b * H + i]!;
-        dp[o_v_f + i]! += sum;
+      // op 3 (sumb): f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(3, B, [
+          H, // $n
+          at(dp, o_v_f), // $dv_f
+          at(scratch0, 0), // $scratch0
+          H, // $scratch0_stride
+        ]);
+      else {
+        // grad of: f  = sigmoid(Wf*x + v_f .* c + b_f)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch0[b * H + i]!;
+          dp[o_v_f + i]! += sum;
+        }
       }
 
-      // grad of: r  = sigmoid(Wr*x + v_r .* c + b_r)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
-        dp[o_v_r + i]! += sum;
+      // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(4, B, [
+          H, // $n
+          at(dp, o_v_r), // $dv_r
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+        ]);
+      else {
+        // grad of: r  = sigmoid(Wr*x + v_r .* c + b_r)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
+          dp[o_v_r + i]! += sum;
+        }
       }
 
       // d(dx) from Wf, Wr, W
       mm.NN(B, 3 * H, H, gx0, t * B * (3 * H), 3 * H, p, o_Wf, dx_1, t * B * H, H, false);
-      // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+      // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(3, B, [
+        wl(5, B, [
           H, // $n
           at(scratch2, 0), // $scratch2
           H, // $scratch2_stride
@@ -430,18 +450,38 @@ function kernel64<A extends FloatArray>(
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWf, dWr, dW
     mm.TN(3 * H, H, T * B, gx0, 0, 3 * H, x, 0, H, dp, o_Wf, true);
-    // grad of: f  = sigmoid(Wf*x + v_f .* c + b_f)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
-      dp[o_b_f + i]! += sum;
+    // op 6 (sumb): f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(6, T * B, [
+        H, // $n
+        at(dp, o_b_f), // $db_f
+        at(gx0, 0), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: f  = sigmoid(Wf*x + v_f .* c + b_f)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
+        dp[o_b_f + i]! += sum;
+      }
     }
 
-    // grad of: r  = sigmoid(Wr*x + v_r .* c + b_r)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
-      dp[o_b_r + i]! += sum;
+    // op 7 (sumb): f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(7, T * B, [
+        H, // $n
+        at(dp, o_b_r), // $db_r
+        at(gx0, H), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: r  = sigmoid(Wr*x + v_r .* c + b_r)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
+        dp[o_b_r + i]! += sum;
+      }
     }
 
     dcPrev0.set(carry_c);
@@ -742,25 +782,45 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      // grad of: f  = sigmoid(Wf*x + v_f .* c + b_f)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch0[b * H + i]!;
-        dp[o_v_f + i]! += sum;
+      // op 3 (sumb): f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(3, B, [
+          H, // $n
+          at(dp, o_v_f), // $dv_f
+          at(scratch0, 0), // $scratch0
+          H, // $scratch0_stride
+        ]);
+      else {
+        // grad of: f  = sigmoid(Wf*x + v_f .* c + b_f)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch0[b * H + i]!;
+          dp[o_v_f + i]! += sum;
+        }
       }
 
-      // grad of: r  = sigmoid(Wr*x + v_r .* c + b_r)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
-        dp[o_v_r + i]! += sum;
+      // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(4, B, [
+          H, // $n
+          at(dp, o_v_r), // $dv_r
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+        ]);
+      else {
+        // grad of: r  = sigmoid(Wr*x + v_r .* c + b_r)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
+          dp[o_v_r + i]! += sum;
+        }
       }
 
       // d(dx) from Wf, Wr, W
       mm.NN(B, 3 * H, H, gx0, t * B * (3 * H), 3 * H, p, o_Wf, dx_1, t * B * H, H, false);
-      // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+      // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(3, B, [
+        wl(5, B, [
           H, // $n
           at(scratch2, 0), // $scratch2
           H, // $scratch2_stride
@@ -781,18 +841,38 @@ function kernel32<A extends FloatArray>(
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWf, dWr, dW
     mm.TN(3 * H, H, T * B, gx0, 0, 3 * H, x, 0, H, dp, o_Wf, true);
-    // grad of: f  = sigmoid(Wf*x + v_f .* c + b_f)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
-      dp[o_b_f + i]! += sum;
+    // op 6 (sumb): f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(6, T * B, [
+        H, // $n
+        at(dp, o_b_f), // $db_f
+        at(gx0, 0), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: f  = sigmoid(Wf*x + v_f .* c + b_f)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
+        dp[o_b_f + i]! += sum;
+      }
     }
 
-    // grad of: r  = sigmoid(Wr*x + v_r .* c + b_r)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
-      dp[o_b_r + i]! += sum;
+    // op 7 (sumb): f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(7, T * B, [
+        H, // $n
+        at(dp, o_b_r), // $db_r
+        at(gx0, H), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: r  = sigmoid(Wr*x + v_r .* c + b_r)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
+        dp[o_b_r + i]! += sum;
+      }
     }
 
     dcPrev0.set(carry_c);
@@ -824,79 +904,89 @@ export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {
   return createKernel32(sizes, B, 1, options);
 }
 
-/** The elementwise loops in WebAssembly (text: sru.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
+/** The elementwise loops and whole-vector ops in WebAssembly (text: sru.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
 const LOOPS_WASM: LoopsModuleSource = {
   loops: [
     { vector: false, splittable: false },
     { vector: true, splittable: true },
     { vector: true, splittable: true },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
     { vector: true, splittable: true },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
   ],
   binary: [
-    "AGFzbQEAAAABWQVgAXsBe2ADf39/AGAaf39/f39/f39/f39/f39/f39/f39/f39/f38AYCN/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/",
-    "f39/fwBgB39/f39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDCwoAAQIDBAABAgMEB0EIBWYzMl8wAAEFZjMyXzEAAgVmMzJfMgADBWYzMl8zAAQF",
-    "ZjY0XzAABgVmNjRfMQAHBWY2NF8yAAgFZjY0XzMACQruJwroAwECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8AAIB/AACAf/0MAQ1QOQEN",
-    "UDkBDVA5AQ1QOSAAIAD9DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMAAJZDAACWQ/3oASIC/QwA",
-    "gDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2Ov3kASAB/eYB/QyJiAg8",
-    "iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+q6oqPv3kASAB/eYB/QwAAAA/AAAAPwAA",
-    "AD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAC/fgBIgFBAf2sASIC/Qx/AAAAfwAA",
-    "AH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgAP0MGHKxQhhysUIYcrFCGHKxQv1E/VIgAP0M",
-    "tPHPwrTxz8K08c/CtPHPwv1D/VILQAADQCAAIAFORQRAIAL9DAAAAAAAAAAAAAAAAAAAAAAQAP0fAEMAAABAlEMAAIA/kpE4AgAgAEEBaiEADAEL",
-    "CwvyBQMMfwJ7An0DQCAAIAFORQRAIAMgACAEbEECdGohHSAGIAAgB2xBAnRqIRwgCSAAIApsQQJ0aiEeIAsgACAMbEECdGohHyAPIAAgEGxBAnRq",
-    "ISAgESAAIBJsQQJ0aiEhIBMgACAUbEECdGohIiAWIAAgF2xBAnRqISMgGCAAIBlsQQJ0aiEkIAIgAkEDcWshJUEAIRsDQCAbICVORQRA/QwAAIA/",
-    "AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/IBtBAnQiGiAdav0ABAAgBSAaav0ABAAgGiAcav0ABAD95gH95AEgCCAaav0ABAD95AH94QEQ",
-    "AP3kAf3nASEmIBogHmogJv0LBAAgGiAgav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAaIB9q/QAEACANIBpq/QAEACAaIBxq",
-    "/QAEAP3mAf3kASAOIBpq/QAEAP3kAf3hARAA/eQB/ecBIif9CwQAIBogImogJiAaIBxq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAm/eUBIBog",
-    "IWr9AAQA/eYB/eQBIib9CwQAIBogJGogJyAm/eYB/QwAAIA/AACAPwAAgD8AAIA/ICf95QEgFf0JAgAgGiAjav0ABAD95gH95gH95AH9CwQAIBtB",
-    "BGohGwwBCwsDQCACIBtMRQRAQwAAgD8gG0ECdCIaIB1qKgIAIAUgGmoqAgAgGiAcaioCAJSSIAggGmoqAgCSjP0TEAD9HwBDAACAP5KVISggGiAe",
-    "aiAoOAIAIBogIGpDAACAPyAaIB9qKgIAIA0gGmoqAgAgGiAcaioCAJSSIA4gGmoqAgCSjP0TEAD9HwBDAACAP5KVIik4AgAgGiAiaiAoIBogHGoq",
-    "AgCUQwAAgD8gKJMgGiAhaioCAJSSIig4AgAgGiAkaiApICiUQwAAgD8gKZMgFSoCACAaICNqKgIAlJSSOAIAIBtBAWohGwwBCwsgAEEBaiEADAEL",
-    "Cwu+BwMSfwV7BX0DQCAAIAFORQRAIAMgACAEbEECdGohJSAFIAAgBmxBAnRqISkgByAAIAhsQQJ0aiEqIAkgACAKbEECdGohJiALIAAgDGxBAnRq",
-    "ISsgDSAAIA5sQQJ0aiEsIA8gACAQbEECdGohJyARIAAgEmxBAnRqIS0gEyAAIBRsQQJ0aiEoIBUgACAWbEECdGohLiAZIAAgGmxBAnRqIS8gGyAA",
-    "IBxsQQJ0aiEwIB0gACAebEECdGohMSAfIAAgIGxBAnRqITIgISAAICJsQQJ0aiEzIAIgAkEDcWshNEEAISQDQCAkIDRORQRA/QwAAIA/AACAPwAA",
-    "gD8AAIA/ICRBAnQiIyAmav0ABAD95QEhNyAjICtqICMgJWr9AAQAIjUgIyApav0ABAD95gH9DNez3T/Xs90/17PdP9ez3T8gNSAjICpq/QAEAP3m",
-    "Af3mAf3lASAjICZq/QAEACA3/eYB/eYBIjX9CwQAICMgLmogIyAsav0ABAAgIyAlav0ABAAgIyAmav0ABAD95gH95AEiOCAjICdq/QAEACAjIC1q",
-    "/QAEAP3lAf3mASAjIChq/QAEACI2/QwAAIA/AACAPwAAgD8AAIA/IDb95QEiOf3mAf3mASI2/QsEACAjIC9qIDUgFyAjav0ABAD95gEgOCAjIChq",
-    "/QAEAP3mAf3kASA2IBggI2r9AAQA/eYB/eQB/QsEACAjIDBqIDYgIyAnav0ABAD95gH9CwQAICMgMWogNSAjICdq/QAEAP3mAf0LBAAgIyAyaiA4",
-    "IDn95gH9CwQAICMgM2r9DNez3T/Xs90/17PdP9ez3T8gIyAlav0ABAAgN/3mAf3mAf0LBAAgJEEEaiEkDAELCwNAIAIgJExFBEBDAACAPyAkQQJ0",
-    "IiMgJmoqAgCTITwgIyAraiAjICVqKgIAIjogIyApaioCAJQgOiAjICpqKgIAlEPXs90/lJMgIyAmaioCACA8lJQiOjgCACAjIC5qICMgLGoqAgAg",
-    "IyAlaioCACAjICZqKgIAlJIiPSAjICdqKgIAICMgLWoqAgCTlCAjIChqKgIAIjtDAACAPyA7kyI+lJQiOzgCACAjIC9qIDogFyAjaioCAJQgPSAj",
-    "IChqKgIAlJIgOyAYICNqKgIAlJI4AgAgIyAwaiA7ICMgJ2oqAgCUOAIAICMgMWogOiAjICdqKgIAlDgCACAjIDJqID0gPpQ4AgAgIyAzaiAjICVq",
-    "KgIAIDyUQ9ez3T+UOAIAICRBAWohJAwBCwsgAEEBaiEADAELCwusAQEFfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiEKIAUgACAGbEECdGohCSACIAJB",
-    "A3FrIQtBACEHA0AgByALTkUEQCAHQQJ0IgggCWogCCAJav0ABAAgCCAKav0ABAD95AH9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQiCCAJ",
-    "aiAIIAlqKgIAIAggCmoqAgCSOAIAIAdBAWohBwwBCwsgAEEBaiEADAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADw",
-    "f/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAw",
-    "kUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEg",
-    "Af3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0M",
-    "GqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERER",
-    "gT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAA",
-    "AADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAA",
-    "AAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1S",
-    "IAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC0gAA0AgACABTkUEQCAC/QwAAAAAAAAAAAAAAAAAAAAAEAX9IQBEAAAAAAAAAECiRAAAAAAAAPA/oJ85",
-    "AwAgAEEBaiEADAELCwuKBgMMfwJ7AnwDQCAAIAFORQRAIAMgACAEbEEDdGohHSAGIAAgB2xBA3RqIRwgCSAAIApsQQN0aiEeIAsgACAMbEEDdGoh",
-    "HyAPIAAgEGxBA3RqISAgESAAIBJsQQN0aiEhIBMgACAUbEEDdGohIiAWIAAgF2xBA3RqISMgGCAAIBlsQQN0aiEkIAIgAkEBcWshJUEAIRsDQCAb",
-    "ICVORQRA/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/IBtBA3QiGiAdav0ABAAgBSAaav0ABAAgGiAcav0ABAD98gH98AEgCCAa",
-    "av0ABAD98AH97QEQBf3wAf3zASEmIBogHmogJv0LBAAgGiAgav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAaIB9q/QAEACAN",
-    "IBpq/QAEACAaIBxq/QAEAP3yAf3wASAOIBpq/QAEAP3wAf3tARAF/fAB/fMBIif9CwQAIBogImogJiAaIBxq/QAEAP3yAf0MAAAAAAAA8D8AAAAA",
-    "AADwPyAm/fEBIBogIWr9AAQA/fIB/fABIib9CwQAIBogJGogJyAm/fIB/QwAAAAAAADwPwAAAAAAAPA/ICf98QEgFf0KAwAgGiAjav0ABAD98gH9",
-    "8gH98AH9CwQAIBtBAmohGwwBCwsDQCACIBtMRQRARAAAAAAAAPA/IBtBA3QiGiAdaisDACAFIBpqKwMAIBogHGorAwCioCAIIBpqKwMAoJr9FBAF",
-    "/SEARAAAAAAAAPA/oKMhKCAaIB5qICg5AwAgGiAgakQAAAAAAADwPyAaIB9qKwMAIA0gGmorAwAgGiAcaisDAKKgIA4gGmorAwCgmv0UEAX9IQBE",
-    "AAAAAAAA8D+goyIpOQMAIBogImogKCAaIBxqKwMAokQAAAAAAADwPyAooSAaICFqKwMAoqAiKDkDACAaICRqICkgKKJEAAAAAAAA8D8gKaEgFSsD",
-    "ACAaICNqKwMAoqKgOQMAIBtBAWohGwwBCwsgAEEBaiEADAELCwvOBwMSfwV7BXwDQCAAIAFORQRAIAMgACAEbEEDdGohJSAFIAAgBmxBA3RqISkg",
-    "ByAAIAhsQQN0aiEqIAkgACAKbEEDdGohJiALIAAgDGxBA3RqISsgDSAAIA5sQQN0aiEsIA8gACAQbEEDdGohJyARIAAgEmxBA3RqIS0gEyAAIBRs",
-    "QQN0aiEoIBUgACAWbEEDdGohLiAZIAAgGmxBA3RqIS8gGyAAIBxsQQN0aiEwIB0gACAebEEDdGohMSAfIAAgIGxBA3RqITIgISAAICJsQQN0aiEz",
-    "IAIgAkEBcWshNEEAISQDQCAkIDRORQRA/QwAAAAAAADwPwAAAAAAAPA/ICRBA3QiIyAmav0ABAD98QEhNyAjICtqICMgJWr9AAQAIjUgIyApav0A",
-    "BAD98gH9DKpMWOh6tvs/qkxY6Hq2+z8gNSAjICpq/QAEAP3yAf3yAf3xASAjICZq/QAEACA3/fIB/fIBIjX9CwQAICMgLmogIyAsav0ABAAgIyAl",
-    "av0ABAAgIyAmav0ABAD98gH98AEiOCAjICdq/QAEACAjIC1q/QAEAP3xAf3yASAjIChq/QAEACI2/QwAAAAAAADwPwAAAAAAAPA/IDb98QEiOf3y",
-    "Af3yASI2/QsEACAjIC9qIDUgFyAjav0ABAD98gEgOCAjIChq/QAEAP3yAf3wASA2IBggI2r9AAQA/fIB/fAB/QsEACAjIDBqIDYgIyAnav0ABAD9",
-    "8gH9CwQAICMgMWogNSAjICdq/QAEAP3yAf0LBAAgIyAyaiA4IDn98gH9CwQAICMgM2r9DKpMWOh6tvs/qkxY6Hq2+z8gIyAlav0ABAAgN/3yAf3y",
-    "Af0LBAAgJEECaiEkDAELCwNAIAIgJExFBEBEAAAAAAAA8D8gJEEDdCIjICZqKwMAoSE8ICMgK2ogIyAlaisDACI6ICMgKWorAwCiIDogIyAqaisD",
-    "AKJEqkxY6Hq2+z+ioSAjICZqKwMAIDyioiI6OQMAICMgLmogIyAsaisDACAjICVqKwMAICMgJmorAwCioCI9ICMgJ2orAwAgIyAtaisDAKGiICMg",
-    "KGorAwAiO0QAAAAAAADwPyA7oSI+oqIiOzkDACAjIC9qIDogFyAjaisDAKIgPSAjIChqKwMAoqAgOyAYICNqKwMAoqA5AwAgIyAwaiA7ICMgJ2or",
-    "AwCiOQMAICMgMWogOiAjICdqKwMAojkDACAjIDJqID0gPqI5AwAgIyAzaiAjICVqKwMAIDyiRKpMWOh6tvs/ojkDACAkQQFqISQMAQsLIABBAWoh",
-    "AAwBCwsLrAEBBX8DQCAAIAFORQRAIAMgACAEbEEDdGohCiAFIAAgBmxBA3RqIQkgAiACQQFxayELQQAhBwNAIAcgC05FBEAgB0EDdCIIIAlqIAgg",
-    "CWr9AAQAIAggCmr9AAQA/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IgggCWogCCAJaisDACAIIApqKwMAoDkDACAHQQFqIQcMAQsL",
-    "IABBAWohAAwBCwsLAE4EbmFtZQFHCgAFZXhwMzIBBWYzMl8wAgVmMzJfMQMFZjMyXzIEBWYzMl8zBQVleHA2NAYFZjY0XzAHBWY2NF8xCAVmNjRf",
-    "MgkFZjY0XzM=",
+    "AGFzbQEAAAABYgZgAXsBe2ADf39/AGAaf39/f39/f39/f39/f39/f39/f39/f39/f38AYCN/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/",
+    "f39/fwBgBn9/f39/fwBgB39/f39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDDQwAAQIDBAUAAQIDBAUHgQEQBWYzMl8wAAEFZjMyXzEAAgVmMzJf",
+    "MgADBWYzMl8zAAQFZjMyXzQABAVmMzJfNQAFBWYzMl82AAQFZjMyXzcABAVmNjRfMAAHBWY2NF8xAAgFZjY0XzIACQVmNjRfMwAKBWY2NF80AAoF",
+    "ZjY0XzUACwVmNjRfNgAKBWY2NF83AAoK0isM6AMBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAgH8AAIB/AACAfwAAgH/9DAENUDkBDVA5AQ1QOQEN",
+    "UDkgACAA/Qw7qrg/O6q4PzuquD87qrg//eYB/Wr9DAAAlsMAAJbDAACWwwAAlsP96QH9DAAAlkMAAJZDAACWQwAAlkP96AEiAv0MAIAxPwCAMT8A",
+    "gDE/AIAxP/3mAf3lASAC/QyDgF65g4BeuYOAXrmDgF65/eYB/eUBIgH95gH9DGELtjphC7Y6YQu2OmELtjr95AEgAf3mAf0MiYgIPImICDyJiAg8",
+    "iYgIPP3kASAB/eYB/Qyrqio9q6oqPauqKj2rqio9/eQBIAH95gH9DKuqKj6rqio+q6oqPquqKj795AEgAf3mAf0MAAAAPwAAAD8AAAA/AAAAP/3k",
+    "ASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAv34ASIBQQH9rAEiAv0MfwAAAH8AAAB/AAAAfwAA",
+    "AP2uAUEX/asB/eYBIAEgAv2xAf0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAD9DBhysUIYcrFCGHKxQhhysUL9RP1SIAD9DLTxz8K08c/C",
+    "tPHPwrTxz8L9Q/1SC0AAA0AgACABTkUEQCAC/QwAAAAAAAAAAAAAAAAAAAAAEAD9HwBDAAAAQJRDAACAP5KROAIAIABBAWohAAwBCwsL8gUDDH8C",
+    "ewJ9A0AgACABTkUEQCADIAAgBGxBAnRqIR0gBiAAIAdsQQJ0aiEcIAkgACAKbEECdGohHiALIAAgDGxBAnRqIR8gDyAAIBBsQQJ0aiEgIBEgACAS",
+    "bEECdGohISATIAAgFGxBAnRqISIgFiAAIBdsQQJ0aiEjIBggACAZbEECdGohJCACIAJBA3FrISVBACEbA0AgGyAlTkUEQP0MAACAPwAAgD8AAIA/",
+    "AACAP/0MAACAPwAAgD8AAIA/AACAPyAbQQJ0IhogHWr9AAQAIAUgGmr9AAQAIBogHGr9AAQA/eYB/eQBIAggGmr9AAQA/eQB/eEBEAD95AH95wEh",
+    "JiAaIB5qICb9CwQAIBogIGr9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gGiAfav0ABAAgDSAaav0ABAAgGiAcav0ABAD95gH9",
+    "5AEgDiAaav0ABAD95AH94QEQAP3kAf3nASIn/QsEACAaICJqICYgGiAcav0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gJv3lASAaICFq/QAEAP3m",
+    "Af3kASIm/QsEACAaICRqICcgJv3mAf0MAACAPwAAgD8AAIA/AACAPyAn/eUBIBX9CQIAIBogI2r9AAQA/eYB/eYB/eQB/QsEACAbQQRqIRsMAQsL",
+    "A0AgAiAbTEUEQEMAAIA/IBtBAnQiGiAdaioCACAFIBpqKgIAIBogHGoqAgCUkiAIIBpqKgIAkoz9ExAA/R8AQwAAgD+SlSEoIBogHmogKDgCACAa",
+    "ICBqQwAAgD8gGiAfaioCACANIBpqKgIAIBogHGoqAgCUkiAOIBpqKgIAkoz9ExAA/R8AQwAAgD+SlSIpOAIAIBogImogKCAaIBxqKgIAlEMAAIA/",
+    "ICiTIBogIWoqAgCUkiIoOAIAIBogJGogKSAolEMAAIA/ICmTIBUqAgAgGiAjaioCAJSUkjgCACAbQQFqIRsMAQsLIABBAWohAAwBCwsLvgcDEn8F",
+    "ewV9A0AgACABTkUEQCADIAAgBGxBAnRqISUgBSAAIAZsQQJ0aiEpIAcgACAIbEECdGohKiAJIAAgCmxBAnRqISYgCyAAIAxsQQJ0aiErIA0gACAO",
+    "bEECdGohLCAPIAAgEGxBAnRqIScgESAAIBJsQQJ0aiEtIBMgACAUbEECdGohKCAVIAAgFmxBAnRqIS4gGSAAIBpsQQJ0aiEvIBsgACAcbEECdGoh",
+    "MCAdIAAgHmxBAnRqITEgHyAAICBsQQJ0aiEyICEgACAibEECdGohMyACIAJBA3FrITRBACEkA0AgJCA0TkUEQP0MAACAPwAAgD8AAIA/AACAPyAk",
+    "QQJ0IiMgJmr9AAQA/eUBITcgIyAraiAjICVq/QAEACI1ICMgKWr9AAQA/eYB/QzXs90/17PdP9ez3T/Xs90/IDUgIyAqav0ABAD95gH95gH95QEg",
+    "IyAmav0ABAAgN/3mAf3mASI1/QsEACAjIC5qICMgLGr9AAQAICMgJWr9AAQAICMgJmr9AAQA/eYB/eQBIjggIyAnav0ABAAgIyAtav0ABAD95QH9",
+    "5gEgIyAoav0ABAAiNv0MAACAPwAAgD8AAIA/AACAPyA2/eUBIjn95gH95gEiNv0LBAAgIyAvaiA1IBcgI2r9AAQA/eYBIDggIyAoav0ABAD95gH9",
+    "5AEgNiAYICNq/QAEAP3mAf3kAf0LBAAgIyAwaiA2ICMgJ2r9AAQA/eYB/QsEACAjIDFqIDUgIyAnav0ABAD95gH9CwQAICMgMmogOCA5/eYB/QsE",
+    "ACAjIDNq/QzXs90/17PdP9ez3T/Xs90/ICMgJWr9AAQAIDf95gH95gH9CwQAICRBBGohJAwBCwsDQCACICRMRQRAQwAAgD8gJEECdCIjICZqKgIA",
+    "kyE8ICMgK2ogIyAlaioCACI6ICMgKWoqAgCUIDogIyAqaioCAJRD17PdP5STICMgJmoqAgAgPJSUIjo4AgAgIyAuaiAjICxqKgIAICMgJWoqAgAg",
+    "IyAmaioCAJSSIj0gIyAnaioCACAjIC1qKgIAk5QgIyAoaioCACI7QwAAgD8gO5MiPpSUIjs4AgAgIyAvaiA6IBcgI2oqAgCUID0gIyAoaioCAJSS",
+    "IDsgGCAjaioCAJSSOAIAICMgMGogOyAjICdqKgIAlDgCACAjIDFqIDogIyAnaioCAJQ4AgAgIyAyaiA9ID6UOAIAICMgM2ogIyAlaioCACA8lEPX",
+    "s90/lDgCACAkQQFqISQMAQsLIABBAWohAAwBCwsL7gEDBH8BewF9IAIgAkEDcWshCQNAIAcgCU5FBEAgB0ECdCEI/QwAAAAAAAAAAAAAAAAAAAAA",
+    "IQogACEGA0AgASAGTEUEQCAKIAQgBSAGbEECdGogCGr9AAQA/eQBIQogBkEBaiEGDAELCyADIAhqIgYgBv0ABAAgCv3kAf0LBAAgB0EEaiEHDAEL",
+    "CwNAIAIgB0xFBEAgB0ECdCEIQwAAAAAhCyAAIQYDQCABIAZMRQRAIAsgBCAFIAZsQQJ0aiAIaioCAJIhCyAGQQFqIQYMAQsLIAMgCGoiBiAGKgIA",
+    "IAuSOAIAIAdBAWohBwwBCwsLrAEBBX8DQCAAIAFORQRAIAMgACAEbEECdGohCiAFIAAgBmxBAnRqIQkgAiACQQNxayELQQAhBwNAIAcgC05FBEAg",
+    "B0ECdCIIIAlqIAggCWr9AAQAIAggCmr9AAQA/eQB/QsEACAHQQRqIQcMAQsLA0AgAiAHTEUEQCAHQQJ0IgggCWogCCAJaioCACAIIApqKgIAkjgC",
+    "ACAHQQFqIQcMAQsLIABBAWohAAwBCwsLiwUBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAAAAAAPB/AAAAAAAA8H/9DAltqBNGEuY9CW2oE0YS5j0g",
+    "ACAA/Qz+gitlRxX3P/6CK2VHFfc//fIB/ZQB/QwAAAAAADCRwAAAAAAAMJHA/fUB/QwAAAAAADCRQAAAAAAAMJFA/fQBIgL9DAAA4P5CLuY/AADg",
+    "/kIu5j/98gH98QEgAv0Mdjx5Ne856j12PHk17znqPf3yAf3xASIB/fIB/QyY2Pjv2O4hPpjY+O/Y7iE+/fABIAH98gH9DORE9WdF5lo+5ET1Z0Xm",
+    "Wj798AEgAf3yAf0MXJ94t09+kj5cn3i3T36SPv3wASAB/fIB/Qw0x1al4x3HPjTHVqXjHcc+/fABIAH98gH9DBqgARqgAfo+GqABGqAB+j798AEg",
+    "Af3yAf0MGqABGqABKj8aoAEaoAEqP/3wASAB/fIB/QwXbMEWbMFWPxdswRZswVY//fABIAH98gH9DBEREREREYE/ERERERERgT/98AEgAf3yAf0M",
+    "VVVVVVVVpT9VVVVVVVWlP/3wASAB/fIB/QxVVVVVVVXFP1VVVVVVVcU//fABIAH98gH9DAAAAAAAAOA/AAAAAAAA4D/98AEgAf3yAf0MAAAAAAAA",
+    "8D8AAAAAAADwP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAL9/AEiAUEB/awBIgL9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3y",
+    "ASABIAL9sQH9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASAA/QzvOfr+Qi6GQO85+v5CLoZA/Ur9UiAA/QxSMC3VEEmHwFIwLdUQSYfA",
+    "/Un9UgtIAANAIAAgAU5FBEAgAv0MAAAAAAAAAAAAAAAAAAAAABAG/SEARAAAAAAAAABAokQAAAAAAADwP6CfOQMAIABBAWohAAwBCwsLigYDDH8C",
+    "ewJ8A0AgACABTkUEQCADIAAgBGxBA3RqIR0gBiAAIAdsQQN0aiEcIAkgACAKbEEDdGohHiALIAAgDGxBA3RqIR8gDyAAIBBsQQN0aiEgIBEgACAS",
+    "bEEDdGohISATIAAgFGxBA3RqISIgFiAAIBdsQQN0aiEjIBggACAZbEEDdGohJCACIAJBAXFrISVBACEbA0AgGyAlTkUEQP0MAAAAAAAA8D8AAAAA",
+    "AADwP/0MAAAAAAAA8D8AAAAAAADwPyAbQQN0IhogHWr9AAQAIAUgGmr9AAQAIBogHGr9AAQA/fIB/fABIAggGmr9AAQA/fAB/e0BEAb98AH98wEh",
+    "JiAaIB5qICb9CwQAIBogIGr9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gGiAfav0ABAAgDSAaav0ABAAgGiAcav0ABAD98gH9",
+    "8AEgDiAaav0ABAD98AH97QEQBv3wAf3zASIn/QsEACAaICJqICYgGiAcav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gJv3xASAaICFq/QAEAP3y",
+    "Af3wASIm/QsEACAaICRqICcgJv3yAf0MAAAAAAAA8D8AAAAAAADwPyAn/fEBIBX9CgMAIBogI2r9AAQA/fIB/fIB/fAB/QsEACAbQQJqIRsMAQsL",
+    "A0AgAiAbTEUEQEQAAAAAAADwPyAbQQN0IhogHWorAwAgBSAaaisDACAaIBxqKwMAoqAgCCAaaisDAKCa/RQQBv0hAEQAAAAAAADwP6CjISggGiAe",
+    "aiAoOQMAIBogIGpEAAAAAAAA8D8gGiAfaisDACANIBpqKwMAIBogHGorAwCioCAOIBpqKwMAoJr9FBAG/SEARAAAAAAAAPA/oKMiKTkDACAaICJq",
+    "ICggGiAcaisDAKJEAAAAAAAA8D8gKKEgGiAhaisDAKKgIig5AwAgGiAkaiApICiiRAAAAAAAAPA/ICmhIBUrAwAgGiAjaisDAKKioDkDACAbQQFq",
+    "IRsMAQsLIABBAWohAAwBCwsLzgcDEn8FewV8A0AgACABTkUEQCADIAAgBGxBA3RqISUgBSAAIAZsQQN0aiEpIAcgACAIbEEDdGohKiAJIAAgCmxB",
+    "A3RqISYgCyAAIAxsQQN0aiErIA0gACAObEEDdGohLCAPIAAgEGxBA3RqIScgESAAIBJsQQN0aiEtIBMgACAUbEEDdGohKCAVIAAgFmxBA3RqIS4g",
+    "GSAAIBpsQQN0aiEvIBsgACAcbEEDdGohMCAdIAAgHmxBA3RqITEgHyAAICBsQQN0aiEyICEgACAibEEDdGohMyACIAJBAXFrITRBACEkA0AgJCA0",
+    "TkUEQP0MAAAAAAAA8D8AAAAAAADwPyAkQQN0IiMgJmr9AAQA/fEBITcgIyAraiAjICVq/QAEACI1ICMgKWr9AAQA/fIB/QyqTFjoerb7P6pMWOh6",
+    "tvs/IDUgIyAqav0ABAD98gH98gH98QEgIyAmav0ABAAgN/3yAf3yASI1/QsEACAjIC5qICMgLGr9AAQAICMgJWr9AAQAICMgJmr9AAQA/fIB/fAB",
+    "IjggIyAnav0ABAAgIyAtav0ABAD98QH98gEgIyAoav0ABAAiNv0MAAAAAAAA8D8AAAAAAADwPyA2/fEBIjn98gH98gEiNv0LBAAgIyAvaiA1IBcg",
+    "I2r9AAQA/fIBIDggIyAoav0ABAD98gH98AEgNiAYICNq/QAEAP3yAf3wAf0LBAAgIyAwaiA2ICMgJ2r9AAQA/fIB/QsEACAjIDFqIDUgIyAnav0A",
+    "BAD98gH9CwQAICMgMmogOCA5/fIB/QsEACAjIDNq/QyqTFjoerb7P6pMWOh6tvs/ICMgJWr9AAQAIDf98gH98gH9CwQAICRBAmohJAwBCwsDQCAC",
+    "ICRMRQRARAAAAAAAAPA/ICRBA3QiIyAmaisDAKEhPCAjICtqICMgJWorAwAiOiAjIClqKwMAoiA6ICMgKmorAwCiRKpMWOh6tvs/oqEgIyAmaisD",
+    "ACA8oqIiOjkDACAjIC5qICMgLGorAwAgIyAlaisDACAjICZqKwMAoqAiPSAjICdqKwMAICMgLWorAwChoiAjIChqKwMAIjtEAAAAAAAA8D8gO6Ei",
+    "PqKiIjs5AwAgIyAvaiA6IBcgI2orAwCiID0gIyAoaisDAKKgIDsgGCAjaisDAKKgOQMAICMgMGogOyAjICdqKwMAojkDACAjIDFqIDogIyAnaisD",
+    "AKI5AwAgIyAyaiA9ID6iOQMAICMgM2ogIyAlaisDACA8okSqTFjoerb7P6I5AwAgJEEBaiEkDAELCyAAQQFqIQAMAQsLC/IBAwR/AXsBfCACIAJB",
+    "AXFrIQkDQCAHIAlORQRAIAdBA3QhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUgBmxBA3RqIAhq/QAEAP3wASEKIAZB",
+    "AWohBgwBCwsgAyAIaiIGIAb9AAQAIAr98AH9CwQAIAdBAmohBwwBCwsDQCACIAdMRQRAIAdBA3QhCEQAAAAAAAAAACELIAAhBgNAIAEgBkxFBEAg",
+    "CyAEIAUgBmxBA3RqIAhqKwMAoCELIAZBAWohBgwBCwsgAyAIaiIGIAYrAwAgC6A5AwAgB0EBaiEHDAELCwusAQEFfwNAIAAgAU5FBEAgAyAAIARs",
+    "QQN0aiEKIAUgACAGbEEDdGohCSACIAJBAXFrIQtBACEHA0AgByALTkUEQCAHQQN0IgggCWogCCAJav0ABAAgCCAKav0ABAD98AH9CwQAIAdBAmoh",
+    "BwwBCwsDQCACIAdMRQRAIAdBA3QiCCAJaiAIIAlqKwMAIAggCmorAwCgOQMAIAdBAWohBwwBCwsgAEEBaiEADAELCwsAXARuYW1lAVUMAAVleHAz",
+    "MgEFZjMyXzACBWYzMl8xAwVmMzJfMgQFZjMyXzMFBWYzMl81BgVleHA2NAcFZjY0XzAIBWY2NF8xCQVmNjRfMgoFZjY0XzMLBWY2NF81",
   ].join(""),
 };
