@@ -11,6 +11,7 @@ import { sizeIdent } from "./names.ts";
 import { type Tile, gemmFunctions } from "./gemm.ts";
 import { type WasmBuild, type WasmTile, assemble, workFloats } from "./gemm-wasm.ts";
 import { type WasmLoop, loopsModuleText, wasmLoop } from "./wasmloops.ts";
+import { opOverRows, wasmOp } from "./wasmops.ts";
 import { NPM_RUN_GENERATE, type Regenerate, commentText, jsLiteral, lineCommentText } from "./escape.ts";
 export { NPM_RUN_GENERATE, type Regenerate };
 
@@ -101,16 +102,17 @@ function loopFor(space: Space, rowName: RowNames): LoopWriter {
 
 // ------------------------------------------------------------------------------ stages
 
-/** A loop stage with a WebAssembly form: called there on the wasm backend, in TypeScript on the ts one. */
-function wasmCall(wl: WasmLoop, rows: Expr, space: { batched: boolean }, js: string[]): string[] {
+/** A loop or op stage with a WebAssembly form: called there on the wasm backend, in TypeScript on the ts one. */
+function wasmCall(wl: WasmLoop, what: string, rows: Expr, js: string[]): string[] {
   // one argument a line, each with the name of the parameter it becomes in the .wat
   const args = wl.params.map((q) => `${q.kind === "at" ? `at(${q.buf}, ${q.expr})` : q.expr}, // $${q.name}`);
-  return [`// loop ${wl.id}: f32_${wl.id} and f64_${wl.id} in the cell's .wat, over rows [b0, b1)`, `if (wl)`, `wl(${wl.id}, ${space.batched ? rows : "1"}, [`, ...args, "]);", "else {", ...js, "}"];
+  return [`// ${what}: f32_${wl.id} and f64_${wl.id} in the cell's .wat, over rows [b0, b1)`, `if (wl)`, `wl(${wl.id}, ${rows}, [`, ...args, "]);", "else {", ...js, "}"];
 }
 
 function emitStage(st: Stage, rows: Expr, loops: ReadonlyMap<Stage, WasmLoop>, rowName: RowNames): string[] {
   const wl = loops.get(st);
-  if (wl && (st.kind === "loop" || st.kind === "copy")) return wasmCall(wl, rows, st.space, emitStage(st, rows, new Map(), rowName));
+  if (wl && (st.kind === "loop" || st.kind === "copy")) return wasmCall(wl, `loop ${wl.id}`, st.space.batched ? rows : "1", emitStage(st, rows, new Map(), rowName));
+  if (wl && st.kind === "op") return wasmCall(wl, `op ${wl.id} (${st.node.op})`, opOverRows(st.node) ? rows : "1", emitOp(st, rows));
   switch (st.kind) {
     case "gemm": {
       const f = `mm.${st.form}`;
@@ -226,13 +228,18 @@ function emitProgram(p: Program, loops: ReadonlyMap<Stage, WasmLoop>, rowName: R
   return p.stages.flatMap((s) => emitStage(s, p.rows, loops, rowName));
 }
 
-/** The loops of a plan with a WebAssembly form, numbered in the order the kernels run them; and their module. */
+/** A stage's WebAssembly function: a loop's or a copy's (codegen/wasmloops.ts), an op's (codegen/wasmops.ts); null for a product, or a stage without a form. */
+export function wasmStage(st: Stage, id: number): WasmLoop | null {
+  return st.kind === "loop" || st.kind === "copy" ? wasmLoop(st, id) : st.kind === "op" ? wasmOp(st, id) : null;
+}
+
+/** The loops and ops of a plan with a WebAssembly form, numbered in the order the kernels run them; and their module. */
 export async function cellWasm(plan: FullPlan, source: string, how: Regenerate = NPM_RUN_GENERATE): Promise<{ loops: Map<Stage, WasmLoop>; text: string; binary: Uint8Array }> {
   const loops = new Map<Stage, WasmLoop>();
   for (const prog of [plan.fwdSetup, plan.prologue, plan.fwdStep, plan.bwdSetup, plan.bwdStep, plan.epilogue])
     for (const st of prog.stages)
-      if ((st.kind === "loop" || st.kind === "copy") && !loops.has(st)) {
-        const w = wasmLoop(st, loops.size);
+      if (!loops.has(st)) {
+        const w = wasmStage(st, loops.size);
         if (w) loops.set(st, w);
       }
   const text = loopsModuleText(plan.cell.name, source, [...loops.values()], how);
@@ -462,7 +469,7 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
   };
   const loopsWasm: StatementStructures = {
     kind: StructureKind.VariableStatement, declarationKind: VariableDeclarationKind.Const,
-    docs: [`The elementwise loops in WebAssembly (text: ${commentText(opts.watFile ?? `${cell.name}.wat`)}, beside this file), for the wasm backend: which may split their rows between threads, and the module.`],
+    docs: [`The elementwise loops and whole-vector ops in WebAssembly (text: ${commentText(opts.watFile ?? `${cell.name}.wat`)}, beside this file), for the wasm backend: which may split their rows between threads, and the module.`],
     declarations: [{ name: "LOOPS_WASM", type: "LoopsModuleSource", initializer: `{ loops: ${jsLiteral([...wasm.loops.values()].map((l) => ({ vector: l.vector, splittable: l.splittable })))}, binary: ${base64Lines(wasm.binary, 112)} }` }],
   };
 

@@ -16,6 +16,9 @@
 // A loop qualifies when every op in it has a WebAssembly form: each op's form is in its block of the
 // op table (src/ops.ts), written with the helpers here; an op without one says why there (a
 // user-defined activation, a mathjs expression), and its loops stay in TypeScript on both backends.
+//
+// The whole-vector ops of the plan (sums, broadcasts, slices, pads) join the loops in the same
+// module, numbered with them: codegen/wasmops.ts.
 import { wasmForm } from "../src/ops.ts";
 import type { Expr, Operand, Place, Stage, Store } from "./schedule.ts";
 import { precision } from "./gemm-wasm.ts";
@@ -185,6 +188,63 @@ function operandOk(o: Operand): boolean {
 
 const isBatchedPlace = (pl: Place) => pl.stride !== "0";
 
+/** A place's parameters in a function: its base address, and its row stride and current row's address when rows step through it. */
+export interface PlaceParams {
+  readonly base: string;
+  readonly stride: string | null;
+  readonly row: string | null;
+}
+
+/**
+ * The parameters of one function, handed out as its text is written, each named after what it
+ * holds: `$x` (the address of x's first row), `$x_stride`, and `$x_row`, the local holding the
+ * current row's address; a second place in the same buffer is `$xp0_2`; a parameter `$bir` and its
+ * gradient `$dbir`; a size its own name (`$H`). No name is one of `taken`, the function's other
+ * parameters and locals ($b, $i, $v_r, …).
+ */
+export function functionParams(taken: Iterable<string>) {
+  const names = new Set(taken);
+  const fresh = (want: string) => {
+    let name = want;
+    for (let k = 2; names.has(name); k++) name = `${want}_${k}`;
+    names.add(name);
+    return name;
+  };
+  const params: LoopParam[] = [];
+  const places = new Map<string, PlaceParams>();
+  const sizes = new Map<string, string>();
+  return {
+    params,
+    /** Every place so far, in the order of their parameters. */
+    places: () => [...places.values()],
+    place(pl: Place, rowed: boolean): PlaceParams {
+      const key = `${pl.buf}|${pl.start}|${pl.stride}`;
+      let e = places.get(key);
+      if (!e) {
+        // a parameter (p at o_bir) or its gradient (dp at o_bir) is named after it: $bir, $dbir
+        const param = (pl.buf === "p" || pl.buf === "dp") && /^o_([\w$]+)$/.exec(pl.start);
+        const base = fresh(param ? `${pl.buf === "dp" ? "d" : ""}${param[1]}` : pl.buf);
+        e = { base, stride: rowed ? fresh(`${base}_stride`) : null, row: rowed ? fresh(`${base}_row`) : null };
+        places.set(key, e);
+        params.push({ name: e.base, kind: "at", buf: pl.buf, expr: pl.start });
+        if (rowed) params.push({ name: e.stride!, kind: "int", expr: pl.stride });
+      }
+      return e;
+    },
+    size(expr: Expr): string {
+      let s = sizes.get(expr);
+      if (!s) {
+        // `H`, `3*H`, `D+H` (characters a WebAssembly name may hold); anything with parentheses is `size`
+        const bare = expr.replace(/^\((.*)\)$/, "$1").replace(/ /g, "");
+        s = fresh(/^[\w$*+]+$/.test(bare) ? bare : "size");
+        sizes.set(expr, s);
+        params.push({ name: s, kind: "int", expr });
+      }
+      return s;
+    },
+  };
+}
+
 /** Lower one loop (or copy) stage; null when it has an op without a WebAssembly form. */
 export function wasmLoop(st: Extract<Stage, { kind: "loop" | "copy" }>, id: number): WasmLoop | null {
   const items = st.kind === "loop" ? st.items.map((it) => ({ local: it.local, value: it.value, stores: it.stores, comment: it.comment })) : [{ local: undefined, value: st.from, stores: [st.to], comment: st.to.add ? "an accumulation (+=)" : "a copy" }];
@@ -193,48 +253,12 @@ export function wasmLoop(st: Extract<Stage, { kind: "loop" | "copy" }>, id: numb
   const vector = space.n !== "1";
   const batched = space.batched;
 
-  // parameters: n, then each place (base address, and row stride when rows step through it), then sizes;
-  // each named after what it holds: `$x` (the address of x's first row), `$x_stride`, and `$x_row`, the
-  // local holding the current row's address; a second place in the same buffer is `$xp0_2`; a parameter
-  // `$bir` and its gradient `$dbir`; a size its own name (`$H`). No name is one of the function's other
-  // locals ($b, $i, $v_r, …).
-  const taken = new Set(["b0", "b1", "n", "b", "i", "nv", "off", ...items.flatMap((it) => (it.local === undefined ? [] : [`v_${it.local}`, `f_${it.local}`]))]);
-  const fresh = (want: string) => {
-    let name = want;
-    for (let k = 2; taken.has(name); k++) name = `${want}_${k}`;
-    taken.add(name);
-    return name;
-  };
-  const params: LoopParam[] = [];
-  if (vector) params.push({ name: "n", kind: "int", expr: space.n });
-  const places = new Map<string, { base: string; stride: string | null; row: string | null }>();
-  const placeOf = (pl: Place) => {
-    const key = `${pl.buf}|${pl.start}|${pl.stride}`;
-    let e = places.get(key);
-    if (!e) {
-      const rowed = batched && isBatchedPlace(pl);
-      // a parameter (p at o_bir) or its gradient (dp at o_bir) is named after it: $bir, $dbir
-      const param = (pl.buf === "p" || pl.buf === "dp") && /^o_([\w$]+)$/.exec(pl.start);
-      const base = fresh(param ? `${pl.buf === "dp" ? "d" : ""}${param[1]}` : pl.buf);
-      e = { base, stride: rowed ? fresh(`${base}_stride`) : null, row: rowed ? fresh(`${base}_row`) : null };
-      places.set(key, e);
-      params.push({ name: e.base, kind: "at", buf: pl.buf, expr: pl.start });
-      if (rowed) params.push({ name: e.stride!, kind: "int", expr: pl.stride });
-    }
-    return e;
-  };
-  const sizes = new Map<string, string>();
-  const sizeOf = (expr: Expr) => {
-    let s = sizes.get(expr);
-    if (!s) {
-      // `H`, `3*H`, `D+H` (characters a WebAssembly name may hold); anything with parentheses is `size`
-      const bare = expr.replace(/^\((.*)\)$/, "$1").replace(/ /g, "");
-      s = fresh(/^[\w$*+]+$/.test(bare) ? bare : "size");
-      sizes.set(expr, s);
-      params.push({ name: s, kind: "int", expr });
-    }
-    return s;
-  };
+  // parameters: n, then each place (base address, and row stride when rows step through it), then sizes
+  const taken = ["b0", "b1", "n", "b", "i", "nv", "off", ...items.flatMap((it) => (it.local === undefined ? [] : [`v_${it.local}`, `f_${it.local}`]))];
+  const fp = functionParams(taken);
+  if (vector) fp.params.push({ name: "n", kind: "int", expr: space.n });
+  const placeOf = (pl: Place) => fp.place(pl, batched && isBatchedPlace(pl));
+  const sizeOf = fp.size;
   const math = new Set<string>();
   let splittable = batched;
   for (const it of items) for (const s of it.stores) if (batched && !isBatchedPlace(s.place)) splittable = false;
@@ -314,7 +338,7 @@ export function wasmLoop(st: Extract<Stage, { kind: "loop" | "copy" }>, id: numb
     };
     const vecBody = vector ? body(true, false) : [];
     const scalarBody = body(false, !vector);
-    const rowSets = [...places.values()].filter((e) => e.row).map((e) => `(local.set $${e.row} (i32.add (local.get $${e.base}) (i32.shl (i32.mul (local.get $b) (local.get $${e.stride})) (i32.const ${p.shift}))))`);
+    const rowSets = fp.places().filter((e) => e.row).map((e) => `(local.set $${e.row} (i32.add (local.get $${e.base}) (i32.shl (i32.mul (local.get $b) (local.get $${e.stride})) (i32.const ${p.shift}))))`);
     const inner = vector
       ? [
           `(local.set $nv (i32.sub (local.get $n) (i32.rem_u (local.get $n) (i32.const ${p.lanes}))))`,
@@ -336,9 +360,9 @@ export function wasmLoop(st: Extract<Stage, { kind: "loop" | "copy" }>, id: numb
         ]
       : scalarBody;
     const fnLines = [
-      `(func $f${bits}_${id} (export "f${bits}_${id}") (param $b0 i32) (param $b1 i32) ${params.map((q) => `(param $${q.name} i32)`).join(" ")}`,
+      `(func $f${bits}_${id} (export "f${bits}_${id}") (param $b0 i32) (param $b1 i32) ${fp.params.map((q) => `(param $${q.name} i32)`).join(" ")}`,
       "  (local $b i32) (local $i i32) (local $nv i32) (local $off i32)",
-      ...[...places.values()].filter((e) => e.row).map((e) => `  (local $${e.row} i32)`),
+      ...fp.places().filter((e) => e.row).map((e) => `  (local $${e.row} i32)`),
       ...[...locals].flatMap((l) => [`  (local $v_${l} v128)`, `  (local $f_${l} ${p.f})`]),
       "  (local.set $b (local.get $b0))",
       "  (block $b_done (loop $b_next",
@@ -352,17 +376,17 @@ export function wasmLoop(st: Extract<Stage, { kind: "loop" | "copy" }>, id: numb
     text[bits] = fnLines;
   }
   // an engine takes at most 1000 parameters per function (V8, SpiderMonkey): more, and the loop stays in TypeScript
-  if (params.length + 2 > 1000) return null;
-  return { id, vector, splittable, params, text, math };
+  if (fp.params.length + 2 > 1000) return null;
+  return { id, vector, splittable, params: fp.params, text, math };
 }
 
-/** The module of a cell's loops: both precisions, the math functions they call, the memory imported. */
+/** The module of a cell's loops (and ops, codegen/wasmops.ts): both precisions, the math functions they call, the memory imported. */
 export function loopsModuleText(cellName: string, source: string, loops: readonly WasmLoop[], how: Regenerate = NPM_RUN_GENERATE): string {
   const used = new Set(loops.flatMap((l) => [...l.math]));
   return [
-    `;; Generated by cellforge from ${commentText(source)}: the elementwise loops of the cell "${commentText(cellName)}" in WebAssembly SIMD.`,
+    `;; Generated by cellforge from ${commentText(source)}: the elementwise loops and whole-vector ops of the cell "${commentText(cellName)}" in WebAssembly SIMD.`,
     `;; Do not edit: regenerate with \`${lineCommentText(how.run)}\` (check with \`${lineCommentText(how.check)}\`).`,
-    `;; f32_<k> and f64_<k> are loop k of the kernel (its comment in ${commentText(cellName)}.ts beside this file says which), rows b0 ≤ b < b1.`,
+    `;; f32_<k> and f64_<k> are loop (or op) k of the kernel (its comment in ${commentText(cellName)}.ts beside this file says which), rows b0 ≤ b < b1.`,
     ";; Parameters are named after what they hold: $n the elements of a row, $x the address of buffer x at the loop's first row,",
     ";; $x_stride its elements from row to row ($x_row: the current row's address); $bir a parameter, $dbir its gradient; $H a size.",
     "(module",

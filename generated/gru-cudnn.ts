@@ -439,27 +439,47 @@ function kernel64<A extends FloatArray>(
 
       // dRr, dRu, dRh
       mm.TN(3 * H, H, B, scratch0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rr, true);
-      // grad of: hh = tanh(Wh*x + r .* (Rh*h + bRh) + bWh)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch0[2 * H + b * (3 * H) + i]!;
-        dp[o_bRh + i]! += sum;
+      // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(4, B, [
+          H, // $n
+          at(dp, o_bRh), // $dbRh
+          at(scratch0, 2 * H), // $scratch0
+          3 * H, // $scratch0_stride
+        ]);
+      else {
+        // grad of: hh = tanh(Wh*x + r .* (Rh*h + bRh) + bWh)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch0[2 * H + b * (3 * H) + i]!;
+          dp[o_bRh + i]! += sum;
+        }
       }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWr, dWu, dWh
     mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wr, true);
-    // grad of: r  = sigmoid(Wr*x + Rr*h + bWr + bRr)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
-      scratch2[i] = sum;
+    // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(5, T * B, [
+        H, // $n
+        at(scratch2, 0), // $scratch2
+        at(gx0, 0), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: r  = sigmoid(Wr*x + Rr*h + bWr + bRr)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
+        scratch2[i] = sum;
+      }
     }
 
-    // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(4, 1, [
+      wl(6, 1, [
         H, // $n
         at(scratch2, 0), // $scratch2
         at(dp, o_bWr), // $dbWr
@@ -470,9 +490,9 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    // loop 7: f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(5, 1, [
+      wl(7, 1, [
         H, // $n
         at(scratch2, 0), // $scratch2
         at(dp, o_bRr), // $dbRr
@@ -483,16 +503,26 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    // grad of: u  = sigmoid(Wu*x + Ru*h + bWu + bRu)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
-      scratch3[i] = sum;
+    // op 8 (sumb): f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(8, T * B, [
+        H, // $n
+        at(scratch3, 0), // $scratch3
+        at(gx0, H), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: u  = sigmoid(Wu*x + Ru*h + bWu + bRu)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
+        scratch3[i] = sum;
+      }
     }
 
-    // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    // loop 9: f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(6, 1, [
+      wl(9, 1, [
         H, // $n
         at(scratch3, 0), // $scratch3
         at(dp, o_bWu), // $dbWu
@@ -503,9 +533,9 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    // loop 7: f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    // loop 10: f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(7, 1, [
+      wl(10, 1, [
         H, // $n
         at(scratch3, 0), // $scratch3
         at(dp, o_bRu), // $dbRu
@@ -516,11 +546,21 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    // grad of: hh = tanh(Wh*x + r .* (Rh*h + bRh) + bWh)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
-      dp[o_bWh + i]! += sum;
+    // op 11 (sumb): f32_11 and f64_11 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(11, T * B, [
+        H, // $n
+        at(dp, o_bWh), // $dbWh
+        at(gx0, 2 * H), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: hh = tanh(Wh*x + r .* (Rh*h + bRh) + bWh)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
+        dp[o_bWh + i]! += sum;
+      }
     }
 
     // d(dx) from Wr, Wu, Wh
@@ -861,27 +901,47 @@ function kernel32<A extends FloatArray>(
 
       // dRr, dRu, dRh
       mm.TN(3 * H, H, B, scratch0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rr, true);
-      // grad of: hh = tanh(Wh*x + r .* (Rh*h + bRh) + bWh)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch0[2 * H + b * (3 * H) + i]!;
-        dp[o_bRh + i]! += sum;
+      // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(4, B, [
+          H, // $n
+          at(dp, o_bRh), // $dbRh
+          at(scratch0, 2 * H), // $scratch0
+          3 * H, // $scratch0_stride
+        ]);
+      else {
+        // grad of: hh = tanh(Wh*x + r .* (Rh*h + bRh) + bWh)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch0[2 * H + b * (3 * H) + i]!;
+          dp[o_bRh + i]! += sum;
+        }
       }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWr, dWu, dWh
     mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wr, true);
-    // grad of: r  = sigmoid(Wr*x + Rr*h + bWr + bRr)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
-      scratch2[i] = sum;
+    // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(5, T * B, [
+        H, // $n
+        at(scratch2, 0), // $scratch2
+        at(gx0, 0), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: r  = sigmoid(Wr*x + Rr*h + bWr + bRr)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
+        scratch2[i] = sum;
+      }
     }
 
-    // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(4, 1, [
+      wl(6, 1, [
         H, // $n
         at(scratch2, 0), // $scratch2
         at(dp, o_bWr), // $dbWr
@@ -892,9 +952,9 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    // loop 7: f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(5, 1, [
+      wl(7, 1, [
         H, // $n
         at(scratch2, 0), // $scratch2
         at(dp, o_bRr), // $dbRr
@@ -905,16 +965,26 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    // grad of: u  = sigmoid(Wu*x + Ru*h + bWu + bRu)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
-      scratch3[i] = sum;
+    // op 8 (sumb): f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(8, T * B, [
+        H, // $n
+        at(scratch3, 0), // $scratch3
+        at(gx0, H), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: u  = sigmoid(Wu*x + Ru*h + bWu + bRu)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
+        scratch3[i] = sum;
+      }
     }
 
-    // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    // loop 9: f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(6, 1, [
+      wl(9, 1, [
         H, // $n
         at(scratch3, 0), // $scratch3
         at(dp, o_bWu), // $dbWu
@@ -925,9 +995,9 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    // loop 7: f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    // loop 10: f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(7, 1, [
+      wl(10, 1, [
         H, // $n
         at(scratch3, 0), // $scratch3
         at(dp, o_bRu), // $dbRu
@@ -938,11 +1008,21 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    // grad of: hh = tanh(Wh*x + r .* (Rh*h + bRh) + bWh)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
-      dp[o_bWh + i]! += sum;
+    // op 11 (sumb): f32_11 and f64_11 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(11, T * B, [
+        H, // $n
+        at(dp, o_bWh), // $dbWh
+        at(gx0, 2 * H), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: hh = tanh(Wh*x + r .* (Rh*h + bRh) + bWh)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
+        dp[o_bWh + i]! += sum;
+      }
     }
 
     // d(dx) from Wr, Wu, Wh
@@ -976,7 +1056,7 @@ export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {
   return createKernel32(sizes, B, 1, options);
 }
 
-/** The elementwise loops in WebAssembly (text: gru-cudnn.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
+/** The elementwise loops and whole-vector ops in WebAssembly (text: gru-cudnn.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
 const LOOPS_WASM: LoopsModuleSource = {
   loops: [
     { vector: true, splittable: true },
@@ -987,84 +1067,100 @@ const LOOPS_WASM: LoopsModuleSource = {
     { vector: true, splittable: false },
     { vector: true, splittable: false },
     { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
   ],
   binary: [
-    "AGFzbQEAAAABaAZgAXsBe2Ahf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/AGAJf39/f39/f39/AGAdf39/f39/f39/f39/f39/f39/",
-    "f39/f39/f39/f38AYAd/f39/f39/AGAFf39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDDw4AAAECAwQFAAABAgMEBQeBARAFZjMyXzAAAgVmMzJf",
-    "MQADBWYzMl8yAAQFZjMyXzMABQVmMzJfNAAGBWYzMl81AAYFZjMyXzYABgVmMzJfNwAGBWY2NF8wAAkFZjY0XzEACgVmNjRfMgALBWY2NF8zAAwF",
-    "ZjY0XzQADQVmNjRfNQANBWY2NF82AA0FZjY0XzcADQqOLw7oAwECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8AAIB/AACAf/0MAQ1QOQEN",
-    "UDkBDVA5AQ1QOSAAIAD9DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMAAJZDAACWQ/3oASIC/QwA",
-    "gDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2Ov3kASAB/eYB/QyJiAg8",
-    "iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+q6oqPv3kASAB/eYB/QwAAAA/AAAAPwAA",
-    "AD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAC/fgBIgFBAf2sASIC/Qx/AAAAfwAA",
-    "AH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgAP0MGHKxQhhysUIYcrFCGHKxQv1E/VIgAP0M",
-    "tPHPwrTxz8K08c/CtPHPwv1D/VILhAIBAnsgAP0M0Q1dvdENXb3RDV290Q1dvSAAIAD95gEiAf3mAf0MiYgIPomICD6JiAg+iYgIPv3kASAB/eYB",
-    "/Qyrqqq+q6qqvquqqr6rqqq+/eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AH95gH9DAAAgD8AAIA/AACAPwAAgD/9DAAAAEAAAABAAAAAQAAA",
-    "AED9DAAAAEAAAABAAAAAQAAAAEAgAP3gASIC/eYBEAD9DAAAgD8AAIA/AACAPwAAgD/95AH95wH95QEiAf3hASABIAD9DAAAAAAAAAAAAAAAAAAA",
-    "AAD9Q/1SIAL9DM3MzD3NzMw9zczMPc3MzD39Q/1SC7MGAw9/A3sDfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEjIAUgACAGbEECdGohJCAJIAAgCmxB",
-    "AnRqISUgCyAAIAxsQQJ0aiEmIA0gACAObEECdGohJyARIAAgEmxBAnRqISggEyAAIBRsQQJ0aiEpIBYgACAXbEECdGohKiAYIAAgGWxBAnRqISsg",
-    "GyAAIBxsQQJ0aiEsIB0gACAebEECdGohLSAfIAAgIGxBAnRqIS4gAiACQQNxayEvQQAhIgNAICIgL05FBED9DAAAgD8AAIA/AACAPwAAgD/9DAAA",
-    "gD8AAIA/AACAPwAAgD8gIkECdCIhICNq/QAEACAhICRq/QAEAP3kASAHICFq/QAEAP3kASAIICFq/QAEAP3kAf3hARAA/eQB/ecBITAgISAlaiAw",
-    "/QsEACAhIChq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/ICEgJmr9AAQAICEgJ2r9AAQA/eQBIA8gIWr9AAQA/eQBIBAgIWr9",
-    "AAQA/eQB/eEBEAD95AH95wEiMf0LBAAgISAqaiAhIClq/QAEACAVICFq/QAEAP3kASIy/QsEACAhICxqICEgK2r9AAQAIDAgMv3mAf3kASAaICFq",
-    "/QAEAP3kARABIjD9CwQAICEgLmr9DAAAgD8AAIA/AACAPwAAgD8gMf3lASAw/eYBIDEgISAtav0ABAD95gH95AH9CwQAICJBBGohIgwBCwsDQCAC",
-    "ICJMRQRAQwAAgD8gIkECdCIhICNqKgIAICEgJGoqAgCSIAcgIWoqAgCSIAggIWoqAgCSjP0TEAD9HwBDAACAP5KVITMgISAlaiAzOAIAICEgKGpD",
-    "AACAPyAhICZqKgIAICEgJ2oqAgCSIA8gIWoqAgCSIBAgIWoqAgCSjP0TEAD9HwBDAACAP5KVIjQ4AgAgISAqaiAhIClqKgIAIBUgIWoqAgCSIjU4",
-    "AgAgISAsaiAhICtqKgIAIDMgNZSSIBogIWoqAgCS/RMQAf0fACIzOAIAICEgLmpDAACAPyA0kyAzlCA0ICEgLWoqAgCUkjgCACAiQQFqISIMAQsL",
-    "IABBAWohAAwBCwsLuQEBBn8DQCAAIAFORQRAIAMgACAEbEECdGohCyAFIAAgBmxBAnRqIQwgByAAIAhsQQJ0aiENIAIgAkEDcWshDkEAIQkDQCAJ",
-    "IA5ORQRAIAlBAnQiCiANaiAKIAtq/QAEACAKIAxq/QAEAP3kAf0LBAAgCUEEaiEJDAELCwNAIAIgCUxFBEAgCUECdCIKIA1qIAogC2oqAgAgCiAM",
-    "aioCAJI4AgAgCUEBaiEJDAELCyAAQQFqIQAMAQsLC40GAxB/AnsCfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEfIAUgACAGbEECdGohICAHIAAgCGxB",
-    "AnRqISIgCSAAIApsQQJ0aiEjIAsgACAMbEECdGohISANIAAgDmxBAnRqISQgDyAAIBBsQQJ0aiElIBEgACASbEECdGohJiATIAAgFGxBAnRqIScg",
-    "FSAAIBZsQQJ0aiEoIBcgACAYbEECdGohKSAZIAAgGmxBAnRqISogGyAAIBxsQQJ0aiErIAIgAkEDcWshLEEAIR4DQCAeICxORQRA/QwAAIA/AACA",
-    "PwAAgD8AAIA/IB5BAnQiHSAfav0ABAD95QEhLiAdICNqIB0gIGr9AAQAIC795gH9DAAAgD8AAIA/AACAPwAAgD8gHSAiav0ABAAiLSAt/eYB/eUB",
-    "/eYBIi39CwQAIB0gJGogLSAdICFq/QAEAP3mAf0LBAAgHSAmaiAtIB0gJWr9AAQA/eYBIB0gIWr9AAQA/QwAAIA/AACAPwAAgD8AAIA/IB0gIWr9",
-    "AAQA/eUB/eYB/eYBIi39CwQAIB0gJ2ogLf0LBAAgHSApaiAdICBq/QAEACAdIChq/QAEACAdICJq/QAEAP3lAf3mASAdIB9q/QAEACAu/eYB/eYB",
-    "Ii79CwQAIB0gKmogLv0LBAAgHSAraiAdICBq/QAEACAdIB9q/QAEAP3mAf0LBAAgHkEEaiEeDAELCwNAIAIgHkxFBEBDAACAPyAeQQJ0Ih0gH2oq",
-    "AgCTITAgHSAjaiAdICBqKgIAIDCUQwAAgD8gHSAiaioCACIvIC+Uk5QiLzgCACAdICRqIC8gHSAhaioCAJQ4AgAgHSAmaiAvIB0gJWoqAgCUIB0g",
-    "IWoqAgBDAACAPyAdICFqKgIAk5SUIi84AgAgHSAnaiAvOAIAIB0gKWogHSAgaioCACAdIChqKgIAIB0gImoqAgCTlCAdIB9qKgIAIDCUlCIwOAIA",
-    "IB0gKmogMDgCACAdICtqIB0gIGoqAgAgHSAfaioCAJQ4AgAgHkEBaiEeDAELCyAAQQFqIQAMAQsLC6wBAQV/A0AgACABTkUEQCADIAAgBGxBAnRq",
-    "IQogBSAAIAZsQQJ0aiEJIAIgAkEDcWshC0EAIQcDQCAHIAtORQRAIAdBAnQiCCAJaiAIIAlq/QAEACAIIApq/QAEAP3kAf0LBAAgB0EEaiEHDAEL",
-    "CwNAIAIgB0xFBEAgB0ECdCIIIAlqIAggCWoqAgAgCCAKaioCAJI4AgAgB0EBaiEHDAELCyAAQQFqIQAMAQsLC5IBAQN/A0AgACABTkUEQCACIAJB",
-    "A3FrIQdBACEFA0AgBSAHTkUEQCAFQQJ0IgYgBGogBCAGav0ABAAgAyAGav0ABAD95AH9CwQAIAVBBGohBQwBCwsDQCACIAVMRQRAIAVBAnQiBiAE",
-    "aiAEIAZqKgIAIAMgBmoqAgCSOAIAIAVBAWohBQwBCwsgAEEBaiEADAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADw",
-    "f/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAw",
-    "kUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEg",
-    "Af3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0M",
-    "GqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERER",
-    "gT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAA",
-    "AADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAA",
-    "AAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1S",
-    "IAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC+wCAQJ7IAD9DON1K0U22le/43UrRTbaV78gACAA/fIBIgH98gH9DOB9FQ49bW0/4H0VDj1tbT/98AEg",
-    "Af3yAf0MPcLmVeMmgr89wuZV4yaCv/3wASAB/fIB/Qz6ECyI9GSWP/oQLIj0ZJY//fABIAH98gH9DBy6oRu6oau/HLqhG7qhq7/98AEgAf3yAf0M",
-    "ERERERERwT8RERERERHBP/3wASAB/fIB/QxVVVVVVVXVv1VVVVVVVdW//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AH98gH9DAAAAAAAAPA/",
-    "AAAAAAAA8D/9DAAAAAAAAABAAAAAAAAAAED9DAAAAAAAAABAAAAAAAAAAEAgAP3sASIC/fIBEAf9DAAAAAAAAPA/AAAAAAAA8D/98AH98wH98QEi",
-    "Af3tASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1SIAL9DJqZmZmZmbk/mpmZmZmZuT/9Sf1SC8cGAw9/A3sDfANAIAAgAU5FBEAgAyAAIARsQQN0",
-    "aiEjIAUgACAGbEEDdGohJCAJIAAgCmxBA3RqISUgCyAAIAxsQQN0aiEmIA0gACAObEEDdGohJyARIAAgEmxBA3RqISggEyAAIBRsQQN0aiEpIBYg",
-    "ACAXbEEDdGohKiAYIAAgGWxBA3RqISsgGyAAIBxsQQN0aiEsIB0gACAebEEDdGohLSAfIAAgIGxBA3RqIS4gAiACQQFxayEvQQAhIgNAICIgL05F",
-    "BED9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gIkEDdCIhICNq/QAEACAhICRq/QAEAP3wASAHICFq/QAEAP3wASAIICFq/QAE",
-    "AP3wAf3tARAH/fAB/fMBITAgISAlaiAw/QsEACAhIChq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICEgJmr9AAQAICEgJ2r9",
-    "AAQA/fABIA8gIWr9AAQA/fABIBAgIWr9AAQA/fAB/e0BEAf98AH98wEiMf0LBAAgISAqaiAhIClq/QAEACAVICFq/QAEAP3wASIy/QsEACAhICxq",
-    "ICEgK2r9AAQAIDAgMv3yAf3wASAaICFq/QAEAP3wARAIIjD9CwQAICEgLmr9DAAAAAAAAPA/AAAAAAAA8D8gMf3xASAw/fIBIDEgISAtav0ABAD9",
-    "8gH98AH9CwQAICJBAmohIgwBCwsDQCACICJMRQRARAAAAAAAAPA/ICJBA3QiISAjaisDACAhICRqKwMAoCAHICFqKwMAoCAIICFqKwMAoJr9FBAH",
-    "/SEARAAAAAAAAPA/oKMhMyAhICVqIDM5AwAgISAoakQAAAAAAADwPyAhICZqKwMAICEgJ2orAwCgIA8gIWorAwCgIBAgIWorAwCgmv0UEAf9IQBE",
-    "AAAAAAAA8D+goyI0OQMAICEgKmogISApaisDACAVICFqKwMAoCI1OQMAICEgLGogISAraisDACAzIDWioCAaICFqKwMAoP0UEAj9IQAiMzkDACAh",
-    "IC5qRAAAAAAAAPA/IDShIDOiIDQgISAtaisDAKKgOQMAICJBAWohIgwBCwsgAEEBaiEADAELCwu5AQEGfwNAIAAgAU5FBEAgAyAAIARsQQN0aiEL",
-    "IAUgACAGbEEDdGohDCAHIAAgCGxBA3RqIQ0gAiACQQFxayEOQQAhCQNAIAkgDk5FBEAgCUEDdCIKIA1qIAogC2r9AAQAIAogDGr9AAQA/fAB/QsE",
-    "ACAJQQJqIQkMAQsLA0AgAiAJTEUEQCAJQQN0IgogDWogCiALaisDACAKIAxqKwMAoDkDACAJQQFqIQkMAQsLIABBAWohAAwBCwsLmQYDEH8CewJ8",
-    "A0AgACABTkUEQCADIAAgBGxBA3RqIR8gBSAAIAZsQQN0aiEgIAcgACAIbEEDdGohIiAJIAAgCmxBA3RqISMgCyAAIAxsQQN0aiEhIA0gACAObEED",
-    "dGohJCAPIAAgEGxBA3RqISUgESAAIBJsQQN0aiEmIBMgACAUbEEDdGohJyAVIAAgFmxBA3RqISggFyAAIBhsQQN0aiEpIBkgACAabEEDdGohKiAb",
-    "IAAgHGxBA3RqISsgAiACQQFxayEsQQAhHgNAIB4gLE5FBED9DAAAAAAAAPA/AAAAAAAA8D8gHkEDdCIdIB9q/QAEAP3xASEuIB0gI2ogHSAgav0A",
-    "BAAgLv3yAf0MAAAAAAAA8D8AAAAAAADwPyAdICJq/QAEACItIC398gH98QH98gEiLf0LBAAgHSAkaiAtIB0gIWr9AAQA/fIB/QsEACAdICZqIC0g",
-    "HSAlav0ABAD98gEgHSAhav0ABAD9DAAAAAAAAPA/AAAAAAAA8D8gHSAhav0ABAD98QH98gH98gEiLf0LBAAgHSAnaiAt/QsEACAdIClqIB0gIGr9",
-    "AAQAIB0gKGr9AAQAIB0gImr9AAQA/fEB/fIBIB0gH2r9AAQAIC798gH98gEiLv0LBAAgHSAqaiAu/QsEACAdICtqIB0gIGr9AAQAIB0gH2r9AAQA",
-    "/fIB/QsEACAeQQJqIR4MAQsLA0AgAiAeTEUEQEQAAAAAAADwPyAeQQN0Ih0gH2orAwChITAgHSAjaiAdICBqKwMAIDCiRAAAAAAAAPA/IB0gImor",
-    "AwAiLyAvoqGiIi85AwAgHSAkaiAvIB0gIWorAwCiOQMAIB0gJmogLyAdICVqKwMAoiAdICFqKwMARAAAAAAAAPA/IB0gIWorAwChoqIiLzkDACAd",
-    "ICdqIC85AwAgHSApaiAdICBqKwMAIB0gKGorAwAgHSAiaisDAKGiIB0gH2orAwAgMKKiIjA5AwAgHSAqaiAwOQMAIB0gK2ogHSAgaisDACAdIB9q",
-    "KwMAojkDACAeQQFqIR4MAQsLIABBAWohAAwBCwsLrAEBBX8DQCAAIAFORQRAIAMgACAEbEEDdGohCiAFIAAgBmxBA3RqIQkgAiACQQFxayELQQAh",
-    "BwNAIAcgC05FBEAgB0EDdCIIIAlqIAggCWr9AAQAIAggCmr9AAQA/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IgggCWogCCAJaisD",
-    "ACAIIApqKwMAoDkDACAHQQFqIQcMAQsLIABBAWohAAwBCwsLkgEBA38DQCAAIAFORQRAIAIgAkEBcWshB0EAIQUDQCAFIAdORQRAIAVBA3QiBiAE",
-    "aiAEIAZq/QAEACADIAZq/QAEAP3wAf0LBAAgBUECaiEFDAELCwNAIAIgBUxFBEAgBUEDdCIGIARqIAQgBmorAwAgAyAGaisDAKA5AwAgBUEBaiEF",
-    "DAELCyAAQQFqIQAMAQsLCwBsBG5hbWUBZQ4ABWV4cDMyAQZ0YW5oMzICBWYzMl8wAwVmMzJfMQQFZjMyXzIFBWYzMl8zBgVmMzJfNAcFZXhwNjQI",
-    "BnRhbmg2NAkFZjY0XzAKBWY2NF8xCwVmNjRfMgwFZjY0XzMNBWY2NF80",
+    "AGFzbQEAAAABcQdgAXsBe2Ahf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/AGAJf39/f39/f39/AGAdf39/f39/f39/f39/f39/f39/",
+    "f39/f39/f39/f38AYAd/f39/f39/AGAGf39/f39/AGAFf39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDExIAAAECAwQFBQYAAAECAwQFBQYHxQEY",
+    "BWYzMl8wAAIFZjMyXzEAAwVmMzJfMgAEBWYzMl8zAAUFZjMyXzQABgVmMzJfNQAHBWYzMl82AAgFZjMyXzcACAVmMzJfOAAHBWYzMl85AAgGZjMy",
+    "XzEwAAgGZjMyXzExAAYFZjY0XzAACwVmNjRfMQAMBWY2NF8yAA0FZjY0XzMADgVmNjRfNAAPBWY2NF81ABAFZjY0XzYAEQVmNjRfNwARBWY2NF84",
+    "ABAFZjY0XzkAEQZmNjRfMTAAEQZmNjRfMTEADwqwNhLoAwECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8AAIB/AACAf/0MAQ1QOQENUDkB",
+    "DVA5AQ1QOSAAIAD9DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMAAJZDAACWQ/3oASIC/QwAgDE/",
+    "AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2Ov3kASAB/eYB/QyJiAg8iYgI",
+    "PImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+q6oqPv3kASAB/eYB/QwAAAA/AAAAPwAAAD8A",
+    "AAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAC/fgBIgFBAf2sASIC/Qx/AAAAfwAAAH8A",
+    "AAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgAP0MGHKxQhhysUIYcrFCGHKxQv1E/VIgAP0MtPHP",
+    "wrTxz8K08c/CtPHPwv1D/VILhAIBAnsgAP0M0Q1dvdENXb3RDV290Q1dvSAAIAD95gEiAf3mAf0MiYgIPomICD6JiAg+iYgIPv3kASAB/eYB/Qyr",
+    "qqq+q6qqvquqqr6rqqq+/eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AH95gH9DAAAgD8AAIA/AACAPwAAgD/9DAAAAEAAAABAAAAAQAAAAED9",
+    "DAAAAEAAAABAAAAAQAAAAEAgAP3gASIC/eYBEAD9DAAAgD8AAIA/AACAPwAAgD/95AH95wH95QEiAf3hASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9",
+    "Q/1SIAL9DM3MzD3NzMw9zczMPc3MzD39Q/1SC7MGAw9/A3sDfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEjIAUgACAGbEECdGohJCAJIAAgCmxBAnRq",
+    "ISUgCyAAIAxsQQJ0aiEmIA0gACAObEECdGohJyARIAAgEmxBAnRqISggEyAAIBRsQQJ0aiEpIBYgACAXbEECdGohKiAYIAAgGWxBAnRqISsgGyAA",
+    "IBxsQQJ0aiEsIB0gACAebEECdGohLSAfIAAgIGxBAnRqIS4gAiACQQNxayEvQQAhIgNAICIgL05FBED9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8A",
+    "AIA/AACAPwAAgD8gIkECdCIhICNq/QAEACAhICRq/QAEAP3kASAHICFq/QAEAP3kASAIICFq/QAEAP3kAf3hARAA/eQB/ecBITAgISAlaiAw/QsE",
+    "ACAhIChq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/ICEgJmr9AAQAICEgJ2r9AAQA/eQBIA8gIWr9AAQA/eQBIBAgIWr9AAQA",
+    "/eQB/eEBEAD95AH95wEiMf0LBAAgISAqaiAhIClq/QAEACAVICFq/QAEAP3kASIy/QsEACAhICxqICEgK2r9AAQAIDAgMv3mAf3kASAaICFq/QAE",
+    "AP3kARABIjD9CwQAICEgLmr9DAAAgD8AAIA/AACAPwAAgD8gMf3lASAw/eYBIDEgISAtav0ABAD95gH95AH9CwQAICJBBGohIgwBCwsDQCACICJM",
+    "RQRAQwAAgD8gIkECdCIhICNqKgIAICEgJGoqAgCSIAcgIWoqAgCSIAggIWoqAgCSjP0TEAD9HwBDAACAP5KVITMgISAlaiAzOAIAICEgKGpDAACA",
+    "PyAhICZqKgIAICEgJ2oqAgCSIA8gIWoqAgCSIBAgIWoqAgCSjP0TEAD9HwBDAACAP5KVIjQ4AgAgISAqaiAhIClqKgIAIBUgIWoqAgCSIjU4AgAg",
+    "ISAsaiAhICtqKgIAIDMgNZSSIBogIWoqAgCS/RMQAf0fACIzOAIAICEgLmpDAACAPyA0kyAzlCA0ICEgLWoqAgCUkjgCACAiQQFqISIMAQsLIABB",
+    "AWohAAwBCwsLuQEBBn8DQCAAIAFORQRAIAMgACAEbEECdGohCyAFIAAgBmxBAnRqIQwgByAAIAhsQQJ0aiENIAIgAkEDcWshDkEAIQkDQCAJIA5O",
+    "RQRAIAlBAnQiCiANaiAKIAtq/QAEACAKIAxq/QAEAP3kAf0LBAAgCUEEaiEJDAELCwNAIAIgCUxFBEAgCUECdCIKIA1qIAogC2oqAgAgCiAMaioC",
+    "AJI4AgAgCUEBaiEJDAELCyAAQQFqIQAMAQsLC40GAxB/AnsCfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEfIAUgACAGbEECdGohICAHIAAgCGxBAnRq",
+    "ISIgCSAAIApsQQJ0aiEjIAsgACAMbEECdGohISANIAAgDmxBAnRqISQgDyAAIBBsQQJ0aiElIBEgACASbEECdGohJiATIAAgFGxBAnRqIScgFSAA",
+    "IBZsQQJ0aiEoIBcgACAYbEECdGohKSAZIAAgGmxBAnRqISogGyAAIBxsQQJ0aiErIAIgAkEDcWshLEEAIR4DQCAeICxORQRA/QwAAIA/AACAPwAA",
+    "gD8AAIA/IB5BAnQiHSAfav0ABAD95QEhLiAdICNqIB0gIGr9AAQAIC795gH9DAAAgD8AAIA/AACAPwAAgD8gHSAiav0ABAAiLSAt/eYB/eUB/eYB",
+    "Ii39CwQAIB0gJGogLSAdICFq/QAEAP3mAf0LBAAgHSAmaiAtIB0gJWr9AAQA/eYBIB0gIWr9AAQA/QwAAIA/AACAPwAAgD8AAIA/IB0gIWr9AAQA",
+    "/eUB/eYB/eYBIi39CwQAIB0gJ2ogLf0LBAAgHSApaiAdICBq/QAEACAdIChq/QAEACAdICJq/QAEAP3lAf3mASAdIB9q/QAEACAu/eYB/eYBIi79",
+    "CwQAIB0gKmogLv0LBAAgHSAraiAdICBq/QAEACAdIB9q/QAEAP3mAf0LBAAgHkEEaiEeDAELCwNAIAIgHkxFBEBDAACAPyAeQQJ0Ih0gH2oqAgCT",
+    "ITAgHSAjaiAdICBqKgIAIDCUQwAAgD8gHSAiaioCACIvIC+Uk5QiLzgCACAdICRqIC8gHSAhaioCAJQ4AgAgHSAmaiAvIB0gJWoqAgCUIB0gIWoq",
+    "AgBDAACAPyAdICFqKgIAk5SUIi84AgAgHSAnaiAvOAIAIB0gKWogHSAgaioCACAdIChqKgIAIB0gImoqAgCTlCAdIB9qKgIAIDCUlCIwOAIAIB0g",
+    "KmogMDgCACAdICtqIB0gIGoqAgAgHSAfaioCAJQ4AgAgHkEBaiEeDAELCyAAQQFqIQAMAQsLC6wBAQV/A0AgACABTkUEQCADIAAgBGxBAnRqIQog",
+    "BSAAIAZsQQJ0aiEJIAIgAkEDcWshC0EAIQcDQCAHIAtORQRAIAdBAnQiCCAJaiAIIAlq/QAEACAIIApq/QAEAP3kAf0LBAAgB0EEaiEHDAELCwNA",
+    "IAIgB0xFBEAgB0ECdCIIIAlqIAggCWoqAgAgCCAKaioCAJI4AgAgB0EBaiEHDAELCyAAQQFqIQAMAQsLC+4BAwR/AXsBfSACIAJBA3FrIQkDQCAH",
+    "IAlORQRAIAdBAnQhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUgBmxBAnRqIAhq/QAEAP3kASEKIAZBAWohBgwBCwsg",
+    "AyAIaiIGIAb9AAQAIAr95AH9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQhCEMAAAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAGbEECdGog",
+    "CGoqAgCSIQsgBkEBaiEGDAELCyADIAhqIgYgBioCACALkjgCACAHQQFqIQcMAQsLC9sBAwR/AXsBfSACIAJBA3FrIQkDQCAHIAlORQRAIAdBAnQh",
+    "CP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUgBmxBAnRqIAhq/QAEAP3kASEKIAZBAWohBgwBCwsgAyAIaiAK/QsEACAH",
+    "QQRqIQcMAQsLA0AgAiAHTEUEQCAHQQJ0IQhDAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmxBAnRqIAhqKgIAkiELIAZBAWohBgwBCwsgAyAI",
+    "aiALOAIAIAdBAWohBwwBCwsLkgEBA38DQCAAIAFORQRAIAIgAkEDcWshB0EAIQUDQCAFIAdORQRAIAVBAnQiBiAEaiAEIAZq/QAEACADIAZq/QAE",
+    "AP3kAf0LBAAgBUEEaiEFDAELCwNAIAIgBUxFBEAgBUECdCIGIARqIAQgBmoqAgAgAyAGaioCAJI4AgAgBUEBaiEFDAELCyAAQQFqIQAMAQsLC4sF",
+    "AQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAAAADwfwAAAAAAAPB//QwJbagTRhLmPQltqBNGEuY9IAAgAP0M/oIrZUcV9z/+gitlRxX3P/3yAf2U",
+    "Af0MAAAAAAAwkcAAAAAAADCRwP31Af0MAAAAAAAwkUAAAAAAADCRQP30ASIC/QwAAOD+Qi7mPwAA4P5CLuY//fIB/fEBIAL9DHY8eTXvOeo9djx5",
+    "Ne856j398gH98QEiAf3yAf0MmNj479juIT6Y2Pjv2O4hPv3wASAB/fIB/QzkRPVnReZaPuRE9WdF5lo+/fABIAH98gH9DFyfeLdPfpI+XJ94t09+",
+    "kj798AEgAf3yAf0MNMdWpeMdxz40x1al4x3HPv3wASAB/fIB/QwaoAEaoAH6PhqgARqgAfo+/fABIAH98gH9DBqgARqgASo/GqABGqABKj/98AEg",
+    "Af3yAf0MF2zBFmzBVj8XbMEWbMFWP/3wASAB/fIB/QwRERERERGBPxEREREREYE//fABIAH98gH9DFVVVVVVVaU/VVVVVVVVpT/98AEgAf3yAf0M",
+    "VVVVVVVVxT9VVVVVVVXFP/3wASAB/fIB/QwAAAAAAADgPwAAAAAAAOA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAf3yAf0MAAAAAAAA",
+    "8D8AAAAAAADwP/3wASAC/fwBIgFBAf2sASIC/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgASAC/bEB/ccB/Qz/AwAAAAAAAP8DAAAA",
+    "AAAA/c4BQTT9ywH98gEgAP0M7zn6/kIuhkDvOfr+Qi6GQP1K/VIgAP0MUjAt1RBJh8BSMC3VEEmHwP1J/VIL7AIBAnsgAP0M43UrRTbaV7/jdStF",
+    "NtpXvyAAIAD98gEiAf3yAf0M4H0VDj1tbT/gfRUOPW1tP/3wASAB/fIB/Qw9wuZV4yaCvz3C5lXjJoK//fABIAH98gH9DPoQLIj0ZJY/+hAsiPRk",
+    "lj/98AEgAf3yAf0MHLqhG7qhq78cuqEbuqGrv/3wASAB/fIB/QwRERERERHBPxEREREREcE//fABIAH98gH9DFVVVVVVVdW/VVVVVVVV1b/98AEg",
+    "Af3yAf0MAAAAAAAA8D8AAAAAAADwP/3wAf3yAf0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAEAAAAAAAAAAQP0MAAAAAAAAAEAAAAAAAAAAQCAA",
+    "/ewBIgL98gEQCf0MAAAAAAAA8D8AAAAAAADwP/3wAf3zAf3xASIB/e0BIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1J/VIgAv0MmpmZmZmZuT+amZmZ",
+    "mZm5P/1J/VILxwYDD38DewN8A0AgACABTkUEQCADIAAgBGxBA3RqISMgBSAAIAZsQQN0aiEkIAkgACAKbEEDdGohJSALIAAgDGxBA3RqISYgDSAA",
+    "IA5sQQN0aiEnIBEgACASbEEDdGohKCATIAAgFGxBA3RqISkgFiAAIBdsQQN0aiEqIBggACAZbEEDdGohKyAbIAAgHGxBA3RqISwgHSAAIB5sQQN0",
+    "aiEtIB8gACAgbEEDdGohLiACIAJBAXFrIS9BACEiA0AgIiAvTkUEQP0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAiQQN0IiEg",
+    "I2r9AAQAICEgJGr9AAQA/fABIAcgIWr9AAQA/fABIAggIWr9AAQA/fAB/e0BEAn98AH98wEhMCAhICVqIDD9CwQAICEgKGr9DAAAAAAAAPA/AAAA",
+    "AAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gISAmav0ABAAgISAnav0ABAD98AEgDyAhav0ABAD98AEgECAhav0ABAD98AH97QEQCf3wAf3zASIx/QsE",
+    "ACAhICpqICEgKWr9AAQAIBUgIWr9AAQA/fABIjL9CwQAICEgLGogISArav0ABAAgMCAy/fIB/fABIBogIWr9AAQA/fABEAoiMP0LBAAgISAuav0M",
+    "AAAAAAAA8D8AAAAAAADwPyAx/fEBIDD98gEgMSAhIC1q/QAEAP3yAf3wAf0LBAAgIkECaiEiDAELCwNAIAIgIkxFBEBEAAAAAAAA8D8gIkEDdCIh",
+    "ICNqKwMAICEgJGorAwCgIAcgIWorAwCgIAggIWorAwCgmv0UEAn9IQBEAAAAAAAA8D+goyEzICEgJWogMzkDACAhIChqRAAAAAAAAPA/ICEgJmor",
+    "AwAgISAnaisDAKAgDyAhaisDAKAgECAhaisDAKCa/RQQCf0hAEQAAAAAAADwP6CjIjQ5AwAgISAqaiAhIClqKwMAIBUgIWorAwCgIjU5AwAgISAs",
+    "aiAhICtqKwMAIDMgNaKgIBogIWorAwCg/RQQCv0hACIzOQMAICEgLmpEAAAAAAAA8D8gNKEgM6IgNCAhIC1qKwMAoqA5AwAgIkEBaiEiDAELCyAA",
+    "QQFqIQAMAQsLC7kBAQZ/A0AgACABTkUEQCADIAAgBGxBA3RqIQsgBSAAIAZsQQN0aiEMIAcgACAIbEEDdGohDSACIAJBAXFrIQ5BACEJA0AgCSAO",
+    "TkUEQCAJQQN0IgogDWogCiALav0ABAAgCiAMav0ABAD98AH9CwQAIAlBAmohCQwBCwsDQCACIAlMRQRAIAlBA3QiCiANaiAKIAtqKwMAIAogDGor",
+    "AwCgOQMAIAlBAWohCQwBCwsgAEEBaiEADAELCwuZBgMQfwJ7AnwDQCAAIAFORQRAIAMgACAEbEEDdGohHyAFIAAgBmxBA3RqISAgByAAIAhsQQN0",
+    "aiEiIAkgACAKbEEDdGohIyALIAAgDGxBA3RqISEgDSAAIA5sQQN0aiEkIA8gACAQbEEDdGohJSARIAAgEmxBA3RqISYgEyAAIBRsQQN0aiEnIBUg",
+    "ACAWbEEDdGohKCAXIAAgGGxBA3RqISkgGSAAIBpsQQN0aiEqIBsgACAcbEEDdGohKyACIAJBAXFrISxBACEeA0AgHiAsTkUEQP0MAAAAAAAA8D8A",
+    "AAAAAADwPyAeQQN0Ih0gH2r9AAQA/fEBIS4gHSAjaiAdICBq/QAEACAu/fIB/QwAAAAAAADwPwAAAAAAAPA/IB0gImr9AAQAIi0gLf3yAf3xAf3y",
+    "ASIt/QsEACAdICRqIC0gHSAhav0ABAD98gH9CwQAIB0gJmogLSAdICVq/QAEAP3yASAdICFq/QAEAP0MAAAAAAAA8D8AAAAAAADwPyAdICFq/QAE",
+    "AP3xAf3yAf3yASIt/QsEACAdICdqIC39CwQAIB0gKWogHSAgav0ABAAgHSAoav0ABAAgHSAiav0ABAD98QH98gEgHSAfav0ABAAgLv3yAf3yASIu",
+    "/QsEACAdICpqIC79CwQAIB0gK2ogHSAgav0ABAAgHSAfav0ABAD98gH9CwQAIB5BAmohHgwBCwsDQCACIB5MRQRARAAAAAAAAPA/IB5BA3QiHSAf",
+    "aisDAKEhMCAdICNqIB0gIGorAwAgMKJEAAAAAAAA8D8gHSAiaisDACIvIC+ioaIiLzkDACAdICRqIC8gHSAhaisDAKI5AwAgHSAmaiAvIB0gJWor",
+    "AwCiIB0gIWorAwBEAAAAAAAA8D8gHSAhaisDAKGioiIvOQMAIB0gJ2ogLzkDACAdIClqIB0gIGorAwAgHSAoaisDACAdICJqKwMAoaIgHSAfaisD",
+    "ACAwoqIiMDkDACAdICpqIDA5AwAgHSAraiAdICBqKwMAIB0gH2orAwCiOQMAIB5BAWohHgwBCwsgAEEBaiEADAELCwusAQEFfwNAIAAgAU5FBEAg",
+    "AyAAIARsQQN0aiEKIAUgACAGbEEDdGohCSACIAJBAXFrIQtBACEHA0AgByALTkUEQCAHQQN0IgggCWogCCAJav0ABAAgCCAKav0ABAD98AH9CwQA",
+    "IAdBAmohBwwBCwsDQCACIAdMRQRAIAdBA3QiCCAJaiAIIAlqKwMAIAggCmorAwCgOQMAIAdBAWohBwwBCwsgAEEBaiEADAELCwvyAQMEfwF7AXwg",
+    "AiACQQFxayEJA0AgByAJTkUEQCAHQQN0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsQQN0aiAIav0ABAD98AEh",
+    "CiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IQhEAAAAAAAAAAAhCyAAIQYDQCABIAZM",
+    "RQRAIAsgBCAFIAZsQQN0aiAIaisDAKAhCyAGQQFqIQYMAQsLIAMgCGoiBiAGKwMAIAugOQMAIAdBAWohBwwBCwsL3wEDBH8BewF8IAIgAkEBcWsh",
+    "CQNAIAcgCU5FBEAgB0EDdCEI/QwAAAAAAAAAAAAAAAAAAAAAIQogACEGA0AgASAGTEUEQCAKIAQgBSAGbEEDdGogCGr9AAQA/fABIQogBkEBaiEG",
+    "DAELCyADIAhqIAr9CwQAIAdBAmohBwwBCwsDQCACIAdMRQRAIAdBA3QhCEQAAAAAAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmxBA3RqIAhq",
+    "KwMAoCELIAZBAWohBgwBCwsgAyAIaiALOQMAIAdBAWohBwwBCwsLkgEBA38DQCAAIAFORQRAIAIgAkEBcWshB0EAIQUDQCAFIAdORQRAIAVBA3Qi",
+    "BiAEaiAEIAZq/QAEACADIAZq/QAEAP3wAf0LBAAgBUECaiEFDAELCwNAIAIgBUxFBEAgBUEDdCIGIARqIAQgBmorAwAgAyAGaisDAKA5AwAgBUEB",
+    "aiEFDAELCyAAQQFqIQAMAQsLCwCJAQRuYW1lAYEBEgAFZXhwMzIBBnRhbmgzMgIFZjMyXzADBWYzMl8xBAVmMzJfMgUFZjMyXzMGBWYzMl80BwVm",
+    "MzJfNQgFZjMyXzYJBWV4cDY0CgZ0YW5oNjQLBWY2NF8wDAVmNjRfMQ0FZjY0XzIOBWY2NF8zDwVmNjRfNBAFZjY0XzURBWY2NF82",
   ].join(""),
 };

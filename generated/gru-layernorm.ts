@@ -255,15 +255,26 @@ function kernel64<A extends FloatArray>(
     const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
     // R times h
     mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_R, scratch0, 0, 3 * H, false);
-    for (let b = 0; b < B; b++) {
-      let sum = 0;
-      for (let i = 0; i < 3 * H; i++) sum += xp0[slot * B * (3 * H) + b * (3 * H) + i]!;
-      scratch1[b * 1 + 0] = sum;
-    }
-
-    // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+    // op 0 (sum): f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
     if (wl)
       wl(0, B, [
+        3 * H, // $n
+        at(scratch1, 0), // $scratch1
+        1, // $scratch1_stride
+        at(xp0, slot * B * (3 * H)), // $xp0
+        3 * H, // $xp0_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        let sum = 0;
+        for (let i = 0; i < 3 * H; i++) sum += xp0[slot * B * (3 * H) + b * (3 * H) + i]!;
+        scratch1[b * 1 + 0] = sum;
+      }
+    }
+
+    // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(1, B, [
         at(scratch1, 0), // $scratch1
         1, // $scratch1_stride
         3 * H, // $3*H
@@ -279,9 +290,9 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
+    // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(1, B, [
+      wl(2, B, [
         3 * H, // $n
         at(xp0, slot * B * (3 * H)), // $xp0
         3 * H, // $xp0_stride
@@ -307,21 +318,43 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    for (let b = 0; b < B; b++) {
-      let sum = 0;
-      for (let i = 0; i < 3 * H; i++) sum += scratch3[b * (3 * H) + i]!;
-      scratch4[b * 1 + 0] = sum;
-    }
-
-    for (let b = 0; b < B; b++) {
-      let sum = 0;
-      for (let i = 0; i < 3 * H; i++) sum += scratch0[b * (3 * H) + i]!;
-      scratch5[b * 1 + 0] = sum;
-    }
-
-    // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+    // op 3 (sum): f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(2, B, [
+      wl(3, B, [
+        3 * H, // $n
+        at(scratch4, 0), // $scratch4
+        1, // $scratch4_stride
+        at(scratch3, 0), // $scratch3
+        3 * H, // $scratch3_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        let sum = 0;
+        for (let i = 0; i < 3 * H; i++) sum += scratch3[b * (3 * H) + i]!;
+        scratch4[b * 1 + 0] = sum;
+      }
+    }
+
+    // op 4 (sum): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(4, B, [
+        3 * H, // $n
+        at(scratch5, 0), // $scratch5
+        1, // $scratch5_stride
+        at(scratch0, 0), // $scratch0
+        3 * H, // $scratch0_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        let sum = 0;
+        for (let i = 0; i < 3 * H; i++) sum += scratch0[b * (3 * H) + i]!;
+        scratch5[b * 1 + 0] = sum;
+      }
+    }
+
+    // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(5, B, [
         at(scratch4, 0), // $scratch4
         1, // $scratch4_stride
         3 * H, // $3*H
@@ -345,9 +378,9 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+    // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(3, B, [
+      wl(6, B, [
         3 * H, // $n
         at(p, o_gx), // $gx
         at(tape_t1, slot * B * (3 * H)), // $tape_t1
@@ -387,18 +420,68 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    for (let b = 0; b < B; b++) {
-      let sum = 0;
-      for (let i = 0; i < 3 * H; i++) sum += scratch8[b * (3 * H) + i]!;
-      scratch9[b * 1 + 0] = sum;
+    // op 7 (sum): f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(7, B, [
+        3 * H, // $n
+        at(scratch9, 0), // $scratch9
+        1, // $scratch9_stride
+        at(scratch8, 0), // $scratch8
+        3 * H, // $scratch8_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        let sum = 0;
+        for (let i = 0; i < 3 * H; i++) sum += scratch8[b * (3 * H) + i]!;
+        scratch9[b * 1 + 0] = sum;
+      }
     }
 
-    for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch10[b * H + i] = scratch7[b * (3 * H) + 0 + i]!;
-    for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch11[b * H + i] = scratch7[b * (3 * H) + H + i]!;
-    for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch12[b * H + i] = scratch7[b * (3 * H) + 2 * H + i]!;
-    // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    // op 8 (slice): f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(4, B, [
+      wl(8, B, [
+        H, // $n
+        at(scratch10, 0), // $scratch10
+        H, // $scratch10_stride
+        at(scratch7, 0), // $scratch7
+        3 * H, // $scratch7_stride
+        0, // $0
+      ]);
+    else {
+      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch10[b * H + i] = scratch7[b * (3 * H) + 0 + i]!;
+    }
+
+    // op 9 (slice): f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(9, B, [
+        H, // $n
+        at(scratch11, 0), // $scratch11
+        H, // $scratch11_stride
+        at(scratch7, 0), // $scratch7
+        3 * H, // $scratch7_stride
+        H, // $H
+      ]);
+    else {
+      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch11[b * H + i] = scratch7[b * (3 * H) + H + i]!;
+    }
+
+    // op 10 (slice): f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(10, B, [
+        H, // $n
+        at(scratch12, 0), // $scratch12
+        H, // $scratch12_stride
+        at(scratch7, 0), // $scratch7
+        3 * H, // $scratch7_stride
+        2 * H, // $2*H
+      ]);
+    else {
+      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch12[b * H + i] = scratch7[b * (3 * H) + 2 * H + i]!;
+    }
+
+    // loop 11: f32_11 and f64_11 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(11, B, [
         at(scratch9, 0), // $scratch9
         1, // $scratch9_stride
         3 * H, // $3*H
@@ -414,9 +497,9 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    // loop 12: f32_12 and f64_12 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(5, B, [
+      wl(12, B, [
         3 * H, // $n
         at(p, o_gr), // $gr
         at(tape_t3, slot * B * (3 * H)), // $tape_t3
@@ -440,13 +523,52 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch14[b * H + i] = scratch13[b * (3 * H) + 0 + i]!;
-    for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch15[b * H + i] = scratch13[b * (3 * H) + H + i]!;
-    for (let b = 0; b < B; b++)
-      for (let i = 0; i < H; i++) tape_t5[slot * B * H + b * H + i] = scratch13[b * (3 * H) + 2 * H + i]!;
-    // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    // op 13 (slice): f32_13 and f64_13 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(6, B, [
+      wl(13, B, [
+        H, // $n
+        at(scratch14, 0), // $scratch14
+        H, // $scratch14_stride
+        at(scratch13, 0), // $scratch13
+        3 * H, // $scratch13_stride
+        0, // $0
+      ]);
+    else {
+      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch14[b * H + i] = scratch13[b * (3 * H) + 0 + i]!;
+    }
+
+    // op 14 (slice): f32_14 and f64_14 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(14, B, [
+        H, // $n
+        at(scratch15, 0), // $scratch15
+        H, // $scratch15_stride
+        at(scratch13, 0), // $scratch13
+        3 * H, // $scratch13_stride
+        H, // $H
+      ]);
+    else {
+      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch15[b * H + i] = scratch13[b * (3 * H) + H + i]!;
+    }
+
+    // op 15 (slice): f32_15 and f64_15 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(15, B, [
+        H, // $n
+        at(tape_t5, slot * B * H), // $tape_t5
+        H, // $tape_t5_stride
+        at(scratch13, 0), // $scratch13
+        3 * H, // $scratch13_stride
+        2 * H, // $2*H
+      ]);
+    else {
+      for (let b = 0; b < B; b++)
+        for (let i = 0; i < H; i++) tape_t5[slot * B * H + b * H + i] = scratch13[b * (3 * H) + 2 * H + i]!;
+    }
+
+    // loop 16: f32_16 and f64_16 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(16, B, [
         H, // $n
         at(scratch10, 0), // $scratch10
         H, // $scratch10_stride
@@ -563,9 +685,9 @@ function kernel64<A extends FloatArray>(
 
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      // loop 7: f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+      // loop 17: f32_17 and f64_17 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(7, B, [
+        wl(17, B, [
           H, // $n
           at(dhUp, t * B * H), // $dhUp
           H, // $dhUp_stride
@@ -586,9 +708,9 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      // loop 8: f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+      // loop 18: f32_18 and f64_18 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(8, B, [
+        wl(18, B, [
           at(tape_t4, slot * B * 1), // $tape_t4
           1, // $tape_t4_stride
           at(scratch1, 0), // $scratch1
@@ -611,9 +733,9 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      // loop 9: f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
+      // loop 19: f32_19 and f64_19 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(9, B, [
+        wl(19, B, [
           3 * H, // $n
           at(tape_t3, slot * B * (3 * H)), // $tape_t3
           3 * H, // $tape_t3_stride
@@ -645,9 +767,9 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      // loop 10: f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
+      // loop 20: f32_20 and f64_20 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(10, B, [
+        wl(20, B, [
           H, // $n
           at(tape_z, slot * B * H), // $tape_z
           H, // $tape_z_stride
@@ -707,21 +829,76 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < 3 * H; i++)
-          scratch8[b * (3 * H) + i] = i >= 2 * H && i < 2 * H + H ? scratch11[b * H + i - 2 * H]! : 0;
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < 3 * H; i++)
-          scratch13[b * (3 * H) + i] = i >= H && i < H + H ? scratch12[b * H + i - H]! : 0;
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < 3 * H; i++)
-          scratch16[b * (3 * H) + i] = i >= 0 && i < 0 + H ? scratch14[b * H + i - 0]! : 0;
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < 3 * H; i++)
-          scratch17[b * (3 * H) + i] = i >= 2 * H && i < 2 * H + H ? scratch10[b * H + i - 2 * H]! : 0;
-      // loop 11: f32_11 and f64_11 in the cell's .wat, over rows [b0, b1)
+      // op 21 (pad): f32_21 and f64_21 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(11, B, [
+        wl(21, B, [
+          3 * H, // $n
+          at(scratch8, 0), // $scratch8
+          3 * H, // $scratch8_stride
+          at(scratch11, 0), // $scratch11
+          H, // $scratch11_stride
+          2 * H, // $2*H
+          H, // $H
+        ]);
+      else {
+        for (let b = 0; b < B; b++)
+          for (let i = 0; i < 3 * H; i++)
+            scratch8[b * (3 * H) + i] = i >= 2 * H && i < 2 * H + H ? scratch11[b * H + i - 2 * H]! : 0;
+      }
+
+      // op 22 (pad): f32_22 and f64_22 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(22, B, [
+          3 * H, // $n
+          at(scratch13, 0), // $scratch13
+          3 * H, // $scratch13_stride
+          at(scratch12, 0), // $scratch12
+          H, // $scratch12_stride
+          H, // $H
+        ]);
+      else {
+        for (let b = 0; b < B; b++)
+          for (let i = 0; i < 3 * H; i++)
+            scratch13[b * (3 * H) + i] = i >= H && i < H + H ? scratch12[b * H + i - H]! : 0;
+      }
+
+      // op 23 (pad): f32_23 and f64_23 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(23, B, [
+          3 * H, // $n
+          at(scratch16, 0), // $scratch16
+          3 * H, // $scratch16_stride
+          at(scratch14, 0), // $scratch14
+          H, // $scratch14_stride
+          0, // $0
+          H, // $H
+        ]);
+      else {
+        for (let b = 0; b < B; b++)
+          for (let i = 0; i < 3 * H; i++)
+            scratch16[b * (3 * H) + i] = i >= 0 && i < 0 + H ? scratch14[b * H + i - 0]! : 0;
+      }
+
+      // op 24 (pad): f32_24 and f64_24 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(24, B, [
+          3 * H, // $n
+          at(scratch17, 0), // $scratch17
+          3 * H, // $scratch17_stride
+          at(scratch10, 0), // $scratch10
+          H, // $scratch10_stride
+          2 * H, // $2*H
+          H, // $H
+        ]);
+      else {
+        for (let b = 0; b < B; b++)
+          for (let i = 0; i < 3 * H; i++)
+            scratch17[b * (3 * H) + i] = i >= 2 * H && i < 2 * H + H ? scratch10[b * H + i - 2 * H]! : 0;
+      }
+
+      // loop 25: f32_25 and f64_25 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(25, B, [
           3 * H, // $n
           at(scratch8, 0), // $scratch8
           3 * H, // $scratch8_stride
@@ -801,49 +978,111 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 3 * H; i++) sum += scratch20[b * (3 * H) + i]!;
-        scratch4[b * 1 + 0] = sum;
-      }
-
-      // grad of: wx = gx .* ((a - mean(a)) / sqrt(var(a) + eps)) + b
-      for (let i = 0; i < 3 * H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch21[b * (3 * H) + i]!;
-        dp[o_b + i]! += sum;
-      }
-
-      // grad of: rh = gr .* ((u - mean(u)) / sqrt(var(u) + eps)) + rb
-      for (let i = 0; i < 3 * H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch18[b * (3 * H) + i]!;
-        dp[o_rb + i]! += sum;
-      }
-
-      // grad of: wx = gx .* ((a - mean(a)) / sqrt(var(a) + eps)) + b
-      for (let i = 0; i < 3 * H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch22[b * (3 * H) + i]!;
-        dp[o_gx + i]! += sum;
-      }
-
-      // grad of: rh = gr .* ((u - mean(u)) / sqrt(var(u) + eps)) + rb
-      for (let i = 0; i < 3 * H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch23[b * (3 * H) + i]!;
-        dp[o_gr + i]! += sum;
-      }
-
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 3 * H; i++) sum += scratch25[b * (3 * H) + i]!;
-        scratch5[b * 1 + 0] = sum;
-      }
-
-      // loop 12: f32_12 and f64_12 in the cell's .wat, over rows [b0, b1)
+      // op 26 (sum): f32_26 and f64_26 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(12, B, [
+        wl(26, B, [
+          3 * H, // $n
+          at(scratch4, 0), // $scratch4
+          1, // $scratch4_stride
+          at(scratch20, 0), // $scratch20
+          3 * H, // $scratch20_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 3 * H; i++) sum += scratch20[b * (3 * H) + i]!;
+          scratch4[b * 1 + 0] = sum;
+        }
+      }
+
+      // op 27 (sumb): f32_27 and f64_27 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(27, B, [
+          3 * H, // $n
+          at(dp, o_b), // $db
+          at(scratch21, 0), // $scratch21
+          3 * H, // $scratch21_stride
+        ]);
+      else {
+        // grad of: wx = gx .* ((a - mean(a)) / sqrt(var(a) + eps)) + b
+        for (let i = 0; i < 3 * H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch21[b * (3 * H) + i]!;
+          dp[o_b + i]! += sum;
+        }
+      }
+
+      // op 28 (sumb): f32_28 and f64_28 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(28, B, [
+          3 * H, // $n
+          at(dp, o_rb), // $drb
+          at(scratch18, 0), // $scratch18
+          3 * H, // $scratch18_stride
+        ]);
+      else {
+        // grad of: rh = gr .* ((u - mean(u)) / sqrt(var(u) + eps)) + rb
+        for (let i = 0; i < 3 * H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch18[b * (3 * H) + i]!;
+          dp[o_rb + i]! += sum;
+        }
+      }
+
+      // op 29 (sumb): f32_29 and f64_29 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(29, B, [
+          3 * H, // $n
+          at(dp, o_gx), // $dgx
+          at(scratch22, 0), // $scratch22
+          3 * H, // $scratch22_stride
+        ]);
+      else {
+        // grad of: wx = gx .* ((a - mean(a)) / sqrt(var(a) + eps)) + b
+        for (let i = 0; i < 3 * H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch22[b * (3 * H) + i]!;
+          dp[o_gx + i]! += sum;
+        }
+      }
+
+      // op 30 (sumb): f32_30 and f64_30 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(30, B, [
+          3 * H, // $n
+          at(dp, o_gr), // $dgr
+          at(scratch23, 0), // $scratch23
+          3 * H, // $scratch23_stride
+        ]);
+      else {
+        // grad of: rh = gr .* ((u - mean(u)) / sqrt(var(u) + eps)) + rb
+        for (let i = 0; i < 3 * H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch23[b * (3 * H) + i]!;
+          dp[o_gr + i]! += sum;
+        }
+      }
+
+      // op 31 (sum): f32_31 and f64_31 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(31, B, [
+          3 * H, // $n
+          at(scratch5, 0), // $scratch5
+          1, // $scratch5_stride
+          at(scratch25, 0), // $scratch25
+          3 * H, // $scratch25_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 3 * H; i++) sum += scratch25[b * (3 * H) + i]!;
+          scratch5[b * 1 + 0] = sum;
+        }
+      }
+
+      // loop 32: f32_32 and f64_32 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(32, B, [
           at(scratch4, 0), // $scratch4
           1, // $scratch4_stride
           at(scratch1, 0), // $scratch1
@@ -873,11 +1112,35 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch26[b * (3 * H) + i] = scratch6[b * 1 + 0]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch27[b * (3 * H) + i] = scratch9[b * 1 + 0]!;
-      // loop 13: f32_13 and f64_13 in the cell's .wat, over rows [b0, b1)
+      // op 33 (bcast): f32_33 and f64_33 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(13, B, [
+        wl(33, B, [
+          3 * H, // $n
+          at(scratch26, 0), // $scratch26
+          3 * H, // $scratch26_stride
+          at(scratch6, 0), // $scratch6
+          1, // $scratch6_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch26[b * (3 * H) + i] = scratch6[b * 1 + 0]!;
+      }
+
+      // op 34 (bcast): f32_34 and f64_34 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(34, B, [
+          3 * H, // $n
+          at(scratch27, 0), // $scratch27
+          3 * H, // $scratch27_stride
+          at(scratch9, 0), // $scratch9
+          1, // $scratch9_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch27[b * (3 * H) + i] = scratch9[b * 1 + 0]!;
+      }
+
+      // loop 35: f32_35 and f64_35 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(35, B, [
           3 * H, // $n
           at(scratch19, 0), // $scratch19
           3 * H, // $scratch19_stride
@@ -925,21 +1188,43 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 3 * H; i++) sum += scratch29[b * (3 * H) + i]!;
-        scratch32[b * 1 + 0] = sum;
-      }
-
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 3 * H; i++) sum += scratch31[b * (3 * H) + i]!;
-        scratch33[b * 1 + 0] = sum;
-      }
-
-      // loop 14: f32_14 and f64_14 in the cell's .wat, over rows [b0, b1)
+      // op 36 (sum): f32_36 and f64_36 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(14, B, [
+        wl(36, B, [
+          3 * H, // $n
+          at(scratch32, 0), // $scratch32
+          1, // $scratch32_stride
+          at(scratch29, 0), // $scratch29
+          3 * H, // $scratch29_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 3 * H; i++) sum += scratch29[b * (3 * H) + i]!;
+          scratch32[b * 1 + 0] = sum;
+        }
+      }
+
+      // op 37 (sum): f32_37 and f64_37 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(37, B, [
+          3 * H, // $n
+          at(scratch33, 0), // $scratch33
+          1, // $scratch33_stride
+          at(scratch31, 0), // $scratch31
+          3 * H, // $scratch31_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 3 * H; i++) sum += scratch31[b * (3 * H) + i]!;
+          scratch33[b * 1 + 0] = sum;
+        }
+      }
+
+      // loop 38: f32_38 and f64_38 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(38, B, [
           at(scratch32, 0), // $scratch32
           1, // $scratch32_stride
           3 * H, // $3*H
@@ -963,11 +1248,35 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch36[b * (3 * H) + i] = scratch34[b * 1 + 0]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch37[b * (3 * H) + i] = scratch35[b * 1 + 0]!;
-      // loop 15: f32_15 and f64_15 in the cell's .wat, over rows [b0, b1)
+      // op 39 (bcast): f32_39 and f64_39 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(15, B, [
+        wl(39, B, [
+          3 * H, // $n
+          at(scratch36, 0), // $scratch36
+          3 * H, // $scratch36_stride
+          at(scratch34, 0), // $scratch34
+          1, // $scratch34_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch36[b * (3 * H) + i] = scratch34[b * 1 + 0]!;
+      }
+
+      // op 40 (bcast): f32_40 and f64_40 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(40, B, [
+          3 * H, // $n
+          at(scratch37, 0), // $scratch37
+          3 * H, // $scratch37_stride
+          at(scratch35, 0), // $scratch35
+          1, // $scratch35_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch37[b * (3 * H) + i] = scratch35[b * 1 + 0]!;
+      }
+
+      // loop 41: f32_41 and f64_41 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(41, B, [
           3 * H, // $n
           at(scratch28, 0), // $scratch28
           3 * H, // $scratch28_stride
@@ -1003,9 +1312,9 @@ function kernel64<A extends FloatArray>(
 
       // d(dh) from R
       mm.NN(B, 3 * H, H, scratch0, 0, 3 * H, p, o_R, carry_h, 0, H, false);
-      // loop 16: f32_16 and f64_16 in the cell's .wat, over rows [b0, b1)
+      // loop 42: f32_42 and f64_42 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(16, B, [
+        wl(42, B, [
           H, // $n
           at(scratch15, 0), // $scratch15
           H, // $scratch15_stride
@@ -1195,15 +1504,26 @@ function kernel32<A extends FloatArray>(
     const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
     // R times h
     mm.NT(B, 3 * H, H, hPrev, hPrevAt, H, p, o_R, scratch0, 0, 3 * H, false);
-    for (let b = 0; b < B; b++) {
-      let sum = 0;
-      for (let i = 0; i < 3 * H; i++) sum += xp0[slot * B * (3 * H) + b * (3 * H) + i]!;
-      scratch1[b * 1 + 0] = sum;
-    }
-
-    // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+    // op 0 (sum): f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
     if (wl)
       wl(0, B, [
+        3 * H, // $n
+        at(scratch1, 0), // $scratch1
+        1, // $scratch1_stride
+        at(xp0, slot * B * (3 * H)), // $xp0
+        3 * H, // $xp0_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        let sum = 0;
+        for (let i = 0; i < 3 * H; i++) sum += xp0[slot * B * (3 * H) + b * (3 * H) + i]!;
+        scratch1[b * 1 + 0] = sum;
+      }
+    }
+
+    // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(1, B, [
         at(scratch1, 0), // $scratch1
         1, // $scratch1_stride
         3 * H, // $3*H
@@ -1219,9 +1539,9 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
+    // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(1, B, [
+      wl(2, B, [
         3 * H, // $n
         at(xp0, slot * B * (3 * H)), // $xp0
         3 * H, // $xp0_stride
@@ -1247,21 +1567,43 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    for (let b = 0; b < B; b++) {
-      let sum = 0;
-      for (let i = 0; i < 3 * H; i++) sum += scratch3[b * (3 * H) + i]!;
-      scratch4[b * 1 + 0] = sum;
-    }
-
-    for (let b = 0; b < B; b++) {
-      let sum = 0;
-      for (let i = 0; i < 3 * H; i++) sum += scratch0[b * (3 * H) + i]!;
-      scratch5[b * 1 + 0] = sum;
-    }
-
-    // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+    // op 3 (sum): f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(2, B, [
+      wl(3, B, [
+        3 * H, // $n
+        at(scratch4, 0), // $scratch4
+        1, // $scratch4_stride
+        at(scratch3, 0), // $scratch3
+        3 * H, // $scratch3_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        let sum = 0;
+        for (let i = 0; i < 3 * H; i++) sum += scratch3[b * (3 * H) + i]!;
+        scratch4[b * 1 + 0] = sum;
+      }
+    }
+
+    // op 4 (sum): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(4, B, [
+        3 * H, // $n
+        at(scratch5, 0), // $scratch5
+        1, // $scratch5_stride
+        at(scratch0, 0), // $scratch0
+        3 * H, // $scratch0_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        let sum = 0;
+        for (let i = 0; i < 3 * H; i++) sum += scratch0[b * (3 * H) + i]!;
+        scratch5[b * 1 + 0] = sum;
+      }
+    }
+
+    // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(5, B, [
         at(scratch4, 0), // $scratch4
         1, // $scratch4_stride
         3 * H, // $3*H
@@ -1285,9 +1627,9 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+    // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(3, B, [
+      wl(6, B, [
         3 * H, // $n
         at(p, o_gx), // $gx
         at(tape_t1, slot * B * (3 * H)), // $tape_t1
@@ -1327,18 +1669,68 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    for (let b = 0; b < B; b++) {
-      let sum = 0;
-      for (let i = 0; i < 3 * H; i++) sum += scratch8[b * (3 * H) + i]!;
-      scratch9[b * 1 + 0] = sum;
+    // op 7 (sum): f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(7, B, [
+        3 * H, // $n
+        at(scratch9, 0), // $scratch9
+        1, // $scratch9_stride
+        at(scratch8, 0), // $scratch8
+        3 * H, // $scratch8_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        let sum = 0;
+        for (let i = 0; i < 3 * H; i++) sum += scratch8[b * (3 * H) + i]!;
+        scratch9[b * 1 + 0] = sum;
+      }
     }
 
-    for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch10[b * H + i] = scratch7[b * (3 * H) + 0 + i]!;
-    for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch11[b * H + i] = scratch7[b * (3 * H) + H + i]!;
-    for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch12[b * H + i] = scratch7[b * (3 * H) + 2 * H + i]!;
-    // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    // op 8 (slice): f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(4, B, [
+      wl(8, B, [
+        H, // $n
+        at(scratch10, 0), // $scratch10
+        H, // $scratch10_stride
+        at(scratch7, 0), // $scratch7
+        3 * H, // $scratch7_stride
+        0, // $0
+      ]);
+    else {
+      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch10[b * H + i] = scratch7[b * (3 * H) + 0 + i]!;
+    }
+
+    // op 9 (slice): f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(9, B, [
+        H, // $n
+        at(scratch11, 0), // $scratch11
+        H, // $scratch11_stride
+        at(scratch7, 0), // $scratch7
+        3 * H, // $scratch7_stride
+        H, // $H
+      ]);
+    else {
+      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch11[b * H + i] = scratch7[b * (3 * H) + H + i]!;
+    }
+
+    // op 10 (slice): f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(10, B, [
+        H, // $n
+        at(scratch12, 0), // $scratch12
+        H, // $scratch12_stride
+        at(scratch7, 0), // $scratch7
+        3 * H, // $scratch7_stride
+        2 * H, // $2*H
+      ]);
+    else {
+      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch12[b * H + i] = scratch7[b * (3 * H) + 2 * H + i]!;
+    }
+
+    // loop 11: f32_11 and f64_11 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(11, B, [
         at(scratch9, 0), // $scratch9
         1, // $scratch9_stride
         3 * H, // $3*H
@@ -1354,9 +1746,9 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    // loop 12: f32_12 and f64_12 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(5, B, [
+      wl(12, B, [
         3 * H, // $n
         at(p, o_gr), // $gr
         at(tape_t3, slot * B * (3 * H)), // $tape_t3
@@ -1380,13 +1772,52 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch14[b * H + i] = scratch13[b * (3 * H) + 0 + i]!;
-    for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch15[b * H + i] = scratch13[b * (3 * H) + H + i]!;
-    for (let b = 0; b < B; b++)
-      for (let i = 0; i < H; i++) tape_t5[slot * B * H + b * H + i] = scratch13[b * (3 * H) + 2 * H + i]!;
-    // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    // op 13 (slice): f32_13 and f64_13 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(6, B, [
+      wl(13, B, [
+        H, // $n
+        at(scratch14, 0), // $scratch14
+        H, // $scratch14_stride
+        at(scratch13, 0), // $scratch13
+        3 * H, // $scratch13_stride
+        0, // $0
+      ]);
+    else {
+      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch14[b * H + i] = scratch13[b * (3 * H) + 0 + i]!;
+    }
+
+    // op 14 (slice): f32_14 and f64_14 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(14, B, [
+        H, // $n
+        at(scratch15, 0), // $scratch15
+        H, // $scratch15_stride
+        at(scratch13, 0), // $scratch13
+        3 * H, // $scratch13_stride
+        H, // $H
+      ]);
+    else {
+      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch15[b * H + i] = scratch13[b * (3 * H) + H + i]!;
+    }
+
+    // op 15 (slice): f32_15 and f64_15 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(15, B, [
+        H, // $n
+        at(tape_t5, slot * B * H), // $tape_t5
+        H, // $tape_t5_stride
+        at(scratch13, 0), // $scratch13
+        3 * H, // $scratch13_stride
+        2 * H, // $2*H
+      ]);
+    else {
+      for (let b = 0; b < B; b++)
+        for (let i = 0; i < H; i++) tape_t5[slot * B * H + b * H + i] = scratch13[b * (3 * H) + 2 * H + i]!;
+    }
+
+    // loop 16: f32_16 and f64_16 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(16, B, [
         H, // $n
         at(scratch10, 0), // $scratch10
         H, // $scratch10_stride
@@ -1503,9 +1934,9 @@ function kernel32<A extends FloatArray>(
 
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      // loop 7: f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+      // loop 17: f32_17 and f64_17 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(7, B, [
+        wl(17, B, [
           H, // $n
           at(dhUp, t * B * H), // $dhUp
           H, // $dhUp_stride
@@ -1526,9 +1957,9 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      // loop 8: f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+      // loop 18: f32_18 and f64_18 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(8, B, [
+        wl(18, B, [
           at(tape_t4, slot * B * 1), // $tape_t4
           1, // $tape_t4_stride
           at(scratch1, 0), // $scratch1
@@ -1551,9 +1982,9 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      // loop 9: f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
+      // loop 19: f32_19 and f64_19 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(9, B, [
+        wl(19, B, [
           3 * H, // $n
           at(tape_t3, slot * B * (3 * H)), // $tape_t3
           3 * H, // $tape_t3_stride
@@ -1585,9 +2016,9 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      // loop 10: f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
+      // loop 20: f32_20 and f64_20 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(10, B, [
+        wl(20, B, [
           H, // $n
           at(tape_z, slot * B * H), // $tape_z
           H, // $tape_z_stride
@@ -1647,21 +2078,76 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < 3 * H; i++)
-          scratch8[b * (3 * H) + i] = i >= 2 * H && i < 2 * H + H ? scratch11[b * H + i - 2 * H]! : 0;
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < 3 * H; i++)
-          scratch13[b * (3 * H) + i] = i >= H && i < H + H ? scratch12[b * H + i - H]! : 0;
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < 3 * H; i++)
-          scratch16[b * (3 * H) + i] = i >= 0 && i < 0 + H ? scratch14[b * H + i - 0]! : 0;
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < 3 * H; i++)
-          scratch17[b * (3 * H) + i] = i >= 2 * H && i < 2 * H + H ? scratch10[b * H + i - 2 * H]! : 0;
-      // loop 11: f32_11 and f64_11 in the cell's .wat, over rows [b0, b1)
+      // op 21 (pad): f32_21 and f64_21 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(11, B, [
+        wl(21, B, [
+          3 * H, // $n
+          at(scratch8, 0), // $scratch8
+          3 * H, // $scratch8_stride
+          at(scratch11, 0), // $scratch11
+          H, // $scratch11_stride
+          2 * H, // $2*H
+          H, // $H
+        ]);
+      else {
+        for (let b = 0; b < B; b++)
+          for (let i = 0; i < 3 * H; i++)
+            scratch8[b * (3 * H) + i] = i >= 2 * H && i < 2 * H + H ? scratch11[b * H + i - 2 * H]! : 0;
+      }
+
+      // op 22 (pad): f32_22 and f64_22 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(22, B, [
+          3 * H, // $n
+          at(scratch13, 0), // $scratch13
+          3 * H, // $scratch13_stride
+          at(scratch12, 0), // $scratch12
+          H, // $scratch12_stride
+          H, // $H
+        ]);
+      else {
+        for (let b = 0; b < B; b++)
+          for (let i = 0; i < 3 * H; i++)
+            scratch13[b * (3 * H) + i] = i >= H && i < H + H ? scratch12[b * H + i - H]! : 0;
+      }
+
+      // op 23 (pad): f32_23 and f64_23 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(23, B, [
+          3 * H, // $n
+          at(scratch16, 0), // $scratch16
+          3 * H, // $scratch16_stride
+          at(scratch14, 0), // $scratch14
+          H, // $scratch14_stride
+          0, // $0
+          H, // $H
+        ]);
+      else {
+        for (let b = 0; b < B; b++)
+          for (let i = 0; i < 3 * H; i++)
+            scratch16[b * (3 * H) + i] = i >= 0 && i < 0 + H ? scratch14[b * H + i - 0]! : 0;
+      }
+
+      // op 24 (pad): f32_24 and f64_24 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(24, B, [
+          3 * H, // $n
+          at(scratch17, 0), // $scratch17
+          3 * H, // $scratch17_stride
+          at(scratch10, 0), // $scratch10
+          H, // $scratch10_stride
+          2 * H, // $2*H
+          H, // $H
+        ]);
+      else {
+        for (let b = 0; b < B; b++)
+          for (let i = 0; i < 3 * H; i++)
+            scratch17[b * (3 * H) + i] = i >= 2 * H && i < 2 * H + H ? scratch10[b * H + i - 2 * H]! : 0;
+      }
+
+      // loop 25: f32_25 and f64_25 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(25, B, [
           3 * H, // $n
           at(scratch8, 0), // $scratch8
           3 * H, // $scratch8_stride
@@ -1741,49 +2227,111 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 3 * H; i++) sum += scratch20[b * (3 * H) + i]!;
-        scratch4[b * 1 + 0] = sum;
-      }
-
-      // grad of: wx = gx .* ((a - mean(a)) / sqrt(var(a) + eps)) + b
-      for (let i = 0; i < 3 * H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch21[b * (3 * H) + i]!;
-        dp[o_b + i]! += sum;
-      }
-
-      // grad of: rh = gr .* ((u - mean(u)) / sqrt(var(u) + eps)) + rb
-      for (let i = 0; i < 3 * H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch18[b * (3 * H) + i]!;
-        dp[o_rb + i]! += sum;
-      }
-
-      // grad of: wx = gx .* ((a - mean(a)) / sqrt(var(a) + eps)) + b
-      for (let i = 0; i < 3 * H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch22[b * (3 * H) + i]!;
-        dp[o_gx + i]! += sum;
-      }
-
-      // grad of: rh = gr .* ((u - mean(u)) / sqrt(var(u) + eps)) + rb
-      for (let i = 0; i < 3 * H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch23[b * (3 * H) + i]!;
-        dp[o_gr + i]! += sum;
-      }
-
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 3 * H; i++) sum += scratch25[b * (3 * H) + i]!;
-        scratch5[b * 1 + 0] = sum;
-      }
-
-      // loop 12: f32_12 and f64_12 in the cell's .wat, over rows [b0, b1)
+      // op 26 (sum): f32_26 and f64_26 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(12, B, [
+        wl(26, B, [
+          3 * H, // $n
+          at(scratch4, 0), // $scratch4
+          1, // $scratch4_stride
+          at(scratch20, 0), // $scratch20
+          3 * H, // $scratch20_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 3 * H; i++) sum += scratch20[b * (3 * H) + i]!;
+          scratch4[b * 1 + 0] = sum;
+        }
+      }
+
+      // op 27 (sumb): f32_27 and f64_27 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(27, B, [
+          3 * H, // $n
+          at(dp, o_b), // $db
+          at(scratch21, 0), // $scratch21
+          3 * H, // $scratch21_stride
+        ]);
+      else {
+        // grad of: wx = gx .* ((a - mean(a)) / sqrt(var(a) + eps)) + b
+        for (let i = 0; i < 3 * H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch21[b * (3 * H) + i]!;
+          dp[o_b + i]! += sum;
+        }
+      }
+
+      // op 28 (sumb): f32_28 and f64_28 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(28, B, [
+          3 * H, // $n
+          at(dp, o_rb), // $drb
+          at(scratch18, 0), // $scratch18
+          3 * H, // $scratch18_stride
+        ]);
+      else {
+        // grad of: rh = gr .* ((u - mean(u)) / sqrt(var(u) + eps)) + rb
+        for (let i = 0; i < 3 * H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch18[b * (3 * H) + i]!;
+          dp[o_rb + i]! += sum;
+        }
+      }
+
+      // op 29 (sumb): f32_29 and f64_29 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(29, B, [
+          3 * H, // $n
+          at(dp, o_gx), // $dgx
+          at(scratch22, 0), // $scratch22
+          3 * H, // $scratch22_stride
+        ]);
+      else {
+        // grad of: wx = gx .* ((a - mean(a)) / sqrt(var(a) + eps)) + b
+        for (let i = 0; i < 3 * H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch22[b * (3 * H) + i]!;
+          dp[o_gx + i]! += sum;
+        }
+      }
+
+      // op 30 (sumb): f32_30 and f64_30 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(30, B, [
+          3 * H, // $n
+          at(dp, o_gr), // $dgr
+          at(scratch23, 0), // $scratch23
+          3 * H, // $scratch23_stride
+        ]);
+      else {
+        // grad of: rh = gr .* ((u - mean(u)) / sqrt(var(u) + eps)) + rb
+        for (let i = 0; i < 3 * H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch23[b * (3 * H) + i]!;
+          dp[o_gr + i]! += sum;
+        }
+      }
+
+      // op 31 (sum): f32_31 and f64_31 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(31, B, [
+          3 * H, // $n
+          at(scratch5, 0), // $scratch5
+          1, // $scratch5_stride
+          at(scratch25, 0), // $scratch25
+          3 * H, // $scratch25_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 3 * H; i++) sum += scratch25[b * (3 * H) + i]!;
+          scratch5[b * 1 + 0] = sum;
+        }
+      }
+
+      // loop 32: f32_32 and f64_32 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(32, B, [
           at(scratch4, 0), // $scratch4
           1, // $scratch4_stride
           at(scratch1, 0), // $scratch1
@@ -1813,11 +2361,35 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch26[b * (3 * H) + i] = scratch6[b * 1 + 0]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch27[b * (3 * H) + i] = scratch9[b * 1 + 0]!;
-      // loop 13: f32_13 and f64_13 in the cell's .wat, over rows [b0, b1)
+      // op 33 (bcast): f32_33 and f64_33 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(13, B, [
+        wl(33, B, [
+          3 * H, // $n
+          at(scratch26, 0), // $scratch26
+          3 * H, // $scratch26_stride
+          at(scratch6, 0), // $scratch6
+          1, // $scratch6_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch26[b * (3 * H) + i] = scratch6[b * 1 + 0]!;
+      }
+
+      // op 34 (bcast): f32_34 and f64_34 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(34, B, [
+          3 * H, // $n
+          at(scratch27, 0), // $scratch27
+          3 * H, // $scratch27_stride
+          at(scratch9, 0), // $scratch9
+          1, // $scratch9_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch27[b * (3 * H) + i] = scratch9[b * 1 + 0]!;
+      }
+
+      // loop 35: f32_35 and f64_35 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(35, B, [
           3 * H, // $n
           at(scratch19, 0), // $scratch19
           3 * H, // $scratch19_stride
@@ -1865,21 +2437,43 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 3 * H; i++) sum += scratch29[b * (3 * H) + i]!;
-        scratch32[b * 1 + 0] = sum;
-      }
-
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 3 * H; i++) sum += scratch31[b * (3 * H) + i]!;
-        scratch33[b * 1 + 0] = sum;
-      }
-
-      // loop 14: f32_14 and f64_14 in the cell's .wat, over rows [b0, b1)
+      // op 36 (sum): f32_36 and f64_36 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(14, B, [
+        wl(36, B, [
+          3 * H, // $n
+          at(scratch32, 0), // $scratch32
+          1, // $scratch32_stride
+          at(scratch29, 0), // $scratch29
+          3 * H, // $scratch29_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 3 * H; i++) sum += scratch29[b * (3 * H) + i]!;
+          scratch32[b * 1 + 0] = sum;
+        }
+      }
+
+      // op 37 (sum): f32_37 and f64_37 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(37, B, [
+          3 * H, // $n
+          at(scratch33, 0), // $scratch33
+          1, // $scratch33_stride
+          at(scratch31, 0), // $scratch31
+          3 * H, // $scratch31_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 3 * H; i++) sum += scratch31[b * (3 * H) + i]!;
+          scratch33[b * 1 + 0] = sum;
+        }
+      }
+
+      // loop 38: f32_38 and f64_38 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(38, B, [
           at(scratch32, 0), // $scratch32
           1, // $scratch32_stride
           3 * H, // $3*H
@@ -1903,11 +2497,35 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch36[b * (3 * H) + i] = scratch34[b * 1 + 0]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch37[b * (3 * H) + i] = scratch35[b * 1 + 0]!;
-      // loop 15: f32_15 and f64_15 in the cell's .wat, over rows [b0, b1)
+      // op 39 (bcast): f32_39 and f64_39 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(15, B, [
+        wl(39, B, [
+          3 * H, // $n
+          at(scratch36, 0), // $scratch36
+          3 * H, // $scratch36_stride
+          at(scratch34, 0), // $scratch34
+          1, // $scratch34_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch36[b * (3 * H) + i] = scratch34[b * 1 + 0]!;
+      }
+
+      // op 40 (bcast): f32_40 and f64_40 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(40, B, [
+          3 * H, // $n
+          at(scratch37, 0), // $scratch37
+          3 * H, // $scratch37_stride
+          at(scratch35, 0), // $scratch35
+          1, // $scratch35_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch37[b * (3 * H) + i] = scratch35[b * 1 + 0]!;
+      }
+
+      // loop 41: f32_41 and f64_41 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(41, B, [
           3 * H, // $n
           at(scratch28, 0), // $scratch28
           3 * H, // $scratch28_stride
@@ -1943,9 +2561,9 @@ function kernel32<A extends FloatArray>(
 
       // d(dh) from R
       mm.NN(B, 3 * H, H, scratch0, 0, 3 * H, p, o_R, carry_h, 0, H, false);
-      // loop 16: f32_16 and f64_16 in the cell's .wat, over rows [b0, b1)
+      // loop 42: f32_42 and f64_42 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(16, B, [
+        wl(42, B, [
           H, // $n
           at(scratch15, 0), // $scratch15
           H, // $scratch15_stride
@@ -2000,16 +2618,9 @@ export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {
   return createKernel32(sizes, B, 1, options);
 }
 
-/** The elementwise loops in WebAssembly (text: gru-layernorm.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
+/** The elementwise loops and whole-vector ops in WebAssembly (text: gru-layernorm.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
 const LOOPS_WASM: LoopsModuleSource = {
   loops: [
-    { vector: false, splittable: true },
-    { vector: true, splittable: true },
-    { vector: false, splittable: true },
-    { vector: true, splittable: true },
-    { vector: false, splittable: true },
-    { vector: true, splittable: true },
-    { vector: true, splittable: true },
     { vector: true, splittable: true },
     { vector: false, splittable: true },
     { vector: true, splittable: true },
@@ -2017,159 +2628,236 @@ const LOOPS_WASM: LoopsModuleSource = {
     { vector: true, splittable: true },
     { vector: false, splittable: true },
     { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
     { vector: false, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: false, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: true },
+    { vector: false, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: false, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
     { vector: true, splittable: true },
     { vector: true, splittable: true },
   ],
   binary: [
-    "AGFzbQEAAAABvQEKYAF7AXtgB39/f39/f38AYAt/f39/f39/f39/fwBgE39/f39/f39/f39/f39/f39/f38AYBl/f39/f39/f39/f39/f39/f39/",
-    "f39/f39/AGAJf39/f39/f39/AGAKf39/f39/f39/fwBgD39/f39/f39/f39/f39/fwBgJX9/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/",
-    "f39/f38AYBd/f39/f39/f39/f39/f39/f39/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMnJgAAAQICAwECBAUGBwQIBwkCBwEAAAECAgMBAgQF",
-    "BgcECAcJAgcBB58CIgVmMzJfMAACBWYzMl8xAAMFZjMyXzIABAVmMzJfMwAFBWYzMl80AAYFZjMyXzUABwVmMzJfNgAIBWYzMl83AAkFZjMyXzgA",
-    "CgVmMzJfOQALBmYzMl8xMAAMBmYzMl8xMQANBmYzMl8xMgAOBmYzMl8xMwAPBmYzMl8xNAAQBmYzMl8xNQARBmYzMl8xNgASBWY2NF8wABUFZjY0",
-    "XzEAFgVmNjRfMgAXBWY2NF8zABgFZjY0XzQAGQVmNjRfNQAaBWY2NF82ABsFZjY0XzcAHAVmNjRfOAAdBWY2NF85AB4GZjY0XzEwAB8GZjY0XzEx",
-    "ACAGZjY0XzEyACEGZjY0XzEzACIGZjY0XzE0ACMGZjY0XzE1ACQGZjY0XzE2ACUK+lom6AMBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAgH8AAIB/",
-    "AACAfwAAgH/9DAENUDkBDVA5AQ1QOQENUDkgACAA/Qw7qrg/O6q4PzuquD87qrg//eYB/Wr9DAAAlsMAAJbDAACWwwAAlsP96QH9DAAAlkMAAJZD",
-    "AACWQwAAlkP96AEiAv0MAIAxPwCAMT8AgDE/AIAxP/3mAf3lASAC/QyDgF65g4BeuYOAXrmDgF65/eYB/eUBIgH95gH9DGELtjphC7Y6YQu2OmEL",
-    "tjr95AEgAf3mAf0MiYgIPImICDyJiAg8iYgIPP3kASAB/eYB/Qyrqio9q6oqPauqKj2rqio9/eQBIAH95gH9DKuqKj6rqio+q6oqPquqKj795AEg",
-    "Af3mAf0MAAAAPwAAAD8AAAA/AAAAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAv34ASIB",
-    "QQH9rAEiAv0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAEgAv2xAf0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAD9DBhysUIYcrFC",
-    "GHKxQhhysUL9RP1SIAD9DLTxz8K08c/CtPHPwrTxz8L9Q/1SC4QCAQJ7IAD9DNENXb3RDV290Q1dvdENXb0gACAA/eYBIgH95gH9DImICD6JiAg+",
-    "iYgIPomICD795AEgAf3mAf0Mq6qqvquqqr6rqqq+q6qqvv3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQB/eYB/QwAAIA/AACAPwAAgD8AAIA/",
-    "/QwAAABAAAAAQAAAAEAAAABA/QwAAABAAAAAQAAAAEAAAABAIAD94AEiAv3mARAA/QwAAIA/AACAPwAAgD8AAIA//eQB/ecB/eUBIgH94QEgASAA",
-    "/QwAAAAAAAAAAAAAAAAAAAAA/UP9UiAC/QzNzMw9zczMPc3MzD3NzMw9/UP9Ugs3AANAIAAgAU5FBEAgBSAAIAZsQQJ0aiACIAAgA2xBAnRqKgIA",
-    "IASylTgCACAAQQFqIQAMAQsLC+kBAwd/AXsBfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiENIAUgACAGbEECdGohDiAHIAAgCGxBAnRqIQ8gCSAAIAps",
-    "QQJ0aiEQIAIgAkEDcWshEUEAIQsDQCALIBFORQRAIAtBAnQiDCANav0ABAAgDv0JAgD95QEhEiAMIA9qIBL9CwQAIAwgEGogEiAS/eYB/QsEACAL",
-    "QQRqIQsMAQsLA0AgAiALTEUEQCALQQJ0IgwgDWoqAgAgDioCAJMhEyAMIA9qIBM4AgAgDCAQaiATIBOUOAIAIAtBAWohCwwBCwsgAEEBaiEADAEL",
-    "CwthAQF9A0AgACABTkUEQCAFIAAgBmxBAnRqIAIgACADbEECdGoqAgAgBLIiC5VDrMUnN5KROAIAIAkgACAKbEECdGogByAAIAhsQQJ0aioCACAL",
-    "lTgCACAAQQFqIQAMAQsLC+cCAwp/AXsBfQNAIAAgAU5FBEAgBCAAIAVsQQJ0aiEVIAYgACAHbEECdGohFiAJIAAgCmxBAnRqIRcgCyAAIAxsQQJ0",
-    "aiEYIA0gACAObEECdGohGSAPIAAgEGxBAnRqIRogESAAIBJsQQJ0aiEbIAIgAkEDcWshHEEAIRQDQCAUIBxORQRAIBRBAnQiEyAXaiADIBNq/QAE",
-    "ACATIBVq/QAEACAW/QkCAP3nAf3mASAIIBNq/QAEAP3kAf0LBAAgEyAaaiATIBhq/QAEACAZ/QkCAP3lASId/QsEACATIBtqIB0gHf3mAf0LBAAg",
-    "FEEEaiEUDAELCwNAIAIgFExFBEAgFEECdCITIBdqIAMgE2oqAgAgEyAVaioCACAWKgIAlZQgCCATaioCAJI4AgAgEyAaaiATIBhqKgIAIBkqAgCT",
-    "Ih44AgAgEyAbaiAeIB6UOAIAIBRBAWohFAwBCwsgAEEBaiEADAELCws+AANAIAAgAU5FBEAgBSAAIAZsQQJ0aiACIAAgA2xBAnRqKgIAIASylUOs",
-    "xSc3kpE4AgAgAEEBaiEADAELCwvdAQEGfwNAIAAgAU5FBEAgBCAAIAVsQQJ0aiENIAYgACAHbEECdGohDiAJIAAgCmxBAnRqIQ8gAiACQQNxayEQ",
-    "QQAhCwNAIAsgEE5FBEAgC0ECdCIMIA9qIAMgDGr9AAQAIAwgDWr9AAQAIA79CQIA/ecB/eYBIAggDGr9AAQA/eQB/QsEACALQQRqIQsMAQsLA0Ag",
-    "AiALTEUEQCALQQJ0IgwgD2ogAyAMaioCACAMIA1qKgIAIA4qAgCVlCAIIAxqKgIAkjgCACALQQFqIQsMAQsLIABBAWohAAwBCwsLjwUDDn8CewJ9",
-    "A0AgACABTkUEQCADIAAgBGxBAnRqIRsgBSAAIAZsQQJ0aiEcIAcgACAIbEECdGohHSAJIAAgCmxBAnRqIR4gCyAAIAxsQQJ0aiEfIA0gACAObEEC",
-    "dGohICAPIAAgEGxBAnRqISEgESAAIBJsQQJ0aiEiIBMgACAUbEECdGohIyAVIAAgFmxBAnRqISQgFyAAIBhsQQJ0aiElIAIgAkEDcWshJkEAIRoD",
-    "QCAaICZORQRA/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/IBpBAnQiGSAbav0ABAAgGSAcav0ABAD95AH94QEQAP3kAf3nASEn",
-    "IBkgHWogJ/0LBAAgGSAgav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAZIB5q/QAEACAZIB9q/QAEAP3kAf3hARAA/eQB/ecB",
-    "Iij9CwQAIBkgI2ogGSAhav0ABAAgKCAZICJq/QAEAP3mAf3kARABIij9CwQAIBkgJWogJyAZICRq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAn",
-    "/eUBICj95gH95AH9CwQAIBpBBGohGgwBCwsDQCACIBpMRQRAQwAAgD8gGkECdCIZIBtqKgIAIBkgHGoqAgCSjP0TEAD9HwBDAACAP5KVISkgGSAd",
-    "aiApOAIAIBkgIGpDAACAPyAZIB5qKgIAIBkgH2oqAgCSjP0TEAD9HwBDAACAP5KVIio4AgAgGSAjaiAZICFqKgIAICogGSAiaioCAJSS/RMQAf0f",
-    "ACIqOAIAIBkgJWogKSAZICRqKgIAlEMAAIA/ICmTICqUkjgCACAaQQFqIRoMAQsLIABBAWohAAwBCwsLuQEBBn8DQCAAIAFORQRAIAMgACAEbEEC",
-    "dGohCyAFIAAgBmxBAnRqIQwgByAAIAhsQQJ0aiENIAIgAkEDcWshDkEAIQkDQCAJIA5ORQRAIAlBAnQiCiANaiAKIAtq/QAEACAKIAxq/QAEAP3k",
-    "Af0LBAAgCUEEaiEJDAELCwNAIAIgCUxFBEAgCUECdCIKIA1qIAogC2oqAgAgCiAMaioCAJI4AgAgCUEBaiEJDAELCyAAQQFqIQAMAQsLC1sAA0Ag",
-    "ACABTkUEQCAEIAAgBWxBAnRqIAIgACADbEECdGoqAgBDAAAAQJQ4AgAgCCAAIAlsQQJ0aiAGIAAgB2xBAnRqKgIAQwAAAECUOAIAIABBAWohAAwB",
-    "CwsLiwIBCX8DQCAAIAFORQRAIAMgACAEbEECdGohESAFIAAgBmxBAnRqIRIgByAAIAhsQQJ0aiETIAkgACAKbEECdGohFCALIAAgDGxBAnRqIRUg",
-    "DSAAIA5sQQJ0aiEWIAIgAkEDcWshF0EAIQ8DQCAPIBdORQRAIA9BAnQiECATaiAQIBFq/QAEACAS/QkCAP3nAf0LBAAgECAWaiAQIBRq/QAEACAV",
-    "/QkCAP3nAf0LBAAgD0EEaiEPDAELCwNAIAIgD0xFBEAgD0ECdCIQIBNqIBAgEWoqAgAgEioCAJU4AgAgECAWaiAQIBRqKgIAIBUqAgCVOAIAIA9B",
-    "AWohDwwBCwsgAEEBaiEADAELCwvBBQMOfwJ7An0DQCAAIAFORQRAIAMgACAEbEECdGohGyAFIAAgBmxBAnRqIRwgByAAIAhsQQJ0aiEeIAkgACAK",
-    "bEECdGohHyALIAAgDGxBAnRqIR0gDSAAIA5sQQJ0aiEgIA8gACAQbEECdGohISARIAAgEmxBAnRqISIgEyAAIBRsQQJ0aiEjIBUgACAWbEECdGoh",
-    "JCAXIAAgGGxBAnRqISUgAiACQQNxayEmQQAhGgNAIBogJk5FBED9DAAAgD8AAIA/AACAPwAAgD8gGkECdCIZIBtq/QAEAP3lASEoIBkgH2ogGSAc",
-    "av0ABAAgKP3mAf0MAACAPwAAgD8AAIA/AACAPyAZIB5q/QAEACInICf95gH95QH95gEiJ/0LBAAgGSAgaiAnIBkgHWr9AAQA/eYB/QsEACAZICJq",
-    "ICcgGSAhav0ABAD95gEgGSAdav0ABAD9DAAAgD8AAIA/AACAPwAAgD8gGSAdav0ABAD95QH95gH95gH9CwQAIBkgJGogGSAcav0ABAAgGSAjav0A",
-    "BAAgGSAeav0ABAD95QH95gEgGSAbav0ABAAgKP3mAf3mAf0LBAAgGSAlaiAZIBxq/QAEACAZIBtq/QAEAP3mAf0LBAAgGkEEaiEaDAELCwNAIAIg",
-    "GkxFBEBDAACAPyAaQQJ0IhkgG2oqAgCTISogGSAfaiAZIBxqKgIAICqUQwAAgD8gGSAeaioCACIpICmUk5QiKTgCACAZICBqICkgGSAdaioCAJQ4",
-    "AgAgGSAiaiApIBkgIWoqAgCUIBkgHWoqAgBDAACAPyAZIB1qKgIAk5SUOAIAIBkgJGogGSAcaioCACAZICNqKgIAIBkgHmoqAgCTlCAZIBtqKgIA",
-    "ICqUlDgCACAZICVqIBkgHGoqAgAgGSAbaioCAJQ4AgAgGkEBaiEaDAELCyAAQQFqIQAMAQsLC5sGAxN/AnsCfQNAIAAgAU5FBEAgAyAAIARsQQJ0",
-    "aiEtIAUgACAGbEECdGohJyAHIAAgCGxBAnRqISggCSAAIApsQQJ0aiEuIAwgACANbEECdGohKSAOIAAgD2xBAnRqIS8gECAAIBFsQQJ0aiEqIBIg",
-    "ACATbEECdGohMCAUIAAgFWxBAnRqITEgFiAAIBdsQQJ0aiEyIBggACAZbEECdGohKyAaIAAgG2xBAnRqITMgHCAAIB1sQQJ0aiE0IB8gACAgbEEC",
-    "dGohLCAhIAAgImxBAnRqITUgIyAAICRsQQJ0aiE2IAIgAkEDcWshN0EAISYDQCAmIDdORQRAICZBAnQiJSAtav0ABAAgJSAnav0ABAD95AEgJSAo",
-    "av0ABAD95AEhOCAlIC5qIDj9CwQAICUgL2ogOCALICVq/QAEAP3mASI5ICn9CQIA/ecB/QsEACAlIDBqIDkgJSAqav0ABAD95gEgKf0JAgD95wH9",
-    "4QH9CwQAICUgMmogJSAnav0ABAAgJSAxav0ABAD95AEgJSAoav0ABAD95AEiOf0LBAAgJSAzaiA5ICUgK2r9AAQA/eYB/QsEACAlIDRqIDggJSAq",
-    "av0ABAD95gH9CwQAICUgNWogOSAeICVq/QAEAP3mASI4ICz9CQIA/ecB/QsEACAlIDZqIDggJSArav0ABAD95gEgLP0JAgD95wH94QH9CwQAICZB",
-    "BGohJgwBCwsDQCACICZMRQRAICZBAnQiJSAtaioCACAlICdqKgIAkiAlIChqKgIAkiE6ICUgLmogOjgCACAlIC9qIDogCyAlaioCAJQiOyApKgIA",
-    "lTgCACAlIDBqIDsgJSAqaioCAJQgKSoCAJWMOAIAICUgMmogJSAnaioCACAlIDFqKgIAkiAlIChqKgIAkiI7OAIAICUgM2ogOyAlICtqKgIAlDgC",
-    "ACAlIDRqIDogJSAqaioCAJQ4AgAgJSA1aiA7IB4gJWoqAgCUIjogLCoCAJU4AgAgJSA2aiA6ICUgK2oqAgCUICwqAgCVjDgCACAmQQFqISYMAQsL",
-    "IABBAWohAAwBCwsLeAEBfQNAIAAgAU5FBEAgByAAIAhsQQJ0aiACIAAgA2xBAnRqKgIAIAQgACAFbEECdGoqAgCVIAayIg+VOAIAIA0gACAObEEC",
-    "dGogCSAAIApsQQJ0aioCACALIAAgDGxBAnRqKgIAlSAPlTgCACAAQQFqIQAMAQsLC+0DAw1/AXsBfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEZIAUg",
-    "ACAGbEECdGohGiAHIAAgCGxBAnRqIRsgCSAAIApsQQJ0aiEcIAsgACAMbEECdGohHSANIAAgDmxBAnRqIR4gDyAAIBBsQQJ0aiEfIBEgACASbEEC",
-    "dGohICATIAAgFGxBAnRqISEgFSAAIBZsQQJ0aiEiIAIgAkEDcWshI0EAIRgDQCAYICNORQRAIBhBAnQiFyAZav0ABAD9DAAAAEAAAABAAAAAQAAA",
-    "AEAgFyAaav0ABAAgFyAbav0ABAD95gH95gH95AEhJCAXIBxqICT9CwQAIBcgHWogJP3hAf0LBAAgFyAhaiAXIB5q/QAEAP0MAAAAQAAAAEAAAABA",
-    "AAAAQCAXIB9q/QAEACAXICBq/QAEAP3mAf3mAf3kASIk/QsEACAXICJqICT94QH9CwQAIBhBBGohGAwBCwsDQCACIBhMRQRAIBhBAnQiFyAZaioC",
-    "ACAXIBpqKgIAIBcgG2oqAgCUQwAAAECUkiElIBcgHGogJTgCACAXIB1qICWMOAIAIBcgIWogFyAeaioCACAXIB9qKgIAIBcgIGoqAgCUQwAAAECU",
-    "kiIlOAIAIBcgImogJYw4AgAgGEEBaiEYDAELCyAAQQFqIQAMAQsLC1oBAX0DQCAAIAFORQRAIAUgACAGbEECdGogAiAAIANsQQJ0aioCACAEsiIL",
-    "lTgCACAJIAAgCmxBAnRqIAcgACAIbEECdGoqAgAgC5U4AgAgAEEBaiEADAELCwuXAgEJfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiERIAUgACAGbEEC",
-    "dGohEiAHIAAgCGxBAnRqIRMgCSAAIApsQQJ0aiEUIAsgACAMbEECdGohFSANIAAgDmxBAnRqIRYgAiACQQNxayEXQQAhEANAIBAgF05FBEAgEEEC",
-    "dCIPIBNqIA8gEWr9AAQAIA8gEmr9AAQA/eQB/QsEACAPIBZqIA8gFGr9AAQAIA8gFWr9AAQA/eQB/QsEACAQQQRqIRAMAQsLA0AgAiAQTEUEQCAQ",
-    "QQJ0Ig8gE2ogDyARaioCACAPIBJqKgIAkjgCACAPIBZqIA8gFGoqAgAgDyAVaioCAJI4AgAgEEEBaiEQDAELCyAAQQFqIQAMAQsLC6wBAQV/A0Ag",
-    "ACABTkUEQCADIAAgBGxBAnRqIQogBSAAIAZsQQJ0aiEJIAIgAkEDcWshC0EAIQcDQCAHIAtORQRAIAdBAnQiCCAJaiAIIAlq/QAEACAIIApq/QAE",
-    "AP3kAf0LBAAgB0EEaiEHDAELCwNAIAIgB0xFBEAgB0ECdCIIIAlqIAggCWoqAgAgCCAKaioCAJI4AgAgB0EBaiEHDAELCyAAQQFqIQAMAQsLC4sF",
-    "AQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAAAADwfwAAAAAAAPB//QwJbagTRhLmPQltqBNGEuY9IAAgAP0M/oIrZUcV9z/+gitlRxX3P/3yAf2U",
-    "Af0MAAAAAAAwkcAAAAAAADCRwP31Af0MAAAAAAAwkUAAAAAAADCRQP30ASIC/QwAAOD+Qi7mPwAA4P5CLuY//fIB/fEBIAL9DHY8eTXvOeo9djx5",
-    "Ne856j398gH98QEiAf3yAf0MmNj479juIT6Y2Pjv2O4hPv3wASAB/fIB/QzkRPVnReZaPuRE9WdF5lo+/fABIAH98gH9DFyfeLdPfpI+XJ94t09+",
-    "kj798AEgAf3yAf0MNMdWpeMdxz40x1al4x3HPv3wASAB/fIB/QwaoAEaoAH6PhqgARqgAfo+/fABIAH98gH9DBqgARqgASo/GqABGqABKj/98AEg",
-    "Af3yAf0MF2zBFmzBVj8XbMEWbMFWP/3wASAB/fIB/QwRERERERGBPxEREREREYE//fABIAH98gH9DFVVVVVVVaU/VVVVVVVVpT/98AEgAf3yAf0M",
-    "VVVVVVVVxT9VVVVVVVXFP/3wASAB/fIB/QwAAAAAAADgPwAAAAAAAOA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAf3yAf0MAAAAAAAA",
-    "8D8AAAAAAADwP/3wASAC/fwBIgFBAf2sASIC/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgASAC/bEB/ccB/Qz/AwAAAAAAAP8DAAAA",
-    "AAAA/c4BQTT9ywH98gEgAP0M7zn6/kIuhkDvOfr+Qi6GQP1K/VIgAP0MUjAt1RBJh8BSMC3VEEmHwP1J/VIL7AIBAnsgAP0M43UrRTbaV7/jdStF",
-    "NtpXvyAAIAD98gEiAf3yAf0M4H0VDj1tbT/gfRUOPW1tP/3wASAB/fIB/Qw9wuZV4yaCvz3C5lXjJoK//fABIAH98gH9DPoQLIj0ZJY/+hAsiPRk",
-    "lj/98AEgAf3yAf0MHLqhG7qhq78cuqEbuqGrv/3wASAB/fIB/QwRERERERHBPxEREREREcE//fABIAH98gH9DFVVVVVVVdW/VVVVVVVV1b/98AEg",
-    "Af3yAf0MAAAAAAAA8D8AAAAAAADwP/3wAf3yAf0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAEAAAAAAAAAAQP0MAAAAAAAAAEAAAAAAAAAAQCAA",
-    "/ewBIgL98gEQE/0MAAAAAAAA8D8AAAAAAADwP/3wAf3zAf3xASIB/e0BIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1J/VIgAv0MmpmZmZmZuT+amZmZ",
-    "mZm5P/1J/VILNwADQCAAIAFORQRAIAUgACAGbEEDdGogAiAAIANsQQN0aisDACAEt6M5AwAgAEEBaiEADAELCwvpAQMHfwF7AXwDQCAAIAFORQRA",
-    "IAMgACAEbEEDdGohDSAFIAAgBmxBA3RqIQ4gByAAIAhsQQN0aiEPIAkgACAKbEEDdGohECACIAJBAXFrIRFBACELA0AgCyARTkUEQCALQQN0Igwg",
-    "DWr9AAQAIA79CgMA/fEBIRIgDCAPaiAS/QsEACAMIBBqIBIgEv3yAf0LBAAgC0ECaiELDAELCwNAIAIgC0xFBEAgC0EDdCIMIA1qKwMAIA4rAwCh",
-    "IRMgDCAPaiATOQMAIAwgEGogEyATojkDACALQQFqIQsMAQsLIABBAWohAAwBCwsLZQEBfANAIAAgAU5FBEAgBSAAIAZsQQN0aiACIAAgA2xBA3Rq",
-    "KwMAIAS3IgujRPFo44i1+OQ+oJ85AwAgCSAAIApsQQN0aiAHIAAgCGxBA3RqKwMAIAujOQMAIABBAWohAAwBCwsL5wIDCn8BewF8A0AgACABTkUE",
-    "QCAEIAAgBWxBA3RqIRUgBiAAIAdsQQN0aiEWIAkgACAKbEEDdGohFyALIAAgDGxBA3RqIRggDSAAIA5sQQN0aiEZIA8gACAQbEEDdGohGiARIAAg",
-    "EmxBA3RqIRsgAiACQQFxayEcQQAhFANAIBQgHE5FBEAgFEEDdCITIBdqIAMgE2r9AAQAIBMgFWr9AAQAIBb9CgMA/fMB/fIBIAggE2r9AAQA/fAB",
-    "/QsEACATIBpqIBMgGGr9AAQAIBn9CgMA/fEBIh39CwQAIBMgG2ogHSAd/fIB/QsEACAUQQJqIRQMAQsLA0AgAiAUTEUEQCAUQQN0IhMgF2ogAyAT",
-    "aisDACATIBVqKwMAIBYrAwCjoiAIIBNqKwMAoDkDACATIBpqIBMgGGorAwAgGSsDAKEiHjkDACATIBtqIB4gHqI5AwAgFEEBaiEUDAELCyAAQQFq",
-    "IQAMAQsLC0IAA0AgACABTkUEQCAFIAAgBmxBA3RqIAIgACADbEEDdGorAwAgBLejRPFo44i1+OQ+oJ85AwAgAEEBaiEADAELCwvdAQEGfwNAIAAg",
-    "AU5FBEAgBCAAIAVsQQN0aiENIAYgACAHbEEDdGohDiAJIAAgCmxBA3RqIQ8gAiACQQFxayEQQQAhCwNAIAsgEE5FBEAgC0EDdCIMIA9qIAMgDGr9",
-    "AAQAIAwgDWr9AAQAIA79CgMA/fMB/fIBIAggDGr9AAQA/fAB/QsEACALQQJqIQsMAQsLA0AgAiALTEUEQCALQQN0IgwgD2ogAyAMaisDACAMIA1q",
-    "KwMAIA4rAwCjoiAIIAxqKwMAoDkDACALQQFqIQsMAQsLIABBAWohAAwBCwsLowUDDn8CewJ8A0AgACABTkUEQCADIAAgBGxBA3RqIRsgBSAAIAZs",
-    "QQN0aiEcIAcgACAIbEEDdGohHSAJIAAgCmxBA3RqIR4gCyAAIAxsQQN0aiEfIA0gACAObEEDdGohICAPIAAgEGxBA3RqISEgESAAIBJsQQN0aiEi",
-    "IBMgACAUbEEDdGohIyAVIAAgFmxBA3RqISQgFyAAIBhsQQN0aiElIAIgAkEBcWshJkEAIRoDQCAaICZORQRA/QwAAAAAAADwPwAAAAAAAPA//QwA",
-    "AAAAAADwPwAAAAAAAPA/IBpBA3QiGSAbav0ABAAgGSAcav0ABAD98AH97QEQE/3wAf3zASEnIBkgHWogJ/0LBAAgGSAgav0MAAAAAAAA8D8AAAAA",
-    "AADwP/0MAAAAAAAA8D8AAAAAAADwPyAZIB5q/QAEACAZIB9q/QAEAP3wAf3tARAT/fAB/fMBIij9CwQAIBkgI2ogGSAhav0ABAAgKCAZICJq/QAE",
-    "AP3yAf3wARAUIij9CwQAIBkgJWogJyAZICRq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyAn/fEBICj98gH98AH9CwQAIBpBAmohGgwBCwsDQCAC",
-    "IBpMRQRARAAAAAAAAPA/IBpBA3QiGSAbaisDACAZIBxqKwMAoJr9FBAT/SEARAAAAAAAAPA/oKMhKSAZIB1qICk5AwAgGSAgakQAAAAAAADwPyAZ",
-    "IB5qKwMAIBkgH2orAwCgmv0UEBP9IQBEAAAAAAAA8D+goyIqOQMAIBkgI2ogGSAhaisDACAqIBkgImorAwCioP0UEBT9IQAiKjkDACAZICVqICkg",
-    "GSAkaisDAKJEAAAAAAAA8D8gKaEgKqKgOQMAIBpBAWohGgwBCwsgAEEBaiEADAELCwu5AQEGfwNAIAAgAU5FBEAgAyAAIARsQQN0aiELIAUgACAG",
-    "bEEDdGohDCAHIAAgCGxBA3RqIQ0gAiACQQFxayEOQQAhCQNAIAkgDk5FBEAgCUEDdCIKIA1qIAogC2r9AAQAIAogDGr9AAQA/fAB/QsEACAJQQJq",
-    "IQkMAQsLA0AgAiAJTEUEQCAJQQN0IgogDWogCiALaisDACAKIAxqKwMAoDkDACAJQQFqIQkMAQsLIABBAWohAAwBCwsLYwADQCAAIAFORQRAIAQg",
-    "ACAFbEEDdGogAiAAIANsQQN0aisDAEQAAAAAAAAAQKI5AwAgCCAAIAlsQQN0aiAGIAAgB2xBA3RqKwMARAAAAAAAAABAojkDACAAQQFqIQAMAQsL",
-    "C4sCAQl/A0AgACABTkUEQCADIAAgBGxBA3RqIREgBSAAIAZsQQN0aiESIAcgACAIbEEDdGohEyAJIAAgCmxBA3RqIRQgCyAAIAxsQQN0aiEVIA0g",
-    "ACAObEEDdGohFiACIAJBAXFrIRdBACEPA0AgDyAXTkUEQCAPQQN0IhAgE2ogECARav0ABAAgEv0KAwD98wH9CwQAIBAgFmogECAUav0ABAAgFf0K",
-    "AwD98wH9CwQAIA9BAmohDwwBCwsDQCACIA9MRQRAIA9BA3QiECATaiAQIBFqKwMAIBIrAwCjOQMAIBAgFmogECAUaisDACAVKwMAozkDACAPQQFq",
-    "IQ8MAQsLIABBAWohAAwBCwsLzQUDDn8CewJ8A0AgACABTkUEQCADIAAgBGxBA3RqIRsgBSAAIAZsQQN0aiEcIAcgACAIbEEDdGohHiAJIAAgCmxB",
-    "A3RqIR8gCyAAIAxsQQN0aiEdIA0gACAObEEDdGohICAPIAAgEGxBA3RqISEgESAAIBJsQQN0aiEiIBMgACAUbEEDdGohIyAVIAAgFmxBA3RqISQg",
-    "FyAAIBhsQQN0aiElIAIgAkEBcWshJkEAIRoDQCAaICZORQRA/QwAAAAAAADwPwAAAAAAAPA/IBpBA3QiGSAbav0ABAD98QEhKCAZIB9qIBkgHGr9",
-    "AAQAICj98gH9DAAAAAAAAPA/AAAAAAAA8D8gGSAeav0ABAAiJyAn/fIB/fEB/fIBIif9CwQAIBkgIGogJyAZIB1q/QAEAP3yAf0LBAAgGSAiaiAn",
-    "IBkgIWr9AAQA/fIBIBkgHWr9AAQA/QwAAAAAAADwPwAAAAAAAPA/IBkgHWr9AAQA/fEB/fIB/fIB/QsEACAZICRqIBkgHGr9AAQAIBkgI2r9AAQA",
-    "IBkgHmr9AAQA/fEB/fIBIBkgG2r9AAQAICj98gH98gH9CwQAIBkgJWogGSAcav0ABAAgGSAbav0ABAD98gH9CwQAIBpBAmohGgwBCwsDQCACIBpM",
-    "RQRARAAAAAAAAPA/IBpBA3QiGSAbaisDAKEhKiAZIB9qIBkgHGorAwAgKqJEAAAAAAAA8D8gGSAeaisDACIpICmioaIiKTkDACAZICBqICkgGSAd",
-    "aisDAKI5AwAgGSAiaiApIBkgIWorAwCiIBkgHWorAwBEAAAAAAAA8D8gGSAdaisDAKGiojkDACAZICRqIBkgHGorAwAgGSAjaisDACAZIB5qKwMA",
-    "oaIgGSAbaisDACAqoqI5AwAgGSAlaiAZIBxqKwMAIBkgG2orAwCiOQMAIBpBAWohGgwBCwsgAEEBaiEADAELCwubBgMTfwJ7AnwDQCAAIAFORQRA",
-    "IAMgACAEbEEDdGohLSAFIAAgBmxBA3RqIScgByAAIAhsQQN0aiEoIAkgACAKbEEDdGohLiAMIAAgDWxBA3RqISkgDiAAIA9sQQN0aiEvIBAgACAR",
-    "bEEDdGohKiASIAAgE2xBA3RqITAgFCAAIBVsQQN0aiExIBYgACAXbEEDdGohMiAYIAAgGWxBA3RqISsgGiAAIBtsQQN0aiEzIBwgACAdbEEDdGoh",
-    "NCAfIAAgIGxBA3RqISwgISAAICJsQQN0aiE1ICMgACAkbEEDdGohNiACIAJBAXFrITdBACEmA0AgJiA3TkUEQCAmQQN0IiUgLWr9AAQAICUgJ2r9",
-    "AAQA/fABICUgKGr9AAQA/fABITggJSAuaiA4/QsEACAlIC9qIDggCyAlav0ABAD98gEiOSAp/QoDAP3zAf0LBAAgJSAwaiA5ICUgKmr9AAQA/fIB",
-    "ICn9CgMA/fMB/e0B/QsEACAlIDJqICUgJ2r9AAQAICUgMWr9AAQA/fABICUgKGr9AAQA/fABIjn9CwQAICUgM2ogOSAlICtq/QAEAP3yAf0LBAAg",
-    "JSA0aiA4ICUgKmr9AAQA/fIB/QsEACAlIDVqIDkgHiAlav0ABAD98gEiOCAs/QoDAP3zAf0LBAAgJSA2aiA4ICUgK2r9AAQA/fIBICz9CgMA/fMB",
-    "/e0B/QsEACAmQQJqISYMAQsLA0AgAiAmTEUEQCAmQQN0IiUgLWorAwAgJSAnaisDAKAgJSAoaisDAKAhOiAlIC5qIDo5AwAgJSAvaiA6IAsgJWor",
-    "AwCiIjsgKSsDAKM5AwAgJSAwaiA7ICUgKmorAwCiICkrAwCjmjkDACAlIDJqICUgJ2orAwAgJSAxaisDAKAgJSAoaisDAKAiOzkDACAlIDNqIDsg",
-    "JSAraisDAKI5AwAgJSA0aiA6ICUgKmorAwCiOQMAICUgNWogOyAeICVqKwMAoiI6ICwrAwCjOQMAICUgNmogOiAlICtqKwMAoiAsKwMAo5o5AwAg",
-    "JkEBaiEmDAELCyAAQQFqIQAMAQsLC3gBAXwDQCAAIAFORQRAIAcgACAIbEEDdGogAiAAIANsQQN0aisDACAEIAAgBWxBA3RqKwMAoyAGtyIPozkD",
-    "ACANIAAgDmxBA3RqIAkgACAKbEEDdGorAwAgCyAAIAxsQQN0aisDAKMgD6M5AwAgAEEBaiEADAELCwv1AwMNfwF7AXwDQCAAIAFORQRAIAMgACAE",
-    "bEEDdGohGSAFIAAgBmxBA3RqIRogByAAIAhsQQN0aiEbIAkgACAKbEEDdGohHCALIAAgDGxBA3RqIR0gDSAAIA5sQQN0aiEeIA8gACAQbEEDdGoh",
-    "HyARIAAgEmxBA3RqISAgEyAAIBRsQQN0aiEhIBUgACAWbEEDdGohIiACIAJBAXFrISNBACEYA0AgGCAjTkUEQCAYQQN0IhcgGWr9AAQA/QwAAAAA",
-    "AAAAQAAAAAAAAABAIBcgGmr9AAQAIBcgG2r9AAQA/fIB/fIB/fABISQgFyAcaiAk/QsEACAXIB1qICT97QH9CwQAIBcgIWogFyAeav0ABAD9DAAA",
-    "AAAAAABAAAAAAAAAAEAgFyAfav0ABAAgFyAgav0ABAD98gH98gH98AEiJP0LBAAgFyAiaiAk/e0B/QsEACAYQQJqIRgMAQsLA0AgAiAYTEUEQCAY",
-    "QQN0IhcgGWorAwAgFyAaaisDACAXIBtqKwMAokQAAAAAAAAAQKKgISUgFyAcaiAlOQMAIBcgHWogJZo5AwAgFyAhaiAXIB5qKwMAIBcgH2orAwAg",
-    "FyAgaisDAKJEAAAAAAAAAECioCIlOQMAIBcgImogJZo5AwAgGEEBaiEYDAELCyAAQQFqIQAMAQsLC1oBAXwDQCAAIAFORQRAIAUgACAGbEEDdGog",
-    "AiAAIANsQQN0aisDACAEtyILozkDACAJIAAgCmxBA3RqIAcgACAIbEEDdGorAwAgC6M5AwAgAEEBaiEADAELCwuXAgEJfwNAIAAgAU5FBEAgAyAA",
-    "IARsQQN0aiERIAUgACAGbEEDdGohEiAHIAAgCGxBA3RqIRMgCSAAIApsQQN0aiEUIAsgACAMbEEDdGohFSANIAAgDmxBA3RqIRYgAiACQQFxayEX",
-    "QQAhEANAIBAgF05FBEAgEEEDdCIPIBNqIA8gEWr9AAQAIA8gEmr9AAQA/fAB/QsEACAPIBZqIA8gFGr9AAQAIA8gFWr9AAQA/fAB/QsEACAQQQJq",
-    "IRAMAQsLA0AgAiAQTEUEQCAQQQN0Ig8gE2ogDyARaisDACAPIBJqKwMAoDkDACAPIBZqIA8gFGorAwAgDyAVaisDAKA5AwAgEEEBaiEQDAELCyAA",
-    "QQFqIQAMAQsLC6wBAQV/A0AgACABTkUEQCADIAAgBGxBA3RqIQogBSAAIAZsQQN0aiEJIAIgAkEBcWshC0EAIQcDQCAHIAtORQRAIAdBA3QiCCAJ",
-    "aiAIIAlq/QAEACAIIApq/QAEAP3wAf0LBAAgB0ECaiEHDAELCwNAIAIgB0xFBEAgB0EDdCIIIAlqIAggCWorAwAgCCAKaisDAKA5AwAgB0EBaiEH",
-    "DAELCyAAQQFqIQAMAQsLCwCjAgRuYW1lAZsCJgAFZXhwMzIBBnRhbmgzMgIFZjMyXzADBWYzMl8xBAVmMzJfMgUFZjMyXzMGBWYzMl80BwVmMzJf",
-    "NQgFZjMyXzYJBWYzMl83CgVmMzJfOAsFZjMyXzkMBmYzMl8xMA0GZjMyXzExDgZmMzJfMTIPBmYzMl8xMxAGZjMyXzE0EQZmMzJfMTUSBmYzMl8x",
-    "NhMFZXhwNjQUBnRhbmg2NBUFZjY0XzAWBWY2NF8xFwVmNjRfMhgFZjY0XzMZBWY2NF80GgVmNjRfNRsFZjY0XzYcBWY2NF83HQVmNjRfOB4FZjY0",
-    "XzkfBmY2NF8xMCAGZjY0XzExIQZmNjRfMTIiBmY2NF8xMyMGZjY0XzE0JAZmNjRfMTUlBmY2NF8xNg==",
+    "AGFzbQEAAAAB0QEMYAF7AXtgB39/f39/f38AYAt/f39/f39/f39/fwBgE39/f39/f39/f39/f39/f39/f38AYAh/f39/f39/fwBgGX9/f39/f39/",
+    "f39/f39/f39/f39/f39/f38AYAl/f39/f39/f38AYAp/f39/f39/f39/AGAPf39/f39/f39/f39/f39/AGAlf39/f39/f39/f39/f39/f39/f39/",
+    "f39/f39/f39/f39/f39/fwBgBn9/f39/fwBgF39/f39/f39/f39/f39/f39/f39/f39/AAISAQNlbnYGbWVtb3J5AgMBgIAEAzMyAAABAQICAwQB",
+    "AgUGBwgFBgQJCggBCwIIAQAAAQECAgMEAQIFBgcIBQYECQoIAQsCCAEH8wVWBWYzMl8wAAIFZjMyXzEAAwVmMzJfMgAEBWYzMl8zAAIFZjMyXzQA",
+    "AgVmMzJfNQAFBWYzMl82AAYFZjMyXzcAAgVmMzJfOAAHBWYzMl85AAcGZjMyXzEwAAcGZjMyXzExAAgGZjMyXzEyAAkGZjMyXzEzAAcGZjMyXzE0",
+    "AAcGZjMyXzE1AAcGZjMyXzE2AAoGZjMyXzE3AAsGZjMyXzE4AAwGZjMyXzE5AA0GZjMyXzIwAA4GZjMyXzIxAA8GZjMyXzIyABAGZjMyXzIzAA8G",
+    "ZjMyXzI0AA8GZjMyXzI1ABEGZjMyXzI2AAIGZjMyXzI3ABIGZjMyXzI4ABIGZjMyXzI5ABIGZjMyXzMwABIGZjMyXzMxAAIGZjMyXzMyABMGZjMy",
+    "XzMzABQGZjMyXzM0ABQGZjMyXzM1ABUGZjMyXzM2AAIGZjMyXzM3AAIGZjMyXzM4ABYGZjMyXzM5ABQGZjMyXzQwABQGZjMyXzQxABcGZjMyXzQy",
+    "ABgFZjY0XzAAGwVmNjRfMQAcBWY2NF8yAB0FZjY0XzMAGwVmNjRfNAAbBWY2NF81AB4FZjY0XzYAHwVmNjRfNwAbBWY2NF84ACAFZjY0XzkAIAZm",
+    "NjRfMTAAIAZmNjRfMTEAIQZmNjRfMTIAIgZmNjRfMTMAIAZmNjRfMTQAIAZmNjRfMTUAIAZmNjRfMTYAIwZmNjRfMTcAJAZmNjRfMTgAJQZmNjRf",
+    "MTkAJgZmNjRfMjAAJwZmNjRfMjEAKAZmNjRfMjIAKQZmNjRfMjMAKAZmNjRfMjQAKAZmNjRfMjUAKgZmNjRfMjYAGwZmNjRfMjcAKwZmNjRfMjgA",
+    "KwZmNjRfMjkAKwZmNjRfMzAAKwZmNjRfMzEAGwZmNjRfMzIALAZmNjRfMzMALQZmNjRfMzQALQZmNjRfMzUALgZmNjRfMzYAGwZmNjRfMzcAGwZm",
+    "NjRfMzgALwZmNjRfMzkALQZmNjRfNDAALQZmNjRfNDEAMAZmNjRfNDIAMQqGczLoAwECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8AAIB/",
+    "AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAAIAD9DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMAAJZD",
+    "AACWQ/3oASIC/QwAgDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2Ov3k",
+    "ASAB/eYB/QyJiAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+q6oqPv3kASAB/eYB",
+    "/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAC/fgBIgFBAf2s",
+    "ASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgAP0MGHKxQhhysUIYcrFC",
+    "GHKxQv1E/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VILhAIBAnsgAP0M0Q1dvdENXb3RDV290Q1dvSAAIAD95gEiAf3mAf0MiYgIPomICD6JiAg+",
+    "iYgIPv3kASAB/eYB/Qyrqqq+q6qqvquqqr6rqqq+/eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AH95gH9DAAAgD8AAIA/AACAPwAAgD/9DAAA",
+    "AEAAAABAAAAAQAAAAED9DAAAAEAAAABAAAAAQAAAAEAgAP3gASIC/eYBEAD9DAAAgD8AAIA/AACAPwAAgD/95AH95wH95QEiAf3hASABIAD9DAAA",
+    "AAAAAAAAAAAAAAAAAAD9Q/1SIAL9DM3MzD3NzMw9zczMPc3MzD39Q/1SC8YBAwR/AXsBfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEJIAUgACAGbEEC",
+    "dGohCP0MAAAAAAAAAAAAAAAAAAAAACELIAIgAkEDcWshCkEAIQcDQCAHIApORQRAIAsgB0ECdCAIav0ABAD95AEhCyAHQQRqIQcMAQsLIAv9HwAg",
+    "C/0fAZIgC/0fAiAL/R8DkpIhDANAIAIgB0xFBEAgDCAHQQJ0IAhqKgIAkiEMIAdBAWohBwwBCwsgCSAMOAIAIABBAWohAAwBCwsLNwADQCAAIAFO",
+    "RQRAIAUgACAGbEECdGogAiAAIANsQQJ0aioCACAEspU4AgAgAEEBaiEADAELCwvpAQMHfwF7AX0DQCAAIAFORQRAIAMgACAEbEECdGohDSAFIAAg",
+    "BmxBAnRqIQ4gByAAIAhsQQJ0aiEPIAkgACAKbEECdGohECACIAJBA3FrIRFBACELA0AgCyARTkUEQCALQQJ0IgwgDWr9AAQAIA79CQIA/eUBIRIg",
+    "DCAPaiAS/QsEACAMIBBqIBIgEv3mAf0LBAAgC0EEaiELDAELCwNAIAIgC0xFBEAgC0ECdCIMIA1qKgIAIA4qAgCTIRMgDCAPaiATOAIAIAwgEGog",
+    "EyATlDgCACALQQFqIQsMAQsLIABBAWohAAwBCwsLYQEBfQNAIAAgAU5FBEAgBSAAIAZsQQJ0aiACIAAgA2xBAnRqKgIAIASyIguVQ6zFJzeSkTgC",
+    "ACAJIAAgCmxBAnRqIAcgACAIbEECdGoqAgAgC5U4AgAgAEEBaiEADAELCwvnAgMKfwF7AX0DQCAAIAFORQRAIAQgACAFbEECdGohFSAGIAAgB2xB",
+    "AnRqIRYgCSAAIApsQQJ0aiEXIAsgACAMbEECdGohGCANIAAgDmxBAnRqIRkgDyAAIBBsQQJ0aiEaIBEgACASbEECdGohGyACIAJBA3FrIRxBACEU",
+    "A0AgFCAcTkUEQCAUQQJ0IhMgF2ogAyATav0ABAAgEyAVav0ABAAgFv0JAgD95wH95gEgCCATav0ABAD95AH9CwQAIBMgGmogEyAYav0ABAAgGf0J",
+    "AgD95QEiHf0LBAAgEyAbaiAdIB395gH9CwQAIBRBBGohFAwBCwsDQCACIBRMRQRAIBRBAnQiEyAXaiADIBNqKgIAIBMgFWoqAgAgFioCAJWUIAgg",
+    "E2oqAgCSOAIAIBMgGmogEyAYaioCACAZKgIAkyIeOAIAIBMgG2ogHiAelDgCACAUQQFqIRQMAQsLIABBAWohAAwBCwsLnQEBBX8DQCAAIAFORQRA",
+    "IAMgACAEbEECdGohCiAFIAAgBmxBAnRqIAdBAnRqIQsgAiACQQNxayEJQQAhCANAIAggCU5FBEAgCEECdCIMIApqIAsgDGr9AAQA/QsEACAIQQRq",
+    "IQgMAQsLA0AgAiAITEUEQCAIQQJ0IgkgCmogCSALaioCADgCACAIQQFqIQgMAQsLIABBAWohAAwBCwsLPgADQCAAIAFORQRAIAUgACAGbEECdGog",
+    "AiAAIANsQQJ0aioCACAEspVDrMUnN5KROAIAIABBAWohAAwBCwsL3QEBBn8DQCAAIAFORQRAIAQgACAFbEECdGohDSAGIAAgB2xBAnRqIQ4gCSAA",
+    "IApsQQJ0aiEPIAIgAkEDcWshEEEAIQsDQCALIBBORQRAIAtBAnQiDCAPaiADIAxq/QAEACAMIA1q/QAEACAO/QkCAP3nAf3mASAIIAxq/QAEAP3k",
+    "Af0LBAAgC0EEaiELDAELCwNAIAIgC0xFBEAgC0ECdCIMIA9qIAMgDGoqAgAgDCANaioCACAOKgIAlZQgCCAMaioCAJI4AgAgC0EBaiELDAELCyAA",
+    "QQFqIQAMAQsLC48FAw5/AnsCfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEbIAUgACAGbEECdGohHCAHIAAgCGxBAnRqIR0gCSAAIApsQQJ0aiEeIAsg",
+    "ACAMbEECdGohHyANIAAgDmxBAnRqISAgDyAAIBBsQQJ0aiEhIBEgACASbEECdGohIiATIAAgFGxBAnRqISMgFSAAIBZsQQJ0aiEkIBcgACAYbEEC",
+    "dGohJSACIAJBA3FrISZBACEaA0AgGiAmTkUEQP0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAaQQJ0IhkgG2r9AAQAIBkgHGr9",
+    "AAQA/eQB/eEBEAD95AH95wEhJyAZIB1qICf9CwQAIBkgIGr9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gGSAeav0ABAAgGSAf",
+    "av0ABAD95AH94QEQAP3kAf3nASIo/QsEACAZICNqIBkgIWr9AAQAICggGSAiav0ABAD95gH95AEQASIo/QsEACAZICVqICcgGSAkav0ABAD95gH9",
+    "DAAAgD8AAIA/AACAPwAAgD8gJ/3lASAo/eYB/eQB/QsEACAaQQRqIRoMAQsLA0AgAiAaTEUEQEMAAIA/IBpBAnQiGSAbaioCACAZIBxqKgIAkoz9",
+    "ExAA/R8AQwAAgD+SlSEpIBkgHWogKTgCACAZICBqQwAAgD8gGSAeaioCACAZIB9qKgIAkoz9ExAA/R8AQwAAgD+SlSIqOAIAIBkgI2ogGSAhaioC",
+    "ACAqIBkgImoqAgCUkv0TEAH9HwAiKjgCACAZICVqICkgGSAkaioCAJRDAACAPyApkyAqlJI4AgAgGkEBaiEaDAELCyAAQQFqIQAMAQsLC7kBAQZ/",
+    "A0AgACABTkUEQCADIAAgBGxBAnRqIQsgBSAAIAZsQQJ0aiEMIAcgACAIbEECdGohDSACIAJBA3FrIQ5BACEJA0AgCSAOTkUEQCAJQQJ0IgogDWog",
+    "CiALav0ABAAgCiAMav0ABAD95AH9CwQAIAlBBGohCQwBCwsDQCACIAlMRQRAIAlBAnQiCiANaiAKIAtqKgIAIAogDGoqAgCSOAIAIAlBAWohCQwB",
+    "CwsgAEEBaiEADAELCwtbAANAIAAgAU5FBEAgBCAAIAVsQQJ0aiACIAAgA2xBAnRqKgIAQwAAAECUOAIAIAggACAJbEECdGogBiAAIAdsQQJ0aioC",
+    "AEMAAABAlDgCACAAQQFqIQAMAQsLC4sCAQl/A0AgACABTkUEQCADIAAgBGxBAnRqIREgBSAAIAZsQQJ0aiESIAcgACAIbEECdGohEyAJIAAgCmxB",
+    "AnRqIRQgCyAAIAxsQQJ0aiEVIA0gACAObEECdGohFiACIAJBA3FrIRdBACEPA0AgDyAXTkUEQCAPQQJ0IhAgE2ogECARav0ABAAgEv0JAgD95wH9",
+    "CwQAIBAgFmogECAUav0ABAAgFf0JAgD95wH9CwQAIA9BBGohDwwBCwsDQCACIA9MRQRAIA9BAnQiECATaiAQIBFqKgIAIBIqAgCVOAIAIBAgFmog",
+    "ECAUaioCACAVKgIAlTgCACAPQQFqIQ8MAQsLIABBAWohAAwBCwsLwQUDDn8CewJ9A0AgACABTkUEQCADIAAgBGxBAnRqIRsgBSAAIAZsQQJ0aiEc",
+    "IAcgACAIbEECdGohHiAJIAAgCmxBAnRqIR8gCyAAIAxsQQJ0aiEdIA0gACAObEECdGohICAPIAAgEGxBAnRqISEgESAAIBJsQQJ0aiEiIBMgACAU",
+    "bEECdGohIyAVIAAgFmxBAnRqISQgFyAAIBhsQQJ0aiElIAIgAkEDcWshJkEAIRoDQCAaICZORQRA/QwAAIA/AACAPwAAgD8AAIA/IBpBAnQiGSAb",
+    "av0ABAD95QEhKCAZIB9qIBkgHGr9AAQAICj95gH9DAAAgD8AAIA/AACAPwAAgD8gGSAeav0ABAAiJyAn/eYB/eUB/eYBIif9CwQAIBkgIGogJyAZ",
+    "IB1q/QAEAP3mAf0LBAAgGSAiaiAnIBkgIWr9AAQA/eYBIBkgHWr9AAQA/QwAAIA/AACAPwAAgD8AAIA/IBkgHWr9AAQA/eUB/eYB/eYB/QsEACAZ",
+    "ICRqIBkgHGr9AAQAIBkgI2r9AAQAIBkgHmr9AAQA/eUB/eYBIBkgG2r9AAQAICj95gH95gH9CwQAIBkgJWogGSAcav0ABAAgGSAbav0ABAD95gH9",
+    "CwQAIBpBBGohGgwBCwsDQCACIBpMRQRAQwAAgD8gGkECdCIZIBtqKgIAkyEqIBkgH2ogGSAcaioCACAqlEMAAIA/IBkgHmoqAgAiKSAplJOUIik4",
+    "AgAgGSAgaiApIBkgHWoqAgCUOAIAIBkgImogKSAZICFqKgIAlCAZIB1qKgIAQwAAgD8gGSAdaioCAJOUlDgCACAZICRqIBkgHGoqAgAgGSAjaioC",
+    "ACAZIB5qKgIAk5QgGSAbaioCACAqlJQ4AgAgGSAlaiAZIBxqKgIAIBkgG2oqAgCUOAIAIBpBAWohGgwBCwsgAEEBaiEADAELCwuHAwEGfwNAIAAg",
+    "AU5FBEAgBSAAIAZsQQJ0aiELIAMgACAEbEECdGohCiAHIAdBA3FrIQxBACEJA0AgCSAMTkUEQCAJQQJ0IApq/QwAAAAAAAAAAAAAAAAAAAAA/QsE",
+    "ACAJQQRqIQkMAQsLA0AgByAJTEUEQCAJQQJ0IApqQwAAAAA4AgAgCUEBaiEJDAELCyAKIAdBAnRqIQwgCCAIQQNxayENQQAhCQNAIAkgDU5FBEAg",
+    "CUECdCIOIAxqIAsgDmr9AAQA/QsEACAJQQRqIQkMAQsLA0AgCCAJTEUEQCAJQQJ0Ig0gDGogCyANaioCADgCACAJQQFqIQkMAQsLIAogByAIaiIJ",
+    "QQJ0aiELIAIgCWsiCSAJQQNxayEKQQAhCQNAIAkgCk5FBEAgCUECdCALav0MAAAAAAAAAAAAAAAAAAAAAP0LBAAgCUEEaiEJDAELCwNAIAkgAiAH",
+    "IAhqa05FBEAgCUECdCALakMAAAAAOAIAIAlBAWohCQwBCwsgAEEBaiEADAELCwuHAwEGfwNAIAAgAU5FBEAgBSAAIAZsQQJ0aiEKIAMgACAEbEEC",
+    "dGohCSAHIAdBA3FrIQtBACEIA0AgCCALTkUEQCAIQQJ0IAlq/QwAAAAAAAAAAAAAAAAAAAAA/QsEACAIQQRqIQgMAQsLA0AgByAITEUEQCAIQQJ0",
+    "IAlqQwAAAAA4AgAgCEEBaiEIDAELCyAJIAdBAnRqIQsgByAHQQNxayEMQQAhCANAIAggDE5FBEAgCEECdCINIAtqIAogDWr9AAQA/QsEACAIQQRq",
+    "IQgMAQsLA0AgByAITEUEQCAIQQJ0IgwgC2ogCiAMaioCADgCACAIQQFqIQgMAQsLIAkgByAHaiIIQQJ0aiEKIAIgCGsiCCAIQQNxayEJQQAhCANA",
+    "IAggCU5FBEAgCEECdCAKav0MAAAAAAAAAAAAAAAAAAAAAP0LBAAgCEEEaiEIDAELCwNAIAggAiAHIAdqa05FBEAgCEECdCAKakMAAAAAOAIAIAhB",
+    "AWohCAwBCwsgAEEBaiEADAELCwubBgMTfwJ7An0DQCAAIAFORQRAIAMgACAEbEECdGohLSAFIAAgBmxBAnRqIScgByAAIAhsQQJ0aiEoIAkgACAK",
+    "bEECdGohLiAMIAAgDWxBAnRqISkgDiAAIA9sQQJ0aiEvIBAgACARbEECdGohKiASIAAgE2xBAnRqITAgFCAAIBVsQQJ0aiExIBYgACAXbEECdGoh",
+    "MiAYIAAgGWxBAnRqISsgGiAAIBtsQQJ0aiEzIBwgACAdbEECdGohNCAfIAAgIGxBAnRqISwgISAAICJsQQJ0aiE1ICMgACAkbEECdGohNiACIAJB",
+    "A3FrITdBACEmA0AgJiA3TkUEQCAmQQJ0IiUgLWr9AAQAICUgJ2r9AAQA/eQBICUgKGr9AAQA/eQBITggJSAuaiA4/QsEACAlIC9qIDggCyAlav0A",
+    "BAD95gEiOSAp/QkCAP3nAf0LBAAgJSAwaiA5ICUgKmr9AAQA/eYBICn9CQIA/ecB/eEB/QsEACAlIDJqICUgJ2r9AAQAICUgMWr9AAQA/eQBICUg",
+    "KGr9AAQA/eQBIjn9CwQAICUgM2ogOSAlICtq/QAEAP3mAf0LBAAgJSA0aiA4ICUgKmr9AAQA/eYB/QsEACAlIDVqIDkgHiAlav0ABAD95gEiOCAs",
+    "/QkCAP3nAf0LBAAgJSA2aiA4ICUgK2r9AAQA/eYBICz9CQIA/ecB/eEB/QsEACAmQQRqISYMAQsLA0AgAiAmTEUEQCAmQQJ0IiUgLWoqAgAgJSAn",
+    "aioCAJIgJSAoaioCAJIhOiAlIC5qIDo4AgAgJSAvaiA6IAsgJWoqAgCUIjsgKSoCAJU4AgAgJSAwaiA7ICUgKmoqAgCUICkqAgCVjDgCACAlIDJq",
+    "ICUgJ2oqAgAgJSAxaioCAJIgJSAoaioCAJIiOzgCACAlIDNqIDsgJSAraioCAJQ4AgAgJSA0aiA6ICUgKmoqAgCUOAIAICUgNWogOyAeICVqKgIA",
+    "lCI6ICwqAgCVOAIAICUgNmogOiAlICtqKgIAlCAsKgIAlYw4AgAgJkEBaiEmDAELCyAAQQFqIQAMAQsLC+4BAwR/AXsBfSACIAJBA3FrIQkDQCAH",
+    "IAlORQRAIAdBAnQhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUgBmxBAnRqIAhq/QAEAP3kASEKIAZBAWohBgwBCwsg",
+    "AyAIaiIGIAb9AAQAIAr95AH9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQhCEMAAAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAGbEECdGog",
+    "CGoqAgCSIQsgBkEBaiEGDAELCyADIAhqIgYgBioCACALkjgCACAHQQFqIQcMAQsLC3gBAX0DQCAAIAFORQRAIAcgACAIbEECdGogAiAAIANsQQJ0",
+    "aioCACAEIAAgBWxBAnRqKgIAlSAGsiIPlTgCACANIAAgDmxBAnRqIAkgACAKbEECdGoqAgAgCyAAIAxsQQJ0aioCAJUgD5U4AgAgAEEBaiEADAEL",
+    "CwuXAQMDfwF7AX0DQCAAIAFORQRAIAMgACAEbEECdGohCCAFIAAgBmxBAnRqIgf9CQIAIQogByoCACELIAIgAkEDcWshCUEAIQcDQCAHIAlORQRA",
+    "IAdBAnQgCGogCv0LBAAgB0EEaiEHDAELCwNAIAIgB0xFBEAgB0ECdCAIaiALOAIAIAdBAWohBwwBCwsgAEEBaiEADAELCwvtAwMNfwF7AX0DQCAA",
+    "IAFORQRAIAMgACAEbEECdGohGSAFIAAgBmxBAnRqIRogByAAIAhsQQJ0aiEbIAkgACAKbEECdGohHCALIAAgDGxBAnRqIR0gDSAAIA5sQQJ0aiEe",
+    "IA8gACAQbEECdGohHyARIAAgEmxBAnRqISAgEyAAIBRsQQJ0aiEhIBUgACAWbEECdGohIiACIAJBA3FrISNBACEYA0AgGCAjTkUEQCAYQQJ0Ihcg",
+    "GWr9AAQA/QwAAABAAAAAQAAAAEAAAABAIBcgGmr9AAQAIBcgG2r9AAQA/eYB/eYB/eQBISQgFyAcaiAk/QsEACAXIB1qICT94QH9CwQAIBcgIWog",
+    "FyAeav0ABAD9DAAAAEAAAABAAAAAQAAAAEAgFyAfav0ABAAgFyAgav0ABAD95gH95gH95AEiJP0LBAAgFyAiaiAk/eEB/QsEACAYQQRqIRgMAQsL",
+    "A0AgAiAYTEUEQCAYQQJ0IhcgGWoqAgAgFyAaaioCACAXIBtqKgIAlEMAAABAlJIhJSAXIBxqICU4AgAgFyAdaiAljDgCACAXICFqIBcgHmoqAgAg",
+    "FyAfaioCACAXICBqKgIAlEMAAABAlJIiJTgCACAXICJqICWMOAIAIBhBAWohGAwBCwsgAEEBaiEADAELCwtaAQF9A0AgACABTkUEQCAFIAAgBmxB",
+    "AnRqIAIgACADbEECdGoqAgAgBLIiC5U4AgAgCSAAIApsQQJ0aiAHIAAgCGxBAnRqKgIAIAuVOAIAIABBAWohAAwBCwsLlwIBCX8DQCAAIAFORQRA",
+    "IAMgACAEbEECdGohESAFIAAgBmxBAnRqIRIgByAAIAhsQQJ0aiETIAkgACAKbEECdGohFCALIAAgDGxBAnRqIRUgDSAAIA5sQQJ0aiEWIAIgAkED",
+    "cWshF0EAIRADQCAQIBdORQRAIBBBAnQiDyATaiAPIBFq/QAEACAPIBJq/QAEAP3kAf0LBAAgDyAWaiAPIBRq/QAEACAPIBVq/QAEAP3kAf0LBAAg",
+    "EEEEaiEQDAELCwNAIAIgEExFBEAgEEECdCIPIBNqIA8gEWoqAgAgDyASaioCAJI4AgAgDyAWaiAPIBRqKgIAIA8gFWoqAgCSOAIAIBBBAWohEAwB",
+    "CwsgAEEBaiEADAELCwusAQEFfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiEKIAUgACAGbEECdGohCSACIAJBA3FrIQtBACEHA0AgByALTkUEQCAHQQJ0",
+    "IgggCWogCCAJav0ABAAgCCAKav0ABAD95AH9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQiCCAJaiAIIAlqKgIAIAggCmoqAgCSOAIAIAdB",
+    "AWohBwwBCwsgAEEBaiEADAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9",
+    "DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7m",
+    "P/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3w",
+    "ASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB",
+    "/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVV",
+    "VVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAA",
+    "AAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEg",
+    "Av2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1S",
+    "C+wCAQJ7IAD9DON1K0U22le/43UrRTbaV78gACAA/fIBIgH98gH9DOB9FQ49bW0/4H0VDj1tbT/98AEgAf3yAf0MPcLmVeMmgr89wuZV4yaCv/3w",
+    "ASAB/fIB/Qz6ECyI9GSWP/oQLIj0ZJY//fABIAH98gH9DBy6oRu6oau/HLqhG7qhq7/98AEgAf3yAf0MERERERERwT8RERERERHBP/3wASAB/fIB",
+    "/QxVVVVVVVXVv1VVVVVVVdW//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AH98gH9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAABAAAAAAAAA",
+    "AED9DAAAAAAAAABAAAAAAAAAAEAgAP3sASIC/fIBEBn9DAAAAAAAAPA/AAAAAAAA8D/98AH98wH98QEiAf3tASABIAD9DAAAAAAAAAAAAAAAAAAA",
+    "AAD9Sf1SIAL9DJqZmZmZmbk/mpmZmZmZuT/9Sf1SC7oBAwR/AXsBfANAIAAgAU5FBEAgAyAAIARsQQN0aiEJIAUgACAGbEEDdGohCP0MAAAAAAAA",
+    "AAAAAAAAAAAAACELIAIgAkEBcWshCkEAIQcDQCAHIApORQRAIAsgB0EDdCAIav0ABAD98AEhCyAHQQJqIQcMAQsLIAv9IQAgC/0hAaAhDANAIAIg",
+    "B0xFBEAgDCAHQQN0IAhqKwMAoCEMIAdBAWohBwwBCwsgCSAMOQMAIABBAWohAAwBCwsLNwADQCAAIAFORQRAIAUgACAGbEEDdGogAiAAIANsQQN0",
+    "aisDACAEt6M5AwAgAEEBaiEADAELCwvpAQMHfwF7AXwDQCAAIAFORQRAIAMgACAEbEEDdGohDSAFIAAgBmxBA3RqIQ4gByAAIAhsQQN0aiEPIAkg",
+    "ACAKbEEDdGohECACIAJBAXFrIRFBACELA0AgCyARTkUEQCALQQN0IgwgDWr9AAQAIA79CgMA/fEBIRIgDCAPaiAS/QsEACAMIBBqIBIgEv3yAf0L",
+    "BAAgC0ECaiELDAELCwNAIAIgC0xFBEAgC0EDdCIMIA1qKwMAIA4rAwChIRMgDCAPaiATOQMAIAwgEGogEyATojkDACALQQFqIQsMAQsLIABBAWoh",
+    "AAwBCwsLZQEBfANAIAAgAU5FBEAgBSAAIAZsQQN0aiACIAAgA2xBA3RqKwMAIAS3IgujRPFo44i1+OQ+oJ85AwAgCSAAIApsQQN0aiAHIAAgCGxB",
+    "A3RqKwMAIAujOQMAIABBAWohAAwBCwsL5wIDCn8BewF8A0AgACABTkUEQCAEIAAgBWxBA3RqIRUgBiAAIAdsQQN0aiEWIAkgACAKbEEDdGohFyAL",
+    "IAAgDGxBA3RqIRggDSAAIA5sQQN0aiEZIA8gACAQbEEDdGohGiARIAAgEmxBA3RqIRsgAiACQQFxayEcQQAhFANAIBQgHE5FBEAgFEEDdCITIBdq",
+    "IAMgE2r9AAQAIBMgFWr9AAQAIBb9CgMA/fMB/fIBIAggE2r9AAQA/fAB/QsEACATIBpqIBMgGGr9AAQAIBn9CgMA/fEBIh39CwQAIBMgG2ogHSAd",
+    "/fIB/QsEACAUQQJqIRQMAQsLA0AgAiAUTEUEQCAUQQN0IhMgF2ogAyATaisDACATIBVqKwMAIBYrAwCjoiAIIBNqKwMAoDkDACATIBpqIBMgGGor",
+    "AwAgGSsDAKEiHjkDACATIBtqIB4gHqI5AwAgFEEBaiEUDAELCyAAQQFqIQAMAQsLC50BAQV/A0AgACABTkUEQCADIAAgBGxBA3RqIQogBSAAIAZs",
+    "QQN0aiAHQQN0aiELIAIgAkEBcWshCUEAIQgDQCAIIAlORQRAIAhBA3QiDCAKaiALIAxq/QAEAP0LBAAgCEECaiEIDAELCwNAIAIgCExFBEAgCEED",
+    "dCIJIApqIAkgC2orAwA5AwAgCEEBaiEIDAELCyAAQQFqIQAMAQsLC0IAA0AgACABTkUEQCAFIAAgBmxBA3RqIAIgACADbEEDdGorAwAgBLejRPFo",
+    "44i1+OQ+oJ85AwAgAEEBaiEADAELCwvdAQEGfwNAIAAgAU5FBEAgBCAAIAVsQQN0aiENIAYgACAHbEEDdGohDiAJIAAgCmxBA3RqIQ8gAiACQQFx",
+    "ayEQQQAhCwNAIAsgEE5FBEAgC0EDdCIMIA9qIAMgDGr9AAQAIAwgDWr9AAQAIA79CgMA/fMB/fIBIAggDGr9AAQA/fAB/QsEACALQQJqIQsMAQsL",
+    "A0AgAiALTEUEQCALQQN0IgwgD2ogAyAMaisDACAMIA1qKwMAIA4rAwCjoiAIIAxqKwMAoDkDACALQQFqIQsMAQsLIABBAWohAAwBCwsLowUDDn8C",
+    "ewJ8A0AgACABTkUEQCADIAAgBGxBA3RqIRsgBSAAIAZsQQN0aiEcIAcgACAIbEEDdGohHSAJIAAgCmxBA3RqIR4gCyAAIAxsQQN0aiEfIA0gACAO",
+    "bEEDdGohICAPIAAgEGxBA3RqISEgESAAIBJsQQN0aiEiIBMgACAUbEEDdGohIyAVIAAgFmxBA3RqISQgFyAAIBhsQQN0aiElIAIgAkEBcWshJkEA",
+    "IRoDQCAaICZORQRA/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/IBpBA3QiGSAbav0ABAAgGSAcav0ABAD98AH97QEQGf3wAf3z",
+    "ASEnIBkgHWogJ/0LBAAgGSAgav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAZIB5q/QAEACAZIB9q/QAEAP3wAf3tARAZ/fAB",
+    "/fMBIij9CwQAIBkgI2ogGSAhav0ABAAgKCAZICJq/QAEAP3yAf3wARAaIij9CwQAIBkgJWogJyAZICRq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADw",
+    "PyAn/fEBICj98gH98AH9CwQAIBpBAmohGgwBCwsDQCACIBpMRQRARAAAAAAAAPA/IBpBA3QiGSAbaisDACAZIBxqKwMAoJr9FBAZ/SEARAAAAAAA",
+    "APA/oKMhKSAZIB1qICk5AwAgGSAgakQAAAAAAADwPyAZIB5qKwMAIBkgH2orAwCgmv0UEBn9IQBEAAAAAAAA8D+goyIqOQMAIBkgI2ogGSAhaisD",
+    "ACAqIBkgImorAwCioP0UEBr9IQAiKjkDACAZICVqICkgGSAkaisDAKJEAAAAAAAA8D8gKaEgKqKgOQMAIBpBAWohGgwBCwsgAEEBaiEADAELCwu5",
+    "AQEGfwNAIAAgAU5FBEAgAyAAIARsQQN0aiELIAUgACAGbEEDdGohDCAHIAAgCGxBA3RqIQ0gAiACQQFxayEOQQAhCQNAIAkgDk5FBEAgCUEDdCIK",
+    "IA1qIAogC2r9AAQAIAogDGr9AAQA/fAB/QsEACAJQQJqIQkMAQsLA0AgAiAJTEUEQCAJQQN0IgogDWogCiALaisDACAKIAxqKwMAoDkDACAJQQFq",
+    "IQkMAQsLIABBAWohAAwBCwsLYwADQCAAIAFORQRAIAQgACAFbEEDdGogAiAAIANsQQN0aisDAEQAAAAAAAAAQKI5AwAgCCAAIAlsQQN0aiAGIAAg",
+    "B2xBA3RqKwMARAAAAAAAAABAojkDACAAQQFqIQAMAQsLC4sCAQl/A0AgACABTkUEQCADIAAgBGxBA3RqIREgBSAAIAZsQQN0aiESIAcgACAIbEED",
+    "dGohEyAJIAAgCmxBA3RqIRQgCyAAIAxsQQN0aiEVIA0gACAObEEDdGohFiACIAJBAXFrIRdBACEPA0AgDyAXTkUEQCAPQQN0IhAgE2ogECARav0A",
+    "BAAgEv0KAwD98wH9CwQAIBAgFmogECAUav0ABAAgFf0KAwD98wH9CwQAIA9BAmohDwwBCwsDQCACIA9MRQRAIA9BA3QiECATaiAQIBFqKwMAIBIr",
+    "AwCjOQMAIBAgFmogECAUaisDACAVKwMAozkDACAPQQFqIQ8MAQsLIABBAWohAAwBCwsLzQUDDn8CewJ8A0AgACABTkUEQCADIAAgBGxBA3RqIRsg",
+    "BSAAIAZsQQN0aiEcIAcgACAIbEEDdGohHiAJIAAgCmxBA3RqIR8gCyAAIAxsQQN0aiEdIA0gACAObEEDdGohICAPIAAgEGxBA3RqISEgESAAIBJs",
+    "QQN0aiEiIBMgACAUbEEDdGohIyAVIAAgFmxBA3RqISQgFyAAIBhsQQN0aiElIAIgAkEBcWshJkEAIRoDQCAaICZORQRA/QwAAAAAAADwPwAAAAAA",
+    "APA/IBpBA3QiGSAbav0ABAD98QEhKCAZIB9qIBkgHGr9AAQAICj98gH9DAAAAAAAAPA/AAAAAAAA8D8gGSAeav0ABAAiJyAn/fIB/fEB/fIBIif9",
+    "CwQAIBkgIGogJyAZIB1q/QAEAP3yAf0LBAAgGSAiaiAnIBkgIWr9AAQA/fIBIBkgHWr9AAQA/QwAAAAAAADwPwAAAAAAAPA/IBkgHWr9AAQA/fEB",
+    "/fIB/fIB/QsEACAZICRqIBkgHGr9AAQAIBkgI2r9AAQAIBkgHmr9AAQA/fEB/fIBIBkgG2r9AAQAICj98gH98gH9CwQAIBkgJWogGSAcav0ABAAg",
+    "GSAbav0ABAD98gH9CwQAIBpBAmohGgwBCwsDQCACIBpMRQRARAAAAAAAAPA/IBpBA3QiGSAbaisDAKEhKiAZIB9qIBkgHGorAwAgKqJEAAAAAAAA",
+    "8D8gGSAeaisDACIpICmioaIiKTkDACAZICBqICkgGSAdaisDAKI5AwAgGSAiaiApIBkgIWorAwCiIBkgHWorAwBEAAAAAAAA8D8gGSAdaisDAKGi",
+    "ojkDACAZICRqIBkgHGorAwAgGSAjaisDACAZIB5qKwMAoaIgGSAbaisDACAqoqI5AwAgGSAlaiAZIBxqKwMAIBkgG2orAwCiOQMAIBpBAWohGgwB",
+    "CwsgAEEBaiEADAELCwuPAwEGfwNAIAAgAU5FBEAgBSAAIAZsQQN0aiELIAMgACAEbEEDdGohCiAHIAdBAXFrIQxBACEJA0AgCSAMTkUEQCAJQQN0",
+    "IApq/QwAAAAAAAAAAAAAAAAAAAAA/QsEACAJQQJqIQkMAQsLA0AgByAJTEUEQCAJQQN0IApqRAAAAAAAAAAAOQMAIAlBAWohCQwBCwsgCiAHQQN0",
+    "aiEMIAggCEEBcWshDUEAIQkDQCAJIA1ORQRAIAlBA3QiDiAMaiALIA5q/QAEAP0LBAAgCUECaiEJDAELCwNAIAggCUxFBEAgCUEDdCINIAxqIAsg",
+    "DWorAwA5AwAgCUEBaiEJDAELCyAKIAcgCGoiCUEDdGohCyACIAlrIgkgCUEBcWshCkEAIQkDQCAJIApORQRAIAlBA3QgC2r9DAAAAAAAAAAAAAAA",
+    "AAAAAAD9CwQAIAlBAmohCQwBCwsDQCAJIAIgByAIamtORQRAIAlBA3QgC2pEAAAAAAAAAAA5AwAgCUEBaiEJDAELCyAAQQFqIQAMAQsLC48DAQZ/",
+    "A0AgACABTkUEQCAFIAAgBmxBA3RqIQogAyAAIARsQQN0aiEJIAcgB0EBcWshC0EAIQgDQCAIIAtORQRAIAhBA3QgCWr9DAAAAAAAAAAAAAAAAAAA",
+    "AAD9CwQAIAhBAmohCAwBCwsDQCAHIAhMRQRAIAhBA3QgCWpEAAAAAAAAAAA5AwAgCEEBaiEIDAELCyAJIAdBA3RqIQsgByAHQQFxayEMQQAhCANA",
+    "IAggDE5FBEAgCEEDdCINIAtqIAogDWr9AAQA/QsEACAIQQJqIQgMAQsLA0AgByAITEUEQCAIQQN0IgwgC2ogCiAMaisDADkDACAIQQFqIQgMAQsL",
+    "IAkgByAHaiIIQQN0aiEKIAIgCGsiCCAIQQFxayEJQQAhCANAIAggCU5FBEAgCEEDdCAKav0MAAAAAAAAAAAAAAAAAAAAAP0LBAAgCEECaiEIDAEL",
+    "CwNAIAggAiAHIAdqa05FBEAgCEEDdCAKakQAAAAAAAAAADkDACAIQQFqIQgMAQsLIABBAWohAAwBCwsLmwYDE38CewJ8A0AgACABTkUEQCADIAAg",
+    "BGxBA3RqIS0gBSAAIAZsQQN0aiEnIAcgACAIbEEDdGohKCAJIAAgCmxBA3RqIS4gDCAAIA1sQQN0aiEpIA4gACAPbEEDdGohLyAQIAAgEWxBA3Rq",
+    "ISogEiAAIBNsQQN0aiEwIBQgACAVbEEDdGohMSAWIAAgF2xBA3RqITIgGCAAIBlsQQN0aiErIBogACAbbEEDdGohMyAcIAAgHWxBA3RqITQgHyAA",
+    "ICBsQQN0aiEsICEgACAibEEDdGohNSAjIAAgJGxBA3RqITYgAiACQQFxayE3QQAhJgNAICYgN05FBEAgJkEDdCIlIC1q/QAEACAlICdq/QAEAP3w",
+    "ASAlIChq/QAEAP3wASE4ICUgLmogOP0LBAAgJSAvaiA4IAsgJWr9AAQA/fIBIjkgKf0KAwD98wH9CwQAICUgMGogOSAlICpq/QAEAP3yASAp/QoD",
+    "AP3zAf3tAf0LBAAgJSAyaiAlICdq/QAEACAlIDFq/QAEAP3wASAlIChq/QAEAP3wASI5/QsEACAlIDNqIDkgJSArav0ABAD98gH9CwQAICUgNGog",
+    "OCAlICpq/QAEAP3yAf0LBAAgJSA1aiA5IB4gJWr9AAQA/fIBIjggLP0KAwD98wH9CwQAICUgNmogOCAlICtq/QAEAP3yASAs/QoDAP3zAf3tAf0L",
+    "BAAgJkECaiEmDAELCwNAIAIgJkxFBEAgJkEDdCIlIC1qKwMAICUgJ2orAwCgICUgKGorAwCgITogJSAuaiA6OQMAICUgL2ogOiALICVqKwMAoiI7",
+    "ICkrAwCjOQMAICUgMGogOyAlICpqKwMAoiApKwMAo5o5AwAgJSAyaiAlICdqKwMAICUgMWorAwCgICUgKGorAwCgIjs5AwAgJSAzaiA7ICUgK2or",
+    "AwCiOQMAICUgNGogOiAlICpqKwMAojkDACAlIDVqIDsgHiAlaisDAKIiOiAsKwMAozkDACAlIDZqIDogJSAraisDAKIgLCsDAKOaOQMAICZBAWoh",
+    "JgwBCwsgAEEBaiEADAELCwvyAQMEfwF7AXwgAiACQQFxayEJA0AgByAJTkUEQCAHQQN0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYDQCABIAZM",
+    "RQRAIAogBCAFIAZsQQN0aiAIav0ABAD98AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAH",
+    "QQN0IQhEAAAAAAAAAAAhCyAAIQYDQCABIAZMRQRAIAsgBCAFIAZsQQN0aiAIaisDAKAhCyAGQQFqIQYMAQsLIAMgCGoiBiAGKwMAIAugOQMAIAdB",
+    "AWohBwwBCwsLeAEBfANAIAAgAU5FBEAgByAAIAhsQQN0aiACIAAgA2xBA3RqKwMAIAQgACAFbEEDdGorAwCjIAa3Ig+jOQMAIA0gACAObEEDdGog",
+    "CSAAIApsQQN0aisDACALIAAgDGxBA3RqKwMAoyAPozkDACAAQQFqIQAMAQsLC5cBAwN/AXsBfANAIAAgAU5FBEAgAyAAIARsQQN0aiEIIAUgACAG",
+    "bEEDdGoiB/0KAwAhCiAHKwMAIQsgAiACQQFxayEJQQAhBwNAIAcgCU5FBEAgB0EDdCAIaiAK/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0",
+    "IAhqIAs5AwAgB0EBaiEHDAELCyAAQQFqIQAMAQsLC/UDAw1/AXsBfANAIAAgAU5FBEAgAyAAIARsQQN0aiEZIAUgACAGbEEDdGohGiAHIAAgCGxB",
+    "A3RqIRsgCSAAIApsQQN0aiEcIAsgACAMbEEDdGohHSANIAAgDmxBA3RqIR4gDyAAIBBsQQN0aiEfIBEgACASbEEDdGohICATIAAgFGxBA3RqISEg",
+    "FSAAIBZsQQN0aiEiIAIgAkEBcWshI0EAIRgDQCAYICNORQRAIBhBA3QiFyAZav0ABAD9DAAAAAAAAABAAAAAAAAAAEAgFyAaav0ABAAgFyAbav0A",
+    "BAD98gH98gH98AEhJCAXIBxqICT9CwQAIBcgHWogJP3tAf0LBAAgFyAhaiAXIB5q/QAEAP0MAAAAAAAAAEAAAAAAAAAAQCAXIB9q/QAEACAXICBq",
+    "/QAEAP3yAf3yAf3wASIk/QsEACAXICJqICT97QH9CwQAIBhBAmohGAwBCwsDQCACIBhMRQRAIBhBA3QiFyAZaisDACAXIBpqKwMAIBcgG2orAwCi",
+    "RAAAAAAAAABAoqAhJSAXIBxqICU5AwAgFyAdaiAlmjkDACAXICFqIBcgHmorAwAgFyAfaisDACAXICBqKwMAokQAAAAAAAAAQKKgIiU5AwAgFyAi",
+    "aiAlmjkDACAYQQFqIRgMAQsLIABBAWohAAwBCwsLWgEBfANAIAAgAU5FBEAgBSAAIAZsQQN0aiACIAAgA2xBA3RqKwMAIAS3IgujOQMAIAkgACAK",
+    "bEEDdGogByAAIAhsQQN0aisDACALozkDACAAQQFqIQAMAQsLC5cCAQl/A0AgACABTkUEQCADIAAgBGxBA3RqIREgBSAAIAZsQQN0aiESIAcgACAI",
+    "bEEDdGohEyAJIAAgCmxBA3RqIRQgCyAAIAxsQQN0aiEVIA0gACAObEEDdGohFiACIAJBAXFrIRdBACEQA0AgECAXTkUEQCAQQQN0Ig8gE2ogDyAR",
+    "av0ABAAgDyASav0ABAD98AH9CwQAIA8gFmogDyAUav0ABAAgDyAVav0ABAD98AH9CwQAIBBBAmohEAwBCwsDQCACIBBMRQRAIBBBA3QiDyATaiAP",
+    "IBFqKwMAIA8gEmorAwCgOQMAIA8gFmogDyAUaisDACAPIBVqKwMAoDkDACAQQQFqIRAMAQsLIABBAWohAAwBCwsLrAEBBX8DQCAAIAFORQRAIAMg",
+    "ACAEbEEDdGohCiAFIAAgBmxBA3RqIQkgAiACQQFxayELQQAhBwNAIAcgC05FBEAgB0EDdCIIIAlqIAggCWr9AAQAIAggCmr9AAQA/fAB/QsEACAH",
+    "QQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IgggCWogCCAJaisDACAIIApqKwMAoDkDACAHQQFqIQcMAQsLIABBAWohAAwBCwsLAIsDBG5hbWUBgwMy",
+    "AAVleHAzMgEGdGFuaDMyAgVmMzJfMAMFZjMyXzEEBWYzMl8yBQVmMzJfNQYFZjMyXzYHBWYzMl84CAZmMzJfMTEJBmYzMl8xMgoGZjMyXzE2CwZm",
+    "MzJfMTcMBmYzMl8xOA0GZjMyXzE5DgZmMzJfMjAPBmYzMl8yMRAGZjMyXzIyEQZmMzJfMjUSBmYzMl8yNxMGZjMyXzMyFAZmMzJfMzMVBmYzMl8z",
+    "NRYGZjMyXzM4FwZmMzJfNDEYBmYzMl80MhkFZXhwNjQaBnRhbmg2NBsFZjY0XzAcBWY2NF8xHQVmNjRfMh4FZjY0XzUfBWY2NF82IAVmNjRfOCEG",
+    "ZjY0XzExIgZmNjRfMTIjBmY2NF8xNiQGZjY0XzE3JQZmNjRfMTgmBmY2NF8xOScGZjY0XzIwKAZmNjRfMjEpBmY2NF8yMioGZjY0XzI1KwZmNjRf",
+    "MjcsBmY2NF8zMi0GZjY0XzMzLgZmNjRfMzUvBmY2NF8zODAGZjY0XzQxMQZmNjRfNDI=",
   ].join(""),
 };

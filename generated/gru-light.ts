@@ -409,32 +409,72 @@ function kernel64<A extends FloatArray>(
 
       // dUz, dUh
       mm.TN(2 * H, H, B, scratch0, 0, 2 * H, hPrev, hPrevAt, H, dp, o_Uz, true);
-      // grad of: z  = sigmoid(gz .* (Wz*x) + bz + Uz*h)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
-        dp[o_gz + i]! += sum;
+      // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(4, B, [
+          H, // $n
+          at(dp, o_gz), // $dgz
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+        ]);
+      else {
+        // grad of: z  = sigmoid(gz .* (Wz*x) + bz + Uz*h)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
+          dp[o_gz + i]! += sum;
+        }
       }
 
-      // grad of: z  = sigmoid(gz .* (Wz*x) + bz + Uz*h)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch0[b * (2 * H) + i]!;
-        dp[o_bz + i]! += sum;
+      // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(5, B, [
+          H, // $n
+          at(dp, o_bz), // $dbz
+          at(scratch0, 0), // $scratch0
+          2 * H, // $scratch0_stride
+        ]);
+      else {
+        // grad of: z  = sigmoid(gz .* (Wz*x) + bz + Uz*h)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch0[b * (2 * H) + i]!;
+          dp[o_bz + i]! += sum;
+        }
       }
 
-      // grad of: hh = relu(gh .* (Wh*x) + bh + Uh*h)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch3[b * H + i]!;
-        dp[o_gh + i]! += sum;
+      // op 6 (sumb): f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(6, B, [
+          H, // $n
+          at(dp, o_gh), // $dgh
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
+        ]);
+      else {
+        // grad of: hh = relu(gh .* (Wh*x) + bh + Uh*h)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch3[b * H + i]!;
+          dp[o_gh + i]! += sum;
+        }
       }
 
-      // grad of: hh = relu(gh .* (Wh*x) + bh + Uh*h)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch0[H + b * (2 * H) + i]!;
-        dp[o_bh + i]! += sum;
+      // op 7 (sumb): f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(7, B, [
+          H, // $n
+          at(dp, o_bh), // $dbh
+          at(scratch0, H), // $scratch0
+          2 * H, // $scratch0_stride
+        ]);
+      else {
+        // grad of: hh = relu(gh .* (Wh*x) + bh + Uh*h)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch0[H + b * (2 * H) + i]!;
+          dp[o_bh + i]! += sum;
+        }
       }
     }
 
@@ -756,32 +796,72 @@ function kernel32<A extends FloatArray>(
 
       // dUz, dUh
       mm.TN(2 * H, H, B, scratch0, 0, 2 * H, hPrev, hPrevAt, H, dp, o_Uz, true);
-      // grad of: z  = sigmoid(gz .* (Wz*x) + bz + Uz*h)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
-        dp[o_gz + i]! += sum;
+      // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(4, B, [
+          H, // $n
+          at(dp, o_gz), // $dgz
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+        ]);
+      else {
+        // grad of: z  = sigmoid(gz .* (Wz*x) + bz + Uz*h)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
+          dp[o_gz + i]! += sum;
+        }
       }
 
-      // grad of: z  = sigmoid(gz .* (Wz*x) + bz + Uz*h)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch0[b * (2 * H) + i]!;
-        dp[o_bz + i]! += sum;
+      // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(5, B, [
+          H, // $n
+          at(dp, o_bz), // $dbz
+          at(scratch0, 0), // $scratch0
+          2 * H, // $scratch0_stride
+        ]);
+      else {
+        // grad of: z  = sigmoid(gz .* (Wz*x) + bz + Uz*h)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch0[b * (2 * H) + i]!;
+          dp[o_bz + i]! += sum;
+        }
       }
 
-      // grad of: hh = relu(gh .* (Wh*x) + bh + Uh*h)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch3[b * H + i]!;
-        dp[o_gh + i]! += sum;
+      // op 6 (sumb): f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(6, B, [
+          H, // $n
+          at(dp, o_gh), // $dgh
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
+        ]);
+      else {
+        // grad of: hh = relu(gh .* (Wh*x) + bh + Uh*h)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch3[b * H + i]!;
+          dp[o_gh + i]! += sum;
+        }
       }
 
-      // grad of: hh = relu(gh .* (Wh*x) + bh + Uh*h)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch0[H + b * (2 * H) + i]!;
-        dp[o_bh + i]! += sum;
+      // op 7 (sumb): f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(7, B, [
+          H, // $n
+          at(dp, o_bh), // $dbh
+          at(scratch0, H), // $scratch0
+          2 * H, // $scratch0_stride
+        ]);
+      else {
+        // grad of: hh = relu(gh .* (Wh*x) + bh + Uh*h)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch0[H + b * (2 * H) + i]!;
+          dp[o_bh + i]! += sum;
+        }
       }
     }
 
@@ -819,73 +899,84 @@ export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {
   return createKernel32(sizes, B, 1, options);
 }
 
-/** The elementwise loops in WebAssembly (text: gru-light.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
+/** The elementwise loops and whole-vector ops in WebAssembly (text: gru-light.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
 const LOOPS_WASM: LoopsModuleSource = {
   loops: [
     { vector: true, splittable: true },
     { vector: true, splittable: true },
     { vector: true, splittable: true },
     { vector: true, splittable: true },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
   ],
   binary: [
-    "AGFzbQEAAAABWAVgAXsBe2AXf39/f39/f39/f39/f39/f39/f39/f38AYAl/f39/f39/f38AYB9/f39/f39/f39/f39/f39/f39/f39/f39/f39/",
-    "f39/AGAHf39/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMLCgABAgMEAAECAwQHQQgFZjMyXzAAAQVmMzJfMQACBWYzMl8yAAMFZjMyXzMABAVm",
-    "NjRfMAAGBWY2NF8xAAcFZjY0XzIACAVmNjRfMwAJCqYkCugDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5AQ1Q",
-    "OQENUDkBDVA5IAAgAP0MO6q4PzuquD87qrg/O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMAAJZD/egBIgL9DACA",
-    "MT8AgDE/AIAxPwCAMT/95gH95QEgAv0Mg4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6/eQBIAH95gH9DImICDyJ",
-    "iAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/AAAA",
-    "PwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/AAAA",
-    "fwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAA/Qy0",
-    "8c/CtPHPwrTxz8K08c/C/UP9UgvIBAMLfwJ7An0DQCAAIAFORQRAIAQgACAFbEECdGohGSAHIAAgCGxBAnRqIRogCSAAIApsQQJ0aiEbIAwgACAN",
-    "bEECdGohHCAPIAAgEGxBAnRqIR0gESAAIBJsQQJ0aiEeIBMgACAUbEECdGohHyAVIAAgFmxBAnRqISAgAiACQQNxayEhQQAhGANAIBggIU5FBED9",
-    "DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gGEECdCIXIANq/QAEACAXIBlq/QAEAP3mASAGIBdq/QAEAP3kASAXIBpq/QAEAP3k",
-    "Af3hARAA/eQB/ecBISIgFyAbaiAi/QsEACAXIB5qIAsgF2r9AAQAIBcgHGr9AAQA/eYBIA4gF2r9AAQA/eQBIBcgHWr9AAQA/eQB/QwAAAAAAAAA",
-    "AAAAAAAAAAAA/ekBIiP9CwQAIBcgIGogIiAXIB9q/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAi/eUBICP95gH95AH9CwQAIBhBBGohGAwBCwsD",
-    "QCACIBhMRQRAQwAAgD8gGEECdCIXIANqKgIAIBcgGWoqAgCUIAYgF2oqAgCSIBcgGmoqAgCSjP0TEAD9HwBDAACAP5KVISQgFyAbaiAkOAIAIBcg",
-    "HmogCyAXaioCACAXIBxqKgIAlCAOIBdqKgIAkiAXIB1qKgIAkkMAAAAAlyIlOAIAIBcgIGogJCAXIB9qKgIAlEMAAIA/ICSTICWUkjgCACAYQQFq",
-    "IRgMAQsLIABBAWohAAwBCwsLuQEBBn8DQCAAIAFORQRAIAMgACAEbEECdGohCyAFIAAgBmxBAnRqIQwgByAAIAhsQQJ0aiENIAIgAkEDcWshDkEA",
-    "IQkDQCAJIA5ORQRAIAlBAnQiCiANaiAKIAtq/QAEACAKIAxq/QAEAP3kAf0LBAAgCUEEaiEJDAELCwNAIAIgCUxFBEAgCUECdCIKIA1qIAogC2oq",
-    "AgAgCiAMaioCAJI4AgAgCUEBaiEJDAELCyAAQQFqIQAMAQsLC5IGAxB/AnsCfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEhIAUgACAGbEECdGohIiAH",
-    "IAAgCGxBAnRqISMgCSAAIApsQQJ0aiEkIAsgACAMbEECdGohJSANIAAgDmxBAnRqISYgDyAAIBBsQQJ0aiEnIBEgACASbEECdGohKCATIAAgFGxB",
-    "AnRqISkgFSAAIBZsQQJ0aiEqIBcgACAYbEECdGohKyAaIAAgG2xBAnRqISwgHSAAIB5sQQJ0aiEtIAIgAkEDcWshLkEAISADQCAgIC5ORQRA/QwA",
-    "AIA/AACAPwAAgD8AAIA/ICBBAnQiHyAhav0ABAD95QEhLyAfICRqIB8gImr9AAQAIC/95gH9DAAAgD8AAIA/AACAPwAAgD/9DAAAAAAAAAAAAAAA",
-    "AAAAAAAgHyAjav0ABAD9DAAAAAAAAAAAAAAAAAAAAAD9RP1S/eYBIjD9CwQAIB8gJmogHyAiav0ABAAgHyAlav0ABAAgHyAjav0ABAD95QH95gEg",
-    "HyAhav0ABAAgL/3mAf3mASIv/QsEACAfICdqIB8gImr9AAQAIB8gIWr9AAQA/eYB/QsEACAfIClqIC8gHyAoav0ABAD95gH9CwQAIB8gK2ogMCAf",
-    "ICpq/QAEAP3mAf0LBAAgHyAsaiAvIBkgH2r9AAQA/eYB/QsEACAfIC1qIDAgHCAfav0ABAD95gH9CwQAICBBBGohIAwBCwsDQCACICBMRQRAQwAA",
-    "gD8gIEECdCIfICFqKgIAkyExIB8gJGogHyAiaioCACAxlEMAAIA/QwAAAAAgHyAjaioCAEMAAAAAXhuUIjI4AgAgHyAmaiAfICJqKgIAIB8gJWoq",
-    "AgAgHyAjaioCAJOUIB8gIWoqAgAgMZSUIjE4AgAgHyAnaiAfICJqKgIAIB8gIWoqAgCUOAIAIB8gKWogMSAfIChqKgIAlDgCACAfICtqIDIgHyAq",
-    "aioCAJQ4AgAgHyAsaiAxIBkgH2oqAgCUOAIAIB8gLWogMiAcIB9qKgIAlDgCACAgQQFqISAMAQsLIABBAWohAAwBCwsLrAEBBX8DQCAAIAFORQRA",
-    "IAMgACAEbEECdGohCiAFIAAgBmxBAnRqIQkgAiACQQNxayELQQAhBwNAIAcgC05FBEAgB0ECdCIIIAlqIAggCWr9AAQAIAggCmr9AAQA/eQB/QsE",
-    "ACAHQQRqIQcMAQsLA0AgAiAHTEUEQCAHQQJ0IgggCWogCCAJaioCACAIIApqKgIAkjgCACAHQQFqIQcMAQsLIABBAWohAAwBCwsLiwUBAnv9DAAA",
-    "AAAAAAAAAAAAAAAAAAD9DAAAAAAAAPB/AAAAAAAA8H/9DAltqBNGEuY9CW2oE0YS5j0gACAA/Qz+gitlRxX3P/6CK2VHFfc//fIB/ZQB/QwAAAAA",
-    "ADCRwAAAAAAAMJHA/fUB/QwAAAAAADCRQAAAAAAAMJFA/fQBIgL9DAAA4P5CLuY/AADg/kIu5j/98gH98QEgAv0Mdjx5Ne856j12PHk17znqPf3y",
-    "Af3xASIB/fIB/QyY2Pjv2O4hPpjY+O/Y7iE+/fABIAH98gH9DORE9WdF5lo+5ET1Z0XmWj798AEgAf3yAf0MXJ94t09+kj5cn3i3T36SPv3wASAB",
-    "/fIB/Qw0x1al4x3HPjTHVqXjHcc+/fABIAH98gH9DBqgARqgAfo+GqABGqAB+j798AEgAf3yAf0MGqABGqABKj8aoAEaoAEqP/3wASAB/fIB/QwX",
-    "bMEWbMFWPxdswRZswVY//fABIAH98gH9DBEREREREYE/ERERERERgT/98AEgAf3yAf0MVVVVVVVVpT9VVVVVVVWlP/3wASAB/fIB/QxVVVVVVVXF",
-    "P1VVVVVVVcU//fABIAH98gH9DAAAAAAAAOA/AAAAAAAA4D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAB/fIB/QwAAAAAAADwPwAAAAAA",
-    "APA//fABIAL9/AEiAUEB/awBIgL9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASABIAL9sQH9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFB",
-    "NP3LAf3yASAA/QzvOfr+Qi6GQO85+v5CLoZA/Ur9UiAA/QxSMC3VEEmHwFIwLdUQSYfA/Un9UgvYBAMLfwJ7AnwDQCAAIAFORQRAIAQgACAFbEED",
-    "dGohGSAHIAAgCGxBA3RqIRogCSAAIApsQQN0aiEbIAwgACANbEEDdGohHCAPIAAgEGxBA3RqIR0gESAAIBJsQQN0aiEeIBMgACAUbEEDdGohHyAV",
-    "IAAgFmxBA3RqISAgAiACQQFxayEhQQAhGANAIBggIU5FBED9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gGEEDdCIXIANq/QAE",
-    "ACAXIBlq/QAEAP3yASAGIBdq/QAEAP3wASAXIBpq/QAEAP3wAf3tARAF/fAB/fMBISIgFyAbaiAi/QsEACAXIB5qIAsgF2r9AAQAIBcgHGr9AAQA",
-    "/fIBIA4gF2r9AAQA/fABIBcgHWr9AAQA/fAB/QwAAAAAAAAAAAAAAAAAAAAA/fUBIiP9CwQAIBcgIGogIiAXIB9q/QAEAP3yAf0MAAAAAAAA8D8A",
-    "AAAAAADwPyAi/fEBICP98gH98AH9CwQAIBhBAmohGAwBCwsDQCACIBhMRQRARAAAAAAAAPA/IBhBA3QiFyADaisDACAXIBlqKwMAoiAGIBdqKwMA",
-    "oCAXIBpqKwMAoJr9FBAF/SEARAAAAAAAAPA/oKMhJCAXIBtqICQ5AwAgFyAeaiALIBdqKwMAIBcgHGorAwCiIA4gF2orAwCgIBcgHWorAwCgRAAA",
-    "AAAAAAAApSIlOQMAIBcgIGogJCAXIB9qKwMAokQAAAAAAADwPyAkoSAloqA5AwAgGEEBaiEYDAELCyAAQQFqIQAMAQsLC7kBAQZ/A0AgACABTkUE",
-    "QCADIAAgBGxBA3RqIQsgBSAAIAZsQQN0aiEMIAcgACAIbEEDdGohDSACIAJBAXFrIQ5BACEJA0AgCSAOTkUEQCAJQQN0IgogDWogCiALav0ABAAg",
-    "CiAMav0ABAD98AH9CwQAIAlBAmohCQwBCwsDQCACIAlMRQRAIAlBA3QiCiANaiAKIAtqKwMAIAogDGorAwCgOQMAIAlBAWohCQwBCwsgAEEBaiEA",
-    "DAELCwuiBgMQfwJ7AnwDQCAAIAFORQRAIAMgACAEbEEDdGohISAFIAAgBmxBA3RqISIgByAAIAhsQQN0aiEjIAkgACAKbEEDdGohJCALIAAgDGxB",
-    "A3RqISUgDSAAIA5sQQN0aiEmIA8gACAQbEEDdGohJyARIAAgEmxBA3RqISggEyAAIBRsQQN0aiEpIBUgACAWbEEDdGohKiAXIAAgGGxBA3RqISsg",
-    "GiAAIBtsQQN0aiEsIB0gACAebEEDdGohLSACIAJBAXFrIS5BACEgA0AgICAuTkUEQP0MAAAAAAAA8D8AAAAAAADwPyAgQQN0Ih8gIWr9AAQA/fEB",
-    "IS8gHyAkaiAfICJq/QAEACAv/fIB/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAAAAAAAAAAAAAAAAIB8gI2r9AAQA/QwAAAAAAAAAAAAAAAAAAAAA",
-    "/Ur9Uv3yASIw/QsEACAfICZqIB8gImr9AAQAIB8gJWr9AAQAIB8gI2r9AAQA/fEB/fIBIB8gIWr9AAQAIC/98gH98gEiL/0LBAAgHyAnaiAfICJq",
-    "/QAEACAfICFq/QAEAP3yAf0LBAAgHyApaiAvIB8gKGr9AAQA/fIB/QsEACAfICtqIDAgHyAqav0ABAD98gH9CwQAIB8gLGogLyAZIB9q/QAEAP3y",
-    "Af0LBAAgHyAtaiAwIBwgH2r9AAQA/fIB/QsEACAgQQJqISAMAQsLA0AgAiAgTEUEQEQAAAAAAADwPyAgQQN0Ih8gIWorAwChITEgHyAkaiAfICJq",
-    "KwMAIDGiRAAAAAAAAPA/RAAAAAAAAAAAIB8gI2orAwBEAAAAAAAAAABkG6IiMjkDACAfICZqIB8gImorAwAgHyAlaisDACAfICNqKwMAoaIgHyAh",
-    "aisDACAxoqIiMTkDACAfICdqIB8gImorAwAgHyAhaisDAKI5AwAgHyApaiAxIB8gKGorAwCiOQMAIB8gK2ogMiAfICpqKwMAojkDACAfICxqIDEg",
-    "GSAfaisDAKI5AwAgHyAtaiAyIBwgH2orAwCiOQMAICBBAWohIAwBCwsgAEEBaiEADAELCwusAQEFfwNAIAAgAU5FBEAgAyAAIARsQQN0aiEKIAUg",
-    "ACAGbEEDdGohCSACIAJBAXFrIQtBACEHA0AgByALTkUEQCAHQQN0IgggCWogCCAJav0ABAAgCCAKav0ABAD98AH9CwQAIAdBAmohBwwBCwsDQCAC",
-    "IAdMRQRAIAdBA3QiCCAJaiAIIAlqKwMAIAggCmorAwCgOQMAIAdBAWohBwwBCwsgAEEBaiEADAELCwsATgRuYW1lAUcKAAVleHAzMgEFZjMyXzAC",
-    "BWYzMl8xAwVmMzJfMgQFZjMyXzMFBWV4cDY0BgVmNjRfMAcFZjY0XzEIBWY2NF8yCQVmNjRfMw==",
+    "AGFzbQEAAAABYQZgAXsBe2AXf39/f39/f39/f39/f39/f39/f39/f38AYAl/f39/f39/f38AYB9/f39/f39/f39/f39/f39/f39/f39/f39/f39/",
+    "f39/AGAHf39/f39/fwBgBn9/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMNDAABAgMEBQABAgMEBQeBARAFZjMyXzAAAQVmMzJfMQACBWYzMl8y",
+    "AAMFZjMyXzMABAVmMzJfNAAFBWYzMl81AAUFZjMyXzYABQVmMzJfNwAFBWY2NF8wAAcFZjY0XzEACAVmNjRfMgAJBWY2NF8zAAoFZjY0XzQACwVm",
+    "NjRfNQALBWY2NF82AAsFZjY0XzcACwqKKAzoAwECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8AAIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1Q",
+    "OSAAIAD9DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMAAJZDAACWQ/3oASIC/QwAgDE/AIAxPwCA",
+    "MT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2Ov3kASAB/eYB/QyJiAg8iYgIPImICDyJ",
+    "iAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+q6oqPv3kASAB/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQB",
+    "IAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAC/fgBIgFBAf2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA",
+    "/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgAP0MGHKxQhhysUIYcrFCGHKxQv1E/VIgAP0MtPHPwrTxz8K0",
+    "8c/CtPHPwv1D/VILyAQDC38CewJ9A0AgACABTkUEQCAEIAAgBWxBAnRqIRkgByAAIAhsQQJ0aiEaIAkgACAKbEECdGohGyAMIAAgDWxBAnRqIRwg",
+    "DyAAIBBsQQJ0aiEdIBEgACASbEECdGohHiATIAAgFGxBAnRqIR8gFSAAIBZsQQJ0aiEgIAIgAkEDcWshIUEAIRgDQCAYICFORQRA/QwAAIA/AACA",
+    "PwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/IBhBAnQiFyADav0ABAAgFyAZav0ABAD95gEgBiAXav0ABAD95AEgFyAaav0ABAD95AH94QEQAP3k",
+    "Af3nASEiIBcgG2ogIv0LBAAgFyAeaiALIBdq/QAEACAXIBxq/QAEAP3mASAOIBdq/QAEAP3kASAXIB1q/QAEAP3kAf0MAAAAAAAAAAAAAAAAAAAA",
+    "AP3pASIj/QsEACAXICBqICIgFyAfav0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gIv3lASAj/eYB/eQB/QsEACAYQQRqIRgMAQsLA0AgAiAYTEUE",
+    "QEMAAIA/IBhBAnQiFyADaioCACAXIBlqKgIAlCAGIBdqKgIAkiAXIBpqKgIAkoz9ExAA/R8AQwAAgD+SlSEkIBcgG2ogJDgCACAXIB5qIAsgF2oq",
+    "AgAgFyAcaioCAJQgDiAXaioCAJIgFyAdaioCAJJDAAAAAJciJTgCACAXICBqICQgFyAfaioCAJRDAACAPyAkkyAllJI4AgAgGEEBaiEYDAELCyAA",
+    "QQFqIQAMAQsLC7kBAQZ/A0AgACABTkUEQCADIAAgBGxBAnRqIQsgBSAAIAZsQQJ0aiEMIAcgACAIbEECdGohDSACIAJBA3FrIQ5BACEJA0AgCSAO",
+    "TkUEQCAJQQJ0IgogDWogCiALav0ABAAgCiAMav0ABAD95AH9CwQAIAlBBGohCQwBCwsDQCACIAlMRQRAIAlBAnQiCiANaiAKIAtqKgIAIAogDGoq",
+    "AgCSOAIAIAlBAWohCQwBCwsgAEEBaiEADAELCwuSBgMQfwJ7An0DQCAAIAFORQRAIAMgACAEbEECdGohISAFIAAgBmxBAnRqISIgByAAIAhsQQJ0",
+    "aiEjIAkgACAKbEECdGohJCALIAAgDGxBAnRqISUgDSAAIA5sQQJ0aiEmIA8gACAQbEECdGohJyARIAAgEmxBAnRqISggEyAAIBRsQQJ0aiEpIBUg",
+    "ACAWbEECdGohKiAXIAAgGGxBAnRqISsgGiAAIBtsQQJ0aiEsIB0gACAebEECdGohLSACIAJBA3FrIS5BACEgA0AgICAuTkUEQP0MAACAPwAAgD8A",
+    "AIA/AACAPyAgQQJ0Ih8gIWr9AAQA/eUBIS8gHyAkaiAfICJq/QAEACAv/eYB/QwAAIA/AACAPwAAgD8AAIA//QwAAAAAAAAAAAAAAAAAAAAAIB8g",
+    "I2r9AAQA/QwAAAAAAAAAAAAAAAAAAAAA/UT9Uv3mASIw/QsEACAfICZqIB8gImr9AAQAIB8gJWr9AAQAIB8gI2r9AAQA/eUB/eYBIB8gIWr9AAQA",
+    "IC/95gH95gEiL/0LBAAgHyAnaiAfICJq/QAEACAfICFq/QAEAP3mAf0LBAAgHyApaiAvIB8gKGr9AAQA/eYB/QsEACAfICtqIDAgHyAqav0ABAD9",
+    "5gH9CwQAIB8gLGogLyAZIB9q/QAEAP3mAf0LBAAgHyAtaiAwIBwgH2r9AAQA/eYB/QsEACAgQQRqISAMAQsLA0AgAiAgTEUEQEMAAIA/ICBBAnQi",
+    "HyAhaioCAJMhMSAfICRqIB8gImoqAgAgMZRDAACAP0MAAAAAIB8gI2oqAgBDAAAAAF4blCIyOAIAIB8gJmogHyAiaioCACAfICVqKgIAIB8gI2oq",
+    "AgCTlCAfICFqKgIAIDGUlCIxOAIAIB8gJ2ogHyAiaioCACAfICFqKgIAlDgCACAfIClqIDEgHyAoaioCAJQ4AgAgHyAraiAyIB8gKmoqAgCUOAIA",
+    "IB8gLGogMSAZIB9qKgIAlDgCACAfIC1qIDIgHCAfaioCAJQ4AgAgIEEBaiEgDAELCyAAQQFqIQAMAQsLC6wBAQV/A0AgACABTkUEQCADIAAgBGxB",
+    "AnRqIQogBSAAIAZsQQJ0aiEJIAIgAkEDcWshC0EAIQcDQCAHIAtORQRAIAdBAnQiCCAJaiAIIAlq/QAEACAIIApq/QAEAP3kAf0LBAAgB0EEaiEH",
+    "DAELCwNAIAIgB0xFBEAgB0ECdCIIIAlqIAggCWoqAgAgCCAKaioCAJI4AgAgB0EBaiEHDAELCyAAQQFqIQAMAQsLC+4BAwR/AXsBfSACIAJBA3Fr",
+    "IQkDQCAHIAlORQRAIAdBAnQhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUgBmxBAnRqIAhq/QAEAP3kASEKIAZBAWoh",
+    "BgwBCwsgAyAIaiIGIAb9AAQAIAr95AH9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQhCEMAAAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAG",
+    "bEECdGogCGoqAgCSIQsgBkEBaiEGDAELCyADIAhqIgYgBioCACALkjgCACAHQQFqIQcMAQsLC4sFAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAA",
+    "AADwfwAAAAAAAPB//QwJbagTRhLmPQltqBNGEuY9IAAgAP0M/oIrZUcV9z/+gitlRxX3P/3yAf2UAf0MAAAAAAAwkcAAAAAAADCRwP31Af0MAAAA",
+    "AAAwkUAAAAAAADCRQP30ASIC/QwAAOD+Qi7mPwAA4P5CLuY//fIB/fEBIAL9DHY8eTXvOeo9djx5Ne856j398gH98QEiAf3yAf0MmNj479juIT6Y",
+    "2Pjv2O4hPv3wASAB/fIB/QzkRPVnReZaPuRE9WdF5lo+/fABIAH98gH9DFyfeLdPfpI+XJ94t09+kj798AEgAf3yAf0MNMdWpeMdxz40x1al4x3H",
+    "Pv3wASAB/fIB/QwaoAEaoAH6PhqgARqgAfo+/fABIAH98gH9DBqgARqgASo/GqABGqABKj/98AEgAf3yAf0MF2zBFmzBVj8XbMEWbMFWP/3wASAB",
+    "/fIB/QwRERERERGBPxEREREREYE//fABIAH98gH9DFVVVVVVVaU/VVVVVVVVpT/98AEgAf3yAf0MVVVVVVVVxT9VVVVVVVXFP/3wASAB/fIB/QwA",
+    "AAAAAADgPwAAAAAAAOA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAC/fwBIgFBAf2sASIC",
+    "/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgASAC/bEB/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgAP0M7zn6/kIuhkDv",
+    "Ofr+Qi6GQP1K/VIgAP0MUjAt1RBJh8BSMC3VEEmHwP1J/VIL2AQDC38CewJ8A0AgACABTkUEQCAEIAAgBWxBA3RqIRkgByAAIAhsQQN0aiEaIAkg",
+    "ACAKbEEDdGohGyAMIAAgDWxBA3RqIRwgDyAAIBBsQQN0aiEdIBEgACASbEEDdGohHiATIAAgFGxBA3RqIR8gFSAAIBZsQQN0aiEgIAIgAkEBcWsh",
+    "IUEAIRgDQCAYICFORQRA/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/IBhBA3QiFyADav0ABAAgFyAZav0ABAD98gEgBiAXav0A",
+    "BAD98AEgFyAaav0ABAD98AH97QEQBv3wAf3zASEiIBcgG2ogIv0LBAAgFyAeaiALIBdq/QAEACAXIBxq/QAEAP3yASAOIBdq/QAEAP3wASAXIB1q",
+    "/QAEAP3wAf0MAAAAAAAAAAAAAAAAAAAAAP31ASIj/QsEACAXICBqICIgFyAfav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gIv3xASAj/fIB/fAB",
+    "/QsEACAYQQJqIRgMAQsLA0AgAiAYTEUEQEQAAAAAAADwPyAYQQN0IhcgA2orAwAgFyAZaisDAKIgBiAXaisDAKAgFyAaaisDAKCa/RQQBv0hAEQA",
+    "AAAAAADwP6CjISQgFyAbaiAkOQMAIBcgHmogCyAXaisDACAXIBxqKwMAoiAOIBdqKwMAoCAXIB1qKwMAoEQAAAAAAAAAAKUiJTkDACAXICBqICQg",
+    "FyAfaisDAKJEAAAAAAAA8D8gJKEgJaKgOQMAIBhBAWohGAwBCwsgAEEBaiEADAELCwu5AQEGfwNAIAAgAU5FBEAgAyAAIARsQQN0aiELIAUgACAG",
+    "bEEDdGohDCAHIAAgCGxBA3RqIQ0gAiACQQFxayEOQQAhCQNAIAkgDk5FBEAgCUEDdCIKIA1qIAogC2r9AAQAIAogDGr9AAQA/fAB/QsEACAJQQJq",
+    "IQkMAQsLA0AgAiAJTEUEQCAJQQN0IgogDWogCiALaisDACAKIAxqKwMAoDkDACAJQQFqIQkMAQsLIABBAWohAAwBCwsLogYDEH8CewJ8A0AgACAB",
+    "TkUEQCADIAAgBGxBA3RqISEgBSAAIAZsQQN0aiEiIAcgACAIbEEDdGohIyAJIAAgCmxBA3RqISQgCyAAIAxsQQN0aiElIA0gACAObEEDdGohJiAP",
+    "IAAgEGxBA3RqIScgESAAIBJsQQN0aiEoIBMgACAUbEEDdGohKSAVIAAgFmxBA3RqISogFyAAIBhsQQN0aiErIBogACAbbEEDdGohLCAdIAAgHmxB",
+    "A3RqIS0gAiACQQFxayEuQQAhIANAICAgLk5FBED9DAAAAAAAAPA/AAAAAAAA8D8gIEEDdCIfICFq/QAEAP3xASEvIB8gJGogHyAiav0ABAAgL/3y",
+    "Af0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAAAAAAAAAAAAACAfICNq/QAEAP0MAAAAAAAAAAAAAAAAAAAAAP1K/VL98gEiMP0LBAAgHyAmaiAf",
+    "ICJq/QAEACAfICVq/QAEACAfICNq/QAEAP3xAf3yASAfICFq/QAEACAv/fIB/fIBIi/9CwQAIB8gJ2ogHyAiav0ABAAgHyAhav0ABAD98gH9CwQA",
+    "IB8gKWogLyAfIChq/QAEAP3yAf0LBAAgHyAraiAwIB8gKmr9AAQA/fIB/QsEACAfICxqIC8gGSAfav0ABAD98gH9CwQAIB8gLWogMCAcIB9q/QAE",
+    "AP3yAf0LBAAgIEECaiEgDAELCwNAIAIgIExFBEBEAAAAAAAA8D8gIEEDdCIfICFqKwMAoSExIB8gJGogHyAiaisDACAxokQAAAAAAADwP0QAAAAA",
+    "AAAAACAfICNqKwMARAAAAAAAAAAAZBuiIjI5AwAgHyAmaiAfICJqKwMAIB8gJWorAwAgHyAjaisDAKGiIB8gIWorAwAgMaKiIjE5AwAgHyAnaiAf",
+    "ICJqKwMAIB8gIWorAwCiOQMAIB8gKWogMSAfIChqKwMAojkDACAfICtqIDIgHyAqaisDAKI5AwAgHyAsaiAxIBkgH2orAwCiOQMAIB8gLWogMiAc",
+    "IB9qKwMAojkDACAgQQFqISAMAQsLIABBAWohAAwBCwsLrAEBBX8DQCAAIAFORQRAIAMgACAEbEEDdGohCiAFIAAgBmxBA3RqIQkgAiACQQFxayEL",
+    "QQAhBwNAIAcgC05FBEAgB0EDdCIIIAlqIAggCWr9AAQAIAggCmr9AAQA/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IgggCWogCCAJ",
+    "aisDACAIIApqKwMAoDkDACAHQQFqIQcMAQsLIABBAWohAAwBCwsL8gEDBH8BewF8IAIgAkEBcWshCQNAIAcgCU5FBEAgB0EDdCEI/QwAAAAAAAAA",
+    "AAAAAAAAAAAAIQogACEGA0AgASAGTEUEQCAKIAQgBSAGbEEDdGogCGr9AAQA/fABIQogBkEBaiEGDAELCyADIAhqIgYgBv0ABAAgCv3wAf0LBAAg",
+    "B0ECaiEHDAELCwNAIAIgB0xFBEAgB0EDdCEIRAAAAAAAAAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAGbEEDdGogCGorAwCgIQsgBkEBaiEGDAEL",
+    "CyADIAhqIgYgBisDACALoDkDACAHQQFqIQcMAQsLCwBcBG5hbWUBVQwABWV4cDMyAQVmMzJfMAIFZjMyXzEDBWYzMl8yBAVmMzJfMwUFZjMyXzQG",
+    "BWV4cDY0BwVmNjRfMAgFZjY0XzEJBWY2NF8yCgVmNjRfMwsFZjY0XzQ=",
   ].join(""),
 };

@@ -294,22 +294,42 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      // grad of: h' = relu(W*x + u .* h + b)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch0[b * H + i]!;
-        dp[o_u + i]! += sum;
+      // op 3 (sumb): f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(3, B, [
+          H, // $n
+          at(dp, o_u), // $du
+          at(scratch0, 0), // $scratch0
+          H, // $scratch0_stride
+        ]);
+      else {
+        // grad of: h' = relu(W*x + u .* h + b)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch0[b * H + i]!;
+          dp[o_u + i]! += sum;
+        }
       }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dW
     mm.TN(H, D, T * B, gx0, 0, H, x, 0, D, dp, o_W, true);
-    // grad of: h' = relu(W*x + u .* h + b)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * H + i]!;
-      dp[o_b + i]! += sum;
+    // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(4, T * B, [
+        H, // $n
+        at(dp, o_b), // $db
+        at(gx0, 0), // $gx0
+        H, // $gx0_stride
+      ]);
+    else {
+      // grad of: h' = relu(W*x + u .* h + b)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * H + i]!;
+        dp[o_b + i]! += sum;
+      }
     }
 
     // d(dx) from W
@@ -523,22 +543,42 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      // grad of: h' = relu(W*x + u .* h + b)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch0[b * H + i]!;
-        dp[o_u + i]! += sum;
+      // op 3 (sumb): f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(3, B, [
+          H, // $n
+          at(dp, o_u), // $du
+          at(scratch0, 0), // $scratch0
+          H, // $scratch0_stride
+        ]);
+      else {
+        // grad of: h' = relu(W*x + u .* h + b)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch0[b * H + i]!;
+          dp[o_u + i]! += sum;
+        }
       }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dW
     mm.TN(H, D, T * B, gx0, 0, H, x, 0, D, dp, o_W, true);
-    // grad of: h' = relu(W*x + u .* h + b)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * H + i]!;
-      dp[o_b + i]! += sum;
+    // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(4, T * B, [
+        H, // $n
+        at(dp, o_b), // $db
+        at(gx0, 0), // $gx0
+        H, // $gx0_stride
+      ]);
+    else {
+      // grad of: h' = relu(W*x + u .* h + b)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * H + i]!;
+        dp[o_b + i]! += sum;
+      }
     }
 
     // d(dx) from W
@@ -572,36 +612,44 @@ export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {
   return createKernel32(sizes, B, 1, options);
 }
 
-/** The elementwise loops in WebAssembly (text: indrnn-relu.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
+/** The elementwise loops and whole-vector ops in WebAssembly (text: indrnn-relu.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
 const LOOPS_WASM: LoopsModuleSource = {
   loops: [
     { vector: true, splittable: true },
     { vector: true, splittable: true },
     { vector: true, splittable: true },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
   ],
   binary: [
-    "AGFzbQEAAAABLgNgC39/f39/f39/f39/AGAJf39/f39/f39/AGAQf39/f39/f39/f39/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMHBgABAgAB",
-    "AgcxBgVmMzJfMAAABWYzMl8xAAEFZjMyXzIAAgVmNjRfMAADBWY2NF8xAAQFZjY0XzIABQqhDQb+AQEGfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiEN",
-    "IAYgACAHbEECdGohDiAJIAAgCmxBAnRqIQ8gAiACQQNxayEQQQAhDANAIAwgEE5FBEAgDEECdCILIA9qIAsgDWr9AAQAIAUgC2r9AAQAIAsgDmr9",
-    "AAQA/eYB/eQBIAggC2r9AAQA/eQB/QwAAAAAAAAAAAAAAAAAAAAA/ekB/QsEACAMQQRqIQwMAQsLA0AgAiAMTEUEQCAMQQJ0IgsgD2ogCyANaioC",
-    "ACAFIAtqKgIAIAsgDmoqAgCUkiAIIAtqKgIAkkMAAAAAlzgCACAMQQFqIQwMAQsLIABBAWohAAwBCwsLuQEBBn8DQCAAIAFORQRAIAMgACAEbEEC",
-    "dGohCyAFIAAgBmxBAnRqIQwgByAAIAhsQQJ0aiENIAIgAkEDcWshDkEAIQkDQCAJIA5ORQRAIAlBAnQiCiANaiAKIAtq/QAEACAKIAxq/QAEAP3k",
-    "Af0LBAAgCUEEaiEJDAELCwNAIAIgCUxFBEAgCUECdCIKIA1qIAogC2oqAgAgCiAMaioCAJI4AgAgCUEBaiEJDAELCyAAQQFqIQAMAQsLC4sDAwl/",
-    "AXsBfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiESIAUgACAGbEECdGohEyAHIAAgCGxBAnRqIRQgCiAAIAtsQQJ0aiEVIAwgACANbEECdGohFiAOIAAg",
-    "D2xBAnRqIRcgAiACQQNxayEYQQAhEQNAIBEgGE5FBEAgEUECdCIQIBJq/QAEAP0MAACAPwAAgD8AAIA/AACAP/0MAAAAAAAAAAAAAAAAAAAAACAQ",
-    "IBNq/QAEAP0MAAAAAAAAAAAAAAAAAAAAAP1E/VL95gEhGSAQIBRqIBn9CwQAIBAgFWogGSAJIBBq/QAEAP3mAf0LBAAgECAXaiAZIBAgFmr9AAQA",
-    "/eYB/QsEACARQQRqIREMAQsLA0AgAiARTEUEQCARQQJ0IhAgEmoqAgBDAACAP0MAAAAAIBAgE2oqAgBDAAAAAF4blCEaIBAgFGogGjgCACAQIBVq",
-    "IBogCSAQaioCAJQ4AgAgECAXaiAaIBAgFmoqAgCUOAIAIBFBAWohEQwBCwsgAEEBaiEADAELCwuCAgEGfwNAIAAgAU5FBEAgAyAAIARsQQN0aiEN",
-    "IAYgACAHbEEDdGohDiAJIAAgCmxBA3RqIQ8gAiACQQFxayEQQQAhDANAIAwgEE5FBEAgDEEDdCILIA9qIAsgDWr9AAQAIAUgC2r9AAQAIAsgDmr9",
-    "AAQA/fIB/fABIAggC2r9AAQA/fAB/QwAAAAAAAAAAAAAAAAAAAAA/fUB/QsEACAMQQJqIQwMAQsLA0AgAiAMTEUEQCAMQQN0IgsgD2ogCyANaisD",
-    "ACAFIAtqKwMAIAsgDmorAwCioCAIIAtqKwMAoEQAAAAAAAAAAKU5AwAgDEEBaiEMDAELCyAAQQFqIQAMAQsLC7kBAQZ/A0AgACABTkUEQCADIAAg",
-    "BGxBA3RqIQsgBSAAIAZsQQN0aiEMIAcgACAIbEEDdGohDSACIAJBAXFrIQ5BACEJA0AgCSAOTkUEQCAJQQN0IgogDWogCiALav0ABAAgCiAMav0A",
-    "BAD98AH9CwQAIAlBAmohCQwBCwsDQCACIAlMRQRAIAlBA3QiCiANaiAKIAtqKwMAIAogDGorAwCgOQMAIAlBAWohCQwBCwsgAEEBaiEADAELCwuX",
-    "AwMJfwF7AXwDQCAAIAFORQRAIAMgACAEbEEDdGohEiAFIAAgBmxBA3RqIRMgByAAIAhsQQN0aiEUIAogACALbEEDdGohFSAMIAAgDWxBA3RqIRYg",
-    "DiAAIA9sQQN0aiEXIAIgAkEBcWshGEEAIREDQCARIBhORQRAIBFBA3QiECASav0ABAD9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAAAAAAAAAAAA",
-    "AAAgECATav0ABAD9DAAAAAAAAAAAAAAAAAAAAAD9Sv1S/fIBIRkgECAUaiAZ/QsEACAQIBVqIBkgCSAQav0ABAD98gH9CwQAIBAgF2ogGSAQIBZq",
-    "/QAEAP3yAf0LBAAgEUECaiERDAELCwNAIAIgEUxFBEAgEUEDdCIQIBJqKwMARAAAAAAAAPA/RAAAAAAAAAAAIBAgE2orAwBEAAAAAAAAAABkG6Ih",
-    "GiAQIBRqIBo5AwAgECAVaiAaIAkgEGorAwCiOQMAIBAgF2ogGiAQIBZqKwMAojkDACARQQFqIREMAQsLIABBAWohAAwBCwsLADIEbmFtZQErBgAF",
-    "ZjMyXzABBWYzMl8xAgVmMzJfMgMFZjY0XzAEBWY2NF8xBQVmNjRfMg==",
+    "AGFzbQEAAAABNwRgC39/f39/f39/f39/AGAJf39/f39/f39/AGAQf39/f39/f39/f39/f39/fwBgBn9/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCA",
+    "BAMJCAABAgMAAQIDB1EKBWYzMl8wAAAFZjMyXzEAAQVmMzJfMgACBWYzMl8zAAMFZjMyXzQAAwVmNjRfMAAEBWY2NF8xAAUFZjY0XzIABgVmNjRf",
+    "MwAHBWY2NF80AAcKhREI/gEBBn8DQCAAIAFORQRAIAMgACAEbEECdGohDSAGIAAgB2xBAnRqIQ4gCSAAIApsQQJ0aiEPIAIgAkEDcWshEEEAIQwD",
+    "QCAMIBBORQRAIAxBAnQiCyAPaiALIA1q/QAEACAFIAtq/QAEACALIA5q/QAEAP3mAf3kASAIIAtq/QAEAP3kAf0MAAAAAAAAAAAAAAAAAAAAAP3p",
+    "Af0LBAAgDEEEaiEMDAELCwNAIAIgDExFBEAgDEECdCILIA9qIAsgDWoqAgAgBSALaioCACALIA5qKgIAlJIgCCALaioCAJJDAAAAAJc4AgAgDEEB",
+    "aiEMDAELCyAAQQFqIQAMAQsLC7kBAQZ/A0AgACABTkUEQCADIAAgBGxBAnRqIQsgBSAAIAZsQQJ0aiEMIAcgACAIbEECdGohDSACIAJBA3FrIQ5B",
+    "ACEJA0AgCSAOTkUEQCAJQQJ0IgogDWogCiALav0ABAAgCiAMav0ABAD95AH9CwQAIAlBBGohCQwBCwsDQCACIAlMRQRAIAlBAnQiCiANaiAKIAtq",
+    "KgIAIAogDGoqAgCSOAIAIAlBAWohCQwBCwsgAEEBaiEADAELCwuLAwMJfwF7AX0DQCAAIAFORQRAIAMgACAEbEECdGohEiAFIAAgBmxBAnRqIRMg",
+    "ByAAIAhsQQJ0aiEUIAogACALbEECdGohFSAMIAAgDWxBAnRqIRYgDiAAIA9sQQJ0aiEXIAIgAkEDcWshGEEAIREDQCARIBhORQRAIBFBAnQiECAS",
+    "av0ABAD9DAAAgD8AAIA/AACAPwAAgD/9DAAAAAAAAAAAAAAAAAAAAAAgECATav0ABAD9DAAAAAAAAAAAAAAAAAAAAAD9RP1S/eYBIRkgECAUaiAZ",
+    "/QsEACAQIBVqIBkgCSAQav0ABAD95gH9CwQAIBAgF2ogGSAQIBZq/QAEAP3mAf0LBAAgEUEEaiERDAELCwNAIAIgEUxFBEAgEUECdCIQIBJqKgIA",
+    "QwAAgD9DAAAAACAQIBNqKgIAQwAAAABeG5QhGiAQIBRqIBo4AgAgECAVaiAaIAkgEGoqAgCUOAIAIBAgF2ogGiAQIBZqKgIAlDgCACARQQFqIREM",
+    "AQsLIABBAWohAAwBCwsL7gEDBH8BewF9IAIgAkEDcWshCQNAIAcgCU5FBEAgB0ECdCEI/QwAAAAAAAAAAAAAAAAAAAAAIQogACEGA0AgASAGTEUE",
+    "QCAKIAQgBSAGbEECdGogCGr9AAQA/eQBIQogBkEBaiEGDAELCyADIAhqIgYgBv0ABAAgCv3kAf0LBAAgB0EEaiEHDAELCwNAIAIgB0xFBEAgB0EC",
+    "dCEIQwAAAAAhCyAAIQYDQCABIAZMRQRAIAsgBCAFIAZsQQJ0aiAIaioCAJIhCyAGQQFqIQYMAQsLIAMgCGoiBiAGKgIAIAuSOAIAIAdBAWohBwwB",
+    "CwsLggIBBn8DQCAAIAFORQRAIAMgACAEbEEDdGohDSAGIAAgB2xBA3RqIQ4gCSAAIApsQQN0aiEPIAIgAkEBcWshEEEAIQwDQCAMIBBORQRAIAxB",
+    "A3QiCyAPaiALIA1q/QAEACAFIAtq/QAEACALIA5q/QAEAP3yAf3wASAIIAtq/QAEAP3wAf0MAAAAAAAAAAAAAAAAAAAAAP31Af0LBAAgDEECaiEM",
+    "DAELCwNAIAIgDExFBEAgDEEDdCILIA9qIAsgDWorAwAgBSALaisDACALIA5qKwMAoqAgCCALaisDAKBEAAAAAAAAAAClOQMAIAxBAWohDAwBCwsg",
+    "AEEBaiEADAELCwu5AQEGfwNAIAAgAU5FBEAgAyAAIARsQQN0aiELIAUgACAGbEEDdGohDCAHIAAgCGxBA3RqIQ0gAiACQQFxayEOQQAhCQNAIAkg",
+    "Dk5FBEAgCUEDdCIKIA1qIAogC2r9AAQAIAogDGr9AAQA/fAB/QsEACAJQQJqIQkMAQsLA0AgAiAJTEUEQCAJQQN0IgogDWogCiALaisDACAKIAxq",
+    "KwMAoDkDACAJQQFqIQkMAQsLIABBAWohAAwBCwsLlwMDCX8BewF8A0AgACABTkUEQCADIAAgBGxBA3RqIRIgBSAAIAZsQQN0aiETIAcgACAIbEED",
+    "dGohFCAKIAAgC2xBA3RqIRUgDCAAIA1sQQN0aiEWIA4gACAPbEEDdGohFyACIAJBAXFrIRhBACERA0AgESAYTkUEQCARQQN0IhAgEmr9AAQA/QwA",
+    "AAAAAADwPwAAAAAAAPA//QwAAAAAAAAAAAAAAAAAAAAAIBAgE2r9AAQA/QwAAAAAAAAAAAAAAAAAAAAA/Ur9Uv3yASEZIBAgFGogGf0LBAAgECAV",
+    "aiAZIAkgEGr9AAQA/fIB/QsEACAQIBdqIBkgECAWav0ABAD98gH9CwQAIBFBAmohEQwBCwsDQCACIBFMRQRAIBFBA3QiECASaisDAEQAAAAAAADw",
+    "P0QAAAAAAAAAACAQIBNqKwMARAAAAAAAAAAAZBuiIRogECAUaiAaOQMAIBAgFWogGiAJIBBqKwMAojkDACAQIBdqIBogECAWaisDAKI5AwAgEUEB",
+    "aiERDAELCyAAQQFqIQAMAQsLC/IBAwR/AXsBfCACIAJBAXFrIQkDQCAHIAlORQRAIAdBA3QhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEg",
+    "BkxFBEAgCiAEIAUgBmxBA3RqIAhq/QAEAP3wASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9AAQAIAr98AH9CwQAIAdBAmohBwwBCwsDQCACIAdMRQRA",
+    "IAdBA3QhCEQAAAAAAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmxBA3RqIAhqKwMAoCELIAZBAWohBgwBCwsgAyAIaiIGIAYrAwAgC6A5AwAg",
+    "B0EBaiEHDAELCwsAQARuYW1lATkIAAVmMzJfMAEFZjMyXzECBWYzMl8yAwVmMzJfMwQFZjY0XzAFBWY2NF8xBgVmNjRfMgcFZjY0XzM=",
   ].join(""),
 };

@@ -509,43 +509,93 @@ function kernel64<A extends FloatArray>(
       mm.NN(B, 3 * H, H, scratch0, 0, 3 * H, p, o_Rz, carry_h, 0, H, false);
       // dRz, dRi, dRo
       mm.TN(3 * H, H, B, scratch0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
-      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
-        dp[o_p_i + i]! += sum;
+      // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(4, B, [
+          H, // $n
+          at(dp, o_p_i), // $dp_i
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+        ]);
+      else {
+        // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
+          dp[o_p_i + i]! += sum;
+        }
       }
 
-      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
-        dp[o_p_o + i]! += sum;
+      // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(5, B, [
+          H, // $n
+          at(dp, o_p_o), // $dp_o
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+        ]);
+      else {
+        // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
+          dp[o_p_o + i]! += sum;
+        }
       }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWz, dWi, dWo
     mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wz, true);
-    // grad of: z  = tanh(Wz*x + Rz*h + bz)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
-      dp[o_bz + i]! += sum;
+    // op 6 (sumb): f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(6, T * B, [
+        H, // $n
+        at(dp, o_bz), // $dbz
+        at(gx0, 0), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: z  = tanh(Wz*x + Rz*h + bz)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
+        dp[o_bz + i]! += sum;
+      }
     }
 
-    // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
-      dp[o_bi + i]! += sum;
+    // op 7 (sumb): f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(7, T * B, [
+        H, // $n
+        at(dp, o_bi), // $dbi
+        at(gx0, H), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
+        dp[o_bi + i]! += sum;
+      }
     }
 
-    // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
-      dp[o_bo + i]! += sum;
+    // op 8 (sumb): f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(8, T * B, [
+        H, // $n
+        at(dp, o_bo), // $dbo
+        at(gx0, 2 * H), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
+        dp[o_bo + i]! += sum;
+      }
     }
 
     // d(dx) from Wz, Wi, Wo
@@ -956,43 +1006,93 @@ function kernel32<A extends FloatArray>(
       mm.NN(B, 3 * H, H, scratch0, 0, 3 * H, p, o_Rz, carry_h, 0, H, false);
       // dRz, dRi, dRo
       mm.TN(3 * H, H, B, scratch0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
-      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
-        dp[o_p_i + i]! += sum;
+      // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(4, B, [
+          H, // $n
+          at(dp, o_p_i), // $dp_i
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+        ]);
+      else {
+        // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
+          dp[o_p_i + i]! += sum;
+        }
       }
 
-      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
-        dp[o_p_o + i]! += sum;
+      // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(5, B, [
+          H, // $n
+          at(dp, o_p_o), // $dp_o
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+        ]);
+      else {
+        // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
+          dp[o_p_o + i]! += sum;
+        }
       }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWz, dWi, dWo
     mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wz, true);
-    // grad of: z  = tanh(Wz*x + Rz*h + bz)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
-      dp[o_bz + i]! += sum;
+    // op 6 (sumb): f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(6, T * B, [
+        H, // $n
+        at(dp, o_bz), // $dbz
+        at(gx0, 0), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: z  = tanh(Wz*x + Rz*h + bz)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
+        dp[o_bz + i]! += sum;
+      }
     }
 
-    // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
-      dp[o_bi + i]! += sum;
+    // op 7 (sumb): f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(7, T * B, [
+        H, // $n
+        at(dp, o_bi), // $dbi
+        at(gx0, H), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
+        dp[o_bi + i]! += sum;
+      }
     }
 
-    // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
-      dp[o_bo + i]! += sum;
+    // op 8 (sumb): f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(8, T * B, [
+        H, // $n
+        at(dp, o_bo), // $dbo
+        at(gx0, 2 * H), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
+        dp[o_bo + i]! += sum;
+      }
     }
 
     // d(dx) from Wz, Wi, Wo
@@ -1028,89 +1128,101 @@ export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {
   return createKernel32(sizes, B, 1, options);
 }
 
-/** The elementwise loops in WebAssembly (text: lstm-cifg.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
+/** The elementwise loops and whole-vector ops in WebAssembly (text: lstm-cifg.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
 const LOOPS_WASM: LoopsModuleSource = {
   loops: [
     { vector: true, splittable: true },
     { vector: true, splittable: true },
     { vector: true, splittable: true },
     { vector: true, splittable: true },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
   ],
   binary: [
-    "AGFzbQEAAAABXwRgAXsBe2Aif39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/fwBgCX9/f39/f39/fwBgJX9/f39/f39/f39/f39/f39/",
-    "f39/f39/f39/f39/f39/f39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDCwoAAAECAwAAAQIDB0EIBWYzMl8wAAIFZjMyXzEAAwVmMzJfMgADBWYz",
-    "Ml8zAAQFZjY0XzAABwVmNjRfMQAIBWY2NF8yAAgFZjY0XzMACQrcLgroAwECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8AAIB/AACAf/0M",
-    "AQ1QOQENUDkBDVA5AQ1QOSAAIAD9DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMAAJZDAACWQ/3o",
-    "ASIC/QwAgDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2Ov3kASAB/eYB",
-    "/QyJiAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+q6oqPv3kASAB/eYB/QwAAAA/",
-    "AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAC/fgBIgFBAf2sASIC/Qx/",
-    "AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgAP0MGHKxQhhysUIYcrFCGHKxQv1E",
-    "/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VILhAIBAnsgAP0M0Q1dvdENXb3RDV290Q1dvSAAIAD95gEiAf3mAf0MiYgIPomICD6JiAg+iYgIPv3k",
-    "ASAB/eYB/Qyrqqq+q6qqvquqqr6rqqq+/eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AH95gH9DAAAgD8AAIA/AACAPwAAgD/9DAAAAEAAAABA",
-    "AAAAQAAAAED9DAAAAEAAAABAAAAAQAAAAEAgAP3gASIC/eYBEAD9DAAAgD8AAIA/AACAPwAAgD/95AH95wH95QEiAf3hASABIAD9DAAAAAAAAAAA",
-    "AAAAAAAAAAD9Q/1SIAL9DM3MzD3NzMw9zczMPc3MzD39Q/1SC+oGAxB/A3sDfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiElIAUgACAGbEECdGohJiAI",
-    "IAAgCWxBAnRqIScgCiAAIAtsQQJ0aiEoIAwgACANbEECdGohKSAPIAAgEGxBAnRqISQgEiAAIBNsQQJ0aiEqIBQgACAVbEECdGohKyAWIAAgF2xB",
-    "AnRqISwgGCAAIBlsQQJ0aiEtIBogACAbbEECdGohLiAeIAAgH2xBAnRqIS8gICAAICFsQQJ0aiEwIAIgAkEDcWshMUEAISMDQCAjIDFORQRAICNB",
-    "AnQiIiAlav0ABAAgIiAmav0ABAD95AEgByAiav0ABAD95AEQASEyICIgJ2ogMv0LBAAgIiAqav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8A",
-    "AIA/AACAPyAiIChq/QAEACAiIClq/QAEAP3kASAOICJq/QAEACAiICRq/QAEAP3mAf3kASARICJq/QAEAP3kAf3hARAA/eQB/ecBIjP9CwQAICIg",
-    "K2r9DAAAgD8AAIA/AACAPwAAgD8gM/3lASI0/QsEACAiICxqIDIgM/3mASAiICRq/QAEACA0/eYB/eQBIjL9CwQAICIgL2r9DAAAgD8AAIA/AACA",
-    "PwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gIiAtav0ABAAgIiAuav0ABAD95AEgHCAiav0ABAAgMv3mAf3kASAdICJq/QAEAP3kAf3hARAA/eQB/ecB",
-    "IjP9CwQAICIgMGogMhABIDP95gH9CwQAICNBBGohIwwBCwsDQCACICNMRQRAICNBAnQiIiAlaioCACAiICZqKgIAkiAHICJqKgIAkv0TEAH9HwAh",
-    "NSAiICdqIDU4AgAgIiAqakMAAIA/ICIgKGoqAgAgIiApaioCAJIgDiAiaioCACAiICRqKgIAlJIgESAiaioCAJKM/RMQAP0fAEMAAIA/kpUiNjgC",
-    "ACAiICtqQwAAgD8gNpMiNzgCACAiICxqIDUgNpQgIiAkaioCACA3lJIiNTgCACAiIC9qQwAAgD8gIiAtaioCACAiIC5qKgIAkiAcICJqKgIAIDWU",
-    "kiAdICJqKgIAkoz9ExAA/R8AQwAAgD+SlSI2OAIAICIgMGogNf0TEAH9HwAgNpQ4AgAgI0EBaiEjDAELCyAAQQFqIQAMAQsLC7kBAQZ/A0AgACAB",
-    "TkUEQCADIAAgBGxBAnRqIQsgBSAAIAZsQQJ0aiEMIAcgACAIbEECdGohDSACIAJBA3FrIQ5BACEJA0AgCSAOTkUEQCAJQQJ0IgogDWogCiALav0A",
-    "BAAgCiAMav0ABAD95AH9CwQAIAlBBGohCQwBCwsDQCACIAlMRQRAIAlBAnQiCiANaiAKIAtqKgIAIAogDGoqAgCSOAIAIAlBAWohCQwBCwsgAEEB",
-    "aiEADAELCwv9BwMTfwV7BX0DQCAAIAFORQRAIAMgACAEbEECdGohKCAFIAAgBmxBAnRqISkgByAAIAhsQQJ0aiEqIAkgACAKbEECdGohLSALIAAg",
-    "DGxBAnRqIS4gDSAAIA5sQQJ0aiEvIBAgACARbEECdGohJyASIAAgE2xBAnRqISsgFCAAIBVsQQJ0aiEsIBYgACAXbEECdGohMCAYIAAgGWxBAnRq",
-    "ITEgGiAAIBtsQQJ0aiEyIBwgACAdbEECdGohMyAfIAAgIGxBAnRqITQgISAAICJsQQJ0aiE1ICMgACAkbEECdGohNiACIAJBA3FrITdBACEmA0Ag",
-    "JiA3TkUEQCAmQQJ0IiUgKGr9AAQAEAEhOCAlIC1qICUgKWr9AAQAIDj95gEgJSAqav0ABAAiOf0MAACAPwAAgD8AAIA/AACAPyA5/eUB/eYB/eYB",
-    "Ijn9CwQAICUgLmogOf0LBAAgJSAwaiAlIC9q/QAEACA5IA8gJWr9AAQA/eYB/eQBICUgKWr9AAQAICUgKmr9AAQA/eYB/QwAAIA/AACAPwAAgD8A",
-    "AIA/IDggOP3mAf3lAf3mAf3kASI6ICUgJ2r9AAQAICUgK2r9AAQA/eUB/eYBICUgLGr9AAQAIjj9DAAAgD8AAIA/AACAPwAAgD8gOP3lASI7/eYB",
-    "/eYBIjj9CwQAICUgMWogOP0LBAAgJSAyaiA6ICUgLGr9AAQA/eYB/QwAAIA/AACAPwAAgD8AAIA/ICUgJ2r9AAQAICUgJ2r9AAQA/eYB/eUB/eYB",
-    "Ijz9CwQAICUgM2ogPP0LBAAgJSA0aiA6IDv95gEgOCAeICVq/QAEAP3mAf3kAf0LBAAgJSA1aiA4ICUgK2r9AAQA/eYB/QsEACAlIDZqIDkgJSAo",
-    "av0ABAD95gH9CwQAICZBBGohJgwBCwsDQCACICZMRQRAICZBAnQiJSAoaioCAP0TEAH9HwAhPSAlIC1qICUgKWoqAgAgPZQgJSAqaioCACI+QwAA",
-    "gD8gPpOUlCI+OAIAICUgLmogPjgCACAlIDBqICUgL2oqAgAgPiAPICVqKgIAlJIgJSApaioCACAlICpqKgIAlEMAAIA/ID0gPZSTlJIiPyAlICdq",
-    "KgIAICUgK2oqAgCTlCAlICxqKgIAIj1DAACAPyA9kyJAlJQiPTgCACAlIDFqID04AgAgJSAyaiA/ICUgLGoqAgCUQwAAgD8gJSAnaioCACAlICdq",
-    "KgIAlJOUIkE4AgAgJSAzaiBBOAIAICUgNGogPyBAlCA9IB4gJWoqAgCUkjgCACAlIDVqID0gJSAraioCAJQ4AgAgJSA2aiA+ICUgKGoqAgCUOAIA",
-    "ICZBAWohJgwBCwsgAEEBaiEADAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPSAA",
-    "IAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+",
-    "Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZa",
-    "Pv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB",
-    "/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxV",
-    "VVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADw",
-    "PwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIB",
-    "IAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9",
-    "Sf1SC+wCAQJ7IAD9DON1K0U22le/43UrRTbaV78gACAA/fIBIgH98gH9DOB9FQ49bW0/4H0VDj1tbT/98AEgAf3yAf0MPcLmVeMmgr89wuZV4yaC",
-    "v/3wASAB/fIB/Qz6ECyI9GSWP/oQLIj0ZJY//fABIAH98gH9DBy6oRu6oau/HLqhG7qhq7/98AEgAf3yAf0MERERERERwT8RERERERHBP/3wASAB",
-    "/fIB/QxVVVVVVVXVv1VVVVVVVdW//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AH98gH9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAABAAAAA",
-    "AAAAAED9DAAAAAAAAABAAAAAAAAAAEAgAP3sASIC/fIBEAX9DAAAAAAAAPA/AAAAAAAA8D/98AH98wH98QEiAf3tASABIAD9DAAAAAAAAAAAAAAA",
-    "AAAAAAD9Sf1SIAL9DJqZmZmZmbk/mpmZmZmZuT/9Sf1SC/4GAxB/A3sDfANAIAAgAU5FBEAgAyAAIARsQQN0aiElIAUgACAGbEEDdGohJiAIIAAg",
-    "CWxBA3RqIScgCiAAIAtsQQN0aiEoIAwgACANbEEDdGohKSAPIAAgEGxBA3RqISQgEiAAIBNsQQN0aiEqIBQgACAVbEEDdGohKyAWIAAgF2xBA3Rq",
-    "ISwgGCAAIBlsQQN0aiEtIBogACAbbEEDdGohLiAeIAAgH2xBA3RqIS8gICAAICFsQQN0aiEwIAIgAkEBcWshMUEAISMDQCAjIDFORQRAICNBA3Qi",
-    "IiAlav0ABAAgIiAmav0ABAD98AEgByAiav0ABAD98AEQBiEyICIgJ2ogMv0LBAAgIiAqav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAA",
-    "AADwPyAiIChq/QAEACAiIClq/QAEAP3wASAOICJq/QAEACAiICRq/QAEAP3yAf3wASARICJq/QAEAP3wAf3tARAF/fAB/fMBIjP9CwQAICIgK2r9",
-    "DAAAAAAAAPA/AAAAAAAA8D8gM/3xASI0/QsEACAiICxqIDIgM/3yASAiICRq/QAEACA0/fIB/fABIjL9CwQAICIgL2r9DAAAAAAAAPA/AAAAAAAA",
-    "8D/9DAAAAAAAAPA/AAAAAAAA8D8gIiAtav0ABAAgIiAuav0ABAD98AEgHCAiav0ABAAgMv3yAf3wASAdICJq/QAEAP3wAf3tARAF/fAB/fMBIjP9",
-    "CwQAICIgMGogMhAGIDP98gH9CwQAICNBAmohIwwBCwsDQCACICNMRQRAICNBA3QiIiAlaisDACAiICZqKwMAoCAHICJqKwMAoP0UEAb9IQAhNSAi",
-    "ICdqIDU5AwAgIiAqakQAAAAAAADwPyAiIChqKwMAICIgKWorAwCgIA4gImorAwAgIiAkaisDAKKgIBEgImorAwCgmv0UEAX9IQBEAAAAAAAA8D+g",
-    "oyI2OQMAICIgK2pEAAAAAAAA8D8gNqEiNzkDACAiICxqIDUgNqIgIiAkaisDACA3oqAiNTkDACAiIC9qRAAAAAAAAPA/ICIgLWorAwAgIiAuaisD",
-    "AKAgHCAiaisDACA1oqAgHSAiaisDAKCa/RQQBf0hAEQAAAAAAADwP6CjIjY5AwAgIiAwaiA1/RQQBv0hACA2ojkDACAjQQFqISMMAQsLIABBAWoh",
-    "AAwBCwsLuQEBBn8DQCAAIAFORQRAIAMgACAEbEEDdGohCyAFIAAgBmxBA3RqIQwgByAAIAhsQQN0aiENIAIgAkEBcWshDkEAIQkDQCAJIA5ORQRA",
-    "IAlBA3QiCiANaiAKIAtq/QAEACAKIAxq/QAEAP3wAf0LBAAgCUECaiEJDAELCwNAIAIgCUxFBEAgCUEDdCIKIA1qIAogC2orAwAgCiAMaisDAKA5",
-    "AwAgCUEBaiEJDAELCyAAQQFqIQAMAQsLC40IAxN/BXsFfANAIAAgAU5FBEAgAyAAIARsQQN0aiEoIAUgACAGbEEDdGohKSAHIAAgCGxBA3RqISog",
-    "CSAAIApsQQN0aiEtIAsgACAMbEEDdGohLiANIAAgDmxBA3RqIS8gECAAIBFsQQN0aiEnIBIgACATbEEDdGohKyAUIAAgFWxBA3RqISwgFiAAIBds",
-    "QQN0aiEwIBggACAZbEEDdGohMSAaIAAgG2xBA3RqITIgHCAAIB1sQQN0aiEzIB8gACAgbEEDdGohNCAhIAAgImxBA3RqITUgIyAAICRsQQN0aiE2",
-    "IAIgAkEBcWshN0EAISYDQCAmIDdORQRAICZBA3QiJSAoav0ABAAQBiE4ICUgLWogJSApav0ABAAgOP3yASAlICpq/QAEACI5/QwAAAAAAADwPwAA",
-    "AAAAAPA/IDn98QH98gH98gEiOf0LBAAgJSAuaiA5/QsEACAlIDBqICUgL2r9AAQAIDkgDyAlav0ABAD98gH98AEgJSApav0ABAAgJSAqav0ABAD9",
-    "8gH9DAAAAAAAAPA/AAAAAAAA8D8gOCA4/fIB/fEB/fIB/fABIjogJSAnav0ABAAgJSArav0ABAD98QH98gEgJSAsav0ABAAiOP0MAAAAAAAA8D8A",
-    "AAAAAADwPyA4/fEBIjv98gH98gEiOP0LBAAgJSAxaiA4/QsEACAlIDJqIDogJSAsav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gJSAnav0ABAAg",
-    "JSAnav0ABAD98gH98QH98gEiPP0LBAAgJSAzaiA8/QsEACAlIDRqIDogO/3yASA4IB4gJWr9AAQA/fIB/fAB/QsEACAlIDVqIDggJSArav0ABAD9",
-    "8gH9CwQAICUgNmogOSAlIChq/QAEAP3yAf0LBAAgJkECaiEmDAELCwNAIAIgJkxFBEAgJkEDdCIlIChqKwMA/RQQBv0hACE9ICUgLWogJSApaisD",
-    "ACA9oiAlICpqKwMAIj5EAAAAAAAA8D8gPqGioiI+OQMAICUgLmogPjkDACAlIDBqICUgL2orAwAgPiAPICVqKwMAoqAgJSApaisDACAlICpqKwMA",
-    "okQAAAAAAADwPyA9ID2ioaKgIj8gJSAnaisDACAlICtqKwMAoaIgJSAsaisDACI9RAAAAAAAAPA/ID2hIkCioiI9OQMAICUgMWogPTkDACAlIDJq",
-    "ID8gJSAsaisDAKJEAAAAAAAA8D8gJSAnaisDACAlICdqKwMAoqGiIkE5AwAgJSAzaiBBOQMAICUgNGogPyBAoiA9IB4gJWorAwCioDkDACAlIDVq",
-    "ID0gJSAraisDAKI5AwAgJSA2aiA+ICUgKGorAwCiOQMAICZBAWohJgwBCwsgAEEBaiEADAELCwsAUARuYW1lAUkKAAVleHAzMgEGdGFuaDMyAgVm",
-    "MzJfMAMFZjMyXzEEBWYzMl8zBQVleHA2NAYGdGFuaDY0BwVmNjRfMAgFZjY0XzEJBWY2NF8z",
+    "AGFzbQEAAAABaAVgAXsBe2Aif39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/fwBgCX9/f39/f39/fwBgJX9/f39/f39/f39/f39/f39/",
+    "f39/f39/f39/f39/f39/f39/f38AYAZ/f39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDDQwAAAECAwQAAAECAwQHkQESBWYzMl8wAAIFZjMyXzEA",
+    "AwVmMzJfMgADBWYzMl8zAAQFZjMyXzQABQVmMzJfNQAFBWYzMl82AAUFZjMyXzcABQVmMzJfOAAFBWY2NF8wAAgFZjY0XzEACQVmNjRfMgAJBWY2",
+    "NF8zAAoFZjY0XzQACwVmNjRfNQALBWY2NF82AAsFZjY0XzcACwVmNjRfOAALCsAyDOgDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAA",
+    "gH8AAIB//QwBDVA5AQ1QOQENUDkBDVA5IAAgAP0MO6q4PzuquD87qrg/O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAA",
+    "lkMAAJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0Mg4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6",
+    "/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH9",
+    "5gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB",
+    "/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhy",
+    "sUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9UguEAgECeyAA/QzRDV290Q1dvdENXb3RDV29IAAgAP3mASIB/eYB/QyJiAg+iYgIPomI",
+    "CD6JiAg+/eQBIAH95gH9DKuqqr6rqqq+q6qqvquqqr795AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kAf3mAf0MAACAPwAAgD8AAIA/AACAP/0M",
+    "AAAAQAAAAEAAAABAAAAAQP0MAAAAQAAAAEAAAABAAAAAQCAA/eABIgL95gEQAP0MAACAPwAAgD8AAIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0M",
+    "AAAAAAAAAAAAAAAAAAAAAP1D/VIgAv0MzczMPc3MzD3NzMw9zczMPf1D/VIL6gYDEH8DewN9A0AgACABTkUEQCADIAAgBGxBAnRqISUgBSAAIAZs",
+    "QQJ0aiEmIAggACAJbEECdGohJyAKIAAgC2xBAnRqISggDCAAIA1sQQJ0aiEpIA8gACAQbEECdGohJCASIAAgE2xBAnRqISogFCAAIBVsQQJ0aiEr",
+    "IBYgACAXbEECdGohLCAYIAAgGWxBAnRqIS0gGiAAIBtsQQJ0aiEuIB4gACAfbEECdGohLyAgIAAgIWxBAnRqITAgAiACQQNxayExQQAhIwNAICMg",
+    "MU5FBEAgI0ECdCIiICVq/QAEACAiICZq/QAEAP3kASAHICJq/QAEAP3kARABITIgIiAnaiAy/QsEACAiICpq/QwAAIA/AACAPwAAgD8AAIA//QwA",
+    "AIA/AACAPwAAgD8AAIA/ICIgKGr9AAQAICIgKWr9AAQA/eQBIA4gImr9AAQAICIgJGr9AAQA/eYB/eQBIBEgImr9AAQA/eQB/eEBEAD95AH95wEi",
+    "M/0LBAAgIiArav0MAACAPwAAgD8AAIA/AACAPyAz/eUBIjT9CwQAICIgLGogMiAz/eYBICIgJGr9AAQAIDT95gH95AEiMv0LBAAgIiAvav0MAACA",
+    "PwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAiIC1q/QAEACAiIC5q/QAEAP3kASAcICJq/QAEACAy/eYB/eQBIB0gImr9AAQA/eQB/eEB",
+    "EAD95AH95wEiM/0LBAAgIiAwaiAyEAEgM/3mAf0LBAAgI0EEaiEjDAELCwNAIAIgI0xFBEAgI0ECdCIiICVqKgIAICIgJmoqAgCSIAcgImoqAgCS",
+    "/RMQAf0fACE1ICIgJ2ogNTgCACAiICpqQwAAgD8gIiAoaioCACAiIClqKgIAkiAOICJqKgIAICIgJGoqAgCUkiARICJqKgIAkoz9ExAA/R8AQwAA",
+    "gD+SlSI2OAIAICIgK2pDAACAPyA2kyI3OAIAICIgLGogNSA2lCAiICRqKgIAIDeUkiI1OAIAICIgL2pDAACAPyAiIC1qKgIAICIgLmoqAgCSIBwg",
+    "ImoqAgAgNZSSIB0gImoqAgCSjP0TEAD9HwBDAACAP5KVIjY4AgAgIiAwaiA1/RMQAf0fACA2lDgCACAjQQFqISMMAQsLIABBAWohAAwBCwsLuQEB",
+    "Bn8DQCAAIAFORQRAIAMgACAEbEECdGohCyAFIAAgBmxBAnRqIQwgByAAIAhsQQJ0aiENIAIgAkEDcWshDkEAIQkDQCAJIA5ORQRAIAlBAnQiCiAN",
+    "aiAKIAtq/QAEACAKIAxq/QAEAP3kAf0LBAAgCUEEaiEJDAELCwNAIAIgCUxFBEAgCUECdCIKIA1qIAogC2oqAgAgCiAMaioCAJI4AgAgCUEBaiEJ",
+    "DAELCyAAQQFqIQAMAQsLC/0HAxN/BXsFfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEoIAUgACAGbEECdGohKSAHIAAgCGxBAnRqISogCSAAIApsQQJ0",
+    "aiEtIAsgACAMbEECdGohLiANIAAgDmxBAnRqIS8gECAAIBFsQQJ0aiEnIBIgACATbEECdGohKyAUIAAgFWxBAnRqISwgFiAAIBdsQQJ0aiEwIBgg",
+    "ACAZbEECdGohMSAaIAAgG2xBAnRqITIgHCAAIB1sQQJ0aiEzIB8gACAgbEECdGohNCAhIAAgImxBAnRqITUgIyAAICRsQQJ0aiE2IAIgAkEDcWsh",
+    "N0EAISYDQCAmIDdORQRAICZBAnQiJSAoav0ABAAQASE4ICUgLWogJSApav0ABAAgOP3mASAlICpq/QAEACI5/QwAAIA/AACAPwAAgD8AAIA/IDn9",
+    "5QH95gH95gEiOf0LBAAgJSAuaiA5/QsEACAlIDBqICUgL2r9AAQAIDkgDyAlav0ABAD95gH95AEgJSApav0ABAAgJSAqav0ABAD95gH9DAAAgD8A",
+    "AIA/AACAPwAAgD8gOCA4/eYB/eUB/eYB/eQBIjogJSAnav0ABAAgJSArav0ABAD95QH95gEgJSAsav0ABAAiOP0MAACAPwAAgD8AAIA/AACAPyA4",
+    "/eUBIjv95gH95gEiOP0LBAAgJSAxaiA4/QsEACAlIDJqIDogJSAsav0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gJSAnav0ABAAgJSAnav0ABAD9",
+    "5gH95QH95gEiPP0LBAAgJSAzaiA8/QsEACAlIDRqIDogO/3mASA4IB4gJWr9AAQA/eYB/eQB/QsEACAlIDVqIDggJSArav0ABAD95gH9CwQAICUg",
+    "NmogOSAlIChq/QAEAP3mAf0LBAAgJkEEaiEmDAELCwNAIAIgJkxFBEAgJkECdCIlIChqKgIA/RMQAf0fACE9ICUgLWogJSApaioCACA9lCAlICpq",
+    "KgIAIj5DAACAPyA+k5SUIj44AgAgJSAuaiA+OAIAICUgMGogJSAvaioCACA+IA8gJWoqAgCUkiAlIClqKgIAICUgKmoqAgCUQwAAgD8gPSA9lJOU",
+    "kiI/ICUgJ2oqAgAgJSAraioCAJOUICUgLGoqAgAiPUMAAIA/ID2TIkCUlCI9OAIAICUgMWogPTgCACAlIDJqID8gJSAsaioCAJRDAACAPyAlICdq",
+    "KgIAICUgJ2oqAgCUk5QiQTgCACAlIDNqIEE4AgAgJSA0aiA/IECUID0gHiAlaioCAJSSOAIAICUgNWogPSAlICtqKgIAlDgCACAlIDZqID4gJSAo",
+    "aioCAJQ4AgAgJkEBaiEmDAELCyAAQQFqIQAMAQsLC+4BAwR/AXsBfSACIAJBA3FrIQkDQCAHIAlORQRAIAdBAnQhCP0MAAAAAAAAAAAAAAAAAAAA",
+    "ACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUgBmxBAnRqIAhq/QAEAP3kASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9AAQAIAr95AH9CwQAIAdBBGohBwwB",
+    "CwsDQCACIAdMRQRAIAdBAnQhCEMAAAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAGbEECdGogCGoqAgCSIQsgBkEBaiEGDAELCyADIAhqIgYgBioC",
+    "ACALkjgCACAHQQFqIQcMAQsLC4sFAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAAAADwfwAAAAAAAPB//QwJbagTRhLmPQltqBNGEuY9IAAgAP0M",
+    "/oIrZUcV9z/+gitlRxX3P/3yAf2UAf0MAAAAAAAwkcAAAAAAADCRwP31Af0MAAAAAAAwkUAAAAAAADCRQP30ASIC/QwAAOD+Qi7mPwAA4P5CLuY/",
+    "/fIB/fEBIAL9DHY8eTXvOeo9djx5Ne856j398gH98QEiAf3yAf0MmNj479juIT6Y2Pjv2O4hPv3wASAB/fIB/QzkRPVnReZaPuRE9WdF5lo+/fAB",
+    "IAH98gH9DFyfeLdPfpI+XJ94t09+kj798AEgAf3yAf0MNMdWpeMdxz40x1al4x3HPv3wASAB/fIB/QwaoAEaoAH6PhqgARqgAfo+/fABIAH98gH9",
+    "DBqgARqgASo/GqABGqABKj/98AEgAf3yAf0MF2zBFmzBVj8XbMEWbMFWP/3wASAB/fIB/QwRERERERGBPxEREREREYE//fABIAH98gH9DFVVVVVV",
+    "VaU/VVVVVVVVpT/98AEgAf3yAf0MVVVVVVVVxT9VVVVVVVXFP/3wASAB/fIB/QwAAAAAAADgPwAAAAAAAOA//fABIAH98gH9DAAAAAAAAPA/AAAA",
+    "AAAA8D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAC/fwBIgFBAf2sASIC/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgASAC",
+    "/bEB/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgAP0M7zn6/kIuhkDvOfr+Qi6GQP1K/VIgAP0MUjAt1RBJh8BSMC3VEEmHwP1J/VIL",
+    "7AIBAnsgAP0M43UrRTbaV7/jdStFNtpXvyAAIAD98gEiAf3yAf0M4H0VDj1tbT/gfRUOPW1tP/3wASAB/fIB/Qw9wuZV4yaCvz3C5lXjJoK//fAB",
+    "IAH98gH9DPoQLIj0ZJY/+hAsiPRklj/98AEgAf3yAf0MHLqhG7qhq78cuqEbuqGrv/3wASAB/fIB/QwRERERERHBPxEREREREcE//fABIAH98gH9",
+    "DFVVVVVVVdW/VVVVVVVV1b/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wAf3yAf0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAEAAAAAAAAAA",
+    "QP0MAAAAAAAAAEAAAAAAAAAAQCAA/ewBIgL98gEQBv0MAAAAAAAA8D8AAAAAAADwP/3wAf3zAf3xASIB/e0BIAEgAP0MAAAAAAAAAAAAAAAAAAAA",
+    "AP1J/VIgAv0MmpmZmZmZuT+amZmZmZm5P/1J/VIL/gYDEH8DewN8A0AgACABTkUEQCADIAAgBGxBA3RqISUgBSAAIAZsQQN0aiEmIAggACAJbEED",
+    "dGohJyAKIAAgC2xBA3RqISggDCAAIA1sQQN0aiEpIA8gACAQbEEDdGohJCASIAAgE2xBA3RqISogFCAAIBVsQQN0aiErIBYgACAXbEEDdGohLCAY",
+    "IAAgGWxBA3RqIS0gGiAAIBtsQQN0aiEuIB4gACAfbEEDdGohLyAgIAAgIWxBA3RqITAgAiACQQFxayExQQAhIwNAICMgMU5FBEAgI0EDdCIiICVq",
+    "/QAEACAiICZq/QAEAP3wASAHICJq/QAEAP3wARAHITIgIiAnaiAy/QsEACAiICpq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/",
+    "ICIgKGr9AAQAICIgKWr9AAQA/fABIA4gImr9AAQAICIgJGr9AAQA/fIB/fABIBEgImr9AAQA/fAB/e0BEAb98AH98wEiM/0LBAAgIiArav0MAAAA",
+    "AAAA8D8AAAAAAADwPyAz/fEBIjT9CwQAICIgLGogMiAz/fIBICIgJGr9AAQAIDT98gH98AEiMv0LBAAgIiAvav0MAAAAAAAA8D8AAAAAAADwP/0M",
+    "AAAAAAAA8D8AAAAAAADwPyAiIC1q/QAEACAiIC5q/QAEAP3wASAcICJq/QAEACAy/fIB/fABIB0gImr9AAQA/fAB/e0BEAb98AH98wEiM/0LBAAg",
+    "IiAwaiAyEAcgM/3yAf0LBAAgI0ECaiEjDAELCwNAIAIgI0xFBEAgI0EDdCIiICVqKwMAICIgJmorAwCgIAcgImorAwCg/RQQB/0hACE1ICIgJ2og",
+    "NTkDACAiICpqRAAAAAAAAPA/ICIgKGorAwAgIiApaisDAKAgDiAiaisDACAiICRqKwMAoqAgESAiaisDAKCa/RQQBv0hAEQAAAAAAADwP6CjIjY5",
+    "AwAgIiArakQAAAAAAADwPyA2oSI3OQMAICIgLGogNSA2oiAiICRqKwMAIDeioCI1OQMAICIgL2pEAAAAAAAA8D8gIiAtaisDACAiIC5qKwMAoCAc",
+    "ICJqKwMAIDWioCAdICJqKwMAoJr9FBAG/SEARAAAAAAAAPA/oKMiNjkDACAiIDBqIDX9FBAH/SEAIDaiOQMAICNBAWohIwwBCwsgAEEBaiEADAEL",
+    "Cwu5AQEGfwNAIAAgAU5FBEAgAyAAIARsQQN0aiELIAUgACAGbEEDdGohDCAHIAAgCGxBA3RqIQ0gAiACQQFxayEOQQAhCQNAIAkgDk5FBEAgCUED",
+    "dCIKIA1qIAogC2r9AAQAIAogDGr9AAQA/fAB/QsEACAJQQJqIQkMAQsLA0AgAiAJTEUEQCAJQQN0IgogDWogCiALaisDACAKIAxqKwMAoDkDACAJ",
+    "QQFqIQkMAQsLIABBAWohAAwBCwsLjQgDE38FewV8A0AgACABTkUEQCADIAAgBGxBA3RqISggBSAAIAZsQQN0aiEpIAcgACAIbEEDdGohKiAJIAAg",
+    "CmxBA3RqIS0gCyAAIAxsQQN0aiEuIA0gACAObEEDdGohLyAQIAAgEWxBA3RqIScgEiAAIBNsQQN0aiErIBQgACAVbEEDdGohLCAWIAAgF2xBA3Rq",
+    "ITAgGCAAIBlsQQN0aiExIBogACAbbEEDdGohMiAcIAAgHWxBA3RqITMgHyAAICBsQQN0aiE0ICEgACAibEEDdGohNSAjIAAgJGxBA3RqITYgAiAC",
+    "QQFxayE3QQAhJgNAICYgN05FBEAgJkEDdCIlIChq/QAEABAHITggJSAtaiAlIClq/QAEACA4/fIBICUgKmr9AAQAIjn9DAAAAAAAAPA/AAAAAAAA",
+    "8D8gOf3xAf3yAf3yASI5/QsEACAlIC5qIDn9CwQAICUgMGogJSAvav0ABAAgOSAPICVq/QAEAP3yAf3wASAlIClq/QAEACAlICpq/QAEAP3yAf0M",
+    "AAAAAAAA8D8AAAAAAADwPyA4IDj98gH98QH98gH98AEiOiAlICdq/QAEACAlICtq/QAEAP3xAf3yASAlICxq/QAEACI4/QwAAAAAAADwPwAAAAAA",
+    "APA/IDj98QEiO/3yAf3yASI4/QsEACAlIDFqIDj9CwQAICUgMmogOiAlICxq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyAlICdq/QAEACAlICdq",
+    "/QAEAP3yAf3xAf3yASI8/QsEACAlIDNqIDz9CwQAICUgNGogOiA7/fIBIDggHiAlav0ABAD98gH98AH9CwQAICUgNWogOCAlICtq/QAEAP3yAf0L",
+    "BAAgJSA2aiA5ICUgKGr9AAQA/fIB/QsEACAmQQJqISYMAQsLA0AgAiAmTEUEQCAmQQN0IiUgKGorAwD9FBAH/SEAIT0gJSAtaiAlIClqKwMAID2i",
+    "ICUgKmorAwAiPkQAAAAAAADwPyA+oaKiIj45AwAgJSAuaiA+OQMAICUgMGogJSAvaisDACA+IA8gJWorAwCioCAlIClqKwMAICUgKmorAwCiRAAA",
+    "AAAAAPA/ID0gPaKhoqAiPyAlICdqKwMAICUgK2orAwChoiAlICxqKwMAIj1EAAAAAAAA8D8gPaEiQKKiIj05AwAgJSAxaiA9OQMAICUgMmogPyAl",
+    "ICxqKwMAokQAAAAAAADwPyAlICdqKwMAICUgJ2orAwCioaIiQTkDACAlIDNqIEE5AwAgJSA0aiA/IECiID0gHiAlaisDAKKgOQMAICUgNWogPSAl",
+    "ICtqKwMAojkDACAlIDZqID4gJSAoaisDAKI5AwAgJkEBaiEmDAELCyAAQQFqIQAMAQsLC/IBAwR/AXsBfCACIAJBAXFrIQkDQCAHIAlORQRAIAdB",
+    "A3QhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUgBmxBA3RqIAhq/QAEAP3wASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9",
+    "AAQAIAr98AH9CwQAIAdBAmohBwwBCwsDQCACIAdMRQRAIAdBA3QhCEQAAAAAAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmxBA3RqIAhqKwMA",
+    "oCELIAZBAWohBgwBCwsgAyAIaiIGIAYrAwAgC6A5AwAgB0EBaiEHDAELCwsAXgRuYW1lAVcMAAVleHAzMgEGdGFuaDMyAgVmMzJfMAMFZjMyXzEE",
+    "BWYzMl8zBQVmMzJfNAYFZXhwNjQHBnRhbmg2NAgFZjY0XzAJBWY2NF8xCgVmNjRfMwsFZjY0XzQ=",
   ].join(""),
 };

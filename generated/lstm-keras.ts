@@ -513,32 +513,72 @@ function kernel64<A extends FloatArray>(
     // all steps at once: weight gradients of the input products, and the input gradients
     // dKi, dKf, dKc, dKo
     mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Ki, true);
-    // grad of: i  = sigmoid(Ki*x + Ri*h + bi)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
-      dp[o_bi + i]! += sum;
+    // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(4, T * B, [
+        H, // $n
+        at(dp, o_bi), // $dbi
+        at(gx0, 0), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: i  = sigmoid(Ki*x + Ri*h + bi)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
+        dp[o_bi + i]! += sum;
+      }
     }
 
-    // grad of: f  = sigmoid(Kf*x + Rf*h + bf)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
-      dp[o_bf + i]! += sum;
+    // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(5, T * B, [
+        H, // $n
+        at(dp, o_bf), // $dbf
+        at(gx0, H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: f  = sigmoid(Kf*x + Rf*h + bf)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
+        dp[o_bf + i]! += sum;
+      }
     }
 
-    // grad of: g  = tanh(Kc*x + Rc*h + bc)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
-      dp[o_bc + i]! += sum;
+    // op 6 (sumb): f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(6, T * B, [
+        H, // $n
+        at(dp, o_bc), // $dbc
+        at(gx0, 2 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: g  = tanh(Kc*x + Rc*h + bc)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
+        dp[o_bc + i]! += sum;
+      }
     }
 
-    // grad of: o  = sigmoid(Ko*x + Ro*h + bo)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
-      dp[o_bo + i]! += sum;
+    // op 7 (sumb): f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(7, T * B, [
+        H, // $n
+        at(dp, o_bo), // $dbo
+        at(gx0, 3 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: o  = sigmoid(Ko*x + Ro*h + bo)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
+        dp[o_bo + i]! += sum;
+      }
     }
 
     // d(dx) from Ki, Kf, Kc, Ko
@@ -952,32 +992,72 @@ function kernel32<A extends FloatArray>(
     // all steps at once: weight gradients of the input products, and the input gradients
     // dKi, dKf, dKc, dKo
     mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Ki, true);
-    // grad of: i  = sigmoid(Ki*x + Ri*h + bi)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
-      dp[o_bi + i]! += sum;
+    // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(4, T * B, [
+        H, // $n
+        at(dp, o_bi), // $dbi
+        at(gx0, 0), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: i  = sigmoid(Ki*x + Ri*h + bi)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
+        dp[o_bi + i]! += sum;
+      }
     }
 
-    // grad of: f  = sigmoid(Kf*x + Rf*h + bf)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
-      dp[o_bf + i]! += sum;
+    // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(5, T * B, [
+        H, // $n
+        at(dp, o_bf), // $dbf
+        at(gx0, H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: f  = sigmoid(Kf*x + Rf*h + bf)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
+        dp[o_bf + i]! += sum;
+      }
     }
 
-    // grad of: g  = tanh(Kc*x + Rc*h + bc)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
-      dp[o_bc + i]! += sum;
+    // op 6 (sumb): f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(6, T * B, [
+        H, // $n
+        at(dp, o_bc), // $dbc
+        at(gx0, 2 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: g  = tanh(Kc*x + Rc*h + bc)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
+        dp[o_bc + i]! += sum;
+      }
     }
 
-    // grad of: o  = sigmoid(Ko*x + Ro*h + bo)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
-      dp[o_bo + i]! += sum;
+    // op 7 (sumb): f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(7, T * B, [
+        H, // $n
+        at(dp, o_bo), // $dbo
+        at(gx0, 3 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: o  = sigmoid(Ko*x + Ro*h + bo)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
+        dp[o_bo + i]! += sum;
+      }
     }
 
     // d(dx) from Ki, Kf, Kc, Ko
@@ -1013,91 +1093,102 @@ export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {
   return createKernel32(sizes, B, 1, options);
 }
 
-/** The elementwise loops in WebAssembly (text: lstm-keras.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
+/** The elementwise loops and whole-vector ops in WebAssembly (text: lstm-keras.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
 const LOOPS_WASM: LoopsModuleSource = {
   loops: [
     { vector: true, splittable: true },
     { vector: true, splittable: true },
     { vector: true, splittable: true },
     { vector: true, splittable: true },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
   ],
   binary: [
-    "AGFzbQEAAAABZARgAXsBe2Anf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/AGAJf39/f39/f39/AGAlf39/f39/f39/f39/",
-    "f39/f39/f39/f39/f39/f39/f39/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMLCgAAAQIDAAABAgMHQQgFZjMyXzAAAgVmMzJfMQADBWYzMl8y",
-    "AAMFZjMyXzMABAVmNjRfMAAHBWY2NF8xAAgFZjY0XzIACAVmNjRfMwAJCpIwCugDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8A",
-    "AIB//QwBDVA5AQ1QOQENUDkBDVA5IAAgAP0MO6q4PzuquD87qrg/O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMA",
-    "AJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0Mg4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6/eQB",
-    "IAH95gH9DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH95gH9",
-    "DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awB",
-    "IgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIY",
-    "crFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9UguEAgECeyAA/QzRDV290Q1dvdENXb3RDV29IAAgAP3mASIB/eYB/QyJiAg+iYgIPomICD6J",
-    "iAg+/eQBIAH95gH9DKuqqr6rqqq+q6qqvquqqr795AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kAf3mAf0MAACAPwAAgD8AAIA/AACAP/0MAAAA",
-    "QAAAAEAAAABAAAAAQP0MAAAAQAAAAEAAAABAAAAAQCAA/eABIgL95gEQAP0MAACAPwAAgD8AAIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAA",
-    "AAAAAAAAAAAAAAAAAP1D/VIgAv0MzczMPc3MzD3NzMw9zczMPf1D/VILwgcDE38EewR9A0AgACABTkUEQCADIAAgBGxBAnRqISkgBSAAIAZsQQJ0",
-    "aiEqIAggACAJbEECdGohKyAKIAAgC2xBAnRqISwgDCAAIA1sQQJ0aiEtIA8gACAQbEECdGohLiARIAAgEmxBAnRqIS8gEyAAIBRsQQJ0aiEwIBYg",
-    "ACAXbEECdGohMSAYIAAgGWxBAnRqITIgGiAAIBtsQQJ0aiEzIB0gACAebEECdGohNCAfIAAgIGxBAnRqITUgISAAICJsQQJ0aiE2ICMgACAkbEEC",
-    "dGohNyAlIAAgJmxBAnRqITggAiACQQNxayE5QQAhKANAICggOU5FBED9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gKEECdCIn",
-    "IClq/QAEACAnICpq/QAEAP3kASAHICdq/QAEAP3kAf3hARAA/eQB/ecBITogJyAraiA6/QsEACAnIC5q/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/",
-    "AACAPwAAgD8AAIA/ICcgLGr9AAQAICcgLWr9AAQA/eQBIA4gJ2r9AAQA/eQB/eEBEAD95AH95wEiO/0LBAAgJyAxaiAnIC9q/QAEACAnIDBq/QAE",
-    "AP3kASAVICdq/QAEAP3kARABIjz9CwQAICcgNGr9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gJyAyav0ABAAgJyAzav0ABAD9",
-    "5AEgHCAnav0ABAD95AH94QEQAP3kAf3nASI9/QsEACAnIDZqIDsgJyA1av0ABAD95gEgOiA8/eYB/eQBIjr9CwQAICcgN2ogOhABIjr9CwQAICcg",
-    "OGogPSA6/eYB/QsEACAoQQRqISgMAQsLA0AgAiAoTEUEQEMAAIA/IChBAnQiJyApaioCACAnICpqKgIAkiAHICdqKgIAkoz9ExAA/R8AQwAAgD+S",
-    "lSE+ICcgK2ogPjgCACAnIC5qQwAAgD8gJyAsaioCACAnIC1qKgIAkiAOICdqKgIAkoz9ExAA/R8AQwAAgD+SlSI/OAIAICcgMWogJyAvaioCACAn",
-    "IDBqKgIAkiAVICdqKgIAkv0TEAH9HwAiQDgCACAnIDRqQwAAgD8gJyAyaioCACAnIDNqKgIAkiAcICdqKgIAkoz9ExAA/R8AQwAAgD+SlSJBOAIA",
-    "ICcgNmogPyAnIDVqKgIAlCA+IECUkiI+OAIAICcgN2ogPv0TEAH9HwAiPjgCACAnIDhqIEEgPpQ4AgAgKEEBaiEoDAELCyAAQQFqIQAMAQsLC7kB",
-    "AQZ/A0AgACABTkUEQCADIAAgBGxBAnRqIQsgBSAAIAZsQQJ0aiEMIAcgACAIbEECdGohDSACIAJBA3FrIQ5BACEJA0AgCSAOTkUEQCAJQQJ0Igog",
-    "DWogCiALav0ABAAgCiAMav0ABAD95AH9CwQAIAlBBGohCQwBCwsDQCACIAlMRQRAIAlBAnQiCiANaiAKIAtqKgIAIAogDGoqAgCSOAIAIAlBAWoh",
-    "CQwBCwsgAEEBaiEADAELCwv8BwMUfwJ7An0DQCAAIAFORQRAIAMgACAEbEECdGohLSAFIAAgBmxBAnRqISkgByAAIAhsQQJ0aiEnIAkgACAKbEEC",
-    "dGohKiALIAAgDGxBAnRqISggDSAAIA5sQQJ0aiErIA8gACAQbEECdGohLiARIAAgEmxBAnRqIS8gEyAAIBRsQQJ0aiEwIBUgACAWbEECdGohMSAX",
-    "IAAgGGxBAnRqITIgGSAAIBpsQQJ0aiEsIBsgACAcbEECdGohMyAdIAAgHmxBAnRqITQgHyAAICBsQQJ0aiE1ICEgACAibEECdGohNiAjIAAgJGxB",
-    "AnRqITcgAiACQQNxayE4QQAhJgNAICYgOE5FBEAgJkECdCIlIC1q/QAEACAlIClq/QAEACAlICdq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAl",
-    "ICpq/QAEACI5IDn95gH95QH95gH95AEiOiAlIChq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAlICtq/QAEACI5IDn95gH95QH95gEhOSAlIC5q",
-    "IDn9CwQAICUgL2ogOf0LBAAgJSAwaiA6ICUgK2r9AAQA/eYBICUgKGr9AAQA/QwAAIA/AACAPwAAgD8AAIA/ICUgKGr9AAQA/eUB/eYB/eYBIjn9",
-    "CwQAICUgMWogOf0LBAAgJSAzaiA6ICUgMmr9AAQA/eYBICUgLGr9AAQAIjn9DAAAgD8AAIA/AACAPwAAgD8gOf3lAf3mAf3mASI5/QsEACAlIDRq",
-    "IDn9CwQAICUgNWogJSApav0ABAAgJSAqav0ABAD95gEgJSAnav0ABAD9DAAAgD8AAIA/AACAPwAAgD8gJSAnav0ABAD95QH95gH95gEiOf0LBAAg",
-    "JSA2aiA5/QsEACAlIDdqIDogJSAsav0ABAD95gH9CwQAICZBBGohJgwBCwsDQCACICZMRQRAICZBAnQiJSAtaioCACAlIClqKgIAICUgJ2oqAgCU",
-    "QwAAgD8gJSAqaioCACI7IDuUk5SSIjwgJSAoaioCAJRDAACAPyAlICtqKgIAIjsgO5STlCE7ICUgLmogOzgCACAlIC9qIDs4AgAgJSAwaiA8ICUg",
-    "K2oqAgCUICUgKGoqAgBDAACAPyAlIChqKgIAk5SUIjs4AgAgJSAxaiA7OAIAICUgM2ogPCAlIDJqKgIAlCAlICxqKgIAIjtDAACAPyA7k5SUIjs4",
-    "AgAgJSA0aiA7OAIAICUgNWogJSApaioCACAlICpqKgIAlCAlICdqKgIAQwAAgD8gJSAnaioCAJOUlCI7OAIAICUgNmogOzgCACAlIDdqIDwgJSAs",
-    "aioCAJQ4AgAgJkEBaiEmDAELCyAAQQFqIQAMAQsLC4sFAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAAAADwfwAAAAAAAPB//QwJbagTRhLmPQlt",
-    "qBNGEuY9IAAgAP0M/oIrZUcV9z/+gitlRxX3P/3yAf2UAf0MAAAAAAAwkcAAAAAAADCRwP31Af0MAAAAAAAwkUAAAAAAADCRQP30ASIC/QwAAOD+",
-    "Qi7mPwAA4P5CLuY//fIB/fEBIAL9DHY8eTXvOeo9djx5Ne856j398gH98QEiAf3yAf0MmNj479juIT6Y2Pjv2O4hPv3wASAB/fIB/QzkRPVnReZa",
-    "PuRE9WdF5lo+/fABIAH98gH9DFyfeLdPfpI+XJ94t09+kj798AEgAf3yAf0MNMdWpeMdxz40x1al4x3HPv3wASAB/fIB/QwaoAEaoAH6PhqgARqg",
-    "Afo+/fABIAH98gH9DBqgARqgASo/GqABGqABKj/98AEgAf3yAf0MF2zBFmzBVj8XbMEWbMFWP/3wASAB/fIB/QwRERERERGBPxEREREREYE//fAB",
-    "IAH98gH9DFVVVVVVVaU/VVVVVVVVpT/98AEgAf3yAf0MVVVVVVVVxT9VVVVVVVXFP/3wASAB/fIB/QwAAAAAAADgPwAAAAAAAOA//fABIAH98gH9",
-    "DAAAAAAAAPA/AAAAAAAA8D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAC/fwBIgFBAf2sASIC/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4B",
-    "QTT9ywH98gEgASAC/bEB/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgAP0M7zn6/kIuhkDvOfr+Qi6GQP1K/VIgAP0MUjAt1RBJh8BS",
-    "MC3VEEmHwP1J/VIL7AIBAnsgAP0M43UrRTbaV7/jdStFNtpXvyAAIAD98gEiAf3yAf0M4H0VDj1tbT/gfRUOPW1tP/3wASAB/fIB/Qw9wuZV4yaC",
-    "vz3C5lXjJoK//fABIAH98gH9DPoQLIj0ZJY/+hAsiPRklj/98AEgAf3yAf0MHLqhG7qhq78cuqEbuqGrv/3wASAB/fIB/QwRERERERHBPxERERER",
-    "EcE//fABIAH98gH9DFVVVVVVVdW/VVVVVVVV1b/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wAf3yAf0MAAAAAAAA8D8AAAAAAADwP/0MAAAA",
-    "AAAAAEAAAAAAAAAAQP0MAAAAAAAAAEAAAAAAAAAAQCAA/ewBIgL98gEQBf0MAAAAAAAA8D8AAAAAAADwP/3wAf3zAf3xASIB/e0BIAEgAP0MAAAA",
-    "AAAAAAAAAAAAAAAAAP1J/VIgAv0MmpmZmZmZuT+amZmZmZm5P/1J/VIL2gcDE38EewR8A0AgACABTkUEQCADIAAgBGxBA3RqISkgBSAAIAZsQQN0",
-    "aiEqIAggACAJbEEDdGohKyAKIAAgC2xBA3RqISwgDCAAIA1sQQN0aiEtIA8gACAQbEEDdGohLiARIAAgEmxBA3RqIS8gEyAAIBRsQQN0aiEwIBYg",
-    "ACAXbEEDdGohMSAYIAAgGWxBA3RqITIgGiAAIBtsQQN0aiEzIB0gACAebEEDdGohNCAfIAAgIGxBA3RqITUgISAAICJsQQN0aiE2ICMgACAkbEED",
-    "dGohNyAlIAAgJmxBA3RqITggAiACQQFxayE5QQAhKANAICggOU5FBED9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gKEEDdCIn",
-    "IClq/QAEACAnICpq/QAEAP3wASAHICdq/QAEAP3wAf3tARAF/fAB/fMBITogJyAraiA6/QsEACAnIC5q/QwAAAAAAADwPwAAAAAAAPA//QwAAAAA",
-    "AADwPwAAAAAAAPA/ICcgLGr9AAQAICcgLWr9AAQA/fABIA4gJ2r9AAQA/fAB/e0BEAX98AH98wEiO/0LBAAgJyAxaiAnIC9q/QAEACAnIDBq/QAE",
-    "AP3wASAVICdq/QAEAP3wARAGIjz9CwQAICcgNGr9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gJyAyav0ABAAgJyAzav0ABAD9",
-    "8AEgHCAnav0ABAD98AH97QEQBf3wAf3zASI9/QsEACAnIDZqIDsgJyA1av0ABAD98gEgOiA8/fIB/fABIjr9CwQAICcgN2ogOhAGIjr9CwQAICcg",
-    "OGogPSA6/fIB/QsEACAoQQJqISgMAQsLA0AgAiAoTEUEQEQAAAAAAADwPyAoQQN0IicgKWorAwAgJyAqaisDAKAgByAnaisDAKCa/RQQBf0hAEQA",
-    "AAAAAADwP6CjIT4gJyAraiA+OQMAICcgLmpEAAAAAAAA8D8gJyAsaisDACAnIC1qKwMAoCAOICdqKwMAoJr9FBAF/SEARAAAAAAAAPA/oKMiPzkD",
-    "ACAnIDFqICcgL2orAwAgJyAwaisDAKAgFSAnaisDAKD9FBAG/SEAIkA5AwAgJyA0akQAAAAAAADwPyAnIDJqKwMAICcgM2orAwCgIBwgJ2orAwCg",
-    "mv0UEAX9IQBEAAAAAAAA8D+goyJBOQMAICcgNmogPyAnIDVqKwMAoiA+IECioCI+OQMAICcgN2ogPv0UEAb9IQAiPjkDACAnIDhqIEEgPqI5AwAg",
-    "KEEBaiEoDAELCyAAQQFqIQAMAQsLC7kBAQZ/A0AgACABTkUEQCADIAAgBGxBA3RqIQsgBSAAIAZsQQN0aiEMIAcgACAIbEEDdGohDSACIAJBAXFr",
-    "IQ5BACEJA0AgCSAOTkUEQCAJQQN0IgogDWogCiALav0ABAAgCiAMav0ABAD98AH9CwQAIAlBAmohCQwBCwsDQCACIAlMRQRAIAlBA3QiCiANaiAK",
-    "IAtqKwMAIAogDGorAwCgOQMAIAlBAWohCQwBCwsgAEEBaiEADAELCwuQCAMUfwJ7AnwDQCAAIAFORQRAIAMgACAEbEEDdGohLSAFIAAgBmxBA3Rq",
-    "ISkgByAAIAhsQQN0aiEnIAkgACAKbEEDdGohKiALIAAgDGxBA3RqISggDSAAIA5sQQN0aiErIA8gACAQbEEDdGohLiARIAAgEmxBA3RqIS8gEyAA",
-    "IBRsQQN0aiEwIBUgACAWbEEDdGohMSAXIAAgGGxBA3RqITIgGSAAIBpsQQN0aiEsIBsgACAcbEEDdGohMyAdIAAgHmxBA3RqITQgHyAAICBsQQN0",
-    "aiE1ICEgACAibEEDdGohNiAjIAAgJGxBA3RqITcgAiACQQFxayE4QQAhJgNAICYgOE5FBEAgJkEDdCIlIC1q/QAEACAlIClq/QAEACAlICdq/QAE",
-    "AP3yAf0MAAAAAAAA8D8AAAAAAADwPyAlICpq/QAEACI5IDn98gH98QH98gH98AEiOiAlIChq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyAlICtq",
-    "/QAEACI5IDn98gH98QH98gEhOSAlIC5qIDn9CwQAICUgL2ogOf0LBAAgJSAwaiA6ICUgK2r9AAQA/fIBICUgKGr9AAQA/QwAAAAAAADwPwAAAAAA",
-    "APA/ICUgKGr9AAQA/fEB/fIB/fIBIjn9CwQAICUgMWogOf0LBAAgJSAzaiA6ICUgMmr9AAQA/fIBICUgLGr9AAQAIjn9DAAAAAAAAPA/AAAAAAAA",
-    "8D8gOf3xAf3yAf3yASI5/QsEACAlIDRqIDn9CwQAICUgNWogJSApav0ABAAgJSAqav0ABAD98gEgJSAnav0ABAD9DAAAAAAAAPA/AAAAAAAA8D8g",
-    "JSAnav0ABAD98QH98gH98gEiOf0LBAAgJSA2aiA5/QsEACAlIDdqIDogJSAsav0ABAD98gH9CwQAICZBAmohJgwBCwsDQCACICZMRQRAICZBA3Qi",
-    "JSAtaisDACAlIClqKwMAICUgJ2orAwCiRAAAAAAAAPA/ICUgKmorAwAiOyA7oqGioCI8ICUgKGorAwCiRAAAAAAAAPA/ICUgK2orAwAiOyA7oqGi",
-    "ITsgJSAuaiA7OQMAICUgL2ogOzkDACAlIDBqIDwgJSAraisDAKIgJSAoaisDAEQAAAAAAADwPyAlIChqKwMAoaKiIjs5AwAgJSAxaiA7OQMAICUg",
-    "M2ogPCAlIDJqKwMAoiAlICxqKwMAIjtEAAAAAAAA8D8gO6GioiI7OQMAICUgNGogOzkDACAlIDVqICUgKWorAwAgJSAqaisDAKIgJSAnaisDAEQA",
-    "AAAAAADwPyAlICdqKwMAoaKiIjs5AwAgJSA2aiA7OQMAICUgN2ogPCAlICxqKwMAojkDACAmQQFqISYMAQsLIABBAWohAAwBCwsLAFAEbmFtZQFJ",
-    "CgAFZXhwMzIBBnRhbmgzMgIFZjMyXzADBWYzMl8xBAVmMzJfMwUFZXhwNjQGBnRhbmg2NAcFZjY0XzAIBWY2NF8xCQVmNjRfMw==",
+    "AGFzbQEAAAABbQVgAXsBe2Anf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/AGAJf39/f39/f39/AGAlf39/f39/f39/f39/",
+    "f39/f39/f39/f39/f39/f39/f39/f39/fwBgBn9/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMNDAAAAQIDBAAAAQIDBAeBARAFZjMyXzAAAgVm",
+    "MzJfMQADBWYzMl8yAAMFZjMyXzMABAVmMzJfNAAFBWYzMl81AAUFZjMyXzYABQVmMzJfNwAFBWY2NF8wAAgFZjY0XzEACQVmNjRfMgAJBWY2NF8z",
+    "AAoFZjY0XzQACwVmNjRfNQALBWY2NF82AAsFZjY0XzcACwr2MwzoAwECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8AAIB/AACAf/0MAQ1Q",
+    "OQENUDkBDVA5AQ1QOSAAIAD9DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMAAJZDAACWQ/3oASIC",
+    "/QwAgDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2Ov3kASAB/eYB/QyJ",
+    "iAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+q6oqPv3kASAB/eYB/QwAAAA/AAAA",
+    "PwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAC/fgBIgFBAf2sASIC/Qx/AAAA",
+    "fwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgAP0MGHKxQhhysUIYcrFCGHKxQv1E/VIg",
+    "AP0MtPHPwrTxz8K08c/CtPHPwv1D/VILhAIBAnsgAP0M0Q1dvdENXb3RDV290Q1dvSAAIAD95gEiAf3mAf0MiYgIPomICD6JiAg+iYgIPv3kASAB",
+    "/eYB/Qyrqqq+q6qqvquqqr6rqqq+/eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AH95gH9DAAAgD8AAIA/AACAPwAAgD/9DAAAAEAAAABAAAAA",
+    "QAAAAED9DAAAAEAAAABAAAAAQAAAAEAgAP3gASIC/eYBEAD9DAAAgD8AAIA/AACAPwAAgD/95AH95wH95QEiAf3hASABIAD9DAAAAAAAAAAAAAAA",
+    "AAAAAAD9Q/1SIAL9DM3MzD3NzMw9zczMPc3MzD39Q/1SC8IHAxN/BHsEfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEpIAUgACAGbEECdGohKiAIIAAg",
+    "CWxBAnRqISsgCiAAIAtsQQJ0aiEsIAwgACANbEECdGohLSAPIAAgEGxBAnRqIS4gESAAIBJsQQJ0aiEvIBMgACAUbEECdGohMCAWIAAgF2xBAnRq",
+    "ITEgGCAAIBlsQQJ0aiEyIBogACAbbEECdGohMyAdIAAgHmxBAnRqITQgHyAAICBsQQJ0aiE1ICEgACAibEECdGohNiAjIAAgJGxBAnRqITcgJSAA",
+    "ICZsQQJ0aiE4IAIgAkEDcWshOUEAISgDQCAoIDlORQRA/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/IChBAnQiJyApav0ABAAg",
+    "JyAqav0ABAD95AEgByAnav0ABAD95AH94QEQAP3kAf3nASE6ICcgK2ogOv0LBAAgJyAuav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/",
+    "AACAPyAnICxq/QAEACAnIC1q/QAEAP3kASAOICdq/QAEAP3kAf3hARAA/eQB/ecBIjv9CwQAICcgMWogJyAvav0ABAAgJyAwav0ABAD95AEgFSAn",
+    "av0ABAD95AEQASI8/QsEACAnIDRq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/ICcgMmr9AAQAICcgM2r9AAQA/eQBIBwgJ2r9",
+    "AAQA/eQB/eEBEAD95AH95wEiPf0LBAAgJyA2aiA7ICcgNWr9AAQA/eYBIDogPP3mAf3kASI6/QsEACAnIDdqIDoQASI6/QsEACAnIDhqID0gOv3m",
+    "Af0LBAAgKEEEaiEoDAELCwNAIAIgKExFBEBDAACAPyAoQQJ0IicgKWoqAgAgJyAqaioCAJIgByAnaioCAJKM/RMQAP0fAEMAAIA/kpUhPiAnICtq",
+    "ID44AgAgJyAuakMAAIA/ICcgLGoqAgAgJyAtaioCAJIgDiAnaioCAJKM/RMQAP0fAEMAAIA/kpUiPzgCACAnIDFqICcgL2oqAgAgJyAwaioCAJIg",
+    "FSAnaioCAJL9ExAB/R8AIkA4AgAgJyA0akMAAIA/ICcgMmoqAgAgJyAzaioCAJIgHCAnaioCAJKM/RMQAP0fAEMAAIA/kpUiQTgCACAnIDZqID8g",
+    "JyA1aioCAJQgPiBAlJIiPjgCACAnIDdqID79ExAB/R8AIj44AgAgJyA4aiBBID6UOAIAIChBAWohKAwBCwsgAEEBaiEADAELCwu5AQEGfwNAIAAg",
+    "AU5FBEAgAyAAIARsQQJ0aiELIAUgACAGbEECdGohDCAHIAAgCGxBAnRqIQ0gAiACQQNxayEOQQAhCQNAIAkgDk5FBEAgCUECdCIKIA1qIAogC2r9",
+    "AAQAIAogDGr9AAQA/eQB/QsEACAJQQRqIQkMAQsLA0AgAiAJTEUEQCAJQQJ0IgogDWogCiALaioCACAKIAxqKgIAkjgCACAJQQFqIQkMAQsLIABB",
+    "AWohAAwBCwsL/AcDFH8CewJ9A0AgACABTkUEQCADIAAgBGxBAnRqIS0gBSAAIAZsQQJ0aiEpIAcgACAIbEECdGohJyAJIAAgCmxBAnRqISogCyAA",
+    "IAxsQQJ0aiEoIA0gACAObEECdGohKyAPIAAgEGxBAnRqIS4gESAAIBJsQQJ0aiEvIBMgACAUbEECdGohMCAVIAAgFmxBAnRqITEgFyAAIBhsQQJ0",
+    "aiEyIBkgACAabEECdGohLCAbIAAgHGxBAnRqITMgHSAAIB5sQQJ0aiE0IB8gACAgbEECdGohNSAhIAAgImxBAnRqITYgIyAAICRsQQJ0aiE3IAIg",
+    "AkEDcWshOEEAISYDQCAmIDhORQRAICZBAnQiJSAtav0ABAAgJSApav0ABAAgJSAnav0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gJSAqav0ABAAi",
+    "OSA5/eYB/eUB/eYB/eQBIjogJSAoav0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gJSArav0ABAAiOSA5/eYB/eUB/eYBITkgJSAuaiA5/QsEACAl",
+    "IC9qIDn9CwQAICUgMGogOiAlICtq/QAEAP3mASAlIChq/QAEAP0MAACAPwAAgD8AAIA/AACAPyAlIChq/QAEAP3lAf3mAf3mASI5/QsEACAlIDFq",
+    "IDn9CwQAICUgM2ogOiAlIDJq/QAEAP3mASAlICxq/QAEACI5/QwAAIA/AACAPwAAgD8AAIA/IDn95QH95gH95gEiOf0LBAAgJSA0aiA5/QsEACAl",
+    "IDVqICUgKWr9AAQAICUgKmr9AAQA/eYBICUgJ2r9AAQA/QwAAIA/AACAPwAAgD8AAIA/ICUgJ2r9AAQA/eUB/eYB/eYBIjn9CwQAICUgNmogOf0L",
+    "BAAgJSA3aiA6ICUgLGr9AAQA/eYB/QsEACAmQQRqISYMAQsLA0AgAiAmTEUEQCAmQQJ0IiUgLWoqAgAgJSApaioCACAlICdqKgIAlEMAAIA/ICUg",
+    "KmoqAgAiOyA7lJOUkiI8ICUgKGoqAgCUQwAAgD8gJSAraioCACI7IDuUk5QhOyAlIC5qIDs4AgAgJSAvaiA7OAIAICUgMGogPCAlICtqKgIAlCAl",
+    "IChqKgIAQwAAgD8gJSAoaioCAJOUlCI7OAIAICUgMWogOzgCACAlIDNqIDwgJSAyaioCAJQgJSAsaioCACI7QwAAgD8gO5OUlCI7OAIAICUgNGog",
+    "OzgCACAlIDVqICUgKWoqAgAgJSAqaioCAJQgJSAnaioCAEMAAIA/ICUgJ2oqAgCTlJQiOzgCACAlIDZqIDs4AgAgJSA3aiA8ICUgLGoqAgCUOAIA",
+    "ICZBAWohJgwBCwsgAEEBaiEADAELCwvuAQMEfwF7AX0gAiACQQNxayEJA0AgByAJTkUEQCAHQQJ0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYD",
+    "QCABIAZMRQRAIAogBCAFIAZsQQJ0aiAIav0ABAD95AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/eQB/QsEACAHQQRqIQcMAQsLA0AgAiAH",
+    "TEUEQCAHQQJ0IQhDAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmxBAnRqIAhqKgIAkiELIAZBAWohBgwBCwsgAyAIaiIGIAYqAgAgC5I4AgAg",
+    "B0EBaiEHDAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc/",
+    "/oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC",
+    "/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxc",
+    "n3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEq",
+    "PxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVV",
+    "VaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fAB",
+    "IAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M",
+    "/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC+wCAQJ7IAD9",
+    "DON1K0U22le/43UrRTbaV78gACAA/fIBIgH98gH9DOB9FQ49bW0/4H0VDj1tbT/98AEgAf3yAf0MPcLmVeMmgr89wuZV4yaCv/3wASAB/fIB/Qz6",
+    "ECyI9GSWP/oQLIj0ZJY//fABIAH98gH9DBy6oRu6oau/HLqhG7qhq7/98AEgAf3yAf0MERERERERwT8RERERERHBP/3wASAB/fIB/QxVVVVVVVXV",
+    "v1VVVVVVVdW//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AH98gH9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAABAAAAAAAAAAED9DAAAAAAA",
+    "AABAAAAAAAAAAEAgAP3sASIC/fIBEAb9DAAAAAAAAPA/AAAAAAAA8D/98AH98wH98QEiAf3tASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1SIAL9",
+    "DJqZmZmZmbk/mpmZmZmZuT/9Sf1SC9oHAxN/BHsEfANAIAAgAU5FBEAgAyAAIARsQQN0aiEpIAUgACAGbEEDdGohKiAIIAAgCWxBA3RqISsgCiAA",
+    "IAtsQQN0aiEsIAwgACANbEEDdGohLSAPIAAgEGxBA3RqIS4gESAAIBJsQQN0aiEvIBMgACAUbEEDdGohMCAWIAAgF2xBA3RqITEgGCAAIBlsQQN0",
+    "aiEyIBogACAbbEEDdGohMyAdIAAgHmxBA3RqITQgHyAAICBsQQN0aiE1ICEgACAibEEDdGohNiAjIAAgJGxBA3RqITcgJSAAICZsQQN0aiE4IAIg",
+    "AkEBcWshOUEAISgDQCAoIDlORQRA/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/IChBA3QiJyApav0ABAAgJyAqav0ABAD98AEg",
+    "ByAnav0ABAD98AH97QEQBv3wAf3zASE6ICcgK2ogOv0LBAAgJyAuav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAnICxq/QAE",
+    "ACAnIC1q/QAEAP3wASAOICdq/QAEAP3wAf3tARAG/fAB/fMBIjv9CwQAICcgMWogJyAvav0ABAAgJyAwav0ABAD98AEgFSAnav0ABAD98AEQByI8",
+    "/QsEACAnIDRq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICcgMmr9AAQAICcgM2r9AAQA/fABIBwgJ2r9AAQA/fAB/e0BEAb9",
+    "8AH98wEiPf0LBAAgJyA2aiA7ICcgNWr9AAQA/fIBIDogPP3yAf3wASI6/QsEACAnIDdqIDoQByI6/QsEACAnIDhqID0gOv3yAf0LBAAgKEECaiEo",
+    "DAELCwNAIAIgKExFBEBEAAAAAAAA8D8gKEEDdCInIClqKwMAICcgKmorAwCgIAcgJ2orAwCgmv0UEAb9IQBEAAAAAAAA8D+goyE+ICcgK2ogPjkD",
+    "ACAnIC5qRAAAAAAAAPA/ICcgLGorAwAgJyAtaisDAKAgDiAnaisDAKCa/RQQBv0hAEQAAAAAAADwP6CjIj85AwAgJyAxaiAnIC9qKwMAICcgMGor",
+    "AwCgIBUgJ2orAwCg/RQQB/0hACJAOQMAICcgNGpEAAAAAAAA8D8gJyAyaisDACAnIDNqKwMAoCAcICdqKwMAoJr9FBAG/SEARAAAAAAAAPA/oKMi",
+    "QTkDACAnIDZqID8gJyA1aisDAKIgPiBAoqAiPjkDACAnIDdqID79FBAH/SEAIj45AwAgJyA4aiBBID6iOQMAIChBAWohKAwBCwsgAEEBaiEADAEL",
+    "Cwu5AQEGfwNAIAAgAU5FBEAgAyAAIARsQQN0aiELIAUgACAGbEEDdGohDCAHIAAgCGxBA3RqIQ0gAiACQQFxayEOQQAhCQNAIAkgDk5FBEAgCUED",
+    "dCIKIA1qIAogC2r9AAQAIAogDGr9AAQA/fAB/QsEACAJQQJqIQkMAQsLA0AgAiAJTEUEQCAJQQN0IgogDWogCiALaisDACAKIAxqKwMAoDkDACAJ",
+    "QQFqIQkMAQsLIABBAWohAAwBCwsLkAgDFH8CewJ8A0AgACABTkUEQCADIAAgBGxBA3RqIS0gBSAAIAZsQQN0aiEpIAcgACAIbEEDdGohJyAJIAAg",
+    "CmxBA3RqISogCyAAIAxsQQN0aiEoIA0gACAObEEDdGohKyAPIAAgEGxBA3RqIS4gESAAIBJsQQN0aiEvIBMgACAUbEEDdGohMCAVIAAgFmxBA3Rq",
+    "ITEgFyAAIBhsQQN0aiEyIBkgACAabEEDdGohLCAbIAAgHGxBA3RqITMgHSAAIB5sQQN0aiE0IB8gACAgbEEDdGohNSAhIAAgImxBA3RqITYgIyAA",
+    "ICRsQQN0aiE3IAIgAkEBcWshOEEAISYDQCAmIDhORQRAICZBA3QiJSAtav0ABAAgJSApav0ABAAgJSAnav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA",
+    "8D8gJSAqav0ABAAiOSA5/fIB/fEB/fIB/fABIjogJSAoav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gJSArav0ABAAiOSA5/fIB/fEB/fIBITkg",
+    "JSAuaiA5/QsEACAlIC9qIDn9CwQAICUgMGogOiAlICtq/QAEAP3yASAlIChq/QAEAP0MAAAAAAAA8D8AAAAAAADwPyAlIChq/QAEAP3xAf3yAf3y",
+    "ASI5/QsEACAlIDFqIDn9CwQAICUgM2ogOiAlIDJq/QAEAP3yASAlICxq/QAEACI5/QwAAAAAAADwPwAAAAAAAPA/IDn98QH98gH98gEiOf0LBAAg",
+    "JSA0aiA5/QsEACAlIDVqICUgKWr9AAQAICUgKmr9AAQA/fIBICUgJ2r9AAQA/QwAAAAAAADwPwAAAAAAAPA/ICUgJ2r9AAQA/fEB/fIB/fIBIjn9",
+    "CwQAICUgNmogOf0LBAAgJSA3aiA6ICUgLGr9AAQA/fIB/QsEACAmQQJqISYMAQsLA0AgAiAmTEUEQCAmQQN0IiUgLWorAwAgJSApaisDACAlICdq",
+    "KwMAokQAAAAAAADwPyAlICpqKwMAIjsgO6KhoqAiPCAlIChqKwMAokQAAAAAAADwPyAlICtqKwMAIjsgO6KhoiE7ICUgLmogOzkDACAlIC9qIDs5",
+    "AwAgJSAwaiA8ICUgK2orAwCiICUgKGorAwBEAAAAAAAA8D8gJSAoaisDAKGioiI7OQMAICUgMWogOzkDACAlIDNqIDwgJSAyaisDAKIgJSAsaisD",
+    "ACI7RAAAAAAAAPA/IDuhoqIiOzkDACAlIDRqIDs5AwAgJSA1aiAlIClqKwMAICUgKmorAwCiICUgJ2orAwBEAAAAAAAA8D8gJSAnaisDAKGioiI7",
+    "OQMAICUgNmogOzkDACAlIDdqIDwgJSAsaisDAKI5AwAgJkEBaiEmDAELCyAAQQFqIQAMAQsLC/IBAwR/AXsBfCACIAJBAXFrIQkDQCAHIAlORQRA",
+    "IAdBA3QhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUgBmxBA3RqIAhq/QAEAP3wASEKIAZBAWohBgwBCwsgAyAIaiIG",
+    "IAb9AAQAIAr98AH9CwQAIAdBAmohBwwBCwsDQCACIAdMRQRAIAdBA3QhCEQAAAAAAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmxBA3RqIAhq",
+    "KwMAoCELIAZBAWohBgwBCwsgAyAIaiIGIAYrAwAgC6A5AwAgB0EBaiEHDAELCwsAXgRuYW1lAVcMAAVleHAzMgEGdGFuaDMyAgVmMzJfMAMFZjMy",
+    "XzEEBWYzMl8zBQVmMzJfNAYFZXhwNjQHBnRhbmg2NAgFZjY0XzAJBWY2NF8xCgVmNjRfMwsFZjY0XzQ=",
   ].join(""),
 };

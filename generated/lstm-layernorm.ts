@@ -312,15 +312,26 @@ function kernel64<A extends FloatArray>(
     const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
     // R times h
     mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_R, scratch0, 0, 4 * H, false);
-    for (let b = 0; b < B; b++) {
-      let sum = 0;
-      for (let i = 0; i < 4 * H; i++) sum += xp0[slot * B * (4 * H) + b * (4 * H) + i]!;
-      scratch1[b * 1 + 0] = sum;
-    }
-
-    // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+    // op 0 (sum): f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
     if (wl)
       wl(0, B, [
+        4 * H, // $n
+        at(scratch1, 0), // $scratch1
+        1, // $scratch1_stride
+        at(xp0, slot * B * (4 * H)), // $xp0
+        4 * H, // $xp0_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        let sum = 0;
+        for (let i = 0; i < 4 * H; i++) sum += xp0[slot * B * (4 * H) + b * (4 * H) + i]!;
+        scratch1[b * 1 + 0] = sum;
+      }
+    }
+
+    // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(1, B, [
         at(scratch1, 0), // $scratch1
         1, // $scratch1_stride
         4 * H, // $4*H
@@ -336,9 +347,9 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
+    // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(1, B, [
+      wl(2, B, [
         4 * H, // $n
         at(xp0, slot * B * (4 * H)), // $xp0
         4 * H, // $xp0_stride
@@ -364,21 +375,43 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    for (let b = 0; b < B; b++) {
-      let sum = 0;
-      for (let i = 0; i < 4 * H; i++) sum += scratch3[b * (4 * H) + i]!;
-      scratch4[b * 1 + 0] = sum;
-    }
-
-    for (let b = 0; b < B; b++) {
-      let sum = 0;
-      for (let i = 0; i < 4 * H; i++) sum += scratch0[b * (4 * H) + i]!;
-      scratch5[b * 1 + 0] = sum;
-    }
-
-    // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+    // op 3 (sum): f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(2, B, [
+      wl(3, B, [
+        4 * H, // $n
+        at(scratch4, 0), // $scratch4
+        1, // $scratch4_stride
+        at(scratch3, 0), // $scratch3
+        4 * H, // $scratch3_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        let sum = 0;
+        for (let i = 0; i < 4 * H; i++) sum += scratch3[b * (4 * H) + i]!;
+        scratch4[b * 1 + 0] = sum;
+      }
+    }
+
+    // op 4 (sum): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(4, B, [
+        4 * H, // $n
+        at(scratch5, 0), // $scratch5
+        1, // $scratch5_stride
+        at(scratch0, 0), // $scratch0
+        4 * H, // $scratch0_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        let sum = 0;
+        for (let i = 0; i < 4 * H; i++) sum += scratch0[b * (4 * H) + i]!;
+        scratch5[b * 1 + 0] = sum;
+      }
+    }
+
+    // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(5, B, [
         at(scratch4, 0), // $scratch4
         1, // $scratch4_stride
         4 * H, // $4*H
@@ -402,9 +435,9 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+    // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(3, B, [
+      wl(6, B, [
         4 * H, // $n
         at(tape_t3, slot * B * (4 * H)), // $tape_t3
         4 * H, // $tape_t3_stride
@@ -448,15 +481,26 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    for (let b = 0; b < B; b++) {
-      let sum = 0;
-      for (let i = 0; i < 4 * H; i++) sum += scratch8[b * (4 * H) + i]!;
-      scratch10[b * 1 + 0] = sum;
+    // op 7 (sum): f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(7, B, [
+        4 * H, // $n
+        at(scratch10, 0), // $scratch10
+        1, // $scratch10_stride
+        at(scratch8, 0), // $scratch8
+        4 * H, // $scratch8_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        let sum = 0;
+        for (let i = 0; i < 4 * H; i++) sum += scratch8[b * (4 * H) + i]!;
+        scratch10[b * 1 + 0] = sum;
+      }
     }
 
-    // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    // loop 8: f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(4, B, [
+      wl(8, B, [
         at(scratch10, 0), // $scratch10
         1, // $scratch10_stride
         4 * H, // $4*H
@@ -472,9 +516,9 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    // loop 9: f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(5, B, [
+      wl(9, B, [
         4 * H, // $n
         at(tape_t1, slot * B * (4 * H)), // $tape_t1
         4 * H, // $tape_t1_stride
@@ -506,13 +550,67 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch13[b * H + i] = scratch12[b * (4 * H) + 0 + i]!;
-    for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch14[b * H + i] = scratch12[b * (4 * H) + H + i]!;
-    for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch15[b * H + i] = scratch12[b * (4 * H) + 2 * H + i]!;
-    for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch16[b * H + i] = scratch12[b * (4 * H) + 3 * H + i]!;
-    // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    // op 10 (slice): f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(6, B, [
+      wl(10, B, [
+        H, // $n
+        at(scratch13, 0), // $scratch13
+        H, // $scratch13_stride
+        at(scratch12, 0), // $scratch12
+        4 * H, // $scratch12_stride
+        0, // $0
+      ]);
+    else {
+      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch13[b * H + i] = scratch12[b * (4 * H) + 0 + i]!;
+    }
+
+    // op 11 (slice): f32_11 and f64_11 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(11, B, [
+        H, // $n
+        at(scratch14, 0), // $scratch14
+        H, // $scratch14_stride
+        at(scratch12, 0), // $scratch12
+        4 * H, // $scratch12_stride
+        H, // $H
+      ]);
+    else {
+      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch14[b * H + i] = scratch12[b * (4 * H) + H + i]!;
+    }
+
+    // op 12 (slice): f32_12 and f64_12 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(12, B, [
+        H, // $n
+        at(scratch15, 0), // $scratch15
+        H, // $scratch15_stride
+        at(scratch12, 0), // $scratch12
+        4 * H, // $scratch12_stride
+        2 * H, // $2*H
+      ]);
+    else {
+      for (let b = 0; b < B; b++)
+        for (let i = 0; i < H; i++) scratch15[b * H + i] = scratch12[b * (4 * H) + 2 * H + i]!;
+    }
+
+    // op 13 (slice): f32_13 and f64_13 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(13, B, [
+        H, // $n
+        at(scratch16, 0), // $scratch16
+        H, // $scratch16_stride
+        at(scratch12, 0), // $scratch12
+        4 * H, // $scratch12_stride
+        3 * H, // $3*H
+      ]);
+    else {
+      for (let b = 0; b < B; b++)
+        for (let i = 0; i < H; i++) scratch16[b * H + i] = scratch12[b * (4 * H) + 3 * H + i]!;
+    }
+
+    // loop 14: f32_14 and f64_14 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(14, B, [
         H, // $n
         at(scratch13, 0), // $scratch13
         H, // $scratch13_stride
@@ -571,15 +669,26 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    for (let b = 0; b < B; b++) {
-      let sum = 0;
-      for (let i = 0; i < H; i++) sum += cOut[t * B * H + b * H + i]!;
-      scratch17[b * 1 + 0] = sum;
+    // op 15 (sum): f32_15 and f64_15 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(15, B, [
+        H, // $n
+        at(scratch17, 0), // $scratch17
+        1, // $scratch17_stride
+        at(cOut, t * B * H), // $cOut
+        H, // $cOut_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        let sum = 0;
+        for (let i = 0; i < H; i++) sum += cOut[t * B * H + b * H + i]!;
+        scratch17[b * 1 + 0] = sum;
+      }
     }
 
-    // loop 7: f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    // loop 16: f32_16 and f64_16 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(7, B, [
+      wl(16, B, [
         at(scratch17, 0), // $scratch17
         1, // $scratch17_stride
         H, // $H
@@ -595,9 +704,9 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    // loop 8: f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+    // loop 17: f32_17 and f64_17 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(8, B, [
+      wl(17, B, [
         H, // $n
         at(cOut, t * B * H), // $cOut
         H, // $cOut_stride
@@ -623,15 +732,26 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    for (let b = 0; b < B; b++) {
-      let sum = 0;
-      for (let i = 0; i < H; i++) sum += scratch19[b * H + i]!;
-      scratch20[b * 1 + 0] = sum;
+    // op 18 (sum): f32_18 and f64_18 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(18, B, [
+        H, // $n
+        at(scratch20, 0), // $scratch20
+        1, // $scratch20_stride
+        at(scratch19, 0), // $scratch19
+        H, // $scratch19_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        let sum = 0;
+        for (let i = 0; i < H; i++) sum += scratch19[b * H + i]!;
+        scratch20[b * 1 + 0] = sum;
+      }
     }
 
-    // loop 9: f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
+    // loop 19: f32_19 and f64_19 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(9, B, [
+      wl(19, B, [
         at(scratch20, 0), // $scratch20
         1, // $scratch20_stride
         H, // $H
@@ -647,9 +767,9 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    // loop 10: f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
+    // loop 20: f32_20 and f64_20 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(10, B, [
+      wl(20, B, [
         H, // $n
         at(tape_t5, slot * B * H), // $tape_t5
         H, // $tape_t5_stride
@@ -765,9 +885,9 @@ function kernel64<A extends FloatArray>(
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       const cPrev = t === 0 ? cPrev0 : cOut;
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      // loop 11: f32_11 and f64_11 in the cell's .wat, over rows [b0, b1)
+      // loop 21: f32_21 and f64_21 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(11, B, [
+        wl(21, B, [
           H, // $n
           at(dhUp, t * B * H), // $dhUp
           H, // $dhUp_stride
@@ -788,9 +908,9 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      // loop 12: f32_12 and f64_12 in the cell's .wat, over rows [b0, b1)
+      // loop 22: f32_22 and f64_22 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(12, B, [
+        wl(22, B, [
           H, // $n
           at(dcUp, t * B * H), // $dcUp
           H, // $dcUp_stride
@@ -811,9 +931,9 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      // loop 13: f32_13 and f64_13 in the cell's .wat, over rows [b0, b1)
+      // loop 23: f32_23 and f64_23 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(13, B, [
+        wl(23, B, [
           at(tape_t6, slot * B * 1), // $tape_t6
           1, // $tape_t6_stride
           at(scratch1, 0), // $scratch1
@@ -844,9 +964,9 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      // loop 14: f32_14 and f64_14 in the cell's .wat, over rows [b0, b1)
+      // loop 24: f32_24 and f64_24 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(14, B, [
+        wl(24, B, [
           4 * H, // $n
           at(tape_t1, slot * B * (4 * H)), // $tape_t1
           4 * H, // $tape_t1_stride
@@ -880,9 +1000,9 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      // loop 15: f32_15 and f64_15 in the cell's .wat, over rows [b0, b1)
+      // loop 25: f32_25 and f64_25 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(15, B, [
+        wl(25, B, [
           H, // $n
           at(seed_h, 0), // $seed_h
           H, // $seed_h_stride
@@ -966,39 +1086,94 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < H; i++) sum += scratch15[b * H + i]!;
-        scratch5[b * 1 + 0] = sum;
-      }
-
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < 4 * H; i++)
-          scratch8[b * (4 * H) + i] = i >= 3 * H && i < 3 * H + H ? scratch22[b * H + i - 3 * H]! : 0;
-      // grad of: o  = sigmoid(slice(v, 3*H, H) + bo)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch22[b * H + i]!;
-        dp[o_bo + i]! += sum;
-      }
-
-      // grad of: h' = o .* tanh(gamma_h .* nc + beta_h)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch23[b * H + i]!;
-        dp[o_gamma_h + i]! += sum;
-      }
-
-      // grad of: h' = o .* tanh(gamma_h .* nc + beta_h)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch13[b * H + i]!;
-        dp[o_beta_h + i]! += sum;
-      }
-
-      // loop 16: f32_16 and f64_16 in the cell's .wat, over rows [b0, b1)
+      // op 26 (sum): f32_26 and f64_26 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(16, B, [
+        wl(26, B, [
+          H, // $n
+          at(scratch5, 0), // $scratch5
+          1, // $scratch5_stride
+          at(scratch15, 0), // $scratch15
+          H, // $scratch15_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < H; i++) sum += scratch15[b * H + i]!;
+          scratch5[b * 1 + 0] = sum;
+        }
+      }
+
+      // op 27 (pad): f32_27 and f64_27 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(27, B, [
+          4 * H, // $n
+          at(scratch8, 0), // $scratch8
+          4 * H, // $scratch8_stride
+          at(scratch22, 0), // $scratch22
+          H, // $scratch22_stride
+          3 * H, // $3*H
+          H, // $H
+        ]);
+      else {
+        for (let b = 0; b < B; b++)
+          for (let i = 0; i < 4 * H; i++)
+            scratch8[b * (4 * H) + i] = i >= 3 * H && i < 3 * H + H ? scratch22[b * H + i - 3 * H]! : 0;
+      }
+
+      // op 28 (sumb): f32_28 and f64_28 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(28, B, [
+          H, // $n
+          at(dp, o_bo), // $dbo
+          at(scratch22, 0), // $scratch22
+          H, // $scratch22_stride
+        ]);
+      else {
+        // grad of: o  = sigmoid(slice(v, 3*H, H) + bo)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch22[b * H + i]!;
+          dp[o_bo + i]! += sum;
+        }
+      }
+
+      // op 29 (sumb): f32_29 and f64_29 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(29, B, [
+          H, // $n
+          at(dp, o_gamma_h), // $dgamma_h
+          at(scratch23, 0), // $scratch23
+          H, // $scratch23_stride
+        ]);
+      else {
+        // grad of: h' = o .* tanh(gamma_h .* nc + beta_h)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch23[b * H + i]!;
+          dp[o_gamma_h + i]! += sum;
+        }
+      }
+
+      // op 30 (sumb): f32_30 and f64_30 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(30, B, [
+          H, // $n
+          at(dp, o_beta_h), // $dbeta_h
+          at(scratch13, 0), // $scratch13
+          H, // $scratch13_stride
+        ]);
+      else {
+        // grad of: h' = o .* tanh(gamma_h .* nc + beta_h)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch13[b * H + i]!;
+          dp[o_beta_h + i]! += sum;
+        }
+      }
+
+      // loop 31: f32_31 and f64_31 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(31, B, [
           at(scratch5, 0), // $scratch5
           1, // $scratch5_stride
           at(scratch1, 0), // $scratch1
@@ -1017,10 +1192,22 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch24[b * H + i] = scratch6[b * 1 + 0]!;
-      // loop 17: f32_17 and f64_17 in the cell's .wat, over rows [b0, b1)
+      // op 32 (bcast): f32_32 and f64_32 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(17, B, [
+        wl(32, B, [
+          H, // $n
+          at(scratch24, 0), // $scratch24
+          H, // $scratch24_stride
+          at(scratch6, 0), // $scratch6
+          1, // $scratch6_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch24[b * H + i] = scratch6[b * 1 + 0]!;
+      }
+
+      // loop 33: f32_33 and f64_33 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(33, B, [
           H, // $n
           at(scratch14, 0), // $scratch14
           H, // $scratch14_stride
@@ -1053,15 +1240,26 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < H; i++) sum += scratch26[b * H + i]!;
-        scratch10[b * 1 + 0] = sum;
+      // op 34 (sum): f32_34 and f64_34 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(34, B, [
+          H, // $n
+          at(scratch10, 0), // $scratch10
+          1, // $scratch10_stride
+          at(scratch26, 0), // $scratch26
+          H, // $scratch26_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < H; i++) sum += scratch26[b * H + i]!;
+          scratch10[b * 1 + 0] = sum;
+        }
       }
 
-      // loop 18: f32_18 and f64_18 in the cell's .wat, over rows [b0, b1)
+      // loop 35: f32_35 and f64_35 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(18, B, [
+        wl(35, B, [
           at(scratch10, 0), // $scratch10
           1, // $scratch10_stride
           H, // $H
@@ -1077,10 +1275,22 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch27[b * H + i] = scratch17[b * 1 + 0]!;
-      // loop 19: f32_19 and f64_19 in the cell's .wat, over rows [b0, b1)
+      // op 36 (bcast): f32_36 and f64_36 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(19, B, [
+        wl(36, B, [
+          H, // $n
+          at(scratch27, 0), // $scratch27
+          H, // $scratch27_stride
+          at(scratch17, 0), // $scratch17
+          1, // $scratch17_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch27[b * H + i] = scratch17[b * 1 + 0]!;
+      }
+
+      // loop 37: f32_37 and f64_37 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(37, B, [
           H, // $n
           at(scratch25, 0), // $scratch25
           H, // $scratch25_stride
@@ -1146,38 +1356,110 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < 4 * H; i++) scratch9[b * (4 * H) + i] = i >= H && i < H + H ? scratch28[b * H + i - H]! : 0;
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < 4 * H; i++)
-          scratch11[b * (4 * H) + i] = i >= 0 && i < 0 + H ? scratch29[b * H + i - 0]! : 0;
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < 4 * H; i++)
-          scratch12[b * (4 * H) + i] = i >= 2 * H && i < 2 * H + H ? scratch30[b * H + i - 2 * H]! : 0;
-      // grad of: i  = sigmoid(slice(v, 0, H) + bi)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch29[b * H + i]!;
-        dp[o_bi + i]! += sum;
-      }
-
-      // grad of: g  = tanh(slice(v, H, H) + bg)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch28[b * H + i]!;
-        dp[o_bg + i]! += sum;
-      }
-
-      // grad of: f  = sigmoid(slice(v, 2*H, H) + bf)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch30[b * H + i]!;
-        dp[o_bf + i]! += sum;
-      }
-
-      // loop 20: f32_20 and f64_20 in the cell's .wat, over rows [b0, b1)
+      // op 38 (pad): f32_38 and f64_38 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(20, B, [
+        wl(38, B, [
+          4 * H, // $n
+          at(scratch9, 0), // $scratch9
+          4 * H, // $scratch9_stride
+          at(scratch28, 0), // $scratch28
+          H, // $scratch28_stride
+          H, // $H
+        ]);
+      else {
+        for (let b = 0; b < B; b++)
+          for (let i = 0; i < 4 * H; i++)
+            scratch9[b * (4 * H) + i] = i >= H && i < H + H ? scratch28[b * H + i - H]! : 0;
+      }
+
+      // op 39 (pad): f32_39 and f64_39 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(39, B, [
+          4 * H, // $n
+          at(scratch11, 0), // $scratch11
+          4 * H, // $scratch11_stride
+          at(scratch29, 0), // $scratch29
+          H, // $scratch29_stride
+          0, // $0
+          H, // $H
+        ]);
+      else {
+        for (let b = 0; b < B; b++)
+          for (let i = 0; i < 4 * H; i++)
+            scratch11[b * (4 * H) + i] = i >= 0 && i < 0 + H ? scratch29[b * H + i - 0]! : 0;
+      }
+
+      // op 40 (pad): f32_40 and f64_40 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(40, B, [
+          4 * H, // $n
+          at(scratch12, 0), // $scratch12
+          4 * H, // $scratch12_stride
+          at(scratch30, 0), // $scratch30
+          H, // $scratch30_stride
+          2 * H, // $2*H
+          H, // $H
+        ]);
+      else {
+        for (let b = 0; b < B; b++)
+          for (let i = 0; i < 4 * H; i++)
+            scratch12[b * (4 * H) + i] = i >= 2 * H && i < 2 * H + H ? scratch30[b * H + i - 2 * H]! : 0;
+      }
+
+      // op 41 (sumb): f32_41 and f64_41 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(41, B, [
+          H, // $n
+          at(dp, o_bi), // $dbi
+          at(scratch29, 0), // $scratch29
+          H, // $scratch29_stride
+        ]);
+      else {
+        // grad of: i  = sigmoid(slice(v, 0, H) + bi)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch29[b * H + i]!;
+          dp[o_bi + i]! += sum;
+        }
+      }
+
+      // op 42 (sumb): f32_42 and f64_42 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(42, B, [
+          H, // $n
+          at(dp, o_bg), // $dbg
+          at(scratch28, 0), // $scratch28
+          H, // $scratch28_stride
+        ]);
+      else {
+        // grad of: g  = tanh(slice(v, H, H) + bg)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch28[b * H + i]!;
+          dp[o_bg + i]! += sum;
+        }
+      }
+
+      // op 43 (sumb): f32_43 and f64_43 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(43, B, [
+          H, // $n
+          at(dp, o_bf), // $dbf
+          at(scratch30, 0), // $scratch30
+          H, // $scratch30_stride
+        ]);
+      else {
+        // grad of: f  = sigmoid(slice(v, 2*H, H) + bf)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch30[b * H + i]!;
+          dp[o_bf + i]! += sum;
+        }
+      }
+
+      // loop 44: f32_44 and f64_44 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(44, B, [
           4 * H, // $n
           at(scratch9, 0), // $scratch9
           4 * H, // $scratch9_stride
@@ -1253,35 +1535,77 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 4 * H; i++) sum += scratch32[b * (4 * H) + i]!;
-        scratch18[b * 1 + 0] = sum;
-      }
-
-      // grad of: v  = gr .* nu + gx .* na
-      for (let i = 0; i < 4 * H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch33[b * (4 * H) + i]!;
-        dp[o_gx + i]! += sum;
-      }
-
-      // grad of: v  = gr .* nu + gx .* na
-      for (let i = 0; i < 4 * H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch34[b * (4 * H) + i]!;
-        dp[o_gr + i]! += sum;
-      }
-
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 4 * H; i++) sum += scratch36[b * (4 * H) + i]!;
-        scratch20[b * 1 + 0] = sum;
-      }
-
-      // loop 21: f32_21 and f64_21 in the cell's .wat, over rows [b0, b1)
+      // op 45 (sum): f32_45 and f64_45 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(21, B, [
+        wl(45, B, [
+          4 * H, // $n
+          at(scratch18, 0), // $scratch18
+          1, // $scratch18_stride
+          at(scratch32, 0), // $scratch32
+          4 * H, // $scratch32_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 4 * H; i++) sum += scratch32[b * (4 * H) + i]!;
+          scratch18[b * 1 + 0] = sum;
+        }
+      }
+
+      // op 46 (sumb): f32_46 and f64_46 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(46, B, [
+          4 * H, // $n
+          at(dp, o_gx), // $dgx
+          at(scratch33, 0), // $scratch33
+          4 * H, // $scratch33_stride
+        ]);
+      else {
+        // grad of: v  = gr .* nu + gx .* na
+        for (let i = 0; i < 4 * H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch33[b * (4 * H) + i]!;
+          dp[o_gx + i]! += sum;
+        }
+      }
+
+      // op 47 (sumb): f32_47 and f64_47 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(47, B, [
+          4 * H, // $n
+          at(dp, o_gr), // $dgr
+          at(scratch34, 0), // $scratch34
+          4 * H, // $scratch34_stride
+        ]);
+      else {
+        // grad of: v  = gr .* nu + gx .* na
+        for (let i = 0; i < 4 * H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch34[b * (4 * H) + i]!;
+          dp[o_gr + i]! += sum;
+        }
+      }
+
+      // op 48 (sum): f32_48 and f64_48 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(48, B, [
+          4 * H, // $n
+          at(scratch20, 0), // $scratch20
+          1, // $scratch20_stride
+          at(scratch36, 0), // $scratch36
+          4 * H, // $scratch36_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 4 * H; i++) sum += scratch36[b * (4 * H) + i]!;
+          scratch20[b * 1 + 0] = sum;
+        }
+      }
+
+      // loop 49: f32_49 and f64_49 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(49, B, [
           at(scratch18, 0), // $scratch18
           1, // $scratch18_stride
           at(scratch2, 0), // $scratch2
@@ -1311,11 +1635,35 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch39[b * (4 * H) + i] = scratch37[b * 1 + 0]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch40[b * (4 * H) + i] = scratch38[b * 1 + 0]!;
-      // loop 22: f32_22 and f64_22 in the cell's .wat, over rows [b0, b1)
+      // op 50 (bcast): f32_50 and f64_50 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(22, B, [
+        wl(50, B, [
+          4 * H, // $n
+          at(scratch39, 0), // $scratch39
+          4 * H, // $scratch39_stride
+          at(scratch37, 0), // $scratch37
+          1, // $scratch37_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch39[b * (4 * H) + i] = scratch37[b * 1 + 0]!;
+      }
+
+      // op 51 (bcast): f32_51 and f64_51 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(51, B, [
+          4 * H, // $n
+          at(scratch40, 0), // $scratch40
+          4 * H, // $scratch40_stride
+          at(scratch38, 0), // $scratch38
+          1, // $scratch38_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch40[b * (4 * H) + i] = scratch38[b * 1 + 0]!;
+      }
+
+      // loop 52: f32_52 and f64_52 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(52, B, [
           4 * H, // $n
           at(scratch31, 0), // $scratch31
           4 * H, // $scratch31_stride
@@ -1363,21 +1711,43 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 4 * H; i++) sum += scratch42[b * (4 * H) + i]!;
-        scratch45[b * 1 + 0] = sum;
-      }
-
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 4 * H; i++) sum += scratch44[b * (4 * H) + i]!;
-        scratch46[b * 1 + 0] = sum;
-      }
-
-      // loop 23: f32_23 and f64_23 in the cell's .wat, over rows [b0, b1)
+      // op 53 (sum): f32_53 and f64_53 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(23, B, [
+        wl(53, B, [
+          4 * H, // $n
+          at(scratch45, 0), // $scratch45
+          1, // $scratch45_stride
+          at(scratch42, 0), // $scratch42
+          4 * H, // $scratch42_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 4 * H; i++) sum += scratch42[b * (4 * H) + i]!;
+          scratch45[b * 1 + 0] = sum;
+        }
+      }
+
+      // op 54 (sum): f32_54 and f64_54 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(54, B, [
+          4 * H, // $n
+          at(scratch46, 0), // $scratch46
+          1, // $scratch46_stride
+          at(scratch44, 0), // $scratch44
+          4 * H, // $scratch44_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 4 * H; i++) sum += scratch44[b * (4 * H) + i]!;
+          scratch46[b * 1 + 0] = sum;
+        }
+      }
+
+      // loop 55: f32_55 and f64_55 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(55, B, [
           at(scratch45, 0), // $scratch45
           1, // $scratch45_stride
           4 * H, // $4*H
@@ -1401,11 +1771,35 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch49[b * (4 * H) + i] = scratch47[b * 1 + 0]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch50[b * (4 * H) + i] = scratch48[b * 1 + 0]!;
-      // loop 24: f32_24 and f64_24 in the cell's .wat, over rows [b0, b1)
+      // op 56 (bcast): f32_56 and f64_56 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(24, B, [
+        wl(56, B, [
+          4 * H, // $n
+          at(scratch49, 0), // $scratch49
+          4 * H, // $scratch49_stride
+          at(scratch47, 0), // $scratch47
+          1, // $scratch47_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch49[b * (4 * H) + i] = scratch47[b * 1 + 0]!;
+      }
+
+      // op 57 (bcast): f32_57 and f64_57 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(57, B, [
+          4 * H, // $n
+          at(scratch50, 0), // $scratch50
+          4 * H, // $scratch50_stride
+          at(scratch48, 0), // $scratch48
+          1, // $scratch48_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch50[b * (4 * H) + i] = scratch48[b * 1 + 0]!;
+      }
+
+      // loop 58: f32_58 and f64_58 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(58, B, [
           4 * H, // $n
           at(scratch41, 0), // $scratch41
           4 * H, // $scratch41_stride
@@ -1662,15 +2056,26 @@ function kernel32<A extends FloatArray>(
     const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
     // R times h
     mm.NT(B, 4 * H, H, hPrev, hPrevAt, H, p, o_R, scratch0, 0, 4 * H, false);
-    for (let b = 0; b < B; b++) {
-      let sum = 0;
-      for (let i = 0; i < 4 * H; i++) sum += xp0[slot * B * (4 * H) + b * (4 * H) + i]!;
-      scratch1[b * 1 + 0] = sum;
-    }
-
-    // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+    // op 0 (sum): f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
     if (wl)
       wl(0, B, [
+        4 * H, // $n
+        at(scratch1, 0), // $scratch1
+        1, // $scratch1_stride
+        at(xp0, slot * B * (4 * H)), // $xp0
+        4 * H, // $xp0_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        let sum = 0;
+        for (let i = 0; i < 4 * H; i++) sum += xp0[slot * B * (4 * H) + b * (4 * H) + i]!;
+        scratch1[b * 1 + 0] = sum;
+      }
+    }
+
+    // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(1, B, [
         at(scratch1, 0), // $scratch1
         1, // $scratch1_stride
         4 * H, // $4*H
@@ -1686,9 +2091,9 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
+    // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(1, B, [
+      wl(2, B, [
         4 * H, // $n
         at(xp0, slot * B * (4 * H)), // $xp0
         4 * H, // $xp0_stride
@@ -1714,21 +2119,43 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    for (let b = 0; b < B; b++) {
-      let sum = 0;
-      for (let i = 0; i < 4 * H; i++) sum += scratch3[b * (4 * H) + i]!;
-      scratch4[b * 1 + 0] = sum;
-    }
-
-    for (let b = 0; b < B; b++) {
-      let sum = 0;
-      for (let i = 0; i < 4 * H; i++) sum += scratch0[b * (4 * H) + i]!;
-      scratch5[b * 1 + 0] = sum;
-    }
-
-    // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+    // op 3 (sum): f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(2, B, [
+      wl(3, B, [
+        4 * H, // $n
+        at(scratch4, 0), // $scratch4
+        1, // $scratch4_stride
+        at(scratch3, 0), // $scratch3
+        4 * H, // $scratch3_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        let sum = 0;
+        for (let i = 0; i < 4 * H; i++) sum += scratch3[b * (4 * H) + i]!;
+        scratch4[b * 1 + 0] = sum;
+      }
+    }
+
+    // op 4 (sum): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(4, B, [
+        4 * H, // $n
+        at(scratch5, 0), // $scratch5
+        1, // $scratch5_stride
+        at(scratch0, 0), // $scratch0
+        4 * H, // $scratch0_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        let sum = 0;
+        for (let i = 0; i < 4 * H; i++) sum += scratch0[b * (4 * H) + i]!;
+        scratch5[b * 1 + 0] = sum;
+      }
+    }
+
+    // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(5, B, [
         at(scratch4, 0), // $scratch4
         1, // $scratch4_stride
         4 * H, // $4*H
@@ -1752,9 +2179,9 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+    // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(3, B, [
+      wl(6, B, [
         4 * H, // $n
         at(tape_t3, slot * B * (4 * H)), // $tape_t3
         4 * H, // $tape_t3_stride
@@ -1798,15 +2225,26 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    for (let b = 0; b < B; b++) {
-      let sum = 0;
-      for (let i = 0; i < 4 * H; i++) sum += scratch8[b * (4 * H) + i]!;
-      scratch10[b * 1 + 0] = sum;
+    // op 7 (sum): f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(7, B, [
+        4 * H, // $n
+        at(scratch10, 0), // $scratch10
+        1, // $scratch10_stride
+        at(scratch8, 0), // $scratch8
+        4 * H, // $scratch8_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        let sum = 0;
+        for (let i = 0; i < 4 * H; i++) sum += scratch8[b * (4 * H) + i]!;
+        scratch10[b * 1 + 0] = sum;
+      }
     }
 
-    // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    // loop 8: f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(4, B, [
+      wl(8, B, [
         at(scratch10, 0), // $scratch10
         1, // $scratch10_stride
         4 * H, // $4*H
@@ -1822,9 +2260,9 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    // loop 9: f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(5, B, [
+      wl(9, B, [
         4 * H, // $n
         at(tape_t1, slot * B * (4 * H)), // $tape_t1
         4 * H, // $tape_t1_stride
@@ -1856,13 +2294,67 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch13[b * H + i] = scratch12[b * (4 * H) + 0 + i]!;
-    for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch14[b * H + i] = scratch12[b * (4 * H) + H + i]!;
-    for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch15[b * H + i] = scratch12[b * (4 * H) + 2 * H + i]!;
-    for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch16[b * H + i] = scratch12[b * (4 * H) + 3 * H + i]!;
-    // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    // op 10 (slice): f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(6, B, [
+      wl(10, B, [
+        H, // $n
+        at(scratch13, 0), // $scratch13
+        H, // $scratch13_stride
+        at(scratch12, 0), // $scratch12
+        4 * H, // $scratch12_stride
+        0, // $0
+      ]);
+    else {
+      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch13[b * H + i] = scratch12[b * (4 * H) + 0 + i]!;
+    }
+
+    // op 11 (slice): f32_11 and f64_11 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(11, B, [
+        H, // $n
+        at(scratch14, 0), // $scratch14
+        H, // $scratch14_stride
+        at(scratch12, 0), // $scratch12
+        4 * H, // $scratch12_stride
+        H, // $H
+      ]);
+    else {
+      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch14[b * H + i] = scratch12[b * (4 * H) + H + i]!;
+    }
+
+    // op 12 (slice): f32_12 and f64_12 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(12, B, [
+        H, // $n
+        at(scratch15, 0), // $scratch15
+        H, // $scratch15_stride
+        at(scratch12, 0), // $scratch12
+        4 * H, // $scratch12_stride
+        2 * H, // $2*H
+      ]);
+    else {
+      for (let b = 0; b < B; b++)
+        for (let i = 0; i < H; i++) scratch15[b * H + i] = scratch12[b * (4 * H) + 2 * H + i]!;
+    }
+
+    // op 13 (slice): f32_13 and f64_13 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(13, B, [
+        H, // $n
+        at(scratch16, 0), // $scratch16
+        H, // $scratch16_stride
+        at(scratch12, 0), // $scratch12
+        4 * H, // $scratch12_stride
+        3 * H, // $3*H
+      ]);
+    else {
+      for (let b = 0; b < B; b++)
+        for (let i = 0; i < H; i++) scratch16[b * H + i] = scratch12[b * (4 * H) + 3 * H + i]!;
+    }
+
+    // loop 14: f32_14 and f64_14 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(14, B, [
         H, // $n
         at(scratch13, 0), // $scratch13
         H, // $scratch13_stride
@@ -1921,15 +2413,26 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    for (let b = 0; b < B; b++) {
-      let sum = 0;
-      for (let i = 0; i < H; i++) sum += cOut[t * B * H + b * H + i]!;
-      scratch17[b * 1 + 0] = sum;
+    // op 15 (sum): f32_15 and f64_15 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(15, B, [
+        H, // $n
+        at(scratch17, 0), // $scratch17
+        1, // $scratch17_stride
+        at(cOut, t * B * H), // $cOut
+        H, // $cOut_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        let sum = 0;
+        for (let i = 0; i < H; i++) sum += cOut[t * B * H + b * H + i]!;
+        scratch17[b * 1 + 0] = sum;
+      }
     }
 
-    // loop 7: f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    // loop 16: f32_16 and f64_16 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(7, B, [
+      wl(16, B, [
         at(scratch17, 0), // $scratch17
         1, // $scratch17_stride
         H, // $H
@@ -1945,9 +2448,9 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    // loop 8: f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+    // loop 17: f32_17 and f64_17 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(8, B, [
+      wl(17, B, [
         H, // $n
         at(cOut, t * B * H), // $cOut
         H, // $cOut_stride
@@ -1973,15 +2476,26 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    for (let b = 0; b < B; b++) {
-      let sum = 0;
-      for (let i = 0; i < H; i++) sum += scratch19[b * H + i]!;
-      scratch20[b * 1 + 0] = sum;
+    // op 18 (sum): f32_18 and f64_18 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(18, B, [
+        H, // $n
+        at(scratch20, 0), // $scratch20
+        1, // $scratch20_stride
+        at(scratch19, 0), // $scratch19
+        H, // $scratch19_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        let sum = 0;
+        for (let i = 0; i < H; i++) sum += scratch19[b * H + i]!;
+        scratch20[b * 1 + 0] = sum;
+      }
     }
 
-    // loop 9: f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
+    // loop 19: f32_19 and f64_19 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(9, B, [
+      wl(19, B, [
         at(scratch20, 0), // $scratch20
         1, // $scratch20_stride
         H, // $H
@@ -1997,9 +2511,9 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    // loop 10: f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
+    // loop 20: f32_20 and f64_20 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(10, B, [
+      wl(20, B, [
         H, // $n
         at(tape_t5, slot * B * H), // $tape_t5
         H, // $tape_t5_stride
@@ -2115,9 +2629,9 @@ function kernel32<A extends FloatArray>(
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       const cPrev = t === 0 ? cPrev0 : cOut;
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      // loop 11: f32_11 and f64_11 in the cell's .wat, over rows [b0, b1)
+      // loop 21: f32_21 and f64_21 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(11, B, [
+        wl(21, B, [
           H, // $n
           at(dhUp, t * B * H), // $dhUp
           H, // $dhUp_stride
@@ -2138,9 +2652,9 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      // loop 12: f32_12 and f64_12 in the cell's .wat, over rows [b0, b1)
+      // loop 22: f32_22 and f64_22 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(12, B, [
+        wl(22, B, [
           H, // $n
           at(dcUp, t * B * H), // $dcUp
           H, // $dcUp_stride
@@ -2161,9 +2675,9 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      // loop 13: f32_13 and f64_13 in the cell's .wat, over rows [b0, b1)
+      // loop 23: f32_23 and f64_23 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(13, B, [
+        wl(23, B, [
           at(tape_t6, slot * B * 1), // $tape_t6
           1, // $tape_t6_stride
           at(scratch1, 0), // $scratch1
@@ -2194,9 +2708,9 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      // loop 14: f32_14 and f64_14 in the cell's .wat, over rows [b0, b1)
+      // loop 24: f32_24 and f64_24 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(14, B, [
+        wl(24, B, [
           4 * H, // $n
           at(tape_t1, slot * B * (4 * H)), // $tape_t1
           4 * H, // $tape_t1_stride
@@ -2230,9 +2744,9 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      // loop 15: f32_15 and f64_15 in the cell's .wat, over rows [b0, b1)
+      // loop 25: f32_25 and f64_25 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(15, B, [
+        wl(25, B, [
           H, // $n
           at(seed_h, 0), // $seed_h
           H, // $seed_h_stride
@@ -2316,39 +2830,94 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < H; i++) sum += scratch15[b * H + i]!;
-        scratch5[b * 1 + 0] = sum;
-      }
-
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < 4 * H; i++)
-          scratch8[b * (4 * H) + i] = i >= 3 * H && i < 3 * H + H ? scratch22[b * H + i - 3 * H]! : 0;
-      // grad of: o  = sigmoid(slice(v, 3*H, H) + bo)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch22[b * H + i]!;
-        dp[o_bo + i]! += sum;
-      }
-
-      // grad of: h' = o .* tanh(gamma_h .* nc + beta_h)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch23[b * H + i]!;
-        dp[o_gamma_h + i]! += sum;
-      }
-
-      // grad of: h' = o .* tanh(gamma_h .* nc + beta_h)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch13[b * H + i]!;
-        dp[o_beta_h + i]! += sum;
-      }
-
-      // loop 16: f32_16 and f64_16 in the cell's .wat, over rows [b0, b1)
+      // op 26 (sum): f32_26 and f64_26 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(16, B, [
+        wl(26, B, [
+          H, // $n
+          at(scratch5, 0), // $scratch5
+          1, // $scratch5_stride
+          at(scratch15, 0), // $scratch15
+          H, // $scratch15_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < H; i++) sum += scratch15[b * H + i]!;
+          scratch5[b * 1 + 0] = sum;
+        }
+      }
+
+      // op 27 (pad): f32_27 and f64_27 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(27, B, [
+          4 * H, // $n
+          at(scratch8, 0), // $scratch8
+          4 * H, // $scratch8_stride
+          at(scratch22, 0), // $scratch22
+          H, // $scratch22_stride
+          3 * H, // $3*H
+          H, // $H
+        ]);
+      else {
+        for (let b = 0; b < B; b++)
+          for (let i = 0; i < 4 * H; i++)
+            scratch8[b * (4 * H) + i] = i >= 3 * H && i < 3 * H + H ? scratch22[b * H + i - 3 * H]! : 0;
+      }
+
+      // op 28 (sumb): f32_28 and f64_28 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(28, B, [
+          H, // $n
+          at(dp, o_bo), // $dbo
+          at(scratch22, 0), // $scratch22
+          H, // $scratch22_stride
+        ]);
+      else {
+        // grad of: o  = sigmoid(slice(v, 3*H, H) + bo)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch22[b * H + i]!;
+          dp[o_bo + i]! += sum;
+        }
+      }
+
+      // op 29 (sumb): f32_29 and f64_29 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(29, B, [
+          H, // $n
+          at(dp, o_gamma_h), // $dgamma_h
+          at(scratch23, 0), // $scratch23
+          H, // $scratch23_stride
+        ]);
+      else {
+        // grad of: h' = o .* tanh(gamma_h .* nc + beta_h)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch23[b * H + i]!;
+          dp[o_gamma_h + i]! += sum;
+        }
+      }
+
+      // op 30 (sumb): f32_30 and f64_30 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(30, B, [
+          H, // $n
+          at(dp, o_beta_h), // $dbeta_h
+          at(scratch13, 0), // $scratch13
+          H, // $scratch13_stride
+        ]);
+      else {
+        // grad of: h' = o .* tanh(gamma_h .* nc + beta_h)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch13[b * H + i]!;
+          dp[o_beta_h + i]! += sum;
+        }
+      }
+
+      // loop 31: f32_31 and f64_31 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(31, B, [
           at(scratch5, 0), // $scratch5
           1, // $scratch5_stride
           at(scratch1, 0), // $scratch1
@@ -2367,10 +2936,22 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch24[b * H + i] = scratch6[b * 1 + 0]!;
-      // loop 17: f32_17 and f64_17 in the cell's .wat, over rows [b0, b1)
+      // op 32 (bcast): f32_32 and f64_32 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(17, B, [
+        wl(32, B, [
+          H, // $n
+          at(scratch24, 0), // $scratch24
+          H, // $scratch24_stride
+          at(scratch6, 0), // $scratch6
+          1, // $scratch6_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch24[b * H + i] = scratch6[b * 1 + 0]!;
+      }
+
+      // loop 33: f32_33 and f64_33 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(33, B, [
           H, // $n
           at(scratch14, 0), // $scratch14
           H, // $scratch14_stride
@@ -2403,15 +2984,26 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < H; i++) sum += scratch26[b * H + i]!;
-        scratch10[b * 1 + 0] = sum;
+      // op 34 (sum): f32_34 and f64_34 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(34, B, [
+          H, // $n
+          at(scratch10, 0), // $scratch10
+          1, // $scratch10_stride
+          at(scratch26, 0), // $scratch26
+          H, // $scratch26_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < H; i++) sum += scratch26[b * H + i]!;
+          scratch10[b * 1 + 0] = sum;
+        }
       }
 
-      // loop 18: f32_18 and f64_18 in the cell's .wat, over rows [b0, b1)
+      // loop 35: f32_35 and f64_35 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(18, B, [
+        wl(35, B, [
           at(scratch10, 0), // $scratch10
           1, // $scratch10_stride
           H, // $H
@@ -2427,10 +3019,22 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch27[b * H + i] = scratch17[b * 1 + 0]!;
-      // loop 19: f32_19 and f64_19 in the cell's .wat, over rows [b0, b1)
+      // op 36 (bcast): f32_36 and f64_36 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(19, B, [
+        wl(36, B, [
+          H, // $n
+          at(scratch27, 0), // $scratch27
+          H, // $scratch27_stride
+          at(scratch17, 0), // $scratch17
+          1, // $scratch17_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch27[b * H + i] = scratch17[b * 1 + 0]!;
+      }
+
+      // loop 37: f32_37 and f64_37 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(37, B, [
           H, // $n
           at(scratch25, 0), // $scratch25
           H, // $scratch25_stride
@@ -2496,38 +3100,110 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < 4 * H; i++) scratch9[b * (4 * H) + i] = i >= H && i < H + H ? scratch28[b * H + i - H]! : 0;
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < 4 * H; i++)
-          scratch11[b * (4 * H) + i] = i >= 0 && i < 0 + H ? scratch29[b * H + i - 0]! : 0;
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < 4 * H; i++)
-          scratch12[b * (4 * H) + i] = i >= 2 * H && i < 2 * H + H ? scratch30[b * H + i - 2 * H]! : 0;
-      // grad of: i  = sigmoid(slice(v, 0, H) + bi)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch29[b * H + i]!;
-        dp[o_bi + i]! += sum;
-      }
-
-      // grad of: g  = tanh(slice(v, H, H) + bg)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch28[b * H + i]!;
-        dp[o_bg + i]! += sum;
-      }
-
-      // grad of: f  = sigmoid(slice(v, 2*H, H) + bf)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch30[b * H + i]!;
-        dp[o_bf + i]! += sum;
-      }
-
-      // loop 20: f32_20 and f64_20 in the cell's .wat, over rows [b0, b1)
+      // op 38 (pad): f32_38 and f64_38 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(20, B, [
+        wl(38, B, [
+          4 * H, // $n
+          at(scratch9, 0), // $scratch9
+          4 * H, // $scratch9_stride
+          at(scratch28, 0), // $scratch28
+          H, // $scratch28_stride
+          H, // $H
+        ]);
+      else {
+        for (let b = 0; b < B; b++)
+          for (let i = 0; i < 4 * H; i++)
+            scratch9[b * (4 * H) + i] = i >= H && i < H + H ? scratch28[b * H + i - H]! : 0;
+      }
+
+      // op 39 (pad): f32_39 and f64_39 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(39, B, [
+          4 * H, // $n
+          at(scratch11, 0), // $scratch11
+          4 * H, // $scratch11_stride
+          at(scratch29, 0), // $scratch29
+          H, // $scratch29_stride
+          0, // $0
+          H, // $H
+        ]);
+      else {
+        for (let b = 0; b < B; b++)
+          for (let i = 0; i < 4 * H; i++)
+            scratch11[b * (4 * H) + i] = i >= 0 && i < 0 + H ? scratch29[b * H + i - 0]! : 0;
+      }
+
+      // op 40 (pad): f32_40 and f64_40 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(40, B, [
+          4 * H, // $n
+          at(scratch12, 0), // $scratch12
+          4 * H, // $scratch12_stride
+          at(scratch30, 0), // $scratch30
+          H, // $scratch30_stride
+          2 * H, // $2*H
+          H, // $H
+        ]);
+      else {
+        for (let b = 0; b < B; b++)
+          for (let i = 0; i < 4 * H; i++)
+            scratch12[b * (4 * H) + i] = i >= 2 * H && i < 2 * H + H ? scratch30[b * H + i - 2 * H]! : 0;
+      }
+
+      // op 41 (sumb): f32_41 and f64_41 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(41, B, [
+          H, // $n
+          at(dp, o_bi), // $dbi
+          at(scratch29, 0), // $scratch29
+          H, // $scratch29_stride
+        ]);
+      else {
+        // grad of: i  = sigmoid(slice(v, 0, H) + bi)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch29[b * H + i]!;
+          dp[o_bi + i]! += sum;
+        }
+      }
+
+      // op 42 (sumb): f32_42 and f64_42 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(42, B, [
+          H, // $n
+          at(dp, o_bg), // $dbg
+          at(scratch28, 0), // $scratch28
+          H, // $scratch28_stride
+        ]);
+      else {
+        // grad of: g  = tanh(slice(v, H, H) + bg)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch28[b * H + i]!;
+          dp[o_bg + i]! += sum;
+        }
+      }
+
+      // op 43 (sumb): f32_43 and f64_43 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(43, B, [
+          H, // $n
+          at(dp, o_bf), // $dbf
+          at(scratch30, 0), // $scratch30
+          H, // $scratch30_stride
+        ]);
+      else {
+        // grad of: f  = sigmoid(slice(v, 2*H, H) + bf)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch30[b * H + i]!;
+          dp[o_bf + i]! += sum;
+        }
+      }
+
+      // loop 44: f32_44 and f64_44 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(44, B, [
           4 * H, // $n
           at(scratch9, 0), // $scratch9
           4 * H, // $scratch9_stride
@@ -2603,35 +3279,77 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 4 * H; i++) sum += scratch32[b * (4 * H) + i]!;
-        scratch18[b * 1 + 0] = sum;
-      }
-
-      // grad of: v  = gr .* nu + gx .* na
-      for (let i = 0; i < 4 * H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch33[b * (4 * H) + i]!;
-        dp[o_gx + i]! += sum;
-      }
-
-      // grad of: v  = gr .* nu + gx .* na
-      for (let i = 0; i < 4 * H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch34[b * (4 * H) + i]!;
-        dp[o_gr + i]! += sum;
-      }
-
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 4 * H; i++) sum += scratch36[b * (4 * H) + i]!;
-        scratch20[b * 1 + 0] = sum;
-      }
-
-      // loop 21: f32_21 and f64_21 in the cell's .wat, over rows [b0, b1)
+      // op 45 (sum): f32_45 and f64_45 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(21, B, [
+        wl(45, B, [
+          4 * H, // $n
+          at(scratch18, 0), // $scratch18
+          1, // $scratch18_stride
+          at(scratch32, 0), // $scratch32
+          4 * H, // $scratch32_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 4 * H; i++) sum += scratch32[b * (4 * H) + i]!;
+          scratch18[b * 1 + 0] = sum;
+        }
+      }
+
+      // op 46 (sumb): f32_46 and f64_46 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(46, B, [
+          4 * H, // $n
+          at(dp, o_gx), // $dgx
+          at(scratch33, 0), // $scratch33
+          4 * H, // $scratch33_stride
+        ]);
+      else {
+        // grad of: v  = gr .* nu + gx .* na
+        for (let i = 0; i < 4 * H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch33[b * (4 * H) + i]!;
+          dp[o_gx + i]! += sum;
+        }
+      }
+
+      // op 47 (sumb): f32_47 and f64_47 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(47, B, [
+          4 * H, // $n
+          at(dp, o_gr), // $dgr
+          at(scratch34, 0), // $scratch34
+          4 * H, // $scratch34_stride
+        ]);
+      else {
+        // grad of: v  = gr .* nu + gx .* na
+        for (let i = 0; i < 4 * H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch34[b * (4 * H) + i]!;
+          dp[o_gr + i]! += sum;
+        }
+      }
+
+      // op 48 (sum): f32_48 and f64_48 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(48, B, [
+          4 * H, // $n
+          at(scratch20, 0), // $scratch20
+          1, // $scratch20_stride
+          at(scratch36, 0), // $scratch36
+          4 * H, // $scratch36_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 4 * H; i++) sum += scratch36[b * (4 * H) + i]!;
+          scratch20[b * 1 + 0] = sum;
+        }
+      }
+
+      // loop 49: f32_49 and f64_49 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(49, B, [
           at(scratch18, 0), // $scratch18
           1, // $scratch18_stride
           at(scratch2, 0), // $scratch2
@@ -2661,11 +3379,35 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch39[b * (4 * H) + i] = scratch37[b * 1 + 0]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch40[b * (4 * H) + i] = scratch38[b * 1 + 0]!;
-      // loop 22: f32_22 and f64_22 in the cell's .wat, over rows [b0, b1)
+      // op 50 (bcast): f32_50 and f64_50 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(22, B, [
+        wl(50, B, [
+          4 * H, // $n
+          at(scratch39, 0), // $scratch39
+          4 * H, // $scratch39_stride
+          at(scratch37, 0), // $scratch37
+          1, // $scratch37_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch39[b * (4 * H) + i] = scratch37[b * 1 + 0]!;
+      }
+
+      // op 51 (bcast): f32_51 and f64_51 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(51, B, [
+          4 * H, // $n
+          at(scratch40, 0), // $scratch40
+          4 * H, // $scratch40_stride
+          at(scratch38, 0), // $scratch38
+          1, // $scratch38_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch40[b * (4 * H) + i] = scratch38[b * 1 + 0]!;
+      }
+
+      // loop 52: f32_52 and f64_52 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(52, B, [
           4 * H, // $n
           at(scratch31, 0), // $scratch31
           4 * H, // $scratch31_stride
@@ -2713,21 +3455,43 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 4 * H; i++) sum += scratch42[b * (4 * H) + i]!;
-        scratch45[b * 1 + 0] = sum;
-      }
-
-      for (let b = 0; b < B; b++) {
-        let sum = 0;
-        for (let i = 0; i < 4 * H; i++) sum += scratch44[b * (4 * H) + i]!;
-        scratch46[b * 1 + 0] = sum;
-      }
-
-      // loop 23: f32_23 and f64_23 in the cell's .wat, over rows [b0, b1)
+      // op 53 (sum): f32_53 and f64_53 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(23, B, [
+        wl(53, B, [
+          4 * H, // $n
+          at(scratch45, 0), // $scratch45
+          1, // $scratch45_stride
+          at(scratch42, 0), // $scratch42
+          4 * H, // $scratch42_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 4 * H; i++) sum += scratch42[b * (4 * H) + i]!;
+          scratch45[b * 1 + 0] = sum;
+        }
+      }
+
+      // op 54 (sum): f32_54 and f64_54 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(54, B, [
+          4 * H, // $n
+          at(scratch46, 0), // $scratch46
+          1, // $scratch46_stride
+          at(scratch44, 0), // $scratch44
+          4 * H, // $scratch44_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          let sum = 0;
+          for (let i = 0; i < 4 * H; i++) sum += scratch44[b * (4 * H) + i]!;
+          scratch46[b * 1 + 0] = sum;
+        }
+      }
+
+      // loop 55: f32_55 and f64_55 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(55, B, [
           at(scratch45, 0), // $scratch45
           1, // $scratch45_stride
           4 * H, // $4*H
@@ -2751,11 +3515,35 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch49[b * (4 * H) + i] = scratch47[b * 1 + 0]!;
-      for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch50[b * (4 * H) + i] = scratch48[b * 1 + 0]!;
-      // loop 24: f32_24 and f64_24 in the cell's .wat, over rows [b0, b1)
+      // op 56 (bcast): f32_56 and f64_56 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(24, B, [
+        wl(56, B, [
+          4 * H, // $n
+          at(scratch49, 0), // $scratch49
+          4 * H, // $scratch49_stride
+          at(scratch47, 0), // $scratch47
+          1, // $scratch47_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch49[b * (4 * H) + i] = scratch47[b * 1 + 0]!;
+      }
+
+      // op 57 (bcast): f32_57 and f64_57 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(57, B, [
+          4 * H, // $n
+          at(scratch50, 0), // $scratch50
+          4 * H, // $scratch50_stride
+          at(scratch48, 0), // $scratch48
+          1, // $scratch48_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch50[b * (4 * H) + i] = scratch48[b * 1 + 0]!;
+      }
+
+      // loop 58: f32_58 and f64_58 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(58, B, [
           4 * H, // $n
           at(scratch41, 0), // $scratch41
           4 * H, // $scratch41_stride
@@ -2831,17 +3619,9 @@ export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {
   return createKernel32(sizes, B, 1, options);
 }
 
-/** The elementwise loops in WebAssembly (text: lstm-layernorm.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
+/** The elementwise loops and whole-vector ops in WebAssembly (text: lstm-layernorm.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
 const LOOPS_WASM: LoopsModuleSource = {
   loops: [
-    { vector: false, splittable: true },
-    { vector: true, splittable: true },
-    { vector: false, splittable: true },
-    { vector: true, splittable: true },
-    { vector: false, splittable: true },
-    { vector: true, splittable: true },
-    { vector: true, splittable: true },
-    { vector: false, splittable: true },
     { vector: true, splittable: true },
     { vector: false, splittable: true },
     { vector: true, splittable: true },
@@ -2852,201 +3632,289 @@ const LOOPS_WASM: LoopsModuleSource = {
     { vector: true, splittable: true },
     { vector: false, splittable: true },
     { vector: true, splittable: true },
-    { vector: false, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
     { vector: true, splittable: true },
     { vector: true, splittable: true },
     { vector: false, splittable: true },
     { vector: true, splittable: true },
+    { vector: true, splittable: true },
     { vector: false, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: false, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: false, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: false, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: true },
+    { vector: false, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: false, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
     { vector: true, splittable: true },
   ],
   binary: [
-    "AGFzbQEAAAABmwINYAF7AXtgB39/f39/f38AYAt/f39/f39/f39/fwBgFH9/f39/f39/f39/f39/f39/f39/AGAOf39/f39/f39/f39/f38AYBt/",
-    "f39/f39/f39/f39/f39/f39/f39/f39/f38AYBF/f39/f39/f39/f39/f39/fwBgCX9/f39/f39/fwBgD39/f39/f39/f39/f39/fwBgJH9/f39/",
-    "f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/fwBgHX9/f39/f39/f39/f39/f39/f39/f39/f39/f39/AGAhf39/f39/f39/f39/f39/f39/",
-    "f39/f39/f39/f39/f39/AGAXf39/f39/f39/f39/f39/f39/f39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDLSwAAAECAgMBBAUGBwQICQcICgsI",
-    "DAIIAAABAgIDAQQFBgcECAkHCAoLCAwCCAevAzIFZjMyXzAAAgVmMzJfMQADBWYzMl8yAAQFZjMyXzMABQVmMzJfNAAGBWYzMl81AAcFZjMyXzYA",
-    "CAVmMzJfNwACBWYzMl84AAMFZjMyXzkABgZmMzJfMTAACQZmMzJfMTEACgZmMzJfMTIACgZmMzJfMTMACwZmMzJfMTQADAZmMzJfMTUADQZmMzJf",
-    "MTYADgZmMzJfMTcADwZmMzJfMTgAAgZmMzJfMTkAEAZmMzJfMjAAEQZmMzJfMjEAEgZmMzJfMjIAEwZmMzJfMjMAFAZmMzJfMjQAFQVmNjRfMAAY",
-    "BWY2NF8xABkFZjY0XzIAGgVmNjRfMwAbBWY2NF80ABwFZjY0XzUAHQVmNjRfNgAeBWY2NF83ABgFZjY0XzgAGQVmNjRfOQAcBmY2NF8xMAAfBmY2",
-    "NF8xMQAgBmY2NF8xMgAgBmY2NF8xMwAhBmY2NF8xNAAiBmY2NF8xNQAjBmY2NF8xNgAkBmY2NF8xNwAlBmY2NF8xOAAYBmY2NF8xOQAmBmY2NF8y",
-    "MAAnBmY2NF8yMQAoBmY2NF8yMgApBmY2NF8yMwAqBmY2NF8yNAArCsNxLOgDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB/",
-    "/QwBDVA5AQ1QOQENUDkBDVA5IAAgAP0MO6q4PzuquD87qrg/O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMAAJZD",
-    "/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0Mg4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6/eQBIAH9",
-    "5gH9DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH95gH9DAAA",
-    "AD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9",
-    "DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIYcrFC",
-    "/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9UguEAgECeyAA/QzRDV290Q1dvdENXb3RDV29IAAgAP3mASIB/eYB/QyJiAg+iYgIPomICD6JiAg+",
-    "/eQBIAH95gH9DKuqqr6rqqq+q6qqvquqqr795AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kAf3mAf0MAACAPwAAgD8AAIA/AACAP/0MAAAAQAAA",
-    "AEAAAABAAAAAQP0MAAAAQAAAAEAAAABAAAAAQCAA/eABIgL95gEQAP0MAACAPwAAgD8AAIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAA",
-    "AAAAAAAAAAAAAP1D/VIgAv0MzczMPc3MzD3NzMw9zczMPf1D/VILNwADQCAAIAFORQRAIAUgACAGbEECdGogAiAAIANsQQJ0aioCACAEspU4AgAg",
-    "AEEBaiEADAELCwvpAQMHfwF7AX0DQCAAIAFORQRAIAMgACAEbEECdGohDSAFIAAgBmxBAnRqIQ4gByAAIAhsQQJ0aiEPIAkgACAKbEECdGohECAC",
-    "IAJBA3FrIRFBACELA0AgCyARTkUEQCALQQJ0IgwgDWr9AAQAIA79CQIA/eUBIRIgDCAPaiAS/QsEACAMIBBqIBIgEv3mAf0LBAAgC0EEaiELDAEL",
-    "CwNAIAIgC0xFBEAgC0ECdCIMIA1qKgIAIA4qAgCTIRMgDCAPaiATOAIAIAwgEGogEyATlDgCACALQQFqIQsMAQsLIABBAWohAAwBCwsLYQEBfQNA",
-    "IAAgAU5FBEAgBSAAIAZsQQJ0aiACIAAgA2xBAnRqKgIAIASyIguVQ6zFJzeSkTgCACAJIAAgCmxBAnRqIAcgACAIbEECdGoqAgAgC5U4AgAgAEEB",
-    "aiEADAELCwv8AgMLfwJ7An0DQCAAIAFORQRAIAMgACAEbEECdGohFiAFIAAgBmxBAnRqIRcgByAAIAhsQQJ0aiEYIAkgACAKbEECdGohGSALIAAg",
-    "DGxBAnRqIRogDSAAIA5sQQJ0aiEbIA8gACAQbEECdGohHCASIAAgE2xBAnRqIR0gAiACQQNxayEeQQAhFQNAIBUgHk5FBEAgFUECdCIUIBZq/QAE",
-    "ACAX/QkCAP3nASEfIBQgGGogH/0LBAAgFCAbaiAUIBlq/QAEACAa/QkCAP3lASIg/QsEACAUIBxqICAgIP3mAf0LBAAgFCAdaiARIBRq/QAEACAf",
-    "/eYB/QsEACAVQQRqIRUMAQsLA0AgAiAVTEUEQCAVQQJ0IhQgFmoqAgAgFyoCAJUhISAUIBhqICE4AgAgFCAbaiAUIBlqKgIAIBoqAgCTIiI4AgAg",
-    "FCAcaiAiICKUOAIAIBQgHWogESAUaioCACAhlDgCACAVQQFqIRUMAQsLIABBAWohAAwBCwsLPgADQCAAIAFORQRAIAUgACAGbEECdGogAiAAIANs",
-    "QQJ0aioCACAEspVDrMUnN5KROAIAIABBAWohAAwBCwsLmAIDCH8BewF9A0AgACABTkUEQCADIAAgBGxBAnRqIRAgBSAAIAZsQQJ0aiERIAcgACAI",
-    "bEECdGohEiAKIAAgC2xBAnRqIRMgDCAAIA1sQQJ0aiEUIAIgAkEDcWshFUEAIQ8DQCAPIBVORQRAIA9BAnQiDiAQav0ABAAgEf0JAgD95wEhFiAO",
-    "IBJqIBb9CwQAIA4gFGogCSAOav0ABAAgFv3mASAOIBNq/QAEAP3kAf0LBAAgD0EEaiEPDAELCwNAIAIgD0xFBEAgD0ECdCIOIBBqKgIAIBEqAgCV",
-    "IRcgDiASaiAXOAIAIA4gFGogCSAOaioCACAXlCAOIBNqKgIAkjgCACAPQQFqIQ8MAQsLIABBAWohAAwBCwsL2QUDDX8DewN9A0AgACABTkUEQCAD",
-    "IAAgBGxBAnRqIR0gBiAAIAdsQQJ0aiEeIAggACAJbEECdGohHyALIAAgDGxBAnRqISAgDSAAIA5sQQJ0aiEhIBAgACARbEECdGohIiASIAAgE2xB",
-    "AnRqISMgFSAAIBZsQQJ0aiEkIBcgACAYbEECdGohJSAZIAAgGmxBAnRqISYgAiACQQNxayEnQQAhHANAIBwgJ05FBED9DAAAgD8AAIA/AACAPwAA",
-    "gD/9DAAAgD8AAIA/AACAPwAAgD8gHEECdCIbIB1q/QAEACAFIBtq/QAEAP3kAf3hARAA/eQB/ecBISggGyAeaiAo/QsEACAbICBqIBsgH2r9AAQA",
-    "IAogG2r9AAQA/eQBEAEiKf0LBAAgGyAiav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAbICFq/QAEACAPIBtq/QAEAP3kAf3h",
-    "ARAA/eQB/ecBIir9CwQAIBsgJGr9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gGyAjav0ABAAgFCAbav0ABAD95AH94QEQAP3k",
-    "Af3nAf0LBAAgGyAmaiAqIBsgJWr9AAQA/eYBICggKf3mAf3kAf0LBAAgHEEEaiEcDAELCwNAIAIgHExFBEBDAACAPyAcQQJ0IhsgHWoqAgAgBSAb",
-    "aioCAJKM/RMQAP0fAEMAAIA/kpUhKyAbIB5qICs4AgAgGyAgaiAbIB9qKgIAIAogG2oqAgCS/RMQAf0fACIsOAIAIBsgImpDAACAPyAbICFqKgIA",
-    "IA8gG2oqAgCSjP0TEAD9HwBDAACAP5KVIi04AgAgGyAkakMAAIA/IBsgI2oqAgAgFCAbaioCAJKM/RMQAP0fAEMAAIA/kpU4AgAgGyAmaiAtIBsg",
-    "JWoqAgCUICsgLJSSOAIAIBxBAWohHAwBCwsgAEEBaiEADAELCwvcAgMJfwF7AX0DQCAAIAFORQRAIAMgACAEbEECdGohEyAFIAAgBmxBAnRqIRQg",
-    "ByAAIAhsQQJ0aiEVIAsgACAMbEECdGohFiANIAAgDmxBAnRqIRcgDyAAIBBsQQJ0aiEYIAIgAkEDcWshGUEAIRIDQCASIBlORQRAIBJBAnQiESAT",
-    "av0ABAAgFP0JAgD95wEhGiARIBVqIBr9CwQAIBEgFmogCSARav0ABAAgGv3mASAKIBFq/QAEAP3kARABIhr9CwQAIBEgGGogESAXav0ABAAgGv3m",
-    "Af0LBAAgEkEEaiESDAELCwNAIAIgEkxFBEAgEkECdCIRIBNqKgIAIBQqAgCVIRsgESAVaiAbOAIAIBEgFmogCSARaioCACAblCAKIBFqKgIAkv0T",
-    "EAH9HwAiGzgCACARIBhqIBEgF2oqAgAgG5Q4AgAgEkEBaiESDAELCyAAQQFqIQAMAQsLC7kBAQZ/A0AgACABTkUEQCADIAAgBGxBAnRqIQsgBSAA",
-    "IAZsQQJ0aiEMIAcgACAIbEECdGohDSACIAJBA3FrIQ5BACEJA0AgCSAOTkUEQCAJQQJ0IgogDWogCiALav0ABAAgCiAMav0ABAD95AH9CwQAIAlB",
-    "BGohCQwBCwsDQCACIAlMRQRAIAlBAnQiCiANaiAKIAtqKgIAIAogDGoqAgCSOAIAIAlBAWohCQwBCwsgAEEBaiEADAELCwt9AANAIAAgAU5FBEAg",
-    "BCAAIAVsQQJ0aiACIAAgA2xBAnRqKgIAQwAAAECUOAIAIAggACAJbEECdGogBiAAIAdsQQJ0aioCAEMAAABAlDgCACAMIAAgDWxBAnRqIAogACAL",
-    "bEECdGoqAgBDAAAAQJQ4AgAgAEEBaiEADAELCwuLAgEJfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiERIAUgACAGbEECdGohEiAHIAAgCGxBAnRqIRMg",
-    "CSAAIApsQQJ0aiEUIAsgACAMbEECdGohFSANIAAgDmxBAnRqIRYgAiACQQNxayEXQQAhDwNAIA8gF05FBEAgD0ECdCIQIBNqIBAgEWr9AAQAIBL9",
-    "CQIA/ecB/QsEACAQIBZqIBAgFGr9AAQAIBX9CQIA/ecB/QsEACAPQQRqIQ8MAQsLA0AgAiAPTEUEQCAPQQJ0IhAgE2ogECARaioCACASKgIAlTgC",
-    "ACAQIBZqIBAgFGoqAgAgFSoCAJU4AgAgD0EBaiEPDAELCyAAQQFqIQAMAQsLC6sHAxN/A3sDfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEoIAUgACAG",
-    "bEECdGohJiAHIAAgCGxBAnRqISkgCSAAIApsQQJ0aiEqIAwgACANbEECdGohJyAOIAAgD2xBAnRqISsgECAAIBFsQQJ0aiEsIBIgACATbEECdGoh",
-    "LSAUIAAgFWxBAnRqIS4gFiAAIBdsQQJ0aiEvIBggACAZbEECdGohMCAaIAAgG2xBAnRqITEgHCAAIB1sQQJ0aiEyIB4gACAfbEECdGohMyAgIAAg",
-    "IWxBAnRqITQgIiAAICNsQQJ0aiE1IAIgAkEDcWshNkEAISUDQCAlIDZORQRAICVBAnQiJCAoav0ABAAgJCAmav0ABAD95gH9DAAAgD8AAIA/AACA",
-    "PwAAgD8gJCApav0ABAAiNyA3/eYB/eUB/eYBITcgJCAqaiA3/QsEACAkICtqIDcgCyAkav0ABAD95gEiOSAn/QkCAP3nAf0LBAAgJCAtaiA5ICQg",
-    "LGr9AAQAICf9CQIA/ecBIjn95gEgJ/0JAgD95wH94QH9CwQAICQgL2r9DAAAgD8AAIA/AACAPwAAgD8gJCAuav0ABAAiOCA4/eYB/eUB/QsEACAk",
-    "IDFqICQgMGr9AAQAIjj9DAAAgD8AAIA/AACAPwAAgD8gOP3lAf3mAf0LBAAgJCAzaiAkIDJq/QAEACI4/QwAAIA/AACAPwAAgD8AAIA/IDj95QH9",
-    "5gH9CwQAICQgNGogJCAoav0ABAAgJCApav0ABAD95gEgJCAmav0ABAD9DAAAgD8AAIA/AACAPwAAgD8gJCAmav0ABAD95QH95gH95gH9CwQAICQg",
-    "NWogNyA5/eYB/QsEACAlQQRqISUMAQsLA0AgAiAlTEUEQCAlQQJ0IiQgKGoqAgAgJCAmaioCAJRDAACAPyAkIClqKgIAIjogOpSTlCE6ICQgKmog",
-    "OjgCACAkICtqIDogCyAkaioCAJQiPCAnKgIAlTgCACAkIC1qIDwgJCAsaioCACAnKgIAlSI8lCAnKgIAlYw4AgAgJCAvakMAAIA/ICQgLmoqAgAi",
-    "OyA7lJM4AgAgJCAxaiAkIDBqKgIAIjtDAACAPyA7k5Q4AgAgJCAzaiAkIDJqKgIAIjtDAACAPyA7k5Q4AgAgJCA0aiAkIChqKgIAICQgKWoqAgCU",
-    "ICQgJmoqAgBDAACAPyAkICZqKgIAk5SUOAIAICQgNWogOiA8lDgCACAlQQFqISUMAQsLIABBAWohAAwBCwsLRgADQCAAIAFORQRAIAcgACAIbEEC",
-    "dGogAiAAIANsQQJ0aioCACAEIAAgBWxBAnRqKgIAlSAGspU4AgAgAEEBaiEADAELCwvKAgMJfwF7AX0DQCAAIAFORQRAIAMgACAEbEECdGohESAF",
-    "IAAgBmxBAnRqIRIgByAAIAhsQQJ0aiETIAkgACAKbEECdGohFCALIAAgDGxBAnRqIRUgDSAAIA5sQQJ0aiEWIAIgAkEDcWshF0EAIRADQCAQIBdO",
-    "RQRAIBBBAnQiDyARav0ABAD9DAAAAEAAAABAAAAAQAAAAEAgDyASav0ABAAgDyATav0ABAD95gH95gH95AEhGCAPIBVqIA8gFGr9AAQAIBj95AH9",
-    "CwQAIA8gFmogGP3hAf0LBAAgEEEEaiEQDAELCwNAIAIgEExFBEAgEEECdCIPIBFqKgIAIA8gEmoqAgAgDyATaioCAJRDAAAAQJSSIRkgDyAVaiAP",
-    "IBRqKgIAIBmSOAIAIA8gFmogGYw4AgAgEEEBaiEQDAELCyAAQQFqIQAMAQsLC5kEAxB/AXsBfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEfIAUgACAG",
-    "bEECdGohICAHIAAgCGxBAnRqISEgCSAAIApsQQJ0aiEiIAsgACAMbEECdGohIyANIAAgDmxBAnRqISQgDyAAIBBsQQJ0aiElIBEgACASbEECdGoh",
-    "JiATIAAgFGxBAnRqIScgFSAAIBZsQQJ0aiEoIBcgACAYbEECdGohKSAZIAAgGmxBAnRqISogGyAAIBxsQQJ0aiErIAIgAkEDcWshLEEAIR4DQCAe",
-    "ICxORQRAIB5BAnQiHSAfav0ABAAgHSAgav0ABAD95AEhLSAdICNqIC0gHSAhav0ABAD95gEgHSAiav0ABAD95gH9CwQAIB0gJmogLSAdICRq/QAE",
-    "AP3mASAdICVq/QAEAP3mAf0LBAAgHSApaiAtIB0gJ2r9AAQA/eYBIB0gKGr9AAQA/eYB/QsEACAdICtqIC0gHSAqav0ABAD95gH9CwQAIB5BBGoh",
-    "HgwBCwsDQCACIB5MRQRAIB5BAnQiHSAfaioCACAdICBqKgIAkiEuIB0gI2ogLiAdICFqKgIAlCAdICJqKgIAlDgCACAdICZqIC4gHSAkaioCAJQg",
-    "HSAlaioCAJQ4AgAgHSApaiAuIB0gJ2oqAgCUIB0gKGoqAgCUOAIAIB0gK2ogLiAdICpqKgIAlDgCACAeQQFqIR4MAQsLIABBAWohAAwBCwsLsQUD",
-    "EX8CewJ9A0AgACABTkUEQCADIAAgBGxBAnRqIScgBSAAIAZsQQJ0aiEoIAcgACAIbEECdGohKSAJIAAgCmxBAnRqISogDCAAIA1sQQJ0aiEjIA4g",
-    "ACAPbEECdGohKyAQIAAgEWxBAnRqISQgEiAAIBNsQQJ0aiEsIBQgACAVbEECdGohJSAWIAAgF2xBAnRqIS0gGCAAIBlsQQJ0aiEuIBsgACAcbEEC",
-    "dGohJiAdIAAgHmxBAnRqIS8gHyAAICBsQQJ0aiEwIAIgAkEDcWshMUEAISIDQCAiIDFORQRAICJBAnQiISAnav0ABAAgISAoav0ABAD95AEgISAp",
-    "av0ABAD95AEgISAqav0ABAD95AEiMiALICFq/QAEAP3mASEzICEgK2ogMyAj/QkCAP3nAf0LBAAgISAsaiAzICEgJGr9AAQA/eYBICP9CQIA/ecB",
-    "/eEB/QsEACAhIC1qIDIgISAlav0ABAD95gH9CwQAICEgLmogMiAhICRq/QAEAP3mAf0LBAAgISAvaiAyIBogIWr9AAQA/eYBIjIgJv0JAgD95wH9",
-    "CwQAICEgMGogMiAhICVq/QAEAP3mASAm/QkCAP3nAf3hAf0LBAAgIkEEaiEiDAELCwNAIAIgIkxFBEAgIkECdCIhICdqKgIAICEgKGoqAgCSICEg",
-    "KWoqAgCSICEgKmoqAgCSIjQgCyAhaioCAJQhNSAhICtqIDUgIyoCAJU4AgAgISAsaiA1ICEgJGoqAgCUICMqAgCVjDgCACAhIC1qIDQgISAlaioC",
-    "AJQ4AgAgISAuaiA0ICEgJGoqAgCUOAIAICEgL2ogNCAaICFqKgIAlCI0ICYqAgCVOAIAICEgMGogNCAhICVqKgIAlCAmKgIAlYw4AgAgIkEBaiEi",
-    "DAELCyAAQQFqIQAMAQsLC3gBAX0DQCAAIAFORQRAIAcgACAIbEECdGogAiAAIANsQQJ0aioCACAEIAAgBWxBAnRqKgIAlSAGsiIPlTgCACANIAAg",
-    "DmxBAnRqIAkgACAKbEECdGoqAgAgCyAAIAxsQQJ0aioCAJUgD5U4AgAgAEEBaiEADAELCwvtAwMNfwF7AX0DQCAAIAFORQRAIAMgACAEbEECdGoh",
-    "GSAFIAAgBmxBAnRqIRogByAAIAhsQQJ0aiEbIAkgACAKbEECdGohHCALIAAgDGxBAnRqIR0gDSAAIA5sQQJ0aiEeIA8gACAQbEECdGohHyARIAAg",
-    "EmxBAnRqISAgEyAAIBRsQQJ0aiEhIBUgACAWbEECdGohIiACIAJBA3FrISNBACEYA0AgGCAjTkUEQCAYQQJ0IhcgGWr9AAQA/QwAAABAAAAAQAAA",
-    "AEAAAABAIBcgGmr9AAQAIBcgG2r9AAQA/eYB/eYB/eQBISQgFyAcaiAk/QsEACAXIB1qICT94QH9CwQAIBcgIWogFyAeav0ABAD9DAAAAEAAAABA",
-    "AAAAQAAAAEAgFyAfav0ABAAgFyAgav0ABAD95gH95gH95AEiJP0LBAAgFyAiaiAk/eEB/QsEACAYQQRqIRgMAQsLA0AgAiAYTEUEQCAYQQJ0Ihcg",
-    "GWoqAgAgFyAaaioCACAXIBtqKgIAlEMAAABAlJIhJSAXIBxqICU4AgAgFyAdaiAljDgCACAXICFqIBcgHmoqAgAgFyAfaioCACAXICBqKgIAlEMA",
-    "AABAlJIiJTgCACAXICJqICWMOAIAIBhBAWohGAwBCwsgAEEBaiEADAELCwtaAQF9A0AgACABTkUEQCAFIAAgBmxBAnRqIAIgACADbEECdGoqAgAg",
-    "BLIiC5U4AgAgCSAAIApsQQJ0aiAHIAAgCGxBAnRqKgIAIAuVOAIAIABBAWohAAwBCwsLlwIBCX8DQCAAIAFORQRAIAMgACAEbEECdGohESAFIAAg",
-    "BmxBAnRqIRIgByAAIAhsQQJ0aiETIAkgACAKbEECdGohFCALIAAgDGxBAnRqIRUgDSAAIA5sQQJ0aiEWIAIgAkEDcWshF0EAIRADQCAQIBdORQRA",
-    "IBBBAnQiDyATaiAPIBFq/QAEACAPIBJq/QAEAP3kAf0LBAAgDyAWaiAPIBRq/QAEACAPIBVq/QAEAP3kAf0LBAAgEEEEaiEQDAELCwNAIAIgEExF",
-    "BEAgEEECdCIPIBNqIA8gEWoqAgAgDyASaioCAJI4AgAgDyAWaiAPIBRqKgIAIA8gFWoqAgCSOAIAIBBBAWohEAwBCwsgAEEBaiEADAELCwuLBQEC",
-    "e/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9",
-    "DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXv",
-    "Oeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+",
-    "/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH9",
-    "8gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVV",
-    "VVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/",
-    "AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAA",
-    "AP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC+wCAQJ7IAD9DON1K0U22le/43UrRTba",
-    "V78gACAA/fIBIgH98gH9DOB9FQ49bW0/4H0VDj1tbT/98AEgAf3yAf0MPcLmVeMmgr89wuZV4yaCv/3wASAB/fIB/Qz6ECyI9GSWP/oQLIj0ZJY/",
-    "/fABIAH98gH9DBy6oRu6oau/HLqhG7qhq7/98AEgAf3yAf0MERERERERwT8RERERERHBP/3wASAB/fIB/QxVVVVVVVXVv1VVVVVVVdW//fABIAH9",
-    "8gH9DAAAAAAAAPA/AAAAAAAA8D/98AH98gH9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAABAAAAAAAAAAED9DAAAAAAAAABAAAAAAAAAAEAgAP3s",
-    "ASIC/fIBEBb9DAAAAAAAAPA/AAAAAAAA8D/98AH98wH98QEiAf3tASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1SIAL9DJqZmZmZmbk/mpmZmZmZ",
-    "uT/9Sf1SCzcAA0AgACABTkUEQCAFIAAgBmxBA3RqIAIgACADbEEDdGorAwAgBLejOQMAIABBAWohAAwBCwsL6QEDB38BewF8A0AgACABTkUEQCAD",
-    "IAAgBGxBA3RqIQ0gBSAAIAZsQQN0aiEOIAcgACAIbEEDdGohDyAJIAAgCmxBA3RqIRAgAiACQQFxayERQQAhCwNAIAsgEU5FBEAgC0EDdCIMIA1q",
-    "/QAEACAO/QoDAP3xASESIAwgD2ogEv0LBAAgDCAQaiASIBL98gH9CwQAIAtBAmohCwwBCwsDQCACIAtMRQRAIAtBA3QiDCANaisDACAOKwMAoSET",
-    "IAwgD2ogEzkDACAMIBBqIBMgE6I5AwAgC0EBaiELDAELCyAAQQFqIQAMAQsLC2UBAXwDQCAAIAFORQRAIAUgACAGbEEDdGogAiAAIANsQQN0aisD",
-    "ACAEtyILo0TxaOOItfjkPqCfOQMAIAkgACAKbEEDdGogByAAIAhsQQN0aisDACALozkDACAAQQFqIQAMAQsLC/wCAwt/AnsCfANAIAAgAU5FBEAg",
-    "AyAAIARsQQN0aiEWIAUgACAGbEEDdGohFyAHIAAgCGxBA3RqIRggCSAAIApsQQN0aiEZIAsgACAMbEEDdGohGiANIAAgDmxBA3RqIRsgDyAAIBBs",
-    "QQN0aiEcIBIgACATbEEDdGohHSACIAJBAXFrIR5BACEVA0AgFSAeTkUEQCAVQQN0IhQgFmr9AAQAIBf9CgMA/fMBIR8gFCAYaiAf/QsEACAUIBtq",
-    "IBQgGWr9AAQAIBr9CgMA/fEBIiD9CwQAIBQgHGogICAg/fIB/QsEACAUIB1qIBEgFGr9AAQAIB/98gH9CwQAIBVBAmohFQwBCwsDQCACIBVMRQRA",
-    "IBVBA3QiFCAWaisDACAXKwMAoyEhIBQgGGogITkDACAUIBtqIBQgGWorAwAgGisDAKEiIjkDACAUIBxqICIgIqI5AwAgFCAdaiARIBRqKwMAICGi",
-    "OQMAIBVBAWohFQwBCwsgAEEBaiEADAELCwtCAANAIAAgAU5FBEAgBSAAIAZsQQN0aiACIAAgA2xBA3RqKwMAIAS3o0TxaOOItfjkPqCfOQMAIABB",
-    "AWohAAwBCwsLmAIDCH8BewF8A0AgACABTkUEQCADIAAgBGxBA3RqIRAgBSAAIAZsQQN0aiERIAcgACAIbEEDdGohEiAKIAAgC2xBA3RqIRMgDCAA",
-    "IA1sQQN0aiEUIAIgAkEBcWshFUEAIQ8DQCAPIBVORQRAIA9BA3QiDiAQav0ABAAgEf0KAwD98wEhFiAOIBJqIBb9CwQAIA4gFGogCSAOav0ABAAg",
-    "Fv3yASAOIBNq/QAEAP3wAf0LBAAgD0ECaiEPDAELCwNAIAIgD0xFBEAgD0EDdCIOIBBqKwMAIBErAwCjIRcgDiASaiAXOQMAIA4gFGogCSAOaisD",
-    "ACAXoiAOIBNqKwMAoDkDACAPQQFqIQ8MAQsLIABBAWohAAwBCwsL8QUDDX8DewN8A0AgACABTkUEQCADIAAgBGxBA3RqIR0gBiAAIAdsQQN0aiEe",
-    "IAggACAJbEEDdGohHyALIAAgDGxBA3RqISAgDSAAIA5sQQN0aiEhIBAgACARbEEDdGohIiASIAAgE2xBA3RqISMgFSAAIBZsQQN0aiEkIBcgACAY",
-    "bEEDdGohJSAZIAAgGmxBA3RqISYgAiACQQFxayEnQQAhHANAIBwgJ05FBED9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gHEED",
-    "dCIbIB1q/QAEACAFIBtq/QAEAP3wAf3tARAW/fAB/fMBISggGyAeaiAo/QsEACAbICBqIBsgH2r9AAQAIAogG2r9AAQA/fABEBciKf0LBAAgGyAi",
-    "av0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAbICFq/QAEACAPIBtq/QAEAP3wAf3tARAW/fAB/fMBIir9CwQAIBsgJGr9DAAA",
-    "AAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gGyAjav0ABAAgFCAbav0ABAD98AH97QEQFv3wAf3zAf0LBAAgGyAmaiAqIBsgJWr9AAQA",
-    "/fIBICggKf3yAf3wAf0LBAAgHEECaiEcDAELCwNAIAIgHExFBEBEAAAAAAAA8D8gHEEDdCIbIB1qKwMAIAUgG2orAwCgmv0UEBb9IQBEAAAAAAAA",
-    "8D+goyErIBsgHmogKzkDACAbICBqIBsgH2orAwAgCiAbaisDAKD9FBAX/SEAIiw5AwAgGyAiakQAAAAAAADwPyAbICFqKwMAIA8gG2orAwCgmv0U",
-    "EBb9IQBEAAAAAAAA8D+goyItOQMAIBsgJGpEAAAAAAAA8D8gGyAjaisDACAUIBtqKwMAoJr9FBAW/SEARAAAAAAAAPA/oKM5AwAgGyAmaiAtIBsg",
-    "JWorAwCiICsgLKKgOQMAIBxBAWohHAwBCwsgAEEBaiEADAELCwvcAgMJfwF7AXwDQCAAIAFORQRAIAMgACAEbEEDdGohEyAFIAAgBmxBA3RqIRQg",
-    "ByAAIAhsQQN0aiEVIAsgACAMbEEDdGohFiANIAAgDmxBA3RqIRcgDyAAIBBsQQN0aiEYIAIgAkEBcWshGUEAIRIDQCASIBlORQRAIBJBA3QiESAT",
-    "av0ABAAgFP0KAwD98wEhGiARIBVqIBr9CwQAIBEgFmogCSARav0ABAAgGv3yASAKIBFq/QAEAP3wARAXIhr9CwQAIBEgGGogESAXav0ABAAgGv3y",
-    "Af0LBAAgEkECaiESDAELCwNAIAIgEkxFBEAgEkEDdCIRIBNqKwMAIBQrAwCjIRsgESAVaiAbOQMAIBEgFmogCSARaisDACAboiAKIBFqKwMAoP0U",
-    "EBf9IQAiGzkDACARIBhqIBEgF2orAwAgG6I5AwAgEkEBaiESDAELCyAAQQFqIQAMAQsLC7kBAQZ/A0AgACABTkUEQCADIAAgBGxBA3RqIQsgBSAA",
-    "IAZsQQN0aiEMIAcgACAIbEEDdGohDSACIAJBAXFrIQ5BACEJA0AgCSAOTkUEQCAJQQN0IgogDWogCiALav0ABAAgCiAMav0ABAD98AH9CwQAIAlB",
-    "AmohCQwBCwsDQCACIAlMRQRAIAlBA3QiCiANaiAKIAtqKwMAIAogDGorAwCgOQMAIAlBAWohCQwBCwsgAEEBaiEADAELCwuJAQADQCAAIAFORQRA",
-    "IAQgACAFbEEDdGogAiAAIANsQQN0aisDAEQAAAAAAAAAQKI5AwAgCCAAIAlsQQN0aiAGIAAgB2xBA3RqKwMARAAAAAAAAABAojkDACAMIAAgDWxB",
-    "A3RqIAogACALbEEDdGorAwBEAAAAAAAAAECiOQMAIABBAWohAAwBCwsLiwIBCX8DQCAAIAFORQRAIAMgACAEbEEDdGohESAFIAAgBmxBA3RqIRIg",
-    "ByAAIAhsQQN0aiETIAkgACAKbEEDdGohFCALIAAgDGxBA3RqIRUgDSAAIA5sQQN0aiEWIAIgAkEBcWshF0EAIQ8DQCAPIBdORQRAIA9BA3QiECAT",
-    "aiAQIBFq/QAEACAS/QoDAP3zAf0LBAAgECAWaiAQIBRq/QAEACAV/QoDAP3zAf0LBAAgD0ECaiEPDAELCwNAIAIgD0xFBEAgD0EDdCIQIBNqIBAg",
-    "EWorAwAgEisDAKM5AwAgECAWaiAQIBRqKwMAIBUrAwCjOQMAIA9BAWohDwwBCwsgAEEBaiEADAELCwu/BwMTfwN7A3wDQCAAIAFORQRAIAMgACAE",
-    "bEEDdGohKCAFIAAgBmxBA3RqISYgByAAIAhsQQN0aiEpIAkgACAKbEEDdGohKiAMIAAgDWxBA3RqIScgDiAAIA9sQQN0aiErIBAgACARbEEDdGoh",
-    "LCASIAAgE2xBA3RqIS0gFCAAIBVsQQN0aiEuIBYgACAXbEEDdGohLyAYIAAgGWxBA3RqITAgGiAAIBtsQQN0aiExIBwgACAdbEEDdGohMiAeIAAg",
-    "H2xBA3RqITMgICAAICFsQQN0aiE0ICIgACAjbEEDdGohNSACIAJBAXFrITZBACElA0AgJSA2TkUEQCAlQQN0IiQgKGr9AAQAICQgJmr9AAQA/fIB",
-    "/QwAAAAAAADwPwAAAAAAAPA/ICQgKWr9AAQAIjcgN/3yAf3xAf3yASE3ICQgKmogN/0LBAAgJCAraiA3IAsgJGr9AAQA/fIBIjkgJ/0KAwD98wH9",
-    "CwQAICQgLWogOSAkICxq/QAEACAn/QoDAP3zASI5/fIBICf9CgMA/fMB/e0B/QsEACAkIC9q/QwAAAAAAADwPwAAAAAAAPA/ICQgLmr9AAQAIjgg",
-    "OP3yAf3xAf0LBAAgJCAxaiAkIDBq/QAEACI4/QwAAAAAAADwPwAAAAAAAPA/IDj98QH98gH9CwQAICQgM2ogJCAyav0ABAAiOP0MAAAAAAAA8D8A",
-    "AAAAAADwPyA4/fEB/fIB/QsEACAkIDRqICQgKGr9AAQAICQgKWr9AAQA/fIBICQgJmr9AAQA/QwAAAAAAADwPwAAAAAAAPA/ICQgJmr9AAQA/fEB",
-    "/fIB/fIB/QsEACAkIDVqIDcgOf3yAf0LBAAgJUECaiElDAELCwNAIAIgJUxFBEAgJUEDdCIkIChqKwMAICQgJmorAwCiRAAAAAAAAPA/ICQgKWor",
-    "AwAiOiA6oqGiITogJCAqaiA6OQMAICQgK2ogOiALICRqKwMAoiI8ICcrAwCjOQMAICQgLWogPCAkICxqKwMAICcrAwCjIjyiICcrAwCjmjkDACAk",
-    "IC9qRAAAAAAAAPA/ICQgLmorAwAiOyA7oqE5AwAgJCAxaiAkIDBqKwMAIjtEAAAAAAAA8D8gO6GiOQMAICQgM2ogJCAyaisDACI7RAAAAAAAAPA/",
-    "IDuhojkDACAkIDRqICQgKGorAwAgJCApaisDAKIgJCAmaisDAEQAAAAAAADwPyAkICZqKwMAoaKiOQMAICQgNWogOiA8ojkDACAlQQFqISUMAQsL",
-    "IABBAWohAAwBCwsLRgADQCAAIAFORQRAIAcgACAIbEEDdGogAiAAIANsQQN0aisDACAEIAAgBWxBA3RqKwMAoyAGt6M5AwAgAEEBaiEADAELCwvO",
-    "AgMJfwF7AXwDQCAAIAFORQRAIAMgACAEbEEDdGohESAFIAAgBmxBA3RqIRIgByAAIAhsQQN0aiETIAkgACAKbEEDdGohFCALIAAgDGxBA3RqIRUg",
-    "DSAAIA5sQQN0aiEWIAIgAkEBcWshF0EAIRADQCAQIBdORQRAIBBBA3QiDyARav0ABAD9DAAAAAAAAABAAAAAAAAAAEAgDyASav0ABAAgDyATav0A",
-    "BAD98gH98gH98AEhGCAPIBVqIA8gFGr9AAQAIBj98AH9CwQAIA8gFmogGP3tAf0LBAAgEEECaiEQDAELCwNAIAIgEExFBEAgEEEDdCIPIBFqKwMA",
-    "IA8gEmorAwAgDyATaisDAKJEAAAAAAAAAECioCEZIA8gFWogDyAUaisDACAZoDkDACAPIBZqIBmaOQMAIBBBAWohEAwBCwsgAEEBaiEADAELCwuZ",
-    "BAMQfwF7AXwDQCAAIAFORQRAIAMgACAEbEEDdGohHyAFIAAgBmxBA3RqISAgByAAIAhsQQN0aiEhIAkgACAKbEEDdGohIiALIAAgDGxBA3RqISMg",
-    "DSAAIA5sQQN0aiEkIA8gACAQbEEDdGohJSARIAAgEmxBA3RqISYgEyAAIBRsQQN0aiEnIBUgACAWbEEDdGohKCAXIAAgGGxBA3RqISkgGSAAIBps",
-    "QQN0aiEqIBsgACAcbEEDdGohKyACIAJBAXFrISxBACEeA0AgHiAsTkUEQCAeQQN0Ih0gH2r9AAQAIB0gIGr9AAQA/fABIS0gHSAjaiAtIB0gIWr9",
-    "AAQA/fIBIB0gImr9AAQA/fIB/QsEACAdICZqIC0gHSAkav0ABAD98gEgHSAlav0ABAD98gH9CwQAIB0gKWogLSAdICdq/QAEAP3yASAdIChq/QAE",
-    "AP3yAf0LBAAgHSAraiAtIB0gKmr9AAQA/fIB/QsEACAeQQJqIR4MAQsLA0AgAiAeTEUEQCAeQQN0Ih0gH2orAwAgHSAgaisDAKAhLiAdICNqIC4g",
-    "HSAhaisDAKIgHSAiaisDAKI5AwAgHSAmaiAuIB0gJGorAwCiIB0gJWorAwCiOQMAIB0gKWogLiAdICdqKwMAoiAdIChqKwMAojkDACAdICtqIC4g",
-    "HSAqaisDAKI5AwAgHkEBaiEeDAELCyAAQQFqIQAMAQsLC7EFAxF/AnsCfANAIAAgAU5FBEAgAyAAIARsQQN0aiEnIAUgACAGbEEDdGohKCAHIAAg",
-    "CGxBA3RqISkgCSAAIApsQQN0aiEqIAwgACANbEEDdGohIyAOIAAgD2xBA3RqISsgECAAIBFsQQN0aiEkIBIgACATbEEDdGohLCAUIAAgFWxBA3Rq",
-    "ISUgFiAAIBdsQQN0aiEtIBggACAZbEEDdGohLiAbIAAgHGxBA3RqISYgHSAAIB5sQQN0aiEvIB8gACAgbEEDdGohMCACIAJBAXFrITFBACEiA0Ag",
-    "IiAxTkUEQCAiQQN0IiEgJ2r9AAQAICEgKGr9AAQA/fABICEgKWr9AAQA/fABICEgKmr9AAQA/fABIjIgCyAhav0ABAD98gEhMyAhICtqIDMgI/0K",
-    "AwD98wH9CwQAICEgLGogMyAhICRq/QAEAP3yASAj/QoDAP3zAf3tAf0LBAAgISAtaiAyICEgJWr9AAQA/fIB/QsEACAhIC5qIDIgISAkav0ABAD9",
-    "8gH9CwQAICEgL2ogMiAaICFq/QAEAP3yASIyICb9CgMA/fMB/QsEACAhIDBqIDIgISAlav0ABAD98gEgJv0KAwD98wH97QH9CwQAICJBAmohIgwB",
-    "CwsDQCACICJMRQRAICJBA3QiISAnaisDACAhIChqKwMAoCAhIClqKwMAoCAhICpqKwMAoCI0IAsgIWorAwCiITUgISAraiA1ICMrAwCjOQMAICEg",
-    "LGogNSAhICRqKwMAoiAjKwMAo5o5AwAgISAtaiA0ICEgJWorAwCiOQMAICEgLmogNCAhICRqKwMAojkDACAhIC9qIDQgGiAhaisDAKIiNCAmKwMA",
-    "ozkDACAhIDBqIDQgISAlaisDAKIgJisDAKOaOQMAICJBAWohIgwBCwsgAEEBaiEADAELCwt4AQF8A0AgACABTkUEQCAHIAAgCGxBA3RqIAIgACAD",
-    "bEEDdGorAwAgBCAAIAVsQQN0aisDAKMgBrciD6M5AwAgDSAAIA5sQQN0aiAJIAAgCmxBA3RqKwMAIAsgACAMbEEDdGorAwCjIA+jOQMAIABBAWoh",
-    "AAwBCwsL9QMDDX8BewF8A0AgACABTkUEQCADIAAgBGxBA3RqIRkgBSAAIAZsQQN0aiEaIAcgACAIbEEDdGohGyAJIAAgCmxBA3RqIRwgCyAAIAxs",
-    "QQN0aiEdIA0gACAObEEDdGohHiAPIAAgEGxBA3RqIR8gESAAIBJsQQN0aiEgIBMgACAUbEEDdGohISAVIAAgFmxBA3RqISIgAiACQQFxayEjQQAh",
-    "GANAIBggI05FBEAgGEEDdCIXIBlq/QAEAP0MAAAAAAAAAEAAAAAAAAAAQCAXIBpq/QAEACAXIBtq/QAEAP3yAf3yAf3wASEkIBcgHGogJP0LBAAg",
-    "FyAdaiAk/e0B/QsEACAXICFqIBcgHmr9AAQA/QwAAAAAAAAAQAAAAAAAAABAIBcgH2r9AAQAIBcgIGr9AAQA/fIB/fIB/fABIiT9CwQAIBcgImog",
-    "JP3tAf0LBAAgGEECaiEYDAELCwNAIAIgGExFBEAgGEEDdCIXIBlqKwMAIBcgGmorAwAgFyAbaisDAKJEAAAAAAAAAECioCElIBcgHGogJTkDACAX",
-    "IB1qICWaOQMAIBcgIWogFyAeaisDACAXIB9qKwMAIBcgIGorAwCiRAAAAAAAAABAoqAiJTkDACAXICJqICWaOQMAIBhBAWohGAwBCwsgAEEBaiEA",
-    "DAELCwtaAQF8A0AgACABTkUEQCAFIAAgBmxBA3RqIAIgACADbEEDdGorAwAgBLciC6M5AwAgCSAAIApsQQN0aiAHIAAgCGxBA3RqKwMAIAujOQMA",
-    "IABBAWohAAwBCwsLlwIBCX8DQCAAIAFORQRAIAMgACAEbEEDdGohESAFIAAgBmxBA3RqIRIgByAAIAhsQQN0aiETIAkgACAKbEEDdGohFCALIAAg",
-    "DGxBA3RqIRUgDSAAIA5sQQN0aiEWIAIgAkEBcWshF0EAIRADQCAQIBdORQRAIBBBA3QiDyATaiAPIBFq/QAEACAPIBJq/QAEAP3wAf0LBAAgDyAW",
-    "aiAPIBRq/QAEACAPIBVq/QAEAP3wAf0LBAAgEEECaiEQDAELCwNAIAIgEExFBEAgEEEDdCIPIBNqIA8gEWorAwAgDyASaisDAKA5AwAgDyAWaiAP",
-    "IBRqKwMAIA8gFWorAwCgOQMAIBBBAWohEAwBCwsgAEEBaiEADAELCwsA2QIEbmFtZQHRAiwABWV4cDMyAQZ0YW5oMzICBWYzMl8wAwVmMzJfMQQF",
-    "ZjMyXzIFBWYzMl8zBgVmMzJfNAcFZjMyXzUIBWYzMl82CQZmMzJfMTAKBmYzMl8xMQsGZjMyXzEzDAZmMzJfMTQNBmYzMl8xNQ4GZjMyXzE2DwZm",
-    "MzJfMTcQBmYzMl8xOREGZjMyXzIwEgZmMzJfMjETBmYzMl8yMhQGZjMyXzIzFQZmMzJfMjQWBWV4cDY0FwZ0YW5oNjQYBWY2NF8wGQVmNjRfMRoF",
-    "ZjY0XzIbBWY2NF8zHAVmNjRfNB0FZjY0XzUeBWY2NF82HwZmNjRfMTAgBmY2NF8xMSEGZjY0XzEzIgZmNjRfMTQjBmY2NF8xNSQGZjY0XzE2JQZm",
-    "NjRfMTcmBmY2NF8xOScGZjY0XzIwKAZmNjRfMjEpBmY2NF8yMioGZjY0XzIzKwZmNjRfMjQ=",
+    "AGFzbQEAAAABrwIPYAF7AXtgB39/f39/f38AYAt/f39/f39/f39/fwBgFH9/f39/f39/f39/f39/f39/f39/AGAOf39/f39/f39/f39/f38AYAh/",
+    "f39/f39/fwBgG39/f39/f39/f39/f39/f39/f39/f39/f39/fwBgEX9/f39/f39/f39/f39/f39/AGAJf39/f39/f39/AGAPf39/f39/f39/f39/",
+    "f39/AGAkf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/AGAGf39/f39/AGAdf39/f39/f39/f39/f39/f39/f39/f39/f39/f38A",
+    "YCF/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f38AYBd/f39/f39/f39/f39/f39/f39/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAM5",
+    "OAAAAQECAgMBBAUGBwgECQoICwgBCQwFDQkOAgkAAAEBAgIDAQQFBgcIBAkKCAsIAQkMBQ0JDgIJB5MIdgVmMzJfMAACBWYzMl8xAAMFZjMyXzIA",
+    "BAVmMzJfMwACBWYzMl80AAIFZjMyXzUABQVmMzJfNgAGBWYzMl83AAIFZjMyXzgABwVmMzJfOQAIBmYzMl8xMAAJBmYzMl8xMQAJBmYzMl8xMgAJ",
+    "BmYzMl8xMwAJBmYzMl8xNAAKBmYzMl8xNQACBmYzMl8xNgADBmYzMl8xNwAEBmYzMl8xOAACBmYzMl8xOQAHBmYzMl8yMAALBmYzMl8yMQAMBmYz",
+    "Ml8yMgAMBmYzMl8yMwANBmYzMl8yNAAOBmYzMl8yNQAPBmYzMl8yNgACBmYzMl8yNwAQBmYzMl8yOAARBmYzMl8yOQARBmYzMl8zMAARBmYzMl8z",
+    "MQASBmYzMl8zMgATBmYzMl8zMwAUBmYzMl8zNAACBmYzMl8zNQADBmYzMl8zNgATBmYzMl8zNwAVBmYzMl8zOAAWBmYzMl8zOQAQBmYzMl80MAAQ",
+    "BmYzMl80MQARBmYzMl80MgARBmYzMl80MwARBmYzMl80NAAXBmYzMl80NQACBmYzMl80NgARBmYzMl80NwARBmYzMl80OAACBmYzMl80OQAYBmYz",
+    "Ml81MAATBmYzMl81MQATBmYzMl81MgAZBmYzMl81MwACBmYzMl81NAACBmYzMl81NQAaBmYzMl81NgATBmYzMl81NwATBmYzMl81OAAbBWY2NF8w",
+    "AB4FZjY0XzEAHwVmNjRfMgAgBWY2NF8zAB4FZjY0XzQAHgVmNjRfNQAhBWY2NF82ACIFZjY0XzcAHgVmNjRfOAAjBWY2NF85ACQGZjY0XzEwACUG",
+    "ZjY0XzExACUGZjY0XzEyACUGZjY0XzEzACUGZjY0XzE0ACYGZjY0XzE1AB4GZjY0XzE2AB8GZjY0XzE3ACAGZjY0XzE4AB4GZjY0XzE5ACMGZjY0",
+    "XzIwACcGZjY0XzIxACgGZjY0XzIyACgGZjY0XzIzACkGZjY0XzI0ACoGZjY0XzI1ACsGZjY0XzI2AB4GZjY0XzI3ACwGZjY0XzI4AC0GZjY0XzI5",
+    "AC0GZjY0XzMwAC0GZjY0XzMxAC4GZjY0XzMyAC8GZjY0XzMzADAGZjY0XzM0AB4GZjY0XzM1AB8GZjY0XzM2AC8GZjY0XzM3ADEGZjY0XzM4ADIG",
+    "ZjY0XzM5ACwGZjY0XzQwACwGZjY0XzQxAC0GZjY0XzQyAC0GZjY0XzQzAC0GZjY0XzQ0ADMGZjY0XzQ1AB4GZjY0XzQ2AC0GZjY0XzQ3AC0GZjY0",
+    "XzQ4AB4GZjY0XzQ5ADQGZjY0XzUwAC8GZjY0XzUxAC8GZjY0XzUyADUGZjY0XzUzAB4GZjY0XzU0AB4GZjY0XzU1ADYGZjY0XzU2AC8GZjY0XzU3",
+    "AC8GZjY0XzU4ADcKz4kBOOgDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5AQ1QOQENUDkBDVA5IAAgAP0MO6q4",
+    "PzuquD87qrg/O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMAAJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH9",
+    "5QEgAv0Mg4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEgAf3m",
+    "Af0Mq6oqPauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACA",
+    "PwAAgD8AAIA/AACAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3m",
+    "ASABIAL9sQH9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9",
+    "UguEAgECeyAA/QzRDV290Q1dvdENXb3RDV29IAAgAP3mASIB/eYB/QyJiAg+iYgIPomICD6JiAg+/eQBIAH95gH9DKuqqr6rqqq+q6qqvquqqr79",
+    "5AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kAf3mAf0MAACAPwAAgD8AAIA/AACAP/0MAAAAQAAAAEAAAABAAAAAQP0MAAAAQAAAAEAAAABAAAAA",
+    "QCAA/eABIgL95gEQAP0MAACAPwAAgD8AAIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1D/VIgAv0MzczMPc3MzD3N",
+    "zMw9zczMPf1D/VILxgEDBH8BewF9A0AgACABTkUEQCADIAAgBGxBAnRqIQkgBSAAIAZsQQJ0aiEI/QwAAAAAAAAAAAAAAAAAAAAAIQsgAiACQQNx",
+    "ayEKQQAhBwNAIAcgCk5FBEAgCyAHQQJ0IAhq/QAEAP3kASELIAdBBGohBwwBCwsgC/0fACAL/R8BkiAL/R8CIAv9HwOSkiEMA0AgAiAHTEUEQCAM",
+    "IAdBAnQgCGoqAgCSIQwgB0EBaiEHDAELCyAJIAw4AgAgAEEBaiEADAELCws3AANAIAAgAU5FBEAgBSAAIAZsQQJ0aiACIAAgA2xBAnRqKgIAIASy",
+    "lTgCACAAQQFqIQAMAQsLC+kBAwd/AXsBfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiENIAUgACAGbEECdGohDiAHIAAgCGxBAnRqIQ8gCSAAIApsQQJ0",
+    "aiEQIAIgAkEDcWshEUEAIQsDQCALIBFORQRAIAtBAnQiDCANav0ABAAgDv0JAgD95QEhEiAMIA9qIBL9CwQAIAwgEGogEiAS/eYB/QsEACALQQRq",
+    "IQsMAQsLA0AgAiALTEUEQCALQQJ0IgwgDWoqAgAgDioCAJMhEyAMIA9qIBM4AgAgDCAQaiATIBOUOAIAIAtBAWohCwwBCwsgAEEBaiEADAELCwth",
+    "AQF9A0AgACABTkUEQCAFIAAgBmxBAnRqIAIgACADbEECdGoqAgAgBLIiC5VDrMUnN5KROAIAIAkgACAKbEECdGogByAAIAhsQQJ0aioCACALlTgC",
+    "ACAAQQFqIQAMAQsLC/wCAwt/AnsCfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEWIAUgACAGbEECdGohFyAHIAAgCGxBAnRqIRggCSAAIApsQQJ0aiEZ",
+    "IAsgACAMbEECdGohGiANIAAgDmxBAnRqIRsgDyAAIBBsQQJ0aiEcIBIgACATbEECdGohHSACIAJBA3FrIR5BACEVA0AgFSAeTkUEQCAVQQJ0IhQg",
+    "Fmr9AAQAIBf9CQIA/ecBIR8gFCAYaiAf/QsEACAUIBtqIBQgGWr9AAQAIBr9CQIA/eUBIiD9CwQAIBQgHGogICAg/eYB/QsEACAUIB1qIBEgFGr9",
+    "AAQAIB/95gH9CwQAIBVBBGohFQwBCwsDQCACIBVMRQRAIBVBAnQiFCAWaioCACAXKgIAlSEhIBQgGGogITgCACAUIBtqIBQgGWoqAgAgGioCAJMi",
+    "IjgCACAUIBxqICIgIpQ4AgAgFCAdaiARIBRqKgIAICGUOAIAIBVBAWohFQwBCwsgAEEBaiEADAELCws+AANAIAAgAU5FBEAgBSAAIAZsQQJ0aiAC",
+    "IAAgA2xBAnRqKgIAIASylUOsxSc3kpE4AgAgAEEBaiEADAELCwuYAgMIfwF7AX0DQCAAIAFORQRAIAMgACAEbEECdGohECAFIAAgBmxBAnRqIREg",
+    "ByAAIAhsQQJ0aiESIAogACALbEECdGohEyAMIAAgDWxBAnRqIRQgAiACQQNxayEVQQAhDwNAIA8gFU5FBEAgD0ECdCIOIBBq/QAEACAR/QkCAP3n",
+    "ASEWIA4gEmogFv0LBAAgDiAUaiAJIA5q/QAEACAW/eYBIA4gE2r9AAQA/eQB/QsEACAPQQRqIQ8MAQsLA0AgAiAPTEUEQCAPQQJ0Ig4gEGoqAgAg",
+    "ESoCAJUhFyAOIBJqIBc4AgAgDiAUaiAJIA5qKgIAIBeUIA4gE2oqAgCSOAIAIA9BAWohDwwBCwsgAEEBaiEADAELCwudAQEFfwNAIAAgAU5FBEAg",
+    "AyAAIARsQQJ0aiEKIAUgACAGbEECdGogB0ECdGohCyACIAJBA3FrIQlBACEIA0AgCCAJTkUEQCAIQQJ0IgwgCmogCyAMav0ABAD9CwQAIAhBBGoh",
+    "CAwBCwsDQCACIAhMRQRAIAhBAnQiCSAKaiAJIAtqKgIAOAIAIAhBAWohCAwBCwsgAEEBaiEADAELCwvZBQMNfwN7A30DQCAAIAFORQRAIAMgACAE",
+    "bEECdGohHSAGIAAgB2xBAnRqIR4gCCAAIAlsQQJ0aiEfIAsgACAMbEECdGohICANIAAgDmxBAnRqISEgECAAIBFsQQJ0aiEiIBIgACATbEECdGoh",
+    "IyAVIAAgFmxBAnRqISQgFyAAIBhsQQJ0aiElIBkgACAabEECdGohJiACIAJBA3FrISdBACEcA0AgHCAnTkUEQP0MAACAPwAAgD8AAIA/AACAP/0M",
+    "AACAPwAAgD8AAIA/AACAPyAcQQJ0IhsgHWr9AAQAIAUgG2r9AAQA/eQB/eEBEAD95AH95wEhKCAbIB5qICj9CwQAIBsgIGogGyAfav0ABAAgCiAb",
+    "av0ABAD95AEQASIp/QsEACAbICJq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/IBsgIWr9AAQAIA8gG2r9AAQA/eQB/eEBEAD9",
+    "5AH95wEiKv0LBAAgGyAkav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAbICNq/QAEACAUIBtq/QAEAP3kAf3hARAA/eQB/ecB",
+    "/QsEACAbICZqICogGyAlav0ABAD95gEgKCAp/eYB/eQB/QsEACAcQQRqIRwMAQsLA0AgAiAcTEUEQEMAAIA/IBxBAnQiGyAdaioCACAFIBtqKgIA",
+    "koz9ExAA/R8AQwAAgD+SlSErIBsgHmogKzgCACAbICBqIBsgH2oqAgAgCiAbaioCAJL9ExAB/R8AIiw4AgAgGyAiakMAAIA/IBsgIWoqAgAgDyAb",
+    "aioCAJKM/RMQAP0fAEMAAIA/kpUiLTgCACAbICRqQwAAgD8gGyAjaioCACAUIBtqKgIAkoz9ExAA/R8AQwAAgD+SlTgCACAbICZqIC0gGyAlaioC",
+    "AJQgKyAslJI4AgAgHEEBaiEcDAELCyAAQQFqIQAMAQsLC9wCAwl/AXsBfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiETIAUgACAGbEECdGohFCAHIAAg",
+    "CGxBAnRqIRUgCyAAIAxsQQJ0aiEWIA0gACAObEECdGohFyAPIAAgEGxBAnRqIRggAiACQQNxayEZQQAhEgNAIBIgGU5FBEAgEkECdCIRIBNq/QAE",
+    "ACAU/QkCAP3nASEaIBEgFWogGv0LBAAgESAWaiAJIBFq/QAEACAa/eYBIAogEWr9AAQA/eQBEAEiGv0LBAAgESAYaiARIBdq/QAEACAa/eYB/QsE",
+    "ACASQQRqIRIMAQsLA0AgAiASTEUEQCASQQJ0IhEgE2oqAgAgFCoCAJUhGyARIBVqIBs4AgAgESAWaiAJIBFqKgIAIBuUIAogEWoqAgCS/RMQAf0f",
+    "ACIbOAIAIBEgGGogESAXaioCACAblDgCACASQQFqIRIMAQsLIABBAWohAAwBCwsLuQEBBn8DQCAAIAFORQRAIAMgACAEbEECdGohCyAFIAAgBmxB",
+    "AnRqIQwgByAAIAhsQQJ0aiENIAIgAkEDcWshDkEAIQkDQCAJIA5ORQRAIAlBAnQiCiANaiAKIAtq/QAEACAKIAxq/QAEAP3kAf0LBAAgCUEEaiEJ",
+    "DAELCwNAIAIgCUxFBEAgCUECdCIKIA1qIAogC2oqAgAgCiAMaioCAJI4AgAgCUEBaiEJDAELCyAAQQFqIQAMAQsLC30AA0AgACABTkUEQCAEIAAg",
+    "BWxBAnRqIAIgACADbEECdGoqAgBDAAAAQJQ4AgAgCCAAIAlsQQJ0aiAGIAAgB2xBAnRqKgIAQwAAAECUOAIAIAwgACANbEECdGogCiAAIAtsQQJ0",
+    "aioCAEMAAABAlDgCACAAQQFqIQAMAQsLC4sCAQl/A0AgACABTkUEQCADIAAgBGxBAnRqIREgBSAAIAZsQQJ0aiESIAcgACAIbEECdGohEyAJIAAg",
+    "CmxBAnRqIRQgCyAAIAxsQQJ0aiEVIA0gACAObEECdGohFiACIAJBA3FrIRdBACEPA0AgDyAXTkUEQCAPQQJ0IhAgE2ogECARav0ABAAgEv0JAgD9",
+    "5wH9CwQAIBAgFmogECAUav0ABAAgFf0JAgD95wH9CwQAIA9BBGohDwwBCwsDQCACIA9MRQRAIA9BAnQiECATaiAQIBFqKgIAIBIqAgCVOAIAIBAg",
+    "FmogECAUaioCACAVKgIAlTgCACAPQQFqIQ8MAQsLIABBAWohAAwBCwsLqwcDE38DewN9A0AgACABTkUEQCADIAAgBGxBAnRqISggBSAAIAZsQQJ0",
+    "aiEmIAcgACAIbEECdGohKSAJIAAgCmxBAnRqISogDCAAIA1sQQJ0aiEnIA4gACAPbEECdGohKyAQIAAgEWxBAnRqISwgEiAAIBNsQQJ0aiEtIBQg",
+    "ACAVbEECdGohLiAWIAAgF2xBAnRqIS8gGCAAIBlsQQJ0aiEwIBogACAbbEECdGohMSAcIAAgHWxBAnRqITIgHiAAIB9sQQJ0aiEzICAgACAhbEEC",
+    "dGohNCAiIAAgI2xBAnRqITUgAiACQQNxayE2QQAhJQNAICUgNk5FBEAgJUECdCIkIChq/QAEACAkICZq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACA",
+    "PyAkIClq/QAEACI3IDf95gH95QH95gEhNyAkICpqIDf9CwQAICQgK2ogNyALICRq/QAEAP3mASI5ICf9CQIA/ecB/QsEACAkIC1qIDkgJCAsav0A",
+    "BAAgJ/0JAgD95wEiOf3mASAn/QkCAP3nAf3hAf0LBAAgJCAvav0MAACAPwAAgD8AAIA/AACAPyAkIC5q/QAEACI4IDj95gH95QH9CwQAICQgMWog",
+    "JCAwav0ABAAiOP0MAACAPwAAgD8AAIA/AACAPyA4/eUB/eYB/QsEACAkIDNqICQgMmr9AAQAIjj9DAAAgD8AAIA/AACAPwAAgD8gOP3lAf3mAf0L",
+    "BAAgJCA0aiAkIChq/QAEACAkIClq/QAEAP3mASAkICZq/QAEAP0MAACAPwAAgD8AAIA/AACAPyAkICZq/QAEAP3lAf3mAf3mAf0LBAAgJCA1aiA3",
+    "IDn95gH9CwQAICVBBGohJQwBCwsDQCACICVMRQRAICVBAnQiJCAoaioCACAkICZqKgIAlEMAAIA/ICQgKWoqAgAiOiA6lJOUITogJCAqaiA6OAIA",
+    "ICQgK2ogOiALICRqKgIAlCI8ICcqAgCVOAIAICQgLWogPCAkICxqKgIAICcqAgCVIjyUICcqAgCVjDgCACAkIC9qQwAAgD8gJCAuaioCACI7IDuU",
+    "kzgCACAkIDFqICQgMGoqAgAiO0MAAIA/IDuTlDgCACAkIDNqICQgMmoqAgAiO0MAAIA/IDuTlDgCACAkIDRqICQgKGoqAgAgJCApaioCAJQgJCAm",
+    "aioCAEMAAIA/ICQgJmoqAgCTlJQ4AgAgJCA1aiA6IDyUOAIAICVBAWohJQwBCwsgAEEBaiEADAELCwuHAwEGfwNAIAAgAU5FBEAgBSAAIAZsQQJ0",
+    "aiELIAMgACAEbEECdGohCiAHIAdBA3FrIQxBACEJA0AgCSAMTkUEQCAJQQJ0IApq/QwAAAAAAAAAAAAAAAAAAAAA/QsEACAJQQRqIQkMAQsLA0Ag",
+    "ByAJTEUEQCAJQQJ0IApqQwAAAAA4AgAgCUEBaiEJDAELCyAKIAdBAnRqIQwgCCAIQQNxayENQQAhCQNAIAkgDU5FBEAgCUECdCIOIAxqIAsgDmr9",
+    "AAQA/QsEACAJQQRqIQkMAQsLA0AgCCAJTEUEQCAJQQJ0Ig0gDGogCyANaioCADgCACAJQQFqIQkMAQsLIAogByAIaiIJQQJ0aiELIAIgCWsiCSAJ",
+    "QQNxayEKQQAhCQNAIAkgCk5FBEAgCUECdCALav0MAAAAAAAAAAAAAAAAAAAAAP0LBAAgCUEEaiEJDAELCwNAIAkgAiAHIAhqa05FBEAgCUECdCAL",
+    "akMAAAAAOAIAIAlBAWohCQwBCwsgAEEBaiEADAELCwvuAQMEfwF7AX0gAiACQQNxayEJA0AgByAJTkUEQCAHQQJ0IQj9DAAAAAAAAAAAAAAAAAAA",
+    "AAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsQQJ0aiAIav0ABAD95AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/eQB/QsEACAHQQRqIQcM",
+    "AQsLA0AgAiAHTEUEQCAHQQJ0IQhDAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmxBAnRqIAhqKgIAkiELIAZBAWohBgwBCwsgAyAIaiIGIAYq",
+    "AgAgC5I4AgAgB0EBaiEHDAELCwtGAANAIAAgAU5FBEAgByAAIAhsQQJ0aiACIAAgA2xBAnRqKgIAIAQgACAFbEECdGoqAgCVIAaylTgCACAAQQFq",
+    "IQAMAQsLC5cBAwN/AXsBfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEIIAUgACAGbEECdGoiB/0JAgAhCiAHKgIAIQsgAiACQQNxayEJQQAhBwNAIAcg",
+    "CU5FBEAgB0ECdCAIaiAK/QsEACAHQQRqIQcMAQsLA0AgAiAHTEUEQCAHQQJ0IAhqIAs4AgAgB0EBaiEHDAELCyAAQQFqIQAMAQsLC8oCAwl/AXsB",
+    "fQNAIAAgAU5FBEAgAyAAIARsQQJ0aiERIAUgACAGbEECdGohEiAHIAAgCGxBAnRqIRMgCSAAIApsQQJ0aiEUIAsgACAMbEECdGohFSANIAAgDmxB",
+    "AnRqIRYgAiACQQNxayEXQQAhEANAIBAgF05FBEAgEEECdCIPIBFq/QAEAP0MAAAAQAAAAEAAAABAAAAAQCAPIBJq/QAEACAPIBNq/QAEAP3mAf3m",
+    "Af3kASEYIA8gFWogDyAUav0ABAAgGP3kAf0LBAAgDyAWaiAY/eEB/QsEACAQQQRqIRAMAQsLA0AgAiAQTEUEQCAQQQJ0Ig8gEWoqAgAgDyASaioC",
+    "ACAPIBNqKgIAlEMAAABAlJIhGSAPIBVqIA8gFGoqAgAgGZI4AgAgDyAWaiAZjDgCACAQQQFqIRAMAQsLIABBAWohAAwBCwsLmQQDEH8BewF9A0Ag",
+    "ACABTkUEQCADIAAgBGxBAnRqIR8gBSAAIAZsQQJ0aiEgIAcgACAIbEECdGohISAJIAAgCmxBAnRqISIgCyAAIAxsQQJ0aiEjIA0gACAObEECdGoh",
+    "JCAPIAAgEGxBAnRqISUgESAAIBJsQQJ0aiEmIBMgACAUbEECdGohJyAVIAAgFmxBAnRqISggFyAAIBhsQQJ0aiEpIBkgACAabEECdGohKiAbIAAg",
+    "HGxBAnRqISsgAiACQQNxayEsQQAhHgNAIB4gLE5FBEAgHkECdCIdIB9q/QAEACAdICBq/QAEAP3kASEtIB0gI2ogLSAdICFq/QAEAP3mASAdICJq",
+    "/QAEAP3mAf0LBAAgHSAmaiAtIB0gJGr9AAQA/eYBIB0gJWr9AAQA/eYB/QsEACAdIClqIC0gHSAnav0ABAD95gEgHSAoav0ABAD95gH9CwQAIB0g",
+    "K2ogLSAdICpq/QAEAP3mAf0LBAAgHkEEaiEeDAELCwNAIAIgHkxFBEAgHkECdCIdIB9qKgIAIB0gIGoqAgCSIS4gHSAjaiAuIB0gIWoqAgCUIB0g",
+    "ImoqAgCUOAIAIB0gJmogLiAdICRqKgIAlCAdICVqKgIAlDgCACAdIClqIC4gHSAnaioCAJQgHSAoaioCAJQ4AgAgHSAraiAuIB0gKmoqAgCUOAIA",
+    "IB5BAWohHgwBCwsgAEEBaiEADAELCwuHAwEGfwNAIAAgAU5FBEAgBSAAIAZsQQJ0aiEKIAMgACAEbEECdGohCSAHIAdBA3FrIQtBACEIA0AgCCAL",
+    "TkUEQCAIQQJ0IAlq/QwAAAAAAAAAAAAAAAAAAAAA/QsEACAIQQRqIQgMAQsLA0AgByAITEUEQCAIQQJ0IAlqQwAAAAA4AgAgCEEBaiEIDAELCyAJ",
+    "IAdBAnRqIQsgByAHQQNxayEMQQAhCANAIAggDE5FBEAgCEECdCINIAtqIAogDWr9AAQA/QsEACAIQQRqIQgMAQsLA0AgByAITEUEQCAIQQJ0Igwg",
+    "C2ogCiAMaioCADgCACAIQQFqIQgMAQsLIAkgByAHaiIIQQJ0aiEKIAIgCGsiCCAIQQNxayEJQQAhCANAIAggCU5FBEAgCEECdCAKav0MAAAAAAAA",
+    "AAAAAAAAAAAAAP0LBAAgCEEEaiEIDAELCwNAIAggAiAHIAdqa05FBEAgCEECdCAKakMAAAAAOAIAIAhBAWohCAwBCwsgAEEBaiEADAELCwuxBQMR",
+    "fwJ7An0DQCAAIAFORQRAIAMgACAEbEECdGohJyAFIAAgBmxBAnRqISggByAAIAhsQQJ0aiEpIAkgACAKbEECdGohKiAMIAAgDWxBAnRqISMgDiAA",
+    "IA9sQQJ0aiErIBAgACARbEECdGohJCASIAAgE2xBAnRqISwgFCAAIBVsQQJ0aiElIBYgACAXbEECdGohLSAYIAAgGWxBAnRqIS4gGyAAIBxsQQJ0",
+    "aiEmIB0gACAebEECdGohLyAfIAAgIGxBAnRqITAgAiACQQNxayExQQAhIgNAICIgMU5FBEAgIkECdCIhICdq/QAEACAhIChq/QAEAP3kASAhIClq",
+    "/QAEAP3kASAhICpq/QAEAP3kASIyIAsgIWr9AAQA/eYBITMgISAraiAzICP9CQIA/ecB/QsEACAhICxqIDMgISAkav0ABAD95gEgI/0JAgD95wH9",
+    "4QH9CwQAICEgLWogMiAhICVq/QAEAP3mAf0LBAAgISAuaiAyICEgJGr9AAQA/eYB/QsEACAhIC9qIDIgGiAhav0ABAD95gEiMiAm/QkCAP3nAf0L",
+    "BAAgISAwaiAyICEgJWr9AAQA/eYBICb9CQIA/ecB/eEB/QsEACAiQQRqISIMAQsLA0AgAiAiTEUEQCAiQQJ0IiEgJ2oqAgAgISAoaioCAJIgISAp",
+    "aioCAJIgISAqaioCAJIiNCALICFqKgIAlCE1ICEgK2ogNSAjKgIAlTgCACAhICxqIDUgISAkaioCAJQgIyoCAJWMOAIAICEgLWogNCAhICVqKgIA",
+    "lDgCACAhIC5qIDQgISAkaioCAJQ4AgAgISAvaiA0IBogIWoqAgCUIjQgJioCAJU4AgAgISAwaiA0ICEgJWoqAgCUICYqAgCVjDgCACAiQQFqISIM",
+    "AQsLIABBAWohAAwBCwsLeAEBfQNAIAAgAU5FBEAgByAAIAhsQQJ0aiACIAAgA2xBAnRqKgIAIAQgACAFbEECdGoqAgCVIAayIg+VOAIAIA0gACAO",
+    "bEECdGogCSAAIApsQQJ0aioCACALIAAgDGxBAnRqKgIAlSAPlTgCACAAQQFqIQAMAQsLC+0DAw1/AXsBfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEZ",
+    "IAUgACAGbEECdGohGiAHIAAgCGxBAnRqIRsgCSAAIApsQQJ0aiEcIAsgACAMbEECdGohHSANIAAgDmxBAnRqIR4gDyAAIBBsQQJ0aiEfIBEgACAS",
+    "bEECdGohICATIAAgFGxBAnRqISEgFSAAIBZsQQJ0aiEiIAIgAkEDcWshI0EAIRgDQCAYICNORQRAIBhBAnQiFyAZav0ABAD9DAAAAEAAAABAAAAA",
+    "QAAAAEAgFyAaav0ABAAgFyAbav0ABAD95gH95gH95AEhJCAXIBxqICT9CwQAIBcgHWogJP3hAf0LBAAgFyAhaiAXIB5q/QAEAP0MAAAAQAAAAEAA",
+    "AABAAAAAQCAXIB9q/QAEACAXICBq/QAEAP3mAf3mAf3kASIk/QsEACAXICJqICT94QH9CwQAIBhBBGohGAwBCwsDQCACIBhMRQRAIBhBAnQiFyAZ",
+    "aioCACAXIBpqKgIAIBcgG2oqAgCUQwAAAECUkiElIBcgHGogJTgCACAXIB1qICWMOAIAIBcgIWogFyAeaioCACAXIB9qKgIAIBcgIGoqAgCUQwAA",
+    "AECUkiIlOAIAIBcgImogJYw4AgAgGEEBaiEYDAELCyAAQQFqIQAMAQsLC1oBAX0DQCAAIAFORQRAIAUgACAGbEECdGogAiAAIANsQQJ0aioCACAE",
+    "siILlTgCACAJIAAgCmxBAnRqIAcgACAIbEECdGoqAgAgC5U4AgAgAEEBaiEADAELCwuXAgEJfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiERIAUgACAG",
+    "bEECdGohEiAHIAAgCGxBAnRqIRMgCSAAIApsQQJ0aiEUIAsgACAMbEECdGohFSANIAAgDmxBAnRqIRYgAiACQQNxayEXQQAhEANAIBAgF05FBEAg",
+    "EEECdCIPIBNqIA8gEWr9AAQAIA8gEmr9AAQA/eQB/QsEACAPIBZqIA8gFGr9AAQAIA8gFWr9AAQA/eQB/QsEACAQQQRqIRAMAQsLA0AgAiAQTEUE",
+    "QCAQQQJ0Ig8gE2ogDyARaioCACAPIBJqKgIAkjgCACAPIBZqIA8gFGoqAgAgDyAVaioCAJI4AgAgEEEBaiEQDAELCyAAQQFqIQAMAQsLC4sFAQJ7",
+    "/QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAAAADwfwAAAAAAAPB//QwJbagTRhLmPQltqBNGEuY9IAAgAP0M/oIrZUcV9z/+gitlRxX3P/3yAf2UAf0M",
+    "AAAAAAAwkcAAAAAAADCRwP31Af0MAAAAAAAwkUAAAAAAADCRQP30ASIC/QwAAOD+Qi7mPwAA4P5CLuY//fIB/fEBIAL9DHY8eTXvOeo9djx5Ne85",
+    "6j398gH98QEiAf3yAf0MmNj479juIT6Y2Pjv2O4hPv3wASAB/fIB/QzkRPVnReZaPuRE9WdF5lo+/fABIAH98gH9DFyfeLdPfpI+XJ94t09+kj79",
+    "8AEgAf3yAf0MNMdWpeMdxz40x1al4x3HPv3wASAB/fIB/QwaoAEaoAH6PhqgARqgAfo+/fABIAH98gH9DBqgARqgASo/GqABGqABKj/98AEgAf3y",
+    "Af0MF2zBFmzBVj8XbMEWbMFWP/3wASAB/fIB/QwRERERERGBPxEREREREYE//fABIAH98gH9DFVVVVVVVaU/VVVVVVVVpT/98AEgAf3yAf0MVVVV",
+    "VVVVxT9VVVVVVVXFP/3wASAB/fIB/QwAAAAAAADgPwAAAAAAAOA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAf3yAf0MAAAAAAAA8D8A",
+    "AAAAAADwP/3wASAC/fwBIgFBAf2sASIC/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgASAC/bEB/ccB/Qz/AwAAAAAAAP8DAAAAAAAA",
+    "/c4BQTT9ywH98gEgAP0M7zn6/kIuhkDvOfr+Qi6GQP1K/VIgAP0MUjAt1RBJh8BSMC3VEEmHwP1J/VIL7AIBAnsgAP0M43UrRTbaV7/jdStFNtpX",
+    "vyAAIAD98gEiAf3yAf0M4H0VDj1tbT/gfRUOPW1tP/3wASAB/fIB/Qw9wuZV4yaCvz3C5lXjJoK//fABIAH98gH9DPoQLIj0ZJY/+hAsiPRklj/9",
+    "8AEgAf3yAf0MHLqhG7qhq78cuqEbuqGrv/3wASAB/fIB/QwRERERERHBPxEREREREcE//fABIAH98gH9DFVVVVVVVdW/VVVVVVVV1b/98AEgAf3y",
+    "Af0MAAAAAAAA8D8AAAAAAADwP/3wAf3yAf0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAEAAAAAAAAAAQP0MAAAAAAAAAEAAAAAAAAAAQCAA/ewB",
+    "IgL98gEQHP0MAAAAAAAA8D8AAAAAAADwP/3wAf3zAf3xASIB/e0BIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1J/VIgAv0MmpmZmZmZuT+amZmZmZm5",
+    "P/1J/VILugEDBH8BewF8A0AgACABTkUEQCADIAAgBGxBA3RqIQkgBSAAIAZsQQN0aiEI/QwAAAAAAAAAAAAAAAAAAAAAIQsgAiACQQFxayEKQQAh",
+    "BwNAIAcgCk5FBEAgCyAHQQN0IAhq/QAEAP3wASELIAdBAmohBwwBCwsgC/0hACAL/SEBoCEMA0AgAiAHTEUEQCAMIAdBA3QgCGorAwCgIQwgB0EB",
+    "aiEHDAELCyAJIAw5AwAgAEEBaiEADAELCws3AANAIAAgAU5FBEAgBSAAIAZsQQN0aiACIAAgA2xBA3RqKwMAIAS3ozkDACAAQQFqIQAMAQsLC+kB",
+    "Awd/AXsBfANAIAAgAU5FBEAgAyAAIARsQQN0aiENIAUgACAGbEEDdGohDiAHIAAgCGxBA3RqIQ8gCSAAIApsQQN0aiEQIAIgAkEBcWshEUEAIQsD",
+    "QCALIBFORQRAIAtBA3QiDCANav0ABAAgDv0KAwD98QEhEiAMIA9qIBL9CwQAIAwgEGogEiAS/fIB/QsEACALQQJqIQsMAQsLA0AgAiALTEUEQCAL",
+    "QQN0IgwgDWorAwAgDisDAKEhEyAMIA9qIBM5AwAgDCAQaiATIBOiOQMAIAtBAWohCwwBCwsgAEEBaiEADAELCwtlAQF8A0AgACABTkUEQCAFIAAg",
+    "BmxBA3RqIAIgACADbEEDdGorAwAgBLciC6NE8WjjiLX45D6gnzkDACAJIAAgCmxBA3RqIAcgACAIbEEDdGorAwAgC6M5AwAgAEEBaiEADAELCwv8",
+    "AgMLfwJ7AnwDQCAAIAFORQRAIAMgACAEbEEDdGohFiAFIAAgBmxBA3RqIRcgByAAIAhsQQN0aiEYIAkgACAKbEEDdGohGSALIAAgDGxBA3RqIRog",
+    "DSAAIA5sQQN0aiEbIA8gACAQbEEDdGohHCASIAAgE2xBA3RqIR0gAiACQQFxayEeQQAhFQNAIBUgHk5FBEAgFUEDdCIUIBZq/QAEACAX/QoDAP3z",
+    "ASEfIBQgGGogH/0LBAAgFCAbaiAUIBlq/QAEACAa/QoDAP3xASIg/QsEACAUIBxqICAgIP3yAf0LBAAgFCAdaiARIBRq/QAEACAf/fIB/QsEACAV",
+    "QQJqIRUMAQsLA0AgAiAVTEUEQCAVQQN0IhQgFmorAwAgFysDAKMhISAUIBhqICE5AwAgFCAbaiAUIBlqKwMAIBorAwChIiI5AwAgFCAcaiAiICKi",
+    "OQMAIBQgHWogESAUaisDACAhojkDACAVQQFqIRUMAQsLIABBAWohAAwBCwsLQgADQCAAIAFORQRAIAUgACAGbEEDdGogAiAAIANsQQN0aisDACAE",
+    "t6NE8WjjiLX45D6gnzkDACAAQQFqIQAMAQsLC5gCAwh/AXsBfANAIAAgAU5FBEAgAyAAIARsQQN0aiEQIAUgACAGbEEDdGohESAHIAAgCGxBA3Rq",
+    "IRIgCiAAIAtsQQN0aiETIAwgACANbEEDdGohFCACIAJBAXFrIRVBACEPA0AgDyAVTkUEQCAPQQN0Ig4gEGr9AAQAIBH9CgMA/fMBIRYgDiASaiAW",
+    "/QsEACAOIBRqIAkgDmr9AAQAIBb98gEgDiATav0ABAD98AH9CwQAIA9BAmohDwwBCwsDQCACIA9MRQRAIA9BA3QiDiAQaisDACARKwMAoyEXIA4g",
+    "EmogFzkDACAOIBRqIAkgDmorAwAgF6IgDiATaisDAKA5AwAgD0EBaiEPDAELCyAAQQFqIQAMAQsLC50BAQV/A0AgACABTkUEQCADIAAgBGxBA3Rq",
+    "IQogBSAAIAZsQQN0aiAHQQN0aiELIAIgAkEBcWshCUEAIQgDQCAIIAlORQRAIAhBA3QiDCAKaiALIAxq/QAEAP0LBAAgCEECaiEIDAELCwNAIAIg",
+    "CExFBEAgCEEDdCIJIApqIAkgC2orAwA5AwAgCEEBaiEIDAELCyAAQQFqIQAMAQsLC/EFAw1/A3sDfANAIAAgAU5FBEAgAyAAIARsQQN0aiEdIAYg",
+    "ACAHbEEDdGohHiAIIAAgCWxBA3RqIR8gCyAAIAxsQQN0aiEgIA0gACAObEEDdGohISAQIAAgEWxBA3RqISIgEiAAIBNsQQN0aiEjIBUgACAWbEED",
+    "dGohJCAXIAAgGGxBA3RqISUgGSAAIBpsQQN0aiEmIAIgAkEBcWshJ0EAIRwDQCAcICdORQRA/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAA",
+    "AAAAAPA/IBxBA3QiGyAdav0ABAAgBSAbav0ABAD98AH97QEQHP3wAf3zASEoIBsgHmogKP0LBAAgGyAgaiAbIB9q/QAEACAKIBtq/QAEAP3wARAd",
+    "Iin9CwQAIBsgImr9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gGyAhav0ABAAgDyAbav0ABAD98AH97QEQHP3wAf3zASIq/QsE",
+    "ACAbICRq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/IBsgI2r9AAQAIBQgG2r9AAQA/fAB/e0BEBz98AH98wH9CwQAIBsgJmog",
+    "KiAbICVq/QAEAP3yASAoICn98gH98AH9CwQAIBxBAmohHAwBCwsDQCACIBxMRQRARAAAAAAAAPA/IBxBA3QiGyAdaisDACAFIBtqKwMAoJr9FBAc",
+    "/SEARAAAAAAAAPA/oKMhKyAbIB5qICs5AwAgGyAgaiAbIB9qKwMAIAogG2orAwCg/RQQHf0hACIsOQMAIBsgImpEAAAAAAAA8D8gGyAhaisDACAP",
+    "IBtqKwMAoJr9FBAc/SEARAAAAAAAAPA/oKMiLTkDACAbICRqRAAAAAAAAPA/IBsgI2orAwAgFCAbaisDAKCa/RQQHP0hAEQAAAAAAADwP6CjOQMA",
+    "IBsgJmogLSAbICVqKwMAoiArICyioDkDACAcQQFqIRwMAQsLIABBAWohAAwBCwsL3AIDCX8BewF8A0AgACABTkUEQCADIAAgBGxBA3RqIRMgBSAA",
+    "IAZsQQN0aiEUIAcgACAIbEEDdGohFSALIAAgDGxBA3RqIRYgDSAAIA5sQQN0aiEXIA8gACAQbEEDdGohGCACIAJBAXFrIRlBACESA0AgEiAZTkUE",
+    "QCASQQN0IhEgE2r9AAQAIBT9CgMA/fMBIRogESAVaiAa/QsEACARIBZqIAkgEWr9AAQAIBr98gEgCiARav0ABAD98AEQHSIa/QsEACARIBhqIBEg",
+    "F2r9AAQAIBr98gH9CwQAIBJBAmohEgwBCwsDQCACIBJMRQRAIBJBA3QiESATaisDACAUKwMAoyEbIBEgFWogGzkDACARIBZqIAkgEWorAwAgG6Ig",
+    "CiARaisDAKD9FBAd/SEAIhs5AwAgESAYaiARIBdqKwMAIBuiOQMAIBJBAWohEgwBCwsgAEEBaiEADAELCwu5AQEGfwNAIAAgAU5FBEAgAyAAIARs",
+    "QQN0aiELIAUgACAGbEEDdGohDCAHIAAgCGxBA3RqIQ0gAiACQQFxayEOQQAhCQNAIAkgDk5FBEAgCUEDdCIKIA1qIAogC2r9AAQAIAogDGr9AAQA",
+    "/fAB/QsEACAJQQJqIQkMAQsLA0AgAiAJTEUEQCAJQQN0IgogDWogCiALaisDACAKIAxqKwMAoDkDACAJQQFqIQkMAQsLIABBAWohAAwBCwsLiQEA",
+    "A0AgACABTkUEQCAEIAAgBWxBA3RqIAIgACADbEEDdGorAwBEAAAAAAAAAECiOQMAIAggACAJbEEDdGogBiAAIAdsQQN0aisDAEQAAAAAAAAAQKI5",
+    "AwAgDCAAIA1sQQN0aiAKIAAgC2xBA3RqKwMARAAAAAAAAABAojkDACAAQQFqIQAMAQsLC4sCAQl/A0AgACABTkUEQCADIAAgBGxBA3RqIREgBSAA",
+    "IAZsQQN0aiESIAcgACAIbEEDdGohEyAJIAAgCmxBA3RqIRQgCyAAIAxsQQN0aiEVIA0gACAObEEDdGohFiACIAJBAXFrIRdBACEPA0AgDyAXTkUE",
+    "QCAPQQN0IhAgE2ogECARav0ABAAgEv0KAwD98wH9CwQAIBAgFmogECAUav0ABAAgFf0KAwD98wH9CwQAIA9BAmohDwwBCwsDQCACIA9MRQRAIA9B",
+    "A3QiECATaiAQIBFqKwMAIBIrAwCjOQMAIBAgFmogECAUaisDACAVKwMAozkDACAPQQFqIQ8MAQsLIABBAWohAAwBCwsLvwcDE38DewN8A0AgACAB",
+    "TkUEQCADIAAgBGxBA3RqISggBSAAIAZsQQN0aiEmIAcgACAIbEEDdGohKSAJIAAgCmxBA3RqISogDCAAIA1sQQN0aiEnIA4gACAPbEEDdGohKyAQ",
+    "IAAgEWxBA3RqISwgEiAAIBNsQQN0aiEtIBQgACAVbEEDdGohLiAWIAAgF2xBA3RqIS8gGCAAIBlsQQN0aiEwIBogACAbbEEDdGohMSAcIAAgHWxB",
+    "A3RqITIgHiAAIB9sQQN0aiEzICAgACAhbEEDdGohNCAiIAAgI2xBA3RqITUgAiACQQFxayE2QQAhJQNAICUgNk5FBEAgJUEDdCIkIChq/QAEACAk",
+    "ICZq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyAkIClq/QAEACI3IDf98gH98QH98gEhNyAkICpqIDf9CwQAICQgK2ogNyALICRq/QAEAP3yASI5",
+    "ICf9CgMA/fMB/QsEACAkIC1qIDkgJCAsav0ABAAgJ/0KAwD98wEiOf3yASAn/QoDAP3zAf3tAf0LBAAgJCAvav0MAAAAAAAA8D8AAAAAAADwPyAk",
+    "IC5q/QAEACI4IDj98gH98QH9CwQAICQgMWogJCAwav0ABAAiOP0MAAAAAAAA8D8AAAAAAADwPyA4/fEB/fIB/QsEACAkIDNqICQgMmr9AAQAIjj9",
+    "DAAAAAAAAPA/AAAAAAAA8D8gOP3xAf3yAf0LBAAgJCA0aiAkIChq/QAEACAkIClq/QAEAP3yASAkICZq/QAEAP0MAAAAAAAA8D8AAAAAAADwPyAk",
+    "ICZq/QAEAP3xAf3yAf3yAf0LBAAgJCA1aiA3IDn98gH9CwQAICVBAmohJQwBCwsDQCACICVMRQRAICVBA3QiJCAoaisDACAkICZqKwMAokQAAAAA",
+    "AADwPyAkIClqKwMAIjogOqKhoiE6ICQgKmogOjkDACAkICtqIDogCyAkaisDAKIiPCAnKwMAozkDACAkIC1qIDwgJCAsaisDACAnKwMAoyI8oiAn",
+    "KwMAo5o5AwAgJCAvakQAAAAAAADwPyAkIC5qKwMAIjsgO6KhOQMAICQgMWogJCAwaisDACI7RAAAAAAAAPA/IDuhojkDACAkIDNqICQgMmorAwAi",
+    "O0QAAAAAAADwPyA7oaI5AwAgJCA0aiAkIChqKwMAICQgKWorAwCiICQgJmorAwBEAAAAAAAA8D8gJCAmaisDAKGiojkDACAkIDVqIDogPKI5AwAg",
+    "JUEBaiElDAELCyAAQQFqIQAMAQsLC48DAQZ/A0AgACABTkUEQCAFIAAgBmxBA3RqIQsgAyAAIARsQQN0aiEKIAcgB0EBcWshDEEAIQkDQCAJIAxO",
+    "RQRAIAlBA3QgCmr9DAAAAAAAAAAAAAAAAAAAAAD9CwQAIAlBAmohCQwBCwsDQCAHIAlMRQRAIAlBA3QgCmpEAAAAAAAAAAA5AwAgCUEBaiEJDAEL",
+    "CyAKIAdBA3RqIQwgCCAIQQFxayENQQAhCQNAIAkgDU5FBEAgCUEDdCIOIAxqIAsgDmr9AAQA/QsEACAJQQJqIQkMAQsLA0AgCCAJTEUEQCAJQQN0",
+    "Ig0gDGogCyANaisDADkDACAJQQFqIQkMAQsLIAogByAIaiIJQQN0aiELIAIgCWsiCSAJQQFxayEKQQAhCQNAIAkgCk5FBEAgCUEDdCALav0MAAAA",
+    "AAAAAAAAAAAAAAAAAP0LBAAgCUECaiEJDAELCwNAIAkgAiAHIAhqa05FBEAgCUEDdCALakQAAAAAAAAAADkDACAJQQFqIQkMAQsLIABBAWohAAwB",
+    "CwsL8gEDBH8BewF8IAIgAkEBcWshCQNAIAcgCU5FBEAgB0EDdCEI/QwAAAAAAAAAAAAAAAAAAAAAIQogACEGA0AgASAGTEUEQCAKIAQgBSAGbEED",
+    "dGogCGr9AAQA/fABIQogBkEBaiEGDAELCyADIAhqIgYgBv0ABAAgCv3wAf0LBAAgB0ECaiEHDAELCwNAIAIgB0xFBEAgB0EDdCEIRAAAAAAAAAAA",
+    "IQsgACEGA0AgASAGTEUEQCALIAQgBSAGbEEDdGogCGorAwCgIQsgBkEBaiEGDAELCyADIAhqIgYgBisDACALoDkDACAHQQFqIQcMAQsLC0YAA0Ag",
+    "ACABTkUEQCAHIAAgCGxBA3RqIAIgACADbEEDdGorAwAgBCAAIAVsQQN0aisDAKMgBrejOQMAIABBAWohAAwBCwsLlwEDA38BewF8A0AgACABTkUE",
+    "QCADIAAgBGxBA3RqIQggBSAAIAZsQQN0aiIH/QoDACEKIAcrAwAhCyACIAJBAXFrIQlBACEHA0AgByAJTkUEQCAHQQN0IAhqIAr9CwQAIAdBAmoh",
+    "BwwBCwsDQCACIAdMRQRAIAdBA3QgCGogCzkDACAHQQFqIQcMAQsLIABBAWohAAwBCwsLzgIDCX8BewF8A0AgACABTkUEQCADIAAgBGxBA3RqIREg",
+    "BSAAIAZsQQN0aiESIAcgACAIbEEDdGohEyAJIAAgCmxBA3RqIRQgCyAAIAxsQQN0aiEVIA0gACAObEEDdGohFiACIAJBAXFrIRdBACEQA0AgECAX",
+    "TkUEQCAQQQN0Ig8gEWr9AAQA/QwAAAAAAAAAQAAAAAAAAABAIA8gEmr9AAQAIA8gE2r9AAQA/fIB/fIB/fABIRggDyAVaiAPIBRq/QAEACAY/fAB",
+    "/QsEACAPIBZqIBj97QH9CwQAIBBBAmohEAwBCwsDQCACIBBMRQRAIBBBA3QiDyARaisDACAPIBJqKwMAIA8gE2orAwCiRAAAAAAAAABAoqAhGSAP",
+    "IBVqIA8gFGorAwAgGaA5AwAgDyAWaiAZmjkDACAQQQFqIRAMAQsLIABBAWohAAwBCwsLmQQDEH8BewF8A0AgACABTkUEQCADIAAgBGxBA3RqIR8g",
+    "BSAAIAZsQQN0aiEgIAcgACAIbEEDdGohISAJIAAgCmxBA3RqISIgCyAAIAxsQQN0aiEjIA0gACAObEEDdGohJCAPIAAgEGxBA3RqISUgESAAIBJs",
+    "QQN0aiEmIBMgACAUbEEDdGohJyAVIAAgFmxBA3RqISggFyAAIBhsQQN0aiEpIBkgACAabEEDdGohKiAbIAAgHGxBA3RqISsgAiACQQFxayEsQQAh",
+    "HgNAIB4gLE5FBEAgHkEDdCIdIB9q/QAEACAdICBq/QAEAP3wASEtIB0gI2ogLSAdICFq/QAEAP3yASAdICJq/QAEAP3yAf0LBAAgHSAmaiAtIB0g",
+    "JGr9AAQA/fIBIB0gJWr9AAQA/fIB/QsEACAdIClqIC0gHSAnav0ABAD98gEgHSAoav0ABAD98gH9CwQAIB0gK2ogLSAdICpq/QAEAP3yAf0LBAAg",
+    "HkECaiEeDAELCwNAIAIgHkxFBEAgHkEDdCIdIB9qKwMAIB0gIGorAwCgIS4gHSAjaiAuIB0gIWorAwCiIB0gImorAwCiOQMAIB0gJmogLiAdICRq",
+    "KwMAoiAdICVqKwMAojkDACAdIClqIC4gHSAnaisDAKIgHSAoaisDAKI5AwAgHSAraiAuIB0gKmorAwCiOQMAIB5BAWohHgwBCwsgAEEBaiEADAEL",
+    "CwuPAwEGfwNAIAAgAU5FBEAgBSAAIAZsQQN0aiEKIAMgACAEbEEDdGohCSAHIAdBAXFrIQtBACEIA0AgCCALTkUEQCAIQQN0IAlq/QwAAAAAAAAA",
+    "AAAAAAAAAAAA/QsEACAIQQJqIQgMAQsLA0AgByAITEUEQCAIQQN0IAlqRAAAAAAAAAAAOQMAIAhBAWohCAwBCwsgCSAHQQN0aiELIAcgB0EBcWsh",
+    "DEEAIQgDQCAIIAxORQRAIAhBA3QiDSALaiAKIA1q/QAEAP0LBAAgCEECaiEIDAELCwNAIAcgCExFBEAgCEEDdCIMIAtqIAogDGorAwA5AwAgCEEB",
+    "aiEIDAELCyAJIAcgB2oiCEEDdGohCiACIAhrIgggCEEBcWshCUEAIQgDQCAIIAlORQRAIAhBA3QgCmr9DAAAAAAAAAAAAAAAAAAAAAD9CwQAIAhB",
+    "AmohCAwBCwsDQCAIIAIgByAHamtORQRAIAhBA3QgCmpEAAAAAAAAAAA5AwAgCEEBaiEIDAELCyAAQQFqIQAMAQsLC7EFAxF/AnsCfANAIAAgAU5F",
+    "BEAgAyAAIARsQQN0aiEnIAUgACAGbEEDdGohKCAHIAAgCGxBA3RqISkgCSAAIApsQQN0aiEqIAwgACANbEEDdGohIyAOIAAgD2xBA3RqISsgECAA",
+    "IBFsQQN0aiEkIBIgACATbEEDdGohLCAUIAAgFWxBA3RqISUgFiAAIBdsQQN0aiEtIBggACAZbEEDdGohLiAbIAAgHGxBA3RqISYgHSAAIB5sQQN0",
+    "aiEvIB8gACAgbEEDdGohMCACIAJBAXFrITFBACEiA0AgIiAxTkUEQCAiQQN0IiEgJ2r9AAQAICEgKGr9AAQA/fABICEgKWr9AAQA/fABICEgKmr9",
+    "AAQA/fABIjIgCyAhav0ABAD98gEhMyAhICtqIDMgI/0KAwD98wH9CwQAICEgLGogMyAhICRq/QAEAP3yASAj/QoDAP3zAf3tAf0LBAAgISAtaiAy",
+    "ICEgJWr9AAQA/fIB/QsEACAhIC5qIDIgISAkav0ABAD98gH9CwQAICEgL2ogMiAaICFq/QAEAP3yASIyICb9CgMA/fMB/QsEACAhIDBqIDIgISAl",
+    "av0ABAD98gEgJv0KAwD98wH97QH9CwQAICJBAmohIgwBCwsDQCACICJMRQRAICJBA3QiISAnaisDACAhIChqKwMAoCAhIClqKwMAoCAhICpqKwMA",
+    "oCI0IAsgIWorAwCiITUgISAraiA1ICMrAwCjOQMAICEgLGogNSAhICRqKwMAoiAjKwMAo5o5AwAgISAtaiA0ICEgJWorAwCiOQMAICEgLmogNCAh",
+    "ICRqKwMAojkDACAhIC9qIDQgGiAhaisDAKIiNCAmKwMAozkDACAhIDBqIDQgISAlaisDAKIgJisDAKOaOQMAICJBAWohIgwBCwsgAEEBaiEADAEL",
+    "Cwt4AQF8A0AgACABTkUEQCAHIAAgCGxBA3RqIAIgACADbEEDdGorAwAgBCAAIAVsQQN0aisDAKMgBrciD6M5AwAgDSAAIA5sQQN0aiAJIAAgCmxB",
+    "A3RqKwMAIAsgACAMbEEDdGorAwCjIA+jOQMAIABBAWohAAwBCwsL9QMDDX8BewF8A0AgACABTkUEQCADIAAgBGxBA3RqIRkgBSAAIAZsQQN0aiEa",
+    "IAcgACAIbEEDdGohGyAJIAAgCmxBA3RqIRwgCyAAIAxsQQN0aiEdIA0gACAObEEDdGohHiAPIAAgEGxBA3RqIR8gESAAIBJsQQN0aiEgIBMgACAU",
+    "bEEDdGohISAVIAAgFmxBA3RqISIgAiACQQFxayEjQQAhGANAIBggI05FBEAgGEEDdCIXIBlq/QAEAP0MAAAAAAAAAEAAAAAAAAAAQCAXIBpq/QAE",
+    "ACAXIBtq/QAEAP3yAf3yAf3wASEkIBcgHGogJP0LBAAgFyAdaiAk/e0B/QsEACAXICFqIBcgHmr9AAQA/QwAAAAAAAAAQAAAAAAAAABAIBcgH2r9",
+    "AAQAIBcgIGr9AAQA/fIB/fIB/fABIiT9CwQAIBcgImogJP3tAf0LBAAgGEECaiEYDAELCwNAIAIgGExFBEAgGEEDdCIXIBlqKwMAIBcgGmorAwAg",
+    "FyAbaisDAKJEAAAAAAAAAECioCElIBcgHGogJTkDACAXIB1qICWaOQMAIBcgIWogFyAeaisDACAXIB9qKwMAIBcgIGorAwCiRAAAAAAAAABAoqAi",
+    "JTkDACAXICJqICWaOQMAIBhBAWohGAwBCwsgAEEBaiEADAELCwtaAQF8A0AgACABTkUEQCAFIAAgBmxBA3RqIAIgACADbEEDdGorAwAgBLciC6M5",
+    "AwAgCSAAIApsQQN0aiAHIAAgCGxBA3RqKwMAIAujOQMAIABBAWohAAwBCwsLlwIBCX8DQCAAIAFORQRAIAMgACAEbEEDdGohESAFIAAgBmxBA3Rq",
+    "IRIgByAAIAhsQQN0aiETIAkgACAKbEEDdGohFCALIAAgDGxBA3RqIRUgDSAAIA5sQQN0aiEWIAIgAkEBcWshF0EAIRADQCAQIBdORQRAIBBBA3Qi",
+    "DyATaiAPIBFq/QAEACAPIBJq/QAEAP3wAf0LBAAgDyAWaiAPIBRq/QAEACAPIBVq/QAEAP3wAf0LBAAgEEECaiEQDAELCwNAIAIgEExFBEAgEEED",
+    "dCIPIBNqIA8gEWorAwAgDyASaisDAKA5AwAgDyAWaiAPIBRqKwMAIA8gFWorAwCgOQMAIBBBAWohEAwBCwsgAEEBaiEADAELCwsAuQMEbmFtZQGx",
+    "AzgABWV4cDMyAQZ0YW5oMzICBWYzMl8wAwVmMzJfMQQFZjMyXzIFBWYzMl81BgVmMzJfNgcFZjMyXzgIBWYzMl85CQZmMzJfMTAKBmYzMl8xNAsG",
+    "ZjMyXzIwDAZmMzJfMjENBmYzMl8yMw4GZjMyXzI0DwZmMzJfMjUQBmYzMl8yNxEGZjMyXzI4EgZmMzJfMzETBmYzMl8zMhQGZjMyXzMzFQZmMzJf",
+    "MzcWBmYzMl8zOBcGZjMyXzQ0GAZmMzJfNDkZBmYzMl81MhoGZjMyXzU1GwZmMzJfNTgcBWV4cDY0HQZ0YW5oNjQeBWY2NF8wHwVmNjRfMSAFZjY0",
+    "XzIhBWY2NF81IgVmNjRfNiMFZjY0XzgkBWY2NF85JQZmNjRfMTAmBmY2NF8xNCcGZjY0XzIwKAZmNjRfMjEpBmY2NF8yMyoGZjY0XzI0KwZmNjRf",
+    "MjUsBmY2NF8yNy0GZjY0XzI4LgZmNjRfMzEvBmY2NF8zMjAGZjY0XzMzMQZmNjRfMzcyBmY2NF8zODMGZjY0XzQ0NAZmNjRfNDk1BmY2NF81MjYG",
+    "ZjY0XzU1NwZmNjRfNTg=",
   ].join(""),
 };

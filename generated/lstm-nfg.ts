@@ -501,43 +501,93 @@ function kernel64<A extends FloatArray>(
       mm.NN(B, 3 * H, H, scratch0, 0, 3 * H, p, o_Rz, carry_h, 0, H, false);
       // dRz, dRi, dRo
       mm.TN(3 * H, H, B, scratch0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
-      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
-        dp[o_p_i + i]! += sum;
+      // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(4, B, [
+          H, // $n
+          at(dp, o_p_i), // $dp_i
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+        ]);
+      else {
+        // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
+          dp[o_p_i + i]! += sum;
+        }
       }
 
-      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
-        dp[o_p_o + i]! += sum;
+      // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(5, B, [
+          H, // $n
+          at(dp, o_p_o), // $dp_o
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+        ]);
+      else {
+        // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
+          dp[o_p_o + i]! += sum;
+        }
       }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWz, dWi, dWo
     mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wz, true);
-    // grad of: z  = tanh(Wz*x + Rz*h + bz)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
-      dp[o_bz + i]! += sum;
+    // op 6 (sumb): f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(6, T * B, [
+        H, // $n
+        at(dp, o_bz), // $dbz
+        at(gx0, 0), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: z  = tanh(Wz*x + Rz*h + bz)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
+        dp[o_bz + i]! += sum;
+      }
     }
 
-    // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
-      dp[o_bi + i]! += sum;
+    // op 7 (sumb): f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(7, T * B, [
+        H, // $n
+        at(dp, o_bi), // $dbi
+        at(gx0, H), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
+        dp[o_bi + i]! += sum;
+      }
     }
 
-    // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
-      dp[o_bo + i]! += sum;
+    // op 8 (sumb): f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(8, T * B, [
+        H, // $n
+        at(dp, o_bo), // $dbo
+        at(gx0, 2 * H), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
+        dp[o_bo + i]! += sum;
+      }
     }
 
     // d(dx) from Wz, Wi, Wo
@@ -940,43 +990,93 @@ function kernel32<A extends FloatArray>(
       mm.NN(B, 3 * H, H, scratch0, 0, 3 * H, p, o_Rz, carry_h, 0, H, false);
       // dRz, dRi, dRo
       mm.TN(3 * H, H, B, scratch0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
-      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
-        dp[o_p_i + i]! += sum;
+      // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(4, B, [
+          H, // $n
+          at(dp, o_p_i), // $dp_i
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+        ]);
+      else {
+        // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
+          dp[o_p_i + i]! += sum;
+        }
       }
 
-      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
-        dp[o_p_o + i]! += sum;
+      // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(5, B, [
+          H, // $n
+          at(dp, o_p_o), // $dp_o
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+        ]);
+      else {
+        // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
+          dp[o_p_o + i]! += sum;
+        }
       }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWz, dWi, dWo
     mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wz, true);
-    // grad of: z  = tanh(Wz*x + Rz*h + bz)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
-      dp[o_bz + i]! += sum;
+    // op 6 (sumb): f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(6, T * B, [
+        H, // $n
+        at(dp, o_bz), // $dbz
+        at(gx0, 0), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: z  = tanh(Wz*x + Rz*h + bz)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
+        dp[o_bz + i]! += sum;
+      }
     }
 
-    // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
-      dp[o_bi + i]! += sum;
+    // op 7 (sumb): f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(7, T * B, [
+        H, // $n
+        at(dp, o_bi), // $dbi
+        at(gx0, H), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
+        dp[o_bi + i]! += sum;
+      }
     }
 
-    // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
-      dp[o_bo + i]! += sum;
+    // op 8 (sumb): f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(8, T * B, [
+        H, // $n
+        at(dp, o_bo), // $dbo
+        at(gx0, 2 * H), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
+        dp[o_bo + i]! += sum;
+      }
     }
 
     // d(dx) from Wz, Wi, Wo
@@ -1012,87 +1112,99 @@ export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {
   return createKernel32(sizes, B, 1, options);
 }
 
-/** The elementwise loops in WebAssembly (text: lstm-nfg.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
+/** The elementwise loops and whole-vector ops in WebAssembly (text: lstm-nfg.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
 const LOOPS_WASM: LoopsModuleSource = {
   loops: [
     { vector: true, splittable: true },
     { vector: true, splittable: true },
     { vector: true, splittable: true },
     { vector: true, splittable: true },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
   ],
   binary: [
-    "AGFzbQEAAAABXQRgAXsBe2Agf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f38AYAl/f39/f39/f38AYCV/f39/f39/f39/f39/f39/f39/",
-    "f39/f39/f39/f39/f39/f39/AAISAQNlbnYGbWVtb3J5AgMBgIAEAwsKAAABAgMAAAECAwdBCAVmMzJfMAACBWYzMl8xAAMFZjMyXzIAAwVmMzJf",
-    "MwAEBWY2NF8wAAcFZjY0XzEACAVmNjRfMgAIBWY2NF8zAAkKhC0K6AMBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAgH8AAIB/AACAfwAAgH/9DAEN",
-    "UDkBDVA5AQ1QOQENUDkgACAA/Qw7qrg/O6q4PzuquD87qrg//eYB/Wr9DAAAlsMAAJbDAACWwwAAlsP96QH9DAAAlkMAAJZDAACWQwAAlkP96AEi",
-    "Av0MAIAxPwCAMT8AgDE/AIAxP/3mAf3lASAC/QyDgF65g4BeuYOAXrmDgF65/eYB/eUBIgH95gH9DGELtjphC7Y6YQu2OmELtjr95AEgAf3mAf0M",
-    "iYgIPImICDyJiAg8iYgIPP3kASAB/eYB/Qyrqio9q6oqPauqKj2rqio9/eQBIAH95gH9DKuqKj6rqio+q6oqPquqKj795AEgAf3mAf0MAAAAPwAA",
-    "AD8AAAA/AAAAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAv34ASIBQQH9rAEiAv0MfwAA",
-    "AH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAEgAv2xAf0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAD9DBhysUIYcrFCGHKxQhhysUL9RP1S",
-    "IAD9DLTxz8K08c/CtPHPwrTxz8L9Q/1SC4QCAQJ7IAD9DNENXb3RDV290Q1dvdENXb0gACAA/eYBIgH95gH9DImICD6JiAg+iYgIPomICD795AEg",
-    "Af3mAf0Mq6qqvquqqr6rqqq+q6qqvv3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQB/eYB/QwAAIA/AACAPwAAgD8AAIA//QwAAABAAAAAQAAA",
-    "AEAAAABA/QwAAABAAAAAQAAAAEAAAABAIAD94AEiAv3mARAA/QwAAIA/AACAPwAAgD8AAIA//eQB/ecB/eUBIgH94QEgASAA/QwAAAAAAAAAAAAA",
-    "AAAAAAAA/UP9UiAC/QzNzMw9zczMPc3MzD3NzMw9/UP9UguhBgMPfwJ7An0DQCAAIAFORQRAIAMgACAEbEECdGohIyAFIAAgBmxBAnRqISQgCCAA",
-    "IAlsQQJ0aiElIAogACALbEECdGohJiAMIAAgDWxBAnRqIScgDyAAIBBsQQJ0aiEiIBIgACATbEECdGohKCAUIAAgFWxBAnRqISkgFiAAIBdsQQJ0",
-    "aiEqIBggACAZbEECdGohKyAcIAAgHWxBAnRqISwgHiAAIB9sQQJ0aiEtIAIgAkEDcWshLkEAISEDQCAhIC5ORQRAICFBAnQiICAjav0ABAAgICAk",
-    "av0ABAD95AEgByAgav0ABAD95AEQASEvICAgJWogL/0LBAAgICAoav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAgICZq/QAE",
-    "ACAgICdq/QAEAP3kASAOICBq/QAEACAgICJq/QAEAP3mAf3kASARICBq/QAEAP3kAf3hARAA/eQB/ecBIjD9CwQAICAgKWogLyAw/eYBICAgImr9",
-    "AAQA/eQBIi/9CwQAICAgLGr9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gICAqav0ABAAgICArav0ABAD95AEgGiAgav0ABAAg",
-    "L/3mAf3kASAbICBq/QAEAP3kAf3hARAA/eQB/ecBIjD9CwQAICAgLWogLxABIDD95gH9CwQAICFBBGohIQwBCwsDQCACICFMRQRAICFBAnQiICAj",
-    "aioCACAgICRqKgIAkiAHICBqKgIAkv0TEAH9HwAhMSAgICVqIDE4AgAgICAoakMAAIA/ICAgJmoqAgAgICAnaioCAJIgDiAgaioCACAgICJqKgIA",
-    "lJIgESAgaioCAJKM/RMQAP0fAEMAAIA/kpUiMjgCACAgIClqIDEgMpQgICAiaioCAJIiMTgCACAgICxqQwAAgD8gICAqaioCACAgICtqKgIAkiAa",
-    "ICBqKgIAIDGUkiAbICBqKgIAkoz9ExAA/R8AQwAAgD+SlSIyOAIAICAgLWogMf0TEAH9HwAgMpQ4AgAgIUEBaiEhDAELCyAAQQFqIQAMAQsLC7kB",
-    "AQZ/A0AgACABTkUEQCADIAAgBGxBAnRqIQsgBSAAIAZsQQJ0aiEMIAcgACAIbEECdGohDSACIAJBA3FrIQ5BACEJA0AgCSAOTkUEQCAJQQJ0Igog",
-    "DWogCiALav0ABAAgCiAMav0ABAD95AH9CwQAIAlBBGohCQwBCwsDQCACIAlMRQRAIAlBAnQiCiANaiAKIAtqKgIAIAogDGoqAgCSOAIAIAlBAWoh",
-    "CQwBCwsgAEEBaiEADAELCwvcBwMTfwR7BH0DQCAAIAFORQRAIAMgACAEbEECdGohKCAFIAAgBmxBAnRqISkgByAAIAhsQQJ0aiEqIAkgACAKbEEC",
-    "dGohLCALIAAgDGxBAnRqIS0gDSAAIA5sQQJ0aiEuIBAgACARbEECdGohJyASIAAgE2xBAnRqISsgFCAAIBVsQQJ0aiEvIBYgACAXbEECdGohMCAY",
-    "IAAgGWxBAnRqITEgGiAAIBtsQQJ0aiEyIB0gACAebEECdGohMyAfIAAgIGxBAnRqITQgISAAICJsQQJ0aiE1ICMgACAkbEECdGohNiACIAJBA3Fr",
-    "ITdBACEmA0AgJiA3TkUEQCAmQQJ0IiUgKGr9AAQAEAEhOCAlICxqICUgKWr9AAQAIDj95gEgJSAqav0ABAAiOf0MAACAPwAAgD8AAIA/AACAPyA5",
-    "/eUB/eYB/eYBIjn9CwQAICUgLWogOf0LBAAgJSAvaiAlIC5q/QAEACA5IA8gJWr9AAQA/eYB/eQBICUgKWr9AAQAICUgKmr9AAQA/eYB/QwAAIA/",
-    "AACAPwAAgD8AAIA/IDggOP3mAf3lAf3mAf3kASI6ICUgJ2r9AAQA/eYBICUgK2r9AAQAIjj9DAAAgD8AAIA/AACAPwAAgD8gOP3lAf3mAf3mASI4",
-    "/QsEACAlIDBqIDj9CwQAICUgMWogOiAlICtq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAlICdq/QAEACAlICdq/QAEAP3mAf3lAf3mASI7/QsE",
-    "ACAlIDJqIDv9CwQAICUgM2ogOiA4IBwgJWr9AAQA/eYB/eQB/QsEACAlIDVqIDggJSA0av0ABAD95gH9CwQAICUgNmogOSAlIChq/QAEAP3mAf0L",
-    "BAAgJkEEaiEmDAELCwNAIAIgJkxFBEAgJkECdCIlIChqKgIA/RMQAf0fACE8ICUgLGogJSApaioCACA8lCAlICpqKgIAIj1DAACAPyA9k5SUIj04",
-    "AgAgJSAtaiA9OAIAICUgL2ogJSAuaioCACA9IA8gJWoqAgCUkiAlIClqKgIAICUgKmoqAgCUQwAAgD8gPCA8lJOUkiI+ICUgJ2oqAgCUICUgK2oq",
-    "AgAiPEMAAIA/IDyTlJQiPDgCACAlIDBqIDw4AgAgJSAxaiA+ICUgK2oqAgCUQwAAgD8gJSAnaioCACAlICdqKgIAlJOUIj84AgAgJSAyaiA/OAIA",
-    "ICUgM2ogPiA8IBwgJWoqAgCUkjgCACAlIDVqIDwgJSA0aioCAJQ4AgAgJSA2aiA9ICUgKGoqAgCUOAIAICZBAWohJgwBCwsgAEEBaiEADAELCwuL",
-    "BQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9",
-    "lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8",
-    "eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdP",
-    "fpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fAB",
-    "IAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9",
-    "DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAA",
-    "APA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAA",
-    "AAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC+wCAQJ7IAD9DON1K0U22le/43Ur",
-    "RTbaV78gACAA/fIBIgH98gH9DOB9FQ49bW0/4H0VDj1tbT/98AEgAf3yAf0MPcLmVeMmgr89wuZV4yaCv/3wASAB/fIB/Qz6ECyI9GSWP/oQLIj0",
-    "ZJY//fABIAH98gH9DBy6oRu6oau/HLqhG7qhq7/98AEgAf3yAf0MERERERERwT8RERERERHBP/3wASAB/fIB/QxVVVVVVVXVv1VVVVVVVdW//fAB",
-    "IAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AH98gH9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAABAAAAAAAAAAED9DAAAAAAAAABAAAAAAAAAAEAg",
-    "AP3sASIC/fIBEAX9DAAAAAAAAPA/AAAAAAAA8D/98AH98wH98QEiAf3tASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1SIAL9DJqZmZmZmbk/mpmZ",
-    "mZmZuT/9Sf1SC7EGAw9/AnsCfANAIAAgAU5FBEAgAyAAIARsQQN0aiEjIAUgACAGbEEDdGohJCAIIAAgCWxBA3RqISUgCiAAIAtsQQN0aiEmIAwg",
-    "ACANbEEDdGohJyAPIAAgEGxBA3RqISIgEiAAIBNsQQN0aiEoIBQgACAVbEEDdGohKSAWIAAgF2xBA3RqISogGCAAIBlsQQN0aiErIBwgACAdbEED",
-    "dGohLCAeIAAgH2xBA3RqIS0gAiACQQFxayEuQQAhIQNAICEgLk5FBEAgIUEDdCIgICNq/QAEACAgICRq/QAEAP3wASAHICBq/QAEAP3wARAGIS8g",
-    "ICAlaiAv/QsEACAgIChq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICAgJmr9AAQAICAgJ2r9AAQA/fABIA4gIGr9AAQAICAg",
-    "Imr9AAQA/fIB/fABIBEgIGr9AAQA/fAB/e0BEAX98AH98wEiMP0LBAAgICApaiAvIDD98gEgICAiav0ABAD98AEiL/0LBAAgICAsav0MAAAAAAAA",
-    "8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAgICpq/QAEACAgICtq/QAEAP3wASAaICBq/QAEACAv/fIB/fABIBsgIGr9AAQA/fAB/e0BEAX9",
-    "8AH98wEiMP0LBAAgICAtaiAvEAYgMP3yAf0LBAAgIUECaiEhDAELCwNAIAIgIUxFBEAgIUEDdCIgICNqKwMAICAgJGorAwCgIAcgIGorAwCg/RQQ",
-    "Bv0hACExICAgJWogMTkDACAgIChqRAAAAAAAAPA/ICAgJmorAwAgICAnaisDAKAgDiAgaisDACAgICJqKwMAoqAgESAgaisDAKCa/RQQBf0hAEQA",
-    "AAAAAADwP6CjIjI5AwAgICApaiAxIDKiICAgImorAwCgIjE5AwAgICAsakQAAAAAAADwPyAgICpqKwMAICAgK2orAwCgIBogIGorAwAgMaKgIBsg",
-    "IGorAwCgmv0UEAX9IQBEAAAAAAAA8D+goyIyOQMAICAgLWogMf0UEAb9IQAgMqI5AwAgIUEBaiEhDAELCyAAQQFqIQAMAQsLC7kBAQZ/A0AgACAB",
-    "TkUEQCADIAAgBGxBA3RqIQsgBSAAIAZsQQN0aiEMIAcgACAIbEEDdGohDSACIAJBAXFrIQ5BACEJA0AgCSAOTkUEQCAJQQN0IgogDWogCiALav0A",
-    "BAAgCiAMav0ABAD98AH9CwQAIAlBAmohCQwBCwsDQCACIAlMRQRAIAlBA3QiCiANaiAKIAtqKwMAIAogDGorAwCgOQMAIAlBAWohCQwBCwsgAEEB",
-    "aiEADAELCwvsBwMTfwR7BHwDQCAAIAFORQRAIAMgACAEbEEDdGohKCAFIAAgBmxBA3RqISkgByAAIAhsQQN0aiEqIAkgACAKbEEDdGohLCALIAAg",
-    "DGxBA3RqIS0gDSAAIA5sQQN0aiEuIBAgACARbEEDdGohJyASIAAgE2xBA3RqISsgFCAAIBVsQQN0aiEvIBYgACAXbEEDdGohMCAYIAAgGWxBA3Rq",
-    "ITEgGiAAIBtsQQN0aiEyIB0gACAebEEDdGohMyAfIAAgIGxBA3RqITQgISAAICJsQQN0aiE1ICMgACAkbEEDdGohNiACIAJBAXFrITdBACEmA0Ag",
-    "JiA3TkUEQCAmQQN0IiUgKGr9AAQAEAYhOCAlICxqICUgKWr9AAQAIDj98gEgJSAqav0ABAAiOf0MAAAAAAAA8D8AAAAAAADwPyA5/fEB/fIB/fIB",
-    "Ijn9CwQAICUgLWogOf0LBAAgJSAvaiAlIC5q/QAEACA5IA8gJWr9AAQA/fIB/fABICUgKWr9AAQAICUgKmr9AAQA/fIB/QwAAAAAAADwPwAAAAAA",
-    "APA/IDggOP3yAf3xAf3yAf3wASI6ICUgJ2r9AAQA/fIBICUgK2r9AAQAIjj9DAAAAAAAAPA/AAAAAAAA8D8gOP3xAf3yAf3yASI4/QsEACAlIDBq",
-    "IDj9CwQAICUgMWogOiAlICtq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyAlICdq/QAEACAlICdq/QAEAP3yAf3xAf3yASI7/QsEACAlIDJqIDv9",
-    "CwQAICUgM2ogOiA4IBwgJWr9AAQA/fIB/fAB/QsEACAlIDVqIDggJSA0av0ABAD98gH9CwQAICUgNmogOSAlIChq/QAEAP3yAf0LBAAgJkECaiEm",
-    "DAELCwNAIAIgJkxFBEAgJkEDdCIlIChqKwMA/RQQBv0hACE8ICUgLGogJSApaisDACA8oiAlICpqKwMAIj1EAAAAAAAA8D8gPaGioiI9OQMAICUg",
-    "LWogPTkDACAlIC9qICUgLmorAwAgPSAPICVqKwMAoqAgJSApaisDACAlICpqKwMAokQAAAAAAADwPyA8IDyioaKgIj4gJSAnaisDAKIgJSAraisD",
-    "ACI8RAAAAAAAAPA/IDyhoqIiPDkDACAlIDBqIDw5AwAgJSAxaiA+ICUgK2orAwCiRAAAAAAAAPA/ICUgJ2orAwAgJSAnaisDAKKhoiI/OQMAICUg",
-    "MmogPzkDACAlIDNqID4gPCAcICVqKwMAoqA5AwAgJSA1aiA8ICUgNGorAwCiOQMAICUgNmogPSAlIChqKwMAojkDACAmQQFqISYMAQsLIABBAWoh",
-    "AAwBCwsLAFAEbmFtZQFJCgAFZXhwMzIBBnRhbmgzMgIFZjMyXzADBWYzMl8xBAVmMzJfMwUFZXhwNjQGBnRhbmg2NAcFZjY0XzAIBWY2NF8xCQVm",
-    "NjRfMw==",
+    "AGFzbQEAAAABZgVgAXsBe2Agf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f38AYAl/f39/f39/f38AYCV/f39/f39/f39/f39/f39/f39/",
+    "f39/f39/f39/f39/f39/f39/AGAGf39/f39/AAISAQNlbnYGbWVtb3J5AgMBgIAEAw0MAAABAgMEAAABAgMEB5EBEgVmMzJfMAACBWYzMl8xAAMF",
+    "ZjMyXzIAAwVmMzJfMwAEBWYzMl80AAUFZjMyXzUABQVmMzJfNgAFBWYzMl83AAUFZjMyXzgABQVmNjRfMAAIBWY2NF8xAAkFZjY0XzIACQVmNjRf",
+    "MwAKBWY2NF80AAsFZjY0XzUACwVmNjRfNgALBWY2NF83AAsFZjY0XzgACwroMAzoAwECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8AAIB/",
+    "AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAAIAD9DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMAAJZD",
+    "AACWQ/3oASIC/QwAgDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2Ov3k",
+    "ASAB/eYB/QyJiAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+q6oqPv3kASAB/eYB",
+    "/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAC/fgBIgFBAf2s",
+    "ASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgAP0MGHKxQhhysUIYcrFC",
+    "GHKxQv1E/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VILhAIBAnsgAP0M0Q1dvdENXb3RDV290Q1dvSAAIAD95gEiAf3mAf0MiYgIPomICD6JiAg+",
+    "iYgIPv3kASAB/eYB/Qyrqqq+q6qqvquqqr6rqqq+/eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AH95gH9DAAAgD8AAIA/AACAPwAAgD/9DAAA",
+    "AEAAAABAAAAAQAAAAED9DAAAAEAAAABAAAAAQAAAAEAgAP3gASIC/eYBEAD9DAAAgD8AAIA/AACAPwAAgD/95AH95wH95QEiAf3hASABIAD9DAAA",
+    "AAAAAAAAAAAAAAAAAAD9Q/1SIAL9DM3MzD3NzMw9zczMPc3MzD39Q/1SC6EGAw9/AnsCfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEjIAUgACAGbEEC",
+    "dGohJCAIIAAgCWxBAnRqISUgCiAAIAtsQQJ0aiEmIAwgACANbEECdGohJyAPIAAgEGxBAnRqISIgEiAAIBNsQQJ0aiEoIBQgACAVbEECdGohKSAW",
+    "IAAgF2xBAnRqISogGCAAIBlsQQJ0aiErIBwgACAdbEECdGohLCAeIAAgH2xBAnRqIS0gAiACQQNxayEuQQAhIQNAICEgLk5FBEAgIUECdCIgICNq",
+    "/QAEACAgICRq/QAEAP3kASAHICBq/QAEAP3kARABIS8gICAlaiAv/QsEACAgIChq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/",
+    "ICAgJmr9AAQAICAgJ2r9AAQA/eQBIA4gIGr9AAQAICAgImr9AAQA/eYB/eQBIBEgIGr9AAQA/eQB/eEBEAD95AH95wEiMP0LBAAgICApaiAvIDD9",
+    "5gEgICAiav0ABAD95AEiL/0LBAAgICAsav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAgICpq/QAEACAgICtq/QAEAP3kASAa",
+    "ICBq/QAEACAv/eYB/eQBIBsgIGr9AAQA/eQB/eEBEAD95AH95wEiMP0LBAAgICAtaiAvEAEgMP3mAf0LBAAgIUEEaiEhDAELCwNAIAIgIUxFBEAg",
+    "IUECdCIgICNqKgIAICAgJGoqAgCSIAcgIGoqAgCS/RMQAf0fACExICAgJWogMTgCACAgIChqQwAAgD8gICAmaioCACAgICdqKgIAkiAOICBqKgIA",
+    "ICAgImoqAgCUkiARICBqKgIAkoz9ExAA/R8AQwAAgD+SlSIyOAIAICAgKWogMSAylCAgICJqKgIAkiIxOAIAICAgLGpDAACAPyAgICpqKgIAICAg",
+    "K2oqAgCSIBogIGoqAgAgMZSSIBsgIGoqAgCSjP0TEAD9HwBDAACAP5KVIjI4AgAgICAtaiAx/RMQAf0fACAylDgCACAhQQFqISEMAQsLIABBAWoh",
+    "AAwBCwsLuQEBBn8DQCAAIAFORQRAIAMgACAEbEECdGohCyAFIAAgBmxBAnRqIQwgByAAIAhsQQJ0aiENIAIgAkEDcWshDkEAIQkDQCAJIA5ORQRA",
+    "IAlBAnQiCiANaiAKIAtq/QAEACAKIAxq/QAEAP3kAf0LBAAgCUEEaiEJDAELCwNAIAIgCUxFBEAgCUECdCIKIA1qIAogC2oqAgAgCiAMaioCAJI4",
+    "AgAgCUEBaiEJDAELCyAAQQFqIQAMAQsLC9wHAxN/BHsEfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEoIAUgACAGbEECdGohKSAHIAAgCGxBAnRqISog",
+    "CSAAIApsQQJ0aiEsIAsgACAMbEECdGohLSANIAAgDmxBAnRqIS4gECAAIBFsQQJ0aiEnIBIgACATbEECdGohKyAUIAAgFWxBAnRqIS8gFiAAIBds",
+    "QQJ0aiEwIBggACAZbEECdGohMSAaIAAgG2xBAnRqITIgHSAAIB5sQQJ0aiEzIB8gACAgbEECdGohNCAhIAAgImxBAnRqITUgIyAAICRsQQJ0aiE2",
+    "IAIgAkEDcWshN0EAISYDQCAmIDdORQRAICZBAnQiJSAoav0ABAAQASE4ICUgLGogJSApav0ABAAgOP3mASAlICpq/QAEACI5/QwAAIA/AACAPwAA",
+    "gD8AAIA/IDn95QH95gH95gEiOf0LBAAgJSAtaiA5/QsEACAlIC9qICUgLmr9AAQAIDkgDyAlav0ABAD95gH95AEgJSApav0ABAAgJSAqav0ABAD9",
+    "5gH9DAAAgD8AAIA/AACAPwAAgD8gOCA4/eYB/eUB/eYB/eQBIjogJSAnav0ABAD95gEgJSArav0ABAAiOP0MAACAPwAAgD8AAIA/AACAPyA4/eUB",
+    "/eYB/eYBIjj9CwQAICUgMGogOP0LBAAgJSAxaiA6ICUgK2r9AAQA/eYB/QwAAIA/AACAPwAAgD8AAIA/ICUgJ2r9AAQAICUgJ2r9AAQA/eYB/eUB",
+    "/eYBIjv9CwQAICUgMmogO/0LBAAgJSAzaiA6IDggHCAlav0ABAD95gH95AH9CwQAICUgNWogOCAlIDRq/QAEAP3mAf0LBAAgJSA2aiA5ICUgKGr9",
+    "AAQA/eYB/QsEACAmQQRqISYMAQsLA0AgAiAmTEUEQCAmQQJ0IiUgKGoqAgD9ExAB/R8AITwgJSAsaiAlIClqKgIAIDyUICUgKmoqAgAiPUMAAIA/",
+    "ID2TlJQiPTgCACAlIC1qID04AgAgJSAvaiAlIC5qKgIAID0gDyAlaioCAJSSICUgKWoqAgAgJSAqaioCAJRDAACAPyA8IDyUk5SSIj4gJSAnaioC",
+    "AJQgJSAraioCACI8QwAAgD8gPJOUlCI8OAIAICUgMGogPDgCACAlIDFqID4gJSAraioCAJRDAACAPyAlICdqKgIAICUgJ2oqAgCUk5QiPzgCACAl",
+    "IDJqID84AgAgJSAzaiA+IDwgHCAlaioCAJSSOAIAICUgNWogPCAlIDRqKgIAlDgCACAlIDZqID0gJSAoaioCAJQ4AgAgJkEBaiEmDAELCyAAQQFq",
+    "IQAMAQsLC+4BAwR/AXsBfSACIAJBA3FrIQkDQCAHIAlORQRAIAdBAnQhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUg",
+    "BmxBAnRqIAhq/QAEAP3kASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9AAQAIAr95AH9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQhCEMAAAAA",
+    "IQsgACEGA0AgASAGTEUEQCALIAQgBSAGbEECdGogCGoqAgCSIQsgBkEBaiEGDAELCyADIAhqIgYgBioCACALkjgCACAHQQFqIQcMAQsLC4sFAQJ7",
+    "/QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAAAADwfwAAAAAAAPB//QwJbagTRhLmPQltqBNGEuY9IAAgAP0M/oIrZUcV9z/+gitlRxX3P/3yAf2UAf0M",
+    "AAAAAAAwkcAAAAAAADCRwP31Af0MAAAAAAAwkUAAAAAAADCRQP30ASIC/QwAAOD+Qi7mPwAA4P5CLuY//fIB/fEBIAL9DHY8eTXvOeo9djx5Ne85",
+    "6j398gH98QEiAf3yAf0MmNj479juIT6Y2Pjv2O4hPv3wASAB/fIB/QzkRPVnReZaPuRE9WdF5lo+/fABIAH98gH9DFyfeLdPfpI+XJ94t09+kj79",
+    "8AEgAf3yAf0MNMdWpeMdxz40x1al4x3HPv3wASAB/fIB/QwaoAEaoAH6PhqgARqgAfo+/fABIAH98gH9DBqgARqgASo/GqABGqABKj/98AEgAf3y",
+    "Af0MF2zBFmzBVj8XbMEWbMFWP/3wASAB/fIB/QwRERERERGBPxEREREREYE//fABIAH98gH9DFVVVVVVVaU/VVVVVVVVpT/98AEgAf3yAf0MVVVV",
+    "VVVVxT9VVVVVVVXFP/3wASAB/fIB/QwAAAAAAADgPwAAAAAAAOA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAf3yAf0MAAAAAAAA8D8A",
+    "AAAAAADwP/3wASAC/fwBIgFBAf2sASIC/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgASAC/bEB/ccB/Qz/AwAAAAAAAP8DAAAAAAAA",
+    "/c4BQTT9ywH98gEgAP0M7zn6/kIuhkDvOfr+Qi6GQP1K/VIgAP0MUjAt1RBJh8BSMC3VEEmHwP1J/VIL7AIBAnsgAP0M43UrRTbaV7/jdStFNtpX",
+    "vyAAIAD98gEiAf3yAf0M4H0VDj1tbT/gfRUOPW1tP/3wASAB/fIB/Qw9wuZV4yaCvz3C5lXjJoK//fABIAH98gH9DPoQLIj0ZJY/+hAsiPRklj/9",
+    "8AEgAf3yAf0MHLqhG7qhq78cuqEbuqGrv/3wASAB/fIB/QwRERERERHBPxEREREREcE//fABIAH98gH9DFVVVVVVVdW/VVVVVVVV1b/98AEgAf3y",
+    "Af0MAAAAAAAA8D8AAAAAAADwP/3wAf3yAf0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAEAAAAAAAAAAQP0MAAAAAAAAAEAAAAAAAAAAQCAA/ewB",
+    "IgL98gEQBv0MAAAAAAAA8D8AAAAAAADwP/3wAf3zAf3xASIB/e0BIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1J/VIgAv0MmpmZmZmZuT+amZmZmZm5",
+    "P/1J/VILsQYDD38CewJ8A0AgACABTkUEQCADIAAgBGxBA3RqISMgBSAAIAZsQQN0aiEkIAggACAJbEEDdGohJSAKIAAgC2xBA3RqISYgDCAAIA1s",
+    "QQN0aiEnIA8gACAQbEEDdGohIiASIAAgE2xBA3RqISggFCAAIBVsQQN0aiEpIBYgACAXbEEDdGohKiAYIAAgGWxBA3RqISsgHCAAIB1sQQN0aiEs",
+    "IB4gACAfbEEDdGohLSACIAJBAXFrIS5BACEhA0AgISAuTkUEQCAhQQN0IiAgI2r9AAQAICAgJGr9AAQA/fABIAcgIGr9AAQA/fABEAchLyAgICVq",
+    "IC/9CwQAICAgKGr9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gICAmav0ABAAgICAnav0ABAD98AEgDiAgav0ABAAgICAiav0A",
+    "BAD98gH98AEgESAgav0ABAD98AH97QEQBv3wAf3zASIw/QsEACAgIClqIC8gMP3yASAgICJq/QAEAP3wASIv/QsEACAgICxq/QwAAAAAAADwPwAA",
+    "AAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICAgKmr9AAQAICAgK2r9AAQA/fABIBogIGr9AAQAIC/98gH98AEgGyAgav0ABAD98AH97QEQBv3wAf3z",
+    "ASIw/QsEACAgIC1qIC8QByAw/fIB/QsEACAhQQJqISEMAQsLA0AgAiAhTEUEQCAhQQN0IiAgI2orAwAgICAkaisDAKAgByAgaisDAKD9FBAH/SEA",
+    "ITEgICAlaiAxOQMAICAgKGpEAAAAAAAA8D8gICAmaisDACAgICdqKwMAoCAOICBqKwMAICAgImorAwCioCARICBqKwMAoJr9FBAG/SEARAAAAAAA",
+    "APA/oKMiMjkDACAgIClqIDEgMqIgICAiaisDAKAiMTkDACAgICxqRAAAAAAAAPA/ICAgKmorAwAgICAraisDAKAgGiAgaisDACAxoqAgGyAgaisD",
+    "AKCa/RQQBv0hAEQAAAAAAADwP6CjIjI5AwAgICAtaiAx/RQQB/0hACAyojkDACAhQQFqISEMAQsLIABBAWohAAwBCwsLuQEBBn8DQCAAIAFORQRA",
+    "IAMgACAEbEEDdGohCyAFIAAgBmxBA3RqIQwgByAAIAhsQQN0aiENIAIgAkEBcWshDkEAIQkDQCAJIA5ORQRAIAlBA3QiCiANaiAKIAtq/QAEACAK",
+    "IAxq/QAEAP3wAf0LBAAgCUECaiEJDAELCwNAIAIgCUxFBEAgCUEDdCIKIA1qIAogC2orAwAgCiAMaisDAKA5AwAgCUEBaiEJDAELCyAAQQFqIQAM",
+    "AQsLC+wHAxN/BHsEfANAIAAgAU5FBEAgAyAAIARsQQN0aiEoIAUgACAGbEEDdGohKSAHIAAgCGxBA3RqISogCSAAIApsQQN0aiEsIAsgACAMbEED",
+    "dGohLSANIAAgDmxBA3RqIS4gECAAIBFsQQN0aiEnIBIgACATbEEDdGohKyAUIAAgFWxBA3RqIS8gFiAAIBdsQQN0aiEwIBggACAZbEEDdGohMSAa",
+    "IAAgG2xBA3RqITIgHSAAIB5sQQN0aiEzIB8gACAgbEEDdGohNCAhIAAgImxBA3RqITUgIyAAICRsQQN0aiE2IAIgAkEBcWshN0EAISYDQCAmIDdO",
+    "RQRAICZBA3QiJSAoav0ABAAQByE4ICUgLGogJSApav0ABAAgOP3yASAlICpq/QAEACI5/QwAAAAAAADwPwAAAAAAAPA/IDn98QH98gH98gEiOf0L",
+    "BAAgJSAtaiA5/QsEACAlIC9qICUgLmr9AAQAIDkgDyAlav0ABAD98gH98AEgJSApav0ABAAgJSAqav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8g",
+    "OCA4/fIB/fEB/fIB/fABIjogJSAnav0ABAD98gEgJSArav0ABAAiOP0MAAAAAAAA8D8AAAAAAADwPyA4/fEB/fIB/fIBIjj9CwQAICUgMGogOP0L",
+    "BAAgJSAxaiA6ICUgK2r9AAQA/fIB/QwAAAAAAADwPwAAAAAAAPA/ICUgJ2r9AAQAICUgJ2r9AAQA/fIB/fEB/fIBIjv9CwQAICUgMmogO/0LBAAg",
+    "JSAzaiA6IDggHCAlav0ABAD98gH98AH9CwQAICUgNWogOCAlIDRq/QAEAP3yAf0LBAAgJSA2aiA5ICUgKGr9AAQA/fIB/QsEACAmQQJqISYMAQsL",
+    "A0AgAiAmTEUEQCAmQQN0IiUgKGorAwD9FBAH/SEAITwgJSAsaiAlIClqKwMAIDyiICUgKmorAwAiPUQAAAAAAADwPyA9oaKiIj05AwAgJSAtaiA9",
+    "OQMAICUgL2ogJSAuaisDACA9IA8gJWorAwCioCAlIClqKwMAICUgKmorAwCiRAAAAAAAAPA/IDwgPKKhoqAiPiAlICdqKwMAoiAlICtqKwMAIjxE",
+    "AAAAAAAA8D8gPKGioiI8OQMAICUgMGogPDkDACAlIDFqID4gJSAraisDAKJEAAAAAAAA8D8gJSAnaisDACAlICdqKwMAoqGiIj85AwAgJSAyaiA/",
+    "OQMAICUgM2ogPiA8IBwgJWorAwCioDkDACAlIDVqIDwgJSA0aisDAKI5AwAgJSA2aiA9ICUgKGorAwCiOQMAICZBAWohJgwBCwsgAEEBaiEADAEL",
+    "CwvyAQMEfwF7AXwgAiACQQFxayEJA0AgByAJTkUEQCAHQQN0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsQQN0",
+    "aiAIav0ABAD98AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IQhEAAAAAAAAAAAh",
+    "CyAAIQYDQCABIAZMRQRAIAsgBCAFIAZsQQN0aiAIaisDAKAhCyAGQQFqIQYMAQsLIAMgCGoiBiAGKwMAIAugOQMAIAdBAWohBwwBCwsLAF4EbmFt",
+    "ZQFXDAAFZXhwMzIBBnRhbmgzMgIFZjMyXzADBWYzMl8xBAVmMzJfMwUFZjMyXzQGBWV4cDY0BwZ0YW5oNjQIBWY2NF8wCQVmNjRfMQoFZjY0XzML",
+    "BWY2NF80",
   ].join(""),
 };

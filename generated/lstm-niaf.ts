@@ -574,57 +574,127 @@ function kernel64<A extends FloatArray>(
       mm.NN(B, 4 * H, H, scratch0, 0, 4 * H, p, o_Rz, carry_h, 0, H, false);
       // dRz, dRi, dRf, dRo
       mm.TN(4 * H, H, B, scratch0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
-      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
-        dp[o_p_i + i]! += sum;
+      // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(4, B, [
+          H, // $n
+          at(dp, o_p_i), // $dp_i
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+        ]);
+      else {
+        // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
+          dp[o_p_i + i]! += sum;
+        }
       }
 
-      // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
-        dp[o_p_f + i]! += sum;
+      // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(5, B, [
+          H, // $n
+          at(dp, o_p_f), // $dp_f
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+        ]);
+      else {
+        // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
+          dp[o_p_f + i]! += sum;
+        }
       }
 
-      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch3[b * H + i]!;
-        dp[o_p_o + i]! += sum;
+      // op 6 (sumb): f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(6, B, [
+          H, // $n
+          at(dp, o_p_o), // $dp_o
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
+        ]);
+      else {
+        // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch3[b * H + i]!;
+          dp[o_p_o + i]! += sum;
+        }
       }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWz, dWi, dWf, dWo
     mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Wz, true);
-    // grad of: z  = Wz*x + Rz*h + bz
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
-      dp[o_bz + i]! += sum;
+    // op 7 (sumb): f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(7, T * B, [
+        H, // $n
+        at(dp, o_bz), // $dbz
+        at(gx0, 0), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: z  = Wz*x + Rz*h + bz
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
+        dp[o_bz + i]! += sum;
+      }
     }
 
-    // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
-      dp[o_bi + i]! += sum;
+    // op 8 (sumb): f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(8, T * B, [
+        H, // $n
+        at(dp, o_bi), // $dbi
+        at(gx0, H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
+        dp[o_bi + i]! += sum;
+      }
     }
 
-    // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
-      dp[o_bf + i]! += sum;
+    // op 9 (sumb): f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(9, T * B, [
+        H, // $n
+        at(dp, o_bf), // $dbf
+        at(gx0, 2 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
+        dp[o_bf + i]! += sum;
+      }
     }
 
-    // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
-      dp[o_bo + i]! += sum;
+    // op 10 (sumb): f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(10, T * B, [
+        H, // $n
+        at(dp, o_bo), // $dbo
+        at(gx0, 3 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
+        dp[o_bo + i]! += sum;
+      }
     }
 
     // d(dx) from Wz, Wi, Wf, Wo
@@ -1075,57 +1145,127 @@ function kernel32<A extends FloatArray>(
       mm.NN(B, 4 * H, H, scratch0, 0, 4 * H, p, o_Rz, carry_h, 0, H, false);
       // dRz, dRi, dRf, dRo
       mm.TN(4 * H, H, B, scratch0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
-      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
-        dp[o_p_i + i]! += sum;
+      // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(4, B, [
+          H, // $n
+          at(dp, o_p_i), // $dp_i
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+        ]);
+      else {
+        // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
+          dp[o_p_i + i]! += sum;
+        }
       }
 
-      // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
-        dp[o_p_f + i]! += sum;
+      // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(5, B, [
+          H, // $n
+          at(dp, o_p_f), // $dp_f
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+        ]);
+      else {
+        // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
+          dp[o_p_f + i]! += sum;
+        }
       }
 
-      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch3[b * H + i]!;
-        dp[o_p_o + i]! += sum;
+      // op 6 (sumb): f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(6, B, [
+          H, // $n
+          at(dp, o_p_o), // $dp_o
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
+        ]);
+      else {
+        // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch3[b * H + i]!;
+          dp[o_p_o + i]! += sum;
+        }
       }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWz, dWi, dWf, dWo
     mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Wz, true);
-    // grad of: z  = Wz*x + Rz*h + bz
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
-      dp[o_bz + i]! += sum;
+    // op 7 (sumb): f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(7, T * B, [
+        H, // $n
+        at(dp, o_bz), // $dbz
+        at(gx0, 0), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: z  = Wz*x + Rz*h + bz
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
+        dp[o_bz + i]! += sum;
+      }
     }
 
-    // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
-      dp[o_bi + i]! += sum;
+    // op 8 (sumb): f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(8, T * B, [
+        H, // $n
+        at(dp, o_bi), // $dbi
+        at(gx0, H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
+        dp[o_bi + i]! += sum;
+      }
     }
 
-    // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
-      dp[o_bf + i]! += sum;
+    // op 9 (sumb): f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(9, T * B, [
+        H, // $n
+        at(dp, o_bf), // $dbf
+        at(gx0, 2 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
+        dp[o_bf + i]! += sum;
+      }
     }
 
-    // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
-      dp[o_bo + i]! += sum;
+    // op 10 (sumb): f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(10, T * B, [
+        H, // $n
+        at(dp, o_bo), // $dbo
+        at(gx0, 3 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
+        dp[o_bo + i]! += sum;
+      }
     }
 
     // d(dx) from Wz, Wi, Wf, Wo
@@ -1161,97 +1301,111 @@ export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {
   return createKernel32(sizes, B, 1, options);
 }
 
-/** The elementwise loops in WebAssembly (text: lstm-niaf.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
+/** The elementwise loops and whole-vector ops in WebAssembly (text: lstm-niaf.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
 const LOOPS_WASM: LoopsModuleSource = {
   loops: [
     { vector: true, splittable: true },
     { vector: true, splittable: true },
     { vector: true, splittable: true },
     { vector: true, splittable: true },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
   ],
   binary: [
-    "AGFzbQEAAAABbgRgAXsBe2Aof39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/fwBgCX9/f39/f39/fwBgLn9/f39/f39/f39/",
-    "f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDCwoAAAECAwAAAQIDB0EIBWYzMl8wAAIFZjMy",
-    "XzEAAwVmMzJfMgADBWYzMl8zAAQFZjY0XzAABwVmNjRfMQAIBWY2NF8yAAgFZjY0XzMACQrmMwroAwECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAACA",
-    "fwAAgH8AAIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAAIAD9DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0MAACW",
-    "QwAAlkMAAJZDAACWQ/3oASIC/QwAgDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmELtjph",
-    "C7Y6YQu2Ov3kASAB/eYB/QyJiAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+q6oq",
-    "Pv3kASAB/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAC",
-    "/fgBIgFBAf2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgAP0MGHKx",
-    "QhhysUIYcrFCGHKxQv1E/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VILhAIBAnsgAP0M0Q1dvdENXb3RDV290Q1dvSAAIAD95gEiAf3mAf0MiYgI",
-    "PomICD6JiAg+iYgIPv3kASAB/eYB/Qyrqqq+q6qqvquqqr6rqqq+/eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AH95gH9DAAAgD8AAIA/AACA",
-    "PwAAgD/9DAAAAEAAAABAAAAAQAAAAED9DAAAAEAAAABAAAAAQAAAAEAgAP3gASIC/eYBEAD9DAAAgD8AAIA/AACAPwAAgD/95AH95wH95QEiAf3h",
-    "ASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Q/1SIAL9DM3MzD3NzMw9zczMPc3MzD39Q/1SC4QIAxJ/A3sDfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEr",
-    "IAUgACAGbEECdGohLCAIIAAgCWxBAnRqIS0gCiAAIAtsQQJ0aiEuIAwgACANbEECdGohLyAPIAAgEGxBAnRqISogEiAAIBNsQQJ0aiEwIBQgACAV",
-    "bEECdGohMSAWIAAgF2xBAnRqITIgGiAAIBtsQQJ0aiEzIBwgACAdbEECdGohNCAeIAAgH2xBAnRqITUgICAAICFsQQJ0aiE2ICQgACAlbEECdGoh",
-    "NyAmIAAgJ2xBAnRqITggAiACQQNxayE5QQAhKQNAICkgOU5FBEAgKUECdCIoICtq/QAEACAoICxq/QAEAP3kASAHIChq/QAEAP3kASE6ICggLWog",
-    "Ov0LBAAgKCAwav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAoIC5q/QAEACAoIC9q/QAEAP3kASAOIChq/QAEACAoICpq/QAE",
-    "AP3mAf3kASARIChq/QAEAP3kAf3hARAA/eQB/ecBIjv9CwQAICggM2r9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gKCAxav0A",
-    "BAAgKCAyav0ABAD95AEgGCAoav0ABAAgKCAqav0ABAD95gH95AEgGSAoav0ABAD95AH94QEQAP3kAf3nASI8/QsEACAoIDRqIDogO/3mASAoICpq",
-    "/QAEACA8/eYB/eQBIjr9CwQAICggN2r9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gKCA1av0ABAAgKCA2av0ABAD95AEgIiAo",
-    "av0ABAAgOv3mAf3kASAjIChq/QAEAP3kAf3hARAA/eQB/ecBIjv9CwQAICggOGogOhABIDv95gH9CwQAIClBBGohKQwBCwsDQCACIClMRQRAIClB",
-    "AnQiKCAraioCACAoICxqKgIAkiAHIChqKgIAkiE9ICggLWogPTgCACAoIDBqQwAAgD8gKCAuaioCACAoIC9qKgIAkiAOIChqKgIAICggKmoqAgCU",
-    "kiARIChqKgIAkoz9ExAA/R8AQwAAgD+SlSI+OAIAICggM2pDAACAPyAoIDFqKgIAICggMmoqAgCSIBggKGoqAgAgKCAqaioCAJSSIBkgKGoqAgCS",
-    "jP0TEAD9HwBDAACAP5KVIj84AgAgKCA0aiA9ID6UICggKmoqAgAgP5SSIj04AgAgKCA3akMAAIA/ICggNWoqAgAgKCA2aioCAJIgIiAoaioCACA9",
-    "lJIgIyAoaioCAJKM/RMQAP0fAEMAAIA/kpUiPjgCACAoIDhqID39ExAB/R8AID6UOAIAIClBAWohKQwBCwsgAEEBaiEADAELCwu5AQEGfwNAIAAg",
-    "AU5FBEAgAyAAIARsQQJ0aiELIAUgACAGbEECdGohDCAHIAAgCGxBAnRqIQ0gAiACQQNxayEOQQAhCQNAIAkgDk5FBEAgCUECdCIKIA1qIAogC2r9",
-    "AAQAIAogDGr9AAQA/eQB/QsEACAJQQRqIQkMAQsLA0AgAiAJTEUEQCAJQQJ0IgogDWogCiALaioCACAKIAxqKgIAkjgCACAJQQFqIQkMAQsLIABB",
-    "AWohAAwBCwsLpgkDF38FewV9A0AgACABTkUEQCADIAAgBGxBAnRqITEgBSAAIAZsQQJ0aiEyIAcgACAIbEECdGohMyAJIAAgCmxBAnRqITYgCyAA",
-    "IAxsQQJ0aiE3IA0gACAObEECdGohOCAQIAAgEWxBAnRqITAgEiAAIBNsQQJ0aiE0IBQgACAVbEECdGohOSAWIAAgF2xBAnRqITogGCAAIBlsQQJ0",
-    "aiE7IBogACAbbEECdGohNSAcIAAgHWxBAnRqITwgHiAAIB9sQQJ0aiE9ICAgACAhbEECdGohPiAiIAAgI2xBAnRqIT8gJiAAICdsQQJ0aiFAICgg",
-    "ACApbEECdGohQSAqIAAgK2xBAnRqIUIgLCAAIC1sQQJ0aiFDIAIgAkEDcWshREEAIS8DQCAvIERORQRAIC9BAnQiLiAxav0ABAAQASFFIC4gNmog",
-    "LiAyav0ABAAgRf3mASAuIDNq/QAEACJG/QwAAIA/AACAPwAAgD8AAIA/IEb95QH95gH95gEiRv0LBAAgLiA3aiBG/QsEACAuIDlqIC4gOGr9AAQA",
-    "IEYgDyAuav0ABAD95gH95AEgLiAyav0ABAAgLiAzav0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gRSBF/eYB/eUB/eYB/eQBIkUgLiAwav0ABAD9",
-    "5gEgLiA0av0ABAAiR/0MAACAPwAAgD8AAIA/AACAPyBH/eUB/eYB/eYBIkf9CwQAIC4gOmogR/0LBAAgLiA8aiBFIC4gO2r9AAQA/eYBIC4gNWr9",
-    "AAQAIkj9DAAAgD8AAIA/AACAPwAAgD8gSP3lAf3mAf3mASJI/QsEACAuID1qIEj9CwQAIC4gPmogRSAuIDVq/QAEAP3mASJJ/QsEACAuID9qIEn9",
-    "CwQAIC4gQGogRSAuIDRq/QAEAP3mASBHICQgLmr9AAQA/eYB/eQBIEggJSAuav0ABAD95gH95AH9CwQAIC4gQWogSCAuIDBq/QAEAP3mAf0LBAAg",
-    "LiBCaiBHIC4gMGr9AAQA/eYB/QsEACAuIENqIEYgLiAxav0ABAD95gH9CwQAIC9BBGohLwwBCwsDQCACIC9MRQRAIC9BAnQiLiAxaioCAP0TEAH9",
-    "HwAhSiAuIDZqIC4gMmoqAgAgSpQgLiAzaioCACJLQwAAgD8gS5OUlCJLOAIAIC4gN2ogSzgCACAuIDlqIC4gOGoqAgAgSyAPIC5qKgIAlJIgLiAy",
-    "aioCACAuIDNqKgIAlEMAAIA/IEogSpSTlJIiSiAuIDBqKgIAlCAuIDRqKgIAIkxDAACAPyBMk5SUIkw4AgAgLiA6aiBMOAIAIC4gPGogSiAuIDtq",
-    "KgIAlCAuIDVqKgIAIk1DAACAPyBNk5SUIk04AgAgLiA9aiBNOAIAIC4gPmogSiAuIDVqKgIAlCJOOAIAIC4gP2ogTjgCACAuIEBqIEogLiA0aioC",
-    "AJQgTCAkIC5qKgIAlJIgTSAlIC5qKgIAlJI4AgAgLiBBaiBNIC4gMGoqAgCUOAIAIC4gQmogTCAuIDBqKgIAlDgCACAuIENqIEsgLiAxaioCAJQ4",
-    "AgAgL0EBaiEvDAELCyAAQQFqIQAMAQsLC4sFAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAAAADwfwAAAAAAAPB//QwJbagTRhLmPQltqBNGEuY9",
-    "IAAgAP0M/oIrZUcV9z/+gitlRxX3P/3yAf2UAf0MAAAAAAAwkcAAAAAAADCRwP31Af0MAAAAAAAwkUAAAAAAADCRQP30ASIC/QwAAOD+Qi7mPwAA",
-    "4P5CLuY//fIB/fEBIAL9DHY8eTXvOeo9djx5Ne856j398gH98QEiAf3yAf0MmNj479juIT6Y2Pjv2O4hPv3wASAB/fIB/QzkRPVnReZaPuRE9WdF",
-    "5lo+/fABIAH98gH9DFyfeLdPfpI+XJ94t09+kj798AEgAf3yAf0MNMdWpeMdxz40x1al4x3HPv3wASAB/fIB/QwaoAEaoAH6PhqgARqgAfo+/fAB",
-    "IAH98gH9DBqgARqgASo/GqABGqABKj/98AEgAf3yAf0MF2zBFmzBVj8XbMEWbMFWP/3wASAB/fIB/QwRERERERGBPxEREREREYE//fABIAH98gH9",
-    "DFVVVVVVVaU/VVVVVVVVpT/98AEgAf3yAf0MVVVVVVVVxT9VVVVVVVXFP/3wASAB/fIB/QwAAAAAAADgPwAAAAAAAOA//fABIAH98gH9DAAAAAAA",
-    "APA/AAAAAAAA8D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAC/fwBIgFBAf2sASIC/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH9",
-    "8gEgASAC/bEB/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgAP0M7zn6/kIuhkDvOfr+Qi6GQP1K/VIgAP0MUjAt1RBJh8BSMC3VEEmH",
-    "wP1J/VIL7AIBAnsgAP0M43UrRTbaV7/jdStFNtpXvyAAIAD98gEiAf3yAf0M4H0VDj1tbT/gfRUOPW1tP/3wASAB/fIB/Qw9wuZV4yaCvz3C5lXj",
-    "JoK//fABIAH98gH9DPoQLIj0ZJY/+hAsiPRklj/98AEgAf3yAf0MHLqhG7qhq78cuqEbuqGrv/3wASAB/fIB/QwRERERERHBPxEREREREcE//fAB",
-    "IAH98gH9DFVVVVVVVdW/VVVVVVVV1b/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wAf3yAf0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAEAA",
-    "AAAAAAAAQP0MAAAAAAAAAEAAAAAAAAAAQCAA/ewBIgL98gEQBf0MAAAAAAAA8D8AAAAAAADwP/3wAf3zAf3xASIB/e0BIAEgAP0MAAAAAAAAAAAA",
-    "AAAAAAAAAP1J/VIgAv0MmpmZmZmZuT+amZmZmZm5P/1J/VILnAgDEn8DewN8A0AgACABTkUEQCADIAAgBGxBA3RqISsgBSAAIAZsQQN0aiEsIAgg",
-    "ACAJbEEDdGohLSAKIAAgC2xBA3RqIS4gDCAAIA1sQQN0aiEvIA8gACAQbEEDdGohKiASIAAgE2xBA3RqITAgFCAAIBVsQQN0aiExIBYgACAXbEED",
-    "dGohMiAaIAAgG2xBA3RqITMgHCAAIB1sQQN0aiE0IB4gACAfbEEDdGohNSAgIAAgIWxBA3RqITYgJCAAICVsQQN0aiE3ICYgACAnbEEDdGohOCAC",
-    "IAJBAXFrITlBACEpA0AgKSA5TkUEQCApQQN0IiggK2r9AAQAICggLGr9AAQA/fABIAcgKGr9AAQA/fABITogKCAtaiA6/QsEACAoIDBq/QwAAAAA",
-    "AADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICggLmr9AAQAICggL2r9AAQA/fABIA4gKGr9AAQAICggKmr9AAQA/fIB/fABIBEgKGr9AAQA",
-    "/fAB/e0BEAX98AH98wEiO/0LBAAgKCAzav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAoIDFq/QAEACAoIDJq/QAEAP3wASAY",
-    "IChq/QAEACAoICpq/QAEAP3yAf3wASAZIChq/QAEAP3wAf3tARAF/fAB/fMBIjz9CwQAICggNGogOiA7/fIBICggKmr9AAQAIDz98gH98AEiOv0L",
-    "BAAgKCA3av0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAoIDVq/QAEACAoIDZq/QAEAP3wASAiIChq/QAEACA6/fIB/fABICMg",
-    "KGr9AAQA/fAB/e0BEAX98AH98wEiO/0LBAAgKCA4aiA6EAYgO/3yAf0LBAAgKUECaiEpDAELCwNAIAIgKUxFBEAgKUEDdCIoICtqKwMAICggLGor",
-    "AwCgIAcgKGorAwCgIT0gKCAtaiA9OQMAICggMGpEAAAAAAAA8D8gKCAuaisDACAoIC9qKwMAoCAOIChqKwMAICggKmorAwCioCARIChqKwMAoJr9",
-    "FBAF/SEARAAAAAAAAPA/oKMiPjkDACAoIDNqRAAAAAAAAPA/ICggMWorAwAgKCAyaisDAKAgGCAoaisDACAoICpqKwMAoqAgGSAoaisDAKCa/RQQ",
-    "Bf0hAEQAAAAAAADwP6CjIj85AwAgKCA0aiA9ID6iICggKmorAwAgP6KgIj05AwAgKCA3akQAAAAAAADwPyAoIDVqKwMAICggNmorAwCgICIgKGor",
-    "AwAgPaKgICMgKGorAwCgmv0UEAX9IQBEAAAAAAAA8D+goyI+OQMAICggOGogPf0UEAb9IQAgPqI5AwAgKUEBaiEpDAELCyAAQQFqIQAMAQsLC7kB",
-    "AQZ/A0AgACABTkUEQCADIAAgBGxBA3RqIQsgBSAAIAZsQQN0aiEMIAcgACAIbEEDdGohDSACIAJBAXFrIQ5BACEJA0AgCSAOTkUEQCAJQQN0Igog",
-    "DWogCiALav0ABAAgCiAMav0ABAD98AH9CwQAIAlBAmohCQwBCwsDQCACIAlMRQRAIAlBA3QiCiANaiAKIAtqKwMAIAogDGorAwCgOQMAIAlBAWoh",
-    "CQwBCwsgAEEBaiEADAELCwu2CQMXfwV7BXwDQCAAIAFORQRAIAMgACAEbEEDdGohMSAFIAAgBmxBA3RqITIgByAAIAhsQQN0aiEzIAkgACAKbEED",
-    "dGohNiALIAAgDGxBA3RqITcgDSAAIA5sQQN0aiE4IBAgACARbEEDdGohMCASIAAgE2xBA3RqITQgFCAAIBVsQQN0aiE5IBYgACAXbEEDdGohOiAY",
-    "IAAgGWxBA3RqITsgGiAAIBtsQQN0aiE1IBwgACAdbEEDdGohPCAeIAAgH2xBA3RqIT0gICAAICFsQQN0aiE+ICIgACAjbEEDdGohPyAmIAAgJ2xB",
-    "A3RqIUAgKCAAIClsQQN0aiFBICogACArbEEDdGohQiAsIAAgLWxBA3RqIUMgAiACQQFxayFEQQAhLwNAIC8gRE5FBEAgL0EDdCIuIDFq/QAEABAG",
-    "IUUgLiA2aiAuIDJq/QAEACBF/fIBIC4gM2r9AAQAIkb9DAAAAAAAAPA/AAAAAAAA8D8gRv3xAf3yAf3yASJG/QsEACAuIDdqIEb9CwQAIC4gOWog",
-    "LiA4av0ABAAgRiAPIC5q/QAEAP3yAf3wASAuIDJq/QAEACAuIDNq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyBFIEX98gH98QH98gH98AEiRSAu",
-    "IDBq/QAEAP3yASAuIDRq/QAEACJH/QwAAAAAAADwPwAAAAAAAPA/IEf98QH98gH98gEiR/0LBAAgLiA6aiBH/QsEACAuIDxqIEUgLiA7av0ABAD9",
-    "8gEgLiA1av0ABAAiSP0MAAAAAAAA8D8AAAAAAADwPyBI/fEB/fIB/fIBIkj9CwQAIC4gPWogSP0LBAAgLiA+aiBFIC4gNWr9AAQA/fIBIkn9CwQA",
-    "IC4gP2ogSf0LBAAgLiBAaiBFIC4gNGr9AAQA/fIBIEcgJCAuav0ABAD98gH98AEgSCAlIC5q/QAEAP3yAf3wAf0LBAAgLiBBaiBIIC4gMGr9AAQA",
-    "/fIB/QsEACAuIEJqIEcgLiAwav0ABAD98gH9CwQAIC4gQ2ogRiAuIDFq/QAEAP3yAf0LBAAgL0ECaiEvDAELCwNAIAIgL0xFBEAgL0EDdCIuIDFq",
-    "KwMA/RQQBv0hACFKIC4gNmogLiAyaisDACBKoiAuIDNqKwMAIktEAAAAAAAA8D8gS6GioiJLOQMAIC4gN2ogSzkDACAuIDlqIC4gOGorAwAgSyAP",
-    "IC5qKwMAoqAgLiAyaisDACAuIDNqKwMAokQAAAAAAADwPyBKIEqioaKgIkogLiAwaisDAKIgLiA0aisDACJMRAAAAAAAAPA/IEyhoqIiTDkDACAu",
-    "IDpqIEw5AwAgLiA8aiBKIC4gO2orAwCiIC4gNWorAwAiTUQAAAAAAADwPyBNoaKiIk05AwAgLiA9aiBNOQMAIC4gPmogSiAuIDVqKwMAoiJOOQMA",
-    "IC4gP2ogTjkDACAuIEBqIEogLiA0aisDAKIgTCAkIC5qKwMAoqAgTSAlIC5qKwMAoqA5AwAgLiBBaiBNIC4gMGorAwCiOQMAIC4gQmogTCAuIDBq",
-    "KwMAojkDACAuIENqIEsgLiAxaisDAKI5AwAgL0EBaiEvDAELCyAAQQFqIQAMAQsLCwBQBG5hbWUBSQoABWV4cDMyAQZ0YW5oMzICBWYzMl8wAwVm",
-    "MzJfMQQFZjMyXzMFBWV4cDY0BgZ0YW5oNjQHBWY2NF8wCAVmNjRfMQkFZjY0XzM=",
+    "AGFzbQEAAAABdwVgAXsBe2Aof39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/fwBgCX9/f39/f39/fwBgLn9/f39/f39/f39/",
+    "f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f38AYAZ/f39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDDQwAAAECAwQAAAECAwQHswEW",
+    "BWYzMl8wAAIFZjMyXzEAAwVmMzJfMgADBWYzMl8zAAQFZjMyXzQABQVmMzJfNQAFBWYzMl82AAUFZjMyXzcABQVmMzJfOAAFBWYzMl85AAUGZjMy",
+    "XzEwAAUFZjY0XzAACAVmNjRfMQAJBWY2NF8yAAkFZjY0XzMACgVmNjRfNAALBWY2NF81AAsFZjY0XzYACwVmNjRfNwALBWY2NF84AAsFZjY0XzkA",
+    "CwZmNjRfMTAACwrKNwzoAwECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8AAIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAAIAD9DDuquD87",
+    "qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMAAJZDAACWQ/3oASIC/QwAgDE/AIAxPwCAMT8AgDE//eYB/eUB",
+    "IAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2Ov3kASAB/eYB/QyJiAg8iYgIPImICDyJiAg8/eQBIAH95gH9",
+    "DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+q6oqPv3kASAB/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8A",
+    "AIA/AACAPwAAgD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAC/fgBIgFBAf2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEg",
+    "ASAC/bEB/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgAP0MGHKxQhhysUIYcrFCGHKxQv1E/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VIL",
+    "hAIBAnsgAP0M0Q1dvdENXb3RDV290Q1dvSAAIAD95gEiAf3mAf0MiYgIPomICD6JiAg+iYgIPv3kASAB/eYB/Qyrqqq+q6qqvquqqr6rqqq+/eQB",
+    "IAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AH95gH9DAAAgD8AAIA/AACAPwAAgD/9DAAAAEAAAABAAAAAQAAAAED9DAAAAEAAAABAAAAAQAAAAEAg",
+    "AP3gASIC/eYBEAD9DAAAgD8AAIA/AACAPwAAgD/95AH95wH95QEiAf3hASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Q/1SIAL9DM3MzD3NzMw9zczM",
+    "Pc3MzD39Q/1SC4QIAxJ/A3sDfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiErIAUgACAGbEECdGohLCAIIAAgCWxBAnRqIS0gCiAAIAtsQQJ0aiEuIAwg",
+    "ACANbEECdGohLyAPIAAgEGxBAnRqISogEiAAIBNsQQJ0aiEwIBQgACAVbEECdGohMSAWIAAgF2xBAnRqITIgGiAAIBtsQQJ0aiEzIBwgACAdbEEC",
+    "dGohNCAeIAAgH2xBAnRqITUgICAAICFsQQJ0aiE2ICQgACAlbEECdGohNyAmIAAgJ2xBAnRqITggAiACQQNxayE5QQAhKQNAICkgOU5FBEAgKUEC",
+    "dCIoICtq/QAEACAoICxq/QAEAP3kASAHIChq/QAEAP3kASE6ICggLWogOv0LBAAgKCAwav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/",
+    "AACAPyAoIC5q/QAEACAoIC9q/QAEAP3kASAOIChq/QAEACAoICpq/QAEAP3mAf3kASARIChq/QAEAP3kAf3hARAA/eQB/ecBIjv9CwQAICggM2r9",
+    "DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gKCAxav0ABAAgKCAyav0ABAD95AEgGCAoav0ABAAgKCAqav0ABAD95gH95AEgGSAo",
+    "av0ABAD95AH94QEQAP3kAf3nASI8/QsEACAoIDRqIDogO/3mASAoICpq/QAEACA8/eYB/eQBIjr9CwQAICggN2r9DAAAgD8AAIA/AACAPwAAgD/9",
+    "DAAAgD8AAIA/AACAPwAAgD8gKCA1av0ABAAgKCA2av0ABAD95AEgIiAoav0ABAAgOv3mAf3kASAjIChq/QAEAP3kAf3hARAA/eQB/ecBIjv9CwQA",
+    "ICggOGogOhABIDv95gH9CwQAIClBBGohKQwBCwsDQCACIClMRQRAIClBAnQiKCAraioCACAoICxqKgIAkiAHIChqKgIAkiE9ICggLWogPTgCACAo",
+    "IDBqQwAAgD8gKCAuaioCACAoIC9qKgIAkiAOIChqKgIAICggKmoqAgCUkiARIChqKgIAkoz9ExAA/R8AQwAAgD+SlSI+OAIAICggM2pDAACAPyAo",
+    "IDFqKgIAICggMmoqAgCSIBggKGoqAgAgKCAqaioCAJSSIBkgKGoqAgCSjP0TEAD9HwBDAACAP5KVIj84AgAgKCA0aiA9ID6UICggKmoqAgAgP5SS",
+    "Ij04AgAgKCA3akMAAIA/ICggNWoqAgAgKCA2aioCAJIgIiAoaioCACA9lJIgIyAoaioCAJKM/RMQAP0fAEMAAIA/kpUiPjgCACAoIDhqID39ExAB",
+    "/R8AID6UOAIAIClBAWohKQwBCwsgAEEBaiEADAELCwu5AQEGfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiELIAUgACAGbEECdGohDCAHIAAgCGxBAnRq",
+    "IQ0gAiACQQNxayEOQQAhCQNAIAkgDk5FBEAgCUECdCIKIA1qIAogC2r9AAQAIAogDGr9AAQA/eQB/QsEACAJQQRqIQkMAQsLA0AgAiAJTEUEQCAJ",
+    "QQJ0IgogDWogCiALaioCACAKIAxqKgIAkjgCACAJQQFqIQkMAQsLIABBAWohAAwBCwsLpgkDF38FewV9A0AgACABTkUEQCADIAAgBGxBAnRqITEg",
+    "BSAAIAZsQQJ0aiEyIAcgACAIbEECdGohMyAJIAAgCmxBAnRqITYgCyAAIAxsQQJ0aiE3IA0gACAObEECdGohOCAQIAAgEWxBAnRqITAgEiAAIBNs",
+    "QQJ0aiE0IBQgACAVbEECdGohOSAWIAAgF2xBAnRqITogGCAAIBlsQQJ0aiE7IBogACAbbEECdGohNSAcIAAgHWxBAnRqITwgHiAAIB9sQQJ0aiE9",
+    "ICAgACAhbEECdGohPiAiIAAgI2xBAnRqIT8gJiAAICdsQQJ0aiFAICggACApbEECdGohQSAqIAAgK2xBAnRqIUIgLCAAIC1sQQJ0aiFDIAIgAkED",
+    "cWshREEAIS8DQCAvIERORQRAIC9BAnQiLiAxav0ABAAQASFFIC4gNmogLiAyav0ABAAgRf3mASAuIDNq/QAEACJG/QwAAIA/AACAPwAAgD8AAIA/",
+    "IEb95QH95gH95gEiRv0LBAAgLiA3aiBG/QsEACAuIDlqIC4gOGr9AAQAIEYgDyAuav0ABAD95gH95AEgLiAyav0ABAAgLiAzav0ABAD95gH9DAAA",
+    "gD8AAIA/AACAPwAAgD8gRSBF/eYB/eUB/eYB/eQBIkUgLiAwav0ABAD95gEgLiA0av0ABAAiR/0MAACAPwAAgD8AAIA/AACAPyBH/eUB/eYB/eYB",
+    "Ikf9CwQAIC4gOmogR/0LBAAgLiA8aiBFIC4gO2r9AAQA/eYBIC4gNWr9AAQAIkj9DAAAgD8AAIA/AACAPwAAgD8gSP3lAf3mAf3mASJI/QsEACAu",
+    "ID1qIEj9CwQAIC4gPmogRSAuIDVq/QAEAP3mASJJ/QsEACAuID9qIEn9CwQAIC4gQGogRSAuIDRq/QAEAP3mASBHICQgLmr9AAQA/eYB/eQBIEgg",
+    "JSAuav0ABAD95gH95AH9CwQAIC4gQWogSCAuIDBq/QAEAP3mAf0LBAAgLiBCaiBHIC4gMGr9AAQA/eYB/QsEACAuIENqIEYgLiAxav0ABAD95gH9",
+    "CwQAIC9BBGohLwwBCwsDQCACIC9MRQRAIC9BAnQiLiAxaioCAP0TEAH9HwAhSiAuIDZqIC4gMmoqAgAgSpQgLiAzaioCACJLQwAAgD8gS5OUlCJL",
+    "OAIAIC4gN2ogSzgCACAuIDlqIC4gOGoqAgAgSyAPIC5qKgIAlJIgLiAyaioCACAuIDNqKgIAlEMAAIA/IEogSpSTlJIiSiAuIDBqKgIAlCAuIDRq",
+    "KgIAIkxDAACAPyBMk5SUIkw4AgAgLiA6aiBMOAIAIC4gPGogSiAuIDtqKgIAlCAuIDVqKgIAIk1DAACAPyBNk5SUIk04AgAgLiA9aiBNOAIAIC4g",
+    "PmogSiAuIDVqKgIAlCJOOAIAIC4gP2ogTjgCACAuIEBqIEogLiA0aioCAJQgTCAkIC5qKgIAlJIgTSAlIC5qKgIAlJI4AgAgLiBBaiBNIC4gMGoq",
+    "AgCUOAIAIC4gQmogTCAuIDBqKgIAlDgCACAuIENqIEsgLiAxaioCAJQ4AgAgL0EBaiEvDAELCyAAQQFqIQAMAQsLC+4BAwR/AXsBfSACIAJBA3Fr",
+    "IQkDQCAHIAlORQRAIAdBAnQhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUgBmxBAnRqIAhq/QAEAP3kASEKIAZBAWoh",
+    "BgwBCwsgAyAIaiIGIAb9AAQAIAr95AH9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQhCEMAAAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAG",
+    "bEECdGogCGoqAgCSIQsgBkEBaiEGDAELCyADIAhqIgYgBioCACALkjgCACAHQQFqIQcMAQsLC4sFAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAA",
+    "AADwfwAAAAAAAPB//QwJbagTRhLmPQltqBNGEuY9IAAgAP0M/oIrZUcV9z/+gitlRxX3P/3yAf2UAf0MAAAAAAAwkcAAAAAAADCRwP31Af0MAAAA",
+    "AAAwkUAAAAAAADCRQP30ASIC/QwAAOD+Qi7mPwAA4P5CLuY//fIB/fEBIAL9DHY8eTXvOeo9djx5Ne856j398gH98QEiAf3yAf0MmNj479juIT6Y",
+    "2Pjv2O4hPv3wASAB/fIB/QzkRPVnReZaPuRE9WdF5lo+/fABIAH98gH9DFyfeLdPfpI+XJ94t09+kj798AEgAf3yAf0MNMdWpeMdxz40x1al4x3H",
+    "Pv3wASAB/fIB/QwaoAEaoAH6PhqgARqgAfo+/fABIAH98gH9DBqgARqgASo/GqABGqABKj/98AEgAf3yAf0MF2zBFmzBVj8XbMEWbMFWP/3wASAB",
+    "/fIB/QwRERERERGBPxEREREREYE//fABIAH98gH9DFVVVVVVVaU/VVVVVVVVpT/98AEgAf3yAf0MVVVVVVVVxT9VVVVVVVXFP/3wASAB/fIB/QwA",
+    "AAAAAADgPwAAAAAAAOA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAC/fwBIgFBAf2sASIC",
+    "/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgASAC/bEB/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgAP0M7zn6/kIuhkDv",
+    "Ofr+Qi6GQP1K/VIgAP0MUjAt1RBJh8BSMC3VEEmHwP1J/VIL7AIBAnsgAP0M43UrRTbaV7/jdStFNtpXvyAAIAD98gEiAf3yAf0M4H0VDj1tbT/g",
+    "fRUOPW1tP/3wASAB/fIB/Qw9wuZV4yaCvz3C5lXjJoK//fABIAH98gH9DPoQLIj0ZJY/+hAsiPRklj/98AEgAf3yAf0MHLqhG7qhq78cuqEbuqGr",
+    "v/3wASAB/fIB/QwRERERERHBPxEREREREcE//fABIAH98gH9DFVVVVVVVdW/VVVVVVVV1b/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wAf3y",
+    "Af0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAEAAAAAAAAAAQP0MAAAAAAAAAEAAAAAAAAAAQCAA/ewBIgL98gEQBv0MAAAAAAAA8D8AAAAAAADw",
+    "P/3wAf3zAf3xASIB/e0BIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1J/VIgAv0MmpmZmZmZuT+amZmZmZm5P/1J/VILnAgDEn8DewN8A0AgACABTkUE",
+    "QCADIAAgBGxBA3RqISsgBSAAIAZsQQN0aiEsIAggACAJbEEDdGohLSAKIAAgC2xBA3RqIS4gDCAAIA1sQQN0aiEvIA8gACAQbEEDdGohKiASIAAg",
+    "E2xBA3RqITAgFCAAIBVsQQN0aiExIBYgACAXbEEDdGohMiAaIAAgG2xBA3RqITMgHCAAIB1sQQN0aiE0IB4gACAfbEEDdGohNSAgIAAgIWxBA3Rq",
+    "ITYgJCAAICVsQQN0aiE3ICYgACAnbEEDdGohOCACIAJBAXFrITlBACEpA0AgKSA5TkUEQCApQQN0IiggK2r9AAQAICggLGr9AAQA/fABIAcgKGr9",
+    "AAQA/fABITogKCAtaiA6/QsEACAoIDBq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICggLmr9AAQAICggL2r9AAQA/fABIA4g",
+    "KGr9AAQAICggKmr9AAQA/fIB/fABIBEgKGr9AAQA/fAB/e0BEAb98AH98wEiO/0LBAAgKCAzav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8A",
+    "AAAAAADwPyAoIDFq/QAEACAoIDJq/QAEAP3wASAYIChq/QAEACAoICpq/QAEAP3yAf3wASAZIChq/QAEAP3wAf3tARAG/fAB/fMBIjz9CwQAICgg",
+    "NGogOiA7/fIBICggKmr9AAQAIDz98gH98AEiOv0LBAAgKCA3av0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAoIDVq/QAEACAo",
+    "IDZq/QAEAP3wASAiIChq/QAEACA6/fIB/fABICMgKGr9AAQA/fAB/e0BEAb98AH98wEiO/0LBAAgKCA4aiA6EAcgO/3yAf0LBAAgKUECaiEpDAEL",
+    "CwNAIAIgKUxFBEAgKUEDdCIoICtqKwMAICggLGorAwCgIAcgKGorAwCgIT0gKCAtaiA9OQMAICggMGpEAAAAAAAA8D8gKCAuaisDACAoIC9qKwMA",
+    "oCAOIChqKwMAICggKmorAwCioCARIChqKwMAoJr9FBAG/SEARAAAAAAAAPA/oKMiPjkDACAoIDNqRAAAAAAAAPA/ICggMWorAwAgKCAyaisDAKAg",
+    "GCAoaisDACAoICpqKwMAoqAgGSAoaisDAKCa/RQQBv0hAEQAAAAAAADwP6CjIj85AwAgKCA0aiA9ID6iICggKmorAwAgP6KgIj05AwAgKCA3akQA",
+    "AAAAAADwPyAoIDVqKwMAICggNmorAwCgICIgKGorAwAgPaKgICMgKGorAwCgmv0UEAb9IQBEAAAAAAAA8D+goyI+OQMAICggOGogPf0UEAf9IQAg",
+    "PqI5AwAgKUEBaiEpDAELCyAAQQFqIQAMAQsLC7kBAQZ/A0AgACABTkUEQCADIAAgBGxBA3RqIQsgBSAAIAZsQQN0aiEMIAcgACAIbEEDdGohDSAC",
+    "IAJBAXFrIQ5BACEJA0AgCSAOTkUEQCAJQQN0IgogDWogCiALav0ABAAgCiAMav0ABAD98AH9CwQAIAlBAmohCQwBCwsDQCACIAlMRQRAIAlBA3Qi",
+    "CiANaiAKIAtqKwMAIAogDGorAwCgOQMAIAlBAWohCQwBCwsgAEEBaiEADAELCwu2CQMXfwV7BXwDQCAAIAFORQRAIAMgACAEbEEDdGohMSAFIAAg",
+    "BmxBA3RqITIgByAAIAhsQQN0aiEzIAkgACAKbEEDdGohNiALIAAgDGxBA3RqITcgDSAAIA5sQQN0aiE4IBAgACARbEEDdGohMCASIAAgE2xBA3Rq",
+    "ITQgFCAAIBVsQQN0aiE5IBYgACAXbEEDdGohOiAYIAAgGWxBA3RqITsgGiAAIBtsQQN0aiE1IBwgACAdbEEDdGohPCAeIAAgH2xBA3RqIT0gICAA",
+    "ICFsQQN0aiE+ICIgACAjbEEDdGohPyAmIAAgJ2xBA3RqIUAgKCAAIClsQQN0aiFBICogACArbEEDdGohQiAsIAAgLWxBA3RqIUMgAiACQQFxayFE",
+    "QQAhLwNAIC8gRE5FBEAgL0EDdCIuIDFq/QAEABAHIUUgLiA2aiAuIDJq/QAEACBF/fIBIC4gM2r9AAQAIkb9DAAAAAAAAPA/AAAAAAAA8D8gRv3x",
+    "Af3yAf3yASJG/QsEACAuIDdqIEb9CwQAIC4gOWogLiA4av0ABAAgRiAPIC5q/QAEAP3yAf3wASAuIDJq/QAEACAuIDNq/QAEAP3yAf0MAAAAAAAA",
+    "8D8AAAAAAADwPyBFIEX98gH98QH98gH98AEiRSAuIDBq/QAEAP3yASAuIDRq/QAEACJH/QwAAAAAAADwPwAAAAAAAPA/IEf98QH98gH98gEiR/0L",
+    "BAAgLiA6aiBH/QsEACAuIDxqIEUgLiA7av0ABAD98gEgLiA1av0ABAAiSP0MAAAAAAAA8D8AAAAAAADwPyBI/fEB/fIB/fIBIkj9CwQAIC4gPWog",
+    "SP0LBAAgLiA+aiBFIC4gNWr9AAQA/fIBIkn9CwQAIC4gP2ogSf0LBAAgLiBAaiBFIC4gNGr9AAQA/fIBIEcgJCAuav0ABAD98gH98AEgSCAlIC5q",
+    "/QAEAP3yAf3wAf0LBAAgLiBBaiBIIC4gMGr9AAQA/fIB/QsEACAuIEJqIEcgLiAwav0ABAD98gH9CwQAIC4gQ2ogRiAuIDFq/QAEAP3yAf0LBAAg",
+    "L0ECaiEvDAELCwNAIAIgL0xFBEAgL0EDdCIuIDFqKwMA/RQQB/0hACFKIC4gNmogLiAyaisDACBKoiAuIDNqKwMAIktEAAAAAAAA8D8gS6GioiJL",
+    "OQMAIC4gN2ogSzkDACAuIDlqIC4gOGorAwAgSyAPIC5qKwMAoqAgLiAyaisDACAuIDNqKwMAokQAAAAAAADwPyBKIEqioaKgIkogLiAwaisDAKIg",
+    "LiA0aisDACJMRAAAAAAAAPA/IEyhoqIiTDkDACAuIDpqIEw5AwAgLiA8aiBKIC4gO2orAwCiIC4gNWorAwAiTUQAAAAAAADwPyBNoaKiIk05AwAg",
+    "LiA9aiBNOQMAIC4gPmogSiAuIDVqKwMAoiJOOQMAIC4gP2ogTjkDACAuIEBqIEogLiA0aisDAKIgTCAkIC5qKwMAoqAgTSAlIC5qKwMAoqA5AwAg",
+    "LiBBaiBNIC4gMGorAwCiOQMAIC4gQmogTCAuIDBqKwMAojkDACAuIENqIEsgLiAxaisDAKI5AwAgL0EBaiEvDAELCyAAQQFqIQAMAQsLC/IBAwR/",
+    "AXsBfCACIAJBAXFrIQkDQCAHIAlORQRAIAdBA3QhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUgBmxBA3RqIAhq/QAE",
+    "AP3wASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9AAQAIAr98AH9CwQAIAdBAmohBwwBCwsDQCACIAdMRQRAIAdBA3QhCEQAAAAAAAAAACELIAAhBgNA",
+    "IAEgBkxFBEAgCyAEIAUgBmxBA3RqIAhqKwMAoCELIAZBAWohBgwBCwsgAyAIaiIGIAYrAwAgC6A5AwAgB0EBaiEHDAELCwsAXgRuYW1lAVcMAAVl",
+    "eHAzMgEGdGFuaDMyAgVmMzJfMAMFZjMyXzEEBWYzMl8zBQVmMzJfNAYFZXhwNjQHBnRhbmg2NAgFZjY0XzAJBWY2NF8xCgVmNjRfMwsFZjY0XzQ=",
   ].join(""),
 };

@@ -499,43 +499,93 @@ function kernel64<A extends FloatArray>(
       mm.NN(B, 3 * H, H, scratch0, 0, 3 * H, p, o_Rz, carry_h, 0, H, false);
       // dRz, dRf, dRo
       mm.TN(3 * H, H, B, scratch0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
-      // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
-        dp[o_p_f + i]! += sum;
+      // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(4, B, [
+          H, // $n
+          at(dp, o_p_f), // $dp_f
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+        ]);
+      else {
+        // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
+          dp[o_p_f + i]! += sum;
+        }
       }
 
-      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
-        dp[o_p_o + i]! += sum;
+      // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(5, B, [
+          H, // $n
+          at(dp, o_p_o), // $dp_o
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+        ]);
+      else {
+        // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
+          dp[o_p_o + i]! += sum;
+        }
       }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWz, dWf, dWo
     mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wz, true);
-    // grad of: z  = tanh(Wz*x + Rz*h + bz)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
-      dp[o_bz + i]! += sum;
+    // op 6 (sumb): f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(6, T * B, [
+        H, // $n
+        at(dp, o_bz), // $dbz
+        at(gx0, 0), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: z  = tanh(Wz*x + Rz*h + bz)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
+        dp[o_bz + i]! += sum;
+      }
     }
 
-    // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
-      dp[o_bf + i]! += sum;
+    // op 7 (sumb): f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(7, T * B, [
+        H, // $n
+        at(dp, o_bf), // $dbf
+        at(gx0, H), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
+        dp[o_bf + i]! += sum;
+      }
     }
 
-    // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
-      dp[o_bo + i]! += sum;
+    // op 8 (sumb): f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(8, T * B, [
+        H, // $n
+        at(dp, o_bo), // $dbo
+        at(gx0, 2 * H), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
+        dp[o_bo + i]! += sum;
+      }
     }
 
     // d(dx) from Wz, Wf, Wo
@@ -936,43 +986,93 @@ function kernel32<A extends FloatArray>(
       mm.NN(B, 3 * H, H, scratch0, 0, 3 * H, p, o_Rz, carry_h, 0, H, false);
       // dRz, dRf, dRo
       mm.TN(3 * H, H, B, scratch0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
-      // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
-        dp[o_p_f + i]! += sum;
+      // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(4, B, [
+          H, // $n
+          at(dp, o_p_f), // $dp_f
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+        ]);
+      else {
+        // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
+          dp[o_p_f + i]! += sum;
+        }
       }
 
-      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
-        dp[o_p_o + i]! += sum;
+      // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(5, B, [
+          H, // $n
+          at(dp, o_p_o), // $dp_o
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+        ]);
+      else {
+        // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
+          dp[o_p_o + i]! += sum;
+        }
       }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWz, dWf, dWo
     mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wz, true);
-    // grad of: z  = tanh(Wz*x + Rz*h + bz)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
-      dp[o_bz + i]! += sum;
+    // op 6 (sumb): f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(6, T * B, [
+        H, // $n
+        at(dp, o_bz), // $dbz
+        at(gx0, 0), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: z  = tanh(Wz*x + Rz*h + bz)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
+        dp[o_bz + i]! += sum;
+      }
     }
 
-    // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
-      dp[o_bf + i]! += sum;
+    // op 7 (sumb): f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(7, T * B, [
+        H, // $n
+        at(dp, o_bf), // $dbf
+        at(gx0, H), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
+        dp[o_bf + i]! += sum;
+      }
     }
 
-    // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
-      dp[o_bo + i]! += sum;
+    // op 8 (sumb): f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(8, T * B, [
+        H, // $n
+        at(dp, o_bo), // $dbo
+        at(gx0, 2 * H), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
+        dp[o_bo + i]! += sum;
+      }
     }
 
     // d(dx) from Wz, Wf, Wo
@@ -1008,86 +1108,98 @@ export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {
   return createKernel32(sizes, B, 1, options);
 }
 
-/** The elementwise loops in WebAssembly (text: lstm-nig.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
+/** The elementwise loops and whole-vector ops in WebAssembly (text: lstm-nig.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
 const LOOPS_WASM: LoopsModuleSource = {
   loops: [
     { vector: true, splittable: true },
     { vector: true, splittable: true },
     { vector: true, splittable: true },
     { vector: true, splittable: true },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
   ],
   binary: [
-    "AGFzbQEAAAABXQRgAXsBe2Agf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f38AYAl/f39/f39/f38AYCV/f39/f39/f39/f39/f39/f39/",
-    "f39/f39/f39/f39/f39/f39/AAISAQNlbnYGbWVtb3J5AgMBgIAEAwsKAAABAgMAAAECAwdBCAVmMzJfMAACBWYzMl8xAAMFZjMyXzIAAwVmMzJf",
-    "MwAEBWY2NF8wAAcFZjY0XzEACAVmNjRfMgAIBWY2NF8zAAkK8iwK6AMBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAgH8AAIB/AACAfwAAgH/9DAEN",
-    "UDkBDVA5AQ1QOQENUDkgACAA/Qw7qrg/O6q4PzuquD87qrg//eYB/Wr9DAAAlsMAAJbDAACWwwAAlsP96QH9DAAAlkMAAJZDAACWQwAAlkP96AEi",
-    "Av0MAIAxPwCAMT8AgDE/AIAxP/3mAf3lASAC/QyDgF65g4BeuYOAXrmDgF65/eYB/eUBIgH95gH9DGELtjphC7Y6YQu2OmELtjr95AEgAf3mAf0M",
-    "iYgIPImICDyJiAg8iYgIPP3kASAB/eYB/Qyrqio9q6oqPauqKj2rqio9/eQBIAH95gH9DKuqKj6rqio+q6oqPquqKj795AEgAf3mAf0MAAAAPwAA",
-    "AD8AAAA/AAAAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAv34ASIBQQH9rAEiAv0MfwAA",
-    "AH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAEgAv2xAf0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAD9DBhysUIYcrFCGHKxQhhysUL9RP1S",
-    "IAD9DLTxz8K08c/CtPHPwrTxz8L9Q/1SC4QCAQJ7IAD9DNENXb3RDV290Q1dvdENXb0gACAA/eYBIgH95gH9DImICD6JiAg+iYgIPomICD795AEg",
-    "Af3mAf0Mq6qqvquqqr6rqqq+q6qqvv3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQB/eYB/QwAAIA/AACAPwAAgD8AAIA//QwAAABAAAAAQAAA",
-    "AEAAAABA/QwAAABAAAAAQAAAAEAAAABAIAD94AEiAv3mARAA/QwAAIA/AACAPwAAgD8AAIA//eQB/ecB/eUBIgH94QEgASAA/QwAAAAAAAAAAAAA",
-    "AAAAAAAA/UP9UiAC/QzNzMw9zczMPc3MzD3NzMw9/UP9UguhBgMPfwJ7An0DQCAAIAFORQRAIAMgACAEbEECdGohIyAFIAAgBmxBAnRqISQgCCAA",
-    "IAlsQQJ0aiElIAogACALbEECdGohJiAMIAAgDWxBAnRqIScgDyAAIBBsQQJ0aiEiIBIgACATbEECdGohKCAUIAAgFWxBAnRqISkgFiAAIBdsQQJ0",
-    "aiEqIBggACAZbEECdGohKyAcIAAgHWxBAnRqISwgHiAAIB9sQQJ0aiEtIAIgAkEDcWshLkEAISEDQCAhIC5ORQRAICFBAnQiICAjav0ABAAgICAk",
-    "av0ABAD95AEgByAgav0ABAD95AEQASEvICAgJWogL/0LBAAgICAoav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAgICZq/QAE",
-    "ACAgICdq/QAEAP3kASAOICBq/QAEACAgICJq/QAEAP3mAf3kASARICBq/QAEAP3kAf3hARAA/eQB/ecBIjD9CwQAICAgKWogLyAgICJq/QAEACAw",
-    "/eYB/eQBIi/9CwQAICAgLGr9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gICAqav0ABAAgICArav0ABAD95AEgGiAgav0ABAAg",
-    "L/3mAf3kASAbICBq/QAEAP3kAf3hARAA/eQB/ecBIjD9CwQAICAgLWogLxABIDD95gH9CwQAICFBBGohIQwBCwsDQCACICFMRQRAICFBAnQiICAj",
-    "aioCACAgICRqKgIAkiAHICBqKgIAkv0TEAH9HwAhMSAgICVqIDE4AgAgICAoakMAAIA/ICAgJmoqAgAgICAnaioCAJIgDiAgaioCACAgICJqKgIA",
-    "lJIgESAgaioCAJKM/RMQAP0fAEMAAIA/kpUiMjgCACAgIClqIDEgICAiaioCACAylJIiMTgCACAgICxqQwAAgD8gICAqaioCACAgICtqKgIAkiAa",
-    "ICBqKgIAIDGUkiAbICBqKgIAkoz9ExAA/R8AQwAAgD+SlSIyOAIAICAgLWogMf0TEAH9HwAgMpQ4AgAgIUEBaiEhDAELCyAAQQFqIQAMAQsLC7kB",
-    "AQZ/A0AgACABTkUEQCADIAAgBGxBAnRqIQsgBSAAIAZsQQJ0aiEMIAcgACAIbEECdGohDSACIAJBA3FrIQ5BACEJA0AgCSAOTkUEQCAJQQJ0Igog",
-    "DWogCiALav0ABAAgCiAMav0ABAD95AH9CwQAIAlBBGohCQwBCwsDQCACIAlMRQRAIAlBAnQiCiANaiAKIAtqKgIAIAogDGoqAgCSOAIAIAlBAWoh",
-    "CQwBCwsgAEEBaiEADAELCwvTBwMTfwR7BH0DQCAAIAFORQRAIAMgACAEbEECdGohJyAFIAAgBmxBAnRqISggByAAIAhsQQJ0aiEpIAkgACAKbEEC",
-    "dGohLCALIAAgDGxBAnRqIS0gDSAAIA5sQQJ0aiEuIBAgACARbEECdGohKiASIAAgE2xBAnRqISsgFCAAIBVsQQJ0aiEvIBYgACAXbEECdGohMCAY",
-    "IAAgGWxBAnRqITEgGiAAIBtsQQJ0aiEyIBwgACAdbEECdGohMyAfIAAgIGxBAnRqITQgISAAICJsQQJ0aiE1ICMgACAkbEECdGohNiACIAJBA3Fr",
-    "ITdBACEmA0AgJiA3TkUEQCAmQQJ0IiUgJ2r9AAQAEAEhOCAlICxqICUgKGr9AAQAIDj95gEgJSApav0ABAAiOf0MAACAPwAAgD8AAIA/AACAPyA5",
-    "/eUB/eYB/eYBIjn9CwQAICUgLWogOf0LBAAgJSAvaiAlIC5q/QAEACA5IA8gJWr9AAQA/eYB/eQBICUgKGr9AAQAICUgKWr9AAQA/eYB/QwAAIA/",
-    "AACAPwAAgD8AAIA/IDggOP3mAf3lAf3mAf3kASI7ICUgKmr9AAQA/eYBICUgK2r9AAQAIjj9DAAAgD8AAIA/AACAPwAAgD8gOP3lAf3mAf3mASI4",
-    "/QsEACAlIDBqIDj9CwQAICUgMmogO/0MAACAPwAAgD8AAIA/AACAPyAlIDFq/QAEACI6IDr95gH95QH95gEiOv0LBAAgJSAzaiA6/QsEACAlIDRq",
-    "IDsgJSArav0ABAD95gEgOCAeICVq/QAEAP3mAf3kAf0LBAAgJSA1aiA4ICUgKmr9AAQA/eYB/QsEACAlIDZqIDkgJSAnav0ABAD95gH9CwQAICZB",
-    "BGohJgwBCwsDQCACICZMRQRAICZBAnQiJSAnaioCAP0TEAH9HwAhPCAlICxqICUgKGoqAgAgPJQgJSApaioCACI9QwAAgD8gPZOUlCI9OAIAICUg",
-    "LWogPTgCACAlIC9qICUgLmoqAgAgPSAPICVqKgIAlJIgJSAoaioCACAlIClqKgIAlEMAAIA/IDwgPJSTlJIiPyAlICpqKgIAlCAlICtqKgIAIjxD",
-    "AACAPyA8k5SUIjw4AgAgJSAwaiA8OAIAICUgMmogP0MAAIA/ICUgMWoqAgAiPiA+lJOUIj44AgAgJSAzaiA+OAIAICUgNGogPyAlICtqKgIAlCA8",
-    "IB4gJWoqAgCUkjgCACAlIDVqIDwgJSAqaioCAJQ4AgAgJSA2aiA9ICUgJ2oqAgCUOAIAICZBAWohJgwBCwsgAEEBaiEADAELCwuLBQECe/0MAAAA",
-    "AAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAA",
-    "MJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB",
-    "/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH9",
-    "8gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBds",
-    "wRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/",
-    "VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA",
-    "8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0",
-    "/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC+wCAQJ7IAD9DON1K0U22le/43UrRTbaV78gACAA",
-    "/fIBIgH98gH9DOB9FQ49bW0/4H0VDj1tbT/98AEgAf3yAf0MPcLmVeMmgr89wuZV4yaCv/3wASAB/fIB/Qz6ECyI9GSWP/oQLIj0ZJY//fABIAH9",
-    "8gH9DBy6oRu6oau/HLqhG7qhq7/98AEgAf3yAf0MERERERERwT8RERERERHBP/3wASAB/fIB/QxVVVVVVVXVv1VVVVVVVdW//fABIAH98gH9DAAA",
-    "AAAAAPA/AAAAAAAA8D/98AH98gH9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAABAAAAAAAAAAED9DAAAAAAAAABAAAAAAAAAAEAgAP3sASIC/fIB",
-    "EAX9DAAAAAAAAPA/AAAAAAAA8D/98AH98wH98QEiAf3tASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1SIAL9DJqZmZmZmbk/mpmZmZmZuT/9Sf1S",
-    "C7EGAw9/AnsCfANAIAAgAU5FBEAgAyAAIARsQQN0aiEjIAUgACAGbEEDdGohJCAIIAAgCWxBA3RqISUgCiAAIAtsQQN0aiEmIAwgACANbEEDdGoh",
-    "JyAPIAAgEGxBA3RqISIgEiAAIBNsQQN0aiEoIBQgACAVbEEDdGohKSAWIAAgF2xBA3RqISogGCAAIBlsQQN0aiErIBwgACAdbEEDdGohLCAeIAAg",
-    "H2xBA3RqIS0gAiACQQFxayEuQQAhIQNAICEgLk5FBEAgIUEDdCIgICNq/QAEACAgICRq/QAEAP3wASAHICBq/QAEAP3wARAGIS8gICAlaiAv/QsE",
-    "ACAgIChq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICAgJmr9AAQAICAgJ2r9AAQA/fABIA4gIGr9AAQAICAgImr9AAQA/fIB",
-    "/fABIBEgIGr9AAQA/fAB/e0BEAX98AH98wEiMP0LBAAgICApaiAvICAgImr9AAQAIDD98gH98AEiL/0LBAAgICAsav0MAAAAAAAA8D8AAAAAAADw",
-    "P/0MAAAAAAAA8D8AAAAAAADwPyAgICpq/QAEACAgICtq/QAEAP3wASAaICBq/QAEACAv/fIB/fABIBsgIGr9AAQA/fAB/e0BEAX98AH98wEiMP0L",
-    "BAAgICAtaiAvEAYgMP3yAf0LBAAgIUECaiEhDAELCwNAIAIgIUxFBEAgIUEDdCIgICNqKwMAICAgJGorAwCgIAcgIGorAwCg/RQQBv0hACExICAg",
-    "JWogMTkDACAgIChqRAAAAAAAAPA/ICAgJmorAwAgICAnaisDAKAgDiAgaisDACAgICJqKwMAoqAgESAgaisDAKCa/RQQBf0hAEQAAAAAAADwP6Cj",
-    "IjI5AwAgICApaiAxICAgImorAwAgMqKgIjE5AwAgICAsakQAAAAAAADwPyAgICpqKwMAICAgK2orAwCgIBogIGorAwAgMaKgIBsgIGorAwCgmv0U",
-    "EAX9IQBEAAAAAAAA8D+goyIyOQMAICAgLWogMf0UEAb9IQAgMqI5AwAgIUEBaiEhDAELCyAAQQFqIQAMAQsLC7kBAQZ/A0AgACABTkUEQCADIAAg",
-    "BGxBA3RqIQsgBSAAIAZsQQN0aiEMIAcgACAIbEEDdGohDSACIAJBAXFrIQ5BACEJA0AgCSAOTkUEQCAJQQN0IgogDWogCiALav0ABAAgCiAMav0A",
-    "BAD98AH9CwQAIAlBAmohCQwBCwsDQCACIAlMRQRAIAlBA3QiCiANaiAKIAtqKwMAIAogDGorAwCgOQMAIAlBAWohCQwBCwsgAEEBaiEADAELCwvj",
-    "BwMTfwR7BHwDQCAAIAFORQRAIAMgACAEbEEDdGohJyAFIAAgBmxBA3RqISggByAAIAhsQQN0aiEpIAkgACAKbEEDdGohLCALIAAgDGxBA3RqIS0g",
-    "DSAAIA5sQQN0aiEuIBAgACARbEEDdGohKiASIAAgE2xBA3RqISsgFCAAIBVsQQN0aiEvIBYgACAXbEEDdGohMCAYIAAgGWxBA3RqITEgGiAAIBts",
-    "QQN0aiEyIBwgACAdbEEDdGohMyAfIAAgIGxBA3RqITQgISAAICJsQQN0aiE1ICMgACAkbEEDdGohNiACIAJBAXFrITdBACEmA0AgJiA3TkUEQCAm",
-    "QQN0IiUgJ2r9AAQAEAYhOCAlICxqICUgKGr9AAQAIDj98gEgJSApav0ABAAiOf0MAAAAAAAA8D8AAAAAAADwPyA5/fEB/fIB/fIBIjn9CwQAICUg",
-    "LWogOf0LBAAgJSAvaiAlIC5q/QAEACA5IA8gJWr9AAQA/fIB/fABICUgKGr9AAQAICUgKWr9AAQA/fIB/QwAAAAAAADwPwAAAAAAAPA/IDggOP3y",
-    "Af3xAf3yAf3wASI7ICUgKmr9AAQA/fIBICUgK2r9AAQAIjj9DAAAAAAAAPA/AAAAAAAA8D8gOP3xAf3yAf3yASI4/QsEACAlIDBqIDj9CwQAICUg",
-    "MmogO/0MAAAAAAAA8D8AAAAAAADwPyAlIDFq/QAEACI6IDr98gH98QH98gEiOv0LBAAgJSAzaiA6/QsEACAlIDRqIDsgJSArav0ABAD98gEgOCAe",
-    "ICVq/QAEAP3yAf3wAf0LBAAgJSA1aiA4ICUgKmr9AAQA/fIB/QsEACAlIDZqIDkgJSAnav0ABAD98gH9CwQAICZBAmohJgwBCwsDQCACICZMRQRA",
-    "ICZBA3QiJSAnaisDAP0UEAb9IQAhPCAlICxqICUgKGorAwAgPKIgJSApaisDACI9RAAAAAAAAPA/ID2hoqIiPTkDACAlIC1qID05AwAgJSAvaiAl",
-    "IC5qKwMAID0gDyAlaisDAKKgICUgKGorAwAgJSApaisDAKJEAAAAAAAA8D8gPCA8oqGioCI/ICUgKmorAwCiICUgK2orAwAiPEQAAAAAAADwPyA8",
-    "oaKiIjw5AwAgJSAwaiA8OQMAICUgMmogP0QAAAAAAADwPyAlIDFqKwMAIj4gPqKhoiI+OQMAICUgM2ogPjkDACAlIDRqID8gJSAraisDAKIgPCAe",
-    "ICVqKwMAoqA5AwAgJSA1aiA8ICUgKmorAwCiOQMAICUgNmogPSAlICdqKwMAojkDACAmQQFqISYMAQsLIABBAWohAAwBCwsLAFAEbmFtZQFJCgAF",
-    "ZXhwMzIBBnRhbmgzMgIFZjMyXzADBWYzMl8xBAVmMzJfMwUFZXhwNjQGBnRhbmg2NAcFZjY0XzAIBWY2NF8xCQVmNjRfMw==",
+    "AGFzbQEAAAABZgVgAXsBe2Agf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f38AYAl/f39/f39/f38AYCV/f39/f39/f39/f39/f39/f39/",
+    "f39/f39/f39/f39/f39/f39/AGAGf39/f39/AAISAQNlbnYGbWVtb3J5AgMBgIAEAw0MAAABAgMEAAABAgMEB5EBEgVmMzJfMAACBWYzMl8xAAMF",
+    "ZjMyXzIAAwVmMzJfMwAEBWYzMl80AAUFZjMyXzUABQVmMzJfNgAFBWYzMl83AAUFZjMyXzgABQVmNjRfMAAIBWY2NF8xAAkFZjY0XzIACQVmNjRf",
+    "MwAKBWY2NF80AAsFZjY0XzUACwVmNjRfNgALBWY2NF83AAsFZjY0XzgACwrWMAzoAwECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8AAIB/",
+    "AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAAIAD9DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMAAJZD",
+    "AACWQ/3oASIC/QwAgDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2Ov3k",
+    "ASAB/eYB/QyJiAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+q6oqPv3kASAB/eYB",
+    "/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAC/fgBIgFBAf2s",
+    "ASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgAP0MGHKxQhhysUIYcrFC",
+    "GHKxQv1E/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VILhAIBAnsgAP0M0Q1dvdENXb3RDV290Q1dvSAAIAD95gEiAf3mAf0MiYgIPomICD6JiAg+",
+    "iYgIPv3kASAB/eYB/Qyrqqq+q6qqvquqqr6rqqq+/eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AH95gH9DAAAgD8AAIA/AACAPwAAgD/9DAAA",
+    "AEAAAABAAAAAQAAAAED9DAAAAEAAAABAAAAAQAAAAEAgAP3gASIC/eYBEAD9DAAAgD8AAIA/AACAPwAAgD/95AH95wH95QEiAf3hASABIAD9DAAA",
+    "AAAAAAAAAAAAAAAAAAD9Q/1SIAL9DM3MzD3NzMw9zczMPc3MzD39Q/1SC6EGAw9/AnsCfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEjIAUgACAGbEEC",
+    "dGohJCAIIAAgCWxBAnRqISUgCiAAIAtsQQJ0aiEmIAwgACANbEECdGohJyAPIAAgEGxBAnRqISIgEiAAIBNsQQJ0aiEoIBQgACAVbEECdGohKSAW",
+    "IAAgF2xBAnRqISogGCAAIBlsQQJ0aiErIBwgACAdbEECdGohLCAeIAAgH2xBAnRqIS0gAiACQQNxayEuQQAhIQNAICEgLk5FBEAgIUECdCIgICNq",
+    "/QAEACAgICRq/QAEAP3kASAHICBq/QAEAP3kARABIS8gICAlaiAv/QsEACAgIChq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/",
+    "ICAgJmr9AAQAICAgJ2r9AAQA/eQBIA4gIGr9AAQAICAgImr9AAQA/eYB/eQBIBEgIGr9AAQA/eQB/eEBEAD95AH95wEiMP0LBAAgICApaiAvICAg",
+    "Imr9AAQAIDD95gH95AEiL/0LBAAgICAsav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAgICpq/QAEACAgICtq/QAEAP3kASAa",
+    "ICBq/QAEACAv/eYB/eQBIBsgIGr9AAQA/eQB/eEBEAD95AH95wEiMP0LBAAgICAtaiAvEAEgMP3mAf0LBAAgIUEEaiEhDAELCwNAIAIgIUxFBEAg",
+    "IUECdCIgICNqKgIAICAgJGoqAgCSIAcgIGoqAgCS/RMQAf0fACExICAgJWogMTgCACAgIChqQwAAgD8gICAmaioCACAgICdqKgIAkiAOICBqKgIA",
+    "ICAgImoqAgCUkiARICBqKgIAkoz9ExAA/R8AQwAAgD+SlSIyOAIAICAgKWogMSAgICJqKgIAIDKUkiIxOAIAICAgLGpDAACAPyAgICpqKgIAICAg",
+    "K2oqAgCSIBogIGoqAgAgMZSSIBsgIGoqAgCSjP0TEAD9HwBDAACAP5KVIjI4AgAgICAtaiAx/RMQAf0fACAylDgCACAhQQFqISEMAQsLIABBAWoh",
+    "AAwBCwsLuQEBBn8DQCAAIAFORQRAIAMgACAEbEECdGohCyAFIAAgBmxBAnRqIQwgByAAIAhsQQJ0aiENIAIgAkEDcWshDkEAIQkDQCAJIA5ORQRA",
+    "IAlBAnQiCiANaiAKIAtq/QAEACAKIAxq/QAEAP3kAf0LBAAgCUEEaiEJDAELCwNAIAIgCUxFBEAgCUECdCIKIA1qIAogC2oqAgAgCiAMaioCAJI4",
+    "AgAgCUEBaiEJDAELCyAAQQFqIQAMAQsLC9MHAxN/BHsEfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEnIAUgACAGbEECdGohKCAHIAAgCGxBAnRqISkg",
+    "CSAAIApsQQJ0aiEsIAsgACAMbEECdGohLSANIAAgDmxBAnRqIS4gECAAIBFsQQJ0aiEqIBIgACATbEECdGohKyAUIAAgFWxBAnRqIS8gFiAAIBds",
+    "QQJ0aiEwIBggACAZbEECdGohMSAaIAAgG2xBAnRqITIgHCAAIB1sQQJ0aiEzIB8gACAgbEECdGohNCAhIAAgImxBAnRqITUgIyAAICRsQQJ0aiE2",
+    "IAIgAkEDcWshN0EAISYDQCAmIDdORQRAICZBAnQiJSAnav0ABAAQASE4ICUgLGogJSAoav0ABAAgOP3mASAlIClq/QAEACI5/QwAAIA/AACAPwAA",
+    "gD8AAIA/IDn95QH95gH95gEiOf0LBAAgJSAtaiA5/QsEACAlIC9qICUgLmr9AAQAIDkgDyAlav0ABAD95gH95AEgJSAoav0ABAAgJSApav0ABAD9",
+    "5gH9DAAAgD8AAIA/AACAPwAAgD8gOCA4/eYB/eUB/eYB/eQBIjsgJSAqav0ABAD95gEgJSArav0ABAAiOP0MAACAPwAAgD8AAIA/AACAPyA4/eUB",
+    "/eYB/eYBIjj9CwQAICUgMGogOP0LBAAgJSAyaiA7/QwAAIA/AACAPwAAgD8AAIA/ICUgMWr9AAQAIjogOv3mAf3lAf3mASI6/QsEACAlIDNqIDr9",
+    "CwQAICUgNGogOyAlICtq/QAEAP3mASA4IB4gJWr9AAQA/eYB/eQB/QsEACAlIDVqIDggJSAqav0ABAD95gH9CwQAICUgNmogOSAlICdq/QAEAP3m",
+    "Af0LBAAgJkEEaiEmDAELCwNAIAIgJkxFBEAgJkECdCIlICdqKgIA/RMQAf0fACE8ICUgLGogJSAoaioCACA8lCAlIClqKgIAIj1DAACAPyA9k5SU",
+    "Ij04AgAgJSAtaiA9OAIAICUgL2ogJSAuaioCACA9IA8gJWoqAgCUkiAlIChqKgIAICUgKWoqAgCUQwAAgD8gPCA8lJOUkiI/ICUgKmoqAgCUICUg",
+    "K2oqAgAiPEMAAIA/IDyTlJQiPDgCACAlIDBqIDw4AgAgJSAyaiA/QwAAgD8gJSAxaioCACI+ID6Uk5QiPjgCACAlIDNqID44AgAgJSA0aiA/ICUg",
+    "K2oqAgCUIDwgHiAlaioCAJSSOAIAICUgNWogPCAlICpqKgIAlDgCACAlIDZqID0gJSAnaioCAJQ4AgAgJkEBaiEmDAELCyAAQQFqIQAMAQsLC+4B",
+    "AwR/AXsBfSACIAJBA3FrIQkDQCAHIAlORQRAIAdBAnQhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUgBmxBAnRqIAhq",
+    "/QAEAP3kASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9AAQAIAr95AH9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQhCEMAAAAAIQsgACEGA0Ag",
+    "ASAGTEUEQCALIAQgBSAGbEECdGogCGoqAgCSIQsgBkEBaiEGDAELCyADIAhqIgYgBioCACALkjgCACAHQQFqIQcMAQsLC4sFAQJ7/QwAAAAAAAAA",
+    "AAAAAAAAAAAA/QwAAAAAAADwfwAAAAAAAPB//QwJbagTRhLmPQltqBNGEuY9IAAgAP0M/oIrZUcV9z/+gitlRxX3P/3yAf2UAf0MAAAAAAAwkcAA",
+    "AAAAADCRwP31Af0MAAAAAAAwkUAAAAAAADCRQP30ASIC/QwAAOD+Qi7mPwAA4P5CLuY//fIB/fEBIAL9DHY8eTXvOeo9djx5Ne856j398gH98QEi",
+    "Af3yAf0MmNj479juIT6Y2Pjv2O4hPv3wASAB/fIB/QzkRPVnReZaPuRE9WdF5lo+/fABIAH98gH9DFyfeLdPfpI+XJ94t09+kj798AEgAf3yAf0M",
+    "NMdWpeMdxz40x1al4x3HPv3wASAB/fIB/QwaoAEaoAH6PhqgARqgAfo+/fABIAH98gH9DBqgARqgASo/GqABGqABKj/98AEgAf3yAf0MF2zBFmzB",
+    "Vj8XbMEWbMFWP/3wASAB/fIB/QwRERERERGBPxEREREREYE//fABIAH98gH9DFVVVVVVVaU/VVVVVVVVpT/98AEgAf3yAf0MVVVVVVVVxT9VVVVV",
+    "VVXFP/3wASAB/fIB/QwAAAAAAADgPwAAAAAAAOA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3w",
+    "ASAC/fwBIgFBAf2sASIC/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgASAC/bEB/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH9",
+    "8gEgAP0M7zn6/kIuhkDvOfr+Qi6GQP1K/VIgAP0MUjAt1RBJh8BSMC3VEEmHwP1J/VIL7AIBAnsgAP0M43UrRTbaV7/jdStFNtpXvyAAIAD98gEi",
+    "Af3yAf0M4H0VDj1tbT/gfRUOPW1tP/3wASAB/fIB/Qw9wuZV4yaCvz3C5lXjJoK//fABIAH98gH9DPoQLIj0ZJY/+hAsiPRklj/98AEgAf3yAf0M",
+    "HLqhG7qhq78cuqEbuqGrv/3wASAB/fIB/QwRERERERHBPxEREREREcE//fABIAH98gH9DFVVVVVVVdW/VVVVVVVV1b/98AEgAf3yAf0MAAAAAAAA",
+    "8D8AAAAAAADwP/3wAf3yAf0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAEAAAAAAAAAAQP0MAAAAAAAAAEAAAAAAAAAAQCAA/ewBIgL98gEQBv0M",
+    "AAAAAAAA8D8AAAAAAADwP/3wAf3zAf3xASIB/e0BIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1J/VIgAv0MmpmZmZmZuT+amZmZmZm5P/1J/VILsQYD",
+    "D38CewJ8A0AgACABTkUEQCADIAAgBGxBA3RqISMgBSAAIAZsQQN0aiEkIAggACAJbEEDdGohJSAKIAAgC2xBA3RqISYgDCAAIA1sQQN0aiEnIA8g",
+    "ACAQbEEDdGohIiASIAAgE2xBA3RqISggFCAAIBVsQQN0aiEpIBYgACAXbEEDdGohKiAYIAAgGWxBA3RqISsgHCAAIB1sQQN0aiEsIB4gACAfbEED",
+    "dGohLSACIAJBAXFrIS5BACEhA0AgISAuTkUEQCAhQQN0IiAgI2r9AAQAICAgJGr9AAQA/fABIAcgIGr9AAQA/fABEAchLyAgICVqIC/9CwQAICAg",
+    "KGr9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gICAmav0ABAAgICAnav0ABAD98AEgDiAgav0ABAAgICAiav0ABAD98gH98AEg",
+    "ESAgav0ABAD98AH97QEQBv3wAf3zASIw/QsEACAgIClqIC8gICAiav0ABAAgMP3yAf3wASIv/QsEACAgICxq/QwAAAAAAADwPwAAAAAAAPA//QwA",
+    "AAAAAADwPwAAAAAAAPA/ICAgKmr9AAQAICAgK2r9AAQA/fABIBogIGr9AAQAIC/98gH98AEgGyAgav0ABAD98AH97QEQBv3wAf3zASIw/QsEACAg",
+    "IC1qIC8QByAw/fIB/QsEACAhQQJqISEMAQsLA0AgAiAhTEUEQCAhQQN0IiAgI2orAwAgICAkaisDAKAgByAgaisDAKD9FBAH/SEAITEgICAlaiAx",
+    "OQMAICAgKGpEAAAAAAAA8D8gICAmaisDACAgICdqKwMAoCAOICBqKwMAICAgImorAwCioCARICBqKwMAoJr9FBAG/SEARAAAAAAAAPA/oKMiMjkD",
+    "ACAgIClqIDEgICAiaisDACAyoqAiMTkDACAgICxqRAAAAAAAAPA/ICAgKmorAwAgICAraisDAKAgGiAgaisDACAxoqAgGyAgaisDAKCa/RQQBv0h",
+    "AEQAAAAAAADwP6CjIjI5AwAgICAtaiAx/RQQB/0hACAyojkDACAhQQFqISEMAQsLIABBAWohAAwBCwsLuQEBBn8DQCAAIAFORQRAIAMgACAEbEED",
+    "dGohCyAFIAAgBmxBA3RqIQwgByAAIAhsQQN0aiENIAIgAkEBcWshDkEAIQkDQCAJIA5ORQRAIAlBA3QiCiANaiAKIAtq/QAEACAKIAxq/QAEAP3w",
+    "Af0LBAAgCUECaiEJDAELCwNAIAIgCUxFBEAgCUEDdCIKIA1qIAogC2orAwAgCiAMaisDAKA5AwAgCUEBaiEJDAELCyAAQQFqIQAMAQsLC+MHAxN/",
+    "BHsEfANAIAAgAU5FBEAgAyAAIARsQQN0aiEnIAUgACAGbEEDdGohKCAHIAAgCGxBA3RqISkgCSAAIApsQQN0aiEsIAsgACAMbEEDdGohLSANIAAg",
+    "DmxBA3RqIS4gECAAIBFsQQN0aiEqIBIgACATbEEDdGohKyAUIAAgFWxBA3RqIS8gFiAAIBdsQQN0aiEwIBggACAZbEEDdGohMSAaIAAgG2xBA3Rq",
+    "ITIgHCAAIB1sQQN0aiEzIB8gACAgbEEDdGohNCAhIAAgImxBA3RqITUgIyAAICRsQQN0aiE2IAIgAkEBcWshN0EAISYDQCAmIDdORQRAICZBA3Qi",
+    "JSAnav0ABAAQByE4ICUgLGogJSAoav0ABAAgOP3yASAlIClq/QAEACI5/QwAAAAAAADwPwAAAAAAAPA/IDn98QH98gH98gEiOf0LBAAgJSAtaiA5",
+    "/QsEACAlIC9qICUgLmr9AAQAIDkgDyAlav0ABAD98gH98AEgJSAoav0ABAAgJSApav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gOCA4/fIB/fEB",
+    "/fIB/fABIjsgJSAqav0ABAD98gEgJSArav0ABAAiOP0MAAAAAAAA8D8AAAAAAADwPyA4/fEB/fIB/fIBIjj9CwQAICUgMGogOP0LBAAgJSAyaiA7",
+    "/QwAAAAAAADwPwAAAAAAAPA/ICUgMWr9AAQAIjogOv3yAf3xAf3yASI6/QsEACAlIDNqIDr9CwQAICUgNGogOyAlICtq/QAEAP3yASA4IB4gJWr9",
+    "AAQA/fIB/fAB/QsEACAlIDVqIDggJSAqav0ABAD98gH9CwQAICUgNmogOSAlICdq/QAEAP3yAf0LBAAgJkECaiEmDAELCwNAIAIgJkxFBEAgJkED",
+    "dCIlICdqKwMA/RQQB/0hACE8ICUgLGogJSAoaisDACA8oiAlIClqKwMAIj1EAAAAAAAA8D8gPaGioiI9OQMAICUgLWogPTkDACAlIC9qICUgLmor",
+    "AwAgPSAPICVqKwMAoqAgJSAoaisDACAlIClqKwMAokQAAAAAAADwPyA8IDyioaKgIj8gJSAqaisDAKIgJSAraisDACI8RAAAAAAAAPA/IDyhoqIi",
+    "PDkDACAlIDBqIDw5AwAgJSAyaiA/RAAAAAAAAPA/ICUgMWorAwAiPiA+oqGiIj45AwAgJSAzaiA+OQMAICUgNGogPyAlICtqKwMAoiA8IB4gJWor",
+    "AwCioDkDACAlIDVqIDwgJSAqaisDAKI5AwAgJSA2aiA9ICUgJ2orAwCiOQMAICZBAWohJgwBCwsgAEEBaiEADAELCwvyAQMEfwF7AXwgAiACQQFx",
+    "ayEJA0AgByAJTkUEQCAHQQN0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsQQN0aiAIav0ABAD98AEhCiAGQQFq",
+    "IQYMAQsLIAMgCGoiBiAG/QAEACAK/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IQhEAAAAAAAAAAAhCyAAIQYDQCABIAZMRQRAIAsg",
+    "BCAFIAZsQQN0aiAIaisDAKAhCyAGQQFqIQYMAQsLIAMgCGoiBiAGKwMAIAugOQMAIAdBAWohBwwBCwsLAF4EbmFtZQFXDAAFZXhwMzIBBnRhbmgz",
+    "MgIFZjMyXzADBWYzMl8xBAVmMzJfMwUFZjMyXzQGBWV4cDY0BwZ0YW5oNjQIBWY2NF8wCQVmNjRfMQoFZjY0XzMLBWY2NF80",
   ].join(""),
 };

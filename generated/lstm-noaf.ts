@@ -572,57 +572,127 @@ function kernel64<A extends FloatArray>(
       mm.NN(B, 4 * H, H, scratch0, 0, 4 * H, p, o_Rz, carry_h, 0, H, false);
       // dRz, dRi, dRf, dRo
       mm.TN(4 * H, H, B, scratch0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
-      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
-        dp[o_p_i + i]! += sum;
+      // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(4, B, [
+          H, // $n
+          at(dp, o_p_i), // $dp_i
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+        ]);
+      else {
+        // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
+          dp[o_p_i + i]! += sum;
+        }
       }
 
-      // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
-        dp[o_p_f + i]! += sum;
+      // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(5, B, [
+          H, // $n
+          at(dp, o_p_f), // $dp_f
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+        ]);
+      else {
+        // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
+          dp[o_p_f + i]! += sum;
+        }
       }
 
-      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch3[b * H + i]!;
-        dp[o_p_o + i]! += sum;
+      // op 6 (sumb): f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(6, B, [
+          H, // $n
+          at(dp, o_p_o), // $dp_o
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
+        ]);
+      else {
+        // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch3[b * H + i]!;
+          dp[o_p_o + i]! += sum;
+        }
       }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWz, dWi, dWf, dWo
     mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Wz, true);
-    // grad of: z  = tanh(Wz*x + Rz*h + bz)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
-      dp[o_bz + i]! += sum;
+    // op 7 (sumb): f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(7, T * B, [
+        H, // $n
+        at(dp, o_bz), // $dbz
+        at(gx0, 0), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: z  = tanh(Wz*x + Rz*h + bz)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
+        dp[o_bz + i]! += sum;
+      }
     }
 
-    // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
-      dp[o_bi + i]! += sum;
+    // op 8 (sumb): f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(8, T * B, [
+        H, // $n
+        at(dp, o_bi), // $dbi
+        at(gx0, H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
+        dp[o_bi + i]! += sum;
+      }
     }
 
-    // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
-      dp[o_bf + i]! += sum;
+    // op 9 (sumb): f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(9, T * B, [
+        H, // $n
+        at(dp, o_bf), // $dbf
+        at(gx0, 2 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
+        dp[o_bf + i]! += sum;
+      }
     }
 
-    // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
-      dp[o_bo + i]! += sum;
+    // op 10 (sumb): f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(10, T * B, [
+        H, // $n
+        at(dp, o_bo), // $dbo
+        at(gx0, 3 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
+        dp[o_bo + i]! += sum;
+      }
     }
 
     // d(dx) from Wz, Wi, Wf, Wo
@@ -1071,57 +1141,127 @@ function kernel32<A extends FloatArray>(
       mm.NN(B, 4 * H, H, scratch0, 0, 4 * H, p, o_Rz, carry_h, 0, H, false);
       // dRz, dRi, dRf, dRo
       mm.TN(4 * H, H, B, scratch0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
-      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
-        dp[o_p_i + i]! += sum;
+      // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(4, B, [
+          H, // $n
+          at(dp, o_p_i), // $dp_i
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+        ]);
+      else {
+        // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
+          dp[o_p_i + i]! += sum;
+        }
       }
 
-      // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
-        dp[o_p_f + i]! += sum;
+      // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(5, B, [
+          H, // $n
+          at(dp, o_p_f), // $dp_f
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+        ]);
+      else {
+        // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
+          dp[o_p_f + i]! += sum;
+        }
       }
 
-      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch3[b * H + i]!;
-        dp[o_p_o + i]! += sum;
+      // op 6 (sumb): f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(6, B, [
+          H, // $n
+          at(dp, o_p_o), // $dp_o
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
+        ]);
+      else {
+        // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch3[b * H + i]!;
+          dp[o_p_o + i]! += sum;
+        }
       }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWz, dWi, dWf, dWo
     mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Wz, true);
-    // grad of: z  = tanh(Wz*x + Rz*h + bz)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
-      dp[o_bz + i]! += sum;
+    // op 7 (sumb): f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(7, T * B, [
+        H, // $n
+        at(dp, o_bz), // $dbz
+        at(gx0, 0), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: z  = tanh(Wz*x + Rz*h + bz)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
+        dp[o_bz + i]! += sum;
+      }
     }
 
-    // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
-      dp[o_bi + i]! += sum;
+    // op 8 (sumb): f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(8, T * B, [
+        H, // $n
+        at(dp, o_bi), // $dbi
+        at(gx0, H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
+        dp[o_bi + i]! += sum;
+      }
     }
 
-    // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
-      dp[o_bf + i]! += sum;
+    // op 9 (sumb): f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(9, T * B, [
+        H, // $n
+        at(dp, o_bf), // $dbf
+        at(gx0, 2 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
+        dp[o_bf + i]! += sum;
+      }
     }
 
-    // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
-      dp[o_bo + i]! += sum;
+    // op 10 (sumb): f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(10, T * B, [
+        H, // $n
+        at(dp, o_bo), // $dbo
+        at(gx0, 3 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
+        dp[o_bo + i]! += sum;
+      }
     }
 
     // d(dx) from Wz, Wi, Wf, Wo
@@ -1157,97 +1297,112 @@ export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {
   return createKernel32(sizes, B, 1, options);
 }
 
-/** The elementwise loops in WebAssembly (text: lstm-noaf.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
+/** The elementwise loops and whole-vector ops in WebAssembly (text: lstm-noaf.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
 const LOOPS_WASM: LoopsModuleSource = {
   loops: [
     { vector: true, splittable: true },
     { vector: true, splittable: true },
     { vector: true, splittable: true },
     { vector: true, splittable: true },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
   ],
   binary: [
-    "AGFzbQEAAAABbgRgAXsBe2Aof39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/fwBgCX9/f39/f39/fwBgLn9/f39/f39/f39/",
-    "f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDCwoAAAECAwAAAQIDB0EIBWYzMl8wAAIFZjMy",
-    "XzEAAwVmMzJfMgADBWYzMl8zAAQFZjY0XzAABwVmNjRfMQAIBWY2NF8yAAgFZjY0XzMACQqANAroAwECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAACA",
-    "fwAAgH8AAIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAAIAD9DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0MAACW",
-    "QwAAlkMAAJZDAACWQ/3oASIC/QwAgDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmELtjph",
-    "C7Y6YQu2Ov3kASAB/eYB/QyJiAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+q6oq",
-    "Pv3kASAB/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAC",
-    "/fgBIgFBAf2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgAP0MGHKx",
-    "QhhysUIYcrFCGHKxQv1E/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VILhAIBAnsgAP0M0Q1dvdENXb3RDV290Q1dvSAAIAD95gEiAf3mAf0MiYgI",
-    "PomICD6JiAg+iYgIPv3kASAB/eYB/Qyrqqq+q6qqvquqqr6rqqq+/eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AH95gH9DAAAgD8AAIA/AACA",
-    "PwAAgD/9DAAAAEAAAABAAAAAQAAAAED9DAAAAEAAAABAAAAAQAAAAEAgAP3gASIC/eYBEAD9DAAAgD8AAIA/AACAPwAAgD/95AH95wH95QEiAf3h",
-    "ASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Q/1SIAL9DM3MzD3NzMw9zczMPc3MzD39Q/1SC4QIAxJ/A3sDfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEr",
-    "IAUgACAGbEECdGohLCAIIAAgCWxBAnRqIS0gCiAAIAtsQQJ0aiEuIAwgACANbEECdGohLyAPIAAgEGxBAnRqISogEiAAIBNsQQJ0aiEwIBQgACAV",
-    "bEECdGohMSAWIAAgF2xBAnRqITIgGiAAIBtsQQJ0aiEzIBwgACAdbEECdGohNCAeIAAgH2xBAnRqITUgICAAICFsQQJ0aiE2ICQgACAlbEECdGoh",
-    "NyAmIAAgJ2xBAnRqITggAiACQQNxayE5QQAhKQNAICkgOU5FBEAgKUECdCIoICtq/QAEACAoICxq/QAEAP3kASAHIChq/QAEAP3kARABITogKCAt",
-    "aiA6/QsEACAoIDBq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/ICggLmr9AAQAICggL2r9AAQA/eQBIA4gKGr9AAQAICggKmr9",
-    "AAQA/eYB/eQBIBEgKGr9AAQA/eQB/eEBEAD95AH95wEiO/0LBAAgKCAzav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAoIDFq",
-    "/QAEACAoIDJq/QAEAP3kASAYIChq/QAEACAoICpq/QAEAP3mAf3kASAZIChq/QAEAP3kAf3hARAA/eQB/ecBIjz9CwQAICggNGogOiA7/eYBICgg",
-    "Kmr9AAQAIDz95gH95AEiOv0LBAAgKCA3av0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAoIDVq/QAEACAoIDZq/QAEAP3kASAi",
-    "IChq/QAEACA6/eYB/eQBICMgKGr9AAQA/eQB/eEBEAD95AH95wEiO/0LBAAgKCA4aiA6IDv95gH9CwQAIClBBGohKQwBCwsDQCACIClMRQRAIClB",
-    "AnQiKCAraioCACAoICxqKgIAkiAHIChqKgIAkv0TEAH9HwAhPSAoIC1qID04AgAgKCAwakMAAIA/ICggLmoqAgAgKCAvaioCAJIgDiAoaioCACAo",
-    "ICpqKgIAlJIgESAoaioCAJKM/RMQAP0fAEMAAIA/kpUiPjgCACAoIDNqQwAAgD8gKCAxaioCACAoIDJqKgIAkiAYIChqKgIAICggKmoqAgCUkiAZ",
-    "IChqKgIAkoz9ExAA/R8AQwAAgD+SlSI/OAIAICggNGogPSA+lCAoICpqKgIAID+UkiI9OAIAICggN2pDAACAPyAoIDVqKgIAICggNmoqAgCSICIg",
-    "KGoqAgAgPZSSICMgKGoqAgCSjP0TEAD9HwBDAACAP5KVIj44AgAgKCA4aiA9ID6UOAIAIClBAWohKQwBCwsgAEEBaiEADAELCwu5AQEGfwNAIAAg",
-    "AU5FBEAgAyAAIARsQQJ0aiELIAUgACAGbEECdGohDCAHIAAgCGxBAnRqIQ0gAiACQQNxayEOQQAhCQNAIAkgDk5FBEAgCUECdCIKIA1qIAogC2r9",
-    "AAQAIAogDGr9AAQA/eQB/QsEACAJQQRqIQkMAQsLA0AgAiAJTEUEQCAJQQJ0IgogDWogCiALaioCACAKIAxqKgIAkjgCACAJQQFqIQkMAQsLIABB",
-    "AWohAAwBCwsLswkDF38FewV9A0AgACABTkUEQCADIAAgBGxBAnRqITIgBSAAIAZsQQJ0aiEzIAcgACAIbEECdGohNCAJIAAgCmxBAnRqITcgCyAA",
-    "IAxsQQJ0aiE4IA0gACAObEECdGohOSAQIAAgEWxBAnRqITAgEiAAIBNsQQJ0aiE1IBQgACAVbEECdGohOiAWIAAgF2xBAnRqITsgGCAAIBlsQQJ0",
-    "aiExIBogACAbbEECdGohNiAcIAAgHWxBAnRqITwgHiAAIB9sQQJ0aiE9ICAgACAhbEECdGohPiAiIAAgI2xBAnRqIT8gJiAAICdsQQJ0aiFAICgg",
-    "ACApbEECdGohQSAqIAAgK2xBAnRqIUIgLCAAIC1sQQJ0aiFDIAIgAkEDcWshREEAIS8DQCAvIERORQRAIC9BAnQiLiAyav0ABAAgLiAzav0ABAD9",
-    "5gEgLiA0av0ABAAiRf0MAACAPwAAgD8AAIA/AACAPyBF/eUB/eYB/eYBIUUgLiA3aiBF/QsEACAuIDhqIEX9CwQAIC4gOmogLiA5av0ABAAgLiAy",
-    "av0ABAAgLiA0av0ABAD95gH95AEgRSAPIC5q/QAEAP3mAf3kASJIIC4gMGr9AAQA/eYBIC4gNWr9AAQAIkb9DAAAgD8AAIA/AACAPwAAgD8gRv3l",
-    "Af3mAf3mASJG/QsEACAuIDtqIEb9CwQAIC4gPGogSCAuIDFq/QAEAP3mASAuIDZq/QAEACJH/QwAAIA/AACAPwAAgD8AAIA/IEf95QH95gH95gEi",
-    "R/0LBAAgLiA9aiBH/QsEACAuID5qIEggLiA2av0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gLiAxav0ABAAgLiAxav0ABAD95gH95QH95gEiSf0L",
-    "BAAgLiA/aiBJ/QsEACAuIEBqIEggLiA1av0ABAD95gEgRiAkIC5q/QAEAP3mAf3kASBHICUgLmr9AAQA/eYB/eQB/QsEACAuIEFqIEcgLiAwav0A",
-    "BAD95gH9CwQAIC4gQmogRiAuIDBq/QAEAP3mAf0LBAAgLiBDaiBFIC4gM2r9AAQA/eYB/QsEACAvQQRqIS8MAQsLA0AgAiAvTEUEQCAvQQJ0Ii4g",
-    "MmoqAgAgLiAzaioCAJQgLiA0aioCACJKQwAAgD8gSpOUlCFKIC4gN2ogSjgCACAuIDhqIEo4AgAgLiA6aiAuIDlqKgIAIC4gMmoqAgAgLiA0aioC",
-    "AJSSIEogDyAuaioCAJSSIk0gLiAwaioCAJQgLiA1aioCACJLQwAAgD8gS5OUlCJLOAIAIC4gO2ogSzgCACAuIDxqIE0gLiAxaioCAJQgLiA2aioC",
-    "ACJMQwAAgD8gTJOUlCJMOAIAIC4gPWogTDgCACAuID5qIE0gLiA2aioCAJRDAACAPyAuIDFqKgIAIC4gMWoqAgCUk5QiTjgCACAuID9qIE44AgAg",
-    "LiBAaiBNIC4gNWoqAgCUIEsgJCAuaioCAJSSIEwgJSAuaioCAJSSOAIAIC4gQWogTCAuIDBqKgIAlDgCACAuIEJqIEsgLiAwaioCAJQ4AgAgLiBD",
-    "aiBKIC4gM2oqAgCUOAIAIC9BAWohLwwBCwsgAEEBaiEADAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2o",
-    "E0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEi",
-    "Av0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M",
-    "5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB",
-    "+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERER",
-    "ERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3w",
-    "ASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAA",
-    "AAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIw",
-    "LdUQSYfAUjAt1RBJh8D9Sf1SC+wCAQJ7IAD9DON1K0U22le/43UrRTbaV78gACAA/fIBIgH98gH9DOB9FQ49bW0/4H0VDj1tbT/98AEgAf3yAf0M",
-    "PcLmVeMmgr89wuZV4yaCv/3wASAB/fIB/Qz6ECyI9GSWP/oQLIj0ZJY//fABIAH98gH9DBy6oRu6oau/HLqhG7qhq7/98AEgAf3yAf0MERERERER",
-    "wT8RERERERHBP/3wASAB/fIB/QxVVVVVVVXVv1VVVVVVVdW//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AH98gH9DAAAAAAAAPA/AAAAAAAA",
-    "8D/9DAAAAAAAAABAAAAAAAAAAED9DAAAAAAAAABAAAAAAAAAAEAgAP3sASIC/fIBEAX9DAAAAAAAAPA/AAAAAAAA8D/98AH98wH98QEiAf3tASAB",
-    "IAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1SIAL9DJqZmZmZmbk/mpmZmZmZuT/9Sf1SC5wIAxJ/A3sDfANAIAAgAU5FBEAgAyAAIARsQQN0aiErIAUg",
-    "ACAGbEEDdGohLCAIIAAgCWxBA3RqIS0gCiAAIAtsQQN0aiEuIAwgACANbEEDdGohLyAPIAAgEGxBA3RqISogEiAAIBNsQQN0aiEwIBQgACAVbEED",
-    "dGohMSAWIAAgF2xBA3RqITIgGiAAIBtsQQN0aiEzIBwgACAdbEEDdGohNCAeIAAgH2xBA3RqITUgICAAICFsQQN0aiE2ICQgACAlbEEDdGohNyAm",
-    "IAAgJ2xBA3RqITggAiACQQFxayE5QQAhKQNAICkgOU5FBEAgKUEDdCIoICtq/QAEACAoICxq/QAEAP3wASAHIChq/QAEAP3wARAGITogKCAtaiA6",
-    "/QsEACAoIDBq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICggLmr9AAQAICggL2r9AAQA/fABIA4gKGr9AAQAICggKmr9AAQA",
-    "/fIB/fABIBEgKGr9AAQA/fAB/e0BEAX98AH98wEiO/0LBAAgKCAzav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAoIDFq/QAE",
-    "ACAoIDJq/QAEAP3wASAYIChq/QAEACAoICpq/QAEAP3yAf3wASAZIChq/QAEAP3wAf3tARAF/fAB/fMBIjz9CwQAICggNGogOiA7/fIBICggKmr9",
-    "AAQAIDz98gH98AEiOv0LBAAgKCA3av0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAoIDVq/QAEACAoIDZq/QAEAP3wASAiIChq",
-    "/QAEACA6/fIB/fABICMgKGr9AAQA/fAB/e0BEAX98AH98wEiO/0LBAAgKCA4aiA6IDv98gH9CwQAIClBAmohKQwBCwsDQCACIClMRQRAIClBA3Qi",
-    "KCAraisDACAoICxqKwMAoCAHIChqKwMAoP0UEAb9IQAhPSAoIC1qID05AwAgKCAwakQAAAAAAADwPyAoIC5qKwMAICggL2orAwCgIA4gKGorAwAg",
-    "KCAqaisDAKKgIBEgKGorAwCgmv0UEAX9IQBEAAAAAAAA8D+goyI+OQMAICggM2pEAAAAAAAA8D8gKCAxaisDACAoIDJqKwMAoCAYIChqKwMAICgg",
-    "KmorAwCioCAZIChqKwMAoJr9FBAF/SEARAAAAAAAAPA/oKMiPzkDACAoIDRqID0gPqIgKCAqaisDACA/oqAiPTkDACAoIDdqRAAAAAAAAPA/ICgg",
-    "NWorAwAgKCA2aisDAKAgIiAoaisDACA9oqAgIyAoaisDAKCa/RQQBf0hAEQAAAAAAADwP6CjIj45AwAgKCA4aiA9ID6iOQMAIClBAWohKQwBCwsg",
-    "AEEBaiEADAELCwu5AQEGfwNAIAAgAU5FBEAgAyAAIARsQQN0aiELIAUgACAGbEEDdGohDCAHIAAgCGxBA3RqIQ0gAiACQQFxayEOQQAhCQNAIAkg",
-    "Dk5FBEAgCUEDdCIKIA1qIAogC2r9AAQAIAogDGr9AAQA/fAB/QsEACAJQQJqIQkMAQsLA0AgAiAJTEUEQCAJQQN0IgogDWogCiALaisDACAKIAxq",
-    "KwMAoDkDACAJQQFqIQkMAQsLIABBAWohAAwBCwsLwwkDF38FewV8A0AgACABTkUEQCADIAAgBGxBA3RqITIgBSAAIAZsQQN0aiEzIAcgACAIbEED",
-    "dGohNCAJIAAgCmxBA3RqITcgCyAAIAxsQQN0aiE4IA0gACAObEEDdGohOSAQIAAgEWxBA3RqITAgEiAAIBNsQQN0aiE1IBQgACAVbEEDdGohOiAW",
-    "IAAgF2xBA3RqITsgGCAAIBlsQQN0aiExIBogACAbbEEDdGohNiAcIAAgHWxBA3RqITwgHiAAIB9sQQN0aiE9ICAgACAhbEEDdGohPiAiIAAgI2xB",
-    "A3RqIT8gJiAAICdsQQN0aiFAICggACApbEEDdGohQSAqIAAgK2xBA3RqIUIgLCAAIC1sQQN0aiFDIAIgAkEBcWshREEAIS8DQCAvIERORQRAIC9B",
-    "A3QiLiAyav0ABAAgLiAzav0ABAD98gEgLiA0av0ABAAiRf0MAAAAAAAA8D8AAAAAAADwPyBF/fEB/fIB/fIBIUUgLiA3aiBF/QsEACAuIDhqIEX9",
-    "CwQAIC4gOmogLiA5av0ABAAgLiAyav0ABAAgLiA0av0ABAD98gH98AEgRSAPIC5q/QAEAP3yAf3wASJIIC4gMGr9AAQA/fIBIC4gNWr9AAQAIkb9",
-    "DAAAAAAAAPA/AAAAAAAA8D8gRv3xAf3yAf3yASJG/QsEACAuIDtqIEb9CwQAIC4gPGogSCAuIDFq/QAEAP3yASAuIDZq/QAEACJH/QwAAAAAAADw",
-    "PwAAAAAAAPA/IEf98QH98gH98gEiR/0LBAAgLiA9aiBH/QsEACAuID5qIEggLiA2av0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gLiAxav0ABAAg",
-    "LiAxav0ABAD98gH98QH98gEiSf0LBAAgLiA/aiBJ/QsEACAuIEBqIEggLiA1av0ABAD98gEgRiAkIC5q/QAEAP3yAf3wASBHICUgLmr9AAQA/fIB",
-    "/fAB/QsEACAuIEFqIEcgLiAwav0ABAD98gH9CwQAIC4gQmogRiAuIDBq/QAEAP3yAf0LBAAgLiBDaiBFIC4gM2r9AAQA/fIB/QsEACAvQQJqIS8M",
-    "AQsLA0AgAiAvTEUEQCAvQQN0Ii4gMmorAwAgLiAzaisDAKIgLiA0aisDACJKRAAAAAAAAPA/IEqhoqIhSiAuIDdqIEo5AwAgLiA4aiBKOQMAIC4g",
-    "OmogLiA5aisDACAuIDJqKwMAIC4gNGorAwCioCBKIA8gLmorAwCioCJNIC4gMGorAwCiIC4gNWorAwAiS0QAAAAAAADwPyBLoaKiIks5AwAgLiA7",
-    "aiBLOQMAIC4gPGogTSAuIDFqKwMAoiAuIDZqKwMAIkxEAAAAAAAA8D8gTKGioiJMOQMAIC4gPWogTDkDACAuID5qIE0gLiA2aisDAKJEAAAAAAAA",
-    "8D8gLiAxaisDACAuIDFqKwMAoqGiIk45AwAgLiA/aiBOOQMAIC4gQGogTSAuIDVqKwMAoiBLICQgLmorAwCioCBMICUgLmorAwCioDkDACAuIEFq",
-    "IEwgLiAwaisDAKI5AwAgLiBCaiBLIC4gMGorAwCiOQMAIC4gQ2ogSiAuIDNqKwMAojkDACAvQQFqIS8MAQsLIABBAWohAAwBCwsLAFAEbmFtZQFJ",
-    "CgAFZXhwMzIBBnRhbmgzMgIFZjMyXzADBWYzMl8xBAVmMzJfMwUFZXhwNjQGBnRhbmg2NAcFZjY0XzAIBWY2NF8xCQVmNjRfMw==",
+    "AGFzbQEAAAABdwVgAXsBe2Aof39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/fwBgCX9/f39/f39/fwBgLn9/f39/f39/f39/",
+    "f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f38AYAZ/f39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDDQwAAAECAwQAAAECAwQHswEW",
+    "BWYzMl8wAAIFZjMyXzEAAwVmMzJfMgADBWYzMl8zAAQFZjMyXzQABQVmMzJfNQAFBWYzMl82AAUFZjMyXzcABQVmMzJfOAAFBWYzMl85AAUGZjMy",
+    "XzEwAAUFZjY0XzAACAVmNjRfMQAJBWY2NF8yAAkFZjY0XzMACgVmNjRfNAALBWY2NF81AAsFZjY0XzYACwVmNjRfNwALBWY2NF84AAsFZjY0XzkA",
+    "CwZmNjRfMTAACwrkNwzoAwECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8AAIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAAIAD9DDuquD87",
+    "qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMAAJZDAACWQ/3oASIC/QwAgDE/AIAxPwCAMT8AgDE//eYB/eUB",
+    "IAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2Ov3kASAB/eYB/QyJiAg8iYgIPImICDyJiAg8/eQBIAH95gH9",
+    "DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+q6oqPv3kASAB/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8A",
+    "AIA/AACAPwAAgD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAC/fgBIgFBAf2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEg",
+    "ASAC/bEB/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgAP0MGHKxQhhysUIYcrFCGHKxQv1E/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VIL",
+    "hAIBAnsgAP0M0Q1dvdENXb3RDV290Q1dvSAAIAD95gEiAf3mAf0MiYgIPomICD6JiAg+iYgIPv3kASAB/eYB/Qyrqqq+q6qqvquqqr6rqqq+/eQB",
+    "IAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AH95gH9DAAAgD8AAIA/AACAPwAAgD/9DAAAAEAAAABAAAAAQAAAAED9DAAAAEAAAABAAAAAQAAAAEAg",
+    "AP3gASIC/eYBEAD9DAAAgD8AAIA/AACAPwAAgD/95AH95wH95QEiAf3hASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Q/1SIAL9DM3MzD3NzMw9zczM",
+    "Pc3MzD39Q/1SC4QIAxJ/A3sDfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiErIAUgACAGbEECdGohLCAIIAAgCWxBAnRqIS0gCiAAIAtsQQJ0aiEuIAwg",
+    "ACANbEECdGohLyAPIAAgEGxBAnRqISogEiAAIBNsQQJ0aiEwIBQgACAVbEECdGohMSAWIAAgF2xBAnRqITIgGiAAIBtsQQJ0aiEzIBwgACAdbEEC",
+    "dGohNCAeIAAgH2xBAnRqITUgICAAICFsQQJ0aiE2ICQgACAlbEECdGohNyAmIAAgJ2xBAnRqITggAiACQQNxayE5QQAhKQNAICkgOU5FBEAgKUEC",
+    "dCIoICtq/QAEACAoICxq/QAEAP3kASAHIChq/QAEAP3kARABITogKCAtaiA6/QsEACAoIDBq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAA",
+    "gD8AAIA/ICggLmr9AAQAICggL2r9AAQA/eQBIA4gKGr9AAQAICggKmr9AAQA/eYB/eQBIBEgKGr9AAQA/eQB/eEBEAD95AH95wEiO/0LBAAgKCAz",
+    "av0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAoIDFq/QAEACAoIDJq/QAEAP3kASAYIChq/QAEACAoICpq/QAEAP3mAf3kASAZ",
+    "IChq/QAEAP3kAf3hARAA/eQB/ecBIjz9CwQAICggNGogOiA7/eYBICggKmr9AAQAIDz95gH95AEiOv0LBAAgKCA3av0MAACAPwAAgD8AAIA/AACA",
+    "P/0MAACAPwAAgD8AAIA/AACAPyAoIDVq/QAEACAoIDZq/QAEAP3kASAiIChq/QAEACA6/eYB/eQBICMgKGr9AAQA/eQB/eEBEAD95AH95wEiO/0L",
+    "BAAgKCA4aiA6IDv95gH9CwQAIClBBGohKQwBCwsDQCACIClMRQRAIClBAnQiKCAraioCACAoICxqKgIAkiAHIChqKgIAkv0TEAH9HwAhPSAoIC1q",
+    "ID04AgAgKCAwakMAAIA/ICggLmoqAgAgKCAvaioCAJIgDiAoaioCACAoICpqKgIAlJIgESAoaioCAJKM/RMQAP0fAEMAAIA/kpUiPjgCACAoIDNq",
+    "QwAAgD8gKCAxaioCACAoIDJqKgIAkiAYIChqKgIAICggKmoqAgCUkiAZIChqKgIAkoz9ExAA/R8AQwAAgD+SlSI/OAIAICggNGogPSA+lCAoICpq",
+    "KgIAID+UkiI9OAIAICggN2pDAACAPyAoIDVqKgIAICggNmoqAgCSICIgKGoqAgAgPZSSICMgKGoqAgCSjP0TEAD9HwBDAACAP5KVIj44AgAgKCA4",
+    "aiA9ID6UOAIAIClBAWohKQwBCwsgAEEBaiEADAELCwu5AQEGfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiELIAUgACAGbEECdGohDCAHIAAgCGxBAnRq",
+    "IQ0gAiACQQNxayEOQQAhCQNAIAkgDk5FBEAgCUECdCIKIA1qIAogC2r9AAQAIAogDGr9AAQA/eQB/QsEACAJQQRqIQkMAQsLA0AgAiAJTEUEQCAJ",
+    "QQJ0IgogDWogCiALaioCACAKIAxqKgIAkjgCACAJQQFqIQkMAQsLIABBAWohAAwBCwsLswkDF38FewV9A0AgACABTkUEQCADIAAgBGxBAnRqITIg",
+    "BSAAIAZsQQJ0aiEzIAcgACAIbEECdGohNCAJIAAgCmxBAnRqITcgCyAAIAxsQQJ0aiE4IA0gACAObEECdGohOSAQIAAgEWxBAnRqITAgEiAAIBNs",
+    "QQJ0aiE1IBQgACAVbEECdGohOiAWIAAgF2xBAnRqITsgGCAAIBlsQQJ0aiExIBogACAbbEECdGohNiAcIAAgHWxBAnRqITwgHiAAIB9sQQJ0aiE9",
+    "ICAgACAhbEECdGohPiAiIAAgI2xBAnRqIT8gJiAAICdsQQJ0aiFAICggACApbEECdGohQSAqIAAgK2xBAnRqIUIgLCAAIC1sQQJ0aiFDIAIgAkED",
+    "cWshREEAIS8DQCAvIERORQRAIC9BAnQiLiAyav0ABAAgLiAzav0ABAD95gEgLiA0av0ABAAiRf0MAACAPwAAgD8AAIA/AACAPyBF/eUB/eYB/eYB",
+    "IUUgLiA3aiBF/QsEACAuIDhqIEX9CwQAIC4gOmogLiA5av0ABAAgLiAyav0ABAAgLiA0av0ABAD95gH95AEgRSAPIC5q/QAEAP3mAf3kASJIIC4g",
+    "MGr9AAQA/eYBIC4gNWr9AAQAIkb9DAAAgD8AAIA/AACAPwAAgD8gRv3lAf3mAf3mASJG/QsEACAuIDtqIEb9CwQAIC4gPGogSCAuIDFq/QAEAP3m",
+    "ASAuIDZq/QAEACJH/QwAAIA/AACAPwAAgD8AAIA/IEf95QH95gH95gEiR/0LBAAgLiA9aiBH/QsEACAuID5qIEggLiA2av0ABAD95gH9DAAAgD8A",
+    "AIA/AACAPwAAgD8gLiAxav0ABAAgLiAxav0ABAD95gH95QH95gEiSf0LBAAgLiA/aiBJ/QsEACAuIEBqIEggLiA1av0ABAD95gEgRiAkIC5q/QAE",
+    "AP3mAf3kASBHICUgLmr9AAQA/eYB/eQB/QsEACAuIEFqIEcgLiAwav0ABAD95gH9CwQAIC4gQmogRiAuIDBq/QAEAP3mAf0LBAAgLiBDaiBFIC4g",
+    "M2r9AAQA/eYB/QsEACAvQQRqIS8MAQsLA0AgAiAvTEUEQCAvQQJ0Ii4gMmoqAgAgLiAzaioCAJQgLiA0aioCACJKQwAAgD8gSpOUlCFKIC4gN2og",
+    "SjgCACAuIDhqIEo4AgAgLiA6aiAuIDlqKgIAIC4gMmoqAgAgLiA0aioCAJSSIEogDyAuaioCAJSSIk0gLiAwaioCAJQgLiA1aioCACJLQwAAgD8g",
+    "S5OUlCJLOAIAIC4gO2ogSzgCACAuIDxqIE0gLiAxaioCAJQgLiA2aioCACJMQwAAgD8gTJOUlCJMOAIAIC4gPWogTDgCACAuID5qIE0gLiA2aioC",
+    "AJRDAACAPyAuIDFqKgIAIC4gMWoqAgCUk5QiTjgCACAuID9qIE44AgAgLiBAaiBNIC4gNWoqAgCUIEsgJCAuaioCAJSSIEwgJSAuaioCAJSSOAIA",
+    "IC4gQWogTCAuIDBqKgIAlDgCACAuIEJqIEsgLiAwaioCAJQ4AgAgLiBDaiBKIC4gM2oqAgCUOAIAIC9BAWohLwwBCwsgAEEBaiEADAELCwvuAQME",
+    "fwF7AX0gAiACQQNxayEJA0AgByAJTkUEQCAHQQJ0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsQQJ0aiAIav0A",
+    "BAD95AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/eQB/QsEACAHQQRqIQcMAQsLA0AgAiAHTEUEQCAHQQJ0IQhDAAAAACELIAAhBgNAIAEg",
+    "BkxFBEAgCyAEIAUgBmxBAnRqIAhqKgIAkiELIAZBAWohBgwBCwsgAyAIaiIGIAYqAgAgC5I4AgAgB0EBaiEHDAELCwuLBQECe/0MAAAAAAAAAAAA",
+    "AAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAA",
+    "AAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH9",
+    "8gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTH",
+    "VqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/",
+    "F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVV",
+    "xT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEg",
+    "Av38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIB",
+    "IAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC+wCAQJ7IAD9DON1K0U22le/43UrRTbaV78gACAA/fIBIgH9",
+    "8gH9DOB9FQ49bW0/4H0VDj1tbT/98AEgAf3yAf0MPcLmVeMmgr89wuZV4yaCv/3wASAB/fIB/Qz6ECyI9GSWP/oQLIj0ZJY//fABIAH98gH9DBy6",
+    "oRu6oau/HLqhG7qhq7/98AEgAf3yAf0MERERERERwT8RERERERHBP/3wASAB/fIB/QxVVVVVVVXVv1VVVVVVVdW//fABIAH98gH9DAAAAAAAAPA/",
+    "AAAAAAAA8D/98AH98gH9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAABAAAAAAAAAAED9DAAAAAAAAABAAAAAAAAAAEAgAP3sASIC/fIBEAb9DAAA",
+    "AAAAAPA/AAAAAAAA8D/98AH98wH98QEiAf3tASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1SIAL9DJqZmZmZmbk/mpmZmZmZuT/9Sf1SC5wIAxJ/",
+    "A3sDfANAIAAgAU5FBEAgAyAAIARsQQN0aiErIAUgACAGbEEDdGohLCAIIAAgCWxBA3RqIS0gCiAAIAtsQQN0aiEuIAwgACANbEEDdGohLyAPIAAg",
+    "EGxBA3RqISogEiAAIBNsQQN0aiEwIBQgACAVbEEDdGohMSAWIAAgF2xBA3RqITIgGiAAIBtsQQN0aiEzIBwgACAdbEEDdGohNCAeIAAgH2xBA3Rq",
+    "ITUgICAAICFsQQN0aiE2ICQgACAlbEEDdGohNyAmIAAgJ2xBA3RqITggAiACQQFxayE5QQAhKQNAICkgOU5FBEAgKUEDdCIoICtq/QAEACAoICxq",
+    "/QAEAP3wASAHIChq/QAEAP3wARAHITogKCAtaiA6/QsEACAoIDBq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICggLmr9AAQA",
+    "ICggL2r9AAQA/fABIA4gKGr9AAQAICggKmr9AAQA/fIB/fABIBEgKGr9AAQA/fAB/e0BEAb98AH98wEiO/0LBAAgKCAzav0MAAAAAAAA8D8AAAAA",
+    "AADwP/0MAAAAAAAA8D8AAAAAAADwPyAoIDFq/QAEACAoIDJq/QAEAP3wASAYIChq/QAEACAoICpq/QAEAP3yAf3wASAZIChq/QAEAP3wAf3tARAG",
+    "/fAB/fMBIjz9CwQAICggNGogOiA7/fIBICggKmr9AAQAIDz98gH98AEiOv0LBAAgKCA3av0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAA",
+    "AADwPyAoIDVq/QAEACAoIDZq/QAEAP3wASAiIChq/QAEACA6/fIB/fABICMgKGr9AAQA/fAB/e0BEAb98AH98wEiO/0LBAAgKCA4aiA6IDv98gH9",
+    "CwQAIClBAmohKQwBCwsDQCACIClMRQRAIClBA3QiKCAraisDACAoICxqKwMAoCAHIChqKwMAoP0UEAf9IQAhPSAoIC1qID05AwAgKCAwakQAAAAA",
+    "AADwPyAoIC5qKwMAICggL2orAwCgIA4gKGorAwAgKCAqaisDAKKgIBEgKGorAwCgmv0UEAb9IQBEAAAAAAAA8D+goyI+OQMAICggM2pEAAAAAAAA",
+    "8D8gKCAxaisDACAoIDJqKwMAoCAYIChqKwMAICggKmorAwCioCAZIChqKwMAoJr9FBAG/SEARAAAAAAAAPA/oKMiPzkDACAoIDRqID0gPqIgKCAq",
+    "aisDACA/oqAiPTkDACAoIDdqRAAAAAAAAPA/ICggNWorAwAgKCA2aisDAKAgIiAoaisDACA9oqAgIyAoaisDAKCa/RQQBv0hAEQAAAAAAADwP6Cj",
+    "Ij45AwAgKCA4aiA9ID6iOQMAIClBAWohKQwBCwsgAEEBaiEADAELCwu5AQEGfwNAIAAgAU5FBEAgAyAAIARsQQN0aiELIAUgACAGbEEDdGohDCAH",
+    "IAAgCGxBA3RqIQ0gAiACQQFxayEOQQAhCQNAIAkgDk5FBEAgCUEDdCIKIA1qIAogC2r9AAQAIAogDGr9AAQA/fAB/QsEACAJQQJqIQkMAQsLA0Ag",
+    "AiAJTEUEQCAJQQN0IgogDWogCiALaisDACAKIAxqKwMAoDkDACAJQQFqIQkMAQsLIABBAWohAAwBCwsLwwkDF38FewV8A0AgACABTkUEQCADIAAg",
+    "BGxBA3RqITIgBSAAIAZsQQN0aiEzIAcgACAIbEEDdGohNCAJIAAgCmxBA3RqITcgCyAAIAxsQQN0aiE4IA0gACAObEEDdGohOSAQIAAgEWxBA3Rq",
+    "ITAgEiAAIBNsQQN0aiE1IBQgACAVbEEDdGohOiAWIAAgF2xBA3RqITsgGCAAIBlsQQN0aiExIBogACAbbEEDdGohNiAcIAAgHWxBA3RqITwgHiAA",
+    "IB9sQQN0aiE9ICAgACAhbEEDdGohPiAiIAAgI2xBA3RqIT8gJiAAICdsQQN0aiFAICggACApbEEDdGohQSAqIAAgK2xBA3RqIUIgLCAAIC1sQQN0",
+    "aiFDIAIgAkEBcWshREEAIS8DQCAvIERORQRAIC9BA3QiLiAyav0ABAAgLiAzav0ABAD98gEgLiA0av0ABAAiRf0MAAAAAAAA8D8AAAAAAADwPyBF",
+    "/fEB/fIB/fIBIUUgLiA3aiBF/QsEACAuIDhqIEX9CwQAIC4gOmogLiA5av0ABAAgLiAyav0ABAAgLiA0av0ABAD98gH98AEgRSAPIC5q/QAEAP3y",
+    "Af3wASJIIC4gMGr9AAQA/fIBIC4gNWr9AAQAIkb9DAAAAAAAAPA/AAAAAAAA8D8gRv3xAf3yAf3yASJG/QsEACAuIDtqIEb9CwQAIC4gPGogSCAu",
+    "IDFq/QAEAP3yASAuIDZq/QAEACJH/QwAAAAAAADwPwAAAAAAAPA/IEf98QH98gH98gEiR/0LBAAgLiA9aiBH/QsEACAuID5qIEggLiA2av0ABAD9",
+    "8gH9DAAAAAAAAPA/AAAAAAAA8D8gLiAxav0ABAAgLiAxav0ABAD98gH98QH98gEiSf0LBAAgLiA/aiBJ/QsEACAuIEBqIEggLiA1av0ABAD98gEg",
+    "RiAkIC5q/QAEAP3yAf3wASBHICUgLmr9AAQA/fIB/fAB/QsEACAuIEFqIEcgLiAwav0ABAD98gH9CwQAIC4gQmogRiAuIDBq/QAEAP3yAf0LBAAg",
+    "LiBDaiBFIC4gM2r9AAQA/fIB/QsEACAvQQJqIS8MAQsLA0AgAiAvTEUEQCAvQQN0Ii4gMmorAwAgLiAzaisDAKIgLiA0aisDACJKRAAAAAAAAPA/",
+    "IEqhoqIhSiAuIDdqIEo5AwAgLiA4aiBKOQMAIC4gOmogLiA5aisDACAuIDJqKwMAIC4gNGorAwCioCBKIA8gLmorAwCioCJNIC4gMGorAwCiIC4g",
+    "NWorAwAiS0QAAAAAAADwPyBLoaKiIks5AwAgLiA7aiBLOQMAIC4gPGogTSAuIDFqKwMAoiAuIDZqKwMAIkxEAAAAAAAA8D8gTKGioiJMOQMAIC4g",
+    "PWogTDkDACAuID5qIE0gLiA2aisDAKJEAAAAAAAA8D8gLiAxaisDACAuIDFqKwMAoqGiIk45AwAgLiA/aiBOOQMAIC4gQGogTSAuIDVqKwMAoiBL",
+    "ICQgLmorAwCioCBMICUgLmorAwCioDkDACAuIEFqIEwgLiAwaisDAKI5AwAgLiBCaiBLIC4gMGorAwCiOQMAIC4gQ2ogSiAuIDNqKwMAojkDACAv",
+    "QQFqIS8MAQsLIABBAWohAAwBCwsL8gEDBH8BewF8IAIgAkEBcWshCQNAIAcgCU5FBEAgB0EDdCEI/QwAAAAAAAAAAAAAAAAAAAAAIQogACEGA0Ag",
+    "ASAGTEUEQCAKIAQgBSAGbEEDdGogCGr9AAQA/fABIQogBkEBaiEGDAELCyADIAhqIgYgBv0ABAAgCv3wAf0LBAAgB0ECaiEHDAELCwNAIAIgB0xF",
+    "BEAgB0EDdCEIRAAAAAAAAAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAGbEEDdGogCGorAwCgIQsgBkEBaiEGDAELCyADIAhqIgYgBisDACALoDkD",
+    "ACAHQQFqIQcMAQsLCwBeBG5hbWUBVwwABWV4cDMyAQZ0YW5oMzICBWYzMl8wAwVmMzJfMQQFZjMyXzMFBWYzMl80BgVleHA2NAcGdGFuaDY0CAVm",
+    "NjRfMAkFZjY0XzEKBWY2NF8zCwVmNjRfNA==",
   ].join(""),
 };

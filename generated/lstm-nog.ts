@@ -506,43 +506,93 @@ function kernel64<A extends FloatArray>(
       mm.NN(B, 3 * H, H, scratch0, 0, 3 * H, p, o_Rz, carry_h, 0, H, false);
       // dRz, dRi, dRf
       mm.TN(3 * H, H, B, scratch0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
-      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
-        dp[o_p_i + i]! += sum;
+      // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(4, B, [
+          H, // $n
+          at(dp, o_p_i), // $dp_i
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+        ]);
+      else {
+        // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
+          dp[o_p_i + i]! += sum;
+        }
       }
 
-      // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
-        dp[o_p_f + i]! += sum;
+      // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(5, B, [
+          H, // $n
+          at(dp, o_p_f), // $dp_f
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+        ]);
+      else {
+        // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
+          dp[o_p_f + i]! += sum;
+        }
       }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWz, dWi, dWf
     mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wz, true);
-    // grad of: z  = tanh(Wz*x + Rz*h + bz)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
-      dp[o_bz + i]! += sum;
+    // op 6 (sumb): f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(6, T * B, [
+        H, // $n
+        at(dp, o_bz), // $dbz
+        at(gx0, 0), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: z  = tanh(Wz*x + Rz*h + bz)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
+        dp[o_bz + i]! += sum;
+      }
     }
 
-    // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
-      dp[o_bi + i]! += sum;
+    // op 7 (sumb): f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(7, T * B, [
+        H, // $n
+        at(dp, o_bi), // $dbi
+        at(gx0, H), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
+        dp[o_bi + i]! += sum;
+      }
     }
 
-    // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
-      dp[o_bf + i]! += sum;
+    // op 8 (sumb): f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(8, T * B, [
+        H, // $n
+        at(dp, o_bf), // $dbf
+        at(gx0, 2 * H), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
+        dp[o_bf + i]! += sum;
+      }
     }
 
     // d(dx) from Wz, Wi, Wf
@@ -950,43 +1000,93 @@ function kernel32<A extends FloatArray>(
       mm.NN(B, 3 * H, H, scratch0, 0, 3 * H, p, o_Rz, carry_h, 0, H, false);
       // dRz, dRi, dRf
       mm.TN(3 * H, H, B, scratch0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
-      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
-        dp[o_p_i + i]! += sum;
+      // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(4, B, [
+          H, // $n
+          at(dp, o_p_i), // $dp_i
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+        ]);
+      else {
+        // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
+          dp[o_p_i + i]! += sum;
+        }
       }
 
-      // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
-        dp[o_p_f + i]! += sum;
+      // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(5, B, [
+          H, // $n
+          at(dp, o_p_f), // $dp_f
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+        ]);
+      else {
+        // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
+          dp[o_p_f + i]! += sum;
+        }
       }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWz, dWi, dWf
     mm.TN(3 * H, D, T * B, gx0, 0, 3 * H, x, 0, D, dp, o_Wz, true);
-    // grad of: z  = tanh(Wz*x + Rz*h + bz)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
-      dp[o_bz + i]! += sum;
+    // op 6 (sumb): f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(6, T * B, [
+        H, // $n
+        at(dp, o_bz), // $dbz
+        at(gx0, 0), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: z  = tanh(Wz*x + Rz*h + bz)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
+        dp[o_bz + i]! += sum;
+      }
     }
 
-    // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
-      dp[o_bi + i]! += sum;
+    // op 7 (sumb): f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(7, T * B, [
+        H, // $n
+        at(dp, o_bi), // $dbi
+        at(gx0, H), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
+        dp[o_bi + i]! += sum;
+      }
     }
 
-    // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
-      dp[o_bf + i]! += sum;
+    // op 8 (sumb): f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(8, T * B, [
+        H, // $n
+        at(dp, o_bf), // $dbf
+        at(gx0, 2 * H), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (3 * H) + i]!;
+        dp[o_bf + i]! += sum;
+      }
     }
 
     // d(dx) from Wz, Wi, Wf
@@ -1022,87 +1122,99 @@ export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {
   return createKernel32(sizes, B, 1, options);
 }
 
-/** The elementwise loops in WebAssembly (text: lstm-nog.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
+/** The elementwise loops and whole-vector ops in WebAssembly (text: lstm-nog.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
 const LOOPS_WASM: LoopsModuleSource = {
   loops: [
     { vector: true, splittable: true },
     { vector: true, splittable: true },
     { vector: true, splittable: true },
     { vector: true, splittable: true },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
   ],
   binary: [
-    "AGFzbQEAAAABXQRgAXsBe2Agf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f38AYAl/f39/f39/f38AYCV/f39/f39/f39/f39/f39/f39/",
-    "f39/f39/f39/f39/f39/f39/AAISAQNlbnYGbWVtb3J5AgMBgIAEAwsKAAABAgMAAAECAwdBCAVmMzJfMAACBWYzMl8xAAMFZjMyXzIAAwVmMzJf",
-    "MwAEBWY2NF8wAAcFZjY0XzEACAVmNjRfMgAIBWY2NF8zAAkKjC0K6AMBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAgH8AAIB/AACAfwAAgH/9DAEN",
-    "UDkBDVA5AQ1QOQENUDkgACAA/Qw7qrg/O6q4PzuquD87qrg//eYB/Wr9DAAAlsMAAJbDAACWwwAAlsP96QH9DAAAlkMAAJZDAACWQwAAlkP96AEi",
-    "Av0MAIAxPwCAMT8AgDE/AIAxP/3mAf3lASAC/QyDgF65g4BeuYOAXrmDgF65/eYB/eUBIgH95gH9DGELtjphC7Y6YQu2OmELtjr95AEgAf3mAf0M",
-    "iYgIPImICDyJiAg8iYgIPP3kASAB/eYB/Qyrqio9q6oqPauqKj2rqio9/eQBIAH95gH9DKuqKj6rqio+q6oqPquqKj795AEgAf3mAf0MAAAAPwAA",
-    "AD8AAAA/AAAAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAv34ASIBQQH9rAEiAv0MfwAA",
-    "AH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAEgAv2xAf0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAD9DBhysUIYcrFCGHKxQhhysUL9RP1S",
-    "IAD9DLTxz8K08c/CtPHPwrTxz8L9Q/1SC4QCAQJ7IAD9DNENXb3RDV290Q1dvdENXb0gACAA/eYBIgH95gH9DImICD6JiAg+iYgIPomICD795AEg",
-    "Af3mAf0Mq6qqvquqqr6rqqq+q6qqvv3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQB/eYB/QwAAIA/AACAPwAAgD8AAIA//QwAAABAAAAAQAAA",
-    "AEAAAABA/QwAAABAAAAAQAAAAEAAAABAIAD94AEiAv3mARAA/QwAAIA/AACAPwAAgD8AAIA//eQB/ecB/eUBIgH94QEgASAA/QwAAAAAAAAAAAAA",
-    "AAAAAAAA/UP9UiAC/QzNzMw9zczMPc3MzD3NzMw9/UP9UguuBgMPfwN7A30DQCAAIAFORQRAIAMgACAEbEECdGohIyAFIAAgBmxBAnRqISQgCCAA",
-    "IAlsQQJ0aiElIAogACALbEECdGohJiAMIAAgDWxBAnRqIScgDyAAIBBsQQJ0aiEiIBIgACATbEECdGohKCAUIAAgFWxBAnRqISkgFiAAIBdsQQJ0",
-    "aiEqIBogACAbbEECdGohKyAcIAAgHWxBAnRqISwgHiAAIB9sQQJ0aiEtIAIgAkEDcWshLkEAISEDQCAhIC5ORQRAICFBAnQiICAjav0ABAAgICAk",
-    "av0ABAD95AEgByAgav0ABAD95AEQASEvICAgJWogL/0LBAAgICAoav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAgICZq/QAE",
-    "ACAgICdq/QAEAP3kASAOICBq/QAEACAgICJq/QAEAP3mAf3kASARICBq/QAEAP3kAf3hARAA/eQB/ecBIjD9CwQAICAgK2r9DAAAgD8AAIA/AACA",
-    "PwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gICApav0ABAAgICAqav0ABAD95AEgGCAgav0ABAAgICAiav0ABAD95gH95AEgGSAgav0ABAD95AH94QEQ",
-    "AP3kAf3nASIx/QsEACAgICxqIC8gMP3mASAgICJq/QAEACAx/eYB/eQBIi/9CwQAICAgLWogLxAB/QsEACAhQQRqISEMAQsLA0AgAiAhTEUEQCAh",
-    "QQJ0IiAgI2oqAgAgICAkaioCAJIgByAgaioCAJL9ExAB/R8AITIgICAlaiAyOAIAICAgKGpDAACAPyAgICZqKgIAICAgJ2oqAgCSIA4gIGoqAgAg",
-    "ICAiaioCAJSSIBEgIGoqAgCSjP0TEAD9HwBDAACAP5KVIjM4AgAgICArakMAAIA/ICAgKWoqAgAgICAqaioCAJIgGCAgaioCACAgICJqKgIAlJIg",
-    "GSAgaioCAJKM/RMQAP0fAEMAAIA/kpUiNDgCACAgICxqIDIgM5QgICAiaioCACA0lJIiMjgCACAgIC1qIDL9ExAB/R8AOAIAICFBAWohIQwBCwsg",
-    "AEEBaiEADAELCwu5AQEGfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiELIAUgACAGbEECdGohDCAHIAAgCGxBAnRqIQ0gAiACQQNxayEOQQAhCQNAIAkg",
-    "Dk5FBEAgCUECdCIKIA1qIAogC2r9AAQAIAogDGr9AAQA/eQB/QsEACAJQQRqIQkMAQsLA0AgAiAJTEUEQCAJQQJ0IgogDWogCiALaioCACAKIAxq",
-    "KgIAkjgCACAJQQFqIQkMAQsLIABBAWohAAwBCwsL0wcDE38EewR9A0AgACABTkUEQCADIAAgBGxBAnRqISsgBSAAIAZsQQJ0aiEsIAcgACAIbEEC",
-    "dGohLSAJIAAgCmxBAnRqIScgCyAAIAxsQQJ0aiEpIA0gACAObEECdGohLiAPIAAgEGxBAnRqIS8gESAAIBJsQQJ0aiEoIBMgACAUbEECdGohKiAV",
-    "IAAgFmxBAnRqITAgFyAAIBhsQQJ0aiExIBkgACAabEECdGohMiAbIAAgHGxBAnRqITMgHyAAICBsQQJ0aiE0ICEgACAibEECdGohNSAjIAAgJGxB",
-    "AnRqITYgAiACQQNxayE3QQAhJgNAICYgN05FBEAgJkECdCIlICtq/QAEACAlICxq/QAEAP0MAACAPwAAgD8AAIA/AACAPyAlIC1q/QAEACI4IDj9",
-    "5gH95QH95gH95AEiOiAlICdq/QAEAP3mASAlIClq/QAEACI4/QwAAIA/AACAPwAAgD8AAIA/IDj95QH95gH95gEhOCAlIC5qIDj9CwQAICUgL2og",
-    "OP0LBAAgJSAwaiA6ICUgKGr9AAQA/eYBICUgKmr9AAQAIjn9DAAAgD8AAIA/AACAPwAAgD8gOf3lAf3mAf3mASI5/QsEACAlIDFqIDn9CwQAICUg",
-    "MmogOiAlICpq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAlIChq/QAEACAlIChq/QAEAP3mAf3lAf3mASI7/QsEACAlIDNqIDv9CwQAICUgNGog",
-    "OiAlIClq/QAEAP3mASA4IB0gJWr9AAQA/eYB/eQBIDkgHiAlav0ABAD95gH95AH9CwQAICUgNWogOSAlICdq/QAEAP3mAf0LBAAgJSA2aiA4ICUg",
-    "J2r9AAQA/eYB/QsEACAmQQRqISYMAQsLA0AgAiAmTEUEQCAmQQJ0IiUgK2oqAgAgJSAsaioCAEMAAIA/ICUgLWoqAgAiPCA8lJOUkiI+ICUgJ2oq",
-    "AgCUICUgKWoqAgAiPEMAAIA/IDyTlJQhPCAlIC5qIDw4AgAgJSAvaiA8OAIAICUgMGogPiAlIChqKgIAlCAlICpqKgIAIj1DAACAPyA9k5SUIj04",
-    "AgAgJSAxaiA9OAIAICUgMmogPiAlICpqKgIAlEMAAIA/ICUgKGoqAgAgJSAoaioCAJSTlCI/OAIAICUgM2ogPzgCACAlIDRqID4gJSApaioCAJQg",
-    "PCAdICVqKgIAlJIgPSAeICVqKgIAlJI4AgAgJSA1aiA9ICUgJ2oqAgCUOAIAICUgNmogPCAlICdqKgIAlDgCACAmQQFqISYMAQsLIABBAWohAAwB",
-    "CwsLiwUBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAAAAAAPB/AAAAAAAA8H/9DAltqBNGEuY9CW2oE0YS5j0gACAA/Qz+gitlRxX3P/6CK2VHFfc/",
-    "/fIB/ZQB/QwAAAAAADCRwAAAAAAAMJHA/fUB/QwAAAAAADCRQAAAAAAAMJFA/fQBIgL9DAAA4P5CLuY/AADg/kIu5j/98gH98QEgAv0Mdjx5Ne85",
-    "6j12PHk17znqPf3yAf3xASIB/fIB/QyY2Pjv2O4hPpjY+O/Y7iE+/fABIAH98gH9DORE9WdF5lo+5ET1Z0XmWj798AEgAf3yAf0MXJ94t09+kj5c",
-    "n3i3T36SPv3wASAB/fIB/Qw0x1al4x3HPjTHVqXjHcc+/fABIAH98gH9DBqgARqgAfo+GqABGqAB+j798AEgAf3yAf0MGqABGqABKj8aoAEaoAEq",
-    "P/3wASAB/fIB/QwXbMEWbMFWPxdswRZswVY//fABIAH98gH9DBEREREREYE/ERERERERgT/98AEgAf3yAf0MVVVVVVVVpT9VVVVVVVWlP/3wASAB",
-    "/fIB/QxVVVVVVVXFP1VVVVVVVcU//fABIAH98gH9DAAAAAAAAOA/AAAAAAAA4D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAB/fIB/QwA",
-    "AAAAAADwPwAAAAAAAPA//fABIAL9/AEiAUEB/awBIgL9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASABIAL9sQH9xwH9DP8DAAAAAAAA",
-    "/wMAAAAAAAD9zgFBNP3LAf3yASAA/QzvOfr+Qi6GQO85+v5CLoZA/Ur9UiAA/QxSMC3VEEmHwFIwLdUQSYfA/Un9UgvsAgECeyAA/QzjdStFNtpX",
-    "v+N1K0U22le/IAAgAP3yASIB/fIB/QzgfRUOPW1tP+B9FQ49bW0//fABIAH98gH9DD3C5lXjJoK/PcLmVeMmgr/98AEgAf3yAf0M+hAsiPRklj/6",
-    "ECyI9GSWP/3wASAB/fIB/QwcuqEbuqGrvxy6oRu6oau//fABIAH98gH9DBEREREREcE/ERERERERwT/98AEgAf3yAf0MVVVVVVVV1b9VVVVVVVXV",
-    "v/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fAB/fIB/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAAAAQAAAAAAAAABA/QwAAAAAAAAAQAAAAAAA",
-    "AABAIAD97AEiAv3yARAF/QwAAAAAAADwPwAAAAAAAPA//fAB/fMB/fEBIgH97QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/Un9UiAC/QyamZmZmZm5",
-    "P5qZmZmZmbk//Un9Ugu+BgMPfwN7A3wDQCAAIAFORQRAIAMgACAEbEEDdGohIyAFIAAgBmxBA3RqISQgCCAAIAlsQQN0aiElIAogACALbEEDdGoh",
-    "JiAMIAAgDWxBA3RqIScgDyAAIBBsQQN0aiEiIBIgACATbEEDdGohKCAUIAAgFWxBA3RqISkgFiAAIBdsQQN0aiEqIBogACAbbEEDdGohKyAcIAAg",
-    "HWxBA3RqISwgHiAAIB9sQQN0aiEtIAIgAkEBcWshLkEAISEDQCAhIC5ORQRAICFBA3QiICAjav0ABAAgICAkav0ABAD98AEgByAgav0ABAD98AEQ",
-    "BiEvICAgJWogL/0LBAAgICAoav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAgICZq/QAEACAgICdq/QAEAP3wASAOICBq/QAE",
-    "ACAgICJq/QAEAP3yAf3wASARICBq/QAEAP3wAf3tARAF/fAB/fMBIjD9CwQAICAgK2r9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA",
-    "8D8gICApav0ABAAgICAqav0ABAD98AEgGCAgav0ABAAgICAiav0ABAD98gH98AEgGSAgav0ABAD98AH97QEQBf3wAf3zASIx/QsEACAgICxqIC8g",
-    "MP3yASAgICJq/QAEACAx/fIB/fABIi/9CwQAICAgLWogLxAG/QsEACAhQQJqISEMAQsLA0AgAiAhTEUEQCAhQQN0IiAgI2orAwAgICAkaisDAKAg",
-    "ByAgaisDAKD9FBAG/SEAITIgICAlaiAyOQMAICAgKGpEAAAAAAAA8D8gICAmaisDACAgICdqKwMAoCAOICBqKwMAICAgImorAwCioCARICBqKwMA",
-    "oJr9FBAF/SEARAAAAAAAAPA/oKMiMzkDACAgICtqRAAAAAAAAPA/ICAgKWorAwAgICAqaisDAKAgGCAgaisDACAgICJqKwMAoqAgGSAgaisDAKCa",
-    "/RQQBf0hAEQAAAAAAADwP6CjIjQ5AwAgICAsaiAyIDOiICAgImorAwAgNKKgIjI5AwAgICAtaiAy/RQQBv0hADkDACAhQQFqISEMAQsLIABBAWoh",
-    "AAwBCwsLuQEBBn8DQCAAIAFORQRAIAMgACAEbEEDdGohCyAFIAAgBmxBA3RqIQwgByAAIAhsQQN0aiENIAIgAkEBcWshDkEAIQkDQCAJIA5ORQRA",
-    "IAlBA3QiCiANaiAKIAtq/QAEACAKIAxq/QAEAP3wAf0LBAAgCUECaiEJDAELCwNAIAIgCUxFBEAgCUEDdCIKIA1qIAogC2orAwAgCiAMaisDAKA5",
-    "AwAgCUEBaiEJDAELCyAAQQFqIQAMAQsLC+MHAxN/BHsEfANAIAAgAU5FBEAgAyAAIARsQQN0aiErIAUgACAGbEEDdGohLCAHIAAgCGxBA3RqIS0g",
-    "CSAAIApsQQN0aiEnIAsgACAMbEEDdGohKSANIAAgDmxBA3RqIS4gDyAAIBBsQQN0aiEvIBEgACASbEEDdGohKCATIAAgFGxBA3RqISogFSAAIBZs",
-    "QQN0aiEwIBcgACAYbEEDdGohMSAZIAAgGmxBA3RqITIgGyAAIBxsQQN0aiEzIB8gACAgbEEDdGohNCAhIAAgImxBA3RqITUgIyAAICRsQQN0aiE2",
-    "IAIgAkEBcWshN0EAISYDQCAmIDdORQRAICZBA3QiJSArav0ABAAgJSAsav0ABAD9DAAAAAAAAPA/AAAAAAAA8D8gJSAtav0ABAAiOCA4/fIB/fEB",
-    "/fIB/fABIjogJSAnav0ABAD98gEgJSApav0ABAAiOP0MAAAAAAAA8D8AAAAAAADwPyA4/fEB/fIB/fIBITggJSAuaiA4/QsEACAlIC9qIDj9CwQA",
-    "ICUgMGogOiAlIChq/QAEAP3yASAlICpq/QAEACI5/QwAAAAAAADwPwAAAAAAAPA/IDn98QH98gH98gEiOf0LBAAgJSAxaiA5/QsEACAlIDJqIDog",
-    "JSAqav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gJSAoav0ABAAgJSAoav0ABAD98gH98QH98gEiO/0LBAAgJSAzaiA7/QsEACAlIDRqIDogJSAp",
-    "av0ABAD98gEgOCAdICVq/QAEAP3yAf3wASA5IB4gJWr9AAQA/fIB/fAB/QsEACAlIDVqIDkgJSAnav0ABAD98gH9CwQAICUgNmogOCAlICdq/QAE",
-    "AP3yAf0LBAAgJkECaiEmDAELCwNAIAIgJkxFBEAgJkEDdCIlICtqKwMAICUgLGorAwBEAAAAAAAA8D8gJSAtaisDACI8IDyioaKgIj4gJSAnaisD",
-    "AKIgJSApaisDACI8RAAAAAAAAPA/IDyhoqIhPCAlIC5qIDw5AwAgJSAvaiA8OQMAICUgMGogPiAlIChqKwMAoiAlICpqKwMAIj1EAAAAAAAA8D8g",
-    "PaGioiI9OQMAICUgMWogPTkDACAlIDJqID4gJSAqaisDAKJEAAAAAAAA8D8gJSAoaisDACAlIChqKwMAoqGiIj85AwAgJSAzaiA/OQMAICUgNGog",
-    "PiAlIClqKwMAoiA8IB0gJWorAwCioCA9IB4gJWorAwCioDkDACAlIDVqID0gJSAnaisDAKI5AwAgJSA2aiA8ICUgJ2orAwCiOQMAICZBAWohJgwB",
-    "CwsgAEEBaiEADAELCwsAUARuYW1lAUkKAAVleHAzMgEGdGFuaDMyAgVmMzJfMAMFZjMyXzEEBWYzMl8zBQVleHA2NAYGdGFuaDY0BwVmNjRfMAgF",
-    "ZjY0XzEJBWY2NF8z",
+    "AGFzbQEAAAABZgVgAXsBe2Agf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f38AYAl/f39/f39/f38AYCV/f39/f39/f39/f39/f39/f39/",
+    "f39/f39/f39/f39/f39/f39/AGAGf39/f39/AAISAQNlbnYGbWVtb3J5AgMBgIAEAw0MAAABAgMEAAABAgMEB5EBEgVmMzJfMAACBWYzMl8xAAMF",
+    "ZjMyXzIAAwVmMzJfMwAEBWYzMl80AAUFZjMyXzUABQVmMzJfNgAFBWYzMl83AAUFZjMyXzgABQVmNjRfMAAIBWY2NF8xAAkFZjY0XzIACQVmNjRf",
+    "MwAKBWY2NF80AAsFZjY0XzUACwVmNjRfNgALBWY2NF83AAsFZjY0XzgACwrwMAzoAwECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8AAIB/",
+    "AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAAIAD9DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMAAJZD",
+    "AACWQ/3oASIC/QwAgDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2Ov3k",
+    "ASAB/eYB/QyJiAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+q6oqPv3kASAB/eYB",
+    "/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAC/fgBIgFBAf2s",
+    "ASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgAP0MGHKxQhhysUIYcrFC",
+    "GHKxQv1E/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VILhAIBAnsgAP0M0Q1dvdENXb3RDV290Q1dvSAAIAD95gEiAf3mAf0MiYgIPomICD6JiAg+",
+    "iYgIPv3kASAB/eYB/Qyrqqq+q6qqvquqqr6rqqq+/eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AH95gH9DAAAgD8AAIA/AACAPwAAgD/9DAAA",
+    "AEAAAABAAAAAQAAAAED9DAAAAEAAAABAAAAAQAAAAEAgAP3gASIC/eYBEAD9DAAAgD8AAIA/AACAPwAAgD/95AH95wH95QEiAf3hASABIAD9DAAA",
+    "AAAAAAAAAAAAAAAAAAD9Q/1SIAL9DM3MzD3NzMw9zczMPc3MzD39Q/1SC64GAw9/A3sDfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEjIAUgACAGbEEC",
+    "dGohJCAIIAAgCWxBAnRqISUgCiAAIAtsQQJ0aiEmIAwgACANbEECdGohJyAPIAAgEGxBAnRqISIgEiAAIBNsQQJ0aiEoIBQgACAVbEECdGohKSAW",
+    "IAAgF2xBAnRqISogGiAAIBtsQQJ0aiErIBwgACAdbEECdGohLCAeIAAgH2xBAnRqIS0gAiACQQNxayEuQQAhIQNAICEgLk5FBEAgIUECdCIgICNq",
+    "/QAEACAgICRq/QAEAP3kASAHICBq/QAEAP3kARABIS8gICAlaiAv/QsEACAgIChq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/",
+    "ICAgJmr9AAQAICAgJ2r9AAQA/eQBIA4gIGr9AAQAICAgImr9AAQA/eYB/eQBIBEgIGr9AAQA/eQB/eEBEAD95AH95wEiMP0LBAAgICArav0MAACA",
+    "PwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAgIClq/QAEACAgICpq/QAEAP3kASAYICBq/QAEACAgICJq/QAEAP3mAf3kASAZICBq/QAE",
+    "AP3kAf3hARAA/eQB/ecBIjH9CwQAICAgLGogLyAw/eYBICAgImr9AAQAIDH95gH95AEiL/0LBAAgICAtaiAvEAH9CwQAICFBBGohIQwBCwsDQCAC",
+    "ICFMRQRAICFBAnQiICAjaioCACAgICRqKgIAkiAHICBqKgIAkv0TEAH9HwAhMiAgICVqIDI4AgAgICAoakMAAIA/ICAgJmoqAgAgICAnaioCAJIg",
+    "DiAgaioCACAgICJqKgIAlJIgESAgaioCAJKM/RMQAP0fAEMAAIA/kpUiMzgCACAgICtqQwAAgD8gICApaioCACAgICpqKgIAkiAYICBqKgIAICAg",
+    "ImoqAgCUkiAZICBqKgIAkoz9ExAA/R8AQwAAgD+SlSI0OAIAICAgLGogMiAzlCAgICJqKgIAIDSUkiIyOAIAICAgLWogMv0TEAH9HwA4AgAgIUEB",
+    "aiEhDAELCyAAQQFqIQAMAQsLC7kBAQZ/A0AgACABTkUEQCADIAAgBGxBAnRqIQsgBSAAIAZsQQJ0aiEMIAcgACAIbEECdGohDSACIAJBA3FrIQ5B",
+    "ACEJA0AgCSAOTkUEQCAJQQJ0IgogDWogCiALav0ABAAgCiAMav0ABAD95AH9CwQAIAlBBGohCQwBCwsDQCACIAlMRQRAIAlBAnQiCiANaiAKIAtq",
+    "KgIAIAogDGoqAgCSOAIAIAlBAWohCQwBCwsgAEEBaiEADAELCwvTBwMTfwR7BH0DQCAAIAFORQRAIAMgACAEbEECdGohKyAFIAAgBmxBAnRqISwg",
+    "ByAAIAhsQQJ0aiEtIAkgACAKbEECdGohJyALIAAgDGxBAnRqISkgDSAAIA5sQQJ0aiEuIA8gACAQbEECdGohLyARIAAgEmxBAnRqISggEyAAIBRs",
+    "QQJ0aiEqIBUgACAWbEECdGohMCAXIAAgGGxBAnRqITEgGSAAIBpsQQJ0aiEyIBsgACAcbEECdGohMyAfIAAgIGxBAnRqITQgISAAICJsQQJ0aiE1",
+    "ICMgACAkbEECdGohNiACIAJBA3FrITdBACEmA0AgJiA3TkUEQCAmQQJ0IiUgK2r9AAQAICUgLGr9AAQA/QwAAIA/AACAPwAAgD8AAIA/ICUgLWr9",
+    "AAQAIjggOP3mAf3lAf3mAf3kASI6ICUgJ2r9AAQA/eYBICUgKWr9AAQAIjj9DAAAgD8AAIA/AACAPwAAgD8gOP3lAf3mAf3mASE4ICUgLmogOP0L",
+    "BAAgJSAvaiA4/QsEACAlIDBqIDogJSAoav0ABAD95gEgJSAqav0ABAAiOf0MAACAPwAAgD8AAIA/AACAPyA5/eUB/eYB/eYBIjn9CwQAICUgMWog",
+    "Of0LBAAgJSAyaiA6ICUgKmr9AAQA/eYB/QwAAIA/AACAPwAAgD8AAIA/ICUgKGr9AAQAICUgKGr9AAQA/eYB/eUB/eYBIjv9CwQAICUgM2ogO/0L",
+    "BAAgJSA0aiA6ICUgKWr9AAQA/eYBIDggHSAlav0ABAD95gH95AEgOSAeICVq/QAEAP3mAf3kAf0LBAAgJSA1aiA5ICUgJ2r9AAQA/eYB/QsEACAl",
+    "IDZqIDggJSAnav0ABAD95gH9CwQAICZBBGohJgwBCwsDQCACICZMRQRAICZBAnQiJSAraioCACAlICxqKgIAQwAAgD8gJSAtaioCACI8IDyUk5SS",
+    "Ij4gJSAnaioCAJQgJSApaioCACI8QwAAgD8gPJOUlCE8ICUgLmogPDgCACAlIC9qIDw4AgAgJSAwaiA+ICUgKGoqAgCUICUgKmoqAgAiPUMAAIA/",
+    "ID2TlJQiPTgCACAlIDFqID04AgAgJSAyaiA+ICUgKmoqAgCUQwAAgD8gJSAoaioCACAlIChqKgIAlJOUIj84AgAgJSAzaiA/OAIAICUgNGogPiAl",
+    "IClqKgIAlCA8IB0gJWoqAgCUkiA9IB4gJWoqAgCUkjgCACAlIDVqID0gJSAnaioCAJQ4AgAgJSA2aiA8ICUgJ2oqAgCUOAIAICZBAWohJgwBCwsg",
+    "AEEBaiEADAELCwvuAQMEfwF7AX0gAiACQQNxayEJA0AgByAJTkUEQCAHQQJ0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYDQCABIAZMRQRAIAog",
+    "BCAFIAZsQQJ0aiAIav0ABAD95AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/eQB/QsEACAHQQRqIQcMAQsLA0AgAiAHTEUEQCAHQQJ0IQhD",
+    "AAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmxBAnRqIAhqKgIAkiELIAZBAWohBgwBCwsgAyAIaiIGIAYqAgAgC5I4AgAgB0EBaiEHDAELCwuL",
+    "BQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9",
+    "lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8",
+    "eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdP",
+    "fpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fAB",
+    "IAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9",
+    "DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAA",
+    "APA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAA",
+    "AAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC+wCAQJ7IAD9DON1K0U22le/43Ur",
+    "RTbaV78gACAA/fIBIgH98gH9DOB9FQ49bW0/4H0VDj1tbT/98AEgAf3yAf0MPcLmVeMmgr89wuZV4yaCv/3wASAB/fIB/Qz6ECyI9GSWP/oQLIj0",
+    "ZJY//fABIAH98gH9DBy6oRu6oau/HLqhG7qhq7/98AEgAf3yAf0MERERERERwT8RERERERHBP/3wASAB/fIB/QxVVVVVVVXVv1VVVVVVVdW//fAB",
+    "IAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AH98gH9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAABAAAAAAAAAAED9DAAAAAAAAABAAAAAAAAAAEAg",
+    "AP3sASIC/fIBEAb9DAAAAAAAAPA/AAAAAAAA8D/98AH98wH98QEiAf3tASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1SIAL9DJqZmZmZmbk/mpmZ",
+    "mZmZuT/9Sf1SC74GAw9/A3sDfANAIAAgAU5FBEAgAyAAIARsQQN0aiEjIAUgACAGbEEDdGohJCAIIAAgCWxBA3RqISUgCiAAIAtsQQN0aiEmIAwg",
+    "ACANbEEDdGohJyAPIAAgEGxBA3RqISIgEiAAIBNsQQN0aiEoIBQgACAVbEEDdGohKSAWIAAgF2xBA3RqISogGiAAIBtsQQN0aiErIBwgACAdbEED",
+    "dGohLCAeIAAgH2xBA3RqIS0gAiACQQFxayEuQQAhIQNAICEgLk5FBEAgIUEDdCIgICNq/QAEACAgICRq/QAEAP3wASAHICBq/QAEAP3wARAHIS8g",
+    "ICAlaiAv/QsEACAgIChq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICAgJmr9AAQAICAgJ2r9AAQA/fABIA4gIGr9AAQAICAg",
+    "Imr9AAQA/fIB/fABIBEgIGr9AAQA/fAB/e0BEAb98AH98wEiMP0LBAAgICArav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAg",
+    "IClq/QAEACAgICpq/QAEAP3wASAYICBq/QAEACAgICJq/QAEAP3yAf3wASAZICBq/QAEAP3wAf3tARAG/fAB/fMBIjH9CwQAICAgLGogLyAw/fIB",
+    "ICAgImr9AAQAIDH98gH98AEiL/0LBAAgICAtaiAvEAf9CwQAICFBAmohIQwBCwsDQCACICFMRQRAICFBA3QiICAjaisDACAgICRqKwMAoCAHICBq",
+    "KwMAoP0UEAf9IQAhMiAgICVqIDI5AwAgICAoakQAAAAAAADwPyAgICZqKwMAICAgJ2orAwCgIA4gIGorAwAgICAiaisDAKKgIBEgIGorAwCgmv0U",
+    "EAb9IQBEAAAAAAAA8D+goyIzOQMAICAgK2pEAAAAAAAA8D8gICApaisDACAgICpqKwMAoCAYICBqKwMAICAgImorAwCioCAZICBqKwMAoJr9FBAG",
+    "/SEARAAAAAAAAPA/oKMiNDkDACAgICxqIDIgM6IgICAiaisDACA0oqAiMjkDACAgIC1qIDL9FBAH/SEAOQMAICFBAWohIQwBCwsgAEEBaiEADAEL",
+    "Cwu5AQEGfwNAIAAgAU5FBEAgAyAAIARsQQN0aiELIAUgACAGbEEDdGohDCAHIAAgCGxBA3RqIQ0gAiACQQFxayEOQQAhCQNAIAkgDk5FBEAgCUED",
+    "dCIKIA1qIAogC2r9AAQAIAogDGr9AAQA/fAB/QsEACAJQQJqIQkMAQsLA0AgAiAJTEUEQCAJQQN0IgogDWogCiALaisDACAKIAxqKwMAoDkDACAJ",
+    "QQFqIQkMAQsLIABBAWohAAwBCwsL4wcDE38EewR8A0AgACABTkUEQCADIAAgBGxBA3RqISsgBSAAIAZsQQN0aiEsIAcgACAIbEEDdGohLSAJIAAg",
+    "CmxBA3RqIScgCyAAIAxsQQN0aiEpIA0gACAObEEDdGohLiAPIAAgEGxBA3RqIS8gESAAIBJsQQN0aiEoIBMgACAUbEEDdGohKiAVIAAgFmxBA3Rq",
+    "ITAgFyAAIBhsQQN0aiExIBkgACAabEEDdGohMiAbIAAgHGxBA3RqITMgHyAAICBsQQN0aiE0ICEgACAibEEDdGohNSAjIAAgJGxBA3RqITYgAiAC",
+    "QQFxayE3QQAhJgNAICYgN05FBEAgJkEDdCIlICtq/QAEACAlICxq/QAEAP0MAAAAAAAA8D8AAAAAAADwPyAlIC1q/QAEACI4IDj98gH98QH98gH9",
+    "8AEiOiAlICdq/QAEAP3yASAlIClq/QAEACI4/QwAAAAAAADwPwAAAAAAAPA/IDj98QH98gH98gEhOCAlIC5qIDj9CwQAICUgL2ogOP0LBAAgJSAw",
+    "aiA6ICUgKGr9AAQA/fIBICUgKmr9AAQAIjn9DAAAAAAAAPA/AAAAAAAA8D8gOf3xAf3yAf3yASI5/QsEACAlIDFqIDn9CwQAICUgMmogOiAlICpq",
+    "/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyAlIChq/QAEACAlIChq/QAEAP3yAf3xAf3yASI7/QsEACAlIDNqIDv9CwQAICUgNGogOiAlIClq/QAE",
+    "AP3yASA4IB0gJWr9AAQA/fIB/fABIDkgHiAlav0ABAD98gH98AH9CwQAICUgNWogOSAlICdq/QAEAP3yAf0LBAAgJSA2aiA4ICUgJ2r9AAQA/fIB",
+    "/QsEACAmQQJqISYMAQsLA0AgAiAmTEUEQCAmQQN0IiUgK2orAwAgJSAsaisDAEQAAAAAAADwPyAlIC1qKwMAIjwgPKKhoqAiPiAlICdqKwMAoiAl",
+    "IClqKwMAIjxEAAAAAAAA8D8gPKGioiE8ICUgLmogPDkDACAlIC9qIDw5AwAgJSAwaiA+ICUgKGorAwCiICUgKmorAwAiPUQAAAAAAADwPyA9oaKi",
+    "Ij05AwAgJSAxaiA9OQMAICUgMmogPiAlICpqKwMAokQAAAAAAADwPyAlIChqKwMAICUgKGorAwCioaIiPzkDACAlIDNqID85AwAgJSA0aiA+ICUg",
+    "KWorAwCiIDwgHSAlaisDAKKgID0gHiAlaisDAKKgOQMAICUgNWogPSAlICdqKwMAojkDACAlIDZqIDwgJSAnaisDAKI5AwAgJkEBaiEmDAELCyAA",
+    "QQFqIQAMAQsLC/IBAwR/AXsBfCACIAJBAXFrIQkDQCAHIAlORQRAIAdBA3QhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAE",
+    "IAUgBmxBA3RqIAhq/QAEAP3wASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9AAQAIAr98AH9CwQAIAdBAmohBwwBCwsDQCACIAdMRQRAIAdBA3QhCEQA",
+    "AAAAAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmxBA3RqIAhqKwMAoCELIAZBAWohBgwBCwsgAyAIaiIGIAYrAwAgC6A5AwAgB0EBaiEHDAEL",
+    "CwsAXgRuYW1lAVcMAAVleHAzMgEGdGFuaDMyAgVmMzJfMAMFZjMyXzEEBWYzMl8zBQVmMzJfNAYFZXhwNjQHBnRhbmg2NAgFZjY0XzAJBWY2NF8x",
+    "CgVmNjRfMwsFZjY0XzQ=",
   ].join(""),
 };

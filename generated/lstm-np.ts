@@ -514,32 +514,72 @@ function kernel64<A extends FloatArray>(
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWz, dWi, dWf, dWo
     mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Wz, true);
-    // grad of: z  = tanh(Wz*x + Rz*h + bz)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
-      dp[o_bz + i]! += sum;
+    // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(4, T * B, [
+        H, // $n
+        at(dp, o_bz), // $dbz
+        at(gx0, 0), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: z  = tanh(Wz*x + Rz*h + bz)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
+        dp[o_bz + i]! += sum;
+      }
     }
 
-    // grad of: i  = sigmoid(Wi*x + Ri*h + bi)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
-      dp[o_bi + i]! += sum;
+    // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(5, T * B, [
+        H, // $n
+        at(dp, o_bi), // $dbi
+        at(gx0, H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: i  = sigmoid(Wi*x + Ri*h + bi)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
+        dp[o_bi + i]! += sum;
+      }
     }
 
-    // grad of: f  = sigmoid(Wf*x + Rf*h + bf)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
-      dp[o_bf + i]! += sum;
+    // op 6 (sumb): f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(6, T * B, [
+        H, // $n
+        at(dp, o_bf), // $dbf
+        at(gx0, 2 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: f  = sigmoid(Wf*x + Rf*h + bf)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
+        dp[o_bf + i]! += sum;
+      }
     }
 
-    // grad of: o  = sigmoid(Wo*x + Ro*h + bo)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
-      dp[o_bo + i]! += sum;
+    // op 7 (sumb): f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(7, T * B, [
+        H, // $n
+        at(dp, o_bo), // $dbo
+        at(gx0, 3 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: o  = sigmoid(Wo*x + Ro*h + bo)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
+        dp[o_bo + i]! += sum;
+      }
     }
 
     // d(dx) from Wz, Wi, Wf, Wo
@@ -953,32 +993,72 @@ function kernel32<A extends FloatArray>(
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWz, dWi, dWf, dWo
     mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Wz, true);
-    // grad of: z  = tanh(Wz*x + Rz*h + bz)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
-      dp[o_bz + i]! += sum;
+    // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(4, T * B, [
+        H, // $n
+        at(dp, o_bz), // $dbz
+        at(gx0, 0), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: z  = tanh(Wz*x + Rz*h + bz)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
+        dp[o_bz + i]! += sum;
+      }
     }
 
-    // grad of: i  = sigmoid(Wi*x + Ri*h + bi)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
-      dp[o_bi + i]! += sum;
+    // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(5, T * B, [
+        H, // $n
+        at(dp, o_bi), // $dbi
+        at(gx0, H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: i  = sigmoid(Wi*x + Ri*h + bi)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
+        dp[o_bi + i]! += sum;
+      }
     }
 
-    // grad of: f  = sigmoid(Wf*x + Rf*h + bf)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
-      dp[o_bf + i]! += sum;
+    // op 6 (sumb): f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(6, T * B, [
+        H, // $n
+        at(dp, o_bf), // $dbf
+        at(gx0, 2 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: f  = sigmoid(Wf*x + Rf*h + bf)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
+        dp[o_bf + i]! += sum;
+      }
     }
 
-    // grad of: o  = sigmoid(Wo*x + Ro*h + bo)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
-      dp[o_bo + i]! += sum;
+    // op 7 (sumb): f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(7, T * B, [
+        H, // $n
+        at(dp, o_bo), // $dbo
+        at(gx0, 3 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: o  = sigmoid(Wo*x + Ro*h + bo)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
+        dp[o_bo + i]! += sum;
+      }
     }
 
     // d(dx) from Wz, Wi, Wf, Wo
@@ -1014,91 +1094,102 @@ export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {
   return createKernel32(sizes, B, 1, options);
 }
 
-/** The elementwise loops in WebAssembly (text: lstm-np.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
+/** The elementwise loops and whole-vector ops in WebAssembly (text: lstm-np.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
 const LOOPS_WASM: LoopsModuleSource = {
   loops: [
     { vector: true, splittable: true },
     { vector: true, splittable: true },
     { vector: true, splittable: true },
     { vector: true, splittable: true },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
   ],
   binary: [
-    "AGFzbQEAAAABZARgAXsBe2Anf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/AGAJf39/f39/f39/AGAlf39/f39/f39/f39/",
-    "f39/f39/f39/f39/f39/f39/f39/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMLCgAAAQIDAAABAgMHQQgFZjMyXzAAAgVmMzJfMQADBWYzMl8y",
-    "AAMFZjMyXzMABAVmNjRfMAAHBWY2NF8xAAgFZjY0XzIACAVmNjRfMwAJCpIwCugDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8A",
-    "AIB//QwBDVA5AQ1QOQENUDkBDVA5IAAgAP0MO6q4PzuquD87qrg/O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMA",
-    "AJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0Mg4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6/eQB",
-    "IAH95gH9DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH95gH9",
-    "DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awB",
-    "IgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIY",
-    "crFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9UguEAgECeyAA/QzRDV290Q1dvdENXb3RDV29IAAgAP3mASIB/eYB/QyJiAg+iYgIPomICD6J",
-    "iAg+/eQBIAH95gH9DKuqqr6rqqq+q6qqvquqqr795AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kAf3mAf0MAACAPwAAgD8AAIA/AACAP/0MAAAA",
-    "QAAAAEAAAABAAAAAQP0MAAAAQAAAAEAAAABAAAAAQCAA/eABIgL95gEQAP0MAACAPwAAgD8AAIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAA",
-    "AAAAAAAAAAAAAAAAAP1D/VIgAv0MzczMPc3MzD3NzMw9zczMPf1D/VILwgcDE38DewN9A0AgACABTkUEQCADIAAgBGxBAnRqISkgBSAAIAZsQQJ0",
-    "aiEqIAggACAJbEECdGohKyAKIAAgC2xBAnRqISwgDCAAIA1sQQJ0aiEtIA8gACAQbEECdGohLiARIAAgEmxBAnRqIS8gEyAAIBRsQQJ0aiEwIBYg",
-    "ACAXbEECdGohMSAYIAAgGWxBAnRqITIgGiAAIBtsQQJ0aiEzIBwgACAdbEECdGohNCAeIAAgH2xBAnRqITUgISAAICJsQQJ0aiE2ICMgACAkbEEC",
-    "dGohNyAlIAAgJmxBAnRqITggAiACQQNxayE5QQAhKANAICggOU5FBEAgKEECdCInIClq/QAEACAnICpq/QAEAP3kASAHICdq/QAEAP3kARABITog",
-    "JyAraiA6/QsEACAnIC5q/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/ICcgLGr9AAQAICcgLWr9AAQA/eQBIA4gJ2r9AAQA/eQB",
-    "/eEBEAD95AH95wEiO/0LBAAgJyAxav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAnIC9q/QAEACAnIDBq/QAEAP3kASAVICdq",
-    "/QAEAP3kAf3hARAA/eQB/ecBIjz9CwQAICcgM2ogOiA7/eYBICcgMmr9AAQAIDz95gH95AEiOv0LBAAgJyA2av0MAACAPwAAgD8AAIA/AACAP/0M",
-    "AACAPwAAgD8AAIA/AACAPyAnIDRq/QAEACAnIDVq/QAEAP3kASAgICdq/QAEAP3kAf3hARAA/eQB/ecBIjv9CwQAICcgN2ogOhABIjr9CwQAICcg",
-    "OGogOiA7/eYB/QsEACAoQQRqISgMAQsLA0AgAiAoTEUEQCAoQQJ0IicgKWoqAgAgJyAqaioCAJIgByAnaioCAJL9ExAB/R8AIT0gJyAraiA9OAIA",
-    "ICcgLmpDAACAPyAnICxqKgIAICcgLWoqAgCSIA4gJ2oqAgCSjP0TEAD9HwBDAACAP5KVIj44AgAgJyAxakMAAIA/ICcgL2oqAgAgJyAwaioCAJIg",
-    "FSAnaioCAJKM/RMQAP0fAEMAAIA/kpUiPzgCACAnIDNqID0gPpQgJyAyaioCACA/lJIiPTgCACAnIDZqQwAAgD8gJyA0aioCACAnIDVqKgIAkiAg",
-    "ICdqKgIAkoz9ExAA/R8AQwAAgD+SlSI+OAIAICcgN2ogPf0TEAH9HwAiPTgCACAnIDhqID0gPpQ4AgAgKEEBaiEoDAELCyAAQQFqIQAMAQsLC7kB",
-    "AQZ/A0AgACABTkUEQCADIAAgBGxBAnRqIQsgBSAAIAZsQQJ0aiEMIAcgACAIbEECdGohDSACIAJBA3FrIQ5BACEJA0AgCSAOTkUEQCAJQQJ0Igog",
-    "DWogCiALav0ABAAgCiAMav0ABAD95AH9CwQAIAlBBGohCQwBCwsDQCACIAlMRQRAIAlBAnQiCiANaiAKIAtqKgIAIAogDGoqAgCSOAIAIAlBAWoh",
-    "CQwBCwsgAEEBaiEADAELCwv8BwMUfwJ7An0DQCAAIAFORQRAIAMgACAEbEECdGohKSAFIAAgBmxBAnRqIScgByAAIAhsQQJ0aiEqIAkgACAKbEEC",
-    "dGohLSALIAAgDGxBAnRqIS4gDSAAIA5sQQJ0aiEvIA8gACAQbEECdGohMCARIAAgEmxBAnRqISsgEyAAIBRsQQJ0aiExIBUgACAWbEECdGohMiAX",
-    "IAAgGGxBAnRqISggGSAAIBpsQQJ0aiEsIBsgACAcbEECdGohMyAdIAAgHmxBAnRqITQgHyAAICBsQQJ0aiE1ICEgACAibEECdGohNiAjIAAgJGxB",
-    "AnRqITcgAiACQQNxayE4QQAhJgNAICYgOE5FBEAgJkECdCIlIClq/QAEACAlICdq/QAEAP3mASAlICpq/QAEACI6/QwAAIA/AACAPwAAgD8AAIA/",
-    "IDr95QH95gH95gEhOiAlIC1qIDr9CwQAICUgLmogOv0LBAAgJSAxaiAlIC9q/QAEACAlIClq/QAEACAlICpq/QAEAP3mAf0MAACAPwAAgD8AAIA/",
-    "AACAPyAlICdq/QAEACAlICdq/QAEAP3mAf3lAf3mAf3kASI6ICUgMGr9AAQA/eYBICUgK2r9AAQAIjn9DAAAgD8AAIA/AACAPwAAgD8gOf3lAf3m",
-    "Af3mASI5/QsEACAlIDJqIDn9CwQAICUgM2ogOiAlIChq/QAEAP3mASAlICxq/QAEACI5/QwAAIA/AACAPwAAgD8AAIA/IDn95QH95gH95gEiOf0L",
-    "BAAgJSA0aiA5/QsEACAlIDVqIDogJSAsav0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gJSAoav0ABAAgJSAoav0ABAD95gH95QH95gEiOf0LBAAg",
-    "JSA2aiA5/QsEACAlIDdqIDogJSArav0ABAD95gH9CwQAICZBBGohJgwBCwsDQCACICZMRQRAICZBAnQiJSApaioCACAlICdqKgIAlCAlICpqKgIA",
-    "IjxDAACAPyA8k5SUITwgJSAtaiA8OAIAICUgLmogPDgCACAlIDFqICUgL2oqAgAgJSApaioCACAlICpqKgIAlEMAAIA/ICUgJ2oqAgAgJSAnaioC",
-    "AJSTlJIiPCAlIDBqKgIAlCAlICtqKgIAIjtDAACAPyA7k5SUIjs4AgAgJSAyaiA7OAIAICUgM2ogPCAlIChqKgIAlCAlICxqKgIAIjtDAACAPyA7",
-    "k5SUIjs4AgAgJSA0aiA7OAIAICUgNWogPCAlICxqKgIAlEMAAIA/ICUgKGoqAgAgJSAoaioCAJSTlCI7OAIAICUgNmogOzgCACAlIDdqIDwgJSAr",
-    "aioCAJQ4AgAgJkEBaiEmDAELCyAAQQFqIQAMAQsLC4sFAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAAAADwfwAAAAAAAPB//QwJbagTRhLmPQlt",
-    "qBNGEuY9IAAgAP0M/oIrZUcV9z/+gitlRxX3P/3yAf2UAf0MAAAAAAAwkcAAAAAAADCRwP31Af0MAAAAAAAwkUAAAAAAADCRQP30ASIC/QwAAOD+",
-    "Qi7mPwAA4P5CLuY//fIB/fEBIAL9DHY8eTXvOeo9djx5Ne856j398gH98QEiAf3yAf0MmNj479juIT6Y2Pjv2O4hPv3wASAB/fIB/QzkRPVnReZa",
-    "PuRE9WdF5lo+/fABIAH98gH9DFyfeLdPfpI+XJ94t09+kj798AEgAf3yAf0MNMdWpeMdxz40x1al4x3HPv3wASAB/fIB/QwaoAEaoAH6PhqgARqg",
-    "Afo+/fABIAH98gH9DBqgARqgASo/GqABGqABKj/98AEgAf3yAf0MF2zBFmzBVj8XbMEWbMFWP/3wASAB/fIB/QwRERERERGBPxEREREREYE//fAB",
-    "IAH98gH9DFVVVVVVVaU/VVVVVVVVpT/98AEgAf3yAf0MVVVVVVVVxT9VVVVVVVXFP/3wASAB/fIB/QwAAAAAAADgPwAAAAAAAOA//fABIAH98gH9",
-    "DAAAAAAAAPA/AAAAAAAA8D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAC/fwBIgFBAf2sASIC/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4B",
-    "QTT9ywH98gEgASAC/bEB/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgAP0M7zn6/kIuhkDvOfr+Qi6GQP1K/VIgAP0MUjAt1RBJh8BS",
-    "MC3VEEmHwP1J/VIL7AIBAnsgAP0M43UrRTbaV7/jdStFNtpXvyAAIAD98gEiAf3yAf0M4H0VDj1tbT/gfRUOPW1tP/3wASAB/fIB/Qw9wuZV4yaC",
-    "vz3C5lXjJoK//fABIAH98gH9DPoQLIj0ZJY/+hAsiPRklj/98AEgAf3yAf0MHLqhG7qhq78cuqEbuqGrv/3wASAB/fIB/QwRERERERHBPxERERER",
-    "EcE//fABIAH98gH9DFVVVVVVVdW/VVVVVVVV1b/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wAf3yAf0MAAAAAAAA8D8AAAAAAADwP/0MAAAA",
-    "AAAAAEAAAAAAAAAAQP0MAAAAAAAAAEAAAAAAAAAAQCAA/ewBIgL98gEQBf0MAAAAAAAA8D8AAAAAAADwP/3wAf3zAf3xASIB/e0BIAEgAP0MAAAA",
-    "AAAAAAAAAAAAAAAAAP1J/VIgAv0MmpmZmZmZuT+amZmZmZm5P/1J/VIL2gcDE38DewN8A0AgACABTkUEQCADIAAgBGxBA3RqISkgBSAAIAZsQQN0",
-    "aiEqIAggACAJbEEDdGohKyAKIAAgC2xBA3RqISwgDCAAIA1sQQN0aiEtIA8gACAQbEEDdGohLiARIAAgEmxBA3RqIS8gEyAAIBRsQQN0aiEwIBYg",
-    "ACAXbEEDdGohMSAYIAAgGWxBA3RqITIgGiAAIBtsQQN0aiEzIBwgACAdbEEDdGohNCAeIAAgH2xBA3RqITUgISAAICJsQQN0aiE2ICMgACAkbEED",
-    "dGohNyAlIAAgJmxBA3RqITggAiACQQFxayE5QQAhKANAICggOU5FBEAgKEEDdCInIClq/QAEACAnICpq/QAEAP3wASAHICdq/QAEAP3wARAGITog",
-    "JyAraiA6/QsEACAnIC5q/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICcgLGr9AAQAICcgLWr9AAQA/fABIA4gJ2r9AAQA/fAB",
-    "/e0BEAX98AH98wEiO/0LBAAgJyAxav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAnIC9q/QAEACAnIDBq/QAEAP3wASAVICdq",
-    "/QAEAP3wAf3tARAF/fAB/fMBIjz9CwQAICcgM2ogOiA7/fIBICcgMmr9AAQAIDz98gH98AEiOv0LBAAgJyA2av0MAAAAAAAA8D8AAAAAAADwP/0M",
-    "AAAAAAAA8D8AAAAAAADwPyAnIDRq/QAEACAnIDVq/QAEAP3wASAgICdq/QAEAP3wAf3tARAF/fAB/fMBIjv9CwQAICcgN2ogOhAGIjr9CwQAICcg",
-    "OGogOiA7/fIB/QsEACAoQQJqISgMAQsLA0AgAiAoTEUEQCAoQQN0IicgKWorAwAgJyAqaisDAKAgByAnaisDAKD9FBAG/SEAIT0gJyAraiA9OQMA",
-    "ICcgLmpEAAAAAAAA8D8gJyAsaisDACAnIC1qKwMAoCAOICdqKwMAoJr9FBAF/SEARAAAAAAAAPA/oKMiPjkDACAnIDFqRAAAAAAAAPA/ICcgL2or",
-    "AwAgJyAwaisDAKAgFSAnaisDAKCa/RQQBf0hAEQAAAAAAADwP6CjIj85AwAgJyAzaiA9ID6iICcgMmorAwAgP6KgIj05AwAgJyA2akQAAAAAAADw",
-    "PyAnIDRqKwMAICcgNWorAwCgICAgJ2orAwCgmv0UEAX9IQBEAAAAAAAA8D+goyI+OQMAICcgN2ogPf0UEAb9IQAiPTkDACAnIDhqID0gPqI5AwAg",
-    "KEEBaiEoDAELCyAAQQFqIQAMAQsLC7kBAQZ/A0AgACABTkUEQCADIAAgBGxBA3RqIQsgBSAAIAZsQQN0aiEMIAcgACAIbEEDdGohDSACIAJBAXFr",
-    "IQ5BACEJA0AgCSAOTkUEQCAJQQN0IgogDWogCiALav0ABAAgCiAMav0ABAD98AH9CwQAIAlBAmohCQwBCwsDQCACIAlMRQRAIAlBA3QiCiANaiAK",
-    "IAtqKwMAIAogDGorAwCgOQMAIAlBAWohCQwBCwsgAEEBaiEADAELCwuQCAMUfwJ7AnwDQCAAIAFORQRAIAMgACAEbEEDdGohKSAFIAAgBmxBA3Rq",
-    "IScgByAAIAhsQQN0aiEqIAkgACAKbEEDdGohLSALIAAgDGxBA3RqIS4gDSAAIA5sQQN0aiEvIA8gACAQbEEDdGohMCARIAAgEmxBA3RqISsgEyAA",
-    "IBRsQQN0aiExIBUgACAWbEEDdGohMiAXIAAgGGxBA3RqISggGSAAIBpsQQN0aiEsIBsgACAcbEEDdGohMyAdIAAgHmxBA3RqITQgHyAAICBsQQN0",
-    "aiE1ICEgACAibEEDdGohNiAjIAAgJGxBA3RqITcgAiACQQFxayE4QQAhJgNAICYgOE5FBEAgJkEDdCIlIClq/QAEACAlICdq/QAEAP3yASAlICpq",
-    "/QAEACI6/QwAAAAAAADwPwAAAAAAAPA/IDr98QH98gH98gEhOiAlIC1qIDr9CwQAICUgLmogOv0LBAAgJSAxaiAlIC9q/QAEACAlIClq/QAEACAl",
-    "ICpq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyAlICdq/QAEACAlICdq/QAEAP3yAf3xAf3yAf3wASI6ICUgMGr9AAQA/fIBICUgK2r9AAQAIjn9",
-    "DAAAAAAAAPA/AAAAAAAA8D8gOf3xAf3yAf3yASI5/QsEACAlIDJqIDn9CwQAICUgM2ogOiAlIChq/QAEAP3yASAlICxq/QAEACI5/QwAAAAAAADw",
-    "PwAAAAAAAPA/IDn98QH98gH98gEiOf0LBAAgJSA0aiA5/QsEACAlIDVqIDogJSAsav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gJSAoav0ABAAg",
-    "JSAoav0ABAD98gH98QH98gEiOf0LBAAgJSA2aiA5/QsEACAlIDdqIDogJSArav0ABAD98gH9CwQAICZBAmohJgwBCwsDQCACICZMRQRAICZBA3Qi",
-    "JSApaisDACAlICdqKwMAoiAlICpqKwMAIjxEAAAAAAAA8D8gPKGioiE8ICUgLWogPDkDACAlIC5qIDw5AwAgJSAxaiAlIC9qKwMAICUgKWorAwAg",
-    "JSAqaisDAKJEAAAAAAAA8D8gJSAnaisDACAlICdqKwMAoqGioCI8ICUgMGorAwCiICUgK2orAwAiO0QAAAAAAADwPyA7oaKiIjs5AwAgJSAyaiA7",
-    "OQMAICUgM2ogPCAlIChqKwMAoiAlICxqKwMAIjtEAAAAAAAA8D8gO6GioiI7OQMAICUgNGogOzkDACAlIDVqIDwgJSAsaisDAKJEAAAAAAAA8D8g",
-    "JSAoaisDACAlIChqKwMAoqGiIjs5AwAgJSA2aiA7OQMAICUgN2ogPCAlICtqKwMAojkDACAmQQFqISYMAQsLIABBAWohAAwBCwsLAFAEbmFtZQFJ",
-    "CgAFZXhwMzIBBnRhbmgzMgIFZjMyXzADBWYzMl8xBAVmMzJfMwUFZXhwNjQGBnRhbmg2NAcFZjY0XzAIBWY2NF8xCQVmNjRfMw==",
+    "AGFzbQEAAAABbQVgAXsBe2Anf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/AGAJf39/f39/f39/AGAlf39/f39/f39/f39/",
+    "f39/f39/f39/f39/f39/f39/f39/f39/fwBgBn9/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMNDAAAAQIDBAAAAQIDBAeBARAFZjMyXzAAAgVm",
+    "MzJfMQADBWYzMl8yAAMFZjMyXzMABAVmMzJfNAAFBWYzMl81AAUFZjMyXzYABQVmMzJfNwAFBWY2NF8wAAgFZjY0XzEACQVmNjRfMgAJBWY2NF8z",
+    "AAoFZjY0XzQACwVmNjRfNQALBWY2NF82AAsFZjY0XzcACwr2MwzoAwECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8AAIB/AACAf/0MAQ1Q",
+    "OQENUDkBDVA5AQ1QOSAAIAD9DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMAAJZDAACWQ/3oASIC",
+    "/QwAgDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2Ov3kASAB/eYB/QyJ",
+    "iAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+q6oqPv3kASAB/eYB/QwAAAA/AAAA",
+    "PwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAC/fgBIgFBAf2sASIC/Qx/AAAA",
+    "fwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgAP0MGHKxQhhysUIYcrFCGHKxQv1E/VIg",
+    "AP0MtPHPwrTxz8K08c/CtPHPwv1D/VILhAIBAnsgAP0M0Q1dvdENXb3RDV290Q1dvSAAIAD95gEiAf3mAf0MiYgIPomICD6JiAg+iYgIPv3kASAB",
+    "/eYB/Qyrqqq+q6qqvquqqr6rqqq+/eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AH95gH9DAAAgD8AAIA/AACAPwAAgD/9DAAAAEAAAABAAAAA",
+    "QAAAAED9DAAAAEAAAABAAAAAQAAAAEAgAP3gASIC/eYBEAD9DAAAgD8AAIA/AACAPwAAgD/95AH95wH95QEiAf3hASABIAD9DAAAAAAAAAAAAAAA",
+    "AAAAAAD9Q/1SIAL9DM3MzD3NzMw9zczMPc3MzD39Q/1SC8IHAxN/A3sDfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEpIAUgACAGbEECdGohKiAIIAAg",
+    "CWxBAnRqISsgCiAAIAtsQQJ0aiEsIAwgACANbEECdGohLSAPIAAgEGxBAnRqIS4gESAAIBJsQQJ0aiEvIBMgACAUbEECdGohMCAWIAAgF2xBAnRq",
+    "ITEgGCAAIBlsQQJ0aiEyIBogACAbbEECdGohMyAcIAAgHWxBAnRqITQgHiAAIB9sQQJ0aiE1ICEgACAibEECdGohNiAjIAAgJGxBAnRqITcgJSAA",
+    "ICZsQQJ0aiE4IAIgAkEDcWshOUEAISgDQCAoIDlORQRAIChBAnQiJyApav0ABAAgJyAqav0ABAD95AEgByAnav0ABAD95AEQASE6ICcgK2ogOv0L",
+    "BAAgJyAuav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAnICxq/QAEACAnIC1q/QAEAP3kASAOICdq/QAEAP3kAf3hARAA/eQB",
+    "/ecBIjv9CwQAICcgMWr9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gJyAvav0ABAAgJyAwav0ABAD95AEgFSAnav0ABAD95AH9",
+    "4QEQAP3kAf3nASI8/QsEACAnIDNqIDogO/3mASAnIDJq/QAEACA8/eYB/eQBIjr9CwQAICcgNmr9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/",
+    "AACAPwAAgD8gJyA0av0ABAAgJyA1av0ABAD95AEgICAnav0ABAD95AH94QEQAP3kAf3nASI7/QsEACAnIDdqIDoQASI6/QsEACAnIDhqIDogO/3m",
+    "Af0LBAAgKEEEaiEoDAELCwNAIAIgKExFBEAgKEECdCInIClqKgIAICcgKmoqAgCSIAcgJ2oqAgCS/RMQAf0fACE9ICcgK2ogPTgCACAnIC5qQwAA",
+    "gD8gJyAsaioCACAnIC1qKgIAkiAOICdqKgIAkoz9ExAA/R8AQwAAgD+SlSI+OAIAICcgMWpDAACAPyAnIC9qKgIAICcgMGoqAgCSIBUgJ2oqAgCS",
+    "jP0TEAD9HwBDAACAP5KVIj84AgAgJyAzaiA9ID6UICcgMmoqAgAgP5SSIj04AgAgJyA2akMAAIA/ICcgNGoqAgAgJyA1aioCAJIgICAnaioCAJKM",
+    "/RMQAP0fAEMAAIA/kpUiPjgCACAnIDdqID39ExAB/R8AIj04AgAgJyA4aiA9ID6UOAIAIChBAWohKAwBCwsgAEEBaiEADAELCwu5AQEGfwNAIAAg",
+    "AU5FBEAgAyAAIARsQQJ0aiELIAUgACAGbEECdGohDCAHIAAgCGxBAnRqIQ0gAiACQQNxayEOQQAhCQNAIAkgDk5FBEAgCUECdCIKIA1qIAogC2r9",
+    "AAQAIAogDGr9AAQA/eQB/QsEACAJQQRqIQkMAQsLA0AgAiAJTEUEQCAJQQJ0IgogDWogCiALaioCACAKIAxqKgIAkjgCACAJQQFqIQkMAQsLIABB",
+    "AWohAAwBCwsL/AcDFH8CewJ9A0AgACABTkUEQCADIAAgBGxBAnRqISkgBSAAIAZsQQJ0aiEnIAcgACAIbEECdGohKiAJIAAgCmxBAnRqIS0gCyAA",
+    "IAxsQQJ0aiEuIA0gACAObEECdGohLyAPIAAgEGxBAnRqITAgESAAIBJsQQJ0aiErIBMgACAUbEECdGohMSAVIAAgFmxBAnRqITIgFyAAIBhsQQJ0",
+    "aiEoIBkgACAabEECdGohLCAbIAAgHGxBAnRqITMgHSAAIB5sQQJ0aiE0IB8gACAgbEECdGohNSAhIAAgImxBAnRqITYgIyAAICRsQQJ0aiE3IAIg",
+    "AkEDcWshOEEAISYDQCAmIDhORQRAICZBAnQiJSApav0ABAAgJSAnav0ABAD95gEgJSAqav0ABAAiOv0MAACAPwAAgD8AAIA/AACAPyA6/eUB/eYB",
+    "/eYBITogJSAtaiA6/QsEACAlIC5qIDr9CwQAICUgMWogJSAvav0ABAAgJSApav0ABAAgJSAqav0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gJSAn",
+    "av0ABAAgJSAnav0ABAD95gH95QH95gH95AEiOiAlIDBq/QAEAP3mASAlICtq/QAEACI5/QwAAIA/AACAPwAAgD8AAIA/IDn95QH95gH95gEiOf0L",
+    "BAAgJSAyaiA5/QsEACAlIDNqIDogJSAoav0ABAD95gEgJSAsav0ABAAiOf0MAACAPwAAgD8AAIA/AACAPyA5/eUB/eYB/eYBIjn9CwQAICUgNGog",
+    "Of0LBAAgJSA1aiA6ICUgLGr9AAQA/eYB/QwAAIA/AACAPwAAgD8AAIA/ICUgKGr9AAQAICUgKGr9AAQA/eYB/eUB/eYBIjn9CwQAICUgNmogOf0L",
+    "BAAgJSA3aiA6ICUgK2r9AAQA/eYB/QsEACAmQQRqISYMAQsLA0AgAiAmTEUEQCAmQQJ0IiUgKWoqAgAgJSAnaioCAJQgJSAqaioCACI8QwAAgD8g",
+    "PJOUlCE8ICUgLWogPDgCACAlIC5qIDw4AgAgJSAxaiAlIC9qKgIAICUgKWoqAgAgJSAqaioCAJRDAACAPyAlICdqKgIAICUgJ2oqAgCUk5SSIjwg",
+    "JSAwaioCAJQgJSAraioCACI7QwAAgD8gO5OUlCI7OAIAICUgMmogOzgCACAlIDNqIDwgJSAoaioCAJQgJSAsaioCACI7QwAAgD8gO5OUlCI7OAIA",
+    "ICUgNGogOzgCACAlIDVqIDwgJSAsaioCAJRDAACAPyAlIChqKgIAICUgKGoqAgCUk5QiOzgCACAlIDZqIDs4AgAgJSA3aiA8ICUgK2oqAgCUOAIA",
+    "ICZBAWohJgwBCwsgAEEBaiEADAELCwvuAQMEfwF7AX0gAiACQQNxayEJA0AgByAJTkUEQCAHQQJ0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYD",
+    "QCABIAZMRQRAIAogBCAFIAZsQQJ0aiAIav0ABAD95AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/eQB/QsEACAHQQRqIQcMAQsLA0AgAiAH",
+    "TEUEQCAHQQJ0IQhDAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmxBAnRqIAhqKgIAkiELIAZBAWohBgwBCwsgAyAIaiIGIAYqAgAgC5I4AgAg",
+    "B0EBaiEHDAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc/",
+    "/oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC",
+    "/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxc",
+    "n3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEq",
+    "PxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVV",
+    "VaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fAB",
+    "IAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M",
+    "/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC+wCAQJ7IAD9",
+    "DON1K0U22le/43UrRTbaV78gACAA/fIBIgH98gH9DOB9FQ49bW0/4H0VDj1tbT/98AEgAf3yAf0MPcLmVeMmgr89wuZV4yaCv/3wASAB/fIB/Qz6",
+    "ECyI9GSWP/oQLIj0ZJY//fABIAH98gH9DBy6oRu6oau/HLqhG7qhq7/98AEgAf3yAf0MERERERERwT8RERERERHBP/3wASAB/fIB/QxVVVVVVVXV",
+    "v1VVVVVVVdW//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AH98gH9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAABAAAAAAAAAAED9DAAAAAAA",
+    "AABAAAAAAAAAAEAgAP3sASIC/fIBEAb9DAAAAAAAAPA/AAAAAAAA8D/98AH98wH98QEiAf3tASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1SIAL9",
+    "DJqZmZmZmbk/mpmZmZmZuT/9Sf1SC9oHAxN/A3sDfANAIAAgAU5FBEAgAyAAIARsQQN0aiEpIAUgACAGbEEDdGohKiAIIAAgCWxBA3RqISsgCiAA",
+    "IAtsQQN0aiEsIAwgACANbEEDdGohLSAPIAAgEGxBA3RqIS4gESAAIBJsQQN0aiEvIBMgACAUbEEDdGohMCAWIAAgF2xBA3RqITEgGCAAIBlsQQN0",
+    "aiEyIBogACAbbEEDdGohMyAcIAAgHWxBA3RqITQgHiAAIB9sQQN0aiE1ICEgACAibEEDdGohNiAjIAAgJGxBA3RqITcgJSAAICZsQQN0aiE4IAIg",
+    "AkEBcWshOUEAISgDQCAoIDlORQRAIChBA3QiJyApav0ABAAgJyAqav0ABAD98AEgByAnav0ABAD98AEQByE6ICcgK2ogOv0LBAAgJyAuav0MAAAA",
+    "AAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAnICxq/QAEACAnIC1q/QAEAP3wASAOICdq/QAEAP3wAf3tARAG/fAB/fMBIjv9CwQAICcg",
+    "MWr9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gJyAvav0ABAAgJyAwav0ABAD98AEgFSAnav0ABAD98AH97QEQBv3wAf3zASI8",
+    "/QsEACAnIDNqIDogO/3yASAnIDJq/QAEACA8/fIB/fABIjr9CwQAICcgNmr9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gJyA0",
+    "av0ABAAgJyA1av0ABAD98AEgICAnav0ABAD98AH97QEQBv3wAf3zASI7/QsEACAnIDdqIDoQByI6/QsEACAnIDhqIDogO/3yAf0LBAAgKEECaiEo",
+    "DAELCwNAIAIgKExFBEAgKEEDdCInIClqKwMAICcgKmorAwCgIAcgJ2orAwCg/RQQB/0hACE9ICcgK2ogPTkDACAnIC5qRAAAAAAAAPA/ICcgLGor",
+    "AwAgJyAtaisDAKAgDiAnaisDAKCa/RQQBv0hAEQAAAAAAADwP6CjIj45AwAgJyAxakQAAAAAAADwPyAnIC9qKwMAICcgMGorAwCgIBUgJ2orAwCg",
+    "mv0UEAb9IQBEAAAAAAAA8D+goyI/OQMAICcgM2ogPSA+oiAnIDJqKwMAID+ioCI9OQMAICcgNmpEAAAAAAAA8D8gJyA0aisDACAnIDVqKwMAoCAg",
+    "ICdqKwMAoJr9FBAG/SEARAAAAAAAAPA/oKMiPjkDACAnIDdqID39FBAH/SEAIj05AwAgJyA4aiA9ID6iOQMAIChBAWohKAwBCwsgAEEBaiEADAEL",
+    "Cwu5AQEGfwNAIAAgAU5FBEAgAyAAIARsQQN0aiELIAUgACAGbEEDdGohDCAHIAAgCGxBA3RqIQ0gAiACQQFxayEOQQAhCQNAIAkgDk5FBEAgCUED",
+    "dCIKIA1qIAogC2r9AAQAIAogDGr9AAQA/fAB/QsEACAJQQJqIQkMAQsLA0AgAiAJTEUEQCAJQQN0IgogDWogCiALaisDACAKIAxqKwMAoDkDACAJ",
+    "QQFqIQkMAQsLIABBAWohAAwBCwsLkAgDFH8CewJ8A0AgACABTkUEQCADIAAgBGxBA3RqISkgBSAAIAZsQQN0aiEnIAcgACAIbEEDdGohKiAJIAAg",
+    "CmxBA3RqIS0gCyAAIAxsQQN0aiEuIA0gACAObEEDdGohLyAPIAAgEGxBA3RqITAgESAAIBJsQQN0aiErIBMgACAUbEEDdGohMSAVIAAgFmxBA3Rq",
+    "ITIgFyAAIBhsQQN0aiEoIBkgACAabEEDdGohLCAbIAAgHGxBA3RqITMgHSAAIB5sQQN0aiE0IB8gACAgbEEDdGohNSAhIAAgImxBA3RqITYgIyAA",
+    "ICRsQQN0aiE3IAIgAkEBcWshOEEAISYDQCAmIDhORQRAICZBA3QiJSApav0ABAAgJSAnav0ABAD98gEgJSAqav0ABAAiOv0MAAAAAAAA8D8AAAAA",
+    "AADwPyA6/fEB/fIB/fIBITogJSAtaiA6/QsEACAlIC5qIDr9CwQAICUgMWogJSAvav0ABAAgJSApav0ABAAgJSAqav0ABAD98gH9DAAAAAAAAPA/",
+    "AAAAAAAA8D8gJSAnav0ABAAgJSAnav0ABAD98gH98QH98gH98AEiOiAlIDBq/QAEAP3yASAlICtq/QAEACI5/QwAAAAAAADwPwAAAAAAAPA/IDn9",
+    "8QH98gH98gEiOf0LBAAgJSAyaiA5/QsEACAlIDNqIDogJSAoav0ABAD98gEgJSAsav0ABAAiOf0MAAAAAAAA8D8AAAAAAADwPyA5/fEB/fIB/fIB",
+    "Ijn9CwQAICUgNGogOf0LBAAgJSA1aiA6ICUgLGr9AAQA/fIB/QwAAAAAAADwPwAAAAAAAPA/ICUgKGr9AAQAICUgKGr9AAQA/fIB/fEB/fIBIjn9",
+    "CwQAICUgNmogOf0LBAAgJSA3aiA6ICUgK2r9AAQA/fIB/QsEACAmQQJqISYMAQsLA0AgAiAmTEUEQCAmQQN0IiUgKWorAwAgJSAnaisDAKIgJSAq",
+    "aisDACI8RAAAAAAAAPA/IDyhoqIhPCAlIC1qIDw5AwAgJSAuaiA8OQMAICUgMWogJSAvaisDACAlIClqKwMAICUgKmorAwCiRAAAAAAAAPA/ICUg",
+    "J2orAwAgJSAnaisDAKKhoqAiPCAlIDBqKwMAoiAlICtqKwMAIjtEAAAAAAAA8D8gO6GioiI7OQMAICUgMmogOzkDACAlIDNqIDwgJSAoaisDAKIg",
+    "JSAsaisDACI7RAAAAAAAAPA/IDuhoqIiOzkDACAlIDRqIDs5AwAgJSA1aiA8ICUgLGorAwCiRAAAAAAAAPA/ICUgKGorAwAgJSAoaisDAKKhoiI7",
+    "OQMAICUgNmogOzkDACAlIDdqIDwgJSAraisDAKI5AwAgJkEBaiEmDAELCyAAQQFqIQAMAQsLC/IBAwR/AXsBfCACIAJBAXFrIQkDQCAHIAlORQRA",
+    "IAdBA3QhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUgBmxBA3RqIAhq/QAEAP3wASEKIAZBAWohBgwBCwsgAyAIaiIG",
+    "IAb9AAQAIAr98AH9CwQAIAdBAmohBwwBCwsDQCACIAdMRQRAIAdBA3QhCEQAAAAAAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmxBA3RqIAhq",
+    "KwMAoCELIAZBAWohBgwBCwsgAyAIaiIGIAYrAwAgC6A5AwAgB0EBaiEHDAELCwsAXgRuYW1lAVcMAAVleHAzMgEGdGFuaDMyAgVmMzJfMAMFZjMy",
+    "XzEEBWYzMl8zBQVmMzJfNAYFZXhwNjQHBnRhbmg2NAgFZjY0XzAJBWY2NF8xCgVmNjRfMwsFZjY0XzQ=",
   ].join(""),
 };

@@ -575,57 +575,127 @@ function kernel64<A extends FloatArray>(
       mm.NN(B, 4 * H, H, scratch0, 0, 4 * H, p, o_Rz, carry_h, 0, H, false);
       // dRz, dRi, dRf, dRo
       mm.TN(4 * H, H, B, scratch0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
-      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
-        dp[o_p_i + i]! += sum;
+      // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(4, B, [
+          H, // $n
+          at(dp, o_p_i), // $dp_i
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+        ]);
+      else {
+        // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
+          dp[o_p_i + i]! += sum;
+        }
       }
 
-      // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
-        dp[o_p_f + i]! += sum;
+      // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(5, B, [
+          H, // $n
+          at(dp, o_p_f), // $dp_f
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+        ]);
+      else {
+        // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
+          dp[o_p_f + i]! += sum;
+        }
       }
 
-      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch3[b * H + i]!;
-        dp[o_p_o + i]! += sum;
+      // op 6 (sumb): f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(6, B, [
+          H, // $n
+          at(dp, o_p_o), // $dp_o
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
+        ]);
+      else {
+        // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch3[b * H + i]!;
+          dp[o_p_o + i]! += sum;
+        }
       }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWz, dWi, dWf, dWo
     mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Wz, true);
-    // grad of: z  = tanh(Wz*x + Rz*h + bz)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
-      dp[o_bz + i]! += sum;
+    // op 7 (sumb): f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(7, T * B, [
+        H, // $n
+        at(dp, o_bz), // $dbz
+        at(gx0, 0), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: z  = tanh(Wz*x + Rz*h + bz)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
+        dp[o_bz + i]! += sum;
+      }
     }
 
-    // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
-      dp[o_bi + i]! += sum;
+    // op 8 (sumb): f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(8, T * B, [
+        H, // $n
+        at(dp, o_bi), // $dbi
+        at(gx0, H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
+        dp[o_bi + i]! += sum;
+      }
     }
 
-    // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
-      dp[o_bf + i]! += sum;
+    // op 9 (sumb): f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(9, T * B, [
+        H, // $n
+        at(dp, o_bf), // $dbf
+        at(gx0, 2 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
+        dp[o_bf + i]! += sum;
+      }
     }
 
-    // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
-      dp[o_bo + i]! += sum;
+    // op 10 (sumb): f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(10, T * B, [
+        H, // $n
+        at(dp, o_bo), // $dbo
+        at(gx0, 3 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
+        dp[o_bo + i]! += sum;
+      }
     }
 
     // d(dx) from Wz, Wi, Wf, Wo
@@ -1077,57 +1147,127 @@ function kernel32<A extends FloatArray>(
       mm.NN(B, 4 * H, H, scratch0, 0, 4 * H, p, o_Rz, carry_h, 0, H, false);
       // dRz, dRi, dRf, dRo
       mm.TN(4 * H, H, B, scratch0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_Rz, true);
-      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
-        dp[o_p_i + i]! += sum;
+      // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(4, B, [
+          H, // $n
+          at(dp, o_p_i), // $dp_i
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+        ]);
+      else {
+        // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
+          dp[o_p_i + i]! += sum;
+        }
       }
 
-      // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
-        dp[o_p_f + i]! += sum;
+      // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(5, B, [
+          H, // $n
+          at(dp, o_p_f), // $dp_f
+          at(scratch2, 0), // $scratch2
+          H, // $scratch2_stride
+        ]);
+      else {
+        // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch2[b * H + i]!;
+          dp[o_p_f + i]! += sum;
+        }
       }
 
-      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch3[b * H + i]!;
-        dp[o_p_o + i]! += sum;
+      // op 6 (sumb): f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(6, B, [
+          H, // $n
+          at(dp, o_p_o), // $dp_o
+          at(scratch3, 0), // $scratch3
+          H, // $scratch3_stride
+        ]);
+      else {
+        // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch3[b * H + i]!;
+          dp[o_p_o + i]! += sum;
+        }
       }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWz, dWi, dWf, dWo
     mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Wz, true);
-    // grad of: z  = tanh(Wz*x + Rz*h + bz)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
-      dp[o_bz + i]! += sum;
+    // op 7 (sumb): f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(7, T * B, [
+        H, // $n
+        at(dp, o_bz), // $dbz
+        at(gx0, 0), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: z  = tanh(Wz*x + Rz*h + bz)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
+        dp[o_bz + i]! += sum;
+      }
     }
 
-    // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
-      dp[o_bi + i]! += sum;
+    // op 8 (sumb): f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(8, T * B, [
+        H, // $n
+        at(dp, o_bi), // $dbi
+        at(gx0, H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
+        dp[o_bi + i]! += sum;
+      }
     }
 
-    // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
-      dp[o_bf + i]! += sum;
+    // op 9 (sumb): f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(9, T * B, [
+        H, // $n
+        at(dp, o_bf), // $dbf
+        at(gx0, 2 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
+        dp[o_bf + i]! += sum;
+      }
     }
 
-    // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
-      dp[o_bo + i]! += sum;
+    // op 10 (sumb): f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(10, T * B, [
+        H, // $n
+        at(dp, o_bo), // $dbo
+        at(gx0, 3 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
+        dp[o_bo + i]! += sum;
+      }
     }
 
     // d(dx) from Wz, Wi, Wf, Wo
@@ -1163,99 +1303,113 @@ export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {
   return createKernel32(sizes, B, 1, options);
 }
 
-/** The elementwise loops in WebAssembly (text: lstm-peephole.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
+/** The elementwise loops and whole-vector ops in WebAssembly (text: lstm-peephole.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
 const LOOPS_WASM: LoopsModuleSource = {
   loops: [
     { vector: true, splittable: true },
     { vector: true, splittable: true },
     { vector: true, splittable: true },
     { vector: true, splittable: true },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
   ],
   binary: [
-    "AGFzbQEAAAABbgRgAXsBe2Aof39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/fwBgCX9/f39/f39/fwBgLn9/f39/f39/f39/",
-    "f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDCwoAAAECAwAAAQIDB0EIBWYzMl8wAAIFZjMy",
-    "XzEAAwVmMzJfMgADBWYzMl8zAAQFZjY0XzAABwVmNjRfMQAIBWY2NF8yAAgFZjY0XzMACQqGNQroAwECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAACA",
-    "fwAAgH8AAIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAAIAD9DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0MAACW",
-    "QwAAlkMAAJZDAACWQ/3oASIC/QwAgDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmELtjph",
-    "C7Y6YQu2Ov3kASAB/eYB/QyJiAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+q6oq",
-    "Pv3kASAB/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAC",
-    "/fgBIgFBAf2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgAP0MGHKx",
-    "QhhysUIYcrFCGHKxQv1E/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VILhAIBAnsgAP0M0Q1dvdENXb3RDV290Q1dvSAAIAD95gEiAf3mAf0MiYgI",
-    "PomICD6JiAg+iYgIPv3kASAB/eYB/Qyrqqq+q6qqvquqqr6rqqq+/eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AH95gH9DAAAgD8AAIA/AACA",
-    "PwAAgD/9DAAAAEAAAABAAAAAQAAAAED9DAAAAEAAAABAAAAAQAAAAEAgAP3gASIC/eYBEAD9DAAAgD8AAIA/AACAPwAAgD/95AH95wH95QEiAf3h",
-    "ASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Q/1SIAL9DM3MzD3NzMw9zczMPc3MzD39Q/1SC40IAxJ/A3sDfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEr",
-    "IAUgACAGbEECdGohLCAIIAAgCWxBAnRqIS0gCiAAIAtsQQJ0aiEuIAwgACANbEECdGohLyAPIAAgEGxBAnRqISogEiAAIBNsQQJ0aiEwIBQgACAV",
-    "bEECdGohMSAWIAAgF2xBAnRqITIgGiAAIBtsQQJ0aiEzIBwgACAdbEECdGohNCAeIAAgH2xBAnRqITUgICAAICFsQQJ0aiE2ICQgACAlbEECdGoh",
-    "NyAmIAAgJ2xBAnRqITggAiACQQNxayE5QQAhKQNAICkgOU5FBEAgKUECdCIoICtq/QAEACAoICxq/QAEAP3kASAHIChq/QAEAP3kARABITogKCAt",
-    "aiA6/QsEACAoIDBq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/ICggLmr9AAQAICggL2r9AAQA/eQBIA4gKGr9AAQAICggKmr9",
-    "AAQA/eYB/eQBIBEgKGr9AAQA/eQB/eEBEAD95AH95wEiO/0LBAAgKCAzav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAoIDFq",
-    "/QAEACAoIDJq/QAEAP3kASAYIChq/QAEACAoICpq/QAEAP3mAf3kASAZIChq/QAEAP3kAf3hARAA/eQB/ecBIjz9CwQAICggNGogOiA7/eYBICgg",
-    "Kmr9AAQAIDz95gH95AEiOv0LBAAgKCA3av0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAoIDVq/QAEACAoIDZq/QAEAP3kASAi",
-    "IChq/QAEACA6/eYB/eQBICMgKGr9AAQA/eQB/eEBEAD95AH95wEiO/0LBAAgKCA4aiA6EAEgO/3mAf0LBAAgKUEEaiEpDAELCwNAIAIgKUxFBEAg",
-    "KUECdCIoICtqKgIAICggLGoqAgCSIAcgKGoqAgCS/RMQAf0fACE9ICggLWogPTgCACAoIDBqQwAAgD8gKCAuaioCACAoIC9qKgIAkiAOIChqKgIA",
-    "ICggKmoqAgCUkiARIChqKgIAkoz9ExAA/R8AQwAAgD+SlSI+OAIAICggM2pDAACAPyAoIDFqKgIAICggMmoqAgCSIBggKGoqAgAgKCAqaioCAJSS",
-    "IBkgKGoqAgCSjP0TEAD9HwBDAACAP5KVIj84AgAgKCA0aiA9ID6UICggKmoqAgAgP5SSIj04AgAgKCA3akMAAIA/ICggNWoqAgAgKCA2aioCAJIg",
-    "IiAoaioCACA9lJIgIyAoaioCAJKM/RMQAP0fAEMAAIA/kpUiPjgCACAoIDhqID39ExAB/R8AID6UOAIAIClBAWohKQwBCwsgAEEBaiEADAELCwu5",
-    "AQEGfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiELIAUgACAGbEECdGohDCAHIAAgCGxBAnRqIQ0gAiACQQNxayEOQQAhCQNAIAkgDk5FBEAgCUECdCIK",
-    "IA1qIAogC2r9AAQAIAogDGr9AAQA/eQB/QsEACAJQQRqIQkMAQsLA0AgAiAJTEUEQCAJQQJ0IgogDWogCiALaioCACAKIAxqKgIAkjgCACAJQQFq",
-    "IQkMAQsLIABBAWohAAwBCwsL6wkDF38FewV9A0AgACABTkUEQCADIAAgBGxBAnRqITIgBSAAIAZsQQJ0aiEzIAcgACAIbEECdGohNCAJIAAgCmxB",
-    "AnRqITcgCyAAIAxsQQJ0aiE4IA0gACAObEECdGohOSAQIAAgEWxBAnRqITAgEiAAIBNsQQJ0aiE1IBQgACAVbEECdGohOiAWIAAgF2xBAnRqITsg",
-    "GCAAIBlsQQJ0aiExIBogACAbbEECdGohNiAcIAAgHWxBAnRqITwgHiAAIB9sQQJ0aiE9ICAgACAhbEECdGohPiAiIAAgI2xBAnRqIT8gJiAAICds",
-    "QQJ0aiFAICggACApbEECdGohQSAqIAAgK2xBAnRqIUIgLCAAIC1sQQJ0aiFDIAIgAkEDcWshREEAIS8DQCAvIERORQRAIC9BAnQiLiAyav0ABAAQ",
-    "ASFFIC4gN2ogLiAzav0ABAAgRf3mASAuIDRq/QAEACJG/QwAAIA/AACAPwAAgD8AAIA/IEb95QH95gH95gEiRv0LBAAgLiA4aiBG/QsEACAuIDpq",
-    "IC4gOWr9AAQAIEYgDyAuav0ABAD95gH95AEgLiAzav0ABAAgLiA0av0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gRSBF/eYB/eUB/eYB/eQBIkUg",
-    "LiAwav0ABAD95gEgLiA1av0ABAAiR/0MAACAPwAAgD8AAIA/AACAPyBH/eUB/eYB/eYBIkf9CwQAIC4gO2ogR/0LBAAgLiA8aiBFIC4gMWr9AAQA",
-    "/eYBIC4gNmr9AAQAIkj9DAAAgD8AAIA/AACAPwAAgD8gSP3lAf3mAf3mASJI/QsEACAuID1qIEj9CwQAIC4gPmogRSAuIDZq/QAEAP3mAf0MAACA",
-    "PwAAgD8AAIA/AACAPyAuIDFq/QAEACAuIDFq/QAEAP3mAf3lAf3mASJJ/QsEACAuID9qIEn9CwQAIC4gQGogRSAuIDVq/QAEAP3mASBHICQgLmr9",
-    "AAQA/eYB/eQBIEggJSAuav0ABAD95gH95AH9CwQAIC4gQWogSCAuIDBq/QAEAP3mAf0LBAAgLiBCaiBHIC4gMGr9AAQA/eYB/QsEACAuIENqIEYg",
-    "LiAyav0ABAD95gH9CwQAIC9BBGohLwwBCwsDQCACIC9MRQRAIC9BAnQiLiAyaioCAP0TEAH9HwAhSiAuIDdqIC4gM2oqAgAgSpQgLiA0aioCACJL",
-    "QwAAgD8gS5OUlCJLOAIAIC4gOGogSzgCACAuIDpqIC4gOWoqAgAgSyAPIC5qKgIAlJIgLiAzaioCACAuIDRqKgIAlEMAAIA/IEogSpSTlJIiSiAu",
-    "IDBqKgIAlCAuIDVqKgIAIkxDAACAPyBMk5SUIkw4AgAgLiA7aiBMOAIAIC4gPGogSiAuIDFqKgIAlCAuIDZqKgIAIk1DAACAPyBNk5SUIk04AgAg",
-    "LiA9aiBNOAIAIC4gPmogSiAuIDZqKgIAlEMAAIA/IC4gMWoqAgAgLiAxaioCAJSTlCJOOAIAIC4gP2ogTjgCACAuIEBqIEogLiA1aioCAJQgTCAk",
-    "IC5qKgIAlJIgTSAlIC5qKgIAlJI4AgAgLiBBaiBNIC4gMGoqAgCUOAIAIC4gQmogTCAuIDBqKgIAlDgCACAuIENqIEsgLiAyaioCAJQ4AgAgL0EB",
-    "aiEvDAELCyAAQQFqIQAMAQsLC4sFAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAAAADwfwAAAAAAAPB//QwJbagTRhLmPQltqBNGEuY9IAAgAP0M",
-    "/oIrZUcV9z/+gitlRxX3P/3yAf2UAf0MAAAAAAAwkcAAAAAAADCRwP31Af0MAAAAAAAwkUAAAAAAADCRQP30ASIC/QwAAOD+Qi7mPwAA4P5CLuY/",
-    "/fIB/fEBIAL9DHY8eTXvOeo9djx5Ne856j398gH98QEiAf3yAf0MmNj479juIT6Y2Pjv2O4hPv3wASAB/fIB/QzkRPVnReZaPuRE9WdF5lo+/fAB",
-    "IAH98gH9DFyfeLdPfpI+XJ94t09+kj798AEgAf3yAf0MNMdWpeMdxz40x1al4x3HPv3wASAB/fIB/QwaoAEaoAH6PhqgARqgAfo+/fABIAH98gH9",
-    "DBqgARqgASo/GqABGqABKj/98AEgAf3yAf0MF2zBFmzBVj8XbMEWbMFWP/3wASAB/fIB/QwRERERERGBPxEREREREYE//fABIAH98gH9DFVVVVVV",
-    "VaU/VVVVVVVVpT/98AEgAf3yAf0MVVVVVVVVxT9VVVVVVVXFP/3wASAB/fIB/QwAAAAAAADgPwAAAAAAAOA//fABIAH98gH9DAAAAAAAAPA/AAAA",
-    "AAAA8D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAC/fwBIgFBAf2sASIC/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgASAC",
-    "/bEB/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgAP0M7zn6/kIuhkDvOfr+Qi6GQP1K/VIgAP0MUjAt1RBJh8BSMC3VEEmHwP1J/VIL",
-    "7AIBAnsgAP0M43UrRTbaV7/jdStFNtpXvyAAIAD98gEiAf3yAf0M4H0VDj1tbT/gfRUOPW1tP/3wASAB/fIB/Qw9wuZV4yaCvz3C5lXjJoK//fAB",
-    "IAH98gH9DPoQLIj0ZJY/+hAsiPRklj/98AEgAf3yAf0MHLqhG7qhq78cuqEbuqGrv/3wASAB/fIB/QwRERERERHBPxEREREREcE//fABIAH98gH9",
-    "DFVVVVVVVdW/VVVVVVVV1b/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wAf3yAf0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAEAAAAAAAAAA",
-    "QP0MAAAAAAAAAEAAAAAAAAAAQCAA/ewBIgL98gEQBf0MAAAAAAAA8D8AAAAAAADwP/3wAf3zAf3xASIB/e0BIAEgAP0MAAAAAAAAAAAAAAAAAAAA",
-    "AP1J/VIgAv0MmpmZmZmZuT+amZmZmZm5P/1J/VILpQgDEn8DewN8A0AgACABTkUEQCADIAAgBGxBA3RqISsgBSAAIAZsQQN0aiEsIAggACAJbEED",
-    "dGohLSAKIAAgC2xBA3RqIS4gDCAAIA1sQQN0aiEvIA8gACAQbEEDdGohKiASIAAgE2xBA3RqITAgFCAAIBVsQQN0aiExIBYgACAXbEEDdGohMiAa",
-    "IAAgG2xBA3RqITMgHCAAIB1sQQN0aiE0IB4gACAfbEEDdGohNSAgIAAgIWxBA3RqITYgJCAAICVsQQN0aiE3ICYgACAnbEEDdGohOCACIAJBAXFr",
-    "ITlBACEpA0AgKSA5TkUEQCApQQN0IiggK2r9AAQAICggLGr9AAQA/fABIAcgKGr9AAQA/fABEAYhOiAoIC1qIDr9CwQAICggMGr9DAAAAAAAAPA/",
-    "AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gKCAuav0ABAAgKCAvav0ABAD98AEgDiAoav0ABAAgKCAqav0ABAD98gH98AEgESAoav0ABAD98AH9",
-    "7QEQBf3wAf3zASI7/QsEACAoIDNq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICggMWr9AAQAICggMmr9AAQA/fABIBggKGr9",
-    "AAQAICggKmr9AAQA/fIB/fABIBkgKGr9AAQA/fAB/e0BEAX98AH98wEiPP0LBAAgKCA0aiA6IDv98gEgKCAqav0ABAAgPP3yAf3wASI6/QsEACAo",
-    "IDdq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICggNWr9AAQAICggNmr9AAQA/fABICIgKGr9AAQAIDr98gH98AEgIyAoav0A",
-    "BAD98AH97QEQBf3wAf3zASI7/QsEACAoIDhqIDoQBiA7/fIB/QsEACApQQJqISkMAQsLA0AgAiApTEUEQCApQQN0IiggK2orAwAgKCAsaisDAKAg",
-    "ByAoaisDAKD9FBAG/SEAIT0gKCAtaiA9OQMAICggMGpEAAAAAAAA8D8gKCAuaisDACAoIC9qKwMAoCAOIChqKwMAICggKmorAwCioCARIChqKwMA",
-    "oJr9FBAF/SEARAAAAAAAAPA/oKMiPjkDACAoIDNqRAAAAAAAAPA/ICggMWorAwAgKCAyaisDAKAgGCAoaisDACAoICpqKwMAoqAgGSAoaisDAKCa",
-    "/RQQBf0hAEQAAAAAAADwP6CjIj85AwAgKCA0aiA9ID6iICggKmorAwAgP6KgIj05AwAgKCA3akQAAAAAAADwPyAoIDVqKwMAICggNmorAwCgICIg",
-    "KGorAwAgPaKgICMgKGorAwCgmv0UEAX9IQBEAAAAAAAA8D+goyI+OQMAICggOGogPf0UEAb9IQAgPqI5AwAgKUEBaiEpDAELCyAAQQFqIQAMAQsL",
-    "C7kBAQZ/A0AgACABTkUEQCADIAAgBGxBA3RqIQsgBSAAIAZsQQN0aiEMIAcgACAIbEEDdGohDSACIAJBAXFrIQ5BACEJA0AgCSAOTkUEQCAJQQN0",
-    "IgogDWogCiALav0ABAAgCiAMav0ABAD98AH9CwQAIAlBAmohCQwBCwsDQCACIAlMRQRAIAlBA3QiCiANaiAKIAtqKwMAIAogDGorAwCgOQMAIAlB",
-    "AWohCQwBCwsgAEEBaiEADAELCwv/CQMXfwV7BXwDQCAAIAFORQRAIAMgACAEbEEDdGohMiAFIAAgBmxBA3RqITMgByAAIAhsQQN0aiE0IAkgACAK",
-    "bEEDdGohNyALIAAgDGxBA3RqITggDSAAIA5sQQN0aiE5IBAgACARbEEDdGohMCASIAAgE2xBA3RqITUgFCAAIBVsQQN0aiE6IBYgACAXbEEDdGoh",
-    "OyAYIAAgGWxBA3RqITEgGiAAIBtsQQN0aiE2IBwgACAdbEEDdGohPCAeIAAgH2xBA3RqIT0gICAAICFsQQN0aiE+ICIgACAjbEEDdGohPyAmIAAg",
-    "J2xBA3RqIUAgKCAAIClsQQN0aiFBICogACArbEEDdGohQiAsIAAgLWxBA3RqIUMgAiACQQFxayFEQQAhLwNAIC8gRE5FBEAgL0EDdCIuIDJq/QAE",
-    "ABAGIUUgLiA3aiAuIDNq/QAEACBF/fIBIC4gNGr9AAQAIkb9DAAAAAAAAPA/AAAAAAAA8D8gRv3xAf3yAf3yASJG/QsEACAuIDhqIEb9CwQAIC4g",
-    "OmogLiA5av0ABAAgRiAPIC5q/QAEAP3yAf3wASAuIDNq/QAEACAuIDRq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyBFIEX98gH98QH98gH98AEi",
-    "RSAuIDBq/QAEAP3yASAuIDVq/QAEACJH/QwAAAAAAADwPwAAAAAAAPA/IEf98QH98gH98gEiR/0LBAAgLiA7aiBH/QsEACAuIDxqIEUgLiAxav0A",
-    "BAD98gEgLiA2av0ABAAiSP0MAAAAAAAA8D8AAAAAAADwPyBI/fEB/fIB/fIBIkj9CwQAIC4gPWogSP0LBAAgLiA+aiBFIC4gNmr9AAQA/fIB/QwA",
-    "AAAAAADwPwAAAAAAAPA/IC4gMWr9AAQAIC4gMWr9AAQA/fIB/fEB/fIBIkn9CwQAIC4gP2ogSf0LBAAgLiBAaiBFIC4gNWr9AAQA/fIBIEcgJCAu",
-    "av0ABAD98gH98AEgSCAlIC5q/QAEAP3yAf3wAf0LBAAgLiBBaiBIIC4gMGr9AAQA/fIB/QsEACAuIEJqIEcgLiAwav0ABAD98gH9CwQAIC4gQ2og",
-    "RiAuIDJq/QAEAP3yAf0LBAAgL0ECaiEvDAELCwNAIAIgL0xFBEAgL0EDdCIuIDJqKwMA/RQQBv0hACFKIC4gN2ogLiAzaisDACBKoiAuIDRqKwMA",
-    "IktEAAAAAAAA8D8gS6GioiJLOQMAIC4gOGogSzkDACAuIDpqIC4gOWorAwAgSyAPIC5qKwMAoqAgLiAzaisDACAuIDRqKwMAokQAAAAAAADwPyBK",
-    "IEqioaKgIkogLiAwaisDAKIgLiA1aisDACJMRAAAAAAAAPA/IEyhoqIiTDkDACAuIDtqIEw5AwAgLiA8aiBKIC4gMWorAwCiIC4gNmorAwAiTUQA",
-    "AAAAAADwPyBNoaKiIk05AwAgLiA9aiBNOQMAIC4gPmogSiAuIDZqKwMAokQAAAAAAADwPyAuIDFqKwMAIC4gMWorAwCioaIiTjkDACAuID9qIE45",
-    "AwAgLiBAaiBKIC4gNWorAwCiIEwgJCAuaisDAKKgIE0gJSAuaisDAKKgOQMAIC4gQWogTSAuIDBqKwMAojkDACAuIEJqIEwgLiAwaisDAKI5AwAg",
-    "LiBDaiBLIC4gMmorAwCiOQMAIC9BAWohLwwBCwsgAEEBaiEADAELCwsAUARuYW1lAUkKAAVleHAzMgEGdGFuaDMyAgVmMzJfMAMFZjMyXzEEBWYz",
-    "Ml8zBQVleHA2NAYGdGFuaDY0BwVmNjRfMAgFZjY0XzEJBWY2NF8z",
+    "AGFzbQEAAAABdwVgAXsBe2Aof39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/fwBgCX9/f39/f39/fwBgLn9/f39/f39/f39/",
+    "f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f38AYAZ/f39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDDQwAAAECAwQAAAECAwQHswEW",
+    "BWYzMl8wAAIFZjMyXzEAAwVmMzJfMgADBWYzMl8zAAQFZjMyXzQABQVmMzJfNQAFBWYzMl82AAUFZjMyXzcABQVmMzJfOAAFBWYzMl85AAUGZjMy",
+    "XzEwAAUFZjY0XzAACAVmNjRfMQAJBWY2NF8yAAkFZjY0XzMACgVmNjRfNAALBWY2NF81AAsFZjY0XzYACwVmNjRfNwALBWY2NF84AAsFZjY0XzkA",
+    "CwZmNjRfMTAACwrqOAzoAwECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8AAIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAAIAD9DDuquD87",
+    "qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMAAJZDAACWQ/3oASIC/QwAgDE/AIAxPwCAMT8AgDE//eYB/eUB",
+    "IAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2Ov3kASAB/eYB/QyJiAg8iYgIPImICDyJiAg8/eQBIAH95gH9",
+    "DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+q6oqPv3kASAB/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8A",
+    "AIA/AACAPwAAgD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAC/fgBIgFBAf2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEg",
+    "ASAC/bEB/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgAP0MGHKxQhhysUIYcrFCGHKxQv1E/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VIL",
+    "hAIBAnsgAP0M0Q1dvdENXb3RDV290Q1dvSAAIAD95gEiAf3mAf0MiYgIPomICD6JiAg+iYgIPv3kASAB/eYB/Qyrqqq+q6qqvquqqr6rqqq+/eQB",
+    "IAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AH95gH9DAAAgD8AAIA/AACAPwAAgD/9DAAAAEAAAABAAAAAQAAAAED9DAAAAEAAAABAAAAAQAAAAEAg",
+    "AP3gASIC/eYBEAD9DAAAgD8AAIA/AACAPwAAgD/95AH95wH95QEiAf3hASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Q/1SIAL9DM3MzD3NzMw9zczM",
+    "Pc3MzD39Q/1SC40IAxJ/A3sDfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiErIAUgACAGbEECdGohLCAIIAAgCWxBAnRqIS0gCiAAIAtsQQJ0aiEuIAwg",
+    "ACANbEECdGohLyAPIAAgEGxBAnRqISogEiAAIBNsQQJ0aiEwIBQgACAVbEECdGohMSAWIAAgF2xBAnRqITIgGiAAIBtsQQJ0aiEzIBwgACAdbEEC",
+    "dGohNCAeIAAgH2xBAnRqITUgICAAICFsQQJ0aiE2ICQgACAlbEECdGohNyAmIAAgJ2xBAnRqITggAiACQQNxayE5QQAhKQNAICkgOU5FBEAgKUEC",
+    "dCIoICtq/QAEACAoICxq/QAEAP3kASAHIChq/QAEAP3kARABITogKCAtaiA6/QsEACAoIDBq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAA",
+    "gD8AAIA/ICggLmr9AAQAICggL2r9AAQA/eQBIA4gKGr9AAQAICggKmr9AAQA/eYB/eQBIBEgKGr9AAQA/eQB/eEBEAD95AH95wEiO/0LBAAgKCAz",
+    "av0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAoIDFq/QAEACAoIDJq/QAEAP3kASAYIChq/QAEACAoICpq/QAEAP3mAf3kASAZ",
+    "IChq/QAEAP3kAf3hARAA/eQB/ecBIjz9CwQAICggNGogOiA7/eYBICggKmr9AAQAIDz95gH95AEiOv0LBAAgKCA3av0MAACAPwAAgD8AAIA/AACA",
+    "P/0MAACAPwAAgD8AAIA/AACAPyAoIDVq/QAEACAoIDZq/QAEAP3kASAiIChq/QAEACA6/eYB/eQBICMgKGr9AAQA/eQB/eEBEAD95AH95wEiO/0L",
+    "BAAgKCA4aiA6EAEgO/3mAf0LBAAgKUEEaiEpDAELCwNAIAIgKUxFBEAgKUECdCIoICtqKgIAICggLGoqAgCSIAcgKGoqAgCS/RMQAf0fACE9ICgg",
+    "LWogPTgCACAoIDBqQwAAgD8gKCAuaioCACAoIC9qKgIAkiAOIChqKgIAICggKmoqAgCUkiARIChqKgIAkoz9ExAA/R8AQwAAgD+SlSI+OAIAICgg",
+    "M2pDAACAPyAoIDFqKgIAICggMmoqAgCSIBggKGoqAgAgKCAqaioCAJSSIBkgKGoqAgCSjP0TEAD9HwBDAACAP5KVIj84AgAgKCA0aiA9ID6UICgg",
+    "KmoqAgAgP5SSIj04AgAgKCA3akMAAIA/ICggNWoqAgAgKCA2aioCAJIgIiAoaioCACA9lJIgIyAoaioCAJKM/RMQAP0fAEMAAIA/kpUiPjgCACAo",
+    "IDhqID39ExAB/R8AID6UOAIAIClBAWohKQwBCwsgAEEBaiEADAELCwu5AQEGfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiELIAUgACAGbEECdGohDCAH",
+    "IAAgCGxBAnRqIQ0gAiACQQNxayEOQQAhCQNAIAkgDk5FBEAgCUECdCIKIA1qIAogC2r9AAQAIAogDGr9AAQA/eQB/QsEACAJQQRqIQkMAQsLA0Ag",
+    "AiAJTEUEQCAJQQJ0IgogDWogCiALaioCACAKIAxqKgIAkjgCACAJQQFqIQkMAQsLIABBAWohAAwBCwsL6wkDF38FewV9A0AgACABTkUEQCADIAAg",
+    "BGxBAnRqITIgBSAAIAZsQQJ0aiEzIAcgACAIbEECdGohNCAJIAAgCmxBAnRqITcgCyAAIAxsQQJ0aiE4IA0gACAObEECdGohOSAQIAAgEWxBAnRq",
+    "ITAgEiAAIBNsQQJ0aiE1IBQgACAVbEECdGohOiAWIAAgF2xBAnRqITsgGCAAIBlsQQJ0aiExIBogACAbbEECdGohNiAcIAAgHWxBAnRqITwgHiAA",
+    "IB9sQQJ0aiE9ICAgACAhbEECdGohPiAiIAAgI2xBAnRqIT8gJiAAICdsQQJ0aiFAICggACApbEECdGohQSAqIAAgK2xBAnRqIUIgLCAAIC1sQQJ0",
+    "aiFDIAIgAkEDcWshREEAIS8DQCAvIERORQRAIC9BAnQiLiAyav0ABAAQASFFIC4gN2ogLiAzav0ABAAgRf3mASAuIDRq/QAEACJG/QwAAIA/AACA",
+    "PwAAgD8AAIA/IEb95QH95gH95gEiRv0LBAAgLiA4aiBG/QsEACAuIDpqIC4gOWr9AAQAIEYgDyAuav0ABAD95gH95AEgLiAzav0ABAAgLiA0av0A",
+    "BAD95gH9DAAAgD8AAIA/AACAPwAAgD8gRSBF/eYB/eUB/eYB/eQBIkUgLiAwav0ABAD95gEgLiA1av0ABAAiR/0MAACAPwAAgD8AAIA/AACAPyBH",
+    "/eUB/eYB/eYBIkf9CwQAIC4gO2ogR/0LBAAgLiA8aiBFIC4gMWr9AAQA/eYBIC4gNmr9AAQAIkj9DAAAgD8AAIA/AACAPwAAgD8gSP3lAf3mAf3m",
+    "ASJI/QsEACAuID1qIEj9CwQAIC4gPmogRSAuIDZq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAuIDFq/QAEACAuIDFq/QAEAP3mAf3lAf3mASJJ",
+    "/QsEACAuID9qIEn9CwQAIC4gQGogRSAuIDVq/QAEAP3mASBHICQgLmr9AAQA/eYB/eQBIEggJSAuav0ABAD95gH95AH9CwQAIC4gQWogSCAuIDBq",
+    "/QAEAP3mAf0LBAAgLiBCaiBHIC4gMGr9AAQA/eYB/QsEACAuIENqIEYgLiAyav0ABAD95gH9CwQAIC9BBGohLwwBCwsDQCACIC9MRQRAIC9BAnQi",
+    "LiAyaioCAP0TEAH9HwAhSiAuIDdqIC4gM2oqAgAgSpQgLiA0aioCACJLQwAAgD8gS5OUlCJLOAIAIC4gOGogSzgCACAuIDpqIC4gOWoqAgAgSyAP",
+    "IC5qKgIAlJIgLiAzaioCACAuIDRqKgIAlEMAAIA/IEogSpSTlJIiSiAuIDBqKgIAlCAuIDVqKgIAIkxDAACAPyBMk5SUIkw4AgAgLiA7aiBMOAIA",
+    "IC4gPGogSiAuIDFqKgIAlCAuIDZqKgIAIk1DAACAPyBNk5SUIk04AgAgLiA9aiBNOAIAIC4gPmogSiAuIDZqKgIAlEMAAIA/IC4gMWoqAgAgLiAx",
+    "aioCAJSTlCJOOAIAIC4gP2ogTjgCACAuIEBqIEogLiA1aioCAJQgTCAkIC5qKgIAlJIgTSAlIC5qKgIAlJI4AgAgLiBBaiBNIC4gMGoqAgCUOAIA",
+    "IC4gQmogTCAuIDBqKgIAlDgCACAuIENqIEsgLiAyaioCAJQ4AgAgL0EBaiEvDAELCyAAQQFqIQAMAQsLC+4BAwR/AXsBfSACIAJBA3FrIQkDQCAH",
+    "IAlORQRAIAdBAnQhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUgBmxBAnRqIAhq/QAEAP3kASEKIAZBAWohBgwBCwsg",
+    "AyAIaiIGIAb9AAQAIAr95AH9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQhCEMAAAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAGbEECdGog",
+    "CGoqAgCSIQsgBkEBaiEGDAELCyADIAhqIgYgBioCACALkjgCACAHQQFqIQcMAQsLC4sFAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAAAADwfwAA",
+    "AAAAAPB//QwJbagTRhLmPQltqBNGEuY9IAAgAP0M/oIrZUcV9z/+gitlRxX3P/3yAf2UAf0MAAAAAAAwkcAAAAAAADCRwP31Af0MAAAAAAAwkUAA",
+    "AAAAADCRQP30ASIC/QwAAOD+Qi7mPwAA4P5CLuY//fIB/fEBIAL9DHY8eTXvOeo9djx5Ne856j398gH98QEiAf3yAf0MmNj479juIT6Y2Pjv2O4h",
+    "Pv3wASAB/fIB/QzkRPVnReZaPuRE9WdF5lo+/fABIAH98gH9DFyfeLdPfpI+XJ94t09+kj798AEgAf3yAf0MNMdWpeMdxz40x1al4x3HPv3wASAB",
+    "/fIB/QwaoAEaoAH6PhqgARqgAfo+/fABIAH98gH9DBqgARqgASo/GqABGqABKj/98AEgAf3yAf0MF2zBFmzBVj8XbMEWbMFWP/3wASAB/fIB/QwR",
+    "ERERERGBPxEREREREYE//fABIAH98gH9DFVVVVVVVaU/VVVVVVVVpT/98AEgAf3yAf0MVVVVVVVVxT9VVVVVVVXFP/3wASAB/fIB/QwAAAAAAADg",
+    "PwAAAAAAAOA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAC/fwBIgFBAf2sASIC/ccB/Qz/",
+    "AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgASAC/bEB/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgAP0M7zn6/kIuhkDvOfr+Qi6G",
+    "QP1K/VIgAP0MUjAt1RBJh8BSMC3VEEmHwP1J/VIL7AIBAnsgAP0M43UrRTbaV7/jdStFNtpXvyAAIAD98gEiAf3yAf0M4H0VDj1tbT/gfRUOPW1t",
+    "P/3wASAB/fIB/Qw9wuZV4yaCvz3C5lXjJoK//fABIAH98gH9DPoQLIj0ZJY/+hAsiPRklj/98AEgAf3yAf0MHLqhG7qhq78cuqEbuqGrv/3wASAB",
+    "/fIB/QwRERERERHBPxEREREREcE//fABIAH98gH9DFVVVVVVVdW/VVVVVVVV1b/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wAf3yAf0MAAAA",
+    "AAAA8D8AAAAAAADwP/0MAAAAAAAAAEAAAAAAAAAAQP0MAAAAAAAAAEAAAAAAAAAAQCAA/ewBIgL98gEQBv0MAAAAAAAA8D8AAAAAAADwP/3wAf3z",
+    "Af3xASIB/e0BIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1J/VIgAv0MmpmZmZmZuT+amZmZmZm5P/1J/VILpQgDEn8DewN8A0AgACABTkUEQCADIAAg",
+    "BGxBA3RqISsgBSAAIAZsQQN0aiEsIAggACAJbEEDdGohLSAKIAAgC2xBA3RqIS4gDCAAIA1sQQN0aiEvIA8gACAQbEEDdGohKiASIAAgE2xBA3Rq",
+    "ITAgFCAAIBVsQQN0aiExIBYgACAXbEEDdGohMiAaIAAgG2xBA3RqITMgHCAAIB1sQQN0aiE0IB4gACAfbEEDdGohNSAgIAAgIWxBA3RqITYgJCAA",
+    "ICVsQQN0aiE3ICYgACAnbEEDdGohOCACIAJBAXFrITlBACEpA0AgKSA5TkUEQCApQQN0IiggK2r9AAQAICggLGr9AAQA/fABIAcgKGr9AAQA/fAB",
+    "EAchOiAoIC1qIDr9CwQAICggMGr9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gKCAuav0ABAAgKCAvav0ABAD98AEgDiAoav0A",
+    "BAAgKCAqav0ABAD98gH98AEgESAoav0ABAD98AH97QEQBv3wAf3zASI7/QsEACAoIDNq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAA",
+    "APA/ICggMWr9AAQAICggMmr9AAQA/fABIBggKGr9AAQAICggKmr9AAQA/fIB/fABIBkgKGr9AAQA/fAB/e0BEAb98AH98wEiPP0LBAAgKCA0aiA6",
+    "IDv98gEgKCAqav0ABAAgPP3yAf3wASI6/QsEACAoIDdq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICggNWr9AAQAICggNmr9",
+    "AAQA/fABICIgKGr9AAQAIDr98gH98AEgIyAoav0ABAD98AH97QEQBv3wAf3zASI7/QsEACAoIDhqIDoQByA7/fIB/QsEACApQQJqISkMAQsLA0Ag",
+    "AiApTEUEQCApQQN0IiggK2orAwAgKCAsaisDAKAgByAoaisDAKD9FBAH/SEAIT0gKCAtaiA9OQMAICggMGpEAAAAAAAA8D8gKCAuaisDACAoIC9q",
+    "KwMAoCAOIChqKwMAICggKmorAwCioCARIChqKwMAoJr9FBAG/SEARAAAAAAAAPA/oKMiPjkDACAoIDNqRAAAAAAAAPA/ICggMWorAwAgKCAyaisD",
+    "AKAgGCAoaisDACAoICpqKwMAoqAgGSAoaisDAKCa/RQQBv0hAEQAAAAAAADwP6CjIj85AwAgKCA0aiA9ID6iICggKmorAwAgP6KgIj05AwAgKCA3",
+    "akQAAAAAAADwPyAoIDVqKwMAICggNmorAwCgICIgKGorAwAgPaKgICMgKGorAwCgmv0UEAb9IQBEAAAAAAAA8D+goyI+OQMAICggOGogPf0UEAf9",
+    "IQAgPqI5AwAgKUEBaiEpDAELCyAAQQFqIQAMAQsLC7kBAQZ/A0AgACABTkUEQCADIAAgBGxBA3RqIQsgBSAAIAZsQQN0aiEMIAcgACAIbEEDdGoh",
+    "DSACIAJBAXFrIQ5BACEJA0AgCSAOTkUEQCAJQQN0IgogDWogCiALav0ABAAgCiAMav0ABAD98AH9CwQAIAlBAmohCQwBCwsDQCACIAlMRQRAIAlB",
+    "A3QiCiANaiAKIAtqKwMAIAogDGorAwCgOQMAIAlBAWohCQwBCwsgAEEBaiEADAELCwv/CQMXfwV7BXwDQCAAIAFORQRAIAMgACAEbEEDdGohMiAF",
+    "IAAgBmxBA3RqITMgByAAIAhsQQN0aiE0IAkgACAKbEEDdGohNyALIAAgDGxBA3RqITggDSAAIA5sQQN0aiE5IBAgACARbEEDdGohMCASIAAgE2xB",
+    "A3RqITUgFCAAIBVsQQN0aiE6IBYgACAXbEEDdGohOyAYIAAgGWxBA3RqITEgGiAAIBtsQQN0aiE2IBwgACAdbEEDdGohPCAeIAAgH2xBA3RqIT0g",
+    "ICAAICFsQQN0aiE+ICIgACAjbEEDdGohPyAmIAAgJ2xBA3RqIUAgKCAAIClsQQN0aiFBICogACArbEEDdGohQiAsIAAgLWxBA3RqIUMgAiACQQFx",
+    "ayFEQQAhLwNAIC8gRE5FBEAgL0EDdCIuIDJq/QAEABAHIUUgLiA3aiAuIDNq/QAEACBF/fIBIC4gNGr9AAQAIkb9DAAAAAAAAPA/AAAAAAAA8D8g",
+    "Rv3xAf3yAf3yASJG/QsEACAuIDhqIEb9CwQAIC4gOmogLiA5av0ABAAgRiAPIC5q/QAEAP3yAf3wASAuIDNq/QAEACAuIDRq/QAEAP3yAf0MAAAA",
+    "AAAA8D8AAAAAAADwPyBFIEX98gH98QH98gH98AEiRSAuIDBq/QAEAP3yASAuIDVq/QAEACJH/QwAAAAAAADwPwAAAAAAAPA/IEf98QH98gH98gEi",
+    "R/0LBAAgLiA7aiBH/QsEACAuIDxqIEUgLiAxav0ABAD98gEgLiA2av0ABAAiSP0MAAAAAAAA8D8AAAAAAADwPyBI/fEB/fIB/fIBIkj9CwQAIC4g",
+    "PWogSP0LBAAgLiA+aiBFIC4gNmr9AAQA/fIB/QwAAAAAAADwPwAAAAAAAPA/IC4gMWr9AAQAIC4gMWr9AAQA/fIB/fEB/fIBIkn9CwQAIC4gP2og",
+    "Sf0LBAAgLiBAaiBFIC4gNWr9AAQA/fIBIEcgJCAuav0ABAD98gH98AEgSCAlIC5q/QAEAP3yAf3wAf0LBAAgLiBBaiBIIC4gMGr9AAQA/fIB/QsE",
+    "ACAuIEJqIEcgLiAwav0ABAD98gH9CwQAIC4gQ2ogRiAuIDJq/QAEAP3yAf0LBAAgL0ECaiEvDAELCwNAIAIgL0xFBEAgL0EDdCIuIDJqKwMA/RQQ",
+    "B/0hACFKIC4gN2ogLiAzaisDACBKoiAuIDRqKwMAIktEAAAAAAAA8D8gS6GioiJLOQMAIC4gOGogSzkDACAuIDpqIC4gOWorAwAgSyAPIC5qKwMA",
+    "oqAgLiAzaisDACAuIDRqKwMAokQAAAAAAADwPyBKIEqioaKgIkogLiAwaisDAKIgLiA1aisDACJMRAAAAAAAAPA/IEyhoqIiTDkDACAuIDtqIEw5",
+    "AwAgLiA8aiBKIC4gMWorAwCiIC4gNmorAwAiTUQAAAAAAADwPyBNoaKiIk05AwAgLiA9aiBNOQMAIC4gPmogSiAuIDZqKwMAokQAAAAAAADwPyAu",
+    "IDFqKwMAIC4gMWorAwCioaIiTjkDACAuID9qIE45AwAgLiBAaiBKIC4gNWorAwCiIEwgJCAuaisDAKKgIE0gJSAuaisDAKKgOQMAIC4gQWogTSAu",
+    "IDBqKwMAojkDACAuIEJqIEwgLiAwaisDAKI5AwAgLiBDaiBLIC4gMmorAwCiOQMAIC9BAWohLwwBCwsgAEEBaiEADAELCwvyAQMEfwF7AXwgAiAC",
+    "QQFxayEJA0AgByAJTkUEQCAHQQN0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsQQN0aiAIav0ABAD98AEhCiAG",
+    "QQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IQhEAAAAAAAAAAAhCyAAIQYDQCABIAZMRQRA",
+    "IAsgBCAFIAZsQQN0aiAIaisDAKAhCyAGQQFqIQYMAQsLIAMgCGoiBiAGKwMAIAugOQMAIAdBAWohBwwBCwsLAF4EbmFtZQFXDAAFZXhwMzIBBnRh",
+    "bmgzMgIFZjMyXzADBWYzMl8xBAVmMzJfMwUFZjMyXzQGBWV4cDY0BwZ0YW5oNjQIBWY2NF8wCQVmNjRfMQoFZjY0XzMLBWY2NF80",
   ].join(""),
 };

@@ -572,16 +572,26 @@ function kernel64<A extends FloatArray>(
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWii, dWif, dWig, dWio
     mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Wii, true);
-    // grad of: i  = sigmoid(Wii*x + bii + Whi*h + bhi)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
-      scratch1[i] = sum;
+    // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(4, T * B, [
+        H, // $n
+        at(scratch1, 0), // $scratch1
+        at(gx0, 0), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: i  = sigmoid(Wii*x + bii + Whi*h + bhi)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
+        scratch1[i] = sum;
+      }
     }
 
-    // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(4, 1, [
+      wl(5, 1, [
         H, // $n
         at(scratch1, 0), // $scratch1
         at(dp, o_bii), // $dbii
@@ -592,9 +602,9 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(5, 1, [
+      wl(6, 1, [
         H, // $n
         at(scratch1, 0), // $scratch1
         at(dp, o_bhi), // $dbhi
@@ -605,16 +615,26 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    // grad of: f  = sigmoid(Wif*x + bif + Whf*h + bhf)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
-      scratch2[i] = sum;
+    // op 7 (sumb): f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(7, T * B, [
+        H, // $n
+        at(scratch2, 0), // $scratch2
+        at(gx0, H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: f  = sigmoid(Wif*x + bif + Whf*h + bhf)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
+        scratch2[i] = sum;
+      }
     }
 
-    // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    // loop 8: f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(6, 1, [
+      wl(8, 1, [
         H, // $n
         at(scratch2, 0), // $scratch2
         at(dp, o_bif), // $dbif
@@ -625,9 +645,9 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    // loop 7: f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    // loop 9: f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(7, 1, [
+      wl(9, 1, [
         H, // $n
         at(scratch2, 0), // $scratch2
         at(dp, o_bhf), // $dbhf
@@ -638,16 +658,26 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    // grad of: g  = tanh(Wig*x + big + Whg*h + bhg)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
-      scratch3[i] = sum;
+    // op 10 (sumb): f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(10, T * B, [
+        H, // $n
+        at(scratch3, 0), // $scratch3
+        at(gx0, 2 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: g  = tanh(Wig*x + big + Whg*h + bhg)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
+        scratch3[i] = sum;
+      }
     }
 
-    // loop 8: f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+    // loop 11: f32_11 and f64_11 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(8, 1, [
+      wl(11, 1, [
         H, // $n
         at(scratch3, 0), // $scratch3
         at(dp, o_big), // $dbig
@@ -658,9 +688,9 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    // loop 9: f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
+    // loop 12: f32_12 and f64_12 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(9, 1, [
+      wl(12, 1, [
         H, // $n
         at(scratch3, 0), // $scratch3
         at(dp, o_bhg), // $dbhg
@@ -671,16 +701,26 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    // grad of: o  = sigmoid(Wio*x + bio + Who*h + bho)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
-      scratch4[i] = sum;
+    // op 13 (sumb): f32_13 and f64_13 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(13, T * B, [
+        H, // $n
+        at(scratch4, 0), // $scratch4
+        at(gx0, 3 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: o  = sigmoid(Wio*x + bio + Who*h + bho)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
+        scratch4[i] = sum;
+      }
     }
 
-    // loop 10: f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
+    // loop 14: f32_14 and f64_14 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(10, 1, [
+      wl(14, 1, [
         H, // $n
         at(scratch4, 0), // $scratch4
         at(dp, o_bio), // $dbio
@@ -691,9 +731,9 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    // loop 11: f32_11 and f64_11 in the cell's .wat, over rows [b0, b1)
+    // loop 15: f32_15 and f64_15 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(11, 1, [
+      wl(15, 1, [
         H, // $n
         at(scratch4, 0), // $scratch4
         at(dp, o_bho), // $dbho
@@ -1148,16 +1188,26 @@ function kernel32<A extends FloatArray>(
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWii, dWif, dWig, dWio
     mm.TN(4 * H, D, T * B, gx0, 0, 4 * H, x, 0, D, dp, o_Wii, true);
-    // grad of: i  = sigmoid(Wii*x + bii + Whi*h + bhi)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
-      scratch1[i] = sum;
+    // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(4, T * B, [
+        H, // $n
+        at(scratch1, 0), // $scratch1
+        at(gx0, 0), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: i  = sigmoid(Wii*x + bii + Whi*h + bhi)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (4 * H) + i]!;
+        scratch1[i] = sum;
+      }
     }
 
-    // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+    // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(4, 1, [
+      wl(5, 1, [
         H, // $n
         at(scratch1, 0), // $scratch1
         at(dp, o_bii), // $dbii
@@ -1168,9 +1218,9 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(5, 1, [
+      wl(6, 1, [
         H, // $n
         at(scratch1, 0), // $scratch1
         at(dp, o_bhi), // $dbhi
@@ -1181,16 +1231,26 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    // grad of: f  = sigmoid(Wif*x + bif + Whf*h + bhf)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
-      scratch2[i] = sum;
+    // op 7 (sumb): f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(7, T * B, [
+        H, // $n
+        at(scratch2, 0), // $scratch2
+        at(gx0, H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: f  = sigmoid(Wif*x + bif + Whf*h + bhf)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
+        scratch2[i] = sum;
+      }
     }
 
-    // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    // loop 8: f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(6, 1, [
+      wl(8, 1, [
         H, // $n
         at(scratch2, 0), // $scratch2
         at(dp, o_bif), // $dbif
@@ -1201,9 +1261,9 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    // loop 7: f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    // loop 9: f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(7, 1, [
+      wl(9, 1, [
         H, // $n
         at(scratch2, 0), // $scratch2
         at(dp, o_bhf), // $dbhf
@@ -1214,16 +1274,26 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    // grad of: g  = tanh(Wig*x + big + Whg*h + bhg)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
-      scratch3[i] = sum;
+    // op 10 (sumb): f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(10, T * B, [
+        H, // $n
+        at(scratch3, 0), // $scratch3
+        at(gx0, 2 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: g  = tanh(Wig*x + big + Whg*h + bhg)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
+        scratch3[i] = sum;
+      }
     }
 
-    // loop 8: f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+    // loop 11: f32_11 and f64_11 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(8, 1, [
+      wl(11, 1, [
         H, // $n
         at(scratch3, 0), // $scratch3
         at(dp, o_big), // $dbig
@@ -1234,9 +1304,9 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    // loop 9: f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
+    // loop 12: f32_12 and f64_12 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(9, 1, [
+      wl(12, 1, [
         H, // $n
         at(scratch3, 0), // $scratch3
         at(dp, o_bhg), // $dbhg
@@ -1247,16 +1317,26 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    // grad of: o  = sigmoid(Wio*x + bio + Who*h + bho)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
-      scratch4[i] = sum;
+    // op 13 (sumb): f32_13 and f64_13 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(13, T * B, [
+        H, // $n
+        at(scratch4, 0), // $scratch4
+        at(gx0, 3 * H), // $gx0
+        4 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: o  = sigmoid(Wio*x + bio + Who*h + bho)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
+        scratch4[i] = sum;
+      }
     }
 
-    // loop 10: f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
+    // loop 14: f32_14 and f64_14 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(10, 1, [
+      wl(14, 1, [
         H, // $n
         at(scratch4, 0), // $scratch4
         at(dp, o_bio), // $dbio
@@ -1267,9 +1347,9 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    // loop 11: f32_11 and f64_11 in the cell's .wat, over rows [b0, b1)
+    // loop 15: f32_15 and f64_15 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(11, 1, [
+      wl(15, 1, [
         H, // $n
         at(scratch4, 0), // $scratch4
         at(dp, o_bho), // $dbho
@@ -1313,7 +1393,7 @@ export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {
   return createKernel32(sizes, B, 1, options);
 }
 
-/** The elementwise loops in WebAssembly (text: lstm.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
+/** The elementwise loops and whole-vector ops in WebAssembly (text: lstm.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
 const LOOPS_WASM: LoopsModuleSource = {
   loops: [
     { vector: true, splittable: true },
@@ -1328,92 +1408,102 @@ const LOOPS_WASM: LoopsModuleSource = {
     { vector: true, splittable: false },
     { vector: true, splittable: false },
     { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
   ],
   binary: [
-    "AGFzbQEAAAABcAVgAXsBe2Arf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/fwBgCX9/f39/f39/fwBgJX9/f39/f39/",
-    "f39/f39/f39/f39/f39/f39/f39/f39/f39/f38AYAV/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMNDAAAAQIDBAAAAQIDBAfFARgFZjMyXzAA",
-    "AgVmMzJfMQADBWYzMl8yAAMFZjMyXzMABAVmMzJfNAAFBWYzMl81AAUFZjMyXzYABQVmMzJfNwAFBWYzMl84AAUFZjMyXzkABQZmMzJfMTAABQZm",
-    "MzJfMTEABQVmNjRfMAAIBWY2NF8xAAkFZjY0XzIACQVmNjRfMwAKBWY2NF80AAsFZjY0XzUACwVmNjRfNgALBWY2NF83AAsFZjY0XzgACwVmNjRf",
-    "OQALBmY2NF8xMAALBmY2NF8xMQALCuIzDOgDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5AQ1QOQENUDkBDVA5",
-    "IAAgAP0MO6q4PzuquD87qrg/O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMAAJZD/egBIgL9DACAMT8AgDE/AIAx",
-    "PwCAMT/95gH95QEgAv0Mg4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImI",
-    "CDz95AEgAf3mAf0Mq6oqPauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AEg",
-    "Af3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9",
-    "rgFBF/2rAf3mASABIAL9sQH9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTx",
-    "z8K08c/C/UP9UguEAgECeyAA/QzRDV290Q1dvdENXb3RDV29IAAgAP3mASIB/eYB/QyJiAg+iYgIPomICD6JiAg+/eQBIAH95gH9DKuqqr6rqqq+",
-    "q6qqvquqqr795AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kAf3mAf0MAACAPwAAgD8AAIA/AACAP/0MAAAAQAAAAEAAAABAAAAAQP0MAAAAQAAA",
-    "AEAAAABAAAAAQCAA/eABIgL95gEQAP0MAACAPwAAgD8AAIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1D/VIgAv0M",
-    "zczMPc3MzD3NzMw9zczMPf1D/VILlggDE38EewR9A0AgACABTkUEQCADIAAgBGxBAnRqIS0gBiAAIAdsQQJ0aiEuIAkgACAKbEECdGohLyALIAAg",
-    "DGxBAnRqITAgDiAAIA9sQQJ0aiExIBEgACASbEECdGohMiATIAAgFGxBAnRqITMgFiAAIBdsQQJ0aiE0IBkgACAabEECdGohNSAbIAAgHGxBAnRq",
-    "ITYgHiAAIB9sQQJ0aiE3ICEgACAibEECdGohOCAjIAAgJGxBAnRqITkgJSAAICZsQQJ0aiE6ICcgACAobEECdGohOyApIAAgKmxBAnRqITwgAiAC",
-    "QQNxayE9QQAhLANAICwgPU5FBED9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gLEECdCIrIC1q/QAEACAFICtq/QAEAP3kASAr",
-    "IC5q/QAEAP3kASAIICtq/QAEAP3kAf3hARAA/eQB/ecBIT4gKyAvaiA+/QsEACArIDJq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8A",
-    "AIA/ICsgMGr9AAQAIA0gK2r9AAQA/eQBICsgMWr9AAQA/eQBIBAgK2r9AAQA/eQB/eEBEAD95AH95wEiP/0LBAAgKyA1aiArIDNq/QAEACAVICtq",
-    "/QAEAP3kASArIDRq/QAEAP3kASAYICtq/QAEAP3kARABIkD9CwQAICsgOGr9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gKyA2",
-    "av0ABAAgHSArav0ABAD95AEgKyA3av0ABAD95AEgICArav0ABAD95AH94QEQAP3kAf3nASJB/QsEACArIDpqID8gKyA5av0ABAD95gEgPiBA/eYB",
-    "/eQBIj79CwQAICsgO2ogPhABIj79CwQAICsgPGogQSA+/eYB/QsEACAsQQRqISwMAQsLA0AgAiAsTEUEQEMAAIA/ICxBAnQiKyAtaioCACAFICtq",
-    "KgIAkiArIC5qKgIAkiAIICtqKgIAkoz9ExAA/R8AQwAAgD+SlSFCICsgL2ogQjgCACArIDJqQwAAgD8gKyAwaioCACANICtqKgIAkiArIDFqKgIA",
-    "kiAQICtqKgIAkoz9ExAA/R8AQwAAgD+SlSJDOAIAICsgNWogKyAzaioCACAVICtqKgIAkiArIDRqKgIAkiAYICtqKgIAkv0TEAH9HwAiRDgCACAr",
-    "IDhqQwAAgD8gKyA2aioCACAdICtqKgIAkiArIDdqKgIAkiAgICtqKgIAkoz9ExAA/R8AQwAAgD+SlSJFOAIAICsgOmogQyArIDlqKgIAlCBCIESU",
-    "kiJCOAIAICsgO2ogQv0TEAH9HwAiQjgCACArIDxqIEUgQpQ4AgAgLEEBaiEsDAELCyAAQQFqIQAMAQsLC7kBAQZ/A0AgACABTkUEQCADIAAgBGxB",
-    "AnRqIQsgBSAAIAZsQQJ0aiEMIAcgACAIbEECdGohDSACIAJBA3FrIQ5BACEJA0AgCSAOTkUEQCAJQQJ0IgogDWogCiALav0ABAAgCiAMav0ABAD9",
-    "5AH9CwQAIAlBBGohCQwBCwsDQCACIAlMRQRAIAlBAnQiCiANaiAKIAtqKgIAIAogDGoqAgCSOAIAIAlBAWohCQwBCwsgAEEBaiEADAELCwv8BwMU",
-    "fwJ7An0DQCAAIAFORQRAIAMgACAEbEECdGohLSAFIAAgBmxBAnRqISkgByAAIAhsQQJ0aiEnIAkgACAKbEECdGohKiALIAAgDGxBAnRqISggDSAA",
-    "IA5sQQJ0aiErIA8gACAQbEECdGohLiARIAAgEmxBAnRqIS8gEyAAIBRsQQJ0aiEwIBUgACAWbEECdGohMSAXIAAgGGxBAnRqITIgGSAAIBpsQQJ0",
-    "aiEsIBsgACAcbEECdGohMyAdIAAgHmxBAnRqITQgHyAAICBsQQJ0aiE1ICEgACAibEECdGohNiAjIAAgJGxBAnRqITcgAiACQQNxayE4QQAhJgNA",
-    "ICYgOE5FBEAgJkECdCIlIC1q/QAEACAlIClq/QAEACAlICdq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAlICpq/QAEACI5IDn95gH95QH95gH9",
-    "5AEiOiAlIChq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAlICtq/QAEACI5IDn95gH95QH95gEhOSAlIC5qIDn9CwQAICUgL2ogOf0LBAAgJSAw",
-    "aiA6ICUgK2r9AAQA/eYBICUgKGr9AAQA/QwAAIA/AACAPwAAgD8AAIA/ICUgKGr9AAQA/eUB/eYB/eYBIjn9CwQAICUgMWogOf0LBAAgJSAzaiA6",
-    "ICUgMmr9AAQA/eYBICUgLGr9AAQAIjn9DAAAgD8AAIA/AACAPwAAgD8gOf3lAf3mAf3mASI5/QsEACAlIDRqIDn9CwQAICUgNWogJSApav0ABAAg",
-    "JSAqav0ABAD95gEgJSAnav0ABAD9DAAAgD8AAIA/AACAPwAAgD8gJSAnav0ABAD95QH95gH95gEiOf0LBAAgJSA2aiA5/QsEACAlIDdqIDogJSAs",
-    "av0ABAD95gH9CwQAICZBBGohJgwBCwsDQCACICZMRQRAICZBAnQiJSAtaioCACAlIClqKgIAICUgJ2oqAgCUQwAAgD8gJSAqaioCACI7IDuUk5SS",
-    "IjwgJSAoaioCAJRDAACAPyAlICtqKgIAIjsgO5STlCE7ICUgLmogOzgCACAlIC9qIDs4AgAgJSAwaiA8ICUgK2oqAgCUICUgKGoqAgBDAACAPyAl",
-    "IChqKgIAk5SUIjs4AgAgJSAxaiA7OAIAICUgM2ogPCAlIDJqKgIAlCAlICxqKgIAIjtDAACAPyA7k5SUIjs4AgAgJSA0aiA7OAIAICUgNWogJSAp",
-    "aioCACAlICpqKgIAlCAlICdqKgIAQwAAgD8gJSAnaioCAJOUlCI7OAIAICUgNmogOzgCACAlIDdqIDwgJSAsaioCAJQ4AgAgJkEBaiEmDAELCyAA",
-    "QQFqIQAMAQsLC5IBAQN/A0AgACABTkUEQCACIAJBA3FrIQdBACEFA0AgBSAHTkUEQCAFQQJ0IgYgBGogBCAGav0ABAAgAyAGav0ABAD95AH9CwQA",
-    "IAVBBGohBQwBCwsDQCACIAVMRQRAIAVBAnQiBiAEaiAEIAZqKgIAIAMgBmoqAgCSOAIAIAVBAWohBQwBCwsgAEEBaiEADAELCwuLBQECe/0MAAAA",
-    "AAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAA",
-    "MJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB",
-    "/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH9",
-    "8gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBds",
-    "wRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/",
-    "VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA",
-    "8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0",
-    "/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC+wCAQJ7IAD9DON1K0U22le/43UrRTbaV78gACAA",
-    "/fIBIgH98gH9DOB9FQ49bW0/4H0VDj1tbT/98AEgAf3yAf0MPcLmVeMmgr89wuZV4yaCv/3wASAB/fIB/Qz6ECyI9GSWP/oQLIj0ZJY//fABIAH9",
-    "8gH9DBy6oRu6oau/HLqhG7qhq7/98AEgAf3yAf0MERERERERwT8RERERERHBP/3wASAB/fIB/QxVVVVVVVXVv1VVVVVVVdW//fABIAH98gH9DAAA",
-    "AAAAAPA/AAAAAAAA8D/98AH98gH9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAABAAAAAAAAAAED9DAAAAAAAAABAAAAAAAAAAEAgAP3sASIC/fIB",
-    "EAb9DAAAAAAAAPA/AAAAAAAA8D/98AH98wH98QEiAf3tASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1SIAL9DJqZmZmZmbk/mpmZmZmZuT/9Sf1S",
-    "C64IAxN/BHsEfANAIAAgAU5FBEAgAyAAIARsQQN0aiEtIAYgACAHbEEDdGohLiAJIAAgCmxBA3RqIS8gCyAAIAxsQQN0aiEwIA4gACAPbEEDdGoh",
-    "MSARIAAgEmxBA3RqITIgEyAAIBRsQQN0aiEzIBYgACAXbEEDdGohNCAZIAAgGmxBA3RqITUgGyAAIBxsQQN0aiE2IB4gACAfbEEDdGohNyAhIAAg",
-    "ImxBA3RqITggIyAAICRsQQN0aiE5ICUgACAmbEEDdGohOiAnIAAgKGxBA3RqITsgKSAAICpsQQN0aiE8IAIgAkEBcWshPUEAISwDQCAsID1ORQRA",
-    "/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICxBA3QiKyAtav0ABAAgBSArav0ABAD98AEgKyAuav0ABAD98AEgCCArav0ABAD9",
-    "8AH97QEQBv3wAf3zASE+ICsgL2ogPv0LBAAgKyAyav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyArIDBq/QAEACANICtq/QAE",
-    "AP3wASArIDFq/QAEAP3wASAQICtq/QAEAP3wAf3tARAG/fAB/fMBIj/9CwQAICsgNWogKyAzav0ABAAgFSArav0ABAD98AEgKyA0av0ABAD98AEg",
-    "GCArav0ABAD98AEQByJA/QsEACArIDhq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/ICsgNmr9AAQAIB0gK2r9AAQA/fABICsg",
-    "N2r9AAQA/fABICAgK2r9AAQA/fAB/e0BEAb98AH98wEiQf0LBAAgKyA6aiA/ICsgOWr9AAQA/fIBID4gQP3yAf3wASI+/QsEACArIDtqID4QByI+",
-    "/QsEACArIDxqIEEgPv3yAf0LBAAgLEECaiEsDAELCwNAIAIgLExFBEBEAAAAAAAA8D8gLEEDdCIrIC1qKwMAIAUgK2orAwCgICsgLmorAwCgIAgg",
-    "K2orAwCgmv0UEAb9IQBEAAAAAAAA8D+goyFCICsgL2ogQjkDACArIDJqRAAAAAAAAPA/ICsgMGorAwAgDSAraisDAKAgKyAxaisDAKAgECAraisD",
-    "AKCa/RQQBv0hAEQAAAAAAADwP6CjIkM5AwAgKyA1aiArIDNqKwMAIBUgK2orAwCgICsgNGorAwCgIBggK2orAwCg/RQQB/0hACJEOQMAICsgOGpE",
-    "AAAAAAAA8D8gKyA2aisDACAdICtqKwMAoCArIDdqKwMAoCAgICtqKwMAoJr9FBAG/SEARAAAAAAAAPA/oKMiRTkDACArIDpqIEMgKyA5aisDAKIg",
-    "QiBEoqAiQjkDACArIDtqIEL9FBAH/SEAIkI5AwAgKyA8aiBFIEKiOQMAICxBAWohLAwBCwsgAEEBaiEADAELCwu5AQEGfwNAIAAgAU5FBEAgAyAA",
-    "IARsQQN0aiELIAUgACAGbEEDdGohDCAHIAAgCGxBA3RqIQ0gAiACQQFxayEOQQAhCQNAIAkgDk5FBEAgCUEDdCIKIA1qIAogC2r9AAQAIAogDGr9",
-    "AAQA/fAB/QsEACAJQQJqIQkMAQsLA0AgAiAJTEUEQCAJQQN0IgogDWogCiALaisDACAKIAxqKwMAoDkDACAJQQFqIQkMAQsLIABBAWohAAwBCwsL",
-    "kAgDFH8CewJ8A0AgACABTkUEQCADIAAgBGxBA3RqIS0gBSAAIAZsQQN0aiEpIAcgACAIbEEDdGohJyAJIAAgCmxBA3RqISogCyAAIAxsQQN0aiEo",
-    "IA0gACAObEEDdGohKyAPIAAgEGxBA3RqIS4gESAAIBJsQQN0aiEvIBMgACAUbEEDdGohMCAVIAAgFmxBA3RqITEgFyAAIBhsQQN0aiEyIBkgACAa",
-    "bEEDdGohLCAbIAAgHGxBA3RqITMgHSAAIB5sQQN0aiE0IB8gACAgbEEDdGohNSAhIAAgImxBA3RqITYgIyAAICRsQQN0aiE3IAIgAkEBcWshOEEA",
-    "ISYDQCAmIDhORQRAICZBA3QiJSAtav0ABAAgJSApav0ABAAgJSAnav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gJSAqav0ABAAiOSA5/fIB/fEB",
-    "/fIB/fABIjogJSAoav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gJSArav0ABAAiOSA5/fIB/fEB/fIBITkgJSAuaiA5/QsEACAlIC9qIDn9CwQA",
-    "ICUgMGogOiAlICtq/QAEAP3yASAlIChq/QAEAP0MAAAAAAAA8D8AAAAAAADwPyAlIChq/QAEAP3xAf3yAf3yASI5/QsEACAlIDFqIDn9CwQAICUg",
-    "M2ogOiAlIDJq/QAEAP3yASAlICxq/QAEACI5/QwAAAAAAADwPwAAAAAAAPA/IDn98QH98gH98gEiOf0LBAAgJSA0aiA5/QsEACAlIDVqICUgKWr9",
-    "AAQAICUgKmr9AAQA/fIBICUgJ2r9AAQA/QwAAAAAAADwPwAAAAAAAPA/ICUgJ2r9AAQA/fEB/fIB/fIBIjn9CwQAICUgNmogOf0LBAAgJSA3aiA6",
-    "ICUgLGr9AAQA/fIB/QsEACAmQQJqISYMAQsLA0AgAiAmTEUEQCAmQQN0IiUgLWorAwAgJSApaisDACAlICdqKwMAokQAAAAAAADwPyAlICpqKwMA",
-    "IjsgO6KhoqAiPCAlIChqKwMAokQAAAAAAADwPyAlICtqKwMAIjsgO6KhoiE7ICUgLmogOzkDACAlIC9qIDs5AwAgJSAwaiA8ICUgK2orAwCiICUg",
-    "KGorAwBEAAAAAAAA8D8gJSAoaisDAKGioiI7OQMAICUgMWogOzkDACAlIDNqIDwgJSAyaisDAKIgJSAsaisDACI7RAAAAAAAAPA/IDuhoqIiOzkD",
-    "ACAlIDRqIDs5AwAgJSA1aiAlIClqKwMAICUgKmorAwCiICUgJ2orAwBEAAAAAAAA8D8gJSAnaisDAKGioiI7OQMAICUgNmogOzkDACAlIDdqIDwg",
-    "JSAsaisDAKI5AwAgJkEBaiEmDAELCyAAQQFqIQAMAQsLC5IBAQN/A0AgACABTkUEQCACIAJBAXFrIQdBACEFA0AgBSAHTkUEQCAFQQN0IgYgBGog",
-    "BCAGav0ABAAgAyAGav0ABAD98AH9CwQAIAVBAmohBQwBCwsDQCACIAVMRQRAIAVBA3QiBiAEaiAEIAZqKwMAIAMgBmorAwCgOQMAIAVBAWohBQwB",
-    "CwsgAEEBaiEADAELCwsAXgRuYW1lAVcMAAVleHAzMgEGdGFuaDMyAgVmMzJfMAMFZjMyXzEEBWYzMl8zBQVmMzJfNAYFZXhwNjQHBnRhbmg2NAgF",
-    "ZjY0XzAJBWY2NF8xCgVmNjRfMwsFZjY0XzQ=",
+    "AGFzbQEAAAABeQZgAXsBe2Arf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/fwBgCX9/f39/f39/fwBgJX9/f39/f39/",
+    "f39/f39/f39/f39/f39/f39/f39/f39/f39/f38AYAZ/f39/f38AYAV/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMPDgAAAQIDBAUAAAECAwQF",
+    "B40CIAVmMzJfMAACBWYzMl8xAAMFZjMyXzIAAwVmMzJfMwAEBWYzMl80AAUFZjMyXzUABgVmMzJfNgAGBWYzMl83AAUFZjMyXzgABgVmMzJfOQAG",
+    "BmYzMl8xMAAFBmYzMl8xMQAGBmYzMl8xMgAGBmYzMl8xMwAFBmYzMl8xNAAGBmYzMl8xNQAGBWY2NF8wAAkFZjY0XzEACgVmNjRfMgAKBWY2NF8z",
+    "AAsFZjY0XzQADAVmNjRfNQANBWY2NF82AA0FZjY0XzcADAVmNjRfOAANBWY2NF85AA0GZjY0XzEwAAwGZjY0XzExAA0GZjY0XzEyAA0GZjY0XzEz",
+    "AAwGZjY0XzE0AA0GZjY0XzE1AA0KoDcO6AMBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAgH8AAIB/AACAfwAAgH/9DAENUDkBDVA5AQ1QOQENUDkg",
+    "ACAA/Qw7qrg/O6q4PzuquD87qrg//eYB/Wr9DAAAlsMAAJbDAACWwwAAlsP96QH9DAAAlkMAAJZDAACWQwAAlkP96AEiAv0MAIAxPwCAMT8AgDE/",
+    "AIAxP/3mAf3lASAC/QyDgF65g4BeuYOAXrmDgF65/eYB/eUBIgH95gH9DGELtjphC7Y6YQu2OmELtjr95AEgAf3mAf0MiYgIPImICDyJiAg8iYgI",
+    "PP3kASAB/eYB/Qyrqio9q6oqPauqKj2rqio9/eQBIAH95gH9DKuqKj6rqio+q6oqPquqKj795AEgAf3mAf0MAAAAPwAAAD8AAAA/AAAAP/3kASAB",
+    "/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAv34ASIBQQH9rAEiAv0MfwAAAH8AAAB/AAAAfwAAAP2u",
+    "AUEX/asB/eYBIAEgAv2xAf0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAD9DBhysUIYcrFCGHKxQhhysUL9RP1SIAD9DLTxz8K08c/CtPHP",
+    "wrTxz8L9Q/1SC4QCAQJ7IAD9DNENXb3RDV290Q1dvdENXb0gACAA/eYBIgH95gH9DImICD6JiAg+iYgIPomICD795AEgAf3mAf0Mq6qqvquqqr6r",
+    "qqq+q6qqvv3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQB/eYB/QwAAIA/AACAPwAAgD8AAIA//QwAAABAAAAAQAAAAEAAAABA/QwAAABAAAAA",
+    "QAAAAEAAAABAIAD94AEiAv3mARAA/QwAAIA/AACAPwAAgD8AAIA//eQB/ecB/eUBIgH94QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/UP9UiAC/QzN",
+    "zMw9zczMPc3MzD3NzMw9/UP9UguWCAMTfwR7BH0DQCAAIAFORQRAIAMgACAEbEECdGohLSAGIAAgB2xBAnRqIS4gCSAAIApsQQJ0aiEvIAsgACAM",
+    "bEECdGohMCAOIAAgD2xBAnRqITEgESAAIBJsQQJ0aiEyIBMgACAUbEECdGohMyAWIAAgF2xBAnRqITQgGSAAIBpsQQJ0aiE1IBsgACAcbEECdGoh",
+    "NiAeIAAgH2xBAnRqITcgISAAICJsQQJ0aiE4ICMgACAkbEECdGohOSAlIAAgJmxBAnRqITogJyAAIChsQQJ0aiE7ICkgACAqbEECdGohPCACIAJB",
+    "A3FrIT1BACEsA0AgLCA9TkUEQP0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAsQQJ0IisgLWr9AAQAIAUgK2r9AAQA/eQBICsg",
+    "Lmr9AAQA/eQBIAggK2r9AAQA/eQB/eEBEAD95AH95wEhPiArIC9qID79CwQAICsgMmr9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAA",
+    "gD8gKyAwav0ABAAgDSArav0ABAD95AEgKyAxav0ABAD95AEgECArav0ABAD95AH94QEQAP3kAf3nASI//QsEACArIDVqICsgM2r9AAQAIBUgK2r9",
+    "AAQA/eQBICsgNGr9AAQA/eQBIBggK2r9AAQA/eQBEAEiQP0LBAAgKyA4av0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyArIDZq",
+    "/QAEACAdICtq/QAEAP3kASArIDdq/QAEAP3kASAgICtq/QAEAP3kAf3hARAA/eQB/ecBIkH9CwQAICsgOmogPyArIDlq/QAEAP3mASA+IED95gH9",
+    "5AEiPv0LBAAgKyA7aiA+EAEiPv0LBAAgKyA8aiBBID795gH9CwQAICxBBGohLAwBCwsDQCACICxMRQRAQwAAgD8gLEECdCIrIC1qKgIAIAUgK2oq",
+    "AgCSICsgLmoqAgCSIAggK2oqAgCSjP0TEAD9HwBDAACAP5KVIUIgKyAvaiBCOAIAICsgMmpDAACAPyArIDBqKgIAIA0gK2oqAgCSICsgMWoqAgCS",
+    "IBAgK2oqAgCSjP0TEAD9HwBDAACAP5KVIkM4AgAgKyA1aiArIDNqKgIAIBUgK2oqAgCSICsgNGoqAgCSIBggK2oqAgCS/RMQAf0fACJEOAIAICsg",
+    "OGpDAACAPyArIDZqKgIAIB0gK2oqAgCSICsgN2oqAgCSICAgK2oqAgCSjP0TEAD9HwBDAACAP5KVIkU4AgAgKyA6aiBDICsgOWoqAgCUIEIgRJSS",
+    "IkI4AgAgKyA7aiBC/RMQAf0fACJCOAIAICsgPGogRSBClDgCACAsQQFqISwMAQsLIABBAWohAAwBCwsLuQEBBn8DQCAAIAFORQRAIAMgACAEbEEC",
+    "dGohCyAFIAAgBmxBAnRqIQwgByAAIAhsQQJ0aiENIAIgAkEDcWshDkEAIQkDQCAJIA5ORQRAIAlBAnQiCiANaiAKIAtq/QAEACAKIAxq/QAEAP3k",
+    "Af0LBAAgCUEEaiEJDAELCwNAIAIgCUxFBEAgCUECdCIKIA1qIAogC2oqAgAgCiAMaioCAJI4AgAgCUEBaiEJDAELCyAAQQFqIQAMAQsLC/wHAxR/",
+    "AnsCfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEtIAUgACAGbEECdGohKSAHIAAgCGxBAnRqIScgCSAAIApsQQJ0aiEqIAsgACAMbEECdGohKCANIAAg",
+    "DmxBAnRqISsgDyAAIBBsQQJ0aiEuIBEgACASbEECdGohLyATIAAgFGxBAnRqITAgFSAAIBZsQQJ0aiExIBcgACAYbEECdGohMiAZIAAgGmxBAnRq",
+    "ISwgGyAAIBxsQQJ0aiEzIB0gACAebEECdGohNCAfIAAgIGxBAnRqITUgISAAICJsQQJ0aiE2ICMgACAkbEECdGohNyACIAJBA3FrIThBACEmA0Ag",
+    "JiA4TkUEQCAmQQJ0IiUgLWr9AAQAICUgKWr9AAQAICUgJ2r9AAQA/eYB/QwAAIA/AACAPwAAgD8AAIA/ICUgKmr9AAQAIjkgOf3mAf3lAf3mAf3k",
+    "ASI6ICUgKGr9AAQA/eYB/QwAAIA/AACAPwAAgD8AAIA/ICUgK2r9AAQAIjkgOf3mAf3lAf3mASE5ICUgLmogOf0LBAAgJSAvaiA5/QsEACAlIDBq",
+    "IDogJSArav0ABAD95gEgJSAoav0ABAD9DAAAgD8AAIA/AACAPwAAgD8gJSAoav0ABAD95QH95gH95gEiOf0LBAAgJSAxaiA5/QsEACAlIDNqIDog",
+    "JSAyav0ABAD95gEgJSAsav0ABAAiOf0MAACAPwAAgD8AAIA/AACAPyA5/eUB/eYB/eYBIjn9CwQAICUgNGogOf0LBAAgJSA1aiAlIClq/QAEACAl",
+    "ICpq/QAEAP3mASAlICdq/QAEAP0MAACAPwAAgD8AAIA/AACAPyAlICdq/QAEAP3lAf3mAf3mASI5/QsEACAlIDZqIDn9CwQAICUgN2ogOiAlICxq",
+    "/QAEAP3mAf0LBAAgJkEEaiEmDAELCwNAIAIgJkxFBEAgJkECdCIlIC1qKgIAICUgKWoqAgAgJSAnaioCAJRDAACAPyAlICpqKgIAIjsgO5STlJIi",
+    "PCAlIChqKgIAlEMAAIA/ICUgK2oqAgAiOyA7lJOUITsgJSAuaiA7OAIAICUgL2ogOzgCACAlIDBqIDwgJSAraioCAJQgJSAoaioCAEMAAIA/ICUg",
+    "KGoqAgCTlJQiOzgCACAlIDFqIDs4AgAgJSAzaiA8ICUgMmoqAgCUICUgLGoqAgAiO0MAAIA/IDuTlJQiOzgCACAlIDRqIDs4AgAgJSA1aiAlIClq",
+    "KgIAICUgKmoqAgCUICUgJ2oqAgBDAACAPyAlICdqKgIAk5SUIjs4AgAgJSA2aiA7OAIAICUgN2ogPCAlICxqKgIAlDgCACAmQQFqISYMAQsLIABB",
+    "AWohAAwBCwsL2wEDBH8BewF9IAIgAkEDcWshCQNAIAcgCU5FBEAgB0ECdCEI/QwAAAAAAAAAAAAAAAAAAAAAIQogACEGA0AgASAGTEUEQCAKIAQg",
+    "BSAGbEECdGogCGr9AAQA/eQBIQogBkEBaiEGDAELCyADIAhqIAr9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQhCEMAAAAAIQsgACEGA0Ag",
+    "ASAGTEUEQCALIAQgBSAGbEECdGogCGoqAgCSIQsgBkEBaiEGDAELCyADIAhqIAs4AgAgB0EBaiEHDAELCwuSAQEDfwNAIAAgAU5FBEAgAiACQQNx",
+    "ayEHQQAhBQNAIAUgB05FBEAgBUECdCIGIARqIAQgBmr9AAQAIAMgBmr9AAQA/eQB/QsEACAFQQRqIQUMAQsLA0AgAiAFTEUEQCAFQQJ0IgYgBGog",
+    "BCAGaioCACADIAZqKgIAkjgCACAFQQFqIQUMAQsLIABBAWohAAwBCwsLiwUBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAAAAAAPB/AAAAAAAA8H/9",
+    "DAltqBNGEuY9CW2oE0YS5j0gACAA/Qz+gitlRxX3P/6CK2VHFfc//fIB/ZQB/QwAAAAAADCRwAAAAAAAMJHA/fUB/QwAAAAAADCRQAAAAAAAMJFA",
+    "/fQBIgL9DAAA4P5CLuY/AADg/kIu5j/98gH98QEgAv0Mdjx5Ne856j12PHk17znqPf3yAf3xASIB/fIB/QyY2Pjv2O4hPpjY+O/Y7iE+/fABIAH9",
+    "8gH9DORE9WdF5lo+5ET1Z0XmWj798AEgAf3yAf0MXJ94t09+kj5cn3i3T36SPv3wASAB/fIB/Qw0x1al4x3HPjTHVqXjHcc+/fABIAH98gH9DBqg",
+    "ARqgAfo+GqABGqAB+j798AEgAf3yAf0MGqABGqABKj8aoAEaoAEqP/3wASAB/fIB/QwXbMEWbMFWPxdswRZswVY//fABIAH98gH9DBEREREREYE/",
+    "ERERERERgT/98AEgAf3yAf0MVVVVVVVVpT9VVVVVVVWlP/3wASAB/fIB/QxVVVVVVVXFP1VVVVVVVcU//fABIAH98gH9DAAAAAAAAOA/AAAAAAAA",
+    "4D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAL9/AEiAUEB/awBIgL9xwH9DP8DAAAAAAAA",
+    "/wMAAAAAAAD9zgFBNP3LAf3yASABIAL9sQH9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASAA/QzvOfr+Qi6GQO85+v5CLoZA/Ur9UiAA",
+    "/QxSMC3VEEmHwFIwLdUQSYfA/Un9UgvsAgECeyAA/QzjdStFNtpXv+N1K0U22le/IAAgAP3yASIB/fIB/QzgfRUOPW1tP+B9FQ49bW0//fABIAH9",
+    "8gH9DD3C5lXjJoK/PcLmVeMmgr/98AEgAf3yAf0M+hAsiPRklj/6ECyI9GSWP/3wASAB/fIB/QwcuqEbuqGrvxy6oRu6oau//fABIAH98gH9DBER",
+    "EREREcE/ERERERERwT/98AEgAf3yAf0MVVVVVVVV1b9VVVVVVVXVv/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fAB/fIB/QwAAAAAAADwPwAA",
+    "AAAAAPA//QwAAAAAAAAAQAAAAAAAAABA/QwAAAAAAAAAQAAAAAAAAABAIAD97AEiAv3yARAH/QwAAAAAAADwPwAAAAAAAPA//fAB/fMB/fEBIgH9",
+    "7QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/Un9UiAC/QyamZmZmZm5P5qZmZmZmbk//Un9UguuCAMTfwR7BHwDQCAAIAFORQRAIAMgACAEbEEDdGoh",
+    "LSAGIAAgB2xBA3RqIS4gCSAAIApsQQN0aiEvIAsgACAMbEEDdGohMCAOIAAgD2xBA3RqITEgESAAIBJsQQN0aiEyIBMgACAUbEEDdGohMyAWIAAg",
+    "F2xBA3RqITQgGSAAIBpsQQN0aiE1IBsgACAcbEEDdGohNiAeIAAgH2xBA3RqITcgISAAICJsQQN0aiE4ICMgACAkbEEDdGohOSAlIAAgJmxBA3Rq",
+    "ITogJyAAIChsQQN0aiE7ICkgACAqbEEDdGohPCACIAJBAXFrIT1BACEsA0AgLCA9TkUEQP0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAA",
+    "AADwPyAsQQN0IisgLWr9AAQAIAUgK2r9AAQA/fABICsgLmr9AAQA/fABIAggK2r9AAQA/fAB/e0BEAf98AH98wEhPiArIC9qID79CwQAICsgMmr9",
+    "DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gKyAwav0ABAAgDSArav0ABAD98AEgKyAxav0ABAD98AEgECArav0ABAD98AH97QEQ",
+    "B/3wAf3zASI//QsEACArIDVqICsgM2r9AAQAIBUgK2r9AAQA/fABICsgNGr9AAQA/fABIBggK2r9AAQA/fABEAgiQP0LBAAgKyA4av0MAAAAAAAA",
+    "8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyArIDZq/QAEACAdICtq/QAEAP3wASArIDdq/QAEAP3wASAgICtq/QAEAP3wAf3tARAH/fAB/fMB",
+    "IkH9CwQAICsgOmogPyArIDlq/QAEAP3yASA+IED98gH98AEiPv0LBAAgKyA7aiA+EAgiPv0LBAAgKyA8aiBBID798gH9CwQAICxBAmohLAwBCwsD",
+    "QCACICxMRQRARAAAAAAAAPA/ICxBA3QiKyAtaisDACAFICtqKwMAoCArIC5qKwMAoCAIICtqKwMAoJr9FBAH/SEARAAAAAAAAPA/oKMhQiArIC9q",
+    "IEI5AwAgKyAyakQAAAAAAADwPyArIDBqKwMAIA0gK2orAwCgICsgMWorAwCgIBAgK2orAwCgmv0UEAf9IQBEAAAAAAAA8D+goyJDOQMAICsgNWog",
+    "KyAzaisDACAVICtqKwMAoCArIDRqKwMAoCAYICtqKwMAoP0UEAj9IQAiRDkDACArIDhqRAAAAAAAAPA/ICsgNmorAwAgHSAraisDAKAgKyA3aisD",
+    "AKAgICAraisDAKCa/RQQB/0hAEQAAAAAAADwP6CjIkU5AwAgKyA6aiBDICsgOWorAwCiIEIgRKKgIkI5AwAgKyA7aiBC/RQQCP0hACJCOQMAICsg",
+    "PGogRSBCojkDACAsQQFqISwMAQsLIABBAWohAAwBCwsLuQEBBn8DQCAAIAFORQRAIAMgACAEbEEDdGohCyAFIAAgBmxBA3RqIQwgByAAIAhsQQN0",
+    "aiENIAIgAkEBcWshDkEAIQkDQCAJIA5ORQRAIAlBA3QiCiANaiAKIAtq/QAEACAKIAxq/QAEAP3wAf0LBAAgCUECaiEJDAELCwNAIAIgCUxFBEAg",
+    "CUEDdCIKIA1qIAogC2orAwAgCiAMaisDAKA5AwAgCUEBaiEJDAELCyAAQQFqIQAMAQsLC5AIAxR/AnsCfANAIAAgAU5FBEAgAyAAIARsQQN0aiEt",
+    "IAUgACAGbEEDdGohKSAHIAAgCGxBA3RqIScgCSAAIApsQQN0aiEqIAsgACAMbEEDdGohKCANIAAgDmxBA3RqISsgDyAAIBBsQQN0aiEuIBEgACAS",
+    "bEEDdGohLyATIAAgFGxBA3RqITAgFSAAIBZsQQN0aiExIBcgACAYbEEDdGohMiAZIAAgGmxBA3RqISwgGyAAIBxsQQN0aiEzIB0gACAebEEDdGoh",
+    "NCAfIAAgIGxBA3RqITUgISAAICJsQQN0aiE2ICMgACAkbEEDdGohNyACIAJBAXFrIThBACEmA0AgJiA4TkUEQCAmQQN0IiUgLWr9AAQAICUgKWr9",
+    "AAQAICUgJ2r9AAQA/fIB/QwAAAAAAADwPwAAAAAAAPA/ICUgKmr9AAQAIjkgOf3yAf3xAf3yAf3wASI6ICUgKGr9AAQA/fIB/QwAAAAAAADwPwAA",
+    "AAAAAPA/ICUgK2r9AAQAIjkgOf3yAf3xAf3yASE5ICUgLmogOf0LBAAgJSAvaiA5/QsEACAlIDBqIDogJSArav0ABAD98gEgJSAoav0ABAD9DAAA",
+    "AAAAAPA/AAAAAAAA8D8gJSAoav0ABAD98QH98gH98gEiOf0LBAAgJSAxaiA5/QsEACAlIDNqIDogJSAyav0ABAD98gEgJSAsav0ABAAiOf0MAAAA",
+    "AAAA8D8AAAAAAADwPyA5/fEB/fIB/fIBIjn9CwQAICUgNGogOf0LBAAgJSA1aiAlIClq/QAEACAlICpq/QAEAP3yASAlICdq/QAEAP0MAAAAAAAA",
+    "8D8AAAAAAADwPyAlICdq/QAEAP3xAf3yAf3yASI5/QsEACAlIDZqIDn9CwQAICUgN2ogOiAlICxq/QAEAP3yAf0LBAAgJkECaiEmDAELCwNAIAIg",
+    "JkxFBEAgJkEDdCIlIC1qKwMAICUgKWorAwAgJSAnaisDAKJEAAAAAAAA8D8gJSAqaisDACI7IDuioaKgIjwgJSAoaisDAKJEAAAAAAAA8D8gJSAr",
+    "aisDACI7IDuioaIhOyAlIC5qIDs5AwAgJSAvaiA7OQMAICUgMGogPCAlICtqKwMAoiAlIChqKwMARAAAAAAAAPA/ICUgKGorAwChoqIiOzkDACAl",
+    "IDFqIDs5AwAgJSAzaiA8ICUgMmorAwCiICUgLGorAwAiO0QAAAAAAADwPyA7oaKiIjs5AwAgJSA0aiA7OQMAICUgNWogJSApaisDACAlICpqKwMA",
+    "oiAlICdqKwMARAAAAAAAAPA/ICUgJ2orAwChoqIiOzkDACAlIDZqIDs5AwAgJSA3aiA8ICUgLGorAwCiOQMAICZBAWohJgwBCwsgAEEBaiEADAEL",
+    "CwvfAQMEfwF7AXwgAiACQQFxayEJA0AgByAJTkUEQCAHQQN0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsQQN0",
+    "aiAIav0ABAD98AEhCiAGQQFqIQYMAQsLIAMgCGogCv0LBAAgB0ECaiEHDAELCwNAIAIgB0xFBEAgB0EDdCEIRAAAAAAAAAAAIQsgACEGA0AgASAG",
+    "TEUEQCALIAQgBSAGbEEDdGogCGorAwCgIQsgBkEBaiEGDAELCyADIAhqIAs5AwAgB0EBaiEHDAELCwuSAQEDfwNAIAAgAU5FBEAgAiACQQFxayEH",
+    "QQAhBQNAIAUgB05FBEAgBUEDdCIGIARqIAQgBmr9AAQAIAMgBmr9AAQA/fAB/QsEACAFQQJqIQUMAQsLA0AgAiAFTEUEQCAFQQN0IgYgBGogBCAG",
+    "aisDACADIAZqKwMAoDkDACAFQQFqIQUMAQsLIABBAWohAAwBCwsLAGwEbmFtZQFlDgAFZXhwMzIBBnRhbmgzMgIFZjMyXzADBWYzMl8xBAVmMzJf",
+    "MwUFZjMyXzQGBWYzMl81BwVleHA2NAgGdGFuaDY0CQVmNjRfMAoFZjY0XzELBWY2NF8zDAVmNjRfNA0FZjY0XzU=",
   ].join(""),
 };

@@ -288,16 +288,26 @@ function kernel64<A extends FloatArray>(
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWih
     mm.TN(H, D, T * B, gx0, 0, H, x, 0, D, dp, o_Wih, true);
-    // grad of: h' = softsign(Wih*x + bih + Whh*h + bhh)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * H + i]!;
-      scratch1[i] = sum;
+    // op 1 (sumb): f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(1, T * B, [
+        H, // $n
+        at(scratch1, 0), // $scratch1
+        at(gx0, 0), // $gx0
+        H, // $gx0_stride
+      ]);
+    else {
+      // grad of: h' = softsign(Wih*x + bih + Whh*h + bhh)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * H + i]!;
+        scratch1[i] = sum;
+      }
     }
 
-    // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
+    // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(1, 1, [
+      wl(2, 1, [
         H, // $n
         at(scratch1, 0), // $scratch1
         at(dp, o_bih), // $dbih
@@ -308,9 +318,9 @@ function kernel64<A extends FloatArray>(
       }
     }
 
-    // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+    // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(2, 1, [
+      wl(3, 1, [
         H, // $n
         at(scratch1, 0), // $scratch1
         at(dp, o_bhh), // $dbhh
@@ -524,16 +534,26 @@ function kernel32<A extends FloatArray>(
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWih
     mm.TN(H, D, T * B, gx0, 0, H, x, 0, D, dp, o_Wih, true);
-    // grad of: h' = softsign(Wih*x + bih + Whh*h + bhh)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * H + i]!;
-      scratch1[i] = sum;
+    // op 1 (sumb): f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(1, T * B, [
+        H, // $n
+        at(scratch1, 0), // $scratch1
+        at(gx0, 0), // $gx0
+        H, // $gx0_stride
+      ]);
+    else {
+      // grad of: h' = softsign(Wih*x + bih + Whh*h + bhh)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * H + i]!;
+        scratch1[i] = sum;
+      }
     }
 
-    // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
+    // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(1, 1, [
+      wl(2, 1, [
         H, // $n
         at(scratch1, 0), // $scratch1
         at(dp, o_bih), // $dbih
@@ -544,9 +564,9 @@ function kernel32<A extends FloatArray>(
       }
     }
 
-    // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+    // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(2, 1, [
+      wl(3, 1, [
         H, // $n
         at(scratch1, 0), // $scratch1
         at(dp, o_bhh), // $dbhh
@@ -588,23 +608,30 @@ export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {
   return createKernel32(sizes, B, 1, options);
 }
 
-/** The elementwise loops in WebAssembly (text: rnn-softsign.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
+/** The elementwise loops and whole-vector ops in WebAssembly (text: rnn-softsign.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
 const LOOPS_WASM: LoopsModuleSource = {
   loops: [
     { vector: true, splittable: true },
     { vector: true, splittable: false },
     { vector: true, splittable: false },
+    { vector: true, splittable: false },
   ],
   binary: [
-    "AGFzbQEAAAABFQJgCX9/f39/f39/fwBgBX9/f39/AAISAQNlbnYGbWVtb3J5AgMBgIAEAwUEAAEAAQcxBgVmMzJfMAAABWYzMl8xAAEFZjMyXzIA",
-    "AQVmNjRfMAACBWY2NF8xAAMFZjY0XzIAAwqfBQS5AQEGfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiELIAUgACAGbEECdGohDCAHIAAgCGxBAnRqIQ0g",
-    "AiACQQNxayEOQQAhCQNAIAkgDk5FBEAgCUECdCIKIA1qIAogC2r9AAQAIAogDGr9AAQA/eQB/QsEACAJQQRqIQkMAQsLA0AgAiAJTEUEQCAJQQJ0",
-    "IgogDWogCiALaioCACAKIAxqKgIAkjgCACAJQQFqIQkMAQsLIABBAWohAAwBCwsLkgEBA38DQCAAIAFORQRAIAIgAkEDcWshB0EAIQUDQCAFIAdO",
-    "RQRAIAVBAnQiBiAEaiAEIAZq/QAEACADIAZq/QAEAP3kAf0LBAAgBUEEaiEFDAELCwNAIAIgBUxFBEAgBUECdCIGIARqIAQgBmoqAgAgAyAGaioC",
-    "AJI4AgAgBUEBaiEFDAELCyAAQQFqIQAMAQsLC7kBAQZ/A0AgACABTkUEQCADIAAgBGxBA3RqIQsgBSAAIAZsQQN0aiEMIAcgACAIbEEDdGohDSAC",
-    "IAJBAXFrIQ5BACEJA0AgCSAOTkUEQCAJQQN0IgogDWogCiALav0ABAAgCiAMav0ABAD98AH9CwQAIAlBAmohCQwBCwsDQCACIAlMRQRAIAlBA3Qi",
-    "CiANaiAKIAtqKwMAIAogDGorAwCgOQMAIAlBAWohCQwBCwsgAEEBaiEADAELCwuSAQEDfwNAIAAgAU5FBEAgAiACQQFxayEHQQAhBQNAIAUgB05F",
-    "BEAgBUEDdCIGIARqIAQgBmr9AAQAIAMgBmr9AAQA/fAB/QsEACAFQQJqIQUMAQsLA0AgAiAFTEUEQCAFQQN0IgYgBGogBCAGaisDACADIAZqKwMA",
-    "oDkDACAFQQFqIQUMAQsLIABBAWohAAwBCwsLACQEbmFtZQEdBAAFZjMyXzABBWYzMl8xAgVmNjRfMAMFZjY0XzE=",
+    "AGFzbQEAAAABHgNgCX9/f39/f39/fwBgBn9/f39/fwBgBX9/f39/AAISAQNlbnYGbWVtb3J5AgMBgIAEAwcGAAECAAECB0EIBWYzMl8wAAAFZjMy",
+    "XzEAAQVmMzJfMgACBWYzMl8zAAIFZjY0XzAAAwVmNjRfMQAEBWY2NF8yAAUFZjY0XzMABQrdCAa5AQEGfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiEL",
+    "IAUgACAGbEECdGohDCAHIAAgCGxBAnRqIQ0gAiACQQNxayEOQQAhCQNAIAkgDk5FBEAgCUECdCIKIA1qIAogC2r9AAQAIAogDGr9AAQA/eQB/QsE",
+    "ACAJQQRqIQkMAQsLA0AgAiAJTEUEQCAJQQJ0IgogDWogCiALaioCACAKIAxqKgIAkjgCACAJQQFqIQkMAQsLIABBAWohAAwBCwsL2wEDBH8BewF9",
+    "IAIgAkEDcWshCQNAIAcgCU5FBEAgB0ECdCEI/QwAAAAAAAAAAAAAAAAAAAAAIQogACEGA0AgASAGTEUEQCAKIAQgBSAGbEECdGogCGr9AAQA/eQB",
+    "IQogBkEBaiEGDAELCyADIAhqIAr9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQhCEMAAAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAGbEEC",
+    "dGogCGoqAgCSIQsgBkEBaiEGDAELCyADIAhqIAs4AgAgB0EBaiEHDAELCwuSAQEDfwNAIAAgAU5FBEAgAiACQQNxayEHQQAhBQNAIAUgB05FBEAg",
+    "BUECdCIGIARqIAQgBmr9AAQAIAMgBmr9AAQA/eQB/QsEACAFQQRqIQUMAQsLA0AgAiAFTEUEQCAFQQJ0IgYgBGogBCAGaioCACADIAZqKgIAkjgC",
+    "ACAFQQFqIQUMAQsLIABBAWohAAwBCwsLuQEBBn8DQCAAIAFORQRAIAMgACAEbEEDdGohCyAFIAAgBmxBA3RqIQwgByAAIAhsQQN0aiENIAIgAkEB",
+    "cWshDkEAIQkDQCAJIA5ORQRAIAlBA3QiCiANaiAKIAtq/QAEACAKIAxq/QAEAP3wAf0LBAAgCUECaiEJDAELCwNAIAIgCUxFBEAgCUEDdCIKIA1q",
+    "IAogC2orAwAgCiAMaisDAKA5AwAgCUEBaiEJDAELCyAAQQFqIQAMAQsLC98BAwR/AXsBfCACIAJBAXFrIQkDQCAHIAlORQRAIAdBA3QhCP0MAAAA",
+    "AAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUgBmxBA3RqIAhq/QAEAP3wASEKIAZBAWohBgwBCwsgAyAIaiAK/QsEACAHQQJqIQcM",
+    "AQsLA0AgAiAHTEUEQCAHQQN0IQhEAAAAAAAAAAAhCyAAIQYDQCABIAZMRQRAIAsgBCAFIAZsQQN0aiAIaisDAKAhCyAGQQFqIQYMAQsLIAMgCGog",
+    "CzkDACAHQQFqIQcMAQsLC5IBAQN/A0AgACABTkUEQCACIAJBAXFrIQdBACEFA0AgBSAHTkUEQCAFQQN0IgYgBGogBCAGav0ABAAgAyAGav0ABAD9",
+    "8AH9CwQAIAVBAmohBQwBCwsDQCACIAVMRQRAIAVBA3QiBiAEaiAEIAZqKwMAIAMgBmorAwCgOQMAIAVBAWohBQwBCwsgAEEBaiEADAELCwsAMgRu",
+    "YW1lASsGAAVmMzJfMAEFZjMyXzECBWYzMl8yAwVmNjRfMAQFZjY0XzEFBWY2NF8y",
   ].join(""),
 };

@@ -436,25 +436,45 @@ function kernel64<A extends FloatArray>(
         }
       }
 
-      // grad of: f  = sigmoid(Wf*x + v_f .* c + b_f)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch0[b * H + i]!;
-        dp[o_v_f + i]! += sum;
+      // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(4, B, [
+          H, // $n
+          at(dp, o_v_f), // $dv_f
+          at(scratch0, 0), // $scratch0
+          H, // $scratch0_stride
+        ]);
+      else {
+        // grad of: f  = sigmoid(Wf*x + v_f .* c + b_f)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch0[b * H + i]!;
+          dp[o_v_f + i]! += sum;
+        }
       }
 
-      // grad of: r  = sigmoid(Wr*x + v_r .* c + b_r)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
-        dp[o_v_r + i]! += sum;
+      // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(5, B, [
+          H, // $n
+          at(dp, o_v_r), // $dv_r
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+        ]);
+      else {
+        // grad of: r  = sigmoid(Wr*x + v_r .* c + b_r)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
+          dp[o_v_r + i]! += sum;
+        }
       }
 
       // d(dx) from Wf, Wr, W
       mm.NN(B, 3 * H, H, gx0, t * B * (3 * H), 3 * H, p, o_Wf, dx_1, t * B * H, H, false);
-      // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(4, B, [
+        wl(6, B, [
           H, // $n
           at(scratch2, 0), // $scratch2
           H, // $scratch2_stride
@@ -475,18 +495,38 @@ function kernel64<A extends FloatArray>(
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWf, dWr, dW
     mm.TN(3 * H, H, T * B, gx0, 0, 3 * H, x, 0, H, dp, o_Wf, true);
-    // grad of: f  = sigmoid(Wf*x + v_f .* c + b_f)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
-      dp[o_b_f + i]! += sum;
+    // op 7 (sumb): f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(7, T * B, [
+        H, // $n
+        at(dp, o_b_f), // $db_f
+        at(gx0, 0), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: f  = sigmoid(Wf*x + v_f .* c + b_f)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
+        dp[o_b_f + i]! += sum;
+      }
     }
 
-    // grad of: r  = sigmoid(Wr*x + v_r .* c + b_r)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
-      dp[o_b_r + i]! += sum;
+    // op 8 (sumb): f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(8, T * B, [
+        H, // $n
+        at(dp, o_b_r), // $db_r
+        at(gx0, H), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: r  = sigmoid(Wr*x + v_r .* c + b_r)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
+        dp[o_b_r + i]! += sum;
+      }
     }
 
     dcPrev0.set(carry_c);
@@ -831,25 +871,45 @@ function kernel32<A extends FloatArray>(
         }
       }
 
-      // grad of: f  = sigmoid(Wf*x + v_f .* c + b_f)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch0[b * H + i]!;
-        dp[o_v_f + i]! += sum;
+      // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(4, B, [
+          H, // $n
+          at(dp, o_v_f), // $dv_f
+          at(scratch0, 0), // $scratch0
+          H, // $scratch0_stride
+        ]);
+      else {
+        // grad of: f  = sigmoid(Wf*x + v_f .* c + b_f)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch0[b * H + i]!;
+          dp[o_v_f + i]! += sum;
+        }
       }
 
-      // grad of: r  = sigmoid(Wr*x + v_r .* c + b_r)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
-        dp[o_v_r + i]! += sum;
+      // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(5, B, [
+          H, // $n
+          at(dp, o_v_r), // $dv_r
+          at(scratch1, 0), // $scratch1
+          H, // $scratch1_stride
+        ]);
+      else {
+        // grad of: r  = sigmoid(Wr*x + v_r .* c + b_r)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
+          dp[o_v_r + i]! += sum;
+        }
       }
 
       // d(dx) from Wf, Wr, W
       mm.NN(B, 3 * H, H, gx0, t * B * (3 * H), 3 * H, p, o_Wf, dx_1, t * B * H, H, false);
-      // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
+      // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(4, B, [
+        wl(6, B, [
           H, // $n
           at(scratch2, 0), // $scratch2
           H, // $scratch2_stride
@@ -870,18 +930,38 @@ function kernel32<A extends FloatArray>(
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWf, dWr, dW
     mm.TN(3 * H, H, T * B, gx0, 0, 3 * H, x, 0, H, dp, o_Wf, true);
-    // grad of: f  = sigmoid(Wf*x + v_f .* c + b_f)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
-      dp[o_b_f + i]! += sum;
+    // op 7 (sumb): f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(7, T * B, [
+        H, // $n
+        at(dp, o_b_f), // $db_f
+        at(gx0, 0), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: f  = sigmoid(Wf*x + v_f .* c + b_f)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (3 * H) + i]!;
+        dp[o_b_f + i]! += sum;
+      }
     }
 
-    // grad of: r  = sigmoid(Wr*x + v_r .* c + b_r)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
-      dp[o_b_r + i]! += sum;
+    // op 8 (sumb): f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(8, T * B, [
+        H, // $n
+        at(dp, o_b_r), // $db_r
+        at(gx0, H), // $gx0
+        3 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: r  = sigmoid(Wr*x + v_r .* c + b_r)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
+        dp[o_b_r + i]! += sum;
+      }
     }
 
     dcPrev0.set(carry_c);
@@ -913,85 +993,95 @@ export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {
   return createKernel32(sizes, B, 1, options);
 }
 
-/** The elementwise loops in WebAssembly (text: sru.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
+/** The elementwise loops and whole-vector ops in WebAssembly (text: sru.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
 const LOOPS_WASM: LoopsModuleSource = {
   loops: [
     { vector: false, splittable: false },
     { vector: true, splittable: true },
     { vector: true, splittable: true },
     { vector: true, splittable: true },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
     { vector: true, splittable: true },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
   ],
   binary: [
-    "AGFzbQEAAAABZQZgAXsBe2ADf39/AGAaf39/f39/f39/f39/f39/f39/f39/f39/f38AYAl/f39/f39/f38AYCN/f39/f39/f39/f39/f39/f39/",
-    "f39/f39/f39/f39/f39/fwBgB39/f39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDDQwAAQIDBAUAAQIDBAUHUQoFZjMyXzAAAQVmMzJfMQACBWYz",
-    "Ml8yAAMFZjMyXzMABAVmMzJfNAAFBWY2NF8wAAcFZjY0XzEACAVmNjRfMgAJBWY2NF8zAAoFZjY0XzQACwrkKgzoAwECe/0MAAAAAAAAAAAAAAAA",
-    "AAAAAP0MAACAfwAAgH8AAIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAAIAD9DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbDAACW",
-    "w/3pAf0MAACWQwAAlkMAAJZDAACWQ/3oASIC/QwAgDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3mAf0M",
-    "YQu2OmELtjphC7Y6YQu2Ov3kASAB/eYB/QyJiAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0Mq6oqPquq",
-    "Kj6rqio+q6oqPv3kASAB/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0MAACAPwAAgD8AAIA/",
-    "AACAP/3kASAC/fgBIgFBAf2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH9",
-    "5gEgAP0MGHKxQhhysUIYcrFCGHKxQv1E/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VILQAADQCAAIAFORQRAIAL9DAAAAAAAAAAAAAAAAAAAAAAQ",
-    "AP0fAEMAAABAlEMAAIA/kpE4AgAgAEEBaiEADAELCwvyBQMMfwJ7An0DQCAAIAFORQRAIAMgACAEbEECdGohHSAGIAAgB2xBAnRqIRwgCSAAIAps",
-    "QQJ0aiEeIAsgACAMbEECdGohHyAPIAAgEGxBAnRqISAgESAAIBJsQQJ0aiEhIBMgACAUbEECdGohIiAWIAAgF2xBAnRqISMgGCAAIBlsQQJ0aiEk",
-    "IAIgAkEDcWshJUEAIRsDQCAbICVORQRA/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/IBtBAnQiGiAdav0ABAAgBSAaav0ABAAg",
-    "GiAcav0ABAD95gH95AEgCCAaav0ABAD95AH94QEQAP3kAf3nASEmIBogHmogJv0LBAAgGiAgav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8A",
-    "AIA/AACAPyAaIB9q/QAEACANIBpq/QAEACAaIBxq/QAEAP3mAf3kASAOIBpq/QAEAP3kAf3hARAA/eQB/ecBIif9CwQAIBogImogJiAaIBxq/QAE",
-    "AP3mAf0MAACAPwAAgD8AAIA/AACAPyAm/eUBIBogIWr9AAQA/eYB/eQBIib9CwQAIBogJGogJyAm/eYB/QwAAIA/AACAPwAAgD8AAIA/ICf95QEg",
-    "Ff0JAgAgGiAjav0ABAD95gH95gH95AH9CwQAIBtBBGohGwwBCwsDQCACIBtMRQRAQwAAgD8gG0ECdCIaIB1qKgIAIAUgGmoqAgAgGiAcaioCAJSS",
-    "IAggGmoqAgCSjP0TEAD9HwBDAACAP5KVISggGiAeaiAoOAIAIBogIGpDAACAPyAaIB9qKgIAIA0gGmoqAgAgGiAcaioCAJSSIA4gGmoqAgCSjP0T",
-    "EAD9HwBDAACAP5KVIik4AgAgGiAiaiAoIBogHGoqAgCUQwAAgD8gKJMgGiAhaioCAJSSIig4AgAgGiAkaiApICiUQwAAgD8gKZMgFSoCACAaICNq",
-    "KgIAlJSSOAIAIBtBAWohGwwBCwsgAEEBaiEADAELCwu5AQEGfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiELIAUgACAGbEECdGohDCAHIAAgCGxBAnRq",
-    "IQ0gAiACQQNxayEOQQAhCQNAIAkgDk5FBEAgCUECdCIKIA1qIAogC2r9AAQAIAogDGr9AAQA/eQB/QsEACAJQQRqIQkMAQsLA0AgAiAJTEUEQCAJ",
-    "QQJ0IgogDWogCiALaioCACAKIAxqKgIAkjgCACAJQQFqIQkMAQsLIABBAWohAAwBCwsLvgcDEn8FewV9A0AgACABTkUEQCADIAAgBGxBAnRqISUg",
-    "BSAAIAZsQQJ0aiEpIAcgACAIbEECdGohKiAJIAAgCmxBAnRqISYgCyAAIAxsQQJ0aiErIA0gACAObEECdGohLCAPIAAgEGxBAnRqIScgESAAIBJs",
-    "QQJ0aiEtIBMgACAUbEECdGohKCAVIAAgFmxBAnRqIS4gGSAAIBpsQQJ0aiEvIBsgACAcbEECdGohMCAdIAAgHmxBAnRqITEgHyAAICBsQQJ0aiEy",
-    "ICEgACAibEECdGohMyACIAJBA3FrITRBACEkA0AgJCA0TkUEQP0MAACAPwAAgD8AAIA/AACAPyAkQQJ0IiMgJmr9AAQA/eUBITcgIyAraiAjICVq",
-    "/QAEACI1ICMgKWr9AAQA/eYB/QzXs90/17PdP9ez3T/Xs90/IDUgIyAqav0ABAD95gH95gH95QEgIyAmav0ABAAgN/3mAf3mASI1/QsEACAjIC5q",
-    "ICMgLGr9AAQAICMgJWr9AAQAICMgJmr9AAQA/eYB/eQBIjggIyAnav0ABAAgIyAtav0ABAD95QH95gEgIyAoav0ABAAiNv0MAACAPwAAgD8AAIA/",
-    "AACAPyA2/eUBIjn95gH95gEiNv0LBAAgIyAvaiA1IBcgI2r9AAQA/eYBIDggIyAoav0ABAD95gH95AEgNiAYICNq/QAEAP3mAf3kAf0LBAAgIyAw",
-    "aiA2ICMgJ2r9AAQA/eYB/QsEACAjIDFqIDUgIyAnav0ABAD95gH9CwQAICMgMmogOCA5/eYB/QsEACAjIDNq/QzXs90/17PdP9ez3T/Xs90/ICMg",
-    "JWr9AAQAIDf95gH95gH9CwQAICRBBGohJAwBCwsDQCACICRMRQRAQwAAgD8gJEECdCIjICZqKgIAkyE8ICMgK2ogIyAlaioCACI6ICMgKWoqAgCU",
-    "IDogIyAqaioCAJRD17PdP5STICMgJmoqAgAgPJSUIjo4AgAgIyAuaiAjICxqKgIAICMgJWoqAgAgIyAmaioCAJSSIj0gIyAnaioCACAjIC1qKgIA",
-    "k5QgIyAoaioCACI7QwAAgD8gO5MiPpSUIjs4AgAgIyAvaiA6IBcgI2oqAgCUID0gIyAoaioCAJSSIDsgGCAjaioCAJSSOAIAICMgMGogOyAjICdq",
-    "KgIAlDgCACAjIDFqIDogIyAnaioCAJQ4AgAgIyAyaiA9ID6UOAIAICMgM2ogIyAlaioCACA8lEPXs90/lDgCACAkQQFqISQMAQsLIABBAWohAAwB",
-    "CwsLrAEBBX8DQCAAIAFORQRAIAMgACAEbEECdGohCiAFIAAgBmxBAnRqIQkgAiACQQNxayELQQAhBwNAIAcgC05FBEAgB0ECdCIIIAlqIAggCWr9",
-    "AAQAIAggCmr9AAQA/eQB/QsEACAHQQRqIQcMAQsLA0AgAiAHTEUEQCAHQQJ0IgggCWogCCAJaioCACAIIApqKgIAkjgCACAHQQFqIQcMAQsLIABB",
-    "AWohAAwBCwsLiwUBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAAAAAAPB/AAAAAAAA8H/9DAltqBNGEuY9CW2oE0YS5j0gACAA/Qz+gitlRxX3P/6C",
-    "K2VHFfc//fIB/ZQB/QwAAAAAADCRwAAAAAAAMJHA/fUB/QwAAAAAADCRQAAAAAAAMJFA/fQBIgL9DAAA4P5CLuY/AADg/kIu5j/98gH98QEgAv0M",
-    "djx5Ne856j12PHk17znqPf3yAf3xASIB/fIB/QyY2Pjv2O4hPpjY+O/Y7iE+/fABIAH98gH9DORE9WdF5lo+5ET1Z0XmWj798AEgAf3yAf0MXJ94",
-    "t09+kj5cn3i3T36SPv3wASAB/fIB/Qw0x1al4x3HPjTHVqXjHcc+/fABIAH98gH9DBqgARqgAfo+GqABGqAB+j798AEgAf3yAf0MGqABGqABKj8a",
-    "oAEaoAEqP/3wASAB/fIB/QwXbMEWbMFWPxdswRZswVY//fABIAH98gH9DBEREREREYE/ERERERERgT/98AEgAf3yAf0MVVVVVVVVpT9VVVVVVVWl",
-    "P/3wASAB/fIB/QxVVVVVVVXFP1VVVVVVVcU//fABIAH98gH9DAAAAAAAAOA/AAAAAAAA4D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAB",
-    "/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAL9/AEiAUEB/awBIgL9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASABIAL9sQH9xwH9DP8D",
-    "AAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASAA/QzvOfr+Qi6GQO85+v5CLoZA/Ur9UiAA/QxSMC3VEEmHwFIwLdUQSYfA/Un9UgtIAANAIAAgAU5F",
-    "BEAgAv0MAAAAAAAAAAAAAAAAAAAAABAG/SEARAAAAAAAAABAokQAAAAAAADwP6CfOQMAIABBAWohAAwBCwsLigYDDH8CewJ8A0AgACABTkUEQCAD",
-    "IAAgBGxBA3RqIR0gBiAAIAdsQQN0aiEcIAkgACAKbEEDdGohHiALIAAgDGxBA3RqIR8gDyAAIBBsQQN0aiEgIBEgACASbEEDdGohISATIAAgFGxB",
-    "A3RqISIgFiAAIBdsQQN0aiEjIBggACAZbEEDdGohJCACIAJBAXFrISVBACEbA0AgGyAlTkUEQP0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8A",
-    "AAAAAADwPyAbQQN0IhogHWr9AAQAIAUgGmr9AAQAIBogHGr9AAQA/fIB/fABIAggGmr9AAQA/fAB/e0BEAb98AH98wEhJiAaIB5qICb9CwQAIBog",
-    "IGr9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gGiAfav0ABAAgDSAaav0ABAAgGiAcav0ABAD98gH98AEgDiAaav0ABAD98AH9",
-    "7QEQBv3wAf3zASIn/QsEACAaICJqICYgGiAcav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gJv3xASAaICFq/QAEAP3yAf3wASIm/QsEACAaICRq",
-    "ICcgJv3yAf0MAAAAAAAA8D8AAAAAAADwPyAn/fEBIBX9CgMAIBogI2r9AAQA/fIB/fIB/fAB/QsEACAbQQJqIRsMAQsLA0AgAiAbTEUEQEQAAAAA",
-    "AADwPyAbQQN0IhogHWorAwAgBSAaaisDACAaIBxqKwMAoqAgCCAaaisDAKCa/RQQBv0hAEQAAAAAAADwP6CjISggGiAeaiAoOQMAIBogIGpEAAAA",
-    "AAAA8D8gGiAfaisDACANIBpqKwMAIBogHGorAwCioCAOIBpqKwMAoJr9FBAG/SEARAAAAAAAAPA/oKMiKTkDACAaICJqICggGiAcaisDAKJEAAAA",
-    "AAAA8D8gKKEgGiAhaisDAKKgIig5AwAgGiAkaiApICiiRAAAAAAAAPA/ICmhIBUrAwAgGiAjaisDAKKioDkDACAbQQFqIRsMAQsLIABBAWohAAwB",
-    "CwsLuQEBBn8DQCAAIAFORQRAIAMgACAEbEEDdGohCyAFIAAgBmxBA3RqIQwgByAAIAhsQQN0aiENIAIgAkEBcWshDkEAIQkDQCAJIA5ORQRAIAlB",
-    "A3QiCiANaiAKIAtq/QAEACAKIAxq/QAEAP3wAf0LBAAgCUECaiEJDAELCwNAIAIgCUxFBEAgCUEDdCIKIA1qIAogC2orAwAgCiAMaisDAKA5AwAg",
-    "CUEBaiEJDAELCyAAQQFqIQAMAQsLC84HAxJ/BXsFfANAIAAgAU5FBEAgAyAAIARsQQN0aiElIAUgACAGbEEDdGohKSAHIAAgCGxBA3RqISogCSAA",
-    "IApsQQN0aiEmIAsgACAMbEEDdGohKyANIAAgDmxBA3RqISwgDyAAIBBsQQN0aiEnIBEgACASbEEDdGohLSATIAAgFGxBA3RqISggFSAAIBZsQQN0",
-    "aiEuIBkgACAabEEDdGohLyAbIAAgHGxBA3RqITAgHSAAIB5sQQN0aiExIB8gACAgbEEDdGohMiAhIAAgImxBA3RqITMgAiACQQFxayE0QQAhJANA",
-    "ICQgNE5FBED9DAAAAAAAAPA/AAAAAAAA8D8gJEEDdCIjICZq/QAEAP3xASE3ICMgK2ogIyAlav0ABAAiNSAjIClq/QAEAP3yAf0MqkxY6Hq2+z+q",
-    "TFjoerb7PyA1ICMgKmr9AAQA/fIB/fIB/fEBICMgJmr9AAQAIDf98gH98gEiNf0LBAAgIyAuaiAjICxq/QAEACAjICVq/QAEACAjICZq/QAEAP3y",
-    "Af3wASI4ICMgJ2r9AAQAICMgLWr9AAQA/fEB/fIBICMgKGr9AAQAIjb9DAAAAAAAAPA/AAAAAAAA8D8gNv3xASI5/fIB/fIBIjb9CwQAICMgL2og",
-    "NSAXICNq/QAEAP3yASA4ICMgKGr9AAQA/fIB/fABIDYgGCAjav0ABAD98gH98AH9CwQAICMgMGogNiAjICdq/QAEAP3yAf0LBAAgIyAxaiA1ICMg",
-    "J2r9AAQA/fIB/QsEACAjIDJqIDggOf3yAf0LBAAgIyAzav0MqkxY6Hq2+z+qTFjoerb7PyAjICVq/QAEACA3/fIB/fIB/QsEACAkQQJqISQMAQsL",
-    "A0AgAiAkTEUEQEQAAAAAAADwPyAkQQN0IiMgJmorAwChITwgIyAraiAjICVqKwMAIjogIyApaisDAKIgOiAjICpqKwMAokSqTFjoerb7P6KhICMg",
-    "JmorAwAgPKKiIjo5AwAgIyAuaiAjICxqKwMAICMgJWorAwAgIyAmaisDAKKgIj0gIyAnaisDACAjIC1qKwMAoaIgIyAoaisDACI7RAAAAAAAAPA/",
-    "IDuhIj6ioiI7OQMAICMgL2ogOiAXICNqKwMAoiA9ICMgKGorAwCioCA7IBggI2orAwCioDkDACAjIDBqIDsgIyAnaisDAKI5AwAgIyAxaiA6ICMg",
-    "J2orAwCiOQMAICMgMmogPSA+ojkDACAjIDNqICMgJWorAwAgPKJEqkxY6Hq2+z+iOQMAICRBAWohJAwBCwsgAEEBaiEADAELCwusAQEFfwNAIAAg",
-    "AU5FBEAgAyAAIARsQQN0aiEKIAUgACAGbEEDdGohCSACIAJBAXFrIQtBACEHA0AgByALTkUEQCAHQQN0IgggCWogCCAJav0ABAAgCCAKav0ABAD9",
-    "8AH9CwQAIAdBAmohBwwBCwsDQCACIAdMRQRAIAdBA3QiCCAJaiAIIAlqKwMAIAggCmorAwCgOQMAIAdBAWohBwwBCwsgAEEBaiEADAELCwsAXARu",
-    "YW1lAVUMAAVleHAzMgEFZjMyXzACBWYzMl8xAwVmMzJfMgQFZjMyXzMFBWYzMl80BgVleHA2NAcFZjY0XzAIBWY2NF8xCQVmNjRfMgoFZjY0XzML",
-    "BWY2NF80",
+    "AGFzbQEAAAABbgdgAXsBe2ADf39/AGAaf39/f39/f39/f39/f39/f39/f39/f39/f38AYAl/f39/f39/f38AYCN/f39/f39/f39/f39/f39/f39/",
+    "f39/f39/f39/f39/f39/fwBgBn9/f39/fwBgB39/f39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDDw4AAQIDBAUGAAECAwQFBgeRARIFZjMyXzAA",
+    "AQVmMzJfMQACBWYzMl8yAAMFZjMyXzMABAVmMzJfNAAFBWYzMl81AAUFZjMyXzYABgVmMzJfNwAFBWYzMl84AAUFZjY0XzAACAVmNjRfMQAJBWY2",
+    "NF8yAAoFZjY0XzMACwVmNjRfNAAMBWY2NF81AAwFZjY0XzYADQVmNjRfNwAMBWY2NF84AAwKyC4O6AMBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAA",
+    "gH8AAIB/AACAfwAAgH/9DAENUDkBDVA5AQ1QOQENUDkgACAA/Qw7qrg/O6q4PzuquD87qrg//eYB/Wr9DAAAlsMAAJbDAACWwwAAlsP96QH9DAAA",
+    "lkMAAJZDAACWQwAAlkP96AEiAv0MAIAxPwCAMT8AgDE/AIAxP/3mAf3lASAC/QyDgF65g4BeuYOAXrmDgF65/eYB/eUBIgH95gH9DGELtjphC7Y6",
+    "YQu2OmELtjr95AEgAf3mAf0MiYgIPImICDyJiAg8iYgIPP3kASAB/eYB/Qyrqio9q6oqPauqKj2rqio9/eQBIAH95gH9DKuqKj6rqio+q6oqPquq",
+    "Kj795AEgAf3mAf0MAAAAPwAAAD8AAAA/AAAAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEg",
+    "Av34ASIBQQH9rAEiAv0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAEgAv2xAf0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAD9DBhy",
+    "sUIYcrFCGHKxQhhysUL9RP1SIAD9DLTxz8K08c/CtPHPwrTxz8L9Q/1SC0AAA0AgACABTkUEQCAC/QwAAAAAAAAAAAAAAAAAAAAAEAD9HwBDAAAA",
+    "QJRDAACAP5KROAIAIABBAWohAAwBCwsL8gUDDH8CewJ9A0AgACABTkUEQCADIAAgBGxBAnRqIR0gBiAAIAdsQQJ0aiEcIAkgACAKbEECdGohHiAL",
+    "IAAgDGxBAnRqIR8gDyAAIBBsQQJ0aiEgIBEgACASbEECdGohISATIAAgFGxBAnRqISIgFiAAIBdsQQJ0aiEjIBggACAZbEECdGohJCACIAJBA3Fr",
+    "ISVBACEbA0AgGyAlTkUEQP0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAbQQJ0IhogHWr9AAQAIAUgGmr9AAQAIBogHGr9AAQA",
+    "/eYB/eQBIAggGmr9AAQA/eQB/eEBEAD95AH95wEhJiAaIB5qICb9CwQAIBogIGr9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8g",
+    "GiAfav0ABAAgDSAaav0ABAAgGiAcav0ABAD95gH95AEgDiAaav0ABAD95AH94QEQAP3kAf3nASIn/QsEACAaICJqICYgGiAcav0ABAD95gH9DAAA",
+    "gD8AAIA/AACAPwAAgD8gJv3lASAaICFq/QAEAP3mAf3kASIm/QsEACAaICRqICcgJv3mAf0MAACAPwAAgD8AAIA/AACAPyAn/eUBIBX9CQIAIBog",
+    "I2r9AAQA/eYB/eYB/eQB/QsEACAbQQRqIRsMAQsLA0AgAiAbTEUEQEMAAIA/IBtBAnQiGiAdaioCACAFIBpqKgIAIBogHGoqAgCUkiAIIBpqKgIA",
+    "koz9ExAA/R8AQwAAgD+SlSEoIBogHmogKDgCACAaICBqQwAAgD8gGiAfaioCACANIBpqKgIAIBogHGoqAgCUkiAOIBpqKgIAkoz9ExAA/R8AQwAA",
+    "gD+SlSIpOAIAIBogImogKCAaIBxqKgIAlEMAAIA/ICiTIBogIWoqAgCUkiIoOAIAIBogJGogKSAolEMAAIA/ICmTIBUqAgAgGiAjaioCAJSUkjgC",
+    "ACAbQQFqIRsMAQsLIABBAWohAAwBCwsLuQEBBn8DQCAAIAFORQRAIAMgACAEbEECdGohCyAFIAAgBmxBAnRqIQwgByAAIAhsQQJ0aiENIAIgAkED",
+    "cWshDkEAIQkDQCAJIA5ORQRAIAlBAnQiCiANaiAKIAtq/QAEACAKIAxq/QAEAP3kAf0LBAAgCUEEaiEJDAELCwNAIAIgCUxFBEAgCUECdCIKIA1q",
+    "IAogC2oqAgAgCiAMaioCAJI4AgAgCUEBaiEJDAELCyAAQQFqIQAMAQsLC74HAxJ/BXsFfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiElIAUgACAGbEEC",
+    "dGohKSAHIAAgCGxBAnRqISogCSAAIApsQQJ0aiEmIAsgACAMbEECdGohKyANIAAgDmxBAnRqISwgDyAAIBBsQQJ0aiEnIBEgACASbEECdGohLSAT",
+    "IAAgFGxBAnRqISggFSAAIBZsQQJ0aiEuIBkgACAabEECdGohLyAbIAAgHGxBAnRqITAgHSAAIB5sQQJ0aiExIB8gACAgbEECdGohMiAhIAAgImxB",
+    "AnRqITMgAiACQQNxayE0QQAhJANAICQgNE5FBED9DAAAgD8AAIA/AACAPwAAgD8gJEECdCIjICZq/QAEAP3lASE3ICMgK2ogIyAlav0ABAAiNSAj",
+    "IClq/QAEAP3mAf0M17PdP9ez3T/Xs90/17PdPyA1ICMgKmr9AAQA/eYB/eYB/eUBICMgJmr9AAQAIDf95gH95gEiNf0LBAAgIyAuaiAjICxq/QAE",
+    "ACAjICVq/QAEACAjICZq/QAEAP3mAf3kASI4ICMgJ2r9AAQAICMgLWr9AAQA/eUB/eYBICMgKGr9AAQAIjb9DAAAgD8AAIA/AACAPwAAgD8gNv3l",
+    "ASI5/eYB/eYBIjb9CwQAICMgL2ogNSAXICNq/QAEAP3mASA4ICMgKGr9AAQA/eYB/eQBIDYgGCAjav0ABAD95gH95AH9CwQAICMgMGogNiAjICdq",
+    "/QAEAP3mAf0LBAAgIyAxaiA1ICMgJ2r9AAQA/eYB/QsEACAjIDJqIDggOf3mAf0LBAAgIyAzav0M17PdP9ez3T/Xs90/17PdPyAjICVq/QAEACA3",
+    "/eYB/eYB/QsEACAkQQRqISQMAQsLA0AgAiAkTEUEQEMAAIA/ICRBAnQiIyAmaioCAJMhPCAjICtqICMgJWoqAgAiOiAjIClqKgIAlCA6ICMgKmoq",
+    "AgCUQ9ez3T+UkyAjICZqKgIAIDyUlCI6OAIAICMgLmogIyAsaioCACAjICVqKgIAICMgJmoqAgCUkiI9ICMgJ2oqAgAgIyAtaioCAJOUICMgKGoq",
+    "AgAiO0MAAIA/IDuTIj6UlCI7OAIAICMgL2ogOiAXICNqKgIAlCA9ICMgKGoqAgCUkiA7IBggI2oqAgCUkjgCACAjIDBqIDsgIyAnaioCAJQ4AgAg",
+    "IyAxaiA6ICMgJ2oqAgCUOAIAICMgMmogPSA+lDgCACAjIDNqICMgJWoqAgAgPJRD17PdP5Q4AgAgJEEBaiEkDAELCyAAQQFqIQAMAQsLC+4BAwR/",
+    "AXsBfSACIAJBA3FrIQkDQCAHIAlORQRAIAdBAnQhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUgBmxBAnRqIAhq/QAE",
+    "AP3kASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9AAQAIAr95AH9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQhCEMAAAAAIQsgACEGA0AgASAG",
+    "TEUEQCALIAQgBSAGbEECdGogCGoqAgCSIQsgBkEBaiEGDAELCyADIAhqIgYgBioCACALkjgCACAHQQFqIQcMAQsLC6wBAQV/A0AgACABTkUEQCAD",
+    "IAAgBGxBAnRqIQogBSAAIAZsQQJ0aiEJIAIgAkEDcWshC0EAIQcDQCAHIAtORQRAIAdBAnQiCCAJaiAIIAlq/QAEACAIIApq/QAEAP3kAf0LBAAg",
+    "B0EEaiEHDAELCwNAIAIgB0xFBEAgB0ECdCIIIAlqIAggCWoqAgAgCCAKaioCAJI4AgAgB0EBaiEHDAELCyAAQQFqIQAMAQsLC4sFAQJ7/QwAAAAA",
+    "AAAAAAAAAAAAAAAA/QwAAAAAAADwfwAAAAAAAPB//QwJbagTRhLmPQltqBNGEuY9IAAgAP0M/oIrZUcV9z/+gitlRxX3P/3yAf2UAf0MAAAAAAAw",
+    "kcAAAAAAADCRwP31Af0MAAAAAAAwkUAAAAAAADCRQP30ASIC/QwAAOD+Qi7mPwAA4P5CLuY//fIB/fEBIAL9DHY8eTXvOeo9djx5Ne856j398gH9",
+    "8QEiAf3yAf0MmNj479juIT6Y2Pjv2O4hPv3wASAB/fIB/QzkRPVnReZaPuRE9WdF5lo+/fABIAH98gH9DFyfeLdPfpI+XJ94t09+kj798AEgAf3y",
+    "Af0MNMdWpeMdxz40x1al4x3HPv3wASAB/fIB/QwaoAEaoAH6PhqgARqgAfo+/fABIAH98gH9DBqgARqgASo/GqABGqABKj/98AEgAf3yAf0MF2zB",
+    "FmzBVj8XbMEWbMFWP/3wASAB/fIB/QwRERERERGBPxEREREREYE//fABIAH98gH9DFVVVVVVVaU/VVVVVVVVpT/98AEgAf3yAf0MVVVVVVVVxT9V",
+    "VVVVVVXFP/3wASAB/fIB/QwAAAAAAADgPwAAAAAAAOA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADw",
+    "P/3wASAC/fwBIgFBAf2sASIC/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgASAC/bEB/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9",
+    "ywH98gEgAP0M7zn6/kIuhkDvOfr+Qi6GQP1K/VIgAP0MUjAt1RBJh8BSMC3VEEmHwP1J/VILSAADQCAAIAFORQRAIAL9DAAAAAAAAAAAAAAAAAAA",
+    "AAAQB/0hAEQAAAAAAAAAQKJEAAAAAAAA8D+gnzkDACAAQQFqIQAMAQsLC4oGAwx/AnsCfANAIAAgAU5FBEAgAyAAIARsQQN0aiEdIAYgACAHbEED",
+    "dGohHCAJIAAgCmxBA3RqIR4gCyAAIAxsQQN0aiEfIA8gACAQbEEDdGohICARIAAgEmxBA3RqISEgEyAAIBRsQQN0aiEiIBYgACAXbEEDdGohIyAY",
+    "IAAgGWxBA3RqISQgAiACQQFxayElQQAhGwNAIBsgJU5FBED9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gG0EDdCIaIB1q/QAE",
+    "ACAFIBpq/QAEACAaIBxq/QAEAP3yAf3wASAIIBpq/QAEAP3wAf3tARAH/fAB/fMBISYgGiAeaiAm/QsEACAaICBq/QwAAAAAAADwPwAAAAAAAPA/",
+    "/QwAAAAAAADwPwAAAAAAAPA/IBogH2r9AAQAIA0gGmr9AAQAIBogHGr9AAQA/fIB/fABIA4gGmr9AAQA/fAB/e0BEAf98AH98wEiJ/0LBAAgGiAi",
+    "aiAmIBogHGr9AAQA/fIB/QwAAAAAAADwPwAAAAAAAPA/ICb98QEgGiAhav0ABAD98gH98AEiJv0LBAAgGiAkaiAnICb98gH9DAAAAAAAAPA/AAAA",
+    "AAAA8D8gJ/3xASAV/QoDACAaICNq/QAEAP3yAf3yAf3wAf0LBAAgG0ECaiEbDAELCwNAIAIgG0xFBEBEAAAAAAAA8D8gG0EDdCIaIB1qKwMAIAUg",
+    "GmorAwAgGiAcaisDAKKgIAggGmorAwCgmv0UEAf9IQBEAAAAAAAA8D+goyEoIBogHmogKDkDACAaICBqRAAAAAAAAPA/IBogH2orAwAgDSAaaisD",
+    "ACAaIBxqKwMAoqAgDiAaaisDAKCa/RQQB/0hAEQAAAAAAADwP6CjIik5AwAgGiAiaiAoIBogHGorAwCiRAAAAAAAAPA/ICihIBogIWorAwCioCIo",
+    "OQMAIBogJGogKSAookQAAAAAAADwPyApoSAVKwMAIBogI2orAwCioqA5AwAgG0EBaiEbDAELCyAAQQFqIQAMAQsLC7kBAQZ/A0AgACABTkUEQCAD",
+    "IAAgBGxBA3RqIQsgBSAAIAZsQQN0aiEMIAcgACAIbEEDdGohDSACIAJBAXFrIQ5BACEJA0AgCSAOTkUEQCAJQQN0IgogDWogCiALav0ABAAgCiAM",
+    "av0ABAD98AH9CwQAIAlBAmohCQwBCwsDQCACIAlMRQRAIAlBA3QiCiANaiAKIAtqKwMAIAogDGorAwCgOQMAIAlBAWohCQwBCwsgAEEBaiEADAEL",
+    "CwvOBwMSfwV7BXwDQCAAIAFORQRAIAMgACAEbEEDdGohJSAFIAAgBmxBA3RqISkgByAAIAhsQQN0aiEqIAkgACAKbEEDdGohJiALIAAgDGxBA3Rq",
+    "ISsgDSAAIA5sQQN0aiEsIA8gACAQbEEDdGohJyARIAAgEmxBA3RqIS0gEyAAIBRsQQN0aiEoIBUgACAWbEEDdGohLiAZIAAgGmxBA3RqIS8gGyAA",
+    "IBxsQQN0aiEwIB0gACAebEEDdGohMSAfIAAgIGxBA3RqITIgISAAICJsQQN0aiEzIAIgAkEBcWshNEEAISQDQCAkIDRORQRA/QwAAAAAAADwPwAA",
+    "AAAAAPA/ICRBA3QiIyAmav0ABAD98QEhNyAjICtqICMgJWr9AAQAIjUgIyApav0ABAD98gH9DKpMWOh6tvs/qkxY6Hq2+z8gNSAjICpq/QAEAP3y",
+    "Af3yAf3xASAjICZq/QAEACA3/fIB/fIBIjX9CwQAICMgLmogIyAsav0ABAAgIyAlav0ABAAgIyAmav0ABAD98gH98AEiOCAjICdq/QAEACAjIC1q",
+    "/QAEAP3xAf3yASAjIChq/QAEACI2/QwAAAAAAADwPwAAAAAAAPA/IDb98QEiOf3yAf3yASI2/QsEACAjIC9qIDUgFyAjav0ABAD98gEgOCAjIChq",
+    "/QAEAP3yAf3wASA2IBggI2r9AAQA/fIB/fAB/QsEACAjIDBqIDYgIyAnav0ABAD98gH9CwQAICMgMWogNSAjICdq/QAEAP3yAf0LBAAgIyAyaiA4",
+    "IDn98gH9CwQAICMgM2r9DKpMWOh6tvs/qkxY6Hq2+z8gIyAlav0ABAAgN/3yAf3yAf0LBAAgJEECaiEkDAELCwNAIAIgJExFBEBEAAAAAAAA8D8g",
+    "JEEDdCIjICZqKwMAoSE8ICMgK2ogIyAlaisDACI6ICMgKWorAwCiIDogIyAqaisDAKJEqkxY6Hq2+z+ioSAjICZqKwMAIDyioiI6OQMAICMgLmog",
+    "IyAsaisDACAjICVqKwMAICMgJmorAwCioCI9ICMgJ2orAwAgIyAtaisDAKGiICMgKGorAwAiO0QAAAAAAADwPyA7oSI+oqIiOzkDACAjIC9qIDog",
+    "FyAjaisDAKIgPSAjIChqKwMAoqAgOyAYICNqKwMAoqA5AwAgIyAwaiA7ICMgJ2orAwCiOQMAICMgMWogOiAjICdqKwMAojkDACAjIDJqID0gPqI5",
+    "AwAgIyAzaiAjICVqKwMAIDyiRKpMWOh6tvs/ojkDACAkQQFqISQMAQsLIABBAWohAAwBCwsL8gEDBH8BewF8IAIgAkEBcWshCQNAIAcgCU5FBEAg",
+    "B0EDdCEI/QwAAAAAAAAAAAAAAAAAAAAAIQogACEGA0AgASAGTEUEQCAKIAQgBSAGbEEDdGogCGr9AAQA/fABIQogBkEBaiEGDAELCyADIAhqIgYg",
+    "Bv0ABAAgCv3wAf0LBAAgB0ECaiEHDAELCwNAIAIgB0xFBEAgB0EDdCEIRAAAAAAAAAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAGbEEDdGogCGor",
+    "AwCgIQsgBkEBaiEGDAELCyADIAhqIgYgBisDACALoDkDACAHQQFqIQcMAQsLC6wBAQV/A0AgACABTkUEQCADIAAgBGxBA3RqIQogBSAAIAZsQQN0",
+    "aiEJIAIgAkEBcWshC0EAIQcDQCAHIAtORQRAIAdBA3QiCCAJaiAIIAlq/QAEACAIIApq/QAEAP3wAf0LBAAgB0ECaiEHDAELCwNAIAIgB0xFBEAg",
+    "B0EDdCIIIAlqIAggCWorAwAgCCAKaisDAKA5AwAgB0EBaiEHDAELCyAAQQFqIQAMAQsLCwBqBG5hbWUBYw4ABWV4cDMyAQVmMzJfMAIFZjMyXzED",
+    "BWYzMl8yBAVmMzJfMwUFZjMyXzQGBWYzMl82BwVleHA2NAgFZjY0XzAJBWY2NF8xCgVmNjRfMgsFZjY0XzMMBWY2NF80DQVmNjRfNg==",
   ].join(""),
 };

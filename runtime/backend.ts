@@ -22,7 +22,7 @@ export interface WasmModuleSource {
   readonly binary: string;
 }
 
-/** A cell's elementwise loops (embedded in generated/<cell>.ts): per loop, its shape, and the base64 binary. */
+/** A cell's elementwise loops and whole-vector ops (embedded in generated/<cell>.ts): per function, its shape, and the base64 binary. */
 export interface LoopsModuleSource {
   readonly loops: readonly { readonly vector: boolean; readonly splittable: boolean }[];
   readonly binary: string;

@@ -15,12 +15,12 @@ export const BUDGETS: Readonly<Record<string, number>> = {
   "src/interop": 1_300,
   "src/train": 1_900,
   nn: 2_400, // layers, optimizers, fit, model files: the library API over any kernel module (issue #17)
-  codegen: 3_500, // with the PyTorch emitter, codegen/pytorch.ts: its hoisted backward, load_cellforge and save_cellforge (issue #16)
+  codegen: 3_750, // with the PyTorch emitter, codegen/pytorch.ts: its hoisted backward, load_cellforge and save_cellforge (issue #16); the whole-vector ops in WebAssembly, codegen/wasmops.ts (issue #14)
   check: 1_100,
   cli: 1_800, // generate for any cells, its config and --watch (issue #13), export (issue #16), eval --backend/--precision (issue #15), train --data (issue #17), convert to and from safetensors with --layer, --direction, --dtype (issue #15)
   plugin: 200, // the bundler plugin (unplugin) and the types of its imports (issue #13)
   dsl: 700,
-  generated: 30_500, // the TypeScript kernels (28 cells with sLSTM); their WebAssembly text is "generated (wat)"
+  generated: 34_500, // the TypeScript kernels (28 cells with sLSTM), each whole-vector op a call to its WebAssembly function besides its loop (issue #14: 30 489 lines before); their WebAssembly text is "generated (wat)"
 };
 
 /** Who may import whom: each folder's allowed targets (itself always). */

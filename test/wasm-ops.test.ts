@@ -16,6 +16,9 @@ import { cellWasm } from "../codegen/emit.ts";
 import type { Operand, Stage } from "../codegen/schedule.ts";
 import { checkKernels } from "../check/kernelcheck.ts";
 import { simdAvailable } from "../runtime/memory.ts";
+import { loadCell } from "../src/load.ts";
+import { wasmStage } from "../codegen/emit.ts";
+import { expectKernelsPass } from "./kernels.ts";
 
 const base = {
   doc: "a test cell for the WebAssembly loops (test/wasm-ops.test.ts)",
@@ -117,4 +120,40 @@ describe.runIf(simdAvailable())("every elementwise op on the wasm path", () => {
       for (const r of rows) expect(r.pass, `${cell.name}: ${r.what}: ${r.maxErr}`).toBe(true);
     }
   });
+});
+
+// The whole-vector ops (codegen/wasmops.ts): sums over a row and over the batch, broadcasts, slices,
+// pads and concatenations, on the wasm path against the TypeScript loops (expectKernelsPass: wasm f64
+// = ts f64 = the reference, f32 close, 2 threads = 1 thread bit for bit, finite differences), at sizes
+// that leave remainders after the vectors.
+describe.runIf(simdAvailable())("every whole-vector op on the wasm path", () => {
+  const ops = compileCell({
+    ...base,
+    name: "wasm-vector-ops",
+    equations: `
+      z = concat(x, h)
+      u = Wa*x + Ua*h + concat(ba, bb)
+      n = (u - mean(u)) ./ sqrt(var(u) + 1)
+      a = slice(n, 0, H)
+      g = sigmoid(slice(n, H, H) + sum(z) / 8)
+      h' = tanh(a) .* g + 0.1 * sum(a .* g)
+    `,
+    params: { Wa: ["2*H", "D"], Ua: ["2*H", "H"], ba: "H", bb: "H" },
+  } as unknown as Parameters<typeof compileCell>[0]);
+
+  it("a cell with sum, mean, var, slice and concat: every op stage has its WebAssembly function", () => {
+    const plan = buildPlan(ops, deriveBackward(ops));
+    const stages = [plan.fwdSetup, plan.prologue, plan.fwdStep, plan.bwdSetup, plan.bwdStep, plan.epilogue].flatMap((p) => [...p.stages]);
+    const opStages = stages.filter((st) => st.kind === "op");
+    expect(new Set(opStages.map((st) => st.kind === "op" && st.node.op))).toEqual(new Set(["sum", "sumb", "bcast", "slice", "pad", "concat"]));
+    for (const st of opStages) expect(wasmStage(st, 0), st.kind === "op" ? st.node.op : "").not.toBeNull();
+  });
+
+  it("a cell with sum, mean, var, slice and concat: the kernels agree", async () => {
+    await expectKernelsPass(ops, [{ B: 1, T: 1, sizes: { D: 3, H: 7 } }, { B: 3, T: 3, sizes: { D: 3, H: 7 } }, { B: 5, T: 2, sizes: { D: 6, H: 2 } }]);
+  }, 120_000);
+
+  it("lstm-layernorm: the kernels agree", async () => {
+    await expectKernelsPass(await loadCell("dsl/lstm-layernorm.ts"), [{ B: 3, T: 3, sizes: { D: 5, H: 7 } }, { B: 4, T: 2, sizes: { D: 4, H: 8 } }]);
+  }, 120_000);
 });
