@@ -2,6 +2,8 @@
 import type { Cell } from "../src/cell.ts";
 import type { BackwardStep } from "../src/backward.ts";
 import { type Node, topo } from "../src/ir.ts";
+import { dimValue } from "../src/dims.ts";
+import type { Sizes } from "../src/eval.ts";
 import { paramLayout } from "./layout.ts";
 import { Namer, sizeIdent } from "./names.ts";
 import {
@@ -49,9 +51,9 @@ export function buildPlan(cell: Cell, bw: BackwardStep): FullPlan {
     if (!t) temps.set(n, (t = namer.fresh(`t${temps.size + 1}`)));
     return t;
   };
-  const decl = (want: string, size: Expr, role: BufferDecl["role"]) => {
+  const decl = (want: string, size: Expr, role: BufferDecl["role"], holds?: Node) => {
     const name = namer.fresh(want);
-    buffers.push({ name, size, role });
+    buffers.push(holds ? { name, size, role, holds } : { name, size, role });
     return name;
   };
   const inputVar = new Map(cell.inputs.map((x) => [x, namer.fresh(x.attrs.name!)]));
@@ -121,7 +123,7 @@ export function buildPlan(cell: Cell, bw: BackwardStep): FullPlan {
     const known = stepGiven.get(n);
     if (known) { savedPlace.set(n, known); continue; }
     // the tape of a value is named after it: `tape_r` holds r, `tape_t1` the unnamed t1
-    const buf = decl(`tape_${names.get(n) ?? temp(n)}`, `T * B * ${vecN(n)}`, "tape");
+    const buf = decl(`tape_${names.get(n) ?? temp(n)}`, `T * B * ${vecN(n)}`, "tape", n);
     const p: Place = { buf, start: `t * B * ${vecN(n)}`, stride: vecN(n) };
     savedPlace.set(n, p);
     req(fwdRequired, n, { place: p, add: false });
@@ -160,7 +162,7 @@ export function buildPlan(cell: Cell, bw: BackwardStep): FullPlan {
     for (const run of packRuns(pairs, layout)) {
       const key = runKey(run.ws, run.gs);
       if (tapeOf.has(key)) continue;
-      const buf = decl(`gx${tapeOf.size}`, `T * B * ${run.M}`, "tape");
+      const buf = decl(`gx${tapeOf.size}`, `T * B * ${run.M}`, "gtape");
       tapeOf.set(key, { buf, start: "0", stride: run.M });
       stepRunPlaces.set(key, { buf, start: `t * B * ${run.M}`, stride: run.M });
       epiRunPlaces.set(key, { buf, start: "0", stride: run.M });
@@ -244,6 +246,15 @@ export function buildPlan(cell: Cell, bw: BackwardStep): FullPlan {
     vars: { paramOff, inputVar, stateVar, stateOff, initVar, dInitVar, outVar, upVar, dxVar, seedVar, carryVar },
     namer,
   } as FullPlan;
+}
+
+/**
+ * Floats per example per step the forward keeps on its own tapes for the backward: the values of
+ * its "tape" buffers (states and outputs, which the caller's buffers hold, are not counted).
+ */
+export function tapeFloats(plan: KernelPlan, sizes: Sizes): number {
+  const numel = (n: Node) => n.type.shape.reduce((a, d) => a * dimValue(d, sizes), 1);
+  return plan.buffers.reduce((s, b) => s + (b.role === "tape" && b.holds ? numel(b.holds) : 0), 0);
 }
 
 export interface PlanVars {

@@ -85,8 +85,14 @@ export interface Program {
 export interface BufferDecl {
   readonly name: string;
   readonly size: Expr;
-  /** scratch: reused by the memory plan; the rest persist across calls. */
-  readonly role: "scratch" | "tape" | "prologue" | "setup" | "carry" | "seed";
+  /**
+   * scratch: reused by the memory plan; the rest persist across calls. tape: a value the forward
+   * keeps at every step for the backward (`holds`); gtape: gradients the backward keeps at every
+   * step for the epilogue's products over all steps.
+   */
+  readonly role: "scratch" | "tape" | "gtape" | "prologue" | "setup" | "carry" | "seed";
+  /** For a tape: the value it holds, per example, at each step. */
+  readonly holds?: Node;
 }
 
 export interface KernelPlan {
