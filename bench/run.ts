@@ -285,7 +285,7 @@ async function zooMain(values: ReturnType<typeof parseCommandLine>["values"]): P
   const cells = pick(zoo.zooCells(), values.cell, (c) => c, "cell");
   const contenders = pick(["cellforge", "pytorch", "jax-js"], values.contender, (c) => c, "contender of the zoo");
   if (values["no-gemm"] || values["no-export"]) usage("--no-gemm and --no-export are for the GRU/LSTM tables, not --zoo");
-  const budget: Budget = { ...DEFAULT_BUDGET };
+  const budget: Budget = { ...DEFAULT_BUDGET, minWarmups: zoo.ZOO_MIN_WARMUPS };
   if (values.budget !== undefined) {
     const s = Number(values.budget);
     if (!(s > 0)) usage(`--budget wants a positive number of seconds, not "${values.budget}"`);

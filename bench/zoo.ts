@@ -26,6 +26,12 @@ export const ZOO_WORKLOADS = ["W1", "W2"];
 /** Cells also timed on two threads, at W1. */
 export const TWO_THREAD_CELLS = ["lstm-layernorm", "gru-layernorm"];
 const BACKEND = "wasm";
+/**
+ * Warm-up calls before any timing, at least (timing.ts's minWarmups, also in the Python peers): the
+ * layer-norm cells' fwd+bwd took 4-5 calls to reach their steady speed on the loaded 2-core machine
+ * (1209, 1061, 319, 212 ms … then 53), and TorchScript specialises over its first calls.
+ */
+export const ZOO_MIN_WARMUPS = 8;
 /** The seed of every cell's case (parameters, inputs, initial states, upstream). */
 const SEED = 14;
 
@@ -338,7 +344,7 @@ export function zooIntro(budget: Budget): string {
     `  Peers of the custom cells (scripts/bench-torch.py, bench/zoo-peers.ts): PyTorch eager and TorchScript`,
     `  (torch.jit.script of the same module: a Python loop over steps, autograd backward; nn.RNN for rnn), one thread,`,
     `  and jax-js for lstm-layernorm; "eager/cf" etc.: the peer's f+b time over cellforge's in this run (above 1, cellforge`,
-    `  is faster). Medians of runs made after warm-up, as many as fit in ${budget.measureMs / 1000} s (at least ${budget.minRuns}).`,
+    `  is faster). Medians of runs made after warm-up (at least ${budget.minWarmups ?? 1} calls), as many as fit in ${budget.measureMs / 1000} s (at least ${budget.minRuns}).`,
   ].join("\n");
 }
 
