@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 
 const E2E = [
   "backends", // a planted backend's kernels generated, checked and gated (one test 21 s: loading the generator)
+  "bench-zoo-torch", // the zoo bench's PyTorch peers in Python subprocesses, float64 (about 1 s of import torch each)
   "browser", // headless Chromium (skipped, with the reason, when there is none)
   "cli", // every command, spawned
   "convert-safetensors-torch", // safetensors written and read by Python and torch, train --init spawned

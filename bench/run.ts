@@ -47,6 +47,13 @@ const USAGE = `npm run bench [-- options]
   --no-export          skip the exported-to-PyTorch table (run with the pytorch contender, at W1 and W3:
                        cellforge export's modules of lstm-layernorm, gru-layernorm and gru against the
                        same cells hand-written in eager PyTorch and nn.GRU/nn.LSTM; bench/export-pytorch.ts)
+  --zoo                the cell zoo instead: every cell in dsl/ at W1 and W2 on the wasm backend (fwd, fwd+bwd,
+                       their ratio, GFLOP/s, saved floats per step), with PyTorch eager and TorchScript peers
+                       of lstm-layernorm, gru-layernorm, mgu, sru, indrnn-relu and rnn (nn.RNN), and jax-js of
+                       lstm-layernorm, each checked to compute the same cell (the loss check; a FAIL exits 1).
+                       With it, --cell takes cell names (e.g. --cell 'lstm*,sru'), --only W1 or W2, and
+                       --contender cellforge, pytorch or jax-js (cellforge always runs)
+  --markdown           with --zoo, also print the zoo table as the README's markdown
   --json               write the results as JSON: to stdout (the table then goes to stderr;
                        use npm run -s to keep npm's banner out), or to the file given by --out
   --out FILE           with --json, the file to write
@@ -119,6 +126,8 @@ function isExternal(c: Contender | ExternalContender): c is ExternalContender {
 async function main(): Promise<void> {
   const { values } = parseCommandLine();
   if (values.help) return void console.log(USAGE);
+  if (values.zoo) return zooMain(values);
+  if (values.markdown) usage("--markdown goes with --zoo");
 
   const workloads = pick(WORKLOADS, values.only, (w) => w.name, "workload");
   const cells = pick(CELLS, values.cell, (c) => c, "cell");
@@ -267,6 +276,76 @@ async function main(): Promise<void> {
   }
 }
 
+// ── the zoo ──────────────────────────────────────────────────────────────────
+
+async function zooMain(values: ReturnType<typeof parseCommandLine>["values"]): Promise<void> {
+  const zoo = await import("./zoo.ts");
+  const zooWorkloads = WORKLOADS.filter((w) => zoo.ZOO_WORKLOADS.includes(w.name));
+  const workloads = pick(zooWorkloads, values.only, (w) => w.name, "workload of the zoo");
+  const cells = pick(zoo.zooCells(), values.cell, (c) => c, "cell");
+  const contenders = pick(["cellforge", "pytorch", "jax-js"], values.contender, (c) => c, "contender of the zoo");
+  if (values["no-gemm"] || values["no-export"]) usage("--no-gemm and --no-export are for the GRU/LSTM tables, not --zoo");
+  const budget: Budget = { ...DEFAULT_BUDGET, minWarmups: zoo.ZOO_MIN_WARMUPS };
+  if (values.budget !== undefined) {
+    const s = Number(values.budget);
+    if (!(s > 0)) usage(`--budget wants a positive number of seconds, not "${values.budget}"`);
+    budget.measureMs = s * 1000;
+  }
+  if (values.out !== undefined && !values.json) usage("--out goes with --json");
+  const toStdout = !(values.json && values.out === undefined);
+  const say = (s = "") => (toStdout ? process.stdout : process.stderr).write(s + "\n");
+  // long work shows progress: one line rewritten on a terminal, plain lines otherwise
+  const tty = process.stderr.isTTY;
+  const progress = (s: string) => process.stderr.write(tty ? `\r\x1b[2K${s}` : `zoo: ${s}\n`);
+  const started = performance.now();
+  const env = environment(budget);
+  say(zoo.zooIntro(budget));
+  say(headerText(env, budget).split("\n").slice(1, 3).join("\n")); // the machine and the JS packages
+  if (env.loadAverage[0]! > 1.2) say(`  WARNING: load average ${env.loadAverage.map((l) => l.toFixed(2)).join(" ")} before starting: times will be noisy.`);
+  const rows = await zoo.runZoo({
+    cells,
+    workloads,
+    budget,
+    forwardCutoffMs: FORWARD_CUTOFF_MS,
+    peers: { pytorch: contenders.includes("pytorch"), jaxjs: contenders.includes("jax-js") },
+    progress,
+  });
+  if (tty) process.stderr.write("\r\x1b[2K");
+  const endLoad = os.loadavg();
+  say();
+  say(zoo.formatZoo(rows));
+  const checks = rows.flatMap((r) => r.checks);
+  const failedChecks = checks.filter((c) => !c.pass);
+  const failedRows = rows.filter((r) => r.error || r.peers.some((p) => p.status === "failed"));
+  if (checks.length) {
+    say();
+    say(`loss checks (cellforge and each peer on the same parameters, inputs and initial states):`);
+    for (const l of zoo.formatChecks(rows)) say(l);
+  }
+  if (values.markdown) {
+    say();
+    say(zoo.formatZooMarkdown(rows, { start: env.loadAverage, end: endLoad }, budget));
+  }
+  const seconds = (performance.now() - started) / 1000;
+  say();
+  say(`total ${seconds.toFixed(0)} s; load average at the start ${env.loadAverage.map((l) => l.toFixed(2)).join(" ")}, now ${endLoad.map((l) => l.toFixed(2)).join(" ")}`);
+  if (failedChecks.length || failedRows.length) {
+    const what = [
+      ...failedChecks.map((c) => `${rows.find((r) => r.checks.includes(c))!.cell} ${rows.find((r) => r.checks.includes(c))!.workload}: cellforge and ${c.peer} DISAGREE (${c.precision})`),
+      ...failedRows.flatMap((r) => [...(r.error ? [`${r.cell} ${r.workload}: cellforge FAILED: ${r.error}`] : []), ...r.peers.filter((p) => p.status === "failed").map((p) => `${r.cell} ${r.workload}: ${p.name} FAILED: ${p.reason}`)]),
+    ];
+    process.stderr.write(`\nFAIL: ${what.length} problem${what.length === 1 ? "" : "s"}; the times above are not comparable where a check failed:\n${what.map((w) => `  ${w}`).join("\n")}\n`);
+    process.exitCode = 1;
+  }
+  if (values.json) {
+    const json = JSON.stringify({ environment: env, seconds, zoo: rows, loadAtEnd: endLoad }, null, 2);
+    if (values.out !== undefined) {
+      fs.writeFileSync(values.out, json + "\n");
+      say(`JSON written to ${values.out}`);
+    } else process.stdout.write(json + "\n");
+  }
+}
+
 async function runContender(
   c: Contender,
   w: Workload,
@@ -395,6 +474,8 @@ function parseCommandLine() {
         "no-export": { type: "boolean" },
         json: { type: "boolean" },
         out: { type: "string" },
+        zoo: { type: "boolean" },
+        markdown: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
     });

@@ -26,6 +26,12 @@ export interface Budget {
   slowRunMs: number;
   /** cap on warm-up runs */
   maxWarmups: number;
+  /**
+   * warm-up runs made even past the warm-up budget, unless one run is slower than slowRunMs
+   * (default 1: the first call). The zoo asks for more: some kernels take several calls to reach
+   * their steady speed (V8 compiling in the background of a busy machine, TorchScript specialising).
+   */
+  minWarmups?: number;
 }
 
 export const DEFAULT_BUDGET: Budget = {
@@ -70,7 +76,8 @@ export async function measure(
   let last = firstMs;
   while (
     warmups < budget.maxWarmups &&
-    (warmups === 1 ? firstMs <= budget.measureMs : warmSpent + last <= budget.warmupMs)
+    ((warmups === 1 ? firstMs <= budget.measureMs : warmSpent + last <= budget.warmupMs) ||
+      (warmups < (budget.minWarmups ?? 1) && last <= budget.slowRunMs))
   ) {
     t0 = performance.now();
     await fn();

@@ -269,15 +269,6 @@ export interface EmitOptions {
   readonly wasm?: Awaited<ReturnType<typeof cellWasm>>;
   /** Format with prettier (default): for files people read; a kernel made to run in memory skips it. */
   readonly format?: boolean;
-  /**
-   * One kernel body for both precisions (`createKernel`), instead of two copies of it (`kernel64`,
-   * `kernel32`, the default). One body takes 40% fewer lines in generated/, but V8 keeps one set of inline caches
-   * per function: a process that runs both precisions makes every typed-array access in it
-   * polymorphic: float32 after float64 measured 1.56× slower on the ts backend and 1.89× on the wasm
-   * one (lstm-layernorm; gru and lstm 1.0–1.07×). A process that runs one precision measured the same
-   * either way (0.98–1.00×).
-   */
-  readonly sharedBody?: boolean;
 }
 
 export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promise<string> {
@@ -313,8 +304,13 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
     // and each size of a parameter declared with heads, divisible by them (only in a cell that has one)
     ...headChecks.map(({ p, d }) => `checkHeads(spec.name, ${jsLiteral(p.name)}, ${p.heads!.count}, ${jsLiteral(d.key)}, ${dimExpr(d)});`)].join("\n");
 
-  const shared = opts.sharedBody ?? false;
-  const bodies = shared ? { 64: "createKernel", 32: "createKernel" } : { 64: "kernel64", 32: "kernel32" };
+  // One body for both precisions. V8 keeps one set of inline caches per function, so a process that
+  // runs both (the gate does, before a kernel is used) makes its typed-array accesses see two kinds
+  // of array. That once cost 1.6–1.9× in float32 (lstm-layernorm), when its layer norms ran as
+  // TypeScript loops on the wasm path too; with every loop of the wasm path in WebAssembly it
+  // measured within noise of two copies of the body on both backends (gru, lstm-layernorm, rnn;
+  // float32 after float64 in one process, 2026-12-02), at 40% fewer lines.
+  const body = "createKernel";
   const kernelFn = (name: string): StatementStructures => {
     const A = "A";
     const shapes = (n: Node, lead: string) => `${lead}${n.type.shape.map((d) => `×${d.key.replace(/ /g, "")}`).join("")}`;
@@ -430,11 +426,8 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
       name,
       typeParameters: [{ name: "A", constraint: "FloatArray" }],
       docs: [
-        (shared
-          ? "The kernels for batch B and T steps, in the precision of `F` (createKernel64 and createKernel32 below), on the wasm backend"
-          : name === bodies[64]
-            ? "The kernels for batch B and T steps, in the precision of `F` (createKernel64 below; kernel32 is the same text, a copy so that each precision's typed-array accesses stay monomorphic in V8), on the wasm backend"
-            : "The float32 copy of kernel64, the same text: V8 keeps inline caches per function, so one body for both precisions would slow a process that runs both. On the wasm backend") + " (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. " +
+        "The kernels for batch B and T steps, in the precision of `F` (createKernel64 and createKernel32 below), on the wasm backend " +
+          "(WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. " +
           "Memory is allocated here, once; `backward` reads what the last `forward` saved.",
       ],
       parameters: [
@@ -553,20 +546,20 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
           "return p;",
         ],
       },
-      ...(shared ? [kernelFn(bodies[64])] : [kernelFn(bodies[64]), kernelFn(bodies[32])]),
+      kernelFn(body),
       {
         kind: StructureKind.Function, isExported: true, name: "createKernel64",
-        docs: [`The float64 kernels for batch B and T steps (see ${bodies[64]}).`],
+        docs: [`The float64 kernels for batch B and T steps (see ${body}).`],
         parameters: [{ name: "sizes", type: "Sizes" }, { name: "B", type: "number" }, { name: "T", type: "number" }, { name: "options", type: "KernelOptions", initializer: "{}" }],
         returnType: "Kernel<Float64Array>",
-        statements: [`return ${bodies[64]}(64, Float64Array, { NT: gemmNT64, NN: gemmNN64, TN: gemmTN64 }, sizes, B, T, options);`],
+        statements: [`return ${body}(64, Float64Array, { NT: gemmNT64, NN: gemmNN64, TN: gemmTN64 }, sizes, B, T, options);`],
       },
       {
         kind: StructureKind.Function, isExported: true, name: "createKernel32",
-        docs: [`The float32 kernels for batch B and T steps (see ${bodies[32]}).`],
+        docs: [`The float32 kernels for batch B and T steps (see ${body}).`],
         parameters: [{ name: "sizes", type: "Sizes" }, { name: "B", type: "number" }, { name: "T", type: "number" }, { name: "options", type: "KernelOptions", initializer: "{}" }],
         returnType: "Kernel<Float32Array>",
-        statements: [`return ${bodies[32]}(32, Float32Array, { NT: gemmNT32, NN: gemmNN32, TN: gemmTN32 }, sizes, B, T, options);`],
+        statements: [`return ${body}(32, Float32Array, { NT: gemmNT32, NN: gemmNN32, TN: gemmTN32 }, sizes, B, T, options);`],
       },
       {
         kind: StructureKind.Function, isExported: true, name: "createStep64",

@@ -29,7 +29,7 @@ const EMITTER_WORDS = [
   // module scope: imports, exports, types
   "spec", "Sizes", "Inputs", "States", "Outputs", "Grads", "Kernel", "A", "KernelOptions", "LoopsModuleSource",
   "kernelMemory", "GEMM_WASM", "LOOPS_WASM", "Rng", "checkArray", "checkCount", "checkSizes", "initSlice",
-  "FloatArray", "Products", "offsets", "paramLayout", "initParams", "createKernel", "kernel32", "kernel64", "createKernel32", "createKernel64", "createStep32", "createStep64",
+  "FloatArray", "Products", "offsets", "paramLayout", "initParams", "createKernel", "createKernel32", "createKernel64", "createStep32", "createStep64",
   "gemmNN32", "gemmNN64", "gemmNT32", "gemmNT64", "gemmTN32", "gemmTN64",
 ];
 

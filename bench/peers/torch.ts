@@ -65,7 +65,7 @@ export interface Sgemm {
   gflops: number;
 }
 
-interface Reply {
+export interface Reply {
   ok: boolean;
   missing?: string;
   error?: string;
@@ -73,6 +73,8 @@ interface Reply {
   rnn?: ExternalMeasurement;
   gemm?: Sgemm[];
   peak?: { numpy: Sgemm; torch?: Sgemm };
+  /** the zoo's PyTorch peers of one cell (bench/zoo-peers.ts), by kind: "eager", "torchscript" */
+  zoo?: Record<string, unknown>;
 }
 
 /** The interpreter or one of its modules is not there: the row says "not installed". */
@@ -167,7 +169,7 @@ function writeInputs(dir: string, inputs: Inputs): Record<string, string> {
 }
 
 /** Runs the script with one request; throws NotInstalled when Python, numpy or torch is missing. */
-function callPython(request: object): Promise<Reply> {
+export function callPython(request: object): Promise<Reply> {
   return new Promise((resolve, reject) => {
     // the script sets the BLAS thread variables itself, before it imports numpy and torch
     const child = spawn(PYTHON, [SCRIPT], { stdio: ["pipe", "pipe", "pipe"] });
