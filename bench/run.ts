@@ -322,6 +322,14 @@ async function zooMain(values: ReturnType<typeof parseCommandLine>["values"]): P
     say(`loss checks (cellforge and each peer on the same parameters, inputs and initial states):`);
     for (const l of zoo.formatChecks(rows)) say(l);
   }
+  // checkpointing at T = 1,000, for the cells of its table that this run includes
+  const cpCells = zoo.CHECKPOINT_CELLS.filter((c) => cells.includes(c));
+  const checkpointed = contenders.includes("cellforge") && cpCells.length ? await zoo.runCheckpointed(cpCells, budget, progress) : [];
+  if (tty) process.stderr.write("\r\x1b[2K");
+  if (checkpointed.length) {
+    say();
+    for (const l of zoo.formatCheckpointed(checkpointed)) say(l);
+  }
   if (values.markdown) {
     say();
     say(zoo.formatZooMarkdown(rows, { start: env.loadAverage, end: endLoad }, budget));
@@ -329,8 +337,9 @@ async function zooMain(values: ReturnType<typeof parseCommandLine>["values"]): P
   const seconds = (performance.now() - started) / 1000;
   say();
   say(`total ${seconds.toFixed(0)} s; load average at the start ${env.loadAverage.map((l) => l.toFixed(2)).join(" ")}, now ${endLoad.map((l) => l.toFixed(2)).join(" ")}`);
-  if (failedChecks.length || failedRows.length) {
+  if (failedChecks.length || failedRows.length || checkpointed.some((r) => !r.sameBits)) {
     const what = [
+      ...checkpointed.filter((r) => !r.sameBits).map((r) => `${r.cell}: checkpointed gradients DIFFER from the whole backward's`),
       ...failedChecks.map((c) => `${rows.find((r) => r.checks.includes(c))!.cell} ${rows.find((r) => r.checks.includes(c))!.workload}: cellforge and ${c.peer} DISAGREE (${c.precision})`),
       ...failedRows.flatMap((r) => [...(r.error ? [`${r.cell} ${r.workload}: cellforge FAILED: ${r.error}`] : []), ...r.peers.filter((p) => p.status === "failed").map((p) => `${r.cell} ${r.workload}: ${p.name} FAILED: ${p.reason}`)]),
     ];
@@ -338,7 +347,7 @@ async function zooMain(values: ReturnType<typeof parseCommandLine>["values"]): P
     process.exitCode = 1;
   }
   if (values.json) {
-    const json = JSON.stringify({ environment: env, seconds, zoo: rows, loadAtEnd: endLoad }, null, 2);
+    const json = JSON.stringify({ environment: env, seconds, zoo: rows, checkpointed, loadAtEnd: endLoad }, null, 2);
     if (values.out !== undefined) {
       fs.writeFileSync(values.out, json + "\n");
       say(`JSON written to ${values.out}`);

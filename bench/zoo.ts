@@ -15,6 +15,7 @@ import { randomCase, type SequenceCase } from "../src/sequence.ts";
 import { buildPlan, floatsPerStep } from "../codegen/plan.ts";
 import { kernelArgs, loadKernels } from "../check/kernelcheck.ts";
 import type { FloatArray, Kernel, KernelModule } from "../runtime/kernel.ts";
+import { segmentSteps } from "../runtime/checks.ts";
 import { measure, type Budget, type Timing } from "./timing.ts";
 import { measured, type Measured } from "./results.ts";
 import { fmtMs, fmtRate, fmtRatio, formatTable, type Row } from "./table.ts";
@@ -399,6 +400,84 @@ export function formatZooMarkdown(rows: ZooRow[], load: { start: number[]; end: 
     lines.push("", `Loss checks: ${checks.length - failed} of ${checks.length} agree (float64: ${F64_RULE.rel} relative; float32: as printed by the bench).`);
   }
   return lines.join("\n");
+}
+
+// ── checkpointed BPTT at T = 1,000 ──────────────────────────────────────────
+
+/** The cells, and the shape, of the checkpointing table: long sequences, where the saved values dominate memory. */
+export const CHECKPOINT_CELLS = ["gru", "lstm-layernorm"];
+export const CHECKPOINT_SHAPE = { B: 32, D: 128, H: 128, T: 1000 } as const;
+
+export interface CheckpointRow {
+  readonly cell: string;
+  /** KernelOptions.checkpoint, and the steps per segment it gives at T */
+  readonly checkpoint: "sqrt";
+  readonly segment: number;
+  readonly whole: Measured;
+  readonly checkpointed: Measured;
+  /** bytes (float32) of the saved values and the input products: all T steps', and one segment's */
+  readonly bytes: { readonly whole: number; readonly checkpointed: number };
+  /** the checkpointed gradients are the whole backward's, bit for bit (checked on this run's case) */
+  readonly sameBits: boolean;
+}
+
+/**
+ * Each cell of `cells` at B 32, D = H = 128, T = 1,000, whole and checkpointed (segments of ⌈√T⌉
+ * steps) in the same run: forward+backward times, the bytes each keeps, and whether the gradients
+ * agree bit for bit.
+ */
+export async function runCheckpointed(cells: readonly string[], budget: Budget, progress: (s: string) => void): Promise<CheckpointRow[]> {
+  const rows: CheckpointRow[] = [];
+  const { B, T, D, H } = CHECKPOINT_SHAPE;
+  for (const [i, name] of cells.entries()) {
+    const step = (what: string) => progress(`[checkpointing ${i + 1}/${cells.length}] ${name} T=${T}: ${what}`);
+    step("loading");
+    const cell = await loadCell(name);
+    const mod = await loadKernels(cell, { committed: true });
+    const plan = buildPlan(cell, deriveBackward(cell));
+    const sizes: Record<string, number> = cell.sizes.includes("D") ? { D, H } : { H };
+    const c = randomCase(cell, { sizes, B, T, seed: SEED });
+    const perStep = (floatsPerStep(plan, "saved", sizes) + floatsPerStep(plan, "prologue", sizes)) * B * 4;
+    const segment = segmentSteps(name, T, "sqrt");
+    const flops = cellStats(deriveBackward(cell), sizes);
+    const run = async (checkpoint: "sqrt" | undefined, what: string) => {
+      step(what);
+      const k = mod.createKernel32(sizes, B, T, { backend: BACKEND, checkpoint });
+      try {
+        const a = kernelArgs(mod, c, Float32Array);
+        const both = () => {
+          k.forward(a.p, a.inputs, a.initial, a.out);
+          k.backward(a.p, a.inputs, a.initial, a.out, a.upstream, a.grads);
+        };
+        const m = measured(await measure(both, budget), (flops.forwardFlops + flops.backwardFlops) * B * T);
+        both();
+        return { m, grads: Float32Array.from(a.grads.params) };
+      } finally {
+        k.dispose();
+      }
+    };
+    const whole = await run(undefined, "whole");
+    const cp = await run("sqrt", `checkpointed, segments of ${segment} steps`);
+    rows.push({
+      cell: name, checkpoint: "sqrt", segment, whole: whole.m, checkpointed: cp.m,
+      bytes: { whole: perStep * T, checkpointed: perStep * segment },
+      sameBits: whole.grads.every((v, j) => Object.is(v, cp.grads[j])),
+    });
+  }
+  return rows;
+}
+
+export function formatCheckpointed(rows: readonly CheckpointRow[]): string[] {
+  const { B, D, H, T } = CHECKPOINT_SHAPE;
+  const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
+  return [
+    `checkpointed BPTT (KernelOptions.checkpoint: "sqrt"), B=${B} D=${D} H=${H} T=${T}, ${BACKEND}, float32, one thread, same run:`,
+    `  kept: the saved values and the input products, all T steps' (whole) or one segment's; the gradient tapes of the`,
+    `  weight-gradient products stay T steps long in both`,
+    ...rows.map((r) =>
+      `  ${r.cell.padEnd(16)} segments of ${r.segment}: f+b ${fmtMs(r.whole.medianMs)} ms whole, ${fmtMs(r.checkpointed.medianMs)} ms checkpointed (${(r.checkpointed.medianMs / r.whole.medianMs).toFixed(2)}×);` +
+        ` kept ${mb(r.bytes.whole)} -> ${mb(r.bytes.checkpointed)}; gradients ${r.sameBits ? "the same bits" : "DIFFER"}`),
+  ];
 }
 
 export type { Timing };

@@ -84,8 +84,10 @@ describe("a third backend gets checked", () => {
     const cell = await loadCell("rnn");
     const rows = await checkKernels(cell, randomCase(cell, { B: 2, T: 3, seed: 1 }));
     const mine = rows.filter((r) => r.backend === "ts-wrong");
-    // (checkpointed, it is as wrong as whole: the same bits)
-    expect(mine.map((r) => [r.what, r.pass])).toEqual([["ts-wrong f64 = ts f64", false], ["ts-wrong f32 ≈ ts f64", false], ["ts-wrong checkpointed = whole", true]]);
+    // (its checkpointed row compares it with itself, and the fault, once per product call, moves with
+    // the calls a checkpointed kernel makes per segment: that row says nothing either way)
+    expect(mine.map((r) => [r.what, r.pass]).slice(0, 2)).toEqual([["ts-wrong f64 = ts f64", false], ["ts-wrong f32 ≈ ts f64", false]]);
+    expect(mine[2]!.what).toBe("ts-wrong checkpointed = whole");
     // every other row still passes: the fault is blamed on its backend alone
     expect(rows.filter((r) => r.backend !== "ts-wrong").every((r) => r.pass)).toBe(true);
     let err: unknown;
