@@ -132,17 +132,8 @@ async function main(): Promise<void> {
   const workloads = pick(WORKLOADS, values.only, (w) => w.name, "workload");
   const cells = pick(CELLS, values.cell, (c) => c, "cell");
   const entries = pick([...(await cellforgeEntries()), ...PEERS], values.contender, (e) => e.name, "contender");
-  const budget: Budget = { ...DEFAULT_BUDGET };
-  if (values.budget !== undefined) {
-    const s = Number(values.budget);
-    if (!(s > 0)) usage(`--budget wants a positive number of seconds, not "${values.budget}"`);
-    budget.measureMs = s * 1000;
-  }
-  if (values.out !== undefined && !values.json) usage("--out goes with --json");
-
-  // With --json and no --out, stdout carries the JSON alone.
-  const toStdout = !(values.json && values.out === undefined);
-  const say = (s = "") => (toStdout ? process.stdout : process.stderr).write(s + "\n");
+  const budget = budgetOf(values, DEFAULT_BUDGET);
+  const say = sayer(values);
   const status = (s: string) => {
     if (process.stderr.isTTY) process.stderr.write(`\r\x1b[2K${s}`);
   };
@@ -276,6 +267,24 @@ async function main(): Promise<void> {
   }
 }
 
+/** The measuring budget: `base`, with --budget's seconds for the measured runs. */
+function budgetOf(values: ReturnType<typeof parseCommandLine>["values"], base: Budget): Budget {
+  const budget: Budget = { ...base };
+  if (values.budget !== undefined) {
+    const s = Number(values.budget);
+    if (!(s > 0)) usage(`--budget wants a positive number of seconds, not "${values.budget}"`);
+    budget.measureMs = s * 1000;
+  }
+  return budget;
+}
+
+/** Where the tables go: stdout, unless --json without --out gives stdout to the JSON alone (then stderr). */
+function sayer(values: ReturnType<typeof parseCommandLine>["values"]): (s?: string) => void {
+  if (values.out !== undefined && !values.json) usage("--out goes with --json");
+  const toStdout = !(values.json && values.out === undefined);
+  return (s = "") => void (toStdout ? process.stdout : process.stderr).write(s + "\n");
+}
+
 // ── the zoo ──────────────────────────────────────────────────────────────────
 
 async function zooMain(values: ReturnType<typeof parseCommandLine>["values"]): Promise<void> {
@@ -285,15 +294,8 @@ async function zooMain(values: ReturnType<typeof parseCommandLine>["values"]): P
   const cells = pick(zoo.zooCells(), values.cell, (c) => c, "cell");
   const contenders = pick(["cellforge", "pytorch", "jax-js"], values.contender, (c) => c, "contender of the zoo");
   if (values["no-gemm"] || values["no-export"]) usage("--no-gemm and --no-export are for the GRU/LSTM tables, not --zoo");
-  const budget: Budget = { ...DEFAULT_BUDGET, minWarmups: zoo.ZOO_MIN_WARMUPS };
-  if (values.budget !== undefined) {
-    const s = Number(values.budget);
-    if (!(s > 0)) usage(`--budget wants a positive number of seconds, not "${values.budget}"`);
-    budget.measureMs = s * 1000;
-  }
-  if (values.out !== undefined && !values.json) usage("--out goes with --json");
-  const toStdout = !(values.json && values.out === undefined);
-  const say = (s = "") => (toStdout ? process.stdout : process.stderr).write(s + "\n");
+  const budget = budgetOf(values, { ...DEFAULT_BUDGET, minWarmups: zoo.ZOO_MIN_WARMUPS });
+  const say = sayer(values);
   // long work shows progress: one line rewritten on a terminal, plain lines otherwise
   const tty = process.stderr.isTTY;
   const progress = (s: string) => process.stderr.write(tty ? `\r\x1b[2K${s}` : `zoo: ${s}\n`);
