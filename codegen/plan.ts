@@ -104,7 +104,7 @@ export function buildPlan(cell: Cell, bw: BackwardStep): FullPlan {
   // the prologue does the steps s0 … s0 + steps - 1 of a segment at once
   const inputsFrom = new Map<Node, Place>(cell.inputs.map((x) => [x, { buf: inputVar.get(x)!, start: `s0 * B * ${vecN(x)}`, stride: vecN(x) }]));
   const prologue = schedule({
-    name: "prologue", pass: "forward", rows: "steps * B", roots: hoisted, given: new Map([...paramsGiven, ...inputsFrom, ...setupPlace]),
+    name: "prologue", pass: "forward", rows: "steps * B", maxRows: "seg * B", roots: hoisted, given: new Map([...paramsGiven, ...inputsFrom, ...setupPlace]),
     required: new Map(), runPlaces: prologueRuns, layout, paramPlace, gradOf: new Map(), names, temp, comments, alloc,
   });
 

@@ -161,6 +161,8 @@ export interface ScheduleInput {
   /** What the program computes: the forward's values (W'*h is a product of the step), or gradients (notes say d(dh) from W). */
   readonly pass: "forward" | "backward";
   readonly rows: Expr;
+  /** The most rows the program ever runs, which its scratch buffers are sized for: `rows` unless it varies (the prologue's `steps * B`). */
+  readonly maxRows?: Expr;
   readonly roots: readonly Node[];
   /** Values available as buffers. */
   readonly given: ReadonlyMap<Node, Place>;
@@ -278,6 +280,7 @@ const isHeadProduct = (n: Node) => n.op === "bdmatvec" || n.op === "bdmatvecT" |
 /** Schedule the graph of `roots` into stages. */
 export function schedule(inp: ScheduleInput): Program {
   const { given, required, rows } = inp;
+  const maxRows = inp.maxRows ?? rows;
   const gsum = new Map<Node, { mts: Node[]; rest: Node | undefined }>();
   const deps = (n: Node): readonly Node[] => {
     const g = gsum.get(n);
@@ -335,7 +338,7 @@ export function schedule(inp: ScheduleInput): Program {
   };
   const scratchPlace = (n: Node): Place => {
     // filled in once the stage numbers are known
-    return { buf: newScratch(n.type.batched ? mulE(rows, numelExpr(n.type)) : numelExpr(n.type)), start: "0", stride: n.type.batched ? numelExpr(n.type) : "0" };
+    return { buf: newScratch(n.type.batched ? mulE(maxRows, numelExpr(n.type)) : numelExpr(n.type)), start: "0", stride: n.type.batched ? numelExpr(n.type) : "0" };
   };
 
   // runs, decided before any stage so elementwise loops know where to store packed operands
@@ -347,7 +350,7 @@ export function schedule(inp: ScheduleInput): Program {
       if (!r) {
         const single = run.ws.length === 1 && (given.get(run.gs[0]!) ?? undefined);
         const pre = inp.runPlaces?.get(key);
-        const p = pre ?? (single ? single : { buf: newScratch(mulE(rows, run.M)), start: "0", stride: run.M });
+        const p = pre ?? (single ? single : { buf: newScratch(mulE(maxRows, run.M)), start: "0", stride: run.M });
         // the plan stores operands into provided (tape) places itself
         if (!single && !pre) run.gs.forEach((g, i) => {
           const tgt: Store = { place: shift(p, run.offs[i]!), add: false };
@@ -403,7 +406,7 @@ export function schedule(inp: ScheduleInput): Program {
         const req = run.gs.length === 1 && !pre ? (required.get(run.gs[0]!) ?? []).filter((s) => !s.add) : [];
         // a shared vector (a parameter's product with a parameter) is one row, not one per example
         const R = v.type.batched ? rows : "1";
-        const out = pre ?? (req.length === 1 ? req[0]!.place : { buf: newScratch(mulE(R, run.M)), start: "0", stride: v.type.batched ? run.M : "0" });
+        const out = pre ?? (req.length === 1 ? req[0]!.place : { buf: newScratch(mulE(v.type.batched ? maxRows : "1", run.M)), start: "0", stride: v.type.batched ? run.M : "0" });
         run.gs.forEach((n, i) => place.set(n, shift(out, run.offs[i]!)));
         stages.push({ kind: "gemm", form: "NT", rows: R, M: run.M, K: run.K, a: operandPlace(v), b: inp.paramPlace(run.ws[0]!), c: out, accumulate: false, note: `${run.ws.map((w) => w.attrs.name).join(", ")} times ${inp.names.get(v) ?? v.attrs.name ?? "a vector"}` });
         for (const n of run.gs) for (const s of requiredOf(n)) if (!(req.length === 1 && s === req[0])) stages.push({ kind: "copy", from: operandOf(n), space: spaceOf(n), to: s });

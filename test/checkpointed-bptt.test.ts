@@ -6,7 +6,8 @@ import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import type { KernelModule, KernelOptions } from "../runtime/index.ts";
 import { segmentSteps } from "../runtime/index.ts";
-import { type KernelRun, proveKernelText, runKernel } from "../check/kernelcheck.ts";
+import { type KernelRun, loadKernels, proveKernelText, runKernel } from "../check/kernelcheck.ts";
+import { compileCell } from "../src/cell.ts";
 import { KernelRefusedError } from "../check/kernelerror.ts";
 import { randomCase } from "../src/sequence.ts";
 import { loadCell } from "../src/load.ts";
@@ -45,6 +46,23 @@ describe("checkpointed BPTT gives the same bits as the whole backward", () => {
           }
         }
     }, 60_000);
+});
+
+describe("checkpointed BPTT with work in the prologue (its scratch sized for a segment, its rows those of one)", () => {
+  it("g = sigmoid(W*x + b); h' = tanh(U*g + U*h): segments of 1, 2, 3 and √T at T = 7, ts and wasm", async () => {
+    const cell = compileCell({
+      name: "tied-prologue", doc: "a product of a computed input value, in the prologue", sizes: ["D", "H"], inputs: { x: "D" }, state: { h: "H" },
+      params: { W: ["H", "D"], U: ["H", "H"], b: "H" }, equations: "g = sigmoid(W*x + b)\nh' = tanh(U*g + U*h)",
+    });
+    const mod = await loadKernels(cell, { committed: false });
+    const c = randomCase(cell, { B: 3, T: 7, seed: 5, sizes: { D: 4, H: 4 } });
+    for (const backend of ["ts", "wasm"] as const)
+      for (const bits of [64, 32] as const) {
+        const whole = runKernel(mod, c, bits, { backend });
+        for (const checkpoint of [1, 2, 3, "sqrt"] as const)
+          expect(differing(runKernel(mod, c, bits, { backend, checkpoint }), whole), `${backend} f${bits} checkpoint ${checkpoint}`).toBe(0);
+      }
+  }, 60_000);
 });
 
 describe("segmentSteps", () => {

@@ -55,8 +55,8 @@ describe("names", () => {
 
   it("a namer never hands out a kernel word or a name twice", () => {
     const namer = new Namer();
-    const got = ["Math", "s0", "s0", "class", "x", "x_1", "x"].map((w) => namer.fresh(w));
-    expect(got).toEqual(["Math_1", "s0", "s0_1", "class_1", "x", "x_1", "x_2"]);
+    const got = ["Math", "z0", "z0", "class", "s0", "x", "x_1", "x"].map((w) => namer.fresh(w));
+    expect(got).toEqual(["Math_1", "z0", "z0_1", "class_1", "s0_1", "x", "x_1", "x_2"]);
   });
 });
 
