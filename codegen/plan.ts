@@ -4,7 +4,7 @@ import type { BackwardStep } from "../src/backward.ts";
 import { type Node, topo } from "../src/ir.ts";
 import { add } from "../src/ops.ts";
 import { dimValue } from "../src/dims.ts";
-import { paramLayout } from "./layout.ts";
+import { type Layout, paramLayout } from "./layout.ts";
 import { Namer, sizeIdent } from "./names.ts";
 import {
   type BufferDecl, type Expr, type KernelPlan, type Operand, type Place, type Program, type Stage, type Store,
@@ -26,7 +26,50 @@ function roles(roots: readonly Node[]): Map<Node, Set<string>> {
   return r;
 }
 
+/**
+ * The kernel plan of a cell, in three phases: the names (one namer hands out every identifier, in
+ * an order that makes the text deterministic), the forward's programs and where its values live,
+ * then the backward's.
+ */
 export function buildPlan(cell: Cell, bw: BackwardStep): FullPlan {
+  const ctx = namesOf(cell, bw);
+  const fwd = forwardPrograms(ctx);
+  const bwd = backwardPrograms(ctx, fwd);
+  const { layout, buffers, alloc, names, namer, vars } = ctx;
+  return {
+    cell, bw, layout, buffers: [...buffers, ...alloc.decls()], fwdSetup: fwd.fwdSetup, prologue: fwd.prologue, fwdStep: fwd.fwdStep,
+    bwdSetup: bwd.bwdSetup, bwdStep: bwd.bwdStep, epilogue: bwd.epilogue, names, deferredInputs: bwd.deferredInputs,
+    vars: { ...vars, ...bwd.vars },
+    namer,
+  } as FullPlan;
+}
+
+const vecN = (n: Node) => numelExpr(n.type);
+/** Add a store to a node's list of places it must be written to. */
+const req = (m: Map<Node, Store[]>, n: Node, s: Store) => m.set(n, [...(m.get(n) ?? []), s]);
+
+/** What the phases share: the cell, its layout, the one namer and the names it gave, the buffers declared so far. */
+interface PlanContext {
+  readonly cell: Cell;
+  readonly bw: BackwardStep;
+  readonly layout: Layout;
+  readonly namer: Namer;
+  readonly alloc: ReturnType<typeof makeAllocator>;
+  readonly buffers: BufferDecl[];
+  /** Readable names of values (the equations', the derivation's) and the comment each carries. */
+  readonly names: Map<Node, string>;
+  readonly comments: Map<Node, string>;
+  /** A name for an unnamed value, handed out when first asked for. */
+  readonly temp: (n: Node) => string;
+  /** A buffer the kernel allocates once, named after what it holds. */
+  readonly decl: (want: string, size: Expr, role: BufferDecl["role"], values?: readonly Node[]) => string;
+  readonly paramPlace: (w: Node) => Place;
+  /** The kernel's variables the forward needs (the backward adds its own). */
+  readonly vars: Pick<PlanVars, "paramOff" | "inputVar" | "stateVar" | "stateOff" | "initVar" | "dInitVar" | "outVar">;
+}
+
+/** The first phase: every name the forward needs, from one namer, in a fixed order. */
+function namesOf(cell: Cell, bw: BackwardStep): PlanContext {
   const layout = paramLayout(cell);
   const buffers: BufferDecl[] = [];
   // every identifier below comes from one namer; sizes are spelled by sizeIdent everywhere
@@ -44,7 +87,6 @@ export function buildPlan(cell: Cell, bw: BackwardStep): FullPlan {
   for (const [n, nm] of bw.names) if (!names.has(n)) names.set(n, namer.fresh(nm));
   for (const [n, eqs] of bw.origin) if (eqs.length) comments.set(n, eqs.length === 1 ? `grad of: ${eqs[0]!.text}` : `grad of: ${eqs.map((e) => e.lhs).join(", ")}`);
 
-  const vecN = (n: Node) => numelExpr(n.type);
   const temps = new Map<Node, string>();
   const temp = (n: Node): string => {
     let t = temps.get(n);
@@ -64,8 +106,32 @@ export function buildPlan(cell: Cell, bw: BackwardStep): FullPlan {
   const outVar = new Map<string, string>();
   cell.states.forEach((s) => outVar.set(s.attrs.name!, namer.fresh(`${s.attrs.name}Out`)));
   cell.outputs.forEach((o) => outVar.set(o.name, namer.fresh(`${o.name}Out`)));
+  return {
+    cell, bw, layout, namer, alloc, buffers, names, comments, temp, decl, paramPlace,
+    vars: { paramOff, inputVar, stateVar, stateOff, initVar, dInitVar, outVar },
+  };
+}
 
-  // ---------------------------------------------------------------- forward
+/** The forward's programs, and where the backward finds what they computed. */
+interface ForwardPlan {
+  readonly fwdSetup: Program;
+  readonly prologue: Program;
+  readonly fwdStep: Program;
+  readonly paramsGiven: ReadonlyMap<Node, Place>;
+  /** Values of parameters alone, computed once per call (the backward's setup adds to it). */
+  readonly setupPlace: Map<Node, Place>;
+  /** The inputs of all steps, from row 0. */
+  readonly inputsFull: ReadonlyMap<Node, Place>;
+  /** What a step is given: parameters, setup values, its input products, inputs, states. */
+  readonly stepGiven: ReadonlyMap<Node, Place>;
+  /** Where the backward finds each saved value at step t. */
+  readonly savedPlace: ReadonlyMap<Node, Place>;
+}
+
+/** The second phase: the forward's setup, prologue (products with the inputs) and step, and the places of what it saves. */
+function forwardPrograms(ctx: PlanContext): ForwardPlan {
+  const { cell, bw, layout, alloc, names, comments, temp, decl, paramPlace } = ctx;
+  const { inputVar, stateVar, stateOff, outVar } = ctx.vars;
   const fwdRoots = [...cell.next, ...cell.outputs.map((o) => o.node)];
   const fr = roles(fwdRoots);
   const paramOnly = (n: Node) => !isLeaf(n) && [...fr.get(n)!].every((r) => r === "param");
@@ -115,7 +181,6 @@ export function buildPlan(cell: Cell, bw: BackwardStep): FullPlan {
   const outAt = (name: string, n: Node): Place => ({ buf: outVar.get(name)!, start: `t * B * ${vecN(n)}`, stride: vecN(n) });
   const savedPlace = new Map<Node, Place>(); // where the backward finds each saved value at step t
   const fwdRequired = new Map<Node, Store[]>();
-  const req = (m: Map<Node, Store[]>, n: Node, s: Store) => m.set(n, [...(m.get(n) ?? []), s]);
   // the backward finds a new state or an output where the forward wrote it, unless it is a value the
   // step is given anyway (h' = h: the new state is the old one, which the backward reads as such)
   const keep = (n: Node, p: Place) => { if (!savedPlace.has(n) && !stepGiven.has(n)) savedPlace.set(n, p); };
@@ -138,24 +203,57 @@ export function buildPlan(cell: Cell, bw: BackwardStep): FullPlan {
     name: "forward step", pass: "forward", rows: "B", roots: [...cell.equations.map((e) => e.node).filter((n) => fwdNodeSet.has(n)), ...fwdRoots, ...bw.saved.filter((n) => fwdRequired.has(n))], given: stepGiven,
     required: fwdRequired, layout, paramPlace, gradOf: new Map(), names, temp, comments, alloc,
   });
+  return { fwdSetup, prologue, fwdStep, paramsGiven, setupPlace, inputsFull, stepGiven, savedPlace };
+}
 
-  // ---------------------------------------------------------------- backward
-  const gradOfAll = new Map<Node, Node[]>();
-  cell.params.forEach((p, i) => { const g = bw.dParams[i]!; gradOfAll.set(g, [...(gradOfAll.get(g) ?? []), p.node]); });
-
-  // deferred to the epilogue: dW of matrices times an input, and dx when it is only such products
+/**
+ * What the backward leaves to the epilogue, one product over all steps each: the gradient of a
+ * matrix times an input (dW = Σ g xᵀ), and an input's gradient when it is only such products (dx =
+ * Σ Wᵀ g). Their g's are kept for every step (the backward's tapes).
+ */
+function epilogueWork(cell: Cell, bw: BackwardStep) {
   const deferredOuter = cell.params.map((p, i) => [p.node, bw.dParams[i]!] as const)
     .filter(([w, g]) => g.op === "outer" && w.type.shape.length === 2 && g.args[1]!.op === "input" && g.args[1]!.attrs.role === "input" && !isLeaf(g.args[0]!));
   const deferredInputs = new Set<Node>();
   const dxPairs: (readonly [Node, Node])[] = [];
   cell.inputs.forEach((x, i) => {
-    const d = bw.dInputs[i]!;
-    const terms = addTerms(d);
+    const terms = addTerms(bw.dInputs[i]!);
     if (terms.length && terms.every((t) => t.op === "matvecT" && isParam(t.args[0]!) && !isLeaf(t.args[1]!))) {
       deferredInputs.add(x);
       for (const t of terms) dxPairs.push([t.args[0]!, t.args[1]!]);
     }
   });
+  return { deferredOuter, deferredInputs, dxPairs };
+}
+
+/**
+ * The first loops of the backward step: the seed of each new state's gradient, its upstream
+ * gradient at step t plus what flows back from step t + 1 (loops like the others, so a backend
+ * runs them where it runs them).
+ */
+function seedLoops(cell: Cell, bw: BackwardStep, upVar: ReadonlyMap<string, string>, carryVar: ReadonlyMap<Node, string>, bwdGiven: ReadonlyMap<Node, Place>): Stage[] {
+  return cell.states.map((s, i): Stage => {
+    const sum = add(s, s); // the op of the loop's one item; its operands are the two loads
+    const load = (buf: string, start: string): Operand => ({ kind: "load", place: { buf, start, stride: vecN(s) }, type: s.type });
+    return {
+      kind: "loop", space: { batched: true, n: vecN(s) },
+      items: [{
+        node: sum, local: undefined, comment: `the gradient of ${s.attrs.name}' at step t: from upstream, and from step t + 1`,
+        value: { kind: "node", node: sum, args: [load(upVar.get(s.attrs.name!)!, `t * B * ${vecN(s)}`), load(carryVar.get(s)!, "0")] },
+        stores: [{ place: bwdGiven.get(bw.seeds[i]!)!, add: false }],
+      }],
+    };
+  });
+}
+
+/** The third phase: the backward's setup, its step (seeds first) and the epilogue (the products over all steps), and its variables. */
+function backwardPrograms(ctx: PlanContext, fwd: ForwardPlan) {
+  const { cell, bw, layout, namer, alloc, names, comments, temp, decl, paramPlace } = ctx;
+  const { paramsGiven, setupPlace, inputsFull, stepGiven, savedPlace } = fwd;
+  const gradOfAll = new Map<Node, Node[]>();
+  cell.params.forEach((p, i) => { const g = bw.dParams[i]!; gradOfAll.set(g, [...(gradOfAll.get(g) ?? []), p.node]); });
+
+  const { deferredOuter, deferredInputs, dxPairs } = epilogueWork(cell, bw);
   const stepRunPlaces = new Map<string, Place>();
   const epiRunPlaces = new Map<string, Place>();
   const bwdRequired = new Map<Node, Store[]>();
@@ -235,21 +333,7 @@ export function buildPlan(cell: Cell, bw: BackwardStep): FullPlan {
     name: "backward step", pass: "backward", rows: "B", roots: bwdRoots, given: bwdGiven, required: bwdRequired,
     runPlaces: stepRunPlaces, layout, paramPlace, gradOf: stepGradOf, names, temp, comments, alloc,
   });
-  // first, the seed of each new state's gradient: its upstream gradient at step t, plus what flows
-  // back from step t + 1 (a loop like the others, so a backend runs it where it runs them)
-  const seedLoops = cell.states.map((s, i): Stage => {
-    const sum = add(s, s); // the op of the loop's one item; its operands are the two loads
-    const load = (buf: string, start: string): Operand => ({ kind: "load", place: { buf, start, stride: vecN(s) }, type: s.type });
-    return {
-      kind: "loop", space: { batched: true, n: vecN(s) },
-      items: [{
-        node: sum, local: undefined, comment: `the gradient of ${s.attrs.name}' at step t: from upstream, and from step t + 1`,
-        value: { kind: "node", node: sum, args: [load(upVar.get(s.attrs.name!)!, `t * B * ${vecN(s)}`), load(carryVar.get(s)!, "0")] },
-        stores: [{ place: bwdGiven.get(bw.seeds[i]!)!, add: false }],
-      }],
-    };
-  });
-  const bwdStep: Program = { ...bwdSchedule, stages: [...seedLoops, ...bwdSchedule.stages] };
+  const bwdStep: Program = { ...bwdSchedule, stages: [...seedLoops(cell, bw, upVar, carryVar, bwdGiven), ...bwdSchedule.stages] };
   // epilogue: all steps at once
   const epiRequired = new Map<Node, Store[]>();
   const epiGradOf = new Map<Node, Node[]>();
@@ -261,11 +345,7 @@ export function buildPlan(cell: Cell, bw: BackwardStep): FullPlan {
     runPlaces: epiRunPlaces, layout, paramPlace, gradOf: epiGradOf, names, temp, comments, alloc,
   });
 
-  return {
-    cell, bw, layout, buffers: [...buffers, ...alloc.decls()], fwdSetup, prologue, fwdStep, bwdSetup, bwdStep, epilogue, names, deferredInputs,
-    vars: { paramOff, inputVar, stateVar, stateOff, initVar, dInitVar, outVar, upVar, dxVar, seedVar, carryVar },
-    namer,
-  } as FullPlan;
+  return { bwdSetup, bwdStep, epilogue, deferredInputs, vars: { upVar, dxVar, seedVar, carryVar } };
 }
 
 /**
