@@ -40,6 +40,12 @@ const argmax = (v: number[]) => v.indexOf(Math.max(...v));
 const accuracy = (d: Examples, classes: number[]) => classes.filter((c, n) => c === d.y[n]).length / d.y.length;
 
 describe("examples/layers: the user's own cell, trained, saved and run in a browser", () => {
+  it("its committed kernels are what its own generate command writes now (the README's reader reads them)", async () => {
+    const r = await runNode([join(ROOT, "bin", "cellforge.js"), "generate", "examples/layers/cell.ts", "--out", "examples/layers/kernels", "--check"], { cwd: ROOT });
+    expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(r.stdout + r.stderr).toMatch(/up to date/);
+  }, 120_000);
+
   it("train.ts trains above 90% validation accuracy, writes the plot, the model file and data.json, and the reloaded model predicts as the trained one", async () => {
     const r = await tsx("train.ts", dir);
     expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);

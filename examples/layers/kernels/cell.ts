@@ -12,8 +12,10 @@ import {
   Rng,
   checkArray,
   checkCount,
+  checkSeed,
   checkSizes,
   initSlice,
+  segmentSteps,
   type KernelOptions,
   type LoopsModuleSource,
   type Products,
@@ -94,7 +96,7 @@ export function initParams(sizes: Sizes, seed: number): Float64Array {
   const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
   const { total, params } = paramLayout(sizes);
   const p = new Float64Array(total);
-  const rng = new Rng(seed);
+  const rng = new Rng(checkSeed(spec.name, seed));
   const k = 1 / Math.sqrt(H);
   // each parameter's row count: the matrix rules (glorot, orthogonal) see rows × length/rows
   const rows = [H, H, H, H, H, H, H];
@@ -104,8 +106,8 @@ export function initParams(sizes: Sizes, seed: number): Float64Array {
   return p;
 }
 
-/** The kernels for batch B and T steps, in the precision of `F` (createKernel64 below; kernel32 is the same text, a copy so that each precision's typed-array accesses stay monomorphic in V8), on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
-function kernel64<A extends FloatArray>(
+/** The kernels for batch B and T steps, in the precision of `F` (createKernel64 and createKernel32 below), on the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
+function createKernel<A extends FloatArray>(
   bits: 32 | 64,
   F: Float32ArrayConstructor | Float64ArrayConstructor,
   gemm: Products<A>,
@@ -118,6 +120,8 @@ function kernel64<A extends FloatArray>(
   checkCount(spec.name, "B", B);
   checkCount(spec.name, "T", T);
   const { o_Wf, o_Wg, o_Uf, o_Ug, o_pf, o_bf, o_bg, nParams } = offsets(sizes);
+  // steps whose saved values and input products are kept at once: all T, or a segment of them (options.checkpoint)
+  const seg = segmentSteps(spec.name, T, options.checkpoint);
   // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = [
     nParams,
@@ -132,9 +136,9 @@ function kernel64<A extends FloatArray>(
     T * B * D,
     B * H,
     B * H,
-    T * B * (2 * H),
-    T * B * H,
-    T * B * H,
+    seg * B * (2 * H),
+    seg * B * H,
+    seg * B * H,
     T * B * (2 * H),
     B * H,
     B * H,
@@ -162,9 +166,9 @@ function kernel64<A extends FloatArray>(
     dcPrev0: mem.region(B * H),
   };
   // buffers, allocated once: saved values (tapes), packed products, scratch
-  const xp0 = mem.alloc(T * B * (2 * H));
-  const tape_f = mem.alloc(T * B * H);
-  const tape_g = mem.alloc(T * B * H);
+  const xp0 = mem.alloc(seg * B * (2 * H));
+  const tape_f = mem.alloc(seg * B * H);
+  const tape_g = mem.alloc(seg * B * H);
   const gx0 = mem.alloc(T * B * (2 * H));
   const seed_h = mem.alloc(B * H);
   const carry_h = mem.alloc(B * H);
@@ -172,9 +176,84 @@ function kernel64<A extends FloatArray>(
   const carry_c = mem.alloc(B * H);
   const scratch0 = mem.alloc(B * (2 * H));
   const scratch1 = mem.alloc(B * H);
+  // the products with the inputs of steps s0 … s0 + steps - 1 at once: all T in `forward` unless checkpointing
+  function inputProducts(s0: number, steps: number, p: A, x: A): void {
+    // Wf, Wg times x
+    mm.NT(steps * B, 2 * H, D, x, s0 * B * D, D, p, o_Wf, xp0, 0, 2 * H, false);
+  }
+
+  // step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)
+  function forwardStep(t: number, p: A, x: A, hPrev0: A, cPrev0: A, hOut: A, cOut: A): void {
+    const slot = t % seg;
+    const hPrev = t === 0 ? hPrev0 : hOut;
+    const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
+    const cPrev = t === 0 ? cPrev0 : cOut;
+    const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
+    // Uf, Ug times h
+    mm.NT(B, 2 * H, H, hPrev, hPrevAt, H, p, o_Uf, scratch0, 0, 2 * H, false);
+    // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(0, B, [
+        H, // $n
+        at(xp0, slot * B * (2 * H)), // $xp0
+        2 * H, // $xp0_stride
+        at(scratch0, 0), // $scratch0
+        2 * H, // $scratch0_stride
+        at(p, o_pf), // $pf
+        at(cPrev, cPrevAt), // $cPrev
+        H, // $cPrev_stride
+        at(p, o_bf), // $bf
+        at(tape_f, slot * B * H), // $tape_f
+        H, // $tape_f_stride
+        at(xp0, slot * B * (2 * H) + H), // $xp0_2
+        2 * H, // $xp0_2_stride
+        at(scratch0, H), // $scratch0_2
+        2 * H, // $scratch0_2_stride
+        at(p, o_bg), // $bg
+        at(tape_g, slot * B * H), // $tape_g
+        H, // $tape_g_stride
+        at(cOut, t * B * H), // $cOut
+        H, // $cOut_stride
+        at(hOut, t * B * H), // $hOut
+        H, // $hOut_stride
+      ]);
+    else {
+      for (let b = 0; b < B; b++) {
+        const xp0Row = slot * B * (2 * H) + b * (2 * H);
+        const scratch0Row = b * (2 * H);
+        const cPrevRow = cPrevAt + b * H;
+        const tape_fRow = slot * B * H + b * H;
+        const xp0Row2 = slot * B * (2 * H) + H + b * (2 * H);
+        const scratch0Row2 = H + b * (2 * H);
+        const tape_gRow = slot * B * H + b * H;
+        const cOutRow = t * B * H + b * H;
+        const hOutRow = t * B * H + b * H;
+        for (let i = 0; i < H; i++) {
+          // f  = sigmoid(Wf*x + Uf*h + pf .* c + bf)
+          const f =
+            1 /
+            (1 +
+              Math.exp(
+                -(xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_pf + i]! * cPrev[cPrevRow + i]! + p[o_bf + i]!),
+              ));
+          tape_f[tape_fRow + i] = f;
+          // g  = tanh(Wg*x + Ug*h + bg)
+          const g = Math.tanh(xp0[xp0Row2 + i]! + scratch0[scratch0Row2 + i]! + p[o_bg + i]!);
+          tape_g[tape_gRow + i] = g;
+          // c' = f .* c + (1 - f) .* g
+          const c_next = f * cPrev[cPrevRow + i]! + (1 - f) * g;
+          cOut[cOutRow + i] = c_next;
+          // h' = tanh(c')
+          const h_next = Math.tanh(c_next);
+          hOut[hOutRow + i] = h_next;
+        }
+      }
+    }
+  }
+
   function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
     checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
-    mem.begin();
+    mem.begin("forward");
     const p = mem.input(io.p, params);
     checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
@@ -186,78 +265,14 @@ function kernel64<A extends FloatArray>(
     const hOut = mem.output(io.hOut, out.h);
     checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
     const cOut = mem.output(io.cOut, out.c);
-    // all steps at once: the products with the inputs
-    // Wf, Wg times x
-    mm.NT(T * B, 2 * H, D, x, 0, D, p, o_Wf, xp0, 0, 2 * H, false);
     for (let t = 0; t < T; t++) {
-      const hPrev = t === 0 ? hPrev0 : hOut;
-      const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      const cPrev = t === 0 ? cPrev0 : cOut;
-      const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      // Uf, Ug times h
-      mm.NT(B, 2 * H, H, hPrev, hPrevAt, H, p, o_Uf, scratch0, 0, 2 * H, false);
-      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(0, B, [
-          H, // $n
-          at(xp0, t * B * (2 * H)), // $xp0
-          2 * H, // $xp0_stride
-          at(scratch0, 0), // $scratch0
-          2 * H, // $scratch0_stride
-          at(p, o_pf), // $pf
-          at(cPrev, cPrevAt), // $cPrev
-          H, // $cPrev_stride
-          at(p, o_bf), // $bf
-          at(tape_f, t * B * H), // $tape_f
-          H, // $tape_f_stride
-          at(xp0, t * B * (2 * H) + H), // $xp0_2
-          2 * H, // $xp0_2_stride
-          at(scratch0, H), // $scratch0_2
-          2 * H, // $scratch0_2_stride
-          at(p, o_bg), // $bg
-          at(tape_g, t * B * H), // $tape_g
-          H, // $tape_g_stride
-          at(cOut, t * B * H), // $cOut
-          H, // $cOut_stride
-          at(hOut, t * B * H), // $hOut
-          H, // $hOut_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const xp0Row = t * B * (2 * H) + b * (2 * H);
-          const scratch0Row = b * (2 * H);
-          const cPrevRow = cPrevAt + b * H;
-          const tape_fRow = t * B * H + b * H;
-          const xp0Row2 = t * B * (2 * H) + H + b * (2 * H);
-          const scratch0Row2 = H + b * (2 * H);
-          const tape_gRow = t * B * H + b * H;
-          const cOutRow = t * B * H + b * H;
-          const hOutRow = t * B * H + b * H;
-          for (let i = 0; i < H; i++) {
-            // f  = sigmoid(Wf*x + Uf*h + pf .* c + bf)
-            const f =
-              1 /
-              (1 +
-                Math.exp(
-                  -(xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_pf + i]! * cPrev[cPrevRow + i]! + p[o_bf + i]!),
-                ));
-            tape_f[tape_fRow + i] = f;
-            // g  = tanh(Wg*x + Ug*h + bg)
-            const g = Math.tanh(xp0[xp0Row2 + i]! + scratch0[scratch0Row2 + i]! + p[o_bg + i]!);
-            tape_g[tape_gRow + i] = g;
-            // c' = f .* c + (1 - f) .* g
-            const c_next = f * cPrev[cPrevRow + i]! + (1 - f) * g;
-            cOut[cOutRow + i] = c_next;
-            // h' = tanh(c')
-            const h_next = Math.tanh(c_next);
-            hOut[hOutRow + i] = h_next;
-          }
-        }
-      }
+      if (t % seg === 0) inputProducts(t, Math.min(seg, T - t), p, x);
+      forwardStep(t, p, x, hPrev0, cPrev0, hOut, cOut);
     }
 
     mem.flush(io.hOut, out.h);
     mem.flush(io.cOut, out.c);
+    mem.forwarded();
   }
 
   function backward(
@@ -268,8 +283,9 @@ function kernel64<A extends FloatArray>(
     upstream: Outputs<A>,
     grads: Grads<A>,
   ): void {
+    // the values the last forward saved are what this reads: refused before any forward has finished
+    mem.begin("backward");
     checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
-    mem.begin();
     const p = mem.input(io.p, params);
     checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
     const x = mem.input(io.x, inputs.x);
@@ -296,17 +312,71 @@ function kernel64<A extends FloatArray>(
     dp.fill(0);
     carry_h.fill(0);
     carry_c.fill(0);
+    // the first step whose slots hold its values: the last segment's (step 0 unless checkpointing)
+    let onTape = T - 1 - ((T - 1) % seg);
     for (let t = T - 1; t >= 0; t--) {
+      const slot = t % seg;
+      // the first step back into a segment whose slots later steps overwrote: its forward again, from the state before it
+      // (in `out`); the same operations on the same values, so the same bits, and the same states written where they are
+      if (t < onTape) {
+        onTape = t - slot;
+        inputProducts(onTape, slot + 1, p, x);
+        for (let s = onTape; s <= t; s++) forwardStep(s, p, x, hPrev0, cPrev0, hOut, cOut);
+      }
+
       const hPrev = t === 0 ? hPrev0 : hOut;
       const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
       const cPrev = t === 0 ? cPrev0 : cOut;
       const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      // the upstream gradient of each new state, plus what flows back from step t + 1
-      for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
-      for (let k = 0; k < B * H; k++) seed_c[k] = dcUp[t * B * H + k]! + carry_c[k]!;
       // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(1, B, [
+          H, // $n
+          at(dhUp, t * B * H), // $dhUp
+          H, // $dhUp_stride
+          at(carry_h, 0), // $carry_h
+          H, // $carry_h_stride
+          at(seed_h, 0), // $seed_h
+          H, // $seed_h_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const dhUpRow = t * B * H + b * H;
+          const carry_hRow = b * H;
+          const seed_hRow = b * H;
+          for (let i = 0; i < H; i++) {
+            // the gradient of h' at step t: from upstream, and from step t + 1
+            seed_h[seed_hRow + i] = dhUp[dhUpRow + i]! + carry_h[carry_hRow + i]!;
+          }
+        }
+      }
+
+      // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(2, B, [
+          H, // $n
+          at(dcUp, t * B * H), // $dcUp
+          H, // $dcUp_stride
+          at(carry_c, 0), // $carry_c
+          H, // $carry_c_stride
+          at(seed_c, 0), // $seed_c
+          H, // $seed_c_stride
+        ]);
+      else {
+        for (let b = 0; b < B; b++) {
+          const dcUpRow = t * B * H + b * H;
+          const carry_cRow = b * H;
+          const seed_cRow = b * H;
+          for (let i = 0; i < H; i++) {
+            // the gradient of c' at step t: from upstream, and from step t + 1
+            seed_c[seed_cRow + i] = dcUp[dcUpRow + i]! + carry_c[carry_cRow + i]!;
+          }
+        }
+      }
+
+      // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
+      if (wl)
+        wl(3, B, [
           H, // $n
           at(seed_c, 0), // $seed_c
           H, // $seed_c_stride
@@ -314,9 +384,9 @@ function kernel64<A extends FloatArray>(
           H, // $seed_h_stride
           at(hOut, t * B * H), // $hOut
           H, // $hOut_stride
-          at(tape_f, t * B * H), // $tape_f
+          at(tape_f, slot * B * H), // $tape_f
           H, // $tape_f_stride
-          at(tape_g, t * B * H), // $tape_g
+          at(tape_g, slot * B * H), // $tape_g
           H, // $tape_g_stride
           at(gx0, t * B * (2 * H) + H), // $gx0
           2 * H, // $gx0_stride
@@ -339,8 +409,8 @@ function kernel64<A extends FloatArray>(
           const seed_cRow = b * H;
           const seed_hRow = b * H;
           const hOutRow = t * B * H + b * H;
-          const tape_fRow = t * B * H + b * H;
-          const tape_gRow = t * B * H + b * H;
+          const tape_fRow = slot * B * H + b * H;
+          const tape_gRow = slot * B * H + b * H;
           const gx0Row = t * B * (2 * H) + H + b * (2 * H);
           const scratch0Row = H + b * (2 * H);
           const cPrevRow = cPrevAt + b * H;
@@ -376,339 +446,59 @@ function kernel64<A extends FloatArray>(
       mm.NN(B, 2 * H, H, scratch0, 0, 2 * H, p, o_Uf, carry_h, 0, H, false);
       // dUf, dUg
       mm.TN(2 * H, H, B, scratch0, 0, 2 * H, hPrev, hPrevAt, H, dp, o_Uf, true);
-      // grad of: f  = sigmoid(Wf*x + Uf*h + pf .* c + bf)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
-        dp[o_pf + i]! += sum;
-      }
-    }
-
-    // all steps at once: weight gradients of the input products, and the input gradients
-    // dWf, dWg
-    mm.TN(2 * H, D, T * B, gx0, 0, 2 * H, x, 0, D, dp, o_Wf, true);
-    // grad of: f  = sigmoid(Wf*x + Uf*h + pf .* c + bf)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (2 * H) + i]!;
-      dp[o_bf + i]! += sum;
-    }
-
-    // grad of: g  = tanh(Wg*x + Ug*h + bg)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (2 * H) + i]!;
-      dp[o_bg + i]! += sum;
-    }
-
-    // d(dx) from Wf, Wg
-    mm.NN(T * B, 2 * H, D, gx0, 0, 2 * H, p, o_Wf, dx_1, 0, D, false);
-    dhPrev0.set(carry_h);
-    dcPrev0.set(carry_c);
-    mem.flush(io.dp, grads.params);
-    mem.flush(io.dx_1, grads.inputs.x);
-    mem.flush(io.dhPrev0, grads.initial.h);
-    mem.flush(io.dcPrev0, grads.initial.c);
-  }
-
-  return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };
-}
-
-/** The float32 copy of kernel64, the same text: V8 keeps inline caches per function, so one body for both precisions would slow a process that runs both. On the wasm backend (WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. Memory is allocated here, once; `backward` reads what the last `forward` saved. */
-function kernel32<A extends FloatArray>(
-  bits: 32 | 64,
-  F: Float32ArrayConstructor | Float64ArrayConstructor,
-  gemm: Products<A>,
-  sizes: Sizes,
-  B: number,
-  T: number,
-  options: KernelOptions,
-): Kernel<A> {
-  const { D, H } = checkSizes(spec.name, sizes, spec.sizes);
-  checkCount(spec.name, "B", B);
-  checkCount(spec.name, "T", T);
-  const { o_Wf, o_Wg, o_Uf, o_Ug, o_pf, o_bf, o_bg, nParams } = offsets(sizes);
-  // floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
-  const need = [
-    nParams,
-    T * B * D,
-    B * H,
-    B * H,
-    T * B * H,
-    T * B * H,
-    nParams,
-    T * B * H,
-    T * B * H,
-    T * B * D,
-    B * H,
-    B * H,
-    T * B * (2 * H),
-    T * B * H,
-    T * B * H,
-    T * B * (2 * H),
-    B * H,
-    B * H,
-    B * H,
-    B * H,
-    B * (2 * H),
-    B * H,
-    2 * H * D,
-    2 * H * H,
-  ];
-  const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);
-  const { mm, wl, at } = mem;
-  const io = {
-    p: mem.region(nParams),
-    x: mem.region(T * B * D),
-    hPrev0: mem.region(B * H),
-    cPrev0: mem.region(B * H),
-    hOut: mem.region(T * B * H),
-    cOut: mem.region(T * B * H),
-    dp: mem.region(nParams),
-    dhUp: mem.region(T * B * H),
-    dcUp: mem.region(T * B * H),
-    dx_1: mem.region(T * B * D),
-    dhPrev0: mem.region(B * H),
-    dcPrev0: mem.region(B * H),
-  };
-  // buffers, allocated once: saved values (tapes), packed products, scratch
-  const xp0 = mem.alloc(T * B * (2 * H));
-  const tape_f = mem.alloc(T * B * H);
-  const tape_g = mem.alloc(T * B * H);
-  const gx0 = mem.alloc(T * B * (2 * H));
-  const seed_h = mem.alloc(B * H);
-  const carry_h = mem.alloc(B * H);
-  const seed_c = mem.alloc(B * H);
-  const carry_c = mem.alloc(B * H);
-  const scratch0 = mem.alloc(B * (2 * H));
-  const scratch1 = mem.alloc(B * H);
-  function forward(params: A, inputs: Inputs<A>, initial: States<A>, out: Outputs<A>): void {
-    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
-    mem.begin();
-    const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
-    const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
-    const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "initial.c", initial.c, F, B * H, "B×H");
-    const cPrev0 = mem.input(io.cPrev0, initial.c);
-    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
-    const hOut = mem.output(io.hOut, out.h);
-    checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
-    const cOut = mem.output(io.cOut, out.c);
-    // all steps at once: the products with the inputs
-    // Wf, Wg times x
-    mm.NT(T * B, 2 * H, D, x, 0, D, p, o_Wf, xp0, 0, 2 * H, false);
-    for (let t = 0; t < T; t++) {
-      const hPrev = t === 0 ? hPrev0 : hOut;
-      const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      const cPrev = t === 0 ? cPrev0 : cOut;
-      const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      // Uf, Ug times h
-      mm.NT(B, 2 * H, H, hPrev, hPrevAt, H, p, o_Uf, scratch0, 0, 2 * H, false);
-      // loop 0: f32_0 and f64_0 in the cell's .wat, over rows [b0, b1)
+      // op 4 (sumb): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
       if (wl)
-        wl(0, B, [
+        wl(4, B, [
           H, // $n
-          at(xp0, t * B * (2 * H)), // $xp0
-          2 * H, // $xp0_stride
-          at(scratch0, 0), // $scratch0
-          2 * H, // $scratch0_stride
-          at(p, o_pf), // $pf
-          at(cPrev, cPrevAt), // $cPrev
-          H, // $cPrev_stride
-          at(p, o_bf), // $bf
-          at(tape_f, t * B * H), // $tape_f
-          H, // $tape_f_stride
-          at(xp0, t * B * (2 * H) + H), // $xp0_2
-          2 * H, // $xp0_2_stride
-          at(scratch0, H), // $scratch0_2
-          2 * H, // $scratch0_2_stride
-          at(p, o_bg), // $bg
-          at(tape_g, t * B * H), // $tape_g
-          H, // $tape_g_stride
-          at(cOut, t * B * H), // $cOut
-          H, // $cOut_stride
-          at(hOut, t * B * H), // $hOut
-          H, // $hOut_stride
-        ]);
-      else {
-        for (let b = 0; b < B; b++) {
-          const xp0Row = t * B * (2 * H) + b * (2 * H);
-          const scratch0Row = b * (2 * H);
-          const cPrevRow = cPrevAt + b * H;
-          const tape_fRow = t * B * H + b * H;
-          const xp0Row2 = t * B * (2 * H) + H + b * (2 * H);
-          const scratch0Row2 = H + b * (2 * H);
-          const tape_gRow = t * B * H + b * H;
-          const cOutRow = t * B * H + b * H;
-          const hOutRow = t * B * H + b * H;
-          for (let i = 0; i < H; i++) {
-            // f  = sigmoid(Wf*x + Uf*h + pf .* c + bf)
-            const f =
-              1 /
-              (1 +
-                Math.exp(
-                  -(xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_pf + i]! * cPrev[cPrevRow + i]! + p[o_bf + i]!),
-                ));
-            tape_f[tape_fRow + i] = f;
-            // g  = tanh(Wg*x + Ug*h + bg)
-            const g = Math.tanh(xp0[xp0Row2 + i]! + scratch0[scratch0Row2 + i]! + p[o_bg + i]!);
-            tape_g[tape_gRow + i] = g;
-            // c' = f .* c + (1 - f) .* g
-            const c_next = f * cPrev[cPrevRow + i]! + (1 - f) * g;
-            cOut[cOutRow + i] = c_next;
-            // h' = tanh(c')
-            const h_next = Math.tanh(c_next);
-            hOut[hOutRow + i] = h_next;
-          }
-        }
-      }
-    }
-
-    mem.flush(io.hOut, out.h);
-    mem.flush(io.cOut, out.c);
-  }
-
-  function backward(
-    params: A,
-    inputs: Inputs<A>,
-    initial: States<A>,
-    out: Outputs<A>,
-    upstream: Outputs<A>,
-    grads: Grads<A>,
-  ): void {
-    checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");
-    mem.begin();
-    const p = mem.input(io.p, params);
-    checkArray(spec.name, "inputs.x", inputs.x, F, T * B * D, "T×B×D");
-    const x = mem.input(io.x, inputs.x);
-    checkArray(spec.name, "initial.h", initial.h, F, B * H, "B×H");
-    const hPrev0 = mem.input(io.hPrev0, initial.h);
-    checkArray(spec.name, "initial.c", initial.c, F, B * H, "B×H");
-    const cPrev0 = mem.input(io.cPrev0, initial.c);
-    checkArray(spec.name, "out.h", out.h, F, T * B * H, "T×B×H");
-    const hOut = mem.input(io.hOut, out.h);
-    checkArray(spec.name, "out.c", out.c, F, T * B * H, "T×B×H");
-    const cOut = mem.input(io.cOut, out.c);
-    checkArray(spec.name, "upstream.h", upstream.h, F, T * B * H, "T×B×H");
-    const dhUp = mem.input(io.dhUp, upstream.h);
-    checkArray(spec.name, "upstream.c", upstream.c, F, T * B * H, "T×B×H");
-    const dcUp = mem.input(io.dcUp, upstream.c);
-    checkArray(spec.name, "grads.params", grads.params, F, nParams, "the flat parameter buffer");
-    const dp = mem.output(io.dp, grads.params);
-    checkArray(spec.name, "grads.inputs.x", grads.inputs.x, F, T * B * D, "T×B×D");
-    const dx_1 = mem.output(io.dx_1, grads.inputs.x);
-    checkArray(spec.name, "grads.initial.h", grads.initial.h, F, B * H, "B×H");
-    const dhPrev0 = mem.output(io.dhPrev0, grads.initial.h);
-    checkArray(spec.name, "grads.initial.c", grads.initial.c, F, B * H, "B×H");
-    const dcPrev0 = mem.output(io.dcPrev0, grads.initial.c);
-    dp.fill(0);
-    carry_h.fill(0);
-    carry_c.fill(0);
-    for (let t = T - 1; t >= 0; t--) {
-      const hPrev = t === 0 ? hPrev0 : hOut;
-      const hPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      const cPrev = t === 0 ? cPrev0 : cOut;
-      const cPrevAt = t === 0 ? 0 : (t - 1) * B * H;
-      // the upstream gradient of each new state, plus what flows back from step t + 1
-      for (let k = 0; k < B * H; k++) seed_h[k] = dhUp[t * B * H + k]! + carry_h[k]!;
-      for (let k = 0; k < B * H; k++) seed_c[k] = dcUp[t * B * H + k]! + carry_c[k]!;
-      // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
-      if (wl)
-        wl(1, B, [
-          H, // $n
-          at(seed_c, 0), // $seed_c
-          H, // $seed_c_stride
-          at(seed_h, 0), // $seed_h
-          H, // $seed_h_stride
-          at(hOut, t * B * H), // $hOut
-          H, // $hOut_stride
-          at(tape_f, t * B * H), // $tape_f
-          H, // $tape_f_stride
-          at(tape_g, t * B * H), // $tape_g
-          H, // $tape_g_stride
-          at(gx0, t * B * (2 * H) + H), // $gx0
-          2 * H, // $gx0_stride
-          at(scratch0, H), // $scratch0
-          2 * H, // $scratch0_stride
-          at(cPrev, cPrevAt), // $cPrev
-          H, // $cPrev_stride
-          at(gx0, t * B * (2 * H)), // $gx0_2
-          2 * H, // $gx0_2_stride
-          at(scratch0, 0), // $scratch0_2
-          2 * H, // $scratch0_2_stride
-          at(p, o_pf), // $pf
-          at(carry_c, 0), // $carry_c
-          H, // $carry_c_stride
+          at(dp, o_pf), // $dpf
           at(scratch1, 0), // $scratch1
           H, // $scratch1_stride
         ]);
       else {
-        for (let b = 0; b < B; b++) {
-          const seed_cRow = b * H;
-          const seed_hRow = b * H;
-          const hOutRow = t * B * H + b * H;
-          const tape_fRow = t * B * H + b * H;
-          const tape_gRow = t * B * H + b * H;
-          const gx0Row = t * B * (2 * H) + H + b * (2 * H);
-          const scratch0Row = H + b * (2 * H);
-          const cPrevRow = cPrevAt + b * H;
-          const gx0Row2 = t * B * (2 * H) + b * (2 * H);
-          const scratch0Row2 = b * (2 * H);
-          const carry_cRow = b * H;
-          const scratch1Row = b * H;
-          for (let i = 0; i < H; i++) {
-            // grad of: h' = tanh(c')
-            const dc_next_total =
-              seed_c[seed_cRow + i]! + seed_h[seed_hRow + i]! * (1 - hOut[hOutRow + i]! * hOut[hOutRow + i]!);
-            const t1 = 1 - tape_f[tape_fRow + i]!;
-            // grad of: c' = f .* c + (1 - f) .* g
-            const dg = dc_next_total * t1;
-            const dg_pre = dg * (1 - tape_g[tape_gRow + i]! * tape_g[tape_gRow + i]!);
-            gx0[gx0Row + i] = dg_pre;
-            scratch0[scratch0Row + i] = dg_pre;
-            // grad of: c' = f .* c + (1 - f) .* g
-            const df = dc_next_total * (cPrev[cPrevRow + i]! - tape_g[tape_gRow + i]!);
-            const df_pre = df * (tape_f[tape_fRow + i]! * t1);
-            gx0[gx0Row2 + i] = df_pre;
-            scratch0[scratch0Row2 + i] = df_pre;
-            // grad of: f, c'
-            const dc = dc_next_total * tape_f[tape_fRow + i]! + df_pre * p[o_pf + i]!;
-            carry_c[carry_cRow + i] = dc;
-            const t2 = df_pre * cPrev[cPrevRow + i]!;
-            scratch1[scratch1Row + i] = t2;
-          }
+        // grad of: f  = sigmoid(Wf*x + Uf*h + pf .* c + bf)
+        for (let i = 0; i < H; i++) {
+          let sum = 0;
+          for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
+          dp[o_pf + i]! += sum;
         }
-      }
-
-      // d(dh) from Uf, Ug
-      mm.NN(B, 2 * H, H, scratch0, 0, 2 * H, p, o_Uf, carry_h, 0, H, false);
-      // dUf, dUg
-      mm.TN(2 * H, H, B, scratch0, 0, 2 * H, hPrev, hPrevAt, H, dp, o_Uf, true);
-      // grad of: f  = sigmoid(Wf*x + Uf*h + pf .* c + bf)
-      for (let i = 0; i < H; i++) {
-        let sum = 0;
-        for (let b = 0; b < B; b++) sum += scratch1[b * H + i]!;
-        dp[o_pf + i]! += sum;
       }
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients
     // dWf, dWg
     mm.TN(2 * H, D, T * B, gx0, 0, 2 * H, x, 0, D, dp, o_Wf, true);
-    // grad of: f  = sigmoid(Wf*x + Uf*h + pf .* c + bf)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[b * (2 * H) + i]!;
-      dp[o_bf + i]! += sum;
+    // op 5 (sumb): f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(5, T * B, [
+        H, // $n
+        at(dp, o_bf), // $dbf
+        at(gx0, 0), // $gx0
+        2 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: f  = sigmoid(Wf*x + Uf*h + pf .* c + bf)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[b * (2 * H) + i]!;
+        dp[o_bf + i]! += sum;
+      }
     }
 
-    // grad of: g  = tanh(Wg*x + Ug*h + bg)
-    for (let i = 0; i < H; i++) {
-      let sum = 0;
-      for (let b = 0; b < T * B; b++) sum += gx0[H + b * (2 * H) + i]!;
-      dp[o_bg + i]! += sum;
+    // op 6 (sumb): f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
+    if (wl)
+      wl(6, T * B, [
+        H, // $n
+        at(dp, o_bg), // $dbg
+        at(gx0, H), // $gx0
+        2 * H, // $gx0_stride
+      ]);
+    else {
+      // grad of: g  = tanh(Wg*x + Ug*h + bg)
+      for (let i = 0; i < H; i++) {
+        let sum = 0;
+        for (let b = 0; b < T * B; b++) sum += gx0[H + b * (2 * H) + i]!;
+        dp[o_bg + i]! += sum;
+      }
     }
 
     // d(dx) from Wf, Wg
@@ -724,14 +514,14 @@ function kernel32<A extends FloatArray>(
   return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };
 }
 
-/** The float64 kernels for batch B and T steps (see kernel64). */
+/** The float64 kernels for batch B and T steps (see createKernel). */
 export function createKernel64(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float64Array> {
-  return kernel64(64, Float64Array, { NT: gemmNT64, NN: gemmNN64, TN: gemmTN64 }, sizes, B, T, options);
+  return createKernel(64, Float64Array, { NT: gemmNT64, NN: gemmNN64, TN: gemmTN64 }, sizes, B, T, options);
 }
 
-/** The float32 kernels for batch B and T steps (see kernel32). */
+/** The float32 kernels for batch B and T steps (see createKernel). */
 export function createKernel32(sizes: Sizes, B: number, T: number, options: KernelOptions = {}): Kernel<Float32Array> {
-  return kernel32(32, Float32Array, { NT: gemmNT32, NN: gemmNN32, TN: gemmTN32 }, sizes, B, T, options);
+  return createKernel(32, Float32Array, { NT: gemmNT32, NN: gemmNN32, TN: gemmTN32 }, sizes, B, T, options);
 }
 
 /** One step (forward from the state to the next, backward from the next state's gradient): the kernels with T = 1. */
@@ -744,69 +534,86 @@ export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {
   return createKernel32(sizes, B, 1, options);
 }
 
-/** The elementwise loops in WebAssembly (text: cell.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
+/** The elementwise loops and whole-vector ops in WebAssembly (text: cell.wat, beside this file), for the wasm backend: which may split their rows between threads, and the module. */
 const LOOPS_WASM: LoopsModuleSource = {
   loops: [
     { vector: true, splittable: true },
     { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: true },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
+    { vector: true, splittable: false },
   ],
   binary: [
-    "AGFzbQEAAAABQANgAXsBe2AYf39/f39/f39/f39/f39/f39/f39/f39/AGAcf39/f39/f39/f39/f39/f39/f39/f39/f39/fwACEgEDZW52Bm1l",
-    "bW9yeQIDAYCABAMJCAAAAQIAAAECByEEBWYzMl8wAAIFZjMyXzEAAwVmNjRfMAAGBWY2NF8xAAcKoCMI6AMBAnv9DAAAAAAAAAAAAAAAAAAAAAD9",
-    "DAAAgH8AAIB/AACAfwAAgH/9DAENUDkBDVA5AQ1QOQENUDkgACAA/Qw7qrg/O6q4PzuquD87qrg//eYB/Wr9DAAAlsMAAJbDAACWwwAAlsP96QH9",
-    "DAAAlkMAAJZDAACWQwAAlkP96AEiAv0MAIAxPwCAMT8AgDE/AIAxP/3mAf3lASAC/QyDgF65g4BeuYOAXrmDgF65/eYB/eUBIgH95gH9DGELtjph",
-    "C7Y6YQu2OmELtjr95AEgAf3mAf0MiYgIPImICDyJiAg8iYgIPP3kASAB/eYB/Qyrqio9q6oqPauqKj2rqio9/eQBIAH95gH9DKuqKj6rqio+q6oq",
-    "PquqKj795AEgAf3mAf0MAAAAPwAAAD8AAAA/AAAAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/9",
-    "5AEgAv34ASIBQQH9rAEiAv0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAEgAv2xAf0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAD9",
-    "DBhysUIYcrFCGHKxQhhysUL9RP1SIAD9DLTxz8K08c/CtPHPwrTxz8L9Q/1SC4QCAQJ7IAD9DNENXb3RDV290Q1dvdENXb0gACAA/eYBIgH95gH9",
-    "DImICD6JiAg+iYgIPomICD795AEgAf3mAf0Mq6qqvquqqr6rqqq+q6qqvv3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQB/eYB/QwAAIA/AACA",
-    "PwAAgD8AAIA//QwAAABAAAAAQAAAAEAAAABA/QwAAABAAAAAQAAAAEAAAABAIAD94AEiAv3mARAA/QwAAIA/AACAPwAAgD8AAIA//eQB/ecB/eUB",
-    "IgH94QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/UP9UiAC/QzNzMw9zczMPc3MzD3NzMw9/UP9UgvlBAMMfwJ7An0DQCAAIAFORQRAIAMgACAEbEEC",
-    "dGohGyAFIAAgBmxBAnRqIRwgCCAAIAlsQQJ0aiEaIAsgACAMbEECdGohHSANIAAgDmxBAnRqIR4gDyAAIBBsQQJ0aiEfIBIgACATbEECdGohICAU",
-    "IAAgFWxBAnRqISEgFiAAIBdsQQJ0aiEiIAIgAkEDcWshI0EAIRkDQCAZICNORQRA/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/",
-    "IBlBAnQiGCAbav0ABAAgGCAcav0ABAD95AEgByAYav0ABAAgGCAaav0ABAD95gH95AEgCiAYav0ABAD95AH94QEQAP3kAf3nASEkIBggHWogJP0L",
-    "BAAgGCAgaiAYIB5q/QAEACAYIB9q/QAEAP3kASARIBhq/QAEAP3kARABIiX9CwQAIBggIWogJCAYIBpq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACA",
-    "PyAk/eUBICX95gH95AEiJP0LBAAgGCAiaiAkEAH9CwQAIBlBBGohGQwBCwsDQCACIBlMRQRAQwAAgD8gGUECdCIYIBtqKgIAIBggHGoqAgCSIAcg",
-    "GGoqAgAgGCAaaioCAJSSIAogGGoqAgCSjP0TEAD9HwBDAACAP5KVISYgGCAdaiAmOAIAIBggIGogGCAeaioCACAYIB9qKgIAkiARIBhqKgIAkv0T",
-    "EAH9HwAiJzgCACAYICFqICYgGCAaaioCAJRDAACAPyAmkyAnlJIiJjgCACAYICJqICb9ExAB/R8AOAIAIBlBAWohGQwBCwsgAEEBaiEADAELCwvl",
-    "BQMPfwN7A30DQCAAIAFORQRAIAMgACAEbEECdGohISAFIAAgBmxBAnRqISIgByAAIAhsQQJ0aiEjIAkgACAKbEECdGohHiALIAAgDGxBAnRqIR8g",
-    "DSAAIA5sQQJ0aiEkIA8gACAQbEECdGohJSARIAAgEmxBAnRqISAgEyAAIBRsQQJ0aiEmIBUgACAWbEECdGohJyAYIAAgGWxBAnRqISggGiAAIBts",
-    "QQJ0aiEpIAIgAkEDcWshKkEAIR0DQCAdICpORQRAIB1BAnQiHCAhav0ABAAgHCAiav0ABAD9DAAAgD8AAIA/AACAPwAAgD8gHCAjav0ABAAiKyAr",
-    "/eYB/eUB/eYB/eQBISwgHCAkaiAs/QwAAIA/AACAPwAAgD8AAIA/IBwgHmr9AAQA/eUBIiv95gH9DAAAgD8AAIA/AACAPwAAgD8gHCAfav0ABAAi",
-    "LSAt/eYB/eUB/eYBIi39CwQAIBwgJWogLf0LBAAgHCAmaiAsIBwgIGr9AAQAIBwgH2r9AAQA/eUB/eYBIBwgHmr9AAQAICv95gH95gEiK/0LBAAg",
-    "HCAnaiAr/QsEACAcIChqICwgHCAeav0ABAD95gEgKyAXIBxq/QAEAP3mAf3kAf0LBAAgHCApaiArIBwgIGr9AAQA/eYB/QsEACAdQQRqIR0MAQsL",
-    "A0AgAiAdTEUEQCAdQQJ0IhwgIWoqAgAgHCAiaioCAEMAAIA/IBwgI2oqAgAiLiAulJOUkiEvIBwgJGogL0MAAIA/IBwgHmoqAgCTIi6UQwAAgD8g",
-    "HCAfaioCACIwIDCUk5QiMDgCACAcICVqIDA4AgAgHCAmaiAvIBwgIGoqAgAgHCAfaioCAJOUIBwgHmoqAgAgLpSUIi44AgAgHCAnaiAuOAIAIBwg",
-    "KGogLyAcIB5qKgIAlCAuIBcgHGoqAgCUkjgCACAcIClqIC4gHCAgaioCAJQ4AgAgHUEBaiEdDAELCyAAQQFqIQAMAQsLC4sFAQJ7/QwAAAAAAAAA",
-    "AAAAAAAAAAAA/QwAAAAAAADwfwAAAAAAAPB//QwJbagTRhLmPQltqBNGEuY9IAAgAP0M/oIrZUcV9z/+gitlRxX3P/3yAf2UAf0MAAAAAAAwkcAA",
-    "AAAAADCRwP31Af0MAAAAAAAwkUAAAAAAADCRQP30ASIC/QwAAOD+Qi7mPwAA4P5CLuY//fIB/fEBIAL9DHY8eTXvOeo9djx5Ne856j398gH98QEi",
-    "Af3yAf0MmNj479juIT6Y2Pjv2O4hPv3wASAB/fIB/QzkRPVnReZaPuRE9WdF5lo+/fABIAH98gH9DFyfeLdPfpI+XJ94t09+kj798AEgAf3yAf0M",
-    "NMdWpeMdxz40x1al4x3HPv3wASAB/fIB/QwaoAEaoAH6PhqgARqgAfo+/fABIAH98gH9DBqgARqgASo/GqABGqABKj/98AEgAf3yAf0MF2zBFmzB",
-    "Vj8XbMEWbMFWP/3wASAB/fIB/QwRERERERGBPxEREREREYE//fABIAH98gH9DFVVVVVVVaU/VVVVVVVVpT/98AEgAf3yAf0MVVVVVVVVxT9VVVVV",
-    "VVXFP/3wASAB/fIB/QwAAAAAAADgPwAAAAAAAOA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3w",
-    "ASAC/fwBIgFBAf2sASIC/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgASAC/bEB/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH9",
-    "8gEgAP0M7zn6/kIuhkDvOfr+Qi6GQP1K/VIgAP0MUjAt1RBJh8BSMC3VEEmHwP1J/VIL7AIBAnsgAP0M43UrRTbaV7/jdStFNtpXvyAAIAD98gEi",
-    "Af3yAf0M4H0VDj1tbT/gfRUOPW1tP/3wASAB/fIB/Qw9wuZV4yaCvz3C5lXjJoK//fABIAH98gH9DPoQLIj0ZJY/+hAsiPRklj/98AEgAf3yAf0M",
-    "HLqhG7qhq78cuqEbuqGrv/3wASAB/fIB/QwRERERERHBPxEREREREcE//fABIAH98gH9DFVVVVVVVdW/VVVVVVVV1b/98AEgAf3yAf0MAAAAAAAA",
-    "8D8AAAAAAADwP/3wAf3yAf0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAEAAAAAAAAAAQP0MAAAAAAAAAEAAAAAAAAAAQCAA/ewBIgL98gEQBP0M",
-    "AAAAAAAA8D8AAAAAAADwP/3wAf3zAf3xASIB/e0BIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1J/VIgAv0MmpmZmZmZuT+amZmZmZm5P/1J/VIL8QQD",
-    "DH8CewJ8A0AgACABTkUEQCADIAAgBGxBA3RqIRsgBSAAIAZsQQN0aiEcIAggACAJbEEDdGohGiALIAAgDGxBA3RqIR0gDSAAIA5sQQN0aiEeIA8g",
-    "ACAQbEEDdGohHyASIAAgE2xBA3RqISAgFCAAIBVsQQN0aiEhIBYgACAXbEEDdGohIiACIAJBAXFrISNBACEZA0AgGSAjTkUEQP0MAAAAAAAA8D8A",
-    "AAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAZQQN0IhggG2r9AAQAIBggHGr9AAQA/fABIAcgGGr9AAQAIBggGmr9AAQA/fIB/fABIAogGGr9AAQA",
-    "/fAB/e0BEAT98AH98wEhJCAYIB1qICT9CwQAIBggIGogGCAeav0ABAAgGCAfav0ABAD98AEgESAYav0ABAD98AEQBSIl/QsEACAYICFqICQgGCAa",
-    "av0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gJP3xASAl/fIB/fABIiT9CwQAIBggImogJBAF/QsEACAZQQJqIRkMAQsLA0AgAiAZTEUEQEQAAAAA",
-    "AADwPyAZQQN0IhggG2orAwAgGCAcaisDAKAgByAYaisDACAYIBpqKwMAoqAgCiAYaisDAKCa/RQQBP0hAEQAAAAAAADwP6CjISYgGCAdaiAmOQMA",
-    "IBggIGogGCAeaisDACAYIB9qKwMAoCARIBhqKwMAoP0UEAX9IQAiJzkDACAYICFqICYgGCAaaisDAKJEAAAAAAAA8D8gJqEgJ6KgIiY5AwAgGCAi",
-    "aiAm/RQQBf0hADkDACAZQQFqIRkMAQsLIABBAWohAAwBCwsL8QUDD38DewN8A0AgACABTkUEQCADIAAgBGxBA3RqISEgBSAAIAZsQQN0aiEiIAcg",
-    "ACAIbEEDdGohIyAJIAAgCmxBA3RqIR4gCyAAIAxsQQN0aiEfIA0gACAObEEDdGohJCAPIAAgEGxBA3RqISUgESAAIBJsQQN0aiEgIBMgACAUbEED",
-    "dGohJiAVIAAgFmxBA3RqIScgGCAAIBlsQQN0aiEoIBogACAbbEEDdGohKSACIAJBAXFrISpBACEdA0AgHSAqTkUEQCAdQQN0IhwgIWr9AAQAIBwg",
-    "Imr9AAQA/QwAAAAAAADwPwAAAAAAAPA/IBwgI2r9AAQAIisgK/3yAf3xAf3yAf3wASEsIBwgJGogLP0MAAAAAAAA8D8AAAAAAADwPyAcIB5q/QAE",
-    "AP3xASIr/fIB/QwAAAAAAADwPwAAAAAAAPA/IBwgH2r9AAQAIi0gLf3yAf3xAf3yASIt/QsEACAcICVqIC39CwQAIBwgJmogLCAcICBq/QAEACAc",
-    "IB9q/QAEAP3xAf3yASAcIB5q/QAEACAr/fIB/fIBIiv9CwQAIBwgJ2ogK/0LBAAgHCAoaiAsIBwgHmr9AAQA/fIBICsgFyAcav0ABAD98gH98AH9",
-    "CwQAIBwgKWogKyAcICBq/QAEAP3yAf0LBAAgHUECaiEdDAELCwNAIAIgHUxFBEAgHUEDdCIcICFqKwMAIBwgImorAwBEAAAAAAAA8D8gHCAjaisD",
-    "ACIuIC6ioaKgIS8gHCAkaiAvRAAAAAAAAPA/IBwgHmorAwChIi6iRAAAAAAAAPA/IBwgH2orAwAiMCAwoqGiIjA5AwAgHCAlaiAwOQMAIBwgJmog",
-    "LyAcICBqKwMAIBwgH2orAwChoiAcIB5qKwMAIC6ioiIuOQMAIBwgJ2ogLjkDACAcIChqIC8gHCAeaisDAKIgLiAXIBxqKwMAoqA5AwAgHCApaiAu",
-    "IBwgIGorAwCiOQMAIB1BAWohHQwBCwsgAEEBaiEADAELCwsAQgRuYW1lATsIAAVleHAzMgEGdGFuaDMyAgVmMzJfMAMFZjMyXzEEBWV4cDY0BQZ0",
-    "YW5oNjQGBWY2NF8wBwVmNjRfMQ==",
+    "AGFzbQEAAAABVQVgAXsBe2AYf39/f39/f39/f39/f39/f39/f39/f39/AGAJf39/f39/f39/AGAcf39/f39/f39/f39/f39/f39/f39/f39/f39/",
+    "fwBgBn9/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMNDAAAAQIDBAAAAQIDBAdxDgVmMzJfMAACBWYzMl8xAAMFZjMyXzIAAwVmMzJfMwAEBWYz",
+    "Ml80AAUFZjMyXzUABQVmMzJfNgAFBWY2NF8wAAgFZjY0XzEACQVmNjRfMgAJBWY2NF8zAAoFZjY0XzQACwVmNjRfNQALBWY2NF82AAsK+ikM6AMB",
+    "Anv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAgH8AAIB/AACAfwAAgH/9DAENUDkBDVA5AQ1QOQENUDkgACAA/Qw7qrg/O6q4PzuquD87qrg//eYB/Wr9",
+    "DAAAlsMAAJbDAACWwwAAlsP96QH9DAAAlkMAAJZDAACWQwAAlkP96AEiAv0MAIAxPwCAMT8AgDE/AIAxP/3mAf3lASAC/QyDgF65g4BeuYOAXrmD",
+    "gF65/eYB/eUBIgH95gH9DGELtjphC7Y6YQu2OmELtjr95AEgAf3mAf0MiYgIPImICDyJiAg8iYgIPP3kASAB/eYB/Qyrqio9q6oqPauqKj2rqio9",
+    "/eQBIAH95gH9DKuqKj6rqio+q6oqPquqKj795AEgAf3mAf0MAAAAPwAAAD8AAAA/AAAAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAH9",
+    "5gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAv34ASIBQQH9rAEiAv0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAEgAv2xAf0MfwAAAH8AAAB/",
+    "AAAAfwAAAP2uAUEX/asB/eYBIAD9DBhysUIYcrFCGHKxQhhysUL9RP1SIAD9DLTxz8K08c/CtPHPwrTxz8L9Q/1SC4QCAQJ7IAD9DNENXb3RDV29",
+    "0Q1dvdENXb0gACAA/eYBIgH95gH9DImICD6JiAg+iYgIPomICD795AEgAf3mAf0Mq6qqvquqqr6rqqq+q6qqvv3kASAB/eYB/QwAAIA/AACAPwAA",
+    "gD8AAIA//eQB/eYB/QwAAIA/AACAPwAAgD8AAIA//QwAAABAAAAAQAAAAEAAAABA/QwAAABAAAAAQAAAAEAAAABAIAD94AEiAv3mARAA/QwAAIA/",
+    "AACAPwAAgD8AAIA//eQB/ecB/eUBIgH94QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/UP9UiAC/QzNzMw9zczMPc3MzD3NzMw9/UP9UgvlBAMMfwJ7",
+    "An0DQCAAIAFORQRAIAMgACAEbEECdGohGyAFIAAgBmxBAnRqIRwgCCAAIAlsQQJ0aiEaIAsgACAMbEECdGohHSANIAAgDmxBAnRqIR4gDyAAIBBs",
+    "QQJ0aiEfIBIgACATbEECdGohICAUIAAgFWxBAnRqISEgFiAAIBdsQQJ0aiEiIAIgAkEDcWshI0EAIRkDQCAZICNORQRA/QwAAIA/AACAPwAAgD8A",
+    "AIA//QwAAIA/AACAPwAAgD8AAIA/IBlBAnQiGCAbav0ABAAgGCAcav0ABAD95AEgByAYav0ABAAgGCAaav0ABAD95gH95AEgCiAYav0ABAD95AH9",
+    "4QEQAP3kAf3nASEkIBggHWogJP0LBAAgGCAgaiAYIB5q/QAEACAYIB9q/QAEAP3kASARIBhq/QAEAP3kARABIiX9CwQAIBggIWogJCAYIBpq/QAE",
+    "AP3mAf0MAACAPwAAgD8AAIA/AACAPyAk/eUBICX95gH95AEiJP0LBAAgGCAiaiAkEAH9CwQAIBlBBGohGQwBCwsDQCACIBlMRQRAQwAAgD8gGUEC",
+    "dCIYIBtqKgIAIBggHGoqAgCSIAcgGGoqAgAgGCAaaioCAJSSIAogGGoqAgCSjP0TEAD9HwBDAACAP5KVISYgGCAdaiAmOAIAIBggIGogGCAeaioC",
+    "ACAYIB9qKgIAkiARIBhqKgIAkv0TEAH9HwAiJzgCACAYICFqICYgGCAaaioCAJRDAACAPyAmkyAnlJIiJjgCACAYICJqICb9ExAB/R8AOAIAIBlB",
+    "AWohGQwBCwsgAEEBaiEADAELCwu5AQEGfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiELIAUgACAGbEECdGohDCAHIAAgCGxBAnRqIQ0gAiACQQNxayEO",
+    "QQAhCQNAIAkgDk5FBEAgCUECdCIKIA1qIAogC2r9AAQAIAogDGr9AAQA/eQB/QsEACAJQQRqIQkMAQsLA0AgAiAJTEUEQCAJQQJ0IgogDWogCiAL",
+    "aioCACAKIAxqKgIAkjgCACAJQQFqIQkMAQsLIABBAWohAAwBCwsL5QUDD38DewN9A0AgACABTkUEQCADIAAgBGxBAnRqISEgBSAAIAZsQQJ0aiEi",
+    "IAcgACAIbEECdGohIyAJIAAgCmxBAnRqIR4gCyAAIAxsQQJ0aiEfIA0gACAObEECdGohJCAPIAAgEGxBAnRqISUgESAAIBJsQQJ0aiEgIBMgACAU",
+    "bEECdGohJiAVIAAgFmxBAnRqIScgGCAAIBlsQQJ0aiEoIBogACAbbEECdGohKSACIAJBA3FrISpBACEdA0AgHSAqTkUEQCAdQQJ0IhwgIWr9AAQA",
+    "IBwgImr9AAQA/QwAAIA/AACAPwAAgD8AAIA/IBwgI2r9AAQAIisgK/3mAf3lAf3mAf3kASEsIBwgJGogLP0MAACAPwAAgD8AAIA/AACAPyAcIB5q",
+    "/QAEAP3lASIr/eYB/QwAAIA/AACAPwAAgD8AAIA/IBwgH2r9AAQAIi0gLf3mAf3lAf3mASIt/QsEACAcICVqIC39CwQAIBwgJmogLCAcICBq/QAE",
+    "ACAcIB9q/QAEAP3lAf3mASAcIB5q/QAEACAr/eYB/eYBIiv9CwQAIBwgJ2ogK/0LBAAgHCAoaiAsIBwgHmr9AAQA/eYBICsgFyAcav0ABAD95gH9",
+    "5AH9CwQAIBwgKWogKyAcICBq/QAEAP3mAf0LBAAgHUEEaiEdDAELCwNAIAIgHUxFBEAgHUECdCIcICFqKgIAIBwgImoqAgBDAACAPyAcICNqKgIA",
+    "Ii4gLpSTlJIhLyAcICRqIC9DAACAPyAcIB5qKgIAkyIulEMAAIA/IBwgH2oqAgAiMCAwlJOUIjA4AgAgHCAlaiAwOAIAIBwgJmogLyAcICBqKgIA",
+    "IBwgH2oqAgCTlCAcIB5qKgIAIC6UlCIuOAIAIBwgJ2ogLjgCACAcIChqIC8gHCAeaioCAJQgLiAXIBxqKgIAlJI4AgAgHCApaiAuIBwgIGoqAgCU",
+    "OAIAIB1BAWohHQwBCwsgAEEBaiEADAELCwvuAQMEfwF7AX0gAiACQQNxayEJA0AgByAJTkUEQCAHQQJ0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAA",
+    "IQYDQCABIAZMRQRAIAogBCAFIAZsQQJ0aiAIav0ABAD95AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/eQB/QsEACAHQQRqIQcMAQsLA0Ag",
+    "AiAHTEUEQCAHQQJ0IQhDAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmxBAnRqIAhqKgIAkiELIAZBAWohBgwBCwsgAyAIaiIGIAYqAgAgC5I4",
+    "AgAgB0EBaiEHDAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9DP6CK2VH",
+    "Ffc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3x",
+    "ASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB",
+    "/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEa",
+    "oAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VV",
+    "VVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA/",
+    "/fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3H",
+    "Af0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC+wCAQJ7",
+    "IAD9DON1K0U22le/43UrRTbaV78gACAA/fIBIgH98gH9DOB9FQ49bW0/4H0VDj1tbT/98AEgAf3yAf0MPcLmVeMmgr89wuZV4yaCv/3wASAB/fIB",
+    "/Qz6ECyI9GSWP/oQLIj0ZJY//fABIAH98gH9DBy6oRu6oau/HLqhG7qhq7/98AEgAf3yAf0MERERERERwT8RERERERHBP/3wASAB/fIB/QxVVVVV",
+    "VVXVv1VVVVVVVdW//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AH98gH9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAABAAAAAAAAAAED9DAAA",
+    "AAAAAABAAAAAAAAAAEAgAP3sASIC/fIBEAb9DAAAAAAAAPA/AAAAAAAA8D/98AH98wH98QEiAf3tASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1S",
+    "IAL9DJqZmZmZmbk/mpmZmZmZuT/9Sf1SC/EEAwx/AnsCfANAIAAgAU5FBEAgAyAAIARsQQN0aiEbIAUgACAGbEEDdGohHCAIIAAgCWxBA3RqIRog",
+    "CyAAIAxsQQN0aiEdIA0gACAObEEDdGohHiAPIAAgEGxBA3RqIR8gEiAAIBNsQQN0aiEgIBQgACAVbEEDdGohISAWIAAgF2xBA3RqISIgAiACQQFx",
+    "ayEjQQAhGQNAIBkgI05FBED9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gGUEDdCIYIBtq/QAEACAYIBxq/QAEAP3wASAHIBhq",
+    "/QAEACAYIBpq/QAEAP3yAf3wASAKIBhq/QAEAP3wAf3tARAG/fAB/fMBISQgGCAdaiAk/QsEACAYICBqIBggHmr9AAQAIBggH2r9AAQA/fABIBEg",
+    "GGr9AAQA/fABEAciJf0LBAAgGCAhaiAkIBggGmr9AAQA/fIB/QwAAAAAAADwPwAAAAAAAPA/ICT98QEgJf3yAf3wASIk/QsEACAYICJqICQQB/0L",
+    "BAAgGUECaiEZDAELCwNAIAIgGUxFBEBEAAAAAAAA8D8gGUEDdCIYIBtqKwMAIBggHGorAwCgIAcgGGorAwAgGCAaaisDAKKgIAogGGorAwCgmv0U",
+    "EAb9IQBEAAAAAAAA8D+goyEmIBggHWogJjkDACAYICBqIBggHmorAwAgGCAfaisDAKAgESAYaisDAKD9FBAH/SEAIic5AwAgGCAhaiAmIBggGmor",
+    "AwCiRAAAAAAAAPA/ICahICeioCImOQMAIBggImogJv0UEAf9IQA5AwAgGUEBaiEZDAELCyAAQQFqIQAMAQsLC7kBAQZ/A0AgACABTkUEQCADIAAg",
+    "BGxBA3RqIQsgBSAAIAZsQQN0aiEMIAcgACAIbEEDdGohDSACIAJBAXFrIQ5BACEJA0AgCSAOTkUEQCAJQQN0IgogDWogCiALav0ABAAgCiAMav0A",
+    "BAD98AH9CwQAIAlBAmohCQwBCwsDQCACIAlMRQRAIAlBA3QiCiANaiAKIAtqKwMAIAogDGorAwCgOQMAIAlBAWohCQwBCwsgAEEBaiEADAELCwvx",
+    "BQMPfwN7A3wDQCAAIAFORQRAIAMgACAEbEEDdGohISAFIAAgBmxBA3RqISIgByAAIAhsQQN0aiEjIAkgACAKbEEDdGohHiALIAAgDGxBA3RqIR8g",
+    "DSAAIA5sQQN0aiEkIA8gACAQbEEDdGohJSARIAAgEmxBA3RqISAgEyAAIBRsQQN0aiEmIBUgACAWbEEDdGohJyAYIAAgGWxBA3RqISggGiAAIBts",
+    "QQN0aiEpIAIgAkEBcWshKkEAIR0DQCAdICpORQRAIB1BA3QiHCAhav0ABAAgHCAiav0ABAD9DAAAAAAAAPA/AAAAAAAA8D8gHCAjav0ABAAiKyAr",
+    "/fIB/fEB/fIB/fABISwgHCAkaiAs/QwAAAAAAADwPwAAAAAAAPA/IBwgHmr9AAQA/fEBIiv98gH9DAAAAAAAAPA/AAAAAAAA8D8gHCAfav0ABAAi",
+    "LSAt/fIB/fEB/fIBIi39CwQAIBwgJWogLf0LBAAgHCAmaiAsIBwgIGr9AAQAIBwgH2r9AAQA/fEB/fIBIBwgHmr9AAQAICv98gH98gEiK/0LBAAg",
+    "HCAnaiAr/QsEACAcIChqICwgHCAeav0ABAD98gEgKyAXIBxq/QAEAP3yAf3wAf0LBAAgHCApaiArIBwgIGr9AAQA/fIB/QsEACAdQQJqIR0MAQsL",
+    "A0AgAiAdTEUEQCAdQQN0IhwgIWorAwAgHCAiaisDAEQAAAAAAADwPyAcICNqKwMAIi4gLqKhoqAhLyAcICRqIC9EAAAAAAAA8D8gHCAeaisDAKEi",
+    "LqJEAAAAAAAA8D8gHCAfaisDACIwIDCioaIiMDkDACAcICVqIDA5AwAgHCAmaiAvIBwgIGorAwAgHCAfaisDAKGiIBwgHmorAwAgLqKiIi45AwAg",
+    "HCAnaiAuOQMAIBwgKGogLyAcIB5qKwMAoiAuIBcgHGorAwCioDkDACAcIClqIC4gHCAgaisDAKI5AwAgHUEBaiEdDAELCyAAQQFqIQAMAQsLC/IB",
+    "AwR/AXsBfCACIAJBAXFrIQkDQCAHIAlORQRAIAdBA3QhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUgBmxBA3RqIAhq",
+    "/QAEAP3wASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9AAQAIAr98AH9CwQAIAdBAmohBwwBCwsDQCACIAdMRQRAIAdBA3QhCEQAAAAAAAAAACELIAAh",
+    "BgNAIAEgBkxFBEAgCyAEIAUgBmxBA3RqIAhqKwMAoCELIAZBAWohBgwBCwsgAyAIaiIGIAYrAwAgC6A5AwAgB0EBaiEHDAELCwsAXgRuYW1lAVcM",
+    "AAVleHAzMgEGdGFuaDMyAgVmMzJfMAMFZjMyXzEEBWYzMl8zBQVmMzJfNAYFZXhwNjQHBnRhbmg2NAgFZjY0XzAJBWY2NF8xCgVmNjRfMwsFZjY0",
+    "XzQ=",
   ].join(""),
 };
