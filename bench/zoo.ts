@@ -1,7 +1,7 @@
 // npm run bench -- --zoo: every cell in dsl/ at W1 and W2 on the wasm backend, float32, one thread
 // (and two for the layer-norm cells at W1): fwd, fwd+bwd, their ratio, GFLOP/s counted from the IR
 // (src/stats.ts's cellStats, as `cellforge bench`) and the floats the forward keeps per step for the
-// backward (the plan's tapes, codegen/plan.ts's floatsPerStep). Beside the custom cells, their peers
+// backward (the plan's saved buffers, codegen/plan.ts's floatsPerStep). Beside the custom cells, their peers
 // (zoo-peers.ts): PyTorch eager and TorchScript, jax-js for lstm-layernorm, each first shown to
 // compute the same cell (the loss check), then timed in the same run.
 
@@ -341,7 +341,7 @@ export function zooIntro(budget: Budget): string {
     `  fwd: forward over T steps; f+b: forward and backward (gradients of Σ_t Σ out_t·up_t for every state and output`,
     `  w.r.t. the parameters, x and the initial states); f+b/fwd their ratio; GFLOP/s from the FLOPs counted in the IR`,
     `  (src/stats.ts, as \`cellforge bench\`: every op, elementwise ones too); saved/step: floats per example per step`,
-    `  the forward keeps on its tapes for the backward (the kernel plan's tape buffers; states and outputs not counted).`,
+    `  the forward keeps for the backward (the kernel plan's saved buffers; states and outputs not counted).`,
     `  Peers of the custom cells (scripts/bench-torch.py, bench/zoo-peers.ts): PyTorch eager and TorchScript`,
     `  (torch.jit.script of the same module: a Python loop over steps, autograd backward; nn.RNN for rnn), one thread,`,
     `  and jax-js for lstm-layernorm; "eager/cf" etc.: the peer's f+b time over cellforge's in this run (above 1, cellforge`,
@@ -434,12 +434,13 @@ export async function runCheckpointed(cells: readonly string[], budget: Budget, 
     step("loading");
     const cell = await loadCell(name);
     const mod = await loadKernels(cell, { committed: true });
-    const plan = buildPlan(cell, deriveBackward(cell));
+    const bw = deriveBackward(cell);
+    const plan = buildPlan(cell, bw);
     const sizes: Record<string, number> = cell.sizes.includes("D") ? { D, H } : { H };
     const c = randomCase(cell, { sizes, B, T, seed: SEED });
     const perStep = (floatsPerStep(plan, "saved", sizes) + floatsPerStep(plan, "prologue", sizes)) * B * 4;
     const segment = segmentSteps(name, T, "sqrt");
-    const flops = cellStats(deriveBackward(cell), sizes);
+    const flops = cellStats(bw, sizes);
     const run = async (checkpoint: "sqrt" | undefined, what: string) => {
       step(what);
       const k = mod.createKernel32(sizes, B, T, { backend: BACKEND, checkpoint });

@@ -263,6 +263,7 @@ async function bench(ref: string, v: Record<string, string | boolean | undefined
     return { backend: b.name };
   });
   let st: ReturnType<typeof cellStats> | undefined;
+  let plan: import("../codegen/plan.ts").FullPlan | undefined; // for --checkpoint's bytes, made once
   for (const r of runs) {
     if (r.skip) {
       out(`${cell.name}: not timed on the ${r.backend} path: ${r.skip}`);
@@ -280,8 +281,8 @@ async function bench(ref: string, v: Record<string, string | boolean | undefined
       const c = await timeCell(cell, { B, T, size, budgetMs: 2000, options: { backend: r.backend, threads, checkpoint } });
       const seg = segmentSteps(cell.name, T, checkpoint);
       const { buildPlan, floatsPerStep } = await import("../codegen/plan.ts");
-      const plan = buildPlan(cell, deriveBackward(cell));
-      const bytes = (role: "saved" | "prologue", steps: number) => formatBytes(floatsPerStep(plan, role, t.sizes) * B * 4 * steps).padStart(9);
+      const p = (plan ??= buildPlan(cell, deriveBackward(cell)));
+      const bytes = (role: "saved" | "prologue", steps: number) => formatBytes(floatsPerStep(p, role, t.sizes) * B * 4 * steps).padStart(9);
       out(`  checkpointed, segments of ${seg} step${seg === 1 ? "" : "s"} (--checkpoint ${checkpoint}):`);
       out(`    forward+backward ${c.forwardBackwardMs.toFixed(2).padStart(9)} ms   ${(c.forwardBackwardMs / t.forwardBackwardMs).toFixed(2)}× the whole backward's time (the recompute: up to one more forward)`);
       out(`    saved values     ${bytes("saved", seg)}      instead of ${bytes("saved", T).trim()}`);

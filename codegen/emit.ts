@@ -311,6 +311,8 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
   // measured within noise of two copies of the body on both backends (gru, lstm-layernorm, rnn;
   // float32 after float64 in one process, 2026-12-02), at 40% fewer lines.
   const body = "createKernel";
+  // step t keeps its saved values and its input products in slot t % seg (seg = T unless checkpointing)
+  const segmented = new Set(plan.buffers.filter((b) => b.role === "saved" || b.role === "prologue").map((b) => b.name));
   const kernelFn = (name: string): StatementStructures => {
     const A = "A";
     const shapes = (n: Node, lead: string) => `${lead}${n.type.shape.map((d) => `×${d.key.replace(/ /g, "")}`).join("")}`;
@@ -339,9 +341,7 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
     region("p", "nParams");
     const inputVarOf = (k: number) => vars.inputVar.get(cell.inputs[k]!)!;
     const outVarOf = (k: number) => vars.outVar.get(outList[k]!.name)!;
-    // step t keeps its saved values and its input products in slot t % seg (seg = T unless checkpointing);
-    // the backward recomputes a segment's when it reads them
-    const segmented = new Set(plan.buffers.filter((b) => b.role === "saved" || b.role === "prologue").map((b) => b.name));
+    // the backward recomputes a segment's values when it reads them
     const recomputes = [...buffersRead(plan.bwdStep)].some((b) => segmented.has(b));
     const slotDecl = ["const slot = t % seg;"];
     const inputArgs = inputList.map((_, k) => inputVarOf(k));
@@ -472,7 +472,7 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
       GENERATED_HEADER(opts.source, `kernels for the cell "${cell.name}"`, opts.regenerate),
       {
         kind: StructureKind.ImportDeclaration, moduleSpecifier: opts.runtimeImport ?? RUNTIME_IMPORT,
-        namedImports: [...gemmNames, "GEMM_WASM", "type FloatArray", "Rng", "checkArray", ...(cell.constraints.length > 0 ? ["checkConstraint"] : []), "checkCount", ...(cell.params.some((p) => p.heads) ? ["checkHeads"] : []), "checkSeed", "checkSizes", "initSlice", ...(plan.buffers.some((b) => b.role === "saved" || b.role === "prologue") ? ["segmentSteps"] : []), "type KernelOptions", "type LoopsModuleSource", "type Products", "kernelMemory"],
+        namedImports: [...gemmNames, "GEMM_WASM", "type FloatArray", "Rng", "checkArray", ...(cell.constraints.length > 0 ? ["checkConstraint"] : []), "checkCount", ...(cell.params.some((p) => p.heads) ? ["checkHeads"] : []), "checkSeed", "checkSizes", "initSlice", ...(segmented.size ? ["segmentSteps"] : []), "type KernelOptions", "type LoopsModuleSource", "type Products", "kernelMemory"],
       },
       {
         kind: StructureKind.VariableStatement, isExported: true, declarationKind: VariableDeclarationKind.Const,

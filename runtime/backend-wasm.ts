@@ -1,9 +1,9 @@
 // The wasm backend: every buffer of a kernel (parameters, saved values, scratch, and the kernel's
 // own copy of each argument) is a view into one WebAssembly memory, made once when the kernel is
 // created; the products (runtime/gemm.wat) and the loops and whole-vector ops with a WebAssembly
-// form (generated/<cell>.wat) run there, on the same bytes, and what has none (a user's activation, a
-// product with a folded constant) in JavaScript on the views. A call copies its arguments in once and its results out once; nothing
-// is copied per step.
+// form (generated/<cell>.wat) run there, on the same bytes, and what has none (a user's activation,
+// a product with a folded constant) in JavaScript on the views. A call copies its arguments in once
+// and its results out once; nothing is copied per step.
 //
 // With threads > 1 the memory is shared with worker threads (runtime/pool.ts) and every product is
 // split by rows (or columns) of its result, never along its sum, so each number is computed by the
