@@ -197,10 +197,11 @@ export interface PlaceParams {
 
 /**
  * The parameters of one function, handed out as its text is written, each named after what it
- * holds: `$x` (the address of x's first row), `$x_stride`, and `$x_row`, the local holding the
- * current row's address; a second place in the same buffer is `$xp0_2`; a parameter `$bir` and its
- * gradient `$dbir`; a size its own name (`$H`). No name is one of `taken`, the function's other
- * parameters and locals ($b, $i, $v_r, …).
+ * holds: `$x` (the address of x's first row) and `$x_row`, the local holding the current row's
+ * address; a second place in the same buffer is `$xp0_2`; a parameter `$bir` and its gradient
+ * `$dbir`; a size its own expression (`$H`, `$3*H`), or `$n` for a row's elements. A row stride is
+ * a size, so places whose rows are equally far apart share one. No name is one of `taken`, the
+ * function's other parameters and locals ($b, $i, $v_r, …).
  */
 export function functionParams(taken: Iterable<string>) {
   const names = new Set(taken);
@@ -213,35 +214,38 @@ export function functionParams(taken: Iterable<string>) {
   const params: LoopParam[] = [];
   const places = new Map<string, PlaceParams>();
   const sizes = new Map<string, string>();
+  function place(pl: Place, rowed: boolean): PlaceParams {
+    const key = `${pl.buf}|${pl.start}|${pl.stride}`;
+    let e = places.get(key);
+    if (!e) {
+      // a parameter (p at o_bir) or its gradient (dp at o_bir) is named after it: $bir, $dbir
+      const param = (pl.buf === "p" || pl.buf === "dp") && /^o_([\w$]+)$/.exec(pl.start);
+      const base = fresh(param ? `${pl.buf === "dp" ? "d" : ""}${param[1]}` : pl.buf);
+      params.push({ name: base, kind: "at", buf: pl.buf, expr: pl.start });
+      // a row stride is a size: one parameter for every place whose rows are that far apart
+      e = { base, stride: rowed ? size(pl.stride) : null, row: rowed ? fresh(`${base}_row`) : null };
+      places.set(key, e);
+    }
+    return e;
+  }
+  /** The parameter holding size `expr` (`n` when it is the elements of a row, given first as `want`), added once. */
+  function size(expr: Expr, want?: string): string {
+    let s = sizes.get(expr);
+    if (!s) {
+      // `H`, `3*H`, `D+H` (characters a WebAssembly name may hold); anything with parentheses is `size`
+      const bare = expr.replace(/^\((.*)\)$/, "$1").replace(/ /g, "");
+      s = fresh(want ?? (/^[\w$*+]+$/.test(bare) ? bare : "size"));
+      sizes.set(expr, s);
+      params.push({ name: s, kind: "int", expr });
+    }
+    return s;
+  }
   return {
     params,
     /** Every place so far, in the order of their parameters. */
     places: () => [...places.values()],
-    place(pl: Place, rowed: boolean): PlaceParams {
-      const key = `${pl.buf}|${pl.start}|${pl.stride}`;
-      let e = places.get(key);
-      if (!e) {
-        // a parameter (p at o_bir) or its gradient (dp at o_bir) is named after it: $bir, $dbir
-        const param = (pl.buf === "p" || pl.buf === "dp") && /^o_([\w$]+)$/.exec(pl.start);
-        const base = fresh(param ? `${pl.buf === "dp" ? "d" : ""}${param[1]}` : pl.buf);
-        e = { base, stride: rowed ? fresh(`${base}_stride`) : null, row: rowed ? fresh(`${base}_row`) : null };
-        places.set(key, e);
-        params.push({ name: e.base, kind: "at", buf: pl.buf, expr: pl.start });
-        if (rowed) params.push({ name: e.stride!, kind: "int", expr: pl.stride });
-      }
-      return e;
-    },
-    size(expr: Expr): string {
-      let s = sizes.get(expr);
-      if (!s) {
-        // `H`, `3*H`, `D+H` (characters a WebAssembly name may hold); anything with parentheses is `size`
-        const bare = expr.replace(/^\((.*)\)$/, "$1").replace(/ /g, "");
-        s = fresh(/^[\w$*+]+$/.test(bare) ? bare : "size");
-        sizes.set(expr, s);
-        params.push({ name: s, kind: "int", expr });
-      }
-      return s;
-    },
+    place,
+    size,
   };
 }
 
@@ -254,9 +258,9 @@ export function wasmLoop(st: Extract<Stage, { kind: "loop" | "copy" }>, id: numb
   const batched = space.batched;
 
   // parameters: n, then each place (base address, and row stride when rows step through it), then sizes
-  const taken = ["b0", "b1", "n", "b", "i", "nv", "off", ...items.flatMap((it) => (it.local === undefined ? [] : [`v_${it.local}`, `f_${it.local}`]))];
+  const taken = ["b0", "b1", "b", "i", "nv", "off", ...items.flatMap((it) => (it.local === undefined ? [] : [`v_${it.local}`, `f_${it.local}`]))];
   const fp = functionParams(taken);
-  if (vector) fp.params.push({ name: "n", kind: "int", expr: space.n });
+  if (vector) fp.size(space.n, "n");
   const placeOf = (pl: Place) => fp.place(pl, batched && isBatchedPlace(pl));
   const sizeOf = fp.size;
   const math = new Set<string>();
@@ -388,7 +392,7 @@ export function loopsModuleText(cellName: string, source: string, loops: readonl
     `;; Do not edit: regenerate with \`${lineCommentText(how.run)}\` (check with \`${lineCommentText(how.check)}\`).`,
     `;; f32_<k> and f64_<k> are loop (or op) k of the kernel (its comment in ${commentText(cellName)}.ts beside this file says which), rows b0 ≤ b < b1.`,
     ";; Parameters are named after what they hold: $n the elements of a row, $x the address of buffer x at the loop's first row,",
-    ";; $x_stride its elements from row to row ($x_row: the current row's address); $bir a parameter, $dbir its gradient; $H a size.",
+    ";; $x_row the current row's address; $bir a parameter, $dbir its gradient; a size is named after itself ($H, $3*H), and a row stride is a size.",
     "(module",
     `  (import "env" "memory" (memory 1 65536 shared))`,
     ...([32, 64] as const).flatMap((bits) => [

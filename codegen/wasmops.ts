@@ -59,10 +59,10 @@ export function wasmOp(st: OpStage, id: number): WasmLoop | null {
   if (!(n.op in DOES) || !st.args.every((a) => a.kind === "load")) return null;
   const overRows = opOverRows(n);
   const perRow = n.op !== "sumb";
-  const fp = functionParams(["b0", "b1", "n", "b", "i", "nv", "off", "to", "from", "acc", "sum", "v", "s"]);
+  const fp = functionParams(["b0", "b1", "b", "i", "nv", "off", "to", "from", "acc", "sum", "v", "s"]);
   // n, the elements of a row the op walks, is the first parameter, as a loop's (the runtime weighs the work by it)
   const count: Expr = n.op === "sum" || n.op === "sumb" ? numelExpr(n.args[0]!.type) : n.op === "bcast" || n.op === "pad" ? dimExpr(n.attrs.dim!) : n.op === "slice" ? dimExpr(n.attrs.len!) : numelExpr(n.type);
-  fp.params.push({ name: "n", kind: "int", expr: count });
+  fp.size(count, "n");
   // a place steps with the rows where the TypeScript loop steps through it: a batched place of an op
   // over the rows, but expandb's operand, which is its row 0
   const rowed = (pl: Place, isOut: boolean) => overRows && isBatchedPlace(pl) && (isOut || n.op !== "expandb");

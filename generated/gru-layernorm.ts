@@ -260,9 +260,8 @@ function createKernel<A extends FloatArray>(
       wl(0, B, [
         3 * H, // $n
         at(scratch1, 0), // $scratch1
-        1, // $scratch1_stride
+        1, // $1
         at(xp0, slot * B * (3 * H)), // $xp0
-        3 * H, // $xp0_stride
       ]);
     else {
       for (let b = 0; b < B; b++) {
@@ -276,10 +275,9 @@ function createKernel<A extends FloatArray>(
     if (wl)
       wl(1, B, [
         at(scratch1, 0), // $scratch1
-        1, // $scratch1_stride
+        1, // $1
         3 * H, // $3*H
         at(scratch2, 0), // $scratch2
-        1, // $scratch2_stride
       ]);
     else {
       for (let b = 0; b < B; b++) {
@@ -295,13 +293,10 @@ function createKernel<A extends FloatArray>(
       wl(2, B, [
         3 * H, // $n
         at(xp0, slot * B * (3 * H)), // $xp0
-        3 * H, // $xp0_stride
         at(scratch2, 0), // $scratch2
-        1, // $scratch2_stride
+        1, // $1
         at(tape_t1, slot * B * (3 * H)), // $tape_t1
-        3 * H, // $tape_t1_stride
         at(scratch3, 0), // $scratch3
-        3 * H, // $scratch3_stride
       ]);
     else {
       for (let b = 0; b < B; b++) {
@@ -323,9 +318,8 @@ function createKernel<A extends FloatArray>(
       wl(3, B, [
         3 * H, // $n
         at(scratch4, 0), // $scratch4
-        1, // $scratch4_stride
+        1, // $1
         at(scratch3, 0), // $scratch3
-        3 * H, // $scratch3_stride
       ]);
     else {
       for (let b = 0; b < B; b++) {
@@ -340,9 +334,8 @@ function createKernel<A extends FloatArray>(
       wl(4, B, [
         3 * H, // $n
         at(scratch5, 0), // $scratch5
-        1, // $scratch5_stride
+        1, // $1
         at(scratch0, 0), // $scratch0
-        3 * H, // $scratch0_stride
       ]);
     else {
       for (let b = 0; b < B; b++) {
@@ -356,14 +349,11 @@ function createKernel<A extends FloatArray>(
     if (wl)
       wl(5, B, [
         at(scratch4, 0), // $scratch4
-        1, // $scratch4_stride
+        1, // $1
         3 * H, // $3*H
         at(tape_t2, slot * B * 1), // $tape_t2
-        1, // $tape_t2_stride
         at(scratch5, 0), // $scratch5
-        1, // $scratch5_stride
         at(scratch6, 0), // $scratch6
-        1, // $scratch6_stride
       ]);
     else {
       for (let b = 0; b < B; b++) {
@@ -384,20 +374,14 @@ function createKernel<A extends FloatArray>(
         3 * H, // $n
         at(p, o_gx), // $gx
         at(tape_t1, slot * B * (3 * H)), // $tape_t1
-        3 * H, // $tape_t1_stride
         at(tape_t2, slot * B * 1), // $tape_t2
-        1, // $tape_t2_stride
+        1, // $1
         at(p, o_b), // $b_2
         at(scratch7, 0), // $scratch7
-        3 * H, // $scratch7_stride
         at(scratch0, 0), // $scratch0
-        3 * H, // $scratch0_stride
         at(scratch6, 0), // $scratch6
-        1, // $scratch6_stride
         at(tape_t3, slot * B * (3 * H)), // $tape_t3
-        3 * H, // $tape_t3_stride
         at(scratch8, 0), // $scratch8
-        3 * H, // $scratch8_stride
       ]);
     else {
       for (let b = 0; b < B; b++) {
@@ -425,9 +409,8 @@ function createKernel<A extends FloatArray>(
       wl(7, B, [
         3 * H, // $n
         at(scratch9, 0), // $scratch9
-        1, // $scratch9_stride
+        1, // $1
         at(scratch8, 0), // $scratch8
-        3 * H, // $scratch8_stride
       ]);
     else {
       for (let b = 0; b < B; b++) {
@@ -442,9 +425,8 @@ function createKernel<A extends FloatArray>(
       wl(8, B, [
         H, // $n
         at(scratch10, 0), // $scratch10
-        H, // $scratch10_stride
         at(scratch7, 0), // $scratch7
-        3 * H, // $scratch7_stride
+        3 * H, // $3*H
         0, // $0
       ]);
     else {
@@ -456,10 +438,8 @@ function createKernel<A extends FloatArray>(
       wl(9, B, [
         H, // $n
         at(scratch11, 0), // $scratch11
-        H, // $scratch11_stride
         at(scratch7, 0), // $scratch7
-        3 * H, // $scratch7_stride
-        H, // $H
+        3 * H, // $3*H
       ]);
     else {
       for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch11[b * H + i] = scratch7[b * (3 * H) + H + i]!;
@@ -470,9 +450,8 @@ function createKernel<A extends FloatArray>(
       wl(10, B, [
         H, // $n
         at(scratch12, 0), // $scratch12
-        H, // $scratch12_stride
         at(scratch7, 0), // $scratch7
-        3 * H, // $scratch7_stride
+        3 * H, // $3*H
         2 * H, // $2*H
       ]);
     else {
@@ -483,10 +462,9 @@ function createKernel<A extends FloatArray>(
     if (wl)
       wl(11, B, [
         at(scratch9, 0), // $scratch9
-        1, // $scratch9_stride
+        1, // $1
         3 * H, // $3*H
         at(tape_t4, slot * B * 1), // $tape_t4
-        1, // $tape_t4_stride
       ]);
     else {
       for (let b = 0; b < B; b++) {
@@ -503,12 +481,10 @@ function createKernel<A extends FloatArray>(
         3 * H, // $n
         at(p, o_gr), // $gr
         at(tape_t3, slot * B * (3 * H)), // $tape_t3
-        3 * H, // $tape_t3_stride
         at(tape_t4, slot * B * 1), // $tape_t4
-        1, // $tape_t4_stride
+        1, // $1
         at(p, o_rb), // $rb
         at(scratch13, 0), // $scratch13
-        3 * H, // $scratch13_stride
       ]);
     else {
       for (let b = 0; b < B; b++) {
@@ -528,9 +504,8 @@ function createKernel<A extends FloatArray>(
       wl(13, B, [
         H, // $n
         at(scratch14, 0), // $scratch14
-        H, // $scratch14_stride
         at(scratch13, 0), // $scratch13
-        3 * H, // $scratch13_stride
+        3 * H, // $3*H
         0, // $0
       ]);
     else {
@@ -542,10 +517,8 @@ function createKernel<A extends FloatArray>(
       wl(14, B, [
         H, // $n
         at(scratch15, 0), // $scratch15
-        H, // $scratch15_stride
         at(scratch13, 0), // $scratch13
-        3 * H, // $scratch13_stride
-        H, // $H
+        3 * H, // $3*H
       ]);
     else {
       for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch15[b * H + i] = scratch13[b * (3 * H) + H + i]!;
@@ -556,9 +529,8 @@ function createKernel<A extends FloatArray>(
       wl(15, B, [
         H, // $n
         at(tape_t5, slot * B * H), // $tape_t5
-        H, // $tape_t5_stride
         at(scratch13, 0), // $scratch13
-        3 * H, // $scratch13_stride
+        3 * H, // $3*H
         2 * H, // $2*H
       ]);
     else {
@@ -571,27 +543,16 @@ function createKernel<A extends FloatArray>(
       wl(16, B, [
         H, // $n
         at(scratch10, 0), // $scratch10
-        H, // $scratch10_stride
         at(scratch14, 0), // $scratch14
-        H, // $scratch14_stride
         at(tape_z, slot * B * H), // $tape_z
-        H, // $tape_z_stride
         at(scratch11, 0), // $scratch11
-        H, // $scratch11_stride
         at(scratch15, 0), // $scratch15
-        H, // $scratch15_stride
         at(tape_r, slot * B * H), // $tape_r
-        H, // $tape_r_stride
         at(scratch12, 0), // $scratch12
-        H, // $scratch12_stride
         at(tape_t5, slot * B * H), // $tape_t5
-        H, // $tape_t5_stride
         at(tape_g, slot * B * H), // $tape_g
-        H, // $tape_g_stride
         at(hPrev, hPrevAt), // $hPrev
-        H, // $hPrev_stride
         at(hOut, t * B * H), // $hOut
-        H, // $hOut_stride
       ]);
     else {
       for (let b = 0; b < B; b++) {
@@ -690,11 +651,8 @@ function createKernel<A extends FloatArray>(
         wl(17, B, [
           H, // $n
           at(dhUp, t * B * H), // $dhUp
-          H, // $dhUp_stride
           at(carry_h, 0), // $carry_h
-          H, // $carry_h_stride
           at(seed_h, 0), // $seed_h
-          H, // $seed_h_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -712,13 +670,10 @@ function createKernel<A extends FloatArray>(
       if (wl)
         wl(18, B, [
           at(tape_t4, slot * B * 1), // $tape_t4
-          1, // $tape_t4_stride
+          1, // $1
           at(scratch1, 0), // $scratch1
-          1, // $scratch1_stride
           at(tape_t2, slot * B * 1), // $tape_t2
-          1, // $tape_t2_stride
           at(scratch2, 0), // $scratch2
-          1, // $scratch2_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -738,17 +693,12 @@ function createKernel<A extends FloatArray>(
         wl(19, B, [
           3 * H, // $n
           at(tape_t3, slot * B * (3 * H)), // $tape_t3
-          3 * H, // $tape_t3_stride
           at(tape_t4, slot * B * 1), // $tape_t4
-          1, // $tape_t4_stride
+          1, // $1
           at(scratch3, 0), // $scratch3
-          3 * H, // $scratch3_stride
           at(tape_t1, slot * B * (3 * H)), // $tape_t1
-          3 * H, // $tape_t1_stride
           at(tape_t2, slot * B * 1), // $tape_t2
-          1, // $tape_t2_stride
           at(scratch7, 0), // $scratch7
-          3 * H, // $scratch7_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -772,27 +722,16 @@ function createKernel<A extends FloatArray>(
         wl(20, B, [
           H, // $n
           at(tape_z, slot * B * H), // $tape_z
-          H, // $tape_z_stride
           at(seed_h, 0), // $seed_h
-          H, // $seed_h_stride
           at(tape_g, slot * B * H), // $tape_g
-          H, // $tape_g_stride
           at(scratch10, 0), // $scratch10
-          H, // $scratch10_stride
           at(tape_r, slot * B * H), // $tape_r
-          H, // $tape_r_stride
           at(scratch11, 0), // $scratch11
-          H, // $scratch11_stride
           at(tape_t5, slot * B * H), // $tape_t5
-          H, // $tape_t5_stride
           at(scratch12, 0), // $scratch12
-          H, // $scratch12_stride
           at(hPrev, hPrevAt), // $hPrev
-          H, // $hPrev_stride
           at(scratch14, 0), // $scratch14
-          H, // $scratch14_stride
           at(scratch15, 0), // $scratch15
-          H, // $scratch15_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -834,11 +773,9 @@ function createKernel<A extends FloatArray>(
         wl(21, B, [
           3 * H, // $n
           at(scratch8, 0), // $scratch8
-          3 * H, // $scratch8_stride
           at(scratch11, 0), // $scratch11
-          H, // $scratch11_stride
-          2 * H, // $2*H
           H, // $H
+          2 * H, // $2*H
         ]);
       else {
         for (let b = 0; b < B; b++)
@@ -851,9 +788,7 @@ function createKernel<A extends FloatArray>(
         wl(22, B, [
           3 * H, // $n
           at(scratch13, 0), // $scratch13
-          3 * H, // $scratch13_stride
           at(scratch12, 0), // $scratch12
-          H, // $scratch12_stride
           H, // $H
         ]);
       else {
@@ -867,11 +802,9 @@ function createKernel<A extends FloatArray>(
         wl(23, B, [
           3 * H, // $n
           at(scratch16, 0), // $scratch16
-          3 * H, // $scratch16_stride
           at(scratch14, 0), // $scratch14
-          H, // $scratch14_stride
-          0, // $0
           H, // $H
+          0, // $0
         ]);
       else {
         for (let b = 0; b < B; b++)
@@ -884,11 +817,9 @@ function createKernel<A extends FloatArray>(
         wl(24, B, [
           3 * H, // $n
           at(scratch17, 0), // $scratch17
-          3 * H, // $scratch17_stride
           at(scratch10, 0), // $scratch10
-          H, // $scratch10_stride
-          2 * H, // $2*H
           H, // $H
+          2 * H, // $2*H
         ]);
       else {
         for (let b = 0; b < B; b++)
@@ -901,39 +832,24 @@ function createKernel<A extends FloatArray>(
         wl(25, B, [
           3 * H, // $n
           at(scratch8, 0), // $scratch8
-          3 * H, // $scratch8_stride
           at(scratch13, 0), // $scratch13
-          3 * H, // $scratch13_stride
           at(scratch16, 0), // $scratch16
-          3 * H, // $scratch16_stride
           at(scratch18, 0), // $scratch18
-          3 * H, // $scratch18_stride
           at(p, o_gr), // $gr
           at(tape_t4, slot * B * 1), // $tape_t4
-          1, // $tape_t4_stride
+          1, // $1
           at(scratch19, 0), // $scratch19
-          3 * H, // $scratch19_stride
           at(scratch3, 0), // $scratch3
-          3 * H, // $scratch3_stride
           at(scratch20, 0), // $scratch20
-          3 * H, // $scratch20_stride
           at(scratch17, 0), // $scratch17
-          3 * H, // $scratch17_stride
           at(scratch21, 0), // $scratch21
-          3 * H, // $scratch21_stride
           at(scratch7, 0), // $scratch7
-          3 * H, // $scratch7_stride
           at(scratch22, 0), // $scratch22
-          3 * H, // $scratch22_stride
           at(scratch23, 0), // $scratch23
-          3 * H, // $scratch23_stride
           at(p, o_gx), // $gx
           at(tape_t2, slot * B * 1), // $tape_t2
-          1, // $tape_t2_stride
           at(scratch24, 0), // $scratch24
-          3 * H, // $scratch24_stride
           at(scratch25, 0), // $scratch25
-          3 * H, // $scratch25_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -983,9 +899,8 @@ function createKernel<A extends FloatArray>(
         wl(26, B, [
           3 * H, // $n
           at(scratch4, 0), // $scratch4
-          1, // $scratch4_stride
+          1, // $1
           at(scratch20, 0), // $scratch20
-          3 * H, // $scratch20_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -1001,7 +916,6 @@ function createKernel<A extends FloatArray>(
           3 * H, // $n
           at(dp, o_b), // $db
           at(scratch21, 0), // $scratch21
-          3 * H, // $scratch21_stride
         ]);
       else {
         // grad of: wx = gx .* ((a - mean(a)) / sqrt(var(a) + eps)) + b
@@ -1018,7 +932,6 @@ function createKernel<A extends FloatArray>(
           3 * H, // $n
           at(dp, o_rb), // $drb
           at(scratch18, 0), // $scratch18
-          3 * H, // $scratch18_stride
         ]);
       else {
         // grad of: rh = gr .* ((u - mean(u)) / sqrt(var(u) + eps)) + rb
@@ -1035,7 +948,6 @@ function createKernel<A extends FloatArray>(
           3 * H, // $n
           at(dp, o_gx), // $dgx
           at(scratch22, 0), // $scratch22
-          3 * H, // $scratch22_stride
         ]);
       else {
         // grad of: wx = gx .* ((a - mean(a)) / sqrt(var(a) + eps)) + b
@@ -1052,7 +964,6 @@ function createKernel<A extends FloatArray>(
           3 * H, // $n
           at(dp, o_gr), // $dgr
           at(scratch23, 0), // $scratch23
-          3 * H, // $scratch23_stride
         ]);
       else {
         // grad of: rh = gr .* ((u - mean(u)) / sqrt(var(u) + eps)) + rb
@@ -1068,9 +979,8 @@ function createKernel<A extends FloatArray>(
         wl(31, B, [
           3 * H, // $n
           at(scratch5, 0), // $scratch5
-          1, // $scratch5_stride
+          1, // $1
           at(scratch25, 0), // $scratch25
-          3 * H, // $scratch25_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -1084,18 +994,13 @@ function createKernel<A extends FloatArray>(
       if (wl)
         wl(32, B, [
           at(scratch4, 0), // $scratch4
-          1, // $scratch4_stride
+          1, // $1
           at(scratch1, 0), // $scratch1
-          1, // $scratch1_stride
           3 * H, // $3*H
           at(scratch6, 0), // $scratch6
-          1, // $scratch6_stride
           at(scratch5, 0), // $scratch5
-          1, // $scratch5_stride
           at(scratch2, 0), // $scratch2
-          1, // $scratch2_stride
           at(scratch9, 0), // $scratch9
-          1, // $scratch9_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -1117,9 +1022,8 @@ function createKernel<A extends FloatArray>(
         wl(33, B, [
           3 * H, // $n
           at(scratch26, 0), // $scratch26
-          3 * H, // $scratch26_stride
           at(scratch6, 0), // $scratch6
-          1, // $scratch6_stride
+          1, // $1
         ]);
       else {
         for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch26[b * (3 * H) + i] = scratch6[b * 1 + 0]!;
@@ -1130,9 +1034,8 @@ function createKernel<A extends FloatArray>(
         wl(34, B, [
           3 * H, // $n
           at(scratch27, 0), // $scratch27
-          3 * H, // $scratch27_stride
           at(scratch9, 0), // $scratch9
-          1, // $scratch9_stride
+          1, // $1
         ]);
       else {
         for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch27[b * (3 * H) + i] = scratch9[b * 1 + 0]!;
@@ -1143,25 +1046,15 @@ function createKernel<A extends FloatArray>(
         wl(35, B, [
           3 * H, // $n
           at(scratch19, 0), // $scratch19
-          3 * H, // $scratch19_stride
           at(scratch26, 0), // $scratch26
-          3 * H, // $scratch26_stride
           at(tape_t3, slot * B * (3 * H)), // $tape_t3
-          3 * H, // $tape_t3_stride
           at(scratch28, 0), // $scratch28
-          3 * H, // $scratch28_stride
           at(scratch29, 0), // $scratch29
-          3 * H, // $scratch29_stride
           at(scratch24, 0), // $scratch24
-          3 * H, // $scratch24_stride
           at(scratch27, 0), // $scratch27
-          3 * H, // $scratch27_stride
           at(tape_t1, slot * B * (3 * H)), // $tape_t1
-          3 * H, // $tape_t1_stride
           at(scratch30, 0), // $scratch30
-          3 * H, // $scratch30_stride
           at(scratch31, 0), // $scratch31
-          3 * H, // $scratch31_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -1193,9 +1086,8 @@ function createKernel<A extends FloatArray>(
         wl(36, B, [
           3 * H, // $n
           at(scratch32, 0), // $scratch32
-          1, // $scratch32_stride
+          1, // $1
           at(scratch29, 0), // $scratch29
-          3 * H, // $scratch29_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -1210,9 +1102,8 @@ function createKernel<A extends FloatArray>(
         wl(37, B, [
           3 * H, // $n
           at(scratch33, 0), // $scratch33
-          1, // $scratch33_stride
+          1, // $1
           at(scratch31, 0), // $scratch31
-          3 * H, // $scratch31_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -1226,14 +1117,11 @@ function createKernel<A extends FloatArray>(
       if (wl)
         wl(38, B, [
           at(scratch32, 0), // $scratch32
-          1, // $scratch32_stride
+          1, // $1
           3 * H, // $3*H
           at(scratch34, 0), // $scratch34
-          1, // $scratch34_stride
           at(scratch33, 0), // $scratch33
-          1, // $scratch33_stride
           at(scratch35, 0), // $scratch35
-          1, // $scratch35_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -1253,9 +1141,8 @@ function createKernel<A extends FloatArray>(
         wl(39, B, [
           3 * H, // $n
           at(scratch36, 0), // $scratch36
-          3 * H, // $scratch36_stride
           at(scratch34, 0), // $scratch34
-          1, // $scratch34_stride
+          1, // $1
         ]);
       else {
         for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch36[b * (3 * H) + i] = scratch34[b * 1 + 0]!;
@@ -1266,9 +1153,8 @@ function createKernel<A extends FloatArray>(
         wl(40, B, [
           3 * H, // $n
           at(scratch37, 0), // $scratch37
-          3 * H, // $scratch37_stride
           at(scratch35, 0), // $scratch35
-          1, // $scratch35_stride
+          1, // $1
         ]);
       else {
         for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch37[b * (3 * H) + i] = scratch35[b * 1 + 0]!;
@@ -1279,17 +1165,11 @@ function createKernel<A extends FloatArray>(
         wl(41, B, [
           3 * H, // $n
           at(scratch28, 0), // $scratch28
-          3 * H, // $scratch28_stride
           at(scratch36, 0), // $scratch36
-          3 * H, // $scratch36_stride
           at(scratch0, 0), // $scratch0
-          3 * H, // $scratch0_stride
           at(scratch30, 0), // $scratch30
-          3 * H, // $scratch30_stride
           at(scratch37, 0), // $scratch37
-          3 * H, // $scratch37_stride
           at(gx0, t * B * (3 * H)), // $gx0
-          3 * H, // $gx0_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -1317,9 +1197,7 @@ function createKernel<A extends FloatArray>(
         wl(42, B, [
           H, // $n
           at(scratch15, 0), // $scratch15
-          H, // $scratch15_stride
           at(carry_h, 0), // $carry_h
-          H, // $carry_h_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -1417,198 +1295,191 @@ const LOOPS_WASM: LoopsModuleSource = {
     { vector: true, splittable: true },
   ],
   binary: [
-    "AGFzbQEAAAAB0QEMYAF7AXtgB39/f39/f38AYAt/f39/f39/f39/fwBgE39/f39/f39/f39/f39/f39/f38AYAh/f39/f39/fwBgGX9/f39/f39/",
-    "f39/f39/f39/f39/f39/f38AYAl/f39/f39/f38AYAp/f39/f39/f39/AGAPf39/f39/f39/f39/f39/AGAlf39/f39/f39/f39/f39/f39/f39/",
-    "f39/f39/f39/f39/f39/fwBgBn9/f39/fwBgF39/f39/f39/f39/f39/f39/f39/f39/AAISAQNlbnYGbWVtb3J5AgMBgIAEAzMyAAABAQICAwQB",
-    "AgUGBwgFBgQJCggBCwIIAQAAAQECAgMEAQIFBgcIBQYECQoIAQsCCAEH8wVWBWYzMl8wAAIFZjMyXzEAAwVmMzJfMgAEBWYzMl8zAAIFZjMyXzQA",
-    "AgVmMzJfNQAFBWYzMl82AAYFZjMyXzcAAgVmMzJfOAAHBWYzMl85AAcGZjMyXzEwAAcGZjMyXzExAAgGZjMyXzEyAAkGZjMyXzEzAAcGZjMyXzE0",
-    "AAcGZjMyXzE1AAcGZjMyXzE2AAoGZjMyXzE3AAsGZjMyXzE4AAwGZjMyXzE5AA0GZjMyXzIwAA4GZjMyXzIxAA8GZjMyXzIyABAGZjMyXzIzAA8G",
-    "ZjMyXzI0AA8GZjMyXzI1ABEGZjMyXzI2AAIGZjMyXzI3ABIGZjMyXzI4ABIGZjMyXzI5ABIGZjMyXzMwABIGZjMyXzMxAAIGZjMyXzMyABMGZjMy",
-    "XzMzABQGZjMyXzM0ABQGZjMyXzM1ABUGZjMyXzM2AAIGZjMyXzM3AAIGZjMyXzM4ABYGZjMyXzM5ABQGZjMyXzQwABQGZjMyXzQxABcGZjMyXzQy",
-    "ABgFZjY0XzAAGwVmNjRfMQAcBWY2NF8yAB0FZjY0XzMAGwVmNjRfNAAbBWY2NF81AB4FZjY0XzYAHwVmNjRfNwAbBWY2NF84ACAFZjY0XzkAIAZm",
-    "NjRfMTAAIAZmNjRfMTEAIQZmNjRfMTIAIgZmNjRfMTMAIAZmNjRfMTQAIAZmNjRfMTUAIAZmNjRfMTYAIwZmNjRfMTcAJAZmNjRfMTgAJQZmNjRf",
-    "MTkAJgZmNjRfMjAAJwZmNjRfMjEAKAZmNjRfMjIAKQZmNjRfMjMAKAZmNjRfMjQAKAZmNjRfMjUAKgZmNjRfMjYAGwZmNjRfMjcAKwZmNjRfMjgA",
-    "KwZmNjRfMjkAKwZmNjRfMzAAKwZmNjRfMzEAGwZmNjRfMzIALAZmNjRfMzMALQZmNjRfMzQALQZmNjRfMzUALgZmNjRfMzYAGwZmNjRfMzcAGwZm",
-    "NjRfMzgALwZmNjRfMzkALQZmNjRfNDAALQZmNjRfNDEAMAZmNjRfNDIAMQqGczLoAwECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8AAIB/",
-    "AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAAIAD9DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMAAJZD",
-    "AACWQ/3oASIC/QwAgDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2Ov3k",
-    "ASAB/eYB/QyJiAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+q6oqPv3kASAB/eYB",
-    "/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAC/fgBIgFBAf2s",
-    "ASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgAP0MGHKxQhhysUIYcrFC",
-    "GHKxQv1E/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VILhAIBAnsgAP0M0Q1dvdENXb3RDV290Q1dvSAAIAD95gEiAf3mAf0MiYgIPomICD6JiAg+",
-    "iYgIPv3kASAB/eYB/Qyrqqq+q6qqvquqqr6rqqq+/eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AH95gH9DAAAgD8AAIA/AACAPwAAgD/9DAAA",
-    "AEAAAABAAAAAQAAAAED9DAAAAEAAAABAAAAAQAAAAEAgAP3gASIC/eYBEAD9DAAAgD8AAIA/AACAPwAAgD/95AH95wH95QEiAf3hASABIAD9DAAA",
-    "AAAAAAAAAAAAAAAAAAD9Q/1SIAL9DM3MzD3NzMw9zczMPc3MzD39Q/1SC8YBAwR/AXsBfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEJIAUgACAGbEEC",
-    "dGohCP0MAAAAAAAAAAAAAAAAAAAAACELIAIgAkEDcWshCkEAIQcDQCAHIApORQRAIAsgB0ECdCAIav0ABAD95AEhCyAHQQRqIQcMAQsLIAv9HwAg",
-    "C/0fAZIgC/0fAiAL/R8DkpIhDANAIAIgB0xFBEAgDCAHQQJ0IAhqKgIAkiEMIAdBAWohBwwBCwsgCSAMOAIAIABBAWohAAwBCwsLNwADQCAAIAFO",
-    "RQRAIAUgACAGbEECdGogAiAAIANsQQJ0aioCACAEspU4AgAgAEEBaiEADAELCwvpAQMHfwF7AX0DQCAAIAFORQRAIAMgACAEbEECdGohDSAFIAAg",
-    "BmxBAnRqIQ4gByAAIAhsQQJ0aiEPIAkgACAKbEECdGohECACIAJBA3FrIRFBACELA0AgCyARTkUEQCALQQJ0IgwgDWr9AAQAIA79CQIA/eUBIRIg",
-    "DCAPaiAS/QsEACAMIBBqIBIgEv3mAf0LBAAgC0EEaiELDAELCwNAIAIgC0xFBEAgC0ECdCIMIA1qKgIAIA4qAgCTIRMgDCAPaiATOAIAIAwgEGog",
-    "EyATlDgCACALQQFqIQsMAQsLIABBAWohAAwBCwsLYQEBfQNAIAAgAU5FBEAgBSAAIAZsQQJ0aiACIAAgA2xBAnRqKgIAIASyIguVQ6zFJzeSkTgC",
-    "ACAJIAAgCmxBAnRqIAcgACAIbEECdGoqAgAgC5U4AgAgAEEBaiEADAELCwvnAgMKfwF7AX0DQCAAIAFORQRAIAQgACAFbEECdGohFSAGIAAgB2xB",
-    "AnRqIRYgCSAAIApsQQJ0aiEXIAsgACAMbEECdGohGCANIAAgDmxBAnRqIRkgDyAAIBBsQQJ0aiEaIBEgACASbEECdGohGyACIAJBA3FrIRxBACEU",
-    "A0AgFCAcTkUEQCAUQQJ0IhMgF2ogAyATav0ABAAgEyAVav0ABAAgFv0JAgD95wH95gEgCCATav0ABAD95AH9CwQAIBMgGmogEyAYav0ABAAgGf0J",
-    "AgD95QEiHf0LBAAgEyAbaiAdIB395gH9CwQAIBRBBGohFAwBCwsDQCACIBRMRQRAIBRBAnQiEyAXaiADIBNqKgIAIBMgFWoqAgAgFioCAJWUIAgg",
-    "E2oqAgCSOAIAIBMgGmogEyAYaioCACAZKgIAkyIeOAIAIBMgG2ogHiAelDgCACAUQQFqIRQMAQsLIABBAWohAAwBCwsLnQEBBX8DQCAAIAFORQRA",
-    "IAMgACAEbEECdGohCiAFIAAgBmxBAnRqIAdBAnRqIQsgAiACQQNxayEJQQAhCANAIAggCU5FBEAgCEECdCIMIApqIAsgDGr9AAQA/QsEACAIQQRq",
-    "IQgMAQsLA0AgAiAITEUEQCAIQQJ0IgkgCmogCSALaioCADgCACAIQQFqIQgMAQsLIABBAWohAAwBCwsLPgADQCAAIAFORQRAIAUgACAGbEECdGog",
-    "AiAAIANsQQJ0aioCACAEspVDrMUnN5KROAIAIABBAWohAAwBCwsL3QEBBn8DQCAAIAFORQRAIAQgACAFbEECdGohDSAGIAAgB2xBAnRqIQ4gCSAA",
-    "IApsQQJ0aiEPIAIgAkEDcWshEEEAIQsDQCALIBBORQRAIAtBAnQiDCAPaiADIAxq/QAEACAMIA1q/QAEACAO/QkCAP3nAf3mASAIIAxq/QAEAP3k",
-    "Af0LBAAgC0EEaiELDAELCwNAIAIgC0xFBEAgC0ECdCIMIA9qIAMgDGoqAgAgDCANaioCACAOKgIAlZQgCCAMaioCAJI4AgAgC0EBaiELDAELCyAA",
-    "QQFqIQAMAQsLC48FAw5/AnsCfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEbIAUgACAGbEECdGohHCAHIAAgCGxBAnRqIR0gCSAAIApsQQJ0aiEeIAsg",
-    "ACAMbEECdGohHyANIAAgDmxBAnRqISAgDyAAIBBsQQJ0aiEhIBEgACASbEECdGohIiATIAAgFGxBAnRqISMgFSAAIBZsQQJ0aiEkIBcgACAYbEEC",
-    "dGohJSACIAJBA3FrISZBACEaA0AgGiAmTkUEQP0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAaQQJ0IhkgG2r9AAQAIBkgHGr9",
-    "AAQA/eQB/eEBEAD95AH95wEhJyAZIB1qICf9CwQAIBkgIGr9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gGSAeav0ABAAgGSAf",
-    "av0ABAD95AH94QEQAP3kAf3nASIo/QsEACAZICNqIBkgIWr9AAQAICggGSAiav0ABAD95gH95AEQASIo/QsEACAZICVqICcgGSAkav0ABAD95gH9",
-    "DAAAgD8AAIA/AACAPwAAgD8gJ/3lASAo/eYB/eQB/QsEACAaQQRqIRoMAQsLA0AgAiAaTEUEQEMAAIA/IBpBAnQiGSAbaioCACAZIBxqKgIAkoz9",
-    "ExAA/R8AQwAAgD+SlSEpIBkgHWogKTgCACAZICBqQwAAgD8gGSAeaioCACAZIB9qKgIAkoz9ExAA/R8AQwAAgD+SlSIqOAIAIBkgI2ogGSAhaioC",
-    "ACAqIBkgImoqAgCUkv0TEAH9HwAiKjgCACAZICVqICkgGSAkaioCAJRDAACAPyApkyAqlJI4AgAgGkEBaiEaDAELCyAAQQFqIQAMAQsLC7kBAQZ/",
-    "A0AgACABTkUEQCADIAAgBGxBAnRqIQsgBSAAIAZsQQJ0aiEMIAcgACAIbEECdGohDSACIAJBA3FrIQ5BACEJA0AgCSAOTkUEQCAJQQJ0IgogDWog",
-    "CiALav0ABAAgCiAMav0ABAD95AH9CwQAIAlBBGohCQwBCwsDQCACIAlMRQRAIAlBAnQiCiANaiAKIAtqKgIAIAogDGoqAgCSOAIAIAlBAWohCQwB",
-    "CwsgAEEBaiEADAELCwtbAANAIAAgAU5FBEAgBCAAIAVsQQJ0aiACIAAgA2xBAnRqKgIAQwAAAECUOAIAIAggACAJbEECdGogBiAAIAdsQQJ0aioC",
-    "AEMAAABAlDgCACAAQQFqIQAMAQsLC4sCAQl/A0AgACABTkUEQCADIAAgBGxBAnRqIREgBSAAIAZsQQJ0aiESIAcgACAIbEECdGohEyAJIAAgCmxB",
-    "AnRqIRQgCyAAIAxsQQJ0aiEVIA0gACAObEECdGohFiACIAJBA3FrIRdBACEPA0AgDyAXTkUEQCAPQQJ0IhAgE2ogECARav0ABAAgEv0JAgD95wH9",
-    "CwQAIBAgFmogECAUav0ABAAgFf0JAgD95wH9CwQAIA9BBGohDwwBCwsDQCACIA9MRQRAIA9BAnQiECATaiAQIBFqKgIAIBIqAgCVOAIAIBAgFmog",
-    "ECAUaioCACAVKgIAlTgCACAPQQFqIQ8MAQsLIABBAWohAAwBCwsLwQUDDn8CewJ9A0AgACABTkUEQCADIAAgBGxBAnRqIRsgBSAAIAZsQQJ0aiEc",
-    "IAcgACAIbEECdGohHiAJIAAgCmxBAnRqIR8gCyAAIAxsQQJ0aiEdIA0gACAObEECdGohICAPIAAgEGxBAnRqISEgESAAIBJsQQJ0aiEiIBMgACAU",
-    "bEECdGohIyAVIAAgFmxBAnRqISQgFyAAIBhsQQJ0aiElIAIgAkEDcWshJkEAIRoDQCAaICZORQRA/QwAAIA/AACAPwAAgD8AAIA/IBpBAnQiGSAb",
-    "av0ABAD95QEhKCAZIB9qIBkgHGr9AAQAICj95gH9DAAAgD8AAIA/AACAPwAAgD8gGSAeav0ABAAiJyAn/eYB/eUB/eYBIif9CwQAIBkgIGogJyAZ",
-    "IB1q/QAEAP3mAf0LBAAgGSAiaiAnIBkgIWr9AAQA/eYBIBkgHWr9AAQA/QwAAIA/AACAPwAAgD8AAIA/IBkgHWr9AAQA/eUB/eYB/eYB/QsEACAZ",
-    "ICRqIBkgHGr9AAQAIBkgI2r9AAQAIBkgHmr9AAQA/eUB/eYBIBkgG2r9AAQAICj95gH95gH9CwQAIBkgJWogGSAcav0ABAAgGSAbav0ABAD95gH9",
-    "CwQAIBpBBGohGgwBCwsDQCACIBpMRQRAQwAAgD8gGkECdCIZIBtqKgIAkyEqIBkgH2ogGSAcaioCACAqlEMAAIA/IBkgHmoqAgAiKSAplJOUIik4",
-    "AgAgGSAgaiApIBkgHWoqAgCUOAIAIBkgImogKSAZICFqKgIAlCAZIB1qKgIAQwAAgD8gGSAdaioCAJOUlDgCACAZICRqIBkgHGoqAgAgGSAjaioC",
-    "ACAZIB5qKgIAk5QgGSAbaioCACAqlJQ4AgAgGSAlaiAZIBxqKgIAIBkgG2oqAgCUOAIAIBpBAWohGgwBCwsgAEEBaiEADAELCwuHAwEGfwNAIAAg",
-    "AU5FBEAgBSAAIAZsQQJ0aiELIAMgACAEbEECdGohCiAHIAdBA3FrIQxBACEJA0AgCSAMTkUEQCAJQQJ0IApq/QwAAAAAAAAAAAAAAAAAAAAA/QsE",
-    "ACAJQQRqIQkMAQsLA0AgByAJTEUEQCAJQQJ0IApqQwAAAAA4AgAgCUEBaiEJDAELCyAKIAdBAnRqIQwgCCAIQQNxayENQQAhCQNAIAkgDU5FBEAg",
-    "CUECdCIOIAxqIAsgDmr9AAQA/QsEACAJQQRqIQkMAQsLA0AgCCAJTEUEQCAJQQJ0Ig0gDGogCyANaioCADgCACAJQQFqIQkMAQsLIAogByAIaiIJ",
-    "QQJ0aiELIAIgCWsiCSAJQQNxayEKQQAhCQNAIAkgCk5FBEAgCUECdCALav0MAAAAAAAAAAAAAAAAAAAAAP0LBAAgCUEEaiEJDAELCwNAIAkgAiAH",
-    "IAhqa05FBEAgCUECdCALakMAAAAAOAIAIAlBAWohCQwBCwsgAEEBaiEADAELCwuHAwEGfwNAIAAgAU5FBEAgBSAAIAZsQQJ0aiEKIAMgACAEbEEC",
-    "dGohCSAHIAdBA3FrIQtBACEIA0AgCCALTkUEQCAIQQJ0IAlq/QwAAAAAAAAAAAAAAAAAAAAA/QsEACAIQQRqIQgMAQsLA0AgByAITEUEQCAIQQJ0",
-    "IAlqQwAAAAA4AgAgCEEBaiEIDAELCyAJIAdBAnRqIQsgByAHQQNxayEMQQAhCANAIAggDE5FBEAgCEECdCINIAtqIAogDWr9AAQA/QsEACAIQQRq",
-    "IQgMAQsLA0AgByAITEUEQCAIQQJ0IgwgC2ogCiAMaioCADgCACAIQQFqIQgMAQsLIAkgByAHaiIIQQJ0aiEKIAIgCGsiCCAIQQNxayEJQQAhCANA",
-    "IAggCU5FBEAgCEECdCAKav0MAAAAAAAAAAAAAAAAAAAAAP0LBAAgCEEEaiEIDAELCwNAIAggAiAHIAdqa05FBEAgCEECdCAKakMAAAAAOAIAIAhB",
-    "AWohCAwBCwsgAEEBaiEADAELCwubBgMTfwJ7An0DQCAAIAFORQRAIAMgACAEbEECdGohLSAFIAAgBmxBAnRqIScgByAAIAhsQQJ0aiEoIAkgACAK",
-    "bEECdGohLiAMIAAgDWxBAnRqISkgDiAAIA9sQQJ0aiEvIBAgACARbEECdGohKiASIAAgE2xBAnRqITAgFCAAIBVsQQJ0aiExIBYgACAXbEECdGoh",
-    "MiAYIAAgGWxBAnRqISsgGiAAIBtsQQJ0aiEzIBwgACAdbEECdGohNCAfIAAgIGxBAnRqISwgISAAICJsQQJ0aiE1ICMgACAkbEECdGohNiACIAJB",
-    "A3FrITdBACEmA0AgJiA3TkUEQCAmQQJ0IiUgLWr9AAQAICUgJ2r9AAQA/eQBICUgKGr9AAQA/eQBITggJSAuaiA4/QsEACAlIC9qIDggCyAlav0A",
-    "BAD95gEiOSAp/QkCAP3nAf0LBAAgJSAwaiA5ICUgKmr9AAQA/eYBICn9CQIA/ecB/eEB/QsEACAlIDJqICUgJ2r9AAQAICUgMWr9AAQA/eQBICUg",
-    "KGr9AAQA/eQBIjn9CwQAICUgM2ogOSAlICtq/QAEAP3mAf0LBAAgJSA0aiA4ICUgKmr9AAQA/eYB/QsEACAlIDVqIDkgHiAlav0ABAD95gEiOCAs",
-    "/QkCAP3nAf0LBAAgJSA2aiA4ICUgK2r9AAQA/eYBICz9CQIA/ecB/eEB/QsEACAmQQRqISYMAQsLA0AgAiAmTEUEQCAmQQJ0IiUgLWoqAgAgJSAn",
-    "aioCAJIgJSAoaioCAJIhOiAlIC5qIDo4AgAgJSAvaiA6IAsgJWoqAgCUIjsgKSoCAJU4AgAgJSAwaiA7ICUgKmoqAgCUICkqAgCVjDgCACAlIDJq",
-    "ICUgJ2oqAgAgJSAxaioCAJIgJSAoaioCAJIiOzgCACAlIDNqIDsgJSAraioCAJQ4AgAgJSA0aiA6ICUgKmoqAgCUOAIAICUgNWogOyAeICVqKgIA",
-    "lCI6ICwqAgCVOAIAICUgNmogOiAlICtqKgIAlCAsKgIAlYw4AgAgJkEBaiEmDAELCyAAQQFqIQAMAQsLC+4BAwR/AXsBfSACIAJBA3FrIQkDQCAH",
-    "IAlORQRAIAdBAnQhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUgBmxBAnRqIAhq/QAEAP3kASEKIAZBAWohBgwBCwsg",
-    "AyAIaiIGIAb9AAQAIAr95AH9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQhCEMAAAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAGbEECdGog",
-    "CGoqAgCSIQsgBkEBaiEGDAELCyADIAhqIgYgBioCACALkjgCACAHQQFqIQcMAQsLC3gBAX0DQCAAIAFORQRAIAcgACAIbEECdGogAiAAIANsQQJ0",
-    "aioCACAEIAAgBWxBAnRqKgIAlSAGsiIPlTgCACANIAAgDmxBAnRqIAkgACAKbEECdGoqAgAgCyAAIAxsQQJ0aioCAJUgD5U4AgAgAEEBaiEADAEL",
-    "CwuXAQMDfwF7AX0DQCAAIAFORQRAIAMgACAEbEECdGohCCAFIAAgBmxBAnRqIgf9CQIAIQogByoCACELIAIgAkEDcWshCUEAIQcDQCAHIAlORQRA",
-    "IAdBAnQgCGogCv0LBAAgB0EEaiEHDAELCwNAIAIgB0xFBEAgB0ECdCAIaiALOAIAIAdBAWohBwwBCwsgAEEBaiEADAELCwvtAwMNfwF7AX0DQCAA",
-    "IAFORQRAIAMgACAEbEECdGohGSAFIAAgBmxBAnRqIRogByAAIAhsQQJ0aiEbIAkgACAKbEECdGohHCALIAAgDGxBAnRqIR0gDSAAIA5sQQJ0aiEe",
-    "IA8gACAQbEECdGohHyARIAAgEmxBAnRqISAgEyAAIBRsQQJ0aiEhIBUgACAWbEECdGohIiACIAJBA3FrISNBACEYA0AgGCAjTkUEQCAYQQJ0Ihcg",
-    "GWr9AAQA/QwAAABAAAAAQAAAAEAAAABAIBcgGmr9AAQAIBcgG2r9AAQA/eYB/eYB/eQBISQgFyAcaiAk/QsEACAXIB1qICT94QH9CwQAIBcgIWog",
-    "FyAeav0ABAD9DAAAAEAAAABAAAAAQAAAAEAgFyAfav0ABAAgFyAgav0ABAD95gH95gH95AEiJP0LBAAgFyAiaiAk/eEB/QsEACAYQQRqIRgMAQsL",
-    "A0AgAiAYTEUEQCAYQQJ0IhcgGWoqAgAgFyAaaioCACAXIBtqKgIAlEMAAABAlJIhJSAXIBxqICU4AgAgFyAdaiAljDgCACAXICFqIBcgHmoqAgAg",
-    "FyAfaioCACAXICBqKgIAlEMAAABAlJIiJTgCACAXICJqICWMOAIAIBhBAWohGAwBCwsgAEEBaiEADAELCwtaAQF9A0AgACABTkUEQCAFIAAgBmxB",
-    "AnRqIAIgACADbEECdGoqAgAgBLIiC5U4AgAgCSAAIApsQQJ0aiAHIAAgCGxBAnRqKgIAIAuVOAIAIABBAWohAAwBCwsLlwIBCX8DQCAAIAFORQRA",
-    "IAMgACAEbEECdGohESAFIAAgBmxBAnRqIRIgByAAIAhsQQJ0aiETIAkgACAKbEECdGohFCALIAAgDGxBAnRqIRUgDSAAIA5sQQJ0aiEWIAIgAkED",
-    "cWshF0EAIRADQCAQIBdORQRAIBBBAnQiDyATaiAPIBFq/QAEACAPIBJq/QAEAP3kAf0LBAAgDyAWaiAPIBRq/QAEACAPIBVq/QAEAP3kAf0LBAAg",
-    "EEEEaiEQDAELCwNAIAIgEExFBEAgEEECdCIPIBNqIA8gEWoqAgAgDyASaioCAJI4AgAgDyAWaiAPIBRqKgIAIA8gFWoqAgCSOAIAIBBBAWohEAwB",
-    "CwsgAEEBaiEADAELCwusAQEFfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiEKIAUgACAGbEECdGohCSACIAJBA3FrIQtBACEHA0AgByALTkUEQCAHQQJ0",
-    "IgggCWogCCAJav0ABAAgCCAKav0ABAD95AH9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQiCCAJaiAIIAlqKgIAIAggCmoqAgCSOAIAIAdB",
-    "AWohBwwBCwsgAEEBaiEADAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9",
-    "DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7m",
-    "P/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3w",
-    "ASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB",
-    "/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVV",
-    "VVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAA",
-    "AAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEg",
-    "Av2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1S",
-    "C+wCAQJ7IAD9DON1K0U22le/43UrRTbaV78gACAA/fIBIgH98gH9DOB9FQ49bW0/4H0VDj1tbT/98AEgAf3yAf0MPcLmVeMmgr89wuZV4yaCv/3w",
-    "ASAB/fIB/Qz6ECyI9GSWP/oQLIj0ZJY//fABIAH98gH9DBy6oRu6oau/HLqhG7qhq7/98AEgAf3yAf0MERERERERwT8RERERERHBP/3wASAB/fIB",
-    "/QxVVVVVVVXVv1VVVVVVVdW//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AH98gH9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAABAAAAAAAAA",
-    "AED9DAAAAAAAAABAAAAAAAAAAEAgAP3sASIC/fIBEBn9DAAAAAAAAPA/AAAAAAAA8D/98AH98wH98QEiAf3tASABIAD9DAAAAAAAAAAAAAAAAAAA",
-    "AAD9Sf1SIAL9DJqZmZmZmbk/mpmZmZmZuT/9Sf1SC7oBAwR/AXsBfANAIAAgAU5FBEAgAyAAIARsQQN0aiEJIAUgACAGbEEDdGohCP0MAAAAAAAA",
-    "AAAAAAAAAAAAACELIAIgAkEBcWshCkEAIQcDQCAHIApORQRAIAsgB0EDdCAIav0ABAD98AEhCyAHQQJqIQcMAQsLIAv9IQAgC/0hAaAhDANAIAIg",
-    "B0xFBEAgDCAHQQN0IAhqKwMAoCEMIAdBAWohBwwBCwsgCSAMOQMAIABBAWohAAwBCwsLNwADQCAAIAFORQRAIAUgACAGbEEDdGogAiAAIANsQQN0",
-    "aisDACAEt6M5AwAgAEEBaiEADAELCwvpAQMHfwF7AXwDQCAAIAFORQRAIAMgACAEbEEDdGohDSAFIAAgBmxBA3RqIQ4gByAAIAhsQQN0aiEPIAkg",
-    "ACAKbEEDdGohECACIAJBAXFrIRFBACELA0AgCyARTkUEQCALQQN0IgwgDWr9AAQAIA79CgMA/fEBIRIgDCAPaiAS/QsEACAMIBBqIBIgEv3yAf0L",
-    "BAAgC0ECaiELDAELCwNAIAIgC0xFBEAgC0EDdCIMIA1qKwMAIA4rAwChIRMgDCAPaiATOQMAIAwgEGogEyATojkDACALQQFqIQsMAQsLIABBAWoh",
-    "AAwBCwsLZQEBfANAIAAgAU5FBEAgBSAAIAZsQQN0aiACIAAgA2xBA3RqKwMAIAS3IgujRPFo44i1+OQ+oJ85AwAgCSAAIApsQQN0aiAHIAAgCGxB",
-    "A3RqKwMAIAujOQMAIABBAWohAAwBCwsL5wIDCn8BewF8A0AgACABTkUEQCAEIAAgBWxBA3RqIRUgBiAAIAdsQQN0aiEWIAkgACAKbEEDdGohFyAL",
-    "IAAgDGxBA3RqIRggDSAAIA5sQQN0aiEZIA8gACAQbEEDdGohGiARIAAgEmxBA3RqIRsgAiACQQFxayEcQQAhFANAIBQgHE5FBEAgFEEDdCITIBdq",
-    "IAMgE2r9AAQAIBMgFWr9AAQAIBb9CgMA/fMB/fIBIAggE2r9AAQA/fAB/QsEACATIBpqIBMgGGr9AAQAIBn9CgMA/fEBIh39CwQAIBMgG2ogHSAd",
-    "/fIB/QsEACAUQQJqIRQMAQsLA0AgAiAUTEUEQCAUQQN0IhMgF2ogAyATaisDACATIBVqKwMAIBYrAwCjoiAIIBNqKwMAoDkDACATIBpqIBMgGGor",
-    "AwAgGSsDAKEiHjkDACATIBtqIB4gHqI5AwAgFEEBaiEUDAELCyAAQQFqIQAMAQsLC50BAQV/A0AgACABTkUEQCADIAAgBGxBA3RqIQogBSAAIAZs",
-    "QQN0aiAHQQN0aiELIAIgAkEBcWshCUEAIQgDQCAIIAlORQRAIAhBA3QiDCAKaiALIAxq/QAEAP0LBAAgCEECaiEIDAELCwNAIAIgCExFBEAgCEED",
-    "dCIJIApqIAkgC2orAwA5AwAgCEEBaiEIDAELCyAAQQFqIQAMAQsLC0IAA0AgACABTkUEQCAFIAAgBmxBA3RqIAIgACADbEEDdGorAwAgBLejRPFo",
-    "44i1+OQ+oJ85AwAgAEEBaiEADAELCwvdAQEGfwNAIAAgAU5FBEAgBCAAIAVsQQN0aiENIAYgACAHbEEDdGohDiAJIAAgCmxBA3RqIQ8gAiACQQFx",
-    "ayEQQQAhCwNAIAsgEE5FBEAgC0EDdCIMIA9qIAMgDGr9AAQAIAwgDWr9AAQAIA79CgMA/fMB/fIBIAggDGr9AAQA/fAB/QsEACALQQJqIQsMAQsL",
-    "A0AgAiALTEUEQCALQQN0IgwgD2ogAyAMaisDACAMIA1qKwMAIA4rAwCjoiAIIAxqKwMAoDkDACALQQFqIQsMAQsLIABBAWohAAwBCwsLowUDDn8C",
-    "ewJ8A0AgACABTkUEQCADIAAgBGxBA3RqIRsgBSAAIAZsQQN0aiEcIAcgACAIbEEDdGohHSAJIAAgCmxBA3RqIR4gCyAAIAxsQQN0aiEfIA0gACAO",
-    "bEEDdGohICAPIAAgEGxBA3RqISEgESAAIBJsQQN0aiEiIBMgACAUbEEDdGohIyAVIAAgFmxBA3RqISQgFyAAIBhsQQN0aiElIAIgAkEBcWshJkEA",
-    "IRoDQCAaICZORQRA/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/IBpBA3QiGSAbav0ABAAgGSAcav0ABAD98AH97QEQGf3wAf3z",
-    "ASEnIBkgHWogJ/0LBAAgGSAgav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAZIB5q/QAEACAZIB9q/QAEAP3wAf3tARAZ/fAB",
-    "/fMBIij9CwQAIBkgI2ogGSAhav0ABAAgKCAZICJq/QAEAP3yAf3wARAaIij9CwQAIBkgJWogJyAZICRq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADw",
-    "PyAn/fEBICj98gH98AH9CwQAIBpBAmohGgwBCwsDQCACIBpMRQRARAAAAAAAAPA/IBpBA3QiGSAbaisDACAZIBxqKwMAoJr9FBAZ/SEARAAAAAAA",
-    "APA/oKMhKSAZIB1qICk5AwAgGSAgakQAAAAAAADwPyAZIB5qKwMAIBkgH2orAwCgmv0UEBn9IQBEAAAAAAAA8D+goyIqOQMAIBkgI2ogGSAhaisD",
-    "ACAqIBkgImorAwCioP0UEBr9IQAiKjkDACAZICVqICkgGSAkaisDAKJEAAAAAAAA8D8gKaEgKqKgOQMAIBpBAWohGgwBCwsgAEEBaiEADAELCwu5",
-    "AQEGfwNAIAAgAU5FBEAgAyAAIARsQQN0aiELIAUgACAGbEEDdGohDCAHIAAgCGxBA3RqIQ0gAiACQQFxayEOQQAhCQNAIAkgDk5FBEAgCUEDdCIK",
-    "IA1qIAogC2r9AAQAIAogDGr9AAQA/fAB/QsEACAJQQJqIQkMAQsLA0AgAiAJTEUEQCAJQQN0IgogDWogCiALaisDACAKIAxqKwMAoDkDACAJQQFq",
-    "IQkMAQsLIABBAWohAAwBCwsLYwADQCAAIAFORQRAIAQgACAFbEEDdGogAiAAIANsQQN0aisDAEQAAAAAAAAAQKI5AwAgCCAAIAlsQQN0aiAGIAAg",
-    "B2xBA3RqKwMARAAAAAAAAABAojkDACAAQQFqIQAMAQsLC4sCAQl/A0AgACABTkUEQCADIAAgBGxBA3RqIREgBSAAIAZsQQN0aiESIAcgACAIbEED",
-    "dGohEyAJIAAgCmxBA3RqIRQgCyAAIAxsQQN0aiEVIA0gACAObEEDdGohFiACIAJBAXFrIRdBACEPA0AgDyAXTkUEQCAPQQN0IhAgE2ogECARav0A",
-    "BAAgEv0KAwD98wH9CwQAIBAgFmogECAUav0ABAAgFf0KAwD98wH9CwQAIA9BAmohDwwBCwsDQCACIA9MRQRAIA9BA3QiECATaiAQIBFqKwMAIBIr",
-    "AwCjOQMAIBAgFmogECAUaisDACAVKwMAozkDACAPQQFqIQ8MAQsLIABBAWohAAwBCwsLzQUDDn8CewJ8A0AgACABTkUEQCADIAAgBGxBA3RqIRsg",
-    "BSAAIAZsQQN0aiEcIAcgACAIbEEDdGohHiAJIAAgCmxBA3RqIR8gCyAAIAxsQQN0aiEdIA0gACAObEEDdGohICAPIAAgEGxBA3RqISEgESAAIBJs",
-    "QQN0aiEiIBMgACAUbEEDdGohIyAVIAAgFmxBA3RqISQgFyAAIBhsQQN0aiElIAIgAkEBcWshJkEAIRoDQCAaICZORQRA/QwAAAAAAADwPwAAAAAA",
-    "APA/IBpBA3QiGSAbav0ABAD98QEhKCAZIB9qIBkgHGr9AAQAICj98gH9DAAAAAAAAPA/AAAAAAAA8D8gGSAeav0ABAAiJyAn/fIB/fEB/fIBIif9",
-    "CwQAIBkgIGogJyAZIB1q/QAEAP3yAf0LBAAgGSAiaiAnIBkgIWr9AAQA/fIBIBkgHWr9AAQA/QwAAAAAAADwPwAAAAAAAPA/IBkgHWr9AAQA/fEB",
-    "/fIB/fIB/QsEACAZICRqIBkgHGr9AAQAIBkgI2r9AAQAIBkgHmr9AAQA/fEB/fIBIBkgG2r9AAQAICj98gH98gH9CwQAIBkgJWogGSAcav0ABAAg",
-    "GSAbav0ABAD98gH9CwQAIBpBAmohGgwBCwsDQCACIBpMRQRARAAAAAAAAPA/IBpBA3QiGSAbaisDAKEhKiAZIB9qIBkgHGorAwAgKqJEAAAAAAAA",
-    "8D8gGSAeaisDACIpICmioaIiKTkDACAZICBqICkgGSAdaisDAKI5AwAgGSAiaiApIBkgIWorAwCiIBkgHWorAwBEAAAAAAAA8D8gGSAdaisDAKGi",
-    "ojkDACAZICRqIBkgHGorAwAgGSAjaisDACAZIB5qKwMAoaIgGSAbaisDACAqoqI5AwAgGSAlaiAZIBxqKwMAIBkgG2orAwCiOQMAIBpBAWohGgwB",
-    "CwsgAEEBaiEADAELCwuPAwEGfwNAIAAgAU5FBEAgBSAAIAZsQQN0aiELIAMgACAEbEEDdGohCiAHIAdBAXFrIQxBACEJA0AgCSAMTkUEQCAJQQN0",
-    "IApq/QwAAAAAAAAAAAAAAAAAAAAA/QsEACAJQQJqIQkMAQsLA0AgByAJTEUEQCAJQQN0IApqRAAAAAAAAAAAOQMAIAlBAWohCQwBCwsgCiAHQQN0",
-    "aiEMIAggCEEBcWshDUEAIQkDQCAJIA1ORQRAIAlBA3QiDiAMaiALIA5q/QAEAP0LBAAgCUECaiEJDAELCwNAIAggCUxFBEAgCUEDdCINIAxqIAsg",
-    "DWorAwA5AwAgCUEBaiEJDAELCyAKIAcgCGoiCUEDdGohCyACIAlrIgkgCUEBcWshCkEAIQkDQCAJIApORQRAIAlBA3QgC2r9DAAAAAAAAAAAAAAA",
-    "AAAAAAD9CwQAIAlBAmohCQwBCwsDQCAJIAIgByAIamtORQRAIAlBA3QgC2pEAAAAAAAAAAA5AwAgCUEBaiEJDAELCyAAQQFqIQAMAQsLC48DAQZ/",
-    "A0AgACABTkUEQCAFIAAgBmxBA3RqIQogAyAAIARsQQN0aiEJIAcgB0EBcWshC0EAIQgDQCAIIAtORQRAIAhBA3QgCWr9DAAAAAAAAAAAAAAAAAAA",
-    "AAD9CwQAIAhBAmohCAwBCwsDQCAHIAhMRQRAIAhBA3QgCWpEAAAAAAAAAAA5AwAgCEEBaiEIDAELCyAJIAdBA3RqIQsgByAHQQFxayEMQQAhCANA",
-    "IAggDE5FBEAgCEEDdCINIAtqIAogDWr9AAQA/QsEACAIQQJqIQgMAQsLA0AgByAITEUEQCAIQQN0IgwgC2ogCiAMaisDADkDACAIQQFqIQgMAQsL",
-    "IAkgByAHaiIIQQN0aiEKIAIgCGsiCCAIQQFxayEJQQAhCANAIAggCU5FBEAgCEEDdCAKav0MAAAAAAAAAAAAAAAAAAAAAP0LBAAgCEECaiEIDAEL",
-    "CwNAIAggAiAHIAdqa05FBEAgCEEDdCAKakQAAAAAAAAAADkDACAIQQFqIQgMAQsLIABBAWohAAwBCwsLmwYDE38CewJ8A0AgACABTkUEQCADIAAg",
-    "BGxBA3RqIS0gBSAAIAZsQQN0aiEnIAcgACAIbEEDdGohKCAJIAAgCmxBA3RqIS4gDCAAIA1sQQN0aiEpIA4gACAPbEEDdGohLyAQIAAgEWxBA3Rq",
-    "ISogEiAAIBNsQQN0aiEwIBQgACAVbEEDdGohMSAWIAAgF2xBA3RqITIgGCAAIBlsQQN0aiErIBogACAbbEEDdGohMyAcIAAgHWxBA3RqITQgHyAA",
-    "ICBsQQN0aiEsICEgACAibEEDdGohNSAjIAAgJGxBA3RqITYgAiACQQFxayE3QQAhJgNAICYgN05FBEAgJkEDdCIlIC1q/QAEACAlICdq/QAEAP3w",
-    "ASAlIChq/QAEAP3wASE4ICUgLmogOP0LBAAgJSAvaiA4IAsgJWr9AAQA/fIBIjkgKf0KAwD98wH9CwQAICUgMGogOSAlICpq/QAEAP3yASAp/QoD",
-    "AP3zAf3tAf0LBAAgJSAyaiAlICdq/QAEACAlIDFq/QAEAP3wASAlIChq/QAEAP3wASI5/QsEACAlIDNqIDkgJSArav0ABAD98gH9CwQAICUgNGog",
-    "OCAlICpq/QAEAP3yAf0LBAAgJSA1aiA5IB4gJWr9AAQA/fIBIjggLP0KAwD98wH9CwQAICUgNmogOCAlICtq/QAEAP3yASAs/QoDAP3zAf3tAf0L",
-    "BAAgJkECaiEmDAELCwNAIAIgJkxFBEAgJkEDdCIlIC1qKwMAICUgJ2orAwCgICUgKGorAwCgITogJSAuaiA6OQMAICUgL2ogOiALICVqKwMAoiI7",
-    "ICkrAwCjOQMAICUgMGogOyAlICpqKwMAoiApKwMAo5o5AwAgJSAyaiAlICdqKwMAICUgMWorAwCgICUgKGorAwCgIjs5AwAgJSAzaiA7ICUgK2or",
-    "AwCiOQMAICUgNGogOiAlICpqKwMAojkDACAlIDVqIDsgHiAlaisDAKIiOiAsKwMAozkDACAlIDZqIDogJSAraisDAKIgLCsDAKOaOQMAICZBAWoh",
-    "JgwBCwsgAEEBaiEADAELCwvyAQMEfwF7AXwgAiACQQFxayEJA0AgByAJTkUEQCAHQQN0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYDQCABIAZM",
-    "RQRAIAogBCAFIAZsQQN0aiAIav0ABAD98AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAH",
-    "QQN0IQhEAAAAAAAAAAAhCyAAIQYDQCABIAZMRQRAIAsgBCAFIAZsQQN0aiAIaisDAKAhCyAGQQFqIQYMAQsLIAMgCGoiBiAGKwMAIAugOQMAIAdB",
-    "AWohBwwBCwsLeAEBfANAIAAgAU5FBEAgByAAIAhsQQN0aiACIAAgA2xBA3RqKwMAIAQgACAFbEEDdGorAwCjIAa3Ig+jOQMAIA0gACAObEEDdGog",
-    "CSAAIApsQQN0aisDACALIAAgDGxBA3RqKwMAoyAPozkDACAAQQFqIQAMAQsLC5cBAwN/AXsBfANAIAAgAU5FBEAgAyAAIARsQQN0aiEIIAUgACAG",
-    "bEEDdGoiB/0KAwAhCiAHKwMAIQsgAiACQQFxayEJQQAhBwNAIAcgCU5FBEAgB0EDdCAIaiAK/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0",
-    "IAhqIAs5AwAgB0EBaiEHDAELCyAAQQFqIQAMAQsLC/UDAw1/AXsBfANAIAAgAU5FBEAgAyAAIARsQQN0aiEZIAUgACAGbEEDdGohGiAHIAAgCGxB",
-    "A3RqIRsgCSAAIApsQQN0aiEcIAsgACAMbEEDdGohHSANIAAgDmxBA3RqIR4gDyAAIBBsQQN0aiEfIBEgACASbEEDdGohICATIAAgFGxBA3RqISEg",
-    "FSAAIBZsQQN0aiEiIAIgAkEBcWshI0EAIRgDQCAYICNORQRAIBhBA3QiFyAZav0ABAD9DAAAAAAAAABAAAAAAAAAAEAgFyAaav0ABAAgFyAbav0A",
-    "BAD98gH98gH98AEhJCAXIBxqICT9CwQAIBcgHWogJP3tAf0LBAAgFyAhaiAXIB5q/QAEAP0MAAAAAAAAAEAAAAAAAAAAQCAXIB9q/QAEACAXICBq",
-    "/QAEAP3yAf3yAf3wASIk/QsEACAXICJqICT97QH9CwQAIBhBAmohGAwBCwsDQCACIBhMRQRAIBhBA3QiFyAZaisDACAXIBpqKwMAIBcgG2orAwCi",
-    "RAAAAAAAAABAoqAhJSAXIBxqICU5AwAgFyAdaiAlmjkDACAXICFqIBcgHmorAwAgFyAfaisDACAXICBqKwMAokQAAAAAAAAAQKKgIiU5AwAgFyAi",
-    "aiAlmjkDACAYQQFqIRgMAQsLIABBAWohAAwBCwsLWgEBfANAIAAgAU5FBEAgBSAAIAZsQQN0aiACIAAgA2xBA3RqKwMAIAS3IgujOQMAIAkgACAK",
-    "bEEDdGogByAAIAhsQQN0aisDACALozkDACAAQQFqIQAMAQsLC5cCAQl/A0AgACABTkUEQCADIAAgBGxBA3RqIREgBSAAIAZsQQN0aiESIAcgACAI",
-    "bEEDdGohEyAJIAAgCmxBA3RqIRQgCyAAIAxsQQN0aiEVIA0gACAObEEDdGohFiACIAJBAXFrIRdBACEQA0AgECAXTkUEQCAQQQN0Ig8gE2ogDyAR",
-    "av0ABAAgDyASav0ABAD98AH9CwQAIA8gFmogDyAUav0ABAAgDyAVav0ABAD98AH9CwQAIBBBAmohEAwBCwsDQCACIBBMRQRAIBBBA3QiDyATaiAP",
-    "IBFqKwMAIA8gEmorAwCgOQMAIA8gFmogDyAUaisDACAPIBVqKwMAoDkDACAQQQFqIRAMAQsLIABBAWohAAwBCwsLrAEBBX8DQCAAIAFORQRAIAMg",
-    "ACAEbEEDdGohCiAFIAAgBmxBA3RqIQkgAiACQQFxayELQQAhBwNAIAcgC05FBEAgB0EDdCIIIAlqIAggCWr9AAQAIAggCmr9AAQA/fAB/QsEACAH",
-    "QQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IgggCWogCCAJaisDACAIIApqKwMAoDkDACAHQQFqIQcMAQsLIABBAWohAAwBCwsLAIsDBG5hbWUBgwMy",
-    "AAVleHAzMgEGdGFuaDMyAgVmMzJfMAMFZjMyXzEEBWYzMl8yBQVmMzJfNQYFZjMyXzYHBWYzMl84CAZmMzJfMTEJBmYzMl8xMgoGZjMyXzE2CwZm",
-    "MzJfMTcMBmYzMl8xOA0GZjMyXzE5DgZmMzJfMjAPBmYzMl8yMRAGZjMyXzIyEQZmMzJfMjUSBmYzMl8yNxMGZjMyXzMyFAZmMzJfMzMVBmYzMl8z",
-    "NRYGZjMyXzM4FwZmMzJfNDEYBmYzMl80MhkFZXhwNjQaBnRhbmg2NBsFZjY0XzAcBWY2NF8xHQVmNjRfMh4FZjY0XzUfBWY2NF82IAVmNjRfOCEG",
-    "ZjY0XzExIgZmNjRfMTIjBmY2NF8xNiQGZjY0XzE3JQZmNjRfMTgmBmY2NF8xOScGZjY0XzIwKAZmNjRfMjEpBmY2NF8yMioGZjY0XzI1KwZmNjRf",
-    "MjcsBmY2NF8zMi0GZjY0XzMzLgZmNjRfMzUvBmY2NF8zODAGZjY0XzQxMQZmNjRfNDI=",
+    "AGFzbQEAAAABfwpgAXsBe2AGf39/f39/AGAIf39/f39/f38AYA1/f39/f39/f39/f39/AGAHf39/f39/fwBgCX9/f39/f39/fwBgDn9/f39/f39/",
+    "f39/f39/AGAKf39/f39/f39/fwBgFn9/f39/f39/f39/f39/f39/f39/f38AYAV/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAM1NAAAAQECAgME",
+    "AQEFBgEEBwYEAQgJBwEDAgUJAAABAQICAwQBAQUGAQQHBgQBCAkHAQMCBQkH8wVWBWYzMl8wAAIFZjMyXzEAAwVmMzJfMgAEBWYzMl8zAAIFZjMy",
+    "XzQAAgVmMzJfNQAFBWYzMl82AAYFZjMyXzcAAgVmMzJfOAAHBWYzMl85AAgGZjMyXzEwAAcGZjMyXzExAAkGZjMyXzEyAAoGZjMyXzEzAAcGZjMy",
+    "XzE0AAgGZjMyXzE1AAcGZjMyXzE2AAsGZjMyXzE3AAwGZjMyXzE4AA0GZjMyXzE5AA4GZjMyXzIwAA8GZjMyXzIxABAGZjMyXzIyABEGZjMyXzIz",
+    "ABAGZjMyXzI0ABAGZjMyXzI1ABIGZjMyXzI2AAIGZjMyXzI3ABMGZjMyXzI4ABMGZjMyXzI5ABMGZjMyXzMwABMGZjMyXzMxAAIGZjMyXzMyABQG",
+    "ZjMyXzMzABUGZjMyXzM0ABUGZjMyXzM1ABYGZjMyXzM2AAIGZjMyXzM3AAIGZjMyXzM4ABcGZjMyXzM5ABUGZjMyXzQwABUGZjMyXzQxABgGZjMy",
+    "XzQyABkFZjY0XzAAHAVmNjRfMQAdBWY2NF8yAB4FZjY0XzMAHAVmNjRfNAAcBWY2NF81AB8FZjY0XzYAIAVmNjRfNwAcBWY2NF84ACEFZjY0XzkA",
+    "IgZmNjRfMTAAIQZmNjRfMTEAIwZmNjRfMTIAJAZmNjRfMTMAIQZmNjRfMTQAIgZmNjRfMTUAIQZmNjRfMTYAJQZmNjRfMTcAJgZmNjRfMTgAJwZm",
+    "NjRfMTkAKAZmNjRfMjAAKQZmNjRfMjEAKgZmNjRfMjIAKwZmNjRfMjMAKgZmNjRfMjQAKgZmNjRfMjUALAZmNjRfMjYAHAZmNjRfMjcALQZmNjRf",
+    "MjgALQZmNjRfMjkALQZmNjRfMzAALQZmNjRfMzEAHAZmNjRfMzIALgZmNjRfMzMALwZmNjRfMzQALwZmNjRfMzUAMAZmNjRfMzYAHAZmNjRfMzcA",
+    "HAZmNjRfMzgAMQZmNjRfMzkALwZmNjRfNDAALwZmNjRfNDEAMgZmNjRfNDIAMwr4bjToAwECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8A",
+    "AIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAAIAD9DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMA",
+    "AJZDAACWQ/3oASIC/QwAgDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2",
+    "Ov3kASAB/eYB/QyJiAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+q6oqPv3kASAB",
+    "/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAC/fgBIgFB",
+    "Af2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgAP0MGHKxQhhysUIY",
+    "crFCGHKxQv1E/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VILhAIBAnsgAP0M0Q1dvdENXb3RDV290Q1dvSAAIAD95gEiAf3mAf0MiYgIPomICD6J",
+    "iAg+iYgIPv3kASAB/eYB/Qyrqqq+q6qqvquqqr6rqqq+/eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AH95gH9DAAAgD8AAIA/AACAPwAAgD/9",
+    "DAAAAEAAAABAAAAAQAAAAED9DAAAAEAAAABAAAAAQAAAAEAgAP3gASIC/eYBEAD9DAAAgD8AAIA/AACAPwAAgD/95AH95wH95QEiAf3hASABIAD9",
+    "DAAAAAAAAAAAAAAAAAAAAAD9Q/1SIAL9DM3MzD3NzMw9zczMPc3MzD39Q/1SC8YBAwR/AXsBfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEIIAUgACAC",
+    "bEECdGohB/0MAAAAAAAAAAAAAAAAAAAAACEKIAIgAkEDcWshCUEAIQYDQCAGIAlORQRAIAogBkECdCAHav0ABAD95AEhCiAGQQRqIQYMAQsLIAr9",
+    "HwAgCv0fAZIgCv0fAiAK/R8DkpIhCwNAIAIgBkxFBEAgCyAGQQJ0IAdqKgIAkiELIAZBAWohBgwBCwsgCCALOAIAIABBAWohAAwBCwsLNQEBfwNA",
+    "IAAgAU5FBEAgBSAAIANsQQJ0IgZqIAIgBmoqAgAgBLKVOAIAIABBAWohAAwBCwsL3wEDB38BewF9A0AgACABTkUEQCADIAAgAmxBAnQiCGohCiAE",
+    "IAAgBWxBAnRqIQsgBiAIaiEMIAcgCGohDSACIAJBA3FrIQ5BACEIA0AgCCAOTkUEQCAIQQJ0IgkgCmr9AAQAIAv9CQIA/eUBIQ8gCSAMaiAP/QsE",
+    "ACAJIA1qIA8gD/3mAf0LBAAgCEEEaiEIDAELCwNAIAIgCExFBEAgCEECdCIJIApqKgIAIAsqAgCTIRAgCSAMaiAQOAIAIAkgDWogECAQlDgCACAI",
+    "QQFqIQgMAQsLIABBAWohAAwBCwsLUwIBfwF9A0AgACABTkUEQCAFIAAgA2xBAnQiCGogAiAIaioCACAEsiIJlUOsxSc3kpE4AgAgByAIaiAGIAhq",
+    "KgIAIAmVOAIAIABBAWohAAwBCwsLzQIDCn8BewF9A0AgACABTkUEQCAEIAAgAmxBAnQiDWohDyAFIAAgBmxBAnQiDmohECAIIA1qIREgCSANaiES",
+    "IAogDmohEyALIA1qIRQgDCANaiEVIAIgAkEDcWshFkEAIQ4DQCAOIBZORQRAIA5BAnQiDSARaiADIA1q/QAEACANIA9q/QAEACAQ/QkCAP3nAf3m",
+    "ASAHIA1q/QAEAP3kAf0LBAAgDSAUaiANIBJq/QAEACAT/QkCAP3lASIX/QsEACANIBVqIBcgF/3mAf0LBAAgDkEEaiEODAELCwNAIAIgDkxFBEAg",
+    "DkECdCINIBFqIAMgDWoqAgAgDSAPaioCACAQKgIAlZQgByANaioCAJI4AgAgDSAUaiANIBJqKgIAIBMqAgCTIhg4AgAgDSAVaiAYIBiUOAIAIA5B",
+    "AWohDgwBCwsgAEEBaiEADAELCwudAQEFfwNAIAAgAU5FBEAgAyAAIAJsQQJ0aiEJIAQgACAFbEECdGogBkECdGohCiACIAJBA3FrIQhBACEHA0Ag",
+    "ByAITkUEQCAHQQJ0IgsgCWogCiALav0ABAD9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQiCCAJaiAIIApqKgIAOAIAIAdBAWohBwwBCwsg",
+    "AEEBaiEADAELCwudAQEFfwNAIAAgAU5FBEAgAyAAIAJsQQJ0aiEIIAQgACAFbEECdGogAkECdGohCSACIAJBA3FrIQdBACEGA0AgBiAHTkUEQCAG",
+    "QQJ0IgogCGogCSAKav0ABAD9CwQAIAZBBGohBgwBCwsDQCACIAZMRQRAIAZBAnQiByAIaiAHIAlqKgIAOAIAIAZBAWohBgwBCwsgAEEBaiEADAEL",
+    "Cws8AQF/A0AgACABTkUEQCAFIAAgA2xBAnQiBmogAiAGaioCACAEspVDrMUnN5KROAIAIABBAWohAAwBCwsL2QEBBn8DQCAAIAFORQRAIAQgACAC",
+    "bEECdCIJaiELIAUgACAGbEECdGohDCAIIAlqIQ0gAiACQQNxayEOQQAhCQNAIAkgDk5FBEAgCUECdCIKIA1qIAMgCmr9AAQAIAogC2r9AAQAIAz9",
+    "CQIA/ecB/eYBIAcgCmr9AAQA/eQB/QsEACAJQQRqIQkMAQsLA0AgAiAJTEUEQCAJQQJ0IgogDWogAyAKaioCACAKIAtqKgIAIAwqAgCVlCAHIApq",
+    "KgIAkjgCACAJQQFqIQkMAQsLIABBAWohAAwBCwsL1QQDDn8CewJ9A0AgACABTkUEQCADIAAgAmxBAnQiDmohECAEIA5qIREgBSAOaiESIAYgDmoh",
+    "EyAHIA5qIRQgCCAOaiEVIAkgDmohFiAKIA5qIRcgCyAOaiEYIAwgDmohGSANIA5qIRogAiACQQNxayEbQQAhDwNAIA8gG05FBED9DAAAgD8AAIA/",
+    "AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gD0ECdCIOIBBq/QAEACAOIBFq/QAEAP3kAf3hARAA/eQB/ecBIRwgDiASaiAc/QsEACAOIBVq/QwA",
+    "AIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/IA4gE2r9AAQAIA4gFGr9AAQA/eQB/eEBEAD95AH95wEiHf0LBAAgDiAYaiAOIBZq/QAE",
+    "ACAdIA4gF2r9AAQA/eYB/eQBEAEiHf0LBAAgDiAaaiAcIA4gGWr9AAQA/eYB/QwAAIA/AACAPwAAgD8AAIA/IBz95QEgHf3mAf3kAf0LBAAgD0EE",
+    "aiEPDAELCwNAIAIgD0xFBEBDAACAPyAPQQJ0Ig4gEGoqAgAgDiARaioCAJKM/RMQAP0fAEMAAIA/kpUhHiAOIBJqIB44AgAgDiAVakMAAIA/IA4g",
+    "E2oqAgAgDiAUaioCAJKM/RMQAP0fAEMAAIA/kpUiHzgCACAOIBhqIA4gFmoqAgAgHyAOIBdqKgIAlJL9ExAB/R8AIh84AgAgDiAaaiAeIA4gGWoq",
+    "AgCUQwAAgD8gHpMgH5SSOAIAIA9BAWohDwwBCwsgAEEBaiEADAELCwuvAQEGfwNAIAAgAU5FBEAgAyAAIAJsQQJ0IgZqIQggBCAGaiEJIAUgBmoh",
+    "CiACIAJBA3FrIQtBACEGA0AgBiALTkUEQCAGQQJ0IgcgCmogByAIav0ABAAgByAJav0ABAD95AH9CwQAIAZBBGohBgwBCwsDQCACIAZMRQRAIAZB",
+    "AnQiByAKaiAHIAhqKgIAIAcgCWoqAgCSOAIAIAZBAWohBgwBCwsgAEEBaiEADAELCwtNAQF/A0AgACABTkUEQCAEIAAgA2xBAnQiB2ogAiAHaioC",
+    "AEMAAABAlDgCACAGIAdqIAUgB2oqAgBDAAAAQJQ4AgAgAEEBaiEADAELCwv3AQEJfwNAIAAgAU5FBEAgAyAAIAJsQQJ0IgpqIQwgBCAAIAVsQQJ0",
+    "IgtqIQ0gBiAKaiEOIAcgCmohDyAIIAtqIRAgCSAKaiERIAIgAkEDcWshEkEAIQoDQCAKIBJORQRAIApBAnQiCyAOaiALIAxq/QAEACAN/QkCAP3n",
+    "Af0LBAAgCyARaiALIA9q/QAEACAQ/QkCAP3nAf0LBAAgCkEEaiEKDAELCwNAIAIgCkxFBEAgCkECdCILIA5qIAsgDGoqAgAgDSoCAJU4AgAgCyAR",
+    "aiALIA9qKgIAIBAqAgCVOAIAIApBAWohCgwBCwsgAEEBaiEADAELCwuHBQMOfwJ7An0DQCAAIAFORQRAIAMgACACbEECdCIOaiEQIAQgDmohESAF",
+    "IA5qIRMgBiAOaiEUIAcgDmohEiAIIA5qIRUgCSAOaiEWIAogDmohFyALIA5qIRggDCAOaiEZIA0gDmohGiACIAJBA3FrIRtBACEPA0AgDyAbTkUE",
+    "QP0MAACAPwAAgD8AAIA/AACAPyAPQQJ0Ig4gEGr9AAQA/eUBIR0gDiAUaiAOIBFq/QAEACAd/eYB/QwAAIA/AACAPwAAgD8AAIA/IA4gE2r9AAQA",
+    "IhwgHP3mAf3lAf3mASIc/QsEACAOIBVqIBwgDiASav0ABAD95gH9CwQAIA4gF2ogHCAOIBZq/QAEAP3mASAOIBJq/QAEAP0MAACAPwAAgD8AAIA/",
+    "AACAPyAOIBJq/QAEAP3lAf3mAf3mAf0LBAAgDiAZaiAOIBFq/QAEACAOIBhq/QAEACAOIBNq/QAEAP3lAf3mASAOIBBq/QAEACAd/eYB/eYB/QsE",
+    "ACAOIBpqIA4gEWr9AAQAIA4gEGr9AAQA/eYB/QsEACAPQQRqIQ8MAQsLA0AgAiAPTEUEQEMAAIA/IA9BAnQiDiAQaioCAJMhHyAOIBRqIA4gEWoq",
+    "AgAgH5RDAACAPyAOIBNqKgIAIh4gHpSTlCIeOAIAIA4gFWogHiAOIBJqKgIAlDgCACAOIBdqIB4gDiAWaioCAJQgDiASaioCAEMAAIA/IA4gEmoq",
+    "AgCTlJQ4AgAgDiAZaiAOIBFqKgIAIA4gGGoqAgAgDiATaioCAJOUIA4gEGoqAgAgH5SUOAIAIA4gGmogDiARaioCACAOIBBqKgIAlDgCACAPQQFq",
+    "IQ8MAQsLIABBAWohAAwBCwsLhwMBBn8DQCAAIAFORQRAIAQgACAFbEECdGohCSADIAAgAmxBAnRqIQggBiAGQQNxayEKQQAhBwNAIAcgCk5FBEAg",
+    "B0ECdCAIav0MAAAAAAAAAAAAAAAAAAAAAP0LBAAgB0EEaiEHDAELCwNAIAYgB0xFBEAgB0ECdCAIakMAAAAAOAIAIAdBAWohBwwBCwsgCCAGQQJ0",
+    "aiEKIAUgBUEDcWshC0EAIQcDQCAHIAtORQRAIAdBAnQiDCAKaiAJIAxq/QAEAP0LBAAgB0EEaiEHDAELCwNAIAUgB0xFBEAgB0ECdCILIApqIAkg",
+    "C2oqAgA4AgAgB0EBaiEHDAELCyAIIAUgBmoiB0ECdGohCSACIAdrIgcgB0EDcWshCEEAIQcDQCAHIAhORQRAIAdBAnQgCWr9DAAAAAAAAAAAAAAA",
+    "AAAAAAD9CwQAIAdBBGohBwwBCwsDQCAHIAIgBSAGamtORQRAIAdBAnQgCWpDAAAAADgCACAHQQFqIQcMAQsLIABBAWohAAwBCwsLhwMBBn8DQCAA",
+    "IAFORQRAIAQgACAFbEECdGohCCADIAAgAmxBAnRqIQcgBSAFQQNxayEJQQAhBgNAIAYgCU5FBEAgBkECdCAHav0MAAAAAAAAAAAAAAAAAAAAAP0L",
+    "BAAgBkEEaiEGDAELCwNAIAUgBkxFBEAgBkECdCAHakMAAAAAOAIAIAZBAWohBgwBCwsgByAFQQJ0aiEJIAUgBUEDcWshCkEAIQYDQCAGIApORQRA",
+    "IAZBAnQiCyAJaiAIIAtq/QAEAP0LBAAgBkEEaiEGDAELCwNAIAUgBkxFBEAgBkECdCIKIAlqIAggCmoqAgA4AgAgBkEBaiEGDAELCyAHIAUgBWoi",
+    "BkECdGohCCACIAZrIgYgBkEDcWshB0EAIQYDQCAGIAdORQRAIAZBAnQgCGr9DAAAAAAAAAAAAAAAAAAAAAD9CwQAIAZBBGohBgwBCwsDQCAGIAIg",
+    "BSAFamtORQRAIAZBAnQgCGpDAAAAADgCACAGQQFqIQYMAQsLIABBAWohAAwBCwsLywUDE38CewJ9A0AgACABTkUEQCADIAAgAmxBAnQiFmohHiAE",
+    "IBZqIRggBSAWaiEZIAYgFmohHyAIIAAgCWxBAnQiF2ohGiAKIBZqISAgCyAWaiEbIAwgFmohISANIBZqISIgDiAWaiEjIA8gFmohHCAQIBZqISQg",
+    "ESAWaiElIBMgF2ohHSAUIBZqISYgFSAWaiEnIAIgAkEDcWshKEEAIRcDQCAXIChORQRAIBdBAnQiFiAeav0ABAAgFiAYav0ABAD95AEgFiAZav0A",
+    "BAD95AEhKSAWIB9qICn9CwQAIBYgIGogKSAHIBZq/QAEAP3mASIqIBr9CQIA/ecB/QsEACAWICFqICogFiAbav0ABAD95gEgGv0JAgD95wH94QH9",
+    "CwQAIBYgI2ogFiAYav0ABAAgFiAiav0ABAD95AEgFiAZav0ABAD95AEiKv0LBAAgFiAkaiAqIBYgHGr9AAQA/eYB/QsEACAWICVqICkgFiAbav0A",
+    "BAD95gH9CwQAIBYgJmogKiASIBZq/QAEAP3mASIpIB39CQIA/ecB/QsEACAWICdqICkgFiAcav0ABAD95gEgHf0JAgD95wH94QH9CwQAIBdBBGoh",
+    "FwwBCwsDQCACIBdMRQRAIBdBAnQiFiAeaioCACAWIBhqKgIAkiAWIBlqKgIAkiErIBYgH2ogKzgCACAWICBqICsgByAWaioCAJQiLCAaKgIAlTgC",
+    "ACAWICFqICwgFiAbaioCAJQgGioCAJWMOAIAIBYgI2ogFiAYaioCACAWICJqKgIAkiAWIBlqKgIAkiIsOAIAIBYgJGogLCAWIBxqKgIAlDgCACAW",
+    "ICVqICsgFiAbaioCAJQ4AgAgFiAmaiAsIBIgFmoqAgCUIisgHSoCAJU4AgAgFiAnaiArIBYgHGoqAgCUIB0qAgCVjDgCACAXQQFqIRcMAQsLIABB",
+    "AWohAAwBCwsL7gEDBH8BewF9IAIgAkEDcWshCANAIAYgCE5FBEAgBkECdCEH/QwAAAAAAAAAAAAAAAAAAAAAIQkgACEFA0AgASAFTEUEQCAJIAQg",
+    "AiAFbEECdGogB2r9AAQA/eQBIQkgBUEBaiEFDAELCyADIAdqIgUgBf0ABAAgCf3kAf0LBAAgBkEEaiEGDAELCwNAIAIgBkxFBEAgBkECdCEHQwAA",
+    "AAAhCiAAIQUDQCABIAVMRQRAIAogBCACIAVsQQJ0aiAHaioCAJIhCiAFQQFqIQUMAQsLIAMgB2oiBSAFKgIAIAqSOAIAIAZBAWohBgwBCwsLXgIB",
+    "fwF9A0AgACABTkUEQCAGIAAgA2xBAnQiCmogAiAKaioCACAEIApqKgIAlSAFsiILlTgCACAJIApqIAcgCmoqAgAgCCAKaioCAJUgC5U4AgAgAEEB",
+    "aiEADAELCwuXAQMDfwF7AX0DQCAAIAFORQRAIAMgACACbEECdGohByAEIAAgBWxBAnRqIgb9CQIAIQkgBioCACEKIAIgAkEDcWshCEEAIQYDQCAG",
+    "IAhORQRAIAZBAnQgB2ogCf0LBAAgBkEEaiEGDAELCwNAIAIgBkxFBEAgBkECdCAHaiAKOAIAIAZBAWohBgwBCwsgAEEBaiEADAELCwu5AwMNfwF7",
+    "AX0DQCAAIAFORQRAIAMgACACbEECdCINaiEPIAQgDWohECAFIA1qIREgBiANaiESIAcgDWohEyAIIA1qIRQgCSANaiEVIAogDWohFiALIA1qIRcg",
+    "DCANaiEYIAIgAkEDcWshGUEAIQ4DQCAOIBlORQRAIA5BAnQiDSAPav0ABAD9DAAAAEAAAABAAAAAQAAAAEAgDSAQav0ABAAgDSARav0ABAD95gH9",
+    "5gH95AEhGiANIBJqIBr9CwQAIA0gE2ogGv3hAf0LBAAgDSAXaiANIBRq/QAEAP0MAAAAQAAAAEAAAABAAAAAQCANIBVq/QAEACANIBZq/QAEAP3m",
+    "Af3mAf3kASIa/QsEACANIBhqIBr94QH9CwQAIA5BBGohDgwBCwsDQCACIA5MRQRAIA5BAnQiDSAPaioCACANIBBqKgIAIA0gEWoqAgCUQwAAAECU",
+    "kiEbIA0gEmogGzgCACANIBNqIBuMOAIAIA0gF2ogDSAUaioCACANIBVqKgIAIA0gFmoqAgCUQwAAAECUkiIbOAIAIA0gGGogG4w4AgAgDkEBaiEO",
+    "DAELCyAAQQFqIQAMAQsLC0wCAX8BfQNAIAAgAU5FBEAgBSAAIANsQQJ0IghqIAIgCGoqAgAgBLIiCZU4AgAgByAIaiAGIAhqKgIAIAmVOAIAIABB",
+    "AWohAAwBCwsL+wEBCX8DQCAAIAFORQRAIAMgACACbEECdCIJaiELIAQgCWohDCAFIAlqIQ0gBiAJaiEOIAcgCWohDyAIIAlqIRAgAiACQQNxayER",
+    "QQAhCgNAIAogEU5FBEAgCkECdCIJIA1qIAkgC2r9AAQAIAkgDGr9AAQA/eQB/QsEACAJIBBqIAkgDmr9AAQAIAkgD2r9AAQA/eQB/QsEACAKQQRq",
+    "IQoMAQsLA0AgAiAKTEUEQCAKQQJ0IgkgDWogCSALaioCACAJIAxqKgIAkjgCACAJIBBqIAkgDmoqAgAgCSAPaioCAJI4AgAgCkEBaiEKDAELCyAA",
+    "QQFqIQAMAQsLC6gBAQV/A0AgACABTkUEQCADIAAgAmxBAnQiBWohCCAEIAVqIQcgAiACQQNxayEJQQAhBQNAIAUgCU5FBEAgBUECdCIGIAdqIAYg",
+    "B2r9AAQAIAYgCGr9AAQA/eQB/QsEACAFQQRqIQUMAQsLA0AgAiAFTEUEQCAFQQJ0IgYgB2ogBiAHaioCACAGIAhqKgIAkjgCACAFQQFqIQUMAQsL",
+    "IABBAWohAAwBCwsLiwUBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAAAAAAPB/AAAAAAAA8H/9DAltqBNGEuY9CW2oE0YS5j0gACAA/Qz+gitlRxX3",
+    "P/6CK2VHFfc//fIB/ZQB/QwAAAAAADCRwAAAAAAAMJHA/fUB/QwAAAAAADCRQAAAAAAAMJFA/fQBIgL9DAAA4P5CLuY/AADg/kIu5j/98gH98QEg",
+    "Av0Mdjx5Ne856j12PHk17znqPf3yAf3xASIB/fIB/QyY2Pjv2O4hPpjY+O/Y7iE+/fABIAH98gH9DORE9WdF5lo+5ET1Z0XmWj798AEgAf3yAf0M",
+    "XJ94t09+kj5cn3i3T36SPv3wASAB/fIB/Qw0x1al4x3HPjTHVqXjHcc+/fABIAH98gH9DBqgARqgAfo+GqABGqAB+j798AEgAf3yAf0MGqABGqAB",
+    "Kj8aoAEaoAEqP/3wASAB/fIB/QwXbMEWbMFWPxdswRZswVY//fABIAH98gH9DBEREREREYE/ERERERERgT/98AEgAf3yAf0MVVVVVVVVpT9VVVVV",
+    "VVWlP/3wASAB/fIB/QxVVVVVVVXFP1VVVVVVVcU//fABIAH98gH9DAAAAAAAAOA/AAAAAAAA4D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3w",
+    "ASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAL9/AEiAUEB/awBIgL9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASABIAL9sQH9xwH9",
+    "DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASAA/QzvOfr+Qi6GQO85+v5CLoZA/Ur9UiAA/QxSMC3VEEmHwFIwLdUQSYfA/Un9UgvsAgECeyAA",
+    "/QzjdStFNtpXv+N1K0U22le/IAAgAP3yASIB/fIB/QzgfRUOPW1tP+B9FQ49bW0//fABIAH98gH9DD3C5lXjJoK/PcLmVeMmgr/98AEgAf3yAf0M",
+    "+hAsiPRklj/6ECyI9GSWP/3wASAB/fIB/QwcuqEbuqGrvxy6oRu6oau//fABIAH98gH9DBEREREREcE/ERERERERwT/98AEgAf3yAf0MVVVVVVVV",
+    "1b9VVVVVVVXVv/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fAB/fIB/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAAAAQAAAAAAAAABA/QwAAAAA",
+    "AAAAQAAAAAAAAABAIAD97AEiAv3yARAa/QwAAAAAAADwPwAAAAAAAPA//fAB/fMB/fEBIgH97QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/Un9UiAC",
+    "/QyamZmZmZm5P5qZmZmZmbk//Un9Ugu6AQMEfwF7AXwDQCAAIAFORQRAIAMgACAEbEEDdGohCCAFIAAgAmxBA3RqIQf9DAAAAAAAAAAAAAAAAAAA",
+    "AAAhCiACIAJBAXFrIQlBACEGA0AgBiAJTkUEQCAKIAZBA3QgB2r9AAQA/fABIQogBkECaiEGDAELCyAK/SEAIAr9IQGgIQsDQCACIAZMRQRAIAsg",
+    "BkEDdCAHaisDAKAhCyAGQQFqIQYMAQsLIAggCzkDACAAQQFqIQAMAQsLCzUBAX8DQCAAIAFORQRAIAUgACADbEEDdCIGaiACIAZqKwMAIAS3ozkD",
+    "ACAAQQFqIQAMAQsLC98BAwd/AXsBfANAIAAgAU5FBEAgAyAAIAJsQQN0IghqIQogBCAAIAVsQQN0aiELIAYgCGohDCAHIAhqIQ0gAiACQQFxayEO",
+    "QQAhCANAIAggDk5FBEAgCEEDdCIJIApq/QAEACAL/QoDAP3xASEPIAkgDGogD/0LBAAgCSANaiAPIA/98gH9CwQAIAhBAmohCAwBCwsDQCACIAhM",
+    "RQRAIAhBA3QiCSAKaisDACALKwMAoSEQIAkgDGogEDkDACAJIA1qIBAgEKI5AwAgCEEBaiEIDAELCyAAQQFqIQAMAQsLC1cCAX8BfANAIAAgAU5F",
+    "BEAgBSAAIANsQQN0IghqIAIgCGorAwAgBLciCaNE8WjjiLX45D6gnzkDACAHIAhqIAYgCGorAwAgCaM5AwAgAEEBaiEADAELCwvNAgMKfwF7AXwD",
+    "QCAAIAFORQRAIAQgACACbEEDdCINaiEPIAUgACAGbEEDdCIOaiEQIAggDWohESAJIA1qIRIgCiAOaiETIAsgDWohFCAMIA1qIRUgAiACQQFxayEW",
+    "QQAhDgNAIA4gFk5FBEAgDkEDdCINIBFqIAMgDWr9AAQAIA0gD2r9AAQAIBD9CgMA/fMB/fIBIAcgDWr9AAQA/fAB/QsEACANIBRqIA0gEmr9AAQA",
+    "IBP9CgMA/fEBIhf9CwQAIA0gFWogFyAX/fIB/QsEACAOQQJqIQ4MAQsLA0AgAiAOTEUEQCAOQQN0Ig0gEWogAyANaisDACANIA9qKwMAIBArAwCj",
+    "oiAHIA1qKwMAoDkDACANIBRqIA0gEmorAwAgEysDAKEiGDkDACANIBVqIBggGKI5AwAgDkEBaiEODAELCyAAQQFqIQAMAQsLC50BAQV/A0AgACAB",
+    "TkUEQCADIAAgAmxBA3RqIQkgBCAAIAVsQQN0aiAGQQN0aiEKIAIgAkEBcWshCEEAIQcDQCAHIAhORQRAIAdBA3QiCyAJaiAKIAtq/QAEAP0LBAAg",
+    "B0ECaiEHDAELCwNAIAIgB0xFBEAgB0EDdCIIIAlqIAggCmorAwA5AwAgB0EBaiEHDAELCyAAQQFqIQAMAQsLC50BAQV/A0AgACABTkUEQCADIAAg",
+    "AmxBA3RqIQggBCAAIAVsQQN0aiACQQN0aiEJIAIgAkEBcWshB0EAIQYDQCAGIAdORQRAIAZBA3QiCiAIaiAJIApq/QAEAP0LBAAgBkECaiEGDAEL",
+    "CwNAIAIgBkxFBEAgBkEDdCIHIAhqIAcgCWorAwA5AwAgBkEBaiEGDAELCyAAQQFqIQAMAQsLC0ABAX8DQCAAIAFORQRAIAUgACADbEEDdCIGaiAC",
+    "IAZqKwMAIAS3o0TxaOOItfjkPqCfOQMAIABBAWohAAwBCwsL2QEBBn8DQCAAIAFORQRAIAQgACACbEEDdCIJaiELIAUgACAGbEEDdGohDCAIIAlq",
+    "IQ0gAiACQQFxayEOQQAhCQNAIAkgDk5FBEAgCUEDdCIKIA1qIAMgCmr9AAQAIAogC2r9AAQAIAz9CgMA/fMB/fIBIAcgCmr9AAQA/fAB/QsEACAJ",
+    "QQJqIQkMAQsLA0AgAiAJTEUEQCAJQQN0IgogDWogAyAKaisDACAKIAtqKwMAIAwrAwCjoiAHIApqKwMAoDkDACAJQQFqIQkMAQsLIABBAWohAAwB",
+    "CwsL6QQDDn8CewJ8A0AgACABTkUEQCADIAAgAmxBA3QiDmohECAEIA5qIREgBSAOaiESIAYgDmohEyAHIA5qIRQgCCAOaiEVIAkgDmohFiAKIA5q",
+    "IRcgCyAOaiEYIAwgDmohGSANIA5qIRogAiACQQFxayEbQQAhDwNAIA8gG05FBED9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8g",
+    "D0EDdCIOIBBq/QAEACAOIBFq/QAEAP3wAf3tARAa/fAB/fMBIRwgDiASaiAc/QsEACAOIBVq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAA",
+    "AAAAAPA/IA4gE2r9AAQAIA4gFGr9AAQA/fAB/e0BEBr98AH98wEiHf0LBAAgDiAYaiAOIBZq/QAEACAdIA4gF2r9AAQA/fIB/fABEBsiHf0LBAAg",
+    "DiAaaiAcIA4gGWr9AAQA/fIB/QwAAAAAAADwPwAAAAAAAPA/IBz98QEgHf3yAf3wAf0LBAAgD0ECaiEPDAELCwNAIAIgD0xFBEBEAAAAAAAA8D8g",
+    "D0EDdCIOIBBqKwMAIA4gEWorAwCgmv0UEBr9IQBEAAAAAAAA8D+goyEeIA4gEmogHjkDACAOIBVqRAAAAAAAAPA/IA4gE2orAwAgDiAUaisDAKCa",
+    "/RQQGv0hAEQAAAAAAADwP6CjIh85AwAgDiAYaiAOIBZqKwMAIB8gDiAXaisDAKKg/RQQG/0hACIfOQMAIA4gGmogHiAOIBlqKwMAokQAAAAAAADw",
+    "PyAeoSAfoqA5AwAgD0EBaiEPDAELCyAAQQFqIQAMAQsLC68BAQZ/A0AgACABTkUEQCADIAAgAmxBA3QiBmohCCAEIAZqIQkgBSAGaiEKIAIgAkEB",
+    "cWshC0EAIQYDQCAGIAtORQRAIAZBA3QiByAKaiAHIAhq/QAEACAHIAlq/QAEAP3wAf0LBAAgBkECaiEGDAELCwNAIAIgBkxFBEAgBkEDdCIHIApq",
+    "IAcgCGorAwAgByAJaisDAKA5AwAgBkEBaiEGDAELCyAAQQFqIQAMAQsLC1UBAX8DQCAAIAFORQRAIAQgACADbEEDdCIHaiACIAdqKwMARAAAAAAA",
+    "AABAojkDACAGIAdqIAUgB2orAwBEAAAAAAAAAECiOQMAIABBAWohAAwBCwsL9wEBCX8DQCAAIAFORQRAIAMgACACbEEDdCIKaiEMIAQgACAFbEED",
+    "dCILaiENIAYgCmohDiAHIApqIQ8gCCALaiEQIAkgCmohESACIAJBAXFrIRJBACEKA0AgCiASTkUEQCAKQQN0IgsgDmogCyAMav0ABAAgDf0KAwD9",
+    "8wH9CwQAIAsgEWogCyAPav0ABAAgEP0KAwD98wH9CwQAIApBAmohCgwBCwsDQCACIApMRQRAIApBA3QiCyAOaiALIAxqKwMAIA0rAwCjOQMAIAsg",
+    "EWogCyAPaisDACAQKwMAozkDACAKQQFqIQoMAQsLIABBAWohAAwBCwsLkwUDDn8CewJ8A0AgACABTkUEQCADIAAgAmxBA3QiDmohECAEIA5qIREg",
+    "BSAOaiETIAYgDmohFCAHIA5qIRIgCCAOaiEVIAkgDmohFiAKIA5qIRcgCyAOaiEYIAwgDmohGSANIA5qIRogAiACQQFxayEbQQAhDwNAIA8gG05F",
+    "BED9DAAAAAAAAPA/AAAAAAAA8D8gD0EDdCIOIBBq/QAEAP3xASEdIA4gFGogDiARav0ABAAgHf3yAf0MAAAAAAAA8D8AAAAAAADwPyAOIBNq/QAE",
+    "ACIcIBz98gH98QH98gEiHP0LBAAgDiAVaiAcIA4gEmr9AAQA/fIB/QsEACAOIBdqIBwgDiAWav0ABAD98gEgDiASav0ABAD9DAAAAAAAAPA/AAAA",
+    "AAAA8D8gDiASav0ABAD98QH98gH98gH9CwQAIA4gGWogDiARav0ABAAgDiAYav0ABAAgDiATav0ABAD98QH98gEgDiAQav0ABAAgHf3yAf3yAf0L",
+    "BAAgDiAaaiAOIBFq/QAEACAOIBBq/QAEAP3yAf0LBAAgD0ECaiEPDAELCwNAIAIgD0xFBEBEAAAAAAAA8D8gD0EDdCIOIBBqKwMAoSEfIA4gFGog",
+    "DiARaisDACAfokQAAAAAAADwPyAOIBNqKwMAIh4gHqKhoiIeOQMAIA4gFWogHiAOIBJqKwMAojkDACAOIBdqIB4gDiAWaisDAKIgDiASaisDAEQA",
+    "AAAAAADwPyAOIBJqKwMAoaKiOQMAIA4gGWogDiARaisDACAOIBhqKwMAIA4gE2orAwChoiAOIBBqKwMAIB+iojkDACAOIBpqIA4gEWorAwAgDiAQ",
+    "aisDAKI5AwAgD0EBaiEPDAELCyAAQQFqIQAMAQsLC48DAQZ/A0AgACABTkUEQCAEIAAgBWxBA3RqIQkgAyAAIAJsQQN0aiEIIAYgBkEBcWshCkEA",
+    "IQcDQCAHIApORQRAIAdBA3QgCGr9DAAAAAAAAAAAAAAAAAAAAAD9CwQAIAdBAmohBwwBCwsDQCAGIAdMRQRAIAdBA3QgCGpEAAAAAAAAAAA5AwAg",
+    "B0EBaiEHDAELCyAIIAZBA3RqIQogBSAFQQFxayELQQAhBwNAIAcgC05FBEAgB0EDdCIMIApqIAkgDGr9AAQA/QsEACAHQQJqIQcMAQsLA0AgBSAH",
+    "TEUEQCAHQQN0IgsgCmogCSALaisDADkDACAHQQFqIQcMAQsLIAggBSAGaiIHQQN0aiEJIAIgB2siByAHQQFxayEIQQAhBwNAIAcgCE5FBEAgB0ED",
+    "dCAJav0MAAAAAAAAAAAAAAAAAAAAAP0LBAAgB0ECaiEHDAELCwNAIAcgAiAFIAZqa05FBEAgB0EDdCAJakQAAAAAAAAAADkDACAHQQFqIQcMAQsL",
+    "IABBAWohAAwBCwsLjwMBBn8DQCAAIAFORQRAIAQgACAFbEEDdGohCCADIAAgAmxBA3RqIQcgBSAFQQFxayEJQQAhBgNAIAYgCU5FBEAgBkEDdCAH",
+    "av0MAAAAAAAAAAAAAAAAAAAAAP0LBAAgBkECaiEGDAELCwNAIAUgBkxFBEAgBkEDdCAHakQAAAAAAAAAADkDACAGQQFqIQYMAQsLIAcgBUEDdGoh",
+    "CSAFIAVBAXFrIQpBACEGA0AgBiAKTkUEQCAGQQN0IgsgCWogCCALav0ABAD9CwQAIAZBAmohBgwBCwsDQCAFIAZMRQRAIAZBA3QiCiAJaiAIIApq",
+    "KwMAOQMAIAZBAWohBgwBCwsgByAFIAVqIgZBA3RqIQggAiAGayIGIAZBAXFrIQdBACEGA0AgBiAHTkUEQCAGQQN0IAhq/QwAAAAAAAAAAAAAAAAA",
+    "AAAA/QsEACAGQQJqIQYMAQsLA0AgBiACIAUgBWprTkUEQCAGQQN0IAhqRAAAAAAAAAAAOQMAIAZBAWohBgwBCwsgAEEBaiEADAELCwvLBQMTfwJ7",
+    "AnwDQCAAIAFORQRAIAMgACACbEEDdCIWaiEeIAQgFmohGCAFIBZqIRkgBiAWaiEfIAggACAJbEEDdCIXaiEaIAogFmohICALIBZqIRsgDCAWaiEh",
+    "IA0gFmohIiAOIBZqISMgDyAWaiEcIBAgFmohJCARIBZqISUgEyAXaiEdIBQgFmohJiAVIBZqIScgAiACQQFxayEoQQAhFwNAIBcgKE5FBEAgF0ED",
+    "dCIWIB5q/QAEACAWIBhq/QAEAP3wASAWIBlq/QAEAP3wASEpIBYgH2ogKf0LBAAgFiAgaiApIAcgFmr9AAQA/fIBIiogGv0KAwD98wH9CwQAIBYg",
+    "IWogKiAWIBtq/QAEAP3yASAa/QoDAP3zAf3tAf0LBAAgFiAjaiAWIBhq/QAEACAWICJq/QAEAP3wASAWIBlq/QAEAP3wASIq/QsEACAWICRqICog",
+    "FiAcav0ABAD98gH9CwQAIBYgJWogKSAWIBtq/QAEAP3yAf0LBAAgFiAmaiAqIBIgFmr9AAQA/fIBIikgHf0KAwD98wH9CwQAIBYgJ2ogKSAWIBxq",
+    "/QAEAP3yASAd/QoDAP3zAf3tAf0LBAAgF0ECaiEXDAELCwNAIAIgF0xFBEAgF0EDdCIWIB5qKwMAIBYgGGorAwCgIBYgGWorAwCgISsgFiAfaiAr",
+    "OQMAIBYgIGogKyAHIBZqKwMAoiIsIBorAwCjOQMAIBYgIWogLCAWIBtqKwMAoiAaKwMAo5o5AwAgFiAjaiAWIBhqKwMAIBYgImorAwCgIBYgGWor",
+    "AwCgIiw5AwAgFiAkaiAsIBYgHGorAwCiOQMAIBYgJWogKyAWIBtqKwMAojkDACAWICZqICwgEiAWaisDAKIiKyAdKwMAozkDACAWICdqICsgFiAc",
+    "aisDAKIgHSsDAKOaOQMAIBdBAWohFwwBCwsgAEEBaiEADAELCwvyAQMEfwF7AXwgAiACQQFxayEIA0AgBiAITkUEQCAGQQN0IQf9DAAAAAAAAAAA",
+    "AAAAAAAAAAAhCSAAIQUDQCABIAVMRQRAIAkgBCACIAVsQQN0aiAHav0ABAD98AEhCSAFQQFqIQUMAQsLIAMgB2oiBSAF/QAEACAJ/fAB/QsEACAG",
+    "QQJqIQYMAQsLA0AgAiAGTEUEQCAGQQN0IQdEAAAAAAAAAAAhCiAAIQUDQCABIAVMRQRAIAogBCACIAVsQQN0aiAHaisDAKAhCiAFQQFqIQUMAQsL",
+    "IAMgB2oiBSAFKwMAIAqgOQMAIAZBAWohBgwBCwsLXgIBfwF8A0AgACABTkUEQCAGIAAgA2xBA3QiCmogAiAKaisDACAEIApqKwMAoyAFtyILozkD",
+    "ACAJIApqIAcgCmorAwAgCCAKaisDAKMgC6M5AwAgAEEBaiEADAELCwuXAQMDfwF7AXwDQCAAIAFORQRAIAMgACACbEEDdGohByAEIAAgBWxBA3Rq",
+    "Igb9CgMAIQkgBisDACEKIAIgAkEBcWshCEEAIQYDQCAGIAhORQRAIAZBA3QgB2ogCf0LBAAgBkECaiEGDAELCwNAIAIgBkxFBEAgBkEDdCAHaiAK",
+    "OQMAIAZBAWohBgwBCwsgAEEBaiEADAELCwvBAwMNfwF7AXwDQCAAIAFORQRAIAMgACACbEEDdCINaiEPIAQgDWohECAFIA1qIREgBiANaiESIAcg",
+    "DWohEyAIIA1qIRQgCSANaiEVIAogDWohFiALIA1qIRcgDCANaiEYIAIgAkEBcWshGUEAIQ4DQCAOIBlORQRAIA5BA3QiDSAPav0ABAD9DAAAAAAA",
+    "AABAAAAAAAAAAEAgDSAQav0ABAAgDSARav0ABAD98gH98gH98AEhGiANIBJqIBr9CwQAIA0gE2ogGv3tAf0LBAAgDSAXaiANIBRq/QAEAP0MAAAA",
+    "AAAAAEAAAAAAAAAAQCANIBVq/QAEACANIBZq/QAEAP3yAf3yAf3wASIa/QsEACANIBhqIBr97QH9CwQAIA5BAmohDgwBCwsDQCACIA5MRQRAIA5B",
+    "A3QiDSAPaisDACANIBBqKwMAIA0gEWorAwCiRAAAAAAAAABAoqAhGyANIBJqIBs5AwAgDSATaiAbmjkDACANIBdqIA0gFGorAwAgDSAVaisDACAN",
+    "IBZqKwMAokQAAAAAAAAAQKKgIhs5AwAgDSAYaiAbmjkDACAOQQFqIQ4MAQsLIABBAWohAAwBCwsLTAIBfwF8A0AgACABTkUEQCAFIAAgA2xBA3Qi",
+    "CGogAiAIaisDACAEtyIJozkDACAHIAhqIAYgCGorAwAgCaM5AwAgAEEBaiEADAELCwv7AQEJfwNAIAAgAU5FBEAgAyAAIAJsQQN0IglqIQsgBCAJ",
+    "aiEMIAUgCWohDSAGIAlqIQ4gByAJaiEPIAggCWohECACIAJBAXFrIRFBACEKA0AgCiARTkUEQCAKQQN0IgkgDWogCSALav0ABAAgCSAMav0ABAD9",
+    "8AH9CwQAIAkgEGogCSAOav0ABAAgCSAPav0ABAD98AH9CwQAIApBAmohCgwBCwsDQCACIApMRQRAIApBA3QiCSANaiAJIAtqKwMAIAkgDGorAwCg",
+    "OQMAIAkgEGogCSAOaisDACAJIA9qKwMAoDkDACAKQQFqIQoMAQsLIABBAWohAAwBCwsLqAEBBX8DQCAAIAFORQRAIAMgACACbEEDdCIFaiEIIAQg",
+    "BWohByACIAJBAXFrIQlBACEFA0AgBSAJTkUEQCAFQQN0IgYgB2ogBiAHav0ABAAgBiAIav0ABAD98AH9CwQAIAVBAmohBQwBCwsDQCACIAVMRQRA",
+    "IAVBA3QiBiAHaiAGIAdqKwMAIAYgCGorAwCgOQMAIAVBAWohBQwBCwsgAEEBaiEADAELCwsAmQMEbmFtZQGRAzQABWV4cDMyAQZ0YW5oMzICBWYz",
+    "Ml8wAwVmMzJfMQQFZjMyXzIFBWYzMl81BgVmMzJfNgcFZjMyXzgIBWYzMl85CQZmMzJfMTEKBmYzMl8xMgsGZjMyXzE2DAZmMzJfMTcNBmYzMl8x",
+    "OA4GZjMyXzE5DwZmMzJfMjAQBmYzMl8yMREGZjMyXzIyEgZmMzJfMjUTBmYzMl8yNxQGZjMyXzMyFQZmMzJfMzMWBmYzMl8zNRcGZjMyXzM4GAZm",
+    "MzJfNDEZBmYzMl80MhoFZXhwNjQbBnRhbmg2NBwFZjY0XzAdBWY2NF8xHgVmNjRfMh8FZjY0XzUgBWY2NF82IQVmNjRfOCIFZjY0XzkjBmY2NF8x",
+    "MSQGZjY0XzEyJQZmNjRfMTYmBmY2NF8xNycGZjY0XzE4KAZmNjRfMTkpBmY2NF8yMCoGZjY0XzIxKwZmNjRfMjIsBmY2NF8yNS0GZjY0XzI3LgZm",
+    "NjRfMzIvBmY2NF8zMzAGZjY0XzM1MQZmNjRfMzgyBmY2NF80MTMGZjY0XzQy",
   ].join(""),
 };

@@ -317,9 +317,8 @@ function createKernel<A extends FloatArray>(
       wl(0, B, [
         4 * H, // $n
         at(scratch1, 0), // $scratch1
-        1, // $scratch1_stride
+        1, // $1
         at(xp0, slot * B * (4 * H)), // $xp0
-        4 * H, // $xp0_stride
       ]);
     else {
       for (let b = 0; b < B; b++) {
@@ -333,10 +332,9 @@ function createKernel<A extends FloatArray>(
     if (wl)
       wl(1, B, [
         at(scratch1, 0), // $scratch1
-        1, // $scratch1_stride
+        1, // $1
         4 * H, // $4*H
         at(scratch2, 0), // $scratch2
-        1, // $scratch2_stride
       ]);
     else {
       for (let b = 0; b < B; b++) {
@@ -352,13 +350,10 @@ function createKernel<A extends FloatArray>(
       wl(2, B, [
         4 * H, // $n
         at(xp0, slot * B * (4 * H)), // $xp0
-        4 * H, // $xp0_stride
         at(scratch2, 0), // $scratch2
-        1, // $scratch2_stride
+        1, // $1
         at(tape_t3, slot * B * (4 * H)), // $tape_t3
-        4 * H, // $tape_t3_stride
         at(scratch3, 0), // $scratch3
-        4 * H, // $scratch3_stride
       ]);
     else {
       for (let b = 0; b < B; b++) {
@@ -380,9 +375,8 @@ function createKernel<A extends FloatArray>(
       wl(3, B, [
         4 * H, // $n
         at(scratch4, 0), // $scratch4
-        1, // $scratch4_stride
+        1, // $1
         at(scratch3, 0), // $scratch3
-        4 * H, // $scratch3_stride
       ]);
     else {
       for (let b = 0; b < B; b++) {
@@ -397,9 +391,8 @@ function createKernel<A extends FloatArray>(
       wl(4, B, [
         4 * H, // $n
         at(scratch5, 0), // $scratch5
-        1, // $scratch5_stride
+        1, // $1
         at(scratch0, 0), // $scratch0
-        4 * H, // $scratch0_stride
       ]);
     else {
       for (let b = 0; b < B; b++) {
@@ -413,14 +406,11 @@ function createKernel<A extends FloatArray>(
     if (wl)
       wl(5, B, [
         at(scratch4, 0), // $scratch4
-        1, // $scratch4_stride
+        1, // $1
         4 * H, // $4*H
         at(tape_t4, slot * B * 1), // $tape_t4
-        1, // $tape_t4_stride
         at(scratch5, 0), // $scratch5
-        1, // $scratch5_stride
         at(scratch6, 0), // $scratch6
-        1, // $scratch6_stride
       ]);
     else {
       for (let b = 0; b < B; b++) {
@@ -440,22 +430,15 @@ function createKernel<A extends FloatArray>(
       wl(6, B, [
         4 * H, // $n
         at(tape_t3, slot * B * (4 * H)), // $tape_t3
-        4 * H, // $tape_t3_stride
         at(tape_t4, slot * B * 1), // $tape_t4
-        1, // $tape_t4_stride
+        1, // $1
         at(scratch7, 0), // $scratch7
-        4 * H, // $scratch7_stride
         at(scratch0, 0), // $scratch0
-        4 * H, // $scratch0_stride
         at(scratch6, 0), // $scratch6
-        1, // $scratch6_stride
         at(tape_t1, slot * B * (4 * H)), // $tape_t1
-        4 * H, // $tape_t1_stride
         at(scratch8, 0), // $scratch8
-        4 * H, // $scratch8_stride
         at(p, o_gx), // $gx
         at(scratch9, 0), // $scratch9
-        4 * H, // $scratch9_stride
       ]);
     else {
       for (let b = 0; b < B; b++) {
@@ -486,9 +469,8 @@ function createKernel<A extends FloatArray>(
       wl(7, B, [
         4 * H, // $n
         at(scratch10, 0), // $scratch10
-        1, // $scratch10_stride
+        1, // $1
         at(scratch8, 0), // $scratch8
-        4 * H, // $scratch8_stride
       ]);
     else {
       for (let b = 0; b < B; b++) {
@@ -502,10 +484,9 @@ function createKernel<A extends FloatArray>(
     if (wl)
       wl(8, B, [
         at(scratch10, 0), // $scratch10
-        1, // $scratch10_stride
+        1, // $1
         4 * H, // $4*H
         at(tape_t2, slot * B * 1), // $tape_t2
-        1, // $tape_t2_stride
       ]);
     else {
       for (let b = 0; b < B; b++) {
@@ -521,16 +502,12 @@ function createKernel<A extends FloatArray>(
       wl(9, B, [
         4 * H, // $n
         at(tape_t1, slot * B * (4 * H)), // $tape_t1
-        4 * H, // $tape_t1_stride
         at(tape_t2, slot * B * 1), // $tape_t2
-        1, // $tape_t2_stride
+        1, // $1
         at(scratch11, 0), // $scratch11
-        4 * H, // $scratch11_stride
         at(p, o_gr), // $gr
         at(scratch9, 0), // $scratch9
-        4 * H, // $scratch9_stride
         at(scratch12, 0), // $scratch12
-        4 * H, // $scratch12_stride
       ]);
     else {
       for (let b = 0; b < B; b++) {
@@ -555,9 +532,8 @@ function createKernel<A extends FloatArray>(
       wl(10, B, [
         H, // $n
         at(scratch13, 0), // $scratch13
-        H, // $scratch13_stride
         at(scratch12, 0), // $scratch12
-        4 * H, // $scratch12_stride
+        4 * H, // $4*H
         0, // $0
       ]);
     else {
@@ -569,10 +545,8 @@ function createKernel<A extends FloatArray>(
       wl(11, B, [
         H, // $n
         at(scratch14, 0), // $scratch14
-        H, // $scratch14_stride
         at(scratch12, 0), // $scratch12
-        4 * H, // $scratch12_stride
-        H, // $H
+        4 * H, // $4*H
       ]);
     else {
       for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch14[b * H + i] = scratch12[b * (4 * H) + H + i]!;
@@ -583,9 +557,8 @@ function createKernel<A extends FloatArray>(
       wl(12, B, [
         H, // $n
         at(scratch15, 0), // $scratch15
-        H, // $scratch15_stride
         at(scratch12, 0), // $scratch12
-        4 * H, // $scratch12_stride
+        4 * H, // $4*H
         2 * H, // $2*H
       ]);
     else {
@@ -598,9 +571,8 @@ function createKernel<A extends FloatArray>(
       wl(13, B, [
         H, // $n
         at(scratch16, 0), // $scratch16
-        H, // $scratch16_stride
         at(scratch12, 0), // $scratch12
-        4 * H, // $scratch12_stride
+        4 * H, // $4*H
         3 * H, // $3*H
       ]);
     else {
@@ -613,29 +585,19 @@ function createKernel<A extends FloatArray>(
       wl(14, B, [
         H, // $n
         at(scratch13, 0), // $scratch13
-        H, // $scratch13_stride
         at(p, o_bi), // $bi
         at(tape_i_1, slot * B * H), // $tape_i_1
-        H, // $tape_i_1_stride
         at(scratch14, 0), // $scratch14
-        H, // $scratch14_stride
         at(p, o_bg), // $bg
         at(tape_g, slot * B * H), // $tape_g
-        H, // $tape_g_stride
         at(scratch15, 0), // $scratch15
-        H, // $scratch15_stride
         at(p, o_bf), // $bf
         at(tape_f, slot * B * H), // $tape_f
-        H, // $tape_f_stride
         at(scratch16, 0), // $scratch16
-        H, // $scratch16_stride
         at(p, o_bo), // $bo
         at(tape_o_1, slot * B * H), // $tape_o_1
-        H, // $tape_o_1_stride
         at(cPrev, cPrevAt), // $cPrev
-        H, // $cPrev_stride
         at(cOut, t * B * H), // $cOut
-        H, // $cOut_stride
       ]);
     else {
       for (let b = 0; b < B; b++) {
@@ -674,9 +636,8 @@ function createKernel<A extends FloatArray>(
       wl(15, B, [
         H, // $n
         at(scratch17, 0), // $scratch17
-        1, // $scratch17_stride
+        1, // $1
         at(cOut, t * B * H), // $cOut
-        H, // $cOut_stride
       ]);
     else {
       for (let b = 0; b < B; b++) {
@@ -690,10 +651,9 @@ function createKernel<A extends FloatArray>(
     if (wl)
       wl(16, B, [
         at(scratch17, 0), // $scratch17
-        1, // $scratch17_stride
+        1, // $1
         H, // $H
         at(scratch18, 0), // $scratch18
-        1, // $scratch18_stride
       ]);
     else {
       for (let b = 0; b < B; b++) {
@@ -709,13 +669,10 @@ function createKernel<A extends FloatArray>(
       wl(17, B, [
         H, // $n
         at(cOut, t * B * H), // $cOut
-        H, // $cOut_stride
         at(scratch18, 0), // $scratch18
-        1, // $scratch18_stride
+        1, // $1
         at(tape_t5, slot * B * H), // $tape_t5
-        H, // $tape_t5_stride
         at(scratch19, 0), // $scratch19
-        H, // $scratch19_stride
       ]);
     else {
       for (let b = 0; b < B; b++) {
@@ -737,9 +694,8 @@ function createKernel<A extends FloatArray>(
       wl(18, B, [
         H, // $n
         at(scratch20, 0), // $scratch20
-        1, // $scratch20_stride
+        1, // $1
         at(scratch19, 0), // $scratch19
-        H, // $scratch19_stride
       ]);
     else {
       for (let b = 0; b < B; b++) {
@@ -753,10 +709,9 @@ function createKernel<A extends FloatArray>(
     if (wl)
       wl(19, B, [
         at(scratch20, 0), // $scratch20
-        1, // $scratch20_stride
+        1, // $1
         H, // $H
         at(tape_t6, slot * B * 1), // $tape_t6
-        1, // $tape_t6_stride
       ]);
     else {
       for (let b = 0; b < B; b++) {
@@ -772,19 +727,14 @@ function createKernel<A extends FloatArray>(
       wl(20, B, [
         H, // $n
         at(tape_t5, slot * B * H), // $tape_t5
-        H, // $tape_t5_stride
         at(tape_t6, slot * B * 1), // $tape_t6
-        1, // $tape_t6_stride
+        1, // $1
         at(scratch21, 0), // $scratch21
-        H, // $scratch21_stride
         at(p, o_gamma_h), // $gamma_h
         at(p, o_beta_h), // $beta_h
         at(tape_t7, slot * B * H), // $tape_t7
-        H, // $tape_t7_stride
         at(tape_o_1, slot * B * H), // $tape_o_1
-        H, // $tape_o_1_stride
         at(hOut, t * B * H), // $hOut
-        H, // $hOut_stride
       ]);
     else {
       for (let b = 0; b < B; b++) {
@@ -890,11 +840,8 @@ function createKernel<A extends FloatArray>(
         wl(21, B, [
           H, // $n
           at(dhUp, t * B * H), // $dhUp
-          H, // $dhUp_stride
           at(carry_h, 0), // $carry_h
-          H, // $carry_h_stride
           at(seed_h, 0), // $seed_h
-          H, // $seed_h_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -913,11 +860,8 @@ function createKernel<A extends FloatArray>(
         wl(22, B, [
           H, // $n
           at(dcUp, t * B * H), // $dcUp
-          H, // $dcUp_stride
           at(carry_c, 0), // $carry_c
-          H, // $carry_c_stride
           at(seed_c, 0), // $seed_c
-          H, // $seed_c_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -935,17 +879,12 @@ function createKernel<A extends FloatArray>(
       if (wl)
         wl(23, B, [
           at(tape_t6, slot * B * 1), // $tape_t6
-          1, // $tape_t6_stride
+          1, // $1
           at(scratch1, 0), // $scratch1
-          1, // $scratch1_stride
           at(tape_t2, slot * B * 1), // $tape_t2
-          1, // $tape_t2_stride
           at(scratch2, 0), // $scratch2
-          1, // $scratch2_stride
           at(tape_t4, slot * B * 1), // $tape_t4
-          1, // $tape_t4_stride
           at(scratch4, 0), // $scratch4
-          1, // $scratch4_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -969,17 +908,12 @@ function createKernel<A extends FloatArray>(
         wl(24, B, [
           4 * H, // $n
           at(tape_t1, slot * B * (4 * H)), // $tape_t1
-          4 * H, // $tape_t1_stride
           at(tape_t2, slot * B * 1), // $tape_t2
-          1, // $tape_t2_stride
+          1, // $1
           at(scratch3, 0), // $scratch3
-          4 * H, // $scratch3_stride
           at(tape_t3, slot * B * (4 * H)), // $tape_t3
-          4 * H, // $tape_t3_stride
           at(tape_t4, slot * B * 1), // $tape_t4
-          1, // $tape_t4_stride
           at(scratch7, 0), // $scratch7
-          4 * H, // $scratch7_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -1005,38 +939,23 @@ function createKernel<A extends FloatArray>(
         wl(25, B, [
           H, // $n
           at(seed_h, 0), // $seed_h
-          H, // $seed_h_stride
           at(tape_o_1, slot * B * H), // $tape_o_1
-          H, // $tape_o_1_stride
           at(tape_t7, slot * B * H), // $tape_t7
-          H, // $tape_t7_stride
           at(scratch13, 0), // $scratch13
-          H, // $scratch13_stride
           at(p, o_gamma_h), // $gamma_h
           at(tape_t6, slot * B * 1), // $tape_t6
-          1, // $tape_t6_stride
+          1, // $1
           at(scratch14, 0), // $scratch14
-          H, // $scratch14_stride
           at(tape_t5, slot * B * H), // $tape_t5
-          H, // $tape_t5_stride
           at(scratch15, 0), // $scratch15
-          H, // $scratch15_stride
           at(tape_g, slot * B * H), // $tape_g
-          H, // $tape_g_stride
           at(scratch16, 0), // $scratch16
-          H, // $scratch16_stride
           at(tape_i_1, slot * B * H), // $tape_i_1
-          H, // $tape_i_1_stride
           at(scratch19, 0), // $scratch19
-          H, // $scratch19_stride
           at(tape_f, slot * B * H), // $tape_f
-          H, // $tape_f_stride
           at(scratch21, 0), // $scratch21
-          H, // $scratch21_stride
           at(scratch22, 0), // $scratch22
-          H, // $scratch22_stride
           at(scratch23, 0), // $scratch23
-          H, // $scratch23_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -1091,9 +1010,8 @@ function createKernel<A extends FloatArray>(
         wl(26, B, [
           H, // $n
           at(scratch5, 0), // $scratch5
-          1, // $scratch5_stride
+          1, // $1
           at(scratch15, 0), // $scratch15
-          H, // $scratch15_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -1108,11 +1026,9 @@ function createKernel<A extends FloatArray>(
         wl(27, B, [
           4 * H, // $n
           at(scratch8, 0), // $scratch8
-          4 * H, // $scratch8_stride
           at(scratch22, 0), // $scratch22
-          H, // $scratch22_stride
-          3 * H, // $3*H
           H, // $H
+          3 * H, // $3*H
         ]);
       else {
         for (let b = 0; b < B; b++)
@@ -1126,7 +1042,6 @@ function createKernel<A extends FloatArray>(
           H, // $n
           at(dp, o_bo), // $dbo
           at(scratch22, 0), // $scratch22
-          H, // $scratch22_stride
         ]);
       else {
         // grad of: o  = sigmoid(slice(v, 3*H, H) + bo)
@@ -1143,7 +1058,6 @@ function createKernel<A extends FloatArray>(
           H, // $n
           at(dp, o_gamma_h), // $dgamma_h
           at(scratch23, 0), // $scratch23
-          H, // $scratch23_stride
         ]);
       else {
         // grad of: h' = o .* tanh(gamma_h .* nc + beta_h)
@@ -1160,7 +1074,6 @@ function createKernel<A extends FloatArray>(
           H, // $n
           at(dp, o_beta_h), // $dbeta_h
           at(scratch13, 0), // $scratch13
-          H, // $scratch13_stride
         ]);
       else {
         // grad of: h' = o .* tanh(gamma_h .* nc + beta_h)
@@ -1175,12 +1088,10 @@ function createKernel<A extends FloatArray>(
       if (wl)
         wl(31, B, [
           at(scratch5, 0), // $scratch5
-          1, // $scratch5_stride
+          1, // $1
           at(scratch1, 0), // $scratch1
-          1, // $scratch1_stride
           H, // $H
           at(scratch6, 0), // $scratch6
-          1, // $scratch6_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -1197,9 +1108,8 @@ function createKernel<A extends FloatArray>(
         wl(32, B, [
           H, // $n
           at(scratch24, 0), // $scratch24
-          H, // $scratch24_stride
           at(scratch6, 0), // $scratch6
-          1, // $scratch6_stride
+          1, // $1
         ]);
       else {
         for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch24[b * H + i] = scratch6[b * 1 + 0]!;
@@ -1210,17 +1120,11 @@ function createKernel<A extends FloatArray>(
         wl(33, B, [
           H, // $n
           at(scratch14, 0), // $scratch14
-          H, // $scratch14_stride
           at(scratch24, 0), // $scratch24
-          H, // $scratch24_stride
           at(tape_t5, slot * B * H), // $tape_t5
-          H, // $tape_t5_stride
           at(seed_c, 0), // $seed_c
-          H, // $seed_c_stride
           at(scratch25, 0), // $scratch25
-          H, // $scratch25_stride
           at(scratch26, 0), // $scratch26
-          H, // $scratch26_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -1245,9 +1149,8 @@ function createKernel<A extends FloatArray>(
         wl(34, B, [
           H, // $n
           at(scratch10, 0), // $scratch10
-          1, // $scratch10_stride
+          1, // $1
           at(scratch26, 0), // $scratch26
-          H, // $scratch26_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -1261,10 +1164,9 @@ function createKernel<A extends FloatArray>(
       if (wl)
         wl(35, B, [
           at(scratch10, 0), // $scratch10
-          1, // $scratch10_stride
+          1, // $1
           H, // $H
           at(scratch17, 0), // $scratch17
-          1, // $scratch17_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -1280,9 +1182,8 @@ function createKernel<A extends FloatArray>(
         wl(36, B, [
           H, // $n
           at(scratch27, 0), // $scratch27
-          H, // $scratch27_stride
           at(scratch17, 0), // $scratch17
-          1, // $scratch17_stride
+          1, // $1
         ]);
       else {
         for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch27[b * H + i] = scratch17[b * 1 + 0]!;
@@ -1293,31 +1194,18 @@ function createKernel<A extends FloatArray>(
         wl(37, B, [
           H, // $n
           at(scratch25, 0), // $scratch25
-          H, // $scratch25_stride
           at(scratch27, 0), // $scratch27
-          H, // $scratch27_stride
           at(tape_i_1, slot * B * H), // $tape_i_1
-          H, // $tape_i_1_stride
           at(scratch16, 0), // $scratch16
-          H, // $scratch16_stride
           at(scratch28, 0), // $scratch28
-          H, // $scratch28_stride
           at(tape_g, slot * B * H), // $tape_g
-          H, // $tape_g_stride
           at(scratch19, 0), // $scratch19
-          H, // $scratch19_stride
           at(scratch29, 0), // $scratch29
-          H, // $scratch29_stride
           at(cPrev, cPrevAt), // $cPrev
-          H, // $cPrev_stride
           at(scratch21, 0), // $scratch21
-          H, // $scratch21_stride
           at(scratch30, 0), // $scratch30
-          H, // $scratch30_stride
           at(tape_f, slot * B * H), // $tape_f
-          H, // $tape_f_stride
           at(carry_c, 0), // $carry_c
-          H, // $carry_c_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -1361,9 +1249,7 @@ function createKernel<A extends FloatArray>(
         wl(38, B, [
           4 * H, // $n
           at(scratch9, 0), // $scratch9
-          4 * H, // $scratch9_stride
           at(scratch28, 0), // $scratch28
-          H, // $scratch28_stride
           H, // $H
         ]);
       else {
@@ -1377,11 +1263,9 @@ function createKernel<A extends FloatArray>(
         wl(39, B, [
           4 * H, // $n
           at(scratch11, 0), // $scratch11
-          4 * H, // $scratch11_stride
           at(scratch29, 0), // $scratch29
-          H, // $scratch29_stride
-          0, // $0
           H, // $H
+          0, // $0
         ]);
       else {
         for (let b = 0; b < B; b++)
@@ -1394,11 +1278,9 @@ function createKernel<A extends FloatArray>(
         wl(40, B, [
           4 * H, // $n
           at(scratch12, 0), // $scratch12
-          4 * H, // $scratch12_stride
           at(scratch30, 0), // $scratch30
-          H, // $scratch30_stride
-          2 * H, // $2*H
           H, // $H
+          2 * H, // $2*H
         ]);
       else {
         for (let b = 0; b < B; b++)
@@ -1412,7 +1294,6 @@ function createKernel<A extends FloatArray>(
           H, // $n
           at(dp, o_bi), // $dbi
           at(scratch29, 0), // $scratch29
-          H, // $scratch29_stride
         ]);
       else {
         // grad of: i  = sigmoid(slice(v, 0, H) + bi)
@@ -1429,7 +1310,6 @@ function createKernel<A extends FloatArray>(
           H, // $n
           at(dp, o_bg), // $dbg
           at(scratch28, 0), // $scratch28
-          H, // $scratch28_stride
         ]);
       else {
         // grad of: g  = tanh(slice(v, H, H) + bg)
@@ -1446,7 +1326,6 @@ function createKernel<A extends FloatArray>(
           H, // $n
           at(dp, o_bf), // $dbf
           at(scratch30, 0), // $scratch30
-          H, // $scratch30_stride
         ]);
       else {
         // grad of: f  = sigmoid(slice(v, 2*H, H) + bf)
@@ -1462,35 +1341,22 @@ function createKernel<A extends FloatArray>(
         wl(44, B, [
           4 * H, // $n
           at(scratch9, 0), // $scratch9
-          4 * H, // $scratch9_stride
           at(scratch11, 0), // $scratch11
-          4 * H, // $scratch11_stride
           at(scratch12, 0), // $scratch12
-          4 * H, // $scratch12_stride
           at(scratch8, 0), // $scratch8
-          4 * H, // $scratch8_stride
           at(p, o_gr), // $gr
           at(tape_t2, slot * B * 1), // $tape_t2
-          1, // $tape_t2_stride
+          1, // $1
           at(scratch31, 0), // $scratch31
-          4 * H, // $scratch31_stride
           at(scratch3, 0), // $scratch3
-          4 * H, // $scratch3_stride
           at(scratch32, 0), // $scratch32
-          4 * H, // $scratch32_stride
           at(scratch7, 0), // $scratch7
-          4 * H, // $scratch7_stride
           at(scratch33, 0), // $scratch33
-          4 * H, // $scratch33_stride
           at(scratch34, 0), // $scratch34
-          4 * H, // $scratch34_stride
           at(p, o_gx), // $gx
           at(tape_t4, slot * B * 1), // $tape_t4
-          1, // $tape_t4_stride
           at(scratch35, 0), // $scratch35
-          4 * H, // $scratch35_stride
           at(scratch36, 0), // $scratch36
-          4 * H, // $scratch36_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -1540,9 +1406,8 @@ function createKernel<A extends FloatArray>(
         wl(45, B, [
           4 * H, // $n
           at(scratch18, 0), // $scratch18
-          1, // $scratch18_stride
+          1, // $1
           at(scratch32, 0), // $scratch32
-          4 * H, // $scratch32_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -1558,7 +1423,6 @@ function createKernel<A extends FloatArray>(
           4 * H, // $n
           at(dp, o_gx), // $dgx
           at(scratch33, 0), // $scratch33
-          4 * H, // $scratch33_stride
         ]);
       else {
         // grad of: v  = gr .* nu + gx .* na
@@ -1575,7 +1439,6 @@ function createKernel<A extends FloatArray>(
           4 * H, // $n
           at(dp, o_gr), // $dgr
           at(scratch34, 0), // $scratch34
-          4 * H, // $scratch34_stride
         ]);
       else {
         // grad of: v  = gr .* nu + gx .* na
@@ -1591,9 +1454,8 @@ function createKernel<A extends FloatArray>(
         wl(48, B, [
           4 * H, // $n
           at(scratch20, 0), // $scratch20
-          1, // $scratch20_stride
+          1, // $1
           at(scratch36, 0), // $scratch36
-          4 * H, // $scratch36_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -1607,18 +1469,13 @@ function createKernel<A extends FloatArray>(
       if (wl)
         wl(49, B, [
           at(scratch18, 0), // $scratch18
-          1, // $scratch18_stride
+          1, // $1
           at(scratch2, 0), // $scratch2
-          1, // $scratch2_stride
           4 * H, // $4*H
           at(scratch37, 0), // $scratch37
-          1, // $scratch37_stride
           at(scratch20, 0), // $scratch20
-          1, // $scratch20_stride
           at(scratch4, 0), // $scratch4
-          1, // $scratch4_stride
           at(scratch38, 0), // $scratch38
-          1, // $scratch38_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -1640,9 +1497,8 @@ function createKernel<A extends FloatArray>(
         wl(50, B, [
           4 * H, // $n
           at(scratch39, 0), // $scratch39
-          4 * H, // $scratch39_stride
           at(scratch37, 0), // $scratch37
-          1, // $scratch37_stride
+          1, // $1
         ]);
       else {
         for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch39[b * (4 * H) + i] = scratch37[b * 1 + 0]!;
@@ -1653,9 +1509,8 @@ function createKernel<A extends FloatArray>(
         wl(51, B, [
           4 * H, // $n
           at(scratch40, 0), // $scratch40
-          4 * H, // $scratch40_stride
           at(scratch38, 0), // $scratch38
-          1, // $scratch38_stride
+          1, // $1
         ]);
       else {
         for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch40[b * (4 * H) + i] = scratch38[b * 1 + 0]!;
@@ -1666,25 +1521,15 @@ function createKernel<A extends FloatArray>(
         wl(52, B, [
           4 * H, // $n
           at(scratch31, 0), // $scratch31
-          4 * H, // $scratch31_stride
           at(scratch39, 0), // $scratch39
-          4 * H, // $scratch39_stride
           at(tape_t1, slot * B * (4 * H)), // $tape_t1
-          4 * H, // $tape_t1_stride
           at(scratch41, 0), // $scratch41
-          4 * H, // $scratch41_stride
           at(scratch42, 0), // $scratch42
-          4 * H, // $scratch42_stride
           at(scratch35, 0), // $scratch35
-          4 * H, // $scratch35_stride
           at(scratch40, 0), // $scratch40
-          4 * H, // $scratch40_stride
           at(tape_t3, slot * B * (4 * H)), // $tape_t3
-          4 * H, // $tape_t3_stride
           at(scratch43, 0), // $scratch43
-          4 * H, // $scratch43_stride
           at(scratch44, 0), // $scratch44
-          4 * H, // $scratch44_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -1716,9 +1561,8 @@ function createKernel<A extends FloatArray>(
         wl(53, B, [
           4 * H, // $n
           at(scratch45, 0), // $scratch45
-          1, // $scratch45_stride
+          1, // $1
           at(scratch42, 0), // $scratch42
-          4 * H, // $scratch42_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -1733,9 +1577,8 @@ function createKernel<A extends FloatArray>(
         wl(54, B, [
           4 * H, // $n
           at(scratch46, 0), // $scratch46
-          1, // $scratch46_stride
+          1, // $1
           at(scratch44, 0), // $scratch44
-          4 * H, // $scratch44_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -1749,14 +1592,11 @@ function createKernel<A extends FloatArray>(
       if (wl)
         wl(55, B, [
           at(scratch45, 0), // $scratch45
-          1, // $scratch45_stride
+          1, // $1
           4 * H, // $4*H
           at(scratch47, 0), // $scratch47
-          1, // $scratch47_stride
           at(scratch46, 0), // $scratch46
-          1, // $scratch46_stride
           at(scratch48, 0), // $scratch48
-          1, // $scratch48_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -1776,9 +1616,8 @@ function createKernel<A extends FloatArray>(
         wl(56, B, [
           4 * H, // $n
           at(scratch49, 0), // $scratch49
-          4 * H, // $scratch49_stride
           at(scratch47, 0), // $scratch47
-          1, // $scratch47_stride
+          1, // $1
         ]);
       else {
         for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch49[b * (4 * H) + i] = scratch47[b * 1 + 0]!;
@@ -1789,9 +1628,8 @@ function createKernel<A extends FloatArray>(
         wl(57, B, [
           4 * H, // $n
           at(scratch50, 0), // $scratch50
-          4 * H, // $scratch50_stride
           at(scratch48, 0), // $scratch48
-          1, // $scratch48_stride
+          1, // $1
         ]);
       else {
         for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch50[b * (4 * H) + i] = scratch48[b * 1 + 0]!;
@@ -1802,17 +1640,11 @@ function createKernel<A extends FloatArray>(
         wl(58, B, [
           4 * H, // $n
           at(scratch41, 0), // $scratch41
-          4 * H, // $scratch41_stride
           at(scratch49, 0), // $scratch49
-          4 * H, // $scratch49_stride
           at(scratch0, 0), // $scratch0
-          4 * H, // $scratch0_stride
           at(scratch43, 0), // $scratch43
-          4 * H, // $scratch43_stride
           at(scratch50, 0), // $scratch50
-          4 * H, // $scratch50_stride
           at(gx0, t * B * (4 * H)), // $gx0
-          4 * H, // $gx0_stride
         ]);
       else {
         for (let b = 0; b < B; b++) {
@@ -1939,238 +1771,226 @@ const LOOPS_WASM: LoopsModuleSource = {
     { vector: true, splittable: true },
   ],
   binary: [
-    "AGFzbQEAAAABrwIPYAF7AXtgB39/f39/f38AYAt/f39/f39/f39/fwBgFH9/f39/f39/f39/f39/f39/f39/AGAOf39/f39/f39/f39/f38AYAh/",
-    "f39/f39/fwBgG39/f39/f39/f39/f39/f39/f39/f39/f39/fwBgEX9/f39/f39/f39/f39/f39/AGAJf39/f39/f39/AGAPf39/f39/f39/f39/",
-    "f39/AGAkf39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/AGAGf39/f39/AGAdf39/f39/f39/f39/f39/f39/f39/f39/f39/f38A",
-    "YCF/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f38AYBd/f39/f39/f39/f39/f39/f39/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAM5",
-    "OAAAAQECAgMBBAUGBwgECQoICwgBCQwFDQkOAgkAAAEBAgIDAQQFBgcIBAkKCAsIAQkMBQ0JDgIJB5MIdgVmMzJfMAACBWYzMl8xAAMFZjMyXzIA",
-    "BAVmMzJfMwACBWYzMl80AAIFZjMyXzUABQVmMzJfNgAGBWYzMl83AAIFZjMyXzgABwVmMzJfOQAIBmYzMl8xMAAJBmYzMl8xMQAJBmYzMl8xMgAJ",
-    "BmYzMl8xMwAJBmYzMl8xNAAKBmYzMl8xNQACBmYzMl8xNgADBmYzMl8xNwAEBmYzMl8xOAACBmYzMl8xOQAHBmYzMl8yMAALBmYzMl8yMQAMBmYz",
-    "Ml8yMgAMBmYzMl8yMwANBmYzMl8yNAAOBmYzMl8yNQAPBmYzMl8yNgACBmYzMl8yNwAQBmYzMl8yOAARBmYzMl8yOQARBmYzMl8zMAARBmYzMl8z",
-    "MQASBmYzMl8zMgATBmYzMl8zMwAUBmYzMl8zNAACBmYzMl8zNQADBmYzMl8zNgATBmYzMl8zNwAVBmYzMl8zOAAWBmYzMl8zOQAQBmYzMl80MAAQ",
-    "BmYzMl80MQARBmYzMl80MgARBmYzMl80MwARBmYzMl80NAAXBmYzMl80NQACBmYzMl80NgARBmYzMl80NwARBmYzMl80OAACBmYzMl80OQAYBmYz",
-    "Ml81MAATBmYzMl81MQATBmYzMl81MgAZBmYzMl81MwACBmYzMl81NAACBmYzMl81NQAaBmYzMl81NgATBmYzMl81NwATBmYzMl81OAAbBWY2NF8w",
-    "AB4FZjY0XzEAHwVmNjRfMgAgBWY2NF8zAB4FZjY0XzQAHgVmNjRfNQAhBWY2NF82ACIFZjY0XzcAHgVmNjRfOAAjBWY2NF85ACQGZjY0XzEwACUG",
-    "ZjY0XzExACUGZjY0XzEyACUGZjY0XzEzACUGZjY0XzE0ACYGZjY0XzE1AB4GZjY0XzE2AB8GZjY0XzE3ACAGZjY0XzE4AB4GZjY0XzE5ACMGZjY0",
-    "XzIwACcGZjY0XzIxACgGZjY0XzIyACgGZjY0XzIzACkGZjY0XzI0ACoGZjY0XzI1ACsGZjY0XzI2AB4GZjY0XzI3ACwGZjY0XzI4AC0GZjY0XzI5",
-    "AC0GZjY0XzMwAC0GZjY0XzMxAC4GZjY0XzMyAC8GZjY0XzMzADAGZjY0XzM0AB4GZjY0XzM1AB8GZjY0XzM2AC8GZjY0XzM3ADEGZjY0XzM4ADIG",
-    "ZjY0XzM5ACwGZjY0XzQwACwGZjY0XzQxAC0GZjY0XzQyAC0GZjY0XzQzAC0GZjY0XzQ0ADMGZjY0XzQ1AB4GZjY0XzQ2AC0GZjY0XzQ3AC0GZjY0",
-    "XzQ4AB4GZjY0XzQ5ADQGZjY0XzUwAC8GZjY0XzUxAC8GZjY0XzUyADUGZjY0XzUzAB4GZjY0XzU0AB4GZjY0XzU1ADYGZjY0XzU2AC8GZjY0XzU3",
-    "AC8GZjY0XzU4ADcKz4kBOOgDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5AQ1QOQENUDkBDVA5IAAgAP0MO6q4",
-    "PzuquD87qrg/O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMAAJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH9",
-    "5QEgAv0Mg4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEgAf3m",
-    "Af0Mq6oqPauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACA",
-    "PwAAgD8AAIA/AACAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3m",
-    "ASABIAL9sQH9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9",
-    "UguEAgECeyAA/QzRDV290Q1dvdENXb3RDV29IAAgAP3mASIB/eYB/QyJiAg+iYgIPomICD6JiAg+/eQBIAH95gH9DKuqqr6rqqq+q6qqvquqqr79",
-    "5AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kAf3mAf0MAACAPwAAgD8AAIA/AACAP/0MAAAAQAAAAEAAAABAAAAAQP0MAAAAQAAAAEAAAABAAAAA",
-    "QCAA/eABIgL95gEQAP0MAACAPwAAgD8AAIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1D/VIgAv0MzczMPc3MzD3N",
-    "zMw9zczMPf1D/VILxgEDBH8BewF9A0AgACABTkUEQCADIAAgBGxBAnRqIQkgBSAAIAZsQQJ0aiEI/QwAAAAAAAAAAAAAAAAAAAAAIQsgAiACQQNx",
-    "ayEKQQAhBwNAIAcgCk5FBEAgCyAHQQJ0IAhq/QAEAP3kASELIAdBBGohBwwBCwsgC/0fACAL/R8BkiAL/R8CIAv9HwOSkiEMA0AgAiAHTEUEQCAM",
-    "IAdBAnQgCGoqAgCSIQwgB0EBaiEHDAELCyAJIAw4AgAgAEEBaiEADAELCws3AANAIAAgAU5FBEAgBSAAIAZsQQJ0aiACIAAgA2xBAnRqKgIAIASy",
-    "lTgCACAAQQFqIQAMAQsLC+kBAwd/AXsBfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiENIAUgACAGbEECdGohDiAHIAAgCGxBAnRqIQ8gCSAAIApsQQJ0",
-    "aiEQIAIgAkEDcWshEUEAIQsDQCALIBFORQRAIAtBAnQiDCANav0ABAAgDv0JAgD95QEhEiAMIA9qIBL9CwQAIAwgEGogEiAS/eYB/QsEACALQQRq",
-    "IQsMAQsLA0AgAiALTEUEQCALQQJ0IgwgDWoqAgAgDioCAJMhEyAMIA9qIBM4AgAgDCAQaiATIBOUOAIAIAtBAWohCwwBCwsgAEEBaiEADAELCwth",
-    "AQF9A0AgACABTkUEQCAFIAAgBmxBAnRqIAIgACADbEECdGoqAgAgBLIiC5VDrMUnN5KROAIAIAkgACAKbEECdGogByAAIAhsQQJ0aioCACALlTgC",
-    "ACAAQQFqIQAMAQsLC/wCAwt/AnsCfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEWIAUgACAGbEECdGohFyAHIAAgCGxBAnRqIRggCSAAIApsQQJ0aiEZ",
-    "IAsgACAMbEECdGohGiANIAAgDmxBAnRqIRsgDyAAIBBsQQJ0aiEcIBIgACATbEECdGohHSACIAJBA3FrIR5BACEVA0AgFSAeTkUEQCAVQQJ0IhQg",
-    "Fmr9AAQAIBf9CQIA/ecBIR8gFCAYaiAf/QsEACAUIBtqIBQgGWr9AAQAIBr9CQIA/eUBIiD9CwQAIBQgHGogICAg/eYB/QsEACAUIB1qIBEgFGr9",
-    "AAQAIB/95gH9CwQAIBVBBGohFQwBCwsDQCACIBVMRQRAIBVBAnQiFCAWaioCACAXKgIAlSEhIBQgGGogITgCACAUIBtqIBQgGWoqAgAgGioCAJMi",
-    "IjgCACAUIBxqICIgIpQ4AgAgFCAdaiARIBRqKgIAICGUOAIAIBVBAWohFQwBCwsgAEEBaiEADAELCws+AANAIAAgAU5FBEAgBSAAIAZsQQJ0aiAC",
-    "IAAgA2xBAnRqKgIAIASylUOsxSc3kpE4AgAgAEEBaiEADAELCwuYAgMIfwF7AX0DQCAAIAFORQRAIAMgACAEbEECdGohECAFIAAgBmxBAnRqIREg",
-    "ByAAIAhsQQJ0aiESIAogACALbEECdGohEyAMIAAgDWxBAnRqIRQgAiACQQNxayEVQQAhDwNAIA8gFU5FBEAgD0ECdCIOIBBq/QAEACAR/QkCAP3n",
-    "ASEWIA4gEmogFv0LBAAgDiAUaiAJIA5q/QAEACAW/eYBIA4gE2r9AAQA/eQB/QsEACAPQQRqIQ8MAQsLA0AgAiAPTEUEQCAPQQJ0Ig4gEGoqAgAg",
-    "ESoCAJUhFyAOIBJqIBc4AgAgDiAUaiAJIA5qKgIAIBeUIA4gE2oqAgCSOAIAIA9BAWohDwwBCwsgAEEBaiEADAELCwudAQEFfwNAIAAgAU5FBEAg",
-    "AyAAIARsQQJ0aiEKIAUgACAGbEECdGogB0ECdGohCyACIAJBA3FrIQlBACEIA0AgCCAJTkUEQCAIQQJ0IgwgCmogCyAMav0ABAD9CwQAIAhBBGoh",
-    "CAwBCwsDQCACIAhMRQRAIAhBAnQiCSAKaiAJIAtqKgIAOAIAIAhBAWohCAwBCwsgAEEBaiEADAELCwvZBQMNfwN7A30DQCAAIAFORQRAIAMgACAE",
-    "bEECdGohHSAGIAAgB2xBAnRqIR4gCCAAIAlsQQJ0aiEfIAsgACAMbEECdGohICANIAAgDmxBAnRqISEgECAAIBFsQQJ0aiEiIBIgACATbEECdGoh",
-    "IyAVIAAgFmxBAnRqISQgFyAAIBhsQQJ0aiElIBkgACAabEECdGohJiACIAJBA3FrISdBACEcA0AgHCAnTkUEQP0MAACAPwAAgD8AAIA/AACAP/0M",
-    "AACAPwAAgD8AAIA/AACAPyAcQQJ0IhsgHWr9AAQAIAUgG2r9AAQA/eQB/eEBEAD95AH95wEhKCAbIB5qICj9CwQAIBsgIGogGyAfav0ABAAgCiAb",
-    "av0ABAD95AEQASIp/QsEACAbICJq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/IBsgIWr9AAQAIA8gG2r9AAQA/eQB/eEBEAD9",
-    "5AH95wEiKv0LBAAgGyAkav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAbICNq/QAEACAUIBtq/QAEAP3kAf3hARAA/eQB/ecB",
-    "/QsEACAbICZqICogGyAlav0ABAD95gEgKCAp/eYB/eQB/QsEACAcQQRqIRwMAQsLA0AgAiAcTEUEQEMAAIA/IBxBAnQiGyAdaioCACAFIBtqKgIA",
-    "koz9ExAA/R8AQwAAgD+SlSErIBsgHmogKzgCACAbICBqIBsgH2oqAgAgCiAbaioCAJL9ExAB/R8AIiw4AgAgGyAiakMAAIA/IBsgIWoqAgAgDyAb",
-    "aioCAJKM/RMQAP0fAEMAAIA/kpUiLTgCACAbICRqQwAAgD8gGyAjaioCACAUIBtqKgIAkoz9ExAA/R8AQwAAgD+SlTgCACAbICZqIC0gGyAlaioC",
-    "AJQgKyAslJI4AgAgHEEBaiEcDAELCyAAQQFqIQAMAQsLC9wCAwl/AXsBfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiETIAUgACAGbEECdGohFCAHIAAg",
-    "CGxBAnRqIRUgCyAAIAxsQQJ0aiEWIA0gACAObEECdGohFyAPIAAgEGxBAnRqIRggAiACQQNxayEZQQAhEgNAIBIgGU5FBEAgEkECdCIRIBNq/QAE",
-    "ACAU/QkCAP3nASEaIBEgFWogGv0LBAAgESAWaiAJIBFq/QAEACAa/eYBIAogEWr9AAQA/eQBEAEiGv0LBAAgESAYaiARIBdq/QAEACAa/eYB/QsE",
-    "ACASQQRqIRIMAQsLA0AgAiASTEUEQCASQQJ0IhEgE2oqAgAgFCoCAJUhGyARIBVqIBs4AgAgESAWaiAJIBFqKgIAIBuUIAogEWoqAgCS/RMQAf0f",
-    "ACIbOAIAIBEgGGogESAXaioCACAblDgCACASQQFqIRIMAQsLIABBAWohAAwBCwsLuQEBBn8DQCAAIAFORQRAIAMgACAEbEECdGohCyAFIAAgBmxB",
-    "AnRqIQwgByAAIAhsQQJ0aiENIAIgAkEDcWshDkEAIQkDQCAJIA5ORQRAIAlBAnQiCiANaiAKIAtq/QAEACAKIAxq/QAEAP3kAf0LBAAgCUEEaiEJ",
-    "DAELCwNAIAIgCUxFBEAgCUECdCIKIA1qIAogC2oqAgAgCiAMaioCAJI4AgAgCUEBaiEJDAELCyAAQQFqIQAMAQsLC30AA0AgACABTkUEQCAEIAAg",
-    "BWxBAnRqIAIgACADbEECdGoqAgBDAAAAQJQ4AgAgCCAAIAlsQQJ0aiAGIAAgB2xBAnRqKgIAQwAAAECUOAIAIAwgACANbEECdGogCiAAIAtsQQJ0",
-    "aioCAEMAAABAlDgCACAAQQFqIQAMAQsLC4sCAQl/A0AgACABTkUEQCADIAAgBGxBAnRqIREgBSAAIAZsQQJ0aiESIAcgACAIbEECdGohEyAJIAAg",
-    "CmxBAnRqIRQgCyAAIAxsQQJ0aiEVIA0gACAObEECdGohFiACIAJBA3FrIRdBACEPA0AgDyAXTkUEQCAPQQJ0IhAgE2ogECARav0ABAAgEv0JAgD9",
-    "5wH9CwQAIBAgFmogECAUav0ABAAgFf0JAgD95wH9CwQAIA9BBGohDwwBCwsDQCACIA9MRQRAIA9BAnQiECATaiAQIBFqKgIAIBIqAgCVOAIAIBAg",
-    "FmogECAUaioCACAVKgIAlTgCACAPQQFqIQ8MAQsLIABBAWohAAwBCwsLqwcDE38DewN9A0AgACABTkUEQCADIAAgBGxBAnRqISggBSAAIAZsQQJ0",
-    "aiEmIAcgACAIbEECdGohKSAJIAAgCmxBAnRqISogDCAAIA1sQQJ0aiEnIA4gACAPbEECdGohKyAQIAAgEWxBAnRqISwgEiAAIBNsQQJ0aiEtIBQg",
-    "ACAVbEECdGohLiAWIAAgF2xBAnRqIS8gGCAAIBlsQQJ0aiEwIBogACAbbEECdGohMSAcIAAgHWxBAnRqITIgHiAAIB9sQQJ0aiEzICAgACAhbEEC",
-    "dGohNCAiIAAgI2xBAnRqITUgAiACQQNxayE2QQAhJQNAICUgNk5FBEAgJUECdCIkIChq/QAEACAkICZq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACA",
-    "PyAkIClq/QAEACI3IDf95gH95QH95gEhNyAkICpqIDf9CwQAICQgK2ogNyALICRq/QAEAP3mASI5ICf9CQIA/ecB/QsEACAkIC1qIDkgJCAsav0A",
-    "BAAgJ/0JAgD95wEiOf3mASAn/QkCAP3nAf3hAf0LBAAgJCAvav0MAACAPwAAgD8AAIA/AACAPyAkIC5q/QAEACI4IDj95gH95QH9CwQAICQgMWog",
-    "JCAwav0ABAAiOP0MAACAPwAAgD8AAIA/AACAPyA4/eUB/eYB/QsEACAkIDNqICQgMmr9AAQAIjj9DAAAgD8AAIA/AACAPwAAgD8gOP3lAf3mAf0L",
-    "BAAgJCA0aiAkIChq/QAEACAkIClq/QAEAP3mASAkICZq/QAEAP0MAACAPwAAgD8AAIA/AACAPyAkICZq/QAEAP3lAf3mAf3mAf0LBAAgJCA1aiA3",
-    "IDn95gH9CwQAICVBBGohJQwBCwsDQCACICVMRQRAICVBAnQiJCAoaioCACAkICZqKgIAlEMAAIA/ICQgKWoqAgAiOiA6lJOUITogJCAqaiA6OAIA",
-    "ICQgK2ogOiALICRqKgIAlCI8ICcqAgCVOAIAICQgLWogPCAkICxqKgIAICcqAgCVIjyUICcqAgCVjDgCACAkIC9qQwAAgD8gJCAuaioCACI7IDuU",
-    "kzgCACAkIDFqICQgMGoqAgAiO0MAAIA/IDuTlDgCACAkIDNqICQgMmoqAgAiO0MAAIA/IDuTlDgCACAkIDRqICQgKGoqAgAgJCApaioCAJQgJCAm",
-    "aioCAEMAAIA/ICQgJmoqAgCTlJQ4AgAgJCA1aiA6IDyUOAIAICVBAWohJQwBCwsgAEEBaiEADAELCwuHAwEGfwNAIAAgAU5FBEAgBSAAIAZsQQJ0",
-    "aiELIAMgACAEbEECdGohCiAHIAdBA3FrIQxBACEJA0AgCSAMTkUEQCAJQQJ0IApq/QwAAAAAAAAAAAAAAAAAAAAA/QsEACAJQQRqIQkMAQsLA0Ag",
-    "ByAJTEUEQCAJQQJ0IApqQwAAAAA4AgAgCUEBaiEJDAELCyAKIAdBAnRqIQwgCCAIQQNxayENQQAhCQNAIAkgDU5FBEAgCUECdCIOIAxqIAsgDmr9",
-    "AAQA/QsEACAJQQRqIQkMAQsLA0AgCCAJTEUEQCAJQQJ0Ig0gDGogCyANaioCADgCACAJQQFqIQkMAQsLIAogByAIaiIJQQJ0aiELIAIgCWsiCSAJ",
-    "QQNxayEKQQAhCQNAIAkgCk5FBEAgCUECdCALav0MAAAAAAAAAAAAAAAAAAAAAP0LBAAgCUEEaiEJDAELCwNAIAkgAiAHIAhqa05FBEAgCUECdCAL",
-    "akMAAAAAOAIAIAlBAWohCQwBCwsgAEEBaiEADAELCwvuAQMEfwF7AX0gAiACQQNxayEJA0AgByAJTkUEQCAHQQJ0IQj9DAAAAAAAAAAAAAAAAAAA",
-    "AAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsQQJ0aiAIav0ABAD95AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/eQB/QsEACAHQQRqIQcM",
-    "AQsLA0AgAiAHTEUEQCAHQQJ0IQhDAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmxBAnRqIAhqKgIAkiELIAZBAWohBgwBCwsgAyAIaiIGIAYq",
-    "AgAgC5I4AgAgB0EBaiEHDAELCwtGAANAIAAgAU5FBEAgByAAIAhsQQJ0aiACIAAgA2xBAnRqKgIAIAQgACAFbEECdGoqAgCVIAaylTgCACAAQQFq",
-    "IQAMAQsLC5cBAwN/AXsBfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEIIAUgACAGbEECdGoiB/0JAgAhCiAHKgIAIQsgAiACQQNxayEJQQAhBwNAIAcg",
-    "CU5FBEAgB0ECdCAIaiAK/QsEACAHQQRqIQcMAQsLA0AgAiAHTEUEQCAHQQJ0IAhqIAs4AgAgB0EBaiEHDAELCyAAQQFqIQAMAQsLC8oCAwl/AXsB",
-    "fQNAIAAgAU5FBEAgAyAAIARsQQJ0aiERIAUgACAGbEECdGohEiAHIAAgCGxBAnRqIRMgCSAAIApsQQJ0aiEUIAsgACAMbEECdGohFSANIAAgDmxB",
-    "AnRqIRYgAiACQQNxayEXQQAhEANAIBAgF05FBEAgEEECdCIPIBFq/QAEAP0MAAAAQAAAAEAAAABAAAAAQCAPIBJq/QAEACAPIBNq/QAEAP3mAf3m",
-    "Af3kASEYIA8gFWogDyAUav0ABAAgGP3kAf0LBAAgDyAWaiAY/eEB/QsEACAQQQRqIRAMAQsLA0AgAiAQTEUEQCAQQQJ0Ig8gEWoqAgAgDyASaioC",
-    "ACAPIBNqKgIAlEMAAABAlJIhGSAPIBVqIA8gFGoqAgAgGZI4AgAgDyAWaiAZjDgCACAQQQFqIRAMAQsLIABBAWohAAwBCwsLmQQDEH8BewF9A0Ag",
-    "ACABTkUEQCADIAAgBGxBAnRqIR8gBSAAIAZsQQJ0aiEgIAcgACAIbEECdGohISAJIAAgCmxBAnRqISIgCyAAIAxsQQJ0aiEjIA0gACAObEECdGoh",
-    "JCAPIAAgEGxBAnRqISUgESAAIBJsQQJ0aiEmIBMgACAUbEECdGohJyAVIAAgFmxBAnRqISggFyAAIBhsQQJ0aiEpIBkgACAabEECdGohKiAbIAAg",
-    "HGxBAnRqISsgAiACQQNxayEsQQAhHgNAIB4gLE5FBEAgHkECdCIdIB9q/QAEACAdICBq/QAEAP3kASEtIB0gI2ogLSAdICFq/QAEAP3mASAdICJq",
-    "/QAEAP3mAf0LBAAgHSAmaiAtIB0gJGr9AAQA/eYBIB0gJWr9AAQA/eYB/QsEACAdIClqIC0gHSAnav0ABAD95gEgHSAoav0ABAD95gH9CwQAIB0g",
-    "K2ogLSAdICpq/QAEAP3mAf0LBAAgHkEEaiEeDAELCwNAIAIgHkxFBEAgHkECdCIdIB9qKgIAIB0gIGoqAgCSIS4gHSAjaiAuIB0gIWoqAgCUIB0g",
-    "ImoqAgCUOAIAIB0gJmogLiAdICRqKgIAlCAdICVqKgIAlDgCACAdIClqIC4gHSAnaioCAJQgHSAoaioCAJQ4AgAgHSAraiAuIB0gKmoqAgCUOAIA",
-    "IB5BAWohHgwBCwsgAEEBaiEADAELCwuHAwEGfwNAIAAgAU5FBEAgBSAAIAZsQQJ0aiEKIAMgACAEbEECdGohCSAHIAdBA3FrIQtBACEIA0AgCCAL",
-    "TkUEQCAIQQJ0IAlq/QwAAAAAAAAAAAAAAAAAAAAA/QsEACAIQQRqIQgMAQsLA0AgByAITEUEQCAIQQJ0IAlqQwAAAAA4AgAgCEEBaiEIDAELCyAJ",
-    "IAdBAnRqIQsgByAHQQNxayEMQQAhCANAIAggDE5FBEAgCEECdCINIAtqIAogDWr9AAQA/QsEACAIQQRqIQgMAQsLA0AgByAITEUEQCAIQQJ0Igwg",
-    "C2ogCiAMaioCADgCACAIQQFqIQgMAQsLIAkgByAHaiIIQQJ0aiEKIAIgCGsiCCAIQQNxayEJQQAhCANAIAggCU5FBEAgCEECdCAKav0MAAAAAAAA",
-    "AAAAAAAAAAAAAP0LBAAgCEEEaiEIDAELCwNAIAggAiAHIAdqa05FBEAgCEECdCAKakMAAAAAOAIAIAhBAWohCAwBCwsgAEEBaiEADAELCwuxBQMR",
-    "fwJ7An0DQCAAIAFORQRAIAMgACAEbEECdGohJyAFIAAgBmxBAnRqISggByAAIAhsQQJ0aiEpIAkgACAKbEECdGohKiAMIAAgDWxBAnRqISMgDiAA",
-    "IA9sQQJ0aiErIBAgACARbEECdGohJCASIAAgE2xBAnRqISwgFCAAIBVsQQJ0aiElIBYgACAXbEECdGohLSAYIAAgGWxBAnRqIS4gGyAAIBxsQQJ0",
-    "aiEmIB0gACAebEECdGohLyAfIAAgIGxBAnRqITAgAiACQQNxayExQQAhIgNAICIgMU5FBEAgIkECdCIhICdq/QAEACAhIChq/QAEAP3kASAhIClq",
-    "/QAEAP3kASAhICpq/QAEAP3kASIyIAsgIWr9AAQA/eYBITMgISAraiAzICP9CQIA/ecB/QsEACAhICxqIDMgISAkav0ABAD95gEgI/0JAgD95wH9",
-    "4QH9CwQAICEgLWogMiAhICVq/QAEAP3mAf0LBAAgISAuaiAyICEgJGr9AAQA/eYB/QsEACAhIC9qIDIgGiAhav0ABAD95gEiMiAm/QkCAP3nAf0L",
-    "BAAgISAwaiAyICEgJWr9AAQA/eYBICb9CQIA/ecB/eEB/QsEACAiQQRqISIMAQsLA0AgAiAiTEUEQCAiQQJ0IiEgJ2oqAgAgISAoaioCAJIgISAp",
-    "aioCAJIgISAqaioCAJIiNCALICFqKgIAlCE1ICEgK2ogNSAjKgIAlTgCACAhICxqIDUgISAkaioCAJQgIyoCAJWMOAIAICEgLWogNCAhICVqKgIA",
-    "lDgCACAhIC5qIDQgISAkaioCAJQ4AgAgISAvaiA0IBogIWoqAgCUIjQgJioCAJU4AgAgISAwaiA0ICEgJWoqAgCUICYqAgCVjDgCACAiQQFqISIM",
-    "AQsLIABBAWohAAwBCwsLeAEBfQNAIAAgAU5FBEAgByAAIAhsQQJ0aiACIAAgA2xBAnRqKgIAIAQgACAFbEECdGoqAgCVIAayIg+VOAIAIA0gACAO",
-    "bEECdGogCSAAIApsQQJ0aioCACALIAAgDGxBAnRqKgIAlSAPlTgCACAAQQFqIQAMAQsLC+0DAw1/AXsBfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiEZ",
-    "IAUgACAGbEECdGohGiAHIAAgCGxBAnRqIRsgCSAAIApsQQJ0aiEcIAsgACAMbEECdGohHSANIAAgDmxBAnRqIR4gDyAAIBBsQQJ0aiEfIBEgACAS",
-    "bEECdGohICATIAAgFGxBAnRqISEgFSAAIBZsQQJ0aiEiIAIgAkEDcWshI0EAIRgDQCAYICNORQRAIBhBAnQiFyAZav0ABAD9DAAAAEAAAABAAAAA",
-    "QAAAAEAgFyAaav0ABAAgFyAbav0ABAD95gH95gH95AEhJCAXIBxqICT9CwQAIBcgHWogJP3hAf0LBAAgFyAhaiAXIB5q/QAEAP0MAAAAQAAAAEAA",
-    "AABAAAAAQCAXIB9q/QAEACAXICBq/QAEAP3mAf3mAf3kASIk/QsEACAXICJqICT94QH9CwQAIBhBBGohGAwBCwsDQCACIBhMRQRAIBhBAnQiFyAZ",
-    "aioCACAXIBpqKgIAIBcgG2oqAgCUQwAAAECUkiElIBcgHGogJTgCACAXIB1qICWMOAIAIBcgIWogFyAeaioCACAXIB9qKgIAIBcgIGoqAgCUQwAA",
-    "AECUkiIlOAIAIBcgImogJYw4AgAgGEEBaiEYDAELCyAAQQFqIQAMAQsLC1oBAX0DQCAAIAFORQRAIAUgACAGbEECdGogAiAAIANsQQJ0aioCACAE",
-    "siILlTgCACAJIAAgCmxBAnRqIAcgACAIbEECdGoqAgAgC5U4AgAgAEEBaiEADAELCwuXAgEJfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiERIAUgACAG",
-    "bEECdGohEiAHIAAgCGxBAnRqIRMgCSAAIApsQQJ0aiEUIAsgACAMbEECdGohFSANIAAgDmxBAnRqIRYgAiACQQNxayEXQQAhEANAIBAgF05FBEAg",
-    "EEECdCIPIBNqIA8gEWr9AAQAIA8gEmr9AAQA/eQB/QsEACAPIBZqIA8gFGr9AAQAIA8gFWr9AAQA/eQB/QsEACAQQQRqIRAMAQsLA0AgAiAQTEUE",
-    "QCAQQQJ0Ig8gE2ogDyARaioCACAPIBJqKgIAkjgCACAPIBZqIA8gFGoqAgAgDyAVaioCAJI4AgAgEEEBaiEQDAELCyAAQQFqIQAMAQsLC4sFAQJ7",
-    "/QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAAAADwfwAAAAAAAPB//QwJbagTRhLmPQltqBNGEuY9IAAgAP0M/oIrZUcV9z/+gitlRxX3P/3yAf2UAf0M",
-    "AAAAAAAwkcAAAAAAADCRwP31Af0MAAAAAAAwkUAAAAAAADCRQP30ASIC/QwAAOD+Qi7mPwAA4P5CLuY//fIB/fEBIAL9DHY8eTXvOeo9djx5Ne85",
-    "6j398gH98QEiAf3yAf0MmNj479juIT6Y2Pjv2O4hPv3wASAB/fIB/QzkRPVnReZaPuRE9WdF5lo+/fABIAH98gH9DFyfeLdPfpI+XJ94t09+kj79",
-    "8AEgAf3yAf0MNMdWpeMdxz40x1al4x3HPv3wASAB/fIB/QwaoAEaoAH6PhqgARqgAfo+/fABIAH98gH9DBqgARqgASo/GqABGqABKj/98AEgAf3y",
-    "Af0MF2zBFmzBVj8XbMEWbMFWP/3wASAB/fIB/QwRERERERGBPxEREREREYE//fABIAH98gH9DFVVVVVVVaU/VVVVVVVVpT/98AEgAf3yAf0MVVVV",
-    "VVVVxT9VVVVVVVXFP/3wASAB/fIB/QwAAAAAAADgPwAAAAAAAOA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAf3yAf0MAAAAAAAA8D8A",
-    "AAAAAADwP/3wASAC/fwBIgFBAf2sASIC/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgASAC/bEB/ccB/Qz/AwAAAAAAAP8DAAAAAAAA",
-    "/c4BQTT9ywH98gEgAP0M7zn6/kIuhkDvOfr+Qi6GQP1K/VIgAP0MUjAt1RBJh8BSMC3VEEmHwP1J/VIL7AIBAnsgAP0M43UrRTbaV7/jdStFNtpX",
-    "vyAAIAD98gEiAf3yAf0M4H0VDj1tbT/gfRUOPW1tP/3wASAB/fIB/Qw9wuZV4yaCvz3C5lXjJoK//fABIAH98gH9DPoQLIj0ZJY/+hAsiPRklj/9",
-    "8AEgAf3yAf0MHLqhG7qhq78cuqEbuqGrv/3wASAB/fIB/QwRERERERHBPxEREREREcE//fABIAH98gH9DFVVVVVVVdW/VVVVVVVV1b/98AEgAf3y",
-    "Af0MAAAAAAAA8D8AAAAAAADwP/3wAf3yAf0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAEAAAAAAAAAAQP0MAAAAAAAAAEAAAAAAAAAAQCAA/ewB",
-    "IgL98gEQHP0MAAAAAAAA8D8AAAAAAADwP/3wAf3zAf3xASIB/e0BIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1J/VIgAv0MmpmZmZmZuT+amZmZmZm5",
-    "P/1J/VILugEDBH8BewF8A0AgACABTkUEQCADIAAgBGxBA3RqIQkgBSAAIAZsQQN0aiEI/QwAAAAAAAAAAAAAAAAAAAAAIQsgAiACQQFxayEKQQAh",
-    "BwNAIAcgCk5FBEAgCyAHQQN0IAhq/QAEAP3wASELIAdBAmohBwwBCwsgC/0hACAL/SEBoCEMA0AgAiAHTEUEQCAMIAdBA3QgCGorAwCgIQwgB0EB",
-    "aiEHDAELCyAJIAw5AwAgAEEBaiEADAELCws3AANAIAAgAU5FBEAgBSAAIAZsQQN0aiACIAAgA2xBA3RqKwMAIAS3ozkDACAAQQFqIQAMAQsLC+kB",
-    "Awd/AXsBfANAIAAgAU5FBEAgAyAAIARsQQN0aiENIAUgACAGbEEDdGohDiAHIAAgCGxBA3RqIQ8gCSAAIApsQQN0aiEQIAIgAkEBcWshEUEAIQsD",
-    "QCALIBFORQRAIAtBA3QiDCANav0ABAAgDv0KAwD98QEhEiAMIA9qIBL9CwQAIAwgEGogEiAS/fIB/QsEACALQQJqIQsMAQsLA0AgAiALTEUEQCAL",
-    "QQN0IgwgDWorAwAgDisDAKEhEyAMIA9qIBM5AwAgDCAQaiATIBOiOQMAIAtBAWohCwwBCwsgAEEBaiEADAELCwtlAQF8A0AgACABTkUEQCAFIAAg",
-    "BmxBA3RqIAIgACADbEEDdGorAwAgBLciC6NE8WjjiLX45D6gnzkDACAJIAAgCmxBA3RqIAcgACAIbEEDdGorAwAgC6M5AwAgAEEBaiEADAELCwv8",
-    "AgMLfwJ7AnwDQCAAIAFORQRAIAMgACAEbEEDdGohFiAFIAAgBmxBA3RqIRcgByAAIAhsQQN0aiEYIAkgACAKbEEDdGohGSALIAAgDGxBA3RqIRog",
-    "DSAAIA5sQQN0aiEbIA8gACAQbEEDdGohHCASIAAgE2xBA3RqIR0gAiACQQFxayEeQQAhFQNAIBUgHk5FBEAgFUEDdCIUIBZq/QAEACAX/QoDAP3z",
-    "ASEfIBQgGGogH/0LBAAgFCAbaiAUIBlq/QAEACAa/QoDAP3xASIg/QsEACAUIBxqICAgIP3yAf0LBAAgFCAdaiARIBRq/QAEACAf/fIB/QsEACAV",
-    "QQJqIRUMAQsLA0AgAiAVTEUEQCAVQQN0IhQgFmorAwAgFysDAKMhISAUIBhqICE5AwAgFCAbaiAUIBlqKwMAIBorAwChIiI5AwAgFCAcaiAiICKi",
-    "OQMAIBQgHWogESAUaisDACAhojkDACAVQQFqIRUMAQsLIABBAWohAAwBCwsLQgADQCAAIAFORQRAIAUgACAGbEEDdGogAiAAIANsQQN0aisDACAE",
-    "t6NE8WjjiLX45D6gnzkDACAAQQFqIQAMAQsLC5gCAwh/AXsBfANAIAAgAU5FBEAgAyAAIARsQQN0aiEQIAUgACAGbEEDdGohESAHIAAgCGxBA3Rq",
-    "IRIgCiAAIAtsQQN0aiETIAwgACANbEEDdGohFCACIAJBAXFrIRVBACEPA0AgDyAVTkUEQCAPQQN0Ig4gEGr9AAQAIBH9CgMA/fMBIRYgDiASaiAW",
-    "/QsEACAOIBRqIAkgDmr9AAQAIBb98gEgDiATav0ABAD98AH9CwQAIA9BAmohDwwBCwsDQCACIA9MRQRAIA9BA3QiDiAQaisDACARKwMAoyEXIA4g",
-    "EmogFzkDACAOIBRqIAkgDmorAwAgF6IgDiATaisDAKA5AwAgD0EBaiEPDAELCyAAQQFqIQAMAQsLC50BAQV/A0AgACABTkUEQCADIAAgBGxBA3Rq",
-    "IQogBSAAIAZsQQN0aiAHQQN0aiELIAIgAkEBcWshCUEAIQgDQCAIIAlORQRAIAhBA3QiDCAKaiALIAxq/QAEAP0LBAAgCEECaiEIDAELCwNAIAIg",
-    "CExFBEAgCEEDdCIJIApqIAkgC2orAwA5AwAgCEEBaiEIDAELCyAAQQFqIQAMAQsLC/EFAw1/A3sDfANAIAAgAU5FBEAgAyAAIARsQQN0aiEdIAYg",
-    "ACAHbEEDdGohHiAIIAAgCWxBA3RqIR8gCyAAIAxsQQN0aiEgIA0gACAObEEDdGohISAQIAAgEWxBA3RqISIgEiAAIBNsQQN0aiEjIBUgACAWbEED",
-    "dGohJCAXIAAgGGxBA3RqISUgGSAAIBpsQQN0aiEmIAIgAkEBcWshJ0EAIRwDQCAcICdORQRA/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAA",
-    "AAAAAPA/IBxBA3QiGyAdav0ABAAgBSAbav0ABAD98AH97QEQHP3wAf3zASEoIBsgHmogKP0LBAAgGyAgaiAbIB9q/QAEACAKIBtq/QAEAP3wARAd",
-    "Iin9CwQAIBsgImr9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gGyAhav0ABAAgDyAbav0ABAD98AH97QEQHP3wAf3zASIq/QsE",
-    "ACAbICRq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/IBsgI2r9AAQAIBQgG2r9AAQA/fAB/e0BEBz98AH98wH9CwQAIBsgJmog",
-    "KiAbICVq/QAEAP3yASAoICn98gH98AH9CwQAIBxBAmohHAwBCwsDQCACIBxMRQRARAAAAAAAAPA/IBxBA3QiGyAdaisDACAFIBtqKwMAoJr9FBAc",
-    "/SEARAAAAAAAAPA/oKMhKyAbIB5qICs5AwAgGyAgaiAbIB9qKwMAIAogG2orAwCg/RQQHf0hACIsOQMAIBsgImpEAAAAAAAA8D8gGyAhaisDACAP",
-    "IBtqKwMAoJr9FBAc/SEARAAAAAAAAPA/oKMiLTkDACAbICRqRAAAAAAAAPA/IBsgI2orAwAgFCAbaisDAKCa/RQQHP0hAEQAAAAAAADwP6CjOQMA",
-    "IBsgJmogLSAbICVqKwMAoiArICyioDkDACAcQQFqIRwMAQsLIABBAWohAAwBCwsL3AIDCX8BewF8A0AgACABTkUEQCADIAAgBGxBA3RqIRMgBSAA",
-    "IAZsQQN0aiEUIAcgACAIbEEDdGohFSALIAAgDGxBA3RqIRYgDSAAIA5sQQN0aiEXIA8gACAQbEEDdGohGCACIAJBAXFrIRlBACESA0AgEiAZTkUE",
-    "QCASQQN0IhEgE2r9AAQAIBT9CgMA/fMBIRogESAVaiAa/QsEACARIBZqIAkgEWr9AAQAIBr98gEgCiARav0ABAD98AEQHSIa/QsEACARIBhqIBEg",
-    "F2r9AAQAIBr98gH9CwQAIBJBAmohEgwBCwsDQCACIBJMRQRAIBJBA3QiESATaisDACAUKwMAoyEbIBEgFWogGzkDACARIBZqIAkgEWorAwAgG6Ig",
-    "CiARaisDAKD9FBAd/SEAIhs5AwAgESAYaiARIBdqKwMAIBuiOQMAIBJBAWohEgwBCwsgAEEBaiEADAELCwu5AQEGfwNAIAAgAU5FBEAgAyAAIARs",
-    "QQN0aiELIAUgACAGbEEDdGohDCAHIAAgCGxBA3RqIQ0gAiACQQFxayEOQQAhCQNAIAkgDk5FBEAgCUEDdCIKIA1qIAogC2r9AAQAIAogDGr9AAQA",
-    "/fAB/QsEACAJQQJqIQkMAQsLA0AgAiAJTEUEQCAJQQN0IgogDWogCiALaisDACAKIAxqKwMAoDkDACAJQQFqIQkMAQsLIABBAWohAAwBCwsLiQEA",
-    "A0AgACABTkUEQCAEIAAgBWxBA3RqIAIgACADbEEDdGorAwBEAAAAAAAAAECiOQMAIAggACAJbEEDdGogBiAAIAdsQQN0aisDAEQAAAAAAAAAQKI5",
-    "AwAgDCAAIA1sQQN0aiAKIAAgC2xBA3RqKwMARAAAAAAAAABAojkDACAAQQFqIQAMAQsLC4sCAQl/A0AgACABTkUEQCADIAAgBGxBA3RqIREgBSAA",
-    "IAZsQQN0aiESIAcgACAIbEEDdGohEyAJIAAgCmxBA3RqIRQgCyAAIAxsQQN0aiEVIA0gACAObEEDdGohFiACIAJBAXFrIRdBACEPA0AgDyAXTkUE",
-    "QCAPQQN0IhAgE2ogECARav0ABAAgEv0KAwD98wH9CwQAIBAgFmogECAUav0ABAAgFf0KAwD98wH9CwQAIA9BAmohDwwBCwsDQCACIA9MRQRAIA9B",
-    "A3QiECATaiAQIBFqKwMAIBIrAwCjOQMAIBAgFmogECAUaisDACAVKwMAozkDACAPQQFqIQ8MAQsLIABBAWohAAwBCwsLvwcDE38DewN8A0AgACAB",
-    "TkUEQCADIAAgBGxBA3RqISggBSAAIAZsQQN0aiEmIAcgACAIbEEDdGohKSAJIAAgCmxBA3RqISogDCAAIA1sQQN0aiEnIA4gACAPbEEDdGohKyAQ",
-    "IAAgEWxBA3RqISwgEiAAIBNsQQN0aiEtIBQgACAVbEEDdGohLiAWIAAgF2xBA3RqIS8gGCAAIBlsQQN0aiEwIBogACAbbEEDdGohMSAcIAAgHWxB",
-    "A3RqITIgHiAAIB9sQQN0aiEzICAgACAhbEEDdGohNCAiIAAgI2xBA3RqITUgAiACQQFxayE2QQAhJQNAICUgNk5FBEAgJUEDdCIkIChq/QAEACAk",
-    "ICZq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyAkIClq/QAEACI3IDf98gH98QH98gEhNyAkICpqIDf9CwQAICQgK2ogNyALICRq/QAEAP3yASI5",
-    "ICf9CgMA/fMB/QsEACAkIC1qIDkgJCAsav0ABAAgJ/0KAwD98wEiOf3yASAn/QoDAP3zAf3tAf0LBAAgJCAvav0MAAAAAAAA8D8AAAAAAADwPyAk",
-    "IC5q/QAEACI4IDj98gH98QH9CwQAICQgMWogJCAwav0ABAAiOP0MAAAAAAAA8D8AAAAAAADwPyA4/fEB/fIB/QsEACAkIDNqICQgMmr9AAQAIjj9",
-    "DAAAAAAAAPA/AAAAAAAA8D8gOP3xAf3yAf0LBAAgJCA0aiAkIChq/QAEACAkIClq/QAEAP3yASAkICZq/QAEAP0MAAAAAAAA8D8AAAAAAADwPyAk",
-    "ICZq/QAEAP3xAf3yAf3yAf0LBAAgJCA1aiA3IDn98gH9CwQAICVBAmohJQwBCwsDQCACICVMRQRAICVBA3QiJCAoaisDACAkICZqKwMAokQAAAAA",
-    "AADwPyAkIClqKwMAIjogOqKhoiE6ICQgKmogOjkDACAkICtqIDogCyAkaisDAKIiPCAnKwMAozkDACAkIC1qIDwgJCAsaisDACAnKwMAoyI8oiAn",
-    "KwMAo5o5AwAgJCAvakQAAAAAAADwPyAkIC5qKwMAIjsgO6KhOQMAICQgMWogJCAwaisDACI7RAAAAAAAAPA/IDuhojkDACAkIDNqICQgMmorAwAi",
-    "O0QAAAAAAADwPyA7oaI5AwAgJCA0aiAkIChqKwMAICQgKWorAwCiICQgJmorAwBEAAAAAAAA8D8gJCAmaisDAKGiojkDACAkIDVqIDogPKI5AwAg",
-    "JUEBaiElDAELCyAAQQFqIQAMAQsLC48DAQZ/A0AgACABTkUEQCAFIAAgBmxBA3RqIQsgAyAAIARsQQN0aiEKIAcgB0EBcWshDEEAIQkDQCAJIAxO",
-    "RQRAIAlBA3QgCmr9DAAAAAAAAAAAAAAAAAAAAAD9CwQAIAlBAmohCQwBCwsDQCAHIAlMRQRAIAlBA3QgCmpEAAAAAAAAAAA5AwAgCUEBaiEJDAEL",
-    "CyAKIAdBA3RqIQwgCCAIQQFxayENQQAhCQNAIAkgDU5FBEAgCUEDdCIOIAxqIAsgDmr9AAQA/QsEACAJQQJqIQkMAQsLA0AgCCAJTEUEQCAJQQN0",
-    "Ig0gDGogCyANaisDADkDACAJQQFqIQkMAQsLIAogByAIaiIJQQN0aiELIAIgCWsiCSAJQQFxayEKQQAhCQNAIAkgCk5FBEAgCUEDdCALav0MAAAA",
-    "AAAAAAAAAAAAAAAAAP0LBAAgCUECaiEJDAELCwNAIAkgAiAHIAhqa05FBEAgCUEDdCALakQAAAAAAAAAADkDACAJQQFqIQkMAQsLIABBAWohAAwB",
-    "CwsL8gEDBH8BewF8IAIgAkEBcWshCQNAIAcgCU5FBEAgB0EDdCEI/QwAAAAAAAAAAAAAAAAAAAAAIQogACEGA0AgASAGTEUEQCAKIAQgBSAGbEED",
-    "dGogCGr9AAQA/fABIQogBkEBaiEGDAELCyADIAhqIgYgBv0ABAAgCv3wAf0LBAAgB0ECaiEHDAELCwNAIAIgB0xFBEAgB0EDdCEIRAAAAAAAAAAA",
-    "IQsgACEGA0AgASAGTEUEQCALIAQgBSAGbEEDdGogCGorAwCgIQsgBkEBaiEGDAELCyADIAhqIgYgBisDACALoDkDACAHQQFqIQcMAQsLC0YAA0Ag",
-    "ACABTkUEQCAHIAAgCGxBA3RqIAIgACADbEEDdGorAwAgBCAAIAVsQQN0aisDAKMgBrejOQMAIABBAWohAAwBCwsLlwEDA38BewF8A0AgACABTkUE",
-    "QCADIAAgBGxBA3RqIQggBSAAIAZsQQN0aiIH/QoDACEKIAcrAwAhCyACIAJBAXFrIQlBACEHA0AgByAJTkUEQCAHQQN0IAhqIAr9CwQAIAdBAmoh",
-    "BwwBCwsDQCACIAdMRQRAIAdBA3QgCGogCzkDACAHQQFqIQcMAQsLIABBAWohAAwBCwsLzgIDCX8BewF8A0AgACABTkUEQCADIAAgBGxBA3RqIREg",
-    "BSAAIAZsQQN0aiESIAcgACAIbEEDdGohEyAJIAAgCmxBA3RqIRQgCyAAIAxsQQN0aiEVIA0gACAObEEDdGohFiACIAJBAXFrIRdBACEQA0AgECAX",
-    "TkUEQCAQQQN0Ig8gEWr9AAQA/QwAAAAAAAAAQAAAAAAAAABAIA8gEmr9AAQAIA8gE2r9AAQA/fIB/fIB/fABIRggDyAVaiAPIBRq/QAEACAY/fAB",
-    "/QsEACAPIBZqIBj97QH9CwQAIBBBAmohEAwBCwsDQCACIBBMRQRAIBBBA3QiDyARaisDACAPIBJqKwMAIA8gE2orAwCiRAAAAAAAAABAoqAhGSAP",
-    "IBVqIA8gFGorAwAgGaA5AwAgDyAWaiAZmjkDACAQQQFqIRAMAQsLIABBAWohAAwBCwsLmQQDEH8BewF8A0AgACABTkUEQCADIAAgBGxBA3RqIR8g",
-    "BSAAIAZsQQN0aiEgIAcgACAIbEEDdGohISAJIAAgCmxBA3RqISIgCyAAIAxsQQN0aiEjIA0gACAObEEDdGohJCAPIAAgEGxBA3RqISUgESAAIBJs",
-    "QQN0aiEmIBMgACAUbEEDdGohJyAVIAAgFmxBA3RqISggFyAAIBhsQQN0aiEpIBkgACAabEEDdGohKiAbIAAgHGxBA3RqISsgAiACQQFxayEsQQAh",
-    "HgNAIB4gLE5FBEAgHkEDdCIdIB9q/QAEACAdICBq/QAEAP3wASEtIB0gI2ogLSAdICFq/QAEAP3yASAdICJq/QAEAP3yAf0LBAAgHSAmaiAtIB0g",
-    "JGr9AAQA/fIBIB0gJWr9AAQA/fIB/QsEACAdIClqIC0gHSAnav0ABAD98gEgHSAoav0ABAD98gH9CwQAIB0gK2ogLSAdICpq/QAEAP3yAf0LBAAg",
-    "HkECaiEeDAELCwNAIAIgHkxFBEAgHkEDdCIdIB9qKwMAIB0gIGorAwCgIS4gHSAjaiAuIB0gIWorAwCiIB0gImorAwCiOQMAIB0gJmogLiAdICRq",
-    "KwMAoiAdICVqKwMAojkDACAdIClqIC4gHSAnaisDAKIgHSAoaisDAKI5AwAgHSAraiAuIB0gKmorAwCiOQMAIB5BAWohHgwBCwsgAEEBaiEADAEL",
-    "CwuPAwEGfwNAIAAgAU5FBEAgBSAAIAZsQQN0aiEKIAMgACAEbEEDdGohCSAHIAdBAXFrIQtBACEIA0AgCCALTkUEQCAIQQN0IAlq/QwAAAAAAAAA",
-    "AAAAAAAAAAAA/QsEACAIQQJqIQgMAQsLA0AgByAITEUEQCAIQQN0IAlqRAAAAAAAAAAAOQMAIAhBAWohCAwBCwsgCSAHQQN0aiELIAcgB0EBcWsh",
-    "DEEAIQgDQCAIIAxORQRAIAhBA3QiDSALaiAKIA1q/QAEAP0LBAAgCEECaiEIDAELCwNAIAcgCExFBEAgCEEDdCIMIAtqIAogDGorAwA5AwAgCEEB",
-    "aiEIDAELCyAJIAcgB2oiCEEDdGohCiACIAhrIgggCEEBcWshCUEAIQgDQCAIIAlORQRAIAhBA3QgCmr9DAAAAAAAAAAAAAAAAAAAAAD9CwQAIAhB",
-    "AmohCAwBCwsDQCAIIAIgByAHamtORQRAIAhBA3QgCmpEAAAAAAAAAAA5AwAgCEEBaiEIDAELCyAAQQFqIQAMAQsLC7EFAxF/AnsCfANAIAAgAU5F",
-    "BEAgAyAAIARsQQN0aiEnIAUgACAGbEEDdGohKCAHIAAgCGxBA3RqISkgCSAAIApsQQN0aiEqIAwgACANbEEDdGohIyAOIAAgD2xBA3RqISsgECAA",
-    "IBFsQQN0aiEkIBIgACATbEEDdGohLCAUIAAgFWxBA3RqISUgFiAAIBdsQQN0aiEtIBggACAZbEEDdGohLiAbIAAgHGxBA3RqISYgHSAAIB5sQQN0",
-    "aiEvIB8gACAgbEEDdGohMCACIAJBAXFrITFBACEiA0AgIiAxTkUEQCAiQQN0IiEgJ2r9AAQAICEgKGr9AAQA/fABICEgKWr9AAQA/fABICEgKmr9",
-    "AAQA/fABIjIgCyAhav0ABAD98gEhMyAhICtqIDMgI/0KAwD98wH9CwQAICEgLGogMyAhICRq/QAEAP3yASAj/QoDAP3zAf3tAf0LBAAgISAtaiAy",
-    "ICEgJWr9AAQA/fIB/QsEACAhIC5qIDIgISAkav0ABAD98gH9CwQAICEgL2ogMiAaICFq/QAEAP3yASIyICb9CgMA/fMB/QsEACAhIDBqIDIgISAl",
-    "av0ABAD98gEgJv0KAwD98wH97QH9CwQAICJBAmohIgwBCwsDQCACICJMRQRAICJBA3QiISAnaisDACAhIChqKwMAoCAhIClqKwMAoCAhICpqKwMA",
-    "oCI0IAsgIWorAwCiITUgISAraiA1ICMrAwCjOQMAICEgLGogNSAhICRqKwMAoiAjKwMAo5o5AwAgISAtaiA0ICEgJWorAwCiOQMAICEgLmogNCAh",
-    "ICRqKwMAojkDACAhIC9qIDQgGiAhaisDAKIiNCAmKwMAozkDACAhIDBqIDQgISAlaisDAKIgJisDAKOaOQMAICJBAWohIgwBCwsgAEEBaiEADAEL",
-    "Cwt4AQF8A0AgACABTkUEQCAHIAAgCGxBA3RqIAIgACADbEEDdGorAwAgBCAAIAVsQQN0aisDAKMgBrciD6M5AwAgDSAAIA5sQQN0aiAJIAAgCmxB",
-    "A3RqKwMAIAsgACAMbEEDdGorAwCjIA+jOQMAIABBAWohAAwBCwsL9QMDDX8BewF8A0AgACABTkUEQCADIAAgBGxBA3RqIRkgBSAAIAZsQQN0aiEa",
-    "IAcgACAIbEEDdGohGyAJIAAgCmxBA3RqIRwgCyAAIAxsQQN0aiEdIA0gACAObEEDdGohHiAPIAAgEGxBA3RqIR8gESAAIBJsQQN0aiEgIBMgACAU",
-    "bEEDdGohISAVIAAgFmxBA3RqISIgAiACQQFxayEjQQAhGANAIBggI05FBEAgGEEDdCIXIBlq/QAEAP0MAAAAAAAAAEAAAAAAAAAAQCAXIBpq/QAE",
-    "ACAXIBtq/QAEAP3yAf3yAf3wASEkIBcgHGogJP0LBAAgFyAdaiAk/e0B/QsEACAXICFqIBcgHmr9AAQA/QwAAAAAAAAAQAAAAAAAAABAIBcgH2r9",
-    "AAQAIBcgIGr9AAQA/fIB/fIB/fABIiT9CwQAIBcgImogJP3tAf0LBAAgGEECaiEYDAELCwNAIAIgGExFBEAgGEEDdCIXIBlqKwMAIBcgGmorAwAg",
-    "FyAbaisDAKJEAAAAAAAAAECioCElIBcgHGogJTkDACAXIB1qICWaOQMAIBcgIWogFyAeaisDACAXIB9qKwMAIBcgIGorAwCiRAAAAAAAAABAoqAi",
-    "JTkDACAXICJqICWaOQMAIBhBAWohGAwBCwsgAEEBaiEADAELCwtaAQF8A0AgACABTkUEQCAFIAAgBmxBA3RqIAIgACADbEEDdGorAwAgBLciC6M5",
-    "AwAgCSAAIApsQQN0aiAHIAAgCGxBA3RqKwMAIAujOQMAIABBAWohAAwBCwsLlwIBCX8DQCAAIAFORQRAIAMgACAEbEEDdGohESAFIAAgBmxBA3Rq",
-    "IRIgByAAIAhsQQN0aiETIAkgACAKbEEDdGohFCALIAAgDGxBA3RqIRUgDSAAIA5sQQN0aiEWIAIgAkEBcWshF0EAIRADQCAQIBdORQRAIBBBA3Qi",
-    "DyATaiAPIBFq/QAEACAPIBJq/QAEAP3wAf0LBAAgDyAWaiAPIBRq/QAEACAPIBVq/QAEAP3wAf0LBAAgEEECaiEQDAELCwNAIAIgEExFBEAgEEED",
-    "dCIPIBNqIA8gEWorAwAgDyASaisDAKA5AwAgDyAWaiAPIBRqKwMAIA8gFWorAwCgOQMAIBBBAWohEAwBCwsgAEEBaiEADAELCwsAuQMEbmFtZQGx",
-    "AzgABWV4cDMyAQZ0YW5oMzICBWYzMl8wAwVmMzJfMQQFZjMyXzIFBWYzMl81BgVmMzJfNgcFZjMyXzgIBWYzMl85CQZmMzJfMTAKBmYzMl8xNAsG",
-    "ZjMyXzIwDAZmMzJfMjENBmYzMl8yMw4GZjMyXzI0DwZmMzJfMjUQBmYzMl8yNxEGZjMyXzI4EgZmMzJfMzETBmYzMl8zMhQGZjMyXzMzFQZmMzJf",
-    "MzcWBmYzMl8zOBcGZjMyXzQ0GAZmMzJfNDkZBmYzMl81MhoGZjMyXzU1GwZmMzJfNTgcBWV4cDY0HQZ0YW5oNjQeBWY2NF8wHwVmNjRfMSAFZjY0",
-    "XzIhBWY2NF81IgVmNjRfNiMFZjY0XzgkBWY2NF85JQZmNjRfMTAmBmY2NF8xNCcGZjY0XzIwKAZmNjRfMjEpBmY2NF8yMyoGZjY0XzI0KwZmNjRf",
-    "MjUsBmY2NF8yNy0GZjY0XzI4LgZmNjRfMzEvBmY2NF8zMjAGZjY0XzMzMQZmNjRfMzcyBmY2NF8zODMGZjY0XzQ0NAZmNjRfNDk1BmY2NF81MjYG",
-    "ZjY0XzU1NwZmNjRfNTg=",
+    "AGFzbQEAAAABugENYAF7AXtgBn9/f39/fwBgCH9/f39/f39/AGANf39/f39/f39/f39/fwBgCn9/f39/f39/f38AYAd/f39/f39/AGARf39/f39/",
+    "f39/f39/f39/f38AYAx/f39/f39/f39/f38AYAl/f39/f39/f38AYBV/f39/f39/f39/f39/f39/f39/f38AYAV/f39/fwBgEH9/f39/f39/f39/",
+    "f39/f38AYBR/f39/f39/f39/f39/f39/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAM7OgAAAQECAgMBBAUBBgcBCAQJBQoFAQgLAQwEAwIIAAAB",
+    "AQICAwEEBQEGBwEIBAkFCgUBCAsBDAQDAggHkwh2BWYzMl8wAAIFZjMyXzEAAwVmMzJfMgAEBWYzMl8zAAIFZjMyXzQAAgVmMzJfNQAFBWYzMl82",
+    "AAYFZjMyXzcAAgVmMzJfOAAHBWYzMl85AAgGZjMyXzEwAAkGZjMyXzExAAoGZjMyXzEyAAkGZjMyXzEzAAkGZjMyXzE0AAsGZjMyXzE1AAIGZjMy",
+    "XzE2AAMGZjMyXzE3AAQGZjMyXzE4AAIGZjMyXzE5AAcGZjMyXzIwAAwGZjMyXzIxAA0GZjMyXzIyAA0GZjMyXzIzAA4GZjMyXzI0AA8GZjMyXzI1",
+    "ABAGZjMyXzI2AAIGZjMyXzI3ABEGZjMyXzI4ABIGZjMyXzI5ABIGZjMyXzMwABIGZjMyXzMxABMGZjMyXzMyABQGZjMyXzMzABUGZjMyXzM0AAIG",
+    "ZjMyXzM1AAMGZjMyXzM2ABQGZjMyXzM3ABYGZjMyXzM4ABcGZjMyXzM5ABEGZjMyXzQwABEGZjMyXzQxABIGZjMyXzQyABIGZjMyXzQzABIGZjMy",
+    "XzQ0ABgGZjMyXzQ1AAIGZjMyXzQ2ABIGZjMyXzQ3ABIGZjMyXzQ4AAIGZjMyXzQ5ABkGZjMyXzUwABQGZjMyXzUxABQGZjMyXzUyABoGZjMyXzUz",
+    "AAIGZjMyXzU0AAIGZjMyXzU1ABsGZjMyXzU2ABQGZjMyXzU3ABQGZjMyXzU4ABwFZjY0XzAAHwVmNjRfMQAgBWY2NF8yACEFZjY0XzMAHwVmNjRf",
+    "NAAfBWY2NF81ACIFZjY0XzYAIwVmNjRfNwAfBWY2NF84ACQFZjY0XzkAJQZmNjRfMTAAJgZmNjRfMTEAJwZmNjRfMTIAJgZmNjRfMTMAJgZmNjRf",
+    "MTQAKAZmNjRfMTUAHwZmNjRfMTYAIAZmNjRfMTcAIQZmNjRfMTgAHwZmNjRfMTkAJAZmNjRfMjAAKQZmNjRfMjEAKgZmNjRfMjIAKgZmNjRfMjMA",
+    "KwZmNjRfMjQALAZmNjRfMjUALQZmNjRfMjYAHwZmNjRfMjcALgZmNjRfMjgALwZmNjRfMjkALwZmNjRfMzAALwZmNjRfMzEAMAZmNjRfMzIAMQZm",
+    "NjRfMzMAMgZmNjRfMzQAHwZmNjRfMzUAIAZmNjRfMzYAMQZmNjRfMzcAMwZmNjRfMzgANAZmNjRfMzkALgZmNjRfNDAALgZmNjRfNDEALwZmNjRf",
+    "NDIALwZmNjRfNDMALwZmNjRfNDQANQZmNjRfNDUAHwZmNjRfNDYALwZmNjRfNDcALwZmNjRfNDgAHwZmNjRfNDkANgZmNjRfNTAAMQZmNjRfNTEA",
+    "MQZmNjRfNTIANwZmNjRfNTMAHwZmNjRfNTQAHwZmNjRfNTUAOAZmNjRfNTYAMQZmNjRfNTcAMQZmNjRfNTgAOQqAgwE66AMBAnv9DAAAAAAAAAAA",
+    "AAAAAAAAAAD9DAAAgH8AAIB/AACAfwAAgH/9DAENUDkBDVA5AQ1QOQENUDkgACAA/Qw7qrg/O6q4PzuquD87qrg//eYB/Wr9DAAAlsMAAJbDAACW",
+    "wwAAlsP96QH9DAAAlkMAAJZDAACWQwAAlkP96AEiAv0MAIAxPwCAMT8AgDE/AIAxP/3mAf3lASAC/QyDgF65g4BeuYOAXrmDgF65/eYB/eUBIgH9",
+    "5gH9DGELtjphC7Y6YQu2OmELtjr95AEgAf3mAf0MiYgIPImICDyJiAg8iYgIPP3kASAB/eYB/Qyrqio9q6oqPauqKj2rqio9/eQBIAH95gH9DKuq",
+    "Kj6rqio+q6oqPquqKj795AEgAf3mAf0MAAAAPwAAAD8AAAA/AAAAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAH95gH9DAAAgD8AAIA/",
+    "AACAPwAAgD/95AEgAv34ASIBQQH9rAEiAv0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAEgAv2xAf0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX",
+    "/asB/eYBIAD9DBhysUIYcrFCGHKxQhhysUL9RP1SIAD9DLTxz8K08c/CtPHPwrTxz8L9Q/1SC4QCAQJ7IAD9DNENXb3RDV290Q1dvdENXb0gACAA",
+    "/eYBIgH95gH9DImICD6JiAg+iYgIPomICD795AEgAf3mAf0Mq6qqvquqqr6rqqq+q6qqvv3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQB/eYB",
+    "/QwAAIA/AACAPwAAgD8AAIA//QwAAABAAAAAQAAAAEAAAABA/QwAAABAAAAAQAAAAEAAAABAIAD94AEiAv3mARAA/QwAAIA/AACAPwAAgD8AAIA/",
+    "/eQB/ecB/eUBIgH94QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/UP9UiAC/QzNzMw9zczMPc3MzD3NzMw9/UP9UgvGAQMEfwF7AX0DQCAAIAFORQRA",
+    "IAMgACAEbEECdGohCCAFIAAgAmxBAnRqIQf9DAAAAAAAAAAAAAAAAAAAAAAhCiACIAJBA3FrIQlBACEGA0AgBiAJTkUEQCAKIAZBAnQgB2r9AAQA",
+    "/eQBIQogBkEEaiEGDAELCyAK/R8AIAr9HwGSIAr9HwIgCv0fA5KSIQsDQCACIAZMRQRAIAsgBkECdCAHaioCAJIhCyAGQQFqIQYMAQsLIAggCzgC",
+    "ACAAQQFqIQAMAQsLCzUBAX8DQCAAIAFORQRAIAUgACADbEECdCIGaiACIAZqKgIAIASylTgCACAAQQFqIQAMAQsLC98BAwd/AXsBfQNAIAAgAU5F",
+    "BEAgAyAAIAJsQQJ0IghqIQogBCAAIAVsQQJ0aiELIAYgCGohDCAHIAhqIQ0gAiACQQNxayEOQQAhCANAIAggDk5FBEAgCEECdCIJIApq/QAEACAL",
+    "/QkCAP3lASEPIAkgDGogD/0LBAAgCSANaiAPIA/95gH9CwQAIAhBBGohCAwBCwsDQCACIAhMRQRAIAhBAnQiCSAKaioCACALKgIAkyEQIAkgDGog",
+    "EDgCACAJIA1qIBAgEJQ4AgAgCEEBaiEIDAELCyAAQQFqIQAMAQsLC1MCAX8BfQNAIAAgAU5FBEAgBSAAIANsQQJ0IghqIAIgCGoqAgAgBLIiCZVD",
+    "rMUnN5KROAIAIAcgCGogBiAIaioCACAJlTgCACAAQQFqIQAMAQsLC9wCAwt/AnsCfQNAIAAgAU5FBEAgAyAAIAJsQQJ0Ig1qIQ8gBCAAIAVsQQJ0",
+    "Ig5qIRAgBiANaiERIAcgDWohEiAIIA5qIRMgCSANaiEUIAogDWohFSAMIA1qIRYgAiACQQNxayEXQQAhDgNAIA4gF05FBEAgDkECdCINIA9q/QAE",
+    "ACAQ/QkCAP3nASEYIA0gEWogGP0LBAAgDSAUaiANIBJq/QAEACAT/QkCAP3lASIZ/QsEACANIBVqIBkgGf3mAf0LBAAgDSAWaiALIA1q/QAEACAY",
+    "/eYB/QsEACAOQQRqIQ4MAQsLA0AgAiAOTEUEQCAOQQJ0Ig0gD2oqAgAgECoCAJUhGiANIBFqIBo4AgAgDSAUaiANIBJqKgIAIBMqAgCTIhs4AgAg",
+    "DSAVaiAbIBuUOAIAIA0gFmogCyANaioCACAalDgCACAOQQFqIQ4MAQsLIABBAWohAAwBCwsLPAEBfwNAIAAgAU5FBEAgBSAAIANsQQJ0IgZqIAIg",
+    "BmoqAgAgBLKVQ6zFJzeSkTgCACAAQQFqIQAMAQsLC4gCAwh/AXsBfQNAIAAgAU5FBEAgAyAAIAJsQQJ0IgpqIQwgBCAAIAVsQQJ0aiENIAYgCmoh",
+    "DiAIIApqIQ8gCSAKaiEQIAIgAkEDcWshEUEAIQsDQCALIBFORQRAIAtBAnQiCiAMav0ABAAgDf0JAgD95wEhEiAKIA5qIBL9CwQAIAogEGogByAK",
+    "av0ABAAgEv3mASAKIA9q/QAEAP3kAf0LBAAgC0EEaiELDAELCwNAIAIgC0xFBEAgC0ECdCIKIAxqKgIAIA0qAgCVIRMgCiAOaiATOAIAIAogEGog",
+    "ByAKaioCACATlCAKIA9qKgIAkjgCACALQQFqIQsMAQsLIABBAWohAAwBCwsLnQEBBX8DQCAAIAFORQRAIAMgACACbEECdGohCSAEIAAgBWxBAnRq",
+    "IAZBAnRqIQogAiACQQNxayEIQQAhBwNAIAcgCE5FBEAgB0ECdCILIAlqIAogC2r9AAQA/QsEACAHQQRqIQcMAQsLA0AgAiAHTEUEQCAHQQJ0Iggg",
+    "CWogCCAKaioCADgCACAHQQFqIQcMAQsLIABBAWohAAwBCwsLnQEBBX8DQCAAIAFORQRAIAMgACACbEECdGohCCAEIAAgBWxBAnRqIAJBAnRqIQkg",
+    "AiACQQNxayEHQQAhBgNAIAYgB05FBEAgBkECdCIKIAhqIAkgCmr9AAQA/QsEACAGQQRqIQYMAQsLA0AgAiAGTEUEQCAGQQJ0IgcgCGogByAJaioC",
+    "ADgCACAGQQFqIQYMAQsLIABBAWohAAwBCwsLpQUDDX8DewN9A0AgACABTkUEQCADIAAgAmxBAnQiEWohEyAFIBFqIRQgBiARaiEVIAggEWohFiAJ",
+    "IBFqIRcgCyARaiEYIAwgEWohGSAOIBFqIRogDyARaiEbIBAgEWohHCACIAJBA3FrIR1BACESA0AgEiAdTkUEQP0MAACAPwAAgD8AAIA/AACAP/0M",
+    "AACAPwAAgD8AAIA/AACAPyASQQJ0IhEgE2r9AAQAIAQgEWr9AAQA/eQB/eEBEAD95AH95wEhHiARIBRqIB79CwQAIBEgFmogESAVav0ABAAgByAR",
+    "av0ABAD95AEQASIf/QsEACARIBhq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/IBEgF2r9AAQAIAogEWr9AAQA/eQB/eEBEAD9",
+    "5AH95wEiIP0LBAAgESAaav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyARIBlq/QAEACANIBFq/QAEAP3kAf3hARAA/eQB/ecB",
+    "/QsEACARIBxqICAgESAbav0ABAD95gEgHiAf/eYB/eQB/QsEACASQQRqIRIMAQsLA0AgAiASTEUEQEMAAIA/IBJBAnQiESATaioCACAEIBFqKgIA",
+    "koz9ExAA/R8AQwAAgD+SlSEhIBEgFGogITgCACARIBZqIBEgFWoqAgAgByARaioCAJL9ExAB/R8AIiI4AgAgESAYakMAAIA/IBEgF2oqAgAgCiAR",
+    "aioCAJKM/RMQAP0fAEMAAIA/kpUiIzgCACARIBpqQwAAgD8gESAZaioCACANIBFqKgIAkoz9ExAA/R8AQwAAgD+SlTgCACARIBxqICMgESAbaioC",
+    "AJQgISAilJI4AgAgEkEBaiESDAELCyAAQQFqIQAMAQsLC8YCAwl/AXsBfQNAIAAgAU5FBEAgAyAAIAJsQQJ0IgxqIQ4gBCAAIAVsQQJ0aiEPIAYg",
+    "DGohECAJIAxqIREgCiAMaiESIAsgDGohEyACIAJBA3FrIRRBACENA0AgDSAUTkUEQCANQQJ0IgwgDmr9AAQAIA/9CQIA/ecBIRUgDCAQaiAV/QsE",
+    "ACAMIBFqIAcgDGr9AAQAIBX95gEgCCAMav0ABAD95AEQASIV/QsEACAMIBNqIAwgEmr9AAQAIBX95gH9CwQAIA1BBGohDQwBCwsDQCACIA1MRQRA",
+    "IA1BAnQiDCAOaioCACAPKgIAlSEWIAwgEGogFjgCACAMIBFqIAcgDGoqAgAgFpQgCCAMaioCAJL9ExAB/R8AIhY4AgAgDCATaiAMIBJqKgIAIBaU",
+    "OAIAIA1BAWohDQwBCwsgAEEBaiEADAELCwuvAQEGfwNAIAAgAU5FBEAgAyAAIAJsQQJ0IgZqIQggBCAGaiEJIAUgBmohCiACIAJBA3FrIQtBACEG",
+    "A0AgBiALTkUEQCAGQQJ0IgcgCmogByAIav0ABAAgByAJav0ABAD95AH9CwQAIAZBBGohBgwBCwsDQCACIAZMRQRAIAZBAnQiByAKaiAHIAhqKgIA",
+    "IAcgCWoqAgCSOAIAIAZBAWohBgwBCwsgAEEBaiEADAELCwtjAQF/A0AgACABTkUEQCAEIAAgA2xBAnQiCWogAiAJaioCAEMAAABAlDgCACAGIAlq",
+    "IAUgCWoqAgBDAAAAQJQ4AgAgCCAJaiAHIAlqKgIAQwAAAECUOAIAIABBAWohAAwBCwsL9wEBCX8DQCAAIAFORQRAIAMgACACbEECdCIKaiEMIAQg",
+    "ACAFbEECdCILaiENIAYgCmohDiAHIApqIQ8gCCALaiEQIAkgCmohESACIAJBA3FrIRJBACEKA0AgCiASTkUEQCAKQQJ0IgsgDmogCyAMav0ABAAg",
+    "Df0JAgD95wH9CwQAIAsgEWogCyAPav0ABAAgEP0JAgD95wH9CwQAIApBBGohCgwBCwsDQCACIApMRQRAIApBAnQiCyAOaiALIAxqKgIAIA0qAgCV",
+    "OAIAIAsgEWogCyAPaioCACAQKgIAlTgCACAKQQFqIQoMAQsLIABBAWohAAwBCwsL2QYDE38DewN9A0AgACABTkUEQCADIAAgAmxBAnQiFWohGSAE",
+    "IBVqIRcgBSAVaiEaIAYgFWohGyAIIAAgCWxBAnRqIRggCiAVaiEcIAsgFWohHSAMIBVqIR4gDSAVaiEfIA4gFWohICAPIBVqISEgECAVaiEiIBEg",
+    "FWohIyASIBVqISQgEyAVaiElIBQgFWohJiACIAJBA3FrISdBACEWA0AgFiAnTkUEQCAWQQJ0IhUgGWr9AAQAIBUgF2r9AAQA/eYB/QwAAIA/AACA",
+    "PwAAgD8AAIA/IBUgGmr9AAQAIiggKP3mAf3lAf3mASEoIBUgG2ogKP0LBAAgFSAcaiAoIAcgFWr9AAQA/eYBIiogGP0JAgD95wH9CwQAIBUgHmog",
+    "KiAVIB1q/QAEACAY/QkCAP3nASIq/eYBIBj9CQIA/ecB/eEB/QsEACAVICBq/QwAAIA/AACAPwAAgD8AAIA/IBUgH2r9AAQAIikgKf3mAf3lAf0L",
+    "BAAgFSAiaiAVICFq/QAEACIp/QwAAIA/AACAPwAAgD8AAIA/ICn95QH95gH9CwQAIBUgJGogFSAjav0ABAAiKf0MAACAPwAAgD8AAIA/AACAPyAp",
+    "/eUB/eYB/QsEACAVICVqIBUgGWr9AAQAIBUgGmr9AAQA/eYBIBUgF2r9AAQA/QwAAIA/AACAPwAAgD8AAIA/IBUgF2r9AAQA/eUB/eYB/eYB/QsE",
+    "ACAVICZqICggKv3mAf0LBAAgFkEEaiEWDAELCwNAIAIgFkxFBEAgFkECdCIVIBlqKgIAIBUgF2oqAgCUQwAAgD8gFSAaaioCACIrICuUk5QhKyAV",
+    "IBtqICs4AgAgFSAcaiArIAcgFWoqAgCUIi0gGCoCAJU4AgAgFSAeaiAtIBUgHWoqAgAgGCoCAJUiLZQgGCoCAJWMOAIAIBUgIGpDAACAPyAVIB9q",
+    "KgIAIiwgLJSTOAIAIBUgImogFSAhaioCACIsQwAAgD8gLJOUOAIAIBUgJGogFSAjaioCACIsQwAAgD8gLJOUOAIAIBUgJWogFSAZaioCACAVIBpq",
+    "KgIAlCAVIBdqKgIAQwAAgD8gFSAXaioCAJOUlDgCACAVICZqICsgLZQ4AgAgFkEBaiEWDAELCyAAQQFqIQAMAQsLC4cDAQZ/A0AgACABTkUEQCAE",
+    "IAAgBWxBAnRqIQkgAyAAIAJsQQJ0aiEIIAYgBkEDcWshCkEAIQcDQCAHIApORQRAIAdBAnQgCGr9DAAAAAAAAAAAAAAAAAAAAAD9CwQAIAdBBGoh",
+    "BwwBCwsDQCAGIAdMRQRAIAdBAnQgCGpDAAAAADgCACAHQQFqIQcMAQsLIAggBkECdGohCiAFIAVBA3FrIQtBACEHA0AgByALTkUEQCAHQQJ0Igwg",
+    "CmogCSAMav0ABAD9CwQAIAdBBGohBwwBCwsDQCAFIAdMRQRAIAdBAnQiCyAKaiAJIAtqKgIAOAIAIAdBAWohBwwBCwsgCCAFIAZqIgdBAnRqIQkg",
+    "AiAHayIHIAdBA3FrIQhBACEHA0AgByAITkUEQCAHQQJ0IAlq/QwAAAAAAAAAAAAAAAAAAAAA/QsEACAHQQRqIQcMAQsLA0AgByACIAUgBmprTkUE",
+    "QCAHQQJ0IAlqQwAAAAA4AgAgB0EBaiEHDAELCyAAQQFqIQAMAQsLC+4BAwR/AXsBfSACIAJBA3FrIQgDQCAGIAhORQRAIAZBAnQhB/0MAAAAAAAA",
+    "AAAAAAAAAAAAACEJIAAhBQNAIAEgBUxFBEAgCSAEIAIgBWxBAnRqIAdq/QAEAP3kASEJIAVBAWohBQwBCwsgAyAHaiIFIAX9AAQAIAn95AH9CwQA",
+    "IAZBBGohBgwBCwsDQCACIAZMRQRAIAZBAnQhB0MAAAAAIQogACEFA0AgASAFTEUEQCAKIAQgAiAFbEECdGogB2oqAgCSIQogBUEBaiEFDAELCyAD",
+    "IAdqIgUgBSoCACAKkjgCACAGQQFqIQYMAQsLCz4BAX8DQCAAIAFORQRAIAYgACADbEECdCIHaiACIAdqKgIAIAQgB2oqAgCVIAWylTgCACAAQQFq",
+    "IQAMAQsLC5cBAwN/AXsBfQNAIAAgAU5FBEAgAyAAIAJsQQJ0aiEHIAQgACAFbEECdGoiBv0JAgAhCSAGKgIAIQogAiACQQNxayEIQQAhBgNAIAYg",
+    "CE5FBEAgBkECdCAHaiAJ/QsEACAGQQRqIQYMAQsLA0AgAiAGTEUEQCAGQQJ0IAdqIAo4AgAgBkEBaiEGDAELCyAAQQFqIQAMAQsLC64CAwl/AXsB",
+    "fQNAIAAgAU5FBEAgAyAAIAJsQQJ0IglqIQsgBCAJaiEMIAUgCWohDSAGIAlqIQ4gByAJaiEPIAggCWohECACIAJBA3FrIRFBACEKA0AgCiARTkUE",
+    "QCAKQQJ0IgkgC2r9AAQA/QwAAABAAAAAQAAAAEAAAABAIAkgDGr9AAQAIAkgDWr9AAQA/eYB/eYB/eQBIRIgCSAPaiAJIA5q/QAEACAS/eQB/QsE",
+    "ACAJIBBqIBL94QH9CwQAIApBBGohCgwBCwsDQCACIApMRQRAIApBAnQiCSALaioCACAJIAxqKgIAIAkgDWoqAgCUQwAAAECUkiETIAkgD2ogCSAO",
+    "aioCACATkjgCACAJIBBqIBOMOAIAIApBAWohCgwBCwsgAEEBaiEADAELCwvTAwMQfwF7AX0DQCAAIAFORQRAIAMgACACbEECdCIQaiESIAQgEGoh",
+    "EyAFIBBqIRQgBiAQaiEVIAcgEGohFiAIIBBqIRcgCSAQaiEYIAogEGohGSALIBBqIRogDCAQaiEbIA0gEGohHCAOIBBqIR0gDyAQaiEeIAIgAkED",
+    "cWshH0EAIREDQCARIB9ORQRAIBFBAnQiECASav0ABAAgECATav0ABAD95AEhICAQIBZqICAgECAUav0ABAD95gEgECAVav0ABAD95gH9CwQAIBAg",
+    "GWogICAQIBdq/QAEAP3mASAQIBhq/QAEAP3mAf0LBAAgECAcaiAgIBAgGmr9AAQA/eYBIBAgG2r9AAQA/eYB/QsEACAQIB5qICAgECAdav0ABAD9",
+    "5gH9CwQAIBFBBGohEQwBCwsDQCACIBFMRQRAIBFBAnQiECASaioCACAQIBNqKgIAkiEhIBAgFmogISAQIBRqKgIAlCAQIBVqKgIAlDgCACAQIBlq",
+    "ICEgECAXaioCAJQgECAYaioCAJQ4AgAgECAcaiAhIBAgGmoqAgCUIBAgG2oqAgCUOAIAIBAgHmogISAQIB1qKgIAlDgCACARQQFqIREMAQsLIABB",
+    "AWohAAwBCwsLhwMBBn8DQCAAIAFORQRAIAQgACAFbEECdGohCCADIAAgAmxBAnRqIQcgBSAFQQNxayEJQQAhBgNAIAYgCU5FBEAgBkECdCAHav0M",
+    "AAAAAAAAAAAAAAAAAAAAAP0LBAAgBkEEaiEGDAELCwNAIAUgBkxFBEAgBkECdCAHakMAAAAAOAIAIAZBAWohBgwBCwsgByAFQQJ0aiEJIAUgBUED",
+    "cWshCkEAIQYDQCAGIApORQRAIAZBAnQiCyAJaiAIIAtq/QAEAP0LBAAgBkEEaiEGDAELCwNAIAUgBkxFBEAgBkECdCIKIAlqIAggCmoqAgA4AgAg",
+    "BkEBaiEGDAELCyAHIAUgBWoiBkECdGohCCACIAZrIgYgBkEDcWshB0EAIQYDQCAGIAdORQRAIAZBAnQgCGr9DAAAAAAAAAAAAAAAAAAAAAD9CwQA",
+    "IAZBBGohBgwBCwsDQCAGIAIgBSAFamtORQRAIAZBAnQgCGpDAAAAADgCACAGQQFqIQYMAQsLIABBAWohAAwBCwsL7QQDEX8CewJ9A0AgACABTkUE",
+    "QCADIAAgAmxBAnQiFGohGiAEIBRqIRsgBSAUaiEcIAYgFGohHSAIIAAgCWxBAnQiFWohFiAKIBRqIR4gCyAUaiEXIAwgFGohHyANIBRqIRggDiAU",
+    "aiEgIA8gFGohISARIBVqIRkgEiAUaiEiIBMgFGohIyACIAJBA3FrISRBACEVA0AgFSAkTkUEQCAVQQJ0IhQgGmr9AAQAIBQgG2r9AAQA/eQBIBQg",
+    "HGr9AAQA/eQBIBQgHWr9AAQA/eQBIiUgByAUav0ABAD95gEhJiAUIB5qICYgFv0JAgD95wH9CwQAIBQgH2ogJiAUIBdq/QAEAP3mASAW/QkCAP3n",
+    "Af3hAf0LBAAgFCAgaiAlIBQgGGr9AAQA/eYB/QsEACAUICFqICUgFCAXav0ABAD95gH9CwQAIBQgImogJSAQIBRq/QAEAP3mASIlIBn9CQIA/ecB",
+    "/QsEACAUICNqICUgFCAYav0ABAD95gEgGf0JAgD95wH94QH9CwQAIBVBBGohFQwBCwsDQCACIBVMRQRAIBVBAnQiFCAaaioCACAUIBtqKgIAkiAU",
+    "IBxqKgIAkiAUIB1qKgIAkiInIAcgFGoqAgCUISggFCAeaiAoIBYqAgCVOAIAIBQgH2ogKCAUIBdqKgIAlCAWKgIAlYw4AgAgFCAgaiAnIBQgGGoq",
+    "AgCUOAIAIBQgIWogJyAUIBdqKgIAlDgCACAUICJqICcgECAUaioCAJQiJyAZKgIAlTgCACAUICNqICcgFCAYaioCAJQgGSoCAJWMOAIAIBVBAWoh",
+    "FQwBCwsgAEEBaiEADAELCwteAgF/AX0DQCAAIAFORQRAIAYgACADbEECdCIKaiACIApqKgIAIAQgCmoqAgCVIAWyIguVOAIAIAkgCmogByAKaioC",
+    "ACAIIApqKgIAlSALlTgCACAAQQFqIQAMAQsLC7kDAw1/AXsBfQNAIAAgAU5FBEAgAyAAIAJsQQJ0Ig1qIQ8gBCANaiEQIAUgDWohESAGIA1qIRIg",
+    "ByANaiETIAggDWohFCAJIA1qIRUgCiANaiEWIAsgDWohFyAMIA1qIRggAiACQQNxayEZQQAhDgNAIA4gGU5FBEAgDkECdCINIA9q/QAEAP0MAAAA",
+    "QAAAAEAAAABAAAAAQCANIBBq/QAEACANIBFq/QAEAP3mAf3mAf3kASEaIA0gEmogGv0LBAAgDSATaiAa/eEB/QsEACANIBdqIA0gFGr9AAQA/QwA",
+    "AABAAAAAQAAAAEAAAABAIA0gFWr9AAQAIA0gFmr9AAQA/eYB/eYB/eQBIhr9CwQAIA0gGGogGv3hAf0LBAAgDkEEaiEODAELCwNAIAIgDkxFBEAg",
+    "DkECdCINIA9qKgIAIA0gEGoqAgAgDSARaioCAJRDAAAAQJSSIRsgDSASaiAbOAIAIA0gE2ogG4w4AgAgDSAXaiANIBRqKgIAIA0gFWoqAgAgDSAW",
+    "aioCAJRDAAAAQJSSIhs4AgAgDSAYaiAbjDgCACAOQQFqIQ4MAQsLIABBAWohAAwBCwsLTAIBfwF9A0AgACABTkUEQCAFIAAgA2xBAnQiCGogAiAI",
+    "aioCACAEsiIJlTgCACAHIAhqIAYgCGoqAgAgCZU4AgAgAEEBaiEADAELCwv7AQEJfwNAIAAgAU5FBEAgAyAAIAJsQQJ0IglqIQsgBCAJaiEMIAUg",
+    "CWohDSAGIAlqIQ4gByAJaiEPIAggCWohECACIAJBA3FrIRFBACEKA0AgCiARTkUEQCAKQQJ0IgkgDWogCSALav0ABAAgCSAMav0ABAD95AH9CwQA",
+    "IAkgEGogCSAOav0ABAAgCSAPav0ABAD95AH9CwQAIApBBGohCgwBCwsDQCACIApMRQRAIApBAnQiCSANaiAJIAtqKgIAIAkgDGoqAgCSOAIAIAkg",
+    "EGogCSAOaioCACAJIA9qKgIAkjgCACAKQQFqIQoMAQsLIABBAWohAAwBCwsLiwUBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAAAAAAPB/AAAAAAAA",
+    "8H/9DAltqBNGEuY9CW2oE0YS5j0gACAA/Qz+gitlRxX3P/6CK2VHFfc//fIB/ZQB/QwAAAAAADCRwAAAAAAAMJHA/fUB/QwAAAAAADCRQAAAAAAA",
+    "MJFA/fQBIgL9DAAA4P5CLuY/AADg/kIu5j/98gH98QEgAv0Mdjx5Ne856j12PHk17znqPf3yAf3xASIB/fIB/QyY2Pjv2O4hPpjY+O/Y7iE+/fAB",
+    "IAH98gH9DORE9WdF5lo+5ET1Z0XmWj798AEgAf3yAf0MXJ94t09+kj5cn3i3T36SPv3wASAB/fIB/Qw0x1al4x3HPjTHVqXjHcc+/fABIAH98gH9",
+    "DBqgARqgAfo+GqABGqAB+j798AEgAf3yAf0MGqABGqABKj8aoAEaoAEqP/3wASAB/fIB/QwXbMEWbMFWPxdswRZswVY//fABIAH98gH9DBERERER",
+    "EYE/ERERERERgT/98AEgAf3yAf0MVVVVVVVVpT9VVVVVVVWlP/3wASAB/fIB/QxVVVVVVVXFP1VVVVVVVcU//fABIAH98gH9DAAAAAAAAOA/AAAA",
+    "AAAA4D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAL9/AEiAUEB/awBIgL9xwH9DP8DAAAA",
+    "AAAA/wMAAAAAAAD9zgFBNP3LAf3yASABIAL9sQH9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASAA/QzvOfr+Qi6GQO85+v5CLoZA/Ur9",
+    "UiAA/QxSMC3VEEmHwFIwLdUQSYfA/Un9UgvsAgECeyAA/QzjdStFNtpXv+N1K0U22le/IAAgAP3yASIB/fIB/QzgfRUOPW1tP+B9FQ49bW0//fAB",
+    "IAH98gH9DD3C5lXjJoK/PcLmVeMmgr/98AEgAf3yAf0M+hAsiPRklj/6ECyI9GSWP/3wASAB/fIB/QwcuqEbuqGrvxy6oRu6oau//fABIAH98gH9",
+    "DBEREREREcE/ERERERERwT/98AEgAf3yAf0MVVVVVVVV1b9VVVVVVVXVv/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fAB/fIB/QwAAAAAAADw",
+    "PwAAAAAAAPA//QwAAAAAAAAAQAAAAAAAAABA/QwAAAAAAAAAQAAAAAAAAABAIAD97AEiAv3yARAd/QwAAAAAAADwPwAAAAAAAPA//fAB/fMB/fEB",
+    "IgH97QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/Un9UiAC/QyamZmZmZm5P5qZmZmZmbk//Un9Ugu6AQMEfwF7AXwDQCAAIAFORQRAIAMgACAEbEED",
+    "dGohCCAFIAAgAmxBA3RqIQf9DAAAAAAAAAAAAAAAAAAAAAAhCiACIAJBAXFrIQlBACEGA0AgBiAJTkUEQCAKIAZBA3QgB2r9AAQA/fABIQogBkEC",
+    "aiEGDAELCyAK/SEAIAr9IQGgIQsDQCACIAZMRQRAIAsgBkEDdCAHaisDAKAhCyAGQQFqIQYMAQsLIAggCzkDACAAQQFqIQAMAQsLCzUBAX8DQCAA",
+    "IAFORQRAIAUgACADbEEDdCIGaiACIAZqKwMAIAS3ozkDACAAQQFqIQAMAQsLC98BAwd/AXsBfANAIAAgAU5FBEAgAyAAIAJsQQN0IghqIQogBCAA",
+    "IAVsQQN0aiELIAYgCGohDCAHIAhqIQ0gAiACQQFxayEOQQAhCANAIAggDk5FBEAgCEEDdCIJIApq/QAEACAL/QoDAP3xASEPIAkgDGogD/0LBAAg",
+    "CSANaiAPIA/98gH9CwQAIAhBAmohCAwBCwsDQCACIAhMRQRAIAhBA3QiCSAKaisDACALKwMAoSEQIAkgDGogEDkDACAJIA1qIBAgEKI5AwAgCEEB",
+    "aiEIDAELCyAAQQFqIQAMAQsLC1cCAX8BfANAIAAgAU5FBEAgBSAAIANsQQN0IghqIAIgCGorAwAgBLciCaNE8WjjiLX45D6gnzkDACAHIAhqIAYg",
+    "CGorAwAgCaM5AwAgAEEBaiEADAELCwvcAgMLfwJ7AnwDQCAAIAFORQRAIAMgACACbEEDdCINaiEPIAQgACAFbEEDdCIOaiEQIAYgDWohESAHIA1q",
+    "IRIgCCAOaiETIAkgDWohFCAKIA1qIRUgDCANaiEWIAIgAkEBcWshF0EAIQ4DQCAOIBdORQRAIA5BA3QiDSAPav0ABAAgEP0KAwD98wEhGCANIBFq",
+    "IBj9CwQAIA0gFGogDSASav0ABAAgE/0KAwD98QEiGf0LBAAgDSAVaiAZIBn98gH9CwQAIA0gFmogCyANav0ABAAgGP3yAf0LBAAgDkECaiEODAEL",
+    "CwNAIAIgDkxFBEAgDkEDdCINIA9qKwMAIBArAwCjIRogDSARaiAaOQMAIA0gFGogDSASaisDACATKwMAoSIbOQMAIA0gFWogGyAbojkDACANIBZq",
+    "IAsgDWorAwAgGqI5AwAgDkEBaiEODAELCyAAQQFqIQAMAQsLC0ABAX8DQCAAIAFORQRAIAUgACADbEEDdCIGaiACIAZqKwMAIAS3o0TxaOOItfjk",
+    "PqCfOQMAIABBAWohAAwBCwsLiAIDCH8BewF8A0AgACABTkUEQCADIAAgAmxBA3QiCmohDCAEIAAgBWxBA3RqIQ0gBiAKaiEOIAggCmohDyAJIApq",
+    "IRAgAiACQQFxayERQQAhCwNAIAsgEU5FBEAgC0EDdCIKIAxq/QAEACAN/QoDAP3zASESIAogDmogEv0LBAAgCiAQaiAHIApq/QAEACAS/fIBIAog",
+    "D2r9AAQA/fAB/QsEACALQQJqIQsMAQsLA0AgAiALTEUEQCALQQN0IgogDGorAwAgDSsDAKMhEyAKIA5qIBM5AwAgCiAQaiAHIApqKwMAIBOiIAog",
+    "D2orAwCgOQMAIAtBAWohCwwBCwsgAEEBaiEADAELCwudAQEFfwNAIAAgAU5FBEAgAyAAIAJsQQN0aiEJIAQgACAFbEEDdGogBkEDdGohCiACIAJB",
+    "AXFrIQhBACEHA0AgByAITkUEQCAHQQN0IgsgCWogCiALav0ABAD9CwQAIAdBAmohBwwBCwsDQCACIAdMRQRAIAdBA3QiCCAJaiAIIApqKwMAOQMA",
+    "IAdBAWohBwwBCwsgAEEBaiEADAELCwudAQEFfwNAIAAgAU5FBEAgAyAAIAJsQQN0aiEIIAQgACAFbEEDdGogAkEDdGohCSACIAJBAXFrIQdBACEG",
+    "A0AgBiAHTkUEQCAGQQN0IgogCGogCSAKav0ABAD9CwQAIAZBAmohBgwBCwsDQCACIAZMRQRAIAZBA3QiByAIaiAHIAlqKwMAOQMAIAZBAWohBgwB",
+    "CwsgAEEBaiEADAELCwu9BQMNfwN7A3wDQCAAIAFORQRAIAMgACACbEEDdCIRaiETIAUgEWohFCAGIBFqIRUgCCARaiEWIAkgEWohFyALIBFqIRgg",
+    "DCARaiEZIA4gEWohGiAPIBFqIRsgECARaiEcIAIgAkEBcWshHUEAIRIDQCASIB1ORQRA/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAA",
+    "APA/IBJBA3QiESATav0ABAAgBCARav0ABAD98AH97QEQHf3wAf3zASEeIBEgFGogHv0LBAAgESAWaiARIBVq/QAEACAHIBFq/QAEAP3wARAeIh/9",
+    "CwQAIBEgGGr9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gESAXav0ABAAgCiARav0ABAD98AH97QEQHf3wAf3zASIg/QsEACAR",
+    "IBpq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/IBEgGWr9AAQAIA0gEWr9AAQA/fAB/e0BEB398AH98wH9CwQAIBEgHGogICAR",
+    "IBtq/QAEAP3yASAeIB/98gH98AH9CwQAIBJBAmohEgwBCwsDQCACIBJMRQRARAAAAAAAAPA/IBJBA3QiESATaisDACAEIBFqKwMAoJr9FBAd/SEA",
+    "RAAAAAAAAPA/oKMhISARIBRqICE5AwAgESAWaiARIBVqKwMAIAcgEWorAwCg/RQQHv0hACIiOQMAIBEgGGpEAAAAAAAA8D8gESAXaisDACAKIBFq",
+    "KwMAoJr9FBAd/SEARAAAAAAAAPA/oKMiIzkDACARIBpqRAAAAAAAAPA/IBEgGWorAwAgDSARaisDAKCa/RQQHf0hAEQAAAAAAADwP6CjOQMAIBEg",
+    "HGogIyARIBtqKwMAoiAhICKioDkDACASQQFqIRIMAQsLIABBAWohAAwBCwsLxgIDCX8BewF8A0AgACABTkUEQCADIAAgAmxBA3QiDGohDiAEIAAg",
+    "BWxBA3RqIQ8gBiAMaiEQIAkgDGohESAKIAxqIRIgCyAMaiETIAIgAkEBcWshFEEAIQ0DQCANIBRORQRAIA1BA3QiDCAOav0ABAAgD/0KAwD98wEh",
+    "FSAMIBBqIBX9CwQAIAwgEWogByAMav0ABAAgFf3yASAIIAxq/QAEAP3wARAeIhX9CwQAIAwgE2ogDCASav0ABAAgFf3yAf0LBAAgDUECaiENDAEL",
+    "CwNAIAIgDUxFBEAgDUEDdCIMIA5qKwMAIA8rAwCjIRYgDCAQaiAWOQMAIAwgEWogByAMaisDACAWoiAIIAxqKwMAoP0UEB79IQAiFjkDACAMIBNq",
+    "IAwgEmorAwAgFqI5AwAgDUEBaiENDAELCyAAQQFqIQAMAQsLC68BAQZ/A0AgACABTkUEQCADIAAgAmxBA3QiBmohCCAEIAZqIQkgBSAGaiEKIAIg",
+    "AkEBcWshC0EAIQYDQCAGIAtORQRAIAZBA3QiByAKaiAHIAhq/QAEACAHIAlq/QAEAP3wAf0LBAAgBkECaiEGDAELCwNAIAIgBkxFBEAgBkEDdCIH",
+    "IApqIAcgCGorAwAgByAJaisDAKA5AwAgBkEBaiEGDAELCyAAQQFqIQAMAQsLC28BAX8DQCAAIAFORQRAIAQgACADbEEDdCIJaiACIAlqKwMARAAA",
+    "AAAAAABAojkDACAGIAlqIAUgCWorAwBEAAAAAAAAAECiOQMAIAggCWogByAJaisDAEQAAAAAAAAAQKI5AwAgAEEBaiEADAELCwv3AQEJfwNAIAAg",
+    "AU5FBEAgAyAAIAJsQQN0IgpqIQwgBCAAIAVsQQN0IgtqIQ0gBiAKaiEOIAcgCmohDyAIIAtqIRAgCSAKaiERIAIgAkEBcWshEkEAIQoDQCAKIBJO",
+    "RQRAIApBA3QiCyAOaiALIAxq/QAEACAN/QoDAP3zAf0LBAAgCyARaiALIA9q/QAEACAQ/QoDAP3zAf0LBAAgCkECaiEKDAELCwNAIAIgCkxFBEAg",
+    "CkEDdCILIA5qIAsgDGorAwAgDSsDAKM5AwAgCyARaiALIA9qKwMAIBArAwCjOQMAIApBAWohCgwBCwsgAEEBaiEADAELCwvtBgMTfwN7A3wDQCAA",
+    "IAFORQRAIAMgACACbEEDdCIVaiEZIAQgFWohFyAFIBVqIRogBiAVaiEbIAggACAJbEEDdGohGCAKIBVqIRwgCyAVaiEdIAwgFWohHiANIBVqIR8g",
+    "DiAVaiEgIA8gFWohISAQIBVqISIgESAVaiEjIBIgFWohJCATIBVqISUgFCAVaiEmIAIgAkEBcWshJ0EAIRYDQCAWICdORQRAIBZBA3QiFSAZav0A",
+    "BAAgFSAXav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gFSAaav0ABAAiKCAo/fIB/fEB/fIBISggFSAbaiAo/QsEACAVIBxqICggByAVav0ABAD9",
+    "8gEiKiAY/QoDAP3zAf0LBAAgFSAeaiAqIBUgHWr9AAQAIBj9CgMA/fMBIir98gEgGP0KAwD98wH97QH9CwQAIBUgIGr9DAAAAAAAAPA/AAAAAAAA",
+    "8D8gFSAfav0ABAAiKSAp/fIB/fEB/QsEACAVICJqIBUgIWr9AAQAIin9DAAAAAAAAPA/AAAAAAAA8D8gKf3xAf3yAf0LBAAgFSAkaiAVICNq/QAE",
+    "ACIp/QwAAAAAAADwPwAAAAAAAPA/ICn98QH98gH9CwQAIBUgJWogFSAZav0ABAAgFSAaav0ABAD98gEgFSAXav0ABAD9DAAAAAAAAPA/AAAAAAAA",
+    "8D8gFSAXav0ABAD98QH98gH98gH9CwQAIBUgJmogKCAq/fIB/QsEACAWQQJqIRYMAQsLA0AgAiAWTEUEQCAWQQN0IhUgGWorAwAgFSAXaisDAKJE",
+    "AAAAAAAA8D8gFSAaaisDACIrICuioaIhKyAVIBtqICs5AwAgFSAcaiArIAcgFWorAwCiIi0gGCsDAKM5AwAgFSAeaiAtIBUgHWorAwAgGCsDAKMi",
+    "LaIgGCsDAKOaOQMAIBUgIGpEAAAAAAAA8D8gFSAfaisDACIsICyioTkDACAVICJqIBUgIWorAwAiLEQAAAAAAADwPyAsoaI5AwAgFSAkaiAVICNq",
+    "KwMAIixEAAAAAAAA8D8gLKGiOQMAIBUgJWogFSAZaisDACAVIBpqKwMAoiAVIBdqKwMARAAAAAAAAPA/IBUgF2orAwChoqI5AwAgFSAmaiArIC2i",
+    "OQMAIBZBAWohFgwBCwsgAEEBaiEADAELCwuPAwEGfwNAIAAgAU5FBEAgBCAAIAVsQQN0aiEJIAMgACACbEEDdGohCCAGIAZBAXFrIQpBACEHA0Ag",
+    "ByAKTkUEQCAHQQN0IAhq/QwAAAAAAAAAAAAAAAAAAAAA/QsEACAHQQJqIQcMAQsLA0AgBiAHTEUEQCAHQQN0IAhqRAAAAAAAAAAAOQMAIAdBAWoh",
+    "BwwBCwsgCCAGQQN0aiEKIAUgBUEBcWshC0EAIQcDQCAHIAtORQRAIAdBA3QiDCAKaiAJIAxq/QAEAP0LBAAgB0ECaiEHDAELCwNAIAUgB0xFBEAg",
+    "B0EDdCILIApqIAkgC2orAwA5AwAgB0EBaiEHDAELCyAIIAUgBmoiB0EDdGohCSACIAdrIgcgB0EBcWshCEEAIQcDQCAHIAhORQRAIAdBA3QgCWr9",
+    "DAAAAAAAAAAAAAAAAAAAAAD9CwQAIAdBAmohBwwBCwsDQCAHIAIgBSAGamtORQRAIAdBA3QgCWpEAAAAAAAAAAA5AwAgB0EBaiEHDAELCyAAQQFq",
+    "IQAMAQsLC/IBAwR/AXsBfCACIAJBAXFrIQgDQCAGIAhORQRAIAZBA3QhB/0MAAAAAAAAAAAAAAAAAAAAACEJIAAhBQNAIAEgBUxFBEAgCSAEIAIg",
+    "BWxBA3RqIAdq/QAEAP3wASEJIAVBAWohBQwBCwsgAyAHaiIFIAX9AAQAIAn98AH9CwQAIAZBAmohBgwBCwsDQCACIAZMRQRAIAZBA3QhB0QAAAAA",
+    "AAAAACEKIAAhBQNAIAEgBUxFBEAgCiAEIAIgBWxBA3RqIAdqKwMAoCEKIAVBAWohBQwBCwsgAyAHaiIFIAUrAwAgCqA5AwAgBkEBaiEGDAELCws+",
+    "AQF/A0AgACABTkUEQCAGIAAgA2xBA3QiB2ogAiAHaisDACAEIAdqKwMAoyAFt6M5AwAgAEEBaiEADAELCwuXAQMDfwF7AXwDQCAAIAFORQRAIAMg",
+    "ACACbEEDdGohByAEIAAgBWxBA3RqIgb9CgMAIQkgBisDACEKIAIgAkEBcWshCEEAIQYDQCAGIAhORQRAIAZBA3QgB2ogCf0LBAAgBkECaiEGDAEL",
+    "CwNAIAIgBkxFBEAgBkEDdCAHaiAKOQMAIAZBAWohBgwBCwsgAEEBaiEADAELCwuyAgMJfwF7AXwDQCAAIAFORQRAIAMgACACbEEDdCIJaiELIAQg",
+    "CWohDCAFIAlqIQ0gBiAJaiEOIAcgCWohDyAIIAlqIRAgAiACQQFxayERQQAhCgNAIAogEU5FBEAgCkEDdCIJIAtq/QAEAP0MAAAAAAAAAEAAAAAA",
+    "AAAAQCAJIAxq/QAEACAJIA1q/QAEAP3yAf3yAf3wASESIAkgD2ogCSAOav0ABAAgEv3wAf0LBAAgCSAQaiAS/e0B/QsEACAKQQJqIQoMAQsLA0Ag",
+    "AiAKTEUEQCAKQQN0IgkgC2orAwAgCSAMaisDACAJIA1qKwMAokQAAAAAAAAAQKKgIRMgCSAPaiAJIA5qKwMAIBOgOQMAIAkgEGogE5o5AwAgCkEB",
+    "aiEKDAELCyAAQQFqIQAMAQsLC9MDAxB/AXsBfANAIAAgAU5FBEAgAyAAIAJsQQN0IhBqIRIgBCAQaiETIAUgEGohFCAGIBBqIRUgByAQaiEWIAgg",
+    "EGohFyAJIBBqIRggCiAQaiEZIAsgEGohGiAMIBBqIRsgDSAQaiEcIA4gEGohHSAPIBBqIR4gAiACQQFxayEfQQAhEQNAIBEgH05FBEAgEUEDdCIQ",
+    "IBJq/QAEACAQIBNq/QAEAP3wASEgIBAgFmogICAQIBRq/QAEAP3yASAQIBVq/QAEAP3yAf0LBAAgECAZaiAgIBAgF2r9AAQA/fIBIBAgGGr9AAQA",
+    "/fIB/QsEACAQIBxqICAgECAaav0ABAD98gEgECAbav0ABAD98gH9CwQAIBAgHmogICAQIB1q/QAEAP3yAf0LBAAgEUECaiERDAELCwNAIAIgEUxF",
+    "BEAgEUEDdCIQIBJqKwMAIBAgE2orAwCgISEgECAWaiAhIBAgFGorAwCiIBAgFWorAwCiOQMAIBAgGWogISAQIBdqKwMAoiAQIBhqKwMAojkDACAQ",
+    "IBxqICEgECAaaisDAKIgECAbaisDAKI5AwAgECAeaiAhIBAgHWorAwCiOQMAIBFBAWohEQwBCwsgAEEBaiEADAELCwuPAwEGfwNAIAAgAU5FBEAg",
+    "BCAAIAVsQQN0aiEIIAMgACACbEEDdGohByAFIAVBAXFrIQlBACEGA0AgBiAJTkUEQCAGQQN0IAdq/QwAAAAAAAAAAAAAAAAAAAAA/QsEACAGQQJq",
+    "IQYMAQsLA0AgBSAGTEUEQCAGQQN0IAdqRAAAAAAAAAAAOQMAIAZBAWohBgwBCwsgByAFQQN0aiEJIAUgBUEBcWshCkEAIQYDQCAGIApORQRAIAZB",
+    "A3QiCyAJaiAIIAtq/QAEAP0LBAAgBkECaiEGDAELCwNAIAUgBkxFBEAgBkEDdCIKIAlqIAggCmorAwA5AwAgBkEBaiEGDAELCyAHIAUgBWoiBkED",
+    "dGohCCACIAZrIgYgBkEBcWshB0EAIQYDQCAGIAdORQRAIAZBA3QgCGr9DAAAAAAAAAAAAAAAAAAAAAD9CwQAIAZBAmohBgwBCwsDQCAGIAIgBSAF",
+    "amtORQRAIAZBA3QgCGpEAAAAAAAAAAA5AwAgBkEBaiEGDAELCyAAQQFqIQAMAQsLC+0EAxF/AnsCfANAIAAgAU5FBEAgAyAAIAJsQQN0IhRqIRog",
+    "BCAUaiEbIAUgFGohHCAGIBRqIR0gCCAAIAlsQQN0IhVqIRYgCiAUaiEeIAsgFGohFyAMIBRqIR8gDSAUaiEYIA4gFGohICAPIBRqISEgESAVaiEZ",
+    "IBIgFGohIiATIBRqISMgAiACQQFxayEkQQAhFQNAIBUgJE5FBEAgFUEDdCIUIBpq/QAEACAUIBtq/QAEAP3wASAUIBxq/QAEAP3wASAUIB1q/QAE",
+    "AP3wASIlIAcgFGr9AAQA/fIBISYgFCAeaiAmIBb9CgMA/fMB/QsEACAUIB9qICYgFCAXav0ABAD98gEgFv0KAwD98wH97QH9CwQAIBQgIGogJSAU",
+    "IBhq/QAEAP3yAf0LBAAgFCAhaiAlIBQgF2r9AAQA/fIB/QsEACAUICJqICUgECAUav0ABAD98gEiJSAZ/QoDAP3zAf0LBAAgFCAjaiAlIBQgGGr9",
+    "AAQA/fIBIBn9CgMA/fMB/e0B/QsEACAVQQJqIRUMAQsLA0AgAiAVTEUEQCAVQQN0IhQgGmorAwAgFCAbaisDAKAgFCAcaisDAKAgFCAdaisDAKAi",
+    "JyAHIBRqKwMAoiEoIBQgHmogKCAWKwMAozkDACAUIB9qICggFCAXaisDAKIgFisDAKOaOQMAIBQgIGogJyAUIBhqKwMAojkDACAUICFqICcgFCAX",
+    "aisDAKI5AwAgFCAiaiAnIBAgFGorAwCiIicgGSsDAKM5AwAgFCAjaiAnIBQgGGorAwCiIBkrAwCjmjkDACAVQQFqIRUMAQsLIABBAWohAAwBCwsL",
+    "XgIBfwF8A0AgACABTkUEQCAGIAAgA2xBA3QiCmogAiAKaisDACAEIApqKwMAoyAFtyILozkDACAJIApqIAcgCmorAwAgCCAKaisDAKMgC6M5AwAg",
+    "AEEBaiEADAELCwvBAwMNfwF7AXwDQCAAIAFORQRAIAMgACACbEEDdCINaiEPIAQgDWohECAFIA1qIREgBiANaiESIAcgDWohEyAIIA1qIRQgCSAN",
+    "aiEVIAogDWohFiALIA1qIRcgDCANaiEYIAIgAkEBcWshGUEAIQ4DQCAOIBlORQRAIA5BA3QiDSAPav0ABAD9DAAAAAAAAABAAAAAAAAAAEAgDSAQ",
+    "av0ABAAgDSARav0ABAD98gH98gH98AEhGiANIBJqIBr9CwQAIA0gE2ogGv3tAf0LBAAgDSAXaiANIBRq/QAEAP0MAAAAAAAAAEAAAAAAAAAAQCAN",
+    "IBVq/QAEACANIBZq/QAEAP3yAf3yAf3wASIa/QsEACANIBhqIBr97QH9CwQAIA5BAmohDgwBCwsDQCACIA5MRQRAIA5BA3QiDSAPaisDACANIBBq",
+    "KwMAIA0gEWorAwCiRAAAAAAAAABAoqAhGyANIBJqIBs5AwAgDSATaiAbmjkDACANIBdqIA0gFGorAwAgDSAVaisDACANIBZqKwMAokQAAAAAAAAA",
+    "QKKgIhs5AwAgDSAYaiAbmjkDACAOQQFqIQ4MAQsLIABBAWohAAwBCwsLTAIBfwF8A0AgACABTkUEQCAFIAAgA2xBA3QiCGogAiAIaisDACAEtyIJ",
+    "ozkDACAHIAhqIAYgCGorAwAgCaM5AwAgAEEBaiEADAELCwv7AQEJfwNAIAAgAU5FBEAgAyAAIAJsQQN0IglqIQsgBCAJaiEMIAUgCWohDSAGIAlq",
+    "IQ4gByAJaiEPIAggCWohECACIAJBAXFrIRFBACEKA0AgCiARTkUEQCAKQQN0IgkgDWogCSALav0ABAAgCSAMav0ABAD98AH9CwQAIAkgEGogCSAO",
+    "av0ABAAgCSAPav0ABAD98AH9CwQAIApBAmohCgwBCwsDQCACIApMRQRAIApBA3QiCSANaiAJIAtqKwMAIAkgDGorAwCgOQMAIAkgEGogCSAOaisD",
+    "ACAJIA9qKwMAoDkDACAKQQFqIQoMAQsLIABBAWohAAwBCwsLAMkDBG5hbWUBwQM6AAVleHAzMgEGdGFuaDMyAgVmMzJfMAMFZjMyXzEEBWYzMl8y",
+    "BQVmMzJfNQYFZjMyXzYHBWYzMl84CAVmMzJfOQkGZjMyXzEwCgZmMzJfMTELBmYzMl8xNAwGZjMyXzIwDQZmMzJfMjEOBmYzMl8yMw8GZjMyXzI0",
+    "EAZmMzJfMjURBmYzMl8yNxIGZjMyXzI4EwZmMzJfMzEUBmYzMl8zMhUGZjMyXzMzFgZmMzJfMzcXBmYzMl8zOBgGZjMyXzQ0GQZmMzJfNDkaBmYz",
+    "Ml81MhsGZjMyXzU1HAZmMzJfNTgdBWV4cDY0HgZ0YW5oNjQfBWY2NF8wIAVmNjRfMSEFZjY0XzIiBWY2NF81IwVmNjRfNiQFZjY0XzglBWY2NF85",
+    "JgZmNjRfMTAnBmY2NF8xMSgGZjY0XzE0KQZmNjRfMjAqBmY2NF8yMSsGZjY0XzIzLAZmNjRfMjQtBmY2NF8yNS4GZjY0XzI3LwZmNjRfMjgwBmY2",
+    "NF8zMTEGZjY0XzMyMgZmNjRfMzMzBmY2NF8zNzQGZjY0XzM4NQZmNjRfNDQ2BmY2NF80OTcGZjY0XzUyOAZmNjRfNTU5BmY2NF81OA==",
   ].join(""),
 };

@@ -2,11 +2,11 @@
 ;; Do not edit: regenerate with `npm run generate` (check with `npm run generate -- --check`).
 ;; f32_<k> and f64_<k> are loop (or op) k of the kernel (its comment in rnn-softsign.ts beside this file says which), rows b0 ≤ b < b1.
 ;; Parameters are named after what they hold: $n the elements of a row, $x the address of buffer x at the loop's first row,
-;; $x_stride its elements from row to row ($x_row: the current row's address); $bir a parameter, $dbir its gradient; $H a size.
+;; $x_row the current row's address; $bir a parameter, $dbir its gradient; a size is named after itself ($H, $3*H), and a row stride is a size.
 (module
   (import "env" "memory" (memory 1 65536 shared))
   ;; ---------------------------------------------------------------- 32-bit
-  (func $f32_0 (export "f32_0") (param $b0 i32) (param $b1 i32) (param $n i32) (param $dhUp i32) (param $dhUp_stride i32) (param $carry_h i32) (param $carry_h_stride i32) (param $seed_h i32) (param $seed_h_stride i32)
+  (func $f32_0 (export "f32_0") (param $b0 i32) (param $b1 i32) (param $n i32) (param $dhUp i32) (param $carry_h i32) (param $seed_h i32)
     (local $b i32) (local $i i32) (local $nv i32) (local $off i32)
     (local $dhUp_row i32)
     (local $carry_h_row i32)
@@ -14,9 +14,9 @@
     (local.set $b (local.get $b0))
     (block $b_done (loop $b_next
       (br_if $b_done (i32.ge_s (local.get $b) (local.get $b1)))
-      (local.set $dhUp_row (i32.add (local.get $dhUp) (i32.shl (i32.mul (local.get $b) (local.get $dhUp_stride)) (i32.const 2))))
-      (local.set $carry_h_row (i32.add (local.get $carry_h) (i32.shl (i32.mul (local.get $b) (local.get $carry_h_stride)) (i32.const 2))))
-      (local.set $seed_h_row (i32.add (local.get $seed_h) (i32.shl (i32.mul (local.get $b) (local.get $seed_h_stride)) (i32.const 2))))
+      (local.set $dhUp_row (i32.add (local.get $dhUp) (i32.shl (i32.mul (local.get $b) (local.get $n)) (i32.const 2))))
+      (local.set $carry_h_row (i32.add (local.get $carry_h) (i32.shl (i32.mul (local.get $b) (local.get $n)) (i32.const 2))))
+      (local.set $seed_h_row (i32.add (local.get $seed_h) (i32.shl (i32.mul (local.get $b) (local.get $n)) (i32.const 2))))
       (local.set $nv (i32.sub (local.get $n) (i32.rem_u (local.get $n) (i32.const 4))))
       ;; whole vectors
       (local.set $i (i32.const 0))
@@ -39,7 +39,7 @@
       (br $b_next)))
   )
   ;; op 1: sumb, per element, the sum over the rows (grad of: h' = softsign(Wih*x + bih + Whh*h + bhh))
-  (func $f32_1 (export "f32_1") (param $b0 i32) (param $b1 i32) (param $n i32) (param $scratch1 i32) (param $gx0 i32) (param $gx0_stride i32)
+  (func $f32_1 (export "f32_1") (param $b0 i32) (param $b1 i32) (param $n i32) (param $scratch1 i32) (param $gx0 i32)
     (local $b i32) (local $i i32) (local $nv i32) (local $off i32)
     (local $acc v128) (local $sum f32)
     (local $gx0_row i32)
@@ -52,7 +52,7 @@
       (local.set $b (local.get $b0))
       (block $b_done (loop $b_next
         (br_if $b_done (i32.ge_s (local.get $b) (local.get $b1)))
-        (local.set $gx0_row (i32.add (local.get $gx0) (i32.shl (i32.mul (local.get $b) (local.get $gx0_stride)) (i32.const 2))))
+        (local.set $gx0_row (i32.add (local.get $gx0) (i32.shl (i32.mul (local.get $b) (local.get $n)) (i32.const 2))))
         (local.set $acc (f32x4.add (local.get $acc) (v128.load (i32.add (local.get $gx0_row) (local.get $off)))))
         (local.set $b (i32.add (local.get $b) (i32.const 1)))
         (br $b_next)))
@@ -66,7 +66,7 @@
       (local.set $b (local.get $b0))
       (block $b_done (loop $b_next
         (br_if $b_done (i32.ge_s (local.get $b) (local.get $b1)))
-        (local.set $gx0_row (i32.add (local.get $gx0) (i32.shl (i32.mul (local.get $b) (local.get $gx0_stride)) (i32.const 2))))
+        (local.set $gx0_row (i32.add (local.get $gx0) (i32.shl (i32.mul (local.get $b) (local.get $n)) (i32.const 2))))
         (local.set $sum (f32.add (local.get $sum) (f32.load (i32.add (local.get $gx0_row) (local.get $off)))))
         (local.set $b (i32.add (local.get $b) (i32.const 1)))
         (br $b_next)))
@@ -127,7 +127,7 @@
       (br $b_next)))
   )
   ;; ---------------------------------------------------------------- 64-bit
-  (func $f64_0 (export "f64_0") (param $b0 i32) (param $b1 i32) (param $n i32) (param $dhUp i32) (param $dhUp_stride i32) (param $carry_h i32) (param $carry_h_stride i32) (param $seed_h i32) (param $seed_h_stride i32)
+  (func $f64_0 (export "f64_0") (param $b0 i32) (param $b1 i32) (param $n i32) (param $dhUp i32) (param $carry_h i32) (param $seed_h i32)
     (local $b i32) (local $i i32) (local $nv i32) (local $off i32)
     (local $dhUp_row i32)
     (local $carry_h_row i32)
@@ -135,9 +135,9 @@
     (local.set $b (local.get $b0))
     (block $b_done (loop $b_next
       (br_if $b_done (i32.ge_s (local.get $b) (local.get $b1)))
-      (local.set $dhUp_row (i32.add (local.get $dhUp) (i32.shl (i32.mul (local.get $b) (local.get $dhUp_stride)) (i32.const 3))))
-      (local.set $carry_h_row (i32.add (local.get $carry_h) (i32.shl (i32.mul (local.get $b) (local.get $carry_h_stride)) (i32.const 3))))
-      (local.set $seed_h_row (i32.add (local.get $seed_h) (i32.shl (i32.mul (local.get $b) (local.get $seed_h_stride)) (i32.const 3))))
+      (local.set $dhUp_row (i32.add (local.get $dhUp) (i32.shl (i32.mul (local.get $b) (local.get $n)) (i32.const 3))))
+      (local.set $carry_h_row (i32.add (local.get $carry_h) (i32.shl (i32.mul (local.get $b) (local.get $n)) (i32.const 3))))
+      (local.set $seed_h_row (i32.add (local.get $seed_h) (i32.shl (i32.mul (local.get $b) (local.get $n)) (i32.const 3))))
       (local.set $nv (i32.sub (local.get $n) (i32.rem_u (local.get $n) (i32.const 2))))
       ;; whole vectors
       (local.set $i (i32.const 0))
@@ -160,7 +160,7 @@
       (br $b_next)))
   )
   ;; op 1: sumb, per element, the sum over the rows (grad of: h' = softsign(Wih*x + bih + Whh*h + bhh))
-  (func $f64_1 (export "f64_1") (param $b0 i32) (param $b1 i32) (param $n i32) (param $scratch1 i32) (param $gx0 i32) (param $gx0_stride i32)
+  (func $f64_1 (export "f64_1") (param $b0 i32) (param $b1 i32) (param $n i32) (param $scratch1 i32) (param $gx0 i32)
     (local $b i32) (local $i i32) (local $nv i32) (local $off i32)
     (local $acc v128) (local $sum f64)
     (local $gx0_row i32)
@@ -173,7 +173,7 @@
       (local.set $b (local.get $b0))
       (block $b_done (loop $b_next
         (br_if $b_done (i32.ge_s (local.get $b) (local.get $b1)))
-        (local.set $gx0_row (i32.add (local.get $gx0) (i32.shl (i32.mul (local.get $b) (local.get $gx0_stride)) (i32.const 3))))
+        (local.set $gx0_row (i32.add (local.get $gx0) (i32.shl (i32.mul (local.get $b) (local.get $n)) (i32.const 3))))
         (local.set $acc (f64x2.add (local.get $acc) (v128.load (i32.add (local.get $gx0_row) (local.get $off)))))
         (local.set $b (i32.add (local.get $b) (i32.const 1)))
         (br $b_next)))
@@ -187,7 +187,7 @@
       (local.set $b (local.get $b0))
       (block $b_done (loop $b_next
         (br_if $b_done (i32.ge_s (local.get $b) (local.get $b1)))
-        (local.set $gx0_row (i32.add (local.get $gx0) (i32.shl (i32.mul (local.get $b) (local.get $gx0_stride)) (i32.const 3))))
+        (local.set $gx0_row (i32.add (local.get $gx0) (i32.shl (i32.mul (local.get $b) (local.get $n)) (i32.const 3))))
         (local.set $sum (f64.add (local.get $sum) (f64.load (i32.add (local.get $gx0_row) (local.get $off)))))
         (local.set $b (i32.add (local.get $b) (i32.const 1)))
         (br $b_next)))
