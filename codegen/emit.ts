@@ -8,6 +8,7 @@ import type { Node } from "../src/ir.ts";
 import { type Expr, type Operand, type Place, type Program, type Space, type Stage, type Store, dimExpr, numelExpr } from "./schedule.ts";
 import type { FullPlan } from "./plan.ts";
 import { sizeIdent } from "./names.ts";
+import { ONE } from "./ix.ts";
 import { type Tile, gemmFunctions } from "./gemm.ts";
 import { type WasmBuild, type WasmTile, assemble, workFloats } from "./gemm-wasm.ts";
 import { type WasmLoop, loopsModuleText, wasmLoop } from "./wasmloops.ts";
@@ -34,7 +35,7 @@ export async function prettify(text: string): Promise<string> {
 
 // ------------------------------------------------------------------------------ expressions
 
-const isBatchedPlace = (p: Place) => p.stride !== "0";
+const isBatchedPlace = (p: Place) => !p.stride.isZero;
 
 /** Row variables (`xp0Row`, `xp0Row2`): one name per buffer and variant for the whole module, from the plan's namer. */
 type RowNames = (buf: string, variant: number) => string;
@@ -62,11 +63,11 @@ class LoopWriter {
         const same = [...this.rows.keys()].filter((k) => k.startsWith(`${p.buf}|`)).length;
         r = this.rowName(p.buf, same);
         this.rows.set(key, r);
-        this.rowDecls.push(`const ${r} = ${p.start === "0" ? "" : `${p.start} + `}b * ${p.stride};`);
+        this.rowDecls.push(`const ${r} = ${p.start.isZero ? "" : `${p.start} + `}b * ${p.stride};`);
       }
       return scalar ? `${p.buf}[${r}]` : `${p.buf}[${r} + i]`;
     }
-    const idx = scalar ? p.start : p.start === "0" ? "i" : `${p.start} + i`;
+    const idx = scalar ? String(p.start) : p.start.isZero ? "i" : `${p.start} + i`;
     return `${p.buf}[${idx}]`;
   }
 
@@ -76,7 +77,7 @@ class LoopWriter {
       case "load": return `${this.access(o.place, o.type.shape.length === 0 || !this.vector)}!`;
       case "local": return o.name;
       case "const": return o.value < 0 ? `(${o.value})` : String(o.value);
-      case "size": return o.expr;
+      case "size": return String(o.expr);
       case "node": {
         const def = OPS[o.node.op];
         if (def.kind !== "elementwise") throw new Error(`internal: ${o.node.op} in an elementwise loop`);
@@ -97,7 +98,7 @@ class LoopWriter {
 }
 
 function loopFor(space: Space, rowName: RowNames): LoopWriter {
-  return new LoopWriter(space.batched, space.n !== "1", rowName);
+  return new LoopWriter(space.batched, !space.n.isOne, rowName);
 }
 
 // ------------------------------------------------------------------------------ stages
@@ -111,8 +112,8 @@ function wasmCall(wl: WasmLoop, what: string, rows: Expr, js: string[]): string[
 
 function emitStage(st: Stage, rows: Expr, loops: ReadonlyMap<Stage, WasmLoop>, rowName: RowNames): string[] {
   const wl = loops.get(st);
-  if (wl && (st.kind === "loop" || st.kind === "copy")) return wasmCall(wl, `loop ${wl.id}`, st.space.batched ? rows : "1", emitStage(st, rows, new Map(), rowName));
-  if (wl && st.kind === "op") return wasmCall(wl, `op ${wl.id} (${st.node.op})`, opOverRows(st.node) ? rows : "1", emitOp(st, rows));
+  if (wl && (st.kind === "loop" || st.kind === "copy")) return wasmCall(wl, `loop ${wl.id}`, st.space.batched ? rows : ONE, emitStage(st, rows, new Map(), rowName));
+  if (wl && st.kind === "op") return wasmCall(wl, `op ${wl.id} (${st.node.op})`, opOverRows(st.node) ? rows : ONE, emitOp(st, rows));
   switch (st.kind) {
     case "gemm": {
       const f = `mm.${st.form}`;
@@ -123,7 +124,7 @@ function emitStage(st: Stage, rows: Expr, loops: ReadonlyMap<Stage, WasmLoop>, r
     case "loop": {
       const w = loopFor(st.space, rowName);
       const body: string[] = [];
-      const scalar = st.space.n === "1";
+      const scalar = st.space.n.isOne;
       for (const it of st.items) {
         if (it.comment) body.push(`// ${commentText(it.comment)}`);
         const v = w.operand(it.value);
@@ -136,7 +137,7 @@ function emitStage(st: Stage, rows: Expr, loops: ReadonlyMap<Stage, WasmLoop>, r
     }
     case "copy": {
       const w = loopFor(st.space, rowName);
-      const body = [w.store(st.to, w.operand(st.from), st.space.n === "1")];
+      const body = [w.store(st.to, w.operand(st.from), st.space.n.isOne)];
       return w.wrap(rows, st.space.n, body);
     }
     case "op":
@@ -153,15 +154,15 @@ function emitOp(st: Extract<Stage, { kind: "op" }>, rows: Expr): string[] {
   const arg = (k: number) => st.args[k]!;
   const at = (o: Operand, b: string, i: string): string => {
     if (o.kind === "const") return String(o.value);
-    if (o.kind === "size") return o.expr;
+    if (o.kind === "size") return String(o.expr);
     if (o.kind !== "load") throw new Error("internal: op operand");
     const p = o.place;
-    const row = isBatchedPlace(p) ? `${p.start === "0" ? "" : `${p.start} + `}${b} * ${p.stride}` : p.start;
+    const row = isBatchedPlace(p) ? `${p.start.isZero ? "" : `${p.start} + `}${b} * ${p.stride}` : String(p.start);
     return `${p.buf}[${row === "0" ? "" : `${row} + `}${i}]!`.replace("[ + ", "[");
   };
   // the output as an assignment target: `x[i] =`, or `x[i]! +=` when accumulating
   const outAt = (b: string, i: string) => { const a = at({ kind: "load", place: out.place, type: n.type }, b, i); return out.add ? a : a.slice(0, -1); };
-  const R = n.type.batched ? rows : "1";
+  const R = n.type.batched ? rows : ONE;
   const len = (x: Node) => dimExpr(x.type.shape[0]!);
   switch (n.op) {
     case "sum":
@@ -184,7 +185,7 @@ function emitOp(st: Extract<Stage, { kind: "op" }>, rows: Expr): string[] {
       n.args.forEach((a, k) => {
         const o = off.length ? off.join(" + ") + " + " : "";
         lines.push(`for (let i = 0; i < ${len(a)}; i++) ${outAt("b", `${o}i`)} ${eq} ${at(arg(k), "b", "i")};`);
-        off = [...off, len(a)];
+        off = [...off, String(len(a))];
       });
       return [...lines, "}"];
     }
@@ -319,7 +320,7 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
     // each argument is checked, then bound to the kernel's own copy of it (wasm) or used as it is (ts)
     const regions: [string, string][] = [];
     const region = (v: string, size: string) => { if (!regions.some(([r]) => r === v)) regions.push([v, size]); };
-    const checks = (prefix: string, list: readonly { name: string; node: Node }[], lead: Expr, leadText: string, varOf: (k: number) => string, how: "input" | "output") =>
+    const checks = (prefix: string, list: readonly { name: string; node: Node }[], lead: string, leadText: string, varOf: (k: number) => string, how: "input" | "output") =>
       list.flatMap(({ name, node }, k) => {
         region(varOf(k), `${lead} * ${numel(node)}`);
         return [`checkArray(spec.name, ${jsLiteral(`${prefix}.${name}`)}, ${prefix}.${name}, F, ${lead} * ${numel(node)}, ${jsLiteral(shapes(node, leadText))});`, `const ${varOf(k)} = mem.${how}(io.${varOf(k)}, ${prefix}.${name});`];

@@ -6,6 +6,7 @@ import { add } from "../src/ops.ts";
 import { dimValue } from "../src/dims.ts";
 import { type Layout, paramLayout } from "./layout.ts";
 import { Namer, sizeIdent } from "./names.ts";
+import { Ix, ONE, ZERO } from "./ix.ts";
 import {
   type BufferDecl, type Expr, type KernelPlan, type Operand, type Place, type Program, type Stage, type Store,
   addTerms, makeAllocator, numelExpr, packRuns, runKey, schedule,
@@ -78,7 +79,7 @@ function namesOf(cell: Cell, bw: BackwardStep): PlanContext {
   const alloc = makeAllocator((want) => namer.fresh(want));
   const paramOff = new Map<Node, string>();
   for (const p of layout.order) paramOff.set(p.node, namer.fresh(`o_${p.name}`));
-  const paramPlace = (w: Node): Place => ({ buf: "p", start: paramOff.get(w)!, stride: "0" });
+  const paramPlace = (w: Node): Place => ({ buf: "p", start: Ix.var(paramOff.get(w)!), stride: ZERO });
 
   // readable local names for named values, forward and backward
   const names = new Map<Node, string>();
@@ -145,10 +146,10 @@ function forwardPrograms(ctx: PlanContext): ForwardPlan {
   const savedSet = new Set(bw.saved);
   const setupRoots = fwdNodes.filter((n) => paramOnly(n) && ((users.get(n) ?? []).some((u) => !paramOnly(u)) || savedSet.has(n) || fwdRoots.includes(n)));
   const setupPlace = new Map<Node, Place>();
-  for (const n of setupRoots) setupPlace.set(n, { buf: decl(`u_${names.get(n) ?? n.op}`, vecN(n), "setup"), start: "0", stride: "0" });
+  for (const n of setupRoots) setupPlace.set(n, { buf: decl(`u_${names.get(n) ?? n.op}`, vecN(n), "setup"), start: ZERO, stride: ZERO });
   const paramsGiven = new Map<Node, Place>(cell.params.map((p) => [p.node, paramPlace(p.node)]));
   const fwdSetup = schedule({
-    name: "setup", pass: "forward", rows: "1", roots: setupRoots, given: paramsGiven,
+    name: "setup", pass: "forward", rows: ONE, roots: setupRoots, given: paramsGiven,
     required: new Map(setupRoots.map((n) => [n, [{ place: setupPlace.get(n)!, add: false }]])),
     layout, paramPlace, gradOf: new Map(), names, temp, comments, alloc,
   });
@@ -162,23 +163,23 @@ function forwardPrograms(ctx: PlanContext): ForwardPlan {
   for (const [, ns] of byV)
     for (const run of packRuns(ns.map((n) => [n.args[0]!, n] as const), layout)) {
       // one segment's steps (all T unless checkpointing), step t's in slot t % seg
-      const buf = decl(`xp${prologueRuns.size}`, `seg * B * ${run.M}`, "prologue", run.gs);
-      prologueRuns.set(runKey(run.ws, run.gs), { buf, start: "0", stride: run.M });
-      run.gs.forEach((n, i) => stepRunPlace.set(n, { buf, start: `slot * B * ${run.M} + ${run.offs[i]}`.replace(/ \+ 0$/, ""), stride: run.M }));
+      const buf = decl(`xp${prologueRuns.size}`, Ix.mul(Ix.var("seg"), Ix.var("B"), run.M), "prologue", run.gs);
+      prologueRuns.set(runKey(run.ws, run.gs), { buf, start: ZERO, stride: run.M });
+      run.gs.forEach((n, i) => stepRunPlace.set(n, { buf, start: Ix.add(Ix.mul(Ix.var("slot"), Ix.var("B"), run.M), run.offs[i]!), stride: run.M }));
     }
-  const inputsFull = new Map<Node, Place>(cell.inputs.map((x) => [x, { buf: inputVar.get(x)!, start: "0", stride: vecN(x) }]));
+  const inputsFull = new Map<Node, Place>(cell.inputs.map((x) => [x, { buf: inputVar.get(x)!, start: ZERO, stride: vecN(x) }]));
   // the prologue does the steps s0 … s0 + steps - 1 of a segment at once
-  const inputsFrom = new Map<Node, Place>(cell.inputs.map((x) => [x, { buf: inputVar.get(x)!, start: `s0 * B * ${vecN(x)}`, stride: vecN(x) }]));
+  const inputsFrom = new Map<Node, Place>(cell.inputs.map((x) => [x, { buf: inputVar.get(x)!, start: Ix.mul(Ix.var("s0"), Ix.var("B"), vecN(x)), stride: vecN(x) }]));
   const prologue = schedule({
-    name: "prologue", pass: "forward", rows: "steps * B", maxRows: "seg * B", roots: hoisted, given: new Map([...paramsGiven, ...inputsFrom, ...setupPlace]),
+    name: "prologue", pass: "forward", rows: Ix.mul(Ix.var("steps"), Ix.var("B")), maxRows: Ix.mul(Ix.var("seg"), Ix.var("B")), roots: hoisted, given: new Map([...paramsGiven, ...inputsFrom, ...setupPlace]),
     required: new Map(), runPlaces: prologueRuns, layout, paramPlace, gradOf: new Map(), names, temp, comments, alloc,
   });
 
   // the step: tape places for saved values
   const stepGiven = new Map<Node, Place>([...paramsGiven, ...setupPlace, ...stepRunPlace]);
-  cell.inputs.forEach((x) => stepGiven.set(x, { buf: inputVar.get(x)!, start: `t * B * ${vecN(x)}`, stride: vecN(x) }));
-  cell.states.forEach((s) => stepGiven.set(s, { buf: stateVar.get(s)!, start: stateOff.get(s)!, stride: vecN(s) }));
-  const outAt = (name: string, n: Node): Place => ({ buf: outVar.get(name)!, start: `t * B * ${vecN(n)}`, stride: vecN(n) });
+  cell.inputs.forEach((x) => stepGiven.set(x, { buf: inputVar.get(x)!, start: Ix.mul(Ix.var("t"), Ix.var("B"), vecN(x)), stride: vecN(x) }));
+  cell.states.forEach((s) => stepGiven.set(s, { buf: stateVar.get(s)!, start: Ix.var(stateOff.get(s)!), stride: vecN(s) }));
+  const outAt = (name: string, n: Node): Place => ({ buf: outVar.get(name)!, start: Ix.mul(Ix.var("t"), Ix.var("B"), vecN(n)), stride: vecN(n) });
   const savedPlace = new Map<Node, Place>(); // where the backward finds each saved value at step t
   const fwdRequired = new Map<Node, Store[]>();
   // the backward finds a new state or an output where the forward wrote it, unless it is a value the
@@ -193,14 +194,14 @@ function forwardPrograms(ctx: PlanContext): ForwardPlan {
     // the tape of a value is named after it: `tape_r` holds r, `tape_t1` the unnamed t1
     // step t's values are in slot t % seg: all T steps have a slot unless the kernel checkpoints
     // (KernelOptions.checkpoint), and then the backward recomputes a segment's before it reads them
-    const buf = decl(`tape_${names.get(n) ?? temp(n)}`, `seg * B * ${vecN(n)}`, "saved", [n]);
-    const p: Place = { buf, start: `slot * B * ${vecN(n)}`, stride: vecN(n) };
+    const buf = decl(`tape_${names.get(n) ?? temp(n)}`, Ix.mul(Ix.var("seg"), Ix.var("B"), vecN(n)), "saved", [n]);
+    const p: Place = { buf, start: Ix.mul(Ix.var("slot"), Ix.var("B"), vecN(n)), stride: vecN(n) };
     savedPlace.set(n, p);
     req(fwdRequired, n, { place: p, add: false });
   }
   const fwdStep = schedule({
     // equations first, in the order written, so the loop reads like the cell
-    name: "forward step", pass: "forward", rows: "B", roots: [...cell.equations.map((e) => e.node).filter((n) => fwdNodeSet.has(n)), ...fwdRoots, ...bw.saved.filter((n) => fwdRequired.has(n))], given: stepGiven,
+    name: "forward step", pass: "forward", rows: Ix.var("B"), roots: [...cell.equations.map((e) => e.node).filter((n) => fwdNodeSet.has(n)), ...fwdRoots, ...bw.saved.filter((n) => fwdRequired.has(n))], given: stepGiven,
     required: fwdRequired, layout, paramPlace, gradOf: new Map(), names, temp, comments, alloc,
   });
   return { fwdSetup, prologue, fwdStep, paramsGiven, setupPlace, inputsFull, stepGiven, savedPlace };
@@ -234,12 +235,12 @@ function epilogueWork(cell: Cell, bw: BackwardStep) {
 function seedLoops(cell: Cell, bw: BackwardStep, upVar: ReadonlyMap<string, string>, carryVar: ReadonlyMap<Node, string>, bwdGiven: ReadonlyMap<Node, Place>): Stage[] {
   return cell.states.map((s, i): Stage => {
     const sum = add(s, s); // the op of the loop's one item; its operands are the two loads
-    const load = (buf: string, start: string): Operand => ({ kind: "load", place: { buf, start, stride: vecN(s) }, type: s.type });
+    const load = (buf: string, start: Expr): Operand => ({ kind: "load", place: { buf, start, stride: vecN(s) }, type: s.type });
     return {
       kind: "loop", space: { batched: true, n: vecN(s) },
       items: [{
         node: sum, local: undefined, comment: `the gradient of ${s.attrs.name}' at step t: from upstream, and from step t + 1`,
-        value: { kind: "node", node: sum, args: [load(upVar.get(s.attrs.name!)!, `t * B * ${vecN(s)}`), load(carryVar.get(s)!, "0")] },
+        value: { kind: "node", node: sum, args: [load(upVar.get(s.attrs.name!)!, Ix.mul(Ix.var("t"), Ix.var("B"), vecN(s))), load(carryVar.get(s)!, ZERO)] },
         stores: [{ place: bwdGiven.get(bw.seeds[i]!)!, add: false }],
       }],
     };
@@ -265,12 +266,12 @@ function backwardPrograms(ctx: PlanContext, fwd: ForwardPlan) {
     for (const run of packRuns(pairs, layout)) {
       const key = runKey(run.ws, run.gs);
       if (tapeOf.has(key)) continue;
-      const buf = decl(`gx${tapeOf.size}`, `T * B * ${run.M}`, "tape");
-      tapeOf.set(key, { buf, start: "0", stride: run.M });
-      stepRunPlaces.set(key, { buf, start: `t * B * ${run.M}`, stride: run.M });
-      epiRunPlaces.set(key, { buf, start: "0", stride: run.M });
+      const buf = decl(`gx${tapeOf.size}`, Ix.mul(Ix.var("T"), Ix.var("B"), run.M), "tape");
+      tapeOf.set(key, { buf, start: ZERO, stride: run.M });
+      stepRunPlaces.set(key, { buf, start: Ix.mul(Ix.var("t"), Ix.var("B"), run.M), stride: run.M });
+      epiRunPlaces.set(key, { buf, start: ZERO, stride: run.M });
       run.gs.forEach((g, i) => {
-        req(bwdRequired, g, { place: { buf, start: `t * B * ${run.M} + ${run.offs[i]}`.replace(/ \+ 0$/, ""), stride: run.M }, add: false });
+        req(bwdRequired, g, { place: { buf, start: Ix.add(Ix.mul(Ix.var("t"), Ix.var("B"), run.M), run.offs[i]!), stride: run.M }, add: false });
         if (!epiGiven.has(g)) epiGiven.set(g, { buf, start: run.offs[i]!, stride: run.M });
         gTapes.push(g);
       });
@@ -285,23 +286,23 @@ function backwardPrograms(ctx: PlanContext, fwd: ForwardPlan) {
   for (const [n, p] of savedPlace) bwdGiven.set(n, p);
   cell.states.forEach((s, i) => {
     const seed = bw.seeds[i]!;
-    const v = decl(`seed_${s.attrs.name}`, `B * ${vecN(s)}`, "seed");
+    const v = decl(`seed_${s.attrs.name}`, Ix.mul(Ix.var("B"), vecN(s)), "seed");
     seedVar.set(seed, v);
-    bwdGiven.set(seed, { buf: v, start: "0", stride: vecN(s) });
-    const c = decl(`carry_${s.attrs.name}`, `B * ${vecN(s)}`, "carry");
+    bwdGiven.set(seed, { buf: v, start: ZERO, stride: vecN(s) });
+    const c = decl(`carry_${s.attrs.name}`, Ix.mul(Ix.var("B"), vecN(s)), "carry");
     carryVar.set(s, c);
-    req(bwdRequired, bw.dStates[i]!, { place: { buf: c, start: "0", stride: vecN(s) }, add: false });
+    req(bwdRequired, bw.dStates[i]!, { place: { buf: c, start: ZERO, stride: vecN(s) }, add: false });
   });
   const upVar = new Map<string, string>();
   cell.states.forEach((s) => upVar.set(s.attrs.name!, namer.fresh(`d${s.attrs.name}Up`)));
   cell.outputs.forEach((o, i) => {
     upVar.set(o.name, namer.fresh(`d${o.name}Up`));
     const seed = bw.seeds[cell.states.length + i]!;
-    bwdGiven.set(seed, { buf: upVar.get(o.name)!, start: `t * B * ${vecN(o.node)}`, stride: vecN(o.node) });
+    bwdGiven.set(seed, { buf: upVar.get(o.name)!, start: Ix.mul(Ix.var("t"), Ix.var("B"), vecN(o.node)), stride: vecN(o.node) });
   });
   const dxVar = new Map(cell.inputs.map((x) => [x, namer.fresh(`d${x.attrs.name}`)]));
   cell.inputs.forEach((x, i) => {
-    if (!deferredInputs.has(x)) req(bwdRequired, bw.dInputs[i]!, { place: { buf: dxVar.get(x)!, start: `t * B * ${vecN(x)}`, stride: vecN(x) }, add: false });
+    if (!deferredInputs.has(x)) req(bwdRequired, bw.dInputs[i]!, { place: { buf: dxVar.get(x)!, start: Ix.mul(Ix.var("t"), Ix.var("B"), vecN(x)), stride: vecN(x) }, add: false });
   });
   // a bias gradient sumb(g) whose g is kept for every step anyway (in a tape above) is one sum
   // over all T·B rows in the epilogue, not a sum per step
@@ -323,14 +324,14 @@ function backwardPrograms(ctx: PlanContext, fwd: ForwardPlan) {
   const bSetupRoots = bwdNodes.filter((n) => bParamOnly(n) && (bUsers.get(n) ?? []).some((u) => !bParamOnly(u)));
   // what the backward setup reads: the parameters and the forward's setup values (not its own roots)
   const bSetupGiven = new Map([...paramsGiven, ...setupPlace]);
-  for (const n of bSetupRoots) { const p: Place = { buf: decl(`u_${names.get(n) ?? n.op}`, vecN(n), "setup"), start: "0", stride: "0" }; setupPlace.set(n, p); bwdGiven.set(n, p); }
+  for (const n of bSetupRoots) { const p: Place = { buf: decl(`u_${names.get(n) ?? n.op}`, vecN(n), "setup"), start: ZERO, stride: ZERO }; setupPlace.set(n, p); bwdGiven.set(n, p); }
   const bwdSetup = schedule({
-    name: "backward setup", pass: "backward", rows: "1", roots: bSetupRoots, given: bSetupGiven,
+    name: "backward setup", pass: "backward", rows: ONE, roots: bSetupRoots, given: bSetupGiven,
     required: new Map(bSetupRoots.map((n) => [n, [{ place: setupPlace.get(n)!, add: false }]])),
     layout, paramPlace, gradOf: new Map(), names, temp, comments, alloc,
   });
   const bwdSchedule = schedule({
-    name: "backward step", pass: "backward", rows: "B", roots: bwdRoots, given: bwdGiven, required: bwdRequired,
+    name: "backward step", pass: "backward", rows: Ix.var("B"), roots: bwdRoots, given: bwdGiven, required: bwdRequired,
     runPlaces: stepRunPlaces, layout, paramPlace, gradOf: stepGradOf, names, temp, comments, alloc,
   });
   const bwdStep: Program = { ...bwdSchedule, stages: [...seedLoops(cell, bw, upVar, carryVar, bwdGiven), ...bwdSchedule.stages] };
@@ -339,9 +340,9 @@ function backwardPrograms(ctx: PlanContext, fwd: ForwardPlan) {
   const epiGradOf = new Map<Node, Node[]>();
   for (const [w, o] of deferredOuter) { req(epiRequired, o, { place: { ...paramPlace(w), buf: "dp" }, add: true }); epiGradOf.set(o, [...(epiGradOf.get(o) ?? []), w]); }
   for (const g of deferredSums) for (const w of gradOfAll.get(g)!) { req(epiRequired, g, { place: { ...paramPlace(w), buf: "dp" }, add: true }); epiGradOf.set(g, [...(epiGradOf.get(g) ?? []), w]); }
-  cell.inputs.forEach((x, i) => { if (deferredInputs.has(x)) req(epiRequired, bw.dInputs[i]!, { place: { buf: dxVar.get(x)!, start: "0", stride: vecN(x) }, add: false }); });
+  cell.inputs.forEach((x, i) => { if (deferredInputs.has(x)) req(epiRequired, bw.dInputs[i]!, { place: { buf: dxVar.get(x)!, start: ZERO, stride: vecN(x) }, add: false }); });
   const epilogue = schedule({
-    name: "epilogue", pass: "backward", rows: "T * B", roots: [...epiRequired.keys()], given: epiGiven, required: epiRequired,
+    name: "epilogue", pass: "backward", rows: Ix.mul(Ix.var("T"), Ix.var("B")), roots: [...epiRequired.keys()], given: epiGiven, required: epiRequired,
     runPlaces: epiRunPlaces, layout, paramPlace, gradOf: epiGradOf, names, temp, comments, alloc,
   });
 

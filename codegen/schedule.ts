@@ -17,10 +17,10 @@ import { type Dim, denominator, dimAdd, dimConst, dimEq } from "../src/dims.ts";
 import { type Node, type Type, topo } from "../src/ir.ts";
 import { OPS, apply, blockOf } from "../src/ops.ts";
 import { type Layout, paramLayout } from "./layout.ts";
-import { sizeIdent } from "./names.ts";
+import { Ix, ONE, ZERO } from "./ix.ts";
 
-/** A TypeScript expression over the sizes, B, T and t (the emitters' variables). */
-export type Expr = string;
+/** An index expression over the sizes, B, T, t and the kernel's offsets (codegen/ix.ts): typed, printed by its one printer. */
+export type Expr = Ix;
 
 /** Where a value lives: row r (an example, or a step×example) at buf[start + r*stride + i]. */
 export interface Place {
@@ -114,28 +114,10 @@ export interface KernelPlan {
 
 // --------------------------------------------------------------------------------- helpers
 
-/** A size as a TypeScript expression: `H`, `(3 * H)`, `(D + H)` (parenthesised unless an atom). */
-export function dimExpr(d: Dim): Expr {
-  // a head's share of a size (H/4) as an exact integer quotient, never a float coefficient
-  const term = (k: string, v: number) => {
-    const den = Number.isInteger(v) ? 1 : denominator(v);
-    if (den === undefined || den === 1) return v === 1 ? sizeIdent(k) : `${v} * ${sizeIdent(k)}`;
-    const num = Math.round(v * den);
-    return `${num === 1 ? "" : `${num} * `}${sizeIdent(k)} / ${den}`;
-  };
-  const parts = Object.entries(d.terms).map(([k, v]) => term(k, v));
-  if (d.c !== 0 || parts.length === 0) parts.push(String(d.c));
-  const e = parts.join(" + ");
-  return /^[\w$]+$/.test(e) ? e : `(${e})`;
-}
-const mulE = (...xs: Expr[]): Expr => {
-  const f = xs.filter((x) => x !== "1");
-  return f.length === 0 ? "1" : f.join(" * ");
-};
-const addE = (...xs: Expr[]): Expr => {
-  const f = xs.filter((x) => x !== "0");
-  return f.length === 0 ? "0" : f.join(" + ");
-};
+/** A size as an index expression: `H`, `(3 * H)`, `(D + H)` when printed. */
+export const dimExpr = (d: Dim): Expr => Ix.dim(d);
+const mulE = Ix.mul;
+const addE = Ix.add;
 export const numelExpr = (t: Type): Expr => mulE(...t.shape.map(dimExpr));
 const isInline = (n: Node) => n.op === "const" || n.op === "size";
 const isParamLeaf = (n: Node) => n.op === "input" && n.attrs.role === "param";
@@ -237,7 +219,7 @@ export function makeAllocator(fresh: (want: string) => string): Allocator & { de
   const slots: { name: string; size: Expr; users: Set<string> }[] = [];
   return {
     scratch(size, program) {
-      let s = slots.find((x) => x.size === size && !x.users.has(program));
+      let s = slots.find((x) => x.size.equals(size) && !x.users.has(program));
       if (!s) slots.push((s = { name: fresh(`scratch${slots.length}`), size, users: new Set() }));
       s.users.add(program);
       return s.name;
@@ -260,8 +242,8 @@ function headGemms(n: Node, [a, b]: readonly [Place, Place], out: Store, rows: E
   const heads = n.attrs.heads!;
   const [R, Cb] = n.op === "bdouter" ? [n.type.shape[0]!, n.type.shape[1]!] : [n.args[0]!.type.shape[0]!, n.args[0]!.type.shape[1]!];
   const Rb = dimExpr(blockOf(R, heads)), C = dimExpr(Cb);
-  const at = (k: number, per: Expr) => (k === 0 ? "0" : mulE(String(k), per));
-  const R_ = n.args.some((x) => x.type.batched) ? rows : "1";
+  const at = (k: number, per: Expr) => (k === 0 ? ZERO : mulE(Ix.num(k), per));
+  const R_ = n.args.some((x) => x.type.batched) ? rows : ONE;
   return Array.from({ length: heads }, (_, k): Stage => {
     const head = `head ${k + 1} of ${heads}: ${note}`;
     const block = at(k, mulE(Rb, C));
@@ -338,7 +320,7 @@ export function schedule(inp: ScheduleInput): Program {
   };
   const scratchPlace = (n: Node): Place => {
     // filled in once the stage numbers are known
-    return { buf: newScratch(n.type.batched ? mulE(maxRows, numelExpr(n.type)) : numelExpr(n.type)), start: "0", stride: n.type.batched ? numelExpr(n.type) : "0" };
+    return { buf: newScratch(n.type.batched ? mulE(maxRows, numelExpr(n.type)) : numelExpr(n.type)), start: ZERO, stride: n.type.batched ? numelExpr(n.type) : ZERO };
   };
 
   // runs, decided before any stage so elementwise loops know where to store packed operands
@@ -350,7 +332,7 @@ export function schedule(inp: ScheduleInput): Program {
       if (!r) {
         const single = run.ws.length === 1 && (given.get(run.gs[0]!) ?? undefined);
         const pre = inp.runPlaces?.get(key);
-        const p = pre ?? (single ? single : { buf: newScratch(mulE(maxRows, run.M)), start: "0", stride: run.M });
+        const p = pre ?? (single ? single : { buf: newScratch(mulE(maxRows, run.M)), start: ZERO, stride: run.M });
         // the plan stores operands into provided (tape) places itself
         if (!single && !pre) run.gs.forEach((g, i) => {
           const tgt: Store = { place: shift(p, run.offs[i]!), add: false };
@@ -405,8 +387,8 @@ export function schedule(inp: ScheduleInput): Program {
         const pre = inp.runPlaces?.get(runKey(run.ws, run.gs));
         const req = run.gs.length === 1 && !pre ? (required.get(run.gs[0]!) ?? []).filter((s) => !s.add) : [];
         // a shared vector (a parameter's product with a parameter) is one row, not one per example
-        const R = v.type.batched ? rows : "1";
-        const out = pre ?? (req.length === 1 ? req[0]!.place : { buf: newScratch(mulE(v.type.batched ? maxRows : "1", run.M)), start: "0", stride: v.type.batched ? run.M : "0" });
+        const R = v.type.batched ? rows : ONE;
+        const out = pre ?? (req.length === 1 ? req[0]!.place : { buf: newScratch(mulE(v.type.batched ? maxRows : ONE, run.M)), start: ZERO, stride: v.type.batched ? run.M : ZERO });
         run.gs.forEach((n, i) => place.set(n, shift(out, run.offs[i]!)));
         stages.push({ kind: "gemm", form: "NT", rows: R, M: run.M, K: run.K, a: operandPlace(v), b: inp.paramPlace(run.ws[0]!), c: out, accumulate: false, note: `${run.ws.map((w) => w.attrs.name).join(", ")} times ${inp.names.get(v) ?? v.attrs.name ?? "a vector"}` });
         for (const n of run.gs) for (const s of requiredOf(n)) if (!(req.length === 1 && s === req[0])) stages.push({ kind: "copy", from: operandOf(n), space: spaceOf(n), to: s });
@@ -419,12 +401,12 @@ export function schedule(inp: ScheduleInput): Program {
         const out = req.length ? req[0]!.place : scratchPlace(n);
         place.set(n, out);
         gsumRuns.get(n)!.forEach(({ run, place: gp }, i) =>
-          stages.push({ kind: "gemm", form: "NN", rows: n.type.batched ? rows : "1", M: run.M, K: run.K, a: gp, b: inp.paramPlace(run.ws[0]!), c: out, accumulate: i > 0, note: inp.pass === "forward" ? `${run.ws.map((w) => `${w.attrs.name}'`).join(", ")} times ${inp.names.get(run.gs[0]!) ?? run.gs[0]!.attrs.name ?? "a vector"}` : `d(${inp.names.get(n) ?? "…"}) from ${run.ws.map((w) => w.attrs.name).join(", ")}` }));
+          stages.push({ kind: "gemm", form: "NN", rows: n.type.batched ? rows : ONE, M: run.M, K: run.K, a: gp, b: inp.paramPlace(run.ws[0]!), c: out, accumulate: i > 0, note: inp.pass === "forward" ? `${run.ws.map((w) => `${w.attrs.name}'`).join(", ")} times ${inp.names.get(run.gs[0]!) ?? run.gs[0]!.attrs.name ?? "a vector"}` : `d(${inp.names.get(n) ?? "…"}) from ${run.ws.map((w) => w.attrs.name).join(", ")}` }));
         // then the block-diagonal terms, one NN product per head, adding into the same place
         let first = gsumRuns.get(n)!.length === 0;
         for (const m of gsum.get(n)!.mts.filter((t) => t.op === "bdmatvecT")) {
           const note = inp.pass === "forward" ? `${m.args[0]!.attrs.name}' times ${inp.names.get(m.args[1]!) ?? m.args[1]!.attrs.name ?? "a vector"}` : `d(${inp.names.get(n) ?? "…"}) from ${m.args[0]!.attrs.name}`;
-          stages.push(...headGemms(m, [inp.paramPlace(m.args[0]!), operandPlace(m.args[1]!)], { place: out, add: !first }, n.type.batched ? rows : "1", note));
+          stages.push(...headGemms(m, [inp.paramPlace(m.args[0]!), operandPlace(m.args[1]!)], { place: out, add: !first }, n.type.batched ? rows : ONE, note));
           first = false;
         }
         const rest = gsum.get(n)!.rest;
@@ -439,14 +421,14 @@ export function schedule(inp: ScheduleInput): Program {
             stages.push({ kind: "gemm", form: "TN", rows, M: run.M, K: run.K, a: gp, b: operandPlace(n.args[1]!), c: { ...inp.paramPlace(run.ws[0]!), buf: "dp" }, accumulate: true, note: `d${run.ws.map((w) => w.attrs.name).join(", d")}` });
           }
           // the products above added n into the gradient of each of its parameters; other places get a copy
-          const done = new Set(paramsOfOuter.get(n)!.map((w) => inp.paramPlace(w).start));
-          for (const s of requiredOf(n)) if (!(s.add && s.place.buf === "dp" && done.has(s.place.start))) stages.push({ kind: "copy", from: operandOf(n), space: spaceOf(n), to: s });
-          place.set(n, { buf: "dp", start: inp.paramPlace(paramsOfOuter.get(n)![0]!).start, stride: "0" });
+          const done = paramsOfOuter.get(n)!.map((w) => inp.paramPlace(w).start);
+          for (const s of requiredOf(n)) if (!(s.add && s.place.buf === "dp" && done.some((d) => d.equals(s.place.start)))) stages.push({ kind: "copy", from: operandOf(n), space: spaceOf(n), to: s });
+          place.set(n, { buf: "dp", start: inp.paramPlace(paramsOfOuter.get(n)![0]!).start, stride: ZERO });
         } else {
           const out = scratchPlace(n);
           place.set(n, out);
           // a sum over the batch only where an operand varies with the example
-          const R = n.args[0]!.type.batched || n.args[1]!.type.batched ? rows : "1";
+          const R = n.args[0]!.type.batched || n.args[1]!.type.batched ? rows : ONE;
           stages.push({ kind: "gemm", form: "TN", rows: R, M: dimExpr(n.type.shape[0]!), K: dimExpr(n.type.shape[1]!), a: operandPlace(n.args[0]!), b: operandPlace(n.args[1]!), c: out, accumulate: false, note: "outer product" });
           for (const s of requiredOf(n)) stages.push({ kind: "copy", from: operandOf(n), space: spaceOf(n), to: s });
         }

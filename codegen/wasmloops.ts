@@ -186,9 +186,13 @@ function operandOk(o: Operand): boolean {
   return wasmForm(o.node.op) !== null && o.args.every(operandOk);
 }
 
-const isBatchedPlace = (pl: Place) => pl.stride !== "0";
+const isBatchedPlace = (pl: Place) => !pl.stride.isZero;
 
-/** A place's parameters in a function: its base address, and its row stride and current row's address when rows step through it. */
+/**
+ * A place's parameters in a function: its base address, and when rows step through it, its row
+ * stride (an i32 expression: a size parameter's `(local.get $3*H)`, or a constant's `(i32.const 1)`)
+ * and the local holding the current row's address.
+ */
 export interface PlaceParams {
   readonly base: string;
   readonly stride: string | null;
@@ -219,23 +223,25 @@ export function functionParams(taken: Iterable<string>) {
     let e = places.get(key);
     if (!e) {
       // a parameter (p at o_bir) or its gradient (dp at o_bir) is named after it: $bir, $dbir
-      const param = (pl.buf === "p" || pl.buf === "dp") && /^o_([\w$]+)$/.exec(pl.start);
+      const param = (pl.buf === "p" || pl.buf === "dp") && /^o_([\w$]+)$/.exec(pl.start.variable ?? "");
       const base = fresh(param ? `${pl.buf === "dp" ? "d" : ""}${param[1]}` : pl.buf);
       params.push({ name: base, kind: "at", buf: pl.buf, expr: pl.start });
       // a row stride is a size: one parameter for every place whose rows are that far apart
-      e = { base, stride: rowed ? size(pl.stride) : null, row: rowed ? fresh(`${base}_row`) : null };
+      const k = pl.stride.literal;
+      const stride = !rowed ? null : k !== undefined ? `(i32.const ${k})` : `(local.get $${size(pl.stride)})`;
+      e = { base, stride, row: rowed ? fresh(`${base}_row`) : null };
       places.set(key, e);
     }
     return e;
   }
   /** The parameter holding size `expr` (`n` when it is the elements of a row, given first as `want`), added once. */
   function size(expr: Expr, want?: string): string {
-    let s = sizes.get(expr);
+    let s = sizes.get(String(expr));
     if (!s) {
       // `H`, `3*H`, `D+H` (characters a WebAssembly name may hold); anything with parentheses is `size`
-      const bare = expr.replace(/^\((.*)\)$/, "$1").replace(/ /g, "");
+      const bare = String(expr).replace(/^\((.*)\)$/, "$1").replace(/ /g, "");
       s = fresh(want ?? (/^[\w$*+]+$/.test(bare) ? bare : "size"));
-      sizes.set(expr, s);
+      sizes.set(String(expr), s);
       params.push({ name: s, kind: "int", expr });
     }
     return s;
@@ -254,7 +260,7 @@ export function wasmLoop(st: Extract<Stage, { kind: "loop" | "copy" }>, id: numb
   const items = st.kind === "loop" ? st.items.map((it) => ({ local: it.local, value: it.value, stores: it.stores, comment: it.comment })) : [{ local: undefined, value: st.from, stores: [st.to], comment: st.to.add ? "an accumulation (+=)" : "a copy" }];
   if (!items.every((it) => operandOk(it.value))) return null;
   const space = st.space;
-  const vector = space.n !== "1";
+  const vector = !space.n.isOne;
   const batched = space.batched;
 
   // parameters: n, then each place (base address, and row stride when rows step through it), then sizes
@@ -342,7 +348,7 @@ export function wasmLoop(st: Extract<Stage, { kind: "loop" | "copy" }>, id: numb
     };
     const vecBody = vector ? body(true, false) : [];
     const scalarBody = body(false, !vector);
-    const rowSets = fp.places().filter((e) => e.row).map((e) => `(local.set $${e.row} (i32.add (local.get $${e.base}) (i32.shl (i32.mul (local.get $b) (local.get $${e.stride})) (i32.const ${p.shift}))))`);
+    const rowSets = fp.places().filter((e) => e.row).map((e) => `(local.set $${e.row} (i32.add (local.get $${e.base}) (i32.shl (i32.mul (local.get $b) ${e.stride}) (i32.const ${p.shift}))))`);
     const inner = vector
       ? [
           `(local.set $nv (i32.sub (local.get $n) (i32.rem_u (local.get $n) (i32.const ${p.lanes}))))`,

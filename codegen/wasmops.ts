@@ -24,7 +24,7 @@ import { commentText } from "./escape.ts";
 
 type OpStage = Extract<Stage, { kind: "op" }>;
 
-const isBatchedPlace = (pl: Place) => pl.stride !== "0";
+const isBatchedPlace = (pl: Place) => !pl.stride.isZero;
 
 /** Whether an op stage walks the rows of the program (rows [b0, b1) of the call) or one row. */
 export const opOverRows = (n: Node) => n.op === "sumb" || n.op === "expandb" || n.type.batched;
@@ -113,7 +113,7 @@ export function wasmOp(st: OpStage, id: number): WasmLoop | null {
     const T = (vec: boolean) => (vec ? p.v : p.f);
     // a value into the target at `a`: stored, or added to what is there
     const put = (vec: boolean, a: string, value: string) => `(${vec ? "v128" : p.f}.store ${a} ${st.out.add ? `(${T(vec)}.add ${load(vec, a)} ${value})` : value})`;
-    const rowSet = (e: PlaceParams, b: string) => `(local.set $${e.row} (i32.add ${get(e.base)} ${sh(`(i32.mul ${b} ${get(e.stride!)})`)}))`;
+    const rowSet = (e: PlaceParams, b: string) => `(local.set $${e.row} (i32.add ${get(e.base)} ${sh(`(i32.mul ${b} ${e.stride!})`)}))`;
     // elements i < count of a row: whole vectors, then the tail one at a time; $off is element i's byte offset
     const walk = (count: string, body: (vec: boolean) => string[], label: string, between: string[] = []): string[] => [
       `(local.set $nv (i32.sub ${count} (i32.rem_u ${count} (i32.const ${p.lanes}))))`,

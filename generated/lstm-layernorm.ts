@@ -143,15 +143,15 @@ function createKernel<A extends FloatArray>(
     B * H,
     seg * B * (4 * H),
     seg * B * (4 * H),
-    seg * B * 1,
+    seg * B,
     seg * B * (4 * H),
-    seg * B * 1,
+    seg * B,
     seg * B * H,
     seg * B * H,
     seg * B * H,
     seg * B * H,
     seg * B * H,
-    seg * B * 1,
+    seg * B,
     seg * B * H,
     T * B * (4 * H),
     B * H,
@@ -231,15 +231,15 @@ function createKernel<A extends FloatArray>(
   // buffers, allocated once: saved values (tapes), packed products, scratch
   const xp0 = mem.alloc(seg * B * (4 * H));
   const tape_t1 = mem.alloc(seg * B * (4 * H));
-  const tape_t2 = mem.alloc(seg * B * 1);
+  const tape_t2 = mem.alloc(seg * B);
   const tape_t3 = mem.alloc(seg * B * (4 * H));
-  const tape_t4 = mem.alloc(seg * B * 1);
+  const tape_t4 = mem.alloc(seg * B);
   const tape_o_1 = mem.alloc(seg * B * H);
   const tape_f = mem.alloc(seg * B * H);
   const tape_i_1 = mem.alloc(seg * B * H);
   const tape_g = mem.alloc(seg * B * H);
   const tape_t5 = mem.alloc(seg * B * H);
-  const tape_t6 = mem.alloc(seg * B * 1);
+  const tape_t6 = mem.alloc(seg * B);
   const tape_t7 = mem.alloc(seg * B * H);
   const gx0 = mem.alloc(T * B * (4 * H));
   const seed_h = mem.alloc(B * H);
@@ -317,7 +317,6 @@ function createKernel<A extends FloatArray>(
       wl(0, B, [
         4 * H, // $n
         at(scratch1, 0), // $scratch1
-        1, // $1
         at(xp0, slot * B * (4 * H)), // $xp0
       ]);
     else {
@@ -332,7 +331,6 @@ function createKernel<A extends FloatArray>(
     if (wl)
       wl(1, B, [
         at(scratch1, 0), // $scratch1
-        1, // $1
         4 * H, // $4*H
         at(scratch2, 0), // $scratch2
       ]);
@@ -351,7 +349,6 @@ function createKernel<A extends FloatArray>(
         4 * H, // $n
         at(xp0, slot * B * (4 * H)), // $xp0
         at(scratch2, 0), // $scratch2
-        1, // $1
         at(tape_t3, slot * B * (4 * H)), // $tape_t3
         at(scratch3, 0), // $scratch3
       ]);
@@ -375,7 +372,6 @@ function createKernel<A extends FloatArray>(
       wl(3, B, [
         4 * H, // $n
         at(scratch4, 0), // $scratch4
-        1, // $1
         at(scratch3, 0), // $scratch3
       ]);
     else {
@@ -391,7 +387,6 @@ function createKernel<A extends FloatArray>(
       wl(4, B, [
         4 * H, // $n
         at(scratch5, 0), // $scratch5
-        1, // $1
         at(scratch0, 0), // $scratch0
       ]);
     else {
@@ -406,16 +401,15 @@ function createKernel<A extends FloatArray>(
     if (wl)
       wl(5, B, [
         at(scratch4, 0), // $scratch4
-        1, // $1
         4 * H, // $4*H
-        at(tape_t4, slot * B * 1), // $tape_t4
+        at(tape_t4, slot * B), // $tape_t4
         at(scratch5, 0), // $scratch5
         at(scratch6, 0), // $scratch6
       ]);
     else {
       for (let b = 0; b < B; b++) {
         const scratch4Row = b * 1;
-        const tape_t4Row = slot * B * 1 + b * 1;
+        const tape_t4Row = slot * B + b * 1;
         const scratch5Row = b * 1;
         const scratch6Row = b * 1;
         const t4 = Math.sqrt(scratch4[scratch4Row]! / (4 * H) + 0.00001);
@@ -430,8 +424,7 @@ function createKernel<A extends FloatArray>(
       wl(6, B, [
         4 * H, // $n
         at(tape_t3, slot * B * (4 * H)), // $tape_t3
-        at(tape_t4, slot * B * 1), // $tape_t4
-        1, // $1
+        at(tape_t4, slot * B), // $tape_t4
         at(scratch7, 0), // $scratch7
         at(scratch0, 0), // $scratch0
         at(scratch6, 0), // $scratch6
@@ -443,7 +436,7 @@ function createKernel<A extends FloatArray>(
     else {
       for (let b = 0; b < B; b++) {
         const tape_t3Row = slot * B * (4 * H) + b * (4 * H);
-        const tape_t4Row = slot * B * 1 + b * 1;
+        const tape_t4Row = slot * B + b * 1;
         const scratch7Row = b * (4 * H);
         const scratch0Row = b * (4 * H);
         const scratch6Row = b * 1;
@@ -469,7 +462,6 @@ function createKernel<A extends FloatArray>(
       wl(7, B, [
         4 * H, // $n
         at(scratch10, 0), // $scratch10
-        1, // $1
         at(scratch8, 0), // $scratch8
       ]);
     else {
@@ -484,14 +476,13 @@ function createKernel<A extends FloatArray>(
     if (wl)
       wl(8, B, [
         at(scratch10, 0), // $scratch10
-        1, // $1
         4 * H, // $4*H
-        at(tape_t2, slot * B * 1), // $tape_t2
+        at(tape_t2, slot * B), // $tape_t2
       ]);
     else {
       for (let b = 0; b < B; b++) {
         const scratch10Row = b * 1;
-        const tape_t2Row = slot * B * 1 + b * 1;
+        const tape_t2Row = slot * B + b * 1;
         const t2 = Math.sqrt(scratch10[scratch10Row]! / (4 * H) + 0.00001);
         tape_t2[tape_t2Row] = t2;
       }
@@ -502,8 +493,7 @@ function createKernel<A extends FloatArray>(
       wl(9, B, [
         4 * H, // $n
         at(tape_t1, slot * B * (4 * H)), // $tape_t1
-        at(tape_t2, slot * B * 1), // $tape_t2
-        1, // $1
+        at(tape_t2, slot * B), // $tape_t2
         at(scratch11, 0), // $scratch11
         at(p, o_gr), // $gr
         at(scratch9, 0), // $scratch9
@@ -512,7 +502,7 @@ function createKernel<A extends FloatArray>(
     else {
       for (let b = 0; b < B; b++) {
         const tape_t1Row = slot * B * (4 * H) + b * (4 * H);
-        const tape_t2Row = slot * B * 1 + b * 1;
+        const tape_t2Row = slot * B + b * 1;
         const scratch11Row = b * (4 * H);
         const scratch9Row = b * (4 * H);
         const scratch12Row = b * (4 * H);
@@ -636,7 +626,6 @@ function createKernel<A extends FloatArray>(
       wl(15, B, [
         H, // $n
         at(scratch17, 0), // $scratch17
-        1, // $1
         at(cOut, t * B * H), // $cOut
       ]);
     else {
@@ -651,7 +640,6 @@ function createKernel<A extends FloatArray>(
     if (wl)
       wl(16, B, [
         at(scratch17, 0), // $scratch17
-        1, // $1
         H, // $H
         at(scratch18, 0), // $scratch18
       ]);
@@ -670,7 +658,6 @@ function createKernel<A extends FloatArray>(
         H, // $n
         at(cOut, t * B * H), // $cOut
         at(scratch18, 0), // $scratch18
-        1, // $1
         at(tape_t5, slot * B * H), // $tape_t5
         at(scratch19, 0), // $scratch19
       ]);
@@ -694,7 +681,6 @@ function createKernel<A extends FloatArray>(
       wl(18, B, [
         H, // $n
         at(scratch20, 0), // $scratch20
-        1, // $1
         at(scratch19, 0), // $scratch19
       ]);
     else {
@@ -709,14 +695,13 @@ function createKernel<A extends FloatArray>(
     if (wl)
       wl(19, B, [
         at(scratch20, 0), // $scratch20
-        1, // $1
         H, // $H
-        at(tape_t6, slot * B * 1), // $tape_t6
+        at(tape_t6, slot * B), // $tape_t6
       ]);
     else {
       for (let b = 0; b < B; b++) {
         const scratch20Row = b * 1;
-        const tape_t6Row = slot * B * 1 + b * 1;
+        const tape_t6Row = slot * B + b * 1;
         const t6 = Math.sqrt(scratch20[scratch20Row]! / H + 0.00001);
         tape_t6[tape_t6Row] = t6;
       }
@@ -727,8 +712,7 @@ function createKernel<A extends FloatArray>(
       wl(20, B, [
         H, // $n
         at(tape_t5, slot * B * H), // $tape_t5
-        at(tape_t6, slot * B * 1), // $tape_t6
-        1, // $1
+        at(tape_t6, slot * B), // $tape_t6
         at(scratch21, 0), // $scratch21
         at(p, o_gamma_h), // $gamma_h
         at(p, o_beta_h), // $beta_h
@@ -739,7 +723,7 @@ function createKernel<A extends FloatArray>(
     else {
       for (let b = 0; b < B; b++) {
         const tape_t5Row = slot * B * H + b * H;
-        const tape_t6Row = slot * B * 1 + b * 1;
+        const tape_t6Row = slot * B + b * 1;
         const scratch21Row = b * H;
         const tape_t7Row = slot * B * H + b * H;
         const tape_o_1Row = slot * B * H + b * H;
@@ -878,21 +862,20 @@ function createKernel<A extends FloatArray>(
       // loop 23: f32_23 and f64_23 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(23, B, [
-          at(tape_t6, slot * B * 1), // $tape_t6
-          1, // $1
+          at(tape_t6, slot * B), // $tape_t6
           at(scratch1, 0), // $scratch1
-          at(tape_t2, slot * B * 1), // $tape_t2
+          at(tape_t2, slot * B), // $tape_t2
           at(scratch2, 0), // $scratch2
-          at(tape_t4, slot * B * 1), // $tape_t4
+          at(tape_t4, slot * B), // $tape_t4
           at(scratch4, 0), // $scratch4
         ]);
       else {
         for (let b = 0; b < B; b++) {
-          const tape_t6Row = slot * B * 1 + b * 1;
+          const tape_t6Row = slot * B + b * 1;
           const scratch1Row = b * 1;
-          const tape_t2Row = slot * B * 1 + b * 1;
+          const tape_t2Row = slot * B + b * 1;
           const scratch2Row = b * 1;
-          const tape_t4Row = slot * B * 1 + b * 1;
+          const tape_t4Row = slot * B + b * 1;
           const scratch4Row = b * 1;
           const t15 = 2 * tape_t6[tape_t6Row]!;
           scratch1[scratch1Row] = t15;
@@ -908,20 +891,19 @@ function createKernel<A extends FloatArray>(
         wl(24, B, [
           4 * H, // $n
           at(tape_t1, slot * B * (4 * H)), // $tape_t1
-          at(tape_t2, slot * B * 1), // $tape_t2
-          1, // $1
+          at(tape_t2, slot * B), // $tape_t2
           at(scratch3, 0), // $scratch3
           at(tape_t3, slot * B * (4 * H)), // $tape_t3
-          at(tape_t4, slot * B * 1), // $tape_t4
+          at(tape_t4, slot * B), // $tape_t4
           at(scratch7, 0), // $scratch7
         ]);
       else {
         for (let b = 0; b < B; b++) {
           const tape_t1Row = slot * B * (4 * H) + b * (4 * H);
-          const tape_t2Row = slot * B * 1 + b * 1;
+          const tape_t2Row = slot * B + b * 1;
           const scratch3Row = b * (4 * H);
           const tape_t3Row = slot * B * (4 * H) + b * (4 * H);
-          const tape_t4Row = slot * B * 1 + b * 1;
+          const tape_t4Row = slot * B + b * 1;
           const scratch7Row = b * (4 * H);
           for (let i = 0; i < 4 * H; i++) {
             // nu = (u - mean(u)) / sqrt(var(u) + eps)
@@ -943,8 +925,7 @@ function createKernel<A extends FloatArray>(
           at(tape_t7, slot * B * H), // $tape_t7
           at(scratch13, 0), // $scratch13
           at(p, o_gamma_h), // $gamma_h
-          at(tape_t6, slot * B * 1), // $tape_t6
-          1, // $1
+          at(tape_t6, slot * B), // $tape_t6
           at(scratch14, 0), // $scratch14
           at(tape_t5, slot * B * H), // $tape_t5
           at(scratch15, 0), // $scratch15
@@ -963,7 +944,7 @@ function createKernel<A extends FloatArray>(
           const tape_o_1Row = slot * B * H + b * H;
           const tape_t7Row = slot * B * H + b * H;
           const scratch13Row = b * H;
-          const tape_t6Row = slot * B * 1 + b * 1;
+          const tape_t6Row = slot * B + b * 1;
           const scratch14Row = b * H;
           const tape_t5Row = slot * B * H + b * H;
           const scratch15Row = b * H;
@@ -1010,7 +991,6 @@ function createKernel<A extends FloatArray>(
         wl(26, B, [
           H, // $n
           at(scratch5, 0), // $scratch5
-          1, // $1
           at(scratch15, 0), // $scratch15
         ]);
       else {
@@ -1088,7 +1068,6 @@ function createKernel<A extends FloatArray>(
       if (wl)
         wl(31, B, [
           at(scratch5, 0), // $scratch5
-          1, // $1
           at(scratch1, 0), // $scratch1
           H, // $H
           at(scratch6, 0), // $scratch6
@@ -1109,7 +1088,6 @@ function createKernel<A extends FloatArray>(
           H, // $n
           at(scratch24, 0), // $scratch24
           at(scratch6, 0), // $scratch6
-          1, // $1
         ]);
       else {
         for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch24[b * H + i] = scratch6[b * 1 + 0]!;
@@ -1149,7 +1127,6 @@ function createKernel<A extends FloatArray>(
         wl(34, B, [
           H, // $n
           at(scratch10, 0), // $scratch10
-          1, // $1
           at(scratch26, 0), // $scratch26
         ]);
       else {
@@ -1164,7 +1141,6 @@ function createKernel<A extends FloatArray>(
       if (wl)
         wl(35, B, [
           at(scratch10, 0), // $scratch10
-          1, // $1
           H, // $H
           at(scratch17, 0), // $scratch17
         ]);
@@ -1183,7 +1159,6 @@ function createKernel<A extends FloatArray>(
           H, // $n
           at(scratch27, 0), // $scratch27
           at(scratch17, 0), // $scratch17
-          1, // $1
         ]);
       else {
         for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch27[b * H + i] = scratch17[b * 1 + 0]!;
@@ -1345,8 +1320,7 @@ function createKernel<A extends FloatArray>(
           at(scratch12, 0), // $scratch12
           at(scratch8, 0), // $scratch8
           at(p, o_gr), // $gr
-          at(tape_t2, slot * B * 1), // $tape_t2
-          1, // $1
+          at(tape_t2, slot * B), // $tape_t2
           at(scratch31, 0), // $scratch31
           at(scratch3, 0), // $scratch3
           at(scratch32, 0), // $scratch32
@@ -1354,7 +1328,7 @@ function createKernel<A extends FloatArray>(
           at(scratch33, 0), // $scratch33
           at(scratch34, 0), // $scratch34
           at(p, o_gx), // $gx
-          at(tape_t4, slot * B * 1), // $tape_t4
+          at(tape_t4, slot * B), // $tape_t4
           at(scratch35, 0), // $scratch35
           at(scratch36, 0), // $scratch36
         ]);
@@ -1364,14 +1338,14 @@ function createKernel<A extends FloatArray>(
           const scratch11Row = b * (4 * H);
           const scratch12Row = b * (4 * H);
           const scratch8Row = b * (4 * H);
-          const tape_t2Row = slot * B * 1 + b * 1;
+          const tape_t2Row = slot * B + b * 1;
           const scratch31Row = b * (4 * H);
           const scratch3Row = b * (4 * H);
           const scratch32Row = b * (4 * H);
           const scratch7Row = b * (4 * H);
           const scratch33Row = b * (4 * H);
           const scratch34Row = b * (4 * H);
-          const tape_t4Row = slot * B * 1 + b * 1;
+          const tape_t4Row = slot * B + b * 1;
           const scratch35Row = b * (4 * H);
           const scratch36Row = b * (4 * H);
           for (let i = 0; i < 4 * H; i++) {
@@ -1406,7 +1380,6 @@ function createKernel<A extends FloatArray>(
         wl(45, B, [
           4 * H, // $n
           at(scratch18, 0), // $scratch18
-          1, // $1
           at(scratch32, 0), // $scratch32
         ]);
       else {
@@ -1454,7 +1427,6 @@ function createKernel<A extends FloatArray>(
         wl(48, B, [
           4 * H, // $n
           at(scratch20, 0), // $scratch20
-          1, // $1
           at(scratch36, 0), // $scratch36
         ]);
       else {
@@ -1469,7 +1441,6 @@ function createKernel<A extends FloatArray>(
       if (wl)
         wl(49, B, [
           at(scratch18, 0), // $scratch18
-          1, // $1
           at(scratch2, 0), // $scratch2
           4 * H, // $4*H
           at(scratch37, 0), // $scratch37
@@ -1498,7 +1469,6 @@ function createKernel<A extends FloatArray>(
           4 * H, // $n
           at(scratch39, 0), // $scratch39
           at(scratch37, 0), // $scratch37
-          1, // $1
         ]);
       else {
         for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch39[b * (4 * H) + i] = scratch37[b * 1 + 0]!;
@@ -1510,7 +1480,6 @@ function createKernel<A extends FloatArray>(
           4 * H, // $n
           at(scratch40, 0), // $scratch40
           at(scratch38, 0), // $scratch38
-          1, // $1
         ]);
       else {
         for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch40[b * (4 * H) + i] = scratch38[b * 1 + 0]!;
@@ -1561,7 +1530,6 @@ function createKernel<A extends FloatArray>(
         wl(53, B, [
           4 * H, // $n
           at(scratch45, 0), // $scratch45
-          1, // $1
           at(scratch42, 0), // $scratch42
         ]);
       else {
@@ -1577,7 +1545,6 @@ function createKernel<A extends FloatArray>(
         wl(54, B, [
           4 * H, // $n
           at(scratch46, 0), // $scratch46
-          1, // $1
           at(scratch44, 0), // $scratch44
         ]);
       else {
@@ -1592,7 +1559,6 @@ function createKernel<A extends FloatArray>(
       if (wl)
         wl(55, B, [
           at(scratch45, 0), // $scratch45
-          1, // $1
           4 * H, // $4*H
           at(scratch47, 0), // $scratch47
           at(scratch46, 0), // $scratch46
@@ -1617,7 +1583,6 @@ function createKernel<A extends FloatArray>(
           4 * H, // $n
           at(scratch49, 0), // $scratch49
           at(scratch47, 0), // $scratch47
-          1, // $1
         ]);
       else {
         for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch49[b * (4 * H) + i] = scratch47[b * 1 + 0]!;
@@ -1629,7 +1594,6 @@ function createKernel<A extends FloatArray>(
           4 * H, // $n
           at(scratch50, 0), // $scratch50
           at(scratch48, 0), // $scratch48
-          1, // $1
         ]);
       else {
         for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch50[b * (4 * H) + i] = scratch48[b * 1 + 0]!;
@@ -1771,226 +1735,225 @@ const LOOPS_WASM: LoopsModuleSource = {
     { vector: true, splittable: true },
   ],
   binary: [
-    "AGFzbQEAAAABugENYAF7AXtgBn9/f39/fwBgCH9/f39/f39/AGANf39/f39/f39/f39/fwBgCn9/f39/f39/f38AYAd/f39/f39/AGARf39/f39/",
-    "f39/f39/f39/f38AYAx/f39/f39/f39/f38AYAl/f39/f39/f38AYBV/f39/f39/f39/f39/f39/f39/f38AYAV/f39/fwBgEH9/f39/f39/f39/",
-    "f39/f38AYBR/f39/f39/f39/f39/f39/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAM7OgAAAQECAgMBBAUBBgcBCAQJBQoFAQgLAQwEAwIIAAAB",
-    "AQICAwEEBQEGBwEIBAkFCgUBCAsBDAQDAggHkwh2BWYzMl8wAAIFZjMyXzEAAwVmMzJfMgAEBWYzMl8zAAIFZjMyXzQAAgVmMzJfNQAFBWYzMl82",
-    "AAYFZjMyXzcAAgVmMzJfOAAHBWYzMl85AAgGZjMyXzEwAAkGZjMyXzExAAoGZjMyXzEyAAkGZjMyXzEzAAkGZjMyXzE0AAsGZjMyXzE1AAIGZjMy",
-    "XzE2AAMGZjMyXzE3AAQGZjMyXzE4AAIGZjMyXzE5AAcGZjMyXzIwAAwGZjMyXzIxAA0GZjMyXzIyAA0GZjMyXzIzAA4GZjMyXzI0AA8GZjMyXzI1",
-    "ABAGZjMyXzI2AAIGZjMyXzI3ABEGZjMyXzI4ABIGZjMyXzI5ABIGZjMyXzMwABIGZjMyXzMxABMGZjMyXzMyABQGZjMyXzMzABUGZjMyXzM0AAIG",
-    "ZjMyXzM1AAMGZjMyXzM2ABQGZjMyXzM3ABYGZjMyXzM4ABcGZjMyXzM5ABEGZjMyXzQwABEGZjMyXzQxABIGZjMyXzQyABIGZjMyXzQzABIGZjMy",
-    "XzQ0ABgGZjMyXzQ1AAIGZjMyXzQ2ABIGZjMyXzQ3ABIGZjMyXzQ4AAIGZjMyXzQ5ABkGZjMyXzUwABQGZjMyXzUxABQGZjMyXzUyABoGZjMyXzUz",
-    "AAIGZjMyXzU0AAIGZjMyXzU1ABsGZjMyXzU2ABQGZjMyXzU3ABQGZjMyXzU4ABwFZjY0XzAAHwVmNjRfMQAgBWY2NF8yACEFZjY0XzMAHwVmNjRf",
-    "NAAfBWY2NF81ACIFZjY0XzYAIwVmNjRfNwAfBWY2NF84ACQFZjY0XzkAJQZmNjRfMTAAJgZmNjRfMTEAJwZmNjRfMTIAJgZmNjRfMTMAJgZmNjRf",
-    "MTQAKAZmNjRfMTUAHwZmNjRfMTYAIAZmNjRfMTcAIQZmNjRfMTgAHwZmNjRfMTkAJAZmNjRfMjAAKQZmNjRfMjEAKgZmNjRfMjIAKgZmNjRfMjMA",
-    "KwZmNjRfMjQALAZmNjRfMjUALQZmNjRfMjYAHwZmNjRfMjcALgZmNjRfMjgALwZmNjRfMjkALwZmNjRfMzAALwZmNjRfMzEAMAZmNjRfMzIAMQZm",
-    "NjRfMzMAMgZmNjRfMzQAHwZmNjRfMzUAIAZmNjRfMzYAMQZmNjRfMzcAMwZmNjRfMzgANAZmNjRfMzkALgZmNjRfNDAALgZmNjRfNDEALwZmNjRf",
-    "NDIALwZmNjRfNDMALwZmNjRfNDQANQZmNjRfNDUAHwZmNjRfNDYALwZmNjRfNDcALwZmNjRfNDgAHwZmNjRfNDkANgZmNjRfNTAAMQZmNjRfNTEA",
-    "MQZmNjRfNTIANwZmNjRfNTMAHwZmNjRfNTQAHwZmNjRfNTUAOAZmNjRfNTYAMQZmNjRfNTcAMQZmNjRfNTgAOQqAgwE66AMBAnv9DAAAAAAAAAAA",
-    "AAAAAAAAAAD9DAAAgH8AAIB/AACAfwAAgH/9DAENUDkBDVA5AQ1QOQENUDkgACAA/Qw7qrg/O6q4PzuquD87qrg//eYB/Wr9DAAAlsMAAJbDAACW",
-    "wwAAlsP96QH9DAAAlkMAAJZDAACWQwAAlkP96AEiAv0MAIAxPwCAMT8AgDE/AIAxP/3mAf3lASAC/QyDgF65g4BeuYOAXrmDgF65/eYB/eUBIgH9",
-    "5gH9DGELtjphC7Y6YQu2OmELtjr95AEgAf3mAf0MiYgIPImICDyJiAg8iYgIPP3kASAB/eYB/Qyrqio9q6oqPauqKj2rqio9/eQBIAH95gH9DKuq",
-    "Kj6rqio+q6oqPquqKj795AEgAf3mAf0MAAAAPwAAAD8AAAA/AAAAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAH95gH9DAAAgD8AAIA/",
-    "AACAPwAAgD/95AEgAv34ASIBQQH9rAEiAv0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAEgAv2xAf0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX",
-    "/asB/eYBIAD9DBhysUIYcrFCGHKxQhhysUL9RP1SIAD9DLTxz8K08c/CtPHPwrTxz8L9Q/1SC4QCAQJ7IAD9DNENXb3RDV290Q1dvdENXb0gACAA",
-    "/eYBIgH95gH9DImICD6JiAg+iYgIPomICD795AEgAf3mAf0Mq6qqvquqqr6rqqq+q6qqvv3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQB/eYB",
-    "/QwAAIA/AACAPwAAgD8AAIA//QwAAABAAAAAQAAAAEAAAABA/QwAAABAAAAAQAAAAEAAAABAIAD94AEiAv3mARAA/QwAAIA/AACAPwAAgD8AAIA/",
-    "/eQB/ecB/eUBIgH94QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/UP9UiAC/QzNzMw9zczMPc3MzD3NzMw9/UP9UgvGAQMEfwF7AX0DQCAAIAFORQRA",
-    "IAMgACAEbEECdGohCCAFIAAgAmxBAnRqIQf9DAAAAAAAAAAAAAAAAAAAAAAhCiACIAJBA3FrIQlBACEGA0AgBiAJTkUEQCAKIAZBAnQgB2r9AAQA",
-    "/eQBIQogBkEEaiEGDAELCyAK/R8AIAr9HwGSIAr9HwIgCv0fA5KSIQsDQCACIAZMRQRAIAsgBkECdCAHaioCAJIhCyAGQQFqIQYMAQsLIAggCzgC",
-    "ACAAQQFqIQAMAQsLCzUBAX8DQCAAIAFORQRAIAUgACADbEECdCIGaiACIAZqKgIAIASylTgCACAAQQFqIQAMAQsLC98BAwd/AXsBfQNAIAAgAU5F",
-    "BEAgAyAAIAJsQQJ0IghqIQogBCAAIAVsQQJ0aiELIAYgCGohDCAHIAhqIQ0gAiACQQNxayEOQQAhCANAIAggDk5FBEAgCEECdCIJIApq/QAEACAL",
-    "/QkCAP3lASEPIAkgDGogD/0LBAAgCSANaiAPIA/95gH9CwQAIAhBBGohCAwBCwsDQCACIAhMRQRAIAhBAnQiCSAKaioCACALKgIAkyEQIAkgDGog",
-    "EDgCACAJIA1qIBAgEJQ4AgAgCEEBaiEIDAELCyAAQQFqIQAMAQsLC1MCAX8BfQNAIAAgAU5FBEAgBSAAIANsQQJ0IghqIAIgCGoqAgAgBLIiCZVD",
-    "rMUnN5KROAIAIAcgCGogBiAIaioCACAJlTgCACAAQQFqIQAMAQsLC9wCAwt/AnsCfQNAIAAgAU5FBEAgAyAAIAJsQQJ0Ig1qIQ8gBCAAIAVsQQJ0",
-    "Ig5qIRAgBiANaiERIAcgDWohEiAIIA5qIRMgCSANaiEUIAogDWohFSAMIA1qIRYgAiACQQNxayEXQQAhDgNAIA4gF05FBEAgDkECdCINIA9q/QAE",
-    "ACAQ/QkCAP3nASEYIA0gEWogGP0LBAAgDSAUaiANIBJq/QAEACAT/QkCAP3lASIZ/QsEACANIBVqIBkgGf3mAf0LBAAgDSAWaiALIA1q/QAEACAY",
-    "/eYB/QsEACAOQQRqIQ4MAQsLA0AgAiAOTEUEQCAOQQJ0Ig0gD2oqAgAgECoCAJUhGiANIBFqIBo4AgAgDSAUaiANIBJqKgIAIBMqAgCTIhs4AgAg",
-    "DSAVaiAbIBuUOAIAIA0gFmogCyANaioCACAalDgCACAOQQFqIQ4MAQsLIABBAWohAAwBCwsLPAEBfwNAIAAgAU5FBEAgBSAAIANsQQJ0IgZqIAIg",
-    "BmoqAgAgBLKVQ6zFJzeSkTgCACAAQQFqIQAMAQsLC4gCAwh/AXsBfQNAIAAgAU5FBEAgAyAAIAJsQQJ0IgpqIQwgBCAAIAVsQQJ0aiENIAYgCmoh",
-    "DiAIIApqIQ8gCSAKaiEQIAIgAkEDcWshEUEAIQsDQCALIBFORQRAIAtBAnQiCiAMav0ABAAgDf0JAgD95wEhEiAKIA5qIBL9CwQAIAogEGogByAK",
-    "av0ABAAgEv3mASAKIA9q/QAEAP3kAf0LBAAgC0EEaiELDAELCwNAIAIgC0xFBEAgC0ECdCIKIAxqKgIAIA0qAgCVIRMgCiAOaiATOAIAIAogEGog",
-    "ByAKaioCACATlCAKIA9qKgIAkjgCACALQQFqIQsMAQsLIABBAWohAAwBCwsLnQEBBX8DQCAAIAFORQRAIAMgACACbEECdGohCSAEIAAgBWxBAnRq",
-    "IAZBAnRqIQogAiACQQNxayEIQQAhBwNAIAcgCE5FBEAgB0ECdCILIAlqIAogC2r9AAQA/QsEACAHQQRqIQcMAQsLA0AgAiAHTEUEQCAHQQJ0Iggg",
-    "CWogCCAKaioCADgCACAHQQFqIQcMAQsLIABBAWohAAwBCwsLnQEBBX8DQCAAIAFORQRAIAMgACACbEECdGohCCAEIAAgBWxBAnRqIAJBAnRqIQkg",
-    "AiACQQNxayEHQQAhBgNAIAYgB05FBEAgBkECdCIKIAhqIAkgCmr9AAQA/QsEACAGQQRqIQYMAQsLA0AgAiAGTEUEQCAGQQJ0IgcgCGogByAJaioC",
-    "ADgCACAGQQFqIQYMAQsLIABBAWohAAwBCwsLpQUDDX8DewN9A0AgACABTkUEQCADIAAgAmxBAnQiEWohEyAFIBFqIRQgBiARaiEVIAggEWohFiAJ",
-    "IBFqIRcgCyARaiEYIAwgEWohGSAOIBFqIRogDyARaiEbIBAgEWohHCACIAJBA3FrIR1BACESA0AgEiAdTkUEQP0MAACAPwAAgD8AAIA/AACAP/0M",
-    "AACAPwAAgD8AAIA/AACAPyASQQJ0IhEgE2r9AAQAIAQgEWr9AAQA/eQB/eEBEAD95AH95wEhHiARIBRqIB79CwQAIBEgFmogESAVav0ABAAgByAR",
-    "av0ABAD95AEQASIf/QsEACARIBhq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/IBEgF2r9AAQAIAogEWr9AAQA/eQB/eEBEAD9",
-    "5AH95wEiIP0LBAAgESAaav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyARIBlq/QAEACANIBFq/QAEAP3kAf3hARAA/eQB/ecB",
-    "/QsEACARIBxqICAgESAbav0ABAD95gEgHiAf/eYB/eQB/QsEACASQQRqIRIMAQsLA0AgAiASTEUEQEMAAIA/IBJBAnQiESATaioCACAEIBFqKgIA",
-    "koz9ExAA/R8AQwAAgD+SlSEhIBEgFGogITgCACARIBZqIBEgFWoqAgAgByARaioCAJL9ExAB/R8AIiI4AgAgESAYakMAAIA/IBEgF2oqAgAgCiAR",
-    "aioCAJKM/RMQAP0fAEMAAIA/kpUiIzgCACARIBpqQwAAgD8gESAZaioCACANIBFqKgIAkoz9ExAA/R8AQwAAgD+SlTgCACARIBxqICMgESAbaioC",
-    "AJQgISAilJI4AgAgEkEBaiESDAELCyAAQQFqIQAMAQsLC8YCAwl/AXsBfQNAIAAgAU5FBEAgAyAAIAJsQQJ0IgxqIQ4gBCAAIAVsQQJ0aiEPIAYg",
-    "DGohECAJIAxqIREgCiAMaiESIAsgDGohEyACIAJBA3FrIRRBACENA0AgDSAUTkUEQCANQQJ0IgwgDmr9AAQAIA/9CQIA/ecBIRUgDCAQaiAV/QsE",
-    "ACAMIBFqIAcgDGr9AAQAIBX95gEgCCAMav0ABAD95AEQASIV/QsEACAMIBNqIAwgEmr9AAQAIBX95gH9CwQAIA1BBGohDQwBCwsDQCACIA1MRQRA",
-    "IA1BAnQiDCAOaioCACAPKgIAlSEWIAwgEGogFjgCACAMIBFqIAcgDGoqAgAgFpQgCCAMaioCAJL9ExAB/R8AIhY4AgAgDCATaiAMIBJqKgIAIBaU",
-    "OAIAIA1BAWohDQwBCwsgAEEBaiEADAELCwuvAQEGfwNAIAAgAU5FBEAgAyAAIAJsQQJ0IgZqIQggBCAGaiEJIAUgBmohCiACIAJBA3FrIQtBACEG",
-    "A0AgBiALTkUEQCAGQQJ0IgcgCmogByAIav0ABAAgByAJav0ABAD95AH9CwQAIAZBBGohBgwBCwsDQCACIAZMRQRAIAZBAnQiByAKaiAHIAhqKgIA",
-    "IAcgCWoqAgCSOAIAIAZBAWohBgwBCwsgAEEBaiEADAELCwtjAQF/A0AgACABTkUEQCAEIAAgA2xBAnQiCWogAiAJaioCAEMAAABAlDgCACAGIAlq",
-    "IAUgCWoqAgBDAAAAQJQ4AgAgCCAJaiAHIAlqKgIAQwAAAECUOAIAIABBAWohAAwBCwsL9wEBCX8DQCAAIAFORQRAIAMgACACbEECdCIKaiEMIAQg",
-    "ACAFbEECdCILaiENIAYgCmohDiAHIApqIQ8gCCALaiEQIAkgCmohESACIAJBA3FrIRJBACEKA0AgCiASTkUEQCAKQQJ0IgsgDmogCyAMav0ABAAg",
-    "Df0JAgD95wH9CwQAIAsgEWogCyAPav0ABAAgEP0JAgD95wH9CwQAIApBBGohCgwBCwsDQCACIApMRQRAIApBAnQiCyAOaiALIAxqKgIAIA0qAgCV",
-    "OAIAIAsgEWogCyAPaioCACAQKgIAlTgCACAKQQFqIQoMAQsLIABBAWohAAwBCwsL2QYDE38DewN9A0AgACABTkUEQCADIAAgAmxBAnQiFWohGSAE",
-    "IBVqIRcgBSAVaiEaIAYgFWohGyAIIAAgCWxBAnRqIRggCiAVaiEcIAsgFWohHSAMIBVqIR4gDSAVaiEfIA4gFWohICAPIBVqISEgECAVaiEiIBEg",
-    "FWohIyASIBVqISQgEyAVaiElIBQgFWohJiACIAJBA3FrISdBACEWA0AgFiAnTkUEQCAWQQJ0IhUgGWr9AAQAIBUgF2r9AAQA/eYB/QwAAIA/AACA",
-    "PwAAgD8AAIA/IBUgGmr9AAQAIiggKP3mAf3lAf3mASEoIBUgG2ogKP0LBAAgFSAcaiAoIAcgFWr9AAQA/eYBIiogGP0JAgD95wH9CwQAIBUgHmog",
-    "KiAVIB1q/QAEACAY/QkCAP3nASIq/eYBIBj9CQIA/ecB/eEB/QsEACAVICBq/QwAAIA/AACAPwAAgD8AAIA/IBUgH2r9AAQAIikgKf3mAf3lAf0L",
-    "BAAgFSAiaiAVICFq/QAEACIp/QwAAIA/AACAPwAAgD8AAIA/ICn95QH95gH9CwQAIBUgJGogFSAjav0ABAAiKf0MAACAPwAAgD8AAIA/AACAPyAp",
-    "/eUB/eYB/QsEACAVICVqIBUgGWr9AAQAIBUgGmr9AAQA/eYBIBUgF2r9AAQA/QwAAIA/AACAPwAAgD8AAIA/IBUgF2r9AAQA/eUB/eYB/eYB/QsE",
-    "ACAVICZqICggKv3mAf0LBAAgFkEEaiEWDAELCwNAIAIgFkxFBEAgFkECdCIVIBlqKgIAIBUgF2oqAgCUQwAAgD8gFSAaaioCACIrICuUk5QhKyAV",
-    "IBtqICs4AgAgFSAcaiArIAcgFWoqAgCUIi0gGCoCAJU4AgAgFSAeaiAtIBUgHWoqAgAgGCoCAJUiLZQgGCoCAJWMOAIAIBUgIGpDAACAPyAVIB9q",
-    "KgIAIiwgLJSTOAIAIBUgImogFSAhaioCACIsQwAAgD8gLJOUOAIAIBUgJGogFSAjaioCACIsQwAAgD8gLJOUOAIAIBUgJWogFSAZaioCACAVIBpq",
-    "KgIAlCAVIBdqKgIAQwAAgD8gFSAXaioCAJOUlDgCACAVICZqICsgLZQ4AgAgFkEBaiEWDAELCyAAQQFqIQAMAQsLC4cDAQZ/A0AgACABTkUEQCAE",
-    "IAAgBWxBAnRqIQkgAyAAIAJsQQJ0aiEIIAYgBkEDcWshCkEAIQcDQCAHIApORQRAIAdBAnQgCGr9DAAAAAAAAAAAAAAAAAAAAAD9CwQAIAdBBGoh",
-    "BwwBCwsDQCAGIAdMRQRAIAdBAnQgCGpDAAAAADgCACAHQQFqIQcMAQsLIAggBkECdGohCiAFIAVBA3FrIQtBACEHA0AgByALTkUEQCAHQQJ0Igwg",
-    "CmogCSAMav0ABAD9CwQAIAdBBGohBwwBCwsDQCAFIAdMRQRAIAdBAnQiCyAKaiAJIAtqKgIAOAIAIAdBAWohBwwBCwsgCCAFIAZqIgdBAnRqIQkg",
-    "AiAHayIHIAdBA3FrIQhBACEHA0AgByAITkUEQCAHQQJ0IAlq/QwAAAAAAAAAAAAAAAAAAAAA/QsEACAHQQRqIQcMAQsLA0AgByACIAUgBmprTkUE",
-    "QCAHQQJ0IAlqQwAAAAA4AgAgB0EBaiEHDAELCyAAQQFqIQAMAQsLC+4BAwR/AXsBfSACIAJBA3FrIQgDQCAGIAhORQRAIAZBAnQhB/0MAAAAAAAA",
-    "AAAAAAAAAAAAACEJIAAhBQNAIAEgBUxFBEAgCSAEIAIgBWxBAnRqIAdq/QAEAP3kASEJIAVBAWohBQwBCwsgAyAHaiIFIAX9AAQAIAn95AH9CwQA",
-    "IAZBBGohBgwBCwsDQCACIAZMRQRAIAZBAnQhB0MAAAAAIQogACEFA0AgASAFTEUEQCAKIAQgAiAFbEECdGogB2oqAgCSIQogBUEBaiEFDAELCyAD",
-    "IAdqIgUgBSoCACAKkjgCACAGQQFqIQYMAQsLCz4BAX8DQCAAIAFORQRAIAYgACADbEECdCIHaiACIAdqKgIAIAQgB2oqAgCVIAWylTgCACAAQQFq",
-    "IQAMAQsLC5cBAwN/AXsBfQNAIAAgAU5FBEAgAyAAIAJsQQJ0aiEHIAQgACAFbEECdGoiBv0JAgAhCSAGKgIAIQogAiACQQNxayEIQQAhBgNAIAYg",
-    "CE5FBEAgBkECdCAHaiAJ/QsEACAGQQRqIQYMAQsLA0AgAiAGTEUEQCAGQQJ0IAdqIAo4AgAgBkEBaiEGDAELCyAAQQFqIQAMAQsLC64CAwl/AXsB",
-    "fQNAIAAgAU5FBEAgAyAAIAJsQQJ0IglqIQsgBCAJaiEMIAUgCWohDSAGIAlqIQ4gByAJaiEPIAggCWohECACIAJBA3FrIRFBACEKA0AgCiARTkUE",
-    "QCAKQQJ0IgkgC2r9AAQA/QwAAABAAAAAQAAAAEAAAABAIAkgDGr9AAQAIAkgDWr9AAQA/eYB/eYB/eQBIRIgCSAPaiAJIA5q/QAEACAS/eQB/QsE",
-    "ACAJIBBqIBL94QH9CwQAIApBBGohCgwBCwsDQCACIApMRQRAIApBAnQiCSALaioCACAJIAxqKgIAIAkgDWoqAgCUQwAAAECUkiETIAkgD2ogCSAO",
-    "aioCACATkjgCACAJIBBqIBOMOAIAIApBAWohCgwBCwsgAEEBaiEADAELCwvTAwMQfwF7AX0DQCAAIAFORQRAIAMgACACbEECdCIQaiESIAQgEGoh",
-    "EyAFIBBqIRQgBiAQaiEVIAcgEGohFiAIIBBqIRcgCSAQaiEYIAogEGohGSALIBBqIRogDCAQaiEbIA0gEGohHCAOIBBqIR0gDyAQaiEeIAIgAkED",
-    "cWshH0EAIREDQCARIB9ORQRAIBFBAnQiECASav0ABAAgECATav0ABAD95AEhICAQIBZqICAgECAUav0ABAD95gEgECAVav0ABAD95gH9CwQAIBAg",
-    "GWogICAQIBdq/QAEAP3mASAQIBhq/QAEAP3mAf0LBAAgECAcaiAgIBAgGmr9AAQA/eYBIBAgG2r9AAQA/eYB/QsEACAQIB5qICAgECAdav0ABAD9",
-    "5gH9CwQAIBFBBGohEQwBCwsDQCACIBFMRQRAIBFBAnQiECASaioCACAQIBNqKgIAkiEhIBAgFmogISAQIBRqKgIAlCAQIBVqKgIAlDgCACAQIBlq",
-    "ICEgECAXaioCAJQgECAYaioCAJQ4AgAgECAcaiAhIBAgGmoqAgCUIBAgG2oqAgCUOAIAIBAgHmogISAQIB1qKgIAlDgCACARQQFqIREMAQsLIABB",
-    "AWohAAwBCwsLhwMBBn8DQCAAIAFORQRAIAQgACAFbEECdGohCCADIAAgAmxBAnRqIQcgBSAFQQNxayEJQQAhBgNAIAYgCU5FBEAgBkECdCAHav0M",
-    "AAAAAAAAAAAAAAAAAAAAAP0LBAAgBkEEaiEGDAELCwNAIAUgBkxFBEAgBkECdCAHakMAAAAAOAIAIAZBAWohBgwBCwsgByAFQQJ0aiEJIAUgBUED",
-    "cWshCkEAIQYDQCAGIApORQRAIAZBAnQiCyAJaiAIIAtq/QAEAP0LBAAgBkEEaiEGDAELCwNAIAUgBkxFBEAgBkECdCIKIAlqIAggCmoqAgA4AgAg",
-    "BkEBaiEGDAELCyAHIAUgBWoiBkECdGohCCACIAZrIgYgBkEDcWshB0EAIQYDQCAGIAdORQRAIAZBAnQgCGr9DAAAAAAAAAAAAAAAAAAAAAD9CwQA",
-    "IAZBBGohBgwBCwsDQCAGIAIgBSAFamtORQRAIAZBAnQgCGpDAAAAADgCACAGQQFqIQYMAQsLIABBAWohAAwBCwsL7QQDEX8CewJ9A0AgACABTkUE",
-    "QCADIAAgAmxBAnQiFGohGiAEIBRqIRsgBSAUaiEcIAYgFGohHSAIIAAgCWxBAnQiFWohFiAKIBRqIR4gCyAUaiEXIAwgFGohHyANIBRqIRggDiAU",
-    "aiEgIA8gFGohISARIBVqIRkgEiAUaiEiIBMgFGohIyACIAJBA3FrISRBACEVA0AgFSAkTkUEQCAVQQJ0IhQgGmr9AAQAIBQgG2r9AAQA/eQBIBQg",
-    "HGr9AAQA/eQBIBQgHWr9AAQA/eQBIiUgByAUav0ABAD95gEhJiAUIB5qICYgFv0JAgD95wH9CwQAIBQgH2ogJiAUIBdq/QAEAP3mASAW/QkCAP3n",
-    "Af3hAf0LBAAgFCAgaiAlIBQgGGr9AAQA/eYB/QsEACAUICFqICUgFCAXav0ABAD95gH9CwQAIBQgImogJSAQIBRq/QAEAP3mASIlIBn9CQIA/ecB",
-    "/QsEACAUICNqICUgFCAYav0ABAD95gEgGf0JAgD95wH94QH9CwQAIBVBBGohFQwBCwsDQCACIBVMRQRAIBVBAnQiFCAaaioCACAUIBtqKgIAkiAU",
-    "IBxqKgIAkiAUIB1qKgIAkiInIAcgFGoqAgCUISggFCAeaiAoIBYqAgCVOAIAIBQgH2ogKCAUIBdqKgIAlCAWKgIAlYw4AgAgFCAgaiAnIBQgGGoq",
-    "AgCUOAIAIBQgIWogJyAUIBdqKgIAlDgCACAUICJqICcgECAUaioCAJQiJyAZKgIAlTgCACAUICNqICcgFCAYaioCAJQgGSoCAJWMOAIAIBVBAWoh",
-    "FQwBCwsgAEEBaiEADAELCwteAgF/AX0DQCAAIAFORQRAIAYgACADbEECdCIKaiACIApqKgIAIAQgCmoqAgCVIAWyIguVOAIAIAkgCmogByAKaioC",
-    "ACAIIApqKgIAlSALlTgCACAAQQFqIQAMAQsLC7kDAw1/AXsBfQNAIAAgAU5FBEAgAyAAIAJsQQJ0Ig1qIQ8gBCANaiEQIAUgDWohESAGIA1qIRIg",
-    "ByANaiETIAggDWohFCAJIA1qIRUgCiANaiEWIAsgDWohFyAMIA1qIRggAiACQQNxayEZQQAhDgNAIA4gGU5FBEAgDkECdCINIA9q/QAEAP0MAAAA",
-    "QAAAAEAAAABAAAAAQCANIBBq/QAEACANIBFq/QAEAP3mAf3mAf3kASEaIA0gEmogGv0LBAAgDSATaiAa/eEB/QsEACANIBdqIA0gFGr9AAQA/QwA",
-    "AABAAAAAQAAAAEAAAABAIA0gFWr9AAQAIA0gFmr9AAQA/eYB/eYB/eQBIhr9CwQAIA0gGGogGv3hAf0LBAAgDkEEaiEODAELCwNAIAIgDkxFBEAg",
-    "DkECdCINIA9qKgIAIA0gEGoqAgAgDSARaioCAJRDAAAAQJSSIRsgDSASaiAbOAIAIA0gE2ogG4w4AgAgDSAXaiANIBRqKgIAIA0gFWoqAgAgDSAW",
-    "aioCAJRDAAAAQJSSIhs4AgAgDSAYaiAbjDgCACAOQQFqIQ4MAQsLIABBAWohAAwBCwsLTAIBfwF9A0AgACABTkUEQCAFIAAgA2xBAnQiCGogAiAI",
-    "aioCACAEsiIJlTgCACAHIAhqIAYgCGoqAgAgCZU4AgAgAEEBaiEADAELCwv7AQEJfwNAIAAgAU5FBEAgAyAAIAJsQQJ0IglqIQsgBCAJaiEMIAUg",
-    "CWohDSAGIAlqIQ4gByAJaiEPIAggCWohECACIAJBA3FrIRFBACEKA0AgCiARTkUEQCAKQQJ0IgkgDWogCSALav0ABAAgCSAMav0ABAD95AH9CwQA",
-    "IAkgEGogCSAOav0ABAAgCSAPav0ABAD95AH9CwQAIApBBGohCgwBCwsDQCACIApMRQRAIApBAnQiCSANaiAJIAtqKgIAIAkgDGoqAgCSOAIAIAkg",
-    "EGogCSAOaioCACAJIA9qKgIAkjgCACAKQQFqIQoMAQsLIABBAWohAAwBCwsLiwUBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAAAAAAPB/AAAAAAAA",
-    "8H/9DAltqBNGEuY9CW2oE0YS5j0gACAA/Qz+gitlRxX3P/6CK2VHFfc//fIB/ZQB/QwAAAAAADCRwAAAAAAAMJHA/fUB/QwAAAAAADCRQAAAAAAA",
-    "MJFA/fQBIgL9DAAA4P5CLuY/AADg/kIu5j/98gH98QEgAv0Mdjx5Ne856j12PHk17znqPf3yAf3xASIB/fIB/QyY2Pjv2O4hPpjY+O/Y7iE+/fAB",
-    "IAH98gH9DORE9WdF5lo+5ET1Z0XmWj798AEgAf3yAf0MXJ94t09+kj5cn3i3T36SPv3wASAB/fIB/Qw0x1al4x3HPjTHVqXjHcc+/fABIAH98gH9",
-    "DBqgARqgAfo+GqABGqAB+j798AEgAf3yAf0MGqABGqABKj8aoAEaoAEqP/3wASAB/fIB/QwXbMEWbMFWPxdswRZswVY//fABIAH98gH9DBERERER",
-    "EYE/ERERERERgT/98AEgAf3yAf0MVVVVVVVVpT9VVVVVVVWlP/3wASAB/fIB/QxVVVVVVVXFP1VVVVVVVcU//fABIAH98gH9DAAAAAAAAOA/AAAA",
-    "AAAA4D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAL9/AEiAUEB/awBIgL9xwH9DP8DAAAA",
-    "AAAA/wMAAAAAAAD9zgFBNP3LAf3yASABIAL9sQH9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASAA/QzvOfr+Qi6GQO85+v5CLoZA/Ur9",
-    "UiAA/QxSMC3VEEmHwFIwLdUQSYfA/Un9UgvsAgECeyAA/QzjdStFNtpXv+N1K0U22le/IAAgAP3yASIB/fIB/QzgfRUOPW1tP+B9FQ49bW0//fAB",
-    "IAH98gH9DD3C5lXjJoK/PcLmVeMmgr/98AEgAf3yAf0M+hAsiPRklj/6ECyI9GSWP/3wASAB/fIB/QwcuqEbuqGrvxy6oRu6oau//fABIAH98gH9",
-    "DBEREREREcE/ERERERERwT/98AEgAf3yAf0MVVVVVVVV1b9VVVVVVVXVv/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fAB/fIB/QwAAAAAAADw",
-    "PwAAAAAAAPA//QwAAAAAAAAAQAAAAAAAAABA/QwAAAAAAAAAQAAAAAAAAABAIAD97AEiAv3yARAd/QwAAAAAAADwPwAAAAAAAPA//fAB/fMB/fEB",
-    "IgH97QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/Un9UiAC/QyamZmZmZm5P5qZmZmZmbk//Un9Ugu6AQMEfwF7AXwDQCAAIAFORQRAIAMgACAEbEED",
-    "dGohCCAFIAAgAmxBA3RqIQf9DAAAAAAAAAAAAAAAAAAAAAAhCiACIAJBAXFrIQlBACEGA0AgBiAJTkUEQCAKIAZBA3QgB2r9AAQA/fABIQogBkEC",
-    "aiEGDAELCyAK/SEAIAr9IQGgIQsDQCACIAZMRQRAIAsgBkEDdCAHaisDAKAhCyAGQQFqIQYMAQsLIAggCzkDACAAQQFqIQAMAQsLCzUBAX8DQCAA",
-    "IAFORQRAIAUgACADbEEDdCIGaiACIAZqKwMAIAS3ozkDACAAQQFqIQAMAQsLC98BAwd/AXsBfANAIAAgAU5FBEAgAyAAIAJsQQN0IghqIQogBCAA",
-    "IAVsQQN0aiELIAYgCGohDCAHIAhqIQ0gAiACQQFxayEOQQAhCANAIAggDk5FBEAgCEEDdCIJIApq/QAEACAL/QoDAP3xASEPIAkgDGogD/0LBAAg",
-    "CSANaiAPIA/98gH9CwQAIAhBAmohCAwBCwsDQCACIAhMRQRAIAhBA3QiCSAKaisDACALKwMAoSEQIAkgDGogEDkDACAJIA1qIBAgEKI5AwAgCEEB",
-    "aiEIDAELCyAAQQFqIQAMAQsLC1cCAX8BfANAIAAgAU5FBEAgBSAAIANsQQN0IghqIAIgCGorAwAgBLciCaNE8WjjiLX45D6gnzkDACAHIAhqIAYg",
-    "CGorAwAgCaM5AwAgAEEBaiEADAELCwvcAgMLfwJ7AnwDQCAAIAFORQRAIAMgACACbEEDdCINaiEPIAQgACAFbEEDdCIOaiEQIAYgDWohESAHIA1q",
-    "IRIgCCAOaiETIAkgDWohFCAKIA1qIRUgDCANaiEWIAIgAkEBcWshF0EAIQ4DQCAOIBdORQRAIA5BA3QiDSAPav0ABAAgEP0KAwD98wEhGCANIBFq",
-    "IBj9CwQAIA0gFGogDSASav0ABAAgE/0KAwD98QEiGf0LBAAgDSAVaiAZIBn98gH9CwQAIA0gFmogCyANav0ABAAgGP3yAf0LBAAgDkECaiEODAEL",
-    "CwNAIAIgDkxFBEAgDkEDdCINIA9qKwMAIBArAwCjIRogDSARaiAaOQMAIA0gFGogDSASaisDACATKwMAoSIbOQMAIA0gFWogGyAbojkDACANIBZq",
-    "IAsgDWorAwAgGqI5AwAgDkEBaiEODAELCyAAQQFqIQAMAQsLC0ABAX8DQCAAIAFORQRAIAUgACADbEEDdCIGaiACIAZqKwMAIAS3o0TxaOOItfjk",
-    "PqCfOQMAIABBAWohAAwBCwsLiAIDCH8BewF8A0AgACABTkUEQCADIAAgAmxBA3QiCmohDCAEIAAgBWxBA3RqIQ0gBiAKaiEOIAggCmohDyAJIApq",
-    "IRAgAiACQQFxayERQQAhCwNAIAsgEU5FBEAgC0EDdCIKIAxq/QAEACAN/QoDAP3zASESIAogDmogEv0LBAAgCiAQaiAHIApq/QAEACAS/fIBIAog",
-    "D2r9AAQA/fAB/QsEACALQQJqIQsMAQsLA0AgAiALTEUEQCALQQN0IgogDGorAwAgDSsDAKMhEyAKIA5qIBM5AwAgCiAQaiAHIApqKwMAIBOiIAog",
-    "D2orAwCgOQMAIAtBAWohCwwBCwsgAEEBaiEADAELCwudAQEFfwNAIAAgAU5FBEAgAyAAIAJsQQN0aiEJIAQgACAFbEEDdGogBkEDdGohCiACIAJB",
-    "AXFrIQhBACEHA0AgByAITkUEQCAHQQN0IgsgCWogCiALav0ABAD9CwQAIAdBAmohBwwBCwsDQCACIAdMRQRAIAdBA3QiCCAJaiAIIApqKwMAOQMA",
-    "IAdBAWohBwwBCwsgAEEBaiEADAELCwudAQEFfwNAIAAgAU5FBEAgAyAAIAJsQQN0aiEIIAQgACAFbEEDdGogAkEDdGohCSACIAJBAXFrIQdBACEG",
-    "A0AgBiAHTkUEQCAGQQN0IgogCGogCSAKav0ABAD9CwQAIAZBAmohBgwBCwsDQCACIAZMRQRAIAZBA3QiByAIaiAHIAlqKwMAOQMAIAZBAWohBgwB",
-    "CwsgAEEBaiEADAELCwu9BQMNfwN7A3wDQCAAIAFORQRAIAMgACACbEEDdCIRaiETIAUgEWohFCAGIBFqIRUgCCARaiEWIAkgEWohFyALIBFqIRgg",
-    "DCARaiEZIA4gEWohGiAPIBFqIRsgECARaiEcIAIgAkEBcWshHUEAIRIDQCASIB1ORQRA/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAA",
-    "APA/IBJBA3QiESATav0ABAAgBCARav0ABAD98AH97QEQHf3wAf3zASEeIBEgFGogHv0LBAAgESAWaiARIBVq/QAEACAHIBFq/QAEAP3wARAeIh/9",
-    "CwQAIBEgGGr9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gESAXav0ABAAgCiARav0ABAD98AH97QEQHf3wAf3zASIg/QsEACAR",
-    "IBpq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/IBEgGWr9AAQAIA0gEWr9AAQA/fAB/e0BEB398AH98wH9CwQAIBEgHGogICAR",
-    "IBtq/QAEAP3yASAeIB/98gH98AH9CwQAIBJBAmohEgwBCwsDQCACIBJMRQRARAAAAAAAAPA/IBJBA3QiESATaisDACAEIBFqKwMAoJr9FBAd/SEA",
-    "RAAAAAAAAPA/oKMhISARIBRqICE5AwAgESAWaiARIBVqKwMAIAcgEWorAwCg/RQQHv0hACIiOQMAIBEgGGpEAAAAAAAA8D8gESAXaisDACAKIBFq",
-    "KwMAoJr9FBAd/SEARAAAAAAAAPA/oKMiIzkDACARIBpqRAAAAAAAAPA/IBEgGWorAwAgDSARaisDAKCa/RQQHf0hAEQAAAAAAADwP6CjOQMAIBEg",
-    "HGogIyARIBtqKwMAoiAhICKioDkDACASQQFqIRIMAQsLIABBAWohAAwBCwsLxgIDCX8BewF8A0AgACABTkUEQCADIAAgAmxBA3QiDGohDiAEIAAg",
-    "BWxBA3RqIQ8gBiAMaiEQIAkgDGohESAKIAxqIRIgCyAMaiETIAIgAkEBcWshFEEAIQ0DQCANIBRORQRAIA1BA3QiDCAOav0ABAAgD/0KAwD98wEh",
-    "FSAMIBBqIBX9CwQAIAwgEWogByAMav0ABAAgFf3yASAIIAxq/QAEAP3wARAeIhX9CwQAIAwgE2ogDCASav0ABAAgFf3yAf0LBAAgDUECaiENDAEL",
-    "CwNAIAIgDUxFBEAgDUEDdCIMIA5qKwMAIA8rAwCjIRYgDCAQaiAWOQMAIAwgEWogByAMaisDACAWoiAIIAxqKwMAoP0UEB79IQAiFjkDACAMIBNq",
-    "IAwgEmorAwAgFqI5AwAgDUEBaiENDAELCyAAQQFqIQAMAQsLC68BAQZ/A0AgACABTkUEQCADIAAgAmxBA3QiBmohCCAEIAZqIQkgBSAGaiEKIAIg",
-    "AkEBcWshC0EAIQYDQCAGIAtORQRAIAZBA3QiByAKaiAHIAhq/QAEACAHIAlq/QAEAP3wAf0LBAAgBkECaiEGDAELCwNAIAIgBkxFBEAgBkEDdCIH",
-    "IApqIAcgCGorAwAgByAJaisDAKA5AwAgBkEBaiEGDAELCyAAQQFqIQAMAQsLC28BAX8DQCAAIAFORQRAIAQgACADbEEDdCIJaiACIAlqKwMARAAA",
-    "AAAAAABAojkDACAGIAlqIAUgCWorAwBEAAAAAAAAAECiOQMAIAggCWogByAJaisDAEQAAAAAAAAAQKI5AwAgAEEBaiEADAELCwv3AQEJfwNAIAAg",
-    "AU5FBEAgAyAAIAJsQQN0IgpqIQwgBCAAIAVsQQN0IgtqIQ0gBiAKaiEOIAcgCmohDyAIIAtqIRAgCSAKaiERIAIgAkEBcWshEkEAIQoDQCAKIBJO",
-    "RQRAIApBA3QiCyAOaiALIAxq/QAEACAN/QoDAP3zAf0LBAAgCyARaiALIA9q/QAEACAQ/QoDAP3zAf0LBAAgCkECaiEKDAELCwNAIAIgCkxFBEAg",
-    "CkEDdCILIA5qIAsgDGorAwAgDSsDAKM5AwAgCyARaiALIA9qKwMAIBArAwCjOQMAIApBAWohCgwBCwsgAEEBaiEADAELCwvtBgMTfwN7A3wDQCAA",
-    "IAFORQRAIAMgACACbEEDdCIVaiEZIAQgFWohFyAFIBVqIRogBiAVaiEbIAggACAJbEEDdGohGCAKIBVqIRwgCyAVaiEdIAwgFWohHiANIBVqIR8g",
-    "DiAVaiEgIA8gFWohISAQIBVqISIgESAVaiEjIBIgFWohJCATIBVqISUgFCAVaiEmIAIgAkEBcWshJ0EAIRYDQCAWICdORQRAIBZBA3QiFSAZav0A",
-    "BAAgFSAXav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gFSAaav0ABAAiKCAo/fIB/fEB/fIBISggFSAbaiAo/QsEACAVIBxqICggByAVav0ABAD9",
-    "8gEiKiAY/QoDAP3zAf0LBAAgFSAeaiAqIBUgHWr9AAQAIBj9CgMA/fMBIir98gEgGP0KAwD98wH97QH9CwQAIBUgIGr9DAAAAAAAAPA/AAAAAAAA",
-    "8D8gFSAfav0ABAAiKSAp/fIB/fEB/QsEACAVICJqIBUgIWr9AAQAIin9DAAAAAAAAPA/AAAAAAAA8D8gKf3xAf3yAf0LBAAgFSAkaiAVICNq/QAE",
-    "ACIp/QwAAAAAAADwPwAAAAAAAPA/ICn98QH98gH9CwQAIBUgJWogFSAZav0ABAAgFSAaav0ABAD98gEgFSAXav0ABAD9DAAAAAAAAPA/AAAAAAAA",
-    "8D8gFSAXav0ABAD98QH98gH98gH9CwQAIBUgJmogKCAq/fIB/QsEACAWQQJqIRYMAQsLA0AgAiAWTEUEQCAWQQN0IhUgGWorAwAgFSAXaisDAKJE",
-    "AAAAAAAA8D8gFSAaaisDACIrICuioaIhKyAVIBtqICs5AwAgFSAcaiArIAcgFWorAwCiIi0gGCsDAKM5AwAgFSAeaiAtIBUgHWorAwAgGCsDAKMi",
-    "LaIgGCsDAKOaOQMAIBUgIGpEAAAAAAAA8D8gFSAfaisDACIsICyioTkDACAVICJqIBUgIWorAwAiLEQAAAAAAADwPyAsoaI5AwAgFSAkaiAVICNq",
-    "KwMAIixEAAAAAAAA8D8gLKGiOQMAIBUgJWogFSAZaisDACAVIBpqKwMAoiAVIBdqKwMARAAAAAAAAPA/IBUgF2orAwChoqI5AwAgFSAmaiArIC2i",
-    "OQMAIBZBAWohFgwBCwsgAEEBaiEADAELCwuPAwEGfwNAIAAgAU5FBEAgBCAAIAVsQQN0aiEJIAMgACACbEEDdGohCCAGIAZBAXFrIQpBACEHA0Ag",
-    "ByAKTkUEQCAHQQN0IAhq/QwAAAAAAAAAAAAAAAAAAAAA/QsEACAHQQJqIQcMAQsLA0AgBiAHTEUEQCAHQQN0IAhqRAAAAAAAAAAAOQMAIAdBAWoh",
-    "BwwBCwsgCCAGQQN0aiEKIAUgBUEBcWshC0EAIQcDQCAHIAtORQRAIAdBA3QiDCAKaiAJIAxq/QAEAP0LBAAgB0ECaiEHDAELCwNAIAUgB0xFBEAg",
-    "B0EDdCILIApqIAkgC2orAwA5AwAgB0EBaiEHDAELCyAIIAUgBmoiB0EDdGohCSACIAdrIgcgB0EBcWshCEEAIQcDQCAHIAhORQRAIAdBA3QgCWr9",
-    "DAAAAAAAAAAAAAAAAAAAAAD9CwQAIAdBAmohBwwBCwsDQCAHIAIgBSAGamtORQRAIAdBA3QgCWpEAAAAAAAAAAA5AwAgB0EBaiEHDAELCyAAQQFq",
-    "IQAMAQsLC/IBAwR/AXsBfCACIAJBAXFrIQgDQCAGIAhORQRAIAZBA3QhB/0MAAAAAAAAAAAAAAAAAAAAACEJIAAhBQNAIAEgBUxFBEAgCSAEIAIg",
-    "BWxBA3RqIAdq/QAEAP3wASEJIAVBAWohBQwBCwsgAyAHaiIFIAX9AAQAIAn98AH9CwQAIAZBAmohBgwBCwsDQCACIAZMRQRAIAZBA3QhB0QAAAAA",
-    "AAAAACEKIAAhBQNAIAEgBUxFBEAgCiAEIAIgBWxBA3RqIAdqKwMAoCEKIAVBAWohBQwBCwsgAyAHaiIFIAUrAwAgCqA5AwAgBkEBaiEGDAELCws+",
-    "AQF/A0AgACABTkUEQCAGIAAgA2xBA3QiB2ogAiAHaisDACAEIAdqKwMAoyAFt6M5AwAgAEEBaiEADAELCwuXAQMDfwF7AXwDQCAAIAFORQRAIAMg",
-    "ACACbEEDdGohByAEIAAgBWxBA3RqIgb9CgMAIQkgBisDACEKIAIgAkEBcWshCEEAIQYDQCAGIAhORQRAIAZBA3QgB2ogCf0LBAAgBkECaiEGDAEL",
-    "CwNAIAIgBkxFBEAgBkEDdCAHaiAKOQMAIAZBAWohBgwBCwsgAEEBaiEADAELCwuyAgMJfwF7AXwDQCAAIAFORQRAIAMgACACbEEDdCIJaiELIAQg",
-    "CWohDCAFIAlqIQ0gBiAJaiEOIAcgCWohDyAIIAlqIRAgAiACQQFxayERQQAhCgNAIAogEU5FBEAgCkEDdCIJIAtq/QAEAP0MAAAAAAAAAEAAAAAA",
-    "AAAAQCAJIAxq/QAEACAJIA1q/QAEAP3yAf3yAf3wASESIAkgD2ogCSAOav0ABAAgEv3wAf0LBAAgCSAQaiAS/e0B/QsEACAKQQJqIQoMAQsLA0Ag",
-    "AiAKTEUEQCAKQQN0IgkgC2orAwAgCSAMaisDACAJIA1qKwMAokQAAAAAAAAAQKKgIRMgCSAPaiAJIA5qKwMAIBOgOQMAIAkgEGogE5o5AwAgCkEB",
-    "aiEKDAELCyAAQQFqIQAMAQsLC9MDAxB/AXsBfANAIAAgAU5FBEAgAyAAIAJsQQN0IhBqIRIgBCAQaiETIAUgEGohFCAGIBBqIRUgByAQaiEWIAgg",
-    "EGohFyAJIBBqIRggCiAQaiEZIAsgEGohGiAMIBBqIRsgDSAQaiEcIA4gEGohHSAPIBBqIR4gAiACQQFxayEfQQAhEQNAIBEgH05FBEAgEUEDdCIQ",
-    "IBJq/QAEACAQIBNq/QAEAP3wASEgIBAgFmogICAQIBRq/QAEAP3yASAQIBVq/QAEAP3yAf0LBAAgECAZaiAgIBAgF2r9AAQA/fIBIBAgGGr9AAQA",
-    "/fIB/QsEACAQIBxqICAgECAaav0ABAD98gEgECAbav0ABAD98gH9CwQAIBAgHmogICAQIB1q/QAEAP3yAf0LBAAgEUECaiERDAELCwNAIAIgEUxF",
-    "BEAgEUEDdCIQIBJqKwMAIBAgE2orAwCgISEgECAWaiAhIBAgFGorAwCiIBAgFWorAwCiOQMAIBAgGWogISAQIBdqKwMAoiAQIBhqKwMAojkDACAQ",
-    "IBxqICEgECAaaisDAKIgECAbaisDAKI5AwAgECAeaiAhIBAgHWorAwCiOQMAIBFBAWohEQwBCwsgAEEBaiEADAELCwuPAwEGfwNAIAAgAU5FBEAg",
-    "BCAAIAVsQQN0aiEIIAMgACACbEEDdGohByAFIAVBAXFrIQlBACEGA0AgBiAJTkUEQCAGQQN0IAdq/QwAAAAAAAAAAAAAAAAAAAAA/QsEACAGQQJq",
-    "IQYMAQsLA0AgBSAGTEUEQCAGQQN0IAdqRAAAAAAAAAAAOQMAIAZBAWohBgwBCwsgByAFQQN0aiEJIAUgBUEBcWshCkEAIQYDQCAGIApORQRAIAZB",
-    "A3QiCyAJaiAIIAtq/QAEAP0LBAAgBkECaiEGDAELCwNAIAUgBkxFBEAgBkEDdCIKIAlqIAggCmorAwA5AwAgBkEBaiEGDAELCyAHIAUgBWoiBkED",
-    "dGohCCACIAZrIgYgBkEBcWshB0EAIQYDQCAGIAdORQRAIAZBA3QgCGr9DAAAAAAAAAAAAAAAAAAAAAD9CwQAIAZBAmohBgwBCwsDQCAGIAIgBSAF",
-    "amtORQRAIAZBA3QgCGpEAAAAAAAAAAA5AwAgBkEBaiEGDAELCyAAQQFqIQAMAQsLC+0EAxF/AnsCfANAIAAgAU5FBEAgAyAAIAJsQQN0IhRqIRog",
-    "BCAUaiEbIAUgFGohHCAGIBRqIR0gCCAAIAlsQQN0IhVqIRYgCiAUaiEeIAsgFGohFyAMIBRqIR8gDSAUaiEYIA4gFGohICAPIBRqISEgESAVaiEZ",
-    "IBIgFGohIiATIBRqISMgAiACQQFxayEkQQAhFQNAIBUgJE5FBEAgFUEDdCIUIBpq/QAEACAUIBtq/QAEAP3wASAUIBxq/QAEAP3wASAUIB1q/QAE",
-    "AP3wASIlIAcgFGr9AAQA/fIBISYgFCAeaiAmIBb9CgMA/fMB/QsEACAUIB9qICYgFCAXav0ABAD98gEgFv0KAwD98wH97QH9CwQAIBQgIGogJSAU",
-    "IBhq/QAEAP3yAf0LBAAgFCAhaiAlIBQgF2r9AAQA/fIB/QsEACAUICJqICUgECAUav0ABAD98gEiJSAZ/QoDAP3zAf0LBAAgFCAjaiAlIBQgGGr9",
-    "AAQA/fIBIBn9CgMA/fMB/e0B/QsEACAVQQJqIRUMAQsLA0AgAiAVTEUEQCAVQQN0IhQgGmorAwAgFCAbaisDAKAgFCAcaisDAKAgFCAdaisDAKAi",
-    "JyAHIBRqKwMAoiEoIBQgHmogKCAWKwMAozkDACAUIB9qICggFCAXaisDAKIgFisDAKOaOQMAIBQgIGogJyAUIBhqKwMAojkDACAUICFqICcgFCAX",
-    "aisDAKI5AwAgFCAiaiAnIBAgFGorAwCiIicgGSsDAKM5AwAgFCAjaiAnIBQgGGorAwCiIBkrAwCjmjkDACAVQQFqIRUMAQsLIABBAWohAAwBCwsL",
-    "XgIBfwF8A0AgACABTkUEQCAGIAAgA2xBA3QiCmogAiAKaisDACAEIApqKwMAoyAFtyILozkDACAJIApqIAcgCmorAwAgCCAKaisDAKMgC6M5AwAg",
-    "AEEBaiEADAELCwvBAwMNfwF7AXwDQCAAIAFORQRAIAMgACACbEEDdCINaiEPIAQgDWohECAFIA1qIREgBiANaiESIAcgDWohEyAIIA1qIRQgCSAN",
-    "aiEVIAogDWohFiALIA1qIRcgDCANaiEYIAIgAkEBcWshGUEAIQ4DQCAOIBlORQRAIA5BA3QiDSAPav0ABAD9DAAAAAAAAABAAAAAAAAAAEAgDSAQ",
-    "av0ABAAgDSARav0ABAD98gH98gH98AEhGiANIBJqIBr9CwQAIA0gE2ogGv3tAf0LBAAgDSAXaiANIBRq/QAEAP0MAAAAAAAAAEAAAAAAAAAAQCAN",
-    "IBVq/QAEACANIBZq/QAEAP3yAf3yAf3wASIa/QsEACANIBhqIBr97QH9CwQAIA5BAmohDgwBCwsDQCACIA5MRQRAIA5BA3QiDSAPaisDACANIBBq",
-    "KwMAIA0gEWorAwCiRAAAAAAAAABAoqAhGyANIBJqIBs5AwAgDSATaiAbmjkDACANIBdqIA0gFGorAwAgDSAVaisDACANIBZqKwMAokQAAAAAAAAA",
-    "QKKgIhs5AwAgDSAYaiAbmjkDACAOQQFqIQ4MAQsLIABBAWohAAwBCwsLTAIBfwF8A0AgACABTkUEQCAFIAAgA2xBA3QiCGogAiAIaisDACAEtyIJ",
-    "ozkDACAHIAhqIAYgCGorAwAgCaM5AwAgAEEBaiEADAELCwv7AQEJfwNAIAAgAU5FBEAgAyAAIAJsQQN0IglqIQsgBCAJaiEMIAUgCWohDSAGIAlq",
-    "IQ4gByAJaiEPIAggCWohECACIAJBAXFrIRFBACEKA0AgCiARTkUEQCAKQQN0IgkgDWogCSALav0ABAAgCSAMav0ABAD98AH9CwQAIAkgEGogCSAO",
-    "av0ABAAgCSAPav0ABAD98AH9CwQAIApBAmohCgwBCwsDQCACIApMRQRAIApBA3QiCSANaiAJIAtqKwMAIAkgDGorAwCgOQMAIAkgEGogCSAOaisD",
-    "ACAJIA9qKwMAoDkDACAKQQFqIQoMAQsLIABBAWohAAwBCwsLAMkDBG5hbWUBwQM6AAVleHAzMgEGdGFuaDMyAgVmMzJfMAMFZjMyXzEEBWYzMl8y",
-    "BQVmMzJfNQYFZjMyXzYHBWYzMl84CAVmMzJfOQkGZjMyXzEwCgZmMzJfMTELBmYzMl8xNAwGZjMyXzIwDQZmMzJfMjEOBmYzMl8yMw8GZjMyXzI0",
-    "EAZmMzJfMjURBmYzMl8yNxIGZjMyXzI4EwZmMzJfMzEUBmYzMl8zMhUGZjMyXzMzFgZmMzJfMzcXBmYzMl8zOBgGZjMyXzQ0GQZmMzJfNDkaBmYz",
-    "Ml81MhsGZjMyXzU1HAZmMzJfNTgdBWV4cDY0HgZ0YW5oNjQfBWY2NF8wIAVmNjRfMSEFZjY0XzIiBWY2NF81IwVmNjRfNiQFZjY0XzglBWY2NF85",
-    "JgZmNjRfMTAnBmY2NF8xMSgGZjY0XzE0KQZmNjRfMjAqBmY2NF8yMSsGZjY0XzIzLAZmNjRfMjQtBmY2NF8yNS4GZjY0XzI3LwZmNjRfMjgwBmY2",
-    "NF8zMTEGZjY0XzMyMgZmNjRfMzMzBmY2NF8zNzQGZjY0XzM4NQZmNjRfNDQ2BmY2NF80OTcGZjY0XzUyOAZmNjRfNTU5BmY2NF81OA==",
+    "AGFzbQEAAAABuQENYAF7AXtgBX9/f39/AGAHf39/f39/fwBgDH9/f39/f39/f39/fwBgCX9/f39/f39/fwBgBn9/f39/fwBgEX9/f39/f39/f39/",
+    "f39/f39/AGALf39/f39/f39/f38AYAh/f39/f39/fwBgFH9/f39/f39/f39/f39/f39/f39/AGAQf39/f39/f39/f39/f39/fwBgE39/f39/f39/",
+    "f39/f39/f39/f38AYA1/f39/f39/f39/f39/AAISAQNlbnYGbWVtb3J5AgMBgIAEAzs6AAABAQICAwEEAgUGBwUIBAkCAQUBBAoFCwQMAgQAAAEB",
+    "AgIDAQQCBQYHBQgECQIBBQEECgULBAwCBAeTCHYFZjMyXzAAAgVmMzJfMQADBWYzMl8yAAQFZjMyXzMAAgVmMzJfNAACBWYzMl81AAUFZjMyXzYA",
+    "BgVmMzJfNwACBWYzMl84AAcFZjMyXzkACAZmMzJfMTAACQZmMzJfMTEACgZmMzJfMTIACQZmMzJfMTMACQZmMzJfMTQACwZmMzJfMTUAAgZmMzJf",
+    "MTYAAwZmMzJfMTcABAZmMzJfMTgAAgZmMzJfMTkABwZmMzJfMjAADAZmMzJfMjEADQZmMzJfMjIADQZmMzJfMjMADgZmMzJfMjQADwZmMzJfMjUA",
+    "EAZmMzJfMjYAAgZmMzJfMjcAEQZmMzJfMjgAEgZmMzJfMjkAEgZmMzJfMzAAEgZmMzJfMzEAEwZmMzJfMzIAFAZmMzJfMzMAFQZmMzJfMzQAAgZm",
+    "MzJfMzUAAwZmMzJfMzYAFAZmMzJfMzcAFgZmMzJfMzgAFwZmMzJfMzkAEQZmMzJfNDAAEQZmMzJfNDEAEgZmMzJfNDIAEgZmMzJfNDMAEgZmMzJf",
+    "NDQAGAZmMzJfNDUAAgZmMzJfNDYAEgZmMzJfNDcAEgZmMzJfNDgAAgZmMzJfNDkAGQZmMzJfNTAAFAZmMzJfNTEAFAZmMzJfNTIAGgZmMzJfNTMA",
+    "AgZmMzJfNTQAAgZmMzJfNTUAGwZmMzJfNTYAFAZmMzJfNTcAFAZmMzJfNTgAHAVmNjRfMAAfBWY2NF8xACAFZjY0XzIAIQVmNjRfMwAfBWY2NF80",
+    "AB8FZjY0XzUAIgVmNjRfNgAjBWY2NF83AB8FZjY0XzgAJAVmNjRfOQAlBmY2NF8xMAAmBmY2NF8xMQAnBmY2NF8xMgAmBmY2NF8xMwAmBmY2NF8x",
+    "NAAoBmY2NF8xNQAfBmY2NF8xNgAgBmY2NF8xNwAhBmY2NF8xOAAfBmY2NF8xOQAkBmY2NF8yMAApBmY2NF8yMQAqBmY2NF8yMgAqBmY2NF8yMwAr",
+    "BmY2NF8yNAAsBmY2NF8yNQAtBmY2NF8yNgAfBmY2NF8yNwAuBmY2NF8yOAAvBmY2NF8yOQAvBmY2NF8zMAAvBmY2NF8zMQAwBmY2NF8zMgAxBmY2",
+    "NF8zMwAyBmY2NF8zNAAfBmY2NF8zNQAgBmY2NF8zNgAxBmY2NF8zNwAzBmY2NF8zOAA0BmY2NF8zOQAuBmY2NF80MAAuBmY2NF80MQAvBmY2NF80",
+    "MgAvBmY2NF80MwAvBmY2NF80NAA1BmY2NF80NQAfBmY2NF80NgAvBmY2NF80NwAvBmY2NF80OAAfBmY2NF80OQA2BmY2NF81MAAxBmY2NF81MQAx",
+    "BmY2NF81MgA3BmY2NF81MwAfBmY2NF81NAAfBmY2NF81NQA4BmY2NF81NgAxBmY2NF81NwAxBmY2NF81OAA5CqCCATroAwECe/0MAAAAAAAAAAAA",
+    "AAAAAAAAAP0MAACAfwAAgH8AAIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAAIAD9DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbD",
+    "AACWw/3pAf0MAACWQwAAlkMAAJZDAACWQ/3oASIC/QwAgDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3m",
+    "Af0MYQu2OmELtjphC7Y6YQu2Ov3kASAB/eYB/QyJiAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0Mq6oq",
+    "PquqKj6rqio+q6oqPv3kASAB/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0MAACAPwAAgD8A",
+    "AIA/AACAP/3kASAC/fgBIgFBAf2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9",
+    "qwH95gEgAP0MGHKxQhhysUIYcrFCGHKxQv1E/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VILhAIBAnsgAP0M0Q1dvdENXb3RDV290Q1dvSAAIAD9",
+    "5gEiAf3mAf0MiYgIPomICD6JiAg+iYgIPv3kASAB/eYB/Qyrqqq+q6qqvquqqr6rqqq+/eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AH95gH9",
+    "DAAAgD8AAIA/AACAPwAAgD/9DAAAAEAAAABAAAAAQAAAAED9DAAAAEAAAABAAAAAQAAAAEAgAP3gASIC/eYBEAD9DAAAgD8AAIA/AACAPwAAgD/9",
+    "5AH95wH95QEiAf3hASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Q/1SIAL9DM3MzD3NzMw9zczMPc3MzD39Q/1SC8MBAwR/AXsBfQNAIAAgAU5FBEAg",
+    "AyAAQQJ0aiEHIAQgACACbEECdGohBv0MAAAAAAAAAAAAAAAAAAAAACEJIAIgAkEDcWshCEEAIQUDQCAFIAhORQRAIAkgBUECdCAGav0ABAD95AEh",
+    "CSAFQQRqIQUMAQsLIAn9HwAgCf0fAZIgCf0fAiAJ/R8DkpIhCgNAIAIgBUxFBEAgCiAFQQJ0IAZqKgIAkiEKIAVBAWohBQwBCwsgByAKOAIAIABB",
+    "AWohAAwBCwsLMgEBfwNAIAAgAU5FBEAgBCAAQQJ0IgVqIAIgBWoqAgAgA7KVOAIAIABBAWohAAwBCwsL3AEDB38BewF9A0AgACABTkUEQCADIAAg",
+    "AmxBAnQiB2ohCSAEIABBAnRqIQogBSAHaiELIAYgB2ohDCACIAJBA3FrIQ1BACEHA0AgByANTkUEQCAHQQJ0IgggCWr9AAQAIAr9CQIA/eUBIQ4g",
+    "CCALaiAO/QsEACAIIAxqIA4gDv3mAf0LBAAgB0EEaiEHDAELCwNAIAIgB0xFBEAgB0ECdCIIIAlqKgIAIAoqAgCTIQ8gCCALaiAPOAIAIAggDGog",
+    "DyAPlDgCACAHQQFqIQcMAQsLIABBAWohAAwBCwsLUAIBfwF9A0AgACABTkUEQCAEIABBAnQiB2ogAiAHaioCACADsiIIlUOsxSc3kpE4AgAgBiAH",
+    "aiAFIAdqKgIAIAiVOAIAIABBAWohAAwBCwsL2QIDC38CewJ9A0AgACABTkUEQCADIAAgAmxBAnQiDGohDiAEIABBAnQiDWohDyAFIAxqIRAgBiAM",
+    "aiERIAcgDWohEiAIIAxqIRMgCSAMaiEUIAsgDGohFSACIAJBA3FrIRZBACENA0AgDSAWTkUEQCANQQJ0IgwgDmr9AAQAIA/9CQIA/ecBIRcgDCAQ",
+    "aiAX/QsEACAMIBNqIAwgEWr9AAQAIBL9CQIA/eUBIhj9CwQAIAwgFGogGCAY/eYB/QsEACAMIBVqIAogDGr9AAQAIBf95gH9CwQAIA1BBGohDQwB",
+    "CwsDQCACIA1MRQRAIA1BAnQiDCAOaioCACAPKgIAlSEZIAwgEGogGTgCACAMIBNqIAwgEWoqAgAgEioCAJMiGjgCACAMIBRqIBogGpQ4AgAgDCAV",
+    "aiAKIAxqKgIAIBmUOAIAIA1BAWohDQwBCwsgAEEBaiEADAELCws5AQF/A0AgACABTkUEQCAEIABBAnQiBWogAiAFaioCACADspVDrMUnN5KROAIA",
+    "IABBAWohAAwBCwsLhQIDCH8BewF9A0AgACABTkUEQCADIAAgAmxBAnQiCWohCyAEIABBAnRqIQwgBSAJaiENIAcgCWohDiAIIAlqIQ8gAiACQQNx",
+    "ayEQQQAhCgNAIAogEE5FBEAgCkECdCIJIAtq/QAEACAM/QkCAP3nASERIAkgDWogEf0LBAAgCSAPaiAGIAlq/QAEACAR/eYBIAkgDmr9AAQA/eQB",
+    "/QsEACAKQQRqIQoMAQsLA0AgAiAKTEUEQCAKQQJ0IgkgC2oqAgAgDCoCAJUhEiAJIA1qIBI4AgAgCSAPaiAGIAlqKgIAIBKUIAkgDmoqAgCSOAIA",
+    "IApBAWohCgwBCwsgAEEBaiEADAELCwudAQEFfwNAIAAgAU5FBEAgAyAAIAJsQQJ0aiEJIAQgACAFbEECdGogBkECdGohCiACIAJBA3FrIQhBACEH",
+    "A0AgByAITkUEQCAHQQJ0IgsgCWogCiALav0ABAD9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQiCCAJaiAIIApqKgIAOAIAIAdBAWohBwwB",
+    "CwsgAEEBaiEADAELCwudAQEFfwNAIAAgAU5FBEAgAyAAIAJsQQJ0aiEIIAQgACAFbEECdGogAkECdGohCSACIAJBA3FrIQdBACEGA0AgBiAHTkUE",
+    "QCAGQQJ0IgogCGogCSAKav0ABAD9CwQAIAZBBGohBgwBCwsDQCACIAZMRQRAIAZBAnQiByAIaiAHIAlqKgIAOAIAIAZBAWohBgwBCwsgAEEBaiEA",
+    "DAELCwulBQMNfwN7A30DQCAAIAFORQRAIAMgACACbEECdCIRaiETIAUgEWohFCAGIBFqIRUgCCARaiEWIAkgEWohFyALIBFqIRggDCARaiEZIA4g",
+    "EWohGiAPIBFqIRsgECARaiEcIAIgAkEDcWshHUEAIRIDQCASIB1ORQRA/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/IBJBAnQi",
+    "ESATav0ABAAgBCARav0ABAD95AH94QEQAP3kAf3nASEeIBEgFGogHv0LBAAgESAWaiARIBVq/QAEACAHIBFq/QAEAP3kARABIh/9CwQAIBEgGGr9",
+    "DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gESAXav0ABAAgCiARav0ABAD95AH94QEQAP3kAf3nASIg/QsEACARIBpq/QwAAIA/",
+    "AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/IBEgGWr9AAQAIA0gEWr9AAQA/eQB/eEBEAD95AH95wH9CwQAIBEgHGogICARIBtq/QAEAP3m",
+    "ASAeIB/95gH95AH9CwQAIBJBBGohEgwBCwsDQCACIBJMRQRAQwAAgD8gEkECdCIRIBNqKgIAIAQgEWoqAgCSjP0TEAD9HwBDAACAP5KVISEgESAU",
+    "aiAhOAIAIBEgFmogESAVaioCACAHIBFqKgIAkv0TEAH9HwAiIjgCACARIBhqQwAAgD8gESAXaioCACAKIBFqKgIAkoz9ExAA/R8AQwAAgD+SlSIj",
+    "OAIAIBEgGmpDAACAPyARIBlqKgIAIA0gEWoqAgCSjP0TEAD9HwBDAACAP5KVOAIAIBEgHGogIyARIBtqKgIAlCAhICKUkjgCACASQQFqIRIMAQsL",
+    "IABBAWohAAwBCwsLwwIDCX8BewF9A0AgACABTkUEQCADIAAgAmxBAnQiC2ohDSAEIABBAnRqIQ4gBSALaiEPIAggC2ohECAJIAtqIREgCiALaiES",
+    "IAIgAkEDcWshE0EAIQwDQCAMIBNORQRAIAxBAnQiCyANav0ABAAgDv0JAgD95wEhFCALIA9qIBT9CwQAIAsgEGogBiALav0ABAAgFP3mASAHIAtq",
+    "/QAEAP3kARABIhT9CwQAIAsgEmogCyARav0ABAAgFP3mAf0LBAAgDEEEaiEMDAELCwNAIAIgDExFBEAgDEECdCILIA1qKgIAIA4qAgCVIRUgCyAP",
+    "aiAVOAIAIAsgEGogBiALaioCACAVlCAHIAtqKgIAkv0TEAH9HwAiFTgCACALIBJqIAsgEWoqAgAgFZQ4AgAgDEEBaiEMDAELCyAAQQFqIQAMAQsL",
+    "C68BAQZ/A0AgACABTkUEQCADIAAgAmxBAnQiBmohCCAEIAZqIQkgBSAGaiEKIAIgAkEDcWshC0EAIQYDQCAGIAtORQRAIAZBAnQiByAKaiAHIAhq",
+    "/QAEACAHIAlq/QAEAP3kAf0LBAAgBkEEaiEGDAELCwNAIAIgBkxFBEAgBkECdCIHIApqIAcgCGoqAgAgByAJaioCAJI4AgAgBkEBaiEGDAELCyAA",
+    "QQFqIQAMAQsLC2ABAX8DQCAAIAFORQRAIAMgAEECdCIIaiACIAhqKgIAQwAAAECUOAIAIAUgCGogBCAIaioCAEMAAABAlDgCACAHIAhqIAYgCGoq",
+    "AgBDAAAAQJQ4AgAgAEEBaiEADAELCwv0AQEJfwNAIAAgAU5FBEAgAyAAIAJsQQJ0IglqIQsgBCAAQQJ0IgpqIQwgBSAJaiENIAYgCWohDiAHIApq",
+    "IQ8gCCAJaiEQIAIgAkEDcWshEUEAIQkDQCAJIBFORQRAIAlBAnQiCiANaiAKIAtq/QAEACAM/QkCAP3nAf0LBAAgCiAQaiAKIA5q/QAEACAP/QkC",
+    "AP3nAf0LBAAgCUEEaiEJDAELCwNAIAIgCUxFBEAgCUECdCIKIA1qIAogC2oqAgAgDCoCAJU4AgAgCiAQaiAKIA5qKgIAIA8qAgCVOAIAIAlBAWoh",
+    "CQwBCwsgAEEBaiEADAELCwvWBgMTfwN7A30DQCAAIAFORQRAIAMgACACbEECdCIUaiEYIAQgFGohFiAFIBRqIRkgBiAUaiEaIAggAEECdGohFyAJ",
+    "IBRqIRsgCiAUaiEcIAsgFGohHSAMIBRqIR4gDSAUaiEfIA4gFGohICAPIBRqISEgECAUaiEiIBEgFGohIyASIBRqISQgEyAUaiElIAIgAkEDcWsh",
+    "JkEAIRUDQCAVICZORQRAIBVBAnQiFCAYav0ABAAgFCAWav0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gFCAZav0ABAAiJyAn/eYB/eUB/eYBIScg",
+    "FCAaaiAn/QsEACAUIBtqICcgByAUav0ABAD95gEiKSAX/QkCAP3nAf0LBAAgFCAdaiApIBQgHGr9AAQAIBf9CQIA/ecBIin95gEgF/0JAgD95wH9",
+    "4QH9CwQAIBQgH2r9DAAAgD8AAIA/AACAPwAAgD8gFCAeav0ABAAiKCAo/eYB/eUB/QsEACAUICFqIBQgIGr9AAQAIij9DAAAgD8AAIA/AACAPwAA",
+    "gD8gKP3lAf3mAf0LBAAgFCAjaiAUICJq/QAEACIo/QwAAIA/AACAPwAAgD8AAIA/ICj95QH95gH9CwQAIBQgJGogFCAYav0ABAAgFCAZav0ABAD9",
+    "5gEgFCAWav0ABAD9DAAAgD8AAIA/AACAPwAAgD8gFCAWav0ABAD95QH95gH95gH9CwQAIBQgJWogJyAp/eYB/QsEACAVQQRqIRUMAQsLA0AgAiAV",
+    "TEUEQCAVQQJ0IhQgGGoqAgAgFCAWaioCAJRDAACAPyAUIBlqKgIAIiogKpSTlCEqIBQgGmogKjgCACAUIBtqICogByAUaioCAJQiLCAXKgIAlTgC",
+    "ACAUIB1qICwgFCAcaioCACAXKgIAlSIslCAXKgIAlYw4AgAgFCAfakMAAIA/IBQgHmoqAgAiKyArlJM4AgAgFCAhaiAUICBqKgIAIitDAACAPyAr",
+    "k5Q4AgAgFCAjaiAUICJqKgIAIitDAACAPyArk5Q4AgAgFCAkaiAUIBhqKgIAIBQgGWoqAgCUIBQgFmoqAgBDAACAPyAUIBZqKgIAk5SUOAIAIBQg",
+    "JWogKiAslDgCACAVQQFqIRUMAQsLIABBAWohAAwBCwsLhwMBBn8DQCAAIAFORQRAIAQgACAFbEECdGohCSADIAAgAmxBAnRqIQggBiAGQQNxayEK",
+    "QQAhBwNAIAcgCk5FBEAgB0ECdCAIav0MAAAAAAAAAAAAAAAAAAAAAP0LBAAgB0EEaiEHDAELCwNAIAYgB0xFBEAgB0ECdCAIakMAAAAAOAIAIAdB",
+    "AWohBwwBCwsgCCAGQQJ0aiEKIAUgBUEDcWshC0EAIQcDQCAHIAtORQRAIAdBAnQiDCAKaiAJIAxq/QAEAP0LBAAgB0EEaiEHDAELCwNAIAUgB0xF",
+    "BEAgB0ECdCILIApqIAkgC2oqAgA4AgAgB0EBaiEHDAELCyAIIAUgBmoiB0ECdGohCSACIAdrIgcgB0EDcWshCEEAIQcDQCAHIAhORQRAIAdBAnQg",
+    "CWr9DAAAAAAAAAAAAAAAAAAAAAD9CwQAIAdBBGohBwwBCwsDQCAHIAIgBSAGamtORQRAIAdBAnQgCWpDAAAAADgCACAHQQFqIQcMAQsLIABBAWoh",
+    "AAwBCwsL7gEDBH8BewF9IAIgAkEDcWshCANAIAYgCE5FBEAgBkECdCEH/QwAAAAAAAAAAAAAAAAAAAAAIQkgACEFA0AgASAFTEUEQCAJIAQgAiAF",
+    "bEECdGogB2r9AAQA/eQBIQkgBUEBaiEFDAELCyADIAdqIgUgBf0ABAAgCf3kAf0LBAAgBkEEaiEGDAELCwNAIAIgBkxFBEAgBkECdCEHQwAAAAAh",
+    "CiAAIQUDQCABIAVMRQRAIAogBCACIAVsQQJ0aiAHaioCAJIhCiAFQQFqIQUMAQsLIAMgB2oiBSAFKgIAIAqSOAIAIAZBAWohBgwBCwsLOwEBfwNA",
+    "IAAgAU5FBEAgBSAAQQJ0IgZqIAIgBmoqAgAgAyAGaioCAJUgBLKVOAIAIABBAWohAAwBCwsLlAEDA38BewF9A0AgACABTkUEQCADIAAgAmxBAnRq",
+    "IQYgBCAAQQJ0aiIF/QkCACEIIAUqAgAhCSACIAJBA3FrIQdBACEFA0AgBSAHTkUEQCAFQQJ0IAZqIAj9CwQAIAVBBGohBQwBCwsDQCACIAVMRQRA",
+    "IAVBAnQgBmogCTgCACAFQQFqIQUMAQsLIABBAWohAAwBCwsLrgIDCX8BewF9A0AgACABTkUEQCADIAAgAmxBAnQiCWohCyAEIAlqIQwgBSAJaiEN",
+    "IAYgCWohDiAHIAlqIQ8gCCAJaiEQIAIgAkEDcWshEUEAIQoDQCAKIBFORQRAIApBAnQiCSALav0ABAD9DAAAAEAAAABAAAAAQAAAAEAgCSAMav0A",
+    "BAAgCSANav0ABAD95gH95gH95AEhEiAJIA9qIAkgDmr9AAQAIBL95AH9CwQAIAkgEGogEv3hAf0LBAAgCkEEaiEKDAELCwNAIAIgCkxFBEAgCkEC",
+    "dCIJIAtqKgIAIAkgDGoqAgAgCSANaioCAJRDAAAAQJSSIRMgCSAPaiAJIA5qKgIAIBOSOAIAIAkgEGogE4w4AgAgCkEBaiEKDAELCyAAQQFqIQAM",
+    "AQsLC9MDAxB/AXsBfQNAIAAgAU5FBEAgAyAAIAJsQQJ0IhBqIRIgBCAQaiETIAUgEGohFCAGIBBqIRUgByAQaiEWIAggEGohFyAJIBBqIRggCiAQ",
+    "aiEZIAsgEGohGiAMIBBqIRsgDSAQaiEcIA4gEGohHSAPIBBqIR4gAiACQQNxayEfQQAhEQNAIBEgH05FBEAgEUECdCIQIBJq/QAEACAQIBNq/QAE",
+    "AP3kASEgIBAgFmogICAQIBRq/QAEAP3mASAQIBVq/QAEAP3mAf0LBAAgECAZaiAgIBAgF2r9AAQA/eYBIBAgGGr9AAQA/eYB/QsEACAQIBxqICAg",
+    "ECAaav0ABAD95gEgECAbav0ABAD95gH9CwQAIBAgHmogICAQIB1q/QAEAP3mAf0LBAAgEUEEaiERDAELCwNAIAIgEUxFBEAgEUECdCIQIBJqKgIA",
+    "IBAgE2oqAgCSISEgECAWaiAhIBAgFGoqAgCUIBAgFWoqAgCUOAIAIBAgGWogISAQIBdqKgIAlCAQIBhqKgIAlDgCACAQIBxqICEgECAaaioCAJQg",
+    "ECAbaioCAJQ4AgAgECAeaiAhIBAgHWoqAgCUOAIAIBFBAWohEQwBCwsgAEEBaiEADAELCwuHAwEGfwNAIAAgAU5FBEAgBCAAIAVsQQJ0aiEIIAMg",
+    "ACACbEECdGohByAFIAVBA3FrIQlBACEGA0AgBiAJTkUEQCAGQQJ0IAdq/QwAAAAAAAAAAAAAAAAAAAAA/QsEACAGQQRqIQYMAQsLA0AgBSAGTEUE",
+    "QCAGQQJ0IAdqQwAAAAA4AgAgBkEBaiEGDAELCyAHIAVBAnRqIQkgBSAFQQNxayEKQQAhBgNAIAYgCk5FBEAgBkECdCILIAlqIAggC2r9AAQA/QsE",
+    "ACAGQQRqIQYMAQsLA0AgBSAGTEUEQCAGQQJ0IgogCWogCCAKaioCADgCACAGQQFqIQYMAQsLIAcgBSAFaiIGQQJ0aiEIIAIgBmsiBiAGQQNxayEH",
+    "QQAhBgNAIAYgB05FBEAgBkECdCAIav0MAAAAAAAAAAAAAAAAAAAAAP0LBAAgBkEEaiEGDAELCwNAIAYgAiAFIAVqa05FBEAgBkECdCAIakMAAAAA",
+    "OAIAIAZBAWohBgwBCwsgAEEBaiEADAELCwvqBAMRfwJ7An0DQCAAIAFORQRAIAMgACACbEECdCITaiEZIAQgE2ohGiAFIBNqIRsgBiATaiEcIAgg",
+    "AEECdCIUaiEVIAkgE2ohHSAKIBNqIRYgCyATaiEeIAwgE2ohFyANIBNqIR8gDiATaiEgIBAgFGohGCARIBNqISEgEiATaiEiIAIgAkEDcWshI0EA",
+    "IRQDQCAUICNORQRAIBRBAnQiEyAZav0ABAAgEyAaav0ABAD95AEgEyAbav0ABAD95AEgEyAcav0ABAD95AEiJCAHIBNq/QAEAP3mASElIBMgHWog",
+    "JSAV/QkCAP3nAf0LBAAgEyAeaiAlIBMgFmr9AAQA/eYBIBX9CQIA/ecB/eEB/QsEACATIB9qICQgEyAXav0ABAD95gH9CwQAIBMgIGogJCATIBZq",
+    "/QAEAP3mAf0LBAAgEyAhaiAkIA8gE2r9AAQA/eYBIiQgGP0JAgD95wH9CwQAIBMgImogJCATIBdq/QAEAP3mASAY/QkCAP3nAf3hAf0LBAAgFEEE",
+    "aiEUDAELCwNAIAIgFExFBEAgFEECdCITIBlqKgIAIBMgGmoqAgCSIBMgG2oqAgCSIBMgHGoqAgCSIiYgByATaioCAJQhJyATIB1qICcgFSoCAJU4",
+    "AgAgEyAeaiAnIBMgFmoqAgCUIBUqAgCVjDgCACATIB9qICYgEyAXaioCAJQ4AgAgEyAgaiAmIBMgFmoqAgCUOAIAIBMgIWogJiAPIBNqKgIAlCIm",
+    "IBgqAgCVOAIAIBMgImogJiATIBdqKgIAlCAYKgIAlYw4AgAgFEEBaiEUDAELCyAAQQFqIQAMAQsLC1sCAX8BfQNAIAAgAU5FBEAgBSAAQQJ0Iglq",
+    "IAIgCWoqAgAgAyAJaioCAJUgBLIiCpU4AgAgCCAJaiAGIAlqKgIAIAcgCWoqAgCVIAqVOAIAIABBAWohAAwBCwsLuQMDDX8BewF9A0AgACABTkUE",
+    "QCADIAAgAmxBAnQiDWohDyAEIA1qIRAgBSANaiERIAYgDWohEiAHIA1qIRMgCCANaiEUIAkgDWohFSAKIA1qIRYgCyANaiEXIAwgDWohGCACIAJB",
+    "A3FrIRlBACEOA0AgDiAZTkUEQCAOQQJ0Ig0gD2r9AAQA/QwAAABAAAAAQAAAAEAAAABAIA0gEGr9AAQAIA0gEWr9AAQA/eYB/eYB/eQBIRogDSAS",
+    "aiAa/QsEACANIBNqIBr94QH9CwQAIA0gF2ogDSAUav0ABAD9DAAAAEAAAABAAAAAQAAAAEAgDSAVav0ABAAgDSAWav0ABAD95gH95gH95AEiGv0L",
+    "BAAgDSAYaiAa/eEB/QsEACAOQQRqIQ4MAQsLA0AgAiAOTEUEQCAOQQJ0Ig0gD2oqAgAgDSAQaioCACANIBFqKgIAlEMAAABAlJIhGyANIBJqIBs4",
+    "AgAgDSATaiAbjDgCACANIBdqIA0gFGoqAgAgDSAVaioCACANIBZqKgIAlEMAAABAlJIiGzgCACANIBhqIBuMOAIAIA5BAWohDgwBCwsgAEEBaiEA",
+    "DAELCwtJAgF/AX0DQCAAIAFORQRAIAQgAEECdCIHaiACIAdqKgIAIAOyIgiVOAIAIAYgB2ogBSAHaioCACAIlTgCACAAQQFqIQAMAQsLC/sBAQl/",
+    "A0AgACABTkUEQCADIAAgAmxBAnQiCWohCyAEIAlqIQwgBSAJaiENIAYgCWohDiAHIAlqIQ8gCCAJaiEQIAIgAkEDcWshEUEAIQoDQCAKIBFORQRA",
+    "IApBAnQiCSANaiAJIAtq/QAEACAJIAxq/QAEAP3kAf0LBAAgCSAQaiAJIA5q/QAEACAJIA9q/QAEAP3kAf0LBAAgCkEEaiEKDAELCwNAIAIgCkxF",
+    "BEAgCkECdCIJIA1qIAkgC2oqAgAgCSAMaioCAJI4AgAgCSAQaiAJIA5qKgIAIAkgD2oqAgCSOAIAIApBAWohCgwBCwsgAEEBaiEADAELCwuLBQEC",
+    "e/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9",
+    "DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXv",
+    "Oeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+",
+    "/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH9",
+    "8gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVV",
+    "VVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/",
+    "AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAA",
+    "AP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC+wCAQJ7IAD9DON1K0U22le/43UrRTba",
+    "V78gACAA/fIBIgH98gH9DOB9FQ49bW0/4H0VDj1tbT/98AEgAf3yAf0MPcLmVeMmgr89wuZV4yaCv/3wASAB/fIB/Qz6ECyI9GSWP/oQLIj0ZJY/",
+    "/fABIAH98gH9DBy6oRu6oau/HLqhG7qhq7/98AEgAf3yAf0MERERERERwT8RERERERHBP/3wASAB/fIB/QxVVVVVVVXVv1VVVVVVVdW//fABIAH9",
+    "8gH9DAAAAAAAAPA/AAAAAAAA8D/98AH98gH9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAABAAAAAAAAAAED9DAAAAAAAAABAAAAAAAAAAEAgAP3s",
+    "ASIC/fIBEB39DAAAAAAAAPA/AAAAAAAA8D/98AH98wH98QEiAf3tASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1SIAL9DJqZmZmZmbk/mpmZmZmZ",
+    "uT/9Sf1SC7cBAwR/AXsBfANAIAAgAU5FBEAgAyAAQQN0aiEHIAQgACACbEEDdGohBv0MAAAAAAAAAAAAAAAAAAAAACEJIAIgAkEBcWshCEEAIQUD",
+    "QCAFIAhORQRAIAkgBUEDdCAGav0ABAD98AEhCSAFQQJqIQUMAQsLIAn9IQAgCf0hAaAhCgNAIAIgBUxFBEAgCiAFQQN0IAZqKwMAoCEKIAVBAWoh",
+    "BQwBCwsgByAKOQMAIABBAWohAAwBCwsLMgEBfwNAIAAgAU5FBEAgBCAAQQN0IgVqIAIgBWorAwAgA7ejOQMAIABBAWohAAwBCwsL3AEDB38BewF8",
+    "A0AgACABTkUEQCADIAAgAmxBA3QiB2ohCSAEIABBA3RqIQogBSAHaiELIAYgB2ohDCACIAJBAXFrIQ1BACEHA0AgByANTkUEQCAHQQN0IgggCWr9",
+    "AAQAIAr9CgMA/fEBIQ4gCCALaiAO/QsEACAIIAxqIA4gDv3yAf0LBAAgB0ECaiEHDAELCwNAIAIgB0xFBEAgB0EDdCIIIAlqKwMAIAorAwChIQ8g",
+    "CCALaiAPOQMAIAggDGogDyAPojkDACAHQQFqIQcMAQsLIABBAWohAAwBCwsLVAIBfwF8A0AgACABTkUEQCAEIABBA3QiB2ogAiAHaisDACADtyII",
+    "o0TxaOOItfjkPqCfOQMAIAYgB2ogBSAHaisDACAIozkDACAAQQFqIQAMAQsLC9kCAwt/AnsCfANAIAAgAU5FBEAgAyAAIAJsQQN0IgxqIQ4gBCAA",
+    "QQN0Ig1qIQ8gBSAMaiEQIAYgDGohESAHIA1qIRIgCCAMaiETIAkgDGohFCALIAxqIRUgAiACQQFxayEWQQAhDQNAIA0gFk5FBEAgDUEDdCIMIA5q",
+    "/QAEACAP/QoDAP3zASEXIAwgEGogF/0LBAAgDCATaiAMIBFq/QAEACAS/QoDAP3xASIY/QsEACAMIBRqIBggGP3yAf0LBAAgDCAVaiAKIAxq/QAE",
+    "ACAX/fIB/QsEACANQQJqIQ0MAQsLA0AgAiANTEUEQCANQQN0IgwgDmorAwAgDysDAKMhGSAMIBBqIBk5AwAgDCATaiAMIBFqKwMAIBIrAwChIho5",
+    "AwAgDCAUaiAaIBqiOQMAIAwgFWogCiAMaisDACAZojkDACANQQFqIQ0MAQsLIABBAWohAAwBCwsLPQEBfwNAIAAgAU5FBEAgBCAAQQN0IgVqIAIg",
+    "BWorAwAgA7ejRPFo44i1+OQ+oJ85AwAgAEEBaiEADAELCwuFAgMIfwF7AXwDQCAAIAFORQRAIAMgACACbEEDdCIJaiELIAQgAEEDdGohDCAFIAlq",
+    "IQ0gByAJaiEOIAggCWohDyACIAJBAXFrIRBBACEKA0AgCiAQTkUEQCAKQQN0IgkgC2r9AAQAIAz9CgMA/fMBIREgCSANaiAR/QsEACAJIA9qIAYg",
+    "CWr9AAQAIBH98gEgCSAOav0ABAD98AH9CwQAIApBAmohCgwBCwsDQCACIApMRQRAIApBA3QiCSALaisDACAMKwMAoyESIAkgDWogEjkDACAJIA9q",
+    "IAYgCWorAwAgEqIgCSAOaisDAKA5AwAgCkEBaiEKDAELCyAAQQFqIQAMAQsLC50BAQV/A0AgACABTkUEQCADIAAgAmxBA3RqIQkgBCAAIAVsQQN0",
+    "aiAGQQN0aiEKIAIgAkEBcWshCEEAIQcDQCAHIAhORQRAIAdBA3QiCyAJaiAKIAtq/QAEAP0LBAAgB0ECaiEHDAELCwNAIAIgB0xFBEAgB0EDdCII",
+    "IAlqIAggCmorAwA5AwAgB0EBaiEHDAELCyAAQQFqIQAMAQsLC50BAQV/A0AgACABTkUEQCADIAAgAmxBA3RqIQggBCAAIAVsQQN0aiACQQN0aiEJ",
+    "IAIgAkEBcWshB0EAIQYDQCAGIAdORQRAIAZBA3QiCiAIaiAJIApq/QAEAP0LBAAgBkECaiEGDAELCwNAIAIgBkxFBEAgBkEDdCIHIAhqIAcgCWor",
+    "AwA5AwAgBkEBaiEGDAELCyAAQQFqIQAMAQsLC70FAw1/A3sDfANAIAAgAU5FBEAgAyAAIAJsQQN0IhFqIRMgBSARaiEUIAYgEWohFSAIIBFqIRYg",
+    "CSARaiEXIAsgEWohGCAMIBFqIRkgDiARaiEaIA8gEWohGyAQIBFqIRwgAiACQQFxayEdQQAhEgNAIBIgHU5FBED9DAAAAAAAAPA/AAAAAAAA8D/9",
+    "DAAAAAAAAPA/AAAAAAAA8D8gEkEDdCIRIBNq/QAEACAEIBFq/QAEAP3wAf3tARAd/fAB/fMBIR4gESAUaiAe/QsEACARIBZqIBEgFWr9AAQAIAcg",
+    "EWr9AAQA/fABEB4iH/0LBAAgESAYav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyARIBdq/QAEACAKIBFq/QAEAP3wAf3tARAd",
+    "/fAB/fMBIiD9CwQAIBEgGmr9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gESAZav0ABAAgDSARav0ABAD98AH97QEQHf3wAf3z",
+    "Af0LBAAgESAcaiAgIBEgG2r9AAQA/fIBIB4gH/3yAf3wAf0LBAAgEkECaiESDAELCwNAIAIgEkxFBEBEAAAAAAAA8D8gEkEDdCIRIBNqKwMAIAQg",
+    "EWorAwCgmv0UEB39IQBEAAAAAAAA8D+goyEhIBEgFGogITkDACARIBZqIBEgFWorAwAgByARaisDAKD9FBAe/SEAIiI5AwAgESAYakQAAAAAAADw",
+    "PyARIBdqKwMAIAogEWorAwCgmv0UEB39IQBEAAAAAAAA8D+goyIjOQMAIBEgGmpEAAAAAAAA8D8gESAZaisDACANIBFqKwMAoJr9FBAd/SEARAAA",
+    "AAAAAPA/oKM5AwAgESAcaiAjIBEgG2orAwCiICEgIqKgOQMAIBJBAWohEgwBCwsgAEEBaiEADAELCwvDAgMJfwF7AXwDQCAAIAFORQRAIAMgACAC",
+    "bEEDdCILaiENIAQgAEEDdGohDiAFIAtqIQ8gCCALaiEQIAkgC2ohESAKIAtqIRIgAiACQQFxayETQQAhDANAIAwgE05FBEAgDEEDdCILIA1q/QAE",
+    "ACAO/QoDAP3zASEUIAsgD2ogFP0LBAAgCyAQaiAGIAtq/QAEACAU/fIBIAcgC2r9AAQA/fABEB4iFP0LBAAgCyASaiALIBFq/QAEACAU/fIB/QsE",
+    "ACAMQQJqIQwMAQsLA0AgAiAMTEUEQCAMQQN0IgsgDWorAwAgDisDAKMhFSALIA9qIBU5AwAgCyAQaiAGIAtqKwMAIBWiIAcgC2orAwCg/RQQHv0h",
+    "ACIVOQMAIAsgEmogCyARaisDACAVojkDACAMQQFqIQwMAQsLIABBAWohAAwBCwsLrwEBBn8DQCAAIAFORQRAIAMgACACbEEDdCIGaiEIIAQgBmoh",
+    "CSAFIAZqIQogAiACQQFxayELQQAhBgNAIAYgC05FBEAgBkEDdCIHIApqIAcgCGr9AAQAIAcgCWr9AAQA/fAB/QsEACAGQQJqIQYMAQsLA0AgAiAG",
+    "TEUEQCAGQQN0IgcgCmogByAIaisDACAHIAlqKwMAoDkDACAGQQFqIQYMAQsLIABBAWohAAwBCwsLbAEBfwNAIAAgAU5FBEAgAyAAQQN0IghqIAIg",
+    "CGorAwBEAAAAAAAAAECiOQMAIAUgCGogBCAIaisDAEQAAAAAAAAAQKI5AwAgByAIaiAGIAhqKwMARAAAAAAAAABAojkDACAAQQFqIQAMAQsLC/QB",
+    "AQl/A0AgACABTkUEQCADIAAgAmxBA3QiCWohCyAEIABBA3QiCmohDCAFIAlqIQ0gBiAJaiEOIAcgCmohDyAIIAlqIRAgAiACQQFxayERQQAhCQNA",
+    "IAkgEU5FBEAgCUEDdCIKIA1qIAogC2r9AAQAIAz9CgMA/fMB/QsEACAKIBBqIAogDmr9AAQAIA/9CgMA/fMB/QsEACAJQQJqIQkMAQsLA0AgAiAJ",
+    "TEUEQCAJQQN0IgogDWogCiALaisDACAMKwMAozkDACAKIBBqIAogDmorAwAgDysDAKM5AwAgCUEBaiEJDAELCyAAQQFqIQAMAQsLC+oGAxN/A3sD",
+    "fANAIAAgAU5FBEAgAyAAIAJsQQN0IhRqIRggBCAUaiEWIAUgFGohGSAGIBRqIRogCCAAQQN0aiEXIAkgFGohGyAKIBRqIRwgCyAUaiEdIAwgFGoh",
+    "HiANIBRqIR8gDiAUaiEgIA8gFGohISAQIBRqISIgESAUaiEjIBIgFGohJCATIBRqISUgAiACQQFxayEmQQAhFQNAIBUgJk5FBEAgFUEDdCIUIBhq",
+    "/QAEACAUIBZq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyAUIBlq/QAEACInICf98gH98QH98gEhJyAUIBpqICf9CwQAIBQgG2ogJyAHIBRq/QAE",
+    "AP3yASIpIBf9CgMA/fMB/QsEACAUIB1qICkgFCAcav0ABAAgF/0KAwD98wEiKf3yASAX/QoDAP3zAf3tAf0LBAAgFCAfav0MAAAAAAAA8D8AAAAA",
+    "AADwPyAUIB5q/QAEACIoICj98gH98QH9CwQAIBQgIWogFCAgav0ABAAiKP0MAAAAAAAA8D8AAAAAAADwPyAo/fEB/fIB/QsEACAUICNqIBQgImr9",
+    "AAQAIij9DAAAAAAAAPA/AAAAAAAA8D8gKP3xAf3yAf0LBAAgFCAkaiAUIBhq/QAEACAUIBlq/QAEAP3yASAUIBZq/QAEAP0MAAAAAAAA8D8AAAAA",
+    "AADwPyAUIBZq/QAEAP3xAf3yAf3yAf0LBAAgFCAlaiAnICn98gH9CwQAIBVBAmohFQwBCwsDQCACIBVMRQRAIBVBA3QiFCAYaisDACAUIBZqKwMA",
+    "okQAAAAAAADwPyAUIBlqKwMAIiogKqKhoiEqIBQgGmogKjkDACAUIBtqICogByAUaisDAKIiLCAXKwMAozkDACAUIB1qICwgFCAcaisDACAXKwMA",
+    "oyIsoiAXKwMAo5o5AwAgFCAfakQAAAAAAADwPyAUIB5qKwMAIisgK6KhOQMAIBQgIWogFCAgaisDACIrRAAAAAAAAPA/ICuhojkDACAUICNqIBQg",
+    "ImorAwAiK0QAAAAAAADwPyAroaI5AwAgFCAkaiAUIBhqKwMAIBQgGWorAwCiIBQgFmorAwBEAAAAAAAA8D8gFCAWaisDAKGiojkDACAUICVqICog",
+    "LKI5AwAgFUEBaiEVDAELCyAAQQFqIQAMAQsLC48DAQZ/A0AgACABTkUEQCAEIAAgBWxBA3RqIQkgAyAAIAJsQQN0aiEIIAYgBkEBcWshCkEAIQcD",
+    "QCAHIApORQRAIAdBA3QgCGr9DAAAAAAAAAAAAAAAAAAAAAD9CwQAIAdBAmohBwwBCwsDQCAGIAdMRQRAIAdBA3QgCGpEAAAAAAAAAAA5AwAgB0EB",
+    "aiEHDAELCyAIIAZBA3RqIQogBSAFQQFxayELQQAhBwNAIAcgC05FBEAgB0EDdCIMIApqIAkgDGr9AAQA/QsEACAHQQJqIQcMAQsLA0AgBSAHTEUE",
+    "QCAHQQN0IgsgCmogCSALaisDADkDACAHQQFqIQcMAQsLIAggBSAGaiIHQQN0aiEJIAIgB2siByAHQQFxayEIQQAhBwNAIAcgCE5FBEAgB0EDdCAJ",
+    "av0MAAAAAAAAAAAAAAAAAAAAAP0LBAAgB0ECaiEHDAELCwNAIAcgAiAFIAZqa05FBEAgB0EDdCAJakQAAAAAAAAAADkDACAHQQFqIQcMAQsLIABB",
+    "AWohAAwBCwsL8gEDBH8BewF8IAIgAkEBcWshCANAIAYgCE5FBEAgBkEDdCEH/QwAAAAAAAAAAAAAAAAAAAAAIQkgACEFA0AgASAFTEUEQCAJIAQg",
+    "AiAFbEEDdGogB2r9AAQA/fABIQkgBUEBaiEFDAELCyADIAdqIgUgBf0ABAAgCf3wAf0LBAAgBkECaiEGDAELCwNAIAIgBkxFBEAgBkEDdCEHRAAA",
+    "AAAAAAAAIQogACEFA0AgASAFTEUEQCAKIAQgAiAFbEEDdGogB2orAwCgIQogBUEBaiEFDAELCyADIAdqIgUgBSsDACAKoDkDACAGQQFqIQYMAQsL",
+    "CzsBAX8DQCAAIAFORQRAIAUgAEEDdCIGaiACIAZqKwMAIAMgBmorAwCjIAS3ozkDACAAQQFqIQAMAQsLC5QBAwN/AXsBfANAIAAgAU5FBEAgAyAA",
+    "IAJsQQN0aiEGIAQgAEEDdGoiBf0KAwAhCCAFKwMAIQkgAiACQQFxayEHQQAhBQNAIAUgB05FBEAgBUEDdCAGaiAI/QsEACAFQQJqIQUMAQsLA0Ag",
+    "AiAFTEUEQCAFQQN0IAZqIAk5AwAgBUEBaiEFDAELCyAAQQFqIQAMAQsLC7ICAwl/AXsBfANAIAAgAU5FBEAgAyAAIAJsQQN0IglqIQsgBCAJaiEM",
+    "IAUgCWohDSAGIAlqIQ4gByAJaiEPIAggCWohECACIAJBAXFrIRFBACEKA0AgCiARTkUEQCAKQQN0IgkgC2r9AAQA/QwAAAAAAAAAQAAAAAAAAABA",
+    "IAkgDGr9AAQAIAkgDWr9AAQA/fIB/fIB/fABIRIgCSAPaiAJIA5q/QAEACAS/fAB/QsEACAJIBBqIBL97QH9CwQAIApBAmohCgwBCwsDQCACIApM",
+    "RQRAIApBA3QiCSALaisDACAJIAxqKwMAIAkgDWorAwCiRAAAAAAAAABAoqAhEyAJIA9qIAkgDmorAwAgE6A5AwAgCSAQaiATmjkDACAKQQFqIQoM",
+    "AQsLIABBAWohAAwBCwsL0wMDEH8BewF8A0AgACABTkUEQCADIAAgAmxBA3QiEGohEiAEIBBqIRMgBSAQaiEUIAYgEGohFSAHIBBqIRYgCCAQaiEX",
+    "IAkgEGohGCAKIBBqIRkgCyAQaiEaIAwgEGohGyANIBBqIRwgDiAQaiEdIA8gEGohHiACIAJBAXFrIR9BACERA0AgESAfTkUEQCARQQN0IhAgEmr9",
+    "AAQAIBAgE2r9AAQA/fABISAgECAWaiAgIBAgFGr9AAQA/fIBIBAgFWr9AAQA/fIB/QsEACAQIBlqICAgECAXav0ABAD98gEgECAYav0ABAD98gH9",
+    "CwQAIBAgHGogICAQIBpq/QAEAP3yASAQIBtq/QAEAP3yAf0LBAAgECAeaiAgIBAgHWr9AAQA/fIB/QsEACARQQJqIREMAQsLA0AgAiARTEUEQCAR",
+    "QQN0IhAgEmorAwAgECATaisDAKAhISAQIBZqICEgECAUaisDAKIgECAVaisDAKI5AwAgECAZaiAhIBAgF2orAwCiIBAgGGorAwCiOQMAIBAgHGog",
+    "ISAQIBpqKwMAoiAQIBtqKwMAojkDACAQIB5qICEgECAdaisDAKI5AwAgEUEBaiERDAELCyAAQQFqIQAMAQsLC48DAQZ/A0AgACABTkUEQCAEIAAg",
+    "BWxBA3RqIQggAyAAIAJsQQN0aiEHIAUgBUEBcWshCUEAIQYDQCAGIAlORQRAIAZBA3QgB2r9DAAAAAAAAAAAAAAAAAAAAAD9CwQAIAZBAmohBgwB",
+    "CwsDQCAFIAZMRQRAIAZBA3QgB2pEAAAAAAAAAAA5AwAgBkEBaiEGDAELCyAHIAVBA3RqIQkgBSAFQQFxayEKQQAhBgNAIAYgCk5FBEAgBkEDdCIL",
+    "IAlqIAggC2r9AAQA/QsEACAGQQJqIQYMAQsLA0AgBSAGTEUEQCAGQQN0IgogCWogCCAKaisDADkDACAGQQFqIQYMAQsLIAcgBSAFaiIGQQN0aiEI",
+    "IAIgBmsiBiAGQQFxayEHQQAhBgNAIAYgB05FBEAgBkEDdCAIav0MAAAAAAAAAAAAAAAAAAAAAP0LBAAgBkECaiEGDAELCwNAIAYgAiAFIAVqa05F",
+    "BEAgBkEDdCAIakQAAAAAAAAAADkDACAGQQFqIQYMAQsLIABBAWohAAwBCwsL6gQDEX8CewJ8A0AgACABTkUEQCADIAAgAmxBA3QiE2ohGSAEIBNq",
+    "IRogBSATaiEbIAYgE2ohHCAIIABBA3QiFGohFSAJIBNqIR0gCiATaiEWIAsgE2ohHiAMIBNqIRcgDSATaiEfIA4gE2ohICAQIBRqIRggESATaiEh",
+    "IBIgE2ohIiACIAJBAXFrISNBACEUA0AgFCAjTkUEQCAUQQN0IhMgGWr9AAQAIBMgGmr9AAQA/fABIBMgG2r9AAQA/fABIBMgHGr9AAQA/fABIiQg",
+    "ByATav0ABAD98gEhJSATIB1qICUgFf0KAwD98wH9CwQAIBMgHmogJSATIBZq/QAEAP3yASAV/QoDAP3zAf3tAf0LBAAgEyAfaiAkIBMgF2r9AAQA",
+    "/fIB/QsEACATICBqICQgEyAWav0ABAD98gH9CwQAIBMgIWogJCAPIBNq/QAEAP3yASIkIBj9CgMA/fMB/QsEACATICJqICQgEyAXav0ABAD98gEg",
+    "GP0KAwD98wH97QH9CwQAIBRBAmohFAwBCwsDQCACIBRMRQRAIBRBA3QiEyAZaisDACATIBpqKwMAoCATIBtqKwMAoCATIBxqKwMAoCImIAcgE2or",
+    "AwCiIScgEyAdaiAnIBUrAwCjOQMAIBMgHmogJyATIBZqKwMAoiAVKwMAo5o5AwAgEyAfaiAmIBMgF2orAwCiOQMAIBMgIGogJiATIBZqKwMAojkD",
+    "ACATICFqICYgDyATaisDAKIiJiAYKwMAozkDACATICJqICYgEyAXaisDAKIgGCsDAKOaOQMAIBRBAWohFAwBCwsgAEEBaiEADAELCwtbAgF/AXwD",
+    "QCAAIAFORQRAIAUgAEEDdCIJaiACIAlqKwMAIAMgCWorAwCjIAS3IgqjOQMAIAggCWogBiAJaisDACAHIAlqKwMAoyAKozkDACAAQQFqIQAMAQsL",
+    "C8EDAw1/AXsBfANAIAAgAU5FBEAgAyAAIAJsQQN0Ig1qIQ8gBCANaiEQIAUgDWohESAGIA1qIRIgByANaiETIAggDWohFCAJIA1qIRUgCiANaiEW",
+    "IAsgDWohFyAMIA1qIRggAiACQQFxayEZQQAhDgNAIA4gGU5FBEAgDkEDdCINIA9q/QAEAP0MAAAAAAAAAEAAAAAAAAAAQCANIBBq/QAEACANIBFq",
+    "/QAEAP3yAf3yAf3wASEaIA0gEmogGv0LBAAgDSATaiAa/e0B/QsEACANIBdqIA0gFGr9AAQA/QwAAAAAAAAAQAAAAAAAAABAIA0gFWr9AAQAIA0g",
+    "Fmr9AAQA/fIB/fIB/fABIhr9CwQAIA0gGGogGv3tAf0LBAAgDkECaiEODAELCwNAIAIgDkxFBEAgDkEDdCINIA9qKwMAIA0gEGorAwAgDSARaisD",
+    "AKJEAAAAAAAAAECioCEbIA0gEmogGzkDACANIBNqIBuaOQMAIA0gF2ogDSAUaisDACANIBVqKwMAIA0gFmorAwCiRAAAAAAAAABAoqAiGzkDACAN",
+    "IBhqIBuaOQMAIA5BAWohDgwBCwsgAEEBaiEADAELCwtJAgF/AXwDQCAAIAFORQRAIAQgAEEDdCIHaiACIAdqKwMAIAO3IgijOQMAIAYgB2ogBSAH",
+    "aisDACAIozkDACAAQQFqIQAMAQsLC/sBAQl/A0AgACABTkUEQCADIAAgAmxBA3QiCWohCyAEIAlqIQwgBSAJaiENIAYgCWohDiAHIAlqIQ8gCCAJ",
+    "aiEQIAIgAkEBcWshEUEAIQoDQCAKIBFORQRAIApBA3QiCSANaiAJIAtq/QAEACAJIAxq/QAEAP3wAf0LBAAgCSAQaiAJIA5q/QAEACAJIA9q/QAE",
+    "AP3wAf0LBAAgCkECaiEKDAELCwNAIAIgCkxFBEAgCkEDdCIJIA1qIAkgC2orAwAgCSAMaisDAKA5AwAgCSAQaiAJIA5qKwMAIAkgD2orAwCgOQMA",
+    "IApBAWohCgwBCwsgAEEBaiEADAELCwsAyQMEbmFtZQHBAzoABWV4cDMyAQZ0YW5oMzICBWYzMl8wAwVmMzJfMQQFZjMyXzIFBWYzMl81BgVmMzJf",
+    "NgcFZjMyXzgIBWYzMl85CQZmMzJfMTAKBmYzMl8xMQsGZjMyXzE0DAZmMzJfMjANBmYzMl8yMQ4GZjMyXzIzDwZmMzJfMjQQBmYzMl8yNREGZjMy",
+    "XzI3EgZmMzJfMjgTBmYzMl8zMRQGZjMyXzMyFQZmMzJfMzMWBmYzMl8zNxcGZjMyXzM4GAZmMzJfNDQZBmYzMl80ORoGZjMyXzUyGwZmMzJfNTUc",
+    "BmYzMl81OB0FZXhwNjQeBnRhbmg2NB8FZjY0XzAgBWY2NF8xIQVmNjRfMiIFZjY0XzUjBWY2NF82JAVmNjRfOCUFZjY0XzkmBmY2NF8xMCcGZjY0",
+    "XzExKAZmNjRfMTQpBmY2NF8yMCoGZjY0XzIxKwZmNjRfMjMsBmY2NF8yNC0GZjY0XzI1LgZmNjRfMjcvBmY2NF8yODAGZjY0XzMxMQZmNjRfMzIy",
+    "BmY2NF8zMzMGZjY0XzM3NAZmNjRfMzg1BmY2NF80NDYGZjY0XzQ5NwZmNjRfNTI4BmY2NF81NTkGZjY0XzU4",
   ].join(""),
 };

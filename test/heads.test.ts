@@ -220,12 +220,12 @@ describe("the kernel plan: every block-diagonal product is one GEMM per head", (
     for (const [pr, form] of [[plan.fwdStep, "NT"], [plan.bwdStep, "NN"], [plan.bwdStep, "TN"]] as const) {
       const gs = perHead(pr, form);
       expect(gs.length, `${pr.name} ${form}`).toBe(16); // 4 matrices × 4 heads
-      for (const s of gs) expect([s.M, s.K], `${pr.name} ${form}: ${s.note}`).toEqual(["(H / 4)", "(H / 4)"]);
+      for (const s of gs) expect([String(s.M), String(s.K)], `${pr.name} ${form}: ${s.note}`).toEqual(["(H / 4)", "(H / 4)"]);
     }
     // each head's block of R is at its own offset in the parameters: k·(H/4)², a head's rows of the product at k·H/4
     const ri = perHead(plan.fwdStep, "NT").filter((s) => s.note.endsWith("Ri times h"));
-    expect(ri.map((s) => s.b.start)).toEqual(["o_Ri", "o_Ri + (H / 4) * (H / 4)", "o_Ri + 2 * (H / 4) * (H / 4)", "o_Ri + 3 * (H / 4) * (H / 4)"]);
-    expect(ri.map((s) => s.a.start.replace(/^.* \+ /, "+ ")).slice(1)).toEqual(["+ (H / 4)", "+ 2 * (H / 4)", "+ 3 * (H / 4)"]);
+    expect(ri.map((s) => String(s.b.start))).toEqual(["o_Ri", "o_Ri + (H / 4) * (H / 4)", "o_Ri + 2 * (H / 4) * (H / 4)", "o_Ri + 3 * (H / 4) * (H / 4)"]);
+    expect(ri.map((s) => String(s.a.start).replace(/^.* \+ /, "+ ")).slice(1)).toEqual(["+ (H / 4)", "+ 2 * (H / 4)", "+ 3 * (H / 4)"]);
     // dh is the sum of the four R'*g: their per-head NN products write, then add, straight into dh's place
     const nn = perHead(plan.bwdStep, "NN");
     expect(new Set(nn.map((s) => s.c.buf)).size).toBe(1);

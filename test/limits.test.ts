@@ -27,6 +27,7 @@ import { loadCell } from "../src/load.ts";
 import { loadKernels, runKernel } from "../check/kernelcheck.ts";
 import { readCase } from "../cli/evalcase.ts";
 import { wasmLoop, loopsModuleText } from "../codegen/wasmloops.ts";
+import { Ix, ZERO } from "../codegen/ix.ts";
 import { assemble } from "../codegen/gemm-wasm.ts";
 import type { Operand, Stage } from "../codegen/schedule.ts";
 import * as gru from "../generated/gru.ts";
@@ -125,10 +126,10 @@ describe("large powers", () => {
     const ps = [0, 0.5, 1, 2, 3, 7, -1, -2, -3, 64, -64, 65, -65, 1.5, -0.5, 1 / 3, 1048575, 1048576, -1048575, 2 ** 31 + 1, 1e300, -1e300];
     const xs = [-Infinity, -2, -1, -0.5, -1e-300, -0, 0, 5e-324, 1e-300, 0.5, 0.9999999, 1, 1.0000001, 2, 1e300, Infinity, NaN];
     const x = leaf("x", "input", vec(dimSize("H")));
-    const place = (buf: string) => ({ buf, start: "0", stride: "H" });
+    const place = (buf: string) => ({ buf, start: ZERO, stride: Ix.var("H") });
     const loops = ps.map((p, id) => {
       const node = apply("pow", [x], { p });
-      const st: Stage = { kind: "loop", space: { batched: true, n: "H" }, items: [{ node, local: undefined, value: { kind: "node", node, args: [{ kind: "load", place: place("x"), type: x.type }] }, stores: [{ place: place("y"), add: false }], comment: undefined }] };
+      const st: Stage = { kind: "loop", space: { batched: true, n: Ix.var("H") }, items: [{ node, local: undefined, value: { kind: "node", node, args: [{ kind: "load", place: place("x"), type: x.type }] }, stores: [{ place: place("y"), add: false }], comment: undefined }] };
       return wasmLoop(st as Extract<Stage, { kind: "loop" }>, id)!;
     });
     const text = loopsModuleText("pow", "test/limits.test.ts", loops);
@@ -191,7 +192,7 @@ describe("large powers", () => {
     // WebAssembly: the same nestings (and sign's), run on special values against the evaluator's own functions
     if (!simdAvailable()) return;
     const x = leaf("x", "input", vec(dimSize("H")));
-    const place = (buf: string) => ({ buf, start: "0", stride: "H" });
+    const place = (buf: string) => ({ buf, start: ZERO, stride: Ix.var("H") });
     const ops = ["square", "softplus", "sign", "pow"] as const;
     const chains = ops.map((op) => {
       let n = apply("sub", [x, konst(0.5)]);
@@ -203,7 +204,7 @@ describe("large powers", () => {
       }
       return { n, o };
     });
-    const loops = chains.map(({ n, o }, id) => wasmLoop({ kind: "loop", space: { batched: true, n: "H" }, items: [{ node: n, local: undefined, value: o, stores: [{ place: place("y"), add: false }], comment: undefined }] }, id)!);
+    const loops = chains.map(({ n, o }, id) => wasmLoop({ kind: "loop", space: { batched: true, n: Ix.var("H") }, items: [{ node: n, local: undefined, value: o, stores: [{ place: place("y"), add: false }], comment: undefined }] }, id)!);
     const text = loopsModuleText("nested", "test/limits.test.ts", loops);
     expect(text.length).toBeLessThan(200_000);
     const memory = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
