@@ -2,9 +2,8 @@
 // each workload's forward pass, and a bound on a whole cell derived from them.
 
 import { gemm, gemmReference } from "./jsgemm.ts";
-import { gemmNN32, gemmNT32, gemmTN32 } from "../runtime/gemm.ts";
 import { GEMM_WASM } from "../runtime/gemm-wasm.ts";
-import { REFERENCE_BACKEND, availableBackends, kernelMemory } from "../runtime/memory.ts";
+import { FLOAT32, REFERENCE_BACKEND, availableBackends, kernelMemory } from "../runtime/memory.ts";
 import { measure, type Budget, type Timing } from "./timing.ts";
 import { gates, type Cell, type Workload } from "./workloads.ts";
 
@@ -78,7 +77,7 @@ export async function benchGemm(shape: GemmShape, budget: Budget): Promise<GemmR
   // NT runs on Wᵀ, transposed once per kernel call: not timed here, as in a kernel it is once per T steps)
   const w = filled(N * K, 5), g = filled(M * N, 6);
   const ratesOn = async (backend: string): Promise<Rates> => {
-    const mem = kernelMemory<Float32Array>(32, "bench", { backend }, [M * K, N * K, M * N, M * N, M * K, N * K, N * K], GEMM_WASM, null, { NT: gemmNT32, NN: gemmNN32, TN: gemmTN32 });
+    const mem = kernelMemory(FLOAT32, "bench", { backend }, { floats: M * K + N * K + M * N + M * N + M * K + N * K + N * K, buffers: 7 }, GEMM_WASM, null);
     try {
       const put = (x: Float32Array) => { const v = mem.alloc(x.length); v.set(x); return v; };
       const ba = put(a), bw = put(w), bc = mem.alloc(M * N), bg = put(g), bdx = mem.alloc(M * K), bdw = mem.alloc(N * K);

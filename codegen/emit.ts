@@ -8,7 +8,7 @@ import type { Node } from "../src/ir.ts";
 import { type Expr, type Operand, type Place, type Program, type Space, type Stage, type Store, dimExpr, numelExpr } from "./schedule.ts";
 import type { FullPlan } from "./plan.ts";
 import { sizeIdent } from "./names.ts";
-import { ONE } from "./ix.ts";
+import { Ix, ONE, type Poly, polySum, polyText } from "./ix.ts";
 import { type Tile, gemmFunctions } from "./gemm.ts";
 import { type WasmBuild, type WasmTile, assemble, workFloats } from "./gemm-wasm.ts";
 import { type WasmLoop, loopsModuleText, wasmLoop } from "./wasmloops.ts";
@@ -103,11 +103,30 @@ function loopFor(space: Space, rowName: RowNames): LoopWriter {
 
 // ------------------------------------------------------------------------------ stages
 
+/** Whether the braces the first line opens close on the last line, and not before (comment lines aside). */
+function closesLast(lines: readonly string[]): boolean {
+  let depth = 0;
+  for (const [k, l] of lines.entries()) {
+    if (l.trimStart().startsWith("//")) continue;
+    depth += (l.match(/{/g) ?? []).length - (l.match(/}/g) ?? []).length;
+    if (depth <= 0) return k === lines.length - 1;
+  }
+  return false;
+}
+
 /** A loop or op stage with a WebAssembly form: called there on the wasm backend, in TypeScript on the ts one. */
 function wasmCall(wl: WasmLoop, what: string, rows: Expr, js: string[]): string[] {
   // one argument a line, each with the name of the parameter it becomes in the .wat
   const args = wl.params.map((q) => `${q.kind === "at" ? `at(${q.buf}, ${q.expr})` : q.expr}, // $${q.name}`);
-  return [`// ${what}: f32_${wl.id} and f64_${wl.id} in the cell's .wat, over rows [b0, b1)`, `if (wl)`, `wl(${wl.id}, ${rows}, [`, ...args, "]);", "else {", ...js, "}"];
+  // the TypeScript form's leading comments go above both; one statement (a loop) needs no braces
+  const lead = js.findIndex((l) => !l.startsWith("//"));
+  const [notes, ts] = [js.slice(0, lead), js.slice(lead)];
+  const single = /^for \(/.test(ts[0] ?? "") && (ts.length === 1 || closesLast(ts));
+  return [
+    `// ${what}: f32_${wl.id} and f64_${wl.id} in the cell's .wat, over rows [b0, b1)`, ...notes,
+    `if (wl)`, `wl(${wl.id}, ${rows}, [`, ...args, "]);",
+    ...(single ? ["else", ...ts] : ["else {", ...ts, "}"]),
+  ];
 }
 
 function emitStage(st: Stage, rows: Expr, loops: ReadonlyMap<Stage, WasmLoop>, rowName: RowNames): string[] {
@@ -318,12 +337,13 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
     const A = "A";
     const shapes = (n: Node, lead: string) => `${lead}${n.type.shape.map((d) => `×${d.key.replace(/ /g, "")}`).join("")}`;
     // each argument is checked, then bound to the kernel's own copy of it (wasm) or used as it is (ts)
-    const regions: [string, string][] = [];
-    const region = (v: string, size: string) => { if (!regions.some(([r]) => r === v)) regions.push([v, size]); };
-    const checks = (prefix: string, list: readonly { name: string; node: Node }[], lead: string, leadText: string, varOf: (k: number) => string, how: "input" | "output") =>
+    // each argument's region: its size, and its name and shape for the error that refuses it
+    const regions: { v: string; size: Expr; what: string }[] = [];
+    const region = (v: string, size: Expr, name: string, shape: string) => { if (!regions.some((r) => r.v === v)) regions.push({ v, size, what: `${jsLiteral(name)}, ${jsLiteral(shape)}` }); };
+    const checks = (prefix: string, list: readonly { name: string; node: Node }[], lead: Expr, leadText: string, varOf: (k: number) => string, how: "input" | "output") =>
       list.flatMap(({ name, node }, k) => {
-        region(varOf(k), `${lead} * ${numel(node)}`);
-        return [`checkArray(spec.name, ${jsLiteral(`${prefix}.${name}`)}, ${prefix}.${name}, F, ${lead} * ${numel(node)}, ${jsLiteral(shapes(node, leadText))});`, `const ${varOf(k)} = mem.${how}(io.${varOf(k)}, ${prefix}.${name});`];
+        region(varOf(k), Ix.mul(lead, numel(node)), `${prefix}.${name}`, shapes(node, leadText));
+        return [`const ${varOf(k)} = mem.${how}(io.${varOf(k)}, ${prefix}.${name});`];
       });
     const flushes = (prefix: string, list: readonly { name: string }[], varOf: (k: number) => string) => list.map(({ name }, k) => `mem.flush(io.${varOf(k)}, ${prefix}.${name});`);
     const inputList = cell.inputs.map((x) => ({ name: x.attrs.name!, node: x }));
@@ -338,8 +358,9 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
     const bufferDecls = plan.buffers.map((b) => `const ${b.name} = mem.alloc(${b.size});`);
     // the NT products run on transposed weights in the wasm path: room for each
     const ntBlocks = [...new Map([plan.fwdSetup, plan.prologue, plan.fwdStep, plan.bwdSetup, plan.bwdStep, plan.epilogue]
-      .flatMap((prog) => prog.stages.flatMap((st) => (st.kind === "gemm" && st.form === "NT" ? [[`${st.b.start}|${st.M}|${st.K}`, `${st.M} * ${st.K}`] as const] : [])))).values()];
-    region("p", "nParams");
+      .flatMap((prog) => prog.stages.flatMap((st) => (st.kind === "gemm" && st.form === "NT" ? [[`${st.b.start}|${st.M}|${st.K}`, Ix.mul(st.M, st.K)] as const] : [])))).values()];
+    const TB = Ix.mul(Ix.var("T"), Ix.var("B"));
+    region("p", Ix.var("nParams"), "params", "the flat parameter buffer");
     const inputVarOf = (k: number) => vars.inputVar.get(cell.inputs[k]!)!;
     const outVarOf = (k: number) => vars.outVar.get(outList[k]!.name)!;
     // the backward recomputes a segment's values when it reads them
@@ -365,12 +386,11 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
       "}",
     ];
     const forwardBody = [
-      `checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");`,
       'mem.begin("forward");',
       `const p = mem.input(io.p, params);`,
-      ...checks("inputs", inputList, "T * B", "T×B", inputVarOf, "input"),
-      ...checks("initial", stateList, "B", "B", (k) => init0[k]!, "input"),
-      ...checks("out", outList, "T * B", "T×B", outVarOf, "output"),
+      ...checks("inputs", inputList, TB, "T×B", inputVarOf, "input"),
+      ...checks("initial", stateList, Ix.var("B"), "B", (k) => init0[k]!, "input"),
+      ...checks("out", outList, TB, "T×B", outVarOf, "output"),
       ...emitProgram(plan.fwdSetup, wasm.loops, rowName),
       ...(products
         ? ["for (let t = 0; t < T; t++) {", `if (t % seg === 0) inputProducts(t, Math.min(seg, T - t), p, ${inputArgs.join(", ")});`, `forwardStep(t, p, ${stepArgs.join(", ")});`, "}"]
@@ -380,21 +400,19 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
     ];
     const upList = [...cell.states.map((s, i) => ({ name: s.attrs.name!, node: cell.next[i]! })), ...cell.outputs.map((o) => ({ name: o.name, node: o.node }))];
     const gradInputs = cell.inputs.map((x) => ({ name: x.attrs.name!, node: x }));
-    region("dp", "nParams");
+    region("dp", Ix.var("nParams"), "grads.params", "the flat parameter buffer");
     const dxVarOf = (k: number) => vars.dxVar.get(cell.inputs[k]!)!;
     const backwardBody = [
       "// the values the last forward saved are what this reads: refused before any forward has finished",
       'mem.begin("backward");',
-      `checkArray(spec.name, "params", params, F, nParams, "the flat parameter buffer");`,
       `const p = mem.input(io.p, params);`,
-      ...checks("inputs", inputList, "T * B", "T×B", inputVarOf, "input"),
-      ...checks("initial", stateList, "B", "B", (k) => init0[k]!, "input"),
-      ...checks("out", outList, "T * B", "T×B", outVarOf, "input"),
-      ...checks("upstream", upList, "T * B", "T×B", (k) => vars.upVar.get(upList[k]!.name)!, "input"),
-      `checkArray(spec.name, "grads.params", grads.params, F, nParams, "the flat parameter buffer");`,
+      ...checks("inputs", inputList, TB, "T×B", inputVarOf, "input"),
+      ...checks("initial", stateList, Ix.var("B"), "B", (k) => init0[k]!, "input"),
+      ...checks("out", outList, TB, "T×B", outVarOf, "input"),
+      ...checks("upstream", upList, TB, "T×B", (k) => vars.upVar.get(upList[k]!.name)!, "input"),
       `const dp = mem.output(io.dp, grads.params);`,
-      ...checks("grads.inputs", gradInputs, "T * B", "T×B", dxVarOf, "output"),
-      ...checks("grads.initial", stateList, "B", "B", (k) => dInit0[k]!, "output"),
+      ...checks("grads.inputs", gradInputs, TB, "T×B", dxVarOf, "output"),
+      ...checks("grads.initial", stateList, Ix.var("B"), "B", (k) => dInit0[k]!, "output"),
       "dp.fill(0);",
       ...emitProgram(plan.fwdSetup, wasm.loops, rowName),
       ...emitProgram(plan.bwdSetup, wasm.loops, rowName),
@@ -422,17 +440,19 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
       ...flushes("grads.inputs", gradInputs, dxVarOf),
       ...flushes("grads.initial", stateList, (k) => dInit0[k]!),
     ];
+    // every buffer the kernel allocates, for the memory to be sized once
+    const kept = [...regions.map((r) => r.size), ...plan.buffers.map((b) => b.size), ...ntBlocks];
     return {
       kind: StructureKind.Function,
       name,
       typeParameters: [{ name: "A", constraint: "FloatArray" }],
       docs: [
-        "The kernels for batch B and T steps, in the precision of `F` (createKernel64 and createKernel32 below), on the wasm backend " +
+        "The kernels for batch B and T steps, in the precision `floats` (createKernel64 and createKernel32 below), on the wasm backend " +
           "(WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. " +
           "Memory is allocated here, once; `backward` reads what the last `forward` saved.",
       ],
       parameters: [
-        { name: "bits", type: "32 | 64" }, { name: "F", type: "Float32ArrayConstructor | Float64ArrayConstructor" }, { name: "gemm", type: "Products<A>" },
+        { name: "floats", type: "Floats<A>" },
         { name: "sizes", type: "Sizes" }, { name: "B", type: "number" }, { name: "T", type: "number" }, { name: "options", type: "KernelOptions" },
       ],
       returnType: "Kernel<A>",
@@ -442,38 +462,38 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
         `checkCount(spec.name, "T", T);`,
         offsetsUse,
         ...(segmented.size ? ["// steps whose saved values and input products are kept at once: all T, or a segment of them (options.checkpoint)", "const seg = segmentSteps(spec.name, T, options.checkpoint);"] : []),
-        "// floats the kernel keeps: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)",
-        `const need = [${[...regions.map(([, size]) => size), ...plan.buffers.map((b) => b.size), ...ntBlocks].join(", ")}];`,
-        `const mem = kernelMemory<A>(bits, spec.name, options, need, GEMM_WASM, LOOPS_WASM, gemm);`,
+        `// the floats of the kernel's ${kept.length} buffers: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)`,
+        `const need = { floats: ${polyText(kept.reduce((s, x) => polySum(s, x.poly), new Map() as Poly))}, buffers: ${kept.length} };`,
+        `const mem = kernelMemory(floats, spec.name, options, need, GEMM_WASM, LOOPS_WASM);`,
         "const { mm, wl, at } = mem;",
-        `const io = { ${regions.map(([v, size]) => `${v}: mem.region(${size})`).join(", ")} };`,
+        "// each argument: its name and shape, for the error that refuses it, and the kernel's copy of it (wasm only)",
+        `const io = { ${regions.map((r) => `${r.v}: mem.region(${r.size}, ${r.what})`).join(", ")} };`,
         "// buffers, allocated once: saved values (tapes), packed products, scratch",
         ...bufferDecls,
         ...inputProducts,
         ...forwardStep,
-        `function forward(params: ${A}, inputs: Inputs<${A}>, initial: States<${A}>, out: Outputs<${A}>): void {`,
+        `const forward: Kernel<${A}>["forward"] = (params, inputs, initial, out) => {`,
         ...forwardBody,
-        "}",
-        `function backward(params: ${A}, inputs: Inputs<${A}>, initial: States<${A}>, out: Outputs<${A}>, upstream: Outputs<${A}>, grads: Grads<${A}>): void {`,
+        "};",
+        `const backward: Kernel<${A}>["backward"] = (params, inputs, initial, out, upstream, grads) => {`,
         ...backwardBody,
-        "}",
+        "};",
         `return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };`,
       ],
     };
   };
   const loopsWasm: StatementStructures = {
     kind: StructureKind.VariableStatement, declarationKind: VariableDeclarationKind.Const,
-    docs: [`The elementwise loops and whole-vector ops in WebAssembly (text: ${commentText(opts.watFile ?? `${cell.name}.wat`)}, beside this file), for the wasm backend: which may split their rows between threads, and the module.`],
-    declarations: [{ name: "LOOPS_WASM", type: "LoopsModuleSource", initializer: `{ loops: ${jsLiteral([...wasm.loops.values()].map((l) => ({ vector: l.vector, splittable: l.splittable })))}, binary: ${base64Lines(wasm.binary, 112)} }` }],
+    docs: [`The elementwise loops and whole-vector ops in WebAssembly (text: ${commentText(opts.watFile ?? `${cell.name}.wat`)}, beside this file), for the wasm backend: how many, which may split their rows between threads, which walk scalars, and the module.`],
+    declarations: [{ name: "LOOPS_WASM", type: "LoopsModuleSource", initializer: `{ count: ${wasm.loops.size}, splittable: [${[...wasm.loops.values()].filter((l) => l.splittable).map((l) => l.id).join(", ")}], scalar: [${[...wasm.loops.values()].filter((l) => !l.vector).map((l) => l.id).join(", ")}], binary: ${base64Lines(wasm.binary, 112)} }` }],
   };
 
-  const gemmNames = ["NT", "NN", "TN"].flatMap((f) => [`gemm${f}32`, `gemm${f}64`]).sort();
   const file = project.createSourceFile(`${cell.name}.ts`, {
     statements: [
       GENERATED_HEADER(opts.source, `kernels for the cell "${cell.name}"`, opts.regenerate),
       {
         kind: StructureKind.ImportDeclaration, moduleSpecifier: opts.runtimeImport ?? RUNTIME_IMPORT,
-        namedImports: [...gemmNames, "GEMM_WASM", "type FloatArray", "Rng", "checkArray", ...(cell.constraints.length > 0 ? ["checkConstraint"] : []), "checkCount", ...(cell.params.some((p) => p.heads) ? ["checkHeads"] : []), "checkSeed", "checkSizes", "initSlice", ...(segmented.size ? ["segmentSteps"] : []), "type KernelOptions", "type LoopsModuleSource", "type Products", "kernelMemory"],
+        namedImports: ["FLOAT32", "FLOAT64", "type Floats", "GEMM_WASM", "type FloatArray", "type Kernel as CellKernel", "type ParamLayout", ...(cell.constraints.length > 0 ? ["checkConstraint"] : []), "checkCount", ...(cell.params.some((p) => p.heads) ? ["checkHeads"] : []), "checkSizes", "initAll", "layoutOf", ...(segmented.size ? ["segmentSteps"] : []), "type KernelOptions", "type LoopsModuleSource", "kernelMemory"],
       },
       {
         kind: StructureKind.VariableStatement, isExported: true, declarationKind: VariableDeclarationKind.Const,
@@ -497,18 +517,9 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
       { kind: StructureKind.TypeAlias, isExported: true, name: "Outputs", typeParameters: ["A"], type: byName(outs), docs: ["Every state and output after each step, T×B×size."] },
       { kind: StructureKind.TypeAlias, isExported: true, name: "Grads", typeParameters: ["A"], type: `{ readonly params: A; readonly inputs: Inputs<A>; readonly initial: States<A> }` },
       {
-        kind: StructureKind.Interface, isExported: true, name: "Kernel", typeParameters: ["A"],
-        properties: [
-          { name: "sizes", type: "Sizes", isReadonly: true }, { name: "B", type: "number", isReadonly: true },
-          { name: "T", type: "number", isReadonly: true }, { name: "nParams", type: "number", isReadonly: true },
-          { name: "backend", type: `"wasm" | "ts"`, isReadonly: true, docs: ["Where the products run: WebAssembly SIMD or plain TypeScript."] },
-          { name: "threads", type: "number", isReadonly: true, docs: ["Threads the products and loops are split across (wasm only)."] },
-        ],
-        methods: [
-          { name: "forward", docs: ["Run T steps from `initial`, writing every state and output to `out` and saving what the backward needs."], parameters: [{ name: "p", type: "A" }, { name: "inputs", type: "Inputs<A>" }, { name: "initial", type: "States<A>" }, { name: "out", type: "Outputs<A>" }], returnType: "void" },
-          { name: "dispose", docs: ["Let the worker threads forget this kernel's memory (threads > 1). The kernel cannot run afterwards."], returnType: "void" },
-          { name: "backward", docs: ["Backpropagate through the T steps of the last forward. `upstream` is dLoss/d(value) for every state and output after each step; gradients are written (not added) to `grads`."], parameters: [{ name: "p", type: "A" }, { name: "inputs", type: "Inputs<A>" }, { name: "initial", type: "States<A>" }, { name: "out", type: "Outputs<A>" }, { name: "upstream", type: "Outputs<A>" }, { name: "grads", type: "Grads<A>" }], returnType: "void" },
-        ],
+        kind: StructureKind.TypeAlias, isExported: true, name: "Kernel", typeParameters: [{ name: "A", constraint: "FloatArray" }],
+        docs: ["A kernel for this cell at fixed sizes, batch B and T steps: the runtime's Kernel (its forward, backward and dispose), with this cell's names."],
+        type: "CellKernel<A, Sizes, Inputs<A>, States<A>, Outputs<A>>",
       },
       {
         kind: StructureKind.Function, name: "offsets",
@@ -520,31 +531,19 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
         kind: StructureKind.Function, isExported: true, name: "paramLayout",
         docs: ["Offset and length of every parameter in the flat buffer."],
         parameters: [{ name: "sizes", type: "Sizes" }],
-        returnType: `{ total: number; params: { name: string; offset: number; length: number }[] }`,
-        statements: [
-          "// the offsets in buffer order (the order of spec.params), then the total: each parameter runs to the next one",
-          "const o = Object.values(offsets(sizes));",
-          "return { total: o[o.length - 1]!, params: spec.params.map(({ name }, k) => ({ name, offset: o[k]!, length: o[k + 1]! - o[k]! })) };",
-        ],
+        returnType: "ParamLayout",
+        statements: ["return layoutOf(spec, offsets(sizes));"],
       },
       {
         kind: StructureKind.Function, isExported: true, name: "initParams",
         docs: ["Parameters by their init rules (uniform ±1/sqrt(H) unless declared otherwise), from a seed."],
         parameters: [{ name: "sizes", type: "Sizes" }, { name: "seed", type: "number" }],
         returnType: "Float64Array",
-        statements: initOrder.length === 0 ? [sizeDestructure, "checkSeed(spec.name, seed);", "// the cell has no parameters", "return new Float64Array(0);"] : [
+        statements: [
           sizeDestructure,
-          "const { total, params } = paramLayout(sizes);",
-          "const p = new Float64Array(total);",
-          "const rng = new Rng(checkSeed(spec.name, seed));",
-          `const k = 1 / Math.sqrt(${kExpr});`,
-          "// each parameter's row count: the matrix rules (glorot, orthogonal) see rows × length/rows",
-          `const rows = [${layout.order.map((q) => (q.node.type.shape.length === 0 ? "1" : dimExpr(q.node.type.shape[0]!))).join(", ")}];`,
-          ...(initOrder.every((q, i) => q === i)
-            ? ["for (const [i, { offset, length }] of params.entries()) initSlice(p, offset, length, spec.params[i]!.init, k, rng, rows[i]!);"]
-            : ["// in the order the cell declares them: that is the order the random numbers are drawn in",
-               `for (const i of [${initOrder.join(", ")}]) initSlice(p, params[i]!.offset, params[i]!.length, spec.params[i]!.init, k, rng, rows[i]!);`]),
-          "return p;",
+          "// uniform ±k unless declared otherwise; each parameter's row count, which the matrix rules (glorot, orthogonal) see as rows × length/rows" +
+            (initOrder.every((q, i) => q === i) ? "" : "; and the order the cell declares them in, which the random numbers are drawn in"),
+          `return initAll(spec, paramLayout(sizes), seed, 1 / Math.sqrt(${kExpr}), [${layout.order.map((q) => (q.node.type.shape.length === 0 ? "1" : dimExpr(q.node.type.shape[0]!))).join(", ")}]${initOrder.every((q, i) => q === i) ? "" : `, [${initOrder.join(", ")}]`});`,
         ],
       },
       kernelFn(body),
@@ -553,14 +552,14 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
         docs: [`The float64 kernels for batch B and T steps (see ${body}).`],
         parameters: [{ name: "sizes", type: "Sizes" }, { name: "B", type: "number" }, { name: "T", type: "number" }, { name: "options", type: "KernelOptions", initializer: "{}" }],
         returnType: "Kernel<Float64Array>",
-        statements: [`return ${body}(64, Float64Array, { NT: gemmNT64, NN: gemmNN64, TN: gemmTN64 }, sizes, B, T, options);`],
+        statements: [`return ${body}(FLOAT64, sizes, B, T, options);`],
       },
       {
         kind: StructureKind.Function, isExported: true, name: "createKernel32",
         docs: [`The float32 kernels for batch B and T steps (see ${body}).`],
         parameters: [{ name: "sizes", type: "Sizes" }, { name: "B", type: "number" }, { name: "T", type: "number" }, { name: "options", type: "KernelOptions", initializer: "{}" }],
         returnType: "Kernel<Float32Array>",
-        statements: [`return ${body}(32, Float32Array, { NT: gemmNT32, NN: gemmNN32, TN: gemmTN32 }, sizes, B, T, options);`],
+        statements: [`return ${body}(FLOAT32, sizes, B, T, options);`],
       },
       {
         kind: StructureKind.Function, isExported: true, name: "createStep64",

@@ -105,7 +105,8 @@ export const wasmBackend: KernelBackend = {
     const align = 16 / bytes; // every buffer starts on a 16-byte boundary
     // and a work area per thread for the products' packed panels
     const works = Array<number>(threads).fill(req.wasm.workFloats);
-    const floats = [...req.need, ...works].reduce((s, n) => s + Math.ceil(n / align) * align, 0);
+    // each buffer's start rounded up to the alignment: at most align - 1 floats more per buffer
+    const floats = req.need.floats + req.need.buffers * (align - 1) + works.reduce((s, n) => s + Math.ceil(n / align) * align, 0);
     checkMemory(what, floats, bits, "kernel"); // with the work areas and the alignment, at most 4 GiB = 65536 pages
     const pages = Math.max(1, Math.ceil((floats * bytes) / PAGE));
     const shared = threads > 1;
@@ -117,7 +118,9 @@ export const wasmBackend: KernelBackend = {
     }
     const module = moduleOf(req.wasm.binary, shared);
     const loops = req.loops;
-    const loopSource = loops ?? { loops: [], binary: "" };
+    const loopSource = loops ?? { count: 0, splittable: [], scalar: [], binary: "" };
+    const ids = Array.from({ length: loopSource.count }, (_, id) => id);
+    const splittable = new Set(loopSource.splittable), scalar = new Set(loopSource.scalar);
     const loopModule = loops ? moduleOf(loops.binary, shared) : null;
     const ex = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as Exports;
     const loopEx = (loopModule ? new WebAssembly.Instance(loopModule, { env: { memory } }).exports : {}) as Record<string, (...args: number[]) => void>;
@@ -172,12 +175,11 @@ export const wasmBackend: KernelBackend = {
       },
     };
     // the cell's loops: rows split between threads where the loop allows it and there is enough work
-    const loopFns = loopSource.loops.map((_, id) => loopEx[`f${bits}_${id}`]!);
-    const loopIndex = loopSource.loops.map((_, id) => loopNames.indexOf(`f${bits}_${id}`));
+    const loopFns = ids.map((id) => loopEx[`f${bits}_${id}`]!);
+    const loopIndex = ids.map((id) => loopNames.indexOf(`f${bits}_${id}`));
     const wl = (id: number, rows: number, args: readonly number[]) => {
-      const meta = loopSource.loops[id]!;
-      const n = meta.vector ? args[0]! : 1;
-      if (pool && meta.splittable && rows >= threads && rows * n >= minLoopSplit && args.length + 2 <= MAX_ARGS) {
+      const n = scalar.has(id) ? 1 : args[0]!;
+      if (pool && splittable.has(id) && rows >= threads && rows * n >= minLoopSplit && args.length + 2 <= MAX_ARGS) {
         const jobs: Job[] = [];
         const per = Math.ceil(rows / threads);
         for (let b0 = 0; b0 < rows; b0 += per) jobs.push({ module: 1, fn: loopIndex[id]!, args: [b0, Math.min(rows, b0 + per), ...args] });

@@ -22,14 +22,29 @@ export interface WasmModuleSource {
   readonly binary: string;
 }
 
-/** A cell's elementwise loops and whole-vector ops (embedded in generated/<cell>.ts): per function, its shape, and the base64 binary. */
+/**
+ * A cell's elementwise loops and whole-vector ops (embedded in generated/<cell>.ts): functions
+ * f32_k and f64_k for k = 0 … count - 1, which of them may split their rows between threads, which
+ * walk scalars (the rest take the elements of a row, n, as their first argument), and the base64 binary.
+ */
 export interface LoopsModuleSource {
-  readonly loops: readonly { readonly vector: boolean; readonly splittable: boolean }[];
+  readonly count: number;
+  readonly splittable: readonly number[];
+  readonly scalar: readonly number[];
   readonly binary: string;
 }
 
 /** Whether a backend runs on this engine; when not, what the engine lacks ("WebAssembly SIMD"). */
 export type Availability = { readonly ok: true } | { readonly ok: false; readonly missing: string };
+
+/**
+ * What a kernel's buffers take: their floats in all (the emitter sums their sizes in closed form)
+ * and how many there are (a backend that aligns each buffer's start adds room for that).
+ */
+export interface MemoryNeed {
+  readonly floats: number;
+  readonly buffers: number;
+}
 
 /** What a kernel asks its backend for, once, when it is created (the arguments of `kernelMemory`, resolved). */
 export interface MemoryRequest<A extends FloatArray> {
@@ -39,8 +54,8 @@ export interface MemoryRequest<A extends FloatArray> {
   readonly threads: number;
   /** KernelOptions.minSplitFlops: work below which a product or a loop stays on the calling thread */
   readonly minSplitFlops: number | undefined;
-  /** floats of every buffer the kernel will allocate, so the memory can be sized once */
-  readonly need: readonly number[];
+  /** what the buffers the kernel will allocate take, so the memory can be sized once */
+  readonly need: MemoryNeed;
   /** the kernel's products as WebAssembly, and its loops (null: a module without any) */
   readonly wasm: WasmModuleSource;
   readonly loops: LoopsModuleSource | null;

@@ -6,5 +6,6 @@
 export * from "./checks.ts";
 export * from "./memory.ts";
 export type { Arrays, Grads, Kernel, KernelModule, KernelSpec, NamedSize, ParamLayout, Precision } from "./kernel.ts";
+export { initAll, layoutOf } from "./kernel.ts";
 export * from "./gemm.ts";
 export { GEMM_WASM } from "./gemm-wasm.ts";

@@ -10,13 +10,14 @@
 //
 // The check (check/kernelcheck.ts), `check`'s columns and the bench walk BACKENDS: a backend added
 // there is checked and timed like the others.
-import type { BackendMemory, KernelBackend, LoopsModuleSource, Products, WasmModuleSource } from "./backend.ts";
+import type { BackendMemory, KernelBackend, LoopsModuleSource, MemoryNeed, Products, WasmModuleSource } from "./backend.ts";
 import { tsBackend } from "./backend-ts.ts";
 import { reportSimd, simdAvailable, wasmBackend } from "./backend-wasm.ts";
-import { type FloatArray, LimitError, checkForwarded, checkMemory, formatBytes } from "./checks.ts";
+import { type FloatArray, LimitError, checkArray, checkForwarded, checkMemory, formatBytes } from "./checks.ts";
 import { workerPool } from "./pool.ts";
+import { gemmNN32, gemmNN64, gemmNT32, gemmNT64, gemmTN32, gemmTN64 } from "./gemm.ts";
 
-export type { Availability, BackendMemory, KernelBackend, LoopsModuleSource, MemoryRequest, Products, WasmModuleSource } from "./backend.ts";
+export type { Availability, BackendMemory, KernelBackend, LoopsModuleSource, MemoryNeed, MemoryRequest, Products, WasmModuleSource } from "./backend.ts";
 export { reportSimd, simdAvailable, tsBackend, wasmBackend, workerPool };
 
 /**
@@ -47,8 +48,27 @@ export interface KernelOptions {
   readonly checkpoint?: number | "sqrt";
 }
 
+/**
+ * An argument of a kernel's calls: what it must be (its length, and its name and shape for the
+ * error that refuses it), and the kernel's own copy of it on a backend that keeps one (wasm), else null.
+ */
+export interface Region<A extends FloatArray> {
+  readonly copy: A | null;
+  readonly length: number;
+  readonly name: string;
+  readonly shape: string;
+}
+
 /** A kernel's memory on the backend it runs on: the backend's buffers, products and loops, its name and threads. */
-export interface KernelMemory<A extends FloatArray> extends BackendMemory<A> {
+export interface KernelMemory<A extends FloatArray> extends Omit<BackendMemory<A>, "region" | "input" | "output" | "flush"> {
+  /** Where the argument `name` (of `length` floats, `shape` in words: "T×B×D") goes. */
+  region(length: number, name: string, shape: string): Region<A>;
+  /** An argument the kernel reads: checked (its type and length), then copied into its region, if any. */
+  input(region: Region<A>, given: A): A;
+  /** An argument the kernel writes: checked, then its region, or the caller's array. */
+  output(region: Region<A>, given: A): A;
+  /** After a call: results copied from the region to the caller's array. */
+  flush(region: Region<A>, given: A): void;
   readonly backend: Backend;
   readonly threads: number;
   /**
@@ -138,26 +158,47 @@ function resolveThreads(cell: string, options: KernelOptions, backend: KernelBac
 
 // ------------------------------------------------------------------------ the kernel's memory
 
+/** A precision a kernel runs in: its bits, and the TypeScript products over its arrays (runtime/gemm.ts). */
+export interface Floats<A extends FloatArray> {
+  readonly bits: 32 | 64;
+  readonly products: Products<A>;
+}
+export const FLOAT64: Floats<Float64Array> = { bits: 64, products: { NT: gemmNT64, NN: gemmNN64, TN: gemmTN64 } };
+export const FLOAT32: Floats<Float32Array> = { bits: 32, products: { NT: gemmNT32, NN: gemmNN32, TN: gemmTN32 } };
+
 /**
- * Buffers and products for one kernel, on the backend `options` picks. `need` lists the floats of
- * every buffer the kernel will allocate (saved values, scratch, argument regions, transposed
- * weights): the memory is sized once. `wasm`, `loops` and `ts` are the kernel's products and loops
- * in each form; the backend takes the ones it runs.
+ * Buffers and products for one kernel in the precision `floats`, on the backend `options` picks. `need` is what every buffer
+ * the kernel will allocate takes (saved values, scratch, argument regions, transposed weights): the
+ * memory is sized once. `wasm` and `loops` are the kernel's products and loops in WebAssembly, and
+ * `floats.products` its products in TypeScript; the backend takes the ones it runs.
  */
 export function kernelMemory<A extends FloatArray>(
-  bits: 32 | 64, cell: string, options: KernelOptions, need: readonly number[], wasm: WasmModuleSource, loops: LoopsModuleSource | null, ts: Products<A>,
+  floats: Floats<A>, cell: string, options: KernelOptions, need: MemoryNeed, wasm: WasmModuleSource, loops: LoopsModuleSource | null,
 ): KernelMemory<A> {
+  const { bits, products: ts } = floats;
   const backend = resolveBackend(cell, options);
   const threads = resolveThreads(cell, options, backend);
   // refused up front, on every backend, with the bytes it would take
   const what = `${cell}: the kernel for these sizes, B and T`;
-  checkMemory(what, need.reduce((s, n) => s + n, 0), bits, "kernel");
+  checkMemory(what, need.floats, bits, "kernel");
+  const F = bits === 32 ? Float32Array : Float64Array;
+  const checked = (r: Region<A>, given: A) => checkArray(cell, r.name, given, F, r.length, r.shape);
   /** An allocation the engine refuses below the limit (a machine with less memory) says so too. */
   const outOfMemory = (bytes: number) => new LimitError(`${what} could not get ${formatBytes(bytes)} of memory for its buffers (float${bits}): this machine has less to give`);
   const m = backend.memory<A>({ bits, cell, threads, minSplitFlops: options.minSplitFlops, need, wasm, loops, ts, what, outOfMemory });
   let disposed = false, forwarded = false;
   return {
     ...m,
+    region: (length, name, shape) => ({ copy: m.region(length), length, name, shape }),
+    input(r, given) {
+      checked(r, given);
+      return m.input(r.copy, given);
+    },
+    output(r, given) {
+      checked(r, given);
+      return m.output(r.copy, given);
+    },
+    flush: (r, given) => m.flush(r.copy, given),
     // a registered backend's name is outside the built-in union the generated `Kernel` declares
     backend: backend.name as Backend,
     threads,
