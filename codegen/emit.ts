@@ -37,35 +37,45 @@ export async function prettify(text: string): Promise<string> {
 
 const isBatchedPlace = (p: Place) => !p.stride.isZero;
 
-/** Row variables (`xp0Row`, `xp0Row2`): one name per buffer and variant for the whole module, from the plan's namer. */
-type RowNames = (buf: string, variant: number) => string;
+/**
+ * Row variables: one per row expression, for the whole module, from the plan's namer. Places whose
+ * rows step together share one, named after what picks the row and the stride: `slotRowH` is
+ * `slot * B * H + b * H`, the slot's row b of a tape H wide; `rowH` is `b * H`; `tRow3H` is row b
+ * of step t in a buffer 3H wide, where xp0's three gates sit at + 0, + H and + 2 * H.
+ */
+type RowNames = (rows: Expr, stride: Expr) => string;
 
 function rowNamer(plan: FullPlan): RowNames {
   const names = new Map<string, string>();
-  return (buf, variant) => {
-    const key = `${buf}|${variant}`;
+  return (rows, stride) => {
+    const key = `${rows}|${stride}`;
     let n = names.get(key);
-    if (!n) names.set(key, (n = plan.namer.fresh(`${buf}Row${variant ? variant + 1 : ""}`)));
+    if (!n) {
+      const by = rows.variables.find((v) => v !== "B" && v !== "T")?.replace(/At$/, "") ?? "";
+      const wide = String(stride).replace(/[()\s*]/g, "").replace(/[^\w$]/g, "_");
+      names.set(key, (n = plan.namer.fresh(`${by}${by ? "Row" : "row"}${wide}`)));
+    }
     return n;
   };
 }
 
 class LoopWriter {
-  private readonly rows = new Map<string, string>(); // place key -> row variable
+  private readonly rows = new Map<string, string>(); // row expression -> row variable
   private readonly rowDecls: string[] = [];
   constructor(readonly batched: boolean, readonly vector: boolean, readonly rowName: RowNames) {}
 
   access(p: Place, scalar: boolean): string {
     if (this.batched && isBatchedPlace(p)) {
-      const key = `${p.buf}|${p.start}|${p.stride}`;
+      const { rows, column } = p.start.split();
+      const key = `${rows}|${p.stride}`;
       let r = this.rows.get(key);
       if (!r) {
-        const same = [...this.rows.keys()].filter((k) => k.startsWith(`${p.buf}|`)).length;
-        r = this.rowName(p.buf, same);
+        r = this.rowName(rows, p.stride);
         this.rows.set(key, r);
-        this.rowDecls.push(`const ${r} = ${p.start.isZero ? "" : `${p.start} + `}b * ${p.stride};`);
+        this.rowDecls.push(`const ${r} = ${rows.isZero ? "" : `${rows} + `}b * ${p.stride};`);
       }
-      return scalar ? `${p.buf}[${r}]` : `${p.buf}[${r} + i]`;
+      const at = column.isZero ? r : `${r} + ${column}`;
+      return scalar ? `${p.buf}[${at}]` : `${p.buf}[${at} + i]`;
     }
     const idx = scalar ? String(p.start) : p.start.isZero ? "i" : `${p.start} + i`;
     return `${p.buf}[${idx}]`;
@@ -156,7 +166,7 @@ function emitStage(st: Stage, rows: Expr, loops: ReadonlyMap<Stage, WasmLoop>, r
     }
     case "copy": {
       const w = loopFor(st.space, rowName);
-      const body = [w.store(st.to, w.operand(st.from), st.space.n.isOne)];
+      const body = st.to.map((s) => w.store(s, w.operand(st.from), st.space.n.isOne));
       return w.wrap(rows, st.space.n, body);
     }
     case "op":
@@ -238,7 +248,7 @@ function buffersRead(p: Program): Set<string> {
     switch (st.kind) {
       case "gemm": out.add(st.a.buf); out.add(st.b.buf); if (st.accumulate) out.add(st.c.buf); break;
       case "loop": for (const it of st.items) { operand(it.value); for (const s of it.stores) if (s.add) out.add(s.place.buf); } break;
-      case "copy": operand(st.from); if (st.to.add) out.add(st.to.place.buf); break;
+      case "copy": operand(st.from); for (const s of st.to) if (s.add) out.add(s.place.buf); break;
       case "op": st.args.forEach(operand); if (st.out.add) out.add(st.out.place.buf); break;
     }
   return out;
@@ -291,19 +301,93 @@ export interface EmitOptions {
   readonly format?: boolean;
 }
 
+/**
+ * A cell's kernel module, in phases over one context (`ModuleContext`): its imports, its types
+ * (`cellTypes`), the parameter layout and initialisation (`layoutFunctions`), the kernel
+ * (`kernelFunction`: its arguments, buffers, step functions, forward and backward), the precisions'
+ * entry points (`entryPoints`) and the table of its WebAssembly loops (`loopsTable`).
+ */
 export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promise<string> {
-  const { cell, layout, vars } = plan;
-  const wasm = opts.wasm ?? (await cellWasm(plan, opts.source, opts.regenerate));
-  const rowName = rowNamer(plan);
-  const project = newProject();
-  const sizes = cell.sizes;
-  const sizeType = `{ ${sizes.map((s) => `readonly ${s}: number`).join("; ")} }`;
-  const states = cell.states.map((s) => s.attrs.name!);
-  const inputs = cell.inputs.map((x) => x.attrs.name!);
-  const outs = [...states, ...cell.outputs.map((o) => o.name)];
-  const byName = (names: readonly string[]) => `{ ${names.map((n) => `readonly ${n}: A`).join("; ")} }`;
-  const numel = (n: Node) => numelExpr(n.type);
+  const m = moduleContext(plan, opts.wasm ?? (await cellWasm(plan, opts.source, opts.regenerate)));
+  const { cell } = plan;
+  const file = newProject().createSourceFile(`${cell.name}.ts`, {
+    statements: [
+      GENERATED_HEADER(opts.source, `kernels for the cell "${cell.name}"`, opts.regenerate),
+      {
+        kind: StructureKind.ImportDeclaration, moduleSpecifier: opts.runtimeImport ?? RUNTIME_IMPORT,
+        namedImports: ["FLOAT32", "FLOAT64", "type Floats", "GEMM_WASM", "type FloatArray", "type Kernel as CellKernel", "type ParamLayout", ...(cell.constraints.length > 0 ? ["checkConstraint"] : []), "checkCount", ...(cell.params.some((p) => p.heads) ? ["checkHeads"] : []), "checkSizes", "initAll", "layoutOf", ...(m.segmented.size ? ["segmentSteps"] : []), "type KernelOptions", "type LoopsModuleSource", "kernelMemory"],
+      },
+      ...cellTypes(m),
+      ...layoutFunctions(m),
+      kernelFunction(m),
+      ...entryPoints(),
+      loopsTable(m, opts.watFile ?? `${cell.name}.wat`),
+    ],
+  });
+  return opts.format === false ? file.getFullText() : prettify(file.getFullText());
+}
 
+/** What every phase of a module reads: the plan, its loops in WebAssembly, and the texts several phases write. */
+interface ModuleContext {
+  readonly plan: FullPlan;
+  readonly wasm: Awaited<ReturnType<typeof cellWasm>>;
+  readonly rowName: RowNames;
+  /** The sizes read from `sizes` and checked: the first statement of every function that takes them. */
+  readonly sizeDestructure: string;
+  /** The buffers step t keeps in slot t % seg (seg = T unless checkpointing). */
+  readonly segmented: ReadonlySet<string>;
+}
+
+function moduleContext(plan: FullPlan, wasm: ModuleContext["wasm"]): ModuleContext {
+  const { cell } = plan;
+  // a size is read into the variable sizeIdent gives it (`o: $o` where the name is a kernel word)
+  // then each size equality of the cell (`D = H`), checked (only in a cell that has one, so other kernels are unchanged)
+  const headChecks = cell.params.flatMap((p) => (p.heads ? p.heads.shape.filter((d) => Object.keys(d.terms).length > 0).map((d) => ({ p, d })) : []));
+  const sizeDestructure = [`const { ${cell.sizes.map((s) => (sizeIdent(s) === s ? s : `${s}: ${sizeIdent(s)}`)).join(", ")} } = checkSizes(spec.name, sizes, spec.sizes);`,
+    ...cell.constraints.map((c) => `checkConstraint(spec.name, ${jsLiteral(c.text)}, ${jsLiteral(c.size)}, ${sizeIdent(c.size)}, ${dimExpr(c.value)});`),
+    // and each size of a parameter declared with heads, divisible by them (only in a cell that has one)
+    ...headChecks.map(({ p, d }) => `checkHeads(spec.name, ${jsLiteral(p.name)}, ${p.heads!.count}, ${jsLiteral(d.key)}, ${dimExpr(d)});`)].join("\n");
+  const segmented = new Set(plan.buffers.filter((b) => b.role === "saved" || b.role === "prologue").map((b) => b.name));
+  return { plan, wasm, rowName: rowNamer(plan), sizeDestructure, segmented };
+}
+
+/** The cell's description and its types: spec, Sizes, Inputs, States, Outputs, Grads and Kernel. */
+function cellTypes({ plan: { cell, layout } }: ModuleContext): StatementStructures[] {
+  const states = cell.states.map((s) => s.attrs.name!);
+  const byName = (names: readonly string[]) => `{ ${names.map((n) => `readonly ${n}: A`).join("; ")} }`;
+  return [
+    {
+      kind: StructureKind.VariableStatement, isExported: true, declarationKind: VariableDeclarationKind.Const,
+      docs: [commentText(cell.doc)],
+      declarations: [{
+        name: "spec",
+        initializer: `{
+          name: ${jsLiteral(cell.name)},
+          sizes: ${jsLiteral(cell.sizes)},
+          inputs: ${jsLiteral(cell.inputs.map((x) => ({ name: x.attrs.name, size: x.type.shape[0]!.key })))},
+          states: ${jsLiteral(cell.states.map((s) => ({ name: s.attrs.name, size: s.type.shape[0]!.key })))},
+          outputs: ${jsLiteral(cell.outputs.map((o) => ({ name: o.name, size: o.node.type.shape[0]!.key })))},
+          params: ${jsLiteral(layout.order.map((p) => ({ name: p.name, shape: p.node.type.shape.map((d) => d.key), init: p.init })))},${cell.constraints.length > 0 ? `
+          constraints: ${jsLiteral(cell.constraints.map((c) => ({ text: c.text, size: c.size, value: c.value.key })))},` : ""}
+        } as const`,
+      }],
+    },
+    { kind: StructureKind.TypeAlias, isExported: true, name: "Sizes", type: `{ ${cell.sizes.map((s) => `readonly ${s}: number`).join("; ")} }` },
+    { kind: StructureKind.TypeAlias, isExported: true, name: "Inputs", typeParameters: ["A"], type: byName(cell.inputs.map((x) => x.attrs.name!)) },
+    { kind: StructureKind.TypeAlias, isExported: true, name: "States", typeParameters: ["A"], type: byName(states) },
+    { kind: StructureKind.TypeAlias, isExported: true, name: "Outputs", typeParameters: ["A"], type: byName([...states, ...cell.outputs.map((o) => o.name)]), docs: ["Every state and output after each step, T×B×size."] },
+    { kind: StructureKind.TypeAlias, isExported: true, name: "Grads", typeParameters: ["A"], type: `{ readonly params: A; readonly inputs: Inputs<A>; readonly initial: States<A> }` },
+    {
+      kind: StructureKind.TypeAlias, isExported: true, name: "Kernel", typeParameters: [{ name: "A", constraint: "FloatArray" }],
+      docs: ["A kernel for this cell at fixed sizes, batch B and T steps: the runtime's Kernel (its forward, backward and dispose), with this cell's names."],
+      type: "CellKernel<A, Sizes, Inputs<A>, States<A>, Outputs<A>>",
+    },
+  ];
+}
+
+/** The flat parameter buffer: `offsets` (the one place its layout is written), `paramLayout` and `initParams`. */
+function layoutFunctions({ plan: { cell, layout, vars }, sizeDestructure }: ModuleContext): StatementStructures[] {
+  const numel = (n: Node) => numelExpr(n.type);
   // the layout of the flat buffer is written once, in `offsets`; everything else reads its offsets from there
   const offsetDecls = layout.order.map((p, i) => {
     const prev = layout.order[i - 1];
@@ -314,269 +398,238 @@ export async function emitKernelModule(plan: FullPlan, opts: EmitOptions): Promi
   const offsetNames = layout.order.map((p) => vars.paramOff.get(p.node)!);
   // initParams draws its random numbers in the order the cell declares its parameters
   const initOrder = cell.params.map((q) => layout.order.indexOf(q));
-  const kExpr = sizes.includes("H") ? sizeIdent("H") : dimExpr(cell.states[0]!.type.shape[0]!);
-  const offsetsUse = `const { ${[...offsetNames, "nParams"].join(", ")} } = offsets(sizes);`;
-  // a size is read into the variable sizeIdent gives it (`o: $o` where the name is a kernel word)
-  // then each size equality of the cell (`D = H`), checked (only in a cell that has one, so other kernels are unchanged)
-  const headChecks = cell.params.flatMap((p) => (p.heads ? p.heads.shape.filter((d) => Object.keys(d.terms).length > 0).map((d) => ({ p, d })) : []));
-  const sizeDestructure = [`const { ${sizes.map((s) => (sizeIdent(s) === s ? s : `${s}: ${sizeIdent(s)}`)).join(", ")} } = checkSizes(spec.name, sizes, spec.sizes);`,
-    ...cell.constraints.map((c) => `checkConstraint(spec.name, ${jsLiteral(c.text)}, ${jsLiteral(c.size)}, ${sizeIdent(c.size)}, ${dimExpr(c.value)});`),
-    // and each size of a parameter declared with heads, divisible by them (only in a cell that has one)
-    ...headChecks.map(({ p, d }) => `checkHeads(spec.name, ${jsLiteral(p.name)}, ${p.heads!.count}, ${jsLiteral(d.key)}, ${dimExpr(d)});`)].join("\n");
+  const kExpr = cell.sizes.includes("H") ? sizeIdent("H") : dimExpr(cell.states[0]!.type.shape[0]!);
+  return [
+    {
+      kind: StructureKind.Function, name: "offsets",
+      docs: ["Where each parameter starts in the flat buffer, and the buffer's length: the one place the layout is written."],
+      parameters: [{ name: "sizes", type: "Sizes" }],
+      statements: [sizeDestructure, ...offsetDecls, `return { ${[...offsetNames, `nParams: ${totalExpr}`].join(", ")} };`],
+    },
+    {
+      kind: StructureKind.Function, isExported: true, name: "paramLayout",
+      docs: ["Offset and length of every parameter in the flat buffer."],
+      parameters: [{ name: "sizes", type: "Sizes" }],
+      returnType: "ParamLayout",
+      statements: ["return layoutOf(spec, offsets(sizes));"],
+    },
+    {
+      kind: StructureKind.Function, isExported: true, name: "initParams",
+      docs: ["Parameters by their init rules (uniform ±1/sqrt(H) unless declared otherwise), from a seed."],
+      parameters: [{ name: "sizes", type: "Sizes" }, { name: "seed", type: "number" }],
+      returnType: "Float64Array",
+      statements: [
+        sizeDestructure,
+        "// uniform ±k unless declared otherwise; each parameter's row count, which the matrix rules (glorot, orthogonal) see as rows × length/rows" +
+          (initOrder.every((q, i) => q === i) ? "" : "; and the order the cell declares them in, which the random numbers are drawn in"),
+        `return initAll(spec, paramLayout(sizes), seed, 1 / Math.sqrt(${kExpr}), [${layout.order.map((q) => (q.node.type.shape.length === 0 ? "1" : dimExpr(q.node.type.shape[0]!))).join(", ")}]${initOrder.every((q, i) => q === i) ? "" : `, [${initOrder.join(", ")}]`});`,
+      ],
+    },
+  ];
+}
 
-  // One body for both precisions. V8 keeps one set of inline caches per function, so a process that
-  // runs both (the gate does, before a kernel is used) makes its typed-array accesses see two kinds
-  // of array. That once cost 1.6–1.9× in float32 (lstm-layernorm), when its layer norms ran as
-  // TypeScript loops on the wasm path too; with every loop of the wasm path in WebAssembly it
-  // measured within noise of two copies of the body on both backends (gru, lstm-layernorm, rnn;
-  // float32 after float64 in one process, 2026-12-02), at 40% fewer lines.
-  const body = "createKernel";
-  // step t keeps its saved values and its input products in slot t % seg (seg = T unless checkpointing)
-  const segmented = new Set(plan.buffers.filter((b) => b.role === "saved" || b.role === "prologue").map((b) => b.name));
-  const kernelFn = (name: string): StatementStructures => {
-    const A = "A";
-    const shapes = (n: Node, lead: string) => `${lead}${n.type.shape.map((d) => `×${d.key.replace(/ /g, "")}`).join("")}`;
-    // each argument is checked, then bound to the kernel's own copy of it (wasm) or used as it is (ts)
-    // each argument's region: its size, and its name and shape for the error that refuses it
-    const regions: { v: string; size: Expr; what: string }[] = [];
-    const region = (v: string, size: Expr, name: string, shape: string) => { if (!regions.some((r) => r.v === v)) regions.push({ v, size, what: `${jsLiteral(name)}, ${jsLiteral(shape)}` }); };
-    const checks = (prefix: string, list: readonly { name: string; node: Node }[], lead: Expr, leadText: string, varOf: (k: number) => string, how: "input" | "output") =>
-      list.flatMap(({ name, node }, k) => {
-        region(varOf(k), Ix.mul(lead, numel(node)), `${prefix}.${name}`, shapes(node, leadText));
-        return [`const ${varOf(k)} = mem.${how}(io.${varOf(k)}, ${prefix}.${name});`];
-      });
-    const flushes = (prefix: string, list: readonly { name: string }[], varOf: (k: number) => string) => list.map(({ name }, k) => `mem.flush(io.${varOf(k)}, ${prefix}.${name});`);
-    const inputList = cell.inputs.map((x) => ({ name: x.attrs.name!, node: x }));
-    const stateList = cell.states.map((s) => ({ name: s.attrs.name!, node: s }));
-    const outList = [...cell.states.map((s, i) => ({ name: s.attrs.name!, node: cell.next[i]! })), ...cell.outputs.map((o) => ({ name: o.name, node: o.node }))];
-    const init0 = cell.states.map((s) => vars.initVar.get(s)!);
-    const dInit0 = cell.states.map((s) => vars.dInitVar.get(s)!);
-    const stepStateVars = (indent: string) => cell.states.flatMap((s, i) => [
-      `${indent}const ${vars.stateVar.get(s)} = t === 0 ? ${init0[i]} : ${vars.outVar.get(s.attrs.name!)};`,
-      `${indent}const ${vars.stateOff.get(s)} = t === 0 ? 0 : (t - 1) * B * ${numel(s)};`,
-    ]);
-    const bufferDecls = plan.buffers.map((b) => `const ${b.name} = mem.alloc(${b.size});`);
-    // the NT products run on transposed weights in the wasm path: room for each
-    const ntBlocks = [...new Map([plan.fwdSetup, plan.prologue, plan.fwdStep, plan.bwdSetup, plan.bwdStep, plan.epilogue]
-      .flatMap((prog) => prog.stages.flatMap((st) => (st.kind === "gemm" && st.form === "NT" ? [[`${st.b.start}|${st.M}|${st.K}`, Ix.mul(st.M, st.K)] as const] : [])))).values()];
-    const TB = Ix.mul(Ix.var("T"), Ix.var("B"));
-    region("p", Ix.var("nParams"), "params", "the flat parameter buffer");
-    const inputVarOf = (k: number) => vars.inputVar.get(cell.inputs[k]!)!;
-    const outVarOf = (k: number) => vars.outVar.get(outList[k]!.name)!;
-    // the backward recomputes a segment's values when it reads them
-    const recomputes = [...buffersRead(plan.bwdStep)].some((b) => segmented.has(b));
-    const slotDecl = ["const slot = t % seg;"];
-    const inputArgs = inputList.map((_, k) => inputVarOf(k));
-    const stepArgs = [...inputArgs, ...init0, ...outList.map((_, k) => outVarOf(k))];
-    const products = plan.prologue.stages.length > 0;
-    const inputProducts = products
+/** One argument of forward or backward: the variable it is bound to, its name (`inputs.x`) and its size. */
+interface Argument {
+  readonly v: string;
+  readonly name: string;
+  readonly size: Expr;
+  /** in words, for the error that refuses it: `T×B×D` */
+  readonly shape: string;
+}
+
+/** Every argument of the kernel's two calls, by group, in the order the calls take them. */
+function kernelArguments({ plan: { cell, vars } }: ModuleContext) {
+  const shapes = (n: Node, lead: string) => `${lead}${n.type.shape.map((d) => `×${d.key.replace(/ /g, "")}`).join("")}`;
+  const TB = Ix.mul(Ix.var("T"), Ix.var("B"));
+  const group = (prefix: string, list: readonly { name: string; node: Node }[], perStep: boolean, varOf: (k: number) => string): Argument[] =>
+    list.map(({ name, node }, k) => ({ v: varOf(k), name: `${prefix}.${name}`, size: Ix.mul(perStep ? TB : Ix.var("B"), numelExpr(node.type)), shape: shapes(node, perStep ? "T×B" : "B") }));
+  const outList = [...cell.states.map((s, i) => ({ name: s.attrs.name!, node: cell.next[i]! })), ...cell.outputs.map((o) => ({ name: o.name, node: o.node }))];
+  const inputList = cell.inputs.map((x) => ({ name: x.attrs.name!, node: x }));
+  const stateList = cell.states.map((s) => ({ name: s.attrs.name!, node: s }));
+  const params = (name: string, v: string): Argument => ({ v, name, size: Ix.var("nParams"), shape: "the flat parameter buffer" });
+  return {
+    params: params("params", "p"),
+    inputs: group("inputs", inputList, true, (k) => vars.inputVar.get(cell.inputs[k]!)!),
+    initial: group("initial", stateList, false, (k) => vars.initVar.get(cell.states[k]!)!),
+    out: group("out", outList, true, (k) => vars.outVar.get(outList[k]!.name)!),
+    dParams: params("grads.params", "dp"),
+    upstream: group("upstream", outList, true, (k) => vars.upVar.get(outList[k]!.name)!),
+    dInputs: group("grads.inputs", inputList, true, (k) => vars.dxVar.get(cell.inputs[k]!)!),
+    dInitial: group("grads.initial", stateList, false, (k) => vars.dInitVar.get(cell.states[k]!)!),
+  };
+}
+
+/** Bound to the kernel's copy (wasm) or the caller's array (ts), after its check. */
+const bind = (how: "input" | "output") => (a: Argument) => `const ${a.v} = mem.${how}(io.${a.v}, ${a.name});`;
+const flush = (a: Argument) => `mem.flush(io.${a.v}, ${a.name});`;
+
+/**
+ * The kernel: its memory, its arguments' regions, its buffers, its step functions, forward and backward.
+ *
+ * One body for both precisions. V8 keeps one set of inline caches per function, so a process that
+ * runs both (the gate does, before a kernel is used) makes its typed-array accesses see two kinds
+ * of array. That once cost 1.6–1.9× in float32 (lstm-layernorm), when its layer norms ran as
+ * TypeScript loops on the wasm path too; with every loop of the wasm path in WebAssembly it
+ * measured within noise of two copies of the body on both backends (gru, lstm-layernorm, rnn;
+ * float32 after float64 in one process, 2026-12-02), at 40% fewer lines.
+ */
+function kernelFunction(m: ModuleContext): StatementStructures {
+  const { plan, segmented, sizeDestructure } = m;
+  const args = kernelArguments(m);
+  const regions = [...new Map([args.params, ...args.inputs, ...args.initial, ...args.out, args.dParams, ...args.upstream, ...args.dInputs, ...args.dInitial].map((a) => [a.v, a])).values()];
+  // the NT products run on transposed weights in the wasm path: room for each
+  const ntBlocks = [...new Map([plan.fwdSetup, plan.prologue, plan.fwdStep, plan.bwdSetup, plan.bwdStep, plan.epilogue]
+    .flatMap((prog) => prog.stages.flatMap((st) => (st.kind === "gemm" && st.form === "NT" ? [[`${st.b.start}|${st.M}|${st.K}`, Ix.mul(st.M, st.K)] as const] : [])))).values()];
+  // every buffer the kernel allocates, for the memory to be sized once
+  const kept = [...regions.map((r) => r.size), ...plan.buffers.map((b) => b.size), ...ntBlocks];
+  const offsetNames = plan.layout.order.map((p) => plan.vars.paramOff.get(p.node)!);
+  const steps = stepFunctions(m, args);
+  return {
+    kind: StructureKind.Function,
+    name: "createKernel",
+    typeParameters: [{ name: "A", constraint: "FloatArray" }],
+    docs: [
+      "The kernels for batch B and T steps, in the precision `floats` (createKernel64 and createKernel32 below), on the wasm backend " +
+        "(WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. " +
+        "Memory is allocated here, once; `backward` reads what the last `forward` saved.",
+    ],
+    parameters: [
+      { name: "floats", type: "Floats<A>" },
+      { name: "sizes", type: "Sizes" }, { name: "B", type: "number" }, { name: "T", type: "number" }, { name: "options", type: "KernelOptions" },
+    ],
+    returnType: "Kernel<A>",
+    statements: [
+      sizeDestructure,
+      `checkCount(spec.name, "B", B);`,
+      `checkCount(spec.name, "T", T);`,
+      `const { ${[...offsetNames, "nParams"].join(", ")} } = offsets(sizes);`,
+      ...(segmented.size ? ["// steps whose saved values and input products are kept at once: all T, or a segment of them (options.checkpoint)", "const seg = segmentSteps(spec.name, T, options.checkpoint);"] : []),
+      `// the floats of the kernel's ${kept.length} buffers: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)`,
+      `const need = { floats: ${polyText(kept.reduce((s, x) => polySum(s, x.poly), new Map() as Poly))}, buffers: ${kept.length} };`,
+      `const mem = kernelMemory(floats, spec.name, options, need, GEMM_WASM, LOOPS_WASM);`,
+      "const { mm, wl, at } = mem;",
+      "// each argument: its name and shape, for the error that refuses it, and the kernel's copy of it (wasm only)",
+      `const io = { ${regions.map((r) => `${r.v}: mem.region(${r.size}, ${jsLiteral(r.name)}, ${jsLiteral(r.shape)})`).join(", ")} };`,
+      "// buffers, allocated once: saved values (tapes), packed products, scratch",
+      ...plan.buffers.map((b) => `const ${b.name} = mem.alloc(${b.size});`),
+      ...steps.functions,
+      `const forward: Kernel<A>["forward"] = (params, inputs, initial, out) => {`,
+      ...forwardBody(m, args, steps),
+      "};",
+      `const backward: Kernel<A>["backward"] = (params, inputs, initial, out, upstream, grads) => {`,
+      ...backwardBody(m, args, steps),
+      "};",
+      `return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };`,
+    ],
+  };
+}
+
+type KernelArguments = ReturnType<typeof kernelArguments>;
+
+/** `inputProducts` (the products with the inputs, a segment's steps at once) and `forwardStep`, which forward and a recomputing backward call. */
+function stepFunctions({ plan, wasm, rowName, segmented }: ModuleContext, args: KernelArguments) {
+  const { cell, vars } = plan;
+  const inputArgs = args.inputs.map((a) => a.v);
+  const stepArgs = [...inputArgs, ...args.initial.map((a) => a.v), ...args.out.map((a) => a.v)];
+  const products = plan.prologue.stages.length > 0;
+  const stateVars = cell.states.flatMap((s, i) => [
+    `const ${vars.stateVar.get(s)} = t === 0 ? ${args.initial[i]!.v} : ${vars.outVar.get(s.attrs.name!)};`,
+    `const ${vars.stateOff.get(s)} = t === 0 ? 0 : (t - 1) * B * ${numelExpr(s.type)};`,
+  ]);
+  const functions = [
+    ...(products
       ? [
           "// the products with the inputs of steps s0 … s0 + steps - 1 at once: all T in `forward` unless checkpointing",
-          `function inputProducts(s0: number, steps: number, p: ${A}, ${inputArgs.map((v) => `${v}: ${A}`).join(", ")}): void {`,
+          `function inputProducts(s0: number, steps: number, p: A, ${inputArgs.map((v) => `${v}: A`).join(", ")}): void {`,
           ...emitProgram(plan.prologue, wasm.loops, rowName),
           "}",
         ]
-      : [];
-    const forwardStep = [
-      "// step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)",
-      `function forwardStep(t: number, p: ${A}, ${stepArgs.map((v) => `${v}: ${A}`).join(", ")}): void {`,
-      ...(segmented.size ? slotDecl : []),
-      ...stepStateVars(""),
-      ...emitProgram(plan.fwdStep, wasm.loops, rowName),
-      "}",
-    ];
-    const forwardBody = [
-      'mem.begin("forward");',
-      `const p = mem.input(io.p, params);`,
-      ...checks("inputs", inputList, TB, "T×B", inputVarOf, "input"),
-      ...checks("initial", stateList, Ix.var("B"), "B", (k) => init0[k]!, "input"),
-      ...checks("out", outList, TB, "T×B", outVarOf, "output"),
-      ...emitProgram(plan.fwdSetup, wasm.loops, rowName),
-      ...(products
-        ? ["for (let t = 0; t < T; t++) {", `if (t % seg === 0) inputProducts(t, Math.min(seg, T - t), p, ${inputArgs.join(", ")});`, `forwardStep(t, p, ${stepArgs.join(", ")});`, "}"]
-        : [`for (let t = 0; t < T; t++) forwardStep(t, p, ${stepArgs.join(", ")});`]),
-      ...flushes("out", outList, outVarOf),
-      "mem.forwarded();",
-    ];
-    const upList = [...cell.states.map((s, i) => ({ name: s.attrs.name!, node: cell.next[i]! })), ...cell.outputs.map((o) => ({ name: o.name, node: o.node }))];
-    const gradInputs = cell.inputs.map((x) => ({ name: x.attrs.name!, node: x }));
-    region("dp", Ix.var("nParams"), "grads.params", "the flat parameter buffer");
-    const dxVarOf = (k: number) => vars.dxVar.get(cell.inputs[k]!)!;
-    const backwardBody = [
-      "// the values the last forward saved are what this reads: refused before any forward has finished",
-      'mem.begin("backward");',
-      `const p = mem.input(io.p, params);`,
-      ...checks("inputs", inputList, TB, "T×B", inputVarOf, "input"),
-      ...checks("initial", stateList, Ix.var("B"), "B", (k) => init0[k]!, "input"),
-      ...checks("out", outList, TB, "T×B", outVarOf, "input"),
-      ...checks("upstream", upList, TB, "T×B", (k) => vars.upVar.get(upList[k]!.name)!, "input"),
-      `const dp = mem.output(io.dp, grads.params);`,
-      ...checks("grads.inputs", gradInputs, TB, "T×B", dxVarOf, "output"),
-      ...checks("grads.initial", stateList, Ix.var("B"), "B", (k) => dInit0[k]!, "output"),
-      "dp.fill(0);",
-      ...emitProgram(plan.fwdSetup, wasm.loops, rowName),
-      ...emitProgram(plan.bwdSetup, wasm.loops, rowName),
-      ...cell.states.map((s) => `${vars.carryVar.get(s)}.fill(0);`),
-      ...(recomputes ? ["// the first step whose slots hold its values: the last segment's (step 0 unless checkpointing)", "let onTape = T - 1 - ((T - 1) % seg);"] : []),
-      "for (let t = T - 1; t >= 0; t--) {",
-      ...(recomputes
-        ? [
-            ...slotDecl,
-            "// the first step back into a segment whose slots later steps overwrote: its forward again, from the state before it",
-            "// (in `out`); the same operations on the same values, so the same bits, and the same states written where they are",
-            "if (t < onTape) {",
-            "onTape = t - slot;",
-            ...(products ? [`inputProducts(onTape, slot + 1, p, ${inputArgs.join(", ")});`] : []),
-            `for (let s = onTape; s <= t; s++) forwardStep(s, p, ${stepArgs.join(", ")});`,
-            "}",
-          ]
-        : []),
-      ...stepStateVars(""),
-      ...emitProgram(plan.bwdStep, wasm.loops, rowName),
-      "}",
-      ...(plan.epilogue.stages.length ? ["// all steps at once: weight gradients of the input products, and the input gradients", ...emitProgram(plan.epilogue, wasm.loops, rowName)] : []),
-      ...cell.states.map((s, k) => `${dInit0[k]}.set(${vars.carryVar.get(s)});`),
-      `mem.flush(io.dp, grads.params);`,
-      ...flushes("grads.inputs", gradInputs, dxVarOf),
-      ...flushes("grads.initial", stateList, (k) => dInit0[k]!),
-    ];
-    // every buffer the kernel allocates, for the memory to be sized once
-    const kept = [...regions.map((r) => r.size), ...plan.buffers.map((b) => b.size), ...ntBlocks];
-    return {
-      kind: StructureKind.Function,
-      name,
-      typeParameters: [{ name: "A", constraint: "FloatArray" }],
-      docs: [
-        "The kernels for batch B and T steps, in the precision `floats` (createKernel64 and createKernel32 below), on the wasm backend " +
-          "(WebAssembly SIMD products, optionally on several threads) or the ts one (plain TypeScript): see KernelOptions. " +
-          "Memory is allocated here, once; `backward` reads what the last `forward` saved.",
-      ],
-      parameters: [
-        { name: "floats", type: "Floats<A>" },
-        { name: "sizes", type: "Sizes" }, { name: "B", type: "number" }, { name: "T", type: "number" }, { name: "options", type: "KernelOptions" },
-      ],
-      returnType: "Kernel<A>",
-      statements: [
-        sizeDestructure,
-        `checkCount(spec.name, "B", B);`,
-        `checkCount(spec.name, "T", T);`,
-        offsetsUse,
-        ...(segmented.size ? ["// steps whose saved values and input products are kept at once: all T, or a segment of them (options.checkpoint)", "const seg = segmentSteps(spec.name, T, options.checkpoint);"] : []),
-        `// the floats of the kernel's ${kept.length} buffers: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)`,
-        `const need = { floats: ${polyText(kept.reduce((s, x) => polySum(s, x.poly), new Map() as Poly))}, buffers: ${kept.length} };`,
-        `const mem = kernelMemory(floats, spec.name, options, need, GEMM_WASM, LOOPS_WASM);`,
-        "const { mm, wl, at } = mem;",
-        "// each argument: its name and shape, for the error that refuses it, and the kernel's copy of it (wasm only)",
-        `const io = { ${regions.map((r) => `${r.v}: mem.region(${r.size}, ${r.what})`).join(", ")} };`,
-        "// buffers, allocated once: saved values (tapes), packed products, scratch",
-        ...bufferDecls,
-        ...inputProducts,
-        ...forwardStep,
-        `const forward: Kernel<${A}>["forward"] = (params, inputs, initial, out) => {`,
-        ...forwardBody,
-        "};",
-        `const backward: Kernel<${A}>["backward"] = (params, inputs, initial, out, upstream, grads) => {`,
-        ...backwardBody,
-        "};",
-        `return { sizes, B, T, nParams, backend: mem.backend, threads: mem.threads, forward, backward, dispose: mem.dispose };`,
-      ],
-    };
+      : []),
+    "// step t of the forward: run by `forward`, and by `backward` again for a segment whose saved values later steps overwrote (options.checkpoint)",
+    `function forwardStep(t: number, p: A, ${stepArgs.map((v) => `${v}: A`).join(", ")}): void {`,
+    ...(segmented.size ? ["const slot = t % seg;"] : []),
+    ...stateVars,
+    ...emitProgram(plan.fwdStep, wasm.loops, rowName),
+    "}",
+  ];
+  return {
+    functions,
+    stateVars,
+    /** the calls: a segment's input products from step `s0`, and step `t`'s forward */
+    products: products ? (s0: string, steps: string) => `inputProducts(${s0}, ${steps}, p, ${inputArgs.join(", ")});` : null,
+    step: (t: string) => `forwardStep(${t}, p, ${stepArgs.join(", ")});`,
   };
-  const loopsWasm: StatementStructures = {
-    kind: StructureKind.VariableStatement, declarationKind: VariableDeclarationKind.Const,
-    docs: [`The elementwise loops and whole-vector ops in WebAssembly (text: ${commentText(opts.watFile ?? `${cell.name}.wat`)}, beside this file), for the wasm backend: how many, which may split their rows between threads, which walk scalars, and the module.`],
-    declarations: [{ name: "LOOPS_WASM", type: "LoopsModuleSource", initializer: `{ count: ${wasm.loops.size}, splittable: [${[...wasm.loops.values()].filter((l) => l.splittable).map((l) => l.id).join(", ")}], scalar: [${[...wasm.loops.values()].filter((l) => !l.vector).map((l) => l.id).join(", ")}], binary: ${base64Lines(wasm.binary, 112)} }` }],
-  };
+}
 
-  const file = project.createSourceFile(`${cell.name}.ts`, {
-    statements: [
-      GENERATED_HEADER(opts.source, `kernels for the cell "${cell.name}"`, opts.regenerate),
-      {
-        kind: StructureKind.ImportDeclaration, moduleSpecifier: opts.runtimeImport ?? RUNTIME_IMPORT,
-        namedImports: ["FLOAT32", "FLOAT64", "type Floats", "GEMM_WASM", "type FloatArray", "type Kernel as CellKernel", "type ParamLayout", ...(cell.constraints.length > 0 ? ["checkConstraint"] : []), "checkCount", ...(cell.params.some((p) => p.heads) ? ["checkHeads"] : []), "checkSizes", "initAll", "layoutOf", ...(segmented.size ? ["segmentSteps"] : []), "type KernelOptions", "type LoopsModuleSource", "kernelMemory"],
-      },
-      {
-        kind: StructureKind.VariableStatement, isExported: true, declarationKind: VariableDeclarationKind.Const,
-        docs: [commentText(cell.doc)],
-        declarations: [{
-          name: "spec",
-          initializer: `{
-            name: ${jsLiteral(cell.name)},
-            sizes: ${jsLiteral(sizes)},
-            inputs: ${jsLiteral(cell.inputs.map((x) => ({ name: x.attrs.name, size: x.type.shape[0]!.key })))},
-            states: ${jsLiteral(cell.states.map((s) => ({ name: s.attrs.name, size: s.type.shape[0]!.key })))},
-            outputs: ${jsLiteral(cell.outputs.map((o) => ({ name: o.name, size: o.node.type.shape[0]!.key })))},
-            params: ${jsLiteral(layout.order.map((p) => ({ name: p.name, shape: p.node.type.shape.map((d) => d.key), init: p.init })))},${cell.constraints.length > 0 ? `
-            constraints: ${jsLiteral(cell.constraints.map((c) => ({ text: c.text, size: c.size, value: c.value.key })))},` : ""}
-          } as const`,
-        }],
-      },
-      { kind: StructureKind.TypeAlias, isExported: true, name: "Sizes", type: sizeType },
-      { kind: StructureKind.TypeAlias, isExported: true, name: "Inputs", typeParameters: ["A"], type: byName(inputs) },
-      { kind: StructureKind.TypeAlias, isExported: true, name: "States", typeParameters: ["A"], type: byName(states) },
-      { kind: StructureKind.TypeAlias, isExported: true, name: "Outputs", typeParameters: ["A"], type: byName(outs), docs: ["Every state and output after each step, T×B×size."] },
-      { kind: StructureKind.TypeAlias, isExported: true, name: "Grads", typeParameters: ["A"], type: `{ readonly params: A; readonly inputs: Inputs<A>; readonly initial: States<A> }` },
-      {
-        kind: StructureKind.TypeAlias, isExported: true, name: "Kernel", typeParameters: [{ name: "A", constraint: "FloatArray" }],
-        docs: ["A kernel for this cell at fixed sizes, batch B and T steps: the runtime's Kernel (its forward, backward and dispose), with this cell's names."],
-        type: "CellKernel<A, Sizes, Inputs<A>, States<A>, Outputs<A>>",
-      },
-      {
-        kind: StructureKind.Function, name: "offsets",
-        docs: ["Where each parameter starts in the flat buffer, and the buffer's length: the one place the layout is written."],
-        parameters: [{ name: "sizes", type: "Sizes" }],
-        statements: [sizeDestructure, ...offsetDecls, `return { ${[...offsetNames, `nParams: ${totalExpr}`].join(", ")} };`],
-      },
-      {
-        kind: StructureKind.Function, isExported: true, name: "paramLayout",
-        docs: ["Offset and length of every parameter in the flat buffer."],
-        parameters: [{ name: "sizes", type: "Sizes" }],
-        returnType: "ParamLayout",
-        statements: ["return layoutOf(spec, offsets(sizes));"],
-      },
-      {
-        kind: StructureKind.Function, isExported: true, name: "initParams",
-        docs: ["Parameters by their init rules (uniform ±1/sqrt(H) unless declared otherwise), from a seed."],
-        parameters: [{ name: "sizes", type: "Sizes" }, { name: "seed", type: "number" }],
-        returnType: "Float64Array",
-        statements: [
-          sizeDestructure,
-          "// uniform ±k unless declared otherwise; each parameter's row count, which the matrix rules (glorot, orthogonal) see as rows × length/rows" +
-            (initOrder.every((q, i) => q === i) ? "" : "; and the order the cell declares them in, which the random numbers are drawn in"),
-          `return initAll(spec, paramLayout(sizes), seed, 1 / Math.sqrt(${kExpr}), [${layout.order.map((q) => (q.node.type.shape.length === 0 ? "1" : dimExpr(q.node.type.shape[0]!))).join(", ")}]${initOrder.every((q, i) => q === i) ? "" : `, [${initOrder.join(", ")}]`});`,
-        ],
-      },
-      kernelFn(body),
-      {
-        kind: StructureKind.Function, isExported: true, name: "createKernel64",
-        docs: [`The float64 kernels for batch B and T steps (see ${body}).`],
-        parameters: [{ name: "sizes", type: "Sizes" }, { name: "B", type: "number" }, { name: "T", type: "number" }, { name: "options", type: "KernelOptions", initializer: "{}" }],
-        returnType: "Kernel<Float64Array>",
-        statements: [`return ${body}(FLOAT64, sizes, B, T, options);`],
-      },
-      {
-        kind: StructureKind.Function, isExported: true, name: "createKernel32",
-        docs: [`The float32 kernels for batch B and T steps (see ${body}).`],
-        parameters: [{ name: "sizes", type: "Sizes" }, { name: "B", type: "number" }, { name: "T", type: "number" }, { name: "options", type: "KernelOptions", initializer: "{}" }],
-        returnType: "Kernel<Float32Array>",
-        statements: [`return ${body}(FLOAT32, sizes, B, T, options);`],
-      },
-      {
-        kind: StructureKind.Function, isExported: true, name: "createStep64",
-        docs: ["One step (forward from the state to the next, backward from the next state's gradient): the kernels with T = 1."],
-        parameters: [{ name: "sizes", type: "Sizes" }, { name: "B", type: "number" }, { name: "options", type: "KernelOptions", initializer: "{}" }], returnType: "Kernel<Float64Array>",
-        statements: ["return createKernel64(sizes, B, 1, options);"],
-      },
-      {
-        kind: StructureKind.Function, isExported: true, name: "createStep32",
-        docs: ["One step in float32: the kernels with T = 1."],
-        parameters: [{ name: "sizes", type: "Sizes" }, { name: "B", type: "number" }, { name: "options", type: "KernelOptions", initializer: "{}" }], returnType: "Kernel<Float32Array>",
-        statements: ["return createKernel32(sizes, B, 1, options);"],
-      },
-      loopsWasm,
-    ],
-  });
-  return opts.format === false ? file.getFullText() : prettify(file.getFullText());
+function forwardBody({ plan, wasm, rowName }: ModuleContext, args: KernelArguments, steps: ReturnType<typeof stepFunctions>): string[] {
+  return [
+    'mem.begin("forward");',
+    ...[args.params, ...args.inputs, ...args.initial].map(bind("input")),
+    ...args.out.map(bind("output")),
+    ...emitProgram(plan.fwdSetup, wasm.loops, rowName),
+    ...(steps.products
+      ? ["for (let t = 0; t < T; t++) {", `if (t % seg === 0) ${steps.products("t", "Math.min(seg, T - t)")}`, steps.step("t"), "}"]
+      : [`for (let t = 0; t < T; t++) ${steps.step("t")}`]),
+    ...args.out.map(flush),
+    "mem.forwarded();",
+  ];
+}
+
+function backwardBody({ plan, wasm, rowName, segmented }: ModuleContext, args: KernelArguments, steps: ReturnType<typeof stepFunctions>): string[] {
+  const { cell, vars } = plan;
+  // the backward recomputes a segment's values when it reads them
+  const recomputes = [...buffersRead(plan.bwdStep)].some((b) => segmented.has(b));
+  return [
+    "// the values the last forward saved are what this reads: refused before any forward has finished",
+    'mem.begin("backward");',
+    ...[args.params, ...args.inputs, ...args.initial, ...args.out, ...args.upstream].map(bind("input")),
+    ...[args.dParams, ...args.dInputs, ...args.dInitial].map(bind("output")),
+    "dp.fill(0);",
+    ...emitProgram(plan.fwdSetup, wasm.loops, rowName),
+    ...emitProgram(plan.bwdSetup, wasm.loops, rowName),
+    ...cell.states.map((s) => `${vars.carryVar.get(s)}.fill(0);`),
+    ...(recomputes ? ["// the first step whose slots hold its values: the last segment's (step 0 unless checkpointing)", "let onTape = T - 1 - ((T - 1) % seg);"] : []),
+    "for (let t = T - 1; t >= 0; t--) {",
+    ...(recomputes
+      ? [
+          "const slot = t % seg;",
+          "// the first step back into a segment whose slots later steps overwrote: its forward again, from the state before it",
+          "// (in `out`); the same operations on the same values, so the same bits, and the same states written where they are",
+          "if (t < onTape) {",
+          "onTape = t - slot;",
+          ...(steps.products ? [steps.products("onTape", "slot + 1")] : []),
+          `for (let s = onTape; s <= t; s++) ${steps.step("s")}`,
+          "}",
+        ]
+      : []),
+    ...steps.stateVars,
+    ...emitProgram(plan.bwdStep, wasm.loops, rowName),
+    "}",
+    ...(plan.epilogue.stages.length ? ["// all steps at once: weight gradients of the input products, and the input gradients", ...emitProgram(plan.epilogue, wasm.loops, rowName)] : []),
+    ...cell.states.map((s, k) => `${args.dInitial[k]!.v}.set(${vars.carryVar.get(s)});`),
+    ...[args.dParams, ...args.dInputs, ...args.dInitial].map(flush),
+  ];
+}
+
+/** The public entry points: createKernel64 and createKernel32, and one step of each (T = 1). */
+function entryPoints(): StatementStructures[] {
+  const sig = (T: boolean) => [{ name: "sizes", type: "Sizes" }, { name: "B", type: "number" }, ...(T ? [{ name: "T", type: "number" }] : []), { name: "options", type: "KernelOptions", initializer: "{}" }];
+  return [
+    { kind: StructureKind.Function, isExported: true, name: "createKernel64", docs: ["The float64 kernels for batch B and T steps (see createKernel)."], parameters: sig(true), returnType: "Kernel<Float64Array>", statements: ["return createKernel(FLOAT64, sizes, B, T, options);"] },
+    { kind: StructureKind.Function, isExported: true, name: "createKernel32", docs: ["The float32 kernels for batch B and T steps (see createKernel)."], parameters: sig(true), returnType: "Kernel<Float32Array>", statements: ["return createKernel(FLOAT32, sizes, B, T, options);"] },
+    { kind: StructureKind.Function, isExported: true, name: "createStep64", docs: ["One step (forward from the state to the next, backward from the next state's gradient): the kernels with T = 1."], parameters: sig(false), returnType: "Kernel<Float64Array>", statements: ["return createKernel64(sizes, B, 1, options);"] },
+    { kind: StructureKind.Function, isExported: true, name: "createStep32", docs: ["One step in float32: the kernels with T = 1."], parameters: sig(false), returnType: "Kernel<Float32Array>", statements: ["return createKernel32(sizes, B, 1, options);"] },
+  ];
+}
+
+/** The cell's loops in WebAssembly, for the wasm backend. */
+function loopsTable({ wasm }: ModuleContext, watFile: string): StatementStructures {
+  const ids = (keep: (l: WasmLoop) => boolean) => [...wasm.loops.values()].filter(keep).map((l) => l.id).join(", ");
+  return {
+    kind: StructureKind.VariableStatement, declarationKind: VariableDeclarationKind.Const,
+    docs: [`The elementwise loops and whole-vector ops in WebAssembly (text: ${commentText(watFile)}, beside this file), for the wasm backend: how many, which may split their rows between threads, which walk scalars, and the module.`],
+    declarations: [{ name: "LOOPS_WASM", type: "LoopsModuleSource", initializer: `{ count: ${wasm.loops.size}, splittable: [${ids((l) => l.splittable)}], scalar: [${ids((l) => !l.vector)}], binary: ${base64Lines(wasm.binary, 112)} }` }],
+  };
 }
 
 export async function emitGemmModule(tile: Tile): Promise<string> {

@@ -67,6 +67,26 @@ export class Ix {
     return this.node.kind === "var" ? this.node.name : undefined;
   }
 
+  /** The kernel variables in it, in the order they are written. */
+  get variables(): string[] {
+    const n = this.node;
+    return n.kind === "var" ? [n.name] : n.kind === "mul" || n.kind === "add" ? [...new Set(n.args.flatMap((a) => a.variables))] : [];
+  }
+  /** Whether a kernel variable (t, slot, B, o_W, …) occurs in it: if not, it is a number or sizes alone. */
+  get hasVariable(): boolean {
+    const n = this.node;
+    return n.kind === "var" || ((n.kind === "mul" || n.kind === "add") && n.args.some((a) => a.hasVariable));
+  }
+
+  /**
+   * The terms with a kernel variable, and the rest: `slot * B * (3 * H) + 2 * H` is the row part
+   * `slot * B * (3 * H)` and the column offset `2 * H`, which places in the same rows differ by.
+   */
+  split(): { readonly rows: Ix; readonly column: Ix } {
+    const terms = this.node.kind === "add" ? this.node.args : [this];
+    return { rows: Ix.add(...terms.filter((x) => x.hasVariable)), column: Ix.add(...terms.filter((x) => !x.hasVariable)) };
+  }
+
   /** As TypeScript: a product's factors and a sum's terms joined, a sum inside a product in parentheses. */
   toString(): string {
     return (this.#text ??= print(this.node));

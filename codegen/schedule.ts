@@ -73,7 +73,8 @@ export type Stage =
     }
   | { readonly kind: "loop"; readonly space: Space; readonly items: readonly LoopItem[] }
   | { readonly kind: "op"; readonly node: Node; readonly args: readonly Operand[]; readonly out: Store; readonly note: string }
-  | { readonly kind: "copy"; readonly from: Operand; readonly space: Space; readonly to: Store };
+  /** One value into one or more places (a gradient shared by two biases goes to both in one pass). */
+  | { readonly kind: "copy"; readonly from: Operand; readonly space: Space; readonly to: readonly Store[] };
 
 export interface Program {
   readonly name: string;
@@ -336,7 +337,7 @@ export function schedule(inp: ScheduleInput): Program {
         // the plan stores operands into provided (tape) places itself
         if (!single && !pre) run.gs.forEach((g, i) => {
           const tgt: Store = { place: shift(p, run.offs[i]!), add: false };
-          if (given.has(g)) stages.push({ kind: "copy", from: operandOf(g), space: { batched: g.type.batched, n: dimExpr(run.ws[i]!.type.shape[0]!) }, to: tgt });
+          if (given.has(g)) stages.push({ kind: "copy", from: operandOf(g), space: { batched: g.type.batched, n: dimExpr(run.ws[i]!.type.shape[0]!) }, to: [tgt] });
           else addStore(g, tgt);
         });
         r = { run, place: p };
@@ -391,7 +392,7 @@ export function schedule(inp: ScheduleInput): Program {
         const out = pre ?? (req.length === 1 ? req[0]!.place : { buf: newScratch(mulE(v.type.batched ? maxRows : ONE, run.M)), start: ZERO, stride: v.type.batched ? run.M : ZERO });
         run.gs.forEach((n, i) => place.set(n, shift(out, run.offs[i]!)));
         stages.push({ kind: "gemm", form: "NT", rows: R, M: run.M, K: run.K, a: operandPlace(v), b: inp.paramPlace(run.ws[0]!), c: out, accumulate: false, note: `${run.ws.map((w) => w.attrs.name).join(", ")} times ${inp.names.get(v) ?? v.attrs.name ?? "a vector"}` });
-        for (const n of run.gs) for (const s of requiredOf(n)) if (!(req.length === 1 && s === req[0])) stages.push({ kind: "copy", from: operandOf(n), space: spaceOf(n), to: s });
+        for (const n of run.gs) for (const s of requiredOf(n)) if (!(req.length === 1 && s === req[0])) stages.push({ kind: "copy", from: operandOf(n), space: spaceOf(n), to: [s] });
       }
     }
     for (const n of inPhase) {
@@ -410,8 +411,8 @@ export function schedule(inp: ScheduleInput): Program {
           first = false;
         }
         const rest = gsum.get(n)!.rest;
-        if (rest) stages.push({ kind: "copy", from: operandOf(rest), space: spaceOf(n), to: { place: out, add: true } });
-        for (const s of requiredOf(n)) if (s.place !== out) stages.push({ kind: "copy", from: { kind: "load", place: out, type: n.type }, space: spaceOf(n), to: s });
+        if (rest) stages.push({ kind: "copy", from: operandOf(rest), space: spaceOf(n), to: [{ place: out, add: true }] });
+        for (const s of requiredOf(n)) if (s.place !== out) stages.push({ kind: "copy", from: { kind: "load", place: out, type: n.type }, space: spaceOf(n), to: [s] });
       } else if (kd === "tn") {
         const rs = tnRuns.get(n);
         if (rs) {
@@ -422,7 +423,7 @@ export function schedule(inp: ScheduleInput): Program {
           }
           // the products above added n into the gradient of each of its parameters; other places get a copy
           const done = paramsOfOuter.get(n)!.map((w) => inp.paramPlace(w).start);
-          for (const s of requiredOf(n)) if (!(s.add && s.place.buf === "dp" && done.some((d) => d.equals(s.place.start)))) stages.push({ kind: "copy", from: operandOf(n), space: spaceOf(n), to: s });
+          for (const s of requiredOf(n)) if (!(s.add && s.place.buf === "dp" && done.some((d) => d.equals(s.place.start)))) stages.push({ kind: "copy", from: operandOf(n), space: spaceOf(n), to: [s] });
           place.set(n, { buf: "dp", start: inp.paramPlace(paramsOfOuter.get(n)![0]!).start, stride: ZERO });
         } else {
           const out = scratchPlace(n);
@@ -430,7 +431,7 @@ export function schedule(inp: ScheduleInput): Program {
           // a sum over the batch only where an operand varies with the example
           const R = n.args[0]!.type.batched || n.args[1]!.type.batched ? rows : ONE;
           stages.push({ kind: "gemm", form: "TN", rows: R, M: dimExpr(n.type.shape[0]!), K: dimExpr(n.type.shape[1]!), a: operandPlace(n.args[0]!), b: operandPlace(n.args[1]!), c: out, accumulate: false, note: "outer product" });
-          for (const s of requiredOf(n)) stages.push({ kind: "copy", from: operandOf(n), space: spaceOf(n), to: s });
+          for (const s of requiredOf(n)) stages.push({ kind: "copy", from: operandOf(n), space: spaceOf(n), to: [s] });
         }
       } else if (kd === "heads") {
         const req = requiredOf(n);
@@ -441,12 +442,12 @@ export function schedule(inp: ScheduleInput): Program {
         const operands = n.args.map((x): Place => {
           if (!isInline(x)) return operandPlace(x);
           const p = scratchPlace(x);
-          stages.push({ kind: "copy", from: operandOf(x), space: spaceOf(x), to: { place: p, add: false } });
+          stages.push({ kind: "copy", from: operandOf(x), space: spaceOf(x), to: [{ place: p, add: false }] });
           return p;
         }) as [Place, Place];
         const note = n.op === "bdouter" ? `d${(inp.gradOf.get(n) ?? []).map((w) => w.attrs.name).join(", d") || "(a block-diagonal matrix)"}` : inp.pass === "backward" && n.op === "bdmatvecT" ? `d(${inp.names.get(n) ?? "…"}) from ${n.args[0]!.attrs.name ?? "a matrix"}` : `${n.args[0]!.attrs.name ?? "a matrix"}${n.op === "bdmatvecT" ? "'" : ""} times ${inp.names.get(n.args[1]!) ?? n.args[1]!.attrs.name ?? "a vector"}`;
         stages.push(...headGemms(n, operands, out, rows, note));
-        if (!direct) for (const s of req) stages.push({ kind: "copy", from: operandOf(n), space: spaceOf(n), to: s });
+        if (!direct) for (const s of req) stages.push({ kind: "copy", from: operandOf(n), space: spaceOf(n), to: [s] });
       } else if (kd === "op") {
         const req = requiredOf(n);
         // written straight to its one place, unless that place only accumulates and a later stage reads n
@@ -454,7 +455,7 @@ export function schedule(inp: ScheduleInput): Program {
         const out: Store = direct ?? { place: scratchPlace(n), add: false };
         if (!direct || !direct.add) place.set(n, out.place);
         stages.push({ kind: "op", node: n, args: n.args.map(operandOf), out, note: inp.comments.get(n) ?? "" });
-        if (!direct) for (const s of req) stages.push({ kind: "copy", from: operandOf(n), space: spaceOf(n), to: s });
+        if (!direct) for (const s of req) stages.push({ kind: "copy", from: operandOf(n), space: spaceOf(n), to: [s] });
       }
     }
     // ---- fused elementwise loops, one per iteration space; smaller spaces first
@@ -492,10 +493,10 @@ export function schedule(inp: ScheduleInput): Program {
   const first: Stage[] = [];
   for (const r of new Set(inp.roots))
     if (given.has(r) || isInline(r))
-      for (const s of required.get(r) ?? []) if (!(s.add && r.op === "const" && r.attrs.value === 0)) first.push({ kind: "copy", from: operandOf(r), space: spaceOf(r), to: s });
+      for (const s of required.get(r) ?? []) if (!(s.add && r.op === "const" && r.attrs.value === 0)) first.push({ kind: "copy", from: operandOf(r), space: spaceOf(r), to: [s] });
   stages.unshift(...first);
 
-  return { name: inp.name, rows, stages: resolveLocals(stages) };
+  return { name: inp.name, rows, stages: resolveLocals(mergeCopies(stages)) };
 
   function operandPlace(n: Node): Place {
     const p = given.get(n) ?? place.get(n);
@@ -507,6 +508,25 @@ export function schedule(inp: ScheduleInput): Program {
 function rank(spaceKey: string): number {
   const [b, n] = spaceKey.split("|");
   return (b === "1" ? 2 : 0) + (n === "1" ? 0 : 1);
+}
+
+/**
+ * Copies of one value, one after another, as one copy to all their places: it is read once and
+ * stored to each. Not when a place is in the buffer the value is read from (a store could change
+ * what a later copy reads).
+ */
+function mergeCopies(stages: readonly Stage[]): Stage[] {
+  const out: Stage[] = [];
+  const key = (o: Operand) => (o.kind === "load" ? `load|${o.place.buf}|${o.place.start}|${o.place.stride}` : o.kind === "node" ? `node|${o.node.id}` : null);
+  for (const st of stages) {
+    const last = out[out.length - 1];
+    if (st.kind === "copy" && last?.kind === "copy" && key(st.from) !== null && key(st.from) === key(last.from)
+      && st.space.batched === last.space.batched && st.space.n.equals(last.space.n)
+      && (st.from.kind !== "load" || [...last.to, ...st.to].every((s) => s.place.buf !== (st.from as { place: Place }).place.buf))) {
+      out[out.length - 1] = { ...last, to: [...last.to, ...st.to] };
+    } else out.push(st);
+  }
+  return out;
 }
 
 export const spaceOf = (n: Node): Space => ({ batched: n.type.batched, n: numelExpr(n.type) });

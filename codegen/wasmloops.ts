@@ -21,6 +21,7 @@
 // module, numbered with them: codegen/wasmops.ts.
 import { wasmForm } from "../src/ops.ts";
 import type { Expr, Operand, Place, Stage, Store } from "./schedule.ts";
+import { ZERO } from "./ix.ts";
 import { precision } from "./gemm-wasm.ts";
 import { NPM_RUN_GENERATE, type Regenerate, commentText, lineCommentText } from "./escape.ts";
 
@@ -197,7 +198,13 @@ export interface PlaceParams {
   readonly base: string;
   readonly stride: string | null;
   readonly row: string | null;
+  /** Elements past the base's row where this place's row starts (an i32 expression), or null: places in the same rows share a base. */
+  readonly column: string | null;
 }
+
+/** The address of a rowed place's row `b` (an i32 expression): its base, plus b rows and its column, in bytes. */
+export const rowAddress = (e: PlaceParams, b: string, shift: number) =>
+  `(i32.add (local.get $${e.base}) (i32.shl ${e.column ? `(i32.add (i32.mul ${b} ${e.stride}) ${e.column})` : `(i32.mul ${b} ${e.stride})`} (i32.const ${shift})))`;
 
 /**
  * The parameters of one function, handed out as its text is written, each named after what it
@@ -218,18 +225,31 @@ export function functionParams(taken: Iterable<string>) {
   const params: LoopParam[] = [];
   const places = new Map<string, PlaceParams>();
   const sizes = new Map<string, string>();
+  const bases = new Map<string, string>();
+  /** The parameter holding the address of buffer `buf` at element `start`, added once. */
+  function baseOf(buf: string, start: Expr): string {
+    const key = `${buf}|${start}`;
+    let base = bases.get(key);
+    if (!base) {
+      // a parameter (p at o_bir) or its gradient (dp at o_bir) is named after it: $bir, $dbir
+      const param = (buf === "p" || buf === "dp") && /^o_([\w$]+)$/.exec(start.variable ?? "");
+      base = fresh(param ? `${buf === "dp" ? "d" : ""}${param[1]}` : buf);
+      bases.set(key, base);
+      params.push({ name: base, kind: "at", buf, expr: start });
+    }
+    return base;
+  }
+  /** An i32 expression for size `expr`: a constant, or its parameter. */
+  const int = (expr: Expr) => (expr.literal !== undefined ? `(i32.const ${expr.literal})` : `(local.get $${size(expr)})`);
   function place(pl: Place, rowed: boolean): PlaceParams {
     const key = `${pl.buf}|${pl.start}|${pl.stride}`;
     let e = places.get(key);
     if (!e) {
-      // a parameter (p at o_bir) or its gradient (dp at o_bir) is named after it: $bir, $dbir
-      const param = (pl.buf === "p" || pl.buf === "dp") && /^o_([\w$]+)$/.exec(pl.start.variable ?? "");
-      const base = fresh(param ? `${pl.buf === "dp" ? "d" : ""}${param[1]}` : pl.buf);
-      params.push({ name: base, kind: "at", buf: pl.buf, expr: pl.start });
-      // a row stride is a size: one parameter for every place whose rows are that far apart
-      const k = pl.stride.literal;
-      const stride = !rowed ? null : k !== undefined ? `(i32.const ${k})` : `(local.get $${size(pl.stride)})`;
-      e = { base, stride, row: rowed ? fresh(`${base}_row`) : null };
+      // places whose rows step together share one base, at the rows' start, and each adds its column
+      // (xp0's three gates: slot * B * (3 * H), then H and 2 * H further); a row stride is a size
+      const { rows, column } = rowed ? pl.start.split() : { rows: pl.start, column: ZERO };
+      const base = baseOf(pl.buf, rows);
+      e = { base, stride: rowed ? int(pl.stride) : null, row: rowed ? fresh(`${column.isZero ? base : pl.buf}_row`) : null, column: column.isZero ? null : int(column) };
       places.set(key, e);
     }
     return e;
@@ -257,7 +277,7 @@ export function functionParams(taken: Iterable<string>) {
 
 /** Lower one loop (or copy) stage; null when it has an op without a WebAssembly form. */
 export function wasmLoop(st: Extract<Stage, { kind: "loop" | "copy" }>, id: number): WasmLoop | null {
-  const items = st.kind === "loop" ? st.items.map((it) => ({ local: it.local, value: it.value, stores: it.stores, comment: it.comment })) : [{ local: undefined, value: st.from, stores: [st.to], comment: st.to.add ? "an accumulation (+=)" : "a copy" }];
+  const items = st.kind === "loop" ? st.items.map((it) => ({ local: it.local, value: it.value, stores: it.stores, comment: it.comment })) : [{ local: undefined, value: st.from, stores: st.to, comment: st.to.some((s) => s.add) ? "an accumulation (+=)" : "a copy" }];
   if (!items.every((it) => operandOk(it.value))) return null;
   const space = st.space;
   const vector = !space.n.isOne;
@@ -348,7 +368,7 @@ export function wasmLoop(st: Extract<Stage, { kind: "loop" | "copy" }>, id: numb
     };
     const vecBody = vector ? body(true, false) : [];
     const scalarBody = body(false, !vector);
-    const rowSets = fp.places().filter((e) => e.row).map((e) => `(local.set $${e.row} (i32.add (local.get $${e.base}) (i32.shl (i32.mul (local.get $b) ${e.stride}) (i32.const ${p.shift}))))`);
+    const rowSets = fp.places().filter((e) => e.row).map((e) => `(local.set $${e.row} ${rowAddress(e, "(local.get $b)", p.shift)})`);
     const inner = vector
       ? [
           `(local.set $nv (i32.sub (local.get $n) (i32.rem_u (local.get $n) (i32.const ${p.lanes}))))`,

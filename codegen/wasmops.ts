@@ -19,7 +19,7 @@ import type { Node } from "../src/ir.ts";
 import type { Expr, Place, Stage } from "./schedule.ts";
 import { dimExpr, numelExpr } from "./schedule.ts";
 import { precision } from "./gemm-wasm.ts";
-import { type PlaceParams, type WasmLoop, functionParams } from "./wasmloops.ts";
+import { type PlaceParams, type WasmLoop, functionParams, rowAddress } from "./wasmloops.ts";
 import { commentText } from "./escape.ts";
 
 type OpStage = Extract<Stage, { kind: "op" }>;
@@ -113,7 +113,7 @@ export function wasmOp(st: OpStage, id: number): WasmLoop | null {
     const T = (vec: boolean) => (vec ? p.v : p.f);
     // a value into the target at `a`: stored, or added to what is there
     const put = (vec: boolean, a: string, value: string) => `(${vec ? "v128" : p.f}.store ${a} ${st.out.add ? `(${T(vec)}.add ${load(vec, a)} ${value})` : value})`;
-    const rowSet = (e: PlaceParams, b: string) => `(local.set $${e.row} (i32.add ${get(e.base)} ${sh(`(i32.mul ${b} ${e.stride!})`)}))`;
+    const rowSet = (e: PlaceParams, b: string) => `(local.set $${e.row} ${rowAddress(e, b, p.shift)})`;
     // elements i < count of a row: whole vectors, then the tail one at a time; $off is element i's byte offset
     const walk = (count: string, body: (vec: boolean) => string[], label: string, between: string[] = []): string[] => [
       `(local.set $nv (i32.sub ${count} (i32.rem_u ${count} (i32.const ${p.lanes}))))`,

@@ -151,8 +151,6 @@ function createKernel<A extends FloatArray>(
         2 * H, // $2*H
         at(p, o_br), // $br
         at(tape_r, slot * B * H), // $tape_r
-        at(xp0, slot * B * (3 * H) + H), // $xp0_2
-        at(scratch0, H), // $scratch0_2
         at(p, o_bz), // $bz
         at(tape_z, slot * B * H), // $tape_z
         at(hPrev, hPrevAt), // $hPrev
@@ -162,29 +160,24 @@ function createKernel<A extends FloatArray>(
       ]);
     else
       for (let b = 0; b < B; b++) {
-        const xp0Row = slot * B * (3 * H) + b * (3 * H);
-        const scratch0Row = b * (2 * H);
-        const tape_rRow = slot * B * H + b * H;
-        const xp0Row2 = slot * B * (3 * H) + H + b * (3 * H);
-        const scratch0Row2 = H + b * (2 * H);
-        const tape_zRow = slot * B * H + b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const scratch1Row = b * H;
-        const scratch2Row = b * H;
-        const scratch3Row = b * H;
+        const slotRow3H = slot * B * (3 * H) + b * (3 * H);
+        const row2H = b * (2 * H);
+        const slotRowH = slot * B * H + b * H;
+        const hPrevRowH = hPrevAt + b * H;
+        const rowH = b * H;
         for (let i = 0; i < H; i++) {
           // r  = sigmoid(Wr*x + Ur*h + br)
-          const r = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_br + i]!)));
-          tape_r[tape_rRow + i] = r;
+          const r = 1 / (1 + Math.exp(-(xp0[slotRow3H + i]! + scratch0[row2H + i]! + p[o_br + i]!)));
+          tape_r[slotRowH + i] = r;
           // z  = sigmoid(Wz*x + Uz*h + bz)
-          const z = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + scratch0[scratch0Row2 + i]! + p[o_bz + i]!)));
-          tape_z[tape_zRow + i] = z;
-          const t1 = r * hPrev[hPrevRow + i]!;
-          scratch1[scratch1Row + i] = t1;
-          const t2 = z * hPrev[hPrevRow + i]!;
-          scratch2[scratch2Row + i] = t2;
+          const z = 1 / (1 + Math.exp(-(xp0[slotRow3H + H + i]! + scratch0[row2H + H + i]! + p[o_bz + i]!)));
+          tape_z[slotRowH + i] = z;
+          const t1 = r * hPrev[hPrevRowH + i]!;
+          scratch1[rowH + i] = t1;
+          const t2 = z * hPrev[hPrevRowH + i]!;
+          scratch2[rowH + i] = t2;
           const t3 = 1 - z;
-          scratch3[scratch3Row + i] = t3;
+          scratch3[rowH + i] = t3;
         }
       }
 
@@ -194,8 +187,9 @@ function createKernel<A extends FloatArray>(
     if (wl)
       wl(1, B, [
         H, // $n
-        at(xp0, slot * B * (3 * H) + 2 * H), // $xp0
+        at(xp0, slot * B * (3 * H)), // $xp0
         3 * H, // $3*H
+        2 * H, // $2*H
         at(scratch4, 0), // $scratch4
         at(p, o_b), // $b_2
         at(tape_hh, slot * B * H), // $tape_hh
@@ -205,19 +199,17 @@ function createKernel<A extends FloatArray>(
       ]);
     else
       for (let b = 0; b < B; b++) {
-        const xp0Row = slot * B * (3 * H) + 2 * H + b * (3 * H);
-        const scratch4Row = b * H;
-        const tape_hhRow = slot * B * H + b * H;
-        const scratch2Row = b * H;
-        const scratch3Row = b * H;
-        const hOutRow = t * B * H + b * H;
+        const slotRow3H = slot * B * (3 * H) + b * (3 * H);
+        const rowH = b * H;
+        const slotRowH = slot * B * H + b * H;
+        const tRowH = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
           // hh = tanh(W*x + U*(r .* h) + b)
-          const hh = Math.tanh(xp0[xp0Row + i]! + scratch4[scratch4Row + i]! + p[o_b + i]!);
-          tape_hh[tape_hhRow + i] = hh;
+          const hh = Math.tanh(xp0[slotRow3H + 2 * H + i]! + scratch4[rowH + i]! + p[o_b + i]!);
+          tape_hh[slotRowH + i] = hh;
           // h' = z .* h + (1 - z) .* hh
-          const h_next = scratch2[scratch2Row + i]! + scratch3[scratch3Row + i]! * hh;
-          hOut[hOutRow + i] = h_next;
+          const h_next = scratch2[rowH + i]! + scratch3[rowH + i]! * hh;
+          hOut[tRowH + i] = h_next;
         }
       }
   }
@@ -273,12 +265,11 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const dhUpRow = t * B * H + b * H;
-          const carry_hRow = b * H;
-          const seed_hRow = b * H;
+          const tRowH = t * B * H + b * H;
+          const rowH = b * H;
           for (let i = 0; i < H; i++) {
             // the gradient of h' at step t: from upstream, and from step t + 1
-            seed_h[seed_hRow + i] = dhUp[dhUpRow + i]! + carry_h[carry_hRow + i]!;
+            seed_h[rowH + i] = dhUp[tRowH + i]! + carry_h[rowH + i]!;
           }
         }
 
@@ -289,53 +280,44 @@ function createKernel<A extends FloatArray>(
           at(tape_z, slot * B * H), // $tape_z
           at(seed_h, 0), // $seed_h
           at(tape_hh, slot * B * H), // $tape_hh
-          at(gx0, t * B * (3 * H) + 2 * H), // $gx0
+          at(gx0, t * B * (3 * H)), // $gx0
           3 * H, // $3*H
+          2 * H, // $2*H
           at(scratch1, 0), // $scratch1
           at(tape_r, slot * B * H), // $tape_r
           at(scratch4, 0), // $scratch4
           at(hPrev, hPrevAt), // $hPrev
-          at(gx0, t * B * (3 * H) + H), // $gx0_2
-          at(scratch0, H), // $scratch0
-          2 * H, // $2*H
+          at(scratch0, 0), // $scratch0
           at(scratch3, 0), // $scratch3
           at(scratch5, 0), // $scratch5
           at(scratch6, 0), // $scratch6
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const tape_zRow = slot * B * H + b * H;
-          const seed_hRow = b * H;
-          const tape_hhRow = slot * B * H + b * H;
-          const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const scratch1Row = b * H;
-          const tape_rRow = slot * B * H + b * H;
-          const scratch4Row = b * H;
-          const hPrevRow = hPrevAt + b * H;
-          const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
-          const scratch0Row = H + b * (2 * H);
-          const scratch3Row = b * H;
-          const scratch5Row = b * H;
-          const scratch6Row = b * H;
+          const slotRowH = slot * B * H + b * H;
+          const rowH = b * H;
+          const tRow3H = t * B * (3 * H) + b * (3 * H);
+          const hPrevRowH = hPrevAt + b * H;
+          const row2H = b * (2 * H);
           for (let i = 0; i < H; i++) {
-            const t3 = 1 - tape_z[tape_zRow + i]!;
+            const t3 = 1 - tape_z[slotRowH + i]!;
             // grad of: h' = z .* h + (1 - z) .* hh
-            const dhh = seed_h[seed_hRow + i]! * t3;
-            const dhh_pre = dhh * (1 - tape_hh[tape_hhRow + i]! * tape_hh[tape_hhRow + i]!);
-            gx0[gx0Row + i] = dhh_pre;
-            scratch1[scratch1Row + i] = dhh_pre;
-            const t4 = tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!);
-            scratch4[scratch4Row + i] = t4;
+            const dhh = seed_h[rowH + i]! * t3;
+            const dhh_pre = dhh * (1 - tape_hh[slotRowH + i]! * tape_hh[slotRowH + i]!);
+            gx0[tRow3H + 2 * H + i] = dhh_pre;
+            scratch1[rowH + i] = dhh_pre;
+            const t4 = tape_r[slotRowH + i]! * (1 - tape_r[slotRowH + i]!);
+            scratch4[rowH + i] = t4;
             // grad of: h' = z .* h + (1 - z) .* hh
-            const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_hh[tape_hhRow + i]!);
-            const dz_pre = dz * (tape_z[tape_zRow + i]! * t3);
-            gx0[gx0Row2 + i] = dz_pre;
-            scratch0[scratch0Row + i] = dz_pre;
-            scratch3[scratch3Row + i] = dz_pre;
-            const t5 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
-            scratch5[scratch5Row + i] = t5;
-            const t1 = tape_r[tape_rRow + i]! * hPrev[hPrevRow + i]!;
-            scratch6[scratch6Row + i] = t1;
+            const dz = seed_h[rowH + i]! * (hPrev[hPrevRowH + i]! - tape_hh[slotRowH + i]!);
+            const dz_pre = dz * (tape_z[slotRowH + i]! * t3);
+            gx0[tRow3H + H + i] = dz_pre;
+            scratch0[row2H + H + i] = dz_pre;
+            scratch3[rowH + i] = dz_pre;
+            const t5 = seed_h[rowH + i]! * tape_z[slotRowH + i]!;
+            scratch5[rowH + i] = t5;
+            const t1 = tape_r[slotRowH + i]! * hPrev[hPrevRowH + i]!;
+            scratch6[rowH + i] = t1;
           }
         }
 
@@ -363,24 +345,20 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const scratch7Row = b * H;
-          const hPrevRow = hPrevAt + b * H;
-          const scratch4Row = b * H;
-          const gx0Row = t * B * (3 * H) + b * (3 * H);
-          const scratch0Row = b * (2 * H);
-          const scratch2Row = b * H;
-          const tape_rRow = slot * B * H + b * H;
-          const scratch5Row = b * H;
-          const scratch8Row = b * H;
+          const rowH = b * H;
+          const hPrevRowH = hPrevAt + b * H;
+          const tRow3H = t * B * (3 * H) + b * (3 * H);
+          const row2H = b * (2 * H);
+          const slotRowH = slot * B * H + b * H;
           for (let i = 0; i < H; i++) {
             // grad of: hh = tanh(W*x + U*(r .* h) + b)
-            const dr = scratch7[scratch7Row + i]! * hPrev[hPrevRow + i]!;
-            const dr_pre = dr * scratch4[scratch4Row + i]!;
-            gx0[gx0Row + i] = dr_pre;
-            scratch0[scratch0Row + i] = dr_pre;
-            scratch2[scratch2Row + i] = dr_pre;
-            const t6 = scratch7[scratch7Row + i]! * tape_r[tape_rRow + i]! + scratch5[scratch5Row + i]!;
-            scratch8[scratch8Row + i] = t6;
+            const dr = scratch7[rowH + i]! * hPrev[hPrevRowH + i]!;
+            const dr_pre = dr * scratch4[rowH + i]!;
+            gx0[tRow3H + i] = dr_pre;
+            scratch0[row2H + i] = dr_pre;
+            scratch2[rowH + i] = dr_pre;
+            const t6 = scratch7[rowH + i]! * tape_r[slotRowH + i]! + scratch5[rowH + i]!;
+            scratch8[rowH + i] = t6;
           }
         }
 
@@ -395,10 +373,9 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const scratch8Row = b * H;
-          const carry_hRow = b * H;
+          const rowH = b * H;
           for (let i = 0; i < H; i++) {
-            carry_h[carry_hRow + i]! += scratch8[scratch8Row + i]!;
+            carry_h[rowH + i]! += scratch8[rowH + i]!;
           }
         }
 
@@ -431,7 +408,7 @@ function createKernel<A extends FloatArray>(
       wl(7, T * B, [
         H, // $n
         at(dp, o_bz), // $dbz
-        at(gx0, H), // $gx0
+        at(gx0, 0), // $gx0
         3 * H, // $3*H
       ]);
     else
@@ -447,8 +424,9 @@ function createKernel<A extends FloatArray>(
       wl(8, T * B, [
         H, // $n
         at(dp, o_b), // $db
-        at(gx0, 2 * H), // $gx0
+        at(gx0, 0), // $gx0
         3 * H, // $3*H
+        2 * H, // $2*H
       ]);
     else
       for (let i = 0; i < H; i++) {
@@ -493,95 +471,107 @@ const LOOPS_WASM: LoopsModuleSource = {
   splittable: [0, 1, 2, 3, 4, 5],
   scalar: [],
   binary: [
-    "AGFzbQEAAAABXwdgAXsBe2ARf39/f39/f39/f39/f39/f38AYAt/f39/f39/f39/fwBgBn9/f39/fwBgEn9/f39/f39/f39/f39/f39/fwBgDn9/",
-    "f39/f39/f39/f39/AGAFf39/f38AAhIBA2VudgZtZW1vcnkCAwGAgAQDExIAAAECAwQFBgMAAAECAwQFBgMHkQESBWYzMl8wAAIFZjMyXzEAAwVm",
-    "MzJfMgAEBWYzMl8zAAUFZjMyXzQABgVmMzJfNQAHBWYzMl82AAgFZjMyXzcACAVmMzJfOAAIBWY2NF8wAAsFZjY0XzEADAVmNjRfMgANBWY2NF8z",
-    "AA4FZjY0XzQADwVmNjRfNQAQBWY2NF82ABEFZjY0XzcAEQVmNjRfOAARCoQ3EugDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8A",
-    "AIB//QwBDVA5AQ1QOQENUDkBDVA5IAAgAP0MO6q4PzuquD87qrg/O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMA",
-    "AJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0Mg4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6/eQB",
-    "IAH95gH9DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH95gH9",
-    "DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awB",
-    "IgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIY",
-    "crFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9UguEAgECeyAA/QzRDV290Q1dvdENXb3RDV29IAAgAP3mASIB/eYB/QyJiAg+iYgIPomICD6J",
-    "iAg+/eQBIAH95gH9DKuqqr6rqqq+q6qqvquqqr795AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kAf3mAf0MAACAPwAAgD8AAIA/AACAP/0MAAAA",
-    "QAAAAEAAAABAAAAAQP0MAAAAQAAAAEAAAABAAAAAQCAA/eABIgL95gEQAP0MAACAPwAAgD8AAIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAA",
-    "AAAAAAAAAAAAAAAAAP1D/VIgAv0MzczMPc3MzD3NzMw9zczMPf1D/VIL6wQDDX8CewJ9A0AgACABTkUEQCADIAAgBGxBAnQiEmohFCAFIAAgBmxB",
-    "AnQiE2ohFSAIIAAgAmxBAnQiEWohFiAJIBJqIRcgCiATaiEYIAwgEWohGSANIBFqIRMgDiARaiEaIA8gEWohGyAQIBFqIRwgAiACQQNxayEdQQAh",
-    "EgNAIBIgHU5FBED9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gEkECdCIRIBRq/QAEACARIBVq/QAEAP3kASAHIBFq/QAEAP3k",
-    "Af3hARAA/eQB/ecBIR4gESAWaiAe/QsEACARIBlq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/IBEgF2r9AAQAIBEgGGr9AAQA",
-    "/eQBIAsgEWr9AAQA/eQB/eEBEAD95AH95wEiH/0LBAAgESAaaiAeIBEgE2r9AAQA/eYB/QsEACARIBtqIB8gESATav0ABAD95gH9CwQAIBEgHGr9",
-    "DAAAgD8AAIA/AACAPwAAgD8gH/3lAf0LBAAgEkEEaiESDAELCwNAIAIgEkxFBEBDAACAPyASQQJ0IhEgFGoqAgAgESAVaioCAJIgByARaioCAJKM",
-    "/RMQAP0fAEMAAIA/kpUhICARIBZqICA4AgAgESAZakMAAIA/IBEgF2oqAgAgESAYaioCAJIgCyARaioCAJKM/RMQAP0fAEMAAIA/kpUiITgCACAR",
-    "IBpqICAgESATaioCAJQ4AgAgESAbaiAhIBEgE2oqAgCUOAIAIBEgHGpDAACAPyAhkzgCACASQQFqIRIMAQsLIABBAWohAAwBCwsLswIDCX8BewF9",
-    "A0AgACABTkUEQCADIAAgBGxBAnRqIQ0gBSAAIAJsQQJ0IgtqIQ4gByALaiEPIAggC2ohECAJIAtqIREgCiALaiESIAIgAkEDcWshE0EAIQwDQCAM",
-    "IBNORQRAIAxBAnQiCyANav0ABAAgCyAOav0ABAD95AEgBiALav0ABAD95AEQASEUIAsgD2ogFP0LBAAgCyASaiALIBBq/QAEACALIBFq/QAEACAU",
-    "/eYB/eQB/QsEACAMQQRqIQwMAQsLA0AgAiAMTEUEQCAMQQJ0IgsgDWoqAgAgCyAOaioCAJIgBiALaioCAJL9ExAB/R8AIRUgCyAPaiAVOAIAIAsg",
-    "EmogCyAQaioCACALIBFqKgIAIBWUkjgCACAMQQFqIQwMAQsLIABBAWohAAwBCwsLrwEBBn8DQCAAIAFORQRAIAMgACACbEECdCIGaiEIIAQgBmoh",
-    "CSAFIAZqIQogAiACQQNxayELQQAhBgNAIAYgC05FBEAgBkECdCIHIApqIAcgCGr9AAQAIAcgCWr9AAQA/eQB/QsEACAGQQRqIQYMAQsLA0AgAiAG",
-    "TEUEQCAGQQJ0IgcgCmogByAIaioCACAHIAlqKgIAkjgCACAGQQFqIQYMAQsLIABBAWohAAwBCwsLzQUDEH8CewJ9A0AgACABTkUEQCADIAAgAmxB",
-    "AnQiEmohFCAEIBJqIRUgBSASaiEWIAYgACAHbEECdCITaiEZIAggEmohGiAJIBJqIRcgCiASaiEbIAsgEmohGCAMIBNqIRwgDSAAIA5sQQJ0aiEd",
-    "IA8gEmohHiAQIBJqIR8gESASaiEgIAIgAkEDcWshIUEAIRMDQCATICFORQRA/QwAAIA/AACAPwAAgD8AAIA/IBNBAnQiEiAUav0ABAD95QEhIiAS",
-    "IBlqIBIgFWr9AAQAICL95gH9DAAAgD8AAIA/AACAPwAAgD8gEiAWav0ABAAiIyAj/eYB/eUB/eYBIiP9CwQAIBIgGmogI/0LBAAgEiAbaiASIBdq",
-    "/QAEACIj/QwAAIA/AACAPwAAgD8AAIA/ICP95QH95gH9CwQAIBIgHGogEiAVav0ABAAgEiAYav0ABAAgEiAWav0ABAD95QH95gEgEiAUav0ABAAg",
-    "Iv3mAf3mASIi/QsEACASIB1qICL9CwQAIBIgHmogIv0LBAAgEiAfaiASIBVq/QAEACASIBRq/QAEAP3mAf0LBAAgEiAgaiASIBdq/QAEACASIBhq",
-    "/QAEAP3mAf0LBAAgE0EEaiETDAELCwNAIAIgE0xFBEBDAACAPyATQQJ0IhIgFGoqAgCTISQgEiAZaiASIBVqKgIAICSUQwAAgD8gEiAWaioCACIl",
-    "ICWUk5QiJTgCACASIBpqICU4AgAgEiAbaiASIBdqKgIAIiVDAACAPyAlk5Q4AgAgEiAcaiASIBVqKgIAIBIgGGoqAgAgEiAWaioCAJOUIBIgFGoq",
-    "AgAgJJSUIiQ4AgAgEiAdaiAkOAIAIBIgHmogJDgCACASIB9qIBIgFWoqAgAgEiAUaioCAJQ4AgAgEiAgaiASIBdqKgIAIBIgGGoqAgCUOAIAIBNB",
-    "AWohEwwBCwsgAEEBaiEADAELCwv8AgMMfwF7AX0DQCAAIAFORQRAIAMgACACbEECdCIOaiEQIAQgDmohESAFIA5qIRIgBiAAIAdsQQJ0aiETIAgg",
-    "ACAJbEECdGohFCAKIA5qIRUgCyAOaiEWIAwgDmohFyANIA5qIRggAiACQQNxayEZQQAhDwNAIA8gGU5FBEAgD0ECdCIOIBBq/QAEACAOIBFq/QAE",
-    "AP3mASAOIBJq/QAEAP3mASEaIA4gE2ogGv0LBAAgDiAUaiAa/QsEACAOIBVqIBr9CwQAIA4gGGogDiAQav0ABAAgDiAWav0ABAD95gEgDiAXav0A",
-    "BAD95AH9CwQAIA9BBGohDwwBCwsDQCACIA9MRQRAIA9BAnQiDiAQaioCACAOIBFqKgIAlCAOIBJqKgIAlCEbIA4gE2ogGzgCACAOIBRqIBs4AgAg",
-    "DiAVaiAbOAIAIA4gGGogDiAQaioCACAOIBZqKgIAlCAOIBdqKgIAkjgCACAPQQFqIQ8MAQsLIABBAWohAAwBCwsLqAEBBX8DQCAAIAFORQRAIAMg",
-    "ACACbEECdCIFaiEIIAQgBWohByACIAJBA3FrIQlBACEFA0AgBSAJTkUEQCAFQQJ0IgYgB2ogBiAHav0ABAAgBiAIav0ABAD95AH9CwQAIAVBBGoh",
-    "BQwBCwsDQCACIAVMRQRAIAVBAnQiBiAHaiAGIAdqKgIAIAYgCGoqAgCSOAIAIAVBAWohBQwBCwsgAEEBaiEADAELCwvuAQMEfwF7AX0gAiACQQNx",
-    "ayEJA0AgByAJTkUEQCAHQQJ0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsQQJ0aiAIav0ABAD95AEhCiAGQQFq",
-    "IQYMAQsLIAMgCGoiBiAG/QAEACAK/eQB/QsEACAHQQRqIQcMAQsLA0AgAiAHTEUEQCAHQQJ0IQhDAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUg",
-    "BmxBAnRqIAhqKgIAkiELIAZBAWohBgwBCwsgAyAIaiIGIAYqAgAgC5I4AgAgB0EBaiEHDAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAA",
-    "AAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAA",
-    "AAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+",
-    "mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMd",
-    "xz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEg",
-    "Af3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0M",
-    "AAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEi",
-    "Av3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA",
-    "7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC+wCAQJ7IAD9DON1K0U22le/43UrRTbaV78gACAA/fIBIgH98gH9DOB9FQ49bW0/",
-    "4H0VDj1tbT/98AEgAf3yAf0MPcLmVeMmgr89wuZV4yaCv/3wASAB/fIB/Qz6ECyI9GSWP/oQLIj0ZJY//fABIAH98gH9DBy6oRu6oau/HLqhG7qh",
-    "q7/98AEgAf3yAf0MERERERERwT8RERERERHBP/3wASAB/fIB/QxVVVVVVVXVv1VVVVVVVdW//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AH9",
-    "8gH9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAABAAAAAAAAAAED9DAAAAAAAAABAAAAAAAAAAEAgAP3sASIC/fIBEAn9DAAAAAAAAPA/AAAAAAAA",
-    "8D/98AH98wH98QEiAf3tASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1SIAL9DJqZmZmZmbk/mpmZmZmZuT/9Sf1SC/8EAw1/AnsCfANAIAAgAU5F",
-    "BEAgAyAAIARsQQN0IhJqIRQgBSAAIAZsQQN0IhNqIRUgCCAAIAJsQQN0IhFqIRYgCSASaiEXIAogE2ohGCAMIBFqIRkgDSARaiETIA4gEWohGiAP",
-    "IBFqIRsgECARaiEcIAIgAkEBcWshHUEAIRIDQCASIB1ORQRA/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/IBJBA3QiESAUav0A",
-    "BAAgESAVav0ABAD98AEgByARav0ABAD98AH97QEQCf3wAf3zASEeIBEgFmogHv0LBAAgESAZav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8A",
-    "AAAAAADwPyARIBdq/QAEACARIBhq/QAEAP3wASALIBFq/QAEAP3wAf3tARAJ/fAB/fMBIh/9CwQAIBEgGmogHiARIBNq/QAEAP3yAf0LBAAgESAb",
-    "aiAfIBEgE2r9AAQA/fIB/QsEACARIBxq/QwAAAAAAADwPwAAAAAAAPA/IB/98QH9CwQAIBJBAmohEgwBCwsDQCACIBJMRQRARAAAAAAAAPA/IBJB",
-    "A3QiESAUaisDACARIBVqKwMAoCAHIBFqKwMAoJr9FBAJ/SEARAAAAAAAAPA/oKMhICARIBZqICA5AwAgESAZakQAAAAAAADwPyARIBdqKwMAIBEg",
-    "GGorAwCgIAsgEWorAwCgmv0UEAn9IQBEAAAAAAAA8D+goyIhOQMAIBEgGmogICARIBNqKwMAojkDACARIBtqICEgESATaisDAKI5AwAgESAcakQA",
-    "AAAAAADwPyAhoTkDACASQQFqIRIMAQsLIABBAWohAAwBCwsLswIDCX8BewF8A0AgACABTkUEQCADIAAgBGxBA3RqIQ0gBSAAIAJsQQN0IgtqIQ4g",
-    "ByALaiEPIAggC2ohECAJIAtqIREgCiALaiESIAIgAkEBcWshE0EAIQwDQCAMIBNORQRAIAxBA3QiCyANav0ABAAgCyAOav0ABAD98AEgBiALav0A",
-    "BAD98AEQCiEUIAsgD2ogFP0LBAAgCyASaiALIBBq/QAEACALIBFq/QAEACAU/fIB/fAB/QsEACAMQQJqIQwMAQsLA0AgAiAMTEUEQCAMQQN0Igsg",
-    "DWorAwAgCyAOaisDAKAgBiALaisDAKD9FBAK/SEAIRUgCyAPaiAVOQMAIAsgEmogCyAQaisDACALIBFqKwMAIBWioDkDACAMQQFqIQwMAQsLIABB",
-    "AWohAAwBCwsLrwEBBn8DQCAAIAFORQRAIAMgACACbEEDdCIGaiEIIAQgBmohCSAFIAZqIQogAiACQQFxayELQQAhBgNAIAYgC05FBEAgBkEDdCIH",
-    "IApqIAcgCGr9AAQAIAcgCWr9AAQA/fAB/QsEACAGQQJqIQYMAQsLA0AgAiAGTEUEQCAGQQN0IgcgCmogByAIaisDACAHIAlqKwMAoDkDACAGQQFq",
-    "IQYMAQsLIABBAWohAAwBCwsL2QUDEH8CewJ8A0AgACABTkUEQCADIAAgAmxBA3QiEmohFCAEIBJqIRUgBSASaiEWIAYgACAHbEEDdCITaiEZIAgg",
-    "EmohGiAJIBJqIRcgCiASaiEbIAsgEmohGCAMIBNqIRwgDSAAIA5sQQN0aiEdIA8gEmohHiAQIBJqIR8gESASaiEgIAIgAkEBcWshIUEAIRMDQCAT",
-    "ICFORQRA/QwAAAAAAADwPwAAAAAAAPA/IBNBA3QiEiAUav0ABAD98QEhIiASIBlqIBIgFWr9AAQAICL98gH9DAAAAAAAAPA/AAAAAAAA8D8gEiAW",
-    "av0ABAAiIyAj/fIB/fEB/fIBIiP9CwQAIBIgGmogI/0LBAAgEiAbaiASIBdq/QAEACIj/QwAAAAAAADwPwAAAAAAAPA/ICP98QH98gH9CwQAIBIg",
-    "HGogEiAVav0ABAAgEiAYav0ABAAgEiAWav0ABAD98QH98gEgEiAUav0ABAAgIv3yAf3yASIi/QsEACASIB1qICL9CwQAIBIgHmogIv0LBAAgEiAf",
-    "aiASIBVq/QAEACASIBRq/QAEAP3yAf0LBAAgEiAgaiASIBdq/QAEACASIBhq/QAEAP3yAf0LBAAgE0ECaiETDAELCwNAIAIgE0xFBEBEAAAAAAAA",
-    "8D8gE0EDdCISIBRqKwMAoSEkIBIgGWogEiAVaisDACAkokQAAAAAAADwPyASIBZqKwMAIiUgJaKhoiIlOQMAIBIgGmogJTkDACASIBtqIBIgF2or",
-    "AwAiJUQAAAAAAADwPyAloaI5AwAgEiAcaiASIBVqKwMAIBIgGGorAwAgEiAWaisDAKGiIBIgFGorAwAgJKKiIiQ5AwAgEiAdaiAkOQMAIBIgHmog",
-    "JDkDACASIB9qIBIgFWorAwAgEiAUaisDAKI5AwAgEiAgaiASIBdqKwMAIBIgGGorAwCiOQMAIBNBAWohEwwBCwsgAEEBaiEADAELCwv8AgMMfwF7",
-    "AXwDQCAAIAFORQRAIAMgACACbEEDdCIOaiEQIAQgDmohESAFIA5qIRIgBiAAIAdsQQN0aiETIAggACAJbEEDdGohFCAKIA5qIRUgCyAOaiEWIAwg",
-    "DmohFyANIA5qIRggAiACQQFxayEZQQAhDwNAIA8gGU5FBEAgD0EDdCIOIBBq/QAEACAOIBFq/QAEAP3yASAOIBJq/QAEAP3yASEaIA4gE2ogGv0L",
-    "BAAgDiAUaiAa/QsEACAOIBVqIBr9CwQAIA4gGGogDiAQav0ABAAgDiAWav0ABAD98gEgDiAXav0ABAD98AH9CwQAIA9BAmohDwwBCwsDQCACIA9M",
-    "RQRAIA9BA3QiDiAQaisDACAOIBFqKwMAoiAOIBJqKwMAoiEbIA4gE2ogGzkDACAOIBRqIBs5AwAgDiAVaiAbOQMAIA4gGGogDiAQaisDACAOIBZq",
-    "KwMAoiAOIBdqKwMAoDkDACAPQQFqIQ8MAQsLIABBAWohAAwBCwsLqAEBBX8DQCAAIAFORQRAIAMgACACbEEDdCIFaiEIIAQgBWohByACIAJBAXFr",
-    "IQlBACEFA0AgBSAJTkUEQCAFQQN0IgYgB2ogBiAHav0ABAAgBiAIav0ABAD98AH9CwQAIAVBAmohBQwBCwsDQCACIAVMRQRAIAVBA3QiBiAHaiAG",
-    "IAdqKwMAIAYgCGorAwCgOQMAIAVBAWohBQwBCwsgAEEBaiEADAELCwvyAQMEfwF7AXwgAiACQQFxayEJA0AgByAJTkUEQCAHQQN0IQj9DAAAAAAA",
-    "AAAAAAAAAAAAAAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsQQN0aiAIav0ABAD98AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/fAB/QsE",
-    "ACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IQhEAAAAAAAAAAAhCyAAIQYDQCABIAZMRQRAIAsgBCAFIAZsQQN0aiAIaisDAKAhCyAGQQFqIQYM",
-    "AQsLIAMgCGoiBiAGKwMAIAugOQMAIAdBAWohBwwBCwsLAIkBBG5hbWUBgQESAAVleHAzMgEGdGFuaDMyAgVmMzJfMAMFZjMyXzEEBWYzMl8yBQVm",
-    "MzJfMwYFZjMyXzQHBWYzMl81CAVmMzJfNgkFZXhwNjQKBnRhbmg2NAsFZjY0XzAMBWY2NF8xDQVmNjRfMg4FZjY0XzMPBWY2NF80EAVmNjRfNREF",
-    "ZjY0XzY=",
+    "AGFzbQEAAAABZwhgAXsBe2APf39/f39/f39/f39/f39/AGAMf39/f39/f39/f39/AGAGf39/f39/AGARf39/f39/f39/f39/f39/f38AYA5/f39/",
+    "f39/f39/f39/fwBgBX9/f39/AGAHf39/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMXFgAAAQIDBAUGAwMHAAABAgMEBQYDAwcHkQESBWYzMl8w",
+    "AAIFZjMyXzEAAwVmMzJfMgAEBWYzMl8zAAUFZjMyXzQABgVmMzJfNQAHBWYzMl82AAgFZjMyXzcACQVmMzJfOAAKBWY2NF8wAA0FZjY0XzEADgVm",
+    "NjRfMgAPBWY2NF8zABAFZjY0XzQAEQVmNjRfNQASBWY2NF82ABMFZjY0XzcAFAVmNjRfOAAVCpo/FugDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwA",
+    "AIB/AACAfwAAgH8AAIB//QwBDVA5AQ1QOQENUDkBDVA5IAAgAP0MO6q4PzuquD87qrg/O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwA",
+    "AJZDAACWQwAAlkMAAJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0Mg4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2",
+    "OmELtjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6r",
+    "qio+/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQB",
+    "IAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAA/QwY",
+    "crFCGHKxQhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9UguEAgECeyAA/QzRDV290Q1dvdENXb3RDV29IAAgAP3mASIB/eYB/QyJ",
+    "iAg+iYgIPomICD6JiAg+/eQBIAH95gH9DKuqqr6rqqq+q6qqvquqqr795AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kAf3mAf0MAACAPwAAgD8A",
+    "AIA/AACAP/0MAAAAQAAAAEAAAABAAAAAQP0MAAAAQAAAAEAAAABAAAAAQCAA/eABIgL95gEQAP0MAACAPwAAgD8AAIA/AACAP/3kAf3nAf3lASIB",
+    "/eEBIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1D/VIgAv0MzczMPc3MzD3NzMw9zczMPf1D/VIL9wQDDX8CewJ9A0AgACABTkUEQCADIAAgBGwiEEEC",
+    "dGohEiAFIAAgBmwiEUECdGohEyAIIAAgAmxBAnQiD2ohFCADIAIgEGpBAnRqIRUgBSACIBFqQQJ0aiEWIAogD2ohFyALIA9qIREgDCAPaiEYIA0g",
+    "D2ohGSAOIA9qIRogAiACQQNxayEbQQAhEANAIBAgG05FBED9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gEEECdCIPIBJq/QAE",
+    "ACAPIBNq/QAEAP3kASAHIA9q/QAEAP3kAf3hARAA/eQB/ecBIRwgDyAUaiAc/QsEACAPIBdq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAA",
+    "gD8AAIA/IA8gFWr9AAQAIA8gFmr9AAQA/eQBIAkgD2r9AAQA/eQB/eEBEAD95AH95wEiHf0LBAAgDyAYaiAcIA8gEWr9AAQA/eYB/QsEACAPIBlq",
+    "IB0gDyARav0ABAD95gH9CwQAIA8gGmr9DAAAgD8AAIA/AACAPwAAgD8gHf3lAf0LBAAgEEEEaiEQDAELCwNAIAIgEExFBEBDAACAPyAQQQJ0Ig8g",
+    "EmoqAgAgDyATaioCAJIgByAPaioCAJKM/RMQAP0fAEMAAIA/kpUhHiAPIBRqIB44AgAgDyAXakMAAIA/IA8gFWoqAgAgDyAWaioCAJIgCSAPaioC",
+    "AJKM/RMQAP0fAEMAAIA/kpUiHzgCACAPIBhqIB4gDyARaioCAJQ4AgAgDyAZaiAfIA8gEWoqAgCUOAIAIA8gGmpDAACAPyAfkzgCACAQQQFqIRAM",
+    "AQsLIABBAWohAAwBCwsLtgIDCX8BewF9A0AgACABTkUEQCADIAAgBGwgBWpBAnRqIQ4gBiAAIAJsQQJ0IgxqIQ8gCCAMaiEQIAkgDGohESAKIAxq",
+    "IRIgCyAMaiETIAIgAkEDcWshFEEAIQ0DQCANIBRORQRAIA1BAnQiDCAOav0ABAAgDCAPav0ABAD95AEgByAMav0ABAD95AEQASEVIAwgEGogFf0L",
+    "BAAgDCATaiAMIBFq/QAEACAMIBJq/QAEACAV/eYB/eQB/QsEACANQQRqIQ0MAQsLA0AgAiANTEUEQCANQQJ0IgwgDmoqAgAgDCAPaioCAJIgByAM",
+    "aioCAJL9ExAB/R8AIRYgDCAQaiAWOAIAIAwgE2ogDCARaioCACAMIBJqKgIAIBaUkjgCACANQQFqIQ0MAQsLIABBAWohAAwBCwsLrwEBBn8DQCAA",
+    "IAFORQRAIAMgACACbEECdCIGaiEIIAQgBmohCSAFIAZqIQogAiACQQNxayELQQAhBgNAIAYgC05FBEAgBkECdCIHIApqIAcgCGr9AAQAIAcgCWr9",
+    "AAQA/eQB/QsEACAGQQRqIQYMAQsLA0AgAiAGTEUEQCAGQQJ0IgcgCmogByAIaioCACAHIAlqKgIAkjgCACAGQQFqIQYMAQsLIABBAWohAAwBCwsL",
+    "2QUDEH8CewJ9A0AgACABTkUEQCADIAAgAmxBAnQiEWohEyAEIBFqIRQgBSARaiEVIAYgACAHbCISIAhqQQJ0aiEYIAkgEWohGSAKIBFqIRYgCyAR",
+    "aiEaIAwgEWohFyAGIAIgEmpBAnRqIRsgDSAAIAhsIAJqQQJ0aiEcIA4gEWohHSAPIBFqIR4gECARaiEfIAIgAkEDcWshIEEAIRIDQCASICBORQRA",
+    "/QwAAIA/AACAPwAAgD8AAIA/IBJBAnQiESATav0ABAD95QEhISARIBhqIBEgFGr9AAQAICH95gH9DAAAgD8AAIA/AACAPwAAgD8gESAVav0ABAAi",
+    "IiAi/eYB/eUB/eYBIiL9CwQAIBEgGWogIv0LBAAgESAaaiARIBZq/QAEACIi/QwAAIA/AACAPwAAgD8AAIA/ICL95QH95gH9CwQAIBEgG2ogESAU",
+    "av0ABAAgESAXav0ABAAgESAVav0ABAD95QH95gEgESATav0ABAAgIf3mAf3mASIh/QsEACARIBxqICH9CwQAIBEgHWogIf0LBAAgESAeaiARIBRq",
+    "/QAEACARIBNq/QAEAP3mAf0LBAAgESAfaiARIBZq/QAEACARIBdq/QAEAP3mAf0LBAAgEkEEaiESDAELCwNAIAIgEkxFBEBDAACAPyASQQJ0IhEg",
+    "E2oqAgCTISMgESAYaiARIBRqKgIAICOUQwAAgD8gESAVaioCACIkICSUk5QiJDgCACARIBlqICQ4AgAgESAaaiARIBZqKgIAIiRDAACAPyAkk5Q4",
+    "AgAgESAbaiARIBRqKgIAIBEgF2oqAgAgESAVaioCAJOUIBEgE2oqAgAgI5SUIiM4AgAgESAcaiAjOAIAIBEgHWogIzgCACARIB5qIBEgFGoqAgAg",
+    "ESATaioCAJQ4AgAgESAfaiARIBZqKgIAIBEgF2oqAgCUOAIAIBJBAWohEgwBCwsgAEEBaiEADAELCwv8AgMMfwF7AX0DQCAAIAFORQRAIAMgACAC",
+    "bEECdCIOaiEQIAQgDmohESAFIA5qIRIgBiAAIAdsQQJ0aiETIAggACAJbEECdGohFCAKIA5qIRUgCyAOaiEWIAwgDmohFyANIA5qIRggAiACQQNx",
+    "ayEZQQAhDwNAIA8gGU5FBEAgD0ECdCIOIBBq/QAEACAOIBFq/QAEAP3mASAOIBJq/QAEAP3mASEaIA4gE2ogGv0LBAAgDiAUaiAa/QsEACAOIBVq",
+    "IBr9CwQAIA4gGGogDiAQav0ABAAgDiAWav0ABAD95gEgDiAXav0ABAD95AH9CwQAIA9BBGohDwwBCwsDQCACIA9MRQRAIA9BAnQiDiAQaioCACAO",
+    "IBFqKgIAlCAOIBJqKgIAlCEbIA4gE2ogGzgCACAOIBRqIBs4AgAgDiAVaiAbOAIAIA4gGGogDiAQaioCACAOIBZqKgIAlCAOIBdqKgIAkjgCACAP",
+    "QQFqIQ8MAQsLIABBAWohAAwBCwsLqAEBBX8DQCAAIAFORQRAIAMgACACbEECdCIFaiEIIAQgBWohByACIAJBA3FrIQlBACEFA0AgBSAJTkUEQCAF",
+    "QQJ0IgYgB2ogBiAHav0ABAAgBiAIav0ABAD95AH9CwQAIAVBBGohBQwBCwsDQCACIAVMRQRAIAVBAnQiBiAHaiAGIAdqKgIAIAYgCGoqAgCSOAIA",
+    "IAVBAWohBQwBCwsgAEEBaiEADAELCwvuAQMEfwF7AX0gAiACQQNxayEJA0AgByAJTkUEQCAHQQJ0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYD",
+    "QCABIAZMRQRAIAogBCAFIAZsQQJ0aiAIav0ABAD95AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/eQB/QsEACAHQQRqIQcMAQsLA0AgAiAH",
+    "TEUEQCAHQQJ0IQhDAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmxBAnRqIAhqKgIAkiELIAZBAWohBgwBCwsgAyAIaiIGIAYqAgAgC5I4AgAg",
+    "B0EBaiEHDAELCwv0AQMEfwF7AX0gAiACQQNxayEJA0AgByAJTkUEQCAHQQJ0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYDQCABIAZMRQRAIAog",
+    "BCAFIAZsIAJqQQJ0aiAIav0ABAD95AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/eQB/QsEACAHQQRqIQcMAQsLA0AgAiAHTEUEQCAHQQJ0",
+    "IQhDAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmwgAmpBAnRqIAhqKgIAkiELIAZBAWohBgwBCwsgAyAIaiIGIAYqAgAgC5I4AgAgB0EBaiEH",
+    "DAELCwv0AQMEfwF7AX0gAiACQQNxayEKA0AgCCAKTkUEQCAIQQJ0IQn9DAAAAAAAAAAAAAAAAAAAAAAhCyAAIQcDQCABIAdMRQRAIAsgBCAFIAds",
+    "IAZqQQJ0aiAJav0ABAD95AEhCyAHQQFqIQcMAQsLIAMgCWoiByAH/QAEACAL/eQB/QsEACAIQQRqIQgMAQsLA0AgAiAITEUEQCAIQQJ0IQlDAAAA",
+    "ACEMIAAhBwNAIAEgB0xFBEAgDCAEIAUgB2wgBmpBAnRqIAlqKgIAkiEMIAdBAWohBwwBCwsgAyAJaiIHIAcqAgAgDJI4AgAgCEEBaiEIDAELCwuL",
+    "BQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9",
+    "lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8",
+    "eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdP",
+    "fpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fAB",
+    "IAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9",
+    "DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAA",
+    "APA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAA",
+    "AAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC+wCAQJ7IAD9DON1K0U22le/43Ur",
+    "RTbaV78gACAA/fIBIgH98gH9DOB9FQ49bW0/4H0VDj1tbT/98AEgAf3yAf0MPcLmVeMmgr89wuZV4yaCv/3wASAB/fIB/Qz6ECyI9GSWP/oQLIj0",
+    "ZJY//fABIAH98gH9DBy6oRu6oau/HLqhG7qhq7/98AEgAf3yAf0MERERERERwT8RERERERHBP/3wASAB/fIB/QxVVVVVVVXVv1VVVVVVVdW//fAB",
+    "IAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AH98gH9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAABAAAAAAAAAAED9DAAAAAAAAABAAAAAAAAAAEAg",
+    "AP3sASIC/fIBEAv9DAAAAAAAAPA/AAAAAAAA8D/98AH98wH98QEiAf3tASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1SIAL9DJqZmZmZmbk/mpmZ",
+    "mZmZuT/9Sf1SC4sFAw1/AnsCfANAIAAgAU5FBEAgAyAAIARsIhBBA3RqIRIgBSAAIAZsIhFBA3RqIRMgCCAAIAJsQQN0Ig9qIRQgAyACIBBqQQN0",
+    "aiEVIAUgAiARakEDdGohFiAKIA9qIRcgCyAPaiERIAwgD2ohGCANIA9qIRkgDiAPaiEaIAIgAkEBcWshG0EAIRADQCAQIBtORQRA/QwAAAAAAADw",
+    "PwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/IBBBA3QiDyASav0ABAAgDyATav0ABAD98AEgByAPav0ABAD98AH97QEQC/3wAf3zASEcIA8gFGog",
+    "HP0LBAAgDyAXav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAPIBVq/QAEACAPIBZq/QAEAP3wASAJIA9q/QAEAP3wAf3tARAL",
+    "/fAB/fMBIh39CwQAIA8gGGogHCAPIBFq/QAEAP3yAf0LBAAgDyAZaiAdIA8gEWr9AAQA/fIB/QsEACAPIBpq/QwAAAAAAADwPwAAAAAAAPA/IB39",
+    "8QH9CwQAIBBBAmohEAwBCwsDQCACIBBMRQRARAAAAAAAAPA/IBBBA3QiDyASaisDACAPIBNqKwMAoCAHIA9qKwMAoJr9FBAL/SEARAAAAAAAAPA/",
+    "oKMhHiAPIBRqIB45AwAgDyAXakQAAAAAAADwPyAPIBVqKwMAIA8gFmorAwCgIAkgD2orAwCgmv0UEAv9IQBEAAAAAAAA8D+goyIfOQMAIA8gGGog",
+    "HiAPIBFqKwMAojkDACAPIBlqIB8gDyARaisDAKI5AwAgDyAaakQAAAAAAADwPyAfoTkDACAQQQFqIRAMAQsLIABBAWohAAwBCwsLtgIDCX8BewF8",
+    "A0AgACABTkUEQCADIAAgBGwgBWpBA3RqIQ4gBiAAIAJsQQN0IgxqIQ8gCCAMaiEQIAkgDGohESAKIAxqIRIgCyAMaiETIAIgAkEBcWshFEEAIQ0D",
+    "QCANIBRORQRAIA1BA3QiDCAOav0ABAAgDCAPav0ABAD98AEgByAMav0ABAD98AEQDCEVIAwgEGogFf0LBAAgDCATaiAMIBFq/QAEACAMIBJq/QAE",
+    "ACAV/fIB/fAB/QsEACANQQJqIQ0MAQsLA0AgAiANTEUEQCANQQN0IgwgDmorAwAgDCAPaisDAKAgByAMaisDAKD9FBAM/SEAIRYgDCAQaiAWOQMA",
+    "IAwgE2ogDCARaisDACAMIBJqKwMAIBaioDkDACANQQFqIQ0MAQsLIABBAWohAAwBCwsLrwEBBn8DQCAAIAFORQRAIAMgACACbEEDdCIGaiEIIAQg",
+    "BmohCSAFIAZqIQogAiACQQFxayELQQAhBgNAIAYgC05FBEAgBkEDdCIHIApqIAcgCGr9AAQAIAcgCWr9AAQA/fAB/QsEACAGQQJqIQYMAQsLA0Ag",
+    "AiAGTEUEQCAGQQN0IgcgCmogByAIaisDACAHIAlqKwMAoDkDACAGQQFqIQYMAQsLIABBAWohAAwBCwsL5QUDEH8CewJ8A0AgACABTkUEQCADIAAg",
+    "AmxBA3QiEWohEyAEIBFqIRQgBSARaiEVIAYgACAHbCISIAhqQQN0aiEYIAkgEWohGSAKIBFqIRYgCyARaiEaIAwgEWohFyAGIAIgEmpBA3RqIRsg",
+    "DSAAIAhsIAJqQQN0aiEcIA4gEWohHSAPIBFqIR4gECARaiEfIAIgAkEBcWshIEEAIRIDQCASICBORQRA/QwAAAAAAADwPwAAAAAAAPA/IBJBA3Qi",
+    "ESATav0ABAD98QEhISARIBhqIBEgFGr9AAQAICH98gH9DAAAAAAAAPA/AAAAAAAA8D8gESAVav0ABAAiIiAi/fIB/fEB/fIBIiL9CwQAIBEgGWog",
+    "Iv0LBAAgESAaaiARIBZq/QAEACIi/QwAAAAAAADwPwAAAAAAAPA/ICL98QH98gH9CwQAIBEgG2ogESAUav0ABAAgESAXav0ABAAgESAVav0ABAD9",
+    "8QH98gEgESATav0ABAAgIf3yAf3yASIh/QsEACARIBxqICH9CwQAIBEgHWogIf0LBAAgESAeaiARIBRq/QAEACARIBNq/QAEAP3yAf0LBAAgESAf",
+    "aiARIBZq/QAEACARIBdq/QAEAP3yAf0LBAAgEkECaiESDAELCwNAIAIgEkxFBEBEAAAAAAAA8D8gEkEDdCIRIBNqKwMAoSEjIBEgGGogESAUaisD",
+    "ACAjokQAAAAAAADwPyARIBVqKwMAIiQgJKKhoiIkOQMAIBEgGWogJDkDACARIBpqIBEgFmorAwAiJEQAAAAAAADwPyAkoaI5AwAgESAbaiARIBRq",
+    "KwMAIBEgF2orAwAgESAVaisDAKGiIBEgE2orAwAgI6KiIiM5AwAgESAcaiAjOQMAIBEgHWogIzkDACARIB5qIBEgFGorAwAgESATaisDAKI5AwAg",
+    "ESAfaiARIBZqKwMAIBEgF2orAwCiOQMAIBJBAWohEgwBCwsgAEEBaiEADAELCwv8AgMMfwF7AXwDQCAAIAFORQRAIAMgACACbEEDdCIOaiEQIAQg",
+    "DmohESAFIA5qIRIgBiAAIAdsQQN0aiETIAggACAJbEEDdGohFCAKIA5qIRUgCyAOaiEWIAwgDmohFyANIA5qIRggAiACQQFxayEZQQAhDwNAIA8g",
+    "GU5FBEAgD0EDdCIOIBBq/QAEACAOIBFq/QAEAP3yASAOIBJq/QAEAP3yASEaIA4gE2ogGv0LBAAgDiAUaiAa/QsEACAOIBVqIBr9CwQAIA4gGGog",
+    "DiAQav0ABAAgDiAWav0ABAD98gEgDiAXav0ABAD98AH9CwQAIA9BAmohDwwBCwsDQCACIA9MRQRAIA9BA3QiDiAQaisDACAOIBFqKwMAoiAOIBJq",
+    "KwMAoiEbIA4gE2ogGzkDACAOIBRqIBs5AwAgDiAVaiAbOQMAIA4gGGogDiAQaisDACAOIBZqKwMAoiAOIBdqKwMAoDkDACAPQQFqIQ8MAQsLIABB",
+    "AWohAAwBCwsLqAEBBX8DQCAAIAFORQRAIAMgACACbEEDdCIFaiEIIAQgBWohByACIAJBAXFrIQlBACEFA0AgBSAJTkUEQCAFQQN0IgYgB2ogBiAH",
+    "av0ABAAgBiAIav0ABAD98AH9CwQAIAVBAmohBQwBCwsDQCACIAVMRQRAIAVBA3QiBiAHaiAGIAdqKwMAIAYgCGorAwCgOQMAIAVBAWohBQwBCwsg",
+    "AEEBaiEADAELCwvyAQMEfwF7AXwgAiACQQFxayEJA0AgByAJTkUEQCAHQQN0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYDQCABIAZMRQRAIAog",
+    "BCAFIAZsQQN0aiAIav0ABAD98AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IQhE",
+    "AAAAAAAAAAAhCyAAIQYDQCABIAZMRQRAIAsgBCAFIAZsQQN0aiAIaisDAKAhCyAGQQFqIQYMAQsLIAMgCGoiBiAGKwMAIAugOQMAIAdBAWohBwwB",
+    "CwsL+AEDBH8BewF8IAIgAkEBcWshCQNAIAcgCU5FBEAgB0EDdCEI/QwAAAAAAAAAAAAAAAAAAAAAIQogACEGA0AgASAGTEUEQCAKIAQgBSAGbCAC",
+    "akEDdGogCGr9AAQA/fABIQogBkEBaiEGDAELCyADIAhqIgYgBv0ABAAgCv3wAf0LBAAgB0ECaiEHDAELCwNAIAIgB0xFBEAgB0EDdCEIRAAAAAAA",
+    "AAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAGbCACakEDdGogCGorAwCgIQsgBkEBaiEGDAELCyADIAhqIgYgBisDACALoDkDACAHQQFqIQcMAQsL",
+    "C/gBAwR/AXsBfCACIAJBAXFrIQoDQCAIIApORQRAIAhBA3QhCf0MAAAAAAAAAAAAAAAAAAAAACELIAAhBwNAIAEgB0xFBEAgCyAEIAUgB2wgBmpB",
+    "A3RqIAlq/QAEAP3wASELIAdBAWohBwwBCwsgAyAJaiIHIAf9AAQAIAv98AH9CwQAIAhBAmohCAwBCwsDQCACIAhMRQRAIAhBA3QhCUQAAAAAAAAA",
+    "ACEMIAAhBwNAIAEgB0xFBEAgDCAEIAUgB2wgBmpBA3RqIAlqKwMAoCEMIAdBAWohBwwBCwsgAyAJaiIHIAcrAwAgDKA5AwAgCEEBaiEIDAELCwsA",
+    "pQEEbmFtZQGdARYABWV4cDMyAQZ0YW5oMzICBWYzMl8wAwVmMzJfMQQFZjMyXzIFBWYzMl8zBgVmMzJfNAcFZjMyXzUIBWYzMl82CQVmMzJfNwoF",
+    "ZjMyXzgLBWV4cDY0DAZ0YW5oNjQNBWY2NF8wDgVmNjRfMQ8FZjY0XzIQBWY2NF8zEQVmNjRfNBIFZjY0XzUTBWY2NF82FAVmNjRfNxUFZjY0Xzg=",
   ].join(""),
 };

@@ -126,16 +126,17 @@ function createKernel<A extends FloatArray>(
     if (wl)
       wl(0, B, [
         H, // $n
-        at(scratch0, 2 * H), // $scratch0
+        at(scratch0, 0), // $scratch0
         3 * H, // $3*H
+        2 * H, // $2*H
         at(tape_t1, slot * B * H), // $tape_t1
       ]);
     else
       for (let b = 0; b < B; b++) {
-        const scratch0Row = 2 * H + b * (3 * H);
-        const tape_t1Row = slot * B * H + b * H;
+        const row3H = b * (3 * H);
+        const slotRowH = slot * B * H + b * H;
         for (let i = 0; i < H; i++) {
-          tape_t1[tape_t1Row + i] = scratch0[scratch0Row + i]!;
+          tape_t1[slotRowH + i] = scratch0[row3H + 2 * H + i]!;
         }
       }
 
@@ -147,41 +148,32 @@ function createKernel<A extends FloatArray>(
         3 * H, // $3*H
         at(scratch0, 0), // $scratch0
         at(tape_z, slot * B * H), // $tape_z
-        at(xp0, slot * B * (3 * H) + H), // $xp0_2
-        at(scratch0, H), // $scratch0_2
         at(tape_r, slot * B * H), // $tape_r
-        at(scratch0, 2 * H), // $scratch0_3
-        at(xp0, slot * B * (3 * H) + 2 * H), // $xp0_3
+        2 * H, // $2*H
         at(tape_n, slot * B * H), // $tape_n
         at(hPrev, hPrevAt), // $hPrev
         at(hOut, t * B * H), // $hOut
       ]);
     else
       for (let b = 0; b < B; b++) {
-        const xp0Row = slot * B * (3 * H) + b * (3 * H);
-        const scratch0Row = b * (3 * H);
-        const tape_zRow = slot * B * H + b * H;
-        const xp0Row2 = slot * B * (3 * H) + H + b * (3 * H);
-        const scratch0Row2 = H + b * (3 * H);
-        const tape_rRow = slot * B * H + b * H;
-        const scratch0Row3 = 2 * H + b * (3 * H);
-        const xp0Row3 = slot * B * (3 * H) + 2 * H + b * (3 * H);
-        const tape_nRow = slot * B * H + b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const hOutRow = t * B * H + b * H;
+        const slotRow3H = slot * B * (3 * H) + b * (3 * H);
+        const row3H = b * (3 * H);
+        const slotRowH = slot * B * H + b * H;
+        const hPrevRowH = hPrevAt + b * H;
+        const tRowH = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
           // z  = sigmoid(Wz*x + Uz*h)
-          const z = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + scratch0[scratch0Row + i]!)));
-          tape_z[tape_zRow + i] = z;
+          const z = 1 / (1 + Math.exp(-(xp0[slotRow3H + i]! + scratch0[row3H + i]!)));
+          tape_z[slotRowH + i] = z;
           // r  = sigmoid(Wr*x + Ur*h)
-          const r = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + scratch0[scratch0Row2 + i]!)));
-          tape_r[tape_rRow + i] = r;
+          const r = 1 / (1 + Math.exp(-(xp0[slotRow3H + H + i]! + scratch0[row3H + H + i]!)));
+          tape_r[slotRowH + i] = r;
           // n  = tanh(r .* (U*h) + W*x)
-          const n = Math.tanh(r * scratch0[scratch0Row3 + i]! + xp0[xp0Row3 + i]!);
-          tape_n[tape_nRow + i] = n;
+          const n = Math.tanh(r * scratch0[row3H + 2 * H + i]! + xp0[slotRow3H + 2 * H + i]!);
+          tape_n[slotRowH + i] = n;
           // h' = (1 - z) .* n + z .* h
-          const h_next = (1 - z) * n + z * hPrev[hPrevRow + i]!;
-          hOut[hOutRow + i] = h_next;
+          const h_next = (1 - z) * n + z * hPrev[hPrevRowH + i]!;
+          hOut[tRowH + i] = h_next;
         }
       }
   }
@@ -237,12 +229,11 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const dhUpRow = t * B * H + b * H;
-          const carry_hRow = b * H;
-          const seed_hRow = b * H;
+          const tRowH = t * B * H + b * H;
+          const rowH = b * H;
           for (let i = 0; i < H; i++) {
             // the gradient of h' at step t: from upstream, and from step t + 1
-            seed_h[seed_hRow + i] = dhUp[dhUpRow + i]! + carry_h[carry_hRow + i]!;
+            seed_h[rowH + i] = dhUp[tRowH + i]! + carry_h[rowH + i]!;
           }
         }
 
@@ -253,53 +244,42 @@ function createKernel<A extends FloatArray>(
           at(tape_z, slot * B * H), // $tape_z
           at(seed_h, 0), // $seed_h
           at(tape_n, slot * B * H), // $tape_n
-          at(gx0, t * B * (3 * H) + 2 * H), // $gx0
+          at(gx0, t * B * (3 * H)), // $gx0
           3 * H, // $3*H
+          2 * H, // $2*H
           at(tape_r, slot * B * H), // $tape_r
-          at(scratch0, 2 * H), // $scratch0
+          at(scratch0, 0), // $scratch0
           at(tape_t1, slot * B * H), // $tape_t1
-          at(gx0, t * B * (3 * H) + H), // $gx0_2
-          at(scratch0, H), // $scratch0_2
           at(hPrev, hPrevAt), // $hPrev
-          at(gx0, t * B * (3 * H)), // $gx0_3
-          at(scratch0, 0), // $scratch0_3
           at(scratch1, 0), // $scratch1
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const tape_zRow = slot * B * H + b * H;
-          const seed_hRow = b * H;
-          const tape_nRow = slot * B * H + b * H;
-          const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const tape_rRow = slot * B * H + b * H;
-          const scratch0Row = 2 * H + b * (3 * H);
-          const tape_t1Row = slot * B * H + b * H;
-          const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
-          const scratch0Row2 = H + b * (3 * H);
-          const hPrevRow = hPrevAt + b * H;
-          const gx0Row3 = t * B * (3 * H) + b * (3 * H);
-          const scratch0Row3 = b * (3 * H);
-          const scratch1Row = b * H;
+          const slotRowH = slot * B * H + b * H;
+          const rowH = b * H;
+          const tRow3H = t * B * (3 * H) + b * (3 * H);
+          const row3H = b * (3 * H);
+          const hPrevRowH = hPrevAt + b * H;
           for (let i = 0; i < H; i++) {
-            const t2 = 1 - tape_z[tape_zRow + i]!;
+            const t2 = 1 - tape_z[slotRowH + i]!;
             // grad of: h' = (1 - z) .* n + z .* h
-            const dn = seed_h[seed_hRow + i]! * t2;
-            const dn_pre = dn * (1 - tape_n[tape_nRow + i]! * tape_n[tape_nRow + i]!);
-            gx0[gx0Row + i] = dn_pre;
-            const t3 = dn_pre * tape_r[tape_rRow + i]!;
-            scratch0[scratch0Row + i] = t3;
+            const dn = seed_h[rowH + i]! * t2;
+            const dn_pre = dn * (1 - tape_n[slotRowH + i]! * tape_n[slotRowH + i]!);
+            gx0[tRow3H + 2 * H + i] = dn_pre;
+            const t3 = dn_pre * tape_r[slotRowH + i]!;
+            scratch0[row3H + 2 * H + i] = t3;
             // grad of: n  = tanh(r .* (U*h) + W*x)
-            const dr = dn_pre * tape_t1[tape_t1Row + i]!;
-            const dr_pre = dr * (tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!));
-            gx0[gx0Row2 + i] = dr_pre;
-            scratch0[scratch0Row2 + i] = dr_pre;
+            const dr = dn_pre * tape_t1[slotRowH + i]!;
+            const dr_pre = dr * (tape_r[slotRowH + i]! * (1 - tape_r[slotRowH + i]!));
+            gx0[tRow3H + H + i] = dr_pre;
+            scratch0[row3H + H + i] = dr_pre;
             // grad of: h' = (1 - z) .* n + z .* h
-            const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_n[tape_nRow + i]!);
-            const dz_pre = dz * (tape_z[tape_zRow + i]! * t2);
-            gx0[gx0Row3 + i] = dz_pre;
-            scratch0[scratch0Row3 + i] = dz_pre;
-            const t4 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
-            scratch1[scratch1Row + i] = t4;
+            const dz = seed_h[rowH + i]! * (hPrev[hPrevRowH + i]! - tape_n[slotRowH + i]!);
+            const dz_pre = dz * (tape_z[slotRowH + i]! * t2);
+            gx0[tRow3H + i] = dz_pre;
+            scratch0[row3H + i] = dz_pre;
+            const t4 = seed_h[rowH + i]! * tape_z[slotRowH + i]!;
+            scratch1[rowH + i] = t4;
           }
         }
 
@@ -314,10 +294,9 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const scratch1Row = b * H;
-          const carry_hRow = b * H;
+          const rowH = b * H;
           for (let i = 0; i < H; i++) {
-            carry_h[carry_hRow + i]! += scratch1[scratch1Row + i]!;
+            carry_h[rowH + i]! += scratch1[rowH + i]!;
           }
         }
 
@@ -364,74 +343,75 @@ const LOOPS_WASM: LoopsModuleSource = {
   splittable: [0, 1, 2, 3, 4],
   scalar: [],
   binary: [
-    "AGFzbQEAAAABPQVgAXsBe2AGf39/f39/AGAPf39/f39/f39/f39/f39/AGARf39/f39/f39/f39/f39/f38AYAV/f39/fwACEgEDZW52Bm1lbW9y",
-    "eQIDAYCABAMPDgAAAQIBAwQAAAECAQMEB1EKBWYzMl8wAAIFZjMyXzEAAwVmMzJfMgAEBWYzMl8zAAUFZjMyXzQABgVmNjRfMAAJBWY2NF8xAAoF",
-    "ZjY0XzIACwVmNjRfMwAMBWY2NF80AA0K1CoO6AMBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAgH8AAIB/AACAfwAAgH/9DAENUDkBDVA5AQ1QOQEN",
-    "UDkgACAA/Qw7qrg/O6q4PzuquD87qrg//eYB/Wr9DAAAlsMAAJbDAACWwwAAlsP96QH9DAAAlkMAAJZDAACWQwAAlkP96AEiAv0MAIAxPwCAMT8A",
-    "gDE/AIAxP/3mAf3lASAC/QyDgF65g4BeuYOAXrmDgF65/eYB/eUBIgH95gH9DGELtjphC7Y6YQu2OmELtjr95AEgAf3mAf0MiYgIPImICDyJiAg8",
-    "iYgIPP3kASAB/eYB/Qyrqio9q6oqPauqKj2rqio9/eQBIAH95gH9DKuqKj6rqio+q6oqPquqKj795AEgAf3mAf0MAAAAPwAAAD8AAAA/AAAAP/3k",
-    "ASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAv34ASIBQQH9rAEiAv0MfwAAAH8AAAB/AAAAfwAA",
-    "AP2uAUEX/asB/eYBIAEgAv2xAf0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAD9DBhysUIYcrFCGHKxQhhysUL9RP1SIAD9DLTxz8K08c/C",
-    "tPHPwrTxz8L9Q/1SC4QCAQJ7IAD9DNENXb3RDV290Q1dvdENXb0gACAA/eYBIgH95gH9DImICD6JiAg+iYgIPomICD795AEgAf3mAf0Mq6qqvquq",
-    "qr6rqqq+q6qqvv3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQB/eYB/QwAAIA/AACAPwAAgD8AAIA//QwAAABAAAAAQAAAAEAAAABA/QwAAABA",
-    "AAAAQAAAAEAAAABAIAD94AEiAv3mARAA/QwAAIA/AACAPwAAgD8AAIA//eQB/ecB/eUBIgH94QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/UP9UiAC",
-    "/QzNzMw9zczMPc3MzD3NzMw9/UP9UguXAQEFfwNAIAAgAU5FBEAgAyAAIARsQQJ0aiEIIAUgACACbEECdGohCSACIAJBA3FrIQdBACEGA0AgBiAH",
-    "TkUEQCAGQQJ0IgogCWogCCAKav0ABAD9CwQAIAZBBGohBgwBCwsDQCACIAZMRQRAIAZBAnQiByAJaiAHIAhqKgIAOAIAIAZBAWohBgwBCwsgAEEB",
-    "aiEADAELCwvdBAMOfwJ7An0DQCAAIAFORQRAIAMgACAEbEECdCIPaiERIAUgD2ohEiAGIAAgAmxBAnQiEGohEyAHIA9qIRQgCCAPaiEVIAkgEGoh",
-    "FiAKIA9qIRcgCyAPaiEYIAwgEGohGSANIBBqIRogDiAQaiEbIAIgAkEDcWshHEEAIRADQCAQIBxORQRA/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/",
-    "AACAPwAAgD8AAIA/IBBBAnQiDyARav0ABAAgDyASav0ABAD95AH94QEQAP3kAf3nASEdIA8gE2ogHf0LBAAgDyAWav0MAACAPwAAgD8AAIA/AACA",
-    "P/0MAACAPwAAgD8AAIA/AACAPyAPIBRq/QAEACAPIBVq/QAEAP3kAf3hARAA/eQB/ecBIh79CwQAIA8gGWogHiAPIBdq/QAEAP3mASAPIBhq/QAE",
-    "AP3kARABIh79CwQAIA8gG2r9DAAAgD8AAIA/AACAPwAAgD8gHf3lASAe/eYBIB0gDyAaav0ABAD95gH95AH9CwQAIBBBBGohEAwBCwsDQCACIBBM",
-    "RQRAQwAAgD8gEEECdCIPIBFqKgIAIA8gEmoqAgCSjP0TEAD9HwBDAACAP5KVIR8gDyATaiAfOAIAIA8gFmpDAACAPyAPIBRqKgIAIA8gFWoqAgCS",
-    "jP0TEAD9HwBDAACAP5KVIiA4AgAgDyAZaiAgIA8gF2oqAgCUIA8gGGoqAgCS/RMQAf0fACIgOAIAIA8gG2pDAACAPyAfkyAglCAfIA8gGmoqAgCU",
-    "kjgCACAQQQFqIRAMAQsLIABBAWohAAwBCwsLrwEBBn8DQCAAIAFORQRAIAMgACACbEECdCIGaiEIIAQgBmohCSAFIAZqIQogAiACQQNxayELQQAh",
-    "BgNAIAYgC05FBEAgBkECdCIHIApqIAcgCGr9AAQAIAcgCWr9AAQA/eQB/QsEACAGQQRqIQYMAQsLA0AgAiAGTEUEQCAGQQJ0IgcgCmogByAIaioC",
-    "ACAHIAlqKgIAkjgCACAGQQFqIQYMAQsLIABBAWohAAwBCwsLzwUDEH8CewJ9A0AgACABTkUEQCADIAAgAmxBAnQiEWohEyAEIBFqIRQgBSARaiEW",
-    "IAYgACAHbEECdCISaiEXIAggEWohFSAJIBJqIRggCiARaiEZIAsgEmohGiAMIBJqIRsgDSARaiEcIA4gEmohHSAPIBJqIR4gECARaiEfIAIgAkED",
-    "cWshIEEAIRIDQCASICBORQRA/QwAAIA/AACAPwAAgD8AAIA/IBJBAnQiESATav0ABAD95QEhIiARIBdqIBEgFGr9AAQAICL95gH9DAAAgD8AAIA/",
-    "AACAPwAAgD8gESAWav0ABAAiISAh/eYB/eUB/eYBIiH9CwQAIBEgGGogISARIBVq/QAEAP3mAf0LBAAgESAaaiAhIBEgGWr9AAQA/eYBIBEgFWr9",
-    "AAQA/QwAAIA/AACAPwAAgD8AAIA/IBEgFWr9AAQA/eUB/eYB/eYBIiH9CwQAIBEgG2ogIf0LBAAgESAdaiARIBRq/QAEACARIBxq/QAEACARIBZq",
-    "/QAEAP3lAf3mASARIBNq/QAEACAi/eYB/eYBIiL9CwQAIBEgHmogIv0LBAAgESAfaiARIBRq/QAEACARIBNq/QAEAP3mAf0LBAAgEkEEaiESDAEL",
-    "CwNAIAIgEkxFBEBDAACAPyASQQJ0IhEgE2oqAgCTISQgESAXaiARIBRqKgIAICSUQwAAgD8gESAWaioCACIjICOUk5QiIzgCACARIBhqICMgESAV",
-    "aioCAJQ4AgAgESAaaiAjIBEgGWoqAgCUIBEgFWoqAgBDAACAPyARIBVqKgIAk5SUIiM4AgAgESAbaiAjOAIAIBEgHWogESAUaioCACARIBxqKgIA",
-    "IBEgFmoqAgCTlCARIBNqKgIAICSUlCIkOAIAIBEgHmogJDgCACARIB9qIBEgFGoqAgAgESATaioCAJQ4AgAgEkEBaiESDAELCyAAQQFqIQAMAQsL",
-    "C6gBAQV/A0AgACABTkUEQCADIAAgAmxBAnQiBWohCCAEIAVqIQcgAiACQQNxayEJQQAhBQNAIAUgCU5FBEAgBUECdCIGIAdqIAYgB2r9AAQAIAYg",
-    "CGr9AAQA/eQB/QsEACAFQQRqIQUMAQsLA0AgAiAFTEUEQCAFQQJ0IgYgB2ogBiAHaioCACAGIAhqKgIAkjgCACAFQQFqIQUMAQsLIABBAWohAAwB",
-    "CwsLiwUBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAAAAAAPB/AAAAAAAA8H/9DAltqBNGEuY9CW2oE0YS5j0gACAA/Qz+gitlRxX3P/6CK2VHFfc/",
-    "/fIB/ZQB/QwAAAAAADCRwAAAAAAAMJHA/fUB/QwAAAAAADCRQAAAAAAAMJFA/fQBIgL9DAAA4P5CLuY/AADg/kIu5j/98gH98QEgAv0Mdjx5Ne85",
-    "6j12PHk17znqPf3yAf3xASIB/fIB/QyY2Pjv2O4hPpjY+O/Y7iE+/fABIAH98gH9DORE9WdF5lo+5ET1Z0XmWj798AEgAf3yAf0MXJ94t09+kj5c",
-    "n3i3T36SPv3wASAB/fIB/Qw0x1al4x3HPjTHVqXjHcc+/fABIAH98gH9DBqgARqgAfo+GqABGqAB+j798AEgAf3yAf0MGqABGqABKj8aoAEaoAEq",
-    "P/3wASAB/fIB/QwXbMEWbMFWPxdswRZswVY//fABIAH98gH9DBEREREREYE/ERERERERgT/98AEgAf3yAf0MVVVVVVVVpT9VVVVVVVWlP/3wASAB",
-    "/fIB/QxVVVVVVVXFP1VVVVVVVcU//fABIAH98gH9DAAAAAAAAOA/AAAAAAAA4D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAB/fIB/QwA",
-    "AAAAAADwPwAAAAAAAPA//fABIAL9/AEiAUEB/awBIgL9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASABIAL9sQH9xwH9DP8DAAAAAAAA",
-    "/wMAAAAAAAD9zgFBNP3LAf3yASAA/QzvOfr+Qi6GQO85+v5CLoZA/Ur9UiAA/QxSMC3VEEmHwFIwLdUQSYfA/Un9UgvsAgECeyAA/QzjdStFNtpX",
-    "v+N1K0U22le/IAAgAP3yASIB/fIB/QzgfRUOPW1tP+B9FQ49bW0//fABIAH98gH9DD3C5lXjJoK/PcLmVeMmgr/98AEgAf3yAf0M+hAsiPRklj/6",
-    "ECyI9GSWP/3wASAB/fIB/QwcuqEbuqGrvxy6oRu6oau//fABIAH98gH9DBEREREREcE/ERERERERwT/98AEgAf3yAf0MVVVVVVVV1b9VVVVVVVXV",
-    "v/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fAB/fIB/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAAAAQAAAAAAAAABA/QwAAAAAAAAAQAAAAAAA",
-    "AABAIAD97AEiAv3yARAH/QwAAAAAAADwPwAAAAAAAPA//fAB/fMB/fEBIgH97QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/Un9UiAC/QyamZmZmZm5",
-    "P5qZmZmZmbk//Un9UguXAQEFfwNAIAAgAU5FBEAgAyAAIARsQQN0aiEIIAUgACACbEEDdGohCSACIAJBAXFrIQdBACEGA0AgBiAHTkUEQCAGQQN0",
-    "IgogCWogCCAKav0ABAD9CwQAIAZBAmohBgwBCwsDQCACIAZMRQRAIAZBA3QiByAJaiAHIAhqKwMAOQMAIAZBAWohBgwBCwsgAEEBaiEADAELCwvx",
-    "BAMOfwJ7AnwDQCAAIAFORQRAIAMgACAEbEEDdCIPaiERIAUgD2ohEiAGIAAgAmxBA3QiEGohEyAHIA9qIRQgCCAPaiEVIAkgEGohFiAKIA9qIRcg",
-    "CyAPaiEYIAwgEGohGSANIBBqIRogDiAQaiEbIAIgAkEBcWshHEEAIRADQCAQIBxORQRA/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAA",
-    "APA/IBBBA3QiDyARav0ABAAgDyASav0ABAD98AH97QEQB/3wAf3zASEdIA8gE2ogHf0LBAAgDyAWav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA",
-    "8D8AAAAAAADwPyAPIBRq/QAEACAPIBVq/QAEAP3wAf3tARAH/fAB/fMBIh79CwQAIA8gGWogHiAPIBdq/QAEAP3yASAPIBhq/QAEAP3wARAIIh79",
-    "CwQAIA8gG2r9DAAAAAAAAPA/AAAAAAAA8D8gHf3xASAe/fIBIB0gDyAaav0ABAD98gH98AH9CwQAIBBBAmohEAwBCwsDQCACIBBMRQRARAAAAAAA",
-    "APA/IBBBA3QiDyARaisDACAPIBJqKwMAoJr9FBAH/SEARAAAAAAAAPA/oKMhHyAPIBNqIB85AwAgDyAWakQAAAAAAADwPyAPIBRqKwMAIA8gFWor",
-    "AwCgmv0UEAf9IQBEAAAAAAAA8D+goyIgOQMAIA8gGWogICAPIBdqKwMAoiAPIBhqKwMAoP0UEAj9IQAiIDkDACAPIBtqRAAAAAAAAPA/IB+hICCi",
-    "IB8gDyAaaisDAKKgOQMAIBBBAWohEAwBCwsgAEEBaiEADAELCwuvAQEGfwNAIAAgAU5FBEAgAyAAIAJsQQN0IgZqIQggBCAGaiEJIAUgBmohCiAC",
-    "IAJBAXFrIQtBACEGA0AgBiALTkUEQCAGQQN0IgcgCmogByAIav0ABAAgByAJav0ABAD98AH9CwQAIAZBAmohBgwBCwsDQCACIAZMRQRAIAZBA3Qi",
-    "ByAKaiAHIAhqKwMAIAcgCWorAwCgOQMAIAZBAWohBgwBCwsgAEEBaiEADAELCwvbBQMQfwJ7AnwDQCAAIAFORQRAIAMgACACbEEDdCIRaiETIAQg",
-    "EWohFCAFIBFqIRYgBiAAIAdsQQN0IhJqIRcgCCARaiEVIAkgEmohGCAKIBFqIRkgCyASaiEaIAwgEmohGyANIBFqIRwgDiASaiEdIA8gEmohHiAQ",
-    "IBFqIR8gAiACQQFxayEgQQAhEgNAIBIgIE5FBED9DAAAAAAAAPA/AAAAAAAA8D8gEkEDdCIRIBNq/QAEAP3xASEiIBEgF2ogESAUav0ABAAgIv3y",
-    "Af0MAAAAAAAA8D8AAAAAAADwPyARIBZq/QAEACIhICH98gH98QH98gEiIf0LBAAgESAYaiAhIBEgFWr9AAQA/fIB/QsEACARIBpqICEgESAZav0A",
-    "BAD98gEgESAVav0ABAD9DAAAAAAAAPA/AAAAAAAA8D8gESAVav0ABAD98QH98gH98gEiIf0LBAAgESAbaiAh/QsEACARIB1qIBEgFGr9AAQAIBEg",
-    "HGr9AAQAIBEgFmr9AAQA/fEB/fIBIBEgE2r9AAQAICL98gH98gEiIv0LBAAgESAeaiAi/QsEACARIB9qIBEgFGr9AAQAIBEgE2r9AAQA/fIB/QsE",
-    "ACASQQJqIRIMAQsLA0AgAiASTEUEQEQAAAAAAADwPyASQQN0IhEgE2orAwChISQgESAXaiARIBRqKwMAICSiRAAAAAAAAPA/IBEgFmorAwAiIyAj",
-    "oqGiIiM5AwAgESAYaiAjIBEgFWorAwCiOQMAIBEgGmogIyARIBlqKwMAoiARIBVqKwMARAAAAAAAAPA/IBEgFWorAwChoqIiIzkDACARIBtqICM5",
-    "AwAgESAdaiARIBRqKwMAIBEgHGorAwAgESAWaisDAKGiIBEgE2orAwAgJKKiIiQ5AwAgESAeaiAkOQMAIBEgH2ogESAUaisDACARIBNqKwMAojkD",
-    "ACASQQFqIRIMAQsLIABBAWohAAwBCwsLqAEBBX8DQCAAIAFORQRAIAMgACACbEEDdCIFaiEIIAQgBWohByACIAJBAXFrIQlBACEFA0AgBSAJTkUE",
-    "QCAFQQN0IgYgB2ogBiAHav0ABAAgBiAIav0ABAD98AH9CwQAIAVBAmohBQwBCwsDQCACIAVMRQRAIAVBA3QiBiAHaiAGIAdqKwMAIAYgCGorAwCg",
-    "OQMAIAVBAWohBQwBCwsgAEEBaiEADAELCwsAbARuYW1lAWUOAAVleHAzMgEGdGFuaDMyAgVmMzJfMAMFZjMyXzEEBWYzMl8yBQVmMzJfMwYFZjMy",
-    "XzQHBWV4cDY0CAZ0YW5oNjQJBWY2NF8wCgVmNjRfMQsFZjY0XzIMBWY2NF8zDQVmNjRfNA==",
+    "AGFzbQEAAAABQQZgAXsBe2AHf39/f39/fwBgDH9/f39/f39/f39/fwBgBn9/f39/fwBgDn9/f39/f39/f39/f39/AGAFf39/f38AAhIBA2VudgZt",
+    "ZW1vcnkCAwGAgAQDDw4AAAECAwQFAAABAgMEBQdRCgVmMzJfMAACBWYzMl8xAAMFZjMyXzIABAVmMzJfMwAFBWYzMl80AAYFZjY0XzAACQVmNjRf",
+    "MQAKBWY2NF8yAAsFZjY0XzMADAVmNjRfNAANCqIrDugDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5AQ1QOQEN",
+    "UDkBDVA5IAAgAP0MO6q4PzuquD87qrg/O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMAAJZD/egBIgL9DACAMT8A",
+    "gDE/AIAxPwCAMT/95gH95QEgAv0Mg4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6/eQBIAH95gH9DImICDyJiAg8",
+    "iYgIPImICDz95AEgAf3mAf0Mq6oqPauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAA",
+    "AD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAA",
+    "AH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAA/Qy08c/C",
+    "tPHPwrTxz8K08c/C/UP9UguEAgECeyAA/QzRDV290Q1dvdENXb3RDV29IAAgAP3mASIB/eYB/QyJiAg+iYgIPomICD6JiAg+/eQBIAH95gH9DKuq",
+    "qr6rqqq+q6qqvquqqr795AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kAf3mAf0MAACAPwAAgD8AAIA/AACAP/0MAAAAQAAAAEAAAABAAAAAQP0M",
+    "AAAAQAAAAEAAAABAAAAAQCAA/eABIgL95gEQAP0MAACAPwAAgD8AAIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1D",
+    "/VIgAv0MzczMPc3MzD3NzMw9zczMPf1D/VILmgEBBX8DQCAAIAFORQRAIAMgACAEbCAFakECdGohCSAGIAAgAmxBAnRqIQogAiACQQNxayEIQQAh",
+    "BwNAIAcgCE5FBEAgB0ECdCILIApqIAkgC2r9AAQA/QsEACAHQQRqIQcMAQsLA0AgAiAHTEUEQCAHQQJ0IgggCmogCCAJaioCADgCACAHQQFqIQcM",
+    "AQsLIABBAWohAAwBCwsL7wQDDn8CewJ9A0AgACABTkUEQCADIAAgBGwiDUECdCIMaiEPIAUgDGohECAGIAAgAmxBAnQiDGohESADIAIgDWpBAnQi",
+    "DmohEiAFIA5qIQ4gByAMaiETIAUgCCANakECdCINaiEUIAMgDWohFSAJIAxqIRYgCiAMaiEXIAsgDGohGCACIAJBA3FrIRlBACENA0AgDSAZTkUE",
+    "QP0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyANQQJ0IgwgD2r9AAQAIAwgEGr9AAQA/eQB/eEBEAD95AH95wEhGiAMIBFqIBr9",
+    "CwQAIAwgE2r9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gDCASav0ABAAgDCAOav0ABAD95AH94QEQAP3kAf3nASIb/QsEACAM",
+    "IBZqIBsgDCAUav0ABAD95gEgDCAVav0ABAD95AEQASIb/QsEACAMIBhq/QwAAIA/AACAPwAAgD8AAIA/IBr95QEgG/3mASAaIAwgF2r9AAQA/eYB",
+    "/eQB/QsEACANQQRqIQ0MAQsLA0AgAiANTEUEQEMAAIA/IA1BAnQiDCAPaioCACAMIBBqKgIAkoz9ExAA/R8AQwAAgD+SlSEcIAwgEWogHDgCACAM",
+    "IBNqQwAAgD8gDCASaioCACAMIA5qKgIAkoz9ExAA/R8AQwAAgD+SlSIdOAIAIAwgFmogHSAMIBRqKgIAlCAMIBVqKgIAkv0TEAH9HwAiHTgCACAM",
+    "IBhqQwAAgD8gHJMgHZQgHCAMIBdqKgIAlJI4AgAgDUEBaiENDAELCyAAQQFqIQAMAQsLC68BAQZ/A0AgACABTkUEQCADIAAgAmxBAnQiBmohCCAE",
+    "IAZqIQkgBSAGaiEKIAIgAkEDcWshC0EAIQYDQCAGIAtORQRAIAZBAnQiByAKaiAHIAhq/QAEACAHIAlq/QAEAP3kAf0LBAAgBkEEaiEGDAELCwNA",
+    "IAIgBkxFBEAgBkECdCIHIApqIAcgCGoqAgAgByAJaioCAJI4AgAgBkEBaiEGDAELCyAAQQFqIQAMAQsLC+EFAxB/AnsCfQNAIAAgAU5FBEAgAyAA",
+    "IAJsQQJ0Ig5qIRAgBCAOaiERIAUgDmohEyAGIAAgB2wiDyAIakECdCIUaiEWIAkgDmohEiAKIBRqIRQgCyAOaiEXIAYgAiAPakECdCIVaiEYIAog",
+    "FWohFSAMIA5qIRkgBiAPQQJ0Ig9qIRogCiAPaiEbIA0gDmohHCACIAJBA3FrIR1BACEPA0AgDyAdTkUEQP0MAACAPwAAgD8AAIA/AACAPyAPQQJ0",
+    "Ig4gEGr9AAQA/eUBIR8gDiAWaiAOIBFq/QAEACAf/eYB/QwAAIA/AACAPwAAgD8AAIA/IA4gE2r9AAQAIh4gHv3mAf3lAf3mASIe/QsEACAOIBRq",
+    "IB4gDiASav0ABAD95gH9CwQAIA4gGGogHiAOIBdq/QAEAP3mASAOIBJq/QAEAP0MAACAPwAAgD8AAIA/AACAPyAOIBJq/QAEAP3lAf3mAf3mASIe",
+    "/QsEACAOIBVqIB79CwQAIA4gGmogDiARav0ABAAgDiAZav0ABAAgDiATav0ABAD95QH95gEgDiAQav0ABAAgH/3mAf3mASIf/QsEACAOIBtqIB/9",
+    "CwQAIA4gHGogDiARav0ABAAgDiAQav0ABAD95gH9CwQAIA9BBGohDwwBCwsDQCACIA9MRQRAQwAAgD8gD0ECdCIOIBBqKgIAkyEhIA4gFmogDiAR",
+    "aioCACAhlEMAAIA/IA4gE2oqAgAiICAglJOUIiA4AgAgDiAUaiAgIA4gEmoqAgCUOAIAIA4gGGogICAOIBdqKgIAlCAOIBJqKgIAQwAAgD8gDiAS",
+    "aioCAJOUlCIgOAIAIA4gFWogIDgCACAOIBpqIA4gEWoqAgAgDiAZaioCACAOIBNqKgIAk5QgDiAQaioCACAhlJQiITgCACAOIBtqICE4AgAgDiAc",
+    "aiAOIBFqKgIAIA4gEGoqAgCUOAIAIA9BAWohDwwBCwsgAEEBaiEADAELCwuoAQEFfwNAIAAgAU5FBEAgAyAAIAJsQQJ0IgVqIQggBCAFaiEHIAIg",
+    "AkEDcWshCUEAIQUDQCAFIAlORQRAIAVBAnQiBiAHaiAGIAdq/QAEACAGIAhq/QAEAP3kAf0LBAAgBUEEaiEFDAELCwNAIAIgBUxFBEAgBUECdCIG",
+    "IAdqIAYgB2oqAgAgBiAIaioCAJI4AgAgBUEBaiEFDAELCyAAQQFqIQAMAQsLC4sFAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAAAADwfwAAAAAA",
+    "APB//QwJbagTRhLmPQltqBNGEuY9IAAgAP0M/oIrZUcV9z/+gitlRxX3P/3yAf2UAf0MAAAAAAAwkcAAAAAAADCRwP31Af0MAAAAAAAwkUAAAAAA",
+    "ADCRQP30ASIC/QwAAOD+Qi7mPwAA4P5CLuY//fIB/fEBIAL9DHY8eTXvOeo9djx5Ne856j398gH98QEiAf3yAf0MmNj479juIT6Y2Pjv2O4hPv3w",
+    "ASAB/fIB/QzkRPVnReZaPuRE9WdF5lo+/fABIAH98gH9DFyfeLdPfpI+XJ94t09+kj798AEgAf3yAf0MNMdWpeMdxz40x1al4x3HPv3wASAB/fIB",
+    "/QwaoAEaoAH6PhqgARqgAfo+/fABIAH98gH9DBqgARqgASo/GqABGqABKj/98AEgAf3yAf0MF2zBFmzBVj8XbMEWbMFWP/3wASAB/fIB/QwRERER",
+    "ERGBPxEREREREYE//fABIAH98gH9DFVVVVVVVaU/VVVVVVVVpT/98AEgAf3yAf0MVVVVVVVVxT9VVVVVVVXFP/3wASAB/fIB/QwAAAAAAADgPwAA",
+    "AAAAAOA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAC/fwBIgFBAf2sASIC/ccB/Qz/AwAA",
+    "AAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgASAC/bEB/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgAP0M7zn6/kIuhkDvOfr+Qi6GQP1K",
+    "/VIgAP0MUjAt1RBJh8BSMC3VEEmHwP1J/VIL7AIBAnsgAP0M43UrRTbaV7/jdStFNtpXvyAAIAD98gEiAf3yAf0M4H0VDj1tbT/gfRUOPW1tP/3w",
+    "ASAB/fIB/Qw9wuZV4yaCvz3C5lXjJoK//fABIAH98gH9DPoQLIj0ZJY/+hAsiPRklj/98AEgAf3yAf0MHLqhG7qhq78cuqEbuqGrv/3wASAB/fIB",
+    "/QwRERERERHBPxEREREREcE//fABIAH98gH9DFVVVVVVVdW/VVVVVVVV1b/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wAf3yAf0MAAAAAAAA",
+    "8D8AAAAAAADwP/0MAAAAAAAAAEAAAAAAAAAAQP0MAAAAAAAAAEAAAAAAAAAAQCAA/ewBIgL98gEQB/0MAAAAAAAA8D8AAAAAAADwP/3wAf3zAf3x",
+    "ASIB/e0BIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1J/VIgAv0MmpmZmZmZuT+amZmZmZm5P/1J/VILmgEBBX8DQCAAIAFORQRAIAMgACAEbCAFakED",
+    "dGohCSAGIAAgAmxBA3RqIQogAiACQQFxayEIQQAhBwNAIAcgCE5FBEAgB0EDdCILIApqIAkgC2r9AAQA/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUE",
+    "QCAHQQN0IgggCmogCCAJaisDADkDACAHQQFqIQcMAQsLIABBAWohAAwBCwsLgwUDDn8CewJ8A0AgACABTkUEQCADIAAgBGwiDUEDdCIMaiEPIAUg",
+    "DGohECAGIAAgAmxBA3QiDGohESADIAIgDWpBA3QiDmohEiAFIA5qIQ4gByAMaiETIAUgCCANakEDdCINaiEUIAMgDWohFSAJIAxqIRYgCiAMaiEX",
+    "IAsgDGohGCACIAJBAXFrIRlBACENA0AgDSAZTkUEQP0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyANQQN0IgwgD2r9AAQAIAwg",
+    "EGr9AAQA/fAB/e0BEAf98AH98wEhGiAMIBFqIBr9CwQAIAwgE2r9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gDCASav0ABAAg",
+    "DCAOav0ABAD98AH97QEQB/3wAf3zASIb/QsEACAMIBZqIBsgDCAUav0ABAD98gEgDCAVav0ABAD98AEQCCIb/QsEACAMIBhq/QwAAAAAAADwPwAA",
+    "AAAAAPA/IBr98QEgG/3yASAaIAwgF2r9AAQA/fIB/fAB/QsEACANQQJqIQ0MAQsLA0AgAiANTEUEQEQAAAAAAADwPyANQQN0IgwgD2orAwAgDCAQ",
+    "aisDAKCa/RQQB/0hAEQAAAAAAADwP6CjIRwgDCARaiAcOQMAIAwgE2pEAAAAAAAA8D8gDCASaisDACAMIA5qKwMAoJr9FBAH/SEARAAAAAAAAPA/",
+    "oKMiHTkDACAMIBZqIB0gDCAUaisDAKIgDCAVaisDAKD9FBAI/SEAIh05AwAgDCAYakQAAAAAAADwPyAcoSAdoiAcIAwgF2orAwCioDkDACANQQFq",
+    "IQ0MAQsLIABBAWohAAwBCwsLrwEBBn8DQCAAIAFORQRAIAMgACACbEEDdCIGaiEIIAQgBmohCSAFIAZqIQogAiACQQFxayELQQAhBgNAIAYgC05F",
+    "BEAgBkEDdCIHIApqIAcgCGr9AAQAIAcgCWr9AAQA/fAB/QsEACAGQQJqIQYMAQsLA0AgAiAGTEUEQCAGQQN0IgcgCmogByAIaisDACAHIAlqKwMA",
+    "oDkDACAGQQFqIQYMAQsLIABBAWohAAwBCwsL7QUDEH8CewJ8A0AgACABTkUEQCADIAAgAmxBA3QiDmohECAEIA5qIREgBSAOaiETIAYgACAHbCIP",
+    "IAhqQQN0IhRqIRYgCSAOaiESIAogFGohFCALIA5qIRcgBiACIA9qQQN0IhVqIRggCiAVaiEVIAwgDmohGSAGIA9BA3QiD2ohGiAKIA9qIRsgDSAO",
+    "aiEcIAIgAkEBcWshHUEAIQ8DQCAPIB1ORQRA/QwAAAAAAADwPwAAAAAAAPA/IA9BA3QiDiAQav0ABAD98QEhHyAOIBZqIA4gEWr9AAQAIB/98gH9",
+    "DAAAAAAAAPA/AAAAAAAA8D8gDiATav0ABAAiHiAe/fIB/fEB/fIBIh79CwQAIA4gFGogHiAOIBJq/QAEAP3yAf0LBAAgDiAYaiAeIA4gF2r9AAQA",
+    "/fIBIA4gEmr9AAQA/QwAAAAAAADwPwAAAAAAAPA/IA4gEmr9AAQA/fEB/fIB/fIBIh79CwQAIA4gFWogHv0LBAAgDiAaaiAOIBFq/QAEACAOIBlq",
+    "/QAEACAOIBNq/QAEAP3xAf3yASAOIBBq/QAEACAf/fIB/fIBIh/9CwQAIA4gG2ogH/0LBAAgDiAcaiAOIBFq/QAEACAOIBBq/QAEAP3yAf0LBAAg",
+    "D0ECaiEPDAELCwNAIAIgD0xFBEBEAAAAAAAA8D8gD0EDdCIOIBBqKwMAoSEhIA4gFmogDiARaisDACAhokQAAAAAAADwPyAOIBNqKwMAIiAgIKKh",
+    "oiIgOQMAIA4gFGogICAOIBJqKwMAojkDACAOIBhqICAgDiAXaisDAKIgDiASaisDAEQAAAAAAADwPyAOIBJqKwMAoaKiIiA5AwAgDiAVaiAgOQMA",
+    "IA4gGmogDiARaisDACAOIBlqKwMAIA4gE2orAwChoiAOIBBqKwMAICGioiIhOQMAIA4gG2ogITkDACAOIBxqIA4gEWorAwAgDiAQaisDAKI5AwAg",
+    "D0EBaiEPDAELCyAAQQFqIQAMAQsLC6gBAQV/A0AgACABTkUEQCADIAAgAmxBA3QiBWohCCAEIAVqIQcgAiACQQFxayEJQQAhBQNAIAUgCU5FBEAg",
+    "BUEDdCIGIAdqIAYgB2r9AAQAIAYgCGr9AAQA/fAB/QsEACAFQQJqIQUMAQsLA0AgAiAFTEUEQCAFQQN0IgYgB2ogBiAHaisDACAGIAhqKwMAoDkD",
+    "ACAFQQFqIQUMAQsLIABBAWohAAwBCwsLAGwEbmFtZQFlDgAFZXhwMzIBBnRhbmgzMgIFZjMyXzADBWYzMl8xBAVmMzJfMgUFZjMyXzMGBWYzMl80",
+    "BwVleHA2NAgGdGFuaDY0CQVmNjRfMAoFZjY0XzELBWY2NF8yDAVmNjRfMw0FZjY0XzQ=",
   ].join(""),
 };

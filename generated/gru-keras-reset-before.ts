@@ -144,11 +144,8 @@ function createKernel<A extends FloatArray>(
         at(scratch0, 0), // $scratch0
         2 * H, // $2*H
         at(tape_z, slot * B * H), // $tape_z
-        at(xp0, slot * B * (3 * H) + H), // $xp0_2
         at(p, o_br), // $br
-        at(scratch0, H), // $scratch0_2
         at(tape_r, slot * B * H), // $tape_r
-        at(xp0, slot * B * (3 * H) + 2 * H), // $xp0_3
         at(p, o_bh), // $bh
         at(scratch1, 0), // $scratch1
         at(hPrev, hPrevAt), // $hPrev
@@ -158,33 +155,26 @@ function createKernel<A extends FloatArray>(
       ]);
     else
       for (let b = 0; b < B; b++) {
-        const xp0Row = slot * B * (3 * H) + b * (3 * H);
-        const scratch0Row = b * (2 * H);
-        const tape_zRow = slot * B * H + b * H;
-        const xp0Row2 = slot * B * (3 * H) + H + b * (3 * H);
-        const scratch0Row2 = H + b * (2 * H);
-        const tape_rRow = slot * B * H + b * H;
-        const xp0Row3 = slot * B * (3 * H) + 2 * H + b * (3 * H);
-        const scratch1Row = b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const scratch2Row = b * H;
-        const scratch3Row = b * H;
-        const scratch4Row = b * H;
+        const slotRow3H = slot * B * (3 * H) + b * (3 * H);
+        const row2H = b * (2 * H);
+        const slotRowH = slot * B * H + b * H;
+        const rowH = b * H;
+        const hPrevRowH = hPrevAt + b * H;
         for (let i = 0; i < H; i++) {
           // z  = sigmoid(Kz*x + bz + Rz*h)
-          const z = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_bz + i]! + scratch0[scratch0Row + i]!)));
-          tape_z[tape_zRow + i] = z;
+          const z = 1 / (1 + Math.exp(-(xp0[slotRow3H + i]! + p[o_bz + i]! + scratch0[row2H + i]!)));
+          tape_z[slotRowH + i] = z;
           // r  = sigmoid(Kr*x + br + Rr*h)
-          const r = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + p[o_br + i]! + scratch0[scratch0Row2 + i]!)));
-          tape_r[tape_rRow + i] = r;
-          const t1 = xp0[xp0Row3 + i]! + p[o_bh + i]!;
-          scratch1[scratch1Row + i] = t1;
-          const t2 = r * hPrev[hPrevRow + i]!;
-          scratch2[scratch2Row + i] = t2;
-          const t3 = z * hPrev[hPrevRow + i]!;
-          scratch3[scratch3Row + i] = t3;
+          const r = 1 / (1 + Math.exp(-(xp0[slotRow3H + H + i]! + p[o_br + i]! + scratch0[row2H + H + i]!)));
+          tape_r[slotRowH + i] = r;
+          const t1 = xp0[slotRow3H + 2 * H + i]! + p[o_bh + i]!;
+          scratch1[rowH + i] = t1;
+          const t2 = r * hPrev[hPrevRowH + i]!;
+          scratch2[rowH + i] = t2;
+          const t3 = z * hPrev[hPrevRowH + i]!;
+          scratch3[rowH + i] = t3;
           const t4 = 1 - z;
-          scratch4[scratch4Row + i] = t4;
+          scratch4[rowH + i] = t4;
         }
       }
 
@@ -203,19 +193,16 @@ function createKernel<A extends FloatArray>(
       ]);
     else
       for (let b = 0; b < B; b++) {
-        const scratch1Row = b * H;
-        const scratch5Row = b * H;
-        const tape_hhRow = slot * B * H + b * H;
-        const scratch3Row = b * H;
-        const scratch4Row = b * H;
-        const hOutRow = t * B * H + b * H;
+        const rowH = b * H;
+        const slotRowH = slot * B * H + b * H;
+        const tRowH = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
           // hh = tanh(Kh*x + bh + Rh*(r .* h))
-          const hh = Math.tanh(scratch1[scratch1Row + i]! + scratch5[scratch5Row + i]!);
-          tape_hh[tape_hhRow + i] = hh;
+          const hh = Math.tanh(scratch1[rowH + i]! + scratch5[rowH + i]!);
+          tape_hh[slotRowH + i] = hh;
           // h' = z .* h + (1 - z) .* hh
-          const h_next = scratch3[scratch3Row + i]! + scratch4[scratch4Row + i]! * hh;
-          hOut[hOutRow + i] = h_next;
+          const h_next = scratch3[rowH + i]! + scratch4[rowH + i]! * hh;
+          hOut[tRowH + i] = h_next;
         }
       }
   }
@@ -271,12 +258,11 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const dhUpRow = t * B * H + b * H;
-          const carry_hRow = b * H;
-          const seed_hRow = b * H;
+          const tRowH = t * B * H + b * H;
+          const rowH = b * H;
           for (let i = 0; i < H; i++) {
             // the gradient of h' at step t: from upstream, and from step t + 1
-            seed_h[seed_hRow + i] = dhUp[dhUpRow + i]! + carry_h[carry_hRow + i]!;
+            seed_h[rowH + i] = dhUp[tRowH + i]! + carry_h[rowH + i]!;
           }
         }
 
@@ -287,53 +273,44 @@ function createKernel<A extends FloatArray>(
           at(tape_z, slot * B * H), // $tape_z
           at(seed_h, 0), // $seed_h
           at(tape_hh, slot * B * H), // $tape_hh
-          at(gx0, t * B * (3 * H) + 2 * H), // $gx0
+          at(gx0, t * B * (3 * H)), // $gx0
           3 * H, // $3*H
+          2 * H, // $2*H
           at(scratch1, 0), // $scratch1
           at(tape_r, slot * B * H), // $tape_r
           at(scratch4, 0), // $scratch4
           at(hPrev, hPrevAt), // $hPrev
-          at(gx0, t * B * (3 * H)), // $gx0_2
           at(scratch0, 0), // $scratch0
-          2 * H, // $2*H
           at(scratch2, 0), // $scratch2
           at(scratch5, 0), // $scratch5
           at(scratch6, 0), // $scratch6
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const tape_zRow = slot * B * H + b * H;
-          const seed_hRow = b * H;
-          const tape_hhRow = slot * B * H + b * H;
-          const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const scratch1Row = b * H;
-          const tape_rRow = slot * B * H + b * H;
-          const scratch4Row = b * H;
-          const hPrevRow = hPrevAt + b * H;
-          const gx0Row2 = t * B * (3 * H) + b * (3 * H);
-          const scratch0Row = b * (2 * H);
-          const scratch2Row = b * H;
-          const scratch5Row = b * H;
-          const scratch6Row = b * H;
+          const slotRowH = slot * B * H + b * H;
+          const rowH = b * H;
+          const tRow3H = t * B * (3 * H) + b * (3 * H);
+          const hPrevRowH = hPrevAt + b * H;
+          const row2H = b * (2 * H);
           for (let i = 0; i < H; i++) {
-            const t4 = 1 - tape_z[tape_zRow + i]!;
+            const t4 = 1 - tape_z[slotRowH + i]!;
             // grad of: h' = z .* h + (1 - z) .* hh
-            const dhh = seed_h[seed_hRow + i]! * t4;
-            const dhh_pre = dhh * (1 - tape_hh[tape_hhRow + i]! * tape_hh[tape_hhRow + i]!);
-            gx0[gx0Row + i] = dhh_pre;
-            scratch1[scratch1Row + i] = dhh_pre;
-            const t5 = tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!);
-            scratch4[scratch4Row + i] = t5;
+            const dhh = seed_h[rowH + i]! * t4;
+            const dhh_pre = dhh * (1 - tape_hh[slotRowH + i]! * tape_hh[slotRowH + i]!);
+            gx0[tRow3H + 2 * H + i] = dhh_pre;
+            scratch1[rowH + i] = dhh_pre;
+            const t5 = tape_r[slotRowH + i]! * (1 - tape_r[slotRowH + i]!);
+            scratch4[rowH + i] = t5;
             // grad of: h' = z .* h + (1 - z) .* hh
-            const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_hh[tape_hhRow + i]!);
-            const dz_pre = dz * (tape_z[tape_zRow + i]! * t4);
-            gx0[gx0Row2 + i] = dz_pre;
-            scratch0[scratch0Row + i] = dz_pre;
-            scratch2[scratch2Row + i] = dz_pre;
-            const t6 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
-            scratch5[scratch5Row + i] = t6;
-            const t2 = tape_r[tape_rRow + i]! * hPrev[hPrevRow + i]!;
-            scratch6[scratch6Row + i] = t2;
+            const dz = seed_h[rowH + i]! * (hPrev[hPrevRowH + i]! - tape_hh[slotRowH + i]!);
+            const dz_pre = dz * (tape_z[slotRowH + i]! * t4);
+            gx0[tRow3H + i] = dz_pre;
+            scratch0[row2H + i] = dz_pre;
+            scratch2[rowH + i] = dz_pre;
+            const t6 = seed_h[rowH + i]! * tape_z[slotRowH + i]!;
+            scratch5[rowH + i] = t6;
+            const t2 = tape_r[slotRowH + i]! * hPrev[hPrevRowH + i]!;
+            scratch6[rowH + i] = t2;
           }
         }
 
@@ -350,9 +327,9 @@ function createKernel<A extends FloatArray>(
           at(scratch7, 0), // $scratch7
           at(hPrev, hPrevAt), // $hPrev
           at(scratch4, 0), // $scratch4
-          at(gx0, t * B * (3 * H) + H), // $gx0
+          at(gx0, t * B * (3 * H)), // $gx0
           3 * H, // $3*H
-          at(scratch0, H), // $scratch0
+          at(scratch0, 0), // $scratch0
           2 * H, // $2*H
           at(scratch3, 0), // $scratch3
           at(tape_r, slot * B * H), // $tape_r
@@ -361,24 +338,20 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const scratch7Row = b * H;
-          const hPrevRow = hPrevAt + b * H;
-          const scratch4Row = b * H;
-          const gx0Row = t * B * (3 * H) + H + b * (3 * H);
-          const scratch0Row = H + b * (2 * H);
-          const scratch3Row = b * H;
-          const tape_rRow = slot * B * H + b * H;
-          const scratch5Row = b * H;
-          const scratch8Row = b * H;
+          const rowH = b * H;
+          const hPrevRowH = hPrevAt + b * H;
+          const tRow3H = t * B * (3 * H) + b * (3 * H);
+          const row2H = b * (2 * H);
+          const slotRowH = slot * B * H + b * H;
           for (let i = 0; i < H; i++) {
             // grad of: hh = tanh(Kh*x + bh + Rh*(r .* h))
-            const dr = scratch7[scratch7Row + i]! * hPrev[hPrevRow + i]!;
-            const dr_pre = dr * scratch4[scratch4Row + i]!;
-            gx0[gx0Row + i] = dr_pre;
-            scratch0[scratch0Row + i] = dr_pre;
-            scratch3[scratch3Row + i] = dr_pre;
-            const t7 = scratch7[scratch7Row + i]! * tape_r[tape_rRow + i]! + scratch5[scratch5Row + i]!;
-            scratch8[scratch8Row + i] = t7;
+            const dr = scratch7[rowH + i]! * hPrev[hPrevRowH + i]!;
+            const dr_pre = dr * scratch4[rowH + i]!;
+            gx0[tRow3H + H + i] = dr_pre;
+            scratch0[row2H + H + i] = dr_pre;
+            scratch3[rowH + i] = dr_pre;
+            const t7 = scratch7[rowH + i]! * tape_r[slotRowH + i]! + scratch5[rowH + i]!;
+            scratch8[rowH + i] = t7;
           }
         }
 
@@ -393,10 +366,9 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const scratch8Row = b * H;
-          const carry_hRow = b * H;
+          const rowH = b * H;
           for (let i = 0; i < H; i++) {
-            carry_h[carry_hRow + i]! += scratch8[scratch8Row + i]!;
+            carry_h[rowH + i]! += scratch8[rowH + i]!;
           }
         }
 
@@ -429,7 +401,7 @@ function createKernel<A extends FloatArray>(
       wl(7, T * B, [
         H, // $n
         at(dp, o_br), // $dbr
-        at(gx0, H), // $gx0
+        at(gx0, 0), // $gx0
         3 * H, // $3*H
       ]);
     else
@@ -445,8 +417,9 @@ function createKernel<A extends FloatArray>(
       wl(8, T * B, [
         H, // $n
         at(dp, o_bh), // $dbh
-        at(gx0, 2 * H), // $gx0
+        at(gx0, 0), // $gx0
         3 * H, // $3*H
+        2 * H, // $2*H
       ]);
     else
       for (let i = 0; i < H; i++) {
@@ -491,96 +464,108 @@ const LOOPS_WASM: LoopsModuleSource = {
   splittable: [0, 1, 2, 3, 4, 5],
   scalar: [],
   binary: [
-    "AGFzbQEAAAABYAdgAXsBe2AUf39/f39/f39/f39/f39/f39/f38AYAl/f39/f39/f38AYAZ/f39/f38AYBJ/f39/f39/f39/f39/f39/f38AYA5/",
-    "f39/f39/f39/f39/fwBgBX9/f39/AAISAQNlbnYGbWVtb3J5AgMBgIAEAxMSAAABAgMEBQYDAAABAgMEBQYDB5EBEgVmMzJfMAACBWYzMl8xAAMF",
-    "ZjMyXzIABAVmMzJfMwAFBWYzMl80AAYFZjMyXzUABwVmMzJfNgAIBWYzMl83AAgFZjMyXzgACAVmNjRfMAALBWY2NF8xAAwFZjY0XzIADQVmNjRf",
-    "MwAOBWY2NF80AA8FZjY0XzUAEAVmNjRfNgARBWY2NF83ABEFZjY0XzgAEQrYNxLoAwECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8AAIB/",
-    "AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAAIAD9DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMAAJZD",
-    "AACWQ/3oASIC/QwAgDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2Ov3k",
-    "ASAB/eYB/QyJiAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+q6oqPv3kASAB/eYB",
-    "/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAC/fgBIgFBAf2s",
-    "ASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgAP0MGHKxQhhysUIYcrFC",
-    "GHKxQv1E/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VILhAIBAnsgAP0M0Q1dvdENXb3RDV290Q1dvSAAIAD95gEiAf3mAf0MiYgIPomICD6JiAg+",
-    "iYgIPv3kASAB/eYB/Qyrqqq+q6qqvquqqr6rqqq+/eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AH95gH9DAAAgD8AAIA/AACAPwAAgD/9DAAA",
-    "AEAAAABAAAAAQAAAAED9DAAAAEAAAABAAAAAQAAAAEAgAP3gASIC/eYBEAD9DAAAgD8AAIA/AACAPwAAgD/95AH95wH95QEiAf3hASABIAD9DAAA",
-    "AAAAAAAAAAAAAAAAAAD9Q/1SIAL9DM3MzD3NzMw9zczMPc3MzD39Q/1SC7AFAw9/AnsCfQNAIAAgAU5FBEAgAyAAIARsQQJ0IhVqIRcgBiAAIAds",
-    "QQJ0IhZqIRggCCAAIAJsQQJ0IhRqIRkgCSAVaiEaIAsgFmohGyAMIBRqIRwgDSAVaiEdIA8gFGohHiAQIBRqIRYgESAUaiEfIBIgFGohICATIBRq",
-    "ISEgAiACQQNxayEiQQAhFQNAIBUgIk5FBED9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gFUECdCIUIBdq/QAEACAFIBRq/QAE",
-    "AP3kASAUIBhq/QAEAP3kAf3hARAA/eQB/ecBISMgFCAZaiAj/QsEACAUIBxq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/IBQg",
-    "Gmr9AAQAIAogFGr9AAQA/eQBIBQgG2r9AAQA/eQB/eEBEAD95AH95wEiJP0LBAAgFCAeaiAUIB1q/QAEACAOIBRq/QAEAP3kAf0LBAAgFCAfaiAk",
-    "IBQgFmr9AAQA/eYB/QsEACAUICBqICMgFCAWav0ABAD95gH9CwQAIBQgIWr9DAAAgD8AAIA/AACAPwAAgD8gI/3lAf0LBAAgFUEEaiEVDAELCwNA",
-    "IAIgFUxFBEBDAACAPyAVQQJ0IhQgF2oqAgAgBSAUaioCAJIgFCAYaioCAJKM/RMQAP0fAEMAAIA/kpUhJSAUIBlqICU4AgAgFCAcakMAAIA/IBQg",
-    "GmoqAgAgCiAUaioCAJIgFCAbaioCAJKM/RMQAP0fAEMAAIA/kpUiJjgCACAUIB5qIBQgHWoqAgAgDiAUaioCAJI4AgAgFCAfaiAmIBQgFmoqAgCU",
-    "OAIAIBQgIGogJSAUIBZqKgIAlDgCACAUICFqQwAAgD8gJZM4AgAgFUEBaiEVDAELCyAAQQFqIQAMAQsLC5gCAwl/AXsBfQNAIAAgAU5FBEAgAyAA",
-    "IAJsQQJ0IglqIQsgBCAJaiEMIAUgCWohDSAGIAlqIQ4gByAJaiEPIAggCWohECACIAJBA3FrIRFBACEKA0AgCiARTkUEQCAKQQJ0IgkgC2r9AAQA",
-    "IAkgDGr9AAQA/eQBEAEhEiAJIA1qIBL9CwQAIAkgEGogCSAOav0ABAAgCSAPav0ABAAgEv3mAf3kAf0LBAAgCkEEaiEKDAELCwNAIAIgCkxFBEAg",
-    "CkECdCIJIAtqKgIAIAkgDGoqAgCS/RMQAf0fACETIAkgDWogEzgCACAJIBBqIAkgDmoqAgAgCSAPaioCACATlJI4AgAgCkEBaiEKDAELCyAAQQFq",
-    "IQAMAQsLC68BAQZ/A0AgACABTkUEQCADIAAgAmxBAnQiBmohCCAEIAZqIQkgBSAGaiEKIAIgAkEDcWshC0EAIQYDQCAGIAtORQRAIAZBAnQiByAK",
-    "aiAHIAhq/QAEACAHIAlq/QAEAP3kAf0LBAAgBkEEaiEGDAELCwNAIAIgBkxFBEAgBkECdCIHIApqIAcgCGoqAgAgByAJaioCAJI4AgAgBkEBaiEG",
-    "DAELCyAAQQFqIQAMAQsLC80FAxB/AnsCfQNAIAAgAU5FBEAgAyAAIAJsQQJ0IhJqIRQgBCASaiEVIAUgEmohFiAGIAAgB2xBAnQiE2ohGSAIIBJq",
-    "IRogCSASaiEXIAogEmohGyALIBJqIRggDCATaiEcIA0gACAObEECdGohHSAPIBJqIR4gECASaiEfIBEgEmohICACIAJBA3FrISFBACETA0AgEyAh",
-    "TkUEQP0MAACAPwAAgD8AAIA/AACAPyATQQJ0IhIgFGr9AAQA/eUBISIgEiAZaiASIBVq/QAEACAi/eYB/QwAAIA/AACAPwAAgD8AAIA/IBIgFmr9",
-    "AAQAIiMgI/3mAf3lAf3mASIj/QsEACASIBpqICP9CwQAIBIgG2ogEiAXav0ABAAiI/0MAACAPwAAgD8AAIA/AACAPyAj/eUB/eYB/QsEACASIBxq",
-    "IBIgFWr9AAQAIBIgGGr9AAQAIBIgFmr9AAQA/eUB/eYBIBIgFGr9AAQAICL95gH95gEiIv0LBAAgEiAdaiAi/QsEACASIB5qICL9CwQAIBIgH2og",
-    "EiAVav0ABAAgEiAUav0ABAD95gH9CwQAIBIgIGogEiAXav0ABAAgEiAYav0ABAD95gH9CwQAIBNBBGohEwwBCwsDQCACIBNMRQRAQwAAgD8gE0EC",
-    "dCISIBRqKgIAkyEkIBIgGWogEiAVaioCACAklEMAAIA/IBIgFmoqAgAiJSAllJOUIiU4AgAgEiAaaiAlOAIAIBIgG2ogEiAXaioCACIlQwAAgD8g",
-    "JZOUOAIAIBIgHGogEiAVaioCACASIBhqKgIAIBIgFmoqAgCTlCASIBRqKgIAICSUlCIkOAIAIBIgHWogJDgCACASIB5qICQ4AgAgEiAfaiASIBVq",
-    "KgIAIBIgFGoqAgCUOAIAIBIgIGogEiAXaioCACASIBhqKgIAlDgCACATQQFqIRMMAQsLIABBAWohAAwBCwsL/AIDDH8BewF9A0AgACABTkUEQCAD",
-    "IAAgAmxBAnQiDmohECAEIA5qIREgBSAOaiESIAYgACAHbEECdGohEyAIIAAgCWxBAnRqIRQgCiAOaiEVIAsgDmohFiAMIA5qIRcgDSAOaiEYIAIg",
-    "AkEDcWshGUEAIQ8DQCAPIBlORQRAIA9BAnQiDiAQav0ABAAgDiARav0ABAD95gEgDiASav0ABAD95gEhGiAOIBNqIBr9CwQAIA4gFGogGv0LBAAg",
-    "DiAVaiAa/QsEACAOIBhqIA4gEGr9AAQAIA4gFmr9AAQA/eYBIA4gF2r9AAQA/eQB/QsEACAPQQRqIQ8MAQsLA0AgAiAPTEUEQCAPQQJ0Ig4gEGoq",
-    "AgAgDiARaioCAJQgDiASaioCAJQhGyAOIBNqIBs4AgAgDiAUaiAbOAIAIA4gFWogGzgCACAOIBhqIA4gEGoqAgAgDiAWaioCAJQgDiAXaioCAJI4",
-    "AgAgD0EBaiEPDAELCyAAQQFqIQAMAQsLC6gBAQV/A0AgACABTkUEQCADIAAgAmxBAnQiBWohCCAEIAVqIQcgAiACQQNxayEJQQAhBQNAIAUgCU5F",
-    "BEAgBUECdCIGIAdqIAYgB2r9AAQAIAYgCGr9AAQA/eQB/QsEACAFQQRqIQUMAQsLA0AgAiAFTEUEQCAFQQJ0IgYgB2ogBiAHaioCACAGIAhqKgIA",
-    "kjgCACAFQQFqIQUMAQsLIABBAWohAAwBCwsL7gEDBH8BewF9IAIgAkEDcWshCQNAIAcgCU5FBEAgB0ECdCEI/QwAAAAAAAAAAAAAAAAAAAAAIQog",
-    "ACEGA0AgASAGTEUEQCAKIAQgBSAGbEECdGogCGr9AAQA/eQBIQogBkEBaiEGDAELCyADIAhqIgYgBv0ABAAgCv3kAf0LBAAgB0EEaiEHDAELCwNA",
-    "IAIgB0xFBEAgB0ECdCEIQwAAAAAhCyAAIQYDQCABIAZMRQRAIAsgBCAFIAZsQQJ0aiAIaioCAJIhCyAGQQFqIQYMAQsLIAMgCGoiBiAGKgIAIAuS",
-    "OAIAIAdBAWohBwwBCwsLiwUBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAAAAAAPB/AAAAAAAA8H/9DAltqBNGEuY9CW2oE0YS5j0gACAA/Qz+gitl",
-    "RxX3P/6CK2VHFfc//fIB/ZQB/QwAAAAAADCRwAAAAAAAMJHA/fUB/QwAAAAAADCRQAAAAAAAMJFA/fQBIgL9DAAA4P5CLuY/AADg/kIu5j/98gH9",
-    "8QEgAv0Mdjx5Ne856j12PHk17znqPf3yAf3xASIB/fIB/QyY2Pjv2O4hPpjY+O/Y7iE+/fABIAH98gH9DORE9WdF5lo+5ET1Z0XmWj798AEgAf3y",
-    "Af0MXJ94t09+kj5cn3i3T36SPv3wASAB/fIB/Qw0x1al4x3HPjTHVqXjHcc+/fABIAH98gH9DBqgARqgAfo+GqABGqAB+j798AEgAf3yAf0MGqAB",
-    "GqABKj8aoAEaoAEqP/3wASAB/fIB/QwXbMEWbMFWPxdswRZswVY//fABIAH98gH9DBEREREREYE/ERERERERgT/98AEgAf3yAf0MVVVVVVVVpT9V",
-    "VVVVVVWlP/3wASAB/fIB/QxVVVVVVVXFP1VVVVVVVcU//fABIAH98gH9DAAAAAAAAOA/AAAAAAAA4D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADw",
-    "P/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAL9/AEiAUEB/awBIgL9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASABIAL9sQH9",
-    "xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASAA/QzvOfr+Qi6GQO85+v5CLoZA/Ur9UiAA/QxSMC3VEEmHwFIwLdUQSYfA/Un9UgvsAgEC",
-    "eyAA/QzjdStFNtpXv+N1K0U22le/IAAgAP3yASIB/fIB/QzgfRUOPW1tP+B9FQ49bW0//fABIAH98gH9DD3C5lXjJoK/PcLmVeMmgr/98AEgAf3y",
-    "Af0M+hAsiPRklj/6ECyI9GSWP/3wASAB/fIB/QwcuqEbuqGrvxy6oRu6oau//fABIAH98gH9DBEREREREcE/ERERERERwT/98AEgAf3yAf0MVVVV",
-    "VVVV1b9VVVVVVVXVv/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fAB/fIB/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAAAAQAAAAAAAAABA/QwA",
-    "AAAAAAAAQAAAAAAAAABAIAD97AEiAv3yARAJ/QwAAAAAAADwPwAAAAAAAPA//fAB/fMB/fEBIgH97QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/Un9",
-    "UiAC/QyamZmZmZm5P5qZmZmZmbk//Un9UgvEBQMPfwJ7AnwDQCAAIAFORQRAIAMgACAEbEEDdCIVaiEXIAYgACAHbEEDdCIWaiEYIAggACACbEED",
-    "dCIUaiEZIAkgFWohGiALIBZqIRsgDCAUaiEcIA0gFWohHSAPIBRqIR4gECAUaiEWIBEgFGohHyASIBRqISAgEyAUaiEhIAIgAkEBcWshIkEAIRUD",
-    "QCAVICJORQRA/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/IBVBA3QiFCAXav0ABAAgBSAUav0ABAD98AEgFCAYav0ABAD98AH9",
-    "7QEQCf3wAf3zASEjIBQgGWogI/0LBAAgFCAcav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAUIBpq/QAEACAKIBRq/QAEAP3w",
-    "ASAUIBtq/QAEAP3wAf3tARAJ/fAB/fMBIiT9CwQAIBQgHmogFCAdav0ABAAgDiAUav0ABAD98AH9CwQAIBQgH2ogJCAUIBZq/QAEAP3yAf0LBAAg",
-    "FCAgaiAjIBQgFmr9AAQA/fIB/QsEACAUICFq/QwAAAAAAADwPwAAAAAAAPA/ICP98QH9CwQAIBVBAmohFQwBCwsDQCACIBVMRQRARAAAAAAAAPA/",
-    "IBVBA3QiFCAXaisDACAFIBRqKwMAoCAUIBhqKwMAoJr9FBAJ/SEARAAAAAAAAPA/oKMhJSAUIBlqICU5AwAgFCAcakQAAAAAAADwPyAUIBpqKwMA",
-    "IAogFGorAwCgIBQgG2orAwCgmv0UEAn9IQBEAAAAAAAA8D+goyImOQMAIBQgHmogFCAdaisDACAOIBRqKwMAoDkDACAUIB9qICYgFCAWaisDAKI5",
-    "AwAgFCAgaiAlIBQgFmorAwCiOQMAIBQgIWpEAAAAAAAA8D8gJaE5AwAgFUEBaiEVDAELCyAAQQFqIQAMAQsLC5gCAwl/AXsBfANAIAAgAU5FBEAg",
-    "AyAAIAJsQQN0IglqIQsgBCAJaiEMIAUgCWohDSAGIAlqIQ4gByAJaiEPIAggCWohECACIAJBAXFrIRFBACEKA0AgCiARTkUEQCAKQQN0IgkgC2r9",
-    "AAQAIAkgDGr9AAQA/fABEAohEiAJIA1qIBL9CwQAIAkgEGogCSAOav0ABAAgCSAPav0ABAAgEv3yAf3wAf0LBAAgCkECaiEKDAELCwNAIAIgCkxF",
-    "BEAgCkEDdCIJIAtqKwMAIAkgDGorAwCg/RQQCv0hACETIAkgDWogEzkDACAJIBBqIAkgDmorAwAgCSAPaisDACAToqA5AwAgCkEBaiEKDAELCyAA",
-    "QQFqIQAMAQsLC68BAQZ/A0AgACABTkUEQCADIAAgAmxBA3QiBmohCCAEIAZqIQkgBSAGaiEKIAIgAkEBcWshC0EAIQYDQCAGIAtORQRAIAZBA3Qi",
-    "ByAKaiAHIAhq/QAEACAHIAlq/QAEAP3wAf0LBAAgBkECaiEGDAELCwNAIAIgBkxFBEAgBkEDdCIHIApqIAcgCGorAwAgByAJaisDAKA5AwAgBkEB",
-    "aiEGDAELCyAAQQFqIQAMAQsLC9kFAxB/AnsCfANAIAAgAU5FBEAgAyAAIAJsQQN0IhJqIRQgBCASaiEVIAUgEmohFiAGIAAgB2xBA3QiE2ohGSAI",
-    "IBJqIRogCSASaiEXIAogEmohGyALIBJqIRggDCATaiEcIA0gACAObEEDdGohHSAPIBJqIR4gECASaiEfIBEgEmohICACIAJBAXFrISFBACETA0Ag",
-    "EyAhTkUEQP0MAAAAAAAA8D8AAAAAAADwPyATQQN0IhIgFGr9AAQA/fEBISIgEiAZaiASIBVq/QAEACAi/fIB/QwAAAAAAADwPwAAAAAAAPA/IBIg",
-    "Fmr9AAQAIiMgI/3yAf3xAf3yASIj/QsEACASIBpqICP9CwQAIBIgG2ogEiAXav0ABAAiI/0MAAAAAAAA8D8AAAAAAADwPyAj/fEB/fIB/QsEACAS",
-    "IBxqIBIgFWr9AAQAIBIgGGr9AAQAIBIgFmr9AAQA/fEB/fIBIBIgFGr9AAQAICL98gH98gEiIv0LBAAgEiAdaiAi/QsEACASIB5qICL9CwQAIBIg",
-    "H2ogEiAVav0ABAAgEiAUav0ABAD98gH9CwQAIBIgIGogEiAXav0ABAAgEiAYav0ABAD98gH9CwQAIBNBAmohEwwBCwsDQCACIBNMRQRARAAAAAAA",
-    "APA/IBNBA3QiEiAUaisDAKEhJCASIBlqIBIgFWorAwAgJKJEAAAAAAAA8D8gEiAWaisDACIlICWioaIiJTkDACASIBpqICU5AwAgEiAbaiASIBdq",
-    "KwMAIiVEAAAAAAAA8D8gJaGiOQMAIBIgHGogEiAVaisDACASIBhqKwMAIBIgFmorAwChoiASIBRqKwMAICSioiIkOQMAIBIgHWogJDkDACASIB5q",
-    "ICQ5AwAgEiAfaiASIBVqKwMAIBIgFGorAwCiOQMAIBIgIGogEiAXaisDACASIBhqKwMAojkDACATQQFqIRMMAQsLIABBAWohAAwBCwsL/AIDDH8B",
-    "ewF8A0AgACABTkUEQCADIAAgAmxBA3QiDmohECAEIA5qIREgBSAOaiESIAYgACAHbEEDdGohEyAIIAAgCWxBA3RqIRQgCiAOaiEVIAsgDmohFiAM",
-    "IA5qIRcgDSAOaiEYIAIgAkEBcWshGUEAIQ8DQCAPIBlORQRAIA9BA3QiDiAQav0ABAAgDiARav0ABAD98gEgDiASav0ABAD98gEhGiAOIBNqIBr9",
-    "CwQAIA4gFGogGv0LBAAgDiAVaiAa/QsEACAOIBhqIA4gEGr9AAQAIA4gFmr9AAQA/fIBIA4gF2r9AAQA/fAB/QsEACAPQQJqIQ8MAQsLA0AgAiAP",
-    "TEUEQCAPQQN0Ig4gEGorAwAgDiARaisDAKIgDiASaisDAKIhGyAOIBNqIBs5AwAgDiAUaiAbOQMAIA4gFWogGzkDACAOIBhqIA4gEGorAwAgDiAW",
-    "aisDAKIgDiAXaisDAKA5AwAgD0EBaiEPDAELCyAAQQFqIQAMAQsLC6gBAQV/A0AgACABTkUEQCADIAAgAmxBA3QiBWohCCAEIAVqIQcgAiACQQFx",
-    "ayEJQQAhBQNAIAUgCU5FBEAgBUEDdCIGIAdqIAYgB2r9AAQAIAYgCGr9AAQA/fAB/QsEACAFQQJqIQUMAQsLA0AgAiAFTEUEQCAFQQN0IgYgB2og",
-    "BiAHaisDACAGIAhqKwMAoDkDACAFQQFqIQUMAQsLIABBAWohAAwBCwsL8gEDBH8BewF8IAIgAkEBcWshCQNAIAcgCU5FBEAgB0EDdCEI/QwAAAAA",
-    "AAAAAAAAAAAAAAAAIQogACEGA0AgASAGTEUEQCAKIAQgBSAGbEEDdGogCGr9AAQA/fABIQogBkEBaiEGDAELCyADIAhqIgYgBv0ABAAgCv3wAf0L",
-    "BAAgB0ECaiEHDAELCwNAIAIgB0xFBEAgB0EDdCEIRAAAAAAAAAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAGbEEDdGogCGorAwCgIQsgBkEBaiEG",
-    "DAELCyADIAhqIgYgBisDACALoDkDACAHQQFqIQcMAQsLCwCJAQRuYW1lAYEBEgAFZXhwMzIBBnRhbmgzMgIFZjMyXzADBWYzMl8xBAVmMzJfMgUF",
-    "ZjMyXzMGBWYzMl80BwVmMzJfNQgFZjMyXzYJBWV4cDY0CgZ0YW5oNjQLBWY2NF8wDAVmNjRfMQ0FZjY0XzIOBWY2NF8zDwVmNjRfNBAFZjY0XzUR",
-    "BWY2NF82",
+    "AGFzbQEAAAABUgdgAXsBe2ARf39/f39/f39/f39/f39/f38AYAl/f39/f39/f38AYAZ/f39/f38AYA5/f39/f39/f39/f39/fwBgBX9/f39/AGAH",
+    "f39/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMXFgAAAQIDAQQFAwMGAAABAgMBBAUDAwYHkQESBWYzMl8wAAIFZjMyXzEAAwVmMzJfMgAEBWYz",
+    "Ml8zAAUFZjMyXzQABgVmMzJfNQAHBWYzMl82AAgFZjMyXzcACQVmMzJfOAAKBWY2NF8wAA0FZjY0XzEADgVmNjRfMgAPBWY2NF8zABAFZjY0XzQA",
+    "EQVmNjRfNQASBWY2NF82ABMFZjY0XzcAFAVmNjRfOAAVCvQ/FugDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5",
+    "AQ1QOQENUDkBDVA5IAAgAP0MO6q4PzuquD87qrg/O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMAAJZD/egBIgL9",
+    "DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0Mg4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6/eQBIAH95gH9DImI",
+    "CDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/",
+    "AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/",
+    "AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAA",
+    "/Qy08c/CtPHPwrTxz8K08c/C/UP9UguEAgECeyAA/QzRDV290Q1dvdENXb3RDV29IAAgAP3mASIB/eYB/QyJiAg+iYgIPomICD6JiAg+/eQBIAH9",
+    "5gH9DKuqqr6rqqq+q6qqvquqqr795AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kAf3mAf0MAACAPwAAgD8AAIA/AACAP/0MAAAAQAAAAEAAAABA",
+    "AAAAQP0MAAAAQAAAAEAAAABAAAAAQCAA/eABIgL95gEQAP0MAACAPwAAgD8AAIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAAAAAAAAAA",
+    "AAAAAP1D/VIgAv0MzczMPc3MzD3NzMw9zczMPf1D/VILwgUDD38CewJ9A0AgACABTkUEQCADIAAgBGwiEkECdGohFCAGIAAgB2wiE0ECdGohFSAI",
+    "IAAgAmxBAnQiEWohFiADIAIgEmpBAnRqIRcgBiACIBNqQQJ0aiEYIAogEWohGSADIAcgEmpBAnRqIRogDCARaiEbIA0gEWohEyAOIBFqIRwgDyAR",
+    "aiEdIBAgEWohHiACIAJBA3FrIR9BACESA0AgEiAfTkUEQP0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyASQQJ0IhEgFGr9AAQA",
+    "IAUgEWr9AAQA/eQBIBEgFWr9AAQA/eQB/eEBEAD95AH95wEhICARIBZqICD9CwQAIBEgGWr9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACA",
+    "PwAAgD8gESAXav0ABAAgCSARav0ABAD95AEgESAYav0ABAD95AH94QEQAP3kAf3nASIh/QsEACARIBtqIBEgGmr9AAQAIAsgEWr9AAQA/eQB/QsE",
+    "ACARIBxqICEgESATav0ABAD95gH9CwQAIBEgHWogICARIBNq/QAEAP3mAf0LBAAgESAeav0MAACAPwAAgD8AAIA/AACAPyAg/eUB/QsEACASQQRq",
+    "IRIMAQsLA0AgAiASTEUEQEMAAIA/IBJBAnQiESAUaioCACAFIBFqKgIAkiARIBVqKgIAkoz9ExAA/R8AQwAAgD+SlSEiIBEgFmogIjgCACARIBlq",
+    "QwAAgD8gESAXaioCACAJIBFqKgIAkiARIBhqKgIAkoz9ExAA/R8AQwAAgD+SlSIjOAIAIBEgG2ogESAaaioCACALIBFqKgIAkjgCACARIBxqICMg",
+    "ESATaioCAJQ4AgAgESAdaiAiIBEgE2oqAgCUOAIAIBEgHmpDAACAPyAikzgCACASQQFqIRIMAQsLIABBAWohAAwBCwsLmAIDCX8BewF9A0AgACAB",
+    "TkUEQCADIAAgAmxBAnQiCWohCyAEIAlqIQwgBSAJaiENIAYgCWohDiAHIAlqIQ8gCCAJaiEQIAIgAkEDcWshEUEAIQoDQCAKIBFORQRAIApBAnQi",
+    "CSALav0ABAAgCSAMav0ABAD95AEQASESIAkgDWogEv0LBAAgCSAQaiAJIA5q/QAEACAJIA9q/QAEACAS/eYB/eQB/QsEACAKQQRqIQoMAQsLA0Ag",
+    "AiAKTEUEQCAKQQJ0IgkgC2oqAgAgCSAMaioCAJL9ExAB/R8AIRMgCSANaiATOAIAIAkgEGogCSAOaioCACAJIA9qKgIAIBOUkjgCACAKQQFqIQoM",
+    "AQsLIABBAWohAAwBCwsLrwEBBn8DQCAAIAFORQRAIAMgACACbEECdCIGaiEIIAQgBmohCSAFIAZqIQogAiACQQNxayELQQAhBgNAIAYgC05FBEAg",
+    "BkECdCIHIApqIAcgCGr9AAQAIAcgCWr9AAQA/eQB/QsEACAGQQRqIQYMAQsLA0AgAiAGTEUEQCAGQQJ0IgcgCmogByAIaioCACAHIAlqKgIAkjgC",
+    "ACAGQQFqIQYMAQsLIABBAWohAAwBCwsL0wUDEH8CewJ9A0AgACABTkUEQCADIAAgAmxBAnQiEWohEyAEIBFqIRQgBSARaiEVIAYgACAHbCISIAhq",
+    "QQJ0aiEYIAkgEWohGSAKIBFqIRYgCyARaiEaIAwgEWohFyAGIBJBAnRqIRsgDSAAIAhsQQJ0aiEcIA4gEWohHSAPIBFqIR4gECARaiEfIAIgAkED",
+    "cWshIEEAIRIDQCASICBORQRA/QwAAIA/AACAPwAAgD8AAIA/IBJBAnQiESATav0ABAD95QEhISARIBhqIBEgFGr9AAQAICH95gH9DAAAgD8AAIA/",
+    "AACAPwAAgD8gESAVav0ABAAiIiAi/eYB/eUB/eYBIiL9CwQAIBEgGWogIv0LBAAgESAaaiARIBZq/QAEACIi/QwAAIA/AACAPwAAgD8AAIA/ICL9",
+    "5QH95gH9CwQAIBEgG2ogESAUav0ABAAgESAXav0ABAAgESAVav0ABAD95QH95gEgESATav0ABAAgIf3mAf3mASIh/QsEACARIBxqICH9CwQAIBEg",
+    "HWogIf0LBAAgESAeaiARIBRq/QAEACARIBNq/QAEAP3mAf0LBAAgESAfaiARIBZq/QAEACARIBdq/QAEAP3mAf0LBAAgEkEEaiESDAELCwNAIAIg",
+    "EkxFBEBDAACAPyASQQJ0IhEgE2oqAgCTISMgESAYaiARIBRqKgIAICOUQwAAgD8gESAVaioCACIkICSUk5QiJDgCACARIBlqICQ4AgAgESAaaiAR",
+    "IBZqKgIAIiRDAACAPyAkk5Q4AgAgESAbaiARIBRqKgIAIBEgF2oqAgAgESAVaioCAJOUIBEgE2oqAgAgI5SUIiM4AgAgESAcaiAjOAIAIBEgHWog",
+    "IzgCACARIB5qIBEgFGoqAgAgESATaioCAJQ4AgAgESAfaiARIBZqKgIAIBEgF2oqAgCUOAIAIBJBAWohEgwBCwsgAEEBaiEADAELCwuCAwMMfwF7",
+    "AX0DQCAAIAFORQRAIAMgACACbEECdCIOaiEQIAQgDmohESAFIA5qIRIgBiAAIAdsIAJqQQJ0aiETIAggACAJbCACakECdGohFCAKIA5qIRUgCyAO",
+    "aiEWIAwgDmohFyANIA5qIRggAiACQQNxayEZQQAhDwNAIA8gGU5FBEAgD0ECdCIOIBBq/QAEACAOIBFq/QAEAP3mASAOIBJq/QAEAP3mASEaIA4g",
+    "E2ogGv0LBAAgDiAUaiAa/QsEACAOIBVqIBr9CwQAIA4gGGogDiAQav0ABAAgDiAWav0ABAD95gEgDiAXav0ABAD95AH9CwQAIA9BBGohDwwBCwsD",
+    "QCACIA9MRQRAIA9BAnQiDiAQaioCACAOIBFqKgIAlCAOIBJqKgIAlCEbIA4gE2ogGzgCACAOIBRqIBs4AgAgDiAVaiAbOAIAIA4gGGogDiAQaioC",
+    "ACAOIBZqKgIAlCAOIBdqKgIAkjgCACAPQQFqIQ8MAQsLIABBAWohAAwBCwsLqAEBBX8DQCAAIAFORQRAIAMgACACbEECdCIFaiEIIAQgBWohByAC",
+    "IAJBA3FrIQlBACEFA0AgBSAJTkUEQCAFQQJ0IgYgB2ogBiAHav0ABAAgBiAIav0ABAD95AH9CwQAIAVBBGohBQwBCwsDQCACIAVMRQRAIAVBAnQi",
+    "BiAHaiAGIAdqKgIAIAYgCGoqAgCSOAIAIAVBAWohBQwBCwsgAEEBaiEADAELCwvuAQMEfwF7AX0gAiACQQNxayEJA0AgByAJTkUEQCAHQQJ0IQj9",
+    "DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsQQJ0aiAIav0ABAD95AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK",
+    "/eQB/QsEACAHQQRqIQcMAQsLA0AgAiAHTEUEQCAHQQJ0IQhDAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmxBAnRqIAhqKgIAkiELIAZBAWoh",
+    "BgwBCwsgAyAIaiIGIAYqAgAgC5I4AgAgB0EBaiEHDAELCwv0AQMEfwF7AX0gAiACQQNxayEJA0AgByAJTkUEQCAHQQJ0IQj9DAAAAAAAAAAAAAAA",
+    "AAAAAAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsIAJqQQJ0aiAIav0ABAD95AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/eQB/QsEACAH",
+    "QQRqIQcMAQsLA0AgAiAHTEUEQCAHQQJ0IQhDAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmwgAmpBAnRqIAhqKgIAkiELIAZBAWohBgwBCwsg",
+    "AyAIaiIGIAYqAgAgC5I4AgAgB0EBaiEHDAELCwv0AQMEfwF7AX0gAiACQQNxayEKA0AgCCAKTkUEQCAIQQJ0IQn9DAAAAAAAAAAAAAAAAAAAAAAh",
+    "CyAAIQcDQCABIAdMRQRAIAsgBCAFIAdsIAZqQQJ0aiAJav0ABAD95AEhCyAHQQFqIQcMAQsLIAMgCWoiByAH/QAEACAL/eQB/QsEACAIQQRqIQgM",
+    "AQsLA0AgAiAITEUEQCAIQQJ0IQlDAAAAACEMIAAhBwNAIAEgB0xFBEAgDCAEIAUgB2wgBmpBAnRqIAlqKgIAkiEMIAdBAWohBwwBCwsgAyAJaiIH",
+    "IAcqAgAgDJI4AgAgCEEBaiEIDAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPSAA",
+    "IAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+",
+    "Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZa",
+    "Pv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB",
+    "/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxV",
+    "VVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADw",
+    "PwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIB",
+    "IAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9",
+    "Sf1SC+wCAQJ7IAD9DON1K0U22le/43UrRTbaV78gACAA/fIBIgH98gH9DOB9FQ49bW0/4H0VDj1tbT/98AEgAf3yAf0MPcLmVeMmgr89wuZV4yaC",
+    "v/3wASAB/fIB/Qz6ECyI9GSWP/oQLIj0ZJY//fABIAH98gH9DBy6oRu6oau/HLqhG7qhq7/98AEgAf3yAf0MERERERERwT8RERERERHBP/3wASAB",
+    "/fIB/QxVVVVVVVXVv1VVVVVVVdW//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AH98gH9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAABAAAAA",
+    "AAAAAED9DAAAAAAAAABAAAAAAAAAAEAgAP3sASIC/fIBEAv9DAAAAAAAAPA/AAAAAAAA8D/98AH98wH98QEiAf3tASABIAD9DAAAAAAAAAAAAAAA",
+    "AAAAAAD9Sf1SIAL9DJqZmZmZmbk/mpmZmZmZuT/9Sf1SC9YFAw9/AnsCfANAIAAgAU5FBEAgAyAAIARsIhJBA3RqIRQgBiAAIAdsIhNBA3RqIRUg",
+    "CCAAIAJsQQN0IhFqIRYgAyACIBJqQQN0aiEXIAYgAiATakEDdGohGCAKIBFqIRkgAyAHIBJqQQN0aiEaIAwgEWohGyANIBFqIRMgDiARaiEcIA8g",
+    "EWohHSAQIBFqIR4gAiACQQFxayEfQQAhEgNAIBIgH05FBED9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gEkEDdCIRIBRq/QAE",
+    "ACAFIBFq/QAEAP3wASARIBVq/QAEAP3wAf3tARAL/fAB/fMBISAgESAWaiAg/QsEACARIBlq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAA",
+    "AAAAAPA/IBEgF2r9AAQAIAkgEWr9AAQA/fABIBEgGGr9AAQA/fAB/e0BEAv98AH98wEiIf0LBAAgESAbaiARIBpq/QAEACALIBFq/QAEAP3wAf0L",
+    "BAAgESAcaiAhIBEgE2r9AAQA/fIB/QsEACARIB1qICAgESATav0ABAD98gH9CwQAIBEgHmr9DAAAAAAAAPA/AAAAAAAA8D8gIP3xAf0LBAAgEkEC",
+    "aiESDAELCwNAIAIgEkxFBEBEAAAAAAAA8D8gEkEDdCIRIBRqKwMAIAUgEWorAwCgIBEgFWorAwCgmv0UEAv9IQBEAAAAAAAA8D+goyEiIBEgFmog",
+    "IjkDACARIBlqRAAAAAAAAPA/IBEgF2orAwAgCSARaisDAKAgESAYaisDAKCa/RQQC/0hAEQAAAAAAADwP6CjIiM5AwAgESAbaiARIBpqKwMAIAsg",
+    "EWorAwCgOQMAIBEgHGogIyARIBNqKwMAojkDACARIB1qICIgESATaisDAKI5AwAgESAeakQAAAAAAADwPyAioTkDACASQQFqIRIMAQsLIABBAWoh",
+    "AAwBCwsLmAIDCX8BewF8A0AgACABTkUEQCADIAAgAmxBA3QiCWohCyAEIAlqIQwgBSAJaiENIAYgCWohDiAHIAlqIQ8gCCAJaiEQIAIgAkEBcWsh",
+    "EUEAIQoDQCAKIBFORQRAIApBA3QiCSALav0ABAAgCSAMav0ABAD98AEQDCESIAkgDWogEv0LBAAgCSAQaiAJIA5q/QAEACAJIA9q/QAEACAS/fIB",
+    "/fAB/QsEACAKQQJqIQoMAQsLA0AgAiAKTEUEQCAKQQN0IgkgC2orAwAgCSAMaisDAKD9FBAM/SEAIRMgCSANaiATOQMAIAkgEGogCSAOaisDACAJ",
+    "IA9qKwMAIBOioDkDACAKQQFqIQoMAQsLIABBAWohAAwBCwsLrwEBBn8DQCAAIAFORQRAIAMgACACbEEDdCIGaiEIIAQgBmohCSAFIAZqIQogAiAC",
+    "QQFxayELQQAhBgNAIAYgC05FBEAgBkEDdCIHIApqIAcgCGr9AAQAIAcgCWr9AAQA/fAB/QsEACAGQQJqIQYMAQsLA0AgAiAGTEUEQCAGQQN0Igcg",
+    "CmogByAIaisDACAHIAlqKwMAoDkDACAGQQFqIQYMAQsLIABBAWohAAwBCwsL3wUDEH8CewJ8A0AgACABTkUEQCADIAAgAmxBA3QiEWohEyAEIBFq",
+    "IRQgBSARaiEVIAYgACAHbCISIAhqQQN0aiEYIAkgEWohGSAKIBFqIRYgCyARaiEaIAwgEWohFyAGIBJBA3RqIRsgDSAAIAhsQQN0aiEcIA4gEWoh",
+    "HSAPIBFqIR4gECARaiEfIAIgAkEBcWshIEEAIRIDQCASICBORQRA/QwAAAAAAADwPwAAAAAAAPA/IBJBA3QiESATav0ABAD98QEhISARIBhqIBEg",
+    "FGr9AAQAICH98gH9DAAAAAAAAPA/AAAAAAAA8D8gESAVav0ABAAiIiAi/fIB/fEB/fIBIiL9CwQAIBEgGWogIv0LBAAgESAaaiARIBZq/QAEACIi",
+    "/QwAAAAAAADwPwAAAAAAAPA/ICL98QH98gH9CwQAIBEgG2ogESAUav0ABAAgESAXav0ABAAgESAVav0ABAD98QH98gEgESATav0ABAAgIf3yAf3y",
+    "ASIh/QsEACARIBxqICH9CwQAIBEgHWogIf0LBAAgESAeaiARIBRq/QAEACARIBNq/QAEAP3yAf0LBAAgESAfaiARIBZq/QAEACARIBdq/QAEAP3y",
+    "Af0LBAAgEkECaiESDAELCwNAIAIgEkxFBEBEAAAAAAAA8D8gEkEDdCIRIBNqKwMAoSEjIBEgGGogESAUaisDACAjokQAAAAAAADwPyARIBVqKwMA",
+    "IiQgJKKhoiIkOQMAIBEgGWogJDkDACARIBpqIBEgFmorAwAiJEQAAAAAAADwPyAkoaI5AwAgESAbaiARIBRqKwMAIBEgF2orAwAgESAVaisDAKGi",
+    "IBEgE2orAwAgI6KiIiM5AwAgESAcaiAjOQMAIBEgHWogIzkDACARIB5qIBEgFGorAwAgESATaisDAKI5AwAgESAfaiARIBZqKwMAIBEgF2orAwCi",
+    "OQMAIBJBAWohEgwBCwsgAEEBaiEADAELCwuCAwMMfwF7AXwDQCAAIAFORQRAIAMgACACbEEDdCIOaiEQIAQgDmohESAFIA5qIRIgBiAAIAdsIAJq",
+    "QQN0aiETIAggACAJbCACakEDdGohFCAKIA5qIRUgCyAOaiEWIAwgDmohFyANIA5qIRggAiACQQFxayEZQQAhDwNAIA8gGU5FBEAgD0EDdCIOIBBq",
+    "/QAEACAOIBFq/QAEAP3yASAOIBJq/QAEAP3yASEaIA4gE2ogGv0LBAAgDiAUaiAa/QsEACAOIBVqIBr9CwQAIA4gGGogDiAQav0ABAAgDiAWav0A",
+    "BAD98gEgDiAXav0ABAD98AH9CwQAIA9BAmohDwwBCwsDQCACIA9MRQRAIA9BA3QiDiAQaisDACAOIBFqKwMAoiAOIBJqKwMAoiEbIA4gE2ogGzkD",
+    "ACAOIBRqIBs5AwAgDiAVaiAbOQMAIA4gGGogDiAQaisDACAOIBZqKwMAoiAOIBdqKwMAoDkDACAPQQFqIQ8MAQsLIABBAWohAAwBCwsLqAEBBX8D",
+    "QCAAIAFORQRAIAMgACACbEEDdCIFaiEIIAQgBWohByACIAJBAXFrIQlBACEFA0AgBSAJTkUEQCAFQQN0IgYgB2ogBiAHav0ABAAgBiAIav0ABAD9",
+    "8AH9CwQAIAVBAmohBQwBCwsDQCACIAVMRQRAIAVBA3QiBiAHaiAGIAdqKwMAIAYgCGorAwCgOQMAIAVBAWohBQwBCwsgAEEBaiEADAELCwvyAQME",
+    "fwF7AXwgAiACQQFxayEJA0AgByAJTkUEQCAHQQN0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsQQN0aiAIav0A",
+    "BAD98AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IQhEAAAAAAAAAAAhCyAAIQYD",
+    "QCABIAZMRQRAIAsgBCAFIAZsQQN0aiAIaisDAKAhCyAGQQFqIQYMAQsLIAMgCGoiBiAGKwMAIAugOQMAIAdBAWohBwwBCwsL+AEDBH8BewF8IAIg",
+    "AkEBcWshCQNAIAcgCU5FBEAgB0EDdCEI/QwAAAAAAAAAAAAAAAAAAAAAIQogACEGA0AgASAGTEUEQCAKIAQgBSAGbCACakEDdGogCGr9AAQA/fAB",
+    "IQogBkEBaiEGDAELCyADIAhqIgYgBv0ABAAgCv3wAf0LBAAgB0ECaiEHDAELCwNAIAIgB0xFBEAgB0EDdCEIRAAAAAAAAAAAIQsgACEGA0AgASAG",
+    "TEUEQCALIAQgBSAGbCACakEDdGogCGorAwCgIQsgBkEBaiEGDAELCyADIAhqIgYgBisDACALoDkDACAHQQFqIQcMAQsLC/gBAwR/AXsBfCACIAJB",
+    "AXFrIQoDQCAIIApORQRAIAhBA3QhCf0MAAAAAAAAAAAAAAAAAAAAACELIAAhBwNAIAEgB0xFBEAgCyAEIAUgB2wgBmpBA3RqIAlq/QAEAP3wASEL",
+    "IAdBAWohBwwBCwsgAyAJaiIHIAf9AAQAIAv98AH9CwQAIAhBAmohCAwBCwsDQCACIAhMRQRAIAhBA3QhCUQAAAAAAAAAACEMIAAhBwNAIAEgB0xF",
+    "BEAgDCAEIAUgB2wgBmpBA3RqIAlqKwMAoCEMIAdBAWohBwwBCwsgAyAJaiIHIAcrAwAgDKA5AwAgCEEBaiEIDAELCwsApQEEbmFtZQGdARYABWV4",
+    "cDMyAQZ0YW5oMzICBWYzMl8wAwVmMzJfMQQFZjMyXzIFBWYzMl8zBgVmMzJfNAcFZjMyXzUIBWYzMl82CQVmMzJfNwoFZjMyXzgLBWV4cDY0DAZ0",
+    "YW5oNjQNBWY2NF8wDgVmNjRfMQ8FZjY0XzIQBWY2NF8zEQVmNjRfNBIFZjY0XzUTBWY2NF82FAVmNjRfNxUFZjY0Xzg=",
   ].join(""),
 };

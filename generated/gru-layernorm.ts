@@ -194,10 +194,9 @@ function createKernel<A extends FloatArray>(
       ]);
     else
       for (let b = 0; b < B; b++) {
-        const scratch1Row = b * 1;
-        const scratch2Row = b * 1;
-        const t6 = scratch1[scratch1Row]! / (3 * H);
-        scratch2[scratch2Row] = t6;
+        const row1 = b * 1;
+        const t6 = scratch1[row1]! / (3 * H);
+        scratch2[row1] = t6;
       }
 
     // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
@@ -211,15 +210,14 @@ function createKernel<A extends FloatArray>(
       ]);
     else
       for (let b = 0; b < B; b++) {
-        const xp0Row = slot * B * (3 * H) + b * (3 * H);
-        const scratch2Row = b * 1;
-        const tape_t1Row = slot * B * (3 * H) + b * (3 * H);
-        const scratch3Row = b * (3 * H);
+        const slotRow3H = slot * B * (3 * H) + b * (3 * H);
+        const row1 = b * 1;
+        const row3H = b * (3 * H);
         for (let i = 0; i < 3 * H; i++) {
-          const t1 = xp0[xp0Row + i]! - scratch2[scratch2Row]!;
-          tape_t1[tape_t1Row + i] = t1;
+          const t1 = xp0[slotRow3H + i]! - scratch2[row1]!;
+          tape_t1[slotRow3H + i] = t1;
           const t7 = t1 * t1;
-          scratch3[scratch3Row + i] = t7;
+          scratch3[row3H + i] = t7;
         }
       }
 
@@ -262,14 +260,12 @@ function createKernel<A extends FloatArray>(
       ]);
     else
       for (let b = 0; b < B; b++) {
-        const scratch4Row = b * 1;
-        const tape_t2Row = slot * B + b * 1;
-        const scratch5Row = b * 1;
-        const scratch6Row = b * 1;
-        const t2 = Math.sqrt(scratch4[scratch4Row]! / (3 * H) + 0.00001);
-        tape_t2[tape_t2Row] = t2;
-        const t8 = scratch5[scratch5Row]! / (3 * H);
-        scratch6[scratch6Row] = t8;
+        const row1 = b * 1;
+        const slotRow1 = slot * B + b * 1;
+        const t2 = Math.sqrt(scratch4[row1]! / (3 * H) + 0.00001);
+        tape_t2[slotRow1] = t2;
+        const t8 = scratch5[row1]! / (3 * H);
+        scratch6[row1] = t8;
       }
 
     // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
@@ -288,21 +284,18 @@ function createKernel<A extends FloatArray>(
       ]);
     else
       for (let b = 0; b < B; b++) {
-        const tape_t1Row = slot * B * (3 * H) + b * (3 * H);
-        const tape_t2Row = slot * B + b * 1;
-        const scratch7Row = b * (3 * H);
-        const scratch0Row = b * (3 * H);
-        const scratch6Row = b * 1;
-        const tape_t3Row = slot * B * (3 * H) + b * (3 * H);
-        const scratch8Row = b * (3 * H);
+        const slotRow3H = slot * B * (3 * H) + b * (3 * H);
+        const slotRow1 = slot * B + b * 1;
+        const row3H = b * (3 * H);
+        const row1 = b * 1;
         for (let i = 0; i < 3 * H; i++) {
           // wx = gx .* ((a - mean(a)) / sqrt(var(a) + eps)) + b
-          const wx = p[o_gx + i]! * (tape_t1[tape_t1Row + i]! / tape_t2[tape_t2Row]!) + p[o_b + i]!;
-          scratch7[scratch7Row + i] = wx;
-          const t3 = scratch0[scratch0Row + i]! - scratch6[scratch6Row]!;
-          tape_t3[tape_t3Row + i] = t3;
+          const wx = p[o_gx + i]! * (tape_t1[slotRow3H + i]! / tape_t2[slotRow1]!) + p[o_b + i]!;
+          scratch7[row3H + i] = wx;
+          const t3 = scratch0[row3H + i]! - scratch6[row1]!;
+          tape_t3[slotRow3H + i] = t3;
           const t9 = t3 * t3;
-          scratch8[scratch8Row + i] = t9;
+          scratch8[row3H + i] = t9;
         }
       }
 
@@ -359,10 +352,10 @@ function createKernel<A extends FloatArray>(
       ]);
     else
       for (let b = 0; b < B; b++) {
-        const scratch9Row = b * 1;
-        const tape_t4Row = slot * B + b * 1;
-        const t4 = Math.sqrt(scratch9[scratch9Row]! / (3 * H) + 0.00001);
-        tape_t4[tape_t4Row] = t4;
+        const row1 = b * 1;
+        const slotRow1 = slot * B + b * 1;
+        const t4 = Math.sqrt(scratch9[row1]! / (3 * H) + 0.00001);
+        tape_t4[slotRow1] = t4;
       }
 
     // loop 12: f32_12 and f64_12 in the cell's .wat, over rows [b0, b1)
@@ -377,13 +370,13 @@ function createKernel<A extends FloatArray>(
       ]);
     else
       for (let b = 0; b < B; b++) {
-        const tape_t3Row = slot * B * (3 * H) + b * (3 * H);
-        const tape_t4Row = slot * B + b * 1;
-        const scratch13Row = b * (3 * H);
+        const slotRow3H = slot * B * (3 * H) + b * (3 * H);
+        const slotRow1 = slot * B + b * 1;
+        const row3H = b * (3 * H);
         for (let i = 0; i < 3 * H; i++) {
           // rh = gr .* ((u - mean(u)) / sqrt(var(u) + eps)) + rb
-          const rh = p[o_gr + i]! * (tape_t3[tape_t3Row + i]! / tape_t4[tape_t4Row]!) + p[o_rb + i]!;
-          scratch13[scratch13Row + i] = rh;
+          const rh = p[o_gr + i]! * (tape_t3[slotRow3H + i]! / tape_t4[slotRow1]!) + p[o_rb + i]!;
+          scratch13[row3H + i] = rh;
         }
       }
 
@@ -436,30 +429,23 @@ function createKernel<A extends FloatArray>(
       ]);
     else
       for (let b = 0; b < B; b++) {
-        const scratch10Row = b * H;
-        const scratch14Row = b * H;
-        const tape_zRow = slot * B * H + b * H;
-        const scratch11Row = b * H;
-        const scratch15Row = b * H;
-        const tape_rRow = slot * B * H + b * H;
-        const scratch12Row = b * H;
-        const tape_t5Row = slot * B * H + b * H;
-        const tape_gRow = slot * B * H + b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const hOutRow = t * B * H + b * H;
+        const rowH = b * H;
+        const slotRowH = slot * B * H + b * H;
+        const hPrevRowH = hPrevAt + b * H;
+        const tRowH = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
           // z  = sigmoid(slice(wx, 0, H) + slice(rh, 0, H))
-          const z = 1 / (1 + Math.exp(-(scratch10[scratch10Row + i]! + scratch14[scratch14Row + i]!)));
-          tape_z[tape_zRow + i] = z;
+          const z = 1 / (1 + Math.exp(-(scratch10[rowH + i]! + scratch14[rowH + i]!)));
+          tape_z[slotRowH + i] = z;
           // r  = sigmoid(slice(wx, H, H) + slice(rh, H, H))
-          const r = 1 / (1 + Math.exp(-(scratch11[scratch11Row + i]! + scratch15[scratch15Row + i]!)));
-          tape_r[tape_rRow + i] = r;
+          const r = 1 / (1 + Math.exp(-(scratch11[rowH + i]! + scratch15[rowH + i]!)));
+          tape_r[slotRowH + i] = r;
           // g  = tanh(slice(wx, 2*H, H) + r .* slice(rh, 2*H, H))
-          const g = Math.tanh(scratch12[scratch12Row + i]! + r * tape_t5[tape_t5Row + i]!);
-          tape_g[tape_gRow + i] = g;
+          const g = Math.tanh(scratch12[rowH + i]! + r * tape_t5[slotRowH + i]!);
+          tape_g[slotRowH + i] = g;
           // h' = z .* h + (1 - z) .* g
-          const h_next = z * hPrev[hPrevRow + i]! + (1 - z) * g;
-          hOut[hOutRow + i] = h_next;
+          const h_next = z * hPrev[hPrevRowH + i]! + (1 - z) * g;
+          hOut[tRowH + i] = h_next;
         }
       }
   }
@@ -515,12 +501,11 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const dhUpRow = t * B * H + b * H;
-          const carry_hRow = b * H;
-          const seed_hRow = b * H;
+          const tRowH = t * B * H + b * H;
+          const rowH = b * H;
           for (let i = 0; i < H; i++) {
             // the gradient of h' at step t: from upstream, and from step t + 1
-            seed_h[seed_hRow + i] = dhUp[dhUpRow + i]! + carry_h[carry_hRow + i]!;
+            seed_h[rowH + i] = dhUp[tRowH + i]! + carry_h[rowH + i]!;
           }
         }
 
@@ -534,14 +519,12 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const tape_t4Row = slot * B + b * 1;
-          const scratch1Row = b * 1;
-          const tape_t2Row = slot * B + b * 1;
-          const scratch2Row = b * 1;
-          const t10 = 2 * tape_t4[tape_t4Row]!;
-          scratch1[scratch1Row] = t10;
-          const t11 = 2 * tape_t2[tape_t2Row]!;
-          scratch2[scratch2Row] = t11;
+          const slotRow1 = slot * B + b * 1;
+          const row1 = b * 1;
+          const t10 = 2 * tape_t4[slotRow1]!;
+          scratch1[row1] = t10;
+          const t11 = 2 * tape_t2[slotRow1]!;
+          scratch2[row1] = t11;
         }
 
       // loop 19: f32_19 and f64_19 in the cell's .wat, over rows [b0, b1)
@@ -557,17 +540,14 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const tape_t3Row = slot * B * (3 * H) + b * (3 * H);
-          const tape_t4Row = slot * B + b * 1;
-          const scratch3Row = b * (3 * H);
-          const tape_t1Row = slot * B * (3 * H) + b * (3 * H);
-          const tape_t2Row = slot * B + b * 1;
-          const scratch7Row = b * (3 * H);
+          const slotRow3H = slot * B * (3 * H) + b * (3 * H);
+          const slotRow1 = slot * B + b * 1;
+          const row3H = b * (3 * H);
           for (let i = 0; i < 3 * H; i++) {
-            const t12 = tape_t3[tape_t3Row + i]! / tape_t4[tape_t4Row]!;
-            scratch3[scratch3Row + i] = t12;
-            const t13 = tape_t1[tape_t1Row + i]! / tape_t2[tape_t2Row]!;
-            scratch7[scratch7Row + i] = t13;
+            const t12 = tape_t3[slotRow3H + i]! / tape_t4[slotRow1]!;
+            scratch3[row3H + i] = t12;
+            const t13 = tape_t1[slotRow3H + i]! / tape_t2[slotRow1]!;
+            scratch7[row3H + i] = t13;
           }
         }
 
@@ -589,35 +569,27 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const tape_zRow = slot * B * H + b * H;
-          const seed_hRow = b * H;
-          const tape_gRow = slot * B * H + b * H;
-          const scratch10Row = b * H;
-          const tape_rRow = slot * B * H + b * H;
-          const scratch11Row = b * H;
-          const tape_t5Row = slot * B * H + b * H;
-          const scratch12Row = b * H;
-          const hPrevRow = hPrevAt + b * H;
-          const scratch14Row = b * H;
-          const scratch15Row = b * H;
+          const slotRowH = slot * B * H + b * H;
+          const rowH = b * H;
+          const hPrevRowH = hPrevAt + b * H;
           for (let i = 0; i < H; i++) {
-            const t14 = 1 - tape_z[tape_zRow + i]!;
+            const t14 = 1 - tape_z[slotRowH + i]!;
             // grad of: h' = z .* h + (1 - z) .* g
-            const dg = seed_h[seed_hRow + i]! * t14;
-            const dg_pre = dg * (1 - tape_g[tape_gRow + i]! * tape_g[tape_gRow + i]!);
-            scratch10[scratch10Row + i] = dg_pre;
-            const t15 = dg_pre * tape_r[tape_rRow + i]!;
-            scratch11[scratch11Row + i] = t15;
+            const dg = seed_h[rowH + i]! * t14;
+            const dg_pre = dg * (1 - tape_g[slotRowH + i]! * tape_g[slotRowH + i]!);
+            scratch10[rowH + i] = dg_pre;
+            const t15 = dg_pre * tape_r[slotRowH + i]!;
+            scratch11[rowH + i] = t15;
             // grad of: g  = tanh(slice(wx, 2*H, H) + r .* slice(rh, 2*H, H))
-            const dr = dg_pre * tape_t5[tape_t5Row + i]!;
-            const dr_pre = dr * (tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!));
-            scratch12[scratch12Row + i] = dr_pre;
+            const dr = dg_pre * tape_t5[slotRowH + i]!;
+            const dr_pre = dr * (tape_r[slotRowH + i]! * (1 - tape_r[slotRowH + i]!));
+            scratch12[rowH + i] = dr_pre;
             // grad of: h' = z .* h + (1 - z) .* g
-            const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_g[tape_gRow + i]!);
-            const dz_pre = dz * (tape_z[tape_zRow + i]! * t14);
-            scratch14[scratch14Row + i] = dz_pre;
-            const t16 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
-            scratch15[scratch15Row + i] = t16;
+            const dz = seed_h[rowH + i]! * (hPrev[hPrevRowH + i]! - tape_g[slotRowH + i]!);
+            const dz_pre = dz * (tape_z[slotRowH + i]! * t14);
+            scratch14[rowH + i] = dz_pre;
+            const t16 = seed_h[rowH + i]! * tape_z[slotRowH + i]!;
+            scratch15[rowH + i] = t16;
           }
         }
 
@@ -697,43 +669,29 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const scratch8Row = b * (3 * H);
-          const scratch13Row = b * (3 * H);
-          const scratch16Row = b * (3 * H);
-          const scratch18Row = b * (3 * H);
-          const tape_t4Row = slot * B + b * 1;
-          const scratch19Row = b * (3 * H);
-          const scratch3Row = b * (3 * H);
-          const scratch20Row = b * (3 * H);
-          const scratch17Row = b * (3 * H);
-          const scratch21Row = b * (3 * H);
-          const scratch7Row = b * (3 * H);
-          const scratch22Row = b * (3 * H);
-          const scratch23Row = b * (3 * H);
-          const tape_t2Row = slot * B + b * 1;
-          const scratch24Row = b * (3 * H);
-          const scratch25Row = b * (3 * H);
+          const row3H = b * (3 * H);
+          const slotRow1 = slot * B + b * 1;
           for (let i = 0; i < 3 * H; i++) {
             // grad of: z, r, g
-            const drh = scratch8[scratch8Row + i]! + scratch13[scratch13Row + i]! + scratch16[scratch16Row + i]!;
-            scratch18[scratch18Row + i] = drh;
+            const drh = scratch8[row3H + i]! + scratch13[row3H + i]! + scratch16[row3H + i]!;
+            scratch18[row3H + i] = drh;
             const t17 = drh * p[o_gr + i]!;
-            const t18 = t17 / tape_t4[tape_t4Row]!;
-            scratch19[scratch19Row + i] = t18;
-            const t19 = -((t17 * scratch3[scratch3Row + i]!) / tape_t4[tape_t4Row]!);
-            scratch20[scratch20Row + i] = t19;
+            const t18 = t17 / tape_t4[slotRow1]!;
+            scratch19[row3H + i] = t18;
+            const t19 = -((t17 * scratch3[row3H + i]!) / tape_t4[slotRow1]!);
+            scratch20[row3H + i] = t19;
             // grad of: z, r, g
-            const dwx = scratch13[scratch13Row + i]! + scratch17[scratch17Row + i]! + scratch16[scratch16Row + i]!;
-            scratch21[scratch21Row + i] = dwx;
-            const t20 = dwx * scratch7[scratch7Row + i]!;
-            scratch22[scratch22Row + i] = t20;
-            const t21 = drh * scratch3[scratch3Row + i]!;
-            scratch23[scratch23Row + i] = t21;
+            const dwx = scratch13[row3H + i]! + scratch17[row3H + i]! + scratch16[row3H + i]!;
+            scratch21[row3H + i] = dwx;
+            const t20 = dwx * scratch7[row3H + i]!;
+            scratch22[row3H + i] = t20;
+            const t21 = drh * scratch3[row3H + i]!;
+            scratch23[row3H + i] = t21;
             const t22 = dwx * p[o_gx + i]!;
-            const t23 = t22 / tape_t2[tape_t2Row]!;
-            scratch24[scratch24Row + i] = t23;
-            const t24 = -((t22 * scratch7[scratch7Row + i]!) / tape_t2[tape_t2Row]!);
-            scratch25[scratch25Row + i] = t24;
+            const t23 = t22 / tape_t2[slotRow1]!;
+            scratch24[row3H + i] = t23;
+            const t24 = -((t22 * scratch7[row3H + i]!) / tape_t2[slotRow1]!);
+            scratch25[row3H + i] = t24;
           }
         }
 
@@ -838,16 +796,11 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const scratch4Row = b * 1;
-          const scratch1Row = b * 1;
-          const scratch6Row = b * 1;
-          const scratch5Row = b * 1;
-          const scratch2Row = b * 1;
-          const scratch9Row = b * 1;
-          const t25 = scratch4[scratch4Row]! / scratch1[scratch1Row]! / (3 * H);
-          scratch6[scratch6Row] = t25;
-          const t26 = scratch5[scratch5Row]! / scratch2[scratch2Row]! / (3 * H);
-          scratch9[scratch9Row] = t26;
+          const row1 = b * 1;
+          const t25 = scratch4[row1]! / scratch1[row1]! / (3 * H);
+          scratch6[row1] = t25;
+          const t26 = scratch5[row1]! / scratch2[row1]! / (3 * H);
+          scratch9[row1] = t26;
         }
 
       // op 33 (bcast): f32_33 and f64_33 in the cell's .wat, over rows [b0, b1)
@@ -885,25 +838,17 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const scratch19Row = b * (3 * H);
-          const scratch26Row = b * (3 * H);
-          const tape_t3Row = slot * B * (3 * H) + b * (3 * H);
-          const scratch28Row = b * (3 * H);
-          const scratch29Row = b * (3 * H);
-          const scratch24Row = b * (3 * H);
-          const scratch27Row = b * (3 * H);
-          const tape_t1Row = slot * B * (3 * H) + b * (3 * H);
-          const scratch30Row = b * (3 * H);
-          const scratch31Row = b * (3 * H);
+          const row3H = b * (3 * H);
+          const slotRow3H = slot * B * (3 * H) + b * (3 * H);
           for (let i = 0; i < 3 * H; i++) {
-            const t27 = scratch19[scratch19Row + i]! + 2 * (scratch26[scratch26Row + i]! * tape_t3[tape_t3Row + i]!);
-            scratch28[scratch28Row + i] = t27;
+            const t27 = scratch19[row3H + i]! + 2 * (scratch26[row3H + i]! * tape_t3[slotRow3H + i]!);
+            scratch28[row3H + i] = t27;
             const t28 = -t27;
-            scratch29[scratch29Row + i] = t28;
-            const t29 = scratch24[scratch24Row + i]! + 2 * (scratch27[scratch27Row + i]! * tape_t1[tape_t1Row + i]!);
-            scratch30[scratch30Row + i] = t29;
+            scratch29[row3H + i] = t28;
+            const t29 = scratch24[row3H + i]! + 2 * (scratch27[row3H + i]! * tape_t1[slotRow3H + i]!);
+            scratch30[row3H + i] = t29;
             const t30 = -t29;
-            scratch31[scratch31Row + i] = t30;
+            scratch31[row3H + i] = t30;
           }
         }
 
@@ -946,14 +891,11 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const scratch32Row = b * 1;
-          const scratch34Row = b * 1;
-          const scratch33Row = b * 1;
-          const scratch35Row = b * 1;
-          const t31 = scratch32[scratch32Row]! / (3 * H);
-          scratch34[scratch34Row] = t31;
-          const t32 = scratch33[scratch33Row]! / (3 * H);
-          scratch35[scratch35Row] = t32;
+          const row1 = b * 1;
+          const t31 = scratch32[row1]! / (3 * H);
+          scratch34[row1] = t31;
+          const t32 = scratch33[row1]! / (3 * H);
+          scratch35[row1] = t32;
         }
 
       // op 39 (bcast): f32_39 and f64_39 in the cell's .wat, over rows [b0, b1)
@@ -987,19 +929,15 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const scratch28Row = b * (3 * H);
-          const scratch36Row = b * (3 * H);
-          const scratch0Row = b * (3 * H);
-          const scratch30Row = b * (3 * H);
-          const scratch37Row = b * (3 * H);
-          const gx0Row = t * B * (3 * H) + b * (3 * H);
+          const row3H = b * (3 * H);
+          const tRow3H = t * B * (3 * H) + b * (3 * H);
           for (let i = 0; i < 3 * H; i++) {
             // grad of: rh = gr .* ((u - mean(u)) / sqrt(var(u) + eps)) + rb
-            const du = scratch28[scratch28Row + i]! + scratch36[scratch36Row + i]!;
-            scratch0[scratch0Row + i] = du;
+            const du = scratch28[row3H + i]! + scratch36[row3H + i]!;
+            scratch0[row3H + i] = du;
             // grad of: wx = gx .* ((a - mean(a)) / sqrt(var(a) + eps)) + b
-            const da = scratch30[scratch30Row + i]! + scratch37[scratch37Row + i]!;
-            gx0[gx0Row + i] = da;
+            const da = scratch30[row3H + i]! + scratch37[row3H + i]!;
+            gx0[tRow3H + i] = da;
           }
         }
 
@@ -1014,10 +952,9 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const scratch15Row = b * H;
-          const carry_hRow = b * H;
+          const rowH = b * H;
           for (let i = 0; i < H; i++) {
-            carry_h[carry_hRow + i]! += scratch15[scratch15Row + i]!;
+            carry_h[rowH + i]! += scratch15[rowH + i]!;
           }
         }
 

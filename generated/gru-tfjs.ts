@@ -144,11 +144,8 @@ function createKernel<A extends FloatArray>(
         at(scratch0, 0), // $scratch0
         2 * H, // $2*H
         at(tape_z, slot * B * H), // $tape_z
-        at(xp0, slot * B * (3 * H) + H), // $xp0_2
         at(p, o_br), // $br
-        at(scratch0, H), // $scratch0_2
         at(tape_r, slot * B * H), // $tape_r
-        at(xp0, slot * B * (3 * H) + 2 * H), // $xp0_3
         at(p, o_bh), // $bh
         at(scratch1, 0), // $scratch1
         at(hPrev, hPrevAt), // $hPrev
@@ -158,39 +155,29 @@ function createKernel<A extends FloatArray>(
       ]);
     else
       for (let b = 0; b < B; b++) {
-        const xp0Row = slot * B * (3 * H) + b * (3 * H);
-        const scratch0Row = b * (2 * H);
-        const tape_zRow = slot * B * H + b * H;
-        const xp0Row2 = slot * B * (3 * H) + H + b * (3 * H);
-        const scratch0Row2 = H + b * (2 * H);
-        const tape_rRow = slot * B * H + b * H;
-        const xp0Row3 = slot * B * (3 * H) + 2 * H + b * (3 * H);
-        const scratch1Row = b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const scratch2Row = b * H;
-        const scratch3Row = b * H;
-        const scratch4Row = b * H;
+        const slotRow3H = slot * B * (3 * H) + b * (3 * H);
+        const row2H = b * (2 * H);
+        const slotRowH = slot * B * H + b * H;
+        const rowH = b * H;
+        const hPrevRowH = hPrevAt + b * H;
         for (let i = 0; i < H; i++) {
           // z  = hardSigmoid(Kz*x + bz + Rz*h)
-          const z = Math.min(
-            Math.max(0.2 * (xp0[xp0Row + i]! + p[o_bz + i]! + scratch0[scratch0Row + i]!) + 0.5, 0),
-            1,
-          );
-          tape_z[tape_zRow + i] = z;
+          const z = Math.min(Math.max(0.2 * (xp0[slotRow3H + i]! + p[o_bz + i]! + scratch0[row2H + i]!) + 0.5, 0), 1);
+          tape_z[slotRowH + i] = z;
           // r  = hardSigmoid(Kr*x + br + Rr*h)
           const r = Math.min(
-            Math.max(0.2 * (xp0[xp0Row2 + i]! + p[o_br + i]! + scratch0[scratch0Row2 + i]!) + 0.5, 0),
+            Math.max(0.2 * (xp0[slotRow3H + H + i]! + p[o_br + i]! + scratch0[row2H + H + i]!) + 0.5, 0),
             1,
           );
-          tape_r[tape_rRow + i] = r;
-          const t1 = xp0[xp0Row3 + i]! + p[o_bh + i]!;
-          scratch1[scratch1Row + i] = t1;
-          const t2 = r * hPrev[hPrevRow + i]!;
-          scratch2[scratch2Row + i] = t2;
-          const t3 = z * hPrev[hPrevRow + i]!;
-          scratch3[scratch3Row + i] = t3;
+          tape_r[slotRowH + i] = r;
+          const t1 = xp0[slotRow3H + 2 * H + i]! + p[o_bh + i]!;
+          scratch1[rowH + i] = t1;
+          const t2 = r * hPrev[hPrevRowH + i]!;
+          scratch2[rowH + i] = t2;
+          const t3 = z * hPrev[hPrevRowH + i]!;
+          scratch3[rowH + i] = t3;
           const t4 = 1 - z;
-          scratch4[scratch4Row + i] = t4;
+          scratch4[rowH + i] = t4;
         }
       }
 
@@ -209,19 +196,16 @@ function createKernel<A extends FloatArray>(
       ]);
     else
       for (let b = 0; b < B; b++) {
-        const scratch1Row = b * H;
-        const scratch5Row = b * H;
-        const tape_hhRow = slot * B * H + b * H;
-        const scratch3Row = b * H;
-        const scratch4Row = b * H;
-        const hOutRow = t * B * H + b * H;
+        const rowH = b * H;
+        const slotRowH = slot * B * H + b * H;
+        const tRowH = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
           // hh = tanh(Kh*x + bh + Rh*(r .* h))
-          const hh = Math.tanh(scratch1[scratch1Row + i]! + scratch5[scratch5Row + i]!);
-          tape_hh[tape_hhRow + i] = hh;
+          const hh = Math.tanh(scratch1[rowH + i]! + scratch5[rowH + i]!);
+          tape_hh[slotRowH + i] = hh;
           // h' = z .* h + (1 - z) .* hh
-          const h_next = scratch3[scratch3Row + i]! + scratch4[scratch4Row + i]! * hh;
-          hOut[hOutRow + i] = h_next;
+          const h_next = scratch3[rowH + i]! + scratch4[rowH + i]! * hh;
+          hOut[tRowH + i] = h_next;
         }
       }
   }
@@ -277,12 +261,11 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const dhUpRow = t * B * H + b * H;
-          const carry_hRow = b * H;
-          const seed_hRow = b * H;
+          const tRowH = t * B * H + b * H;
+          const rowH = b * H;
           for (let i = 0; i < H; i++) {
             // the gradient of h' at step t: from upstream, and from step t + 1
-            seed_h[seed_hRow + i] = dhUp[dhUpRow + i]! + carry_h[carry_hRow + i]!;
+            seed_h[rowH + i] = dhUp[tRowH + i]! + carry_h[rowH + i]!;
           }
         }
 
@@ -293,53 +276,44 @@ function createKernel<A extends FloatArray>(
           at(tape_z, slot * B * H), // $tape_z
           at(seed_h, 0), // $seed_h
           at(tape_hh, slot * B * H), // $tape_hh
-          at(gx0, t * B * (3 * H) + 2 * H), // $gx0
+          at(gx0, t * B * (3 * H)), // $gx0
           3 * H, // $3*H
+          2 * H, // $2*H
           at(scratch1, 0), // $scratch1
           at(tape_r, slot * B * H), // $tape_r
           at(scratch4, 0), // $scratch4
           at(hPrev, hPrevAt), // $hPrev
-          at(gx0, t * B * (3 * H)), // $gx0_2
           at(scratch0, 0), // $scratch0
-          2 * H, // $2*H
           at(scratch2, 0), // $scratch2
           at(scratch5, 0), // $scratch5
           at(scratch6, 0), // $scratch6
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const tape_zRow = slot * B * H + b * H;
-          const seed_hRow = b * H;
-          const tape_hhRow = slot * B * H + b * H;
-          const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const scratch1Row = b * H;
-          const tape_rRow = slot * B * H + b * H;
-          const scratch4Row = b * H;
-          const hPrevRow = hPrevAt + b * H;
-          const gx0Row2 = t * B * (3 * H) + b * (3 * H);
-          const scratch0Row = b * (2 * H);
-          const scratch2Row = b * H;
-          const scratch5Row = b * H;
-          const scratch6Row = b * H;
+          const slotRowH = slot * B * H + b * H;
+          const rowH = b * H;
+          const tRow3H = t * B * (3 * H) + b * (3 * H);
+          const hPrevRowH = hPrevAt + b * H;
+          const row2H = b * (2 * H);
           for (let i = 0; i < H; i++) {
-            const t4 = 1 - tape_z[tape_zRow + i]!;
+            const t4 = 1 - tape_z[slotRowH + i]!;
             // grad of: h' = z .* h + (1 - z) .* hh
-            const dhh = seed_h[seed_hRow + i]! * t4;
-            const dhh_pre = dhh * (1 - tape_hh[tape_hhRow + i]! * tape_hh[tape_hhRow + i]!);
-            gx0[gx0Row + i] = dhh_pre;
-            scratch1[scratch1Row + i] = dhh_pre;
-            const t5 = (tape_r[tape_rRow + i]! > 0 ? 1 : 0) * (1 - tape_r[tape_rRow + i]! > 0 ? 1 : 0);
-            scratch4[scratch4Row + i] = t5;
+            const dhh = seed_h[rowH + i]! * t4;
+            const dhh_pre = dhh * (1 - tape_hh[slotRowH + i]! * tape_hh[slotRowH + i]!);
+            gx0[tRow3H + 2 * H + i] = dhh_pre;
+            scratch1[rowH + i] = dhh_pre;
+            const t5 = (tape_r[slotRowH + i]! > 0 ? 1 : 0) * (1 - tape_r[slotRowH + i]! > 0 ? 1 : 0);
+            scratch4[rowH + i] = t5;
             // grad of: h' = z .* h + (1 - z) .* hh
-            const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_hh[tape_hhRow + i]!);
-            const dz_pre = 0.2 * (dz * ((tape_z[tape_zRow + i]! > 0 ? 1 : 0) * (t4 > 0 ? 1 : 0)));
-            gx0[gx0Row2 + i] = dz_pre;
-            scratch0[scratch0Row + i] = dz_pre;
-            scratch2[scratch2Row + i] = dz_pre;
-            const t6 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
-            scratch5[scratch5Row + i] = t6;
-            const t2 = tape_r[tape_rRow + i]! * hPrev[hPrevRow + i]!;
-            scratch6[scratch6Row + i] = t2;
+            const dz = seed_h[rowH + i]! * (hPrev[hPrevRowH + i]! - tape_hh[slotRowH + i]!);
+            const dz_pre = 0.2 * (dz * ((tape_z[slotRowH + i]! > 0 ? 1 : 0) * (t4 > 0 ? 1 : 0)));
+            gx0[tRow3H + i] = dz_pre;
+            scratch0[row2H + i] = dz_pre;
+            scratch2[rowH + i] = dz_pre;
+            const t6 = seed_h[rowH + i]! * tape_z[slotRowH + i]!;
+            scratch5[rowH + i] = t6;
+            const t2 = tape_r[slotRowH + i]! * hPrev[hPrevRowH + i]!;
+            scratch6[rowH + i] = t2;
           }
         }
 
@@ -356,9 +330,9 @@ function createKernel<A extends FloatArray>(
           at(scratch7, 0), // $scratch7
           at(hPrev, hPrevAt), // $hPrev
           at(scratch4, 0), // $scratch4
-          at(gx0, t * B * (3 * H) + H), // $gx0
+          at(gx0, t * B * (3 * H)), // $gx0
           3 * H, // $3*H
-          at(scratch0, H), // $scratch0
+          at(scratch0, 0), // $scratch0
           2 * H, // $2*H
           at(scratch3, 0), // $scratch3
           at(tape_r, slot * B * H), // $tape_r
@@ -367,24 +341,20 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const scratch7Row = b * H;
-          const hPrevRow = hPrevAt + b * H;
-          const scratch4Row = b * H;
-          const gx0Row = t * B * (3 * H) + H + b * (3 * H);
-          const scratch0Row = H + b * (2 * H);
-          const scratch3Row = b * H;
-          const tape_rRow = slot * B * H + b * H;
-          const scratch5Row = b * H;
-          const scratch8Row = b * H;
+          const rowH = b * H;
+          const hPrevRowH = hPrevAt + b * H;
+          const tRow3H = t * B * (3 * H) + b * (3 * H);
+          const row2H = b * (2 * H);
+          const slotRowH = slot * B * H + b * H;
           for (let i = 0; i < H; i++) {
             // grad of: hh = tanh(Kh*x + bh + Rh*(r .* h))
-            const dr = scratch7[scratch7Row + i]! * hPrev[hPrevRow + i]!;
-            const dr_pre = 0.2 * (dr * scratch4[scratch4Row + i]!);
-            gx0[gx0Row + i] = dr_pre;
-            scratch0[scratch0Row + i] = dr_pre;
-            scratch3[scratch3Row + i] = dr_pre;
-            const t7 = scratch7[scratch7Row + i]! * tape_r[tape_rRow + i]! + scratch5[scratch5Row + i]!;
-            scratch8[scratch8Row + i] = t7;
+            const dr = scratch7[rowH + i]! * hPrev[hPrevRowH + i]!;
+            const dr_pre = 0.2 * (dr * scratch4[rowH + i]!);
+            gx0[tRow3H + H + i] = dr_pre;
+            scratch0[row2H + H + i] = dr_pre;
+            scratch3[rowH + i] = dr_pre;
+            const t7 = scratch7[rowH + i]! * tape_r[slotRowH + i]! + scratch5[rowH + i]!;
+            scratch8[rowH + i] = t7;
           }
         }
 
@@ -399,10 +369,9 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const scratch8Row = b * H;
-          const carry_hRow = b * H;
+          const rowH = b * H;
           for (let i = 0; i < H; i++) {
-            carry_h[carry_hRow + i]! += scratch8[scratch8Row + i]!;
+            carry_h[rowH + i]! += scratch8[rowH + i]!;
           }
         }
 
@@ -435,7 +404,7 @@ function createKernel<A extends FloatArray>(
       wl(7, T * B, [
         H, // $n
         at(dp, o_br), // $dbr
-        at(gx0, H), // $gx0
+        at(gx0, 0), // $gx0
         3 * H, // $3*H
       ]);
     else
@@ -451,8 +420,9 @@ function createKernel<A extends FloatArray>(
       wl(8, T * B, [
         H, // $n
         at(dp, o_bh), // $dbh
-        at(gx0, 2 * H), // $gx0
+        at(gx0, 0), // $gx0
         3 * H, // $3*H
+        2 * H, // $2*H
       ]);
     else
       for (let i = 0; i < H; i++) {
@@ -497,106 +467,119 @@ const LOOPS_WASM: LoopsModuleSource = {
   splittable: [0, 1, 2, 3, 4, 5],
   scalar: [],
   binary: [
-    "AGFzbQEAAAABYAdgAXsBe2AUf39/f39/f39/f39/f39/f39/f38AYAl/f39/f39/f38AYAZ/f39/f38AYBJ/f39/f39/f39/f39/f39/f38AYA5/",
-    "f39/f39/f39/f39/fwBgBX9/f39/AAISAQNlbnYGbWVtb3J5AgMBgIAEAxEQAAECAwQFBgMAAQIDBAUGAweRARIFZjMyXzAAAQVmMzJfMQACBWYz",
-    "Ml8yAAMFZjMyXzMABAVmMzJfNAAFBWYzMl81AAYFZjMyXzYABwVmMzJfNwAHBWYzMl84AAcFZjY0XzAACQVmNjRfMQAKBWY2NF8yAAsFZjY0XzMA",
-    "DAVmNjRfNAANBWY2NF81AA4FZjY0XzYADwVmNjRfNwAPBWY2NF84AA8K+D4Q5gUBBHsgAP0M0Q1dvdENXb3RDV290Q1dvSAAIAD95gEiAf3mAf0M",
-    "iYgIPomICD6JiAg+iYgIPv3kASAB/eYB/Qyrqqq+q6qqvquqqr6rqqq+/eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AH95gH9DAAAgD8AAIA/",
-    "AACAPwAAgD/9DAAAAEAAAABAAAAAQAAAAED9DAAAAAAAAAAAAAAAAAAAAAD9DAAAgH8AAIB/AACAfwAAgH/9DAENUDkBDVA5AQ1QOQENUDn9DAAA",
-    "AEAAAABAAAAAQAAAAEAgAP3gASIE/eYBIgMgA/0MO6q4PzuquD87qrg/O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAA",
-    "lkMAAJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0Mg4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6",
-    "/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH9",
-    "5gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB",
-    "/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAD/QwYcrFCGHKxQhhy",
-    "sUIYcrFC/UT9UiAD/Qy08c/CtPHPwrTxz8K08c/C/UP9Uv0MAACAPwAAgD8AAIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAAAAAAAAAA",
-    "AAAAAP1D/VIgBP0MzczMPc3MzD3NzMw9zczMPf1D/VILggYDD38CewJ9A0AgACABTkUEQCADIAAgBGxBAnQiFWohFyAGIAAgB2xBAnQiFmohGCAI",
-    "IAAgAmxBAnQiFGohGSAJIBVqIRogCyAWaiEbIAwgFGohHCANIBVqIR0gDyAUaiEeIBAgFGohFiARIBRqIR8gEiAUaiEgIBMgFGohISACIAJBA3Fr",
-    "ISJBACEVA0AgFSAiTkUEQP0MzcxMPs3MTD7NzEw+zcxMPiAVQQJ0IhQgF2r9AAQAIAUgFGr9AAQA/eQBIBQgGGr9AAQA/eQB/eYB/QwAAAA/AAAA",
-    "PwAAAD8AAAA//eQB/QwAAAAAAAAAAAAAAAAAAAAA/ekB/QwAAIA/AACAPwAAgD8AAIA//egBISMgFCAZaiAj/QsEACAUIBxq/QzNzEw+zcxMPs3M",
-    "TD7NzEw+IBQgGmr9AAQAIAogFGr9AAQA/eQBIBQgG2r9AAQA/eQB/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQB/QwAAAAAAAAAAAAAAAAAAAAA/ekB",
-    "/QwAAIA/AACAPwAAgD8AAIA//egBIiT9CwQAIBQgHmogFCAdav0ABAAgDiAUav0ABAD95AH9CwQAIBQgH2ogJCAUIBZq/QAEAP3mAf0LBAAgFCAg",
-    "aiAjIBQgFmr9AAQA/eYB/QsEACAUICFq/QwAAIA/AACAPwAAgD8AAIA/ICP95QH9CwQAIBVBBGohFQwBCwsDQCACIBVMRQRAIBVBAnQiFCAXaioC",
-    "ACAFIBRqKgIAkiAUIBhqKgIAkkPNzEw+lEMAAAA/kkMAAAAAl0MAAIA/liElIBQgGWogJTgCACAUIBxqIBQgGmoqAgAgCiAUaioCAJIgFCAbaioC",
-    "AJJDzcxMPpRDAAAAP5JDAAAAAJdDAACAP5YiJjgCACAUIB5qIBQgHWoqAgAgDiAUaioCAJI4AgAgFCAfaiAmIBQgFmoqAgCUOAIAIBQgIGogJSAU",
-    "IBZqKgIAlDgCACAUICFqQwAAgD8gJZM4AgAgFUEBaiEVDAELCyAAQQFqIQAMAQsLC5gCAwl/AXsBfQNAIAAgAU5FBEAgAyAAIAJsQQJ0IglqIQsg",
-    "BCAJaiEMIAUgCWohDSAGIAlqIQ4gByAJaiEPIAggCWohECACIAJBA3FrIRFBACEKA0AgCiARTkUEQCAKQQJ0IgkgC2r9AAQAIAkgDGr9AAQA/eQB",
-    "EAAhEiAJIA1qIBL9CwQAIAkgEGogCSAOav0ABAAgCSAPav0ABAAgEv3mAf3kAf0LBAAgCkEEaiEKDAELCwNAIAIgCkxFBEAgCkECdCIJIAtqKgIA",
-    "IAkgDGoqAgCS/RMQAP0fACETIAkgDWogEzgCACAJIBBqIAkgDmoqAgAgCSAPaioCACATlJI4AgAgCkEBaiEKDAELCyAAQQFqIQAMAQsLC68BAQZ/",
-    "A0AgACABTkUEQCADIAAgAmxBAnQiBmohCCAEIAZqIQkgBSAGaiEKIAIgAkEDcWshC0EAIQYDQCAGIAtORQRAIAZBAnQiByAKaiAHIAhq/QAEACAH",
-    "IAlq/QAEAP3kAf0LBAAgBkEEaiEGDAELCwNAIAIgBkxFBEAgBkECdCIHIApqIAcgCGoqAgAgByAJaioCAJI4AgAgBkEBaiEGDAELCyAAQQFqIQAM",
-    "AQsLC5QIAxB/AnsCfQNAIAAgAU5FBEAgAyAAIAJsQQJ0IhJqIRQgBCASaiEVIAUgEmohFiAGIAAgB2xBAnQiE2ohGSAIIBJqIRogCSASaiEXIAog",
-    "EmohGyALIBJqIRggDCATaiEcIA0gACAObEECdGohHSAPIBJqIR4gECASaiEfIBEgEmohICACIAJBA3FrISFBACETA0AgEyAhTkUEQP0MAACAPwAA",
-    "gD8AAIA/AACAPyATQQJ0IhIgFGr9AAQA/eUBISIgEiAZaiASIBVq/QAEACAi/eYB/QwAAIA/AACAPwAAgD8AAIA/IBIgFmr9AAQAIiMgI/3mAf3l",
-    "Af3mASIj/QsEACASIBpqICP9CwQAIBIgG2r9DAAAgD8AAIA/AACAPwAAgD/9DAAAAAAAAAAAAAAAAAAAAAAgEiAXav0ABAAiI/0MAAAAAAAAAAAA",
-    "AAAAAAAAAP1E/VL9DAAAgD8AAIA/AACAPwAAgD/9DAAAAAAAAAAAAAAAAAAAAAD9DAAAgD8AAIA/AACAPwAAgD8gI/3lAf0MAAAAAAAAAAAAAAAA",
-    "AAAAAP1E/VL95gH9CwQAIBIgHGr9DM3MTD7NzEw+zcxMPs3MTD4gEiAVav0ABAAgEiAYav0ABAAgEiAWav0ABAD95QH95gH9DAAAgD8AAIA/AACA",
-    "PwAAgD/9DAAAAAAAAAAAAAAAAAAAAAAgEiAUav0ABAD9DAAAAAAAAAAAAAAAAAAAAAD9RP1S/QwAAIA/AACAPwAAgD8AAIA//QwAAAAAAAAAAAAA",
-    "AAAAAAAAICL9DAAAAAAAAAAAAAAAAAAAAAD9RP1S/eYB/eYB/eYBIiL9CwQAIBIgHWogIv0LBAAgEiAeaiAi/QsEACASIB9qIBIgFWr9AAQAIBIg",
-    "FGr9AAQA/eYB/QsEACASICBqIBIgF2r9AAQAIBIgGGr9AAQA/eYB/QsEACATQQRqIRMMAQsLA0AgAiATTEUEQEMAAIA/IBNBAnQiEiAUaioCAJMh",
-    "JCASIBlqIBIgFWoqAgAgJJRDAACAPyASIBZqKgIAIiUgJZSTlCIlOAIAIBIgGmogJTgCACASIBtqQwAAgD9DAAAAACASIBdqKgIAIiVDAAAAAF4b",
-    "QwAAgD9DAAAAAEMAAIA/ICWTQwAAAABeG5Q4AgAgEiAcaiASIBVqKgIAIBIgGGoqAgAgEiAWaioCAJOUQwAAgD9DAAAAACASIBRqKgIAQwAAAABe",
-    "G0MAAIA/QwAAAAAgJEMAAAAAXhuUlEPNzEw+lCIkOAIAIBIgHWogJDgCACASIB5qICQ4AgAgEiAfaiASIBVqKgIAIBIgFGoqAgCUOAIAIBIgIGog",
-    "EiAXaioCACASIBhqKgIAlDgCACATQQFqIRMMAQsLIABBAWohAAwBCwsLlwMDDH8BewF9A0AgACABTkUEQCADIAAgAmxBAnQiDmohECAEIA5qIREg",
-    "BSAOaiESIAYgACAHbEECdGohEyAIIAAgCWxBAnRqIRQgCiAOaiEVIAsgDmohFiAMIA5qIRcgDSAOaiEYIAIgAkEDcWshGUEAIQ8DQCAPIBlORQRA",
-    "/QzNzEw+zcxMPs3MTD7NzEw+IA9BAnQiDiAQav0ABAAgDiARav0ABAD95gEgDiASav0ABAD95gH95gEhGiAOIBNqIBr9CwQAIA4gFGogGv0LBAAg",
-    "DiAVaiAa/QsEACAOIBhqIA4gEGr9AAQAIA4gFmr9AAQA/eYBIA4gF2r9AAQA/eQB/QsEACAPQQRqIQ8MAQsLA0AgAiAPTEUEQCAPQQJ0Ig4gEGoq",
-    "AgAgDiARaioCAJQgDiASaioCAJRDzcxMPpQhGyAOIBNqIBs4AgAgDiAUaiAbOAIAIA4gFWogGzgCACAOIBhqIA4gEGoqAgAgDiAWaioCAJQgDiAX",
-    "aioCAJI4AgAgD0EBaiEPDAELCyAAQQFqIQAMAQsLC6gBAQV/A0AgACABTkUEQCADIAAgAmxBAnQiBWohCCAEIAVqIQcgAiACQQNxayEJQQAhBQNA",
-    "IAUgCU5FBEAgBUECdCIGIAdqIAYgB2r9AAQAIAYgCGr9AAQA/eQB/QsEACAFQQRqIQUMAQsLA0AgAiAFTEUEQCAFQQJ0IgYgB2ogBiAHaioCACAG",
-    "IAhqKgIAkjgCACAFQQFqIQUMAQsLIABBAWohAAwBCwsL7gEDBH8BewF9IAIgAkEDcWshCQNAIAcgCU5FBEAgB0ECdCEI/QwAAAAAAAAAAAAAAAAA",
-    "AAAAIQogACEGA0AgASAGTEUEQCAKIAQgBSAGbEECdGogCGr9AAQA/eQBIQogBkEBaiEGDAELCyADIAhqIgYgBv0ABAAgCv3kAf0LBAAgB0EEaiEH",
-    "DAELCwNAIAIgB0xFBEAgB0ECdCEIQwAAAAAhCyAAIQYDQCABIAZMRQRAIAsgBCAFIAZsQQJ0aiAIaioCAJIhCyAGQQFqIQYMAQsLIAMgCGoiBiAG",
-    "KgIAIAuSOAIAIAdBAWohBwwBCwsL8QcBBHsgAP0M43UrRTbaV7/jdStFNtpXvyAAIAD98gEiAf3yAf0M4H0VDj1tbT/gfRUOPW1tP/3wASAB/fIB",
-    "/Qw9wuZV4yaCvz3C5lXjJoK//fABIAH98gH9DPoQLIj0ZJY/+hAsiPRklj/98AEgAf3yAf0MHLqhG7qhq78cuqEbuqGrv/3wASAB/fIB/QwRERER",
-    "ERHBPxEREREREcE//fABIAH98gH9DFVVVVVVVdW/VVVVVVVV1b/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wAf3yAf0MAAAAAAAA8D8AAAAA",
-    "AADwP/0MAAAAAAAAAEAAAAAAAAAAQP0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPf0MAAAAAAAA",
-    "AEAAAAAAAAAAQCAA/ewBIgT98gEiAyAD/Qz+gitlRxX3P/6CK2VHFfc//fIB/ZQB/QwAAAAAADCRwAAAAAAAMJHA/fUB/QwAAAAAADCRQAAAAAAA",
-    "MJFA/fQBIgL9DAAA4P5CLuY/AADg/kIu5j/98gH98QEgAv0Mdjx5Ne856j12PHk17znqPf3yAf3xASIB/fIB/QyY2Pjv2O4hPpjY+O/Y7iE+/fAB",
-    "IAH98gH9DORE9WdF5lo+5ET1Z0XmWj798AEgAf3yAf0MXJ94t09+kj5cn3i3T36SPv3wASAB/fIB/Qw0x1al4x3HPjTHVqXjHcc+/fABIAH98gH9",
-    "DBqgARqgAfo+GqABGqAB+j798AEgAf3yAf0MGqABGqABKj8aoAEaoAEqP/3wASAB/fIB/QwXbMEWbMFWPxdswRZswVY//fABIAH98gH9DBERERER",
-    "EYE/ERERERERgT/98AEgAf3yAf0MVVVVVVVVpT9VVVVVVVWlP/3wASAB/fIB/QxVVVVVVVXFP1VVVVVVVcU//fABIAH98gH9DAAAAAAAAOA/AAAA",
-    "AAAA4D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAL9/AEiAUEB/awBIgL9xwH9DP8DAAAA",
-    "AAAA/wMAAAAAAAD9zgFBNP3LAf3yASABIAL9sQH9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASAD/QzvOfr+Qi6GQO85+v5CLoZA/Ur9",
-    "UiAD/QxSMC3VEEmHwFIwLdUQSYfA/Un9Uv0MAAAAAAAA8D8AAAAAAADwP/3wAf3zAf3xASIB/e0BIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1J/VIg",
-    "BP0MmpmZmZmZuT+amZmZmZm5P/1J/VILpgYDD38CewJ8A0AgACABTkUEQCADIAAgBGxBA3QiFWohFyAGIAAgB2xBA3QiFmohGCAIIAAgAmxBA3Qi",
-    "FGohGSAJIBVqIRogCyAWaiEbIAwgFGohHCANIBVqIR0gDyAUaiEeIBAgFGohFiARIBRqIR8gEiAUaiEgIBMgFGohISACIAJBAXFrISJBACEVA0Ag",
-    "FSAiTkUEQP0MmpmZmZmZyT+amZmZmZnJPyAVQQN0IhQgF2r9AAQAIAUgFGr9AAQA/fABIBQgGGr9AAQA/fAB/fIB/QwAAAAAAADgPwAAAAAAAOA/",
-    "/fAB/QwAAAAAAAAAAAAAAAAAAAAA/fUB/QwAAAAAAADwPwAAAAAAAPA//fQBISMgFCAZaiAj/QsEACAUIBxq/QyamZmZmZnJP5qZmZmZmck/IBQg",
-    "Gmr9AAQAIAogFGr9AAQA/fABIBQgG2r9AAQA/fAB/fIB/QwAAAAAAADgPwAAAAAAAOA//fAB/QwAAAAAAAAAAAAAAAAAAAAA/fUB/QwAAAAAAADw",
-    "PwAAAAAAAPA//fQBIiT9CwQAIBQgHmogFCAdav0ABAAgDiAUav0ABAD98AH9CwQAIBQgH2ogJCAUIBZq/QAEAP3yAf0LBAAgFCAgaiAjIBQgFmr9",
-    "AAQA/fIB/QsEACAUICFq/QwAAAAAAADwPwAAAAAAAPA/ICP98QH9CwQAIBVBAmohFQwBCwsDQCACIBVMRQRAIBVBA3QiFCAXaisDACAFIBRqKwMA",
-    "oCAUIBhqKwMAoESamZmZmZnJP6JEAAAAAAAA4D+gRAAAAAAAAAAApUQAAAAAAADwP6QhJSAUIBlqICU5AwAgFCAcaiAUIBpqKwMAIAogFGorAwCg",
-    "IBQgG2orAwCgRJqZmZmZmck/okQAAAAAAADgP6BEAAAAAAAAAAClRAAAAAAAAPA/pCImOQMAIBQgHmogFCAdaisDACAOIBRqKwMAoDkDACAUIB9q",
-    "ICYgFCAWaisDAKI5AwAgFCAgaiAlIBQgFmorAwCiOQMAIBQgIWpEAAAAAAAA8D8gJaE5AwAgFUEBaiEVDAELCyAAQQFqIQAMAQsLC5gCAwl/AXsB",
-    "fANAIAAgAU5FBEAgAyAAIAJsQQN0IglqIQsgBCAJaiEMIAUgCWohDSAGIAlqIQ4gByAJaiEPIAggCWohECACIAJBAXFrIRFBACEKA0AgCiARTkUE",
-    "QCAKQQN0IgkgC2r9AAQAIAkgDGr9AAQA/fABEAghEiAJIA1qIBL9CwQAIAkgEGogCSAOav0ABAAgCSAPav0ABAAgEv3yAf3wAf0LBAAgCkECaiEK",
-    "DAELCwNAIAIgCkxFBEAgCkEDdCIJIAtqKwMAIAkgDGorAwCg/RQQCP0hACETIAkgDWogEzkDACAJIBBqIAkgDmorAwAgCSAPaisDACAToqA5AwAg",
-    "CkEBaiEKDAELCyAAQQFqIQAMAQsLC68BAQZ/A0AgACABTkUEQCADIAAgAmxBA3QiBmohCCAEIAZqIQkgBSAGaiEKIAIgAkEBcWshC0EAIQYDQCAG",
-    "IAtORQRAIAZBA3QiByAKaiAHIAhq/QAEACAHIAlq/QAEAP3wAf0LBAAgBkECaiEGDAELCwNAIAIgBkxFBEAgBkEDdCIHIApqIAcgCGorAwAgByAJ",
-    "aisDAKA5AwAgBkEBaiEGDAELCyAAQQFqIQAMAQsLC9QIAxB/AnsCfANAIAAgAU5FBEAgAyAAIAJsQQN0IhJqIRQgBCASaiEVIAUgEmohFiAGIAAg",
-    "B2xBA3QiE2ohGSAIIBJqIRogCSASaiEXIAogEmohGyALIBJqIRggDCATaiEcIA0gACAObEEDdGohHSAPIBJqIR4gECASaiEfIBEgEmohICACIAJB",
-    "AXFrISFBACETA0AgEyAhTkUEQP0MAAAAAAAA8D8AAAAAAADwPyATQQN0IhIgFGr9AAQA/fEBISIgEiAZaiASIBVq/QAEACAi/fIB/QwAAAAAAADw",
-    "PwAAAAAAAPA/IBIgFmr9AAQAIiMgI/3yAf3xAf3yASIj/QsEACASIBpqICP9CwQAIBIgG2r9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAAAAAAAA",
-    "AAAAAAAgEiAXav0ABAAiI/0MAAAAAAAAAAAAAAAAAAAAAP1K/VL9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAAAAAAAAAAAAAAD9DAAAAAAAAPA/",
-    "AAAAAAAA8D8gI/3xAf0MAAAAAAAAAAAAAAAAAAAAAP1K/VL98gH9CwQAIBIgHGr9DJqZmZmZmck/mpmZmZmZyT8gEiAVav0ABAAgEiAYav0ABAAg",
-    "EiAWav0ABAD98QH98gH9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAAAAAAAAAAAAAAAgEiAUav0ABAD9DAAAAAAAAAAAAAAAAAAAAAD9Sv1S/QwA",
-    "AAAAAADwPwAAAAAAAPA//QwAAAAAAAAAAAAAAAAAAAAAICL9DAAAAAAAAAAAAAAAAAAAAAD9Sv1S/fIB/fIB/fIBIiL9CwQAIBIgHWogIv0LBAAg",
-    "EiAeaiAi/QsEACASIB9qIBIgFWr9AAQAIBIgFGr9AAQA/fIB/QsEACASICBqIBIgF2r9AAQAIBIgGGr9AAQA/fIB/QsEACATQQJqIRMMAQsLA0Ag",
-    "AiATTEUEQEQAAAAAAADwPyATQQN0IhIgFGorAwChISQgEiAZaiASIBVqKwMAICSiRAAAAAAAAPA/IBIgFmorAwAiJSAloqGiIiU5AwAgEiAaaiAl",
-    "OQMAIBIgG2pEAAAAAAAA8D9EAAAAAAAAAAAgEiAXaisDACIlRAAAAAAAAAAAZBtEAAAAAAAA8D9EAAAAAAAAAABEAAAAAAAA8D8gJaFEAAAAAAAA",
-    "AABkG6I5AwAgEiAcaiASIBVqKwMAIBIgGGorAwAgEiAWaisDAKGiRAAAAAAAAPA/RAAAAAAAAAAAIBIgFGorAwBEAAAAAAAAAABkG0QAAAAAAADw",
-    "P0QAAAAAAAAAACAkRAAAAAAAAAAAZBuiokSamZmZmZnJP6IiJDkDACASIB1qICQ5AwAgEiAeaiAkOQMAIBIgH2ogEiAVaisDACASIBRqKwMAojkD",
-    "ACASICBqIBIgF2orAwAgEiAYaisDAKI5AwAgE0EBaiETDAELCyAAQQFqIQAMAQsLC5sDAwx/AXsBfANAIAAgAU5FBEAgAyAAIAJsQQN0Ig5qIRAg",
-    "BCAOaiERIAUgDmohEiAGIAAgB2xBA3RqIRMgCCAAIAlsQQN0aiEUIAogDmohFSALIA5qIRYgDCAOaiEXIA0gDmohGCACIAJBAXFrIRlBACEPA0Ag",
-    "DyAZTkUEQP0MmpmZmZmZyT+amZmZmZnJPyAPQQN0Ig4gEGr9AAQAIA4gEWr9AAQA/fIBIA4gEmr9AAQA/fIB/fIBIRogDiATaiAa/QsEACAOIBRq",
-    "IBr9CwQAIA4gFWogGv0LBAAgDiAYaiAOIBBq/QAEACAOIBZq/QAEAP3yASAOIBdq/QAEAP3wAf0LBAAgD0ECaiEPDAELCwNAIAIgD0xFBEAgD0ED",
-    "dCIOIBBqKwMAIA4gEWorAwCiIA4gEmorAwCiRJqZmZmZmck/oiEbIA4gE2ogGzkDACAOIBRqIBs5AwAgDiAVaiAbOQMAIA4gGGogDiAQaisDACAO",
-    "IBZqKwMAoiAOIBdqKwMAoDkDACAPQQFqIQ8MAQsLIABBAWohAAwBCwsLqAEBBX8DQCAAIAFORQRAIAMgACACbEEDdCIFaiEIIAQgBWohByACIAJB",
-    "AXFrIQlBACEFA0AgBSAJTkUEQCAFQQN0IgYgB2ogBiAHav0ABAAgBiAIav0ABAD98AH9CwQAIAVBAmohBQwBCwsDQCACIAVMRQRAIAVBA3QiBiAH",
-    "aiAGIAdqKwMAIAYgCGorAwCgOQMAIAVBAWohBQwBCwsgAEEBaiEADAELCwvyAQMEfwF7AXwgAiACQQFxayEJA0AgByAJTkUEQCAHQQN0IQj9DAAA",
-    "AAAAAAAAAAAAAAAAAAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsQQN0aiAIav0ABAD98AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/fAB",
-    "/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IQhEAAAAAAAAAAAhCyAAIQYDQCABIAZMRQRAIAsgBCAFIAZsQQN0aiAIaisDAKAhCyAGQQFq",
-    "IQYMAQsLIAMgCGoiBiAGKwMAIAugOQMAIAdBAWohBwwBCwsLAHoEbmFtZQFzEAAGdGFuaDMyAQVmMzJfMAIFZjMyXzEDBWYzMl8yBAVmMzJfMwUF",
-    "ZjMyXzQGBWYzMl81BwVmMzJfNggGdGFuaDY0CQVmNjRfMAoFZjY0XzELBWY2NF8yDAVmNjRfMw0FZjY0XzQOBWY2NF81DwVmNjRfNg==",
+    "AGFzbQEAAAABUgdgAXsBe2ARf39/f39/f39/f39/f39/f38AYAl/f39/f39/f38AYAZ/f39/f38AYA5/f39/f39/f39/f39/fwBgBX9/f39/AGAH",
+    "f39/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMVFAABAgMBBAUDAwYAAQIDAQQFAwMGB5EBEgVmMzJfMAABBWYzMl8xAAIFZjMyXzIAAwVmMzJf",
+    "MwAEBWYzMl80AAUFZjMyXzUABgVmMzJfNgAHBWYzMl83AAgFZjMyXzgACQVmNjRfMAALBWY2NF8xAAwFZjY0XzIADQVmNjRfMwAOBWY2NF80AA8F",
+    "ZjY0XzUAEAVmNjRfNgARBWY2NF83ABIFZjY0XzgAEwqURxTmBQEEeyAA/QzRDV290Q1dvdENXb3RDV29IAAgAP3mASIB/eYB/QyJiAg+iYgIPomI",
+    "CD6JiAg+/eQBIAH95gH9DKuqqr6rqqq+q6qqvquqqr795AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kAf3mAf0MAACAPwAAgD8AAIA/AACAP/0M",
+    "AAAAQAAAAEAAAABAAAAAQP0MAAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8AAIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1QOf0MAAAAQAAAAEAAAABA",
+    "AAAAQCAA/eABIgT95gEiAyAD/Qw7qrg/O6q4PzuquD87qrg//eYB/Wr9DAAAlsMAAJbDAACWwwAAlsP96QH9DAAAlkMAAJZDAACWQwAAlkP96AEi",
+    "Av0MAIAxPwCAMT8AgDE/AIAxP/3mAf3lASAC/QyDgF65g4BeuYOAXrmDgF65/eYB/eUBIgH95gH9DGELtjphC7Y6YQu2OmELtjr95AEgAf3mAf0M",
+    "iYgIPImICDyJiAg8iYgIPP3kASAB/eYB/Qyrqio9q6oqPauqKj2rqio9/eQBIAH95gH9DKuqKj6rqio+q6oqPquqKj795AEgAf3mAf0MAAAAPwAA",
+    "AD8AAAA/AAAAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAv34ASIBQQH9rAEiAv0MfwAA",
+    "AH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAEgAv2xAf0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAP9DBhysUIYcrFCGHKxQhhysUL9RP1S",
+    "IAP9DLTxz8K08c/CtPHPwrTxz8L9Q/1S/QwAAIA/AACAPwAAgD8AAIA//eQB/ecB/eUBIgH94QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/UP9UiAE",
+    "/QzNzMw9zczMPc3MzD3NzMw9/UP9UguUBgMPfwJ7An0DQCAAIAFORQRAIAMgACAEbCISQQJ0aiEUIAYgACAHbCITQQJ0aiEVIAggACACbEECdCIR",
+    "aiEWIAMgAiASakECdGohFyAGIAIgE2pBAnRqIRggCiARaiEZIAMgByASakECdGohGiAMIBFqIRsgDSARaiETIA4gEWohHCAPIBFqIR0gECARaiEe",
+    "IAIgAkEDcWshH0EAIRIDQCASIB9ORQRA/QzNzEw+zcxMPs3MTD7NzEw+IBJBAnQiESAUav0ABAAgBSARav0ABAD95AEgESAVav0ABAD95AH95gH9",
+    "DAAAAD8AAAA/AAAAPwAAAD/95AH9DAAAAAAAAAAAAAAAAAAAAAD96QH9DAAAgD8AAIA/AACAPwAAgD/96AEhICARIBZqICD9CwQAIBEgGWr9DM3M",
+    "TD7NzEw+zcxMPs3MTD4gESAXav0ABAAgCSARav0ABAD95AEgESAYav0ABAD95AH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AH9DAAAAAAAAAAAAAAA",
+    "AAAAAAD96QH9DAAAgD8AAIA/AACAPwAAgD/96AEiIf0LBAAgESAbaiARIBpq/QAEACALIBFq/QAEAP3kAf0LBAAgESAcaiAhIBEgE2r9AAQA/eYB",
+    "/QsEACARIB1qICAgESATav0ABAD95gH9CwQAIBEgHmr9DAAAgD8AAIA/AACAPwAAgD8gIP3lAf0LBAAgEkEEaiESDAELCwNAIAIgEkxFBEAgEkEC",
+    "dCIRIBRqKgIAIAUgEWoqAgCSIBEgFWoqAgCSQ83MTD6UQwAAAD+SQwAAAACXQwAAgD+WISIgESAWaiAiOAIAIBEgGWogESAXaioCACAJIBFqKgIA",
+    "kiARIBhqKgIAkkPNzEw+lEMAAAA/kkMAAAAAl0MAAIA/liIjOAIAIBEgG2ogESAaaioCACALIBFqKgIAkjgCACARIBxqICMgESATaioCAJQ4AgAg",
+    "ESAdaiAiIBEgE2oqAgCUOAIAIBEgHmpDAACAPyAikzgCACASQQFqIRIMAQsLIABBAWohAAwBCwsLmAIDCX8BewF9A0AgACABTkUEQCADIAAgAmxB",
+    "AnQiCWohCyAEIAlqIQwgBSAJaiENIAYgCWohDiAHIAlqIQ8gCCAJaiEQIAIgAkEDcWshEUEAIQoDQCAKIBFORQRAIApBAnQiCSALav0ABAAgCSAM",
+    "av0ABAD95AEQACESIAkgDWogEv0LBAAgCSAQaiAJIA5q/QAEACAJIA9q/QAEACAS/eYB/eQB/QsEACAKQQRqIQoMAQsLA0AgAiAKTEUEQCAKQQJ0",
+    "IgkgC2oqAgAgCSAMaioCAJL9ExAA/R8AIRMgCSANaiATOAIAIAkgEGogCSAOaioCACAJIA9qKgIAIBOUkjgCACAKQQFqIQoMAQsLIABBAWohAAwB",
+    "CwsLrwEBBn8DQCAAIAFORQRAIAMgACACbEECdCIGaiEIIAQgBmohCSAFIAZqIQogAiACQQNxayELQQAhBgNAIAYgC05FBEAgBkECdCIHIApqIAcg",
+    "CGr9AAQAIAcgCWr9AAQA/eQB/QsEACAGQQRqIQYMAQsLA0AgAiAGTEUEQCAGQQJ0IgcgCmogByAIaioCACAHIAlqKgIAkjgCACAGQQFqIQYMAQsL",
+    "IABBAWohAAwBCwsLmggDEH8CewJ9A0AgACABTkUEQCADIAAgAmxBAnQiEWohEyAEIBFqIRQgBSARaiEVIAYgACAHbCISIAhqQQJ0aiEYIAkgEWoh",
+    "GSAKIBFqIRYgCyARaiEaIAwgEWohFyAGIBJBAnRqIRsgDSAAIAhsQQJ0aiEcIA4gEWohHSAPIBFqIR4gECARaiEfIAIgAkEDcWshIEEAIRIDQCAS",
+    "ICBORQRA/QwAAIA/AACAPwAAgD8AAIA/IBJBAnQiESATav0ABAD95QEhISARIBhqIBEgFGr9AAQAICH95gH9DAAAgD8AAIA/AACAPwAAgD8gESAV",
+    "av0ABAAiIiAi/eYB/eUB/eYBIiL9CwQAIBEgGWogIv0LBAAgESAaav0MAACAPwAAgD8AAIA/AACAP/0MAAAAAAAAAAAAAAAAAAAAACARIBZq/QAE",
+    "ACIi/QwAAAAAAAAAAAAAAAAAAAAA/UT9Uv0MAACAPwAAgD8AAIA/AACAP/0MAAAAAAAAAAAAAAAAAAAAAP0MAACAPwAAgD8AAIA/AACAPyAi/eUB",
+    "/QwAAAAAAAAAAAAAAAAAAAAA/UT9Uv3mAf0LBAAgESAbav0MzcxMPs3MTD7NzEw+zcxMPiARIBRq/QAEACARIBdq/QAEACARIBVq/QAEAP3lAf3m",
+    "Af0MAACAPwAAgD8AAIA/AACAP/0MAAAAAAAAAAAAAAAAAAAAACARIBNq/QAEAP0MAAAAAAAAAAAAAAAAAAAAAP1E/VL9DAAAgD8AAIA/AACAPwAA",
+    "gD/9DAAAAAAAAAAAAAAAAAAAAAAgIf0MAAAAAAAAAAAAAAAAAAAAAP1E/VL95gH95gH95gEiIf0LBAAgESAcaiAh/QsEACARIB1qICH9CwQAIBEg",
+    "HmogESAUav0ABAAgESATav0ABAD95gH9CwQAIBEgH2ogESAWav0ABAAgESAXav0ABAD95gH9CwQAIBJBBGohEgwBCwsDQCACIBJMRQRAQwAAgD8g",
+    "EkECdCIRIBNqKgIAkyEjIBEgGGogESAUaioCACAjlEMAAIA/IBEgFWoqAgAiJCAklJOUIiQ4AgAgESAZaiAkOAIAIBEgGmpDAACAP0MAAAAAIBEg",
+    "FmoqAgAiJEMAAAAAXhtDAACAP0MAAAAAQwAAgD8gJJNDAAAAAF4blDgCACARIBtqIBEgFGoqAgAgESAXaioCACARIBVqKgIAk5RDAACAP0MAAAAA",
+    "IBEgE2oqAgBDAAAAAF4bQwAAgD9DAAAAACAjQwAAAABeG5SUQ83MTD6UIiM4AgAgESAcaiAjOAIAIBEgHWogIzgCACARIB5qIBEgFGoqAgAgESAT",
+    "aioCAJQ4AgAgESAfaiARIBZqKgIAIBEgF2oqAgCUOAIAIBJBAWohEgwBCwsgAEEBaiEADAELCwudAwMMfwF7AX0DQCAAIAFORQRAIAMgACACbEEC",
+    "dCIOaiEQIAQgDmohESAFIA5qIRIgBiAAIAdsIAJqQQJ0aiETIAggACAJbCACakECdGohFCAKIA5qIRUgCyAOaiEWIAwgDmohFyANIA5qIRggAiAC",
+    "QQNxayEZQQAhDwNAIA8gGU5FBED9DM3MTD7NzEw+zcxMPs3MTD4gD0ECdCIOIBBq/QAEACAOIBFq/QAEAP3mASAOIBJq/QAEAP3mAf3mASEaIA4g",
+    "E2ogGv0LBAAgDiAUaiAa/QsEACAOIBVqIBr9CwQAIA4gGGogDiAQav0ABAAgDiAWav0ABAD95gEgDiAXav0ABAD95AH9CwQAIA9BBGohDwwBCwsD",
+    "QCACIA9MRQRAIA9BAnQiDiAQaioCACAOIBFqKgIAlCAOIBJqKgIAlEPNzEw+lCEbIA4gE2ogGzgCACAOIBRqIBs4AgAgDiAVaiAbOAIAIA4gGGog",
+    "DiAQaioCACAOIBZqKgIAlCAOIBdqKgIAkjgCACAPQQFqIQ8MAQsLIABBAWohAAwBCwsLqAEBBX8DQCAAIAFORQRAIAMgACACbEECdCIFaiEIIAQg",
+    "BWohByACIAJBA3FrIQlBACEFA0AgBSAJTkUEQCAFQQJ0IgYgB2ogBiAHav0ABAAgBiAIav0ABAD95AH9CwQAIAVBBGohBQwBCwsDQCACIAVMRQRA",
+    "IAVBAnQiBiAHaiAGIAdqKgIAIAYgCGoqAgCSOAIAIAVBAWohBQwBCwsgAEEBaiEADAELCwvuAQMEfwF7AX0gAiACQQNxayEJA0AgByAJTkUEQCAH",
+    "QQJ0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsQQJ0aiAIav0ABAD95AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG",
+    "/QAEACAK/eQB/QsEACAHQQRqIQcMAQsLA0AgAiAHTEUEQCAHQQJ0IQhDAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmxBAnRqIAhqKgIAkiEL",
+    "IAZBAWohBgwBCwsgAyAIaiIGIAYqAgAgC5I4AgAgB0EBaiEHDAELCwv0AQMEfwF7AX0gAiACQQNxayEJA0AgByAJTkUEQCAHQQJ0IQj9DAAAAAAA",
+    "AAAAAAAAAAAAAAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsIAJqQQJ0aiAIav0ABAD95AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/eQB",
+    "/QsEACAHQQRqIQcMAQsLA0AgAiAHTEUEQCAHQQJ0IQhDAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmwgAmpBAnRqIAhqKgIAkiELIAZBAWoh",
+    "BgwBCwsgAyAIaiIGIAYqAgAgC5I4AgAgB0EBaiEHDAELCwv0AQMEfwF7AX0gAiACQQNxayEKA0AgCCAKTkUEQCAIQQJ0IQn9DAAAAAAAAAAAAAAA",
+    "AAAAAAAhCyAAIQcDQCABIAdMRQRAIAsgBCAFIAdsIAZqQQJ0aiAJav0ABAD95AEhCyAHQQFqIQcMAQsLIAMgCWoiByAH/QAEACAL/eQB/QsEACAI",
+    "QQRqIQgMAQsLA0AgAiAITEUEQCAIQQJ0IQlDAAAAACEMIAAhBwNAIAEgB0xFBEAgDCAEIAUgB2wgBmpBAnRqIAlqKgIAkiEMIAdBAWohBwwBCwsg",
+    "AyAJaiIHIAcqAgAgDJI4AgAgCEEBaiEIDAELCwvxBwEEeyAA/QzjdStFNtpXv+N1K0U22le/IAAgAP3yASIB/fIB/QzgfRUOPW1tP+B9FQ49bW0/",
+    "/fABIAH98gH9DD3C5lXjJoK/PcLmVeMmgr/98AEgAf3yAf0M+hAsiPRklj/6ECyI9GSWP/3wASAB/fIB/QwcuqEbuqGrvxy6oRu6oau//fABIAH9",
+    "8gH9DBEREREREcE/ERERERERwT/98AEgAf3yAf0MVVVVVVVV1b9VVVVVVVXVv/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fAB/fIB/QwAAAAA",
+    "AADwPwAAAAAAAPA//QwAAAAAAAAAQAAAAAAAAABA/QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAAAADwfwAAAAAAAPB//QwJbagTRhLmPQltqBNGEuY9",
+    "/QwAAAAAAAAAQAAAAAAAAABAIAD97AEiBP3yASIDIAP9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAA",
+    "MJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj4",
+    "79juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz79",
+    "8AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3y",
+    "Af0MERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAA",
+    "AAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3H",
+    "Af0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAP9DO85+v5CLoZA7zn6",
+    "/kIuhkD9Sv1SIAP9DFIwLdUQSYfAUjAt1RBJh8D9Sf1S/QwAAAAAAADwPwAAAAAAAPA//fAB/fMB/fEBIgH97QEgASAA/QwAAAAAAAAAAAAAAAAA",
+    "AAAA/Un9UiAE/QyamZmZmZm5P5qZmZmZmbk//Un9Ugu4BgMPfwJ7AnwDQCAAIAFORQRAIAMgACAEbCISQQN0aiEUIAYgACAHbCITQQN0aiEVIAgg",
+    "ACACbEEDdCIRaiEWIAMgAiASakEDdGohFyAGIAIgE2pBA3RqIRggCiARaiEZIAMgByASakEDdGohGiAMIBFqIRsgDSARaiETIA4gEWohHCAPIBFq",
+    "IR0gECARaiEeIAIgAkEBcWshH0EAIRIDQCASIB9ORQRA/QyamZmZmZnJP5qZmZmZmck/IBJBA3QiESAUav0ABAAgBSARav0ABAD98AEgESAVav0A",
+    "BAD98AH98gH9DAAAAAAAAOA/AAAAAAAA4D/98AH9DAAAAAAAAAAAAAAAAAAAAAD99QH9DAAAAAAAAPA/AAAAAAAA8D/99AEhICARIBZqICD9CwQA",
+    "IBEgGWr9DJqZmZmZmck/mpmZmZmZyT8gESAXav0ABAAgCSARav0ABAD98AEgESAYav0ABAD98AH98gH9DAAAAAAAAOA/AAAAAAAA4D/98AH9DAAA",
+    "AAAAAAAAAAAAAAAAAAD99QH9DAAAAAAAAPA/AAAAAAAA8D/99AEiIf0LBAAgESAbaiARIBpq/QAEACALIBFq/QAEAP3wAf0LBAAgESAcaiAhIBEg",
+    "E2r9AAQA/fIB/QsEACARIB1qICAgESATav0ABAD98gH9CwQAIBEgHmr9DAAAAAAAAPA/AAAAAAAA8D8gIP3xAf0LBAAgEkECaiESDAELCwNAIAIg",
+    "EkxFBEAgEkEDdCIRIBRqKwMAIAUgEWorAwCgIBEgFWorAwCgRJqZmZmZmck/okQAAAAAAADgP6BEAAAAAAAAAAClRAAAAAAAAPA/pCEiIBEgFmog",
+    "IjkDACARIBlqIBEgF2orAwAgCSARaisDAKAgESAYaisDAKBEmpmZmZmZyT+iRAAAAAAAAOA/oEQAAAAAAAAAAKVEAAAAAAAA8D+kIiM5AwAgESAb",
+    "aiARIBpqKwMAIAsgEWorAwCgOQMAIBEgHGogIyARIBNqKwMAojkDACARIB1qICIgESATaisDAKI5AwAgESAeakQAAAAAAADwPyAioTkDACASQQFq",
+    "IRIMAQsLIABBAWohAAwBCwsLmAIDCX8BewF8A0AgACABTkUEQCADIAAgAmxBA3QiCWohCyAEIAlqIQwgBSAJaiENIAYgCWohDiAHIAlqIQ8gCCAJ",
+    "aiEQIAIgAkEBcWshEUEAIQoDQCAKIBFORQRAIApBA3QiCSALav0ABAAgCSAMav0ABAD98AEQCiESIAkgDWogEv0LBAAgCSAQaiAJIA5q/QAEACAJ",
+    "IA9q/QAEACAS/fIB/fAB/QsEACAKQQJqIQoMAQsLA0AgAiAKTEUEQCAKQQN0IgkgC2orAwAgCSAMaisDAKD9FBAK/SEAIRMgCSANaiATOQMAIAkg",
+    "EGogCSAOaisDACAJIA9qKwMAIBOioDkDACAKQQFqIQoMAQsLIABBAWohAAwBCwsLrwEBBn8DQCAAIAFORQRAIAMgACACbEEDdCIGaiEIIAQgBmoh",
+    "CSAFIAZqIQogAiACQQFxayELQQAhBgNAIAYgC05FBEAgBkEDdCIHIApqIAcgCGr9AAQAIAcgCWr9AAQA/fAB/QsEACAGQQJqIQYMAQsLA0AgAiAG",
+    "TEUEQCAGQQN0IgcgCmogByAIaisDACAHIAlqKwMAoDkDACAGQQFqIQYMAQsLIABBAWohAAwBCwsL2ggDEH8CewJ8A0AgACABTkUEQCADIAAgAmxB",
+    "A3QiEWohEyAEIBFqIRQgBSARaiEVIAYgACAHbCISIAhqQQN0aiEYIAkgEWohGSAKIBFqIRYgCyARaiEaIAwgEWohFyAGIBJBA3RqIRsgDSAAIAhs",
+    "QQN0aiEcIA4gEWohHSAPIBFqIR4gECARaiEfIAIgAkEBcWshIEEAIRIDQCASICBORQRA/QwAAAAAAADwPwAAAAAAAPA/IBJBA3QiESATav0ABAD9",
+    "8QEhISARIBhqIBEgFGr9AAQAICH98gH9DAAAAAAAAPA/AAAAAAAA8D8gESAVav0ABAAiIiAi/fIB/fEB/fIBIiL9CwQAIBEgGWogIv0LBAAgESAa",
+    "av0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAAAAAAAAAAAAACARIBZq/QAEACIi/QwAAAAAAAAAAAAAAAAAAAAA/Ur9Uv0MAAAAAAAA8D8AAAAA",
+    "AADwP/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8D8AAAAAAADwPyAi/fEB/QwAAAAAAAAAAAAAAAAAAAAA/Ur9Uv3yAf0LBAAgESAbav0MmpmZ",
+    "mZmZyT+amZmZmZnJPyARIBRq/QAEACARIBdq/QAEACARIBVq/QAEAP3xAf3yAf0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAAAAAAAAAAAAACAR",
+    "IBNq/QAEAP0MAAAAAAAAAAAAAAAAAAAAAP1K/VL9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAAAAAAAAAAAAAAAgIf0MAAAAAAAAAAAAAAAAAAAA",
+    "AP1K/VL98gH98gH98gEiIf0LBAAgESAcaiAh/QsEACARIB1qICH9CwQAIBEgHmogESAUav0ABAAgESATav0ABAD98gH9CwQAIBEgH2ogESAWav0A",
+    "BAAgESAXav0ABAD98gH9CwQAIBJBAmohEgwBCwsDQCACIBJMRQRARAAAAAAAAPA/IBJBA3QiESATaisDAKEhIyARIBhqIBEgFGorAwAgI6JEAAAA",
+    "AAAA8D8gESAVaisDACIkICSioaIiJDkDACARIBlqICQ5AwAgESAaakQAAAAAAADwP0QAAAAAAAAAACARIBZqKwMAIiREAAAAAAAAAABkG0QAAAAA",
+    "AADwP0QAAAAAAAAAAEQAAAAAAADwPyAkoUQAAAAAAAAAAGQbojkDACARIBtqIBEgFGorAwAgESAXaisDACARIBVqKwMAoaJEAAAAAAAA8D9EAAAA",
+    "AAAAAAAgESATaisDAEQAAAAAAAAAAGQbRAAAAAAAAPA/RAAAAAAAAAAAICNEAAAAAAAAAABkG6KiRJqZmZmZmck/oiIjOQMAIBEgHGogIzkDACAR",
+    "IB1qICM5AwAgESAeaiARIBRqKwMAIBEgE2orAwCiOQMAIBEgH2ogESAWaisDACARIBdqKwMAojkDACASQQFqIRIMAQsLIABBAWohAAwBCwsLoQMD",
+    "DH8BewF8A0AgACABTkUEQCADIAAgAmxBA3QiDmohECAEIA5qIREgBSAOaiESIAYgACAHbCACakEDdGohEyAIIAAgCWwgAmpBA3RqIRQgCiAOaiEV",
+    "IAsgDmohFiAMIA5qIRcgDSAOaiEYIAIgAkEBcWshGUEAIQ8DQCAPIBlORQRA/QyamZmZmZnJP5qZmZmZmck/IA9BA3QiDiAQav0ABAAgDiARav0A",
+    "BAD98gEgDiASav0ABAD98gH98gEhGiAOIBNqIBr9CwQAIA4gFGogGv0LBAAgDiAVaiAa/QsEACAOIBhqIA4gEGr9AAQAIA4gFmr9AAQA/fIBIA4g",
+    "F2r9AAQA/fAB/QsEACAPQQJqIQ8MAQsLA0AgAiAPTEUEQCAPQQN0Ig4gEGorAwAgDiARaisDAKIgDiASaisDAKJEmpmZmZmZyT+iIRsgDiATaiAb",
+    "OQMAIA4gFGogGzkDACAOIBVqIBs5AwAgDiAYaiAOIBBqKwMAIA4gFmorAwCiIA4gF2orAwCgOQMAIA9BAWohDwwBCwsgAEEBaiEADAELCwuoAQEF",
+    "fwNAIAAgAU5FBEAgAyAAIAJsQQN0IgVqIQggBCAFaiEHIAIgAkEBcWshCUEAIQUDQCAFIAlORQRAIAVBA3QiBiAHaiAGIAdq/QAEACAGIAhq/QAE",
+    "AP3wAf0LBAAgBUECaiEFDAELCwNAIAIgBUxFBEAgBUEDdCIGIAdqIAYgB2orAwAgBiAIaisDAKA5AwAgBUEBaiEFDAELCyAAQQFqIQAMAQsLC/IB",
+    "AwR/AXsBfCACIAJBAXFrIQkDQCAHIAlORQRAIAdBA3QhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUgBmxBA3RqIAhq",
+    "/QAEAP3wASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9AAQAIAr98AH9CwQAIAdBAmohBwwBCwsDQCACIAdMRQRAIAdBA3QhCEQAAAAAAAAAACELIAAh",
+    "BgNAIAEgBkxFBEAgCyAEIAUgBmxBA3RqIAhqKwMAoCELIAZBAWohBgwBCwsgAyAIaiIGIAYrAwAgC6A5AwAgB0EBaiEHDAELCwv4AQMEfwF7AXwg",
+    "AiACQQFxayEJA0AgByAJTkUEQCAHQQN0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsIAJqQQN0aiAIav0ABAD9",
+    "8AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IQhEAAAAAAAAAAAhCyAAIQYDQCAB",
+    "IAZMRQRAIAsgBCAFIAZsIAJqQQN0aiAIaisDAKAhCyAGQQFqIQYMAQsLIAMgCGoiBiAGKwMAIAugOQMAIAdBAWohBwwBCwsL+AEDBH8BewF8IAIg",
+    "AkEBcWshCgNAIAggCk5FBEAgCEEDdCEJ/QwAAAAAAAAAAAAAAAAAAAAAIQsgACEHA0AgASAHTEUEQCALIAQgBSAHbCAGakEDdGogCWr9AAQA/fAB",
+    "IQsgB0EBaiEHDAELCyADIAlqIgcgB/0ABAAgC/3wAf0LBAAgCEECaiEIDAELCwNAIAIgCExFBEAgCEEDdCEJRAAAAAAAAAAAIQwgACEHA0AgASAH",
+    "TEUEQCAMIAQgBSAHbCAGakEDdGogCWorAwCgIQwgB0EBaiEHDAELCyADIAlqIgcgBysDACAMoDkDACAIQQFqIQgMAQsLCwCXAQRuYW1lAY8BFAAG",
+    "dGFuaDMyAQVmMzJfMAIFZjMyXzEDBWYzMl8yBAVmMzJfMwUFZjMyXzQGBWYzMl81BwVmMzJfNggFZjMyXzcJBWYzMl84CgZ0YW5oNjQLBWY2NF8w",
+    "DAVmNjRfMQ0FZjY0XzIOBWY2NF8zDwVmNjRfNBAFZjY0XzURBWY2NF82EgVmNjRfNxMFZjY0Xzg=",
   ].join(""),
 };

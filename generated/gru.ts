@@ -147,15 +147,12 @@ function createKernel<A extends FloatArray>(
         at(scratch0, 0), // $scratch0
         at(p, o_bhr), // $bhr
         at(tape_r, slot * B * H), // $tape_r
-        at(xp0, slot * B * (3 * H) + H), // $xp0_2
         at(p, o_biz), // $biz
-        at(scratch0, H), // $scratch0_2
         at(p, o_bhz), // $bhz
         at(tape_z, slot * B * H), // $tape_z
-        at(scratch0, 2 * H), // $scratch0_3
+        2 * H, // $2*H
         at(p, o_bhn), // $bhn
         at(tape_t1, slot * B * H), // $tape_t1
-        at(xp0, slot * B * (3 * H) + 2 * H), // $xp0_3
         at(p, o_bin), // $bin
         at(tape_n, slot * B * H), // $tape_n
         at(hPrev, hPrevAt), // $hPrev
@@ -163,35 +160,27 @@ function createKernel<A extends FloatArray>(
       ]);
     else
       for (let b = 0; b < B; b++) {
-        const xp0Row = slot * B * (3 * H) + b * (3 * H);
-        const scratch0Row = b * (3 * H);
-        const tape_rRow = slot * B * H + b * H;
-        const xp0Row2 = slot * B * (3 * H) + H + b * (3 * H);
-        const scratch0Row2 = H + b * (3 * H);
-        const tape_zRow = slot * B * H + b * H;
-        const scratch0Row3 = 2 * H + b * (3 * H);
-        const tape_t1Row = slot * B * H + b * H;
-        const xp0Row3 = slot * B * (3 * H) + 2 * H + b * (3 * H);
-        const tape_nRow = slot * B * H + b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const hOutRow = t * B * H + b * H;
+        const slotRow3H = slot * B * (3 * H) + b * (3 * H);
+        const row3H = b * (3 * H);
+        const slotRowH = slot * B * H + b * H;
+        const hPrevRowH = hPrevAt + b * H;
+        const tRowH = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
           // r  = sigmoid(Wir*x + bir + Whr*h + bhr)
-          const r =
-            1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_bir + i]! + scratch0[scratch0Row + i]! + p[o_bhr + i]!)));
-          tape_r[tape_rRow + i] = r;
+          const r = 1 / (1 + Math.exp(-(xp0[slotRow3H + i]! + p[o_bir + i]! + scratch0[row3H + i]! + p[o_bhr + i]!)));
+          tape_r[slotRowH + i] = r;
           // z  = sigmoid(Wiz*x + biz + Whz*h + bhz)
           const z =
-            1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + p[o_biz + i]! + scratch0[scratch0Row2 + i]! + p[o_bhz + i]!)));
-          tape_z[tape_zRow + i] = z;
-          const t1 = scratch0[scratch0Row3 + i]! + p[o_bhn + i]!;
-          tape_t1[tape_t1Row + i] = t1;
+            1 / (1 + Math.exp(-(xp0[slotRow3H + H + i]! + p[o_biz + i]! + scratch0[row3H + H + i]! + p[o_bhz + i]!)));
+          tape_z[slotRowH + i] = z;
+          const t1 = scratch0[row3H + 2 * H + i]! + p[o_bhn + i]!;
+          tape_t1[slotRowH + i] = t1;
           // n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
-          const n = Math.tanh(xp0[xp0Row3 + i]! + p[o_bin + i]! + r * t1);
-          tape_n[tape_nRow + i] = n;
+          const n = Math.tanh(xp0[slotRow3H + 2 * H + i]! + p[o_bin + i]! + r * t1);
+          tape_n[slotRowH + i] = n;
           // h' = (1 - z) .* n + z .* h
-          const h_next = (1 - z) * n + z * hPrev[hPrevRow + i]!;
-          hOut[hOutRow + i] = h_next;
+          const h_next = (1 - z) * n + z * hPrev[hPrevRowH + i]!;
+          hOut[tRowH + i] = h_next;
         }
       }
   }
@@ -247,12 +236,11 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const dhUpRow = t * B * H + b * H;
-          const carry_hRow = b * H;
-          const seed_hRow = b * H;
+          const tRowH = t * B * H + b * H;
+          const rowH = b * H;
           for (let i = 0; i < H; i++) {
             // the gradient of h' at step t: from upstream, and from step t + 1
-            seed_h[seed_hRow + i] = dhUp[dhUpRow + i]! + carry_h[carry_hRow + i]!;
+            seed_h[rowH + i] = dhUp[tRowH + i]! + carry_h[rowH + i]!;
           }
         }
 
@@ -263,53 +251,42 @@ function createKernel<A extends FloatArray>(
           at(tape_z, slot * B * H), // $tape_z
           at(seed_h, 0), // $seed_h
           at(tape_n, slot * B * H), // $tape_n
-          at(gx0, t * B * (3 * H) + 2 * H), // $gx0
+          at(gx0, t * B * (3 * H)), // $gx0
           3 * H, // $3*H
+          2 * H, // $2*H
           at(tape_r, slot * B * H), // $tape_r
-          at(scratch0, 2 * H), // $scratch0
+          at(scratch0, 0), // $scratch0
           at(tape_t1, slot * B * H), // $tape_t1
-          at(gx0, t * B * (3 * H)), // $gx0_2
-          at(scratch0, 0), // $scratch0_2
           at(hPrev, hPrevAt), // $hPrev
-          at(gx0, t * B * (3 * H) + H), // $gx0_3
-          at(scratch0, H), // $scratch0_3
           at(scratch1, 0), // $scratch1
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const tape_zRow = slot * B * H + b * H;
-          const seed_hRow = b * H;
-          const tape_nRow = slot * B * H + b * H;
-          const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const tape_rRow = slot * B * H + b * H;
-          const scratch0Row = 2 * H + b * (3 * H);
-          const tape_t1Row = slot * B * H + b * H;
-          const gx0Row2 = t * B * (3 * H) + b * (3 * H);
-          const scratch0Row2 = b * (3 * H);
-          const hPrevRow = hPrevAt + b * H;
-          const gx0Row3 = t * B * (3 * H) + H + b * (3 * H);
-          const scratch0Row3 = H + b * (3 * H);
-          const scratch1Row = b * H;
+          const slotRowH = slot * B * H + b * H;
+          const rowH = b * H;
+          const tRow3H = t * B * (3 * H) + b * (3 * H);
+          const row3H = b * (3 * H);
+          const hPrevRowH = hPrevAt + b * H;
           for (let i = 0; i < H; i++) {
-            const t2 = 1 - tape_z[tape_zRow + i]!;
+            const t2 = 1 - tape_z[slotRowH + i]!;
             // grad of: h' = (1 - z) .* n + z .* h
-            const dn = seed_h[seed_hRow + i]! * t2;
-            const dn_pre = dn * (1 - tape_n[tape_nRow + i]! * tape_n[tape_nRow + i]!);
-            gx0[gx0Row + i] = dn_pre;
-            const t3 = dn_pre * tape_r[tape_rRow + i]!;
-            scratch0[scratch0Row + i] = t3;
+            const dn = seed_h[rowH + i]! * t2;
+            const dn_pre = dn * (1 - tape_n[slotRowH + i]! * tape_n[slotRowH + i]!);
+            gx0[tRow3H + 2 * H + i] = dn_pre;
+            const t3 = dn_pre * tape_r[slotRowH + i]!;
+            scratch0[row3H + 2 * H + i] = t3;
             // grad of: n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
-            const dr = dn_pre * tape_t1[tape_t1Row + i]!;
-            const dr_pre = dr * (tape_r[tape_rRow + i]! * (1 - tape_r[tape_rRow + i]!));
-            gx0[gx0Row2 + i] = dr_pre;
-            scratch0[scratch0Row2 + i] = dr_pre;
+            const dr = dn_pre * tape_t1[slotRowH + i]!;
+            const dr_pre = dr * (tape_r[slotRowH + i]! * (1 - tape_r[slotRowH + i]!));
+            gx0[tRow3H + i] = dr_pre;
+            scratch0[row3H + i] = dr_pre;
             // grad of: h' = (1 - z) .* n + z .* h
-            const dz = seed_h[seed_hRow + i]! * (hPrev[hPrevRow + i]! - tape_n[tape_nRow + i]!);
-            const dz_pre = dz * (tape_z[tape_zRow + i]! * t2);
-            gx0[gx0Row3 + i] = dz_pre;
-            scratch0[scratch0Row3 + i] = dz_pre;
-            const t4 = seed_h[seed_hRow + i]! * tape_z[tape_zRow + i]!;
-            scratch1[scratch1Row + i] = t4;
+            const dz = seed_h[rowH + i]! * (hPrev[hPrevRowH + i]! - tape_n[slotRowH + i]!);
+            const dz_pre = dz * (tape_z[slotRowH + i]! * t2);
+            gx0[tRow3H + H + i] = dz_pre;
+            scratch0[row3H + H + i] = dz_pre;
+            const t4 = seed_h[rowH + i]! * tape_z[slotRowH + i]!;
+            scratch1[rowH + i] = t4;
           }
         }
 
@@ -324,10 +301,9 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const scratch1Row = b * H;
-          const carry_hRow = b * H;
+          const rowH = b * H;
           for (let i = 0; i < H; i++) {
-            carry_h[carry_hRow + i]! += scratch1[scratch1Row + i]!;
+            carry_h[rowH + i]! += scratch1[rowH + i]!;
           }
         }
 
@@ -339,8 +315,9 @@ function createKernel<A extends FloatArray>(
         wl(4, B, [
           H, // $n
           at(dp, o_bhn), // $dbhn
-          at(scratch0, 2 * H), // $scratch0
+          at(scratch0, 0), // $scratch0
           3 * H, // $3*H
+          2 * H, // $2*H
         ]);
       else
         for (let i = 0; i < H; i++) {
@@ -375,31 +352,21 @@ function createKernel<A extends FloatArray>(
         H, // $n
         at(scratch2, 0), // $scratch2
         at(dp, o_bir), // $dbir
-      ]);
-    else
-      for (let i = 0; i < H; i++) {
-        dp[o_bir + i]! += scratch2[i]!;
-      }
-
-    // loop 7: f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
-    if (wl)
-      wl(7, 1, [
-        H, // $n
-        at(scratch2, 0), // $scratch2
         at(dp, o_bhr), // $dbhr
       ]);
     else
       for (let i = 0; i < H; i++) {
+        dp[o_bir + i]! += scratch2[i]!;
         dp[o_bhr + i]! += scratch2[i]!;
       }
 
-    // op 8 (sumb): f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+    // op 7 (sumb): f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
     // grad of: z  = sigmoid(Wiz*x + biz + Whz*h + bhz)
     if (wl)
-      wl(8, T * B, [
+      wl(7, T * B, [
         H, // $n
         at(scratch3, 0), // $scratch3
-        at(gx0, H), // $gx0
+        at(gx0, 0), // $gx0
         3 * H, // $3*H
       ]);
     else
@@ -409,38 +376,29 @@ function createKernel<A extends FloatArray>(
         scratch3[i] = sum;
       }
 
-    // loop 9: f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
+    // loop 8: f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(9, 1, [
+      wl(8, 1, [
         H, // $n
         at(scratch3, 0), // $scratch3
         at(dp, o_biz), // $dbiz
-      ]);
-    else
-      for (let i = 0; i < H; i++) {
-        dp[o_biz + i]! += scratch3[i]!;
-      }
-
-    // loop 10: f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
-    if (wl)
-      wl(10, 1, [
-        H, // $n
-        at(scratch3, 0), // $scratch3
         at(dp, o_bhz), // $dbhz
       ]);
     else
       for (let i = 0; i < H; i++) {
+        dp[o_biz + i]! += scratch3[i]!;
         dp[o_bhz + i]! += scratch3[i]!;
       }
 
-    // op 11 (sumb): f32_11 and f64_11 in the cell's .wat, over rows [b0, b1)
+    // op 9 (sumb): f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
     // grad of: n  = tanh(Win*x + bin + r .* (Whn*h + bhn))
     if (wl)
-      wl(11, T * B, [
+      wl(9, T * B, [
         H, // $n
         at(dp, o_bin), // $dbin
-        at(gx0, 2 * H), // $gx0
+        at(gx0, 0), // $gx0
         3 * H, // $3*H
+        2 * H, // $2*H
       ]);
     else
       for (let i = 0; i < H; i++) {
@@ -481,95 +439,102 @@ export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {
 
 /** The elementwise loops and whole-vector ops in WebAssembly (text: gru.wat, beside this file), for the wasm backend: how many, which may split their rows between threads, which walk scalars, and the module. */
 const LOOPS_WASM: LoopsModuleSource = {
-  count: 12,
+  count: 10,
   splittable: [0, 1, 2, 3],
   scalar: [],
   binary: [
-    "AGFzbQEAAAABRAVgAXsBe2AWf39/f39/f39/f39/f39/f39/f39/fwBgBn9/f39/fwBgEX9/f39/f39/f39/f39/f39/AGAFf39/f38AAhIBA2Vu",
-    "dgZtZW1vcnkCAwGAgAQDExIAAAECAwQCAgQAAAECAwQCAgQHxQEYBWYzMl8wAAIFZjMyXzEAAwVmMzJfMgAEBWYzMl8zAAUFZjMyXzQABgVmMzJf",
-    "NQAHBWYzMl82AAgFZjMyXzcACAVmMzJfOAAHBWYzMl85AAgGZjMyXzEwAAgGZjMyXzExAAYFZjY0XzAACwVmNjRfMQAMBWY2NF8yAA0FZjY0XzMA",
-    "DgVmNjRfNAAPBWY2NF81ABAFZjY0XzYAEQVmNjRfNwARBWY2NF84ABAFZjY0XzkAEQZmNjRfMTAAEQZmNjRfMTEADwqoNBLoAwECe/0MAAAAAAAA",
-    "AAAAAAAAAAAAAP0MAACAfwAAgH8AAIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAAIAD9DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMA",
-    "AJbDAACWw/3pAf0MAACWQwAAlkMAAJZDAACWQ/3oASIC/QwAgDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEi",
-    "Af3mAf0MYQu2OmELtjphC7Y6YQu2Ov3kASAB/eYB/QyJiAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0M",
-    "q6oqPquqKj6rqio+q6oqPv3kASAB/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0MAACAPwAA",
-    "gD8AAIA/AACAP/3kASAC/fgBIgFBAf2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/AAAA/a4B",
-    "QRf9qwH95gEgAP0MGHKxQhhysUIYcrFCGHKxQv1E/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VILhAIBAnsgAP0M0Q1dvdENXb3RDV290Q1dvSAA",
-    "IAD95gEiAf3mAf0MiYgIPomICD6JiAg+iYgIPv3kASAB/eYB/Qyrqqq+q6qqvquqqr6rqqq+/eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AH9",
-    "5gH9DAAAgD8AAIA/AACAPwAAgD/9DAAAAEAAAABAAAAAQAAAAED9DAAAAEAAAABAAAAAQAAAAEAgAP3gASIC/eYBEAD9DAAAgD8AAIA/AACAPwAA",
-    "gD/95AH95wH95QEiAf3hASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Q/1SIAL9DM3MzD3NzMw9zczMPc3MzD39Q/1SC/sFAw9/A3sDfQNAIAAgAU5F",
-    "BEAgAyAAIARsQQJ0IhZqIRggBiAWaiEZIAggACACbEECdCIXaiEaIAkgFmohGyALIBZqIRwgDSAXaiEdIA4gFmohHiAQIBdqIR8gESAWaiEgIBMg",
-    "F2ohISAUIBdqISIgFSAXaiEjIAIgAkEDcWshJEEAIRcDQCAXICRORQRA/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/IBdBAnQi",
-    "FiAYav0ABAAgBSAWav0ABAD95AEgFiAZav0ABAD95AEgByAWav0ABAD95AH94QEQAP3kAf3nASElIBYgGmogJf0LBAAgFiAdav0MAACAPwAAgD8A",
-    "AIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAWIBtq/QAEACAKIBZq/QAEAP3kASAWIBxq/QAEAP3kASAMIBZq/QAEAP3kAf3hARAA/eQB/ecBIib9",
-    "CwQAIBYgH2ogFiAeav0ABAAgDyAWav0ABAD95AEiJ/0LBAAgFiAhaiAWICBq/QAEACASIBZq/QAEAP3kASAlICf95gH95AEQASIl/QsEACAWICNq",
-    "/QwAAIA/AACAPwAAgD8AAIA/ICb95QEgJf3mASAmIBYgImr9AAQA/eYB/eQB/QsEACAXQQRqIRcMAQsLA0AgAiAXTEUEQEMAAIA/IBdBAnQiFiAY",
-    "aioCACAFIBZqKgIAkiAWIBlqKgIAkiAHIBZqKgIAkoz9ExAA/R8AQwAAgD+SlSEoIBYgGmogKDgCACAWIB1qQwAAgD8gFiAbaioCACAKIBZqKgIA",
-    "kiAWIBxqKgIAkiAMIBZqKgIAkoz9ExAA/R8AQwAAgD+SlSIpOAIAIBYgH2ogFiAeaioCACAPIBZqKgIAkiIqOAIAIBYgIWogFiAgaioCACASIBZq",
-    "KgIAkiAoICqUkv0TEAH9HwAiKDgCACAWICNqQwAAgD8gKZMgKJQgKSAWICJqKgIAlJI4AgAgF0EBaiEXDAELCyAAQQFqIQAMAQsLC68BAQZ/A0Ag",
-    "ACABTkUEQCADIAAgAmxBAnQiBmohCCAEIAZqIQkgBSAGaiEKIAIgAkEDcWshC0EAIQYDQCAGIAtORQRAIAZBAnQiByAKaiAHIAhq/QAEACAHIAlq",
-    "/QAEAP3kAf0LBAAgBkEEaiEGDAELCwNAIAIgBkxFBEAgBkECdCIHIApqIAcgCGoqAgAgByAJaioCAJI4AgAgBkEBaiEGDAELCyAAQQFqIQAMAQsL",
-    "C88FAxB/AnsCfQNAIAAgAU5FBEAgAyAAIAJsQQJ0IhFqIRMgBCARaiEUIAUgEWohFiAGIAAgB2xBAnQiEmohFyAIIBFqIRUgCSASaiEYIAogEWoh",
-    "GSALIBJqIRogDCASaiEbIA0gEWohHCAOIBJqIR0gDyASaiEeIBAgEWohHyACIAJBA3FrISBBACESA0AgEiAgTkUEQP0MAACAPwAAgD8AAIA/AACA",
-    "PyASQQJ0IhEgE2r9AAQA/eUBISIgESAXaiARIBRq/QAEACAi/eYB/QwAAIA/AACAPwAAgD8AAIA/IBEgFmr9AAQAIiEgIf3mAf3lAf3mASIh/QsE",
-    "ACARIBhqICEgESAVav0ABAD95gH9CwQAIBEgGmogISARIBlq/QAEAP3mASARIBVq/QAEAP0MAACAPwAAgD8AAIA/AACAPyARIBVq/QAEAP3lAf3m",
-    "Af3mASIh/QsEACARIBtqICH9CwQAIBEgHWogESAUav0ABAAgESAcav0ABAAgESAWav0ABAD95QH95gEgESATav0ABAAgIv3mAf3mASIi/QsEACAR",
-    "IB5qICL9CwQAIBEgH2ogESAUav0ABAAgESATav0ABAD95gH9CwQAIBJBBGohEgwBCwsDQCACIBJMRQRAQwAAgD8gEkECdCIRIBNqKgIAkyEkIBEg",
-    "F2ogESAUaioCACAklEMAAIA/IBEgFmoqAgAiIyAjlJOUIiM4AgAgESAYaiAjIBEgFWoqAgCUOAIAIBEgGmogIyARIBlqKgIAlCARIBVqKgIAQwAA",
-    "gD8gESAVaioCAJOUlCIjOAIAIBEgG2ogIzgCACARIB1qIBEgFGoqAgAgESAcaioCACARIBZqKgIAk5QgESATaioCACAklJQiJDgCACARIB5qICQ4",
-    "AgAgESAfaiARIBRqKgIAIBEgE2oqAgCUOAIAIBJBAWohEgwBCwsgAEEBaiEADAELCwuoAQEFfwNAIAAgAU5FBEAgAyAAIAJsQQJ0IgVqIQggBCAF",
-    "aiEHIAIgAkEDcWshCUEAIQUDQCAFIAlORQRAIAVBAnQiBiAHaiAGIAdq/QAEACAGIAhq/QAEAP3kAf0LBAAgBUEEaiEFDAELCwNAIAIgBUxFBEAg",
-    "BUECdCIGIAdqIAYgB2oqAgAgBiAIaioCAJI4AgAgBUEBaiEFDAELCyAAQQFqIQAMAQsLC+4BAwR/AXsBfSACIAJBA3FrIQkDQCAHIAlORQRAIAdB",
-    "AnQhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUgBmxBAnRqIAhq/QAEAP3kASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9",
-    "AAQAIAr95AH9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQhCEMAAAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAGbEECdGogCGoqAgCSIQsg",
-    "BkEBaiEGDAELCyADIAhqIgYgBioCACALkjgCACAHQQFqIQcMAQsLC9sBAwR/AXsBfSACIAJBA3FrIQkDQCAHIAlORQRAIAdBAnQhCP0MAAAAAAAA",
-    "AAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUgBmxBAnRqIAhq/QAEAP3kASEKIAZBAWohBgwBCwsgAyAIaiAK/QsEACAHQQRqIQcMAQsL",
-    "A0AgAiAHTEUEQCAHQQJ0IQhDAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmxBAnRqIAhqKgIAkiELIAZBAWohBgwBCwsgAyAIaiALOAIAIAdB",
-    "AWohBwwBCwsLkgEBA38DQCAAIAFORQRAIAIgAkEDcWshB0EAIQUDQCAFIAdORQRAIAVBAnQiBiAEaiAEIAZq/QAEACADIAZq/QAEAP3kAf0LBAAg",
-    "BUEEaiEFDAELCwNAIAIgBUxFBEAgBUECdCIGIARqIAQgBmoqAgAgAyAGaioCAJI4AgAgBUEBaiEFDAELCyAAQQFqIQAMAQsLC4sFAQJ7/QwAAAAA",
-    "AAAAAAAAAAAAAAAA/QwAAAAAAADwfwAAAAAAAPB//QwJbagTRhLmPQltqBNGEuY9IAAgAP0M/oIrZUcV9z/+gitlRxX3P/3yAf2UAf0MAAAAAAAw",
-    "kcAAAAAAADCRwP31Af0MAAAAAAAwkUAAAAAAADCRQP30ASIC/QwAAOD+Qi7mPwAA4P5CLuY//fIB/fEBIAL9DHY8eTXvOeo9djx5Ne856j398gH9",
-    "8QEiAf3yAf0MmNj479juIT6Y2Pjv2O4hPv3wASAB/fIB/QzkRPVnReZaPuRE9WdF5lo+/fABIAH98gH9DFyfeLdPfpI+XJ94t09+kj798AEgAf3y",
-    "Af0MNMdWpeMdxz40x1al4x3HPv3wASAB/fIB/QwaoAEaoAH6PhqgARqgAfo+/fABIAH98gH9DBqgARqgASo/GqABGqABKj/98AEgAf3yAf0MF2zB",
-    "FmzBVj8XbMEWbMFWP/3wASAB/fIB/QwRERERERGBPxEREREREYE//fABIAH98gH9DFVVVVVVVaU/VVVVVVVVpT/98AEgAf3yAf0MVVVVVVVVxT9V",
-    "VVVVVVXFP/3wASAB/fIB/QwAAAAAAADgPwAAAAAAAOA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADw",
-    "P/3wASAC/fwBIgFBAf2sASIC/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgASAC/bEB/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9",
-    "ywH98gEgAP0M7zn6/kIuhkDvOfr+Qi6GQP1K/VIgAP0MUjAt1RBJh8BSMC3VEEmHwP1J/VIL7AIBAnsgAP0M43UrRTbaV7/jdStFNtpXvyAAIAD9",
-    "8gEiAf3yAf0M4H0VDj1tbT/gfRUOPW1tP/3wASAB/fIB/Qw9wuZV4yaCvz3C5lXjJoK//fABIAH98gH9DPoQLIj0ZJY/+hAsiPRklj/98AEgAf3y",
-    "Af0MHLqhG7qhq78cuqEbuqGrv/3wASAB/fIB/QwRERERERHBPxEREREREcE//fABIAH98gH9DFVVVVVVVdW/VVVVVVVV1b/98AEgAf3yAf0MAAAA",
-    "AAAA8D8AAAAAAADwP/3wAf3yAf0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAEAAAAAAAAAAQP0MAAAAAAAAAEAAAAAAAAAAQCAA/ewBIgL98gEQ",
-    "Cf0MAAAAAAAA8D8AAAAAAADwP/3wAf3zAf3xASIB/e0BIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1J/VIgAv0MmpmZmZmZuT+amZmZmZm5P/1J/VIL",
-    "jwYDD38DewN8A0AgACABTkUEQCADIAAgBGxBA3QiFmohGCAGIBZqIRkgCCAAIAJsQQN0IhdqIRogCSAWaiEbIAsgFmohHCANIBdqIR0gDiAWaiEe",
-    "IBAgF2ohHyARIBZqISAgEyAXaiEhIBQgF2ohIiAVIBdqISMgAiACQQFxayEkQQAhFwNAIBcgJE5FBED9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAA",
-    "APA/AAAAAAAA8D8gF0EDdCIWIBhq/QAEACAFIBZq/QAEAP3wASAWIBlq/QAEAP3wASAHIBZq/QAEAP3wAf3tARAJ/fAB/fMBISUgFiAaaiAl/QsE",
-    "ACAWIB1q/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/IBYgG2r9AAQAIAogFmr9AAQA/fABIBYgHGr9AAQA/fABIAwgFmr9AAQA",
-    "/fAB/e0BEAn98AH98wEiJv0LBAAgFiAfaiAWIB5q/QAEACAPIBZq/QAEAP3wASIn/QsEACAWICFqIBYgIGr9AAQAIBIgFmr9AAQA/fABICUgJ/3y",
-    "Af3wARAKIiX9CwQAIBYgI2r9DAAAAAAAAPA/AAAAAAAA8D8gJv3xASAl/fIBICYgFiAiav0ABAD98gH98AH9CwQAIBdBAmohFwwBCwsDQCACIBdM",
-    "RQRARAAAAAAAAPA/IBdBA3QiFiAYaisDACAFIBZqKwMAoCAWIBlqKwMAoCAHIBZqKwMAoJr9FBAJ/SEARAAAAAAAAPA/oKMhKCAWIBpqICg5AwAg",
-    "FiAdakQAAAAAAADwPyAWIBtqKwMAIAogFmorAwCgIBYgHGorAwCgIAwgFmorAwCgmv0UEAn9IQBEAAAAAAAA8D+goyIpOQMAIBYgH2ogFiAeaisD",
-    "ACAPIBZqKwMAoCIqOQMAIBYgIWogFiAgaisDACASIBZqKwMAoCAoICqioP0UEAr9IQAiKDkDACAWICNqRAAAAAAAAPA/ICmhICiiICkgFiAiaisD",
-    "AKKgOQMAIBdBAWohFwwBCwsgAEEBaiEADAELCwuvAQEGfwNAIAAgAU5FBEAgAyAAIAJsQQN0IgZqIQggBCAGaiEJIAUgBmohCiACIAJBAXFrIQtB",
-    "ACEGA0AgBiALTkUEQCAGQQN0IgcgCmogByAIav0ABAAgByAJav0ABAD98AH9CwQAIAZBAmohBgwBCwsDQCACIAZMRQRAIAZBA3QiByAKaiAHIAhq",
-    "KwMAIAcgCWorAwCgOQMAIAZBAWohBgwBCwsgAEEBaiEADAELCwvbBQMQfwJ7AnwDQCAAIAFORQRAIAMgACACbEEDdCIRaiETIAQgEWohFCAFIBFq",
-    "IRYgBiAAIAdsQQN0IhJqIRcgCCARaiEVIAkgEmohGCAKIBFqIRkgCyASaiEaIAwgEmohGyANIBFqIRwgDiASaiEdIA8gEmohHiAQIBFqIR8gAiAC",
-    "QQFxayEgQQAhEgNAIBIgIE5FBED9DAAAAAAAAPA/AAAAAAAA8D8gEkEDdCIRIBNq/QAEAP3xASEiIBEgF2ogESAUav0ABAAgIv3yAf0MAAAAAAAA",
-    "8D8AAAAAAADwPyARIBZq/QAEACIhICH98gH98QH98gEiIf0LBAAgESAYaiAhIBEgFWr9AAQA/fIB/QsEACARIBpqICEgESAZav0ABAD98gEgESAV",
-    "av0ABAD9DAAAAAAAAPA/AAAAAAAA8D8gESAVav0ABAD98QH98gH98gEiIf0LBAAgESAbaiAh/QsEACARIB1qIBEgFGr9AAQAIBEgHGr9AAQAIBEg",
-    "Fmr9AAQA/fEB/fIBIBEgE2r9AAQAICL98gH98gEiIv0LBAAgESAeaiAi/QsEACARIB9qIBEgFGr9AAQAIBEgE2r9AAQA/fIB/QsEACASQQJqIRIM",
-    "AQsLA0AgAiASTEUEQEQAAAAAAADwPyASQQN0IhEgE2orAwChISQgESAXaiARIBRqKwMAICSiRAAAAAAAAPA/IBEgFmorAwAiIyAjoqGiIiM5AwAg",
-    "ESAYaiAjIBEgFWorAwCiOQMAIBEgGmogIyARIBlqKwMAoiARIBVqKwMARAAAAAAAAPA/IBEgFWorAwChoqIiIzkDACARIBtqICM5AwAgESAdaiAR",
-    "IBRqKwMAIBEgHGorAwAgESAWaisDAKGiIBEgE2orAwAgJKKiIiQ5AwAgESAeaiAkOQMAIBEgH2ogESAUaisDACARIBNqKwMAojkDACASQQFqIRIM",
-    "AQsLIABBAWohAAwBCwsLqAEBBX8DQCAAIAFORQRAIAMgACACbEEDdCIFaiEIIAQgBWohByACIAJBAXFrIQlBACEFA0AgBSAJTkUEQCAFQQN0IgYg",
-    "B2ogBiAHav0ABAAgBiAIav0ABAD98AH9CwQAIAVBAmohBQwBCwsDQCACIAVMRQRAIAVBA3QiBiAHaiAGIAdqKwMAIAYgCGorAwCgOQMAIAVBAWoh",
-    "BQwBCwsgAEEBaiEADAELCwvyAQMEfwF7AXwgAiACQQFxayEJA0AgByAJTkUEQCAHQQN0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYDQCABIAZM",
-    "RQRAIAogBCAFIAZsQQN0aiAIav0ABAD98AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAH",
-    "QQN0IQhEAAAAAAAAAAAhCyAAIQYDQCABIAZMRQRAIAsgBCAFIAZsQQN0aiAIaisDAKAhCyAGQQFqIQYMAQsLIAMgCGoiBiAGKwMAIAugOQMAIAdB",
-    "AWohBwwBCwsL3wEDBH8BewF8IAIgAkEBcWshCQNAIAcgCU5FBEAgB0EDdCEI/QwAAAAAAAAAAAAAAAAAAAAAIQogACEGA0AgASAGTEUEQCAKIAQg",
-    "BSAGbEEDdGogCGr9AAQA/fABIQogBkEBaiEGDAELCyADIAhqIAr9CwQAIAdBAmohBwwBCwsDQCACIAdMRQRAIAdBA3QhCEQAAAAAAAAAACELIAAh",
-    "BgNAIAEgBkxFBEAgCyAEIAUgBmxBA3RqIAhqKwMAoCELIAZBAWohBgwBCwsgAyAIaiALOQMAIAdBAWohBwwBCwsLkgEBA38DQCAAIAFORQRAIAIg",
-    "AkEBcWshB0EAIQUDQCAFIAdORQRAIAVBA3QiBiAEaiAEIAZq/QAEACADIAZq/QAEAP3wAf0LBAAgBUECaiEFDAELCwNAIAIgBUxFBEAgBUEDdCIG",
-    "IARqIAQgBmorAwAgAyAGaisDAKA5AwAgBUEBaiEFDAELCyAAQQFqIQAMAQsLCwCJAQRuYW1lAYEBEgAFZXhwMzIBBnRhbmgzMgIFZjMyXzADBWYz",
-    "Ml8xBAVmMzJfMgUFZjMyXzMGBWYzMl80BwVmMzJfNQgFZjMyXzYJBWV4cDY0CgZ0YW5oNjQLBWY2NF8wDAVmNjRfMQ0FZjY0XzIOBWY2NF8zDwVm",
-    "NjRfNBAFZjY0XzURBWY2NF82",
+    "AGFzbQEAAAABSAZgAXsBe2ATf39/f39/f39/f39/f39/f39/fwBgBn9/f39/fwBgDn9/f39/f39/f39/f39/AGAFf39/f38AYAd/f39/f39/AAIS",
+    "AQNlbnYGbWVtb3J5AgMBgIAEAxUUAAABAgMEBQICAgAAAQIDBAUCAgIHoQEUBWYzMl8wAAIFZjMyXzEAAwVmMzJfMgAEBWYzMl8zAAUFZjMyXzQA",
+    "BgVmMzJfNQAHBWYzMl82AAgFZjMyXzcACQVmMzJfOAAIBWYzMl85AAYFZjY0XzAADAVmNjRfMQANBWY2NF8yAA4FZjY0XzMADwVmNjRfNAAQBWY2",
+    "NF81ABEFZjY0XzYAEgVmNjRfNwATBWY2NF84ABIFZjY0XzkAEAqwORToAwECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8AAIB/AACAf/0M",
+    "AQ1QOQENUDkBDVA5AQ1QOSAAIAD9DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMAAJZDAACWQ/3o",
+    "ASIC/QwAgDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2Ov3kASAB/eYB",
+    "/QyJiAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+q6oqPv3kASAB/eYB/QwAAAA/",
+    "AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAC/fgBIgFBAf2sASIC/Qx/",
+    "AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgAP0MGHKxQhhysUIYcrFCGHKxQv1E",
+    "/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VILhAIBAnsgAP0M0Q1dvdENXb3RDV290Q1dvSAAIAD95gEiAf3mAf0MiYgIPomICD6JiAg+iYgIPv3k",
+    "ASAB/eYB/Qyrqqq+q6qqvquqqr6rqqq+/eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AH95gH9DAAAgD8AAIA/AACAPwAAgD/9DAAAAEAAAABA",
+    "AAAAQAAAAED9DAAAAEAAAABAAAAAQAAAAEAgAP3gASIC/eYBEAD9DAAAgD8AAIA/AACAPwAAgD/95AH95wH95QEiAf3hASABIAD9DAAAAAAAAAAA",
+    "AAAAAAAAAAD9Q/1SIAL9DM3MzD3NzMw9zczMPc3MzD39Q/1SC40GAw9/A3sDfQNAIAAgAU5FBEAgAyAAIARsIhRBAnQiE2ohFiAGIBNqIRcgCCAA",
+    "IAJsQQJ0IhNqIRggAyACIBRqQQJ0IhVqIRkgBiAVaiEVIAsgE2ohGiAGIAwgFGpBAnQiFGohGyAOIBNqIRwgAyAUaiEdIBAgE2ohHiARIBNqIR8g",
+    "EiATaiEgIAIgAkEDcWshIUEAIRQDQCAUICFORQRA/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/IBRBAnQiEyAWav0ABAAgBSAT",
+    "av0ABAD95AEgEyAXav0ABAD95AEgByATav0ABAD95AH94QEQAP3kAf3nASEiIBMgGGogIv0LBAAgEyAaav0MAACAPwAAgD8AAIA/AACAP/0MAACA",
+    "PwAAgD8AAIA/AACAPyATIBlq/QAEACAJIBNq/QAEAP3kASATIBVq/QAEAP3kASAKIBNq/QAEAP3kAf3hARAA/eQB/ecBIiP9CwQAIBMgHGogEyAb",
+    "av0ABAAgDSATav0ABAD95AEiJP0LBAAgEyAeaiATIB1q/QAEACAPIBNq/QAEAP3kASAiICT95gH95AEQASIi/QsEACATICBq/QwAAIA/AACAPwAA",
+    "gD8AAIA/ICP95QEgIv3mASAjIBMgH2r9AAQA/eYB/eQB/QsEACAUQQRqIRQMAQsLA0AgAiAUTEUEQEMAAIA/IBRBAnQiEyAWaioCACAFIBNqKgIA",
+    "kiATIBdqKgIAkiAHIBNqKgIAkoz9ExAA/R8AQwAAgD+SlSElIBMgGGogJTgCACATIBpqQwAAgD8gEyAZaioCACAJIBNqKgIAkiATIBVqKgIAkiAK",
+    "IBNqKgIAkoz9ExAA/R8AQwAAgD+SlSImOAIAIBMgHGogEyAbaioCACANIBNqKgIAkiInOAIAIBMgHmogEyAdaioCACAPIBNqKgIAkiAlICeUkv0T",
+    "EAH9HwAiJTgCACATICBqQwAAgD8gJpMgJZQgJiATIB9qKgIAlJI4AgAgFEEBaiEUDAELCyAAQQFqIQAMAQsLC68BAQZ/A0AgACABTkUEQCADIAAg",
+    "AmxBAnQiBmohCCAEIAZqIQkgBSAGaiEKIAIgAkEDcWshC0EAIQYDQCAGIAtORQRAIAZBAnQiByAKaiAHIAhq/QAEACAHIAlq/QAEAP3kAf0LBAAg",
+    "BkEEaiEGDAELCwNAIAIgBkxFBEAgBkECdCIHIApqIAcgCGoqAgAgByAJaioCAJI4AgAgBkEBaiEGDAELCyAAQQFqIQAMAQsLC+EFAxB/AnsCfQNA",
+    "IAAgAU5FBEAgAyAAIAJsQQJ0Ig5qIRAgBCAOaiERIAUgDmohEyAGIAAgB2wiDyAIakECdCIUaiEWIAkgDmohEiAKIBRqIRQgCyAOaiEXIAYgD0EC",
+    "dCIVaiEYIAogFWohFSAMIA5qIRkgBiACIA9qQQJ0Ig9qIRogCiAPaiEbIA0gDmohHCACIAJBA3FrIR1BACEPA0AgDyAdTkUEQP0MAACAPwAAgD8A",
+    "AIA/AACAPyAPQQJ0Ig4gEGr9AAQA/eUBIR8gDiAWaiAOIBFq/QAEACAf/eYB/QwAAIA/AACAPwAAgD8AAIA/IA4gE2r9AAQAIh4gHv3mAf3lAf3m",
+    "ASIe/QsEACAOIBRqIB4gDiASav0ABAD95gH9CwQAIA4gGGogHiAOIBdq/QAEAP3mASAOIBJq/QAEAP0MAACAPwAAgD8AAIA/AACAPyAOIBJq/QAE",
+    "AP3lAf3mAf3mASIe/QsEACAOIBVqIB79CwQAIA4gGmogDiARav0ABAAgDiAZav0ABAAgDiATav0ABAD95QH95gEgDiAQav0ABAAgH/3mAf3mASIf",
+    "/QsEACAOIBtqIB/9CwQAIA4gHGogDiARav0ABAAgDiAQav0ABAD95gH9CwQAIA9BBGohDwwBCwsDQCACIA9MRQRAQwAAgD8gD0ECdCIOIBBqKgIA",
+    "kyEhIA4gFmogDiARaioCACAhlEMAAIA/IA4gE2oqAgAiICAglJOUIiA4AgAgDiAUaiAgIA4gEmoqAgCUOAIAIA4gGGogICAOIBdqKgIAlCAOIBJq",
+    "KgIAQwAAgD8gDiASaioCAJOUlCIgOAIAIA4gFWogIDgCACAOIBpqIA4gEWoqAgAgDiAZaioCACAOIBNqKgIAk5QgDiAQaioCACAhlJQiITgCACAO",
+    "IBtqICE4AgAgDiAcaiAOIBFqKgIAIA4gEGoqAgCUOAIAIA9BAWohDwwBCwsgAEEBaiEADAELCwuoAQEFfwNAIAAgAU5FBEAgAyAAIAJsQQJ0IgVq",
+    "IQggBCAFaiEHIAIgAkEDcWshCUEAIQUDQCAFIAlORQRAIAVBAnQiBiAHaiAGIAdq/QAEACAGIAhq/QAEAP3kAf0LBAAgBUEEaiEFDAELCwNAIAIg",
+    "BUxFBEAgBUECdCIGIAdqIAYgB2oqAgAgBiAIaioCAJI4AgAgBUEBaiEFDAELCyAAQQFqIQAMAQsLC/QBAwR/AXsBfSACIAJBA3FrIQoDQCAIIApO",
+    "RQRAIAhBAnQhCf0MAAAAAAAAAAAAAAAAAAAAACELIAAhBwNAIAEgB0xFBEAgCyAEIAUgB2wgBmpBAnRqIAlq/QAEAP3kASELIAdBAWohBwwBCwsg",
+    "AyAJaiIHIAf9AAQAIAv95AH9CwQAIAhBBGohCAwBCwsDQCACIAhMRQRAIAhBAnQhCUMAAAAAIQwgACEHA0AgASAHTEUEQCAMIAQgBSAHbCAGakEC",
+    "dGogCWoqAgCSIQwgB0EBaiEHDAELCyADIAlqIgcgByoCACAMkjgCACAIQQFqIQgMAQsLC9sBAwR/AXsBfSACIAJBA3FrIQkDQCAHIAlORQRAIAdB",
+    "AnQhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUgBmxBAnRqIAhq/QAEAP3kASEKIAZBAWohBgwBCwsgAyAIaiAK/QsE",
+    "ACAHQQRqIQcMAQsLA0AgAiAHTEUEQCAHQQJ0IQhDAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmxBAnRqIAhqKgIAkiELIAZBAWohBgwBCwsg",
+    "AyAIaiALOAIAIAdBAWohBwwBCwsLxwEBBH8DQCAAIAFORQRAIAIgAkEDcWshCEEAIQcDQCAHIAhORQRAIAdBAnQiBiAEaiAEIAZq/QAEACADIAZq",
+    "/QAEAP3kAf0LBAAgBSAGaiIJIAn9AAQAIAMgBmr9AAQA/eQB/QsEACAHQQRqIQcMAQsLA0AgAiAHTEUEQCAHQQJ0IgYgBGogBCAGaioCACADIAZq",
+    "KgIAkjgCACAFIAZqIgggCCoCACADIAZqKgIAkjgCACAHQQFqIQcMAQsLIABBAWohAAwBCwsL4QEDBH8BewF9IAIgAkEDcWshCQNAIAcgCU5FBEAg",
+    "B0ECdCEI/QwAAAAAAAAAAAAAAAAAAAAAIQogACEGA0AgASAGTEUEQCAKIAQgBSAGbCACakECdGogCGr9AAQA/eQBIQogBkEBaiEGDAELCyADIAhq",
+    "IAr9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQhCEMAAAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAGbCACakECdGogCGoqAgCSIQsgBkEB",
+    "aiEGDAELCyADIAhqIAs4AgAgB0EBaiEHDAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagT",
+    "RhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu",
+    "5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7k",
+    "RPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6",
+    "Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB",
+    "/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwA",
+    "AAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0",
+    "/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt",
+    "1RBJh8D9Sf1SC+wCAQJ7IAD9DON1K0U22le/43UrRTbaV78gACAA/fIBIgH98gH9DOB9FQ49bW0/4H0VDj1tbT/98AEgAf3yAf0MPcLmVeMmgr89",
+    "wuZV4yaCv/3wASAB/fIB/Qz6ECyI9GSWP/oQLIj0ZJY//fABIAH98gH9DBy6oRu6oau/HLqhG7qhq7/98AEgAf3yAf0MERERERERwT8RERERERHB",
+    "P/3wASAB/fIB/QxVVVVVVVXVv1VVVVVVVdW//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AH98gH9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAA",
+    "AABAAAAAAAAAAED9DAAAAAAAAABAAAAAAAAAAEAgAP3sASIC/fIBEAr9DAAAAAAAAPA/AAAAAAAA8D/98AH98wH98QEiAf3tASABIAD9DAAAAAAA",
+    "AAAAAAAAAAAAAAD9Sf1SIAL9DJqZmZmZmbk/mpmZmZmZuT/9Sf1SC6EGAw9/A3sDfANAIAAgAU5FBEAgAyAAIARsIhRBA3QiE2ohFiAGIBNqIRcg",
+    "CCAAIAJsQQN0IhNqIRggAyACIBRqQQN0IhVqIRkgBiAVaiEVIAsgE2ohGiAGIAwgFGpBA3QiFGohGyAOIBNqIRwgAyAUaiEdIBAgE2ohHiARIBNq",
+    "IR8gEiATaiEgIAIgAkEBcWshIUEAIRQDQCAUICFORQRA/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/IBRBA3QiEyAWav0ABAAg",
+    "BSATav0ABAD98AEgEyAXav0ABAD98AEgByATav0ABAD98AH97QEQCv3wAf3zASEiIBMgGGogIv0LBAAgEyAaav0MAAAAAAAA8D8AAAAAAADwP/0M",
+    "AAAAAAAA8D8AAAAAAADwPyATIBlq/QAEACAJIBNq/QAEAP3wASATIBVq/QAEAP3wASAKIBNq/QAEAP3wAf3tARAK/fAB/fMBIiP9CwQAIBMgHGog",
+    "EyAbav0ABAAgDSATav0ABAD98AEiJP0LBAAgEyAeaiATIB1q/QAEACAPIBNq/QAEAP3wASAiICT98gH98AEQCyIi/QsEACATICBq/QwAAAAAAADw",
+    "PwAAAAAAAPA/ICP98QEgIv3yASAjIBMgH2r9AAQA/fIB/fAB/QsEACAUQQJqIRQMAQsLA0AgAiAUTEUEQEQAAAAAAADwPyAUQQN0IhMgFmorAwAg",
+    "BSATaisDAKAgEyAXaisDAKAgByATaisDAKCa/RQQCv0hAEQAAAAAAADwP6CjISUgEyAYaiAlOQMAIBMgGmpEAAAAAAAA8D8gEyAZaisDACAJIBNq",
+    "KwMAoCATIBVqKwMAoCAKIBNqKwMAoJr9FBAK/SEARAAAAAAAAPA/oKMiJjkDACATIBxqIBMgG2orAwAgDSATaisDAKAiJzkDACATIB5qIBMgHWor",
+    "AwAgDyATaisDAKAgJSAnoqD9FBAL/SEAIiU5AwAgEyAgakQAAAAAAADwPyAmoSAloiAmIBMgH2orAwCioDkDACAUQQFqIRQMAQsLIABBAWohAAwB",
+    "CwsLrwEBBn8DQCAAIAFORQRAIAMgACACbEEDdCIGaiEIIAQgBmohCSAFIAZqIQogAiACQQFxayELQQAhBgNAIAYgC05FBEAgBkEDdCIHIApqIAcg",
+    "CGr9AAQAIAcgCWr9AAQA/fAB/QsEACAGQQJqIQYMAQsLA0AgAiAGTEUEQCAGQQN0IgcgCmogByAIaisDACAHIAlqKwMAoDkDACAGQQFqIQYMAQsL",
+    "IABBAWohAAwBCwsL7QUDEH8CewJ8A0AgACABTkUEQCADIAAgAmxBA3QiDmohECAEIA5qIREgBSAOaiETIAYgACAHbCIPIAhqQQN0IhRqIRYgCSAO",
+    "aiESIAogFGohFCALIA5qIRcgBiAPQQN0IhVqIRggCiAVaiEVIAwgDmohGSAGIAIgD2pBA3QiD2ohGiAKIA9qIRsgDSAOaiEcIAIgAkEBcWshHUEA",
+    "IQ8DQCAPIB1ORQRA/QwAAAAAAADwPwAAAAAAAPA/IA9BA3QiDiAQav0ABAD98QEhHyAOIBZqIA4gEWr9AAQAIB/98gH9DAAAAAAAAPA/AAAAAAAA",
+    "8D8gDiATav0ABAAiHiAe/fIB/fEB/fIBIh79CwQAIA4gFGogHiAOIBJq/QAEAP3yAf0LBAAgDiAYaiAeIA4gF2r9AAQA/fIBIA4gEmr9AAQA/QwA",
+    "AAAAAADwPwAAAAAAAPA/IA4gEmr9AAQA/fEB/fIB/fIBIh79CwQAIA4gFWogHv0LBAAgDiAaaiAOIBFq/QAEACAOIBlq/QAEACAOIBNq/QAEAP3x",
+    "Af3yASAOIBBq/QAEACAf/fIB/fIBIh/9CwQAIA4gG2ogH/0LBAAgDiAcaiAOIBFq/QAEACAOIBBq/QAEAP3yAf0LBAAgD0ECaiEPDAELCwNAIAIg",
+    "D0xFBEBEAAAAAAAA8D8gD0EDdCIOIBBqKwMAoSEhIA4gFmogDiARaisDACAhokQAAAAAAADwPyAOIBNqKwMAIiAgIKKhoiIgOQMAIA4gFGogICAO",
+    "IBJqKwMAojkDACAOIBhqICAgDiAXaisDAKIgDiASaisDAEQAAAAAAADwPyAOIBJqKwMAoaKiIiA5AwAgDiAVaiAgOQMAIA4gGmogDiARaisDACAO",
+    "IBlqKwMAIA4gE2orAwChoiAOIBBqKwMAICGioiIhOQMAIA4gG2ogITkDACAOIBxqIA4gEWorAwAgDiAQaisDAKI5AwAgD0EBaiEPDAELCyAAQQFq",
+    "IQAMAQsLC6gBAQV/A0AgACABTkUEQCADIAAgAmxBA3QiBWohCCAEIAVqIQcgAiACQQFxayEJQQAhBQNAIAUgCU5FBEAgBUEDdCIGIAdqIAYgB2r9",
+    "AAQAIAYgCGr9AAQA/fAB/QsEACAFQQJqIQUMAQsLA0AgAiAFTEUEQCAFQQN0IgYgB2ogBiAHaisDACAGIAhqKwMAoDkDACAFQQFqIQUMAQsLIABB",
+    "AWohAAwBCwsL+AEDBH8BewF8IAIgAkEBcWshCgNAIAggCk5FBEAgCEEDdCEJ/QwAAAAAAAAAAAAAAAAAAAAAIQsgACEHA0AgASAHTEUEQCALIAQg",
+    "BSAHbCAGakEDdGogCWr9AAQA/fABIQsgB0EBaiEHDAELCyADIAlqIgcgB/0ABAAgC/3wAf0LBAAgCEECaiEIDAELCwNAIAIgCExFBEAgCEEDdCEJ",
+    "RAAAAAAAAAAAIQwgACEHA0AgASAHTEUEQCAMIAQgBSAHbCAGakEDdGogCWorAwCgIQwgB0EBaiEHDAELCyADIAlqIgcgBysDACAMoDkDACAIQQFq",
+    "IQgMAQsLC98BAwR/AXsBfCACIAJBAXFrIQkDQCAHIAlORQRAIAdBA3QhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUg",
+    "BmxBA3RqIAhq/QAEAP3wASEKIAZBAWohBgwBCwsgAyAIaiAK/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IQhEAAAAAAAAAAAhCyAAIQYD",
+    "QCABIAZMRQRAIAsgBCAFIAZsQQN0aiAIaisDAKAhCyAGQQFqIQYMAQsLIAMgCGogCzkDACAHQQFqIQcMAQsLC8cBAQR/A0AgACABTkUEQCACIAJB",
+    "AXFrIQhBACEHA0AgByAITkUEQCAHQQN0IgYgBGogBCAGav0ABAAgAyAGav0ABAD98AH9CwQAIAUgBmoiCSAJ/QAEACADIAZq/QAEAP3wAf0LBAAg",
+    "B0ECaiEHDAELCwNAIAIgB0xFBEAgB0EDdCIGIARqIAQgBmorAwAgAyAGaisDAKA5AwAgBSAGaiIIIAgrAwAgAyAGaisDAKA5AwAgB0EBaiEHDAEL",
+    "CyAAQQFqIQAMAQsLC+UBAwR/AXsBfCACIAJBAXFrIQkDQCAHIAlORQRAIAdBA3QhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAg",
+    "CiAEIAUgBmwgAmpBA3RqIAhq/QAEAP3wASEKIAZBAWohBgwBCwsgAyAIaiAK/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IQhEAAAAAAAA",
+    "AAAhCyAAIQYDQCABIAZMRQRAIAsgBCAFIAZsIAJqQQN0aiAIaisDAKAhCyAGQQFqIQYMAQsLIAMgCGogCzkDACAHQQFqIQcMAQsLCwCXAQRuYW1l",
+    "AY8BFAAFZXhwMzIBBnRhbmgzMgIFZjMyXzADBWYzMl8xBAVmMzJfMgUFZjMyXzMGBWYzMl80BwVmMzJfNQgFZjMyXzYJBWYzMl83CgVleHA2NAsG",
+    "dGFuaDY0DAVmNjRfMA0FZjY0XzEOBWY2NF8yDwVmNjRfMxAFZjY0XzQRBWY2NF81EgVmNjRfNhMFZjY0Xzc=",
   ].join(""),
 };

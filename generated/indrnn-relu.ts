@@ -118,13 +118,13 @@ function createKernel<A extends FloatArray>(
       ]);
     else
       for (let b = 0; b < B; b++) {
-        const xp0Row = slot * B * H + b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const hOutRow = t * B * H + b * H;
+        const slotRowH = slot * B * H + b * H;
+        const hPrevRowH = hPrevAt + b * H;
+        const tRowH = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
           // h' = relu(W*x + u .* h + b)
-          const h_next = Math.max(xp0[xp0Row + i]! + p[o_u + i]! * hPrev[hPrevRow + i]! + p[o_b + i]!, 0);
-          hOut[hOutRow + i] = h_next;
+          const h_next = Math.max(xp0[slotRowH + i]! + p[o_u + i]! * hPrev[hPrevRowH + i]! + p[o_b + i]!, 0);
+          hOut[tRowH + i] = h_next;
         }
       }
   }
@@ -169,12 +169,11 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const dhUpRow = t * B * H + b * H;
-          const carry_hRow = b * H;
-          const seed_hRow = b * H;
+          const tRowH = t * B * H + b * H;
+          const rowH = b * H;
           for (let i = 0; i < H; i++) {
             // the gradient of h' at step t: from upstream, and from step t + 1
-            seed_h[seed_hRow + i] = dhUp[dhUpRow + i]! + carry_h[carry_hRow + i]!;
+            seed_h[rowH + i] = dhUp[tRowH + i]! + carry_h[rowH + i]!;
           }
         }
 
@@ -192,20 +191,17 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const seed_hRow = b * H;
-          const hOutRow = t * B * H + b * H;
-          const gx0Row = t * B * H + b * H;
-          const carry_hRow = b * H;
-          const hPrevRow = hPrevAt + b * H;
-          const scratch0Row = b * H;
+          const rowH = b * H;
+          const tRowH = t * B * H + b * H;
+          const hPrevRowH = hPrevAt + b * H;
           for (let i = 0; i < H; i++) {
-            const dh_next_pre = seed_h[seed_hRow + i]! * (hOut[hOutRow + i]! > 0 ? 1 : 0);
-            gx0[gx0Row + i] = dh_next_pre;
+            const dh_next_pre = seed_h[rowH + i]! * (hOut[tRowH + i]! > 0 ? 1 : 0);
+            gx0[tRowH + i] = dh_next_pre;
             // grad of: h' = relu(W*x + u .* h + b)
             const dh = dh_next_pre * p[o_u + i]!;
-            carry_h[carry_hRow + i] = dh;
-            const t1 = dh_next_pre * hPrev[hPrevRow + i]!;
-            scratch0[scratch0Row + i] = t1;
+            carry_h[rowH + i] = dh;
+            const t1 = dh_next_pre * hPrev[hPrevRowH + i]!;
+            scratch0[rowH + i] = t1;
           }
         }
 

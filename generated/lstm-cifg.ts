@@ -159,16 +159,13 @@ function createKernel<A extends FloatArray>(
         at(scratch0, 0), // $scratch0
         at(p, o_bz), // $bz
         at(tape_z, slot * B * H), // $tape_z
-        at(xp0, slot * B * (3 * H) + H), // $xp0_2
-        at(scratch0, H), // $scratch0_2
         at(p, o_p_i), // $p_i
         at(cPrev, cPrevAt), // $cPrev
         at(p, o_bi), // $bi
         at(tape_i_1, slot * B * H), // $tape_i_1
         at(scratch1, 0), // $scratch1
         at(cOut, t * B * H), // $cOut
-        at(xp0, slot * B * (3 * H) + 2 * H), // $xp0_3
-        at(scratch0, 2 * H), // $scratch0_3
+        2 * H, // $2*H
         at(p, o_p_o), // $p_o
         at(p, o_bo), // $bo
         at(tape_o_1, slot * B * H), // $tape_o_1
@@ -176,50 +173,46 @@ function createKernel<A extends FloatArray>(
       ]);
     else
       for (let b = 0; b < B; b++) {
-        const xp0Row = slot * B * (3 * H) + b * (3 * H);
-        const scratch0Row = b * (3 * H);
-        const tape_zRow = slot * B * H + b * H;
-        const xp0Row2 = slot * B * (3 * H) + H + b * (3 * H);
-        const scratch0Row2 = H + b * (3 * H);
-        const cPrevRow = cPrevAt + b * H;
-        const tape_i_1Row = slot * B * H + b * H;
-        const scratch1Row = b * H;
-        const cOutRow = t * B * H + b * H;
-        const xp0Row3 = slot * B * (3 * H) + 2 * H + b * (3 * H);
-        const scratch0Row3 = 2 * H + b * (3 * H);
-        const tape_o_1Row = slot * B * H + b * H;
-        const hOutRow = t * B * H + b * H;
+        const slotRow3H = slot * B * (3 * H) + b * (3 * H);
+        const row3H = b * (3 * H);
+        const slotRowH = slot * B * H + b * H;
+        const cPrevRowH = cPrevAt + b * H;
+        const rowH = b * H;
+        const tRowH = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
           // z  = tanh(Wz*x + Rz*h + bz)
-          const z = Math.tanh(xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_bz + i]!);
-          tape_z[tape_zRow + i] = z;
+          const z = Math.tanh(xp0[slotRow3H + i]! + scratch0[row3H + i]! + p[o_bz + i]!);
+          tape_z[slotRowH + i] = z;
           // i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
           const i_1 =
             1 /
             (1 +
               Math.exp(
                 -(
-                  xp0[xp0Row2 + i]! +
-                  scratch0[scratch0Row2 + i]! +
-                  p[o_p_i + i]! * cPrev[cPrevRow + i]! +
+                  xp0[slotRow3H + H + i]! +
+                  scratch0[row3H + H + i]! +
+                  p[o_p_i + i]! * cPrev[cPrevRowH + i]! +
                   p[o_bi + i]!
                 ),
               ));
-          tape_i_1[tape_i_1Row + i] = i_1;
+          tape_i_1[slotRowH + i] = i_1;
           // f  = 1 - i
           const f = 1 - i_1;
-          scratch1[scratch1Row + i] = f;
+          scratch1[rowH + i] = f;
           // c' = z .* i + c .* f
-          const c_next = z * i_1 + cPrev[cPrevRow + i]! * f;
-          cOut[cOutRow + i] = c_next;
+          const c_next = z * i_1 + cPrev[cPrevRowH + i]! * f;
+          cOut[tRowH + i] = c_next;
           // o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
           const o_1 =
             1 /
-            (1 + Math.exp(-(xp0[xp0Row3 + i]! + scratch0[scratch0Row3 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
-          tape_o_1[tape_o_1Row + i] = o_1;
+            (1 +
+              Math.exp(
+                -(xp0[slotRow3H + 2 * H + i]! + scratch0[row3H + 2 * H + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!),
+              ));
+          tape_o_1[slotRowH + i] = o_1;
           // h' = tanh(c') .* o
           const h_next = Math.tanh(c_next) * o_1;
-          hOut[hOutRow + i] = h_next;
+          hOut[tRowH + i] = h_next;
         }
       }
   }
@@ -285,12 +278,11 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const dhUpRow = t * B * H + b * H;
-          const carry_hRow = b * H;
-          const seed_hRow = b * H;
+          const tRowH = t * B * H + b * H;
+          const rowH = b * H;
           for (let i = 0; i < H; i++) {
             // the gradient of h' at step t: from upstream, and from step t + 1
-            seed_h[seed_hRow + i] = dhUp[dhUpRow + i]! + carry_h[carry_hRow + i]!;
+            seed_h[rowH + i] = dhUp[tRowH + i]! + carry_h[rowH + i]!;
           }
         }
 
@@ -304,12 +296,11 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const dcUpRow = t * B * H + b * H;
-          const carry_cRow = b * H;
-          const seed_cRow = b * H;
+          const tRowH = t * B * H + b * H;
+          const rowH = b * H;
           for (let i = 0; i < H; i++) {
             // the gradient of c' at step t: from upstream, and from step t + 1
-            seed_c[seed_cRow + i] = dcUp[dcUpRow + i]! + carry_c[carry_cRow + i]!;
+            seed_c[rowH + i] = dcUp[tRowH + i]! + carry_c[rowH + i]!;
           }
         }
 
@@ -320,18 +311,15 @@ function createKernel<A extends FloatArray>(
           at(cOut, t * B * H), // $cOut
           at(seed_h, 0), // $seed_h
           at(tape_o_1, slot * B * H), // $tape_o_1
-          at(gx0, t * B * (3 * H) + 2 * H), // $gx0
+          at(gx0, t * B * (3 * H)), // $gx0
           3 * H, // $3*H
-          at(scratch0, 2 * H), // $scratch0
+          2 * H, // $2*H
+          at(scratch0, 0), // $scratch0
           at(seed_c, 0), // $seed_c
           at(p, o_p_o), // $p_o
           at(tape_z, slot * B * H), // $tape_z
           at(cPrev, cPrevAt), // $cPrev
           at(tape_i_1, slot * B * H), // $tape_i_1
-          at(gx0, t * B * (3 * H) + H), // $gx0_2
-          at(scratch0, H), // $scratch0_2
-          at(gx0, t * B * (3 * H)), // $gx0_3
-          at(scratch0, 0), // $scratch0_3
           at(p, o_p_i), // $p_i
           at(carry_c, 0), // $carry_c
           at(scratch1, 0), // $scratch1
@@ -339,53 +327,41 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const cOutRow = t * B * H + b * H;
-          const seed_hRow = b * H;
-          const tape_o_1Row = slot * B * H + b * H;
-          const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const scratch0Row = 2 * H + b * (3 * H);
-          const seed_cRow = b * H;
-          const tape_zRow = slot * B * H + b * H;
-          const cPrevRow = cPrevAt + b * H;
-          const tape_i_1Row = slot * B * H + b * H;
-          const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
-          const scratch0Row2 = H + b * (3 * H);
-          const gx0Row3 = t * B * (3 * H) + b * (3 * H);
-          const scratch0Row3 = b * (3 * H);
-          const carry_cRow = b * H;
-          const scratch1Row = b * H;
-          const scratch2Row = b * H;
+          const tRowH = t * B * H + b * H;
+          const rowH = b * H;
+          const slotRowH = slot * B * H + b * H;
+          const tRow3H = t * B * (3 * H) + b * (3 * H);
+          const row3H = b * (3 * H);
+          const cPrevRowH = cPrevAt + b * H;
           for (let i = 0; i < H; i++) {
-            const t1 = Math.tanh(cOut[cOutRow + i]!);
+            const t1 = Math.tanh(cOut[tRowH + i]!);
             // grad of: h' = tanh(c') .* o
-            const do_1 = seed_h[seed_hRow + i]! * t1;
-            const do_pre = do_1 * (tape_o_1[tape_o_1Row + i]! * (1 - tape_o_1[tape_o_1Row + i]!));
-            gx0[gx0Row + i] = do_pre;
-            scratch0[scratch0Row + i] = do_pre;
+            const do_1 = seed_h[rowH + i]! * t1;
+            const do_pre = do_1 * (tape_o_1[slotRowH + i]! * (1 - tape_o_1[slotRowH + i]!));
+            gx0[tRow3H + 2 * H + i] = do_pre;
+            scratch0[row3H + 2 * H + i] = do_pre;
             // grad of: o, h'
             const dc_next_total =
-              seed_c[seed_cRow + i]! +
-              do_pre * p[o_p_o + i]! +
-              seed_h[seed_hRow + i]! * tape_o_1[tape_o_1Row + i]! * (1 - t1 * t1);
+              seed_c[rowH + i]! + do_pre * p[o_p_o + i]! + seed_h[rowH + i]! * tape_o_1[slotRowH + i]! * (1 - t1 * t1);
             // grad of: f, c'
-            const di = dc_next_total * (tape_z[tape_zRow + i]! - cPrev[cPrevRow + i]!);
+            const di = dc_next_total * (tape_z[slotRowH + i]! - cPrev[cPrevRowH + i]!);
             // f  = 1 - i
-            const f = 1 - tape_i_1[tape_i_1Row + i]!;
-            const di_pre = di * (tape_i_1[tape_i_1Row + i]! * f);
-            gx0[gx0Row2 + i] = di_pre;
-            scratch0[scratch0Row2 + i] = di_pre;
+            const f = 1 - tape_i_1[slotRowH + i]!;
+            const di_pre = di * (tape_i_1[slotRowH + i]! * f);
+            gx0[tRow3H + H + i] = di_pre;
+            scratch0[row3H + H + i] = di_pre;
             // grad of: c' = z .* i + c .* f
-            const dz = dc_next_total * tape_i_1[tape_i_1Row + i]!;
-            const dz_pre = dz * (1 - tape_z[tape_zRow + i]! * tape_z[tape_zRow + i]!);
-            gx0[gx0Row3 + i] = dz_pre;
-            scratch0[scratch0Row3 + i] = dz_pre;
+            const dz = dc_next_total * tape_i_1[slotRowH + i]!;
+            const dz_pre = dz * (1 - tape_z[slotRowH + i]! * tape_z[slotRowH + i]!);
+            gx0[tRow3H + i] = dz_pre;
+            scratch0[row3H + i] = dz_pre;
             // grad of: i, c'
             const dc = dc_next_total * f + di_pre * p[o_p_i + i]!;
-            carry_c[carry_cRow + i] = dc;
-            const t2 = di_pre * cPrev[cPrevRow + i]!;
-            scratch1[scratch1Row + i] = t2;
-            const t3 = do_pre * cOut[cOutRow + i]!;
-            scratch2[scratch2Row + i] = t3;
+            carry_c[rowH + i] = dc;
+            const t2 = di_pre * cPrev[cPrevRowH + i]!;
+            scratch1[rowH + i] = t2;
+            const t3 = do_pre * cOut[tRowH + i]!;
+            scratch2[rowH + i] = t3;
           }
         }
 
@@ -449,7 +425,7 @@ function createKernel<A extends FloatArray>(
       wl(7, T * B, [
         H, // $n
         at(dp, o_bi), // $dbi
-        at(gx0, H), // $gx0
+        at(gx0, 0), // $gx0
         3 * H, // $3*H
       ]);
     else
@@ -465,8 +441,9 @@ function createKernel<A extends FloatArray>(
       wl(8, T * B, [
         H, // $n
         at(dp, o_bo), // $dbo
-        at(gx0, 2 * H), // $gx0
+        at(gx0, 0), // $gx0
         3 * H, // $3*H
+        2 * H, // $2*H
       ]);
     else
       for (let i = 0; i < H; i++) {
@@ -513,89 +490,102 @@ const LOOPS_WASM: LoopsModuleSource = {
   splittable: [0, 1, 2, 3],
   scalar: [],
   binary: [
-    "AGFzbQEAAAABMARgAXsBe2AWf39/f39/f39/f39/f39/f39/f39/fwBgBn9/f39/fwBgBX9/f39/AAISAQNlbnYGbWVtb3J5AgMBgIAEAw8OAAAB",
-    "AgEDAgAAAQIBAwIHkQESBWYzMl8wAAIFZjMyXzEAAwVmMzJfMgADBWYzMl8zAAQFZjMyXzQABQVmMzJfNQAFBWYzMl82AAYFZjMyXzcABgVmMzJf",
-    "OAAGBWY2NF8wAAkFZjY0XzEACgVmNjRfMgAKBWY2NF8zAAsFZjY0XzQADAVmNjRfNQAMBWY2NF82AA0FZjY0XzcADQVmNjRfOAANCvQzDugDAQJ7",
-    "/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5AQ1QOQENUDkBDVA5IAAgAP0MO6q4PzuquD87qrg/O6q4P/3mAf1q/QwA",
-    "AJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMAAJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0Mg4BeuYOAXrmDgF65g4Be",
-    "uf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauqKj2rqio9q6oqPf3k",
-    "ASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAB/eYB",
-    "/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8AAAB/AAAAfwAA",
-    "AH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9UguEAgECeyAA/QzRDV290Q1dvdEN",
-    "Xb3RDV29IAAgAP3mASIB/eYB/QyJiAg+iYgIPomICD6JiAg+/eQBIAH95gH9DKuqqr6rqqq+q6qqvquqqr795AEgAf3mAf0MAACAPwAAgD8AAIA/",
-    "AACAP/3kAf3mAf0MAACAPwAAgD8AAIA/AACAP/0MAAAAQAAAAEAAAABAAAAAQP0MAAAAQAAAAEAAAABAAAAAQCAA/eABIgL95gEQAP0MAACAPwAA",
-    "gD8AAIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1D/VIgAv0MzczMPc3MzD3NzMw9zczMPf1D/VILrAYDEH8DewN9",
-    "A0AgACABTkUEQCADIAAgBGxBAnQiF2ohGSAFIBdqIRogByAAIAJsQQJ0IhZqIRsgCCAXaiEcIAkgF2ohHSALIBZqIRggDSAWaiEeIA4gFmohHyAP",
-    "IBZqISAgECAXaiEhIBEgF2ohIiAUIBZqISMgFSAWaiEkIAIgAkEDcWshJUEAIRcDQCAXICVORQRAIBdBAnQiFiAZav0ABAAgFiAaav0ABAD95AEg",
-    "BiAWav0ABAD95AEQASEmIBYgG2ogJv0LBAAgFiAeav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAWIBxq/QAEACAWIB1q/QAE",
-    "AP3kASAKIBZq/QAEACAWIBhq/QAEAP3mAf3kASAMIBZq/QAEAP3kAf3hARAA/eQB/ecBIif9CwQAIBYgH2r9DAAAgD8AAIA/AACAPwAAgD8gJ/3l",
-    "ASIo/QsEACAWICBqICYgJ/3mASAWIBhq/QAEACAo/eYB/eQBIib9CwQAIBYgI2r9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8g",
-    "FiAhav0ABAAgFiAiav0ABAD95AEgEiAWav0ABAAgJv3mAf3kASATIBZq/QAEAP3kAf3hARAA/eQB/ecBIif9CwQAIBYgJGogJhABICf95gH9CwQA",
-    "IBdBBGohFwwBCwsDQCACIBdMRQRAIBdBAnQiFiAZaioCACAWIBpqKgIAkiAGIBZqKgIAkv0TEAH9HwAhKSAWIBtqICk4AgAgFiAeakMAAIA/IBYg",
-    "HGoqAgAgFiAdaioCAJIgCiAWaioCACAWIBhqKgIAlJIgDCAWaioCAJKM/RMQAP0fAEMAAIA/kpUiKjgCACAWIB9qQwAAgD8gKpMiKzgCACAWICBq",
-    "ICkgKpQgFiAYaioCACArlJIiKTgCACAWICNqQwAAgD8gFiAhaioCACAWICJqKgIAkiASIBZqKgIAICmUkiATIBZqKgIAkoz9ExAA/R8AQwAAgD+S",
-    "lSIqOAIAIBYgJGogKf0TEAH9HwAgKpQ4AgAgF0EBaiEXDAELCyAAQQFqIQAMAQsLC68BAQZ/A0AgACABTkUEQCADIAAgAmxBAnQiBmohCCAEIAZq",
-    "IQkgBSAGaiEKIAIgAkEDcWshC0EAIQYDQCAGIAtORQRAIAZBAnQiByAKaiAHIAhq/QAEACAHIAlq/QAEAP3kAf0LBAAgBkEEaiEGDAELCwNAIAIg",
-    "BkxFBEAgBkECdCIHIApqIAcgCGoqAgAgByAJaioCAJI4AgAgBkEBaiEGDAELCyAAQQFqIQAMAQsLC60HAxN/BXsFfQNAIAAgAU5FBEAgAyAAIAJs",
-    "QQJ0IhZqIRkgBCAWaiEaIAUgFmohGyAGIAAgB2xBAnQiF2ohHiAIIBdqIR8gCSAWaiEgIAsgFmohGCAMIBZqIRwgDSAWaiEdIA4gF2ohISAPIBdq",
-    "ISIgECAXaiEjIBEgF2ohJCATIBZqISUgFCAWaiEmIBUgFmohJyACIAJBA3FrIShBACEXA0AgFyAoTkUEQCAXQQJ0IhYgGWr9AAQAEAEhKSAWIB5q",
-    "IBYgGmr9AAQAICn95gEgFiAbav0ABAAiKv0MAACAPwAAgD8AAIA/AACAPyAq/eUB/eYB/eYBIir9CwQAIBYgH2ogKv0LBAAgFiAhaiAWICBq/QAE",
-    "ACAqIAogFmr9AAQA/eYB/eQBIBYgGmr9AAQAIBYgG2r9AAQA/eYB/QwAAIA/AACAPwAAgD8AAIA/ICkgKf3mAf3lAf3mAf3kASIrIBYgGGr9AAQA",
-    "IBYgHGr9AAQA/eUB/eYBIBYgHWr9AAQAIin9DAAAgD8AAIA/AACAPwAAgD8gKf3lASIs/eYB/eYBIin9CwQAIBYgImogKf0LBAAgFiAjaiArIBYg",
-    "HWr9AAQA/eYB/QwAAIA/AACAPwAAgD8AAIA/IBYgGGr9AAQAIBYgGGr9AAQA/eYB/eUB/eYBIi39CwQAIBYgJGogLf0LBAAgFiAlaiArICz95gEg",
-    "KSASIBZq/QAEAP3mAf3kAf0LBAAgFiAmaiApIBYgHGr9AAQA/eYB/QsEACAWICdqICogFiAZav0ABAD95gH9CwQAIBdBBGohFwwBCwsDQCACIBdM",
-    "RQRAIBdBAnQiFiAZaioCAP0TEAH9HwAhLiAWIB5qIBYgGmoqAgAgLpQgFiAbaioCACIvQwAAgD8gL5OUlCIvOAIAIBYgH2ogLzgCACAWICFqIBYg",
-    "IGoqAgAgLyAKIBZqKgIAlJIgFiAaaioCACAWIBtqKgIAlEMAAIA/IC4gLpSTlJIiMCAWIBhqKgIAIBYgHGoqAgCTlCAWIB1qKgIAIi5DAACAPyAu",
-    "kyIxlJQiLjgCACAWICJqIC44AgAgFiAjaiAwIBYgHWoqAgCUQwAAgD8gFiAYaioCACAWIBhqKgIAlJOUIjI4AgAgFiAkaiAyOAIAIBYgJWogMCAx",
-    "lCAuIBIgFmoqAgCUkjgCACAWICZqIC4gFiAcaioCAJQ4AgAgFiAnaiAvIBYgGWoqAgCUOAIAIBdBAWohFwwBCwsgAEEBaiEADAELCwvuAQMEfwF7",
-    "AX0gAiACQQNxayEIA0AgBiAITkUEQCAGQQJ0IQf9DAAAAAAAAAAAAAAAAAAAAAAhCSAAIQUDQCABIAVMRQRAIAkgBCACIAVsQQJ0aiAHav0ABAD9",
-    "5AEhCSAFQQFqIQUMAQsLIAMgB2oiBSAF/QAEACAJ/eQB/QsEACAGQQRqIQYMAQsLA0AgAiAGTEUEQCAGQQJ0IQdDAAAAACEKIAAhBQNAIAEgBUxF",
-    "BEAgCiAEIAIgBWxBAnRqIAdqKgIAkiEKIAVBAWohBQwBCwsgAyAHaiIFIAUqAgAgCpI4AgAgBkEBaiEGDAELCwvuAQMEfwF7AX0gAiACQQNxayEJ",
-    "A0AgByAJTkUEQCAHQQJ0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsQQJ0aiAIav0ABAD95AEhCiAGQQFqIQYM",
-    "AQsLIAMgCGoiBiAG/QAEACAK/eQB/QsEACAHQQRqIQcMAQsLA0AgAiAHTEUEQCAHQQJ0IQhDAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmxB",
-    "AnRqIAhqKgIAkiELIAZBAWohBgwBCwsgAyAIaiIGIAYqAgAgC5I4AgAgB0EBaiEHDAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA",
-    "8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAA",
-    "MJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj4",
-    "79juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz79",
-    "8AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3y",
-    "Af0MERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAA",
-    "AAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3H",
-    "Af0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6",
-    "/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC+wCAQJ7IAD9DON1K0U22le/43UrRTbaV78gACAA/fIBIgH98gH9DOB9FQ49bW0/4H0V",
-    "Dj1tbT/98AEgAf3yAf0MPcLmVeMmgr89wuZV4yaCv/3wASAB/fIB/Qz6ECyI9GSWP/oQLIj0ZJY//fABIAH98gH9DBy6oRu6oau/HLqhG7qhq7/9",
-    "8AEgAf3yAf0MERERERERwT8RERERERHBP/3wASAB/fIB/QxVVVVVVVXVv1VVVVVVVdW//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AH98gH9",
-    "DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAABAAAAAAAAAAED9DAAAAAAAAABAAAAAAAAAAEAgAP3sASIC/fIBEAf9DAAAAAAAAPA/AAAAAAAA8D/9",
-    "8AH98wH98QEiAf3tASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1SIAL9DJqZmZmZmbk/mpmZmZmZuT/9Sf1SC8AGAxB/A3sDfANAIAAgAU5FBEAg",
-    "AyAAIARsQQN0IhdqIRkgBSAXaiEaIAcgACACbEEDdCIWaiEbIAggF2ohHCAJIBdqIR0gCyAWaiEYIA0gFmohHiAOIBZqIR8gDyAWaiEgIBAgF2oh",
-    "ISARIBdqISIgFCAWaiEjIBUgFmohJCACIAJBAXFrISVBACEXA0AgFyAlTkUEQCAXQQN0IhYgGWr9AAQAIBYgGmr9AAQA/fABIAYgFmr9AAQA/fAB",
-    "EAghJiAWIBtqICb9CwQAIBYgHmr9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gFiAcav0ABAAgFiAdav0ABAD98AEgCiAWav0A",
-    "BAAgFiAYav0ABAD98gH98AEgDCAWav0ABAD98AH97QEQB/3wAf3zASIn/QsEACAWIB9q/QwAAAAAAADwPwAAAAAAAPA/ICf98QEiKP0LBAAgFiAg",
-    "aiAmICf98gEgFiAYav0ABAAgKP3yAf3wASIm/QsEACAWICNq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/IBYgIWr9AAQAIBYg",
-    "Imr9AAQA/fABIBIgFmr9AAQAICb98gH98AEgEyAWav0ABAD98AH97QEQB/3wAf3zASIn/QsEACAWICRqICYQCCAn/fIB/QsEACAXQQJqIRcMAQsL",
-    "A0AgAiAXTEUEQCAXQQN0IhYgGWorAwAgFiAaaisDAKAgBiAWaisDAKD9FBAI/SEAISkgFiAbaiApOQMAIBYgHmpEAAAAAAAA8D8gFiAcaisDACAW",
-    "IB1qKwMAoCAKIBZqKwMAIBYgGGorAwCioCAMIBZqKwMAoJr9FBAH/SEARAAAAAAAAPA/oKMiKjkDACAWIB9qRAAAAAAAAPA/ICqhIis5AwAgFiAg",
-    "aiApICqiIBYgGGorAwAgK6KgIik5AwAgFiAjakQAAAAAAADwPyAWICFqKwMAIBYgImorAwCgIBIgFmorAwAgKaKgIBMgFmorAwCgmv0UEAf9IQBE",
-    "AAAAAAAA8D+goyIqOQMAIBYgJGogKf0UEAj9IQAgKqI5AwAgF0EBaiEXDAELCyAAQQFqIQAMAQsLC68BAQZ/A0AgACABTkUEQCADIAAgAmxBA3Qi",
-    "BmohCCAEIAZqIQkgBSAGaiEKIAIgAkEBcWshC0EAIQYDQCAGIAtORQRAIAZBA3QiByAKaiAHIAhq/QAEACAHIAlq/QAEAP3wAf0LBAAgBkECaiEG",
-    "DAELCwNAIAIgBkxFBEAgBkEDdCIHIApqIAcgCGorAwAgByAJaisDAKA5AwAgBkEBaiEGDAELCyAAQQFqIQAMAQsLC70HAxN/BXsFfANAIAAgAU5F",
-    "BEAgAyAAIAJsQQN0IhZqIRkgBCAWaiEaIAUgFmohGyAGIAAgB2xBA3QiF2ohHiAIIBdqIR8gCSAWaiEgIAsgFmohGCAMIBZqIRwgDSAWaiEdIA4g",
-    "F2ohISAPIBdqISIgECAXaiEjIBEgF2ohJCATIBZqISUgFCAWaiEmIBUgFmohJyACIAJBAXFrIShBACEXA0AgFyAoTkUEQCAXQQN0IhYgGWr9AAQA",
-    "EAghKSAWIB5qIBYgGmr9AAQAICn98gEgFiAbav0ABAAiKv0MAAAAAAAA8D8AAAAAAADwPyAq/fEB/fIB/fIBIir9CwQAIBYgH2ogKv0LBAAgFiAh",
-    "aiAWICBq/QAEACAqIAogFmr9AAQA/fIB/fABIBYgGmr9AAQAIBYgG2r9AAQA/fIB/QwAAAAAAADwPwAAAAAAAPA/ICkgKf3yAf3xAf3yAf3wASIr",
-    "IBYgGGr9AAQAIBYgHGr9AAQA/fEB/fIBIBYgHWr9AAQAIin9DAAAAAAAAPA/AAAAAAAA8D8gKf3xASIs/fIB/fIBIin9CwQAIBYgImogKf0LBAAg",
-    "FiAjaiArIBYgHWr9AAQA/fIB/QwAAAAAAADwPwAAAAAAAPA/IBYgGGr9AAQAIBYgGGr9AAQA/fIB/fEB/fIBIi39CwQAIBYgJGogLf0LBAAgFiAl",
-    "aiArICz98gEgKSASIBZq/QAEAP3yAf3wAf0LBAAgFiAmaiApIBYgHGr9AAQA/fIB/QsEACAWICdqICogFiAZav0ABAD98gH9CwQAIBdBAmohFwwB",
-    "CwsDQCACIBdMRQRAIBdBA3QiFiAZaisDAP0UEAj9IQAhLiAWIB5qIBYgGmorAwAgLqIgFiAbaisDACIvRAAAAAAAAPA/IC+hoqIiLzkDACAWIB9q",
-    "IC85AwAgFiAhaiAWICBqKwMAIC8gCiAWaisDAKKgIBYgGmorAwAgFiAbaisDAKJEAAAAAAAA8D8gLiAuoqGioCIwIBYgGGorAwAgFiAcaisDAKGi",
-    "IBYgHWorAwAiLkQAAAAAAADwPyAuoSIxoqIiLjkDACAWICJqIC45AwAgFiAjaiAwIBYgHWorAwCiRAAAAAAAAPA/IBYgGGorAwAgFiAYaisDAKKh",
-    "oiIyOQMAIBYgJGogMjkDACAWICVqIDAgMaIgLiASIBZqKwMAoqA5AwAgFiAmaiAuIBYgHGorAwCiOQMAIBYgJ2ogLyAWIBlqKwMAojkDACAXQQFq",
-    "IRcMAQsLIABBAWohAAwBCwsL8gEDBH8BewF8IAIgAkEBcWshCANAIAYgCE5FBEAgBkEDdCEH/QwAAAAAAAAAAAAAAAAAAAAAIQkgACEFA0AgASAF",
-    "TEUEQCAJIAQgAiAFbEEDdGogB2r9AAQA/fABIQkgBUEBaiEFDAELCyADIAdqIgUgBf0ABAAgCf3wAf0LBAAgBkECaiEGDAELCwNAIAIgBkxFBEAg",
-    "BkEDdCEHRAAAAAAAAAAAIQogACEFA0AgASAFTEUEQCAKIAQgAiAFbEEDdGogB2orAwCgIQogBUEBaiEFDAELCyADIAdqIgUgBSsDACAKoDkDACAG",
-    "QQFqIQYMAQsLC/IBAwR/AXsBfCACIAJBAXFrIQkDQCAHIAlORQRAIAdBA3QhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAE",
-    "IAUgBmxBA3RqIAhq/QAEAP3wASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9AAQAIAr98AH9CwQAIAdBAmohBwwBCwsDQCACIAdMRQRAIAdBA3QhCEQA",
-    "AAAAAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmxBA3RqIAhqKwMAoCELIAZBAWohBgwBCwsgAyAIaiIGIAYrAwAgC6A5AwAgB0EBaiEHDAEL",
-    "CwsAbARuYW1lAWUOAAVleHAzMgEGdGFuaDMyAgVmMzJfMAMFZjMyXzEEBWYzMl8zBQVmMzJfNAYFZjMyXzYHBWV4cDY0CAZ0YW5oNjQJBWY2NF8w",
-    "CgVmNjRfMQsFZjY0XzMMBWY2NF80DQVmNjRfNg==",
+    "AGFzbQEAAAABNwVgAXsBe2ATf39/f39/f39/f39/f39/f39/fwBgBn9/f39/fwBgBX9/f39/AGAHf39/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCA",
+    "BAMTEgAAAQIBAwICBAAAAQIBAwICBAeRARIFZjMyXzAAAgVmMzJfMQADBWYzMl8yAAMFZjMyXzMABAVmMzJfNAAFBWYzMl81AAUFZjMyXzYABgVm",
+    "MzJfNwAHBWYzMl84AAgFZjY0XzAACwVmNjRfMQAMBWY2NF8yAAwFZjY0XzMADQVmNjRfNAAOBWY2NF81AA4FZjY0XzYADwVmNjRfNwAQBWY2NF84",
+    "ABEKnDwS6AMBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAgH8AAIB/AACAfwAAgH/9DAENUDkBDVA5AQ1QOQENUDkgACAA/Qw7qrg/O6q4PzuquD87",
+    "qrg//eYB/Wr9DAAAlsMAAJbDAACWwwAAlsP96QH9DAAAlkMAAJZDAACWQwAAlkP96AEiAv0MAIAxPwCAMT8AgDE/AIAxP/3mAf3lASAC/QyDgF65",
+    "g4BeuYOAXrmDgF65/eYB/eUBIgH95gH9DGELtjphC7Y6YQu2OmELtjr95AEgAf3mAf0MiYgIPImICDyJiAg8iYgIPP3kASAB/eYB/Qyrqio9q6oq",
+    "PauqKj2rqio9/eQBIAH95gH9DKuqKj6rqio+q6oqPquqKj795AEgAf3mAf0MAAAAPwAAAD8AAAA/AAAAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8A",
+    "AIA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAv34ASIBQQH9rAEiAv0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAEgAv2xAf0M",
+    "fwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAD9DBhysUIYcrFCGHKxQhhysUL9RP1SIAD9DLTxz8K08c/CtPHPwrTxz8L9Q/1SC4QCAQJ7IAD9",
+    "DNENXb3RDV290Q1dvdENXb0gACAA/eYBIgH95gH9DImICD6JiAg+iYgIPomICD795AEgAf3mAf0Mq6qqvquqqr6rqqq+q6qqvv3kASAB/eYB/QwA",
+    "AIA/AACAPwAAgD8AAIA//eQB/eYB/QwAAIA/AACAPwAAgD8AAIA//QwAAABAAAAAQAAAAEAAAABA/QwAAABAAAAAQAAAAEAAAABAIAD94AEiAv3m",
+    "ARAA/QwAAIA/AACAPwAAgD8AAIA//eQB/ecB/eUBIgH94QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/UP9UiAC/QzNzMw9zczMPc3MzD3NzMw9/UP9",
+    "Ugu+BgMQfwN7A30DQCAAIAFORQRAIAMgACAEbCIUQQJ0IhNqIRYgBSATaiEXIAcgACACbEECdCITaiEYIAMgAiAUakECdCIVaiEZIAUgFWohGiAJ",
+    "IBNqIRUgCyATaiEbIAwgE2ohHCANIBNqIR0gAyAOIBRqQQJ0IhRqIR4gBSAUaiEfIBEgE2ohICASIBNqISEgAiACQQNxayEiQQAhFANAIBQgIk5F",
+    "BEAgFEECdCITIBZq/QAEACATIBdq/QAEAP3kASAGIBNq/QAEAP3kARABISMgEyAYaiAj/QsEACATIBtq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/",
+    "AACAPwAAgD8AAIA/IBMgGWr9AAQAIBMgGmr9AAQA/eQBIAggE2r9AAQAIBMgFWr9AAQA/eYB/eQBIAogE2r9AAQA/eQB/eEBEAD95AH95wEiJP0L",
+    "BAAgEyAcav0MAACAPwAAgD8AAIA/AACAPyAk/eUBIiX9CwQAIBMgHWogIyAk/eYBIBMgFWr9AAQAICX95gH95AEiI/0LBAAgEyAgav0MAACAPwAA",
+    "gD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyATIB5q/QAEACATIB9q/QAEAP3kASAPIBNq/QAEACAj/eYB/eQBIBAgE2r9AAQA/eQB/eEBEAD9",
+    "5AH95wEiJP0LBAAgEyAhaiAjEAEgJP3mAf0LBAAgFEEEaiEUDAELCwNAIAIgFExFBEAgFEECdCITIBZqKgIAIBMgF2oqAgCSIAYgE2oqAgCS/RMQ",
+    "Af0fACEmIBMgGGogJjgCACATIBtqQwAAgD8gEyAZaioCACATIBpqKgIAkiAIIBNqKgIAIBMgFWoqAgCUkiAKIBNqKgIAkoz9ExAA/R8AQwAAgD+S",
+    "lSInOAIAIBMgHGpDAACAPyAnkyIoOAIAIBMgHWogJiAnlCATIBVqKgIAICiUkiImOAIAIBMgIGpDAACAPyATIB5qKgIAIBMgH2oqAgCSIA8gE2oq",
+    "AgAgJpSSIBAgE2oqAgCSjP0TEAD9HwBDAACAP5KVIic4AgAgEyAhaiAm/RMQAf0fACAnlDgCACAUQQFqIRQMAQsLIABBAWohAAwBCwsLrwEBBn8D",
+    "QCAAIAFORQRAIAMgACACbEECdCIGaiEIIAQgBmohCSAFIAZqIQogAiACQQNxayELQQAhBgNAIAYgC05FBEAgBkECdCIHIApqIAcgCGr9AAQAIAcg",
+    "CWr9AAQA/eQB/QsEACAGQQRqIQYMAQsLA0AgAiAGTEUEQCAGQQJ0IgcgCmogByAIaioCACAHIAlqKgIAkjgCACAGQQFqIQYMAQsLIABBAWohAAwB",
+    "CwsLvwcDE38FewV9A0AgACABTkUEQCADIAAgAmxBAnQiE2ohFiAEIBNqIRcgBSATaiEYIAYgACAHbCIUIAhqQQJ0IhVqIRwgCSAVaiEdIAogE2oh",
+    "HiAMIBNqIRUgDSATaiEZIA4gE2ohGiAGIAIgFGpBAnQiG2ohHyAJIBtqIRsgBiAUQQJ0IhRqISAgCSAUaiEhIBAgE2ohIiARIBNqISMgEiATaiEk",
+    "IAIgAkEDcWshJUEAIRQDQCAUICVORQRAIBRBAnQiEyAWav0ABAAQASEmIBMgHGogEyAXav0ABAAgJv3mASATIBhq/QAEACIn/QwAAIA/AACAPwAA",
+    "gD8AAIA/ICf95QH95gH95gEiJ/0LBAAgEyAdaiAn/QsEACATIB9qIBMgHmr9AAQAICcgCyATav0ABAD95gH95AEgEyAXav0ABAAgEyAYav0ABAD9",
+    "5gH9DAAAgD8AAIA/AACAPwAAgD8gJiAm/eYB/eUB/eYB/eQBIiggEyAVav0ABAAgEyAZav0ABAD95QH95gEgEyAaav0ABAAiJv0MAACAPwAAgD8A",
+    "AIA/AACAPyAm/eUBIin95gH95gEiJv0LBAAgEyAbaiAm/QsEACATICBqICggEyAaav0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gEyAVav0ABAAg",
+    "EyAVav0ABAD95gH95QH95gEiKv0LBAAgEyAhaiAq/QsEACATICJqICggKf3mASAmIA8gE2r9AAQA/eYB/eQB/QsEACATICNqICYgEyAZav0ABAD9",
+    "5gH9CwQAIBMgJGogJyATIBZq/QAEAP3mAf0LBAAgFEEEaiEUDAELCwNAIAIgFExFBEAgFEECdCITIBZqKgIA/RMQAf0fACErIBMgHGogEyAXaioC",
+    "ACArlCATIBhqKgIAIixDAACAPyAsk5SUIiw4AgAgEyAdaiAsOAIAIBMgH2ogEyAeaioCACAsIAsgE2oqAgCUkiATIBdqKgIAIBMgGGoqAgCUQwAA",
+    "gD8gKyArlJOUkiItIBMgFWoqAgAgEyAZaioCAJOUIBMgGmoqAgAiK0MAAIA/ICuTIi6UlCIrOAIAIBMgG2ogKzgCACATICBqIC0gEyAaaioCAJRD",
+    "AACAPyATIBVqKgIAIBMgFWoqAgCUk5QiLzgCACATICFqIC84AgAgEyAiaiAtIC6UICsgDyATaioCAJSSOAIAIBMgI2ogKyATIBlqKgIAlDgCACAT",
+    "ICRqICwgEyAWaioCAJQ4AgAgFEEBaiEUDAELCyAAQQFqIQAMAQsLC+4BAwR/AXsBfSACIAJBA3FrIQgDQCAGIAhORQRAIAZBAnQhB/0MAAAAAAAA",
+    "AAAAAAAAAAAAACEJIAAhBQNAIAEgBUxFBEAgCSAEIAIgBWxBAnRqIAdq/QAEAP3kASEJIAVBAWohBQwBCwsgAyAHaiIFIAX9AAQAIAn95AH9CwQA",
+    "IAZBBGohBgwBCwsDQCACIAZMRQRAIAZBAnQhB0MAAAAAIQogACEFA0AgASAFTEUEQCAKIAQgAiAFbEECdGogB2oqAgCSIQogBUEBaiEFDAELCyAD",
+    "IAdqIgUgBSoCACAKkjgCACAGQQFqIQYMAQsLC+4BAwR/AXsBfSACIAJBA3FrIQkDQCAHIAlORQRAIAdBAnQhCP0MAAAAAAAAAAAAAAAAAAAAACEK",
+    "IAAhBgNAIAEgBkxFBEAgCiAEIAUgBmxBAnRqIAhq/QAEAP3kASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9AAQAIAr95AH9CwQAIAdBBGohBwwBCwsD",
+    "QCACIAdMRQRAIAdBAnQhCEMAAAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAGbEECdGogCGoqAgCSIQsgBkEBaiEGDAELCyADIAhqIgYgBioCACAL",
+    "kjgCACAHQQFqIQcMAQsLC/QBAwR/AXsBfSACIAJBA3FrIQkDQCAHIAlORQRAIAdBAnQhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxF",
+    "BEAgCiAEIAUgBmwgAmpBAnRqIAhq/QAEAP3kASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9AAQAIAr95AH9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRA",
+    "IAdBAnQhCEMAAAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAGbCACakECdGogCGoqAgCSIQsgBkEBaiEGDAELCyADIAhqIgYgBioCACALkjgCACAH",
+    "QQFqIQcMAQsLC/QBAwR/AXsBfSACIAJBA3FrIQoDQCAIIApORQRAIAhBAnQhCf0MAAAAAAAAAAAAAAAAAAAAACELIAAhBwNAIAEgB0xFBEAgCyAE",
+    "IAUgB2wgBmpBAnRqIAlq/QAEAP3kASELIAdBAWohBwwBCwsgAyAJaiIHIAf9AAQAIAv95AH9CwQAIAhBBGohCAwBCwsDQCACIAhMRQRAIAhBAnQh",
+    "CUMAAAAAIQwgACEHA0AgASAHTEUEQCAMIAQgBSAHbCAGakECdGogCWoqAgCSIQwgB0EBaiEHDAELCyADIAlqIgcgByoCACAMkjgCACAIQQFqIQgM",
+    "AQsLC4sFAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAAAADwfwAAAAAAAPB//QwJbagTRhLmPQltqBNGEuY9IAAgAP0M/oIrZUcV9z/+gitlRxX3",
+    "P/3yAf2UAf0MAAAAAAAwkcAAAAAAADCRwP31Af0MAAAAAAAwkUAAAAAAADCRQP30ASIC/QwAAOD+Qi7mPwAA4P5CLuY//fIB/fEBIAL9DHY8eTXv",
+    "Oeo9djx5Ne856j398gH98QEiAf3yAf0MmNj479juIT6Y2Pjv2O4hPv3wASAB/fIB/QzkRPVnReZaPuRE9WdF5lo+/fABIAH98gH9DFyfeLdPfpI+",
+    "XJ94t09+kj798AEgAf3yAf0MNMdWpeMdxz40x1al4x3HPv3wASAB/fIB/QwaoAEaoAH6PhqgARqgAfo+/fABIAH98gH9DBqgARqgASo/GqABGqAB",
+    "Kj/98AEgAf3yAf0MF2zBFmzBVj8XbMEWbMFWP/3wASAB/fIB/QwRERERERGBPxEREREREYE//fABIAH98gH9DFVVVVVVVaU/VVVVVVVVpT/98AEg",
+    "Af3yAf0MVVVVVVVVxT9VVVVVVVXFP/3wASAB/fIB/QwAAAAAAADgPwAAAAAAAOA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAf3yAf0M",
+    "AAAAAAAA8D8AAAAAAADwP/3wASAC/fwBIgFBAf2sASIC/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgASAC/bEB/ccB/Qz/AwAAAAAA",
+    "AP8DAAAAAAAA/c4BQTT9ywH98gEgAP0M7zn6/kIuhkDvOfr+Qi6GQP1K/VIgAP0MUjAt1RBJh8BSMC3VEEmHwP1J/VIL7AIBAnsgAP0M43UrRTba",
+    "V7/jdStFNtpXvyAAIAD98gEiAf3yAf0M4H0VDj1tbT/gfRUOPW1tP/3wASAB/fIB/Qw9wuZV4yaCvz3C5lXjJoK//fABIAH98gH9DPoQLIj0ZJY/",
+    "+hAsiPRklj/98AEgAf3yAf0MHLqhG7qhq78cuqEbuqGrv/3wASAB/fIB/QwRERERERHBPxEREREREcE//fABIAH98gH9DFVVVVVVVdW/VVVVVVVV",
+    "1b/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wAf3yAf0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAEAAAAAAAAAAQP0MAAAAAAAAAEAAAAAA",
+    "AAAAQCAA/ewBIgL98gEQCf0MAAAAAAAA8D8AAAAAAADwP/3wAf3zAf3xASIB/e0BIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1J/VIgAv0MmpmZmZmZ",
+    "uT+amZmZmZm5P/1J/VIL0gYDEH8DewN8A0AgACABTkUEQCADIAAgBGwiFEEDdCITaiEWIAUgE2ohFyAHIAAgAmxBA3QiE2ohGCADIAIgFGpBA3Qi",
+    "FWohGSAFIBVqIRogCSATaiEVIAsgE2ohGyAMIBNqIRwgDSATaiEdIAMgDiAUakEDdCIUaiEeIAUgFGohHyARIBNqISAgEiATaiEhIAIgAkEBcWsh",
+    "IkEAIRQDQCAUICJORQRAIBRBA3QiEyAWav0ABAAgEyAXav0ABAD98AEgBiATav0ABAD98AEQCiEjIBMgGGogI/0LBAAgEyAbav0MAAAAAAAA8D8A",
+    "AAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyATIBlq/QAEACATIBpq/QAEAP3wASAIIBNq/QAEACATIBVq/QAEAP3yAf3wASAKIBNq/QAEAP3wAf3t",
+    "ARAJ/fAB/fMBIiT9CwQAIBMgHGr9DAAAAAAAAPA/AAAAAAAA8D8gJP3xASIl/QsEACATIB1qICMgJP3yASATIBVq/QAEACAl/fIB/fABIiP9CwQA",
+    "IBMgIGr9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gEyAeav0ABAAgEyAfav0ABAD98AEgDyATav0ABAAgI/3yAf3wASAQIBNq",
+    "/QAEAP3wAf3tARAJ/fAB/fMBIiT9CwQAIBMgIWogIxAKICT98gH9CwQAIBRBAmohFAwBCwsDQCACIBRMRQRAIBRBA3QiEyAWaisDACATIBdqKwMA",
+    "oCAGIBNqKwMAoP0UEAr9IQAhJiATIBhqICY5AwAgEyAbakQAAAAAAADwPyATIBlqKwMAIBMgGmorAwCgIAggE2orAwAgEyAVaisDAKKgIAogE2or",
+    "AwCgmv0UEAn9IQBEAAAAAAAA8D+goyInOQMAIBMgHGpEAAAAAAAA8D8gJ6EiKDkDACATIB1qICYgJ6IgEyAVaisDACAooqAiJjkDACATICBqRAAA",
+    "AAAAAPA/IBMgHmorAwAgEyAfaisDAKAgDyATaisDACAmoqAgECATaisDAKCa/RQQCf0hAEQAAAAAAADwP6CjIic5AwAgEyAhaiAm/RQQCv0hACAn",
+    "ojkDACAUQQFqIRQMAQsLIABBAWohAAwBCwsLrwEBBn8DQCAAIAFORQRAIAMgACACbEEDdCIGaiEIIAQgBmohCSAFIAZqIQogAiACQQFxayELQQAh",
+    "BgNAIAYgC05FBEAgBkEDdCIHIApqIAcgCGr9AAQAIAcgCWr9AAQA/fAB/QsEACAGQQJqIQYMAQsLA0AgAiAGTEUEQCAGQQN0IgcgCmogByAIaisD",
+    "ACAHIAlqKwMAoDkDACAGQQFqIQYMAQsLIABBAWohAAwBCwsLzwcDE38FewV8A0AgACABTkUEQCADIAAgAmxBA3QiE2ohFiAEIBNqIRcgBSATaiEY",
+    "IAYgACAHbCIUIAhqQQN0IhVqIRwgCSAVaiEdIAogE2ohHiAMIBNqIRUgDSATaiEZIA4gE2ohGiAGIAIgFGpBA3QiG2ohHyAJIBtqIRsgBiAUQQN0",
+    "IhRqISAgCSAUaiEhIBAgE2ohIiARIBNqISMgEiATaiEkIAIgAkEBcWshJUEAIRQDQCAUICVORQRAIBRBA3QiEyAWav0ABAAQCiEmIBMgHGogEyAX",
+    "av0ABAAgJv3yASATIBhq/QAEACIn/QwAAAAAAADwPwAAAAAAAPA/ICf98QH98gH98gEiJ/0LBAAgEyAdaiAn/QsEACATIB9qIBMgHmr9AAQAICcg",
+    "CyATav0ABAD98gH98AEgEyAXav0ABAAgEyAYav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gJiAm/fIB/fEB/fIB/fABIiggEyAVav0ABAAgEyAZ",
+    "av0ABAD98QH98gEgEyAaav0ABAAiJv0MAAAAAAAA8D8AAAAAAADwPyAm/fEBIin98gH98gEiJv0LBAAgEyAbaiAm/QsEACATICBqICggEyAaav0A",
+    "BAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gEyAVav0ABAAgEyAVav0ABAD98gH98QH98gEiKv0LBAAgEyAhaiAq/QsEACATICJqICggKf3yASAmIA8g",
+    "E2r9AAQA/fIB/fAB/QsEACATICNqICYgEyAZav0ABAD98gH9CwQAIBMgJGogJyATIBZq/QAEAP3yAf0LBAAgFEECaiEUDAELCwNAIAIgFExFBEAg",
+    "FEEDdCITIBZqKwMA/RQQCv0hACErIBMgHGogEyAXaisDACAroiATIBhqKwMAIixEAAAAAAAA8D8gLKGioiIsOQMAIBMgHWogLDkDACATIB9qIBMg",
+    "HmorAwAgLCALIBNqKwMAoqAgEyAXaisDACATIBhqKwMAokQAAAAAAADwPyArICuioaKgIi0gEyAVaisDACATIBlqKwMAoaIgEyAaaisDACIrRAAA",
+    "AAAAAPA/ICuhIi6ioiIrOQMAIBMgG2ogKzkDACATICBqIC0gEyAaaisDAKJEAAAAAAAA8D8gEyAVaisDACATIBVqKwMAoqGiIi85AwAgEyAhaiAv",
+    "OQMAIBMgImogLSAuoiArIA8gE2orAwCioDkDACATICNqICsgEyAZaisDAKI5AwAgEyAkaiAsIBMgFmorAwCiOQMAIBRBAWohFAwBCwsgAEEBaiEA",
+    "DAELCwvyAQMEfwF7AXwgAiACQQFxayEIA0AgBiAITkUEQCAGQQN0IQf9DAAAAAAAAAAAAAAAAAAAAAAhCSAAIQUDQCABIAVMRQRAIAkgBCACIAVs",
+    "QQN0aiAHav0ABAD98AEhCSAFQQFqIQUMAQsLIAMgB2oiBSAF/QAEACAJ/fAB/QsEACAGQQJqIQYMAQsLA0AgAiAGTEUEQCAGQQN0IQdEAAAAAAAA",
+    "AAAhCiAAIQUDQCABIAVMRQRAIAogBCACIAVsQQN0aiAHaisDAKAhCiAFQQFqIQUMAQsLIAMgB2oiBSAFKwMAIAqgOQMAIAZBAWohBgwBCwsL8gED",
+    "BH8BewF8IAIgAkEBcWshCQNAIAcgCU5FBEAgB0EDdCEI/QwAAAAAAAAAAAAAAAAAAAAAIQogACEGA0AgASAGTEUEQCAKIAQgBSAGbEEDdGogCGr9",
+    "AAQA/fABIQogBkEBaiEGDAELCyADIAhqIgYgBv0ABAAgCv3wAf0LBAAgB0ECaiEHDAELCwNAIAIgB0xFBEAgB0EDdCEIRAAAAAAAAAAAIQsgACEG",
+    "A0AgASAGTEUEQCALIAQgBSAGbEEDdGogCGorAwCgIQsgBkEBaiEGDAELCyADIAhqIgYgBisDACALoDkDACAHQQFqIQcMAQsLC/gBAwR/AXsBfCAC",
+    "IAJBAXFrIQkDQCAHIAlORQRAIAdBA3QhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUgBmwgAmpBA3RqIAhq/QAEAP3w",
+    "ASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9AAQAIAr98AH9CwQAIAdBAmohBwwBCwsDQCACIAdMRQRAIAdBA3QhCEQAAAAAAAAAACELIAAhBgNAIAEg",
+    "BkxFBEAgCyAEIAUgBmwgAmpBA3RqIAhqKwMAoCELIAZBAWohBgwBCwsgAyAIaiIGIAYrAwAgC6A5AwAgB0EBaiEHDAELCwv4AQMEfwF7AXwgAiAC",
+    "QQFxayEKA0AgCCAKTkUEQCAIQQN0IQn9DAAAAAAAAAAAAAAAAAAAAAAhCyAAIQcDQCABIAdMRQRAIAsgBCAFIAdsIAZqQQN0aiAJav0ABAD98AEh",
+    "CyAHQQFqIQcMAQsLIAMgCWoiByAH/QAEACAL/fAB/QsEACAIQQJqIQgMAQsLA0AgAiAITEUEQCAIQQN0IQlEAAAAAAAAAAAhDCAAIQcDQCABIAdM",
+    "RQRAIAwgBCAFIAdsIAZqQQN0aiAJaisDAKAhDCAHQQFqIQcMAQsLIAMgCWoiByAHKwMAIAygOQMAIAhBAWohCAwBCwsLAIkBBG5hbWUBgQESAAVl",
+    "eHAzMgEGdGFuaDMyAgVmMzJfMAMFZjMyXzEEBWYzMl8zBQVmMzJfNAYFZjMyXzYHBWYzMl83CAVmMzJfOAkFZXhwNjQKBnRhbmg2NAsFZjY0XzAM",
+    "BWY2NF8xDQVmNjRfMw4FZjY0XzQPBWY2NF82EAVmNjRfNxEFZjY0Xzg=",
   ].join(""),
 };

@@ -154,16 +154,12 @@ function createKernel<A extends FloatArray>(
         at(scratch0, 0), // $scratch0
         at(p, o_bi), // $bi
         at(tape_i_1, slot * B * H), // $tape_i_1
-        at(xp0, slot * B * (4 * H) + H), // $xp0_2
-        at(scratch0, H), // $scratch0_2
         at(p, o_bf), // $bf
         at(tape_f, slot * B * H), // $tape_f
-        at(xp0, slot * B * (4 * H) + 2 * H), // $xp0_3
-        at(scratch0, 2 * H), // $scratch0_3
+        2 * H, // $2*H
         at(p, o_bc), // $bc
         at(tape_g, slot * B * H), // $tape_g
-        at(xp0, slot * B * (4 * H) + 3 * H), // $xp0_4
-        at(scratch0, 3 * H), // $scratch0_4
+        3 * H, // $3*H
         at(p, o_bo), // $bo
         at(tape_o_1, slot * B * H), // $tape_o_1
         at(cPrev, cPrevAt), // $cPrev
@@ -173,43 +169,32 @@ function createKernel<A extends FloatArray>(
       ]);
     else
       for (let b = 0; b < B; b++) {
-        const xp0Row = slot * B * (4 * H) + b * (4 * H);
-        const scratch0Row = b * (4 * H);
-        const tape_i_1Row = slot * B * H + b * H;
-        const xp0Row2 = slot * B * (4 * H) + H + b * (4 * H);
-        const scratch0Row2 = H + b * (4 * H);
-        const tape_fRow = slot * B * H + b * H;
-        const xp0Row3 = slot * B * (4 * H) + 2 * H + b * (4 * H);
-        const scratch0Row3 = 2 * H + b * (4 * H);
-        const tape_gRow = slot * B * H + b * H;
-        const xp0Row4 = slot * B * (4 * H) + 3 * H + b * (4 * H);
-        const scratch0Row4 = 3 * H + b * (4 * H);
-        const tape_o_1Row = slot * B * H + b * H;
-        const cPrevRow = cPrevAt + b * H;
-        const cOutRow = t * B * H + b * H;
-        const tape_t1Row = slot * B * H + b * H;
-        const hOutRow = t * B * H + b * H;
+        const slotRow4H = slot * B * (4 * H) + b * (4 * H);
+        const row4H = b * (4 * H);
+        const slotRowH = slot * B * H + b * H;
+        const cPrevRowH = cPrevAt + b * H;
+        const tRowH = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
           // i  = sigmoid(Ki*x + Ri*h + bi)
-          const i_1 = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_bi + i]!)));
-          tape_i_1[tape_i_1Row + i] = i_1;
+          const i_1 = 1 / (1 + Math.exp(-(xp0[slotRow4H + i]! + scratch0[row4H + i]! + p[o_bi + i]!)));
+          tape_i_1[slotRowH + i] = i_1;
           // f  = sigmoid(Kf*x + Rf*h + bf)
-          const f = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + scratch0[scratch0Row2 + i]! + p[o_bf + i]!)));
-          tape_f[tape_fRow + i] = f;
+          const f = 1 / (1 + Math.exp(-(xp0[slotRow4H + H + i]! + scratch0[row4H + H + i]! + p[o_bf + i]!)));
+          tape_f[slotRowH + i] = f;
           // g  = tanh(Kc*x + Rc*h + bc)
-          const g = Math.tanh(xp0[xp0Row3 + i]! + scratch0[scratch0Row3 + i]! + p[o_bc + i]!);
-          tape_g[tape_gRow + i] = g;
+          const g = Math.tanh(xp0[slotRow4H + 2 * H + i]! + scratch0[row4H + 2 * H + i]! + p[o_bc + i]!);
+          tape_g[slotRowH + i] = g;
           // o  = sigmoid(Ko*x + Ro*h + bo)
-          const o_1 = 1 / (1 + Math.exp(-(xp0[xp0Row4 + i]! + scratch0[scratch0Row4 + i]! + p[o_bo + i]!)));
-          tape_o_1[tape_o_1Row + i] = o_1;
+          const o_1 = 1 / (1 + Math.exp(-(xp0[slotRow4H + 3 * H + i]! + scratch0[row4H + 3 * H + i]! + p[o_bo + i]!)));
+          tape_o_1[slotRowH + i] = o_1;
           // c' = f .* c + i .* g
-          const c_next = f * cPrev[cPrevRow + i]! + i_1 * g;
-          cOut[cOutRow + i] = c_next;
+          const c_next = f * cPrev[cPrevRowH + i]! + i_1 * g;
+          cOut[tRowH + i] = c_next;
           const t1 = Math.tanh(c_next);
-          tape_t1[tape_t1Row + i] = t1;
+          tape_t1[slotRowH + i] = t1;
           // h' = o .* tanh(c')
           const h_next = o_1 * t1;
-          hOut[hOutRow + i] = h_next;
+          hOut[tRowH + i] = h_next;
         }
       }
   }
@@ -275,12 +260,11 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const dhUpRow = t * B * H + b * H;
-          const carry_hRow = b * H;
-          const seed_hRow = b * H;
+          const tRowH = t * B * H + b * H;
+          const rowH = b * H;
           for (let i = 0; i < H; i++) {
             // the gradient of h' at step t: from upstream, and from step t + 1
-            seed_h[seed_hRow + i] = dhUp[dhUpRow + i]! + carry_h[carry_hRow + i]!;
+            seed_h[rowH + i] = dhUp[tRowH + i]! + carry_h[rowH + i]!;
           }
         }
 
@@ -294,12 +278,11 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const dcUpRow = t * B * H + b * H;
-          const carry_cRow = b * H;
-          const seed_cRow = b * H;
+          const tRowH = t * B * H + b * H;
+          const rowH = b * H;
           for (let i = 0; i < H; i++) {
             // the gradient of c' at step t: from upstream, and from step t + 1
-            seed_c[seed_cRow + i] = dcUp[dcUpRow + i]! + carry_c[carry_cRow + i]!;
+            seed_c[rowH + i] = dcUp[tRowH + i]! + carry_c[rowH + i]!;
           }
         }
 
@@ -313,68 +296,50 @@ function createKernel<A extends FloatArray>(
           at(tape_t1, slot * B * H), // $tape_t1
           at(tape_i_1, slot * B * H), // $tape_i_1
           at(tape_g, slot * B * H), // $tape_g
-          at(gx0, t * B * (4 * H) + 2 * H), // $gx0
+          at(gx0, t * B * (4 * H)), // $gx0
           4 * H, // $4*H
-          at(scratch0, 2 * H), // $scratch0
-          at(gx0, t * B * (4 * H)), // $gx0_2
-          at(scratch0, 0), // $scratch0_2
+          2 * H, // $2*H
+          at(scratch0, 0), // $scratch0
           at(cPrev, cPrevAt), // $cPrev
           at(tape_f, slot * B * H), // $tape_f
-          at(gx0, t * B * (4 * H) + H), // $gx0_3
-          at(scratch0, H), // $scratch0_3
-          at(gx0, t * B * (4 * H) + 3 * H), // $gx0_4
-          at(scratch0, 3 * H), // $scratch0_4
+          3 * H, // $3*H
           at(carry_c, 0), // $carry_c
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const seed_cRow = b * H;
-          const seed_hRow = b * H;
-          const tape_o_1Row = slot * B * H + b * H;
-          const tape_t1Row = slot * B * H + b * H;
-          const tape_i_1Row = slot * B * H + b * H;
-          const tape_gRow = slot * B * H + b * H;
-          const gx0Row = t * B * (4 * H) + 2 * H + b * (4 * H);
-          const scratch0Row = 2 * H + b * (4 * H);
-          const gx0Row2 = t * B * (4 * H) + b * (4 * H);
-          const scratch0Row2 = b * (4 * H);
-          const cPrevRow = cPrevAt + b * H;
-          const tape_fRow = slot * B * H + b * H;
-          const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
-          const scratch0Row3 = H + b * (4 * H);
-          const gx0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
-          const scratch0Row4 = 3 * H + b * (4 * H);
-          const carry_cRow = b * H;
+          const rowH = b * H;
+          const slotRowH = slot * B * H + b * H;
+          const tRow4H = t * B * (4 * H) + b * (4 * H);
+          const row4H = b * (4 * H);
+          const cPrevRowH = cPrevAt + b * H;
           for (let i = 0; i < H; i++) {
             // grad of: h' = o .* tanh(c')
             const dc_next_total =
-              seed_c[seed_cRow + i]! +
-              seed_h[seed_hRow + i]! *
-                tape_o_1[tape_o_1Row + i]! *
-                (1 - tape_t1[tape_t1Row + i]! * tape_t1[tape_t1Row + i]!);
+              seed_c[rowH + i]! +
+              seed_h[rowH + i]! * tape_o_1[slotRowH + i]! * (1 - tape_t1[slotRowH + i]! * tape_t1[slotRowH + i]!);
             // grad of: c' = f .* c + i .* g
-            const dg = dc_next_total * tape_i_1[tape_i_1Row + i]!;
-            const dg_pre = dg * (1 - tape_g[tape_gRow + i]! * tape_g[tape_gRow + i]!);
-            gx0[gx0Row + i] = dg_pre;
-            scratch0[scratch0Row + i] = dg_pre;
+            const dg = dc_next_total * tape_i_1[slotRowH + i]!;
+            const dg_pre = dg * (1 - tape_g[slotRowH + i]! * tape_g[slotRowH + i]!);
+            gx0[tRow4H + 2 * H + i] = dg_pre;
+            scratch0[row4H + 2 * H + i] = dg_pre;
             // grad of: c' = f .* c + i .* g
-            const di = dc_next_total * tape_g[tape_gRow + i]!;
-            const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
-            gx0[gx0Row2 + i] = di_pre;
-            scratch0[scratch0Row2 + i] = di_pre;
+            const di = dc_next_total * tape_g[slotRowH + i]!;
+            const di_pre = di * (tape_i_1[slotRowH + i]! * (1 - tape_i_1[slotRowH + i]!));
+            gx0[tRow4H + i] = di_pre;
+            scratch0[row4H + i] = di_pre;
             // grad of: c' = f .* c + i .* g
-            const df = dc_next_total * cPrev[cPrevRow + i]!;
-            const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
-            gx0[gx0Row3 + i] = df_pre;
-            scratch0[scratch0Row3 + i] = df_pre;
+            const df = dc_next_total * cPrev[cPrevRowH + i]!;
+            const df_pre = df * (tape_f[slotRowH + i]! * (1 - tape_f[slotRowH + i]!));
+            gx0[tRow4H + H + i] = df_pre;
+            scratch0[row4H + H + i] = df_pre;
             // grad of: h' = o .* tanh(c')
-            const do_1 = seed_h[seed_hRow + i]! * tape_t1[tape_t1Row + i]!;
-            const do_pre = do_1 * (tape_o_1[tape_o_1Row + i]! * (1 - tape_o_1[tape_o_1Row + i]!));
-            gx0[gx0Row4 + i] = do_pre;
-            scratch0[scratch0Row4 + i] = do_pre;
+            const do_1 = seed_h[rowH + i]! * tape_t1[slotRowH + i]!;
+            const do_pre = do_1 * (tape_o_1[slotRowH + i]! * (1 - tape_o_1[slotRowH + i]!));
+            gx0[tRow4H + 3 * H + i] = do_pre;
+            scratch0[row4H + 3 * H + i] = do_pre;
             // grad of: c' = f .* c + i .* g
-            const dc = dc_next_total * tape_f[tape_fRow + i]!;
-            carry_c[carry_cRow + i] = dc;
+            const dc = dc_next_total * tape_f[slotRowH + i]!;
+            carry_c[rowH + i] = dc;
           }
         }
 
@@ -409,7 +374,7 @@ function createKernel<A extends FloatArray>(
       wl(5, T * B, [
         H, // $n
         at(dp, o_bf), // $dbf
-        at(gx0, H), // $gx0
+        at(gx0, 0), // $gx0
         4 * H, // $4*H
       ]);
     else
@@ -425,8 +390,9 @@ function createKernel<A extends FloatArray>(
       wl(6, T * B, [
         H, // $n
         at(dp, o_bc), // $dbc
-        at(gx0, 2 * H), // $gx0
+        at(gx0, 0), // $gx0
         4 * H, // $4*H
+        2 * H, // $2*H
       ]);
     else
       for (let i = 0; i < H; i++) {
@@ -441,8 +407,9 @@ function createKernel<A extends FloatArray>(
       wl(7, T * B, [
         H, // $n
         at(dp, o_bo), // $dbo
-        at(gx0, 3 * H), // $gx0
+        at(gx0, 0), // $gx0
         4 * H, // $4*H
+        3 * H, // $3*H
       ]);
     else
       for (let i = 0; i < H; i++) {
@@ -489,84 +456,98 @@ const LOOPS_WASM: LoopsModuleSource = {
   splittable: [0, 1, 2, 3],
   scalar: [],
   binary: [
-    "AGFzbQEAAAABQgRgAXsBe2AYf39/f39/f39/f39/f39/f39/f39/f39/AGAGf39/f39/AGAVf39/f39/f39/f39/f39/f39/f39/AAISAQNlbnYG",
-    "bWVtb3J5AgMBgIAEAw0MAAABAgMCAAABAgMCB4EBEAVmMzJfMAACBWYzMl8xAAMFZjMyXzIAAwVmMzJfMwAEBWYzMl80AAUFZjMyXzUABQVmMzJf",
-    "NgAFBWYzMl83AAUFZjY0XzAACAVmNjRfMQAJBWY2NF8yAAkFZjY0XzMACgVmNjRfNAALBWY2NF81AAsFZjY0XzYACwVmNjRfNwALCpYxDOgDAQJ7",
-    "/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5AQ1QOQENUDkBDVA5IAAgAP0MO6q4PzuquD87qrg/O6q4P/3mAf1q/QwA",
-    "AJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMAAJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0Mg4BeuYOAXrmDgF65g4Be",
-    "uf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauqKj2rqio9q6oqPf3k",
-    "ASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAB/eYB",
-    "/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8AAAB/AAAAfwAA",
-    "AH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9UguEAgECeyAA/QzRDV290Q1dvdEN",
-    "Xb3RDV29IAAgAP3mASIB/eYB/QyJiAg+iYgIPomICD6JiAg+/eQBIAH95gH9DKuqqr6rqqq+q6qqvquqqr795AEgAf3mAf0MAACAPwAAgD8AAIA/",
-    "AACAP/3kAf3mAf0MAACAPwAAgD8AAIA/AACAP/0MAAAAQAAAAEAAAABAAAAAQP0MAAAAQAAAAEAAAABAAAAAQCAA/eABIgL95gEQAP0MAACAPwAA",
-    "gD8AAIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1D/VIgAv0MzczMPc3MzD3NzMw9zczMPf1D/VIL8gYDE38EewR9",
-    "A0AgACABTkUEQCADIAAgBGxBAnQiGGohGiAFIBhqIRsgByAAIAJsQQJ0IhlqIRwgCCAYaiEdIAkgGGohHiALIBlqIR8gDCAYaiEgIA0gGGohISAP",
-    "IBlqISIgECAYaiEjIBEgGGohJCATIBlqISUgFCAZaiEmIBUgGWohJyAWIBlqISggFyAZaiEpIAIgAkEDcWshKkEAIRkDQCAZICpORQRA/QwAAIA/",
-    "AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/IBlBAnQiGCAaav0ABAAgGCAbav0ABAD95AEgBiAYav0ABAD95AH94QEQAP3kAf3nASErIBgg",
-    "HGogK/0LBAAgGCAfav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAYIB1q/QAEACAYIB5q/QAEAP3kASAKIBhq/QAEAP3kAf3h",
-    "ARAA/eQB/ecBIiz9CwQAIBggImogGCAgav0ABAAgGCAhav0ABAD95AEgDiAYav0ABAD95AEQASIt/QsEACAYICVq/QwAAIA/AACAPwAAgD8AAIA/",
-    "/QwAAIA/AACAPwAAgD8AAIA/IBggI2r9AAQAIBggJGr9AAQA/eQBIBIgGGr9AAQA/eQB/eEBEAD95AH95wEiLv0LBAAgGCAnaiAsIBggJmr9AAQA",
-    "/eYBICsgLf3mAf3kASIr/QsEACAYIChqICsQASIr/QsEACAYIClqIC4gK/3mAf0LBAAgGUEEaiEZDAELCwNAIAIgGUxFBEBDAACAPyAZQQJ0Ihgg",
-    "GmoqAgAgGCAbaioCAJIgBiAYaioCAJKM/RMQAP0fAEMAAIA/kpUhLyAYIBxqIC84AgAgGCAfakMAAIA/IBggHWoqAgAgGCAeaioCAJIgCiAYaioC",
-    "AJKM/RMQAP0fAEMAAIA/kpUiMDgCACAYICJqIBggIGoqAgAgGCAhaioCAJIgDiAYaioCAJL9ExAB/R8AIjE4AgAgGCAlakMAAIA/IBggI2oqAgAg",
-    "GCAkaioCAJIgEiAYaioCAJKM/RMQAP0fAEMAAIA/kpUiMjgCACAYICdqIDAgGCAmaioCAJQgLyAxlJIiLzgCACAYIChqIC/9ExAB/R8AIi84AgAg",
-    "GCApaiAyIC+UOAIAIBlBAWohGQwBCwsgAEEBaiEADAELCwuvAQEGfwNAIAAgAU5FBEAgAyAAIAJsQQJ0IgZqIQggBCAGaiEJIAUgBmohCiACIAJB",
-    "A3FrIQtBACEGA0AgBiALTkUEQCAGQQJ0IgcgCmogByAIav0ABAAgByAJav0ABAD95AH9CwQAIAZBBGohBgwBCwsDQCACIAZMRQRAIAZBAnQiByAK",
-    "aiAHIAhqKgIAIAcgCWoqAgCSOAIAIAZBAWohBgwBCwsgAEEBaiEADAELCwumBwMUfwJ7An0DQCAAIAFORQRAIAMgACACbEECdCIVaiEdIAQgFWoh",
-    "GSAFIBVqIRcgBiAVaiEaIAcgFWohGCAIIBVqIRsgCSAAIApsQQJ0IhZqIR4gCyAWaiEfIAwgFmohICANIBZqISEgDiAVaiEiIA8gFWohHCAQIBZq",
-    "ISMgESAWaiEkIBIgFmohJSATIBZqISYgFCAVaiEnIAIgAkEDcWshKEEAIRYDQCAWIChORQRAIBZBAnQiFSAdav0ABAAgFSAZav0ABAAgFSAXav0A",
-    "BAD95gH9DAAAgD8AAIA/AACAPwAAgD8gFSAaav0ABAAiKSAp/eYB/eUB/eYB/eQBIiogFSAYav0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gFSAb",
-    "av0ABAAiKSAp/eYB/eUB/eYBISkgFSAeaiAp/QsEACAVIB9qICn9CwQAIBUgIGogKiAVIBtq/QAEAP3mASAVIBhq/QAEAP0MAACAPwAAgD8AAIA/",
-    "AACAPyAVIBhq/QAEAP3lAf3mAf3mASIp/QsEACAVICFqICn9CwQAIBUgI2ogKiAVICJq/QAEAP3mASAVIBxq/QAEACIp/QwAAIA/AACAPwAAgD8A",
-    "AIA/ICn95QH95gH95gEiKf0LBAAgFSAkaiAp/QsEACAVICVqIBUgGWr9AAQAIBUgGmr9AAQA/eYBIBUgF2r9AAQA/QwAAIA/AACAPwAAgD8AAIA/",
-    "IBUgF2r9AAQA/eUB/eYB/eYBIin9CwQAIBUgJmogKf0LBAAgFSAnaiAqIBUgHGr9AAQA/eYB/QsEACAWQQRqIRYMAQsLA0AgAiAWTEUEQCAWQQJ0",
-    "IhUgHWoqAgAgFSAZaioCACAVIBdqKgIAlEMAAIA/IBUgGmoqAgAiKyArlJOUkiIsIBUgGGoqAgCUQwAAgD8gFSAbaioCACIrICuUk5QhKyAVIB5q",
-    "ICs4AgAgFSAfaiArOAIAIBUgIGogLCAVIBtqKgIAlCAVIBhqKgIAQwAAgD8gFSAYaioCAJOUlCIrOAIAIBUgIWogKzgCACAVICNqICwgFSAiaioC",
-    "AJQgFSAcaioCACIrQwAAgD8gK5OUlCIrOAIAIBUgJGogKzgCACAVICVqIBUgGWoqAgAgFSAaaioCAJQgFSAXaioCAEMAAIA/IBUgF2oqAgCTlJQi",
-    "KzgCACAVICZqICs4AgAgFSAnaiAsIBUgHGoqAgCUOAIAIBZBAWohFgwBCwsgAEEBaiEADAELCwvuAQMEfwF7AX0gAiACQQNxayEJA0AgByAJTkUE",
-    "QCAHQQJ0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsQQJ0aiAIav0ABAD95AEhCiAGQQFqIQYMAQsLIAMgCGoi",
-    "BiAG/QAEACAK/eQB/QsEACAHQQRqIQcMAQsLA0AgAiAHTEUEQCAHQQJ0IQhDAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmxBAnRqIAhqKgIA",
-    "kiELIAZBAWohBgwBCwsgAyAIaiIGIAYqAgAgC5I4AgAgB0EBaiEHDAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADw",
-    "f/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAw",
-    "kUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEg",
-    "Af3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0M",
-    "GqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERER",
-    "gT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAA",
-    "AADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAA",
-    "AAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1S",
-    "IAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC+wCAQJ7IAD9DON1K0U22le/43UrRTbaV78gACAA/fIBIgH98gH9DOB9FQ49bW0/4H0VDj1tbT/98AEg",
-    "Af3yAf0MPcLmVeMmgr89wuZV4yaCv/3wASAB/fIB/Qz6ECyI9GSWP/oQLIj0ZJY//fABIAH98gH9DBy6oRu6oau/HLqhG7qhq7/98AEgAf3yAf0M",
-    "ERERERERwT8RERERERHBP/3wASAB/fIB/QxVVVVVVVXVv1VVVVVVVdW//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AH98gH9DAAAAAAAAPA/",
-    "AAAAAAAA8D/9DAAAAAAAAABAAAAAAAAAAED9DAAAAAAAAABAAAAAAAAAAEAgAP3sASIC/fIBEAb9DAAAAAAAAPA/AAAAAAAA8D/98AH98wH98QEi",
-    "Af3tASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1SIAL9DJqZmZmZmbk/mpmZmZmZuT/9Sf1SC4oHAxN/BHsEfANAIAAgAU5FBEAgAyAAIARsQQN0",
-    "IhhqIRogBSAYaiEbIAcgACACbEEDdCIZaiEcIAggGGohHSAJIBhqIR4gCyAZaiEfIAwgGGohICANIBhqISEgDyAZaiEiIBAgGGohIyARIBhqISQg",
-    "EyAZaiElIBQgGWohJiAVIBlqIScgFiAZaiEoIBcgGWohKSACIAJBAXFrISpBACEZA0AgGSAqTkUEQP0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA",
-    "8D8AAAAAAADwPyAZQQN0IhggGmr9AAQAIBggG2r9AAQA/fABIAYgGGr9AAQA/fAB/e0BEAb98AH98wEhKyAYIBxqICv9CwQAIBggH2r9DAAAAAAA",
-    "APA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gGCAdav0ABAAgGCAeav0ABAD98AEgCiAYav0ABAD98AH97QEQBv3wAf3zASIs/QsEACAYICJq",
-    "IBggIGr9AAQAIBggIWr9AAQA/fABIA4gGGr9AAQA/fABEAciLf0LBAAgGCAlav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAY",
-    "ICNq/QAEACAYICRq/QAEAP3wASASIBhq/QAEAP3wAf3tARAG/fAB/fMBIi79CwQAIBggJ2ogLCAYICZq/QAEAP3yASArIC398gH98AEiK/0LBAAg",
-    "GCAoaiArEAciK/0LBAAgGCApaiAuICv98gH9CwQAIBlBAmohGQwBCwsDQCACIBlMRQRARAAAAAAAAPA/IBlBA3QiGCAaaisDACAYIBtqKwMAoCAG",
-    "IBhqKwMAoJr9FBAG/SEARAAAAAAAAPA/oKMhLyAYIBxqIC85AwAgGCAfakQAAAAAAADwPyAYIB1qKwMAIBggHmorAwCgIAogGGorAwCgmv0UEAb9",
-    "IQBEAAAAAAAA8D+goyIwOQMAIBggImogGCAgaisDACAYICFqKwMAoCAOIBhqKwMAoP0UEAf9IQAiMTkDACAYICVqRAAAAAAAAPA/IBggI2orAwAg",
-    "GCAkaisDAKAgEiAYaisDAKCa/RQQBv0hAEQAAAAAAADwP6CjIjI5AwAgGCAnaiAwIBggJmorAwCiIC8gMaKgIi85AwAgGCAoaiAv/RQQB/0hACIv",
-    "OQMAIBggKWogMiAvojkDACAZQQFqIRkMAQsLIABBAWohAAwBCwsLrwEBBn8DQCAAIAFORQRAIAMgACACbEEDdCIGaiEIIAQgBmohCSAFIAZqIQog",
-    "AiACQQFxayELQQAhBgNAIAYgC05FBEAgBkEDdCIHIApqIAcgCGr9AAQAIAcgCWr9AAQA/fAB/QsEACAGQQJqIQYMAQsLA0AgAiAGTEUEQCAGQQN0",
-    "IgcgCmogByAIaisDACAHIAlqKwMAoDkDACAGQQFqIQYMAQsLIABBAWohAAwBCwsLugcDFH8CewJ8A0AgACABTkUEQCADIAAgAmxBA3QiFWohHSAE",
-    "IBVqIRkgBSAVaiEXIAYgFWohGiAHIBVqIRggCCAVaiEbIAkgACAKbEEDdCIWaiEeIAsgFmohHyAMIBZqISAgDSAWaiEhIA4gFWohIiAPIBVqIRwg",
-    "ECAWaiEjIBEgFmohJCASIBZqISUgEyAWaiEmIBQgFWohJyACIAJBAXFrIShBACEWA0AgFiAoTkUEQCAWQQN0IhUgHWr9AAQAIBUgGWr9AAQAIBUg",
-    "F2r9AAQA/fIB/QwAAAAAAADwPwAAAAAAAPA/IBUgGmr9AAQAIikgKf3yAf3xAf3yAf3wASIqIBUgGGr9AAQA/fIB/QwAAAAAAADwPwAAAAAAAPA/",
-    "IBUgG2r9AAQAIikgKf3yAf3xAf3yASEpIBUgHmogKf0LBAAgFSAfaiAp/QsEACAVICBqICogFSAbav0ABAD98gEgFSAYav0ABAD9DAAAAAAAAPA/",
-    "AAAAAAAA8D8gFSAYav0ABAD98QH98gH98gEiKf0LBAAgFSAhaiAp/QsEACAVICNqICogFSAiav0ABAD98gEgFSAcav0ABAAiKf0MAAAAAAAA8D8A",
-    "AAAAAADwPyAp/fEB/fIB/fIBIin9CwQAIBUgJGogKf0LBAAgFSAlaiAVIBlq/QAEACAVIBpq/QAEAP3yASAVIBdq/QAEAP0MAAAAAAAA8D8AAAAA",
-    "AADwPyAVIBdq/QAEAP3xAf3yAf3yASIp/QsEACAVICZqICn9CwQAIBUgJ2ogKiAVIBxq/QAEAP3yAf0LBAAgFkECaiEWDAELCwNAIAIgFkxFBEAg",
-    "FkEDdCIVIB1qKwMAIBUgGWorAwAgFSAXaisDAKJEAAAAAAAA8D8gFSAaaisDACIrICuioaKgIiwgFSAYaisDAKJEAAAAAAAA8D8gFSAbaisDACIr",
-    "ICuioaIhKyAVIB5qICs5AwAgFSAfaiArOQMAIBUgIGogLCAVIBtqKwMAoiAVIBhqKwMARAAAAAAAAPA/IBUgGGorAwChoqIiKzkDACAVICFqICs5",
-    "AwAgFSAjaiAsIBUgImorAwCiIBUgHGorAwAiK0QAAAAAAADwPyAroaKiIis5AwAgFSAkaiArOQMAIBUgJWogFSAZaisDACAVIBpqKwMAoiAVIBdq",
-    "KwMARAAAAAAAAPA/IBUgF2orAwChoqIiKzkDACAVICZqICs5AwAgFSAnaiAsIBUgHGorAwCiOQMAIBZBAWohFgwBCwsgAEEBaiEADAELCwvyAQME",
-    "fwF7AXwgAiACQQFxayEJA0AgByAJTkUEQCAHQQN0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsQQN0aiAIav0A",
-    "BAD98AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IQhEAAAAAAAAAAAhCyAAIQYD",
-    "QCABIAZMRQRAIAsgBCAFIAZsQQN0aiAIaisDAKAhCyAGQQFqIQYMAQsLIAMgCGoiBiAGKwMAIAugOQMAIAdBAWohBwwBCwsLAF4EbmFtZQFXDAAF",
-    "ZXhwMzIBBnRhbmgzMgIFZjMyXzADBWYzMl8xBAVmMzJfMwUFZjMyXzQGBWV4cDY0BwZ0YW5oNjQIBWY2NF8wCQVmNjRfMQoFZjY0XzMLBWY2NF80",
+    "AGFzbQEAAAABRAVgAXsBe2AUf39/f39/f39/f39/f39/f39/f38AYAZ/f39/f38AYBF/f39/f39/f39/f39/f39/fwBgB39/f39/f38AAhIBA2Vu",
+    "dgZtZW1vcnkCAwGAgAQDERAAAAECAwICBAAAAQIDAgIEB4EBEAVmMzJfMAACBWYzMl8xAAMFZjMyXzIAAwVmMzJfMwAEBWYzMl80AAUFZjMyXzUA",
+    "BgVmMzJfNgAHBWYzMl83AAcFZjY0XzAACgVmNjRfMQALBWY2NF8yAAsFZjY0XzMADAVmNjRfNAANBWY2NF81AA4FZjY0XzYADwVmNjRfNwAPCt45",
+    "EOgDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5AQ1QOQENUDkBDVA5IAAgAP0MO6q4PzuquD87qrg/O6q4P/3m",
+    "Af1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMAAJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0Mg4BeuYOAXrmD",
+    "gF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauqKj2rqio9",
+    "q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3k",
+    "ASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8AAAB/",
+    "AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9UguEAgECeyAA/QzRDV29",
+    "0Q1dvdENXb3RDV29IAAgAP3mASIB/eYB/QyJiAg+iYgIPomICD6JiAg+/eQBIAH95gH9DKuqqr6rqqq+q6qqvquqqr795AEgAf3mAf0MAACAPwAA",
+    "gD8AAIA/AACAP/3kAf3mAf0MAACAPwAAgD8AAIA/AACAP/0MAAAAQAAAAEAAAABAAAAAQP0MAAAAQAAAAEAAAABAAAAAQCAA/eABIgL95gEQAP0M",
+    "AACAPwAAgD8AAIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1D/VIgAv0MzczMPc3MzD3NzMw9zczMPf1D/VILjAcD",
+    "E38EewR9A0AgACABTkUEQCADIAAgBGwiFUECdCIUaiEYIAUgFGohGSAHIAAgAmxBAnQiFGohGiADIAIgFWpBAnQiFmohGyAFIBZqIRYgCSAUaiEc",
+    "IAMgCiAVakECdCIXaiEdIAUgF2ohFyAMIBRqIR4gAyANIBVqQQJ0IhVqIR8gBSAVaiEgIA8gFGohISAQIBRqISIgESAUaiEjIBIgFGohJCATIBRq",
+    "ISUgAiACQQNxayEmQQAhFQNAIBUgJk5FBED9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gFUECdCIUIBhq/QAEACAUIBlq/QAE",
+    "AP3kASAGIBRq/QAEAP3kAf3hARAA/eQB/ecBIScgFCAaaiAn/QsEACAUIBxq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/IBQg",
+    "G2r9AAQAIBQgFmr9AAQA/eQBIAggFGr9AAQA/eQB/eEBEAD95AH95wEiKP0LBAAgFCAeaiAUIB1q/QAEACAUIBdq/QAEAP3kASALIBRq/QAEAP3k",
+    "ARABIin9CwQAIBQgIWr9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gFCAfav0ABAAgFCAgav0ABAD95AEgDiAUav0ABAD95AH9",
+    "4QEQAP3kAf3nASIq/QsEACAUICNqICggFCAiav0ABAD95gEgJyAp/eYB/eQBIif9CwQAIBQgJGogJxABIif9CwQAIBQgJWogKiAn/eYB/QsEACAV",
+    "QQRqIRUMAQsLA0AgAiAVTEUEQEMAAIA/IBVBAnQiFCAYaioCACAUIBlqKgIAkiAGIBRqKgIAkoz9ExAA/R8AQwAAgD+SlSErIBQgGmogKzgCACAU",
+    "IBxqQwAAgD8gFCAbaioCACAUIBZqKgIAkiAIIBRqKgIAkoz9ExAA/R8AQwAAgD+SlSIsOAIAIBQgHmogFCAdaioCACAUIBdqKgIAkiALIBRqKgIA",
+    "kv0TEAH9HwAiLTgCACAUICFqQwAAgD8gFCAfaioCACAUICBqKgIAkiAOIBRqKgIAkoz9ExAA/R8AQwAAgD+SlSIuOAIAIBQgI2ogLCAUICJqKgIA",
+    "lCArIC2UkiIrOAIAIBQgJGogK/0TEAH9HwAiKzgCACAUICVqIC4gK5Q4AgAgFUEBaiEVDAELCyAAQQFqIQAMAQsLC68BAQZ/A0AgACABTkUEQCAD",
+    "IAAgAmxBAnQiBmohCCAEIAZqIQkgBSAGaiEKIAIgAkEDcWshC0EAIQYDQCAGIAtORQRAIAZBAnQiByAKaiAHIAhq/QAEACAHIAlq/QAEAP3kAf0L",
+    "BAAgBkEEaiEGDAELCwNAIAIgBkxFBEAgBkECdCIHIApqIAcgCGoqAgAgByAJaioCAJI4AgAgBkEBaiEGDAELCyAAQQFqIQAMAQsLC8AHAxR/AnsC",
+    "fQNAIAAgAU5FBEAgAyAAIAJsQQJ0IhFqIRogBCARaiEWIAUgEWohFCAGIBFqIRcgByARaiEVIAggEWohGCAJIAAgCmwiEiALakECdCITaiEbIAwg",
+    "E2ohHCAJIBJBAnQiE2ohHSAMIBNqIR4gDSARaiEfIA4gEWohEyAJIAIgEmpBAnQiGWohICAMIBlqIRkgCSAPIBJqQQJ0IhJqISEgDCASaiEiIBAg",
+    "EWohIyACIAJBA3FrISRBACESA0AgEiAkTkUEQCASQQJ0IhEgGmr9AAQAIBEgFmr9AAQAIBEgFGr9AAQA/eYB/QwAAIA/AACAPwAAgD8AAIA/IBEg",
+    "F2r9AAQAIiUgJf3mAf3lAf3mAf3kASImIBEgFWr9AAQA/eYB/QwAAIA/AACAPwAAgD8AAIA/IBEgGGr9AAQAIiUgJf3mAf3lAf3mASElIBEgG2og",
+    "Jf0LBAAgESAcaiAl/QsEACARIB1qICYgESAYav0ABAD95gEgESAVav0ABAD9DAAAgD8AAIA/AACAPwAAgD8gESAVav0ABAD95QH95gH95gEiJf0L",
+    "BAAgESAeaiAl/QsEACARICBqICYgESAfav0ABAD95gEgESATav0ABAAiJf0MAACAPwAAgD8AAIA/AACAPyAl/eUB/eYB/eYBIiX9CwQAIBEgGWog",
+    "Jf0LBAAgESAhaiARIBZq/QAEACARIBdq/QAEAP3mASARIBRq/QAEAP0MAACAPwAAgD8AAIA/AACAPyARIBRq/QAEAP3lAf3mAf3mASIl/QsEACAR",
+    "ICJqICX9CwQAIBEgI2ogJiARIBNq/QAEAP3mAf0LBAAgEkEEaiESDAELCwNAIAIgEkxFBEAgEkECdCIRIBpqKgIAIBEgFmoqAgAgESAUaioCAJRD",
+    "AACAPyARIBdqKgIAIicgJ5STlJIiKCARIBVqKgIAlEMAAIA/IBEgGGoqAgAiJyAnlJOUIScgESAbaiAnOAIAIBEgHGogJzgCACARIB1qICggESAY",
+    "aioCAJQgESAVaioCAEMAAIA/IBEgFWoqAgCTlJQiJzgCACARIB5qICc4AgAgESAgaiAoIBEgH2oqAgCUIBEgE2oqAgAiJ0MAAIA/ICeTlJQiJzgC",
+    "ACARIBlqICc4AgAgESAhaiARIBZqKgIAIBEgF2oqAgCUIBEgFGoqAgBDAACAPyARIBRqKgIAk5SUIic4AgAgESAiaiAnOAIAIBEgI2ogKCARIBNq",
+    "KgIAlDgCACASQQFqIRIMAQsLIABBAWohAAwBCwsL7gEDBH8BewF9IAIgAkEDcWshCQNAIAcgCU5FBEAgB0ECdCEI/QwAAAAAAAAAAAAAAAAAAAAA",
+    "IQogACEGA0AgASAGTEUEQCAKIAQgBSAGbEECdGogCGr9AAQA/eQBIQogBkEBaiEGDAELCyADIAhqIgYgBv0ABAAgCv3kAf0LBAAgB0EEaiEHDAEL",
+    "CwNAIAIgB0xFBEAgB0ECdCEIQwAAAAAhCyAAIQYDQCABIAZMRQRAIAsgBCAFIAZsQQJ0aiAIaioCAJIhCyAGQQFqIQYMAQsLIAMgCGoiBiAGKgIA",
+    "IAuSOAIAIAdBAWohBwwBCwsL9AEDBH8BewF9IAIgAkEDcWshCQNAIAcgCU5FBEAgB0ECdCEI/QwAAAAAAAAAAAAAAAAAAAAAIQogACEGA0AgASAG",
+    "TEUEQCAKIAQgBSAGbCACakECdGogCGr9AAQA/eQBIQogBkEBaiEGDAELCyADIAhqIgYgBv0ABAAgCv3kAf0LBAAgB0EEaiEHDAELCwNAIAIgB0xF",
+    "BEAgB0ECdCEIQwAAAAAhCyAAIQYDQCABIAZMRQRAIAsgBCAFIAZsIAJqQQJ0aiAIaioCAJIhCyAGQQFqIQYMAQsLIAMgCGoiBiAGKgIAIAuSOAIA",
+    "IAdBAWohBwwBCwsL9AEDBH8BewF9IAIgAkEDcWshCgNAIAggCk5FBEAgCEECdCEJ/QwAAAAAAAAAAAAAAAAAAAAAIQsgACEHA0AgASAHTEUEQCAL",
+    "IAQgBSAHbCAGakECdGogCWr9AAQA/eQBIQsgB0EBaiEHDAELCyADIAlqIgcgB/0ABAAgC/3kAf0LBAAgCEEEaiEIDAELCwNAIAIgCExFBEAgCEEC",
+    "dCEJQwAAAAAhDCAAIQcDQCABIAdMRQRAIAwgBCAFIAdsIAZqQQJ0aiAJaioCAJIhDCAHQQFqIQcMAQsLIAMgCWoiByAHKgIAIAySOAIAIAhBAWoh",
+    "CAwBCwsLiwUBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAAAAAAPB/AAAAAAAA8H/9DAltqBNGEuY9CW2oE0YS5j0gACAA/Qz+gitlRxX3P/6CK2VH",
+    "Ffc//fIB/ZQB/QwAAAAAADCRwAAAAAAAMJHA/fUB/QwAAAAAADCRQAAAAAAAMJFA/fQBIgL9DAAA4P5CLuY/AADg/kIu5j/98gH98QEgAv0Mdjx5",
+    "Ne856j12PHk17znqPf3yAf3xASIB/fIB/QyY2Pjv2O4hPpjY+O/Y7iE+/fABIAH98gH9DORE9WdF5lo+5ET1Z0XmWj798AEgAf3yAf0MXJ94t09+",
+    "kj5cn3i3T36SPv3wASAB/fIB/Qw0x1al4x3HPjTHVqXjHcc+/fABIAH98gH9DBqgARqgAfo+GqABGqAB+j798AEgAf3yAf0MGqABGqABKj8aoAEa",
+    "oAEqP/3wASAB/fIB/QwXbMEWbMFWPxdswRZswVY//fABIAH98gH9DBEREREREYE/ERERERERgT/98AEgAf3yAf0MVVVVVVVVpT9VVVVVVVWlP/3w",
+    "ASAB/fIB/QxVVVVVVVXFP1VVVVVVVcU//fABIAH98gH9DAAAAAAAAOA/AAAAAAAA4D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAB/fIB",
+    "/QwAAAAAAADwPwAAAAAAAPA//fABIAL9/AEiAUEB/awBIgL9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASABIAL9sQH9xwH9DP8DAAAA",
+    "AAAA/wMAAAAAAAD9zgFBNP3LAf3yASAA/QzvOfr+Qi6GQO85+v5CLoZA/Ur9UiAA/QxSMC3VEEmHwFIwLdUQSYfA/Un9UgvsAgECeyAA/QzjdStF",
+    "NtpXv+N1K0U22le/IAAgAP3yASIB/fIB/QzgfRUOPW1tP+B9FQ49bW0//fABIAH98gH9DD3C5lXjJoK/PcLmVeMmgr/98AEgAf3yAf0M+hAsiPRk",
+    "lj/6ECyI9GSWP/3wASAB/fIB/QwcuqEbuqGrvxy6oRu6oau//fABIAH98gH9DBEREREREcE/ERERERERwT/98AEgAf3yAf0MVVVVVVVV1b9VVVVV",
+    "VVXVv/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fAB/fIB/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAAAAQAAAAAAAAABA/QwAAAAAAAAAQAAA",
+    "AAAAAABAIAD97AEiAv3yARAI/QwAAAAAAADwPwAAAAAAAPA//fAB/fMB/fEBIgH97QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/Un9UiAC/QyamZmZ",
+    "mZm5P5qZmZmZmbk//Un9UgukBwMTfwR7BHwDQCAAIAFORQRAIAMgACAEbCIVQQN0IhRqIRggBSAUaiEZIAcgACACbEEDdCIUaiEaIAMgAiAVakED",
+    "dCIWaiEbIAUgFmohFiAJIBRqIRwgAyAKIBVqQQN0IhdqIR0gBSAXaiEXIAwgFGohHiADIA0gFWpBA3QiFWohHyAFIBVqISAgDyAUaiEhIBAgFGoh",
+    "IiARIBRqISMgEiAUaiEkIBMgFGohJSACIAJBAXFrISZBACEVA0AgFSAmTkUEQP0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAV",
+    "QQN0IhQgGGr9AAQAIBQgGWr9AAQA/fABIAYgFGr9AAQA/fAB/e0BEAj98AH98wEhJyAUIBpqICf9CwQAIBQgHGr9DAAAAAAAAPA/AAAAAAAA8D/9",
+    "DAAAAAAAAPA/AAAAAAAA8D8gFCAbav0ABAAgFCAWav0ABAD98AEgCCAUav0ABAD98AH97QEQCP3wAf3zASIo/QsEACAUIB5qIBQgHWr9AAQAIBQg",
+    "F2r9AAQA/fABIAsgFGr9AAQA/fABEAkiKf0LBAAgFCAhav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAUIB9q/QAEACAUICBq",
+    "/QAEAP3wASAOIBRq/QAEAP3wAf3tARAI/fAB/fMBIir9CwQAIBQgI2ogKCAUICJq/QAEAP3yASAnICn98gH98AEiJ/0LBAAgFCAkaiAnEAkiJ/0L",
+    "BAAgFCAlaiAqICf98gH9CwQAIBVBAmohFQwBCwsDQCACIBVMRQRARAAAAAAAAPA/IBVBA3QiFCAYaisDACAUIBlqKwMAoCAGIBRqKwMAoJr9FBAI",
+    "/SEARAAAAAAAAPA/oKMhKyAUIBpqICs5AwAgFCAcakQAAAAAAADwPyAUIBtqKwMAIBQgFmorAwCgIAggFGorAwCgmv0UEAj9IQBEAAAAAAAA8D+g",
+    "oyIsOQMAIBQgHmogFCAdaisDACAUIBdqKwMAoCALIBRqKwMAoP0UEAn9IQAiLTkDACAUICFqRAAAAAAAAPA/IBQgH2orAwAgFCAgaisDAKAgDiAU",
+    "aisDAKCa/RQQCP0hAEQAAAAAAADwP6CjIi45AwAgFCAjaiAsIBQgImorAwCiICsgLaKgIis5AwAgFCAkaiAr/RQQCf0hACIrOQMAIBQgJWogLiAr",
+    "ojkDACAVQQFqIRUMAQsLIABBAWohAAwBCwsLrwEBBn8DQCAAIAFORQRAIAMgACACbEEDdCIGaiEIIAQgBmohCSAFIAZqIQogAiACQQFxayELQQAh",
+    "BgNAIAYgC05FBEAgBkEDdCIHIApqIAcgCGr9AAQAIAcgCWr9AAQA/fAB/QsEACAGQQJqIQYMAQsLA0AgAiAGTEUEQCAGQQN0IgcgCmogByAIaisD",
+    "ACAHIAlqKwMAoDkDACAGQQFqIQYMAQsLIABBAWohAAwBCwsL1AcDFH8CewJ8A0AgACABTkUEQCADIAAgAmxBA3QiEWohGiAEIBFqIRYgBSARaiEU",
+    "IAYgEWohFyAHIBFqIRUgCCARaiEYIAkgACAKbCISIAtqQQN0IhNqIRsgDCATaiEcIAkgEkEDdCITaiEdIAwgE2ohHiANIBFqIR8gDiARaiETIAkg",
+    "AiASakEDdCIZaiEgIAwgGWohGSAJIA8gEmpBA3QiEmohISAMIBJqISIgECARaiEjIAIgAkEBcWshJEEAIRIDQCASICRORQRAIBJBA3QiESAaav0A",
+    "BAAgESAWav0ABAAgESAUav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gESAXav0ABAAiJSAl/fIB/fEB/fIB/fABIiYgESAVav0ABAD98gH9DAAA",
+    "AAAAAPA/AAAAAAAA8D8gESAYav0ABAAiJSAl/fIB/fEB/fIBISUgESAbaiAl/QsEACARIBxqICX9CwQAIBEgHWogJiARIBhq/QAEAP3yASARIBVq",
+    "/QAEAP0MAAAAAAAA8D8AAAAAAADwPyARIBVq/QAEAP3xAf3yAf3yASIl/QsEACARIB5qICX9CwQAIBEgIGogJiARIB9q/QAEAP3yASARIBNq/QAE",
+    "ACIl/QwAAAAAAADwPwAAAAAAAPA/ICX98QH98gH98gEiJf0LBAAgESAZaiAl/QsEACARICFqIBEgFmr9AAQAIBEgF2r9AAQA/fIBIBEgFGr9AAQA",
+    "/QwAAAAAAADwPwAAAAAAAPA/IBEgFGr9AAQA/fEB/fIB/fIBIiX9CwQAIBEgImogJf0LBAAgESAjaiAmIBEgE2r9AAQA/fIB/QsEACASQQJqIRIM",
+    "AQsLA0AgAiASTEUEQCASQQN0IhEgGmorAwAgESAWaisDACARIBRqKwMAokQAAAAAAADwPyARIBdqKwMAIicgJ6KhoqAiKCARIBVqKwMAokQAAAAA",
+    "AADwPyARIBhqKwMAIicgJ6KhoiEnIBEgG2ogJzkDACARIBxqICc5AwAgESAdaiAoIBEgGGorAwCiIBEgFWorAwBEAAAAAAAA8D8gESAVaisDAKGi",
+    "oiInOQMAIBEgHmogJzkDACARICBqICggESAfaisDAKIgESATaisDACInRAAAAAAAAPA/ICehoqIiJzkDACARIBlqICc5AwAgESAhaiARIBZqKwMA",
+    "IBEgF2orAwCiIBEgFGorAwBEAAAAAAAA8D8gESAUaisDAKGioiInOQMAIBEgImogJzkDACARICNqICggESATaisDAKI5AwAgEkEBaiESDAELCyAA",
+    "QQFqIQAMAQsLC/IBAwR/AXsBfCACIAJBAXFrIQkDQCAHIAlORQRAIAdBA3QhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAE",
+    "IAUgBmxBA3RqIAhq/QAEAP3wASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9AAQAIAr98AH9CwQAIAdBAmohBwwBCwsDQCACIAdMRQRAIAdBA3QhCEQA",
+    "AAAAAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmxBA3RqIAhqKwMAoCELIAZBAWohBgwBCwsgAyAIaiIGIAYrAwAgC6A5AwAgB0EBaiEHDAEL",
+    "Cwv4AQMEfwF7AXwgAiACQQFxayEJA0AgByAJTkUEQCAHQQN0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsIAJq",
+    "QQN0aiAIav0ABAD98AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IQhEAAAAAAAA",
+    "AAAhCyAAIQYDQCABIAZMRQRAIAsgBCAFIAZsIAJqQQN0aiAIaisDAKAhCyAGQQFqIQYMAQsLIAMgCGoiBiAGKwMAIAugOQMAIAdBAWohBwwBCwsL",
+    "+AEDBH8BewF8IAIgAkEBcWshCgNAIAggCk5FBEAgCEEDdCEJ/QwAAAAAAAAAAAAAAAAAAAAAIQsgACEHA0AgASAHTEUEQCALIAQgBSAHbCAGakED",
+    "dGogCWr9AAQA/fABIQsgB0EBaiEHDAELCyADIAlqIgcgB/0ABAAgC/3wAf0LBAAgCEECaiEIDAELCwNAIAIgCExFBEAgCEEDdCEJRAAAAAAAAAAA",
+    "IQwgACEHA0AgASAHTEUEQCAMIAQgBSAHbCAGakEDdGogCWorAwCgIQwgB0EBaiEHDAELCyADIAlqIgcgBysDACAMoDkDACAIQQFqIQgMAQsLCwB6",
+    "BG5hbWUBcxAABWV4cDMyAQZ0YW5oMzICBWYzMl8wAwVmMzJfMQQFZjMyXzMFBWYzMl80BgVmMzJfNQcFZjMyXzYIBWV4cDY0CQZ0YW5oNjQKBWY2",
+    "NF8wCwVmNjRfMQwFZjY0XzMNBWY2NF80DgVmNjRfNQ8FZjY0XzY=",
   ].join(""),
 };

@@ -229,10 +229,9 @@ function createKernel<A extends FloatArray>(
       ]);
     else
       for (let b = 0; b < B; b++) {
-        const scratch1Row = b * 1;
-        const scratch2Row = b * 1;
-        const t8 = scratch1[scratch1Row]! / (4 * H);
-        scratch2[scratch2Row] = t8;
+        const row1 = b * 1;
+        const t8 = scratch1[row1]! / (4 * H);
+        scratch2[row1] = t8;
       }
 
     // loop 2: f32_2 and f64_2 in the cell's .wat, over rows [b0, b1)
@@ -246,15 +245,14 @@ function createKernel<A extends FloatArray>(
       ]);
     else
       for (let b = 0; b < B; b++) {
-        const xp0Row = slot * B * (4 * H) + b * (4 * H);
-        const scratch2Row = b * 1;
-        const tape_t3Row = slot * B * (4 * H) + b * (4 * H);
-        const scratch3Row = b * (4 * H);
+        const slotRow4H = slot * B * (4 * H) + b * (4 * H);
+        const row1 = b * 1;
+        const row4H = b * (4 * H);
         for (let i = 0; i < 4 * H; i++) {
-          const t3 = xp0[xp0Row + i]! - scratch2[scratch2Row]!;
-          tape_t3[tape_t3Row + i] = t3;
+          const t3 = xp0[slotRow4H + i]! - scratch2[row1]!;
+          tape_t3[slotRow4H + i] = t3;
           const t9 = t3 * t3;
-          scratch3[scratch3Row + i] = t9;
+          scratch3[row4H + i] = t9;
         }
       }
 
@@ -297,14 +295,12 @@ function createKernel<A extends FloatArray>(
       ]);
     else
       for (let b = 0; b < B; b++) {
-        const scratch4Row = b * 1;
-        const tape_t4Row = slot * B + b * 1;
-        const scratch5Row = b * 1;
-        const scratch6Row = b * 1;
-        const t4 = Math.sqrt(scratch4[scratch4Row]! / (4 * H) + 0.00001);
-        tape_t4[tape_t4Row] = t4;
-        const t10 = scratch5[scratch5Row]! / (4 * H);
-        scratch6[scratch6Row] = t10;
+        const row1 = b * 1;
+        const slotRow1 = slot * B + b * 1;
+        const t4 = Math.sqrt(scratch4[row1]! / (4 * H) + 0.00001);
+        tape_t4[slotRow1] = t4;
+        const t10 = scratch5[row1]! / (4 * H);
+        scratch6[row1] = t10;
       }
 
     // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
@@ -323,24 +319,20 @@ function createKernel<A extends FloatArray>(
       ]);
     else
       for (let b = 0; b < B; b++) {
-        const tape_t3Row = slot * B * (4 * H) + b * (4 * H);
-        const tape_t4Row = slot * B + b * 1;
-        const scratch7Row = b * (4 * H);
-        const scratch0Row = b * (4 * H);
-        const scratch6Row = b * 1;
-        const tape_t1Row = slot * B * (4 * H) + b * (4 * H);
-        const scratch8Row = b * (4 * H);
-        const scratch9Row = b * (4 * H);
+        const slotRow4H = slot * B * (4 * H) + b * (4 * H);
+        const slotRow1 = slot * B + b * 1;
+        const row4H = b * (4 * H);
+        const row1 = b * 1;
         for (let i = 0; i < 4 * H; i++) {
           // na = (a - mean(a)) / sqrt(var(a) + eps)
-          const na = tape_t3[tape_t3Row + i]! / tape_t4[tape_t4Row]!;
-          scratch7[scratch7Row + i] = na;
-          const t1 = scratch0[scratch0Row + i]! - scratch6[scratch6Row]!;
-          tape_t1[tape_t1Row + i] = t1;
+          const na = tape_t3[slotRow4H + i]! / tape_t4[slotRow1]!;
+          scratch7[row4H + i] = na;
+          const t1 = scratch0[row4H + i]! - scratch6[row1]!;
+          tape_t1[slotRow4H + i] = t1;
           const t11 = t1 * t1;
-          scratch8[scratch8Row + i] = t11;
+          scratch8[row4H + i] = t11;
           const t12 = p[o_gx + i]! * na;
-          scratch9[scratch9Row + i] = t12;
+          scratch9[row4H + i] = t12;
         }
       }
 
@@ -367,10 +359,10 @@ function createKernel<A extends FloatArray>(
       ]);
     else
       for (let b = 0; b < B; b++) {
-        const scratch10Row = b * 1;
-        const tape_t2Row = slot * B + b * 1;
-        const t2 = Math.sqrt(scratch10[scratch10Row]! / (4 * H) + 0.00001);
-        tape_t2[tape_t2Row] = t2;
+        const row1 = b * 1;
+        const slotRow1 = slot * B + b * 1;
+        const t2 = Math.sqrt(scratch10[row1]! / (4 * H) + 0.00001);
+        tape_t2[slotRow1] = t2;
       }
 
     // loop 9: f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
@@ -386,18 +378,16 @@ function createKernel<A extends FloatArray>(
       ]);
     else
       for (let b = 0; b < B; b++) {
-        const tape_t1Row = slot * B * (4 * H) + b * (4 * H);
-        const tape_t2Row = slot * B + b * 1;
-        const scratch11Row = b * (4 * H);
-        const scratch9Row = b * (4 * H);
-        const scratch12Row = b * (4 * H);
+        const slotRow4H = slot * B * (4 * H) + b * (4 * H);
+        const slotRow1 = slot * B + b * 1;
+        const row4H = b * (4 * H);
         for (let i = 0; i < 4 * H; i++) {
           // nu = (u - mean(u)) / sqrt(var(u) + eps)
-          const nu = tape_t1[tape_t1Row + i]! / tape_t2[tape_t2Row]!;
-          scratch11[scratch11Row + i] = nu;
+          const nu = tape_t1[slotRow4H + i]! / tape_t2[slotRow1]!;
+          scratch11[row4H + i] = nu;
           // v  = gr .* nu + gx .* na
-          const v = p[o_gr + i]! * nu + scratch9[scratch9Row + i]!;
-          scratch12[scratch12Row + i] = v;
+          const v = p[o_gr + i]! * nu + scratch9[row4H + i]!;
+          scratch12[row4H + i] = v;
         }
       }
 
@@ -465,32 +455,26 @@ function createKernel<A extends FloatArray>(
       ]);
     else
       for (let b = 0; b < B; b++) {
-        const scratch13Row = b * H;
-        const tape_i_1Row = slot * B * H + b * H;
-        const scratch14Row = b * H;
-        const tape_gRow = slot * B * H + b * H;
-        const scratch15Row = b * H;
-        const tape_fRow = slot * B * H + b * H;
-        const scratch16Row = b * H;
-        const tape_o_1Row = slot * B * H + b * H;
-        const cPrevRow = cPrevAt + b * H;
-        const cOutRow = t * B * H + b * H;
+        const rowH = b * H;
+        const slotRowH = slot * B * H + b * H;
+        const cPrevRowH = cPrevAt + b * H;
+        const tRowH = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
           // i  = sigmoid(slice(v, 0, H) + bi)
-          const i_1 = 1 / (1 + Math.exp(-(scratch13[scratch13Row + i]! + p[o_bi + i]!)));
-          tape_i_1[tape_i_1Row + i] = i_1;
+          const i_1 = 1 / (1 + Math.exp(-(scratch13[rowH + i]! + p[o_bi + i]!)));
+          tape_i_1[slotRowH + i] = i_1;
           // g  = tanh(slice(v, H, H) + bg)
-          const g = Math.tanh(scratch14[scratch14Row + i]! + p[o_bg + i]!);
-          tape_g[tape_gRow + i] = g;
+          const g = Math.tanh(scratch14[rowH + i]! + p[o_bg + i]!);
+          tape_g[slotRowH + i] = g;
           // f  = sigmoid(slice(v, 2*H, H) + bf)
-          const f = 1 / (1 + Math.exp(-(scratch15[scratch15Row + i]! + p[o_bf + i]!)));
-          tape_f[tape_fRow + i] = f;
+          const f = 1 / (1 + Math.exp(-(scratch15[rowH + i]! + p[o_bf + i]!)));
+          tape_f[slotRowH + i] = f;
           // o  = sigmoid(slice(v, 3*H, H) + bo)
-          const o_1 = 1 / (1 + Math.exp(-(scratch16[scratch16Row + i]! + p[o_bo + i]!)));
-          tape_o_1[tape_o_1Row + i] = o_1;
+          const o_1 = 1 / (1 + Math.exp(-(scratch16[rowH + i]! + p[o_bo + i]!)));
+          tape_o_1[slotRowH + i] = o_1;
           // c' = f .* c + i .* g
-          const c_next = f * cPrev[cPrevRow + i]! + i_1 * g;
-          cOut[cOutRow + i] = c_next;
+          const c_next = f * cPrev[cPrevRowH + i]! + i_1 * g;
+          cOut[tRowH + i] = c_next;
         }
       }
 
@@ -517,10 +501,9 @@ function createKernel<A extends FloatArray>(
       ]);
     else
       for (let b = 0; b < B; b++) {
-        const scratch17Row = b * 1;
-        const scratch18Row = b * 1;
-        const t13 = scratch17[scratch17Row]! / H;
-        scratch18[scratch18Row] = t13;
+        const row1 = b * 1;
+        const t13 = scratch17[row1]! / H;
+        scratch18[row1] = t13;
       }
 
     // loop 17: f32_17 and f64_17 in the cell's .wat, over rows [b0, b1)
@@ -534,15 +517,15 @@ function createKernel<A extends FloatArray>(
       ]);
     else
       for (let b = 0; b < B; b++) {
-        const cOutRow = t * B * H + b * H;
-        const scratch18Row = b * 1;
-        const tape_t5Row = slot * B * H + b * H;
-        const scratch19Row = b * H;
+        const tRowH = t * B * H + b * H;
+        const row1 = b * 1;
+        const slotRowH = slot * B * H + b * H;
+        const rowH = b * H;
         for (let i = 0; i < H; i++) {
-          const t5 = cOut[cOutRow + i]! - scratch18[scratch18Row]!;
-          tape_t5[tape_t5Row + i] = t5;
+          const t5 = cOut[tRowH + i]! - scratch18[row1]!;
+          tape_t5[slotRowH + i] = t5;
           const t14 = t5 * t5;
-          scratch19[scratch19Row + i] = t14;
+          scratch19[rowH + i] = t14;
         }
       }
 
@@ -569,10 +552,10 @@ function createKernel<A extends FloatArray>(
       ]);
     else
       for (let b = 0; b < B; b++) {
-        const scratch20Row = b * 1;
-        const tape_t6Row = slot * B + b * 1;
-        const t6 = Math.sqrt(scratch20[scratch20Row]! / H + 0.00001);
-        tape_t6[tape_t6Row] = t6;
+        const row1 = b * 1;
+        const slotRow1 = slot * B + b * 1;
+        const t6 = Math.sqrt(scratch20[row1]! / H + 0.00001);
+        tape_t6[slotRow1] = t6;
       }
 
     // loop 20: f32_20 and f64_20 in the cell's .wat, over rows [b0, b1)
@@ -590,21 +573,19 @@ function createKernel<A extends FloatArray>(
       ]);
     else
       for (let b = 0; b < B; b++) {
-        const tape_t5Row = slot * B * H + b * H;
-        const tape_t6Row = slot * B + b * 1;
-        const scratch21Row = b * H;
-        const tape_t7Row = slot * B * H + b * H;
-        const tape_o_1Row = slot * B * H + b * H;
-        const hOutRow = t * B * H + b * H;
+        const slotRowH = slot * B * H + b * H;
+        const slotRow1 = slot * B + b * 1;
+        const rowH = b * H;
+        const tRowH = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
           // nc = (c' - mean(c')) / sqrt(var(c') + eps)
-          const nc = tape_t5[tape_t5Row + i]! / tape_t6[tape_t6Row]!;
-          scratch21[scratch21Row + i] = nc;
+          const nc = tape_t5[slotRowH + i]! / tape_t6[slotRow1]!;
+          scratch21[rowH + i] = nc;
           const t7 = Math.tanh(p[o_gamma_h + i]! * nc + p[o_beta_h + i]!);
-          tape_t7[tape_t7Row + i] = t7;
+          tape_t7[slotRowH + i] = t7;
           // h' = o .* tanh(gamma_h .* nc + beta_h)
-          const h_next = tape_o_1[tape_o_1Row + i]! * t7;
-          hOut[hOutRow + i] = h_next;
+          const h_next = tape_o_1[slotRowH + i]! * t7;
+          hOut[tRowH + i] = h_next;
         }
       }
   }
@@ -670,12 +651,11 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const dhUpRow = t * B * H + b * H;
-          const carry_hRow = b * H;
-          const seed_hRow = b * H;
+          const tRowH = t * B * H + b * H;
+          const rowH = b * H;
           for (let i = 0; i < H; i++) {
             // the gradient of h' at step t: from upstream, and from step t + 1
-            seed_h[seed_hRow + i] = dhUp[dhUpRow + i]! + carry_h[carry_hRow + i]!;
+            seed_h[rowH + i] = dhUp[tRowH + i]! + carry_h[rowH + i]!;
           }
         }
 
@@ -689,12 +669,11 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const dcUpRow = t * B * H + b * H;
-          const carry_cRow = b * H;
-          const seed_cRow = b * H;
+          const tRowH = t * B * H + b * H;
+          const rowH = b * H;
           for (let i = 0; i < H; i++) {
             // the gradient of c' at step t: from upstream, and from step t + 1
-            seed_c[seed_cRow + i] = dcUp[dcUpRow + i]! + carry_c[carry_cRow + i]!;
+            seed_c[rowH + i] = dcUp[tRowH + i]! + carry_c[rowH + i]!;
           }
         }
 
@@ -710,18 +689,14 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const tape_t6Row = slot * B + b * 1;
-          const scratch1Row = b * 1;
-          const tape_t2Row = slot * B + b * 1;
-          const scratch2Row = b * 1;
-          const tape_t4Row = slot * B + b * 1;
-          const scratch4Row = b * 1;
-          const t15 = 2 * tape_t6[tape_t6Row]!;
-          scratch1[scratch1Row] = t15;
-          const t16 = 2 * tape_t2[tape_t2Row]!;
-          scratch2[scratch2Row] = t16;
-          const t17 = 2 * tape_t4[tape_t4Row]!;
-          scratch4[scratch4Row] = t17;
+          const slotRow1 = slot * B + b * 1;
+          const row1 = b * 1;
+          const t15 = 2 * tape_t6[slotRow1]!;
+          scratch1[row1] = t15;
+          const t16 = 2 * tape_t2[slotRow1]!;
+          scratch2[row1] = t16;
+          const t17 = 2 * tape_t4[slotRow1]!;
+          scratch4[row1] = t17;
         }
 
       // loop 24: f32_24 and f64_24 in the cell's .wat, over rows [b0, b1)
@@ -737,19 +712,16 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const tape_t1Row = slot * B * (4 * H) + b * (4 * H);
-          const tape_t2Row = slot * B + b * 1;
-          const scratch3Row = b * (4 * H);
-          const tape_t3Row = slot * B * (4 * H) + b * (4 * H);
-          const tape_t4Row = slot * B + b * 1;
-          const scratch7Row = b * (4 * H);
+          const slotRow4H = slot * B * (4 * H) + b * (4 * H);
+          const slotRow1 = slot * B + b * 1;
+          const row4H = b * (4 * H);
           for (let i = 0; i < 4 * H; i++) {
             // nu = (u - mean(u)) / sqrt(var(u) + eps)
-            const nu = tape_t1[tape_t1Row + i]! / tape_t2[tape_t2Row]!;
-            scratch3[scratch3Row + i] = nu;
+            const nu = tape_t1[slotRow4H + i]! / tape_t2[slotRow1]!;
+            scratch3[row4H + i] = nu;
             // na = (a - mean(a)) / sqrt(var(a) + eps)
-            const na = tape_t3[tape_t3Row + i]! / tape_t4[tape_t4Row]!;
-            scratch7[scratch7Row + i] = na;
+            const na = tape_t3[slotRow4H + i]! / tape_t4[slotRow1]!;
+            scratch7[row4H + i] = na;
           }
         }
 
@@ -777,48 +749,33 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const seed_hRow = b * H;
-          const tape_o_1Row = slot * B * H + b * H;
-          const tape_t7Row = slot * B * H + b * H;
-          const scratch13Row = b * H;
-          const tape_t6Row = slot * B + b * 1;
-          const scratch14Row = b * H;
-          const tape_t5Row = slot * B * H + b * H;
-          const scratch15Row = b * H;
-          const tape_gRow = slot * B * H + b * H;
-          const scratch16Row = b * H;
-          const tape_i_1Row = slot * B * H + b * H;
-          const scratch19Row = b * H;
-          const tape_fRow = slot * B * H + b * H;
-          const scratch21Row = b * H;
-          const scratch22Row = b * H;
-          const scratch23Row = b * H;
+          const rowH = b * H;
+          const slotRowH = slot * B * H + b * H;
+          const slotRow1 = slot * B + b * 1;
           for (let i = 0; i < H; i++) {
             const t18 =
-              seed_h[seed_hRow + i]! *
-              tape_o_1[tape_o_1Row + i]! *
-              (1 - tape_t7[tape_t7Row + i]! * tape_t7[tape_t7Row + i]!);
-            scratch13[scratch13Row + i] = t18;
+              seed_h[rowH + i]! * tape_o_1[slotRowH + i]! * (1 - tape_t7[slotRowH + i]! * tape_t7[slotRowH + i]!);
+            scratch13[rowH + i] = t18;
             // grad of: h' = o .* tanh(gamma_h .* nc + beta_h)
             const dnc = t18 * p[o_gamma_h + i]!;
-            const t19 = dnc / tape_t6[tape_t6Row]!;
-            scratch14[scratch14Row + i] = t19;
+            const t19 = dnc / tape_t6[slotRow1]!;
+            scratch14[rowH + i] = t19;
             // nc = (c' - mean(c')) / sqrt(var(c') + eps)
-            const nc = tape_t5[tape_t5Row + i]! / tape_t6[tape_t6Row]!;
-            const t20 = -((dnc * nc) / tape_t6[tape_t6Row]!);
-            scratch15[scratch15Row + i] = t20;
-            const t21 = 1 - tape_g[tape_gRow + i]! * tape_g[tape_gRow + i]!;
-            scratch16[scratch16Row + i] = t21;
-            const t22 = tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!);
-            scratch19[scratch19Row + i] = t22;
-            const t23 = tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!);
-            scratch21[scratch21Row + i] = t23;
+            const nc = tape_t5[slotRowH + i]! / tape_t6[slotRow1]!;
+            const t20 = -((dnc * nc) / tape_t6[slotRow1]!);
+            scratch15[rowH + i] = t20;
+            const t21 = 1 - tape_g[slotRowH + i]! * tape_g[slotRowH + i]!;
+            scratch16[rowH + i] = t21;
+            const t22 = tape_i_1[slotRowH + i]! * (1 - tape_i_1[slotRowH + i]!);
+            scratch19[rowH + i] = t22;
+            const t23 = tape_f[slotRowH + i]! * (1 - tape_f[slotRowH + i]!);
+            scratch21[rowH + i] = t23;
             // grad of: h' = o .* tanh(gamma_h .* nc + beta_h)
-            const do_1 = seed_h[seed_hRow + i]! * tape_t7[tape_t7Row + i]!;
-            const do_pre = do_1 * (tape_o_1[tape_o_1Row + i]! * (1 - tape_o_1[tape_o_1Row + i]!));
-            scratch22[scratch22Row + i] = do_pre;
+            const do_1 = seed_h[rowH + i]! * tape_t7[slotRowH + i]!;
+            const do_pre = do_1 * (tape_o_1[slotRowH + i]! * (1 - tape_o_1[slotRowH + i]!));
+            scratch22[rowH + i] = do_pre;
             const t24 = t18 * nc;
-            scratch23[scratch23Row + i] = t24;
+            scratch23[rowH + i] = t24;
           }
         }
 
@@ -904,11 +861,9 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const scratch5Row = b * 1;
-          const scratch1Row = b * 1;
-          const scratch6Row = b * 1;
-          const t25 = scratch5[scratch5Row]! / scratch1[scratch1Row]! / H;
-          scratch6[scratch6Row] = t25;
+          const row1 = b * 1;
+          const t25 = scratch5[row1]! / scratch1[row1]! / H;
+          scratch6[row1] = t25;
         }
 
       // op 32 (bcast): f32_32 and f64_32 in the cell's .wat, over rows [b0, b1)
@@ -932,18 +887,14 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const scratch14Row = b * H;
-          const scratch24Row = b * H;
-          const tape_t5Row = slot * B * H + b * H;
-          const seed_cRow = b * H;
-          const scratch25Row = b * H;
-          const scratch26Row = b * H;
+          const rowH = b * H;
+          const slotRowH = slot * B * H + b * H;
           for (let i = 0; i < H; i++) {
-            const t26 = scratch14[scratch14Row + i]! + 2 * (scratch24[scratch24Row + i]! * tape_t5[tape_t5Row + i]!);
-            const t27 = seed_c[seed_cRow + i]! + t26;
-            scratch25[scratch25Row + i] = t27;
+            const t26 = scratch14[rowH + i]! + 2 * (scratch24[rowH + i]! * tape_t5[slotRowH + i]!);
+            const t27 = seed_c[rowH + i]! + t26;
+            scratch25[rowH + i] = t27;
             const t28 = -t26;
-            scratch26[scratch26Row + i] = t28;
+            scratch26[rowH + i] = t28;
           }
         }
 
@@ -970,10 +921,9 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const scratch10Row = b * 1;
-          const scratch17Row = b * 1;
-          const t29 = scratch10[scratch10Row]! / H;
-          scratch17[scratch17Row] = t29;
+          const row1 = b * 1;
+          const t29 = scratch10[row1]! / H;
+          scratch17[row1] = t29;
         }
 
       // op 36 (bcast): f32_36 and f64_36 in the cell's .wat, over rows [b0, b1)
@@ -1004,37 +954,27 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const scratch25Row = b * H;
-          const scratch27Row = b * H;
-          const tape_i_1Row = slot * B * H + b * H;
-          const scratch16Row = b * H;
-          const scratch28Row = b * H;
-          const tape_gRow = slot * B * H + b * H;
-          const scratch19Row = b * H;
-          const scratch29Row = b * H;
-          const cPrevRow = cPrevAt + b * H;
-          const scratch21Row = b * H;
-          const scratch30Row = b * H;
-          const tape_fRow = slot * B * H + b * H;
-          const carry_cRow = b * H;
+          const rowH = b * H;
+          const slotRowH = slot * B * H + b * H;
+          const cPrevRowH = cPrevAt + b * H;
           for (let i = 0; i < H; i++) {
             // grad of: nc = (c' - mean(c')) / sqrt(var(c') + eps)
-            const dc_next_total = scratch25[scratch25Row + i]! + scratch27[scratch27Row + i]!;
+            const dc_next_total = scratch25[rowH + i]! + scratch27[rowH + i]!;
             // grad of: c' = f .* c + i .* g
-            const dg = dc_next_total * tape_i_1[tape_i_1Row + i]!;
-            const dg_pre = dg * scratch16[scratch16Row + i]!;
-            scratch28[scratch28Row + i] = dg_pre;
+            const dg = dc_next_total * tape_i_1[slotRowH + i]!;
+            const dg_pre = dg * scratch16[rowH + i]!;
+            scratch28[rowH + i] = dg_pre;
             // grad of: c' = f .* c + i .* g
-            const di = dc_next_total * tape_g[tape_gRow + i]!;
-            const di_pre = di * scratch19[scratch19Row + i]!;
-            scratch29[scratch29Row + i] = di_pre;
+            const di = dc_next_total * tape_g[slotRowH + i]!;
+            const di_pre = di * scratch19[rowH + i]!;
+            scratch29[rowH + i] = di_pre;
             // grad of: c' = f .* c + i .* g
-            const df = dc_next_total * cPrev[cPrevRow + i]!;
-            const df_pre = df * scratch21[scratch21Row + i]!;
-            scratch30[scratch30Row + i] = df_pre;
+            const df = dc_next_total * cPrev[cPrevRowH + i]!;
+            const df_pre = df * scratch21[rowH + i]!;
+            scratch30[rowH + i] = df_pre;
             // grad of: c' = f .* c + i .* g
-            const dc = dc_next_total * tape_f[tape_fRow + i]!;
-            carry_c[carry_cRow + i] = dc;
+            const dc = dc_next_total * tape_f[slotRowH + i]!;
+            carry_c[rowH + i] = dc;
           }
         }
 
@@ -1144,43 +1084,27 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const scratch9Row = b * (4 * H);
-          const scratch11Row = b * (4 * H);
-          const scratch12Row = b * (4 * H);
-          const scratch8Row = b * (4 * H);
-          const tape_t2Row = slot * B + b * 1;
-          const scratch31Row = b * (4 * H);
-          const scratch3Row = b * (4 * H);
-          const scratch32Row = b * (4 * H);
-          const scratch7Row = b * (4 * H);
-          const scratch33Row = b * (4 * H);
-          const scratch34Row = b * (4 * H);
-          const tape_t4Row = slot * B + b * 1;
-          const scratch35Row = b * (4 * H);
-          const scratch36Row = b * (4 * H);
+          const row4H = b * (4 * H);
+          const slotRow1 = slot * B + b * 1;
           for (let i = 0; i < 4 * H; i++) {
             // grad of: i, g, f, o
-            const dv =
-              scratch9[scratch9Row + i]! +
-              scratch11[scratch11Row + i]! +
-              scratch12[scratch12Row + i]! +
-              scratch8[scratch8Row + i]!;
+            const dv = scratch9[row4H + i]! + scratch11[row4H + i]! + scratch12[row4H + i]! + scratch8[row4H + i]!;
             // grad of: v  = gr .* nu + gx .* na
             const dnu = dv * p[o_gr + i]!;
-            const t30 = dnu / tape_t2[tape_t2Row]!;
-            scratch31[scratch31Row + i] = t30;
-            const t31 = -((dnu * scratch3[scratch3Row + i]!) / tape_t2[tape_t2Row]!);
-            scratch32[scratch32Row + i] = t31;
-            const t32 = dv * scratch7[scratch7Row + i]!;
-            scratch33[scratch33Row + i] = t32;
-            const t33 = dv * scratch3[scratch3Row + i]!;
-            scratch34[scratch34Row + i] = t33;
+            const t30 = dnu / tape_t2[slotRow1]!;
+            scratch31[row4H + i] = t30;
+            const t31 = -((dnu * scratch3[row4H + i]!) / tape_t2[slotRow1]!);
+            scratch32[row4H + i] = t31;
+            const t32 = dv * scratch7[row4H + i]!;
+            scratch33[row4H + i] = t32;
+            const t33 = dv * scratch3[row4H + i]!;
+            scratch34[row4H + i] = t33;
             // grad of: v  = gr .* nu + gx .* na
             const dna = dv * p[o_gx + i]!;
-            const t34 = dna / tape_t4[tape_t4Row]!;
-            scratch35[scratch35Row + i] = t34;
-            const t35 = -((dna * scratch7[scratch7Row + i]!) / tape_t4[tape_t4Row]!);
-            scratch36[scratch36Row + i] = t35;
+            const t34 = dna / tape_t4[slotRow1]!;
+            scratch35[row4H + i] = t34;
+            const t35 = -((dna * scratch7[row4H + i]!) / tape_t4[slotRow1]!);
+            scratch36[row4H + i] = t35;
           }
         }
 
@@ -1255,16 +1179,11 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const scratch18Row = b * 1;
-          const scratch2Row = b * 1;
-          const scratch37Row = b * 1;
-          const scratch20Row = b * 1;
-          const scratch4Row = b * 1;
-          const scratch38Row = b * 1;
-          const t36 = scratch18[scratch18Row]! / scratch2[scratch2Row]! / (4 * H);
-          scratch37[scratch37Row] = t36;
-          const t37 = scratch20[scratch20Row]! / scratch4[scratch4Row]! / (4 * H);
-          scratch38[scratch38Row] = t37;
+          const row1 = b * 1;
+          const t36 = scratch18[row1]! / scratch2[row1]! / (4 * H);
+          scratch37[row1] = t36;
+          const t37 = scratch20[row1]! / scratch4[row1]! / (4 * H);
+          scratch38[row1] = t37;
         }
 
       // op 50 (bcast): f32_50 and f64_50 in the cell's .wat, over rows [b0, b1)
@@ -1302,25 +1221,17 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const scratch31Row = b * (4 * H);
-          const scratch39Row = b * (4 * H);
-          const tape_t1Row = slot * B * (4 * H) + b * (4 * H);
-          const scratch41Row = b * (4 * H);
-          const scratch42Row = b * (4 * H);
-          const scratch35Row = b * (4 * H);
-          const scratch40Row = b * (4 * H);
-          const tape_t3Row = slot * B * (4 * H) + b * (4 * H);
-          const scratch43Row = b * (4 * H);
-          const scratch44Row = b * (4 * H);
+          const row4H = b * (4 * H);
+          const slotRow4H = slot * B * (4 * H) + b * (4 * H);
           for (let i = 0; i < 4 * H; i++) {
-            const t38 = scratch31[scratch31Row + i]! + 2 * (scratch39[scratch39Row + i]! * tape_t1[tape_t1Row + i]!);
-            scratch41[scratch41Row + i] = t38;
+            const t38 = scratch31[row4H + i]! + 2 * (scratch39[row4H + i]! * tape_t1[slotRow4H + i]!);
+            scratch41[row4H + i] = t38;
             const t39 = -t38;
-            scratch42[scratch42Row + i] = t39;
-            const t40 = scratch35[scratch35Row + i]! + 2 * (scratch40[scratch40Row + i]! * tape_t3[tape_t3Row + i]!);
-            scratch43[scratch43Row + i] = t40;
+            scratch42[row4H + i] = t39;
+            const t40 = scratch35[row4H + i]! + 2 * (scratch40[row4H + i]! * tape_t3[slotRow4H + i]!);
+            scratch43[row4H + i] = t40;
             const t41 = -t40;
-            scratch44[scratch44Row + i] = t41;
+            scratch44[row4H + i] = t41;
           }
         }
 
@@ -1363,14 +1274,11 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const scratch45Row = b * 1;
-          const scratch47Row = b * 1;
-          const scratch46Row = b * 1;
-          const scratch48Row = b * 1;
-          const t42 = scratch45[scratch45Row]! / (4 * H);
-          scratch47[scratch47Row] = t42;
-          const t43 = scratch46[scratch46Row]! / (4 * H);
-          scratch48[scratch48Row] = t43;
+          const row1 = b * 1;
+          const t42 = scratch45[row1]! / (4 * H);
+          scratch47[row1] = t42;
+          const t43 = scratch46[row1]! / (4 * H);
+          scratch48[row1] = t43;
         }
 
       // op 56 (bcast): f32_56 and f64_56 in the cell's .wat, over rows [b0, b1)
@@ -1404,19 +1312,15 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const scratch41Row = b * (4 * H);
-          const scratch49Row = b * (4 * H);
-          const scratch0Row = b * (4 * H);
-          const scratch43Row = b * (4 * H);
-          const scratch50Row = b * (4 * H);
-          const gx0Row = t * B * (4 * H) + b * (4 * H);
+          const row4H = b * (4 * H);
+          const tRow4H = t * B * (4 * H) + b * (4 * H);
           for (let i = 0; i < 4 * H; i++) {
             // grad of: nu = (u - mean(u)) / sqrt(var(u) + eps)
-            const du = scratch41[scratch41Row + i]! + scratch49[scratch49Row + i]!;
-            scratch0[scratch0Row + i] = du;
+            const du = scratch41[row4H + i]! + scratch49[row4H + i]!;
+            scratch0[row4H + i] = du;
             // grad of: na = (a - mean(a)) / sqrt(var(a) + eps)
-            const da = scratch43[scratch43Row + i]! + scratch50[scratch50Row + i]!;
-            gx0[gx0Row + i] = da;
+            const da = scratch43[row4H + i]! + scratch50[row4H + i]!;
+            gx0[tRow4H + i] = da;
           }
         }
 

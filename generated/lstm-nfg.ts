@@ -159,15 +159,12 @@ function createKernel<A extends FloatArray>(
         at(scratch0, 0), // $scratch0
         at(p, o_bz), // $bz
         at(tape_z, slot * B * H), // $tape_z
-        at(xp0, slot * B * (3 * H) + H), // $xp0_2
-        at(scratch0, H), // $scratch0_2
         at(p, o_p_i), // $p_i
         at(cPrev, cPrevAt), // $cPrev
         at(p, o_bi), // $bi
         at(tape_i_1, slot * B * H), // $tape_i_1
         at(cOut, t * B * H), // $cOut
-        at(xp0, slot * B * (3 * H) + 2 * H), // $xp0_3
-        at(scratch0, 2 * H), // $scratch0_3
+        2 * H, // $2*H
         at(p, o_p_o), // $p_o
         at(p, o_bo), // $bo
         at(tape_o_1, slot * B * H), // $tape_o_1
@@ -175,46 +172,42 @@ function createKernel<A extends FloatArray>(
       ]);
     else
       for (let b = 0; b < B; b++) {
-        const xp0Row = slot * B * (3 * H) + b * (3 * H);
-        const scratch0Row = b * (3 * H);
-        const tape_zRow = slot * B * H + b * H;
-        const xp0Row2 = slot * B * (3 * H) + H + b * (3 * H);
-        const scratch0Row2 = H + b * (3 * H);
-        const cPrevRow = cPrevAt + b * H;
-        const tape_i_1Row = slot * B * H + b * H;
-        const cOutRow = t * B * H + b * H;
-        const xp0Row3 = slot * B * (3 * H) + 2 * H + b * (3 * H);
-        const scratch0Row3 = 2 * H + b * (3 * H);
-        const tape_o_1Row = slot * B * H + b * H;
-        const hOutRow = t * B * H + b * H;
+        const slotRow3H = slot * B * (3 * H) + b * (3 * H);
+        const row3H = b * (3 * H);
+        const slotRowH = slot * B * H + b * H;
+        const cPrevRowH = cPrevAt + b * H;
+        const tRowH = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
           // z  = tanh(Wz*x + Rz*h + bz)
-          const z = Math.tanh(xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_bz + i]!);
-          tape_z[tape_zRow + i] = z;
+          const z = Math.tanh(xp0[slotRow3H + i]! + scratch0[row3H + i]! + p[o_bz + i]!);
+          tape_z[slotRowH + i] = z;
           // i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
           const i_1 =
             1 /
             (1 +
               Math.exp(
                 -(
-                  xp0[xp0Row2 + i]! +
-                  scratch0[scratch0Row2 + i]! +
-                  p[o_p_i + i]! * cPrev[cPrevRow + i]! +
+                  xp0[slotRow3H + H + i]! +
+                  scratch0[row3H + H + i]! +
+                  p[o_p_i + i]! * cPrev[cPrevRowH + i]! +
                   p[o_bi + i]!
                 ),
               ));
-          tape_i_1[tape_i_1Row + i] = i_1;
+          tape_i_1[slotRowH + i] = i_1;
           // c' = z .* i + c
-          const c_next = z * i_1 + cPrev[cPrevRow + i]!;
-          cOut[cOutRow + i] = c_next;
+          const c_next = z * i_1 + cPrev[cPrevRowH + i]!;
+          cOut[tRowH + i] = c_next;
           // o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
           const o_1 =
             1 /
-            (1 + Math.exp(-(xp0[xp0Row3 + i]! + scratch0[scratch0Row3 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
-          tape_o_1[tape_o_1Row + i] = o_1;
+            (1 +
+              Math.exp(
+                -(xp0[slotRow3H + 2 * H + i]! + scratch0[row3H + 2 * H + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!),
+              ));
+          tape_o_1[slotRowH + i] = o_1;
           // h' = tanh(c') .* o
           const h_next = Math.tanh(c_next) * o_1;
-          hOut[hOutRow + i] = h_next;
+          hOut[tRowH + i] = h_next;
         }
       }
   }
@@ -280,12 +273,11 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const dhUpRow = t * B * H + b * H;
-          const carry_hRow = b * H;
-          const seed_hRow = b * H;
+          const tRowH = t * B * H + b * H;
+          const rowH = b * H;
           for (let i = 0; i < H; i++) {
             // the gradient of h' at step t: from upstream, and from step t + 1
-            seed_h[seed_hRow + i] = dhUp[dhUpRow + i]! + carry_h[carry_hRow + i]!;
+            seed_h[rowH + i] = dhUp[tRowH + i]! + carry_h[rowH + i]!;
           }
         }
 
@@ -299,12 +291,11 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const dcUpRow = t * B * H + b * H;
-          const carry_cRow = b * H;
-          const seed_cRow = b * H;
+          const tRowH = t * B * H + b * H;
+          const rowH = b * H;
           for (let i = 0; i < H; i++) {
             // the gradient of c' at step t: from upstream, and from step t + 1
-            seed_c[seed_cRow + i] = dcUp[dcUpRow + i]! + carry_c[carry_cRow + i]!;
+            seed_c[rowH + i] = dcUp[tRowH + i]! + carry_c[rowH + i]!;
           }
         }
 
@@ -315,17 +306,14 @@ function createKernel<A extends FloatArray>(
           at(cOut, t * B * H), // $cOut
           at(seed_h, 0), // $seed_h
           at(tape_o_1, slot * B * H), // $tape_o_1
-          at(gx0, t * B * (3 * H) + 2 * H), // $gx0
+          at(gx0, t * B * (3 * H)), // $gx0
           3 * H, // $3*H
-          at(scratch0, 2 * H), // $scratch0
+          2 * H, // $2*H
+          at(scratch0, 0), // $scratch0
           at(seed_c, 0), // $seed_c
           at(p, o_p_o), // $p_o
           at(tape_z, slot * B * H), // $tape_z
           at(tape_i_1, slot * B * H), // $tape_i_1
-          at(gx0, t * B * (3 * H) + H), // $gx0_2
-          at(scratch0, H), // $scratch0_2
-          at(gx0, t * B * (3 * H)), // $gx0_3
-          at(scratch0, 0), // $scratch0_3
           at(p, o_p_i), // $p_i
           at(carry_c, 0), // $carry_c
           at(cPrev, cPrevAt), // $cPrev
@@ -334,51 +322,39 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const cOutRow = t * B * H + b * H;
-          const seed_hRow = b * H;
-          const tape_o_1Row = slot * B * H + b * H;
-          const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const scratch0Row = 2 * H + b * (3 * H);
-          const seed_cRow = b * H;
-          const tape_zRow = slot * B * H + b * H;
-          const tape_i_1Row = slot * B * H + b * H;
-          const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
-          const scratch0Row2 = H + b * (3 * H);
-          const gx0Row3 = t * B * (3 * H) + b * (3 * H);
-          const scratch0Row3 = b * (3 * H);
-          const carry_cRow = b * H;
-          const cPrevRow = cPrevAt + b * H;
-          const scratch1Row = b * H;
-          const scratch2Row = b * H;
+          const tRowH = t * B * H + b * H;
+          const rowH = b * H;
+          const slotRowH = slot * B * H + b * H;
+          const tRow3H = t * B * (3 * H) + b * (3 * H);
+          const row3H = b * (3 * H);
+          const cPrevRowH = cPrevAt + b * H;
           for (let i = 0; i < H; i++) {
-            const t1 = Math.tanh(cOut[cOutRow + i]!);
+            const t1 = Math.tanh(cOut[tRowH + i]!);
             // grad of: h' = tanh(c') .* o
-            const do_1 = seed_h[seed_hRow + i]! * t1;
-            const do_pre = do_1 * (tape_o_1[tape_o_1Row + i]! * (1 - tape_o_1[tape_o_1Row + i]!));
-            gx0[gx0Row + i] = do_pre;
-            scratch0[scratch0Row + i] = do_pre;
+            const do_1 = seed_h[rowH + i]! * t1;
+            const do_pre = do_1 * (tape_o_1[slotRowH + i]! * (1 - tape_o_1[slotRowH + i]!));
+            gx0[tRow3H + 2 * H + i] = do_pre;
+            scratch0[row3H + 2 * H + i] = do_pre;
             // grad of: o, h'
             const dc_next_total =
-              seed_c[seed_cRow + i]! +
-              do_pre * p[o_p_o + i]! +
-              seed_h[seed_hRow + i]! * tape_o_1[tape_o_1Row + i]! * (1 - t1 * t1);
+              seed_c[rowH + i]! + do_pre * p[o_p_o + i]! + seed_h[rowH + i]! * tape_o_1[slotRowH + i]! * (1 - t1 * t1);
             // grad of: c' = z .* i + c
-            const di = dc_next_total * tape_z[tape_zRow + i]!;
-            const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
-            gx0[gx0Row2 + i] = di_pre;
-            scratch0[scratch0Row2 + i] = di_pre;
+            const di = dc_next_total * tape_z[slotRowH + i]!;
+            const di_pre = di * (tape_i_1[slotRowH + i]! * (1 - tape_i_1[slotRowH + i]!));
+            gx0[tRow3H + H + i] = di_pre;
+            scratch0[row3H + H + i] = di_pre;
             // grad of: c' = z .* i + c
-            const dz = dc_next_total * tape_i_1[tape_i_1Row + i]!;
-            const dz_pre = dz * (1 - tape_z[tape_zRow + i]! * tape_z[tape_zRow + i]!);
-            gx0[gx0Row3 + i] = dz_pre;
-            scratch0[scratch0Row3 + i] = dz_pre;
+            const dz = dc_next_total * tape_i_1[slotRowH + i]!;
+            const dz_pre = dz * (1 - tape_z[slotRowH + i]! * tape_z[slotRowH + i]!);
+            gx0[tRow3H + i] = dz_pre;
+            scratch0[row3H + i] = dz_pre;
             // grad of: i, c'
             const dc = dc_next_total + di_pre * p[o_p_i + i]!;
-            carry_c[carry_cRow + i] = dc;
-            const t2 = di_pre * cPrev[cPrevRow + i]!;
-            scratch1[scratch1Row + i] = t2;
-            const t3 = do_pre * cOut[cOutRow + i]!;
-            scratch2[scratch2Row + i] = t3;
+            carry_c[rowH + i] = dc;
+            const t2 = di_pre * cPrev[cPrevRowH + i]!;
+            scratch1[rowH + i] = t2;
+            const t3 = do_pre * cOut[tRowH + i]!;
+            scratch2[rowH + i] = t3;
           }
         }
 
@@ -442,7 +418,7 @@ function createKernel<A extends FloatArray>(
       wl(7, T * B, [
         H, // $n
         at(dp, o_bi), // $dbi
-        at(gx0, H), // $gx0
+        at(gx0, 0), // $gx0
         3 * H, // $3*H
       ]);
     else
@@ -458,8 +434,9 @@ function createKernel<A extends FloatArray>(
       wl(8, T * B, [
         H, // $n
         at(dp, o_bo), // $dbo
-        at(gx0, 2 * H), // $gx0
+        at(gx0, 0), // $gx0
         3 * H, // $3*H
+        2 * H, // $2*H
       ]);
     else
       for (let i = 0; i < H; i++) {
@@ -506,87 +483,100 @@ const LOOPS_WASM: LoopsModuleSource = {
   splittable: [0, 1, 2, 3],
   scalar: [],
   binary: [
-    "AGFzbQEAAAABSAVgAXsBe2AVf39/f39/f39/f39/f39/f39/f39/AGAGf39/f39/AGAWf39/f39/f39/f39/f39/f39/f39/fwBgBX9/f39/AAIS",
-    "AQNlbnYGbWVtb3J5AgMBgIAEAw8OAAABAgMEAgAAAQIDBAIHkQESBWYzMl8wAAIFZjMyXzEAAwVmMzJfMgADBWYzMl8zAAQFZjMyXzQABQVmMzJf",
-    "NQAFBWYzMl82AAYFZjMyXzcABgVmMzJfOAAGBWY2NF8wAAkFZjY0XzEACgVmNjRfMgAKBWY2NF8zAAsFZjY0XzQADAVmNjRfNQAMBWY2NF82AA0F",
-    "ZjY0XzcADQVmNjRfOAANCqgyDugDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5AQ1QOQENUDkBDVA5IAAgAP0M",
-    "O6q4PzuquD87qrg/O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMAAJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/9",
-    "5gH95QEgAv0Mg4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEg",
-    "Af3mAf0Mq6oqPauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0M",
-    "AACAPwAAgD8AAIA/AACAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2r",
-    "Af3mASABIAL9sQH9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C",
-    "/UP9UguEAgECeyAA/QzRDV290Q1dvdENXb3RDV29IAAgAP3mASIB/eYB/QyJiAg+iYgIPomICD6JiAg+/eQBIAH95gH9DKuqqr6rqqq+q6qqvquq",
-    "qr795AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kAf3mAf0MAACAPwAAgD8AAIA/AACAP/0MAAAAQAAAAEAAAABAAAAAQP0MAAAAQAAAAEAAAABA",
-    "AAAAQCAA/eABIgL95gEQAP0MAACAPwAAgD8AAIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1D/VIgAv0MzczMPc3M",
-    "zD3NzMw9zczMPf1D/VIL6QUDD38CewJ9A0AgACABTkUEQCADIAAgBGxBAnQiFWohGCAFIBVqIRkgByAAIAJsQQJ0IhZqIRogCCAVaiEbIAkgFWoh",
-    "HCALIBZqIRcgDSAWaiEdIA4gFmohHiAPIBVqIR8gECAVaiEgIBMgFmohISAUIBZqISIgAiACQQNxayEjQQAhFgNAIBYgI05FBEAgFkECdCIVIBhq",
-    "/QAEACAVIBlq/QAEAP3kASAGIBVq/QAEAP3kARABISQgFSAaaiAk/QsEACAVIB1q/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/",
-    "IBUgG2r9AAQAIBUgHGr9AAQA/eQBIAogFWr9AAQAIBUgF2r9AAQA/eYB/eQBIAwgFWr9AAQA/eQB/eEBEAD95AH95wEiJf0LBAAgFSAeaiAkICX9",
-    "5gEgFSAXav0ABAD95AEiJP0LBAAgFSAhav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAVIB9q/QAEACAVICBq/QAEAP3kASAR",
-    "IBVq/QAEACAk/eYB/eQBIBIgFWr9AAQA/eQB/eEBEAD95AH95wEiJf0LBAAgFSAiaiAkEAEgJf3mAf0LBAAgFkEEaiEWDAELCwNAIAIgFkxFBEAg",
-    "FkECdCIVIBhqKgIAIBUgGWoqAgCSIAYgFWoqAgCS/RMQAf0fACEmIBUgGmogJjgCACAVIB1qQwAAgD8gFSAbaioCACAVIBxqKgIAkiAKIBVqKgIA",
-    "IBUgF2oqAgCUkiAMIBVqKgIAkoz9ExAA/R8AQwAAgD+SlSInOAIAIBUgHmogJiAnlCAVIBdqKgIAkiImOAIAIBUgIWpDAACAPyAVIB9qKgIAIBUg",
-    "IGoqAgCSIBEgFWoqAgAgJpSSIBIgFWoqAgCSjP0TEAD9HwBDAACAP5KVIic4AgAgFSAiaiAm/RMQAf0fACAnlDgCACAWQQFqIRYMAQsLIABBAWoh",
-    "AAwBCwsLrwEBBn8DQCAAIAFORQRAIAMgACACbEECdCIGaiEIIAQgBmohCSAFIAZqIQogAiACQQNxayELQQAhBgNAIAYgC05FBEAgBkECdCIHIApq",
-    "IAcgCGr9AAQAIAcgCWr9AAQA/eQB/QsEACAGQQRqIQYMAQsLA0AgAiAGTEUEQCAGQQJ0IgcgCmogByAIaioCACAHIAlqKgIAkjgCACAGQQFqIQYM",
-    "AQsLIABBAWohAAwBCwsLjAcDE38EewR9A0AgACABTkUEQCADIAAgAmxBAnQiFmohGSAEIBZqIRogBSAWaiEbIAYgACAHbEECdCIXaiEdIAggF2oh",
-    "HiAJIBZqIR8gCyAWaiEYIAwgFmohHCANIBdqISAgDiAXaiEhIA8gF2ohIiAQIBdqISMgEiAWaiEkIBMgFmohJSAUIBZqISYgFSAWaiEnIAIgAkED",
-    "cWshKEEAIRcDQCAXIChORQRAIBdBAnQiFiAZav0ABAAQASEpIBYgHWogFiAaav0ABAAgKf3mASAWIBtq/QAEACIq/QwAAIA/AACAPwAAgD8AAIA/",
-    "ICr95QH95gH95gEiKv0LBAAgFiAeaiAq/QsEACAWICBqIBYgH2r9AAQAICogCiAWav0ABAD95gH95AEgFiAaav0ABAAgFiAbav0ABAD95gH9DAAA",
-    "gD8AAIA/AACAPwAAgD8gKSAp/eYB/eUB/eYB/eQBIisgFiAYav0ABAD95gEgFiAcav0ABAAiKf0MAACAPwAAgD8AAIA/AACAPyAp/eUB/eYB/eYB",
-    "Iin9CwQAIBYgIWogKf0LBAAgFiAiaiArIBYgHGr9AAQA/eYB/QwAAIA/AACAPwAAgD8AAIA/IBYgGGr9AAQAIBYgGGr9AAQA/eYB/eUB/eYBIiz9",
-    "CwQAIBYgI2ogLP0LBAAgFiAkaiArICkgESAWav0ABAD95gH95AH9CwQAIBYgJmogKSAWICVq/QAEAP3mAf0LBAAgFiAnaiAqIBYgGWr9AAQA/eYB",
-    "/QsEACAXQQRqIRcMAQsLA0AgAiAXTEUEQCAXQQJ0IhYgGWoqAgD9ExAB/R8AIS0gFiAdaiAWIBpqKgIAIC2UIBYgG2oqAgAiLkMAAIA/IC6TlJQi",
-    "LjgCACAWIB5qIC44AgAgFiAgaiAWIB9qKgIAIC4gCiAWaioCAJSSIBYgGmoqAgAgFiAbaioCAJRDAACAPyAtIC2Uk5SSIi8gFiAYaioCAJQgFiAc",
-    "aioCACItQwAAgD8gLZOUlCItOAIAIBYgIWogLTgCACAWICJqIC8gFiAcaioCAJRDAACAPyAWIBhqKgIAIBYgGGoqAgCUk5QiMDgCACAWICNqIDA4",
-    "AgAgFiAkaiAvIC0gESAWaioCAJSSOAIAIBYgJmogLSAWICVqKgIAlDgCACAWICdqIC4gFiAZaioCAJQ4AgAgF0EBaiEXDAELCyAAQQFqIQAMAQsL",
-    "C+4BAwR/AXsBfSACIAJBA3FrIQgDQCAGIAhORQRAIAZBAnQhB/0MAAAAAAAAAAAAAAAAAAAAACEJIAAhBQNAIAEgBUxFBEAgCSAEIAIgBWxBAnRq",
-    "IAdq/QAEAP3kASEJIAVBAWohBQwBCwsgAyAHaiIFIAX9AAQAIAn95AH9CwQAIAZBBGohBgwBCwsDQCACIAZMRQRAIAZBAnQhB0MAAAAAIQogACEF",
-    "A0AgASAFTEUEQCAKIAQgAiAFbEECdGogB2oqAgCSIQogBUEBaiEFDAELCyADIAdqIgUgBSoCACAKkjgCACAGQQFqIQYMAQsLC+4BAwR/AXsBfSAC",
-    "IAJBA3FrIQkDQCAHIAlORQRAIAdBAnQhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUgBmxBAnRqIAhq/QAEAP3kASEK",
-    "IAZBAWohBgwBCwsgAyAIaiIGIAb9AAQAIAr95AH9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQhCEMAAAAAIQsgACEGA0AgASAGTEUEQCAL",
-    "IAQgBSAGbEECdGogCGoqAgCSIQsgBkEBaiEGDAELCyADIAhqIgYgBioCACALkjgCACAHQQFqIQcMAQsLC4sFAQJ7/QwAAAAAAAAAAAAAAAAAAAAA",
-    "/QwAAAAAAADwfwAAAAAAAPB//QwJbagTRhLmPQltqBNGEuY9IAAgAP0M/oIrZUcV9z/+gitlRxX3P/3yAf2UAf0MAAAAAAAwkcAAAAAAADCRwP31",
-    "Af0MAAAAAAAwkUAAAAAAADCRQP30ASIC/QwAAOD+Qi7mPwAA4P5CLuY//fIB/fEBIAL9DHY8eTXvOeo9djx5Ne856j398gH98QEiAf3yAf0MmNj4",
-    "79juIT6Y2Pjv2O4hPv3wASAB/fIB/QzkRPVnReZaPuRE9WdF5lo+/fABIAH98gH9DFyfeLdPfpI+XJ94t09+kj798AEgAf3yAf0MNMdWpeMdxz40",
-    "x1al4x3HPv3wASAB/fIB/QwaoAEaoAH6PhqgARqgAfo+/fABIAH98gH9DBqgARqgASo/GqABGqABKj/98AEgAf3yAf0MF2zBFmzBVj8XbMEWbMFW",
-    "P/3wASAB/fIB/QwRERERERGBPxEREREREYE//fABIAH98gH9DFVVVVVVVaU/VVVVVVVVpT/98AEgAf3yAf0MVVVVVVVVxT9VVVVVVVXFP/3wASAB",
-    "/fIB/QwAAAAAAADgPwAAAAAAAOA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAC/fwBIgFB",
-    "Af2sASIC/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgASAC/bEB/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgAP0M7zn6",
-    "/kIuhkDvOfr+Qi6GQP1K/VIgAP0MUjAt1RBJh8BSMC3VEEmHwP1J/VIL7AIBAnsgAP0M43UrRTbaV7/jdStFNtpXvyAAIAD98gEiAf3yAf0M4H0V",
-    "Dj1tbT/gfRUOPW1tP/3wASAB/fIB/Qw9wuZV4yaCvz3C5lXjJoK//fABIAH98gH9DPoQLIj0ZJY/+hAsiPRklj/98AEgAf3yAf0MHLqhG7qhq78c",
-    "uqEbuqGrv/3wASAB/fIB/QwRERERERHBPxEREREREcE//fABIAH98gH9DFVVVVVVVdW/VVVVVVVV1b/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADw",
-    "P/3wAf3yAf0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAEAAAAAAAAAAQP0MAAAAAAAAAEAAAAAAAAAAQCAA/ewBIgL98gEQB/0MAAAAAAAA8D8A",
-    "AAAAAADwP/3wAf3zAf3xASIB/e0BIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1J/VIgAv0MmpmZmZmZuT+amZmZmZm5P/1J/VIL+QUDD38CewJ8A0Ag",
-    "ACABTkUEQCADIAAgBGxBA3QiFWohGCAFIBVqIRkgByAAIAJsQQN0IhZqIRogCCAVaiEbIAkgFWohHCALIBZqIRcgDSAWaiEdIA4gFmohHiAPIBVq",
-    "IR8gECAVaiEgIBMgFmohISAUIBZqISIgAiACQQFxayEjQQAhFgNAIBYgI05FBEAgFkEDdCIVIBhq/QAEACAVIBlq/QAEAP3wASAGIBVq/QAEAP3w",
-    "ARAIISQgFSAaaiAk/QsEACAVIB1q/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/IBUgG2r9AAQAIBUgHGr9AAQA/fABIAogFWr9",
-    "AAQAIBUgF2r9AAQA/fIB/fABIAwgFWr9AAQA/fAB/e0BEAf98AH98wEiJf0LBAAgFSAeaiAkICX98gEgFSAXav0ABAD98AEiJP0LBAAgFSAhav0M",
-    "AAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAVIB9q/QAEACAVICBq/QAEAP3wASARIBVq/QAEACAk/fIB/fABIBIgFWr9AAQA/fAB",
-    "/e0BEAf98AH98wEiJf0LBAAgFSAiaiAkEAggJf3yAf0LBAAgFkECaiEWDAELCwNAIAIgFkxFBEAgFkEDdCIVIBhqKwMAIBUgGWorAwCgIAYgFWor",
-    "AwCg/RQQCP0hACEmIBUgGmogJjkDACAVIB1qRAAAAAAAAPA/IBUgG2orAwAgFSAcaisDAKAgCiAVaisDACAVIBdqKwMAoqAgDCAVaisDAKCa/RQQ",
-    "B/0hAEQAAAAAAADwP6CjIic5AwAgFSAeaiAmICeiIBUgF2orAwCgIiY5AwAgFSAhakQAAAAAAADwPyAVIB9qKwMAIBUgIGorAwCgIBEgFWorAwAg",
-    "JqKgIBIgFWorAwCgmv0UEAf9IQBEAAAAAAAA8D+goyInOQMAIBUgImogJv0UEAj9IQAgJ6I5AwAgFkEBaiEWDAELCyAAQQFqIQAMAQsLC68BAQZ/",
-    "A0AgACABTkUEQCADIAAgAmxBA3QiBmohCCAEIAZqIQkgBSAGaiEKIAIgAkEBcWshC0EAIQYDQCAGIAtORQRAIAZBA3QiByAKaiAHIAhq/QAEACAH",
-    "IAlq/QAEAP3wAf0LBAAgBkECaiEGDAELCwNAIAIgBkxFBEAgBkEDdCIHIApqIAcgCGorAwAgByAJaisDAKA5AwAgBkEBaiEGDAELCyAAQQFqIQAM",
-    "AQsLC5wHAxN/BHsEfANAIAAgAU5FBEAgAyAAIAJsQQN0IhZqIRkgBCAWaiEaIAUgFmohGyAGIAAgB2xBA3QiF2ohHSAIIBdqIR4gCSAWaiEfIAsg",
-    "FmohGCAMIBZqIRwgDSAXaiEgIA4gF2ohISAPIBdqISIgECAXaiEjIBIgFmohJCATIBZqISUgFCAWaiEmIBUgFmohJyACIAJBAXFrIShBACEXA0Ag",
-    "FyAoTkUEQCAXQQN0IhYgGWr9AAQAEAghKSAWIB1qIBYgGmr9AAQAICn98gEgFiAbav0ABAAiKv0MAAAAAAAA8D8AAAAAAADwPyAq/fEB/fIB/fIB",
-    "Iir9CwQAIBYgHmogKv0LBAAgFiAgaiAWIB9q/QAEACAqIAogFmr9AAQA/fIB/fABIBYgGmr9AAQAIBYgG2r9AAQA/fIB/QwAAAAAAADwPwAAAAAA",
-    "APA/ICkgKf3yAf3xAf3yAf3wASIrIBYgGGr9AAQA/fIBIBYgHGr9AAQAIin9DAAAAAAAAPA/AAAAAAAA8D8gKf3xAf3yAf3yASIp/QsEACAWICFq",
-    "ICn9CwQAIBYgImogKyAWIBxq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyAWIBhq/QAEACAWIBhq/QAEAP3yAf3xAf3yASIs/QsEACAWICNqICz9",
-    "CwQAIBYgJGogKyApIBEgFmr9AAQA/fIB/fAB/QsEACAWICZqICkgFiAlav0ABAD98gH9CwQAIBYgJ2ogKiAWIBlq/QAEAP3yAf0LBAAgF0ECaiEX",
-    "DAELCwNAIAIgF0xFBEAgF0EDdCIWIBlqKwMA/RQQCP0hACEtIBYgHWogFiAaaisDACAtoiAWIBtqKwMAIi5EAAAAAAAA8D8gLqGioiIuOQMAIBYg",
-    "HmogLjkDACAWICBqIBYgH2orAwAgLiAKIBZqKwMAoqAgFiAaaisDACAWIBtqKwMAokQAAAAAAADwPyAtIC2ioaKgIi8gFiAYaisDAKIgFiAcaisD",
-    "ACItRAAAAAAAAPA/IC2hoqIiLTkDACAWICFqIC05AwAgFiAiaiAvIBYgHGorAwCiRAAAAAAAAPA/IBYgGGorAwAgFiAYaisDAKKhoiIwOQMAIBYg",
-    "I2ogMDkDACAWICRqIC8gLSARIBZqKwMAoqA5AwAgFiAmaiAtIBYgJWorAwCiOQMAIBYgJ2ogLiAWIBlqKwMAojkDACAXQQFqIRcMAQsLIABBAWoh",
-    "AAwBCwsL8gEDBH8BewF8IAIgAkEBcWshCANAIAYgCE5FBEAgBkEDdCEH/QwAAAAAAAAAAAAAAAAAAAAAIQkgACEFA0AgASAFTEUEQCAJIAQgAiAF",
-    "bEEDdGogB2r9AAQA/fABIQkgBUEBaiEFDAELCyADIAdqIgUgBf0ABAAgCf3wAf0LBAAgBkECaiEGDAELCwNAIAIgBkxFBEAgBkEDdCEHRAAAAAAA",
-    "AAAAIQogACEFA0AgASAFTEUEQCAKIAQgAiAFbEEDdGogB2orAwCgIQogBUEBaiEFDAELCyADIAdqIgUgBSsDACAKoDkDACAGQQFqIQYMAQsLC/IB",
-    "AwR/AXsBfCACIAJBAXFrIQkDQCAHIAlORQRAIAdBA3QhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUgBmxBA3RqIAhq",
-    "/QAEAP3wASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9AAQAIAr98AH9CwQAIAdBAmohBwwBCwsDQCACIAdMRQRAIAdBA3QhCEQAAAAAAAAAACELIAAh",
-    "BgNAIAEgBkxFBEAgCyAEIAUgBmxBA3RqIAhqKwMAoCELIAZBAWohBgwBCwsgAyAIaiIGIAYrAwAgC6A5AwAgB0EBaiEHDAELCwsAbARuYW1lAWUO",
-    "AAVleHAzMgEGdGFuaDMyAgVmMzJfMAMFZjMyXzEEBWYzMl8zBQVmMzJfNAYFZjMyXzYHBWV4cDY0CAZ0YW5oNjQJBWY2NF8wCgVmNjRfMQsFZjY0",
-    "XzMMBWY2NF80DQVmNjRfNg==",
+    "AGFzbQEAAAABTAZgAXsBe2ASf39/f39/f39/f39/f39/f39/AGAGf39/f39/AGATf39/f39/f39/f39/f39/f39/fwBgBX9/f39/AGAHf39/f39/",
+    "fwACEgEDZW52Bm1lbW9yeQIDAYCABAMTEgAAAQIDBAICBQAAAQIDBAICBQeRARIFZjMyXzAAAgVmMzJfMQADBWYzMl8yAAMFZjMyXzMABAVmMzJf",
+    "NAAFBWYzMl81AAUFZjMyXzYABgVmMzJfNwAHBWYzMl84AAgFZjY0XzAACwVmNjRfMQAMBWY2NF8yAAwFZjY0XzMADQVmNjRfNAAOBWY2NF81AA4F",
+    "ZjY0XzYADwVmNjRfNwAQBWY2NF84ABEK0DoS6AMBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAgH8AAIB/AACAfwAAgH/9DAENUDkBDVA5AQ1QOQEN",
+    "UDkgACAA/Qw7qrg/O6q4PzuquD87qrg//eYB/Wr9DAAAlsMAAJbDAACWwwAAlsP96QH9DAAAlkMAAJZDAACWQwAAlkP96AEiAv0MAIAxPwCAMT8A",
+    "gDE/AIAxP/3mAf3lASAC/QyDgF65g4BeuYOAXrmDgF65/eYB/eUBIgH95gH9DGELtjphC7Y6YQu2OmELtjr95AEgAf3mAf0MiYgIPImICDyJiAg8",
+    "iYgIPP3kASAB/eYB/Qyrqio9q6oqPauqKj2rqio9/eQBIAH95gH9DKuqKj6rqio+q6oqPquqKj795AEgAf3mAf0MAAAAPwAAAD8AAAA/AAAAP/3k",
+    "ASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAv34ASIBQQH9rAEiAv0MfwAAAH8AAAB/AAAAfwAA",
+    "AP2uAUEX/asB/eYBIAEgAv2xAf0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAD9DBhysUIYcrFCGHKxQhhysUL9RP1SIAD9DLTxz8K08c/C",
+    "tPHPwrTxz8L9Q/1SC4QCAQJ7IAD9DNENXb3RDV290Q1dvdENXb0gACAA/eYBIgH95gH9DImICD6JiAg+iYgIPomICD795AEgAf3mAf0Mq6qqvquq",
+    "qr6rqqq+q6qqvv3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQB/eYB/QwAAIA/AACAPwAAgD8AAIA//QwAAABAAAAAQAAAAEAAAABA/QwAAABA",
+    "AAAAQAAAAEAAAABAIAD94AEiAv3mARAA/QwAAIA/AACAPwAAgD8AAIA//eQB/ecB/eUBIgH94QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/UP9UiAC",
+    "/QzNzMw9zczMPc3MzD3NzMw9/UP9Ugv7BQMPfwJ7An0DQCAAIAFORQRAIAMgACAEbCITQQJ0IhJqIRUgBSASaiEWIAcgACACbEECdCISaiEXIAMg",
+    "AiATakECdCIUaiEYIAUgFGohGSAJIBJqIRQgCyASaiEaIAwgEmohGyADIA0gE2pBAnQiE2ohHCAFIBNqIR0gECASaiEeIBEgEmohHyACIAJBA3Fr",
+    "ISBBACETA0AgEyAgTkUEQCATQQJ0IhIgFWr9AAQAIBIgFmr9AAQA/eQBIAYgEmr9AAQA/eQBEAEhISASIBdqICH9CwQAIBIgGmr9DAAAgD8AAIA/",
+    "AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gEiAYav0ABAAgEiAZav0ABAD95AEgCCASav0ABAAgEiAUav0ABAD95gH95AEgCiASav0ABAD95AH9",
+    "4QEQAP3kAf3nASIi/QsEACASIBtqICEgIv3mASASIBRq/QAEAP3kASIh/QsEACASIB5q/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8A",
+    "AIA/IBIgHGr9AAQAIBIgHWr9AAQA/eQBIA4gEmr9AAQAICH95gH95AEgDyASav0ABAD95AH94QEQAP3kAf3nASIi/QsEACASIB9qICEQASAi/eYB",
+    "/QsEACATQQRqIRMMAQsLA0AgAiATTEUEQCATQQJ0IhIgFWoqAgAgEiAWaioCAJIgBiASaioCAJL9ExAB/R8AISMgEiAXaiAjOAIAIBIgGmpDAACA",
+    "PyASIBhqKgIAIBIgGWoqAgCSIAggEmoqAgAgEiAUaioCAJSSIAogEmoqAgCSjP0TEAD9HwBDAACAP5KVIiQ4AgAgEiAbaiAjICSUIBIgFGoqAgCS",
+    "IiM4AgAgEiAeakMAAIA/IBIgHGoqAgAgEiAdaioCAJIgDiASaioCACAjlJIgDyASaioCAJKM/RMQAP0fAEMAAIA/kpUiJDgCACASIB9qICP9ExAB",
+    "/R8AICSUOAIAIBNBAWohEwwBCwsgAEEBaiEADAELCwuvAQEGfwNAIAAgAU5FBEAgAyAAIAJsQQJ0IgZqIQggBCAGaiEJIAUgBmohCiACIAJBA3Fr",
+    "IQtBACEGA0AgBiALTkUEQCAGQQJ0IgcgCmogByAIav0ABAAgByAJav0ABAD95AH9CwQAIAZBBGohBgwBCwsDQCACIAZMRQRAIAZBAnQiByAKaiAH",
+    "IAhqKgIAIAcgCWoqAgCSOAIAIAZBAWohBgwBCwsgAEEBaiEADAELCwueBwMTfwR7BH0DQCAAIAFORQRAIAMgACACbEECdCITaiEWIAQgE2ohFyAF",
+    "IBNqIRggBiAAIAdsIhQgCGpBAnQiFWohGyAJIBVqIRwgCiATaiEdIAwgE2ohFSANIBNqIRkgBiACIBRqQQJ0IhpqIR4gCSAaaiEaIAYgFEECdCIU",
+    "aiEfIAkgFGohICAPIBNqISEgECATaiEiIBEgE2ohIyASIBNqISQgAiACQQNxayElQQAhFANAIBQgJU5FBEAgFEECdCITIBZq/QAEABABISYgEyAb",
+    "aiATIBdq/QAEACAm/eYBIBMgGGr9AAQAIif9DAAAgD8AAIA/AACAPwAAgD8gJ/3lAf3mAf3mASIn/QsEACATIBxqICf9CwQAIBMgHmogEyAdav0A",
+    "BAAgJyALIBNq/QAEAP3mAf3kASATIBdq/QAEACATIBhq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAmICb95gH95QH95gH95AEiKCATIBVq/QAE",
+    "AP3mASATIBlq/QAEACIm/QwAAIA/AACAPwAAgD8AAIA/ICb95QH95gH95gEiJv0LBAAgEyAaaiAm/QsEACATIB9qICggEyAZav0ABAD95gH9DAAA",
+    "gD8AAIA/AACAPwAAgD8gEyAVav0ABAAgEyAVav0ABAD95gH95QH95gEiKf0LBAAgEyAgaiAp/QsEACATICFqICggJiAOIBNq/QAEAP3mAf3kAf0L",
+    "BAAgEyAjaiAmIBMgImr9AAQA/eYB/QsEACATICRqICcgEyAWav0ABAD95gH9CwQAIBRBBGohFAwBCwsDQCACIBRMRQRAIBRBAnQiEyAWaioCAP0T",
+    "EAH9HwAhKiATIBtqIBMgF2oqAgAgKpQgEyAYaioCACIrQwAAgD8gK5OUlCIrOAIAIBMgHGogKzgCACATIB5qIBMgHWoqAgAgKyALIBNqKgIAlJIg",
+    "EyAXaioCACATIBhqKgIAlEMAAIA/ICogKpSTlJIiLCATIBVqKgIAlCATIBlqKgIAIipDAACAPyAqk5SUIio4AgAgEyAaaiAqOAIAIBMgH2ogLCAT",
+    "IBlqKgIAlEMAAIA/IBMgFWoqAgAgEyAVaioCAJSTlCItOAIAIBMgIGogLTgCACATICFqICwgKiAOIBNqKgIAlJI4AgAgEyAjaiAqIBMgImoqAgCU",
+    "OAIAIBMgJGogKyATIBZqKgIAlDgCACAUQQFqIRQMAQsLIABBAWohAAwBCwsL7gEDBH8BewF9IAIgAkEDcWshCANAIAYgCE5FBEAgBkECdCEH/QwA",
+    "AAAAAAAAAAAAAAAAAAAAIQkgACEFA0AgASAFTEUEQCAJIAQgAiAFbEECdGogB2r9AAQA/eQBIQkgBUEBaiEFDAELCyADIAdqIgUgBf0ABAAgCf3k",
+    "Af0LBAAgBkEEaiEGDAELCwNAIAIgBkxFBEAgBkECdCEHQwAAAAAhCiAAIQUDQCABIAVMRQRAIAogBCACIAVsQQJ0aiAHaioCAJIhCiAFQQFqIQUM",
+    "AQsLIAMgB2oiBSAFKgIAIAqSOAIAIAZBAWohBgwBCwsL7gEDBH8BewF9IAIgAkEDcWshCQNAIAcgCU5FBEAgB0ECdCEI/QwAAAAAAAAAAAAAAAAA",
+    "AAAAIQogACEGA0AgASAGTEUEQCAKIAQgBSAGbEECdGogCGr9AAQA/eQBIQogBkEBaiEGDAELCyADIAhqIgYgBv0ABAAgCv3kAf0LBAAgB0EEaiEH",
+    "DAELCwNAIAIgB0xFBEAgB0ECdCEIQwAAAAAhCyAAIQYDQCABIAZMRQRAIAsgBCAFIAZsQQJ0aiAIaioCAJIhCyAGQQFqIQYMAQsLIAMgCGoiBiAG",
+    "KgIAIAuSOAIAIAdBAWohBwwBCwsL9AEDBH8BewF9IAIgAkEDcWshCQNAIAcgCU5FBEAgB0ECdCEI/QwAAAAAAAAAAAAAAAAAAAAAIQogACEGA0Ag",
+    "ASAGTEUEQCAKIAQgBSAGbCACakECdGogCGr9AAQA/eQBIQogBkEBaiEGDAELCyADIAhqIgYgBv0ABAAgCv3kAf0LBAAgB0EEaiEHDAELCwNAIAIg",
+    "B0xFBEAgB0ECdCEIQwAAAAAhCyAAIQYDQCABIAZMRQRAIAsgBCAFIAZsIAJqQQJ0aiAIaioCAJIhCyAGQQFqIQYMAQsLIAMgCGoiBiAGKgIAIAuS",
+    "OAIAIAdBAWohBwwBCwsL9AEDBH8BewF9IAIgAkEDcWshCgNAIAggCk5FBEAgCEECdCEJ/QwAAAAAAAAAAAAAAAAAAAAAIQsgACEHA0AgASAHTEUE",
+    "QCALIAQgBSAHbCAGakECdGogCWr9AAQA/eQBIQsgB0EBaiEHDAELCyADIAlqIgcgB/0ABAAgC/3kAf0LBAAgCEEEaiEIDAELCwNAIAIgCExFBEAg",
+    "CEECdCEJQwAAAAAhDCAAIQcDQCABIAdMRQRAIAwgBCAFIAdsIAZqQQJ0aiAJaioCAJIhDCAHQQFqIQcMAQsLIAMgCWoiByAHKgIAIAySOAIAIAhB",
+    "AWohCAwBCwsLiwUBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAAAAAAPB/AAAAAAAA8H/9DAltqBNGEuY9CW2oE0YS5j0gACAA/Qz+gitlRxX3P/6C",
+    "K2VHFfc//fIB/ZQB/QwAAAAAADCRwAAAAAAAMJHA/fUB/QwAAAAAADCRQAAAAAAAMJFA/fQBIgL9DAAA4P5CLuY/AADg/kIu5j/98gH98QEgAv0M",
+    "djx5Ne856j12PHk17znqPf3yAf3xASIB/fIB/QyY2Pjv2O4hPpjY+O/Y7iE+/fABIAH98gH9DORE9WdF5lo+5ET1Z0XmWj798AEgAf3yAf0MXJ94",
+    "t09+kj5cn3i3T36SPv3wASAB/fIB/Qw0x1al4x3HPjTHVqXjHcc+/fABIAH98gH9DBqgARqgAfo+GqABGqAB+j798AEgAf3yAf0MGqABGqABKj8a",
+    "oAEaoAEqP/3wASAB/fIB/QwXbMEWbMFWPxdswRZswVY//fABIAH98gH9DBEREREREYE/ERERERERgT/98AEgAf3yAf0MVVVVVVVVpT9VVVVVVVWl",
+    "P/3wASAB/fIB/QxVVVVVVVXFP1VVVVVVVcU//fABIAH98gH9DAAAAAAAAOA/AAAAAAAA4D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAB",
+    "/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAL9/AEiAUEB/awBIgL9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASABIAL9sQH9xwH9DP8D",
+    "AAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASAA/QzvOfr+Qi6GQO85+v5CLoZA/Ur9UiAA/QxSMC3VEEmHwFIwLdUQSYfA/Un9UgvsAgECeyAA/Qzj",
+    "dStFNtpXv+N1K0U22le/IAAgAP3yASIB/fIB/QzgfRUOPW1tP+B9FQ49bW0//fABIAH98gH9DD3C5lXjJoK/PcLmVeMmgr/98AEgAf3yAf0M+hAs",
+    "iPRklj/6ECyI9GSWP/3wASAB/fIB/QwcuqEbuqGrvxy6oRu6oau//fABIAH98gH9DBEREREREcE/ERERERERwT/98AEgAf3yAf0MVVVVVVVV1b9V",
+    "VVVVVVXVv/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fAB/fIB/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAAAAQAAAAAAAAABA/QwAAAAAAAAA",
+    "QAAAAAAAAABAIAD97AEiAv3yARAJ/QwAAAAAAADwPwAAAAAAAPA//fAB/fMB/fEBIgH97QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/Un9UiAC/Qya",
+    "mZmZmZm5P5qZmZmZmbk//Un9UguLBgMPfwJ7AnwDQCAAIAFORQRAIAMgACAEbCITQQN0IhJqIRUgBSASaiEWIAcgACACbEEDdCISaiEXIAMgAiAT",
+    "akEDdCIUaiEYIAUgFGohGSAJIBJqIRQgCyASaiEaIAwgEmohGyADIA0gE2pBA3QiE2ohHCAFIBNqIR0gECASaiEeIBEgEmohHyACIAJBAXFrISBB",
+    "ACETA0AgEyAgTkUEQCATQQN0IhIgFWr9AAQAIBIgFmr9AAQA/fABIAYgEmr9AAQA/fABEAohISASIBdqICH9CwQAIBIgGmr9DAAAAAAAAPA/AAAA",
+    "AAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gEiAYav0ABAAgEiAZav0ABAD98AEgCCASav0ABAAgEiAUav0ABAD98gH98AEgCiASav0ABAD98AH97QEQ",
+    "Cf3wAf3zASIi/QsEACASIBtqICEgIv3yASASIBRq/QAEAP3wASIh/QsEACASIB5q/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/",
+    "IBIgHGr9AAQAIBIgHWr9AAQA/fABIA4gEmr9AAQAICH98gH98AEgDyASav0ABAD98AH97QEQCf3wAf3zASIi/QsEACASIB9qICEQCiAi/fIB/QsE",
+    "ACATQQJqIRMMAQsLA0AgAiATTEUEQCATQQN0IhIgFWorAwAgEiAWaisDAKAgBiASaisDAKD9FBAK/SEAISMgEiAXaiAjOQMAIBIgGmpEAAAAAAAA",
+    "8D8gEiAYaisDACASIBlqKwMAoCAIIBJqKwMAIBIgFGorAwCioCAKIBJqKwMAoJr9FBAJ/SEARAAAAAAAAPA/oKMiJDkDACASIBtqICMgJKIgEiAU",
+    "aisDAKAiIzkDACASIB5qRAAAAAAAAPA/IBIgHGorAwAgEiAdaisDAKAgDiASaisDACAjoqAgDyASaisDAKCa/RQQCf0hAEQAAAAAAADwP6CjIiQ5",
+    "AwAgEiAfaiAj/RQQCv0hACAkojkDACATQQFqIRMMAQsLIABBAWohAAwBCwsLrwEBBn8DQCAAIAFORQRAIAMgACACbEEDdCIGaiEIIAQgBmohCSAF",
+    "IAZqIQogAiACQQFxayELQQAhBgNAIAYgC05FBEAgBkEDdCIHIApqIAcgCGr9AAQAIAcgCWr9AAQA/fAB/QsEACAGQQJqIQYMAQsLA0AgAiAGTEUE",
+    "QCAGQQN0IgcgCmogByAIaisDACAHIAlqKwMAoDkDACAGQQFqIQYMAQsLIABBAWohAAwBCwsLrgcDE38EewR8A0AgACABTkUEQCADIAAgAmxBA3Qi",
+    "E2ohFiAEIBNqIRcgBSATaiEYIAYgACAHbCIUIAhqQQN0IhVqIRsgCSAVaiEcIAogE2ohHSAMIBNqIRUgDSATaiEZIAYgAiAUakEDdCIaaiEeIAkg",
+    "GmohGiAGIBRBA3QiFGohHyAJIBRqISAgDyATaiEhIBAgE2ohIiARIBNqISMgEiATaiEkIAIgAkEBcWshJUEAIRQDQCAUICVORQRAIBRBA3QiEyAW",
+    "av0ABAAQCiEmIBMgG2ogEyAXav0ABAAgJv3yASATIBhq/QAEACIn/QwAAAAAAADwPwAAAAAAAPA/ICf98QH98gH98gEiJ/0LBAAgEyAcaiAn/QsE",
+    "ACATIB5qIBMgHWr9AAQAICcgCyATav0ABAD98gH98AEgEyAXav0ABAAgEyAYav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gJiAm/fIB/fEB/fIB",
+    "/fABIiggEyAVav0ABAD98gEgEyAZav0ABAAiJv0MAAAAAAAA8D8AAAAAAADwPyAm/fEB/fIB/fIBIib9CwQAIBMgGmogJv0LBAAgEyAfaiAoIBMg",
+    "GWr9AAQA/fIB/QwAAAAAAADwPwAAAAAAAPA/IBMgFWr9AAQAIBMgFWr9AAQA/fIB/fEB/fIBIin9CwQAIBMgIGogKf0LBAAgEyAhaiAoICYgDiAT",
+    "av0ABAD98gH98AH9CwQAIBMgI2ogJiATICJq/QAEAP3yAf0LBAAgEyAkaiAnIBMgFmr9AAQA/fIB/QsEACAUQQJqIRQMAQsLA0AgAiAUTEUEQCAU",
+    "QQN0IhMgFmorAwD9FBAK/SEAISogEyAbaiATIBdqKwMAICqiIBMgGGorAwAiK0QAAAAAAADwPyAroaKiIis5AwAgEyAcaiArOQMAIBMgHmogEyAd",
+    "aisDACArIAsgE2orAwCioCATIBdqKwMAIBMgGGorAwCiRAAAAAAAAPA/ICogKqKhoqAiLCATIBVqKwMAoiATIBlqKwMAIipEAAAAAAAA8D8gKqGi",
+    "oiIqOQMAIBMgGmogKjkDACATIB9qICwgEyAZaisDAKJEAAAAAAAA8D8gEyAVaisDACATIBVqKwMAoqGiIi05AwAgEyAgaiAtOQMAIBMgIWogLCAq",
+    "IA4gE2orAwCioDkDACATICNqICogEyAiaisDAKI5AwAgEyAkaiArIBMgFmorAwCiOQMAIBRBAWohFAwBCwsgAEEBaiEADAELCwvyAQMEfwF7AXwg",
+    "AiACQQFxayEIA0AgBiAITkUEQCAGQQN0IQf9DAAAAAAAAAAAAAAAAAAAAAAhCSAAIQUDQCABIAVMRQRAIAkgBCACIAVsQQN0aiAHav0ABAD98AEh",
+    "CSAFQQFqIQUMAQsLIAMgB2oiBSAF/QAEACAJ/fAB/QsEACAGQQJqIQYMAQsLA0AgAiAGTEUEQCAGQQN0IQdEAAAAAAAAAAAhCiAAIQUDQCABIAVM",
+    "RQRAIAogBCACIAVsQQN0aiAHaisDAKAhCiAFQQFqIQUMAQsLIAMgB2oiBSAFKwMAIAqgOQMAIAZBAWohBgwBCwsL8gEDBH8BewF8IAIgAkEBcWsh",
+    "CQNAIAcgCU5FBEAgB0EDdCEI/QwAAAAAAAAAAAAAAAAAAAAAIQogACEGA0AgASAGTEUEQCAKIAQgBSAGbEEDdGogCGr9AAQA/fABIQogBkEBaiEG",
+    "DAELCyADIAhqIgYgBv0ABAAgCv3wAf0LBAAgB0ECaiEHDAELCwNAIAIgB0xFBEAgB0EDdCEIRAAAAAAAAAAAIQsgACEGA0AgASAGTEUEQCALIAQg",
+    "BSAGbEEDdGogCGorAwCgIQsgBkEBaiEGDAELCyADIAhqIgYgBisDACALoDkDACAHQQFqIQcMAQsLC/gBAwR/AXsBfCACIAJBAXFrIQkDQCAHIAlO",
+    "RQRAIAdBA3QhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUgBmwgAmpBA3RqIAhq/QAEAP3wASEKIAZBAWohBgwBCwsg",
+    "AyAIaiIGIAb9AAQAIAr98AH9CwQAIAdBAmohBwwBCwsDQCACIAdMRQRAIAdBA3QhCEQAAAAAAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmwg",
+    "AmpBA3RqIAhqKwMAoCELIAZBAWohBgwBCwsgAyAIaiIGIAYrAwAgC6A5AwAgB0EBaiEHDAELCwv4AQMEfwF7AXwgAiACQQFxayEKA0AgCCAKTkUE",
+    "QCAIQQN0IQn9DAAAAAAAAAAAAAAAAAAAAAAhCyAAIQcDQCABIAdMRQRAIAsgBCAFIAdsIAZqQQN0aiAJav0ABAD98AEhCyAHQQFqIQcMAQsLIAMg",
+    "CWoiByAH/QAEACAL/fAB/QsEACAIQQJqIQgMAQsLA0AgAiAITEUEQCAIQQN0IQlEAAAAAAAAAAAhDCAAIQcDQCABIAdMRQRAIAwgBCAFIAdsIAZq",
+    "QQN0aiAJaisDAKAhDCAHQQFqIQcMAQsLIAMgCWoiByAHKwMAIAygOQMAIAhBAWohCAwBCwsLAIkBBG5hbWUBgQESAAVleHAzMgEGdGFuaDMyAgVm",
+    "MzJfMAMFZjMyXzEEBWYzMl8zBQVmMzJfNAYFZjMyXzYHBWYzMl83CAVmMzJfOAkFZXhwNjQKBnRhbmg2NAsFZjY0XzAMBWY2NF8xDQVmNjRfMw4F",
+    "ZjY0XzQPBWY2NF82EAVmNjRfNxEFZjY0Xzg=",
   ].join(""),
 };

@@ -187,20 +187,16 @@ function createKernel<A extends FloatArray>(
         at(scratch0, 0), // $scratch0
         at(p, o_bz), // $bz
         at(tape_z, slot * B * H), // $tape_z
-        at(xp0, slot * B * (4 * H) + H), // $xp0_2
-        at(scratch0, H), // $scratch0_2
         at(p, o_p_i), // $p_i
         at(cPrev, cPrevAt), // $cPrev
         at(p, o_bi), // $bi
         at(tape_i_1, slot * B * H), // $tape_i_1
-        at(xp0, slot * B * (4 * H) + 2 * H), // $xp0_3
-        at(scratch0, 2 * H), // $scratch0_3
+        2 * H, // $2*H
         at(p, o_p_f), // $p_f
         at(p, o_bf), // $bf
         at(tape_f, slot * B * H), // $tape_f
         at(cOut, t * B * H), // $cOut
-        at(xp0, slot * B * (4 * H) + 3 * H), // $xp0_4
-        at(scratch0, 3 * H), // $scratch0_4
+        3 * H, // $3*H
         at(p, o_p_o), // $p_o
         at(p, o_bo), // $bo
         at(tape_o_1, slot * B * H), // $tape_o_1
@@ -208,62 +204,55 @@ function createKernel<A extends FloatArray>(
       ]);
     else
       for (let b = 0; b < B; b++) {
-        const xp0Row = slot * B * (4 * H) + b * (4 * H);
-        const scratch0Row = b * (4 * H);
-        const tape_zRow = slot * B * H + b * H;
-        const xp0Row2 = slot * B * (4 * H) + H + b * (4 * H);
-        const scratch0Row2 = H + b * (4 * H);
-        const cPrevRow = cPrevAt + b * H;
-        const tape_i_1Row = slot * B * H + b * H;
-        const xp0Row3 = slot * B * (4 * H) + 2 * H + b * (4 * H);
-        const scratch0Row3 = 2 * H + b * (4 * H);
-        const tape_fRow = slot * B * H + b * H;
-        const cOutRow = t * B * H + b * H;
-        const xp0Row4 = slot * B * (4 * H) + 3 * H + b * (4 * H);
-        const scratch0Row4 = 3 * H + b * (4 * H);
-        const tape_o_1Row = slot * B * H + b * H;
-        const hOutRow = t * B * H + b * H;
+        const slotRow4H = slot * B * (4 * H) + b * (4 * H);
+        const row4H = b * (4 * H);
+        const slotRowH = slot * B * H + b * H;
+        const cPrevRowH = cPrevAt + b * H;
+        const tRowH = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
           // z  = Wz*x + Rz*h + bz
-          const z = xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_bz + i]!;
-          tape_z[tape_zRow + i] = z;
+          const z = xp0[slotRow4H + i]! + scratch0[row4H + i]! + p[o_bz + i]!;
+          tape_z[slotRowH + i] = z;
           // i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
           const i_1 =
             1 /
             (1 +
               Math.exp(
                 -(
-                  xp0[xp0Row2 + i]! +
-                  scratch0[scratch0Row2 + i]! +
-                  p[o_p_i + i]! * cPrev[cPrevRow + i]! +
+                  xp0[slotRow4H + H + i]! +
+                  scratch0[row4H + H + i]! +
+                  p[o_p_i + i]! * cPrev[cPrevRowH + i]! +
                   p[o_bi + i]!
                 ),
               ));
-          tape_i_1[tape_i_1Row + i] = i_1;
+          tape_i_1[slotRowH + i] = i_1;
           // f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
           const f =
             1 /
             (1 +
               Math.exp(
                 -(
-                  xp0[xp0Row3 + i]! +
-                  scratch0[scratch0Row3 + i]! +
-                  p[o_p_f + i]! * cPrev[cPrevRow + i]! +
+                  xp0[slotRow4H + 2 * H + i]! +
+                  scratch0[row4H + 2 * H + i]! +
+                  p[o_p_f + i]! * cPrev[cPrevRowH + i]! +
                   p[o_bf + i]!
                 ),
               ));
-          tape_f[tape_fRow + i] = f;
+          tape_f[slotRowH + i] = f;
           // c' = z .* i + c .* f
-          const c_next = z * i_1 + cPrev[cPrevRow + i]! * f;
-          cOut[cOutRow + i] = c_next;
+          const c_next = z * i_1 + cPrev[cPrevRowH + i]! * f;
+          cOut[tRowH + i] = c_next;
           // o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
           const o_1 =
             1 /
-            (1 + Math.exp(-(xp0[xp0Row4 + i]! + scratch0[scratch0Row4 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
-          tape_o_1[tape_o_1Row + i] = o_1;
+            (1 +
+              Math.exp(
+                -(xp0[slotRow4H + 3 * H + i]! + scratch0[row4H + 3 * H + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!),
+              ));
+          tape_o_1[slotRowH + i] = o_1;
           // h' = tanh(c') .* o
           const h_next = Math.tanh(c_next) * o_1;
-          hOut[hOutRow + i] = h_next;
+          hOut[tRowH + i] = h_next;
         }
       }
   }
@@ -329,12 +318,11 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const dhUpRow = t * B * H + b * H;
-          const carry_hRow = b * H;
-          const seed_hRow = b * H;
+          const tRowH = t * B * H + b * H;
+          const rowH = b * H;
           for (let i = 0; i < H; i++) {
             // the gradient of h' at step t: from upstream, and from step t + 1
-            seed_h[seed_hRow + i] = dhUp[dhUpRow + i]! + carry_h[carry_hRow + i]!;
+            seed_h[rowH + i] = dhUp[tRowH + i]! + carry_h[rowH + i]!;
           }
         }
 
@@ -348,12 +336,11 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const dcUpRow = t * B * H + b * H;
-          const carry_cRow = b * H;
-          const seed_cRow = b * H;
+          const tRowH = t * B * H + b * H;
+          const rowH = b * H;
           for (let i = 0; i < H; i++) {
             // the gradient of c' at step t: from upstream, and from step t + 1
-            seed_c[seed_cRow + i] = dcUp[dcUpRow + i]! + carry_c[carry_cRow + i]!;
+            seed_c[rowH + i] = dcUp[tRowH + i]! + carry_c[rowH + i]!;
           }
         }
 
@@ -364,21 +351,17 @@ function createKernel<A extends FloatArray>(
           at(cOut, t * B * H), // $cOut
           at(seed_h, 0), // $seed_h
           at(tape_o_1, slot * B * H), // $tape_o_1
-          at(gx0, t * B * (4 * H) + 3 * H), // $gx0
+          at(gx0, t * B * (4 * H)), // $gx0
           4 * H, // $4*H
-          at(scratch0, 3 * H), // $scratch0
+          3 * H, // $3*H
+          at(scratch0, 0), // $scratch0
           at(seed_c, 0), // $seed_c
           at(p, o_p_o), // $p_o
           at(cPrev, cPrevAt), // $cPrev
           at(tape_f, slot * B * H), // $tape_f
-          at(gx0, t * B * (4 * H) + 2 * H), // $gx0_2
-          at(scratch0, 2 * H), // $scratch0_2
+          2 * H, // $2*H
           at(tape_z, slot * B * H), // $tape_z
           at(tape_i_1, slot * B * H), // $tape_i_1
-          at(gx0, t * B * (4 * H) + H), // $gx0_3
-          at(scratch0, H), // $scratch0_3
-          at(gx0, t * B * (4 * H)), // $gx0_4
-          at(scratch0, 0), // $scratch0_4
           at(p, o_p_f), // $p_f
           at(p, o_p_i), // $p_i
           at(carry_c, 0), // $carry_c
@@ -388,61 +371,45 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const cOutRow = t * B * H + b * H;
-          const seed_hRow = b * H;
-          const tape_o_1Row = slot * B * H + b * H;
-          const gx0Row = t * B * (4 * H) + 3 * H + b * (4 * H);
-          const scratch0Row = 3 * H + b * (4 * H);
-          const seed_cRow = b * H;
-          const cPrevRow = cPrevAt + b * H;
-          const tape_fRow = slot * B * H + b * H;
-          const gx0Row2 = t * B * (4 * H) + 2 * H + b * (4 * H);
-          const scratch0Row2 = 2 * H + b * (4 * H);
-          const tape_zRow = slot * B * H + b * H;
-          const tape_i_1Row = slot * B * H + b * H;
-          const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
-          const scratch0Row3 = H + b * (4 * H);
-          const gx0Row4 = t * B * (4 * H) + b * (4 * H);
-          const scratch0Row4 = b * (4 * H);
-          const carry_cRow = b * H;
-          const scratch1Row = b * H;
-          const scratch2Row = b * H;
-          const scratch3Row = b * H;
+          const tRowH = t * B * H + b * H;
+          const rowH = b * H;
+          const slotRowH = slot * B * H + b * H;
+          const tRow4H = t * B * (4 * H) + b * (4 * H);
+          const row4H = b * (4 * H);
+          const cPrevRowH = cPrevAt + b * H;
           for (let i = 0; i < H; i++) {
-            const t1 = Math.tanh(cOut[cOutRow + i]!);
+            const t1 = Math.tanh(cOut[tRowH + i]!);
             // grad of: h' = tanh(c') .* o
-            const do_1 = seed_h[seed_hRow + i]! * t1;
-            const do_pre = do_1 * (tape_o_1[tape_o_1Row + i]! * (1 - tape_o_1[tape_o_1Row + i]!));
-            gx0[gx0Row + i] = do_pre;
-            scratch0[scratch0Row + i] = do_pre;
+            const do_1 = seed_h[rowH + i]! * t1;
+            const do_pre = do_1 * (tape_o_1[slotRowH + i]! * (1 - tape_o_1[slotRowH + i]!));
+            gx0[tRow4H + 3 * H + i] = do_pre;
+            scratch0[row4H + 3 * H + i] = do_pre;
             // grad of: o, h'
             const dc_next_total =
-              seed_c[seed_cRow + i]! +
-              do_pre * p[o_p_o + i]! +
-              seed_h[seed_hRow + i]! * tape_o_1[tape_o_1Row + i]! * (1 - t1 * t1);
+              seed_c[rowH + i]! + do_pre * p[o_p_o + i]! + seed_h[rowH + i]! * tape_o_1[slotRowH + i]! * (1 - t1 * t1);
             // grad of: c' = z .* i + c .* f
-            const df = dc_next_total * cPrev[cPrevRow + i]!;
-            const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
-            gx0[gx0Row2 + i] = df_pre;
-            scratch0[scratch0Row2 + i] = df_pre;
+            const df = dc_next_total * cPrev[cPrevRowH + i]!;
+            const df_pre = df * (tape_f[slotRowH + i]! * (1 - tape_f[slotRowH + i]!));
+            gx0[tRow4H + 2 * H + i] = df_pre;
+            scratch0[row4H + 2 * H + i] = df_pre;
             // grad of: c' = z .* i + c .* f
-            const di = dc_next_total * tape_z[tape_zRow + i]!;
-            const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
-            gx0[gx0Row3 + i] = di_pre;
-            scratch0[scratch0Row3 + i] = di_pre;
+            const di = dc_next_total * tape_z[slotRowH + i]!;
+            const di_pre = di * (tape_i_1[slotRowH + i]! * (1 - tape_i_1[slotRowH + i]!));
+            gx0[tRow4H + H + i] = di_pre;
+            scratch0[row4H + H + i] = di_pre;
             // grad of: c' = z .* i + c .* f
-            const dz = dc_next_total * tape_i_1[tape_i_1Row + i]!;
-            gx0[gx0Row4 + i] = dz;
-            scratch0[scratch0Row4 + i] = dz;
+            const dz = dc_next_total * tape_i_1[slotRowH + i]!;
+            gx0[tRow4H + i] = dz;
+            scratch0[row4H + i] = dz;
             // grad of: i, f, c'
-            const dc = dc_next_total * tape_f[tape_fRow + i]! + df_pre * p[o_p_f + i]! + di_pre * p[o_p_i + i]!;
-            carry_c[carry_cRow + i] = dc;
-            const t2 = di_pre * cPrev[cPrevRow + i]!;
-            scratch1[scratch1Row + i] = t2;
-            const t3 = df_pre * cPrev[cPrevRow + i]!;
-            scratch2[scratch2Row + i] = t3;
-            const t4 = do_pre * cOut[cOutRow + i]!;
-            scratch3[scratch3Row + i] = t4;
+            const dc = dc_next_total * tape_f[slotRowH + i]! + df_pre * p[o_p_f + i]! + di_pre * p[o_p_i + i]!;
+            carry_c[rowH + i] = dc;
+            const t2 = di_pre * cPrev[cPrevRowH + i]!;
+            scratch1[rowH + i] = t2;
+            const t3 = df_pre * cPrev[cPrevRowH + i]!;
+            scratch2[rowH + i] = t3;
+            const t4 = do_pre * cOut[tRowH + i]!;
+            scratch3[rowH + i] = t4;
           }
         }
 
@@ -521,7 +488,7 @@ function createKernel<A extends FloatArray>(
       wl(8, T * B, [
         H, // $n
         at(dp, o_bi), // $dbi
-        at(gx0, H), // $gx0
+        at(gx0, 0), // $gx0
         4 * H, // $4*H
       ]);
     else
@@ -537,8 +504,9 @@ function createKernel<A extends FloatArray>(
       wl(9, T * B, [
         H, // $n
         at(dp, o_bf), // $dbf
-        at(gx0, 2 * H), // $gx0
+        at(gx0, 0), // $gx0
         4 * H, // $4*H
+        2 * H, // $2*H
       ]);
     else
       for (let i = 0; i < H; i++) {
@@ -553,8 +521,9 @@ function createKernel<A extends FloatArray>(
       wl(10, T * B, [
         H, // $n
         at(dp, o_bo), // $dbo
-        at(gx0, 3 * H), // $gx0
+        at(gx0, 0), // $gx0
         4 * H, // $4*H
+        3 * H, // $3*H
       ]);
     else
       for (let i = 0; i < H; i++) {
@@ -601,97 +570,110 @@ const LOOPS_WASM: LoopsModuleSource = {
   splittable: [0, 1, 2, 3],
   scalar: [],
   binary: [
-    "AGFzbQEAAAABUgVgAXsBe2Aaf39/f39/f39/f39/f39/f39/f39/f39/f38AYAZ/f39/f38AYBt/f39/f39/f39/f39/f39/f39/f39/f39/f38A",
-    "YAV/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMPDgAAAQIDBAIAAAECAwQCB7MBFgVmMzJfMAACBWYzMl8xAAMFZjMyXzIAAwVmMzJfMwAEBWYz",
-    "Ml80AAUFZjMyXzUABQVmMzJfNgAFBWYzMl83AAYFZjMyXzgABgVmMzJfOQAGBmYzMl8xMAAGBWY2NF8wAAkFZjY0XzEACgVmNjRfMgAKBWY2NF8z",
-    "AAsFZjY0XzQADAVmNjRfNQAMBWY2NF82AAwFZjY0XzcADQVmNjRfOAANBWY2NF85AA0GZjY0XzEwAA0KtjgO6AMBAnv9DAAAAAAAAAAAAAAAAAAA",
-    "AAD9DAAAgH8AAIB/AACAfwAAgH/9DAENUDkBDVA5AQ1QOQENUDkgACAA/Qw7qrg/O6q4PzuquD87qrg//eYB/Wr9DAAAlsMAAJbDAACWwwAAlsP9",
-    "6QH9DAAAlkMAAJZDAACWQwAAlkP96AEiAv0MAIAxPwCAMT8AgDE/AIAxP/3mAf3lASAC/QyDgF65g4BeuYOAXrmDgF65/eYB/eUBIgH95gH9DGEL",
-    "tjphC7Y6YQu2OmELtjr95AEgAf3mAf0MiYgIPImICDyJiAg8iYgIPP3kASAB/eYB/Qyrqio9q6oqPauqKj2rqio9/eQBIAH95gH9DKuqKj6rqio+",
-    "q6oqPquqKj795AEgAf3mAf0MAAAAPwAAAD8AAAA/AAAAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAA",
-    "gD/95AEgAv34ASIBQQH9rAEiAv0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAEgAv2xAf0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYB",
-    "IAD9DBhysUIYcrFCGHKxQhhysUL9RP1SIAD9DLTxz8K08c/CtPHPwrTxz8L9Q/1SC4QCAQJ7IAD9DNENXb3RDV290Q1dvdENXb0gACAA/eYBIgH9",
-    "5gH9DImICD6JiAg+iYgIPomICD795AEgAf3mAf0Mq6qqvquqqr6rqqq+q6qqvv3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQB/eYB/QwAAIA/",
-    "AACAPwAAgD8AAIA//QwAAABAAAAAQAAAAEAAAABA/QwAAABAAAAAQAAAAEAAAABAIAD94AEiAv3mARAA/QwAAIA/AACAPwAAgD8AAIA//eQB/ecB",
-    "/eUBIgH94QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/UP9UiAC/QzNzMw9zczMPc3MzD3NzMw9/UP9Ugu6BwMSfwN7A30DQCAAIAFORQRAIAMgACAE",
-    "bEECdCIaaiEdIAUgGmohHiAHIAAgAmxBAnQiG2ohHyAIIBpqISAgCSAaaiEhIAsgG2ohHCANIBtqISIgDiAaaiEjIA8gGmohJCASIBtqISUgEyAb",
-    "aiEmIBQgGmohJyAVIBpqISggGCAbaiEpIBkgG2ohKiACIAJBA3FrIStBACEbA0AgGyArTkUEQCAbQQJ0IhogHWr9AAQAIBogHmr9AAQA/eQBIAYg",
-    "Gmr9AAQA/eQBISwgGiAfaiAs/QsEACAaICJq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/IBogIGr9AAQAIBogIWr9AAQA/eQB",
-    "IAogGmr9AAQAIBogHGr9AAQA/eYB/eQBIAwgGmr9AAQA/eQB/eEBEAD95AH95wEiLf0LBAAgGiAlav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAA",
-    "gD8AAIA/AACAPyAaICNq/QAEACAaICRq/QAEAP3kASAQIBpq/QAEACAaIBxq/QAEAP3mAf3kASARIBpq/QAEAP3kAf3hARAA/eQB/ecBIi79CwQA",
-    "IBogJmogLCAt/eYBIBogHGr9AAQAIC795gH95AEiLP0LBAAgGiApav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAaICdq/QAE",
-    "ACAaIChq/QAEAP3kASAWIBpq/QAEACAs/eYB/eQBIBcgGmr9AAQA/eQB/eEBEAD95AH95wEiLf0LBAAgGiAqaiAsEAEgLf3mAf0LBAAgG0EEaiEb",
-    "DAELCwNAIAIgG0xFBEAgG0ECdCIaIB1qKgIAIBogHmoqAgCSIAYgGmoqAgCSIS8gGiAfaiAvOAIAIBogImpDAACAPyAaICBqKgIAIBogIWoqAgCS",
-    "IAogGmoqAgAgGiAcaioCAJSSIAwgGmoqAgCSjP0TEAD9HwBDAACAP5KVIjA4AgAgGiAlakMAAIA/IBogI2oqAgAgGiAkaioCAJIgECAaaioCACAa",
-    "IBxqKgIAlJIgESAaaioCAJKM/RMQAP0fAEMAAIA/kpUiMTgCACAaICZqIC8gMJQgGiAcaioCACAxlJIiLzgCACAaIClqQwAAgD8gGiAnaioCACAa",
-    "IChqKgIAkiAWIBpqKgIAIC+UkiAXIBpqKgIAkoz9ExAA/R8AQwAAgD+SlSIwOAIAIBogKmogL/0TEAH9HwAgMJQ4AgAgG0EBaiEbDAELCyAAQQFq",
-    "IQAMAQsLC68BAQZ/A0AgACABTkUEQCADIAAgAmxBAnQiBmohCCAEIAZqIQkgBSAGaiEKIAIgAkEDcWshC0EAIQYDQCAGIAtORQRAIAZBAnQiByAK",
-    "aiAHIAhq/QAEACAHIAlq/QAEAP3kAf0LBAAgBkEEaiEGDAELCwNAIAIgBkxFBEAgBkECdCIHIApqIAcgCGoqAgAgByAJaioCAJI4AgAgBkEBaiEG",
-    "DAELCyAAQQFqIQAMAQsLC74IAxd/BXsFfQNAIAAgAU5FBEAgAyAAIAJsQQJ0IhtqIR4gBCAbaiEfIAUgG2ohICAGIAAgB2xBAnQiHGohIyAIIBxq",
-    "ISQgCSAbaiElIAsgG2ohHSAMIBtqISEgDSAcaiEmIA4gHGohJyAPIBtqISggECAbaiEiIBEgHGohKSASIBxqISogEyAcaiErIBQgHGohLCAXIBtq",
-    "IS0gGCAbaiEuIBkgG2ohLyAaIBtqITAgAiACQQNxayExQQAhHANAIBwgMU5FBEAgHEECdCIbIB5q/QAEABABITIgGyAjaiAbIB9q/QAEACAy/eYB",
-    "IBsgIGr9AAQAIjP9DAAAgD8AAIA/AACAPwAAgD8gM/3lAf3mAf3mASIz/QsEACAbICRqIDP9CwQAIBsgJmogGyAlav0ABAAgMyAKIBtq/QAEAP3m",
-    "Af3kASAbIB9q/QAEACAbICBq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAyIDL95gH95QH95gH95AEiMiAbIB1q/QAEAP3mASAbICFq/QAEACI0",
-    "/QwAAIA/AACAPwAAgD8AAIA/IDT95QH95gH95gEiNP0LBAAgGyAnaiA0/QsEACAbIClqIDIgGyAoav0ABAD95gEgGyAiav0ABAAiNf0MAACAPwAA",
-    "gD8AAIA/AACAPyA1/eUB/eYB/eYBIjX9CwQAIBsgKmogNf0LBAAgGyAraiAyIBsgImr9AAQA/eYBIjb9CwQAIBsgLGogNv0LBAAgGyAtaiAyIBsg",
-    "IWr9AAQA/eYBIDQgFSAbav0ABAD95gH95AEgNSAWIBtq/QAEAP3mAf3kAf0LBAAgGyAuaiA1IBsgHWr9AAQA/eYB/QsEACAbIC9qIDQgGyAdav0A",
-    "BAD95gH9CwQAIBsgMGogMyAbIB5q/QAEAP3mAf0LBAAgHEEEaiEcDAELCwNAIAIgHExFBEAgHEECdCIbIB5qKgIA/RMQAf0fACE3IBsgI2ogGyAf",
-    "aioCACA3lCAbICBqKgIAIjhDAACAPyA4k5SUIjg4AgAgGyAkaiA4OAIAIBsgJmogGyAlaioCACA4IAogG2oqAgCUkiAbIB9qKgIAIBsgIGoqAgCU",
-    "QwAAgD8gNyA3lJOUkiI3IBsgHWoqAgCUIBsgIWoqAgAiOUMAAIA/IDmTlJQiOTgCACAbICdqIDk4AgAgGyApaiA3IBsgKGoqAgCUIBsgImoqAgAi",
-    "OkMAAIA/IDqTlJQiOjgCACAbICpqIDo4AgAgGyAraiA3IBsgImoqAgCUIjs4AgAgGyAsaiA7OAIAIBsgLWogNyAbICFqKgIAlCA5IBUgG2oqAgCU",
-    "kiA6IBYgG2oqAgCUkjgCACAbIC5qIDogGyAdaioCAJQ4AgAgGyAvaiA5IBsgHWoqAgCUOAIAIBsgMGogOCAbIB5qKgIAlDgCACAcQQFqIRwMAQsL",
-    "IABBAWohAAwBCwsL7gEDBH8BewF9IAIgAkEDcWshCANAIAYgCE5FBEAgBkECdCEH/QwAAAAAAAAAAAAAAAAAAAAAIQkgACEFA0AgASAFTEUEQCAJ",
-    "IAQgAiAFbEECdGogB2r9AAQA/eQBIQkgBUEBaiEFDAELCyADIAdqIgUgBf0ABAAgCf3kAf0LBAAgBkEEaiEGDAELCwNAIAIgBkxFBEAgBkECdCEH",
-    "QwAAAAAhCiAAIQUDQCABIAVMRQRAIAogBCACIAVsQQJ0aiAHaioCAJIhCiAFQQFqIQUMAQsLIAMgB2oiBSAFKgIAIAqSOAIAIAZBAWohBgwBCwsL",
-    "7gEDBH8BewF9IAIgAkEDcWshCQNAIAcgCU5FBEAgB0ECdCEI/QwAAAAAAAAAAAAAAAAAAAAAIQogACEGA0AgASAGTEUEQCAKIAQgBSAGbEECdGog",
-    "CGr9AAQA/eQBIQogBkEBaiEGDAELCyADIAhqIgYgBv0ABAAgCv3kAf0LBAAgB0EEaiEHDAELCwNAIAIgB0xFBEAgB0ECdCEIQwAAAAAhCyAAIQYD",
-    "QCABIAZMRQRAIAsgBCAFIAZsQQJ0aiAIaioCAJIhCyAGQQFqIQYMAQsLIAMgCGoiBiAGKgIAIAuSOAIAIAdBAWohBwwBCwsLiwUBAnv9DAAAAAAA",
-    "AAAAAAAAAAAAAAD9DAAAAAAAAPB/AAAAAAAA8H/9DAltqBNGEuY9CW2oE0YS5j0gACAA/Qz+gitlRxX3P/6CK2VHFfc//fIB/ZQB/QwAAAAAADCR",
-    "wAAAAAAAMJHA/fUB/QwAAAAAADCRQAAAAAAAMJFA/fQBIgL9DAAA4P5CLuY/AADg/kIu5j/98gH98QEgAv0Mdjx5Ne856j12PHk17znqPf3yAf3x",
-    "ASIB/fIB/QyY2Pjv2O4hPpjY+O/Y7iE+/fABIAH98gH9DORE9WdF5lo+5ET1Z0XmWj798AEgAf3yAf0MXJ94t09+kj5cn3i3T36SPv3wASAB/fIB",
-    "/Qw0x1al4x3HPjTHVqXjHcc+/fABIAH98gH9DBqgARqgAfo+GqABGqAB+j798AEgAf3yAf0MGqABGqABKj8aoAEaoAEqP/3wASAB/fIB/QwXbMEW",
-    "bMFWPxdswRZswVY//fABIAH98gH9DBEREREREYE/ERERERERgT/98AEgAf3yAf0MVVVVVVVVpT9VVVVVVVWlP/3wASAB/fIB/QxVVVVVVVXFP1VV",
-    "VVVVVcU//fABIAH98gH9DAAAAAAAAOA/AAAAAAAA4D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA/",
-    "/fABIAL9/AEiAUEB/awBIgL9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASABIAL9sQH9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3L",
-    "Af3yASAA/QzvOfr+Qi6GQO85+v5CLoZA/Ur9UiAA/QxSMC3VEEmHwFIwLdUQSYfA/Un9UgvsAgECeyAA/QzjdStFNtpXv+N1K0U22le/IAAgAP3y",
-    "ASIB/fIB/QzgfRUOPW1tP+B9FQ49bW0//fABIAH98gH9DD3C5lXjJoK/PcLmVeMmgr/98AEgAf3yAf0M+hAsiPRklj/6ECyI9GSWP/3wASAB/fIB",
-    "/QwcuqEbuqGrvxy6oRu6oau//fABIAH98gH9DBEREREREcE/ERERERERwT/98AEgAf3yAf0MVVVVVVVV1b9VVVVVVVXVv/3wASAB/fIB/QwAAAAA",
-    "AADwPwAAAAAAAPA//fAB/fIB/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAAAAQAAAAAAAAABA/QwAAAAAAAAAQAAAAAAAAABAIAD97AEiAv3yARAH",
-    "/QwAAAAAAADwPwAAAAAAAPA//fAB/fMB/fEBIgH97QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/Un9UiAC/QyamZmZmZm5P5qZmZmZmbk//Un9UgvS",
-    "BwMSfwN7A3wDQCAAIAFORQRAIAMgACAEbEEDdCIaaiEdIAUgGmohHiAHIAAgAmxBA3QiG2ohHyAIIBpqISAgCSAaaiEhIAsgG2ohHCANIBtqISIg",
-    "DiAaaiEjIA8gGmohJCASIBtqISUgEyAbaiEmIBQgGmohJyAVIBpqISggGCAbaiEpIBkgG2ohKiACIAJBAXFrIStBACEbA0AgGyArTkUEQCAbQQN0",
-    "IhogHWr9AAQAIBogHmr9AAQA/fABIAYgGmr9AAQA/fABISwgGiAfaiAs/QsEACAaICJq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAA",
-    "APA/IBogIGr9AAQAIBogIWr9AAQA/fABIAogGmr9AAQAIBogHGr9AAQA/fIB/fABIAwgGmr9AAQA/fAB/e0BEAf98AH98wEiLf0LBAAgGiAlav0M",
-    "AAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAaICNq/QAEACAaICRq/QAEAP3wASAQIBpq/QAEACAaIBxq/QAEAP3yAf3wASARIBpq",
-    "/QAEAP3wAf3tARAH/fAB/fMBIi79CwQAIBogJmogLCAt/fIBIBogHGr9AAQAIC798gH98AEiLP0LBAAgGiApav0MAAAAAAAA8D8AAAAAAADwP/0M",
-    "AAAAAAAA8D8AAAAAAADwPyAaICdq/QAEACAaIChq/QAEAP3wASAWIBpq/QAEACAs/fIB/fABIBcgGmr9AAQA/fAB/e0BEAf98AH98wEiLf0LBAAg",
-    "GiAqaiAsEAggLf3yAf0LBAAgG0ECaiEbDAELCwNAIAIgG0xFBEAgG0EDdCIaIB1qKwMAIBogHmorAwCgIAYgGmorAwCgIS8gGiAfaiAvOQMAIBog",
-    "ImpEAAAAAAAA8D8gGiAgaisDACAaICFqKwMAoCAKIBpqKwMAIBogHGorAwCioCAMIBpqKwMAoJr9FBAH/SEARAAAAAAAAPA/oKMiMDkDACAaICVq",
-    "RAAAAAAAAPA/IBogI2orAwAgGiAkaisDAKAgECAaaisDACAaIBxqKwMAoqAgESAaaisDAKCa/RQQB/0hAEQAAAAAAADwP6CjIjE5AwAgGiAmaiAv",
-    "IDCiIBogHGorAwAgMaKgIi85AwAgGiApakQAAAAAAADwPyAaICdqKwMAIBogKGorAwCgIBYgGmorAwAgL6KgIBcgGmorAwCgmv0UEAf9IQBEAAAA",
-    "AAAA8D+goyIwOQMAIBogKmogL/0UEAj9IQAgMKI5AwAgG0EBaiEbDAELCyAAQQFqIQAMAQsLC68BAQZ/A0AgACABTkUEQCADIAAgAmxBA3QiBmoh",
-    "CCAEIAZqIQkgBSAGaiEKIAIgAkEBcWshC0EAIQYDQCAGIAtORQRAIAZBA3QiByAKaiAHIAhq/QAEACAHIAlq/QAEAP3wAf0LBAAgBkECaiEGDAEL",
-    "CwNAIAIgBkxFBEAgBkEDdCIHIApqIAcgCGorAwAgByAJaisDAKA5AwAgBkEBaiEGDAELCyAAQQFqIQAMAQsLC84IAxd/BXsFfANAIAAgAU5FBEAg",
-    "AyAAIAJsQQN0IhtqIR4gBCAbaiEfIAUgG2ohICAGIAAgB2xBA3QiHGohIyAIIBxqISQgCSAbaiElIAsgG2ohHSAMIBtqISEgDSAcaiEmIA4gHGoh",
-    "JyAPIBtqISggECAbaiEiIBEgHGohKSASIBxqISogEyAcaiErIBQgHGohLCAXIBtqIS0gGCAbaiEuIBkgG2ohLyAaIBtqITAgAiACQQFxayExQQAh",
-    "HANAIBwgMU5FBEAgHEEDdCIbIB5q/QAEABAIITIgGyAjaiAbIB9q/QAEACAy/fIBIBsgIGr9AAQAIjP9DAAAAAAAAPA/AAAAAAAA8D8gM/3xAf3y",
-    "Af3yASIz/QsEACAbICRqIDP9CwQAIBsgJmogGyAlav0ABAAgMyAKIBtq/QAEAP3yAf3wASAbIB9q/QAEACAbICBq/QAEAP3yAf0MAAAAAAAA8D8A",
-    "AAAAAADwPyAyIDL98gH98QH98gH98AEiMiAbIB1q/QAEAP3yASAbICFq/QAEACI0/QwAAAAAAADwPwAAAAAAAPA/IDT98QH98gH98gEiNP0LBAAg",
-    "GyAnaiA0/QsEACAbIClqIDIgGyAoav0ABAD98gEgGyAiav0ABAAiNf0MAAAAAAAA8D8AAAAAAADwPyA1/fEB/fIB/fIBIjX9CwQAIBsgKmogNf0L",
-    "BAAgGyAraiAyIBsgImr9AAQA/fIBIjb9CwQAIBsgLGogNv0LBAAgGyAtaiAyIBsgIWr9AAQA/fIBIDQgFSAbav0ABAD98gH98AEgNSAWIBtq/QAE",
-    "AP3yAf3wAf0LBAAgGyAuaiA1IBsgHWr9AAQA/fIB/QsEACAbIC9qIDQgGyAdav0ABAD98gH9CwQAIBsgMGogMyAbIB5q/QAEAP3yAf0LBAAgHEEC",
-    "aiEcDAELCwNAIAIgHExFBEAgHEEDdCIbIB5qKwMA/RQQCP0hACE3IBsgI2ogGyAfaisDACA3oiAbICBqKwMAIjhEAAAAAAAA8D8gOKGioiI4OQMA",
-    "IBsgJGogODkDACAbICZqIBsgJWorAwAgOCAKIBtqKwMAoqAgGyAfaisDACAbICBqKwMAokQAAAAAAADwPyA3IDeioaKgIjcgGyAdaisDAKIgGyAh",
-    "aisDACI5RAAAAAAAAPA/IDmhoqIiOTkDACAbICdqIDk5AwAgGyApaiA3IBsgKGorAwCiIBsgImorAwAiOkQAAAAAAADwPyA6oaKiIjo5AwAgGyAq",
-    "aiA6OQMAIBsgK2ogNyAbICJqKwMAoiI7OQMAIBsgLGogOzkDACAbIC1qIDcgGyAhaisDAKIgOSAVIBtqKwMAoqAgOiAWIBtqKwMAoqA5AwAgGyAu",
-    "aiA6IBsgHWorAwCiOQMAIBsgL2ogOSAbIB1qKwMAojkDACAbIDBqIDggGyAeaisDAKI5AwAgHEEBaiEcDAELCyAAQQFqIQAMAQsLC/IBAwR/AXsB",
-    "fCACIAJBAXFrIQgDQCAGIAhORQRAIAZBA3QhB/0MAAAAAAAAAAAAAAAAAAAAACEJIAAhBQNAIAEgBUxFBEAgCSAEIAIgBWxBA3RqIAdq/QAEAP3w",
-    "ASEJIAVBAWohBQwBCwsgAyAHaiIFIAX9AAQAIAn98AH9CwQAIAZBAmohBgwBCwsDQCACIAZMRQRAIAZBA3QhB0QAAAAAAAAAACEKIAAhBQNAIAEg",
-    "BUxFBEAgCiAEIAIgBWxBA3RqIAdqKwMAoCEKIAVBAWohBQwBCwsgAyAHaiIFIAUrAwAgCqA5AwAgBkEBaiEGDAELCwvyAQMEfwF7AXwgAiACQQFx",
-    "ayEJA0AgByAJTkUEQCAHQQN0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsQQN0aiAIav0ABAD98AEhCiAGQQFq",
-    "IQYMAQsLIAMgCGoiBiAG/QAEACAK/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IQhEAAAAAAAAAAAhCyAAIQYDQCABIAZMRQRAIAsg",
-    "BCAFIAZsQQN0aiAIaisDAKAhCyAGQQFqIQYMAQsLIAMgCGoiBiAGKwMAIAugOQMAIAdBAWohBwwBCwsLAGwEbmFtZQFlDgAFZXhwMzIBBnRhbmgz",
-    "MgIFZjMyXzADBWYzMl8xBAVmMzJfMwUFZjMyXzQGBWYzMl83BwVleHA2NAgGdGFuaDY0CQVmNjRfMAoFZjY0XzELBWY2NF8zDAVmNjRfNA0FZjY0",
-    "Xzc=",
+    "AGFzbQEAAAABVAZgAXsBe2AWf39/f39/f39/f39/f39/f39/f39/fwBgBn9/f39/fwBgF39/f39/f39/f39/f39/f39/f39/f39/AGAFf39/f38A",
+    "YAd/f39/f39/AAISAQNlbnYGbWVtb3J5AgMBgIAEAxMSAAABAgMEAgIFAAABAgMEAgIFB7MBFgVmMzJfMAACBWYzMl8xAAMFZjMyXzIAAwVmMzJf",
+    "MwAEBWYzMl80AAUFZjMyXzUABQVmMzJfNgAFBWYzMl83AAYFZjMyXzgABwVmMzJfOQAIBmYzMl8xMAAIBWY2NF8wAAsFZjY0XzEADAVmNjRfMgAM",
+    "BWY2NF8zAA0FZjY0XzQADgVmNjRfNQAOBWY2NF82AA4FZjY0XzcADwVmNjRfOAAQBWY2NF85ABEGZjY0XzEwABEK/kAS6AMBAnv9DAAAAAAAAAAA",
+    "AAAAAAAAAAD9DAAAgH8AAIB/AACAfwAAgH/9DAENUDkBDVA5AQ1QOQENUDkgACAA/Qw7qrg/O6q4PzuquD87qrg//eYB/Wr9DAAAlsMAAJbDAACW",
+    "wwAAlsP96QH9DAAAlkMAAJZDAACWQwAAlkP96AEiAv0MAIAxPwCAMT8AgDE/AIAxP/3mAf3lASAC/QyDgF65g4BeuYOAXrmDgF65/eYB/eUBIgH9",
+    "5gH9DGELtjphC7Y6YQu2OmELtjr95AEgAf3mAf0MiYgIPImICDyJiAg8iYgIPP3kASAB/eYB/Qyrqio9q6oqPauqKj2rqio9/eQBIAH95gH9DKuq",
+    "Kj6rqio+q6oqPquqKj795AEgAf3mAf0MAAAAPwAAAD8AAAA/AAAAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAH95gH9DAAAgD8AAIA/",
+    "AACAPwAAgD/95AEgAv34ASIBQQH9rAEiAv0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAEgAv2xAf0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX",
+    "/asB/eYBIAD9DBhysUIYcrFCGHKxQhhysUL9RP1SIAD9DLTxz8K08c/CtPHPwrTxz8L9Q/1SC4QCAQJ7IAD9DNENXb3RDV290Q1dvdENXb0gACAA",
+    "/eYBIgH95gH9DImICD6JiAg+iYgIPomICD795AEgAf3mAf0Mq6qqvquqqr6rqqq+q6qqvv3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQB/eYB",
+    "/QwAAIA/AACAPwAAgD8AAIA//QwAAABAAAAAQAAAAEAAAABA/QwAAABAAAAAQAAAAEAAAABAIAD94AEiAv3mARAA/QwAAIA/AACAPwAAgD8AAIA/",
+    "/eQB/ecB/eUBIgH94QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/UP9UiAC/QzNzMw9zczMPc3MzD3NzMw9/UP9UgvUBwMSfwN7A30DQCAAIAFORQRA",
+    "IAMgACAEbCIXQQJ0IhZqIRogBSAWaiEbIAcgACACbEECdCIWaiEcIAMgAiAXakECdCIYaiEdIAUgGGohHiAJIBZqIRggCyAWaiEfIAMgDCAXakEC",
+    "dCIZaiEgIAUgGWohGSAPIBZqISEgECAWaiEiIAMgESAXakECdCIXaiEjIAUgF2ohJCAUIBZqISUgFSAWaiEmIAIgAkEDcWshJ0EAIRcDQCAXICdO",
+    "RQRAIBdBAnQiFiAaav0ABAAgFiAbav0ABAD95AEgBiAWav0ABAD95AEhKCAWIBxqICj9CwQAIBYgH2r9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8A",
+    "AIA/AACAPwAAgD8gFiAdav0ABAAgFiAeav0ABAD95AEgCCAWav0ABAAgFiAYav0ABAD95gH95AEgCiAWav0ABAD95AH94QEQAP3kAf3nASIp/QsE",
+    "ACAWICFq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/IBYgIGr9AAQAIBYgGWr9AAQA/eQBIA0gFmr9AAQAIBYgGGr9AAQA/eYB",
+    "/eQBIA4gFmr9AAQA/eQB/eEBEAD95AH95wEiKv0LBAAgFiAiaiAoICn95gEgFiAYav0ABAAgKv3mAf3kASIo/QsEACAWICVq/QwAAIA/AACAPwAA",
+    "gD8AAIA//QwAAIA/AACAPwAAgD8AAIA/IBYgI2r9AAQAIBYgJGr9AAQA/eQBIBIgFmr9AAQAICj95gH95AEgEyAWav0ABAD95AH94QEQAP3kAf3n",
+    "ASIp/QsEACAWICZqICgQASAp/eYB/QsEACAXQQRqIRcMAQsLA0AgAiAXTEUEQCAXQQJ0IhYgGmoqAgAgFiAbaioCAJIgBiAWaioCAJIhKyAWIBxq",
+    "ICs4AgAgFiAfakMAAIA/IBYgHWoqAgAgFiAeaioCAJIgCCAWaioCACAWIBhqKgIAlJIgCiAWaioCAJKM/RMQAP0fAEMAAIA/kpUiLDgCACAWICFq",
+    "QwAAgD8gFiAgaioCACAWIBlqKgIAkiANIBZqKgIAIBYgGGoqAgCUkiAOIBZqKgIAkoz9ExAA/R8AQwAAgD+SlSItOAIAIBYgImogKyAslCAWIBhq",
+    "KgIAIC2UkiIrOAIAIBYgJWpDAACAPyAWICNqKgIAIBYgJGoqAgCSIBIgFmoqAgAgK5SSIBMgFmoqAgCSjP0TEAD9HwBDAACAP5KVIiw4AgAgFiAm",
+    "aiAr/RMQAf0fACAslDgCACAXQQFqIRcMAQsLIABBAWohAAwBCwsLrwEBBn8DQCAAIAFORQRAIAMgACACbEECdCIGaiEIIAQgBmohCSAFIAZqIQog",
+    "AiACQQNxayELQQAhBgNAIAYgC05FBEAgBkECdCIHIApqIAcgCGr9AAQAIAcgCWr9AAQA/eQB/QsEACAGQQRqIQYMAQsLA0AgAiAGTEUEQCAGQQJ0",
+    "IgcgCmogByAIaioCACAHIAlqKgIAkjgCACAGQQFqIQYMAQsLIABBAWohAAwBCwsL2AgDF38FewV9A0AgACABTkUEQCADIAAgAmxBAnQiF2ohGyAE",
+    "IBdqIRwgBSAXaiEdIAYgACAHbCIYIAhqQQJ0IhlqISAgCSAZaiEhIAogF2ohIiAMIBdqIRkgDSAXaiEeIAYgDiAYakECdCIaaiEjIAkgGmohJCAP",
+    "IBdqISUgECAXaiEaIAYgAiAYakECdCIfaiEmIAkgH2ohHyAGIBhBAnQiGGohJyAJIBhqISggEyAXaiEpIBQgF2ohKiAVIBdqISsgFiAXaiEsIAIg",
+    "AkEDcWshLUEAIRgDQCAYIC1ORQRAIBhBAnQiFyAbav0ABAAQASEuIBcgIGogFyAcav0ABAAgLv3mASAXIB1q/QAEACIv/QwAAIA/AACAPwAAgD8A",
+    "AIA/IC/95QH95gH95gEiL/0LBAAgFyAhaiAv/QsEACAXICNqIBcgImr9AAQAIC8gCyAXav0ABAD95gH95AEgFyAcav0ABAAgFyAdav0ABAD95gH9",
+    "DAAAgD8AAIA/AACAPwAAgD8gLiAu/eYB/eUB/eYB/eQBIi4gFyAZav0ABAD95gEgFyAeav0ABAAiMP0MAACAPwAAgD8AAIA/AACAPyAw/eUB/eYB",
+    "/eYBIjD9CwQAIBcgJGogMP0LBAAgFyAmaiAuIBcgJWr9AAQA/eYBIBcgGmr9AAQAIjH9DAAAgD8AAIA/AACAPwAAgD8gMf3lAf3mAf3mASIx/QsE",
+    "ACAXIB9qIDH9CwQAIBcgJ2ogLiAXIBpq/QAEAP3mASIy/QsEACAXIChqIDL9CwQAIBcgKWogLiAXIB5q/QAEAP3mASAwIBEgF2r9AAQA/eYB/eQB",
+    "IDEgEiAXav0ABAD95gH95AH9CwQAIBcgKmogMSAXIBlq/QAEAP3mAf0LBAAgFyAraiAwIBcgGWr9AAQA/eYB/QsEACAXICxqIC8gFyAbav0ABAD9",
+    "5gH9CwQAIBhBBGohGAwBCwsDQCACIBhMRQRAIBhBAnQiFyAbaioCAP0TEAH9HwAhMyAXICBqIBcgHGoqAgAgM5QgFyAdaioCACI0QwAAgD8gNJOU",
+    "lCI0OAIAIBcgIWogNDgCACAXICNqIBcgImoqAgAgNCALIBdqKgIAlJIgFyAcaioCACAXIB1qKgIAlEMAAIA/IDMgM5STlJIiMyAXIBlqKgIAlCAX",
+    "IB5qKgIAIjVDAACAPyA1k5SUIjU4AgAgFyAkaiA1OAIAIBcgJmogMyAXICVqKgIAlCAXIBpqKgIAIjZDAACAPyA2k5SUIjY4AgAgFyAfaiA2OAIA",
+    "IBcgJ2ogMyAXIBpqKgIAlCI3OAIAIBcgKGogNzgCACAXIClqIDMgFyAeaioCAJQgNSARIBdqKgIAlJIgNiASIBdqKgIAlJI4AgAgFyAqaiA2IBcg",
+    "GWoqAgCUOAIAIBcgK2ogNSAXIBlqKgIAlDgCACAXICxqIDQgFyAbaioCAJQ4AgAgGEEBaiEYDAELCyAAQQFqIQAMAQsLC+4BAwR/AXsBfSACIAJB",
+    "A3FrIQgDQCAGIAhORQRAIAZBAnQhB/0MAAAAAAAAAAAAAAAAAAAAACEJIAAhBQNAIAEgBUxFBEAgCSAEIAIgBWxBAnRqIAdq/QAEAP3kASEJIAVB",
+    "AWohBQwBCwsgAyAHaiIFIAX9AAQAIAn95AH9CwQAIAZBBGohBgwBCwsDQCACIAZMRQRAIAZBAnQhB0MAAAAAIQogACEFA0AgASAFTEUEQCAKIAQg",
+    "AiAFbEECdGogB2oqAgCSIQogBUEBaiEFDAELCyADIAdqIgUgBSoCACAKkjgCACAGQQFqIQYMAQsLC+4BAwR/AXsBfSACIAJBA3FrIQkDQCAHIAlO",
+    "RQRAIAdBAnQhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUgBmxBAnRqIAhq/QAEAP3kASEKIAZBAWohBgwBCwsgAyAI",
+    "aiIGIAb9AAQAIAr95AH9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQhCEMAAAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAGbEECdGogCGoq",
+    "AgCSIQsgBkEBaiEGDAELCyADIAhqIgYgBioCACALkjgCACAHQQFqIQcMAQsLC/QBAwR/AXsBfSACIAJBA3FrIQkDQCAHIAlORQRAIAdBAnQhCP0M",
+    "AAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUgBmwgAmpBAnRqIAhq/QAEAP3kASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9AAQA",
+    "IAr95AH9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQhCEMAAAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAGbCACakECdGogCGoqAgCSIQsg",
+    "BkEBaiEGDAELCyADIAhqIgYgBioCACALkjgCACAHQQFqIQcMAQsLC/QBAwR/AXsBfSACIAJBA3FrIQoDQCAIIApORQRAIAhBAnQhCf0MAAAAAAAA",
+    "AAAAAAAAAAAAACELIAAhBwNAIAEgB0xFBEAgCyAEIAUgB2wgBmpBAnRqIAlq/QAEAP3kASELIAdBAWohBwwBCwsgAyAJaiIHIAf9AAQAIAv95AH9",
+    "CwQAIAhBBGohCAwBCwsDQCACIAhMRQRAIAhBAnQhCUMAAAAAIQwgACEHA0AgASAHTEUEQCAMIAQgBSAHbCAGakECdGogCWoqAgCSIQwgB0EBaiEH",
+    "DAELCyADIAlqIgcgByoCACAMkjgCACAIQQFqIQgMAQsLC4sFAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAAAADwfwAAAAAAAPB//QwJbagTRhLm",
+    "PQltqBNGEuY9IAAgAP0M/oIrZUcV9z/+gitlRxX3P/3yAf2UAf0MAAAAAAAwkcAAAAAAADCRwP31Af0MAAAAAAAwkUAAAAAAADCRQP30ASIC/QwA",
+    "AOD+Qi7mPwAA4P5CLuY//fIB/fEBIAL9DHY8eTXvOeo9djx5Ne856j398gH98QEiAf3yAf0MmNj479juIT6Y2Pjv2O4hPv3wASAB/fIB/QzkRPVn",
+    "ReZaPuRE9WdF5lo+/fABIAH98gH9DFyfeLdPfpI+XJ94t09+kj798AEgAf3yAf0MNMdWpeMdxz40x1al4x3HPv3wASAB/fIB/QwaoAEaoAH6Phqg",
+    "ARqgAfo+/fABIAH98gH9DBqgARqgASo/GqABGqABKj/98AEgAf3yAf0MF2zBFmzBVj8XbMEWbMFWP/3wASAB/fIB/QwRERERERGBPxEREREREYE/",
+    "/fABIAH98gH9DFVVVVVVVaU/VVVVVVVVpT/98AEgAf3yAf0MVVVVVVVVxT9VVVVVVVXFP/3wASAB/fIB/QwAAAAAAADgPwAAAAAAAOA//fABIAH9",
+    "8gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAC/fwBIgFBAf2sASIC/ccB/Qz/AwAAAAAAAP8DAAAAAAAA",
+    "/c4BQTT9ywH98gEgASAC/bEB/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgAP0M7zn6/kIuhkDvOfr+Qi6GQP1K/VIgAP0MUjAt1RBJ",
+    "h8BSMC3VEEmHwP1J/VIL7AIBAnsgAP0M43UrRTbaV7/jdStFNtpXvyAAIAD98gEiAf3yAf0M4H0VDj1tbT/gfRUOPW1tP/3wASAB/fIB/Qw9wuZV",
+    "4yaCvz3C5lXjJoK//fABIAH98gH9DPoQLIj0ZJY/+hAsiPRklj/98AEgAf3yAf0MHLqhG7qhq78cuqEbuqGrv/3wASAB/fIB/QwRERERERHBPxER",
+    "EREREcE//fABIAH98gH9DFVVVVVVVdW/VVVVVVVV1b/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wAf3yAf0MAAAAAAAA8D8AAAAAAADwP/0M",
+    "AAAAAAAAAEAAAAAAAAAAQP0MAAAAAAAAAEAAAAAAAAAAQCAA/ewBIgL98gEQCf0MAAAAAAAA8D8AAAAAAADwP/3wAf3zAf3xASIB/e0BIAEgAP0M",
+    "AAAAAAAAAAAAAAAAAAAAAP1J/VIgAv0MmpmZmZmZuT+amZmZmZm5P/1J/VIL7AcDEn8DewN8A0AgACABTkUEQCADIAAgBGwiF0EDdCIWaiEaIAUg",
+    "FmohGyAHIAAgAmxBA3QiFmohHCADIAIgF2pBA3QiGGohHSAFIBhqIR4gCSAWaiEYIAsgFmohHyADIAwgF2pBA3QiGWohICAFIBlqIRkgDyAWaiEh",
+    "IBAgFmohIiADIBEgF2pBA3QiF2ohIyAFIBdqISQgFCAWaiElIBUgFmohJiACIAJBAXFrISdBACEXA0AgFyAnTkUEQCAXQQN0IhYgGmr9AAQAIBYg",
+    "G2r9AAQA/fABIAYgFmr9AAQA/fABISggFiAcaiAo/QsEACAWIB9q/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/IBYgHWr9AAQA",
+    "IBYgHmr9AAQA/fABIAggFmr9AAQAIBYgGGr9AAQA/fIB/fABIAogFmr9AAQA/fAB/e0BEAn98AH98wEiKf0LBAAgFiAhav0MAAAAAAAA8D8AAAAA",
+    "AADwP/0MAAAAAAAA8D8AAAAAAADwPyAWICBq/QAEACAWIBlq/QAEAP3wASANIBZq/QAEACAWIBhq/QAEAP3yAf3wASAOIBZq/QAEAP3wAf3tARAJ",
+    "/fAB/fMBIir9CwQAIBYgImogKCAp/fIBIBYgGGr9AAQAICr98gH98AEiKP0LBAAgFiAlav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAA",
+    "AADwPyAWICNq/QAEACAWICRq/QAEAP3wASASIBZq/QAEACAo/fIB/fABIBMgFmr9AAQA/fAB/e0BEAn98AH98wEiKf0LBAAgFiAmaiAoEAogKf3y",
+    "Af0LBAAgF0ECaiEXDAELCwNAIAIgF0xFBEAgF0EDdCIWIBpqKwMAIBYgG2orAwCgIAYgFmorAwCgISsgFiAcaiArOQMAIBYgH2pEAAAAAAAA8D8g",
+    "FiAdaisDACAWIB5qKwMAoCAIIBZqKwMAIBYgGGorAwCioCAKIBZqKwMAoJr9FBAJ/SEARAAAAAAAAPA/oKMiLDkDACAWICFqRAAAAAAAAPA/IBYg",
+    "IGorAwAgFiAZaisDAKAgDSAWaisDACAWIBhqKwMAoqAgDiAWaisDAKCa/RQQCf0hAEQAAAAAAADwP6CjIi05AwAgFiAiaiArICyiIBYgGGorAwAg",
+    "LaKgIis5AwAgFiAlakQAAAAAAADwPyAWICNqKwMAIBYgJGorAwCgIBIgFmorAwAgK6KgIBMgFmorAwCgmv0UEAn9IQBEAAAAAAAA8D+goyIsOQMA",
+    "IBYgJmogK/0UEAr9IQAgLKI5AwAgF0EBaiEXDAELCyAAQQFqIQAMAQsLC68BAQZ/A0AgACABTkUEQCADIAAgAmxBA3QiBmohCCAEIAZqIQkgBSAG",
+    "aiEKIAIgAkEBcWshC0EAIQYDQCAGIAtORQRAIAZBA3QiByAKaiAHIAhq/QAEACAHIAlq/QAEAP3wAf0LBAAgBkECaiEGDAELCwNAIAIgBkxFBEAg",
+    "BkEDdCIHIApqIAcgCGorAwAgByAJaisDAKA5AwAgBkEBaiEGDAELCyAAQQFqIQAMAQsLC+gIAxd/BXsFfANAIAAgAU5FBEAgAyAAIAJsQQN0Ihdq",
+    "IRsgBCAXaiEcIAUgF2ohHSAGIAAgB2wiGCAIakEDdCIZaiEgIAkgGWohISAKIBdqISIgDCAXaiEZIA0gF2ohHiAGIA4gGGpBA3QiGmohIyAJIBpq",
+    "ISQgDyAXaiElIBAgF2ohGiAGIAIgGGpBA3QiH2ohJiAJIB9qIR8gBiAYQQN0IhhqIScgCSAYaiEoIBMgF2ohKSAUIBdqISogFSAXaiErIBYgF2oh",
+    "LCACIAJBAXFrIS1BACEYA0AgGCAtTkUEQCAYQQN0IhcgG2r9AAQAEAohLiAXICBqIBcgHGr9AAQAIC798gEgFyAdav0ABAAiL/0MAAAAAAAA8D8A",
+    "AAAAAADwPyAv/fEB/fIB/fIBIi/9CwQAIBcgIWogL/0LBAAgFyAjaiAXICJq/QAEACAvIAsgF2r9AAQA/fIB/fABIBcgHGr9AAQAIBcgHWr9AAQA",
+    "/fIB/QwAAAAAAADwPwAAAAAAAPA/IC4gLv3yAf3xAf3yAf3wASIuIBcgGWr9AAQA/fIBIBcgHmr9AAQAIjD9DAAAAAAAAPA/AAAAAAAA8D8gMP3x",
+    "Af3yAf3yASIw/QsEACAXICRqIDD9CwQAIBcgJmogLiAXICVq/QAEAP3yASAXIBpq/QAEACIx/QwAAAAAAADwPwAAAAAAAPA/IDH98QH98gH98gEi",
+    "Mf0LBAAgFyAfaiAx/QsEACAXICdqIC4gFyAaav0ABAD98gEiMv0LBAAgFyAoaiAy/QsEACAXIClqIC4gFyAeav0ABAD98gEgMCARIBdq/QAEAP3y",
+    "Af3wASAxIBIgF2r9AAQA/fIB/fAB/QsEACAXICpqIDEgFyAZav0ABAD98gH9CwQAIBcgK2ogMCAXIBlq/QAEAP3yAf0LBAAgFyAsaiAvIBcgG2r9",
+    "AAQA/fIB/QsEACAYQQJqIRgMAQsLA0AgAiAYTEUEQCAYQQN0IhcgG2orAwD9FBAK/SEAITMgFyAgaiAXIBxqKwMAIDOiIBcgHWorAwAiNEQAAAAA",
+    "AADwPyA0oaKiIjQ5AwAgFyAhaiA0OQMAIBcgI2ogFyAiaisDACA0IAsgF2orAwCioCAXIBxqKwMAIBcgHWorAwCiRAAAAAAAAPA/IDMgM6KhoqAi",
+    "MyAXIBlqKwMAoiAXIB5qKwMAIjVEAAAAAAAA8D8gNaGioiI1OQMAIBcgJGogNTkDACAXICZqIDMgFyAlaisDAKIgFyAaaisDACI2RAAAAAAAAPA/",
+    "IDahoqIiNjkDACAXIB9qIDY5AwAgFyAnaiAzIBcgGmorAwCiIjc5AwAgFyAoaiA3OQMAIBcgKWogMyAXIB5qKwMAoiA1IBEgF2orAwCioCA2IBIg",
+    "F2orAwCioDkDACAXICpqIDYgFyAZaisDAKI5AwAgFyAraiA1IBcgGWorAwCiOQMAIBcgLGogNCAXIBtqKwMAojkDACAYQQFqIRgMAQsLIABBAWoh",
+    "AAwBCwsL8gEDBH8BewF8IAIgAkEBcWshCANAIAYgCE5FBEAgBkEDdCEH/QwAAAAAAAAAAAAAAAAAAAAAIQkgACEFA0AgASAFTEUEQCAJIAQgAiAF",
+    "bEEDdGogB2r9AAQA/fABIQkgBUEBaiEFDAELCyADIAdqIgUgBf0ABAAgCf3wAf0LBAAgBkECaiEGDAELCwNAIAIgBkxFBEAgBkEDdCEHRAAAAAAA",
+    "AAAAIQogACEFA0AgASAFTEUEQCAKIAQgAiAFbEEDdGogB2orAwCgIQogBUEBaiEFDAELCyADIAdqIgUgBSsDACAKoDkDACAGQQFqIQYMAQsLC/IB",
+    "AwR/AXsBfCACIAJBAXFrIQkDQCAHIAlORQRAIAdBA3QhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUgBmxBA3RqIAhq",
+    "/QAEAP3wASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9AAQAIAr98AH9CwQAIAdBAmohBwwBCwsDQCACIAdMRQRAIAdBA3QhCEQAAAAAAAAAACELIAAh",
+    "BgNAIAEgBkxFBEAgCyAEIAUgBmxBA3RqIAhqKwMAoCELIAZBAWohBgwBCwsgAyAIaiIGIAYrAwAgC6A5AwAgB0EBaiEHDAELCwv4AQMEfwF7AXwg",
+    "AiACQQFxayEJA0AgByAJTkUEQCAHQQN0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsIAJqQQN0aiAIav0ABAD9",
+    "8AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IQhEAAAAAAAAAAAhCyAAIQYDQCAB",
+    "IAZMRQRAIAsgBCAFIAZsIAJqQQN0aiAIaisDAKAhCyAGQQFqIQYMAQsLIAMgCGoiBiAGKwMAIAugOQMAIAdBAWohBwwBCwsL+AEDBH8BewF8IAIg",
+    "AkEBcWshCgNAIAggCk5FBEAgCEEDdCEJ/QwAAAAAAAAAAAAAAAAAAAAAIQsgACEHA0AgASAHTEUEQCALIAQgBSAHbCAGakEDdGogCWr9AAQA/fAB",
+    "IQsgB0EBaiEHDAELCyADIAlqIgcgB/0ABAAgC/3wAf0LBAAgCEECaiEIDAELCwNAIAIgCExFBEAgCEEDdCEJRAAAAAAAAAAAIQwgACEHA0AgASAH",
+    "TEUEQCAMIAQgBSAHbCAGakEDdGogCWorAwCgIQwgB0EBaiEHDAELCyADIAlqIgcgBysDACAMoDkDACAIQQFqIQgMAQsLCwCJAQRuYW1lAYEBEgAF",
+    "ZXhwMzIBBnRhbmgzMgIFZjMyXzADBWYzMl8xBAVmMzJfMwUFZjMyXzQGBWYzMl83BwVmMzJfOAgFZjMyXzkJBWV4cDY0CgZ0YW5oNjQLBWY2NF8w",
+    "DAVmNjRfMQ0FZjY0XzMOBWY2NF80DwVmNjRfNxAFZjY0XzgRBWY2NF85",
   ].join(""),
 };

@@ -187,20 +187,16 @@ function createKernel<A extends FloatArray>(
         at(scratch0, 0), // $scratch0
         at(p, o_bz), // $bz
         at(tape_z, slot * B * H), // $tape_z
-        at(xp0, slot * B * (4 * H) + H), // $xp0_2
-        at(scratch0, H), // $scratch0_2
         at(p, o_p_i), // $p_i
         at(cPrev, cPrevAt), // $cPrev
         at(p, o_bi), // $bi
         at(tape_i_1, slot * B * H), // $tape_i_1
-        at(xp0, slot * B * (4 * H) + 2 * H), // $xp0_3
-        at(scratch0, 2 * H), // $scratch0_3
+        2 * H, // $2*H
         at(p, o_p_f), // $p_f
         at(p, o_bf), // $bf
         at(tape_f, slot * B * H), // $tape_f
         at(cOut, t * B * H), // $cOut
-        at(xp0, slot * B * (4 * H) + 3 * H), // $xp0_4
-        at(scratch0, 3 * H), // $scratch0_4
+        3 * H, // $3*H
         at(p, o_p_o), // $p_o
         at(p, o_bo), // $bo
         at(tape_o_1, slot * B * H), // $tape_o_1
@@ -208,62 +204,55 @@ function createKernel<A extends FloatArray>(
       ]);
     else
       for (let b = 0; b < B; b++) {
-        const xp0Row = slot * B * (4 * H) + b * (4 * H);
-        const scratch0Row = b * (4 * H);
-        const tape_zRow = slot * B * H + b * H;
-        const xp0Row2 = slot * B * (4 * H) + H + b * (4 * H);
-        const scratch0Row2 = H + b * (4 * H);
-        const cPrevRow = cPrevAt + b * H;
-        const tape_i_1Row = slot * B * H + b * H;
-        const xp0Row3 = slot * B * (4 * H) + 2 * H + b * (4 * H);
-        const scratch0Row3 = 2 * H + b * (4 * H);
-        const tape_fRow = slot * B * H + b * H;
-        const cOutRow = t * B * H + b * H;
-        const xp0Row4 = slot * B * (4 * H) + 3 * H + b * (4 * H);
-        const scratch0Row4 = 3 * H + b * (4 * H);
-        const tape_o_1Row = slot * B * H + b * H;
-        const hOutRow = t * B * H + b * H;
+        const slotRow4H = slot * B * (4 * H) + b * (4 * H);
+        const row4H = b * (4 * H);
+        const slotRowH = slot * B * H + b * H;
+        const cPrevRowH = cPrevAt + b * H;
+        const tRowH = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
           // z  = tanh(Wz*x + Rz*h + bz)
-          const z = Math.tanh(xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_bz + i]!);
-          tape_z[tape_zRow + i] = z;
+          const z = Math.tanh(xp0[slotRow4H + i]! + scratch0[row4H + i]! + p[o_bz + i]!);
+          tape_z[slotRowH + i] = z;
           // i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
           const i_1 =
             1 /
             (1 +
               Math.exp(
                 -(
-                  xp0[xp0Row2 + i]! +
-                  scratch0[scratch0Row2 + i]! +
-                  p[o_p_i + i]! * cPrev[cPrevRow + i]! +
+                  xp0[slotRow4H + H + i]! +
+                  scratch0[row4H + H + i]! +
+                  p[o_p_i + i]! * cPrev[cPrevRowH + i]! +
                   p[o_bi + i]!
                 ),
               ));
-          tape_i_1[tape_i_1Row + i] = i_1;
+          tape_i_1[slotRowH + i] = i_1;
           // f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
           const f =
             1 /
             (1 +
               Math.exp(
                 -(
-                  xp0[xp0Row3 + i]! +
-                  scratch0[scratch0Row3 + i]! +
-                  p[o_p_f + i]! * cPrev[cPrevRow + i]! +
+                  xp0[slotRow4H + 2 * H + i]! +
+                  scratch0[row4H + 2 * H + i]! +
+                  p[o_p_f + i]! * cPrev[cPrevRowH + i]! +
                   p[o_bf + i]!
                 ),
               ));
-          tape_f[tape_fRow + i] = f;
+          tape_f[slotRowH + i] = f;
           // c' = z .* i + c .* f
-          const c_next = z * i_1 + cPrev[cPrevRow + i]! * f;
-          cOut[cOutRow + i] = c_next;
+          const c_next = z * i_1 + cPrev[cPrevRowH + i]! * f;
+          cOut[tRowH + i] = c_next;
           // o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
           const o_1 =
             1 /
-            (1 + Math.exp(-(xp0[xp0Row4 + i]! + scratch0[scratch0Row4 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
-          tape_o_1[tape_o_1Row + i] = o_1;
+            (1 +
+              Math.exp(
+                -(xp0[slotRow4H + 3 * H + i]! + scratch0[row4H + 3 * H + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!),
+              ));
+          tape_o_1[slotRowH + i] = o_1;
           // h' = c' .* o
           const h_next = c_next * o_1;
-          hOut[hOutRow + i] = h_next;
+          hOut[tRowH + i] = h_next;
         }
       }
   }
@@ -329,12 +318,11 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const dhUpRow = t * B * H + b * H;
-          const carry_hRow = b * H;
-          const seed_hRow = b * H;
+          const tRowH = t * B * H + b * H;
+          const rowH = b * H;
           for (let i = 0; i < H; i++) {
             // the gradient of h' at step t: from upstream, and from step t + 1
-            seed_h[seed_hRow + i] = dhUp[dhUpRow + i]! + carry_h[carry_hRow + i]!;
+            seed_h[rowH + i] = dhUp[tRowH + i]! + carry_h[rowH + i]!;
           }
         }
 
@@ -348,12 +336,11 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const dcUpRow = t * B * H + b * H;
-          const carry_cRow = b * H;
-          const seed_cRow = b * H;
+          const tRowH = t * B * H + b * H;
+          const rowH = b * H;
           for (let i = 0; i < H; i++) {
             // the gradient of c' at step t: from upstream, and from step t + 1
-            seed_c[seed_cRow + i] = dcUp[dcUpRow + i]! + carry_c[carry_cRow + i]!;
+            seed_c[rowH + i] = dcUp[tRowH + i]! + carry_c[rowH + i]!;
           }
         }
 
@@ -364,21 +351,17 @@ function createKernel<A extends FloatArray>(
           at(seed_h, 0), // $seed_h
           at(cOut, t * B * H), // $cOut
           at(tape_o_1, slot * B * H), // $tape_o_1
-          at(gx0, t * B * (4 * H) + 3 * H), // $gx0
+          at(gx0, t * B * (4 * H)), // $gx0
           4 * H, // $4*H
-          at(scratch0, 3 * H), // $scratch0
+          3 * H, // $3*H
+          at(scratch0, 0), // $scratch0
           at(seed_c, 0), // $seed_c
           at(p, o_p_o), // $p_o
           at(cPrev, cPrevAt), // $cPrev
           at(tape_f, slot * B * H), // $tape_f
-          at(gx0, t * B * (4 * H) + 2 * H), // $gx0_2
-          at(scratch0, 2 * H), // $scratch0_2
+          2 * H, // $2*H
           at(tape_z, slot * B * H), // $tape_z
           at(tape_i_1, slot * B * H), // $tape_i_1
-          at(gx0, t * B * (4 * H) + H), // $gx0_3
-          at(scratch0, H), // $scratch0_3
-          at(gx0, t * B * (4 * H)), // $gx0_4
-          at(scratch0, 0), // $scratch0_4
           at(p, o_p_f), // $p_f
           at(p, o_p_i), // $p_i
           at(carry_c, 0), // $carry_c
@@ -388,59 +371,45 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const seed_hRow = b * H;
-          const cOutRow = t * B * H + b * H;
-          const tape_o_1Row = slot * B * H + b * H;
-          const gx0Row = t * B * (4 * H) + 3 * H + b * (4 * H);
-          const scratch0Row = 3 * H + b * (4 * H);
-          const seed_cRow = b * H;
-          const cPrevRow = cPrevAt + b * H;
-          const tape_fRow = slot * B * H + b * H;
-          const gx0Row2 = t * B * (4 * H) + 2 * H + b * (4 * H);
-          const scratch0Row2 = 2 * H + b * (4 * H);
-          const tape_zRow = slot * B * H + b * H;
-          const tape_i_1Row = slot * B * H + b * H;
-          const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
-          const scratch0Row3 = H + b * (4 * H);
-          const gx0Row4 = t * B * (4 * H) + b * (4 * H);
-          const scratch0Row4 = b * (4 * H);
-          const carry_cRow = b * H;
-          const scratch1Row = b * H;
-          const scratch2Row = b * H;
-          const scratch3Row = b * H;
+          const rowH = b * H;
+          const tRowH = t * B * H + b * H;
+          const slotRowH = slot * B * H + b * H;
+          const tRow4H = t * B * (4 * H) + b * (4 * H);
+          const row4H = b * (4 * H);
+          const cPrevRowH = cPrevAt + b * H;
           for (let i = 0; i < H; i++) {
             // grad of: h' = c' .* o
-            const do_1 = seed_h[seed_hRow + i]! * cOut[cOutRow + i]!;
-            const do_pre = do_1 * (tape_o_1[tape_o_1Row + i]! * (1 - tape_o_1[tape_o_1Row + i]!));
-            gx0[gx0Row + i] = do_pre;
-            scratch0[scratch0Row + i] = do_pre;
+            const do_1 = seed_h[rowH + i]! * cOut[tRowH + i]!;
+            const do_pre = do_1 * (tape_o_1[slotRowH + i]! * (1 - tape_o_1[slotRowH + i]!));
+            gx0[tRow4H + 3 * H + i] = do_pre;
+            scratch0[row4H + 3 * H + i] = do_pre;
             // grad of: o, h'
             const dc_next_total =
-              seed_c[seed_cRow + i]! + seed_h[seed_hRow + i]! * tape_o_1[tape_o_1Row + i]! + do_pre * p[o_p_o + i]!;
+              seed_c[rowH + i]! + seed_h[rowH + i]! * tape_o_1[slotRowH + i]! + do_pre * p[o_p_o + i]!;
             // grad of: c' = z .* i + c .* f
-            const df = dc_next_total * cPrev[cPrevRow + i]!;
-            const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
-            gx0[gx0Row2 + i] = df_pre;
-            scratch0[scratch0Row2 + i] = df_pre;
+            const df = dc_next_total * cPrev[cPrevRowH + i]!;
+            const df_pre = df * (tape_f[slotRowH + i]! * (1 - tape_f[slotRowH + i]!));
+            gx0[tRow4H + 2 * H + i] = df_pre;
+            scratch0[row4H + 2 * H + i] = df_pre;
             // grad of: c' = z .* i + c .* f
-            const di = dc_next_total * tape_z[tape_zRow + i]!;
-            const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
-            gx0[gx0Row3 + i] = di_pre;
-            scratch0[scratch0Row3 + i] = di_pre;
+            const di = dc_next_total * tape_z[slotRowH + i]!;
+            const di_pre = di * (tape_i_1[slotRowH + i]! * (1 - tape_i_1[slotRowH + i]!));
+            gx0[tRow4H + H + i] = di_pre;
+            scratch0[row4H + H + i] = di_pre;
             // grad of: c' = z .* i + c .* f
-            const dz = dc_next_total * tape_i_1[tape_i_1Row + i]!;
-            const dz_pre = dz * (1 - tape_z[tape_zRow + i]! * tape_z[tape_zRow + i]!);
-            gx0[gx0Row4 + i] = dz_pre;
-            scratch0[scratch0Row4 + i] = dz_pre;
+            const dz = dc_next_total * tape_i_1[slotRowH + i]!;
+            const dz_pre = dz * (1 - tape_z[slotRowH + i]! * tape_z[slotRowH + i]!);
+            gx0[tRow4H + i] = dz_pre;
+            scratch0[row4H + i] = dz_pre;
             // grad of: i, f, c'
-            const dc = dc_next_total * tape_f[tape_fRow + i]! + df_pre * p[o_p_f + i]! + di_pre * p[o_p_i + i]!;
-            carry_c[carry_cRow + i] = dc;
-            const t1 = di_pre * cPrev[cPrevRow + i]!;
-            scratch1[scratch1Row + i] = t1;
-            const t2 = df_pre * cPrev[cPrevRow + i]!;
-            scratch2[scratch2Row + i] = t2;
-            const t3 = do_pre * cOut[cOutRow + i]!;
-            scratch3[scratch3Row + i] = t3;
+            const dc = dc_next_total * tape_f[slotRowH + i]! + df_pre * p[o_p_f + i]! + di_pre * p[o_p_i + i]!;
+            carry_c[rowH + i] = dc;
+            const t1 = di_pre * cPrev[cPrevRowH + i]!;
+            scratch1[rowH + i] = t1;
+            const t2 = df_pre * cPrev[cPrevRowH + i]!;
+            scratch2[rowH + i] = t2;
+            const t3 = do_pre * cOut[tRowH + i]!;
+            scratch3[rowH + i] = t3;
           }
         }
 
@@ -519,7 +488,7 @@ function createKernel<A extends FloatArray>(
       wl(8, T * B, [
         H, // $n
         at(dp, o_bi), // $dbi
-        at(gx0, H), // $gx0
+        at(gx0, 0), // $gx0
         4 * H, // $4*H
       ]);
     else
@@ -535,8 +504,9 @@ function createKernel<A extends FloatArray>(
       wl(9, T * B, [
         H, // $n
         at(dp, o_bf), // $dbf
-        at(gx0, 2 * H), // $gx0
+        at(gx0, 0), // $gx0
         4 * H, // $4*H
+        2 * H, // $2*H
       ]);
     else
       for (let i = 0; i < H; i++) {
@@ -551,8 +521,9 @@ function createKernel<A extends FloatArray>(
       wl(10, T * B, [
         H, // $n
         at(dp, o_bo), // $dbo
-        at(gx0, 3 * H), // $gx0
+        at(gx0, 0), // $gx0
         4 * H, // $4*H
+        3 * H, // $3*H
       ]);
     else
       for (let i = 0; i < H; i++) {
@@ -599,97 +570,110 @@ const LOOPS_WASM: LoopsModuleSource = {
   splittable: [0, 1, 2, 3],
   scalar: [],
   binary: [
-    "AGFzbQEAAAABUgVgAXsBe2Aaf39/f39/f39/f39/f39/f39/f39/f39/f38AYAZ/f39/f38AYBt/f39/f39/f39/f39/f39/f39/f39/f39/f38A",
-    "YAV/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMPDgAAAQIDBAIAAAECAwQCB7MBFgVmMzJfMAACBWYzMl8xAAMFZjMyXzIAAwVmMzJfMwAEBWYz",
-    "Ml80AAUFZjMyXzUABQVmMzJfNgAFBWYzMl83AAYFZjMyXzgABgVmMzJfOQAGBmYzMl8xMAAGBWY2NF8wAAkFZjY0XzEACgVmNjRfMgAKBWY2NF8z",
-    "AAsFZjY0XzQADAVmNjRfNQAMBWY2NF82AAwFZjY0XzcADQVmNjRfOAANBWY2NF85AA0GZjY0XzEwAA0K0DgO6AMBAnv9DAAAAAAAAAAAAAAAAAAA",
-    "AAD9DAAAgH8AAIB/AACAfwAAgH/9DAENUDkBDVA5AQ1QOQENUDkgACAA/Qw7qrg/O6q4PzuquD87qrg//eYB/Wr9DAAAlsMAAJbDAACWwwAAlsP9",
-    "6QH9DAAAlkMAAJZDAACWQwAAlkP96AEiAv0MAIAxPwCAMT8AgDE/AIAxP/3mAf3lASAC/QyDgF65g4BeuYOAXrmDgF65/eYB/eUBIgH95gH9DGEL",
-    "tjphC7Y6YQu2OmELtjr95AEgAf3mAf0MiYgIPImICDyJiAg8iYgIPP3kASAB/eYB/Qyrqio9q6oqPauqKj2rqio9/eQBIAH95gH9DKuqKj6rqio+",
-    "q6oqPquqKj795AEgAf3mAf0MAAAAPwAAAD8AAAA/AAAAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAA",
-    "gD/95AEgAv34ASIBQQH9rAEiAv0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAEgAv2xAf0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYB",
-    "IAD9DBhysUIYcrFCGHKxQhhysUL9RP1SIAD9DLTxz8K08c/CtPHPwrTxz8L9Q/1SC4QCAQJ7IAD9DNENXb3RDV290Q1dvdENXb0gACAA/eYBIgH9",
-    "5gH9DImICD6JiAg+iYgIPomICD795AEgAf3mAf0Mq6qqvquqqr6rqqq+q6qqvv3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQB/eYB/QwAAIA/",
-    "AACAPwAAgD8AAIA//QwAAABAAAAAQAAAAEAAAABA/QwAAABAAAAAQAAAAEAAAABAIAD94AEiAv3mARAA/QwAAIA/AACAPwAAgD8AAIA//eQB/ecB",
-    "/eUBIgH94QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/UP9UiAC/QzNzMw9zczMPc3MzD3NzMw9/UP9Ugu6BwMSfwN7A30DQCAAIAFORQRAIAMgACAE",
-    "bEECdCIaaiEdIAUgGmohHiAHIAAgAmxBAnQiG2ohHyAIIBpqISAgCSAaaiEhIAsgG2ohHCANIBtqISIgDiAaaiEjIA8gGmohJCASIBtqISUgEyAb",
-    "aiEmIBQgGmohJyAVIBpqISggGCAbaiEpIBkgG2ohKiACIAJBA3FrIStBACEbA0AgGyArTkUEQCAbQQJ0IhogHWr9AAQAIBogHmr9AAQA/eQBIAYg",
-    "Gmr9AAQA/eQBEAEhLCAaIB9qICz9CwQAIBogImr9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gGiAgav0ABAAgGiAhav0ABAD9",
-    "5AEgCiAaav0ABAAgGiAcav0ABAD95gH95AEgDCAaav0ABAD95AH94QEQAP3kAf3nASIt/QsEACAaICVq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/",
-    "AACAPwAAgD8AAIA/IBogI2r9AAQAIBogJGr9AAQA/eQBIBAgGmr9AAQAIBogHGr9AAQA/eYB/eQBIBEgGmr9AAQA/eQB/eEBEAD95AH95wEiLv0L",
-    "BAAgGiAmaiAsIC395gEgGiAcav0ABAAgLv3mAf3kASIs/QsEACAaIClq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/IBogJ2r9",
-    "AAQAIBogKGr9AAQA/eQBIBYgGmr9AAQAICz95gH95AEgFyAaav0ABAD95AH94QEQAP3kAf3nASIt/QsEACAaICpqICwgLf3mAf0LBAAgG0EEaiEb",
-    "DAELCwNAIAIgG0xFBEAgG0ECdCIaIB1qKgIAIBogHmoqAgCSIAYgGmoqAgCS/RMQAf0fACEvIBogH2ogLzgCACAaICJqQwAAgD8gGiAgaioCACAa",
-    "ICFqKgIAkiAKIBpqKgIAIBogHGoqAgCUkiAMIBpqKgIAkoz9ExAA/R8AQwAAgD+SlSIwOAIAIBogJWpDAACAPyAaICNqKgIAIBogJGoqAgCSIBAg",
-    "GmoqAgAgGiAcaioCAJSSIBEgGmoqAgCSjP0TEAD9HwBDAACAP5KVIjE4AgAgGiAmaiAvIDCUIBogHGoqAgAgMZSSIi84AgAgGiApakMAAIA/IBog",
-    "J2oqAgAgGiAoaioCAJIgFiAaaioCACAvlJIgFyAaaioCAJKM/RMQAP0fAEMAAIA/kpUiMDgCACAaICpqIC8gMJQ4AgAgG0EBaiEbDAELCyAAQQFq",
-    "IQAMAQsLC68BAQZ/A0AgACABTkUEQCADIAAgAmxBAnQiBmohCCAEIAZqIQkgBSAGaiEKIAIgAkEDcWshC0EAIQYDQCAGIAtORQRAIAZBAnQiByAK",
-    "aiAHIAhq/QAEACAHIAlq/QAEAP3kAf0LBAAgBkEEaiEGDAELCwNAIAIgBkxFBEAgBkECdCIHIApqIAcgCGoqAgAgByAJaioCAJI4AgAgBkEBaiEG",
-    "DAELCyAAQQFqIQAMAQsLC8sIAxd/BXsFfQNAIAAgAU5FBEAgAyAAIAJsQQJ0IhtqIR8gBCAbaiEgIAUgG2ohISAGIAAgB2xBAnQiHGohJCAIIBxq",
-    "ISUgCSAbaiEmIAsgG2ohHSAMIBtqISIgDSAcaiEnIA4gHGohKCAPIBtqIR4gECAbaiEjIBEgHGohKSASIBxqISogEyAcaiErIBQgHGohLCAXIBtq",
-    "IS0gGCAbaiEuIBkgG2ohLyAaIBtqITAgAiACQQNxayExQQAhHANAIBwgMU5FBEAgHEECdCIbIB9q/QAEACAbICBq/QAEAP3mASAbICFq/QAEACIy",
-    "/QwAAIA/AACAPwAAgD8AAIA/IDL95QH95gH95gEhMiAbICRqIDL9CwQAIBsgJWogMv0LBAAgGyAnaiAbICZq/QAEACAbIB9q/QAEACAbICFq/QAE",
-    "AP3mAf3kASAyIAogG2r9AAQA/eYB/eQBIjUgGyAdav0ABAD95gEgGyAiav0ABAAiM/0MAACAPwAAgD8AAIA/AACAPyAz/eUB/eYB/eYBIjP9CwQA",
-    "IBsgKGogM/0LBAAgGyApaiA1IBsgHmr9AAQA/eYBIBsgI2r9AAQAIjT9DAAAgD8AAIA/AACAPwAAgD8gNP3lAf3mAf3mASI0/QsEACAbICpqIDT9",
-    "CwQAIBsgK2ogNSAbICNq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAbIB5q/QAEACAbIB5q/QAEAP3mAf3lAf3mASI2/QsEACAbICxqIDb9CwQA",
-    "IBsgLWogNSAbICJq/QAEAP3mASAzIBUgG2r9AAQA/eYB/eQBIDQgFiAbav0ABAD95gH95AH9CwQAIBsgLmogNCAbIB1q/QAEAP3mAf0LBAAgGyAv",
-    "aiAzIBsgHWr9AAQA/eYB/QsEACAbIDBqIDIgGyAgav0ABAD95gH9CwQAIBxBBGohHAwBCwsDQCACIBxMRQRAIBxBAnQiGyAfaioCACAbICBqKgIA",
-    "lCAbICFqKgIAIjdDAACAPyA3k5SUITcgGyAkaiA3OAIAIBsgJWogNzgCACAbICdqIBsgJmoqAgAgGyAfaioCACAbICFqKgIAlJIgNyAKIBtqKgIA",
-    "lJIiOiAbIB1qKgIAlCAbICJqKgIAIjhDAACAPyA4k5SUIjg4AgAgGyAoaiA4OAIAIBsgKWogOiAbIB5qKgIAlCAbICNqKgIAIjlDAACAPyA5k5SU",
-    "Ijk4AgAgGyAqaiA5OAIAIBsgK2ogOiAbICNqKgIAlEMAAIA/IBsgHmoqAgAgGyAeaioCAJSTlCI7OAIAIBsgLGogOzgCACAbIC1qIDogGyAiaioC",
-    "AJQgOCAVIBtqKgIAlJIgOSAWIBtqKgIAlJI4AgAgGyAuaiA5IBsgHWoqAgCUOAIAIBsgL2ogOCAbIB1qKgIAlDgCACAbIDBqIDcgGyAgaioCAJQ4",
-    "AgAgHEEBaiEcDAELCyAAQQFqIQAMAQsLC+4BAwR/AXsBfSACIAJBA3FrIQgDQCAGIAhORQRAIAZBAnQhB/0MAAAAAAAAAAAAAAAAAAAAACEJIAAh",
-    "BQNAIAEgBUxFBEAgCSAEIAIgBWxBAnRqIAdq/QAEAP3kASEJIAVBAWohBQwBCwsgAyAHaiIFIAX9AAQAIAn95AH9CwQAIAZBBGohBgwBCwsDQCAC",
-    "IAZMRQRAIAZBAnQhB0MAAAAAIQogACEFA0AgASAFTEUEQCAKIAQgAiAFbEECdGogB2oqAgCSIQogBUEBaiEFDAELCyADIAdqIgUgBSoCACAKkjgC",
-    "ACAGQQFqIQYMAQsLC+4BAwR/AXsBfSACIAJBA3FrIQkDQCAHIAlORQRAIAdBAnQhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAg",
-    "CiAEIAUgBmxBAnRqIAhq/QAEAP3kASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9AAQAIAr95AH9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQh",
-    "CEMAAAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAGbEECdGogCGoqAgCSIQsgBkEBaiEGDAELCyADIAhqIgYgBioCACALkjgCACAHQQFqIQcMAQsL",
-    "C4sFAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAAAADwfwAAAAAAAPB//QwJbagTRhLmPQltqBNGEuY9IAAgAP0M/oIrZUcV9z/+gitlRxX3P/3y",
-    "Af2UAf0MAAAAAAAwkcAAAAAAADCRwP31Af0MAAAAAAAwkUAAAAAAADCRQP30ASIC/QwAAOD+Qi7mPwAA4P5CLuY//fIB/fEBIAL9DHY8eTXvOeo9",
-    "djx5Ne856j398gH98QEiAf3yAf0MmNj479juIT6Y2Pjv2O4hPv3wASAB/fIB/QzkRPVnReZaPuRE9WdF5lo+/fABIAH98gH9DFyfeLdPfpI+XJ94",
-    "t09+kj798AEgAf3yAf0MNMdWpeMdxz40x1al4x3HPv3wASAB/fIB/QwaoAEaoAH6PhqgARqgAfo+/fABIAH98gH9DBqgARqgASo/GqABGqABKj/9",
-    "8AEgAf3yAf0MF2zBFmzBVj8XbMEWbMFWP/3wASAB/fIB/QwRERERERGBPxEREREREYE//fABIAH98gH9DFVVVVVVVaU/VVVVVVVVpT/98AEgAf3y",
-    "Af0MVVVVVVVVxT9VVVVVVVXFP/3wASAB/fIB/QwAAAAAAADgPwAAAAAAAOA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAf3yAf0MAAAA",
-    "AAAA8D8AAAAAAADwP/3wASAC/fwBIgFBAf2sASIC/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgASAC/bEB/ccB/Qz/AwAAAAAAAP8D",
-    "AAAAAAAA/c4BQTT9ywH98gEgAP0M7zn6/kIuhkDvOfr+Qi6GQP1K/VIgAP0MUjAt1RBJh8BSMC3VEEmHwP1J/VIL7AIBAnsgAP0M43UrRTbaV7/j",
-    "dStFNtpXvyAAIAD98gEiAf3yAf0M4H0VDj1tbT/gfRUOPW1tP/3wASAB/fIB/Qw9wuZV4yaCvz3C5lXjJoK//fABIAH98gH9DPoQLIj0ZJY/+hAs",
-    "iPRklj/98AEgAf3yAf0MHLqhG7qhq78cuqEbuqGrv/3wASAB/fIB/QwRERERERHBPxEREREREcE//fABIAH98gH9DFVVVVVVVdW/VVVVVVVV1b/9",
-    "8AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wAf3yAf0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAEAAAAAAAAAAQP0MAAAAAAAAAEAAAAAAAAAA",
-    "QCAA/ewBIgL98gEQB/0MAAAAAAAA8D8AAAAAAADwP/3wAf3zAf3xASIB/e0BIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1J/VIgAv0MmpmZmZmZuT+a",
-    "mZmZmZm5P/1J/VIL0gcDEn8DewN8A0AgACABTkUEQCADIAAgBGxBA3QiGmohHSAFIBpqIR4gByAAIAJsQQN0IhtqIR8gCCAaaiEgIAkgGmohISAL",
-    "IBtqIRwgDSAbaiEiIA4gGmohIyAPIBpqISQgEiAbaiElIBMgG2ohJiAUIBpqIScgFSAaaiEoIBggG2ohKSAZIBtqISogAiACQQFxayErQQAhGwNA",
-    "IBsgK05FBEAgG0EDdCIaIB1q/QAEACAaIB5q/QAEAP3wASAGIBpq/QAEAP3wARAIISwgGiAfaiAs/QsEACAaICJq/QwAAAAAAADwPwAAAAAAAPA/",
-    "/QwAAAAAAADwPwAAAAAAAPA/IBogIGr9AAQAIBogIWr9AAQA/fABIAogGmr9AAQAIBogHGr9AAQA/fIB/fABIAwgGmr9AAQA/fAB/e0BEAf98AH9",
-    "8wEiLf0LBAAgGiAlav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAaICNq/QAEACAaICRq/QAEAP3wASAQIBpq/QAEACAaIBxq",
-    "/QAEAP3yAf3wASARIBpq/QAEAP3wAf3tARAH/fAB/fMBIi79CwQAIBogJmogLCAt/fIBIBogHGr9AAQAIC798gH98AEiLP0LBAAgGiApav0MAAAA",
-    "AAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAaICdq/QAEACAaIChq/QAEAP3wASAWIBpq/QAEACAs/fIB/fABIBcgGmr9AAQA/fAB/e0B",
-    "EAf98AH98wEiLf0LBAAgGiAqaiAsIC398gH9CwQAIBtBAmohGwwBCwsDQCACIBtMRQRAIBtBA3QiGiAdaisDACAaIB5qKwMAoCAGIBpqKwMAoP0U",
-    "EAj9IQAhLyAaIB9qIC85AwAgGiAiakQAAAAAAADwPyAaICBqKwMAIBogIWorAwCgIAogGmorAwAgGiAcaisDAKKgIAwgGmorAwCgmv0UEAf9IQBE",
-    "AAAAAAAA8D+goyIwOQMAIBogJWpEAAAAAAAA8D8gGiAjaisDACAaICRqKwMAoCAQIBpqKwMAIBogHGorAwCioCARIBpqKwMAoJr9FBAH/SEARAAA",
-    "AAAAAPA/oKMiMTkDACAaICZqIC8gMKIgGiAcaisDACAxoqAiLzkDACAaIClqRAAAAAAAAPA/IBogJ2orAwAgGiAoaisDAKAgFiAaaisDACAvoqAg",
-    "FyAaaisDAKCa/RQQB/0hAEQAAAAAAADwP6CjIjA5AwAgGiAqaiAvIDCiOQMAIBtBAWohGwwBCwsgAEEBaiEADAELCwuvAQEGfwNAIAAgAU5FBEAg",
-    "AyAAIAJsQQN0IgZqIQggBCAGaiEJIAUgBmohCiACIAJBAXFrIQtBACEGA0AgBiALTkUEQCAGQQN0IgcgCmogByAIav0ABAAgByAJav0ABAD98AH9",
-    "CwQAIAZBAmohBgwBCwsDQCACIAZMRQRAIAZBA3QiByAKaiAHIAhqKwMAIAcgCWorAwCgOQMAIAZBAWohBgwBCwsgAEEBaiEADAELCwvbCAMXfwV7",
-    "BXwDQCAAIAFORQRAIAMgACACbEEDdCIbaiEfIAQgG2ohICAFIBtqISEgBiAAIAdsQQN0IhxqISQgCCAcaiElIAkgG2ohJiALIBtqIR0gDCAbaiEi",
-    "IA0gHGohJyAOIBxqISggDyAbaiEeIBAgG2ohIyARIBxqISkgEiAcaiEqIBMgHGohKyAUIBxqISwgFyAbaiEtIBggG2ohLiAZIBtqIS8gGiAbaiEw",
-    "IAIgAkEBcWshMUEAIRwDQCAcIDFORQRAIBxBA3QiGyAfav0ABAAgGyAgav0ABAD98gEgGyAhav0ABAAiMv0MAAAAAAAA8D8AAAAAAADwPyAy/fEB",
-    "/fIB/fIBITIgGyAkaiAy/QsEACAbICVqIDL9CwQAIBsgJ2ogGyAmav0ABAAgGyAfav0ABAAgGyAhav0ABAD98gH98AEgMiAKIBtq/QAEAP3yAf3w",
-    "ASI1IBsgHWr9AAQA/fIBIBsgImr9AAQAIjP9DAAAAAAAAPA/AAAAAAAA8D8gM/3xAf3yAf3yASIz/QsEACAbIChqIDP9CwQAIBsgKWogNSAbIB5q",
-    "/QAEAP3yASAbICNq/QAEACI0/QwAAAAAAADwPwAAAAAAAPA/IDT98QH98gH98gEiNP0LBAAgGyAqaiA0/QsEACAbICtqIDUgGyAjav0ABAD98gH9",
-    "DAAAAAAAAPA/AAAAAAAA8D8gGyAeav0ABAAgGyAeav0ABAD98gH98QH98gEiNv0LBAAgGyAsaiA2/QsEACAbIC1qIDUgGyAiav0ABAD98gEgMyAV",
-    "IBtq/QAEAP3yAf3wASA0IBYgG2r9AAQA/fIB/fAB/QsEACAbIC5qIDQgGyAdav0ABAD98gH9CwQAIBsgL2ogMyAbIB1q/QAEAP3yAf0LBAAgGyAw",
-    "aiAyIBsgIGr9AAQA/fIB/QsEACAcQQJqIRwMAQsLA0AgAiAcTEUEQCAcQQN0IhsgH2orAwAgGyAgaisDAKIgGyAhaisDACI3RAAAAAAAAPA/IDeh",
-    "oqIhNyAbICRqIDc5AwAgGyAlaiA3OQMAIBsgJ2ogGyAmaisDACAbIB9qKwMAIBsgIWorAwCioCA3IAogG2orAwCioCI6IBsgHWorAwCiIBsgImor",
-    "AwAiOEQAAAAAAADwPyA4oaKiIjg5AwAgGyAoaiA4OQMAIBsgKWogOiAbIB5qKwMAoiAbICNqKwMAIjlEAAAAAAAA8D8gOaGioiI5OQMAIBsgKmog",
-    "OTkDACAbICtqIDogGyAjaisDAKJEAAAAAAAA8D8gGyAeaisDACAbIB5qKwMAoqGiIjs5AwAgGyAsaiA7OQMAIBsgLWogOiAbICJqKwMAoiA4IBUg",
-    "G2orAwCioCA5IBYgG2orAwCioDkDACAbIC5qIDkgGyAdaisDAKI5AwAgGyAvaiA4IBsgHWorAwCiOQMAIBsgMGogNyAbICBqKwMAojkDACAcQQFq",
-    "IRwMAQsLIABBAWohAAwBCwsL8gEDBH8BewF8IAIgAkEBcWshCANAIAYgCE5FBEAgBkEDdCEH/QwAAAAAAAAAAAAAAAAAAAAAIQkgACEFA0AgASAF",
-    "TEUEQCAJIAQgAiAFbEEDdGogB2r9AAQA/fABIQkgBUEBaiEFDAELCyADIAdqIgUgBf0ABAAgCf3wAf0LBAAgBkECaiEGDAELCwNAIAIgBkxFBEAg",
-    "BkEDdCEHRAAAAAAAAAAAIQogACEFA0AgASAFTEUEQCAKIAQgAiAFbEEDdGogB2orAwCgIQogBUEBaiEFDAELCyADIAdqIgUgBSsDACAKoDkDACAG",
-    "QQFqIQYMAQsLC/IBAwR/AXsBfCACIAJBAXFrIQkDQCAHIAlORQRAIAdBA3QhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAE",
-    "IAUgBmxBA3RqIAhq/QAEAP3wASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9AAQAIAr98AH9CwQAIAdBAmohBwwBCwsDQCACIAdMRQRAIAdBA3QhCEQA",
-    "AAAAAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmxBA3RqIAhqKwMAoCELIAZBAWohBgwBCwsgAyAIaiIGIAYrAwAgC6A5AwAgB0EBaiEHDAEL",
-    "CwsAbARuYW1lAWUOAAVleHAzMgEGdGFuaDMyAgVmMzJfMAMFZjMyXzEEBWYzMl8zBQVmMzJfNAYFZjMyXzcHBWV4cDY0CAZ0YW5oNjQJBWY2NF8w",
-    "CgVmNjRfMQsFZjY0XzMMBWY2NF80DQVmNjRfNw==",
+    "AGFzbQEAAAABVAZgAXsBe2AWf39/f39/f39/f39/f39/f39/f39/fwBgBn9/f39/fwBgF39/f39/f39/f39/f39/f39/f39/f39/AGAFf39/f38A",
+    "YAd/f39/f39/AAISAQNlbnYGbWVtb3J5AgMBgIAEAxMSAAABAgMEAgIFAAABAgMEAgIFB7MBFgVmMzJfMAACBWYzMl8xAAMFZjMyXzIAAwVmMzJf",
+    "MwAEBWYzMl80AAUFZjMyXzUABQVmMzJfNgAFBWYzMl83AAYFZjMyXzgABwVmMzJfOQAIBmYzMl8xMAAIBWY2NF8wAAsFZjY0XzEADAVmNjRfMgAM",
+    "BWY2NF8zAA0FZjY0XzQADgVmNjRfNQAOBWY2NF82AA4FZjY0XzcADwVmNjRfOAAQBWY2NF85ABEGZjY0XzEwABEKmEES6AMBAnv9DAAAAAAAAAAA",
+    "AAAAAAAAAAD9DAAAgH8AAIB/AACAfwAAgH/9DAENUDkBDVA5AQ1QOQENUDkgACAA/Qw7qrg/O6q4PzuquD87qrg//eYB/Wr9DAAAlsMAAJbDAACW",
+    "wwAAlsP96QH9DAAAlkMAAJZDAACWQwAAlkP96AEiAv0MAIAxPwCAMT8AgDE/AIAxP/3mAf3lASAC/QyDgF65g4BeuYOAXrmDgF65/eYB/eUBIgH9",
+    "5gH9DGELtjphC7Y6YQu2OmELtjr95AEgAf3mAf0MiYgIPImICDyJiAg8iYgIPP3kASAB/eYB/Qyrqio9q6oqPauqKj2rqio9/eQBIAH95gH9DKuq",
+    "Kj6rqio+q6oqPquqKj795AEgAf3mAf0MAAAAPwAAAD8AAAA/AAAAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAH95gH9DAAAgD8AAIA/",
+    "AACAPwAAgD/95AEgAv34ASIBQQH9rAEiAv0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAEgAv2xAf0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX",
+    "/asB/eYBIAD9DBhysUIYcrFCGHKxQhhysUL9RP1SIAD9DLTxz8K08c/CtPHPwrTxz8L9Q/1SC4QCAQJ7IAD9DNENXb3RDV290Q1dvdENXb0gACAA",
+    "/eYBIgH95gH9DImICD6JiAg+iYgIPomICD795AEgAf3mAf0Mq6qqvquqqr6rqqq+q6qqvv3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQB/eYB",
+    "/QwAAIA/AACAPwAAgD8AAIA//QwAAABAAAAAQAAAAEAAAABA/QwAAABAAAAAQAAAAEAAAABAIAD94AEiAv3mARAA/QwAAIA/AACAPwAAgD8AAIA/",
+    "/eQB/ecB/eUBIgH94QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/UP9UiAC/QzNzMw9zczMPc3MzD3NzMw9/UP9UgvUBwMSfwN7A30DQCAAIAFORQRA",
+    "IAMgACAEbCIXQQJ0IhZqIRogBSAWaiEbIAcgACACbEECdCIWaiEcIAMgAiAXakECdCIYaiEdIAUgGGohHiAJIBZqIRggCyAWaiEfIAMgDCAXakEC",
+    "dCIZaiEgIAUgGWohGSAPIBZqISEgECAWaiEiIAMgESAXakECdCIXaiEjIAUgF2ohJCAUIBZqISUgFSAWaiEmIAIgAkEDcWshJ0EAIRcDQCAXICdO",
+    "RQRAIBdBAnQiFiAaav0ABAAgFiAbav0ABAD95AEgBiAWav0ABAD95AEQASEoIBYgHGogKP0LBAAgFiAfav0MAACAPwAAgD8AAIA/AACAP/0MAACA",
+    "PwAAgD8AAIA/AACAPyAWIB1q/QAEACAWIB5q/QAEAP3kASAIIBZq/QAEACAWIBhq/QAEAP3mAf3kASAKIBZq/QAEAP3kAf3hARAA/eQB/ecBIin9",
+    "CwQAIBYgIWr9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gFiAgav0ABAAgFiAZav0ABAD95AEgDSAWav0ABAAgFiAYav0ABAD9",
+    "5gH95AEgDiAWav0ABAD95AH94QEQAP3kAf3nASIq/QsEACAWICJqICggKf3mASAWIBhq/QAEACAq/eYB/eQBIij9CwQAIBYgJWr9DAAAgD8AAIA/",
+    "AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gFiAjav0ABAAgFiAkav0ABAD95AEgEiAWav0ABAAgKP3mAf3kASATIBZq/QAEAP3kAf3hARAA/eQB",
+    "/ecBIin9CwQAIBYgJmogKCAp/eYB/QsEACAXQQRqIRcMAQsLA0AgAiAXTEUEQCAXQQJ0IhYgGmoqAgAgFiAbaioCAJIgBiAWaioCAJL9ExAB/R8A",
+    "ISsgFiAcaiArOAIAIBYgH2pDAACAPyAWIB1qKgIAIBYgHmoqAgCSIAggFmoqAgAgFiAYaioCAJSSIAogFmoqAgCSjP0TEAD9HwBDAACAP5KVIiw4",
+    "AgAgFiAhakMAAIA/IBYgIGoqAgAgFiAZaioCAJIgDSAWaioCACAWIBhqKgIAlJIgDiAWaioCAJKM/RMQAP0fAEMAAIA/kpUiLTgCACAWICJqICsg",
+    "LJQgFiAYaioCACAtlJIiKzgCACAWICVqQwAAgD8gFiAjaioCACAWICRqKgIAkiASIBZqKgIAICuUkiATIBZqKgIAkoz9ExAA/R8AQwAAgD+SlSIs",
+    "OAIAIBYgJmogKyAslDgCACAXQQFqIRcMAQsLIABBAWohAAwBCwsLrwEBBn8DQCAAIAFORQRAIAMgACACbEECdCIGaiEIIAQgBmohCSAFIAZqIQog",
+    "AiACQQNxayELQQAhBgNAIAYgC05FBEAgBkECdCIHIApqIAcgCGr9AAQAIAcgCWr9AAQA/eQB/QsEACAGQQRqIQYMAQsLA0AgAiAGTEUEQCAGQQJ0",
+    "IgcgCmogByAIaioCACAHIAlqKgIAkjgCACAGQQFqIQYMAQsLIABBAWohAAwBCwsL5QgDF38FewV9A0AgACABTkUEQCADIAAgAmxBAnQiF2ohGyAE",
+    "IBdqIRwgBSAXaiEdIAYgACAHbCIYIAhqQQJ0IhlqISEgCSAZaiEiIAogF2ohIyAMIBdqIRkgDSAXaiEeIAYgDiAYakECdCIaaiEkIAkgGmohJSAP",
+    "IBdqIRogECAXaiEfIAYgAiAYakECdCIgaiEmIAkgIGohICAGIBhBAnQiGGohJyAJIBhqISggEyAXaiEpIBQgF2ohKiAVIBdqISsgFiAXaiEsIAIg",
+    "AkEDcWshLUEAIRgDQCAYIC1ORQRAIBhBAnQiFyAbav0ABAAgFyAcav0ABAD95gEgFyAdav0ABAAiLv0MAACAPwAAgD8AAIA/AACAPyAu/eUB/eYB",
+    "/eYBIS4gFyAhaiAu/QsEACAXICJqIC79CwQAIBcgJGogFyAjav0ABAAgFyAbav0ABAAgFyAdav0ABAD95gH95AEgLiALIBdq/QAEAP3mAf3kASIx",
+    "IBcgGWr9AAQA/eYBIBcgHmr9AAQAIi/9DAAAgD8AAIA/AACAPwAAgD8gL/3lAf3mAf3mASIv/QsEACAXICVqIC/9CwQAIBcgJmogMSAXIBpq/QAE",
+    "AP3mASAXIB9q/QAEACIw/QwAAIA/AACAPwAAgD8AAIA/IDD95QH95gH95gEiMP0LBAAgFyAgaiAw/QsEACAXICdqIDEgFyAfav0ABAD95gH9DAAA",
+    "gD8AAIA/AACAPwAAgD8gFyAaav0ABAAgFyAaav0ABAD95gH95QH95gEiMv0LBAAgFyAoaiAy/QsEACAXIClqIDEgFyAeav0ABAD95gEgLyARIBdq",
+    "/QAEAP3mAf3kASAwIBIgF2r9AAQA/eYB/eQB/QsEACAXICpqIDAgFyAZav0ABAD95gH9CwQAIBcgK2ogLyAXIBlq/QAEAP3mAf0LBAAgFyAsaiAu",
+    "IBcgHGr9AAQA/eYB/QsEACAYQQRqIRgMAQsLA0AgAiAYTEUEQCAYQQJ0IhcgG2oqAgAgFyAcaioCAJQgFyAdaioCACIzQwAAgD8gM5OUlCEzIBcg",
+    "IWogMzgCACAXICJqIDM4AgAgFyAkaiAXICNqKgIAIBcgG2oqAgAgFyAdaioCAJSSIDMgCyAXaioCAJSSIjYgFyAZaioCAJQgFyAeaioCACI0QwAA",
+    "gD8gNJOUlCI0OAIAIBcgJWogNDgCACAXICZqIDYgFyAaaioCAJQgFyAfaioCACI1QwAAgD8gNZOUlCI1OAIAIBcgIGogNTgCACAXICdqIDYgFyAf",
+    "aioCAJRDAACAPyAXIBpqKgIAIBcgGmoqAgCUk5QiNzgCACAXIChqIDc4AgAgFyApaiA2IBcgHmoqAgCUIDQgESAXaioCAJSSIDUgEiAXaioCAJSS",
+    "OAIAIBcgKmogNSAXIBlqKgIAlDgCACAXICtqIDQgFyAZaioCAJQ4AgAgFyAsaiAzIBcgHGoqAgCUOAIAIBhBAWohGAwBCwsgAEEBaiEADAELCwvu",
+    "AQMEfwF7AX0gAiACQQNxayEIA0AgBiAITkUEQCAGQQJ0IQf9DAAAAAAAAAAAAAAAAAAAAAAhCSAAIQUDQCABIAVMRQRAIAkgBCACIAVsQQJ0aiAH",
+    "av0ABAD95AEhCSAFQQFqIQUMAQsLIAMgB2oiBSAF/QAEACAJ/eQB/QsEACAGQQRqIQYMAQsLA0AgAiAGTEUEQCAGQQJ0IQdDAAAAACEKIAAhBQNA",
+    "IAEgBUxFBEAgCiAEIAIgBWxBAnRqIAdqKgIAkiEKIAVBAWohBQwBCwsgAyAHaiIFIAUqAgAgCpI4AgAgBkEBaiEGDAELCwvuAQMEfwF7AX0gAiAC",
+    "QQNxayEJA0AgByAJTkUEQCAHQQJ0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsQQJ0aiAIav0ABAD95AEhCiAG",
+    "QQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/eQB/QsEACAHQQRqIQcMAQsLA0AgAiAHTEUEQCAHQQJ0IQhDAAAAACELIAAhBgNAIAEgBkxFBEAgCyAE",
+    "IAUgBmxBAnRqIAhqKgIAkiELIAZBAWohBgwBCwsgAyAIaiIGIAYqAgAgC5I4AgAgB0EBaiEHDAELCwv0AQMEfwF7AX0gAiACQQNxayEJA0AgByAJ",
+    "TkUEQCAHQQJ0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsIAJqQQJ0aiAIav0ABAD95AEhCiAGQQFqIQYMAQsL",
+    "IAMgCGoiBiAG/QAEACAK/eQB/QsEACAHQQRqIQcMAQsLA0AgAiAHTEUEQCAHQQJ0IQhDAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmwgAmpB",
+    "AnRqIAhqKgIAkiELIAZBAWohBgwBCwsgAyAIaiIGIAYqAgAgC5I4AgAgB0EBaiEHDAELCwv0AQMEfwF7AX0gAiACQQNxayEKA0AgCCAKTkUEQCAI",
+    "QQJ0IQn9DAAAAAAAAAAAAAAAAAAAAAAhCyAAIQcDQCABIAdMRQRAIAsgBCAFIAdsIAZqQQJ0aiAJav0ABAD95AEhCyAHQQFqIQcMAQsLIAMgCWoi",
+    "ByAH/QAEACAL/eQB/QsEACAIQQRqIQgMAQsLA0AgAiAITEUEQCAIQQJ0IQlDAAAAACEMIAAhBwNAIAEgB0xFBEAgDCAEIAUgB2wgBmpBAnRqIAlq",
+    "KgIAkiEMIAdBAWohBwwBCwsgAyAJaiIHIAcqAgAgDJI4AgAgCEEBaiEIDAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAA",
+    "AADwf/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAA",
+    "AAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT79",
+    "8AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3y",
+    "Af0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERER",
+    "ERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8A",
+    "AAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMA",
+    "AAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9",
+    "Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC+wCAQJ7IAD9DON1K0U22le/43UrRTbaV78gACAA/fIBIgH98gH9DOB9FQ49bW0/4H0VDj1tbT/9",
+    "8AEgAf3yAf0MPcLmVeMmgr89wuZV4yaCv/3wASAB/fIB/Qz6ECyI9GSWP/oQLIj0ZJY//fABIAH98gH9DBy6oRu6oau/HLqhG7qhq7/98AEgAf3y",
+    "Af0MERERERERwT8RERERERHBP/3wASAB/fIB/QxVVVVVVVXVv1VVVVVVVdW//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AH98gH9DAAAAAAA",
+    "APA/AAAAAAAA8D/9DAAAAAAAAABAAAAAAAAAAED9DAAAAAAAAABAAAAAAAAAAEAgAP3sASIC/fIBEAn9DAAAAAAAAPA/AAAAAAAA8D/98AH98wH9",
+    "8QEiAf3tASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1SIAL9DJqZmZmZmbk/mpmZmZmZuT/9Sf1SC+wHAxJ/A3sDfANAIAAgAU5FBEAgAyAAIARs",
+    "IhdBA3QiFmohGiAFIBZqIRsgByAAIAJsQQN0IhZqIRwgAyACIBdqQQN0IhhqIR0gBSAYaiEeIAkgFmohGCALIBZqIR8gAyAMIBdqQQN0IhlqISAg",
+    "BSAZaiEZIA8gFmohISAQIBZqISIgAyARIBdqQQN0IhdqISMgBSAXaiEkIBQgFmohJSAVIBZqISYgAiACQQFxayEnQQAhFwNAIBcgJ05FBEAgF0ED",
+    "dCIWIBpq/QAEACAWIBtq/QAEAP3wASAGIBZq/QAEAP3wARAKISggFiAcaiAo/QsEACAWIB9q/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAA",
+    "AAAAAPA/IBYgHWr9AAQAIBYgHmr9AAQA/fABIAggFmr9AAQAIBYgGGr9AAQA/fIB/fABIAogFmr9AAQA/fAB/e0BEAn98AH98wEiKf0LBAAgFiAh",
+    "av0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAWICBq/QAEACAWIBlq/QAEAP3wASANIBZq/QAEACAWIBhq/QAEAP3yAf3wASAO",
+    "IBZq/QAEAP3wAf3tARAJ/fAB/fMBIir9CwQAIBYgImogKCAp/fIBIBYgGGr9AAQAICr98gH98AEiKP0LBAAgFiAlav0MAAAAAAAA8D8AAAAAAADw",
+    "P/0MAAAAAAAA8D8AAAAAAADwPyAWICNq/QAEACAWICRq/QAEAP3wASASIBZq/QAEACAo/fIB/fABIBMgFmr9AAQA/fAB/e0BEAn98AH98wEiKf0L",
+    "BAAgFiAmaiAoICn98gH9CwQAIBdBAmohFwwBCwsDQCACIBdMRQRAIBdBA3QiFiAaaisDACAWIBtqKwMAoCAGIBZqKwMAoP0UEAr9IQAhKyAWIBxq",
+    "ICs5AwAgFiAfakQAAAAAAADwPyAWIB1qKwMAIBYgHmorAwCgIAggFmorAwAgFiAYaisDAKKgIAogFmorAwCgmv0UEAn9IQBEAAAAAAAA8D+goyIs",
+    "OQMAIBYgIWpEAAAAAAAA8D8gFiAgaisDACAWIBlqKwMAoCANIBZqKwMAIBYgGGorAwCioCAOIBZqKwMAoJr9FBAJ/SEARAAAAAAAAPA/oKMiLTkD",
+    "ACAWICJqICsgLKIgFiAYaisDACAtoqAiKzkDACAWICVqRAAAAAAAAPA/IBYgI2orAwAgFiAkaisDAKAgEiAWaisDACAroqAgEyAWaisDAKCa/RQQ",
+    "Cf0hAEQAAAAAAADwP6CjIiw5AwAgFiAmaiArICyiOQMAIBdBAWohFwwBCwsgAEEBaiEADAELCwuvAQEGfwNAIAAgAU5FBEAgAyAAIAJsQQN0IgZq",
+    "IQggBCAGaiEJIAUgBmohCiACIAJBAXFrIQtBACEGA0AgBiALTkUEQCAGQQN0IgcgCmogByAIav0ABAAgByAJav0ABAD98AH9CwQAIAZBAmohBgwB",
+    "CwsDQCACIAZMRQRAIAZBA3QiByAKaiAHIAhqKwMAIAcgCWorAwCgOQMAIAZBAWohBgwBCwsgAEEBaiEADAELCwv1CAMXfwV7BXwDQCAAIAFORQRA",
+    "IAMgACACbEEDdCIXaiEbIAQgF2ohHCAFIBdqIR0gBiAAIAdsIhggCGpBA3QiGWohISAJIBlqISIgCiAXaiEjIAwgF2ohGSANIBdqIR4gBiAOIBhq",
+    "QQN0IhpqISQgCSAaaiElIA8gF2ohGiAQIBdqIR8gBiACIBhqQQN0IiBqISYgCSAgaiEgIAYgGEEDdCIYaiEnIAkgGGohKCATIBdqISkgFCAXaiEq",
+    "IBUgF2ohKyAWIBdqISwgAiACQQFxayEtQQAhGANAIBggLU5FBEAgGEEDdCIXIBtq/QAEACAXIBxq/QAEAP3yASAXIB1q/QAEACIu/QwAAAAAAADw",
+    "PwAAAAAAAPA/IC798QH98gH98gEhLiAXICFqIC79CwQAIBcgImogLv0LBAAgFyAkaiAXICNq/QAEACAXIBtq/QAEACAXIB1q/QAEAP3yAf3wASAu",
+    "IAsgF2r9AAQA/fIB/fABIjEgFyAZav0ABAD98gEgFyAeav0ABAAiL/0MAAAAAAAA8D8AAAAAAADwPyAv/fEB/fIB/fIBIi/9CwQAIBcgJWogL/0L",
+    "BAAgFyAmaiAxIBcgGmr9AAQA/fIBIBcgH2r9AAQAIjD9DAAAAAAAAPA/AAAAAAAA8D8gMP3xAf3yAf3yASIw/QsEACAXICBqIDD9CwQAIBcgJ2og",
+    "MSAXIB9q/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyAXIBpq/QAEACAXIBpq/QAEAP3yAf3xAf3yASIy/QsEACAXIChqIDL9CwQAIBcgKWogMSAX",
+    "IB5q/QAEAP3yASAvIBEgF2r9AAQA/fIB/fABIDAgEiAXav0ABAD98gH98AH9CwQAIBcgKmogMCAXIBlq/QAEAP3yAf0LBAAgFyAraiAvIBcgGWr9",
+    "AAQA/fIB/QsEACAXICxqIC4gFyAcav0ABAD98gH9CwQAIBhBAmohGAwBCwsDQCACIBhMRQRAIBhBA3QiFyAbaisDACAXIBxqKwMAoiAXIB1qKwMA",
+    "IjNEAAAAAAAA8D8gM6GioiEzIBcgIWogMzkDACAXICJqIDM5AwAgFyAkaiAXICNqKwMAIBcgG2orAwAgFyAdaisDAKKgIDMgCyAXaisDAKKgIjYg",
+    "FyAZaisDAKIgFyAeaisDACI0RAAAAAAAAPA/IDShoqIiNDkDACAXICVqIDQ5AwAgFyAmaiA2IBcgGmorAwCiIBcgH2orAwAiNUQAAAAAAADwPyA1",
+    "oaKiIjU5AwAgFyAgaiA1OQMAIBcgJ2ogNiAXIB9qKwMAokQAAAAAAADwPyAXIBpqKwMAIBcgGmorAwCioaIiNzkDACAXIChqIDc5AwAgFyApaiA2",
+    "IBcgHmorAwCiIDQgESAXaisDAKKgIDUgEiAXaisDAKKgOQMAIBcgKmogNSAXIBlqKwMAojkDACAXICtqIDQgFyAZaisDAKI5AwAgFyAsaiAzIBcg",
+    "HGorAwCiOQMAIBhBAWohGAwBCwsgAEEBaiEADAELCwvyAQMEfwF7AXwgAiACQQFxayEIA0AgBiAITkUEQCAGQQN0IQf9DAAAAAAAAAAAAAAAAAAA",
+    "AAAhCSAAIQUDQCABIAVMRQRAIAkgBCACIAVsQQN0aiAHav0ABAD98AEhCSAFQQFqIQUMAQsLIAMgB2oiBSAF/QAEACAJ/fAB/QsEACAGQQJqIQYM",
+    "AQsLA0AgAiAGTEUEQCAGQQN0IQdEAAAAAAAAAAAhCiAAIQUDQCABIAVMRQRAIAogBCACIAVsQQN0aiAHaisDAKAhCiAFQQFqIQUMAQsLIAMgB2oi",
+    "BSAFKwMAIAqgOQMAIAZBAWohBgwBCwsL8gEDBH8BewF8IAIgAkEBcWshCQNAIAcgCU5FBEAgB0EDdCEI/QwAAAAAAAAAAAAAAAAAAAAAIQogACEG",
+    "A0AgASAGTEUEQCAKIAQgBSAGbEEDdGogCGr9AAQA/fABIQogBkEBaiEGDAELCyADIAhqIgYgBv0ABAAgCv3wAf0LBAAgB0ECaiEHDAELCwNAIAIg",
+    "B0xFBEAgB0EDdCEIRAAAAAAAAAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAGbEEDdGogCGorAwCgIQsgBkEBaiEGDAELCyADIAhqIgYgBisDACAL",
+    "oDkDACAHQQFqIQcMAQsLC/gBAwR/AXsBfCACIAJBAXFrIQkDQCAHIAlORQRAIAdBA3QhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxF",
+    "BEAgCiAEIAUgBmwgAmpBA3RqIAhq/QAEAP3wASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9AAQAIAr98AH9CwQAIAdBAmohBwwBCwsDQCACIAdMRQRA",
+    "IAdBA3QhCEQAAAAAAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmwgAmpBA3RqIAhqKwMAoCELIAZBAWohBgwBCwsgAyAIaiIGIAYrAwAgC6A5",
+    "AwAgB0EBaiEHDAELCwv4AQMEfwF7AXwgAiACQQFxayEKA0AgCCAKTkUEQCAIQQN0IQn9DAAAAAAAAAAAAAAAAAAAAAAhCyAAIQcDQCABIAdMRQRA",
+    "IAsgBCAFIAdsIAZqQQN0aiAJav0ABAD98AEhCyAHQQFqIQcMAQsLIAMgCWoiByAH/QAEACAL/fAB/QsEACAIQQJqIQgMAQsLA0AgAiAITEUEQCAI",
+    "QQN0IQlEAAAAAAAAAAAhDCAAIQcDQCABIAdMRQRAIAwgBCAFIAdsIAZqQQN0aiAJaisDAKAhDCAHQQFqIQcMAQsLIAMgCWoiByAHKwMAIAygOQMA",
+    "IAhBAWohCAwBCwsLAIkBBG5hbWUBgQESAAVleHAzMgEGdGFuaDMyAgVmMzJfMAMFZjMyXzEEBWYzMl8zBQVmMzJfNAYFZjMyXzcHBWYzMl84CAVm",
+    "MzJfOQkFZXhwNjQKBnRhbmg2NAsFZjY0XzAMBWY2NF8xDQVmNjRfMw4FZjY0XzQPBWY2NF83EAVmNjRfOBEFZjY0Xzk=",
   ].join(""),
 };

@@ -159,14 +159,11 @@ function createKernel<A extends FloatArray>(
         at(scratch0, 0), // $scratch0
         at(p, o_bz), // $bz
         at(tape_z, slot * B * H), // $tape_z
-        at(xp0, slot * B * (3 * H) + H), // $xp0_2
-        at(scratch0, H), // $scratch0_2
         at(p, o_p_i), // $p_i
         at(cPrev, cPrevAt), // $cPrev
         at(p, o_bi), // $bi
         at(tape_i_1, slot * B * H), // $tape_i_1
-        at(xp0, slot * B * (3 * H) + 2 * H), // $xp0_3
-        at(scratch0, 2 * H), // $scratch0_3
+        2 * H, // $2*H
         at(p, o_p_f), // $p_f
         at(p, o_bf), // $bf
         at(tape_f, slot * B * H), // $tape_f
@@ -175,54 +172,47 @@ function createKernel<A extends FloatArray>(
       ]);
     else
       for (let b = 0; b < B; b++) {
-        const xp0Row = slot * B * (3 * H) + b * (3 * H);
-        const scratch0Row = b * (3 * H);
-        const tape_zRow = slot * B * H + b * H;
-        const xp0Row2 = slot * B * (3 * H) + H + b * (3 * H);
-        const scratch0Row2 = H + b * (3 * H);
-        const cPrevRow = cPrevAt + b * H;
-        const tape_i_1Row = slot * B * H + b * H;
-        const xp0Row3 = slot * B * (3 * H) + 2 * H + b * (3 * H);
-        const scratch0Row3 = 2 * H + b * (3 * H);
-        const tape_fRow = slot * B * H + b * H;
-        const cOutRow = t * B * H + b * H;
-        const hOutRow = t * B * H + b * H;
+        const slotRow3H = slot * B * (3 * H) + b * (3 * H);
+        const row3H = b * (3 * H);
+        const slotRowH = slot * B * H + b * H;
+        const cPrevRowH = cPrevAt + b * H;
+        const tRowH = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
           // z  = tanh(Wz*x + Rz*h + bz)
-          const z = Math.tanh(xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_bz + i]!);
-          tape_z[tape_zRow + i] = z;
+          const z = Math.tanh(xp0[slotRow3H + i]! + scratch0[row3H + i]! + p[o_bz + i]!);
+          tape_z[slotRowH + i] = z;
           // i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
           const i_1 =
             1 /
             (1 +
               Math.exp(
                 -(
-                  xp0[xp0Row2 + i]! +
-                  scratch0[scratch0Row2 + i]! +
-                  p[o_p_i + i]! * cPrev[cPrevRow + i]! +
+                  xp0[slotRow3H + H + i]! +
+                  scratch0[row3H + H + i]! +
+                  p[o_p_i + i]! * cPrev[cPrevRowH + i]! +
                   p[o_bi + i]!
                 ),
               ));
-          tape_i_1[tape_i_1Row + i] = i_1;
+          tape_i_1[slotRowH + i] = i_1;
           // f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
           const f =
             1 /
             (1 +
               Math.exp(
                 -(
-                  xp0[xp0Row3 + i]! +
-                  scratch0[scratch0Row3 + i]! +
-                  p[o_p_f + i]! * cPrev[cPrevRow + i]! +
+                  xp0[slotRow3H + 2 * H + i]! +
+                  scratch0[row3H + 2 * H + i]! +
+                  p[o_p_f + i]! * cPrev[cPrevRowH + i]! +
                   p[o_bf + i]!
                 ),
               ));
-          tape_f[tape_fRow + i] = f;
+          tape_f[slotRowH + i] = f;
           // c' = z .* i + c .* f
-          const c_next = z * i_1 + cPrev[cPrevRow + i]! * f;
-          cOut[cOutRow + i] = c_next;
+          const c_next = z * i_1 + cPrev[cPrevRowH + i]! * f;
+          cOut[tRowH + i] = c_next;
           // h' = tanh(c')
           const h_next = Math.tanh(c_next);
-          hOut[hOutRow + i] = h_next;
+          hOut[tRowH + i] = h_next;
         }
       }
   }
@@ -288,12 +278,11 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const dhUpRow = t * B * H + b * H;
-          const carry_hRow = b * H;
-          const seed_hRow = b * H;
+          const tRowH = t * B * H + b * H;
+          const rowH = b * H;
           for (let i = 0; i < H; i++) {
             // the gradient of h' at step t: from upstream, and from step t + 1
-            seed_h[seed_hRow + i] = dhUp[dhUpRow + i]! + carry_h[carry_hRow + i]!;
+            seed_h[rowH + i] = dhUp[tRowH + i]! + carry_h[rowH + i]!;
           }
         }
 
@@ -307,12 +296,11 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const dcUpRow = t * B * H + b * H;
-          const carry_cRow = b * H;
-          const seed_cRow = b * H;
+          const tRowH = t * B * H + b * H;
+          const rowH = b * H;
           for (let i = 0; i < H; i++) {
             // the gradient of c' at step t: from upstream, and from step t + 1
-            seed_c[seed_cRow + i] = dcUp[dcUpRow + i]! + carry_c[carry_cRow + i]!;
+            seed_c[rowH + i] = dcUp[tRowH + i]! + carry_c[rowH + i]!;
           }
         }
 
@@ -325,15 +313,12 @@ function createKernel<A extends FloatArray>(
           at(hOut, t * B * H), // $hOut
           at(cPrev, cPrevAt), // $cPrev
           at(tape_f, slot * B * H), // $tape_f
-          at(gx0, t * B * (3 * H) + 2 * H), // $gx0
+          at(gx0, t * B * (3 * H)), // $gx0
           3 * H, // $3*H
-          at(scratch0, 2 * H), // $scratch0
+          2 * H, // $2*H
+          at(scratch0, 0), // $scratch0
           at(tape_z, slot * B * H), // $tape_z
           at(tape_i_1, slot * B * H), // $tape_i_1
-          at(gx0, t * B * (3 * H) + H), // $gx0_2
-          at(scratch0, H), // $scratch0_2
-          at(gx0, t * B * (3 * H)), // $gx0_3
-          at(scratch0, 0), // $scratch0_3
           at(p, o_p_f), // $p_f
           at(p, o_p_i), // $p_i
           at(carry_c, 0), // $carry_c
@@ -342,48 +327,37 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const seed_cRow = b * H;
-          const seed_hRow = b * H;
-          const hOutRow = t * B * H + b * H;
-          const cPrevRow = cPrevAt + b * H;
-          const tape_fRow = slot * B * H + b * H;
-          const gx0Row = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const scratch0Row = 2 * H + b * (3 * H);
-          const tape_zRow = slot * B * H + b * H;
-          const tape_i_1Row = slot * B * H + b * H;
-          const gx0Row2 = t * B * (3 * H) + H + b * (3 * H);
-          const scratch0Row2 = H + b * (3 * H);
-          const gx0Row3 = t * B * (3 * H) + b * (3 * H);
-          const scratch0Row3 = b * (3 * H);
-          const carry_cRow = b * H;
-          const scratch1Row = b * H;
-          const scratch2Row = b * H;
+          const rowH = b * H;
+          const tRowH = t * B * H + b * H;
+          const cPrevRowH = cPrevAt + b * H;
+          const slotRowH = slot * B * H + b * H;
+          const tRow3H = t * B * (3 * H) + b * (3 * H);
+          const row3H = b * (3 * H);
           for (let i = 0; i < H; i++) {
             // grad of: h' = tanh(c')
-            const dc_next_total =
-              seed_c[seed_cRow + i]! + seed_h[seed_hRow + i]! * (1 - hOut[hOutRow + i]! * hOut[hOutRow + i]!);
+            const dc_next_total = seed_c[rowH + i]! + seed_h[rowH + i]! * (1 - hOut[tRowH + i]! * hOut[tRowH + i]!);
             // grad of: c' = z .* i + c .* f
-            const df = dc_next_total * cPrev[cPrevRow + i]!;
-            const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
-            gx0[gx0Row + i] = df_pre;
-            scratch0[scratch0Row + i] = df_pre;
+            const df = dc_next_total * cPrev[cPrevRowH + i]!;
+            const df_pre = df * (tape_f[slotRowH + i]! * (1 - tape_f[slotRowH + i]!));
+            gx0[tRow3H + 2 * H + i] = df_pre;
+            scratch0[row3H + 2 * H + i] = df_pre;
             // grad of: c' = z .* i + c .* f
-            const di = dc_next_total * tape_z[tape_zRow + i]!;
-            const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
-            gx0[gx0Row2 + i] = di_pre;
-            scratch0[scratch0Row2 + i] = di_pre;
+            const di = dc_next_total * tape_z[slotRowH + i]!;
+            const di_pre = di * (tape_i_1[slotRowH + i]! * (1 - tape_i_1[slotRowH + i]!));
+            gx0[tRow3H + H + i] = di_pre;
+            scratch0[row3H + H + i] = di_pre;
             // grad of: c' = z .* i + c .* f
-            const dz = dc_next_total * tape_i_1[tape_i_1Row + i]!;
-            const dz_pre = dz * (1 - tape_z[tape_zRow + i]! * tape_z[tape_zRow + i]!);
-            gx0[gx0Row3 + i] = dz_pre;
-            scratch0[scratch0Row3 + i] = dz_pre;
+            const dz = dc_next_total * tape_i_1[slotRowH + i]!;
+            const dz_pre = dz * (1 - tape_z[slotRowH + i]! * tape_z[slotRowH + i]!);
+            gx0[tRow3H + i] = dz_pre;
+            scratch0[row3H + i] = dz_pre;
             // grad of: i, f, c'
-            const dc = dc_next_total * tape_f[tape_fRow + i]! + df_pre * p[o_p_f + i]! + di_pre * p[o_p_i + i]!;
-            carry_c[carry_cRow + i] = dc;
-            const t1 = di_pre * cPrev[cPrevRow + i]!;
-            scratch1[scratch1Row + i] = t1;
-            const t2 = df_pre * cPrev[cPrevRow + i]!;
-            scratch2[scratch2Row + i] = t2;
+            const dc = dc_next_total * tape_f[slotRowH + i]! + df_pre * p[o_p_f + i]! + di_pre * p[o_p_i + i]!;
+            carry_c[rowH + i] = dc;
+            const t1 = di_pre * cPrev[cPrevRowH + i]!;
+            scratch1[rowH + i] = t1;
+            const t2 = df_pre * cPrev[cPrevRowH + i]!;
+            scratch2[rowH + i] = t2;
           }
         }
 
@@ -447,7 +421,7 @@ function createKernel<A extends FloatArray>(
       wl(7, T * B, [
         H, // $n
         at(dp, o_bi), // $dbi
-        at(gx0, H), // $gx0
+        at(gx0, 0), // $gx0
         3 * H, // $3*H
       ]);
     else
@@ -463,8 +437,9 @@ function createKernel<A extends FloatArray>(
       wl(8, T * B, [
         H, // $n
         at(dp, o_bf), // $dbf
-        at(gx0, 2 * H), // $gx0
+        at(gx0, 0), // $gx0
         3 * H, // $3*H
+        2 * H, // $2*H
       ]);
     else
       for (let i = 0; i < H; i++) {
@@ -511,87 +486,100 @@ const LOOPS_WASM: LoopsModuleSource = {
   splittable: [0, 1, 2, 3],
   scalar: [],
   binary: [
-    "AGFzbQEAAAABSAVgAXsBe2AVf39/f39/f39/f39/f39/f39/f39/AGAGf39/f39/AGAWf39/f39/f39/f39/f39/f39/f39/fwBgBX9/f39/AAIS",
-    "AQNlbnYGbWVtb3J5AgMBgIAEAw8OAAABAgMEAgAAAQIDBAIHkQESBWYzMl8wAAIFZjMyXzEAAwVmMzJfMgADBWYzMl8zAAQFZjMyXzQABQVmMzJf",
-    "NQAFBWYzMl82AAYFZjMyXzcABgVmMzJfOAAGBWY2NF8wAAkFZjY0XzEACgVmNjRfMgAKBWY2NF8zAAsFZjY0XzQADAVmNjRfNQAMBWY2NF82AA0F",
-    "ZjY0XzcADQVmNjRfOAANCrAyDugDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5AQ1QOQENUDkBDVA5IAAgAP0M",
-    "O6q4PzuquD87qrg/O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMAAJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/9",
-    "5gH95QEgAv0Mg4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEg",
-    "Af3mAf0Mq6oqPauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0M",
-    "AACAPwAAgD8AAIA/AACAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2r",
-    "Af3mASABIAL9sQH9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C",
-    "/UP9UguEAgECeyAA/QzRDV290Q1dvdENXb3RDV29IAAgAP3mASIB/eYB/QyJiAg+iYgIPomICD6JiAg+/eQBIAH95gH9DKuqqr6rqqq+q6qqvquq",
-    "qr795AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kAf3mAf0MAACAPwAAgD8AAIA/AACAP/0MAAAAQAAAAEAAAABAAAAAQP0MAAAAQAAAAEAAAABA",
-    "AAAAQCAA/eABIgL95gEQAP0MAACAPwAAgD8AAIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1D/VIgAv0MzczMPc3M",
-    "zD3NzMw9zczMPf1D/VIL9gUDD38DewN9A0AgACABTkUEQCADIAAgBGxBAnQiFWohGCAFIBVqIRkgByAAIAJsQQJ0IhZqIRogCCAVaiEbIAkgFWoh",
-    "HCALIBZqIRcgDSAWaiEdIA4gFWohHiAPIBVqIR8gEiAWaiEgIBMgFmohISAUIBZqISIgAiACQQNxayEjQQAhFgNAIBYgI05FBEAgFkECdCIVIBhq",
-    "/QAEACAVIBlq/QAEAP3kASAGIBVq/QAEAP3kARABISQgFSAaaiAk/QsEACAVIB1q/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/",
-    "IBUgG2r9AAQAIBUgHGr9AAQA/eQBIAogFWr9AAQAIBUgF2r9AAQA/eYB/eQBIAwgFWr9AAQA/eQB/eEBEAD95AH95wEiJf0LBAAgFSAgav0MAACA",
-    "PwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAVIB5q/QAEACAVIB9q/QAEAP3kASAQIBVq/QAEACAVIBdq/QAEAP3mAf3kASARIBVq/QAE",
-    "AP3kAf3hARAA/eQB/ecBIib9CwQAIBUgIWogJCAl/eYBIBUgF2r9AAQAICb95gH95AEiJP0LBAAgFSAiaiAkEAH9CwQAIBZBBGohFgwBCwsDQCAC",
-    "IBZMRQRAIBZBAnQiFSAYaioCACAVIBlqKgIAkiAGIBVqKgIAkv0TEAH9HwAhJyAVIBpqICc4AgAgFSAdakMAAIA/IBUgG2oqAgAgFSAcaioCAJIg",
-    "CiAVaioCACAVIBdqKgIAlJIgDCAVaioCAJKM/RMQAP0fAEMAAIA/kpUiKDgCACAVICBqQwAAgD8gFSAeaioCACAVIB9qKgIAkiAQIBVqKgIAIBUg",
-    "F2oqAgCUkiARIBVqKgIAkoz9ExAA/R8AQwAAgD+SlSIpOAIAIBUgIWogJyAolCAVIBdqKgIAICmUkiInOAIAIBUgImogJ/0TEAH9HwA4AgAgFkEB",
-    "aiEWDAELCyAAQQFqIQAMAQsLC68BAQZ/A0AgACABTkUEQCADIAAgAmxBAnQiBmohCCAEIAZqIQkgBSAGaiEKIAIgAkEDcWshC0EAIQYDQCAGIAtO",
-    "RQRAIAZBAnQiByAKaiAHIAhq/QAEACAHIAlq/QAEAP3kAf0LBAAgBkEEaiEGDAELCwNAIAIgBkxFBEAgBkECdCIHIApqIAcgCGoqAgAgByAJaioC",
-    "AJI4AgAgBkEBaiEGDAELCyAAQQFqIQAMAQsLC4MHAxN/BHsEfQNAIAAgAU5FBEAgAyAAIAJsQQJ0IhZqIRwgBCAWaiEdIAUgFmohHiAGIBZqIRgg",
-    "ByAWaiEaIAggACAJbEECdCIXaiEfIAogF2ohICALIBZqIRkgDCAWaiEbIA0gF2ohISAOIBdqISIgDyAXaiEjIBAgF2ohJCATIBZqISUgFCAWaiEm",
-    "IBUgFmohJyACIAJBA3FrIShBACEXA0AgFyAoTkUEQCAXQQJ0IhYgHGr9AAQAIBYgHWr9AAQA/QwAAIA/AACAPwAAgD8AAIA/IBYgHmr9AAQAIikg",
-    "Kf3mAf3lAf3mAf3kASIrIBYgGGr9AAQA/eYBIBYgGmr9AAQAIin9DAAAgD8AAIA/AACAPwAAgD8gKf3lAf3mAf3mASEpIBYgH2ogKf0LBAAgFiAg",
-    "aiAp/QsEACAWICFqICsgFiAZav0ABAD95gEgFiAbav0ABAAiKv0MAACAPwAAgD8AAIA/AACAPyAq/eUB/eYB/eYBIir9CwQAIBYgImogKv0LBAAg",
-    "FiAjaiArIBYgG2r9AAQA/eYB/QwAAIA/AACAPwAAgD8AAIA/IBYgGWr9AAQAIBYgGWr9AAQA/eYB/eUB/eYBIiz9CwQAIBYgJGogLP0LBAAgFiAl",
-    "aiArIBYgGmr9AAQA/eYBICkgESAWav0ABAD95gH95AEgKiASIBZq/QAEAP3mAf3kAf0LBAAgFiAmaiAqIBYgGGr9AAQA/eYB/QsEACAWICdqICkg",
-    "FiAYav0ABAD95gH9CwQAIBdBBGohFwwBCwsDQCACIBdMRQRAIBdBAnQiFiAcaioCACAWIB1qKgIAQwAAgD8gFiAeaioCACItIC2Uk5SSIi8gFiAY",
-    "aioCAJQgFiAaaioCACItQwAAgD8gLZOUlCEtIBYgH2ogLTgCACAWICBqIC04AgAgFiAhaiAvIBYgGWoqAgCUIBYgG2oqAgAiLkMAAIA/IC6TlJQi",
-    "LjgCACAWICJqIC44AgAgFiAjaiAvIBYgG2oqAgCUQwAAgD8gFiAZaioCACAWIBlqKgIAlJOUIjA4AgAgFiAkaiAwOAIAIBYgJWogLyAWIBpqKgIA",
-    "lCAtIBEgFmoqAgCUkiAuIBIgFmoqAgCUkjgCACAWICZqIC4gFiAYaioCAJQ4AgAgFiAnaiAtIBYgGGoqAgCUOAIAIBdBAWohFwwBCwsgAEEBaiEA",
-    "DAELCwvuAQMEfwF7AX0gAiACQQNxayEIA0AgBiAITkUEQCAGQQJ0IQf9DAAAAAAAAAAAAAAAAAAAAAAhCSAAIQUDQCABIAVMRQRAIAkgBCACIAVs",
-    "QQJ0aiAHav0ABAD95AEhCSAFQQFqIQUMAQsLIAMgB2oiBSAF/QAEACAJ/eQB/QsEACAGQQRqIQYMAQsLA0AgAiAGTEUEQCAGQQJ0IQdDAAAAACEK",
-    "IAAhBQNAIAEgBUxFBEAgCiAEIAIgBWxBAnRqIAdqKgIAkiEKIAVBAWohBQwBCwsgAyAHaiIFIAUqAgAgCpI4AgAgBkEBaiEGDAELCwvuAQMEfwF7",
-    "AX0gAiACQQNxayEJA0AgByAJTkUEQCAHQQJ0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsQQJ0aiAIav0ABAD9",
-    "5AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/eQB/QsEACAHQQRqIQcMAQsLA0AgAiAHTEUEQCAHQQJ0IQhDAAAAACELIAAhBgNAIAEgBkxF",
-    "BEAgCyAEIAUgBmxBAnRqIAhqKgIAkiELIAZBAWohBgwBCwsgAyAIaiIGIAYqAgAgC5I4AgAgB0EBaiEHDAELCwuLBQECe/0MAAAAAAAAAAAAAAAA",
-    "AAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAw",
-    "kcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9",
-    "DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXj",
-    "Hcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zB",
-    "FmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/9",
-    "8AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38",
-    "ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9",
-    "DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC+wCAQJ7IAD9DON1K0U22le/43UrRTbaV78gACAA/fIBIgH98gH9",
-    "DOB9FQ49bW0/4H0VDj1tbT/98AEgAf3yAf0MPcLmVeMmgr89wuZV4yaCv/3wASAB/fIB/Qz6ECyI9GSWP/oQLIj0ZJY//fABIAH98gH9DBy6oRu6",
-    "oau/HLqhG7qhq7/98AEgAf3yAf0MERERERERwT8RERERERHBP/3wASAB/fIB/QxVVVVVVVXVv1VVVVVVVdW//fABIAH98gH9DAAAAAAAAPA/AAAA",
-    "AAAA8D/98AH98gH9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAABAAAAAAAAAAED9DAAAAAAAAABAAAAAAAAAAEAgAP3sASIC/fIBEAf9DAAAAAAA",
-    "APA/AAAAAAAA8D/98AH98wH98QEiAf3tASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1SIAL9DJqZmZmZmbk/mpmZmZmZuT/9Sf1SC4YGAw9/A3sD",
-    "fANAIAAgAU5FBEAgAyAAIARsQQN0IhVqIRggBSAVaiEZIAcgACACbEEDdCIWaiEaIAggFWohGyAJIBVqIRwgCyAWaiEXIA0gFmohHSAOIBVqIR4g",
-    "DyAVaiEfIBIgFmohICATIBZqISEgFCAWaiEiIAIgAkEBcWshI0EAIRYDQCAWICNORQRAIBZBA3QiFSAYav0ABAAgFSAZav0ABAD98AEgBiAVav0A",
-    "BAD98AEQCCEkIBUgGmogJP0LBAAgFSAdav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAVIBtq/QAEACAVIBxq/QAEAP3wASAK",
-    "IBVq/QAEACAVIBdq/QAEAP3yAf3wASAMIBVq/QAEAP3wAf3tARAH/fAB/fMBIiX9CwQAIBUgIGr9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/",
-    "AAAAAAAA8D8gFSAeav0ABAAgFSAfav0ABAD98AEgECAVav0ABAAgFSAXav0ABAD98gH98AEgESAVav0ABAD98AH97QEQB/3wAf3zASIm/QsEACAV",
-    "ICFqICQgJf3yASAVIBdq/QAEACAm/fIB/fABIiT9CwQAIBUgImogJBAI/QsEACAWQQJqIRYMAQsLA0AgAiAWTEUEQCAWQQN0IhUgGGorAwAgFSAZ",
-    "aisDAKAgBiAVaisDAKD9FBAI/SEAIScgFSAaaiAnOQMAIBUgHWpEAAAAAAAA8D8gFSAbaisDACAVIBxqKwMAoCAKIBVqKwMAIBUgF2orAwCioCAM",
-    "IBVqKwMAoJr9FBAH/SEARAAAAAAAAPA/oKMiKDkDACAVICBqRAAAAAAAAPA/IBUgHmorAwAgFSAfaisDAKAgECAVaisDACAVIBdqKwMAoqAgESAV",
-    "aisDAKCa/RQQB/0hAEQAAAAAAADwP6CjIik5AwAgFSAhaiAnICiiIBUgF2orAwAgKaKgIic5AwAgFSAiaiAn/RQQCP0hADkDACAWQQFqIRYMAQsL",
-    "IABBAWohAAwBCwsLrwEBBn8DQCAAIAFORQRAIAMgACACbEEDdCIGaiEIIAQgBmohCSAFIAZqIQogAiACQQFxayELQQAhBgNAIAYgC05FBEAgBkED",
-    "dCIHIApqIAcgCGr9AAQAIAcgCWr9AAQA/fAB/QsEACAGQQJqIQYMAQsLA0AgAiAGTEUEQCAGQQN0IgcgCmogByAIaisDACAHIAlqKwMAoDkDACAG",
-    "QQFqIQYMAQsLIABBAWohAAwBCwsLkwcDE38EewR8A0AgACABTkUEQCADIAAgAmxBA3QiFmohHCAEIBZqIR0gBSAWaiEeIAYgFmohGCAHIBZqIRog",
-    "CCAAIAlsQQN0IhdqIR8gCiAXaiEgIAsgFmohGSAMIBZqIRsgDSAXaiEhIA4gF2ohIiAPIBdqISMgECAXaiEkIBMgFmohJSAUIBZqISYgFSAWaiEn",
-    "IAIgAkEBcWshKEEAIRcDQCAXIChORQRAIBdBA3QiFiAcav0ABAAgFiAdav0ABAD9DAAAAAAAAPA/AAAAAAAA8D8gFiAeav0ABAAiKSAp/fIB/fEB",
-    "/fIB/fABIisgFiAYav0ABAD98gEgFiAaav0ABAAiKf0MAAAAAAAA8D8AAAAAAADwPyAp/fEB/fIB/fIBISkgFiAfaiAp/QsEACAWICBqICn9CwQA",
-    "IBYgIWogKyAWIBlq/QAEAP3yASAWIBtq/QAEACIq/QwAAAAAAADwPwAAAAAAAPA/ICr98QH98gH98gEiKv0LBAAgFiAiaiAq/QsEACAWICNqICsg",
-    "FiAbav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gFiAZav0ABAAgFiAZav0ABAD98gH98QH98gEiLP0LBAAgFiAkaiAs/QsEACAWICVqICsgFiAa",
-    "av0ABAD98gEgKSARIBZq/QAEAP3yAf3wASAqIBIgFmr9AAQA/fIB/fAB/QsEACAWICZqICogFiAYav0ABAD98gH9CwQAIBYgJ2ogKSAWIBhq/QAE",
-    "AP3yAf0LBAAgF0ECaiEXDAELCwNAIAIgF0xFBEAgF0EDdCIWIBxqKwMAIBYgHWorAwBEAAAAAAAA8D8gFiAeaisDACItIC2ioaKgIi8gFiAYaisD",
-    "AKIgFiAaaisDACItRAAAAAAAAPA/IC2hoqIhLSAWIB9qIC05AwAgFiAgaiAtOQMAIBYgIWogLyAWIBlqKwMAoiAWIBtqKwMAIi5EAAAAAAAA8D8g",
-    "LqGioiIuOQMAIBYgImogLjkDACAWICNqIC8gFiAbaisDAKJEAAAAAAAA8D8gFiAZaisDACAWIBlqKwMAoqGiIjA5AwAgFiAkaiAwOQMAIBYgJWog",
-    "LyAWIBpqKwMAoiAtIBEgFmorAwCioCAuIBIgFmorAwCioDkDACAWICZqIC4gFiAYaisDAKI5AwAgFiAnaiAtIBYgGGorAwCiOQMAIBdBAWohFwwB",
-    "CwsgAEEBaiEADAELCwvyAQMEfwF7AXwgAiACQQFxayEIA0AgBiAITkUEQCAGQQN0IQf9DAAAAAAAAAAAAAAAAAAAAAAhCSAAIQUDQCABIAVMRQRA",
-    "IAkgBCACIAVsQQN0aiAHav0ABAD98AEhCSAFQQFqIQUMAQsLIAMgB2oiBSAF/QAEACAJ/fAB/QsEACAGQQJqIQYMAQsLA0AgAiAGTEUEQCAGQQN0",
-    "IQdEAAAAAAAAAAAhCiAAIQUDQCABIAVMRQRAIAogBCACIAVsQQN0aiAHaisDAKAhCiAFQQFqIQUMAQsLIAMgB2oiBSAFKwMAIAqgOQMAIAZBAWoh",
-    "BgwBCwsL8gEDBH8BewF8IAIgAkEBcWshCQNAIAcgCU5FBEAgB0EDdCEI/QwAAAAAAAAAAAAAAAAAAAAAIQogACEGA0AgASAGTEUEQCAKIAQgBSAG",
-    "bEEDdGogCGr9AAQA/fABIQogBkEBaiEGDAELCyADIAhqIgYgBv0ABAAgCv3wAf0LBAAgB0ECaiEHDAELCwNAIAIgB0xFBEAgB0EDdCEIRAAAAAAA",
-    "AAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAGbEEDdGogCGorAwCgIQsgBkEBaiEGDAELCyADIAhqIgYgBisDACALoDkDACAHQQFqIQcMAQsLCwBs",
-    "BG5hbWUBZQ4ABWV4cDMyAQZ0YW5oMzICBWYzMl8wAwVmMzJfMQQFZjMyXzMFBWYzMl80BgVmMzJfNgcFZXhwNjQIBnRhbmg2NAkFZjY0XzAKBWY2",
-    "NF8xCwVmNjRfMwwFZjY0XzQNBWY2NF82",
+    "AGFzbQEAAAABTAZgAXsBe2ASf39/f39/f39/f39/f39/f39/AGAGf39/f39/AGATf39/f39/f39/f39/f39/f39/fwBgBX9/f39/AGAHf39/f39/",
+    "fwACEgEDZW52Bm1lbW9yeQIDAYCABAMTEgAAAQIDBAICBQAAAQIDBAICBQeRARIFZjMyXzAAAgVmMzJfMQADBWYzMl8yAAMFZjMyXzMABAVmMzJf",
+    "NAAFBWYzMl81AAUFZjMyXzYABgVmMzJfNwAHBWYzMl84AAgFZjY0XzAACwVmNjRfMQAMBWY2NF8yAAwFZjY0XzMADQVmNjRfNAAOBWY2NF81AA4F",
+    "ZjY0XzYADwVmNjRfNwAQBWY2NF84ABEK2DoS6AMBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAgH8AAIB/AACAfwAAgH/9DAENUDkBDVA5AQ1QOQEN",
+    "UDkgACAA/Qw7qrg/O6q4PzuquD87qrg//eYB/Wr9DAAAlsMAAJbDAACWwwAAlsP96QH9DAAAlkMAAJZDAACWQwAAlkP96AEiAv0MAIAxPwCAMT8A",
+    "gDE/AIAxP/3mAf3lASAC/QyDgF65g4BeuYOAXrmDgF65/eYB/eUBIgH95gH9DGELtjphC7Y6YQu2OmELtjr95AEgAf3mAf0MiYgIPImICDyJiAg8",
+    "iYgIPP3kASAB/eYB/Qyrqio9q6oqPauqKj2rqio9/eQBIAH95gH9DKuqKj6rqio+q6oqPquqKj795AEgAf3mAf0MAAAAPwAAAD8AAAA/AAAAP/3k",
+    "ASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAv34ASIBQQH9rAEiAv0MfwAAAH8AAAB/AAAAfwAA",
+    "AP2uAUEX/asB/eYBIAEgAv2xAf0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAD9DBhysUIYcrFCGHKxQhhysUL9RP1SIAD9DLTxz8K08c/C",
+    "tPHPwrTxz8L9Q/1SC4QCAQJ7IAD9DNENXb3RDV290Q1dvdENXb0gACAA/eYBIgH95gH9DImICD6JiAg+iYgIPomICD795AEgAf3mAf0Mq6qqvquq",
+    "qr6rqqq+q6qqvv3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQB/eYB/QwAAIA/AACAPwAAgD8AAIA//QwAAABAAAAAQAAAAEAAAABA/QwAAABA",
+    "AAAAQAAAAEAAAABAIAD94AEiAv3mARAA/QwAAIA/AACAPwAAgD8AAIA//eQB/ecB/eUBIgH94QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/UP9UiAC",
+    "/QzNzMw9zczMPc3MzD3NzMw9/UP9UguIBgMPfwN7A30DQCAAIAFORQRAIAMgACAEbCITQQJ0IhJqIRUgBSASaiEWIAcgACACbEECdCISaiEXIAMg",
+    "AiATakECdCIUaiEYIAUgFGohGSAJIBJqIRQgCyASaiEaIAMgDCATakECdCITaiEbIAUgE2ohHCAPIBJqIR0gECASaiEeIBEgEmohHyACIAJBA3Fr",
+    "ISBBACETA0AgEyAgTkUEQCATQQJ0IhIgFWr9AAQAIBIgFmr9AAQA/eQBIAYgEmr9AAQA/eQBEAEhISASIBdqICH9CwQAIBIgGmr9DAAAgD8AAIA/",
+    "AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gEiAYav0ABAAgEiAZav0ABAD95AEgCCASav0ABAAgEiAUav0ABAD95gH95AEgCiASav0ABAD95AH9",
+    "4QEQAP3kAf3nASIi/QsEACASIB1q/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/IBIgG2r9AAQAIBIgHGr9AAQA/eQBIA0gEmr9",
+    "AAQAIBIgFGr9AAQA/eYB/eQBIA4gEmr9AAQA/eQB/eEBEAD95AH95wEiI/0LBAAgEiAeaiAhICL95gEgEiAUav0ABAAgI/3mAf3kASIh/QsEACAS",
+    "IB9qICEQAf0LBAAgE0EEaiETDAELCwNAIAIgE0xFBEAgE0ECdCISIBVqKgIAIBIgFmoqAgCSIAYgEmoqAgCS/RMQAf0fACEkIBIgF2ogJDgCACAS",
+    "IBpqQwAAgD8gEiAYaioCACASIBlqKgIAkiAIIBJqKgIAIBIgFGoqAgCUkiAKIBJqKgIAkoz9ExAA/R8AQwAAgD+SlSIlOAIAIBIgHWpDAACAPyAS",
+    "IBtqKgIAIBIgHGoqAgCSIA0gEmoqAgAgEiAUaioCAJSSIA4gEmoqAgCSjP0TEAD9HwBDAACAP5KVIiY4AgAgEiAeaiAkICWUIBIgFGoqAgAgJpSS",
+    "IiQ4AgAgEiAfaiAk/RMQAf0fADgCACATQQFqIRMMAQsLIABBAWohAAwBCwsLrwEBBn8DQCAAIAFORQRAIAMgACACbEECdCIGaiEIIAQgBmohCSAF",
+    "IAZqIQogAiACQQNxayELQQAhBgNAIAYgC05FBEAgBkECdCIHIApqIAcgCGr9AAQAIAcgCWr9AAQA/eQB/QsEACAGQQRqIQYMAQsLA0AgAiAGTEUE",
+    "QCAGQQJ0IgcgCmogByAIaioCACAHIAlqKgIAkjgCACAGQQFqIQYMAQsLIABBAWohAAwBCwsLlQcDE38EewR9A0AgACABTkUEQCADIAAgAmxBAnQi",
+    "E2ohGiAEIBNqIRsgBSATaiEcIAYgE2ohFiAHIBNqIRcgCCAAIAlsIhQgCmpBAnQiFWohHSALIBVqIR4gDCATaiEVIA0gE2ohGCAIIAIgFGpBAnQi",
+    "GWohHyALIBlqIRkgCCAUQQJ0IhRqISAgCyAUaiEhIBAgE2ohIiARIBNqISMgEiATaiEkIAIgAkEDcWshJUEAIRQDQCAUICVORQRAIBRBAnQiEyAa",
+    "av0ABAAgEyAbav0ABAD9DAAAgD8AAIA/AACAPwAAgD8gEyAcav0ABAAiJiAm/eYB/eUB/eYB/eQBIiggEyAWav0ABAD95gEgEyAXav0ABAAiJv0M",
+    "AACAPwAAgD8AAIA/AACAPyAm/eUB/eYB/eYBISYgEyAdaiAm/QsEACATIB5qICb9CwQAIBMgH2ogKCATIBVq/QAEAP3mASATIBhq/QAEACIn/QwA",
+    "AIA/AACAPwAAgD8AAIA/ICf95QH95gH95gEiJ/0LBAAgEyAZaiAn/QsEACATICBqICggEyAYav0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gEyAV",
+    "av0ABAAgEyAVav0ABAD95gH95QH95gEiKf0LBAAgEyAhaiAp/QsEACATICJqICggEyAXav0ABAD95gEgJiAOIBNq/QAEAP3mAf3kASAnIA8gE2r9",
+    "AAQA/eYB/eQB/QsEACATICNqICcgEyAWav0ABAD95gH9CwQAIBMgJGogJiATIBZq/QAEAP3mAf0LBAAgFEEEaiEUDAELCwNAIAIgFExFBEAgFEEC",
+    "dCITIBpqKgIAIBMgG2oqAgBDAACAPyATIBxqKgIAIiogKpSTlJIiLCATIBZqKgIAlCATIBdqKgIAIipDAACAPyAqk5SUISogEyAdaiAqOAIAIBMg",
+    "HmogKjgCACATIB9qICwgEyAVaioCAJQgEyAYaioCACIrQwAAgD8gK5OUlCIrOAIAIBMgGWogKzgCACATICBqICwgEyAYaioCAJRDAACAPyATIBVq",
+    "KgIAIBMgFWoqAgCUk5QiLTgCACATICFqIC04AgAgEyAiaiAsIBMgF2oqAgCUICogDiATaioCAJSSICsgDyATaioCAJSSOAIAIBMgI2ogKyATIBZq",
+    "KgIAlDgCACATICRqICogEyAWaioCAJQ4AgAgFEEBaiEUDAELCyAAQQFqIQAMAQsLC+4BAwR/AXsBfSACIAJBA3FrIQgDQCAGIAhORQRAIAZBAnQh",
+    "B/0MAAAAAAAAAAAAAAAAAAAAACEJIAAhBQNAIAEgBUxFBEAgCSAEIAIgBWxBAnRqIAdq/QAEAP3kASEJIAVBAWohBQwBCwsgAyAHaiIFIAX9AAQA",
+    "IAn95AH9CwQAIAZBBGohBgwBCwsDQCACIAZMRQRAIAZBAnQhB0MAAAAAIQogACEFA0AgASAFTEUEQCAKIAQgAiAFbEECdGogB2oqAgCSIQogBUEB",
+    "aiEFDAELCyADIAdqIgUgBSoCACAKkjgCACAGQQFqIQYMAQsLC+4BAwR/AXsBfSACIAJBA3FrIQkDQCAHIAlORQRAIAdBAnQhCP0MAAAAAAAAAAAA",
+    "AAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUgBmxBAnRqIAhq/QAEAP3kASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9AAQAIAr95AH9CwQAIAdB",
+    "BGohBwwBCwsDQCACIAdMRQRAIAdBAnQhCEMAAAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAGbEECdGogCGoqAgCSIQsgBkEBaiEGDAELCyADIAhq",
+    "IgYgBioCACALkjgCACAHQQFqIQcMAQsLC/QBAwR/AXsBfSACIAJBA3FrIQkDQCAHIAlORQRAIAdBAnQhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAh",
+    "BgNAIAEgBkxFBEAgCiAEIAUgBmwgAmpBAnRqIAhq/QAEAP3kASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9AAQAIAr95AH9CwQAIAdBBGohBwwBCwsD",
+    "QCACIAdMRQRAIAdBAnQhCEMAAAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAGbCACakECdGogCGoqAgCSIQsgBkEBaiEGDAELCyADIAhqIgYgBioC",
+    "ACALkjgCACAHQQFqIQcMAQsLC/QBAwR/AXsBfSACIAJBA3FrIQoDQCAIIApORQRAIAhBAnQhCf0MAAAAAAAAAAAAAAAAAAAAACELIAAhBwNAIAEg",
+    "B0xFBEAgCyAEIAUgB2wgBmpBAnRqIAlq/QAEAP3kASELIAdBAWohBwwBCwsgAyAJaiIHIAf9AAQAIAv95AH9CwQAIAhBBGohCAwBCwsDQCACIAhM",
+    "RQRAIAhBAnQhCUMAAAAAIQwgACEHA0AgASAHTEUEQCAMIAQgBSAHbCAGakECdGogCWoqAgCSIQwgB0EBaiEHDAELCyADIAlqIgcgByoCACAMkjgC",
+    "ACAIQQFqIQgMAQsLC4sFAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAAAADwfwAAAAAAAPB//QwJbagTRhLmPQltqBNGEuY9IAAgAP0M/oIrZUcV",
+    "9z/+gitlRxX3P/3yAf2UAf0MAAAAAAAwkcAAAAAAADCRwP31Af0MAAAAAAAwkUAAAAAAADCRQP30ASIC/QwAAOD+Qi7mPwAA4P5CLuY//fIB/fEB",
+    "IAL9DHY8eTXvOeo9djx5Ne856j398gH98QEiAf3yAf0MmNj479juIT6Y2Pjv2O4hPv3wASAB/fIB/QzkRPVnReZaPuRE9WdF5lo+/fABIAH98gH9",
+    "DFyfeLdPfpI+XJ94t09+kj798AEgAf3yAf0MNMdWpeMdxz40x1al4x3HPv3wASAB/fIB/QwaoAEaoAH6PhqgARqgAfo+/fABIAH98gH9DBqgARqg",
+    "ASo/GqABGqABKj/98AEgAf3yAf0MF2zBFmzBVj8XbMEWbMFWP/3wASAB/fIB/QwRERERERGBPxEREREREYE//fABIAH98gH9DFVVVVVVVaU/VVVV",
+    "VVVVpT/98AEgAf3yAf0MVVVVVVVVxT9VVVVVVVXFP/3wASAB/fIB/QwAAAAAAADgPwAAAAAAAOA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/9",
+    "8AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAC/fwBIgFBAf2sASIC/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgASAC/bEB/ccB",
+    "/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgAP0M7zn6/kIuhkDvOfr+Qi6GQP1K/VIgAP0MUjAt1RBJh8BSMC3VEEmHwP1J/VIL7AIBAnsg",
+    "AP0M43UrRTbaV7/jdStFNtpXvyAAIAD98gEiAf3yAf0M4H0VDj1tbT/gfRUOPW1tP/3wASAB/fIB/Qw9wuZV4yaCvz3C5lXjJoK//fABIAH98gH9",
+    "DPoQLIj0ZJY/+hAsiPRklj/98AEgAf3yAf0MHLqhG7qhq78cuqEbuqGrv/3wASAB/fIB/QwRERERERHBPxEREREREcE//fABIAH98gH9DFVVVVVV",
+    "VdW/VVVVVVVV1b/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wAf3yAf0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAEAAAAAAAAAAQP0MAAAA",
+    "AAAAAEAAAAAAAAAAQCAA/ewBIgL98gEQCf0MAAAAAAAA8D8AAAAAAADwP/3wAf3zAf3xASIB/e0BIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1J/VIg",
+    "Av0MmpmZmZmZuT+amZmZmZm5P/1J/VILmAYDD38DewN8A0AgACABTkUEQCADIAAgBGwiE0EDdCISaiEVIAUgEmohFiAHIAAgAmxBA3QiEmohFyAD",
+    "IAIgE2pBA3QiFGohGCAFIBRqIRkgCSASaiEUIAsgEmohGiADIAwgE2pBA3QiE2ohGyAFIBNqIRwgDyASaiEdIBAgEmohHiARIBJqIR8gAiACQQFx",
+    "ayEgQQAhEwNAIBMgIE5FBEAgE0EDdCISIBVq/QAEACASIBZq/QAEAP3wASAGIBJq/QAEAP3wARAKISEgEiAXaiAh/QsEACASIBpq/QwAAAAAAADw",
+    "PwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/IBIgGGr9AAQAIBIgGWr9AAQA/fABIAggEmr9AAQAIBIgFGr9AAQA/fIB/fABIAogEmr9AAQA/fAB",
+    "/e0BEAn98AH98wEiIv0LBAAgEiAdav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyASIBtq/QAEACASIBxq/QAEAP3wASANIBJq",
+    "/QAEACASIBRq/QAEAP3yAf3wASAOIBJq/QAEAP3wAf3tARAJ/fAB/fMBIiP9CwQAIBIgHmogISAi/fIBIBIgFGr9AAQAICP98gH98AEiIf0LBAAg",
+    "EiAfaiAhEAr9CwQAIBNBAmohEwwBCwsDQCACIBNMRQRAIBNBA3QiEiAVaisDACASIBZqKwMAoCAGIBJqKwMAoP0UEAr9IQAhJCASIBdqICQ5AwAg",
+    "EiAaakQAAAAAAADwPyASIBhqKwMAIBIgGWorAwCgIAggEmorAwAgEiAUaisDAKKgIAogEmorAwCgmv0UEAn9IQBEAAAAAAAA8D+goyIlOQMAIBIg",
+    "HWpEAAAAAAAA8D8gEiAbaisDACASIBxqKwMAoCANIBJqKwMAIBIgFGorAwCioCAOIBJqKwMAoJr9FBAJ/SEARAAAAAAAAPA/oKMiJjkDACASIB5q",
+    "ICQgJaIgEiAUaisDACAmoqAiJDkDACASIB9qICT9FBAK/SEAOQMAIBNBAWohEwwBCwsgAEEBaiEADAELCwuvAQEGfwNAIAAgAU5FBEAgAyAAIAJs",
+    "QQN0IgZqIQggBCAGaiEJIAUgBmohCiACIAJBAXFrIQtBACEGA0AgBiALTkUEQCAGQQN0IgcgCmogByAIav0ABAAgByAJav0ABAD98AH9CwQAIAZB",
+    "AmohBgwBCwsDQCACIAZMRQRAIAZBA3QiByAKaiAHIAhqKwMAIAcgCWorAwCgOQMAIAZBAWohBgwBCwsgAEEBaiEADAELCwulBwMTfwR7BHwDQCAA",
+    "IAFORQRAIAMgACACbEEDdCITaiEaIAQgE2ohGyAFIBNqIRwgBiATaiEWIAcgE2ohFyAIIAAgCWwiFCAKakEDdCIVaiEdIAsgFWohHiAMIBNqIRUg",
+    "DSATaiEYIAggAiAUakEDdCIZaiEfIAsgGWohGSAIIBRBA3QiFGohICALIBRqISEgECATaiEiIBEgE2ohIyASIBNqISQgAiACQQFxayElQQAhFANA",
+    "IBQgJU5FBEAgFEEDdCITIBpq/QAEACATIBtq/QAEAP0MAAAAAAAA8D8AAAAAAADwPyATIBxq/QAEACImICb98gH98QH98gH98AEiKCATIBZq/QAE",
+    "AP3yASATIBdq/QAEACIm/QwAAAAAAADwPwAAAAAAAPA/ICb98QH98gH98gEhJiATIB1qICb9CwQAIBMgHmogJv0LBAAgEyAfaiAoIBMgFWr9AAQA",
+    "/fIBIBMgGGr9AAQAIif9DAAAAAAAAPA/AAAAAAAA8D8gJ/3xAf3yAf3yASIn/QsEACATIBlqICf9CwQAIBMgIGogKCATIBhq/QAEAP3yAf0MAAAA",
+    "AAAA8D8AAAAAAADwPyATIBVq/QAEACATIBVq/QAEAP3yAf3xAf3yASIp/QsEACATICFqICn9CwQAIBMgImogKCATIBdq/QAEAP3yASAmIA4gE2r9",
+    "AAQA/fIB/fABICcgDyATav0ABAD98gH98AH9CwQAIBMgI2ogJyATIBZq/QAEAP3yAf0LBAAgEyAkaiAmIBMgFmr9AAQA/fIB/QsEACAUQQJqIRQM",
+    "AQsLA0AgAiAUTEUEQCAUQQN0IhMgGmorAwAgEyAbaisDAEQAAAAAAADwPyATIBxqKwMAIiogKqKhoqAiLCATIBZqKwMAoiATIBdqKwMAIipEAAAA",
+    "AAAA8D8gKqGioiEqIBMgHWogKjkDACATIB5qICo5AwAgEyAfaiAsIBMgFWorAwCiIBMgGGorAwAiK0QAAAAAAADwPyAroaKiIis5AwAgEyAZaiAr",
+    "OQMAIBMgIGogLCATIBhqKwMAokQAAAAAAADwPyATIBVqKwMAIBMgFWorAwCioaIiLTkDACATICFqIC05AwAgEyAiaiAsIBMgF2orAwCiICogDiAT",
+    "aisDAKKgICsgDyATaisDAKKgOQMAIBMgI2ogKyATIBZqKwMAojkDACATICRqICogEyAWaisDAKI5AwAgFEEBaiEUDAELCyAAQQFqIQAMAQsLC/IB",
+    "AwR/AXsBfCACIAJBAXFrIQgDQCAGIAhORQRAIAZBA3QhB/0MAAAAAAAAAAAAAAAAAAAAACEJIAAhBQNAIAEgBUxFBEAgCSAEIAIgBWxBA3RqIAdq",
+    "/QAEAP3wASEJIAVBAWohBQwBCwsgAyAHaiIFIAX9AAQAIAn98AH9CwQAIAZBAmohBgwBCwsDQCACIAZMRQRAIAZBA3QhB0QAAAAAAAAAACEKIAAh",
+    "BQNAIAEgBUxFBEAgCiAEIAIgBWxBA3RqIAdqKwMAoCEKIAVBAWohBQwBCwsgAyAHaiIFIAUrAwAgCqA5AwAgBkEBaiEGDAELCwvyAQMEfwF7AXwg",
+    "AiACQQFxayEJA0AgByAJTkUEQCAHQQN0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsQQN0aiAIav0ABAD98AEh",
+    "CiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IQhEAAAAAAAAAAAhCyAAIQYDQCABIAZM",
+    "RQRAIAsgBCAFIAZsQQN0aiAIaisDAKAhCyAGQQFqIQYMAQsLIAMgCGoiBiAGKwMAIAugOQMAIAdBAWohBwwBCwsL+AEDBH8BewF8IAIgAkEBcWsh",
+    "CQNAIAcgCU5FBEAgB0EDdCEI/QwAAAAAAAAAAAAAAAAAAAAAIQogACEGA0AgASAGTEUEQCAKIAQgBSAGbCACakEDdGogCGr9AAQA/fABIQogBkEB",
+    "aiEGDAELCyADIAhqIgYgBv0ABAAgCv3wAf0LBAAgB0ECaiEHDAELCwNAIAIgB0xFBEAgB0EDdCEIRAAAAAAAAAAAIQsgACEGA0AgASAGTEUEQCAL",
+    "IAQgBSAGbCACakEDdGogCGorAwCgIQsgBkEBaiEGDAELCyADIAhqIgYgBisDACALoDkDACAHQQFqIQcMAQsLC/gBAwR/AXsBfCACIAJBAXFrIQoD",
+    "QCAIIApORQRAIAhBA3QhCf0MAAAAAAAAAAAAAAAAAAAAACELIAAhBwNAIAEgB0xFBEAgCyAEIAUgB2wgBmpBA3RqIAlq/QAEAP3wASELIAdBAWoh",
+    "BwwBCwsgAyAJaiIHIAf9AAQAIAv98AH9CwQAIAhBAmohCAwBCwsDQCACIAhMRQRAIAhBA3QhCUQAAAAAAAAAACEMIAAhBwNAIAEgB0xFBEAgDCAE",
+    "IAUgB2wgBmpBA3RqIAlqKwMAoCEMIAdBAWohBwwBCwsgAyAJaiIHIAcrAwAgDKA5AwAgCEEBaiEIDAELCwsAiQEEbmFtZQGBARIABWV4cDMyAQZ0",
+    "YW5oMzICBWYzMl8wAwVmMzJfMQQFZjMyXzMFBWYzMl80BgVmMzJfNgcFZjMyXzcIBWYzMl84CQVleHA2NAoGdGFuaDY0CwVmNjRfMAwFZjY0XzEN",
+    "BWY2NF8zDgVmNjRfNA8FZjY0XzYQBWY2NF83EQVmNjRfOA==",
   ].join(""),
 };

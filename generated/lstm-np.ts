@@ -161,18 +161,14 @@ function createKernel<A extends FloatArray>(
         at(scratch0, 0), // $scratch0
         at(p, o_bz), // $bz
         at(tape_z, slot * B * H), // $tape_z
-        at(xp0, slot * B * (4 * H) + H), // $xp0_2
-        at(scratch0, H), // $scratch0_2
         at(p, o_bi), // $bi
         at(tape_i_1, slot * B * H), // $tape_i_1
-        at(xp0, slot * B * (4 * H) + 2 * H), // $xp0_3
-        at(scratch0, 2 * H), // $scratch0_3
+        2 * H, // $2*H
         at(p, o_bf), // $bf
         at(tape_f, slot * B * H), // $tape_f
         at(cPrev, cPrevAt), // $cPrev
         at(cOut, t * B * H), // $cOut
-        at(xp0, slot * B * (4 * H) + 3 * H), // $xp0_4
-        at(scratch0, 3 * H), // $scratch0_4
+        3 * H, // $3*H
         at(p, o_bo), // $bo
         at(tape_o_1, slot * B * H), // $tape_o_1
         at(tape_t1, slot * B * H), // $tape_t1
@@ -180,43 +176,32 @@ function createKernel<A extends FloatArray>(
       ]);
     else
       for (let b = 0; b < B; b++) {
-        const xp0Row = slot * B * (4 * H) + b * (4 * H);
-        const scratch0Row = b * (4 * H);
-        const tape_zRow = slot * B * H + b * H;
-        const xp0Row2 = slot * B * (4 * H) + H + b * (4 * H);
-        const scratch0Row2 = H + b * (4 * H);
-        const tape_i_1Row = slot * B * H + b * H;
-        const xp0Row3 = slot * B * (4 * H) + 2 * H + b * (4 * H);
-        const scratch0Row3 = 2 * H + b * (4 * H);
-        const tape_fRow = slot * B * H + b * H;
-        const cPrevRow = cPrevAt + b * H;
-        const cOutRow = t * B * H + b * H;
-        const xp0Row4 = slot * B * (4 * H) + 3 * H + b * (4 * H);
-        const scratch0Row4 = 3 * H + b * (4 * H);
-        const tape_o_1Row = slot * B * H + b * H;
-        const tape_t1Row = slot * B * H + b * H;
-        const hOutRow = t * B * H + b * H;
+        const slotRow4H = slot * B * (4 * H) + b * (4 * H);
+        const row4H = b * (4 * H);
+        const slotRowH = slot * B * H + b * H;
+        const cPrevRowH = cPrevAt + b * H;
+        const tRowH = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
           // z  = tanh(Wz*x + Rz*h + bz)
-          const z = Math.tanh(xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_bz + i]!);
-          tape_z[tape_zRow + i] = z;
+          const z = Math.tanh(xp0[slotRow4H + i]! + scratch0[row4H + i]! + p[o_bz + i]!);
+          tape_z[slotRowH + i] = z;
           // i  = sigmoid(Wi*x + Ri*h + bi)
-          const i_1 = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + scratch0[scratch0Row2 + i]! + p[o_bi + i]!)));
-          tape_i_1[tape_i_1Row + i] = i_1;
+          const i_1 = 1 / (1 + Math.exp(-(xp0[slotRow4H + H + i]! + scratch0[row4H + H + i]! + p[o_bi + i]!)));
+          tape_i_1[slotRowH + i] = i_1;
           // f  = sigmoid(Wf*x + Rf*h + bf)
-          const f = 1 / (1 + Math.exp(-(xp0[xp0Row3 + i]! + scratch0[scratch0Row3 + i]! + p[o_bf + i]!)));
-          tape_f[tape_fRow + i] = f;
+          const f = 1 / (1 + Math.exp(-(xp0[slotRow4H + 2 * H + i]! + scratch0[row4H + 2 * H + i]! + p[o_bf + i]!)));
+          tape_f[slotRowH + i] = f;
           // c' = z .* i + c .* f
-          const c_next = z * i_1 + cPrev[cPrevRow + i]! * f;
-          cOut[cOutRow + i] = c_next;
+          const c_next = z * i_1 + cPrev[cPrevRowH + i]! * f;
+          cOut[tRowH + i] = c_next;
           // o  = sigmoid(Wo*x + Ro*h + bo)
-          const o_1 = 1 / (1 + Math.exp(-(xp0[xp0Row4 + i]! + scratch0[scratch0Row4 + i]! + p[o_bo + i]!)));
-          tape_o_1[tape_o_1Row + i] = o_1;
+          const o_1 = 1 / (1 + Math.exp(-(xp0[slotRow4H + 3 * H + i]! + scratch0[row4H + 3 * H + i]! + p[o_bo + i]!)));
+          tape_o_1[slotRowH + i] = o_1;
           const t1 = Math.tanh(c_next);
-          tape_t1[tape_t1Row + i] = t1;
+          tape_t1[slotRowH + i] = t1;
           // h' = tanh(c') .* o
           const h_next = t1 * o_1;
-          hOut[hOutRow + i] = h_next;
+          hOut[tRowH + i] = h_next;
         }
       }
   }
@@ -282,12 +267,11 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const dhUpRow = t * B * H + b * H;
-          const carry_hRow = b * H;
-          const seed_hRow = b * H;
+          const tRowH = t * B * H + b * H;
+          const rowH = b * H;
           for (let i = 0; i < H; i++) {
             // the gradient of h' at step t: from upstream, and from step t + 1
-            seed_h[seed_hRow + i] = dhUp[dhUpRow + i]! + carry_h[carry_hRow + i]!;
+            seed_h[rowH + i] = dhUp[tRowH + i]! + carry_h[rowH + i]!;
           }
         }
 
@@ -301,12 +285,11 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const dcUpRow = t * B * H + b * H;
-          const carry_cRow = b * H;
-          const seed_cRow = b * H;
+          const tRowH = t * B * H + b * H;
+          const rowH = b * H;
           for (let i = 0; i < H; i++) {
             // the gradient of c' at step t: from upstream, and from step t + 1
-            seed_c[seed_cRow + i] = dcUp[dcUpRow + i]! + carry_c[carry_cRow + i]!;
+            seed_c[rowH + i] = dcUp[tRowH + i]! + carry_c[rowH + i]!;
           }
         }
 
@@ -317,71 +300,53 @@ function createKernel<A extends FloatArray>(
           at(seed_h, 0), // $seed_h
           at(tape_t1, slot * B * H), // $tape_t1
           at(tape_o_1, slot * B * H), // $tape_o_1
-          at(gx0, t * B * (4 * H) + 3 * H), // $gx0
+          at(gx0, t * B * (4 * H)), // $gx0
           4 * H, // $4*H
-          at(scratch0, 3 * H), // $scratch0
+          3 * H, // $3*H
+          at(scratch0, 0), // $scratch0
           at(seed_c, 0), // $seed_c
           at(cPrev, cPrevAt), // $cPrev
           at(tape_f, slot * B * H), // $tape_f
-          at(gx0, t * B * (4 * H) + 2 * H), // $gx0_2
-          at(scratch0, 2 * H), // $scratch0_2
+          2 * H, // $2*H
           at(tape_z, slot * B * H), // $tape_z
           at(tape_i_1, slot * B * H), // $tape_i_1
-          at(gx0, t * B * (4 * H) + H), // $gx0_3
-          at(scratch0, H), // $scratch0_3
-          at(gx0, t * B * (4 * H)), // $gx0_4
-          at(scratch0, 0), // $scratch0_4
           at(carry_c, 0), // $carry_c
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const seed_hRow = b * H;
-          const tape_t1Row = slot * B * H + b * H;
-          const tape_o_1Row = slot * B * H + b * H;
-          const gx0Row = t * B * (4 * H) + 3 * H + b * (4 * H);
-          const scratch0Row = 3 * H + b * (4 * H);
-          const seed_cRow = b * H;
-          const cPrevRow = cPrevAt + b * H;
-          const tape_fRow = slot * B * H + b * H;
-          const gx0Row2 = t * B * (4 * H) + 2 * H + b * (4 * H);
-          const scratch0Row2 = 2 * H + b * (4 * H);
-          const tape_zRow = slot * B * H + b * H;
-          const tape_i_1Row = slot * B * H + b * H;
-          const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
-          const scratch0Row3 = H + b * (4 * H);
-          const gx0Row4 = t * B * (4 * H) + b * (4 * H);
-          const scratch0Row4 = b * (4 * H);
-          const carry_cRow = b * H;
+          const rowH = b * H;
+          const slotRowH = slot * B * H + b * H;
+          const tRow4H = t * B * (4 * H) + b * (4 * H);
+          const row4H = b * (4 * H);
+          const cPrevRowH = cPrevAt + b * H;
           for (let i = 0; i < H; i++) {
             // grad of: h' = tanh(c') .* o
-            const do_1 = seed_h[seed_hRow + i]! * tape_t1[tape_t1Row + i]!;
-            const do_pre = do_1 * (tape_o_1[tape_o_1Row + i]! * (1 - tape_o_1[tape_o_1Row + i]!));
-            gx0[gx0Row + i] = do_pre;
-            scratch0[scratch0Row + i] = do_pre;
+            const do_1 = seed_h[rowH + i]! * tape_t1[slotRowH + i]!;
+            const do_pre = do_1 * (tape_o_1[slotRowH + i]! * (1 - tape_o_1[slotRowH + i]!));
+            gx0[tRow4H + 3 * H + i] = do_pre;
+            scratch0[row4H + 3 * H + i] = do_pre;
             // grad of: h' = tanh(c') .* o
             const dc_next_total =
-              seed_c[seed_cRow + i]! +
-              seed_h[seed_hRow + i]! *
-                tape_o_1[tape_o_1Row + i]! *
-                (1 - tape_t1[tape_t1Row + i]! * tape_t1[tape_t1Row + i]!);
+              seed_c[rowH + i]! +
+              seed_h[rowH + i]! * tape_o_1[slotRowH + i]! * (1 - tape_t1[slotRowH + i]! * tape_t1[slotRowH + i]!);
             // grad of: c' = z .* i + c .* f
-            const df = dc_next_total * cPrev[cPrevRow + i]!;
-            const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
-            gx0[gx0Row2 + i] = df_pre;
-            scratch0[scratch0Row2 + i] = df_pre;
+            const df = dc_next_total * cPrev[cPrevRowH + i]!;
+            const df_pre = df * (tape_f[slotRowH + i]! * (1 - tape_f[slotRowH + i]!));
+            gx0[tRow4H + 2 * H + i] = df_pre;
+            scratch0[row4H + 2 * H + i] = df_pre;
             // grad of: c' = z .* i + c .* f
-            const di = dc_next_total * tape_z[tape_zRow + i]!;
-            const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
-            gx0[gx0Row3 + i] = di_pre;
-            scratch0[scratch0Row3 + i] = di_pre;
+            const di = dc_next_total * tape_z[slotRowH + i]!;
+            const di_pre = di * (tape_i_1[slotRowH + i]! * (1 - tape_i_1[slotRowH + i]!));
+            gx0[tRow4H + H + i] = di_pre;
+            scratch0[row4H + H + i] = di_pre;
             // grad of: c' = z .* i + c .* f
-            const dz = dc_next_total * tape_i_1[tape_i_1Row + i]!;
-            const dz_pre = dz * (1 - tape_z[tape_zRow + i]! * tape_z[tape_zRow + i]!);
-            gx0[gx0Row4 + i] = dz_pre;
-            scratch0[scratch0Row4 + i] = dz_pre;
+            const dz = dc_next_total * tape_i_1[slotRowH + i]!;
+            const dz_pre = dz * (1 - tape_z[slotRowH + i]! * tape_z[slotRowH + i]!);
+            gx0[tRow4H + i] = dz_pre;
+            scratch0[row4H + i] = dz_pre;
             // grad of: c' = z .* i + c .* f
-            const dc = dc_next_total * tape_f[tape_fRow + i]!;
-            carry_c[carry_cRow + i] = dc;
+            const dc = dc_next_total * tape_f[slotRowH + i]!;
+            carry_c[rowH + i] = dc;
           }
         }
 
@@ -416,7 +381,7 @@ function createKernel<A extends FloatArray>(
       wl(5, T * B, [
         H, // $n
         at(dp, o_bi), // $dbi
-        at(gx0, H), // $gx0
+        at(gx0, 0), // $gx0
         4 * H, // $4*H
       ]);
     else
@@ -432,8 +397,9 @@ function createKernel<A extends FloatArray>(
       wl(6, T * B, [
         H, // $n
         at(dp, o_bf), // $dbf
-        at(gx0, 2 * H), // $gx0
+        at(gx0, 0), // $gx0
         4 * H, // $4*H
+        2 * H, // $2*H
       ]);
     else
       for (let i = 0; i < H; i++) {
@@ -448,8 +414,9 @@ function createKernel<A extends FloatArray>(
       wl(7, T * B, [
         H, // $n
         at(dp, o_bo), // $dbo
-        at(gx0, 3 * H), // $gx0
+        at(gx0, 0), // $gx0
         4 * H, // $4*H
+        3 * H, // $3*H
       ]);
     else
       for (let i = 0; i < H; i++) {
@@ -496,84 +463,98 @@ const LOOPS_WASM: LoopsModuleSource = {
   splittable: [0, 1, 2, 3],
   scalar: [],
   binary: [
-    "AGFzbQEAAAABQgRgAXsBe2AYf39/f39/f39/f39/f39/f39/f39/f39/AGAGf39/f39/AGAVf39/f39/f39/f39/f39/f39/f39/AAISAQNlbnYG",
-    "bWVtb3J5AgMBgIAEAw0MAAABAgMCAAABAgMCB4EBEAVmMzJfMAACBWYzMl8xAAMFZjMyXzIAAwVmMzJfMwAEBWYzMl80AAUFZjMyXzUABQVmMzJf",
-    "NgAFBWYzMl83AAUFZjY0XzAACAVmNjRfMQAJBWY2NF8yAAkFZjY0XzMACgVmNjRfNAALBWY2NF81AAsFZjY0XzYACwVmNjRfNwALCpYxDOgDAQJ7",
-    "/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5AQ1QOQENUDkBDVA5IAAgAP0MO6q4PzuquD87qrg/O6q4P/3mAf1q/QwA",
-    "AJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMAAJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0Mg4BeuYOAXrmDgF65g4Be",
-    "uf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauqKj2rqio9q6oqPf3k",
-    "ASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAB/eYB",
-    "/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8AAAB/AAAAfwAA",
-    "AH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9UguEAgECeyAA/QzRDV290Q1dvdEN",
-    "Xb3RDV29IAAgAP3mASIB/eYB/QyJiAg+iYgIPomICD6JiAg+/eQBIAH95gH9DKuqqr6rqqq+q6qqvquqqr795AEgAf3mAf0MAACAPwAAgD8AAIA/",
-    "AACAP/3kAf3mAf0MAACAPwAAgD8AAIA/AACAP/0MAAAAQAAAAEAAAABAAAAAQP0MAAAAQAAAAEAAAABAAAAAQCAA/eABIgL95gEQAP0MAACAPwAA",
-    "gD8AAIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1D/VIgAv0MzczMPc3MzD3NzMw9zczMPf1D/VIL8gYDE38DewN9",
-    "A0AgACABTkUEQCADIAAgBGxBAnQiGGohGiAFIBhqIRsgByAAIAJsQQJ0IhlqIRwgCCAYaiEdIAkgGGohHiALIBlqIR8gDCAYaiEgIA0gGGohISAP",
-    "IBlqISIgECAZaiEjIBEgGWohJCASIBhqISUgEyAYaiEmIBUgGWohJyAWIBlqISggFyAZaiEpIAIgAkEDcWshKkEAIRkDQCAZICpORQRAIBlBAnQi",
-    "GCAaav0ABAAgGCAbav0ABAD95AEgBiAYav0ABAD95AEQASErIBggHGogK/0LBAAgGCAfav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/",
-    "AACAPyAYIB1q/QAEACAYIB5q/QAEAP3kASAKIBhq/QAEAP3kAf3hARAA/eQB/ecBIiz9CwQAIBggImr9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8A",
-    "AIA/AACAPwAAgD8gGCAgav0ABAAgGCAhav0ABAD95AEgDiAYav0ABAD95AH94QEQAP3kAf3nASIt/QsEACAYICRqICsgLP3mASAYICNq/QAEACAt",
-    "/eYB/eQBIiv9CwQAIBggJ2r9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gGCAlav0ABAAgGCAmav0ABAD95AEgFCAYav0ABAD9",
-    "5AH94QEQAP3kAf3nASIs/QsEACAYIChqICsQASIr/QsEACAYIClqICsgLP3mAf0LBAAgGUEEaiEZDAELCwNAIAIgGUxFBEAgGUECdCIYIBpqKgIA",
-    "IBggG2oqAgCSIAYgGGoqAgCS/RMQAf0fACEuIBggHGogLjgCACAYIB9qQwAAgD8gGCAdaioCACAYIB5qKgIAkiAKIBhqKgIAkoz9ExAA/R8AQwAA",
-    "gD+SlSIvOAIAIBggImpDAACAPyAYICBqKgIAIBggIWoqAgCSIA4gGGoqAgCSjP0TEAD9HwBDAACAP5KVIjA4AgAgGCAkaiAuIC+UIBggI2oqAgAg",
-    "MJSSIi44AgAgGCAnakMAAIA/IBggJWoqAgAgGCAmaioCAJIgFCAYaioCAJKM/RMQAP0fAEMAAIA/kpUiLzgCACAYIChqIC79ExAB/R8AIi44AgAg",
-    "GCApaiAuIC+UOAIAIBlBAWohGQwBCwsgAEEBaiEADAELCwuvAQEGfwNAIAAgAU5FBEAgAyAAIAJsQQJ0IgZqIQggBCAGaiEJIAUgBmohCiACIAJB",
-    "A3FrIQtBACEGA0AgBiALTkUEQCAGQQJ0IgcgCmogByAIav0ABAAgByAJav0ABAD95AH9CwQAIAZBBGohBgwBCwsDQCACIAZMRQRAIAZBAnQiByAK",
-    "aiAHIAhqKgIAIAcgCWoqAgCSOAIAIAZBAWohBgwBCwsgAEEBaiEADAELCwumBwMUfwJ7An0DQCAAIAFORQRAIAMgACACbEECdCIVaiEZIAQgFWoh",
-    "FyAFIBVqIRogBiAAIAdsQQJ0IhZqIR0gCCAWaiEeIAkgFWohHyAKIBVqISAgCyAVaiEbIAwgFmohISANIBZqISIgDiAVaiEYIA8gFWohHCAQIBZq",
-    "ISMgESAWaiEkIBIgFmohJSATIBZqISYgFCAVaiEnIAIgAkEDcWshKEEAIRYDQCAWIChORQRAIBZBAnQiFSAZav0ABAAgFSAXav0ABAD95gEgFSAa",
-    "av0ABAAiKv0MAACAPwAAgD8AAIA/AACAPyAq/eUB/eYB/eYBISogFSAdaiAq/QsEACAVIB5qICr9CwQAIBUgIWogFSAfav0ABAAgFSAZav0ABAAg",
-    "FSAaav0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gFSAXav0ABAAgFSAXav0ABAD95gH95QH95gH95AEiKiAVICBq/QAEAP3mASAVIBtq/QAEACIp",
-    "/QwAAIA/AACAPwAAgD8AAIA/ICn95QH95gH95gEiKf0LBAAgFSAiaiAp/QsEACAVICNqICogFSAYav0ABAD95gEgFSAcav0ABAAiKf0MAACAPwAA",
-    "gD8AAIA/AACAPyAp/eUB/eYB/eYBIin9CwQAIBUgJGogKf0LBAAgFSAlaiAqIBUgHGr9AAQA/eYB/QwAAIA/AACAPwAAgD8AAIA/IBUgGGr9AAQA",
-    "IBUgGGr9AAQA/eYB/eUB/eYBIin9CwQAIBUgJmogKf0LBAAgFSAnaiAqIBUgG2r9AAQA/eYB/QsEACAWQQRqIRYMAQsLA0AgAiAWTEUEQCAWQQJ0",
-    "IhUgGWoqAgAgFSAXaioCAJQgFSAaaioCACIsQwAAgD8gLJOUlCEsIBUgHWogLDgCACAVIB5qICw4AgAgFSAhaiAVIB9qKgIAIBUgGWoqAgAgFSAa",
-    "aioCAJRDAACAPyAVIBdqKgIAIBUgF2oqAgCUk5SSIiwgFSAgaioCAJQgFSAbaioCACIrQwAAgD8gK5OUlCIrOAIAIBUgImogKzgCACAVICNqICwg",
-    "FSAYaioCAJQgFSAcaioCACIrQwAAgD8gK5OUlCIrOAIAIBUgJGogKzgCACAVICVqICwgFSAcaioCAJRDAACAPyAVIBhqKgIAIBUgGGoqAgCUk5Qi",
-    "KzgCACAVICZqICs4AgAgFSAnaiAsIBUgG2oqAgCUOAIAIBZBAWohFgwBCwsgAEEBaiEADAELCwvuAQMEfwF7AX0gAiACQQNxayEJA0AgByAJTkUE",
-    "QCAHQQJ0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsQQJ0aiAIav0ABAD95AEhCiAGQQFqIQYMAQsLIAMgCGoi",
-    "BiAG/QAEACAK/eQB/QsEACAHQQRqIQcMAQsLA0AgAiAHTEUEQCAHQQJ0IQhDAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmxBAnRqIAhqKgIA",
-    "kiELIAZBAWohBgwBCwsgAyAIaiIGIAYqAgAgC5I4AgAgB0EBaiEHDAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADw",
-    "f/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAw",
-    "kUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEg",
-    "Af3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0M",
-    "GqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERER",
-    "gT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAA",
-    "AADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAA",
-    "AAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1S",
-    "IAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC+wCAQJ7IAD9DON1K0U22le/43UrRTbaV78gACAA/fIBIgH98gH9DOB9FQ49bW0/4H0VDj1tbT/98AEg",
-    "Af3yAf0MPcLmVeMmgr89wuZV4yaCv/3wASAB/fIB/Qz6ECyI9GSWP/oQLIj0ZJY//fABIAH98gH9DBy6oRu6oau/HLqhG7qhq7/98AEgAf3yAf0M",
-    "ERERERERwT8RERERERHBP/3wASAB/fIB/QxVVVVVVVXVv1VVVVVVVdW//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AH98gH9DAAAAAAAAPA/",
-    "AAAAAAAA8D/9DAAAAAAAAABAAAAAAAAAAED9DAAAAAAAAABAAAAAAAAAAEAgAP3sASIC/fIBEAb9DAAAAAAAAPA/AAAAAAAA8D/98AH98wH98QEi",
-    "Af3tASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1SIAL9DJqZmZmZmbk/mpmZmZmZuT/9Sf1SC4oHAxN/A3sDfANAIAAgAU5FBEAgAyAAIARsQQN0",
-    "IhhqIRogBSAYaiEbIAcgACACbEEDdCIZaiEcIAggGGohHSAJIBhqIR4gCyAZaiEfIAwgGGohICANIBhqISEgDyAZaiEiIBAgGWohIyARIBlqISQg",
-    "EiAYaiElIBMgGGohJiAVIBlqIScgFiAZaiEoIBcgGWohKSACIAJBAXFrISpBACEZA0AgGSAqTkUEQCAZQQN0IhggGmr9AAQAIBggG2r9AAQA/fAB",
-    "IAYgGGr9AAQA/fABEAchKyAYIBxqICv9CwQAIBggH2r9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gGCAdav0ABAAgGCAeav0A",
-    "BAD98AEgCiAYav0ABAD98AH97QEQBv3wAf3zASIs/QsEACAYICJq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/IBggIGr9AAQA",
-    "IBggIWr9AAQA/fABIA4gGGr9AAQA/fAB/e0BEAb98AH98wEiLf0LBAAgGCAkaiArICz98gEgGCAjav0ABAAgLf3yAf3wASIr/QsEACAYICdq/QwA",
-    "AAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/IBggJWr9AAQAIBggJmr9AAQA/fABIBQgGGr9AAQA/fAB/e0BEAb98AH98wEiLP0LBAAg",
-    "GCAoaiArEAciK/0LBAAgGCApaiArICz98gH9CwQAIBlBAmohGQwBCwsDQCACIBlMRQRAIBlBA3QiGCAaaisDACAYIBtqKwMAoCAGIBhqKwMAoP0U",
-    "EAf9IQAhLiAYIBxqIC45AwAgGCAfakQAAAAAAADwPyAYIB1qKwMAIBggHmorAwCgIAogGGorAwCgmv0UEAb9IQBEAAAAAAAA8D+goyIvOQMAIBgg",
-    "ImpEAAAAAAAA8D8gGCAgaisDACAYICFqKwMAoCAOIBhqKwMAoJr9FBAG/SEARAAAAAAAAPA/oKMiMDkDACAYICRqIC4gL6IgGCAjaisDACAwoqAi",
-    "LjkDACAYICdqRAAAAAAAAPA/IBggJWorAwAgGCAmaisDAKAgFCAYaisDAKCa/RQQBv0hAEQAAAAAAADwP6CjIi85AwAgGCAoaiAu/RQQB/0hACIu",
-    "OQMAIBggKWogLiAvojkDACAZQQFqIRkMAQsLIABBAWohAAwBCwsLrwEBBn8DQCAAIAFORQRAIAMgACACbEEDdCIGaiEIIAQgBmohCSAFIAZqIQog",
-    "AiACQQFxayELQQAhBgNAIAYgC05FBEAgBkEDdCIHIApqIAcgCGr9AAQAIAcgCWr9AAQA/fAB/QsEACAGQQJqIQYMAQsLA0AgAiAGTEUEQCAGQQN0",
-    "IgcgCmogByAIaisDACAHIAlqKwMAoDkDACAGQQFqIQYMAQsLIABBAWohAAwBCwsLugcDFH8CewJ8A0AgACABTkUEQCADIAAgAmxBA3QiFWohGSAE",
-    "IBVqIRcgBSAVaiEaIAYgACAHbEEDdCIWaiEdIAggFmohHiAJIBVqIR8gCiAVaiEgIAsgFWohGyAMIBZqISEgDSAWaiEiIA4gFWohGCAPIBVqIRwg",
-    "ECAWaiEjIBEgFmohJCASIBZqISUgEyAWaiEmIBQgFWohJyACIAJBAXFrIShBACEWA0AgFiAoTkUEQCAWQQN0IhUgGWr9AAQAIBUgF2r9AAQA/fIB",
-    "IBUgGmr9AAQAIir9DAAAAAAAAPA/AAAAAAAA8D8gKv3xAf3yAf3yASEqIBUgHWogKv0LBAAgFSAeaiAq/QsEACAVICFqIBUgH2r9AAQAIBUgGWr9",
-    "AAQAIBUgGmr9AAQA/fIB/QwAAAAAAADwPwAAAAAAAPA/IBUgF2r9AAQAIBUgF2r9AAQA/fIB/fEB/fIB/fABIiogFSAgav0ABAD98gEgFSAbav0A",
-    "BAAiKf0MAAAAAAAA8D8AAAAAAADwPyAp/fEB/fIB/fIBIin9CwQAIBUgImogKf0LBAAgFSAjaiAqIBUgGGr9AAQA/fIBIBUgHGr9AAQAIin9DAAA",
-    "AAAAAPA/AAAAAAAA8D8gKf3xAf3yAf3yASIp/QsEACAVICRqICn9CwQAIBUgJWogKiAVIBxq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyAVIBhq",
-    "/QAEACAVIBhq/QAEAP3yAf3xAf3yASIp/QsEACAVICZqICn9CwQAIBUgJ2ogKiAVIBtq/QAEAP3yAf0LBAAgFkECaiEWDAELCwNAIAIgFkxFBEAg",
-    "FkEDdCIVIBlqKwMAIBUgF2orAwCiIBUgGmorAwAiLEQAAAAAAADwPyAsoaKiISwgFSAdaiAsOQMAIBUgHmogLDkDACAVICFqIBUgH2orAwAgFSAZ",
-    "aisDACAVIBpqKwMAokQAAAAAAADwPyAVIBdqKwMAIBUgF2orAwCioaKgIiwgFSAgaisDAKIgFSAbaisDACIrRAAAAAAAAPA/ICuhoqIiKzkDACAV",
-    "ICJqICs5AwAgFSAjaiAsIBUgGGorAwCiIBUgHGorAwAiK0QAAAAAAADwPyAroaKiIis5AwAgFSAkaiArOQMAIBUgJWogLCAVIBxqKwMAokQAAAAA",
-    "AADwPyAVIBhqKwMAIBUgGGorAwCioaIiKzkDACAVICZqICs5AwAgFSAnaiAsIBUgG2orAwCiOQMAIBZBAWohFgwBCwsgAEEBaiEADAELCwvyAQME",
-    "fwF7AXwgAiACQQFxayEJA0AgByAJTkUEQCAHQQN0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsQQN0aiAIav0A",
-    "BAD98AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IQhEAAAAAAAAAAAhCyAAIQYD",
-    "QCABIAZMRQRAIAsgBCAFIAZsQQN0aiAIaisDAKAhCyAGQQFqIQYMAQsLIAMgCGoiBiAGKwMAIAugOQMAIAdBAWohBwwBCwsLAF4EbmFtZQFXDAAF",
-    "ZXhwMzIBBnRhbmgzMgIFZjMyXzADBWYzMl8xBAVmMzJfMwUFZjMyXzQGBWV4cDY0BwZ0YW5oNjQIBWY2NF8wCQVmNjRfMQoFZjY0XzMLBWY2NF80",
+    "AGFzbQEAAAABRAVgAXsBe2AUf39/f39/f39/f39/f39/f39/f38AYAZ/f39/f38AYBF/f39/f39/f39/f39/f39/fwBgB39/f39/f38AAhIBA2Vu",
+    "dgZtZW1vcnkCAwGAgAQDERAAAAECAwICBAAAAQIDAgIEB4EBEAVmMzJfMAACBWYzMl8xAAMFZjMyXzIAAwVmMzJfMwAEBWYzMl80AAUFZjMyXzUA",
+    "BgVmMzJfNgAHBWYzMl83AAcFZjY0XzAACgVmNjRfMQALBWY2NF8yAAsFZjY0XzMADAVmNjRfNAANBWY2NF81AA4FZjY0XzYADwVmNjRfNwAPCt45",
+    "EOgDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5AQ1QOQENUDkBDVA5IAAgAP0MO6q4PzuquD87qrg/O6q4P/3m",
+    "Af1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMAAJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0Mg4BeuYOAXrmD",
+    "gF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauqKj2rqio9",
+    "q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3k",
+    "ASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8AAAB/",
+    "AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9UguEAgECeyAA/QzRDV29",
+    "0Q1dvdENXb3RDV29IAAgAP3mASIB/eYB/QyJiAg+iYgIPomICD6JiAg+/eQBIAH95gH9DKuqqr6rqqq+q6qqvquqqr795AEgAf3mAf0MAACAPwAA",
+    "gD8AAIA/AACAP/3kAf3mAf0MAACAPwAAgD8AAIA/AACAP/0MAAAAQAAAAEAAAABAAAAAQP0MAAAAQAAAAEAAAABAAAAAQCAA/eABIgL95gEQAP0M",
+    "AACAPwAAgD8AAIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1D/VIgAv0MzczMPc3MzD3NzMw9zczMPf1D/VILjAcD",
+    "E38DewN9A0AgACABTkUEQCADIAAgBGwiFUECdCIUaiEYIAUgFGohGSAHIAAgAmxBAnQiFGohGiADIAIgFWpBAnQiFmohGyAFIBZqIRYgCSAUaiEc",
+    "IAMgCiAVakECdCIXaiEdIAUgF2ohFyAMIBRqIR4gDSAUaiEfIA4gFGohICADIA8gFWpBAnQiFWohISAFIBVqISIgESAUaiEjIBIgFGohJCATIBRq",
+    "ISUgAiACQQNxayEmQQAhFQNAIBUgJk5FBEAgFUECdCIUIBhq/QAEACAUIBlq/QAEAP3kASAGIBRq/QAEAP3kARABIScgFCAaaiAn/QsEACAUIBxq",
+    "/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/IBQgG2r9AAQAIBQgFmr9AAQA/eQBIAggFGr9AAQA/eQB/eEBEAD95AH95wEiKP0L",
+    "BAAgFCAeav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAUIB1q/QAEACAUIBdq/QAEAP3kASALIBRq/QAEAP3kAf3hARAA/eQB",
+    "/ecBIin9CwQAIBQgIGogJyAo/eYBIBQgH2r9AAQAICn95gH95AEiJ/0LBAAgFCAjav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACA",
+    "PyAUICFq/QAEACAUICJq/QAEAP3kASAQIBRq/QAEAP3kAf3hARAA/eQB/ecBIij9CwQAIBQgJGogJxABIif9CwQAIBQgJWogJyAo/eYB/QsEACAV",
+    "QQRqIRUMAQsLA0AgAiAVTEUEQCAVQQJ0IhQgGGoqAgAgFCAZaioCAJIgBiAUaioCAJL9ExAB/R8AISogFCAaaiAqOAIAIBQgHGpDAACAPyAUIBtq",
+    "KgIAIBQgFmoqAgCSIAggFGoqAgCSjP0TEAD9HwBDAACAP5KVIis4AgAgFCAeakMAAIA/IBQgHWoqAgAgFCAXaioCAJIgCyAUaioCAJKM/RMQAP0f",
+    "AEMAAIA/kpUiLDgCACAUICBqICogK5QgFCAfaioCACAslJIiKjgCACAUICNqQwAAgD8gFCAhaioCACAUICJqKgIAkiAQIBRqKgIAkoz9ExAA/R8A",
+    "QwAAgD+SlSIrOAIAIBQgJGogKv0TEAH9HwAiKjgCACAUICVqICogK5Q4AgAgFUEBaiEVDAELCyAAQQFqIQAMAQsLC68BAQZ/A0AgACABTkUEQCAD",
+    "IAAgAmxBAnQiBmohCCAEIAZqIQkgBSAGaiEKIAIgAkEDcWshC0EAIQYDQCAGIAtORQRAIAZBAnQiByAKaiAHIAhq/QAEACAHIAlq/QAEAP3kAf0L",
+    "BAAgBkEEaiEGDAELCwNAIAIgBkxFBEAgBkECdCIHIApqIAcgCGoqAgAgByAJaioCAJI4AgAgBkEBaiEGDAELCyAAQQFqIQAMAQsLC8AHAxR/AnsC",
+    "fQNAIAAgAU5FBEAgAyAAIAJsQQJ0IhFqIRUgBCARaiEUIAUgEWohFiAGIAAgB2wiEiAIakECdCITaiEaIAkgE2ohGyAKIBFqIRwgCyARaiEdIAwg",
+    "EWohFyAGIA0gEmpBAnQiE2ohHiAJIBNqIR8gDiARaiETIA8gEWohGCAGIAIgEmpBAnQiGWohICAJIBlqIRkgBiASQQJ0IhJqISEgCSASaiEiIBAg",
+    "EWohIyACIAJBA3FrISRBACESA0AgEiAkTkUEQCASQQJ0IhEgFWr9AAQAIBEgFGr9AAQA/eYBIBEgFmr9AAQAIib9DAAAgD8AAIA/AACAPwAAgD8g",
+    "Jv3lAf3mAf3mASEmIBEgGmogJv0LBAAgESAbaiAm/QsEACARIB5qIBEgHGr9AAQAIBEgFWr9AAQAIBEgFmr9AAQA/eYB/QwAAIA/AACAPwAAgD8A",
+    "AIA/IBEgFGr9AAQAIBEgFGr9AAQA/eYB/eUB/eYB/eQBIiYgESAdav0ABAD95gEgESAXav0ABAAiJf0MAACAPwAAgD8AAIA/AACAPyAl/eUB/eYB",
+    "/eYBIiX9CwQAIBEgH2ogJf0LBAAgESAgaiAmIBEgE2r9AAQA/eYBIBEgGGr9AAQAIiX9DAAAgD8AAIA/AACAPwAAgD8gJf3lAf3mAf3mASIl/QsE",
+    "ACARIBlqICX9CwQAIBEgIWogJiARIBhq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyARIBNq/QAEACARIBNq/QAEAP3mAf3lAf3mASIl/QsEACAR",
+    "ICJqICX9CwQAIBEgI2ogJiARIBdq/QAEAP3mAf0LBAAgEkEEaiESDAELCwNAIAIgEkxFBEAgEkECdCIRIBVqKgIAIBEgFGoqAgCUIBEgFmoqAgAi",
+    "KEMAAIA/ICiTlJQhKCARIBpqICg4AgAgESAbaiAoOAIAIBEgHmogESAcaioCACARIBVqKgIAIBEgFmoqAgCUQwAAgD8gESAUaioCACARIBRqKgIA",
+    "lJOUkiIoIBEgHWoqAgCUIBEgF2oqAgAiJ0MAAIA/ICeTlJQiJzgCACARIB9qICc4AgAgESAgaiAoIBEgE2oqAgCUIBEgGGoqAgAiJ0MAAIA/ICeT",
+    "lJQiJzgCACARIBlqICc4AgAgESAhaiAoIBEgGGoqAgCUQwAAgD8gESATaioCACARIBNqKgIAlJOUIic4AgAgESAiaiAnOAIAIBEgI2ogKCARIBdq",
+    "KgIAlDgCACASQQFqIRIMAQsLIABBAWohAAwBCwsL7gEDBH8BewF9IAIgAkEDcWshCQNAIAcgCU5FBEAgB0ECdCEI/QwAAAAAAAAAAAAAAAAAAAAA",
+    "IQogACEGA0AgASAGTEUEQCAKIAQgBSAGbEECdGogCGr9AAQA/eQBIQogBkEBaiEGDAELCyADIAhqIgYgBv0ABAAgCv3kAf0LBAAgB0EEaiEHDAEL",
+    "CwNAIAIgB0xFBEAgB0ECdCEIQwAAAAAhCyAAIQYDQCABIAZMRQRAIAsgBCAFIAZsQQJ0aiAIaioCAJIhCyAGQQFqIQYMAQsLIAMgCGoiBiAGKgIA",
+    "IAuSOAIAIAdBAWohBwwBCwsL9AEDBH8BewF9IAIgAkEDcWshCQNAIAcgCU5FBEAgB0ECdCEI/QwAAAAAAAAAAAAAAAAAAAAAIQogACEGA0AgASAG",
+    "TEUEQCAKIAQgBSAGbCACakECdGogCGr9AAQA/eQBIQogBkEBaiEGDAELCyADIAhqIgYgBv0ABAAgCv3kAf0LBAAgB0EEaiEHDAELCwNAIAIgB0xF",
+    "BEAgB0ECdCEIQwAAAAAhCyAAIQYDQCABIAZMRQRAIAsgBCAFIAZsIAJqQQJ0aiAIaioCAJIhCyAGQQFqIQYMAQsLIAMgCGoiBiAGKgIAIAuSOAIA",
+    "IAdBAWohBwwBCwsL9AEDBH8BewF9IAIgAkEDcWshCgNAIAggCk5FBEAgCEECdCEJ/QwAAAAAAAAAAAAAAAAAAAAAIQsgACEHA0AgASAHTEUEQCAL",
+    "IAQgBSAHbCAGakECdGogCWr9AAQA/eQBIQsgB0EBaiEHDAELCyADIAlqIgcgB/0ABAAgC/3kAf0LBAAgCEEEaiEIDAELCwNAIAIgCExFBEAgCEEC",
+    "dCEJQwAAAAAhDCAAIQcDQCABIAdMRQRAIAwgBCAFIAdsIAZqQQJ0aiAJaioCAJIhDCAHQQFqIQcMAQsLIAMgCWoiByAHKgIAIAySOAIAIAhBAWoh",
+    "CAwBCwsLiwUBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAAAAAAPB/AAAAAAAA8H/9DAltqBNGEuY9CW2oE0YS5j0gACAA/Qz+gitlRxX3P/6CK2VH",
+    "Ffc//fIB/ZQB/QwAAAAAADCRwAAAAAAAMJHA/fUB/QwAAAAAADCRQAAAAAAAMJFA/fQBIgL9DAAA4P5CLuY/AADg/kIu5j/98gH98QEgAv0Mdjx5",
+    "Ne856j12PHk17znqPf3yAf3xASIB/fIB/QyY2Pjv2O4hPpjY+O/Y7iE+/fABIAH98gH9DORE9WdF5lo+5ET1Z0XmWj798AEgAf3yAf0MXJ94t09+",
+    "kj5cn3i3T36SPv3wASAB/fIB/Qw0x1al4x3HPjTHVqXjHcc+/fABIAH98gH9DBqgARqgAfo+GqABGqAB+j798AEgAf3yAf0MGqABGqABKj8aoAEa",
+    "oAEqP/3wASAB/fIB/QwXbMEWbMFWPxdswRZswVY//fABIAH98gH9DBEREREREYE/ERERERERgT/98AEgAf3yAf0MVVVVVVVVpT9VVVVVVVWlP/3w",
+    "ASAB/fIB/QxVVVVVVVXFP1VVVVVVVcU//fABIAH98gH9DAAAAAAAAOA/AAAAAAAA4D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAB/fIB",
+    "/QwAAAAAAADwPwAAAAAAAPA//fABIAL9/AEiAUEB/awBIgL9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASABIAL9sQH9xwH9DP8DAAAA",
+    "AAAA/wMAAAAAAAD9zgFBNP3LAf3yASAA/QzvOfr+Qi6GQO85+v5CLoZA/Ur9UiAA/QxSMC3VEEmHwFIwLdUQSYfA/Un9UgvsAgECeyAA/QzjdStF",
+    "NtpXv+N1K0U22le/IAAgAP3yASIB/fIB/QzgfRUOPW1tP+B9FQ49bW0//fABIAH98gH9DD3C5lXjJoK/PcLmVeMmgr/98AEgAf3yAf0M+hAsiPRk",
+    "lj/6ECyI9GSWP/3wASAB/fIB/QwcuqEbuqGrvxy6oRu6oau//fABIAH98gH9DBEREREREcE/ERERERERwT/98AEgAf3yAf0MVVVVVVVV1b9VVVVV",
+    "VVXVv/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fAB/fIB/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAAAAQAAAAAAAAABA/QwAAAAAAAAAQAAA",
+    "AAAAAABAIAD97AEiAv3yARAI/QwAAAAAAADwPwAAAAAAAPA//fAB/fMB/fEBIgH97QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/Un9UiAC/QyamZmZ",
+    "mZm5P5qZmZmZmbk//Un9UgukBwMTfwN7A3wDQCAAIAFORQRAIAMgACAEbCIVQQN0IhRqIRggBSAUaiEZIAcgACACbEEDdCIUaiEaIAMgAiAVakED",
+    "dCIWaiEbIAUgFmohFiAJIBRqIRwgAyAKIBVqQQN0IhdqIR0gBSAXaiEXIAwgFGohHiANIBRqIR8gDiAUaiEgIAMgDyAVakEDdCIVaiEhIAUgFWoh",
+    "IiARIBRqISMgEiAUaiEkIBMgFGohJSACIAJBAXFrISZBACEVA0AgFSAmTkUEQCAVQQN0IhQgGGr9AAQAIBQgGWr9AAQA/fABIAYgFGr9AAQA/fAB",
+    "EAkhJyAUIBpqICf9CwQAIBQgHGr9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gFCAbav0ABAAgFCAWav0ABAD98AEgCCAUav0A",
+    "BAD98AH97QEQCP3wAf3zASIo/QsEACAUIB5q/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/IBQgHWr9AAQAIBQgF2r9AAQA/fAB",
+    "IAsgFGr9AAQA/fAB/e0BEAj98AH98wEiKf0LBAAgFCAgaiAnICj98gEgFCAfav0ABAAgKf3yAf3wASIn/QsEACAUICNq/QwAAAAAAADwPwAAAAAA",
+    "APA//QwAAAAAAADwPwAAAAAAAPA/IBQgIWr9AAQAIBQgImr9AAQA/fABIBAgFGr9AAQA/fAB/e0BEAj98AH98wEiKP0LBAAgFCAkaiAnEAkiJ/0L",
+    "BAAgFCAlaiAnICj98gH9CwQAIBVBAmohFQwBCwsDQCACIBVMRQRAIBVBA3QiFCAYaisDACAUIBlqKwMAoCAGIBRqKwMAoP0UEAn9IQAhKiAUIBpq",
+    "ICo5AwAgFCAcakQAAAAAAADwPyAUIBtqKwMAIBQgFmorAwCgIAggFGorAwCgmv0UEAj9IQBEAAAAAAAA8D+goyIrOQMAIBQgHmpEAAAAAAAA8D8g",
+    "FCAdaisDACAUIBdqKwMAoCALIBRqKwMAoJr9FBAI/SEARAAAAAAAAPA/oKMiLDkDACAUICBqICogK6IgFCAfaisDACAsoqAiKjkDACAUICNqRAAA",
+    "AAAAAPA/IBQgIWorAwAgFCAiaisDAKAgECAUaisDAKCa/RQQCP0hAEQAAAAAAADwP6CjIis5AwAgFCAkaiAq/RQQCf0hACIqOQMAIBQgJWogKiAr",
+    "ojkDACAVQQFqIRUMAQsLIABBAWohAAwBCwsLrwEBBn8DQCAAIAFORQRAIAMgACACbEEDdCIGaiEIIAQgBmohCSAFIAZqIQogAiACQQFxayELQQAh",
+    "BgNAIAYgC05FBEAgBkEDdCIHIApqIAcgCGr9AAQAIAcgCWr9AAQA/fAB/QsEACAGQQJqIQYMAQsLA0AgAiAGTEUEQCAGQQN0IgcgCmogByAIaisD",
+    "ACAHIAlqKwMAoDkDACAGQQFqIQYMAQsLIABBAWohAAwBCwsL1AcDFH8CewJ8A0AgACABTkUEQCADIAAgAmxBA3QiEWohFSAEIBFqIRQgBSARaiEW",
+    "IAYgACAHbCISIAhqQQN0IhNqIRogCSATaiEbIAogEWohHCALIBFqIR0gDCARaiEXIAYgDSASakEDdCITaiEeIAkgE2ohHyAOIBFqIRMgDyARaiEY",
+    "IAYgAiASakEDdCIZaiEgIAkgGWohGSAGIBJBA3QiEmohISAJIBJqISIgECARaiEjIAIgAkEBcWshJEEAIRIDQCASICRORQRAIBJBA3QiESAVav0A",
+    "BAAgESAUav0ABAD98gEgESAWav0ABAAiJv0MAAAAAAAA8D8AAAAAAADwPyAm/fEB/fIB/fIBISYgESAaaiAm/QsEACARIBtqICb9CwQAIBEgHmog",
+    "ESAcav0ABAAgESAVav0ABAAgESAWav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gESAUav0ABAAgESAUav0ABAD98gH98QH98gH98AEiJiARIB1q",
+    "/QAEAP3yASARIBdq/QAEACIl/QwAAAAAAADwPwAAAAAAAPA/ICX98QH98gH98gEiJf0LBAAgESAfaiAl/QsEACARICBqICYgESATav0ABAD98gEg",
+    "ESAYav0ABAAiJf0MAAAAAAAA8D8AAAAAAADwPyAl/fEB/fIB/fIBIiX9CwQAIBEgGWogJf0LBAAgESAhaiAmIBEgGGr9AAQA/fIB/QwAAAAAAADw",
+    "PwAAAAAAAPA/IBEgE2r9AAQAIBEgE2r9AAQA/fIB/fEB/fIBIiX9CwQAIBEgImogJf0LBAAgESAjaiAmIBEgF2r9AAQA/fIB/QsEACASQQJqIRIM",
+    "AQsLA0AgAiASTEUEQCASQQN0IhEgFWorAwAgESAUaisDAKIgESAWaisDACIoRAAAAAAAAPA/ICihoqIhKCARIBpqICg5AwAgESAbaiAoOQMAIBEg",
+    "HmogESAcaisDACARIBVqKwMAIBEgFmorAwCiRAAAAAAAAPA/IBEgFGorAwAgESAUaisDAKKhoqAiKCARIB1qKwMAoiARIBdqKwMAIidEAAAAAAAA",
+    "8D8gJ6GioiInOQMAIBEgH2ogJzkDACARICBqICggESATaisDAKIgESAYaisDACInRAAAAAAAAPA/ICehoqIiJzkDACARIBlqICc5AwAgESAhaiAo",
+    "IBEgGGorAwCiRAAAAAAAAPA/IBEgE2orAwAgESATaisDAKKhoiInOQMAIBEgImogJzkDACARICNqICggESAXaisDAKI5AwAgEkEBaiESDAELCyAA",
+    "QQFqIQAMAQsLC/IBAwR/AXsBfCACIAJBAXFrIQkDQCAHIAlORQRAIAdBA3QhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAE",
+    "IAUgBmxBA3RqIAhq/QAEAP3wASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9AAQAIAr98AH9CwQAIAdBAmohBwwBCwsDQCACIAdMRQRAIAdBA3QhCEQA",
+    "AAAAAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmxBA3RqIAhqKwMAoCELIAZBAWohBgwBCwsgAyAIaiIGIAYrAwAgC6A5AwAgB0EBaiEHDAEL",
+    "Cwv4AQMEfwF7AXwgAiACQQFxayEJA0AgByAJTkUEQCAHQQN0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsIAJq",
+    "QQN0aiAIav0ABAD98AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IQhEAAAAAAAA",
+    "AAAhCyAAIQYDQCABIAZMRQRAIAsgBCAFIAZsIAJqQQN0aiAIaisDAKAhCyAGQQFqIQYMAQsLIAMgCGoiBiAGKwMAIAugOQMAIAdBAWohBwwBCwsL",
+    "+AEDBH8BewF8IAIgAkEBcWshCgNAIAggCk5FBEAgCEEDdCEJ/QwAAAAAAAAAAAAAAAAAAAAAIQsgACEHA0AgASAHTEUEQCALIAQgBSAHbCAGakED",
+    "dGogCWr9AAQA/fABIQsgB0EBaiEHDAELCyADIAlqIgcgB/0ABAAgC/3wAf0LBAAgCEECaiEIDAELCwNAIAIgCExFBEAgCEEDdCEJRAAAAAAAAAAA",
+    "IQwgACEHA0AgASAHTEUEQCAMIAQgBSAHbCAGakEDdGogCWorAwCgIQwgB0EBaiEHDAELCyADIAlqIgcgBysDACAMoDkDACAIQQFqIQgMAQsLCwB6",
+    "BG5hbWUBcxAABWV4cDMyAQZ0YW5oMzICBWYzMl8wAwVmMzJfMQQFZjMyXzMFBWYzMl80BgVmMzJfNQcFZjMyXzYIBWV4cDY0CQZ0YW5oNjQKBWY2",
+    "NF8wCwVmNjRfMQwFZjY0XzMNBWY2NF80DgVmNjRfNQ8FZjY0XzY=",
   ].join(""),
 };

@@ -187,20 +187,16 @@ function createKernel<A extends FloatArray>(
         at(scratch0, 0), // $scratch0
         at(p, o_bz), // $bz
         at(tape_z, slot * B * H), // $tape_z
-        at(xp0, slot * B * (4 * H) + H), // $xp0_2
-        at(scratch0, H), // $scratch0_2
         at(p, o_p_i), // $p_i
         at(cPrev, cPrevAt), // $cPrev
         at(p, o_bi), // $bi
         at(tape_i_1, slot * B * H), // $tape_i_1
-        at(xp0, slot * B * (4 * H) + 2 * H), // $xp0_3
-        at(scratch0, 2 * H), // $scratch0_3
+        2 * H, // $2*H
         at(p, o_p_f), // $p_f
         at(p, o_bf), // $bf
         at(tape_f, slot * B * H), // $tape_f
         at(cOut, t * B * H), // $cOut
-        at(xp0, slot * B * (4 * H) + 3 * H), // $xp0_4
-        at(scratch0, 3 * H), // $scratch0_4
+        3 * H, // $3*H
         at(p, o_p_o), // $p_o
         at(p, o_bo), // $bo
         at(tape_o_1, slot * B * H), // $tape_o_1
@@ -208,62 +204,55 @@ function createKernel<A extends FloatArray>(
       ]);
     else
       for (let b = 0; b < B; b++) {
-        const xp0Row = slot * B * (4 * H) + b * (4 * H);
-        const scratch0Row = b * (4 * H);
-        const tape_zRow = slot * B * H + b * H;
-        const xp0Row2 = slot * B * (4 * H) + H + b * (4 * H);
-        const scratch0Row2 = H + b * (4 * H);
-        const cPrevRow = cPrevAt + b * H;
-        const tape_i_1Row = slot * B * H + b * H;
-        const xp0Row3 = slot * B * (4 * H) + 2 * H + b * (4 * H);
-        const scratch0Row3 = 2 * H + b * (4 * H);
-        const tape_fRow = slot * B * H + b * H;
-        const cOutRow = t * B * H + b * H;
-        const xp0Row4 = slot * B * (4 * H) + 3 * H + b * (4 * H);
-        const scratch0Row4 = 3 * H + b * (4 * H);
-        const tape_o_1Row = slot * B * H + b * H;
-        const hOutRow = t * B * H + b * H;
+        const slotRow4H = slot * B * (4 * H) + b * (4 * H);
+        const row4H = b * (4 * H);
+        const slotRowH = slot * B * H + b * H;
+        const cPrevRowH = cPrevAt + b * H;
+        const tRowH = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
           // z  = tanh(Wz*x + Rz*h + bz)
-          const z = Math.tanh(xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_bz + i]!);
-          tape_z[tape_zRow + i] = z;
+          const z = Math.tanh(xp0[slotRow4H + i]! + scratch0[row4H + i]! + p[o_bz + i]!);
+          tape_z[slotRowH + i] = z;
           // i  = sigmoid(Wi*x + Ri*h + p_i .* c + bi)
           const i_1 =
             1 /
             (1 +
               Math.exp(
                 -(
-                  xp0[xp0Row2 + i]! +
-                  scratch0[scratch0Row2 + i]! +
-                  p[o_p_i + i]! * cPrev[cPrevRow + i]! +
+                  xp0[slotRow4H + H + i]! +
+                  scratch0[row4H + H + i]! +
+                  p[o_p_i + i]! * cPrev[cPrevRowH + i]! +
                   p[o_bi + i]!
                 ),
               ));
-          tape_i_1[tape_i_1Row + i] = i_1;
+          tape_i_1[slotRowH + i] = i_1;
           // f  = sigmoid(Wf*x + Rf*h + p_f .* c + bf)
           const f =
             1 /
             (1 +
               Math.exp(
                 -(
-                  xp0[xp0Row3 + i]! +
-                  scratch0[scratch0Row3 + i]! +
-                  p[o_p_f + i]! * cPrev[cPrevRow + i]! +
+                  xp0[slotRow4H + 2 * H + i]! +
+                  scratch0[row4H + 2 * H + i]! +
+                  p[o_p_f + i]! * cPrev[cPrevRowH + i]! +
                   p[o_bf + i]!
                 ),
               ));
-          tape_f[tape_fRow + i] = f;
+          tape_f[slotRowH + i] = f;
           // c' = z .* i + c .* f
-          const c_next = z * i_1 + cPrev[cPrevRow + i]! * f;
-          cOut[cOutRow + i] = c_next;
+          const c_next = z * i_1 + cPrev[cPrevRowH + i]! * f;
+          cOut[tRowH + i] = c_next;
           // o  = sigmoid(Wo*x + Ro*h + p_o .* c' + bo)
           const o_1 =
             1 /
-            (1 + Math.exp(-(xp0[xp0Row4 + i]! + scratch0[scratch0Row4 + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!)));
-          tape_o_1[tape_o_1Row + i] = o_1;
+            (1 +
+              Math.exp(
+                -(xp0[slotRow4H + 3 * H + i]! + scratch0[row4H + 3 * H + i]! + p[o_p_o + i]! * c_next + p[o_bo + i]!),
+              ));
+          tape_o_1[slotRowH + i] = o_1;
           // h' = tanh(c') .* o
           const h_next = Math.tanh(c_next) * o_1;
-          hOut[hOutRow + i] = h_next;
+          hOut[tRowH + i] = h_next;
         }
       }
   }
@@ -329,12 +318,11 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const dhUpRow = t * B * H + b * H;
-          const carry_hRow = b * H;
-          const seed_hRow = b * H;
+          const tRowH = t * B * H + b * H;
+          const rowH = b * H;
           for (let i = 0; i < H; i++) {
             // the gradient of h' at step t: from upstream, and from step t + 1
-            seed_h[seed_hRow + i] = dhUp[dhUpRow + i]! + carry_h[carry_hRow + i]!;
+            seed_h[rowH + i] = dhUp[tRowH + i]! + carry_h[rowH + i]!;
           }
         }
 
@@ -348,12 +336,11 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const dcUpRow = t * B * H + b * H;
-          const carry_cRow = b * H;
-          const seed_cRow = b * H;
+          const tRowH = t * B * H + b * H;
+          const rowH = b * H;
           for (let i = 0; i < H; i++) {
             // the gradient of c' at step t: from upstream, and from step t + 1
-            seed_c[seed_cRow + i] = dcUp[dcUpRow + i]! + carry_c[carry_cRow + i]!;
+            seed_c[rowH + i] = dcUp[tRowH + i]! + carry_c[rowH + i]!;
           }
         }
 
@@ -364,21 +351,17 @@ function createKernel<A extends FloatArray>(
           at(cOut, t * B * H), // $cOut
           at(seed_h, 0), // $seed_h
           at(tape_o_1, slot * B * H), // $tape_o_1
-          at(gx0, t * B * (4 * H) + 3 * H), // $gx0
+          at(gx0, t * B * (4 * H)), // $gx0
           4 * H, // $4*H
-          at(scratch0, 3 * H), // $scratch0
+          3 * H, // $3*H
+          at(scratch0, 0), // $scratch0
           at(seed_c, 0), // $seed_c
           at(p, o_p_o), // $p_o
           at(cPrev, cPrevAt), // $cPrev
           at(tape_f, slot * B * H), // $tape_f
-          at(gx0, t * B * (4 * H) + 2 * H), // $gx0_2
-          at(scratch0, 2 * H), // $scratch0_2
+          2 * H, // $2*H
           at(tape_z, slot * B * H), // $tape_z
           at(tape_i_1, slot * B * H), // $tape_i_1
-          at(gx0, t * B * (4 * H) + H), // $gx0_3
-          at(scratch0, H), // $scratch0_3
-          at(gx0, t * B * (4 * H)), // $gx0_4
-          at(scratch0, 0), // $scratch0_4
           at(p, o_p_f), // $p_f
           at(p, o_p_i), // $p_i
           at(carry_c, 0), // $carry_c
@@ -388,62 +371,46 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const cOutRow = t * B * H + b * H;
-          const seed_hRow = b * H;
-          const tape_o_1Row = slot * B * H + b * H;
-          const gx0Row = t * B * (4 * H) + 3 * H + b * (4 * H);
-          const scratch0Row = 3 * H + b * (4 * H);
-          const seed_cRow = b * H;
-          const cPrevRow = cPrevAt + b * H;
-          const tape_fRow = slot * B * H + b * H;
-          const gx0Row2 = t * B * (4 * H) + 2 * H + b * (4 * H);
-          const scratch0Row2 = 2 * H + b * (4 * H);
-          const tape_zRow = slot * B * H + b * H;
-          const tape_i_1Row = slot * B * H + b * H;
-          const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
-          const scratch0Row3 = H + b * (4 * H);
-          const gx0Row4 = t * B * (4 * H) + b * (4 * H);
-          const scratch0Row4 = b * (4 * H);
-          const carry_cRow = b * H;
-          const scratch1Row = b * H;
-          const scratch2Row = b * H;
-          const scratch3Row = b * H;
+          const tRowH = t * B * H + b * H;
+          const rowH = b * H;
+          const slotRowH = slot * B * H + b * H;
+          const tRow4H = t * B * (4 * H) + b * (4 * H);
+          const row4H = b * (4 * H);
+          const cPrevRowH = cPrevAt + b * H;
           for (let i = 0; i < H; i++) {
-            const t1 = Math.tanh(cOut[cOutRow + i]!);
+            const t1 = Math.tanh(cOut[tRowH + i]!);
             // grad of: h' = tanh(c') .* o
-            const do_1 = seed_h[seed_hRow + i]! * t1;
-            const do_pre = do_1 * (tape_o_1[tape_o_1Row + i]! * (1 - tape_o_1[tape_o_1Row + i]!));
-            gx0[gx0Row + i] = do_pre;
-            scratch0[scratch0Row + i] = do_pre;
+            const do_1 = seed_h[rowH + i]! * t1;
+            const do_pre = do_1 * (tape_o_1[slotRowH + i]! * (1 - tape_o_1[slotRowH + i]!));
+            gx0[tRow4H + 3 * H + i] = do_pre;
+            scratch0[row4H + 3 * H + i] = do_pre;
             // grad of: o, h'
             const dc_next_total =
-              seed_c[seed_cRow + i]! +
-              do_pre * p[o_p_o + i]! +
-              seed_h[seed_hRow + i]! * tape_o_1[tape_o_1Row + i]! * (1 - t1 * t1);
+              seed_c[rowH + i]! + do_pre * p[o_p_o + i]! + seed_h[rowH + i]! * tape_o_1[slotRowH + i]! * (1 - t1 * t1);
             // grad of: c' = z .* i + c .* f
-            const df = dc_next_total * cPrev[cPrevRow + i]!;
-            const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
-            gx0[gx0Row2 + i] = df_pre;
-            scratch0[scratch0Row2 + i] = df_pre;
+            const df = dc_next_total * cPrev[cPrevRowH + i]!;
+            const df_pre = df * (tape_f[slotRowH + i]! * (1 - tape_f[slotRowH + i]!));
+            gx0[tRow4H + 2 * H + i] = df_pre;
+            scratch0[row4H + 2 * H + i] = df_pre;
             // grad of: c' = z .* i + c .* f
-            const di = dc_next_total * tape_z[tape_zRow + i]!;
-            const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
-            gx0[gx0Row3 + i] = di_pre;
-            scratch0[scratch0Row3 + i] = di_pre;
+            const di = dc_next_total * tape_z[slotRowH + i]!;
+            const di_pre = di * (tape_i_1[slotRowH + i]! * (1 - tape_i_1[slotRowH + i]!));
+            gx0[tRow4H + H + i] = di_pre;
+            scratch0[row4H + H + i] = di_pre;
             // grad of: c' = z .* i + c .* f
-            const dz = dc_next_total * tape_i_1[tape_i_1Row + i]!;
-            const dz_pre = dz * (1 - tape_z[tape_zRow + i]! * tape_z[tape_zRow + i]!);
-            gx0[gx0Row4 + i] = dz_pre;
-            scratch0[scratch0Row4 + i] = dz_pre;
+            const dz = dc_next_total * tape_i_1[slotRowH + i]!;
+            const dz_pre = dz * (1 - tape_z[slotRowH + i]! * tape_z[slotRowH + i]!);
+            gx0[tRow4H + i] = dz_pre;
+            scratch0[row4H + i] = dz_pre;
             // grad of: i, f, c'
-            const dc = dc_next_total * tape_f[tape_fRow + i]! + df_pre * p[o_p_f + i]! + di_pre * p[o_p_i + i]!;
-            carry_c[carry_cRow + i] = dc;
-            const t2 = di_pre * cPrev[cPrevRow + i]!;
-            scratch1[scratch1Row + i] = t2;
-            const t3 = df_pre * cPrev[cPrevRow + i]!;
-            scratch2[scratch2Row + i] = t3;
-            const t4 = do_pre * cOut[cOutRow + i]!;
-            scratch3[scratch3Row + i] = t4;
+            const dc = dc_next_total * tape_f[slotRowH + i]! + df_pre * p[o_p_f + i]! + di_pre * p[o_p_i + i]!;
+            carry_c[rowH + i] = dc;
+            const t2 = di_pre * cPrev[cPrevRowH + i]!;
+            scratch1[rowH + i] = t2;
+            const t3 = df_pre * cPrev[cPrevRowH + i]!;
+            scratch2[rowH + i] = t3;
+            const t4 = do_pre * cOut[tRowH + i]!;
+            scratch3[rowH + i] = t4;
           }
         }
 
@@ -522,7 +489,7 @@ function createKernel<A extends FloatArray>(
       wl(8, T * B, [
         H, // $n
         at(dp, o_bi), // $dbi
-        at(gx0, H), // $gx0
+        at(gx0, 0), // $gx0
         4 * H, // $4*H
       ]);
     else
@@ -538,8 +505,9 @@ function createKernel<A extends FloatArray>(
       wl(9, T * B, [
         H, // $n
         at(dp, o_bf), // $dbf
-        at(gx0, 2 * H), // $gx0
+        at(gx0, 0), // $gx0
         4 * H, // $4*H
+        2 * H, // $2*H
       ]);
     else
       for (let i = 0; i < H; i++) {
@@ -554,8 +522,9 @@ function createKernel<A extends FloatArray>(
       wl(10, T * B, [
         H, // $n
         at(dp, o_bo), // $dbo
-        at(gx0, 3 * H), // $gx0
+        at(gx0, 0), // $gx0
         4 * H, // $4*H
+        3 * H, // $3*H
       ]);
     else
       for (let i = 0; i < H; i++) {
@@ -602,98 +571,112 @@ const LOOPS_WASM: LoopsModuleSource = {
   splittable: [0, 1, 2, 3],
   scalar: [],
   binary: [
-    "AGFzbQEAAAABUgVgAXsBe2Aaf39/f39/f39/f39/f39/f39/f39/f39/f38AYAZ/f39/f38AYBt/f39/f39/f39/f39/f39/f39/f39/f39/f38A",
-    "YAV/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMPDgAAAQIDBAIAAAECAwQCB7MBFgVmMzJfMAACBWYzMl8xAAMFZjMyXzIAAwVmMzJfMwAEBWYz",
-    "Ml80AAUFZjMyXzUABQVmMzJfNgAFBWYzMl83AAYFZjMyXzgABgVmMzJfOQAGBmYzMl8xMAAGBWY2NF8wAAkFZjY0XzEACgVmNjRfMgAKBWY2NF8z",
-    "AAsFZjY0XzQADAVmNjRfNQAMBWY2NF82AAwFZjY0XzcADQVmNjRfOAANBWY2NF85AA0GZjY0XzEwAA0K1jkO6AMBAnv9DAAAAAAAAAAAAAAAAAAA",
-    "AAD9DAAAgH8AAIB/AACAfwAAgH/9DAENUDkBDVA5AQ1QOQENUDkgACAA/Qw7qrg/O6q4PzuquD87qrg//eYB/Wr9DAAAlsMAAJbDAACWwwAAlsP9",
-    "6QH9DAAAlkMAAJZDAACWQwAAlkP96AEiAv0MAIAxPwCAMT8AgDE/AIAxP/3mAf3lASAC/QyDgF65g4BeuYOAXrmDgF65/eYB/eUBIgH95gH9DGEL",
-    "tjphC7Y6YQu2OmELtjr95AEgAf3mAf0MiYgIPImICDyJiAg8iYgIPP3kASAB/eYB/Qyrqio9q6oqPauqKj2rqio9/eQBIAH95gH9DKuqKj6rqio+",
-    "q6oqPquqKj795AEgAf3mAf0MAAAAPwAAAD8AAAA/AAAAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAA",
-    "gD/95AEgAv34ASIBQQH9rAEiAv0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAEgAv2xAf0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYB",
-    "IAD9DBhysUIYcrFCGHKxQhhysUL9RP1SIAD9DLTxz8K08c/CtPHPwrTxz8L9Q/1SC4QCAQJ7IAD9DNENXb3RDV290Q1dvdENXb0gACAA/eYBIgH9",
-    "5gH9DImICD6JiAg+iYgIPomICD795AEgAf3mAf0Mq6qqvquqqr6rqqq+q6qqvv3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQB/eYB/QwAAIA/",
-    "AACAPwAAgD8AAIA//QwAAABAAAAAQAAAAEAAAABA/QwAAABAAAAAQAAAAEAAAABAIAD94AEiAv3mARAA/QwAAIA/AACAPwAAgD8AAIA//eQB/ecB",
-    "/eUBIgH94QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/UP9UiAC/QzNzMw9zczMPc3MzD3NzMw9/UP9UgvDBwMSfwN7A30DQCAAIAFORQRAIAMgACAE",
-    "bEECdCIaaiEdIAUgGmohHiAHIAAgAmxBAnQiG2ohHyAIIBpqISAgCSAaaiEhIAsgG2ohHCANIBtqISIgDiAaaiEjIA8gGmohJCASIBtqISUgEyAb",
-    "aiEmIBQgGmohJyAVIBpqISggGCAbaiEpIBkgG2ohKiACIAJBA3FrIStBACEbA0AgGyArTkUEQCAbQQJ0IhogHWr9AAQAIBogHmr9AAQA/eQBIAYg",
-    "Gmr9AAQA/eQBEAEhLCAaIB9qICz9CwQAIBogImr9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gGiAgav0ABAAgGiAhav0ABAD9",
-    "5AEgCiAaav0ABAAgGiAcav0ABAD95gH95AEgDCAaav0ABAD95AH94QEQAP3kAf3nASIt/QsEACAaICVq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/",
-    "AACAPwAAgD8AAIA/IBogI2r9AAQAIBogJGr9AAQA/eQBIBAgGmr9AAQAIBogHGr9AAQA/eYB/eQBIBEgGmr9AAQA/eQB/eEBEAD95AH95wEiLv0L",
-    "BAAgGiAmaiAsIC395gEgGiAcav0ABAAgLv3mAf3kASIs/QsEACAaIClq/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/IBogJ2r9",
-    "AAQAIBogKGr9AAQA/eQBIBYgGmr9AAQAICz95gH95AEgFyAaav0ABAD95AH94QEQAP3kAf3nASIt/QsEACAaICpqICwQASAt/eYB/QsEACAbQQRq",
-    "IRsMAQsLA0AgAiAbTEUEQCAbQQJ0IhogHWoqAgAgGiAeaioCAJIgBiAaaioCAJL9ExAB/R8AIS8gGiAfaiAvOAIAIBogImpDAACAPyAaICBqKgIA",
-    "IBogIWoqAgCSIAogGmoqAgAgGiAcaioCAJSSIAwgGmoqAgCSjP0TEAD9HwBDAACAP5KVIjA4AgAgGiAlakMAAIA/IBogI2oqAgAgGiAkaioCAJIg",
-    "ECAaaioCACAaIBxqKgIAlJIgESAaaioCAJKM/RMQAP0fAEMAAIA/kpUiMTgCACAaICZqIC8gMJQgGiAcaioCACAxlJIiLzgCACAaIClqQwAAgD8g",
-    "GiAnaioCACAaIChqKgIAkiAWIBpqKgIAIC+UkiAXIBpqKgIAkoz9ExAA/R8AQwAAgD+SlSIwOAIAIBogKmogL/0TEAH9HwAgMJQ4AgAgG0EBaiEb",
-    "DAELCyAAQQFqIQAMAQsLC68BAQZ/A0AgACABTkUEQCADIAAgAmxBAnQiBmohCCAEIAZqIQkgBSAGaiEKIAIgAkEDcWshC0EAIQYDQCAGIAtORQRA",
-    "IAZBAnQiByAKaiAHIAhq/QAEACAHIAlq/QAEAP3kAf0LBAAgBkEEaiEGDAELCwNAIAIgBkxFBEAgBkECdCIHIApqIAcgCGoqAgAgByAJaioCAJI4",
-    "AgAgBkEBaiEGDAELCyAAQQFqIQAMAQsLC4MJAxd/BXsFfQNAIAAgAU5FBEAgAyAAIAJsQQJ0IhtqIR8gBCAbaiEgIAUgG2ohISAGIAAgB2xBAnQi",
-    "HGohJCAIIBxqISUgCSAbaiEmIAsgG2ohHSAMIBtqISIgDSAcaiEnIA4gHGohKCAPIBtqIR4gECAbaiEjIBEgHGohKSASIBxqISogEyAcaiErIBQg",
-    "HGohLCAXIBtqIS0gGCAbaiEuIBkgG2ohLyAaIBtqITAgAiACQQNxayExQQAhHANAIBwgMU5FBEAgHEECdCIbIB9q/QAEABABITIgGyAkaiAbICBq",
-    "/QAEACAy/eYBIBsgIWr9AAQAIjP9DAAAgD8AAIA/AACAPwAAgD8gM/3lAf3mAf3mASIz/QsEACAbICVqIDP9CwQAIBsgJ2ogGyAmav0ABAAgMyAK",
-    "IBtq/QAEAP3mAf3kASAbICBq/QAEACAbICFq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAyIDL95gH95QH95gH95AEiMiAbIB1q/QAEAP3mASAb",
-    "ICJq/QAEACI0/QwAAIA/AACAPwAAgD8AAIA/IDT95QH95gH95gEiNP0LBAAgGyAoaiA0/QsEACAbIClqIDIgGyAeav0ABAD95gEgGyAjav0ABAAi",
-    "Nf0MAACAPwAAgD8AAIA/AACAPyA1/eUB/eYB/eYBIjX9CwQAIBsgKmogNf0LBAAgGyAraiAyIBsgI2r9AAQA/eYB/QwAAIA/AACAPwAAgD8AAIA/",
-    "IBsgHmr9AAQAIBsgHmr9AAQA/eYB/eUB/eYBIjb9CwQAIBsgLGogNv0LBAAgGyAtaiAyIBsgImr9AAQA/eYBIDQgFSAbav0ABAD95gH95AEgNSAW",
-    "IBtq/QAEAP3mAf3kAf0LBAAgGyAuaiA1IBsgHWr9AAQA/eYB/QsEACAbIC9qIDQgGyAdav0ABAD95gH9CwQAIBsgMGogMyAbIB9q/QAEAP3mAf0L",
-    "BAAgHEEEaiEcDAELCwNAIAIgHExFBEAgHEECdCIbIB9qKgIA/RMQAf0fACE3IBsgJGogGyAgaioCACA3lCAbICFqKgIAIjhDAACAPyA4k5SUIjg4",
-    "AgAgGyAlaiA4OAIAIBsgJ2ogGyAmaioCACA4IAogG2oqAgCUkiAbICBqKgIAIBsgIWoqAgCUQwAAgD8gNyA3lJOUkiI3IBsgHWoqAgCUIBsgImoq",
-    "AgAiOUMAAIA/IDmTlJQiOTgCACAbIChqIDk4AgAgGyApaiA3IBsgHmoqAgCUIBsgI2oqAgAiOkMAAIA/IDqTlJQiOjgCACAbICpqIDo4AgAgGyAr",
-    "aiA3IBsgI2oqAgCUQwAAgD8gGyAeaioCACAbIB5qKgIAlJOUIjs4AgAgGyAsaiA7OAIAIBsgLWogNyAbICJqKgIAlCA5IBUgG2oqAgCUkiA6IBYg",
-    "G2oqAgCUkjgCACAbIC5qIDogGyAdaioCAJQ4AgAgGyAvaiA5IBsgHWoqAgCUOAIAIBsgMGogOCAbIB9qKgIAlDgCACAcQQFqIRwMAQsLIABBAWoh",
-    "AAwBCwsL7gEDBH8BewF9IAIgAkEDcWshCANAIAYgCE5FBEAgBkECdCEH/QwAAAAAAAAAAAAAAAAAAAAAIQkgACEFA0AgASAFTEUEQCAJIAQgAiAF",
-    "bEECdGogB2r9AAQA/eQBIQkgBUEBaiEFDAELCyADIAdqIgUgBf0ABAAgCf3kAf0LBAAgBkEEaiEGDAELCwNAIAIgBkxFBEAgBkECdCEHQwAAAAAh",
-    "CiAAIQUDQCABIAVMRQRAIAogBCACIAVsQQJ0aiAHaioCAJIhCiAFQQFqIQUMAQsLIAMgB2oiBSAFKgIAIAqSOAIAIAZBAWohBgwBCwsL7gEDBH8B",
-    "ewF9IAIgAkEDcWshCQNAIAcgCU5FBEAgB0ECdCEI/QwAAAAAAAAAAAAAAAAAAAAAIQogACEGA0AgASAGTEUEQCAKIAQgBSAGbEECdGogCGr9AAQA",
-    "/eQBIQogBkEBaiEGDAELCyADIAhqIgYgBv0ABAAgCv3kAf0LBAAgB0EEaiEHDAELCwNAIAIgB0xFBEAgB0ECdCEIQwAAAAAhCyAAIQYDQCABIAZM",
-    "RQRAIAsgBCAFIAZsQQJ0aiAIaioCAJIhCyAGQQFqIQYMAQsLIAMgCGoiBiAGKgIAIAuSOAIAIAdBAWohBwwBCwsLiwUBAnv9DAAAAAAAAAAAAAAA",
-    "AAAAAAD9DAAAAAAAAPB/AAAAAAAA8H/9DAltqBNGEuY9CW2oE0YS5j0gACAA/Qz+gitlRxX3P/6CK2VHFfc//fIB/ZQB/QwAAAAAADCRwAAAAAAA",
-    "MJHA/fUB/QwAAAAAADCRQAAAAAAAMJFA/fQBIgL9DAAA4P5CLuY/AADg/kIu5j/98gH98QEgAv0Mdjx5Ne856j12PHk17znqPf3yAf3xASIB/fIB",
-    "/QyY2Pjv2O4hPpjY+O/Y7iE+/fABIAH98gH9DORE9WdF5lo+5ET1Z0XmWj798AEgAf3yAf0MXJ94t09+kj5cn3i3T36SPv3wASAB/fIB/Qw0x1al",
-    "4x3HPjTHVqXjHcc+/fABIAH98gH9DBqgARqgAfo+GqABGqAB+j798AEgAf3yAf0MGqABGqABKj8aoAEaoAEqP/3wASAB/fIB/QwXbMEWbMFWPxds",
-    "wRZswVY//fABIAH98gH9DBEREREREYE/ERERERERgT/98AEgAf3yAf0MVVVVVVVVpT9VVVVVVVWlP/3wASAB/fIB/QxVVVVVVVXFP1VVVVVVVcU/",
-    "/fABIAH98gH9DAAAAAAAAOA/AAAAAAAA4D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAL9",
-    "/AEiAUEB/awBIgL9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASABIAL9sQH9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASAA",
-    "/QzvOfr+Qi6GQO85+v5CLoZA/Ur9UiAA/QxSMC3VEEmHwFIwLdUQSYfA/Un9UgvsAgECeyAA/QzjdStFNtpXv+N1K0U22le/IAAgAP3yASIB/fIB",
-    "/QzgfRUOPW1tP+B9FQ49bW0//fABIAH98gH9DD3C5lXjJoK/PcLmVeMmgr/98AEgAf3yAf0M+hAsiPRklj/6ECyI9GSWP/3wASAB/fIB/QwcuqEb",
-    "uqGrvxy6oRu6oau//fABIAH98gH9DBEREREREcE/ERERERERwT/98AEgAf3yAf0MVVVVVVVV1b9VVVVVVVXVv/3wASAB/fIB/QwAAAAAAADwPwAA",
-    "AAAAAPA//fAB/fIB/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAAAAQAAAAAAAAABA/QwAAAAAAAAAQAAAAAAAAABAIAD97AEiAv3yARAH/QwAAAAA",
-    "AADwPwAAAAAAAPA//fAB/fMB/fEBIgH97QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/Un9UiAC/QyamZmZmZm5P5qZmZmZmbk//Un9UgvbBwMSfwN7",
-    "A3wDQCAAIAFORQRAIAMgACAEbEEDdCIaaiEdIAUgGmohHiAHIAAgAmxBA3QiG2ohHyAIIBpqISAgCSAaaiEhIAsgG2ohHCANIBtqISIgDiAaaiEj",
-    "IA8gGmohJCASIBtqISUgEyAbaiEmIBQgGmohJyAVIBpqISggGCAbaiEpIBkgG2ohKiACIAJBAXFrIStBACEbA0AgGyArTkUEQCAbQQN0IhogHWr9",
-    "AAQAIBogHmr9AAQA/fABIAYgGmr9AAQA/fABEAghLCAaIB9qICz9CwQAIBogImr9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8g",
-    "GiAgav0ABAAgGiAhav0ABAD98AEgCiAaav0ABAAgGiAcav0ABAD98gH98AEgDCAaav0ABAD98AH97QEQB/3wAf3zASIt/QsEACAaICVq/QwAAAAA",
-    "AADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/IBogI2r9AAQAIBogJGr9AAQA/fABIBAgGmr9AAQAIBogHGr9AAQA/fIB/fABIBEgGmr9AAQA",
-    "/fAB/e0BEAf98AH98wEiLv0LBAAgGiAmaiAsIC398gEgGiAcav0ABAAgLv3yAf3wASIs/QsEACAaIClq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAA",
-    "AADwPwAAAAAAAPA/IBogJ2r9AAQAIBogKGr9AAQA/fABIBYgGmr9AAQAICz98gH98AEgFyAaav0ABAD98AH97QEQB/3wAf3zASIt/QsEACAaICpq",
-    "ICwQCCAt/fIB/QsEACAbQQJqIRsMAQsLA0AgAiAbTEUEQCAbQQN0IhogHWorAwAgGiAeaisDAKAgBiAaaisDAKD9FBAI/SEAIS8gGiAfaiAvOQMA",
-    "IBogImpEAAAAAAAA8D8gGiAgaisDACAaICFqKwMAoCAKIBpqKwMAIBogHGorAwCioCAMIBpqKwMAoJr9FBAH/SEARAAAAAAAAPA/oKMiMDkDACAa",
-    "ICVqRAAAAAAAAPA/IBogI2orAwAgGiAkaisDAKAgECAaaisDACAaIBxqKwMAoqAgESAaaisDAKCa/RQQB/0hAEQAAAAAAADwP6CjIjE5AwAgGiAm",
-    "aiAvIDCiIBogHGorAwAgMaKgIi85AwAgGiApakQAAAAAAADwPyAaICdqKwMAIBogKGorAwCgIBYgGmorAwAgL6KgIBcgGmorAwCgmv0UEAf9IQBE",
-    "AAAAAAAA8D+goyIwOQMAIBogKmogL/0UEAj9IQAgMKI5AwAgG0EBaiEbDAELCyAAQQFqIQAMAQsLC68BAQZ/A0AgACABTkUEQCADIAAgAmxBA3Qi",
-    "BmohCCAEIAZqIQkgBSAGaiEKIAIgAkEBcWshC0EAIQYDQCAGIAtORQRAIAZBA3QiByAKaiAHIAhq/QAEACAHIAlq/QAEAP3wAf0LBAAgBkECaiEG",
-    "DAELCwNAIAIgBkxFBEAgBkEDdCIHIApqIAcgCGorAwAgByAJaisDAKA5AwAgBkEBaiEGDAELCyAAQQFqIQAMAQsLC5cJAxd/BXsFfANAIAAgAU5F",
-    "BEAgAyAAIAJsQQN0IhtqIR8gBCAbaiEgIAUgG2ohISAGIAAgB2xBA3QiHGohJCAIIBxqISUgCSAbaiEmIAsgG2ohHSAMIBtqISIgDSAcaiEnIA4g",
-    "HGohKCAPIBtqIR4gECAbaiEjIBEgHGohKSASIBxqISogEyAcaiErIBQgHGohLCAXIBtqIS0gGCAbaiEuIBkgG2ohLyAaIBtqITAgAiACQQFxayEx",
-    "QQAhHANAIBwgMU5FBEAgHEEDdCIbIB9q/QAEABAIITIgGyAkaiAbICBq/QAEACAy/fIBIBsgIWr9AAQAIjP9DAAAAAAAAPA/AAAAAAAA8D8gM/3x",
-    "Af3yAf3yASIz/QsEACAbICVqIDP9CwQAIBsgJ2ogGyAmav0ABAAgMyAKIBtq/QAEAP3yAf3wASAbICBq/QAEACAbICFq/QAEAP3yAf0MAAAAAAAA",
-    "8D8AAAAAAADwPyAyIDL98gH98QH98gH98AEiMiAbIB1q/QAEAP3yASAbICJq/QAEACI0/QwAAAAAAADwPwAAAAAAAPA/IDT98QH98gH98gEiNP0L",
-    "BAAgGyAoaiA0/QsEACAbIClqIDIgGyAeav0ABAD98gEgGyAjav0ABAAiNf0MAAAAAAAA8D8AAAAAAADwPyA1/fEB/fIB/fIBIjX9CwQAIBsgKmog",
-    "Nf0LBAAgGyAraiAyIBsgI2r9AAQA/fIB/QwAAAAAAADwPwAAAAAAAPA/IBsgHmr9AAQAIBsgHmr9AAQA/fIB/fEB/fIBIjb9CwQAIBsgLGogNv0L",
-    "BAAgGyAtaiAyIBsgImr9AAQA/fIBIDQgFSAbav0ABAD98gH98AEgNSAWIBtq/QAEAP3yAf3wAf0LBAAgGyAuaiA1IBsgHWr9AAQA/fIB/QsEACAb",
-    "IC9qIDQgGyAdav0ABAD98gH9CwQAIBsgMGogMyAbIB9q/QAEAP3yAf0LBAAgHEECaiEcDAELCwNAIAIgHExFBEAgHEEDdCIbIB9qKwMA/RQQCP0h",
-    "ACE3IBsgJGogGyAgaisDACA3oiAbICFqKwMAIjhEAAAAAAAA8D8gOKGioiI4OQMAIBsgJWogODkDACAbICdqIBsgJmorAwAgOCAKIBtqKwMAoqAg",
-    "GyAgaisDACAbICFqKwMAokQAAAAAAADwPyA3IDeioaKgIjcgGyAdaisDAKIgGyAiaisDACI5RAAAAAAAAPA/IDmhoqIiOTkDACAbIChqIDk5AwAg",
-    "GyApaiA3IBsgHmorAwCiIBsgI2orAwAiOkQAAAAAAADwPyA6oaKiIjo5AwAgGyAqaiA6OQMAIBsgK2ogNyAbICNqKwMAokQAAAAAAADwPyAbIB5q",
-    "KwMAIBsgHmorAwCioaIiOzkDACAbICxqIDs5AwAgGyAtaiA3IBsgImorAwCiIDkgFSAbaisDAKKgIDogFiAbaisDAKKgOQMAIBsgLmogOiAbIB1q",
-    "KwMAojkDACAbIC9qIDkgGyAdaisDAKI5AwAgGyAwaiA4IBsgH2orAwCiOQMAIBxBAWohHAwBCwsgAEEBaiEADAELCwvyAQMEfwF7AXwgAiACQQFx",
-    "ayEIA0AgBiAITkUEQCAGQQN0IQf9DAAAAAAAAAAAAAAAAAAAAAAhCSAAIQUDQCABIAVMRQRAIAkgBCACIAVsQQN0aiAHav0ABAD98AEhCSAFQQFq",
-    "IQUMAQsLIAMgB2oiBSAF/QAEACAJ/fAB/QsEACAGQQJqIQYMAQsLA0AgAiAGTEUEQCAGQQN0IQdEAAAAAAAAAAAhCiAAIQUDQCABIAVMRQRAIAog",
-    "BCACIAVsQQN0aiAHaisDAKAhCiAFQQFqIQUMAQsLIAMgB2oiBSAFKwMAIAqgOQMAIAZBAWohBgwBCwsL8gEDBH8BewF8IAIgAkEBcWshCQNAIAcg",
-    "CU5FBEAgB0EDdCEI/QwAAAAAAAAAAAAAAAAAAAAAIQogACEGA0AgASAGTEUEQCAKIAQgBSAGbEEDdGogCGr9AAQA/fABIQogBkEBaiEGDAELCyAD",
-    "IAhqIgYgBv0ABAAgCv3wAf0LBAAgB0ECaiEHDAELCwNAIAIgB0xFBEAgB0EDdCEIRAAAAAAAAAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAGbEED",
-    "dGogCGorAwCgIQsgBkEBaiEGDAELCyADIAhqIgYgBisDACALoDkDACAHQQFqIQcMAQsLCwBsBG5hbWUBZQ4ABWV4cDMyAQZ0YW5oMzICBWYzMl8w",
-    "AwVmMzJfMQQFZjMyXzMFBWYzMl80BgVmMzJfNwcFZXhwNjQIBnRhbmg2NAkFZjY0XzAKBWY2NF8xCwVmNjRfMwwFZjY0XzQNBWY2NF83",
+    "AGFzbQEAAAABVAZgAXsBe2AWf39/f39/f39/f39/f39/f39/f39/fwBgBn9/f39/fwBgF39/f39/f39/f39/f39/f39/f39/f39/AGAFf39/f38A",
+    "YAd/f39/f39/AAISAQNlbnYGbWVtb3J5AgMBgIAEAxMSAAABAgMEAgIFAAABAgMEAgIFB7MBFgVmMzJfMAACBWYzMl8xAAMFZjMyXzIAAwVmMzJf",
+    "MwAEBWYzMl80AAUFZjMyXzUABQVmMzJfNgAFBWYzMl83AAYFZjMyXzgABwVmMzJfOQAIBmYzMl8xMAAIBWY2NF8wAAsFZjY0XzEADAVmNjRfMgAM",
+    "BWY2NF8zAA0FZjY0XzQADgVmNjRfNQAOBWY2NF82AA4FZjY0XzcADwVmNjRfOAAQBWY2NF85ABEGZjY0XzEwABEKnkIS6AMBAnv9DAAAAAAAAAAA",
+    "AAAAAAAAAAD9DAAAgH8AAIB/AACAfwAAgH/9DAENUDkBDVA5AQ1QOQENUDkgACAA/Qw7qrg/O6q4PzuquD87qrg//eYB/Wr9DAAAlsMAAJbDAACW",
+    "wwAAlsP96QH9DAAAlkMAAJZDAACWQwAAlkP96AEiAv0MAIAxPwCAMT8AgDE/AIAxP/3mAf3lASAC/QyDgF65g4BeuYOAXrmDgF65/eYB/eUBIgH9",
+    "5gH9DGELtjphC7Y6YQu2OmELtjr95AEgAf3mAf0MiYgIPImICDyJiAg8iYgIPP3kASAB/eYB/Qyrqio9q6oqPauqKj2rqio9/eQBIAH95gH9DKuq",
+    "Kj6rqio+q6oqPquqKj795AEgAf3mAf0MAAAAPwAAAD8AAAA/AAAAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAH95gH9DAAAgD8AAIA/",
+    "AACAPwAAgD/95AEgAv34ASIBQQH9rAEiAv0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAEgAv2xAf0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX",
+    "/asB/eYBIAD9DBhysUIYcrFCGHKxQhhysUL9RP1SIAD9DLTxz8K08c/CtPHPwrTxz8L9Q/1SC4QCAQJ7IAD9DNENXb3RDV290Q1dvdENXb0gACAA",
+    "/eYBIgH95gH9DImICD6JiAg+iYgIPomICD795AEgAf3mAf0Mq6qqvquqqr6rqqq+q6qqvv3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQB/eYB",
+    "/QwAAIA/AACAPwAAgD8AAIA//QwAAABAAAAAQAAAAEAAAABA/QwAAABAAAAAQAAAAEAAAABAIAD94AEiAv3mARAA/QwAAIA/AACAPwAAgD8AAIA/",
+    "/eQB/ecB/eUBIgH94QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/UP9UiAC/QzNzMw9zczMPc3MzD3NzMw9/UP9UgvdBwMSfwN7A30DQCAAIAFORQRA",
+    "IAMgACAEbCIXQQJ0IhZqIRogBSAWaiEbIAcgACACbEECdCIWaiEcIAMgAiAXakECdCIYaiEdIAUgGGohHiAJIBZqIRggCyAWaiEfIAMgDCAXakEC",
+    "dCIZaiEgIAUgGWohGSAPIBZqISEgECAWaiEiIAMgESAXakECdCIXaiEjIAUgF2ohJCAUIBZqISUgFSAWaiEmIAIgAkEDcWshJ0EAIRcDQCAXICdO",
+    "RQRAIBdBAnQiFiAaav0ABAAgFiAbav0ABAD95AEgBiAWav0ABAD95AEQASEoIBYgHGogKP0LBAAgFiAfav0MAACAPwAAgD8AAIA/AACAP/0MAACA",
+    "PwAAgD8AAIA/AACAPyAWIB1q/QAEACAWIB5q/QAEAP3kASAIIBZq/QAEACAWIBhq/QAEAP3mAf3kASAKIBZq/QAEAP3kAf3hARAA/eQB/ecBIin9",
+    "CwQAIBYgIWr9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gFiAgav0ABAAgFiAZav0ABAD95AEgDSAWav0ABAAgFiAYav0ABAD9",
+    "5gH95AEgDiAWav0ABAD95AH94QEQAP3kAf3nASIq/QsEACAWICJqICggKf3mASAWIBhq/QAEACAq/eYB/eQBIij9CwQAIBYgJWr9DAAAgD8AAIA/",
+    "AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gFiAjav0ABAAgFiAkav0ABAD95AEgEiAWav0ABAAgKP3mAf3kASATIBZq/QAEAP3kAf3hARAA/eQB",
+    "/ecBIin9CwQAIBYgJmogKBABICn95gH9CwQAIBdBBGohFwwBCwsDQCACIBdMRQRAIBdBAnQiFiAaaioCACAWIBtqKgIAkiAGIBZqKgIAkv0TEAH9",
+    "HwAhKyAWIBxqICs4AgAgFiAfakMAAIA/IBYgHWoqAgAgFiAeaioCAJIgCCAWaioCACAWIBhqKgIAlJIgCiAWaioCAJKM/RMQAP0fAEMAAIA/kpUi",
+    "LDgCACAWICFqQwAAgD8gFiAgaioCACAWIBlqKgIAkiANIBZqKgIAIBYgGGoqAgCUkiAOIBZqKgIAkoz9ExAA/R8AQwAAgD+SlSItOAIAIBYgImog",
+    "KyAslCAWIBhqKgIAIC2UkiIrOAIAIBYgJWpDAACAPyAWICNqKgIAIBYgJGoqAgCSIBIgFmoqAgAgK5SSIBMgFmoqAgCSjP0TEAD9HwBDAACAP5KV",
+    "Iiw4AgAgFiAmaiAr/RMQAf0fACAslDgCACAXQQFqIRcMAQsLIABBAWohAAwBCwsLrwEBBn8DQCAAIAFORQRAIAMgACACbEECdCIGaiEIIAQgBmoh",
+    "CSAFIAZqIQogAiACQQNxayELQQAhBgNAIAYgC05FBEAgBkECdCIHIApqIAcgCGr9AAQAIAcgCWr9AAQA/eQB/QsEACAGQQRqIQYMAQsLA0AgAiAG",
+    "TEUEQCAGQQJ0IgcgCmogByAIaioCACAHIAlqKgIAkjgCACAGQQFqIQYMAQsLIABBAWohAAwBCwsLnQkDF38FewV9A0AgACABTkUEQCADIAAgAmxB",
+    "AnQiF2ohGyAEIBdqIRwgBSAXaiEdIAYgACAHbCIYIAhqQQJ0IhlqISEgCSAZaiEiIAogF2ohIyAMIBdqIRkgDSAXaiEeIAYgDiAYakECdCIaaiEk",
+    "IAkgGmohJSAPIBdqIRogECAXaiEfIAYgAiAYakECdCIgaiEmIAkgIGohICAGIBhBAnQiGGohJyAJIBhqISggEyAXaiEpIBQgF2ohKiAVIBdqISsg",
+    "FiAXaiEsIAIgAkEDcWshLUEAIRgDQCAYIC1ORQRAIBhBAnQiFyAbav0ABAAQASEuIBcgIWogFyAcav0ABAAgLv3mASAXIB1q/QAEACIv/QwAAIA/",
+    "AACAPwAAgD8AAIA/IC/95QH95gH95gEiL/0LBAAgFyAiaiAv/QsEACAXICRqIBcgI2r9AAQAIC8gCyAXav0ABAD95gH95AEgFyAcav0ABAAgFyAd",
+    "av0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gLiAu/eYB/eUB/eYB/eQBIi4gFyAZav0ABAD95gEgFyAeav0ABAAiMP0MAACAPwAAgD8AAIA/AACA",
+    "PyAw/eUB/eYB/eYBIjD9CwQAIBcgJWogMP0LBAAgFyAmaiAuIBcgGmr9AAQA/eYBIBcgH2r9AAQAIjH9DAAAgD8AAIA/AACAPwAAgD8gMf3lAf3m",
+    "Af3mASIx/QsEACAXICBqIDH9CwQAIBcgJ2ogLiAXIB9q/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAXIBpq/QAEACAXIBpq/QAEAP3mAf3lAf3m",
+    "ASIy/QsEACAXIChqIDL9CwQAIBcgKWogLiAXIB5q/QAEAP3mASAwIBEgF2r9AAQA/eYB/eQBIDEgEiAXav0ABAD95gH95AH9CwQAIBcgKmogMSAX",
+    "IBlq/QAEAP3mAf0LBAAgFyAraiAwIBcgGWr9AAQA/eYB/QsEACAXICxqIC8gFyAbav0ABAD95gH9CwQAIBhBBGohGAwBCwsDQCACIBhMRQRAIBhB",
+    "AnQiFyAbaioCAP0TEAH9HwAhMyAXICFqIBcgHGoqAgAgM5QgFyAdaioCACI0QwAAgD8gNJOUlCI0OAIAIBcgImogNDgCACAXICRqIBcgI2oqAgAg",
+    "NCALIBdqKgIAlJIgFyAcaioCACAXIB1qKgIAlEMAAIA/IDMgM5STlJIiMyAXIBlqKgIAlCAXIB5qKgIAIjVDAACAPyA1k5SUIjU4AgAgFyAlaiA1",
+    "OAIAIBcgJmogMyAXIBpqKgIAlCAXIB9qKgIAIjZDAACAPyA2k5SUIjY4AgAgFyAgaiA2OAIAIBcgJ2ogMyAXIB9qKgIAlEMAAIA/IBcgGmoqAgAg",
+    "FyAaaioCAJSTlCI3OAIAIBcgKGogNzgCACAXIClqIDMgFyAeaioCAJQgNSARIBdqKgIAlJIgNiASIBdqKgIAlJI4AgAgFyAqaiA2IBcgGWoqAgCU",
+    "OAIAIBcgK2ogNSAXIBlqKgIAlDgCACAXICxqIDQgFyAbaioCAJQ4AgAgGEEBaiEYDAELCyAAQQFqIQAMAQsLC+4BAwR/AXsBfSACIAJBA3FrIQgD",
+    "QCAGIAhORQRAIAZBAnQhB/0MAAAAAAAAAAAAAAAAAAAAACEJIAAhBQNAIAEgBUxFBEAgCSAEIAIgBWxBAnRqIAdq/QAEAP3kASEJIAVBAWohBQwB",
+    "CwsgAyAHaiIFIAX9AAQAIAn95AH9CwQAIAZBBGohBgwBCwsDQCACIAZMRQRAIAZBAnQhB0MAAAAAIQogACEFA0AgASAFTEUEQCAKIAQgAiAFbEEC",
+    "dGogB2oqAgCSIQogBUEBaiEFDAELCyADIAdqIgUgBSoCACAKkjgCACAGQQFqIQYMAQsLC+4BAwR/AXsBfSACIAJBA3FrIQkDQCAHIAlORQRAIAdB",
+    "AnQhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUgBmxBAnRqIAhq/QAEAP3kASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9",
+    "AAQAIAr95AH9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQhCEMAAAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAGbEECdGogCGoqAgCSIQsg",
+    "BkEBaiEGDAELCyADIAhqIgYgBioCACALkjgCACAHQQFqIQcMAQsLC/QBAwR/AXsBfSACIAJBA3FrIQkDQCAHIAlORQRAIAdBAnQhCP0MAAAAAAAA",
+    "AAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUgBmwgAmpBAnRqIAhq/QAEAP3kASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9AAQAIAr95AH9",
+    "CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQhCEMAAAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAGbCACakECdGogCGoqAgCSIQsgBkEBaiEG",
+    "DAELCyADIAhqIgYgBioCACALkjgCACAHQQFqIQcMAQsLC/QBAwR/AXsBfSACIAJBA3FrIQoDQCAIIApORQRAIAhBAnQhCf0MAAAAAAAAAAAAAAAA",
+    "AAAAACELIAAhBwNAIAEgB0xFBEAgCyAEIAUgB2wgBmpBAnRqIAlq/QAEAP3kASELIAdBAWohBwwBCwsgAyAJaiIHIAf9AAQAIAv95AH9CwQAIAhB",
+    "BGohCAwBCwsDQCACIAhMRQRAIAhBAnQhCUMAAAAAIQwgACEHA0AgASAHTEUEQCAMIAQgBSAHbCAGakECdGogCWoqAgCSIQwgB0EBaiEHDAELCyAD",
+    "IAlqIgcgByoCACAMkjgCACAIQQFqIQgMAQsLC4sFAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAAAADwfwAAAAAAAPB//QwJbagTRhLmPQltqBNG",
+    "EuY9IAAgAP0M/oIrZUcV9z/+gitlRxX3P/3yAf2UAf0MAAAAAAAwkcAAAAAAADCRwP31Af0MAAAAAAAwkUAAAAAAADCRQP30ASIC/QwAAOD+Qi7m",
+    "PwAA4P5CLuY//fIB/fEBIAL9DHY8eTXvOeo9djx5Ne856j398gH98QEiAf3yAf0MmNj479juIT6Y2Pjv2O4hPv3wASAB/fIB/QzkRPVnReZaPuRE",
+    "9WdF5lo+/fABIAH98gH9DFyfeLdPfpI+XJ94t09+kj798AEgAf3yAf0MNMdWpeMdxz40x1al4x3HPv3wASAB/fIB/QwaoAEaoAH6PhqgARqgAfo+",
+    "/fABIAH98gH9DBqgARqgASo/GqABGqABKj/98AEgAf3yAf0MF2zBFmzBVj8XbMEWbMFWP/3wASAB/fIB/QwRERERERGBPxEREREREYE//fABIAH9",
+    "8gH9DFVVVVVVVaU/VVVVVVVVpT/98AEgAf3yAf0MVVVVVVVVxT9VVVVVVVXFP/3wASAB/fIB/QwAAAAAAADgPwAAAAAAAOA//fABIAH98gH9DAAA",
+    "AAAAAPA/AAAAAAAA8D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAC/fwBIgFBAf2sASIC/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9",
+    "ywH98gEgASAC/bEB/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgAP0M7zn6/kIuhkDvOfr+Qi6GQP1K/VIgAP0MUjAt1RBJh8BSMC3V",
+    "EEmHwP1J/VIL7AIBAnsgAP0M43UrRTbaV7/jdStFNtpXvyAAIAD98gEiAf3yAf0M4H0VDj1tbT/gfRUOPW1tP/3wASAB/fIB/Qw9wuZV4yaCvz3C",
+    "5lXjJoK//fABIAH98gH9DPoQLIj0ZJY/+hAsiPRklj/98AEgAf3yAf0MHLqhG7qhq78cuqEbuqGrv/3wASAB/fIB/QwRERERERHBPxEREREREcE/",
+    "/fABIAH98gH9DFVVVVVVVdW/VVVVVVVV1b/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wAf3yAf0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA",
+    "AEAAAAAAAAAAQP0MAAAAAAAAAEAAAAAAAAAAQCAA/ewBIgL98gEQCf0MAAAAAAAA8D8AAAAAAADwP/3wAf3zAf3xASIB/e0BIAEgAP0MAAAAAAAA",
+    "AAAAAAAAAAAAAP1J/VIgAv0MmpmZmZmZuT+amZmZmZm5P/1J/VIL9QcDEn8DewN8A0AgACABTkUEQCADIAAgBGwiF0EDdCIWaiEaIAUgFmohGyAH",
+    "IAAgAmxBA3QiFmohHCADIAIgF2pBA3QiGGohHSAFIBhqIR4gCSAWaiEYIAsgFmohHyADIAwgF2pBA3QiGWohICAFIBlqIRkgDyAWaiEhIBAgFmoh",
+    "IiADIBEgF2pBA3QiF2ohIyAFIBdqISQgFCAWaiElIBUgFmohJiACIAJBAXFrISdBACEXA0AgFyAnTkUEQCAXQQN0IhYgGmr9AAQAIBYgG2r9AAQA",
+    "/fABIAYgFmr9AAQA/fABEAohKCAWIBxqICj9CwQAIBYgH2r9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gFiAdav0ABAAgFiAe",
+    "av0ABAD98AEgCCAWav0ABAAgFiAYav0ABAD98gH98AEgCiAWav0ABAD98AH97QEQCf3wAf3zASIp/QsEACAWICFq/QwAAAAAAADwPwAAAAAAAPA/",
+    "/QwAAAAAAADwPwAAAAAAAPA/IBYgIGr9AAQAIBYgGWr9AAQA/fABIA0gFmr9AAQAIBYgGGr9AAQA/fIB/fABIA4gFmr9AAQA/fAB/e0BEAn98AH9",
+    "8wEiKv0LBAAgFiAiaiAoICn98gEgFiAYav0ABAAgKv3yAf3wASIo/QsEACAWICVq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/",
+    "IBYgI2r9AAQAIBYgJGr9AAQA/fABIBIgFmr9AAQAICj98gH98AEgEyAWav0ABAD98AH97QEQCf3wAf3zASIp/QsEACAWICZqICgQCiAp/fIB/QsE",
+    "ACAXQQJqIRcMAQsLA0AgAiAXTEUEQCAXQQN0IhYgGmorAwAgFiAbaisDAKAgBiAWaisDAKD9FBAK/SEAISsgFiAcaiArOQMAIBYgH2pEAAAAAAAA",
+    "8D8gFiAdaisDACAWIB5qKwMAoCAIIBZqKwMAIBYgGGorAwCioCAKIBZqKwMAoJr9FBAJ/SEARAAAAAAAAPA/oKMiLDkDACAWICFqRAAAAAAAAPA/",
+    "IBYgIGorAwAgFiAZaisDAKAgDSAWaisDACAWIBhqKwMAoqAgDiAWaisDAKCa/RQQCf0hAEQAAAAAAADwP6CjIi05AwAgFiAiaiArICyiIBYgGGor",
+    "AwAgLaKgIis5AwAgFiAlakQAAAAAAADwPyAWICNqKwMAIBYgJGorAwCgIBIgFmorAwAgK6KgIBMgFmorAwCgmv0UEAn9IQBEAAAAAAAA8D+goyIs",
+    "OQMAIBYgJmogK/0UEAr9IQAgLKI5AwAgF0EBaiEXDAELCyAAQQFqIQAMAQsLC68BAQZ/A0AgACABTkUEQCADIAAgAmxBA3QiBmohCCAEIAZqIQkg",
+    "BSAGaiEKIAIgAkEBcWshC0EAIQYDQCAGIAtORQRAIAZBA3QiByAKaiAHIAhq/QAEACAHIAlq/QAEAP3wAf0LBAAgBkECaiEGDAELCwNAIAIgBkxF",
+    "BEAgBkEDdCIHIApqIAcgCGorAwAgByAJaisDAKA5AwAgBkEBaiEGDAELCyAAQQFqIQAMAQsLC7EJAxd/BXsFfANAIAAgAU5FBEAgAyAAIAJsQQN0",
+    "IhdqIRsgBCAXaiEcIAUgF2ohHSAGIAAgB2wiGCAIakEDdCIZaiEhIAkgGWohIiAKIBdqISMgDCAXaiEZIA0gF2ohHiAGIA4gGGpBA3QiGmohJCAJ",
+    "IBpqISUgDyAXaiEaIBAgF2ohHyAGIAIgGGpBA3QiIGohJiAJICBqISAgBiAYQQN0IhhqIScgCSAYaiEoIBMgF2ohKSAUIBdqISogFSAXaiErIBYg",
+    "F2ohLCACIAJBAXFrIS1BACEYA0AgGCAtTkUEQCAYQQN0IhcgG2r9AAQAEAohLiAXICFqIBcgHGr9AAQAIC798gEgFyAdav0ABAAiL/0MAAAAAAAA",
+    "8D8AAAAAAADwPyAv/fEB/fIB/fIBIi/9CwQAIBcgImogL/0LBAAgFyAkaiAXICNq/QAEACAvIAsgF2r9AAQA/fIB/fABIBcgHGr9AAQAIBcgHWr9",
+    "AAQA/fIB/QwAAAAAAADwPwAAAAAAAPA/IC4gLv3yAf3xAf3yAf3wASIuIBcgGWr9AAQA/fIBIBcgHmr9AAQAIjD9DAAAAAAAAPA/AAAAAAAA8D8g",
+    "MP3xAf3yAf3yASIw/QsEACAXICVqIDD9CwQAIBcgJmogLiAXIBpq/QAEAP3yASAXIB9q/QAEACIx/QwAAAAAAADwPwAAAAAAAPA/IDH98QH98gH9",
+    "8gEiMf0LBAAgFyAgaiAx/QsEACAXICdqIC4gFyAfav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gFyAaav0ABAAgFyAaav0ABAD98gH98QH98gEi",
+    "Mv0LBAAgFyAoaiAy/QsEACAXIClqIC4gFyAeav0ABAD98gEgMCARIBdq/QAEAP3yAf3wASAxIBIgF2r9AAQA/fIB/fAB/QsEACAXICpqIDEgFyAZ",
+    "av0ABAD98gH9CwQAIBcgK2ogMCAXIBlq/QAEAP3yAf0LBAAgFyAsaiAvIBcgG2r9AAQA/fIB/QsEACAYQQJqIRgMAQsLA0AgAiAYTEUEQCAYQQN0",
+    "IhcgG2orAwD9FBAK/SEAITMgFyAhaiAXIBxqKwMAIDOiIBcgHWorAwAiNEQAAAAAAADwPyA0oaKiIjQ5AwAgFyAiaiA0OQMAIBcgJGogFyAjaisD",
+    "ACA0IAsgF2orAwCioCAXIBxqKwMAIBcgHWorAwCiRAAAAAAAAPA/IDMgM6KhoqAiMyAXIBlqKwMAoiAXIB5qKwMAIjVEAAAAAAAA8D8gNaGioiI1",
+    "OQMAIBcgJWogNTkDACAXICZqIDMgFyAaaisDAKIgFyAfaisDACI2RAAAAAAAAPA/IDahoqIiNjkDACAXICBqIDY5AwAgFyAnaiAzIBcgH2orAwCi",
+    "RAAAAAAAAPA/IBcgGmorAwAgFyAaaisDAKKhoiI3OQMAIBcgKGogNzkDACAXIClqIDMgFyAeaisDAKIgNSARIBdqKwMAoqAgNiASIBdqKwMAoqA5",
+    "AwAgFyAqaiA2IBcgGWorAwCiOQMAIBcgK2ogNSAXIBlqKwMAojkDACAXICxqIDQgFyAbaisDAKI5AwAgGEEBaiEYDAELCyAAQQFqIQAMAQsLC/IB",
+    "AwR/AXsBfCACIAJBAXFrIQgDQCAGIAhORQRAIAZBA3QhB/0MAAAAAAAAAAAAAAAAAAAAACEJIAAhBQNAIAEgBUxFBEAgCSAEIAIgBWxBA3RqIAdq",
+    "/QAEAP3wASEJIAVBAWohBQwBCwsgAyAHaiIFIAX9AAQAIAn98AH9CwQAIAZBAmohBgwBCwsDQCACIAZMRQRAIAZBA3QhB0QAAAAAAAAAACEKIAAh",
+    "BQNAIAEgBUxFBEAgCiAEIAIgBWxBA3RqIAdqKwMAoCEKIAVBAWohBQwBCwsgAyAHaiIFIAUrAwAgCqA5AwAgBkEBaiEGDAELCwvyAQMEfwF7AXwg",
+    "AiACQQFxayEJA0AgByAJTkUEQCAHQQN0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsQQN0aiAIav0ABAD98AEh",
+    "CiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IQhEAAAAAAAAAAAhCyAAIQYDQCABIAZM",
+    "RQRAIAsgBCAFIAZsQQN0aiAIaisDAKAhCyAGQQFqIQYMAQsLIAMgCGoiBiAGKwMAIAugOQMAIAdBAWohBwwBCwsL+AEDBH8BewF8IAIgAkEBcWsh",
+    "CQNAIAcgCU5FBEAgB0EDdCEI/QwAAAAAAAAAAAAAAAAAAAAAIQogACEGA0AgASAGTEUEQCAKIAQgBSAGbCACakEDdGogCGr9AAQA/fABIQogBkEB",
+    "aiEGDAELCyADIAhqIgYgBv0ABAAgCv3wAf0LBAAgB0ECaiEHDAELCwNAIAIgB0xFBEAgB0EDdCEIRAAAAAAAAAAAIQsgACEGA0AgASAGTEUEQCAL",
+    "IAQgBSAGbCACakEDdGogCGorAwCgIQsgBkEBaiEGDAELCyADIAhqIgYgBisDACALoDkDACAHQQFqIQcMAQsLC/gBAwR/AXsBfCACIAJBAXFrIQoD",
+    "QCAIIApORQRAIAhBA3QhCf0MAAAAAAAAAAAAAAAAAAAAACELIAAhBwNAIAEgB0xFBEAgCyAEIAUgB2wgBmpBA3RqIAlq/QAEAP3wASELIAdBAWoh",
+    "BwwBCwsgAyAJaiIHIAf9AAQAIAv98AH9CwQAIAhBAmohCAwBCwsDQCACIAhMRQRAIAhBA3QhCUQAAAAAAAAAACEMIAAhBwNAIAEgB0xFBEAgDCAE",
+    "IAUgB2wgBmpBA3RqIAlqKwMAoCEMIAdBAWohBwwBCwsgAyAJaiIHIAcrAwAgDKA5AwAgCEEBaiEIDAELCwsAiQEEbmFtZQGBARIABWV4cDMyAQZ0",
+    "YW5oMzICBWYzMl8wAwVmMzJfMQQFZjMyXzMFBWYzMl80BgVmMzJfNwcFZjMyXzgIBWYzMl85CQVleHA2NAoGdGFuaDY0CwVmNjRfMAwFZjY0XzEN",
+    "BWY2NF8zDgVmNjRfNA8FZjY0XzcQBWY2NF84EQVmNjRfOQ==",
   ].join(""),
 };

@@ -154,16 +154,12 @@ function createKernel<A extends FloatArray>(
         at(scratch0, 0), // $scratch0
         at(p, o_bi), // $bi
         at(tape_i_1, slot * B * H), // $tape_i_1
-        at(xp0, slot * B * (4 * H) + H), // $xp0_2
-        at(scratch0, H), // $scratch0_2
         at(p, o_bf), // $bf
         at(tape_f, slot * B * H), // $tape_f
-        at(xp0, slot * B * (4 * H) + 2 * H), // $xp0_3
-        at(scratch0, 2 * H), // $scratch0_3
+        2 * H, // $2*H
         at(p, o_bc), // $bc
         at(tape_g, slot * B * H), // $tape_g
-        at(xp0, slot * B * (4 * H) + 3 * H), // $xp0_4
-        at(scratch0, 3 * H), // $scratch0_4
+        3 * H, // $3*H
         at(p, o_bo), // $bo
         at(tape_o_1, slot * B * H), // $tape_o_1
         at(cPrev, cPrevAt), // $cPrev
@@ -173,52 +169,38 @@ function createKernel<A extends FloatArray>(
       ]);
     else
       for (let b = 0; b < B; b++) {
-        const xp0Row = slot * B * (4 * H) + b * (4 * H);
-        const scratch0Row = b * (4 * H);
-        const tape_i_1Row = slot * B * H + b * H;
-        const xp0Row2 = slot * B * (4 * H) + H + b * (4 * H);
-        const scratch0Row2 = H + b * (4 * H);
-        const tape_fRow = slot * B * H + b * H;
-        const xp0Row3 = slot * B * (4 * H) + 2 * H + b * (4 * H);
-        const scratch0Row3 = 2 * H + b * (4 * H);
-        const tape_gRow = slot * B * H + b * H;
-        const xp0Row4 = slot * B * (4 * H) + 3 * H + b * (4 * H);
-        const scratch0Row4 = 3 * H + b * (4 * H);
-        const tape_o_1Row = slot * B * H + b * H;
-        const cPrevRow = cPrevAt + b * H;
-        const cOutRow = t * B * H + b * H;
-        const tape_t1Row = slot * B * H + b * H;
-        const hOutRow = t * B * H + b * H;
+        const slotRow4H = slot * B * (4 * H) + b * (4 * H);
+        const row4H = b * (4 * H);
+        const slotRowH = slot * B * H + b * H;
+        const cPrevRowH = cPrevAt + b * H;
+        const tRowH = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
           // i  = hardSigmoid(Ki*x + Ri*h + bi)
-          const i_1 = Math.min(
-            Math.max(0.2 * (xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_bi + i]!) + 0.5, 0),
-            1,
-          );
-          tape_i_1[tape_i_1Row + i] = i_1;
+          const i_1 = Math.min(Math.max(0.2 * (xp0[slotRow4H + i]! + scratch0[row4H + i]! + p[o_bi + i]!) + 0.5, 0), 1);
+          tape_i_1[slotRowH + i] = i_1;
           // f  = hardSigmoid(Kf*x + Rf*h + bf)
           const f = Math.min(
-            Math.max(0.2 * (xp0[xp0Row2 + i]! + scratch0[scratch0Row2 + i]! + p[o_bf + i]!) + 0.5, 0),
+            Math.max(0.2 * (xp0[slotRow4H + H + i]! + scratch0[row4H + H + i]! + p[o_bf + i]!) + 0.5, 0),
             1,
           );
-          tape_f[tape_fRow + i] = f;
+          tape_f[slotRowH + i] = f;
           // g  = tanh(Kc*x + Rc*h + bc)
-          const g = Math.tanh(xp0[xp0Row3 + i]! + scratch0[scratch0Row3 + i]! + p[o_bc + i]!);
-          tape_g[tape_gRow + i] = g;
+          const g = Math.tanh(xp0[slotRow4H + 2 * H + i]! + scratch0[row4H + 2 * H + i]! + p[o_bc + i]!);
+          tape_g[slotRowH + i] = g;
           // o  = hardSigmoid(Ko*x + Ro*h + bo)
           const o_1 = Math.min(
-            Math.max(0.2 * (xp0[xp0Row4 + i]! + scratch0[scratch0Row4 + i]! + p[o_bo + i]!) + 0.5, 0),
+            Math.max(0.2 * (xp0[slotRow4H + 3 * H + i]! + scratch0[row4H + 3 * H + i]! + p[o_bo + i]!) + 0.5, 0),
             1,
           );
-          tape_o_1[tape_o_1Row + i] = o_1;
+          tape_o_1[slotRowH + i] = o_1;
           // c' = f .* c + i .* g
-          const c_next = f * cPrev[cPrevRow + i]! + i_1 * g;
-          cOut[cOutRow + i] = c_next;
+          const c_next = f * cPrev[cPrevRowH + i]! + i_1 * g;
+          cOut[tRowH + i] = c_next;
           const t1 = Math.tanh(c_next);
-          tape_t1[tape_t1Row + i] = t1;
+          tape_t1[slotRowH + i] = t1;
           // h' = o .* tanh(c')
           const h_next = o_1 * t1;
-          hOut[hOutRow + i] = h_next;
+          hOut[tRowH + i] = h_next;
         }
       }
   }
@@ -284,12 +266,11 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const dhUpRow = t * B * H + b * H;
-          const carry_hRow = b * H;
-          const seed_hRow = b * H;
+          const tRowH = t * B * H + b * H;
+          const rowH = b * H;
           for (let i = 0; i < H; i++) {
             // the gradient of h' at step t: from upstream, and from step t + 1
-            seed_h[seed_hRow + i] = dhUp[dhUpRow + i]! + carry_h[carry_hRow + i]!;
+            seed_h[rowH + i] = dhUp[tRowH + i]! + carry_h[rowH + i]!;
           }
         }
 
@@ -303,12 +284,11 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const dcUpRow = t * B * H + b * H;
-          const carry_cRow = b * H;
-          const seed_cRow = b * H;
+          const tRowH = t * B * H + b * H;
+          const rowH = b * H;
           for (let i = 0; i < H; i++) {
             // the gradient of c' at step t: from upstream, and from step t + 1
-            seed_c[seed_cRow + i] = dcUp[dcUpRow + i]! + carry_c[carry_cRow + i]!;
+            seed_c[rowH + i] = dcUp[tRowH + i]! + carry_c[rowH + i]!;
           }
         }
 
@@ -322,71 +302,52 @@ function createKernel<A extends FloatArray>(
           at(tape_t1, slot * B * H), // $tape_t1
           at(tape_i_1, slot * B * H), // $tape_i_1
           at(tape_g, slot * B * H), // $tape_g
-          at(gx0, t * B * (4 * H) + 2 * H), // $gx0
+          at(gx0, t * B * (4 * H)), // $gx0
           4 * H, // $4*H
-          at(scratch0, 2 * H), // $scratch0
-          at(gx0, t * B * (4 * H)), // $gx0_2
-          at(scratch0, 0), // $scratch0_2
+          2 * H, // $2*H
+          at(scratch0, 0), // $scratch0
           at(cPrev, cPrevAt), // $cPrev
           at(tape_f, slot * B * H), // $tape_f
-          at(gx0, t * B * (4 * H) + H), // $gx0_3
-          at(scratch0, H), // $scratch0_3
-          at(gx0, t * B * (4 * H) + 3 * H), // $gx0_4
-          at(scratch0, 3 * H), // $scratch0_4
+          3 * H, // $3*H
           at(carry_c, 0), // $carry_c
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const seed_cRow = b * H;
-          const seed_hRow = b * H;
-          const tape_o_1Row = slot * B * H + b * H;
-          const tape_t1Row = slot * B * H + b * H;
-          const tape_i_1Row = slot * B * H + b * H;
-          const tape_gRow = slot * B * H + b * H;
-          const gx0Row = t * B * (4 * H) + 2 * H + b * (4 * H);
-          const scratch0Row = 2 * H + b * (4 * H);
-          const gx0Row2 = t * B * (4 * H) + b * (4 * H);
-          const scratch0Row2 = b * (4 * H);
-          const cPrevRow = cPrevAt + b * H;
-          const tape_fRow = slot * B * H + b * H;
-          const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
-          const scratch0Row3 = H + b * (4 * H);
-          const gx0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
-          const scratch0Row4 = 3 * H + b * (4 * H);
-          const carry_cRow = b * H;
+          const rowH = b * H;
+          const slotRowH = slot * B * H + b * H;
+          const tRow4H = t * B * (4 * H) + b * (4 * H);
+          const row4H = b * (4 * H);
+          const cPrevRowH = cPrevAt + b * H;
           for (let i = 0; i < H; i++) {
             // grad of: h' = o .* tanh(c')
             const dc_next_total =
-              seed_c[seed_cRow + i]! +
-              seed_h[seed_hRow + i]! *
-                tape_o_1[tape_o_1Row + i]! *
-                (1 - tape_t1[tape_t1Row + i]! * tape_t1[tape_t1Row + i]!);
+              seed_c[rowH + i]! +
+              seed_h[rowH + i]! * tape_o_1[slotRowH + i]! * (1 - tape_t1[slotRowH + i]! * tape_t1[slotRowH + i]!);
             // grad of: c' = f .* c + i .* g
-            const dg = dc_next_total * tape_i_1[tape_i_1Row + i]!;
-            const dg_pre = dg * (1 - tape_g[tape_gRow + i]! * tape_g[tape_gRow + i]!);
-            gx0[gx0Row + i] = dg_pre;
-            scratch0[scratch0Row + i] = dg_pre;
+            const dg = dc_next_total * tape_i_1[slotRowH + i]!;
+            const dg_pre = dg * (1 - tape_g[slotRowH + i]! * tape_g[slotRowH + i]!);
+            gx0[tRow4H + 2 * H + i] = dg_pre;
+            scratch0[row4H + 2 * H + i] = dg_pre;
             // grad of: c' = f .* c + i .* g
-            const di = dc_next_total * tape_g[tape_gRow + i]!;
+            const di = dc_next_total * tape_g[slotRowH + i]!;
             const di_pre =
-              0.2 * (di * ((tape_i_1[tape_i_1Row + i]! > 0 ? 1 : 0) * (1 - tape_i_1[tape_i_1Row + i]! > 0 ? 1 : 0)));
-            gx0[gx0Row2 + i] = di_pre;
-            scratch0[scratch0Row2 + i] = di_pre;
+              0.2 * (di * ((tape_i_1[slotRowH + i]! > 0 ? 1 : 0) * (1 - tape_i_1[slotRowH + i]! > 0 ? 1 : 0)));
+            gx0[tRow4H + i] = di_pre;
+            scratch0[row4H + i] = di_pre;
             // grad of: c' = f .* c + i .* g
-            const df = dc_next_total * cPrev[cPrevRow + i]!;
-            const df_pre =
-              0.2 * (df * ((tape_f[tape_fRow + i]! > 0 ? 1 : 0) * (1 - tape_f[tape_fRow + i]! > 0 ? 1 : 0)));
-            gx0[gx0Row3 + i] = df_pre;
-            scratch0[scratch0Row3 + i] = df_pre;
+            const df = dc_next_total * cPrev[cPrevRowH + i]!;
+            const df_pre = 0.2 * (df * ((tape_f[slotRowH + i]! > 0 ? 1 : 0) * (1 - tape_f[slotRowH + i]! > 0 ? 1 : 0)));
+            gx0[tRow4H + H + i] = df_pre;
+            scratch0[row4H + H + i] = df_pre;
             // grad of: h' = o .* tanh(c')
-            const do_1 = seed_h[seed_hRow + i]! * tape_t1[tape_t1Row + i]!;
+            const do_1 = seed_h[rowH + i]! * tape_t1[slotRowH + i]!;
             const do_pre =
-              0.2 * (do_1 * ((tape_o_1[tape_o_1Row + i]! > 0 ? 1 : 0) * (1 - tape_o_1[tape_o_1Row + i]! > 0 ? 1 : 0)));
-            gx0[gx0Row4 + i] = do_pre;
-            scratch0[scratch0Row4 + i] = do_pre;
+              0.2 * (do_1 * ((tape_o_1[slotRowH + i]! > 0 ? 1 : 0) * (1 - tape_o_1[slotRowH + i]! > 0 ? 1 : 0)));
+            gx0[tRow4H + 3 * H + i] = do_pre;
+            scratch0[row4H + 3 * H + i] = do_pre;
             // grad of: c' = f .* c + i .* g
-            const dc = dc_next_total * tape_f[tape_fRow + i]!;
-            carry_c[carry_cRow + i] = dc;
+            const dc = dc_next_total * tape_f[slotRowH + i]!;
+            carry_c[rowH + i] = dc;
           }
         }
 
@@ -421,7 +382,7 @@ function createKernel<A extends FloatArray>(
       wl(5, T * B, [
         H, // $n
         at(dp, o_bf), // $dbf
-        at(gx0, H), // $gx0
+        at(gx0, 0), // $gx0
         4 * H, // $4*H
       ]);
     else
@@ -437,8 +398,9 @@ function createKernel<A extends FloatArray>(
       wl(6, T * B, [
         H, // $n
         at(dp, o_bc), // $dbc
-        at(gx0, 2 * H), // $gx0
+        at(gx0, 0), // $gx0
         4 * H, // $4*H
+        2 * H, // $2*H
       ]);
     else
       for (let i = 0; i < H; i++) {
@@ -453,8 +415,9 @@ function createKernel<A extends FloatArray>(
       wl(7, T * B, [
         H, // $n
         at(dp, o_bo), // $dbo
-        at(gx0, 3 * H), // $gx0
+        at(gx0, 0), // $gx0
         4 * H, // $4*H
+        3 * H, // $3*H
       ]);
     else
       for (let i = 0; i < H; i++) {
@@ -501,101 +464,114 @@ const LOOPS_WASM: LoopsModuleSource = {
   splittable: [0, 1, 2, 3],
   scalar: [],
   binary: [
-    "AGFzbQEAAAABQgRgAXsBe2AYf39/f39/f39/f39/f39/f39/f39/f39/AGAGf39/f39/AGAVf39/f39/f39/f39/f39/f39/f39/AAISAQNlbnYG",
-    "bWVtb3J5AgMBgIAEAwsKAAECAwIAAQIDAgeBARAFZjMyXzAAAQVmMzJfMQACBWYzMl8yAAIFZjMyXzMAAwVmMzJfNAAEBWYzMl81AAQFZjMyXzYA",
-    "BAVmMzJfNwAEBWY2NF8wAAYFZjY0XzEABwVmNjRfMgAHBWY2NF8zAAgFZjY0XzQACQVmNjRfNQAJBWY2NF82AAkFZjY0XzcACQqOPArmBQEEeyAA",
-    "/QzRDV290Q1dvdENXb3RDV29IAAgAP3mASIB/eYB/QyJiAg+iYgIPomICD6JiAg+/eQBIAH95gH9DKuqqr6rqqq+q6qqvquqqr795AEgAf3mAf0M",
-    "AACAPwAAgD8AAIA/AACAP/3kAf3mAf0MAACAPwAAgD8AAIA/AACAP/0MAAAAQAAAAEAAAABAAAAAQP0MAAAAAAAAAAAAAAAAAAAAAP0MAACAfwAA",
-    "gH8AAIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1QOf0MAAAAQAAAAEAAAABAAAAAQCAA/eABIgT95gEiAyAD/Qw7qrg/O6q4PzuquD87qrg//eYB/Wr9",
-    "DAAAlsMAAJbDAACWwwAAlsP96QH9DAAAlkMAAJZDAACWQwAAlkP96AEiAv0MAIAxPwCAMT8AgDE/AIAxP/3mAf3lASAC/QyDgF65g4BeuYOAXrmD",
-    "gF65/eYB/eUBIgH95gH9DGELtjphC7Y6YQu2OmELtjr95AEgAf3mAf0MiYgIPImICDyJiAg8iYgIPP3kASAB/eYB/Qyrqio9q6oqPauqKj2rqio9",
-    "/eQBIAH95gH9DKuqKj6rqio+q6oqPquqKj795AEgAf3mAf0MAAAAPwAAAD8AAAA/AAAAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAH9",
-    "5gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAv34ASIBQQH9rAEiAv0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAEgAv2xAf0MfwAAAH8AAAB/",
-    "AAAAfwAAAP2uAUEX/asB/eYBIAP9DBhysUIYcrFCGHKxQhhysUL9RP1SIAP9DLTxz8K08c/CtPHPwrTxz8L9Q/1S/QwAAIA/AACAPwAAgD8AAIA/",
-    "/eQB/ecB/eUBIgH94QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/UP9UiAE/QzNzMw9zczMPc3MzD3NzMw9/UP9UgvtBwMTfwR7BH0DQCAAIAFORQRA",
-    "IAMgACAEbEECdCIYaiEaIAUgGGohGyAHIAAgAmxBAnQiGWohHCAIIBhqIR0gCSAYaiEeIAsgGWohHyAMIBhqISAgDSAYaiEhIA8gGWohIiAQIBhq",
-    "ISMgESAYaiEkIBMgGWohJSAUIBlqISYgFSAZaiEnIBYgGWohKCAXIBlqISkgAiACQQNxayEqQQAhGQNAIBkgKk5FBED9DM3MTD7NzEw+zcxMPs3M",
-    "TD4gGUECdCIYIBpq/QAEACAYIBtq/QAEAP3kASAGIBhq/QAEAP3kAf3mAf0MAAAAPwAAAD8AAAA/AAAAP/3kAf0MAAAAAAAAAAAAAAAAAAAAAP3p",
-    "Af0MAACAPwAAgD8AAIA/AACAP/3oASErIBggHGogK/0LBAAgGCAfav0MzcxMPs3MTD7NzEw+zcxMPiAYIB1q/QAEACAYIB5q/QAEAP3kASAKIBhq",
-    "/QAEAP3kAf3mAf0MAAAAPwAAAD8AAAA/AAAAP/3kAf0MAAAAAAAAAAAAAAAAAAAAAP3pAf0MAACAPwAAgD8AAIA/AACAP/3oASIs/QsEACAYICJq",
-    "IBggIGr9AAQAIBggIWr9AAQA/eQBIA4gGGr9AAQA/eQBEAAiLf0LBAAgGCAlav0MzcxMPs3MTD7NzEw+zcxMPiAYICNq/QAEACAYICRq/QAEAP3k",
-    "ASASIBhq/QAEAP3kAf3mAf0MAAAAPwAAAD8AAAA/AAAAP/3kAf0MAAAAAAAAAAAAAAAAAAAAAP3pAf0MAACAPwAAgD8AAIA/AACAP/3oASIu/QsE",
-    "ACAYICdqICwgGCAmav0ABAD95gEgKyAt/eYB/eQBIiv9CwQAIBggKGogKxAAIiv9CwQAIBggKWogLiAr/eYB/QsEACAZQQRqIRkMAQsLA0AgAiAZ",
-    "TEUEQCAZQQJ0IhggGmoqAgAgGCAbaioCAJIgBiAYaioCAJJDzcxMPpRDAAAAP5JDAAAAAJdDAACAP5YhLyAYIBxqIC84AgAgGCAfaiAYIB1qKgIA",
-    "IBggHmoqAgCSIAogGGoqAgCSQ83MTD6UQwAAAD+SQwAAAACXQwAAgD+WIjA4AgAgGCAiaiAYICBqKgIAIBggIWoqAgCSIA4gGGoqAgCS/RMQAP0f",
-    "ACIxOAIAIBggJWogGCAjaioCACAYICRqKgIAkiASIBhqKgIAkkPNzEw+lEMAAAA/kkMAAAAAl0MAAIA/liIyOAIAIBggJ2ogMCAYICZqKgIAlCAv",
-    "IDGUkiIvOAIAIBggKGogL/0TEAD9HwAiLzgCACAYIClqIDIgL5Q4AgAgGUEBaiEZDAELCyAAQQFqIQAMAQsLC68BAQZ/A0AgACABTkUEQCADIAAg",
-    "AmxBAnQiBmohCCAEIAZqIQkgBSAGaiEKIAIgAkEDcWshC0EAIQYDQCAGIAtORQRAIAZBAnQiByAKaiAHIAhq/QAEACAHIAlq/QAEAP3kAf0LBAAg",
-    "BkEEaiEGDAELCwNAIAIgBkxFBEAgBkECdCIHIApqIAcgCGoqAgAgByAJaioCAJI4AgAgBkEBaiEGDAELCyAAQQFqIQAMAQsLC7kLAxR/AnsCfQNA",
-    "IAAgAU5FBEAgAyAAIAJsQQJ0IhVqIR0gBCAVaiEZIAUgFWohFyAGIBVqIRogByAVaiEYIAggFWohGyAJIAAgCmxBAnQiFmohHiALIBZqIR8gDCAW",
-    "aiEgIA0gFmohISAOIBVqISIgDyAVaiEcIBAgFmohIyARIBZqISQgEiAWaiElIBMgFmohJiAUIBVqIScgAiACQQNxayEoQQAhFgNAIBYgKE5FBEAg",
-    "FkECdCIVIB1q/QAEACAVIBlq/QAEACAVIBdq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAVIBpq/QAEACIpICn95gH95QH95gH95AEiKiAVIBhq",
-    "/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAVIBtq/QAEACIpICn95gH95QH95gEhKSAVIB5qICn9CwQAIBUgH2ogKf0LBAAgFSAgav0MzcxMPs3M",
-    "TD7NzEw+zcxMPiAqIBUgG2r9AAQA/eYB/QwAAIA/AACAPwAAgD8AAIA//QwAAAAAAAAAAAAAAAAAAAAAIBUgGGr9AAQA/QwAAAAAAAAAAAAAAAAA",
-    "AAAA/UT9Uv0MAACAPwAAgD8AAIA/AACAP/0MAAAAAAAAAAAAAAAAAAAAAP0MAACAPwAAgD8AAIA/AACAPyAVIBhq/QAEAP3lAf0MAAAAAAAAAAAA",
-    "AAAAAAAAAP1E/VL95gH95gH95gEiKf0LBAAgFSAhaiAp/QsEACAVICNq/QzNzEw+zcxMPs3MTD7NzEw+ICogFSAiav0ABAD95gH9DAAAgD8AAIA/",
-    "AACAPwAAgD/9DAAAAAAAAAAAAAAAAAAAAAAgFSAcav0ABAAiKf0MAAAAAAAAAAAAAAAAAAAAAP1E/VL9DAAAgD8AAIA/AACAPwAAgD/9DAAAAAAA",
-    "AAAAAAAAAAAAAAD9DAAAgD8AAIA/AACAPwAAgD8gKf3lAf0MAAAAAAAAAAAAAAAAAAAAAP1E/VL95gH95gH95gEiKf0LBAAgFSAkaiAp/QsEACAV",
-    "ICVq/QzNzEw+zcxMPs3MTD7NzEw+IBUgGWr9AAQAIBUgGmr9AAQA/eYB/QwAAIA/AACAPwAAgD8AAIA//QwAAAAAAAAAAAAAAAAAAAAAIBUgF2r9",
-    "AAQA/QwAAAAAAAAAAAAAAAAAAAAA/UT9Uv0MAACAPwAAgD8AAIA/AACAP/0MAAAAAAAAAAAAAAAAAAAAAP0MAACAPwAAgD8AAIA/AACAPyAVIBdq",
-    "/QAEAP3lAf0MAAAAAAAAAAAAAAAAAAAAAP1E/VL95gH95gH95gEiKf0LBAAgFSAmaiAp/QsEACAVICdqICogFSAcav0ABAD95gH9CwQAIBZBBGoh",
-    "FgwBCwsDQCACIBZMRQRAIBZBAnQiFSAdaioCACAVIBlqKgIAIBUgF2oqAgCUQwAAgD8gFSAaaioCACIrICuUk5SSIiwgFSAYaioCAJRDAACAPyAV",
-    "IBtqKgIAIisgK5STlCErIBUgHmogKzgCACAVIB9qICs4AgAgFSAgaiAsIBUgG2oqAgCUQwAAgD9DAAAAACAVIBhqKgIAQwAAAABeG0MAAIA/QwAA",
-    "AABDAACAPyAVIBhqKgIAk0MAAAAAXhuUlEPNzEw+lCIrOAIAIBUgIWogKzgCACAVICNqICwgFSAiaioCAJRDAACAP0MAAAAAIBUgHGoqAgAiK0MA",
-    "AAAAXhtDAACAP0MAAAAAQwAAgD8gK5NDAAAAAF4blJRDzcxMPpQiKzgCACAVICRqICs4AgAgFSAlaiAVIBlqKgIAIBUgGmoqAgCUQwAAgD9DAAAA",
-    "ACAVIBdqKgIAQwAAAABeG0MAAIA/QwAAAABDAACAPyAVIBdqKgIAk0MAAAAAXhuUlEPNzEw+lCIrOAIAIBUgJmogKzgCACAVICdqICwgFSAcaioC",
-    "AJQ4AgAgFkEBaiEWDAELCyAAQQFqIQAMAQsLC+4BAwR/AXsBfSACIAJBA3FrIQkDQCAHIAlORQRAIAdBAnQhCP0MAAAAAAAAAAAAAAAAAAAAACEK",
-    "IAAhBgNAIAEgBkxFBEAgCiAEIAUgBmxBAnRqIAhq/QAEAP3kASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9AAQAIAr95AH9CwQAIAdBBGohBwwBCwsD",
-    "QCACIAdMRQRAIAdBAnQhCEMAAAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAGbEECdGogCGoqAgCSIQsgBkEBaiEGDAELCyADIAhqIgYgBioCACAL",
-    "kjgCACAHQQFqIQcMAQsLC/EHAQR7IAD9DON1K0U22le/43UrRTbaV78gACAA/fIBIgH98gH9DOB9FQ49bW0/4H0VDj1tbT/98AEgAf3yAf0MPcLm",
-    "VeMmgr89wuZV4yaCv/3wASAB/fIB/Qz6ECyI9GSWP/oQLIj0ZJY//fABIAH98gH9DBy6oRu6oau/HLqhG7qhq7/98AEgAf3yAf0MERERERERwT8R",
-    "ERERERHBP/3wASAB/fIB/QxVVVVVVVXVv1VVVVVVVdW//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AH98gH9DAAAAAAAAPA/AAAAAAAA8D/9",
-    "DAAAAAAAAABAAAAAAAAAAED9DAAAAAAAAAAAAAAAAAAAAAD9DAAAAAAAAPB/AAAAAAAA8H/9DAltqBNGEuY9CW2oE0YS5j39DAAAAAAAAABAAAAA",
-    "AAAAAEAgAP3sASIE/fIBIgMgA/0M/oIrZUcV9z/+gitlRxX3P/3yAf2UAf0MAAAAAAAwkcAAAAAAADCRwP31Af0MAAAAAAAwkUAAAAAAADCRQP30",
-    "ASIC/QwAAOD+Qi7mPwAA4P5CLuY//fIB/fEBIAL9DHY8eTXvOeo9djx5Ne856j398gH98QEiAf3yAf0MmNj479juIT6Y2Pjv2O4hPv3wASAB/fIB",
-    "/QzkRPVnReZaPuRE9WdF5lo+/fABIAH98gH9DFyfeLdPfpI+XJ94t09+kj798AEgAf3yAf0MNMdWpeMdxz40x1al4x3HPv3wASAB/fIB/QwaoAEa",
-    "oAH6PhqgARqgAfo+/fABIAH98gH9DBqgARqgASo/GqABGqABKj/98AEgAf3yAf0MF2zBFmzBVj8XbMEWbMFWP/3wASAB/fIB/QwRERERERGBPxER",
-    "EREREYE//fABIAH98gH9DFVVVVVVVaU/VVVVVVVVpT/98AEgAf3yAf0MVVVVVVVVxT9VVVVVVVXFP/3wASAB/fIB/QwAAAAAAADgPwAAAAAAAOA/",
-    "/fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAC/fwBIgFBAf2sASIC/ccB/Qz/AwAAAAAAAP8D",
-    "AAAAAAAA/c4BQTT9ywH98gEgASAC/bEB/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgA/0M7zn6/kIuhkDvOfr+Qi6GQP1K/VIgA/0M",
-    "UjAt1RBJh8BSMC3VEEmHwP1J/VL9DAAAAAAAAPA/AAAAAAAA8D/98AH98wH98QEiAf3tASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1SIAT9DJqZ",
-    "mZmZmbk/mpmZmZmZuT/9Sf1SC50IAxN/BHsEfANAIAAgAU5FBEAgAyAAIARsQQN0IhhqIRogBSAYaiEbIAcgACACbEEDdCIZaiEcIAggGGohHSAJ",
-    "IBhqIR4gCyAZaiEfIAwgGGohICANIBhqISEgDyAZaiEiIBAgGGohIyARIBhqISQgEyAZaiElIBQgGWohJiAVIBlqIScgFiAZaiEoIBcgGWohKSAC",
-    "IAJBAXFrISpBACEZA0AgGSAqTkUEQP0MmpmZmZmZyT+amZmZmZnJPyAZQQN0IhggGmr9AAQAIBggG2r9AAQA/fABIAYgGGr9AAQA/fAB/fIB/QwA",
-    "AAAAAADgPwAAAAAAAOA//fAB/QwAAAAAAAAAAAAAAAAAAAAA/fUB/QwAAAAAAADwPwAAAAAAAPA//fQBISsgGCAcaiAr/QsEACAYIB9q/QyamZmZ",
-    "mZnJP5qZmZmZmck/IBggHWr9AAQAIBggHmr9AAQA/fABIAogGGr9AAQA/fAB/fIB/QwAAAAAAADgPwAAAAAAAOA//fAB/QwAAAAAAAAAAAAAAAAA",
-    "AAAA/fUB/QwAAAAAAADwPwAAAAAAAPA//fQBIiz9CwQAIBggImogGCAgav0ABAAgGCAhav0ABAD98AEgDiAYav0ABAD98AEQBSIt/QsEACAYICVq",
-    "/QyamZmZmZnJP5qZmZmZmck/IBggI2r9AAQAIBggJGr9AAQA/fABIBIgGGr9AAQA/fAB/fIB/QwAAAAAAADgPwAAAAAAAOA//fAB/QwAAAAAAAAA",
-    "AAAAAAAAAAAA/fUB/QwAAAAAAADwPwAAAAAAAPA//fQBIi79CwQAIBggJ2ogLCAYICZq/QAEAP3yASArIC398gH98AEiK/0LBAAgGCAoaiArEAUi",
-    "K/0LBAAgGCApaiAuICv98gH9CwQAIBlBAmohGQwBCwsDQCACIBlMRQRAIBlBA3QiGCAaaisDACAYIBtqKwMAoCAGIBhqKwMAoESamZmZmZnJP6JE",
-    "AAAAAAAA4D+gRAAAAAAAAAAApUQAAAAAAADwP6QhLyAYIBxqIC85AwAgGCAfaiAYIB1qKwMAIBggHmorAwCgIAogGGorAwCgRJqZmZmZmck/okQA",
-    "AAAAAADgP6BEAAAAAAAAAAClRAAAAAAAAPA/pCIwOQMAIBggImogGCAgaisDACAYICFqKwMAoCAOIBhqKwMAoP0UEAX9IQAiMTkDACAYICVqIBgg",
-    "I2orAwAgGCAkaisDAKAgEiAYaisDAKBEmpmZmZmZyT+iRAAAAAAAAOA/oEQAAAAAAAAAAKVEAAAAAAAA8D+kIjI5AwAgGCAnaiAwIBggJmorAwCi",
-    "IC8gMaKgIi85AwAgGCAoaiAv/RQQBf0hACIvOQMAIBggKWogMiAvojkDACAZQQFqIRkMAQsLIABBAWohAAwBCwsLrwEBBn8DQCAAIAFORQRAIAMg",
-    "ACACbEEDdCIGaiEIIAQgBmohCSAFIAZqIQogAiACQQFxayELQQAhBgNAIAYgC05FBEAgBkEDdCIHIApqIAcgCGr9AAQAIAcgCWr9AAQA/fAB/QsE",
-    "ACAGQQJqIQYMAQsLA0AgAiAGTEUEQCAGQQN0IgcgCmogByAIaisDACAHIAlqKwMAoDkDACAGQQFqIQYMAQsLIABBAWohAAwBCwsLoQwDFH8CewJ8",
-    "A0AgACABTkUEQCADIAAgAmxBA3QiFWohHSAEIBVqIRkgBSAVaiEXIAYgFWohGiAHIBVqIRggCCAVaiEbIAkgACAKbEEDdCIWaiEeIAsgFmohHyAM",
-    "IBZqISAgDSAWaiEhIA4gFWohIiAPIBVqIRwgECAWaiEjIBEgFmohJCASIBZqISUgEyAWaiEmIBQgFWohJyACIAJBAXFrIShBACEWA0AgFiAoTkUE",
-    "QCAWQQN0IhUgHWr9AAQAIBUgGWr9AAQAIBUgF2r9AAQA/fIB/QwAAAAAAADwPwAAAAAAAPA/IBUgGmr9AAQAIikgKf3yAf3xAf3yAf3wASIqIBUg",
-    "GGr9AAQA/fIB/QwAAAAAAADwPwAAAAAAAPA/IBUgG2r9AAQAIikgKf3yAf3xAf3yASEpIBUgHmogKf0LBAAgFSAfaiAp/QsEACAVICBq/QyamZmZ",
-    "mZnJP5qZmZmZmck/ICogFSAbav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAAAAAAAAAAAAAAAgFSAYav0ABAD9DAAAAAAAAAAAAAAA",
-    "AAAAAAD9Sv1S/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAAAADwPwAAAAAAAPA/IBUgGGr9AAQA/fEB/QwAAAAAAAAA",
-    "AAAAAAAAAAAA/Ur9Uv3yAf3yAf3yASIp/QsEACAVICFqICn9CwQAIBUgI2r9DJqZmZmZmck/mpmZmZmZyT8gKiAVICJq/QAEAP3yAf0MAAAAAAAA",
-    "8D8AAAAAAADwP/0MAAAAAAAAAAAAAAAAAAAAACAVIBxq/QAEACIp/QwAAAAAAAAAAAAAAAAAAAAA/Ur9Uv0MAAAAAAAA8D8AAAAAAADwP/0MAAAA",
-    "AAAAAAAAAAAAAAAAAP0MAAAAAAAA8D8AAAAAAADwPyAp/fEB/QwAAAAAAAAAAAAAAAAAAAAA/Ur9Uv3yAf3yAf3yASIp/QsEACAVICRqICn9CwQA",
-    "IBUgJWr9DJqZmZmZmck/mpmZmZmZyT8gFSAZav0ABAAgFSAaav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAAAAAAAAAAAAAAAgFSAX",
-    "av0ABAD9DAAAAAAAAAAAAAAAAAAAAAD9Sv1S/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAAAADwPwAAAAAAAPA/IBUg",
-    "F2r9AAQA/fEB/QwAAAAAAAAAAAAAAAAAAAAA/Ur9Uv3yAf3yAf3yASIp/QsEACAVICZqICn9CwQAIBUgJ2ogKiAVIBxq/QAEAP3yAf0LBAAgFkEC",
-    "aiEWDAELCwNAIAIgFkxFBEAgFkEDdCIVIB1qKwMAIBUgGWorAwAgFSAXaisDAKJEAAAAAAAA8D8gFSAaaisDACIrICuioaKgIiwgFSAYaisDAKJE",
-    "AAAAAAAA8D8gFSAbaisDACIrICuioaIhKyAVIB5qICs5AwAgFSAfaiArOQMAIBUgIGogLCAVIBtqKwMAokQAAAAAAADwP0QAAAAAAAAAACAVIBhq",
-    "KwMARAAAAAAAAAAAZBtEAAAAAAAA8D9EAAAAAAAAAABEAAAAAAAA8D8gFSAYaisDAKFEAAAAAAAAAABkG6KiRJqZmZmZmck/oiIrOQMAIBUgIWog",
-    "KzkDACAVICNqICwgFSAiaisDAKJEAAAAAAAA8D9EAAAAAAAAAAAgFSAcaisDACIrRAAAAAAAAAAAZBtEAAAAAAAA8D9EAAAAAAAAAABEAAAAAAAA",
-    "8D8gK6FEAAAAAAAAAABkG6KiRJqZmZmZmck/oiIrOQMAIBUgJGogKzkDACAVICVqIBUgGWorAwAgFSAaaisDAKJEAAAAAAAA8D9EAAAAAAAAAAAg",
-    "FSAXaisDAEQAAAAAAAAAAGQbRAAAAAAAAPA/RAAAAAAAAAAARAAAAAAAAPA/IBUgF2orAwChRAAAAAAAAAAAZBuiokSamZmZmZnJP6IiKzkDACAV",
-    "ICZqICs5AwAgFSAnaiAsIBUgHGorAwCiOQMAIBZBAWohFgwBCwsgAEEBaiEADAELCwvyAQMEfwF7AXwgAiACQQFxayEJA0AgByAJTkUEQCAHQQN0",
-    "IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsQQN0aiAIav0ABAD98AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAE",
-    "ACAK/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IQhEAAAAAAAAAAAhCyAAIQYDQCABIAZMRQRAIAsgBCAFIAZsQQN0aiAIaisDAKAh",
-    "CyAGQQFqIQYMAQsLIAMgCGoiBiAGKwMAIAugOQMAIAdBAWohBwwBCwsLAFAEbmFtZQFJCgAGdGFuaDMyAQVmMzJfMAIFZjMyXzEDBWYzMl8zBAVm",
-    "MzJfNAUGdGFuaDY0BgVmNjRfMAcFZjY0XzEIBWY2NF8zCQVmNjRfNA==",
+    "AGFzbQEAAAABRAVgAXsBe2AUf39/f39/f39/f39/f39/f39/f38AYAZ/f39/f38AYBF/f39/f39/f39/f39/f39/fwBgB39/f39/f38AAhIBA2Vu",
+    "dgZtZW1vcnkCAwGAgAQDDw4AAQIDAgIEAAECAwICBAeBARAFZjMyXzAAAQVmMzJfMQACBWYzMl8yAAIFZjMyXzMAAwVmMzJfNAAEBWYzMl81AAUF",
+    "ZjMyXzYABgVmMzJfNwAGBWY2NF8wAAgFZjY0XzEACQVmNjRfMgAJBWY2NF8zAAoFZjY0XzQACwVmNjRfNQAMBWY2NF82AA0FZjY0XzcADQrWRA7m",
+    "BQEEeyAA/QzRDV290Q1dvdENXb3RDV29IAAgAP3mASIB/eYB/QyJiAg+iYgIPomICD6JiAg+/eQBIAH95gH9DKuqqr6rqqq+q6qqvquqqr795AEg",
+    "Af3mAf0MAACAPwAAgD8AAIA/AACAP/3kAf3mAf0MAACAPwAAgD8AAIA/AACAP/0MAAAAQAAAAEAAAABAAAAAQP0MAAAAAAAAAAAAAAAAAAAAAP0M",
+    "AACAfwAAgH8AAIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1QOf0MAAAAQAAAAEAAAABAAAAAQCAA/eABIgT95gEiAyAD/Qw7qrg/O6q4PzuquD87qrg/",
+    "/eYB/Wr9DAAAlsMAAJbDAACWwwAAlsP96QH9DAAAlkMAAJZDAACWQwAAlkP96AEiAv0MAIAxPwCAMT8AgDE/AIAxP/3mAf3lASAC/QyDgF65g4Be",
+    "uYOAXrmDgF65/eYB/eUBIgH95gH9DGELtjphC7Y6YQu2OmELtjr95AEgAf3mAf0MiYgIPImICDyJiAg8iYgIPP3kASAB/eYB/Qyrqio9q6oqPauq",
+    "Kj2rqio9/eQBIAH95gH9DKuqKj6rqio+q6oqPquqKj795AEgAf3mAf0MAAAAPwAAAD8AAAA/AAAAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA/",
+    "/eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAv34ASIBQQH9rAEiAv0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAEgAv2xAf0MfwAA",
+    "AH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAP9DBhysUIYcrFCGHKxQhhysUL9RP1SIAP9DLTxz8K08c/CtPHPwrTxz8L9Q/1S/QwAAIA/AACAPwAA",
+    "gD8AAIA//eQB/ecB/eUBIgH94QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/UP9UiAE/QzNzMw9zczMPc3MzD3NzMw9/UP9UguHCAMTfwR7BH0DQCAA",
+    "IAFORQRAIAMgACAEbCIVQQJ0IhRqIRggBSAUaiEZIAcgACACbEECdCIUaiEaIAMgAiAVakECdCIWaiEbIAUgFmohFiAJIBRqIRwgAyAKIBVqQQJ0",
+    "IhdqIR0gBSAXaiEXIAwgFGohHiADIA0gFWpBAnQiFWohHyAFIBVqISAgDyAUaiEhIBAgFGohIiARIBRqISMgEiAUaiEkIBMgFGohJSACIAJBA3Fr",
+    "ISZBACEVA0AgFSAmTkUEQP0MzcxMPs3MTD7NzEw+zcxMPiAVQQJ0IhQgGGr9AAQAIBQgGWr9AAQA/eQBIAYgFGr9AAQA/eQB/eYB/QwAAAA/AAAA",
+    "PwAAAD8AAAA//eQB/QwAAAAAAAAAAAAAAAAAAAAA/ekB/QwAAIA/AACAPwAAgD8AAIA//egBIScgFCAaaiAn/QsEACAUIBxq/QzNzEw+zcxMPs3M",
+    "TD7NzEw+IBQgG2r9AAQAIBQgFmr9AAQA/eQBIAggFGr9AAQA/eQB/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQB/QwAAAAAAAAAAAAAAAAAAAAA/ekB",
+    "/QwAAIA/AACAPwAAgD8AAIA//egBIij9CwQAIBQgHmogFCAdav0ABAAgFCAXav0ABAD95AEgCyAUav0ABAD95AEQACIp/QsEACAUICFq/QzNzEw+",
+    "zcxMPs3MTD7NzEw+IBQgH2r9AAQAIBQgIGr9AAQA/eQBIA4gFGr9AAQA/eQB/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQB/QwAAAAAAAAAAAAAAAAA",
+    "AAAA/ekB/QwAAIA/AACAPwAAgD8AAIA//egBIir9CwQAIBQgI2ogKCAUICJq/QAEAP3mASAnICn95gH95AEiJ/0LBAAgFCAkaiAnEAAiJ/0LBAAg",
+    "FCAlaiAqICf95gH9CwQAIBVBBGohFQwBCwsDQCACIBVMRQRAIBVBAnQiFCAYaioCACAUIBlqKgIAkiAGIBRqKgIAkkPNzEw+lEMAAAA/kkMAAAAA",
+    "l0MAAIA/liErIBQgGmogKzgCACAUIBxqIBQgG2oqAgAgFCAWaioCAJIgCCAUaioCAJJDzcxMPpRDAAAAP5JDAAAAAJdDAACAP5YiLDgCACAUIB5q",
+    "IBQgHWoqAgAgFCAXaioCAJIgCyAUaioCAJL9ExAA/R8AIi04AgAgFCAhaiAUIB9qKgIAIBQgIGoqAgCSIA4gFGoqAgCSQ83MTD6UQwAAAD+SQwAA",
+    "AACXQwAAgD+WIi44AgAgFCAjaiAsIBQgImoqAgCUICsgLZSSIis4AgAgFCAkaiAr/RMQAP0fACIrOAIAIBQgJWogLiArlDgCACAVQQFqIRUMAQsL",
+    "IABBAWohAAwBCwsLrwEBBn8DQCAAIAFORQRAIAMgACACbEECdCIGaiEIIAQgBmohCSAFIAZqIQogAiACQQNxayELQQAhBgNAIAYgC05FBEAgBkEC",
+    "dCIHIApqIAcgCGr9AAQAIAcgCWr9AAQA/eQB/QsEACAGQQRqIQYMAQsLA0AgAiAGTEUEQCAGQQJ0IgcgCmogByAIaioCACAHIAlqKgIAkjgCACAG",
+    "QQFqIQYMAQsLIABBAWohAAwBCwsL0wsDFH8CewJ9A0AgACABTkUEQCADIAAgAmxBAnQiEWohGiAEIBFqIRYgBSARaiEUIAYgEWohFyAHIBFqIRUg",
+    "CCARaiEYIAkgACAKbCISIAtqQQJ0IhNqIRsgDCATaiEcIAkgEkECdCITaiEdIAwgE2ohHiANIBFqIR8gDiARaiETIAkgAiASakECdCIZaiEgIAwg",
+    "GWohGSAJIA8gEmpBAnQiEmohISAMIBJqISIgECARaiEjIAIgAkEDcWshJEEAIRIDQCASICRORQRAIBJBAnQiESAaav0ABAAgESAWav0ABAAgESAU",
+    "av0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gESAXav0ABAAiJSAl/eYB/eUB/eYB/eQBIiYgESAVav0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8g",
+    "ESAYav0ABAAiJSAl/eYB/eUB/eYBISUgESAbaiAl/QsEACARIBxqICX9CwQAIBEgHWr9DM3MTD7NzEw+zcxMPs3MTD4gJiARIBhq/QAEAP3mAf0M",
+    "AACAPwAAgD8AAIA/AACAP/0MAAAAAAAAAAAAAAAAAAAAACARIBVq/QAEAP0MAAAAAAAAAAAAAAAAAAAAAP1E/VL9DAAAgD8AAIA/AACAPwAAgD/9",
+    "DAAAAAAAAAAAAAAAAAAAAAD9DAAAgD8AAIA/AACAPwAAgD8gESAVav0ABAD95QH9DAAAAAAAAAAAAAAAAAAAAAD9RP1S/eYB/eYB/eYBIiX9CwQA",
+    "IBEgHmogJf0LBAAgESAgav0MzcxMPs3MTD7NzEw+zcxMPiAmIBEgH2r9AAQA/eYB/QwAAIA/AACAPwAAgD8AAIA//QwAAAAAAAAAAAAAAAAAAAAA",
+    "IBEgE2r9AAQAIiX9DAAAAAAAAAAAAAAAAAAAAAD9RP1S/QwAAIA/AACAPwAAgD8AAIA//QwAAAAAAAAAAAAAAAAAAAAA/QwAAIA/AACAPwAAgD8A",
+    "AIA/ICX95QH9DAAAAAAAAAAAAAAAAAAAAAD9RP1S/eYB/eYB/eYBIiX9CwQAIBEgGWogJf0LBAAgESAhav0MzcxMPs3MTD7NzEw+zcxMPiARIBZq",
+    "/QAEACARIBdq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAP/0MAAAAAAAAAAAAAAAAAAAAACARIBRq/QAEAP0MAAAAAAAAAAAAAAAAAAAAAP1E/VL9",
+    "DAAAgD8AAIA/AACAPwAAgD/9DAAAAAAAAAAAAAAAAAAAAAD9DAAAgD8AAIA/AACAPwAAgD8gESAUav0ABAD95QH9DAAAAAAAAAAAAAAAAAAAAAD9",
+    "RP1S/eYB/eYB/eYBIiX9CwQAIBEgImogJf0LBAAgESAjaiAmIBEgE2r9AAQA/eYB/QsEACASQQRqIRIMAQsLA0AgAiASTEUEQCASQQJ0IhEgGmoq",
+    "AgAgESAWaioCACARIBRqKgIAlEMAAIA/IBEgF2oqAgAiJyAnlJOUkiIoIBEgFWoqAgCUQwAAgD8gESAYaioCACInICeUk5QhJyARIBtqICc4AgAg",
+    "ESAcaiAnOAIAIBEgHWogKCARIBhqKgIAlEMAAIA/QwAAAAAgESAVaioCAEMAAAAAXhtDAACAP0MAAAAAQwAAgD8gESAVaioCAJNDAAAAAF4blJRD",
+    "zcxMPpQiJzgCACARIB5qICc4AgAgESAgaiAoIBEgH2oqAgCUQwAAgD9DAAAAACARIBNqKgIAIidDAAAAAF4bQwAAgD9DAAAAAEMAAIA/ICeTQwAA",
+    "AABeG5SUQ83MTD6UIic4AgAgESAZaiAnOAIAIBEgIWogESAWaioCACARIBdqKgIAlEMAAIA/QwAAAAAgESAUaioCAEMAAAAAXhtDAACAP0MAAAAA",
+    "QwAAgD8gESAUaioCAJNDAAAAAF4blJRDzcxMPpQiJzgCACARICJqICc4AgAgESAjaiAoIBEgE2oqAgCUOAIAIBJBAWohEgwBCwsgAEEBaiEADAEL",
+    "CwvuAQMEfwF7AX0gAiACQQNxayEJA0AgByAJTkUEQCAHQQJ0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsQQJ0",
+    "aiAIav0ABAD95AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/eQB/QsEACAHQQRqIQcMAQsLA0AgAiAHTEUEQCAHQQJ0IQhDAAAAACELIAAh",
+    "BgNAIAEgBkxFBEAgCyAEIAUgBmxBAnRqIAhqKgIAkiELIAZBAWohBgwBCwsgAyAIaiIGIAYqAgAgC5I4AgAgB0EBaiEHDAELCwv0AQMEfwF7AX0g",
+    "AiACQQNxayEJA0AgByAJTkUEQCAHQQJ0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsIAJqQQJ0aiAIav0ABAD9",
+    "5AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/eQB/QsEACAHQQRqIQcMAQsLA0AgAiAHTEUEQCAHQQJ0IQhDAAAAACELIAAhBgNAIAEgBkxF",
+    "BEAgCyAEIAUgBmwgAmpBAnRqIAhqKgIAkiELIAZBAWohBgwBCwsgAyAIaiIGIAYqAgAgC5I4AgAgB0EBaiEHDAELCwv0AQMEfwF7AX0gAiACQQNx",
+    "ayEKA0AgCCAKTkUEQCAIQQJ0IQn9DAAAAAAAAAAAAAAAAAAAAAAhCyAAIQcDQCABIAdMRQRAIAsgBCAFIAdsIAZqQQJ0aiAJav0ABAD95AEhCyAH",
+    "QQFqIQcMAQsLIAMgCWoiByAH/QAEACAL/eQB/QsEACAIQQRqIQgMAQsLA0AgAiAITEUEQCAIQQJ0IQlDAAAAACEMIAAhBwNAIAEgB0xFBEAgDCAE",
+    "IAUgB2wgBmpBAnRqIAlqKgIAkiEMIAdBAWohBwwBCwsgAyAJaiIHIAcqAgAgDJI4AgAgCEEBaiEIDAELCwvxBwEEeyAA/QzjdStFNtpXv+N1K0U2",
+    "2le/IAAgAP3yASIB/fIB/QzgfRUOPW1tP+B9FQ49bW0//fABIAH98gH9DD3C5lXjJoK/PcLmVeMmgr/98AEgAf3yAf0M+hAsiPRklj/6ECyI9GSW",
+    "P/3wASAB/fIB/QwcuqEbuqGrvxy6oRu6oau//fABIAH98gH9DBEREREREcE/ERERERERwT/98AEgAf3yAf0MVVVVVVVV1b9VVVVVVVXVv/3wASAB",
+    "/fIB/QwAAAAAAADwPwAAAAAAAPA//fAB/fIB/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAAAAQAAAAAAAAABA/QwAAAAAAAAAAAAAAAAAAAAA/QwA",
+    "AAAAAADwfwAAAAAAAPB//QwJbagTRhLmPQltqBNGEuY9/QwAAAAAAAAAQAAAAAAAAABAIAD97AEiBP3yASIDIAP9DP6CK2VHFfc//oIrZUcV9z/9",
+    "8gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znq",
+    "PXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyf",
+    "eLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo/",
+    "/fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH9",
+    "8gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAA",
+    "AAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/",
+    "AwAAAAAAAP3OAUE0/csB/fIBIAP9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAP9DFIwLdUQSYfAUjAt1RBJh8D9Sf1S/QwAAAAAAADwPwAAAAAAAPA/",
+    "/fAB/fMB/fEBIgH97QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/Un9UiAE/QyamZmZmZm5P5qZmZmZmbk//Un9Ugu3CAMTfwR7BHwDQCAAIAFORQRA",
+    "IAMgACAEbCIVQQN0IhRqIRggBSAUaiEZIAcgACACbEEDdCIUaiEaIAMgAiAVakEDdCIWaiEbIAUgFmohFiAJIBRqIRwgAyAKIBVqQQN0IhdqIR0g",
+    "BSAXaiEXIAwgFGohHiADIA0gFWpBA3QiFWohHyAFIBVqISAgDyAUaiEhIBAgFGohIiARIBRqISMgEiAUaiEkIBMgFGohJSACIAJBAXFrISZBACEV",
+    "A0AgFSAmTkUEQP0MmpmZmZmZyT+amZmZmZnJPyAVQQN0IhQgGGr9AAQAIBQgGWr9AAQA/fABIAYgFGr9AAQA/fAB/fIB/QwAAAAAAADgPwAAAAAA",
+    "AOA//fAB/QwAAAAAAAAAAAAAAAAAAAAA/fUB/QwAAAAAAADwPwAAAAAAAPA//fQBIScgFCAaaiAn/QsEACAUIBxq/QyamZmZmZnJP5qZmZmZmck/",
+    "IBQgG2r9AAQAIBQgFmr9AAQA/fABIAggFGr9AAQA/fAB/fIB/QwAAAAAAADgPwAAAAAAAOA//fAB/QwAAAAAAAAAAAAAAAAAAAAA/fUB/QwAAAAA",
+    "AADwPwAAAAAAAPA//fQBIij9CwQAIBQgHmogFCAdav0ABAAgFCAXav0ABAD98AEgCyAUav0ABAD98AEQByIp/QsEACAUICFq/QyamZmZmZnJP5qZ",
+    "mZmZmck/IBQgH2r9AAQAIBQgIGr9AAQA/fABIA4gFGr9AAQA/fAB/fIB/QwAAAAAAADgPwAAAAAAAOA//fAB/QwAAAAAAAAAAAAAAAAAAAAA/fUB",
+    "/QwAAAAAAADwPwAAAAAAAPA//fQBIir9CwQAIBQgI2ogKCAUICJq/QAEAP3yASAnICn98gH98AEiJ/0LBAAgFCAkaiAnEAciJ/0LBAAgFCAlaiAq",
+    "ICf98gH9CwQAIBVBAmohFQwBCwsDQCACIBVMRQRAIBVBA3QiFCAYaisDACAUIBlqKwMAoCAGIBRqKwMAoESamZmZmZnJP6JEAAAAAAAA4D+gRAAA",
+    "AAAAAAAApUQAAAAAAADwP6QhKyAUIBpqICs5AwAgFCAcaiAUIBtqKwMAIBQgFmorAwCgIAggFGorAwCgRJqZmZmZmck/okQAAAAAAADgP6BEAAAA",
+    "AAAAAAClRAAAAAAAAPA/pCIsOQMAIBQgHmogFCAdaisDACAUIBdqKwMAoCALIBRqKwMAoP0UEAf9IQAiLTkDACAUICFqIBQgH2orAwAgFCAgaisD",
+    "AKAgDiAUaisDAKBEmpmZmZmZyT+iRAAAAAAAAOA/oEQAAAAAAAAAAKVEAAAAAAAA8D+kIi45AwAgFCAjaiAsIBQgImorAwCiICsgLaKgIis5AwAg",
+    "FCAkaiAr/RQQB/0hACIrOQMAIBQgJWogLiArojkDACAVQQFqIRUMAQsLIABBAWohAAwBCwsLrwEBBn8DQCAAIAFORQRAIAMgACACbEEDdCIGaiEI",
+    "IAQgBmohCSAFIAZqIQogAiACQQFxayELQQAhBgNAIAYgC05FBEAgBkEDdCIHIApqIAcgCGr9AAQAIAcgCWr9AAQA/fAB/QsEACAGQQJqIQYMAQsL",
+    "A0AgAiAGTEUEQCAGQQN0IgcgCmogByAIaisDACAHIAlqKwMAoDkDACAGQQFqIQYMAQsLIABBAWohAAwBCwsLuwwDFH8CewJ8A0AgACABTkUEQCAD",
+    "IAAgAmxBA3QiEWohGiAEIBFqIRYgBSARaiEUIAYgEWohFyAHIBFqIRUgCCARaiEYIAkgACAKbCISIAtqQQN0IhNqIRsgDCATaiEcIAkgEkEDdCIT",
+    "aiEdIAwgE2ohHiANIBFqIR8gDiARaiETIAkgAiASakEDdCIZaiEgIAwgGWohGSAJIA8gEmpBA3QiEmohISAMIBJqISIgECARaiEjIAIgAkEBcWsh",
+    "JEEAIRIDQCASICRORQRAIBJBA3QiESAaav0ABAAgESAWav0ABAAgESAUav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gESAXav0ABAAiJSAl/fIB",
+    "/fEB/fIB/fABIiYgESAVav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gESAYav0ABAAiJSAl/fIB/fEB/fIBISUgESAbaiAl/QsEACARIBxqICX9",
+    "CwQAIBEgHWr9DJqZmZmZmck/mpmZmZmZyT8gJiARIBhq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAAAAAAAAAAAAACARIBVq/QAE",
+    "AP0MAAAAAAAAAAAAAAAAAAAAAP1K/VL9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAAAAAAAAAAAAAAD9DAAAAAAAAPA/AAAAAAAA8D8gESAVav0A",
+    "BAD98QH9DAAAAAAAAAAAAAAAAAAAAAD9Sv1S/fIB/fIB/fIBIiX9CwQAIBEgHmogJf0LBAAgESAgav0MmpmZmZmZyT+amZmZmZnJPyAmIBEgH2r9",
+    "AAQA/fIB/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAAAAAAAAAAAAAAAAIBEgE2r9AAQAIiX9DAAAAAAAAAAAAAAAAAAAAAD9Sv1S/QwAAAAAAADw",
+    "PwAAAAAAAPA//QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAAAADwPwAAAAAAAPA/ICX98QH9DAAAAAAAAAAAAAAAAAAAAAD9Sv1S/fIB/fIB/fIBIiX9",
+    "CwQAIBEgGWogJf0LBAAgESAhav0MmpmZmZmZyT+amZmZmZnJPyARIBZq/QAEACARIBdq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA",
+    "AAAAAAAAAAAAACARIBRq/QAEAP0MAAAAAAAAAAAAAAAAAAAAAP1K/VL9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAAAAAAAAAAAAAAD9DAAAAAAA",
+    "APA/AAAAAAAA8D8gESAUav0ABAD98QH9DAAAAAAAAAAAAAAAAAAAAAD9Sv1S/fIB/fIB/fIBIiX9CwQAIBEgImogJf0LBAAgESAjaiAmIBEgE2r9",
+    "AAQA/fIB/QsEACASQQJqIRIMAQsLA0AgAiASTEUEQCASQQN0IhEgGmorAwAgESAWaisDACARIBRqKwMAokQAAAAAAADwPyARIBdqKwMAIicgJ6Kh",
+    "oqAiKCARIBVqKwMAokQAAAAAAADwPyARIBhqKwMAIicgJ6KhoiEnIBEgG2ogJzkDACARIBxqICc5AwAgESAdaiAoIBEgGGorAwCiRAAAAAAAAPA/",
+    "RAAAAAAAAAAAIBEgFWorAwBEAAAAAAAAAABkG0QAAAAAAADwP0QAAAAAAAAAAEQAAAAAAADwPyARIBVqKwMAoUQAAAAAAAAAAGQboqJEmpmZmZmZ",
+    "yT+iIic5AwAgESAeaiAnOQMAIBEgIGogKCARIB9qKwMAokQAAAAAAADwP0QAAAAAAAAAACARIBNqKwMAIidEAAAAAAAAAABkG0QAAAAAAADwP0QA",
+    "AAAAAAAAAEQAAAAAAADwPyAnoUQAAAAAAAAAAGQboqJEmpmZmZmZyT+iIic5AwAgESAZaiAnOQMAIBEgIWogESAWaisDACARIBdqKwMAokQAAAAA",
+    "AADwP0QAAAAAAAAAACARIBRqKwMARAAAAAAAAAAAZBtEAAAAAAAA8D9EAAAAAAAAAABEAAAAAAAA8D8gESAUaisDAKFEAAAAAAAAAABkG6KiRJqZ",
+    "mZmZmck/oiInOQMAIBEgImogJzkDACARICNqICggESATaisDAKI5AwAgEkEBaiESDAELCyAAQQFqIQAMAQsLC/IBAwR/AXsBfCACIAJBAXFrIQkD",
+    "QCAHIAlORQRAIAdBA3QhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUgBmxBA3RqIAhq/QAEAP3wASEKIAZBAWohBgwB",
+    "CwsgAyAIaiIGIAb9AAQAIAr98AH9CwQAIAdBAmohBwwBCwsDQCACIAdMRQRAIAdBA3QhCEQAAAAAAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUg",
+    "BmxBA3RqIAhqKwMAoCELIAZBAWohBgwBCwsgAyAIaiIGIAYrAwAgC6A5AwAgB0EBaiEHDAELCwv4AQMEfwF7AXwgAiACQQFxayEJA0AgByAJTkUE",
+    "QCAHQQN0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsIAJqQQN0aiAIav0ABAD98AEhCiAGQQFqIQYMAQsLIAMg",
+    "CGoiBiAG/QAEACAK/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IQhEAAAAAAAAAAAhCyAAIQYDQCABIAZMRQRAIAsgBCAFIAZsIAJq",
+    "QQN0aiAIaisDAKAhCyAGQQFqIQYMAQsLIAMgCGoiBiAGKwMAIAugOQMAIAdBAWohBwwBCwsL+AEDBH8BewF8IAIgAkEBcWshCgNAIAggCk5FBEAg",
+    "CEEDdCEJ/QwAAAAAAAAAAAAAAAAAAAAAIQsgACEHA0AgASAHTEUEQCALIAQgBSAHbCAGakEDdGogCWr9AAQA/fABIQsgB0EBaiEHDAELCyADIAlq",
+    "IgcgB/0ABAAgC/3wAf0LBAAgCEECaiEIDAELCwNAIAIgCExFBEAgCEEDdCEJRAAAAAAAAAAAIQwgACEHA0AgASAHTEUEQCAMIAQgBSAHbCAGakED",
+    "dGogCWorAwCgIQwgB0EBaiEHDAELCyADIAlqIgcgBysDACAMoDkDACAIQQFqIQgMAQsLCwBsBG5hbWUBZQ4ABnRhbmgzMgEFZjMyXzACBWYzMl8x",
+    "AwVmMzJfMwQFZjMyXzQFBWYzMl81BgVmMzJfNgcGdGFuaDY0CAVmNjRfMAkFZjY0XzEKBWY2NF8zCwVmNjRfNAwFZjY0XzUNBWY2NF82",
   ].join(""),
 };

@@ -203,19 +203,15 @@ function createKernel<A extends FloatArray>(
         at(scratch0, 0), // $scratch0
         at(p, o_bhi), // $bhi
         at(tape_i_1, slot * B * H), // $tape_i_1
-        at(xp0, slot * B * (4 * H) + H), // $xp0_2
         at(p, o_bif), // $bif
-        at(scratch0, H), // $scratch0_2
         at(p, o_bhf), // $bhf
         at(tape_f, slot * B * H), // $tape_f
-        at(xp0, slot * B * (4 * H) + 2 * H), // $xp0_3
+        2 * H, // $2*H
         at(p, o_big), // $big
-        at(scratch0, 2 * H), // $scratch0_3
         at(p, o_bhg), // $bhg
         at(tape_g, slot * B * H), // $tape_g
-        at(xp0, slot * B * (4 * H) + 3 * H), // $xp0_4
+        3 * H, // $3*H
         at(p, o_bio), // $bio
-        at(scratch0, 3 * H), // $scratch0_4
         at(p, o_bho), // $bho
         at(tape_o_1, slot * B * H), // $tape_o_1
         at(cPrev, cPrevAt), // $cPrev
@@ -225,46 +221,38 @@ function createKernel<A extends FloatArray>(
       ]);
     else
       for (let b = 0; b < B; b++) {
-        const xp0Row = slot * B * (4 * H) + b * (4 * H);
-        const scratch0Row = b * (4 * H);
-        const tape_i_1Row = slot * B * H + b * H;
-        const xp0Row2 = slot * B * (4 * H) + H + b * (4 * H);
-        const scratch0Row2 = H + b * (4 * H);
-        const tape_fRow = slot * B * H + b * H;
-        const xp0Row3 = slot * B * (4 * H) + 2 * H + b * (4 * H);
-        const scratch0Row3 = 2 * H + b * (4 * H);
-        const tape_gRow = slot * B * H + b * H;
-        const xp0Row4 = slot * B * (4 * H) + 3 * H + b * (4 * H);
-        const scratch0Row4 = 3 * H + b * (4 * H);
-        const tape_o_1Row = slot * B * H + b * H;
-        const cPrevRow = cPrevAt + b * H;
-        const cOutRow = t * B * H + b * H;
-        const tape_t1Row = slot * B * H + b * H;
-        const hOutRow = t * B * H + b * H;
+        const slotRow4H = slot * B * (4 * H) + b * (4 * H);
+        const row4H = b * (4 * H);
+        const slotRowH = slot * B * H + b * H;
+        const cPrevRowH = cPrevAt + b * H;
+        const tRowH = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
           // i  = sigmoid(Wii*x + bii + Whi*h + bhi)
-          const i_1 =
-            1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_bii + i]! + scratch0[scratch0Row + i]! + p[o_bhi + i]!)));
-          tape_i_1[tape_i_1Row + i] = i_1;
+          const i_1 = 1 / (1 + Math.exp(-(xp0[slotRow4H + i]! + p[o_bii + i]! + scratch0[row4H + i]! + p[o_bhi + i]!)));
+          tape_i_1[slotRowH + i] = i_1;
           // f  = sigmoid(Wif*x + bif + Whf*h + bhf)
           const f =
-            1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + p[o_bif + i]! + scratch0[scratch0Row2 + i]! + p[o_bhf + i]!)));
-          tape_f[tape_fRow + i] = f;
+            1 / (1 + Math.exp(-(xp0[slotRow4H + H + i]! + p[o_bif + i]! + scratch0[row4H + H + i]! + p[o_bhf + i]!)));
+          tape_f[slotRowH + i] = f;
           // g  = tanh(Wig*x + big + Whg*h + bhg)
-          const g = Math.tanh(xp0[xp0Row3 + i]! + p[o_big + i]! + scratch0[scratch0Row3 + i]! + p[o_bhg + i]!);
-          tape_g[tape_gRow + i] = g;
+          const g = Math.tanh(
+            xp0[slotRow4H + 2 * H + i]! + p[o_big + i]! + scratch0[row4H + 2 * H + i]! + p[o_bhg + i]!,
+          );
+          tape_g[slotRowH + i] = g;
           // o  = sigmoid(Wio*x + bio + Who*h + bho)
           const o_1 =
-            1 / (1 + Math.exp(-(xp0[xp0Row4 + i]! + p[o_bio + i]! + scratch0[scratch0Row4 + i]! + p[o_bho + i]!)));
-          tape_o_1[tape_o_1Row + i] = o_1;
+            1 /
+            (1 +
+              Math.exp(-(xp0[slotRow4H + 3 * H + i]! + p[o_bio + i]! + scratch0[row4H + 3 * H + i]! + p[o_bho + i]!)));
+          tape_o_1[slotRowH + i] = o_1;
           // c' = f .* c + i .* g
-          const c_next = f * cPrev[cPrevRow + i]! + i_1 * g;
-          cOut[cOutRow + i] = c_next;
+          const c_next = f * cPrev[cPrevRowH + i]! + i_1 * g;
+          cOut[tRowH + i] = c_next;
           const t1 = Math.tanh(c_next);
-          tape_t1[tape_t1Row + i] = t1;
+          tape_t1[slotRowH + i] = t1;
           // h' = o .* tanh(c')
           const h_next = o_1 * t1;
-          hOut[hOutRow + i] = h_next;
+          hOut[tRowH + i] = h_next;
         }
       }
   }
@@ -330,12 +318,11 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const dhUpRow = t * B * H + b * H;
-          const carry_hRow = b * H;
-          const seed_hRow = b * H;
+          const tRowH = t * B * H + b * H;
+          const rowH = b * H;
           for (let i = 0; i < H; i++) {
             // the gradient of h' at step t: from upstream, and from step t + 1
-            seed_h[seed_hRow + i] = dhUp[dhUpRow + i]! + carry_h[carry_hRow + i]!;
+            seed_h[rowH + i] = dhUp[tRowH + i]! + carry_h[rowH + i]!;
           }
         }
 
@@ -349,12 +336,11 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const dcUpRow = t * B * H + b * H;
-          const carry_cRow = b * H;
-          const seed_cRow = b * H;
+          const tRowH = t * B * H + b * H;
+          const rowH = b * H;
           for (let i = 0; i < H; i++) {
             // the gradient of c' at step t: from upstream, and from step t + 1
-            seed_c[seed_cRow + i] = dcUp[dcUpRow + i]! + carry_c[carry_cRow + i]!;
+            seed_c[rowH + i] = dcUp[tRowH + i]! + carry_c[rowH + i]!;
           }
         }
 
@@ -368,68 +354,50 @@ function createKernel<A extends FloatArray>(
           at(tape_t1, slot * B * H), // $tape_t1
           at(tape_i_1, slot * B * H), // $tape_i_1
           at(tape_g, slot * B * H), // $tape_g
-          at(gx0, t * B * (4 * H) + 2 * H), // $gx0
+          at(gx0, t * B * (4 * H)), // $gx0
           4 * H, // $4*H
-          at(scratch0, 2 * H), // $scratch0
-          at(gx0, t * B * (4 * H)), // $gx0_2
-          at(scratch0, 0), // $scratch0_2
+          2 * H, // $2*H
+          at(scratch0, 0), // $scratch0
           at(cPrev, cPrevAt), // $cPrev
           at(tape_f, slot * B * H), // $tape_f
-          at(gx0, t * B * (4 * H) + H), // $gx0_3
-          at(scratch0, H), // $scratch0_3
-          at(gx0, t * B * (4 * H) + 3 * H), // $gx0_4
-          at(scratch0, 3 * H), // $scratch0_4
+          3 * H, // $3*H
           at(carry_c, 0), // $carry_c
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const seed_cRow = b * H;
-          const seed_hRow = b * H;
-          const tape_o_1Row = slot * B * H + b * H;
-          const tape_t1Row = slot * B * H + b * H;
-          const tape_i_1Row = slot * B * H + b * H;
-          const tape_gRow = slot * B * H + b * H;
-          const gx0Row = t * B * (4 * H) + 2 * H + b * (4 * H);
-          const scratch0Row = 2 * H + b * (4 * H);
-          const gx0Row2 = t * B * (4 * H) + b * (4 * H);
-          const scratch0Row2 = b * (4 * H);
-          const cPrevRow = cPrevAt + b * H;
-          const tape_fRow = slot * B * H + b * H;
-          const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
-          const scratch0Row3 = H + b * (4 * H);
-          const gx0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
-          const scratch0Row4 = 3 * H + b * (4 * H);
-          const carry_cRow = b * H;
+          const rowH = b * H;
+          const slotRowH = slot * B * H + b * H;
+          const tRow4H = t * B * (4 * H) + b * (4 * H);
+          const row4H = b * (4 * H);
+          const cPrevRowH = cPrevAt + b * H;
           for (let i = 0; i < H; i++) {
             // grad of: h' = o .* tanh(c')
             const dc_next_total =
-              seed_c[seed_cRow + i]! +
-              seed_h[seed_hRow + i]! *
-                tape_o_1[tape_o_1Row + i]! *
-                (1 - tape_t1[tape_t1Row + i]! * tape_t1[tape_t1Row + i]!);
+              seed_c[rowH + i]! +
+              seed_h[rowH + i]! * tape_o_1[slotRowH + i]! * (1 - tape_t1[slotRowH + i]! * tape_t1[slotRowH + i]!);
             // grad of: c' = f .* c + i .* g
-            const dg = dc_next_total * tape_i_1[tape_i_1Row + i]!;
-            const dg_pre = dg * (1 - tape_g[tape_gRow + i]! * tape_g[tape_gRow + i]!);
-            gx0[gx0Row + i] = dg_pre;
-            scratch0[scratch0Row + i] = dg_pre;
+            const dg = dc_next_total * tape_i_1[slotRowH + i]!;
+            const dg_pre = dg * (1 - tape_g[slotRowH + i]! * tape_g[slotRowH + i]!);
+            gx0[tRow4H + 2 * H + i] = dg_pre;
+            scratch0[row4H + 2 * H + i] = dg_pre;
             // grad of: c' = f .* c + i .* g
-            const di = dc_next_total * tape_g[tape_gRow + i]!;
-            const di_pre = di * (tape_i_1[tape_i_1Row + i]! * (1 - tape_i_1[tape_i_1Row + i]!));
-            gx0[gx0Row2 + i] = di_pre;
-            scratch0[scratch0Row2 + i] = di_pre;
+            const di = dc_next_total * tape_g[slotRowH + i]!;
+            const di_pre = di * (tape_i_1[slotRowH + i]! * (1 - tape_i_1[slotRowH + i]!));
+            gx0[tRow4H + i] = di_pre;
+            scratch0[row4H + i] = di_pre;
             // grad of: c' = f .* c + i .* g
-            const df = dc_next_total * cPrev[cPrevRow + i]!;
-            const df_pre = df * (tape_f[tape_fRow + i]! * (1 - tape_f[tape_fRow + i]!));
-            gx0[gx0Row3 + i] = df_pre;
-            scratch0[scratch0Row3 + i] = df_pre;
+            const df = dc_next_total * cPrev[cPrevRowH + i]!;
+            const df_pre = df * (tape_f[slotRowH + i]! * (1 - tape_f[slotRowH + i]!));
+            gx0[tRow4H + H + i] = df_pre;
+            scratch0[row4H + H + i] = df_pre;
             // grad of: h' = o .* tanh(c')
-            const do_1 = seed_h[seed_hRow + i]! * tape_t1[tape_t1Row + i]!;
-            const do_pre = do_1 * (tape_o_1[tape_o_1Row + i]! * (1 - tape_o_1[tape_o_1Row + i]!));
-            gx0[gx0Row4 + i] = do_pre;
-            scratch0[scratch0Row4 + i] = do_pre;
+            const do_1 = seed_h[rowH + i]! * tape_t1[slotRowH + i]!;
+            const do_pre = do_1 * (tape_o_1[slotRowH + i]! * (1 - tape_o_1[slotRowH + i]!));
+            gx0[tRow4H + 3 * H + i] = do_pre;
+            scratch0[row4H + 3 * H + i] = do_pre;
             // grad of: c' = f .* c + i .* g
-            const dc = dc_next_total * tape_f[tape_fRow + i]!;
-            carry_c[carry_cRow + i] = dc;
+            const dc = dc_next_total * tape_f[slotRowH + i]!;
+            carry_c[rowH + i] = dc;
           }
         }
 
@@ -464,31 +432,21 @@ function createKernel<A extends FloatArray>(
         H, // $n
         at(scratch1, 0), // $scratch1
         at(dp, o_bii), // $dbii
-      ]);
-    else
-      for (let i = 0; i < H; i++) {
-        dp[o_bii + i]! += scratch1[i]!;
-      }
-
-    // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
-    if (wl)
-      wl(6, 1, [
-        H, // $n
-        at(scratch1, 0), // $scratch1
         at(dp, o_bhi), // $dbhi
       ]);
     else
       for (let i = 0; i < H; i++) {
+        dp[o_bii + i]! += scratch1[i]!;
         dp[o_bhi + i]! += scratch1[i]!;
       }
 
-    // op 7 (sumb): f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
+    // op 6 (sumb): f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
     // grad of: f  = sigmoid(Wif*x + bif + Whf*h + bhf)
     if (wl)
-      wl(7, T * B, [
+      wl(6, T * B, [
         H, // $n
         at(scratch2, 0), // $scratch2
-        at(gx0, H), // $gx0
+        at(gx0, 0), // $gx0
         4 * H, // $4*H
       ]);
     else
@@ -498,38 +456,29 @@ function createKernel<A extends FloatArray>(
         scratch2[i] = sum;
       }
 
-    // loop 8: f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
+    // loop 7: f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(8, 1, [
+      wl(7, 1, [
         H, // $n
         at(scratch2, 0), // $scratch2
         at(dp, o_bif), // $dbif
-      ]);
-    else
-      for (let i = 0; i < H; i++) {
-        dp[o_bif + i]! += scratch2[i]!;
-      }
-
-    // loop 9: f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
-    if (wl)
-      wl(9, 1, [
-        H, // $n
-        at(scratch2, 0), // $scratch2
         at(dp, o_bhf), // $dbhf
       ]);
     else
       for (let i = 0; i < H; i++) {
+        dp[o_bif + i]! += scratch2[i]!;
         dp[o_bhf + i]! += scratch2[i]!;
       }
 
-    // op 10 (sumb): f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
+    // op 8 (sumb): f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
     // grad of: g  = tanh(Wig*x + big + Whg*h + bhg)
     if (wl)
-      wl(10, T * B, [
+      wl(8, T * B, [
         H, // $n
         at(scratch3, 0), // $scratch3
-        at(gx0, 2 * H), // $gx0
+        at(gx0, 0), // $gx0
         4 * H, // $4*H
+        2 * H, // $2*H
       ]);
     else
       for (let i = 0; i < H; i++) {
@@ -538,38 +487,29 @@ function createKernel<A extends FloatArray>(
         scratch3[i] = sum;
       }
 
-    // loop 11: f32_11 and f64_11 in the cell's .wat, over rows [b0, b1)
+    // loop 9: f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(11, 1, [
+      wl(9, 1, [
         H, // $n
         at(scratch3, 0), // $scratch3
         at(dp, o_big), // $dbig
-      ]);
-    else
-      for (let i = 0; i < H; i++) {
-        dp[o_big + i]! += scratch3[i]!;
-      }
-
-    // loop 12: f32_12 and f64_12 in the cell's .wat, over rows [b0, b1)
-    if (wl)
-      wl(12, 1, [
-        H, // $n
-        at(scratch3, 0), // $scratch3
         at(dp, o_bhg), // $dbhg
       ]);
     else
       for (let i = 0; i < H; i++) {
+        dp[o_big + i]! += scratch3[i]!;
         dp[o_bhg + i]! += scratch3[i]!;
       }
 
-    // op 13 (sumb): f32_13 and f64_13 in the cell's .wat, over rows [b0, b1)
+    // op 10 (sumb): f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
     // grad of: o  = sigmoid(Wio*x + bio + Who*h + bho)
     if (wl)
-      wl(13, T * B, [
+      wl(10, T * B, [
         H, // $n
         at(scratch4, 0), // $scratch4
-        at(gx0, 3 * H), // $gx0
+        at(gx0, 0), // $gx0
         4 * H, // $4*H
+        3 * H, // $3*H
       ]);
     else
       for (let i = 0; i < H; i++) {
@@ -578,27 +518,17 @@ function createKernel<A extends FloatArray>(
         scratch4[i] = sum;
       }
 
-    // loop 14: f32_14 and f64_14 in the cell's .wat, over rows [b0, b1)
+    // loop 11: f32_11 and f64_11 in the cell's .wat, over rows [b0, b1)
     if (wl)
-      wl(14, 1, [
+      wl(11, 1, [
         H, // $n
         at(scratch4, 0), // $scratch4
         at(dp, o_bio), // $dbio
-      ]);
-    else
-      for (let i = 0; i < H; i++) {
-        dp[o_bio + i]! += scratch4[i]!;
-      }
-
-    // loop 15: f32_15 and f64_15 in the cell's .wat, over rows [b0, b1)
-    if (wl)
-      wl(15, 1, [
-        H, // $n
-        at(scratch4, 0), // $scratch4
         at(dp, o_bho), // $dbho
       ]);
     else
       for (let i = 0; i < H; i++) {
+        dp[o_bio + i]! += scratch4[i]!;
         dp[o_bho + i]! += scratch4[i]!;
       }
 
@@ -636,96 +566,108 @@ export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {
 
 /** The elementwise loops and whole-vector ops in WebAssembly (text: lstm.wat, beside this file), for the wasm backend: how many, which may split their rows between threads, which walk scalars, and the module. */
 const LOOPS_WASM: LoopsModuleSource = {
-  count: 16,
+  count: 12,
   splittable: [0, 1, 2, 3],
   scalar: [],
   binary: [
-    "AGFzbQEAAAABTgVgAXsBe2Acf39/f39/f39/f39/f39/f39/f39/f39/f39/fwBgBn9/f39/fwBgFX9/f39/f39/f39/f39/f39/f39/fwBgBX9/",
-    "f39/AAISAQNlbnYGbWVtb3J5AgMBgIAEAw8OAAABAgMCBAAAAQIDAgQHjQIgBWYzMl8wAAIFZjMyXzEAAwVmMzJfMgADBWYzMl8zAAQFZjMyXzQA",
-    "BQVmMzJfNQAGBWYzMl82AAYFZjMyXzcABQVmMzJfOAAGBWYzMl85AAYGZjMyXzEwAAUGZjMyXzExAAYGZjMyXzEyAAYGZjMyXzEzAAUGZjMyXzE0",
-    "AAYGZjMyXzE1AAYFZjY0XzAACQVmNjRfMQAKBWY2NF8yAAoFZjY0XzMACwVmNjRfNAAMBWY2NF81AA0FZjY0XzYADQVmNjRfNwAMBWY2NF84AA0F",
-    "ZjY0XzkADQZmNjRfMTAADAZmNjRfMTEADQZmNjRfMTIADQZmNjRfMTMADAZmNjRfMTQADQZmNjRfMTUADQrANA7oAwECe/0MAAAAAAAAAAAAAAAA",
-    "AAAAAP0MAACAfwAAgH8AAIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAAIAD9DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbDAACW",
-    "w/3pAf0MAACWQwAAlkMAAJZDAACWQ/3oASIC/QwAgDE/AIAxPwCAMT8AgDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3mAf0M",
-    "YQu2OmELtjphC7Y6YQu2Ov3kASAB/eYB/QyJiAg8iYgIPImICDyJiAg8/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0Mq6oqPquq",
-    "Kj6rqio+q6oqPv3kASAB/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0MAACAPwAAgD8AAIA/",
-    "AACAP/3kASAC/fgBIgFBAf2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH9",
-    "5gEgAP0MGHKxQhhysUIYcrFCGHKxQv1E/VIgAP0MtPHPwrTxz8K08c/CtPHPwv1D/VILhAIBAnsgAP0M0Q1dvdENXb3RDV290Q1dvSAAIAD95gEi",
-    "Af3mAf0MiYgIPomICD6JiAg+iYgIPv3kASAB/eYB/Qyrqqq+q6qqvquqqr6rqqq+/eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AH95gH9DAAA",
-    "gD8AAIA/AACAPwAAgD/9DAAAAEAAAABAAAAAQAAAAED9DAAAAEAAAABAAAAAQAAAAEAgAP3gASIC/eYBEAD9DAAAgD8AAIA/AACAPwAAgD/95AH9",
-    "5wH95QEiAf3hASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Q/1SIAL9DM3MzD3NzMw9zczMPc3MzD39Q/1SC8YHAxN/BHsEfQNAIAAgAU5FBEAgAyAA",
-    "IARsQQJ0IhxqIR4gBiAcaiEfIAggACACbEECdCIdaiEgIAkgHGohISALIBxqISIgDSAdaiEjIA4gHGohJCAQIBxqISUgEiAdaiEmIBMgHGohJyAV",
-    "IBxqISggFyAdaiEpIBggHWohKiAZIB1qISsgGiAdaiEsIBsgHWohLSACIAJBA3FrIS5BACEdA0AgHSAuTkUEQP0MAACAPwAAgD8AAIA/AACAP/0M",
-    "AACAPwAAgD8AAIA/AACAPyAdQQJ0IhwgHmr9AAQAIAUgHGr9AAQA/eQBIBwgH2r9AAQA/eQBIAcgHGr9AAQA/eQB/eEBEAD95AH95wEhLyAcICBq",
-    "IC/9CwQAIBwgI2r9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gHCAhav0ABAAgCiAcav0ABAD95AEgHCAiav0ABAD95AEgDCAc",
-    "av0ABAD95AH94QEQAP3kAf3nASIw/QsEACAcICZqIBwgJGr9AAQAIA8gHGr9AAQA/eQBIBwgJWr9AAQA/eQBIBEgHGr9AAQA/eQBEAEiMf0LBAAg",
-    "HCApav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAcICdq/QAEACAUIBxq/QAEAP3kASAcIChq/QAEAP3kASAWIBxq/QAEAP3k",
-    "Af3hARAA/eQB/ecBIjL9CwQAIBwgK2ogMCAcICpq/QAEAP3mASAvIDH95gH95AEiL/0LBAAgHCAsaiAvEAEiL/0LBAAgHCAtaiAyIC/95gH9CwQA",
-    "IB1BBGohHQwBCwsDQCACIB1MRQRAQwAAgD8gHUECdCIcIB5qKgIAIAUgHGoqAgCSIBwgH2oqAgCSIAcgHGoqAgCSjP0TEAD9HwBDAACAP5KVITMg",
-    "HCAgaiAzOAIAIBwgI2pDAACAPyAcICFqKgIAIAogHGoqAgCSIBwgImoqAgCSIAwgHGoqAgCSjP0TEAD9HwBDAACAP5KVIjQ4AgAgHCAmaiAcICRq",
-    "KgIAIA8gHGoqAgCSIBwgJWoqAgCSIBEgHGoqAgCS/RMQAf0fACI1OAIAIBwgKWpDAACAPyAcICdqKgIAIBQgHGoqAgCSIBwgKGoqAgCSIBYgHGoq",
-    "AgCSjP0TEAD9HwBDAACAP5KVIjY4AgAgHCAraiA0IBwgKmoqAgCUIDMgNZSSIjM4AgAgHCAsaiAz/RMQAf0fACIzOAIAIBwgLWogNiAzlDgCACAd",
-    "QQFqIR0MAQsLIABBAWohAAwBCwsLrwEBBn8DQCAAIAFORQRAIAMgACACbEECdCIGaiEIIAQgBmohCSAFIAZqIQogAiACQQNxayELQQAhBgNAIAYg",
-    "C05FBEAgBkECdCIHIApqIAcgCGr9AAQAIAcgCWr9AAQA/eQB/QsEACAGQQRqIQYMAQsLA0AgAiAGTEUEQCAGQQJ0IgcgCmogByAIaioCACAHIAlq",
-    "KgIAkjgCACAGQQFqIQYMAQsLIABBAWohAAwBCwsLpgcDFH8CewJ9A0AgACABTkUEQCADIAAgAmxBAnQiFWohHSAEIBVqIRkgBSAVaiEXIAYgFWoh",
-    "GiAHIBVqIRggCCAVaiEbIAkgACAKbEECdCIWaiEeIAsgFmohHyAMIBZqISAgDSAWaiEhIA4gFWohIiAPIBVqIRwgECAWaiEjIBEgFmohJCASIBZq",
-    "ISUgEyAWaiEmIBQgFWohJyACIAJBA3FrIShBACEWA0AgFiAoTkUEQCAWQQJ0IhUgHWr9AAQAIBUgGWr9AAQAIBUgF2r9AAQA/eYB/QwAAIA/AACA",
-    "PwAAgD8AAIA/IBUgGmr9AAQAIikgKf3mAf3lAf3mAf3kASIqIBUgGGr9AAQA/eYB/QwAAIA/AACAPwAAgD8AAIA/IBUgG2r9AAQAIikgKf3mAf3l",
-    "Af3mASEpIBUgHmogKf0LBAAgFSAfaiAp/QsEACAVICBqICogFSAbav0ABAD95gEgFSAYav0ABAD9DAAAgD8AAIA/AACAPwAAgD8gFSAYav0ABAD9",
-    "5QH95gH95gEiKf0LBAAgFSAhaiAp/QsEACAVICNqICogFSAiav0ABAD95gEgFSAcav0ABAAiKf0MAACAPwAAgD8AAIA/AACAPyAp/eUB/eYB/eYB",
-    "Iin9CwQAIBUgJGogKf0LBAAgFSAlaiAVIBlq/QAEACAVIBpq/QAEAP3mASAVIBdq/QAEAP0MAACAPwAAgD8AAIA/AACAPyAVIBdq/QAEAP3lAf3m",
-    "Af3mASIp/QsEACAVICZqICn9CwQAIBUgJ2ogKiAVIBxq/QAEAP3mAf0LBAAgFkEEaiEWDAELCwNAIAIgFkxFBEAgFkECdCIVIB1qKgIAIBUgGWoq",
-    "AgAgFSAXaioCAJRDAACAPyAVIBpqKgIAIisgK5STlJIiLCAVIBhqKgIAlEMAAIA/IBUgG2oqAgAiKyArlJOUISsgFSAeaiArOAIAIBUgH2ogKzgC",
-    "ACAVICBqICwgFSAbaioCAJQgFSAYaioCAEMAAIA/IBUgGGoqAgCTlJQiKzgCACAVICFqICs4AgAgFSAjaiAsIBUgImoqAgCUIBUgHGoqAgAiK0MA",
-    "AIA/ICuTlJQiKzgCACAVICRqICs4AgAgFSAlaiAVIBlqKgIAIBUgGmoqAgCUIBUgF2oqAgBDAACAPyAVIBdqKgIAk5SUIis4AgAgFSAmaiArOAIA",
-    "IBUgJ2ogLCAVIBxqKgIAlDgCACAWQQFqIRYMAQsLIABBAWohAAwBCwsL2wEDBH8BewF9IAIgAkEDcWshCQNAIAcgCU5FBEAgB0ECdCEI/QwAAAAA",
-    "AAAAAAAAAAAAAAAAIQogACEGA0AgASAGTEUEQCAKIAQgBSAGbEECdGogCGr9AAQA/eQBIQogBkEBaiEGDAELCyADIAhqIAr9CwQAIAdBBGohBwwB",
-    "CwsDQCACIAdMRQRAIAdBAnQhCEMAAAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAGbEECdGogCGoqAgCSIQsgBkEBaiEGDAELCyADIAhqIAs4AgAg",
-    "B0EBaiEHDAELCwuSAQEDfwNAIAAgAU5FBEAgAiACQQNxayEHQQAhBQNAIAUgB05FBEAgBUECdCIGIARqIAQgBmr9AAQAIAMgBmr9AAQA/eQB/QsE",
-    "ACAFQQRqIQUMAQsLA0AgAiAFTEUEQCAFQQJ0IgYgBGogBCAGaioCACADIAZqKgIAkjgCACAFQQFqIQUMAQsLIABBAWohAAwBCwsLiwUBAnv9DAAA",
-    "AAAAAAAAAAAAAAAAAAD9DAAAAAAAAPB/AAAAAAAA8H/9DAltqBNGEuY9CW2oE0YS5j0gACAA/Qz+gitlRxX3P/6CK2VHFfc//fIB/ZQB/QwAAAAA",
-    "ADCRwAAAAAAAMJHA/fUB/QwAAAAAADCRQAAAAAAAMJFA/fQBIgL9DAAA4P5CLuY/AADg/kIu5j/98gH98QEgAv0Mdjx5Ne856j12PHk17znqPf3y",
-    "Af3xASIB/fIB/QyY2Pjv2O4hPpjY+O/Y7iE+/fABIAH98gH9DORE9WdF5lo+5ET1Z0XmWj798AEgAf3yAf0MXJ94t09+kj5cn3i3T36SPv3wASAB",
-    "/fIB/Qw0x1al4x3HPjTHVqXjHcc+/fABIAH98gH9DBqgARqgAfo+GqABGqAB+j798AEgAf3yAf0MGqABGqABKj8aoAEaoAEqP/3wASAB/fIB/QwX",
-    "bMEWbMFWPxdswRZswVY//fABIAH98gH9DBEREREREYE/ERERERERgT/98AEgAf3yAf0MVVVVVVVVpT9VVVVVVVWlP/3wASAB/fIB/QxVVVVVVVXF",
-    "P1VVVVVVVcU//fABIAH98gH9DAAAAAAAAOA/AAAAAAAA4D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAB/fIB/QwAAAAAAADwPwAAAAAA",
-    "APA//fABIAL9/AEiAUEB/awBIgL9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASABIAL9sQH9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFB",
-    "NP3LAf3yASAA/QzvOfr+Qi6GQO85+v5CLoZA/Ur9UiAA/QxSMC3VEEmHwFIwLdUQSYfA/Un9UgvsAgECeyAA/QzjdStFNtpXv+N1K0U22le/IAAg",
-    "AP3yASIB/fIB/QzgfRUOPW1tP+B9FQ49bW0//fABIAH98gH9DD3C5lXjJoK/PcLmVeMmgr/98AEgAf3yAf0M+hAsiPRklj/6ECyI9GSWP/3wASAB",
-    "/fIB/QwcuqEbuqGrvxy6oRu6oau//fABIAH98gH9DBEREREREcE/ERERERERwT/98AEgAf3yAf0MVVVVVVVV1b9VVVVVVVXVv/3wASAB/fIB/QwA",
-    "AAAAAADwPwAAAAAAAPA//fAB/fIB/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAAAAQAAAAAAAAABA/QwAAAAAAAAAQAAAAAAAAABAIAD97AEiAv3y",
-    "ARAH/QwAAAAAAADwPwAAAAAAAPA//fAB/fMB/fEBIgH97QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/Un9UiAC/QyamZmZmZm5P5qZmZmZmbk//Un9",
-    "UgveBwMTfwR7BHwDQCAAIAFORQRAIAMgACAEbEEDdCIcaiEeIAYgHGohHyAIIAAgAmxBA3QiHWohICAJIBxqISEgCyAcaiEiIA0gHWohIyAOIBxq",
-    "ISQgECAcaiElIBIgHWohJiATIBxqIScgFSAcaiEoIBcgHWohKSAYIB1qISogGSAdaiErIBogHWohLCAbIB1qIS0gAiACQQFxayEuQQAhHQNAIB0g",
-    "Lk5FBED9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gHUEDdCIcIB5q/QAEACAFIBxq/QAEAP3wASAcIB9q/QAEAP3wASAHIBxq",
-    "/QAEAP3wAf3tARAH/fAB/fMBIS8gHCAgaiAv/QsEACAcICNq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/IBwgIWr9AAQAIAog",
-    "HGr9AAQA/fABIBwgImr9AAQA/fABIAwgHGr9AAQA/fAB/e0BEAf98AH98wEiMP0LBAAgHCAmaiAcICRq/QAEACAPIBxq/QAEAP3wASAcICVq/QAE",
-    "AP3wASARIBxq/QAEAP3wARAIIjH9CwQAIBwgKWr9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gHCAnav0ABAAgFCAcav0ABAD9",
-    "8AEgHCAoav0ABAD98AEgFiAcav0ABAD98AH97QEQB/3wAf3zASIy/QsEACAcICtqIDAgHCAqav0ABAD98gEgLyAx/fIB/fABIi/9CwQAIBwgLGog",
-    "LxAIIi/9CwQAIBwgLWogMiAv/fIB/QsEACAdQQJqIR0MAQsLA0AgAiAdTEUEQEQAAAAAAADwPyAdQQN0IhwgHmorAwAgBSAcaisDAKAgHCAfaisD",
-    "AKAgByAcaisDAKCa/RQQB/0hAEQAAAAAAADwP6CjITMgHCAgaiAzOQMAIBwgI2pEAAAAAAAA8D8gHCAhaisDACAKIBxqKwMAoCAcICJqKwMAoCAM",
-    "IBxqKwMAoJr9FBAH/SEARAAAAAAAAPA/oKMiNDkDACAcICZqIBwgJGorAwAgDyAcaisDAKAgHCAlaisDAKAgESAcaisDAKD9FBAI/SEAIjU5AwAg",
-    "HCApakQAAAAAAADwPyAcICdqKwMAIBQgHGorAwCgIBwgKGorAwCgIBYgHGorAwCgmv0UEAf9IQBEAAAAAAAA8D+goyI2OQMAIBwgK2ogNCAcICpq",
-    "KwMAoiAzIDWioCIzOQMAIBwgLGogM/0UEAj9IQAiMzkDACAcIC1qIDYgM6I5AwAgHUEBaiEdDAELCyAAQQFqIQAMAQsLC68BAQZ/A0AgACABTkUE",
-    "QCADIAAgAmxBA3QiBmohCCAEIAZqIQkgBSAGaiEKIAIgAkEBcWshC0EAIQYDQCAGIAtORQRAIAZBA3QiByAKaiAHIAhq/QAEACAHIAlq/QAEAP3w",
-    "Af0LBAAgBkECaiEGDAELCwNAIAIgBkxFBEAgBkEDdCIHIApqIAcgCGorAwAgByAJaisDAKA5AwAgBkEBaiEGDAELCyAAQQFqIQAMAQsLC7oHAxR/",
-    "AnsCfANAIAAgAU5FBEAgAyAAIAJsQQN0IhVqIR0gBCAVaiEZIAUgFWohFyAGIBVqIRogByAVaiEYIAggFWohGyAJIAAgCmxBA3QiFmohHiALIBZq",
-    "IR8gDCAWaiEgIA0gFmohISAOIBVqISIgDyAVaiEcIBAgFmohIyARIBZqISQgEiAWaiElIBMgFmohJiAUIBVqIScgAiACQQFxayEoQQAhFgNAIBYg",
-    "KE5FBEAgFkEDdCIVIB1q/QAEACAVIBlq/QAEACAVIBdq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyAVIBpq/QAEACIpICn98gH98QH98gH98AEi",
-    "KiAVIBhq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyAVIBtq/QAEACIpICn98gH98QH98gEhKSAVIB5qICn9CwQAIBUgH2ogKf0LBAAgFSAgaiAq",
-    "IBUgG2r9AAQA/fIBIBUgGGr9AAQA/QwAAAAAAADwPwAAAAAAAPA/IBUgGGr9AAQA/fEB/fIB/fIBIin9CwQAIBUgIWogKf0LBAAgFSAjaiAqIBUg",
-    "Imr9AAQA/fIBIBUgHGr9AAQAIin9DAAAAAAAAPA/AAAAAAAA8D8gKf3xAf3yAf3yASIp/QsEACAVICRqICn9CwQAIBUgJWogFSAZav0ABAAgFSAa",
-    "av0ABAD98gEgFSAXav0ABAD9DAAAAAAAAPA/AAAAAAAA8D8gFSAXav0ABAD98QH98gH98gEiKf0LBAAgFSAmaiAp/QsEACAVICdqICogFSAcav0A",
-    "BAD98gH9CwQAIBZBAmohFgwBCwsDQCACIBZMRQRAIBZBA3QiFSAdaisDACAVIBlqKwMAIBUgF2orAwCiRAAAAAAAAPA/IBUgGmorAwAiKyAroqGi",
-    "oCIsIBUgGGorAwCiRAAAAAAAAPA/IBUgG2orAwAiKyAroqGiISsgFSAeaiArOQMAIBUgH2ogKzkDACAVICBqICwgFSAbaisDAKIgFSAYaisDAEQA",
-    "AAAAAADwPyAVIBhqKwMAoaKiIis5AwAgFSAhaiArOQMAIBUgI2ogLCAVICJqKwMAoiAVIBxqKwMAIitEAAAAAAAA8D8gK6GioiIrOQMAIBUgJGog",
-    "KzkDACAVICVqIBUgGWorAwAgFSAaaisDAKIgFSAXaisDAEQAAAAAAADwPyAVIBdqKwMAoaKiIis5AwAgFSAmaiArOQMAIBUgJ2ogLCAVIBxqKwMA",
-    "ojkDACAWQQFqIRYMAQsLIABBAWohAAwBCwsL3wEDBH8BewF8IAIgAkEBcWshCQNAIAcgCU5FBEAgB0EDdCEI/QwAAAAAAAAAAAAAAAAAAAAAIQog",
-    "ACEGA0AgASAGTEUEQCAKIAQgBSAGbEEDdGogCGr9AAQA/fABIQogBkEBaiEGDAELCyADIAhqIAr9CwQAIAdBAmohBwwBCwsDQCACIAdMRQRAIAdB",
-    "A3QhCEQAAAAAAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmxBA3RqIAhqKwMAoCELIAZBAWohBgwBCwsgAyAIaiALOQMAIAdBAWohBwwBCwsL",
-    "kgEBA38DQCAAIAFORQRAIAIgAkEBcWshB0EAIQUDQCAFIAdORQRAIAVBA3QiBiAEaiAEIAZq/QAEACADIAZq/QAEAP3wAf0LBAAgBUECaiEFDAEL",
-    "CwNAIAIgBUxFBEAgBUEDdCIGIARqIAQgBmorAwAgAyAGaisDAKA5AwAgBUEBaiEFDAELCyAAQQFqIQAMAQsLCwBsBG5hbWUBZQ4ABWV4cDMyAQZ0",
-    "YW5oMzICBWYzMl8wAwVmMzJfMQQFZjMyXzMFBWYzMl80BgVmMzJfNQcFZXhwNjQIBnRhbmg2NAkFZjY0XzAKBWY2NF8xCwVmNjRfMwwFZjY0XzQN",
-    "BWY2NF81",
+    "AGFzbQEAAAABSAVgAXsBe2AYf39/f39/f39/f39/f39/f39/f39/f39/AGAGf39/f39/AGARf39/f39/f39/f39/f39/f38AYAd/f39/f39/AAIS",
+    "AQNlbnYGbWVtb3J5AgMBgIAEAxMSAAABAgMCAgIEAAABAgMCAgIEB8UBGAVmMzJfMAACBWYzMl8xAAMFZjMyXzIAAwVmMzJfMwAEBWYzMl80AAUF",
+    "ZjMyXzUABgVmMzJfNgAHBWYzMl83AAYFZjMyXzgACAVmMzJfOQAGBmYzMl8xMAAIBmYzMl8xMQAGBWY2NF8wAAsFZjY0XzEADAVmNjRfMgAMBWY2",
+    "NF8zAA0FZjY0XzQADgVmNjRfNQAPBWY2NF82ABAFZjY0XzcADwVmNjRfOAARBWY2NF85AA8GZjY0XzEwABEGZjY0XzExAA8Kpj0S6AMBAnv9DAAA",
+    "AAAAAAAAAAAAAAAAAAD9DAAAgH8AAIB/AACAfwAAgH/9DAENUDkBDVA5AQ1QOQENUDkgACAA/Qw7qrg/O6q4PzuquD87qrg//eYB/Wr9DAAAlsMA",
+    "AJbDAACWwwAAlsP96QH9DAAAlkMAAJZDAACWQwAAlkP96AEiAv0MAIAxPwCAMT8AgDE/AIAxP/3mAf3lASAC/QyDgF65g4BeuYOAXrmDgF65/eYB",
+    "/eUBIgH95gH9DGELtjphC7Y6YQu2OmELtjr95AEgAf3mAf0MiYgIPImICDyJiAg8iYgIPP3kASAB/eYB/Qyrqio9q6oqPauqKj2rqio9/eQBIAH9",
+    "5gH9DKuqKj6rqio+q6oqPquqKj795AEgAf3mAf0MAAAAPwAAAD8AAAA/AAAAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAH95gH9DAAA",
+    "gD8AAIA/AACAPwAAgD/95AEgAv34ASIBQQH9rAEiAv0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAEgAv2xAf0MfwAAAH8AAAB/AAAAfwAA",
+    "AP2uAUEX/asB/eYBIAD9DBhysUIYcrFCGHKxQhhysUL9RP1SIAD9DLTxz8K08c/CtPHPwrTxz8L9Q/1SC4QCAQJ7IAD9DNENXb3RDV290Q1dvdEN",
+    "Xb0gACAA/eYBIgH95gH9DImICD6JiAg+iYgIPomICD795AEgAf3mAf0Mq6qqvquqqr6rqqq+q6qqvv3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA/",
+    "/eQB/eYB/QwAAIA/AACAPwAAgD8AAIA//QwAAABAAAAAQAAAAEAAAABA/QwAAABAAAAAQAAAAEAAAABAIAD94AEiAv3mARAA/QwAAIA/AACAPwAA",
+    "gD8AAIA//eQB/ecB/eUBIgH94QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/UP9UiAC/QzNzMw9zczMPc3MzD3NzMw9/UP9UgvgBwMTfwR7BH0DQCAA",
+    "IAFORQRAIAMgACAEbCIZQQJ0IhhqIRwgBiAYaiEdIAggACACbEECdCIYaiEeIAMgAiAZakECdCIaaiEfIAYgGmohGiALIBhqISAgAyAMIBlqQQJ0",
+    "IhtqISEgBiAbaiEbIA8gGGohIiADIBAgGWpBAnQiGWohIyAGIBlqISQgEyAYaiElIBQgGGohJiAVIBhqIScgFiAYaiEoIBcgGGohKSACIAJBA3Fr",
+    "ISpBACEZA0AgGSAqTkUEQP0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAZQQJ0IhggHGr9AAQAIAUgGGr9AAQA/eQBIBggHWr9",
+    "AAQA/eQBIAcgGGr9AAQA/eQB/eEBEAD95AH95wEhKyAYIB5qICv9CwQAIBggIGr9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8g",
+    "GCAfav0ABAAgCSAYav0ABAD95AEgGCAaav0ABAD95AEgCiAYav0ABAD95AH94QEQAP3kAf3nASIs/QsEACAYICJqIBggIWr9AAQAIA0gGGr9AAQA",
+    "/eQBIBggG2r9AAQA/eQBIA4gGGr9AAQA/eQBEAEiLf0LBAAgGCAlav0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyAYICNq/QAE",
+    "ACARIBhq/QAEAP3kASAYICRq/QAEAP3kASASIBhq/QAEAP3kAf3hARAA/eQB/ecBIi79CwQAIBggJ2ogLCAYICZq/QAEAP3mASArIC395gH95AEi",
+    "K/0LBAAgGCAoaiArEAEiK/0LBAAgGCApaiAuICv95gH9CwQAIBlBBGohGQwBCwsDQCACIBlMRQRAQwAAgD8gGUECdCIYIBxqKgIAIAUgGGoqAgCS",
+    "IBggHWoqAgCSIAcgGGoqAgCSjP0TEAD9HwBDAACAP5KVIS8gGCAeaiAvOAIAIBggIGpDAACAPyAYIB9qKgIAIAkgGGoqAgCSIBggGmoqAgCSIAog",
+    "GGoqAgCSjP0TEAD9HwBDAACAP5KVIjA4AgAgGCAiaiAYICFqKgIAIA0gGGoqAgCSIBggG2oqAgCSIA4gGGoqAgCS/RMQAf0fACIxOAIAIBggJWpD",
+    "AACAPyAYICNqKgIAIBEgGGoqAgCSIBggJGoqAgCSIBIgGGoqAgCSjP0TEAD9HwBDAACAP5KVIjI4AgAgGCAnaiAwIBggJmoqAgCUIC8gMZSSIi84",
+    "AgAgGCAoaiAv/RMQAf0fACIvOAIAIBggKWogMiAvlDgCACAZQQFqIRkMAQsLIABBAWohAAwBCwsLrwEBBn8DQCAAIAFORQRAIAMgACACbEECdCIG",
+    "aiEIIAQgBmohCSAFIAZqIQogAiACQQNxayELQQAhBgNAIAYgC05FBEAgBkECdCIHIApqIAcgCGr9AAQAIAcgCWr9AAQA/eQB/QsEACAGQQRqIQYM",
+    "AQsLA0AgAiAGTEUEQCAGQQJ0IgcgCmogByAIaioCACAHIAlqKgIAkjgCACAGQQFqIQYMAQsLIABBAWohAAwBCwsLwAcDFH8CewJ9A0AgACABTkUE",
+    "QCADIAAgAmxBAnQiEWohGiAEIBFqIRYgBSARaiEUIAYgEWohFyAHIBFqIRUgCCARaiEYIAkgACAKbCISIAtqQQJ0IhNqIRsgDCATaiEcIAkgEkEC",
+    "dCITaiEdIAwgE2ohHiANIBFqIR8gDiARaiETIAkgAiASakECdCIZaiEgIAwgGWohGSAJIA8gEmpBAnQiEmohISAMIBJqISIgECARaiEjIAIgAkED",
+    "cWshJEEAIRIDQCASICRORQRAIBJBAnQiESAaav0ABAAgESAWav0ABAAgESAUav0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gESAXav0ABAAiJSAl",
+    "/eYB/eUB/eYB/eQBIiYgESAVav0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gESAYav0ABAAiJSAl/eYB/eUB/eYBISUgESAbaiAl/QsEACARIBxq",
+    "ICX9CwQAIBEgHWogJiARIBhq/QAEAP3mASARIBVq/QAEAP0MAACAPwAAgD8AAIA/AACAPyARIBVq/QAEAP3lAf3mAf3mASIl/QsEACARIB5qICX9",
+    "CwQAIBEgIGogJiARIB9q/QAEAP3mASARIBNq/QAEACIl/QwAAIA/AACAPwAAgD8AAIA/ICX95QH95gH95gEiJf0LBAAgESAZaiAl/QsEACARICFq",
+    "IBEgFmr9AAQAIBEgF2r9AAQA/eYBIBEgFGr9AAQA/QwAAIA/AACAPwAAgD8AAIA/IBEgFGr9AAQA/eUB/eYB/eYBIiX9CwQAIBEgImogJf0LBAAg",
+    "ESAjaiAmIBEgE2r9AAQA/eYB/QsEACASQQRqIRIMAQsLA0AgAiASTEUEQCASQQJ0IhEgGmoqAgAgESAWaioCACARIBRqKgIAlEMAAIA/IBEgF2oq",
+    "AgAiJyAnlJOUkiIoIBEgFWoqAgCUQwAAgD8gESAYaioCACInICeUk5QhJyARIBtqICc4AgAgESAcaiAnOAIAIBEgHWogKCARIBhqKgIAlCARIBVq",
+    "KgIAQwAAgD8gESAVaioCAJOUlCInOAIAIBEgHmogJzgCACARICBqICggESAfaioCAJQgESATaioCACInQwAAgD8gJ5OUlCInOAIAIBEgGWogJzgC",
+    "ACARICFqIBEgFmoqAgAgESAXaioCAJQgESAUaioCAEMAAIA/IBEgFGoqAgCTlJQiJzgCACARICJqICc4AgAgESAjaiAoIBEgE2oqAgCUOAIAIBJB",
+    "AWohEgwBCwsgAEEBaiEADAELCwvbAQMEfwF7AX0gAiACQQNxayEJA0AgByAJTkUEQCAHQQJ0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYDQCAB",
+    "IAZMRQRAIAogBCAFIAZsQQJ0aiAIav0ABAD95AEhCiAGQQFqIQYMAQsLIAMgCGogCv0LBAAgB0EEaiEHDAELCwNAIAIgB0xFBEAgB0ECdCEIQwAA",
+    "AAAhCyAAIQYDQCABIAZMRQRAIAsgBCAFIAZsQQJ0aiAIaioCAJIhCyAGQQFqIQYMAQsLIAMgCGogCzgCACAHQQFqIQcMAQsLC8cBAQR/A0AgACAB",
+    "TkUEQCACIAJBA3FrIQhBACEHA0AgByAITkUEQCAHQQJ0IgYgBGogBCAGav0ABAAgAyAGav0ABAD95AH9CwQAIAUgBmoiCSAJ/QAEACADIAZq/QAE",
+    "AP3kAf0LBAAgB0EEaiEHDAELCwNAIAIgB0xFBEAgB0ECdCIGIARqIAQgBmoqAgAgAyAGaioCAJI4AgAgBSAGaiIIIAgqAgAgAyAGaioCAJI4AgAg",
+    "B0EBaiEHDAELCyAAQQFqIQAMAQsLC+EBAwR/AXsBfSACIAJBA3FrIQkDQCAHIAlORQRAIAdBAnQhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNA",
+    "IAEgBkxFBEAgCiAEIAUgBmwgAmpBAnRqIAhq/QAEAP3kASEKIAZBAWohBgwBCwsgAyAIaiAK/QsEACAHQQRqIQcMAQsLA0AgAiAHTEUEQCAHQQJ0",
+    "IQhDAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmwgAmpBAnRqIAhqKgIAkiELIAZBAWohBgwBCwsgAyAIaiALOAIAIAdBAWohBwwBCwsL4QED",
+    "BH8BewF9IAIgAkEDcWshCgNAIAggCk5FBEAgCEECdCEJ/QwAAAAAAAAAAAAAAAAAAAAAIQsgACEHA0AgASAHTEUEQCALIAQgBSAHbCAGakECdGog",
+    "CWr9AAQA/eQBIQsgB0EBaiEHDAELCyADIAlqIAv9CwQAIAhBBGohCAwBCwsDQCACIAhMRQRAIAhBAnQhCUMAAAAAIQwgACEHA0AgASAHTEUEQCAM",
+    "IAQgBSAHbCAGakECdGogCWoqAgCSIQwgB0EBaiEHDAELCyADIAlqIAw4AgAgCEEBaiEIDAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAA",
+    "AAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAA",
+    "AAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+",
+    "mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMd",
+    "xz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEg",
+    "Af3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0M",
+    "AAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEi",
+    "Av3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA",
+    "7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC+wCAQJ7IAD9DON1K0U22le/43UrRTbaV78gACAA/fIBIgH98gH9DOB9FQ49bW0/",
+    "4H0VDj1tbT/98AEgAf3yAf0MPcLmVeMmgr89wuZV4yaCv/3wASAB/fIB/Qz6ECyI9GSWP/oQLIj0ZJY//fABIAH98gH9DBy6oRu6oau/HLqhG7qh",
+    "q7/98AEgAf3yAf0MERERERERwT8RERERERHBP/3wASAB/fIB/QxVVVVVVVXVv1VVVVVVVdW//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AH9",
+    "8gH9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAABAAAAAAAAAAED9DAAAAAAAAABAAAAAAAAAAEAgAP3sASIC/fIBEAn9DAAAAAAAAPA/AAAAAAAA",
+    "8D/98AH98wH98QEiAf3tASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1SIAL9DJqZmZmZmbk/mpmZmZmZuT/9Sf1SC/gHAxN/BHsEfANAIAAgAU5F",
+    "BEAgAyAAIARsIhlBA3QiGGohHCAGIBhqIR0gCCAAIAJsQQN0IhhqIR4gAyACIBlqQQN0IhpqIR8gBiAaaiEaIAsgGGohICADIAwgGWpBA3QiG2oh",
+    "ISAGIBtqIRsgDyAYaiEiIAMgECAZakEDdCIZaiEjIAYgGWohJCATIBhqISUgFCAYaiEmIBUgGGohJyAWIBhqISggFyAYaiEpIAIgAkEBcWshKkEA",
+    "IRkDQCAZICpORQRA/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/IBlBA3QiGCAcav0ABAAgBSAYav0ABAD98AEgGCAdav0ABAD9",
+    "8AEgByAYav0ABAD98AH97QEQCf3wAf3zASErIBggHmogK/0LBAAgGCAgav0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAYIB9q",
+    "/QAEACAJIBhq/QAEAP3wASAYIBpq/QAEAP3wASAKIBhq/QAEAP3wAf3tARAJ/fAB/fMBIiz9CwQAIBggImogGCAhav0ABAAgDSAYav0ABAD98AEg",
+    "GCAbav0ABAD98AEgDiAYav0ABAD98AEQCiIt/QsEACAYICVq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/IBggI2r9AAQAIBEg",
+    "GGr9AAQA/fABIBggJGr9AAQA/fABIBIgGGr9AAQA/fAB/e0BEAn98AH98wEiLv0LBAAgGCAnaiAsIBggJmr9AAQA/fIBICsgLf3yAf3wASIr/QsE",
+    "ACAYIChqICsQCiIr/QsEACAYIClqIC4gK/3yAf0LBAAgGUECaiEZDAELCwNAIAIgGUxFBEBEAAAAAAAA8D8gGUEDdCIYIBxqKwMAIAUgGGorAwCg",
+    "IBggHWorAwCgIAcgGGorAwCgmv0UEAn9IQBEAAAAAAAA8D+goyEvIBggHmogLzkDACAYICBqRAAAAAAAAPA/IBggH2orAwAgCSAYaisDAKAgGCAa",
+    "aisDAKAgCiAYaisDAKCa/RQQCf0hAEQAAAAAAADwP6CjIjA5AwAgGCAiaiAYICFqKwMAIA0gGGorAwCgIBggG2orAwCgIA4gGGorAwCg/RQQCv0h",
+    "ACIxOQMAIBggJWpEAAAAAAAA8D8gGCAjaisDACARIBhqKwMAoCAYICRqKwMAoCASIBhqKwMAoJr9FBAJ/SEARAAAAAAAAPA/oKMiMjkDACAYICdq",
+    "IDAgGCAmaisDAKIgLyAxoqAiLzkDACAYIChqIC/9FBAK/SEAIi85AwAgGCApaiAyIC+iOQMAIBlBAWohGQwBCwsgAEEBaiEADAELCwuvAQEGfwNA",
+    "IAAgAU5FBEAgAyAAIAJsQQN0IgZqIQggBCAGaiEJIAUgBmohCiACIAJBAXFrIQtBACEGA0AgBiALTkUEQCAGQQN0IgcgCmogByAIav0ABAAgByAJ",
+    "av0ABAD98AH9CwQAIAZBAmohBgwBCwsDQCACIAZMRQRAIAZBA3QiByAKaiAHIAhqKwMAIAcgCWorAwCgOQMAIAZBAWohBgwBCwsgAEEBaiEADAEL",
+    "CwvUBwMUfwJ7AnwDQCAAIAFORQRAIAMgACACbEEDdCIRaiEaIAQgEWohFiAFIBFqIRQgBiARaiEXIAcgEWohFSAIIBFqIRggCSAAIApsIhIgC2pB",
+    "A3QiE2ohGyAMIBNqIRwgCSASQQN0IhNqIR0gDCATaiEeIA0gEWohHyAOIBFqIRMgCSACIBJqQQN0IhlqISAgDCAZaiEZIAkgDyASakEDdCISaiEh",
+    "IAwgEmohIiAQIBFqISMgAiACQQFxayEkQQAhEgNAIBIgJE5FBEAgEkEDdCIRIBpq/QAEACARIBZq/QAEACARIBRq/QAEAP3yAf0MAAAAAAAA8D8A",
+    "AAAAAADwPyARIBdq/QAEACIlICX98gH98QH98gH98AEiJiARIBVq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyARIBhq/QAEACIlICX98gH98QH9",
+    "8gEhJSARIBtqICX9CwQAIBEgHGogJf0LBAAgESAdaiAmIBEgGGr9AAQA/fIBIBEgFWr9AAQA/QwAAAAAAADwPwAAAAAAAPA/IBEgFWr9AAQA/fEB",
+    "/fIB/fIBIiX9CwQAIBEgHmogJf0LBAAgESAgaiAmIBEgH2r9AAQA/fIBIBEgE2r9AAQAIiX9DAAAAAAAAPA/AAAAAAAA8D8gJf3xAf3yAf3yASIl",
+    "/QsEACARIBlqICX9CwQAIBEgIWogESAWav0ABAAgESAXav0ABAD98gEgESAUav0ABAD9DAAAAAAAAPA/AAAAAAAA8D8gESAUav0ABAD98QH98gH9",
+    "8gEiJf0LBAAgESAiaiAl/QsEACARICNqICYgESATav0ABAD98gH9CwQAIBJBAmohEgwBCwsDQCACIBJMRQRAIBJBA3QiESAaaisDACARIBZqKwMA",
+    "IBEgFGorAwCiRAAAAAAAAPA/IBEgF2orAwAiJyAnoqGioCIoIBEgFWorAwCiRAAAAAAAAPA/IBEgGGorAwAiJyAnoqGiIScgESAbaiAnOQMAIBEg",
+    "HGogJzkDACARIB1qICggESAYaisDAKIgESAVaisDAEQAAAAAAADwPyARIBVqKwMAoaKiIic5AwAgESAeaiAnOQMAIBEgIGogKCARIB9qKwMAoiAR",
+    "IBNqKwMAIidEAAAAAAAA8D8gJ6GioiInOQMAIBEgGWogJzkDACARICFqIBEgFmorAwAgESAXaisDAKIgESAUaisDAEQAAAAAAADwPyARIBRqKwMA",
+    "oaKiIic5AwAgESAiaiAnOQMAIBEgI2ogKCARIBNqKwMAojkDACASQQFqIRIMAQsLIABBAWohAAwBCwsL3wEDBH8BewF8IAIgAkEBcWshCQNAIAcg",
+    "CU5FBEAgB0EDdCEI/QwAAAAAAAAAAAAAAAAAAAAAIQogACEGA0AgASAGTEUEQCAKIAQgBSAGbEEDdGogCGr9AAQA/fABIQogBkEBaiEGDAELCyAD",
+    "IAhqIAr9CwQAIAdBAmohBwwBCwsDQCACIAdMRQRAIAdBA3QhCEQAAAAAAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmxBA3RqIAhqKwMAoCEL",
+    "IAZBAWohBgwBCwsgAyAIaiALOQMAIAdBAWohBwwBCwsLxwEBBH8DQCAAIAFORQRAIAIgAkEBcWshCEEAIQcDQCAHIAhORQRAIAdBA3QiBiAEaiAE",
+    "IAZq/QAEACADIAZq/QAEAP3wAf0LBAAgBSAGaiIJIAn9AAQAIAMgBmr9AAQA/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IgYgBGog",
+    "BCAGaisDACADIAZqKwMAoDkDACAFIAZqIgggCCsDACADIAZqKwMAoDkDACAHQQFqIQcMAQsLIABBAWohAAwBCwsL5QEDBH8BewF8IAIgAkEBcWsh",
+    "CQNAIAcgCU5FBEAgB0EDdCEI/QwAAAAAAAAAAAAAAAAAAAAAIQogACEGA0AgASAGTEUEQCAKIAQgBSAGbCACakEDdGogCGr9AAQA/fABIQogBkEB",
+    "aiEGDAELCyADIAhqIAr9CwQAIAdBAmohBwwBCwsDQCACIAdMRQRAIAdBA3QhCEQAAAAAAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmwgAmpB",
+    "A3RqIAhqKwMAoCELIAZBAWohBgwBCwsgAyAIaiALOQMAIAdBAWohBwwBCwsL5QEDBH8BewF8IAIgAkEBcWshCgNAIAggCk5FBEAgCEEDdCEJ/QwA",
+    "AAAAAAAAAAAAAAAAAAAAIQsgACEHA0AgASAHTEUEQCALIAQgBSAHbCAGakEDdGogCWr9AAQA/fABIQsgB0EBaiEHDAELCyADIAlqIAv9CwQAIAhB",
+    "AmohCAwBCwsDQCACIAhMRQRAIAhBA3QhCUQAAAAAAAAAACEMIAAhBwNAIAEgB0xFBEAgDCAEIAUgB2wgBmpBA3RqIAlqKwMAoCEMIAdBAWohBwwB",
+    "CwsgAyAJaiAMOQMAIAhBAWohCAwBCwsLAIkBBG5hbWUBgQESAAVleHAzMgEGdGFuaDMyAgVmMzJfMAMFZjMyXzEEBWYzMl8zBQVmMzJfNAYFZjMy",
+    "XzUHBWYzMl82CAVmMzJfOAkFZXhwNjQKBnRhbmg2NAsFZjY0XzAMBWY2NF8xDQVmNjRfMw4FZjY0XzQPBWY2NF81EAVmNjRfNhEFZjY0Xzg=",
   ].join(""),
 };

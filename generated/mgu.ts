@@ -142,20 +142,18 @@ function createKernel<A extends FloatArray>(
       ]);
     else
       for (let b = 0; b < B; b++) {
-        const xp0Row = slot * B * (2 * H) + b * (2 * H);
-        const scratch0Row = b * H;
-        const tape_fRow = slot * B * H + b * H;
-        const hPrevRow = hPrevAt + b * H;
-        const scratch1Row = b * H;
-        const scratch2Row = b * H;
+        const slotRow2H = slot * B * (2 * H) + b * (2 * H);
+        const rowH = b * H;
+        const slotRowH = slot * B * H + b * H;
+        const hPrevRowH = hPrevAt + b * H;
         for (let i = 0; i < H; i++) {
           // f  = sigmoid(Wf*x + Uf*h + bf)
-          const f = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_bf + i]!)));
-          tape_f[tape_fRow + i] = f;
-          const t1 = f * hPrev[hPrevRow + i]!;
-          scratch1[scratch1Row + i] = t1;
-          const t2 = (1 - f) * hPrev[hPrevRow + i]!;
-          scratch2[scratch2Row + i] = t2;
+          const f = 1 / (1 + Math.exp(-(xp0[slotRow2H + i]! + scratch0[rowH + i]! + p[o_bf + i]!)));
+          tape_f[slotRowH + i] = f;
+          const t1 = f * hPrev[hPrevRowH + i]!;
+          scratch1[rowH + i] = t1;
+          const t2 = (1 - f) * hPrev[hPrevRowH + i]!;
+          scratch2[rowH + i] = t2;
         }
       }
 
@@ -165,7 +163,7 @@ function createKernel<A extends FloatArray>(
     if (wl)
       wl(1, B, [
         H, // $n
-        at(xp0, slot * B * (2 * H) + H), // $xp0
+        at(xp0, slot * B * (2 * H)), // $xp0
         2 * H, // $2*H
         at(scratch3, 0), // $scratch3
         at(p, o_bh), // $bh
@@ -176,19 +174,17 @@ function createKernel<A extends FloatArray>(
       ]);
     else
       for (let b = 0; b < B; b++) {
-        const xp0Row = slot * B * (2 * H) + H + b * (2 * H);
-        const scratch3Row = b * H;
-        const tape_hhRow = slot * B * H + b * H;
-        const scratch2Row = b * H;
-        const tape_fRow = slot * B * H + b * H;
-        const hOutRow = t * B * H + b * H;
+        const slotRow2H = slot * B * (2 * H) + b * (2 * H);
+        const rowH = b * H;
+        const slotRowH = slot * B * H + b * H;
+        const tRowH = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
           // hh = tanh(Wh*x + Uh*(f .* h) + bh)
-          const hh = Math.tanh(xp0[xp0Row + i]! + scratch3[scratch3Row + i]! + p[o_bh + i]!);
-          tape_hh[tape_hhRow + i] = hh;
+          const hh = Math.tanh(xp0[slotRow2H + H + i]! + scratch3[rowH + i]! + p[o_bh + i]!);
+          tape_hh[slotRowH + i] = hh;
           // h' = (1 - f) .* h + f .* hh
-          const h_next = scratch2[scratch2Row + i]! + tape_f[tape_fRow + i]! * hh;
-          hOut[hOutRow + i] = h_next;
+          const h_next = scratch2[rowH + i]! + tape_f[slotRowH + i]! * hh;
+          hOut[tRowH + i] = h_next;
         }
       }
   }
@@ -244,12 +240,11 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const dhUpRow = t * B * H + b * H;
-          const carry_hRow = b * H;
-          const seed_hRow = b * H;
+          const tRowH = t * B * H + b * H;
+          const rowH = b * H;
           for (let i = 0; i < H; i++) {
             // the gradient of h' at step t: from upstream, and from step t + 1
-            seed_h[seed_hRow + i] = dhUp[dhUpRow + i]! + carry_h[carry_hRow + i]!;
+            seed_h[rowH + i] = dhUp[tRowH + i]! + carry_h[rowH + i]!;
           }
         }
 
@@ -261,7 +256,7 @@ function createKernel<A extends FloatArray>(
           at(tape_hh, slot * B * H), // $tape_hh
           at(scratch2, 0), // $scratch2
           at(tape_f, slot * B * H), // $tape_f
-          at(gx0, t * B * (2 * H) + H), // $gx0
+          at(gx0, t * B * (2 * H)), // $gx0
           2 * H, // $2*H
           at(scratch0, 0), // $scratch0
           at(hPrev, hPrevAt), // $hPrev
@@ -272,34 +267,27 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const seed_hRow = b * H;
-          const tape_hhRow = slot * B * H + b * H;
-          const scratch2Row = b * H;
-          const tape_fRow = slot * B * H + b * H;
-          const gx0Row = t * B * (2 * H) + H + b * (2 * H);
-          const scratch0Row = b * H;
-          const hPrevRow = hPrevAt + b * H;
-          const scratch3Row = b * H;
-          const scratch4Row = b * H;
-          const scratch5Row = b * H;
-          const scratch6Row = b * H;
+          const rowH = b * H;
+          const slotRowH = slot * B * H + b * H;
+          const tRow2H = t * B * (2 * H) + b * (2 * H);
+          const hPrevRowH = hPrevAt + b * H;
           for (let i = 0; i < H; i++) {
-            const t3 = seed_h[seed_hRow + i]! * tape_hh[tape_hhRow + i]!;
-            scratch2[scratch2Row + i] = t3;
+            const t3 = seed_h[rowH + i]! * tape_hh[slotRowH + i]!;
+            scratch2[rowH + i] = t3;
             // grad of: h' = (1 - f) .* h + f .* hh
-            const dhh = seed_h[seed_hRow + i]! * tape_f[tape_fRow + i]!;
-            const dhh_pre = dhh * (1 - tape_hh[tape_hhRow + i]! * tape_hh[tape_hhRow + i]!);
-            gx0[gx0Row + i] = dhh_pre;
-            scratch0[scratch0Row + i] = dhh_pre;
-            const t4 = seed_h[seed_hRow + i]! * hPrev[hPrevRow + i]!;
-            scratch3[scratch3Row + i] = t4;
-            const t5 = 1 - tape_f[tape_fRow + i]!;
-            const t6 = tape_f[tape_fRow + i]! * t5;
-            scratch4[scratch4Row + i] = t6;
-            const t7 = seed_h[seed_hRow + i]! * t5;
-            scratch5[scratch5Row + i] = t7;
-            const t1 = tape_f[tape_fRow + i]! * hPrev[hPrevRow + i]!;
-            scratch6[scratch6Row + i] = t1;
+            const dhh = seed_h[rowH + i]! * tape_f[slotRowH + i]!;
+            const dhh_pre = dhh * (1 - tape_hh[slotRowH + i]! * tape_hh[slotRowH + i]!);
+            gx0[tRow2H + H + i] = dhh_pre;
+            scratch0[rowH + i] = dhh_pre;
+            const t4 = seed_h[rowH + i]! * hPrev[hPrevRowH + i]!;
+            scratch3[rowH + i] = t4;
+            const t5 = 1 - tape_f[slotRowH + i]!;
+            const t6 = tape_f[slotRowH + i]! * t5;
+            scratch4[rowH + i] = t6;
+            const t7 = seed_h[rowH + i]! * t5;
+            scratch5[rowH + i] = t7;
+            const t1 = tape_f[slotRowH + i]! * hPrev[hPrevRowH + i]!;
+            scratch6[rowH + i] = t1;
           }
         }
 
@@ -325,27 +313,18 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const scratch2Row = b * H;
-          const scratch7Row = b * H;
-          const hPrevRow = hPrevAt + b * H;
-          const scratch3Row = b * H;
-          const scratch4Row = b * H;
-          const gx0Row = t * B * (2 * H) + b * (2 * H);
-          const scratch1Row = b * H;
-          const tape_fRow = slot * B * H + b * H;
-          const scratch5Row = b * H;
-          const scratch8Row = b * H;
+          const rowH = b * H;
+          const hPrevRowH = hPrevAt + b * H;
+          const tRow2H = t * B * (2 * H) + b * (2 * H);
+          const slotRowH = slot * B * H + b * H;
           for (let i = 0; i < H; i++) {
             // grad of: hh, h'
-            const df =
-              scratch2[scratch2Row + i]! +
-              scratch7[scratch7Row + i]! * hPrev[hPrevRow + i]! -
-              scratch3[scratch3Row + i]!;
-            const df_pre = df * scratch4[scratch4Row + i]!;
-            gx0[gx0Row + i] = df_pre;
-            scratch1[scratch1Row + i] = df_pre;
-            const t8 = scratch7[scratch7Row + i]! * tape_f[tape_fRow + i]! + scratch5[scratch5Row + i]!;
-            scratch8[scratch8Row + i] = t8;
+            const df = scratch2[rowH + i]! + scratch7[rowH + i]! * hPrev[hPrevRowH + i]! - scratch3[rowH + i]!;
+            const df_pre = df * scratch4[rowH + i]!;
+            gx0[tRow2H + i] = df_pre;
+            scratch1[rowH + i] = df_pre;
+            const t8 = scratch7[rowH + i]! * tape_f[slotRowH + i]! + scratch5[rowH + i]!;
+            scratch8[rowH + i] = t8;
           }
         }
 
@@ -360,10 +339,9 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const scratch8Row = b * H;
-          const carry_hRow = b * H;
+          const rowH = b * H;
           for (let i = 0; i < H; i++) {
-            carry_h[carry_hRow + i]! += scratch8[scratch8Row + i]!;
+            carry_h[rowH + i]! += scratch8[rowH + i]!;
           }
         }
 
@@ -396,7 +374,7 @@ function createKernel<A extends FloatArray>(
       wl(7, T * B, [
         H, // $n
         at(dp, o_bh), // $dbh
-        at(gx0, H), // $gx0
+        at(gx0, 0), // $gx0
         2 * H, // $2*H
       ]);
     else
@@ -443,86 +421,93 @@ const LOOPS_WASM: LoopsModuleSource = {
   scalar: [],
   binary: [
     "AGFzbQEAAAABSAZgAXsBe2ALf39/f39/f39/f38AYAZ/f39/f38AYA9/f39/f39/f39/f39/f38AYA5/f39/f39/f39/f39/fwBgBX9/f39/AAIS",
-    "AQNlbnYGbWVtb3J5AgMBgIAEAxMSAAABAQIDBAUCAAABAQIDBAUCB4EBEAVmMzJfMAACBWYzMl8xAAMFZjMyXzIABAVmMzJfMwAFBWYzMl80AAYF",
-    "ZjMyXzUABwVmMzJfNgAIBWYzMl83AAgFZjY0XzAACwVmNjRfMQAMBWY2NF8yAA0FZjY0XzMADgVmNjRfNAAPBWY2NF81ABAFZjY0XzYAEQVmNjRf",
-    "NwARCtYyEugDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5AQ1QOQENUDkBDVA5IAAgAP0MO6q4PzuquD87qrg/",
-    "O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMAAJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0Mg4Be",
-    "uYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauq",
-    "Kj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/",
-    "AACAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9",
-    "DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9UguEAgECeyAA",
-    "/QzRDV290Q1dvdENXb3RDV29IAAgAP3mASIB/eYB/QyJiAg+iYgIPomICD6JiAg+/eQBIAH95gH9DKuqqr6rqqq+q6qqvquqqr795AEgAf3mAf0M",
-    "AACAPwAAgD8AAIA/AACAP/3kAf3mAf0MAACAPwAAgD8AAIA/AACAP/0MAAAAQAAAAEAAAABAAAAAQP0MAAAAQAAAAEAAAABAAAAAQCAA/eABIgL9",
-    "5gEQAP0MAACAPwAAgD8AAIA/AACAP/3kAf3nAf3lASIB/eEBIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1D/VIgAv0MzczMPc3MzD3NzMw9zczMPf1D",
-    "/VILnQMDCX8BewF9A0AgACABTkUEQCADIAAgBGxBAnRqIQ4gBSAAIAJsQQJ0IgtqIQ8gByALaiEQIAggC2ohDSAJIAtqIREgCiALaiESIAIgAkED",
-    "cWshE0EAIQwDQCAMIBNORQRA/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/IAxBAnQiCyAOav0ABAAgCyAPav0ABAD95AEgBiAL",
-    "av0ABAD95AH94QEQAP3kAf3nASEUIAsgEGogFP0LBAAgCyARaiAUIAsgDWr9AAQA/eYB/QsEACALIBJq/QwAAIA/AACAPwAAgD8AAIA/IBT95QEg",
-    "CyANav0ABAD95gH9CwQAIAxBBGohDAwBCwsDQCACIAxMRQRAQwAAgD8gDEECdCILIA5qKgIAIAsgD2oqAgCSIAYgC2oqAgCSjP0TEAD9HwBDAACA",
-    "P5KVIRUgCyAQaiAVOAIAIAsgEWogFSALIA1qKgIAlDgCACALIBJqQwAAgD8gFZMgCyANaioCAJQ4AgAgDEEBaiEMDAELCyAAQQFqIQAMAQsLC7MC",
-    "Awl/AXsBfQNAIAAgAU5FBEAgAyAAIARsQQJ0aiENIAUgACACbEECdCILaiEOIAcgC2ohDyAIIAtqIRAgCSALaiERIAogC2ohEiACIAJBA3FrIRNB",
-    "ACEMA0AgDCATTkUEQCAMQQJ0IgsgDWr9AAQAIAsgDmr9AAQA/eQBIAYgC2r9AAQA/eQBEAEhFCALIA9qIBT9CwQAIAsgEmogCyAQav0ABAAgCyAR",
-    "av0ABAAgFP3mAf3kAf0LBAAgDEEEaiEMDAELCwNAIAIgDExFBEAgDEECdCILIA1qKgIAIAsgDmoqAgCSIAYgC2oqAgCS/RMQAf0fACEVIAsgD2og",
-    "FTgCACALIBJqIAsgEGoqAgAgCyARaioCACAVlJI4AgAgDEEBaiEMDAELCyAAQQFqIQAMAQsLC68BAQZ/A0AgACABTkUEQCADIAAgAmxBAnQiBmoh",
-    "CCAEIAZqIQkgBSAGaiEKIAIgAkEDcWshC0EAIQYDQCAGIAtORQRAIAZBAnQiByAKaiAHIAhq/QAEACAHIAlq/QAEAP3kAf0LBAAgBkEEaiEGDAEL",
-    "CwNAIAIgBkxFBEAgBkECdCIHIApqIAcgCGoqAgAgByAJaioCAJI4AgAgBkEBaiEGDAELCyAAQQFqIQAMAQsLC/QEAw5/AXsBfQNAIAAgAU5FBEAg",
-    "AyAAIAJsQQJ0Ig9qIRAgBCAPaiETIAUgD2ohFSAGIA9qIREgByAAIAhsQQJ0aiEWIAkgD2ohFyAKIA9qIRQgCyAPaiEYIAwgD2ohGSANIA9qIRog",
-    "DiAPaiEbIAIgAkEDcWshHEEAIRIDQCASIBxORQRAIBJBAnQiDyAVaiAPIBBq/QAEACAPIBNq/QAEAP3mAf0LBAAgDyAWaiAPIBBq/QAEACAPIBFq",
-    "/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAPIBNq/QAEACAPIBNq/QAEAP3mAf3lAf3mASId/QsEACAPIBdqIB39CwQAIA8gGGogDyAQav0ABAAg",
-    "DyAUav0ABAD95gH9CwQAIA8gGWogDyARav0ABAD9DAAAgD8AAIA/AACAPwAAgD8gDyARav0ABAD95QEiHf3mAf0LBAAgDyAaaiAPIBBq/QAEACAd",
-    "/eYB/QsEACAPIBtqIA8gEWr9AAQAIA8gFGr9AAQA/eYB/QsEACASQQRqIRIMAQsLA0AgAiASTEUEQCASQQJ0Ig8gFWogDyAQaioCACAPIBNqKgIA",
-    "lDgCACAPIBZqIA8gEGoqAgAgDyARaioCAJRDAACAPyAPIBNqKgIAIA8gE2oqAgCUk5QiHjgCACAPIBdqIB44AgAgDyAYaiAPIBBqKgIAIA8gFGoq",
-    "AgCUOAIAIA8gGWogDyARaioCAEMAAIA/IA8gEWoqAgCTIh6UOAIAIA8gGmogDyAQaioCACAelDgCACAPIBtqIA8gEWoqAgAgDyAUaioCAJQ4AgAg",
-    "EkEBaiESDAELCyAAQQFqIQAMAQsLC5IDAw1/AXsBfQNAIAAgAU5FBEAgAyAAIAJsQQJ0Ig5qIREgBCAOaiEQIAUgDmohEiAGIA5qIRMgByAOaiEU",
-    "IAggACAJbEECdGohFSAKIA5qIRYgCyAOaiEXIAwgDmohGCANIA5qIRkgAiACQQNxayEaQQAhDwNAIA8gGk5FBEAgD0ECdCIOIBFq/QAEACAOIBBq",
-    "/QAEACAOIBJq/QAEAP3mAf3kASAOIBNq/QAEAP3lASAOIBRq/QAEAP3mASEbIA4gFWogG/0LBAAgDiAWaiAb/QsEACAOIBlqIA4gEGr9AAQAIA4g",
-    "F2r9AAQA/eYBIA4gGGr9AAQA/eQB/QsEACAPQQRqIQ8MAQsLA0AgAiAPTEUEQCAPQQJ0Ig4gEWoqAgAgDiAQaioCACAOIBJqKgIAlJIgDiATaioC",
-    "AJMgDiAUaioCAJQhHCAOIBVqIBw4AgAgDiAWaiAcOAIAIA4gGWogDiAQaioCACAOIBdqKgIAlCAOIBhqKgIAkjgCACAPQQFqIQ8MAQsLIABBAWoh",
-    "AAwBCwsLqAEBBX8DQCAAIAFORQRAIAMgACACbEECdCIFaiEIIAQgBWohByACIAJBA3FrIQlBACEFA0AgBSAJTkUEQCAFQQJ0IgYgB2ogBiAHav0A",
-    "BAAgBiAIav0ABAD95AH9CwQAIAVBBGohBQwBCwsDQCACIAVMRQRAIAVBAnQiBiAHaiAGIAdqKgIAIAYgCGoqAgCSOAIAIAVBAWohBQwBCwsgAEEB",
-    "aiEADAELCwvuAQMEfwF7AX0gAiACQQNxayEJA0AgByAJTkUEQCAHQQJ0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYDQCABIAZMRQRAIAogBCAF",
-    "IAZsQQJ0aiAIav0ABAD95AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/eQB/QsEACAHQQRqIQcMAQsLA0AgAiAHTEUEQCAHQQJ0IQhDAAAA",
-    "ACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmxBAnRqIAhqKgIAkiELIAZBAWohBgwBCwsgAyAIaiIGIAYqAgAgC5I4AgAgB0EBaiEHDAELCwuLBQEC",
-    "e/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV9z/98gH9lAH9",
-    "DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk17znqPXY8eTXv",
-    "Oeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36SPlyfeLdPfpI+",
-    "/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqgASo//fABIAH9",
-    "8gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fABIAH98gH9DFVV",
-    "VVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9DAAAAAAAAPA/",
-    "AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAAAAD/AwAAAAAA",
-    "AP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC+wCAQJ7IAD9DON1K0U22le/43UrRTba",
-    "V78gACAA/fIBIgH98gH9DOB9FQ49bW0/4H0VDj1tbT/98AEgAf3yAf0MPcLmVeMmgr89wuZV4yaCv/3wASAB/fIB/Qz6ECyI9GSWP/oQLIj0ZJY/",
-    "/fABIAH98gH9DBy6oRu6oau/HLqhG7qhq7/98AEgAf3yAf0MERERERERwT8RERERERHBP/3wASAB/fIB/QxVVVVVVVXVv1VVVVVVVdW//fABIAH9",
-    "8gH9DAAAAAAAAPA/AAAAAAAA8D/98AH98gH9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAABAAAAAAAAAAED9DAAAAAAAAABAAAAAAAAAAEAgAP3s",
-    "ASIC/fIBEAn9DAAAAAAAAPA/AAAAAAAA8D/98AH98wH98QEiAf3tASABIAD9DAAAAAAAAAAAAAAAAAAAAAD9Sf1SIAL9DJqZmZmZmbk/mpmZmZmZ",
-    "uT/9Sf1SC6kDAwl/AXsBfANAIAAgAU5FBEAgAyAAIARsQQN0aiEOIAUgACACbEEDdCILaiEPIAcgC2ohECAIIAtqIQ0gCSALaiERIAogC2ohEiAC",
-    "IAJBAXFrIRNBACEMA0AgDCATTkUEQP0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyAMQQN0IgsgDmr9AAQAIAsgD2r9AAQA/fAB",
-    "IAYgC2r9AAQA/fAB/e0BEAn98AH98wEhFCALIBBqIBT9CwQAIAsgEWogFCALIA1q/QAEAP3yAf0LBAAgCyASav0MAAAAAAAA8D8AAAAAAADwPyAU",
-    "/fEBIAsgDWr9AAQA/fIB/QsEACAMQQJqIQwMAQsLA0AgAiAMTEUEQEQAAAAAAADwPyAMQQN0IgsgDmorAwAgCyAPaisDAKAgBiALaisDAKCa/RQQ",
-    "Cf0hAEQAAAAAAADwP6CjIRUgCyAQaiAVOQMAIAsgEWogFSALIA1qKwMAojkDACALIBJqRAAAAAAAAPA/IBWhIAsgDWorAwCiOQMAIAxBAWohDAwB",
-    "CwsgAEEBaiEADAELCwuzAgMJfwF7AXwDQCAAIAFORQRAIAMgACAEbEEDdGohDSAFIAAgAmxBA3QiC2ohDiAHIAtqIQ8gCCALaiEQIAkgC2ohESAK",
-    "IAtqIRIgAiACQQFxayETQQAhDANAIAwgE05FBEAgDEEDdCILIA1q/QAEACALIA5q/QAEAP3wASAGIAtq/QAEAP3wARAKIRQgCyAPaiAU/QsEACAL",
-    "IBJqIAsgEGr9AAQAIAsgEWr9AAQAIBT98gH98AH9CwQAIAxBAmohDAwBCwsDQCACIAxMRQRAIAxBA3QiCyANaisDACALIA5qKwMAoCAGIAtqKwMA",
-    "oP0UEAr9IQAhFSALIA9qIBU5AwAgCyASaiALIBBqKwMAIAsgEWorAwAgFaKgOQMAIAxBAWohDAwBCwsgAEEBaiEADAELCwuvAQEGfwNAIAAgAU5F",
-    "BEAgAyAAIAJsQQN0IgZqIQggBCAGaiEJIAUgBmohCiACIAJBAXFrIQtBACEGA0AgBiALTkUEQCAGQQN0IgcgCmogByAIav0ABAAgByAJav0ABAD9",
-    "8AH9CwQAIAZBAmohBgwBCwsDQCACIAZMRQRAIAZBA3QiByAKaiAHIAhqKwMAIAcgCWorAwCgOQMAIAZBAWohBgwBCwsgAEEBaiEADAELCwv8BAMO",
-    "fwF7AXwDQCAAIAFORQRAIAMgACACbEEDdCIPaiEQIAQgD2ohEyAFIA9qIRUgBiAPaiERIAcgACAIbEEDdGohFiAJIA9qIRcgCiAPaiEUIAsgD2oh",
-    "GCAMIA9qIRkgDSAPaiEaIA4gD2ohGyACIAJBAXFrIRxBACESA0AgEiAcTkUEQCASQQN0Ig8gFWogDyAQav0ABAAgDyATav0ABAD98gH9CwQAIA8g",
-    "FmogDyAQav0ABAAgDyARav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gDyATav0ABAAgDyATav0ABAD98gH98QH98gEiHf0LBAAgDyAXaiAd/QsE",
-    "ACAPIBhqIA8gEGr9AAQAIA8gFGr9AAQA/fIB/QsEACAPIBlqIA8gEWr9AAQA/QwAAAAAAADwPwAAAAAAAPA/IA8gEWr9AAQA/fEBIh398gH9CwQA",
-    "IA8gGmogDyAQav0ABAAgHf3yAf0LBAAgDyAbaiAPIBFq/QAEACAPIBRq/QAEAP3yAf0LBAAgEkECaiESDAELCwNAIAIgEkxFBEAgEkEDdCIPIBVq",
-    "IA8gEGorAwAgDyATaisDAKI5AwAgDyAWaiAPIBBqKwMAIA8gEWorAwCiRAAAAAAAAPA/IA8gE2orAwAgDyATaisDAKKhoiIeOQMAIA8gF2ogHjkD",
-    "ACAPIBhqIA8gEGorAwAgDyAUaisDAKI5AwAgDyAZaiAPIBFqKwMARAAAAAAAAPA/IA8gEWorAwChIh6iOQMAIA8gGmogDyAQaisDACAeojkDACAP",
-    "IBtqIA8gEWorAwAgDyAUaisDAKI5AwAgEkEBaiESDAELCyAAQQFqIQAMAQsLC5IDAw1/AXsBfANAIAAgAU5FBEAgAyAAIAJsQQN0Ig5qIREgBCAO",
-    "aiEQIAUgDmohEiAGIA5qIRMgByAOaiEUIAggACAJbEEDdGohFSAKIA5qIRYgCyAOaiEXIAwgDmohGCANIA5qIRkgAiACQQFxayEaQQAhDwNAIA8g",
-    "Gk5FBEAgD0EDdCIOIBFq/QAEACAOIBBq/QAEACAOIBJq/QAEAP3yAf3wASAOIBNq/QAEAP3xASAOIBRq/QAEAP3yASEbIA4gFWogG/0LBAAgDiAW",
-    "aiAb/QsEACAOIBlqIA4gEGr9AAQAIA4gF2r9AAQA/fIBIA4gGGr9AAQA/fAB/QsEACAPQQJqIQ8MAQsLA0AgAiAPTEUEQCAPQQN0Ig4gEWorAwAg",
-    "DiAQaisDACAOIBJqKwMAoqAgDiATaisDAKEgDiAUaisDAKIhHCAOIBVqIBw5AwAgDiAWaiAcOQMAIA4gGWogDiAQaisDACAOIBdqKwMAoiAOIBhq",
-    "KwMAoDkDACAPQQFqIQ8MAQsLIABBAWohAAwBCwsLqAEBBX8DQCAAIAFORQRAIAMgACACbEEDdCIFaiEIIAQgBWohByACIAJBAXFrIQlBACEFA0Ag",
-    "BSAJTkUEQCAFQQN0IgYgB2ogBiAHav0ABAAgBiAIav0ABAD98AH9CwQAIAVBAmohBQwBCwsDQCACIAVMRQRAIAVBA3QiBiAHaiAGIAdqKwMAIAYg",
-    "CGorAwCgOQMAIAVBAWohBQwBCwsgAEEBaiEADAELCwvyAQMEfwF7AXwgAiACQQFxayEJA0AgByAJTkUEQCAHQQN0IQj9DAAAAAAAAAAAAAAAAAAA",
-    "AAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsQQN0aiAIav0ABAD98AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/fAB/QsEACAHQQJqIQcM",
-    "AQsLA0AgAiAHTEUEQCAHQQN0IQhEAAAAAAAAAAAhCyAAIQYDQCABIAZMRQRAIAsgBCAFIAZsQQN0aiAIaisDAKAhCyAGQQFqIQYMAQsLIAMgCGoi",
-    "BiAGKwMAIAugOQMAIAdBAWohBwwBCwsLAIkBBG5hbWUBgQESAAVleHAzMgEGdGFuaDMyAgVmMzJfMAMFZjMyXzEEBWYzMl8yBQVmMzJfMwYFZjMy",
-    "XzQHBWYzMl81CAVmMzJfNgkFZXhwNjQKBnRhbmg2NAsFZjY0XzAMBWY2NF8xDQVmNjRfMg4FZjY0XzMPBWY2NF80EAVmNjRfNREFZjY0XzY=",
+    "AQNlbnYGbWVtb3J5AgMBgIAEAxUUAAABAQIDBAUCAgAAAQECAwQFAgIHgQEQBWYzMl8wAAIFZjMyXzEAAwVmMzJfMgAEBWYzMl8zAAUFZjMyXzQA",
+    "BgVmMzJfNQAHBWYzMl82AAgFZjMyXzcACQVmNjRfMAAMBWY2NF8xAA0FZjY0XzIADgVmNjRfMwAPBWY2NF80ABAFZjY0XzUAEQVmNjRfNgASBWY2",
+    "NF83ABMK0jYU6AMBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAgH8AAIB/AACAfwAAgH/9DAENUDkBDVA5AQ1QOQENUDkgACAA/Qw7qrg/O6q4Pzuq",
+    "uD87qrg//eYB/Wr9DAAAlsMAAJbDAACWwwAAlsP96QH9DAAAlkMAAJZDAACWQwAAlkP96AEiAv0MAIAxPwCAMT8AgDE/AIAxP/3mAf3lASAC/QyD",
+    "gF65g4BeuYOAXrmDgF65/eYB/eUBIgH95gH9DGELtjphC7Y6YQu2OmELtjr95AEgAf3mAf0MiYgIPImICDyJiAg8iYgIPP3kASAB/eYB/Qyrqio9",
+    "q6oqPauqKj2rqio9/eQBIAH95gH9DKuqKj6rqio+q6oqPquqKj795AEgAf3mAf0MAAAAPwAAAD8AAAA/AAAAP/3kASAB/eYB/QwAAIA/AACAPwAA",
+    "gD8AAIA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAv34ASIBQQH9rAEiAv0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAEgAv2x",
+    "Af0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAD9DBhysUIYcrFCGHKxQhhysUL9RP1SIAD9DLTxz8K08c/CtPHPwrTxz8L9Q/1SC4QCAQJ7",
+    "IAD9DNENXb3RDV290Q1dvdENXb0gACAA/eYBIgH95gH9DImICD6JiAg+iYgIPomICD795AEgAf3mAf0Mq6qqvquqqr6rqqq+q6qqvv3kASAB/eYB",
+    "/QwAAIA/AACAPwAAgD8AAIA//eQB/eYB/QwAAIA/AACAPwAAgD8AAIA//QwAAABAAAAAQAAAAEAAAABA/QwAAABAAAAAQAAAAEAAAABAIAD94AEi",
+    "Av3mARAA/QwAAIA/AACAPwAAgD8AAIA//eQB/ecB/eUBIgH94QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/UP9UiAC/QzNzMw9zczMPc3MzD3NzMw9",
+    "/UP9UgudAwMJfwF7AX0DQCAAIAFORQRAIAMgACAEbEECdGohDiAFIAAgAmxBAnQiC2ohDyAHIAtqIRAgCCALaiENIAkgC2ohESAKIAtqIRIgAiAC",
+    "QQNxayETQQAhDANAIAwgE05FBED9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gDEECdCILIA5q/QAEACALIA9q/QAEAP3kASAG",
+    "IAtq/QAEAP3kAf3hARAA/eQB/ecBIRQgCyAQaiAU/QsEACALIBFqIBQgCyANav0ABAD95gH9CwQAIAsgEmr9DAAAgD8AAIA/AACAPwAAgD8gFP3l",
+    "ASALIA1q/QAEAP3mAf0LBAAgDEEEaiEMDAELCwNAIAIgDExFBEBDAACAPyAMQQJ0IgsgDmoqAgAgCyAPaioCAJIgBiALaioCAJKM/RMQAP0fAEMA",
+    "AIA/kpUhFSALIBBqIBU4AgAgCyARaiAVIAsgDWoqAgCUOAIAIAsgEmpDAACAPyAVkyALIA1qKgIAlDgCACAMQQFqIQwMAQsLIABBAWohAAwBCwsL",
+    "tgIDCX8BewF9A0AgACABTkUEQCADIAAgBGwgAmpBAnRqIQ0gBSAAIAJsQQJ0IgtqIQ4gByALaiEPIAggC2ohECAJIAtqIREgCiALaiESIAIgAkED",
+    "cWshE0EAIQwDQCAMIBNORQRAIAxBAnQiCyANav0ABAAgCyAOav0ABAD95AEgBiALav0ABAD95AEQASEUIAsgD2ogFP0LBAAgCyASaiALIBBq/QAE",
+    "ACALIBFq/QAEACAU/eYB/eQB/QsEACAMQQRqIQwMAQsLA0AgAiAMTEUEQCAMQQJ0IgsgDWoqAgAgCyAOaioCAJIgBiALaioCAJL9ExAB/R8AIRUg",
+    "CyAPaiAVOAIAIAsgEmogCyAQaioCACALIBFqKgIAIBWUkjgCACAMQQFqIQwMAQsLIABBAWohAAwBCwsLrwEBBn8DQCAAIAFORQRAIAMgACACbEEC",
+    "dCIGaiEIIAQgBmohCSAFIAZqIQogAiACQQNxayELQQAhBgNAIAYgC05FBEAgBkECdCIHIApqIAcgCGr9AAQAIAcgCWr9AAQA/eQB/QsEACAGQQRq",
+    "IQYMAQsLA0AgAiAGTEUEQCAGQQJ0IgcgCmogByAIaioCACAHIAlqKgIAkjgCACAGQQFqIQYMAQsLIABBAWohAAwBCwsL9wQDDn8BewF9A0AgACAB",
+    "TkUEQCADIAAgAmxBAnQiD2ohECAEIA9qIRMgBSAPaiEVIAYgD2ohESAHIAAgCGwgAmpBAnRqIRYgCSAPaiEXIAogD2ohFCALIA9qIRggDCAPaiEZ",
+    "IA0gD2ohGiAOIA9qIRsgAiACQQNxayEcQQAhEgNAIBIgHE5FBEAgEkECdCIPIBVqIA8gEGr9AAQAIA8gE2r9AAQA/eYB/QsEACAPIBZqIA8gEGr9",
+    "AAQAIA8gEWr9AAQA/eYB/QwAAIA/AACAPwAAgD8AAIA/IA8gE2r9AAQAIA8gE2r9AAQA/eYB/eUB/eYBIh39CwQAIA8gF2ogHf0LBAAgDyAYaiAP",
+    "IBBq/QAEACAPIBRq/QAEAP3mAf0LBAAgDyAZaiAPIBFq/QAEAP0MAACAPwAAgD8AAIA/AACAPyAPIBFq/QAEAP3lASId/eYB/QsEACAPIBpqIA8g",
+    "EGr9AAQAIB395gH9CwQAIA8gG2ogDyARav0ABAAgDyAUav0ABAD95gH9CwQAIBJBBGohEgwBCwsDQCACIBJMRQRAIBJBAnQiDyAVaiAPIBBqKgIA",
+    "IA8gE2oqAgCUOAIAIA8gFmogDyAQaioCACAPIBFqKgIAlEMAAIA/IA8gE2oqAgAgDyATaioCAJSTlCIeOAIAIA8gF2ogHjgCACAPIBhqIA8gEGoq",
+    "AgAgDyAUaioCAJQ4AgAgDyAZaiAPIBFqKgIAQwAAgD8gDyARaioCAJMiHpQ4AgAgDyAaaiAPIBBqKgIAIB6UOAIAIA8gG2ogDyARaioCACAPIBRq",
+    "KgIAlDgCACASQQFqIRIMAQsLIABBAWohAAwBCwsLkgMDDX8BewF9A0AgACABTkUEQCADIAAgAmxBAnQiDmohESAEIA5qIRAgBSAOaiESIAYgDmoh",
+    "EyAHIA5qIRQgCCAAIAlsQQJ0aiEVIAogDmohFiALIA5qIRcgDCAOaiEYIA0gDmohGSACIAJBA3FrIRpBACEPA0AgDyAaTkUEQCAPQQJ0Ig4gEWr9",
+    "AAQAIA4gEGr9AAQAIA4gEmr9AAQA/eYB/eQBIA4gE2r9AAQA/eUBIA4gFGr9AAQA/eYBIRsgDiAVaiAb/QsEACAOIBZqIBv9CwQAIA4gGWogDiAQ",
+    "av0ABAAgDiAXav0ABAD95gEgDiAYav0ABAD95AH9CwQAIA9BBGohDwwBCwsDQCACIA9MRQRAIA9BAnQiDiARaioCACAOIBBqKgIAIA4gEmoqAgCU",
+    "kiAOIBNqKgIAkyAOIBRqKgIAlCEcIA4gFWogHDgCACAOIBZqIBw4AgAgDiAZaiAOIBBqKgIAIA4gF2oqAgCUIA4gGGoqAgCSOAIAIA9BAWohDwwB",
+    "CwsgAEEBaiEADAELCwuoAQEFfwNAIAAgAU5FBEAgAyAAIAJsQQJ0IgVqIQggBCAFaiEHIAIgAkEDcWshCUEAIQUDQCAFIAlORQRAIAVBAnQiBiAH",
+    "aiAGIAdq/QAEACAGIAhq/QAEAP3kAf0LBAAgBUEEaiEFDAELCwNAIAIgBUxFBEAgBUECdCIGIAdqIAYgB2oqAgAgBiAIaioCAJI4AgAgBUEBaiEF",
+    "DAELCyAAQQFqIQAMAQsLC+4BAwR/AXsBfSACIAJBA3FrIQkDQCAHIAlORQRAIAdBAnQhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxF",
+    "BEAgCiAEIAUgBmxBAnRqIAhq/QAEAP3kASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9AAQAIAr95AH9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdB",
+    "AnQhCEMAAAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAGbEECdGogCGoqAgCSIQsgBkEBaiEGDAELCyADIAhqIgYgBioCACALkjgCACAHQQFqIQcM",
+    "AQsLC/QBAwR/AXsBfSACIAJBA3FrIQkDQCAHIAlORQRAIAdBAnQhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUgBmwg",
+    "AmpBAnRqIAhq/QAEAP3kASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9AAQAIAr95AH9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQhCEMAAAAA",
+    "IQsgACEGA0AgASAGTEUEQCALIAQgBSAGbCACakECdGogCGoqAgCSIQsgBkEBaiEGDAELCyADIAhqIgYgBioCACALkjgCACAHQQFqIQcMAQsLC4sF",
+    "AQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAAAADwfwAAAAAAAPB//QwJbagTRhLmPQltqBNGEuY9IAAgAP0M/oIrZUcV9z/+gitlRxX3P/3yAf2U",
+    "Af0MAAAAAAAwkcAAAAAAADCRwP31Af0MAAAAAAAwkUAAAAAAADCRQP30ASIC/QwAAOD+Qi7mPwAA4P5CLuY//fIB/fEBIAL9DHY8eTXvOeo9djx5",
+    "Ne856j398gH98QEiAf3yAf0MmNj479juIT6Y2Pjv2O4hPv3wASAB/fIB/QzkRPVnReZaPuRE9WdF5lo+/fABIAH98gH9DFyfeLdPfpI+XJ94t09+",
+    "kj798AEgAf3yAf0MNMdWpeMdxz40x1al4x3HPv3wASAB/fIB/QwaoAEaoAH6PhqgARqgAfo+/fABIAH98gH9DBqgARqgASo/GqABGqABKj/98AEg",
+    "Af3yAf0MF2zBFmzBVj8XbMEWbMFWP/3wASAB/fIB/QwRERERERGBPxEREREREYE//fABIAH98gH9DFVVVVVVVaU/VVVVVVVVpT/98AEgAf3yAf0M",
+    "VVVVVVVVxT9VVVVVVVXFP/3wASAB/fIB/QwAAAAAAADgPwAAAAAAAOA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAf3yAf0MAAAAAAAA",
+    "8D8AAAAAAADwP/3wASAC/fwBIgFBAf2sASIC/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgASAC/bEB/ccB/Qz/AwAAAAAAAP8DAAAA",
+    "AAAA/c4BQTT9ywH98gEgAP0M7zn6/kIuhkDvOfr+Qi6GQP1K/VIgAP0MUjAt1RBJh8BSMC3VEEmHwP1J/VIL7AIBAnsgAP0M43UrRTbaV7/jdStF",
+    "NtpXvyAAIAD98gEiAf3yAf0M4H0VDj1tbT/gfRUOPW1tP/3wASAB/fIB/Qw9wuZV4yaCvz3C5lXjJoK//fABIAH98gH9DPoQLIj0ZJY/+hAsiPRk",
+    "lj/98AEgAf3yAf0MHLqhG7qhq78cuqEbuqGrv/3wASAB/fIB/QwRERERERHBPxEREREREcE//fABIAH98gH9DFVVVVVVVdW/VVVVVVVV1b/98AEg",
+    "Af3yAf0MAAAAAAAA8D8AAAAAAADwP/3wAf3yAf0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAEAAAAAAAAAAQP0MAAAAAAAAAEAAAAAAAAAAQCAA",
+    "/ewBIgL98gEQCv0MAAAAAAAA8D8AAAAAAADwP/3wAf3zAf3xASIB/e0BIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1J/VIgAv0MmpmZmZmZuT+amZmZ",
+    "mZm5P/1J/VILqQMDCX8BewF8A0AgACABTkUEQCADIAAgBGxBA3RqIQ4gBSAAIAJsQQN0IgtqIQ8gByALaiEQIAggC2ohDSAJIAtqIREgCiALaiES",
+    "IAIgAkEBcWshE0EAIQwDQCAMIBNORQRA/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/IAxBA3QiCyAOav0ABAAgCyAPav0ABAD9",
+    "8AEgBiALav0ABAD98AH97QEQCv3wAf3zASEUIAsgEGogFP0LBAAgCyARaiAUIAsgDWr9AAQA/fIB/QsEACALIBJq/QwAAAAAAADwPwAAAAAAAPA/",
+    "IBT98QEgCyANav0ABAD98gH9CwQAIAxBAmohDAwBCwsDQCACIAxMRQRARAAAAAAAAPA/IAxBA3QiCyAOaisDACALIA9qKwMAoCAGIAtqKwMAoJr9",
+    "FBAK/SEARAAAAAAAAPA/oKMhFSALIBBqIBU5AwAgCyARaiAVIAsgDWorAwCiOQMAIAsgEmpEAAAAAAAA8D8gFaEgCyANaisDAKI5AwAgDEEBaiEM",
+    "DAELCyAAQQFqIQAMAQsLC7YCAwl/AXsBfANAIAAgAU5FBEAgAyAAIARsIAJqQQN0aiENIAUgACACbEEDdCILaiEOIAcgC2ohDyAIIAtqIRAgCSAL",
+    "aiERIAogC2ohEiACIAJBAXFrIRNBACEMA0AgDCATTkUEQCAMQQN0IgsgDWr9AAQAIAsgDmr9AAQA/fABIAYgC2r9AAQA/fABEAshFCALIA9qIBT9",
+    "CwQAIAsgEmogCyAQav0ABAAgCyARav0ABAAgFP3yAf3wAf0LBAAgDEECaiEMDAELCwNAIAIgDExFBEAgDEEDdCILIA1qKwMAIAsgDmorAwCgIAYg",
+    "C2orAwCg/RQQC/0hACEVIAsgD2ogFTkDACALIBJqIAsgEGorAwAgCyARaisDACAVoqA5AwAgDEEBaiEMDAELCyAAQQFqIQAMAQsLC68BAQZ/A0Ag",
+    "ACABTkUEQCADIAAgAmxBA3QiBmohCCAEIAZqIQkgBSAGaiEKIAIgAkEBcWshC0EAIQYDQCAGIAtORQRAIAZBA3QiByAKaiAHIAhq/QAEACAHIAlq",
+    "/QAEAP3wAf0LBAAgBkECaiEGDAELCwNAIAIgBkxFBEAgBkEDdCIHIApqIAcgCGorAwAgByAJaisDAKA5AwAgBkEBaiEGDAELCyAAQQFqIQAMAQsL",
+    "C/8EAw5/AXsBfANAIAAgAU5FBEAgAyAAIAJsQQN0Ig9qIRAgBCAPaiETIAUgD2ohFSAGIA9qIREgByAAIAhsIAJqQQN0aiEWIAkgD2ohFyAKIA9q",
+    "IRQgCyAPaiEYIAwgD2ohGSANIA9qIRogDiAPaiEbIAIgAkEBcWshHEEAIRIDQCASIBxORQRAIBJBA3QiDyAVaiAPIBBq/QAEACAPIBNq/QAEAP3y",
+    "Af0LBAAgDyAWaiAPIBBq/QAEACAPIBFq/QAEAP3yAf0MAAAAAAAA8D8AAAAAAADwPyAPIBNq/QAEACAPIBNq/QAEAP3yAf3xAf3yASId/QsEACAP",
+    "IBdqIB39CwQAIA8gGGogDyAQav0ABAAgDyAUav0ABAD98gH9CwQAIA8gGWogDyARav0ABAD9DAAAAAAAAPA/AAAAAAAA8D8gDyARav0ABAD98QEi",
+    "Hf3yAf0LBAAgDyAaaiAPIBBq/QAEACAd/fIB/QsEACAPIBtqIA8gEWr9AAQAIA8gFGr9AAQA/fIB/QsEACASQQJqIRIMAQsLA0AgAiASTEUEQCAS",
+    "QQN0Ig8gFWogDyAQaisDACAPIBNqKwMAojkDACAPIBZqIA8gEGorAwAgDyARaisDAKJEAAAAAAAA8D8gDyATaisDACAPIBNqKwMAoqGiIh45AwAg",
+    "DyAXaiAeOQMAIA8gGGogDyAQaisDACAPIBRqKwMAojkDACAPIBlqIA8gEWorAwBEAAAAAAAA8D8gDyARaisDAKEiHqI5AwAgDyAaaiAPIBBqKwMA",
+    "IB6iOQMAIA8gG2ogDyARaisDACAPIBRqKwMAojkDACASQQFqIRIMAQsLIABBAWohAAwBCwsLkgMDDX8BewF8A0AgACABTkUEQCADIAAgAmxBA3Qi",
+    "DmohESAEIA5qIRAgBSAOaiESIAYgDmohEyAHIA5qIRQgCCAAIAlsQQN0aiEVIAogDmohFiALIA5qIRcgDCAOaiEYIA0gDmohGSACIAJBAXFrIRpB",
+    "ACEPA0AgDyAaTkUEQCAPQQN0Ig4gEWr9AAQAIA4gEGr9AAQAIA4gEmr9AAQA/fIB/fABIA4gE2r9AAQA/fEBIA4gFGr9AAQA/fIBIRsgDiAVaiAb",
+    "/QsEACAOIBZqIBv9CwQAIA4gGWogDiAQav0ABAAgDiAXav0ABAD98gEgDiAYav0ABAD98AH9CwQAIA9BAmohDwwBCwsDQCACIA9MRQRAIA9BA3Qi",
+    "DiARaisDACAOIBBqKwMAIA4gEmorAwCioCAOIBNqKwMAoSAOIBRqKwMAoiEcIA4gFWogHDkDACAOIBZqIBw5AwAgDiAZaiAOIBBqKwMAIA4gF2or",
+    "AwCiIA4gGGorAwCgOQMAIA9BAWohDwwBCwsgAEEBaiEADAELCwuoAQEFfwNAIAAgAU5FBEAgAyAAIAJsQQN0IgVqIQggBCAFaiEHIAIgAkEBcWsh",
+    "CUEAIQUDQCAFIAlORQRAIAVBA3QiBiAHaiAGIAdq/QAEACAGIAhq/QAEAP3wAf0LBAAgBUECaiEFDAELCwNAIAIgBUxFBEAgBUEDdCIGIAdqIAYg",
+    "B2orAwAgBiAIaisDAKA5AwAgBUEBaiEFDAELCyAAQQFqIQAMAQsLC/IBAwR/AXsBfCACIAJBAXFrIQkDQCAHIAlORQRAIAdBA3QhCP0MAAAAAAAA",
+    "AAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUgBmxBA3RqIAhq/QAEAP3wASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9AAQAIAr98AH9CwQA",
+    "IAdBAmohBwwBCwsDQCACIAdMRQRAIAdBA3QhCEQAAAAAAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmxBA3RqIAhqKwMAoCELIAZBAWohBgwB",
+    "CwsgAyAIaiIGIAYrAwAgC6A5AwAgB0EBaiEHDAELCwv4AQMEfwF7AXwgAiACQQFxayEJA0AgByAJTkUEQCAHQQN0IQj9DAAAAAAAAAAAAAAAAAAA",
+    "AAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsIAJqQQN0aiAIav0ABAD98AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/fAB/QsEACAHQQJq",
+    "IQcMAQsLA0AgAiAHTEUEQCAHQQN0IQhEAAAAAAAAAAAhCyAAIQYDQCABIAZMRQRAIAsgBCAFIAZsIAJqQQN0aiAIaisDAKAhCyAGQQFqIQYMAQsL",
+    "IAMgCGoiBiAGKwMAIAugOQMAIAdBAWohBwwBCwsLAJcBBG5hbWUBjwEUAAVleHAzMgEGdGFuaDMyAgVmMzJfMAMFZjMyXzEEBWYzMl8yBQVmMzJf",
+    "MwYFZjMyXzQHBWYzMl81CAVmMzJfNgkFZjMyXzcKBWV4cDY0CwZ0YW5oNjQMBWY2NF8wDQVmNjRfMQ4FZjY0XzIPBWY2NF8zEAVmNjRfNBEFZjY0",
+    "XzUSBWY2NF82EwVmNjRfNw==",
   ].join(""),
 };

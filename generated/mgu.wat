@@ -91,7 +91,7 @@
     (local.set $b (local.get $b0))
     (block $b_done (loop $b_next
       (br_if $b_done (i32.ge_s (local.get $b) (local.get $b1)))
-      (local.set $xp0_row (i32.add (local.get $xp0) (i32.shl (i32.mul (local.get $b) (local.get $2*H)) (i32.const 2))))
+      (local.set $xp0_row (i32.add (local.get $xp0) (i32.shl (i32.add (i32.mul (local.get $b) (local.get $2*H)) (local.get $n)) (i32.const 2))))
       (local.set $scratch3_row (i32.add (local.get $scratch3) (i32.shl (i32.mul (local.get $b) (local.get $n)) (i32.const 2))))
       (local.set $tape_hh_row (i32.add (local.get $tape_hh) (i32.shl (i32.mul (local.get $b) (local.get $n)) (i32.const 2))))
       (local.set $scratch2_row (i32.add (local.get $scratch2) (i32.shl (i32.mul (local.get $b) (local.get $n)) (i32.const 2))))
@@ -194,7 +194,7 @@
       (local.set $tape_hh_row (i32.add (local.get $tape_hh) (i32.shl (i32.mul (local.get $b) (local.get $n)) (i32.const 2))))
       (local.set $scratch2_row (i32.add (local.get $scratch2) (i32.shl (i32.mul (local.get $b) (local.get $n)) (i32.const 2))))
       (local.set $tape_f_row (i32.add (local.get $tape_f) (i32.shl (i32.mul (local.get $b) (local.get $n)) (i32.const 2))))
-      (local.set $gx0_row (i32.add (local.get $gx0) (i32.shl (i32.mul (local.get $b) (local.get $2*H)) (i32.const 2))))
+      (local.set $gx0_row (i32.add (local.get $gx0) (i32.shl (i32.add (i32.mul (local.get $b) (local.get $2*H)) (local.get $n)) (i32.const 2))))
       (local.set $scratch0_row (i32.add (local.get $scratch0) (i32.shl (i32.mul (local.get $b) (local.get $n)) (i32.const 2))))
       (local.set $hPrev_row (i32.add (local.get $hPrev) (i32.shl (i32.mul (local.get $b) (local.get $n)) (i32.const 2))))
       (local.set $scratch3_row (i32.add (local.get $scratch3) (i32.shl (i32.mul (local.get $b) (local.get $n)) (i32.const 2))))
@@ -392,7 +392,7 @@
       (local.set $b (local.get $b0))
       (block $b_done (loop $b_next
         (br_if $b_done (i32.ge_s (local.get $b) (local.get $b1)))
-        (local.set $gx0_row (i32.add (local.get $gx0) (i32.shl (i32.mul (local.get $b) (local.get $2*H)) (i32.const 2))))
+        (local.set $gx0_row (i32.add (local.get $gx0) (i32.shl (i32.add (i32.mul (local.get $b) (local.get $2*H)) (local.get $n)) (i32.const 2))))
         (local.set $acc (f32x4.add (local.get $acc) (v128.load (i32.add (local.get $gx0_row) (local.get $off)))))
         (local.set $b (i32.add (local.get $b) (i32.const 1)))
         (br $b_next)))
@@ -406,7 +406,7 @@
       (local.set $b (local.get $b0))
       (block $b_done (loop $b_next
         (br_if $b_done (i32.ge_s (local.get $b) (local.get $b1)))
-        (local.set $gx0_row (i32.add (local.get $gx0) (i32.shl (i32.mul (local.get $b) (local.get $2*H)) (i32.const 2))))
+        (local.set $gx0_row (i32.add (local.get $gx0) (i32.shl (i32.add (i32.mul (local.get $b) (local.get $2*H)) (local.get $n)) (i32.const 2))))
         (local.set $sum (f32.add (local.get $sum) (f32.load (i32.add (local.get $gx0_row) (local.get $off)))))
         (local.set $b (i32.add (local.get $b) (i32.const 1)))
         (br $b_next)))
@@ -500,7 +500,7 @@
     (local.set $b (local.get $b0))
     (block $b_done (loop $b_next
       (br_if $b_done (i32.ge_s (local.get $b) (local.get $b1)))
-      (local.set $xp0_row (i32.add (local.get $xp0) (i32.shl (i32.mul (local.get $b) (local.get $2*H)) (i32.const 3))))
+      (local.set $xp0_row (i32.add (local.get $xp0) (i32.shl (i32.add (i32.mul (local.get $b) (local.get $2*H)) (local.get $n)) (i32.const 3))))
       (local.set $scratch3_row (i32.add (local.get $scratch3) (i32.shl (i32.mul (local.get $b) (local.get $n)) (i32.const 3))))
       (local.set $tape_hh_row (i32.add (local.get $tape_hh) (i32.shl (i32.mul (local.get $b) (local.get $n)) (i32.const 3))))
       (local.set $scratch2_row (i32.add (local.get $scratch2) (i32.shl (i32.mul (local.get $b) (local.get $n)) (i32.const 3))))
@@ -603,7 +603,7 @@
       (local.set $tape_hh_row (i32.add (local.get $tape_hh) (i32.shl (i32.mul (local.get $b) (local.get $n)) (i32.const 3))))
       (local.set $scratch2_row (i32.add (local.get $scratch2) (i32.shl (i32.mul (local.get $b) (local.get $n)) (i32.const 3))))
       (local.set $tape_f_row (i32.add (local.get $tape_f) (i32.shl (i32.mul (local.get $b) (local.get $n)) (i32.const 3))))
-      (local.set $gx0_row (i32.add (local.get $gx0) (i32.shl (i32.mul (local.get $b) (local.get $2*H)) (i32.const 3))))
+      (local.set $gx0_row (i32.add (local.get $gx0) (i32.shl (i32.add (i32.mul (local.get $b) (local.get $2*H)) (local.get $n)) (i32.const 3))))
       (local.set $scratch0_row (i32.add (local.get $scratch0) (i32.shl (i32.mul (local.get $b) (local.get $n)) (i32.const 3))))
       (local.set $hPrev_row (i32.add (local.get $hPrev) (i32.shl (i32.mul (local.get $b) (local.get $n)) (i32.const 3))))
       (local.set $scratch3_row (i32.add (local.get $scratch3) (i32.shl (i32.mul (local.get $b) (local.get $n)) (i32.const 3))))
@@ -801,7 +801,7 @@
       (local.set $b (local.get $b0))
       (block $b_done (loop $b_next
         (br_if $b_done (i32.ge_s (local.get $b) (local.get $b1)))
-        (local.set $gx0_row (i32.add (local.get $gx0) (i32.shl (i32.mul (local.get $b) (local.get $2*H)) (i32.const 3))))
+        (local.set $gx0_row (i32.add (local.get $gx0) (i32.shl (i32.add (i32.mul (local.get $b) (local.get $2*H)) (local.get $n)) (i32.const 3))))
         (local.set $acc (f64x2.add (local.get $acc) (v128.load (i32.add (local.get $gx0_row) (local.get $off)))))
         (local.set $b (i32.add (local.get $b) (i32.const 1)))
         (br $b_next)))
@@ -815,7 +815,7 @@
       (local.set $b (local.get $b0))
       (block $b_done (loop $b_next
         (br_if $b_done (i32.ge_s (local.get $b) (local.get $b1)))
-        (local.set $gx0_row (i32.add (local.get $gx0) (i32.shl (i32.mul (local.get $b) (local.get $2*H)) (i32.const 3))))
+        (local.set $gx0_row (i32.add (local.get $gx0) (i32.shl (i32.add (i32.mul (local.get $b) (local.get $2*H)) (local.get $n)) (i32.const 3))))
         (local.set $sum (f64.add (local.get $sum) (f64.load (i32.add (local.get $gx0_row) (local.get $off)))))
         (local.set $b (i32.add (local.get $b) (i32.const 1)))
         (br $b_next)))

@@ -116,16 +116,15 @@ function createKernel<A extends FloatArray>(
     // Whh times h
     mm.NT(B, H, H, hPrev, hPrevAt, H, p, o_Whh, scratch0, 0, H, false);
     for (let b = 0; b < B; b++) {
-      const xp0Row = slot * B * H + b * H;
-      const scratch0Row = b * H;
-      const tape_t1Row = slot * B * H + b * H;
-      const hOutRow = t * B * H + b * H;
+      const slotRowH = slot * B * H + b * H;
+      const rowH = b * H;
+      const tRowH = t * B * H + b * H;
       for (let i = 0; i < H; i++) {
-        const t1 = xp0[xp0Row + i]! + p[o_bih + i]! + scratch0[scratch0Row + i]! + p[o_bhh + i]!;
-        tape_t1[tape_t1Row + i] = t1;
+        const t1 = xp0[slotRowH + i]! + p[o_bih + i]! + scratch0[rowH + i]! + p[o_bhh + i]!;
+        tape_t1[slotRowH + i] = t1;
         // h' = softsign(Wih*x + bih + Whh*h + bhh)
         const h_next = t1 / (1 + Math.abs(t1));
-        hOut[hOutRow + i] = h_next;
+        hOut[tRowH + i] = h_next;
       }
     }
   }
@@ -181,27 +180,25 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const dhUpRow = t * B * H + b * H;
-          const carry_hRow = b * H;
-          const seed_hRow = b * H;
+          const tRowH = t * B * H + b * H;
+          const rowH = b * H;
           for (let i = 0; i < H; i++) {
             // the gradient of h' at step t: from upstream, and from step t + 1
-            seed_h[seed_hRow + i] = dhUp[dhUpRow + i]! + carry_h[carry_hRow + i]!;
+            seed_h[rowH + i] = dhUp[tRowH + i]! + carry_h[rowH + i]!;
           }
         }
 
       for (let b = 0; b < B; b++) {
-        const seed_hRow = b * H;
-        const tape_t1Row = slot * B * H + b * H;
-        const gx0Row = t * B * H + b * H;
-        const scratch0Row = b * H;
+        const rowH = b * H;
+        const slotRowH = slot * B * H + b * H;
+        const tRowH = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
           const dh_next_pre =
-            seed_h[seed_hRow + i]! *
-            ((1 - Math.abs(tape_t1[tape_t1Row + i]!) / (Math.abs(tape_t1[tape_t1Row + i]!) + 1)) /
-              (Math.abs(tape_t1[tape_t1Row + i]!) + 1));
-          gx0[gx0Row + i] = dh_next_pre;
-          scratch0[scratch0Row + i] = dh_next_pre;
+            seed_h[rowH + i]! *
+            ((1 - Math.abs(tape_t1[slotRowH + i]!) / (Math.abs(tape_t1[slotRowH + i]!) + 1)) /
+              (Math.abs(tape_t1[slotRowH + i]!) + 1));
+          gx0[tRowH + i] = dh_next_pre;
+          scratch0[rowH + i] = dh_next_pre;
         }
       }
 
@@ -235,21 +232,11 @@ function createKernel<A extends FloatArray>(
         H, // $n
         at(scratch1, 0), // $scratch1
         at(dp, o_bih), // $dbih
-      ]);
-    else
-      for (let i = 0; i < H; i++) {
-        dp[o_bih + i]! += scratch1[i]!;
-      }
-
-    // loop 3: f32_3 and f64_3 in the cell's .wat, over rows [b0, b1)
-    if (wl)
-      wl(3, 1, [
-        H, // $n
-        at(scratch1, 0), // $scratch1
         at(dp, o_bhh), // $dbhh
       ]);
     else
       for (let i = 0; i < H; i++) {
+        dp[o_bih + i]! += scratch1[i]!;
         dp[o_bhh + i]! += scratch1[i]!;
       }
 
@@ -285,25 +272,26 @@ export function createStep32(sizes: Sizes, B: number, options: KernelOptions = {
 
 /** The elementwise loops and whole-vector ops in WebAssembly (text: rnn-softsign.wat, beside this file), for the wasm backend: how many, which may split their rows between threads, which walk scalars, and the module. */
 const LOOPS_WASM: LoopsModuleSource = {
-  count: 4,
+  count: 3,
   splittable: [0],
   scalar: [],
   binary: [
-    "AGFzbQEAAAABEgJgBn9/f39/fwBgBX9/f39/AAISAQNlbnYGbWVtb3J5AgMBgIAEAwcGAAEBAAEBB0EIBWYzMl8wAAAFZjMyXzEAAQVmMzJfMgAC",
-    "BWYzMl8zAAIFZjY0XzAAAwVmNjRfMQAEBWY2NF8yAAUFZjY0XzMABQrJCAavAQEGfwNAIAAgAU5FBEAgAyAAIAJsQQJ0IgZqIQggBCAGaiEJIAUg",
-    "BmohCiACIAJBA3FrIQtBACEGA0AgBiALTkUEQCAGQQJ0IgcgCmogByAIav0ABAAgByAJav0ABAD95AH9CwQAIAZBBGohBgwBCwsDQCACIAZMRQRA",
-    "IAZBAnQiByAKaiAHIAhqKgIAIAcgCWoqAgCSOAIAIAZBAWohBgwBCwsgAEEBaiEADAELCwvbAQMEfwF7AX0gAiACQQNxayEIA0AgBiAITkUEQCAG",
-    "QQJ0IQf9DAAAAAAAAAAAAAAAAAAAAAAhCSAAIQUDQCABIAVMRQRAIAkgBCACIAVsQQJ0aiAHav0ABAD95AEhCSAFQQFqIQUMAQsLIAMgB2ogCf0L",
-    "BAAgBkEEaiEGDAELCwNAIAIgBkxFBEAgBkECdCEHQwAAAAAhCiAAIQUDQCABIAVMRQRAIAogBCACIAVsQQJ0aiAHaioCAJIhCiAFQQFqIQUMAQsL",
-    "IAMgB2ogCjgCACAGQQFqIQYMAQsLC5IBAQN/A0AgACABTkUEQCACIAJBA3FrIQdBACEFA0AgBSAHTkUEQCAFQQJ0IgYgBGogBCAGav0ABAAgAyAG",
-    "av0ABAD95AH9CwQAIAVBBGohBQwBCwsDQCACIAVMRQRAIAVBAnQiBiAEaiAEIAZqKgIAIAMgBmoqAgCSOAIAIAVBAWohBQwBCwsgAEEBaiEADAEL",
-    "CwuvAQEGfwNAIAAgAU5FBEAgAyAAIAJsQQN0IgZqIQggBCAGaiEJIAUgBmohCiACIAJBAXFrIQtBACEGA0AgBiALTkUEQCAGQQN0IgcgCmogByAI",
-    "av0ABAAgByAJav0ABAD98AH9CwQAIAZBAmohBgwBCwsDQCACIAZMRQRAIAZBA3QiByAKaiAHIAhqKwMAIAcgCWorAwCgOQMAIAZBAWohBgwBCwsg",
-    "AEEBaiEADAELCwvfAQMEfwF7AXwgAiACQQFxayEIA0AgBiAITkUEQCAGQQN0IQf9DAAAAAAAAAAAAAAAAAAAAAAhCSAAIQUDQCABIAVMRQRAIAkg",
-    "BCACIAVsQQN0aiAHav0ABAD98AEhCSAFQQFqIQUMAQsLIAMgB2ogCf0LBAAgBkECaiEGDAELCwNAIAIgBkxFBEAgBkEDdCEHRAAAAAAAAAAAIQog",
-    "ACEFA0AgASAFTEUEQCAKIAQgAiAFbEEDdGogB2orAwCgIQogBUEBaiEFDAELCyADIAdqIAo5AwAgBkEBaiEGDAELCwuSAQEDfwNAIAAgAU5FBEAg",
-    "AiACQQFxayEHQQAhBQNAIAUgB05FBEAgBUEDdCIGIARqIAQgBmr9AAQAIAMgBmr9AAQA/fAB/QsEACAFQQJqIQUMAQsLA0AgAiAFTEUEQCAFQQN0",
-    "IgYgBGogBCAGaisDACADIAZqKwMAoDkDACAFQQFqIQUMAQsLIABBAWohAAwBCwsLADIEbmFtZQErBgAFZjMyXzABBWYzMl8xAgVmMzJfMgMFZjY0",
-    "XzAEBWY2NF8xBQVmNjRfMg==",
+    "AGFzbQEAAAABEgJgBn9/f39/fwBgBX9/f39/AAISAQNlbnYGbWVtb3J5AgMBgIAEAwcGAAEAAAEABzEGBWYzMl8wAAAFZjMyXzEAAQVmMzJfMgAC",
+    "BWY2NF8wAAMFZjY0XzEABAVmNjRfMgAFCrMJBq8BAQZ/A0AgACABTkUEQCADIAAgAmxBAnQiBmohCCAEIAZqIQkgBSAGaiEKIAIgAkEDcWshC0EA",
+    "IQYDQCAGIAtORQRAIAZBAnQiByAKaiAHIAhq/QAEACAHIAlq/QAEAP3kAf0LBAAgBkEEaiEGDAELCwNAIAIgBkxFBEAgBkECdCIHIApqIAcgCGoq",
+    "AgAgByAJaioCAJI4AgAgBkEBaiEGDAELCyAAQQFqIQAMAQsLC9sBAwR/AXsBfSACIAJBA3FrIQgDQCAGIAhORQRAIAZBAnQhB/0MAAAAAAAAAAAA",
+    "AAAAAAAAACEJIAAhBQNAIAEgBUxFBEAgCSAEIAIgBWxBAnRqIAdq/QAEAP3kASEJIAVBAWohBQwBCwsgAyAHaiAJ/QsEACAGQQRqIQYMAQsLA0Ag",
+    "AiAGTEUEQCAGQQJ0IQdDAAAAACEKIAAhBQNAIAEgBUxFBEAgCiAEIAIgBWxBAnRqIAdqKgIAkiEKIAVBAWohBQwBCwsgAyAHaiAKOAIAIAZBAWoh",
+    "BgwBCwsLxwEBBH8DQCAAIAFORQRAIAIgAkEDcWshCEEAIQcDQCAHIAhORQRAIAdBAnQiBiAEaiAEIAZq/QAEACADIAZq/QAEAP3kAf0LBAAgBSAG",
+    "aiIJIAn9AAQAIAMgBmr9AAQA/eQB/QsEACAHQQRqIQcMAQsLA0AgAiAHTEUEQCAHQQJ0IgYgBGogBCAGaioCACADIAZqKgIAkjgCACAFIAZqIggg",
+    "CCoCACADIAZqKgIAkjgCACAHQQFqIQcMAQsLIABBAWohAAwBCwsLrwEBBn8DQCAAIAFORQRAIAMgACACbEEDdCIGaiEIIAQgBmohCSAFIAZqIQog",
+    "AiACQQFxayELQQAhBgNAIAYgC05FBEAgBkEDdCIHIApqIAcgCGr9AAQAIAcgCWr9AAQA/fAB/QsEACAGQQJqIQYMAQsLA0AgAiAGTEUEQCAGQQN0",
+    "IgcgCmogByAIaisDACAHIAlqKwMAoDkDACAGQQFqIQYMAQsLIABBAWohAAwBCwsL3wEDBH8BewF8IAIgAkEBcWshCANAIAYgCE5FBEAgBkEDdCEH",
+    "/QwAAAAAAAAAAAAAAAAAAAAAIQkgACEFA0AgASAFTEUEQCAJIAQgAiAFbEEDdGogB2r9AAQA/fABIQkgBUEBaiEFDAELCyADIAdqIAn9CwQAIAZB",
+    "AmohBgwBCwsDQCACIAZMRQRAIAZBA3QhB0QAAAAAAAAAACEKIAAhBQNAIAEgBUxFBEAgCiAEIAIgBWxBA3RqIAdqKwMAoCEKIAVBAWohBQwBCwsg",
+    "AyAHaiAKOQMAIAZBAWohBgwBCwsLxwEBBH8DQCAAIAFORQRAIAIgAkEBcWshCEEAIQcDQCAHIAhORQRAIAdBA3QiBiAEaiAEIAZq/QAEACADIAZq",
+    "/QAEAP3wAf0LBAAgBSAGaiIJIAn9AAQAIAMgBmr9AAQA/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IgYgBGogBCAGaisDACADIAZq",
+    "KwMAoDkDACAFIAZqIgggCCsDACADIAZqKwMAoDkDACAHQQFqIQcMAQsLIABBAWohAAwBCwsLADIEbmFtZQErBgAFZjMyXzABBWYzMl8xAgVmMzJf",
+    "MgMFZjY0XzAEBWY2NF8xBQVmNjRfMg==",
   ].join(""),
 };

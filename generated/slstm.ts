@@ -349,15 +349,14 @@ function createKernel<A extends FloatArray>(
         at(scratch0, 0), // $scratch0
         at(p, o_bi), // $bi
         at(tape_iraw, slot * B * H), // $tape_iraw
-        at(xp0, slot * B * (4 * H) + H), // $xp0_2
         at(scratch1, 0), // $scratch1
         at(p, o_bf), // $bf
         at(scratch4, 0), // $scratch4
-        at(xp0, slot * B * (4 * H) + 2 * H), // $xp0_3
+        2 * H, // $2*H
         at(scratch2, 0), // $scratch2
         at(p, o_bz), // $bz
         at(tape_z, slot * B * H), // $tape_z
-        at(xp0, slot * B * (4 * H) + 3 * H), // $xp0_4
+        3 * H, // $3*H
         at(scratch3, 0), // $scratch3
         at(p, o_bo), // $bo
         at(tape_o_1, slot * B * H), // $tape_o_1
@@ -375,66 +374,50 @@ function createKernel<A extends FloatArray>(
       ]);
     else
       for (let b = 0; b < B; b++) {
-        const xp0Row = slot * B * (4 * H) + b * (4 * H);
-        const scratch0Row = b * H;
-        const tape_irawRow = slot * B * H + b * H;
-        const xp0Row2 = slot * B * (4 * H) + H + b * (4 * H);
-        const scratch1Row = b * H;
-        const scratch4Row = b * H;
-        const xp0Row3 = slot * B * (4 * H) + 2 * H + b * (4 * H);
-        const scratch2Row = b * H;
-        const tape_zRow = slot * B * H + b * H;
-        const xp0Row4 = slot * B * (4 * H) + 3 * H + b * (4 * H);
-        const scratch3Row = b * H;
-        const tape_o_1Row = slot * B * H + b * H;
-        const tape_t1Row = slot * B * H + b * H;
-        const scratch5Row = b * H;
-        const mPrevRow = mPrevAt + b * H;
-        const mOutRow = t * B * H + b * H;
-        const scratch6Row = b * H;
-        const scratch7Row = b * H;
-        const cPrevRow = cPrevAt + b * H;
-        const cOutRow = t * B * H + b * H;
-        const nPrevRow = nPrevAt + b * H;
-        const nOutRow = t * B * H + b * H;
-        const hOutRow = t * B * H + b * H;
+        const slotRow4H = slot * B * (4 * H) + b * (4 * H);
+        const rowH = b * H;
+        const slotRowH = slot * B * H + b * H;
+        const mPrevRowH = mPrevAt + b * H;
+        const tRowH = t * B * H + b * H;
+        const cPrevRowH = cPrevAt + b * H;
+        const nPrevRowH = nPrevAt + b * H;
         for (let i = 0; i < H; i++) {
           // iraw = Wi*x + Ri*h + bi
-          const iraw = xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_bi + i]!;
-          tape_iraw[tape_irawRow + i] = iraw;
+          const iraw = xp0[slotRow4H + i]! + scratch0[rowH + i]! + p[o_bi + i]!;
+          tape_iraw[slotRowH + i] = iraw;
           // fraw = Wf*x + Rf*h + bf
-          const fraw = xp0[xp0Row2 + i]! + scratch1[scratch1Row + i]! + p[o_bf + i]!;
-          scratch4[scratch4Row + i] = fraw;
+          const fraw = xp0[slotRow4H + H + i]! + scratch1[rowH + i]! + p[o_bf + i]!;
+          scratch4[rowH + i] = fraw;
           // z    = tanh(Wz*x + Rz*h + bz)
-          const z = Math.tanh(xp0[xp0Row3 + i]! + scratch2[scratch2Row + i]! + p[o_bz + i]!);
-          tape_z[tape_zRow + i] = z;
+          const z = Math.tanh(xp0[slotRow4H + 2 * H + i]! + scratch2[rowH + i]! + p[o_bz + i]!);
+          tape_z[slotRowH + i] = z;
           // o    = sigmoid(Wo*x + Ro*h + bo)
-          const o_1 = 1 / (1 + Math.exp(-(xp0[xp0Row4 + i]! + scratch3[scratch3Row + i]! + p[o_bo + i]!)));
-          tape_o_1[tape_o_1Row + i] = o_1;
+          const o_1 = 1 / (1 + Math.exp(-(xp0[slotRow4H + 3 * H + i]! + scratch3[rowH + i]! + p[o_bo + i]!)));
+          tape_o_1[slotRowH + i] = o_1;
           const t1 = -fraw;
-          tape_t1[tape_t1Row + i] = t1;
+          tape_t1[slotRowH + i] = t1;
           // logf = -softplus(-fraw)
           const logf = -(t1 > 0 ? t1 + Math.log1p(Math.exp(-t1)) : Math.log1p(Math.exp(t1)));
-          scratch5[scratch5Row + i] = logf;
-          const t2 = logf + mPrev[mPrevRow + i]!;
+          scratch5[rowH + i] = logf;
+          const t2 = logf + mPrev[mPrevRowH + i]!;
           // m'   = max(logf + m, iraw)
           const m_next = Math.max(t2, iraw);
-          mOut[mOutRow + i] = m_next;
+          mOut[tRowH + i] = m_next;
           // i    = exp(iraw - m')
           const i_1 = Math.exp(iraw - m_next);
-          scratch6[scratch6Row + i] = i_1;
+          scratch6[rowH + i] = i_1;
           // f    = exp(logf + m - m')
           const f = Math.exp(t2 - m_next);
-          scratch7[scratch7Row + i] = f;
+          scratch7[rowH + i] = f;
           // c'   = f .* c + i .* z
-          const c_next = f * cPrev[cPrevRow + i]! + i_1 * z;
-          cOut[cOutRow + i] = c_next;
+          const c_next = f * cPrev[cPrevRowH + i]! + i_1 * z;
+          cOut[tRowH + i] = c_next;
           // n'   = f .* n + i
-          const n_next = f * nPrev[nPrevRow + i]! + i_1;
-          nOut[nOutRow + i] = n_next;
+          const n_next = f * nPrev[nPrevRowH + i]! + i_1;
+          nOut[tRowH + i] = n_next;
           // h'   = o .* (c' ./ n')
           const h_next = o_1 * (c_next / n_next);
-          hOut[hOutRow + i] = h_next;
+          hOut[tRowH + i] = h_next;
         }
       }
   }
@@ -520,12 +503,11 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const dhUpRow = t * B * H + b * H;
-          const carry_hRow = b * H;
-          const seed_hRow = b * H;
+          const tRowH = t * B * H + b * H;
+          const rowH = b * H;
           for (let i = 0; i < H; i++) {
             // the gradient of h' at step t: from upstream, and from step t + 1
-            seed_h[seed_hRow + i] = dhUp[dhUpRow + i]! + carry_h[carry_hRow + i]!;
+            seed_h[rowH + i] = dhUp[tRowH + i]! + carry_h[rowH + i]!;
           }
         }
 
@@ -539,12 +521,11 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const dcUpRow = t * B * H + b * H;
-          const carry_cRow = b * H;
-          const seed_cRow = b * H;
+          const tRowH = t * B * H + b * H;
+          const rowH = b * H;
           for (let i = 0; i < H; i++) {
             // the gradient of c' at step t: from upstream, and from step t + 1
-            seed_c[seed_cRow + i] = dcUp[dcUpRow + i]! + carry_c[carry_cRow + i]!;
+            seed_c[rowH + i] = dcUp[tRowH + i]! + carry_c[rowH + i]!;
           }
         }
 
@@ -558,12 +539,11 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const dnUpRow = t * B * H + b * H;
-          const carry_nRow = b * H;
-          const seed_nRow = b * H;
+          const tRowH = t * B * H + b * H;
+          const rowH = b * H;
           for (let i = 0; i < H; i++) {
             // the gradient of n' at step t: from upstream, and from step t + 1
-            seed_n[seed_nRow + i] = dnUp[dnUpRow + i]! + carry_n[carry_nRow + i]!;
+            seed_n[rowH + i] = dnUp[tRowH + i]! + carry_n[rowH + i]!;
           }
         }
 
@@ -577,12 +557,11 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const dmUpRow = t * B * H + b * H;
-          const carry_mRow = b * H;
-          const seed_mRow = b * H;
+          const tRowH = t * B * H + b * H;
+          const rowH = b * H;
           for (let i = 0; i < H; i++) {
             // the gradient of m' at step t: from upstream, and from step t + 1
-            seed_m[seed_mRow + i] = dmUp[dmUpRow + i]! + carry_m[carry_mRow + i]!;
+            seed_m[rowH + i] = dmUp[tRowH + i]! + carry_m[rowH + i]!;
           }
         }
 
@@ -598,86 +577,73 @@ function createKernel<A extends FloatArray>(
           at(nPrev, nPrevAt), // $nPrev
           at(seed_c, 0), // $seed_c
           at(tape_z, slot * B * H), // $tape_z
-          at(gx0, t * B * (4 * H) + 2 * H), // $gx0
+          at(gx0, t * B * (4 * H)), // $gx0
           4 * H, // $4*H
+          2 * H, // $2*H
           at(cPrev, cPrevAt), // $cPrev
           at(seed_n, 0), // $seed_n
           at(seed_m, 0), // $seed_m
-          at(gx0, t * B * (4 * H)), // $gx0_2
           at(carry_m, 0), // $carry_m
-          at(gx0, t * B * (4 * H) + H), // $gx0_3
-          at(gx0, t * B * (4 * H) + 3 * H), // $gx0_4
+          3 * H, // $3*H
           at(carry_c, 0), // $carry_c
           at(carry_n, 0), // $carry_n
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const seed_hRow = b * H;
-          const tape_o_1Row = slot * B * H + b * H;
-          const mPrevRow = mPrevAt + b * H;
-          const tape_t1Row = slot * B * H + b * H;
-          const tape_irawRow = slot * B * H + b * H;
-          const nPrevRow = nPrevAt + b * H;
-          const seed_cRow = b * H;
-          const tape_zRow = slot * B * H + b * H;
-          const gx0Row = t * B * (4 * H) + 2 * H + b * (4 * H);
-          const cPrevRow = cPrevAt + b * H;
-          const seed_nRow = b * H;
-          const seed_mRow = b * H;
-          const gx0Row2 = t * B * (4 * H) + b * (4 * H);
-          const carry_mRow = b * H;
-          const gx0Row3 = t * B * (4 * H) + H + b * (4 * H);
-          const gx0Row4 = t * B * (4 * H) + 3 * H + b * (4 * H);
-          const carry_cRow = b * H;
-          const carry_nRow = b * H;
+          const rowH = b * H;
+          const slotRowH = slot * B * H + b * H;
+          const mPrevRowH = mPrevAt + b * H;
+          const nPrevRowH = nPrevAt + b * H;
+          const tRow4H = t * B * (4 * H) + b * (4 * H);
+          const cPrevRowH = cPrevAt + b * H;
           for (let i = 0; i < H; i++) {
-            const t3 = seed_h[seed_hRow + i]! * tape_o_1[tape_o_1Row + i]!;
+            const t3 = seed_h[rowH + i]! * tape_o_1[slotRowH + i]!;
             const t4 =
-              mPrev[mPrevRow + i]! -
-              (tape_t1[tape_t1Row + i]! > 0
-                ? tape_t1[tape_t1Row + i]! + Math.log1p(Math.exp(-tape_t1[tape_t1Row + i]!))
-                : Math.log1p(Math.exp(tape_t1[tape_t1Row + i]!)));
-            const t5 = Math.max(t4, tape_iraw[tape_irawRow + i]!);
+              mPrev[mPrevRowH + i]! -
+              (tape_t1[slotRowH + i]! > 0
+                ? tape_t1[slotRowH + i]! + Math.log1p(Math.exp(-tape_t1[slotRowH + i]!))
+                : Math.log1p(Math.exp(tape_t1[slotRowH + i]!)));
+            const t5 = Math.max(t4, tape_iraw[slotRowH + i]!);
             const t6 = Math.exp(t4 - t5);
-            const t7 = Math.exp(tape_iraw[tape_irawRow + i]! - t5);
-            const t8 = t6 * nPrev[nPrevRow + i]! + t7;
+            const t7 = Math.exp(tape_iraw[slotRowH + i]! - t5);
+            const t8 = t6 * nPrev[nPrevRowH + i]! + t7;
             // grad of: h'   = o .* (c' ./ n')
-            const dc_next_total = seed_c[seed_cRow + i]! + t3 / t8;
+            const dc_next_total = seed_c[rowH + i]! + t3 / t8;
             // grad of: c'   = f .* c + i .* z
             const dz = dc_next_total * t7;
-            const dz_pre = dz * (1 - tape_z[tape_zRow + i]! * tape_z[tape_zRow + i]!);
-            gx0[gx0Row + i] = dz_pre;
-            const t9 = (t6 * cPrev[cPrevRow + i]! + t7 * tape_z[tape_zRow + i]!) / t8;
+            const dz_pre = dz * (1 - tape_z[slotRowH + i]! * tape_z[slotRowH + i]!);
+            gx0[tRow4H + 2 * H + i] = dz_pre;
+            const t9 = (t6 * cPrev[cPrevRowH + i]! + t7 * tape_z[slotRowH + i]!) / t8;
             // grad of: h'   = o .* (c' ./ n')
-            const dn_next_total = seed_n[seed_nRow + i]! - (t3 * t9) / t8;
+            const dn_next_total = seed_n[rowH + i]! - (t3 * t9) / t8;
             // grad of: c', n'
-            const di = dn_next_total + dc_next_total * tape_z[tape_zRow + i]!;
+            const di = dn_next_total + dc_next_total * tape_z[slotRowH + i]!;
             const di_pre = di * t7;
             // grad of: c', n'
-            const df = dn_next_total * nPrev[nPrevRow + i]! + dc_next_total * cPrev[cPrevRow + i]!;
+            const df = dn_next_total * nPrev[nPrevRowH + i]! + dc_next_total * cPrev[cPrevRowH + i]!;
             const df_pre = df * t6;
             // grad of: i, f
-            const dm_next_total = seed_m[seed_mRow + i]! - di_pre - df_pre;
-            const t10 = t4 - tape_iraw[tape_irawRow + i]! > 0 ? 1 : 0;
+            const dm_next_total = seed_m[rowH + i]! - di_pre - df_pre;
+            const t10 = t4 - tape_iraw[slotRowH + i]! > 0 ? 1 : 0;
             // grad of: m', i
             const diraw = di_pre + dm_next_total * (1 - t10);
-            gx0[gx0Row2 + i] = diraw;
+            gx0[tRow4H + i] = diraw;
             // grad of: m'   = max(logf + m, iraw)
             const dm = df_pre + dm_next_total * t10;
-            carry_m[carry_mRow + i] = dm;
+            carry_m[rowH + i] = dm;
             // grad of: logf = -softplus(-fraw)
-            const dfraw = dm * (1 / (1 + Math.exp(-tape_t1[tape_t1Row + i]!)));
-            gx0[gx0Row3 + i] = dfraw;
+            const dfraw = dm * (1 / (1 + Math.exp(-tape_t1[slotRowH + i]!)));
+            gx0[tRow4H + H + i] = dfraw;
             // grad of: h'   = o .* (c' ./ n')
-            const do_1 = seed_h[seed_hRow + i]! * t9;
-            const do_pre = do_1 * (tape_o_1[tape_o_1Row + i]! * (1 - tape_o_1[tape_o_1Row + i]!));
-            gx0[gx0Row4 + i] = do_pre;
+            const do_1 = seed_h[rowH + i]! * t9;
+            const do_pre = do_1 * (tape_o_1[slotRowH + i]! * (1 - tape_o_1[slotRowH + i]!));
+            gx0[tRow4H + 3 * H + i] = do_pre;
             // grad of: c'   = f .* c + i .* z
             const dc = dc_next_total * t6;
-            carry_c[carry_cRow + i] = dc;
+            carry_c[rowH + i] = dc;
             // grad of: n'   = f .* n + i
             const dn = dn_next_total * t6;
-            carry_n[carry_nRow + i] = dn;
+            carry_n[rowH + i] = dn;
           }
         }
 
@@ -1071,7 +1037,7 @@ function createKernel<A extends FloatArray>(
       wl(7, T * B, [
         H, // $n
         at(dp, o_bf), // $dbf
-        at(gx0, H), // $gx0
+        at(gx0, 0), // $gx0
         4 * H, // $4*H
       ]);
     else
@@ -1087,8 +1053,9 @@ function createKernel<A extends FloatArray>(
       wl(8, T * B, [
         H, // $n
         at(dp, o_bz), // $dbz
-        at(gx0, 2 * H), // $gx0
+        at(gx0, 0), // $gx0
         4 * H, // $4*H
+        2 * H, // $2*H
       ]);
     else
       for (let i = 0; i < H; i++) {
@@ -1103,8 +1070,9 @@ function createKernel<A extends FloatArray>(
       wl(9, T * B, [
         H, // $n
         at(dp, o_bo), // $dbo
-        at(gx0, 3 * H), // $gx0
+        at(gx0, 0), // $gx0
         4 * H, // $4*H
+        3 * H, // $3*H
       ]);
     else
       for (let i = 0; i < H; i++) {
@@ -1155,120 +1123,133 @@ const LOOPS_WASM: LoopsModuleSource = {
   splittable: [0, 1, 2, 3, 4, 5],
   scalar: [],
   binary: [
-    "AGFzbQEAAAABSgRgAXsBe2Aff39/f39/f39/f39/f39/f39/f39/f39/f39/f39/fwBgBn9/f39/fwBgFn9/f39/f39/f39/f39/f39/f39/f38A",
-    "AhIBA2VudgZtZW1vcnkCAwGAgAQDDw4AAAABAgMCAAAAAQIDAgehARQFZjMyXzAAAwVmMzJfMQAEBWYzMl8yAAQFZjMyXzMABAVmMzJfNAAEBWYz",
-    "Ml81AAUFZjMyXzYABgVmMzJfNwAGBWYzMl84AAYFZjMyXzkABgVmNjRfMAAKBWY2NF8xAAsFZjY0XzIACwVmNjRfMwALBWY2NF80AAsFZjY0XzUA",
-    "DAVmNjRfNgANBWY2NF83AA0FZjY0XzgADQVmNjRfOQANCoxIDugDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAAgH8AAIB//QwBDVA5",
-    "AQ1QOQENUDkBDVA5IAAgAP0MO6q4PzuquD87qrg/O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAAlkMAAJZD/egBIgL9",
-    "DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0Mg4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6/eQBIAH95gH9DImI",
-    "CDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH95gH9DAAAAD8AAAA/",
-    "AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB/awBIgL9DH8AAAB/",
-    "AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhysUIYcrFC/UT9UiAA",
-    "/Qy08c/CtPHPwrTxz8K08c/C/UP9UguyBQEGe/0MAACAPwAAgD8AAIA/AACAPyAA/eQBIgH9DAAAgEsAAIBLAACASwAAgEv95gEgASAB/QwAAIAA",
-    "AACAAAAAgAAAAIAA/UMiBf1SIgb9DP//fwD//38A//9/AP//fwD9Tv0MAACAPwAAgD8AAIA/AACAP/1QIgL9DPMEtT/zBLU/8wS1P/MEtT/9RCED",
-    "IAL9DAAAAD8AAAA/AAAAPwAAAD/95gEgAiAD/VIiAv0MAACAPwAAgD8AAIA/AACAP/3lASAC/QwAAIA/AACAPwAAgD8AAIA//eQB/ecBIgQgBP3m",
-    "ASECIAH9DAAAgH8AAIB/AACAfwAAgH/9DAAAwH8AAMB/AADAfwAAwH/9DAAAgP8AAID/AACA/wAAgP8gBkEX/a0B/Qx/AAAAfwAAAH8AAAB/AAAA",
-    "IAX9DBgAAAAYAAAAGAAAABgAAAD9Tv2uAf2xASAD/bEB/foBIgP9DACAMT8AgDE/AIAxPwCAMT/95gH9DAAAAEAAAABAAAAAQAAAAEAgBP3mAf0M",
-    "jC66PYwuuj2MLro9jC66PSAC/eYB/Qw5juM9OY7jPTmO4z05juM9/eQBIAL95gH9DCVJEj4lSRI+JUkSPiVJEj795AEgAv3mAf0MzcxMPs3MTD7N",
-    "zEw+zcxMPv3kASAC/eYB/Qyrqqo+q6qqPquqqj6rqqo+/eQBIAL95gH9DAAAgD8AAIA/AACAPwAAgD/95AH95gEgA/0Mg4BeuYOAXrmDgF65g4Be",
-    "uf3mAf3kAf3kASAB/QwAAAAAAAAAAAAAAAAAAAAA/UH9UiAB/QwAAAAAAAAAAAAAAAAAAAAA/UP9UiAB/QwAAIB/AACAfwAAgH8AAIB//UH9UiAB",
-    "IAH9Qv1SIAH9DAAAgD8AAIA/AACAPwAAgD/95QEgAP3lASAB/ecB/eUBC4QCAQJ7IAD9DNENXb3RDV290Q1dvdENXb0gACAA/eYBIgH95gH9DImI",
-    "CD6JiAg+iYgIPomICD795AEgAf3mAf0Mq6qqvquqqr6rqqq+q6qqvv3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQB/eYB/QwAAIA/AACAPwAA",
-    "gD8AAIA//QwAAABAAAAAQAAAAEAAAABA/QwAAABAAAAAQAAAAEAAAABAIAD94AEiAv3mARAA/QwAAIA/AACAPwAAgD8AAIA//eQB/ecB/eUBIgH9",
-    "4QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/UP9UiAC/QzNzMw9zczMPc3MzD3NzMw9/UP9UgvWCAMafwV7BX0DQCAAIAFORQRAIAMgACAEbEECdCIg",
-    "aiEhIAUgACACbEECdCIfaiEiIAcgH2ohIyAIICBqISQgCSAfaiElIAsgH2ohJiAMICBqIScgDSAfaiEoIA8gH2ohKSAQICBqISogESAfaiErIBMg",
-    "H2ohLCAUIB9qIS0gFSAfaiEuIBYgH2ohLyAXIB9qITAgGCAfaiExIBkgH2ohMiAaIB9qITMgGyAfaiE0IBwgH2ohNSAdIB9qITYgHiAfaiE3IAIg",
-    "AkEDcWshOEEAISADQCAgIDhORQRAICBBAnQiHyAhav0ABAAgHyAiav0ABAD95AEgBiAfav0ABAD95AEhOiAfICNqIDr9CwQAIB8gJmogHyAkav0A",
-    "BAAgHyAlav0ABAD95AEgCiAfav0ABAD95AEiOf0LBAAgHyApaiAfICdq/QAEACAfIChq/QAEAP3kASAOIB9q/QAEAP3kARACIjv9CwQAIB8gLGr9",
-    "DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gHyAqav0ABAAgHyArav0ABAD95AEgEiAfav0ABAD95AH94QEQAP3kAf3nASI8/QsE",
-    "ACAfIC1qIDn94QEiOf0LBAAgHyAuaiA5IDn94QEQABAB/eQBIDkQABABIDn9DAAAAAAAAAAAAAAAAAAAAAD9RP1S/eEBIjn9CwQAIB8gMGogOSAf",
-    "IC9q/QAEAP3kASI9IDr96QEiOf0LBAAgHyAxaiA6IDn95QEQACI6/QsEACAfIDJqID0gOf3lARAAIjn9CwQAIB8gNGogOSAfIDNq/QAEAP3mASA6",
-    "IDv95gH95AEiO/0LBAAgHyA2aiA5IB8gNWr9AAQA/eYBIDr95AEiOf0LBAAgHyA3aiA8IDsgOf3nAf3mAf0LBAAgIEEEaiEgDAELCwNAIAIgIExF",
-    "BEAgIEECdCIfICFqKgIAIB8gImoqAgCSIAYgH2oqAgCSIT8gHyAjaiA/OAIAIB8gJmogHyAkaioCACAfICVqKgIAkiAKIB9qKgIAkiI+OAIAIB8g",
-    "KWogHyAnaioCACAfIChqKgIAkiAOIB9qKgIAkv0TEAL9HwAiQDgCACAfICxqQwAAgD8gHyAqaioCACAfICtqKgIAkiASIB9qKgIAkoz9ExAA/R8A",
-    "QwAAgD+SlSJBOAIAIB8gLWogPowiPjgCACAfIC5qID4gPoz9ExAA/R8A/RMQAf0fAJIgPv0TEAD9HwD9ExAB/R8AID5DAAAAAF4bjCI+OAIAIB8g",
-    "MGogPiAfIC9qKgIAkiJCID+XIj44AgAgHyAxaiA/ID6T/RMQAP0fACI/OAIAIB8gMmogQiA+k/0TEAD9HwAiPjgCACAfIDRqID4gHyAzaioCAJQg",
-    "PyBAlJIiQDgCACAfIDZqID4gHyA1aioCAJQgP5IiPjgCACAfIDdqIEEgQCA+lZQ4AgAgIEEBaiEgDAELCyAAQQFqIQAMAQsLC68BAQZ/A0AgACAB",
-    "TkUEQCADIAAgAmxBAnQiBmohCCAEIAZqIQkgBSAGaiEKIAIgAkEDcWshC0EAIQYDQCAGIAtORQRAIAZBAnQiByAKaiAHIAhq/QAEACAHIAlq/QAE",
-    "AP3kAf0LBAAgBkEEaiEGDAELCwNAIAIgBkxFBEAgBkECdCIHIApqIAcgCGoqAgAgByAJaioCAJI4AgAgBkEBaiEGDAELCyAAQQFqIQAMAQsLC+4K",
-    "AxV/CHsIfQNAIAAgAU5FBEAgAyAAIAJsQQJ0IhZqIRwgBCAWaiEZIAUgFmohHiAGIBZqIRggByAWaiEaIAggFmohHSAJIBZqIR8gCiAWaiEbIAsg",
-    "ACAMbEECdCIXaiEgIA0gFmohISAOIBZqISIgDyAWaiEjIBAgF2ohJCARIBZqISUgEiAXaiEmIBMgF2ohJyAUIBZqISggFSAWaiEpIAIgAkEDcWsh",
-    "KkEAIRcDQCAXICpORQRAIBdBAnQiFiAcav0ABAAgFiAZav0ABAD95gEhLCAWIB5q/QAEACAWIBhq/QAEACIrICv94QEQABAB/eQBIBYgGGr9AAQA",
-    "EAAQASAWIBhq/QAEAP0MAAAAAAAAAAAAAAAAAAAAAP1E/VL95QEiLiAWIBpq/QAEAP3pASErIC4gK/3lARAAIS0gFiAaav0ABAAgK/3lARAAISsg",
-    "FiAgaiAWIB9q/QAEACAsIC0gFiAdav0ABAD95gEgK/3kASIv/ecB/eQBIjAgK/3mAf0MAACAPwAAgD8AAIA/AACAPyAWIBtq/QAEACIxIDH95gH9",
-    "5QH95gH9CwQAIBYgJGogFiAiav0ABAAgLCAtIBYgIWr9AAQAIjH95gEgKyAWIBtq/QAEAP3mAf3kASAv/ecBIjL95gEgL/3nAf3lASIsIDAgFiAb",
-    "av0ABAD95gH95AEgK/3mASIrIBYgI2r9AAQAICv95QEgLCAWIB1q/QAEAP3mASAwIDH95gH95AEgLf3mASIr/eUBIi/9DAAAgD8AAIA/AACAPwAA",
-    "gD/9DAAAgD8AAIA/AACAPwAAgD/9DAAAAAAAAAAAAAAAAAAAAAAgLiAWIBpq/QAEAP3lAf0MAAAAAAAAAAAAAAAAAAAAAP1E/VIiLv3lAf3mAf3k",
-    "Af0LBAAgFiAlaiArIC8gLv3mAf3kASIr/QsEACAWICZqICv9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gFiAYav0ABAD94QEQ",
-    "AP3kAf3nAf3mAf0LBAAgFiAnaiAWIBxq/QAEACAy/eYBIBYgGWr9AAQA/QwAAIA/AACAPwAAgD8AAIA/IBYgGWr9AAQA/eUB/eYB/eYB/QsEACAW",
-    "IChqIDAgLf3mAf0LBAAgFiApaiAsIC395gH9CwQAIBdBBGohFwwBCwsDQCACIBdMRQRAIBdBAnQiFiAcaioCACAWIBlqKgIAlCE0IBYgHmoqAgAg",
-    "FiAYaioCACIzIDOM/RMQAP0fAP0TEAH9HwCSIBYgGGoqAgD9ExAA/R8A/RMQAf0fACAWIBhqKgIAQwAAAABeG5MiNiA2IBYgGmoqAgCXIjOT/RMQ",
-    "AP0fACE1IBYgGmoqAgAgM5P9ExAA/R8AITMgFiAgaiAWIB9qKgIAIDQgNSAWIB1qKgIAlCAzkiI3lZIiOCAzlEMAAIA/IBYgG2oqAgAiOSA5lJOU",
-    "OAIAIBYgJGogFiAiaioCACA0IDUgFiAhaioCACI5lCAzIBYgG2oqAgCUkiA3lSI6lCA3lZMiNCA4IBYgG2oqAgCUkiAzlCIzIBYgI2oqAgAgM5Mg",
-    "NCAWIB1qKgIAlCA4IDmUkiA1lCIzkyI3QwAAgD9DAACAP0MAAAAAIDYgFiAaaioCAJNDAAAAAF4bIjaTlJI4AgAgFiAlaiAzIDcgNpSSIjM4AgAg",
-    "FiAmaiAzQwAAgD8gFiAYaioCAIz9ExAA/R8AQwAAgD+SlZQ4AgAgFiAnaiAWIBxqKgIAIDqUIBYgGWoqAgBDAACAPyAWIBlqKgIAk5SUOAIAIBYg",
-    "KGogOCA1lDgCACAWIClqIDQgNZQ4AgAgF0EBaiEXDAELCyAAQQFqIQAMAQsLC+4BAwR/AXsBfSACIAJBA3FrIQkDQCAHIAlORQRAIAdBAnQhCP0M",
-    "AAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUgBmxBAnRqIAhq/QAEAP3kASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9AAQAIAr9",
-    "5AH9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQhCEMAAAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAGbEECdGogCGoqAgCSIQsgBkEBaiEG",
-    "DAELCyADIAhqIgYgBioCACALkjgCACAHQQFqIQcMAQsLC4sFAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAAAADwfwAAAAAAAPB//QwJbagTRhLm",
-    "PQltqBNGEuY9IAAgAP0M/oIrZUcV9z/+gitlRxX3P/3yAf2UAf0MAAAAAAAwkcAAAAAAADCRwP31Af0MAAAAAAAwkUAAAAAAADCRQP30ASIC/QwA",
-    "AOD+Qi7mPwAA4P5CLuY//fIB/fEBIAL9DHY8eTXvOeo9djx5Ne856j398gH98QEiAf3yAf0MmNj479juIT6Y2Pjv2O4hPv3wASAB/fIB/QzkRPVn",
-    "ReZaPuRE9WdF5lo+/fABIAH98gH9DFyfeLdPfpI+XJ94t09+kj798AEgAf3yAf0MNMdWpeMdxz40x1al4x3HPv3wASAB/fIB/QwaoAEaoAH6Phqg",
-    "ARqgAfo+/fABIAH98gH9DBqgARqgASo/GqABGqABKj/98AEgAf3yAf0MF2zBFmzBVj8XbMEWbMFWP/3wASAB/fIB/QwRERERERGBPxEREREREYE/",
-    "/fABIAH98gH9DFVVVVVVVaU/VVVVVVVVpT/98AEgAf3yAf0MVVVVVVVVxT9VVVVVVVXFP/3wASAB/fIB/QwAAAAAAADgPwAAAAAAAOA//fABIAH9",
-    "8gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAC/fwBIgFBAf2sASIC/ccB/Qz/AwAAAAAAAP8DAAAAAAAA",
-    "/c4BQTT9ywH98gEgASAC/bEB/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgAP0M7zn6/kIuhkDvOfr+Qi6GQP1K/VIgAP0MUjAt1RBJ",
-    "h8BSMC3VEEmHwP1J/VIL5AYBBnv9DAAAAAAAAPA/AAAAAAAA8D8gAP3wASIC/QwAAAAAAABQQwAAAAAAAFBD/fIBIAIgAv0MAAAAAAAAEAAAAAAA",
-    "AAAQAP1JIgX9UiIG/Qz///////8PAP///////w8A/U79DAAAAAAAAPA/AAAAAAAA8D/9UCIB/QzNO39mnqD2P807f2aeoPY//UohAyAB/QwAAAAA",
-    "AADgPwAAAAAAAOA//fIBIAEgA/1SIgH9DAAAAAAAAPA/AAAAAAAA8D/98QEgAf0MAAAAAAAA8D8AAAAAAADwP/3wAf3zASIEIAT98gEhASAC/QwA",
-    "AAAAAADwfwAAAAAAAPB//QwAAAAAAAD4fwAAAAAAAPh//QwAAAAAAADw/wAAAAAAAPD/IAZBNP3NAf0M/wMAAAAAAAD/AwAAAAAAACAF/Qw2AAAA",
-    "AAAAADYAAAAAAAAA/U79zgH90QEgA/3RASIDIAP9DQABAgMICQoLAAECAwgJCgv9/gEiA/0MAADg/kIu5j8AAOD+Qi7mP/3yAf0MAAAAAAAAAEAA",
-    "AAAAAAAAQCAE/fIB/QxkIQtZyEKmP2QhC1nIQqY/IAH98gH9DBiGYRiGYag/GIZhGIZhqD/98AEgAf3yAf0MKK+hvIbyqj8or6G8hvKqP/3wASAB",
-    "/fIB/QweHh4eHh6uPx4eHh4eHq4//fABIAH98gH9DBEREREREbE/ERERERERsT/98AEgAf3yAf0MFDuxEzuxsz8UO7ETO7GzP/3wASAB/fIB/QxG",
-    "F1100UW3P0YXXXTRRbc//fABIAH98gH9DBzHcRzHcbw/HMdxHMdxvD/98AEgAf3yAf0MkiRJkiRJwj+SJEmSJEnCP/3wASAB/fIB/QyamZmZmZnJ",
-    "P5qZmZmZmck//fABIAH98gH9DFVVVVVVVdU/VVVVVVVV1T/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wAf3yASAD/Qx2PHk17znqPXY8eTXv",
-    "Oeo9/fIB/fAB/fABIAL9DAAAAAAAAAAAAAAAAAAAAAD9R/1SIAL9DAAAAAAAAAAAAAAAAAAAAAD9Sf1SIAL9DAAAAAAAAPB/AAAAAAAA8H/9R/1S",
-    "IAIgAv1I/VIgAv0MAAAAAAAA8D8AAAAAAADwP/3xASAA/fEBIAL98wH98QEL7AIBAnsgAP0M43UrRTbaV7/jdStFNtpXvyAAIAD98gEiAf3yAf0M",
-    "4H0VDj1tbT/gfRUOPW1tP/3wASAB/fIB/Qw9wuZV4yaCvz3C5lXjJoK//fABIAH98gH9DPoQLIj0ZJY/+hAsiPRklj/98AEgAf3yAf0MHLqhG7qh",
-    "q78cuqEbuqGrv/3wASAB/fIB/QwRERERERHBPxEREREREcE//fABIAH98gH9DFVVVVVVVdW/VVVVVVVV1b/98AEgAf3yAf0MAAAAAAAA8D8AAAAA",
-    "AADwP/3wAf3yAf0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAEAAAAAAAAAAQP0MAAAAAAAAAEAAAAAAAAAAQCAA/ewBIgL98gEQB/0MAAAAAAAA",
-    "8D8AAAAAAADwP/3wAf3zAf3xASIB/e0BIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1J/VIgAv0MmpmZmZmZuT+amZmZmZm5P/1J/VIL4ggDGn8FewV8",
-    "A0AgACABTkUEQCADIAAgBGxBA3QiIGohISAFIAAgAmxBA3QiH2ohIiAHIB9qISMgCCAgaiEkIAkgH2ohJSALIB9qISYgDCAgaiEnIA0gH2ohKCAP",
-    "IB9qISkgECAgaiEqIBEgH2ohKyATIB9qISwgFCAfaiEtIBUgH2ohLiAWIB9qIS8gFyAfaiEwIBggH2ohMSAZIB9qITIgGiAfaiEzIBsgH2ohNCAc",
-    "IB9qITUgHSAfaiE2IB4gH2ohNyACIAJBAXFrIThBACEgA0AgICA4TkUEQCAgQQN0Ih8gIWr9AAQAIB8gImr9AAQA/fABIAYgH2r9AAQA/fABITog",
-    "HyAjaiA6/QsEACAfICZqIB8gJGr9AAQAIB8gJWr9AAQA/fABIAogH2r9AAQA/fABIjn9CwQAIB8gKWogHyAnav0ABAAgHyAoav0ABAD98AEgDiAf",
-    "av0ABAD98AEQCSI7/QsEACAfICxq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/IB8gKmr9AAQAIB8gK2r9AAQA/fABIBIgH2r9",
-    "AAQA/fAB/e0BEAf98AH98wEiPP0LBAAgHyAtaiA5/e0BIjn9CwQAIB8gLmogOSA5/e0BEAcQCP3wASA5EAcQCCA5/QwAAAAAAAAAAAAAAAAAAAAA",
-    "/Ur9Uv3tASI5/QsEACAfIDBqIDkgHyAvav0ABAD98AEiPSA6/fUBIjn9CwQAIB8gMWogOiA5/fEBEAciOv0LBAAgHyAyaiA9IDn98QEQByI5/QsE",
-    "ACAfIDRqIDkgHyAzav0ABAD98gEgOiA7/fIB/fABIjv9CwQAIB8gNmogOSAfIDVq/QAEAP3yASA6/fABIjn9CwQAIB8gN2ogPCA7IDn98wH98gH9",
-    "CwQAICBBAmohIAwBCwsDQCACICBMRQRAICBBA3QiHyAhaisDACAfICJqKwMAoCAGIB9qKwMAoCE/IB8gI2ogPzkDACAfICZqIB8gJGorAwAgHyAl",
-    "aisDAKAgCiAfaisDAKAiPjkDACAfIClqIB8gJ2orAwAgHyAoaisDAKAgDiAfaisDAKD9FBAJ/SEAIkA5AwAgHyAsakQAAAAAAADwPyAfICpqKwMA",
-    "IB8gK2orAwCgIBIgH2orAwCgmv0UEAf9IQBEAAAAAAAA8D+goyJBOQMAIB8gLWogPpoiPjkDACAfIC5qID4gPpr9FBAH/SEA/RQQCP0hAKAgPv0U",
-    "EAf9IQD9FBAI/SEAID5EAAAAAAAAAABkG5oiPjkDACAfIDBqID4gHyAvaisDAKAiQiA/pSI+OQMAIB8gMWogPyA+of0UEAf9IQAiPzkDACAfIDJq",
-    "IEIgPqH9FBAH/SEAIj45AwAgHyA0aiA+IB8gM2orAwCiID8gQKKgIkA5AwAgHyA2aiA+IB8gNWorAwCiID+gIj45AwAgHyA3aiBBIEAgPqOiOQMA",
-    "ICBBAWohIAwBCwsgAEEBaiEADAELCwuvAQEGfwNAIAAgAU5FBEAgAyAAIAJsQQN0IgZqIQggBCAGaiEJIAUgBmohCiACIAJBAXFrIQtBACEGA0Ag",
-    "BiALTkUEQCAGQQN0IgcgCmogByAIav0ABAAgByAJav0ABAD98AH9CwQAIAZBAmohBgwBCwsDQCACIAZMRQRAIAZBA3QiByAKaiAHIAhqKwMAIAcg",
-    "CWorAwCgOQMAIAZBAWohBgwBCwsgAEEBaiEADAELCwuSCwMVfwh7CHwDQCAAIAFORQRAIAMgACACbEEDdCIWaiEcIAQgFmohGSAFIBZqIR4gBiAW",
-    "aiEYIAcgFmohGiAIIBZqIR0gCSAWaiEfIAogFmohGyALIAAgDGxBA3QiF2ohICANIBZqISEgDiAWaiEiIA8gFmohIyAQIBdqISQgESAWaiElIBIg",
-    "F2ohJiATIBdqIScgFCAWaiEoIBUgFmohKSACIAJBAXFrISpBACEXA0AgFyAqTkUEQCAXQQN0IhYgHGr9AAQAIBYgGWr9AAQA/fIBISwgFiAeav0A",
-    "BAAgFiAYav0ABAAiKyAr/e0BEAcQCP3wASAWIBhq/QAEABAHEAggFiAYav0ABAD9DAAAAAAAAAAAAAAAAAAAAAD9Sv1S/fEBIi4gFiAaav0ABAD9",
-    "9QEhKyAuICv98QEQByEtIBYgGmr9AAQAICv98QEQByErIBYgIGogFiAfav0ABAAgLCAtIBYgHWr9AAQA/fIBICv98AEiL/3zAf3wASIwICv98gH9",
-    "DAAAAAAAAPA/AAAAAAAA8D8gFiAbav0ABAAiMSAx/fIB/fEB/fIB/QsEACAWICRqIBYgImr9AAQAICwgLSAWICFq/QAEACIx/fIBICsgFiAbav0A",
-    "BAD98gH98AEgL/3zASIy/fIBIC/98wH98QEiLCAwIBYgG2r9AAQA/fIB/fABICv98gEiKyAWICNq/QAEACAr/fEBICwgFiAdav0ABAD98gEgMCAx",
-    "/fIB/fABIC398gEiK/3xASIv/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAAAAAAAAAAAAAAAAIC4gFiAaav0ABAD9",
-    "8QH9DAAAAAAAAAAAAAAAAAAAAAD9Sv1SIi798QH98gH98AH9CwQAIBYgJWogKyAvIC798gH98AEiK/0LBAAgFiAmaiAr/QwAAAAAAADwPwAAAAAA",
-    "APA//QwAAAAAAADwPwAAAAAAAPA/IBYgGGr9AAQA/e0BEAf98AH98wH98gH9CwQAIBYgJ2ogFiAcav0ABAAgMv3yASAWIBlq/QAEAP0MAAAAAAAA",
-    "8D8AAAAAAADwPyAWIBlq/QAEAP3xAf3yAf3yAf0LBAAgFiAoaiAwIC398gH9CwQAIBYgKWogLCAt/fIB/QsEACAXQQJqIRcMAQsLA0AgAiAXTEUE",
-    "QCAXQQN0IhYgHGorAwAgFiAZaisDAKIhNCAWIB5qKwMAIBYgGGorAwAiMyAzmv0UEAf9IQD9FBAI/SEAoCAWIBhqKwMA/RQQB/0hAP0UEAj9IQAg",
-    "FiAYaisDAEQAAAAAAAAAAGQboSI2IDYgFiAaaisDAKUiM6H9FBAH/SEAITUgFiAaaisDACAzof0UEAf9IQAhMyAWICBqIBYgH2orAwAgNCA1IBYg",
-    "HWorAwCiIDOgIjejoCI4IDOiRAAAAAAAAPA/IBYgG2orAwAiOSA5oqGiOQMAIBYgJGogFiAiaisDACA0IDUgFiAhaisDACI5oiAzIBYgG2orAwCi",
-    "oCA3oyI6oiA3o6EiNCA4IBYgG2orAwCioCAzoiIzIBYgI2orAwAgM6EgNCAWIB1qKwMAoiA4IDmioCA1oiIzoSI3RAAAAAAAAPA/RAAAAAAAAPA/",
-    "RAAAAAAAAAAAIDYgFiAaaisDAKFEAAAAAAAAAABkGyI2oaKgOQMAIBYgJWogMyA3IDaioCIzOQMAIBYgJmogM0QAAAAAAADwPyAWIBhqKwMAmv0U",
-    "EAf9IQBEAAAAAAAA8D+go6I5AwAgFiAnaiAWIBxqKwMAIDqiIBYgGWorAwBEAAAAAAAA8D8gFiAZaisDAKGiojkDACAWIChqIDggNaI5AwAgFiAp",
-    "aiA0IDWiOQMAIBdBAWohFwwBCwsgAEEBaiEADAELCwvyAQMEfwF7AXwgAiACQQFxayEJA0AgByAJTkUEQCAHQQN0IQj9DAAAAAAAAAAAAAAAAAAA",
-    "AAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsQQN0aiAIav0ABAD98AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/fAB/QsEACAHQQJqIQcM",
-    "AQsLA0AgAiAHTEUEQCAHQQN0IQhEAAAAAAAAAAAhCyAAIQYDQCABIAZMRQRAIAsgBCAFIAZsQQN0aiAIaisDAKAhCyAGQQFqIQYMAQsLIAMgCGoi",
-    "BiAGKwMAIAugOQMAIAdBAWohBwwBCwsLAHAEbmFtZQFpDgAFZXhwMzIBB2xvZzFwMzICBnRhbmgzMgMFZjMyXzAEBWYzMl8xBQVmMzJfNQYFZjMy",
-    "XzYHBWV4cDY0CAdsb2cxcDY0CQZ0YW5oNjQKBWY2NF8wCwVmNjRfMQwFZjY0XzUNBWY2NF82",
+    "AGFzbQEAAAABUgVgAXsBe2Aef39/f39/f39/f39/f39/f39/f39/f39/f39/f39/AGAGf39/f39/AGAVf39/f39/f39/f39/f39/f39/f39/AGAH",
+    "f39/f39/fwACEgEDZW52Bm1lbW9yeQIDAYCABAMTEgAAAAECAwICBAAAAAECAwICBAehARQFZjMyXzAAAwVmMzJfMQAEBWYzMl8yAAQFZjMyXzMA",
+    "BAVmMzJfNAAEBWYzMl81AAUFZjMyXzYABgVmMzJfNwAHBWYzMl84AAgFZjMyXzkACAVmNjRfMAAMBWY2NF8xAA0FZjY0XzIADQVmNjRfMwANBWY2",
+    "NF80AA0FZjY0XzUADgVmNjRfNgAPBWY2NF83ABAFZjY0XzgAEQVmNjRfOQARCrRQEugDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwAAIB/AACAfwAA",
+    "gH8AAIB//QwBDVA5AQ1QOQENUDkBDVA5IAAgAP0MO6q4PzuquD87qrg/O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwAAJZDAACWQwAA",
+    "lkMAAJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0Mg4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2OmELtjphC7Y6",
+    "/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6rqio+/eQBIAH9",
+    "5gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAL9+AEiAUEB",
+    "/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAA/QwYcrFCGHKxQhhy",
+    "sUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9UguyBQEGe/0MAACAPwAAgD8AAIA/AACAPyAA/eQBIgH9DAAAgEsAAIBLAACASwAAgEv9",
+    "5gEgASAB/QwAAIAAAACAAAAAgAAAAIAA/UMiBf1SIgb9DP//fwD//38A//9/AP//fwD9Tv0MAACAPwAAgD8AAIA/AACAP/1QIgL9DPMEtT/zBLU/",
+    "8wS1P/MEtT/9RCEDIAL9DAAAAD8AAAA/AAAAPwAAAD/95gEgAiAD/VIiAv0MAACAPwAAgD8AAIA/AACAP/3lASAC/QwAAIA/AACAPwAAgD8AAIA/",
+    "/eQB/ecBIgQgBP3mASECIAH9DAAAgH8AAIB/AACAfwAAgH/9DAAAwH8AAMB/AADAfwAAwH/9DAAAgP8AAID/AACA/wAAgP8gBkEX/a0B/Qx/AAAA",
+    "fwAAAH8AAAB/AAAAIAX9DBgAAAAYAAAAGAAAABgAAAD9Tv2uAf2xASAD/bEB/foBIgP9DACAMT8AgDE/AIAxPwCAMT/95gH9DAAAAEAAAABAAAAA",
+    "QAAAAEAgBP3mAf0MjC66PYwuuj2MLro9jC66PSAC/eYB/Qw5juM9OY7jPTmO4z05juM9/eQBIAL95gH9DCVJEj4lSRI+JUkSPiVJEj795AEgAv3m",
+    "Af0MzcxMPs3MTD7NzEw+zcxMPv3kASAC/eYB/Qyrqqo+q6qqPquqqj6rqqo+/eQBIAL95gH9DAAAgD8AAIA/AACAPwAAgD/95AH95gEgA/0Mg4Be",
+    "uYOAXrmDgF65g4Beuf3mAf3kAf3kASAB/QwAAAAAAAAAAAAAAAAAAAAA/UH9UiAB/QwAAAAAAAAAAAAAAAAAAAAA/UP9UiAB/QwAAIB/AACAfwAA",
+    "gH8AAIB//UH9UiABIAH9Qv1SIAH9DAAAgD8AAIA/AACAPwAAgD/95QEgAP3lASAB/ecB/eUBC4QCAQJ7IAD9DNENXb3RDV290Q1dvdENXb0gACAA",
+    "/eYBIgH95gH9DImICD6JiAg+iYgIPomICD795AEgAf3mAf0Mq6qqvquqqr6rqqq+q6qqvv3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQB/eYB",
+    "/QwAAIA/AACAPwAAgD8AAIA//QwAAABAAAAAQAAAAEAAAABA/QwAAABAAAAAQAAAAEAAAABAIAD94AEiAv3mARAA/QwAAIA/AACAPwAAgD8AAIA/",
+    "/eQB/ecB/eUBIgH94QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/UP9UiAC/QzNzMw9zczMPc3MzD3NzMw9/UP9UgvoCAMafwV7BX0DQCAAIAFORQRA",
+    "IAMgACAEbCIfQQJ0aiEgIAUgACACbEECdCIeaiEhIAcgHmohIiADIAIgH2pBAnRqISMgCCAeaiEkIAogHmohJSADIAsgH2pBAnRqISYgDCAeaiEn",
+    "IA4gHmohKCADIA8gH2pBAnRqISkgECAeaiEqIBIgHmohKyATIB5qISwgFCAeaiEtIBUgHmohLiAWIB5qIS8gFyAeaiEwIBggHmohMSAZIB5qITIg",
+    "GiAeaiEzIBsgHmohNCAcIB5qITUgHSAeaiE2IAIgAkEDcWshN0EAIR8DQCAfIDdORQRAIB9BAnQiHiAgav0ABAAgHiAhav0ABAD95AEgBiAeav0A",
+    "BAD95AEhOSAeICJqIDn9CwQAIB4gJWogHiAjav0ABAAgHiAkav0ABAD95AEgCSAeav0ABAD95AEiOP0LBAAgHiAoaiAeICZq/QAEACAeICdq/QAE",
+    "AP3kASANIB5q/QAEAP3kARACIjr9CwQAIB4gK2r9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gHiApav0ABAAgHiAqav0ABAD9",
+    "5AEgESAeav0ABAD95AH94QEQAP3kAf3nASI7/QsEACAeICxqIDj94QEiOP0LBAAgHiAtaiA4IDj94QEQABAB/eQBIDgQABABIDj9DAAAAAAAAAAA",
+    "AAAAAAAAAAD9RP1S/eEBIjj9CwQAIB4gL2ogOCAeIC5q/QAEAP3kASI8IDn96QEiOP0LBAAgHiAwaiA5IDj95QEQACI5/QsEACAeIDFqIDwgOP3l",
+    "ARAAIjj9CwQAIB4gM2ogOCAeIDJq/QAEAP3mASA5IDr95gH95AEiOv0LBAAgHiA1aiA4IB4gNGr9AAQA/eYBIDn95AEiOP0LBAAgHiA2aiA7IDog",
+    "OP3nAf3mAf0LBAAgH0EEaiEfDAELCwNAIAIgH0xFBEAgH0ECdCIeICBqKgIAIB4gIWoqAgCSIAYgHmoqAgCSIT4gHiAiaiA+OAIAIB4gJWogHiAj",
+    "aioCACAeICRqKgIAkiAJIB5qKgIAkiI9OAIAIB4gKGogHiAmaioCACAeICdqKgIAkiANIB5qKgIAkv0TEAL9HwAiPzgCACAeICtqQwAAgD8gHiAp",
+    "aioCACAeICpqKgIAkiARIB5qKgIAkoz9ExAA/R8AQwAAgD+SlSJAOAIAIB4gLGogPYwiPTgCACAeIC1qID0gPYz9ExAA/R8A/RMQAf0fAJIgPf0T",
+    "EAD9HwD9ExAB/R8AID1DAAAAAF4bjCI9OAIAIB4gL2ogPSAeIC5qKgIAkiJBID6XIj04AgAgHiAwaiA+ID2T/RMQAP0fACI+OAIAIB4gMWogQSA9",
+    "k/0TEAD9HwAiPTgCACAeIDNqID0gHiAyaioCAJQgPiA/lJIiPzgCACAeIDVqID0gHiA0aioCAJQgPpIiPTgCACAeIDZqIEAgPyA9lZQ4AgAgH0EB",
+    "aiEfDAELCyAAQQFqIQAMAQsLC68BAQZ/A0AgACABTkUEQCADIAAgAmxBAnQiBmohCCAEIAZqIQkgBSAGaiEKIAIgAkEDcWshC0EAIQYDQCAGIAtO",
+    "RQRAIAZBAnQiByAKaiAHIAhq/QAEACAHIAlq/QAEAP3kAf0LBAAgBkEEaiEGDAELCwNAIAIgBkxFBEAgBkECdCIHIApqIAcgCGoqAgAgByAJaioC",
+    "AJI4AgAgBkEBaiEGDAELCyAAQQFqIQAMAQsLC4ALAxV/CHsIfQNAIAAgAU5FBEAgAyAAIAJsQQJ0IhVqIRsgBCAVaiEYIAUgFWohHSAGIBVqIRcg",
+    "ByAVaiEZIAggFWohHCAJIBVqIR4gCiAVaiEaIAsgACAMbCIWIA1qQQJ0aiEfIA4gFWohICAPIBVqISEgECAVaiEiIAsgFkECdGohIyARIBVqISQg",
+    "CyACIBZqQQJ0aiElIAsgEiAWakECdGohJiATIBVqIScgFCAVaiEoIAIgAkEDcWshKUEAIRYDQCAWIClORQRAIBZBAnQiFSAbav0ABAAgFSAYav0A",
+    "BAD95gEhKyAVIB1q/QAEACAVIBdq/QAEACIqICr94QEQABAB/eQBIBUgF2r9AAQAEAAQASAVIBdq/QAEAP0MAAAAAAAAAAAAAAAAAAAAAP1E/VL9",
+    "5QEiLSAVIBlq/QAEAP3pASEqIC0gKv3lARAAISwgFSAZav0ABAAgKv3lARAAISogFSAfaiAVIB5q/QAEACArICwgFSAcav0ABAD95gEgKv3kASIu",
+    "/ecB/eQBIi8gKv3mAf0MAACAPwAAgD8AAIA/AACAPyAVIBpq/QAEACIwIDD95gH95QH95gH9CwQAIBUgI2ogFSAhav0ABAAgKyAsIBUgIGr9AAQA",
+    "IjD95gEgKiAVIBpq/QAEAP3mAf3kASAu/ecBIjH95gEgLv3nAf3lASIrIC8gFSAaav0ABAD95gH95AEgKv3mASIqIBUgImr9AAQAICr95QEgKyAV",
+    "IBxq/QAEAP3mASAvIDD95gH95AEgLP3mASIq/eUBIi79DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD/9DAAAAAAAAAAAAAAAAAAA",
+    "AAAgLSAVIBlq/QAEAP3lAf0MAAAAAAAAAAAAAAAAAAAAAP1E/VIiLf3lAf3mAf3kAf0LBAAgFSAkaiAqIC4gLf3mAf3kASIq/QsEACAVICVqICr9",
+    "DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gFSAXav0ABAD94QEQAP3kAf3nAf3mAf0LBAAgFSAmaiAVIBtq/QAEACAx/eYBIBUg",
+    "GGr9AAQA/QwAAIA/AACAPwAAgD8AAIA/IBUgGGr9AAQA/eUB/eYB/eYB/QsEACAVICdqIC8gLP3mAf0LBAAgFSAoaiArICz95gH9CwQAIBZBBGoh",
+    "FgwBCwsDQCACIBZMRQRAIBZBAnQiFSAbaioCACAVIBhqKgIAlCEzIBUgHWoqAgAgFSAXaioCACIyIDKM/RMQAP0fAP0TEAH9HwCSIBUgF2oqAgD9",
+    "ExAA/R8A/RMQAf0fACAVIBdqKgIAQwAAAABeG5MiNSA1IBUgGWoqAgCXIjKT/RMQAP0fACE0IBUgGWoqAgAgMpP9ExAA/R8AITIgFSAfaiAVIB5q",
+    "KgIAIDMgNCAVIBxqKgIAlCAykiI2lZIiNyAylEMAAIA/IBUgGmoqAgAiOCA4lJOUOAIAIBUgI2ogFSAhaioCACAzIDQgFSAgaioCACI4lCAyIBUg",
+    "GmoqAgCUkiA2lSI5lCA2lZMiMyA3IBUgGmoqAgCUkiAylCIyIBUgImoqAgAgMpMgMyAVIBxqKgIAlCA3IDiUkiA0lCIykyI2QwAAgD9DAACAP0MA",
+    "AAAAIDUgFSAZaioCAJNDAAAAAF4bIjWTlJI4AgAgFSAkaiAyIDYgNZSSIjI4AgAgFSAlaiAyQwAAgD8gFSAXaioCAIz9ExAA/R8AQwAAgD+SlZQ4",
+    "AgAgFSAmaiAVIBtqKgIAIDmUIBUgGGoqAgBDAACAPyAVIBhqKgIAk5SUOAIAIBUgJ2ogNyA0lDgCACAVIChqIDMgNJQ4AgAgFkEBaiEWDAELCyAA",
+    "QQFqIQAMAQsLC+4BAwR/AXsBfSACIAJBA3FrIQkDQCAHIAlORQRAIAdBAnQhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAE",
+    "IAUgBmxBAnRqIAhq/QAEAP3kASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9AAQAIAr95AH9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQhCEMA",
+    "AAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAGbEECdGogCGoqAgCSIQsgBkEBaiEGDAELCyADIAhqIgYgBioCACALkjgCACAHQQFqIQcMAQsLC/QB",
+    "AwR/AXsBfSACIAJBA3FrIQkDQCAHIAlORQRAIAdBAnQhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUgBmwgAmpBAnRq",
+    "IAhq/QAEAP3kASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9AAQAIAr95AH9CwQAIAdBBGohBwwBCwsDQCACIAdMRQRAIAdBAnQhCEMAAAAAIQsgACEG",
+    "A0AgASAGTEUEQCALIAQgBSAGbCACakECdGogCGoqAgCSIQsgBkEBaiEGDAELCyADIAhqIgYgBioCACALkjgCACAHQQFqIQcMAQsLC/QBAwR/AXsB",
+    "fSACIAJBA3FrIQoDQCAIIApORQRAIAhBAnQhCf0MAAAAAAAAAAAAAAAAAAAAACELIAAhBwNAIAEgB0xFBEAgCyAEIAUgB2wgBmpBAnRqIAlq/QAE",
+    "AP3kASELIAdBAWohBwwBCwsgAyAJaiIHIAf9AAQAIAv95AH9CwQAIAhBBGohCAwBCwsDQCACIAhMRQRAIAhBAnQhCUMAAAAAIQwgACEHA0AgASAH",
+    "TEUEQCAMIAQgBSAHbCAGakECdGogCWoqAgCSIQwgB0EBaiEHDAELCyADIAlqIgcgByoCACAMkjgCACAIQQFqIQgMAQsLC4sFAQJ7/QwAAAAAAAAA",
+    "AAAAAAAAAAAA/QwAAAAAAADwfwAAAAAAAPB//QwJbagTRhLmPQltqBNGEuY9IAAgAP0M/oIrZUcV9z/+gitlRxX3P/3yAf2UAf0MAAAAAAAwkcAA",
+    "AAAAADCRwP31Af0MAAAAAAAwkUAAAAAAADCRQP30ASIC/QwAAOD+Qi7mPwAA4P5CLuY//fIB/fEBIAL9DHY8eTXvOeo9djx5Ne856j398gH98QEi",
+    "Af3yAf0MmNj479juIT6Y2Pjv2O4hPv3wASAB/fIB/QzkRPVnReZaPuRE9WdF5lo+/fABIAH98gH9DFyfeLdPfpI+XJ94t09+kj798AEgAf3yAf0M",
+    "NMdWpeMdxz40x1al4x3HPv3wASAB/fIB/QwaoAEaoAH6PhqgARqgAfo+/fABIAH98gH9DBqgARqgASo/GqABGqABKj/98AEgAf3yAf0MF2zBFmzB",
+    "Vj8XbMEWbMFWP/3wASAB/fIB/QwRERERERGBPxEREREREYE//fABIAH98gH9DFVVVVVVVaU/VVVVVVVVpT/98AEgAf3yAf0MVVVVVVVVxT9VVVVV",
+    "VVXFP/3wASAB/fIB/QwAAAAAAADgPwAAAAAAAOA//fABIAH98gH9DAAAAAAAAPA/AAAAAAAA8D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3w",
+    "ASAC/fwBIgFBAf2sASIC/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH98gEgASAC/bEB/ccB/Qz/AwAAAAAAAP8DAAAAAAAA/c4BQTT9ywH9",
+    "8gEgAP0M7zn6/kIuhkDvOfr+Qi6GQP1K/VIgAP0MUjAt1RBJh8BSMC3VEEmHwP1J/VIL5AYBBnv9DAAAAAAAAPA/AAAAAAAA8D8gAP3wASIC/QwA",
+    "AAAAAABQQwAAAAAAAFBD/fIBIAIgAv0MAAAAAAAAEAAAAAAAAAAQAP1JIgX9UiIG/Qz///////8PAP///////w8A/U79DAAAAAAAAPA/AAAAAAAA",
+    "8D/9UCIB/QzNO39mnqD2P807f2aeoPY//UohAyAB/QwAAAAAAADgPwAAAAAAAOA//fIBIAEgA/1SIgH9DAAAAAAAAPA/AAAAAAAA8D/98QEgAf0M",
+    "AAAAAAAA8D8AAAAAAADwP/3wAf3zASIEIAT98gEhASAC/QwAAAAAAADwfwAAAAAAAPB//QwAAAAAAAD4fwAAAAAAAPh//QwAAAAAAADw/wAAAAAA",
+    "APD/IAZBNP3NAf0M/wMAAAAAAAD/AwAAAAAAACAF/Qw2AAAAAAAAADYAAAAAAAAA/U79zgH90QEgA/3RASIDIAP9DQABAgMICQoLAAECAwgJCgv9",
+    "/gEiA/0MAADg/kIu5j8AAOD+Qi7mP/3yAf0MAAAAAAAAAEAAAAAAAAAAQCAE/fIB/QxkIQtZyEKmP2QhC1nIQqY/IAH98gH9DBiGYRiGYag/GIZh",
+    "GIZhqD/98AEgAf3yAf0MKK+hvIbyqj8or6G8hvKqP/3wASAB/fIB/QweHh4eHh6uPx4eHh4eHq4//fABIAH98gH9DBEREREREbE/ERERERERsT/9",
+    "8AEgAf3yAf0MFDuxEzuxsz8UO7ETO7GzP/3wASAB/fIB/QxGF1100UW3P0YXXXTRRbc//fABIAH98gH9DBzHcRzHcbw/HMdxHMdxvD/98AEgAf3y",
+    "Af0MkiRJkiRJwj+SJEmSJEnCP/3wASAB/fIB/QyamZmZmZnJP5qZmZmZmck//fABIAH98gH9DFVVVVVVVdU/VVVVVVVV1T/98AEgAf3yAf0MAAAA",
+    "AAAA8D8AAAAAAADwP/3wAf3yASAD/Qx2PHk17znqPXY8eTXvOeo9/fIB/fAB/fABIAL9DAAAAAAAAAAAAAAAAAAAAAD9R/1SIAL9DAAAAAAAAAAA",
+    "AAAAAAAAAAD9Sf1SIAL9DAAAAAAAAPB/AAAAAAAA8H/9R/1SIAIgAv1I/VIgAv0MAAAAAAAA8D8AAAAAAADwP/3xASAA/fEBIAL98wH98QEL7AIB",
+    "AnsgAP0M43UrRTbaV7/jdStFNtpXvyAAIAD98gEiAf3yAf0M4H0VDj1tbT/gfRUOPW1tP/3wASAB/fIB/Qw9wuZV4yaCvz3C5lXjJoK//fABIAH9",
+    "8gH9DPoQLIj0ZJY/+hAsiPRklj/98AEgAf3yAf0MHLqhG7qhq78cuqEbuqGrv/3wASAB/fIB/QwRERERERHBPxEREREREcE//fABIAH98gH9DFVV",
+    "VVVVVdW/VVVVVVVV1b/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wAf3yAf0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAAAEAAAAAAAAAAQP0M",
+    "AAAAAAAAAEAAAAAAAAAAQCAA/ewBIgL98gEQCf0MAAAAAAAA8D8AAAAAAADwP/3wAf3zAf3xASIB/e0BIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1J",
+    "/VIgAv0MmpmZmZmZuT+amZmZmZm5P/1J/VIL9AgDGn8FewV8A0AgACABTkUEQCADIAAgBGwiH0EDdGohICAFIAAgAmxBA3QiHmohISAHIB5qISIg",
+    "AyACIB9qQQN0aiEjIAggHmohJCAKIB5qISUgAyALIB9qQQN0aiEmIAwgHmohJyAOIB5qISggAyAPIB9qQQN0aiEpIBAgHmohKiASIB5qISsgEyAe",
+    "aiEsIBQgHmohLSAVIB5qIS4gFiAeaiEvIBcgHmohMCAYIB5qITEgGSAeaiEyIBogHmohMyAbIB5qITQgHCAeaiE1IB0gHmohNiACIAJBAXFrITdB",
+    "ACEfA0AgHyA3TkUEQCAfQQN0Ih4gIGr9AAQAIB4gIWr9AAQA/fABIAYgHmr9AAQA/fABITkgHiAiaiA5/QsEACAeICVqIB4gI2r9AAQAIB4gJGr9",
+    "AAQA/fABIAkgHmr9AAQA/fABIjj9CwQAIB4gKGogHiAmav0ABAAgHiAnav0ABAD98AEgDSAeav0ABAD98AEQCyI6/QsEACAeICtq/QwAAAAAAADw",
+    "PwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/IB4gKWr9AAQAIB4gKmr9AAQA/fABIBEgHmr9AAQA/fAB/e0BEAn98AH98wEiO/0LBAAgHiAsaiA4",
+    "/e0BIjj9CwQAIB4gLWogOCA4/e0BEAkQCv3wASA4EAkQCiA4/QwAAAAAAAAAAAAAAAAAAAAA/Ur9Uv3tASI4/QsEACAeIC9qIDggHiAuav0ABAD9",
+    "8AEiPCA5/fUBIjj9CwQAIB4gMGogOSA4/fEBEAkiOf0LBAAgHiAxaiA8IDj98QEQCSI4/QsEACAeIDNqIDggHiAyav0ABAD98gEgOSA6/fIB/fAB",
+    "Ijr9CwQAIB4gNWogOCAeIDRq/QAEAP3yASA5/fABIjj9CwQAIB4gNmogOyA6IDj98wH98gH9CwQAIB9BAmohHwwBCwsDQCACIB9MRQRAIB9BA3Qi",
+    "HiAgaisDACAeICFqKwMAoCAGIB5qKwMAoCE+IB4gImogPjkDACAeICVqIB4gI2orAwAgHiAkaisDAKAgCSAeaisDAKAiPTkDACAeIChqIB4gJmor",
+    "AwAgHiAnaisDAKAgDSAeaisDAKD9FBAL/SEAIj85AwAgHiArakQAAAAAAADwPyAeIClqKwMAIB4gKmorAwCgIBEgHmorAwCgmv0UEAn9IQBEAAAA",
+    "AAAA8D+goyJAOQMAIB4gLGogPZoiPTkDACAeIC1qID0gPZr9FBAJ/SEA/RQQCv0hAKAgPf0UEAn9IQD9FBAK/SEAID1EAAAAAAAAAABkG5oiPTkD",
+    "ACAeIC9qID0gHiAuaisDAKAiQSA+pSI9OQMAIB4gMGogPiA9of0UEAn9IQAiPjkDACAeIDFqIEEgPaH9FBAJ/SEAIj05AwAgHiAzaiA9IB4gMmor",
+    "AwCiID4gP6KgIj85AwAgHiA1aiA9IB4gNGorAwCiID6gIj05AwAgHiA2aiBAID8gPaOiOQMAIB9BAWohHwwBCwsgAEEBaiEADAELCwuvAQEGfwNA",
+    "IAAgAU5FBEAgAyAAIAJsQQN0IgZqIQggBCAGaiEJIAUgBmohCiACIAJBAXFrIQtBACEGA0AgBiALTkUEQCAGQQN0IgcgCmogByAIav0ABAAgByAJ",
+    "av0ABAD98AH9CwQAIAZBAmohBgwBCwsDQCACIAZMRQRAIAZBA3QiByAKaiAHIAhqKwMAIAcgCWorAwCgOQMAIAZBAWohBgwBCwsgAEEBaiEADAEL",
+    "CwukCwMVfwh7CHwDQCAAIAFORQRAIAMgACACbEEDdCIVaiEbIAQgFWohGCAFIBVqIR0gBiAVaiEXIAcgFWohGSAIIBVqIRwgCSAVaiEeIAogFWoh",
+    "GiALIAAgDGwiFiANakEDdGohHyAOIBVqISAgDyAVaiEhIBAgFWohIiALIBZBA3RqISMgESAVaiEkIAsgAiAWakEDdGohJSALIBIgFmpBA3RqISYg",
+    "EyAVaiEnIBQgFWohKCACIAJBAXFrISlBACEWA0AgFiApTkUEQCAWQQN0IhUgG2r9AAQAIBUgGGr9AAQA/fIBISsgFSAdav0ABAAgFSAXav0ABAAi",
+    "KiAq/e0BEAkQCv3wASAVIBdq/QAEABAJEAogFSAXav0ABAD9DAAAAAAAAAAAAAAAAAAAAAD9Sv1S/fEBIi0gFSAZav0ABAD99QEhKiAtICr98QEQ",
+    "CSEsIBUgGWr9AAQAICr98QEQCSEqIBUgH2ogFSAeav0ABAAgKyAsIBUgHGr9AAQA/fIBICr98AEiLv3zAf3wASIvICr98gH9DAAAAAAAAPA/AAAA",
+    "AAAA8D8gFSAaav0ABAAiMCAw/fIB/fEB/fIB/QsEACAVICNqIBUgIWr9AAQAICsgLCAVICBq/QAEACIw/fIBICogFSAaav0ABAD98gH98AEgLv3z",
+    "ASIx/fIBIC798wH98QEiKyAvIBUgGmr9AAQA/fIB/fABICr98gEiKiAVICJq/QAEACAq/fEBICsgFSAcav0ABAD98gEgLyAw/fIB/fABICz98gEi",
+    "Kv3xASIu/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAAAAAAAAAAAAAAAAIC0gFSAZav0ABAD98QH9DAAAAAAAAAAA",
+    "AAAAAAAAAAD9Sv1SIi398QH98gH98AH9CwQAIBUgJGogKiAuIC398gH98AEiKv0LBAAgFSAlaiAq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADw",
+    "PwAAAAAAAPA/IBUgF2r9AAQA/e0BEAn98AH98wH98gH9CwQAIBUgJmogFSAbav0ABAAgMf3yASAVIBhq/QAEAP0MAAAAAAAA8D8AAAAAAADwPyAV",
+    "IBhq/QAEAP3xAf3yAf3yAf0LBAAgFSAnaiAvICz98gH9CwQAIBUgKGogKyAs/fIB/QsEACAWQQJqIRYMAQsLA0AgAiAWTEUEQCAWQQN0IhUgG2or",
+    "AwAgFSAYaisDAKIhMyAVIB1qKwMAIBUgF2orAwAiMiAymv0UEAn9IQD9FBAK/SEAoCAVIBdqKwMA/RQQCf0hAP0UEAr9IQAgFSAXaisDAEQAAAAA",
+    "AAAAAGQboSI1IDUgFSAZaisDAKUiMqH9FBAJ/SEAITQgFSAZaisDACAyof0UEAn9IQAhMiAVIB9qIBUgHmorAwAgMyA0IBUgHGorAwCiIDKgIjaj",
+    "oCI3IDKiRAAAAAAAAPA/IBUgGmorAwAiOCA4oqGiOQMAIBUgI2ogFSAhaisDACAzIDQgFSAgaisDACI4oiAyIBUgGmorAwCioCA2oyI5oiA2o6Ei",
+    "MyA3IBUgGmorAwCioCAyoiIyIBUgImorAwAgMqEgMyAVIBxqKwMAoiA3IDiioCA0oiIyoSI2RAAAAAAAAPA/RAAAAAAAAPA/RAAAAAAAAAAAIDUg",
+    "FSAZaisDAKFEAAAAAAAAAABkGyI1oaKgOQMAIBUgJGogMiA2IDWioCIyOQMAIBUgJWogMkQAAAAAAADwPyAVIBdqKwMAmv0UEAn9IQBEAAAAAAAA",
+    "8D+go6I5AwAgFSAmaiAVIBtqKwMAIDmiIBUgGGorAwBEAAAAAAAA8D8gFSAYaisDAKGiojkDACAVICdqIDcgNKI5AwAgFSAoaiAzIDSiOQMAIBZB",
+    "AWohFgwBCwsgAEEBaiEADAELCwvyAQMEfwF7AXwgAiACQQFxayEJA0AgByAJTkUEQCAHQQN0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYDQCAB",
+    "IAZMRQRAIAogBCAFIAZsQQN0aiAIav0ABAD98AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUE",
+    "QCAHQQN0IQhEAAAAAAAAAAAhCyAAIQYDQCABIAZMRQRAIAsgBCAFIAZsQQN0aiAIaisDAKAhCyAGQQFqIQYMAQsLIAMgCGoiBiAGKwMAIAugOQMA",
+    "IAdBAWohBwwBCwsL+AEDBH8BewF8IAIgAkEBcWshCQNAIAcgCU5FBEAgB0EDdCEI/QwAAAAAAAAAAAAAAAAAAAAAIQogACEGA0AgASAGTEUEQCAK",
+    "IAQgBSAGbCACakEDdGogCGr9AAQA/fABIQogBkEBaiEGDAELCyADIAhqIgYgBv0ABAAgCv3wAf0LBAAgB0ECaiEHDAELCwNAIAIgB0xFBEAgB0ED",
+    "dCEIRAAAAAAAAAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAGbCACakEDdGogCGorAwCgIQsgBkEBaiEGDAELCyADIAhqIgYgBisDACALoDkDACAH",
+    "QQFqIQcMAQsLC/gBAwR/AXsBfCACIAJBAXFrIQoDQCAIIApORQRAIAhBA3QhCf0MAAAAAAAAAAAAAAAAAAAAACELIAAhBwNAIAEgB0xFBEAgCyAE",
+    "IAUgB2wgBmpBA3RqIAlq/QAEAP3wASELIAdBAWohBwwBCwsgAyAJaiIHIAf9AAQAIAv98AH9CwQAIAhBAmohCAwBCwsDQCACIAhMRQRAIAhBA3Qh",
+    "CUQAAAAAAAAAACEMIAAhBwNAIAEgB0xFBEAgDCAEIAUgB2wgBmpBA3RqIAlqKwMAoCEMIAdBAWohBwwBCwsgAyAJaiIHIAcrAwAgDKA5AwAgCEEB",
+    "aiEIDAELCwsAjQEEbmFtZQGFARIABWV4cDMyAQdsb2cxcDMyAgZ0YW5oMzIDBWYzMl8wBAVmMzJfMQUFZjMyXzUGBWYzMl82BwVmMzJfNwgFZjMy",
+    "XzgJBWV4cDY0Cgdsb2cxcDY0CwZ0YW5oNjQMBWY2NF8wDQVmNjRfMQ4FZjY0XzUPBWY2NF82EAVmNjRfNxEFZjY0Xzg=",
   ].join(""),
 };

@@ -131,11 +131,10 @@ function createKernel<A extends FloatArray>(
         at(cPrev, cPrevAt), // $cPrev
         at(p, o_b_f), // $b_f
         at(tape_f, slot * B * H), // $tape_f
-        at(xp0, slot * B * (3 * H) + H), // $xp0_2
         at(p, o_v_r), // $v_r_2
         at(p, o_b_r), // $b_r
         at(tape_r, slot * B * H), // $tape_r
-        at(xp0, slot * B * (3 * H) + 2 * H), // $xp0_3
+        2 * H, // $2*H
         at(cOut, t * B * H), // $cOut
         at(u_scale_x, 0), // $u_scale_x
         at(x, t * B * H), // $x
@@ -143,28 +142,24 @@ function createKernel<A extends FloatArray>(
       ]);
     else
       for (let b = 0; b < B; b++) {
-        const xp0Row = slot * B * (3 * H) + b * (3 * H);
-        const cPrevRow = cPrevAt + b * H;
-        const tape_fRow = slot * B * H + b * H;
-        const xp0Row2 = slot * B * (3 * H) + H + b * (3 * H);
-        const tape_rRow = slot * B * H + b * H;
-        const xp0Row3 = slot * B * (3 * H) + 2 * H + b * (3 * H);
-        const cOutRow = t * B * H + b * H;
-        const xRow = t * B * H + b * H;
-        const hOutRow = t * B * H + b * H;
+        const slotRow3H = slot * B * (3 * H) + b * (3 * H);
+        const cPrevRowH = cPrevAt + b * H;
+        const slotRowH = slot * B * H + b * H;
+        const tRowH = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
           // f  = sigmoid(Wf*x + v_f .* c + b_f)
-          const f = 1 / (1 + Math.exp(-(xp0[xp0Row + i]! + p[o_v_f + i]! * cPrev[cPrevRow + i]! + p[o_b_f + i]!)));
-          tape_f[tape_fRow + i] = f;
+          const f = 1 / (1 + Math.exp(-(xp0[slotRow3H + i]! + p[o_v_f + i]! * cPrev[cPrevRowH + i]! + p[o_b_f + i]!)));
+          tape_f[slotRowH + i] = f;
           // r  = sigmoid(Wr*x + v_r .* c + b_r)
-          const r = 1 / (1 + Math.exp(-(xp0[xp0Row2 + i]! + p[o_v_r + i]! * cPrev[cPrevRow + i]! + p[o_b_r + i]!)));
-          tape_r[tape_rRow + i] = r;
+          const r =
+            1 / (1 + Math.exp(-(xp0[slotRow3H + H + i]! + p[o_v_r + i]! * cPrev[cPrevRowH + i]! + p[o_b_r + i]!)));
+          tape_r[slotRowH + i] = r;
           // c' = f .* c + (1 - f) .* (W*x)
-          const c_next = f * cPrev[cPrevRow + i]! + (1 - f) * xp0[xp0Row3 + i]!;
-          cOut[cOutRow + i] = c_next;
+          const c_next = f * cPrev[cPrevRowH + i]! + (1 - f) * xp0[slotRow3H + 2 * H + i]!;
+          cOut[tRowH + i] = c_next;
           // h  = r .* c' + (1 - r) .* (scale_x * x)
-          const h = r * c_next + (1 - r) * (u_scale_x[0]! * x[xRow + i]!);
-          hOut[hOutRow + i] = h;
+          const h = r * c_next + (1 - r) * (u_scale_x[0]! * x[tRowH + i]!);
+          hOut[tRowH + i] = h;
         }
       }
   }
@@ -250,12 +245,11 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const dcUpRow = t * B * H + b * H;
-          const carry_cRow = b * H;
-          const seed_cRow = b * H;
+          const tRowH = t * B * H + b * H;
+          const rowH = b * H;
           for (let i = 0; i < H; i++) {
             // the gradient of c' at step t: from upstream, and from step t + 1
-            seed_c[seed_cRow + i] = dcUp[dcUpRow + i]! + carry_c[carry_cRow + i]!;
+            seed_c[rowH + i] = dcUp[tRowH + i]! + carry_c[rowH + i]!;
           }
         }
 
@@ -267,63 +261,52 @@ function createKernel<A extends FloatArray>(
           at(cOut, t * B * H), // $cOut
           at(x, t * B * H), // $x
           at(tape_r, slot * B * H), // $tape_r
-          at(gx0, t * B * (3 * H) + H), // $gx0
+          at(gx0, t * B * (3 * H)), // $gx0
           3 * H, // $3*H
           at(seed_c, 0), // $seed_c
           at(cPrev, cPrevAt), // $cPrev
-          at(xp0, slot * B * (3 * H) + 2 * H), // $xp0
+          at(xp0, slot * B * (3 * H)), // $xp0
+          2 * H, // $2*H
           at(tape_f, slot * B * H), // $tape_f
-          at(gx0, t * B * (3 * H)), // $gx0_2
           at(p, o_v_r), // $v_r
           at(p, o_v_f), // $v_f
           at(carry_c, 0), // $carry_c
           at(scratch0, 0), // $scratch0
           at(scratch1, 0), // $scratch1
-          at(gx0, t * B * (3 * H) + 2 * H), // $gx0_3
           at(scratch2, 0), // $scratch2
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const dhUpRow = t * B * H + b * H;
-          const cOutRow = t * B * H + b * H;
-          const xRow = t * B * H + b * H;
-          const tape_rRow = slot * B * H + b * H;
-          const gx0Row = t * B * (3 * H) + H + b * (3 * H);
-          const seed_cRow = b * H;
-          const cPrevRow = cPrevAt + b * H;
-          const xp0Row = slot * B * (3 * H) + 2 * H + b * (3 * H);
-          const tape_fRow = slot * B * H + b * H;
-          const gx0Row2 = t * B * (3 * H) + b * (3 * H);
-          const carry_cRow = b * H;
-          const scratch0Row = b * H;
-          const scratch1Row = b * H;
-          const gx0Row3 = t * B * (3 * H) + 2 * H + b * (3 * H);
-          const scratch2Row = b * H;
+          const tRowH = t * B * H + b * H;
+          const slotRowH = slot * B * H + b * H;
+          const tRow3H = t * B * (3 * H) + b * (3 * H);
+          const rowH = b * H;
+          const cPrevRowH = cPrevAt + b * H;
+          const slotRow3H = slot * B * (3 * H) + b * (3 * H);
           for (let i = 0; i < H; i++) {
             // grad of: h  = r .* c' + (1 - r) .* (scale_x * x)
-            const dr =
-              dhUp[dhUpRow + i]! * cOut[cOutRow + i]! - 1.7320508075688772 * (dhUp[dhUpRow + i]! * x[xRow + i]!);
-            const t1 = 1 - tape_r[tape_rRow + i]!;
-            const dr_pre = dr * (tape_r[tape_rRow + i]! * t1);
-            gx0[gx0Row + i] = dr_pre;
+            const dr = dhUp[tRowH + i]! * cOut[tRowH + i]! - 1.7320508075688772 * (dhUp[tRowH + i]! * x[tRowH + i]!);
+            const t1 = 1 - tape_r[slotRowH + i]!;
+            const dr_pre = dr * (tape_r[slotRowH + i]! * t1);
+            gx0[tRow3H + H + i] = dr_pre;
             // grad of: h  = r .* c' + (1 - r) .* (scale_x * x)
-            const dc_next_total = seed_c[seed_cRow + i]! + dhUp[dhUpRow + i]! * tape_r[tape_rRow + i]!;
+            const dc_next_total = seed_c[rowH + i]! + dhUp[tRowH + i]! * tape_r[slotRowH + i]!;
             // grad of: c' = f .* c + (1 - f) .* (W*x)
-            const df = dc_next_total * (cPrev[cPrevRow + i]! - xp0[xp0Row + i]!);
-            const t2 = 1 - tape_f[tape_fRow + i]!;
-            const df_pre = df * (tape_f[tape_fRow + i]! * t2);
-            gx0[gx0Row2 + i] = df_pre;
+            const df = dc_next_total * (cPrev[cPrevRowH + i]! - xp0[slotRow3H + 2 * H + i]!);
+            const t2 = 1 - tape_f[slotRowH + i]!;
+            const df_pre = df * (tape_f[slotRowH + i]! * t2);
+            gx0[tRow3H + i] = df_pre;
             // grad of: f, r, c'
-            const dc = dr_pre * p[o_v_r + i]! + dc_next_total * tape_f[tape_fRow + i]! + df_pre * p[o_v_f + i]!;
-            carry_c[carry_cRow + i] = dc;
-            const t3 = df_pre * cPrev[cPrevRow + i]!;
-            scratch0[scratch0Row + i] = t3;
-            const t4 = dr_pre * cPrev[cPrevRow + i]!;
-            scratch1[scratch1Row + i] = t4;
+            const dc = dr_pre * p[o_v_r + i]! + dc_next_total * tape_f[slotRowH + i]! + df_pre * p[o_v_f + i]!;
+            carry_c[rowH + i] = dc;
+            const t3 = df_pre * cPrev[cPrevRowH + i]!;
+            scratch0[rowH + i] = t3;
+            const t4 = dr_pre * cPrev[cPrevRowH + i]!;
+            scratch1[rowH + i] = t4;
             const t5 = dc_next_total * t2;
-            gx0[gx0Row3 + i] = t5;
-            const t6 = 1.7320508075688772 * (dhUp[dhUpRow + i]! * t1);
-            scratch2[scratch2Row + i] = t6;
+            gx0[tRow3H + 2 * H + i] = t5;
+            const t6 = 1.7320508075688772 * (dhUp[tRowH + i]! * t1);
+            scratch2[rowH + i] = t6;
           }
         }
 
@@ -368,10 +351,10 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const scratch2Row = b * H;
-          const dx_1Row = t * B * H + b * H;
+          const rowH = b * H;
+          const tRowH = t * B * H + b * H;
           for (let i = 0; i < H; i++) {
-            dx_1[dx_1Row + i]! += scratch2[scratch2Row + i]!;
+            dx_1[tRowH + i]! += scratch2[rowH + i]!;
           }
         }
     }
@@ -401,7 +384,7 @@ function createKernel<A extends FloatArray>(
       wl(8, T * B, [
         H, // $n
         at(dp, o_b_r), // $db_r
-        at(gx0, H), // $gx0
+        at(gx0, 0), // $gx0
         3 * H, // $3*H
       ]);
     else
@@ -445,84 +428,91 @@ const LOOPS_WASM: LoopsModuleSource = {
   splittable: [1, 2, 3, 6],
   scalar: [0],
   binary: [
-    "AGFzbQEAAAABSgZgAXsBe2ADf39/AGASf39/f39/f39/f39/f39/f39/AGAGf39/f39/AGAVf39/f39/f39/f39/f39/f39/f39/AGAFf39/f38A",
-    "AhIBA2VudgZtZW1vcnkCAwGAgAQDERAAAQIDBAUFAwABAgMEBQUDB5EBEgVmMzJfMAABBWYzMl8xAAIFZjMyXzIAAwVmMzJfMwAEBWYzMl80AAUF",
-    "ZjMyXzUABQVmMzJfNgAGBWYzMl83AAcFZjMyXzgABwVmNjRfMAAJBWY2NF8xAAoFZjY0XzIACwVmNjRfMwAMBWY2NF80AA0FZjY0XzUADQVmNjRf",
-    "NgAOBWY2NF83AA8FZjY0XzgADwqwMBDoAwECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8AAIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAA",
+    "AGFzbQEAAAABSAZgAXsBe2ADf39/AGARf39/f39/f39/f39/f39/f38AYAZ/f39/f38AYBR/f39/f39/f39/f39/f39/f39/fwBgBX9/f39/AAIS",
+    "AQNlbnYGbWVtb3J5AgMBgIAEAxMSAAECAwQFBQMDAAECAwQFBQMDB5EBEgVmMzJfMAABBWYzMl8xAAIFZjMyXzIAAwVmMzJfMwAEBWYzMl80AAUF",
+    "ZjMyXzUABQVmMzJfNgAGBWYzMl83AAcFZjMyXzgACAVmNjRfMAAKBWY2NF8xAAsFZjY0XzIADAVmNjRfMwANBWY2NF80AA4FZjY0XzUADgVmNjRf",
+    "NgAPBWY2NF83ABAFZjY0XzgAEQrUNBLoAwECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAACAfwAAgH8AAIB/AACAf/0MAQ1QOQENUDkBDVA5AQ1QOSAA",
     "IAD9DDuquD87qrg/O6q4PzuquD/95gH9av0MAACWwwAAlsMAAJbDAACWw/3pAf0MAACWQwAAlkMAAJZDAACWQ/3oASIC/QwAgDE/AIAxPwCAMT8A",
     "gDE//eYB/eUBIAL9DIOAXrmDgF65g4BeuYOAXrn95gH95QEiAf3mAf0MYQu2OmELtjphC7Y6YQu2Ov3kASAB/eYB/QyJiAg8iYgIPImICDyJiAg8",
     "/eQBIAH95gH9DKuqKj2rqio9q6oqPauqKj395AEgAf3mAf0Mq6oqPquqKj6rqio+q6oqPv3kASAB/eYB/QwAAAA/AAAAPwAAAD8AAAA//eQBIAH9",
     "5gH9DAAAgD8AAIA/AACAPwAAgD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAC/fgBIgFBAf2sASIC/Qx/AAAAfwAAAH8AAAB/AAAA/a4B",
     "QRf9qwH95gEgASAC/bEB/Qx/AAAAfwAAAH8AAAB/AAAA/a4BQRf9qwH95gEgAP0MGHKxQhhysUIYcrFCGHKxQv1E/VIgAP0MtPHPwrTxz8K08c/C",
-    "tPHPwv1D/VILQAADQCAAIAFORQRAIAL9DAAAAAAAAAAAAAAAAAAAAAAQAP0fAEMAAABAlEMAAIA/kpE4AgAgAEEBaiEADAELCwvMBQMMfwJ7An0D",
-    "QCAAIAFORQRAIAMgACAEbEECdCITaiEVIAYgACACbEECdCISaiEUIAggEmohFiAJIBNqIRcgDCASaiEYIA0gE2ohGSAOIBJqIRogECASaiEbIBEg",
-    "EmohHCACIAJBA3FrIR1BACETA0AgEyAdTkUEQP0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyATQQJ0IhIgFWr9AAQAIAUgEmr9",
-    "AAQAIBIgFGr9AAQA/eYB/eQBIAcgEmr9AAQA/eQB/eEBEAD95AH95wEhHiASIBZqIB79CwQAIBIgGGr9DAAAgD8AAIA/AACAPwAAgD/9DAAAgD8A",
-    "AIA/AACAPwAAgD8gEiAXav0ABAAgCiASav0ABAAgEiAUav0ABAD95gH95AEgCyASav0ABAD95AH94QEQAP3kAf3nASIf/QsEACASIBpqIB4gEiAU",
-    "av0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gHv3lASASIBlq/QAEAP3mAf3kASIe/QsEACASIBxqIB8gHv3mAf0MAACAPwAAgD8AAIA/AACAPyAf",
-    "/eUBIA/9CQIAIBIgG2r9AAQA/eYB/eYB/eQB/QsEACATQQRqIRMMAQsLA0AgAiATTEUEQEMAAIA/IBNBAnQiEiAVaioCACAFIBJqKgIAIBIgFGoq",
-    "AgCUkiAHIBJqKgIAkoz9ExAA/R8AQwAAgD+SlSEgIBIgFmogIDgCACASIBhqQwAAgD8gEiAXaioCACAKIBJqKgIAIBIgFGoqAgCUkiALIBJqKgIA",
-    "koz9ExAA/R8AQwAAgD+SlSIhOAIAIBIgGmogICASIBRqKgIAlEMAAIA/ICCTIBIgGWoqAgCUkiIgOAIAIBIgHGogISAglEMAAIA/ICGTIA8qAgAg",
-    "EiAbaioCAJSUkjgCACATQQFqIRMMAQsLIABBAWohAAwBCwsLrwEBBn8DQCAAIAFORQRAIAMgACACbEECdCIGaiEIIAQgBmohCSAFIAZqIQogAiAC",
-    "QQNxayELQQAhBgNAIAYgC05FBEAgBkECdCIHIApqIAcgCGr9AAQAIAcgCWr9AAQA/eQB/QsEACAGQQRqIQYMAQsLA0AgAiAGTEUEQCAGQQJ0Igcg",
-    "CmogByAIaioCACAHIAlqKgIAkjgCACAGQQFqIQYMAQsLIABBAWohAAwBCwsL9AYDEn8FewV9A0AgACABTkUEQCADIAAgAmxBAnQiFWohFyAEIBVq",
-    "IRsgBSAVaiEcIAYgFWohGCAHIAAgCGxBAnQiFmohHSAJIBVqIR4gCiAVaiEZIAsgFmohHyAMIBVqIRogDSAWaiEgIBAgFWohISARIBVqISIgEiAV",
-    "aiEjIBMgFmohJCAUIBVqISUgAiACQQNxayEmQQAhFgNAIBYgJk5FBED9DAAAgD8AAIA/AACAPwAAgD8gFkECdCIVIBhq/QAEAP3lASEpIBUgHWog",
-    "FSAXav0ABAAiJyAVIBtq/QAEAP3mAf0M17PdP9ez3T/Xs90/17PdPyAnIBUgHGr9AAQA/eYB/eYB/eUBIBUgGGr9AAQAICn95gH95gEiJ/0LBAAg",
-    "FSAgaiAVIB5q/QAEACAVIBdq/QAEACAVIBhq/QAEAP3mAf3kASIqIBUgGWr9AAQAIBUgH2r9AAQA/eUB/eYBIBUgGmr9AAQAIij9DAAAgD8AAIA/",
-    "AACAPwAAgD8gKP3lASIr/eYB/eYBIij9CwQAIBUgIWogJyAOIBVq/QAEAP3mASAqIBUgGmr9AAQA/eYB/eQBICggDyAVav0ABAD95gH95AH9CwQA",
-    "IBUgImogKCAVIBlq/QAEAP3mAf0LBAAgFSAjaiAnIBUgGWr9AAQA/eYB/QsEACAVICRqICogK/3mAf0LBAAgFSAlav0M17PdP9ez3T/Xs90/17Pd",
-    "PyAVIBdq/QAEACAp/eYB/eYB/QsEACAWQQRqIRYMAQsLA0AgAiAWTEUEQEMAAIA/IBZBAnQiFSAYaioCAJMhLiAVIB1qIBUgF2oqAgAiLCAVIBtq",
-    "KgIAlCAsIBUgHGoqAgCUQ9ez3T+UkyAVIBhqKgIAIC6UlCIsOAIAIBUgIGogFSAeaioCACAVIBdqKgIAIBUgGGoqAgCUkiIvIBUgGWoqAgAgFSAf",
-    "aioCAJOUIBUgGmoqAgAiLUMAAIA/IC2TIjCUlCItOAIAIBUgIWogLCAOIBVqKgIAlCAvIBUgGmoqAgCUkiAtIA8gFWoqAgCUkjgCACAVICJqIC0g",
-    "FSAZaioCAJQ4AgAgFSAjaiAsIBUgGWoqAgCUOAIAIBUgJGogLyAwlDgCACAVICVqIBUgF2oqAgAgLpRD17PdP5Q4AgAgFkEBaiEWDAELCyAAQQFq",
-    "IQAMAQsLC+4BAwR/AXsBfSACIAJBA3FrIQgDQCAGIAhORQRAIAZBAnQhB/0MAAAAAAAAAAAAAAAAAAAAACEJIAAhBQNAIAEgBUxFBEAgCSAEIAIg",
-    "BWxBAnRqIAdq/QAEAP3kASEJIAVBAWohBQwBCwsgAyAHaiIFIAX9AAQAIAn95AH9CwQAIAZBBGohBgwBCwsDQCACIAZMRQRAIAZBAnQhB0MAAAAA",
-    "IQogACEFA0AgASAFTEUEQCAKIAQgAiAFbEECdGogB2oqAgCSIQogBUEBaiEFDAELCyADIAdqIgUgBSoCACAKkjgCACAGQQFqIQYMAQsLC6gBAQV/",
-    "A0AgACABTkUEQCADIAAgAmxBAnQiBWohCCAEIAVqIQcgAiACQQNxayEJQQAhBQNAIAUgCU5FBEAgBUECdCIGIAdqIAYgB2r9AAQAIAYgCGr9AAQA",
-    "/eQB/QsEACAFQQRqIQUMAQsLA0AgAiAFTEUEQCAFQQJ0IgYgB2ogBiAHaioCACAGIAhqKgIAkjgCACAFQQFqIQUMAQsLIABBAWohAAwBCwsL7gED",
-    "BH8BewF9IAIgAkEDcWshCQNAIAcgCU5FBEAgB0ECdCEI/QwAAAAAAAAAAAAAAAAAAAAAIQogACEGA0AgASAGTEUEQCAKIAQgBSAGbEECdGogCGr9",
-    "AAQA/eQBIQogBkEBaiEGDAELCyADIAhqIgYgBv0ABAAgCv3kAf0LBAAgB0EEaiEHDAELCwNAIAIgB0xFBEAgB0ECdCEIQwAAAAAhCyAAIQYDQCAB",
-    "IAZMRQRAIAsgBCAFIAZsQQJ0aiAIaioCAJIhCyAGQQFqIQYMAQsLIAMgCGoiBiAGKgIAIAuSOAIAIAdBAWohBwwBCwsLiwUBAnv9DAAAAAAAAAAA",
-    "AAAAAAAAAAD9DAAAAAAAAPB/AAAAAAAA8H/9DAltqBNGEuY9CW2oE0YS5j0gACAA/Qz+gitlRxX3P/6CK2VHFfc//fIB/ZQB/QwAAAAAADCRwAAA",
-    "AAAAMJHA/fUB/QwAAAAAADCRQAAAAAAAMJFA/fQBIgL9DAAA4P5CLuY/AADg/kIu5j/98gH98QEgAv0Mdjx5Ne856j12PHk17znqPf3yAf3xASIB",
-    "/fIB/QyY2Pjv2O4hPpjY+O/Y7iE+/fABIAH98gH9DORE9WdF5lo+5ET1Z0XmWj798AEgAf3yAf0MXJ94t09+kj5cn3i3T36SPv3wASAB/fIB/Qw0",
-    "x1al4x3HPjTHVqXjHcc+/fABIAH98gH9DBqgARqgAfo+GqABGqAB+j798AEgAf3yAf0MGqABGqABKj8aoAEaoAEqP/3wASAB/fIB/QwXbMEWbMFW",
-    "PxdswRZswVY//fABIAH98gH9DBEREREREYE/ERERERERgT/98AEgAf3yAf0MVVVVVVVVpT9VVVVVVVWlP/3wASAB/fIB/QxVVVVVVVXFP1VVVVVV",
-    "VcU//fABIAH98gH9DAAAAAAAAOA/AAAAAAAA4D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fAB",
-    "IAL9/AEiAUEB/awBIgL9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASABIAL9sQH9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3y",
-    "ASAA/QzvOfr+Qi6GQO85+v5CLoZA/Ur9UiAA/QxSMC3VEEmHwFIwLdUQSYfA/Un9UgtIAANAIAAgAU5FBEAgAv0MAAAAAAAAAAAAAAAAAAAAABAI",
-    "/SEARAAAAAAAAABAokQAAAAAAADwP6CfOQMAIABBAWohAAwBCwsL5AUDDH8CewJ8A0AgACABTkUEQCADIAAgBGxBA3QiE2ohFSAGIAAgAmxBA3Qi",
-    "EmohFCAIIBJqIRYgCSATaiEXIAwgEmohGCANIBNqIRkgDiASaiEaIBAgEmohGyARIBJqIRwgAiACQQFxayEdQQAhEwNAIBMgHU5FBED9DAAAAAAA",
-    "APA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gE0EDdCISIBVq/QAEACAFIBJq/QAEACASIBRq/QAEAP3yAf3wASAHIBJq/QAEAP3wAf3tARAI",
-    "/fAB/fMBIR4gEiAWaiAe/QsEACASIBhq/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAADwPwAAAAAAAPA/IBIgF2r9AAQAIAogEmr9AAQAIBIgFGr9",
-    "AAQA/fIB/fABIAsgEmr9AAQA/fAB/e0BEAj98AH98wEiH/0LBAAgEiAaaiAeIBIgFGr9AAQA/fIB/QwAAAAAAADwPwAAAAAAAPA/IB798QEgEiAZ",
-    "av0ABAD98gH98AEiHv0LBAAgEiAcaiAfIB798gH9DAAAAAAAAPA/AAAAAAAA8D8gH/3xASAP/QoDACASIBtq/QAEAP3yAf3yAf3wAf0LBAAgE0EC",
-    "aiETDAELCwNAIAIgE0xFBEBEAAAAAAAA8D8gE0EDdCISIBVqKwMAIAUgEmorAwAgEiAUaisDAKKgIAcgEmorAwCgmv0UEAj9IQBEAAAAAAAA8D+g",
-    "oyEgIBIgFmogIDkDACASIBhqRAAAAAAAAPA/IBIgF2orAwAgCiASaisDACASIBRqKwMAoqAgCyASaisDAKCa/RQQCP0hAEQAAAAAAADwP6CjIiE5",
-    "AwAgEiAaaiAgIBIgFGorAwCiRAAAAAAAAPA/ICChIBIgGWorAwCioCIgOQMAIBIgHGogISAgokQAAAAAAADwPyAhoSAPKwMAIBIgG2orAwCioqA5",
-    "AwAgE0EBaiETDAELCyAAQQFqIQAMAQsLC68BAQZ/A0AgACABTkUEQCADIAAgAmxBA3QiBmohCCAEIAZqIQkgBSAGaiEKIAIgAkEBcWshC0EAIQYD",
-    "QCAGIAtORQRAIAZBA3QiByAKaiAHIAhq/QAEACAHIAlq/QAEAP3wAf0LBAAgBkECaiEGDAELCwNAIAIgBkxFBEAgBkEDdCIHIApqIAcgCGorAwAg",
-    "ByAJaisDAKA5AwAgBkEBaiEGDAELCyAAQQFqIQAMAQsLC4QHAxJ/BXsFfANAIAAgAU5FBEAgAyAAIAJsQQN0IhVqIRcgBCAVaiEbIAUgFWohHCAG",
-    "IBVqIRggByAAIAhsQQN0IhZqIR0gCSAVaiEeIAogFWohGSALIBZqIR8gDCAVaiEaIA0gFmohICAQIBVqISEgESAVaiEiIBIgFWohIyATIBZqISQg",
-    "FCAVaiElIAIgAkEBcWshJkEAIRYDQCAWICZORQRA/QwAAAAAAADwPwAAAAAAAPA/IBZBA3QiFSAYav0ABAD98QEhKSAVIB1qIBUgF2r9AAQAIicg",
-    "FSAbav0ABAD98gH9DKpMWOh6tvs/qkxY6Hq2+z8gJyAVIBxq/QAEAP3yAf3yAf3xASAVIBhq/QAEACAp/fIB/fIBIif9CwQAIBUgIGogFSAeav0A",
-    "BAAgFSAXav0ABAAgFSAYav0ABAD98gH98AEiKiAVIBlq/QAEACAVIB9q/QAEAP3xAf3yASAVIBpq/QAEACIo/QwAAAAAAADwPwAAAAAAAPA/ICj9",
-    "8QEiK/3yAf3yASIo/QsEACAVICFqICcgDiAVav0ABAD98gEgKiAVIBpq/QAEAP3yAf3wASAoIA8gFWr9AAQA/fIB/fAB/QsEACAVICJqICggFSAZ",
-    "av0ABAD98gH9CwQAIBUgI2ogJyAVIBlq/QAEAP3yAf0LBAAgFSAkaiAqICv98gH9CwQAIBUgJWr9DKpMWOh6tvs/qkxY6Hq2+z8gFSAXav0ABAAg",
-    "Kf3yAf3yAf0LBAAgFkECaiEWDAELCwNAIAIgFkxFBEBEAAAAAAAA8D8gFkEDdCIVIBhqKwMAoSEuIBUgHWogFSAXaisDACIsIBUgG2orAwCiICwg",
-    "FSAcaisDAKJEqkxY6Hq2+z+ioSAVIBhqKwMAIC6ioiIsOQMAIBUgIGogFSAeaisDACAVIBdqKwMAIBUgGGorAwCioCIvIBUgGWorAwAgFSAfaisD",
-    "AKGiIBUgGmorAwAiLUQAAAAAAADwPyAtoSIwoqIiLTkDACAVICFqICwgDiAVaisDAKIgLyAVIBpqKwMAoqAgLSAPIBVqKwMAoqA5AwAgFSAiaiAt",
-    "IBUgGWorAwCiOQMAIBUgI2ogLCAVIBlqKwMAojkDACAVICRqIC8gMKI5AwAgFSAlaiAVIBdqKwMAIC6iRKpMWOh6tvs/ojkDACAWQQFqIRYMAQsL",
-    "IABBAWohAAwBCwsL8gEDBH8BewF8IAIgAkEBcWshCANAIAYgCE5FBEAgBkEDdCEH/QwAAAAAAAAAAAAAAAAAAAAAIQkgACEFA0AgASAFTEUEQCAJ",
-    "IAQgAiAFbEEDdGogB2r9AAQA/fABIQkgBUEBaiEFDAELCyADIAdqIgUgBf0ABAAgCf3wAf0LBAAgBkECaiEGDAELCwNAIAIgBkxFBEAgBkEDdCEH",
-    "RAAAAAAAAAAAIQogACEFA0AgASAFTEUEQCAKIAQgAiAFbEEDdGogB2orAwCgIQogBUEBaiEFDAELCyADIAdqIgUgBSsDACAKoDkDACAGQQFqIQYM",
-    "AQsLC6gBAQV/A0AgACABTkUEQCADIAAgAmxBA3QiBWohCCAEIAVqIQcgAiACQQFxayEJQQAhBQNAIAUgCU5FBEAgBUEDdCIGIAdqIAYgB2r9AAQA",
-    "IAYgCGr9AAQA/fAB/QsEACAFQQJqIQUMAQsLA0AgAiAFTEUEQCAFQQN0IgYgB2ogBiAHaisDACAGIAhqKwMAoDkDACAFQQFqIQUMAQsLIABBAWoh",
-    "AAwBCwsL8gEDBH8BewF8IAIgAkEBcWshCQNAIAcgCU5FBEAgB0EDdCEI/QwAAAAAAAAAAAAAAAAAAAAAIQogACEGA0AgASAGTEUEQCAKIAQgBSAG",
-    "bEEDdGogCGr9AAQA/fABIQogBkEBaiEGDAELCyADIAhqIgYgBv0ABAAgCv3wAf0LBAAgB0ECaiEHDAELCwNAIAIgB0xFBEAgB0EDdCEIRAAAAAAA",
-    "AAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAGbEEDdGogCGorAwCgIQsgBkEBaiEGDAELCyADIAhqIgYgBisDACALoDkDACAHQQFqIQcMAQsLCwB4",
-    "BG5hbWUBcRAABWV4cDMyAQVmMzJfMAIFZjMyXzEDBWYzMl8yBAVmMzJfMwUFZjMyXzQGBWYzMl82BwVmMzJfNwgFZXhwNjQJBWY2NF8wCgVmNjRf",
-    "MQsFZjY0XzIMBWY2NF8zDQVmNjRfNA4FZjY0XzYPBWY2NF83",
+    "tPHPwv1D/VILQAADQCAAIAFORQRAIAL9DAAAAAAAAAAAAAAAAAAAAAAQAP0fAEMAAABAlEMAAIA/kpE4AgAgAEEBaiEADAELCwvYBQMMfwJ7An0D",
+    "QCAAIAFORQRAIAMgACAEbCISQQJ0aiEUIAYgACACbEECdCIRaiETIAggEWohFSADIAIgEmpBAnRqIRYgCyARaiEXIAMgDCASakECdGohGCANIBFq",
+    "IRkgDyARaiEaIBAgEWohGyACIAJBA3FrIRxBACESA0AgEiAcTkUEQP0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyASQQJ0IhEg",
+    "FGr9AAQAIAUgEWr9AAQAIBEgE2r9AAQA/eYB/eQBIAcgEWr9AAQA/eQB/eEBEAD95AH95wEhHSARIBVqIB39CwQAIBEgF2r9DAAAgD8AAIA/AACA",
+    "PwAAgD/9DAAAgD8AAIA/AACAPwAAgD8gESAWav0ABAAgCSARav0ABAAgESATav0ABAD95gH95AEgCiARav0ABAD95AH94QEQAP3kAf3nASIe/QsE",
+    "ACARIBlqIB0gESATav0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gHf3lASARIBhq/QAEAP3mAf3kASId/QsEACARIBtqIB4gHf3mAf0MAACAPwAA",
+    "gD8AAIA/AACAPyAe/eUBIA79CQIAIBEgGmr9AAQA/eYB/eYB/eQB/QsEACASQQRqIRIMAQsLA0AgAiASTEUEQEMAAIA/IBJBAnQiESAUaioCACAF",
+    "IBFqKgIAIBEgE2oqAgCUkiAHIBFqKgIAkoz9ExAA/R8AQwAAgD+SlSEfIBEgFWogHzgCACARIBdqQwAAgD8gESAWaioCACAJIBFqKgIAIBEgE2oq",
+    "AgCUkiAKIBFqKgIAkoz9ExAA/R8AQwAAgD+SlSIgOAIAIBEgGWogHyARIBNqKgIAlEMAAIA/IB+TIBEgGGoqAgCUkiIfOAIAIBEgG2ogICAflEMA",
+    "AIA/ICCTIA4qAgAgESAaaioCAJSUkjgCACASQQFqIRIMAQsLIABBAWohAAwBCwsLrwEBBn8DQCAAIAFORQRAIAMgACACbEECdCIGaiEIIAQgBmoh",
+    "CSAFIAZqIQogAiACQQNxayELQQAhBgNAIAYgC05FBEAgBkECdCIHIApqIAcgCGr9AAQAIAcgCWr9AAQA/eQB/QsEACAGQQRqIQYMAQsLA0AgAiAG",
+    "TEUEQCAGQQJ0IgcgCmogByAIaioCACAHIAlqKgIAkjgCACAGQQFqIQYMAQsLIABBAWohAAwBCwsLggcDEn8FewV9A0AgACABTkUEQCADIAAgAmxB",
+    "AnQiFGohFiAEIBRqIRsgBSAUaiEcIAYgFGohFyAHIAAgCGwiFSACakECdGohHSAJIBRqIR4gCiAUaiEYIAsgDCAVakECdCIZaiEfIA0gFGohGiAH",
+    "IBVBAnRqISAgECAUaiEhIBEgFGohIiASIBRqISMgByAZaiEZIBMgFGohJCACIAJBA3FrISVBACEVA0AgFSAlTkUEQP0MAACAPwAAgD8AAIA/AACA",
+    "PyAVQQJ0IhQgF2r9AAQA/eUBISggFCAdaiAUIBZq/QAEACImIBQgG2r9AAQA/eYB/QzXs90/17PdP9ez3T/Xs90/ICYgFCAcav0ABAD95gH95gH9",
+    "5QEgFCAXav0ABAAgKP3mAf3mASIm/QsEACAUICBqIBQgHmr9AAQAIBQgFmr9AAQAIBQgF2r9AAQA/eYB/eQBIikgFCAYav0ABAAgFCAfav0ABAD9",
+    "5QH95gEgFCAaav0ABAAiJ/0MAACAPwAAgD8AAIA/AACAPyAn/eUBIir95gH95gEiJ/0LBAAgFCAhaiAmIA4gFGr9AAQA/eYBICkgFCAaav0ABAD9",
+    "5gH95AEgJyAPIBRq/QAEAP3mAf3kAf0LBAAgFCAiaiAnIBQgGGr9AAQA/eYB/QsEACAUICNqICYgFCAYav0ABAD95gH9CwQAIBQgGWogKSAq/eYB",
+    "/QsEACAUICRq/QzXs90/17PdP9ez3T/Xs90/IBQgFmr9AAQAICj95gH95gH9CwQAIBVBBGohFQwBCwsDQCACIBVMRQRAQwAAgD8gFUECdCIUIBdq",
+    "KgIAkyEtIBQgHWogFCAWaioCACIrIBQgG2oqAgCUICsgFCAcaioCAJRD17PdP5STIBQgF2oqAgAgLZSUIis4AgAgFCAgaiAUIB5qKgIAIBQgFmoq",
+    "AgAgFCAXaioCAJSSIi4gFCAYaioCACAUIB9qKgIAk5QgFCAaaioCACIsQwAAgD8gLJMiL5SUIiw4AgAgFCAhaiArIA4gFGoqAgCUIC4gFCAaaioC",
+    "AJSSICwgDyAUaioCAJSSOAIAIBQgImogLCAUIBhqKgIAlDgCACAUICNqICsgFCAYaioCAJQ4AgAgFCAZaiAuIC+UOAIAIBQgJGogFCAWaioCACAt",
+    "lEPXs90/lDgCACAVQQFqIRUMAQsLIABBAWohAAwBCwsL7gEDBH8BewF9IAIgAkEDcWshCANAIAYgCE5FBEAgBkECdCEH/QwAAAAAAAAAAAAAAAAA",
+    "AAAAIQkgACEFA0AgASAFTEUEQCAJIAQgAiAFbEECdGogB2r9AAQA/eQBIQkgBUEBaiEFDAELCyADIAdqIgUgBf0ABAAgCf3kAf0LBAAgBkEEaiEG",
+    "DAELCwNAIAIgBkxFBEAgBkECdCEHQwAAAAAhCiAAIQUDQCABIAVMRQRAIAogBCACIAVsQQJ0aiAHaioCAJIhCiAFQQFqIQUMAQsLIAMgB2oiBSAF",
+    "KgIAIAqSOAIAIAZBAWohBgwBCwsLqAEBBX8DQCAAIAFORQRAIAMgACACbEECdCIFaiEIIAQgBWohByACIAJBA3FrIQlBACEFA0AgBSAJTkUEQCAF",
+    "QQJ0IgYgB2ogBiAHav0ABAAgBiAIav0ABAD95AH9CwQAIAVBBGohBQwBCwsDQCACIAVMRQRAIAVBAnQiBiAHaiAGIAdqKgIAIAYgCGoqAgCSOAIA",
+    "IAVBAWohBQwBCwsgAEEBaiEADAELCwvuAQMEfwF7AX0gAiACQQNxayEJA0AgByAJTkUEQCAHQQJ0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYD",
+    "QCABIAZMRQRAIAogBCAFIAZsQQJ0aiAIav0ABAD95AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/eQB/QsEACAHQQRqIQcMAQsLA0AgAiAH",
+    "TEUEQCAHQQJ0IQhDAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmxBAnRqIAhqKgIAkiELIAZBAWohBgwBCwsgAyAIaiIGIAYqAgAgC5I4AgAg",
+    "B0EBaiEHDAELCwv0AQMEfwF7AX0gAiACQQNxayEJA0AgByAJTkUEQCAHQQJ0IQj9DAAAAAAAAAAAAAAAAAAAAAAhCiAAIQYDQCABIAZMRQRAIAog",
+    "BCAFIAZsIAJqQQJ0aiAIav0ABAD95AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK/eQB/QsEACAHQQRqIQcMAQsLA0AgAiAHTEUEQCAHQQJ0",
+    "IQhDAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmwgAmpBAnRqIAhqKgIAkiELIAZBAWohBgwBCwsgAyAIaiIGIAYqAgAgC5I4AgAgB0EBaiEH",
+    "DAELCwuLBQECe/0MAAAAAAAAAAAAAAAAAAAAAP0MAAAAAAAA8H8AAAAAAADwf/0MCW2oE0YS5j0JbagTRhLmPSAAIAD9DP6CK2VHFfc//oIrZUcV",
+    "9z/98gH9lAH9DAAAAAAAMJHAAAAAAAAwkcD99QH9DAAAAAAAMJFAAAAAAAAwkUD99AEiAv0MAADg/kIu5j8AAOD+Qi7mP/3yAf3xASAC/Qx2PHk1",
+    "7znqPXY8eTXvOeo9/fIB/fEBIgH98gH9DJjY+O/Y7iE+mNj479juIT798AEgAf3yAf0M5ET1Z0XmWj7kRPVnReZaPv3wASAB/fIB/Qxcn3i3T36S",
+    "PlyfeLdPfpI+/fABIAH98gH9DDTHVqXjHcc+NMdWpeMdxz798AEgAf3yAf0MGqABGqAB+j4aoAEaoAH6Pv3wASAB/fIB/QwaoAEaoAEqPxqgARqg",
+    "ASo//fABIAH98gH9DBdswRZswVY/F2zBFmzBVj/98AEgAf3yAf0MERERERERgT8RERERERGBP/3wASAB/fIB/QxVVVVVVVWlP1VVVVVVVaU//fAB",
+    "IAH98gH9DFVVVVVVVcU/VVVVVVVVxT/98AEgAf3yAf0MAAAAAAAA4D8AAAAAAADgP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAH98gH9",
+    "DAAAAAAAAPA/AAAAAAAA8D/98AEgAv38ASIBQQH9rAEiAv3HAf0M/wMAAAAAAAD/AwAAAAAAAP3OAUE0/csB/fIBIAEgAv2xAf3HAf0M/wMAAAAA",
+    "AAD/AwAAAAAAAP3OAUE0/csB/fIBIAD9DO85+v5CLoZA7zn6/kIuhkD9Sv1SIAD9DFIwLdUQSYfAUjAt1RBJh8D9Sf1SC0gAA0AgACABTkUEQCAC",
+    "/QwAAAAAAAAAAAAAAAAAAAAAEAn9IQBEAAAAAAAAAECiRAAAAAAAAPA/oJ85AwAgAEEBaiEADAELCwvwBQMMfwJ7AnwDQCAAIAFORQRAIAMgACAE",
+    "bCISQQN0aiEUIAYgACACbEEDdCIRaiETIAggEWohFSADIAIgEmpBA3RqIRYgCyARaiEXIAMgDCASakEDdGohGCANIBFqIRkgDyARaiEaIBAgEWoh",
+    "GyACIAJBAXFrIRxBACESA0AgEiAcTkUEQP0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyASQQN0IhEgFGr9AAQAIAUgEWr9AAQA",
+    "IBEgE2r9AAQA/fIB/fABIAcgEWr9AAQA/fAB/e0BEAn98AH98wEhHSARIBVqIB39CwQAIBEgF2r9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/",
+    "AAAAAAAA8D8gESAWav0ABAAgCSARav0ABAAgESATav0ABAD98gH98AEgCiARav0ABAD98AH97QEQCf3wAf3zASIe/QsEACARIBlqIB0gESATav0A",
+    "BAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gHf3xASARIBhq/QAEAP3yAf3wASId/QsEACARIBtqIB4gHf3yAf0MAAAAAAAA8D8AAAAAAADwPyAe/fEB",
+    "IA79CgMAIBEgGmr9AAQA/fIB/fIB/fAB/QsEACASQQJqIRIMAQsLA0AgAiASTEUEQEQAAAAAAADwPyASQQN0IhEgFGorAwAgBSARaisDACARIBNq",
+    "KwMAoqAgByARaisDAKCa/RQQCf0hAEQAAAAAAADwP6CjIR8gESAVaiAfOQMAIBEgF2pEAAAAAAAA8D8gESAWaisDACAJIBFqKwMAIBEgE2orAwCi",
+    "oCAKIBFqKwMAoJr9FBAJ/SEARAAAAAAAAPA/oKMiIDkDACARIBlqIB8gESATaisDAKJEAAAAAAAA8D8gH6EgESAYaisDAKKgIh85AwAgESAbaiAg",
+    "IB+iRAAAAAAAAPA/ICChIA4rAwAgESAaaisDAKKioDkDACASQQFqIRIMAQsLIABBAWohAAwBCwsLrwEBBn8DQCAAIAFORQRAIAMgACACbEEDdCIG",
+    "aiEIIAQgBmohCSAFIAZqIQogAiACQQFxayELQQAhBgNAIAYgC05FBEAgBkEDdCIHIApqIAcgCGr9AAQAIAcgCWr9AAQA/fAB/QsEACAGQQJqIQYM",
+    "AQsLA0AgAiAGTEUEQCAGQQN0IgcgCmogByAIaisDACAHIAlqKwMAoDkDACAGQQFqIQYMAQsLIABBAWohAAwBCwsLkgcDEn8FewV8A0AgACABTkUE",
+    "QCADIAAgAmxBA3QiFGohFiAEIBRqIRsgBSAUaiEcIAYgFGohFyAHIAAgCGwiFSACakEDdGohHSAJIBRqIR4gCiAUaiEYIAsgDCAVakEDdCIZaiEf",
+    "IA0gFGohGiAHIBVBA3RqISAgECAUaiEhIBEgFGohIiASIBRqISMgByAZaiEZIBMgFGohJCACIAJBAXFrISVBACEVA0AgFSAlTkUEQP0MAAAAAAAA",
+    "8D8AAAAAAADwPyAVQQN0IhQgF2r9AAQA/fEBISggFCAdaiAUIBZq/QAEACImIBQgG2r9AAQA/fIB/QyqTFjoerb7P6pMWOh6tvs/ICYgFCAcav0A",
+    "BAD98gH98gH98QEgFCAXav0ABAAgKP3yAf3yASIm/QsEACAUICBqIBQgHmr9AAQAIBQgFmr9AAQAIBQgF2r9AAQA/fIB/fABIikgFCAYav0ABAAg",
+    "FCAfav0ABAD98QH98gEgFCAaav0ABAAiJ/0MAAAAAAAA8D8AAAAAAADwPyAn/fEBIir98gH98gEiJ/0LBAAgFCAhaiAmIA4gFGr9AAQA/fIBICkg",
+    "FCAaav0ABAD98gH98AEgJyAPIBRq/QAEAP3yAf3wAf0LBAAgFCAiaiAnIBQgGGr9AAQA/fIB/QsEACAUICNqICYgFCAYav0ABAD98gH9CwQAIBQg",
+    "GWogKSAq/fIB/QsEACAUICRq/QyqTFjoerb7P6pMWOh6tvs/IBQgFmr9AAQAICj98gH98gH9CwQAIBVBAmohFQwBCwsDQCACIBVMRQRARAAAAAAA",
+    "APA/IBVBA3QiFCAXaisDAKEhLSAUIB1qIBQgFmorAwAiKyAUIBtqKwMAoiArIBQgHGorAwCiRKpMWOh6tvs/oqEgFCAXaisDACAtoqIiKzkDACAU",
+    "ICBqIBQgHmorAwAgFCAWaisDACAUIBdqKwMAoqAiLiAUIBhqKwMAIBQgH2orAwChoiAUIBpqKwMAIixEAAAAAAAA8D8gLKEiL6KiIiw5AwAgFCAh",
+    "aiArIA4gFGorAwCiIC4gFCAaaisDAKKgICwgDyAUaisDAKKgOQMAIBQgImogLCAUIBhqKwMAojkDACAUICNqICsgFCAYaisDAKI5AwAgFCAZaiAu",
+    "IC+iOQMAIBQgJGogFCAWaisDACAtokSqTFjoerb7P6I5AwAgFUEBaiEVDAELCyAAQQFqIQAMAQsLC/IBAwR/AXsBfCACIAJBAXFrIQgDQCAGIAhO",
+    "RQRAIAZBA3QhB/0MAAAAAAAAAAAAAAAAAAAAACEJIAAhBQNAIAEgBUxFBEAgCSAEIAIgBWxBA3RqIAdq/QAEAP3wASEJIAVBAWohBQwBCwsgAyAH",
+    "aiIFIAX9AAQAIAn98AH9CwQAIAZBAmohBgwBCwsDQCACIAZMRQRAIAZBA3QhB0QAAAAAAAAAACEKIAAhBQNAIAEgBUxFBEAgCiAEIAIgBWxBA3Rq",
+    "IAdqKwMAoCEKIAVBAWohBQwBCwsgAyAHaiIFIAUrAwAgCqA5AwAgBkEBaiEGDAELCwuoAQEFfwNAIAAgAU5FBEAgAyAAIAJsQQN0IgVqIQggBCAF",
+    "aiEHIAIgAkEBcWshCUEAIQUDQCAFIAlORQRAIAVBA3QiBiAHaiAGIAdq/QAEACAGIAhq/QAEAP3wAf0LBAAgBUECaiEFDAELCwNAIAIgBUxFBEAg",
+    "BUEDdCIGIAdqIAYgB2orAwAgBiAIaisDAKA5AwAgBUEBaiEFDAELCyAAQQFqIQAMAQsLC/IBAwR/AXsBfCACIAJBAXFrIQkDQCAHIAlORQRAIAdB",
+    "A3QhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUgBmxBA3RqIAhq/QAEAP3wASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9",
+    "AAQAIAr98AH9CwQAIAdBAmohBwwBCwsDQCACIAdMRQRAIAdBA3QhCEQAAAAAAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmxBA3RqIAhqKwMA",
+    "oCELIAZBAWohBgwBCwsgAyAIaiIGIAYrAwAgC6A5AwAgB0EBaiEHDAELCwv4AQMEfwF7AXwgAiACQQFxayEJA0AgByAJTkUEQCAHQQN0IQj9DAAA",
+    "AAAAAAAAAAAAAAAAAAAhCiAAIQYDQCABIAZMRQRAIAogBCAFIAZsIAJqQQN0aiAIav0ABAD98AEhCiAGQQFqIQYMAQsLIAMgCGoiBiAG/QAEACAK",
+    "/fAB/QsEACAHQQJqIQcMAQsLA0AgAiAHTEUEQCAHQQN0IQhEAAAAAAAAAAAhCyAAIQYDQCABIAZMRQRAIAsgBCAFIAZsIAJqQQN0aiAIaisDAKAh",
+    "CyAGQQFqIQYMAQsLIAMgCGoiBiAGKwMAIAugOQMAIAdBAWohBwwBCwsLAIYBBG5hbWUBfxIABWV4cDMyAQVmMzJfMAIFZjMyXzEDBWYzMl8yBAVm",
+    "MzJfMwUFZjMyXzQGBWYzMl82BwVmMzJfNwgFZjMyXzgJBWV4cDY0CgVmNjRfMAsFZjY0XzEMBWY2NF8yDQVmNjRfMw4FZjY0XzQPBWY2NF82EAVm",
+    "NjRfNxEFZjY0Xzg=",
   ].join(""),
 };

@@ -10,17 +10,17 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 
 /** Hand-written folders and the lines each may hold; generated/ has a budget of its own (issue #12). */
 export const BUDGETS: Readonly<Record<string, number>> = {
-  runtime: 1_200, // hand-written runtime; its generated products (gemm*.ts) are counted under "runtime (generated)"
+  runtime: 1_300, // hand-written runtime; its generated products (gemm*.ts) are counted under "runtime (generated)"; the one Kernel type, layoutOf, initAll, argument regions that check themselves, which every generated file repeated (issue #12)
   src: 4_300, // the DSL grew transposes, matrix expressions, scalar inputs, constraints and heads (issue #18)
   "src/interop": 1_300,
   "src/train": 1_900,
   nn: 2_400, // layers, optimizers, fit, model files: the library API over any kernel module (issue #17)
-  codegen: 3_900, // with the PyTorch emitter, codegen/pytorch.ts: its hoisted backward, load_cellforge and save_cellforge (issue #16); the whole-vector ops in WebAssembly, codegen/wasmops.ts, and checkpointing (issue #14); buildPlan in named phases (issue #12)
+  codegen: 4_200, // with the PyTorch emitter, codegen/pytorch.ts: its hoisted backward, load_cellforge and save_cellforge (issue #16); the whole-vector ops in WebAssembly, codegen/wasmops.ts, and checkpointing (issue #14); buildPlan and the module emitter in named phases, and the typed index expressions of codegen/ix.ts (issue #12)
   check: 1_100,
   cli: 1_800, // generate for any cells, its config and --watch (issue #13), export (issue #16), eval --backend/--precision (issue #15), train --data (issue #17), convert to and from safetensors with --layer, --direction, --dtype (issue #15)
   plugin: 200, // the bundler plugin (unplugin) and the types of its imports (issue #13)
   dsl: 700,
-  generated: 22_500, // the TypeScript kernels (28 cells with sLSTM): one body for both precisions (37 560 lines with two); each loop and whole-vector op a call to its WebAssembly function besides its TypeScript loop; their WebAssembly text is "generated (wat)"
+  generated: 17_359, // the TypeScript kernels (28 cells with sLSTM): 60% of the 28 932 lines issue #12 found, its target. One body for both precisions (37 560 lines with two); each loop and whole-vector op a call to its WebAssembly function besides its TypeScript loop; their WebAssembly text is "generated (wat)"
 };
 
 /** Who may import whom: each folder's allowed targets (itself always). */

@@ -50,10 +50,17 @@ describe("generated files", () => {
     const count = (re: RegExp) => (ts.match(re) ?? []).length;
     // one kernel body for both precisions, and the exported entries are thin calls into it
     expect(count(/\nfunction createKernel<A extends FloatArray>\(/g)).toBe(1);
-    expect(count(/function forward\(/g)).toBe(1);
-    expect(count(/function backward\(/g)).toBe(1);
+    expect(count(/const forward: Kernel<A>\["forward"\] = /g)).toBe(1);
+    expect(count(/const backward: Kernel<A>\["backward"\] = /g)).toBe(1);
     expect(count(/function forwardStep\(/g)).toBe(1);
-    for (const bits of [32, 64]) expect(ts).toMatch(new RegExp(`export function createKernel${bits}\\([^)]*\\): Kernel<Float${bits}Array> \\{\\n\\s*return createKernel\\(${bits}, Float${bits}Array, `));
+    for (const bits of [32, 64]) expect(ts).toMatch(new RegExp(`export function createKernel${bits}\\([^)]*\\): Kernel<Float${bits}Array> \\{\\n\\s*return createKernel\\(FLOAT${bits}, sizes, B, T, options\\);`));
+    // the memory is sized by one closed form over the sizes, B, T and seg, not a list of buffers
+    expect(ts).toMatch(/const need = \{\s*floats: [^;]*\bB \* H \* T\b[^;]*buffers: \d+,?\s*\};/);
+    // places whose rows step together share one row variable: no two in a loop compute the same row
+    for (const [, decls] of ts.matchAll(/for \(let b = 0; b < [^;]+; b\+\+\) \{\n((?:\s*const \w+ = [^;]+;\n)+)/g)) {
+      const rows = decls!.trim().split("\n").map((l) => l.trim().replace(/^const \w+ = /, ""));
+      expect(new Set(rows).size, decls).toBe(rows.length);
+    }
     // every offset is computed once, where the layout is written
     for (const q of cell.params) expect(count(new RegExp(`const o_${q.name} =`, "g")), q.name).toBe(1);
     // each equation is a comment on the line before the value it defines: in TypeScript, and in the

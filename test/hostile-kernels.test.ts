@@ -59,8 +59,8 @@ beforeAll(async () => {
 const sizes = { D: 2, H: 3 };
 
 describe("initParams's seed", () => {
-  it("is checked in the emitted code", () => {
-    expect(text).toContain("new Rng(checkSeed(spec.name, seed))");
+  it("goes to the runtime's initAll, which checks it (below: what it refuses)", () => {
+    expect(text).toMatch(/return initAll\(spec, paramLayout\(sizes\), seed, /);
   });
 
   it("an integer from 0 to 2^32 - 1 draws parameters within the cell's bound 1/sqrt(H)", () => {

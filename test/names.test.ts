@@ -11,7 +11,7 @@ import { KERNEL_WORDS, Namer, sizeIdent } from "../codegen/names.ts";
 
 const PROTOTYPE_KEYS = ["constructor", "toString", "valueOf", "hasOwnProperty", "isPrototypeOf", "propertyIsEnumerable", "toLocaleString"];
 // names the emitter once made up on the spot (scratch, rows, tapes, initial states) and the globals kernels call
-const EMITTED = ["s0", "s1", "s2", "xp0", "xp0Row", "gx0", "t1", "u_mul", "tape_s1", "seed_h", "carry_h", "hPrev", "hPrev0", "hPrevAt", "hOut", "dhUp", "o_W", "rng", "o"];
+const EMITTED = ["s0", "s1", "s2", "xp0", "xp0Row", "rowH", "slotRowH", "tRowH", "gx0", "t1", "u_mul", "tape_s1", "seed_h", "carry_h", "hPrev", "hPrev0", "hPrevAt", "hOut", "dhUp", "o_W", "rng", "o"];
 const WORDS = [...new Set([...KERNEL_WORDS, ...PROTOTYPE_KEYS, ...EMITTED, "e", "pi", "i", "E", "PI"])]
   .filter((w) => /^[A-Za-z][A-Za-z0-9_]*$/.test(w) && !w.includes("__") && !Object.hasOwn(RESERVED_WORDS, w) && !Object.hasOwn(FUNCTIONS, w));
 

@@ -144,8 +144,6 @@ function createKernel<A extends FloatArray>(
         at(cPrev, cPrevAt), // $cPrev
         at(p, o_bf), // $bf
         at(tape_f, slot * B * H), // $tape_f
-        at(xp0, slot * B * (2 * H) + H), // $xp0_2
-        at(scratch0, H), // $scratch0_2
         at(p, o_bg), // $bg
         at(tape_g, slot * B * H), // $tape_g
         at(cOut, t * B * H), // $cOut
@@ -153,33 +151,29 @@ function createKernel<A extends FloatArray>(
       ]);
     else
       for (let b = 0; b < B; b++) {
-        const xp0Row = slot * B * (2 * H) + b * (2 * H);
-        const scratch0Row = b * (2 * H);
-        const cPrevRow = cPrevAt + b * H;
-        const tape_fRow = slot * B * H + b * H;
-        const xp0Row2 = slot * B * (2 * H) + H + b * (2 * H);
-        const scratch0Row2 = H + b * (2 * H);
-        const tape_gRow = slot * B * H + b * H;
-        const cOutRow = t * B * H + b * H;
-        const hOutRow = t * B * H + b * H;
+        const slotRow2H = slot * B * (2 * H) + b * (2 * H);
+        const row2H = b * (2 * H);
+        const cPrevRowH = cPrevAt + b * H;
+        const slotRowH = slot * B * H + b * H;
+        const tRowH = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
           // f  = sigmoid(Wf*x + Uf*h + pf .* c + bf)
           const f =
             1 /
             (1 +
               Math.exp(
-                -(xp0[xp0Row + i]! + scratch0[scratch0Row + i]! + p[o_pf + i]! * cPrev[cPrevRow + i]! + p[o_bf + i]!),
+                -(xp0[slotRow2H + i]! + scratch0[row2H + i]! + p[o_pf + i]! * cPrev[cPrevRowH + i]! + p[o_bf + i]!),
               ));
-          tape_f[tape_fRow + i] = f;
+          tape_f[slotRowH + i] = f;
           // g  = tanh(Wg*x + Ug*h + bg)
-          const g = Math.tanh(xp0[xp0Row2 + i]! + scratch0[scratch0Row2 + i]! + p[o_bg + i]!);
-          tape_g[tape_gRow + i] = g;
+          const g = Math.tanh(xp0[slotRow2H + H + i]! + scratch0[row2H + H + i]! + p[o_bg + i]!);
+          tape_g[slotRowH + i] = g;
           // c' = f .* c + (1 - f) .* g
-          const c_next = f * cPrev[cPrevRow + i]! + (1 - f) * g;
-          cOut[cOutRow + i] = c_next;
+          const c_next = f * cPrev[cPrevRowH + i]! + (1 - f) * g;
+          cOut[tRowH + i] = c_next;
           // h' = tanh(c')
           const h_next = Math.tanh(c_next);
-          hOut[hOutRow + i] = h_next;
+          hOut[tRowH + i] = h_next;
         }
       }
   }
@@ -245,12 +239,11 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const dhUpRow = t * B * H + b * H;
-          const carry_hRow = b * H;
-          const seed_hRow = b * H;
+          const tRowH = t * B * H + b * H;
+          const rowH = b * H;
           for (let i = 0; i < H; i++) {
             // the gradient of h' at step t: from upstream, and from step t + 1
-            seed_h[seed_hRow + i] = dhUp[dhUpRow + i]! + carry_h[carry_hRow + i]!;
+            seed_h[rowH + i] = dhUp[tRowH + i]! + carry_h[rowH + i]!;
           }
         }
 
@@ -264,12 +257,11 @@ function createKernel<A extends FloatArray>(
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const dcUpRow = t * B * H + b * H;
-          const carry_cRow = b * H;
-          const seed_cRow = b * H;
+          const tRowH = t * B * H + b * H;
+          const rowH = b * H;
           for (let i = 0; i < H; i++) {
             // the gradient of c' at step t: from upstream, and from step t + 1
-            seed_c[seed_cRow + i] = dcUp[dcUpRow + i]! + carry_c[carry_cRow + i]!;
+            seed_c[rowH + i] = dcUp[tRowH + i]! + carry_c[rowH + i]!;
           }
         }
 
@@ -282,50 +274,41 @@ function createKernel<A extends FloatArray>(
           at(hOut, t * B * H), // $hOut
           at(tape_f, slot * B * H), // $tape_f
           at(tape_g, slot * B * H), // $tape_g
-          at(gx0, t * B * (2 * H) + H), // $gx0
+          at(gx0, t * B * (2 * H)), // $gx0
           2 * H, // $2*H
-          at(scratch0, H), // $scratch0
+          at(scratch0, 0), // $scratch0
           at(cPrev, cPrevAt), // $cPrev
-          at(gx0, t * B * (2 * H)), // $gx0_2
-          at(scratch0, 0), // $scratch0_2
           at(p, o_pf), // $pf
           at(carry_c, 0), // $carry_c
           at(scratch1, 0), // $scratch1
         ]);
       else
         for (let b = 0; b < B; b++) {
-          const seed_cRow = b * H;
-          const seed_hRow = b * H;
-          const hOutRow = t * B * H + b * H;
-          const tape_fRow = slot * B * H + b * H;
-          const tape_gRow = slot * B * H + b * H;
-          const gx0Row = t * B * (2 * H) + H + b * (2 * H);
-          const scratch0Row = H + b * (2 * H);
-          const cPrevRow = cPrevAt + b * H;
-          const gx0Row2 = t * B * (2 * H) + b * (2 * H);
-          const scratch0Row2 = b * (2 * H);
-          const carry_cRow = b * H;
-          const scratch1Row = b * H;
+          const rowH = b * H;
+          const tRowH = t * B * H + b * H;
+          const slotRowH = slot * B * H + b * H;
+          const tRow2H = t * B * (2 * H) + b * (2 * H);
+          const row2H = b * (2 * H);
+          const cPrevRowH = cPrevAt + b * H;
           for (let i = 0; i < H; i++) {
             // grad of: h' = tanh(c')
-            const dc_next_total =
-              seed_c[seed_cRow + i]! + seed_h[seed_hRow + i]! * (1 - hOut[hOutRow + i]! * hOut[hOutRow + i]!);
-            const t1 = 1 - tape_f[tape_fRow + i]!;
+            const dc_next_total = seed_c[rowH + i]! + seed_h[rowH + i]! * (1 - hOut[tRowH + i]! * hOut[tRowH + i]!);
+            const t1 = 1 - tape_f[slotRowH + i]!;
             // grad of: c' = f .* c + (1 - f) .* g
             const dg = dc_next_total * t1;
-            const dg_pre = dg * (1 - tape_g[tape_gRow + i]! * tape_g[tape_gRow + i]!);
-            gx0[gx0Row + i] = dg_pre;
-            scratch0[scratch0Row + i] = dg_pre;
+            const dg_pre = dg * (1 - tape_g[slotRowH + i]! * tape_g[slotRowH + i]!);
+            gx0[tRow2H + H + i] = dg_pre;
+            scratch0[row2H + H + i] = dg_pre;
             // grad of: c' = f .* c + (1 - f) .* g
-            const df = dc_next_total * (cPrev[cPrevRow + i]! - tape_g[tape_gRow + i]!);
-            const df_pre = df * (tape_f[tape_fRow + i]! * t1);
-            gx0[gx0Row2 + i] = df_pre;
-            scratch0[scratch0Row2 + i] = df_pre;
+            const df = dc_next_total * (cPrev[cPrevRowH + i]! - tape_g[slotRowH + i]!);
+            const df_pre = df * (tape_f[slotRowH + i]! * t1);
+            gx0[tRow2H + i] = df_pre;
+            scratch0[row2H + i] = df_pre;
             // grad of: f, c'
-            const dc = dc_next_total * tape_f[tape_fRow + i]! + df_pre * p[o_pf + i]!;
-            carry_c[carry_cRow + i] = dc;
-            const t2 = df_pre * cPrev[cPrevRow + i]!;
-            scratch1[scratch1Row + i] = t2;
+            const dc = dc_next_total * tape_f[slotRowH + i]! + df_pre * p[o_pf + i]!;
+            carry_c[rowH + i] = dc;
+            const t2 = df_pre * cPrev[cPrevRowH + i]!;
+            scratch1[rowH + i] = t2;
           }
         }
 
@@ -374,7 +357,7 @@ function createKernel<A extends FloatArray>(
       wl(6, T * B, [
         H, // $n
         at(dp, o_bg), // $dbg
-        at(gx0, H), // $gx0
+        at(gx0, 0), // $gx0
         2 * H, // $2*H
       ]);
     else
@@ -422,77 +405,83 @@ const LOOPS_WASM: LoopsModuleSource = {
   splittable: [0, 1, 2, 3],
   scalar: [],
   binary: [
-    "AGFzbQEAAAABPgVgAXsBe2AQf39/f39/f39/f39/f39/fwBgBn9/f39/fwBgEX9/f39/f39/f39/f39/f39/AGAFf39/f38AAhIBA2VudgZtZW1v",
-    "cnkCAwGAgAQDDw4AAAECAwQCAAABAgMEAgdxDgVmMzJfMAACBWYzMl8xAAMFZjMyXzIAAwVmMzJfMwAEBWYzMl80AAUFZjMyXzUABgVmMzJfNgAG",
-    "BWY2NF8wAAkFZjY0XzEACgVmNjRfMgAKBWY2NF8zAAsFZjY0XzQADAVmNjRfNQANBWY2NF82AA0KjiwO6AMBAnv9DAAAAAAAAAAAAAAAAAAAAAD9",
-    "DAAAgH8AAIB/AACAfwAAgH/9DAENUDkBDVA5AQ1QOQENUDkgACAA/Qw7qrg/O6q4PzuquD87qrg//eYB/Wr9DAAAlsMAAJbDAACWwwAAlsP96QH9",
-    "DAAAlkMAAJZDAACWQwAAlkP96AEiAv0MAIAxPwCAMT8AgDE/AIAxP/3mAf3lASAC/QyDgF65g4BeuYOAXrmDgF65/eYB/eUBIgH95gH9DGELtjph",
-    "C7Y6YQu2OmELtjr95AEgAf3mAf0MiYgIPImICDyJiAg8iYgIPP3kASAB/eYB/Qyrqio9q6oqPauqKj2rqio9/eQBIAH95gH9DKuqKj6rqio+q6oq",
-    "PquqKj795AEgAf3mAf0MAAAAPwAAAD8AAAA/AAAAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQBIAH95gH9DAAAgD8AAIA/AACAPwAAgD/9",
-    "5AEgAv34ASIBQQH9rAEiAv0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAEgAv2xAf0MfwAAAH8AAAB/AAAAfwAAAP2uAUEX/asB/eYBIAD9",
-    "DBhysUIYcrFCGHKxQhhysUL9RP1SIAD9DLTxz8K08c/CtPHPwrTxz8L9Q/1SC4QCAQJ7IAD9DNENXb3RDV290Q1dvdENXb0gACAA/eYBIgH95gH9",
-    "DImICD6JiAg+iYgIPomICD795AEgAf3mAf0Mq6qqvquqqr6rqqq+q6qqvv3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQB/eYB/QwAAIA/AACA",
-    "PwAAgD8AAIA//QwAAABAAAAAQAAAAEAAAABA/QwAAABAAAAAQAAAAEAAAABAIAD94AEiAv3mARAA/QwAAIA/AACAPwAAgD8AAIA//eQB/ecB/eUB",
-    "IgH94QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/UP9UiAC/QzNzMw9zczMPc3MzD3NzMw9/UP9Ugu/BAMMfwJ7An0DQCAAIAFORQRAIAMgACAEbEEC",
-    "dCIRaiETIAUgEWohFCAHIAAgAmxBAnQiEGohEiAJIBBqIRUgCiARaiEWIAsgEWohFyANIBBqIRggDiAQaiEZIA8gEGohGiACIAJBA3FrIRtBACER",
-    "A0AgESAbTkUEQP0MAACAPwAAgD8AAIA/AACAP/0MAACAPwAAgD8AAIA/AACAPyARQQJ0IhAgE2r9AAQAIBAgFGr9AAQA/eQBIAYgEGr9AAQAIBAg",
-    "Emr9AAQA/eYB/eQBIAggEGr9AAQA/eQB/eEBEAD95AH95wEhHCAQIBVqIBz9CwQAIBAgGGogECAWav0ABAAgECAXav0ABAD95AEgDCAQav0ABAD9",
-    "5AEQASId/QsEACAQIBlqIBwgECASav0ABAD95gH9DAAAgD8AAIA/AACAPwAAgD8gHP3lASAd/eYB/eQBIhz9CwQAIBAgGmogHBAB/QsEACARQQRq",
-    "IREMAQsLA0AgAiARTEUEQEMAAIA/IBFBAnQiECATaioCACAQIBRqKgIAkiAGIBBqKgIAIBAgEmoqAgCUkiAIIBBqKgIAkoz9ExAA/R8AQwAAgD+S",
-    "lSEeIBAgFWogHjgCACAQIBhqIBAgFmoqAgAgECAXaioCAJIgDCAQaioCAJL9ExAB/R8AIh84AgAgECAZaiAeIBAgEmoqAgCUQwAAgD8gHpMgH5SS",
-    "Ih44AgAgECAaaiAe/RMQAf0fADgCACARQQFqIREMAQsLIABBAWohAAwBCwsLrwEBBn8DQCAAIAFORQRAIAMgACACbEECdCIGaiEIIAQgBmohCSAF",
-    "IAZqIQogAiACQQNxayELQQAhBgNAIAYgC05FBEAgBkECdCIHIApqIAcgCGr9AAQAIAcgCWr9AAQA/eQB/QsEACAGQQRqIQYMAQsLA0AgAiAGTEUE",
-    "QCAGQQJ0IgcgCmogByAIaioCACAHIAlqKgIAkjgCACAGQQFqIQYMAQsLIABBAWohAAwBCwsLrQUDD38DewN9A0AgACABTkUEQCADIAAgAmxBAnQi",
-    "EWohFiAEIBFqIRcgBSARaiEYIAYgEWohEyAHIBFqIRQgCCAAIAlsQQJ0IhJqIRkgCiASaiEaIAsgEWohFSAMIBJqIRsgDSASaiEcIA8gEWohHSAQ",
-    "IBFqIR4gAiACQQNxayEfQQAhEgNAIBIgH05FBEAgEkECdCIRIBZq/QAEACARIBdq/QAEAP0MAACAPwAAgD8AAIA/AACAPyARIBhq/QAEACIgICD9",
-    "5gH95QH95gH95AEhISARIBlqICH9DAAAgD8AAIA/AACAPwAAgD8gESATav0ABAD95QEiIP3mAf0MAACAPwAAgD8AAIA/AACAPyARIBRq/QAEACIi",
-    "ICL95gH95QH95gEiIv0LBAAgESAaaiAi/QsEACARIBtqICEgESAVav0ABAAgESAUav0ABAD95QH95gEgESATav0ABAAgIP3mAf3mASIg/QsEACAR",
-    "IBxqICD9CwQAIBEgHWogISARIBNq/QAEAP3mASAgIA4gEWr9AAQA/eYB/eQB/QsEACARIB5qICAgESAVav0ABAD95gH9CwQAIBJBBGohEgwBCwsD",
-    "QCACIBJMRQRAIBJBAnQiESAWaioCACARIBdqKgIAQwAAgD8gESAYaioCACIjICOUk5SSISQgESAZaiAkQwAAgD8gESATaioCAJMiI5RDAACAPyAR",
-    "IBRqKgIAIiUgJZSTlCIlOAIAIBEgGmogJTgCACARIBtqICQgESAVaioCACARIBRqKgIAk5QgESATaioCACAjlJQiIzgCACARIBxqICM4AgAgESAd",
-    "aiAkIBEgE2oqAgCUICMgDiARaioCAJSSOAIAIBEgHmogIyARIBVqKgIAlDgCACASQQFqIRIMAQsLIABBAWohAAwBCwsL7gEDBH8BewF9IAIgAkED",
-    "cWshCANAIAYgCE5FBEAgBkECdCEH/QwAAAAAAAAAAAAAAAAAAAAAIQkgACEFA0AgASAFTEUEQCAJIAQgAiAFbEECdGogB2r9AAQA/eQBIQkgBUEB",
-    "aiEFDAELCyADIAdqIgUgBf0ABAAgCf3kAf0LBAAgBkEEaiEGDAELCwNAIAIgBkxFBEAgBkECdCEHQwAAAAAhCiAAIQUDQCABIAVMRQRAIAogBCAC",
-    "IAVsQQJ0aiAHaioCAJIhCiAFQQFqIQUMAQsLIAMgB2oiBSAFKgIAIAqSOAIAIAZBAWohBgwBCwsL7gEDBH8BewF9IAIgAkEDcWshCQNAIAcgCU5F",
-    "BEAgB0ECdCEI/QwAAAAAAAAAAAAAAAAAAAAAIQogACEGA0AgASAGTEUEQCAKIAQgBSAGbEECdGogCGr9AAQA/eQBIQogBkEBaiEGDAELCyADIAhq",
-    "IgYgBv0ABAAgCv3kAf0LBAAgB0EEaiEHDAELCwNAIAIgB0xFBEAgB0ECdCEIQwAAAAAhCyAAIQYDQCABIAZMRQRAIAsgBCAFIAZsQQJ0aiAIaioC",
-    "AJIhCyAGQQFqIQYMAQsLIAMgCGoiBiAGKgIAIAuSOAIAIAdBAWohBwwBCwsLiwUBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAAAAAAAPB/AAAAAAAA",
-    "8H/9DAltqBNGEuY9CW2oE0YS5j0gACAA/Qz+gitlRxX3P/6CK2VHFfc//fIB/ZQB/QwAAAAAADCRwAAAAAAAMJHA/fUB/QwAAAAAADCRQAAAAAAA",
-    "MJFA/fQBIgL9DAAA4P5CLuY/AADg/kIu5j/98gH98QEgAv0Mdjx5Ne856j12PHk17znqPf3yAf3xASIB/fIB/QyY2Pjv2O4hPpjY+O/Y7iE+/fAB",
-    "IAH98gH9DORE9WdF5lo+5ET1Z0XmWj798AEgAf3yAf0MXJ94t09+kj5cn3i3T36SPv3wASAB/fIB/Qw0x1al4x3HPjTHVqXjHcc+/fABIAH98gH9",
-    "DBqgARqgAfo+GqABGqAB+j798AEgAf3yAf0MGqABGqABKj8aoAEaoAEqP/3wASAB/fIB/QwXbMEWbMFWPxdswRZswVY//fABIAH98gH9DBERERER",
-    "EYE/ERERERERgT/98AEgAf3yAf0MVVVVVVVVpT9VVVVVVVWlP/3wASAB/fIB/QxVVVVVVVXFP1VVVVVVVcU//fABIAH98gH9DAAAAAAAAOA/AAAA",
-    "AAAA4D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAL9/AEiAUEB/awBIgL9xwH9DP8DAAAA",
-    "AAAA/wMAAAAAAAD9zgFBNP3LAf3yASABIAL9sQH9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASAA/QzvOfr+Qi6GQO85+v5CLoZA/Ur9",
-    "UiAA/QxSMC3VEEmHwFIwLdUQSYfA/Un9UgvsAgECeyAA/QzjdStFNtpXv+N1K0U22le/IAAgAP3yASIB/fIB/QzgfRUOPW1tP+B9FQ49bW0//fAB",
-    "IAH98gH9DD3C5lXjJoK/PcLmVeMmgr/98AEgAf3yAf0M+hAsiPRklj/6ECyI9GSWP/3wASAB/fIB/QwcuqEbuqGrvxy6oRu6oau//fABIAH98gH9",
-    "DBEREREREcE/ERERERERwT/98AEgAf3yAf0MVVVVVVVV1b9VVVVVVVXVv/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fAB/fIB/QwAAAAAAADw",
-    "PwAAAAAAAPA//QwAAAAAAAAAQAAAAAAAAABA/QwAAAAAAAAAQAAAAAAAAABAIAD97AEiAv3yARAH/QwAAAAAAADwPwAAAAAAAPA//fAB/fMB/fEB",
-    "IgH97QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/Un9UiAC/QyamZmZmZm5P5qZmZmZmbk//Un9UgvLBAMMfwJ7AnwDQCAAIAFORQRAIAMgACAEbEED",
-    "dCIRaiETIAUgEWohFCAHIAAgAmxBA3QiEGohEiAJIBBqIRUgCiARaiEWIAsgEWohFyANIBBqIRggDiAQaiEZIA8gEGohGiACIAJBAXFrIRtBACER",
-    "A0AgESAbTkUEQP0MAAAAAAAA8D8AAAAAAADwP/0MAAAAAAAA8D8AAAAAAADwPyARQQN0IhAgE2r9AAQAIBAgFGr9AAQA/fABIAYgEGr9AAQAIBAg",
-    "Emr9AAQA/fIB/fABIAggEGr9AAQA/fAB/e0BEAf98AH98wEhHCAQIBVqIBz9CwQAIBAgGGogECAWav0ABAAgECAXav0ABAD98AEgDCAQav0ABAD9",
-    "8AEQCCId/QsEACAQIBlqIBwgECASav0ABAD98gH9DAAAAAAAAPA/AAAAAAAA8D8gHP3xASAd/fIB/fABIhz9CwQAIBAgGmogHBAI/QsEACARQQJq",
-    "IREMAQsLA0AgAiARTEUEQEQAAAAAAADwPyARQQN0IhAgE2orAwAgECAUaisDAKAgBiAQaisDACAQIBJqKwMAoqAgCCAQaisDAKCa/RQQB/0hAEQA",
-    "AAAAAADwP6CjIR4gECAVaiAeOQMAIBAgGGogECAWaisDACAQIBdqKwMAoCAMIBBqKwMAoP0UEAj9IQAiHzkDACAQIBlqIB4gECASaisDAKJEAAAA",
-    "AAAA8D8gHqEgH6KgIh45AwAgECAaaiAe/RQQCP0hADkDACARQQFqIREMAQsLIABBAWohAAwBCwsLrwEBBn8DQCAAIAFORQRAIAMgACACbEEDdCIG",
-    "aiEIIAQgBmohCSAFIAZqIQogAiACQQFxayELQQAhBgNAIAYgC05FBEAgBkEDdCIHIApqIAcgCGr9AAQAIAcgCWr9AAQA/fAB/QsEACAGQQJqIQYM",
-    "AQsLA0AgAiAGTEUEQCAGQQN0IgcgCmogByAIaisDACAHIAlqKwMAoDkDACAGQQFqIQYMAQsLIABBAWohAAwBCwsLuQUDD38DewN8A0AgACABTkUE",
-    "QCADIAAgAmxBA3QiEWohFiAEIBFqIRcgBSARaiEYIAYgEWohEyAHIBFqIRQgCCAAIAlsQQN0IhJqIRkgCiASaiEaIAsgEWohFSAMIBJqIRsgDSAS",
-    "aiEcIA8gEWohHSAQIBFqIR4gAiACQQFxayEfQQAhEgNAIBIgH05FBEAgEkEDdCIRIBZq/QAEACARIBdq/QAEAP0MAAAAAAAA8D8AAAAAAADwPyAR",
-    "IBhq/QAEACIgICD98gH98QH98gH98AEhISARIBlqICH9DAAAAAAAAPA/AAAAAAAA8D8gESATav0ABAD98QEiIP3yAf0MAAAAAAAA8D8AAAAAAADw",
-    "PyARIBRq/QAEACIiICL98gH98QH98gEiIv0LBAAgESAaaiAi/QsEACARIBtqICEgESAVav0ABAAgESAUav0ABAD98QH98gEgESATav0ABAAgIP3y",
-    "Af3yASIg/QsEACARIBxqICD9CwQAIBEgHWogISARIBNq/QAEAP3yASAgIA4gEWr9AAQA/fIB/fAB/QsEACARIB5qICAgESAVav0ABAD98gH9CwQA",
-    "IBJBAmohEgwBCwsDQCACIBJMRQRAIBJBA3QiESAWaisDACARIBdqKwMARAAAAAAAAPA/IBEgGGorAwAiIyAjoqGioCEkIBEgGWogJEQAAAAAAADw",
-    "PyARIBNqKwMAoSIjokQAAAAAAADwPyARIBRqKwMAIiUgJaKhoiIlOQMAIBEgGmogJTkDACARIBtqICQgESAVaisDACARIBRqKwMAoaIgESATaisD",
-    "ACAjoqIiIzkDACARIBxqICM5AwAgESAdaiAkIBEgE2orAwCiICMgDiARaisDAKKgOQMAIBEgHmogIyARIBVqKwMAojkDACASQQFqIRIMAQsLIABB",
-    "AWohAAwBCwsL8gEDBH8BewF8IAIgAkEBcWshCANAIAYgCE5FBEAgBkEDdCEH/QwAAAAAAAAAAAAAAAAAAAAAIQkgACEFA0AgASAFTEUEQCAJIAQg",
-    "AiAFbEEDdGogB2r9AAQA/fABIQkgBUEBaiEFDAELCyADIAdqIgUgBf0ABAAgCf3wAf0LBAAgBkECaiEGDAELCwNAIAIgBkxFBEAgBkEDdCEHRAAA",
-    "AAAAAAAAIQogACEFA0AgASAFTEUEQCAKIAQgAiAFbEEDdGogB2orAwCgIQogBUEBaiEFDAELCyADIAdqIgUgBSsDACAKoDkDACAGQQFqIQYMAQsL",
-    "C/IBAwR/AXsBfCACIAJBAXFrIQkDQCAHIAlORQRAIAdBA3QhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAhBgNAIAEgBkxFBEAgCiAEIAUgBmxBA3Rq",
-    "IAhq/QAEAP3wASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9AAQAIAr98AH9CwQAIAdBAmohBwwBCwsDQCACIAdMRQRAIAdBA3QhCEQAAAAAAAAAACEL",
-    "IAAhBgNAIAEgBkxFBEAgCyAEIAUgBmxBA3RqIAhqKwMAoCELIAZBAWohBgwBCwsgAyAIaiIGIAYrAwAgC6A5AwAgB0EBaiEHDAELCwsAbARuYW1l",
-    "AWUOAAVleHAzMgEGdGFuaDMyAgVmMzJfMAMFZjMyXzEEBWYzMl8zBQVmMzJfNAYFZjMyXzUHBWV4cDY0CAZ0YW5oNjQJBWY2NF8wCgVmNjRfMQsF",
-    "ZjY0XzMMBWY2NF80DQVmNjRfNQ==",
+    "AGFzbQEAAAABOgVgAXsBe2AOf39/f39/f39/f39/f38AYAZ/f39/f38AYA9/f39/f39/f39/f39/f38AYAV/f39/fwACEgEDZW52Bm1lbW9yeQID",
+    "AYCABAMREAAAAQIDBAICAAABAgMEAgIHcQ4FZjMyXzAAAgVmMzJfMQADBWYzMl8yAAMFZjMyXzMABAVmMzJfNAAFBWYzMl81AAYFZjMyXzYABwVm",
+    "NjRfMAAKBWY2NF8xAAsFZjY0XzIACwVmNjRfMwAMBWY2NF80AA0FZjY0XzUADgVmNjRfNgAPCqYwEOgDAQJ7/QwAAAAAAAAAAAAAAAAAAAAA/QwA",
+    "AIB/AACAfwAAgH8AAIB//QwBDVA5AQ1QOQENUDkBDVA5IAAgAP0MO6q4PzuquD87qrg/O6q4P/3mAf1q/QwAAJbDAACWwwAAlsMAAJbD/ekB/QwA",
+    "AJZDAACWQwAAlkMAAJZD/egBIgL9DACAMT8AgDE/AIAxPwCAMT/95gH95QEgAv0Mg4BeuYOAXrmDgF65g4Beuf3mAf3lASIB/eYB/QxhC7Y6YQu2",
+    "OmELtjphC7Y6/eQBIAH95gH9DImICDyJiAg8iYgIPImICDz95AEgAf3mAf0Mq6oqPauqKj2rqio9q6oqPf3kASAB/eYB/Qyrqio+q6oqPquqKj6r",
+    "qio+/eQBIAH95gH9DAAAAD8AAAA/AAAAPwAAAD/95AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kASAB/eYB/QwAAIA/AACAPwAAgD8AAIA//eQB",
+    "IAL9+AEiAUEB/awBIgL9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASABIAL9sQH9DH8AAAB/AAAAfwAAAH8AAAD9rgFBF/2rAf3mASAA/QwY",
+    "crFCGHKxQhhysUIYcrFC/UT9UiAA/Qy08c/CtPHPwrTxz8K08c/C/UP9UguEAgECeyAA/QzRDV290Q1dvdENXb3RDV29IAAgAP3mASIB/eYB/QyJ",
+    "iAg+iYgIPomICD6JiAg+/eQBIAH95gH9DKuqqr6rqqq+q6qqvquqqr795AEgAf3mAf0MAACAPwAAgD8AAIA/AACAP/3kAf3mAf0MAACAPwAAgD8A",
+    "AIA/AACAP/0MAAAAQAAAAEAAAABAAAAAQP0MAAAAQAAAAEAAAABAAAAAQCAA/eABIgL95gEQAP0MAACAPwAAgD8AAIA/AACAP/3kAf3nAf3lASIB",
+    "/eEBIAEgAP0MAAAAAAAAAAAAAAAAAAAAAP1D/VIgAv0MzczMPc3MzD3NzMw9zczMPf1D/VILyQQDDH8CewJ9A0AgACABTkUEQCADIAAgBGwiD0EC",
+    "dCIOaiERIAUgDmohEiAHIAAgAmxBAnQiDmohECAJIA5qIRMgAyACIA9qQQJ0Ig9qIRQgBSAPaiEVIAsgDmohFiAMIA5qIRcgDSAOaiEYIAIgAkED",
+    "cWshGUEAIQ8DQCAPIBlORQRA/QwAAIA/AACAPwAAgD8AAIA//QwAAIA/AACAPwAAgD8AAIA/IA9BAnQiDiARav0ABAAgDiASav0ABAD95AEgBiAO",
+    "av0ABAAgDiAQav0ABAD95gH95AEgCCAOav0ABAD95AH94QEQAP3kAf3nASEaIA4gE2ogGv0LBAAgDiAWaiAOIBRq/QAEACAOIBVq/QAEAP3kASAK",
+    "IA5q/QAEAP3kARABIhv9CwQAIA4gF2ogGiAOIBBq/QAEAP3mAf0MAACAPwAAgD8AAIA/AACAPyAa/eUBIBv95gH95AEiGv0LBAAgDiAYaiAaEAH9",
+    "CwQAIA9BBGohDwwBCwsDQCACIA9MRQRAQwAAgD8gD0ECdCIOIBFqKgIAIA4gEmoqAgCSIAYgDmoqAgAgDiAQaioCAJSSIAggDmoqAgCSjP0TEAD9",
+    "HwBDAACAP5KVIRwgDiATaiAcOAIAIA4gFmogDiAUaioCACAOIBVqKgIAkiAKIA5qKgIAkv0TEAH9HwAiHTgCACAOIBdqIBwgDiAQaioCAJRDAACA",
+    "PyAckyAdlJIiHDgCACAOIBhqIBz9ExAB/R8AOAIAIA9BAWohDwwBCwsgAEEBaiEADAELCwuvAQEGfwNAIAAgAU5FBEAgAyAAIAJsQQJ0IgZqIQgg",
+    "BCAGaiEJIAUgBmohCiACIAJBA3FrIQtBACEGA0AgBiALTkUEQCAGQQJ0IgcgCmogByAIav0ABAAgByAJav0ABAD95AH9CwQAIAZBBGohBgwBCwsD",
+    "QCACIAZMRQRAIAZBAnQiByAKaiAHIAhqKgIAIAcgCWoqAgCSOAIAIAZBAWohBgwBCwsgAEEBaiEADAELCwu3BQMPfwN7A30DQCAAIAFORQRAIAMg",
+    "ACACbEECdCIPaiEUIAQgD2ohFSAFIA9qIRYgBiAPaiERIAcgD2ohEyAIIAAgCWwiECACakECdCISaiEXIAogEmohGCALIA9qIRIgCCAQQQJ0IhBq",
+    "IRkgCiAQaiEaIA0gD2ohGyAOIA9qIRwgAiACQQNxayEdQQAhEANAIBAgHU5FBEAgEEECdCIPIBRq/QAEACAPIBVq/QAEAP0MAACAPwAAgD8AAIA/",
+    "AACAPyAPIBZq/QAEACIeIB795gH95QH95gH95AEhHyAPIBdqIB/9DAAAgD8AAIA/AACAPwAAgD8gDyARav0ABAD95QEiHv3mAf0MAACAPwAAgD8A",
+    "AIA/AACAPyAPIBNq/QAEACIgICD95gH95QH95gEiIP0LBAAgDyAYaiAg/QsEACAPIBlqIB8gDyASav0ABAAgDyATav0ABAD95QH95gEgDyARav0A",
+    "BAAgHv3mAf3mASIe/QsEACAPIBpqIB79CwQAIA8gG2ogHyAPIBFq/QAEAP3mASAeIAwgD2r9AAQA/eYB/eQB/QsEACAPIBxqIB4gDyASav0ABAD9",
+    "5gH9CwQAIBBBBGohEAwBCwsDQCACIBBMRQRAIBBBAnQiDyAUaioCACAPIBVqKgIAQwAAgD8gDyAWaioCACIhICGUk5SSISIgDyAXaiAiQwAAgD8g",
+    "DyARaioCAJMiIZRDAACAPyAPIBNqKgIAIiMgI5STlCIjOAIAIA8gGGogIzgCACAPIBlqICIgDyASaioCACAPIBNqKgIAk5QgDyARaioCACAhlJQi",
+    "ITgCACAPIBpqICE4AgAgDyAbaiAiIA8gEWoqAgCUICEgDCAPaioCAJSSOAIAIA8gHGogISAPIBJqKgIAlDgCACAQQQFqIRAMAQsLIABBAWohAAwB",
+    "CwsL7gEDBH8BewF9IAIgAkEDcWshCANAIAYgCE5FBEAgBkECdCEH/QwAAAAAAAAAAAAAAAAAAAAAIQkgACEFA0AgASAFTEUEQCAJIAQgAiAFbEEC",
+    "dGogB2r9AAQA/eQBIQkgBUEBaiEFDAELCyADIAdqIgUgBf0ABAAgCf3kAf0LBAAgBkEEaiEGDAELCwNAIAIgBkxFBEAgBkECdCEHQwAAAAAhCiAA",
+    "IQUDQCABIAVMRQRAIAogBCACIAVsQQJ0aiAHaioCAJIhCiAFQQFqIQUMAQsLIAMgB2oiBSAFKgIAIAqSOAIAIAZBAWohBgwBCwsL7gEDBH8BewF9",
+    "IAIgAkEDcWshCQNAIAcgCU5FBEAgB0ECdCEI/QwAAAAAAAAAAAAAAAAAAAAAIQogACEGA0AgASAGTEUEQCAKIAQgBSAGbEECdGogCGr9AAQA/eQB",
+    "IQogBkEBaiEGDAELCyADIAhqIgYgBv0ABAAgCv3kAf0LBAAgB0EEaiEHDAELCwNAIAIgB0xFBEAgB0ECdCEIQwAAAAAhCyAAIQYDQCABIAZMRQRA",
+    "IAsgBCAFIAZsQQJ0aiAIaioCAJIhCyAGQQFqIQYMAQsLIAMgCGoiBiAGKgIAIAuSOAIAIAdBAWohBwwBCwsL9AEDBH8BewF9IAIgAkEDcWshCQNA",
+    "IAcgCU5FBEAgB0ECdCEI/QwAAAAAAAAAAAAAAAAAAAAAIQogACEGA0AgASAGTEUEQCAKIAQgBSAGbCACakECdGogCGr9AAQA/eQBIQogBkEBaiEG",
+    "DAELCyADIAhqIgYgBv0ABAAgCv3kAf0LBAAgB0EEaiEHDAELCwNAIAIgB0xFBEAgB0ECdCEIQwAAAAAhCyAAIQYDQCABIAZMRQRAIAsgBCAFIAZs",
+    "IAJqQQJ0aiAIaioCAJIhCyAGQQFqIQYMAQsLIAMgCGoiBiAGKgIAIAuSOAIAIAdBAWohBwwBCwsLiwUBAnv9DAAAAAAAAAAAAAAAAAAAAAD9DAAA",
+    "AAAAAPB/AAAAAAAA8H/9DAltqBNGEuY9CW2oE0YS5j0gACAA/Qz+gitlRxX3P/6CK2VHFfc//fIB/ZQB/QwAAAAAADCRwAAAAAAAMJHA/fUB/QwA",
+    "AAAAADCRQAAAAAAAMJFA/fQBIgL9DAAA4P5CLuY/AADg/kIu5j/98gH98QEgAv0Mdjx5Ne856j12PHk17znqPf3yAf3xASIB/fIB/QyY2Pjv2O4h",
+    "PpjY+O/Y7iE+/fABIAH98gH9DORE9WdF5lo+5ET1Z0XmWj798AEgAf3yAf0MXJ94t09+kj5cn3i3T36SPv3wASAB/fIB/Qw0x1al4x3HPjTHVqXj",
+    "Hcc+/fABIAH98gH9DBqgARqgAfo+GqABGqAB+j798AEgAf3yAf0MGqABGqABKj8aoAEaoAEqP/3wASAB/fIB/QwXbMEWbMFWPxdswRZswVY//fAB",
+    "IAH98gH9DBEREREREYE/ERERERERgT/98AEgAf3yAf0MVVVVVVVVpT9VVVVVVVWlP/3wASAB/fIB/QxVVVVVVVXFP1VVVVVVVcU//fABIAH98gH9",
+    "DAAAAAAAAOA/AAAAAAAA4D/98AEgAf3yAf0MAAAAAAAA8D8AAAAAAADwP/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fABIAL9/AEiAUEB/awB",
+    "IgL9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASABIAL9sQH9xwH9DP8DAAAAAAAA/wMAAAAAAAD9zgFBNP3LAf3yASAA/QzvOfr+Qi6G",
+    "QO85+v5CLoZA/Ur9UiAA/QxSMC3VEEmHwFIwLdUQSYfA/Un9UgvsAgECeyAA/QzjdStFNtpXv+N1K0U22le/IAAgAP3yASIB/fIB/QzgfRUOPW1t",
+    "P+B9FQ49bW0//fABIAH98gH9DD3C5lXjJoK/PcLmVeMmgr/98AEgAf3yAf0M+hAsiPRklj/6ECyI9GSWP/3wASAB/fIB/QwcuqEbuqGrvxy6oRu6",
+    "oau//fABIAH98gH9DBEREREREcE/ERERERERwT/98AEgAf3yAf0MVVVVVVVV1b9VVVVVVVXVv/3wASAB/fIB/QwAAAAAAADwPwAAAAAAAPA//fAB",
+    "/fIB/QwAAAAAAADwPwAAAAAAAPA//QwAAAAAAAAAQAAAAAAAAABA/QwAAAAAAAAAQAAAAAAAAABAIAD97AEiAv3yARAI/QwAAAAAAADwPwAAAAAA",
+    "APA//fAB/fMB/fEBIgH97QEgASAA/QwAAAAAAAAAAAAAAAAAAAAA/Un9UiAC/QyamZmZmZm5P5qZmZmZmbk//Un9UgvVBAMMfwJ7AnwDQCAAIAFO",
+    "RQRAIAMgACAEbCIPQQN0Ig5qIREgBSAOaiESIAcgACACbEEDdCIOaiEQIAkgDmohEyADIAIgD2pBA3QiD2ohFCAFIA9qIRUgCyAOaiEWIAwgDmoh",
+    "FyANIA5qIRggAiACQQFxayEZQQAhDwNAIA8gGU5FBED9DAAAAAAAAPA/AAAAAAAA8D/9DAAAAAAAAPA/AAAAAAAA8D8gD0EDdCIOIBFq/QAEACAO",
+    "IBJq/QAEAP3wASAGIA5q/QAEACAOIBBq/QAEAP3yAf3wASAIIA5q/QAEAP3wAf3tARAI/fAB/fMBIRogDiATaiAa/QsEACAOIBZqIA4gFGr9AAQA",
+    "IA4gFWr9AAQA/fABIAogDmr9AAQA/fABEAkiG/0LBAAgDiAXaiAaIA4gEGr9AAQA/fIB/QwAAAAAAADwPwAAAAAAAPA/IBr98QEgG/3yAf3wASIa",
+    "/QsEACAOIBhqIBoQCf0LBAAgD0ECaiEPDAELCwNAIAIgD0xFBEBEAAAAAAAA8D8gD0EDdCIOIBFqKwMAIA4gEmorAwCgIAYgDmorAwAgDiAQaisD",
+    "AKKgIAggDmorAwCgmv0UEAj9IQBEAAAAAAAA8D+goyEcIA4gE2ogHDkDACAOIBZqIA4gFGorAwAgDiAVaisDAKAgCiAOaisDAKD9FBAJ/SEAIh05",
+    "AwAgDiAXaiAcIA4gEGorAwCiRAAAAAAAAPA/IByhIB2ioCIcOQMAIA4gGGogHP0UEAn9IQA5AwAgD0EBaiEPDAELCyAAQQFqIQAMAQsLC68BAQZ/",
+    "A0AgACABTkUEQCADIAAgAmxBA3QiBmohCCAEIAZqIQkgBSAGaiEKIAIgAkEBcWshC0EAIQYDQCAGIAtORQRAIAZBA3QiByAKaiAHIAhq/QAEACAH",
+    "IAlq/QAEAP3wAf0LBAAgBkECaiEGDAELCwNAIAIgBkxFBEAgBkEDdCIHIApqIAcgCGorAwAgByAJaisDAKA5AwAgBkEBaiEGDAELCyAAQQFqIQAM",
+    "AQsLC8MFAw9/A3sDfANAIAAgAU5FBEAgAyAAIAJsQQN0Ig9qIRQgBCAPaiEVIAUgD2ohFiAGIA9qIREgByAPaiETIAggACAJbCIQIAJqQQN0IhJq",
+    "IRcgCiASaiEYIAsgD2ohEiAIIBBBA3QiEGohGSAKIBBqIRogDSAPaiEbIA4gD2ohHCACIAJBAXFrIR1BACEQA0AgECAdTkUEQCAQQQN0Ig8gFGr9",
+    "AAQAIA8gFWr9AAQA/QwAAAAAAADwPwAAAAAAAPA/IA8gFmr9AAQAIh4gHv3yAf3xAf3yAf3wASEfIA8gF2ogH/0MAAAAAAAA8D8AAAAAAADwPyAP",
+    "IBFq/QAEAP3xASIe/fIB/QwAAAAAAADwPwAAAAAAAPA/IA8gE2r9AAQAIiAgIP3yAf3xAf3yASIg/QsEACAPIBhqICD9CwQAIA8gGWogHyAPIBJq",
+    "/QAEACAPIBNq/QAEAP3xAf3yASAPIBFq/QAEACAe/fIB/fIBIh79CwQAIA8gGmogHv0LBAAgDyAbaiAfIA8gEWr9AAQA/fIBIB4gDCAPav0ABAD9",
+    "8gH98AH9CwQAIA8gHGogHiAPIBJq/QAEAP3yAf0LBAAgEEECaiEQDAELCwNAIAIgEExFBEAgEEEDdCIPIBRqKwMAIA8gFWorAwBEAAAAAAAA8D8g",
+    "DyAWaisDACIhICGioaKgISIgDyAXaiAiRAAAAAAAAPA/IA8gEWorAwChIiGiRAAAAAAAAPA/IA8gE2orAwAiIyAjoqGiIiM5AwAgDyAYaiAjOQMA",
+    "IA8gGWogIiAPIBJqKwMAIA8gE2orAwChoiAPIBFqKwMAICGioiIhOQMAIA8gGmogITkDACAPIBtqICIgDyARaisDAKIgISAMIA9qKwMAoqA5AwAg",
+    "DyAcaiAhIA8gEmorAwCiOQMAIBBBAWohEAwBCwsgAEEBaiEADAELCwvyAQMEfwF7AXwgAiACQQFxayEIA0AgBiAITkUEQCAGQQN0IQf9DAAAAAAA",
+    "AAAAAAAAAAAAAAAhCSAAIQUDQCABIAVMRQRAIAkgBCACIAVsQQN0aiAHav0ABAD98AEhCSAFQQFqIQUMAQsLIAMgB2oiBSAF/QAEACAJ/fAB/QsE",
+    "ACAGQQJqIQYMAQsLA0AgAiAGTEUEQCAGQQN0IQdEAAAAAAAAAAAhCiAAIQUDQCABIAVMRQRAIAogBCACIAVsQQN0aiAHaisDAKAhCiAFQQFqIQUM",
+    "AQsLIAMgB2oiBSAFKwMAIAqgOQMAIAZBAWohBgwBCwsL8gEDBH8BewF8IAIgAkEBcWshCQNAIAcgCU5FBEAgB0EDdCEI/QwAAAAAAAAAAAAAAAAA",
+    "AAAAIQogACEGA0AgASAGTEUEQCAKIAQgBSAGbEEDdGogCGr9AAQA/fABIQogBkEBaiEGDAELCyADIAhqIgYgBv0ABAAgCv3wAf0LBAAgB0ECaiEH",
+    "DAELCwNAIAIgB0xFBEAgB0EDdCEIRAAAAAAAAAAAIQsgACEGA0AgASAGTEUEQCALIAQgBSAGbEEDdGogCGorAwCgIQsgBkEBaiEGDAELCyADIAhq",
+    "IgYgBisDACALoDkDACAHQQFqIQcMAQsLC/gBAwR/AXsBfCACIAJBAXFrIQkDQCAHIAlORQRAIAdBA3QhCP0MAAAAAAAAAAAAAAAAAAAAACEKIAAh",
+    "BgNAIAEgBkxFBEAgCiAEIAUgBmwgAmpBA3RqIAhq/QAEAP3wASEKIAZBAWohBgwBCwsgAyAIaiIGIAb9AAQAIAr98AH9CwQAIAdBAmohBwwBCwsD",
+    "QCACIAdMRQRAIAdBA3QhCEQAAAAAAAAAACELIAAhBgNAIAEgBkxFBEAgCyAEIAUgBmwgAmpBA3RqIAhqKwMAoCELIAZBAWohBgwBCwsgAyAIaiIG",
+    "IAYrAwAgC6A5AwAgB0EBaiEHDAELCwsAegRuYW1lAXMQAAVleHAzMgEGdGFuaDMyAgVmMzJfMAMFZjMyXzEEBWYzMl8zBQVmMzJfNAYFZjMyXzUH",
+    "BWYzMl82CAVleHA2NAkGdGFuaDY0CgVmNjRfMAsFZjY0XzEMBWY2NF8zDQVmNjRfNA4FZjY0XzUPBWY2NF82",
   ].join(""),
 };
