@@ -275,139 +275,161 @@ export function functionParams(taken: Iterable<string>) {
   };
 }
 
-/** Lower one loop (or copy) stage; null when it has an op without a WebAssembly form. */
+/** One value a loop computes: the operand tree, the local it is bound to (if any), where it is stored, and the equation it is. */
+interface LoopValue {
+  readonly local: string | undefined;
+  readonly value: Operand;
+  readonly stores: readonly Store[];
+  readonly comment: string | undefined;
+}
+
+/**
+ * Lower one loop (or copy) stage; null when it has an op without a WebAssembly form. In phases:
+ * the values it computes (`loopValues`), its parameters (`functionParams`), each precision's
+ * statements for them (`lowerValues`) and the function around those (`loopFunction`).
+ */
 export function wasmLoop(st: Extract<Stage, { kind: "loop" | "copy" }>, id: number): WasmLoop | null {
-  const items = st.kind === "loop" ? st.items.map((it) => ({ local: it.local, value: it.value, stores: it.stores, comment: it.comment })) : [{ local: undefined, value: st.from, stores: st.to, comment: st.to.some((s) => s.add) ? "an accumulation (+=)" : "a copy" }];
+  const items = loopValues(st);
   if (!items.every((it) => operandOk(it.value))) return null;
-  const space = st.space;
-  const vector = !space.n.isOne;
-  const batched = space.batched;
-
+  const vector = !st.space.n.isOne;
+  const batched = st.space.batched;
   // parameters: n, then each place (base address, and row stride when rows step through it), then sizes
-  const taken = ["b0", "b1", "b", "i", "nv", "off", ...items.flatMap((it) => (it.local === undefined ? [] : [`v_${it.local}`, `f_${it.local}`]))];
-  const fp = functionParams(taken);
-  if (vector) fp.size(space.n, "n");
-  const placeOf = (pl: Place) => fp.place(pl, batched && isBatchedPlace(pl));
-  const sizeOf = fp.size;
+  const fp = functionParams(["b0", "b1", "b", "i", "nv", "off", ...items.flatMap((it) => (it.local === undefined ? [] : [`v_${it.local}`, `f_${it.local}`]))]);
+  if (vector) fp.size(st.space.n, "n");
+  // rows may be split between threads unless a store goes to a place all rows share
+  const splittable = batched && items.every((it) => it.stores.every((s) => isBatchedPlace(s.place)));
   const math = new Set<string>();
-  let splittable = batched;
-  for (const it of items) for (const s of it.stores) if (batched && !isBatchedPlace(s.place)) splittable = false;
-
   const text = {} as Record<Bits, string[]>;
   for (const bits of [32, 64] as const) {
     const p = P(bits);
-    const locals = new Set<string>();
-    let reused = 0;
-    // the address of a place's element: its row's address (set per row) or its base, plus the element offset
-    const addrOf = (pl: Place, scalar: boolean) => {
-      const e = placeOf(pl);
-      const base = e.row ? `(local.get $${e.row})` : `(local.get $${e.base})`;
-      return scalar ? base : `(i32.add ${base} (local.get $off))`;
-    };
-    const expr = (o: Operand, vec: boolean): string => {
-      const T = vec ? p.v : p.f;
-      const k = (x: number) => (vec ? vconst(p, x) : sconst(p, x));
-      switch (o.kind) {
-        case "load": {
-          const scalarVal = o.type.shape.length === 0;
-          const a = addrOf(o.place, scalarVal);
-          if (!vec) return `(${p.f}.load ${a})`;
-          return scalarVal ? `(${p.splat} ${a})` : `(v128.load ${a})`;
-        }
-        case "local": { locals.add(o.name); return `(local.get $${vec ? "v" : "f"}_${o.name})`; }
-        case "const": return k(o.value);
-        case "size": { const z = sizeOf(o.expr); return vec ? `(${p.v}.splat (${p.f}.convert_i32_s (local.get $${z})))` : `(${p.f}.convert_i32_s (local.get $${z}))`; }
-        case "node": {
-          const a = o.args.map((x) => expr(x, vec));
-          // operand i where a form reads it more than once: a computed one is evaluated once into a
-          // local (local.tee where it is read first, local.get after), so nesting does not double the text
-          const twice = (i: number): [string, string] => {
-            if (o.args[i]!.kind !== "node") return [a[i]!, a[i]!];
-            const l = `.r${reused++}`;
-            locals.add(l);
-            const name = `$${vec ? "v" : "f"}_${l}`;
-            return [`(local.tee ${name} ${a[i]})`, `(local.get ${name})`];
-          };
-          const fn = (name: string, x: string) => {
-            math.add(name);
-            return vec ? `(call $${name} ${x})` : `(${p.v}.extract_lane 0 (call $${name} (${p.v}.splat ${x})))`;
-          };
-          const sel = (yes: string, no: string, cond: string) => (vec ? `(v128.bitselect ${yes} ${no} ${cond})` : `(select ${yes} ${no} ${cond})`);
-          // the op's own form, from its block in the op table (src/ops.ts)
-          const form = wasmForm(o.node.op);
-          if (!form) throw new Error(`internal: no WebAssembly form for ${o.node.op}`);
-          const powi = (x: string, n: number) => {
-            math.add("powi");
-            return vec ? `(call $powi ${x} (i32.const ${n}))` : `(${p.v}.extract_lane 0 (call $powi (${p.v}.splat ${x}) (i32.const ${n})))`;
-          };
-          return form({ T, bits, vector: vec, powiMax: POWI_MAX, k, twice, math: fn, powi, select: sel }, a, o.node.attrs);
-        }
-      }
-    };
-    const store = (s: Store, value: string, vec: boolean, scalarVal: boolean) => {
-      const a = addrOf(s.place, scalarVal);
-      const T = vec ? p.v : p.f;
-      const op = vec && !scalarVal ? "v128" : p.f;
-      const v = s.add ? `(${T}.add ${vec && !scalarVal ? `(v128.load ${a})` : `(${p.f}.load ${a})`} ${value})` : value;
-      return `(${op}.store ${a} ${v})`;
-    };
-    const body = (vec: boolean, scalarSpace: boolean): string[] => {
-      const lines: string[] = [];
-      for (const it of items) {
-        // every equation is named where it is computed: in the vector loop and again in the scalar tail
-        if (it.comment) lines.push(`;; ${commentText(it.comment.replace(/\s+/g, " "))}`);
-        const v = expr(it.value, vec);
-        const scalarVal = scalarSpace;
-        if (it.local !== undefined) {
-          locals.add(it.local);
-          lines.push(`(local.set $${vec ? "v" : "f"}_${it.local} ${v})`);
-          for (const s of it.stores) lines.push(store(s, `(local.get $${vec ? "v" : "f"}_${it.local})`, vec, scalarVal));
-        } else for (const s of it.stores) lines.push(store(s, v, vec, scalarVal));
-      }
-      return lines;
-    };
-    const vecBody = vector ? body(true, false) : [];
-    const scalarBody = body(false, !vector);
-    const rowSets = fp.places().filter((e) => e.row).map((e) => `(local.set $${e.row} ${rowAddress(e, "(local.get $b)", p.shift)})`);
-    const inner = vector
-      ? [
-          `(local.set $nv (i32.sub (local.get $n) (i32.rem_u (local.get $n) (i32.const ${p.lanes}))))`,
-          ";; whole vectors",
-          "(local.set $i (i32.const 0))",
-          "(block $v_done (loop $v_next",
-          "  (br_if $v_done (i32.ge_s (local.get $i) (local.get $nv)))",
-          `  (local.set $off (i32.shl (local.get $i) (i32.const ${p.shift})))`,
-          ...vecBody.map((l) => `  ${l}`),
-          `  (local.set $i (i32.add (local.get $i) (i32.const ${p.lanes})))`,
-          "  (br $v_next)))",
-          ";; the tail: the rest, one at a time",
-          "(block $tail_done (loop $tail_next",
-          "  (br_if $tail_done (i32.ge_s (local.get $i) (local.get $n)))",
-          `  (local.set $off (i32.shl (local.get $i) (i32.const ${p.shift})))`,
-          ...scalarBody.map((l) => `  ${l}`),
-          "  (local.set $i (i32.add (local.get $i) (i32.const 1)))",
-          "  (br $tail_next)))",
-        ]
-      : scalarBody;
-    const fnLines = [
-      `(func $f${bits}_${id} (export "f${bits}_${id}") (param $b0 i32) (param $b1 i32) ${fp.params.map((q) => `(param $${q.name} i32)`).join(" ")}`,
-      "  (local $b i32) (local $i i32) (local $nv i32) (local $off i32)",
-      ...fp.places().filter((e) => e.row).map((e) => `  (local $${e.row} i32)`),
-      ...[...locals].flatMap((l) => [`  (local $v_${l} v128)`, `  (local $f_${l} ${p.f})`]),
-      "  (local.set $b (local.get $b0))",
-      "  (block $b_done (loop $b_next",
-      "    (br_if $b_done (i32.ge_s (local.get $b) (local.get $b1)))",
-      ...rowSets.map((l) => `    ${l}`),
-      ...inner.map((l) => `    ${l}`),
-      "    (local.set $b (i32.add (local.get $b) (i32.const 1)))",
-      "    (br $b_next)))",
-      ")",
-    ];
-    text[bits] = fnLines;
+    const lowered = lowerValues(items, p, (pl) => fp.place(pl, batched && isBatchedPlace(pl)), fp.size, math);
+    text[bits] = loopFunction(p, id, fp, vector ? lowered.body(true, false) : null, lowered.body(false, !vector), lowered.locals);
   }
   // an engine takes at most 1000 parameters per function (V8, SpiderMonkey): more, and the loop stays in TypeScript
   if (fp.params.length + 2 > 1000) return null;
   return { id, vector, splittable, params: fp.params, text, math };
+}
+
+function loopValues(st: Extract<Stage, { kind: "loop" | "copy" }>): LoopValue[] {
+  if (st.kind === "loop") return st.items.map((it) => ({ local: it.local, value: it.value, stores: it.stores, comment: it.comment }));
+  return [{ local: undefined, value: st.from, stores: st.to, comment: st.to.some((s) => s.add) ? "an accumulation (+=)" : "a copy" }];
+}
+
+/**
+ * One precision's statements for a loop's values: `body(true, …)` over whole vectors, `body(false, …)`
+ * one element at a time (the tail, or a loop over scalars). The locals they bind, and the math
+ * functions they call (added to `math`), are known once both bodies are written.
+ */
+function lowerValues(items: readonly LoopValue[], p: Prec, placeOf: (pl: Place) => PlaceParams, sizeOf: (e: Expr) => string, math: Set<string>) {
+  const locals = new Set<string>();
+  let reused = 0;
+  // the address of a place's element: its row's address (set per row) or its base, plus the element offset
+  const addrOf = (pl: Place, scalar: boolean) => {
+    const e = placeOf(pl);
+    const base = e.row ? `(local.get $${e.row})` : `(local.get $${e.base})`;
+    return scalar ? base : `(i32.add ${base} (local.get $off))`;
+  };
+  const expr = (o: Operand, vec: boolean): string => {
+    const T = vec ? p.v : p.f;
+    const k = (x: number) => (vec ? vconst(p, x) : sconst(p, x));
+    switch (o.kind) {
+      case "load": {
+        const scalarVal = o.type.shape.length === 0;
+        const a = addrOf(o.place, scalarVal);
+        if (!vec) return `(${p.f}.load ${a})`;
+        return scalarVal ? `(${p.splat} ${a})` : `(v128.load ${a})`;
+      }
+      case "local": { locals.add(o.name); return `(local.get $${vec ? "v" : "f"}_${o.name})`; }
+      case "const": return k(o.value);
+      case "size": { const z = sizeOf(o.expr); return vec ? `(${p.v}.splat (${p.f}.convert_i32_s (local.get $${z})))` : `(${p.f}.convert_i32_s (local.get $${z}))`; }
+      case "node": {
+        const a = o.args.map((x) => expr(x, vec));
+        // operand i where a form reads it more than once: a computed one is evaluated once into a
+        // local (local.tee where it is read first, local.get after), so nesting does not double the text
+        const twice = (i: number): [string, string] => {
+          if (o.args[i]!.kind !== "node") return [a[i]!, a[i]!];
+          const l = `.r${reused++}`;
+          locals.add(l);
+          const name = `$${vec ? "v" : "f"}_${l}`;
+          return [`(local.tee ${name} ${a[i]})`, `(local.get ${name})`];
+        };
+        const fn = (name: string, x: string) => {
+          math.add(name);
+          return vec ? `(call $${name} ${x})` : `(${p.v}.extract_lane 0 (call $${name} (${p.v}.splat ${x})))`;
+        };
+        const sel = (yes: string, no: string, cond: string) => (vec ? `(v128.bitselect ${yes} ${no} ${cond})` : `(select ${yes} ${no} ${cond})`);
+        // the op's own form, from its block in the op table (src/ops.ts)
+        const form = wasmForm(o.node.op);
+        if (!form) throw new Error(`internal: no WebAssembly form for ${o.node.op}`);
+        const powi = (x: string, n: number) => {
+          math.add("powi");
+          return vec ? `(call $powi ${x} (i32.const ${n}))` : `(${p.v}.extract_lane 0 (call $powi (${p.v}.splat ${x}) (i32.const ${n})))`;
+        };
+        return form({ T, bits: p.bits, vector: vec, powiMax: POWI_MAX, k, twice, math: fn, powi, select: sel }, a, o.node.attrs);
+      }
+    }
+  };
+  const store = (s: Store, value: string, vec: boolean, scalarVal: boolean) => {
+    const a = addrOf(s.place, scalarVal);
+    const T = vec ? p.v : p.f;
+    const op = vec && !scalarVal ? "v128" : p.f;
+    const v = s.add ? `(${T}.add ${vec && !scalarVal ? `(v128.load ${a})` : `(${p.f}.load ${a})`} ${value})` : value;
+    return `(${op}.store ${a} ${v})`;
+  };
+  const body = (vec: boolean, scalarSpace: boolean): string[] => {
+    const lines: string[] = [];
+    for (const it of items) {
+      // every equation is named where it is computed: in the vector loop and again in the scalar tail
+      if (it.comment) lines.push(`;; ${commentText(it.comment.replace(/\s+/g, " "))}`);
+      const v = expr(it.value, vec);
+      if (it.local !== undefined) {
+        locals.add(it.local);
+        lines.push(`(local.set $${vec ? "v" : "f"}_${it.local} ${v})`);
+        for (const s of it.stores) lines.push(store(s, `(local.get $${vec ? "v" : "f"}_${it.local})`, vec, scalarSpace));
+      } else for (const s of it.stores) lines.push(store(s, v, vec, scalarSpace));
+    }
+    return lines;
+  };
+  return { body, locals };
+}
+
+/** The function around a loop's statements: rows b0 ≤ b < b1, each row's whole vectors (`vecBody`, null over scalars) and then its tail. */
+function loopFunction(p: Prec, id: number, fp: ReturnType<typeof functionParams>, vecBody: readonly string[] | null, scalarBody: readonly string[], locals: ReadonlySet<string>): string[] {
+  const rowSets = fp.places().filter((e) => e.row).map((e) => `(local.set $${e.row} ${rowAddress(e, "(local.get $b)", p.shift)})`);
+  const inner = vecBody
+    ? [
+        `(local.set $nv (i32.sub (local.get $n) (i32.rem_u (local.get $n) (i32.const ${p.lanes}))))`,
+        ";; whole vectors",
+        "(local.set $i (i32.const 0))",
+        "(block $v_done (loop $v_next",
+        "  (br_if $v_done (i32.ge_s (local.get $i) (local.get $nv)))",
+        `  (local.set $off (i32.shl (local.get $i) (i32.const ${p.shift})))`,
+        ...vecBody.map((l) => `  ${l}`),
+        `  (local.set $i (i32.add (local.get $i) (i32.const ${p.lanes})))`,
+        "  (br $v_next)))",
+        ";; the tail: the rest, one at a time",
+        "(block $tail_done (loop $tail_next",
+        "  (br_if $tail_done (i32.ge_s (local.get $i) (local.get $n)))",
+        `  (local.set $off (i32.shl (local.get $i) (i32.const ${p.shift})))`,
+        ...scalarBody.map((l) => `  ${l}`),
+        "  (local.set $i (i32.add (local.get $i) (i32.const 1)))",
+        "  (br $tail_next)))",
+      ]
+    : scalarBody;
+  return [
+    `(func $f${p.bits}_${id} (export "f${p.bits}_${id}") (param $b0 i32) (param $b1 i32) ${fp.params.map((q) => `(param $${q.name} i32)`).join(" ")}`,
+    "  (local $b i32) (local $i i32) (local $nv i32) (local $off i32)",
+    ...fp.places().filter((e) => e.row).map((e) => `  (local $${e.row} i32)`),
+    ...[...locals].flatMap((l) => [`  (local $v_${l} v128)`, `  (local $f_${l} ${p.f})`]),
+    "  (local.set $b (local.get $b0))",
+    "  (block $b_done (loop $b_next",
+    "    (br_if $b_done (i32.ge_s (local.get $b) (local.get $b1)))",
+    ...rowSets.map((l) => `    ${l}`),
+    ...inner.map((l) => `    ${l}`),
+    "    (local.set $b (i32.add (local.get $b) (i32.const 1)))",
+    "    (br $b_next)))",
+    ")",
+  ];
 }
 
 /** The module of a cell's loops (and ops, codegen/wasmops.ts): both precisions, the math functions they call, the memory imported. */
