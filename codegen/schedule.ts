@@ -260,10 +260,26 @@ function headGemms(n: Node, [a, b]: readonly [Place, Place], out: Store, rows: E
 }
 const isHeadProduct = (n: Node) => n.op === "bdmatvec" || n.op === "bdmatvecT" || n.op === "bdouter";
 
-/** Schedule the graph of `roots` into stages. */
+/**
+ * Schedule the graph of `roots` into stages, in phases: the graph (`graphOf`: the nodes in order,
+ * their kind and phase, who reads what), the packed operands of the products (`packOperands`), then
+ * phase by phase its whole-vector stages (`productStages`, `wholeVectorStage`) and its fused
+ * elementwise loops (`elementwiseLoops`), and last the copies of roots that are given (`rootCopies`).
+ */
 export function schedule(inp: ScheduleInput): Program {
-  const { given, required, rows } = inp;
-  const maxRows = inp.maxRows ?? rows;
+  const s = new Scheduler(inp);
+  for (let k = 0; k <= s.graph.maxPhase; k++) {
+    const inPhase = s.graph.order.filter((n) => s.graph.phase.get(n) === k);
+    s.productStages(inPhase);
+    for (const n of inPhase) s.wholeVectorStage(n);
+    s.elementwiseLoops(inPhase);
+  }
+  return { name: inp.name, rows: inp.rows, stages: resolveLocals(mergeCopies([...s.rootCopies(), ...s.stages])) };
+}
+
+/** The graph a program computes: its nodes in dependency order, each one's kind and phase, and who reads each. */
+function graphOf(inp: ScheduleInput) {
+  const { given } = inp;
   const gsum = new Map<Node, { mts: Node[]; rest: Node | undefined }>();
   const deps = (n: Node): readonly Node[] => {
     const g = gsum.get(n);
@@ -303,205 +319,250 @@ export function schedule(inp: ScheduleInput): Program {
   }
   const consumers = new Map<Node, Node[]>();
   for (const n of order) for (const a of deps(n)) consumers.set(a, [...(consumers.get(a) ?? []), n]);
+  return { order, gsum, kind, phase, consumers, maxPhase: Math.max(0, ...order.map((n) => phase.get(n)!)) };
+}
 
-  // places of computed values; extra stores for packed operands
-  const place = new Map<Node, Place>();
-  const extraStores = new Map<Node, Store[]>();
-  const addStore = (n: Node, s: Store) => extraStores.set(n, [...(extraStores.get(n) ?? []), s]);
-  const stages: Stage[] = [];
-  const newScratch = (size: Expr) => inp.alloc.scratch(size, inp.name);
+/** A program's placement as it is scheduled: where each value lives, the stages so far, the packed operands. */
+class Scheduler {
+  readonly graph: ReturnType<typeof graphOf>;
+  readonly stages: Stage[] = [];
+  /** places of computed values, and extra stores for packed operands */
+  private readonly place = new Map<Node, Place>();
+  private readonly extraStores = new Map<Node, Store[]>();
+  private readonly runs = new Map<string, { run: Run; place: Place }>();
+  /** backward operands of gemm sums and outer products, in packed places */
+  private readonly gsumRuns = new Map<Node, { run: Run; place: Place }[]>();
+  private readonly tnRuns = new Map<Node, { run: Run; place: Place }[]>();
+  /** outer products that are a parameter's gradient and nothing else: they accumulate straight into dp */
+  private readonly paramsOfOuter = new Map<Node, readonly Node[]>();
+  private readonly maxRows: Expr;
 
-  const maxPhase = Math.max(0, ...order.map((n) => phase.get(n)!));
-  const operandOf = (n: Node): Operand => {
+  constructor(readonly inp: ScheduleInput) {
+    this.graph = graphOf(inp);
+    this.maxRows = inp.maxRows ?? inp.rows;
+    this.packOperands();
+  }
+
+  private operandOf(n: Node): Operand {
     if (n.op === "const") return { kind: "const", value: n.attrs.value! };
     if (n.op === "size") return { kind: "size", expr: dimExpr(n.attrs.dim!) };
-    const p = given.get(n) ?? place.get(n);
-    if (!p) throw new Error(`internal: no place for ${n.op} node ${n.id} in ${inp.name}`);
+    const p = this.inp.given.get(n) ?? this.place.get(n);
+    if (!p) throw new Error(`internal: no place for ${n.op} node ${n.id} in ${this.inp.name}`);
     return { kind: "load", place: p, type: n.type };
-  };
-  const scratchPlace = (n: Node): Place => {
-    // filled in once the stage numbers are known
-    return { buf: newScratch(n.type.batched ? mulE(maxRows, numelExpr(n.type)) : numelExpr(n.type)), start: ZERO, stride: n.type.batched ? numelExpr(n.type) : ZERO };
-  };
+  }
+  private operandPlace(n: Node): Place {
+    const p = this.inp.given.get(n) ?? this.place.get(n);
+    if (!p) throw new Error(`internal: ${n.op} node ${n.id} has no place before its product in ${this.inp.name}`);
+    return p;
+  }
+  private scratchPlace(n: Node): Place {
+    return { buf: this.newScratch(n.type.batched ? mulE(this.maxRows, numelExpr(n.type)) : numelExpr(n.type)), start: ZERO, stride: n.type.batched ? numelExpr(n.type) : ZERO };
+  }
+  private newScratch(size: Expr): string {
+    return this.inp.alloc.scratch(size, this.inp.name);
+  }
+  private requiredOf(n: Node): Store[] {
+    return [...(this.inp.required.get(n) ?? []), ...(this.extraStores.get(n) ?? [])];
+  }
+  private copies(n: Node, to: Iterable<Store>): void {
+    for (const s of to) this.stages.push({ kind: "copy", from: this.operandOf(n), space: spaceOf(n), to: [s] });
+  }
 
-  // runs, decided before any stage so elementwise loops know where to store packed operands
-  const runs = new Map<string, { run: Run; place: Place }>();
-  const runFor = (ws: readonly Node[], gs: readonly Node[]): { run: Run; place: Place }[] => {
-    return packRuns(ws.map((w, i) => [w, gs[i]!] as const), inp.layout).map((run) => {
+  /** The packed places of runs of products (decided before any stage, so elementwise loops know where to store packed operands). */
+  private runFor(ws: readonly Node[], gs: readonly Node[]): { run: Run; place: Place }[] {
+    const { given } = this.inp;
+    return packRuns(ws.map((w, i) => [w, gs[i]!] as const), this.inp.layout).map((run) => {
       const key = runKey(run.ws, run.gs);
-      let r = runs.get(key);
+      let r = this.runs.get(key);
       if (!r) {
         const single = run.ws.length === 1 && (given.get(run.gs[0]!) ?? undefined);
-        const pre = inp.runPlaces?.get(key);
-        const p = pre ?? (single ? single : { buf: newScratch(mulE(maxRows, run.M)), start: ZERO, stride: run.M });
+        const pre = this.inp.runPlaces?.get(key);
+        const p = pre ?? (single ? single : { buf: this.newScratch(mulE(this.maxRows, run.M)), start: ZERO, stride: run.M });
         // the plan stores operands into provided (tape) places itself
         if (!single && !pre) run.gs.forEach((g, i) => {
           const tgt: Store = { place: shift(p, run.offs[i]!), add: false };
-          if (given.has(g)) stages.push({ kind: "copy", from: operandOf(g), space: { batched: g.type.batched, n: dimExpr(run.ws[i]!.type.shape[0]!) }, to: [tgt] });
-          else addStore(g, tgt);
+          if (given.has(g)) this.stages.push({ kind: "copy", from: this.operandOf(g), space: { batched: g.type.batched, n: dimExpr(run.ws[i]!.type.shape[0]!) }, to: [tgt] });
+          else this.extraStores.set(g, [...(this.extraStores.get(g) ?? []), tgt]);
         });
         r = { run, place: p };
-        runs.set(key, r);
+        this.runs.set(key, r);
       }
       return r;
     });
-  };
-  // backward operands of gemm sums and outer products get packed places
-  const gsumRuns = new Map<Node, { run: Run; place: Place }[]>();
-  const tnGroups = new Map<number, Map<Node, Node[]>>(); // phase -> v -> outer nodes
-  for (const n of order) {
-    if (kind(n) === "gsum") {
-      const g = gsum.get(n)!;
-      const dense = g.mts.filter((m) => m.op === "matvecT");
-      gsumRuns.set(n, runFor(dense.map((m) => m.args[0]!), dense.map((m) => m.args[1]!)));
-    }
-    if (kind(n) === "tn") {
-      const byV = tnGroups.get(phase.get(n)!) ?? new Map<Node, Node[]>();
-      byV.set(n.args[1]!, [...(byV.get(n.args[1]!) ?? []), n]);
-      tnGroups.set(phase.get(n)!, byV);
-    }
   }
-  // outer products that are a parameter's gradient and nothing else accumulate straight into dp
-  // (two parameters can share one gradient node: W*x + V*x gives dW = dV = outer(g, x))
-  const paramsOfOuter = new Map<Node, readonly Node[]>();
-  for (const [n, ws] of inp.gradOf) if (n.op === "outer" && !consumers.has(n) && ws.every((w) => w.type.shape.length === 2)) paramsOfOuter.set(n, ws);
-  const tnRuns = new Map<Node, { run: Run; place: Place }[]>();
-  for (const byV of tnGroups.values())
-    for (const [, outs] of byV) {
-      const packable = outs.filter((o) => paramsOfOuter.has(o) && o.args[0]!.type.batched);
-      if (packable.length === 0) continue;
-      const pairs = packable.flatMap((o) => paramsOfOuter.get(o)!.map((w) => [w, o.args[0]!] as const));
-      const rs = runFor(pairs.map(([w]) => w), pairs.map(([, g]) => g));
-      for (const o of packable) tnRuns.set(o, rs);
+
+  /** Backward operands of gemm sums and outer products get packed places. */
+  private packOperands(): void {
+    const { order, kind, phase, gsum, consumers } = this.graph;
+    const tnGroups = new Map<number, Map<Node, Node[]>>(); // phase -> v -> outer nodes
+    for (const n of order) {
+      if (kind(n) === "gsum") {
+        const dense = gsum.get(n)!.mts.filter((m) => m.op === "matvecT");
+        this.gsumRuns.set(n, this.runFor(dense.map((m) => m.args[0]!), dense.map((m) => m.args[1]!)));
+      }
+      if (kind(n) === "tn") {
+        const byV = tnGroups.get(phase.get(n)!) ?? new Map<Node, Node[]>();
+        byV.set(n.args[1]!, [...(byV.get(n.args[1]!) ?? []), n]);
+        tnGroups.set(phase.get(n)!, byV);
+      }
     }
+    // (two parameters can share one gradient node: W*x + V*x gives dW = dV = outer(g, x))
+    for (const [n, ws] of this.inp.gradOf) if (n.op === "outer" && !consumers.has(n) && ws.every((w) => w.type.shape.length === 2)) this.paramsOfOuter.set(n, ws);
+    for (const byV of tnGroups.values())
+      for (const [, outs] of byV) {
+        const packable = outs.filter((o) => this.paramsOfOuter.has(o) && o.args[0]!.type.batched);
+        if (packable.length === 0) continue;
+        const pairs = packable.flatMap((o) => this.paramsOfOuter.get(o)!.map((w) => [w, o.args[0]!] as const));
+        const rs = this.runFor(pairs.map(([w]) => w), pairs.map(([, g]) => g));
+        for (const o of packable) this.tnRuns.set(o, rs);
+      }
+  }
 
-  const requiredOf = (n: Node): Store[] => [...(required.get(n) ?? []), ...(extraStores.get(n) ?? [])];
-
-  for (let k = 0; k <= maxPhase; k++) {
-    const inPhase = order.filter((n) => phase.get(n) === k);
-    // ---- whole-vector stages
-    // packed forward products, grouped by their vector
+  /** A phase's packed forward products, grouped by their vector. */
+  productStages(inPhase: readonly Node[]): void {
+    const { inp } = this;
     const ntByV = new Map<Node, Node[]>();
-    for (const n of inPhase) if (kind(n) === "nt") ntByV.set(n.args[1]!, [...(ntByV.get(n.args[1]!) ?? []), n]);
+    for (const n of inPhase) if (this.graph.kind(n) === "nt") ntByV.set(n.args[1]!, [...(ntByV.get(n.args[1]!) ?? []), n]);
     for (const [v, ns] of ntByV) {
       for (const run of packRuns(ns.map((n) => [n.args[0]!, n] as const), inp.layout)) {
         const pre = inp.runPlaces?.get(runKey(run.ws, run.gs));
-        const req = run.gs.length === 1 && !pre ? (required.get(run.gs[0]!) ?? []).filter((s) => !s.add) : [];
+        const req = run.gs.length === 1 && !pre ? (inp.required.get(run.gs[0]!) ?? []).filter((s) => !s.add) : [];
         // a shared vector (a parameter's product with a parameter) is one row, not one per example
-        const R = v.type.batched ? rows : ONE;
-        const out = pre ?? (req.length === 1 ? req[0]!.place : { buf: newScratch(mulE(v.type.batched ? maxRows : ONE, run.M)), start: ZERO, stride: v.type.batched ? run.M : ZERO });
-        run.gs.forEach((n, i) => place.set(n, shift(out, run.offs[i]!)));
-        stages.push({ kind: "gemm", form: "NT", rows: R, M: run.M, K: run.K, a: operandPlace(v), b: inp.paramPlace(run.ws[0]!), c: out, accumulate: false, note: `${run.ws.map((w) => w.attrs.name).join(", ")} times ${inp.names.get(v) ?? v.attrs.name ?? "a vector"}` });
-        for (const n of run.gs) for (const s of requiredOf(n)) if (!(req.length === 1 && s === req[0])) stages.push({ kind: "copy", from: operandOf(n), space: spaceOf(n), to: [s] });
+        const R = v.type.batched ? inp.rows : ONE;
+        const out = pre ?? (req.length === 1 ? req[0]!.place : { buf: this.newScratch(mulE(v.type.batched ? this.maxRows : ONE, run.M)), start: ZERO, stride: v.type.batched ? run.M : ZERO });
+        run.gs.forEach((n, i) => this.place.set(n, shift(out, run.offs[i]!)));
+        this.stages.push({ kind: "gemm", form: "NT", rows: R, M: run.M, K: run.K, a: this.operandPlace(v), b: inp.paramPlace(run.ws[0]!), c: out, accumulate: false, note: `${run.ws.map((w) => w.attrs.name).join(", ")} times ${inp.names.get(v) ?? v.attrs.name ?? "a vector"}` });
+        for (const n of run.gs) this.copies(n, this.requiredOf(n).filter((s) => !(req.length === 1 && s === req[0])));
       }
     }
-    for (const n of inPhase) {
-      const kd = kind(n);
-      if (kd === "gsum") {
-        const req = requiredOf(n).filter((s) => !s.add);
-        const out = req.length ? req[0]!.place : scratchPlace(n);
-        place.set(n, out);
-        gsumRuns.get(n)!.forEach(({ run, place: gp }, i) =>
-          stages.push({ kind: "gemm", form: "NN", rows: n.type.batched ? rows : ONE, M: run.M, K: run.K, a: gp, b: inp.paramPlace(run.ws[0]!), c: out, accumulate: i > 0, note: inp.pass === "forward" ? `${run.ws.map((w) => `${w.attrs.name}'`).join(", ")} times ${inp.names.get(run.gs[0]!) ?? run.gs[0]!.attrs.name ?? "a vector"}` : `d(${inp.names.get(n) ?? "…"}) from ${run.ws.map((w) => w.attrs.name).join(", ")}` }));
-        // then the block-diagonal terms, one NN product per head, adding into the same place
-        let first = gsumRuns.get(n)!.length === 0;
-        for (const m of gsum.get(n)!.mts.filter((t) => t.op === "bdmatvecT")) {
-          const note = inp.pass === "forward" ? `${m.args[0]!.attrs.name}' times ${inp.names.get(m.args[1]!) ?? m.args[1]!.attrs.name ?? "a vector"}` : `d(${inp.names.get(n) ?? "…"}) from ${m.args[0]!.attrs.name}`;
-          stages.push(...headGemms(m, [inp.paramPlace(m.args[0]!), operandPlace(m.args[1]!)], { place: out, add: !first }, n.type.batched ? rows : ONE, note));
-          first = false;
-        }
-        const rest = gsum.get(n)!.rest;
-        if (rest) stages.push({ kind: "copy", from: operandOf(rest), space: spaceOf(n), to: [{ place: out, add: true }] });
-        for (const s of requiredOf(n)) if (s.place !== out) stages.push({ kind: "copy", from: { kind: "load", place: out, type: n.type }, space: spaceOf(n), to: [s] });
-      } else if (kd === "tn") {
-        const rs = tnRuns.get(n);
-        if (rs) {
-          // emitted once per run, by its first member
-          for (const { run, place: gp } of rs) {
-            if (!paramsOfOuter.get(n)!.includes(run.ws[0]!)) continue;
-            stages.push({ kind: "gemm", form: "TN", rows, M: run.M, K: run.K, a: gp, b: operandPlace(n.args[1]!), c: { ...inp.paramPlace(run.ws[0]!), buf: "dp" }, accumulate: true, note: `d${run.ws.map((w) => w.attrs.name).join(", d")}` });
-          }
-          // the products above added n into the gradient of each of its parameters; other places get a copy
-          const done = paramsOfOuter.get(n)!.map((w) => inp.paramPlace(w).start);
-          for (const s of requiredOf(n)) if (!(s.add && s.place.buf === "dp" && done.some((d) => d.equals(s.place.start)))) stages.push({ kind: "copy", from: operandOf(n), space: spaceOf(n), to: [s] });
-          place.set(n, { buf: "dp", start: inp.paramPlace(paramsOfOuter.get(n)![0]!).start, stride: ZERO });
-        } else {
-          const out = scratchPlace(n);
-          place.set(n, out);
-          // a sum over the batch only where an operand varies with the example
-          const R = n.args[0]!.type.batched || n.args[1]!.type.batched ? rows : ONE;
-          stages.push({ kind: "gemm", form: "TN", rows: R, M: dimExpr(n.type.shape[0]!), K: dimExpr(n.type.shape[1]!), a: operandPlace(n.args[0]!), b: operandPlace(n.args[1]!), c: out, accumulate: false, note: "outer product" });
-          for (const s of requiredOf(n)) stages.push({ kind: "copy", from: operandOf(n), space: spaceOf(n), to: [s] });
-        }
-      } else if (kd === "heads") {
-        const req = requiredOf(n);
-        const direct = req.length === 1 && !(req[0]!.add && consumers.has(n)) ? req[0]! : undefined;
-        const out: Store = direct ?? { place: scratchPlace(n), add: false };
-        if (!direct || !direct.add) place.set(n, out.place);
-        // a constant operand (a product with 0 after folding) is written out first: a GEMM reads buffers
-        const operands = n.args.map((x): Place => {
-          if (!isInline(x)) return operandPlace(x);
-          const p = scratchPlace(x);
-          stages.push({ kind: "copy", from: operandOf(x), space: spaceOf(x), to: [{ place: p, add: false }] });
-          return p;
-        }) as [Place, Place];
-        const note = n.op === "bdouter" ? `d${(inp.gradOf.get(n) ?? []).map((w) => w.attrs.name).join(", d") || "(a block-diagonal matrix)"}` : inp.pass === "backward" && n.op === "bdmatvecT" ? `d(${inp.names.get(n) ?? "…"}) from ${n.args[0]!.attrs.name ?? "a matrix"}` : `${n.args[0]!.attrs.name ?? "a matrix"}${n.op === "bdmatvecT" ? "'" : ""} times ${inp.names.get(n.args[1]!) ?? n.args[1]!.attrs.name ?? "a vector"}`;
-        stages.push(...headGemms(n, operands, out, rows, note));
-        if (!direct) for (const s of req) stages.push({ kind: "copy", from: operandOf(n), space: spaceOf(n), to: [s] });
-      } else if (kd === "op") {
-        const req = requiredOf(n);
-        // written straight to its one place, unless that place only accumulates and a later stage reads n
-        const direct = req.length === 1 && !(req[0]!.add && consumers.has(n)) ? req[0]! : undefined;
-        const out: Store = direct ?? { place: scratchPlace(n), add: false };
-        if (!direct || !direct.add) place.set(n, out.place);
-        stages.push({ kind: "op", node: n, args: n.args.map(operandOf), out, note: inp.comments.get(n) ?? "" });
-        if (!direct) for (const s of req) stages.push({ kind: "copy", from: operandOf(n), space: spaceOf(n), to: [s] });
-      }
+  }
+
+  /** A node's whole-vector stage: a gemm sum, an outer product, a product by heads, or an op. */
+  wholeVectorStage(n: Node): void {
+    switch (this.graph.kind(n)) {
+      case "gsum": return this.gemmSum(n);
+      case "tn": return this.outerProduct(n);
+      case "heads": return this.headProduct(n);
+      case "op": return this.op(n);
+      default: return;
     }
-    // ---- fused elementwise loops, one per iteration space; smaller spaces first
-    const ew = inPhase.filter((n) => kind(n) === "ew");
+  }
+
+  private gemmSum(n: Node): void {
+    const { inp } = this;
+    const req = this.requiredOf(n).filter((s) => !s.add);
+    const out = req.length ? req[0]!.place : this.scratchPlace(n);
+    this.place.set(n, out);
+    const rows = n.type.batched ? inp.rows : ONE;
+    this.gsumRuns.get(n)!.forEach(({ run, place: gp }, i) =>
+      this.stages.push({ kind: "gemm", form: "NN", rows, M: run.M, K: run.K, a: gp, b: inp.paramPlace(run.ws[0]!), c: out, accumulate: i > 0, note: inp.pass === "forward" ? `${run.ws.map((w) => `${w.attrs.name}'`).join(", ")} times ${inp.names.get(run.gs[0]!) ?? run.gs[0]!.attrs.name ?? "a vector"}` : `d(${inp.names.get(n) ?? "…"}) from ${run.ws.map((w) => w.attrs.name).join(", ")}` }));
+    // then the block-diagonal terms, one NN product per head, adding into the same place
+    let first = this.gsumRuns.get(n)!.length === 0;
+    const g = this.graph.gsum.get(n)!;
+    for (const m of g.mts.filter((t) => t.op === "bdmatvecT")) {
+      const note = inp.pass === "forward" ? `${m.args[0]!.attrs.name}' times ${inp.names.get(m.args[1]!) ?? m.args[1]!.attrs.name ?? "a vector"}` : `d(${inp.names.get(n) ?? "…"}) from ${m.args[0]!.attrs.name}`;
+      this.stages.push(...headGemms(m, [inp.paramPlace(m.args[0]!), this.operandPlace(m.args[1]!)], { place: out, add: !first }, rows, note));
+      first = false;
+    }
+    if (g.rest) this.stages.push({ kind: "copy", from: this.operandOf(g.rest), space: spaceOf(n), to: [{ place: out, add: true }] });
+    for (const s of this.requiredOf(n)) if (s.place !== out) this.stages.push({ kind: "copy", from: { kind: "load", place: out, type: n.type }, space: spaceOf(n), to: [s] });
+  }
+
+  private outerProduct(n: Node): void {
+    const { inp } = this;
+    const rs = this.tnRuns.get(n);
+    if (rs) {
+      const ws = this.paramsOfOuter.get(n)!;
+      // emitted once per run, by its first member
+      for (const { run, place: gp } of rs) {
+        if (!ws.includes(run.ws[0]!)) continue;
+        this.stages.push({ kind: "gemm", form: "TN", rows: inp.rows, M: run.M, K: run.K, a: gp, b: this.operandPlace(n.args[1]!), c: { ...inp.paramPlace(run.ws[0]!), buf: "dp" }, accumulate: true, note: `d${run.ws.map((w) => w.attrs.name).join(", d")}` });
+      }
+      // the products above added n into the gradient of each of its parameters; other places get a copy
+      const done = ws.map((w) => inp.paramPlace(w).start);
+      this.copies(n, this.requiredOf(n).filter((s) => !(s.add && s.place.buf === "dp" && done.some((d) => d.equals(s.place.start)))));
+      this.place.set(n, { buf: "dp", start: inp.paramPlace(ws[0]!).start, stride: ZERO });
+    } else {
+      const out = this.scratchPlace(n);
+      this.place.set(n, out);
+      // a sum over the batch only where an operand varies with the example
+      const R = n.args[0]!.type.batched || n.args[1]!.type.batched ? inp.rows : ONE;
+      this.stages.push({ kind: "gemm", form: "TN", rows: R, M: dimExpr(n.type.shape[0]!), K: dimExpr(n.type.shape[1]!), a: this.operandPlace(n.args[0]!), b: this.operandPlace(n.args[1]!), c: out, accumulate: false, note: "outer product" });
+      this.copies(n, this.requiredOf(n));
+    }
+  }
+
+  /** Where a node's value goes: straight to its one place, unless that place only accumulates and a later stage reads it. */
+  private target(n: Node): { out: Store; direct: boolean; req: Store[] } {
+    const req = this.requiredOf(n);
+    const direct = req.length === 1 && !(req[0]!.add && this.graph.consumers.has(n)) ? req[0]! : undefined;
+    const out: Store = direct ?? { place: this.scratchPlace(n), add: false };
+    if (!direct || !direct.add) this.place.set(n, out.place);
+    return { out, direct: direct !== undefined, req };
+  }
+
+  private headProduct(n: Node): void {
+    const { inp } = this;
+    const { out, direct, req } = this.target(n);
+    // a constant operand (a product with 0 after folding) is written out first: a GEMM reads buffers
+    const operands = n.args.map((x): Place => {
+      if (!isInline(x)) return this.operandPlace(x);
+      const p = this.scratchPlace(x);
+      this.stages.push({ kind: "copy", from: this.operandOf(x), space: spaceOf(x), to: [{ place: p, add: false }] });
+      return p;
+    }) as [Place, Place];
+    const note = n.op === "bdouter" ? `d${(inp.gradOf.get(n) ?? []).map((w) => w.attrs.name).join(", d") || "(a block-diagonal matrix)"}` : inp.pass === "backward" && n.op === "bdmatvecT" ? `d(${inp.names.get(n) ?? "…"}) from ${n.args[0]!.attrs.name ?? "a matrix"}` : `${n.args[0]!.attrs.name ?? "a matrix"}${n.op === "bdmatvecT" ? "'" : ""} times ${inp.names.get(n.args[1]!) ?? n.args[1]!.attrs.name ?? "a vector"}`;
+    this.stages.push(...headGemms(n, operands, out, inp.rows, note));
+    if (!direct) this.copies(n, req);
+  }
+
+  private op(n: Node): void {
+    const { out, direct, req } = this.target(n);
+    this.stages.push({ kind: "op", node: n, args: n.args.map((a) => this.operandOf(a)), out, note: this.inp.comments.get(n) ?? "" });
+    if (!direct) this.copies(n, req);
+  }
+
+  /** A phase's fused elementwise loops, one per iteration space, smaller spaces first. */
+  elementwiseLoops(inPhase: readonly Node[]): void {
+    const { inp } = this;
+    const { consumers } = this.graph;
     const spaces = new Map<string, Node[]>();
-    for (const n of ew) {
+    for (const n of inPhase.filter((x) => this.graph.kind(x) === "ew")) {
       const sp = spaceOf(n);
       const key = `${sp.batched ? 1 : 0}|${sp.n}`;
       spaces.set(key, [...(spaces.get(key) ?? []), n]);
     }
-    const spaceKeys = [...spaces.keys()].sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : 1));
-    for (const key of spaceKeys) {
+    for (const key of [...spaces.keys()].sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : 1))) {
       const members = spaces.get(key)!;
       const inLoop = new Set(members);
       const items: LoopItem[] = [];
       for (const n of members) {
         const outside = (consumers.get(n) ?? []).some((c) => !inLoop.has(c)) || inp.roots.includes(n);
-        const stores = requiredOf(n);
-        const own = outside && !stores.some((s) => !s.add) ? scratchPlace(n) : undefined;
+        const stores = this.requiredOf(n);
+        const own = outside && !stores.some((s) => !s.add) ? this.scratchPlace(n) : undefined;
         const allStores = own ? [{ place: own, add: false }, ...stores] : stores;
         const readable = allStores.find((s) => !s.add);
-        if (readable) place.set(n, readable.place);
+        if (readable) this.place.set(n, readable.place);
         const uses = (consumers.get(n) ?? []).filter((c) => inLoop.has(c)).length;
         const named = inp.names.get(n);
         const bind = allStores.length > 0 || uses > 1 || named !== undefined;
-        items.push({ node: n, local: bind ? (named ?? inp.temp(n)) : undefined, value: { kind: "node", node: n, args: n.args.map((a) => (inLoop.has(a) ? { kind: "local", name: `#${a.id}` } : operandOf(a))) }, stores: allStores, comment: inp.comments.get(n) });
+        items.push({ node: n, local: bind ? (named ?? inp.temp(n)) : undefined, value: { kind: "node", node: n, args: n.args.map((a) => (inLoop.has(a) ? { kind: "local", name: `#${a.id}` } : this.operandOf(a))) }, stores: allStores, comment: inp.comments.get(n) });
       }
-      stages.push({ kind: "loop", space: spaceOf(members[0]!), items });
+      this.stages.push({ kind: "loop", space: spaceOf(members[0]!), items });
     }
   }
 
-  // roots that are inputs or constants still go where they are required (dh = dh', a zero gradient),
-  // first: they read only what the program is given, and a product may read the place they fill
-  // (dy is the upstream of an output and also the tape its weight gradient reads)
-  const first: Stage[] = [];
-  for (const r of new Set(inp.roots))
-    if (given.has(r) || isInline(r))
-      for (const s of required.get(r) ?? []) if (!(s.add && r.op === "const" && r.attrs.value === 0)) first.push({ kind: "copy", from: operandOf(r), space: spaceOf(r), to: [s] });
-  stages.unshift(...first);
-
-  return { name: inp.name, rows, stages: resolveLocals(mergeCopies(stages)) };
-
-  function operandPlace(n: Node): Place {
-    const p = given.get(n) ?? place.get(n);
-    if (!p) throw new Error(`internal: ${n.op} node ${n.id} has no place before its product in ${inp.name}`);
-    return p;
+  /**
+   * Roots that are inputs or constants still go where they are required (dh = dh', a zero
+   * gradient), first: they read only what the program is given, and a product may read the place
+   * they fill (dy is the upstream of an output and also the tape its weight gradient reads).
+   */
+  rootCopies(): Stage[] {
+    const first: Stage[] = [];
+    for (const r of new Set(this.inp.roots))
+      if (this.inp.given.has(r) || isInline(r))
+        for (const s of this.inp.required.get(r) ?? []) if (!(s.add && r.op === "const" && r.attrs.value === 0)) first.push({ kind: "copy", from: this.operandOf(r), space: spaceOf(r), to: [s] });
+    return first;
   }
 }
 
