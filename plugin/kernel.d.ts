@@ -18,12 +18,8 @@ declare module "*?kernel" {
   /** Inputs, states and outputs by name (T×B×size), and the gradients a backward writes. */
   export type { Arrays, Grads };
 
-  /** A kernel for the cell at fixed sizes, batch B and T steps (1 for a step). */
-  export interface Kernel<A extends Float32Array | Float64Array> extends RuntimeKernel<A> {
-    readonly sizes: Sizes;
-    readonly B: number;
-    readonly T: number;
-  }
+  /** A kernel for the cell at fixed sizes, batch B and T steps (1 for a step): the runtime's one Kernel type. */
+  export type Kernel<A extends Float32Array | Float64Array> = RuntimeKernel<A>;
 
   /** Offset and length of every parameter in the flat buffer, and the buffer's length. */
   export function paramLayout(sizes: Sizes): ParamLayout;
