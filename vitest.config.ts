@@ -1,7 +1,7 @@
 // Two tiers, as vitest projects: `npm run test:unit` (project "unit"), `npm run test:e2e` (project
 // "e2e"), and `npm test` runs both, unit first (sequence.groupOrder), e2e after it.
 //
-// unit: logic and property tests, in process; the tier is under a minute on a quiet 2-core machine.
+// unit: logic and property tests, in process; the tier took 67 s on a quiet 2-core machine (2026-12-02).
 // e2e:  what starts processes (the CLI, worker threads, child processes), generates or typechecks
 //       kernels, the browser, the PyTorch and tfjs comparisons, the fuzz tier and the kernel gate.
 // A test file is unit unless it is listed in E2E; the times that decided each file's tier are in
@@ -13,7 +13,9 @@ import { fileURLToPath } from "node:url";
 const E2E = [
   "backends", // a planted backend's kernels generated, checked and gated (one test 21 s: loading the generator)
   "bench-zoo-torch", // the zoo bench's PyTorch peers in Python subprocesses, float64 (about 1 s of import torch each)
+  "bench-zoo", // the zoo bench's peers' layouts, and its jax-js peer against generated kernels (7 s)
   "browser", // headless Chromium (skipped, with the reason, when there is none)
+  "checkpointed-bptt", // checkpointed kernels generated, proven and run against the whole backward, both backends (8 s)
   "cli", // every command, spawned
   "convert-safetensors-torch", // safetensors written and read by Python and torch, train --init spawned
   "codegen", // generate --check in a copied checkout, tsc over the repository, spawned commands
@@ -70,6 +72,9 @@ export default defineConfig({
           include: ["test/**/*.test.ts"],
           exclude: E2E,
           sequence: { groupOrder: 0 },
+          // the unit files share their workers' module cache: importing the compiler, mathjs and
+          // ts-morph once per worker, not once per file, was most of the tier's time
+          isolate: false,
           // Measured on the 2-core machine with other jobs holding the load at 24-33: the slowest unit
           // test without a timeout of its own 6.2 s (errors.test.ts, random equations; 5.2 s in a second
           // run), the slowest hook 0.8 s (interop.test.ts's beforeAll, loading 14 cells). About 10x and
