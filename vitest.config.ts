@@ -72,9 +72,6 @@ export default defineConfig({
           include: ["test/**/*.test.ts"],
           exclude: E2E,
           sequence: { groupOrder: 0 },
-          // the unit files share their workers' module cache: importing the compiler, mathjs and
-          // ts-morph once per worker, not once per file, was most of the tier's time
-          isolate: false,
           // Measured on the 2-core machine with other jobs holding the load at 24-33: the slowest unit
           // test without a timeout of its own 6.2 s (errors.test.ts, random equations; 5.2 s in a second
           // run), the slowest hook 0.8 s (interop.test.ts's beforeAll, loading 14 cells). About 10x and
