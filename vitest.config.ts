@@ -1,7 +1,8 @@
 // Two tiers, as vitest projects: `npm run test:unit` (project "unit"), `npm run test:e2e` (project
 // "e2e"), and `npm test` runs both, unit first (sequence.groupOrder), e2e after it.
 //
-// unit: logic and property tests, in process; the tier took 67 s on a quiet 2-core machine (2026-12-02).
+// unit: logic and property tests, in worker threads that keep their module cache between files; the
+//       tier took 19-27 s on a quiet 2-core machine (2026-12-02), 56 s at load 5.
 // e2e:  what starts processes (the CLI, worker threads, child processes), generates or typechecks
 //       kernels, the browser, the PyTorch and tfjs comparisons, the fuzz tier and the kernel gate.
 // A test file is unit unless it is listed in E2E; the times that decided each file's tier are in
@@ -64,6 +65,11 @@ export default defineConfig({
     ],
   },
   test: {
+    // The unit tier's threads keep their module cache from file to file. vitest 3 reads a pool's
+    // isolation from the root config only, so this is set here, for the threads pool, which only the
+    // unit tier uses: the end-to-end tier keeps its default, a fresh process for each file. Importing
+    // mathjs takes 1.4-2.2 s; imported once per file it was half of the unit tier's 67-72 s.
+    poolOptions: { threads: { isolate: false } },
     projects: [
       {
         extends: true,
@@ -72,6 +78,7 @@ export default defineConfig({
           include: ["test/**/*.test.ts"],
           exclude: E2E,
           sequence: { groupOrder: 0 },
+          pool: "threads",
           // Measured on the 2-core machine with other jobs holding the load at 24-33: the slowest unit
           // test without a timeout of its own 6.2 s (errors.test.ts, random equations; 5.2 s in a second
           // run), the slowest hook 0.8 s (interop.test.ts's beforeAll, loading 14 cells). About 10x and
