@@ -3,12 +3,12 @@
 import { IndentationText, NewLineKind, Project, QuoteKind, StructureKind, VariableDeclarationKind, type StatementStructures } from "ts-morph";
 import { format } from "prettier";
 import { OPS } from "../src/ops.ts";
-import { dimValue } from "../src/dims.ts";
+import { dimValue, polyAdd } from "../src/dims.ts";
 import type { Node } from "../src/ir.ts";
 import { type Expr, type Operand, type Place, type Program, type Space, type Stage, type Store, dimExpr, numelExpr } from "./schedule.ts";
 import type { FullPlan } from "./plan.ts";
 import { sizeIdent } from "./names.ts";
-import { Ix, ONE, type Poly, polySum, polyText } from "./ix.ts";
+import { Ix, ONE, type Poly, polyText } from "./ix.ts";
 import { type Tile, gemmFunctions } from "./gemm.ts";
 import { type WasmBuild, type WasmTile, assemble, workFloats } from "./gemm-wasm.ts";
 import { type WasmLoop, loopsModuleText, wasmLoop } from "./wasmloops.ts";
@@ -505,7 +505,7 @@ function kernelFunction(m: ModuleContext): StatementStructures {
       `const { ${[...offsetNames, "nParams"].join(", ")} } = offsets(sizes);`,
       ...(segmented.size ? ["// steps whose saved values and input products are kept at once: all T, or a segment of them (options.checkpoint)", "const seg = segmentSteps(spec.name, T, options.checkpoint);"] : []),
       `// the floats of the kernel's ${kept.length} buffers: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)`,
-      `const need = { floats: ${polyText(kept.reduce((s, x) => polySum(s, x.poly), new Map() as Poly))}, buffers: ${kept.length} };`,
+      `const need = { floats: ${polyText(kept.reduce((s, x) => polyAdd(s, x.poly), new Map() as Poly))}, buffers: ${kept.length} };`,
       `const mem = kernelMemory(floats, spec.name, options, need, GEMM_WASM, LOOPS_WASM);`,
       "const { mm, wl, at } = mem;",
       "// each argument: its name and shape, for the error that refuses it, and the kernel's copy of it (wasm only)",

@@ -7,8 +7,8 @@
 // H/4), products and sums. It prints as the TypeScript the kernel computes it with (`String(ix)`,
 // and so in a template), and it has a normal form, a polynomial over those variables, which decides
 // when two expressions are the same whatever their text, and sums a kernel's buffers in closed form.
-import type { Dim } from "../src/dims.ts";
-import { denominator } from "../src/dims.ts";
+import type { Dim, Poly } from "../src/dims.ts";
+import { denominator, polyAdd, polyOfDim, polyProduct } from "../src/dims.ts";
 import { sizeIdent } from "./names.ts";
 
 type Node =
@@ -17,8 +17,7 @@ type Node =
   | { readonly kind: "dim"; readonly dim: Dim }
   | { readonly kind: "mul" | "add"; readonly args: readonly Ix[] };
 
-/** A polynomial: monomial (its variables' names, sorted, joined by `*`; "" for the constant) to coefficient. */
-export type Poly = ReadonlyMap<string, number>;
+export type { Poly };
 
 export class Ix {
   #text?: string;
@@ -131,36 +130,14 @@ function print(n: Node): string {
 
 // ------------------------------------------------------------------------------ the normal form
 
-const mono = (...vars: string[]) => vars.filter((v) => v !== "").sort().join("*");
-
 function polyOf(n: Node): Poly {
   switch (n.kind) {
     case "num": return new Map([["", n.value]]);
     case "var": return new Map([[n.name, 1]]);
-    case "dim": {
-      const p = new Map<string, number>();
-      for (const [k, v] of Object.entries(n.dim.terms)) p.set(sizeIdent(k), v);
-      if (n.dim.c !== 0) p.set("", n.dim.c);
-      return p;
-    }
-    case "add": return n.args.reduce((s, a) => polySum(s, a.poly), new Map() as Poly);
+    case "dim": return polyOfDim(n.dim, sizeIdent);
+    case "add": return n.args.reduce((s, a) => polyAdd(s, a.poly), new Map() as Poly);
     case "mul": return n.args.reduce((s, a) => polyProduct(s, a.poly), new Map([["", 1]]) as Poly);
   }
-}
-
-export function polySum(a: Poly, b: Poly): Poly {
-  const r = new Map(a);
-  for (const [m, c] of b) r.set(m, (r.get(m) ?? 0) + c);
-  return r;
-}
-
-function polyProduct(a: Poly, b: Poly): Poly {
-  const r = new Map<string, number>();
-  for (const [ma, ca] of a) for (const [mb, cb] of b) {
-    const m = mono(...ma.split("*"), ...mb.split("*"));
-    r.set(m, (r.get(m) ?? 0) + ca * cb);
-  }
-  return r;
 }
 
 const polyTerms = (p: Poly) => [...p].filter(([, c]) => Math.abs(c) > 1e-12);

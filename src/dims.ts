@@ -72,29 +72,40 @@ export function dimValue(a: Dim, sizes: Readonly<Record<string, number>>): numbe
   return Math.abs(v - Math.round(v)) < 1e-9 ? Math.round(v) : v;
 }
 
-/** A product of dims as a polynomial, for parameter counts: `3*D*H + 3*H^2`. */
-export type Poly = Map<string, number>; // monomial ("D*H", "H^2", "") -> coefficient
+/**
+ * A polynomial over the sizes (or, in codegen/ix.ts, a kernel's integer variables): monomial (its
+ * variables, sorted, joined by `*`; "" for the constant) to coefficient. `3*D*H + 3*H^2` is
+ * {"D*H": 3, "H*H": 3}.
+ */
+export type Poly = ReadonlyMap<string, number>;
 
-export function polyOfShape(shape: readonly Dim[]): Poly {
-  let p: Poly = new Map([["", 1]]);
-  for (const d of shape) {
-    const next: Poly = new Map();
-    const factors: [string, number][] = Object.entries(d.terms).map(([k, v]) => [k, v]);
-    if (d.c !== 0) factors.push(["", d.c]);
-    for (const [m, cm] of p) for (const [f, cf] of factors) {
-      const mono = [...m.split("*"), f].filter((s) => s !== "").sort().join("*");
-      next.set(mono, (next.get(mono) ?? 0) + cm * cf);
-    }
-    p = next;
-  }
-  return p;
-}
+const monomial = (vars: readonly string[]): string => vars.filter((v) => v !== "").sort().join("*");
 
 export function polyAdd(a: Poly, b: Poly): Poly {
   const r = new Map(a);
   for (const [m, c] of b) r.set(m, (r.get(m) ?? 0) + c);
   return r;
 }
+
+export function polyProduct(a: Poly, b: Poly): Poly {
+  const r = new Map<string, number>();
+  for (const [ma, ca] of a) for (const [mb, cb] of b) {
+    const m = monomial([...ma.split("*"), ...mb.split("*")]);
+    r.set(m, (r.get(m) ?? 0) + ca * cb);
+  }
+  return r;
+}
+
+/** A dim as a polynomial, each size named by `name` (the size itself, or codegen's identifier for it). */
+export function polyOfDim(d: Dim, name: (size: string) => string = (k) => k): Poly {
+  const p = new Map<string, number>();
+  for (const [k, v] of Object.entries(d.terms)) p.set(name(k), v);
+  if (d.c !== 0) p.set("", d.c);
+  return p;
+}
+
+/** A product of dims as a polynomial, for parameter counts: `3*D*H + 3*H^2`. */
+export const polyOfShape = (shape: readonly Dim[]): Poly => shape.reduce((p, d) => polyProduct(p, polyOfDim(d)), new Map([["", 1]]) as Poly);
 
 export function polyStr(p: Poly): string {
   const pretty = (m: string) => {
