@@ -186,8 +186,8 @@ function emitOp(st: Extract<Stage, { kind: "op" }>, rows: Expr): string[] {
     if (o.kind === "size") return String(o.expr);
     if (o.kind !== "load") throw new Error("internal: op operand");
     const p = o.place;
-    const row = isBatchedPlace(p) ? `${p.start.isZero ? "" : `${p.start} + `}${b} * ${p.stride}` : String(p.start);
-    return `${p.buf}[${row === "0" ? "" : `${row} + `}${i}]!`.replace("[ + ", "[");
+    const terms = [...(p.start.isZero ? [] : [String(p.start)]), ...(isBatchedPlace(p) ? [`${b} * ${p.stride}`] : []), i];
+    return `${p.buf}[${terms.join(" + ")}]!`;
   };
   // the output as an assignment target: `x[i] =`, or `x[i]! +=` when accumulating
   const outAt = (b: string, i: string) => { const a = at({ kind: "load", place: out.place, type: n.type }, b, i); return out.add ? a : a.slice(0, -1); };
