@@ -53,10 +53,35 @@ interface Segment {
 const get = (x: string) => `(local.get $${x})`;
 const plus = (a: string | null, b: string) => (a === null ? b : `(i32.add ${a} ${b})`);
 
-/** Lower one op stage; null for an op without a form here, or a constant operand (folded away before here in every cell). */
+/**
+ * Lower one op stage; null for an op without a form here, or a constant operand (folded away before
+ * here in every cell). In three phases: the function's parameters (opParams), the runs of a row it
+ * writes (opSegments), and its text in each precision (opFunction).
+ */
 export function wasmOp(st: OpStage, id: number): WasmLoop | null {
+  if (!(st.node.op in DOES) || !st.args.every((a) => a.kind === "load")) return null;
+  const op = opParams(st);
+  const segments = opSegments(st.node, op);
+  const text = { 32: opFunction(st, id, op, segments, 32), 64: opFunction(st, id, op, segments, 64) };
+  // an engine takes at most 1000 parameters per function (a concat of hundreds of vectors): more, and the op stays in TypeScript
+  if (op.fp.params.length + 2 > 1000) return null;
+  // rows may be split between threads when each row is written by itself: a row-wise op into a batched place
+  const splittable = op.overRows && op.perRow && op.out.row !== null;
+  return { id, vector: true, splittable, params: op.fp.params, text, math: new Set() };
+}
+
+/** An op function's parameters: n (the elements of a row it walks), then its target's and operands' places. */
+interface OpParams {
+  readonly fp: ReturnType<typeof functionParams>;
+  readonly out: PlaceParams;
+  readonly ins: readonly PlaceParams[];
+  /** whether it walks the rows [b0, b1) of the call, and whether it writes each row by itself (all but sumb) */
+  readonly overRows: boolean;
+  readonly perRow: boolean;
+}
+
+function opParams(st: OpStage): OpParams {
   const n = st.node;
-  if (!(n.op in DOES) || !st.args.every((a) => a.kind === "load")) return null;
   const overRows = opOverRows(n);
   const perRow = n.op !== "sumb";
   const fp = functionParams(["b0", "b1", "b", "i", "nv", "off", "to", "from", "acc", "sum", "v", "s"]);
@@ -68,54 +93,63 @@ export function wasmOp(st: OpStage, id: number): WasmLoop | null {
   const rowed = (pl: Place, isOut: boolean) => overRows && isBatchedPlace(pl) && (isOut || n.op !== "expandb");
   const out = fp.place(st.out.place, perRow && rowed(st.out.place, true));
   const ins = st.args.flatMap((a) => (a.kind === "load" ? [fp.place(a.place, rowed(a.place, false))] : []));
+  return { fp, out, ins, overRows, perRow };
+}
+
+/** The runs of its row an op that moves numbers writes (none for sum and sumb, which add). */
+function opSegments(n: Node, { fp, ins }: OpParams): Segment[] {
   const size = (d: Expr) => get(fp.size(d));
   const len = (x: Node) => size(dimExpr(x.type.shape[0]!));
-  const segments: Segment[] = [];
   switch (n.op) {
     case "bcast":
-      segments.push({ comment: "element 0, spread", at: null, count: get("n"), src: { kind: "splat", place: ins[0]! } });
-      break;
+      return [{ comment: "element 0, spread", at: null, count: get("n"), src: { kind: "splat", place: ins[0]! } }];
     case "expandb":
-      segments.push({ comment: "the one row", at: null, count: get("n"), src: { kind: "load", place: ins[0]!, from: null } });
-      break;
+      return [{ comment: "the one row", at: null, count: get("n"), src: { kind: "load", place: ins[0]!, from: null } }];
     case "slice":
-      segments.push({ comment: "the slice", at: null, count: get("n"), src: { kind: "load", place: ins[0]!, from: size(dimExpr(n.attrs.start!)) } });
-      break;
+      return [{ comment: "the slice", at: null, count: get("n"), src: { kind: "load", place: ins[0]!, from: size(dimExpr(n.attrs.start!)) } }];
     case "pad": {
       const s = size(dimExpr(n.attrs.start!)), L = len(n.args[0]!), end = `(i32.add ${s} ${L})`;
-      segments.push(
+      return [
         { comment: "zeros before", at: null, count: s, src: { kind: "zero" } },
         { comment: "the operand", at: s, count: L, src: { kind: "load", place: ins[0]!, from: null } },
         { comment: "zeros after", at: end, count: `(i32.sub ${get("n")} ${end})`, src: { kind: "zero" } },
-      );
-      break;
+      ];
     }
     case "concat": {
       let at: string | null = null;
-      n.args.forEach((a, k) => {
-        segments.push({ comment: `operand ${k + 1} of ${n.args.length}`, at, count: len(a), src: { kind: "load", place: ins[k]!, from: null } });
+      return n.args.map((a, k) => {
+        const sg: Segment = { comment: `operand ${k + 1} of ${n.args.length}`, at, count: len(a), src: { kind: "load", place: ins[k]!, from: null } };
         at = plus(at, len(a));
+        return sg;
       });
-      break;
     }
+    default:
+      return [];
   }
-  // rows may be split between threads when each row is written by itself: a row-wise op into a batched place
-  const splittable = overRows && perRow && out.row !== null;
+}
 
-  const text = {} as Record<32 | 64, string[]>;
-  for (const bits of [32, 64] as const) {
-    const p = precision(bits);
-    const sh = (e: string) => `(i32.shl ${e} (i32.const ${p.shift}))`;
-    const addr = (pl: PlaceParams) => get(pl.row ?? pl.base);
-    const elem = (pl: PlaceParams, i: string | null) => (i === null ? addr(pl) : `(i32.add ${addr(pl)} ${sh(i)})`);
-    const zero = (vec: boolean) => (vec ? `(v128.const ${p.v} ${Array(p.lanes).fill(0).join(" ")})` : `(${p.f}.const 0)`);
-    const load = (vec: boolean, a: string) => `(${vec ? "v128" : p.f}.load ${a})`;
-    const T = (vec: boolean) => (vec ? p.v : p.f);
-    // a value into the target at `a`: stored, or added to what is there
-    const put = (vec: boolean, a: string, value: string) => `(${vec ? "v128" : p.f}.store ${a} ${st.out.add ? `(${T(vec)}.add ${load(vec, a)} ${value})` : value})`;
-    const rowSet = (e: PlaceParams, b: string) => `(local.set $${e.row} ${rowAddress(e, b, p.shift)})`;
-    // elements i < count of a row: whole vectors, then the tail one at a time; $off is element i's byte offset
-    const walk = (count: string, body: (vec: boolean) => string[], label: string, between: string[] = []): string[] => [
+/** The pieces of WebAssembly an op's function is written with, in one precision. */
+function opWriter(bits: 32 | 64, add: boolean) {
+  const p = precision(bits);
+  const sh = (e: string) => `(i32.shl ${e} (i32.const ${p.shift}))`;
+  const addr = (pl: PlaceParams) => get(pl.row ?? pl.base);
+  const T = (vec: boolean) => (vec ? p.v : p.f);
+  const load = (vec: boolean, a: string) => `(${vec ? "v128" : p.f}.load ${a})`;
+  return {
+    p,
+    addr,
+    T,
+    load,
+    /** element i of a place's row, or the row's start */
+    elem: (pl: PlaceParams, i: string | null) => (i === null ? addr(pl) : `(i32.add ${addr(pl)} ${sh(i)})`),
+    zero: (vec: boolean) => (vec ? `(v128.const ${p.v} ${Array(p.lanes).fill(0).join(" ")})` : `(${p.f}.const 0)`),
+    /** a value into the target at `a`: stored, or added to what is there */
+    put: (vec: boolean, a: string, value: string) => `(${vec ? "v128" : p.f}.store ${a} ${add ? `(${T(vec)}.add ${load(vec, a)} ${value})` : value})`,
+    rowSet: (e: PlaceParams, b: string) => `(local.set $${e.row} ${rowAddress(e, b, p.shift)})`,
+    /** element `base` + $off, where $off is element i's byte offset */
+    at: (base: string) => `(i32.add ${base} (local.get $off))`,
+    /** elements i < count of a row: whole vectors, then the tail one at a time; $off is element i's byte offset */
+    walk: (count: string, body: (vec: boolean) => string[], label: string, between: string[] = []): string[] => [
       `(local.set $nv (i32.sub ${count} (i32.rem_u ${count} (i32.const ${p.lanes}))))`,
       "(local.set $i (i32.const 0))",
       `(block $v_done${label} (loop $v_next${label}`,
@@ -131,75 +165,92 @@ export function wasmOp(st: OpStage, id: number): WasmLoop | null {
       ...body(false).map((l) => `  ${l}`),
       "  (local.set $i (i32.add (local.get $i) (i32.const 1)))",
       `  (br $tail_next${label})))`,
-    ];
-    const at = (base: string) => `(i32.add ${base} (local.get $off))`;
-    const locals = ["(local $b i32) (local $i i32) (local $nv i32) (local $off i32)"];
-    let body: string[];
-    if (n.op === "sumb") {
-      // per element (vector), the rows b0, b1, … added in order into an accumulator, then stored once
-      const x = ins[0]!;
-      const acc = (vec: boolean) => (vec ? "$acc" : "$sum");
-      locals.push(`(local $acc v128) (local $sum ${p.f})`);
-      body = walk(get("n"), (vec) => [
-        `(local.set ${acc(vec)} ${zero(vec)})`,
-        "(local.set $b (local.get $b0))",
-        "(block $b_done (loop $b_next",
-        "  (br_if $b_done (i32.ge_s (local.get $b) (local.get $b1)))",
-        ...(x.row ? [`  ${rowSet(x, "(local.get $b)")}`] : []),
-        `  (local.set ${acc(vec)} (${T(vec)}.add (local.get ${acc(vec)}) ${load(vec, at(addr(x)))}))`,
-        "  (local.set $b (i32.add (local.get $b) (i32.const 1)))",
-        "  (br $b_next)))",
-        put(vec, at(addr(out)), `(local.get ${acc(vec)})`),
-      ], "");
+    ],
+  };
+}
+type OpWriter = ReturnType<typeof opWriter>;
+
+/** An op's function in one precision: its comment, signature, locals, and its body. */
+function opFunction(st: OpStage, id: number, op: OpParams, segments: readonly Segment[], bits: 32 | 64): string[] {
+  const n = st.node;
+  const w = opWriter(bits, st.out.add);
+  const locals = ["(local $b i32) (local $i i32) (local $nv i32) (local $off i32)"];
+  let body: string[];
+  if (n.op === "sumb") {
+    locals.push(`(local $acc v128) (local $sum ${w.p.f})`);
+    body = sumOverRows(w, op);
+  } else {
+    let inRow: string[];
+    if (n.op === "sum") {
+      locals.push(`(local $acc v128) (local $sum ${w.p.f})`);
+      inRow = sumOfRow(w, op);
     } else {
-      let inRow: string[];
-      if (n.op === "sum") {
-        locals.push(`(local $acc v128) (local $sum ${p.f})`);
-        const lane = (k: number) => `(${p.v}.extract_lane ${k} (local.get $acc))`;
-        const x = addr(ins[0]!);
-        inRow = [
-          `(local.set $acc ${zero(true)})`,
-          ...walk(get("n"), (vec) => [vec ? `(local.set $acc (${p.v}.add (local.get $acc) ${load(true, at(x))}))` : `(local.set $sum (${p.f}.add (local.get $sum) ${load(false, at(x))}))`], "", [
-            ";; the lanes, pairwise; then the tail, one at a time",
-            `(local.set $sum ${p.lanes === 4 ? `(${p.f}.add (${p.f}.add ${lane(0)} ${lane(1)}) (${p.f}.add ${lane(2)} ${lane(3)}))` : `(${p.f}.add ${lane(0)} ${lane(1)})`})`,
-          ]),
-          put(false, addr(out), "(local.get $sum)"),
-        ];
-      } else {
-        locals.push(segments.some((sg) => sg.src.kind === "load") ? "(local $to i32) (local $from i32)" : "(local $to i32)", ...(n.op === "bcast" ? [`(local $v v128) (local $s ${p.f})`] : []));
-        inRow = segments.flatMap((sg, k) => {
-          const src = sg.src;
-          const value = (vec: boolean) => (src.kind === "zero" ? zero(vec) : src.kind === "splat" ? get(vec ? "v" : "s") : load(vec, at(get("from"))));
-          return [
-            `;; ${sg.comment}`,
-            `(local.set $to ${elem(out, sg.at)})`,
-            ...(src.kind === "load" ? [`(local.set $from ${elem(src.place, src.from)})`] : []),
-            ...(src.kind === "splat" ? [`(local.set $v (${p.splat} ${addr(src.place)}))`, `(local.set $s (${p.f}.load ${addr(src.place)}))`] : []),
-            ...walk(sg.count, (vec) => [put(vec, at(get("to")), value(vec))], segments.length > 1 ? `_${k + 1}` : ""),
-          ];
-        });
-      }
-      const rowed = fp.places().filter((e) => e.row);
-      body = [
-        "(local.set $b (local.get $b0))",
-        "(block $b_done (loop $b_next",
-        "  (br_if $b_done (i32.ge_s (local.get $b) (local.get $b1)))",
-        ...rowed.map((e) => `  ${rowSet(e, "(local.get $b)")}`),
-        ...inRow.map((l) => `  ${l}`),
-        "  (local.set $b (i32.add (local.get $b) (i32.const 1)))",
-        "  (br $b_next)))",
-      ];
+      locals.push(segments.some((sg) => sg.src.kind === "load") ? "(local $to i32) (local $from i32)" : "(local $to i32)", ...(n.op === "bcast" ? [`(local $v v128) (local $s ${w.p.f})`] : []));
+      inRow = segmentsOfRow(w, op, segments);
     }
-    text[bits] = [
-      `;; op ${id}: ${n.op}, ${DOES[n.op]}${st.out.add ? ", added into its target" : ""}${st.note ? ` (${commentText(st.note.replace(/\s+/g, " "))})` : ""}`,
-      `(func $f${bits}_${id} (export "f${bits}_${id}") (param $b0 i32) (param $b1 i32) ${fp.params.map((q) => `(param $${q.name} i32)`).join(" ")}`,
-      ...locals.map((l) => `  ${l}`),
-      ...fp.places().filter((e) => e.row).map((e) => `  (local $${e.row} i32)`),
-      ...body.map((l) => `  ${l}`),
-      ")",
+    body = [
+      "(local.set $b (local.get $b0))",
+      "(block $b_done (loop $b_next",
+      "  (br_if $b_done (i32.ge_s (local.get $b) (local.get $b1)))",
+      ...op.fp.places().filter((e) => e.row).map((e) => `  ${w.rowSet(e, "(local.get $b)")}`),
+      ...inRow.map((l) => `  ${l}`),
+      "  (local.set $b (i32.add (local.get $b) (i32.const 1)))",
+      "  (br $b_next)))",
     ];
   }
-  // an engine takes at most 1000 parameters per function (a concat of hundreds of vectors): more, and the op stays in TypeScript
-  if (fp.params.length + 2 > 1000) return null;
-  return { id, vector: true, splittable, params: fp.params, text, math: new Set() };
+  return [
+    `;; op ${id}: ${n.op}, ${DOES[n.op]}${st.out.add ? ", added into its target" : ""}${st.note ? ` (${commentText(st.note.replace(/\s+/g, " "))})` : ""}`,
+    `(func $f${bits}_${id} (export "f${bits}_${id}") (param $b0 i32) (param $b1 i32) ${op.fp.params.map((q) => `(param $${q.name} i32)`).join(" ")}`,
+    ...locals.map((l) => `  ${l}`),
+    ...op.fp.places().filter((e) => e.row).map((e) => `  (local $${e.row} i32)`),
+    ...body.map((l) => `  ${l}`),
+    ")",
+  ];
+}
+
+/** sumb: per element (vector), the rows b0, b1, … added in order into an accumulator, then stored once. */
+function sumOverRows(w: OpWriter, { out, ins }: OpParams): string[] {
+  const x = ins[0]!;
+  const acc = (vec: boolean) => (vec ? "$acc" : "$sum");
+  return w.walk(get("n"), (vec) => [
+    `(local.set ${acc(vec)} ${w.zero(vec)})`,
+    "(local.set $b (local.get $b0))",
+    "(block $b_done (loop $b_next",
+    "  (br_if $b_done (i32.ge_s (local.get $b) (local.get $b1)))",
+    ...(x.row ? [`  ${w.rowSet(x, "(local.get $b)")}`] : []),
+    `  (local.set ${acc(vec)} (${w.T(vec)}.add (local.get ${acc(vec)}) ${w.load(vec, w.at(w.addr(x)))}))`,
+    "  (local.set $b (i32.add (local.get $b) (i32.const 1)))",
+    "  (br $b_next)))",
+    w.put(vec, w.at(w.addr(out)), `(local.get ${acc(vec)})`),
+  ], "");
+}
+
+/** sum, in a row: the vectors into the lanes of $acc, the lanes added pairwise, then the tail. */
+function sumOfRow(w: OpWriter, { out, ins }: OpParams): string[] {
+  const { p } = w;
+  const lane = (k: number) => `(${p.v}.extract_lane ${k} (local.get $acc))`;
+  const x = w.addr(ins[0]!);
+  return [
+    `(local.set $acc ${w.zero(true)})`,
+    ...w.walk(get("n"), (vec) => [vec ? `(local.set $acc (${p.v}.add (local.get $acc) ${w.load(true, w.at(x))}))` : `(local.set $sum (${p.f}.add (local.get $sum) ${w.load(false, w.at(x))}))`], "", [
+      ";; the lanes, pairwise; then the tail, one at a time",
+      `(local.set $sum ${p.lanes === 4 ? `(${p.f}.add (${p.f}.add ${lane(0)} ${lane(1)}) (${p.f}.add ${lane(2)} ${lane(3)}))` : `(${p.f}.add ${lane(0)} ${lane(1)})`})`,
+    ]),
+    w.put(false, w.addr(out), "(local.get $sum)"),
+  ];
+}
+
+/** An op that moves numbers, in a row: each segment written from its source. */
+function segmentsOfRow(w: OpWriter, { out }: OpParams, segments: readonly Segment[]): string[] {
+  return segments.flatMap((sg, k) => {
+    const src = sg.src;
+    const value = (vec: boolean) => (src.kind === "zero" ? w.zero(vec) : src.kind === "splat" ? get(vec ? "v" : "s") : w.load(vec, w.at(get("from"))));
+    return [
+      `;; ${sg.comment}`,
+      `(local.set $to ${w.elem(out, sg.at)})`,
+      ...(src.kind === "load" ? [`(local.set $from ${w.elem(src.place, src.from)})`] : []),
+      ...(src.kind === "splat" ? [`(local.set $v (${w.p.splat} ${w.addr(src.place)}))`, `(local.set $s (${w.p.f}.load ${w.addr(src.place)}))`] : []),
+      ...w.walk(sg.count, (vec) => [w.put(vec, w.at(get("to")), value(vec))], segments.length > 1 ? `_${k + 1}` : ""),
+    ];
+  });
 }
