@@ -209,24 +209,51 @@ function gemmSumTerms(n: Node, given: ReadonlyMap<Node, Place>): { mts: Node[]; 
 }
 
 /**
- * The memory plan for scratch: a buffer serves one value for a whole program (programs are a few
- * stages long); programs run one after another, so they share buffers of equal size.
+ * The memory plan for scratch. A program's scratch buffers are placed once it is scheduled, from
+ * the stages each one is live over (the first that touches it, which writes it, to the last that
+ * reads it): two values share a slot when their sizes are equal and their stages do not overlap, in
+ * one program or in programs that run one after another. A stage never reads and writes one slot.
  */
 export interface Allocator {
-  scratch(size: Expr, program: string): string;
+  assign(program: string, buffers: readonly ScratchUse[]): ReadonlyMap<string, string>;
+}
+
+/** A scratch buffer of a program, by its placeholder name: its size and the stages it is live over. */
+export interface ScratchUse {
+  readonly name: string;
+  readonly size: Expr;
+  readonly first: number;
+  readonly last: number;
 }
 
 export function makeAllocator(fresh: (want: string) => string): Allocator & { decls(): BufferDecl[] } {
-  const slots: { name: string; size: Expr; users: Set<string> }[] = [];
+  const slots: { name: string; size: Expr; spans: Map<string, [number, number][]> }[] = [];
   return {
-    scratch(size, program) {
-      let s = slots.find((x) => x.size.equals(size) && !x.users.has(program));
-      if (!s) slots.push((s = { name: fresh(`scratch${slots.length}`), size, users: new Set() }));
-      s.users.add(program);
-      return s.name;
+    assign(program, buffers) {
+      const slotOf = new Map<string, string>();
+      for (const u of [...buffers].sort((a, b) => a.first - b.first || a.last - b.last)) {
+        const free = (x: (typeof slots)[number]) => x.size.equals(u.size) && (x.spans.get(program) ?? []).every(([f, l]) => l < u.first || u.last < f);
+        let s = slots.find(free);
+        if (!s) slots.push((s = { name: fresh(`scratch${slots.length}`), size: u.size, spans: new Map() }));
+        s.spans.set(program, [...(s.spans.get(program) ?? []), [u.first, u.last]]);
+        slotOf.set(u.name, s.name);
+      }
+      return slotOf;
     },
     decls: () => slots.map((s) => ({ name: s.name, size: s.size, role: "scratch" as const })),
   };
+}
+
+/** A stage with each place mapped by `f` (every place it reads or writes, in operands, stores and products). */
+function mapPlaces(st: Stage, f: (p: Place, writes: boolean) => Place): Stage {
+  const operand = (o: Operand): Operand => (o.kind === "load" ? { ...o, place: f(o.place, false) } : o.kind === "node" ? { ...o, args: o.args.map(operand) } : o);
+  const store = (s: Store): Store => ({ ...s, place: f(s.place, !s.add) });
+  switch (st.kind) {
+    case "gemm": return { ...st, a: f(st.a, false), b: f(st.b, false), c: f(st.c, !st.accumulate) };
+    case "loop": return { ...st, items: st.items.map((it) => ({ ...it, value: operand(it.value), stores: it.stores.map(store) })) };
+    case "op": return { ...st, args: st.args.map(operand), out: store(st.out) };
+    case "copy": return { ...st, from: operand(st.from), to: st.to.map(store) };
+  }
 }
 
 type Kind = "ew" | "nt" | "gsum" | "tn" | "heads" | "op";
@@ -274,7 +301,7 @@ export function schedule(inp: ScheduleInput): Program {
     for (const n of inPhase) s.wholeVectorStage(n);
     s.elementwiseLoops(inPhase);
   }
-  return { name: inp.name, rows: inp.rows, stages: resolveLocals(mergeCopies([...s.rootCopies(), ...s.stages])) };
+  return { name: inp.name, rows: inp.rows, stages: s.placeScratch(resolveLocals(mergeCopies([...s.rootCopies(), ...s.stages]))) };
 }
 
 /** The graph a program computes: its nodes in dependency order, each one's kind and phase, and who reads each. */
@@ -336,6 +363,8 @@ class Scheduler {
   /** outer products that are a parameter's gradient and nothing else: they accumulate straight into dp */
   private readonly paramsOfOuter = new Map<Node, readonly Node[]>();
   private readonly maxRows: Expr;
+  /** the program's scratch buffers, by placeholder name, and their sizes */
+  private readonly scratchSizes = new Map<string, Expr>();
 
   constructor(readonly inp: ScheduleInput) {
     this.graph = graphOf(inp);
@@ -358,8 +387,28 @@ class Scheduler {
   private scratchPlace(n: Node): Place {
     return { buf: this.newScratch(n.type.batched ? mulE(this.maxRows, numelExpr(n.type)) : numelExpr(n.type)), start: ZERO, stride: n.type.batched ? numelExpr(n.type) : ZERO };
   }
+  /** A scratch buffer of this program, by a placeholder name until placeScratch gives it a slot. */
   private newScratch(size: Expr): string {
-    return this.inp.alloc.scratch(size, this.inp.name);
+    const name = `~${this.scratchSizes.size}`;
+    this.scratchSizes.set(name, size);
+    return name;
+  }
+
+  /** The program's scratch buffers in slots, from the stages each is live over (Allocator). */
+  placeScratch(stages: readonly Stage[]): Stage[] {
+    const spans = new Map<string, { first: number; last: number }>();
+    stages.forEach((st, k) => mapPlaces(st, (p, writes) => {
+      const span = spans.get(p.buf);
+      if (span) span.last = k;
+      else if (this.scratchSizes.has(p.buf)) {
+        // what it holds was written in this program: a value kept from an earlier call is a buffer of its own role
+        if (!writes) throw new Error(`internal: ${this.inp.name} reads a scratch buffer before it writes it (stage ${k + 1}, ${st.kind})`);
+        spans.set(p.buf, { first: k, last: k });
+      }
+      return p;
+    }));
+    const slot = this.inp.alloc.assign(this.inp.name, [...spans].map(([name, { first, last }]) => ({ name, size: this.scratchSizes.get(name)!, first, last })));
+    return stages.map((st) => mapPlaces(st, (p) => (slot.has(p.buf) ? { ...p, buf: slot.get(p.buf)! } : p)));
   }
   private requiredOf(n: Node): Store[] {
     return [...(this.inp.required.get(n) ?? []), ...(this.extraStores.get(n) ?? [])];

@@ -93,10 +93,10 @@ function createKernel<A extends FloatArray>(
   const { o_Wr, o_Wz, o_W, o_Ur, o_Uz, o_U, o_br, o_bz, o_b, nParams } = offsets(sizes);
   // steps whose saved values and input products are kept at once: all T, or a segment of them (options.checkpoint)
   const seg = segmentSteps(spec.name, T, options.checkpoint);
-  // the floats of the kernel's 27 buffers: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
+  // the floats of the kernel's 25 buffers: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = {
-    floats: 2 * B * D * T + 5 * B * H * T + 6 * B * H * seg + 14 * B * H + 3 * D * H + 3 * H * H + 2 * nParams,
-    buffers: 27,
+    floats: 2 * B * D * T + 5 * B * H * T + 6 * B * H * seg + 12 * B * H + 3 * D * H + 3 * H * H + 2 * nParams,
+    buffers: 25,
   };
   const mem = kernelMemory(floats, spec.name, options, need, GEMM_WASM, LOOPS_WASM);
   const { mm, wl, at } = mem;
@@ -126,8 +126,6 @@ function createKernel<A extends FloatArray>(
   const scratch4 = mem.alloc(B * H);
   const scratch5 = mem.alloc(B * H);
   const scratch6 = mem.alloc(B * H);
-  const scratch7 = mem.alloc(B * H);
-  const scratch8 = mem.alloc(B * H);
   // the products with the inputs of steps s0 … s0 + steps - 1 at once: all T in `forward` unless checkpointing
   function inputProducts(s0: number, steps: number, p: A, x: A): void {
     // Wr, Wz, W times x
@@ -283,14 +281,14 @@ function createKernel<A extends FloatArray>(
           at(gx0, t * B * (3 * H)), // $gx0
           3 * H, // $3*H
           2 * H, // $2*H
-          at(scratch1, 0), // $scratch1
+          at(scratch2, 0), // $scratch2
           at(tape_r, slot * B * H), // $tape_r
           at(scratch4, 0), // $scratch4
           at(hPrev, hPrevAt), // $hPrev
           at(scratch0, 0), // $scratch0
-          at(scratch3, 0), // $scratch3
+          at(scratch1, 0), // $scratch1
           at(scratch5, 0), // $scratch5
-          at(scratch6, 0), // $scratch6
+          at(scratch3, 0), // $scratch3
         ]);
       else
         for (let b = 0; b < B; b++) {
@@ -305,7 +303,7 @@ function createKernel<A extends FloatArray>(
             const dhh = seed_h[rowH + i]! * t3;
             const dhh_pre = dhh * (1 - tape_hh[slotRowH + i]! * tape_hh[slotRowH + i]!);
             gx0[tRow3H + 2 * H + i] = dhh_pre;
-            scratch1[rowH + i] = dhh_pre;
+            scratch2[rowH + i] = dhh_pre;
             const t4 = tape_r[slotRowH + i]! * (1 - tape_r[slotRowH + i]!);
             scratch4[rowH + i] = t4;
             // grad of: h' = z .* h + (1 - z) .* hh
@@ -313,25 +311,25 @@ function createKernel<A extends FloatArray>(
             const dz_pre = dz * (tape_z[slotRowH + i]! * t3);
             gx0[tRow3H + H + i] = dz_pre;
             scratch0[row2H + H + i] = dz_pre;
-            scratch3[rowH + i] = dz_pre;
+            scratch1[rowH + i] = dz_pre;
             const t5 = seed_h[rowH + i]! * tape_z[slotRowH + i]!;
             scratch5[rowH + i] = t5;
             const t1 = tape_r[slotRowH + i]! * hPrev[hPrevRowH + i]!;
-            scratch6[rowH + i] = t1;
+            scratch3[rowH + i] = t1;
           }
         }
 
       // d(…) from U
-      mm.NN(B, H, H, scratch1, 0, H, p, o_U, scratch7, 0, H, false);
+      mm.NN(B, H, H, scratch2, 0, H, p, o_U, scratch6, 0, H, false);
       // dUz
-      mm.TN(H, H, B, scratch3, 0, H, hPrev, hPrevAt, H, dp, o_Uz, true);
+      mm.TN(H, H, B, scratch1, 0, H, hPrev, hPrevAt, H, dp, o_Uz, true);
       // dU
-      mm.TN(H, H, B, scratch1, 0, H, scratch6, 0, H, dp, o_U, true);
+      mm.TN(H, H, B, scratch2, 0, H, scratch3, 0, H, dp, o_U, true);
       // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(4, B, [
           H, // $n
-          at(scratch7, 0), // $scratch7
+          at(scratch6, 0), // $scratch6
           at(hPrev, hPrevAt), // $hPrev
           at(scratch4, 0), // $scratch4
           at(gx0, t * B * (3 * H)), // $gx0
@@ -341,7 +339,7 @@ function createKernel<A extends FloatArray>(
           at(scratch2, 0), // $scratch2
           at(tape_r, slot * B * H), // $tape_r
           at(scratch5, 0), // $scratch5
-          at(scratch8, 0), // $scratch8
+          at(scratch1, 0), // $scratch1
         ]);
       else
         for (let b = 0; b < B; b++) {
@@ -352,13 +350,13 @@ function createKernel<A extends FloatArray>(
           const slotRowH = slot * B * H + b * H;
           for (let i = 0; i < H; i++) {
             // grad of: hh = tanh(W*x + U*(r .* h) + b)
-            const dr = scratch7[rowH + i]! * hPrev[hPrevRowH + i]!;
+            const dr = scratch6[rowH + i]! * hPrev[hPrevRowH + i]!;
             const dr_pre = dr * scratch4[rowH + i]!;
             gx0[tRow3H + i] = dr_pre;
             scratch0[row2H + i] = dr_pre;
             scratch2[rowH + i] = dr_pre;
-            const t6 = scratch7[rowH + i]! * tape_r[slotRowH + i]! + scratch5[rowH + i]!;
-            scratch8[rowH + i] = t6;
+            const t6 = scratch6[rowH + i]! * tape_r[slotRowH + i]! + scratch5[rowH + i]!;
+            scratch1[rowH + i] = t6;
           }
         }
 
@@ -368,14 +366,14 @@ function createKernel<A extends FloatArray>(
       if (wl)
         wl(5, B, [
           H, // $n
-          at(scratch8, 0), // $scratch8
+          at(scratch1, 0), // $scratch1
           at(carry_h, 0), // $carry_h
         ]);
       else
         for (let b = 0; b < B; b++) {
           const rowH = b * H;
           for (let i = 0; i < H; i++) {
-            carry_h[rowH + i]! += scratch8[rowH + i]!;
+            carry_h[rowH + i]! += scratch1[rowH + i]!;
           }
         }
 

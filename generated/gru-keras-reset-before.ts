@@ -86,10 +86,10 @@ function createKernel<A extends FloatArray>(
   const { o_Kz, o_Kr, o_Kh, o_Rz, o_Rr, o_Rh, o_bz, o_br, o_bh, nParams } = offsets(sizes);
   // steps whose saved values and input products are kept at once: all T, or a segment of them (options.checkpoint)
   const seg = segmentSteps(spec.name, T, options.checkpoint);
-  // the floats of the kernel's 27 buffers: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
+  // the floats of the kernel's 25 buffers: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = {
-    floats: 2 * B * D * T + 5 * B * H * T + 6 * B * H * seg + 14 * B * H + 3 * D * H + 3 * H * H + 2 * nParams,
-    buffers: 27,
+    floats: 2 * B * D * T + 5 * B * H * T + 6 * B * H * seg + 12 * B * H + 3 * D * H + 3 * H * H + 2 * nParams,
+    buffers: 25,
   };
   const mem = kernelMemory(floats, spec.name, options, need, GEMM_WASM, LOOPS_WASM);
   const { mm, wl, at } = mem;
@@ -119,8 +119,6 @@ function createKernel<A extends FloatArray>(
   const scratch4 = mem.alloc(B * H);
   const scratch5 = mem.alloc(B * H);
   const scratch6 = mem.alloc(B * H);
-  const scratch7 = mem.alloc(B * H);
-  const scratch8 = mem.alloc(B * H);
   // the products with the inputs of steps s0 … s0 + steps - 1 at once: all T in `forward` unless checkpointing
   function inputProducts(s0: number, steps: number, p: A, x: A): void {
     // Kz, Kr, Kh times x
@@ -147,9 +145,9 @@ function createKernel<A extends FloatArray>(
         at(p, o_br), // $br
         at(tape_r, slot * B * H), // $tape_r
         at(p, o_bh), // $bh
-        at(scratch1, 0), // $scratch1
-        at(hPrev, hPrevAt), // $hPrev
         at(scratch2, 0), // $scratch2
+        at(hPrev, hPrevAt), // $hPrev
+        at(scratch1, 0), // $scratch1
         at(scratch3, 0), // $scratch3
         at(scratch4, 0), // $scratch4
       ]);
@@ -168,9 +166,9 @@ function createKernel<A extends FloatArray>(
           const r = 1 / (1 + Math.exp(-(xp0[slotRow3H + H + i]! + p[o_br + i]! + scratch0[row2H + H + i]!)));
           tape_r[slotRowH + i] = r;
           const t1 = xp0[slotRow3H + 2 * H + i]! + p[o_bh + i]!;
-          scratch1[rowH + i] = t1;
+          scratch2[rowH + i] = t1;
           const t2 = r * hPrev[hPrevRowH + i]!;
-          scratch2[rowH + i] = t2;
+          scratch1[rowH + i] = t2;
           const t3 = z * hPrev[hPrevRowH + i]!;
           scratch3[rowH + i] = t3;
           const t4 = 1 - z;
@@ -179,12 +177,12 @@ function createKernel<A extends FloatArray>(
       }
 
     // Rh times a vector
-    mm.NT(B, H, H, scratch2, 0, H, p, o_Rh, scratch5, 0, H, false);
+    mm.NT(B, H, H, scratch1, 0, H, p, o_Rh, scratch5, 0, H, false);
     // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
     if (wl)
       wl(1, B, [
         H, // $n
-        at(scratch1, 0), // $scratch1
+        at(scratch2, 0), // $scratch2
         at(scratch5, 0), // $scratch5
         at(tape_hh, slot * B * H), // $tape_hh
         at(scratch3, 0), // $scratch3
@@ -198,7 +196,7 @@ function createKernel<A extends FloatArray>(
         const tRowH = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
           // hh = tanh(Kh*x + bh + Rh*(r .* h))
-          const hh = Math.tanh(scratch1[rowH + i]! + scratch5[rowH + i]!);
+          const hh = Math.tanh(scratch2[rowH + i]! + scratch5[rowH + i]!);
           tape_hh[slotRowH + i] = hh;
           // h' = z .* h + (1 - z) .* hh
           const h_next = scratch3[rowH + i]! + scratch4[rowH + i]! * hh;
@@ -276,14 +274,14 @@ function createKernel<A extends FloatArray>(
           at(gx0, t * B * (3 * H)), // $gx0
           3 * H, // $3*H
           2 * H, // $2*H
-          at(scratch1, 0), // $scratch1
+          at(scratch2, 0), // $scratch2
           at(tape_r, slot * B * H), // $tape_r
           at(scratch4, 0), // $scratch4
           at(hPrev, hPrevAt), // $hPrev
           at(scratch0, 0), // $scratch0
-          at(scratch2, 0), // $scratch2
+          at(scratch1, 0), // $scratch1
           at(scratch5, 0), // $scratch5
-          at(scratch6, 0), // $scratch6
+          at(scratch3, 0), // $scratch3
         ]);
       else
         for (let b = 0; b < B; b++) {
@@ -298,7 +296,7 @@ function createKernel<A extends FloatArray>(
             const dhh = seed_h[rowH + i]! * t4;
             const dhh_pre = dhh * (1 - tape_hh[slotRowH + i]! * tape_hh[slotRowH + i]!);
             gx0[tRow3H + 2 * H + i] = dhh_pre;
-            scratch1[rowH + i] = dhh_pre;
+            scratch2[rowH + i] = dhh_pre;
             const t5 = tape_r[slotRowH + i]! * (1 - tape_r[slotRowH + i]!);
             scratch4[rowH + i] = t5;
             // grad of: h' = z .* h + (1 - z) .* hh
@@ -306,35 +304,35 @@ function createKernel<A extends FloatArray>(
             const dz_pre = dz * (tape_z[slotRowH + i]! * t4);
             gx0[tRow3H + i] = dz_pre;
             scratch0[row2H + i] = dz_pre;
-            scratch2[rowH + i] = dz_pre;
+            scratch1[rowH + i] = dz_pre;
             const t6 = seed_h[rowH + i]! * tape_z[slotRowH + i]!;
             scratch5[rowH + i] = t6;
             const t2 = tape_r[slotRowH + i]! * hPrev[hPrevRowH + i]!;
-            scratch6[rowH + i] = t2;
+            scratch3[rowH + i] = t2;
           }
         }
 
       // d(…) from Rh
-      mm.NN(B, H, H, scratch1, 0, H, p, o_Rh, scratch7, 0, H, false);
+      mm.NN(B, H, H, scratch2, 0, H, p, o_Rh, scratch6, 0, H, false);
       // dRz
-      mm.TN(H, H, B, scratch2, 0, H, hPrev, hPrevAt, H, dp, o_Rz, true);
+      mm.TN(H, H, B, scratch1, 0, H, hPrev, hPrevAt, H, dp, o_Rz, true);
       // dRh
-      mm.TN(H, H, B, scratch1, 0, H, scratch6, 0, H, dp, o_Rh, true);
+      mm.TN(H, H, B, scratch2, 0, H, scratch3, 0, H, dp, o_Rh, true);
       // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(4, B, [
           H, // $n
-          at(scratch7, 0), // $scratch7
+          at(scratch6, 0), // $scratch6
           at(hPrev, hPrevAt), // $hPrev
           at(scratch4, 0), // $scratch4
           at(gx0, t * B * (3 * H)), // $gx0
           3 * H, // $3*H
           at(scratch0, 0), // $scratch0
           2 * H, // $2*H
-          at(scratch3, 0), // $scratch3
+          at(scratch2, 0), // $scratch2
           at(tape_r, slot * B * H), // $tape_r
           at(scratch5, 0), // $scratch5
-          at(scratch8, 0), // $scratch8
+          at(scratch1, 0), // $scratch1
         ]);
       else
         for (let b = 0; b < B; b++) {
@@ -345,13 +343,13 @@ function createKernel<A extends FloatArray>(
           const slotRowH = slot * B * H + b * H;
           for (let i = 0; i < H; i++) {
             // grad of: hh = tanh(Kh*x + bh + Rh*(r .* h))
-            const dr = scratch7[rowH + i]! * hPrev[hPrevRowH + i]!;
+            const dr = scratch6[rowH + i]! * hPrev[hPrevRowH + i]!;
             const dr_pre = dr * scratch4[rowH + i]!;
             gx0[tRow3H + H + i] = dr_pre;
             scratch0[row2H + H + i] = dr_pre;
-            scratch3[rowH + i] = dr_pre;
-            const t7 = scratch7[rowH + i]! * tape_r[slotRowH + i]! + scratch5[rowH + i]!;
-            scratch8[rowH + i] = t7;
+            scratch2[rowH + i] = dr_pre;
+            const t7 = scratch6[rowH + i]! * tape_r[slotRowH + i]! + scratch5[rowH + i]!;
+            scratch1[rowH + i] = t7;
           }
         }
 
@@ -361,19 +359,19 @@ function createKernel<A extends FloatArray>(
       if (wl)
         wl(5, B, [
           H, // $n
-          at(scratch8, 0), // $scratch8
+          at(scratch1, 0), // $scratch1
           at(carry_h, 0), // $carry_h
         ]);
       else
         for (let b = 0; b < B; b++) {
           const rowH = b * H;
           for (let i = 0; i < H; i++) {
-            carry_h[rowH + i]! += scratch8[rowH + i]!;
+            carry_h[rowH + i]! += scratch1[rowH + i]!;
           }
         }
 
       // dRr
-      mm.TN(H, H, B, scratch3, 0, H, hPrev, hPrevAt, H, dp, o_Rr, true);
+      mm.TN(H, H, B, scratch2, 0, H, hPrev, hPrevAt, H, dp, o_Rr, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients

@@ -80,19 +80,19 @@ function createKernel<A extends FloatArray>(
   const { o_K, o_R, o_b, o_rb, o_gx, o_gr, nParams } = offsets(sizes);
   // steps whose saved values and input products are kept at once: all T, or a segment of them (options.checkpoint)
   const seg = segmentSteps(spec.name, T, options.checkpoint);
-  // the floats of the kernel's 60 buffers: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
+  // the floats of the kernel's 47 buffers: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = {
     floats:
       2 * B * D * T +
       5 * B * H * T +
       13 * B * H * seg +
-      78 * B * H +
+      51 * B * H +
       2 * B * seg +
       3 * D * H +
       3 * H * H +
-      10 * B +
+      6 * B +
       2 * nParams,
-    buffers: 60,
+    buffers: 47,
   };
   const mem = kernelMemory(floats, spec.name, options, need, GEMM_WASM, LOOPS_WASM);
   const { mm, wl, at } = mem;
@@ -125,39 +125,26 @@ function createKernel<A extends FloatArray>(
   const scratch2 = mem.alloc(B);
   const scratch3 = mem.alloc(B * (3 * H));
   const scratch4 = mem.alloc(B);
-  const scratch5 = mem.alloc(B);
-  const scratch6 = mem.alloc(B);
-  const scratch7 = mem.alloc(B * (3 * H));
-  const scratch8 = mem.alloc(B * (3 * H));
-  const scratch9 = mem.alloc(B);
+  const scratch5 = mem.alloc(B * (3 * H));
+  const scratch6 = mem.alloc(B * H);
+  const scratch7 = mem.alloc(B * H);
+  const scratch8 = mem.alloc(B * H);
+  const scratch9 = mem.alloc(B * H);
   const scratch10 = mem.alloc(B * H);
-  const scratch11 = mem.alloc(B * H);
-  const scratch12 = mem.alloc(B * H);
+  const scratch11 = mem.alloc(B * (3 * H));
+  const scratch12 = mem.alloc(B * (3 * H));
   const scratch13 = mem.alloc(B * (3 * H));
-  const scratch14 = mem.alloc(B * H);
-  const scratch15 = mem.alloc(B * H);
+  const scratch14 = mem.alloc(B * (3 * H));
+  const scratch15 = mem.alloc(B * (3 * H));
   const scratch16 = mem.alloc(B * (3 * H));
   const scratch17 = mem.alloc(B * (3 * H));
   const scratch18 = mem.alloc(B * (3 * H));
   const scratch19 = mem.alloc(B * (3 * H));
   const scratch20 = mem.alloc(B * (3 * H));
   const scratch21 = mem.alloc(B * (3 * H));
-  const scratch22 = mem.alloc(B * (3 * H));
-  const scratch23 = mem.alloc(B * (3 * H));
-  const scratch24 = mem.alloc(B * (3 * H));
-  const scratch25 = mem.alloc(B * (3 * H));
-  const scratch26 = mem.alloc(B * (3 * H));
-  const scratch27 = mem.alloc(B * (3 * H));
-  const scratch28 = mem.alloc(B * (3 * H));
-  const scratch29 = mem.alloc(B * (3 * H));
-  const scratch30 = mem.alloc(B * (3 * H));
-  const scratch31 = mem.alloc(B * (3 * H));
-  const scratch32 = mem.alloc(B);
-  const scratch33 = mem.alloc(B);
-  const scratch34 = mem.alloc(B);
-  const scratch35 = mem.alloc(B);
-  const scratch36 = mem.alloc(B * (3 * H));
-  const scratch37 = mem.alloc(B * (3 * H));
+  const scratch22 = mem.alloc(B);
+  const scratch23 = mem.alloc(B);
+  const scratch24 = mem.alloc(B);
   // the products with the inputs of steps s0 … s0 + steps - 1 at once: all T in `forward` unless checkpointing
   function inputProducts(s0: number, steps: number, p: A, x: A): void {
     // K times x
@@ -225,47 +212,47 @@ function createKernel<A extends FloatArray>(
     if (wl)
       wl(3, B, [
         3 * H, // $n
-        at(scratch4, 0), // $scratch4
+        at(scratch1, 0), // $scratch1
         at(scratch3, 0), // $scratch3
       ]);
     else
       for (let b = 0; b < B; b++) {
         let sum = 0;
         for (let i = 0; i < 3 * H; i++) sum += scratch3[b * (3 * H) + i]!;
-        scratch4[b * 1 + 0] = sum;
+        scratch1[b * 1 + 0] = sum;
       }
 
     // op 4 (sum): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
     if (wl)
       wl(4, B, [
         3 * H, // $n
-        at(scratch5, 0), // $scratch5
+        at(scratch2, 0), // $scratch2
         at(scratch0, 0), // $scratch0
       ]);
     else
       for (let b = 0; b < B; b++) {
         let sum = 0;
         for (let i = 0; i < 3 * H; i++) sum += scratch0[b * (3 * H) + i]!;
-        scratch5[b * 1 + 0] = sum;
+        scratch2[b * 1 + 0] = sum;
       }
 
     // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
     if (wl)
       wl(5, B, [
-        at(scratch4, 0), // $scratch4
+        at(scratch1, 0), // $scratch1
         3 * H, // $3*H
         at(tape_t2, slot * B), // $tape_t2
-        at(scratch5, 0), // $scratch5
-        at(scratch6, 0), // $scratch6
+        at(scratch2, 0), // $scratch2
+        at(scratch4, 0), // $scratch4
       ]);
     else
       for (let b = 0; b < B; b++) {
         const row1 = b * 1;
         const slotRow1 = slot * B + b * 1;
-        const t2 = Math.sqrt(scratch4[row1]! / (3 * H) + 0.00001);
+        const t2 = Math.sqrt(scratch1[row1]! / (3 * H) + 0.00001);
         tape_t2[slotRow1] = t2;
-        const t8 = scratch5[row1]! / (3 * H);
-        scratch6[row1] = t8;
+        const t8 = scratch2[row1]! / (3 * H);
+        scratch4[row1] = t8;
       }
 
     // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
@@ -276,11 +263,11 @@ function createKernel<A extends FloatArray>(
         at(tape_t1, slot * B * (3 * H)), // $tape_t1
         at(tape_t2, slot * B), // $tape_t2
         at(p, o_b), // $b_2
-        at(scratch7, 0), // $scratch7
+        at(scratch5, 0), // $scratch5
         at(scratch0, 0), // $scratch0
-        at(scratch6, 0), // $scratch6
+        at(scratch4, 0), // $scratch4
         at(tape_t3, slot * B * (3 * H)), // $tape_t3
-        at(scratch8, 0), // $scratch8
+        at(scratch3, 0), // $scratch3
       ]);
     else
       for (let b = 0; b < B; b++) {
@@ -291,11 +278,11 @@ function createKernel<A extends FloatArray>(
         for (let i = 0; i < 3 * H; i++) {
           // wx = gx .* ((a - mean(a)) / sqrt(var(a) + eps)) + b
           const wx = p[o_gx + i]! * (tape_t1[slotRow3H + i]! / tape_t2[slotRow1]!) + p[o_b + i]!;
-          scratch7[row3H + i] = wx;
-          const t3 = scratch0[row3H + i]! - scratch6[row1]!;
+          scratch5[row3H + i] = wx;
+          const t3 = scratch0[row3H + i]! - scratch4[row1]!;
           tape_t3[slotRow3H + i] = t3;
           const t9 = t3 * t3;
-          scratch8[row3H + i] = t9;
+          scratch3[row3H + i] = t9;
         }
       }
 
@@ -303,50 +290,50 @@ function createKernel<A extends FloatArray>(
     if (wl)
       wl(7, B, [
         3 * H, // $n
-        at(scratch9, 0), // $scratch9
-        at(scratch8, 0), // $scratch8
+        at(scratch1, 0), // $scratch1
+        at(scratch3, 0), // $scratch3
       ]);
     else
       for (let b = 0; b < B; b++) {
         let sum = 0;
-        for (let i = 0; i < 3 * H; i++) sum += scratch8[b * (3 * H) + i]!;
-        scratch9[b * 1 + 0] = sum;
+        for (let i = 0; i < 3 * H; i++) sum += scratch3[b * (3 * H) + i]!;
+        scratch1[b * 1 + 0] = sum;
       }
 
     // op 8 (slice): f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
     if (wl)
       wl(8, B, [
         H, // $n
-        at(scratch10, 0), // $scratch10
-        at(scratch7, 0), // $scratch7
+        at(scratch6, 0), // $scratch6
+        at(scratch5, 0), // $scratch5
         3 * H, // $3*H
         0, // $0
       ]);
-    else for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch10[b * H + i] = scratch7[b * (3 * H) + 0 + i]!;
+    else for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch6[b * H + i] = scratch5[b * (3 * H) + 0 + i]!;
     // op 9 (slice): f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
     if (wl)
       wl(9, B, [
         H, // $n
-        at(scratch11, 0), // $scratch11
         at(scratch7, 0), // $scratch7
+        at(scratch5, 0), // $scratch5
         3 * H, // $3*H
       ]);
-    else for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch11[b * H + i] = scratch7[b * (3 * H) + H + i]!;
+    else for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch7[b * H + i] = scratch5[b * (3 * H) + H + i]!;
     // op 10 (slice): f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
     if (wl)
       wl(10, B, [
         H, // $n
-        at(scratch12, 0), // $scratch12
-        at(scratch7, 0), // $scratch7
+        at(scratch8, 0), // $scratch8
+        at(scratch5, 0), // $scratch5
         3 * H, // $3*H
         2 * H, // $2*H
       ]);
     else
-      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch12[b * H + i] = scratch7[b * (3 * H) + 2 * H + i]!;
+      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch8[b * H + i] = scratch5[b * (3 * H) + 2 * H + i]!;
     // loop 11: f32_11 and f64_11 in the cell's .wat, over rows [b0, b1)
     if (wl)
       wl(11, B, [
-        at(scratch9, 0), // $scratch9
+        at(scratch1, 0), // $scratch1
         3 * H, // $3*H
         at(tape_t4, slot * B), // $tape_t4
       ]);
@@ -354,7 +341,7 @@ function createKernel<A extends FloatArray>(
       for (let b = 0; b < B; b++) {
         const row1 = b * 1;
         const slotRow1 = slot * B + b * 1;
-        const t4 = Math.sqrt(scratch9[row1]! / (3 * H) + 0.00001);
+        const t4 = Math.sqrt(scratch1[row1]! / (3 * H) + 0.00001);
         tape_t4[slotRow1] = t4;
       }
 
@@ -366,7 +353,7 @@ function createKernel<A extends FloatArray>(
         at(tape_t3, slot * B * (3 * H)), // $tape_t3
         at(tape_t4, slot * B), // $tape_t4
         at(p, o_rb), // $rb
-        at(scratch13, 0), // $scratch13
+        at(scratch0, 0), // $scratch0
       ]);
     else
       for (let b = 0; b < B; b++) {
@@ -376,7 +363,7 @@ function createKernel<A extends FloatArray>(
         for (let i = 0; i < 3 * H; i++) {
           // rh = gr .* ((u - mean(u)) / sqrt(var(u) + eps)) + rb
           const rh = p[o_gr + i]! * (tape_t3[slotRow3H + i]! / tape_t4[slotRow1]!) + p[o_rb + i]!;
-          scratch13[row3H + i] = rh;
+          scratch0[row3H + i] = rh;
         }
       }
 
@@ -384,44 +371,44 @@ function createKernel<A extends FloatArray>(
     if (wl)
       wl(13, B, [
         H, // $n
-        at(scratch14, 0), // $scratch14
-        at(scratch13, 0), // $scratch13
+        at(scratch9, 0), // $scratch9
+        at(scratch0, 0), // $scratch0
         3 * H, // $3*H
         0, // $0
       ]);
-    else for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch14[b * H + i] = scratch13[b * (3 * H) + 0 + i]!;
+    else for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch9[b * H + i] = scratch0[b * (3 * H) + 0 + i]!;
     // op 14 (slice): f32_14 and f64_14 in the cell's .wat, over rows [b0, b1)
     if (wl)
       wl(14, B, [
         H, // $n
-        at(scratch15, 0), // $scratch15
-        at(scratch13, 0), // $scratch13
+        at(scratch10, 0), // $scratch10
+        at(scratch0, 0), // $scratch0
         3 * H, // $3*H
       ]);
-    else for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch15[b * H + i] = scratch13[b * (3 * H) + H + i]!;
+    else for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch10[b * H + i] = scratch0[b * (3 * H) + H + i]!;
     // op 15 (slice): f32_15 and f64_15 in the cell's .wat, over rows [b0, b1)
     if (wl)
       wl(15, B, [
         H, // $n
         at(tape_t5, slot * B * H), // $tape_t5
-        at(scratch13, 0), // $scratch13
+        at(scratch0, 0), // $scratch0
         3 * H, // $3*H
         2 * H, // $2*H
       ]);
     else
       for (let b = 0; b < B; b++)
-        for (let i = 0; i < H; i++) tape_t5[slot * B * H + b * H + i] = scratch13[b * (3 * H) + 2 * H + i]!;
+        for (let i = 0; i < H; i++) tape_t5[slot * B * H + b * H + i] = scratch0[b * (3 * H) + 2 * H + i]!;
     // loop 16: f32_16 and f64_16 in the cell's .wat, over rows [b0, b1)
     if (wl)
       wl(16, B, [
         H, // $n
-        at(scratch10, 0), // $scratch10
-        at(scratch14, 0), // $scratch14
+        at(scratch6, 0), // $scratch6
+        at(scratch9, 0), // $scratch9
         at(tape_z, slot * B * H), // $tape_z
-        at(scratch11, 0), // $scratch11
-        at(scratch15, 0), // $scratch15
+        at(scratch7, 0), // $scratch7
+        at(scratch10, 0), // $scratch10
         at(tape_r, slot * B * H), // $tape_r
-        at(scratch12, 0), // $scratch12
+        at(scratch8, 0), // $scratch8
         at(tape_t5, slot * B * H), // $tape_t5
         at(tape_g, slot * B * H), // $tape_g
         at(hPrev, hPrevAt), // $hPrev
@@ -435,13 +422,13 @@ function createKernel<A extends FloatArray>(
         const tRowH = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
           // z  = sigmoid(slice(wx, 0, H) + slice(rh, 0, H))
-          const z = 1 / (1 + Math.exp(-(scratch10[rowH + i]! + scratch14[rowH + i]!)));
+          const z = 1 / (1 + Math.exp(-(scratch6[rowH + i]! + scratch9[rowH + i]!)));
           tape_z[slotRowH + i] = z;
           // r  = sigmoid(slice(wx, H, H) + slice(rh, H, H))
-          const r = 1 / (1 + Math.exp(-(scratch11[rowH + i]! + scratch15[rowH + i]!)));
+          const r = 1 / (1 + Math.exp(-(scratch7[rowH + i]! + scratch10[rowH + i]!)));
           tape_r[slotRowH + i] = r;
           // g  = tanh(slice(wx, 2*H, H) + r .* slice(rh, 2*H, H))
-          const g = Math.tanh(scratch12[rowH + i]! + r * tape_t5[slotRowH + i]!);
+          const g = Math.tanh(scratch8[rowH + i]! + r * tape_t5[slotRowH + i]!);
           tape_g[slotRowH + i] = g;
           // h' = z .* h + (1 - z) .* g
           const h_next = z * hPrev[hPrevRowH + i]! + (1 - z) * g;
@@ -533,10 +520,10 @@ function createKernel<A extends FloatArray>(
           3 * H, // $n
           at(tape_t3, slot * B * (3 * H)), // $tape_t3
           at(tape_t4, slot * B), // $tape_t4
-          at(scratch3, 0), // $scratch3
+          at(scratch0, 0), // $scratch0
           at(tape_t1, slot * B * (3 * H)), // $tape_t1
           at(tape_t2, slot * B), // $tape_t2
-          at(scratch7, 0), // $scratch7
+          at(scratch3, 0), // $scratch3
         ]);
       else
         for (let b = 0; b < B; b++) {
@@ -545,9 +532,9 @@ function createKernel<A extends FloatArray>(
           const row3H = b * (3 * H);
           for (let i = 0; i < 3 * H; i++) {
             const t12 = tape_t3[slotRow3H + i]! / tape_t4[slotRow1]!;
-            scratch3[row3H + i] = t12;
+            scratch0[row3H + i] = t12;
             const t13 = tape_t1[slotRow3H + i]! / tape_t2[slotRow1]!;
-            scratch7[row3H + i] = t13;
+            scratch3[row3H + i] = t13;
           }
         }
 
@@ -558,14 +545,14 @@ function createKernel<A extends FloatArray>(
           at(tape_z, slot * B * H), // $tape_z
           at(seed_h, 0), // $seed_h
           at(tape_g, slot * B * H), // $tape_g
-          at(scratch10, 0), // $scratch10
+          at(scratch9, 0), // $scratch9
           at(tape_r, slot * B * H), // $tape_r
-          at(scratch11, 0), // $scratch11
+          at(scratch6, 0), // $scratch6
           at(tape_t5, slot * B * H), // $tape_t5
-          at(scratch12, 0), // $scratch12
+          at(scratch7, 0), // $scratch7
           at(hPrev, hPrevAt), // $hPrev
-          at(scratch14, 0), // $scratch14
-          at(scratch15, 0), // $scratch15
+          at(scratch8, 0), // $scratch8
+          at(scratch10, 0), // $scratch10
         ]);
       else
         for (let b = 0; b < B; b++) {
@@ -577,19 +564,19 @@ function createKernel<A extends FloatArray>(
             // grad of: h' = z .* h + (1 - z) .* g
             const dg = seed_h[rowH + i]! * t14;
             const dg_pre = dg * (1 - tape_g[slotRowH + i]! * tape_g[slotRowH + i]!);
-            scratch10[rowH + i] = dg_pre;
+            scratch9[rowH + i] = dg_pre;
             const t15 = dg_pre * tape_r[slotRowH + i]!;
-            scratch11[rowH + i] = t15;
+            scratch6[rowH + i] = t15;
             // grad of: g  = tanh(slice(wx, 2*H, H) + r .* slice(rh, 2*H, H))
             const dr = dg_pre * tape_t5[slotRowH + i]!;
             const dr_pre = dr * (tape_r[slotRowH + i]! * (1 - tape_r[slotRowH + i]!));
-            scratch12[rowH + i] = dr_pre;
+            scratch7[rowH + i] = dr_pre;
             // grad of: h' = z .* h + (1 - z) .* g
             const dz = seed_h[rowH + i]! * (hPrev[hPrevRowH + i]! - tape_g[slotRowH + i]!);
             const dz_pre = dz * (tape_z[slotRowH + i]! * t14);
-            scratch14[rowH + i] = dz_pre;
+            scratch8[rowH + i] = dz_pre;
             const t16 = seed_h[rowH + i]! * tape_z[slotRowH + i]!;
-            scratch15[rowH + i] = t16;
+            scratch10[rowH + i] = t16;
           }
         }
 
@@ -597,75 +584,75 @@ function createKernel<A extends FloatArray>(
       if (wl)
         wl(21, B, [
           3 * H, // $n
-          at(scratch8, 0), // $scratch8
-          at(scratch11, 0), // $scratch11
+          at(scratch5, 0), // $scratch5
+          at(scratch6, 0), // $scratch6
           H, // $H
           2 * H, // $2*H
         ]);
       else
         for (let b = 0; b < B; b++)
           for (let i = 0; i < 3 * H; i++)
-            scratch8[b * (3 * H) + i] = i >= 2 * H && i < 2 * H + H ? scratch11[b * H + i - 2 * H]! : 0;
+            scratch5[b * (3 * H) + i] = i >= 2 * H && i < 2 * H + H ? scratch6[b * H + i - 2 * H]! : 0;
       // op 22 (pad): f32_22 and f64_22 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(22, B, [
           3 * H, // $n
-          at(scratch13, 0), // $scratch13
-          at(scratch12, 0), // $scratch12
+          at(scratch11, 0), // $scratch11
+          at(scratch7, 0), // $scratch7
           H, // $H
         ]);
       else
         for (let b = 0; b < B; b++)
           for (let i = 0; i < 3 * H; i++)
-            scratch13[b * (3 * H) + i] = i >= H && i < H + H ? scratch12[b * H + i - H]! : 0;
+            scratch11[b * (3 * H) + i] = i >= H && i < H + H ? scratch7[b * H + i - H]! : 0;
       // op 23 (pad): f32_23 and f64_23 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(23, B, [
           3 * H, // $n
-          at(scratch16, 0), // $scratch16
-          at(scratch14, 0), // $scratch14
+          at(scratch12, 0), // $scratch12
+          at(scratch8, 0), // $scratch8
           H, // $H
           0, // $0
         ]);
       else
         for (let b = 0; b < B; b++)
           for (let i = 0; i < 3 * H; i++)
-            scratch16[b * (3 * H) + i] = i >= 0 && i < 0 + H ? scratch14[b * H + i - 0]! : 0;
+            scratch12[b * (3 * H) + i] = i >= 0 && i < 0 + H ? scratch8[b * H + i - 0]! : 0;
       // op 24 (pad): f32_24 and f64_24 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(24, B, [
           3 * H, // $n
-          at(scratch17, 0), // $scratch17
-          at(scratch10, 0), // $scratch10
+          at(scratch13, 0), // $scratch13
+          at(scratch9, 0), // $scratch9
           H, // $H
           2 * H, // $2*H
         ]);
       else
         for (let b = 0; b < B; b++)
           for (let i = 0; i < 3 * H; i++)
-            scratch17[b * (3 * H) + i] = i >= 2 * H && i < 2 * H + H ? scratch10[b * H + i - 2 * H]! : 0;
+            scratch13[b * (3 * H) + i] = i >= 2 * H && i < 2 * H + H ? scratch9[b * H + i - 2 * H]! : 0;
       // loop 25: f32_25 and f64_25 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(25, B, [
           3 * H, // $n
-          at(scratch8, 0), // $scratch8
-          at(scratch13, 0), // $scratch13
+          at(scratch5, 0), // $scratch5
+          at(scratch11, 0), // $scratch11
+          at(scratch12, 0), // $scratch12
           at(scratch16, 0), // $scratch16
-          at(scratch18, 0), // $scratch18
           at(p, o_gr), // $gr
           at(tape_t4, slot * B), // $tape_t4
-          at(scratch19, 0), // $scratch19
-          at(scratch3, 0), // $scratch3
           at(scratch20, 0), // $scratch20
+          at(scratch0, 0), // $scratch0
+          at(scratch14, 0), // $scratch14
+          at(scratch13, 0), // $scratch13
+          at(scratch15, 0), // $scratch15
+          at(scratch3, 0), // $scratch3
           at(scratch17, 0), // $scratch17
-          at(scratch21, 0), // $scratch21
-          at(scratch7, 0), // $scratch7
-          at(scratch22, 0), // $scratch22
-          at(scratch23, 0), // $scratch23
+          at(scratch18, 0), // $scratch18
           at(p, o_gx), // $gx
           at(tape_t2, slot * B), // $tape_t2
-          at(scratch24, 0), // $scratch24
-          at(scratch25, 0), // $scratch25
+          at(scratch21, 0), // $scratch21
+          at(scratch19, 0), // $scratch19
         ]);
       else
         for (let b = 0; b < B; b++) {
@@ -673,25 +660,25 @@ function createKernel<A extends FloatArray>(
           const slotRow1 = slot * B + b * 1;
           for (let i = 0; i < 3 * H; i++) {
             // grad of: z, r, g
-            const drh = scratch8[row3H + i]! + scratch13[row3H + i]! + scratch16[row3H + i]!;
-            scratch18[row3H + i] = drh;
+            const drh = scratch5[row3H + i]! + scratch11[row3H + i]! + scratch12[row3H + i]!;
+            scratch16[row3H + i] = drh;
             const t17 = drh * p[o_gr + i]!;
             const t18 = t17 / tape_t4[slotRow1]!;
-            scratch19[row3H + i] = t18;
-            const t19 = -((t17 * scratch3[row3H + i]!) / tape_t4[slotRow1]!);
-            scratch20[row3H + i] = t19;
+            scratch20[row3H + i] = t18;
+            const t19 = -((t17 * scratch0[row3H + i]!) / tape_t4[slotRow1]!);
+            scratch14[row3H + i] = t19;
             // grad of: z, r, g
-            const dwx = scratch13[row3H + i]! + scratch17[row3H + i]! + scratch16[row3H + i]!;
-            scratch21[row3H + i] = dwx;
-            const t20 = dwx * scratch7[row3H + i]!;
-            scratch22[row3H + i] = t20;
-            const t21 = drh * scratch3[row3H + i]!;
-            scratch23[row3H + i] = t21;
+            const dwx = scratch11[row3H + i]! + scratch13[row3H + i]! + scratch12[row3H + i]!;
+            scratch15[row3H + i] = dwx;
+            const t20 = dwx * scratch3[row3H + i]!;
+            scratch17[row3H + i] = t20;
+            const t21 = drh * scratch0[row3H + i]!;
+            scratch18[row3H + i] = t21;
             const t22 = dwx * p[o_gx + i]!;
             const t23 = t22 / tape_t2[slotRow1]!;
-            scratch24[row3H + i] = t23;
-            const t24 = -((t22 * scratch7[row3H + i]!) / tape_t2[slotRow1]!);
-            scratch25[row3H + i] = t24;
+            scratch21[row3H + i] = t23;
+            const t24 = -((t22 * scratch3[row3H + i]!) / tape_t2[slotRow1]!);
+            scratch19[row3H + i] = t24;
           }
         }
 
@@ -700,12 +687,12 @@ function createKernel<A extends FloatArray>(
         wl(26, B, [
           3 * H, // $n
           at(scratch4, 0), // $scratch4
-          at(scratch20, 0), // $scratch20
+          at(scratch14, 0), // $scratch14
         ]);
       else
         for (let b = 0; b < B; b++) {
           let sum = 0;
-          for (let i = 0; i < 3 * H; i++) sum += scratch20[b * (3 * H) + i]!;
+          for (let i = 0; i < 3 * H; i++) sum += scratch14[b * (3 * H) + i]!;
           scratch4[b * 1 + 0] = sum;
         }
 
@@ -715,12 +702,12 @@ function createKernel<A extends FloatArray>(
         wl(27, B, [
           3 * H, // $n
           at(dp, o_b), // $db
-          at(scratch21, 0), // $scratch21
+          at(scratch15, 0), // $scratch15
         ]);
       else
         for (let i = 0; i < 3 * H; i++) {
           let sum = 0;
-          for (let b = 0; b < B; b++) sum += scratch21[b * (3 * H) + i]!;
+          for (let b = 0; b < B; b++) sum += scratch15[b * (3 * H) + i]!;
           dp[o_b + i]! += sum;
         }
 
@@ -730,12 +717,12 @@ function createKernel<A extends FloatArray>(
         wl(28, B, [
           3 * H, // $n
           at(dp, o_rb), // $drb
-          at(scratch18, 0), // $scratch18
+          at(scratch16, 0), // $scratch16
         ]);
       else
         for (let i = 0; i < 3 * H; i++) {
           let sum = 0;
-          for (let b = 0; b < B; b++) sum += scratch18[b * (3 * H) + i]!;
+          for (let b = 0; b < B; b++) sum += scratch16[b * (3 * H) + i]!;
           dp[o_rb + i]! += sum;
         }
 
@@ -745,12 +732,12 @@ function createKernel<A extends FloatArray>(
         wl(29, B, [
           3 * H, // $n
           at(dp, o_gx), // $dgx
-          at(scratch22, 0), // $scratch22
+          at(scratch17, 0), // $scratch17
         ]);
       else
         for (let i = 0; i < 3 * H; i++) {
           let sum = 0;
-          for (let b = 0; b < B; b++) sum += scratch22[b * (3 * H) + i]!;
+          for (let b = 0; b < B; b++) sum += scratch17[b * (3 * H) + i]!;
           dp[o_gx + i]! += sum;
         }
 
@@ -760,12 +747,12 @@ function createKernel<A extends FloatArray>(
         wl(30, B, [
           3 * H, // $n
           at(dp, o_gr), // $dgr
-          at(scratch23, 0), // $scratch23
+          at(scratch18, 0), // $scratch18
         ]);
       else
         for (let i = 0; i < 3 * H; i++) {
           let sum = 0;
-          for (let b = 0; b < B; b++) sum += scratch23[b * (3 * H) + i]!;
+          for (let b = 0; b < B; b++) sum += scratch18[b * (3 * H) + i]!;
           dp[o_gr + i]! += sum;
         }
 
@@ -773,14 +760,14 @@ function createKernel<A extends FloatArray>(
       if (wl)
         wl(31, B, [
           3 * H, // $n
-          at(scratch5, 0), // $scratch5
-          at(scratch25, 0), // $scratch25
+          at(scratch22, 0), // $scratch22
+          at(scratch19, 0), // $scratch19
         ]);
       else
         for (let b = 0; b < B; b++) {
           let sum = 0;
-          for (let i = 0; i < 3 * H; i++) sum += scratch25[b * (3 * H) + i]!;
-          scratch5[b * 1 + 0] = sum;
+          for (let i = 0; i < 3 * H; i++) sum += scratch19[b * (3 * H) + i]!;
+          scratch22[b * 1 + 0] = sum;
         }
 
       // loop 32: f32_32 and f64_32 in the cell's .wat, over rows [b0, b1)
@@ -789,66 +776,66 @@ function createKernel<A extends FloatArray>(
           at(scratch4, 0), // $scratch4
           at(scratch1, 0), // $scratch1
           3 * H, // $3*H
-          at(scratch6, 0), // $scratch6
-          at(scratch5, 0), // $scratch5
+          at(scratch23, 0), // $scratch23
+          at(scratch22, 0), // $scratch22
           at(scratch2, 0), // $scratch2
-          at(scratch9, 0), // $scratch9
+          at(scratch24, 0), // $scratch24
         ]);
       else
         for (let b = 0; b < B; b++) {
           const row1 = b * 1;
           const t25 = scratch4[row1]! / scratch1[row1]! / (3 * H);
-          scratch6[row1] = t25;
-          const t26 = scratch5[row1]! / scratch2[row1]! / (3 * H);
-          scratch9[row1] = t26;
+          scratch23[row1] = t25;
+          const t26 = scratch22[row1]! / scratch2[row1]! / (3 * H);
+          scratch24[row1] = t26;
         }
 
       // op 33 (bcast): f32_33 and f64_33 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(33, B, [
           3 * H, // $n
-          at(scratch26, 0), // $scratch26
-          at(scratch6, 0), // $scratch6
+          at(scratch0, 0), // $scratch0
+          at(scratch23, 0), // $scratch23
         ]);
       else
-        for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch26[b * (3 * H) + i] = scratch6[b * 1 + 0]!;
+        for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch0[b * (3 * H) + i] = scratch23[b * 1 + 0]!;
       // op 34 (bcast): f32_34 and f64_34 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(34, B, [
           3 * H, // $n
-          at(scratch27, 0), // $scratch27
-          at(scratch9, 0), // $scratch9
+          at(scratch3, 0), // $scratch3
+          at(scratch24, 0), // $scratch24
         ]);
       else
-        for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch27[b * (3 * H) + i] = scratch9[b * 1 + 0]!;
+        for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch3[b * (3 * H) + i] = scratch24[b * 1 + 0]!;
       // loop 35: f32_35 and f64_35 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(35, B, [
           3 * H, // $n
-          at(scratch19, 0), // $scratch19
-          at(scratch26, 0), // $scratch26
+          at(scratch20, 0), // $scratch20
+          at(scratch0, 0), // $scratch0
           at(tape_t3, slot * B * (3 * H)), // $tape_t3
-          at(scratch28, 0), // $scratch28
-          at(scratch29, 0), // $scratch29
-          at(scratch24, 0), // $scratch24
-          at(scratch27, 0), // $scratch27
+          at(scratch12, 0), // $scratch12
+          at(scratch5, 0), // $scratch5
+          at(scratch21, 0), // $scratch21
+          at(scratch3, 0), // $scratch3
           at(tape_t1, slot * B * (3 * H)), // $tape_t1
-          at(scratch30, 0), // $scratch30
-          at(scratch31, 0), // $scratch31
+          at(scratch13, 0), // $scratch13
+          at(scratch11, 0), // $scratch11
         ]);
       else
         for (let b = 0; b < B; b++) {
           const row3H = b * (3 * H);
           const slotRow3H = slot * B * (3 * H) + b * (3 * H);
           for (let i = 0; i < 3 * H; i++) {
-            const t27 = scratch19[row3H + i]! + 2 * (scratch26[row3H + i]! * tape_t3[slotRow3H + i]!);
-            scratch28[row3H + i] = t27;
+            const t27 = scratch20[row3H + i]! + 2 * (scratch0[row3H + i]! * tape_t3[slotRow3H + i]!);
+            scratch12[row3H + i] = t27;
             const t28 = -t27;
-            scratch29[row3H + i] = t28;
-            const t29 = scratch24[row3H + i]! + 2 * (scratch27[row3H + i]! * tape_t1[slotRow3H + i]!);
-            scratch30[row3H + i] = t29;
+            scratch5[row3H + i] = t28;
+            const t29 = scratch21[row3H + i]! + 2 * (scratch3[row3H + i]! * tape_t1[slotRow3H + i]!);
+            scratch13[row3H + i] = t29;
             const t30 = -t29;
-            scratch31[row3H + i] = t30;
+            scratch11[row3H + i] = t30;
           }
         }
 
@@ -856,75 +843,74 @@ function createKernel<A extends FloatArray>(
       if (wl)
         wl(36, B, [
           3 * H, // $n
-          at(scratch32, 0), // $scratch32
-          at(scratch29, 0), // $scratch29
+          at(scratch1, 0), // $scratch1
+          at(scratch5, 0), // $scratch5
         ]);
       else
         for (let b = 0; b < B; b++) {
           let sum = 0;
-          for (let i = 0; i < 3 * H; i++) sum += scratch29[b * (3 * H) + i]!;
-          scratch32[b * 1 + 0] = sum;
+          for (let i = 0; i < 3 * H; i++) sum += scratch5[b * (3 * H) + i]!;
+          scratch1[b * 1 + 0] = sum;
         }
 
       // op 37 (sum): f32_37 and f64_37 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(37, B, [
           3 * H, // $n
-          at(scratch33, 0), // $scratch33
-          at(scratch31, 0), // $scratch31
+          at(scratch2, 0), // $scratch2
+          at(scratch11, 0), // $scratch11
         ]);
       else
         for (let b = 0; b < B; b++) {
           let sum = 0;
-          for (let i = 0; i < 3 * H; i++) sum += scratch31[b * (3 * H) + i]!;
-          scratch33[b * 1 + 0] = sum;
+          for (let i = 0; i < 3 * H; i++) sum += scratch11[b * (3 * H) + i]!;
+          scratch2[b * 1 + 0] = sum;
         }
 
       // loop 38: f32_38 and f64_38 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(38, B, [
-          at(scratch32, 0), // $scratch32
+          at(scratch1, 0), // $scratch1
           3 * H, // $3*H
-          at(scratch34, 0), // $scratch34
-          at(scratch33, 0), // $scratch33
-          at(scratch35, 0), // $scratch35
+          at(scratch4, 0), // $scratch4
+          at(scratch2, 0), // $scratch2
+          at(scratch22, 0), // $scratch22
         ]);
       else
         for (let b = 0; b < B; b++) {
           const row1 = b * 1;
-          const t31 = scratch32[row1]! / (3 * H);
-          scratch34[row1] = t31;
-          const t32 = scratch33[row1]! / (3 * H);
-          scratch35[row1] = t32;
+          const t31 = scratch1[row1]! / (3 * H);
+          scratch4[row1] = t31;
+          const t32 = scratch2[row1]! / (3 * H);
+          scratch22[row1] = t32;
         }
 
       // op 39 (bcast): f32_39 and f64_39 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(39, B, [
           3 * H, // $n
-          at(scratch36, 0), // $scratch36
-          at(scratch34, 0), // $scratch34
+          at(scratch0, 0), // $scratch0
+          at(scratch4, 0), // $scratch4
         ]);
-      else
-        for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch36[b * (3 * H) + i] = scratch34[b * 1 + 0]!;
+      else for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch0[b * (3 * H) + i] = scratch4[b * 1 + 0]!;
       // op 40 (bcast): f32_40 and f64_40 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(40, B, [
           3 * H, // $n
-          at(scratch37, 0), // $scratch37
-          at(scratch35, 0), // $scratch35
+          at(scratch3, 0), // $scratch3
+          at(scratch22, 0), // $scratch22
         ]);
       else
-        for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch37[b * (3 * H) + i] = scratch35[b * 1 + 0]!;
+        for (let b = 0; b < B; b++) for (let i = 0; i < 3 * H; i++) scratch3[b * (3 * H) + i] = scratch22[b * 1 + 0]!;
       // loop 41: f32_41 and f64_41 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(41, B, [
           3 * H, // $n
-          at(scratch28, 0), // $scratch28
-          at(scratch36, 0), // $scratch36
+          at(scratch12, 0), // $scratch12
           at(scratch0, 0), // $scratch0
-          at(scratch30, 0), // $scratch30
-          at(scratch37, 0), // $scratch37
+          at(scratch5, 0), // $scratch5
+          at(scratch13, 0), // $scratch13
+          at(scratch3, 0), // $scratch3
           at(gx0, t * B * (3 * H)), // $gx0
         ]);
       else
@@ -933,33 +919,33 @@ function createKernel<A extends FloatArray>(
           const tRow3H = t * B * (3 * H) + b * (3 * H);
           for (let i = 0; i < 3 * H; i++) {
             // grad of: rh = gr .* ((u - mean(u)) / sqrt(var(u) + eps)) + rb
-            const du = scratch28[row3H + i]! + scratch36[row3H + i]!;
-            scratch0[row3H + i] = du;
+            const du = scratch12[row3H + i]! + scratch0[row3H + i]!;
+            scratch5[row3H + i] = du;
             // grad of: wx = gx .* ((a - mean(a)) / sqrt(var(a) + eps)) + b
-            const da = scratch30[row3H + i]! + scratch37[row3H + i]!;
+            const da = scratch13[row3H + i]! + scratch3[row3H + i]!;
             gx0[tRow3H + i] = da;
           }
         }
 
       // d(dh) from R
-      mm.NN(B, 3 * H, H, scratch0, 0, 3 * H, p, o_R, carry_h, 0, H, false);
+      mm.NN(B, 3 * H, H, scratch5, 0, 3 * H, p, o_R, carry_h, 0, H, false);
       // loop 42: f32_42 and f64_42 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(42, B, [
           H, // $n
-          at(scratch15, 0), // $scratch15
+          at(scratch10, 0), // $scratch10
           at(carry_h, 0), // $carry_h
         ]);
       else
         for (let b = 0; b < B; b++) {
           const rowH = b * H;
           for (let i = 0; i < H; i++) {
-            carry_h[rowH + i]! += scratch15[rowH + i]!;
+            carry_h[rowH + i]! += scratch10[rowH + i]!;
           }
         }
 
       // dR
-      mm.TN(3 * H, H, B, scratch0, 0, 3 * H, hPrev, hPrevAt, H, dp, o_R, true);
+      mm.TN(3 * H, H, B, scratch5, 0, 3 * H, hPrev, hPrevAt, H, dp, o_R, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients

@@ -93,10 +93,10 @@ function createKernel<A extends FloatArray>(
     offsets(sizes);
   // steps whose saved values and input products are kept at once: all T, or a segment of them (options.checkpoint)
   const seg = segmentSteps(spec.name, T, options.checkpoint);
-  // the floats of the kernel's 22 buffers: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
+  // the floats of the kernel's 21 buffers: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = {
-    floats: 2 * B * D * T + 5 * B * H * T + 7 * B * H * seg + 8 * B * H + 3 * D * H + 3 * H * H + 2 * H + 2 * nParams,
-    buffers: 22,
+    floats: 2 * B * D * T + 5 * B * H * T + 7 * B * H * seg + 8 * B * H + 3 * D * H + 3 * H * H + H + 2 * nParams,
+    buffers: 21,
   };
   const mem = kernelMemory(floats, spec.name, options, need, GEMM_WASM, LOOPS_WASM);
   const { mm, wl, at } = mem;
@@ -123,7 +123,6 @@ function createKernel<A extends FloatArray>(
   const scratch0 = mem.alloc(B * (3 * H));
   const scratch1 = mem.alloc(B * H);
   const scratch2 = mem.alloc(H);
-  const scratch3 = mem.alloc(H);
   // the products with the inputs of steps s0 … s0 + steps - 1 at once: all T in `forward` unless checkpointing
   function inputProducts(s0: number, steps: number, p: A, x: A): void {
     // Wir, Wiz, Win times x
@@ -365,7 +364,7 @@ function createKernel<A extends FloatArray>(
     if (wl)
       wl(7, T * B, [
         H, // $n
-        at(scratch3, 0), // $scratch3
+        at(scratch2, 0), // $scratch2
         at(gx0, 0), // $gx0
         3 * H, // $3*H
       ]);
@@ -373,21 +372,21 @@ function createKernel<A extends FloatArray>(
       for (let i = 0; i < H; i++) {
         let sum = 0;
         for (let b = 0; b < T * B; b++) sum += gx0[H + b * (3 * H) + i]!;
-        scratch3[i] = sum;
+        scratch2[i] = sum;
       }
 
     // loop 8: f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
     if (wl)
       wl(8, 1, [
         H, // $n
-        at(scratch3, 0), // $scratch3
+        at(scratch2, 0), // $scratch2
         at(dp, o_biz), // $dbiz
         at(dp, o_bhz), // $dbhz
       ]);
     else
       for (let i = 0; i < H; i++) {
-        dp[o_biz + i]! += scratch3[i]!;
-        dp[o_bhz + i]! += scratch3[i]!;
+        dp[o_biz + i]! += scratch2[i]!;
+        dp[o_bhz + i]! += scratch2[i]!;
       }
 
     // op 9 (sumb): f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)

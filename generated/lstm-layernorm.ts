@@ -91,19 +91,19 @@ function createKernel<A extends FloatArray>(
   const { o_K, o_R, o_gx, o_gr, o_bi, o_bg, o_bf, o_bo, o_gamma_h, o_beta_h, nParams } = offsets(sizes);
   // steps whose saved values and input products are kept at once: all T, or a segment of them (options.checkpoint)
   const seg = segmentSteps(spec.name, T, options.checkpoint);
-  // the floats of the kernel's 82 buffers: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
+  // the floats of the kernel's 57 buffers: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = {
     floats:
       2 * B * D * T +
       8 * B * H * T +
       18 * B * H * seg +
-      107 * B * H +
+      64 * B * H +
       3 * B * seg +
       4 * D * H +
       4 * H * H +
-      15 * B +
+      6 * B +
       2 * nParams,
-    buffers: 82,
+    buffers: 57,
   };
   const mem = kernelMemory(floats, spec.name, options, need, GEMM_WASM, LOOPS_WASM);
   const { mm, wl, at } = mem;
@@ -145,52 +145,27 @@ function createKernel<A extends FloatArray>(
   const scratch2 = mem.alloc(B);
   const scratch3 = mem.alloc(B * (4 * H));
   const scratch4 = mem.alloc(B);
-  const scratch5 = mem.alloc(B);
-  const scratch6 = mem.alloc(B);
-  const scratch7 = mem.alloc(B * (4 * H));
-  const scratch8 = mem.alloc(B * (4 * H));
-  const scratch9 = mem.alloc(B * (4 * H));
-  const scratch10 = mem.alloc(B);
-  const scratch11 = mem.alloc(B * (4 * H));
-  const scratch12 = mem.alloc(B * (4 * H));
+  const scratch5 = mem.alloc(B * (4 * H));
+  const scratch6 = mem.alloc(B * (4 * H));
+  const scratch7 = mem.alloc(B * H);
+  const scratch8 = mem.alloc(B * H);
+  const scratch9 = mem.alloc(B * H);
+  const scratch10 = mem.alloc(B * H);
+  const scratch11 = mem.alloc(B * H);
+  const scratch12 = mem.alloc(B * H);
   const scratch13 = mem.alloc(B * H);
   const scratch14 = mem.alloc(B * H);
-  const scratch15 = mem.alloc(B * H);
-  const scratch16 = mem.alloc(B * H);
-  const scratch17 = mem.alloc(B);
-  const scratch18 = mem.alloc(B);
-  const scratch19 = mem.alloc(B * H);
-  const scratch20 = mem.alloc(B);
-  const scratch21 = mem.alloc(B * H);
-  const scratch22 = mem.alloc(B * H);
-  const scratch23 = mem.alloc(B * H);
-  const scratch24 = mem.alloc(B * H);
-  const scratch25 = mem.alloc(B * H);
-  const scratch26 = mem.alloc(B * H);
-  const scratch27 = mem.alloc(B * H);
-  const scratch28 = mem.alloc(B * H);
-  const scratch29 = mem.alloc(B * H);
-  const scratch30 = mem.alloc(B * H);
-  const scratch31 = mem.alloc(B * (4 * H));
-  const scratch32 = mem.alloc(B * (4 * H));
-  const scratch33 = mem.alloc(B * (4 * H));
-  const scratch34 = mem.alloc(B * (4 * H));
-  const scratch35 = mem.alloc(B * (4 * H));
-  const scratch36 = mem.alloc(B * (4 * H));
-  const scratch37 = mem.alloc(B);
-  const scratch38 = mem.alloc(B);
-  const scratch39 = mem.alloc(B * (4 * H));
-  const scratch40 = mem.alloc(B * (4 * H));
-  const scratch41 = mem.alloc(B * (4 * H));
-  const scratch42 = mem.alloc(B * (4 * H));
-  const scratch43 = mem.alloc(B * (4 * H));
-  const scratch44 = mem.alloc(B * (4 * H));
-  const scratch45 = mem.alloc(B);
-  const scratch46 = mem.alloc(B);
-  const scratch47 = mem.alloc(B);
-  const scratch48 = mem.alloc(B);
-  const scratch49 = mem.alloc(B * (4 * H));
-  const scratch50 = mem.alloc(B * (4 * H));
+  const scratch15 = mem.alloc(B);
+  const scratch16 = mem.alloc(B);
+  const scratch17 = mem.alloc(B * (4 * H));
+  const scratch18 = mem.alloc(B * (4 * H));
+  const scratch19 = mem.alloc(B * (4 * H));
+  const scratch20 = mem.alloc(B * (4 * H));
+  const scratch21 = mem.alloc(B * (4 * H));
+  const scratch22 = mem.alloc(B * (4 * H));
+  const scratch23 = mem.alloc(B * (4 * H));
+  const scratch24 = mem.alloc(B * (4 * H));
+  const scratch25 = mem.alloc(B);
   // the products with the inputs of steps s0 … s0 + steps - 1 at once: all T in `forward` unless checkpointing
   function inputProducts(s0: number, steps: number, p: A, x: A): void {
     // K times x
@@ -260,47 +235,47 @@ function createKernel<A extends FloatArray>(
     if (wl)
       wl(3, B, [
         4 * H, // $n
-        at(scratch4, 0), // $scratch4
+        at(scratch1, 0), // $scratch1
         at(scratch3, 0), // $scratch3
       ]);
     else
       for (let b = 0; b < B; b++) {
         let sum = 0;
         for (let i = 0; i < 4 * H; i++) sum += scratch3[b * (4 * H) + i]!;
-        scratch4[b * 1 + 0] = sum;
+        scratch1[b * 1 + 0] = sum;
       }
 
     // op 4 (sum): f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
     if (wl)
       wl(4, B, [
         4 * H, // $n
-        at(scratch5, 0), // $scratch5
+        at(scratch2, 0), // $scratch2
         at(scratch0, 0), // $scratch0
       ]);
     else
       for (let b = 0; b < B; b++) {
         let sum = 0;
         for (let i = 0; i < 4 * H; i++) sum += scratch0[b * (4 * H) + i]!;
-        scratch5[b * 1 + 0] = sum;
+        scratch2[b * 1 + 0] = sum;
       }
 
     // loop 5: f32_5 and f64_5 in the cell's .wat, over rows [b0, b1)
     if (wl)
       wl(5, B, [
-        at(scratch4, 0), // $scratch4
+        at(scratch1, 0), // $scratch1
         4 * H, // $4*H
         at(tape_t4, slot * B), // $tape_t4
-        at(scratch5, 0), // $scratch5
-        at(scratch6, 0), // $scratch6
+        at(scratch2, 0), // $scratch2
+        at(scratch4, 0), // $scratch4
       ]);
     else
       for (let b = 0; b < B; b++) {
         const row1 = b * 1;
         const slotRow1 = slot * B + b * 1;
-        const t4 = Math.sqrt(scratch4[row1]! / (4 * H) + 0.00001);
+        const t4 = Math.sqrt(scratch1[row1]! / (4 * H) + 0.00001);
         tape_t4[slotRow1] = t4;
-        const t10 = scratch5[row1]! / (4 * H);
-        scratch6[row1] = t10;
+        const t10 = scratch2[row1]! / (4 * H);
+        scratch4[row1] = t10;
       }
 
     // loop 6: f32_6 and f64_6 in the cell's .wat, over rows [b0, b1)
@@ -309,13 +284,13 @@ function createKernel<A extends FloatArray>(
         4 * H, // $n
         at(tape_t3, slot * B * (4 * H)), // $tape_t3
         at(tape_t4, slot * B), // $tape_t4
-        at(scratch7, 0), // $scratch7
+        at(scratch3, 0), // $scratch3
         at(scratch0, 0), // $scratch0
-        at(scratch6, 0), // $scratch6
+        at(scratch4, 0), // $scratch4
         at(tape_t1, slot * B * (4 * H)), // $tape_t1
-        at(scratch8, 0), // $scratch8
+        at(scratch5, 0), // $scratch5
         at(p, o_gx), // $gx
-        at(scratch9, 0), // $scratch9
+        at(scratch6, 0), // $scratch6
       ]);
     else
       for (let b = 0; b < B; b++) {
@@ -326,13 +301,13 @@ function createKernel<A extends FloatArray>(
         for (let i = 0; i < 4 * H; i++) {
           // na = (a - mean(a)) / sqrt(var(a) + eps)
           const na = tape_t3[slotRow4H + i]! / tape_t4[slotRow1]!;
-          scratch7[row4H + i] = na;
-          const t1 = scratch0[row4H + i]! - scratch6[row1]!;
+          scratch3[row4H + i] = na;
+          const t1 = scratch0[row4H + i]! - scratch4[row1]!;
           tape_t1[slotRow4H + i] = t1;
           const t11 = t1 * t1;
-          scratch8[row4H + i] = t11;
+          scratch5[row4H + i] = t11;
           const t12 = p[o_gx + i]! * na;
-          scratch9[row4H + i] = t12;
+          scratch6[row4H + i] = t12;
         }
       }
 
@@ -340,20 +315,20 @@ function createKernel<A extends FloatArray>(
     if (wl)
       wl(7, B, [
         4 * H, // $n
-        at(scratch10, 0), // $scratch10
-        at(scratch8, 0), // $scratch8
+        at(scratch1, 0), // $scratch1
+        at(scratch5, 0), // $scratch5
       ]);
     else
       for (let b = 0; b < B; b++) {
         let sum = 0;
-        for (let i = 0; i < 4 * H; i++) sum += scratch8[b * (4 * H) + i]!;
-        scratch10[b * 1 + 0] = sum;
+        for (let i = 0; i < 4 * H; i++) sum += scratch5[b * (4 * H) + i]!;
+        scratch1[b * 1 + 0] = sum;
       }
 
     // loop 8: f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
     if (wl)
       wl(8, B, [
-        at(scratch10, 0), // $scratch10
+        at(scratch1, 0), // $scratch1
         4 * H, // $4*H
         at(tape_t2, slot * B), // $tape_t2
       ]);
@@ -361,7 +336,7 @@ function createKernel<A extends FloatArray>(
       for (let b = 0; b < B; b++) {
         const row1 = b * 1;
         const slotRow1 = slot * B + b * 1;
-        const t2 = Math.sqrt(scratch10[row1]! / (4 * H) + 0.00001);
+        const t2 = Math.sqrt(scratch1[row1]! / (4 * H) + 0.00001);
         tape_t2[slotRow1] = t2;
       }
 
@@ -371,10 +346,10 @@ function createKernel<A extends FloatArray>(
         4 * H, // $n
         at(tape_t1, slot * B * (4 * H)), // $tape_t1
         at(tape_t2, slot * B), // $tape_t2
-        at(scratch11, 0), // $scratch11
+        at(scratch0, 0), // $scratch0
         at(p, o_gr), // $gr
-        at(scratch9, 0), // $scratch9
-        at(scratch12, 0), // $scratch12
+        at(scratch6, 0), // $scratch6
+        at(scratch3, 0), // $scratch3
       ]);
     else
       for (let b = 0; b < B; b++) {
@@ -384,10 +359,10 @@ function createKernel<A extends FloatArray>(
         for (let i = 0; i < 4 * H; i++) {
           // nu = (u - mean(u)) / sqrt(var(u) + eps)
           const nu = tape_t1[slotRow4H + i]! / tape_t2[slotRow1]!;
-          scratch11[row4H + i] = nu;
+          scratch0[row4H + i] = nu;
           // v  = gr .* nu + gx .* na
-          const v = p[o_gr + i]! * nu + scratch9[row4H + i]!;
-          scratch12[row4H + i] = v;
+          const v = p[o_gr + i]! * nu + scratch6[row4H + i]!;
+          scratch3[row4H + i] = v;
         }
       }
 
@@ -395,59 +370,57 @@ function createKernel<A extends FloatArray>(
     if (wl)
       wl(10, B, [
         H, // $n
-        at(scratch13, 0), // $scratch13
-        at(scratch12, 0), // $scratch12
+        at(scratch7, 0), // $scratch7
+        at(scratch3, 0), // $scratch3
         4 * H, // $4*H
         0, // $0
       ]);
-    else for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch13[b * H + i] = scratch12[b * (4 * H) + 0 + i]!;
+    else for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch7[b * H + i] = scratch3[b * (4 * H) + 0 + i]!;
     // op 11 (slice): f32_11 and f64_11 in the cell's .wat, over rows [b0, b1)
     if (wl)
       wl(11, B, [
         H, // $n
-        at(scratch14, 0), // $scratch14
-        at(scratch12, 0), // $scratch12
+        at(scratch8, 0), // $scratch8
+        at(scratch3, 0), // $scratch3
         4 * H, // $4*H
       ]);
-    else for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch14[b * H + i] = scratch12[b * (4 * H) + H + i]!;
+    else for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch8[b * H + i] = scratch3[b * (4 * H) + H + i]!;
     // op 12 (slice): f32_12 and f64_12 in the cell's .wat, over rows [b0, b1)
     if (wl)
       wl(12, B, [
         H, // $n
-        at(scratch15, 0), // $scratch15
-        at(scratch12, 0), // $scratch12
+        at(scratch9, 0), // $scratch9
+        at(scratch3, 0), // $scratch3
         4 * H, // $4*H
         2 * H, // $2*H
       ]);
     else
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < H; i++) scratch15[b * H + i] = scratch12[b * (4 * H) + 2 * H + i]!;
+      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch9[b * H + i] = scratch3[b * (4 * H) + 2 * H + i]!;
     // op 13 (slice): f32_13 and f64_13 in the cell's .wat, over rows [b0, b1)
     if (wl)
       wl(13, B, [
         H, // $n
-        at(scratch16, 0), // $scratch16
-        at(scratch12, 0), // $scratch12
+        at(scratch10, 0), // $scratch10
+        at(scratch3, 0), // $scratch3
         4 * H, // $4*H
         3 * H, // $3*H
       ]);
     else
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < H; i++) scratch16[b * H + i] = scratch12[b * (4 * H) + 3 * H + i]!;
+      for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch10[b * H + i] = scratch3[b * (4 * H) + 3 * H + i]!;
     // loop 14: f32_14 and f64_14 in the cell's .wat, over rows [b0, b1)
     if (wl)
       wl(14, B, [
         H, // $n
-        at(scratch13, 0), // $scratch13
+        at(scratch7, 0), // $scratch7
         at(p, o_bi), // $bi
         at(tape_i_1, slot * B * H), // $tape_i_1
-        at(scratch14, 0), // $scratch14
+        at(scratch8, 0), // $scratch8
         at(p, o_bg), // $bg
         at(tape_g, slot * B * H), // $tape_g
-        at(scratch15, 0), // $scratch15
+        at(scratch9, 0), // $scratch9
         at(p, o_bf), // $bf
         at(tape_f, slot * B * H), // $tape_f
-        at(scratch16, 0), // $scratch16
+        at(scratch10, 0), // $scratch10
         at(p, o_bo), // $bo
         at(tape_o_1, slot * B * H), // $tape_o_1
         at(cPrev, cPrevAt), // $cPrev
@@ -461,16 +434,16 @@ function createKernel<A extends FloatArray>(
         const tRowH = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
           // i  = sigmoid(slice(v, 0, H) + bi)
-          const i_1 = 1 / (1 + Math.exp(-(scratch13[rowH + i]! + p[o_bi + i]!)));
+          const i_1 = 1 / (1 + Math.exp(-(scratch7[rowH + i]! + p[o_bi + i]!)));
           tape_i_1[slotRowH + i] = i_1;
           // g  = tanh(slice(v, H, H) + bg)
-          const g = Math.tanh(scratch14[rowH + i]! + p[o_bg + i]!);
+          const g = Math.tanh(scratch8[rowH + i]! + p[o_bg + i]!);
           tape_g[slotRowH + i] = g;
           // f  = sigmoid(slice(v, 2*H, H) + bf)
-          const f = 1 / (1 + Math.exp(-(scratch15[rowH + i]! + p[o_bf + i]!)));
+          const f = 1 / (1 + Math.exp(-(scratch9[rowH + i]! + p[o_bf + i]!)));
           tape_f[slotRowH + i] = f;
           // o  = sigmoid(slice(v, 3*H, H) + bo)
-          const o_1 = 1 / (1 + Math.exp(-(scratch16[rowH + i]! + p[o_bo + i]!)));
+          const o_1 = 1 / (1 + Math.exp(-(scratch10[rowH + i]! + p[o_bo + i]!)));
           tape_o_1[slotRowH + i] = o_1;
           // c' = f .* c + i .* g
           const c_next = f * cPrev[cPrevRowH + i]! + i_1 * g;
@@ -482,28 +455,28 @@ function createKernel<A extends FloatArray>(
     if (wl)
       wl(15, B, [
         H, // $n
-        at(scratch17, 0), // $scratch17
+        at(scratch1, 0), // $scratch1
         at(cOut, t * B * H), // $cOut
       ]);
     else
       for (let b = 0; b < B; b++) {
         let sum = 0;
         for (let i = 0; i < H; i++) sum += cOut[t * B * H + b * H + i]!;
-        scratch17[b * 1 + 0] = sum;
+        scratch1[b * 1 + 0] = sum;
       }
 
     // loop 16: f32_16 and f64_16 in the cell's .wat, over rows [b0, b1)
     if (wl)
       wl(16, B, [
-        at(scratch17, 0), // $scratch17
+        at(scratch1, 0), // $scratch1
         H, // $H
-        at(scratch18, 0), // $scratch18
+        at(scratch2, 0), // $scratch2
       ]);
     else
       for (let b = 0; b < B; b++) {
         const row1 = b * 1;
-        const t13 = scratch17[row1]! / H;
-        scratch18[row1] = t13;
+        const t13 = scratch1[row1]! / H;
+        scratch2[row1] = t13;
       }
 
     // loop 17: f32_17 and f64_17 in the cell's .wat, over rows [b0, b1)
@@ -511,9 +484,9 @@ function createKernel<A extends FloatArray>(
       wl(17, B, [
         H, // $n
         at(cOut, t * B * H), // $cOut
-        at(scratch18, 0), // $scratch18
+        at(scratch2, 0), // $scratch2
         at(tape_t5, slot * B * H), // $tape_t5
-        at(scratch19, 0), // $scratch19
+        at(scratch7, 0), // $scratch7
       ]);
     else
       for (let b = 0; b < B; b++) {
@@ -522,10 +495,10 @@ function createKernel<A extends FloatArray>(
         const slotRowH = slot * B * H + b * H;
         const rowH = b * H;
         for (let i = 0; i < H; i++) {
-          const t5 = cOut[tRowH + i]! - scratch18[row1]!;
+          const t5 = cOut[tRowH + i]! - scratch2[row1]!;
           tape_t5[slotRowH + i] = t5;
           const t14 = t5 * t5;
-          scratch19[rowH + i] = t14;
+          scratch7[rowH + i] = t14;
         }
       }
 
@@ -533,20 +506,20 @@ function createKernel<A extends FloatArray>(
     if (wl)
       wl(18, B, [
         H, // $n
-        at(scratch20, 0), // $scratch20
-        at(scratch19, 0), // $scratch19
+        at(scratch1, 0), // $scratch1
+        at(scratch7, 0), // $scratch7
       ]);
     else
       for (let b = 0; b < B; b++) {
         let sum = 0;
-        for (let i = 0; i < H; i++) sum += scratch19[b * H + i]!;
-        scratch20[b * 1 + 0] = sum;
+        for (let i = 0; i < H; i++) sum += scratch7[b * H + i]!;
+        scratch1[b * 1 + 0] = sum;
       }
 
     // loop 19: f32_19 and f64_19 in the cell's .wat, over rows [b0, b1)
     if (wl)
       wl(19, B, [
-        at(scratch20, 0), // $scratch20
+        at(scratch1, 0), // $scratch1
         H, // $H
         at(tape_t6, slot * B), // $tape_t6
       ]);
@@ -554,7 +527,7 @@ function createKernel<A extends FloatArray>(
       for (let b = 0; b < B; b++) {
         const row1 = b * 1;
         const slotRow1 = slot * B + b * 1;
-        const t6 = Math.sqrt(scratch20[row1]! / H + 0.00001);
+        const t6 = Math.sqrt(scratch1[row1]! / H + 0.00001);
         tape_t6[slotRow1] = t6;
       }
 
@@ -564,7 +537,7 @@ function createKernel<A extends FloatArray>(
         H, // $n
         at(tape_t5, slot * B * H), // $tape_t5
         at(tape_t6, slot * B), // $tape_t6
-        at(scratch21, 0), // $scratch21
+        at(scratch7, 0), // $scratch7
         at(p, o_gamma_h), // $gamma_h
         at(p, o_beta_h), // $beta_h
         at(tape_t7, slot * B * H), // $tape_t7
@@ -580,7 +553,7 @@ function createKernel<A extends FloatArray>(
         for (let i = 0; i < H; i++) {
           // nc = (c' - mean(c')) / sqrt(var(c') + eps)
           const nc = tape_t5[slotRowH + i]! / tape_t6[slotRow1]!;
-          scratch21[rowH + i] = nc;
+          scratch7[rowH + i] = nc;
           const t7 = Math.tanh(p[o_gamma_h + i]! * nc + p[o_beta_h + i]!);
           tape_t7[slotRowH + i] = t7;
           // h' = o .* tanh(gamma_h .* nc + beta_h)
@@ -705,10 +678,10 @@ function createKernel<A extends FloatArray>(
           4 * H, // $n
           at(tape_t1, slot * B * (4 * H)), // $tape_t1
           at(tape_t2, slot * B), // $tape_t2
-          at(scratch3, 0), // $scratch3
+          at(scratch0, 0), // $scratch0
           at(tape_t3, slot * B * (4 * H)), // $tape_t3
           at(tape_t4, slot * B), // $tape_t4
-          at(scratch7, 0), // $scratch7
+          at(scratch3, 0), // $scratch3
         ]);
       else
         for (let b = 0; b < B; b++) {
@@ -718,10 +691,10 @@ function createKernel<A extends FloatArray>(
           for (let i = 0; i < 4 * H; i++) {
             // nu = (u - mean(u)) / sqrt(var(u) + eps)
             const nu = tape_t1[slotRow4H + i]! / tape_t2[slotRow1]!;
-            scratch3[row4H + i] = nu;
+            scratch0[row4H + i] = nu;
             // na = (a - mean(a)) / sqrt(var(a) + eps)
             const na = tape_t3[slotRow4H + i]! / tape_t4[slotRow1]!;
-            scratch7[row4H + i] = na;
+            scratch3[row4H + i] = na;
           }
         }
 
@@ -732,20 +705,20 @@ function createKernel<A extends FloatArray>(
           at(seed_h, 0), // $seed_h
           at(tape_o_1, slot * B * H), // $tape_o_1
           at(tape_t7, slot * B * H), // $tape_t7
-          at(scratch13, 0), // $scratch13
+          at(scratch10, 0), // $scratch10
           at(p, o_gamma_h), // $gamma_h
           at(tape_t6, slot * B), // $tape_t6
-          at(scratch14, 0), // $scratch14
+          at(scratch11, 0), // $scratch11
           at(tape_t5, slot * B * H), // $tape_t5
-          at(scratch15, 0), // $scratch15
+          at(scratch7, 0), // $scratch7
           at(tape_g, slot * B * H), // $tape_g
-          at(scratch16, 0), // $scratch16
+          at(scratch12, 0), // $scratch12
           at(tape_i_1, slot * B * H), // $tape_i_1
-          at(scratch19, 0), // $scratch19
+          at(scratch13, 0), // $scratch13
           at(tape_f, slot * B * H), // $tape_f
-          at(scratch21, 0), // $scratch21
-          at(scratch22, 0), // $scratch22
-          at(scratch23, 0), // $scratch23
+          at(scratch14, 0), // $scratch14
+          at(scratch8, 0), // $scratch8
+          at(scratch9, 0), // $scratch9
         ]);
       else
         for (let b = 0; b < B; b++) {
@@ -755,27 +728,27 @@ function createKernel<A extends FloatArray>(
           for (let i = 0; i < H; i++) {
             const t18 =
               seed_h[rowH + i]! * tape_o_1[slotRowH + i]! * (1 - tape_t7[slotRowH + i]! * tape_t7[slotRowH + i]!);
-            scratch13[rowH + i] = t18;
+            scratch10[rowH + i] = t18;
             // grad of: h' = o .* tanh(gamma_h .* nc + beta_h)
             const dnc = t18 * p[o_gamma_h + i]!;
             const t19 = dnc / tape_t6[slotRow1]!;
-            scratch14[rowH + i] = t19;
+            scratch11[rowH + i] = t19;
             // nc = (c' - mean(c')) / sqrt(var(c') + eps)
             const nc = tape_t5[slotRowH + i]! / tape_t6[slotRow1]!;
             const t20 = -((dnc * nc) / tape_t6[slotRow1]!);
-            scratch15[rowH + i] = t20;
+            scratch7[rowH + i] = t20;
             const t21 = 1 - tape_g[slotRowH + i]! * tape_g[slotRowH + i]!;
-            scratch16[rowH + i] = t21;
+            scratch12[rowH + i] = t21;
             const t22 = tape_i_1[slotRowH + i]! * (1 - tape_i_1[slotRowH + i]!);
-            scratch19[rowH + i] = t22;
+            scratch13[rowH + i] = t22;
             const t23 = tape_f[slotRowH + i]! * (1 - tape_f[slotRowH + i]!);
-            scratch21[rowH + i] = t23;
+            scratch14[rowH + i] = t23;
             // grad of: h' = o .* tanh(gamma_h .* nc + beta_h)
             const do_1 = seed_h[rowH + i]! * tape_t7[slotRowH + i]!;
             const do_pre = do_1 * (tape_o_1[slotRowH + i]! * (1 - tape_o_1[slotRowH + i]!));
-            scratch22[rowH + i] = do_pre;
+            scratch8[rowH + i] = do_pre;
             const t24 = t18 * nc;
-            scratch23[rowH + i] = t24;
+            scratch9[rowH + i] = t24;
           }
         }
 
@@ -783,41 +756,41 @@ function createKernel<A extends FloatArray>(
       if (wl)
         wl(26, B, [
           H, // $n
-          at(scratch5, 0), // $scratch5
           at(scratch15, 0), // $scratch15
+          at(scratch7, 0), // $scratch7
         ]);
       else
         for (let b = 0; b < B; b++) {
           let sum = 0;
-          for (let i = 0; i < H; i++) sum += scratch15[b * H + i]!;
-          scratch5[b * 1 + 0] = sum;
+          for (let i = 0; i < H; i++) sum += scratch7[b * H + i]!;
+          scratch15[b * 1 + 0] = sum;
         }
 
       // op 27 (pad): f32_27 and f64_27 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(27, B, [
           4 * H, // $n
+          at(scratch5, 0), // $scratch5
           at(scratch8, 0), // $scratch8
-          at(scratch22, 0), // $scratch22
           H, // $H
           3 * H, // $3*H
         ]);
       else
         for (let b = 0; b < B; b++)
           for (let i = 0; i < 4 * H; i++)
-            scratch8[b * (4 * H) + i] = i >= 3 * H && i < 3 * H + H ? scratch22[b * H + i - 3 * H]! : 0;
+            scratch5[b * (4 * H) + i] = i >= 3 * H && i < 3 * H + H ? scratch8[b * H + i - 3 * H]! : 0;
       // op 28 (sumb): f32_28 and f64_28 in the cell's .wat, over rows [b0, b1)
       // grad of: o  = sigmoid(slice(v, 3*H, H) + bo)
       if (wl)
         wl(28, B, [
           H, // $n
           at(dp, o_bo), // $dbo
-          at(scratch22, 0), // $scratch22
+          at(scratch8, 0), // $scratch8
         ]);
       else
         for (let i = 0; i < H; i++) {
           let sum = 0;
-          for (let b = 0; b < B; b++) sum += scratch22[b * H + i]!;
+          for (let b = 0; b < B; b++) sum += scratch8[b * H + i]!;
           dp[o_bo + i]! += sum;
         }
 
@@ -827,12 +800,12 @@ function createKernel<A extends FloatArray>(
         wl(29, B, [
           H, // $n
           at(dp, o_gamma_h), // $dgamma_h
-          at(scratch23, 0), // $scratch23
+          at(scratch9, 0), // $scratch9
         ]);
       else
         for (let i = 0; i < H; i++) {
           let sum = 0;
-          for (let b = 0; b < B; b++) sum += scratch23[b * H + i]!;
+          for (let b = 0; b < B; b++) sum += scratch9[b * H + i]!;
           dp[o_gamma_h + i]! += sum;
         }
 
@@ -842,59 +815,59 @@ function createKernel<A extends FloatArray>(
         wl(30, B, [
           H, // $n
           at(dp, o_beta_h), // $dbeta_h
-          at(scratch13, 0), // $scratch13
+          at(scratch10, 0), // $scratch10
         ]);
       else
         for (let i = 0; i < H; i++) {
           let sum = 0;
-          for (let b = 0; b < B; b++) sum += scratch13[b * H + i]!;
+          for (let b = 0; b < B; b++) sum += scratch10[b * H + i]!;
           dp[o_beta_h + i]! += sum;
         }
 
       // loop 31: f32_31 and f64_31 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(31, B, [
-          at(scratch5, 0), // $scratch5
+          at(scratch15, 0), // $scratch15
           at(scratch1, 0), // $scratch1
           H, // $H
-          at(scratch6, 0), // $scratch6
+          at(scratch16, 0), // $scratch16
         ]);
       else
         for (let b = 0; b < B; b++) {
           const row1 = b * 1;
-          const t25 = scratch5[row1]! / scratch1[row1]! / H;
-          scratch6[row1] = t25;
+          const t25 = scratch15[row1]! / scratch1[row1]! / H;
+          scratch16[row1] = t25;
         }
 
       // op 32 (bcast): f32_32 and f64_32 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(32, B, [
           H, // $n
-          at(scratch24, 0), // $scratch24
-          at(scratch6, 0), // $scratch6
+          at(scratch7, 0), // $scratch7
+          at(scratch16, 0), // $scratch16
         ]);
-      else for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch24[b * H + i] = scratch6[b * 1 + 0]!;
+      else for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch7[b * H + i] = scratch16[b * 1 + 0]!;
       // loop 33: f32_33 and f64_33 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(33, B, [
           H, // $n
-          at(scratch14, 0), // $scratch14
-          at(scratch24, 0), // $scratch24
+          at(scratch11, 0), // $scratch11
+          at(scratch7, 0), // $scratch7
           at(tape_t5, slot * B * H), // $tape_t5
           at(seed_c, 0), // $seed_c
-          at(scratch25, 0), // $scratch25
-          at(scratch26, 0), // $scratch26
+          at(scratch9, 0), // $scratch9
+          at(scratch8, 0), // $scratch8
         ]);
       else
         for (let b = 0; b < B; b++) {
           const rowH = b * H;
           const slotRowH = slot * B * H + b * H;
           for (let i = 0; i < H; i++) {
-            const t26 = scratch14[rowH + i]! + 2 * (scratch24[rowH + i]! * tape_t5[slotRowH + i]!);
+            const t26 = scratch11[rowH + i]! + 2 * (scratch7[rowH + i]! * tape_t5[slotRowH + i]!);
             const t27 = seed_c[rowH + i]! + t26;
-            scratch25[rowH + i] = t27;
+            scratch9[rowH + i] = t27;
             const t28 = -t26;
-            scratch26[rowH + i] = t28;
+            scratch8[rowH + i] = t28;
           }
         }
 
@@ -902,53 +875,53 @@ function createKernel<A extends FloatArray>(
       if (wl)
         wl(34, B, [
           H, // $n
-          at(scratch10, 0), // $scratch10
-          at(scratch26, 0), // $scratch26
+          at(scratch1, 0), // $scratch1
+          at(scratch8, 0), // $scratch8
         ]);
       else
         for (let b = 0; b < B; b++) {
           let sum = 0;
-          for (let i = 0; i < H; i++) sum += scratch26[b * H + i]!;
-          scratch10[b * 1 + 0] = sum;
+          for (let i = 0; i < H; i++) sum += scratch8[b * H + i]!;
+          scratch1[b * 1 + 0] = sum;
         }
 
       // loop 35: f32_35 and f64_35 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(35, B, [
-          at(scratch10, 0), // $scratch10
+          at(scratch1, 0), // $scratch1
           H, // $H
-          at(scratch17, 0), // $scratch17
+          at(scratch15, 0), // $scratch15
         ]);
       else
         for (let b = 0; b < B; b++) {
           const row1 = b * 1;
-          const t29 = scratch10[row1]! / H;
-          scratch17[row1] = t29;
+          const t29 = scratch1[row1]! / H;
+          scratch15[row1] = t29;
         }
 
       // op 36 (bcast): f32_36 and f64_36 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(36, B, [
           H, // $n
-          at(scratch27, 0), // $scratch27
-          at(scratch17, 0), // $scratch17
+          at(scratch7, 0), // $scratch7
+          at(scratch15, 0), // $scratch15
         ]);
-      else for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch27[b * H + i] = scratch17[b * 1 + 0]!;
+      else for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) scratch7[b * H + i] = scratch15[b * 1 + 0]!;
       // loop 37: f32_37 and f64_37 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(37, B, [
           H, // $n
-          at(scratch25, 0), // $scratch25
-          at(scratch27, 0), // $scratch27
+          at(scratch9, 0), // $scratch9
+          at(scratch7, 0), // $scratch7
           at(tape_i_1, slot * B * H), // $tape_i_1
-          at(scratch16, 0), // $scratch16
-          at(scratch28, 0), // $scratch28
+          at(scratch12, 0), // $scratch12
+          at(scratch10, 0), // $scratch10
           at(tape_g, slot * B * H), // $tape_g
-          at(scratch19, 0), // $scratch19
-          at(scratch29, 0), // $scratch29
+          at(scratch13, 0), // $scratch13
+          at(scratch8, 0), // $scratch8
           at(cPrev, cPrevAt), // $cPrev
-          at(scratch21, 0), // $scratch21
-          at(scratch30, 0), // $scratch30
+          at(scratch14, 0), // $scratch14
+          at(scratch11, 0), // $scratch11
           at(tape_f, slot * B * H), // $tape_f
           at(carry_c, 0), // $carry_c
         ]);
@@ -959,19 +932,19 @@ function createKernel<A extends FloatArray>(
           const cPrevRowH = cPrevAt + b * H;
           for (let i = 0; i < H; i++) {
             // grad of: nc = (c' - mean(c')) / sqrt(var(c') + eps)
-            const dc_next_total = scratch25[rowH + i]! + scratch27[rowH + i]!;
+            const dc_next_total = scratch9[rowH + i]! + scratch7[rowH + i]!;
             // grad of: c' = f .* c + i .* g
             const dg = dc_next_total * tape_i_1[slotRowH + i]!;
-            const dg_pre = dg * scratch16[rowH + i]!;
-            scratch28[rowH + i] = dg_pre;
+            const dg_pre = dg * scratch12[rowH + i]!;
+            scratch10[rowH + i] = dg_pre;
             // grad of: c' = f .* c + i .* g
             const di = dc_next_total * tape_g[slotRowH + i]!;
-            const di_pre = di * scratch19[rowH + i]!;
-            scratch29[rowH + i] = di_pre;
+            const di_pre = di * scratch13[rowH + i]!;
+            scratch8[rowH + i] = di_pre;
             // grad of: c' = f .* c + i .* g
             const df = dc_next_total * cPrev[cPrevRowH + i]!;
-            const df_pre = df * scratch21[rowH + i]!;
-            scratch30[rowH + i] = df_pre;
+            const df_pre = df * scratch14[rowH + i]!;
+            scratch11[rowH + i] = df_pre;
             // grad of: c' = f .* c + i .* g
             const dc = dc_next_total * tape_f[slotRowH + i]!;
             carry_c[rowH + i] = dc;
@@ -982,52 +955,52 @@ function createKernel<A extends FloatArray>(
       if (wl)
         wl(38, B, [
           4 * H, // $n
-          at(scratch9, 0), // $scratch9
-          at(scratch28, 0), // $scratch28
+          at(scratch6, 0), // $scratch6
+          at(scratch10, 0), // $scratch10
           H, // $H
         ]);
       else
         for (let b = 0; b < B; b++)
           for (let i = 0; i < 4 * H; i++)
-            scratch9[b * (4 * H) + i] = i >= H && i < H + H ? scratch28[b * H + i - H]! : 0;
+            scratch6[b * (4 * H) + i] = i >= H && i < H + H ? scratch10[b * H + i - H]! : 0;
       // op 39 (pad): f32_39 and f64_39 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(39, B, [
           4 * H, // $n
-          at(scratch11, 0), // $scratch11
-          at(scratch29, 0), // $scratch29
+          at(scratch17, 0), // $scratch17
+          at(scratch8, 0), // $scratch8
           H, // $H
           0, // $0
         ]);
       else
         for (let b = 0; b < B; b++)
           for (let i = 0; i < 4 * H; i++)
-            scratch11[b * (4 * H) + i] = i >= 0 && i < 0 + H ? scratch29[b * H + i - 0]! : 0;
+            scratch17[b * (4 * H) + i] = i >= 0 && i < 0 + H ? scratch8[b * H + i - 0]! : 0;
       // op 40 (pad): f32_40 and f64_40 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(40, B, [
           4 * H, // $n
-          at(scratch12, 0), // $scratch12
-          at(scratch30, 0), // $scratch30
+          at(scratch18, 0), // $scratch18
+          at(scratch11, 0), // $scratch11
           H, // $H
           2 * H, // $2*H
         ]);
       else
         for (let b = 0; b < B; b++)
           for (let i = 0; i < 4 * H; i++)
-            scratch12[b * (4 * H) + i] = i >= 2 * H && i < 2 * H + H ? scratch30[b * H + i - 2 * H]! : 0;
+            scratch18[b * (4 * H) + i] = i >= 2 * H && i < 2 * H + H ? scratch11[b * H + i - 2 * H]! : 0;
       // op 41 (sumb): f32_41 and f64_41 in the cell's .wat, over rows [b0, b1)
       // grad of: i  = sigmoid(slice(v, 0, H) + bi)
       if (wl)
         wl(41, B, [
           H, // $n
           at(dp, o_bi), // $dbi
-          at(scratch29, 0), // $scratch29
+          at(scratch8, 0), // $scratch8
         ]);
       else
         for (let i = 0; i < H; i++) {
           let sum = 0;
-          for (let b = 0; b < B; b++) sum += scratch29[b * H + i]!;
+          for (let b = 0; b < B; b++) sum += scratch8[b * H + i]!;
           dp[o_bi + i]! += sum;
         }
 
@@ -1037,12 +1010,12 @@ function createKernel<A extends FloatArray>(
         wl(42, B, [
           H, // $n
           at(dp, o_bg), // $dbg
-          at(scratch28, 0), // $scratch28
+          at(scratch10, 0), // $scratch10
         ]);
       else
         for (let i = 0; i < H; i++) {
           let sum = 0;
-          for (let b = 0; b < B; b++) sum += scratch28[b * H + i]!;
+          for (let b = 0; b < B; b++) sum += scratch10[b * H + i]!;
           dp[o_bg + i]! += sum;
         }
 
@@ -1052,12 +1025,12 @@ function createKernel<A extends FloatArray>(
         wl(43, B, [
           H, // $n
           at(dp, o_bf), // $dbf
-          at(scratch30, 0), // $scratch30
+          at(scratch11, 0), // $scratch11
         ]);
       else
         for (let i = 0; i < H; i++) {
           let sum = 0;
-          for (let b = 0; b < B; b++) sum += scratch30[b * H + i]!;
+          for (let b = 0; b < B; b++) sum += scratch11[b * H + i]!;
           dp[o_bf + i]! += sum;
         }
 
@@ -1065,22 +1038,22 @@ function createKernel<A extends FloatArray>(
       if (wl)
         wl(44, B, [
           4 * H, // $n
-          at(scratch9, 0), // $scratch9
-          at(scratch11, 0), // $scratch11
-          at(scratch12, 0), // $scratch12
-          at(scratch8, 0), // $scratch8
+          at(scratch6, 0), // $scratch6
+          at(scratch17, 0), // $scratch17
+          at(scratch18, 0), // $scratch18
+          at(scratch5, 0), // $scratch5
           at(p, o_gr), // $gr
           at(tape_t2, slot * B), // $tape_t2
-          at(scratch31, 0), // $scratch31
+          at(scratch23, 0), // $scratch23
+          at(scratch0, 0), // $scratch0
+          at(scratch19, 0), // $scratch19
           at(scratch3, 0), // $scratch3
-          at(scratch32, 0), // $scratch32
-          at(scratch7, 0), // $scratch7
-          at(scratch33, 0), // $scratch33
-          at(scratch34, 0), // $scratch34
+          at(scratch20, 0), // $scratch20
+          at(scratch21, 0), // $scratch21
           at(p, o_gx), // $gx
           at(tape_t4, slot * B), // $tape_t4
-          at(scratch35, 0), // $scratch35
-          at(scratch36, 0), // $scratch36
+          at(scratch24, 0), // $scratch24
+          at(scratch22, 0), // $scratch22
         ]);
       else
         for (let b = 0; b < B; b++) {
@@ -1088,23 +1061,23 @@ function createKernel<A extends FloatArray>(
           const slotRow1 = slot * B + b * 1;
           for (let i = 0; i < 4 * H; i++) {
             // grad of: i, g, f, o
-            const dv = scratch9[row4H + i]! + scratch11[row4H + i]! + scratch12[row4H + i]! + scratch8[row4H + i]!;
+            const dv = scratch6[row4H + i]! + scratch17[row4H + i]! + scratch18[row4H + i]! + scratch5[row4H + i]!;
             // grad of: v  = gr .* nu + gx .* na
             const dnu = dv * p[o_gr + i]!;
             const t30 = dnu / tape_t2[slotRow1]!;
-            scratch31[row4H + i] = t30;
-            const t31 = -((dnu * scratch3[row4H + i]!) / tape_t2[slotRow1]!);
-            scratch32[row4H + i] = t31;
-            const t32 = dv * scratch7[row4H + i]!;
-            scratch33[row4H + i] = t32;
-            const t33 = dv * scratch3[row4H + i]!;
-            scratch34[row4H + i] = t33;
+            scratch23[row4H + i] = t30;
+            const t31 = -((dnu * scratch0[row4H + i]!) / tape_t2[slotRow1]!);
+            scratch19[row4H + i] = t31;
+            const t32 = dv * scratch3[row4H + i]!;
+            scratch20[row4H + i] = t32;
+            const t33 = dv * scratch0[row4H + i]!;
+            scratch21[row4H + i] = t33;
             // grad of: v  = gr .* nu + gx .* na
             const dna = dv * p[o_gx + i]!;
             const t34 = dna / tape_t4[slotRow1]!;
-            scratch35[row4H + i] = t34;
-            const t35 = -((dna * scratch7[row4H + i]!) / tape_t4[slotRow1]!);
-            scratch36[row4H + i] = t35;
+            scratch24[row4H + i] = t34;
+            const t35 = -((dna * scratch3[row4H + i]!) / tape_t4[slotRow1]!);
+            scratch22[row4H + i] = t35;
           }
         }
 
@@ -1112,14 +1085,14 @@ function createKernel<A extends FloatArray>(
       if (wl)
         wl(45, B, [
           4 * H, // $n
-          at(scratch18, 0), // $scratch18
-          at(scratch32, 0), // $scratch32
+          at(scratch1, 0), // $scratch1
+          at(scratch19, 0), // $scratch19
         ]);
       else
         for (let b = 0; b < B; b++) {
           let sum = 0;
-          for (let i = 0; i < 4 * H; i++) sum += scratch32[b * (4 * H) + i]!;
-          scratch18[b * 1 + 0] = sum;
+          for (let i = 0; i < 4 * H; i++) sum += scratch19[b * (4 * H) + i]!;
+          scratch1[b * 1 + 0] = sum;
         }
 
       // op 46 (sumb): f32_46 and f64_46 in the cell's .wat, over rows [b0, b1)
@@ -1128,12 +1101,12 @@ function createKernel<A extends FloatArray>(
         wl(46, B, [
           4 * H, // $n
           at(dp, o_gx), // $dgx
-          at(scratch33, 0), // $scratch33
+          at(scratch20, 0), // $scratch20
         ]);
       else
         for (let i = 0; i < 4 * H; i++) {
           let sum = 0;
-          for (let b = 0; b < B; b++) sum += scratch33[b * (4 * H) + i]!;
+          for (let b = 0; b < B; b++) sum += scratch20[b * (4 * H) + i]!;
           dp[o_gx + i]! += sum;
         }
 
@@ -1143,12 +1116,12 @@ function createKernel<A extends FloatArray>(
         wl(47, B, [
           4 * H, // $n
           at(dp, o_gr), // $dgr
-          at(scratch34, 0), // $scratch34
+          at(scratch21, 0), // $scratch21
         ]);
       else
         for (let i = 0; i < 4 * H; i++) {
           let sum = 0;
-          for (let b = 0; b < B; b++) sum += scratch34[b * (4 * H) + i]!;
+          for (let b = 0; b < B; b++) sum += scratch21[b * (4 * H) + i]!;
           dp[o_gr + i]! += sum;
         }
 
@@ -1156,82 +1129,82 @@ function createKernel<A extends FloatArray>(
       if (wl)
         wl(48, B, [
           4 * H, // $n
-          at(scratch20, 0), // $scratch20
-          at(scratch36, 0), // $scratch36
+          at(scratch15, 0), // $scratch15
+          at(scratch22, 0), // $scratch22
         ]);
       else
         for (let b = 0; b < B; b++) {
           let sum = 0;
-          for (let i = 0; i < 4 * H; i++) sum += scratch36[b * (4 * H) + i]!;
-          scratch20[b * 1 + 0] = sum;
+          for (let i = 0; i < 4 * H; i++) sum += scratch22[b * (4 * H) + i]!;
+          scratch15[b * 1 + 0] = sum;
         }
 
       // loop 49: f32_49 and f64_49 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(49, B, [
-          at(scratch18, 0), // $scratch18
+          at(scratch1, 0), // $scratch1
           at(scratch2, 0), // $scratch2
           4 * H, // $4*H
-          at(scratch37, 0), // $scratch37
-          at(scratch20, 0), // $scratch20
+          at(scratch16, 0), // $scratch16
+          at(scratch15, 0), // $scratch15
           at(scratch4, 0), // $scratch4
-          at(scratch38, 0), // $scratch38
+          at(scratch25, 0), // $scratch25
         ]);
       else
         for (let b = 0; b < B; b++) {
           const row1 = b * 1;
-          const t36 = scratch18[row1]! / scratch2[row1]! / (4 * H);
-          scratch37[row1] = t36;
-          const t37 = scratch20[row1]! / scratch4[row1]! / (4 * H);
-          scratch38[row1] = t37;
+          const t36 = scratch1[row1]! / scratch2[row1]! / (4 * H);
+          scratch16[row1] = t36;
+          const t37 = scratch15[row1]! / scratch4[row1]! / (4 * H);
+          scratch25[row1] = t37;
         }
 
       // op 50 (bcast): f32_50 and f64_50 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(50, B, [
           4 * H, // $n
-          at(scratch39, 0), // $scratch39
-          at(scratch37, 0), // $scratch37
+          at(scratch0, 0), // $scratch0
+          at(scratch16, 0), // $scratch16
         ]);
       else
-        for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch39[b * (4 * H) + i] = scratch37[b * 1 + 0]!;
+        for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch0[b * (4 * H) + i] = scratch16[b * 1 + 0]!;
       // op 51 (bcast): f32_51 and f64_51 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(51, B, [
           4 * H, // $n
-          at(scratch40, 0), // $scratch40
-          at(scratch38, 0), // $scratch38
+          at(scratch3, 0), // $scratch3
+          at(scratch25, 0), // $scratch25
         ]);
       else
-        for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch40[b * (4 * H) + i] = scratch38[b * 1 + 0]!;
+        for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch3[b * (4 * H) + i] = scratch25[b * 1 + 0]!;
       // loop 52: f32_52 and f64_52 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(52, B, [
           4 * H, // $n
-          at(scratch31, 0), // $scratch31
-          at(scratch39, 0), // $scratch39
+          at(scratch23, 0), // $scratch23
+          at(scratch0, 0), // $scratch0
           at(tape_t1, slot * B * (4 * H)), // $tape_t1
-          at(scratch41, 0), // $scratch41
-          at(scratch42, 0), // $scratch42
-          at(scratch35, 0), // $scratch35
-          at(scratch40, 0), // $scratch40
+          at(scratch17, 0), // $scratch17
+          at(scratch5, 0), // $scratch5
+          at(scratch24, 0), // $scratch24
+          at(scratch3, 0), // $scratch3
           at(tape_t3, slot * B * (4 * H)), // $tape_t3
-          at(scratch43, 0), // $scratch43
-          at(scratch44, 0), // $scratch44
+          at(scratch18, 0), // $scratch18
+          at(scratch6, 0), // $scratch6
         ]);
       else
         for (let b = 0; b < B; b++) {
           const row4H = b * (4 * H);
           const slotRow4H = slot * B * (4 * H) + b * (4 * H);
           for (let i = 0; i < 4 * H; i++) {
-            const t38 = scratch31[row4H + i]! + 2 * (scratch39[row4H + i]! * tape_t1[slotRow4H + i]!);
-            scratch41[row4H + i] = t38;
+            const t38 = scratch23[row4H + i]! + 2 * (scratch0[row4H + i]! * tape_t1[slotRow4H + i]!);
+            scratch17[row4H + i] = t38;
             const t39 = -t38;
-            scratch42[row4H + i] = t39;
-            const t40 = scratch35[row4H + i]! + 2 * (scratch40[row4H + i]! * tape_t3[slotRow4H + i]!);
-            scratch43[row4H + i] = t40;
+            scratch5[row4H + i] = t39;
+            const t40 = scratch24[row4H + i]! + 2 * (scratch3[row4H + i]! * tape_t3[slotRow4H + i]!);
+            scratch18[row4H + i] = t40;
             const t41 = -t40;
-            scratch44[row4H + i] = t41;
+            scratch6[row4H + i] = t41;
           }
         }
 
@@ -1239,75 +1212,74 @@ function createKernel<A extends FloatArray>(
       if (wl)
         wl(53, B, [
           4 * H, // $n
-          at(scratch45, 0), // $scratch45
-          at(scratch42, 0), // $scratch42
+          at(scratch1, 0), // $scratch1
+          at(scratch5, 0), // $scratch5
         ]);
       else
         for (let b = 0; b < B; b++) {
           let sum = 0;
-          for (let i = 0; i < 4 * H; i++) sum += scratch42[b * (4 * H) + i]!;
-          scratch45[b * 1 + 0] = sum;
+          for (let i = 0; i < 4 * H; i++) sum += scratch5[b * (4 * H) + i]!;
+          scratch1[b * 1 + 0] = sum;
         }
 
       // op 54 (sum): f32_54 and f64_54 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(54, B, [
           4 * H, // $n
-          at(scratch46, 0), // $scratch46
-          at(scratch44, 0), // $scratch44
+          at(scratch2, 0), // $scratch2
+          at(scratch6, 0), // $scratch6
         ]);
       else
         for (let b = 0; b < B; b++) {
           let sum = 0;
-          for (let i = 0; i < 4 * H; i++) sum += scratch44[b * (4 * H) + i]!;
-          scratch46[b * 1 + 0] = sum;
+          for (let i = 0; i < 4 * H; i++) sum += scratch6[b * (4 * H) + i]!;
+          scratch2[b * 1 + 0] = sum;
         }
 
       // loop 55: f32_55 and f64_55 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(55, B, [
-          at(scratch45, 0), // $scratch45
+          at(scratch1, 0), // $scratch1
           4 * H, // $4*H
-          at(scratch47, 0), // $scratch47
-          at(scratch46, 0), // $scratch46
-          at(scratch48, 0), // $scratch48
+          at(scratch4, 0), // $scratch4
+          at(scratch2, 0), // $scratch2
+          at(scratch15, 0), // $scratch15
         ]);
       else
         for (let b = 0; b < B; b++) {
           const row1 = b * 1;
-          const t42 = scratch45[row1]! / (4 * H);
-          scratch47[row1] = t42;
-          const t43 = scratch46[row1]! / (4 * H);
-          scratch48[row1] = t43;
+          const t42 = scratch1[row1]! / (4 * H);
+          scratch4[row1] = t42;
+          const t43 = scratch2[row1]! / (4 * H);
+          scratch15[row1] = t43;
         }
 
       // op 56 (bcast): f32_56 and f64_56 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(56, B, [
           4 * H, // $n
-          at(scratch49, 0), // $scratch49
-          at(scratch47, 0), // $scratch47
+          at(scratch0, 0), // $scratch0
+          at(scratch4, 0), // $scratch4
         ]);
-      else
-        for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch49[b * (4 * H) + i] = scratch47[b * 1 + 0]!;
+      else for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch0[b * (4 * H) + i] = scratch4[b * 1 + 0]!;
       // op 57 (bcast): f32_57 and f64_57 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(57, B, [
           4 * H, // $n
-          at(scratch50, 0), // $scratch50
-          at(scratch48, 0), // $scratch48
+          at(scratch3, 0), // $scratch3
+          at(scratch15, 0), // $scratch15
         ]);
       else
-        for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch50[b * (4 * H) + i] = scratch48[b * 1 + 0]!;
+        for (let b = 0; b < B; b++) for (let i = 0; i < 4 * H; i++) scratch3[b * (4 * H) + i] = scratch15[b * 1 + 0]!;
       // loop 58: f32_58 and f64_58 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(58, B, [
           4 * H, // $n
-          at(scratch41, 0), // $scratch41
-          at(scratch49, 0), // $scratch49
+          at(scratch17, 0), // $scratch17
           at(scratch0, 0), // $scratch0
-          at(scratch43, 0), // $scratch43
-          at(scratch50, 0), // $scratch50
+          at(scratch5, 0), // $scratch5
+          at(scratch18, 0), // $scratch18
+          at(scratch3, 0), // $scratch3
           at(gx0, t * B * (4 * H)), // $gx0
         ]);
       else
@@ -1316,18 +1288,18 @@ function createKernel<A extends FloatArray>(
           const tRow4H = t * B * (4 * H) + b * (4 * H);
           for (let i = 0; i < 4 * H; i++) {
             // grad of: nu = (u - mean(u)) / sqrt(var(u) + eps)
-            const du = scratch41[row4H + i]! + scratch49[row4H + i]!;
-            scratch0[row4H + i] = du;
+            const du = scratch17[row4H + i]! + scratch0[row4H + i]!;
+            scratch5[row4H + i] = du;
             // grad of: na = (a - mean(a)) / sqrt(var(a) + eps)
-            const da = scratch43[row4H + i]! + scratch50[row4H + i]!;
+            const da = scratch18[row4H + i]! + scratch3[row4H + i]!;
             gx0[tRow4H + i] = da;
           }
         }
 
       // d(dh) from R
-      mm.NN(B, 4 * H, H, scratch0, 0, 4 * H, p, o_R, carry_h, 0, H, false);
+      mm.NN(B, 4 * H, H, scratch5, 0, 4 * H, p, o_R, carry_h, 0, H, false);
       // dR
-      mm.TN(4 * H, H, B, scratch0, 0, 4 * H, hPrev, hPrevAt, H, dp, o_R, true);
+      mm.TN(4 * H, H, B, scratch5, 0, 4 * H, hPrev, hPrevAt, H, dp, o_R, true);
     }
 
     // all steps at once: weight gradients of the input products, and the input gradients

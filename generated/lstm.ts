@@ -139,10 +139,10 @@ function createKernel<A extends FloatArray>(
   } = offsets(sizes);
   // steps whose saved values and input products are kept at once: all T, or a segment of them (options.checkpoint)
   const seg = segmentSteps(spec.name, T, options.checkpoint);
-  // the floats of the kernel's 30 buffers: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
+  // the floats of the kernel's 27 buffers: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = {
-    floats: 2 * B * D * T + 8 * B * H * T + 9 * B * H * seg + 12 * B * H + 4 * D * H + 4 * H * H + 4 * H + 2 * nParams,
-    buffers: 30,
+    floats: 2 * B * D * T + 8 * B * H * T + 9 * B * H * seg + 12 * B * H + 4 * D * H + 4 * H * H + H + 2 * nParams,
+    buffers: 27,
   };
   const mem = kernelMemory(floats, spec.name, options, need, GEMM_WASM, LOOPS_WASM);
   const { mm, wl, at } = mem;
@@ -175,9 +175,6 @@ function createKernel<A extends FloatArray>(
   const carry_c = mem.alloc(B * H);
   const scratch0 = mem.alloc(B * (4 * H));
   const scratch1 = mem.alloc(H);
-  const scratch2 = mem.alloc(H);
-  const scratch3 = mem.alloc(H);
-  const scratch4 = mem.alloc(H);
   // the products with the inputs of steps s0 … s0 + steps - 1 at once: all T in `forward` unless checkpointing
   function inputProducts(s0: number, steps: number, p: A, x: A): void {
     // Wii, Wif, Wig, Wio times x
@@ -445,7 +442,7 @@ function createKernel<A extends FloatArray>(
     if (wl)
       wl(6, T * B, [
         H, // $n
-        at(scratch2, 0), // $scratch2
+        at(scratch1, 0), // $scratch1
         at(gx0, 0), // $gx0
         4 * H, // $4*H
       ]);
@@ -453,21 +450,21 @@ function createKernel<A extends FloatArray>(
       for (let i = 0; i < H; i++) {
         let sum = 0;
         for (let b = 0; b < T * B; b++) sum += gx0[H + b * (4 * H) + i]!;
-        scratch2[i] = sum;
+        scratch1[i] = sum;
       }
 
     // loop 7: f32_7 and f64_7 in the cell's .wat, over rows [b0, b1)
     if (wl)
       wl(7, 1, [
         H, // $n
-        at(scratch2, 0), // $scratch2
+        at(scratch1, 0), // $scratch1
         at(dp, o_bif), // $dbif
         at(dp, o_bhf), // $dbhf
       ]);
     else
       for (let i = 0; i < H; i++) {
-        dp[o_bif + i]! += scratch2[i]!;
-        dp[o_bhf + i]! += scratch2[i]!;
+        dp[o_bif + i]! += scratch1[i]!;
+        dp[o_bhf + i]! += scratch1[i]!;
       }
 
     // op 8 (sumb): f32_8 and f64_8 in the cell's .wat, over rows [b0, b1)
@@ -475,7 +472,7 @@ function createKernel<A extends FloatArray>(
     if (wl)
       wl(8, T * B, [
         H, // $n
-        at(scratch3, 0), // $scratch3
+        at(scratch1, 0), // $scratch1
         at(gx0, 0), // $gx0
         4 * H, // $4*H
         2 * H, // $2*H
@@ -484,21 +481,21 @@ function createKernel<A extends FloatArray>(
       for (let i = 0; i < H; i++) {
         let sum = 0;
         for (let b = 0; b < T * B; b++) sum += gx0[2 * H + b * (4 * H) + i]!;
-        scratch3[i] = sum;
+        scratch1[i] = sum;
       }
 
     // loop 9: f32_9 and f64_9 in the cell's .wat, over rows [b0, b1)
     if (wl)
       wl(9, 1, [
         H, // $n
-        at(scratch3, 0), // $scratch3
+        at(scratch1, 0), // $scratch1
         at(dp, o_big), // $dbig
         at(dp, o_bhg), // $dbhg
       ]);
     else
       for (let i = 0; i < H; i++) {
-        dp[o_big + i]! += scratch3[i]!;
-        dp[o_bhg + i]! += scratch3[i]!;
+        dp[o_big + i]! += scratch1[i]!;
+        dp[o_bhg + i]! += scratch1[i]!;
       }
 
     // op 10 (sumb): f32_10 and f64_10 in the cell's .wat, over rows [b0, b1)
@@ -506,7 +503,7 @@ function createKernel<A extends FloatArray>(
     if (wl)
       wl(10, T * B, [
         H, // $n
-        at(scratch4, 0), // $scratch4
+        at(scratch1, 0), // $scratch1
         at(gx0, 0), // $gx0
         4 * H, // $4*H
         3 * H, // $3*H
@@ -515,21 +512,21 @@ function createKernel<A extends FloatArray>(
       for (let i = 0; i < H; i++) {
         let sum = 0;
         for (let b = 0; b < T * B; b++) sum += gx0[3 * H + b * (4 * H) + i]!;
-        scratch4[i] = sum;
+        scratch1[i] = sum;
       }
 
     // loop 11: f32_11 and f64_11 in the cell's .wat, over rows [b0, b1)
     if (wl)
       wl(11, 1, [
         H, // $n
-        at(scratch4, 0), // $scratch4
+        at(scratch1, 0), // $scratch1
         at(dp, o_bio), // $dbio
         at(dp, o_bho), // $dbho
       ]);
     else
       for (let i = 0; i < H; i++) {
-        dp[o_bio + i]! += scratch4[i]!;
-        dp[o_bho + i]! += scratch4[i]!;
+        dp[o_bio + i]! += scratch1[i]!;
+        dp[o_bho + i]! += scratch1[i]!;
       }
 
     // d(dx) from Wii, Wif, Wig, Wio

@@ -80,10 +80,10 @@ function createKernel<A extends FloatArray>(
   const { o_Wf, o_Wh, o_Uf, o_Uh, o_bf, o_bh, nParams } = offsets(sizes);
   // steps whose saved values and input products are kept at once: all T, or a segment of them (options.checkpoint)
   const seg = segmentSteps(spec.name, T, options.checkpoint);
-  // the floats of the kernel's 26 buffers: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
+  // the floats of the kernel's 24 buffers: its copy of each argument (wasm only), saved values, scratch, transposed weights (wasm only)
   const need = {
-    floats: 2 * B * D * T + 4 * B * H * T + 4 * B * H * seg + 13 * B * H + 2 * D * H + 2 * H * H + 2 * nParams,
-    buffers: 26,
+    floats: 2 * B * D * T + 4 * B * H * T + 4 * B * H * seg + 11 * B * H + 2 * D * H + 2 * H * H + 2 * nParams,
+    buffers: 24,
   };
   const mem = kernelMemory(floats, spec.name, options, need, GEMM_WASM, LOOPS_WASM);
   const { mm, wl, at } = mem;
@@ -112,8 +112,6 @@ function createKernel<A extends FloatArray>(
   const scratch4 = mem.alloc(B * H);
   const scratch5 = mem.alloc(B * H);
   const scratch6 = mem.alloc(B * H);
-  const scratch7 = mem.alloc(B * H);
-  const scratch8 = mem.alloc(B * H);
   // the products with the inputs of steps s0 … s0 + steps - 1 at once: all T in `forward` unless checkpointing
   function inputProducts(s0: number, steps: number, p: A, x: A): void {
     // Wf, Wh times x
@@ -158,14 +156,14 @@ function createKernel<A extends FloatArray>(
       }
 
     // Uh times a vector
-    mm.NT(B, H, H, scratch1, 0, H, p, o_Uh, scratch3, 0, H, false);
+    mm.NT(B, H, H, scratch1, 0, H, p, o_Uh, scratch0, 0, H, false);
     // loop 1: f32_1 and f64_1 in the cell's .wat, over rows [b0, b1)
     if (wl)
       wl(1, B, [
         H, // $n
         at(xp0, slot * B * (2 * H)), // $xp0
         2 * H, // $2*H
-        at(scratch3, 0), // $scratch3
+        at(scratch0, 0), // $scratch0
         at(p, o_bh), // $bh
         at(tape_hh, slot * B * H), // $tape_hh
         at(scratch2, 0), // $scratch2
@@ -180,7 +178,7 @@ function createKernel<A extends FloatArray>(
         const tRowH = t * B * H + b * H;
         for (let i = 0; i < H; i++) {
           // hh = tanh(Wh*x + Uh*(f .* h) + bh)
-          const hh = Math.tanh(xp0[slotRow2H + H + i]! + scratch3[rowH + i]! + p[o_bh + i]!);
+          const hh = Math.tanh(xp0[slotRow2H + H + i]! + scratch0[rowH + i]! + p[o_bh + i]!);
           tape_hh[slotRowH + i] = hh;
           // h' = (1 - f) .* h + f .* hh
           const h_next = scratch2[rowH + i]! + tape_f[slotRowH + i]! * hh;
@@ -263,7 +261,7 @@ function createKernel<A extends FloatArray>(
           at(scratch3, 0), // $scratch3
           at(scratch4, 0), // $scratch4
           at(scratch5, 0), // $scratch5
-          at(scratch6, 0), // $scratch6
+          at(scratch1, 0), // $scratch1
         ]);
       else
         for (let b = 0; b < B; b++) {
@@ -287,20 +285,20 @@ function createKernel<A extends FloatArray>(
             const t7 = seed_h[rowH + i]! * t5;
             scratch5[rowH + i] = t7;
             const t1 = tape_f[slotRowH + i]! * hPrev[hPrevRowH + i]!;
-            scratch6[rowH + i] = t1;
+            scratch1[rowH + i] = t1;
           }
         }
 
       // d(…) from Uh
-      mm.NN(B, H, H, scratch0, 0, H, p, o_Uh, scratch7, 0, H, false);
+      mm.NN(B, H, H, scratch0, 0, H, p, o_Uh, scratch6, 0, H, false);
       // dUh
-      mm.TN(H, H, B, scratch0, 0, H, scratch6, 0, H, dp, o_Uh, true);
+      mm.TN(H, H, B, scratch0, 0, H, scratch1, 0, H, dp, o_Uh, true);
       // loop 4: f32_4 and f64_4 in the cell's .wat, over rows [b0, b1)
       if (wl)
         wl(4, B, [
           H, // $n
           at(scratch2, 0), // $scratch2
-          at(scratch7, 0), // $scratch7
+          at(scratch6, 0), // $scratch6
           at(hPrev, hPrevAt), // $hPrev
           at(scratch3, 0), // $scratch3
           at(scratch4, 0), // $scratch4
@@ -309,7 +307,7 @@ function createKernel<A extends FloatArray>(
           at(scratch1, 0), // $scratch1
           at(tape_f, slot * B * H), // $tape_f
           at(scratch5, 0), // $scratch5
-          at(scratch8, 0), // $scratch8
+          at(scratch0, 0), // $scratch0
         ]);
       else
         for (let b = 0; b < B; b++) {
@@ -319,12 +317,12 @@ function createKernel<A extends FloatArray>(
           const slotRowH = slot * B * H + b * H;
           for (let i = 0; i < H; i++) {
             // grad of: hh, h'
-            const df = scratch2[rowH + i]! + scratch7[rowH + i]! * hPrev[hPrevRowH + i]! - scratch3[rowH + i]!;
+            const df = scratch2[rowH + i]! + scratch6[rowH + i]! * hPrev[hPrevRowH + i]! - scratch3[rowH + i]!;
             const df_pre = df * scratch4[rowH + i]!;
             gx0[tRow2H + i] = df_pre;
             scratch1[rowH + i] = df_pre;
-            const t8 = scratch7[rowH + i]! * tape_f[slotRowH + i]! + scratch5[rowH + i]!;
-            scratch8[rowH + i] = t8;
+            const t8 = scratch6[rowH + i]! * tape_f[slotRowH + i]! + scratch5[rowH + i]!;
+            scratch0[rowH + i] = t8;
           }
         }
 
@@ -334,14 +332,14 @@ function createKernel<A extends FloatArray>(
       if (wl)
         wl(5, B, [
           H, // $n
-          at(scratch8, 0), // $scratch8
+          at(scratch0, 0), // $scratch0
           at(carry_h, 0), // $carry_h
         ]);
       else
         for (let b = 0; b < B; b++) {
           const rowH = b * H;
           for (let i = 0; i < H; i++) {
-            carry_h[rowH + i]! += scratch8[rowH + i]!;
+            carry_h[rowH + i]! += scratch0[rowH + i]!;
           }
         }
 
