@@ -575,14 +575,14 @@ class Scheduler {
   elementwiseLoops(inPhase: readonly Node[]): void {
     const { inp } = this;
     const { consumers } = this.graph;
-    const spaces = new Map<string, Node[]>();
+    const spaces = new Map<string, { space: Space; members: Node[] }>();
     for (const n of inPhase.filter((x) => this.graph.kind(x) === "ew")) {
-      const sp = spaceOf(n);
-      const key = `${sp.batched ? 1 : 0}|${sp.n}`;
-      spaces.set(key, [...(spaces.get(key) ?? []), n]);
+      const space = spaceOf(n);
+      const key = `${space.batched ? 1 : 0}|${space.n}`;
+      spaces.set(key, { space, members: [...(spaces.get(key)?.members ?? []), n] });
     }
-    for (const key of [...spaces.keys()].sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : 1))) {
-      const members = spaces.get(key)!;
+    for (const key of [...spaces.keys()].sort((a, b) => rank(spaces.get(a)!.space) - rank(spaces.get(b)!.space) || (a < b ? -1 : 1))) {
+      const { members } = spaces.get(key)!;
       const inLoop = new Set(members);
       const items: LoopItem[] = [];
       for (const n of members) {
@@ -615,10 +615,8 @@ class Scheduler {
   }
 }
 
-function rank(spaceKey: string): number {
-  const [b, n] = spaceKey.split("|");
-  return (b === "1" ? 2 : 0) + (n === "1" ? 0 : 1);
-}
+/** The order of a phase's loops: unbatched before batched, and in each a scalar's before a vector's. */
+const rank = (space: Space): number => (space.batched ? 2 : 0) + (space.n.isOne ? 0 : 1);
 
 /**
  * Copies of one value, one after another, as one copy to all their places: it is read once and
