@@ -226,7 +226,9 @@ function vendoredRuntime(cfg: GenerateConfig): GeneratedFile[] {
   const files = readdirSync(dir).sort();
   if (cfg.js) {
     if (!COMPILED) throw new LoadError("generate: --js with --standalone vendors the compiled runtime: run `npm run build` in the cellforge checkout first, or use the installed package");
-    return files.filter((f) => f.endsWith(".js") || f.endsWith(".d.ts")).map((f) => ({ path: join(dest, f), text: header(f) + readFileSync(join(dir, f), "utf8") }));
+    // its .js files are ES modules wherever the folder is, in a CommonJS project too (whose kernels are .mjs)
+    const scope = { path: join(dest, "package.json"), text: `${JSON.stringify({ "//": `Vendored by cellforge: its runtime, ES modules. Do not edit: regenerate with \`${cfg.regenerate.run}\`.`, type: "module" }, null, 2)}\n` };
+    return [scope, ...files.filter((f) => f.endsWith(".js") || f.endsWith(".d.ts")).map((f) => ({ path: join(dest, f), text: header(f) + readFileSync(join(dir, f), "utf8") }))];
   }
   // TypeScript: .ts sources, their relative imports written with .js (which every resolver maps to .ts)
   return files

@@ -166,7 +166,7 @@ describe("the packed tarball, installed in a project of the user's own", () => {
     expect(show.stdout).toMatch(/dWg +=/);
   }, 120_000);
 
-  it("a CommonJS project (npm init's default): `generate --js` writes .mjs and .d.mts, and require() of it gives Node's numbers bit for bit", async () => {
+  it("a CommonJS project (npm init's default): `generate --js` writes .mjs and .d.mts, and require() of it gives Node's numbers bit for bit; so does its `--standalone` copy", async () => {
     expect(JSON.parse(readFileSync(join(cjs.dir, "package.json"), "utf8")).type ?? "commonjs").toBe("commonjs");
     await shOk("npx", ["cellforge", "generate", "src/cells", "--out", "src/kernels", "--js"], cjs.dir);
     expect(readdirSync(join(cjs.dir, "src", "kernels")).sort()).toEqual(["mygate.d.mts", "mygate.mjs", "mygate.wat"]);
@@ -174,6 +174,14 @@ describe("the packed tarball, installed in a project of the user's own", () => {
     const there = parsed(await shOk("node", ["app.js"], cjs.dir));
     expectSameNumbers(there, "CommonJS");
     expect(there.threads).toBe("ran on 2 threads");
+    // --standalone too: its vendored runtime is .js, which this package reads as CommonJS but for
+    // the package.json the folder carries
+    await shOk("npx", ["cellforge", "generate", "src/cells", "--out", "standalone", "--js", "--standalone"], cjs.dir);
+    expect(JSON.parse(readFileSync(join(cjs.dir, "standalone", "cellforge-runtime", "package.json"), "utf8")).type).toBe("module");
+    writeFiles(cjs.dir, { "standalone-app.js": CJS_APP("./standalone/mygate.mjs", "./src/case.mjs") });
+    const alone = parsed(await shOk("node", ["standalone-app.js"], cjs.dir));
+    expectSameNumbers(alone, "CommonJS, --standalone");
+    expect(alone.threads).toBe("ran on 2 threads"); // its vendored worker too
   }, 180_000);
 
   it("TypeScript: tsc --init's strict defaults, no @types/node; tsc --noEmit finds no error, in the package's declarations either; tsx runs it", async () => {
