@@ -429,7 +429,9 @@ function orderEquations(text: string | readonly string[], { taken, states, outNa
     if (!eq.primed && kind && kind !== "an output") failLhs(eq, `cannot assign to "${eq.name}", which is ${kind}`);
     if (!kind && RESERVED.has(eq.name)) failLhs(eq, `invalid identifier "${eq.name}": it is reserved, as ${RESERVED.get(eq.name)}`);
     const prev = defs.get(key);
-    if (prev) failLhs(eq, eq.primed ? `state ${eq.name} is updated twice (lines ${prev.line} and ${eq.line})` : `"${eq.name}" is defined twice (lines ${prev.line} and ${eq.line})`);
+    // the lines as the location gives them: the file's when it is known, else the equations'
+    const lines = (a: Equation, b: Equation) => `lines ${toFile(a.line)?.line ?? a.line} and ${toFile(b.line)?.line ?? b.line}`;
+    if (prev) failLhs(eq, eq.primed ? `state ${eq.name} is updated twice (${lines(prev, eq)})` : `"${eq.name}" is defined twice (${lines(prev, eq)})`);
     defs.set(key, eq);
   }
   for (const s of states.map((n) => n.attrs.name!))

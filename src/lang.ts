@@ -69,6 +69,24 @@ export const RESERVED_WORDS: Readonly<Record<string, string>> = Object.freeze(Ob
 }));
 export const IDENT_RULE = 'names are ASCII letters, digits and _, starting with a letter, without "__"';
 
+/** The value of arithmetic on numbers (`1/4`, `-(2 + 1)`, `2^-1`); NaN for anything else. */
+function constantValue(m: MNode): number {
+  if (m.type === "ConstantNode") return typeof m.value === "number" ? m.value : NaN;
+  if (m.type === "ParenthesisNode") return constantValue(m.content!);
+  if (m.type !== "OperatorNode") return NaN;
+  const v = m.args!.map((a) => constantValue(a as unknown as MNode));
+  if (v.length === 1) return m.op === "-" ? -v[0]! : m.op === "+" ? v[0]! : NaN;
+  const [a, b] = v as [number, number];
+  switch (m.op) {
+    case "+": return a + b;
+    case "-": return a - b;
+    case "*": case ".*": return a * b;
+    case "/": case "./": return a / b;
+    case "^": case ".^": return a ** b;
+    default: return NaN;
+  }
+}
+
 /** mathjs' parse errors, reworded for an equation (the caret already shows where). */
 function syntaxProblem(msg: string, rhs: string): [string, string?] {
   const opens = (rhs.match(/\(/g) ?? []).length, closes = (rhs.match(/\)/g) ?? []).length;
@@ -640,9 +658,8 @@ export function lower(root: MathNode, cx: LowerContext): Node {
               return fail(n, `"/" divides by a scalar, but ${src(args[1]!)} is ${shapeStr(b.type)}`, "use ./ for an elementwise quotient");
             case "^":
             case ".^": {
-              const e = args[1] as unknown as MNode;
-              const p = e.type === "ConstantNode" ? Number(e.value) : e.type === "OperatorNode" && e.op === "-" && (e.args![0] as unknown as MNode).type === "ConstantNode" ? -Number((e.args![0] as unknown as MNode).value) : NaN;
-              if (!Number.isFinite(p)) return fail(args[1]!, "an exponent must be a number", "write exp(b .* log(a)) for a variable power");
+              const p = constantValue(args[1] as unknown as MNode);
+              if (!Number.isFinite(p)) return fail(args[1]!, "an exponent must be a finite number, or arithmetic on numbers that gives one (2, -1.5, 1/3)", "write exp(b .* log(a)) for a variable power");
               if (p === 2) return apply("square", [a]);
               if (p === 1) return a;
               if (p === 0.5) return apply("sqrt", [a]);

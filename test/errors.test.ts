@@ -145,6 +145,20 @@ describe("errors in equations", () => {
     expectAt(e, 3, 1, "state h is updated twice (lines 1 and 3)", "h'", "h' = h");
   });
 
+  it("an exponent is a number or arithmetic on numbers (a^(1/4) is a^0.25); a variable or infinite one is refused", () => {
+    const pow = (eqs: string) => compileCell(cell({ equations: eqs })).next[0]!;
+    expect(pow("h' = (Uz*h).^(1/4)").attrs.p).toBe(0.25);
+    expect(pow("h' = (Uz*h).^-(2^-1)").attrs.p).toBe(-0.5);
+    expect(pow("h' = (Uz*h).^((3))").attrs.p).toBe(3);
+    const hint = "write exp(b .* log(a)) for a variable power";
+    const problem = "an exponent must be a finite number, or arithmetic on numbers that gives one (2, -1.5, 1/3)";
+    for (const [eqs, under] of [["h' = (Uz*h).^bz", "bz"], ["h' = (Uz*h).^(1/0)", "(1/0)"]] as const) {
+      const e = errorOf(cell({ equations: eqs }));
+      expectAt(e, 1, 14, problem, under);
+      expect(e.hint).toBe(hint);
+    }
+  });
+
   it("a cyclic definition names the cycle", () => {
     const e = errorOf(cell({ equations: "a = b .* h\nb = a + Wz*x\nh' = tanh(b + Uz*h + bz)" }));
     expectAt(e, 1, 1, "cyclic definition: a -> b -> a", "a", "a = b .* h");
@@ -461,7 +475,7 @@ describe("lines and columns in the file the cell came from", () => {
     const text = "h' = h\n    h' = h";
     const src = source.replace(equations, `\n    ${text}\n  `);
     const e = errorOf(cell({ ...spec, equations: `\n    ${text}\n  ` }), { file: "cells/x.ts", source: src });
-    expect(e.problem).toBe("state h is updated twice (lines 2 and 3)");
+    expect(e.problem).toBe("state h is updated twice (lines 14 and 15)"); // the file's lines, as its location gives them
     expect(e.where).toMatchObject({ line: 15, column: 5 });
   });
 
