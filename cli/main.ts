@@ -2,7 +2,7 @@
 import { parseArgs } from "node:util";
 import { TRAIN_ONLY_OPTIONS, TRAIN_OPTIONS } from "./train.ts";
 import { basename, extname } from "node:path";
-import { type Cell, fitHeads, resolveSizes } from "../src/cell.ts";
+import { type Cell, fitHeads, initBoundSize, resolveSizes } from "../src/cell.ts";
 import { UsageError, parseSizes } from "./sizes.ts";
 export { UsageError };
 import { CellError } from "../src/errors.ts";
@@ -74,14 +74,27 @@ check options:
 
 const out = (s = "") => process.stdout.write(s + "\n");
 const PER = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k` : String(n));
-const AT128 = (cell: Cell): Sizes => Object.fromEntries(cell.sizes.map((s) => [s, 128]));
+/**
+ * The sizes `show` and `list` count at: each free size 128, a size a constraint fixes from them
+ * (E = 2*H is 256), and a size a parameter's heads must divide raised to the next it divides.
+ */
+function AT128(cell: Cell): Sizes {
+  const isFree = (s: string) => !cell.constraints.some((c) => c.size === s);
+  const all = resolveSizes({ name: cell.name, sizes: cell.sizes, constraints: cell.constraints }, Object.fromEntries(cell.sizes.filter(isFree).map((s) => [s, 128])));
+  const fitted = fitHeads(cell.params, all);
+  try {
+    return resolveSizes(cell, Object.fromEntries(Object.entries(fitted).filter(([s]) => isFree(s))));
+  } catch {
+    return all; // no sizes near 128 fit both the heads and the constraints: the count is shown at 128
+  }
+}
 
 async function allCells(): Promise<string[]> {
   return builtinCellFiles().map((f) => basename(f, extname(f)));
 }
 
-function initText(init: Cell["params"][number]["init"]): string {
-  if (init === "uniform") return "U(±1/sqrt(H))";
+function initText(cell: Cell, init: Cell["params"][number]["init"]): string {
+  if (init === "uniform") return `U(±1/sqrt(${initBoundSize(cell).key}))`;
   if (typeof init === "string") return init;
   return "constant" in init ? `constant ${init.constant}` : `U(±${init.uniform})`;
 }
@@ -95,7 +108,7 @@ async function show(ref: string): Promise<void> {
   out(`sizes: ${cell.sizes.join(", ")}   inputs: ${cell.inputs.map((x) => `${x.attrs.name} ${shapeStr(x.type)}`).join(", ")}   state: ${cell.states.map((s) => `${s.attrs.name} ${shapeStr(s.type)}`).join(", ")}${cell.outputs.length ? `   outputs: ${cell.outputs.map((o) => `${o.name} ${shapeStr(o.node.type)}`).join(", ")}` : ""}`);
   out(`parameters: ${st.paramFormula} = ${st.params.toLocaleString("en-US")} at ${Object.entries(AT128(cell)).map(([k, v]) => `${k}=${v}`).join(", ")}`);
   const byInit = new Map<string, string[]>();
-  for (const p of cell.params) byInit.set(initText(p.init), [...(byInit.get(initText(p.init)) ?? []), `${p.name} ${shapeStr(p.node.type)}`]);
+  for (const p of cell.params) byInit.set(initText(cell, p.init), [...(byInit.get(initText(cell, p.init)) ?? []), `${p.name} ${shapeStr(p.node.type)}`]);
   for (const [init, ps] of byInit) out(`  init ${init}: ${ps.join(", ")}`);
   if (Object.keys(cell.constants).length) out(`constants: ${Object.entries(cell.constants).map(([k, v]) => `${k} = ${v}`).join(", ")}`);
   out();

@@ -3,6 +3,7 @@
 import { IndentationText, NewLineKind, Project, QuoteKind, StructureKind, VariableDeclarationKind, type StatementStructures } from "ts-morph";
 import { format } from "prettier";
 import { OPS } from "../src/ops.ts";
+import { initBoundSize } from "../src/cell.ts";
 import { dimValue, polyAdd } from "../src/dims.ts";
 import type { Node } from "../src/ir.ts";
 import { type Expr, type Operand, type Place, type Program, type Space, type Stage, type Store, dimExpr, numelExpr } from "./schedule.ts";
@@ -398,7 +399,7 @@ function layoutFunctions({ plan: { cell, layout, vars }, sizeDestructure }: Modu
   const offsetNames = layout.order.map((p) => vars.paramOff.get(p.node)!);
   // initParams draws its random numbers in the order the cell declares its parameters
   const initOrder = cell.params.map((q) => layout.order.indexOf(q));
-  const kExpr = cell.sizes.includes("H") ? sizeIdent("H") : dimExpr(cell.states[0]!.type.shape[0]!);
+  const kExpr = dimExpr(initBoundSize(cell));
   return [
     {
       kind: StructureKind.Function, name: "offsets",

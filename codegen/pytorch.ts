@@ -10,7 +10,7 @@
 // file through `commentText` in a comment, never as code.
 import { parse, type MathNode } from "mathjs";
 import type { Cell } from "../src/cell.ts";
-import { stepRoots } from "../src/cell.ts";
+import { initBoundSize, stepRoots } from "../src/cell.ts";
 import { type BackwardStep, deriveBackward } from "../src/backward.ts";
 import { type Dim, dimAdd, dimEq } from "../src/dims.ts";
 import { type Node, type Type, topo } from "../src/ir.ts";
@@ -833,7 +833,7 @@ export function emitPytorch(cell: Cell, opts: ExportOptions): string {
   const selfDim = (d: Dim) => dimPyWith(d, (s) => `self.${sizeAttr.get(s)}`);
   const fw = frameworkLayout(cell, attrs, (d) => selfDim(d));
   const own = fw ? undefined : new Map(cell.params.map((p) => [p.name, attrs.take(p.name)]));
-  const kBound = cell.sizes.includes("H") ? `self.${sizeAttr.get("H")}` : selfDim(cell.states[0]!.type.shape[0]!);
+  const kBound = selfDim(initBoundSize(cell));
   const M: string[] = [];
   M.push(`class ${ModClass}(torch.nn.Module):`);
   M.push(`    # ${commentText(cell.name)} as a layer, like nn.GRU/nn.LSTM with one layer: forward(${cell.inputs.map((x) => inputVar.get(x)).join(", ")}, state=None)`);

@@ -557,6 +557,13 @@ export function fitHeads(params: readonly Param[], sizes: Sizes): Sizes {
   return out;
 }
 
+/**
+ * The size whose square root bounds the default init, U(±1/sqrt(n)): H when the cell has a size H,
+ * else its first state's length (as PyTorch's RNNs take the hidden size). The kernels' initParams,
+ * the reference's, the PyTorch export's and `show` all read it here.
+ */
+export const initBoundSize = (cell: Pick<Cell, "sizes" | "states">): Dim => (cell.sizes.includes("H") ? dimSize("H") : cell.states[0]!.type.shape[0]!);
+
 /** The free sizes' defaults (3, 4, 5, … in declaration order, or as given); a size a constraint determines follows from them. */
 function defaultSizes(d: Pick<Declarations, "sizes" | "constraints">, given: Readonly<Record<string, unknown>>, { bad, decl, name }: Context): Sizes {
   const { sizes } = d;

@@ -1,6 +1,6 @@
 // Running a cell over T steps and backpropagating through time, with the reference evaluator.
 // The forward keeps only what the derived backward needs (the saved set) per step.
-import { type Cell, resolveSizes, stepRoots } from "./cell.ts";
+import { type Cell, initBoundSize, resolveSizes, stepRoots } from "./cell.ts";
 import type { BackwardStep } from "./backward.ts";
 import { type Node, topo } from "./ir.ts";
 import { type Env, type Sizes, evaluate, numel } from "./eval.ts";
@@ -135,7 +135,7 @@ export function gradients(bw: BackwardStep, c: SequenceCase): { forward: Forward
 /** Initial parameter values from each parameter's init rule. */
 export function initParams(cell: Cell, sizes: Sizes, seed: number): Record<string, Float64Array> {
   const rng = new Rng(seed);
-  const hidden = sizes["H"] ?? vecLen(cell.states[0]!, sizes);
+  const hidden = dimValue(initBoundSize(cell), sizes);
   const out: Record<string, Float64Array> = {};
   for (const p of cell.params) {
     const a = new Float64Array(numel(p.node.type, 1, sizes));

@@ -17,6 +17,14 @@ async function run(...argv: string[]): Promise<{ code: number; stdout: string; s
 }
 
 describe("the command line", () => {
+  it("show counts the parameters at sizes the cell allows: a size a constraint fixes follows, and heads divide theirs", async () => {
+    const r = await run("show", "test/fixtures/cells/show-sizes.ts");
+    expect(r.code).toBe(0);
+    // 128 is not divisible by 3 (the heads): the count is whole at 129, and E = 2*H is 258, not 128
+    expect(r.stdout).toMatch(/^parameters: D\*H\/3 \+ 13\*H\^2\/3 = 77,658 at D=129, H=129, E=258$/m);
+    expect(r.stdout).toMatch(/^  init U\(±1\/sqrt\(H\)\): /m);
+  });
+
   it("refuses another command's option, naming the ones it takes", async () => {
     const r = await run("show", "gru", "--steps", "5");
     expect(r.code).toBe(2);
