@@ -3,7 +3,7 @@
 // headers, --check on stale and stray files, --js, and --watch going on past a mistake.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT } from "../src/load.ts";
@@ -120,6 +120,28 @@ describe("cellforge generate in a project", () => {
     expect(again.stdout).toContain("removed src/kernels/old.ts");
     expect(existsSync(at("src", "kernels", "old.ts"))).toBe(false);
     expect(readFileSync(at("src", "kernels", "mine.ts"), "utf8")).toBe("export const mine = 1;\n");
+  }, 240_000);
+
+  it("loses nothing: a file cellforge did not write is never overwritten (the cell itself, with --out its own folder), and another cell's kernels in the same folder stay until their cell is gone", async () => {
+    const gen = (...a: string[]) => runNode([CLI, "generate", ...a], { cwd: dir });
+    write("twins/a.ts", MGU("a"));
+    write("twins/b.ts", MGU("b"));
+    const self = await gen("twins/a.ts", "--out", "twins");
+    expect(self.status).toBe(1);
+    expect(self.stderr).toMatch(/^generate: twins\/a\.ts is in the way: cellforge did not write it .*nothing was written/m);
+    expect(readFileSync(at("twins", "a.ts"), "utf8")).toBe(MGU("a"));
+    expect(existsSync(at("twins", "a.wat"))).toBe(false);
+
+    expect((await gen("twins/a.ts", "--out", "shared")).status).toBe(0);
+    const b = await gen("twins/b.ts", "--out", "shared");
+    expect(b.status, b.stderr).toBe(0);
+    expect(b.stdout).not.toContain("removed");
+    expect(readdirSync(at("shared")).sort()).toEqual(["a.ts", "a.wat", "b.ts", "b.wat"]);
+    expect((await gen("twins/b.ts", "--out", "shared", "--check")).status).toBe(0);
+    rmSync(at("twins", "a.ts"));
+    const gone = await gen("twins/b.ts", "--out", "shared");
+    expect(gone.stdout).toContain("removed shared/a.ts");
+    expect(readdirSync(at("shared")).sort()).toEqual(["b.ts", "b.wat"]);
   }, 240_000);
 
   it("--js writes JavaScript and declarations, headed the same, which plain Node runs", async () => {
