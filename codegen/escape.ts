@@ -38,6 +38,13 @@ export function lineCommentText(s: string): string {
 }
 
 /**
+ * WebAssembly text as binaryen can read it: a character beyond the Basic Multilingual Plane (an
+ * emoji in a file path, which only a comment can hold) as a visible escape, `\u{1f600}`; binaryen's
+ * parser reads a module whose text holds one as empty. Ordinary text comes out unchanged.
+ */
+export const watText = (text: string): string => text.replace(/[\u{10000}-\u{10ffff}]/gu, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);
+
+/**
  * A JSON value (a string, or numbers, strings and names in arrays and objects) as a JavaScript
  * literal. JSON.stringify escapes quotes, backslashes and the C0 controls; this also escapes, inside
  * strings, the characters it leaves as they are: DEL, the C1 controls, U+2028, U+2029 and the bidi
