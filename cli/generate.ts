@@ -9,7 +9,7 @@
 // beside the kernels (cellforge-runtime/), so the output depends on nothing. This repository uses
 // the same command for dsl/ → generated/; its config also names runtime/, whose products (the GEMM
 // modules the runtime runs) are generated too.
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, watch, writeFileSync } from "node:fs";
+import { type FSWatcher, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, watch, writeFileSync } from "node:fs";
 import { basename, dirname, extname, join, relative, resolve, sep } from "node:path";
 import { glob } from "tinyglobby";
 import { format } from "prettier";
@@ -368,18 +368,44 @@ export async function watchCells(cfg: GenerateConfig, say: (line: string) => voi
     const p = resolve(cfg.root, isGlob(c, resolve(cfg.root, c)) ? c.slice(0, c.search(GLOB)) || "." : c);
     return existsSync(p) && statSync(p).isDirectory() ? p : dirname(p);
   }));
-  const watchers = [...targets].map((dir) => watch(dir, { recursive: true }, (_e, f) => {
-    if (f && !isCellFile(String(f))) return;
+  const closers = [...targets].map((dir) => watchTree(dir, (f) => {
+    if (f && !isCellFile(f)) return;
     clearTimeout(timer);
     timer = setTimeout(() => void run(), 100);
   }));
   say(`watching ${[...targets].map((t) => shown(cfg.root, t) || ".").join(", ")} (Ctrl-C stops)`);
   await new Promise<void>((done) => {
-    const stop = () => { for (const w of watchers) w.close(); clearTimeout(timer); done(); };
+    const stop = () => { for (const close of closers) close(); clearTimeout(timer); done(); };
     if (signal?.aborted) stop();
     signal?.addEventListener("abort", stop);
     process.once("SIGINT", stop);
   });
+}
+
+/**
+ * Watch `root` and the folders under it (but node_modules and dot folders), each folder on its own.
+ * Node's recursive watch on Linux follows files, and an editor that saves by writing a new file and
+ * renaming it over the old one left it watching a file that was gone: one change was seen, none
+ * after. A folder's watch sees every rename into it. A folder made later is watched when it appears.
+ */
+function watchTree(root: string, changed: (file: string) => void): () => void {
+  const watchers = new Map<string, FSWatcher>();
+  const scan = (dir: string) => {
+    if (watchers.has(dir)) return;
+    try {
+      watchers.set(dir, watch(dir, (_e, f) => {
+        const name = f ? String(f) : "";
+        const p = join(dir, name);
+        if (name && existsSync(p) && statSync(p).isDirectory()) scan(p);
+        changed(name);
+      }));
+      for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory() && !e.name.startsWith(".") && e.name !== "node_modules") scan(join(dir, e.name));
+    } catch {
+      // a folder removed while it was scanned: its parent's watch reports the change
+    }
+  };
+  scan(root);
+  return () => { for (const w of watchers.values()) w.close(); };
 }
 
 /** A user's error as its message, anything else with its stack. */

@@ -3,7 +3,7 @@
 // headers, --check on stale and stray files, --js, and --watch going on past a mistake.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT } from "../src/load.ts";
@@ -161,7 +161,7 @@ console.log(out.h.every(Number.isFinite) && out.h.some((v) => v !== 0) ? "ran" :
     expect(ran.stdout.trim(), ran.stderr).toBe("ran");
   }, 240_000);
 
-  it("--watch regenerates on a change, and a mistake is printed without ending the watch", async () => {
+  it("--watch regenerates on a change, an editor's save by rename too, and a mistake is printed without ending the watch", async () => {
     const w = spawn(process.execPath, [CLI, "generate", "--watch"], { cwd: dir });
     let text = "";
     w.stdout.setEncoding("utf8").on("data", (d: string) => (text += d));
@@ -180,6 +180,15 @@ console.log(out.h.every(Number.isFinite) && out.h.some((v) => v !== 0) ? "ran" :
       text = "";
       write("src/cells/mgu.ts", MGU("mgu-renamed")); // a change the kernel shows: "up to date" would mean the old cell was read again
       await seen(/wrote src\/kernels\/mgu\.ts/);
+      // an editor's save: a new file renamed over the cell. Twice: Node's recursive watch saw the first
+      // and, following the file it replaced, no other
+      for (const name of ["mgu-saved", "mgu-saved-again"]) {
+        text = "";
+        write("src/cells/.mgu.ts.swp", MGU(name));
+        renameSync(at("src", "cells", ".mgu.ts.swp"), at("src", "cells", "mgu.ts"));
+        await seen(/wrote src\/kernels\/mgu\.ts/);
+        expect(readFileSync(at("src", "kernels", "mgu.ts"), "utf8")).toContain(`the cell "${name}"`);
+      }
     } finally {
       w.kill("SIGINT");
     }
