@@ -25,6 +25,7 @@ import type { Cell } from "../src/cell.ts";
 import { proveKernelText } from "../check/kernelcheck.ts";
 import { KERNEL_IMPORTS, type KernelImports, importsWithProducts } from "../check/kernelmodule.ts";
 import { KernelRefusedError } from "../check/kernelerror.ts";
+import { LimitError } from "../runtime/checks.ts";
 import { shellWord } from "./sizes.ts";
 
 /** What to generate, from the command line or a config; paths are absolute. */
@@ -271,6 +272,8 @@ function prove(cell: Cell, text: string, imports: KernelImports): void {
     proveKernelText(cell, text, imports);
   } catch (e) {
     if (e instanceof KernelRefusedError) throw e;
+    // the gate runs a case at the cell's default sizes: sizes too large for any kernel are the cell's to change
+    if (e instanceof LimitError) throw new LoadError(`${cell.file ?? `cell "${cell.name}"`}: its kernel is proven on a case at the cell's default sizes, and ${e.message}: give the cell smaller defaults (defaults: { … })`);
     throw new KernelRefusedError(cell, null, `could not be run to be proven: ${(e as Error).message}`);
   }
 }

@@ -144,6 +144,14 @@ describe("cellforge generate in a project", () => {
     expect(readdirSync(at("shared")).sort()).toEqual(["b.ts", "b.wat"]);
   }, 240_000);
 
+  it("a cell whose defaults no kernel can hold: the defaults are named as the cell's to change, not a generator bug, and nothing is written", async () => {
+    const r = await runNode([CLI, "generate", join(ROOT, "test", "fixtures", "cells", "huge-defaults.ts"), "--out", "huge"], { cwd: dir });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/huge-defaults\.ts: its kernel is proven on a case at the cell's default sizes, and a case of huge-defaults at D=1000000000, H=1000000000, B=2, T=3 needs .* of buffers .*: give the cell smaller defaults/);
+    expect(r.stderr).not.toMatch(/bug in cellforge/);
+    expect(existsSync(at("huge"))).toBe(false);
+  }, 120_000);
+
   it("--js writes JavaScript and declarations, headed the same, which plain Node runs", async () => {
     const r = await runNode([CLI, "generate", "other/gated.cell.ts", "--out", "js", "--js"], { cwd: dir });
     expect(r.status, r.stderr).toBe(0);
