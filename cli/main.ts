@@ -130,13 +130,13 @@ interface Config { sizes: Sizes; B: number; T: number; mode: "full" | "fast" }
 
 function configs(cell: Cell, v: Record<string, string | boolean | undefined>): Config[] {
   const mode = (v.mode as "full" | "fast" | undefined) ?? "full";
-  if (mode !== "full" && mode !== "fast") throw new LoadError(`--mode is full or fast, not ${v.mode}`);
+  if (mode !== "full" && mode !== "fast") throw new UsageError(`--mode is full or fast, not ${v.mode}`);
   // the sizes given, then the defaults; a size a constraint determines follows (D from H under D = H), and sizes that break one are refused at it
-  const typed = typeof v.sizes === "string" ? parseSizes(v.sizes, cell.sizes, (m) => { throw new LoadError(m); }) : {};
+  const typed = typeof v.sizes === "string" ? parseSizes(v.sizes, cell.sizes, (m) => { throw new UsageError(m); }) : {};
   const given = resolveSizes(cell, typed, { fallback: cell.defaults }) as Record<string, number>;
   const num = (x: unknown, name: string) => {
     if (x === undefined) return undefined;
-    if (typeof x !== "string" || !/^\d+$/.test(x) || Number(x) < 1) throw new LoadError(`--${name} takes a positive integer`);
+    if (typeof x !== "string" || !/^\d+$/.test(x) || Number(x) < 1) throw new UsageError(`--${name} takes a positive integer, not ${JSON.stringify(x)}`);
     return Number(x);
   };
   const B = num(v.B, "B"), T = num(v.T, "T");
@@ -256,17 +256,17 @@ async function bench(ref: string, v: Record<string, string | boolean | undefined
   const cell = await loadCell(ref);
   const int = (x: unknown, d: number, what: string) => {
     if (x === undefined) return d;
-    if (typeof x !== "string" || !/^\d+$/.test(x) || Number(x) < 1) throw new LoadError(`--${what} takes a positive integer`);
+    if (typeof x !== "string" || !/^\d+$/.test(x) || Number(x) < 1) throw new UsageError(`--${what} takes a positive integer${what === "threads" ? " or auto" : ""}, not ${JSON.stringify(x)}`);
     return Number(x);
   };
   const B = int(v.B, 32, "B"), T = int(v.T, 50, "T"), size = int(v.size, 128, "size");
   const { timeCell } = await import("./timing.ts");
   const names = BACKENDS.map((b) => b.name);
   const backend = v.backend;
-  if (backend !== undefined && backend !== "auto" && !names.includes(String(backend))) throw new LoadError(`--backend is ${[...names, "auto"].join(", ").replace(/, ([^,]*)$/, " or $1")}, not ${String(backend)}`);
+  if (backend !== undefined && backend !== "auto" && !names.includes(String(backend))) throw new UsageError(`--backend is ${[...names, "auto"].join(", ").replace(/, ([^,]*)$/, " or $1")}, not ${String(backend)}`);
   const threads = (v.threads === undefined || v.threads === "auto" ? (v.threads ?? 1) : int(v.threads, 1, "threads")) as number | "auto";
   if (v.checkpoint !== undefined && !(v.checkpoint === "sqrt" || (typeof v.checkpoint === "string" && /^\d+$/.test(v.checkpoint) && Number(v.checkpoint) >= 1)))
-    throw new LoadError(`--checkpoint takes a positive integer (steps per segment) or sqrt, not ${String(v.checkpoint)}`);
+    throw new UsageError(`--checkpoint takes a positive integer (steps per segment) or sqrt, not ${String(v.checkpoint)}`);
   const checkpoint = v.checkpoint === "sqrt" ? "sqrt" : v.checkpoint === undefined ? undefined : Number(v.checkpoint);
   // without --backend: every backend, the reference one first; those that cannot run here say why
   const runs: { backend: string; skip?: string }[] = typeof backend === "string" ? [{ backend }] : [REFERENCE_BACKEND, ...BACKENDS.filter((b) => b !== REFERENCE_BACKEND)].map((b) => {
@@ -502,7 +502,10 @@ export async function main(argv: string[]): Promise<number> {
   const cmd = first;
   let parsed;
   try {
-    parsed = parseArgs({ args: restArgs, allowPositionals: true, strict: true, options: { ...COMMANDS[cmd], help: { type: "boolean", short: "h" } } });
+    // `--steps -5` is the value -5, refused by the option's own check, not parseArgs' "ambiguous"
+    const takes = (a: string) => a.startsWith("--") && COMMANDS[cmd]![a.slice(2)]?.type === "string";
+    const args = restArgs.flatMap((a, i) => (takes(restArgs[i - 1] ?? "") && /^-\d/.test(a) ? [] : takes(a) && /^-\d/.test(restArgs[i + 1] ?? "") ? [`${a}=${restArgs[i + 1]}`] : [a]));
+    parsed = parseArgs({ args, allowPositionals: true, strict: true, options: { ...COMMANDS[cmd], help: { type: "boolean", short: "h" } } });
   } catch (e) {
     const m = /Unknown option '([^']+)'/.exec((e as Error).message);
     const flags = Object.keys(COMMANDS[cmd]!);

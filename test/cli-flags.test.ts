@@ -34,10 +34,27 @@ describe("the command line", () => {
     expect(b.stderr).toMatch(/unknown option --sise \(did you mean --size\?\); bench takes --B, --T, --size, --backend, --threads/);
   });
 
+  it("a bad option value is a usage mistake (exit 2) with the option's own message, a negative number too", async () => {
+    const cases = [
+      [["check", "gru", "--sizes", "D=abc"], /^--sizes: "D=abc" is not SIZE=n with a size of the cell \(D, H\), n a positive integer/],
+      [["check", "gru", "--B", "NaN"], /^--B takes a positive integer, not "NaN"/],
+      [["check", "gru", "--mode", "turbo"], /^--mode is full or fast, not turbo/],
+      [["check", "gru", "--seed", "-3"], /^--seed takes an integer >= 0, not "-3"/],
+      [["bench", "gru", "--threads", "abc"], /^--threads takes a positive integer or auto, not "abc"/],
+      [["bench", "gru", "--threads", "-1"], /^--threads takes a positive integer or auto, not "-1"/],
+      [["bench", "gru", "--backend", "foo"], /^--backend is wasm, ts or auto, not foo/],
+    ] as const;
+    for (const [argv, said] of cases) {
+      const r = await run(...argv);
+      expect(r.code, argv.join(" ")).toBe(2);
+      expect(r.stderr, argv.join(" ")).toMatch(said);
+    }
+  });
+
   it("bench --checkpoint takes steps per segment or sqrt, and gives the time and the memory of both", async () => {
     for (const bad of ["0", "1.5", "half"]) {
       const r = await run("bench", "gru", "--checkpoint", bad);
-      expect(r.code, bad).toBe(1);
+      expect(r.code, bad).toBe(2);
       expect(r.stderr).toContain(`--checkpoint takes a positive integer (steps per segment) or sqrt, not ${bad}`);
     }
     const r = await run("bench", "gru", "--B", "2", "--T", "9", "--size", "4", "--backend", "ts", "--checkpoint", "sqrt");
