@@ -5,9 +5,9 @@
 import { existsSync, writeFileSync } from "node:fs";
 import { basename, dirname, extname, join } from "node:path";
 import { CellError } from "../src/errors.ts";
-import { UsageError, parseSizes } from "./sizes.ts";
+import { UsageError, parseSizes, shellWord } from "./sizes.ts";
 export { UsageError };
-import { LoadError, loadCell } from "../src/load.ts";
+import { LoadError, builtinCellFiles, loadCell } from "../src/load.ts";
 import { CheckpointError } from "../src/train/checkpoint.ts";
 import { type CellKernels, ModelError, type Precision } from "../src/train/model.ts";
 import type { OptimizerConfig } from "../src/train/optim.ts";
@@ -309,7 +309,9 @@ export async function trainCmd(args: string[], flags: Flags): Promise<number> {
       say(`wrote ${join(out, "log.csv")}, log.json, curve.svg, checkpoint.ckpt, model.cfm`);
     }
     if (r.status === "stopped") {
-      say(`interrupted at step ${tr.step}: checkpoint saved; continue with\n  cellforge train --resume ${ckpt}`);
+      // a cell file is named again: a resumed run loads no file its checkpoint names (src/train/runs.ts, resumeCell)
+      const builtin = builtinCellFiles().some((f) => basename(f, extname(f)) === tr.config.cell);
+      say(`interrupted at step ${tr.step}: checkpoint saved; continue with\n  cellforge train --resume ${shellWord(ckpt)}${builtin ? "" : ` ${shellWord(tr.config.cell)}`}`);
       return 130;
     }
     return 0;

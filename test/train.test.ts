@@ -322,7 +322,7 @@ process.exitCode = await trainCmd(["gru"], ${JSON.stringify({ ...common, steps: 
       child.on("close", resolve);
     });
     expect(exit, err).toBe(130);
-    expect(out).toMatch(/interrupted at step \d+: checkpoint saved/);
+    expect(out).toMatch(/interrupted at step \d+: checkpoint saved; continue with\n {2}cellforge train --resume \S+checkpoint\.ckpt\n/); // a cell of dsl/: no cell file to name
     const ckpt = join(outA, "checkpoint.ckpt");
     const stoppedAt = Trainer.read(ckpt).header.meta.step;
     expect(stoppedAt).toBeGreaterThan(0);
