@@ -396,7 +396,13 @@ async function evalCmd(ref: string, v: Record<string, string | boolean | undefin
   const path = evalPath(v);
   const cell = await loadCell(ref);
   if (typeof v.example === "string") {
-    writeFileSync(v.example, JSON.stringify(caseToJson(cell, randomCase(cell, { B: 2, T: 3 })), null, 1) + "\n");
+    try {
+      // "wx": a file already there is the user's, and is not overwritten
+      writeFileSync(v.example, JSON.stringify(caseToJson(cell, randomCase(cell, { B: 2, T: 3 })), null, 1) + "\n", { flag: "wx" });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new CaseError(`--example ${v.example}: ${code === "EEXIST" ? "a file is already there, and is not overwritten: remove it, or name another file" : code === "ENOENT" ? "its folder does not exist" : code === "EISDIR" ? "is a folder, not a file" : (e as Error).message}`);
+    }
     out(`wrote an example case for ${cell.name} to ${v.example}`);
     return 0;
   }
@@ -405,7 +411,8 @@ async function evalCmd(ref: string, v: Record<string, string | boolean | undefin
   try {
     json = JSON.parse(readFileSync(v.in, "utf8"));
   } catch (e) {
-    throw new CaseError(`${v.in}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : `not valid JSON: ${(e as Error).message}`}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new CaseError(`${v.in}: ${code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a folder, not a case file" : code ? (e as Error).message : `not valid JSON: ${(e as Error).message}`}`);
   }
   let c;
   try {

@@ -137,6 +137,10 @@ export async function readSpec(file: string): Promise<CellSpec | Cell> {
   }
   if (!mod.default || typeof mod.default !== "object")
     throw new LoadError(`${file}: the file must \`export default defineCell({ ... })\``);
+  // an object with none of a cell's fields is something else the file exports, not a cell with a mistake
+  const keys = Object.keys(mod.default);
+  if (!["name", "equations", "state", "states", "params"].some((k) => keys.includes(k)))
+    throw new LoadError(`${file}: its default export is not a cell (an object with ${keys.length ? `the keys ${keys.slice(0, 5).join(", ")}${keys.length > 5 ? ", …" : ""}` : "no keys"}): the file must \`export default defineCell({ ... })\``);
   return mod.default as CellSpec | Cell;
 }
 

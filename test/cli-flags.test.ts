@@ -2,6 +2,9 @@
 // --help prints that command's help and does nothing else, a misspelled command or option gets a
 // "did you mean", usage mistakes exit 2 and other mistakes 1, and a file error is a sentence.
 import { describe, expect, it, vi } from "vitest";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { main } from "../cli/main.ts";
 
 async function run(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -48,6 +51,37 @@ describe("the command line", () => {
       const r = await run(...argv);
       expect(r.code, argv.join(" ")).toBe(2);
       expect(r.stderr, argv.join(" ")).toMatch(said);
+    }
+  });
+
+  it("eval --example writes a case but never over a file already there; --in a folder says so", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "cellforge-example-"));
+    try {
+      const file = join(dir, "case.json");
+      expect((await run("eval", "gru", "--example", file)).code).toBe(0);
+      writeFileSync(file, "mine\n");
+      const again = await run("eval", "gru", "--example", file);
+      expect(again.code).toBe(1);
+      expect(again.stderr).toContain(`--example ${file}: a file is already there, and is not overwritten`);
+      expect(readFileSync(file, "utf8")).toBe("mine\n");
+      const folder = await run("eval", "gru", "--in", dir);
+      expect(folder.code).toBe(1);
+      expect(folder.stderr).toContain(`${dir}: is a folder, not a case file`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a file whose default export is not a cell says so, naming its keys", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "cellforge-notcell-"));
+    try {
+      const file = join(dir, "n.ts");
+      writeFileSync(file, "export default { hello: 1 };\n");
+      const r = await run("show", file);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`${file}: its default export is not a cell (an object with the keys hello): the file must \`export default defineCell({ ... })\``);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
